@@ -1,0 +1,269 @@
+"""One error tree for every provider, mapped in one place per adapter.
+
+::
+
+    CloverleafError
+    ├── ConfigError                    bad or missing configuration (unknown provider/model, missing key)
+    ├── AttachmentError                an attachment was refused (SSRF rule, size, type) — nothing was sent
+    ├── UnsupportedCapability          the provider cannot do this; names providers that can. Never retried
+    │                                  and never rerouted.
+    ├── BudgetExceeded                 a route/project/key budget would be overspent
+    ├── RateLimitExceeded              a local (gateway) rpm/tpm bucket is empty
+    ├── CircuitOpen                    a target's breaker is open; rejected with no network call
+    ├── AllTargetsFailed               every target of a route failed; ``attempts`` lists each
+    ├── StreamInterrupted              a stream failed after it had produced output (no replay)
+    ├── TransportError                 no HTTP response at all
+    │   ├── ConnectError               refused / DNS / TLS; names the URL and what to start
+    │   └── TimeoutError               connect or read timeout
+    └── ProviderError                  the provider answered with an error
+        ├── AuthenticationError        401/403, invalid key
+        ├── PermissionDeniedError      403 that is not about the key
+        ├── RateLimitError             429 (``retry_after`` seconds when the provider said)
+        ├── ContextWindowExceededError prompt too long for the model
+        ├── ContentFilterError         blocked by the provider's safety filter
+        ├── InvalidRequestError        400/422 — the request is wrong; never retried
+        ├── NotFoundError              404, usually an unknown model
+        ├── ServerError                5xx (``OverloadedError`` for Anthropic 529)
+        │   └── OverloadedError
+        └── MalformedResponseError     2xx that could not be parsed (garbage, truncated stream)
+
+Adapters map by HTTP status and the provider's error ``code``/``type`` fields, never by
+guessing from message text alone. ``retryable`` says whether the same call may succeed
+later; the transport and the gateway both read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+class CloverleafError(Exception):
+    """Base of every error cloverleaf raises."""
+
+    retryable: bool = False
+
+
+class ConfigError(CloverleafError):
+    pass
+
+
+class AttachmentError(CloverleafError):
+    """An attachment was refused. ``rule`` names the check that failed (``private-address``,
+    ``too-large``, ``scheme``, ``timeout``, ...); ``detail`` says which address or limit."""
+
+    def __init__(self, message: str, *, rule: str = "invalid", detail: str | None = None) -> None:
+        super().__init__(message)
+        self.rule = rule
+        self.detail = detail
+
+
+class UnsupportedCapability(CloverleafError):
+    """The provider cannot do ``operation``; ``alternatives`` lists providers that can."""
+
+    def __init__(self, provider: str, operation: str, alternatives: list[str] | None = None, hint: str | None = None) -> None:
+        self.provider = provider
+        self.operation = operation
+        self.alternatives = list(alternatives or [])
+        msg = f"provider {provider!r} does not support {operation}"
+        if self.alternatives:
+            msg += f"; providers that do: {', '.join(self.alternatives)}"
+        if hint:
+            msg += f". {hint}"
+        super().__init__(msg)
+
+
+class BudgetExceeded(CloverleafError):
+    def __init__(self, scope: str, limit: float, spent: float, requested: float = 0.0) -> None:
+        self.scope = scope
+        self.limit = limit
+        self.spent = spent
+        self.requested = requested
+        super().__init__(
+            f"budget {scope!r} exhausted: spent ${spent:.6f} (+${requested:.6f} reserved for this call) "
+            f"of ${limit:.6f}; raise the budget or wait for it to reset"
+        )
+
+
+class RateLimitExceeded(CloverleafError):
+    """A local rate limit (requests or tokens per minute) has no room; ``retry_after`` in seconds."""
+
+    retryable = True
+
+    def __init__(self, scope: str, kind: str, retry_after: float | None = None) -> None:
+        self.scope = scope
+        self.kind = kind
+        self.retry_after = retry_after
+        when = f"; retry in {retry_after:.2f}s" if retry_after is not None else ""
+        super().__init__(f"rate limit {kind} for {scope!r} exhausted{when}")
+
+
+class CircuitOpen(CloverleafError):
+    retryable = True
+
+    def __init__(self, target: str, retry_after: float | None = None) -> None:
+        self.target = target
+        self.retry_after = retry_after
+        super().__init__(f"circuit open for {target!r} after repeated failures; not calling it"
+                         + (f" for another {retry_after:.1f}s" if retry_after else ""))
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One try at one target, as reported by :class:`AllTargetsFailed` and traces."""
+
+    target: str
+    error: BaseException | None
+    latency_ms: float
+    status: int | None = None
+
+    def describe(self) -> str:
+        what = f"{type(self.error).__name__}: {self.error}" if self.error else "ok"
+        return f"{self.target} ({self.latency_ms:.0f} ms): {what}"
+
+
+class AllTargetsFailed(CloverleafError):
+    def __init__(self, route: str, attempts: list[Attempt]) -> None:
+        self.route = route
+        self.attempts = attempts
+        lines = "\n  ".join(a.describe() for a in attempts) or "(no target could be tried)"
+        super().__init__(f"all targets of {route!r} failed:\n  {lines}")
+
+    @property
+    def last_error(self) -> BaseException | None:
+        return self.attempts[-1].error if self.attempts else None
+
+
+class StreamInterrupted(CloverleafError):
+    """The stream broke after output reached the caller; it is not retried (no repeated text)."""
+
+    def __init__(self, message: str, *, cause: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.cause = cause
+
+
+class TransportError(CloverleafError):
+    retryable = True
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+
+
+class ConnectError(TransportError):
+    pass
+
+
+class TimeoutError(TransportError):  # noqa: A001 - deliberate, namespaced as cloverleaf.TimeoutError
+    pass
+
+
+class ProviderError(CloverleafError):
+    """The provider answered with an error. ``body`` is the (size-capped) response text."""
+
+    default_status: int | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        status: int | None = None,
+        body: str | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.provider = provider
+        self.model = model
+        self.status = status if status is not None else self.default_status
+        self.body = body[:4000] if body else body
+        self.code = code
+        self.request_id = request_id
+        self.retry_after = retry_after
+        self.message = message
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        where = self.provider or "provider"
+        status = f" {self.status}" if self.status else ""
+        code = f" [{self.code}]" if self.code else ""
+        model = f" (model {self.model})" if self.model else ""
+        return f"{where}{status}{code}{model}: {self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": type(self).__name__,
+            "provider": self.provider,
+            "model": self.model,
+            "status": self.status,
+            "code": self.code,
+            "message": self.message,
+            "request_id": self.request_id,
+        }
+
+
+class AuthenticationError(ProviderError):
+    default_status = 401
+
+
+class PermissionDeniedError(ProviderError):
+    default_status = 403
+
+
+class RateLimitError(ProviderError):
+    default_status = 429
+    retryable = True
+
+
+class ContextWindowExceededError(ProviderError):
+    default_status = 400
+
+
+class ContentFilterError(ProviderError):
+    default_status = 400
+
+
+class InvalidRequestError(ProviderError):
+    default_status = 400
+
+
+class NotFoundError(ProviderError):
+    default_status = 404
+
+
+class ServerError(ProviderError):
+    default_status = 500
+    retryable = True
+
+
+class OverloadedError(ServerError):
+    default_status = 529
+
+
+class MalformedResponseError(ProviderError):
+    """The provider said 2xx but sent something we cannot parse (or a stream that broke off)."""
+
+    retryable = True
+
+
+def error_class_for_status(status: int) -> type[ProviderError]:
+    """The default mapping from an HTTP status; adapters refine it with error codes."""
+    if status in (401,):
+        return AuthenticationError
+    if status == 403:
+        return PermissionDeniedError
+    if status == 404:
+        return NotFoundError
+    if status == 413:
+        return ContextWindowExceededError
+    if status == 429:
+        return RateLimitError
+    if status == 529:
+        return OverloadedError
+    if status >= 500:
+        return ServerError
+    if status == 408:
+        return ServerError
+    return InvalidRequestError

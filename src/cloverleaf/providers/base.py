@@ -1,0 +1,206 @@
+"""The adapter seam: a provider is a pair of pure translations, no I/O.
+
+An adapter turns a provider-neutral request into an :class:`~cloverleaf.http.HttpRequest`
+and a provider's :class:`~cloverleaf.http.HttpResponse` (or streamed bytes) back into
+provider-neutral values. It never opens a socket, so sync and async callers share every
+line of it, and it is tested by feeding it recorded bytes. The transport does the I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from ..capabilities import Capabilities
+from ..errors import (
+    InvalidRequestError,
+    MalformedResponseError,
+    ProviderError,
+    UnsupportedCapability,
+    error_class_for_status,
+)
+from ..http import HttpRequest, HttpResponse, request_id
+
+if TYPE_CHECKING:
+    from ..types import (
+        ChatRequest,
+        ChatResponse,
+        EmbeddingRequest,
+        EmbeddingResponse,
+        ImageRequest,
+        ImageResponse,
+        StreamEvent,
+    )
+    from .registry import ProviderSpec
+
+
+@dataclass(slots=True)
+class ProviderConfig:
+    """Everything needed to reach one provider: resolved once, reused for every call.
+
+    ``name`` is the registry row (``groq``), ``kind`` the adapter (``openai``). ``api_key``
+    is excluded from ``repr`` so a config never leaks its secret into a log or traceback.
+    """
+
+    name: str
+    kind: str
+    base_url: str
+    api_key: str | None = field(default=None, repr=False)
+    #: Name of the environment variable the key came from (for error messages only).
+    api_key_env: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    timeout: float | None = None
+    max_retries: int | None = None
+
+
+class StreamDecoder(Protocol):
+    """Incremental decoder: bytes in (split anywhere), events out. No I/O.
+
+    ``close()`` is called at end of input; it returns any final events and raises
+    :class:`~cloverleaf.errors.MalformedResponseError` if the stream ended mid-message.
+    Errors sent inside the stream (Anthropic ``event: error``) raise a ProviderError from ``feed``.
+    """
+
+    def feed(self, data: bytes) -> list[StreamEvent]: ...
+
+    def close(self) -> list[StreamEvent]: ...
+
+
+class Adapter:
+    """Base class for provider adapters. Subclasses implement the operations they support;
+    the defaults raise :class:`UnsupportedCapability` naming providers that can."""
+
+    #: Adapter kind, the key in the registry's kind table.
+    kind: ClassVar[str] = ""
+    #: Capabilities of the native API; a registry row may narrow or widen them.
+    default_capabilities: ClassVar[Capabilities] = Capabilities()
+
+    def __init__(self, spec: ProviderSpec) -> None:
+        self.spec = spec
+        self.name: str = spec.name
+        self.capabilities: Capabilities = spec.capabilities or self.default_capabilities
+
+    # -- chat ---------------------------------------------------------------------------
+    def build_chat(self, req: ChatRequest, cfg: ProviderConfig) -> HttpRequest:
+        raise self.unsupported("chat")
+
+    def parse_chat(self, resp: HttpResponse, req: ChatRequest) -> ChatResponse:
+        raise self.unsupported("chat")
+
+    def stream_decoder(self, req: ChatRequest) -> StreamDecoder:
+        raise self.unsupported("streaming")
+
+    # -- embeddings and images -----------------------------------------------------------
+    def build_embed(self, req: EmbeddingRequest, cfg: ProviderConfig) -> HttpRequest:
+        raise self.unsupported("embeddings")
+
+    def parse_embed(self, resp: HttpResponse, req: EmbeddingRequest) -> EmbeddingResponse:
+        raise self.unsupported("embeddings")
+
+    def build_image(self, req: ImageRequest, cfg: ProviderConfig) -> HttpRequest:
+        raise self.unsupported("image generation")
+
+    def parse_image(self, resp: HttpResponse, req: ImageRequest) -> ImageResponse:
+        raise self.unsupported("image generation")
+
+    # -- errors ------------------------------------------------------------------------
+    def parse_error(self, resp: HttpResponse, model: str | None = None) -> ProviderError:
+        """Map an error response. Subclasses read the provider's code/type fields; this
+        default maps by status and takes a ``message`` from common JSON shapes."""
+        message, code = generic_error_fields(resp)
+        cls = error_class_for_status(resp.status)
+        return self.make_error(cls, message or f"HTTP {resp.status}", resp, model=model, code=code)
+
+    def connect_hint(self, cfg: ProviderConfig) -> str | None:
+        """What the user should start when the connection is refused (local servers)."""
+        return self.spec.start_hint
+
+    # -- helpers for subclasses ----------------------------------------------------------
+    def unsupported(self, operation: str) -> UnsupportedCapability:
+        from .registry import providers_supporting_operation
+
+        return UnsupportedCapability(self.name, operation, providers_supporting_operation(operation))
+
+    def make_error(
+        self,
+        cls: type[ProviderError],
+        message: str,
+        resp: HttpResponse,
+        *,
+        model: str | None = None,
+        code: str | None = None,
+    ) -> ProviderError:
+        return cls(
+            message,
+            provider=self.name,
+            model=model,
+            status=resp.status,
+            body=resp.text,
+            code=code,
+            request_id=request_id(resp.headers),
+            retry_after=parse_retry_after(resp.headers),
+        )
+
+    def malformed(self, what: str, resp: HttpResponse | None = None, model: str | None = None) -> MalformedResponseError:
+        return MalformedResponseError(
+            f"could not parse the provider's response: {what}",
+            provider=self.name,
+            model=model,
+            status=resp.status if resp else None,
+            body=resp.text if resp else None,
+        )
+
+    def invalid(self, message: str, model: str | None = None) -> InvalidRequestError:
+        """A request this provider's API cannot express (raised before sending)."""
+        return InvalidRequestError(message, provider=self.name, model=model)
+
+
+def base_url_join(base_url: str, path: str) -> str:
+    return base_url.rstrip("/") + "/" + path.lstrip("/")
+
+
+def generic_error_fields(resp: HttpResponse) -> tuple[str | None, str | None]:
+    """(message, code) from the usual error JSON shapes, or the raw text."""
+    try:
+        data = resp.json()
+    except ValueError:
+        text = resp.text.strip()
+        return (text[:500] or None), None
+    if isinstance(data, list) and data and isinstance(data[0], dict):
+        data = data[0]
+    if not isinstance(data, dict):
+        return str(data)[:500], None
+    err = data.get("error", data)
+    if isinstance(err, str):
+        return err, None
+    if isinstance(err, dict):
+        msg = err.get("message") or err.get("msg") or data.get("message")
+        code = err.get("code") or err.get("type") or err.get("status")
+        return (str(msg) if msg is not None else None), (str(code) if code is not None else None)
+    return str(data.get("message") or data)[:500], None
+
+
+def parse_retry_after(headers: dict[str, str]) -> float | None:
+    """Seconds to wait, from ``retry-after-ms`` (OpenAI), ``retry-after`` seconds or HTTP date."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime
+    import time
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

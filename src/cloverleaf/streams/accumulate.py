@@ -1,0 +1,157 @@
+"""Assemble decoded stream events into one :class:`ChatResponse`.
+
+Every provider's decoder emits the same :class:`StreamEvent` vocabulary, so one
+accumulator serves them all: text and reasoning are concatenated in order, tool-call
+deltas are joined per ``index`` into complete calls with parsed arguments, usage fields
+are merged (providers report input and output counts in different events), and the
+``done`` event supplies the finish reason.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..types import (
+    ChatResponse,
+    FinishReason,
+    Part,
+    Reasoning,
+    ResponseMetadata,
+    StreamEvent,
+    Text,
+    ToolCall,
+    Usage,
+)
+
+
+class _PendingCall:
+    __slots__ = ("id", "name", "args", "extra")
+
+    def __init__(self) -> None:
+        self.id: str | None = None
+        self.name: str | None = None
+        self.args: list[str] = []
+        self.extra: dict[str, Any] | None = None
+
+
+class StreamAccumulator:
+    """Feed it every event with :meth:`add`; call :meth:`response` at the end."""
+
+    __slots__ = ("_parts", "_calls", "_usage", "finish_reason", "raw_finish_reason", "model",
+                 "response_id", "done", "_provider")
+
+    def __init__(self, model: str, provider: str) -> None:
+        # parts in arrival order; consecutive text/reasoning deltas extend the last part
+        self._parts: list[Part | _PendingCall] = []
+        self._calls: dict[int, _PendingCall] = {}
+        self._usage = Usage()
+        self.finish_reason: FinishReason | None = None
+        self.raw_finish_reason: str | None = None
+        self.model = model
+        self.response_id: str | None = None
+        self.done = False
+        self._provider = provider
+
+    @property
+    def has_output(self) -> bool:
+        """True once any text, reasoning or tool call has arrived (the point of no replay)."""
+        return bool(self._parts)
+
+    def add(self, ev: StreamEvent) -> None:
+        t = ev.type
+        if t == "text":
+            if ev.text:
+                last = self._parts[-1] if self._parts else None
+                if isinstance(last, Text):
+                    last.text += ev.text
+                else:
+                    self._parts.append(Text(ev.text))
+        elif t == "reasoning":
+            last = self._parts[-1] if self._parts else None
+            if not isinstance(last, Reasoning) or (last.signature and ev.text):
+                last = Reasoning("", provider=self._provider)
+                self._parts.append(last)
+            if ev.text:
+                last.text += ev.text
+            if ev.signature:
+                last.signature = ev.signature
+            if ev.redacted:
+                last.redacted = ev.redacted
+        elif t == "tool_call_delta":
+            index = ev.index if ev.index is not None else len(self._calls)
+            call = self._calls.get(index)
+            if call is None:
+                call = self._calls[index] = _PendingCall()
+                self._parts.append(call)
+            if ev.id:
+                call.id = ev.id
+            if ev.name:
+                call.name = ev.name
+            if ev.arguments:
+                call.args.append(ev.arguments)
+            if ev.extra:
+                call.extra = {**(call.extra or {}), **ev.extra}
+        elif t == "usage":
+            if ev.usage is not None:
+                self._merge_usage(ev.usage)
+        elif t == "done":
+            self.done = True
+            if ev.finish_reason is not None:
+                self.finish_reason = ev.finish_reason
+            if ev.raw_finish_reason is not None:
+                self.raw_finish_reason = ev.raw_finish_reason
+            if ev.model:
+                self.model = ev.model
+            if ev.id:
+                self.response_id = ev.id
+            if ev.usage is not None:
+                self._merge_usage(ev.usage)
+
+    def _merge_usage(self, u: Usage) -> None:
+        cur = self._usage
+        # Later reports carry running totals; keep the largest non-zero value per field.
+        cur.input_tokens = u.input_tokens or cur.input_tokens
+        cur.output_tokens = u.output_tokens or cur.output_tokens
+        cur.cached_tokens = u.cached_tokens or cur.cached_tokens
+        cur.cache_write_tokens = u.cache_write_tokens or cur.cache_write_tokens
+        cur.reasoning_tokens = u.reasoning_tokens or cur.reasoning_tokens
+
+    def response(self) -> ChatResponse:
+        parts: list[Part] = []
+        for i, p in enumerate(self._parts):
+            if isinstance(p, _PendingCall):
+                raw = "".join(p.args)
+                parts.append(ToolCall(
+                    id=p.id or f"call_{i}",
+                    name=p.name or "",
+                    arguments=parse_arguments(raw),
+                    raw_arguments=raw,
+                    extra=p.extra,
+                ))
+            else:
+                parts.append(p)
+        finish = self.finish_reason
+        if finish in (None, "stop") and any(isinstance(p, ToolCall) for p in parts):
+            finish = "tool_calls"
+        return ChatResponse(
+            parts=parts,
+            model=self.model,
+            provider=self._provider,
+            finish_reason=finish,
+            usage=Usage(self._usage.input_tokens, self._usage.output_tokens, self._usage.cached_tokens,
+                        self._usage.cache_write_tokens, self._usage.reasoning_tokens),
+            metadata=ResponseMetadata(response_id=self.response_id, raw_finish_reason=self.raw_finish_reason),
+        )
+
+
+def parse_arguments(raw: str) -> dict[str, Any]:
+    """Tool-call arguments as a dict: ``{}`` for empty, the object for valid JSON, and
+    ``{"_raw": raw}`` when the model produced invalid JSON (kept, never dropped)."""
+    if not raw or not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {"_raw": raw}
+    return value if isinstance(value, dict) else {"_value": value}

@@ -1,0 +1,110 @@
+"""Server-Sent Events framing, decoded incrementally with no I/O.
+
+Follows the WHATWG event-stream rules that matter for LLM APIs: lines end in ``\\n``,
+``\\r\\n`` or ``\\r`` (Gemini sends ``\\r\\n\\r\\n``); ``data:`` lines accumulate; a blank
+line dispatches; ``:`` lines are comments (keep-alives); one optional space after the colon
+is stripped. Bytes may be split anywhere, including inside a UTF-8 sequence or between
+``\\r`` and ``\\n``: the decoder yields the same events for any split.
+"""
+
+from __future__ import annotations
+
+import codecs
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class ServerSentEvent:
+    data: str
+    event: str | None = None
+    id: str | None = None
+    retry: int | None = None
+
+
+class SSEDecoder:
+    __slots__ = ("_utf8", "_buffer", "_pending_cr", "_data", "_event", "_id", "_retry", "_has_data")
+
+    def __init__(self) -> None:
+        self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._buffer = ""
+        self._pending_cr = False
+        self._data: list[str] = []
+        self._event: str | None = None
+        self._id: str | None = None
+        self._retry: int | None = None
+        self._has_data = False
+
+    def feed(self, chunk: bytes) -> list[ServerSentEvent]:
+        text = self._utf8.decode(chunk)
+        if not text:
+            return []
+        if self._pending_cr:
+            # a "\r" ended the previous chunk: a "\n" starting this one belongs to it
+            self._pending_cr = False
+            if text.startswith("\n"):
+                text = text[1:]
+        events: list[ServerSentEvent] = []
+        buf = self._buffer + text
+        start = 0
+        n = len(buf)
+        while True:
+            nl = buf.find("\n", start)
+            cr = buf.find("\r", start)
+            if nl == -1 and cr == -1:
+                break
+            if cr == -1 or (nl != -1 and nl < cr):
+                line, start = buf[start:nl], nl + 1
+            else:
+                line = buf[start:cr]
+                if cr + 1 < n:
+                    start = cr + 2 if buf[cr + 1] == "\n" else cr + 1
+                else:
+                    start = cr + 1
+                    self._pending_cr = True
+            event = self._line(line)
+            if event is not None:
+                events.append(event)
+        self._buffer = buf[start:]
+        return events
+
+    def close(self) -> list[ServerSentEvent]:
+        """End of input: flush a final event that had no trailing blank line."""
+        tail = self._utf8.decode(b"", final=True)
+        events = self.feed(tail.encode()) if tail else []
+        if self._buffer:
+            event = self._line(self._buffer)
+            self._buffer = ""
+            if event is not None:
+                events.append(event)
+        event = self._line("")
+        if event is not None:
+            events.append(event)
+        return events
+
+    def _line(self, line: str) -> ServerSentEvent | None:
+        if not line:
+            if not self._has_data and self._event is None:
+                return None
+            event = ServerSentEvent("\n".join(self._data), self._event, self._id, self._retry)
+            self._data = []
+            self._event = None
+            self._retry = None
+            self._has_data = False
+            return event
+        if line[0] == ":":
+            return None
+        name, sep, value = line.partition(":")
+        if sep and value.startswith(" "):
+            value = value[1:]
+        if name == "data":
+            self._data.append(value)
+            self._has_data = True
+        elif name == "event":
+            self._event = value
+        elif name == "id":
+            if "\0" not in value:
+                self._id = value
+        elif name == "retry":
+            if value.isdigit():
+                self._retry = int(value)
+        return None

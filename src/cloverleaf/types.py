@@ -1,0 +1,425 @@
+"""The provider-neutral vocabulary every layer speaks.
+
+Adapters translate between these types and one provider's wire format; the client,
+gateway and server only ever see these. They are plain slotted dataclasses rather than
+pydantic models because they are built per request and per stream chunk on the hot path,
+and because importing ``cloverleaf`` must stay cheap (pydantic is only imported when a
+structured output asks for it).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal, Union
+
+
+class Role(str, enum.Enum):
+    SYSTEM = "system"
+    USER = "user"
+    ASSISTANT = "assistant"
+    TOOL = "tool"
+
+
+# --------------------------------------------------------------------------- parts
+
+
+@dataclass(slots=True)
+class Text:
+    text: str
+    #: Provider cache hint (Anthropic ``cache_control``); passed through verbatim.
+    cache_control: dict[str, Any] | None = None
+    type: Literal["text"] = "text"
+
+
+AttachmentKind = Literal["image", "pdf", "audio"]
+
+
+@dataclass(slots=True)
+class Attachment:
+    """An image, PDF or audio clip, already resolved to bytes or to a URL.
+
+    ``cloverleaf.attachments`` turns user input (a path, URL, base64 or data URL) into
+    this; adapters only ever read ``data``/``url``/``media_type``. ``fetch="provider"``
+    means the URL is handed to the provider as-is; ``"local"`` means cloverleaf downloaded
+    it and ``data`` holds the bytes.
+    """
+
+    kind: AttachmentKind
+    data: bytes | None = None
+    url: str | None = None
+    media_type: str | None = None
+    fetch: Literal["local", "provider"] = "local"
+    filename: str | None = None
+    cache_control: dict[str, Any] | None = None
+    type: Literal["attachment"] = "attachment"
+
+    def __repr__(self) -> str:  # never dump megabytes of bytes into a log or traceback
+        size = f"{len(self.data)} bytes" if self.data is not None else self.url
+        return f"Attachment(kind={self.kind!r}, media_type={self.media_type!r}, {size})"
+
+    def base64(self) -> str:
+        import base64
+
+        if self.data is None:
+            raise ValueError("attachment has no inline data (it is a provider-fetched URL)")
+        return base64.b64encode(self.data).decode("ascii")
+
+    def data_url(self) -> str:
+        return f"data:{self.media_type or 'application/octet-stream'};base64,{self.base64()}"
+
+
+@dataclass(slots=True)
+class ToolCall:
+    """A complete call the model asked for. ``arguments`` is the parsed JSON object."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
+    #: The arguments exactly as the provider sent them (may be invalid JSON).
+    raw_arguments: str | None = None
+    #: Provider-specific data that must be echoed back on the next turn
+    #: (e.g. Gemini ``thoughtSignature``).
+    extra: dict[str, Any] | None = None
+    type: Literal["tool_call"] = "tool_call"
+
+    @property
+    def arguments_json(self) -> str:
+        return self.raw_arguments if self.raw_arguments is not None else json.dumps(self.arguments)
+
+
+@dataclass(slots=True)
+class ToolResult:
+    tool_call_id: str
+    content: str | list[Text | Attachment]
+    name: str | None = None
+    is_error: bool = False
+    type: Literal["tool_result"] = "tool_result"
+
+    @property
+    def text(self) -> str:
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(p.text for p in self.content if isinstance(p, Text))
+
+
+@dataclass(slots=True)
+class Reasoning:
+    """Model reasoning ("thinking"). ``signature``/``redacted`` must be sent back unchanged
+    in a multi-turn conversation for providers that verify them (Anthropic)."""
+
+    text: str
+    signature: str | None = None
+    #: Opaque encrypted reasoning (Anthropic ``redacted_thinking``, OpenAI encrypted content).
+    redacted: str | None = None
+    provider: str | None = None
+    type: Literal["reasoning"] = "reasoning"
+
+
+Part = Union[Text, Attachment, ToolCall, ToolResult, Reasoning]
+
+
+@dataclass(slots=True, init=False)
+class Message:
+    """One turn. ``content`` may be a string or a list of parts; ``parts`` is always a list."""
+
+    role: Role
+    parts: list[Part]
+    name: str | None
+
+    def __init__(
+        self,
+        role: Role | str,
+        content: str | list[Part] | Part | None = None,
+        *,
+        name: str | None = None,
+        parts: list[Part] | None = None,
+    ) -> None:
+        self.role = Role(role)
+        if parts is None:
+            if content is None:
+                parts = []
+            elif isinstance(content, str):
+                parts = [Text(content)]
+            elif isinstance(content, list):
+                parts = list(content)
+            else:
+                parts = [content]
+        self.parts = parts
+        self.name = name
+
+    @property
+    def content(self) -> str:
+        """The message's text (text parts joined)."""
+        return "".join(p.text for p in self.parts if isinstance(p, Text))
+
+    @property
+    def tool_calls(self) -> list[ToolCall]:
+        return [p for p in self.parts if isinstance(p, ToolCall)]
+
+    def __repr__(self) -> str:
+        return f"Message(role={self.role.value!r}, parts={self.parts!r})"
+
+    @classmethod
+    def system(cls, text: str) -> Message:
+        return cls(Role.SYSTEM, text)
+
+    @classmethod
+    def user(cls, content: str | list[Part]) -> Message:
+        return cls(Role.USER, content)
+
+    @classmethod
+    def assistant(cls, content: str | list[Part]) -> Message:
+        return cls(Role.ASSISTANT, content)
+
+    @classmethod
+    def tool(cls, tool_call_id: str, content: str, *, name: str | None = None, is_error: bool = False) -> Message:
+        return cls(Role.TOOL, [ToolResult(tool_call_id, content, name=name, is_error=is_error)])
+
+
+# --------------------------------------------------------------------------- request
+
+
+@dataclass(slots=True)
+class Tool:
+    """A function the model may call; ``parameters`` is a JSON Schema object."""
+
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
+    strict: bool | None = None
+    #: The Python callable behind it, when built from one (used by the tool loop).
+    function: Any = field(default=None, repr=False, compare=False)
+
+
+@dataclass(slots=True, frozen=True)
+class ToolChoice:
+    """``auto`` (model decides), ``none``, ``required`` (some tool), or ``tool`` (``name``)."""
+
+    mode: Literal["auto", "none", "required", "tool"] = "auto"
+    name: str | None = None
+
+
+@dataclass(slots=True)
+class ResponseFormat:
+    """Structured output: ``json_object`` (any JSON) or ``json_schema`` (``schema``).
+
+    ``model`` is the pydantic class the schema came from, used to validate ``.parsed``.
+    """
+
+    type: Literal["text", "json_object", "json_schema"] = "json_schema"
+    schema: dict[str, Any] | None = None
+    name: str = "response"
+    strict: bool = True
+    model: Any = field(default=None, repr=False, compare=False)
+
+
+@dataclass(slots=True)
+class ReasoningConfig:
+    """Ask for reasoning: an OpenAI-style ``effort`` or an Anthropic/Gemini token budget."""
+
+    effort: Literal["minimal", "low", "medium", "high"] | None = None
+    budget_tokens: int | None = None
+    summary: bool = False
+
+
+@dataclass(slots=True)
+class ChatRequest:
+    """A chat call, provider-neutral. ``model`` is the provider's own model name."""
+
+    model: str
+    messages: list[Message]
+    tools: list[Tool] | None = None
+    tool_choice: ToolChoice | None = None
+    response_format: ResponseFormat | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    stop: list[str] | None = None
+    seed: int | None = None
+    reasoning: ReasoningConfig | None = None
+    user: str | None = None
+    stream: bool = False
+    parallel_tool_calls: bool | None = None
+    #: Provider-specific body fields merged into the request body verbatim.
+    extra_body: dict[str, Any] | None = None
+
+    @property
+    def system_text(self) -> str | None:
+        """All system messages joined, for providers that take the system prompt apart."""
+        texts = [m.content for m in self.messages if m.role is Role.SYSTEM]
+        return "\n\n".join(texts) if texts else None
+
+
+@dataclass(slots=True)
+class EmbeddingRequest:
+    model: str
+    inputs: list[str]
+    dimensions: int | None = None
+    #: "query" / "document" style hints for providers that take one (Gemini task_type, Cohere input_type).
+    input_type: str | None = None
+    extra_body: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class ImageRequest:
+    model: str
+    prompt: str
+    n: int = 1
+    size: str | None = None
+    quality: str | None = None
+    response_format: Literal["b64_json", "url"] | None = None
+    extra_body: dict[str, Any] | None = None
+
+
+# --------------------------------------------------------------------------- responses
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token counts. ``input_tokens`` includes cached tokens; ``output_tokens`` includes
+    reasoning tokens (the providers' own convention for billing)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    #: Input tokens served from the provider's prompt cache (billed at the cached rate).
+    cached_tokens: int = 0
+    #: Input tokens written to the prompt cache (Anthropic bills these at a premium).
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cached_tokens + other.cached_tokens,
+            self.cache_write_tokens + other.cache_write_tokens,
+            self.reasoning_tokens + other.reasoning_tokens,
+        )
+
+
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error", "other"]
+
+
+@dataclass(slots=True)
+class ResponseMetadata:
+    latency_ms: float | None = None
+    time_to_first_token_ms: float | None = None
+    request_id: str | None = None
+    #: Response headers worth keeping (rate-limit state, request ids); never auth headers.
+    headers: dict[str, str] = field(default_factory=dict)
+    #: The provider's response id (``chatcmpl-…``, ``msg_…``).
+    response_id: str | None = None
+    #: The provider's raw finish reason before normalisation (``end_turn``, ``STOP``…).
+    raw_finish_reason: str | None = None
+    #: Which gateway target served the call, and attempts made (set by the gateway).
+    target: str | None = None
+    attempts: list[Any] = field(default_factory=list)
+    #: Provider-specific extras (e.g. Azure content-filter results).
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class ChatResponse:
+    parts: list[Part]
+    model: str
+    provider: str
+    finish_reason: FinishReason | None = None
+    usage: Usage = field(default_factory=Usage)
+    cost: float | None = None
+    parsed: Any = None
+    metadata: ResponseMetadata = field(default_factory=ResponseMetadata)
+
+    @property
+    def content(self) -> str:
+        return "".join(p.text for p in self.parts if isinstance(p, Text))
+
+    @property
+    def text(self) -> str:
+        return self.content
+
+    @property
+    def tool_calls(self) -> list[ToolCall]:
+        return [p for p in self.parts if isinstance(p, ToolCall)]
+
+    @property
+    def reasoning(self) -> str | None:
+        texts = [p.text for p in self.parts if isinstance(p, Reasoning) and p.text]
+        return "".join(texts) if texts else None
+
+    def to_message(self) -> Message:
+        """The assistant turn to append to the history for the next call (keeps reasoning
+        signatures and tool calls so multi-turn conversations verify)."""
+        return Message(Role.ASSISTANT, parts=list(self.parts))
+
+
+@dataclass(slots=True)
+class EmbeddingResponse:
+    vectors: list[list[float]]
+    model: str
+    provider: str
+    usage: Usage = field(default_factory=Usage)
+    cost: float | None = None
+    metadata: ResponseMetadata = field(default_factory=ResponseMetadata)
+
+
+@dataclass(slots=True)
+class GeneratedImage:
+    data: bytes | None = None
+    url: str | None = None
+    media_type: str = "image/png"
+    revised_prompt: str | None = None
+
+    def __repr__(self) -> str:
+        what = f"{len(self.data)} bytes" if self.data is not None else self.url
+        return f"GeneratedImage({self.media_type}, {what})"
+
+
+@dataclass(slots=True)
+class ImageResponse:
+    images: list[GeneratedImage]
+    model: str
+    provider: str
+    usage: Usage = field(default_factory=Usage)
+    cost: float | None = None
+    metadata: ResponseMetadata = field(default_factory=ResponseMetadata)
+
+
+# --------------------------------------------------------------------------- streaming
+
+StreamEventType = Literal["text", "reasoning", "tool_call_delta", "usage", "done"]
+
+
+@dataclass(slots=True)
+class StreamEvent:
+    """One decoded stream event.
+
+    - ``text``: ``text`` is the new text.
+    - ``reasoning``: ``text`` is new reasoning text and/or ``signature``/``redacted`` arrive.
+    - ``tool_call_delta``: ``index`` identifies the call; ``id``/``name`` arrive once,
+      ``arguments`` is the next JSON fragment.
+    - ``usage``: ``usage`` holds counts so far (later events replace earlier fields that are non-zero).
+    - ``done``: ``finish_reason`` (normalised), ``raw_finish_reason``, ``model``, ``id``;
+      the client attaches the assembled ``response``.
+    """
+
+    type: StreamEventType
+    text: str | None = None
+    index: int | None = None
+    id: str | None = None
+    name: str | None = None
+    arguments: str | None = None
+    signature: str | None = None
+    redacted: str | None = None
+    usage: Usage | None = None
+    finish_reason: FinishReason | None = None
+    raw_finish_reason: str | None = None
+    model: str | None = None
+    #: Provider data to keep on the assembled part (e.g. Gemini thought signatures).
+    extra: dict[str, Any] | None = None
+    response: ChatResponse | None = None
