@@ -1,0 +1,184 @@
+"""cloverleaf: one interface over every LLM provider, and a gateway in front of them.
+
+    >>> import cloverleaf
+    >>> cloverleaf.chat("fake/echo", "Hello").content
+    'Hello'
+
+This module is the public face and only re-exports. It imports the vocabulary (types,
+errors) eagerly and everything else on first use, so ``import cloverleaf`` stays cheap
+and never pulls in the gateway, the server, a database driver or a cloud SDK.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from .errors import (
+    AllTargetsFailed,
+    AttachmentError,
+    AuthenticationError,
+    BudgetExceeded,
+    CircuitOpen,
+    CloverleafError,
+    ConfigError,
+    ConnectError,
+    ContentFilterError,
+    ContextWindowExceededError,
+    InvalidRequestError,
+    MalformedResponseError,
+    NotFoundError,
+    OverloadedError,
+    PermissionDeniedError,
+    ProviderError,
+    RateLimitError,
+    RateLimitExceeded,
+    ServerError,
+    StreamInterrupted,
+    StructuredOutputError,
+    TimeoutError,
+    TransportError,
+    UnsupportedCapability,
+)
+from .types import (
+    Attachment,
+    ChatRequest,
+    ChatResponse,
+    EmbeddingResponse,
+    GeneratedImage,
+    ImageResponse,
+    Message,
+    Reasoning,
+    ReasoningConfig,
+    ResponseFormat,
+    Role,
+    StreamEvent,
+    Text,
+    Tool,
+    ToolCall,
+    ToolChoice,
+    ToolResult,
+    Usage,
+)
+
+if TYPE_CHECKING:
+    from .client import AsyncClient, Client
+    from .config import Settings
+    from .provider import Provider
+    from .stream import AsyncStream, Stream
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "Client": "cloverleaf.client",
+    "AsyncClient": "cloverleaf.client",
+    "Settings": "cloverleaf.config",
+    "ModelEntry": "cloverleaf.config",
+    "Capability": "cloverleaf.capabilities",
+    "Capabilities": "cloverleaf.capabilities",
+    "Provider": "cloverleaf.provider",
+    "Stream": "cloverleaf.stream",
+    "AsyncStream": "cloverleaf.stream",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cloverleaf' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+_lock = threading.Lock()
+_default: Client | None = None
+_default_async: dict[Any, AsyncClient] = {}
+
+
+def default_client() -> Client:
+    """The Client behind the module-level functions, built from the environment and
+    ``cloverleaf.toml`` on first use."""
+    global _default
+    if _default is None:
+        with _lock:
+            if _default is None:
+                from .client import Client
+
+                _default = Client()
+    return _default
+
+
+def default_async_client() -> AsyncClient:
+    """One AsyncClient per running event loop (an async connection pool cannot be shared
+    across loops)."""
+    import asyncio
+    import weakref
+
+    loop = asyncio.get_running_loop()
+    global _default_async
+    if not isinstance(_default_async, weakref.WeakKeyDictionary):
+        _default_async = weakref.WeakKeyDictionary()  # type: ignore[assignment]
+    client = _default_async.get(loop)
+    if client is None:
+        from .client import AsyncClient
+
+        client = _default_async[loop] = AsyncClient()
+    return client
+
+
+def chat(model: str | None, messages: Any, **options: Any) -> ChatResponse:
+    """Send a chat request. ``messages`` is a prompt string or a list of messages."""
+    return default_client().chat(model, messages, **options)
+
+
+async def achat(model: str | None, messages: Any, **options: Any) -> ChatResponse:
+    return await default_async_client().chat(model, messages, **options)
+
+
+def stream(model: str | None, messages: Any, **options: Any) -> Stream:
+    return default_client().stream(model, messages, **options)
+
+
+def astream(model: str | None, messages: Any, **options: Any) -> AsyncStream:
+    return default_async_client().stream(model, messages, **options)
+
+
+def embed(model: str | None, inputs: str | list[str], **options: Any) -> EmbeddingResponse:
+    return default_client().embed(model, inputs, **options)
+
+
+async def aembed(model: str | None, inputs: str | list[str], **options: Any) -> EmbeddingResponse:
+    return await default_async_client().embed(model, inputs, **options)
+
+
+def generate_image(model: str | None, prompt: str, **options: Any) -> ImageResponse:
+    return default_client().generate_image(model, prompt, **options)
+
+
+async def agenerate_image(model: str | None, prompt: str, **options: Any) -> ImageResponse:
+    return await default_async_client().generate_image(model, prompt, **options)
+
+
+def get_provider(name: str, *, model: str | None = None, **config: Any) -> Provider:
+    """A provider bound to one model, in the registry style: ``get_provider("groq",
+    model="llama-3.1-8b-instant").chat([Message(role=Role.USER, content="hi")])``."""
+    from .provider import Provider
+
+    return Provider(name, model=model, **config)
+
+
+__all__ = [
+    "AllTargetsFailed", "AsyncClient", "AsyncStream", "Attachment", "AttachmentError", "AuthenticationError",
+    "BudgetExceeded", "Capabilities", "Capability", "ChatRequest", "ChatResponse", "CircuitOpen", "Client",
+    "CloverleafError", "ConfigError", "ConnectError", "ContentFilterError", "ContextWindowExceededError",
+    "EmbeddingResponse", "GeneratedImage", "ImageResponse", "InvalidRequestError", "MalformedResponseError",
+    "Message", "ModelEntry", "NotFoundError", "OverloadedError", "PermissionDeniedError", "Provider",
+    "ProviderError", "RateLimitError", "RateLimitExceeded", "Reasoning", "ReasoningConfig", "ResponseFormat",
+    "Role", "ServerError", "Settings", "Stream", "StreamEvent", "StreamInterrupted", "StructuredOutputError",
+    "Text", "TimeoutError", "Tool", "ToolCall", "ToolChoice", "ToolResult", "TransportError",
+    "UnsupportedCapability", "Usage", "achat", "aembed", "agenerate_image", "astream", "chat", "default_client",
+    "embed", "generate_image", "get_provider", "stream",
+]

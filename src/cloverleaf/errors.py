@@ -12,6 +12,7 @@
     ├── CircuitOpen                    a target's breaker is open; rejected with no network call
     ├── AllTargetsFailed               every target of a route failed; ``attempts`` lists each
     ├── StreamInterrupted              a stream failed after it had produced output (no replay)
+    ├── StructuredOutputError          the output is not valid for the requested schema (keeps .response)
     ├── TransportError                 no HTTP response at all
     │   ├── ConnectError               refused / DNS / TLS; names the URL and what to start
     │   └── TimeoutError               connect or read timeout
@@ -140,6 +141,15 @@ class StreamInterrupted(CloverleafError):
     def __init__(self, message: str, *, cause: BaseException | None = None) -> None:
         super().__init__(message)
         self.cause = cause
+
+
+class StructuredOutputError(CloverleafError):
+    """The model's output is not valid JSON for the requested schema. ``response`` keeps
+    the whole reply (text, usage, cost) so nothing is lost."""
+
+    def __init__(self, message: str, *, response: Any = None) -> None:
+        super().__init__(message)
+        self.response = response
 
 
 class TransportError(CloverleafError):

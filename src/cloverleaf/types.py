@@ -30,7 +30,6 @@ class Text:
     text: str
     #: Provider cache hint (Anthropic ``cache_control``); passed through verbatim.
     cache_control: dict[str, Any] | None = None
-    type: Literal["text"] = "text"
 
 
 AttachmentKind = Literal["image", "pdf", "audio"]
@@ -38,26 +37,41 @@ AttachmentKind = Literal["image", "pdf", "audio"]
 
 @dataclass(slots=True)
 class Attachment:
-    """An image, PDF or audio clip, already resolved to bytes or to a URL.
+    """An image, PDF or audio clip: the one attachment type, in the SDK, CLI and server.
 
-    ``cloverleaf.attachments`` turns user input (a path, URL, base64 or data URL) into
-    this; adapters only ever read ``data``/``url``/``media_type``. ``fetch="provider"``
-    means the URL is handed to the provider as-is; ``"local"`` means cloverleaf downloaded
-    it and ``data`` holds the bytes.
+    Users give a ``source`` (a local path, an http(s) URL, base64 text or a data URL) and
+    optionally ``type``/``media_type``; ``cloverleaf.attachments.resolve`` checks it (SSRF
+    guard, size cap, magic-byte sniffing) and fills ``data`` (``fetch="local"``: cloverleaf
+    downloaded or read it) or ``url`` (``fetch="provider"``: the provider fetches it).
+    Adapters only ever see resolved attachments and read ``type``, ``data``/``url`` and
+    ``media_type``.
     """
 
-    kind: AttachmentKind
-    data: bytes | None = None
-    url: str | None = None
+    source: str | bytes | None = None
+    type: AttachmentKind | None = None
     media_type: str | None = None
     fetch: Literal["local", "provider"] = "local"
+    data: bytes | None = None
+    url: str | None = None
     filename: str | None = None
     cache_control: dict[str, Any] | None = None
-    type: Literal["attachment"] = "attachment"
+
+    @property
+    def kind(self) -> AttachmentKind | None:
+        return self.type
+
+    @property
+    def resolved(self) -> bool:
+        return self.type is not None and (self.data is not None or self.url is not None)
 
     def __repr__(self) -> str:  # never dump megabytes of bytes into a log or traceback
-        size = f"{len(self.data)} bytes" if self.data is not None else self.url
-        return f"Attachment(kind={self.kind!r}, media_type={self.media_type!r}, {size})"
+        if self.data is not None:
+            what = f"{len(self.data)} bytes"
+        elif self.url is not None:
+            what = self.url
+        else:
+            what = "unresolved"
+        return f"Attachment(type={self.type!r}, media_type={self.media_type!r}, {what})"
 
     def base64(self) -> str:
         import base64
@@ -82,7 +96,6 @@ class ToolCall:
     #: Provider-specific data that must be echoed back on the next turn
     #: (e.g. Gemini ``thoughtSignature``).
     extra: dict[str, Any] | None = None
-    type: Literal["tool_call"] = "tool_call"
 
     @property
     def arguments_json(self) -> str:
@@ -95,7 +108,6 @@ class ToolResult:
     content: str | list[Text | Attachment]
     name: str | None = None
     is_error: bool = False
-    type: Literal["tool_result"] = "tool_result"
 
     @property
     def text(self) -> str:
@@ -114,7 +126,6 @@ class Reasoning:
     #: Opaque encrypted reasoning (Anthropic ``redacted_thinking``, OpenAI encrypted content).
     redacted: str | None = None
     provider: str | None = None
-    type: Literal["reasoning"] = "reasoning"
 
 
 Part = Union[Text, Attachment, ToolCall, ToolResult, Reasoning]

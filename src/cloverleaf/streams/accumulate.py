@@ -39,7 +39,7 @@ class StreamAccumulator:
     """Feed it every event with :meth:`add`; call :meth:`response` at the end."""
 
     __slots__ = ("_parts", "_calls", "_usage", "finish_reason", "raw_finish_reason", "model",
-                 "response_id", "done", "_provider")
+                 "response_id", "done", "_provider", "extra")
 
     def __init__(self, model: str, provider: str) -> None:
         # parts in arrival order; consecutive text/reasoning deltas extend the last part
@@ -52,6 +52,8 @@ class StreamAccumulator:
         self.response_id: str | None = None
         self.done = False
         self._provider = provider
+        #: Provider extras from the ``done`` event (Azure content-filter results), kept on metadata.extra.
+        self.extra: dict[str, Any] = {}
 
     @property
     def has_output(self) -> bool:
@@ -69,7 +71,10 @@ class StreamAccumulator:
                     self._parts.append(Text(ev.text))
         elif t == "reasoning":
             last = self._parts[-1] if self._parts else None
-            if not isinstance(last, Reasoning) or (last.signature and ev.text):
+            # a signature or redacted data completes a reasoning block: more content starts the next
+            # (Anthropic may send several redacted_thinking blocks in a row)
+            if not isinstance(last, Reasoning) or last.redacted or (
+                    last.signature and (ev.text or ev.signature or ev.redacted)):
                 last = Reasoning("", provider=self._provider)
                 self._parts.append(last)
             if ev.text:
@@ -105,6 +110,8 @@ class StreamAccumulator:
                 self.model = ev.model
             if ev.id:
                 self.response_id = ev.id
+            if ev.extra:
+                self.extra.update(ev.extra)
             if ev.usage is not None:
                 self._merge_usage(ev.usage)
 
@@ -141,7 +148,8 @@ class StreamAccumulator:
             finish_reason=finish,
             usage=Usage(self._usage.input_tokens, self._usage.output_tokens, self._usage.cached_tokens,
                         self._usage.cache_write_tokens, self._usage.reasoning_tokens),
-            metadata=ResponseMetadata(response_id=self.response_id, raw_finish_reason=self.raw_finish_reason),
+            metadata=ResponseMetadata(response_id=self.response_id, raw_finish_reason=self.raw_finish_reason,
+                                      extra=dict(self.extra)),
         )
 
 

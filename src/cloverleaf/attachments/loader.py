@@ -1,0 +1,198 @@
+"""Turn what a user handed over into a checked, typed :class:`~cloverleaf.types.Attachment`.
+
+This is the one entry point the SDK, the CLI and the server call. It classifies the source,
+reads it within the policy (local files only if allowed; URLs through the SSRF guard; base64
+within the size cap), and settles the kind and media type from the bytes themselves. Sync
+and async differ only in the download call; everything else is shared.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from dataclasses import dataclass
+from typing import Literal, cast
+from urllib.parse import unquote, urlsplit
+
+from ..errors import AttachmentError
+from ..types import Attachment, AttachmentKind
+from . import sniff
+from .fetch import adownload, download
+from .policy import AttachmentPolicy
+from .sources import Source, classify, decode_base64, file_url_path, parse_data_url, read_file
+from .ssrf import ALLOWED_SCHEMES, parse_http_url
+
+SourceLike = Attachment | str | bytes | bytearray | memoryview | os.PathLike[str]
+FetchMode = Literal["local", "provider"]
+
+
+@dataclass(slots=True)
+class _Spec:
+    """The user's request, validated: what the source is and what they claim it to be."""
+
+    source: Source
+    type: AttachmentKind | None
+    media_type: str | None
+    fetch: FetchMode
+    filename: str | None
+    cache_control: dict | None
+
+    @classmethod
+    def of(cls, att: SourceLike, type: str | None, media_type: str | None, fetch: str | None) -> _Spec:
+        base = att if isinstance(att, Attachment) else Attachment(source=att)  # type: ignore[arg-type]
+        raw = base.source
+        if raw is None:
+            raw = base.data if base.data is not None else base.url
+        if raw is None:
+            raise AttachmentError("attachment has no source, data or url", rule="invalid-source")
+        kind = _claimed_kind(type if type is not None else base.type)
+        claimed = _claimed_media_type(media_type if media_type is not None else base.media_type)
+        mode = fetch if fetch is not None else base.fetch
+        if mode not in ("local", "provider"):
+            raise AttachmentError(f"attachment fetch must be 'local' or 'provider', not {mode!r}", rule="invalid-source")
+        return cls(classify(raw), kind, claimed, cast(FetchMode, mode), base.filename, base.cache_control)
+
+
+def _claimed_kind(value: str | None) -> AttachmentKind | None:
+    if value is None:
+        return None
+    kind = sniff.as_kind(str(value))
+    if kind is None:
+        raise AttachmentError(f"unsupported attachment type {value!r}; supported types: image, pdf, audio "
+                              f"({sniff.supported_list()})", rule="unsupported-type", detail=str(value))
+    return kind
+
+
+def _claimed_media_type(value: str | None) -> str | None:
+    if value is None:
+        return None
+    normalized = sniff.normalize(value)
+    if normalized in sniff.GENERIC:
+        return None
+    if normalized not in sniff.SUPPORTED:
+        raise AttachmentError(f"unsupported attachment media type {value!r}; supported: {sniff.supported_list()}",
+                              rule="unsupported-type", detail=value)
+    return normalized
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def resolve(att: SourceLike, *, policy: AttachmentPolicy | None = None, type: str | None = None,
+            media_type: str | None = None, fetch: str | None = None) -> Attachment:
+    """Check and load an attachment; returns a resolved copy (``data`` or ``url`` filled).
+
+    Raises :class:`~cloverleaf.errors.AttachmentError` (``rule`` says which check) for any
+    refusal; nothing is downloaded past a failed check.
+    """
+    spec = _Spec.of(att, type, media_type, fetch)
+    policy = policy or AttachmentPolicy()
+    if _needs_download(spec):
+        got = download(str(spec.source.value), policy)
+        return _settle(spec, got.data, name=got.filename, keep_source=True)
+    return _resolve_offline(spec, policy)
+
+
+async def aresolve(att: SourceLike, *, policy: AttachmentPolicy | None = None, type: str | None = None,
+                   media_type: str | None = None, fetch: str | None = None) -> Attachment:
+    """:func:`resolve` for async callers (downloads without blocking the event loop)."""
+    spec = _Spec.of(att, type, media_type, fetch)
+    policy = policy or AttachmentPolicy()
+    if _needs_download(spec):
+        got = await adownload(str(spec.source.value), policy)
+        return _settle(spec, got.data, name=got.filename, keep_source=True)
+    return _resolve_offline(spec, policy)
+
+
+def _needs_download(spec: _Spec) -> bool:
+    return spec.source.kind == "url" and spec.source.scheme in ALLOWED_SCHEMES and spec.fetch == "local"
+
+
+# --------------------------------------------------------------------------- the offline kinds
+
+
+def _resolve_offline(spec: _Spec, policy: AttachmentPolicy) -> Attachment:
+    source = spec.source
+    if source.kind == "url":
+        if source.scheme not in ALLOWED_SCHEMES:
+            raise AttachmentError(
+                f"attachment URL scheme {source.scheme!r} is not allowed; use http(s), a data: URL, base64"
+                + (" or a local path" if policy.allow_local_paths else ""), rule="scheme", detail=source.scheme)
+        return _provider_url(spec)
+    if source.kind in ("path", "file-url"):
+        if not policy.allow_local_paths:
+            raise AttachmentError(
+                f"local files cannot be attached here ({source.describe()}): paths and file:// URLs are only "
+                "read by the SDK and the CLI; send the content as base64, a data: URL or an http(s) URL",
+                rule="local-path", detail="path" if source.kind == "path" else "file://")
+        value = str(source.value)
+        path = file_url_path(value) if source.kind == "file-url" else value
+        return _settle(spec, read_file(path, policy.max_bytes), name=path, keep_source=True)
+    if source.kind == "data-url":
+        declared, data = parse_data_url(str(source.value), policy.max_bytes)
+        return _settle(spec, data, declared=declared)
+    if source.kind == "base64":
+        return _settle(spec, decode_base64(str(source.value), policy.max_bytes))
+    data = bytes(source.value) if isinstance(source.value, bytes) else b""
+    if len(data) > policy.max_bytes:
+        raise AttachmentError(f"attachment of {len(data)} bytes is over the {policy.max_bytes}-byte limit; raise "
+                              "AttachmentPolicy.max_bytes to allow bigger attachments", rule="too-large",
+                              detail=f"{policy.max_bytes} bytes")
+    return _settle(spec, data)
+
+
+def _provider_url(spec: _Spec) -> Attachment:
+    """``fetch="provider"``: check the scheme and the URL's shape only; the provider fetches it."""
+    url = str(spec.source.value).strip()
+    target = parse_http_url(url)
+    by_name = sniff.from_name(unquote(urlsplit(url).path))
+    media_type = spec.media_type or by_name
+    kind = spec.type or sniff.kind_of(media_type)
+    if kind is None:
+        raise AttachmentError(
+            f"cannot tell whether {target.describe()} is an image, a PDF or audio without downloading it; "
+            "pass type='image', 'pdf' or 'audio' (or fetch='local')", rule="unknown-type", detail=target.describe())
+    _check_claims(spec, kind, media_type, what=target.describe())
+    filename = spec.filename or posixpath.basename(unquote(urlsplit(url).path)) or None
+    return Attachment(source=url, type=kind, media_type=media_type if sniff.kind_of(media_type) == kind else None,
+                      fetch="provider", url=url, filename=filename, cache_control=spec.cache_control)
+
+
+# --------------------------------------------------------------------------- deciding the type
+
+
+def _settle(spec: _Spec, data: bytes, *, name: str | None = None, declared: str | None = None,
+            keep_source: bool = False) -> Attachment:
+    """Decide kind and media type: magic bytes first, then what the user (or a data URL)
+    claimed, then the file extension. A claim that contradicts the bytes is refused."""
+    what = spec.source.describe()
+    from_source = _claimed_media_type(declared) if declared else None
+    claimed = spec.media_type or from_source
+    sniffed = sniff.sniff(data)
+    if sniffed is not None:
+        media_type = sniffed
+        kind = sniff.SUPPORTED[sniffed]
+    else:
+        media_type = claimed or sniff.from_name(name or spec.filename)
+        kind_or_none = sniff.kind_of(media_type)
+        if media_type is None or kind_or_none is None:
+            raise AttachmentError(
+                f"cannot tell what {what} is: its bytes match no supported format and no media type or file "
+                f"extension says; supported: {sniff.supported_list()}", rule="unknown-type", detail=what)
+        kind = kind_or_none
+    _check_claims(spec, kind, claimed, what=what, actual=media_type)
+    filename = spec.filename or (os.path.basename(name) if name else None)
+    source = spec.source.value if keep_source and isinstance(spec.source.value, str) else None
+    return Attachment(source=source, type=kind, media_type=media_type, fetch="local", data=data,
+                      filename=filename, cache_control=spec.cache_control)
+
+
+def _check_claims(spec: _Spec, kind: AttachmentKind, claimed: str | None, *, what: str,
+                  actual: str | None = None) -> None:
+    claimed_kind = sniff.kind_of(claimed)
+    for label, value in (("type", spec.type), ("media type", claimed_kind)):
+        if value is not None and value != kind:
+            shown = claimed if label == "media type" else value
+            raise AttachmentError(
+                f"{what} was given as {label} {shown!r} ({value}) but its content is {actual or kind} ({kind}); "
+                f"pass type={kind!r} or the intended file", rule="type-mismatch", detail=f"{value} != {kind}")

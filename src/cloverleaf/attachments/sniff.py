@@ -1,0 +1,159 @@
+"""What an attachment really is, from its first bytes, then from its name.
+
+Providers reject (or worse, misread) an image sent as ``application/pdf``, and a user's
+``type="image"`` on a PDF is a mistake worth a clear error. So the media type is read from
+magic bytes first; the file extension is only a fallback for bytes no signature matches.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from typing import cast
+
+from ..types import AttachmentKind
+
+KINDS: tuple[AttachmentKind, ...] = ("image", "pdf", "audio")
+
+#: Every media type cloverleaf accepts, and its kind.
+SUPPORTED: dict[str, AttachmentKind] = {
+    "image/png": "image",
+    "image/jpeg": "image",
+    "image/gif": "image",
+    "image/webp": "image",
+    "image/heic": "image",
+    "image/heif": "image",
+    "application/pdf": "pdf",
+    "audio/wav": "audio",
+    "audio/mpeg": "audio",
+    "audio/ogg": "audio",
+    "audio/flac": "audio",
+    "audio/mp4": "audio",
+    "audio/webm": "audio",
+    "audio/aac": "audio",
+    "audio/aiff": "audio",
+}
+
+_ALIASES = {
+    "image/jpg": "image/jpeg",
+    "image/pjpeg": "image/jpeg",
+    "audio/x-wav": "audio/wav",
+    "audio/wave": "audio/wav",
+    "audio/vnd.wave": "audio/wav",
+    "audio/mp3": "audio/mpeg",
+    "audio/mpeg3": "audio/mpeg",
+    "audio/x-mp3": "audio/mpeg",
+    "audio/x-flac": "audio/flac",
+    "audio/m4a": "audio/mp4",
+    "audio/x-m4a": "audio/mp4",
+    "audio/x-aiff": "audio/aiff",
+    "audio/x-aac": "audio/aac",
+    "application/x-pdf": "application/pdf",
+}
+
+_EXTENSIONS = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".jpe": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+    ".heic": "image/heic",
+    ".heif": "image/heif",
+    ".pdf": "application/pdf",
+    ".wav": "audio/wav",
+    ".mp3": "audio/mpeg",
+    ".ogg": "audio/ogg",
+    ".oga": "audio/ogg",
+    ".opus": "audio/ogg",
+    ".flac": "audio/flac",
+    ".m4a": "audio/mp4",
+    ".mp4": "audio/mp4",
+    ".webm": "audio/webm",
+    ".aac": "audio/aac",
+    ".aif": "audio/aiff",
+    ".aiff": "audio/aiff",
+}
+
+#: Media types that say nothing about the content (so never contradict a signature).
+GENERIC = frozenset({"application/octet-stream", "binary/octet-stream", ""})
+
+_HEIF_BRANDS = {b"heic": "image/heic", b"heix": "image/heic", b"heim": "image/heic", b"heis": "image/heic",
+                b"mif1": "image/heif", b"msf1": "image/heif", b"heif": "image/heif"}
+
+
+def normalize(media_type: str) -> str:
+    """Lowercase, without parameters (``; charset=...``), aliases folded (``image/jpg``)."""
+    base = media_type.split(";", 1)[0].strip().lower()
+    return _ALIASES.get(base, base)
+
+
+def kind_of(media_type: str | None) -> AttachmentKind | None:
+    return SUPPORTED.get(normalize(media_type)) if media_type else None
+
+
+def _mp3_frame(data: bytes) -> bool:
+    """An MPEG audio frame header: 11 sync bits, a valid version, layer III, bitrate and rate."""
+    if len(data) < 4 or data[0] != 0xFF or data[1] & 0xE0 != 0xE0:
+        return False
+    version = (data[1] >> 3) & 0b11
+    layer = (data[1] >> 1) & 0b11
+    bitrate = data[2] >> 4
+    rate = (data[2] >> 2) & 0b11
+    return version != 0b01 and layer == 0b01 and bitrate not in (0, 0b1111) and rate != 0b11
+
+
+def _adts(data: bytes) -> bool:
+    return len(data) >= 7 and data[0] == 0xFF and data[1] & 0xF6 == 0xF0
+
+
+def sniff(data: bytes) -> str | None:
+    """The media type the bytes' signature announces, or None."""
+    head = data[:64]
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "audio/wav"
+    if b"%PDF-" in data[:1024]:  # readers allow junk before the header
+        return "application/pdf"
+    if head.startswith(b"ID3") or _mp3_frame(head):
+        return "audio/mpeg"
+    if _adts(head):
+        return "audio/aac"
+    if head.startswith(b"OggS"):
+        return "audio/ogg"
+    if head.startswith(b"fLaC"):
+        return "audio/flac"
+    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+        return "audio/aiff"
+    if head[4:8] == b"ftyp":
+        return _HEIF_BRANDS.get(head[8:12], "audio/mp4")
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "audio/webm"
+    return None
+
+
+def from_name(name: str | None) -> str | None:
+    """The media type a file name or URL path's extension suggests."""
+    if not name:
+        return None
+    _, ext = posixpath.splitext(name.replace("\\", "/").rsplit("/", 1)[-1].lower())
+    return _EXTENSIONS.get(ext)
+
+
+def supported_list() -> str:
+    by_kind = {k: [m for m, mk in SUPPORTED.items() if mk == k] for k in KINDS}
+    return "; ".join(f"{k}: {', '.join(v)}" for k, v in by_kind.items())
+
+
+def as_kind(value: str) -> AttachmentKind | None:
+    """``"image"``/``"pdf"``/``"audio"`` (also ``"document"`` for pdf), else None."""
+    v = value.strip().lower()
+    if v == "document":
+        v = "pdf"
+    return cast(AttachmentKind, v) if v in KINDS else None

@@ -1,0 +1,64 @@
+"""The ``cloverleaf`` command. Each subcommand lives in its own module and is imported
+only when used, so ``cloverleaf --help`` and ``cloverleaf chat`` start fast."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from ..errors import CloverleafError
+
+#: subcommand -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "chat": ("cloverleaf.cli.chat", "send a prompt to a model and stream the answer"),
+    "models": ("cloverleaf.cli.catalog", "known models: context window, price per million tokens, recommendations"),
+    "providers": ("cloverleaf.cli.catalog", "the capability matrix of every provider"),
+    "embed": ("cloverleaf.cli.media", "embed texts; print vectors or their similarity"),
+    "image": ("cloverleaf.cli.media", "generate an image from a prompt"),
+    "serve": ("cloverleaf.cli.ops", "run the OpenAI- and Anthropic-compatible gateway server"),
+    "doctor": ("cloverleaf.cli.ops", "check configuration, keys, local servers and extras"),
+    "traces": ("cloverleaf.cli.ops", "recent calls recorded by the gateway"),
+    "spend": ("cloverleaf.cli.ops", "spend recorded by the gateway, grouped"),
+    "keys": ("cloverleaf.cli.ops", "create, list and revoke the server's virtual keys"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cloverleaf",
+        description="One interface over every LLM provider, and a gateway in front of them.",
+        epilog="Configuration: cloverleaf.toml (or CLOVERLEAF_CONFIG), environment variables, then flags. "
+               "Run 'cloverleaf COMMAND --help' for each command.",
+    )
+    parser.add_argument("--config", help="path of cloverleaf.toml (default: $CLOVERLEAF_CONFIG or ./cloverleaf.toml)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, summary) in COMMANDS.items():
+        p = sub.add_parser(name, help=summary, description=summary)
+        importlib.import_module(module).add_arguments(name, p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    module = importlib.import_module(COMMANDS[args.command][0])
+    try:
+        return int(module.run(args.command, args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except CloverleafError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

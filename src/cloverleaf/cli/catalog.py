@@ -1,0 +1,69 @@
+"""``cloverleaf models`` and ``cloverleaf providers``: what exists and what it can do."""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import load_settings, table
+
+USES = (("code", "code"), ("chat", "chat"), ("analysis", "analysis"), ("local", "local/private"),
+        ("budget", "budget"), ("embeddings", "embeddings"))
+
+
+def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
+    if name == "models":
+        p.add_argument("--provider", help="only this provider's models")
+        p.add_argument("--use", choices=[u for u, _ in USES], help="only models recommended for this use")
+    else:
+        p.add_argument("--markdown", action="store_true", help="print the matrix as a Markdown table")
+
+
+def _price(v: float | None) -> str:
+    return "" if v is None else f"${v:g}"
+
+
+def run(name: str, args: argparse.Namespace) -> int:
+    if name == "providers":
+        return _providers(args)
+    from ..pricing import ModelPrice, all_prices
+
+    settings = load_settings(args)
+    prices: dict[str, ModelPrice] = all_prices()
+    rows = []
+    for key, p in sorted(prices.items()):
+        provider = key.split("/", 1)[0]
+        if args.provider and provider != args.provider:
+            continue
+        if args.use and args.use not in p.uses:
+            continue
+        rows.append((key, f"{p.context_window:,}" if p.context_window else "", _price(p.input), _price(p.output),
+                     _price(p.cached_input), ", ".join(p.uses)))
+    for e in settings.models:
+        if args.provider and e.provider != args.provider:
+            continue
+        per_m = (lambda v: None if v is None else v * 1000)
+        rows.append((f"{e.name} ({e.provider}/{e.identifier})", f"{e.context_window:,}" if e.context_window else "",
+                     _price(per_m(e.input_cost_per_1k)), _price(per_m(e.output_cost_per_1k)), "", "registry"))
+    table(("model", "context", "$/M in", "$/M out", "$/M cached", "recommended for"), rows)
+    if not args.use and not args.provider:
+        print("\nRecommendations by use:")
+        for use, label in USES:
+            names = [k for k, p in sorted(prices.items(), key=lambda kv: kv[1].input) if use in p.uses][:4]
+            print(f"  {label:<14} {', '.join(names)}")
+    return 0
+
+
+def _providers(args: argparse.Namespace) -> int:
+    from ..matrix import COLUMNS, markdown, rows
+    from ..providers.registry import ROWS
+
+    if args.markdown:
+        print(markdown(), end="")
+        return 0
+    desc = {r.name: r.description for r in ROWS}
+    table(("provider", *[label for _, label in COLUMNS]),
+          [(name, *["yes" if f else "-" for f in flags]) for name, flags in rows()])
+    print()
+    for name, _ in rows():
+        print(f"  {name:<17} {desc.get(name, '')}")
+    return 0

@@ -1,0 +1,152 @@
+"""``cloverleaf chat``: a prompt in, the answer streamed out.
+
+The prompt comes from the argument or stdin. ``--dry-run`` builds the exact HTTP request
+the provider would receive, prints it with secrets redacted, and sends nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from .common import choose_model, load_settings
+
+
+def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
+    p.add_argument("prompt", nargs="?", help="the prompt (default: read stdin)")
+    p.add_argument("-m", "--model", help="model id, e.g. openai/gpt-4o-mini, anthropic/claude-sonnet-4-5, fake/echo")
+    p.add_argument("--provider", help="provider name; combined with -m MODEL as PROVIDER/MODEL")
+    p.add_argument("-s", "--system", help="system prompt")
+    p.add_argument("--max-tokens", type=int, help="maximum tokens to generate")
+    p.add_argument("-t", "--temperature", type=float, help="sampling temperature")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--schema", metavar="FILE", help="JSON Schema file: answer with JSON that matches it")
+    fmt.add_argument("--json", action="store_true", help="answer with a JSON object")
+    p.add_argument("-a", "--attach", action="append", default=[], metavar="PATH_OR_URL",
+                   help="attach an image, PDF or audio file (repeatable)")
+    p.add_argument("--reasoning", help="reasoning effort (low, medium, high) or a token budget")
+    p.add_argument("--no-stream", action="store_true", help="wait for the whole answer instead of streaming")
+    p.add_argument("-v", "--verbose", action="store_true", help="print latency, tokens and cost to stderr")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the exact HTTP request (secrets redacted) and send nothing")
+
+
+def _prompt(args: argparse.Namespace) -> str:
+    if args.prompt is not None:
+        return str(args.prompt)
+    if sys.stdin is None or sys.stdin.isatty():
+        raise SystemExit("error: give a prompt argument or pipe one on stdin")
+    text = sys.stdin.read()
+    if not text.strip():
+        raise SystemExit("error: the prompt on stdin is empty")
+    return text
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    opts: dict[str, Any] = {}
+    if args.system:
+        opts["system"] = args.system
+    if args.max_tokens is not None:
+        opts["max_tokens"] = args.max_tokens
+    if args.temperature is not None:
+        opts["temperature"] = args.temperature
+    if args.schema:
+        try:
+            with open(args.schema, encoding="utf-8") as f:
+                opts["response_format"] = json.load(f)
+        except OSError as exc:
+            raise SystemExit(f"error: cannot read schema file {args.schema}: {exc.strerror}") from None
+        except ValueError as exc:
+            raise SystemExit(f"error: {args.schema} is not valid JSON: {exc}") from None
+    elif args.json:
+        opts["response_format"] = "json"
+    if args.attach:
+        opts["attachments"] = list(args.attach)
+    if args.reasoning:
+        opts["reasoning"] = int(args.reasoning) if args.reasoning.isdigit() else args.reasoning
+    return opts
+
+
+def run(name: str, args: argparse.Namespace) -> int:
+    from ..client import Client
+
+    settings = load_settings(args)
+    model = choose_model(settings, args.model, args.provider)
+    prompt = _prompt(args)
+    options = _options(args)
+    with Client(settings) as client:
+        if args.dry_run:
+            return _dry_run(client, model, prompt, options)
+        if args.no_stream:
+            resp = client.chat(model, prompt, **options)
+            if resp.reasoning and args.verbose:
+                print(f"[reasoning] {resp.reasoning}", file=sys.stderr)
+            print(resp.content)
+            for call in resp.tool_calls:
+                print(f"[tool call] {call.name}({json.dumps(call.arguments)})")
+        else:
+            stream = client.stream(model, prompt, **options)
+            for ev in stream:
+                if ev.type == "text" and ev.text:
+                    sys.stdout.write(ev.text)
+                    sys.stdout.flush()
+                elif ev.type == "reasoning" and ev.text and args.verbose:
+                    sys.stderr.write(ev.text)
+            sys.stdout.write("\n")
+            resp = stream.response
+            if resp is not None:
+                for call in resp.tool_calls:
+                    print(f"[tool call] {call.name}({json.dumps(call.arguments)})")
+        if args.verbose and resp is not None:
+            _report(resp)
+    return 0
+
+
+def _report(resp: Any) -> None:
+    u = resp.usage
+    md = resp.metadata
+    cost = f"${resp.cost:.6f}" if resp.cost is not None else "unknown (no price for this model)"
+    ttft = f", first token {md.time_to_first_token_ms:.0f} ms" if md.time_to_first_token_ms is not None else ""
+    print(f"[{resp.provider}/{resp.model}] latency {md.latency_ms:.0f} ms{ttft}; tokens in {u.input_tokens} "
+          f"(cached {u.cached_tokens}), out {u.output_tokens} (reasoning {u.reasoning_tokens}); cost {cost}; "
+          f"finish {resp.finish_reason}", file=sys.stderr)
+
+
+def _dry_run(client: Any, model: str, prompt: str, options: dict[str, Any]) -> int:
+    from ..options import build_request
+
+    req = build_request(model, prompt, options)
+    target = client.engine.resolve(model)
+    client.engine._resolve_attachments(req)
+    http = client.engine._build_chat(target, req)
+    print(f"{http.method} {redact_url(http.url)}")
+    for k, v in http.redacted_headers().items():
+        print(f"{k}: {v}")
+    print()
+    body = http.json() if http.body else None
+    print(json.dumps(_elide(body), indent=2, ensure_ascii=False) if body is not None else "")
+    return 0
+
+
+def redact_url(url: str) -> str:
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if not parts.query:
+        return url
+    q = [(k, "<redacted>" if k.lower() in ("key", "api_key", "apikey", "token", "access_token", "sig") else v)
+         for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+    return urlunsplit(parts._replace(query=urlencode(q, safe="<>")))
+
+
+def _elide(value: Any) -> Any:
+    """Long inline payloads (base64 attachments) shortened so the request stays readable."""
+    if isinstance(value, dict):
+        return {k: _elide(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_elide(v) for v in value]
+    if isinstance(value, str) and len(value) > 512 and " " not in value[:512]:
+        return f"{value[:64]}…<{len(value) - 64} more characters elided>"
+    return value

@@ -1,0 +1,66 @@
+"""Helpers shared by the subcommands: settings, a default model, plain-text tables."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from ..config import Settings
+from ..providers.registry import ROWS
+
+#: The model `chat` uses when none is configured, by the first key found in the environment.
+DEFAULT_MODEL_BY_KEY: tuple[tuple[str, str], ...] = (
+    ("OPENAI_API_KEY", "openai/gpt-4o-mini"),
+    ("ANTHROPIC_API_KEY", "anthropic/claude-haiku-4-5"),
+    ("GEMINI_API_KEY", "gemini/gemini-2.5-flash"),
+    ("GOOGLE_API_KEY", "gemini/gemini-2.5-flash"),
+    ("GROQ_API_KEY", "groq/llama-3.1-8b-instant"),
+    ("OPENROUTER_API_KEY", "openrouter/openai/gpt-4o-mini"),
+    ("MISTRAL_API_KEY", "mistral/mistral-small-latest"),
+    ("TOGETHER_API_KEY", "together/meta-llama/Llama-3.3-70B-Instruct-Turbo"),
+    ("DEEPSEEK_API_KEY", "deepseek/deepseek-chat"),
+)
+
+
+def load_settings(args: argparse.Namespace) -> Settings:
+    return Settings.load(getattr(args, "config", None))
+
+
+def choose_model(settings: Settings, model: str | None, provider: str | None) -> str:
+    """The model to use, saying on stderr when it was chosen for the user."""
+    if model and provider and not model.startswith((provider + "/", provider + ":")):
+        return f"{provider}/{model}"
+    if model:
+        return model
+    if settings.default_model:
+        return settings.default_model
+    if provider:
+        for env_name, default in DEFAULT_MODEL_BY_KEY:
+            if default.startswith(provider + "/"):
+                print(f"cloverleaf: using {default} (pass -m to choose a model)", file=sys.stderr)
+                return default
+        raise SystemExit(f"error: --provider {provider} needs -m MODEL")
+    for env_name, default in DEFAULT_MODEL_BY_KEY:
+        if settings.env.get(env_name):
+            print(f"cloverleaf: no model configured; using {default} because {env_name} is set "
+                  "(pass -m or set CLOVERLEAF_MODEL)", file=sys.stderr)
+            return default
+    print("cloverleaf: no model configured and no API key found; using the offline fake/echo model "
+          "(set CLOVERLEAF_MODEL or pass -m, e.g. -m openai/gpt-4o-mini)", file=sys.stderr)
+    return "fake/echo"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], out: Any = None) -> None:
+    out = out or sys.stdout
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    for n, row in enumerate(cells):
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip(), file=out)
+        if n == 0:
+            print("  ".join("-" * w for w in widths), file=out)
+
+
+def provider_rows() -> list[str]:
+    return [r.name for r in ROWS]

@@ -1,0 +1,71 @@
+"""``cloverleaf embed`` and ``cloverleaf image``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+from .common import load_settings, table
+
+
+def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
+    if name == "embed":
+        p.add_argument("texts", nargs="+", help="texts to embed")
+        p.add_argument("-m", "--model", help="embedding model (default: $CLOVERLEAF_EMBEDDING_MODEL, else 'simple')")
+        p.add_argument("--dimensions", type=int, help="output dimensions, where the model supports it")
+        p.add_argument("--similarity", action="store_true", help="print the cosine similarity of every pair")
+    else:
+        p.add_argument("prompt", help="what to draw")
+        p.add_argument("-m", "--model", help="image model, e.g. openai/gpt-image-1, bedrock/stability.sd3-5-large-v1:0")
+        p.add_argument("-o", "--output", required=True, help="file to write (PNG); with -n > 1, -1, -2 ... are added")
+        p.add_argument("-n", type=int, default=1, help="number of images")
+        p.add_argument("--size", help="e.g. 1024x1024")
+        p.add_argument("--quality", help="provider quality setting, e.g. high")
+
+
+def cosine(a: list[float], b: list[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b))
+    na = math.sqrt(sum(x * x for x in a))
+    nb = math.sqrt(sum(y * y for y in b))
+    return dot / (na * nb) if na and nb else 0.0
+
+
+def run(name: str, args: argparse.Namespace) -> int:
+    from ..client import Client
+
+    settings = load_settings(args)
+    with Client(settings) as client:
+        if name == "embed":
+            model = args.model or settings.embedding_model
+            if not model:
+                print("cloverleaf: no embedding model configured; using the offline 'simple' embeddings "
+                      "(set CLOVERLEAF_EMBEDDING_MODEL or pass -m)", file=sys.stderr)
+                model = "simple"
+            resp = client.embed(model, args.texts, dimensions=args.dimensions)
+            if args.similarity:
+                if len(args.texts) < 2:
+                    raise SystemExit("error: --similarity needs at least two texts")
+                rows = []
+                for i in range(len(args.texts)):
+                    for j in range(i + 1, len(args.texts)):
+                        rows.append((f"{cosine(resp.vectors[i], resp.vectors[j]):.4f}", args.texts[i][:40],
+                                     args.texts[j][:40]))
+                table(("cosine", "text A", "text B"), rows)
+            else:
+                for text, vec in zip(args.texts, resp.vectors):
+                    print(json.dumps({"text": text, "dimensions": len(vec), "vector": [round(x, 6) for x in vec]}))
+            return 0
+        resp = client.generate_image(args.model, args.prompt, n=args.n, size=args.size, quality=args.quality,
+                                     response_format="b64_json")
+        out = Path(args.output)
+        for i, img in enumerate(resp.images):
+            path = out if len(resp.images) == 1 else out.with_name(f"{out.stem}-{i + 1}{out.suffix}")
+            if img.data is None:
+                print(f"{path}: provider returned a URL instead of bytes: {img.url}", file=sys.stderr)
+                continue
+            path.write_bytes(img.data)
+            print(f"wrote {path} ({len(img.data):,} bytes, {img.media_type})")
+        return 0

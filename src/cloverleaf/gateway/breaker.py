@@ -1,0 +1,79 @@
+"""Circuit breaker per target: stop calling a target that keeps failing, probe it later.
+
+closed --(``failure_threshold`` consecutive failures)--> open --(``cooldown`` elapsed)-->
+half-open: exactly one probe call is let through; success closes the circuit, failure
+reopens it for another cooldown. An open circuit rejects at once, with no network call.
+
+The transitions are pure functions over a small record, so every state backend (memory
+now, Redis later) applies the same rules atomically in its own way, and tests drive them
+with a manual clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+BreakerStateName = Literal["closed", "open", "half_open"]
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerPolicy:
+    failure_threshold: int = 5
+    cooldown_seconds: float = 60.0
+    #: A half-open probe that never reports back (its caller vanished) frees the slot after this.
+    probe_timeout_seconds: float = 60.0
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerSnapshot:
+    """What ``gateway.breakers[target]`` shows (and the admin API will)."""
+
+    state: BreakerStateName = "closed"
+    consecutive_failures: int = 0
+    opened_at: float | None = None
+    probe_started_at: float | None = None
+    last_error: str | None = None
+
+    def retry_after(self, now: float, policy: BreakerPolicy) -> float | None:
+        if self.state != "open" or self.opened_at is None:
+            return None
+        return max(0.0, self.opened_at + policy.cooldown_seconds - now)
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerDecision:
+    allowed: bool
+    probe: bool = False
+    retry_after: float | None = None
+
+
+def on_acquire(snap: BreakerSnapshot, now: float, policy: BreakerPolicy) -> tuple[BreakerSnapshot, BreakerDecision]:
+    """May a call go to this target now? Returns the new record and the decision."""
+    if not policy.enabled or snap.state == "closed":
+        return snap, BreakerDecision(True)
+    if snap.state == "open":
+        assert snap.opened_at is not None
+        remaining = snap.opened_at + policy.cooldown_seconds - now
+        if remaining > 0:
+            return snap, BreakerDecision(False, retry_after=remaining)
+        return replace(snap, state="half_open", probe_started_at=now), BreakerDecision(True, probe=True)
+    # half-open: one probe at a time
+    started = snap.probe_started_at
+    if started is not None and now - started < policy.probe_timeout_seconds:
+        return snap, BreakerDecision(False, retry_after=started + policy.probe_timeout_seconds - now)
+    return replace(snap, probe_started_at=now), BreakerDecision(True, probe=True)
+
+
+def on_result(snap: BreakerSnapshot, ok: bool, now: float, policy: BreakerPolicy,
+              error: str | None = None) -> BreakerSnapshot:
+    """Record the outcome of a call that ``on_acquire`` allowed."""
+    if ok:
+        return BreakerSnapshot()
+    if snap.state == "half_open":
+        return BreakerSnapshot("open", snap.consecutive_failures + 1, now, None, error)
+    failures = snap.consecutive_failures + 1
+    if snap.state == "closed" and failures >= policy.failure_threshold:
+        return BreakerSnapshot("open", failures, now, None, error)
+    return replace(snap, consecutive_failures=failures, last_error=error)

@@ -1,0 +1,308 @@
+"""The gateway's TOML tables, parsed once into typed values with errors that say what to fix.
+
+``cloverleaf.config.Settings`` keeps ``[routes]``, ``[limits]``, ``[breaker]``, ``[budgets]``,
+``[store]`` and ``[state]`` raw so the SDK never imports gateway code; this module is their
+owner. Nothing here is read again per request.
+
+::
+
+    [routes.smart]
+    targets = ["openai/gpt-4o", { model = "anthropic/claude-sonnet-4-5", weight = 2,
+                                  api_key_env = "ANTHROPIC_KEY_2", base_url = "...", name = "claude-b" }]
+    strategy = "priority"          # weighted | latency | cost
+    retries = 2                    # per target, with backoff, before falling back
+    fallback_on_rate_limit = true  # a full local rpm/tpm limit moves on to the next target
+    fallback_on_content_filter = false
+
+    [limits.openai]                # a provider, a target, or a route ("provider:x"/"target:x"/"route:x" to force)
+    rpm = 60                       # defaults: 60 rpm, 100000 tpm; 0 = unlimited
+    tpm = 100000
+    max_wait = 30                  # seconds a call may wait for room before it fails (or falls back)
+    [limits."*"]                   # applies to every provider and target without its own table
+
+    [breaker]  failure_threshold = 5   cooldown_seconds = 60
+    [budgets.smart] limit_usd = 5.0   period = "day"   scope = "route"   # or "project"
+    [store] url = "sqlite:///path.db" | "postgresql://..."   data_retention_days = 30
+    [state] url = "memory"
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from ..errors import ConfigError
+from .breaker import BreakerPolicy
+
+Strategy = Literal["priority", "weighted", "latency", "cost"]
+STRATEGIES: tuple[str, ...] = ("priority", "weighted", "latency", "cost")
+DEFAULT_RPM = 60
+DEFAULT_TPM = 100_000
+DEFAULT_MAX_WAIT = 30.0
+DEFAULT_OUTPUT_ESTIMATE = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class TargetSpec:
+    """One target of a route: a model id (or registry entry name) with optional own credentials."""
+
+    model: str
+    name: str = ""                 # unique within the gateway; defaults to ``model``
+    weight: float = 1.0
+    api_key_env: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    base_url: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.name or self.model
+
+
+@dataclass(frozen=True, slots=True)
+class RouteConfig:
+    name: str
+    targets: tuple[TargetSpec, ...]
+    strategy: Strategy = "priority"
+    retries: int | None = None                 # None: Settings.max_retries
+    fallback_on_rate_limit: bool = True
+    fallback_on_content_filter: bool = False
+    output_estimate: int = DEFAULT_OUTPUT_ESTIMATE
+    implicit: bool = False                     # a plain model id used as a one-target route
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    rpm: int | None = DEFAULT_RPM              # None/0: unlimited
+    tpm: int | None = DEFAULT_TPM
+    max_wait: float = DEFAULT_MAX_WAIT
+
+
+@dataclass(frozen=True, slots=True)
+class LimitsConfig:
+    scoped: Mapping[tuple[str, str], Limit] = field(default_factory=dict)   # ("provider", "openai") → Limit
+    named: Mapping[str, Limit] = field(default_factory=dict)                # "openai" → Limit (scope inferred)
+    default: Limit | None = None                                             # [limits."*"]
+
+    def for_scope(self, scope: str, name: str) -> Limit | None:
+        found = self.scoped.get((scope, name)) or self.named.get(name)
+        if found is None and scope in ("provider", "target"):
+            return self.default
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetConfig:
+    name: str
+    scope: Literal["route", "project"]
+    limit_usd: float
+    period: Literal["total", "day", "month"] = "total"
+
+    @property
+    def key(self) -> str:
+        return f"{self.scope}:{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    url: str
+    batch_size: int = 100
+    flush_ms: int = 200
+    data_retention_days: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    routes: Mapping[str, RouteConfig]
+    limits: LimitsConfig
+    breaker: BreakerPolicy
+    budgets: tuple[BudgetConfig, ...]
+    store: StoreConfig
+    state_url: str
+    max_retries: int = 2
+
+
+def parse(settings: Any) -> GatewayConfig:
+    """Read a ``cloverleaf.config.Settings`` into a :class:`GatewayConfig`."""
+    env: Mapping[str, str] = getattr(settings, "env", None) or os.environ
+    routes = {name: parse_route(name, table, env) for name, table in (settings.routes or {}).items()}
+    return GatewayConfig(
+        routes=routes,
+        limits=parse_limits(settings.limits or {}),
+        breaker=parse_breaker(settings.breaker or {}),
+        budgets=parse_budgets(settings.budgets or {}, routes),
+        store=parse_store(settings.store or {}, env),
+        state_url=str((settings.state or {}).get("url") or "memory"),
+        max_retries=int(getattr(settings, "max_retries", 2)),
+    )
+
+
+def _table(where: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must be a table, got {type(value).__name__}")
+    return value
+
+
+def _check_keys(where: str, table: Mapping[str, Any], allowed: set[str]) -> None:
+    unknown = set(table) - allowed
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+
+
+def _number(where: str, value: Any, *, minimum: float = 0.0, integer: bool = False) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
+        raise ConfigError(f"{where} must be a number >= {minimum:g}, got {value!r}")
+    if integer and int(value) != value:
+        raise ConfigError(f"{where} must be a whole number, got {value!r}")
+    return int(value) if integer else float(value)
+
+
+_ROUTE_KEYS = {"targets", "strategy", "weights", "retries", "fallback_on_rate_limit",
+               "fallback_on_content_filter", "output_estimate"}
+_TARGET_KEYS = {"model", "name", "weight", "api_key_env", "base_url"}
+
+
+def parse_route(name: str, table: Any, env: Mapping[str, str] | None = None) -> RouteConfig:
+    where = f"[routes.{name}]"
+    table = _table(where, table)
+    _check_keys(where, table, _ROUTE_KEYS)
+    raw_targets = table.get("targets")
+    if not isinstance(raw_targets, list) or not raw_targets:
+        raise ConfigError(f"{where} needs targets = [\"provider/model\", ...] (at least one)")
+    weights = table.get("weights")
+    if weights is not None and (not isinstance(weights, list) or len(weights) != len(raw_targets)):
+        raise ConfigError(f"{where}: weights must be a list with one number per target ({len(raw_targets)})")
+    targets = []
+    for i, raw in enumerate(raw_targets):
+        t_where = f"{where} targets[{i}]"
+        if isinstance(raw, str):
+            raw = {"model": raw}
+        raw = _table(t_where, raw)
+        _check_keys(t_where, raw, _TARGET_KEYS)
+        if "api_key" in raw:
+            raise ConfigError(f"{t_where}: do not put a literal api_key in the config; use api_key_env")
+        if not isinstance(raw.get("model"), str) or not raw["model"]:
+            raise ConfigError(f"{t_where} needs model = \"provider/model\"")
+        weight = raw.get("weight", weights[i] if weights else 1.0)
+        key_env = raw.get("api_key_env")
+        api_key = None
+        if key_env:
+            api_key = (env or os.environ).get(key_env)
+            if not api_key:
+                raise ConfigError(f"{t_where}: environment variable {key_env} (api_key_env) is not set")
+        targets.append(TargetSpec(model=raw["model"], name=str(raw.get("name") or ""),
+                                  weight=_number(f"{t_where} weight", weight), api_key_env=key_env,
+                                  api_key=api_key, base_url=raw.get("base_url")))
+    return make_route(name, targets, strategy=table.get("strategy", "priority"), retries=table.get("retries"),
+                      fallback_on_rate_limit=table.get("fallback_on_rate_limit", True),
+                      fallback_on_content_filter=table.get("fallback_on_content_filter", False),
+                      output_estimate=table.get("output_estimate", DEFAULT_OUTPUT_ESTIMATE))
+
+
+def make_route(name: str, targets: list[TargetSpec | str], *, strategy: str = "priority",
+               retries: int | None = None, fallback_on_rate_limit: bool = True,
+               fallback_on_content_filter: bool = False, output_estimate: int = DEFAULT_OUTPUT_ESTIMATE,
+               implicit: bool = False) -> RouteConfig:
+    """Build and check a route in code (the TOML path ends here too)."""
+    where = f"[routes.{name}]"
+    if strategy not in STRATEGIES:
+        raise ConfigError(f"{where}: strategy {strategy!r} is not one of {', '.join(STRATEGIES)}")
+    specs = tuple(TargetSpec(model=t) if isinstance(t, str) else t for t in targets)
+    if not specs:
+        raise ConfigError(f"{where} needs at least one target")
+    seen: set[str] = set()
+    for spec in specs:
+        if spec.key in seen:
+            raise ConfigError(f"{where}: target {spec.key!r} appears twice; give one of them a distinct name = \"...\"")
+        seen.add(spec.key)
+    if strategy == "weighted" and sum(s.weight for s in specs) <= 0:
+        raise ConfigError(f"{where}: weighted strategy needs at least one positive weight")
+    if retries is not None:
+        retries = _number(f"{where} retries", retries, integer=True)
+    return RouteConfig(name, specs, strategy,  # type: ignore[arg-type]
+                       retries, bool(fallback_on_rate_limit), bool(fallback_on_content_filter),
+                       _number(f"{where} output_estimate", output_estimate, minimum=1, integer=True), implicit)
+
+
+_LIMIT_KEYS = {"rpm", "tpm", "max_wait"}
+_SCOPES = ("provider", "target", "route")
+
+
+def parse_limits(tables: Mapping[str, Any]) -> LimitsConfig:
+    scoped: dict[tuple[str, str], Limit] = {}
+    named: dict[str, Limit] = {}
+    default = None
+    for name, table in tables.items():
+        where = f"[limits.{name!r}]" if not name.isidentifier() else f"[limits.{name}]"
+        table = _table(where, table)
+        _check_keys(where, table, _LIMIT_KEYS)
+        rpm = _number(f"{where} rpm", table.get("rpm", DEFAULT_RPM), integer=True) or None
+        tpm = _number(f"{where} tpm", table.get("tpm", DEFAULT_TPM), integer=True) or None
+        limit = Limit(rpm, tpm, _number(f"{where} max_wait", table.get("max_wait", DEFAULT_MAX_WAIT)))
+        scope, sep, rest = name.partition(":")
+        if name == "*":
+            default = limit
+        elif sep and scope in _SCOPES:
+            scoped[(scope, rest)] = limit
+        else:
+            named[name] = limit
+    return LimitsConfig(scoped, named, default)
+
+
+_BREAKER_KEYS = {"failure_threshold", "cooldown_seconds", "probe_timeout_seconds", "enabled"}
+
+
+def parse_breaker(table: Mapping[str, Any]) -> BreakerPolicy:
+    _check_keys("[breaker]", table, _BREAKER_KEYS)
+    cooldown = _number("[breaker] cooldown_seconds", table.get("cooldown_seconds", 60.0))
+    return BreakerPolicy(
+        failure_threshold=_number("[breaker] failure_threshold", table.get("failure_threshold", 5),
+                                  minimum=1, integer=True),
+        cooldown_seconds=cooldown,
+        probe_timeout_seconds=_number("[breaker] probe_timeout_seconds", table.get("probe_timeout_seconds", cooldown)),
+        enabled=bool(table.get("enabled", True)),
+    )
+
+
+_BUDGET_KEYS = {"limit_usd", "period", "scope"}
+
+
+def parse_budgets(tables: Mapping[str, Any], routes: Mapping[str, RouteConfig]) -> tuple[BudgetConfig, ...]:
+    out = []
+    for name, table in tables.items():
+        where = f"[budgets.{name}]"
+        table = _table(where, table)
+        _check_keys(where, table, _BUDGET_KEYS)
+        if "limit_usd" not in table:
+            raise ConfigError(f"{where} needs limit_usd = <dollars>")
+        scope = table.get("scope") or ("route" if name in routes else "project")
+        if scope not in ("route", "project"):
+            raise ConfigError(f"{where}: scope must be \"route\" or \"project\", got {scope!r}")
+        period = table.get("period", "total")
+        if period not in ("total", "day", "month"):
+            raise ConfigError(f"{where}: period must be \"total\", \"day\" or \"month\", got {period!r}")
+        out.append(BudgetConfig(name, scope, _number(f"{where} limit_usd", table["limit_usd"]), period))
+    return tuple(out)
+
+
+_STORE_KEYS = {"url", "batch_size", "flush_ms", "data_retention_days"}
+
+
+def default_store_url(env: Mapping[str, str]) -> str:
+    """``$XDG_DATA_HOME/cloverleaf/cloverleaf.db`` (``~/.local/share/...`` without it)."""
+    base = env.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return "sqlite:///" + str(Path(base) / "cloverleaf" / "cloverleaf.db")
+
+
+def parse_store(table: Mapping[str, Any], env: Mapping[str, str]) -> StoreConfig:
+    _check_keys("[store]", table, _STORE_KEYS)
+    retention = table.get("data_retention_days")
+    return StoreConfig(
+        url=str(table.get("url") or default_store_url(env)),
+        batch_size=_number("[store] batch_size", table.get("batch_size", 100), minimum=1, integer=True),
+        flush_ms=_number("[store] flush_ms", table.get("flush_ms", 200), minimum=1, integer=True),
+        data_retention_days=None if retention is None else _number("[store] data_retention_days", retention,
+                                                                   minimum=1, integer=True),
+    )

@@ -1,0 +1,86 @@
+"""Which failures move a call on to the next target, which are retried, which trip a breaker.
+
+One table, read by the attempt loop for chat, streams, embeddings and images alike:
+
+=============================  ========  =====  ============  ==============================
+error                          fallback  retry  breaker fail  why
+=============================  ========  =====  ============  ==============================
+RateLimitError (429)           yes       yes    yes           the target is throttling
+ServerError / Overloaded (5xx) yes       yes    yes           the target is unwell
+ConnectError / TimeoutError    yes       yes    yes           no answer at all
+MalformedResponseError         yes       yes    yes           garbage or a cut-off stream
+AuthenticationError            yes       no     yes           *this target's* key is bad
+PermissionDenied / NotFound    yes       no     yes           this target's account/deployment
+CircuitOpen                    yes       no     no            we did not call it
+RateLimitExceeded (local)      if opted  no     no            ``fallback_on_rate_limit``
+ContextWindowExceededError     larger    no     no            only targets with a bigger window
+ContentFilterError             if opted  no     no            ``fallback_on_content_filter``
+UnsupportedCapability          never     no     no            same request, same answer
+InvalidRequestError            never     no     no            the request is wrong everywhere
+=============================  ========  =====  ============  ==============================
+
+Anything else (configuration, attachments, budgets, bugs) propagates unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import (
+    AuthenticationError,
+    CircuitOpen,
+    ContentFilterError,
+    ContextWindowExceededError,
+    InvalidRequestError,
+    MalformedResponseError,
+    NotFoundError,
+    PermissionDeniedError,
+    ProviderError,
+    RateLimitError,
+    RateLimitExceeded,
+    ServerError,
+    TransportError,
+    UnsupportedCapability,
+)
+from .config import RouteConfig
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    fallback: bool
+    retry: bool = False
+    target_fault: bool = False
+    larger_context_only: bool = False
+
+
+RAISE = Verdict(False)
+_TRANSIENT = Verdict(True, retry=True, target_fault=True)
+_TARGET_BROKEN = Verdict(True, target_fault=True)
+
+
+def classify(error: BaseException, route: RouteConfig) -> Verdict:
+    if isinstance(error, UnsupportedCapability | InvalidRequestError):
+        return RAISE
+    if isinstance(error, RateLimitError | ServerError | TransportError | MalformedResponseError):
+        return _TRANSIENT
+    if isinstance(error, AuthenticationError | PermissionDeniedError | NotFoundError):
+        return _TARGET_BROKEN
+    if isinstance(error, CircuitOpen):
+        return Verdict(True)
+    if isinstance(error, RateLimitExceeded):
+        return Verdict(route.fallback_on_rate_limit)
+    if isinstance(error, ContextWindowExceededError):
+        return Verdict(True, larger_context_only=True)
+    if isinstance(error, ContentFilterError):
+        return Verdict(route.fallback_on_content_filter)
+    if isinstance(error, ProviderError):
+        return _TRANSIENT if error.retryable else RAISE
+    return RAISE
+
+
+def is_target_fault(error: BaseException) -> bool:
+    """Does this error say the target is unhealthy (as opposed to the request being wrong)?"""
+    return classify(error, _ANY_ROUTE).target_fault
+
+
+_ANY_ROUTE = RouteConfig("", ())

@@ -1,0 +1,123 @@
+"""Routes: which targets a model name means, and in what order to try them.
+
+A configured route (``[routes.smart]`` or :meth:`Router.set_route`) names targets; any
+other name — a registry entry or a plain ``provider/model`` id — is a one-target route.
+Targets are resolved through the Engine once and cached (``invalidate`` drops the cache
+when the registry changes). The strategy only orders the targets; the attempt loop walks
+that order and falls back along it.
+
+- ``priority``: as listed.
+- ``weighted``: a weighted random order (the first target is picked in proportion to its
+  weight; the rest follow as fallbacks, also by weight).
+- ``latency``: lowest moving-average latency first; targets never measured go first, so
+  they get measured.
+- ``cost``: cheapest first for this request's estimated tokens; unknown prices last.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from .config import RouteConfig, TargetSpec, make_route
+from .protocols import EngineLike
+from .state import StateBackend
+
+
+@dataclass(slots=True)
+class ResolvedTarget:
+    spec: TargetSpec
+    target: Any                 # the Engine's Target
+    provider: str
+    context_window: int | None
+    price: Any                  # ModelPrice | None
+
+    @property
+    def key(self) -> str:
+        return self.spec.key
+
+
+@dataclass(frozen=True, slots=True)
+class RouteInfo:
+    name: str
+    strategy: str
+    targets: tuple[str, ...]
+    implicit: bool = False
+
+
+class Router:
+    def __init__(self, engine: EngineLike, routes: dict[str, RouteConfig], state: StateBackend,
+                 rng: random.Random | None = None) -> None:
+        self._engine = engine
+        self._routes = dict(routes)
+        self._state = state
+        self._rng = rng or random.Random()
+        self._resolved: dict[str, list[ResolvedTarget]] = {}
+        self._lock = threading.Lock()
+
+    # -- configuration ----------------------------------------------------------------
+    def set_route(self, route: RouteConfig) -> None:
+        with self._lock:
+            self._routes[route.name] = route
+            self._resolved.pop(route.name, None)
+
+    def invalidate(self, name: str | None = None) -> None:
+        """Forget resolved targets (all, or one route/model) after the registry changed."""
+        with self._lock:
+            if name is None:
+                self._resolved.clear()
+            else:
+                self._resolved.pop(name, None)
+
+    def route(self, model: str) -> RouteConfig:
+        found = self._routes.get(model)
+        return found if found is not None else make_route(model, [model], implicit=True)
+
+    def infos(self) -> list[RouteInfo]:
+        return [RouteInfo(r.name, r.strategy, tuple(t.key for t in r.targets)) for r in self._routes.values()]
+
+    # -- resolution -------------------------------------------------------------------
+    def targets(self, route: RouteConfig) -> list[ResolvedTarget]:
+        """The route's targets resolved through the Engine (ConfigError on an unknown model)."""
+        cached = self._resolved.get(route.name)
+        if cached is not None:
+            return cached
+        resolved = [self._resolve(spec) for spec in route.targets]
+        with self._lock:
+            if self._routes.get(route.name, route) is route:
+                self._resolved[route.name] = resolved
+        return resolved
+
+    def _resolve(self, spec: TargetSpec) -> ResolvedTarget:
+        # the gateway retries itself (each retry passes the breaker and the rate limits)
+        target = self._engine.resolve(spec.model, api_key=spec.api_key, base_url=spec.base_url, max_retries=0)
+        price = getattr(target, "price", None)
+        provider = getattr(getattr(target, "spec", None), "name", None) or spec.model.partition("/")[0]
+        return ResolvedTarget(spec, target, provider, getattr(price, "context_window", None), price)
+
+    # -- ordering ---------------------------------------------------------------------
+    async def order(self, route: RouteConfig, targets: list[ResolvedTarget],
+                    input_tokens: int, output_tokens: int) -> list[ResolvedTarget]:
+        if len(targets) < 2 or route.strategy == "priority":
+            return list(targets)
+        if route.strategy == "weighted":
+            return self._weighted(targets)
+        if route.strategy == "latency":
+            averages = await self._state.latencies([t.key for t in targets])
+            return sorted(targets, key=lambda t: averages.get(t.key, 0.0))
+        return sorted(targets, key=lambda t: _estimated_cost(t.price, input_tokens, output_tokens))
+
+    def _weighted(self, targets: list[ResolvedTarget]) -> list[ResolvedTarget]:
+        # Efraimidis–Spirakis: sorting by u ** (1 / w) is sampling without replacement by weight
+        def draw(t: ResolvedTarget) -> float:
+            return self._rng.random() ** (1.0 / t.spec.weight) if t.spec.weight > 0 else -1.0
+
+        return sorted(targets, key=draw, reverse=True)
+
+
+def _estimated_cost(price: Any, input_tokens: int, output_tokens: int) -> float:
+    if price is None:
+        return float("inf")
+    return input_tokens * price.input + output_tokens * price.output

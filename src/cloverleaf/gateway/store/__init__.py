@@ -1,0 +1,121 @@
+"""Where call records, traces, budgets, virtual keys and model entries live: one interface,
+SQLite by default and PostgreSQL for shared deployments, through SQLAlchemy Core.
+
+- ``sqlite:///path`` (default: ``$XDG_DATA_HOME/cloverleaf/cloverleaf.db``) in WAL mode, so
+  readers (``cloverleaf traces``) never block the writer, and a crash never corrupts it;
+  ``sqlite://`` is an in-memory database (tests).
+- ``postgresql://…`` / ``postgresql+psycopg://…`` (psycopg 3; ``pip install cloverleaf[postgres]``).
+
+Call records and traces are written by a :class:`~.writer.BatchWriter` off the request
+path; budgets are read-modify-written synchronously, because they must be exact. Schema
+changes go through numbered migrations (``migrations/``).
+
+The :class:`Store` is assembled from three parts, one idea each: ``CallLog`` (calls,
+attempts, traces, spend queries, retention), ``BudgetLedger`` (reservations and spend per
+scope and period) and ``AdminTables`` (virtual keys and model entries for the server).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ...errors import ConfigError
+from .admin import AdminTables
+from .budgets import BudgetLedger
+from .calls import CallLog
+from .records import AttemptRecord, CallRecord, ModelEntryRow, SpendRow, TraceRecord, VirtualKeyRow
+
+
+class Store(CallLog, BudgetLedger, AdminTables):
+    def __init__(self, url: str, *, batch_size: int = 100, flush_ms: int = 200,
+                 wall: Callable[[], float] = time.time) -> None:
+        from . import migrations
+        from .writer import BatchWriter
+
+        self.url = url
+        self.engine = create_engine(url)
+        self.wall = wall
+        self.schema_version = migrations.migrate(self.engine)
+        self.writer = BatchWriter(self.engine, batch_size=batch_size, flush_ms=flush_ms)
+        self._closed = False
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def flush(self, timeout: float | None = 30.0) -> bool:
+        """Wait until every record handed over so far is committed."""
+        return self.writer.flush(timeout)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.writer.close()
+        self.engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"Store({redact_url(self.url)!r})"
+
+
+def open_store(url: str, *, batch_size: int = 100, flush_ms: int = 200,
+               wall: Callable[[], float] = time.time) -> Store:
+    return Store(url, batch_size=batch_size, flush_ms=flush_ms, wall=wall)
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password (for reprs and errors)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001
+        return "<unparseable store url>"
+
+
+def create_engine(url: str):  # type: ignore[no-untyped-def]
+    try:
+        import sqlalchemy as sa
+    except ImportError:  # pragma: no cover - the extra is missing
+        raise ImportError("the gateway store needs SQLAlchemy: pip install 'cloverleaf[gateway]'") from None
+    from sqlalchemy import event
+    from sqlalchemy.pool import StaticPool
+
+    if url.startswith(("postgres://", "postgresql://")):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    if url.startswith("postgresql"):
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise ImportError("a PostgreSQL store needs psycopg: pip install 'cloverleaf[postgres]'") from None
+        return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    if not url.startswith("sqlite"):
+        raise ConfigError(f"[store] url {redact_url(url)!r}: use sqlite:///path or postgresql://...")
+    memory = url in ("sqlite://", "sqlite:///:memory:")
+    if memory:
+        engine = sa.create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
+    else:
+        path = Path(url.split("///", 1)[1]) if "///" in url else None
+        if path is not None:
+            os.makedirs(path.expanduser().parent, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        cur = dbapi_conn.cursor()
+        if not memory:
+            cur.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode: a committed transaction survives a process crash (kill -9);
+            # only an OS crash or power loss may roll back the last commits.
+            cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    return engine
+
+
+__all__ = ["Store", "open_store", "CallRecord", "AttemptRecord", "TraceRecord", "SpendRow", "VirtualKeyRow",
+           "ModelEntryRow", "redact_url"]

@@ -1,0 +1,152 @@
+"""Call records, attempts and traces: written in batches, read by ``cloverleaf traces``/``spend``.
+
+Query functions for the CLI (each returns plain rows; the CLI renders them as tables):
+
+- ``recent_calls(limit=20, *, trace_id=None, model=None, status=None) -> list[CallRecord]``
+- ``spend(by="model"|"provider"|"route"|"day"|"key"|"project", *, since=None, until=None) -> list[SpendRow]``
+- ``get_trace(trace_id) -> TraceRecord | None`` (with its calls and their attempts)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from . import schema
+from .records import AttemptRecord, CallRecord, SpendRow, TraceRecord
+
+if TYPE_CHECKING:
+    from .writer import BatchWriter
+
+SPEND_GROUPS = ("model", "provider", "route", "day", "key", "project")
+
+
+class CallLog:
+    engine: sa.Engine
+    writer: BatchWriter
+    wall: Callable[[], float]
+
+    # -- writes (batched, non-blocking) ----------------------------------------------
+    def record_call(self, call: CallRecord) -> None:
+        self.writer.insert(schema.calls, call.row())
+        for i, a in enumerate(call.attempts):
+            self.writer.insert(schema.attempts, {
+                "call_id": call.id, "idx": i, "target": a.target, "provider": a.provider, "ok": a.ok,
+                "error_type": a.error_type, "error_message": a.error_message, "http_status": a.http_status,
+                "latency_ms": a.latency_ms,
+            })
+
+    def record_trace(self, trace: TraceRecord) -> None:
+        self.writer.insert(schema.traces, {"id": trace.id, "created_at": trace.created_at,
+                                           "completed_at": trace.completed_at, "metadata": trace.metadata})
+
+    def complete_trace(self, trace_id: str, at: float) -> None:
+        def op(conn: sa.Connection) -> None:
+            conn.execute(schema.traces.update().where(schema.traces.c.id == trace_id).values(completed_at=at))
+
+        self.writer.run(op)
+
+    # -- reads --------------------------------------------------------------------------
+    def get_trace(self, trace_id: str) -> TraceRecord | None:
+        t = schema.traces
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(t).where(t.c.id == trace_id)).mappings().first()
+        if row is None:
+            return None
+        calls = self.recent_calls(limit=10_000, trace_id=trace_id, oldest_first=True)
+        return TraceRecord(row["id"], row["created_at"], row["completed_at"], dict(row["metadata"] or {}), calls)
+
+    def recent_calls(self, limit: int = 20, *, trace_id: str | None = None, model: str | None = None,
+                     status: str | None = None, oldest_first: bool = False) -> list[CallRecord]:
+        """The newest calls (with their attempts), optionally of one trace, route/model or status."""
+        c = schema.calls
+        query = sa.select(c)
+        if trace_id is not None:
+            query = query.where(c.trace_id == trace_id)
+        if model is not None:
+            query = query.where(sa.or_(c.requested_model == model, c.target == model))
+        if status is not None:
+            query = query.where(c.status == status)
+        order = (c.created_at.asc(), c.id.asc()) if oldest_first else (c.created_at.desc(), c.id.desc())
+        query = query.order_by(*order).limit(limit)
+        a = schema.attempts
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+            ids = [r["id"] for r in rows]
+            by_call: dict[str, list[AttemptRecord]] = {}
+            if ids:
+                for r in conn.execute(sa.select(a).where(a.c.call_id.in_(ids)).order_by(a.c.call_id, a.c.idx)).mappings():
+                    by_call.setdefault(r["call_id"], []).append(AttemptRecord(
+                        r["target"], r["provider"], bool(r["ok"]), r["error_type"], r["error_message"],
+                        r["http_status"], r["latency_ms"]))
+        return [_call(r, by_call.get(r["id"], [])) for r in rows]
+
+    def spend(self, by: str = "model", *, since: float | None = None, until: float | None = None) -> list[SpendRow]:
+        """Calls, tokens and cost grouped by model (target), provider, route, day (UTC), key or project."""
+        if by not in SPEND_GROUPS:
+            raise ValueError(f"spend --by must be one of {', '.join(SPEND_GROUPS)}, not {by!r}")
+        c = schema.calls
+        group = {
+            "model": c.target, "provider": c.provider, "route": c.requested_model, "key": c.key_id,
+            "project": c.project, "day": _day(self.engine.dialect.name, c.created_at),
+        }[by]
+        query = sa.select(group.label("g"), sa.func.count().label("n"),
+                          sa.func.coalesce(sa.func.sum(c.input_tokens), 0).label("i"),
+                          sa.func.coalesce(sa.func.sum(c.output_tokens), 0).label("o"),
+                          sa.func.coalesce(sa.func.sum(c.cost), 0.0).label("cost")).group_by(group)
+        if since is not None:
+            query = query.where(c.created_at >= since)
+        if until is not None:
+            query = query.where(c.created_at < until)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        out = [SpendRow(str(r.g) if r.g is not None else "-", int(r.n), int(r.i), int(r.o), float(r.cost))
+               for r in rows]
+        return sorted(out, key=lambda s: s.group) if by == "day" else sorted(out, key=lambda s: -s.cost)
+
+    # -- retention ---------------------------------------------------------------------
+    def cleanup(self, now: float, default_days: int | None, per_model: Mapping[str, int | None] | None = None) -> int:
+        """Delete calls (and their attempts) older than their retention; returns how many.
+
+        ``per_model`` maps a model entry name to its ``data_retention_days``; it applies to
+        calls that asked for that name or were served by it. Other calls use ``default_days``
+        (None: kept forever). Runs synchronously in one transaction.
+        """
+        c, a = schema.calls, schema.attempts
+        rules = {name: days for name, days in (per_model or {}).items() if days}
+        conditions = []
+        for name, days in rules.items():
+            conditions.append(sa.and_(sa.or_(c.requested_model == name, c.target == name),
+                                      c.created_at < now - days * 86400))
+        if default_days:
+            named = list(rules)
+            rest = sa.and_(c.created_at < now - default_days * 86400)
+            if named:
+                rest = sa.and_(rest, c.requested_model.not_in(named), sa.or_(c.target.is_(None), c.target.not_in(named)))
+            conditions.append(rest)
+        if not conditions:
+            return 0
+        doomed = sa.select(c.id).where(sa.or_(*conditions))
+        with self.engine.begin() as conn:
+            conn.execute(a.delete().where(a.c.call_id.in_(doomed)))
+            deleted = conn.execute(c.delete().where(c.id.in_(doomed))).rowcount
+            t = schema.traces
+            horizon = max([*rules.values(), default_days or 0]) if (rules or default_days) else 0
+            if default_days:  # completed traces with no calls left and older than the horizon
+                conn.execute(t.delete().where(t.c.created_at < now - horizon * 86400,
+                                              ~sa.exists().where(c.trace_id == t.c.id)))
+        return int(deleted or 0)
+
+
+def _day(dialect: str, column: Any) -> Any:
+    if dialect == "postgresql":
+        return sa.func.to_char(sa.func.timezone("UTC", sa.func.to_timestamp(column)), "YYYY-MM-DD")
+    return sa.func.date(column, "unixepoch")
+
+
+def _call(r: Mapping[str, Any], attempts: list[AttemptRecord]) -> CallRecord:
+    data = dict(r)
+    data["metadata"] = dict(data.get("metadata") or {})
+    return CallRecord(**data, attempts=attempts)

@@ -1,0 +1,118 @@
+"""The values the store writes and reads: plain dataclasses, one per table.
+
+The same :class:`CallRecord` is written by the gateway and read back by ``cloverleaf
+traces``; nothing here ever holds a secret (model entries hold only the server's
+*encrypted* key text, which the store treats as opaque).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+
+@dataclass(slots=True)
+class AttemptRecord:
+    target: str
+    provider: str | None
+    ok: bool
+    error_type: str | None = None
+    error_message: str | None = None
+    http_status: int | None = None
+    latency_ms: float | None = None
+
+
+@dataclass(slots=True)
+class CallRecord:
+    id: str
+    created_at: float
+    operation: str
+    requested_model: str
+    status: str                       # ok | error | interrupted | cancelled
+    trace_id: str | None = None
+    target: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    latency_ms: float | None = None
+    ttft_ms: float | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    cost: float | None = None
+    project: str | None = None
+    key_id: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    attempts: list[AttemptRecord] = field(default_factory=list)
+
+    def row(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "attempts"}
+        return data
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class TraceRecord:
+    id: str
+    created_at: float
+    completed_at: float | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    calls: list[CallRecord] = field(default_factory=list)
+
+    @property
+    def completed(self) -> bool:
+        return self.completed_at is not None
+
+
+@dataclass(frozen=True, slots=True)
+class SpendRow:
+    """One line of ``cloverleaf spend --by ...``."""
+
+    group: str
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    cost: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class VirtualKeyRow:
+    id: str
+    secret_hash: str = field(repr=False)
+    name: str | None = None
+    allowed_models: list[str] = field(default_factory=list)
+    budget: float | None = None
+    budget_period: str | None = None
+    spent: float = 0.0
+    rpm: int | None = None
+    tpm: int | None = None
+    expires_at: float | None = None
+    revoked_at: float | None = None
+    created_at: float = 0.0
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class ModelEntryRow:
+    name: str
+    identifier: str
+    provider: str
+    base_url: str | None = None
+    api_key_encrypted: str | None = field(default=None, repr=False)
+    api_key_env: str | None = None
+    is_public: bool = True
+    input_cost_per_1k: float | None = None
+    output_cost_per_1k: float | None = None
+    cached_input_cost_per_1k: float | None = None
+    context_window: int | None = None
+    additional_config: dict[str, Any] = field(default_factory=dict)
+    data_retention_days: int | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0

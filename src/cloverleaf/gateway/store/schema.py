@@ -1,0 +1,119 @@
+"""The store's tables as SQLAlchemy Core objects: the shape the code reads and writes.
+
+Migrations (``migrations/NNNN_*.py``) create and evolve the real tables; a test checks that
+migrating an empty database yields exactly these. Times are epoch seconds (floats) so the
+same SQL works on SQLite and PostgreSQL; JSON columns hold free-form labels, never secrets.
+There are no foreign keys: call records arrive in batches, in any order.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+schema_version = sa.Table(
+    "schema_version", metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("applied_at", sa.Float, nullable=False),
+)
+
+traces = sa.Table(
+    "traces", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("completed_at", sa.Float),
+    sa.Column("metadata", sa.JSON, nullable=False),
+)
+
+calls = sa.Table(
+    "calls", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("trace_id", sa.String(64), index=True),
+    sa.Column("created_at", sa.Float, nullable=False, index=True),
+    sa.Column("operation", sa.String(16), nullable=False),          # chat | stream | embed | image
+    sa.Column("requested_model", sa.String(255), nullable=False),   # what the caller asked for (route)
+    sa.Column("target", sa.String(255)),                            # the target that answered
+    sa.Column("provider", sa.String(64)),
+    sa.Column("model", sa.String(255)),                             # the model the provider reported
+    sa.Column("status", sa.String(16), nullable=False),             # ok | error | interrupted | cancelled
+    sa.Column("error_type", sa.String(64)),
+    sa.Column("error_message", sa.Text),
+    sa.Column("latency_ms", sa.Float),
+    sa.Column("ttft_ms", sa.Float),
+    sa.Column("input_tokens", sa.Integer, nullable=False, default=0),
+    sa.Column("output_tokens", sa.Integer, nullable=False, default=0),
+    sa.Column("cached_tokens", sa.Integer, nullable=False, default=0),
+    sa.Column("reasoning_tokens", sa.Integer, nullable=False, default=0),
+    sa.Column("cost", sa.Float),
+    sa.Column("project", sa.String(255)),
+    sa.Column("key_id", sa.String(64), index=True),
+    sa.Column("metadata", sa.JSON, nullable=False),
+)
+
+attempts = sa.Table(
+    "attempts", metadata,
+    sa.Column("call_id", sa.String(64), primary_key=True),
+    sa.Column("idx", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("target", sa.String(255), nullable=False),
+    sa.Column("provider", sa.String(64)),
+    sa.Column("ok", sa.Boolean, nullable=False),
+    sa.Column("error_type", sa.String(64)),
+    sa.Column("error_message", sa.Text),
+    sa.Column("http_status", sa.Integer),
+    sa.Column("latency_ms", sa.Float),
+)
+
+budgets = sa.Table(
+    "budgets", metadata,
+    sa.Column("scope", sa.String(255), primary_key=True),    # route:x | project:x | key:x
+    sa.Column("period", sa.String(16), primary_key=True),    # total | 2025-01-31 | 2025-01
+    sa.Column("spent", sa.Float, nullable=False, default=0.0),
+    sa.Column("reserved", sa.Float, nullable=False, default=0.0),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+budget_reservations = sa.Table(
+    "budget_reservations", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("scope", sa.String(255), nullable=False),
+    sa.Column("period", sa.String(16), nullable=False),
+    sa.Column("amount", sa.Float, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False, index=True),
+)
+
+virtual_keys = sa.Table(
+    "virtual_keys", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("secret_hash", sa.String(255), nullable=False, unique=True),
+    sa.Column("name", sa.String(255)),
+    sa.Column("allowed_models", sa.JSON, nullable=False),
+    sa.Column("budget", sa.Float),
+    sa.Column("budget_period", sa.String(16)),
+    sa.Column("spent", sa.Float, nullable=False, default=0.0),
+    sa.Column("rpm", sa.Integer),
+    sa.Column("tpm", sa.Integer),
+    sa.Column("expires_at", sa.Float),
+    sa.Column("revoked_at", sa.Float),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("metadata", sa.JSON, nullable=False),
+)
+
+model_entries = sa.Table(
+    "model_entries", metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("identifier", sa.String(255), nullable=False),
+    sa.Column("provider", sa.String(64), nullable=False),
+    sa.Column("base_url", sa.String(1024)),
+    sa.Column("api_key_encrypted", sa.Text),                  # opaque; the server encrypts/decrypts
+    sa.Column("api_key_env", sa.String(255)),
+    sa.Column("is_public", sa.Boolean, nullable=False, default=True),
+    sa.Column("input_cost_per_1k", sa.Float),
+    sa.Column("output_cost_per_1k", sa.Float),
+    sa.Column("cached_input_cost_per_1k", sa.Float),
+    sa.Column("context_window", sa.Integer),
+    sa.Column("additional_config", sa.JSON, nullable=False),
+    sa.Column("data_retention_days", sa.Integer),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)

@@ -1,0 +1,488 @@
+"""Anthropic Messages JSON <-> cloverleaf types, for any backend provider.
+
+Pure functions, like :mod:`.openai_wire`. Anthropic's shape differs from the neutral one
+in three places this module takes care of:
+
+- ``system`` is a top-level field, not a message;
+- tool results live *inside a user message* as ``tool_result`` blocks; they become
+  ``Role.TOOL`` messages (one per result, in order) followed by the user's other blocks;
+- usage counts ``input_tokens`` *excluding* cache reads and writes, while
+  :class:`~cloverleaf.types.Usage` includes them.
+
+:class:`MessageStreamEncoder` turns neutral stream events into the full event sequence
+(``message_start``, ``content_block_start``/``delta``/``stop`` with consecutive indices,
+``message_delta``, ``message_stop``) that the Anthropic SDK's accumulator rebuilds.
+
+Refused with a 400: server tools (web search, code execution...) and their blocks, file
+ids, and thinking modes other than enabled/disabled/adaptive. Ignored: ``top_k``,
+``service_tier``, ``container``, ``cache_control`` on tools.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..types import (
+    Attachment,
+    ChatRequest,
+    ChatResponse,
+    Message,
+    Part,
+    Reasoning,
+    ReasoningConfig,
+    ResponseFormat,
+    Role,
+    StreamEvent,
+    Text,
+    Tool,
+    ToolCall,
+    ToolChoice,
+    ToolResult,
+    Usage,
+)
+from .fields import (
+    as_dict,
+    bad,
+    decode_base64,
+    get_bool,
+    get_dict,
+    get_int,
+    get_list,
+    get_number,
+    get_stop,
+    get_str,
+    json_schema_object,
+    remote_or_inline,
+)
+
+_EFFORT = {"low": "low", "medium": "medium", "high": "high", "xhigh": "high", "max": "high"}
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+# =========================================================================== requests
+
+
+def parse_messages_request(body: dict[str, Any]) -> ChatRequest:
+    """Translate a ``/v1/messages`` body into a ChatRequest (400 naming the field on error)."""
+    model = get_str(body, "model", "", required=True)
+    max_tokens = get_int(body, "max_tokens", "", minimum=1)
+    if max_tokens is None:
+        raise bad("max_tokens", "required integer is missing")
+    raw_messages = get_list(body, "messages", "", required=True, non_empty=True)
+    assert raw_messages is not None
+
+    messages: list[Message] = []
+    system = body.get("system")
+    if system is not None:
+        messages.append(Message(Role.SYSTEM, parts=_system_parts(system)))
+    for i, raw in enumerate(raw_messages):
+        messages.extend(_message(raw, f"messages[{i}]"))
+
+    metadata = get_dict(body, "metadata", "")
+    tools, parallel = _tools(body), None
+    choice = body.get("tool_choice")
+    tool_choice = None
+    if choice is not None:
+        tool_choice, disable_parallel = _tool_choice(choice)
+        parallel = False if disable_parallel else None
+    return ChatRequest(
+        model=model,
+        messages=messages,
+        tools=tools,
+        tool_choice=tool_choice,
+        response_format=_output_format(body),
+        temperature=get_number(body, "temperature", "", minimum=0, maximum=1),
+        top_p=get_number(body, "top_p", "", minimum=0, maximum=1),
+        max_tokens=max_tokens,
+        stop=get_stop(body, "stop_sequences", ""),
+        reasoning=_reasoning(body),
+        user=get_str(metadata, "user_id", "metadata") if metadata else None,
+        stream=bool(get_bool(body, "stream", "")),
+        parallel_tool_calls=parallel,
+    )
+
+
+def _system_parts(system: Any) -> list[Part]:
+    if isinstance(system, str):
+        return [Text(system)]
+    if not isinstance(system, list):
+        raise bad("system", "expected a string or an array of text blocks")
+    parts: list[Part] = []
+    for i, raw in enumerate(system):
+        block = as_dict(raw, f"system[{i}]")
+        if block.get("type") != "text":
+            raise bad(f"system[{i}].type", "only text blocks are allowed in system")
+        parts.append(Text(get_str(block, "text", f"system[{i}]", required=True),
+                          cache_control=get_dict(block, "cache_control", f"system[{i}]")))
+    return parts
+
+
+def _message(raw: Any, where: str) -> list[Message]:
+    msg = as_dict(raw, where)
+    role = get_str(msg, "role", where, required=True)
+    if role not in ("user", "assistant"):
+        raise bad(f"{where}.role", f"expected 'user' or 'assistant', got {role!r}")
+    content = msg.get("content")
+    if isinstance(content, str):
+        return [Message(Role(role), content)]
+    if not isinstance(content, list):
+        raise bad(f"{where}.content", "expected a string or an array of content blocks")
+    if role == "assistant":
+        return [Message(Role.ASSISTANT, parts=[_assistant_block(b, f"{where}.content[{i}]")
+                                               for i, b in enumerate(content)])]
+    out: list[Message] = []
+    parts: list[Part] = []
+    for i, raw_block in enumerate(content):
+        at = f"{where}.content[{i}]"
+        block = as_dict(raw_block, at)
+        if block.get("type") == "tool_result":
+            out.append(Message(Role.TOOL, parts=[_tool_result(block, at)]))
+        else:
+            parts.append(_user_block(block, at))
+    if parts or not out:
+        out.append(Message(Role.USER, parts=parts))
+    return out
+
+
+def _user_block(block: dict[str, Any], where: str) -> Part:
+    kind = get_str(block, "type", where, required=True)
+    cache = get_dict(block, "cache_control", where)
+    if kind == "text":
+        return Text(get_str(block, "text", where, required=True), cache_control=cache)
+    if kind in ("image", "document"):
+        att = _source(block, where, "image" if kind == "image" else "pdf")
+        if isinstance(att, Attachment):
+            att.cache_control = cache
+            att.filename = get_str(block, "title", where) if kind == "document" else None
+        return att
+    raise bad(f"{where}.type", f"unsupported content block {kind!r} in a user message; expected text, image, "
+                               "document or tool_result")
+
+
+def _source(block: dict[str, Any], where: str, kind: str) -> Attachment | Text:
+    source = get_dict(block, "source", where, required=True)
+    assert source is not None
+    at = f"{where}.source"
+    stype = get_str(source, "type", at, required=True)
+    if stype == "base64":
+        media_type = get_str(source, "media_type", at, required=True)
+        data = decode_base64(get_str(source, "data", at, required=True), f"{at}.data")
+        return Attachment(type=kind, media_type=media_type, data=data)  # type: ignore[arg-type]
+    if stype == "url":
+        return remote_or_inline(get_str(source, "url", at, required=True), kind, f"{at}.url")  # type: ignore[arg-type]
+    if stype == "text" and kind == "pdf":
+        return Text(get_str(source, "data", at, required=True))
+    if stype == "content" and kind == "pdf":
+        blocks = get_list(source, "content", at, required=True) or []
+        return Text("".join(get_str(as_dict(b, f"{at}.content[{i}]"), "text", f"{at}.content[{i}]", default="")
+                            for i, b in enumerate(blocks)))
+    if stype == "file":
+        raise bad(f"{at}.type", "file ids are not supported (there is no Files API); send base64 or a URL")
+    raise bad(f"{at}.type", f"unsupported source type {stype!r}")
+
+
+def _tool_result(block: dict[str, Any], where: str) -> ToolResult:
+    call_id = get_str(block, "tool_use_id", where, required=True)
+    content = block.get("content")
+    is_error = bool(get_bool(block, "is_error", where))
+    if content is None or isinstance(content, str):
+        return ToolResult(call_id, content or "", is_error=is_error)
+    if not isinstance(content, list):
+        raise bad(f"{where}.content", "expected a string or an array of text/image blocks")
+    parts: list[Text | Attachment] = []
+    for i, raw in enumerate(content):
+        at = f"{where}.content[{i}]"
+        item = as_dict(raw, at)
+        kind = item.get("type")
+        if kind == "text":
+            parts.append(Text(get_str(item, "text", at, required=True)))
+        elif kind in ("image", "document"):
+            att = _source(item, at, "image" if kind == "image" else "pdf")
+            parts.append(att)
+        else:
+            raise bad(f"{at}.type", f"unsupported block {kind!r} in a tool_result; expected text or image")
+    return ToolResult(call_id, parts, is_error=is_error)
+
+
+def _assistant_block(raw: Any, where: str) -> Part:
+    block = as_dict(raw, where)
+    kind = get_str(block, "type", where, required=True)
+    if kind == "text":
+        return Text(get_str(block, "text", where, required=True))
+    if kind == "tool_use":
+        args = block.get("input", {})
+        if not isinstance(args, dict):
+            raise bad(f"{where}.input", "expected an object")
+        return ToolCall(id=get_str(block, "id", where, required=True), name=get_str(block, "name", where, required=True),
+                        arguments=args)
+    if kind == "thinking":
+        return Reasoning(get_str(block, "thinking", where, default=""), signature=get_str(block, "signature", where),
+                         provider="anthropic")
+    if kind == "redacted_thinking":
+        return Reasoning("", redacted=get_str(block, "data", where, required=True), provider="anthropic")
+    raise bad(f"{where}.type", f"unsupported content block {kind!r} in an assistant message (server tools are not "
+                               "supported through the gateway)")
+
+
+def _tools(body: dict[str, Any]) -> list[Tool] | None:
+    raw = get_list(body, "tools", "")
+    if not raw:
+        return None
+    tools = []
+    for i, item in enumerate(raw):
+        at = f"tools[{i}]"
+        tool = as_dict(item, at)
+        if tool.get("type") not in (None, "custom"):
+            raise bad(f"{at}.type", f"server tool {tool.get('type')!r} is not supported through the gateway; "
+                                    "define a custom tool with input_schema")
+        tools.append(Tool(
+            name=get_str(tool, "name", at, required=True),
+            description=get_str(tool, "description", at),
+            parameters=json_schema_object(tool.get("input_schema"), f"{at}.input_schema"),
+            strict=get_bool(tool, "strict", at),
+        ))
+    return tools
+
+
+def _tool_choice(raw: Any) -> tuple[ToolChoice, bool]:
+    choice = as_dict(raw, "tool_choice")
+    kind = get_str(choice, "type", "tool_choice", required=True)
+    disable = bool(get_bool(choice, "disable_parallel_tool_use", "tool_choice"))
+    if kind == "auto":
+        return ToolChoice("auto"), disable
+    if kind == "any":
+        return ToolChoice("required"), disable
+    if kind == "none":
+        return ToolChoice("none"), disable
+    if kind == "tool":
+        return ToolChoice("tool", get_str(choice, "name", "tool_choice", required=True)), disable
+    raise bad("tool_choice.type", f"expected auto, any, tool or none, got {kind!r}")
+
+
+def _output_format(body: dict[str, Any]) -> ResponseFormat | None:
+    config = get_dict(body, "output_config", "")
+    fmt = get_dict(config, "format", "output_config") if config else None
+    if fmt is None:
+        fmt = get_dict(body, "output_format", "")  # the beta spelling
+        where = "output_format"
+    else:
+        where = "output_config.format"
+    if fmt is None:
+        return None
+    if fmt.get("type") != "json_schema":
+        raise bad(f"{where}.type", "expected 'json_schema'")
+    return ResponseFormat(type="json_schema", schema=json_schema_object(fmt.get("schema"), f"{where}.schema"))
+
+
+def _reasoning(body: dict[str, Any]) -> ReasoningConfig | None:
+    thinking = get_dict(body, "thinking", "")
+    config = get_dict(body, "output_config", "")
+    effort = get_str(config, "effort", "output_config") if config else None
+    if effort is not None and effort not in _EFFORT:
+        raise bad("output_config.effort", f"expected one of {', '.join(_EFFORT)}, got {effort!r}")
+    mapped = _EFFORT.get(effort) if effort else None
+    if thinking is None:
+        return ReasoningConfig(effort=mapped) if mapped else None  # type: ignore[arg-type]
+    kind = get_str(thinking, "type", "thinking", required=True)
+    if kind == "enabled":
+        budget = get_int(thinking, "budget_tokens", "thinking", minimum=1)
+        if budget is None:
+            raise bad("thinking.budget_tokens", "required integer is missing")
+        return ReasoningConfig(effort=mapped, budget_tokens=budget)  # type: ignore[arg-type]
+    if kind == "adaptive":
+        return ReasoningConfig(effort=mapped or "medium")  # type: ignore[arg-type]
+    if kind == "disabled":
+        return None
+    raise bad("thinking.type", f"expected enabled, adaptive or disabled, got {kind!r}")
+
+
+# =========================================================================== responses
+
+
+def stop_reason(finish: str | None, raw: str | None, has_tools: bool) -> str:
+    if raw in ("end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal"):
+        return raw
+    if finish == "length":
+        return "max_tokens"
+    if finish == "tool_calls" or (has_tools and finish in (None, "stop")):
+        return "tool_use"
+    if finish == "content_filter":
+        return "refusal"
+    return "end_turn"
+
+
+def usage_json(u: Usage) -> dict[str, Any]:
+    uncached = max(0, u.input_tokens - u.cached_tokens - u.cache_write_tokens)
+    return {"input_tokens": uncached, "output_tokens": u.output_tokens,
+            "cache_creation_input_tokens": u.cache_write_tokens, "cache_read_input_tokens": u.cached_tokens}
+
+
+def message_json(resp: ChatResponse, *, message_id: str, model: str) -> dict[str, Any]:
+    content: list[dict[str, Any]] = []
+    for part in resp.parts:
+        if isinstance(part, Text):
+            content.append({"type": "text", "text": part.text})
+        elif isinstance(part, ToolCall):
+            content.append({"type": "tool_use", "id": part.id, "name": part.name, "input": part.arguments})
+        elif isinstance(part, Reasoning):
+            if part.redacted:
+                content.append({"type": "redacted_thinking", "data": part.redacted})
+            else:
+                content.append({"type": "thinking", "thinking": part.text, "signature": part.signature or ""})
+    return {
+        "id": message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": stop_reason(resp.finish_reason, resp.metadata.raw_finish_reason, bool(resp.tool_calls)),
+        "stop_sequence": None,
+        "usage": usage_json(resp.usage),
+    }
+
+
+def _event(name: str, payload: str) -> str:
+    return f"event: {name}\ndata: {payload}\n\n"
+
+
+class MessageStreamEncoder:
+    """Renders neutral stream events as Anthropic SSE events with consecutive block indices.
+
+    One text or thinking block is open at a time; a change of kind closes it. Tool-use
+    blocks stay open until something that is not a tool call arrives (or the end), so
+    interleaved argument fragments of parallel calls still land on the right block.
+    """
+
+    __slots__ = ("_message_id", "_model", "_next", "_open", "_open_kind", "_tools", "_open_tools", "usage",
+                 "finish_reason", "raw_finish_reason")
+
+    def __init__(self, *, message_id: str, model: str) -> None:
+        self._message_id = message_id
+        self._model = model
+        self._next = 0
+        self._open: int | None = None
+        self._open_kind: str | None = None
+        self._tools: dict[int, int] = {}
+        self._open_tools: list[int] = []
+        self.usage = Usage()
+        self.finish_reason: str | None = None
+        self.raw_finish_reason: str | None = None
+
+    def start(self) -> bytes:
+        message = {"id": self._message_id, "type": "message", "role": "assistant", "model": self._model,
+                   "content": [], "stop_reason": None, "stop_sequence": None, "usage": usage_json(self.usage)}
+        return (_event("message_start", _dumps({"type": "message_start", "message": message}))
+                + _event("ping", '{"type":"ping"}')).encode()
+
+    def encode(self, ev: StreamEvent) -> bytes | None:
+        t = ev.type
+        if t == "text":
+            if not ev.text:
+                return None
+            out = self._ensure("text", '{"type":"text","text":""}')
+            return (out + self._delta(f'{{"type":"text_delta","text":{_dumps(ev.text)}}}')).encode()
+        if t == "reasoning":
+            return self._reasoning(ev)
+        if t == "tool_call_delta":
+            return self._tool(ev)
+        if t == "usage":
+            if ev.usage is not None:
+                self._merge(ev.usage)
+            return None
+        if t == "done":
+            if ev.usage is not None:
+                self._merge(ev.usage)
+            if ev.response is not None:
+                self._merge(ev.response.usage)
+            self.finish_reason = ev.finish_reason
+            self.raw_finish_reason = ev.raw_finish_reason
+        return None
+
+    # -- blocks ----------------------------------------------------------------------
+    def _delta(self, delta: str, index: int | None = None) -> str:
+        i = self._open if index is None else index
+        return _event("content_block_delta", f'{{"type":"content_block_delta","index":{i},"delta":{delta}}}')
+
+    def _begin(self, block: str) -> tuple[int, str]:
+        index = self._next
+        self._next += 1
+        return index, _event("content_block_start",
+                             f'{{"type":"content_block_start","index":{index},"content_block":{block}}}')
+
+    @staticmethod
+    def _stop(index: int) -> str:
+        return _event("content_block_stop", f'{{"type":"content_block_stop","index":{index}}}')
+
+    def _close_all(self) -> str:
+        out = ""
+        if self._open is not None:
+            out += self._stop(self._open)
+            self._open = self._open_kind = None
+        for index in self._open_tools:
+            out += self._stop(index)
+        self._open_tools.clear()
+        return out
+
+    def _ensure(self, kind: str, block: str) -> str:
+        if self._open_kind == kind:
+            return ""
+        out = self._close_all()
+        self._open, start = self._begin(block)
+        self._open_kind = kind
+        return out + start
+
+    def _reasoning(self, ev: StreamEvent) -> bytes | None:
+        out = ""
+        if ev.redacted:
+            out += self._close_all()
+            index, start = self._begin(_dumps({"type": "redacted_thinking", "data": ev.redacted}))
+            out += start + self._stop(index)
+        if ev.text:
+            out += self._ensure("thinking", '{"type":"thinking","thinking":"","signature":""}')
+            out += self._delta(f'{{"type":"thinking_delta","thinking":{_dumps(ev.text)}}}')
+        if ev.signature:
+            out += self._ensure("thinking", '{"type":"thinking","thinking":"","signature":""}')
+            out += self._delta(f'{{"type":"signature_delta","signature":{_dumps(ev.signature)}}}')
+            out += self._close_all()  # a signature ends its thinking block
+        return out.encode() if out else None
+
+    def _tool(self, ev: StreamEvent) -> bytes:
+        key = ev.index if ev.index is not None else len(self._tools)
+        out = ""
+        index = self._tools.get(key)
+        if index is None:
+            if self._open is not None:
+                out += self._stop(self._open)
+                self._open = self._open_kind = None
+            block = {"type": "tool_use", "id": ev.id or f"toolu_{len(self._tools)}", "name": ev.name or "",
+                     "input": {}}
+            index, start = self._begin(_dumps(block))
+            self._tools[key] = index
+            self._open_tools.append(index)
+            out += start
+        if ev.arguments:
+            out += self._delta(f'{{"type":"input_json_delta","partial_json":{_dumps(ev.arguments)}}}', index)
+        return out.encode()
+
+    def _merge(self, u: Usage) -> None:
+        cur = self.usage
+        cur.input_tokens = u.input_tokens or cur.input_tokens
+        cur.output_tokens = u.output_tokens or cur.output_tokens
+        cur.cached_tokens = u.cached_tokens or cur.cached_tokens
+        cur.cache_write_tokens = u.cache_write_tokens or cur.cache_write_tokens
+        cur.reasoning_tokens = u.reasoning_tokens or cur.reasoning_tokens
+
+    def finish(self) -> bytes:
+        reason = stop_reason(self.finish_reason, self.raw_finish_reason, bool(self._tools))
+        delta = {"type": "message_delta", "delta": {"stop_reason": reason, "stop_sequence": None},
+                 "usage": usage_json(self.usage)}
+        return (self._close_all() + _event("message_delta", _dumps(delta))
+                + _event("message_stop", '{"type":"message_stop"}')).encode()
+
+    @staticmethod
+    def error(payload: dict[str, Any]) -> bytes:
+        return _event("error", _dumps(payload)).encode()

@@ -1,0 +1,242 @@
+"""Every failure a request can meet, as the right HTTP status in each API's own error shape.
+
+One table decides the status (:func:`to_api_error`); two renderers write it the way the
+OpenAI and Anthropic SDKs expect, so a client's SDK raises its usual exception class
+(``BadRequestError``, ``RateLimitError``...) with a message that says what to do.
+
+Rules this module keeps:
+
+- A client's mistake (malformed JSON, unknown model, missing key, an attachment the server
+  refuses) is a 4xx, never a 500.
+- An upstream failure is a 5xx the client can tell apart: 502 the provider failed or sent
+  garbage, 503 overloaded / every target unavailable, 504 it timed out.
+- The upstream provider rejecting *the gateway's* credentials is a 502, not a 401: the
+  client's key was fine, and the provider's message (which may quote part of our key) is
+  not passed on.
+- 429 (upstream or a local bucket) and 503 carry ``Retry-After`` (and ``retry-after-ms``,
+  which both SDKs read first) when the wait is known.
+- An unexpected exception is a 500 with an id to find it in the server log; nothing of
+  its text, type or traceback reaches the client.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import uuid
+from typing import Any, Literal
+
+from .. import errors as cl
+
+log = logging.getLogger("cloverleaf.server")
+
+Flavor = Literal["openai", "anthropic"]
+
+
+class ApiError(Exception):
+    """An HTTP error the server answers with. ``kind`` is the API-neutral error class
+    (see ``_OPENAI_TYPE``); ``extra`` fields are added to the error object verbatim."""
+
+    status = 500
+    kind = "internal"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        kind: str | None = None,
+        code: str | None = None,
+        param: str | None = None,
+        extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+        if kind is not None:
+            self.kind = kind
+        self.code = code
+        self.param = param
+        self.extra = extra or {}
+        self.headers = headers or {}
+
+
+class BadRequest(ApiError):
+    """The request body is wrong; ``param`` names the offending field (``messages[2].content``)."""
+
+    status = 400
+    kind = "invalid_request"
+
+
+class Unauthorized(ApiError):
+    status = 401
+    kind = "authentication"
+
+
+class Forbidden(ApiError):
+    status = 403
+    kind = "permission"
+
+
+class NotFound(ApiError):
+    status = 404
+    kind = "not_found"
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+    kind = "request_too_large"
+
+
+# --------------------------------------------------------------------------- mapping
+
+
+def _retry_headers(seconds: float | None) -> dict[str, str]:
+    if seconds is None or seconds < 0:
+        return {}
+    return {"retry-after": str(max(1, math.ceil(seconds))), "retry-after-ms": str(int(seconds * 1000))}
+
+
+def _upstream(exc: cl.ProviderError) -> ApiError:
+    """An error the provider answered with, as seen by the gateway's client."""
+    where = exc.provider or "provider"
+    extra = {"provider": exc.provider, "upstream_status": exc.status}
+    if isinstance(exc, cl.RateLimitError):
+        return ApiError(f"upstream rate limit: {exc}", status=429, kind="rate_limit", code="rate_limit_exceeded",
+                        extra=extra, headers=_retry_headers(exc.retry_after))
+    if isinstance(exc, (cl.AuthenticationError, cl.PermissionDeniedError)):
+        return ApiError(f"the upstream provider {where!r} rejected the gateway's credentials for this model "
+                        f"(HTTP {exc.status}); the operator must fix the provider key",
+                        status=502, kind="upstream_error", code="upstream_auth_failed", extra=extra)
+    if isinstance(exc, cl.ContextWindowExceededError):
+        return BadRequest(str(exc), code="context_length_exceeded", extra=extra)
+    if isinstance(exc, cl.ContentFilterError):
+        return BadRequest(str(exc), code="content_filter", extra=extra)
+    if isinstance(exc, cl.InvalidRequestError):
+        return BadRequest(str(exc), code=exc.code or "invalid_request", extra=extra)
+    if isinstance(exc, cl.NotFoundError):
+        return NotFound(str(exc), code="model_not_found", extra=extra)
+    if isinstance(exc, cl.OverloadedError):
+        return ApiError(str(exc), status=503, kind="overloaded", code="upstream_overloaded", extra=extra,
+                        headers=_retry_headers(exc.retry_after))
+    if isinstance(exc, cl.MalformedResponseError):
+        return ApiError(str(exc), status=502, kind="upstream_error", code="upstream_malformed_response", extra=extra)
+    return ApiError(str(exc), status=502, kind="upstream_error", code="upstream_error", extra=extra)
+
+
+def _all_failed(exc: cl.AllTargetsFailed) -> ApiError:
+    errors = [a.error for a in exc.attempts if a.error is not None]
+    attempts = [{"target": a.target, "status": a.status, "error": type(a.error).__name__ if a.error else None,
+                 "latency_ms": round(a.latency_ms, 1)} for a in exc.attempts]
+    extra = {"route": exc.route, "attempts": attempts}
+    last = exc.last_error
+    # The same client mistake at every target is still the client's mistake.
+    if last is not None and isinstance(last, (cl.InvalidRequestError, cl.UnsupportedCapability,
+                                              cl.AttachmentError, cl.BudgetExceeded)):
+        err = to_api_error(last)
+        err.extra = {**err.extra, **extra}
+        return err
+    if errors and all(isinstance(e, cl.TimeoutError) for e in errors):
+        return ApiError(f"every target of {exc.route!r} timed out", status=504, kind="timeout",
+                        code="upstream_timeout", extra=extra)
+    waits = [getattr(e, "retry_after", None) for e in errors]
+    if errors and all(isinstance(e, (cl.CircuitOpen, cl.RateLimitExceeded, cl.RateLimitError, cl.OverloadedError))
+                      for e in errors):
+        known = [w for w in waits if w is not None]
+        return ApiError(f"no target of {exc.route!r} is available right now (circuit open, rate limited or "
+                        "overloaded); retry later", status=503, kind="overloaded", code="all_targets_unavailable",
+                        extra=extra, headers=_retry_headers(min(known) if known else None))
+    return ApiError(f"all targets of {exc.route!r} failed; see 'attempts'", status=502, kind="upstream_error",
+                    code="all_targets_failed", extra=extra)
+
+
+def to_api_error(exc: BaseException) -> ApiError:
+    """The HTTP error for any exception a request raised (unexpected ones are logged here)."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, cl.ProviderError):
+        return _upstream(exc)
+    if isinstance(exc, cl.UnsupportedCapability):
+        return ApiError(str(exc), status=422, kind="unsupported_capability", code="unsupported_capability",
+                        extra={"provider": exc.provider, "operation": exc.operation,
+                               "providers_that_can": exc.alternatives})
+    if isinstance(exc, cl.AttachmentError):
+        return BadRequest(str(exc), code=f"attachment_{exc.rule}".replace("-", "_"))
+    if isinstance(exc, cl.BudgetExceeded):
+        return ApiError(str(exc), status=402, kind="budget_exceeded", code="budget_exceeded",
+                        extra={"scope": exc.scope, "limit": exc.limit, "spent": round(exc.spent, 6)})
+    if isinstance(exc, cl.RateLimitExceeded):
+        return ApiError(str(exc), status=429, kind="rate_limit", code="rate_limit_exceeded",
+                        extra={"scope": exc.scope, "limit": exc.kind}, headers=_retry_headers(exc.retry_after))
+    if isinstance(exc, cl.CircuitOpen):
+        return ApiError(str(exc), status=503, kind="overloaded", code="circuit_open",
+                        headers=_retry_headers(exc.retry_after))
+    if isinstance(exc, cl.AllTargetsFailed):
+        return _all_failed(exc)
+    if isinstance(exc, cl.TimeoutError):
+        return ApiError(f"upstream timed out: {exc}", status=504, kind="timeout", code="upstream_timeout")
+    if isinstance(exc, cl.TransportError):
+        return ApiError(f"could not reach the upstream provider: {exc}", status=502, kind="upstream_error",
+                        code="upstream_unreachable")
+    if isinstance(exc, cl.StreamInterrupted):
+        return ApiError(str(exc), status=502, kind="upstream_error", code="stream_interrupted")
+    if isinstance(exc, cl.ConfigError):
+        # Reaching here means the operator's configuration (a missing provider key, a bad
+        # base URL), not the request: the routes answer unknown models with 404 before this.
+        return ApiError(f"the gateway cannot serve this model as configured: {exc}", status=503,
+                        kind="overloaded", code="gateway_misconfigured")
+    incident = uuid.uuid4().hex[:12]
+    log.error("unexpected error (incident %s)", incident, exc_info=exc)
+    return ApiError(f"internal error; the operator can find incident {incident} in the server log",
+                    status=500, kind="internal", code="internal_error")
+
+
+# --------------------------------------------------------------------------- rendering
+
+_OPENAI_TYPE = {
+    "invalid_request": "invalid_request_error",
+    "authentication": "authentication_error",
+    "permission": "permission_error",
+    "not_found": "invalid_request_error",
+    "request_too_large": "invalid_request_error",
+    "unsupported_capability": "invalid_request_error",
+    "rate_limit": "rate_limit_error",
+    "budget_exceeded": "insufficient_quota",
+    "upstream_error": "api_error",
+    "overloaded": "api_error",
+    "timeout": "timeout_error",
+    "internal": "server_error",
+}
+
+_ANTHROPIC_TYPE = {
+    "invalid_request": "invalid_request_error",
+    "authentication": "authentication_error",
+    "permission": "permission_error",
+    "not_found": "not_found_error",
+    "request_too_large": "request_too_large",
+    "unsupported_capability": "invalid_request_error",
+    "rate_limit": "rate_limit_error",
+    "budget_exceeded": "billing_error",
+    "upstream_error": "api_error",
+    "overloaded": "overloaded_error",
+    "timeout": "timeout_error",
+    "internal": "api_error",
+}
+
+
+def error_payload(err: ApiError, flavor: Flavor) -> dict[str, Any]:
+    if flavor == "anthropic":
+        return {"type": "error", "error": {"type": _ANTHROPIC_TYPE.get(err.kind, "api_error"), "message": err.message,
+                                            **err.extra}}
+    body = {"message": err.message, "type": _OPENAI_TYPE.get(err.kind, "api_error"), "param": err.param,
+            "code": err.code}
+    body.update(err.extra)
+    return {"error": body}
+
+
+def error_body(err: ApiError, flavor: Flavor) -> bytes:
+    return json.dumps(error_payload(err, flavor), separators=(",", ":"), ensure_ascii=False,
+                      default=str).encode("utf-8")

@@ -1,0 +1,178 @@
+"""Small typed readers for request JSON that fail with a 400 naming the exact field.
+
+Both wire translations use these instead of a schema library: a request body is parsed
+once, checked field by field as it is translated, and a mistake comes back as
+``messages[2].content[0].image_url.url: expected a string`` rather than a 500 or a
+generic "invalid request". No pydantic on the hot path.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from ..types import Attachment, AttachmentKind
+from .errors import BadRequest
+
+_MISSING: Any = object()
+
+
+def bad(where: str, problem: str) -> BadRequest:
+    return BadRequest(f"{where}: {problem}" if where else problem, param=where or None)
+
+
+def get_str(obj: dict[str, Any], key: str, where: str, *, required: bool = False, default: Any = None) -> Any:
+    value = obj.get(key, _MISSING)
+    if value is _MISSING or value is None:
+        if required:
+            raise bad(_join(where, key), "required string is missing")
+        return default
+    if not isinstance(value, str):
+        raise bad(_join(where, key), f"expected a string, got {_kind(value)}")
+    return value
+
+
+def get_int(obj: dict[str, Any], key: str, where: str, *, minimum: int | None = None,
+            maximum: int | None = None) -> int | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        # 3.0 is an integer to most JSON encoders; accept it, refuse 3.5
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise bad(_join(where, key), f"expected an integer, got {_kind(value)}")
+    if minimum is not None and value < minimum:
+        raise bad(_join(where, key), f"must be at least {minimum}")
+    if maximum is not None and value > maximum:
+        raise bad(_join(where, key), f"must be at most {maximum}")
+    return value
+
+
+def get_number(obj: dict[str, Any], key: str, where: str, *, minimum: float | None = None,
+               maximum: float | None = None) -> float | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise bad(_join(where, key), f"expected a number, got {_kind(value)}")
+    if value != value or value in (float("inf"), float("-inf")):
+        raise bad(_join(where, key), "must be a finite number")
+    if minimum is not None and value < minimum:
+        raise bad(_join(where, key), f"must be at least {minimum}")
+    if maximum is not None and value > maximum:
+        raise bad(_join(where, key), f"must be at most {maximum}")
+    return float(value)
+
+
+def get_bool(obj: dict[str, Any], key: str, where: str) -> bool | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise bad(_join(where, key), f"expected true or false, got {_kind(value)}")
+    return value
+
+
+def get_dict(obj: dict[str, Any], key: str, where: str, *, required: bool = False) -> dict[str, Any] | None:
+    value = obj.get(key)
+    if value is None:
+        if required:
+            raise bad(_join(where, key), "required object is missing")
+        return None
+    if not isinstance(value, dict):
+        raise bad(_join(where, key), f"expected an object, got {_kind(value)}")
+    return value
+
+
+def get_list(obj: dict[str, Any], key: str, where: str, *, required: bool = False,
+             non_empty: bool = False) -> list[Any] | None:
+    value = obj.get(key)
+    if value is None:
+        if required:
+            raise bad(_join(where, key), "required array is missing")
+        return None
+    if not isinstance(value, list):
+        raise bad(_join(where, key), f"expected an array, got {_kind(value)}")
+    if non_empty and not value:
+        raise bad(_join(where, key), "must not be empty")
+    return value
+
+
+def as_dict(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise bad(where, f"expected an object, got {_kind(value)}")
+    return value
+
+
+def get_stop(obj: dict[str, Any], key: str, where: str) -> list[str] | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(s, str) for s in value):
+        return list(value) or None
+    raise bad(_join(where, key), "expected a string or an array of strings")
+
+
+def json_schema_object(value: Any, where: str) -> dict[str, Any]:
+    """A tool's parameters / a response schema: must be a JSON object (a JSON Schema)."""
+    if not isinstance(value, dict):
+        raise bad(where, f"expected a JSON Schema object, got {_kind(value)}")
+    return value
+
+
+# --------------------------------------------------------------------------- attachments
+
+
+def remote_or_inline(url: str, kind: AttachmentKind, where: str) -> Attachment:
+    """An attachment from a client: a ``data:`` URL (decoded here) or an http(s) URL (left
+    for ``cloverleaf.attachments`` to fetch behind its SSRF guard). Anything else — a
+    local path, ``file://`` — is refused: the server never reads its own disk for a client."""
+    lowered = url[:8].lower()
+    if lowered.startswith("data:"):
+        media_type, data = decode_data_url(url, where)
+        return Attachment(source=None, type=kind, media_type=media_type, data=data)
+    if lowered.startswith(("http://", "https://")):
+        return Attachment(source=url, type=kind)
+    raise bad(where, "must be an http(s) URL or a data: URL (the server does not read local files)")
+
+
+def decode_data_url(url: str, where: str) -> tuple[str | None, bytes]:
+    header, sep, payload = url.partition(",")
+    if not sep:
+        raise bad(where, "malformed data: URL (no comma)")
+    meta = header[5:].split(";")
+    if "base64" not in meta[1:]:
+        raise bad(where, "data: URL must be base64-encoded (data:<type>;base64,...)")
+    return (meta[0] or None), decode_base64(payload, where)
+
+
+def decode_base64(payload: str, where: str) -> bytes:
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise bad(where, "invalid base64 data") from None
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__

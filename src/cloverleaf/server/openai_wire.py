@@ -1,0 +1,506 @@
+"""OpenAI Chat Completions, Embeddings, Images and Models JSON <-> cloverleaf types.
+
+Pure functions: request JSON in, a neutral request out (or a :class:`BadRequest` naming the
+field); a neutral response in, the JSON the OpenAI SDK expects out. Streams are rendered
+by :class:`ChatChunkEncoder`, which writes each ``chat.completion.chunk`` with a prefix
+serialised once per stream, so a text delta costs one ``json.dumps`` of the text.
+
+Accepted but ignored (no portable meaning across providers): ``frequency_penalty``,
+``presence_penalty``, ``logit_bias``, ``logprobs``, ``top_logprobs``, ``metadata``,
+``store``, ``service_tier``, ``modalities``, ``prediction``. Refused with a 400:
+``n`` > 1, legacy ``functions``, non-function tools, token-array embedding input, file ids.
+Non-standard but widely used fields are honoured: ``reasoning_content`` on assistant
+messages and deltas (DeepSeek/vLLM style), and ``thinking: {budget_tokens}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+from array import array
+from typing import Any
+
+from ..types import (
+    Attachment,
+    ChatRequest,
+    ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    ImageRequest,
+    ImageResponse,
+    Message,
+    Part,
+    Reasoning,
+    ReasoningConfig,
+    ResponseFormat,
+    Role,
+    StreamEvent,
+    Text,
+    Tool,
+    ToolCall,
+    ToolChoice,
+    ToolResult,
+    Usage,
+)
+from .fields import (
+    as_dict,
+    bad,
+    decode_base64,
+    decode_data_url,
+    get_bool,
+    get_dict,
+    get_int,
+    get_list,
+    get_number,
+    get_stop,
+    get_str,
+    json_schema_object,
+    remote_or_inline,
+)
+
+_EFFORTS = {"minimal", "low", "medium", "high"}
+_FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_calls", "content_filter": "content_filter"}
+_AUDIO_TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg", "flac": "audio/flac", "ogg": "audio/ogg",
+                "webm": "audio/webm", "m4a": "audio/mp4", "aac": "audio/aac", "pcm16": "audio/pcm"}
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+# =========================================================================== requests
+
+
+def parse_chat_request(body: dict[str, Any]) -> tuple[ChatRequest, bool]:
+    """Translate a ``/v1/chat/completions`` body. Returns the request and whether the
+    client asked for a usage chunk at the end of a stream (``stream_options.include_usage``)."""
+    model = get_str(body, "model", "", required=True)
+    raw_messages = get_list(body, "messages", "", required=True, non_empty=True)
+    n = get_int(body, "n", "", minimum=1)
+    if n is not None and n > 1:
+        raise bad("n", "only n=1 is supported; send several requests for several choices")
+    if body.get("functions") is not None or body.get("function_call") is not None:
+        raise bad("functions", "legacy 'functions'/'function_call' are not supported; use 'tools'/'tool_choice'")
+
+    messages = [_message(m, f"messages[{i}]") for i, m in enumerate(raw_messages)]
+    stream = bool(get_bool(body, "stream", ""))
+    include_usage = False
+    options = get_dict(body, "stream_options", "")
+    if options is not None:
+        include_usage = bool(get_bool(options, "include_usage", "stream_options"))
+
+    max_tokens = get_int(body, "max_completion_tokens", "", minimum=1)
+    if max_tokens is None:
+        max_tokens = get_int(body, "max_tokens", "", minimum=1)
+
+    req = ChatRequest(
+        model=model,
+        messages=messages,
+        tools=_tools(body),
+        tool_choice=_tool_choice(body.get("tool_choice")),
+        response_format=_response_format(body.get("response_format")),
+        temperature=get_number(body, "temperature", "", minimum=0, maximum=2),
+        top_p=get_number(body, "top_p", "", minimum=0, maximum=1),
+        max_tokens=max_tokens,
+        stop=get_stop(body, "stop", ""),
+        seed=get_int(body, "seed", ""),
+        reasoning=_reasoning(body),
+        user=get_str(body, "user", ""),
+        stream=stream,
+        parallel_tool_calls=get_bool(body, "parallel_tool_calls", ""),
+    )
+    return req, include_usage
+
+
+def _message(raw: Any, where: str) -> Message:
+    msg = as_dict(raw, where)
+    role = get_str(msg, "role", where, required=True)
+    name = get_str(msg, "name", where)
+    if role in ("system", "developer"):
+        return Message(Role.SYSTEM, _text_only(msg.get("content"), f"{where}.content"), name=name)
+    if role == "user":
+        return Message(Role.USER, parts=_user_parts(msg.get("content"), f"{where}.content"), name=name)
+    if role == "assistant":
+        return Message(Role.ASSISTANT, parts=_assistant_parts(msg, where), name=name)
+    if role == "tool":
+        call_id = get_str(msg, "tool_call_id", where, required=True)
+        return Message(Role.TOOL, parts=[ToolResult(call_id, _text_only(msg.get("content"), f"{where}.content"))])
+    raise bad(f"{where}.role", f"unknown role {role!r}; expected system, developer, user, assistant or tool")
+
+
+def _text_only(content: Any, where: str) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = []
+        for i, part in enumerate(content):
+            part = as_dict(part, f"{where}[{i}]")
+            if part.get("type") not in ("text", "refusal"):
+                raise bad(f"{where}[{i}].type", "only text parts are allowed in this message")
+            texts.append(get_str(part, part["type"], f"{where}[{i}]", required=True))
+        return "".join(texts)
+    if content is None:
+        raise bad(where, "required content is missing")
+    raise bad(where, "expected a string or an array of content parts")
+
+
+def _user_parts(content: Any, where: str) -> list[Part]:
+    if isinstance(content, str):
+        return [Text(content)]
+    if not isinstance(content, list):
+        raise bad(where, "expected a string or an array of content parts")
+    parts: list[Part] = []
+    for i, raw in enumerate(content):
+        at = f"{where}[{i}]"
+        part = as_dict(raw, at)
+        kind = get_str(part, "type", at, required=True)
+        if kind == "text":
+            parts.append(Text(get_str(part, "text", at, required=True)))
+        elif kind == "image_url":
+            image = get_dict(part, "image_url", at, required=True)
+            assert image is not None
+            url = get_str(image, "url", f"{at}.image_url", required=True)
+            parts.append(remote_or_inline(url, "image", f"{at}.image_url.url"))
+        elif kind == "input_audio":
+            audio = get_dict(part, "input_audio", at, required=True)
+            assert audio is not None
+            fmt = get_str(audio, "format", f"{at}.input_audio", required=True)
+            data = decode_base64(get_str(audio, "data", f"{at}.input_audio", required=True), f"{at}.input_audio.data")
+            parts.append(Attachment(type="audio", media_type=_AUDIO_TYPES.get(fmt, f"audio/{fmt}"), data=data))
+        elif kind == "file":
+            parts.append(_file_part(get_dict(part, "file", at, required=True) or {}, f"{at}.file"))
+        else:
+            raise bad(f"{at}.type", f"unknown content part type {kind!r}; expected text, image_url, input_audio or file")
+    return parts
+
+
+def _file_part(file: dict[str, Any], where: str) -> Attachment:
+    if file.get("file_id") is not None:
+        raise bad(f"{where}.file_id", "file ids are not supported (there is no Files API); send file_data")
+    data = get_str(file, "file_data", where, required=True)
+    filename = get_str(file, "filename", where)
+    if data[:5].lower() == "data:":
+        media_type, raw = decode_data_url(data, f"{where}.file_data")
+    else:
+        media_type, raw = "application/pdf", decode_base64(data, f"{where}.file_data")
+    media_type = media_type or "application/pdf"
+    kind = "image" if media_type.startswith("image/") else "audio" if media_type.startswith("audio/") else "pdf"
+    return Attachment(type=kind, media_type=media_type, data=raw, filename=filename)
+
+
+def _assistant_parts(msg: dict[str, Any], where: str) -> list[Part]:
+    parts: list[Part] = []
+    reasoning = get_str(msg, "reasoning_content", where)
+    if reasoning:
+        parts.append(Reasoning(reasoning))
+    content = msg.get("content")
+    if content is not None:
+        text = _text_only(content, f"{where}.content")
+        if text:
+            parts.append(Text(text))
+    for i, raw in enumerate(get_list(msg, "tool_calls", where) or []):
+        at = f"{where}.tool_calls[{i}]"
+        call = as_dict(raw, at)
+        fn = get_dict(call, "function", at, required=True)
+        assert fn is not None
+        raw_args = get_str(fn, "arguments", f"{at}.function", default="") or ""
+        try:
+            args = json.loads(raw_args) if raw_args.strip() else {}
+        except ValueError:
+            raise bad(f"{at}.function.arguments", "must be a JSON-encoded object") from None
+        if not isinstance(args, dict):
+            raise bad(f"{at}.function.arguments", "must be a JSON-encoded object")
+        parts.append(ToolCall(id=get_str(call, "id", at, required=True),
+                              name=get_str(fn, "name", f"{at}.function", required=True),
+                              arguments=args, raw_arguments=raw_args or None))
+    return parts
+
+
+def _tools(body: dict[str, Any]) -> list[Tool] | None:
+    raw = get_list(body, "tools", "")
+    if not raw:
+        return None
+    tools = []
+    for i, item in enumerate(raw):
+        at = f"tools[{i}]"
+        item = as_dict(item, at)
+        if item.get("type", "function") != "function":
+            raise bad(f"{at}.type", f"only function tools are supported, got {item.get('type')!r}")
+        fn = get_dict(item, "function", at, required=True)
+        assert fn is not None
+        params = fn.get("parameters")
+        tools.append(Tool(
+            name=get_str(fn, "name", f"{at}.function", required=True),
+            description=get_str(fn, "description", f"{at}.function"),
+            parameters=json_schema_object(params, f"{at}.function.parameters") if params is not None
+            else {"type": "object", "properties": {}},
+            strict=get_bool(fn, "strict", f"{at}.function"),
+        ))
+    return tools
+
+
+def _tool_choice(raw: Any) -> ToolChoice | None:
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        if raw in ("auto", "none", "required"):
+            return ToolChoice(raw)  # type: ignore[arg-type]
+        raise bad("tool_choice", f"expected 'auto', 'none', 'required' or an object, got {raw!r}")
+    choice = as_dict(raw, "tool_choice")
+    if choice.get("type") != "function":
+        raise bad("tool_choice.type", "only {'type': 'function', 'function': {'name': ...}} is supported")
+    fn = get_dict(choice, "function", "tool_choice", required=True)
+    assert fn is not None
+    return ToolChoice("tool", get_str(fn, "name", "tool_choice.function", required=True))
+
+
+def _response_format(raw: Any) -> ResponseFormat | None:
+    if raw is None:
+        return None
+    fmt = as_dict(raw, "response_format")
+    kind = get_str(fmt, "type", "response_format", required=True)
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        return ResponseFormat(type="json_object")
+    if kind == "json_schema":
+        spec = get_dict(fmt, "json_schema", "response_format", required=True)
+        assert spec is not None
+        schema = spec.get("schema")
+        return ResponseFormat(
+            type="json_schema",
+            schema=json_schema_object(schema, "response_format.json_schema.schema") if schema is not None
+            else {"type": "object"},
+            name=get_str(spec, "name", "response_format.json_schema", default="response"),
+            strict=bool(get_bool(spec, "strict", "response_format.json_schema")),
+        )
+    raise bad("response_format.type", f"expected text, json_object or json_schema, got {kind!r}")
+
+
+def _reasoning(body: dict[str, Any]) -> ReasoningConfig | None:
+    effort = get_str(body, "reasoning_effort", "")
+    thinking = get_dict(body, "thinking", "")
+    budget = None
+    if thinking is not None and thinking.get("type", "enabled") == "enabled":
+        budget = get_int(thinking, "budget_tokens", "thinking", minimum=1)
+    if effort is None or effort == "none":
+        return ReasoningConfig(budget_tokens=budget) if budget else None
+    if effort not in _EFFORTS:
+        raise bad("reasoning_effort", f"expected one of none, {', '.join(sorted(_EFFORTS))}; got {effort!r}")
+    return ReasoningConfig(effort=effort, budget_tokens=budget)  # type: ignore[arg-type]
+
+
+def parse_embedding_request(body: dict[str, Any]) -> tuple[EmbeddingRequest, str]:
+    """Translate a ``/v1/embeddings`` body; also returns ``encoding_format`` (float|base64)."""
+    model = get_str(body, "model", "", required=True)
+    raw = body.get("input")
+    if isinstance(raw, str):
+        inputs = [raw]
+    elif isinstance(raw, list) and raw and all(isinstance(s, str) for s in raw):
+        inputs = list(raw)
+    elif raw is None:
+        raise bad("input", "required input is missing")
+    elif isinstance(raw, list) and raw and all(isinstance(t, (int, list)) for t in raw):
+        raise bad("input", "token-id input is not supported; send the text as a string or an array of strings")
+    else:
+        raise bad("input", "expected a non-empty string or a non-empty array of strings")
+    for i, text in enumerate(inputs):
+        if not text:
+            raise bad(f"input[{i}]" if isinstance(raw, list) else "input", "must not be an empty string")
+    encoding = get_str(body, "encoding_format", "", default="float")
+    if encoding not in ("float", "base64"):
+        raise bad("encoding_format", f"expected 'float' or 'base64', got {encoding!r}")
+    return EmbeddingRequest(model=model, inputs=inputs,
+                            dimensions=get_int(body, "dimensions", "", minimum=1)), encoding
+
+
+def parse_image_request(body: dict[str, Any]) -> ImageRequest:
+    prompt = get_str(body, "prompt", "", required=True)
+    if not prompt.strip():
+        raise bad("prompt", "must not be empty")
+    fmt = get_str(body, "response_format", "")
+    if fmt not in (None, "url", "b64_json"):
+        raise bad("response_format", f"expected 'url' or 'b64_json', got {fmt!r}")
+    return ImageRequest(
+        model=get_str(body, "model", "", required=True),
+        prompt=prompt,
+        n=get_int(body, "n", "", minimum=1, maximum=10) or 1,
+        size=get_str(body, "size", ""),
+        quality=get_str(body, "quality", ""),
+        response_format=fmt,
+    )
+
+
+# =========================================================================== responses
+
+
+def finish_reason(reason: str | None) -> str:
+    return _FINISH.get(reason or "stop", "stop")
+
+
+def usage_json(u: Usage) -> dict[str, Any]:
+    return {
+        "prompt_tokens": u.input_tokens,
+        "completion_tokens": u.output_tokens,
+        "total_tokens": u.input_tokens + u.output_tokens,
+        "prompt_tokens_details": {"cached_tokens": u.cached_tokens},
+        "completion_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
+    }
+
+
+def chat_completion(resp: ChatResponse, *, response_id: str, model: str, created: int) -> dict[str, Any]:
+    """A ``chat.completion`` object. ``model`` is the name the client asked for."""
+    message: dict[str, Any] = {"role": "assistant", "content": None, "refusal": None}
+    texts: list[str] = []
+    reasoning: list[str] = []
+    calls: list[dict[str, Any]] = []
+    for part in resp.parts:
+        if isinstance(part, Text):
+            texts.append(part.text)
+        elif isinstance(part, Reasoning):
+            if part.text:
+                reasoning.append(part.text)
+        elif isinstance(part, ToolCall):
+            calls.append({"id": part.id, "type": "function",
+                          "function": {"name": part.name, "arguments": part.arguments_json}})
+    if texts or not calls:
+        message["content"] = "".join(texts)
+    if calls:
+        message["tool_calls"] = calls
+    if reasoning:
+        message["reasoning_content"] = "".join(reasoning)
+    return {
+        "id": response_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason(resp.finish_reason),
+                     "logprobs": None}],
+        "usage": usage_json(resp.usage),
+    }
+
+
+class ChatChunkEncoder:
+    """Renders stream events as ``chat.completion.chunk`` SSE frames.
+
+    Tool calls are renumbered 0, 1, 2... in order of appearance (a provider may number them
+    by content block); the first chunk carries ``role``; ``finish`` writes the finish chunk,
+    the usage chunk when asked for, and ``data: [DONE]``.
+    """
+
+    __slots__ = ("_head", "_tail", "_include_usage", "_tool_index", "usage", "finish_reason")
+
+    def __init__(self, *, response_id: str, model: str, created: int, include_usage: bool) -> None:
+        self._head = (f'data: {{"id":{_dumps(response_id)},"object":"chat.completion.chunk","created":{created},'
+                      f'"model":{_dumps(model)},"choices":')
+        self._tail = "}\n\n"
+        self._include_usage = include_usage
+        self._tool_index: dict[int, int] = {}
+        self.usage = Usage()
+        self.finish_reason: str | None = None
+
+    def _choice(self, delta: str, finish: str | None = None) -> bytes:
+        fr = "null" if finish is None else f'"{finish}"'
+        return f'{self._head}[{{"index":0,"delta":{delta},"finish_reason":{fr},"logprobs":null}}]{self._tail}'.encode()
+
+    def start(self) -> bytes:
+        return self._choice('{"role":"assistant","content":""}')
+
+    def encode(self, ev: StreamEvent) -> bytes | None:
+        t = ev.type
+        if t == "text":
+            return self._choice(f'{{"content":{_dumps(ev.text)}}}') if ev.text else None
+        if t == "reasoning":
+            return self._choice(f'{{"reasoning_content":{_dumps(ev.text)}}}') if ev.text else None
+        if t == "tool_call_delta":
+            return self._tool_delta(ev)
+        if t == "usage":
+            if ev.usage is not None:
+                self._merge(ev.usage)
+            return None
+        if t == "done":
+            if ev.usage is not None:
+                self._merge(ev.usage)
+            if ev.response is not None and ev.response.usage is not None:
+                self._merge(ev.response.usage)
+            self.finish_reason = ev.finish_reason
+            if self._tool_index and ev.finish_reason in (None, "stop"):
+                self.finish_reason = "tool_calls"
+        return None
+
+    def _tool_delta(self, ev: StreamEvent) -> bytes:
+        key = ev.index if ev.index is not None else len(self._tool_index)
+        index = self._tool_index.get(key)
+        call: dict[str, Any]
+        if index is None:
+            index = self._tool_index[key] = len(self._tool_index)
+            call = {"index": index, "id": ev.id or f"call_{index}", "type": "function",
+                    "function": {"name": ev.name or "", "arguments": ev.arguments or ""}}
+        else:
+            call = {"index": index, "function": {"arguments": ev.arguments or ""}}
+        return self._choice(f'{{"tool_calls":[{_dumps(call)}]}}')
+
+    def _merge(self, u: Usage) -> None:
+        cur = self.usage
+        cur.input_tokens = u.input_tokens or cur.input_tokens
+        cur.output_tokens = u.output_tokens or cur.output_tokens
+        cur.cached_tokens = u.cached_tokens or cur.cached_tokens
+        cur.cache_write_tokens = u.cache_write_tokens or cur.cache_write_tokens
+        cur.reasoning_tokens = u.reasoning_tokens or cur.reasoning_tokens
+
+    def finish(self) -> bytes:
+        out = self._choice("{}", finish_reason(self.finish_reason))
+        if self._include_usage:
+            out += f'{self._head}[],"usage":{_dumps(usage_json(self.usage))}{self._tail}'.encode()
+        return out + b"data: [DONE]\n\n"
+
+    @staticmethod
+    def error(payload: dict[str, Any]) -> bytes:
+        """An error after the stream started: the OpenAI SDK raises on a chunk with ``error``."""
+        return f"data: {_dumps(payload)}\n\n".encode()
+
+
+def embedding_response(resp: EmbeddingResponse, *, model: str, encoding: str) -> dict[str, Any]:
+    data = []
+    for i, vec in enumerate(resp.vectors):
+        data.append({"object": "embedding", "index": i,
+                     "embedding": _b64_floats(vec) if encoding == "base64" else vec})
+    return {"object": "list", "data": data, "model": model,
+            "usage": {"prompt_tokens": resp.usage.input_tokens, "total_tokens": resp.usage.input_tokens}}
+
+
+def _b64_floats(vec: list[float]) -> str:
+    """OpenAI's base64 encoding: little-endian float32 (what the SDK decodes by default)."""
+    packed = array("f", vec)
+    if sys.byteorder == "big":
+        packed.byteswap()
+    return base64.b64encode(packed.tobytes()).decode("ascii")
+
+
+def images_response(resp: ImageResponse, *, created: int, want: str | None) -> dict[str, Any]:
+    """``want`` is the requested ``response_format``. An image that came back as bytes but
+    was asked for as ``url`` is returned as a ``data:`` URL (the server hosts no files)."""
+    data = []
+    for img in resp.images:
+        item: dict[str, Any] = {}
+        if img.data is not None:
+            b64 = base64.b64encode(img.data).decode("ascii")
+            if want == "url":
+                item["url"] = f"data:{img.media_type};base64,{b64}"
+            else:
+                item["b64_json"] = b64
+        elif img.url is not None:
+            item["url"] = img.url
+        if img.revised_prompt:
+            item["revised_prompt"] = img.revised_prompt
+        data.append(item)
+    return {"created": created, "data": data}
+
+
+def model_object(name: str, *, owned_by: str, created: int = 0) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": created, "owned_by": owned_by}
+
+
+def models_list(models: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"object": "list", "data": models}

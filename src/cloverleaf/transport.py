@@ -1,0 +1,344 @@
+"""The only module that does network I/O: send an :class:`HttpRequest`, return bytes.
+
+One pooled httpx client (sync and async, created lazily) per ``Client``, reused for every
+call. Retries live here, once, for every provider: 408/409/429/5xx/529 and connection
+errors are retried with exponential backoff and full jitter, honouring ``retry-after-ms``
+and ``Retry-After`` (and the providers' ``x-should-retry`` hint), bounded by
+``max_retries``. A wait longer than ``max_retry_wait`` is not slept through: the error goes
+back to the caller (the gateway can fall back to another target instead of idling).
+
+Connection failures become :class:`~cloverleaf.errors.ConnectError` naming the URL and,
+for local servers, what to start. Requests to the fake provider's host never touch the
+network: they are served in-process by the Client's own ``FakeUpstream``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from .errors import ConnectError, TimeoutError, TransportError
+from .http import HttpRequest, HttpResponse
+from .providers.base import parse_retry_after
+
+if TYPE_CHECKING:
+    import httpx
+
+FAKE_HOST_PREFIX = "http://fake.cloverleaf.invalid"
+RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+
+
+@dataclass(slots=True)
+class RetryPolicy:
+    max_retries: int = 2
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+    #: A provider asking us to wait longer than this gets its error back instead.
+    max_retry_wait: float = 60.0
+
+    def delay(self, attempt: int, headers: dict[str, str] | None) -> float | None:
+        """Seconds to wait before retry number ``attempt`` (1-based), or None to give up."""
+        if attempt > self.max_retries:
+            return None
+        if headers:
+            hint = headers.get("x-should-retry")
+            if hint == "false":
+                return None
+            asked = parse_retry_after(headers)
+            if asked is not None:
+                return asked if asked <= self.max_retry_wait else None
+        backoff = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        return random.uniform(backoff / 2, backoff)  # jitter keeps many clients from retrying in lockstep
+
+    @staticmethod
+    def retryable_status(status: int, headers: dict[str, str]) -> bool:
+        hint = headers.get("x-should-retry")
+        if hint == "true":
+            return True
+        if hint == "false":
+            return False
+        return status in RETRY_STATUSES
+
+
+class StreamHandle:
+    """An open streaming response: check ``status`` first; iterate ``chunks()`` for bytes."""
+
+    __slots__ = ("status", "headers", "url", "_chunks")
+
+    def __init__(self, status: int, headers: dict[str, str], url: str, chunks: Any) -> None:
+        self.status = status
+        self.headers = headers
+        self.url = url
+        self._chunks = chunks
+
+    def chunks(self) -> Any:
+        return self._chunks
+
+
+def _lower_headers(headers: httpx.Headers) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in headers.raw}
+
+
+class Transport:
+    """Sends requests with pooled connections, timeouts and retries. Thread-safe for sync use."""
+
+    def __init__(self, *, timeout: float = 600.0, connect_timeout: float = 10.0, max_retries: int = 2,
+                 max_connections: int = 1000, fake: Any = None, retry: RetryPolicy | None = None) -> None:
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self.retry = retry or RetryPolicy(max_retries=max_retries)
+        self.max_connections = max_connections
+        self._sync: httpx.Client | None = None
+        self._async: httpx.AsyncClient | None = None
+        self._fake = fake
+        self._fake_sync: httpx.Client | None = None
+        self._fake_async: httpx.AsyncClient | None = None
+        #: Test hook: an httpx transport to use instead of the network (a provider-side mock).
+        self.mock: Any = None
+
+    # -- clients --------------------------------------------------------------------------
+    @property
+    def fake(self) -> Any:
+        """This transport's in-process fake upstream (created on first use)."""
+        if self._fake is None:
+            from .providers.fake import FakeUpstream
+
+            self._fake = FakeUpstream()
+        return self._fake
+
+    def _timeout(self, req: HttpRequest) -> httpx.Timeout:
+        import httpx
+
+        return httpx.Timeout(req.timeout or self.timeout, connect=self.connect_timeout)
+
+    def _client(self, url: str) -> httpx.Client:
+        import httpx
+
+        if url.startswith(FAKE_HOST_PREFIX):
+            if self._fake_sync is None:
+                self._fake_sync = httpx.Client(transport=self.fake)
+            return self._fake_sync
+        if self._sync is None:
+            limits = httpx.Limits(max_connections=self.max_connections, max_keepalive_connections=100)
+            self._sync = httpx.Client(limits=limits, transport=self.mock, follow_redirects=False)
+        return self._sync
+
+    def _aclient(self, url: str) -> httpx.AsyncClient:
+        import httpx
+
+        if url.startswith(FAKE_HOST_PREFIX):
+            if self._fake_async is None:
+                self._fake_async = httpx.AsyncClient(transport=self.fake)
+            return self._fake_async
+        if self._async is None:
+            limits = httpx.Limits(max_connections=self.max_connections, max_keepalive_connections=100)
+            self._async = httpx.AsyncClient(limits=limits, transport=self.mock, follow_redirects=False)
+        return self._async
+
+    def close(self) -> None:
+        for c in (self._sync, self._fake_sync):
+            if c is not None:
+                c.close()
+        self._sync = self._fake_sync = None
+
+    async def aclose(self) -> None:
+        for c in (self._async, self._fake_async):
+            if c is not None:
+                await c.aclose()
+        self._async = self._fake_async = None
+        self.close()
+
+    # -- one-shot requests ------------------------------------------------------------------
+    def send(self, req: HttpRequest, *, max_retries: int | None = None, hint: str | None = None) -> HttpResponse:
+        policy = self._policy(max_retries)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                r = self._client(req.url).request(req.method, req.url, headers=req.headers, content=req.body,
+                                                  timeout=self._timeout(req))
+            except Exception as exc:  # noqa: BLE001 - mapped below
+                err = map_exception(exc, req.url, hint)
+                wait = policy.delay(attempt, None) if err.retryable else None
+                if wait is None:
+                    raise err from exc
+                time.sleep(wait)
+                continue
+            resp = HttpResponse(r.status_code, _lower_headers(r.headers), r.content, req.url)
+            wait = self._retry_wait(policy, attempt, resp)
+            if wait is None:
+                return resp
+            time.sleep(wait)
+
+    async def asend(self, req: HttpRequest, *, max_retries: int | None = None, hint: str | None = None) -> HttpResponse:
+        policy = self._policy(max_retries)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                r = await self._aclient(req.url).request(req.method, req.url, headers=req.headers, content=req.body,
+                                                         timeout=self._timeout(req))
+            except Exception as exc:  # noqa: BLE001
+                err = map_exception(exc, req.url, hint)
+                wait = policy.delay(attempt, None) if err.retryable else None
+                if wait is None:
+                    raise err from exc
+                await asyncio.sleep(wait)
+                continue
+            resp = HttpResponse(r.status_code, _lower_headers(r.headers), r.content, req.url)
+            wait = self._retry_wait(policy, attempt, resp)
+            if wait is None:
+                return resp
+            await asyncio.sleep(wait)
+
+    # -- streams ----------------------------------------------------------------------------
+    @contextmanager
+    def stream(self, req: HttpRequest, *, max_retries: int | None = None, hint: str | None = None) -> Iterator[StreamHandle]:
+        """Open a streaming response. Retries happen only before any byte is handed out.
+        An error status is returned with its full body read (``chunks()`` yields it once)."""
+        policy = self._policy(max_retries)
+        attempt = 0
+        client = self._client(req.url)
+        while True:
+            attempt += 1
+            try:
+                r = client.send(client.build_request(req.method, req.url, headers=req.headers, content=req.body,
+                                                     timeout=self._timeout(req)), stream=True)
+            except Exception as exc:  # noqa: BLE001
+                err = map_exception(exc, req.url, hint)
+                wait = policy.delay(attempt, None) if err.retryable else None
+                if wait is None:
+                    raise err from exc
+                time.sleep(wait)
+                continue
+            headers = _lower_headers(r.headers)
+            if r.status_code >= 400:
+                try:
+                    body = r.read()
+                except Exception as exc:  # noqa: BLE001
+                    r.close()
+                    raise map_exception(exc, req.url, hint) from exc
+                r.close()
+                resp = HttpResponse(r.status_code, headers, body, req.url)
+                wait = self._retry_wait(policy, attempt, resp)
+                if wait is None:
+                    yield StreamHandle(r.status_code, headers, req.url, iter((body,)))
+                    return
+                time.sleep(wait)
+                continue
+            try:
+                yield StreamHandle(r.status_code, headers, req.url, _iter_bytes(r, req.url, hint))
+            finally:
+                r.close()
+            return
+
+    @asynccontextmanager
+    async def astream(self, req: HttpRequest, *, max_retries: int | None = None,
+                      hint: str | None = None) -> AsyncIterator[StreamHandle]:
+        policy = self._policy(max_retries)
+        attempt = 0
+        client = self._aclient(req.url)
+        while True:
+            attempt += 1
+            try:
+                r = await client.send(client.build_request(req.method, req.url, headers=req.headers, content=req.body,
+                                                           timeout=self._timeout(req)), stream=True)
+            except Exception as exc:  # noqa: BLE001
+                err = map_exception(exc, req.url, hint)
+                wait = policy.delay(attempt, None) if err.retryable else None
+                if wait is None:
+                    raise err from exc
+                await asyncio.sleep(wait)
+                continue
+            headers = _lower_headers(r.headers)
+            if r.status_code >= 400:
+                try:
+                    body = await r.aread()
+                except Exception as exc:  # noqa: BLE001
+                    await r.aclose()
+                    raise map_exception(exc, req.url, hint) from exc
+                await r.aclose()
+                resp = HttpResponse(r.status_code, headers, body, req.url)
+                wait = self._retry_wait(policy, attempt, resp)
+                if wait is None:
+                    yield StreamHandle(r.status_code, headers, req.url, _once(body))
+                    return
+                await asyncio.sleep(wait)
+                continue
+            try:
+                yield StreamHandle(r.status_code, headers, req.url, _aiter_bytes(r, req.url, hint))
+            finally:
+                await r.aclose()
+            return
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _policy(self, max_retries: int | None) -> RetryPolicy:
+        if max_retries is None or max_retries == self.retry.max_retries:
+            return self.retry
+        return RetryPolicy(max_retries, self.retry.base_delay, self.retry.max_delay, self.retry.max_retry_wait)
+
+    @staticmethod
+    def _retry_wait(policy: RetryPolicy, attempt: int, resp: HttpResponse) -> float | None:
+        if resp.status < 400 or not policy.retryable_status(resp.status, resp.headers):
+            return None
+        return policy.delay(attempt, resp.headers)
+
+
+def _iter_bytes(r: httpx.Response, url: str, hint: str | None) -> Iterator[bytes]:
+    try:
+        yield from r.iter_raw()
+    except Exception as exc:  # noqa: BLE001
+        raise map_exception(exc, url, hint, mid_stream=True) from exc
+
+
+async def _aiter_bytes(r: httpx.Response, url: str, hint: str | None) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in r.aiter_raw():
+            yield chunk
+    except Exception as exc:  # noqa: BLE001
+        raise map_exception(exc, url, hint, mid_stream=True) from exc
+
+
+async def _once(body: bytes) -> AsyncIterator[bytes]:
+    yield body
+
+
+def _where(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+def map_exception(exc: BaseException, url: str, hint: str | None = None, *, mid_stream: bool = False) -> TransportError:
+    """Turn an httpx exception into our error tree, naming the URL (never its query string,
+    which may carry a key) and, for a refused local server, what to start."""
+    import httpx
+
+    if isinstance(exc, TransportError):
+        return exc
+    where = _where(url)
+    if isinstance(exc, httpx.ConnectTimeout):
+        return TimeoutError(f"timed out connecting to {where}; is the server reachable?", url=where)
+    if isinstance(exc, httpx.TimeoutException):
+        what = "waiting for the next chunk of the stream from" if mid_stream else "waiting for a response from"
+        return TimeoutError(f"timed out {what} {where}; raise timeout= if the model is slow", url=where)
+    if isinstance(exc, httpx.ConnectError):
+        msg = f"could not connect to {where}: {exc}"
+        if hint:
+            msg += f"; {hint}"
+        return ConnectError(msg, url=where)
+    if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
+        what = "connection dropped mid-stream" if mid_stream else "connection dropped"
+        return TransportError(f"{what} by {where}: {type(exc).__name__}", url=where)
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        err = TransportError(f"unsupported URL {where!r}: base_url must start with http:// or https://", url=where)
+        err.retryable = False
+        return err
+    if isinstance(exc, httpx.HTTPError):
+        return TransportError(f"HTTP error talking to {where}: {type(exc).__name__}: {exc}", url=where)
+    raise exc

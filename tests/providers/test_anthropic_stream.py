@@ -1,0 +1,238 @@
+"""Anthropic SSE streams decoded: recorded streams (text, thinking, redacted thinking, server tools)
+and synthetic ones built from the documented format (function tool use, native structured
+output, an in-stream overloaded_error), plus the any-split property for every one of them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cloverleaf.errors import MalformedResponseError, OverloadedError
+from cloverleaf.providers.anthropic import AnthropicAdapter
+from cloverleaf.providers.anthropic_messages import STRUCTURED_TOOL
+from cloverleaf.providers.base import ProviderConfig
+from cloverleaf.providers.registry import get_spec
+from cloverleaf.streams.accumulate import StreamAccumulator
+from cloverleaf.types import (
+    ChatRequest,
+    Message,
+    Reasoning,
+    ReasoningConfig,
+    ResponseFormat,
+    StreamEvent,
+    Text,
+    Tool,
+)
+from tests.wire import cassette
+
+REC = "pydantic-ai/tests/models/cassettes/test_anthropic/"
+SYN = "../synthetic/anthropic/"
+CITY_SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}, "country": {"type": "string"},
+                                                "population": {"type": "integer"}},
+               "required": ["city", "country", "population"]}
+WEATHER = Tool("get_weather", "Get the current weather in a given location", {
+    "type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]})
+
+#: cassette -> the neutral request it answers
+STREAMS = {
+    REC + "test_request_stream_fallback_for_high_max_tokens.yaml":
+        ChatRequest("claude-sonnet-4-5", [Message.user("What is 1+1? Answer with just the number.")], stream=True),
+    REC + "test_anthropic_model_thinking_part_stream.yaml":
+        ChatRequest("claude-sonnet-4-0", [Message.user("How do I cross the street?")], stream=True,
+                    reasoning=ReasoningConfig(budget_tokens=1024), max_tokens=4096),
+    REC + "test_anthropic_model_thinking_part_redacted_stream.yaml":
+        ChatRequest("claude-sonnet-4-5-20250929", [Message.user("magic")], stream=True,
+                    reasoning=ReasoningConfig(budget_tokens=1024)),
+    REC + "test_anthropic_code_execution_tool_stream.yaml":
+        ChatRequest("claude-sonnet-4-6", [Message.user("what is 65465-6544 * 65464-6+1.02255")], stream=True,
+                    reasoning=ReasoningConfig(budget_tokens=3000), max_tokens=4096,
+                    extra_body={"tools": [{"name": "code_execution", "type": "code_execution_20260120"}]}),
+    SYN + "stream_tool_use.yaml":
+        ChatRequest("claude-sonnet-4-5", [Message.user("What is the weather like in San Francisco?")],
+                    tools=[WEATHER], stream=True),
+    SYN + "stream_structured_output.yaml":
+        ChatRequest("claude-sonnet-4-5", [Message.user("Tell me about London")], stream=True,
+                    response_format=ResponseFormat(schema=CITY_SCHEMA)),
+}
+
+
+@pytest.fixture(scope="module")
+def adapter() -> AnthropicAdapter:
+    return AnthropicAdapter(get_spec("anthropic"))
+
+
+def decode(adapter, req, pieces: list[bytes]):
+    dec = adapter.stream_decoder(req)
+    events: list[StreamEvent] = []
+    for piece in pieces:
+        events += dec.feed(piece)
+    events += dec.close()
+    acc = StreamAccumulator(req.model, adapter.name)
+    for ev in events:
+        acc.add(ev)
+    return events, acc.response()
+
+
+def body_of(name: str) -> bytes:
+    return cassette(name)[0].response.body
+
+
+def merged(events: list[StreamEvent]) -> list[dict]:
+    """Events as dicts, with adjacent plain text (or reasoning-text) deltas joined."""
+    out: list[dict] = []
+    for ev in events:
+        item = asdict(ev)
+        plain = ev.type in ("text", "reasoning") and not (ev.signature or ev.redacted)
+        if plain and out and out[-1]["type"] == ev.type and out[-1]["_plain"]:
+            out[-1]["text"] = (out[-1]["text"] or "") + (ev.text or "")
+        else:
+            out.append(item)
+        out[-1]["_plain"] = plain
+    return out
+
+
+# --------------------------------------------------------------------------- recorded streams
+
+
+def test_text_stream(adapter):
+    name = REC + "test_request_stream_fallback_for_high_max_tokens.yaml"
+    events, resp = decode(adapter, STREAMS[name], [body_of(name)])
+    assert resp.text == "2" and resp.finish_reason == "stop" and resp.metadata.raw_finish_reason == "end_turn"
+    assert resp.usage.input_tokens == 20 and resp.usage.output_tokens == 5
+    assert resp.model == "claude-sonnet-4-5-20250929" and resp.metadata.response_id == "msg_018E1hg8GoVTGEKQY3ovMcSJ"
+    assert [e.type for e in events].count("done") == 1 and events[-1].type == "done"
+
+
+def test_thinking_stream_keeps_text_and_signature(adapter):
+    name = REC + "test_anthropic_model_thinking_part_stream.yaml"
+    req = STREAMS[name]
+    _, resp = decode(adapter, req, [body_of(name)])
+    thinking = resp.parts[0]
+    assert isinstance(thinking, Reasoning)
+    assert thinking.text.startswith("This is a straightforward question about pedestrian safety.")
+    assert thinking.signature.startswith("EvMCCkYICxgCKkCHP2cSuEdcJK") and thinking.signature.endswith("fQYAQ==")
+    assert isinstance(resp.parts[1], Text) and resp.text.startswith("Here are the basic steps for safely crossing")
+    assert resp.finish_reason == "stop" and resp.usage.input_tokens == 43
+
+    # the streamed thinking goes back on the next turn, signature included
+    req2 = ChatRequest(req.model, [*req.messages, resp.to_message(), Message.user("and a river?")],
+                       reasoning=req.reasoning, max_tokens=4096)
+    block = adapter.build_chat(req2, ProviderConfig("anthropic", "anthropic", "https://x")).json()["messages"][1]
+    assert block["content"][0] == {"type": "thinking", "thinking": thinking.text, "signature": thinking.signature}
+
+
+def test_consecutive_redacted_thinking_blocks_stay_apart(adapter):
+    name = REC + "test_anthropic_model_thinking_part_redacted_stream.yaml"
+    _, resp = decode(adapter, STREAMS[name], [body_of(name)])
+    redacted = [p for p in resp.parts if isinstance(p, Reasoning)]
+    assert len(redacted) == 2
+    assert redacted[0].redacted.startswith("EqkECkYIBxgCKkA8") and redacted[1].redacted.startswith("EtgBCkYIBxgC")
+    assert resp.text.startswith("I notice that you've sent what appears to be")
+    assert resp.usage.input_tokens == 92
+
+
+def test_server_tool_blocks_do_not_become_tool_calls(adapter):
+    name = REC + "test_anthropic_code_execution_tool_stream.yaml"
+    _, resp = decode(adapter, STREAMS[name], [body_of(name)])
+    assert resp.tool_calls == [] and resp.finish_reason == "stop"
+    assert resp.text.startswith("I'll calculate that expression for you right away!")
+    assert "-428,328,955.97745" in resp.text
+    assert resp.reasoning
+
+
+# --------------------------------------------------------------------------- synthetic streams
+
+
+def test_tool_use_stream_assembles_arguments(adapter):
+    name = SYN + "stream_tool_use.yaml"
+    events, resp = decode(adapter, STREAMS[name], [body_of(name)])
+    assert resp.text == "Okay, let's check the weather for San Francisco, CA:"
+    [call] = resp.tool_calls
+    assert (call.id, call.name, call.arguments) == ("toolu_01T1x1fJ34qAmk2tNTrN7Up6", "get_weather",
+                                                    {"location": "San Francisco, CA"})
+    assert resp.finish_reason == "tool_calls" and resp.usage.output_tokens == 89 and resp.usage.input_tokens == 472
+    firsts = [e for e in events if e.type == "tool_call_delta" and e.name]
+    assert len(firsts) == 1 and firsts[0].id == call.id
+
+
+def test_structured_output_stream_is_json_text(adapter):
+    name = SYN + "stream_structured_output.yaml"
+    assert cassette(name)[0].request_json["output_config"] == adapter.build_chat(
+        STREAMS[name], ProviderConfig("anthropic", "anthropic", "https://x")).json()["output_config"]
+    _, resp = decode(adapter, STREAMS[name], [body_of(name)])
+    assert json.loads(resp.text) == {"city": "London", "country": "United Kingdom", "population": 9002488}
+    assert resp.finish_reason == "stop"
+
+
+def test_structured_tool_stream_becomes_text(adapter):
+    req = ChatRequest("claude-3-5-haiku-latest", [Message.user("London?")], stream=True,
+                      response_format=ResponseFormat(schema=CITY_SCHEMA))
+    sse = "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in [
+        {"type": "message_start", "message": {"id": "msg_1", "model": "claude-3-5-haiku-20241022",
+                                              "usage": {"input_tokens": 9, "output_tokens": 1}}},
+        {"type": "content_block_start", "index": 0,
+         "content_block": {"type": "tool_use", "id": "toolu_1", "name": STRUCTURED_TOOL, "input": {}}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": '{"city": '}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta",
+                                                              "partial_json": '"London", "country": "UK", "population": 1}'}},
+        {"type": "content_block_stop", "index": 0},
+        {"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 20}},
+        {"type": "message_stop"},
+    ]).encode()
+    events, resp = decode(adapter, req, [sse])
+    assert not any(e.type == "tool_call_delta" for e in events)
+    assert json.loads(resp.text) == {"city": "London", "country": "UK", "population": 1}
+    assert resp.finish_reason == "stop" and resp.metadata.raw_finish_reason == "tool_use"
+
+
+def test_error_event_raises_from_feed(adapter):
+    dec = adapter.stream_decoder(ChatRequest("claude-sonnet-4-5", [Message.user("Hello")], stream=True))
+    body = body_of(SYN + "stream_error_overloaded.yaml")
+    head, _, tail = body.partition(b"event: error")
+    events = dec.feed(head)
+    assert "".join(e.text or "" for e in events if e.type == "text") == "Hello!"
+    with pytest.raises(OverloadedError) as info:
+        dec.feed(b"event: error" + tail)
+    assert info.value.retryable and info.value.status == 529 and info.value.code == "overloaded_error"
+
+
+def test_cut_off_stream_raises_from_close(adapter):
+    name = REC + "test_request_stream_fallback_for_high_max_tokens.yaml"
+    body = body_of(name)
+    dec = adapter.stream_decoder(STREAMS[name])
+    dec.feed(body[: body.index(b"event: message_stop")])
+    with pytest.raises(MalformedResponseError, match="message_stop"):
+        dec.close()
+
+
+def test_invalid_json_is_malformed(adapter):
+    dec = adapter.stream_decoder(ChatRequest("m", [], stream=True))
+    with pytest.raises(MalformedResponseError):
+        dec.feed(b"event: message_start\ndata: {not json\n\n")
+
+
+def test_ping_and_unknown_events_are_ignored(adapter):
+    dec = adapter.stream_decoder(ChatRequest("m", [], stream=True))
+    assert dec.feed(b'event: ping\ndata: {"type": "ping"}\n\nevent: future\ndata: {"type": "future"}\n\n') == []
+
+
+# --------------------------------------------------------------------------- any split
+
+
+@pytest.mark.parametrize("name", list(STREAMS))
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_any_split_gives_the_same_result(adapter, name, data):
+    body = body_of(name)
+    req = STREAMS[name]
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(body)), max_size=25)))
+    pieces = [body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)], strict=True)]
+    whole_events, whole = decode(adapter, req, [body])
+    split_events, split = decode(adapter, req, pieces)
+    assert merged(split_events) == merged(whole_events)
+    assert split.parts == whole.parts
+    assert (split.usage, split.finish_reason, split.model) == (whole.usage, whole.finish_reason, whole.model)

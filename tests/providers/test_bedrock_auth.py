@@ -1,0 +1,227 @@
+"""SigV4 signing, credential resolution and Bedrock API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import UTC, datetime
+
+import pytest
+
+from cloverleaf.errors import ConfigError
+from cloverleaf.http import HttpRequest
+from cloverleaf.providers.base import ProviderConfig
+from cloverleaf.providers.bedrock import BedrockAdapter
+from cloverleaf.providers.bedrock_auth import CredentialCache, StaticCredentials, sign_request
+from cloverleaf.providers.registry import get_spec
+from cloverleaf.types import ChatRequest, Message
+
+WHEN = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+CREDS = StaticCredentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+URL = "https://bedrock-runtime.us-east-1.amazonaws.com/model/us.amazon.nova-micro-v1%3A0/converse"
+BODY = b'{"messages":[{"role":"user","content":[{"text":"Hello!"}]}]}'
+
+
+def _hmac(key: bytes, msg: str) -> bytes:
+    return hmac.new(key, msg.encode(), hashlib.sha256).digest()
+
+
+def reference_signature(secret: str, headers: dict[str, str], path: str, body: bytes) -> tuple[str, str]:
+    """SigV4 written out from the AWS documentation, independent of botocore."""
+    amz_date = "20240102T030405Z"
+    names = sorted(headers)
+    canonical = "\n".join([
+        "POST", path, "",
+        "".join(f"{n}:{headers[n]}\n" for n in names),
+        ";".join(names),
+        hashlib.sha256(body).hexdigest(),
+    ])
+    scope = "20240102/us-east-1/bedrock/aws4_request"
+    to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
+    key = _hmac(_hmac(_hmac(_hmac(f"AWS4{secret}".encode(), "20240102"), "us-east-1"), "bedrock"), "aws4_request")
+    return ";".join(names), hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+
+
+def test_signature_matches_the_documented_algorithm() -> None:
+    req = HttpRequest("POST", URL, {"content-type": "application/json", "accept": "application/json"}, BODY)
+    signed = sign_request(req, CREDS, "us-east-1", WHEN)
+    assert signed.headers["x-amz-date"] == "20240102T030405Z"
+    # AWS signs the already-encoded path encoded once more: %3A -> %253A
+    signed_names, signature = reference_signature(
+        CREDS.secret_key,
+        {"accept": "application/json", "content-type": "application/json",
+         "host": "bedrock-runtime.us-east-1.amazonaws.com", "x-amz-date": "20240102T030405Z"},
+        "/model/us.amazon.nova-micro-v1%253A0/converse", BODY,
+    )
+    assert signed.headers["authorization"] == (
+        f"AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240102/us-east-1/bedrock/aws4_request, "
+        f"SignedHeaders={signed_names}, Signature={signature}"
+    )
+    assert signed.body == BODY and signed.url == URL
+    assert "authorization" not in req.headers  # the input is not modified
+
+
+def test_session_token_is_sent_and_signed() -> None:
+    creds = StaticCredentials("ASIAEXAMPLE", "secret", "session-token")
+    req = HttpRequest("POST", URL, {"content-type": "application/json"}, BODY)
+    signed = sign_request(req, creds, "us-east-1", WHEN)
+    assert signed.headers["x-amz-security-token"] == "session-token"
+    names, signature = reference_signature(
+        "secret",
+        {"content-type": "application/json", "host": "bedrock-runtime.us-east-1.amazonaws.com",
+         "x-amz-date": "20240102T030405Z", "x-amz-security-token": "session-token"},
+        "/model/us.amazon.nova-micro-v1%253A0/converse", BODY,
+    )
+    assert signed.headers["authorization"].endswith(f"SignedHeaders={names}, Signature={signature}")
+
+
+def test_same_as_botocore_own_signer_at_the_same_instant(monkeypatch: pytest.MonkeyPatch) -> None:
+    import botocore.auth
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda *a, **k: WHEN.replace(tzinfo=None))
+    aws = AWSRequest(method="POST", url=URL, data=BODY, headers={"content-type": "application/json"})
+    SigV4Auth(CREDS, "bedrock", "us-east-1").add_auth(aws)
+    ours = sign_request(HttpRequest("POST", URL, {"content-type": "application/json"}, BODY), CREDS, "us-east-1", WHEN)
+    assert ours.headers["authorization"] == aws.headers["Authorization"]
+
+
+def test_signing_is_deterministic_and_time_dependent() -> None:
+    req = HttpRequest("POST", URL, {"content-type": "application/json"}, BODY)
+    a = sign_request(req, CREDS, "us-east-1", WHEN)
+    b = sign_request(req, CREDS, "us-east-1", WHEN)
+    c = sign_request(req, CREDS, "us-east-1", WHEN.replace(second=6))
+    assert a.headers == b.headers
+    assert a.headers["authorization"] != c.headers["authorization"]
+
+
+def test_secrets_stay_out_of_reprs() -> None:
+    assert "wJalr" not in repr(CREDS)
+    assert "AKIDEXAMPLE" in repr(CREDS)
+    signed = sign_request(HttpRequest("POST", URL, {}, BODY), StaticCredentials("AKID", "sekrit", "tok"),
+                          "us-east-1", WHEN)
+    redacted = signed.redacted_headers()
+    assert redacted["authorization"] == "<redacted>" and redacted["x-amz-security-token"] == "<redacted>"
+
+
+# --------------------------------------------------------------------------- credential chain
+
+
+@pytest.fixture
+def clean_aws(monkeypatch: pytest.MonkeyPatch, tmp_path):
+    """No ambient AWS configuration, no instance-metadata lookups (tests reach 127.0.0.1 only)."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    return tmp_path
+
+
+def test_environment_credentials_are_resolved_once(clean_aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAENV")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "env-secret")
+    cache = CredentialCache()
+    assert cache.get({}) == StaticCredentials("AKIAENV", "env-secret", None)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIACHANGED")
+    assert cache.get({}).access_key == "AKIAENV"  # cached per profile
+    assert CredentialCache().get({}).access_key == "AKIACHANGED"
+
+
+def test_shared_profile(clean_aws) -> None:
+    (clean_aws / "credentials").write_text(
+        "[dev]\naws_access_key_id = AKIAPROFILE\naws_secret_access_key = profile-secret\naws_session_token = tok\n"
+    )
+    creds = CredentialCache().get({"profile": "dev"})
+    assert (creds.access_key, creds.secret_key, creds.token) == ("AKIAPROFILE", "profile-secret", "tok")
+
+
+def test_unknown_profile_is_a_config_error(clean_aws) -> None:
+    with pytest.raises(ConfigError, match="could not load AWS credentials"):
+        CredentialCache().get({"profile": "nope"})
+
+
+def test_no_credentials_says_what_to_set(clean_aws) -> None:
+    cache = CredentialCache()
+    with pytest.raises(ConfigError, match="AWS_ACCESS_KEY_ID"):
+        cache.get({})
+
+
+def test_explicit_keys_skip_the_chain(clean_aws) -> None:
+    creds = CredentialCache().get({"aws_access_key_id": "AKIAX", "aws_secret_access_key": "s", "aws_session_token": "t"})
+    assert creds == StaticCredentials("AKIAX", "s", "t")
+    with pytest.raises(ConfigError, match="both"):
+        CredentialCache().get({"aws_access_key_id": "AKIAX"})
+
+
+# --------------------------------------------------------------------------- through the adapter
+
+
+def _cfg(**extra) -> ProviderConfig:
+    return ProviderConfig(name="bedrock", kind="bedrock", base_url="", extra=extra)
+
+
+def _req() -> ChatRequest:
+    return ChatRequest(model="us.amazon.nova-micro-v1:0", messages=[Message.user("Hello!")])
+
+
+def test_build_chat_is_signed_with_the_pinned_clock() -> None:
+    adapter = BedrockAdapter(get_spec("bedrock"))
+    adapter.clock = lambda: WHEN
+    cfg = _cfg(region="us-east-1", aws_access_key_id=CREDS.access_key, aws_secret_access_key=CREDS.secret_key)
+    built = adapter.build_chat(_req(), cfg)
+    assert built.url == URL
+    unsigned = HttpRequest("POST", URL, {"content-type": "application/json", "accept": "application/json"},
+                           built.body)
+    assert built.headers == sign_request(unsigned, CREDS, "us-east-1", WHEN).headers
+    assert adapter.build_chat(_req(), cfg).headers == built.headers
+
+
+def test_bearer_token_replaces_sigv4(clean_aws) -> None:
+    adapter = BedrockAdapter(get_spec("bedrock"))
+    cfg = ProviderConfig(name="bedrock", kind="bedrock", base_url="", api_key="bedrock-api-key",
+                         extra={"region": "eu-west-1"})
+    built = adapter.build_chat(_req(), cfg)
+    assert built.url.startswith("https://bedrock-runtime.eu-west-1.amazonaws.com/")
+    assert built.headers["authorization"] == "Bearer bedrock-api-key"
+    assert "x-amz-date" not in built.headers
+    assert "bedrock-api-key" not in repr(cfg)
+
+
+def test_prepare_config_reads_region_and_key_from_the_environment() -> None:
+    adapter = BedrockAdapter(get_spec("bedrock"))
+    env = {"AWS_DEFAULT_REGION": "ap-south-1", "AWS_BEARER_TOKEN_BEDROCK": "abk"}
+    cfg = adapter.prepare_config(_cfg(), env)
+    assert cfg.extra["region"] == "ap-south-1" and cfg.api_key == "abk"
+    assert adapter.prepare_config(_cfg(), {"AWS_REGION": "us-west-2", "AWS_DEFAULT_REGION": "x"}).extra["region"] == "us-west-2"
+    assert adapter.prepare_config(_cfg(region="eu-central-1"), env).extra["region"] == "eu-central-1"
+
+
+def test_missing_region_is_a_config_error_naming_the_variable() -> None:
+    with pytest.raises(ConfigError, match="AWS_REGION"):
+        BedrockAdapter(get_spec("bedrock")).prepare_config(_cfg(), {})
+
+
+def test_build_without_region_reads_the_environment(clean_aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_REGION", "us-east-2")
+    monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", "k")
+    built = BedrockAdapter(get_spec("bedrock")).build_chat(_req(), _cfg())
+    assert built.url.startswith("https://bedrock-runtime.us-east-2.amazonaws.com/")
+    assert built.headers["authorization"] == "Bearer k"
+
+
+def test_region_must_look_like_a_region() -> None:
+    with pytest.raises(ConfigError, match="not an AWS region"):
+        BedrockAdapter(get_spec("bedrock")).build_chat(_req(), _cfg(region="evil.com/x", aws_access_key_id="a",
+                                                                    aws_secret_access_key="b"))
+
+
+def test_base_url_overrides_the_endpoint() -> None:
+    cfg = ProviderConfig(name="bedrock", kind="bedrock", base_url="http://127.0.0.1:9999/", api_key="k",
+                         extra={"region": "us-east-1"})
+    built = BedrockAdapter(get_spec("bedrock")).build_chat(_req(), cfg)
+    assert built.url == "http://127.0.0.1:9999/model/us.amazon.nova-micro-v1%3A0/converse"

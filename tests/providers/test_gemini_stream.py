@@ -1,0 +1,137 @@
+"""Gemini streaming: recorded SSE bodies decoded, for any split of the bytes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cloverleaf.errors import ContentFilterError, MalformedResponseError, RateLimitError
+from cloverleaf.types import ChatRequest, Message, Reasoning, StreamEvent, Text
+from tests.providers.test_gemini_support import GOOGLE, GOOGLE_NEW, decode
+from tests.wire import cassette
+
+REQ = ChatRequest("m", [Message.user("x")], stream=True)
+
+STREAMS = [
+    (GOOGLE + "test_google_model_stream.yaml", 0),
+    (GOOGLE + "test_google_model_iter_stream.yaml", 0),
+    (GOOGLE + "test_google_model_iter_stream.yaml", 2),
+    (GOOGLE + "test_google_model_thinking_part_iter.yaml", 0),
+    (GOOGLE + "test_google_streaming_tool_call_thought_signature.yaml", 0),
+    (GOOGLE_NEW + "test_structured_output/test_native_output_with_function_tools_stream.yaml", 1),
+    (GOOGLE + "test_google_vertex_service_tier_flex_stream.yaml", 0),
+]
+
+
+def body(name: str, index: int) -> bytes:
+    return cassette(name)[index].response.body
+
+
+def test_text_stream():
+    events, r = decode(REQ, [body(GOOGLE + "test_google_model_stream.yaml", 0)])
+    assert [e.text for e in events if e.type == "text"] == ["The", " capital of France", " is Paris.\n"]
+    assert r.content == "The capital of France is Paris.\n"
+    assert [e.type for e in events][-2:] == ["usage", "done"]
+    assert sum(e.type == "done" for e in events) == 1
+    done = events[-1]
+    assert (done.finish_reason, done.raw_finish_reason, done.model, done.id) == (
+        "stop", "STOP", "gemini-2.0-flash-exp", "w1peaMz6INOvnvgPgYfPiQY")
+    # usage comes from the last chunk (its promptTokenCount is 13, earlier chunks said 15)
+    assert (r.usage.input_tokens, r.usage.output_tokens) == (13, 8)
+
+
+def test_tool_call_arrives_whole():
+    events, r = decode(REQ, [body(GOOGLE + "test_google_model_iter_stream.yaml", 0)])
+    [delta] = [e for e in events if e.type == "tool_call_delta"]
+    assert (delta.index, delta.name, json.loads(delta.arguments or "")) == (0, "get_capital", {"country": "France"})
+    assert r.tool_calls[0].arguments == {"country": "France"}
+    assert r.finish_reason == "tool_calls" and r.metadata.raw_finish_reason == "STOP"
+
+
+def test_tool_call_signature_is_kept_in_stream():
+    events, r = decode(REQ, [body(GOOGLE + "test_google_streaming_tool_call_thought_signature.yaml", 0)])
+    [call] = r.tool_calls
+    raw = json.loads(body(GOOGLE + "test_google_streaming_tool_call_thought_signature.yaml", 0)
+                     .split(b"\r\n\r\n")[0].removeprefix(b"data: "))
+    assert call.name == "get_country" and call.arguments == {}
+    assert call.extra == {"thoughtSignature": raw["candidates"][0]["content"]["parts"][0]["thoughtSignature"]}
+    assert (r.usage.output_tokens, r.usage.reasoning_tokens) == (212, 202)
+
+
+def test_thinking_stream():
+    events, r = decode(REQ, [body(GOOGLE + "test_google_model_thinking_part_iter.yaml", 0)])
+    assert [type(p) for p in r.parts] == [Reasoning, Text]
+    assert r.parts[0].text.startswith("**Clarifying User Goals**")
+    assert r.parts[0].signature  # arrived on the first answer chunk
+    assert r.content.startswith("This is a great question!")
+    assert (r.usage.input_tokens, r.usage.output_tokens, r.usage.reasoning_tokens) == (34, 469 + 787, 787)
+
+
+def test_structured_stream_with_trailing_signature():
+    events, r = decode(REQ, [body(GOOGLE_NEW + "test_structured_output/test_native_output_with_function_tools_stream.yaml",
+                                  1)])
+    assert json.loads(r.content) == {"city": "Mexico City", "country": "Mexico"}
+    assert isinstance(r.parts[-1], Reasoning) and r.parts[-1].signature and not r.parts[-1].text
+    assert r.finish_reason == "stop"
+
+
+def test_cut_off_stream_raises_on_close():
+    raw = body(GOOGLE + "test_google_model_stream.yaml", 0)
+    without_last = raw[: raw.rstrip(b"\r\n").rfind(b"\r\n\r\n") + 4]
+    with pytest.raises(MalformedResponseError, match="finishReason"):
+        decode(REQ, [without_last])
+
+
+def test_error_inside_stream_raises_mapped_error():
+    error = {"error": {"code": 429, "message": "Resource has been exhausted", "status": "RESOURCE_EXHAUSTED"}}
+    raw = body(GOOGLE + "test_google_model_stream.yaml", 0).split(b"\r\n\r\n")[0] + b"\r\n\r\n"
+    with pytest.raises(RateLimitError):
+        decode(REQ, [raw + b"data: " + json.dumps(error).encode() + b"\r\n\r\n"])
+
+
+def test_blocked_prompt_in_stream():
+    blocked = {"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}, "usageMetadata": {"promptTokenCount": 5}}
+    with pytest.raises(ContentFilterError, match="PROHIBITED_CONTENT"):
+        decode(REQ, [b"data: " + json.dumps(blocked).encode() + b"\r\n\r\n"])
+
+
+def test_invalid_json_is_malformed():
+    with pytest.raises(MalformedResponseError):
+        decode(REQ, [b"data: {not json\r\n\r\n"])
+
+
+# --------------------------------------------------------------------------- any split
+
+
+def merged(events: list[StreamEvent]) -> list[StreamEvent]:
+    """Events with adjacent text deltas joined: what must not depend on where the bytes were split."""
+    out: list[StreamEvent] = []
+    for e in events:
+        if e.type == "text" and out and out[-1].type == "text":
+            out[-1] = replace(out[-1], text=(out[-1].text or "") + (e.text or ""))
+        else:
+            out.append(e)
+    return out
+
+
+@pytest.mark.parametrize(("name", "index"), STREAMS)
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_any_split_gives_the_same_result(name: str, index: int, data: st.DataObject):
+    raw = body(name, index)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(raw)), max_size=12), label="cuts"))
+    chunks = [raw[a:b] for a, b in zip([0, *cuts], [*cuts, len(raw)], strict=True)]
+    whole_events, whole = decode(REQ, [raw])
+    split_events, split = decode(REQ, chunks)
+    assert merged(split_events) == merged(whole_events)
+    assert split == whole
+
+
+@pytest.mark.parametrize(("name", "index"), STREAMS)
+def test_byte_by_byte(name: str, index: int):
+    raw = body(name, index)
+    assert decode(REQ, [raw[i:i + 1] for i in range(len(raw))])[1] == decode(REQ, [raw])[1]

@@ -1,0 +1,155 @@
+"""The Chat Completions stream decoder on recorded OpenAI streams, split every way."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cloverleaf.errors import InvalidRequestError, MalformedResponseError, RateLimitError
+from cloverleaf.types import ChatRequest, Message
+from tests.providers._openai_replay import (
+    PA,
+    accumulate,
+    decode_stream,
+    interaction,
+    merged,
+    recorded_chunks,
+    replay_stream,
+)
+
+OA = f"{PA}/test_openai"
+TOOL_STREAM = f"{OA}/test_run_stream_sync_streams_real_model.yaml"
+REQ = ChatRequest("gpt-4o-mini", [Message.user("What is the capital of the UK?")], stream=True)
+
+
+def test_streamed_tool_call() -> None:
+    events, resp = replay_stream("openai", TOOL_STREAM, REQ, 0)
+    deltas = [e for e in events if e.type == "tool_call_delta"]
+    assert deltas[0].id == "call_ZR5UUuTt3pf61kjwAJIYdVMj" and deltas[0].name == "get_capital"
+    assert all(d.index == 0 for d in deltas)
+    assert "".join(d.arguments or "" for d in deltas) == '{"country":"UK"}'
+    [call] = resp.tool_calls
+    assert (call.name, call.arguments) == ("get_capital", {"country": "UK"})
+    assert resp.finish_reason == "tool_calls" and resp.metadata.raw_finish_reason == "tool_calls"
+    final = recorded_chunks(TOOL_STREAM, 0)[-1]["usage"]
+    assert (resp.usage.input_tokens, resp.usage.output_tokens) == (final["prompt_tokens"], final["completion_tokens"])
+    assert resp.model == "gpt-4o-mini-2024-07-18"
+    assert resp.metadata.response_id == "chatcmpl-Dx0XpqH8w09uBXwq1zFGYdETjtnEl"
+
+
+def test_streamed_text_has_one_done_after_usage() -> None:
+    events, resp = replay_stream("openai", TOOL_STREAM, REQ, 1)
+    assert resp.text == "The capital of the UK is London."
+    assert [e.type for e in events].count("done") == 1
+    assert events[-1].type == "done" and events[-2].type == "usage"
+    assert events[-1].finish_reason == "stop"
+    assert (resp.usage.input_tokens, resp.usage.output_tokens) == (78, 9)
+
+
+def test_gpt5_stream_with_moderation_chunks() -> None:
+    path = f"{OA}/test_openai_moderation_stream.yaml"
+    _, resp = replay_stream("openai", path, ChatRequest("gpt-5", [Message.user("capital of France?")]))
+    assert resp.text == "Paris."
+    usage = next(c["usage"] for c in recorded_chunks(path) if c.get("usage"))
+    assert (resp.usage.input_tokens, resp.usage.output_tokens) == (usage["prompt_tokens"], usage["completion_tokens"])
+
+
+def test_parallel_tool_calls_interleaved_by_index() -> None:
+    body = b"".join(
+        b"data: " + json.dumps(c).encode() + b"\n\n" for c in [
+            {"id": "x", "model": "m", "choices": [{"index": 0, "delta": {"tool_calls": [
+                {"index": 0, "id": "a", "type": "function", "function": {"name": "f", "arguments": ""}},
+                {"index": 1, "id": "b", "type": "function", "function": {"name": "g", "arguments": '{"y"'}}]}}]},
+            {"id": "x", "choices": [{"index": 0, "delta": {"tool_calls": [
+                {"index": 0, "function": {"arguments": '{"x": 1}'}}]}}]},
+            {"id": "x", "choices": [{"index": 0, "delta": {"tool_calls": [
+                {"index": 1, "function": {"arguments": ": 2}"}}]}, "finish_reason": "tool_calls"}]},
+        ]) + b"data: [DONE]\n\n"
+    events = decode_stream("openai", body, REQ)
+    resp = accumulate("openai", events, REQ)
+    assert [(c.id, c.name, c.arguments) for c in resp.tool_calls] == [("a", "f", {"x": 1}), ("b", "g", {"y": 2})]
+
+
+def test_tool_calls_without_index_start_a_new_call_per_id() -> None:
+    body = b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in [
+        {"choices": [{"delta": {"tool_calls": [{"id": "a", "function": {"name": "f", "arguments": "{}"}}]}}]},
+        {"choices": [{"delta": {"tool_calls": [{"id": "b", "function": {"name": "g", "arguments": "{"}}]}}]},
+        {"choices": [{"delta": {"tool_calls": [{"function": {"arguments": "}"}}]}, "finish_reason": "tool_calls"}]},
+    ])
+    resp = accumulate("openai", decode_stream("openai", body, REQ), REQ)  # no [DONE]: finish_reason suffices
+    assert [(c.id, c.name, c.arguments) for c in resp.tool_calls] == [("a", "f", {}), ("b", "g", {})]
+
+
+# --------------------------------------------------------------------------- end of stream rules
+
+
+def _cut(body: bytes, marker: bytes) -> bytes:
+    return body[: body.index(marker)]
+
+
+def test_close_without_done_after_finish_reason_is_accepted() -> None:
+    body = interaction(TOOL_STREAM, 1).response.body
+    events = decode_stream("openai", _cut(body, b"data: [DONE]"), REQ)
+    assert events[-1].type == "done" and events[-1].finish_reason == "stop"
+
+
+def test_stream_cut_before_finish_reason_raises() -> None:
+    body = interaction(TOOL_STREAM, 1).response.body
+    cut = _cut(body, b'"finish_reason":"stop"')
+    cut = cut[: cut.rindex(b"data:")]
+    with pytest.raises(MalformedResponseError, match="ended before"):
+        decode_stream("openai", cut, REQ)
+
+
+def test_empty_stream_raises() -> None:
+    with pytest.raises(MalformedResponseError, match="empty"):
+        decode_stream("openai", b"", REQ)
+
+
+def test_invalid_json_raises_malformed_not_value_error() -> None:
+    with pytest.raises(MalformedResponseError):
+        decode_stream("openai", b'data: {"choices": [\n\n', REQ)
+
+
+def test_in_stream_error_object_raises_mapped_error() -> None:
+    body = b'data: {"error": {"message": "slow down", "type": "rate_limit_error", "code": "rate_limit_exceeded"}}\n\n'
+    with pytest.raises(RateLimitError, match="slow down"):
+        decode_stream("openai", body, REQ)
+    body = b'event: error\ndata: {"error": {"message": "bad", "type": "invalid_request_error", "status_code": 400}}\n\n'
+    with pytest.raises(InvalidRequestError) as info:
+        decode_stream("openai", body, REQ)
+    assert info.value.status == 400
+
+
+def test_events_after_done_are_ignored() -> None:
+    body = interaction(TOOL_STREAM, 1).response.body + b'data: {"choices":[{"delta":{"content":"late"}}]}\n\n'
+    events = decode_stream("openai", body, REQ)
+    assert [e.type for e in events].count("done") == 1
+    assert "late" not in "".join(e.text or "" for e in events)
+
+
+# --------------------------------------------------------------------------- any split, same answer
+
+
+@pytest.mark.parametrize("index", [0, 1])
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_any_split_gives_same_events_and_response(index: int, data: st.DataObject) -> None:
+    body = interaction(TOOL_STREAM, index).response.body
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(body)), max_size=40)))
+    pieces = [body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)], strict=True)]
+    whole = decode_stream("openai", body, REQ)
+    split: list = []
+    from tests.providers._openai_replay import adapter
+
+    dec = adapter("openai").stream_decoder(REQ)
+    for piece in pieces:
+        split.extend(dec.feed(piece))
+    split.extend(dec.close())
+    assert merged(split) == merged(whole)
+    a, b = accumulate("openai", whole, REQ), accumulate("openai", split, REQ)
+    assert (a.text, [(c.id, c.name, c.arguments) for c in a.tool_calls], a.usage, a.finish_reason) == \
+        (b.text, [(c.id, c.name, c.arguments) for c in b.tool_calls], b.usage, b.finish_reason)
