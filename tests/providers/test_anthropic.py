@@ -27,7 +27,7 @@ from cloverleaf.errors import (
 )
 from cloverleaf.http import HttpResponse
 from cloverleaf.providers.anthropic import AnthropicAdapter
-from cloverleaf.providers.anthropic_messages import STRUCTURED_TOOL, strict_schema
+from cloverleaf.providers.anthropic_messages import STRUCTURED_TOOL, native_output_schema
 from cloverleaf.providers.base import ProviderConfig
 from cloverleaf.providers.registry import adapter_class, get_spec
 from cloverleaf.types import (
@@ -350,7 +350,7 @@ def test_strict_schema_closes_nested_objects_and_defs():
     schema = {"type": "object", "properties": {"items": {"type": "array", "minItems": 3, "items": {"$ref": "#/$defs/I"}}},
               "$defs": {"I": {"type": "object", "properties": {"n": {"type": "integer", "minimum": 1}},
                               "oneOf": [{"required": ["n"]}]}}}
-    out = strict_schema(schema)
+    out = native_output_schema(schema)
     assert out["additionalProperties"] is False
     assert out["$defs"]["I"]["additionalProperties"] is False
     assert out["$defs"]["I"]["anyOf"] == [{"required": ["n"]}]
@@ -592,3 +592,35 @@ def test_conformance_cases_hold(adapter, case):
         assert bool(resp.reasoning) is exp["reasoning"]
     assert resp.finish_reason == exp["finish_reason"]
     assert (resp.usage.input_tokens, resp.usage.output_tokens) == (exp["input_tokens"], exp["output_tokens"])
+
+
+# --------------------------------------------------------------------------- through the client
+
+
+def test_structured_output_parses_through_the_client():
+    """End to end (client -> engine -> this adapter -> a mock upstream replaying the recording):
+    the native JSON text validates into the caller's pydantic model."""
+    import httpx
+    from pydantic import BaseModel
+
+    from cloverleaf import Client
+
+    class City(BaseModel):
+        city: str
+        country: str
+        population: int
+
+    inter = cassette(OUT + "test_no_tools_native_output_strict_true.yaml")[0]
+    sent: list[httpx.Request] = []
+
+    def upstream(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, headers={"content-type": "application/json"}, content=inter.response.body)
+
+    client = Client()
+    client.engine.transport.mock = httpx.MockTransport(upstream)
+    resp = client.chat("anthropic/claude-sonnet-4-5", "Tell me about London", response_format=City,
+                       api_key="sk-ant-test")
+    assert resp.parsed == City(city="London", country="United Kingdom", population=9002488)
+    assert json.loads(sent[0].content)["output_config"]["format"]["schema"]["additionalProperties"] is False
+    assert sent[0].headers["x-api-key"] == "sk-ant-test" and sent[0].headers["anthropic-version"] == "2023-06-01"

@@ -225,3 +225,21 @@ def test_base_url_overrides_the_endpoint() -> None:
                          extra={"region": "us-east-1"})
     built = BedrockAdapter(get_spec("bedrock")).build_chat(_req(), cfg)
     assert built.url == "http://127.0.0.1:9999/model/us.amazon.nova-micro-v1%3A0/converse"
+
+
+def test_missing_botocore_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "botocore", None)
+    with pytest.raises(ImportError, match=r"pip install 'cloverleaf\[bedrock\]'"):
+        sign_request(HttpRequest("POST", URL, {}, BODY), CREDS, "us-east-1", WHEN)
+    with pytest.raises(ImportError, match=r"cloverleaf\[bedrock\]"):
+        CredentialCache().get({})
+
+
+def test_importing_the_adapter_does_not_import_botocore() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, cloverleaf.providers.bedrock; print('botocore' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"

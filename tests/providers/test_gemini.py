@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 
@@ -70,6 +71,19 @@ def test_system_prompt_and_user_text_match_the_recording():
     assert body["systemInstruction"] == {"parts": [{"text": "You are a chatbot."}]}
     assert body["contents"] == recorded["contents"]
     assert "generationConfig" not in body  # nothing asked for, nothing sent
+
+
+def test_empty_assistant_turn_is_kept():
+    recorded = cassette(GOOGLE + "test_google_model_empty_assistant_response.yaml")[0].request_json
+    for empty in (Message.assistant(""), Message(Role.ASSISTANT, [])):
+        req = ChatRequest("gemini-2.5-flash", [Message.user("Hi"), empty,
+                                               Message.user("Was your previous response empty?")])
+        assert adapter().build_chat(req, config()).json()["contents"] == recorded["contents"]
+
+
+def test_tuned_model_url():
+    http = adapter().build_chat(ChatRequest("tunedModels/my-model-123", [Message.user("x")]), config())
+    assert http.url == f"{API}/v1beta/tunedModels/my-model-123:generateContent"
 
 
 def test_generation_config_fields():
@@ -277,8 +291,6 @@ def test_thinking_response():
 
 def test_structured_output_text_is_the_json():
     r = _parse(GOOGLE + "test_google_native_output.yaml")
-    import json
-
     assert json.loads(r.content) == {"city": "Mexico City", "country": "Mexico"}
 
 
@@ -302,6 +314,17 @@ def test_blocked_prompt_raises_content_filter():
     with pytest.raises(ContentFilterError, match="MODEL_ARMOR") as info:
         _parse(GOOGLE + "test_google_model_armor_prompt_template_text_gets_blocked.yaml", 1)
     assert info.value.code == "MODEL_ARMOR"
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("STOP", "stop"), ("MAX_TOKENS", "length"), ("SAFETY", "content_filter"), ("RECITATION", "content_filter"),
+    ("PROHIBITED_CONTENT", "content_filter"), ("BLOCKLIST", "content_filter"), ("SPII", "content_filter"),
+    ("MALFORMED_FUNCTION_CALL", "error"), ("OTHER", "other"), ("LANGUAGE", "other"),
+])
+def test_finish_reason_mapping(raw: str, expected: str):
+    body = json.dumps({"candidates": [{"content": {"parts": [{"text": "x"}], "role": "model"}, "finishReason": raw}]})
+    r = adapter().parse_chat(HttpResponse(200, {}, body.encode()), ChatRequest("m", [Message.user("x")]))
+    assert (r.finish_reason, r.metadata.raw_finish_reason) == (expected, raw)
 
 
 def test_not_json_is_malformed():

@@ -52,7 +52,7 @@ def signature_bytes(sig: str) -> bytes:
 
 def normalise_contents(contents: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Contents with what legitimately differs between clients made comparable: call ids are
-    renumbered in order of appearance, signatures compared as bytes, and a function
+    renumbered in order of appearance, signatures and inline data compared as bytes, and a function
     response's value taken from whatever key the client used (``return_value``/``output``)."""
     ids: dict[str, str] = {}
 
@@ -68,6 +68,8 @@ def normalise_contents(contents: list[dict[str, Any]]) -> list[dict[str, Any]]:
             part = dict(part)
             if "thoughtSignature" in part:
                 part["thoughtSignature"] = signature_bytes(part["thoughtSignature"])
+            if "inlineData" in part:
+                part["inlineData"] = {**part["inlineData"], "data": signature_bytes(part["inlineData"]["data"])}
             if "functionCall" in part:
                 fc = dict(part["functionCall"])
                 fc["id"] = call_id(fc.get("id"))

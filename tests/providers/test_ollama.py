@@ -349,3 +349,38 @@ def test_server_error_and_hint(adapter):
     err = adapter.parse_error(HttpResponse(500, {}, b'{"error":"llama runner process has terminated"}'), "x")
     assert isinstance(err, ServerError) and "runner process" in str(err)
     assert "ollama serve" in adapter.connect_hint(cfg())
+
+
+# --------------------------------------------------------------------------- the OpenAI-compatible path
+
+
+def test_gpt_oss_goes_through_the_openai_path(adapter):
+    req = ChatRequest("gpt-oss:20b", JOKE, reasoning=ReasoningConfig(effort="low"), max_tokens=64)
+    http = adapter.build_chat(req, cfg())
+    body = http.json()
+    assert http.url == "http://127.0.0.1:11434/v1/chat/completions"
+    assert body["messages"] == [{"role": "user", "content": "Tell me a joke about OpenTelemetry"}]
+    assert body["reasoning_effort"] == "low" and body["max_tokens"] == 64 and "options" not in body
+
+
+def test_openai_path_round_trip_against_an_openai_compatible_upstream(adapter):
+    """The composed OpenAI adapter parses JSON and SSE answers; the decoder sniffs SSE."""
+    import httpx
+
+    from cloverleaf.providers.fake import FakeUpstream
+
+    upstream = FakeUpstream()
+    conf = ProviderConfig("ollama", "ollama", "http://fake.cloverleaf.invalid", extra={"ollama_api": "openai_chat"})
+    req = ChatRequest("echo", [Message.user("hello from the openai path")], tools=None)
+    with httpx.Client(transport=upstream) as client:
+        http = adapter.build_chat(req, conf)
+        r = client.request(http.method, http.url, headers=http.headers, content=http.body)
+        whole = adapter.parse_chat(HttpResponse(r.status_code, dict(r.headers), r.content), req)
+        req.stream = True
+        http = adapter.build_chat(req, conf)
+        r = client.request(http.method, http.url, headers=http.headers, content=http.body)
+    assert upstream.requests[0].path == "/v1/chat/completions"
+    assert whole.text == "hello from the openai path" and whole.provider == "ollama"
+    events, streamed = decode(adapter, req, r.content)
+    assert streamed.text == whole.text and streamed.usage == whole.usage
+    assert events[-1].type == "done" and events[-1].finish_reason == "stop"

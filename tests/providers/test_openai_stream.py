@@ -13,6 +13,7 @@ from cloverleaf.types import ChatRequest, Message
 from tests.providers._openai_replay import (
     PA,
     accumulate,
+    adapter,
     decode_stream,
     interaction,
     merged,
@@ -143,8 +144,6 @@ def test_any_split_gives_same_events_and_response(index: int, data: st.DataObjec
     pieces = [body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)], strict=True)]
     whole = decode_stream("openai", body, REQ)
     split: list = []
-    from tests.providers._openai_replay import adapter
-
     dec = adapter("openai").stream_decoder(REQ)
     for piece in pieces:
         split.extend(dec.feed(piece))

@@ -139,10 +139,20 @@ def _transport_error(pinned: Pinned, exc: httpx.HTTPError) -> AttachmentError:
     where = f"{pinned.target.describe()} (connecting to {pinned.ip})"
     if isinstance(exc, httpx.TimeoutException):
         return AttachmentError(f"timed out fetching {where}: {type(exc).__name__}", rule="timeout", detail=pinned.ip)
-    cause = exc.__context__ or exc.__cause__
-    if isinstance(cause, ssl.SSLError) or "CERTIFICATE" in str(exc).upper() or "SSL" in str(exc).upper():
+    if _caused_by_tls(exc):
         return AttachmentError(f"TLS verification failed for {where}: {exc}", rule="tls", detail=pinned.target.host)
     return AttachmentError(f"could not fetch {where}: {type(exc).__name__}: {exc}", rule="connect", detail=pinned.ip)
+
+
+def _caused_by_tls(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, ssl.SSLError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _filename(target: str) -> str | None:

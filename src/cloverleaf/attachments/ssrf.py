@@ -60,6 +60,8 @@ class HttpTarget:
     target: str
     #: The address when the host is an IP literal in any spelling.
     literal: IPAddress | None
+    #: The URL as the user spelled it, redacted (for messages).
+    shown: str = ""
 
     @property
     def _host_for_url(self) -> str:
@@ -76,7 +78,7 @@ class HttpTarget:
         return f"{self.scheme}://{self.host_header}{self.target}"
 
     def describe(self) -> str:
-        return redact_url(self.url)
+        return self.shown or redact_url(self.url)
 
     def join(self, location: str) -> str:
         """Where a redirect's ``Location`` points, relative to this URL."""
@@ -98,7 +100,7 @@ def parse_http_url(url: str) -> HttpTarget:
             rule="scheme", detail=scheme)
     raw_host = parts.hostname or ""
     if not raw_host:
-        raise AttachmentError(f"attachment URL {redact_url(url)} has no host", rule="invalid-url", detail=url[:100])
+        raise AttachmentError(f"attachment URL {redact_url(url)} has no host", rule="invalid-url", detail=redact_url(url))
     try:
         literal = parse_ip(raw_host)
     except ValueError:
@@ -112,7 +114,7 @@ def parse_http_url(url: str) -> HttpTarget:
     target = parts.path or "/"
     if parts.query:
         target += "?" + parts.query
-    return HttpTarget(scheme, host, port or _DEFAULT_PORTS[scheme], target, literal)
+    return HttpTarget(scheme, host, port or _DEFAULT_PORTS[scheme], target, literal, redact_url(url))
 
 
 def _is_mapped(address: IPAddress) -> bool:

@@ -77,3 +77,10 @@ def on_result(snap: BreakerSnapshot, ok: bool, now: float, policy: BreakerPolicy
     if snap.state == "closed" and failures >= policy.failure_threshold:
         return BreakerSnapshot("open", failures, now, None, error)
     return replace(snap, consecutive_failures=failures, last_error=error)
+
+
+def on_abandon(snap: BreakerSnapshot) -> BreakerSnapshot:
+    """A probe slot was granted but no call was made (e.g. a local rate limit said no)."""
+    if snap.state == "half_open":
+        return replace(snap, probe_started_at=None)
+    return snap

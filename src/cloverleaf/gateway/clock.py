@@ -91,20 +91,27 @@ class ManualClock:
             live = [s for s in self._sleepers if not s[3].done()]
             return min(s[0] for s in live) if live else None
 
-    async def drive(self, *tasks: asyncio.Future[object], idle_ticks: int = 20) -> None:
-        """Run ``tasks`` to completion, jumping time forward whenever they are all asleep."""
+    def sleepers(self) -> int:
+        with self._lock:
+            return sum(1 for s in self._sleepers if not s[3].done())
+
+    async def drive(self, *tasks: asyncio.Future[object], max_idle_ticks: int = 200) -> None:
+        """Run ``tasks`` to completion, moving time to the next deadline only when every
+        unfinished task is asleep on this clock (so no call is in flight while time jumps)."""
         pending = set(tasks)
+        idle = 0
         while pending:
-            for _ in range(idle_ticks):  # let every ready callback run
-                await asyncio.sleep(0)
+            await asyncio.sleep(0)
             pending = {t for t in pending if not t.done()}
-            if not pending:
-                break
             deadline = self.next_deadline()
-            if deadline is not None:
+            if pending and deadline is not None and self.sleepers() >= len(pending):
                 self.advance(deadline - self._now)
-            else:  # tasks are waiting on something other than the clock (real I/O)
-                await asyncio.sleep(0.001)
+                idle = 0
+            else:
+                idle += 1
+                if idle >= max_idle_ticks:  # something waits on real I/O, not on the clock
+                    await asyncio.sleep(0.001)
+                    idle = 0
 
 
 def _wake(fut: asyncio.Future[None]) -> None:

@@ -2,8 +2,8 @@
 
 A configured route (``[routes.smart]`` or :meth:`Router.set_route`) names targets; any
 other name — a registry entry or a plain ``provider/model`` id — is a one-target route.
-Targets are resolved through the Engine once and cached (``invalidate`` drops the cache
-when the registry changes). The strategy only orders the targets; the attempt loop walks
+Targets are resolved through the Engine on every call (the Engine caches resolutions and
+drops them when its model registry changes, so admin-API edits apply at once). The strategy only orders the targets; the attempt loop walks
 that order and falls back along it.
 
 - ``priority``: as listed.
@@ -54,22 +54,12 @@ class Router:
         self._routes = dict(routes)
         self._state = state
         self._rng = rng or random.Random()
-        self._resolved: dict[str, list[ResolvedTarget]] = {}
         self._lock = threading.Lock()
 
     # -- configuration ----------------------------------------------------------------
     def set_route(self, route: RouteConfig) -> None:
         with self._lock:
-            self._routes[route.name] = route
-            self._resolved.pop(route.name, None)
-
-    def invalidate(self, name: str | None = None) -> None:
-        """Forget resolved targets (all, or one route/model) after the registry changed."""
-        with self._lock:
-            if name is None:
-                self._resolved.clear()
-            else:
-                self._resolved.pop(name, None)
+            self._routes = {**self._routes, route.name: route}
 
     def route(self, model: str) -> RouteConfig:
         found = self._routes.get(model)
@@ -81,14 +71,7 @@ class Router:
     # -- resolution -------------------------------------------------------------------
     def targets(self, route: RouteConfig) -> list[ResolvedTarget]:
         """The route's targets resolved through the Engine (ConfigError on an unknown model)."""
-        cached = self._resolved.get(route.name)
-        if cached is not None:
-            return cached
-        resolved = [self._resolve(spec) for spec in route.targets]
-        with self._lock:
-            if self._routes.get(route.name, route) is route:
-                self._resolved[route.name] = resolved
-        return resolved
+        return [self._resolve(spec) for spec in route.targets]
 
     def _resolve(self, spec: TargetSpec) -> ResolvedTarget:
         # the gateway retries itself (each retry passes the breaker and the rate limits)

@@ -76,7 +76,7 @@ def encode_chat(adapter: Adapter, req: ChatRequest, cfg: ProviderConfig) -> dict
     fmt = req.response_format
     if fmt is not None and fmt.type != "text":
         if structured_mode(req, cfg) == "native":
-            body["output_config"] = {"format": {"type": "json_schema", "schema": strict_schema(fmt.schema or {})}}
+            body["output_config"] = {"format": {"type": "json_schema", "schema": native_output_schema(fmt.schema or {})}}
         else:
             schema = fmt.schema if fmt.type == "json_schema" and fmt.schema else {"type": "object"}
             tools.append({
@@ -170,7 +170,7 @@ def encode_tool(tool: Tool) -> dict[str, Any]:
     out: dict[str, Any] = {"name": tool.name}
     if tool.description is not None:
         out["description"] = tool.description
-    out["input_schema"] = strict_schema(tool.parameters) if tool.strict else tool.parameters
+    out["input_schema"] = native_output_schema(tool.parameters) if tool.strict else tool.parameters
     if tool.strict:
         out["strict"] = True
     return out
@@ -317,7 +317,7 @@ _STRING_FORMATS = frozenset({"date-time", "time", "date", "duration", "email", "
                              "ipv6", "uuid"})
 
 
-def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
+def native_output_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """A copy of ``schema`` in the subset native structured outputs accept: every object closed
     (``additionalProperties: false``), ``oneOf`` as ``anyOf``, and constraints the API cannot
     enforce (``minimum``, ``pattern``, ...) kept as a hint in the description."""
@@ -327,13 +327,13 @@ def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
     hints: dict[str, Any] = {}
     for key, value in schema.items():
         if key == "properties":
-            out[key] = {name: strict_schema(s) for name, s in value.items()}
+            out[key] = {name: native_output_schema(s) for name, s in value.items()}
         elif key in ("$defs", "definitions"):
-            out[key] = {name: strict_schema(s) for name, s in value.items()}
+            out[key] = {name: native_output_schema(s) for name, s in value.items()}
         elif key == "items":
-            out[key] = strict_schema(value)
+            out[key] = native_output_schema(value)
         elif key in ("anyOf", "oneOf", "allOf"):
-            out["allOf" if key == "allOf" else "anyOf"] = [strict_schema(s) for s in value]
+            out["allOf" if key == "allOf" else "anyOf"] = [native_output_schema(s) for s in value]
         elif key == "additionalProperties":
             continue
         elif key == "format" and value in _STRING_FORMATS:

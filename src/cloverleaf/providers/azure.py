@@ -28,6 +28,7 @@ from ..errors import ContentFilterError, NotFoundError, ProviderError
 from ..http import HttpResponse
 from .base import ProviderConfig
 from .openai import OpenAIAdapter
+from .openai_messages import Dialect
 
 DEFAULT_API_VERSION = "2024-08-01-preview"
 
@@ -38,6 +39,7 @@ class AzureOpenAIAdapter(OpenAIAdapter):
         text=True, tools=True, structured=True, streaming=True, stream_tools=True, stream_structured=True,
         embeddings=True, image_input=True, url_image_input=True, reasoning=True,
     )
+    default_dialect: ClassVar[Dialect] = Dialect(embedding_base64=True)
 
     def endpoint(self, cfg: ProviderConfig, path: str) -> str:
         base = (cfg.base_url or self.spec.base_url).rstrip("/")

@@ -22,7 +22,8 @@ turn that tool call back into a Text part holding the JSON. ``extra={"structured
 Reasoning is requested per model family through ``additionalModelRequestFields`` (Claude
 ``thinking``, gpt-oss ``reasoning_effort``, Qwen ``reasoning_config``, Nova ``reasoningConfig``).
 Reasoning parts in the history are sent back only when signed (or redacted): Claude verifies
-them, and unsigned reasoning from other models cannot be replayed faithfully.
+them, and unsigned reasoning from other models cannot be replayed faithfully. Converse has
+no ``seed``, ``user`` or parallel-tool-call switch; those request fields are not sent.
 """
 
 from __future__ import annotations
@@ -38,17 +39,9 @@ from urllib.parse import quote
 
 from ..capabilities import Capabilities
 from ..errors import (
-    AuthenticationError,
     ConfigError,
     ContentFilterError,
-    ContextWindowExceededError,
-    InvalidRequestError,
-    NotFoundError,
-    PermissionDeniedError,
     ProviderError,
-    RateLimitError,
-    ServerError,
-    error_class_for_status,
 )
 from ..http import HttpRequest, HttpResponse, json_body
 from ..streams.eventstream import EventMessage
@@ -71,6 +64,7 @@ from ..types import (
 )
 from .base import Adapter, ProviderConfig
 from .bedrock_auth import CredentialCache, sign_request
+from .bedrock_errors import error_class, error_fields, stream_error
 from .bedrock_invoke import (
     embed_bodies,
     embed_family,
@@ -88,28 +82,6 @@ _EFFORT_BUDGET = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 16384}
 _REGION = re.compile(r"^[a-z0-9-]{4,30}$")
 _TOOL_NAME_BAD = re.compile(r"[^a-zA-Z0-9_-]")
 _DOC_NAME_BAD = re.compile(r"[^A-Za-z0-9\s\-()\[\]]")
-
-#: Bedrock exception types (``x-amzn-errortype`` / event-stream ``:exception-type``) -> our errors.
-ERROR_TYPES: dict[str, type[ProviderError]] = {
-    "ValidationException": InvalidRequestError,
-    "AccessDeniedException": PermissionDeniedError,
-    "UnrecognizedClientException": AuthenticationError,
-    "ExpiredTokenException": AuthenticationError,
-    "InvalidSignatureException": AuthenticationError,
-    "IncompleteSignatureException": AuthenticationError,
-    "MissingAuthenticationTokenException": AuthenticationError,
-    "ResourceNotFoundException": NotFoundError,
-    "ThrottlingException": RateLimitError,
-    "ServiceQuotaExceededException": RateLimitError,
-    "ModelNotReadyException": ServerError,
-    "ServiceUnavailableException": ServerError,
-    "InternalServerException": ServerError,
-    "ModelTimeoutException": ServerError,
-    "ModelErrorException": ServerError,
-    "ModelStreamErrorException": ServerError,
-}
-#: How a ValidationException says the prompt does not fit (Bedrock has no separate type).
-_TOO_LONG = re.compile(r"too long|too many (input )?tokens|context (length|window)|maximum context", re.I)
 
 
 class BedrockAdapter(Adapter):
@@ -136,13 +108,13 @@ class BedrockAdapter(Adapter):
         env = os.environ if env is None else env
         extra = dict(cfg.extra)
         region = extra.get("region") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
-        if not region and not cfg.base_url:
+        api_key = cfg.api_key or env.get("AWS_BEARER_TOKEN_BEDROCK") or None
+        if not region and not (cfg.base_url and api_key):  # only a SigV4 signature or the default URL need it
             raise ConfigError(
                 "bedrock needs an AWS region: set AWS_REGION (or AWS_DEFAULT_REGION), or "
                 "additional_config/extra region = \"us-east-1\""
             )
         extra["region"] = region or "us-east-1"
-        api_key = cfg.api_key or env.get("AWS_BEARER_TOKEN_BEDROCK") or None
         return dataclasses.replace(cfg, extra=extra, api_key=api_key)
 
     def _request(self, cfg: ProviderConfig, model: str, operation: str, body: bytes, *,
@@ -371,7 +343,7 @@ class BedrockAdapter(Adapter):
                                      on_exception=lambda msg: self.stream_error(msg, req.model))
 
     # -- embeddings --------------------------------------------------------------------------
-    def build_embed(self, req: EmbeddingRequest, cfg: ProviderConfig) -> HttpRequest | list[HttpRequest]:
+    def build_embed(self, req: EmbeddingRequest, cfg: ProviderConfig) -> HttpRequest | list[HttpRequest]:  # type: ignore[override]
         """One InvokeModel request, or a list of them when the batch needs several calls.
 
         Titan and Nova embed one text per call and Cohere up to 96, so a batch can need several
@@ -399,7 +371,7 @@ class BedrockAdapter(Adapter):
         return EmbeddingResponse(vectors, model=req.model, provider=self.name, usage=Usage(input_tokens=tokens))
 
     # -- images --------------------------------------------------------------------------------
-    def build_image(self, req: ImageRequest, cfg: ProviderConfig) -> HttpRequest | list[HttpRequest]:
+    def build_image(self, req: ImageRequest, cfg: ProviderConfig) -> HttpRequest | list[HttpRequest]:  # type: ignore[override]
         """One InvokeModel request (Titan/Nova Canvas: up to 5 images a call) or, for Stability,
         which makes one image per call, a list of ``n`` requests (see :meth:`build_embed`)."""
         family = image_family(req.model, cfg.extra.get("model_family"))
@@ -428,29 +400,12 @@ class BedrockAdapter(Adapter):
 
     # -- errors ------------------------------------------------------------------------------
     def parse_error(self, resp: HttpResponse, model: str | None = None) -> ProviderError:
-        try:
-            data = resp.json()
-        except ValueError:
-            data = None
-        data = data if isinstance(data, dict) else {}
-        message = str(data.get("message") or data.get("Message") or resp.text.strip()[:500] or f"HTTP {resp.status}")
-        etype = (resp.header("x-amzn-errortype") or str(data.get("__type") or "")).split(":")[0].rsplit("#")[-1]
-        cls = error_class(etype, resp.status, message)
-        return self.make_error(cls, message, resp, model=model, code=etype or None)
+        message, etype = error_fields(resp)
+        return self.make_error(error_class(etype, resp.status, message), message, resp, model=model, code=etype or None)
 
     def stream_error(self, msg: EventMessage, model: str | None) -> ProviderError:
         """The error an in-stream ``exception`` (or ``error``) frame stands for."""
-        name = str(msg.headers.get(":exception-type") or msg.headers.get(":error-code") or "")
-        etype = name[:1].upper() + name[1:]  # frames say "throttlingException"
-        try:
-            data = msg.json()
-        except ValueError:
-            data = {}
-        data = data if isinstance(data, dict) else {}
-        message = str(data.get("message") or msg.headers.get(":error-message") or etype or "stream error")
-        status = data.get("originalStatusCode")
-        cls = error_class(etype, status if isinstance(status, int) else 0, message)
-        return cls(message, provider=self.name, model=model, code=etype or None, body=msg.payload.decode("utf-8", "replace"))
+        return stream_error(msg, provider=self.name, model=model)
 
     def _json(self, resp: HttpResponse, model: str) -> Any:
         try:
@@ -460,15 +415,6 @@ class BedrockAdapter(Adapter):
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def error_class(etype: str, status: int, message: str) -> type[ProviderError]:
-    """Map by exception type first, then HTTP status; a ValidationException (or bare 400)
-    whose message says the input is too long is a context-window error."""
-    cls = ERROR_TYPES.get(etype) or (error_class_for_status(status) if status else ServerError)
-    if cls is InvalidRequestError and _TOO_LONG.search(message):
-        return ContextWindowExceededError
-    return cls
 
 
 def structured_tool_name(req: ChatRequest) -> str | None:
@@ -511,4 +457,4 @@ def _effort_for_budget(budget: int | None) -> str:
     return "low" if budget <= 2048 else "medium" if budget <= 8192 else "high"
 
 
-__all__ = ["BedrockAdapter", "error_class", "structured_tool_name"]
+__all__ = ["BedrockAdapter", "structured_tool_name"]

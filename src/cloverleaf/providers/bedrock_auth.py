@@ -31,9 +31,12 @@ SERVICE = "bedrock"
 
 
 class AwsCredentials(Protocol):
-    access_key: str
-    secret_key: str
-    token: str | None
+    @property
+    def access_key(self) -> str: ...
+    @property
+    def secret_key(self) -> str: ...
+    @property
+    def token(self) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +51,7 @@ class StaticCredentials:
 def _require_botocore() -> None:
     try:
         import botocore  # noqa: F401
-    except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    except ImportError as exc:
         raise ImportError(INSTALL_HINT) from exc
 
 

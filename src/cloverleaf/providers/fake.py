@@ -44,7 +44,7 @@ import httpx
 
 from ..capabilities import ALL, Capabilities
 from .base import ProviderConfig
-from .fake_script import Fault, FakeScript, ScriptedReply, parse_model
+from .fake_script import FakeScript, Fault, ScriptedReply, parse_model
 from .fake_wire import (
     chat_answer,
     completion_chunks,

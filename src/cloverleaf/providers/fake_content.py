@@ -196,18 +196,16 @@ class _Generator:
 
 
 def _bounds(schema: dict[str, Any], *, integer: bool) -> tuple[float, float]:
-    low = schema.get("minimum")
-    high = schema.get("maximum")
+    low: float | None = schema.get("minimum")
+    high: float | None = schema.get("maximum")
     epsilon = 1 if integer else 1e-6
     if "exclusiveMinimum" in schema and not isinstance(schema["exclusiveMinimum"], bool):
         low = schema["exclusiveMinimum"] + epsilon
     if "exclusiveMaximum" in schema and not isinstance(schema["exclusiveMaximum"], bool):
         high = schema["exclusiveMaximum"] - epsilon
-    if low is None and high is None:
-        low, high = 0, 100
-    elif low is None:
-        low = high - 100
-    elif high is None:
+    if low is None:
+        low = 0.0 if high is None else high - 100
+    if high is None:
         high = low + 100
     return float(low), float(high)
 

@@ -142,7 +142,7 @@ def _usage_dict(usage: Any) -> dict[str, int] | None:
         return {"prompt_tokens": usage.input_tokens, "completion_tokens": usage.output_tokens,
                 "cached_tokens": usage.cached_tokens, "reasoning_tokens": usage.reasoning_tokens}
     aliases = {"input_tokens": "prompt_tokens", "output_tokens": "completion_tokens"}
-    return {aliases.get(k, k): int(v) for k, v in usage.items()}
+    return {aliases.get(str(k), str(k)): int(v) for k, v in usage.items()}
 
 
 # --------------------------------------------------------------------------- directives

@@ -69,6 +69,9 @@ _TASK_TYPES = {
     "fact_verification": "FACT_VERIFICATION",
 }
 
+#: batchEmbedContents takes at most this many requests
+_EMBED_BATCH = 100
+
 #: size ("1024x1024" or "16:9") -> imageConfig.aspectRatio
 _ASPECT_RATIOS = {"1024x1024": "1:1", "1536x1024": "3:2", "1024x1536": "2:3", "1792x1024": "16:9",
                   "1024x1792": "9:16"}
@@ -85,6 +88,9 @@ class GeminiAdapter(Adapter):
         text=True, tools=True, structured=True, streaming=True, stream_tools=True, stream_structured=True,
         embeddings=True, image_generation=True, image_input=True, pdf_input=True, audio_input=True,
         reasoning=True,
+        # by URL: Files API URIs and YouTube links (and gs://, https on Vertex AI); other URLs get an
+        # InvalidRequestError from the adapter that says to use fetch="local"
+        url_image_input=True, url_pdf_input=True,
     )
 
     # -- requests ------------------------------------------------------------------------
@@ -92,6 +98,8 @@ class GeminiAdapter(Adapter):
         base = cfg.base_url.rstrip("/")
         if not _VERSIONED.search(base):
             base += "/" + str(cfg.extra.get("api_version", "v1beta"))
+        if model.startswith("tunedModels/"):
+            return f"{base}/{model}:{method}"
         model = model.removeprefix("models/")
         return f"{base}/models/{model}:{method}"
 
@@ -174,16 +182,20 @@ class GeminiAdapter(Adapter):
         return GeminiStreamDecoder(self, req.model)
 
     # -- embeddings ----------------------------------------------------------------------
-    def build_embed(self, req: EmbeddingRequest, cfg: ProviderConfig) -> HttpRequest:
+    def build_embed(self, req: EmbeddingRequest, cfg: ProviderConfig) -> HttpRequest | list[HttpRequest]:  # type: ignore[override]
+        """One text: ``embedContent``. Several: ``batchEmbedContents``, in batches of at most
+        100 (the API's limit), as a list of requests the engine sends and hands back in order."""
         if not req.inputs:
             raise self.invalid("embeddings need at least one input", model=req.model)
         model = "models/" + req.model.removeprefix("models/")
         requests = [self._embed_request(req, model, text) for text in req.inputs]
         if len(requests) == 1:
-            body: dict[str, Any] = requests[0]
-            method = "embedContent"
-        else:
-            body, method = {"requests": requests}, "batchEmbedContents"
+            return self._embed_http(cfg, req, "embedContent", requests[0])
+        batches = [requests[i:i + _EMBED_BATCH] for i in range(0, len(requests), _EMBED_BATCH)]
+        built = [self._embed_http(cfg, req, "batchEmbedContents", {"requests": batch}) for batch in batches]
+        return built[0] if len(built) == 1 else built
+
+    def _embed_http(self, cfg: ProviderConfig, req: EmbeddingRequest, method: str, body: dict[str, Any]) -> HttpRequest:
         if req.extra_body:
             _merge(body, req.extra_body)
         return HttpRequest("POST", self._url(cfg, req.model, method), self._headers(cfg), json_body(body),
@@ -206,24 +218,26 @@ class GeminiAdapter(Adapter):
         raise self.invalid(f"unknown embedding input_type {input_type!r} for Gemini; use one of "
                            f"{', '.join(sorted(_TASK_TYPES))} or a Gemini taskType", model=model)
 
-    def parse_embed(self, resp: HttpResponse, req: EmbeddingRequest) -> EmbeddingResponse:
-        try:
-            data = resp.json()
-            items = data["embeddings"] if "embeddings" in data else [data["embedding"]]
-            vectors = [[float(v) for v in item["values"]] for item in items]
-        except (ValueError, KeyError, TypeError):
-            raise self.malformed("no embeddings in the response", resp, req.model) from None
+    def parse_embed(self, resp: HttpResponse | list[HttpResponse], req: EmbeddingRequest) -> EmbeddingResponse:
+        vectors: list[list[float]] = []
+        usage = Usage()
+        for one in resp if isinstance(resp, list) else [resp]:
+            try:
+                data = one.json()
+                items = data["embeddings"] if "embeddings" in data else [data["embedding"]]
+                vectors += [[float(v) for v in item["values"]] for item in items]
+            except (ValueError, KeyError, TypeError):
+                raise self.malformed("no embeddings in the response", one, req.model) from None
+            usage.input_tokens += int((data.get("usageMetadata") or {}).get("promptTokenCount") or 0)
         if len(vectors) != len(req.inputs):
-            raise self.malformed(f"{len(vectors)} embeddings for {len(req.inputs)} inputs", resp, req.model)
-        meta = data.get("usageMetadata") or {}
-        usage = Usage(input_tokens=int(meta.get("promptTokenCount") or 0))
+            raise self.malformed(f"{len(vectors)} embeddings for {len(req.inputs)} inputs", None, req.model)
         return EmbeddingResponse(vectors, req.model, self.name, usage=usage)
 
     # -- images (Gemini image models answer generateContent with inlineData parts) ----------------
-    def build_image(self, req: ImageRequest, cfg: ProviderConfig) -> HttpRequest:
-        if req.n != 1:
-            raise self.invalid("Gemini image models return one image per request; call again for more",
-                               model=req.model)
+    def build_image(self, req: ImageRequest, cfg: ProviderConfig) -> HttpRequest | list[HttpRequest]:  # type: ignore[override]
+        """Gemini image models make one image per call, so ``n`` images are ``n`` requests."""
+        if req.n < 1:
+            raise self.invalid("n must be at least 1", model=req.model)
         generation: dict[str, Any] = {"responseModalities": ["TEXT", "IMAGE"]}
         if req.size:
             ratio = _ASPECT_RATIOS.get(req.size, req.size)
@@ -235,16 +249,24 @@ class GeminiAdapter(Adapter):
                                 "generationConfig": generation}
         if req.extra_body:
             _merge(body, req.extra_body)
-        return HttpRequest("POST", self._url(cfg, req.model, "generateContent"), self._headers(cfg),
+        http = HttpRequest("POST", self._url(cfg, req.model, "generateContent"), self._headers(cfg),
                            json_body(body), timeout=cfg.timeout)
+        return http if req.n == 1 else [http] * req.n
 
-    def parse_image(self, resp: HttpResponse, req: ImageRequest) -> ImageResponse:
+    def parse_image(self, resp: HttpResponse | list[HttpResponse], req: ImageRequest) -> ImageResponse:
+        if isinstance(resp, list):
+            parsed = [self.parse_image(one, req) for one in resp]
+            usage = Usage()
+            for one in parsed:
+                usage = usage + one.usage
+            return ImageResponse([image for one in parsed for image in one.images], parsed[0].model, self.name,
+                                 usage=usage, metadata=parsed[-1].metadata)
         try:
             data = resp.json()
         except ValueError:
             raise self.malformed("response body is not JSON", resp, req.model) from None
-        reader = ResponseReader(self, req.model)
-        reader.chunk({k: v for k, v in data.items() if k != "candidates"})  # raises if the prompt was blocked
+        if not data.get("candidates"):
+            ResponseReader(self, req.model).check_prompt_blocked(data)
         images: list[GeneratedImage] = []
         texts: list[str] = []
         for candidate in data.get("candidates") or []:
@@ -271,7 +293,8 @@ class GeminiAdapter(Adapter):
         message, _ = generic_error_fields(resp)
         error = _error_object(resp)
         status_name = str(error.get("status") or "") or None
-        details = error.get("details") if isinstance(error.get("details"), list) else []
+        raw_details = error.get("details")
+        details: list[Any] = raw_details if isinstance(raw_details, list) else []
         reasons = {str(d.get("reason")) for d in details if isinstance(d, dict) and d.get("reason")}
         cls = _error_class(resp.status, status_name, reasons, message or "")
         code = next(iter(sorted(reasons & _KEY_REASONS)), None) or status_name

@@ -10,7 +10,10 @@ without them). We keep them where our types have room: ``Reasoning.signature`` f
 ``ToolCall.extra["thoughtSignature"]`` for function calls, and a text-less
 ``Reasoning(signature=...)`` for the signature of a text part, which is put back on the
 text part it belongs to (the next one, or the last one when it arrived at the end of a
-stream on an empty part).
+stream on an empty part). One known shift: when thoughts were requested and the signature
+sits on the answer's first text part, the shared accumulator folds it into the preceding
+thought, so it goes back on the thought part; Gemini only requires the signatures of
+function calls, which are never moved.
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ def build_contents(adapter: GeminiAdapter, messages: list[Message], *, vertex: b
         if msg.role is Role.SYSTEM:
             continue
         if msg.role is Role.ASSISTANT:
-            role, parts = "model", _model_parts(adapter, msg.parts)
+            # an empty answer (a blocked or cut-off turn) stays a turn: Gemini takes an empty text part
+            role, parts = "model", _model_parts(adapter, msg.parts) or [{"text": ""}]
         else:
             role, parts = "user", _user_parts(adapter, msg.parts, messages[:position], vertex=vertex, model=model)
         if not parts:

@@ -31,10 +31,10 @@ def to_gemini_schema(schema: dict[str, Any]) -> dict[str, Any]:
         for name, value in (schema.get(key) or {}).items():
             defs[f"#/{key}/{name}"] = value
     inliner = _Inliner(defs)
-    out = inliner.walk(schema, ())
-    for key in _DEF_KEYS:
-        out.pop(key, None)
+    # definitions are only reached through references (unused ones are dropped)
+    out = inliner.walk({k: v for k, v in schema.items() if k not in _DEF_KEYS}, ())
     if inliner.recursive:
+        out = dict(out)  # the root may be one of the expanded definitions itself
         # keep only the definitions that refer to themselves, already inlined except for the cycle
         out["$defs"] = {ref.rsplit("/", 1)[-1]: inliner.expanded[ref] for ref in sorted(inliner.recursive)}
     return out
@@ -76,7 +76,7 @@ class _Inliner:
                 if "type" not in node and _json_type(value):
                     out["type"] = _json_type(value)
                 continue
-            if key in ("properties", "$defs", "definitions", "patternProperties"):
+            if key in ("properties", "patternProperties"):
                 out[key] = {name: self.walk(sub, expanding) for name, sub in value.items()} if isinstance(
                     value, dict) else value
             elif key in ("enum", "required", "default", "examples", "example"):

@@ -101,7 +101,7 @@ class ResponseReader:
             self._usage = data["usageMetadata"]
         candidates = data.get("candidates") or []
         if not candidates:
-            self._check_prompt_blocked(data)
+            self.check_prompt_blocked(data)
             return []
         candidate = candidates[0]
         if candidate.get("finishReason"):
@@ -130,7 +130,7 @@ class ResponseReader:
             )]
         text = part.get("text")
         if part.get("thought"):
-            return [StreamEvent("reasoning", text=text or None, signature=signature)]
+            return [StreamEvent("reasoning", text=text or None, signature=signature)] if text or signature else []
         events: list[StreamEvent] = []
         if signature:
             # the signature of a text (or empty) part: kept as signature-only reasoning, put back on send
@@ -144,7 +144,8 @@ class ResponseReader:
         """Gemini before v3 sends no call ids; ours are stable for any split of the stream."""
         return f"call_{self._response_id}_{index}" if self._response_id else f"call_{index}"
 
-    def _check_prompt_blocked(self, data: dict[str, Any]) -> None:
+    def check_prompt_blocked(self, data: dict[str, Any]) -> None:
+        """Raise ContentFilterError when Gemini refused the prompt itself (no candidates)."""
         feedback = data.get("promptFeedback") or {}
         reason = feedback.get("blockReason")
         if reason:

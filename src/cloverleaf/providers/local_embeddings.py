@@ -41,7 +41,7 @@ class _LocalAdapter(Adapter):
     #: Tells the engine to call :meth:`embed_local` rather than build/send/parse.
     local: ClassVar[bool] = True
 
-    def embed_local(self, req: EmbeddingRequest) -> EmbeddingResponse:
+    def embed_local(self, req: EmbeddingRequest, cfg: ProviderConfig | None = None) -> EmbeddingResponse:
         raise NotImplementedError
 
     def build_embed(self, req: EmbeddingRequest, cfg: ProviderConfig) -> HttpRequest:
@@ -58,13 +58,13 @@ class SimpleEmbeddingsAdapter(_LocalAdapter):
     DEFAULT_DIMENSIONS = 256
     DEFAULT_MODEL = "hash"
 
-    def embed_local(self, req: EmbeddingRequest) -> EmbeddingResponse:
+    def embed_local(self, req: EmbeddingRequest, cfg: ProviderConfig | None = None) -> EmbeddingResponse:
         dims = req.dimensions or self.DEFAULT_DIMENSIONS
         if dims < 1:
             raise self.invalid(f"dimensions must be positive, not {dims}", req.model)
         return EmbeddingResponse(
             vectors=[hashed_vector(text, dims) for text in req.inputs],
-            model=req.model or self.DEFAULT_MODEL,
+            model=req.model if req.model not in ("", "default") else self.DEFAULT_MODEL,
             provider=self.name,
             usage=Usage(input_tokens=sum(max(1, len(_WORD.findall(t))) for t in req.inputs)),
         )
@@ -112,7 +112,7 @@ class LocalEmbeddingsAdapter(_LocalAdapter):
         self._model: Any = None
         self._lock = threading.Lock()
 
-    def embed_local(self, req: EmbeddingRequest) -> EmbeddingResponse:
+    def embed_local(self, req: EmbeddingRequest, cfg: ProviderConfig | None = None) -> EmbeddingResponse:
         if req.model.lower() not in self.MODEL_NAMES:
             raise self.invalid(f"the local provider serves only {self.DEFAULT_MODEL}, not {req.model!r}", req.model)
         if req.dimensions not in (None, self.DIMENSIONS):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import json
 import struct
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..capabilities import Capabilities
@@ -51,12 +52,12 @@ from .openai_stream import (
 
 if TYPE_CHECKING:
     from ..types import ChatRequest, EmbeddingRequest, ImageRequest
+    from .registry import ProviderSpec
 
 #: Where each built-in row departs from api.openai.com (unlisted rows: the plain dialect).
 DIALECTS: dict[str, Dialect] = {
     "openai": Dialect(embedding_base64=True),
-    "azure": Dialect(embedding_base64=True),
-    "openrouter": Dialect(reasoning_param="object", reasoning_echo="reasoning_details", pdf_url=True),
+    "openrouter": Dialect(reasoning_param="object", reasoning_echo="reasoning_details"),
     # Mistral reports usage in the finish chunk unasked and rejects unknown body fields.
     "mistral": Dialect(stream_usage=False),
 }
@@ -72,9 +73,17 @@ class OpenAIAdapter(Adapter):
         reasoning=True, url_image_input=True,
     )
 
+    #: The dialect of rows not listed in DIALECTS (custom ``[providers.X]`` rows of this kind).
+    default_dialect: ClassVar[Dialect] = Dialect()
+
+    def __init__(self, spec: ProviderSpec) -> None:
+        super().__init__(spec)
+        base = DIALECTS.get(self.name) or self.default_dialect
+        self._dialect = replace(base, pdf_url=base.pdf_url or self.capabilities.url_pdf_input)
+
     def dialect(self, cfg: ProviderConfig | None = None) -> Dialect:
-        base = DIALECTS.get(self.name) or DIALECTS.get(self.kind) or Dialect()
-        return base.with_extra(cfg.extra) if cfg is not None and cfg.extra else base
+        """This row's dialect, with any per-config overrides from ``cfg.extra``."""
+        return self._dialect.with_extra(cfg.extra) if cfg is not None and cfg.extra else self._dialect
 
     # -- transport details (Azure overrides these two) --------------------------------------
     def endpoint(self, cfg: ProviderConfig, path: str) -> str:

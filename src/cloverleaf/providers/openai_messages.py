@@ -56,7 +56,8 @@ class Dialect:
     reasoning_param: str = "effort"
     #: How assistant reasoning goes back in history: None (dropped) or "reasoning_details".
     reasoning_echo: str | None = None
-    #: PDFs by URL are accepted as ``file.file_data`` (OpenRouter).
+    #: PDFs by URL are accepted as ``file.file_data`` (OpenRouter). Set from the row's
+    #: ``url_pdf_input`` capability so the matrix and the encoder cannot disagree.
     pdf_url: bool = False
     #: Request embeddings as base64 float32 (what the OpenAI SDK does; 4x smaller).
     embedding_base64: bool = False

@@ -87,7 +87,9 @@ ROWS: tuple[ProviderSpec, ...] = (
                  description="Ollama, native /api/chat or its OpenAI-compatible /v1", local=True),
     ProviderSpec(
         "groq", "openai", "https://api.groq.com/openai/v1", ("GROQ_API_KEY",),
-        capabilities=_OPENAI_COMPAT_CHAT.with_(image_input=True, url_image_input=True, reasoning=True),
+        # Groq's structured outputs (json_schema) do not stream (console.groq.com/docs/structured-outputs)
+        capabilities=_OPENAI_COMPAT_CHAT.with_(image_input=True, url_image_input=True, reasoning=True,
+                                               stream_structured=False),
         description="Groq (OpenAI-compatible)",
     ),
     ProviderSpec(
@@ -98,7 +100,9 @@ ROWS: tuple[ProviderSpec, ...] = (
     ),
     ProviderSpec(
         "mistral", "openai", "https://api.mistral.ai/v1", ("MISTRAL_API_KEY",),
-        capabilities=_OPENAI_COMPAT_CHAT.with_(embeddings=True, image_input=True, url_image_input=True),
+        # reasoning: Magistral's "thinking" content parts (recorded in pydantic-ai test_mistral)
+        capabilities=_OPENAI_COMPAT_CHAT.with_(embeddings=True, image_input=True, url_image_input=True,
+                                               reasoning=True),
         description="Mistral La Plateforme (OpenAI-compatible)",
     ),
     ProviderSpec(
@@ -115,7 +119,7 @@ ROWS: tuple[ProviderSpec, ...] = (
     ProviderSpec(
         "openrouter", "openai", "https://openrouter.ai/api/v1", ("OPENROUTER_API_KEY",),
         capabilities=_OPENAI_COMPAT_CHAT.with_(image_input=True, url_image_input=True, pdf_input=True,
-                                               reasoning=True),
+                                               url_pdf_input=True, reasoning=True),
         description="OpenRouter: many vendors' models behind one OpenAI-compatible API",
     ),
     ProviderSpec(

@@ -94,8 +94,11 @@ class PayloadTooLarge(ApiError):
 # --------------------------------------------------------------------------- mapping
 
 
-def _retry_headers(seconds: float | None) -> dict[str, str]:
+def _retry_headers(seconds: float | None, default: float | None = None) -> dict[str, str]:
+    """``Retry-After`` (whole seconds, at least 1) and ``retry-after-ms``; a 429 always has one."""
     if seconds is None or seconds < 0:
+        seconds = default
+    if seconds is None:
         return {}
     return {"retry-after": str(max(1, math.ceil(seconds))), "retry-after-ms": str(int(seconds * 1000))}
 
@@ -106,7 +109,7 @@ def _upstream(exc: cl.ProviderError) -> ApiError:
     extra = {"provider": exc.provider, "upstream_status": exc.status}
     if isinstance(exc, cl.RateLimitError):
         return ApiError(f"upstream rate limit: {exc}", status=429, kind="rate_limit", code="rate_limit_exceeded",
-                        extra=extra, headers=_retry_headers(exc.retry_after))
+                        extra=extra, headers=_retry_headers(exc.retry_after, 1.0))
     if isinstance(exc, (cl.AuthenticationError, cl.PermissionDeniedError)):
         return ApiError(f"the upstream provider {where!r} rejected the gateway's credentials for this model "
                         f"(HTTP {exc.status}); the operator must fix the provider key",
@@ -143,9 +146,13 @@ def _all_failed(exc: cl.AllTargetsFailed) -> ApiError:
         return ApiError(f"every target of {exc.route!r} timed out", status=504, kind="timeout",
                         code="upstream_timeout", extra=extra)
     waits = [getattr(e, "retry_after", None) for e in errors]
+    known = [w for w in waits if w is not None]
+    if errors and all(isinstance(e, (cl.RateLimitExceeded, cl.RateLimitError)) for e in errors):
+        return ApiError(f"every target of {exc.route!r} is rate limited; retry later", status=429, kind="rate_limit",
+                        code="rate_limit_exceeded", extra=extra,
+                        headers=_retry_headers(min(known) if known else None, 1.0))
     if errors and all(isinstance(e, (cl.CircuitOpen, cl.RateLimitExceeded, cl.RateLimitError, cl.OverloadedError))
                       for e in errors):
-        known = [w for w in waits if w is not None]
         return ApiError(f"no target of {exc.route!r} is available right now (circuit open, rate limited or "
                         "overloaded); retry later", status=503, kind="overloaded", code="all_targets_unavailable",
                         extra=extra, headers=_retry_headers(min(known) if known else None))
@@ -170,7 +177,7 @@ def to_api_error(exc: BaseException) -> ApiError:
                         extra={"scope": exc.scope, "limit": exc.limit, "spent": round(exc.spent, 6)})
     if isinstance(exc, cl.RateLimitExceeded):
         return ApiError(str(exc), status=429, kind="rate_limit", code="rate_limit_exceeded",
-                        extra={"scope": exc.scope, "limit": exc.kind}, headers=_retry_headers(exc.retry_after))
+                        extra={"scope": exc.scope, "limit": exc.kind}, headers=_retry_headers(exc.retry_after, 1.0))
     if isinstance(exc, cl.CircuitOpen):
         return ApiError(str(exc), status=503, kind="overloaded", code="circuit_open",
                         headers=_retry_headers(exc.retry_after))

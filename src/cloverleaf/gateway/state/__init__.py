@@ -38,6 +38,8 @@ class Grant:
     ticket: str | None = None
     #: The bucket that forced the longest wait (for the error message).
     limiting_key: str | None = None
+    #: The clock time the reservation is placed at (``now + wait``, exactly).
+    at: float | None = None
 
 
 class StateBackend(ABC):
@@ -70,6 +72,10 @@ class StateBackend(ABC):
     @abstractmethod
     async def breaker_record(self, key: str, ok: bool, now: float, policy: BreakerPolicy,
                              error: str | None = None) -> BreakerSnapshot: ...
+
+    @abstractmethod
+    async def breaker_abandon(self, key: str) -> None:
+        """Give back a half-open probe slot that was granted but not used."""
 
     @abstractmethod
     async def breaker_snapshots(self) -> dict[str, BreakerSnapshot]: ...

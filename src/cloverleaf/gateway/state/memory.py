@@ -11,7 +11,7 @@ import itertools
 import threading
 from collections.abc import Mapping, Sequence
 
-from ..breaker import BreakerDecision, BreakerPolicy, BreakerSnapshot, on_acquire, on_result
+from ..breaker import BreakerDecision, BreakerPolicy, BreakerSnapshot, on_abandon, on_acquire, on_result
 from . import Bucket, Grant, StateBackend
 from .window import Entry, earliest, prune, used
 
@@ -46,7 +46,7 @@ class MemoryState(StateBackend):
                 self._logs[b.key].append(entry)
                 entries[b.key] = entry
             self._tickets[ticket] = entries
-            return Grant(True, wait, ticket, limiting)
+            return Grant(True, wait, ticket, limiting, at)
 
     async def settle(self, ticket: str, amounts: Mapping[str, float]) -> None:
         with self._lock:
@@ -76,6 +76,11 @@ class MemoryState(StateBackend):
             snap = on_result(self._breakers.get(key, BreakerSnapshot()), ok, now, policy, error)
             self._breakers[key] = snap
             return snap
+
+    async def breaker_abandon(self, key: str) -> None:
+        with self._lock:
+            if key in self._breakers:
+                self._breakers[key] = on_abandon(self._breakers[key])
 
     async def breaker_snapshots(self) -> dict[str, BreakerSnapshot]:
         with self._lock:

@@ -72,7 +72,7 @@ def redact_url(url: str) -> str:
 
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001
+    except Exception:
         return "<unparseable store url>"
 
 

@@ -61,8 +61,9 @@ class CallLog:
     def recent_calls(self, limit: int = 20, *, trace_id: str | None = None, model: str | None = None,
                      status: str | None = None, oldest_first: bool = False) -> list[CallRecord]:
         """The newest calls (with their attempts), optionally of one trace, route/model or status."""
-        c = schema.calls
-        query = sa.select(c)
+        calls = schema.calls
+        c = calls.c
+        query = sa.select(calls)
         if trace_id is not None:
             query = query.where(c.trace_id == trace_id)
         if model is not None:
@@ -77,7 +78,8 @@ class CallLog:
             ids = [r["id"] for r in rows]
             by_call: dict[str, list[AttemptRecord]] = {}
             if ids:
-                for r in conn.execute(sa.select(a).where(a.c.call_id.in_(ids)).order_by(a.c.call_id, a.c.idx)).mappings():
+                attempts = sa.select(a).where(a.c.call_id.in_(ids)).order_by(a.c.call_id, a.c.idx)
+                for r in conn.execute(attempts).mappings():
                     by_call.setdefault(r["call_id"], []).append(AttemptRecord(
                         r["target"], r["provider"], bool(r["ok"]), r["error_type"], r["error_message"],
                         r["http_status"], r["latency_ms"]))
@@ -87,7 +89,7 @@ class CallLog:
         """Calls, tokens and cost grouped by model (target), provider, route, day (UTC), key or project."""
         if by not in SPEND_GROUPS:
             raise ValueError(f"spend --by must be one of {', '.join(SPEND_GROUPS)}, not {by!r}")
-        c = schema.calls
+        c = schema.calls.c
         group = {
             "model": c.target, "provider": c.provider, "route": c.requested_model, "key": c.key_id,
             "project": c.project, "day": _day(self.engine.dialect.name, c.created_at),
@@ -114,7 +116,8 @@ class CallLog:
         calls that asked for that name or were served by it. Other calls use ``default_days``
         (None: kept forever). Runs synchronously in one transaction.
         """
-        c, a = schema.calls, schema.attempts
+        calls, a = schema.calls, schema.attempts
+        c = calls.c
         rules = {name: days for name, days in (per_model or {}).items() if days}
         conditions = []
         for name, days in rules.items():
@@ -131,7 +134,7 @@ class CallLog:
         doomed = sa.select(c.id).where(sa.or_(*conditions))
         with self.engine.begin() as conn:
             conn.execute(a.delete().where(a.c.call_id.in_(doomed)))
-            deleted = conn.execute(c.delete().where(c.id.in_(doomed))).rowcount
+            deleted = conn.execute(calls.delete().where(c.id.in_(doomed))).rowcount
             t = schema.traces
             horizon = max([*rules.values(), default_days or 0]) if (rules or default_days) else 0
             if default_days:  # completed traces with no calls left and older than the horizon

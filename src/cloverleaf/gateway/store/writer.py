@@ -126,7 +126,7 @@ class BatchWriter:
                     _execute(conn, batch)
                 self.committed_batches += 1
                 return
-            except Exception as exc:  # noqa: BLE001 - bookkeeping must never break calls
+            except Exception as exc:
                 if attempt == 2:
                     self.dropped += len(batch)
                     log.error("dropping %d store record(s) after a failed write: %s", len(batch),

@@ -1,0 +1,161 @@
+"""The fallback loop, written once: walk a route's targets, retry, fall back, keep score.
+
+:class:`AttemptLoop` is an async iterator of *admitted* attempts. Before handing out a
+target it checks the circuit breaker (an open circuit is skipped with no network call) and
+takes the provider/target rate limits (waiting up to their bound). The caller makes the
+call — a chat, a stream up to its first output, an embedding, an image — and reports back
+with :meth:`succeeded` or :meth:`failed`; ``failed`` applies the fallback table
+(``fallback.py``): re-raise, retry the same target after a backoff, or move on (for a
+context-window error, only to targets with a larger window). Chat, streams, embeddings and
+images, async and sync, all use this one loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass
+
+from ..errors import AllTargetsFailed, CircuitOpen, RateLimitExceeded
+from ..types import Usage
+from .breaker import BreakerPolicy
+from .clock import Clock
+from .config import RouteConfig
+from .fallback import Verdict, classify
+from .ratelimit import RateLimiter, Reservation
+from .router import ResolvedTarget
+from .state import StateBackend
+from .traces import CallTracker
+
+BACKOFF_BASE_SECONDS = 0.5
+BACKOFF_CAP_SECONDS = 8.0
+#: A Retry-After longer than this is not waited for: the next target is tried instead.
+MAX_RETRY_AFTER_SECONDS = 30.0
+
+
+@dataclass(slots=True)
+class Slot:
+    target: ResolvedTarget
+    started: float
+    probe: bool
+    reservation: Reservation | None
+
+
+class AttemptLoop:
+    def __init__(self, route: RouteConfig, targets: list[ResolvedTarget], *, tracker: CallTracker,
+                 state: StateBackend, limiter: RateLimiter, breaker: BreakerPolicy, clock: Clock,
+                 tokens: int, retries: int, rng: random.Random) -> None:
+        self.route = route
+        self._targets = targets
+        self._tracker = tracker
+        self._state = state
+        self._limiter = limiter
+        self._breaker = breaker
+        self._clock = clock
+        self._tokens = tokens
+        self._retries = retries
+        self._rng = rng
+        self._next = 0
+        self._tries = 0                       # attempts made at the current target
+        self._retry: tuple[ResolvedTarget, float] | None = None
+        self._min_context: int | None = None  # set by a context-window error
+
+    def __aiter__(self) -> AttemptLoop:
+        return self
+
+    async def __anext__(self) -> Slot:
+        while True:
+            if self._retry is not None:
+                target, delay = self._retry
+                self._retry = None
+                await self._clock.sleep(delay)
+            else:
+                if self._next >= len(self._targets):
+                    raise StopAsyncIteration
+                target = self._targets[self._next]
+                self._next += 1
+                self._tries = 0
+                if self._min_context is not None and not (target.context_window or 0) > self._min_context:
+                    continue
+            slot = await self._admit(target)
+            if slot is not None:
+                self._tries += 1
+                return slot
+
+    async def _admit(self, target: ResolvedTarget) -> Slot | None:
+        decision = await self._state.breaker_acquire(target.key, self._clock.now(), self._breaker)
+        if not decision.allowed:
+            self._skip(target, CircuitOpen(target.key, decision.retry_after))
+            return None
+        try:
+            reservation = await self._limiter.acquire(*self._limiter.attempt_buckets(target, self._tokens))
+        except RateLimitExceeded as exc:
+            if decision.probe:
+                await self._state.breaker_abandon(target.key)
+            self._skip(target, exc)
+            return None
+        return Slot(target, self._clock.now(), decision.probe, reservation)
+
+    def _skip(self, target: ResolvedTarget, error: Exception) -> None:
+        """A target refused locally (open circuit, full rate limit): record it, maybe move on."""
+        self._tracker.add_attempt(target.key, target.provider, error, 0.0)
+        if not classify(error, self.route).fallback:
+            raise error
+
+    # -- outcomes reported by the caller ----------------------------------------------
+    def latency_ms(self, slot: Slot) -> float:
+        return (self._clock.now() - slot.started) * 1000.0
+
+    async def succeeded(self, slot: Slot, usage: Usage | None) -> float:
+        latency = self.latency_ms(slot)
+        self._tracker.add_attempt(slot.target.key, slot.target.provider, None, latency)
+        await self._limiter.settle(slot.reservation, usage.total_tokens if usage is not None else None)
+        await self._state.breaker_record(slot.target.key, True, self._clock.now(), self._breaker)
+        await self._state.record_latency(slot.target.key, latency)
+        return latency
+
+    async def record_failure(self, slot: Slot, error: BaseException) -> Verdict:
+        """Book a failed attempt (trace, rate limits, breaker) and return its verdict."""
+        target = slot.target
+        self._tracker.add_attempt(target.key, target.provider, error, self.latency_ms(slot))
+        await self._limiter.settle(slot.reservation, 0)
+        verdict = classify(error, self.route)
+        # an error that is the request's fault still proves the target is up
+        await self._state.breaker_record(target.key, not verdict.target_fault, self._clock.now(), self._breaker,
+                                         type(error).__name__)
+        return verdict
+
+    async def failed(self, slot: Slot, error: BaseException) -> None:
+        """Book a failed attempt; re-raise ``error`` unless the loop should go on."""
+        verdict = await self.record_failure(slot, error)
+        if not verdict.fallback:
+            raise error
+        if verdict.larger_context_only:
+            self._min_context = max(self._min_context or 0, slot.target.context_window or 0)
+        elif verdict.retry and self._tries <= self._retries:
+            delay = self._backoff(getattr(error, "retry_after", None))
+            if delay is not None:
+                self._retry = (slot.target, delay)
+
+    async def abandoned(self, slot: Slot) -> None:
+        """The caller went away mid-attempt (cancelled): keep the estimate, free a probe."""
+        self._tracker.add_attempt(slot.target.key, slot.target.provider, asyncio.CancelledError("cancelled"),
+                                  self.latency_ms(slot))
+        await self._limiter.settle(slot.reservation, None)
+        if slot.probe:
+            await self._state.breaker_abandon(slot.target.key)
+
+    def _backoff(self, retry_after: float | None) -> float | None:
+        if retry_after is not None:
+            return retry_after if retry_after <= MAX_RETRY_AFTER_SECONDS else None
+        ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (self._tries - 1))
+        return ceiling * (0.5 + self._rng.random() / 2)   # "equal jitter": never zero, never in lockstep
+
+    # -- the end -----------------------------------------------------------------------
+    def exhausted(self) -> BaseException:
+        """The error to raise when no target is left: AllTargetsFailed, or for a plain model
+        id (a one-target route the caller never configured) that target's own error."""
+        attempts = self._tracker.attempts
+        if self.route.implicit and attempts and attempts[-1].error is not None:
+            return attempts[-1].error  # type: ignore[return-value]
+        return AllTargetsFailed(self.route.name, list(attempts))

@@ -1,0 +1,80 @@
+"""Run the async gateway from sync code: one private event loop on one daemon thread.
+
+Why this and not a sans-I/O planner: the attempt loop awaits in many places (state,
+rate-limit waits, backoff, the engine, the budget ledger); a planner would turn each into
+an explicit state-machine step and double the code the fallback rules live in. Driving
+the one async core from a private loop costs a thread hop per call (microseconds next to a
+network call) and gives sync callers exactly the async behaviour, including streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class LoopThread:
+    def __init__(self, name: str = "cloverleaf-gateway") -> None:
+        self._name = name
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def _ensure(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                ready = threading.Event()
+
+                def main() -> None:
+                    asyncio.set_event_loop(loop)
+                    loop.call_soon(ready.set)
+                    loop.run_forever()
+
+                self._thread = threading.Thread(target=main, name=self._name, daemon=True)
+                self._thread.start()
+                ready.wait()
+                self._loop = loop
+            return self._loop
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the private loop and block until it is done."""
+        loop = self._ensure()
+        if threading.current_thread() is self._thread:
+            coro.close()
+            raise RuntimeError("a sync gateway method was called from the gateway's own loop; use the async one")
+        future = asyncio.run_coroutine_threadsafe(coro, loop)
+        try:
+            return future.result()
+        except BaseException:
+            future.cancel()
+            raise
+
+    def iterate(self, agen: AsyncIterator[T]) -> Iterator[T]:
+        """Pull an async iterator from sync code; closing the iterator closes ``agen``."""
+        try:
+            while True:
+                try:
+                    yield self.run(agen.__anext__())  # type: ignore[arg-type]
+                except StopAsyncIteration:
+                    return
+        finally:
+            aclose = getattr(agen, "aclose", None)
+            if aclose is not None and self._loop is not None:
+                self.run(aclose())
+
+    def close(self) -> None:
+        with self._lock:
+            loop, thread = self._loop, self._thread
+            self._loop = self._thread = None
+        if loop is None:
+            return
+        loop.call_soon_threadsafe(loop.stop)
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(5)
+        if not loop.is_running():
+            loop.close()

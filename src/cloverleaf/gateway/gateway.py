@@ -1,0 +1,344 @@
+"""The gateway: routes, fallback, breakers, rate limits, budgets and traces around the Engine.
+
+One :class:`Gateway` per Client (or per server). Each call:
+
+1. checks the virtual key's allowed models (``CallContext.key``);
+2. resolves the route and orders its targets (``router.py``);
+3. takes the route and key rate limits, and reserves the worst-case cost against every
+   budget that applies (``ratelimit.py``, ``budget.py``);
+4. walks the targets through the one fallback loop (``attempts.py``), each attempt passing
+   the target's circuit breaker and provider/target rate limits;
+5. settles limits and budgets with the real usage and cost, and hands a call record to the
+   store's batch writer (``traces.py``, ``store/``).
+
+Async is the core; the sync twins (``chat``, ``stream``, ``embed``, ``image``) run it on a
+private loop thread (``bridge.py`` explains why).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import fnmatch
+import logging
+import random
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from typing import Any, TypeVar
+
+from ..context import CallContext
+from ..errors import PermissionDeniedError, StreamInterrupted
+from ..types import (
+    ChatRequest,
+    ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    ImageRequest,
+    ImageResponse,
+    StreamEvent,
+    Usage,
+)
+from .attempts import AttemptLoop
+from .breaker import BreakerSnapshot
+from .bridge import LoopThread
+from .budget import RESERVATION_TTL_SECONDS, Budgets
+from .clock import Clock, SystemClock
+from .config import RouteConfig, TargetSpec, make_route, parse
+from .protocols import EngineLike
+from .ratelimit import RateLimiter
+from .router import ResolvedTarget, RouteInfo, Router
+from .state import StateBackend, open_state
+from .traces import CallTracker, TraceAPI
+
+log = logging.getLogger("cloverleaf.gateway")
+R = TypeVar("R", ChatResponse, EmbeddingResponse, ImageResponse)
+OUTPUT_EVENTS = frozenset({"text", "reasoning", "tool_call_delta"})
+CLEANUP_INTERVAL_SECONDS = 3600.0
+
+
+@dataclasses.dataclass(slots=True)
+class _Call:
+    """Everything one call holds between admission and its record."""
+
+    route: RouteConfig
+    ctx: CallContext
+    tracker: CallTracker
+    loop: AttemptLoop
+    targets: list[ResolvedTarget]
+    budget_ids: list[str]
+    reserved_usd: float
+    call_reservation: Any
+    emitted: bool = False          # a stream has sent output to the caller
+    finished: bool = False         # the call record has been written
+    ttft_ms: float | None = None
+
+
+class Gateway:
+    def __init__(self, settings: Any, engine: EngineLike, *, clock: Clock | None = None,
+                 state: StateBackend | None = None, store: Any = None, rng: random.Random | None = None) -> None:
+        self.config = parse(settings)
+        self.engine = engine
+        self.clock: Clock = clock or SystemClock()
+        self.state = state or open_state(self.config.state_url)
+        self._owns_store = store is None
+        if store is None:
+            from .store import open_store
+
+            cfg = self.config.store
+            store = open_store(cfg.url, batch_size=cfg.batch_size, flush_ms=cfg.flush_ms, wall=self.clock.wall)
+        self.store = store
+        self._rng = rng or random.Random()
+        self.router = Router(engine, dict(self.config.routes), self.state, self._rng)
+        self.limiter = RateLimiter(self.config.limits, self.state, self.clock)
+        self.budgets = Budgets(self.config.budgets, self.store, self.clock)
+        self.traces = TraceAPI(self.store, self.clock)
+        self._bridge = LoopThread()
+        self._stop = threading.Event()
+        self._closed = False
+        self._janitor = threading.Thread(target=self._maintain, name="cloverleaf-gateway-cleanup", daemon=True)
+        self._janitor.start()
+
+    # -- public surface ---------------------------------------------------------------
+    @property
+    def breakers(self) -> Mapping[str, BreakerSnapshot]:
+        """Circuit state per target that has been called (closed targets may be absent)."""
+        return self._bridge.run(self.state.breaker_snapshots())
+
+    def routes(self) -> list[RouteInfo]:
+        return self.router.infos()
+
+    def add_route(self, name: str, targets: list[str | TargetSpec], **options: Any) -> RouteConfig:
+        """Define (or replace) a route in code; options as in ``[routes.NAME]``."""
+        route = make_route(name, targets, **options)
+        self.router.set_route(route)
+        return route
+
+    async def achat(self, model: str, req: ChatRequest, ctx: CallContext | None = None) -> ChatResponse:
+        return await self._run(model, req, ctx, "chat", self.engine.achat, self._chat_tokens(req), req.max_tokens)
+
+    async def aembed(self, model: str, req: EmbeddingRequest, ctx: CallContext | None = None) -> EmbeddingResponse:
+        tokens = sum(len(text) // 4 + 1 for text in req.inputs)
+        return await self._run(model, req, ctx, "embed", self.engine.aembed, tokens, 0)
+
+    async def aimage(self, model: str, req: ImageRequest, ctx: CallContext | None = None) -> ImageResponse:
+        return await self._run(model, req, ctx, "image", self.engine.aimage, len(req.prompt) // 4 + 1, 0)
+
+    def astream(self, model: str, req: ChatRequest, ctx: CallContext | None = None) -> AsyncIterator[StreamEvent]:
+        return self._stream(model, req, ctx)
+
+    def chat(self, model: str, req: ChatRequest, ctx: CallContext | None = None) -> ChatResponse:
+        return self._bridge.run(self.achat(model, req, ctx))
+
+    def embed(self, model: str, req: EmbeddingRequest, ctx: CallContext | None = None) -> EmbeddingResponse:
+        return self._bridge.run(self.aembed(model, req, ctx))
+
+    def image(self, model: str, req: ImageRequest, ctx: CallContext | None = None) -> ImageResponse:
+        return self._bridge.run(self.aimage(model, req, ctx))
+
+    def stream(self, model: str, req: ChatRequest, ctx: CallContext | None = None) -> Iterator[StreamEvent]:
+        return self._bridge.iterate(self._stream(model, req, ctx))
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        self._bridge.close()
+        if self._owns_store:
+            self.store.close()
+        else:
+            self.store.flush()
+
+    async def aclose(self) -> None:
+        await self.state.aclose()
+        await asyncio.to_thread(self.close)
+
+    # -- one call ---------------------------------------------------------------------
+    async def _run(self, model: str, req: Any, ctx: CallContext | None, operation: str,
+                   invoke: Callable[[Any, Any], Awaitable[R]], input_tokens: int, max_output: int | None) -> R:
+        call = await self._admit(model, ctx, operation, input_tokens, max_output)
+        try:
+            async for slot in call.loop:
+                try:
+                    resp = await invoke(slot.target.target, _for_target(req, slot.target))
+                except asyncio.CancelledError:
+                    await call.loop.abandoned(slot)
+                    raise
+                except Exception as exc:
+                    await call.loop.failed(slot, exc)
+                    continue
+                await call.loop.succeeded(slot, resp.usage)
+                await self._finish_ok(call, slot.target, resp)
+                return resp
+            raise call.loop.exhausted()
+        except BaseException as exc:
+            await self._finish_error(call, exc)
+            raise
+
+    async def _stream(self, model: str, req: ChatRequest, ctx: CallContext | None) -> AsyncIterator[StreamEvent]:
+        call = await self._admit(model, ctx, "stream", self._chat_tokens(req), req.max_tokens)
+        try:
+            async for slot in call.loop:
+                events = self.engine.astream(slot.target.target, _for_target(req, slot.target))
+                held: list[StreamEvent] = []      # events before the first output (usage) wait for it
+                try:
+                    async for event in events:
+                        if event.type == "done":
+                            await call.loop.succeeded(slot, event.response.usage if event.response else None)
+                            await self._finish_ok(call, slot.target, event.response)
+                            yield event
+                            return
+                        if not call.emitted:
+                            if event.type not in OUTPUT_EVENTS:
+                                held.append(event)
+                                continue
+                            call.emitted = True
+                            call.ttft_ms = (self.clock.now() - call.tracker.started) * 1000.0
+                            for early in held:
+                                yield early
+                        yield event
+                except (asyncio.CancelledError, GeneratorExit):
+                    if not call.finished:
+                        await call.loop.abandoned(slot)
+                    raise
+                except Exception as exc:
+                    if not call.emitted:
+                        await call.loop.failed(slot, exc)
+                        continue
+                    await call.loop.record_failure(slot, exc)
+                    raise StreamInterrupted(
+                        f"the stream from {slot.target.key} failed after output had been sent "
+                        f"({type(exc).__name__}: {exc}); it is not retried, so no text is repeated",
+                        cause=exc) from exc
+                finally:
+                    aclose = getattr(events, "aclose", None)
+                    if aclose is not None:
+                        await aclose()
+                # the stream ended without a "done" event: what arrived is the answer
+                await call.loop.succeeded(slot, None)
+                await self._finish_ok(call, slot.target, None)
+                return
+            raise call.loop.exhausted()
+        except BaseException as exc:
+            await self._finish_error(call, exc)
+            raise
+
+    # -- admission and bookkeeping ----------------------------------------------------
+    def _chat_tokens(self, req: ChatRequest) -> int:
+        return int(self.engine.estimate_tokens(req))
+
+    async def _admit(self, model: str, ctx: CallContext | None, operation: str, input_tokens: int,
+                     max_output: int | None) -> _Call:
+        ctx = ctx or CallContext()
+        _check_allowed(model, ctx)
+        route = self.router.route(model)
+        targets = self.router.targets(route)
+        output_tokens = max_output if max_output is not None else (route.output_estimate if operation in
+                                                                    ("chat", "stream") else 0)
+        tokens = input_tokens + output_tokens
+        tracker = CallTracker(
+            requested_model=model, operation=operation, started=self.clock.now(), created_at=self.clock.wall(),
+            trace_id=ctx.trace_id, project=ctx.project, key_id=ctx.key.key_id if ctx.key else None,
+            metadata=dict(ctx.metadata), secrets=_secrets(targets))
+        ordered = await self.router.order(route, targets, input_tokens, output_tokens)
+        loop = AttemptLoop(route, ordered, tracker=tracker, state=self.state, limiter=self.limiter,
+                           breaker=self.config.breaker, clock=self.clock, tokens=tokens,
+                           retries=route.retries if route.retries is not None else self.config.max_retries,
+                           rng=self._rng)
+        call = _Call(route, ctx, tracker, loop, ordered, [], 0.0, None)
+        try:
+            call.call_reservation = await self.limiter.acquire(*self.limiter.call_buckets(route, ctx.key, tokens))
+            scopes = self.budgets.scopes(route, ctx)
+            if scopes:
+                estimate = Usage(input_tokens, output_tokens)
+                costs = [c for t in ordered if (c := self.engine.cost(t.target, estimate)) is not None]
+                call.reserved_usd = max(costs, default=0.0)
+                call.budget_ids = await self.budgets.reserve(scopes, call.reserved_usd)
+        except BaseException as exc:
+            await self._finish_error(call, exc)
+            raise
+        return call
+
+    async def _finish_ok(self, call: _Call, target: ResolvedTarget, resp: Any) -> None:
+        call.finished = True
+        usage = resp.usage if resp is not None else None
+        cost = None
+        if resp is not None:
+            cost = resp.cost if resp.cost is not None else (self.engine.cost(target.target, usage) if usage else None)
+            resp.cost = cost
+            resp.metadata.target = target.key
+            resp.metadata.attempts = list(call.tracker.attempts)
+        await self.limiter.settle(call.call_reservation, usage.total_tokens if usage is not None else None)
+        await self._settle_budgets(call, cost if cost is not None else (0.0 if usage else call.reserved_usd))
+        self._record(call.tracker.record(self.clock, status="ok", target=target.key, provider=target.provider,
+                                         model=getattr(resp, "model", None), usage=usage, cost=cost,
+                                         ttft_ms=call.ttft_ms))
+
+    async def _finish_error(self, call: _Call, exc: BaseException) -> None:
+        if call.finished:
+            return
+        call.finished = True
+        if isinstance(exc, StreamInterrupted):
+            status = "interrupted"
+        elif isinstance(exc, asyncio.CancelledError | GeneratorExit):
+            status = "cancelled"
+        else:
+            status = "error"
+        try:
+            await self.limiter.settle(call.call_reservation, None if call.emitted else 0)
+            # output reached the caller: the provider has billed something; keep the reservation
+            await self._settle_budgets(call, call.reserved_usd if call.emitted else 0.0)
+        finally:
+            self._record(call.tracker.record(self.clock, status=status, error=exc, ttft_ms=call.ttft_ms))
+
+    async def _settle_budgets(self, call: _Call, cost: float) -> None:
+        ids, call.budget_ids = call.budget_ids, []
+        if ids:
+            await asyncio.shield(self.budgets.settle(ids, cost))
+
+    def _record(self, record: Any) -> None:
+        try:
+            self.store.record_call(record)
+        except Exception as exc:
+            log.warning("could not queue the call record: %s", type(exc).__name__)
+
+    def _maintain(self) -> None:
+        """Background: data retention and expired budget reservations, at start and hourly."""
+        while not self._stop.is_set():
+            try:
+                now = self.clock.wall()
+                self.store.cleanup(now, self.config.store.data_retention_days, self._retention_by_model())
+                self.store.expire_reservations(now - RESERVATION_TTL_SECONDS)
+            except Exception as exc:
+                log.warning("store cleanup failed: %s", exc)
+            self._stop.wait(CLEANUP_INTERVAL_SECONDS)
+
+    def _retention_by_model(self) -> dict[str, int | None]:
+        registry = getattr(self.engine, "registry", None)
+        entries = registry.all() if registry is not None else []
+        return {e.name: e.data_retention_days for e in entries if getattr(e, "data_retention_days", None)}
+
+
+def _for_target(req: Any, target: ResolvedTarget) -> Any:
+    model = getattr(target.target, "model", None)
+    return dataclasses.replace(req, model=model) if model and model != req.model else req
+
+
+def _check_allowed(model: str, ctx: CallContext) -> None:
+    key = ctx.key
+    if key is None or not key.allowed_models:
+        return
+    if any(fnmatch.fnmatchcase(model, pattern) for pattern in key.allowed_models):
+        return
+    raise PermissionDeniedError(
+        f"key {key.key_id!r} may not use model {model!r}; it may use: {', '.join(key.allowed_models)}",
+        provider="gateway", model=model, status=403, code="model_not_allowed")
+
+
+def _secrets(targets: list[ResolvedTarget]) -> tuple[str, ...]:
+    out = []
+    for t in targets:
+        key = getattr(getattr(t.target, "cfg", None), "api_key", None) or t.spec.api_key
+        if key:
+            out.append(key)
+    return tuple(out)

@@ -1,0 +1,137 @@
+"""The server's tables: virtual keys and the model registry, as simple CRUD.
+
+The store never sees a plaintext secret: a key is stored as its hash (the server hashes),
+a provider key as opaque encrypted text (the server encrypts). Reads return dataclasses
+from ``records.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import fields
+from typing import Any
+
+import sqlalchemy as sa
+
+from . import schema
+from .records import ModelEntryRow, VirtualKeyRow
+
+_KEY_FIELDS = {f.name for f in fields(VirtualKeyRow)}
+_ENTRY_FIELDS = {f.name for f in fields(ModelEntryRow)}
+
+
+class AdminTables:
+    engine: sa.Engine
+    wall: Callable[[], float]
+
+    # -- virtual keys ------------------------------------------------------------------
+    def create_virtual_key(self, key: VirtualKeyRow) -> VirtualKeyRow:
+        if not key.created_at:
+            key.created_at = self.wall()
+        with self.engine.begin() as conn:
+            conn.execute(schema.virtual_keys.insert().values(**_key_row(key)))
+        return key
+
+    def get_virtual_key(self, key_id: str) -> VirtualKeyRow | None:
+        k = schema.virtual_keys
+        return self._one_key(k.c.id == key_id)
+
+    def find_virtual_key(self, secret_hash: str) -> VirtualKeyRow | None:
+        """The key whose secret hashes to ``secret_hash`` (the server's auth lookup)."""
+        return self._one_key(schema.virtual_keys.c.secret_hash == secret_hash)
+
+    def list_virtual_keys(self, *, include_revoked: bool = True) -> list[VirtualKeyRow]:
+        k = schema.virtual_keys
+        query = sa.select(k).order_by(k.c.created_at, k.c.id)
+        if not include_revoked:
+            query = query.where(k.c.revoked_at.is_(None))
+        with self.engine.connect() as conn:
+            return [_key(r) for r in conn.execute(query).mappings()]
+
+    def update_virtual_key(self, key_id: str, **changes: Any) -> VirtualKeyRow | None:
+        bad = set(changes) - (_KEY_FIELDS - {"id"})
+        if bad:
+            raise ValueError(f"unknown virtual key field(s) {sorted(bad)}")
+        k = schema.virtual_keys
+        with self.engine.begin() as conn:
+            if changes:
+                conn.execute(k.update().where(k.c.id == key_id).values(**changes))
+        return self.get_virtual_key(key_id)
+
+    def revoke_virtual_key(self, key_id: str, at: float | None = None) -> bool:
+        k = schema.virtual_keys
+        with self.engine.begin() as conn:
+            n = conn.execute(k.update().where(k.c.id == key_id, k.c.revoked_at.is_(None))
+                             .values(revoked_at=self.wall() if at is None else at)).rowcount
+        return bool(n)
+
+    def delete_virtual_key(self, key_id: str) -> bool:
+        k = schema.virtual_keys
+        with self.engine.begin() as conn:
+            return bool(conn.execute(k.delete().where(k.c.id == key_id)).rowcount)
+
+    def add_key_spend(self, key_id: str, amount: float) -> None:
+        k = schema.virtual_keys
+        with self.engine.begin() as conn:
+            conn.execute(k.update().where(k.c.id == key_id).values(spent=k.c.spent + amount))
+
+    def _one_key(self, condition: Any) -> VirtualKeyRow | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(schema.virtual_keys).where(condition)).mappings().first()
+        return _key(row) if row else None
+
+    # -- model entries -----------------------------------------------------------------
+    def upsert_model_entry(self, entry: ModelEntryRow) -> ModelEntryRow:
+        """Insert or replace the entry named ``entry.name``."""
+        m = schema.model_entries
+        now = self.wall()
+        entry.updated_at = now
+        with self.engine.begin() as conn:
+            existing = conn.execute(sa.select(m.c.created_at).where(m.c.name == entry.name)).first()
+            entry.created_at = existing.created_at if existing else (entry.created_at or now)
+            values = {f: getattr(entry, f) for f in _ENTRY_FIELDS}
+            if existing:
+                conn.execute(m.update().where(m.c.name == entry.name).values(**values))
+            else:
+                conn.execute(m.insert().values(**values))
+        return entry
+
+    def get_model_entry(self, name: str) -> ModelEntryRow | None:
+        m = schema.model_entries
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(m).where(m.c.name == name)).mappings().first()
+        return ModelEntryRow(**_clean(row)) if row else None
+
+    def list_model_entries(self) -> list[ModelEntryRow]:
+        m = schema.model_entries
+        with self.engine.connect() as conn:
+            return [ModelEntryRow(**_clean(r)) for r in conn.execute(sa.select(m).order_by(m.c.name)).mappings()]
+
+    def delete_model_entry(self, name: str) -> bool:
+        m = schema.model_entries
+        with self.engine.begin() as conn:
+            return bool(conn.execute(m.delete().where(m.c.name == name)).rowcount)
+
+
+def _key_row(key: VirtualKeyRow) -> dict[str, Any]:
+    row = {f: getattr(key, f) for f in _KEY_FIELDS}
+    row["allowed_models"] = list(key.allowed_models)
+    row["metadata"] = dict(key.metadata)
+    return row
+
+
+def _key(row: Any) -> VirtualKeyRow:
+    data = _clean(row)
+    data["allowed_models"] = list(data.get("allowed_models") or [])
+    data["metadata"] = dict(data.get("metadata") or {})
+    return VirtualKeyRow(**data)
+
+
+def _clean(row: Any) -> dict[str, Any]:
+    data = dict(row)
+    for name in ("additional_config", "metadata"):
+        if name in data and data[name] is None:
+            data[name] = {}
+    if "is_public" in data:
+        data["is_public"] = bool(data["is_public"])
+    return data

@@ -1,0 +1,112 @@
+"""Traces and call records: what happened on every call, and never a secret.
+
+``gateway.traces.create(metadata=...)`` starts a trace; calls made with its id (``trace_id=``
+on the client, ``CallContext.trace_id`` here) belong to it; ``complete(id)`` closes it and
+``get(id)`` reads it back with its calls. Each call record holds the requested model, the
+target that answered, every attempt (target, error type and message, latency, HTTP status),
+latency, time to first token, tokens, cost and status.
+
+Error messages are scrubbed before they are stored: the gateway's own configured keys are
+replaced, and anything shaped like a provider key or a bearer token too, because providers
+like to echo part of a rejected key back ("Incorrect API key provided: sk-...").
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import Attempt, ProviderError
+from ..types import Usage
+from .clock import Clock
+from .store.records import AttemptRecord, CallRecord, TraceRecord
+
+Trace = TraceRecord
+
+_KEY_SHAPES = re.compile(
+    r"(sk-[A-Za-z0-9_\-*.]{6,}|AIza[0-9A-Za-z_\-]{10,}|gsk_[A-Za-z0-9]{8,}|xai-[A-Za-z0-9]{8,}"
+    r"|(?i:bearer)\s+[A-Za-z0-9_\-.=:+/]{8,}|(?i:(?:api[-_]?key|key|token)=)[^&\s\"']+)"
+)
+REDACTED = "<redacted>"
+MAX_MESSAGE = 2000
+
+
+def redact(text: str | None, secrets: Iterable[str] = ()) -> str | None:
+    if not text:
+        return text
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, REDACTED)
+    return _KEY_SHAPES.sub(REDACTED, text)[:MAX_MESSAGE]
+
+
+def error_message(error: BaseException) -> str:
+    return error.message if isinstance(error, ProviderError) else str(error)
+
+
+class TraceAPI:
+    def __init__(self, store: Any, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+
+    def create(self, metadata: dict[str, Any] | None = None, *, id: str | None = None) -> Trace:
+        trace = TraceRecord(id or f"tr_{uuid.uuid4().hex}", self._clock.wall(), None, dict(metadata or {}))
+        self._store.record_trace(trace)
+        return trace
+
+    def complete(self, trace_id: str) -> None:
+        self._store.complete_trace(trace_id, self._clock.wall())
+
+    def get(self, trace_id: str) -> Trace | None:
+        """The trace with its calls (waits for pending records to be written first)."""
+        self._store.flush()
+        return self._store.get_trace(trace_id)
+
+
+@dataclass(slots=True)
+class CallTracker:
+    """Collects what happens during one gateway call and turns it into a CallRecord."""
+
+    requested_model: str
+    operation: str
+    started: float
+    created_at: float
+    trace_id: str | None = None
+    project: str | None = None
+    key_id: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    secrets: tuple[str, ...] = ()
+    id: str = field(default_factory=lambda: f"call_{uuid.uuid4().hex}")
+    attempts: list[Attempt] = field(default_factory=list)
+    _providers: list[str | None] = field(default_factory=list)
+
+    def add_attempt(self, target: str, provider: str | None, error: BaseException | None, latency_ms: float) -> Attempt:
+        status = getattr(error, "status", None) if error is not None else None
+        attempt = Attempt(target, error, latency_ms, status)
+        self.attempts.append(attempt)
+        self._providers.append(provider)
+        return attempt
+
+    def record(self, clock: Clock, *, status: str, error: BaseException | None = None, target: str | None = None,
+               provider: str | None = None, model: str | None = None, usage: Usage | None = None,
+               cost: float | None = None, ttft_ms: float | None = None) -> CallRecord:
+        usage = usage or Usage()
+        return CallRecord(
+            id=self.id, created_at=self.created_at, operation=self.operation,
+            requested_model=self.requested_model, status=status, trace_id=self.trace_id, target=target,
+            provider=provider, model=model,
+            error_type=type(error).__name__ if error is not None else None,
+            error_message=redact(error_message(error), self.secrets) if error is not None else None,
+            latency_ms=(clock.now() - self.started) * 1000.0, ttft_ms=ttft_ms,
+            input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+            cached_tokens=usage.cached_tokens, reasoning_tokens=usage.reasoning_tokens, cost=cost,
+            project=self.project, key_id=self.key_id, metadata=dict(self.metadata),
+            attempts=[AttemptRecord(a.target, p, a.error is None,
+                                    type(a.error).__name__ if a.error is not None else None,
+                                    redact(error_message(a.error), self.secrets) if a.error is not None else None,
+                                    a.status, a.latency_ms)
+                      for a, p in zip(self.attempts, self._providers, strict=True)],
+        )

@@ -1,0 +1,406 @@
+"""The admin API under ``/admin``, guarded by ``CLOVERLEAF_MASTER_KEY`` (off without it).
+
+::
+
+    GET/POST          /admin/models              registry entries (provider api_key is write-only)
+    GET/PUT/PATCH/DELETE /admin/models/{name}
+    GET/POST          /admin/keys                virtual keys (the secret is in the POST answer only)
+    GET/PATCH/DELETE  /admin/keys/{id}
+    POST              /admin/keys/{id}/revoke
+    GET               /admin/traces[?limit&model&status]   recent calls with their attempts
+    GET               /admin/traces/{trace_id}
+    GET               /admin/spend?by=model|provider|route|day|key|project[&since&until]
+    GET               /admin/breakers
+
+A provider ``api_key`` sent to ``/admin/models`` is encrypted before it reaches the store
+and never returned (responses say ``"has_api_key": true``). Entries from cloverleaf.toml
+are listed with ``"source": "config"`` and are read-only here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..providers.registry import provider_names
+from .errors import ApiError, BadRequest, NotFound
+from .fields import bad, get_bool, get_dict, get_int, get_list, get_number, get_str
+from .http_io import json_response, read_json
+from .keys import public_view
+from .state import ServerState, state_of
+
+_ENTRY_TEXT = ("identifier", "provider", "base_url", "api_key_env")
+_ENTRY_NUMBERS = ("input_cost_per_1k", "output_cost_per_1k", "cached_input_cost_per_1k")
+_PERIODS = (None, "day", "month", "total")
+
+
+async def _admin(request: Request) -> ServerState:
+    st = state_of(request)
+    request.scope["cloverleaf.api"] = "admin"
+    await st.auth.authenticate_admin(request.headers.get("authorization"), request.headers.get("x-api-key"))
+    if st.backend.store is None:
+        raise ApiError("the admin API needs the gateway store, which is not available", status=503,
+                       kind="overloaded", code="store_unavailable")
+    return st
+
+
+def _fail(request: Request, exc: Exception) -> Response:
+    return state_of(request).fail(request, exc, "openai", "admin")
+
+
+# --------------------------------------------------------------------------- model entries
+
+
+def _entry_view(row: Any, source: str = "admin") -> dict[str, Any]:
+    return {
+        "name": row.name, "identifier": row.identifier, "provider": row.provider, "base_url": row.base_url,
+        "api_key_env": row.api_key_env, "has_api_key": bool(getattr(row, "api_key_encrypted", None)
+                                                            or getattr(row, "api_key", None)),
+        "is_public": row.is_public, "input_cost_per_1k": row.input_cost_per_1k,
+        "output_cost_per_1k": row.output_cost_per_1k, "cached_input_cost_per_1k": row.cached_input_cost_per_1k,
+        "context_window": row.context_window, "additional_config": dict(row.additional_config or {}),
+        "data_retention_days": row.data_retention_days, "source": source,
+    }
+
+
+def _entry_fields(body: dict[str, Any], *, partial: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in _ENTRY_TEXT:
+        if name in body:
+            out[name] = get_str(body, name, "", required=name in ("identifier", "provider"))
+    for name in _ENTRY_NUMBERS:
+        if name in body:
+            out[name] = get_number(body, name, "", minimum=0)
+    if "context_window" in body:
+        out["context_window"] = get_int(body, "context_window", "", minimum=1)
+    if "data_retention_days" in body:
+        out["data_retention_days"] = get_int(body, "data_retention_days", "", minimum=0)
+    if "is_public" in body:
+        out["is_public"] = bool(get_bool(body, "is_public", ""))
+    if "additional_config" in body:
+        out["additional_config"] = get_dict(body, "additional_config", "") or {}
+    if "api_key" in body:
+        out["api_key"] = get_str(body, "api_key", "")
+    if not partial:
+        for required in ("identifier", "provider"):
+            if not out.get(required):
+                raise bad(required, "required string is missing")
+    provider = out.get("provider")
+    if provider is not None and provider not in provider_names():
+        raise bad("provider", f"unknown provider {provider!r}; known: {', '.join(sorted(provider_names()))}")
+    return out
+
+
+async def _save_entry(st: ServerState, name: str, fields: dict[str, Any], existing: Any = None) -> Any:
+    from ..gateway.store.records import ModelEntryRow
+
+    values = {f: getattr(existing, f) for f in ModelEntryRow.__dataclass_fields__} if existing else {"name": name}
+    api_key = fields.pop("api_key", ...)
+    values.update(fields)
+    if api_key is not ...:
+        if api_key and st.box is None:
+            raise ApiError("cannot store a provider key: no encryption key (CLOVERLEAF_ENCRYPTION_KEY)", status=503,
+                           kind="overloaded", code="no_encryption_key")
+        values["api_key_encrypted"] = st.box.encrypt(api_key) if api_key and st.box else None
+    row = ModelEntryRow(**values)
+    saved = await asyncio.to_thread(st.backend.store.upsert_model_entry, row)
+    st.backend.install(saved)
+    return saved
+
+
+def _name_ok(name: Any) -> str:
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        raise bad("name", "required: a non-empty model name of at most 200 characters")
+    return name
+
+
+async def list_models(request: Request) -> Response:
+    try:
+        st = await _admin(request)
+        rows = await asyncio.to_thread(st.backend.store.list_model_entries)
+    except Exception as exc:  # noqa: BLE001
+        return _fail(request, exc)
+    stored = {r.name for r in rows}
+    config = [_entry_view(e, "config") for e in st.backend.settings.models if e.name not in stored]
+    return json_response({"data": [_entry_view(r) for r in rows] + config})
+
+
+async def create_model(request: Request) -> Response:
+    try:
+        st = await _admin(request)
+        body = await read_json(request, st.options.max_body_bytes)
+        name = _name_ok(body.get("name"))
+        fields = _entry_fields(body, partial=False)
+        if await asyncio.to_thread(st.backend.store.get_model_entry, name) is not None:
+            raise ApiError(f"model entry {name!r} exists; PUT or PATCH /admin/models/{name} to change it",
+                           status=409, kind="invalid_request", code="conflict")
+        row = await _save_entry(st, name, fields)
+    except Exception as exc:  # noqa: BLE001
+        return _fail(request, exc)
+    return json_response(_entry_view(row), status=201)
+
+
+async def get_model(request: Request) -> Response:
+    name = request.path_params["name"]
+    try:
+        st = await _admin(request)
+        row = await asyncio.to_thread(st.backend.store.get_model_entry, name)
+        if row is None:
+            entry = st.backend.settings.model_entry(name)
+            if entry is None:
+                raise NotFound(f"no model entry {name!r}", code="model_not_found")
+            return json_response(_entry_view(entry, "config"))
+    except Exception as exc:  # noqa: BLE001
+        return _fail(request, exc)
+    return json_response(_entry_view(row))
+
+
+async def update_model(request: Request) -> Response:
+    name = request.path_params["name"]
+    try:
+        st = await _admin(request)
+        body = await read_json(request, st.options.max_body_bytes)
+        existing = await asyncio.to_thread(st.backend.store.get_model_entry, name)
+        partial = request.method == "PATCH"
+        if partial and existing is None:
+            raise NotFound(f"no model entry {name!r} to update; POST /admin/models creates one",
+                           code="model_not_found")
+        row = await _save_entry(st, name, _entry_fields(body, partial=partial), existing if partial else None)
+    except Exception as exc:  # noqa: BLE001
+        return _fail(request, exc)
+    return json_response(_entry_view(row))
+
+
+async def delete_model(request: Request) -> Response:
+    name = request.path_params["name"]
+    try:
+        st = await _admin(request)
+        if not await asyncio.to_thread(st.backend.store.delete_model_entry, name):
+            raise NotFound(f"no model entry {name!r}", code="model_not_found")
+        st.backend.uninstall(name)
+    except Exception as exc:  # noqa: BLE001
+        return _fail(request, exc)
+    return json_response({"deleted": name})
+
+
+# --------------------------------------------------------------------------- virtual keys
+
+
+def _key_fields(body: dict[str, Any], now: float) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if "name" in body:
+        out["name"] = get_str(body, "name", "")
+    if "allowed_models" in body:
+        models = get_list(body, "allowed_models", "") or []
+        if not all(isinstance(m, str) and m for m in models):
+            raise bad("allowed_models", "expected an array of model or route names ('fake/*' patterns allowed)")
+        out["allowed_models"] = list(models)
+    if "budget" in body:
+        out["budget"] = get_number(body, "budget", "", minimum=0)
+    if "budget_period" in body:
+        period = get_str(body, "budget_period", "")
+        if period not in _PERIODS:
+            raise bad("budget_period", "expected 'day', 'month', 'total' or null")
+        out["budget_period"] = None if period == "total" else period
+    for name in ("rpm", "tpm"):
+        if name in body:
+            out[name] = get_int(body, name, "", minimum=1)
+    if "expires_at" in body:
+        out["expires_at"] = get_number(body, "expires_at", "", minimum=0)
+    if "expires_in_seconds" in body:
+        seconds = get_number(body, "expires_in_seconds", "", minimum=0)
+        out["expires_at"] = None if seconds is None else now + seconds
+    if "metadata" in body:
+        out["metadata"] = get_dict(body, "metadata", "") or {}
+    return out
+
+
+async def _key_view(st: ServerState, row: Any) -> dict[str, Any]:
+    view = public_view(row)
+    if row.budget is not None:
+        view["spent"] = await _key_spend(st, row)
+    return view
+
+
+async def _key_spend(st: ServerState, row: Any) -> float | None:
+    usage = getattr(st.backend.store, "budget_usage", None)
+    if usage is None:
+        return None
+    from ..gateway.budget import period_key
+
+    spent, _reserved = await asyncio.to_thread(usage, f"key:{row.id}", period_key(row.budget_period, time.time()))
+    return round(float(spent), 6)
+
+
+async def list_keys(request: Request) -> Response:
+    try:
+        st = await _admin(request)
+        assert st.keys is not None
+        include = request.query_params.get("include_revoked", "true").lower() != "false"
+        rows = await st.keys.list(include_revoked=include)
+        data = [await _key_view(st, r) for r in rows]
+    except Exception as exc:  # noqa: BLE001
+        return _fail(request, exc)
+    return json_response({"data": data})
+
+
+async def create_key(request: Request) -> Response:
+    try:
+        st = await _admin(request)
+        assert st.keys is not None
+        body = await read_json(request, st.options.max_body_bytes)
+        row, secret = await st.keys.create(**_key_fields(body, time.time()))
+        st.auth.open_mode = False  # a key exists now: the loopback-only open mode ends
+    except Exception as exc:  # noqa: BLE001
+        return _fail(request, exc)
+    view = await _key_view(st, row)
+    view["key"] = secret
+    view["note"] = "store this key now: it is shown only once and kept only as a hash"
+    return json_response(view, status=201)
+
+
+async def get_key(request: Request) -> Response:
+    try:
+        st = await _admin(request)
+        assert st.keys is not None
+        row = await st.keys.get(request.path_params["key_id"])
+        if row is None:
+            raise NotFound(f"no virtual key {request.path_params['key_id']!r}", code="key_not_found")
+        view = await _key_view(st, row)
+    except Exception as exc:  # noqa: BLE001
+        return _fail(request, exc)
+    return json_response(view)
+
+
+async def update_key(request: Request) -> Response:
+    key_id = request.path_params["key_id"]
+    try:
+        st = await _admin(request)
+        assert st.keys is not None
+        body = await read_json(request, st.options.max_body_bytes)
+        fields = _key_fields(body, time.time())
+        if await st.keys.get(key_id) is None:
+            raise NotFound(f"no virtual key {key_id!r}", code="key_not_found")
+        row = await st.keys.update(key_id, **fields)
+        view = await _key_view(st, row)
+    except Exception as exc:  # noqa: BLE001
+        return _fail(request, exc)
+    return json_response(view)
+
+
+async def revoke_key(request: Request) -> Response:
+    key_id = request.path_params["key_id"]
+    try:
+        st = await _admin(request)
+        assert st.keys is not None
+        row = await st.keys.get(key_id)
+        if row is None:
+            raise NotFound(f"no virtual key {key_id!r}", code="key_not_found")
+        await st.keys.revoke(key_id)
+        row = await st.keys.get(key_id)
+        view = await _key_view(st, row)
+    except Exception as exc:  # noqa: BLE001
+        return _fail(request, exc)
+    return json_response(view)
+
+
+async def delete_key(request: Request) -> Response:
+    key_id = request.path_params["key_id"]
+    try:
+        st = await _admin(request)
+        assert st.keys is not None
+        if not await st.keys.delete(key_id):
+            raise NotFound(f"no virtual key {key_id!r}", code="key_not_found")
+    except Exception as exc:  # noqa: BLE001
+        return _fail(request, exc)
+    return json_response({"deleted": key_id})
+
+
+# --------------------------------------------------------------------------- observability
+
+
+def _query_number(request: Request, name: str) -> float | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BadRequest(f"{name}: expected a number (unix seconds)", param=name) from None
+    if not math.isfinite(value):
+        raise BadRequest(f"{name}: expected a finite number", param=name)
+    return value
+
+
+async def traces(request: Request) -> Response:
+    try:
+        st = await _admin(request)
+        limit = _query_number(request, "limit")
+        limit_n = 50 if limit is None else int(min(max(limit, 1), 1000))
+        q = request.query_params
+        calls = await asyncio.to_thread(st.backend.store.recent_calls, limit_n, model=q.get("model"),
+                                        status=q.get("status"), trace_id=q.get("trace_id"))
+    except Exception as exc:  # noqa: BLE001
+        return _fail(request, exc)
+    return json_response({"data": [c.as_dict() for c in calls]})
+
+
+async def trace(request: Request) -> Response:
+    trace_id = request.path_params["trace_id"]
+    try:
+        st = await _admin(request)
+        found = await asyncio.to_thread(st.backend.store.get_trace, trace_id)
+        if found is None:
+            raise NotFound(f"no trace {trace_id!r}", code="trace_not_found")
+    except Exception as exc:  # noqa: BLE001
+        return _fail(request, exc)
+    return json_response({"id": found.id, "created_at": found.created_at, "completed_at": found.completed_at,
+                          "metadata": found.metadata, "calls": [c.as_dict() for c in found.calls]})
+
+
+async def spend(request: Request) -> Response:
+    try:
+        st = await _admin(request)
+        by = request.query_params.get("by", "model")
+        from ..gateway.store.calls import SPEND_GROUPS
+
+        if by not in SPEND_GROUPS:
+            raise BadRequest(f"by: expected one of {', '.join(SPEND_GROUPS)}", param="by")
+        rows = await asyncio.to_thread(st.backend.store.spend, by, since=_query_number(request, "since"),
+                                       until=_query_number(request, "until"))
+    except Exception as exc:  # noqa: BLE001
+        return _fail(request, exc)
+    return json_response({"by": by, "data": [r.as_dict() for r in rows]})
+
+
+async def breakers(request: Request) -> Response:
+    try:
+        st = await _admin(request)
+    except Exception as exc:  # noqa: BLE001
+        return _fail(request, exc)
+    return json_response({"data": st.backend.breaker_states()})
+
+
+routes = [
+    Route("/admin/models", list_models, methods=["GET"]),
+    Route("/admin/models", create_model, methods=["POST"]),
+    Route("/admin/models/{name:path}", get_model, methods=["GET"]),
+    Route("/admin/models/{name:path}", update_model, methods=["PUT", "PATCH"]),
+    Route("/admin/models/{name:path}", delete_model, methods=["DELETE"]),
+    Route("/admin/keys", list_keys, methods=["GET"]),
+    Route("/admin/keys", create_key, methods=["POST"]),
+    Route("/admin/keys/{key_id}/revoke", revoke_key, methods=["POST"]),
+    Route("/admin/keys/{key_id}", get_key, methods=["GET"]),
+    Route("/admin/keys/{key_id}", update_key, methods=["PATCH"]),
+    Route("/admin/keys/{key_id}", delete_key, methods=["DELETE"]),
+    Route("/admin/traces", traces, methods=["GET"]),
+    Route("/admin/traces/{trace_id}", trace, methods=["GET"]),
+    Route("/admin/spend", spend, methods=["GET"]),
+    Route("/admin/breakers", breakers, methods=["GET"]),
+]

@@ -1,0 +1,60 @@
+"""The Anthropic-compatible routes: ``POST /v1/messages`` (JSON or SSE) and
+``POST /v1/messages/count_tokens``, for any backend provider.
+
+The translation is in :mod:`.anthropic_wire`; errors use Anthropic's error shape
+(``{"type": "error", "error": {"type": ..., "message": ...}}``) so the Anthropic SDK raises
+its usual exception classes.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from . import anthropic_wire as aw
+from .http_io import json_response, read_json
+from .state import UNKNOWN, new_id, state_of
+from .streaming import serve_stream
+
+
+async def messages(request: Request) -> Response:
+    st = state_of(request)
+    model = UNKNOWN
+    try:
+        principal = await st.authenticate(request)
+        body = await read_json(request, st.options.max_body_bytes)
+        req = aw.parse_messages_request(body)
+        ctx = await st.admit(request, principal, req.model)
+        model = req.model
+        if req.stream:
+            encoder = aw.MessageStreamEncoder(message_id=new_id("msg_"), model=model)
+            return await serve_stream(st, request, "anthropic", model, st.backend.astream(model, req, ctx), encoder)
+        resp = await st.backend.achat(model, req, ctx)
+    except Exception as exc:  # noqa: BLE001 - every failure becomes the API's error shape
+        return st.fail(request, exc, "anthropic", model)
+    rid = resp.metadata.response_id
+    out = aw.message_json(resp, message_id=rid if rid and rid.startswith("msg_") else new_id("msg_"), model=model)
+    st.done(request, "anthropic", model, resp.provider, upstream_ms=resp.metadata.latency_ms, usage=resp.usage,
+            cost=resp.cost)
+    return json_response(out)
+
+
+async def count_tokens(request: Request) -> Response:
+    """An estimate (about 4 characters a token), the same one the gateway uses for limits."""
+    st = state_of(request)
+    try:
+        principal = await st.authenticate(request)
+        body = await read_json(request, st.options.max_body_bytes)
+        body.setdefault("max_tokens", 1)
+        req = aw.parse_messages_request(body)
+        await st.admit(request, principal, req.model)
+    except Exception as exc:  # noqa: BLE001
+        return st.fail(request, exc, "anthropic")
+    return json_response({"input_tokens": st.backend.engine.estimate_tokens(req)})
+
+
+routes = [
+    Route("/v1/messages", messages, methods=["POST"]),
+    Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
+]

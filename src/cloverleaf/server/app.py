@@ -1,0 +1,160 @@
+"""The Starlette app: ``create_app(settings) -> ASGI app``.
+
+Everything a request needs is built here once — the gateway client and its connection
+pool, the authenticator, the metrics registry, the precomputed response pieces — and
+hung on ``app.state.cloverleaf`` (:class:`~.state.ServerState`). Nothing is rebuilt per
+request.
+
+One pure-ASGI middleware (no ``BaseHTTPMiddleware``, which costs a task per request)
+stamps ``x-cloverleaf-overhead-ms`` on every response and feeds the overhead histogram.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..config import Settings
+from . import admin_api, anthropic_api, openai_api
+from .auth import Authenticator
+from .backend import Backend
+from .errors import ApiError, error_body, to_api_error
+from .http_io import json_response
+from .keys import VirtualKeys
+from .metrics import CONTENT_TYPE, Metrics
+from .openapi import document as openapi_document
+from .options import ServerOptions
+from .secrets import SecretBox
+from .state import ServerState, state_of
+
+log = logging.getLogger("cloverleaf.server")
+OVERHEAD_HEADER = b"x-cloverleaf-overhead-ms"
+
+
+class TimingMiddleware:
+    """Adds ``x-cloverleaf-overhead-ms``: time in the server minus the upstream call."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t0 = time.perf_counter()
+        scope["cloverleaf.t0"] = t0
+
+        async def send_with_overhead(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                overhead = max(0.0, (time.perf_counter() - t0) * 1000.0 - scope.get("cloverleaf.upstream_ms", 0.0))
+                message["headers"] = [*message.get("headers", ()), (OVERHEAD_HEADER, b"%.3f" % overhead)]
+                api = scope.get("cloverleaf.api")
+                if api is not None:
+                    self.metrics.observe_overhead(api, overhead / 1000.0)
+            await send(message)
+
+        await self.app(scope, receive, send_with_overhead)
+
+
+def create_app(settings: Settings | None = None, *, options: ServerOptions | None = None,
+               transport: Any = None) -> Starlette:
+    """Build the server. ``transport`` replaces the engine's transport (tests)."""
+    settings = settings or Settings.load()
+    options = options or ServerOptions.from_settings(settings.server, settings.env)
+    box = SecretBox(options.encryption_material) if options.encryption_material else None
+    backend = Backend(settings, box=box, transport=transport)
+    keys = VirtualKeys(backend.store, cache_seconds=options.key_cache_seconds) if backend.store is not None else None
+    metrics = Metrics(backend.breaker_states)
+    state = ServerState(options=options, backend=backend, auth=Authenticator(options, keys), keys=keys,
+                        metrics=metrics, box=box, started_at=time.time())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await backend.start()
+        await state.auth.decide_mode()
+        if state.auth.open_mode:
+            log.warning("no CLOVERLEAF_MASTER_KEY and no virtual keys: the API is open to loopback clients only")
+        try:
+            yield
+        finally:
+            await backend.aclose()
+
+    routes = [
+        Route("/health", health, methods=["GET"]),
+        Route("/ready", ready, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+        Route("/openapi.json", openapi_endpoint, methods=["GET"]),
+        *openai_api.routes,
+        *anthropic_api.routes,
+        *admin_api.routes,
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    exception_handlers={HTTPException: http_error, Exception: internal_error})
+    app.state.cloverleaf = state
+    app.add_middleware(TimingMiddleware, metrics=metrics)
+    return app
+
+
+# --------------------------------------------------------------------------- small routes
+
+
+async def health(request: Request) -> Response:
+    return json_response({"status": "ok"})
+
+
+async def ready(request: Request) -> Response:
+    st = state_of(request)
+    try:
+        await st.backend.ready()
+    except Exception as exc:  # noqa: BLE001 - the reason is logged, not returned
+        log.warning("readiness check failed: %s", type(exc).__name__)
+        return json_response({"status": "unavailable", "store": "unreachable"}, status=503)
+    return json_response({"status": "ready", "store": "ok" if st.backend.store is not None else "none"})
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    return Response(state_of(request).metrics.render(), media_type=CONTENT_TYPE)
+
+
+_OPENAPI_CACHE: dict[str, bytes] = {}
+
+
+async def openapi_endpoint(request: Request) -> Response:
+    body = _OPENAPI_CACHE.get("doc")
+    if body is None:
+        from .http_io import dumps
+
+        body = _OPENAPI_CACHE["doc"] = dumps(openapi_document())
+    return Response(body, media_type="application/json")
+
+
+def _flavor(request: Request) -> str:
+    return "anthropic" if request.url.path.startswith("/v1/messages") else "openai"
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    message = {404: f"no route for {request.url.path}", 405: f"method {request.method} is not allowed here"}.get(
+        exc.status_code, str(exc.detail))
+    kind = "not_found" if exc.status_code == 404 else "invalid_request"
+    err = ApiError(message, status=exc.status_code, kind=kind, code=f"http_{exc.status_code}",
+                   headers=dict(exc.headers or {}))
+    return Response(error_body(err, _flavor(request)), status_code=err.status,  # type: ignore[arg-type]
+                    headers=err.headers or None, media_type="application/json")
+
+
+async def internal_error(request: Request, exc: Exception) -> Response:
+    err = to_api_error(exc)  # logs it with an incident id; nothing internal reaches the client
+    return Response(error_body(err, _flavor(request)), status_code=err.status,  # type: ignore[arg-type]
+                    media_type="application/json")

@@ -1,0 +1,104 @@
+"""Who is calling: the master key, a virtual key, or (open mode) a loopback client.
+
+Both SDKs' conventions are accepted: ``Authorization: Bearer <key>`` (OpenAI) and
+``x-api-key: <key>`` (Anthropic). The three modes and why (see also :mod:`.options`):
+
+- **master key set** (``CLOVERLEAF_MASTER_KEY``): it is accepted everywhere, including
+  ``/admin``; virtual keys are accepted on the model APIs; anything else is a 401.
+- **no master key, but virtual keys exist**: only virtual keys; the admin API is off.
+- **neither — open mode**: no credential is needed (SDKs insist on sending *some* key; it
+  is ignored), but only from loopback peers, and ``serve`` refuses a non-loopback bind
+  unless ``[server] allow_unauthenticated = true``. A fresh ``cloverleaf serve`` is thus
+  usable at once on the developer's machine and never an open relay on a network.
+
+The master key is compared in constant time; a virtual key is looked up by its hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import Literal
+
+from ..context import KeyPolicy
+from .errors import Forbidden, NotFound, Unauthorized
+from .keys import VirtualKeys, model_allowed
+from .options import ServerOptions, is_loopback
+
+ADMIN_OFF = ("the admin API is off because CLOVERLEAF_MASTER_KEY is not set; set it (16+ random characters) "
+             "in the server's environment and restart to turn it on")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    kind: Literal["master", "key", "open"]
+    key_id: str | None = None
+    policy: KeyPolicy | None = None
+
+    def check_model(self, model: str) -> None:
+        """403 when this key may not use ``model`` (checked before the model's existence,
+        so a restricted key cannot probe which models the gateway serves)."""
+        if self.policy is not None and not model_allowed(self.policy.allowed_models, model):
+            raise Forbidden(f"this API key may not use model {model!r}; allowed: "
+                            f"{', '.join(self.policy.allowed_models)}", code="model_not_allowed")
+
+
+def bearer_token(authorization: str | None, x_api_key: str | None) -> str | None:
+    if authorization:
+        scheme, _, token = authorization.strip().partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+    if x_api_key and x_api_key.strip():
+        return x_api_key.strip()
+    return None
+
+
+class Authenticator:
+    def __init__(self, options: ServerOptions, keys: VirtualKeys | None) -> None:
+        self._master = hashlib.sha256(options.master_key.encode()).digest() if options.master_key else None
+        self._keys = keys
+        self.open_mode = False
+
+    @property
+    def admin_enabled(self) -> bool:
+        return self._master is not None
+
+    async def decide_mode(self) -> None:
+        """Open mode only with no master key and no usable virtual key (checked at startup)."""
+        has_keys = self._keys is not None and await self._keys.any_active()
+        self.open_mode = self._master is None and not has_keys
+
+    async def authenticate(self, authorization: str | None, x_api_key: str | None, peer: str | None) -> Principal:
+        token = bearer_token(authorization, x_api_key)
+        if self.open_mode:
+            if not is_loopback(peer):
+                raise Unauthorized("this gateway has no API keys configured, so it only serves clients on the same "
+                                   "machine; the operator must set CLOVERLEAF_MASTER_KEY and issue virtual keys",
+                                   code="open_mode_loopback_only")
+            return _OPEN
+        if token is None:
+            raise Unauthorized("missing API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'",
+                               code="missing_api_key")
+        if self._master is not None and hmac.compare_digest(hashlib.sha256(token.encode()).digest(), self._master):
+            return _MASTER
+        if self._keys is None:
+            raise Unauthorized("invalid API key", code="invalid_api_key")
+        key = await self._keys.verify(token)
+        return Principal("key", key.id, key.policy)
+
+    async def authenticate_admin(self, authorization: str | None, x_api_key: str | None) -> Principal:
+        if self._master is None:
+            raise NotFound(ADMIN_OFF, code="admin_disabled")
+        token = bearer_token(authorization, x_api_key)
+        if token is None:
+            raise Unauthorized("missing master key: send 'Authorization: Bearer <CLOVERLEAF_MASTER_KEY>'",
+                               code="missing_api_key")
+        if not hmac.compare_digest(hashlib.sha256(token.encode()).digest(), self._master):
+            raise Unauthorized("the admin API needs the master key (virtual keys cannot use it)",
+                               code="invalid_api_key")
+        return _MASTER
+
+
+_OPEN = Principal("open")
+_MASTER = Principal("master")

@@ -1,0 +1,199 @@
+"""The one object the routes call: the gateway (routes, limits, budgets, traces) over one
+Engine, built once at startup, plus the model registry the admin API edits.
+
+This is also the seam to the gateway's interface: the routes speak only to
+:class:`Backend`, so an interface change in ``cloverleaf.gateway`` is absorbed here.
+
+Security: the server's Engine gets an attachment policy with ``allow_local_paths=False``
+(a client can never make the server read its own disk; the wire parsers already refuse
+anything but http(s) and ``data:`` URLs, this is the second wall).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+from ..config import ModelEntry, Settings
+from ..context import CallContext
+from ..errors import ConfigError
+from ..models import parse_model_id
+from ..providers.registry import provider_names
+from ..types import (
+    ChatRequest,
+    ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    ImageRequest,
+    ImageResponse,
+    StreamEvent,
+)
+from .errors import NotFound
+from .secrets import SecretBox
+
+log = logging.getLogger("cloverleaf.server")
+
+
+class Backend:
+    def __init__(self, settings: Settings, *, box: SecretBox | None = None, transport: Any = None) -> None:
+        from ..attachments import AttachmentPolicy
+        from ..client import AsyncClient
+
+        self.settings = replace(settings, gateway=True)
+        self.client = AsyncClient(self.settings)
+        if transport is not None:
+            self.client.engine.transport = transport
+        self.engine = self.client.engine
+        self.engine.attachment_policy = AttachmentPolicy(**{**settings.attachments, "allow_local_paths": False})
+        try:
+            self.gateway: Any = self.client.gateway
+        except ImportError:  # TEMPORARY while cloverleaf.gateway.Gateway is being written
+            log.warning("cloverleaf.gateway.Gateway is unavailable: serving without routes, limits or budgets")
+            self.gateway = _EngineOnly(self.engine, settings)
+        self.store: Any = getattr(self.gateway, "store", None)
+        self.box = box
+        self._known_providers = frozenset(provider_names()) | frozenset(settings.providers)
+
+    # -- startup / shutdown -----------------------------------------------------------
+    async def start(self) -> None:
+        """Load model entries created through the admin API into the registry."""
+        if self.store is None:
+            return
+        rows = await asyncio.to_thread(self.store.list_model_entries)
+        for row in rows:
+            self._install(row)
+
+    async def aclose(self) -> None:
+        if isinstance(self.gateway, _EngineOnly):
+            await self.gateway.aclose()
+        await self.client.aclose()
+
+    # -- models -----------------------------------------------------------------------
+    def routes(self) -> list[str]:
+        return list(self.settings.routes)
+
+    async def check_model(self, model: str) -> None:
+        """404 unless ``model`` is a route, a registry entry, or a ``provider/model`` id of a
+        known provider. An entry another worker created is picked up from the store here."""
+        if model in self.settings.routes or self.engine.registry.get(model) is not None:
+            return
+        try:
+            parse_model_id(model, self._known_providers)
+            return
+        except ConfigError as exc:
+            reason = str(exc)
+        if self.store is not None:
+            row = await asyncio.to_thread(self.store.get_model_entry, model)
+            if row is not None:
+                self._install(row)
+                return
+        raise NotFound(f"unknown model {model!r}: {reason}", code="model_not_found", param="model")
+
+    def listed_models(self) -> list[tuple[str, str]]:
+        """(id, owned_by) for ``/v1/models``: routes, public registry entries, configured defaults."""
+        out: dict[str, str] = {}
+        for name in self.settings.routes:
+            out[name] = "cloverleaf-route"
+        for entry in self.engine.registry.all():
+            if entry.is_public:
+                out.setdefault(entry.name, entry.provider)
+        for name in (self.settings.default_model, self.settings.embedding_model, self.settings.image_model):
+            if name:
+                out.setdefault(name, name.partition("/")[0] or "cloverleaf")
+        if not out:
+            out["fake/echo"] = "fake"
+        return list(out.items())
+
+    def _install(self, row: Any) -> None:
+        api_key = None
+        if row.api_key_encrypted:
+            if self.box is None:
+                log.warning("model entry %r has a stored provider key but no encryption key is set "
+                            "(CLOVERLEAF_ENCRYPTION_KEY / CLOVERLEAF_MASTER_KEY); it is loaded without it", row.name)
+            else:
+                api_key = self.box.decrypt(row.api_key_encrypted)
+        self.engine.registry.add(ModelEntry(
+            name=row.name, identifier=row.identifier, provider=row.provider, base_url=row.base_url,
+            api_key=api_key, api_key_env=row.api_key_env, is_public=row.is_public,
+            input_cost_per_1k=row.input_cost_per_1k, output_cost_per_1k=row.output_cost_per_1k,
+            cached_input_cost_per_1k=row.cached_input_cost_per_1k, context_window=row.context_window,
+            additional_config=dict(row.additional_config or {}), data_retention_days=row.data_retention_days))
+        self._invalidate(row.name)
+
+    def install(self, row: Any) -> None:
+        self._install(row)
+
+    def uninstall(self, name: str) -> None:
+        self.engine.registry.remove(name)
+        self._invalidate(name)
+
+    def _invalidate(self, name: str) -> None:
+        router = getattr(self.gateway, "router", None)
+        if router is not None and hasattr(router, "invalidate"):
+            router.invalidate()  # a route may target this entry under another name
+
+    # -- calls ------------------------------------------------------------------------
+    async def achat(self, model: str, req: ChatRequest, ctx: CallContext) -> ChatResponse:
+        return await self.gateway.achat(model, req, ctx)  # type: ignore[no-any-return]
+
+    def astream(self, model: str, req: ChatRequest, ctx: CallContext) -> AsyncIterator[StreamEvent]:
+        return self.gateway.astream(model, req, ctx)  # type: ignore[no-any-return]
+
+    async def aembed(self, model: str, req: EmbeddingRequest, ctx: CallContext) -> EmbeddingResponse:
+        return await self.gateway.aembed(model, req, ctx)  # type: ignore[no-any-return]
+
+    async def aimage(self, model: str, req: ImageRequest, ctx: CallContext) -> ImageResponse:
+        return await self.gateway.aimage(model, req, ctx)  # type: ignore[no-any-return]
+
+    # -- state for admin and metrics --------------------------------------------------
+    def breaker_states(self) -> dict[str, str]:
+        breakers = getattr(self.gateway, "breakers", None)
+        if breakers is None:
+            return {}
+        snapshot = breakers.snapshot() if hasattr(breakers, "snapshot") else breakers
+        out = {}
+        for name, value in dict(snapshot).items():
+            state = getattr(value, "state", value)
+            out[str(name)] = str(getattr(state, "value", state))
+        return out
+
+    async def ready(self) -> None:
+        """Raise if the store cannot be reached."""
+        if self.store is None:
+            return
+        import sqlalchemy as sa
+
+        def ping() -> None:
+            with self.store.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+
+        await asyncio.to_thread(ping)
+
+
+class _EngineOnly:
+    """Stand-in for the gateway while it is being written: one call, one target."""
+
+    def __init__(self, engine: Any, settings: Settings) -> None:
+        from ..gateway.config import parse_store
+        from ..gateway.store import open_store
+
+        self.engine = engine
+        self.store = open_store(parse_store(settings.store, settings.env).url)
+
+    async def aclose(self) -> None:
+        self.store.close()
+
+    async def achat(self, model: str, req: ChatRequest, ctx: CallContext) -> ChatResponse:
+        return await self.engine.achat(self.engine.resolve(model), req)  # type: ignore[no-any-return]
+
+    def astream(self, model: str, req: ChatRequest, ctx: CallContext) -> AsyncIterator[StreamEvent]:
+        return self.engine.astream(self.engine.resolve(model), req)  # type: ignore[no-any-return]
+
+    async def aembed(self, model: str, req: EmbeddingRequest, ctx: CallContext) -> EmbeddingResponse:
+        return await self.engine.aembed(self.engine.resolve(model), req)  # type: ignore[no-any-return]
+
+    async def aimage(self, model: str, req: ImageRequest, ctx: CallContext) -> ImageResponse:
+        return await self.engine.aimage(self.engine.resolve(model), req)  # type: ignore[no-any-return]

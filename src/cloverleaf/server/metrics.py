@@ -1,0 +1,158 @@
+"""Prometheus metrics, written by hand in the text exposition format (version 0.0.4).
+
+No ``prometheus_client`` dependency: the server needs counters, one gauge and a few
+histograms, which are a dict and a ``bisect`` each; the text format is a dozen lines to
+write. Everything runs on the event loop thread, so no locks. Label values that come from
+clients are bounded before they get here (a model label is only set once the model is
+known to exist), so a caller cannot blow up the series count with random names.
+
+Series::
+
+    cloverleaf_requests_total{api,model,provider,status}
+    cloverleaf_errors_total{api,model,provider,status,code}
+    cloverleaf_request_duration_seconds{api,model,provider}      histogram
+    cloverleaf_time_to_first_token_seconds{api,model,provider}   histogram (streams)
+    cloverleaf_gateway_overhead_seconds{api}                     histogram
+    cloverleaf_tokens_total{model,provider,type}                 type: input|output|cached|reasoning
+    cloverleaf_cost_usd_total{model,provider}
+    cloverleaf_in_flight_requests
+    cloverleaf_breaker_state{target}                             0 closed, 1 half-open, 2 open
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ..types import Usage
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
+BREAKER_VALUES = {"closed": 0, "half_open": 1, "half-open": 1, "open": 2}
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _labels(names: tuple[str, ...], values: tuple[str, ...], extra: str = "") -> str:
+    pairs = [f'{n}="{_escape(v)}"' for n, v in zip(names, values, strict=True)]
+    if extra:
+        pairs.append(extra)
+    return "{" + ",".join(pairs) + "}" if pairs else ""
+
+
+def _num(value: float) -> str:
+    if value == int(value) and abs(value) < 1e15:
+        return str(int(value))
+    return repr(value)
+
+
+class Counter:
+    def __init__(self, name: str, help_text: str, labels: tuple[str, ...]) -> None:
+        self.name, self.help, self.labels = name, help_text, labels
+        self.values: dict[tuple[str, ...], float] = {}
+
+    def inc(self, labels: tuple[str, ...], amount: float = 1.0) -> None:
+        self.values[labels] = self.values.get(labels, 0.0) + amount
+
+    def render(self) -> Iterable[str]:
+        yield f"# HELP {self.name} {self.help}"
+        yield f"# TYPE {self.name} counter"
+        for key, value in self.values.items():
+            yield f"{self.name}{_labels(self.labels, key)} {_num(value)}"
+
+
+class Histogram:
+    def __init__(self, name: str, help_text: str, labels: tuple[str, ...], buckets: tuple[float, ...]) -> None:
+        self.name, self.help, self.labels, self.buckets = name, help_text, labels, buckets
+        # per label set: [count per bucket (non-cumulative, last = +Inf)..., sum, count]
+        self.series: dict[tuple[str, ...], list[float]] = {}
+
+    def observe(self, labels: tuple[str, ...], value: float) -> None:
+        row = self.series.get(labels)
+        if row is None:
+            row = self.series[labels] = [0.0] * (len(self.buckets) + 3)
+        row[bisect_left(self.buckets, value)] += 1
+        row[-2] += value
+        row[-1] += 1
+
+    def render(self) -> Iterable[str]:
+        yield f"# HELP {self.name} {self.help}"
+        yield f"# TYPE {self.name} histogram"
+        for key, row in self.series.items():
+            running = 0.0
+            for i, bound in enumerate(self.buckets):
+                running += row[i]
+                le = 'le="' + str(bound) + '"'
+                yield f"{self.name}_bucket{_labels(self.labels, key, le)} {_num(running)}"
+            running += row[len(self.buckets)]
+            inf = 'le="+Inf"'
+            yield f"{self.name}_bucket{_labels(self.labels, key, inf)} {_num(running)}"
+            yield f"{self.name}_sum{_labels(self.labels, key)} {repr(row[-2])}"
+            yield f"{self.name}_count{_labels(self.labels, key)} {_num(row[-1])}"
+
+
+class Metrics:
+    def __init__(self, breakers: Callable[[], dict[str, str]] | None = None) -> None:
+        self.requests = Counter("cloverleaf_requests_total", "Requests answered, by API, model, provider and status.",
+                                ("api", "model", "provider", "status"))
+        self.errors = Counter("cloverleaf_errors_total", "Error responses, by API, model, provider, status and code.",
+                              ("api", "model", "provider", "status", "code"))
+        self.duration = Histogram("cloverleaf_request_duration_seconds", "Time from request to last byte.",
+                                  ("api", "model", "provider"), LATENCY_BUCKETS)
+        self.ttft = Histogram("cloverleaf_time_to_first_token_seconds", "Streams: time to the first output event.",
+                              ("api", "model", "provider"), LATENCY_BUCKETS)
+        self.overhead = Histogram("cloverleaf_gateway_overhead_seconds",
+                                  "Time spent in the gateway, excluding the upstream call.", ("api",), OVERHEAD_BUCKETS)
+        self.tokens = Counter("cloverleaf_tokens_total", "Tokens, by model, provider and type.",
+                              ("model", "provider", "type"))
+        self.cost = Counter("cloverleaf_cost_usd_total", "Cost in US dollars, where the price is known.",
+                            ("model", "provider"))
+        self.in_flight = 0
+        self._breakers = breakers
+
+    def record(self, api: str, model: str, provider: str, status: int, seconds: float, *,
+               usage: Usage | None = None, cost: float | None = None, ttft: float | None = None,
+               code: str | None = None) -> None:
+        s = str(status)
+        self.requests.inc((api, model, provider, s))
+        self.duration.observe((api, model, provider), seconds)
+        if status >= 400:
+            self.errors.inc((api, model, provider, s, code or ""))
+        if ttft is not None:
+            self.ttft.observe((api, model, provider), ttft)
+        if usage is not None:
+            for kind, n in (("input", usage.input_tokens), ("output", usage.output_tokens),
+                            ("cached", usage.cached_tokens), ("reasoning", usage.reasoning_tokens)):
+                if n:
+                    self.tokens.inc((model, provider, kind), n)
+        if cost:
+            self.cost.inc((model, provider), cost)
+
+    def observe_overhead(self, api: str, seconds: float) -> None:
+        self.overhead.observe((api,), max(0.0, seconds))
+
+    def render(self) -> bytes:
+        lines: list[str] = []
+        for metric in (self.requests, self.errors, self.duration, self.ttft, self.overhead, self.tokens, self.cost):
+            lines.extend(metric.render())
+        lines += ["# HELP cloverleaf_in_flight_requests Requests being served now.",
+                  "# TYPE cloverleaf_in_flight_requests gauge", f"cloverleaf_in_flight_requests {self.in_flight}"]
+        lines += ["# HELP cloverleaf_breaker_state Circuit breaker per target: 0 closed, 1 half-open, 2 open.",
+                  "# TYPE cloverleaf_breaker_state gauge"]
+        for target, state in sorted(self._breaker_states().items()):
+            lines.append(f'cloverleaf_breaker_state{{target="{_escape(target)}"}} {BREAKER_VALUES.get(state, 0)}')
+        return ("\n".join(lines) + "\n").encode("utf-8")
+
+    def _breaker_states(self) -> dict[str, Any]:
+        if self._breakers is None:
+            return {}
+        try:
+            return self._breakers()
+        except Exception:  # noqa: BLE001 - a scrape must not fail because the gateway is busy
+            return {}
+
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

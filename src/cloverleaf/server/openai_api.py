@@ -1,0 +1,122 @@
+"""The OpenAI-compatible routes: ``/v1/chat/completions``, ``/v1/embeddings``,
+``/v1/images/generations``, ``/v1/models`` (and ``/v1/models/{id}``).
+
+Each route is the same short pipeline (see :mod:`.state`); the translation is in
+:mod:`.openai_wire`. The ``model`` in a response is the name the client asked for (a route
+or alias stays an alias); ``x-cloverleaf-target`` says which target actually answered.
+"""
+
+from __future__ import annotations
+
+import time
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from . import openai_wire as ow
+from .http_io import json_response, read_json
+from .state import UNKNOWN, new_id, state_of
+from .streaming import serve_stream
+
+
+async def chat_completions(request: Request) -> Response:
+    st = state_of(request)
+    model = UNKNOWN
+    try:
+        principal = await st.authenticate(request)
+        body = await read_json(request, st.options.max_body_bytes)
+        req, include_usage = ow.parse_chat_request(body)
+        ctx = await st.admit(request, principal, req.model)
+        model = req.model
+        created = int(time.time())
+        if req.stream:
+            encoder = ow.ChatChunkEncoder(response_id=new_id("chatcmpl-"), model=model, created=created,
+                                          include_usage=include_usage)
+            return await serve_stream(st, request, "openai", model, st.backend.astream(model, req, ctx), encoder)
+        resp = await st.backend.achat(model, req, ctx)
+    except Exception as exc:  # noqa: BLE001 - every failure becomes the API's error shape
+        return st.fail(request, exc, "openai", model)
+    rid = resp.metadata.response_id
+    out = ow.chat_completion(resp, response_id=rid if rid and rid.startswith("chatcmpl") else new_id("chatcmpl-"),
+                             model=model, created=created)
+    st.done(request, "openai", model, resp.provider, upstream_ms=resp.metadata.latency_ms, usage=resp.usage,
+            cost=resp.cost)
+    return json_response(out, headers=_target_header(resp.metadata.target))
+
+
+async def embeddings(request: Request) -> Response:
+    st = state_of(request)
+    model = UNKNOWN
+    try:
+        principal = await st.authenticate(request)
+        body = await read_json(request, st.options.max_body_bytes)
+        req, encoding = ow.parse_embedding_request(body)
+        ctx = await st.admit(request, principal, req.model)
+        model = req.model
+        resp = await st.backend.aembed(model, req, ctx)
+    except Exception as exc:  # noqa: BLE001
+        return st.fail(request, exc, "openai", model)
+    st.done(request, "openai", model, resp.provider, upstream_ms=resp.metadata.latency_ms, usage=resp.usage,
+            cost=resp.cost)
+    return json_response(ow.embedding_response(resp, model=model, encoding=encoding),
+                         headers=_target_header(resp.metadata.target))
+
+
+async def images(request: Request) -> Response:
+    st = state_of(request)
+    model = UNKNOWN
+    try:
+        principal = await st.authenticate(request)
+        body = await read_json(request, st.options.max_body_bytes)
+        req = ow.parse_image_request(body)
+        ctx = await st.admit(request, principal, req.model)
+        model = req.model
+        resp = await st.backend.aimage(model, req, ctx)
+    except Exception as exc:  # noqa: BLE001
+        return st.fail(request, exc, "openai", model)
+    st.done(request, "openai", model, resp.provider, upstream_ms=resp.metadata.latency_ms, usage=resp.usage,
+            cost=resp.cost)
+    return json_response(ow.images_response(resp, created=int(time.time()), want=req.response_format),
+                         headers=_target_header(resp.metadata.target))
+
+
+async def list_models(request: Request) -> Response:
+    st = state_of(request)
+    try:
+        principal = await st.authenticate(request)
+    except Exception as exc:  # noqa: BLE001
+        return st.fail(request, exc, "openai")
+    created = int(st.started_at)
+    models = [ow.model_object(name, owned_by=owner, created=created) for name, owner in st.backend.listed_models()]
+    if principal.policy is not None and principal.policy.allowed_models:
+        from .keys import model_allowed
+
+        models = [m for m in models if model_allowed(principal.policy.allowed_models, m["id"])]
+    return json_response(ow.models_list(models))
+
+
+async def get_model(request: Request) -> Response:
+    st = state_of(request)
+    name = request.path_params["model"]
+    try:
+        principal = await st.authenticate(request)
+        principal.check_model(name)
+        await st.backend.check_model(name)
+    except Exception as exc:  # noqa: BLE001
+        return st.fail(request, exc, "openai")
+    owner = dict(st.backend.listed_models()).get(name) or name.partition("/")[0] or "cloverleaf"
+    return json_response(ow.model_object(name, owned_by=owner, created=int(st.started_at)))
+
+
+def _target_header(target: str | None) -> dict[str, str] | None:
+    return {"x-cloverleaf-target": target} if target and target.isascii() and target.isprintable() else None
+
+
+routes = [
+    Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+    Route("/v1/embeddings", embeddings, methods=["POST"]),
+    Route("/v1/images/generations", images, methods=["POST"]),
+    Route("/v1/models", list_models, methods=["GET"]),
+    Route("/v1/models/{model:path}", get_model, methods=["GET"]),
+]

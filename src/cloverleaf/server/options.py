@@ -1,0 +1,99 @@
+"""The server's own settings: ``[server]`` in cloverleaf.toml, the environment, CLI flags.
+
+::
+
+    [server]
+    host = "127.0.0.1"             # --host
+    port = 4000                    # --port
+    max_body_mb = 20               # larger request bodies get 413 before they are read
+    allow_unauthenticated = false  # see below
+    key_cache_seconds = 5          # how long a verified virtual key is trusted without the store
+
+Secrets come only from the environment, never from the file: ``CLOVERLEAF_MASTER_KEY``
+(turns on the admin API and is itself a key with every permission) and
+``CLOVERLEAF_ENCRYPTION_KEY`` (encrypts provider keys at rest; defaults to the master key).
+
+Who may call the API (the secure default):
+
+- a master key is set, or virtual keys exist: every request needs one of them
+  (``Authorization: Bearer ...`` or ``x-api-key: ...``);
+- neither: the API is open, but only to clients on the loopback interface, and the
+  server refuses to *start* on a non-loopback address unless
+  ``allow_unauthenticated = true`` says that an open gateway is really wanted.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ConfigError
+
+_KEYS = {"host", "port", "max_body_mb", "allow_unauthenticated", "key_cache_seconds", "workers"}
+
+
+@dataclass(slots=True)
+class ServerOptions:
+    host: str = "127.0.0.1"
+    port: int = 4000
+    workers: int = 1
+    max_body_bytes: int = 20 * 1024 * 1024
+    allow_unauthenticated: bool = False
+    key_cache_seconds: float = 5.0
+    master_key: str | None = field(default=None, repr=False)
+    encryption_key: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_settings(cls, table: Mapping[str, Any], env: Mapping[str, str], **overrides: Any) -> ServerOptions:
+        unknown = set(table) - _KEYS
+        if unknown:
+            raise ConfigError(f"[server] unknown keys {sorted(unknown)}; allowed: {sorted(_KEYS)}")
+        opts = cls(master_key=env.get("CLOVERLEAF_MASTER_KEY") or None,
+                   encryption_key=env.get("CLOVERLEAF_ENCRYPTION_KEY") or None)
+        if "host" in table:
+            opts.host = str(table["host"])
+        if "port" in table:
+            opts.port = _int("port", table["port"])
+        if "workers" in table:
+            opts.workers = max(1, _int("workers", table["workers"]))
+        if "max_body_mb" in table:
+            opts.max_body_bytes = int(float(table["max_body_mb"]) * 1024 * 1024)
+        if "allow_unauthenticated" in table:
+            opts.allow_unauthenticated = bool(table["allow_unauthenticated"])
+        if "key_cache_seconds" in table:
+            opts.key_cache_seconds = float(table["key_cache_seconds"])
+        for name, value in overrides.items():
+            if value is not None:
+                setattr(opts, name, value)
+        if opts.master_key is not None and len(opts.master_key) < 16:
+            raise ConfigError("CLOVERLEAF_MASTER_KEY is too short: use at least 16 random characters "
+                              "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)")
+        return opts
+
+    @property
+    def encryption_material(self) -> str | None:
+        return self.encryption_key or self.master_key
+
+    @property
+    def loopback_only(self) -> bool:
+        return is_loopback(self.host)
+
+
+def is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _int(name: str, value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"[server] {name} must be an integer, got {value!r}") from None

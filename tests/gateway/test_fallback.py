@@ -1,0 +1,165 @@
+"""Fallback through a real Engine and the fake provider's fault injection."""
+
+from __future__ import annotations
+
+import pytest
+
+from cloverleaf.config import ModelEntry
+from cloverleaf.errors import (
+    AllTargetsFailed,
+    AuthenticationError,
+    CircuitOpen,
+    ContentFilterError,
+    ContextWindowExceededError,
+    InvalidRequestError,
+    RateLimitError,
+    ServerError,
+    UnsupportedCapability,
+)
+from cloverleaf.types import EmbeddingRequest
+
+from .conftest import Harness, chat_request, upstream
+
+
+def _route(*targets: str, **options: object) -> dict[str, object]:
+    return {"smart": {"targets": list(targets), **options}}
+
+
+async def test_server_error_falls_back_to_next_target(harness: Harness) -> None:
+    gw = harness.gateway(routes=_route("fake/fail-500", "fake/echo"))
+    resp = await gw.achat("smart", chat_request("fall back please"))
+    assert resp.text == "fall back please"
+    assert resp.metadata.target == "fake/echo"
+    assert [(a.target, type(a.error).__name__ if a.error else None) for a in resp.metadata.attempts] == [
+        ("fake/fail-500", "ServerError"), ("fake/echo", None)]
+    assert [r.json["model"] for r in upstream(gw).requests] == ["fail-500", "echo"]
+
+
+async def test_rate_limited_target_is_retried_with_backoff_then_succeeds(harness: Harness) -> None:
+    gw = harness.gateway(routes=_route("fake/echo", retries=2))
+    upstream(gw).script.fail(429).fail(429)
+    resp = await gw.achat("smart", chat_request("third time lucky"))
+    assert resp.text == "third time lucky"
+    kinds = [type(a.error).__name__ if a.error else "ok" for a in resp.metadata.attempts]
+    assert kinds == ["RateLimitError", "RateLimitError", "ok"]
+    assert len(upstream(gw).requests) == 3
+
+
+async def test_retries_are_bounded_before_falling_back(harness: Harness) -> None:
+    gw = harness.gateway(routes=_route("fake/fail-503", "fake/echo", retries=1))
+    resp = await gw.achat("smart", chat_request())
+    assert [r.json["model"] for r in upstream(gw).requests] == ["fail-503", "fail-503", "echo"]
+    assert resp.metadata.target == "fake/echo"
+
+
+async def test_authentication_failure_of_one_target_falls_back(harness: Harness) -> None:
+    gw = harness.gateway(routes=_route("fake/fail-401", "fake/echo", retries=3))
+    resp = await gw.achat("smart", chat_request("key trouble"))
+    assert resp.text == "key trouble"
+    assert isinstance(resp.metadata.attempts[0].error, AuthenticationError)
+    assert len(upstream(gw).requests) == 2  # an auth failure is not retried on the same target
+
+
+async def test_invalid_request_never_falls_back(harness: Harness) -> None:
+    gw = harness.gateway(routes=_route("fake/echo", "fake/other"))
+    upstream(gw).script.fail(400)
+    with pytest.raises(InvalidRequestError):
+        await gw.achat("smart", chat_request())
+    assert len(upstream(gw).requests) == 1
+
+
+async def test_unsupported_capability_never_falls_back(harness: Harness) -> None:
+    gw = harness.gateway(routes={"emb": {"targets": ["anthropic/claude-sonnet-4-5", "fake/echo"]}},
+                         env={"ANTHROPIC_API_KEY": "test-anthropic-key"})
+    with pytest.raises(UnsupportedCapability):
+        await gw.aembed("emb", EmbeddingRequest(model="", inputs=["a"]))
+    assert upstream(gw).requests == []
+
+
+async def test_context_window_error_goes_only_to_larger_windows(harness: Harness) -> None:
+    models = [ModelEntry(name="small", identifier="echo", provider="fake", context_window=8_000),
+              ModelEntry(name="same", identifier="echo", provider="fake", context_window=8_000),
+              ModelEntry(name="big", identifier="echo", provider="fake", context_window=128_000)]
+    gw = harness.gateway(routes=_route("small", "same", "big"), models=models)
+    upstream(gw).script.fail(400, {"error": {"message": "This model's maximum context length is 8000 tokens",
+                                             "type": "invalid_request_error", "code": "context_length_exceeded"}})
+    resp = await gw.achat("smart", chat_request("long prompt"))
+    assert resp.metadata.target == "big"
+    assert [a.target for a in resp.metadata.attempts] == ["small", "big"]
+    assert isinstance(resp.metadata.attempts[0].error, ContextWindowExceededError)
+
+
+async def test_context_window_error_with_no_larger_target_fails(harness: Harness) -> None:
+    models = [ModelEntry(name="small", identifier="echo", provider="fake", context_window=8_000),
+              ModelEntry(name="same", identifier="echo", provider="fake", context_window=8_000)]
+    gw = harness.gateway(routes=_route("small", "same"), models=models)
+    upstream(gw).script.fail(400, {"error": {"message": "too long", "code": "context_length_exceeded"}})
+    with pytest.raises(AllTargetsFailed) as info:
+        await gw.achat("smart", chat_request())
+    assert [a.target for a in info.value.attempts] == ["small"]
+
+
+_FILTERED = {"error": {"message": "blocked", "type": "invalid_request_error", "code": "content_filter"}}
+
+
+async def test_content_filter_does_not_fall_back_by_default(harness: Harness) -> None:
+    gw = harness.gateway(routes=_route("fake/echo", "fake/other"))
+    upstream(gw).script.fail(400, _FILTERED)
+    with pytest.raises(ContentFilterError):
+        await gw.achat("smart", chat_request())
+
+
+async def test_content_filter_falls_back_when_opted_in(harness: Harness) -> None:
+    gw = harness.gateway(routes=_route("fake/echo", "fake/other", fallback_on_content_filter=True))
+    upstream(gw).script.fail(400, _FILTERED)
+    resp = await gw.achat("smart", chat_request("filtered?"))
+    assert resp.metadata.target == "fake/other"
+
+
+async def test_all_targets_failed_lists_every_attempt(harness: Harness) -> None:
+    gw = harness.gateway(routes=_route("fake/fail-500", "fake/fail-429", retries=1))
+    with pytest.raises(AllTargetsFailed) as info:
+        await gw.achat("smart", chat_request())
+    err = info.value
+    assert err.route == "smart"
+    assert [(a.target, type(a.error)) for a in err.attempts] == [
+        ("fake/fail-500", ServerError), ("fake/fail-500", ServerError),
+        ("fake/fail-429", RateLimitError), ("fake/fail-429", RateLimitError)]
+    assert all(a.status in (500, 429) for a in err.attempts)
+    assert "fake/fail-429" in str(err)
+
+
+async def test_plain_model_id_is_a_one_target_route_raising_its_own_error(harness: Harness) -> None:
+    gw = harness.gateway()
+    resp = await gw.achat("fake/echo", chat_request("plain id"))
+    assert resp.text == "plain id" and resp.metadata.target == "fake/echo"
+    with pytest.raises(ServerError):
+        await gw.achat("fake/fail-502", chat_request())
+
+
+async def test_timeouts_and_malformed_json_fall_back(harness: Harness) -> None:
+    gw = harness.gateway(routes=_route("fake/garbage", "fake/echo"))
+    resp = await gw.achat("smart", chat_request("after garbage"))
+    assert resp.text == "after garbage"
+    assert type(resp.metadata.attempts[0].error).__name__ == "MalformedResponseError"
+
+
+async def test_open_circuit_is_skipped_without_a_network_call(harness: Harness) -> None:
+    gw = harness.gateway(routes=_route("fake/fail-500", "fake/echo"), breaker={"failure_threshold": 2})
+    for _ in range(2):
+        await gw.achat("smart", chat_request())
+    before = len(upstream(gw).requests)
+    resp = await gw.achat("smart", chat_request("circuit"))
+    assert len(upstream(gw).requests) == before + 1  # only fake/echo was called
+    assert isinstance(resp.metadata.attempts[0].error, CircuitOpen)
+    assert gw.breakers["fake/fail-500"].state == "open"
+
+
+def test_sync_twin_shares_the_fallback_loop(harness: Harness) -> None:
+    gw = harness.gateway(routes=_route("fake/fail-500", "fake/echo"))
+    resp = gw.chat("smart", chat_request("sync works"))
+    assert resp.text == "sync works"
+    assert resp.metadata.target == "fake/echo"
+    events = list(gw.stream("smart", chat_request("sync stream")))
+    assert "".join(e.text or "" for e in events if e.type == "text") == "sync stream"
+    assert events[-1].type == "done" and events[-1].response.metadata.target == "fake/echo"

@@ -1,0 +1,157 @@
+"""Rolling-window rpm/tpm limits: never exceeded, also under 200 concurrent calls."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cloverleaf.context import CallContext, KeyPolicy
+from cloverleaf.errors import PermissionDeniedError, RateLimitExceeded
+from cloverleaf.gateway import ManualClock
+from cloverleaf.gateway.state import Bucket
+from cloverleaf.gateway.state.memory import MemoryState
+
+from .conftest import Harness, chat_request, upstream
+
+
+def _record_upstream_times(gw: Any, clock: ManualClock) -> list[float]:
+    """Wrap the fake upstream so every request it receives is stamped with the manual clock."""
+    up = upstream(gw)
+    times: list[float] = []
+    original = up.plan
+
+    def plan(*args: Any, **kwargs: Any) -> Any:
+        times.append(clock.now())
+        return original(*args, **kwargs)
+
+    up.plan = plan
+    return times
+
+
+def _max_in_any_window(times: list[float], window: float = 60.0) -> int:
+    times = sorted(times)
+    best, start = 0, 0
+    for end, t in enumerate(times):
+        while times[start] <= t - window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+@pytest.mark.parametrize("max_wait", [300.0, 20.0])
+async def test_200_concurrent_calls_never_exceed_60_rpm(harness: Harness, max_wait: float) -> None:
+    clock = ManualClock()
+    gw = harness.gateway(clock=clock, limits={"fake": {"rpm": 60, "tpm": 0, "max_wait": max_wait}})
+    times = _record_upstream_times(gw, clock)
+
+    async def one(i: int) -> str:
+        try:
+            return (await gw.achat("fake/echo", chat_request(f"call {i}"))).text
+        except RateLimitExceeded:
+            return "limited"
+
+    tasks = [asyncio.ensure_future(one(i)) for i in range(200)]
+    await clock.drive(*tasks)
+    results = [t.result() for t in tasks]
+    ok = [r for r in results if r != "limited"]
+    assert len(times) == len(ok)
+    assert _max_in_any_window(times) <= 60
+    if max_wait == 300.0:
+        assert sorted(ok) == sorted(f"call {i}" for i in range(200))  # everyone waited their turn
+        assert _max_in_any_window(times) == 60
+    else:
+        assert 60 <= len(ok) < 200  # the first minute's worth plus what fits in 20 s of waiting
+
+
+async def test_token_estimates_are_reconciled_with_reported_usage(harness: Harness) -> None:
+    clock = ManualClock()
+    gw = harness.gateway(clock=clock, limits={"fake": {"rpm": 0, "tpm": 1000, "max_wait": 0}})
+    totals = []
+    for i in range(5):  # each estimate (~400 tokens) alone would allow only two calls a minute
+        resp = await gw.achat("fake/echo", chat_request(f"short {i}", max_tokens=400))
+        totals.append(resp.usage.total_tokens)
+    assert await gw.state.usage("provider:fake:tpm", clock.now()) == sum(totals)
+
+
+async def test_estimate_blocks_while_in_flight(harness: Harness) -> None:
+    clock = ManualClock()
+    gw = harness.gateway(clock=clock, limits={"fake": {"rpm": 0, "tpm": 1000, "max_wait": 0}})
+    state = gw.state
+    grant = await state.take([Bucket("provider:fake:tpm", 1000, 900)], clock.now(), 0)
+    assert grant.granted
+    with pytest.raises(RateLimitExceeded) as info:
+        await gw.achat("fake/echo", chat_request("no room", max_tokens=400))
+    assert info.value.kind == "tpm" and info.value.retry_after == pytest.approx(60.0)
+    assert upstream(gw).requests == []
+
+
+async def test_full_target_limit_falls_back_or_raises_as_configured(harness: Harness) -> None:
+    limits = {"target:fake/echo": {"rpm": 1, "tpm": 0, "max_wait": 0}}
+    gw = harness.gateway(routes={"fb": {"targets": ["fake/echo", "fake/other"]},
+                                 "strict": {"targets": ["fake/echo", "fake/other"], "fallback_on_rate_limit": False}},
+                         limits=limits)
+    assert (await gw.achat("fb", chat_request())).metadata.target == "fake/echo"
+    second = await gw.achat("fb", chat_request())
+    assert second.metadata.target == "fake/other"
+    assert isinstance(second.metadata.attempts[0].error, RateLimitExceeded)
+    with pytest.raises(RateLimitExceeded) as info:
+        await gw.achat("strict", chat_request())
+    assert info.value.scope == "target:fake/echo"
+
+
+async def test_waiting_for_room_sleeps_on_the_clock(harness: Harness) -> None:
+    clock = ManualClock(autojump=True)
+    gw = harness.gateway(clock=clock, limits={"fake": {"rpm": 2, "tpm": 0, "max_wait": 120}})
+    for _ in range(3):
+        await gw.achat("fake/echo", chat_request())
+    assert clock.now() == pytest.approx(60.0)  # the third call waited for the first slot to return
+
+
+async def test_key_limits_reject_at_once(harness: Harness) -> None:
+    gw = harness.gateway()
+    ctx = CallContext(key=KeyPolicy("k_team", rpm=2))
+    for _ in range(2):
+        await gw.achat("fake/echo", chat_request(), ctx)
+    with pytest.raises(RateLimitExceeded) as info:
+        await gw.achat("fake/echo", chat_request(), ctx)
+    assert info.value.scope == "key:k_team"
+    assert len(upstream(gw).requests) == 2
+
+
+async def test_key_allowed_models(harness: Harness) -> None:
+    gw = harness.gateway(routes={"smart": {"targets": ["fake/echo"]}})
+    ctx = CallContext(key=KeyPolicy("k_1", allowed_models=("fake/*",)))
+    assert (await gw.achat("fake/echo", chat_request("ok"), ctx)).text == "ok"
+    with pytest.raises(PermissionDeniedError) as info:
+        await gw.achat("smart", chat_request(), ctx)
+    assert "k_1" in str(info.value) and "smart" in str(info.value)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 30), st.integers(1, 40), st.floats(0, 90)), min_size=1, max_size=60))
+def test_rolling_window_property(ops: list[tuple[float, int, float]]) -> None:
+    """Whatever the arrival pattern, amounts and wait bounds: no 60 s window holds more than the limit."""
+    state = MemoryState()
+    limit = 100.0
+    now = 0.0
+    admitted: list[tuple[float | None, int]] = []
+
+    async def run() -> None:
+        nonlocal now
+        for gap, amount, max_wait in ops:
+            now += gap
+            grant = await state.take([Bucket("k", limit, amount)], now, max_wait)
+            if grant.granted:
+                assert grant.wait <= max_wait
+                admitted.append((grant.at, amount))
+            else:
+                assert grant.wait > max_wait
+
+    asyncio.run(run())
+    for start, _ in admitted:
+        assert start is not None
+        assert sum(a for t, a in admitted if t is not None and start <= t < start + 60.0) <= limit

@@ -1,0 +1,476 @@
+"""Bedrock Converse: requests built like the recorded ones, recorded responses parsed, errors mapped."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from cloverleaf.errors import (
+    AuthenticationError,
+    ContextWindowExceededError,
+    InvalidRequestError,
+    MalformedResponseError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+    UnsupportedCapability,
+)
+from cloverleaf.http import HttpResponse
+from cloverleaf.providers.base import ProviderConfig
+from cloverleaf.providers.bedrock import BedrockAdapter
+from cloverleaf.providers.registry import get_spec
+from cloverleaf.types import (
+    Attachment,
+    ChatRequest,
+    Message,
+    Reasoning,
+    ReasoningConfig,
+    ResponseFormat,
+    Role,
+    Text,
+    Tool,
+    ToolCall,
+    ToolChoice,
+    ToolResult,
+)
+from tests.wire import Interaction, cassette
+
+ADAPTER = BedrockAdapter(get_spec("bedrock"))
+CFG = ProviderConfig(name="bedrock", kind="bedrock", base_url="",
+                     extra={"region": "us-east-1", "aws_access_key_id": "AKIDEXAMPLE", "aws_secret_access_key": "s"})
+REC = "pydantic-ai/tests/models/cassettes/test_bedrock/"
+NOVA = "us.amazon.nova-micro-v1:0"
+SONNET4 = "us.anthropic.claude-sonnet-4-20250514-v1:0"
+SONNET37 = "us.anthropic.claude-3-7-sonnet-20250219-v1:0"
+SONNET45 = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+
+
+def rec(name: str, i: int = 0) -> Interaction:
+    return cassette(REC + name + ".yaml")[i]
+
+
+def sent(req: ChatRequest) -> dict[str, Any]:
+    return json.loads(ADAPTER.build_chat(req, CFG).body or b"")
+
+
+def recorded_body(inter: Interaction) -> dict[str, Any]:
+    """The recorded request body without the empty fields pydantic-ai always sends."""
+    body = json.loads(inter.request_body or b"")
+    return {k: v for k, v in body.items() if v not in ({}, [])}
+
+
+# --------------------------------------------------------------------------- text
+
+
+def test_text_request_and_response() -> None:
+    inter = rec("test_bedrock_model")
+    req = ChatRequest(NOVA, [Message.system("You are a chatbot."), Message.user("Hello!")])
+    built = ADAPTER.build_chat(req, CFG)
+    assert built.url == inter.uri
+    assert built.headers["content-type"] == "application/json"
+    assert json.loads(built.body or b"") == recorded_body(inter)
+    out = ADAPTER.parse_chat(inter.response, req)
+    assert out.text.startswith("Hello! How can I assist you today?")
+    assert out.finish_reason == "stop" and out.metadata.raw_finish_reason == "end_turn"
+    assert (out.usage.input_tokens, out.usage.output_tokens, out.usage.total_tokens) == (7, 30, 37)
+    assert out.model == NOVA and out.provider == "bedrock"
+
+
+@pytest.mark.parametrize("name,model", [
+    ("test_bedrock_inference_profile_converse",
+     "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/mi1dadi0g15f"),
+    ("test_bedrock_model_thinking_part_anthropic", SONNET4),
+])
+def test_model_ids_with_colons_and_slashes_are_quoted_like_botocore(name: str, model: str) -> None:
+    inter = rec(name)
+    assert ADAPTER.build_chat(ChatRequest(model, [Message.user("x")]), CFG).url == inter.uri
+
+
+def test_stream_url_and_accept() -> None:
+    inter = rec("test_bedrock_model_stream")
+    built = ADAPTER.build_chat(ChatRequest(NOVA, [Message.user("x")], stream=True), CFG)
+    assert built.url == inter.uri and built.stream
+    assert built.headers["accept"] == "application/vnd.amazon.eventstream"
+
+
+def test_inference_config_and_max_tokens_finish() -> None:
+    inter = rec("test_bedrock_model_max_tokens")
+    req = ChatRequest(NOVA, [Message.system("You are a helpful chatbot."), Message.user("What is the capital of France?")],
+                      max_tokens=5)
+    assert sent(req) == recorded_body(inter)
+    out = ADAPTER.parse_chat(inter.response, req)
+    assert out.text == "The capital of France is" and out.finish_reason == "length"
+    full = sent(ChatRequest(NOVA, [Message.user("x")], max_tokens=9, temperature=0.2, top_p=0.5, stop=["END"], seed=3))
+    assert full["inferenceConfig"] == {"maxTokens": 9, "temperature": 0.2, "topP": 0.5, "stopSequences": ["END"]}
+
+
+def test_consecutive_same_role_messages_are_merged_and_blank_text_dropped() -> None:
+    body = sent(ChatRequest(NOVA, [Message.user("a"), Message.user("b"), Message.assistant("  "),
+                                   Message.assistant("c")]))
+    assert body["messages"] == [{"role": "user", "content": [{"text": "a"}, {"text": "b"}]},
+                                {"role": "assistant", "content": [{"text": "c"}]}]
+
+
+def test_extra_body_is_merged() -> None:
+    inter = rec("test_bedrock_model_guardrail_config")
+    guard = {"guardrailIdentifier": "xbgw7g293v7o", "guardrailVersion": "DRAFT", "trace": "enabled"}
+    req = ChatRequest(NOVA, [Message.system("You are a helpful chatbot."), Message.user("What is the capital of France?")],
+                      extra_body={"guardrailConfig": guard})
+    assert sent(req) == recorded_body(inter)
+    out = ADAPTER.parse_chat(inter.response, req)
+    assert "Paris" in out.text and out.metadata.extra["trace"]["guardrail"]["actionReason"] == "No action."
+
+
+# --------------------------------------------------------------------------- tools
+
+CAPITAL = Tool("get_capital", "Get the capital of a country.", {
+    "properties": {"country": {"description": "The country name.", "title": "Country", "type": "string"}},
+    "required": ["country"], "type": "object", "additionalProperties": False})
+TEMPERATURE = Tool("get_temperature", "Get the temperature in a city.", {
+    "properties": {"city": {"description": "The city name.", "title": "City", "type": "string"}},
+    "required": ["city"], "type": "object", "additionalProperties": False})
+
+
+def test_tool_request_and_history_match_the_recording() -> None:
+    first, second = cassette(REC + "test_bedrock_model_iter_stream.yaml")
+    system = Message.system("You are a helpful chatbot.")
+    question = Message.user("What is the temperature of the capital of France?")
+    req = ChatRequest(NOVA, [system, question], tools=[CAPITAL, TEMPERATURE], top_p=0.5, stream=True)
+    assert sent(req) == recorded_body(first)
+
+    thought = ("<thinking> To find the temperature of the capital of France, I need to first determine the capital "
+               "of France and then get the current temperature in that city. The capital of France is Paris. I will "
+               "use the \"get_temperature\" tool to find the current temperature in Paris.</thinking>\n")
+    history = [system, question,
+               Message.assistant([Text(thought), ToolCall("tooluse_lAG_zP8QRHmSYOwZzzaCqA", "get_temperature",
+                                                          {"city": "Paris"})]),
+               Message.tool("tooluse_lAG_zP8QRHmSYOwZzzaCqA", "30°C")]
+    req2 = ChatRequest(NOVA, history, tools=[CAPITAL, TEMPERATURE], top_p=0.5, stream=True)
+    assert sent(req2) == recorded_body(second)
+
+
+def test_tool_choice_modes() -> None:
+    def choice(mode: str, name: str | None = None) -> Any:
+        body = sent(ChatRequest(NOVA, [Message.user("x")], tools=[CAPITAL], tool_choice=ToolChoice(mode, name)))  # type: ignore[arg-type]
+        return body.get("toolConfig", {}).get("toolChoice")
+
+    assert choice("auto") == {"auto": {}}
+    assert choice("required") == {"any": {}}
+    assert choice("tool", "get_capital") == {"tool": {"name": "get_capital"}}
+    assert "toolConfig" not in sent(ChatRequest(NOVA, [Message.user("x")], tools=[CAPITAL], tool_choice=ToolChoice("none")))
+
+
+def test_tool_history_without_tools_declares_them() -> None:
+    history = [Message.user("x"), Message.assistant([ToolCall("t1", "lookup", {})]), Message.tool("t1", "ok", is_error=True)]
+    body = sent(ChatRequest(NOVA, history))
+    assert body["toolConfig"] == {"tools": [{"toolSpec": {"name": "lookup", "inputSchema": {"json": {"type": "object"}}}}]}
+    assert body["messages"][2]["content"][0]["toolResult"]["status"] == "error"
+
+
+def test_tool_call_response() -> None:
+    inter = rec("test_bedrock_moonshotai_tool_call")
+    tool = Tool("get_temperature", "Get the current temperature in a city.", {
+        "additionalProperties": False, "properties": {"city": {"type": "string"}}, "required": ["city"], "type": "object"})
+    req = ChatRequest("moonshot.kimi-k2-thinking", [Message.system("You are a helpful chatbot. Use tools when helpful."),
+                                                    Message.user("What is the temperature in London? Use the tool.")],
+                      tools=[tool], tool_choice=ToolChoice("auto"))
+    assert sent(req) == recorded_body(inter)
+    out = ADAPTER.parse_chat(inter.response, req)
+    assert [(c.id, c.name, c.arguments) for c in out.tool_calls] == [("functions.get_temperature:0", "get_temperature",
+                                                                      {"city": "London"})]
+    assert isinstance(out.parts[0], Reasoning) and out.parts[0].signature is None
+    assert out.finish_reason == "tool_calls"
+
+
+# --------------------------------------------------------------------------- structured output
+
+FINAL = {"properties": {"temperature": {"type": "string"}, "date": {"format": "date", "type": "string"},
+                        "city": {"type": "string"}}, "required": ["temperature", "date", "city"], "title": "Response",
+         "type": "object"}
+TEMP_TOOL = Tool("temperature", "<summary>Get the temperature in a city on a specific date.</summary>\n<returns>\n"
+                 "<description>The temperature in degrees Celsius.</description>\n</returns>", {
+                     "additionalProperties": False, "properties": {
+                         "city": {"description": "The city name.", "type": "string"},
+                         "date": {"description": "The date.", "format": "date", "type": "string"}},
+                     "required": ["city", "date"], "type": "object"})
+
+
+def test_structured_output_is_a_forced_tool_turned_back_into_text() -> None:
+    inters = cassette(REC + "test_bedrock_model_structured_output.yaml")
+    fmt = ResponseFormat(schema=FINAL, name="final_result")
+    first = ChatRequest(NOVA, [Message.system("You are a helpful chatbot."),
+                               Message.user("What was the temperature in London 1st January 2022?")],
+                        tools=[TEMP_TOOL], response_format=fmt)
+    body = sent(first)
+    recorded = recorded_body(inters[0])
+    assert body["messages"] == recorded["messages"]
+    assert body["toolConfig"]["toolChoice"] == recorded["toolConfig"]["toolChoice"] == {"any": {}}
+    assert [t["toolSpec"]["name"] for t in body["toolConfig"]["tools"]] == ["temperature", "final_result"]
+    assert body["toolConfig"]["tools"][1]["toolSpec"]["inputSchema"] == recorded["toolConfig"]["tools"][1]["toolSpec"]["inputSchema"]
+
+    # the first answer calls the real tool: that stays a tool call
+    out = ADAPTER.parse_chat(inters[0].response, first)
+    assert [c.name for c in out.tool_calls] == ["temperature"] and out.finish_reason == "tool_calls"
+    # the last answer calls final_result: that is the JSON text
+    out = ADAPTER.parse_chat(inters[2].response, first)
+    assert out.tool_calls == [] and out.finish_reason == "stop"
+    assert json.loads(out.text) == {"city": "London", "date": "2022-01-01", "temperature": "30°C"}
+
+
+def test_structured_output_without_tools_forces_the_tool_by_name() -> None:
+    fmt = ResponseFormat(schema={"type": "object"}, name="City Info!")
+    body = sent(ChatRequest(NOVA, [Message.user("x")], response_format=fmt))
+    assert body["toolConfig"]["toolChoice"] == {"tool": {"name": "City_Info_"}}
+    thinking = sent(ChatRequest(SONNET4, [Message.user("x")], response_format=fmt, reasoning=ReasoningConfig(budget_tokens=1024)))
+    assert thinking["toolConfig"]["toolChoice"] == {"auto": {}}  # Claude refuses forced tools while thinking
+    with pytest.raises(InvalidRequestError, match="rename"):
+        sent(ChatRequest(NOVA, [Message.user("x")], tools=[Tool("City_Info_")], response_format=fmt))
+
+
+def test_native_structured_output_option() -> None:
+    inter = rec("test_bedrock_zai_native_output")
+    schema = {"properties": {"city": {"type": "string"}, "country": {"type": "string"}}, "required": ["city", "country"],
+              "type": "object", "additionalProperties": False}
+    req = ChatRequest("zai.glm-4.7-flash", [Message.system("You are a helpful chatbot."), Message.user("Where is the Eiffel Tower?")],
+                      response_format=ResponseFormat(schema=schema, name="City"))
+    cfg = ProviderConfig("bedrock", "bedrock", "", extra={**CFG.extra, "structured_output": "native"})
+    body = json.loads(ADAPTER.build_chat(req, cfg).body or b"")
+    recorded = recorded_body(inter)
+    assert body["messages"] == recorded["messages"] and "toolConfig" not in body
+    spec = body["outputConfig"]["textFormat"]["structure"]["jsonSchema"]
+    assert spec["name"] == "City" and json.loads(spec["schema"]) == schema
+    assert json.loads(ADAPTER.parse_chat(inter.response, req).text) == {"city": "Paris", "country": "France"}
+
+
+def test_structured_output_next_to_a_server_tool() -> None:
+    inter = rec("test_bedrock_model_with_code_execution_tool")
+    req = ChatRequest("us.amazon.nova-2-lite-v1:0", [Message.user("What is 1234 * 5678?")],
+                      response_format=ResponseFormat(schema={"properties": {"result": {"type": "number"}}}, name="final_result"))
+    out = ADAPTER.parse_chat(inter.response, req)
+    assert json.loads(out.text) == {"result": 7006652.0}
+    assert out.tool_calls == [] and out.finish_reason == "stop"
+    assert out.metadata.extra["server_tool_blocks"][0]["toolUse"]["name"] == "nova_code_interpreter"
+
+
+# --------------------------------------------------------------------------- reasoning
+
+
+def test_claude_thinking_round_trip_with_signature() -> None:
+    first, second = cassette(REC + "test_bedrock_model_thinking_part_anthropic.yaml")
+    question = Message.user("How do I cross the street?")
+    req = ChatRequest(SONNET4, [question], reasoning=ReasoningConfig(budget_tokens=1024))
+    assert sent(req) == recorded_body(first)
+    out = ADAPTER.parse_chat(first.response, req)
+    assert isinstance(out.parts[0], Reasoning) and isinstance(out.parts[1], Text)
+    assert out.reasoning and out.reasoning.startswith("This is a straightforward question")
+    assert out.parts[0].signature and out.parts[0].signature.startswith("Eu4CCkgIBxABGAIqQCc4")
+    follow = ChatRequest(SONNET4, [question, out.to_message(),
+                                   Message.user("Considering the way to cross the street, analogously, how do I cross the river?")],
+                         reasoning=ReasoningConfig(budget_tokens=1024))
+    assert sent(follow) == recorded_body(second)
+
+
+def test_redacted_thinking_round_trip() -> None:
+    first, second = cassette(REC + "test_bedrock_model_thinking_part_redacted.yaml")
+    question = Message.user("ANTHROPIC_MAGIC_STRING_TRIGGER_REDACTED_THINKING_46C9A13E193C177646C7398A98432ECCCE4C1253D5E2D82641AC0E52CC2876CB")
+    req = ChatRequest(SONNET37, [question], reasoning=ReasoningConfig(budget_tokens=1024))
+    out = ADAPTER.parse_chat(first.response, req)
+    assert isinstance(out.parts[0], Reasoning) and out.parts[0].redacted and out.parts[0].text == ""
+    follow = ChatRequest(SONNET37, [question, out.to_message(), Message.user("What was that?")],
+                         reasoning=ReasoningConfig(budget_tokens=1024))
+    assert sent(follow) == recorded_body(second)
+
+
+def test_thinking_with_tool_round_trip() -> None:
+    first, second = cassette(REC + "test_bedrock_anthropic_tool_with_thinking.yaml")
+    tool = Tool("get_user_country", None, {"additionalProperties": False, "properties": {}, "type": "object"})
+    question = Message.user("What is the largest city in the user country?")
+    req = ChatRequest(SONNET37, [question], tools=[tool], reasoning=ReasoningConfig(budget_tokens=1024))
+    assert sent(req) == recorded_body(first)
+    out = ADAPTER.parse_chat(first.response, req)
+    assert [type(p).__name__ for p in out.parts] == ["Reasoning", "Text", "ToolCall"]
+    call = out.tool_calls[0]
+    follow = ChatRequest(SONNET37, [question, out.to_message(), Message.tool(call.id, "Mexico")], tools=[tool],
+                         reasoning=ReasoningConfig(budget_tokens=1024))
+    assert sent(follow) == recorded_body(second)
+    assert "Mexico City" in ADAPTER.parse_chat(second.response, follow).text
+
+
+@pytest.mark.parametrize("name,model,effort,fields", [
+    ("test_bedrock_thinking_high_openai_variant", "openai.gpt-oss-120b-1:0", "high", {"reasoning_effort": "high"}),
+    ("test_bedrock_thinking_true_qwen_variant", "qwen.qwen3-32b-v1:0", "high", {"reasoning_config": "high"}),
+])
+def test_reasoning_fields_per_model_family(name: str, model: str, effort: str, fields: dict[str, Any]) -> None:
+    inter = rec(name)
+    req = ChatRequest(model, [Message.user("Reply with the single word: ok")], reasoning=ReasoningConfig(effort=effort))  # type: ignore[arg-type]
+    assert sent(req) == recorded_body(inter)
+    assert recorded_body(inter)["additionalModelRequestFields"] == fields
+    out = ADAPTER.parse_chat(inter.response, req)
+    assert out.reasoning and "ok" in out.text
+
+
+def test_reasoning_for_other_families() -> None:
+    nova = sent(ChatRequest("us.amazon.nova-2-lite-v1:0", [Message.user("x")], reasoning=ReasoningConfig(effort="low")))
+    assert nova["additionalModelRequestFields"] == {"reasoningConfig": {"type": "enabled", "maxReasoningEffort": "low"}}
+    claude = sent(ChatRequest(SONNET4, [Message.user("x")], reasoning=ReasoningConfig(effort="high")))
+    assert claude["additionalModelRequestFields"] == {"thinking": {"type": "enabled", "budget_tokens": 16384}}
+    assert "additionalModelRequestFields" not in sent(ChatRequest("us.deepseek.r1-v1:0", [Message.user("x")],
+                                                                  reasoning=ReasoningConfig()))
+    with pytest.raises(InvalidRequestError, match="additionalModelRequestFields"):
+        sent(ChatRequest("meta.llama3-8b", [Message.user("x")], reasoning=ReasoningConfig(effort="low")))
+
+
+def test_unsigned_reasoning_is_not_sent_back() -> None:
+    body = sent(ChatRequest(SONNET4, [Message.user("a"), Message.assistant([Reasoning("hmm"), Text("b")]), Message.user("c")]))
+    assert body["messages"][1]["content"] == [{"text": "b"}]
+
+
+# --------------------------------------------------------------------------- caching and usage
+
+
+def test_cache_points_and_cache_usage() -> None:
+    first, second = cassette(REC + "test_bedrock_cache_write_and_read.yaml")
+    recorded = recorded_body(first)
+    system_text = recorded["system"][0]["text"]
+    user = recorded["messages"][0]["content"]
+    doc_text, question = user[0]["text"], user[4]["text"]
+    assert user[1]["document"]["format"] == "txt"  # text documents are not an attachment kind here
+    req = ChatRequest(SONNET45, [Message(Role.SYSTEM, [Text(system_text, cache_control={"type": "ephemeral"})]),
+                                 Message.user([Text(doc_text), Text(question, cache_control={"type": "ephemeral"})])])
+    body = sent(req)
+    assert body["system"] == recorded["system"]
+    assert body["messages"][0]["content"] == [user[0], user[4], user[5]]
+    out = ADAPTER.parse_chat(first.response, req)
+    assert (out.usage.input_tokens, out.usage.cached_tokens, out.usage.cache_write_tokens) == (1324, 0, 1322)
+    assert out.usage.total_tokens == 1329
+    again = ADAPTER.parse_chat(second.response, req)
+    assert (again.usage.input_tokens, again.usage.cached_tokens, again.usage.cache_write_tokens) == (1324, 1322, 0)
+
+
+# --------------------------------------------------------------------------- attachments
+
+
+def test_image_input() -> None:
+    download, call = cassette(REC + "test_image_url_input.yaml")
+    image = Attachment(type="image", data=download.response.body, media_type="image/jpeg")
+    req = ChatRequest("us.amazon.nova-pro-v1:0", [Message.system("You are a helpful chatbot."),
+                                                  Message.user([Text("What is this vegetable?"), image])])
+    assert sent(req) == recorded_body(call)
+    assert "potato" in ADAPTER.parse_chat(call.response, req).text
+
+
+def test_pdf_input() -> None:
+    download, call = cassette(REC + "test_document_url_input.yaml")
+    pdf = Attachment(type="pdf", data=download.response.body, media_type="application/pdf")
+    req = ChatRequest("anthropic.claude-v2", [Message.system("You are a helpful chatbot."),
+                                              Message.user([Text("What is the main content on this document?"), pdf])])
+    assert sent(req) == recorded_body(call)
+    assert "Dummy PDF file" in ADAPTER.parse_chat(call.response, req).text
+
+
+def test_several_documents_get_distinct_names() -> None:
+    inter = rec("test_bedrock_multiple_documents_in_history")
+    recorded = recorded_body(inter)
+    import base64
+
+    pdf = base64.b64decode(recorded["messages"][0]["content"][1]["document"]["source"]["bytes"])
+    doc = Attachment(type="pdf", data=pdf, media_type="application/pdf")
+    req = ChatRequest(SONNET37, [Message.user([Text("Here is a PDF document: "), doc]), Message.assistant("foo bar"),
+                                 Message.user([Text("Here is another PDF document: "), doc]),
+                                 Message.assistant("foo bar 2"), Message.user("What is in the documents?")])
+    assert sent(req) == recorded
+    named = sent(ChatRequest(NOVA, [Message.user([Attachment(type="pdf", data=b"%PDF", filename="Q3 report.final.pdf"),
+                                                  Attachment(type="pdf", data=b"%PDF", filename="Q3 report.final.pdf")])]))
+    assert [b["document"]["name"] for b in named["messages"][0]["content"]] == ["Q3 report final", "Q3 report final 2"]
+
+
+def test_attachments_bedrock_cannot_take() -> None:
+    with pytest.raises(UnsupportedCapability, match="audio input"):
+        sent(ChatRequest(NOVA, [Message.user([Attachment(type="audio", data=b"RIFF", media_type="audio/wav")])]))
+    with pytest.raises(UnsupportedCapability, match="URL"):
+        sent(ChatRequest(NOVA, [Message.user([Attachment(type="image", url="https://x/y.png", fetch="provider",
+                                                         media_type="image/png")])]))
+    with pytest.raises(InvalidRequestError, match="png, jpeg"):
+        sent(ChatRequest(NOVA, [Message.user([Attachment(type="image", data=b"x", media_type="image/tiff")])]))
+    s3 = sent(ChatRequest(NOVA, [Message.user([Attachment(type="image", url="s3://b/k.png", fetch="provider",
+                                                          media_type="image/png")])]))
+    assert s3["messages"][0]["content"][0] == {"image": {"format": "png", "source": {"s3Location": {"uri": "s3://b/k.png"}}}}
+
+
+def test_tool_result_with_an_image() -> None:
+    result = ToolResult("t1", [Text("Here it is:"), Attachment(type="image", data=b"\x89PNG", media_type="image/png")])
+    body = sent(ChatRequest(NOVA, [Message.user("x"), Message.assistant([ToolCall("t1", "get_photo", {})]),
+                                   Message(Role.TOOL, [result])], tools=[Tool("get_photo")]))
+    assert body["messages"][2]["content"][0]["toolResult"]["content"] == [
+        {"text": "Here it is:"}, {"image": {"format": "png", "source": {"bytes": "iVBORw=="}}}]
+
+
+# --------------------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize("name", ["test_bedrock_error", "test_bedrock_streaming_error", "test_bedrock_count_tokens_error"])
+def test_recorded_errors(name: str) -> None:
+    err = ADAPTER.parse_error(rec(name).response, "us.does-not-exist-model-v1:0")
+    assert type(err) is InvalidRequestError
+    assert err.status == 400 and err.message == "The provided model identifier is invalid."
+    assert err.provider == "bedrock" and err.model == "us.does-not-exist-model-v1:0"
+
+
+def _error(status: int, etype: str, message: str) -> HttpResponse:
+    headers = {"content-type": "application/json", "x-amzn-errortype": f"{etype}:http://internal.amazon.com/coral/com.amazon.bedrock/",
+               "x-amzn-requestid": "req-1"}
+    return HttpResponse(status, headers, json.dumps({"message": message}).encode())
+
+
+@pytest.mark.parametrize("status,etype,message,cls", [
+    (400, "ValidationException", "Malformed input request", InvalidRequestError),
+    (400, "ValidationException", "Input is too long for requested model.", ContextWindowExceededError),
+    (400, "ValidationException", "prompt is too long: 215000 tokens > 200000 maximum", ContextWindowExceededError),
+    (403, "AccessDeniedException", "You don't have access to the model with the specified model ID.", PermissionDeniedError),
+    (403, "UnrecognizedClientException", "The security token included in the request is invalid.", AuthenticationError),
+    (403, "ExpiredTokenException", "The security token included in the request is expired", AuthenticationError),
+    (404, "ResourceNotFoundException", "Model not found", NotFoundError),
+    (429, "ThrottlingException", "Too many requests, please wait before trying again.", RateLimitError),
+    (429, "ModelNotReadyException", "Model is not ready", ServerError),
+    (503, "ServiceUnavailableException", "Bedrock is unable to process your request.", ServerError),
+    (408, "ModelTimeoutException", "Model has timed out", ServerError),
+    (500, "InternalServerException", "oops", ServerError),
+])
+def test_error_types(status: int, etype: str, message: str, cls: type) -> None:
+    err = ADAPTER.parse_error(_error(status, etype, message), "m")
+    assert type(err) is cls
+    assert err.code == etype and err.message == message and err.status == status and err.request_id == "req-1"
+
+
+def test_error_without_json() -> None:
+    err = ADAPTER.parse_error(HttpResponse(502, {}, b"<html>Bad Gateway</html>"))
+    assert isinstance(err, ServerError) and "Bad Gateway" in err.message
+    assert err.retryable
+
+
+def test_bearer_key_error_shape() -> None:
+    err = ADAPTER.parse_error(HttpResponse(403, {"x-amzn-errortype": "UnrecognizedClientException"},
+                                           b'{"Message":"Invalid API Key format"}'))
+    assert isinstance(err, AuthenticationError) and err.message == "Invalid API Key format"
+
+
+def test_garbage_success_body_is_malformed() -> None:
+    req = ChatRequest(NOVA, [Message.user("x")])
+    with pytest.raises(MalformedResponseError):
+        ADAPTER.parse_chat(HttpResponse(200, {}, b"not json"), req)
+    with pytest.raises(MalformedResponseError):
+        ADAPTER.parse_chat(HttpResponse(200, {}, b'{"output": {}}'), req)
+
+
+@pytest.mark.parametrize("raw,finish", [("end_turn", "stop"), ("stop_sequence", "stop"), ("max_tokens", "length"),
+                                        ("tool_use", "tool_calls"), ("guardrail_intervened", "content_filter"),
+                                        ("content_filtered", "content_filter"), ("something_new", "other")])
+def test_stop_reasons(raw: str, finish: str) -> None:
+    body = {"output": {"message": {"role": "assistant", "content": [{"text": "x"}]}}, "stopReason": raw,
+            "usage": {"inputTokens": 1, "outputTokens": 1, "totalTokens": 2}}
+    out = ADAPTER.parse_chat(HttpResponse(200, {"x-amzn-requestid": "r1"}, json.dumps(body).encode()),
+                             ChatRequest(NOVA, [Message.user("x")]))
+    assert out.finish_reason == finish and out.metadata.raw_finish_reason == raw and out.metadata.response_id == "r1"

@@ -1,0 +1,70 @@
+"""Bedrock through the Engine and the real transport, against a local mock that checks signatures."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cloverleaf.config import Settings
+from cloverleaf.engine import Engine
+from cloverleaf.http import HttpRequest
+from cloverleaf.providers.bedrock_auth import StaticCredentials, sign_request
+from cloverleaf.transport import Transport
+from cloverleaf.types import ChatRequest, EmbeddingRequest, Message
+from tests.wire import cassette
+
+REC = "pydantic-ai/tests/models/cassettes/test_bedrock/"
+TITAN = "pydantic-ai/tests/cassettes/test_embeddings/TestBedrock.test_titan_v2_multiple_texts.yaml"
+CREDS = StaticCredentials("AKIDENGINE", "engine-secret")
+
+
+def verify_signature(request: httpx.Request) -> None:
+    """Re-sign what actually arrived, with the same keys and instant: the signatures must agree."""
+    auth = request.headers["authorization"]
+    signed = auth.split("SignedHeaders=")[1].split(",")[0].split(";")
+    headers = {name: request.headers[name] for name in signed if name not in ("host", "x-amz-date")}
+    when = datetime.strptime(request.headers["x-amz-date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    assert "%3A" in str(request.url)  # the quoted model id arrives as built
+    again = sign_request(HttpRequest(request.method, str(request.url), headers, request.content), CREDS, "us-east-1", when)
+    assert again.headers["authorization"] == auth
+
+
+def upstream(request: httpx.Request) -> httpx.Response:
+    verify_signature(request)
+    path = request.url.raw_path.decode()
+    if path.endswith("/converse-stream"):
+        resp = cassette(REC + "test_bedrock_model_stream.yaml")[0].response
+    elif path.endswith("/converse"):
+        resp = cassette(REC + "test_bedrock_model.yaml")[0].response
+    else:
+        text = json.loads(request.content)["inputText"]
+        resp = next(i.response for i in cassette(TITAN) if i.request_json["inputText"] == text)
+    return httpx.Response(resp.status, headers=resp.headers, stream=httpx.ByteStream(resp.body))
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Engine:
+    toml = tmp_path / "cloverleaf.toml"
+    toml.write_text('[providers.bedrock]\nextra = { region = "us-east-1", aws_access_key_id = "AKIDENGINE", '
+                    'aws_secret_access_key = "engine-secret" }\n')
+    transport = Transport()
+    transport.mock = httpx.MockTransport(upstream)
+    return Engine(Settings.load(toml, env={}), transport=transport)
+
+
+def test_chat_stream_and_embeddings_end_to_end(engine: Engine) -> None:
+    target = engine.resolve("bedrock/us.amazon.nova-micro-v1:0")
+    out = engine.chat(target, ChatRequest("ignored", [Message.user("Hello!")]))
+    assert out.text.startswith("Hello! How can I assist you today?") and out.usage.output_tokens == 30
+
+    events = list(engine.stream(target, ChatRequest("ignored", [Message.user("Hello!")])))
+    assert events[-1].type == "done" and events[-1].response is not None
+    assert events[-1].response.text.startswith("The capital of France is Paris.")
+
+    titan = engine.resolve("bedrock/amazon.titan-embed-text-v2:0")
+    emb = engine.embed(titan, EmbeddingRequest("ignored", ["hello", "world"]))
+    assert [len(v) for v in emb.vectors] == [1024, 1024] and emb.usage.input_tokens == 4

@@ -1,0 +1,215 @@
+"""Bedrock ConverseStream decoding on recorded event-stream bodies (any chunking)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cloverleaf.errors import ContextWindowExceededError, MalformedResponseError, RateLimitError, ServerError
+from cloverleaf.providers.bedrock import BedrockAdapter
+from cloverleaf.providers.registry import get_spec
+from cloverleaf.streams.accumulate import StreamAccumulator
+from cloverleaf.streams.eventstream import encode_frame
+from cloverleaf.types import ChatRequest, ChatResponse, Message, Reasoning, ResponseFormat, StreamEvent, Text
+from tests.wire import cassette
+
+ADAPTER = BedrockAdapter(get_spec("bedrock"))
+REC = "pydantic-ai/tests/models/cassettes/test_bedrock/"
+STREAMS = {
+    "test_bedrock_model_stream": 0,
+    "test_bedrock_model_iter_stream": 0,
+    "test_bedrock_model_stream_empty_text_delta": 0,
+    "test_bedrock_model_thinking_part_stream": 0,
+    "test_bedrock_model_thinking_part_redacted_stream": 0,
+    "test_bedrock_model_code_execution_tool_stream": 0,
+}
+FINAL = ResponseFormat(schema={"properties": {"result": {"type": "number"}}}, name="final_result")
+
+
+def body(name: str, i: int = 0) -> bytes:
+    return cassette(REC + name + ".yaml")[i].response.body
+
+
+def request(model: str = "m", **kw: Any) -> ChatRequest:
+    return ChatRequest(model, [Message.user("x")], stream=True, **kw)
+
+
+def decode(data: bytes, req: ChatRequest, cuts: list[int] | None = None) -> list[StreamEvent]:
+    dec = ADAPTER.stream_decoder(req)
+    events: list[StreamEvent] = []
+    pos = 0
+    for cut in sorted(cuts or []):
+        events += dec.feed(data[pos:cut])
+        pos = cut
+    events += dec.feed(data[pos:])
+    events += dec.close()
+    return events
+
+
+def assemble(events: list[StreamEvent], req: ChatRequest) -> ChatResponse:
+    acc = StreamAccumulator(req.model, "bedrock")
+    for ev in events:
+        acc.add(ev)
+    return acc.response()
+
+
+def merged(events: list[StreamEvent]) -> list[tuple[Any, ...]]:
+    """Events with adjacent text (and reasoning-text) deltas joined, for split-invariance checks."""
+    out: list[tuple[Any, ...]] = []
+    for ev in events:
+        key = (ev.type, ev.index, ev.id, ev.name, ev.signature, ev.redacted, ev.finish_reason, ev.raw_finish_reason,
+               ev.usage)
+        if out and ev.type in ("text", "reasoning") and out[-1][0] == key and not ev.signature and not ev.redacted:
+            out[-1] = (key, out[-1][1] + (ev.text or ""))
+        else:
+            out.append((key, ev.text or "" if ev.arguments is None else ev.arguments))
+    return out
+
+
+def test_text_stream() -> None:
+    req = request("us.amazon.nova-micro-v1:0")
+    events = decode(body("test_bedrock_model_stream"), req)
+    assert [e.type for e in events].count("done") == 1 and events[-1].type == "done"
+    out = assemble(events, req)
+    assert out.text.startswith("The capital of France is Paris. Paris is not only")
+    assert out.text.endswith('or "The City of Love."')
+    assert out.finish_reason == "stop" and out.metadata.raw_finish_reason == "end_turn"
+    assert (out.usage.input_tokens, out.usage.output_tokens) == (13, 82)
+
+
+def test_tool_stream() -> None:
+    req = request("us.amazon.nova-micro-v1:0")
+    out = assemble(decode(body("test_bedrock_model_iter_stream"), req), req)
+    assert out.text.startswith("<thinking> To find the temperature")
+    [call] = out.tool_calls
+    assert (call.id, call.name, call.arguments) == ("tooluse_lAG_zP8QRHmSYOwZzzaCqA", "get_temperature", {"city": "Paris"})
+    assert out.finish_reason == "tool_calls" and (out.usage.input_tokens, out.usage.output_tokens) == (471, 91)
+    follow = assemble(decode(body("test_bedrock_model_iter_stream", 1), req), req)
+    assert follow.text == "The current temperature in Paris, the capital of France, is 30°C."
+
+
+def test_reasoning_stream_with_signature() -> None:
+    req = request("us.anthropic.claude-sonnet-4-20250514-v1:0")
+    out = assemble(decode(body("test_bedrock_model_thinking_part_stream"), req), req)
+    assert isinstance(out.parts[0], Reasoning) and isinstance(out.parts[1], Text)
+    assert out.parts[0].text.startswith('The user has greeted me with a simple "Hello".')
+    assert out.parts[0].signature and out.parts[0].signature.startswith("Eu0CCkgIBxABGAIqQJDccbDQ")
+    assert out.text == "Hello! It's nice to meet you. How can I help you today?"
+    assert (out.usage.input_tokens, out.usage.output_tokens) == (36, 73)
+
+
+def test_redacted_reasoning_stream() -> None:
+    req = request("us.anthropic.claude-3-7-sonnet-20250219-v1:0")
+    out = assemble(decode(body("test_bedrock_model_thinking_part_redacted_stream"), req), req)
+    redacted = [p for p in out.parts if isinstance(p, Reasoning)]
+    assert len(redacted) == 2 and all(p.redacted and not p.text for p in redacted)
+    assert redacted[0].redacted != redacted[1].redacted
+    assert out.text.startswith("I notice you've sent what appears to be some kind of command")
+
+
+def test_empty_text_delta_and_unsigned_reasoning() -> None:
+    req = request("openai.gpt-oss-120b-1:0")
+    events = decode(body("test_bedrock_model_stream_empty_text_delta"), req)
+    assert all(e.text for e in events if e.type == "text")
+    out = assemble(events, req)
+    assert out.reasoning and out.reasoning.startswith('The user just says "Hi".')
+    assert out.text == "Hello! How can I help you today?"
+
+
+def test_structured_stream_matches_the_non_streamed_answer() -> None:
+    req = request("us.amazon.nova-2-lite-v1:0", response_format=FINAL)
+    streamed = assemble(decode(body("test_bedrock_model_code_execution_tool_stream"), req), req)
+    whole = ADAPTER.parse_chat(cassette(REC + "test_bedrock_model_with_code_execution_tool.yaml")[0].response, req)
+    assert json.loads(streamed.text) == json.loads(whole.text) == {"result": 7006652.0}
+    assert streamed.tool_calls == whole.tool_calls == []  # the server-side code interpreter is not a call for us
+    assert streamed.finish_reason == whole.finish_reason == "stop"
+    assert streamed.metadata.raw_finish_reason == "tool_use"
+    # without a response format the same stream is a plain tool call
+    plain = assemble(decode(body("test_bedrock_model_code_execution_tool_stream"), request()), request())
+    assert [(c.name, c.arguments) for c in plain.tool_calls] == [("final_result", {"result": 7006652.0})]
+
+
+@pytest.mark.parametrize("name", list(STREAMS))
+@settings(max_examples=25, deadline=None)
+@given(data=st.data())
+def test_any_split_gives_the_same_events(name: str, data: st.DataObject) -> None:
+    raw = body(name, STREAMS[name])
+    req = request(response_format=FINAL if "code_execution" in name else None)
+    cuts = data.draw(st.lists(st.integers(min_value=0, max_value=len(raw)), max_size=30))
+    whole = decode(raw, req)
+    split = decode(raw, req, cuts)
+    assert merged(split) == merged(whole)
+    assert assemble(split, req) == assemble(whole, req)
+
+
+# --------------------------------------------------------------------------- endings and errors
+
+
+def frame(event: str, payload: dict[str, Any]) -> bytes:
+    return encode_frame({":event-type": event, ":content-type": "application/json", ":message-type": "event"},
+                        json.dumps(payload).encode())
+
+
+def test_cut_off_before_message_stop_is_malformed() -> None:
+    raw = frame("messageStart", {"role": "assistant"}) + frame("contentBlockDelta", {"contentBlockIndex": 0,
+                                                                                     "delta": {"text": "hi"}})
+    dec = ADAPTER.stream_decoder(request())
+    assert [e.text for e in dec.feed(raw)] == ["hi"]
+    with pytest.raises(MalformedResponseError, match="messageStop"):
+        dec.close()
+
+
+def test_message_stop_without_metadata_finishes_at_close() -> None:
+    raw = frame("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "hi"}}) + frame(
+        "messageStop", {"stopReason": "guardrail_intervened"})
+    dec = ADAPTER.stream_decoder(request())
+    assert [e.type for e in dec.feed(raw)] == ["text"]
+    [done] = dec.close()
+    assert done.type == "done" and done.finish_reason == "content_filter"
+
+
+def test_invalid_json_payload_is_malformed() -> None:
+    raw = encode_frame({":event-type": "contentBlockDelta", ":message-type": "event"}, b"{nope")
+    with pytest.raises(MalformedResponseError, match="not JSON"):
+        ADAPTER.stream_decoder(request()).feed(raw)
+
+
+@pytest.mark.parametrize("exc_type,payload,cls", [
+    ("throttlingException", {"message": "Too many tokens, please wait before trying again."}, RateLimitError),
+    ("validationException", {"message": "Input is too long for requested model."}, ContextWindowExceededError),
+    ("modelStreamErrorException", {"message": "boom", "originalStatusCode": 500}, ServerError),
+    ("serviceUnavailableException", {"message": "busy"}, ServerError),
+])
+def test_exception_frames_raise_mapped_errors(exc_type: str, payload: dict[str, Any], cls: type) -> None:
+    raw = frame("messageStart", {"role": "assistant"}) + encode_frame(
+        {":exception-type": exc_type, ":content-type": "application/json", ":message-type": "exception"},
+        json.dumps(payload).encode())
+    with pytest.raises(cls) as info:
+        ADAPTER.stream_decoder(request("m1")).feed(raw)
+    assert info.value.message == payload["message"] and info.value.model == "m1" and info.value.provider == "bedrock"
+    assert info.value.code == exc_type[0].upper() + exc_type[1:]
+
+
+def test_structured_stream_drops_text_around_the_answer() -> None:
+    fmt = ResponseFormat(schema={"type": "object"}, name="answer")
+    tool_start = {"contentBlockIndex": 1, "start": {"toolUse": {"toolUseId": "t", "name": "answer"}}}
+    raw = b"".join([
+        frame("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "<thinking>hmm</thinking>"}}),
+        frame("contentBlockStart", tool_start),
+        frame("contentBlockDelta", {"contentBlockIndex": 1, "delta": {"toolUse": {"input": '{"a":'}}}),
+        frame("contentBlockDelta", {"contentBlockIndex": 1, "delta": {"toolUse": {"input": "1}"}}}),
+        frame("messageStop", {"stopReason": "tool_use"}),
+        frame("metadata", {"usage": {"inputTokens": 5, "outputTokens": 2}}),
+    ])
+    events = decode(raw, request(response_format=fmt))
+    assert "".join(e.text or "" for e in events if e.type == "text") == '{"a":1}'
+    assert events[-1].finish_reason == "stop"
+    # asked for structured output, answered in plain text: the text is released at the end
+    plain = frame("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": '{"a": 2}'}}) + frame(
+        "messageStop", {"stopReason": "end_turn"}) + frame("metadata", {"usage": {}})
+    events = decode(plain, request(response_format=fmt))
+    assert [(e.type, e.text) for e in events[:-1]] == [("usage", None), ("text", '{"a": 2}')]

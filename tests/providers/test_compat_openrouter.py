@@ -1,0 +1,129 @@
+"""OpenRouter through the OpenAI adapter: model ids with a slash, reasoning (with
+signatures), caching usage, PDFs by URL, 429s and the in-stream error."""
+
+from __future__ import annotations
+
+import pytest
+
+from cloverleaf.errors import InvalidRequestError, RateLimitError
+from cloverleaf.types import (
+    Attachment,
+    ChatRequest,
+    Message,
+    Reasoning,
+    ReasoningConfig,
+    Text,
+    Tool,
+    ToolChoice,
+)
+from tests.providers._openai_replay import PA, adapter, config, interaction, recorded_chunks, replay_chat, replay_stream
+
+OR = f"{PA}/test_openrouter"
+CACHE = "pydantic-ai/tests/models/openrouter/cassettes/test_cache"
+
+
+def test_model_id_keeps_its_inner_slash() -> None:
+    req = ChatRequest("anthropic/claude-3.5-sonnet", [Message.user("hi")])
+    http = adapter("openrouter").build_chat(req, config("openrouter"))
+    assert http.url == "https://openrouter.ai/api/v1/chat/completions"
+    assert http.json()["model"] == "anthropic/claude-3.5-sonnet"
+
+
+def test_reasoning_request_and_signed_reasoning_answer() -> None:
+    path = f"{OR}/test_openrouter_thinking_high_emits_effort_high.yaml"
+    req = ChatRequest("anthropic/claude-sonnet-4.5", [Message.user("Reply with the single word: ok")],
+                      reasoning=ReasoningConfig(effort="high"))
+    built = adapter("openrouter").build_chat(req, config("openrouter")).json()
+    recorded = interaction(path).request_json
+    assert built["reasoning"] == recorded["reasoning"] == {"effort": "high", "enabled": True}
+    assert built["messages"] == recorded["messages"]
+    resp = replay_chat("openrouter", path, req)
+    detail = interaction(path).response.json()["choices"][0]["message"]["reasoning_details"][0]
+    [reasoning, text] = resp.parts
+    assert isinstance(reasoning, Reasoning) and reasoning.text == detail["text"]
+    assert reasoning.signature == detail["signature"]
+    assert isinstance(text, Text) and text.text == "ok"
+    upstream = interaction(path).response.json()["provider"]
+    assert (resp.usage.reasoning_tokens, resp.metadata.extra["upstream_provider"]) == (48, upstream)
+
+
+def test_reasoning_is_echoed_back_as_reasoning_details() -> None:
+    history = [Message.user("q"), Message.assistant([Reasoning("thought", signature="sig"), Text("answer")]),
+               Message.user("more")]
+    msgs = adapter("openrouter").build_chat(ChatRequest("anthropic/claude-sonnet-4.5", history),
+                                            config("openrouter")).json()["messages"]
+    assert msgs[1] == {"role": "assistant", "content": "answer",
+                       "reasoning_details": [{"type": "reasoning.text", "text": "thought", "signature": "sig"}]}
+    # the plain OpenAI dialect drops reasoning from history (Chat Completions has no field for it)
+    plain = adapter("openai").build_chat(ChatRequest("gpt-4o", history), config("openai")).json()["messages"]
+    assert plain[1] == {"role": "assistant", "content": "answer"}
+
+
+def test_tool_call() -> None:
+    path = f"{OR}/test_openrouter_tool_calling.yaml"
+    resp = replay_chat("openrouter", path, ChatRequest("mistralai/mistral-small", [Message.user("divide")],
+                                                       tools=[Tool("divide")], tool_choice=ToolChoice("auto")))
+    [call] = resp.tool_calls
+    assert (call.name, call.arguments) == ("divide", {"numerator": 123, "denominator": 456, "on_inf": "infinity"})
+    assert (resp.finish_reason, resp.usage.input_tokens, resp.usage.output_tokens) == ("tool_calls", 134, 43)
+
+
+def test_pdf_by_url_is_sent_as_file_data() -> None:
+    path = f"{OR}/test_openrouter_document_url_no_force_download.yaml"
+    recorded = interaction(path).request_json
+    url = recorded["messages"][0]["content"][1]["file"]["file_data"]
+    req = ChatRequest("openai/gpt-4.1-mini", [Message.user([
+        Text("What is the main content of this document?"),
+        Attachment(type="pdf", url=url, fetch="provider", filename="filename.pdf")])])
+    assert adapter("openrouter").build_chat(req, config("openrouter")).json()["messages"] == recorded["messages"]
+    assert "placeholder" in replay_chat("openrouter", path, req).text
+
+
+def test_cache_control_on_image_part_and_cache_usage() -> None:
+    path = f"{CACHE}/test_openrouter_cache_point_image_e2e.yaml"
+    recorded = interaction(path).request_json
+    part = recorded["messages"][0]["content"][0]
+    media, b64 = part["image_url"]["url"][5:].split(";base64,")
+    import base64
+
+    req = ChatRequest("anthropic/claude-sonnet-4.6", [Message.user([
+        Attachment(type="image", media_type=media, data=base64.b64decode(b64), cache_control=part["cache_control"]),
+        Text("What is in this image? Answer in one word.")])])
+    assert adapter("openrouter").build_chat(req, config("openrouter")).json()["messages"] == recorded["messages"]
+    assert replay_chat("openrouter", path, req).text == "**Kiwi**"
+    second = replay_chat("openrouter", f"{CACHE}/test_openrouter_cache_messages_anthropic_real_api.yaml", req, 1)
+    assert (second.usage.input_tokens, second.usage.cached_tokens, second.usage.cache_write_tokens) == (3329, 3211, 115)
+
+
+def test_429_upstream_rate_limit() -> None:
+    path = f"{OR}/test_openrouter_errors_raised.yaml"
+    err = adapter("openrouter").parse_error(interaction(path, 0).response, "google/gemini-2.0-flash-exp:free")
+    assert type(err) is RateLimitError and err.status == 429 and err.retryable
+    assert "temporarily rate-limited upstream" in err.message  # metadata.raw is surfaced
+
+
+def test_in_stream_error_chunk_raises() -> None:
+    path = f"{OR}/test_openrouter_stream_error.yaml"
+    req = ChatRequest("minimax/minimax-m2:free", [Message.user("hi")], stream=True, max_tokens=10)
+    with pytest.raises(InvalidRequestError, match="Token limit reached") as info:
+        replay_stream("openrouter", path, req)
+    assert info.value.status == 400
+
+
+def test_streamed_reasoning_with_keepalive_comments() -> None:
+    path = f"{OR}/test_openrouter_streaming_reasoning.yaml"
+    req = ChatRequest("anthropic/claude-sonnet-4.5", [Message.user("2+2?")], stream=True,
+                      reasoning=ReasoningConfig(effort="medium"))
+    events, resp = replay_stream("openrouter", path, req)
+    chunks = recorded_chunks(path)
+    expected_reasoning = "".join(c["choices"][0]["delta"].get("reasoning") or "" for c in chunks if c.get("choices"))
+    assert resp.reasoning == expected_reasoning and resp.text == "2 + 2 = 4"
+    assert (resp.usage.input_tokens, resp.usage.output_tokens, resp.usage.reasoning_tokens) == (43, 36, 13)
+    assert [e.type for e in events].count("done") == 1 and resp.finish_reason == "stop"
+
+
+def test_streamed_encrypted_reasoning_is_kept() -> None:
+    path = f"{OR}/test_openrouter_stream_with_reasoning.yaml"
+    _, resp = replay_stream("openrouter", path, ChatRequest("openai/o3", [Message.user("who are you")], stream=True))
+    assert resp.text.startswith("I’m ChatGPT")
+    assert any(isinstance(p, Reasoning) and p.redacted and p.redacted.startswith("gAAAA") for p in resp.parts)

@@ -1,0 +1,104 @@
+"""Error mapping: every recorded error status, plus the documented codes no recording has."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cloverleaf.errors import (
+    AuthenticationError,
+    ContentFilterError,
+    ContextWindowExceededError,
+    InvalidRequestError,
+    NotFoundError,
+    RateLimitError,
+    ServerError,
+)
+from cloverleaf.http import HttpResponse
+from tests.providers._openai_replay import PA, PA_ROOT, adapter, interaction
+
+SYN = "../synthetic/openai"
+
+
+def _error(row: str, path: str, index: int = -1, model: str = "m"):
+    resp = interaction(path, index).response
+    assert resp.status >= 400
+    return adapter(row).parse_error(resp, model)
+
+
+def test_recorded_400_unsupported_value() -> None:
+    err = _error("openai", f"{PA}/test_openai/test_openai_o1_mini_system_role[developer].yaml", model="o1-mini")
+    assert type(err) is InvalidRequestError
+    assert (err.status, err.code, err.provider, err.model) == (400, "unsupported_value", "openai", "o1-mini")
+    assert "does not support 'developer'" in str(err)
+    assert not err.retryable
+
+
+def test_recorded_400_with_null_code_uses_type() -> None:
+    err = _error("openai", f"{PA}/test_openai/test_openai_web_search_tool_model_not_supported.yaml")
+    assert type(err) is InvalidRequestError and err.code == "invalid_request_error"
+    assert "Web search options not supported" in err.message
+
+
+def test_recorded_embeddings_404_model_not_found() -> None:
+    err = _error("openai", f"{PA_ROOT}/cassettes/test_embeddings/TestOpenAI.test_embed_error.yaml", model="nonexistent")
+    assert type(err) is NotFoundError and err.status == 404 and err.code == "model_not_found"
+
+
+def test_invalid_api_key_is_authentication_error_with_hint() -> None:
+    err = _error("openai", f"{SYN}/error_invalid_api_key.yaml")
+    assert type(err) is AuthenticationError and err.code == "invalid_api_key"
+    assert "OPENAI_API_KEY" in str(err)
+
+
+def test_rate_limit_reads_retry_after_ms_and_request_id() -> None:
+    err = _error("openai", f"{SYN}/error_rate_limit.yaml")
+    assert type(err) is RateLimitError and err.retryable
+    assert err.retry_after == pytest.approx(19.5)  # retry-after-ms wins over retry-after
+    assert err.request_id == "req_synthetic_1"
+
+
+def test_retry_after_seconds_when_no_ms_header() -> None:
+    body = json.dumps({"error": {"message": "slow", "type": "tokens", "code": "rate_limit_exceeded"}}).encode()
+    err = adapter("openai").parse_error(HttpResponse(429, {"retry-after": "7"}, body))
+    assert isinstance(err, RateLimitError) and err.retry_after == 7.0
+
+
+def test_insufficient_quota_is_rate_limit_but_not_retryable() -> None:
+    err = _error("openai", f"{SYN}/error_insufficient_quota.yaml")
+    assert isinstance(err, RateLimitError)
+    assert err.retryable is False
+    assert RateLimitError.retryable is True  # the class default is untouched
+
+
+def test_context_length_exceeded() -> None:
+    err = _error("openai", f"{SYN}/error_context_length.yaml")
+    assert type(err) is ContextWindowExceededError and err.code == "context_length_exceeded"
+
+
+def test_context_window_from_codeless_400_message() -> None:
+    body = json.dumps({"object": "error", "message": "This model's maximum context length is 4096 tokens.",
+                       "type": "BadRequestError", "code": 400}).encode()  # vLLM's shape
+    err = adapter("vllm").parse_error(HttpResponse(400, {}, body))
+    assert type(err) is ContextWindowExceededError and err.status == 400
+
+
+def test_content_policy_violation_is_content_filter() -> None:
+    err = _error("openai", f"{SYN}/error_content_policy_image.yaml")
+    assert type(err) is ContentFilterError and err.code == "content_policy_violation"
+
+
+def test_server_error_is_retryable() -> None:
+    err = _error("openai", f"{SYN}/error_server.yaml")
+    assert type(err) is ServerError and err.retryable
+
+
+def test_non_json_error_body() -> None:
+    err = adapter("openai").parse_error(HttpResponse(502, {}, b"<html>Bad gateway</html>"))
+    assert type(err) is ServerError and "Bad gateway" in err.message
+
+
+def test_error_body_never_contains_the_api_key() -> None:
+    err = _error("openai", f"{SYN}/error_invalid_api_key.yaml")
+    assert "sk-test-secret" not in str(err) and "sk-test-secret" not in repr(err.to_dict())

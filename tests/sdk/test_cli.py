@@ -1,0 +1,102 @@
+"""The `cloverleaf` command through its entry point (in-process, and once as a real process)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from cloverleaf.cli import main
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch, tmp_path):
+    for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "GROQ_API_KEY",
+                "OPENROUTER_API_KEY", "MISTRAL_API_KEY", "TOGETHER_API_KEY", "DEEPSEEK_API_KEY", "CLOVERLEAF_MODEL",
+                "CLOVERLEAF_CONFIG", "CLOVERLEAF_BACKEND", "CLOVERLEAF_EMBEDDING_MODEL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+def test_chat_with_nothing_configured_uses_fake_and_says_so(capsys):
+    assert main(["chat", "hello there"]) == 0
+    out, err = capsys.readouterr()
+    assert out.strip() == "hello there" and "fake/echo" in err
+
+
+def test_chat_reads_stdin(monkeypatch, capsys):
+    import io
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("from stdin"))
+    assert main(["chat", "-m", "fake/echo", "--no-stream"]) == 0
+    assert capsys.readouterr().out.strip() == "from stdin"
+
+
+def test_chat_verbose_reports_latency_tokens_cost(capsys):
+    assert main(["chat", "-m", "fake/echo", "-v", "count me"]) == 0
+    err = capsys.readouterr().err
+    assert "latency" in err and "tokens in" in err and "cost $" in err
+
+
+def test_chat_json_schema_file(tmp_path, capsys):
+    schema = tmp_path / "s.json"
+    schema.write_text(json.dumps({"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}))
+    assert main(["chat", "-m", "fake/x", "--schema", str(schema), "--no-stream", "answer"]) == 0
+    assert isinstance(json.loads(capsys.readouterr().out)["ok"], bool)
+
+
+def test_dry_run_prints_the_request_with_secrets_redacted(monkeypatch, capsys):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-very-secret-123")
+    assert main(["chat", "-m", "openai/gpt-4o-mini", "--dry-run", "--max-tokens", "7", "hi"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("POST https://api.openai.com/v1/chat/completions")
+    assert "sk-very-secret-123" not in out and "<redacted>" in out
+    body = json.loads(out.split("\n\n", 1)[1])
+    assert body["model"] == "gpt-4o-mini" and body["messages"][-1]["content"] == "hi"
+
+
+def test_missing_key_names_the_variable(capsys):
+    assert main(["chat", "-m", "anthropic/claude-haiku-4-5", "hi"]) == 1
+    assert "ANTHROPIC_API_KEY" in capsys.readouterr().err
+
+
+def test_unknown_provider_lists_known_ones(capsys):
+    assert main(["chat", "-m", "nosuch/model", "hi"]) == 1
+    err = capsys.readouterr().err
+    assert "unknown provider 'nosuch'" in err and "anthropic" in err
+
+
+def test_providers_prints_the_matrix(capsys):
+    assert main(["providers"]) == 0
+    out = capsys.readouterr().out
+    assert "provider" in out and "anthropic" in out and "embeddings" in out
+
+
+def test_models_lists_prices_and_recommendations(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "openai/gpt-4o-mini" in out and "$0.15" in out and "Recommendations by use" in out
+    assert main(["models", "--use", "local"]) == 0
+    assert "ollama/" in capsys.readouterr().out
+
+
+def test_embed_similarity_offline(capsys):
+    assert main(["embed", "--similarity", "the cat sat", "the cat sat down", "stock markets fell"]) == 0
+    out = capsys.readouterr().out
+    assert "cosine" in out and out.count("\n") >= 4
+
+
+def test_image_writes_a_png(tmp_path, capsys):
+    out = tmp_path / "img.png"
+    assert main(["image", "a red square", "-m", "fake/img", "-o", str(out)]) == 0
+    assert out.read_bytes().startswith(b"\x89PNG")
+
+
+def test_entry_point_runs_as_a_process():
+    r = subprocess.run([sys.executable, "-m", "cloverleaf", "chat", "-m", "fake/echo", "ping"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "ping"
+    r = subprocess.run([sys.executable, "-m", "cloverleaf", "chat", "--help"], capture_output=True, text=True)
+    assert "--dry-run" in r.stdout and "--attach" in r.stdout

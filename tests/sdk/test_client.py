@@ -1,0 +1,233 @@
+"""The public API end to end against the in-process fake provider (offline)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from pydantic import BaseModel
+
+import cloverleaf
+from cloverleaf import (
+    AsyncClient,
+    Attachment,
+    Client,
+    ConfigError,
+    Message,
+    Role,
+    ServerError,
+    StructuredOutputError,
+    TimeoutError,
+    TransportError,
+    UnsupportedCapability,
+)
+
+
+class City(BaseModel):
+    name: str
+    population: int
+    tags: list[str]
+
+
+def get_weather(city: str, unit: str = "c") -> str:
+    """Current weather for a city.
+
+    Args:
+        city: City name.
+        unit: c or f.
+    """
+    return f"21{unit} and sunny in {city}"
+
+
+@pytest.fixture
+def client():
+    with Client(env={}, max_retries=0) as c:
+        yield c
+
+
+def test_chat_response_shape(client):
+    r = client.chat("fake/echo", "Hello, world")
+    assert r.content == "Hello, world" and r.text == r.content
+    assert r.provider == "fake" and r.model == "echo" and r.finish_reason == "stop"
+    assert r.usage.input_tokens > 0 and r.usage.output_tokens > 0
+    assert r.cost == pytest.approx((r.usage.input_tokens * 1.0 + r.usage.output_tokens * 2.0) / 1e6)
+    assert r.metadata.latency_ms is not None and r.metadata.latency_ms >= 0
+    assert r.metadata.response_id
+    assert r.tool_calls == [] and r.reasoning is None and r.parsed is None
+
+
+def test_messages_as_objects_dicts_and_system(client):
+    r = client.chat("fake/echo", [Message(role=Role.USER, content="first"), {"role": "assistant", "content": "ok"},
+                                  {"role": "user", "content": "second"}], system="be brief")
+    assert r.content == "second"
+    sent = client.fake.requests[-1].json
+    assert sent["messages"][0] == {"role": "system", "content": "be brief"}
+
+
+def test_stream_events_then_response(client):
+    s = client.stream("fake/echo", "one two three")
+    events = list(s)
+    types = [e.type for e in events]
+    assert types[-1] == "done" and types.count("done") == 1 and "usage" in types
+    assert "".join(e.text for e in events if e.type == "text") == "one two three"
+    assert s.response.content == "one two three" and s.response.usage.output_tokens > 0
+    assert s.response.cost is not None and s.response.metadata.time_to_first_token_ms is not None
+    assert events[-1].response is s.response
+
+
+def test_text_stream_helper(client):
+    assert "".join(client.stream("fake/echo", "a b c").text_stream) == "a b c"
+
+
+def test_structured_output_with_pydantic(client):
+    r = client.chat("fake/x", "a city please", response_format=City)
+    assert isinstance(r.parsed, City) and r.parsed.name and isinstance(r.parsed.tags, list)
+    body = client.fake.requests[-1].json
+    assert body["response_format"]["type"] == "json_schema" and body["response_format"]["json_schema"]["strict"]
+
+
+def test_structured_output_with_json_schema(client):
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+    r = client.chat("fake/x", "number", response_format=schema)
+    assert isinstance(r.parsed, dict) and isinstance(r.parsed["n"], int)
+
+
+def test_streaming_structured_partials_then_validated_object(client):
+    s = client.stream("fake/x", "a city", response_format=City)
+    partials = list(s.partial_objects())
+    assert partials and isinstance(partials[-1], dict)
+    assert isinstance(s.response.parsed, City) and partials[-1]["name"] == s.response.parsed.name
+
+
+def test_invalid_structured_output_keeps_the_response(client):
+    client.fake.script.reply(text='{"name": "Paris"')
+    with pytest.raises(StructuredOutputError) as err:
+        client.chat("fake/x", "a city", response_format=City)
+    assert err.value.response.content == '{"name": "Paris"'
+
+
+def test_tools_from_function_pydantic_and_dict(client):
+    class Lookup(BaseModel):
+        """Find a record."""
+        key: str
+
+    raw = {"type": "function", "function": {"name": "ping", "parameters": {"type": "object", "properties": {}}}}
+    r = client.chat("fake/x", "use a tool", tools=[get_weather, Lookup, raw], tool_choice="get_weather")
+    assert r.finish_reason == "tool_calls"
+    call = r.tool_calls[0]
+    assert call.name == "get_weather" and isinstance(call.arguments["city"], str)
+    tools = client.fake.requests[-1].json["tools"]
+    assert [t["function"]["name"] for t in tools] == ["get_weather", "Lookup", "ping"]
+    assert tools[0]["function"]["parameters"]["properties"]["city"]["description"] == "City name."
+    assert tools[0]["function"]["description"] == "Current weather for a city."
+
+
+def test_tool_loop_runs_functions_until_an_answer(client):
+    r = client.chat("fake/x", "weather in Paris?", tools=[get_weather], run_tools=True, max_tool_turns=3)
+    assert r.finish_reason == "stop" and "sunny" in r.content
+    sent = client.fake.requests[-1].json["messages"]
+    assert sent[-1]["role"] == "tool" and "sunny" in sent[-1]["content"]
+    assert sent[-2]["tool_calls"][0]["function"]["name"] == "get_weather"
+
+
+def test_streamed_tool_calls_are_assembled(client):
+    s = client.stream("fake/x", "weather?", tools=[get_weather], tool_choice="required")
+    deltas = [e for e in s if e.type == "tool_call_delta"]
+    assert deltas and deltas[0].name == "get_weather"
+    assert s.response.tool_calls[0].name == "get_weather" and "city" in s.response.tool_calls[0].arguments
+
+
+def test_embeddings_in_order_and_deterministic(client):
+    a = client.embed("fake/emb", ["alpha", "beta", "alpha"])
+    assert len(a.vectors) == 3 and a.vectors[0] == a.vectors[2] and a.vectors[0] != a.vectors[1]
+    assert a.usage.input_tokens > 0 and a.model
+    assert len(client.embed("fake/emb", "x", dimensions=16).vectors[0]) == 16
+
+
+def test_image_generation_gives_a_png(client):
+    img = client.generate_image("fake/img", "a lighthouse").images[0]
+    assert img.data is not None and img.data.startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_provider_errors_are_mapped_and_retried():
+    with Client(env={}, max_retries=2) as c:
+        c.fake.script.fail(503).fail(503)
+        assert c.chat("fake/echo", "retry me").content == "retry me"
+        assert len(c.fake.requests) == 3
+    with Client(env={}, max_retries=0) as c, pytest.raises(ServerError) as err:
+        c.chat("fake/fail-500", "x")
+    assert err.value.status == 500 and err.value.provider == "fake"
+
+
+def test_hang_becomes_a_timeout(client):
+    with pytest.raises(TimeoutError):
+        client.chat("fake/hang", "x", timeout=0.2)
+
+
+def test_reset_mid_stream_raises_after_partial_output(client):
+    s = client.stream("fake/echo+reset-after-2", "one two three four five six")
+    got = []
+    with pytest.raises(TransportError):
+        for ev in s:
+            got.append(ev)
+    assert got and all(e.type != "done" for e in got)
+
+
+def test_unsupported_capability_raises_before_any_request():
+    with Client(env={"ANTHROPIC_API_KEY": "k"}) as c:
+        with pytest.raises(UnsupportedCapability) as err:
+            c.chat("anthropic/claude-sonnet-4-5", "listen",
+                   attachments=[Attachment(type="audio", data=b"RIFF....WAVE", media_type="audio/wav")])
+        assert err.value.provider == "anthropic" and "openai" in err.value.alternatives
+        with pytest.raises(UnsupportedCapability, match="embeddings"):
+            c.embed("anthropic/claude-sonnet-4-5", "x")
+
+
+def test_unknown_option_is_an_error(client):
+    with pytest.raises(TypeError, match="temprature"):
+        client.chat("fake/echo", "x", temprature=0.2)
+
+
+def test_missing_model_and_missing_key_errors():
+    with Client(env={}) as c:
+        with pytest.raises(ConfigError, match="CLOVERLEAF_MODEL"):
+            c.chat(None, "x")
+        with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
+            c.chat("openai/gpt-4o-mini", "x")
+
+
+def test_get_provider_registry_style():
+    p = cloverleaf.get_provider("fake", model="echo", env={})
+    r = p.chat([Message(role=Role.USER, content="via provider")])
+    assert isinstance(r, cloverleaf.ChatResponse) and r.content == "via provider"
+
+
+def test_backend_fake_serves_any_model_id():
+    with Client(env={"CLOVERLEAF_BACKEND": "fake"}) as c:
+        r = c.chat("openai/gpt-4o-mini", "hello")
+        assert r.provider == "fake" and r.content
+
+
+async def test_async_client_chat_stream_embed_and_tools():
+    async with AsyncClient(env={}) as c:
+        r = await c.chat("fake/echo", "async hello")
+        assert r.content == "async hello"
+        s = c.stream("fake/echo", "async stream")
+        texts = [e.text async for e in s if e.type == "text"]
+        assert "".join(texts) == "async stream" and s.response.usage.output_tokens > 0
+
+        async def lookup(key: str) -> str:
+            """Look a key up."""
+            await asyncio.sleep(0)
+            return f"value-of-{key}"
+
+        r = await c.chat("fake/x", "look it up", tools=[lookup], run_tools=True)
+        assert "value-of-" in r.content
+        e = await c.embed("fake/emb", ["a", "b"])
+        assert len(e.vectors) == 2
+
+
+async def test_async_calls_run_concurrently_on_one_pool():
+    async with AsyncClient(env={}) as c:
+        rs = await asyncio.gather(*(c.chat("fake/echo", f"n{i}") for i in range(50)))
+        assert [r.content for r in rs] == [f"n{i}" for i in range(50)]

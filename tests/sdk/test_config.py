@@ -1,0 +1,125 @@
+import pytest
+
+from cloverleaf.config import Settings
+from cloverleaf.engine import Engine
+from cloverleaf.errors import ConfigError
+
+TOML = """
+[defaults]
+model = "groq/llama-3.1-8b-instant"
+max_retries = 5
+
+[providers.mylab]
+kind = "openai"
+base_url = "http://127.0.0.1:9/v1"
+api_key_env = "MYLAB_KEY"
+
+[providers.ollama]
+base_url = "http://gpu-box:11434"
+
+[[models]]
+name = "smart"
+identifier = "gpt-4o"
+provider = "openai"
+input_cost_per_1k = 0.01
+output_cost_per_1k = 0.03
+
+[[models]]
+name = "my-azure"
+identifier = "gpt-4o-prod"
+provider = "azure"
+base_url = "https://res.openai.azure.com/openai/deployments/gpt-4o-prod"
+additional_config = { api_version = "2024-10-21" }
+"""
+
+
+@pytest.fixture
+def toml_file(tmp_path):
+    p = tmp_path / "cloverleaf.toml"
+    p.write_text(TOML)
+    return p
+
+
+def test_layering_defaults_toml_env_args(toml_file):
+    s = Settings.load(toml_file, env={})
+    assert s.default_model == "groq/llama-3.1-8b-instant" and s.max_retries == 5
+    s = Settings.load(toml_file, env={"CLOVERLEAF_MODEL": "openai/gpt-4o", "CLOVERLEAF_MAX_RETRIES": "1"})
+    assert s.default_model == "openai/gpt-4o" and s.max_retries == 1
+    s = Settings.load(toml_file, env={"CLOVERLEAF_MODEL": "openai/gpt-4o"}, default_model="fake/echo")
+    assert s.default_model == "fake/echo"
+
+
+def test_config_env_var_points_at_file(toml_file):
+    s = Settings.load(env={"CLOVERLEAF_CONFIG": str(toml_file)})
+    assert s.source_path == toml_file and s.model_entry("smart").identifier == "gpt-4o"
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        Settings.load(tmp_path / "nope.toml", env={})
+    with pytest.raises(ConfigError, match="CLOVERLEAF_CONFIG"):
+        Settings.load(env={"CLOVERLEAF_CONFIG": str(tmp_path / "nope.toml")})
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[defaults\nmodel=1", "invalid TOML"),
+    ("[nonsense]\na = 1", "unknown table"),
+    ("[defaults]\nmodle = 'x'", "unknown key"),
+    ("[providers.x]\nkind='openai'\napi_key='sk-123'", "api_key_env"),
+    ("[[models]]\nname='a'\nprovider='openai'", "identifier"),
+])
+def test_bad_config_says_what_is_wrong(tmp_path, text, message):
+    p = tmp_path / "c.toml"
+    p.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        Settings.load(p, env={})
+
+
+def test_resolution_of_registry_entries_custom_providers_and_keys(toml_file):
+    env = {"OPENAI_API_KEY": "sk-openai", "MYLAB_KEY": "lab-key", "AZURE_OPENAI_API_KEY": "az",
+           "OLLAMA_BASE_URL": "http://env-box:11434"}
+    engine = Engine(Settings.load(toml_file, env=env))
+    smart = engine.resolve("smart")
+    assert (smart.provider, smart.model, smart.cfg.api_key) == ("openai", "gpt-4o", "sk-openai")
+    assert smart.price.input == pytest.approx(10.0) and smart.price.output == pytest.approx(30.0)
+    lab = engine.resolve("mylab/qwen")
+    assert lab.cfg.base_url == "http://127.0.0.1:9/v1" and lab.cfg.api_key == "lab-key" and lab.spec.kind == "openai"
+    az = engine.resolve("my-azure")
+    assert az.cfg.extra["api_version"] == "2024-10-21" and az.model == "gpt-4o-prod"
+    # environment beats the TOML file
+    assert engine.resolve("ollama/llama3.1").cfg.base_url == "http://env-box:11434"
+    # call arguments beat everything
+    t = engine.resolve("openai/gpt-4o-mini", api_key="sk-call", base_url="http://127.0.0.1:1/v1")
+    assert t.cfg.api_key == "sk-call" and t.cfg.base_url == "http://127.0.0.1:1/v1"
+    assert "sk-call" not in repr(t.cfg)
+
+
+def test_missing_key_names_the_variable():
+    engine = Engine(Settings.load(env={}))
+    with pytest.raises(ConfigError, match="GEMINI_API_KEY .*GOOGLE_API_KEY"):
+        engine.resolve("gemini/gemini-2.5-flash")
+    with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
+        engine.resolve("gpt-4o")
+
+
+def test_keyless_local_providers_resolve():
+    engine = Engine(Settings.load(env={}))
+    assert engine.resolve("ollama/llama3.1").cfg.base_url == "http://localhost:11434"
+    assert engine.resolve("vllm/qwen").cfg.api_key is None
+
+
+def test_azure_without_registry_entry_says_to_add_one():
+    engine = Engine(Settings.load(env={"AZURE_OPENAI_API_KEY": "x"}))
+    with pytest.raises(ConfigError, match=r"needs a registry entry.*\[\[models\]\]"):
+        engine.resolve("azure/gpt-4o")
+
+
+def test_backend_fake_sends_every_call_to_the_fake():
+    engine = Engine(Settings.load(env={"CLOVERLEAF_BACKEND": "fake"}))
+    t = engine.resolve("anthropic/claude-sonnet-4-5")
+    assert t.provider == "fake" and t.model == "claude-sonnet-4-5"
+
+
+def test_targets_are_cached_not_rebuilt():
+    engine = Engine(Settings.load(env={}))
+    assert engine.resolve("fake/echo") is engine.resolve("fake/echo")

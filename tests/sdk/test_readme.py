@@ -1,0 +1,24 @@
+"""The README's capability matrix is the generated one, and its commands exist."""
+
+import os
+from pathlib import Path
+
+from cloverleaf.matrix import markdown
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_readme_matrix_matches_the_adapters():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index("<!-- matrix:start -->\n") + len("<!-- matrix:start -->\n")
+    end = text.index("<!-- matrix:end -->")
+    assert text[start:end] == markdown(), "README matrix is stale: run `cloverleaf providers --markdown`"
+
+
+def test_readme_opens_with_the_two_commands_and_ci_runs_the_test_one():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    first_block = text.split("```bash", 1)[1].split("```", 1)[0]
+    assert "scripts/run" in first_block and "scripts/test" in first_block
+    assert "scripts/test" in (ROOT / ".ci" / "run").read_text()
+    for script in ("scripts/run", "scripts/test"):
+        assert os.access(ROOT / script, os.X_OK)
