@@ -44,6 +44,7 @@ class Capabilities:
     #: Attachments by URL (``fetch="provider"``) are accepted for these kinds.
     url_image_input: bool = False
     url_pdf_input: bool = False
+    url_audio_input: bool = False
 
     def supports(self, cap: Capability) -> bool:
         return bool(getattr(self, _FIELD[cap]))
@@ -71,7 +72,8 @@ _FIELD: dict[Capability, str] = {
 }
 assert set(_FIELD.values()) <= {f.name for f in fields(Capabilities)}
 
-ALL = Capabilities(**{name: True for name in _FIELD.values()}, url_image_input=True, url_pdf_input=True)
+ALL = Capabilities(**{name: True for name in _FIELD.values()}, url_image_input=True, url_pdf_input=True,
+           url_audio_input=True)
 
 
 def require(provider: str, caps: Capabilities, needed: Iterable[Capability]) -> None:

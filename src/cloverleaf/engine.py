@@ -154,6 +154,7 @@ class Engine:
             if price is not None and entry is not None and entry.context_window:
                 price = replace(price, context_window=entry.context_window)
         adapter = get_adapter(spec)
+        cfg = adapter.prepare_config(cfg, env)
         return Target(name=model_id, spec=spec, cfg=cfg, model=model, adapter=adapter, price=price)
 
     def _spec(self, provider: str) -> ProviderSpec:
@@ -216,7 +217,8 @@ class Engine:
     @staticmethod
     def _check_url_attachment(target: Target, att: Attachment) -> None:
         caps = target.adapter.capabilities
-        ok = (att.type == "image" and caps.url_image_input) or (att.type == "pdf" and caps.url_pdf_input)
+        ok = {"image": caps.url_image_input, "pdf": caps.url_pdf_input, "audio": caps.url_audio_input}.get(
+            att.type or "image", False)
         if not ok:
             from .errors import UnsupportedCapability
 

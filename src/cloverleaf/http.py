@@ -29,6 +29,10 @@ class HttpRequest:
     #: Per-request timeout override in seconds (None: the transport's default).
     timeout: float | None = None
 
+    def __repr__(self) -> str:  # headers redacted, body summarised: a repr must never leak a key
+        size = len(self.body) if self.body is not None else 0
+        return f"HttpRequest({self.method} {self.url}, headers={self.redacted_headers()!r}, {size} bytes)"
+
     def json(self) -> Any:
         """The body decoded as JSON (tests and --dry-run use this)."""
         return json.loads(self.body) if self.body else None

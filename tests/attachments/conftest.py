@@ -127,10 +127,10 @@ class MediaHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: MediaServer
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep the test output quiet
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         self.server.seen.append(Seen(self.path, self.headers.get("Host")))
         parts = urlsplit(self.path)
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}

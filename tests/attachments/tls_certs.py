@@ -17,7 +17,7 @@ def make_ca_and_leaf(host: str) -> tuple[str, str, str, tempfile.TemporaryDirect
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cloverleaf test CA")])
     ca_cert = (

@@ -52,6 +52,15 @@ def test_v1_base_gets_no_api_version_and_entra_token_is_bearer() -> None:
     assert http.headers["Authorization"] == "Bearer eyJ-token" and "api-key" not in http.headers
 
 
+def test_resource_root_takes_the_deployment_from_the_model() -> None:
+    cfg = config("azure", base_url="https://res.openai.azure.com/")
+    http = adapter("azure").build_chat(ChatRequest("my-gpt4o", [Message.user("x")]), cfg)
+    assert http.url == ("https://res.openai.azure.com/openai/deployments/my-gpt4o/chat/completions"
+                        "?api-version=2024-08-01-preview")
+    emb = adapter("azure").build_embed(EmbeddingRequest("my-embed", ["x"]), cfg)
+    assert emb.url.startswith("https://res.openai.azure.com/openai/deployments/my-embed/embeddings?")
+
+
 def test_missing_base_url_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="deployments/DEPLOYMENT"):
         adapter("azure").build_chat(ChatRequest("x", [Message.user("x")]), config("azure", base_url=""))

@@ -111,9 +111,10 @@ def test_deepseek_reasoning_content_is_read() -> None:
     body = (b'{"id":"x","model":"deepseek-reasoner","choices":[{"index":0,"finish_reason":"stop","message":'
             b'{"role":"assistant","reasoning_content":"think","content":"answer"}}],'
             b'"usage":{"prompt_tokens":5,"completion_tokens":9,"completion_tokens_details":{"reasoning_tokens":4},'
-            b'"prompt_cache_hit_tokens":0}}')
+            b'"prompt_cache_hit_tokens":3}}')
     resp = adapter("deepseek").parse_chat(HttpResponse(200, {}, body), ChatRequest("deepseek-reasoner", []))
     assert (resp.reasoning, resp.text, resp.usage.reasoning_tokens) == ("think", "answer", 4)
+    assert resp.usage.cached_tokens == 3  # DeepSeek's prompt_cache_hit_tokens
 
 
 def test_json_object_mode_for_json_mode_only_rows() -> None:

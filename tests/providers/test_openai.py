@@ -351,8 +351,25 @@ def test_pdf_by_url_refused_on_openai() -> None:
 def test_stream_request_asks_for_usage() -> None:
     http = adapter("openai").build_chat(ChatRequest("gpt-4o", [Message.user("x")], stream=True), config("openai"))
     assert http.json()["stream_options"] == {"include_usage": True}
-    assert http.headers["Accept"] == "text/event-stream"
+    assert http.stream is True
 
 
 def test_api_key_never_in_repr_of_config() -> None:
     assert "sk-test-secret" not in repr(config("openai"))
+
+
+def test_system_role_can_be_forced_to_developer() -> None:
+    req = ChatRequest("o3", [Message.system("be brief"), Message.user("x")])
+    assert _body(req)["messages"][0]["role"] == "system"
+    assert _body(req, system_role="developer")["messages"][0] == {"role": "developer", "content": "be brief"}
+
+
+def test_refusal_becomes_text_with_content_filter_finish() -> None:
+    from cloverleaf.http import HttpResponse
+
+    body = (b'{"id":"c1","model":"gpt-4o","choices":[{"index":0,"finish_reason":"stop","message":'
+            b'{"role":"assistant","content":null,"refusal":"I can\'t help with that."}}],'
+            b'"usage":{"prompt_tokens":9,"completion_tokens":6}}')
+    resp = adapter("openai").parse_chat(HttpResponse(200, {}, body), ChatRequest("gpt-4o", []))
+    assert resp.text == "I can't help with that." and resp.finish_reason == "content_filter"
+    assert resp.metadata.extra["refusal"] == "I can't help with that." and resp.metadata.raw_finish_reason == "stop"

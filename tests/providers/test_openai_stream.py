@@ -135,20 +135,38 @@ def test_events_after_done_are_ignored() -> None:
 # --------------------------------------------------------------------------- any split, same answer
 
 
-@pytest.mark.parametrize("index", [0, 1])
-@settings(max_examples=60, deadline=None)
+SPLIT_CASES = [
+    ("openai", TOOL_STREAM, 0), ("openai", TOOL_STREAM, 1),
+    ("openrouter", f"{PA}/test_openrouter/test_openrouter_streaming_reasoning.yaml", -1),
+    ("mistral", f"{PA}/test_mistral/test_mistral_model_thinking_part_iter.yaml", -1),
+    ("azure", "crewAI/lib/crewai/tests/cassettes/llms/TestAzureToolCallStreaming."
+              "test_azure_streaming_emits_tool_call_events.yaml", -1),
+]
+
+
+@pytest.mark.parametrize(("row", "path", "index"), SPLIT_CASES)
+@settings(max_examples=40, deadline=None)
 @given(data=st.data())
-def test_any_split_gives_same_events_and_response(index: int, data: st.DataObject) -> None:
-    body = interaction(TOOL_STREAM, index).response.body
+def test_any_split_gives_same_events_and_response(row: str, path: str, index: int, data: st.DataObject) -> None:
+    body = interaction(path, index).response.body
     cuts = sorted(data.draw(st.lists(st.integers(0, len(body)), max_size=40)))
     pieces = [body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)], strict=True)]
-    whole = decode_stream("openai", body, REQ)
-    split: list = []
-    dec = adapter("openai").stream_decoder(REQ)
-    for piece in pieces:
-        split.extend(dec.feed(piece))
-    split.extend(dec.close())
+    whole = decode_stream(row, body, REQ)
+    dec = adapter(row).stream_decoder(REQ)
+    split = [ev for piece in pieces for ev in dec.feed(piece)] + dec.close()
     assert merged(split) == merged(whole)
-    a, b = accumulate("openai", whole, REQ), accumulate("openai", split, REQ)
-    assert (a.text, [(c.id, c.name, c.arguments) for c in a.tool_calls], a.usage, a.finish_reason) == \
-        (b.text, [(c.id, c.name, c.arguments) for c in b.tool_calls], b.usage, b.finish_reason)
+    a, b = accumulate(row, whole, REQ), accumulate(row, split, REQ)
+    assert (a.text, a.reasoning, [(c.id, c.name, c.arguments) for c in a.tool_calls], a.usage, a.finish_reason,
+            a.metadata.extra) == \
+        (b.text, b.reasoning, [(c.id, c.name, c.arguments) for c in b.tool_calls], b.usage, b.finish_reason,
+         b.metadata.extra)
+    assert a.text or a.tool_calls  # the recording really decoded to something
+
+
+def test_streamed_refusal_matches_the_non_stream_rule() -> None:
+    body = (b'data: {"id":"c","model":"gpt-4o","choices":[{"index":0,"delta":{"refusal":"I can\'t"}}]}\n\n'
+            b'data: {"id":"c","choices":[{"index":0,"delta":{"refusal":" help."},"finish_reason":"stop"}]}\n\n'
+            b"data: [DONE]\n\n")
+    resp = accumulate("openai", decode_stream("openai", body, REQ), REQ)
+    assert resp.text == "I can't help." and resp.finish_reason == "content_filter"
+    assert resp.metadata.extra["refusal"] == "I can't help."

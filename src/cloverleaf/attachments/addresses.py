@@ -158,10 +158,10 @@ def classify(address: IPAddress) -> str | None:
         return f"{inner} (IPv4-mapped {address.ipv4_mapped})" if inner else None
     if address in _TEREDO and address.teredo is not None:
         server, client = address.teredo
-        for embedded in (client, server):
-            inner = _classify_v4(embedded)
+        for carried in (client, server):
+            inner = _classify_v4(carried)
             if inner:
-                return f"{inner} (Teredo-embedded {embedded})"
+                return f"{inner} (Teredo-embedded {carried})"
         return "reserved (Teredo tunnel)"
     embedded = _embedded_v4(address)
     if embedded is not None:

@@ -16,6 +16,7 @@ drip-feeding server never lets a per-read timeout fire.
 
 from __future__ import annotations
 
+import functools
 import ssl
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
@@ -46,6 +47,12 @@ def _ssl_context(policy: AttachmentPolicy) -> ssl.SSLContext:
     if policy.verify is False:
         raise AttachmentError("TLS verification cannot be switched off for attachment downloads; "
                               "pass an ssl.SSLContext trusting your CA as AttachmentPolicy.verify", rule="tls")
+    return _default_ssl_context()
+
+
+@functools.lru_cache(maxsize=1)
+def _default_ssl_context() -> ssl.SSLContext:
+    """Loading the CA bundle costs tens of milliseconds: do it once per process, not per hop."""
     return httpx.create_ssl_context()
 
 

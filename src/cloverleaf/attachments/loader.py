@@ -169,8 +169,8 @@ def _settle(spec: _Spec, data: bytes, *, name: str | None = None, declared: str 
     from_source = _claimed_media_type(declared) if declared else None
     claimed = spec.media_type or from_source
     sniffed = sniff.sniff(data)
+    media_type: str | None = sniffed
     if sniffed is not None:
-        media_type = sniffed
         kind = sniff.SUPPORTED[sniffed]
     else:
         media_type = claimed or sniff.from_name(name or spec.filename)
@@ -179,6 +179,10 @@ def _settle(spec: _Spec, data: bytes, *, name: str | None = None, declared: str 
             raise AttachmentError(
                 f"cannot tell what {what} is: its bytes match no supported format and no media type or file "
                 f"extension says; supported: {sniff.supported_list()}", rule="unknown-type", detail=what)
+        if media_type in sniff.ALWAYS_SIGNED:
+            raise AttachmentError(
+                f"{what} is said to be {media_type} but its bytes lack that format's signature; "
+                "it is damaged or not that kind of file", rule="type-mismatch", detail=media_type)
         kind = kind_or_none
     _check_claims(spec, kind, claimed, what=what, actual=media_type)
     filename = spec.filename or (os.path.basename(name) if name else None)

@@ -74,6 +74,14 @@ _EXTENSIONS = {
     ".aiff": "audio/aiff",
 }
 
+#: Formats whose files always start with their signature: a claim (or extension) of one of
+#: these on bytes without it is wrong, not merely unsniffable. MP3, AAC, MP4 and WebM may
+#: carry leading junk or tags we do not parse, so a claim of those is trusted.
+ALWAYS_SIGNED = frozenset({
+    "image/png", "image/jpeg", "image/gif", "image/webp", "image/heic", "image/heif",
+    "application/pdf", "audio/wav", "audio/flac", "audio/ogg", "audio/aiff",
+})
+
 #: Media types that say nothing about the content (so never contradict a signature).
 GENERIC = frozenset({"application/octet-stream", "binary/octet-stream", ""})
 

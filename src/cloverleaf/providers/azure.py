@@ -6,7 +6,9 @@ subclass changes only what Azure changes:
 - URL: ``cfg.base_url`` is the deployment root
   (``https://RES.openai.azure.com/openai/deployments/DEPLOYMENT``) and each operation is
   ``{base}/chat/completions?api-version=...`` (``embeddings``, ``images/generations``
-  alike). ``api_version`` comes from ``cfg.extra`` (default ``2024-08-01-preview``). A
+  alike). ``api_version`` comes from ``cfg.extra`` (default ``2024-08-01-preview``). A bare
+  resource root (``https://RES.openai.azure.com``, what ``AZURE_OPENAI_ENDPOINT`` usually
+  holds) gets ``/openai/deployments/{model}`` added, the model naming the deployment. A
   base ending in ``/openai/v1`` is Azure's version-less v1 API and gets no query string.
 - Auth: an ``api-key`` header, not a Bearer token (``cfg.extra["azure_ad_token"]`` sends
   an Entra ID Bearer token instead).
@@ -21,10 +23,10 @@ subclass changes only what Azure changes:
 from __future__ import annotations
 
 from typing import Any, ClassVar
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from ..capabilities import Capabilities
-from ..errors import ContentFilterError, NotFoundError, ProviderError
+from ..errors import ConfigError, ContentFilterError, NotFoundError, ProviderError
 from ..http import HttpResponse
 from .base import ProviderConfig
 from .openai import OpenAIAdapter
@@ -41,14 +43,15 @@ class AzureOpenAIAdapter(OpenAIAdapter):
     )
     default_dialect: ClassVar[Dialect] = Dialect(embedding_base64=True)
 
-    def endpoint(self, cfg: ProviderConfig, path: str) -> str:
+    def endpoint(self, cfg: ProviderConfig, path: str, model: str) -> str:
         base = (cfg.base_url or self.spec.base_url).rstrip("/")
         if not base:
-            from ..errors import ConfigError
-
             raise ConfigError(
                 "Azure OpenAI needs base_url = https://RESOURCE.openai.azure.com/openai/deployments/DEPLOYMENT "
-                "(or set AZURE_OPENAI_ENDPOINT)")
+                "(or AZURE_OPENAI_ENDPOINT = https://RESOURCE.openai.azure.com with the deployment as the model)")
+        if urlsplit(base).path in ("", "/"):
+            # a resource root (what AZURE_OPENAI_ENDPOINT usually holds): the model names the deployment
+            base = f"{base}/openai/deployments/{quote(model, safe='')}"
         url = f"{base}/{path.lstrip('/')}"
         if base.endswith("/openai/v1"):
             return url

@@ -9,6 +9,7 @@ line of it, and it is tested by feeding it recorded bytes. The transport does th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from ..capabilities import Capabilities
@@ -53,6 +54,19 @@ class ProviderConfig:
     timeout: float | None = None
     max_retries: int | None = None
 
+    def __repr__(self) -> str:
+        extra = {k: ("<redacted>" if _secret_name(k) else v) for k, v in self.extra.items()}
+        headers = {k: ("<redacted>" if _secret_name(k) else v) for k, v in self.headers.items()}
+        return (f"ProviderConfig(name={self.name!r}, kind={self.kind!r}, base_url={self.base_url!r}, "
+                f"api_key={'<set>' if self.api_key else None}, api_key_env={self.api_key_env!r}, "
+                f"headers={headers!r}, extra={extra!r}, timeout={self.timeout!r}, max_retries={self.max_retries!r})")
+
+
+def _secret_name(name: str) -> bool:
+    lowered = name.lower()
+    return any(word in lowered for word in ("secret", "token", "password", "api_key", "api-key", "apikey",
+                                            "authorization", "credential", "access_key"))
+
 
 class StreamDecoder(Protocol):
     """Incremental decoder: bytes in (split anywhere), events out. No I/O.
@@ -92,17 +106,26 @@ class Adapter:
         raise self.unsupported("streaming")
 
     # -- embeddings and images -----------------------------------------------------------
-    def build_embed(self, req: EmbeddingRequest, cfg: ProviderConfig) -> HttpRequest:
+    # An operation the provider serves one item per HTTP call (Bedrock Titan embeddings,
+    # Stability images) returns a list of requests from build_* and receives the list of
+    # responses, in the same order, in parse_*.
+    def build_embed(self, req: EmbeddingRequest, cfg: ProviderConfig) -> HttpRequest | list[HttpRequest]:
         raise self.unsupported("embeddings")
 
-    def parse_embed(self, resp: HttpResponse, req: EmbeddingRequest) -> EmbeddingResponse:
+    def parse_embed(self, resp: HttpResponse | list[HttpResponse], req: EmbeddingRequest) -> EmbeddingResponse:
         raise self.unsupported("embeddings")
 
-    def build_image(self, req: ImageRequest, cfg: ProviderConfig) -> HttpRequest:
+    def build_image(self, req: ImageRequest, cfg: ProviderConfig) -> HttpRequest | list[HttpRequest]:
         raise self.unsupported("image generation")
 
-    def parse_image(self, resp: HttpResponse, req: ImageRequest) -> ImageResponse:
+    def parse_image(self, resp: HttpResponse | list[HttpResponse], req: ImageRequest) -> ImageResponse:
         raise self.unsupported("image generation")
+
+    # -- configuration -------------------------------------------------------------------
+    def prepare_config(self, cfg: ProviderConfig, env: Mapping[str, str] | None = None) -> ProviderConfig:
+        """Complete a config from the environment once, when a target is resolved (e.g.
+        Bedrock's region), so that build_* stay pure functions of (request, config)."""
+        return cfg
 
     # -- errors ------------------------------------------------------------------------
     def parse_error(self, resp: HttpResponse, model: str | None = None) -> ProviderError:

@@ -90,7 +90,7 @@ class GeminiAdapter(Adapter):
         reasoning=True,
         # by URL: Files API URIs and YouTube links (and gs://, https on Vertex AI); other URLs get an
         # InvalidRequestError from the adapter that says to use fetch="local"
-        url_image_input=True, url_pdf_input=True,
+        url_image_input=True, url_pdf_input=True, url_audio_input=True,
     )
 
     # -- requests ------------------------------------------------------------------------

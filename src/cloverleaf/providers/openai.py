@@ -58,7 +58,7 @@ if TYPE_CHECKING:
 DIALECTS: dict[str, Dialect] = {
     "openai": Dialect(embedding_base64=True),
     "openrouter": Dialect(reasoning_param="object", reasoning_echo="reasoning_details"),
-    # Mistral reports usage in the finish chunk unasked and rejects unknown body fields.
+    # Mistral puts usage in its finish chunk unasked; its recorded stream request has no stream_options.
     "mistral": Dialect(stream_usage=False),
 }
 
@@ -86,18 +86,20 @@ class OpenAIAdapter(Adapter):
         return self._dialect.with_extra(cfg.extra) if cfg is not None and cfg.extra else self._dialect
 
     # -- transport details (Azure overrides these two) --------------------------------------
-    def endpoint(self, cfg: ProviderConfig, path: str) -> str:
+    def endpoint(self, cfg: ProviderConfig, path: str, model: str) -> str:
         return base_url_join(cfg.base_url or self.spec.base_url, path)
 
     def auth_headers(self, cfg: ProviderConfig) -> dict[str, str]:
         return {"Authorization": f"Bearer {cfg.api_key}"} if cfg.api_key else {}
 
     def _post(self, cfg: ProviderConfig, path: str, body: dict[str, Any], *, stream: bool = False) -> HttpRequest:
-        headers = {"Content-Type": "application/json",
-                   "Accept": "text/event-stream" if stream else "application/json"}
+        """POST ``body`` to ``path`` (``body["model"]`` picks an Azure deployment when needed)."""
+        # Accept stays application/json for streams too, as the recorded (accepted) SDK requests send it.
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
         headers.update(self.auth_headers(cfg))
         headers.update(cfg.headers)
-        return HttpRequest("POST", self.endpoint(cfg, path), headers, json_body(body), stream=stream,
+        return HttpRequest("POST", self.endpoint(cfg, path, body.get("model") or ""), headers, json_body(body),
+                           stream=stream,
                            timeout=cfg.timeout)
 
     # -- chat ------------------------------------------------------------------------------

@@ -63,6 +63,8 @@ class Dialect:
     embedding_base64: bool = False
     #: Force the output-token field ("max_tokens" / "max_completion_tokens"); None: by model.
     max_tokens_field: str | None = None
+    #: Force the role system prompts are sent with ("system" / "developer" / "user"); None: by model.
+    system_role: str | None = None
 
     def with_extra(self, extra: dict[str, Any]) -> Dialect:
         """Per-config overrides: any field named in ``ProviderConfig.extra`` wins."""
@@ -75,7 +77,7 @@ class Dialect:
 
 
 _DIALECT_FIELDS = ("stream_usage", "reasoning_param", "reasoning_echo", "pdf_url", "embedding_base64",
-                   "max_tokens_field")
+                   "max_tokens_field", "system_role")
 
 #: Models whose family takes ``max_completion_tokens`` and only default sampling.
 _REASONING_MODEL = re.compile(r"(^|/)(o1|o3|o4|gpt-5)(?![\w.]*-chat)")
@@ -88,7 +90,7 @@ def is_reasoning_model(model: str) -> bool:
 
 def encode_request(req: ChatRequest, dialect: Dialect, *, provider: str) -> dict[str, Any]:
     """The complete JSON body for ``POST /chat/completions`` (``extra_body`` merged last)."""
-    system_role = "user" if _NO_SYSTEM_MODEL.search(req.model) else "system"
+    system_role = dialect.system_role or ("user" if _NO_SYSTEM_MODEL.search(req.model) else "system")
     body: dict[str, Any] = {
         "model": req.model,
         "messages": encode_messages(req.messages, dialect, system_role=system_role, provider=provider),
@@ -210,7 +212,7 @@ def _tool_result(result: ToolResult, provider: str, dialect: Dialect) -> list[di
     text = result.text
     if result.is_error and text and not text.lower().startswith("error"):
         text = f"Error: {text}"
-    out = [{"role": "tool", "tool_call_id": result.tool_call_id, "content": text}]
+    out: list[dict[str, Any]] = [{"role": "tool", "tool_call_id": result.tool_call_id, "content": text}]
     if isinstance(result.content, list):
         attachments = [p for p in result.content if isinstance(p, Attachment)]
         if attachments:

@@ -71,7 +71,7 @@ def usage_from(data: dict[str, Any] | None) -> Usage | None:
     return Usage(
         input_tokens=int(prompt),
         output_tokens=int(completion),
-        cached_tokens=int(pdet.get("cached_tokens") or 0),
+        cached_tokens=int(pdet.get("cached_tokens") or data.get("prompt_cache_hit_tokens") or 0),
         cache_write_tokens=int(pdet.get("cache_write_tokens") or pdet.get("cache_creation_tokens") or 0),
         reasoning_tokens=int(cdet.get("reasoning_tokens") or 0),
     )
@@ -235,9 +235,10 @@ class OpenAIStreamDecoder:
 
     def _done_event(self) -> StreamEvent:
         self._done = True
+        finish = "content_filter" if "refusal" in self._extra else normalise_finish(self._raw_finish)
         return StreamEvent(
             "done",
-            finish_reason=normalise_finish(self._raw_finish),
+            finish_reason=finish,
             raw_finish_reason=self._raw_finish,
             model=self._model or self._fallback_model,
             id=self._id,

@@ -1,0 +1,80 @@
+"""Circuit breakers on a manual clock: open after N failures, probe once after the cooldown."""
+
+from __future__ import annotations
+
+import pytest
+
+from cloverleaf.errors import CircuitOpen, ServerError
+from cloverleaf.gateway import BreakerPolicy, ManualClock
+from cloverleaf.gateway.breaker import BreakerSnapshot, on_acquire, on_result
+
+from .conftest import Harness, chat_request, upstream
+
+
+async def test_opens_after_five_failures_and_rejects_without_calling(harness: Harness) -> None:
+    clock = ManualClock()
+    gw = harness.gateway(clock=clock)
+    upstream(gw).script.fail(500, times=5)
+    for _ in range(5):
+        with pytest.raises(ServerError):
+            await gw.achat("fake/echo", chat_request())
+    assert gw.breakers["fake/echo"].state == "open"
+    with pytest.raises(CircuitOpen) as info:
+        await gw.achat("fake/echo", chat_request())
+    assert info.value.retry_after == pytest.approx(60.0)
+    assert len(upstream(gw).requests) == 5
+
+
+async def test_half_open_probe_success_closes(harness: Harness) -> None:
+    clock = ManualClock()
+    gw = harness.gateway(clock=clock, breaker={"failure_threshold": 2, "cooldown_seconds": 30})
+    upstream(gw).script.fail(503, times=2)
+    for _ in range(2):
+        with pytest.raises(ServerError):
+            await gw.achat("fake/echo", chat_request())
+    clock.advance(29)
+    with pytest.raises(CircuitOpen):
+        await gw.achat("fake/echo", chat_request())
+    clock.advance(1)
+    assert (await gw.achat("fake/echo", chat_request("probe"))).text == "probe"
+    assert gw.breakers["fake/echo"].state == "closed"
+    assert gw.breakers["fake/echo"].consecutive_failures == 0
+
+
+async def test_half_open_probe_failure_reopens(harness: Harness) -> None:
+    clock = ManualClock()
+    gw = harness.gateway(clock=clock, breaker={"failure_threshold": 1, "cooldown_seconds": 10})
+    upstream(gw).script.fail(500, times=2)
+    with pytest.raises(ServerError):
+        await gw.achat("fake/echo", chat_request())
+    clock.advance(10)
+    with pytest.raises(ServerError):  # the probe went out and failed
+        await gw.achat("fake/echo", chat_request())
+    snap = gw.breakers["fake/echo"]
+    assert snap.state == "open" and snap.opened_at == 10
+    clock.advance(5)
+    with pytest.raises(CircuitOpen):
+        await gw.achat("fake/echo", chat_request())
+    assert len(upstream(gw).requests) == 2
+
+
+async def test_request_errors_do_not_trip_the_breaker(harness: Harness) -> None:
+    gw = harness.gateway(breaker={"failure_threshold": 1})
+    upstream(gw).script.fail(400)
+    with pytest.raises(Exception):  # noqa: B017 - InvalidRequestError
+        await gw.achat("fake/echo", chat_request())
+    assert gw.breakers["fake/echo"].state == "closed"
+
+
+def test_only_one_probe_at_a_time() -> None:
+    policy = BreakerPolicy(failure_threshold=1, cooldown_seconds=60, probe_timeout_seconds=60)
+    snap = on_result(BreakerSnapshot(), False, 0.0, policy)
+    assert snap.state == "open"
+    snap, first = on_acquire(snap, 60.0, policy)
+    assert first.allowed and first.probe and snap.state == "half_open"
+    snap, second = on_acquire(snap, 61.0, policy)
+    assert not second.allowed and second.retry_after == pytest.approx(59.0)
+    # a probe whose caller vanished frees the slot after the probe timeout
+    snap, third = on_acquire(snap, 120.0, policy)
+    assert third.allowed and third.probe
+    assert on_result(snap, True, 121.0, policy) == BreakerSnapshot()

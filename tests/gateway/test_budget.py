@@ -1,0 +1,89 @@
+"""Budgets: reserved before, settled after, never overspent under concurrency, persisted."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from cloverleaf.context import CallContext, KeyPolicy
+from cloverleaf.errors import BudgetExceeded
+from cloverleaf.gateway import ManualClock, SystemClock
+from cloverleaf.gateway.store import VirtualKeyRow
+
+from .conftest import Harness, chat_request, upstream
+
+# fake/echo bills $1/M input and $2/M output; this reply costs (1 + 2000) / 1e6 = $0.002001
+CALL_COST = 0.002001
+REPLY_USAGE = {"input_tokens": 1, "output_tokens": 1000}
+
+
+async def test_concurrent_calls_never_overspend_a_budget(harness: Harness) -> None:
+    gw = harness.gateway(clock=SystemClock(), routes={"r": {"targets": ["fake/echo"]}},
+                         budgets={"r": {"limit_usd": 0.01}})
+    upstream(gw).script.reply(text="paid", usage=REPLY_USAGE, times=40)
+
+    async def one() -> str:
+        try:
+            return (await gw.achat("r", chat_request(max_tokens=1000))).text
+        except BudgetExceeded:
+            return "refused"
+
+    results = await asyncio.gather(*(one() for _ in range(40)))
+    # each reservation is the worst case (8 estimated input + 1000 output tokens = $0.002008)
+    assert results.count("paid") == 4
+    assert results.count("refused") == 36
+    spent, reserved = gw.store.budget_usage("route:r", "total")
+    assert spent == pytest.approx(4 * CALL_COST)
+    assert spent <= 0.01
+    assert reserved == pytest.approx(0.0)
+    assert len(upstream(gw).requests) == 4
+
+
+async def test_budget_survives_a_restart(harness: Harness) -> None:
+    settings = harness.settings(routes={"r": {"targets": ["fake/echo"]}}, budgets={"r": {"limit_usd": 0.003}})
+    first = harness.gateway(settings)
+    upstream(first).script.reply(text="one", usage=REPLY_USAGE)
+    await first.achat("r", chat_request(max_tokens=1000))
+    first.close()
+    second = harness.gateway(settings)
+    [status] = second.budgets.status()
+    assert status.spent_usd == pytest.approx(CALL_COST) and status.limit_usd == 0.003
+    with pytest.raises(BudgetExceeded) as info:
+        await second.achat("r", chat_request(max_tokens=1000))
+    assert info.value.scope == "route:r"
+    assert upstream(second).requests == []
+
+
+async def test_failed_call_releases_its_reservation(harness: Harness) -> None:
+    gw = harness.gateway(routes={"r": {"targets": ["fake/fail-500"]}}, budgets={"r": {"limit_usd": 1.0}})
+    with pytest.raises(Exception):  # noqa: B017 - AllTargetsFailed, the point is the ledger
+        await gw.achat("r", chat_request(max_tokens=1000))
+    assert gw.store.budget_usage("route:r", "total") == (0.0, 0.0)
+
+
+async def test_project_and_key_budgets(harness: Harness) -> None:
+    gw = harness.gateway(budgets={"acme": {"limit_usd": 1.0, "scope": "project"}})
+    gw.store.create_virtual_key(VirtualKeyRow(id="k_1", secret_hash="h1", name="team"))
+    ctx = CallContext(project="acme", key=KeyPolicy("k_1", budget=0.003))
+    upstream(gw).script.reply(text="a", usage=REPLY_USAGE)
+    await gw.achat("fake/echo", chat_request(max_tokens=1000), ctx)
+    with pytest.raises(BudgetExceeded) as info:
+        await gw.achat("fake/echo", chat_request(max_tokens=1000), ctx)
+    assert info.value.scope == "key:k_1"
+    assert gw.store.budget_usage("project:acme", "total")[0] == pytest.approx(CALL_COST)
+    assert gw.store.get_virtual_key("k_1").spent == pytest.approx(CALL_COST)
+
+
+async def test_daily_budget_resets_with_the_calendar(harness: Harness) -> None:
+    clock = ManualClock(autojump=True, epoch=1_700_000_000.0)  # 2023-11-14 22:13 UTC
+    gw = harness.gateway(clock=clock, routes={"r": {"targets": ["fake/echo"]}},
+                         budgets={"r": {"limit_usd": 0.003, "period": "day"}})
+    upstream(gw).script.reply(text="a", usage=REPLY_USAGE, times=2)
+    await gw.achat("r", chat_request(max_tokens=1000))
+    with pytest.raises(BudgetExceeded):
+        await gw.achat("r", chat_request(max_tokens=1000))
+    clock.advance(3 * 3600)  # past midnight UTC
+    assert (await gw.achat("r", chat_request(max_tokens=1000))).text == "a"
+    assert gw.store.budget_usage("route:r", "2023-11-14")[0] == pytest.approx(CALL_COST)
+    assert gw.store.budget_usage("route:r", "2023-11-15")[0] == pytest.approx(CALL_COST)

@@ -1,0 +1,187 @@
+"""The store on SQLite and on a real PostgreSQL: migrations, records, queries, CRUD, retention."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from cloverleaf.gateway.store import (
+    AttemptRecord,
+    CallRecord,
+    ModelEntryRow,
+    Store,
+    TraceRecord,
+    VirtualKeyRow,
+    open_store,
+)
+from cloverleaf.gateway.store import schema as latest
+
+from .stores import STORE_KINDS, store_url
+
+DAY = 86400.0
+NOW = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
+
+
+@pytest.fixture(params=STORE_KINDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    with store_url(request.param, tmp_path) as url:
+        s = open_store(url, flush_ms=20, wall=lambda: NOW)
+        yield s
+        s.close()
+
+
+def _call(i: int, *, at: float = NOW, target: str = "openai/gpt-4o", provider: str = "openai",
+          route: str = "smart", cost: float | None = 0.01, trace: str | None = None, status: str = "ok") -> CallRecord:
+    return CallRecord(
+        id=f"call_{i}", created_at=at, operation="chat", requested_model=route, status=status, trace_id=trace,
+        target=target, provider=provider, model=target.split("/")[-1], latency_ms=120.0 + i, ttft_ms=None,
+        input_tokens=100, output_tokens=20, cost=cost, metadata={"n": i},
+        attempts=[AttemptRecord("anthropic/claude", "anthropic", False, "ServerError", "overloaded", 529, 30.0),
+                  AttemptRecord(target, provider, True, latency_ms=90.0)])
+
+
+def test_migrations_build_exactly_the_latest_schema(store: Store) -> None:
+    assert store.schema_version == 1
+    inspector = sa.inspect(store.engine)
+    for table in latest.metadata.sorted_tables:
+        assert inspector.has_table(table.name), table.name
+        columns = {c["name"] for c in inspector.get_columns(table.name)}
+        assert columns == {c.name for c in table.columns}, table.name
+
+
+def test_reopening_does_not_migrate_again(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'again.db'}"
+    open_store(url).close()
+    again = open_store(url)
+    with again.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT COUNT(*) FROM schema_version")).scalar_one() == 1
+        assert conn.execute(sa.text("PRAGMA journal_mode")).scalar_one() == "wal"
+    again.close()
+
+
+def test_call_records_round_trip_with_attempts(store: Store) -> None:
+    store.record_call(_call(1))
+    store.flush()
+    [got] = store.recent_calls()
+    assert got.requested_model == "smart" and got.target == "openai/gpt-4o" and got.cost == pytest.approx(0.01)
+    assert got.metadata == {"n": 1}
+    assert [(a.target, a.ok, a.error_type, a.http_status) for a in got.attempts] == [
+        ("anthropic/claude", False, "ServerError", 529), ("openai/gpt-4o", True, None, None)]
+
+
+def test_recent_calls_filters_and_orders_newest_first(store: Store) -> None:
+    for i in range(5):
+        store.record_call(_call(i, at=NOW + i, route="smart" if i % 2 else "cheap",
+                                status="error" if i == 4 else "ok"))
+    store.flush()
+    assert [c.id for c in store.recent_calls(3)] == ["call_4", "call_3", "call_2"]
+    assert [c.id for c in store.recent_calls(model="smart")] == ["call_3", "call_1"]
+    assert [c.id for c in store.recent_calls(status="error")] == ["call_4"]
+
+
+def test_spend_groups(store: Store) -> None:
+    store.record_call(_call(1, at=NOW, cost=0.5))
+    store.record_call(_call(2, at=NOW + DAY, target="anthropic/claude", provider="anthropic", route="cheap", cost=0.25))
+    store.record_call(_call(3, at=NOW + DAY, cost=None))
+    store.flush()
+    by_model = {r.group: (r.calls, r.cost, r.input_tokens) for r in store.spend("model")}
+    assert by_model == {"openai/gpt-4o": (2, pytest.approx(0.5), 200), "anthropic/claude": (1, pytest.approx(0.25), 100)}
+    assert [(r.group, r.calls) for r in store.spend("day")] == [("2023-11-14", 1), ("2023-11-15", 2)]
+    assert {r.group: r.calls for r in store.spend("provider")} == {"openai": 2, "anthropic": 1}
+    assert {r.group: r.calls for r in store.spend("route")} == {"smart": 2, "cheap": 1}
+    assert [r.group for r in store.spend("route", since=NOW + 1)] == ["cheap", "smart"]
+    with pytest.raises(ValueError, match="spend --by"):
+        store.spend("colour")
+
+
+def test_traces(store: Store) -> None:
+    store.record_trace(TraceRecord("tr_1", NOW, None, {"user": "ada"}))
+    store.record_call(_call(1, trace="tr_1"))
+    store.record_call(_call(2, trace="tr_1", at=NOW + 1))
+    store.record_call(_call(3))
+    store.complete_trace("tr_1", NOW + 5)
+    store.flush()
+    trace = store.get_trace("tr_1")
+    assert trace is not None and trace.completed_at == NOW + 5 and trace.metadata == {"user": "ada"}
+    assert [c.id for c in trace.calls] == ["call_1", "call_2"]
+    assert store.get_trace("tr_missing") is None
+
+
+def test_retention_per_model_entry_and_default(store: Store) -> None:
+    store.record_call(_call(1, at=NOW - 40 * DAY))                       # default 30 days: deleted
+    store.record_call(_call(2, at=NOW - 10 * DAY))                       # kept
+    store.record_call(_call(3, at=NOW - 3 * DAY, target="private-model"))  # entry keeps 2 days: deleted
+    store.record_call(_call(4, at=NOW - 1 * DAY, target="private-model"))  # kept
+    store.record_call(_call(5, at=NOW - 40 * DAY, route="archive"))       # entry keeps 90 days: kept
+    store.flush()
+    deleted = store.cleanup(NOW, 30, {"private-model": 2, "archive": 90})
+    assert deleted == 2
+    assert sorted(c.id for c in store.recent_calls(10)) == ["call_2", "call_4", "call_5"]
+    with store.engine.connect() as conn:
+        left = conn.execute(sa.text("SELECT DISTINCT call_id FROM attempts ORDER BY call_id")).scalars().all()
+    assert left == ["call_2", "call_4", "call_5"]
+
+
+def test_budget_ledger_is_exact_under_threads(store: Store) -> None:
+    results: list[bool] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        ok, rid, _, _ = store.budget_reserve("route:r", "total", 1.0, 0.3, NOW)
+        with lock:
+            results.append(ok)
+        if ok:
+            assert rid is not None
+            store.budget_settle(rid, 0.3)
+
+    threads = [threading.Thread(target=worker) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count(True) == 3
+    assert store.budget_usage("route:r", "total") == (pytest.approx(0.9), pytest.approx(0.0))
+
+
+def test_stale_reservations_expire(store: Store) -> None:
+    ok, _, _, _ = store.budget_reserve("key:k", "total", 1.0, 0.8, NOW - 7200)
+    assert ok
+    assert store.budget_reserve("key:k", "total", 1.0, 0.8, NOW)[0] is False
+    assert store.expire_reservations(NOW - 3600) == 1
+    assert store.budget_usage("key:k", "total") == (0.0, 0.0)
+
+
+def test_virtual_keys_crud(store: Store) -> None:
+    key = store.create_virtual_key(VirtualKeyRow(id="k_1", secret_hash="sha256:abc", name="team",
+                                                 allowed_models=["smart", "fake/*"], budget=5.0, rpm=10))
+    assert key.created_at == NOW
+    assert store.find_virtual_key("sha256:abc").allowed_models == ["smart", "fake/*"]
+    assert "abc" not in repr(store.get_virtual_key("k_1"))
+    store.update_virtual_key("k_1", tpm=1000, metadata={"owner": "ada"})
+    store.add_key_spend("k_1", 0.25)
+    got = store.get_virtual_key("k_1")
+    assert (got.tpm, got.metadata, got.spent) == (1000, {"owner": "ada"}, pytest.approx(0.25))
+    assert store.revoke_virtual_key("k_1", at=NOW + 1) and not store.revoke_virtual_key("k_1")
+    assert store.list_virtual_keys(include_revoked=False) == []
+    assert [k.id for k in store.list_virtual_keys()] == ["k_1"]
+    with pytest.raises(ValueError):
+        store.update_virtual_key("k_1", colour="red")
+    assert store.delete_virtual_key("k_1") and store.get_virtual_key("k_1") is None
+
+
+def test_model_entries_crud(store: Store) -> None:
+    entry = ModelEntryRow(name="my-gpt", identifier="gpt-4o", provider="openai", api_key_encrypted="gAAAA-opaque",
+                          input_cost_per_1k=0.0025, output_cost_per_1k=0.01, additional_config={"x": 1},
+                          data_retention_days=7)
+    store.upsert_model_entry(entry)
+    got = store.get_model_entry("my-gpt")
+    assert got is not None and got.api_key_encrypted == "gAAAA-opaque" and got.additional_config == {"x": 1}
+    assert "opaque" not in repr(got)
+    entry.identifier = "gpt-4o-mini"
+    store.upsert_model_entry(entry)
+    assert [e.identifier for e in store.list_model_entries()] == ["gpt-4o-mini"]
+    assert store.delete_model_entry("my-gpt") and store.list_model_entries() == []
