@@ -88,7 +88,8 @@ _SSE_EVENTS = {flag: [b"%x\r\n%s\r\n" % (len(ev), ev) for ev in stream_events(fl
                for flag in (False, True)}
 # The usage chunk is folded into the last frame; the terminating zero chunk rides with it.
 for _frames in _SSE_EVENTS.values():
-    _frames[-2] += _frames.pop()
+    _end = _frames.pop()
+    _frames[-1] += _end
 
 
 class MockProtocol(asyncio.Protocol):
@@ -160,7 +161,7 @@ class MockProtocol(asyncio.Protocol):
             elif _STREAM_RE.search(body):
                 self.busy = True
                 self.transport.write(_SSE_HEAD)  # type: ignore[union-attr]
-                self._stream(_SSE_EVENTS[bool(_USAGE_RE.search(body))], 0, delay_ms / 1000.0)
+                self._stream(_SSE_EVENTS[bool(_USAGE_RE.search(body))], 0, delay_ms / 1000.0, self.loop.time())
             elif delay_ms:
                 self.busy = True
                 self.loop.call_later(delay_ms / 1000.0, self._reply, _CHAT)
@@ -173,7 +174,8 @@ class MockProtocol(asyncio.Protocol):
             self.transport.write(data)  # type: ignore[union-attr]
             self._next()
 
-    def _stream(self, frames: list[bytes], i: int, delay: float) -> None:
+    def _stream(self, frames: list[bytes], i: int, delay: float, start: float) -> None:
+        """Write frame ``i``; frame ``k`` is due at ``start + k * delay`` (no drift)."""
         if self.closed:
             return
         if delay == 0:
@@ -183,7 +185,7 @@ class MockProtocol(asyncio.Protocol):
             return
         self.transport.write(frames[i])  # type: ignore[union-attr]
         if i + 1 < len(frames):
-            self.loop.call_later(delay, self._stream, frames, i + 1, delay)
+            self.loop.call_at(start + (i + 1) * delay, self._stream, frames, i + 1, delay, start)
         else:
             self.busy = False
             self._next()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +67,7 @@ def _body(part: dict[str, Any]) -> bytes | None:
     return str(body).encode("utf-8")
 
 
-@lru_cache(maxsize=None)
+@cache
 def cassette(relpath: str) -> tuple[Interaction, ...]:
     """All interactions of one cassette, in order. ``relpath`` is under tests/fixtures/wire/."""
     path = FIXTURES / relpath

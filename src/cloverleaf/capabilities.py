@@ -8,8 +8,8 @@ providers that can do it. Nothing is ever silently rerouted to another provider.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
-from typing import Iterable
 
 
 class Capability(str, enum.Enum):

@@ -20,7 +20,7 @@ from .errors import ConfigError
 from .options import CALL_OPTIONS, build_request, check_options
 from .stream import AsyncStream, Stream
 from .tools import arun_tool, run_tool, tool_loop
-from .types import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, ImageRequest, ImageResponse
+from .types import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, ImageRequest, ImageResponse, ToolCall
 
 FAKE_DEFAULT_MODEL = "fake/echo"
 
@@ -140,7 +140,7 @@ class Client(_Base):
         try:
             while True:
                 response = self._send(model, _with_messages(req, step), call)
-                calls = loop.send(response)
+                calls: list[ToolCall] = loop.send(response)  # type: ignore[assignment]
                 step = loop.send([run_tool(c, tools) for c in calls])
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
@@ -202,7 +202,7 @@ class AsyncClient(_Base):
         try:
             while True:
                 response = await self._asend(model, _with_messages(req, step), call)
-                calls = loop.send(response)
+                calls: list[ToolCall] = loop.send(response)  # type: ignore[assignment]
                 step = loop.send([await arun_tool(c, tools) for c in calls])
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]

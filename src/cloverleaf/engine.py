@@ -228,7 +228,7 @@ class Engine:
     def _resolve_attachments(self, req: ChatRequest) -> None:
         for msg in req.messages:
             for i, part in enumerate(msg.parts):
-                if isinstance(part, Attachment) and not part.resolved:
+                if isinstance(part, Attachment):  # loaded bytes too: size cap and type check apply to all
                     from .attachments import resolve
 
                     msg.parts[i] = resolve(part, policy=self.attachment_policy)
@@ -236,7 +236,7 @@ class Engine:
     async def _aresolve_attachments(self, req: ChatRequest) -> None:
         for msg in req.messages:
             for i, part in enumerate(msg.parts):
-                if isinstance(part, Attachment) and not part.resolved:
+                if isinstance(part, Attachment):
                     from .attachments import aresolve
 
                     msg.parts[i] = await aresolve(part, policy=self.attachment_policy)

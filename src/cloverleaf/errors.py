@@ -164,7 +164,7 @@ class ConnectError(TransportError):
     pass
 
 
-class TimeoutError(TransportError):  # noqa: A001 - deliberate, namespaced as cloverleaf.TimeoutError
+class TimeoutError(TransportError):
     pass
 
 

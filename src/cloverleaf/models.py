@@ -91,9 +91,9 @@ def parse_model_id(model_id: str, known_providers: frozenset[str] | set[str]) ->
     inferred = infer_provider(model_id)
     if inferred is not None:
         return ModelId(inferred, model_id)
-    head = model_id.split("/", 1)[0] if "/" in model_id else None
     known = ", ".join(sorted(known_providers))
-    if head:
+    if "/" in model_id:
+        head = model_id.split("/", 1)[0]
         raise ConfigError(f"unknown provider {head!r} in model id {model_id!r}; known providers: {known}")
     raise ConfigError(
         f"cannot tell which provider serves {model_id!r}; write it as 'provider/{model_id}' "

@@ -126,7 +126,6 @@ def complete_partial_json(text: str) -> Any:
     safe = -1                 # index just after the last complete member
     safe_stack: list[str] = []
     in_string = escaped = False
-    string_start = 0
     i, n = 0, len(text)
     while i < n:
         ch = text[i]
@@ -142,7 +141,7 @@ def complete_partial_json(text: str) -> Any:
             i += 1
             continue
         if ch == '"':
-            in_string, string_start = True, i
+            in_string = True
         elif ch in "{[":
             stack.append("{k" if ch == "{" else "[")
             safe, safe_stack = i + 1, list(stack)

@@ -163,7 +163,7 @@ class Transport:
             try:
                 r = self._client(req.url).request(req.method, req.url, headers=req.headers, content=req.body,
                                                   timeout=self._timeout(req))
-            except Exception as exc:  # noqa: BLE001 - mapped below
+            except Exception as exc:
                 err = map_exception(exc, req.url, hint)
                 wait = policy.delay(attempt, None) if err.retryable else None
                 if wait is None:
@@ -184,7 +184,7 @@ class Transport:
             try:
                 r = await self._aclient(req.url).request(req.method, req.url, headers=req.headers, content=req.body,
                                                          timeout=self._timeout(req))
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 err = map_exception(exc, req.url, hint)
                 wait = policy.delay(attempt, None) if err.retryable else None
                 if wait is None:
@@ -210,7 +210,7 @@ class Transport:
             try:
                 r = client.send(client.build_request(req.method, req.url, headers=req.headers, content=req.body,
                                                      timeout=self._timeout(req)), stream=True)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 err = map_exception(exc, req.url, hint)
                 wait = policy.delay(attempt, None) if err.retryable else None
                 if wait is None:
@@ -221,7 +221,7 @@ class Transport:
             if r.status_code >= 400:
                 try:
                     body = r.read()
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     r.close()
                     raise map_exception(exc, req.url, hint) from exc
                 r.close()
@@ -249,7 +249,7 @@ class Transport:
             try:
                 r = await client.send(client.build_request(req.method, req.url, headers=req.headers, content=req.body,
                                                            timeout=self._timeout(req)), stream=True)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 err = map_exception(exc, req.url, hint)
                 wait = policy.delay(attempt, None) if err.retryable else None
                 if wait is None:
@@ -260,7 +260,7 @@ class Transport:
             if r.status_code >= 400:
                 try:
                     body = await r.aread()
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     await r.aclose()
                     raise map_exception(exc, req.url, hint) from exc
                 await r.aclose()
@@ -293,7 +293,7 @@ class Transport:
 def _iter_bytes(r: httpx.Response, url: str, hint: str | None) -> Iterator[bytes]:
     try:
         yield from r.iter_raw()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise map_exception(exc, url, hint, mid_stream=True) from exc
 
 
@@ -301,7 +301,7 @@ async def _aiter_bytes(r: httpx.Response, url: str, hint: str | None) -> AsyncIt
     try:
         async for chunk in r.aiter_raw():
             yield chunk
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise map_exception(exc, url, hint, mid_stream=True) from exc
 
 

@@ -30,6 +30,9 @@ class Text:
     text: str
     #: Provider cache hint (Anthropic ``cache_control``); passed through verbatim.
     cache_control: dict[str, Any] | None = None
+    #: Provider data that must be echoed back on the next turn (OpenAI Responses message
+    #: item id and phase: a reasoning item is rejected unless the message it produced follows).
+    extra: dict[str, Any] | None = None
 
 
 AttachmentKind = Literal["image", "pdf", "audio"]

@@ -217,6 +217,13 @@ class MediaHandler(BaseHTTPRequestHandler):
         self.wfile.write(rest_at_once)
         self.close_connection = True
 
+    def route_gzip(self, rest: list[str], query: dict[str, str]) -> None:
+        """A gzip bomb: 50 MB of zeros in about 50 KB, sent compressed whatever was asked for."""
+        import gzip
+
+        self._send(200, gzip.compress(bytes(50 * 1024 * 1024), compresslevel=9), "image/png",
+                   {"Content-Encoding": "gzip"})
+
     def route_status(self, rest: list[str], query: dict[str, str]) -> None:
         self._send(int(rest[0]), b"error page", "text/plain")
 

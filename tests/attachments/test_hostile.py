@@ -218,6 +218,12 @@ async def test_endless_chunked_body_is_cut_off(server: MediaServer, mode: str) -
     assert "ran past" in str(info.value)
 
 
+def test_a_compressed_body_is_not_inflated(server: MediaServer) -> None:
+    with pytest.raises(AttachmentError) as info:
+        resolve(server.url("/gzip"), policy=loopback_policy(max_bytes=1024 * 1024))
+    assert info.value.rule == "content-encoding"
+
+
 def test_a_body_dripping_one_byte_a_second_is_cut_off_at_the_deadline(server: MediaServer) -> None:
     with pytest.raises(AttachmentError) as info:
         resolve(server.url("/drip"), policy=loopback_policy(read_timeout=1.5))
@@ -243,5 +249,5 @@ def test_oversized_base64_and_data_urls_are_refused() -> None:
 
 def test_corpus_size() -> None:
     """Issue 6 asks for at least 30 hostile sources; count the distinct ones here."""
-    server_cases = len(REDIRECT_TARGETS) + 1 + 1 + 1 + 1 + 2 + 2 + 1  # chains, loop, big, endless, drips, b64, own server
+    server_cases = len(REDIRECT_TARGETS) + 1 + 1 + 1 + 1 + 1 + 2 + 2 + 1  # chain, loop, big, endless, gzip, drips, b64, own
     assert len(NO_SERVER) + server_cases >= 30

@@ -17,7 +17,7 @@ from cloverleaf.attachments.sources import classify
 from cloverleaf.errors import AttachmentError
 from cloverleaf.types import Attachment
 
-from .conftest import MEDIA, media
+from .conftest import MEDIA, MediaServer, loopback_policy, media
 
 PNG = media("image.png")
 JPEG = media("image.jpg")
@@ -211,6 +211,16 @@ async def test_attachment_objects_are_copied_not_mutated() -> None:
     with pytest.raises(AttachmentError) as info:
         resolve(Attachment())
     assert info.value.rule == "invalid-source"
+
+
+def test_resolving_a_resolved_attachment_rechecks_its_bytes_without_refetching(server: MediaServer) -> None:
+    first = resolve(server.url("/media/image.png"), policy=loopback_policy())
+    again = resolve(first, policy=AttachmentPolicy(allow_local_paths=False))
+    assert again.data == PNG and again.media_type == "image/png"
+    assert len(server.seen) == 1
+    with pytest.raises(AttachmentError) as info:
+        resolve(first, policy=AttachmentPolicy(max_bytes=10))
+    assert info.value.rule == "too-large"
 
 
 def test_base64_sources_are_not_kept_twice() -> None:

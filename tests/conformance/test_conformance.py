@@ -99,6 +99,8 @@ def _check_expect(resp, expect: dict) -> None:
         assert resp.usage.input_tokens == expect["input_tokens"]
     if "output_tokens" in expect:
         assert resp.usage.output_tokens == expect["output_tokens"]
+    if "reasoning_tokens" in expect:
+        assert resp.usage.reasoning_tokens == expect["reasoning_tokens"]
     if expect.get("reasoning"):
         assert resp.reasoning or resp.usage.reasoning_tokens
     if "vectors" in expect:

@@ -8,8 +8,8 @@ HEAVY = ("cloverleaf.gateway", "cloverleaf.server", "sqlalchemy", "starlette", "
 
 
 def test_import_pulls_in_nothing_heavy():
-    code = ("import sys, cloverleaf; heavy = %r; "
-            "print(','.join(m for m in sys.modules if m.split('.')[0] in heavy or m in heavy))" % (HEAVY,))
+    code = (f"import sys, cloverleaf; heavy = {HEAVY!r}; "
+            "print(','.join(m for m in sys.modules if m.split('.')[0] in heavy or m in heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "", f"import cloverleaf imported: {out}"
 

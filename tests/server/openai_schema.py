@@ -9,7 +9,7 @@ before validating; nothing else is changed.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ def _registry() -> Registry:
     return Registry().with_resource(_URI, Resource.from_contents(doc, default_specification=DRAFT202012))
 
 
-@lru_cache(maxsize=None)
+@cache
 def validator(component: str) -> Draft202012Validator:
     schema = {"$ref": f"{_URI}#/components/schemas/{component}"}
     return Draft202012Validator(schema, registry=_registry())

@@ -125,9 +125,15 @@ async def _read_body(pinned: Pinned, response: httpx.Response, policy: Attachmen
     declared = response.headers.get("content-length")
     if declared is not None and declared.strip().isdigit() and int(declared) > limit:
         raise _too_large(where, limit, f"Content-Length says {int(declared)} bytes")
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        # We asked for identity; a compressed body would be inflated past the cap before it
+        # could be counted (a decompression bomb), so it is refused rather than decoded.
+        raise AttachmentError(f"{where} was sent with Content-Encoding {encoding!r} although identity was asked "
+                              "for; refusing to inflate it", rule="content-encoding", detail=encoding)
     body = bytearray()
     try:
-        async for chunk in response.aiter_bytes(_CHUNK):
+        async for chunk in response.aiter_raw(_CHUNK):
             body += chunk
             if len(body) > limit:
                 raise _too_large(where, limit, "the body ran past it")

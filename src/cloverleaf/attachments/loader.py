@@ -40,9 +40,9 @@ class _Spec:
     @classmethod
     def of(cls, att: SourceLike, type: str | None, media_type: str | None, fetch: str | None) -> _Spec:
         base = att if isinstance(att, Attachment) else Attachment(source=att)  # type: ignore[arg-type]
-        raw = base.source
-        if raw is None:
-            raw = base.data if base.data is not None else base.url
+        # Bytes already loaded win (resolving twice re-checks them, never re-fetches), then
+        # the user's source, then a bare url.
+        raw = base.data if base.data is not None else base.source if base.source is not None else base.url
         if raw is None:
             raise AttachmentError("attachment has no source, data or url", rule="invalid-source")
         kind = _claimed_kind(type if type is not None else base.type)

@@ -128,13 +128,13 @@ def parse_data_url(text: str, max_bytes: int) -> tuple[str | None, bytes]:
     header, sep, payload = text[5:].partition(",")
     if not sep:
         raise AttachmentError("data: URL has no ',' separating its header from its data", rule="invalid-source")
+    if len(payload) > max_bytes * 3:  # over even if every byte were percent-encoded
+        raise _too_large_b64("data: URL", max_bytes, len(payload))
     params = [p.strip() for p in header.split(";")]
     media_type = params[0] or None
     if "base64" in (p.lower() for p in params[1:]):
         return media_type, decode_base64(unquote(payload) if "%" in payload else payload, max_bytes,
                                          what="data: URL")
-    if len(payload) > max_bytes * 3:
-        raise _too_large_b64("data: URL", max_bytes, len(payload))
     data = unquote_to_bytes(payload)
     if len(data) > max_bytes:
         raise _too_large_b64("data: URL", max_bytes, len(payload))

@@ -18,6 +18,10 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("--markdown", action="store_true", help="print the matrix as a Markdown table")
 
 
+def _per_m(per_1k: float | None) -> float | None:
+    return None if per_1k is None else per_1k * 1000
+
+
 def _price(v: float | None) -> str:
     return "" if v is None else f"${v:g}"
 
@@ -41,9 +45,8 @@ def run(name: str, args: argparse.Namespace) -> int:
     for e in settings.models:
         if args.provider and e.provider != args.provider:
             continue
-        per_m = (lambda v: None if v is None else v * 1000)
         rows.append((f"{e.name} ({e.provider}/{e.identifier})", f"{e.context_window:,}" if e.context_window else "",
-                     _price(per_m(e.input_cost_per_1k)), _price(per_m(e.output_cost_per_1k)), "", "registry"))
+                     _price(_per_m(e.input_cost_per_1k)), _price(_per_m(e.output_cost_per_1k)), "", "registry"))
     table(("model", "context", "$/M in", "$/M out", "$/M cached", "recommended for"), rows)
     if not args.use and not args.provider:
         print("\nRecommendations by use:")

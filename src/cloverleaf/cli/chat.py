@@ -76,6 +76,7 @@ def run(name: str, args: argparse.Namespace) -> int:
     model = choose_model(settings, args.model, args.provider)
     prompt = _prompt(args)
     options = _options(args)
+    resp: Any = None
     with Client(settings) as client:
         if args.dry_run:
             return _dry_run(client, model, prompt, options)

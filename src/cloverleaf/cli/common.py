@@ -37,7 +37,7 @@ def choose_model(settings: Settings, model: str | None, provider: str | None) ->
     if settings.default_model:
         return settings.default_model
     if provider:
-        for env_name, default in DEFAULT_MODEL_BY_KEY:
+        for _, default in DEFAULT_MODEL_BY_KEY:
             if default.startswith(provider + "/"):
                 print(f"cloverleaf: using {default} (pass -m to choose a model)", file=sys.stderr)
                 return default

@@ -58,11 +58,11 @@ def run(name: str, args: argparse.Namespace) -> int:
                 for text, vec in zip(args.texts, resp.vectors):
                     print(json.dumps({"text": text, "dimensions": len(vec), "vector": [round(x, 6) for x in vec]}))
             return 0
-        resp = client.generate_image(args.model, args.prompt, n=args.n, size=args.size, quality=args.quality,
+        images = client.generate_image(args.model, args.prompt, n=args.n, size=args.size, quality=args.quality,
                                      response_format="b64_json")
         out = Path(args.output)
-        for i, img in enumerate(resp.images):
-            path = out if len(resp.images) == 1 else out.with_name(f"{out.stem}-{i + 1}{out.suffix}")
+        for i, img in enumerate(images.images):
+            path = out if len(images.images) == 1 else out.with_name(f"{out.stem}-{i + 1}{out.suffix}")
             if img.data is None:
                 print(f"{path}: provider returned a URL instead of bytes: {img.url}", file=sys.stderr)
                 continue

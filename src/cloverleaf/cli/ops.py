@@ -49,7 +49,8 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         from ..server.cli_serve import serve
     except ImportError as exc:
-        raise SystemExit(f"error: the server needs its extra: pip install 'cloverleaf[server]' ({exc.name} missing)")
+        raise SystemExit(f"error: the server needs its extra: pip install 'cloverleaf[server]' "
+                         f"({exc.name} missing)") from None
     settings = load_settings(args)
     return int(serve(settings, host=args.host, port=args.port, workers=args.workers) or 0)
 

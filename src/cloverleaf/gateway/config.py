@@ -29,7 +29,7 @@ owner. Nothing here is read again per request.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -180,9 +180,9 @@ def parse_route(name: str, table: Any, env: Mapping[str, str] | None = None) -> 
         if isinstance(raw, str):
             raw = {"model": raw}
         raw = _table(t_where, raw)
-        _check_keys(t_where, raw, _TARGET_KEYS)
         if "api_key" in raw:
             raise ConfigError(f"{t_where}: do not put a literal api_key in the config; use api_key_env")
+        _check_keys(t_where, raw, _TARGET_KEYS)
         if not isinstance(raw.get("model"), str) or not raw["model"]:
             raise ConfigError(f"{t_where} needs model = \"provider/model\"")
         weight = raw.get("weight", weights[i] if weights else 1.0)
@@ -201,7 +201,7 @@ def parse_route(name: str, table: Any, env: Mapping[str, str] | None = None) -> 
                       output_estimate=table.get("output_estimate", DEFAULT_OUTPUT_ESTIMATE))
 
 
-def make_route(name: str, targets: list[TargetSpec | str], *, strategy: str = "priority",
+def make_route(name: str, targets: Sequence[TargetSpec | str], *, strategy: str = "priority",
                retries: int | None = None, fallback_on_rate_limit: bool = True,
                fallback_on_content_filter: bool = False, output_estimate: int = DEFAULT_OUTPUT_ESTIMATE,
                implicit: bool = False) -> RouteConfig:
@@ -283,7 +283,8 @@ def parse_budgets(tables: Mapping[str, Any], routes: Mapping[str, RouteConfig]) 
         period = table.get("period", "total")
         if period not in ("total", "day", "month"):
             raise ConfigError(f"{where}: period must be \"total\", \"day\" or \"month\", got {period!r}")
-        out.append(BudgetConfig(name, scope, _number(f"{where} limit_usd", table["limit_usd"]), period))
+        limit = _number(f"{where} limit_usd", table["limit_usd"])
+        out.append(BudgetConfig(name, scope, limit, period))  # type: ignore[arg-type]
     return tuple(out)
 
 

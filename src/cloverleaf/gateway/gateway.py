@@ -23,7 +23,7 @@ import fnmatch
 import logging
 import random
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from ..context import CallContext
@@ -107,7 +107,7 @@ class Gateway:
     def routes(self) -> list[RouteInfo]:
         return self.router.infos()
 
-    def add_route(self, name: str, targets: list[str | TargetSpec], **options: Any) -> RouteConfig:
+    def add_route(self, name: str, targets: Sequence[str | TargetSpec], **options: Any) -> RouteConfig:
         """Define (or replace) a route in code; options as in ``[routes.NAME]``."""
         route = make_route(name, targets, **options)
         self.router.set_route(route)
@@ -143,6 +143,7 @@ class Gateway:
             return
         self._closed = True
         self._stop.set()
+        self._janitor.join(5)
         self._bridge.close()
         if self._owns_store:
             self.store.close()
@@ -184,6 +185,8 @@ class Gateway:
                 try:
                     async for event in events:
                         if event.type == "done":
+                            for early in () if call.emitted else held:
+                                yield early
                             await call.loop.succeeded(slot, event.response.usage if event.response else None)
                             await self._finish_ok(call, slot.target, event.response)
                             yield event

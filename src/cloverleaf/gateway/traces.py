@@ -13,7 +13,9 @@ like to echo part of a rejected key back ("Incorrect API key provided: sk-...").
 
 from __future__ import annotations
 
+import itertools
 import re
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -41,6 +43,14 @@ def redact(text: str | None, secrets: Iterable[str] = ()) -> str | None:
         if secret and len(secret) >= 4:
             text = text.replace(secret, REDACTED)
     return _KEY_SHAPES.sub(REDACTED, text)[:MAX_MESSAGE]
+
+
+_sequence = itertools.count()
+
+
+def new_call_id() -> str:
+    """Unique, and sorting in creation order (records with equal timestamps keep their order)."""
+    return f"call_{time.time_ns():016x}{next(_sequence) % 0x10000:04x}{uuid.uuid4().hex[:8]}"
 
 
 def error_message(error: BaseException) -> str:
@@ -79,7 +89,7 @@ class CallTracker:
     key_id: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     secrets: tuple[str, ...] = ()
-    id: str = field(default_factory=lambda: f"call_{uuid.uuid4().hex}")
+    id: str = field(default_factory=lambda: new_call_id())
     attempts: list[Attempt] = field(default_factory=list)
     _providers: list[str | None] = field(default_factory=list)
 

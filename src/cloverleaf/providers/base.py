@@ -8,8 +8,8 @@ line of it, and it is tested by feeding it recorded bytes. The transport does th
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from ..capabilities import Capabilities
@@ -140,6 +140,18 @@ class Adapter:
         return self.spec.start_hint
 
     # -- helpers for subclasses ----------------------------------------------------------
+    def require_inputs(self, req: ChatRequest) -> None:
+        """Refuse attachment kinds this provider cannot take (the engine checks first; this
+        keeps an adapter that shares an encoder with a more capable one honest on its own)."""
+        from ..types import Attachment
+
+        caps = self.capabilities
+        allowed = {"image": caps.image_input, "pdf": caps.pdf_input, "audio": caps.audio_input}
+        for msg in req.messages:
+            for part in msg.parts:
+                if isinstance(part, Attachment) and not allowed.get(part.type or "image", False):
+                    raise self.unsupported(f"{part.type} input")
+
     def unsupported(self, operation: str) -> UnsupportedCapability:
         from .registry import providers_supporting_operation
 
@@ -177,6 +189,11 @@ class Adapter:
     def invalid(self, message: str, model: str | None = None) -> InvalidRequestError:
         """A request this provider's API cannot express (raised before sending)."""
         return InvalidRequestError(message, provider=self.name, model=model)
+
+
+def single(resp: HttpResponse | list[HttpResponse]) -> HttpResponse:
+    """The one response of an operation built as a single request."""
+    return resp[0] if isinstance(resp, list) else resp
 
 
 def base_url_join(base_url: str, path: str) -> str:
@@ -219,8 +236,8 @@ def parse_retry_after(headers: dict[str, str]) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         pass
-    from email.utils import parsedate_to_datetime
     import time
+    from email.utils import parsedate_to_datetime
 
     try:
         when = parsedate_to_datetime(value)

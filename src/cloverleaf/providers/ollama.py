@@ -47,7 +47,7 @@ from ..types import (
     ToolResult,
     Usage,
 )
-from .base import Adapter, ProviderConfig, base_url_join, generic_error_fields
+from .base import Adapter, ProviderConfig, base_url_join, generic_error_fields, single
 
 if TYPE_CHECKING:
     from .base import StreamDecoder
@@ -258,7 +258,8 @@ class OllamaAdapter(Adapter):
         return HttpRequest("POST", base_url_join(native_base(cfg.base_url), "/api/embed"), headers,
                            json_body(body), timeout=cfg.timeout)
 
-    def parse_embed(self, resp: HttpResponse, req: EmbeddingRequest) -> EmbeddingResponse:
+    def parse_embed(self, resp: HttpResponse | list[HttpResponse], req: EmbeddingRequest) -> EmbeddingResponse:
+        resp = single(resp)
         try:
             data = resp.json()
         except ValueError:

@@ -38,7 +38,7 @@ from ..types import (
     ToolCall,
     Usage,
 )
-from .base import Adapter, ProviderConfig, base_url_join
+from .base import Adapter, ProviderConfig, base_url_join, single
 from .openai_errors import classify, error_info, hint_for, is_quota_exhausted
 from .openai_messages import Dialect, encode_request
 from .openai_stream import (
@@ -104,6 +104,7 @@ class OpenAIAdapter(Adapter):
 
     # -- chat ------------------------------------------------------------------------------
     def build_chat(self, req: ChatRequest, cfg: ProviderConfig) -> HttpRequest:
+        self.require_inputs(req)
         body = encode_request(req, self.dialect(cfg), provider=self.name)
         return self._post(cfg, "chat/completions", body, stream=req.stream)
 
@@ -215,7 +216,8 @@ class OpenAIAdapter(Adapter):
             body.update(req.extra_body)
         return self._post(cfg, "embeddings", body)
 
-    def parse_embed(self, resp: HttpResponse, req: EmbeddingRequest) -> EmbeddingResponse:
+    def parse_embed(self, resp: HttpResponse | list[HttpResponse], req: EmbeddingRequest) -> EmbeddingResponse:
+        resp = single(resp)
         data = self._json(resp, req.model)
         items = data.get("data") if isinstance(data, dict) else None
         if not isinstance(items, list):
@@ -243,7 +245,8 @@ class OpenAIAdapter(Adapter):
             body.update(req.extra_body)
         return self._post(cfg, "images/generations", body)
 
-    def parse_image(self, resp: HttpResponse, req: ImageRequest) -> ImageResponse:
+    def parse_image(self, resp: HttpResponse | list[HttpResponse], req: ImageRequest) -> ImageResponse:
+        resp = single(resp)
         data = self._json(resp, req.model)
         items = data.get("data") if isinstance(data, dict) else None
         if not isinstance(items, list):

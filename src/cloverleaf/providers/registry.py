@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from ..capabilities import Capabilities, Capability
@@ -209,7 +209,7 @@ def adapter_class(kind: str) -> type[Adapter]:
     return getattr(module, cls_name)  # type: ignore[no-any-return]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _adapter_for_row(name: str) -> Adapter:
     spec = _BY_NAME[name]
     return adapter_class(spec.kind)(spec)

@@ -5,8 +5,8 @@
     GET/POST          /admin/models              registry entries (provider api_key is write-only)
     GET/PUT/PATCH/DELETE /admin/models/{name}
     GET/POST          /admin/keys                virtual keys (the secret is in the POST answer only)
-    GET/PATCH/DELETE  /admin/keys/{id}
-    POST              /admin/keys/{id}/revoke
+    GET/PATCH         /admin/keys/{id}
+    POST or DELETE    /admin/keys/{id}/revoke, /admin/keys/{id}   revoke (the row stays, for spend records)
     GET               /admin/traces[?limit&model&status]   recent calls with their attempts
     GET               /admin/traces/{trace_id}
     GET               /admin/spend?by=model|provider|route|day|key|project[&since&until]
@@ -38,6 +38,8 @@ from .state import ServerState, state_of
 _ENTRY_TEXT = ("identifier", "provider", "base_url", "api_key_env")
 _ENTRY_NUMBERS = ("input_cost_per_1k", "output_cost_per_1k", "cached_input_cost_per_1k")
 _PERIODS = (None, "day", "month", "total")
+_BIG = 1_000_000_000          # bounds keep numbers inside what every database column holds
+_FAR = 10_000 * 365 * 86400.0  # expiry: at most ~10,000 years from the epoch
 
 
 async def _admin(request: Request) -> ServerState:
@@ -76,11 +78,11 @@ def _entry_fields(body: dict[str, Any], *, partial: bool) -> dict[str, Any]:
             out[name] = get_str(body, name, "", required=name in ("identifier", "provider"))
     for name in _ENTRY_NUMBERS:
         if name in body:
-            out[name] = get_number(body, name, "", minimum=0)
+            out[name] = get_number(body, name, "", minimum=0, maximum=1e9)
     if "context_window" in body:
-        out["context_window"] = get_int(body, "context_window", "", minimum=1)
+        out["context_window"] = get_int(body, "context_window", "", minimum=1, maximum=_BIG)
     if "data_retention_days" in body:
-        out["data_retention_days"] = get_int(body, "data_retention_days", "", minimum=0)
+        out["data_retention_days"] = get_int(body, "data_retention_days", "", minimum=0, maximum=1_000_000)
     if "is_public" in body:
         out["is_public"] = bool(get_bool(body, "is_public", ""))
     if "additional_config" in body:
@@ -124,7 +126,7 @@ async def list_models(request: Request) -> Response:
     try:
         st = await _admin(request)
         rows = await asyncio.to_thread(st.backend.store.list_model_entries)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return _fail(request, exc)
     stored = {r.name for r in rows}
     config = [_entry_view(e, "config") for e in st.backend.settings.models if e.name not in stored]
@@ -141,7 +143,7 @@ async def create_model(request: Request) -> Response:
             raise ApiError(f"model entry {name!r} exists; PUT or PATCH /admin/models/{name} to change it",
                            status=409, kind="invalid_request", code="conflict")
         row = await _save_entry(st, name, fields)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return _fail(request, exc)
     return json_response(_entry_view(row), status=201)
 
@@ -156,7 +158,7 @@ async def get_model(request: Request) -> Response:
             if entry is None:
                 raise NotFound(f"no model entry {name!r}", code="model_not_found")
             return json_response(_entry_view(entry, "config"))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return _fail(request, exc)
     return json_response(_entry_view(row))
 
@@ -172,7 +174,7 @@ async def update_model(request: Request) -> Response:
             raise NotFound(f"no model entry {name!r} to update; POST /admin/models creates one",
                            code="model_not_found")
         row = await _save_entry(st, name, _entry_fields(body, partial=partial), existing if partial else None)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return _fail(request, exc)
     return json_response(_entry_view(row))
 
@@ -184,7 +186,7 @@ async def delete_model(request: Request) -> Response:
         if not await asyncio.to_thread(st.backend.store.delete_model_entry, name):
             raise NotFound(f"no model entry {name!r}", code="model_not_found")
         st.backend.uninstall(name)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return _fail(request, exc)
     return json_response({"deleted": name})
 
@@ -202,7 +204,7 @@ def _key_fields(body: dict[str, Any], now: float) -> dict[str, Any]:
             raise bad("allowed_models", "expected an array of model or route names ('fake/*' patterns allowed)")
         out["allowed_models"] = list(models)
     if "budget" in body:
-        out["budget"] = get_number(body, "budget", "", minimum=0)
+        out["budget"] = get_number(body, "budget", "", minimum=0, maximum=1e12)
     if "budget_period" in body:
         period = get_str(body, "budget_period", "")
         if period not in _PERIODS:
@@ -210,12 +212,13 @@ def _key_fields(body: dict[str, Any], now: float) -> dict[str, Any]:
         out["budget_period"] = None if period == "total" else period
     for name in ("rpm", "tpm"):
         if name in body:
-            out[name] = get_int(body, name, "", minimum=1)
+            out[name] = get_int(body, name, "", minimum=1, maximum=_BIG)
     if "expires_at" in body:
-        out["expires_at"] = get_number(body, "expires_at", "", minimum=0)
-    if "expires_in_seconds" in body:
-        seconds = get_number(body, "expires_in_seconds", "", minimum=0)
-        out["expires_at"] = None if seconds is None else now + seconds
+        out["expires_at"] = get_number(body, "expires_at", "", minimum=0, maximum=_FAR)
+    for name, unit in (("expires_in_seconds", 1.0), ("expires_in_days", 86400.0)):
+        if name in body:
+            amount = get_number(body, name, "", minimum=0, maximum=_FAR / unit)
+            out["expires_at"] = None if amount is None else now + amount * unit
     if "metadata" in body:
         out["metadata"] = get_dict(body, "metadata", "") or {}
     return out
@@ -245,7 +248,7 @@ async def list_keys(request: Request) -> Response:
         include = request.query_params.get("include_revoked", "true").lower() != "false"
         rows = await st.keys.list(include_revoked=include)
         data = [await _key_view(st, r) for r in rows]
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return _fail(request, exc)
     return json_response({"data": data})
 
@@ -257,7 +260,7 @@ async def create_key(request: Request) -> Response:
         body = await read_json(request, st.options.max_body_bytes)
         row, secret = await st.keys.create(**_key_fields(body, time.time()))
         st.auth.open_mode = False  # a key exists now: the loopback-only open mode ends
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return _fail(request, exc)
     view = await _key_view(st, row)
     view["key"] = secret
@@ -273,7 +276,7 @@ async def get_key(request: Request) -> Response:
         if row is None:
             raise NotFound(f"no virtual key {request.path_params['key_id']!r}", code="key_not_found")
         view = await _key_view(st, row)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return _fail(request, exc)
     return json_response(view)
 
@@ -289,7 +292,7 @@ async def update_key(request: Request) -> Response:
             raise NotFound(f"no virtual key {key_id!r}", code="key_not_found")
         row = await st.keys.update(key_id, **fields)
         view = await _key_view(st, row)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return _fail(request, exc)
     return json_response(view)
 
@@ -305,21 +308,9 @@ async def revoke_key(request: Request) -> Response:
         await st.keys.revoke(key_id)
         row = await st.keys.get(key_id)
         view = await _key_view(st, row)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return _fail(request, exc)
     return json_response(view)
-
-
-async def delete_key(request: Request) -> Response:
-    key_id = request.path_params["key_id"]
-    try:
-        st = await _admin(request)
-        assert st.keys is not None
-        if not await st.keys.delete(key_id):
-            raise NotFound(f"no virtual key {key_id!r}", code="key_not_found")
-    except Exception as exc:  # noqa: BLE001
-        return _fail(request, exc)
-    return json_response({"deleted": key_id})
 
 
 # --------------------------------------------------------------------------- observability
@@ -346,7 +337,7 @@ async def traces(request: Request) -> Response:
         q = request.query_params
         calls = await asyncio.to_thread(st.backend.store.recent_calls, limit_n, model=q.get("model"),
                                         status=q.get("status"), trace_id=q.get("trace_id"))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return _fail(request, exc)
     return json_response({"data": [c.as_dict() for c in calls]})
 
@@ -358,7 +349,7 @@ async def trace(request: Request) -> Response:
         found = await asyncio.to_thread(st.backend.store.get_trace, trace_id)
         if found is None:
             raise NotFound(f"no trace {trace_id!r}", code="trace_not_found")
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return _fail(request, exc)
     return json_response({"id": found.id, "created_at": found.created_at, "completed_at": found.completed_at,
                           "metadata": found.metadata, "calls": [c.as_dict() for c in found.calls]})
@@ -374,7 +365,7 @@ async def spend(request: Request) -> Response:
             raise BadRequest(f"by: expected one of {', '.join(SPEND_GROUPS)}", param="by")
         rows = await asyncio.to_thread(st.backend.store.spend, by, since=_query_number(request, "since"),
                                        until=_query_number(request, "until"))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return _fail(request, exc)
     return json_response({"by": by, "data": [r.as_dict() for r in rows]})
 
@@ -382,9 +373,10 @@ async def spend(request: Request) -> Response:
 async def breakers(request: Request) -> Response:
     try:
         st = await _admin(request)
-    except Exception as exc:  # noqa: BLE001
+        data = await st.backend.breakers()
+    except Exception as exc:
         return _fail(request, exc)
-    return json_response({"data": st.backend.breaker_states()})
+    return json_response({"data": data})
 
 
 routes = [
@@ -398,7 +390,7 @@ routes = [
     Route("/admin/keys/{key_id}/revoke", revoke_key, methods=["POST"]),
     Route("/admin/keys/{key_id}", get_key, methods=["GET"]),
     Route("/admin/keys/{key_id}", update_key, methods=["PATCH"]),
-    Route("/admin/keys/{key_id}", delete_key, methods=["DELETE"]),
+    Route("/admin/keys/{key_id}", revoke_key, methods=["DELETE"]),
     Route("/admin/traces", traces, methods=["GET"]),
     Route("/admin/traces/{trace_id}", trace, methods=["GET"]),
     Route("/admin/spend", spend, methods=["GET"]),

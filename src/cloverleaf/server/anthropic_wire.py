@@ -44,11 +44,13 @@ from ..types import (
 from .fields import (
     as_dict,
     bad,
+    check_tool_choice,
     decode_base64,
     get_bool,
     get_dict,
     get_int,
     get_list,
+    get_name,
     get_number,
     get_stop,
     get_str,
@@ -89,6 +91,7 @@ def parse_messages_request(body: dict[str, Any]) -> ChatRequest:
     if choice is not None:
         tool_choice, disable_parallel = _tool_choice(choice)
         parallel = False if disable_parallel else None
+        check_tool_choice(tools, tool_choice.mode, tool_choice.name, "tool_choice")
     return ChatRequest(
         model=model,
         messages=messages,
@@ -186,7 +189,7 @@ def _source(block: dict[str, Any], where: str, kind: str) -> Attachment | Text:
 
 
 def _tool_result(block: dict[str, Any], where: str) -> ToolResult:
-    call_id = get_str(block, "tool_use_id", where, required=True)
+    call_id = get_name(block, "tool_use_id", where)
     content = block.get("content")
     is_error = bool(get_bool(block, "is_error", where))
     if content is None or isinstance(content, str):
@@ -217,8 +220,7 @@ def _assistant_block(raw: Any, where: str) -> Part:
         args = block.get("input", {})
         if not isinstance(args, dict):
             raise bad(f"{where}.input", "expected an object")
-        return ToolCall(id=get_str(block, "id", where, required=True), name=get_str(block, "name", where, required=True),
-                        arguments=args)
+        return ToolCall(id=get_name(block, "id", where), name=get_name(block, "name", where), arguments=args)
     if kind == "thinking":
         return Reasoning(get_str(block, "thinking", where, default=""), signature=get_str(block, "signature", where),
                          provider="anthropic")
@@ -240,7 +242,7 @@ def _tools(body: dict[str, Any]) -> list[Tool] | None:
             raise bad(f"{at}.type", f"server tool {tool.get('type')!r} is not supported through the gateway; "
                                     "define a custom tool with input_schema")
         tools.append(Tool(
-            name=get_str(tool, "name", at, required=True),
+            name=get_name(tool, "name", at),
             description=get_str(tool, "description", at),
             parameters=json_schema_object(tool.get("input_schema"), f"{at}.input_schema"),
             strict=get_bool(tool, "strict", at),
@@ -259,7 +261,7 @@ def _tool_choice(raw: Any) -> tuple[ToolChoice, bool]:
     if kind == "none":
         return ToolChoice("none"), disable
     if kind == "tool":
-        return ToolChoice("tool", get_str(choice, "name", "tool_choice", required=True)), disable
+        return ToolChoice("tool", get_name(choice, "name", "tool_choice")), disable
     raise bad("tool_choice.type", f"expected auto, any, tool or none, got {kind!r}")
 
 

@@ -75,7 +75,7 @@ def create_app(settings: Settings | None = None, *, options: ServerOptions | Non
     box = SecretBox(options.encryption_material) if options.encryption_material else None
     backend = Backend(settings, box=box, transport=transport)
     keys = VirtualKeys(backend.store, cache_seconds=options.key_cache_seconds) if backend.store is not None else None
-    metrics = Metrics(backend.breaker_states)
+    metrics = Metrics()
     state = ServerState(options=options, backend=backend, auth=Authenticator(options, keys), keys=keys,
                         metrics=metrics, box=box, started_at=time.time())
 
@@ -117,14 +117,19 @@ async def ready(request: Request) -> Response:
     st = state_of(request)
     try:
         await st.backend.ready()
-    except Exception as exc:  # noqa: BLE001 - the reason is logged, not returned
+    except Exception as exc:  # the reason is logged, not returned
         log.warning("readiness check failed: %s", type(exc).__name__)
         return json_response({"status": "unavailable", "store": "unreachable"}, status=503)
     return json_response({"status": "ready", "store": "ok" if st.backend.store is not None else "none"})
 
 
 async def metrics_endpoint(request: Request) -> Response:
-    return Response(state_of(request).metrics.render(), media_type=CONTENT_TYPE)
+    st = state_of(request)
+    try:
+        breakers = {name: b["state"] for name, b in (await st.backend.breakers()).items()}
+    except Exception:  # a scrape must not fail because the state backend hiccups
+        breakers = {}
+    return Response(st.metrics.render(breakers), media_type=CONTENT_TYPE)
 
 
 _OPENAPI_CACHE: dict[str, bytes] = {}

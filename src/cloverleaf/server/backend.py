@@ -48,11 +48,7 @@ class Backend:
             self.client.engine.transport = transport
         self.engine = self.client.engine
         self.engine.attachment_policy = AttachmentPolicy(**{**settings.attachments, "allow_local_paths": False})
-        try:
-            self.gateway: Any = self.client.gateway
-        except ImportError:  # TEMPORARY while cloverleaf.gateway.Gateway is being written
-            log.warning("cloverleaf.gateway.Gateway is unavailable: serving without routes, limits or budgets")
-            self.gateway = _EngineOnly(self.engine, settings)
+        self.gateway: Any = self.client.gateway
         self.store: Any = getattr(self.gateway, "store", None)
         self.box = box
         self._known_providers = frozenset(provider_names()) | frozenset(settings.providers)
@@ -67,8 +63,6 @@ class Backend:
             self._install(row)
 
     async def aclose(self) -> None:
-        if isinstance(self.gateway, _EngineOnly):
-            await self.gateway.aclose()
         await self.client.aclose()
 
     # -- models -----------------------------------------------------------------------
@@ -149,16 +143,15 @@ class Backend:
         return await self.gateway.aimage(model, req, ctx)  # type: ignore[no-any-return]
 
     # -- state for admin and metrics --------------------------------------------------
-    def breaker_states(self) -> dict[str, str]:
-        breakers = getattr(self.gateway, "breakers", None)
-        if breakers is None:
+    async def breakers(self) -> dict[str, dict[str, Any]]:
+        """Circuit state per target that has been called: state, failures, opened_at, last error."""
+        state = getattr(self.gateway, "state", None)
+        if state is None:
             return {}
-        snapshot = breakers.snapshot() if hasattr(breakers, "snapshot") else breakers
-        out = {}
-        for name, value in dict(snapshot).items():
-            state = getattr(value, "state", value)
-            out[str(name)] = str(getattr(state, "value", state))
-        return out
+        snapshots = await state.breaker_snapshots()
+        return {name: {"state": snap.state, "consecutive_failures": snap.consecutive_failures,
+                       "opened_at": snap.opened_at, "last_error": snap.last_error}
+                for name, snap in sorted(snapshots.items())}
 
     async def ready(self) -> None:
         """Raise if the store cannot be reached."""
@@ -172,28 +165,3 @@ class Backend:
 
         await asyncio.to_thread(ping)
 
-
-class _EngineOnly:
-    """Stand-in for the gateway while it is being written: one call, one target."""
-
-    def __init__(self, engine: Any, settings: Settings) -> None:
-        from ..gateway.config import parse_store
-        from ..gateway.store import open_store
-
-        self.engine = engine
-        self.store = open_store(parse_store(settings.store, settings.env).url)
-
-    async def aclose(self) -> None:
-        self.store.close()
-
-    async def achat(self, model: str, req: ChatRequest, ctx: CallContext) -> ChatResponse:
-        return await self.engine.achat(self.engine.resolve(model), req)  # type: ignore[no-any-return]
-
-    def astream(self, model: str, req: ChatRequest, ctx: CallContext) -> AsyncIterator[StreamEvent]:
-        return self.engine.astream(self.engine.resolve(model), req)  # type: ignore[no-any-return]
-
-    async def aembed(self, model: str, req: EmbeddingRequest, ctx: CallContext) -> EmbeddingResponse:
-        return await self.engine.aembed(self.engine.resolve(model), req)  # type: ignore[no-any-return]
-
-    async def aimage(self, model: str, req: ImageRequest, ctx: CallContext) -> ImageResponse:
-        return await self.engine.aimage(self.engine.resolve(model), req)  # type: ignore[no-any-return]

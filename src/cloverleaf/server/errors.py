@@ -110,6 +110,8 @@ def _upstream(exc: cl.ProviderError) -> ApiError:
     if isinstance(exc, cl.RateLimitError):
         return ApiError(f"upstream rate limit: {exc}", status=429, kind="rate_limit", code="rate_limit_exceeded",
                         extra=extra, headers=_retry_headers(exc.retry_after, 1.0))
+    if exc.provider == "gateway" and exc.code == "model_not_allowed":  # the gateway's own key check
+        return Forbidden(exc.message, code="model_not_allowed")
     if isinstance(exc, (cl.AuthenticationError, cl.PermissionDeniedError)):
         return ApiError(f"the upstream provider {where!r} rejected the gateway's credentials for this model "
                         f"(HTTP {exc.status}); the operator must fix the provider key",

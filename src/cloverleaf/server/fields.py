@@ -33,6 +33,22 @@ def get_str(obj: dict[str, Any], key: str, where: str, *, required: bool = False
     return value
 
 
+def get_name(obj: dict[str, Any], key: str, where: str) -> str:
+    """A required, non-empty identifier (a tool name, a call id)."""
+    value: str = get_str(obj, key, where, required=True)
+    if not value.strip():
+        raise bad(_join(where, key), "must not be empty")
+    return value
+
+
+def check_tool_choice(tools: list[Any] | None, mode: str | None, name: str | None, where: str) -> None:
+    """A forced tool must be one of the request's tools; 'required' needs some tool."""
+    if mode in ("required", "tool") and not tools:
+        raise bad(where, "forces a tool call but the request defines no tools")
+    if mode == "tool" and name not in {t.name for t in tools or ()}:
+        raise bad(where, f"names tool {name!r}, which is not among the request's tools")
+
+
 def get_int(obj: dict[str, Any], key: str, where: str, *, minimum: int | None = None,
             maximum: int | None = None) -> int | None:
     value = obj.get(key)

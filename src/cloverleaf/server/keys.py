@@ -112,11 +112,6 @@ class VirtualKeys:
         self.forget(key_id)
         return bool(ok)
 
-    async def delete(self, key_id: str) -> bool:
-        ok = await asyncio.to_thread(self._store.delete_virtual_key, key_id)
-        self.forget(key_id)
-        return bool(ok)
-
     async def any_active(self) -> bool:
         rows = await asyncio.to_thread(self._store.list_virtual_keys, include_revoked=False)
         wall = self._wall()

@@ -22,8 +22,7 @@ Series::
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Iterable
 
 from ..types import Usage
 
@@ -95,7 +94,7 @@ class Histogram:
 
 
 class Metrics:
-    def __init__(self, breakers: Callable[[], dict[str, str]] | None = None) -> None:
+    def __init__(self) -> None:
         self.requests = Counter("cloverleaf_requests_total", "Requests answered, by API, model, provider and status.",
                                 ("api", "model", "provider", "status"))
         self.errors = Counter("cloverleaf_errors_total", "Error responses, by API, model, provider, status and code.",
@@ -111,7 +110,6 @@ class Metrics:
         self.cost = Counter("cloverleaf_cost_usd_total", "Cost in US dollars, where the price is known.",
                             ("model", "provider"))
         self.in_flight = 0
-        self._breakers = breakers
 
     def record(self, api: str, model: str, provider: str, status: int, seconds: float, *,
                usage: Usage | None = None, cost: float | None = None, ttft: float | None = None,
@@ -134,7 +132,8 @@ class Metrics:
     def observe_overhead(self, api: str, seconds: float) -> None:
         self.overhead.observe((api,), max(0.0, seconds))
 
-    def render(self) -> bytes:
+    def render(self, breakers: dict[str, str] | None = None) -> bytes:
+        """The exposition text; ``breakers`` maps a target to closed/half_open/open."""
         lines: list[str] = []
         for metric in (self.requests, self.errors, self.duration, self.ttft, self.overhead, self.tokens, self.cost):
             lines.extend(metric.render())
@@ -142,17 +141,9 @@ class Metrics:
                   "# TYPE cloverleaf_in_flight_requests gauge", f"cloverleaf_in_flight_requests {self.in_flight}"]
         lines += ["# HELP cloverleaf_breaker_state Circuit breaker per target: 0 closed, 1 half-open, 2 open.",
                   "# TYPE cloverleaf_breaker_state gauge"]
-        for target, state in sorted(self._breaker_states().items()):
+        for target, state in sorted((breakers or {}).items()):
             lines.append(f'cloverleaf_breaker_state{{target="{_escape(target)}"}} {BREAKER_VALUES.get(state, 0)}')
         return ("\n".join(lines) + "\n").encode("utf-8")
-
-    def _breaker_states(self) -> dict[str, Any]:
-        if self._breakers is None:
-            return {}
-        try:
-            return self._breakers()
-        except Exception:  # noqa: BLE001 - a scrape must not fail because the gateway is busy
-            return {}
 
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

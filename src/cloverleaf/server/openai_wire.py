@@ -46,12 +46,14 @@ from ..types import (
 from .fields import (
     as_dict,
     bad,
+    check_tool_choice,
     decode_base64,
     decode_data_url,
     get_bool,
     get_dict,
     get_int,
     get_list,
+    get_name,
     get_number,
     get_stop,
     get_str,
@@ -94,11 +96,15 @@ def parse_chat_request(body: dict[str, Any]) -> tuple[ChatRequest, bool]:
     if max_tokens is None:
         max_tokens = get_int(body, "max_tokens", "", minimum=1)
 
+    tools = _tools(body)
+    tool_choice = _tool_choice(body.get("tool_choice"))
+    if tool_choice is not None:
+        check_tool_choice(tools, tool_choice.mode, tool_choice.name, "tool_choice")
     req = ChatRequest(
         model=model,
         messages=messages,
-        tools=_tools(body),
-        tool_choice=_tool_choice(body.get("tool_choice")),
+        tools=tools,
+        tool_choice=tool_choice,
         response_format=_response_format(body.get("response_format")),
         temperature=get_number(body, "temperature", "", minimum=0, maximum=2),
         top_p=get_number(body, "top_p", "", minimum=0, maximum=1),
@@ -124,7 +130,7 @@ def _message(raw: Any, where: str) -> Message:
     if role == "assistant":
         return Message(Role.ASSISTANT, parts=_assistant_parts(msg, where), name=name)
     if role == "tool":
-        call_id = get_str(msg, "tool_call_id", where, required=True)
+        call_id = get_name(msg, "tool_call_id", where)
         return Message(Role.TOOL, parts=[ToolResult(call_id, _text_only(msg.get("content"), f"{where}.content"))])
     raise bad(f"{where}.role", f"unknown role {role!r}; expected system, developer, user, assistant or tool")
 
@@ -211,8 +217,7 @@ def _assistant_parts(msg: dict[str, Any], where: str) -> list[Part]:
             raise bad(f"{at}.function.arguments", "must be a JSON-encoded object") from None
         if not isinstance(args, dict):
             raise bad(f"{at}.function.arguments", "must be a JSON-encoded object")
-        parts.append(ToolCall(id=get_str(call, "id", at, required=True),
-                              name=get_str(fn, "name", f"{at}.function", required=True),
+        parts.append(ToolCall(id=get_name(call, "id", at), name=get_name(fn, "name", f"{at}.function"),
                               arguments=args, raw_arguments=raw_args or None))
     return parts
 
@@ -231,7 +236,7 @@ def _tools(body: dict[str, Any]) -> list[Tool] | None:
         assert fn is not None
         params = fn.get("parameters")
         tools.append(Tool(
-            name=get_str(fn, "name", f"{at}.function", required=True),
+            name=get_name(fn, "name", f"{at}.function"),
             description=get_str(fn, "description", f"{at}.function"),
             parameters=json_schema_object(params, f"{at}.function.parameters") if params is not None
             else {"type": "object", "properties": {}},
@@ -252,7 +257,7 @@ def _tool_choice(raw: Any) -> ToolChoice | None:
         raise bad("tool_choice.type", "only {'type': 'function', 'function': {'name': ...}} is supported")
     fn = get_dict(choice, "function", "tool_choice", required=True)
     assert fn is not None
-    return ToolChoice("tool", get_str(fn, "name", "tool_choice.function", required=True))
+    return ToolChoice("tool", get_name(fn, "name", "tool_choice.function"))
 
 
 def _response_format(raw: Any) -> ResponseFormat | None:
@@ -312,7 +317,7 @@ def parse_embedding_request(body: dict[str, Any]) -> tuple[EmbeddingRequest, str
     if encoding not in ("float", "base64"):
         raise bad("encoding_format", f"expected 'float' or 'base64', got {encoding!r}")
     return EmbeddingRequest(model=model, inputs=inputs,
-                            dimensions=get_int(body, "dimensions", "", minimum=1)), encoding
+                            dimensions=get_int(body, "dimensions", "", minimum=1, maximum=65536)), encoding
 
 
 def parse_image_request(body: dict[str, Any]) -> ImageRequest:

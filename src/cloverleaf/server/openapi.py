@@ -160,7 +160,8 @@ VIRTUAL_KEY = _obj({
     "name": STR, "allowed_models": _arr(STR), "budget": {"type": ["number", "null"], "minimum": 0},
     "budget_period": {"enum": ["day", "month", "total", None]}, "rpm": {"type": ["integer", "null"], "minimum": 1},
     "tpm": {"type": ["integer", "null"], "minimum": 1}, "expires_at": {"type": ["number", "null"], "minimum": 0},
-    "expires_in_seconds": {"type": "number", "minimum": 0}, "metadata": OBJ,
+    "expires_in_seconds": {"type": "number", "minimum": 0}, "expires_in_days": {"type": "number", "minimum": 0},
+    "metadata": OBJ,
 })
 
 
@@ -237,7 +238,7 @@ def document() -> dict[str, Any]:
             "/admin/keys/{key_id}": {
                 "get": _op("One virtual key", _responses("key", *admin), params=key_id),
                 "patch": _op("Update a virtual key", _responses("key", 400, *admin), VIRTUAL_KEY, params=key_id),
-                "delete": _op("Delete a virtual key", _responses("deleted", *admin), params=key_id),
+                "delete": _op("Revoke a virtual key", _responses("key", *admin), params=key_id),
             },
             "/admin/keys/{key_id}/revoke": {"post": _op("Revoke a virtual key", _responses("key", *admin),
                                                         params=key_id)},

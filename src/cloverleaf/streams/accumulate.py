@@ -65,10 +65,14 @@ class StreamAccumulator:
         if t == "text":
             if ev.text:
                 last = self._parts[-1] if self._parts else None
-                if isinstance(last, Text):
+                # text carrying different provider extras (another output item) starts a new part
+                if isinstance(last, Text) and not (ev.extra and last.extra and ev.extra != last.extra):
                     last.text += ev.text
                 else:
-                    self._parts.append(Text(ev.text))
+                    last = Text(ev.text)
+                    self._parts.append(last)
+                if ev.extra:
+                    last.extra = {**(last.extra or {}), **ev.extra}
         elif t == "reasoning":
             last = self._parts[-1] if self._parts else None
             # a signature or redacted data completes a reasoning block: more content starts the next

@@ -149,7 +149,7 @@ def _day(dialect: str, column: Any) -> Any:
     return sa.func.date(column, "unixepoch")
 
 
-def _call(r: Mapping[str, Any], attempts: list[AttemptRecord]) -> CallRecord:
+def _call(r: Any, attempts: list[AttemptRecord]) -> CallRecord:
     data = dict(r)
     data["metadata"] = dict(data.get("metadata") or {})
     return CallRecord(**data, attempts=attempts)

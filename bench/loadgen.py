@@ -1,0 +1,293 @@
+"""A closed-loop HTTP/1.1 load generator for Chat Completions, with time-to-first-token.
+
+Why our own: ``wrk`` and friends cannot see *inside* an SSE stream, and we need the moment
+the first token arrives, for every target alike. This is a raw ``asyncio.Protocol`` client
+(pre-built request bytes, an incremental response parser for content-length and chunked
+bodies), so that it costs the machine far less than any gateway it measures.
+
+``concurrency`` workers each hold one keep-alive connection and send requests back to back.
+A warmup phase (not measured) opens the connections and warms the target's code paths;
+then either a fixed duration (requests *started and finished* inside the window count) or a
+fixed count per worker. Every non-2xx answer, dropped connection or truncated stream is an
+error, counted and never folded into latency.
+
+Run as its own process (``python -m bench.loadgen --url ... --json``); prints one JSON
+object: requests/s, latency percentiles (ms), TTFT percentiles for streams, errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+_CONTENT_RE = re.compile(rb'"content"\s*:\s*"[^"]')
+
+
+@dataclass
+class Sample:
+    started: float
+    finished: float
+    ttft: float | None = None
+
+
+@dataclass
+class Result:
+    samples: list[Sample] = field(default_factory=list)
+    errors: int = 0
+    first_error: str | None = None
+
+    def error(self, why: str) -> None:
+        self.errors += 1
+        if self.first_error is None:
+            self.first_error = why
+
+
+class ClientProtocol(asyncio.Protocol):
+    """One keep-alive connection; :meth:`request` sends the bytes and waits for one whole
+    response, noting when the first token of an SSE body arrived."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buf = bytearray()
+        self.waiter: asyncio.Future[tuple[int, float | None, bool]] | None = None
+        self.lost: Exception | None = None
+        self._reset()
+
+    def _reset(self) -> None:
+        self.state = 0  # 0 headers, 1 content-length body, 2 chunked size line, 3 chunk data, 4 trailer
+        self.status = 0
+        self.remaining = 0
+        self.ttft: float | None = None
+        self.want_ttft = False
+        self.done_seen = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = exc or ConnectionResetError("connection closed by the server")
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(self.lost)
+
+    async def request(self, data: bytes, stream: bool) -> tuple[int, float | None, bool]:
+        if self.lost is not None:
+            raise self.lost
+        self._reset()
+        self.want_ttft = stream
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(data)  # type: ignore[union-attr]
+        return await self.waiter
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        try:
+            self._parse()
+        except Exception as exc:  # noqa: BLE001 - a parse failure is the target's error
+            if self.waiter is not None and not self.waiter.done():
+                self.waiter.set_exception(exc)
+
+    def _body(self, piece: bytes | bytearray) -> None:
+        if self.want_ttft:
+            if self.ttft is None and _CONTENT_RE.search(piece):
+                self.ttft = time.perf_counter()
+            if b"[DONE]" in piece:
+                self.done_seen = True
+
+    def _finish(self) -> None:
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result((self.status, self.ttft, self.done_seen))
+
+    def _parse(self) -> None:
+        buf = self.buf
+        while buf:
+            if self.state == 0:
+                end = buf.find(b"\r\n\r\n")
+                if end < 0:
+                    return
+                head = bytes(buf[:end]).lower()
+                del buf[: end + 4]
+                self.status = int(head[9:12])
+                pos = head.find(b"\r\ncontent-length:")
+                if pos >= 0:
+                    stop = head.find(b"\r\n", pos + 2)
+                    self.remaining = int(head[pos + 17: stop if stop >= 0 else None])
+                    self.state = 1
+                    if self.remaining == 0:
+                        self._finish()
+                        self.state = 0
+                elif b"\r\ntransfer-encoding: chunked" in head:
+                    self.state = 2
+                else:
+                    raise ValueError("response without content-length or chunked encoding")
+            elif self.state == 1:
+                take = min(self.remaining, len(buf))
+                self._body(buf[:take])
+                del buf[:take]
+                self.remaining -= take
+                if self.remaining == 0:
+                    self.state = 0
+                    self._finish()
+            elif self.state == 2:
+                eol = buf.find(b"\r\n")
+                if eol < 0:
+                    return
+                size = int(bytes(buf[:eol]).split(b";")[0], 16)
+                del buf[: eol + 2]
+                if size == 0:
+                    self.state = 4
+                else:
+                    self.remaining = size + 2  # data + CRLF
+                    self.state = 3
+            elif self.state == 3:
+                take = min(self.remaining, len(buf))
+                self._body(buf[:take])
+                del buf[:take]
+                self.remaining -= take
+                if self.remaining == 0:
+                    self.state = 2
+            elif self.state == 4:
+                eol = buf.find(b"\r\n")
+                if eol < 0:
+                    return
+                del buf[: eol + 2]
+                if eol == 0:  # the empty line after the (usually absent) trailers
+                    self.state = 0
+                    self._finish()
+
+
+def build_request(url: str, model: str, stream: bool, api_key: str) -> tuple[str, int, bytes]:
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    payload: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": "Say hello."}],
+                               "max_tokens": 64}
+    if stream:
+        payload["stream"] = True
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    head = (f"POST {parts.path} HTTP/1.1\r\nhost: {host}:{port}\r\ncontent-type: application/json\r\n"
+            f"accept: application/json\r\nauthorization: Bearer {api_key}\r\n"
+            f"content-length: {len(body)}\r\n\r\n").encode()
+    return host, port, head + body
+
+
+async def _worker(host: str, port: int, data: bytes, stream: bool, result: Result, warm_until: float,
+                  stop_at: float, per_worker: int | None, warm_count: int) -> None:
+    loop = asyncio.get_running_loop()
+    proto: ClientProtocol | None = None
+    done = 0
+    warmed = 0
+    while True:
+        now = time.perf_counter()
+        if per_worker is None and now >= stop_at:
+            return
+        if per_worker is not None and (done >= per_worker or now >= stop_at):
+            return
+        if proto is None or proto.lost is not None:
+            try:
+                _, proto = await loop.create_connection(ClientProtocol, host, port)
+            except OSError as exc:
+                result.error(f"connect: {exc}")
+                await asyncio.sleep(0.05)
+                continue
+        started = time.perf_counter()
+        try:
+            status, ttft, done_seen = await proto.request(data, stream)
+        except Exception as exc:  # noqa: BLE001
+            result.error(f"{type(exc).__name__}: {exc}")
+            proto = None
+            continue
+        finished = time.perf_counter()
+        in_warmup = started < warm_until if per_worker is None else warmed < warm_count
+        if in_warmup:
+            warmed += 1
+            continue
+        if per_worker is None and finished > stop_at:
+            return
+        done += 1
+        if status >= 300:
+            result.error(f"HTTP {status}")
+        elif stream and (ttft is None or not done_seen):
+            result.error("stream without content or without [DONE]")
+        else:
+            result.samples.append(Sample(started, finished, None if ttft is None else ttft - started))
+
+
+def _pct(sorted_values: list[float], q: float) -> float | None:
+    if not sorted_values:
+        return None
+    k = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
+    return sorted_values[k]
+
+
+def summarise(result: Result, window: float) -> dict[str, Any]:
+    lat = sorted((s.finished - s.started) * 1000.0 for s in result.samples)
+    ttft = sorted(s.ttft * 1000.0 for s in result.samples if s.ttft is not None)
+    out: dict[str, Any] = {
+        "count": len(lat), "errors": result.errors, "first_error": result.first_error,
+        "window_s": window, "rps": len(lat) / window if window > 0 else 0.0,
+        "mean_ms": sum(lat) / len(lat) if lat else None,
+    }
+    for name, q in (("p50", 0.50), ("p90", 0.90), ("p99", 0.99), ("max", 1.0)):
+        out[f"{name}_ms"] = _pct(lat, q)
+        out[f"ttft_{name}_ms"] = _pct(ttft, q)
+    return out
+
+
+async def run(url: str, model: str, *, concurrency: int, duration: float | None, warmup: float,
+              per_worker: int | None = None, warm_count: int = 1, max_seconds: float | None = None,
+              stream: bool = False, api_key: str = "sk-bench") -> dict[str, Any]:
+    host, port, data = build_request(url, model, stream, api_key)
+    result = Result()
+    t0 = time.perf_counter()
+    warm_until = t0 + warmup
+    if per_worker is None:
+        stop_at = warm_until + (duration or 0.0)
+    else:  # no new request after the cap (warmup included); requests under way still finish
+        stop_at = t0 + max_seconds if max_seconds else float("inf")
+    tasks = [asyncio.create_task(_worker(host, port, data, stream, result, warm_until, stop_at, per_worker,
+                                         warm_count)) for _ in range(concurrency)]
+    await asyncio.gather(*tasks)
+    if per_worker is None:
+        window = duration or 0.0
+    else:
+        measured = result.samples
+        window = (max(s.finished for s in measured) - min(s.started for s in measured)) if measured else 0.0
+    return summarise(result, window)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", required=True, help="full URL of the chat completions endpoint")
+    parser.add_argument("--model", default="mock-model")
+    parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--duration", type=float, default=5.0, help="measured seconds (after warmup)")
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds of unmeasured warmup")
+    parser.add_argument("--per-worker", type=int, default=None,
+                        help="measure this many requests per worker instead of a duration")
+    parser.add_argument("--warm-count", type=int, default=1, help="unmeasured requests per worker (with --per-worker)")
+    parser.add_argument("--max-seconds", type=float, default=None,
+                        help="with --per-worker: start no request after this many seconds")
+    parser.add_argument("--stream", action="store_true", help="send stream=true and measure TTFT")
+    parser.add_argument("--api-key", default="sk-bench")
+    args = parser.parse_args(argv)
+    from .mock_upstream import install_fast_loop
+
+    loop_name = install_fast_loop()
+    out = asyncio.run(run(args.url, args.model, concurrency=args.concurrency, duration=args.duration,
+                          warmup=args.warmup, per_worker=args.per_worker, warm_count=args.warm_count,
+                          max_seconds=args.max_seconds, stream=args.stream, api_key=args.api_key))
+    out["loop"] = loop_name
+    json.dump(out, sys.stdout)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,106 @@
+"""``cloverleaf serve``: run the server with uvicorn.
+
+With no configuration at all it serves the fake provider (``fake/...`` models, no keys
+needed) on the default SQLite store, open to loopback clients only. The startup log says
+which mode it is in (open / keys), where the store is, and — with ``--workers N`` > 1 —
+that rate limits, circuit breakers and the key cache are per process unless state is
+shared (``[state] url = "redis://..."``).
+
+Several workers need an importable app, so each worker rebuilds it from the environment
+(:func:`worker_app`): the config file path travels in ``CLOVERLEAF_CONFIG`` and the bind
+address in ``CLOVERLEAF_SERVE_HOST``/``CLOVERLEAF_SERVE_PORT``; call-time overrides other
+than the file are not carried over.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any
+
+from ..config import Settings
+from ..errors import ConfigError
+from .options import ServerOptions
+
+log = logging.getLogger("cloverleaf.server")
+
+
+def _setup_logging() -> None:
+    root = logging.getLogger("cloverleaf")
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+
+
+def describe(settings: Settings, options: ServerOptions) -> list[str]:
+    """The startup lines (also used by tests): where, which mode, which store, worker caveats."""
+    from ..gateway.config import parse_store
+    from ..gateway.store import redact_url
+
+    lines = [f"cloverleaf serving on http://{options.host}:{options.port} "
+             f"(OpenAI API under /v1, Anthropic /v1/messages, docs /openapi.json)"]
+    if options.master_key:
+        lines.append("auth: master key set; virtual keys accepted; admin API on under /admin")
+    else:
+        lines.append("auth: no CLOVERLEAF_MASTER_KEY: admin API off; without virtual keys the API is open to "
+                     "loopback clients only")
+    lines.append(f"store: {redact_url(parse_store(settings.store, settings.env).url)}")
+    if not (settings.models or settings.routes or settings.default_model):
+        lines.append("no models configured: try model 'fake/echo' (offline); provider/model ids work when "
+                     "their API key is in the environment")
+    if options.workers > 1:
+        state_url = str(settings.state.get("url", "memory"))
+        if not state_url.startswith(("redis://", "rediss://")):
+            lines.append(f"note: {options.workers} worker processes each keep their own in-memory rate limits, "
+                         "circuit breakers and key cache, so limits apply per process; set "
+                         "[state] url = \"redis://...\" to share them (budgets are shared through the store)")
+    return lines
+
+
+def check_exposure(options: ServerOptions) -> None:
+    """Refuse to listen on a network address with no way to authenticate anyone."""
+    if not options.loopback_only and not options.master_key and not options.allow_unauthenticated:
+        raise ConfigError(
+            f"refusing to serve on {options.host} without authentication: set CLOVERLEAF_MASTER_KEY "
+            "(and issue virtual keys with `cloverleaf keys create`), or bind to 127.0.0.1, or set "
+            "[server] allow_unauthenticated = true if an open gateway on this network is really intended")
+
+
+def serve(settings: Settings, host: str | None = None, port: int | None = None, workers: int | None = None) -> int:
+    try:
+        import uvicorn
+    except ImportError:  # pragma: no cover - the extra is missing
+        raise ImportError("the server needs uvicorn: pip install 'cloverleaf[server]'") from None
+    _setup_logging()
+    options = ServerOptions.from_settings(settings.server, settings.env, host=host, port=port, workers=workers)
+    check_exposure(options)
+    for line in describe(settings, options):
+        log.info(line)
+    common: dict[str, Any] = {"host": options.host, "port": options.port, "log_level": "info",
+                              "access_log": False, "lifespan": "on", "timeout_graceful_shutdown": 10}
+    if options.workers == 1:
+        from .app import create_app
+
+        uvicorn.run(create_app(settings, options=options), **common)
+        return 0
+    if settings.source_path is not None:
+        os.environ["CLOVERLEAF_CONFIG"] = str(settings.source_path)
+    os.environ["CLOVERLEAF_SERVE_HOST"] = options.host
+    os.environ["CLOVERLEAF_SERVE_PORT"] = str(options.port)
+    uvicorn.run("cloverleaf.server.cli_serve:worker_app", factory=True, workers=options.workers, **common)
+    return 0
+
+
+def worker_app() -> Any:
+    """The app for one of several worker processes, rebuilt from the environment."""
+    from .app import create_app
+
+    settings = Settings.load()
+    env = settings.env
+    port = env.get("CLOVERLEAF_SERVE_PORT")
+    options = ServerOptions.from_settings(settings.server, env, host=env.get("CLOVERLEAF_SERVE_HOST"),
+                                          port=int(port) if port else None)
+    return create_app(settings, options=options)

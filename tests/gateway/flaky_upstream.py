@@ -1,0 +1,148 @@
+"""A real, misbehaving OpenAI-compatible HTTP server on 127.0.0.1 for gateway tests.
+
+Each request takes the next scripted behaviour (default ``ok``): ``ok``, ``status`` (any
+HTTP error, optional headers such as Retry-After), ``hang`` (never answers until the
+server stops), ``reset`` (a stream that sends ``after`` content chunks, then a TCP reset),
+``garbage`` (200 with malformed JSON). Speaks just enough Chat Completions, streaming and
+not, for the real OpenAI adapter.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Behaviour:
+    kind: str = "ok"                 # ok | status | hang | reset | garbage
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    after: int = 0                   # reset: content chunks sent before the reset
+
+
+class FlakyUpstream:
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self._script: deque[Behaviour] = deque()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def start(self) -> FlakyUpstream:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+    # -- scripting --------------------------------------------------------------------
+    def then(self, kind: str, *, status: int = 200, headers: dict[str, str] | None = None, after: int = 0,
+             times: int = 1) -> FlakyUpstream:
+        with self._lock:
+            self._script.extend(Behaviour(kind, status, dict(headers or {}), after) for _ in range(times))
+        return self
+
+    def _next(self) -> Behaviour:
+        with self._lock:
+            return self._script.popleft() if self._script else Behaviour()
+
+    # -- serving ----------------------------------------------------------------------
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        upstream = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("content-length", "0"))) or b"{}")
+                assert "authorization" in {k.lower() for k in self.headers}
+                with upstream._lock:
+                    upstream.requests.append(body)
+                behaviour = upstream._next()
+                text = " ".join(f"word{i}" for i in range(6))
+                if behaviour.kind == "hang":
+                    upstream._stopping.wait(30)
+                    return
+                if behaviour.kind == "status":
+                    payload = json.dumps({"error": {"message": f"flaky says {behaviour.status}",
+                                                    "type": "server_error", "code": None}}).encode()
+                    self._send(behaviour.status, payload, behaviour.headers)
+                    return
+                if behaviour.kind == "garbage":
+                    self._send(200, b'{"id": "chatcmpl-x", "choices": [{"mess', {})
+                    return
+                if body.get("stream"):
+                    self._stream(body, text, behaviour)
+                    return
+                self._send(200, json.dumps(_completion(body, text)).encode(), {})
+
+            def _send(self, status: int, payload: bytes, headers: dict[str, str]) -> None:
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(payload)))
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def _stream(self, body: dict[str, Any], text: str, behaviour: Behaviour) -> None:
+                self.send_response(200)
+                self.send_header("content-type", "text/event-stream")
+                self.send_header("connection", "close")
+                self.end_headers()
+                words = text.split(" ")
+                for i, word in enumerate(words):
+                    if behaviour.kind == "reset" and i >= behaviour.after:
+                        self.wfile.flush()
+                        # SO_LINGER 0: close() sends a TCP RST, a connection reset mid-body
+                        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                        self.connection.close()
+                        return
+                    piece = word if i == 0 else " " + word
+                    self._event(_chunk(body, {"content": piece} if i else {"role": "assistant", "content": piece}))
+                self._event(_chunk(body, {}, "stop"))
+                self._event({**_chunk(body, {}), "choices": [], "usage": _usage(body, text)})
+                self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
+                self.close_connection = True
+
+            def _event(self, data: dict[str, Any]) -> None:
+                self.wfile.write(b"data: " + json.dumps(data).encode() + b"\n\n")
+                self.wfile.flush()
+
+        return Handler
+
+
+def _usage(body: dict[str, Any], text: str) -> dict[str, int]:
+    prompt = sum(len(str(m.get("content", ""))) for m in body.get("messages", [])) // 4 + 1
+    completion = len(text.split(" "))
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def _completion(body: dict[str, Any], text: str) -> dict[str, Any]:
+    return {"id": "chatcmpl-flaky", "object": "chat.completion", "created": 0, "model": body.get("model"),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": _usage(body, text)}
+
+
+def _chunk(body: dict[str, Any], delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+    return {"id": "chatcmpl-flaky", "object": "chat.completion.chunk", "created": 0, "model": body.get("model"),
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}

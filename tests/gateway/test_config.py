@@ -1,0 +1,69 @@
+"""Parsing the gateway's TOML tables: typed values, and errors that say what to fix."""
+
+from __future__ import annotations
+
+import pytest
+
+from cloverleaf.config import Settings
+from cloverleaf.errors import ConfigError
+from cloverleaf.gateway.config import parse, parse_limits, parse_route
+
+
+def test_full_config_parses(tmp_path: object) -> None:
+    settings = Settings(
+        routes={"smart": {"targets": ["openai/gpt-4o", {"model": "anthropic/claude-sonnet-4-5", "weight": 3,
+                                                         "api_key_env": "K2", "name": "claude-b"}],
+                          "strategy": "weighted", "retries": 1, "fallback_on_content_filter": True}},
+        limits={"openai": {"rpm": 100}, "route:smart": {"tpm": 5000, "max_wait": 2}, "*": {"rpm": 0}},
+        breaker={"failure_threshold": 3, "cooldown_seconds": 10},
+        budgets={"smart": {"limit_usd": 5, "period": "day"}, "acme": {"limit_usd": 1}},
+        store={"url": "sqlite:///x.db", "data_retention_days": 30}, state={"url": "memory"},
+        env={"K2": "secret-two"})
+    cfg = parse(settings)
+    smart = cfg.routes["smart"]
+    assert smart.strategy == "weighted" and smart.retries == 1 and smart.fallback_on_content_filter
+    assert [t.key for t in smart.targets] == ["openai/gpt-4o", "claude-b"]
+    assert smart.targets[1].weight == 3 and smart.targets[1].api_key == "secret-two"
+    assert "secret-two" not in repr(smart)
+    assert cfg.limits.for_scope("provider", "openai").rpm == 100
+    assert cfg.limits.for_scope("provider", "openai").tpm == 100_000  # the default
+    assert cfg.limits.for_scope("route", "smart").tpm == 5000
+    assert cfg.limits.for_scope("target", "x/y").rpm is None  # "*" with rpm = 0: unlimited
+    assert cfg.breaker.failure_threshold == 3 and cfg.breaker.cooldown_seconds == 10
+    assert [(b.key, b.period) for b in cfg.budgets] == [("route:smart", "day"), ("project:acme", "total")]
+    assert cfg.store.data_retention_days == 30
+
+
+def test_default_store_is_in_the_user_data_dir() -> None:
+    cfg = parse(Settings(env={"XDG_DATA_HOME": "/data/home"}))
+    assert cfg.store.url == "sqlite:////data/home/cloverleaf/cloverleaf.db"
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ({"targets": []}, "needs targets"),
+    ({"targets": ["a/b"], "strategy": "fastest"}, "strategy 'fastest'"),
+    ({"targets": ["a/b", "a/b"]}, "appears twice"),
+    ({"targets": ["a/b"], "colour": 1}, "unknown key"),
+    ({"targets": [{"model": "a/b", "api_key": "sk-x"}]}, "literal api_key"),
+    ({"targets": [{"model": "a/b", "api_key_env": "NOPE"}]}, "NOPE"),
+    ({"targets": ["a/b"], "weights": [1, 2]}, "one number per target"),
+])
+def test_route_errors(table: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_route("smart", table, env={})
+
+
+def test_limit_errors() -> None:
+    with pytest.raises(ConfigError, match="rpm must be a number"):
+        parse_limits({"openai": {"rpm": "lots"}})
+    with pytest.raises(ConfigError, match="unknown key"):
+        parse_limits({"openai": {"rps": 1}})
+
+
+def test_budget_and_breaker_errors() -> None:
+    with pytest.raises(ConfigError, match="limit_usd"):
+        parse(Settings(budgets={"x": {"period": "day"}}))
+    with pytest.raises(ConfigError, match="period"):
+        parse(Settings(budgets={"x": {"limit_usd": 1, "period": "week"}}))
+    with pytest.raises(ConfigError, match="failure_threshold"):
+        parse(Settings(breaker={"failure_threshold": 0}))

@@ -1,0 +1,119 @@
+"""Fault injection over real HTTP: a flaky OpenAI-compatible server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from cloverleaf.config import ProviderSettings
+from cloverleaf.errors import AllTargetsFailed, StreamInterrupted
+from cloverleaf.gateway import Gateway, SystemClock
+from cloverleaf.types import StreamEvent
+
+from .conftest import Harness, chat_request
+from .flaky_upstream import FlakyUpstream
+
+KEY = "sk-flaky-test-key-0123456789"
+ANSWER = "word0 word1 word2 word3 word4 word5"
+
+
+@pytest.fixture
+def flaky() -> Iterator[FlakyUpstream]:
+    server = FlakyUpstream().start()
+    yield server
+    server.stop()
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _gateway(harness: Harness, flaky: FlakyUpstream, routes: dict[str, object], **kwargs: object) -> Gateway:
+    providers = {
+        "flaky": ProviderSettings(name="flaky", kind="openai", base_url=flaky.base_url, api_key_env="FLAKY_KEY",
+                                  timeout=1.0),
+        "dead": ProviderSettings(name="dead", kind="openai", base_url=f"http://127.0.0.1:{_closed_port()}/v1",
+                                 api_key_env="FLAKY_KEY"),
+    }
+    settings = harness.settings(routes=routes, providers=providers, env={"FLAKY_KEY": KEY}, **kwargs)  # type: ignore[arg-type]
+    return harness.gateway(settings, clock=SystemClock())
+
+
+async def test_500_falls_back_to_next_target(harness: Harness, flaky: FlakyUpstream) -> None:
+    gw = _gateway(harness, flaky, {"r": {"targets": ["flaky/model-a", "flaky/model-b"]}})
+    flaky.then("status", status=500)
+    resp = await gw.achat("r", chat_request())
+    assert resp.text == ANSWER and resp.metadata.target == "flaky/model-b"
+    assert [r["model"] for r in flaky.requests] == ["model-a", "model-b"]
+
+
+async def test_429_with_retry_after_is_retried_on_the_same_target(harness: Harness, flaky: FlakyUpstream) -> None:
+    gw = _gateway(harness, flaky, {"r": {"targets": ["flaky/model-a", "flaky/model-b"], "retries": 1}})
+    flaky.then("status", status=429, headers={"retry-after": "0"})
+    resp = await gw.achat("r", chat_request())
+    assert resp.metadata.target == "flaky/model-a"
+    assert [r["model"] for r in flaky.requests] == ["model-a", "model-a"]
+    assert resp.metadata.attempts[0].error.retry_after == 0
+
+
+async def test_long_retry_after_falls_back_at_once(harness: Harness, flaky: FlakyUpstream) -> None:
+    gw = _gateway(harness, flaky, {"r": {"targets": ["flaky/model-a", "flaky/model-b"], "retries": 3}})
+    flaky.then("status", status=429, headers={"retry-after": "3600"})
+    resp = await gw.achat("r", chat_request())
+    assert [r["model"] for r in flaky.requests] == ["model-a", "model-b"]
+    assert resp.metadata.target == "flaky/model-b"
+
+
+async def test_hang_times_out_and_falls_back_to_another_provider(harness: Harness, flaky: FlakyUpstream) -> None:
+    gw = _gateway(harness, flaky, {"r": {"targets": ["flaky/model-a", "fake/echo"]}})
+    flaky.then("hang")
+    resp = await gw.achat("r", chat_request("after the hang"))
+    assert resp.text == "after the hang" and resp.metadata.target == "fake/echo"
+    assert type(resp.metadata.attempts[0].error).__name__ == "TimeoutError"
+
+
+async def test_connection_refused_and_malformed_json(harness: Harness, flaky: FlakyUpstream) -> None:
+    gw = _gateway(harness, flaky, {"r": {"targets": ["dead/model-x", "flaky/model-a", "flaky/model-b"]}})
+    flaky.then("garbage")
+    resp = await gw.achat("r", chat_request())
+    assert [type(a.error).__name__ if a.error else "ok" for a in resp.metadata.attempts] == [
+        "ConnectError", "MalformedResponseError", "ok"]
+    assert resp.text == ANSWER
+
+
+async def test_stream_reset_before_output_falls_back(harness: Harness, flaky: FlakyUpstream) -> None:
+    gw = _gateway(harness, flaky, {"r": {"targets": ["flaky/model-a", "flaky/model-b"]}})
+    flaky.then("reset", after=0)
+    events = [e async for e in gw.astream("r", chat_request())]
+    assert "".join(e.text or "" for e in events if e.type == "text") == ANSWER
+    assert events[-1].response.metadata.target == "flaky/model-b"
+
+
+async def test_stream_reset_after_output_is_interrupted_never_repeated(harness: Harness, flaky: FlakyUpstream) -> None:
+    gw = _gateway(harness, flaky, {"r": {"targets": ["flaky/model-a", "flaky/model-b"]}})
+    flaky.then("reset", after=3)
+    events: list[StreamEvent] = []
+    with pytest.raises(StreamInterrupted):
+        async for event in gw.astream("r", chat_request()):
+            events.append(event)
+    assert "".join(e.text or "" for e in events if e.type == "text") == "word0 word1 word2"
+    assert len(flaky.requests) == 1
+
+
+async def test_everything_failing_over_http(harness: Harness, flaky: FlakyUpstream) -> None:
+    gw = _gateway(harness, flaky, {"r": {"targets": ["flaky/model-a", "dead/model-x"]}})
+    flaky.then("status", status=503)
+    with pytest.raises(AllTargetsFailed) as info:
+        await gw.achat("r", chat_request())
+    assert [(a.target, a.status) for a in info.value.attempts] == [("flaky/model-a", 503), ("dead/model-x", None)]
+    assert KEY not in str(info.value)
+
+
+def test_sync_gateway_over_http(harness: Harness, flaky: FlakyUpstream) -> None:
+    gw = _gateway(harness, flaky, {"r": {"targets": ["flaky/model-a", "flaky/model-b"]}})
+    flaky.then("status", status=502)
+    assert gw.chat("r", chat_request()).metadata.target == "flaky/model-b"

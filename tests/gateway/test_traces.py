@@ -1,0 +1,72 @@
+"""Traces and call records written by the gateway: complete, and never holding a secret."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cloverleaf.context import CallContext
+from cloverleaf.errors import AllTargetsFailed
+from cloverleaf.gateway.traces import redact
+from cloverleaf.types import EmbeddingRequest, ImageRequest
+
+from .conftest import Harness, chat_request, upstream
+
+SECRET = "sk-test-SECRETSECRET123456"
+
+
+async def test_trace_collects_its_calls(harness: Harness) -> None:
+    gw = harness.gateway(routes={"smart": {"targets": ["fake/fail-500", "fake/echo"]}})
+    trace = gw.traces.create(metadata={"user": "ada", "task": "summary"})
+    ctx = CallContext(trace_id=trace.id, project="acme", metadata={"step": 1})
+    await gw.achat("smart", chat_request("first"), ctx)
+    await gw.aembed("fake/echo", EmbeddingRequest(model="", inputs=["a", "b"]), ctx)
+    await gw.aimage("fake/echo", ImageRequest(model="", prompt="a cat"), ctx)
+    await gw.achat("fake/echo", chat_request("not in the trace"))
+    gw.traces.complete(trace.id)
+    got = gw.traces.get(trace.id)
+    assert got is not None and got.completed and got.metadata == {"user": "ada", "task": "summary"}
+    assert [c.operation for c in got.calls] == ["chat", "embed", "image"]
+    chat = got.calls[0]
+    assert (chat.requested_model, chat.target, chat.provider, chat.status) == ("smart", "fake/echo", "fake", "ok")
+    assert chat.project == "acme" and chat.metadata == {"step": 1}
+    assert [(a.target, a.ok, a.error_type, a.http_status) for a in chat.attempts] == [
+        ("fake/fail-500", False, "ServerError", 500), ("fake/echo", True, None, None)]
+    assert chat.input_tokens > 0 and chat.output_tokens > 0 and chat.cost and chat.cost > 0
+    assert chat.latency_ms is not None
+
+
+async def test_stream_records_time_to_first_token(harness: Harness) -> None:
+    gw = harness.gateway()
+    async for _ in gw.astream("fake/echo", chat_request("stream me")):
+        pass
+    gw.store.flush()
+    [call] = gw.store.recent_calls(1)
+    assert call.operation == "stream" and call.status == "ok"
+    assert call.ttft_ms is not None and call.output_tokens > 0
+
+
+async def test_no_secret_reaches_the_store(harness: Harness, tmp_path: Path) -> None:
+    routes = {"r": {"targets": [{"model": "fake/echo", "name": "keyed", "api_key_env": "MY_KEY"}, "fake/fail-500"]}}
+    gw = harness.gateway(routes=routes, env={"MY_KEY": SECRET})
+    upstream(gw).script.fail(401, {"error": {"message": f"Incorrect API key provided: {SECRET}. Check it.",
+                                             "code": "invalid_api_key"}})
+    with pytest.raises(AllTargetsFailed):
+        await gw.achat("r", chat_request())
+    gw.store.flush()
+    [call] = gw.store.recent_calls(1)
+    assert call.attempts[0].error_type == "AuthenticationError"
+    assert SECRET not in (call.attempts[0].error_message or "")
+    assert "<redacted>" in (call.attempts[0].error_message or "")
+    gw.close()
+    for file in tmp_path.glob("gateway.db*"):
+        assert SECRET.encode() not in file.read_bytes()
+
+
+def test_redact_known_and_key_shaped_secrets() -> None:
+    text = "bad key sk-ant-api03-abcdefgh, Bearer abc.def.ghi123, url?key=AIzaXXXX&x=1, mine: hunter2hunter2"
+    out = redact(text, ["hunter2hunter2"])
+    assert out is not None
+    for leaked in ("sk-ant-api03", "abc.def.ghi123", "AIzaXXXX", "hunter2"):
+        assert leaked not in out

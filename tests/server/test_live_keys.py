@@ -1,0 +1,169 @@
+"""Auth, virtual keys and the admin API, live: master key, per-key models, rpm, budget,
+revocation, expiry, write-only provider keys encrypted at rest."""
+
+from __future__ import annotations
+
+import anthropic
+import openai
+import pytest
+
+from cloverleaf.server.secrets import SecretBox, hash_key
+
+from .conftest import MASTER, Live, create_key
+
+HELLO = [{"role": "user", "content": "hello"}]
+
+
+def test_missing_and_wrong_keys_are_401(secured_server: Live) -> None:
+    with secured_server.http() as http:
+        r = http.post("/v1/chat/completions", json={"model": "fake/echo", "messages": HELLO})
+    assert r.status_code == 401 and r.json()["error"]["code"] == "missing_api_key"
+    assert "x-cloverleaf-overhead-ms" in r.headers
+    with pytest.raises(openai.AuthenticationError):
+        secured_server.openai("sk-clv-not-a-real-key").chat.completions.create(model="fake/echo", messages=HELLO)
+    with pytest.raises(anthropic.AuthenticationError) as info:
+        secured_server.anthropic("wrong").messages.create(model="fake/echo", max_tokens=5, messages=HELLO)
+    assert info.value.body["error"]["type"] == "authentication_error"  # type: ignore[index]
+
+
+def test_master_key_works_on_both_apis(secured_server: Live) -> None:
+    out = secured_server.openai(MASTER).chat.completions.create(model="fake/echo", messages=HELLO)
+    assert out.choices[0].message.content == "hello"
+    msg = secured_server.anthropic(MASTER).messages.create(model="fake/echo", max_tokens=5, messages=HELLO)
+    assert msg.content[0].text == "hello"  # type: ignore[union-attr]
+
+
+def test_virtual_key_lifecycle(secured_server: Live) -> None:
+    created = create_key(secured_server, name="ci", allowed_models=["fake/*", "priced"])
+    secret = created["key"]
+    assert secret.startswith("sk-clv-") and created["allowed_models"] == ["fake/*", "priced"]
+    # the secret exists only in that answer: the store holds its hash, reads never show it
+    row = secured_server.state.backend.store.get_virtual_key(created["id"])
+    assert row.secret_hash == hash_key(secret) and secret not in repr(row)
+    with secured_server.http(MASTER) as http:
+        shown = http.get(f"/admin/keys/{created['id']}").json()
+        listed = http.get("/admin/keys").text
+    assert "key" not in shown and secret not in listed and "secret_hash" not in listed
+
+    # bearer (OpenAI) and x-api-key (Anthropic) both work
+    assert secured_server.openai(secret).chat.completions.create(
+        model="fake/echo", messages=HELLO).choices[0].message.content == "hello"
+    assert secured_server.anthropic(secret).messages.create(
+        model="fake/echo", max_tokens=5, messages=HELLO).content[0].text == "hello"  # type: ignore[union-attr]
+
+    # a model outside the key's list is 403, even one that does not exist
+    for model in ("simple/default", "no-such-model"):
+        with pytest.raises(openai.PermissionDeniedError) as denied:
+            secured_server.openai(secret).chat.completions.create(model=model, messages=HELLO)
+        assert denied.value.body["code"] == "model_not_allowed"  # type: ignore[index]
+    ids = [m.id for m in secured_server.openai(secret).models.list()]
+    assert "priced" in ids and all(i == "priced" or i.startswith("fake/") for i in ids)
+
+    # virtual keys cannot use the admin API
+    with secured_server.http(secret) as http:
+        assert http.get("/admin/keys").status_code == 401
+
+    # revoke: refused at once
+    with secured_server.http(MASTER) as http:
+        revoked = http.post(f"/admin/keys/{created['id']}/revoke").json()
+    assert revoked["revoked"] is True
+    with pytest.raises(openai.AuthenticationError) as gone:
+        secured_server.openai(secret).chat.completions.create(model="fake/echo", messages=HELLO)
+    assert gone.value.body["code"] == "key_revoked"  # type: ignore[index]
+
+
+def test_expired_key_is_401(secured_server: Live) -> None:
+    created = create_key(secured_server, name="short-lived", expires_in_seconds=0)
+    with pytest.raises(openai.AuthenticationError) as info:
+        secured_server.openai(created["key"]).chat.completions.create(model="fake/echo", messages=HELLO)
+    assert info.value.body["code"] == "key_expired"  # type: ignore[index]
+
+
+def test_key_rpm_limit_is_429_with_retry_after(secured_server: Live) -> None:
+    secret = create_key(secured_server, name="slow", rpm=2)["key"]
+    client = secured_server.openai(secret)
+    for _ in range(2):
+        client.chat.completions.create(model="fake/echo", messages=HELLO)
+    with pytest.raises(openai.RateLimitError) as info:
+        client.chat.completions.create(model="fake/echo", messages=HELLO)
+    assert int(info.value.response.headers["retry-after"]) >= 1
+    # the limit is per key: another key is unaffected
+    other = create_key(secured_server, name="other")["key"]
+    assert secured_server.openai(other).chat.completions.create(model="fake/echo", messages=HELLO).choices
+
+
+def test_key_budget_is_402(secured_server: Live) -> None:
+    # "priced" costs $1 per 1k tokens: the call's worst case cannot fit in a $0.50 budget
+    poor = create_key(secured_server, name="poor", budget=0.5)["key"]
+    with pytest.raises(openai.APIStatusError) as info:
+        secured_server.openai(poor).chat.completions.create(model="priced", messages=HELLO, max_tokens=1000)
+    assert info.value.status_code == 402 and info.value.body["code"] == "budget_exceeded"  # type: ignore[index]
+    with pytest.raises(anthropic.APIStatusError) as a_info:
+        secured_server.anthropic(poor).messages.create(model="priced", max_tokens=1000, messages=HELLO)
+    assert a_info.value.status_code == 402
+    assert a_info.value.body["error"]["type"] == "billing_error"  # type: ignore[index]
+
+    rich = create_key(secured_server, name="rich", budget=100.0)
+    out = secured_server.openai(rich["key"]).chat.completions.create(model="priced", messages=HELLO, max_tokens=10)
+    assert out.choices[0].message.content == "hello"
+    secured_server.state.backend.store.flush()
+    with secured_server.http(MASTER) as http:
+        shown = http.get(f"/admin/keys/{rich['id']}").json()
+    assert shown["spent"] > 0
+
+
+def test_model_entry_api_key_is_write_only_and_encrypted(secured_server: Live) -> None:
+    provider_key = "sk-provider-secret-1234567890"
+    with secured_server.http(MASTER) as http:
+        r = http.post("/admin/models", json={"name": "team-echo", "identifier": "echo", "provider": "fake",
+                                             "api_key": provider_key, "input_cost_per_1k": 0.5,
+                                             "output_cost_per_1k": 1.5})
+        assert r.status_code == 201, r.text
+        assert r.json()["has_api_key"] is True and provider_key not in r.text
+        assert http.post("/admin/models", json={"name": "team-echo", "identifier": "echo",
+                                                "provider": "fake"}).status_code == 409
+        listed = http.get("/admin/models").text
+        one = http.get("/admin/models/team-echo").text
+        assert provider_key not in listed and provider_key not in one
+        bad = http.post("/admin/models", json={"name": "x", "identifier": "y", "provider": "no-such-provider"})
+        assert bad.status_code == 400 and bad.json()["error"]["param"] == "provider"
+    stored = secured_server.state.backend.store.get_model_entry("team-echo").api_key_encrypted
+    assert stored and provider_key not in stored
+    assert SecretBox(MASTER).decrypt(stored) == provider_key
+    # the new entry serves at once, with its price
+    out = secured_server.openai(MASTER).chat.completions.create(model="team-echo", messages=HELLO)
+    assert out.choices[0].message.content == "hello"
+    with secured_server.http(MASTER) as http:
+        patched = http.patch("/admin/models/team-echo", json={"output_cost_per_1k": 2.0}).json()
+        assert patched["output_cost_per_1k"] == 2.0 and patched["has_api_key"] is True
+        assert http.delete("/admin/models/team-echo").status_code == 200
+    with pytest.raises(openai.NotFoundError):
+        secured_server.openai(MASTER).chat.completions.create(model="team-echo", messages=HELLO)
+
+
+def test_traces_spend_and_breakers(secured_server: Live) -> None:
+    client = secured_server.openai(MASTER)
+    client.chat.completions.create(model="fake/echo", messages=HELLO,
+                                   extra_headers={"x-cloverleaf-trace-id": "trace-admin-test"})
+    with pytest.raises(openai.APIStatusError):
+        client.chat.completions.create(model="fake/fail-500", messages=HELLO)
+    secured_server.state.backend.store.flush()
+    with secured_server.http(MASTER) as http:
+        calls = http.get("/admin/traces", params={"limit": 50}).json()["data"]
+        assert any(c["requested_model"] == "fake/echo" and c["status"] == "ok" for c in calls)
+        failed = [c for c in calls if c["requested_model"] == "fake/fail-500"]
+        assert failed and failed[0]["status"] == "error" and failed[0]["attempts"]
+        mine = http.get("/admin/traces", params={"trace_id": "trace-admin-test"}).json()["data"]
+        assert [c["requested_model"] for c in mine] == ["fake/echo"]
+        spend = http.get("/admin/spend", params={"by": "model"}).json()
+        assert spend["by"] == "model" and any(row["calls"] >= 1 for row in spend["data"])
+        assert http.get("/admin/spend", params={"by": "colour"}).status_code == 400
+        breakers = http.get("/admin/breakers").json()["data"]
+        assert breakers["fake/fail-500"]["consecutive_failures"] >= 1
+
+
+def test_admin_is_off_without_master_key(open_server: Live) -> None:
+    with open_server.http("anything") as http:
+        r = http.get("/admin/keys")
+    assert r.status_code == 404
+    assert "CLOVERLEAF_MASTER_KEY" in r.json()["error"]["message"]
