@@ -155,44 +155,36 @@ class Transport:
         self.close()
 
     # -- one-shot requests ------------------------------------------------------------------
+    # The sync and async methods are twins by necessity (one sleeps, one awaits); all the
+    # retry decisions they share live in _Retry.
     def send(self, req: HttpRequest, *, max_retries: int | None = None, hint: str | None = None) -> HttpResponse:
-        policy = self._policy(max_retries)
-        attempt = 0
+        retry = _Retry(self._policy(max_retries), req.url, hint)
+        client = self._client(req.url)
         while True:
-            attempt += 1
             try:
-                r = self._client(req.url).request(req.method, req.url, headers=req.headers, content=req.body,
-                                                  timeout=self._timeout(req))
-            except Exception as exc:
-                err = map_exception(exc, req.url, hint)
-                wait = policy.delay(attempt, None) if err.retryable else None
-                if wait is None:
-                    raise err from exc
-                time.sleep(wait)
+                r = client.request(req.method, req.url, headers=req.headers, content=req.body,
+                                   timeout=self._timeout(req))
+            except Exception as exc:  # noqa: BLE001 - mapped by _Retry
+                time.sleep(retry.after_exception(exc))
                 continue
             resp = HttpResponse(r.status_code, _lower_headers(r.headers), r.content, req.url)
-            wait = self._retry_wait(policy, attempt, resp)
+            wait = retry.after_response(resp)
             if wait is None:
                 return resp
             time.sleep(wait)
 
     async def asend(self, req: HttpRequest, *, max_retries: int | None = None, hint: str | None = None) -> HttpResponse:
-        policy = self._policy(max_retries)
-        attempt = 0
+        retry = _Retry(self._policy(max_retries), req.url, hint)
+        client = self._aclient(req.url)
         while True:
-            attempt += 1
             try:
-                r = await self._aclient(req.url).request(req.method, req.url, headers=req.headers, content=req.body,
-                                                         timeout=self._timeout(req))
-            except Exception as exc:
-                err = map_exception(exc, req.url, hint)
-                wait = policy.delay(attempt, None) if err.retryable else None
-                if wait is None:
-                    raise err from exc
-                await asyncio.sleep(wait)
+                r = await client.request(req.method, req.url, headers=req.headers, content=req.body,
+                                         timeout=self._timeout(req))
+            except Exception as exc:  # noqa: BLE001 - mapped by _Retry
+                await asyncio.sleep(retry.after_exception(exc))
                 continue
             resp = HttpResponse(r.status_code, _lower_headers(r.headers), r.content, req.url)
-            wait = self._retry_wait(policy, attempt, resp)
+            wait = retry.after_response(resp)
             if wait is None:
                 return resp
             await asyncio.sleep(wait)
@@ -202,36 +194,24 @@ class Transport:
     def stream(self, req: HttpRequest, *, max_retries: int | None = None, hint: str | None = None) -> Iterator[StreamHandle]:
         """Open a streaming response. Retries happen only before any byte is handed out.
         An error status is returned with its full body read (``chunks()`` yields it once)."""
-        policy = self._policy(max_retries)
-        attempt = 0
+        retry = _Retry(self._policy(max_retries), req.url, hint)
         client = self._client(req.url)
         while True:
-            attempt += 1
             try:
                 r = client.send(client.build_request(req.method, req.url, headers=req.headers, content=req.body,
                                                      timeout=self._timeout(req)), stream=True)
-            except Exception as exc:
-                err = map_exception(exc, req.url, hint)
-                wait = policy.delay(attempt, None) if err.retryable else None
-                if wait is None:
-                    raise err from exc
-                time.sleep(wait)
+                headers = _lower_headers(r.headers)
+                body = _read_error_body(r) if r.status_code >= 400 else None
+            except Exception as exc:  # noqa: BLE001 - mapped by _Retry
+                time.sleep(retry.after_exception(exc))
                 continue
-            headers = _lower_headers(r.headers)
-            if r.status_code >= 400:
-                try:
-                    body = r.read()
-                except Exception as exc:
-                    r.close()
-                    raise map_exception(exc, req.url, hint) from exc
-                r.close()
-                resp = HttpResponse(r.status_code, headers, body, req.url)
-                wait = self._retry_wait(policy, attempt, resp)
-                if wait is None:
-                    yield StreamHandle(r.status_code, headers, req.url, iter((body,)))
-                    return
-                time.sleep(wait)
-                continue
+            if body is not None:
+                wait = retry.after_response(HttpResponse(r.status_code, headers, body, req.url))
+                if wait is not None:
+                    time.sleep(wait)
+                    continue
+                yield StreamHandle(r.status_code, headers, req.url, iter((body,)))
+                return
             try:
                 yield StreamHandle(r.status_code, headers, req.url, _iter_bytes(r, req.url, hint))
             finally:
@@ -241,36 +221,24 @@ class Transport:
     @asynccontextmanager
     async def astream(self, req: HttpRequest, *, max_retries: int | None = None,
                       hint: str | None = None) -> AsyncIterator[StreamHandle]:
-        policy = self._policy(max_retries)
-        attempt = 0
+        retry = _Retry(self._policy(max_retries), req.url, hint)
         client = self._aclient(req.url)
         while True:
-            attempt += 1
             try:
                 r = await client.send(client.build_request(req.method, req.url, headers=req.headers, content=req.body,
                                                            timeout=self._timeout(req)), stream=True)
-            except Exception as exc:
-                err = map_exception(exc, req.url, hint)
-                wait = policy.delay(attempt, None) if err.retryable else None
-                if wait is None:
-                    raise err from exc
-                await asyncio.sleep(wait)
+                headers = _lower_headers(r.headers)
+                body = await _aread_error_body(r) if r.status_code >= 400 else None
+            except Exception as exc:  # noqa: BLE001 - mapped by _Retry
+                await asyncio.sleep(retry.after_exception(exc))
                 continue
-            headers = _lower_headers(r.headers)
-            if r.status_code >= 400:
-                try:
-                    body = await r.aread()
-                except Exception as exc:
-                    await r.aclose()
-                    raise map_exception(exc, req.url, hint) from exc
-                await r.aclose()
-                resp = HttpResponse(r.status_code, headers, body, req.url)
-                wait = self._retry_wait(policy, attempt, resp)
-                if wait is None:
-                    yield StreamHandle(r.status_code, headers, req.url, _once(body))
-                    return
-                await asyncio.sleep(wait)
-                continue
+            if body is not None:
+                wait = retry.after_response(HttpResponse(r.status_code, headers, body, req.url))
+                if wait is not None:
+                    await asyncio.sleep(wait)
+                    continue
+                yield StreamHandle(r.status_code, headers, req.url, _once(body))
+                return
             try:
                 yield StreamHandle(r.status_code, headers, req.url, _aiter_bytes(r, req.url, hint))
             finally:
@@ -283,11 +251,48 @@ class Transport:
             return self.retry
         return RetryPolicy(max_retries, self.retry.base_delay, self.retry.max_delay, self.retry.max_retry_wait)
 
-    @staticmethod
-    def _retry_wait(policy: RetryPolicy, attempt: int, resp: HttpResponse) -> float | None:
-        if resp.status < 400 or not policy.retryable_status(resp.status, resp.headers):
+
+
+class _Retry:
+    """The retry decisions of one request, shared by the four send/stream twins."""
+
+    __slots__ = ("policy", "url", "hint", "attempt")
+
+    def __init__(self, policy: RetryPolicy, url: str, hint: str | None) -> None:
+        self.policy = policy
+        self.url = url
+        self.hint = hint
+        self.attempt = 0
+
+    def after_exception(self, exc: BaseException) -> float:
+        """Seconds to wait before trying again; raises the mapped error when giving up."""
+        self.attempt += 1
+        err = map_exception(exc, self.url, self.hint)
+        wait = self.policy.delay(self.attempt, None) if err.retryable else None
+        if wait is None:
+            raise err from exc
+        return wait
+
+    def after_response(self, resp: HttpResponse) -> float | None:
+        """Seconds to wait before trying again, or None to hand this response back."""
+        self.attempt += 1
+        if resp.status < 400 or not self.policy.retryable_status(resp.status, resp.headers):
             return None
-        return policy.delay(attempt, resp.headers)
+        return self.policy.delay(self.attempt, resp.headers)
+
+
+def _read_error_body(r: httpx.Response) -> bytes:
+    try:
+        return r.read()
+    finally:
+        r.close()
+
+
+async def _aread_error_body(r: httpx.Response) -> bytes:
+    try:
+        return await r.aread()
+    finally:
+        await r.aclose()
 
 
 def _iter_bytes(r: httpx.Response, url: str, hint: str | None) -> Iterator[bytes]:

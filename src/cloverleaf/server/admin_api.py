@@ -126,7 +126,7 @@ async def list_models(request: Request) -> Response:
     try:
         st = await _admin(request)
         rows = await asyncio.to_thread(st.backend.store.list_model_entries)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - becomes the API error shape
         return _fail(request, exc)
     stored = {r.name for r in rows}
     config = [_entry_view(e, "config") for e in st.backend.settings.models if e.name not in stored]
@@ -143,7 +143,7 @@ async def create_model(request: Request) -> Response:
             raise ApiError(f"model entry {name!r} exists; PUT or PATCH /admin/models/{name} to change it",
                            status=409, kind="invalid_request", code="conflict")
         row = await _save_entry(st, name, fields)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - becomes the API error shape
         return _fail(request, exc)
     return json_response(_entry_view(row), status=201)
 
@@ -158,7 +158,7 @@ async def get_model(request: Request) -> Response:
             if entry is None:
                 raise NotFound(f"no model entry {name!r}", code="model_not_found")
             return json_response(_entry_view(entry, "config"))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - becomes the API error shape
         return _fail(request, exc)
     return json_response(_entry_view(row))
 
@@ -174,7 +174,7 @@ async def update_model(request: Request) -> Response:
             raise NotFound(f"no model entry {name!r} to update; POST /admin/models creates one",
                            code="model_not_found")
         row = await _save_entry(st, name, _entry_fields(body, partial=partial), existing if partial else None)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - becomes the API error shape
         return _fail(request, exc)
     return json_response(_entry_view(row))
 
@@ -186,7 +186,7 @@ async def delete_model(request: Request) -> Response:
         if not await asyncio.to_thread(st.backend.store.delete_model_entry, name):
             raise NotFound(f"no model entry {name!r}", code="model_not_found")
         st.backend.uninstall(name)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - becomes the API error shape
         return _fail(request, exc)
     return json_response({"deleted": name})
 
@@ -248,7 +248,7 @@ async def list_keys(request: Request) -> Response:
         include = request.query_params.get("include_revoked", "true").lower() != "false"
         rows = await st.keys.list(include_revoked=include)
         data = [await _key_view(st, r) for r in rows]
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - becomes the API error shape
         return _fail(request, exc)
     return json_response({"data": data})
 
@@ -260,7 +260,7 @@ async def create_key(request: Request) -> Response:
         body = await read_json(request, st.options.max_body_bytes)
         row, secret = await st.keys.create(**_key_fields(body, time.time()))
         st.auth.open_mode = False  # a key exists now: the loopback-only open mode ends
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - becomes the API error shape
         return _fail(request, exc)
     view = await _key_view(st, row)
     view["key"] = secret
@@ -276,7 +276,7 @@ async def get_key(request: Request) -> Response:
         if row is None:
             raise NotFound(f"no virtual key {request.path_params['key_id']!r}", code="key_not_found")
         view = await _key_view(st, row)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - becomes the API error shape
         return _fail(request, exc)
     return json_response(view)
 
@@ -292,7 +292,7 @@ async def update_key(request: Request) -> Response:
             raise NotFound(f"no virtual key {key_id!r}", code="key_not_found")
         row = await st.keys.update(key_id, **fields)
         view = await _key_view(st, row)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - becomes the API error shape
         return _fail(request, exc)
     return json_response(view)
 
@@ -308,7 +308,7 @@ async def revoke_key(request: Request) -> Response:
         await st.keys.revoke(key_id)
         row = await st.keys.get(key_id)
         view = await _key_view(st, row)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - becomes the API error shape
         return _fail(request, exc)
     return json_response(view)
 
@@ -337,7 +337,7 @@ async def traces(request: Request) -> Response:
         q = request.query_params
         calls = await asyncio.to_thread(st.backend.store.recent_calls, limit_n, model=q.get("model"),
                                         status=q.get("status"), trace_id=q.get("trace_id"))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - becomes the API error shape
         return _fail(request, exc)
     return json_response({"data": [c.as_dict() for c in calls]})
 
@@ -349,7 +349,7 @@ async def trace(request: Request) -> Response:
         found = await asyncio.to_thread(st.backend.store.get_trace, trace_id)
         if found is None:
             raise NotFound(f"no trace {trace_id!r}", code="trace_not_found")
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - becomes the API error shape
         return _fail(request, exc)
     return json_response({"id": found.id, "created_at": found.created_at, "completed_at": found.completed_at,
                           "metadata": found.metadata, "calls": [c.as_dict() for c in found.calls]})
@@ -365,7 +365,7 @@ async def spend(request: Request) -> Response:
             raise BadRequest(f"by: expected one of {', '.join(SPEND_GROUPS)}", param="by")
         rows = await asyncio.to_thread(st.backend.store.spend, by, since=_query_number(request, "since"),
                                        until=_query_number(request, "until"))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - becomes the API error shape
         return _fail(request, exc)
     return json_response({"by": by, "data": [r.as_dict() for r in rows]})
 
@@ -374,7 +374,7 @@ async def breakers(request: Request) -> Response:
     try:
         st = await _admin(request)
         data = await st.backend.breakers()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - becomes the API error shape
         return _fail(request, exc)
     return json_response({"data": data})
 

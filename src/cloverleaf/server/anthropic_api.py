@@ -31,7 +31,7 @@ async def messages(request: Request) -> Response:
             encoder = aw.MessageStreamEncoder(message_id=new_id("msg_"), model=model)
             return await serve_stream(st, request, "anthropic", model, st.backend.astream(model, req, ctx), encoder)
         resp = await st.backend.achat(model, req, ctx)
-    except Exception as exc:  # every failure becomes the API's error shape
+    except Exception as exc:  # noqa: BLE001 - every failure becomes the API's error shape
         return st.fail(request, exc, "anthropic", model)
     rid = resp.metadata.response_id
     out = aw.message_json(resp, message_id=rid if rid and rid.startswith("msg_") else new_id("msg_"), model=model)
@@ -49,7 +49,7 @@ async def count_tokens(request: Request) -> Response:
         body.setdefault("max_tokens", 1)
         req = aw.parse_messages_request(body)
         await st.admit(request, principal, req.model)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - becomes the API error shape
         return st.fail(request, exc, "anthropic")
     return json_response({"input_tokens": st.backend.engine.estimate_tokens(req)})
 

@@ -117,7 +117,7 @@ async def ready(request: Request) -> Response:
     st = state_of(request)
     try:
         await st.backend.ready()
-    except Exception as exc:  # the reason is logged, not returned
+    except Exception as exc:  # noqa: BLE001 - the reason is logged, not returned
         log.warning("readiness check failed: %s", type(exc).__name__)
         return json_response({"status": "unavailable", "store": "unreachable"}, status=503)
     return json_response({"status": "ready", "store": "ok" if st.backend.store is not None else "none"})
@@ -127,7 +127,7 @@ async def metrics_endpoint(request: Request) -> Response:
     st = state_of(request)
     try:
         breakers = {name: b["state"] for name, b in (await st.backend.breakers()).items()}
-    except Exception:  # a scrape must not fail because the state backend hiccups
+    except Exception:  # noqa: BLE001 - a scrape must not fail because the state backend hiccups
         breakers = {}
     return Response(st.metrics.render(breakers), media_type=CONTENT_TYPE)
 

@@ -139,7 +139,8 @@ def _all_failed(exc: cl.AllTargetsFailed) -> ApiError:
     extra = {"route": exc.route, "attempts": attempts}
     last = exc.last_error
     # The same client mistake at every target is still the client's mistake.
-    if last is not None and isinstance(last, (cl.InvalidRequestError, cl.UnsupportedCapability,
+    if last is not None and isinstance(last, (cl.InvalidRequestError, cl.ContextWindowExceededError,
+                                              cl.ContentFilterError, cl.UnsupportedCapability,
                                               cl.AttachmentError, cl.BudgetExceeded)):
         err = to_api_error(last)
         err.extra = {**err.extra, **extra}

@@ -35,7 +35,7 @@ async def chat_completions(request: Request) -> Response:
                                           include_usage=include_usage)
             return await serve_stream(st, request, "openai", model, st.backend.astream(model, req, ctx), encoder)
         resp = await st.backend.achat(model, req, ctx)
-    except Exception as exc:  # every failure becomes the API's error shape
+    except Exception as exc:  # noqa: BLE001 - every failure becomes the API's error shape
         return st.fail(request, exc, "openai", model)
     rid = resp.metadata.response_id
     out = ow.chat_completion(resp, response_id=rid if rid and rid.startswith("chatcmpl") else new_id("chatcmpl-"),
@@ -55,7 +55,7 @@ async def embeddings(request: Request) -> Response:
         ctx = await st.admit(request, principal, req.model)
         model = req.model
         resp = await st.backend.aembed(model, req, ctx)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - becomes the API error shape
         return st.fail(request, exc, "openai", model)
     st.done(request, "openai", model, resp.provider, upstream_ms=resp.metadata.latency_ms, usage=resp.usage,
             cost=resp.cost)
@@ -73,7 +73,7 @@ async def images(request: Request) -> Response:
         ctx = await st.admit(request, principal, req.model)
         model = req.model
         resp = await st.backend.aimage(model, req, ctx)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - becomes the API error shape
         return st.fail(request, exc, "openai", model)
     st.done(request, "openai", model, resp.provider, upstream_ms=resp.metadata.latency_ms, usage=resp.usage,
             cost=resp.cost)
@@ -85,7 +85,7 @@ async def list_models(request: Request) -> Response:
     st = state_of(request)
     try:
         principal = await st.authenticate(request)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - becomes the API error shape
         return st.fail(request, exc, "openai")
     created = int(st.started_at)
     models = [ow.model_object(name, owned_by=owner, created=created) for name, owner in st.backend.listed_models()]
@@ -103,7 +103,7 @@ async def get_model(request: Request) -> Response:
         principal = await st.authenticate(request)
         principal.check_model(name)
         await st.backend.check_model(name)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - becomes the API error shape
         return st.fail(request, exc, "openai")
     owner = dict(st.backend.listed_models()).get(name) or name.partition("/")[0] or "cloverleaf"
     return json_response(ow.model_object(name, owned_by=owner, created=int(st.started_at)))

@@ -55,7 +55,7 @@ class ServerState:
         principal.check_model(model)
         await self.backend.check_model(model)
         trace_id = request.headers.get("x-cloverleaf-trace-id")
-        return CallContext(trace_id=trace_id or None, key=principal.policy)
+        return CallContext(trace_id=trace_id[:200] if trace_id else None, key=principal.policy)
 
     def fail(self, request: Request, exc: BaseException, flavor: Flavor, model: str = UNKNOWN) -> Response:
         err = to_api_error(exc)

@@ -87,7 +87,7 @@ async def serve_stream(st: ServerState, request: Request, flavor: Flavor, model:
                 if chunk:
                     yield chunk
             yield encoder.finish()
-        except Exception as exc:  # reported in-band; headers are already sent
+        except Exception as exc:  # noqa: BLE001 - reported in-band; headers are already sent
             err = to_api_error(exc)
             status, code = err.status, err.code
             yield encoder.error(error_payload(err, flavor))

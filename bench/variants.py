@@ -1,0 +1,90 @@
+"""Run ``cloverleaf serve`` with a hot-path variant swapped in, to measure it before it ships.
+
+The benchmark's job is to choose the server's HTTP client and server stack *by measurement*.
+This launcher lets a run compare variants of the same cloverleaf code without editing it:
+
+- ``--http-client aiohttp``: the engine's async network calls go through
+  :class:`cloverleaf.transport_aiohttp.AiohttpTransport` (the fake provider and the httpx test
+  hook stay on httpx), by wrapping ``Transport.asend`` / ``Transport.astream`` — exactly
+  the hook the transport needs (see ``bench/README.md``), applied from outside;
+- ``--uvicorn-http h11|httptools`` and ``--uvicorn-loop asyncio|uvloop``: uvicorn's protocol
+  and event loop (its ``auto`` picks httptools and uvloop when they are installed).
+
+``default`` everywhere means: change nothing, run what ``cloverleaf serve`` runs.
+
+Usage: ``python -m bench.variants --http-client aiohttp -- --config F serve --port P``
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from typing import Any
+
+
+def use_aiohttp() -> None:
+    from cloverleaf import transport as transport_module
+    from cloverleaf.transport_aiohttp import AiohttpTransport
+
+    cls = transport_module.Transport
+    original_asend, original_astream = cls.asend, cls.astream
+
+    def backend(self: Any, url: str) -> AiohttpTransport | None:
+        if self.mock is not None or url.startswith(transport_module.FAKE_HOST_PREFIX):
+            return None
+        found = getattr(self, "_bench_aiohttp", None)
+        if found is None:
+            found = AiohttpTransport(timeout=self.timeout, connect_timeout=self.connect_timeout,
+                                     max_connections=self.max_connections, retry=self.retry)
+            self._bench_aiohttp = found  # Transport has no __slots__
+        return found
+
+    @functools.wraps(original_asend)
+    async def asend(self: Any, req: Any, **kw: Any) -> Any:
+        b = backend(self, req.url)
+        return await (b.asend(req, **kw) if b is not None else original_asend(self, req, **kw))
+
+    @functools.wraps(original_astream)
+    def astream(self: Any, req: Any, **kw: Any) -> Any:
+        b = backend(self, req.url)
+        return b.astream(req, **kw) if b is not None else original_astream(self, req, **kw)
+
+    cls.asend, cls.astream = asend, astream  # type: ignore[method-assign]
+
+
+def force_uvicorn(http: str | None, loop: str | None) -> None:
+    import uvicorn
+
+    original = uvicorn.run
+
+    @functools.wraps(original)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        if http:
+            kwargs["http"] = http
+        if loop:
+            kwargs["loop"] = loop
+        return original(*args, **kwargs)
+
+    uvicorn.run = run
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    ours, rest = (argv[: argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--http-client", choices=["default", "httpx", "aiohttp"], default="default")
+    parser.add_argument("--uvicorn-http", choices=["default", "h11", "httptools"], default="default")
+    parser.add_argument("--uvicorn-loop", choices=["default", "asyncio", "uvloop"], default="default")
+    args = parser.parse_args(ours)
+    if args.http_client == "aiohttp":
+        use_aiohttp()
+    force_uvicorn(None if args.uvicorn_http == "default" else args.uvicorn_http,
+                  None if args.uvicorn_loop == "default" else args.uvicorn_loop)
+    from cloverleaf.cli import main as cli_main
+
+    return cli_main(rest)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

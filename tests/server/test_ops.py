@@ -1,0 +1,86 @@
+"""/health, /ready, /metrics and the overhead header, live."""
+
+from __future__ import annotations
+
+import re
+
+import openai
+import pytest
+
+from .conftest import Live
+
+SAMPLE = re.compile(r'^([a-z_]+)(\{[^}]*\})? (-?[0-9.]+(?:e[+-]?[0-9]+)?|\+Inf)$')
+
+
+def _parse(text: str) -> dict[str, float]:
+    """Prometheus text format: every line is a comment or a well-formed sample."""
+    samples: dict[str, float] = {}
+    types: dict[str, str] = {}
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ")
+            types[name] = kind
+            continue
+        if line.startswith("# HELP ") or not line:
+            continue
+        m = SAMPLE.match(line)
+        assert m, f"not a valid sample line: {line!r}"
+        base = re.sub(r"_(bucket|sum|count)$", "", m.group(1))
+        assert base in types or m.group(1) in types, f"sample without a TYPE: {line!r}"
+        samples[m.group(1) + (m.group(2) or "")] = float(m.group(3))
+    return samples
+
+
+def test_health_and_ready(open_server: Live) -> None:
+    with open_server.http() as http:
+        h = http.get("/health")
+        r = http.get("/ready")
+    assert h.status_code == 200 and h.json() == {"status": "ok"}
+    assert float(h.headers["x-cloverleaf-overhead-ms"]) >= 0
+    assert r.status_code == 200 and r.json()["store"] == "ok"
+
+
+def test_ready_is_503_when_the_store_is_unreachable(open_server: Live, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def down() -> None:
+        raise ConnectionError("database is gone")
+
+    monkeypatch.setattr(open_server.state.backend, "ready", down)
+    with open_server.http() as http:
+        r = http.get("/ready")
+    assert r.status_code == 503 and r.json()["status"] == "unavailable" and "gone" not in r.text
+
+
+def test_metrics_count_requests_tokens_errors_and_breakers(open_server: Live) -> None:
+    client = open_server.openai()
+    client.chat.completions.create(model="fake/echo", messages=[{"role": "user", "content": "count me in"}])
+    list(client.chat.completions.create(model="fake/echo", stream=True,
+                                        messages=[{"role": "user", "content": "stream me"}]))
+    with pytest.raises(openai.APIStatusError):
+        client.chat.completions.create(model="fake/fail-500", messages=[{"role": "user", "content": "x"}])
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="not-a-model-xyz", messages=[{"role": "user", "content": "x"}])
+    with open_server.http() as http:
+        r = http.get("/metrics")
+    assert r.headers["content-type"].startswith("text/plain; version=0.0.4")
+    m = _parse(r.text)
+    assert m['cloverleaf_requests_total{api="openai",model="fake/echo",provider="fake",status="200"}'] >= 2
+    assert m['cloverleaf_tokens_total{model="fake/echo",provider="fake",type="output"}'] > 0
+    assert m['cloverleaf_time_to_first_token_seconds_count{api="openai",model="fake/echo",provider="fake"}'] >= 1
+    errors = {k: v for k, v in m.items() if k.startswith("cloverleaf_errors_total")}
+    assert any('model="fake/fail-500"' in k and 'status="502"' in k for k in errors)
+    # an unknown model is counted without its name (clients cannot mint new series)
+    assert any('model="-"' in k and 'status="404"' in k for k in errors)
+    assert not any("not-a-model-xyz" in k for k in m)
+    assert m['cloverleaf_breaker_state{target="fake/fail-500"}'] in (0, 1, 2)
+    assert m['cloverleaf_gateway_overhead_seconds_count{api="openai"}'] >= 2
+    buckets = [v for k, v in m.items() if k.startswith("cloverleaf_request_duration_seconds_bucket")
+               and 'model="fake/echo"' in k and 'api="openai"' in k]
+    assert buckets == sorted(buckets), "histogram buckets must be cumulative"
+
+
+def test_unknown_route_and_method_are_json_errors(open_server: Live) -> None:
+    with open_server.http() as http:
+        missing = http.get("/v1/nothing-here")
+        wrong = http.get("/v1/chat/completions")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "http_404"
+    assert wrong.status_code == 405 and "x-cloverleaf-overhead-ms" in wrong.headers

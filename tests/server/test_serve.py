@@ -1,0 +1,83 @@
+"""``cloverleaf serve``: the secure default for network binds, the startup notes, and a
+real multi-worker process answering the OpenAI SDK."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from cloverleaf.config import Settings
+from cloverleaf.errors import ConfigError
+from cloverleaf.server.cli_serve import check_exposure, describe
+from cloverleaf.server.options import ServerOptions
+
+MASTER = "serve-test-master-key-0123456789"
+
+
+def test_refuses_an_open_network_bind() -> None:
+    with pytest.raises(ConfigError, match="CLOVERLEAF_MASTER_KEY"):
+        check_exposure(ServerOptions(host="0.0.0.0"))
+    check_exposure(ServerOptions(host="127.0.0.1"))
+    check_exposure(ServerOptions(host="0.0.0.0", master_key=MASTER))
+    check_exposure(ServerOptions(host="0.0.0.0", allow_unauthenticated=True))
+
+
+def test_startup_lines_name_mode_store_and_worker_caveat(tmp_path: Path) -> None:
+    settings = Settings(env={}, store={"url": f"sqlite:///{tmp_path}/c.db"})
+    one = describe(settings, ServerOptions())
+    assert any("open to loopback clients only" in line for line in one)
+    assert any(line.startswith("store: sqlite:///") for line in one)
+    assert any("fake/echo" in line for line in one)
+    assert not any("per process" in line for line in one)
+    many = describe(settings, ServerOptions(workers=3, master_key=MASTER))
+    assert any("3 worker processes" in line and "per process" in line and "redis://" in line for line in many)
+    shared = Settings(env={}, state={"url": "redis://127.0.0.1:6379/0"})
+    assert not any("per process" in line for line in describe(shared, ServerOptions(workers=3)))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_serve_with_two_workers(tmp_path: Path) -> None:
+    port = _free_port()
+    config = tmp_path / "cloverleaf.toml"
+    config.write_text(f'[store]\nurl = "sqlite:///{tmp_path}/serve.db"\n')
+    env = {**os.environ, "CLOVERLEAF_MASTER_KEY": MASTER, "XDG_DATA_HOME": str(tmp_path)}
+    env.pop("CLOVERLEAF_CONFIG", None)
+    proc = subprocess.Popen([sys.executable, "-m", "cloverleaf", "--config", str(config), "serve", "--port",
+                             str(port), "--workers", "2"], env=env, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            assert time.monotonic() < deadline, "server did not come up"
+            time.sleep(0.2)
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=MASTER, max_retries=0)
+        for _ in range(4):  # likely spread over both workers
+            out = client.chat.completions.create(model="fake/echo", messages=[{"role": "user", "content": "hi"}])
+            assert out.choices[0].message.content == "hi"
+        with pytest.raises(openai.AuthenticationError):
+            openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="nope", max_retries=0).models.list()
+    finally:
+        proc.terminate()
+        output = proc.communicate(timeout=30)[0]
+    assert "2 worker processes" in output and "per process" in output
+    assert MASTER not in output
