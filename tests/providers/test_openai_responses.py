@@ -443,3 +443,32 @@ def test_conformance_case_requests_are_the_recorded_requests() -> None:
             if not rec.get(key):
                 rec.pop(key, None)  # pydantic-ai sends empty/null values we omit
         assert built(case.request, **case.extra) == rec, case.id
+
+
+def test_non_reasoning_history_goes_back_without_item_ids() -> None:
+    path = f"{RESP}/test_openai_responses_non_reasoning_model_no_item_ids.yaml"
+    first = recorded(path, 0)
+    tool = Tool("get_meaning_of_life", parameters=first["tools"][0]["parameters"], strict=False)
+    req = ChatRequest("gpt-4.1", [Message.user(first["input"][0]["content"])], tools=[tool],
+                      tool_choice=ToolChoice("auto"))
+    resp = parse(path, 0, req)
+    assert resp.tool_calls[0].extra == {"item_id": "fc_68cc4fa649ac8195b0c6c239cd2c14470548824120ffcf74"}
+    nxt = _next_request(path, 0, req, {tool.name: "42"})
+    expected = recorded(path, 1)
+    expected.pop("previous_response_id")
+    assert nxt == expected
+
+
+def test_item_ids_travel_only_with_their_reasoning() -> None:
+    text = Text("answer", extra={"item_id": "msg_1", "phase": "final_answer"})
+    call = ToolCall("call_1", "f", {}, extra={"item_id": "fc_1"})
+    items = built(ChatRequest("gpt-5", [Message.assistant([text, call])]))["input"]
+    assert items == [{"role": "assistant", "content": "answer"},
+                     {"type": "function_call", "call_id": "call_1", "name": "f", "arguments": "{}"}]
+    with_reasoning = [Reasoning("", signature="rs_1", redacted="enc", provider=ROW), text, call]
+    items = built(ChatRequest("gpt-5", [Message.assistant(with_reasoning)]))["input"]
+    assert items == [
+        {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "enc"},
+        {"type": "message", "role": "assistant", "id": "msg_1", "status": "completed", "phase": "final_answer",
+         "content": [{"type": "output_text", "text": "answer", "annotations": []}]},
+        {"type": "function_call", "call_id": "call_1", "name": "f", "arguments": "{}", "id": "fc_1"}]

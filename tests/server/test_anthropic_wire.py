@@ -13,6 +13,7 @@ from anthropic.types import RawMessageStreamEvent
 from pydantic import TypeAdapter
 
 from cloverleaf.server import anthropic_wire as aw
+from cloverleaf.server.anthropic_stream import MessageStreamEncoder
 from cloverleaf.server.errors import BadRequest
 from cloverleaf.types import (
     Attachment,
@@ -136,7 +137,7 @@ def test_stop_reasons(finish: str, raw: str | None, expected: str) -> None:
 
 
 def _run_stream(events: list[StreamEvent]) -> tuple[list[dict], AnthropicMessage]:
-    enc = aw.MessageStreamEncoder(message_id="msg_s", model="fake/echo")
+    enc = MessageStreamEncoder(message_id="msg_s", model="fake/echo")
     raw = enc.start()
     for ev in events:
         raw += enc.encode(ev) or b""

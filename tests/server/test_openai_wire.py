@@ -14,6 +14,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from cloverleaf.server import openai_wire as ow
 from cloverleaf.server.errors import BadRequest
+from cloverleaf.server.openai_stream import ChatChunkEncoder
 from cloverleaf.types import (
     Attachment,
     ChatResponse,
@@ -178,7 +179,7 @@ def _sse_chunks(raw: bytes) -> list[dict | str]:
 
 
 def _encode(events: list[StreamEvent], include_usage: bool) -> list[dict | str]:
-    enc = ow.ChatChunkEncoder(response_id="chatcmpl-s", model="fake/echo", created=1700000000,
+    enc = ChatChunkEncoder(response_id="chatcmpl-s", model="fake/echo", created=1700000000,
                               include_usage=include_usage)
     raw = enc.start()
     for ev in events:

@@ -56,44 +56,56 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _store(args: argparse.Namespace) -> Any:
+    from ..gateway.config import parse_store
     from ..gateway.store import open_store
 
-    return open_store(load_settings(args))
+    settings = load_settings(args)
+    return open_store(parse_store(settings.store, settings.env).url)
+
+
+def _when(ts: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _traces(args: argparse.Namespace) -> int:
-    from ..gateway.store.queries import recent_calls
-
     store = _store(args)
     try:
-        rows = recent_calls(store, limit=args.limit, trace_id=args.trace)
+        calls = store.recent_calls(limit=args.limit, trace_id=args.trace)
     finally:
         store.close()
     if args.json:
-        for r in rows:
-            print(json.dumps(r, default=str))
+        for c in calls:
+            print(json.dumps(c.as_dict(), default=str))
         return 0
-    table(("time", "model", "target", "status", "latency ms", "ttft ms", "tokens in/out", "cost", "attempts"),
-          [(r["started_at"], r["model"], r["target"], r["status"], _num(r.get("latency_ms")),
-            _num(r.get("ttft_ms")), f"{r.get('input_tokens') or 0}/{r.get('output_tokens') or 0}",
-            "" if r.get("cost") is None else f"${r['cost']:.6f}", r.get("attempts", 1)) for r in rows])
+    if not calls:
+        print("no calls recorded yet (calls through the gateway or `cloverleaf serve` are recorded)", file=sys.stderr)
+    table(("time (UTC)", "requested", "answered by", "status", "latency ms", "ttft ms", "tokens in/out", "cost",
+           "attempts"),
+          [(_when(c.created_at), c.requested_model, c.target or "-", c.status if not c.error_type
+            else f"{c.status} ({c.error_type})", _num(c.latency_ms), _num(c.ttft_ms),
+            f"{c.input_tokens}/{c.output_tokens}", "" if c.cost is None else f"${c.cost:.6f}", len(c.attempts))
+           for c in calls])
     return 0
 
 
 def _spend(args: argparse.Namespace) -> int:
-    from ..gateway.store.queries import spend_by
+    import time
 
     store = _store(args)
     try:
-        rows = spend_by(store, by=args.by, days=args.days)
+        rows = store.spend(by=args.by, since=time.time() - args.days * 86400 if args.days else None)
     finally:
         store.close()
     if args.json:
         for r in rows:
-            print(json.dumps(r, default=str))
+            print(json.dumps(r.as_dict()))
         return 0
     table((args.by, "calls", "tokens in", "tokens out", "cost"),
-          [(r["group"], r["calls"], r["input_tokens"], r["output_tokens"], f"${r['cost']:.6f}") for r in rows])
+          [(r.group, r.calls, r.input_tokens, r.output_tokens, f"${r.cost:.6f}") for r in rows])
+    if rows:
+        print(f"\ntotal: {sum(r.calls for r in rows)} calls, ${sum(r.cost for r in rows):.6f}")
     return 0
 
 
@@ -191,8 +203,10 @@ def _doctor(args: argparse.Namespace) -> int:
     if settings.uses_gateway:
         try:
             store = _store(args)
-            store.ping()
-            store.close()
+            try:
+                store.ping()
+            finally:
+                store.close()
             print("\nstore       reachable")
         except Exception as exc:  # noqa: BLE001
             problems += 1

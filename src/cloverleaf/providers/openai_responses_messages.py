@@ -9,12 +9,13 @@ structured output lives in ``text.format``.
 Choices, each backed by a recorded request the real API accepted (pydantic-ai cassettes):
 
 - System messages become the top-level ``instructions`` (joined), as every recording does.
-- An assistant message goes back as the items it came from: a Text part that carries its
-  item id (``Text.extra["item_id"]``, set by this adapter's parser) becomes an ``output_text``
-  message item with that id; a Text without one (history written by hand or by another
-  provider) becomes ``{"role": "assistant", "content": ...}``. Ids matter: OpenAI rejects a
-  reasoning item that is not followed by the item it produced ("provided without its
-  required following item", recorded 400).
+- An assistant message goes back as the items it came from. When it holds a reasoning item,
+  its Text and ToolCall parts go back with their item ids (``extra["item_id"]``, set by this
+  adapter's parser): a message item with ``output_text`` content, a ``function_call`` with
+  ``id``. OpenAI rejects a reasoning item not followed by the item it produced ("provided
+  without its required following item", recorded 400) and a message id without its reasoning.
+  Without reasoning, no ids are sent (as the recordings for non-reasoning models do): Text
+  becomes ``{"role": "assistant", "content": ...}``.
 - Reasoning parts from this API (``signature`` holds the ``rs_`` item id, ``redacted`` the
   ``encrypted_content``) are re-assembled into one ``reasoning`` item per id with its summary
   list; reasoning from other providers cannot be verified by OpenAI and is dropped.
@@ -158,6 +159,10 @@ def encode_input(messages: list[Message], *, provider: str) -> list[dict[str, An
 
 
 def _assistant_items(msg: Message, provider: str) -> list[dict[str, Any]]:
+    # Item ids only travel with the reasoning item they belong to: a message id without its
+    # reasoning is rejected too, and without reasoning the ids add nothing (and are unknown
+    # to the server under ``store: false``).
+    keep_ids = any(isinstance(p, Reasoning) and _is_openai_reasoning(p, provider) for p in msg.parts)
     items: list[dict[str, Any]] = []
     reasoning: dict[str, Any] | None = None  # the reasoning item being re-assembled
     for part in msg.parts:
@@ -174,12 +179,12 @@ def _assistant_items(msg: Message, provider: str) -> list[dict[str, Any]]:
             continue
         reasoning = None
         if isinstance(part, Text):
-            items.append(_assistant_text(part))
+            items.append(_assistant_text(part, keep_ids))
         elif isinstance(part, ToolCall):
             call: dict[str, Any] = {"type": "function_call", "call_id": part.id, "name": part.name,
                                     "arguments": part.arguments_json}
             item_id = (part.extra or {}).get(ITEM_ID)
-            if item_id:
+            if item_id and keep_ids:
                 call["id"] = item_id
             items.append(call)
     return items
@@ -190,10 +195,10 @@ def _is_openai_reasoning(part: Reasoning, provider: str) -> bool:
     return bool(part.signature) and (part.provider == provider or str(part.signature).startswith("rs_"))
 
 
-def _assistant_text(part: Text) -> dict[str, Any]:
+def _assistant_text(part: Text, keep_ids: bool) -> dict[str, Any]:
     extra = part.extra or {}
     item_id = extra.get(ITEM_ID)
-    if not item_id:
+    if not item_id or not keep_ids:
         return {"role": "assistant", "content": part.text}
     item: dict[str, Any] = {
         "type": "message", "role": "assistant", "id": item_id, "status": "completed",

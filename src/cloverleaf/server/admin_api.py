@@ -102,7 +102,8 @@ def _entry_fields(body: dict[str, Any], *, partial: bool) -> dict[str, Any]:
 async def _save_entry(st: ServerState, name: str, fields: dict[str, Any], existing: Any = None) -> Any:
     from ..gateway.store.records import ModelEntryRow
 
-    values = {f: getattr(existing, f) for f in ModelEntryRow.__dataclass_fields__} if existing else {"name": name}
+    values: dict[str, Any] = ({f: getattr(existing, f) for f in ModelEntryRow.__dataclass_fields__} if existing
+                              else {"name": name})
     api_key = fields.pop("api_key", ...)
     values.update(fields)
     if api_key is not ...:

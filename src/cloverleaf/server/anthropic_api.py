@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from . import anthropic_wire as aw
+from .anthropic_stream import MessageStreamEncoder
 from .http_io import json_response, read_json
 from .state import UNKNOWN, new_id, state_of
 from .streaming import serve_stream
@@ -28,7 +29,7 @@ async def messages(request: Request) -> Response:
         ctx = await st.admit(request, principal, req.model)
         model = req.model
         if req.stream:
-            encoder = aw.MessageStreamEncoder(message_id=new_id("msg_"), model=model)
+            encoder = MessageStreamEncoder(message_id=new_id("msg_"), model=model)
             return await serve_stream(st, request, "anthropic", model, st.backend.astream(model, req, ctx), encoder)
         resp = await st.backend.achat(model, req, ctx)
     except Exception as exc:  # noqa: BLE001 - every failure becomes the API's error shape

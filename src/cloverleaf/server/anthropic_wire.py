@@ -9,9 +9,7 @@ in three places this module takes care of:
 - usage counts ``input_tokens`` *excluding* cache reads and writes, while
   :class:`~cloverleaf.types.Usage` includes them.
 
-:class:`MessageStreamEncoder` turns neutral stream events into the full event sequence
-(``message_start``, ``content_block_start``/``delta``/``stop`` with consecutive indices,
-``message_delta``, ``message_stop``) that the Anthropic SDK's accumulator rebuilds.
+Streams are rendered by :class:`~.anthropic_stream.MessageStreamEncoder`.
 
 Refused with a 400: server tools (web search, code execution...) and their blocks, file
 ids, and thinking modes other than enabled/disabled/adaptive. Ignored: ``top_k``,
@@ -33,7 +31,6 @@ from ..types import (
     ReasoningConfig,
     ResponseFormat,
     Role,
-    StreamEvent,
     Text,
     Tool,
     ToolCall,
@@ -345,146 +342,3 @@ def message_json(resp: ChatResponse, *, message_id: str, model: str) -> dict[str
         "stop_sequence": None,
         "usage": usage_json(resp.usage),
     }
-
-
-def _event(name: str, payload: str) -> str:
-    return f"event: {name}\ndata: {payload}\n\n"
-
-
-class MessageStreamEncoder:
-    """Renders neutral stream events as Anthropic SSE events with consecutive block indices.
-
-    One text or thinking block is open at a time; a change of kind closes it. Tool-use
-    blocks stay open until something that is not a tool call arrives (or the end), so
-    interleaved argument fragments of parallel calls still land on the right block.
-    """
-
-    __slots__ = ("_message_id", "_model", "_next", "_open", "_open_kind", "_tools", "_open_tools", "usage",
-                 "finish_reason", "raw_finish_reason")
-
-    def __init__(self, *, message_id: str, model: str) -> None:
-        self._message_id = message_id
-        self._model = model
-        self._next = 0
-        self._open: int | None = None
-        self._open_kind: str | None = None
-        self._tools: dict[int, int] = {}
-        self._open_tools: list[int] = []
-        self.usage = Usage()
-        self.finish_reason: str | None = None
-        self.raw_finish_reason: str | None = None
-
-    def start(self) -> bytes:
-        message = {"id": self._message_id, "type": "message", "role": "assistant", "model": self._model,
-                   "content": [], "stop_reason": None, "stop_sequence": None, "usage": usage_json(self.usage)}
-        return (_event("message_start", _dumps({"type": "message_start", "message": message}))
-                + _event("ping", '{"type":"ping"}')).encode()
-
-    def encode(self, ev: StreamEvent) -> bytes | None:
-        t = ev.type
-        if t == "text":
-            if not ev.text:
-                return None
-            out = self._ensure("text", '{"type":"text","text":""}')
-            return (out + self._delta(f'{{"type":"text_delta","text":{_dumps(ev.text)}}}')).encode()
-        if t == "reasoning":
-            return self._reasoning(ev)
-        if t == "tool_call_delta":
-            return self._tool(ev)
-        if t == "usage":
-            if ev.usage is not None:
-                self._merge(ev.usage)
-            return None
-        if t == "done":
-            if ev.usage is not None:
-                self._merge(ev.usage)
-            if ev.response is not None:
-                self._merge(ev.response.usage)
-            self.finish_reason = ev.finish_reason
-            self.raw_finish_reason = ev.raw_finish_reason
-        return None
-
-    # -- blocks ----------------------------------------------------------------------
-    def _delta(self, delta: str, index: int | None = None) -> str:
-        i = self._open if index is None else index
-        return _event("content_block_delta", f'{{"type":"content_block_delta","index":{i},"delta":{delta}}}')
-
-    def _begin(self, block: str) -> tuple[int, str]:
-        index = self._next
-        self._next += 1
-        return index, _event("content_block_start",
-                             f'{{"type":"content_block_start","index":{index},"content_block":{block}}}')
-
-    @staticmethod
-    def _stop(index: int) -> str:
-        return _event("content_block_stop", f'{{"type":"content_block_stop","index":{index}}}')
-
-    def _close_all(self) -> str:
-        out = ""
-        if self._open is not None:
-            out += self._stop(self._open)
-            self._open = self._open_kind = None
-        for index in self._open_tools:
-            out += self._stop(index)
-        self._open_tools.clear()
-        return out
-
-    def _ensure(self, kind: str, block: str) -> str:
-        if self._open_kind == kind:
-            return ""
-        out = self._close_all()
-        self._open, start = self._begin(block)
-        self._open_kind = kind
-        return out + start
-
-    def _reasoning(self, ev: StreamEvent) -> bytes | None:
-        out = ""
-        if ev.redacted:
-            out += self._close_all()
-            index, start = self._begin(_dumps({"type": "redacted_thinking", "data": ev.redacted}))
-            out += start + self._stop(index)
-        if ev.text:
-            out += self._ensure("thinking", '{"type":"thinking","thinking":"","signature":""}')
-            out += self._delta(f'{{"type":"thinking_delta","thinking":{_dumps(ev.text)}}}')
-        if ev.signature:
-            out += self._ensure("thinking", '{"type":"thinking","thinking":"","signature":""}')
-            out += self._delta(f'{{"type":"signature_delta","signature":{_dumps(ev.signature)}}}')
-            out += self._close_all()  # a signature ends its thinking block
-        return out.encode() if out else None
-
-    def _tool(self, ev: StreamEvent) -> bytes:
-        key = ev.index if ev.index is not None else len(self._tools)
-        out = ""
-        index = self._tools.get(key)
-        if index is None:
-            if self._open is not None:
-                out += self._stop(self._open)
-                self._open = self._open_kind = None
-            block = {"type": "tool_use", "id": ev.id or f"toolu_{len(self._tools)}", "name": ev.name or "",
-                     "input": {}}
-            index, start = self._begin(_dumps(block))
-            self._tools[key] = index
-            self._open_tools.append(index)
-            out += start
-        if ev.arguments:
-            out += self._delta(f'{{"type":"input_json_delta","partial_json":{_dumps(ev.arguments)}}}', index)
-        return out.encode()
-
-    def _merge(self, u: Usage) -> None:
-        cur = self.usage
-        cur.input_tokens = u.input_tokens or cur.input_tokens
-        cur.output_tokens = u.output_tokens or cur.output_tokens
-        cur.cached_tokens = u.cached_tokens or cur.cached_tokens
-        cur.cache_write_tokens = u.cache_write_tokens or cur.cache_write_tokens
-        cur.reasoning_tokens = u.reasoning_tokens or cur.reasoning_tokens
-
-    def finish(self) -> bytes:
-        reason = stop_reason(self.finish_reason, self.raw_finish_reason, bool(self._tools))
-        delta = {"type": "message_delta", "delta": {"stop_reason": reason, "stop_sequence": None},
-                 "usage": usage_json(self.usage)}
-        return (self._close_all() + _event("message_delta", _dumps(delta))
-                + _event("message_stop", '{"type":"message_stop"}')).encode()
-
-    @staticmethod
-    def error(payload: dict[str, Any]) -> bytes:
-        return _event("error", _dumps(payload)).encode()

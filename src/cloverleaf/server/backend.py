@@ -94,9 +94,9 @@ class Backend:
         for entry in self.engine.registry.all():
             if entry.is_public:
                 out.setdefault(entry.name, entry.provider)
-        for name in (self.settings.default_model, self.settings.embedding_model, self.settings.image_model):
-            if name:
-                out.setdefault(name, name.partition("/")[0] or "cloverleaf")
+        for default in (self.settings.default_model, self.settings.embedding_model, self.settings.image_model):
+            if default:
+                out.setdefault(default, default.partition("/")[0] or "cloverleaf")
         if not out:
             out["fake/echo"] = "fake"
         return list(out.items())

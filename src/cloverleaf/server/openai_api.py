@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from . import openai_wire as ow
 from .http_io import json_response, read_json
+from .openai_stream import ChatChunkEncoder
 from .state import UNKNOWN, new_id, state_of
 from .streaming import serve_stream
 
@@ -31,7 +32,7 @@ async def chat_completions(request: Request) -> Response:
         model = req.model
         created = int(time.time())
         if req.stream:
-            encoder = ow.ChatChunkEncoder(response_id=new_id("chatcmpl-"), model=model, created=created,
+            encoder = ChatChunkEncoder(response_id=new_id("chatcmpl-"), model=model, created=created,
                                           include_usage=include_usage)
             return await serve_stream(st, request, "openai", model, st.backend.astream(model, req, ctx), encoder)
         resp = await st.backend.achat(model, req, ctx)

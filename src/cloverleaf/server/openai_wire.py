@@ -2,8 +2,7 @@
 
 Pure functions: request JSON in, a neutral request out (or a :class:`BadRequest` naming the
 field); a neutral response in, the JSON the OpenAI SDK expects out. Streams are rendered
-by :class:`ChatChunkEncoder`, which writes each ``chat.completion.chunk`` with a prefix
-serialised once per stream, so a text delta costs one ``json.dumps`` of the text.
+by :class:`~.openai_stream.ChatChunkEncoder`.
 
 Accepted but ignored (no portable meaning across providers): ``frequency_penalty``,
 ``presence_penalty``, ``logit_bias``, ``logprobs``, ``top_logprobs``, ``metadata``,
@@ -23,6 +22,7 @@ from typing import Any
 
 from ..types import (
     Attachment,
+    AttachmentKind,
     ChatRequest,
     ChatResponse,
     EmbeddingRequest,
@@ -35,7 +35,6 @@ from ..types import (
     ReasoningConfig,
     ResponseFormat,
     Role,
-    StreamEvent,
     Text,
     Tool,
     ToolCall,
@@ -78,7 +77,7 @@ def parse_chat_request(body: dict[str, Any]) -> tuple[ChatRequest, bool]:
     """Translate a ``/v1/chat/completions`` body. Returns the request and whether the
     client asked for a usage chunk at the end of a stream (``stream_options.include_usage``)."""
     model = get_str(body, "model", "", required=True)
-    raw_messages = get_list(body, "messages", "", required=True, non_empty=True)
+    raw_messages = get_list(body, "messages", "", required=True, non_empty=True) or []
     n = get_int(body, "n", "", minimum=1)
     if n is not None and n > 1:
         raise bad("n", "only n=1 is supported; send several requests for several choices")
@@ -191,7 +190,8 @@ def _file_part(file: dict[str, Any], where: str) -> Attachment:
     else:
         media_type, raw = "application/pdf", decode_base64(data, f"{where}.file_data")
     media_type = media_type or "application/pdf"
-    kind = "image" if media_type.startswith("image/") else "audio" if media_type.startswith("audio/") else "pdf"
+    kind: AttachmentKind = ("image" if media_type.startswith("image/")
+                            else "audio" if media_type.startswith("audio/") else "pdf")
     return Attachment(type=kind, media_type=media_type, data=raw, filename=filename)
 
 
@@ -384,86 +384,6 @@ def chat_completion(resp: ChatResponse, *, response_id: str, model: str, created
                      "logprobs": None}],
         "usage": usage_json(resp.usage),
     }
-
-
-class ChatChunkEncoder:
-    """Renders stream events as ``chat.completion.chunk`` SSE frames.
-
-    Tool calls are renumbered 0, 1, 2... in order of appearance (a provider may number them
-    by content block); the first chunk carries ``role``; ``finish`` writes the finish chunk,
-    the usage chunk when asked for, and ``data: [DONE]``.
-    """
-
-    __slots__ = ("_head", "_tail", "_include_usage", "_tool_index", "usage", "finish_reason")
-
-    def __init__(self, *, response_id: str, model: str, created: int, include_usage: bool) -> None:
-        self._head = (f'data: {{"id":{_dumps(response_id)},"object":"chat.completion.chunk","created":{created},'
-                      f'"model":{_dumps(model)},"choices":')
-        self._tail = "}\n\n"
-        self._include_usage = include_usage
-        self._tool_index: dict[int, int] = {}
-        self.usage = Usage()
-        self.finish_reason: str | None = None
-
-    def _choice(self, delta: str, finish: str | None = None) -> bytes:
-        fr = "null" if finish is None else f'"{finish}"'
-        return f'{self._head}[{{"index":0,"delta":{delta},"finish_reason":{fr},"logprobs":null}}]{self._tail}'.encode()
-
-    def start(self) -> bytes:
-        return self._choice('{"role":"assistant","content":""}')
-
-    def encode(self, ev: StreamEvent) -> bytes | None:
-        t = ev.type
-        if t == "text":
-            return self._choice(f'{{"content":{_dumps(ev.text)}}}') if ev.text else None
-        if t == "reasoning":
-            return self._choice(f'{{"reasoning_content":{_dumps(ev.text)}}}') if ev.text else None
-        if t == "tool_call_delta":
-            return self._tool_delta(ev)
-        if t == "usage":
-            if ev.usage is not None:
-                self._merge(ev.usage)
-            return None
-        if t == "done":
-            if ev.usage is not None:
-                self._merge(ev.usage)
-            if ev.response is not None and ev.response.usage is not None:
-                self._merge(ev.response.usage)
-            self.finish_reason = ev.finish_reason
-            if self._tool_index and ev.finish_reason in (None, "stop"):
-                self.finish_reason = "tool_calls"
-        return None
-
-    def _tool_delta(self, ev: StreamEvent) -> bytes:
-        key = ev.index if ev.index is not None else len(self._tool_index)
-        index = self._tool_index.get(key)
-        call: dict[str, Any]
-        if index is None:
-            index = self._tool_index[key] = len(self._tool_index)
-            call = {"index": index, "id": ev.id or f"call_{index}", "type": "function",
-                    "function": {"name": ev.name or "", "arguments": ev.arguments or ""}}
-        else:
-            call = {"index": index, "function": {"arguments": ev.arguments or ""}}
-        return self._choice(f'{{"tool_calls":[{_dumps(call)}]}}')
-
-    def _merge(self, u: Usage) -> None:
-        cur = self.usage
-        cur.input_tokens = u.input_tokens or cur.input_tokens
-        cur.output_tokens = u.output_tokens or cur.output_tokens
-        cur.cached_tokens = u.cached_tokens or cur.cached_tokens
-        cur.cache_write_tokens = u.cache_write_tokens or cur.cache_write_tokens
-        cur.reasoning_tokens = u.reasoning_tokens or cur.reasoning_tokens
-
-    def finish(self) -> bytes:
-        out = self._choice("{}", finish_reason(self.finish_reason))
-        if self._include_usage:
-            out += f'{self._head}[],"usage":{_dumps(usage_json(self.usage))}{self._tail}'.encode()
-        return out + b"data: [DONE]\n\n"
-
-    @staticmethod
-    def error(payload: dict[str, Any]) -> bytes:
-        """An error after the stream started: the OpenAI SDK raises on a chunk with ``error``."""
-        return f"data: {_dumps(payload)}\n\n".encode()
 
 
 def embedding_response(resp: EmbeddingResponse, *, model: str, encoding: str) -> dict[str, Any]:

@@ -46,6 +46,13 @@ class Store(CallLog, BudgetLedger, AdminTables):
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    def ping(self) -> None:
+        """Raise if the database cannot be reached (``/ready``, ``cloverleaf doctor``)."""
+        import sqlalchemy as sa
+
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
     def flush(self, timeout: float | None = 30.0) -> bool:
         """Wait until every record handed over so far is committed."""
         return self.writer.flush(timeout)

@@ -1,0 +1,100 @@
+"""Neutral stream events -> OpenAI ``chat.completion.chunk`` SSE frames.
+
+:class:`ChatChunkEncoder` writes each chunk with a prefix serialised once per stream, so a
+text delta costs one ``json.dumps`` of the text. Tool calls are renumbered 0, 1, 2... in
+order of appearance (a provider may number them by content block); the first chunk carries
+the role; the end is the finish chunk, the usage chunk when
+``stream_options.include_usage`` asked for it, and ``data: [DONE]``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..types import StreamEvent, Usage
+from .openai_wire import finish_reason, usage_json
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+class ChatChunkEncoder:
+    """Renders stream events as ``chat.completion.chunk`` SSE frames.
+
+    Tool calls are renumbered 0, 1, 2... in order of appearance (a provider may number them
+    by content block); the first chunk carries ``role``; ``finish`` writes the finish chunk,
+    the usage chunk when asked for, and ``data: [DONE]``.
+    """
+
+    __slots__ = ("_head", "_tail", "_include_usage", "_tool_index", "usage", "finish_reason")
+
+    def __init__(self, *, response_id: str, model: str, created: int, include_usage: bool) -> None:
+        self._head = (f'data: {{"id":{_dumps(response_id)},"object":"chat.completion.chunk","created":{created},'
+                      f'"model":{_dumps(model)},"choices":')
+        self._tail = "}\n\n"
+        self._include_usage = include_usage
+        self._tool_index: dict[int, int] = {}
+        self.usage = Usage()
+        self.finish_reason: str | None = None
+
+    def _choice(self, delta: str, finish: str | None = None) -> bytes:
+        fr = "null" if finish is None else f'"{finish}"'
+        return f'{self._head}[{{"index":0,"delta":{delta},"finish_reason":{fr},"logprobs":null}}]{self._tail}'.encode()
+
+    def start(self) -> bytes:
+        return self._choice('{"role":"assistant","content":""}')
+
+    def encode(self, ev: StreamEvent) -> bytes | None:
+        t = ev.type
+        if t == "text":
+            return self._choice(f'{{"content":{_dumps(ev.text)}}}') if ev.text else None
+        if t == "reasoning":
+            return self._choice(f'{{"reasoning_content":{_dumps(ev.text)}}}') if ev.text else None
+        if t == "tool_call_delta":
+            return self._tool_delta(ev)
+        if t == "usage":
+            if ev.usage is not None:
+                self._merge(ev.usage)
+            return None
+        if t == "done":
+            if ev.usage is not None:
+                self._merge(ev.usage)
+            if ev.response is not None and ev.response.usage is not None:
+                self._merge(ev.response.usage)
+            self.finish_reason = ev.finish_reason
+            if self._tool_index and ev.finish_reason in (None, "stop"):
+                self.finish_reason = "tool_calls"
+        return None
+
+    def _tool_delta(self, ev: StreamEvent) -> bytes:
+        key = ev.index if ev.index is not None else len(self._tool_index)
+        index = self._tool_index.get(key)
+        call: dict[str, Any]
+        if index is None:
+            index = self._tool_index[key] = len(self._tool_index)
+            call = {"index": index, "id": ev.id or f"call_{index}", "type": "function",
+                    "function": {"name": ev.name or "", "arguments": ev.arguments or ""}}
+        else:
+            call = {"index": index, "function": {"arguments": ev.arguments or ""}}
+        return self._choice(f'{{"tool_calls":[{_dumps(call)}]}}')
+
+    def _merge(self, u: Usage) -> None:
+        cur = self.usage
+        cur.input_tokens = u.input_tokens or cur.input_tokens
+        cur.output_tokens = u.output_tokens or cur.output_tokens
+        cur.cached_tokens = u.cached_tokens or cur.cached_tokens
+        cur.cache_write_tokens = u.cache_write_tokens or cur.cache_write_tokens
+        cur.reasoning_tokens = u.reasoning_tokens or cur.reasoning_tokens
+
+    def finish(self) -> bytes:
+        out = self._choice("{}", finish_reason(self.finish_reason))
+        if self._include_usage:
+            out += f'{self._head}[],"usage":{_dumps(usage_json(self.usage))}{self._tail}'.encode()
+        return out + b"data: [DONE]\n\n"
+
+    @staticmethod
+    def error(payload: dict[str, Any]) -> bytes:
+        """An error after the stream started: the OpenAI SDK raises on a chunk with ``error``."""
+        return f"data: {_dumps(payload)}\n\n".encode()
