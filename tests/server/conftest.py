@@ -22,6 +22,8 @@ from cloverleaf.server.options import ServerOptions
 from cloverleaf.server.state import ServerState
 
 MASTER = "test-master-key-0123456789abcdef"
+ROUTES = {"smart": {"targets": ["fake/fail-503", "fake/echo"]},
+          "doomed": {"targets": ["fake/fail-500", "fake/garbage"]}}
 PRICED = ModelEntry(name="priced", identifier="echo", provider="fake", input_cost_per_1k=1.0,
                     output_cost_per_1k=1.0)
 
@@ -78,7 +80,7 @@ def stop_live(live: Live) -> None:
 
 def settings(env: dict[str, str] | None = None, **kw: Any) -> Settings:
     base: dict[str, Any] = {"store": {"url": "sqlite://"}, "max_retries": 0, "timeout": 2.0,
-                            "models": [PRICED]}
+                            "models": [PRICED], "routes": ROUTES}
     base.update(kw)
     return Settings(env=env or {}, **base)
 

@@ -277,3 +277,21 @@ def test_unexpected_exception_is_500_without_internals(open_server: Live, monkey
                                                      "messages": [{"role": "user", "content": "x"}]})
     assert r.status_code == 500
     assert "secret" not in r.text and "RuntimeError" not in r.text and "incident" in _error(r)["message"]
+
+
+def test_route_falls_back_and_names_the_target(open_server: Live) -> None:
+    raw = open_server.openai().chat.completions.with_raw_response.create(
+        model="smart", messages=[{"role": "user", "content": "routed hello"}])
+    completion = raw.parse()
+    assert completion.model == "smart" and completion.choices[0].message.content == "routed hello"
+    assert raw.headers["x-cloverleaf-target"] == "fake/echo"
+    assert "smart" in [m.id for m in open_server.openai().models.list()]
+
+
+def test_route_with_every_target_failing_lists_attempts(open_server: Live) -> None:
+    with pytest.raises(openai.APIStatusError) as info:
+        open_server.openai().chat.completions.create(model="doomed", messages=[{"role": "user", "content": "x"}])
+    assert info.value.status_code == 502
+    body = info.value.body
+    assert body["code"] == "all_targets_failed"  # type: ignore[index]
+    assert [a["target"] for a in body["attempts"]] == ["fake/fail-500", "fake/garbage"]  # type: ignore[index]

@@ -123,7 +123,7 @@ class OpenAIResponsesStreamDecoder:
         self._pending_extra: dict[int, dict[str, Any]] = {}  # output_index -> message item extras
         self._text_seen: set[int] = set()
         self._args_seen: set[int] = set()
-        self._reasoning_open: dict[int, bool] = {}  # output_index -> a summary part has been started
+        self._reasoning_open: set[int] = set()  # output_index of reasoning items with a summary part started
         self._unfinished_reasoning: dict[int, str | None] = {}  # reasoning items added, not yet done
         self._closed_early: set[int] = set()
         self._has_calls = False
@@ -206,13 +206,13 @@ class OpenAIResponsesStreamDecoder:
 
     def _summary_part(self, ev: dict[str, Any], out: list[StreamEvent]) -> None:
         index = int(ev.get("output_index") or 0)
-        if self._reasoning_open.get(index):  # close the previous summary part of this item
+        if index in self._reasoning_open:  # close the previous summary part of this item
             out.append(StreamEvent("reasoning", signature=ev.get("item_id")))
-        self._reasoning_open[index] = True
+        self._reasoning_open.add(index)
 
     def _reasoning(self, ev: dict[str, Any], out: list[StreamEvent]) -> None:
         if ev.get("delta"):
-            self._reasoning_open.setdefault(int(ev.get("output_index") or 0), True)
+            self._reasoning_open.add(int(ev.get("output_index") or 0))
             out.append(StreamEvent("reasoning", text=ev["delta"]))
 
     def _item_done(self, ev: dict[str, Any], out: list[StreamEvent]) -> None:

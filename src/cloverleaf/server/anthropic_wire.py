@@ -18,7 +18,6 @@ ids, and thinking modes other than enabled/disabled/adaptive. Ignored: ``top_k``
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ..types import (
@@ -56,10 +55,6 @@ from .fields import (
 )
 
 _EFFORT = {"low": "low", "medium": "medium", "high": "high", "xhigh": "high", "max": "high"}
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 # =========================================================================== requests

@@ -66,10 +66,6 @@ _AUDIO_TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg", "flac": "audio/flac", "
                 "webm": "audio/webm", "m4a": "audio/mp4", "aac": "audio/aac", "pcm16": "audio/pcm"}
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
 # =========================================================================== requests
 
 
