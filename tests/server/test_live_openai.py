@@ -295,3 +295,25 @@ def test_route_with_every_target_failing_lists_attempts(open_server: Live) -> No
     body = info.value.body
     assert body["code"] == "all_targets_failed"  # type: ignore[index]
     assert [a["target"] for a in body["attempts"]] == ["fake/fail-500", "fake/garbage"]  # type: ignore[index]
+
+
+def test_client_hanging_up_mid_stream_closes_the_upstream_call(open_server: Live) -> None:
+    import time
+
+    body = {"model": "fake/echo+drip-50ms", "stream": True,
+            "messages": [{"role": "user", "content": " ".join(f"word{i}" for i in range(60))}]}
+    before = open_server.state.metrics.in_flight
+    with open_server.http() as http:
+        with http.stream("POST", "/v1/chat/completions", json=body) as r:
+            assert r.status_code == 200
+            next(r.iter_raw())  # the first chunk arrived; now hang up
+    store = open_server.state.backend.store
+    deadline = time.monotonic() + 10
+    while True:
+        store.flush()
+        calls = store.recent_calls(20, model="fake/echo+drip-50ms")
+        if calls or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert calls and calls[0].status in ("cancelled", "interrupted")
+    assert open_server.state.metrics.in_flight == before

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from . import anthropic_wire as aw
 from .anthropic_stream import MessageStreamEncoder
 from .http_io import json_response, read_json
-from .state import UNKNOWN, new_id, state_of
+from .state import UNKNOWN, new_id, state_of, upstream_ms
 from .streaming import serve_stream
 
 
@@ -36,7 +36,7 @@ async def messages(request: Request) -> Response:
         return st.fail(request, exc, "anthropic", model)
     rid = resp.metadata.response_id
     out = aw.message_json(resp, message_id=rid if rid and rid.startswith("msg_") else new_id("msg_"), model=model)
-    st.done(request, "anthropic", model, resp.provider, upstream_ms=resp.metadata.latency_ms, usage=resp.usage,
+    st.done(request, "anthropic", model, resp.provider, upstream=upstream_ms(resp.metadata), usage=resp.usage,
             cost=resp.cost)
     return json_response(out)
 

@@ -3,8 +3,9 @@
 No ``prometheus_client`` dependency: the server needs counters, one gauge and a few
 histograms, which are a dict and a ``bisect`` each; the text format is a dozen lines to
 write. Everything runs on the event loop thread, so no locks. Label values that come from
-clients are bounded before they get here (a model label is only set once the model is
-known to exist), so a caller cannot blow up the series count with random names.
+clients are bounded: a model label is only set once the model is known to exist, and at
+most ``MAX_MODELS`` names get their own series, so a caller cannot blow up the series
+count with random names.
 
 Series::
 
@@ -29,6 +30,9 @@ from ..types import Usage
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
 BREAKER_VALUES = {"closed": 0, "half_open": 1, "half-open": 1, "open": 2}
+#: Distinct model label values kept; later new names are counted as "other" (a client may
+#: ask for any ``provider/<name>``, and each name must not become a new series forever).
+MAX_MODELS = 500
 
 
 def _escape(value: str) -> str:
@@ -110,10 +114,16 @@ class Metrics:
         self.cost = Counter("cloverleaf_cost_usd_total", "Cost in US dollars, where the price is known.",
                             ("model", "provider"))
         self.in_flight = 0
+        self._models: set[str] = set()
 
     def record(self, api: str, model: str, provider: str, status: int, seconds: float, *,
                usage: Usage | None = None, cost: float | None = None, ttft: float | None = None,
                code: str | None = None) -> None:
+        if model not in self._models:
+            if len(self._models) >= MAX_MODELS:
+                model = "other"
+            else:
+                self._models.add(model)
         s = str(status)
         self.requests.inc((api, model, provider, s))
         self.duration.observe((api, model, provider), seconds)

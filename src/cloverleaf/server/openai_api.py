@@ -17,7 +17,7 @@ from starlette.routing import Route
 from . import openai_wire as ow
 from .http_io import json_response, read_json
 from .openai_stream import ChatChunkEncoder
-from .state import UNKNOWN, new_id, state_of
+from .state import UNKNOWN, new_id, state_of, upstream_ms
 from .streaming import serve_stream
 
 
@@ -41,7 +41,7 @@ async def chat_completions(request: Request) -> Response:
     rid = resp.metadata.response_id
     out = ow.chat_completion(resp, response_id=rid if rid and rid.startswith("chatcmpl") else new_id("chatcmpl-"),
                              model=model, created=created)
-    st.done(request, "openai", model, resp.provider, upstream_ms=resp.metadata.latency_ms, usage=resp.usage,
+    st.done(request, "openai", model, resp.provider, upstream=upstream_ms(resp.metadata), usage=resp.usage,
             cost=resp.cost)
     return json_response(out, headers=_target_header(resp.metadata.target))
 
@@ -58,7 +58,7 @@ async def embeddings(request: Request) -> Response:
         resp = await st.backend.aembed(model, req, ctx)
     except Exception as exc:  # noqa: BLE001 - becomes the API error shape
         return st.fail(request, exc, "openai", model)
-    st.done(request, "openai", model, resp.provider, upstream_ms=resp.metadata.latency_ms, usage=resp.usage,
+    st.done(request, "openai", model, resp.provider, upstream=upstream_ms(resp.metadata), usage=resp.usage,
             cost=resp.cost)
     return json_response(ow.embedding_response(resp, model=model, encoding=encoding),
                          headers=_target_header(resp.metadata.target))
@@ -76,7 +76,7 @@ async def images(request: Request) -> Response:
         resp = await st.backend.aimage(model, req, ctx)
     except Exception as exc:  # noqa: BLE001 - becomes the API error shape
         return st.fail(request, exc, "openai", model)
-    st.done(request, "openai", model, resp.provider, upstream_ms=resp.metadata.latency_ms, usage=resp.usage,
+    st.done(request, "openai", model, resp.provider, upstream=upstream_ms(resp.metadata), usage=resp.usage,
             cost=resp.cost)
     return json_response(ow.images_response(resp, created=int(time.time()), want=req.response_format),
                          headers=_target_header(resp.metadata.target))

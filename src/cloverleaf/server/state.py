@@ -66,15 +66,23 @@ class ServerState:
         self.metrics.record(flavor, model, provider, err.status, elapsed, code=err.code)
         return Response(error_body(err, flavor), status_code=err.status, headers=err.headers or None, media_type=JSON)
 
-    def done(self, request: Request, api: str, model: str, provider: str, *, upstream_ms: float | None,
+    def done(self, request: Request, api: str, model: str, provider: str, *, upstream: float | None,
              usage: Any = None, cost: float | None = None, status: int = 200) -> None:
         scope = request.scope
         scope["cloverleaf.api"] = api
-        if upstream_ms is not None:
-            scope["cloverleaf.upstream_ms"] = upstream_ms
+        if upstream is not None:
+            scope["cloverleaf.upstream_ms"] = upstream
         t0 = scope.get("cloverleaf.t0")
         elapsed = time.perf_counter() - t0 if t0 is not None else 0.0
         self.metrics.record(api, model, provider, status, elapsed, usage=usage, cost=cost)
+
+
+def upstream_ms(metadata: Any) -> float | None:
+    """Time spent waiting on providers: the answering call as the engine measured it, plus
+    every failed attempt before it (so fallbacks do not count as gateway overhead)."""
+    latency = metadata.latency_ms
+    failed = sum(a.latency_ms for a in metadata.attempts if getattr(a, "error", None) is not None)
+    return failed + latency if latency is not None else (failed or None)
 
 
 def new_id(prefix: str) -> str:

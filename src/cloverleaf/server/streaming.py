@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
+import anyio
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
@@ -93,7 +94,8 @@ async def serve_stream(st: ServerState, request: Request, flavor: Flavor, model:
             yield encoder.error(error_payload(err, flavor))
         finally:
             st.metrics.in_flight -= 1
-            await _close(events)
+            with anyio.CancelScope(shield=True):  # a client that hung up must still close the upstream call
+                await _close(events)
             st.metrics.record(flavor, model, provider, status, time.perf_counter() - t0, usage=encoder.usage,
                               cost=cost, ttft=first_at - t0, code=code)
 

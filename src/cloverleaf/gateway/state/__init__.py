@@ -92,16 +92,21 @@ class StateBackend(ABC):
         pass
 
 
-def open_state(url: str | None) -> StateBackend:
-    """The backend named by ``[state] url``: ``memory`` (default)."""
+def open_state(url: str | None, *, prefix: str | None = None) -> StateBackend:
+    """The backend named by ``[state] url``: ``memory`` (default, per process) or
+    ``redis://`` / ``rediss://`` (shared; ``prefix`` namespaces its keys, default ``cloverleaf:``)."""
     from ...errors import ConfigError
 
     if url in (None, "", "memory"):
         from .memory import MemoryState
 
         return MemoryState()
-    raise ConfigError(f"[state] url {url!r} is not supported yet; use 'memory' "
-                      "(a Redis backend can implement cloverleaf.gateway.state.StateBackend)")
+    if url.startswith(("redis://", "rediss://")):
+        from .redis import open_redis_state
+
+        return open_redis_state(url, prefix)
+    scheme = url.partition("://")[0] if "://" in url else url
+    raise ConfigError(f"[state] url with scheme {scheme!r} is not supported; use 'memory' or 'redis://host:6379/0'")
 
 
 __all__ = ["Bucket", "Grant", "StateBackend", "open_state", "BreakerSnapshot", "BreakerDecision", "BreakerPolicy"]

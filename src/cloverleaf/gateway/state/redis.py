@@ -1,0 +1,288 @@
+"""Gateway state shared through Redis, so workers and replicas share one set of limits.
+
+With :class:`~cloverleaf.gateway.state.memory.MemoryState` every server worker enforces
+the full rpm/tpm limit on its own and keeps its own breakers: four workers allow four
+times the limit and each must see five failures before it stops calling a dead target.
+:class:`RedisState` keeps that state in one Redis instead: ``[state] url = "redis://..."``.
+
+Each method is one atomic round trip: a Lua script (``redis_scripts.py``; loaded once and
+called by SHA with EVALSHA) or a single read command. There is never a read followed by a
+write from Python, so concurrent callers in any number of processes cannot both see room
+in a bucket and both take it. The scripts follow ``window.py`` and ``breaker.py`` step for
+step; the shared contract suite (``tests/gateway/test_state_contract.py``) runs the same
+behaviour tests against both backends.
+
+Times are the caller's ``now`` and Redis' clock is never read, so a manual clock drives
+this backend exactly as it drives the memory one. Processes that share a Redis must
+therefore share a time base: ``time.monotonic()`` is shared by the processes of one host
+(the default SystemClock), not by different hosts.
+
+One ``redis.asyncio`` client per event loop: the gateway uses its state both from the
+caller's loop and from the sync Client's private loop thread, and asyncio connections
+belong to the loop that opened them. Secrets in the URL (a password) never appear in
+reprs or errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from ...errors import CloverleafError, ConfigError
+from ..breaker import BreakerDecision, BreakerPolicy, BreakerSnapshot
+from . import Bucket, Grant, StateBackend
+from .redis_scripts import SCRIPTS
+
+DEFAULT_PREFIX = "cloverleaf:"
+#: Breaker and latency hashes expire after this long without a write.
+DEFAULT_IDLE_TTL_SECONDS = 86_400.0
+#: A window list lives this long past the moment its newest reservation's tokens come back.
+WINDOW_SLACK_MS = 60_000
+#: Connections per event loop (``?max_connections=`` in the URL overrides), and how long a
+#: call waits for a free one before failing.
+DEFAULT_MAX_CONNECTIONS = 64
+DEFAULT_POOL_TIMEOUT_SECONDS = 20.0
+
+
+class StateUnavailable(CloverleafError):
+    """The shared state backend could not be reached (or answered with an error)."""
+
+    retryable = True
+
+
+class RedisState(StateBackend):
+    """Rate-limit windows, breakers and latency averages in one Redis, shared by every
+    process that uses the same URL and prefix."""
+
+    shared = True
+
+    def __init__(self, url: str, *, prefix: str = DEFAULT_PREFIX,
+                 idle_ttl_seconds: float = DEFAULT_IDLE_TTL_SECONDS, **client_options: Any) -> None:
+        try:
+            import redis.asyncio as aioredis
+            import redis.exceptions as redis_errors
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError("the Redis state backend needs the redis package: "
+                              "pip install 'cloverleaf[redis]'") from exc
+        url, query_prefix = _split_prefix(url)
+        self._url = url
+        self._where = _redacted(url)
+        self._prefix = prefix if query_prefix is None else query_prefix
+        self._idle_ttl_ms = int(idle_ttl_seconds * 1000)
+        # a bounded pool that makes a burst of callers queue for a connection rather than fail
+        self._options = {"decode_responses": True, "max_connections": DEFAULT_MAX_CONNECTIONS,
+                         "timeout": DEFAULT_POOL_TIMEOUT_SECONDS, **client_options}
+        self._aioredis = aioredis
+        self._errors = (redis_errors.ConnectionError, redis_errors.TimeoutError, redis_errors.ResponseError)
+        # A client that never connects: it only computes each script's SHA once. Every call
+        # names the client of its own event loop; EVALSHA loads a script the server lacks.
+        template = aioredis.Redis(decode_responses=True)
+        self._scripts = {name: template.register_script(source) for name, source in SCRIPTS.items()}
+        self._clients: dict[asyncio.AbstractEventLoop, Any] = {}
+        self._lock = threading.Lock()
+        self._breakers_key = f"{self._prefix}breakers"
+        self._latency_key = f"{self._prefix}latency"
+
+    def __repr__(self) -> str:
+        return f"RedisState({self._where!r}, prefix={self._prefix!r})"
+
+    @property
+    def prefix(self) -> str:
+        return self._prefix
+
+    # -- plumbing ---------------------------------------------------------------------
+    def _client(self) -> Any:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            client = self._clients.get(loop)
+            if client is None:
+                for stale in [other for other in self._clients if other.is_closed()]:
+                    del self._clients[stale]
+                pool = self._aioredis.BlockingConnectionPool.from_url(self._url, **self._options)
+                client = self._aioredis.Redis.from_pool(pool)
+                self._clients[loop] = client
+            return client
+
+    async def _run(self, script: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        try:
+            return await self._scripts[script](keys=list(keys), args=list(args), client=self._client())
+        except self._errors as exc:
+            raise self._unavailable(exc) from None
+
+    def _unavailable(self, exc: BaseException) -> StateUnavailable:
+        return StateUnavailable(f"the Redis state backend at {self._where} failed ({type(exc).__name__}: "
+                                f"{_first_line(exc)}); check that Redis is running and [state] url is right")
+
+    def _window_key(self, bucket_key: str) -> str:
+        return f"{self._prefix}w:{bucket_key}"
+
+    def _breaker_ttl_ms(self, policy: BreakerPolicy) -> int:
+        # never shorter than an open breaker needs to be remembered
+        return max(self._idle_ttl_ms, int((policy.cooldown_seconds + policy.probe_timeout_seconds) * 2000))
+
+    # -- rolling windows --------------------------------------------------------------
+    async def take(self, buckets: Sequence[Bucket], now: float, max_wait: float, window: float = 60.0) -> Grant:
+        ticket_id = uuid.uuid4().hex
+        ticket = json.dumps([ticket_id, [b.key for b in buckets]], separators=(",", ":"))
+        if not buckets:
+            return Grant(True, 0.0, ticket, None, now)
+        args: list[str] = [_num(now), _num(max_wait), _num(window), ticket_id, str(WINDOW_SLACK_MS)]
+        for b in buckets:
+            args += [_num(b.limit), _num(b.amount)]
+        reply = await self._run("take", [self._window_key(b.key) for b in buckets], args)
+        granted, wait, limiting = bool(reply[0]), float(reply[1]), int(reply[2])
+        limiting_key = buckets[limiting - 1].key if limiting else None
+        if not granted:
+            return Grant(False, wait, None, limiting_key)
+        return Grant(True, wait, ticket, limiting_key, float(reply[3]))
+
+    async def settle(self, ticket: str, amounts: Mapping[str, float]) -> None:
+        ticket_id, keys = _parse_ticket(ticket)
+        if keys:
+            args = [ticket_id] + [_num(amounts[k]) if k in amounts else "" for k in keys]
+            await self._run("settle", [self._window_key(k) for k in keys], args)
+
+    async def release(self, ticket: str) -> None:
+        ticket_id, keys = _parse_ticket(ticket)
+        if keys:
+            await self._run("settle", [self._window_key(k) for k in keys], [ticket_id] + ["0"] * len(keys))
+
+    async def usage(self, key: str, now: float, window: float = 60.0) -> float:
+        return float(await self._run("usage", [self._window_key(key)], [_num(now), _num(window)]))
+
+    # -- circuit breakers -------------------------------------------------------------
+    async def breaker_acquire(self, key: str, now: float, policy: BreakerPolicy) -> BreakerDecision:
+        allowed, probe, retry_after = await self._run("breaker_acquire", [self._breakers_key], [
+            key, _num(now), "1" if policy.enabled else "0", str(policy.failure_threshold),
+            _num(policy.cooldown_seconds), _num(policy.probe_timeout_seconds), str(self._breaker_ttl_ms(policy))])
+        return BreakerDecision(bool(allowed), bool(probe), float(retry_after) if retry_after != "" else None)
+
+    async def breaker_record(self, key: str, ok: bool, now: float, policy: BreakerPolicy,
+                             error: str | None = None) -> BreakerSnapshot:
+        encoded = await self._run("breaker_record", [self._breakers_key], [
+            key, "1" if ok else "0", _num(now), str(policy.failure_threshold), str(self._breaker_ttl_ms(policy)),
+            "0" if error is None else "1", error or ""])
+        return _decode_breaker(encoded)
+
+    async def breaker_abandon(self, key: str) -> None:
+        await self._run("breaker_abandon", [self._breakers_key], [key, str(self._idle_ttl_ms)])
+
+    async def breaker_snapshots(self) -> dict[str, BreakerSnapshot]:
+        try:
+            raw = await self._client().hgetall(self._breakers_key)
+        except self._errors as exc:
+            raise self._unavailable(exc) from None
+        return {key: _decode_breaker(value) for key, value in raw.items()}
+
+    # -- latency averages -------------------------------------------------------------
+    async def record_latency(self, key: str, latency_ms: float, alpha: float = 0.3) -> None:
+        await self._run("record_latency", [self._latency_key],
+                        [key, _num(latency_ms), _num(alpha), str(self._idle_ttl_ms)])
+
+    async def latencies(self, keys: Sequence[str]) -> dict[str, float]:
+        if not keys:
+            return {}
+        try:
+            values = await self._client().hmget(self._latency_key, list(keys))
+        except self._errors as exc:
+            raise self._unavailable(exc) from None
+        return {k: float(v) for k, v in zip(keys, values, strict=True) if v is not None}
+
+    # -- housekeeping -----------------------------------------------------------------
+    async def clear(self) -> None:
+        """Delete every key under this prefix (tests, and an operator's reset)."""
+        client = self._client()
+        try:
+            batch: list[str] = []
+            async for key in client.scan_iter(match=_glob_escape(self._prefix) + "*", count=500):
+                batch.append(key)
+                if len(batch) >= 500:
+                    await client.unlink(*batch)
+                    batch = []
+            if batch:
+                await client.unlink(*batch)
+        except self._errors as exc:
+            raise self._unavailable(exc) from None
+
+    async def aclose(self) -> None:
+        """Close this loop's connections; a client of another loop is closed on that loop if
+        it still runs, and dropped if it has ended."""
+        try:
+            current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            current = None
+        with self._lock:
+            clients, self._clients = self._clients, {}
+        for loop, client in clients.items():
+            if loop is current:
+                await client.aclose()
+            elif loop.is_running():
+                future = asyncio.run_coroutine_threadsafe(client.aclose(), loop)
+                await asyncio.wrap_future(future)
+
+
+def open_redis_state(url: str, prefix: str | None = None) -> RedisState:
+    """``[state] url = "redis://..."`` (or ``rediss://`` for TLS); the prefix comes from
+    ``[state] prefix`` or a ``?prefix=`` query parameter, default ``cloverleaf:``."""
+    if not url.startswith(("redis://", "rediss://")):
+        raise ConfigError(f"[state] url must start with redis:// or rediss://, got {_redacted(url)!r}")
+    return RedisState(url) if prefix is None else RedisState(url, prefix=prefix)
+
+
+# -- encoding helpers -----------------------------------------------------------------
+def _num(x: float) -> str:
+    """A number as text Lua's tonumber reads back to the same double (repr round-trips)."""
+    x = float(x)
+    if x != x:
+        raise ValueError("NaN is not a valid state value")
+    return repr(x)  # 'inf' and '-inf' are understood by the scripts
+
+
+def _parse_ticket(ticket: str) -> tuple[str, list[str]]:
+    try:
+        ticket_id, keys = json.loads(ticket)
+    except (ValueError, TypeError):
+        return "", []  # not one of ours: nothing to settle, as MemoryState ignores unknown tickets
+    return str(ticket_id), [str(k) for k in keys]
+
+
+def _decode_breaker(encoded: str) -> BreakerSnapshot:
+    state, failures, opened, probe, has_error, error = encoded.split("|", 5)
+    return BreakerSnapshot(
+        state=state,  # type: ignore[arg-type]
+        consecutive_failures=int(failures),
+        opened_at=float(opened) if opened else None,
+        probe_started_at=float(probe) if probe else None,
+        last_error=error if has_error == "1" else None,
+    )
+
+
+def _split_prefix(url: str) -> tuple[str, str | None]:
+    """Take ``prefix=`` out of the URL's query (redis-py would refuse an unknown option)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    prefix = next((v for k, v in query if k == "prefix"), None)
+    rest = urlencode([(k, v) for k, v in query if k != "prefix"])
+    return urlunsplit(parts._replace(query=rest)), prefix
+
+
+def _redacted(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None and parts.username is None:
+        return urlunsplit(parts._replace(query=""))
+    host = parts.hostname or ""
+    netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc, query=""))
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [""])[0][:200]
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)

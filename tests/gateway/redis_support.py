@@ -1,0 +1,49 @@
+"""The test Redis: its URL (skip locally when absent, fail under CI) and a private key prefix per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+
+
+def redis_url() -> str:
+    """The test Redis URL (``source scripts/services.sh``); skips without one, fails under CI."""
+    url = os.environ.get("CLOVERLEAF_TEST_REDIS_URL")
+    if not url:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("CI is set but CLOVERLEAF_TEST_REDIS_URL is not: run scripts/services.sh first")
+        pytest.skip("CLOVERLEAF_TEST_REDIS_URL is not set (source scripts/services.sh)")
+    return url
+
+
+def fresh_prefix() -> str:
+    """A key prefix no other test uses, so tests never see each other's keys."""
+    return f"cloverleaf-test:{uuid.uuid4().hex}:"
+
+
+@asynccontextmanager
+async def redis_state(prefix: str | None = None) -> AsyncIterator[object]:
+    """A RedisState under its own prefix; every key it made is deleted afterwards."""
+    from cloverleaf.gateway.state.redis import RedisState
+
+    state = RedisState(redis_url(), prefix=prefix or fresh_prefix())
+    try:
+        yield state
+    finally:
+        await state.clear()
+        await state.aclose()
+
+
+async def keys_under(prefix: str) -> list[str]:
+    """Every key the server holds under ``prefix`` (read with a separate client)."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(redis_url(), decode_responses=True)
+    try:
+        return sorted([k async for k in client.scan_iter(match=prefix + "*")])
+    finally:
+        await client.aclose()

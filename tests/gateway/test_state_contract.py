@@ -1,0 +1,355 @@
+"""One behavioural contract for every StateBackend, run against MemoryState and RedisState.
+
+Times are passed in as ``now`` (the gateway's controllable clock), so the same literal
+numbers drive both backends and every expected wait, reservation time and breaker record is
+exact. The last tests replay random operation sequences on both backends side by side and
+require identical answers, and hammer one bucket with 200 concurrent ``take`` calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cloverleaf.gateway.breaker import BreakerDecision, BreakerPolicy, BreakerSnapshot
+from cloverleaf.gateway.state import Bucket, StateBackend
+from cloverleaf.gateway.state.memory import MemoryState
+
+from .redis_support import redis_state
+
+BACKENDS = ["memory", pytest.param("redis", marks=pytest.mark.redis)]
+POLICY = BreakerPolicy(failure_threshold=3, cooldown_seconds=30.0, probe_timeout_seconds=10.0)
+
+
+@pytest.fixture(params=BACKENDS)
+async def state(request: pytest.FixtureRequest) -> AsyncIterator[StateBackend]:
+    if request.param == "memory":
+        yield MemoryState()
+        return
+    async with redis_state() as backend:
+        yield backend  # type: ignore[misc]
+
+
+def rpm(key: str = "b", limit: float = 3.0) -> Bucket:
+    return Bucket(f"{key}:rpm", limit, 1.0)
+
+
+# -- rolling windows ------------------------------------------------------------------
+async def test_takes_until_the_limit_then_refuses_with_the_wait(state: StateBackend) -> None:
+    for now in (0.0, 10.0, 20.0):
+        grant = await state.take([rpm()], now, max_wait=0.0)
+        assert grant.granted and grant.wait == 0.0 and grant.at == now and grant.ticket
+    refused = await state.take([rpm()], 25.0, max_wait=0.0)
+    assert not refused.granted and refused.ticket is None and refused.at is None
+    assert refused.wait == 35.0 and refused.limiting_key == "b:rpm"  # the first slot returns at 60
+    assert await state.usage("b:rpm", 25.0) == 3.0
+
+
+async def test_a_wait_within_bound_reserves_at_now_plus_wait(state: StateBackend) -> None:
+    for _ in range(3):
+        await state.take([rpm()], 0.0, max_wait=0.0)
+    grant = await state.take([rpm()], 5.0, max_wait=60.0)
+    assert grant.granted and grant.wait == 55.0 and grant.at == 60.0
+    # the reservation sits in the future: not in the window at 5, in it at 60
+    assert await state.usage("b:rpm", 5.0) == 3.0
+    assert await state.usage("b:rpm", 60.0) == 1.0
+
+
+async def test_waiters_queue_in_order_one_window_apart(state: StateBackend) -> None:
+    grants = [await state.take([rpm(limit=2.0)], 0.0, max_wait=1000.0) for _ in range(5)]
+    assert [g.at for g in grants] == [0.0, 0.0, 60.0, 60.0, 120.0]
+    assert [g.wait for g in grants] == [0.0, 0.0, 60.0, 60.0, 120.0]
+    assert len({g.ticket for g in grants}) == 5
+
+
+async def test_tokens_come_back_exactly_one_window_later(state: StateBackend) -> None:
+    for _ in range(3):
+        await state.take([rpm()], 0.0, max_wait=0.0)
+    assert not (await state.take([rpm()], 59.999, max_wait=0.0)).granted
+    late = await state.take([rpm()], 60.0, max_wait=0.0)
+    assert late.granted and late.at == 60.0
+    assert await state.usage("b:rpm", 60.0) == 1.0
+
+
+async def test_all_or_nothing_across_buckets(state: StateBackend) -> None:
+    tokens = Bucket("b:tpm", 1000.0, 900.0)
+    assert (await state.take([rpm(), tokens], 0.0, max_wait=0.0)).granted
+    refused = await state.take([rpm(), Bucket("b:tpm", 1000.0, 200.0)], 1.0, max_wait=30.0)
+    assert not refused.granted and refused.limiting_key == "b:tpm" and refused.wait == 59.0
+    assert await state.usage("b:rpm", 1.0) == 1.0  # the request bucket was not touched either
+    assert await state.usage("b:tpm", 1.0) == 900.0
+
+
+async def test_the_longest_wait_decides_and_names_its_bucket(state: StateBackend) -> None:
+    await state.take([Bucket("a:rpm", 1.0, 1.0)], 0.0, 0.0)
+    await state.take([Bucket("c:rpm", 1.0, 1.0)], 30.0, 0.0)
+    grant = await state.take([Bucket("a:rpm", 1.0, 1.0), Bucket("c:rpm", 1.0, 1.0)], 40.0, max_wait=60.0)
+    assert grant.granted and grant.at == 90.0 and grant.wait == 50.0 and grant.limiting_key == "c:rpm"
+    assert await state.usage("a:rpm", 90.0) == 1.0  # both reserved at the common time
+
+
+async def test_an_amount_above_the_limit_waits_for_an_empty_window(state: StateBackend) -> None:
+    await state.take([Bucket("b:tpm", 100.0, 10.0)], 0.0, 0.0)
+    grant = await state.take([Bucket("b:tpm", 100.0, 500.0)], 1.0, max_wait=100.0)
+    assert grant.granted and grant.at == 60.0
+    assert await state.usage("b:tpm", 60.0) == 100.0  # counted as the whole limit
+
+
+async def test_settle_replaces_named_amounts_and_keeps_the_rest(state: StateBackend) -> None:
+    grant = await state.take([rpm(), Bucket("b:tpm", 1000.0, 800.0)], 0.0, 0.0)
+    assert grant.ticket is not None
+    await state.settle(grant.ticket, {"b:tpm": 120.0, "unrelated:tpm": 5.0})
+    assert await state.usage("b:tpm", 0.0) == 120.0
+    assert await state.usage("b:rpm", 0.0) == 1.0
+    assert await state.usage("unrelated:tpm", 0.0) == 0.0
+    # the freed tokens are available at once
+    assert (await state.take([Bucket("b:tpm", 1000.0, 880.0)], 1.0, 0.0)).granted
+
+
+async def test_a_closed_reservation_cannot_be_settled_or_released_again(state: StateBackend) -> None:
+    grant = await state.take([Bucket("b:tpm", 1000.0, 500.0)], 0.0, 0.0)
+    assert grant.ticket is not None
+    await state.settle(grant.ticket, {"b:tpm": 300.0})
+    await state.settle(grant.ticket, {"b:tpm": 1.0})
+    await state.release(grant.ticket)
+    assert await state.usage("b:tpm", 0.0) == 300.0
+    await state.release("not-a-ticket")
+    await state.settle("not-a-ticket", {"b:tpm": 0.0})
+    assert await state.usage("b:tpm", 0.0) == 300.0
+
+
+async def test_settle_clamps_negative_amounts_and_keeps_all_on_empty(state: StateBackend) -> None:
+    first = await state.take([Bucket("b:tpm", 1000.0, 500.0)], 0.0, 0.0)
+    second = await state.take([Bucket("b:tpm", 1000.0, 200.0)], 0.0, 0.0)
+    assert first.ticket and second.ticket
+    await state.settle(first.ticket, {"b:tpm": -40.0})
+    await state.settle(second.ticket, {})
+    assert await state.usage("b:tpm", 0.0) == 200.0
+
+
+async def test_release_gives_everything_back(state: StateBackend) -> None:
+    grant = await state.take([rpm(limit=1.0), Bucket("b:tpm", 100.0, 100.0)], 0.0, 0.0)
+    assert grant.ticket is not None
+    await state.release(grant.ticket)
+    assert await state.usage("b:rpm", 0.0) == 0.0 and await state.usage("b:tpm", 0.0) == 0.0
+    again = await state.take([rpm(limit=1.0), Bucket("b:tpm", 100.0, 100.0)], 0.0, 0.0)
+    assert again.granted and again.wait == 0.0
+
+
+async def test_a_released_future_reservation_still_holds_its_place_in_time(state: StateBackend) -> None:
+    """Released slots keep their time (amount 0): later waiters are never placed before it."""
+    await state.take([rpm(limit=1.0)], 0.0, 0.0)
+    queued = await state.take([rpm(limit=1.0)], 0.0, max_wait=100.0)
+    assert queued.at == 60.0 and queued.ticket
+    await state.release(queued.ticket)
+    after = await state.take([rpm(limit=1.0)], 1.0, max_wait=100.0)
+    assert after.at == 60.0
+
+
+async def test_float_amounts_use_the_same_arithmetic(state: StateBackend) -> None:
+    for _ in range(2):
+        assert (await state.take([Bucket("f:tpm", 0.3, 0.1)], 0.0, 0.0)).granted
+    # 0.1 + 0.1 + 0.1 > 0.3 in floats: the third waits for the first to return, in both backends
+    refused = await state.take([Bucket("f:tpm", 0.3, 0.1)], 0.0, max_wait=0.0)
+    assert not refused.granted and refused.wait == 60.0
+    assert await state.usage("f:tpm", 0.0) == 0.1 + 0.1
+
+
+async def test_no_buckets_is_an_immediate_grant(state: StateBackend) -> None:
+    grant = await state.take([], 7.0, 0.0)
+    assert grant.granted and grant.wait == 0.0 and grant.at == 7.0 and grant.ticket
+    await state.settle(grant.ticket, {})
+    await state.release(grant.ticket)
+
+
+async def test_usage_of_an_unknown_key_is_zero(state: StateBackend) -> None:
+    assert await state.usage("nobody:rpm", 100.0) == 0.0
+
+
+async def test_200_concurrent_takes_never_exceed_the_limit_per_window(state: StateBackend) -> None:
+    bucket = Bucket("hot:rpm", 60.0, 1.0)
+    grants = await asyncio.gather(*(state.take([bucket], 0.0, max_wait=0.0) for _ in range(200)))
+    assert sum(g.granted for g in grants) == 60
+    assert await state.usage("hot:rpm", 0.0) == 60.0
+    # with room to wait, everyone is placed, and no window ever holds more than 60
+    queued = await asyncio.gather(*(state.take([bucket], 1.0, max_wait=1e6) for _ in range(200)))
+    assert all(g.granted for g in queued)
+    times = sorted(g.at for g in queued if g.at is not None)
+    assert _max_in_any_window(times + [0.0] * 60) == 60
+
+
+async def test_200_concurrent_token_takes_never_exceed_the_limit(state: StateBackend) -> None:
+    rng = random.Random(7)
+    amounts = [float(rng.randint(1, 400)) for _ in range(200)]
+    grants = await asyncio.gather(*(state.take([Bucket("hot:rpm", 60.0, 1.0), Bucket("hot:tpm", 5000.0, a)], 0.0,
+                                                max_wait=0.0) for a in amounts))
+    granted = [a for a, g in zip(amounts, grants, strict=True) if g.granted]
+    assert 0 < sum(granted) <= 5000.0 and len(granted) <= 60
+    assert await state.usage("hot:tpm", 0.0) == sum(granted)
+    assert await state.usage("hot:rpm", 0.0) == len(granted)
+
+
+def _max_in_any_window(times: list[float], window: float = 60.0) -> int:
+    times = sorted(times)
+    best, start = 0, 0
+    for end, t in enumerate(times):
+        while times[start] <= t - window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+# -- circuit breakers -----------------------------------------------------------------
+async def test_breaker_opens_after_the_threshold_and_rejects_with_retry_after(state: StateBackend) -> None:
+    assert await state.breaker_acquire("t", 0.0, POLICY) == BreakerDecision(True)
+    for i in range(2):
+        snap = await state.breaker_record("t", False, float(i), POLICY, "ServerError")
+        assert snap == BreakerSnapshot("closed", i + 1, None, None, "ServerError")
+    opened = await state.breaker_record("t", False, 5.0, POLICY, "TimeoutError")
+    assert opened == BreakerSnapshot("open", 3, 5.0, None, "TimeoutError")
+    assert await state.breaker_acquire("t", 20.0, POLICY) == BreakerDecision(False, retry_after=15.0)
+    assert (await state.breaker_snapshots())["t"] == opened
+
+
+async def test_one_probe_after_the_cooldown_then_the_probe_timeout(state: StateBackend) -> None:
+    for _ in range(3):
+        await state.breaker_record("t", False, 0.0, POLICY)
+    assert await state.breaker_acquire("t", 30.0, POLICY) == BreakerDecision(True, probe=True)
+    assert (await state.breaker_snapshots())["t"] == BreakerSnapshot("half_open", 3, 0.0, 30.0, None)
+    assert await state.breaker_acquire("t", 32.5, POLICY) == BreakerDecision(False, retry_after=7.5)
+    # the probe's caller vanished: the slot frees after the probe timeout
+    assert await state.breaker_acquire("t", 40.0, POLICY) == BreakerDecision(True, probe=True)
+
+
+async def test_probe_success_closes_and_failure_reopens(state: StateBackend) -> None:
+    for _ in range(3):
+        await state.breaker_record("ok", False, 0.0, POLICY)
+        await state.breaker_record("bad", False, 0.0, POLICY)
+    await state.breaker_acquire("ok", 31.0, POLICY)
+    await state.breaker_acquire("bad", 31.0, POLICY)
+    assert await state.breaker_record("ok", True, 32.0, POLICY) == BreakerSnapshot()
+    reopened = await state.breaker_record("bad", False, 33.0, POLICY, "ServerError")
+    assert reopened == BreakerSnapshot("open", 4, 33.0, None, "ServerError")
+    assert await state.breaker_acquire("bad", 40.0, POLICY) == BreakerDecision(False, retry_after=23.0)
+
+
+async def test_a_late_failure_keeps_an_open_breaker_open(state: StateBackend) -> None:
+    for _ in range(3):
+        await state.breaker_record("t", False, 1.0, POLICY)
+    late = await state.breaker_record("t", False, 4.0, POLICY, "ConnectError")
+    assert late == BreakerSnapshot("open", 4, 1.0, None, "ConnectError")
+
+
+async def test_success_resets_the_count(state: StateBackend) -> None:
+    await state.breaker_record("t", False, 0.0, POLICY, "ServerError")
+    await state.breaker_record("t", False, 0.0, POLICY, "ServerError")
+    await state.breaker_record("t", True, 0.0, POLICY)
+    await state.breaker_record("t", False, 0.0, POLICY, "")
+    assert (await state.breaker_snapshots())["t"] == BreakerSnapshot("closed", 1, None, None, "")
+
+
+async def test_abandon_frees_the_probe_slot_only(state: StateBackend) -> None:
+    for _ in range(3):
+        await state.breaker_record("t", False, 0.0, POLICY)
+    await state.breaker_acquire("t", 30.0, POLICY)
+    await state.breaker_abandon("t")
+    assert (await state.breaker_snapshots())["t"] == BreakerSnapshot("half_open", 3, 0.0, None, None)
+    assert await state.breaker_acquire("t", 30.5, POLICY) == BreakerDecision(True, probe=True)
+    await state.breaker_abandon("never-seen")
+    await state.breaker_record("closed-one", False, 0.0, POLICY)
+    await state.breaker_abandon("closed-one")
+    snaps = await state.breaker_snapshots()
+    assert "never-seen" not in snaps and snaps["closed-one"].consecutive_failures == 1
+
+
+async def test_a_disabled_breaker_always_allows(state: StateBackend) -> None:
+    off = BreakerPolicy(failure_threshold=1, enabled=False)
+    await state.breaker_record("t", False, 0.0, off)
+    assert (await state.breaker_snapshots())["t"].state == "open"
+    assert await state.breaker_acquire("t", 1.0, off) == BreakerDecision(True)
+
+
+async def test_snapshots_list_every_target_acquired(state: StateBackend) -> None:
+    assert await state.breaker_snapshots() == {}
+    await state.breaker_acquire("a/x", 0.0, POLICY)
+    await state.breaker_acquire("b|pipe", 0.0, POLICY)
+    await state.breaker_record("b|pipe", False, 0.0, POLICY, "Odd|Error")
+    assert await state.breaker_snapshots() == {
+        "a/x": BreakerSnapshot(), "b|pipe": BreakerSnapshot("closed", 1, None, None, "Odd|Error")}
+
+
+# -- latency averages -----------------------------------------------------------------
+async def test_latency_is_an_exponential_moving_average(state: StateBackend) -> None:
+    await state.record_latency("a", 100.0)
+    await state.record_latency("a", 200.0)
+    await state.record_latency("b", 50.0, alpha=0.5)
+    await state.record_latency("b", 150.0, alpha=0.5)
+    assert await state.latencies(["a", "b", "c"]) == {"a": 0.3 * 200.0 + 0.7 * 100.0, "b": 100.0}
+    assert await state.latencies([]) == {}
+
+
+# -- both backends side by side -------------------------------------------------------
+_OPS = st.lists(st.one_of(
+    st.tuples(st.just("take"), st.floats(0, 40), st.sampled_from([(), ("x",), ("y",), ("x", "y")]),
+              st.integers(1, 60), st.sampled_from([0.0, 10.0, 90.0, float("inf")])),
+    st.tuples(st.just("settle"), st.integers(0, 30), st.integers(-5, 80)),
+    st.tuples(st.just("release"), st.integers(0, 30)),
+    st.tuples(st.just("acquire"), st.floats(0, 40), st.sampled_from(["p", "q"])),
+    st.tuples(st.just("record"), st.floats(0, 40), st.sampled_from(["p", "q"]), st.booleans()),
+    st.tuples(st.just("abandon"), st.sampled_from(["p", "q"])),
+    st.tuples(st.just("latency"), st.sampled_from(["p", "q"]), st.floats(0.1, 5000)),
+), min_size=1, max_size=40)
+
+
+async def _replay(backend: StateBackend, ops: list[tuple[Any, ...]]) -> list[Any]:
+    """Run ``ops`` with a clock that only moves forward; return every observable answer."""
+    limits = {"x": Bucket("x:tpm", 100.0, 0.0), "y": Bucket("y:rpm", 3.0, 1.0)}
+    policy = BreakerPolicy(failure_threshold=2, cooldown_seconds=20.0, probe_timeout_seconds=15.0)
+    now, tickets, out = 0.0, [], []
+    for op in ops:
+        kind = op[0]
+        if kind == "take":
+            _, gap, names, amount, max_wait = op
+            now += gap
+            buckets = [Bucket(limits[n].key, limits[n].limit, float(amount) if n == "x" else 1.0) for n in names]
+            grant = await backend.take(buckets, now, max_wait)
+            if grant.ticket:
+                tickets.append(grant.ticket)
+            out.append((grant.granted, grant.wait, grant.limiting_key, grant.at))
+        elif kind in ("settle", "release") and tickets:
+            ticket = tickets[op[1] % len(tickets)]
+            await (backend.settle(ticket, {"x:tpm": float(op[2])}) if kind == "settle" else backend.release(ticket))
+        elif kind == "acquire":
+            now += op[1]
+            out.append(await backend.breaker_acquire(op[2], now, policy))
+        elif kind == "record":
+            now += op[1]
+            out.append(await backend.breaker_record(op[2], op[3], now, policy, None if op[3] else "E"))
+        elif kind == "abandon":
+            await backend.breaker_abandon(op[1])
+        elif kind == "latency":
+            await backend.record_latency(op[1], op[2])
+        out.append((await backend.usage("x:tpm", now), await backend.usage("y:rpm", now)))
+    out.append(await backend.breaker_snapshots())
+    out.append(await backend.latencies(["p", "q"]))
+    return out
+
+
+@pytest.mark.redis
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_OPS)
+def test_redis_answers_exactly_as_memory_does(ops: list[tuple[Any, ...]]) -> None:
+    async def both() -> tuple[list[Any], list[Any]]:
+        async with AsyncExitStack() as stack:
+            redis_backend = await stack.enter_async_context(redis_state())
+            return await _replay(MemoryState(), ops), await _replay(redis_backend, ops)  # type: ignore[arg-type]
+
+    expected, actual = asyncio.run(both())
+    assert actual == expected
