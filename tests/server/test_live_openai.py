@@ -312,8 +312,9 @@ def test_client_hanging_up_mid_stream_closes_the_upstream_call(open_server: Live
     while True:
         store.flush()
         calls = store.recent_calls(20, model="fake/echo+drip-50ms")
-        if calls or time.monotonic() > deadline:
+        settled = open_server.state.metrics.in_flight == before
+        if (calls and settled) or time.monotonic() > deadline:
             break
         time.sleep(0.05)
     assert calls and calls[0].status in ("cancelled", "interrupted")
-    assert open_server.state.metrics.in_flight == before
+    assert settled

@@ -260,7 +260,6 @@ async def create_key(request: Request) -> Response:
         assert st.keys is not None
         body = await read_json(request, st.options.max_body_bytes)
         row, secret = await st.keys.create(**_key_fields(body, time.time()))
-        st.auth.open_mode = False  # a key exists now: the loopback-only open mode ends
     except Exception as exc:  # noqa: BLE001 - becomes the API error shape
         return _fail(request, exc)
     view = await _key_view(st, row)

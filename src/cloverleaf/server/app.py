@@ -29,7 +29,7 @@ from . import admin_api, anthropic_api, openai_api
 from .auth import Authenticator
 from .backend import Backend
 from .errors import ApiError, error_body, to_api_error
-from .http_io import json_response
+from .http_io import dumps, json_response
 from .keys import VirtualKeys
 from .metrics import CONTENT_TYPE, Metrics
 from .openapi import document as openapi_document
@@ -42,7 +42,8 @@ OVERHEAD_HEADER = b"x-cloverleaf-overhead-ms"
 
 
 class TimingMiddleware:
-    """Adds ``x-cloverleaf-overhead-ms``: time in the server minus the upstream call."""
+    """Adds ``x-cloverleaf-overhead-ms`` (time in the server minus the upstream call) and
+    counts requests in flight (a stream is in flight until its last byte)."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -64,7 +65,11 @@ class TimingMiddleware:
                     self.metrics.observe_overhead(api, overhead / 1000.0)
             await send(message)
 
-        await self.app(scope, receive, send_with_overhead)
+        self.metrics.in_flight += 1
+        try:
+            await self.app(scope, receive, send_with_overhead)
+        finally:
+            self.metrics.in_flight -= 1
 
 
 def create_app(settings: Settings | None = None, *, options: ServerOptions | None = None,
@@ -77,7 +82,7 @@ def create_app(settings: Settings | None = None, *, options: ServerOptions | Non
     keys = VirtualKeys(backend.store, cache_seconds=options.key_cache_seconds) if backend.store is not None else None
     metrics = Metrics()
     state = ServerState(options=options, backend=backend, auth=Authenticator(options, keys), keys=keys,
-                        metrics=metrics, box=box, started_at=time.time())
+                        metrics=metrics, box=box, started_at=time.time(), openapi=dumps(openapi_document()))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -132,16 +137,8 @@ async def metrics_endpoint(request: Request) -> Response:
     return Response(st.metrics.render(breakers), media_type=CONTENT_TYPE)
 
 
-_OPENAPI_CACHE: dict[str, bytes] = {}
-
-
 async def openapi_endpoint(request: Request) -> Response:
-    body = _OPENAPI_CACHE.get("doc")
-    if body is None:
-        from .http_io import dumps
-
-        body = _OPENAPI_CACHE["doc"] = dumps(openapi_document())
-    return Response(body, media_type="application/json")
+    return Response(state_of(request).openapi, media_type="application/json")
 
 
 def _flavor(request: Request) -> str:

@@ -60,15 +60,12 @@ class Backend:
             return
         rows = await asyncio.to_thread(self.store.list_model_entries)
         for row in rows:
-            self._install(row)
+            self.install(row)
 
     async def aclose(self) -> None:
         await self.client.aclose()
 
     # -- models -----------------------------------------------------------------------
-    def routes(self) -> list[str]:
-        return list(self.settings.routes)
-
     async def check_model(self, model: str) -> None:
         """404 unless ``model`` is a route, a registry entry, or a ``provider/model`` id of a
         known provider. An entry another worker created is picked up from the store here."""
@@ -82,7 +79,7 @@ class Backend:
         if self.store is not None:
             row = await asyncio.to_thread(self.store.get_model_entry, model)
             if row is not None:
-                self._install(row)
+                self.install(row)
                 return
         raise NotFound(f"unknown model {model!r}: {reason}", code="model_not_found", param="model")
 
@@ -101,7 +98,8 @@ class Backend:
             out["fake/echo"] = "fake"
         return list(out.items())
 
-    def _install(self, row: Any) -> None:
+    def install(self, row: Any) -> None:
+        """Put a stored entry (its provider key decrypted) into the live registry."""
         api_key = None
         if row.api_key_encrypted:
             if self.box is None:
@@ -116,9 +114,6 @@ class Backend:
             cached_input_cost_per_1k=row.cached_input_cost_per_1k, context_window=row.context_window,
             additional_config=dict(row.additional_config or {}), data_retention_days=row.data_retention_days))
         self._invalidate(row.name)
-
-    def install(self, row: Any) -> None:
-        self._install(row)
 
     def uninstall(self, name: str) -> None:
         self.engine.registry.remove(name)

@@ -43,6 +43,8 @@ class ServerState:
     metrics: Metrics
     box: SecretBox | None
     started_at: float
+    #: ``/openapi.json``, serialised once
+    openapi: bytes
 
     # -- pipeline ------------------------------------------------------------------------
     async def authenticate(self, request: Request) -> Principal:

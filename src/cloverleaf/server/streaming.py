@@ -73,7 +73,6 @@ async def serve_stream(st: ServerState, request: Request, flavor: Flavor, model:
         code = None
         provider = "-"
         cost = None
-        st.metrics.in_flight += 1
         try:
             out = encoder.start()
             for ev in head:
@@ -93,7 +92,6 @@ async def serve_stream(st: ServerState, request: Request, flavor: Flavor, model:
             status, code = err.status, err.code
             yield encoder.error(error_payload(err, flavor))
         finally:
-            st.metrics.in_flight -= 1
             with anyio.CancelScope(shield=True):  # a client that hung up must still close the upstream call
                 await _close(events)
             st.metrics.record(flavor, model, provider, status, time.perf_counter() - t0, usage=encoder.usage,

@@ -197,7 +197,7 @@ elseif b.state == 'half_open' then
   b = {state = 'open', failures = b.failures + 1, opened = now, error = err}
 else
   local failures = b.failures + 1
-  if b.state == 'closed' and failures > threshold then
+  if b.state == 'closed' and failures >= threshold then
     b = {state = 'open', failures = failures, opened = now, error = err}
   else
     b.failures, b.error = failures, err
