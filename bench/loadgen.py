@@ -194,6 +194,7 @@ async def _worker(host: str, port: int, data: bytes, stream: bool, result: Resul
                 _, proto = await loop.create_connection(ClientProtocol, host, port)
             except OSError as exc:
                 result.error(f"connect: {exc}")
+                done += 1  # a refused connection still uses up one of this worker's requests
                 await asyncio.sleep(0.05)
                 continue
         started = time.perf_counter()

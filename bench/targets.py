@@ -133,7 +133,8 @@ def start_cloverleaf(mock: Target, run_dir: Path, core: str | None, extra_toml: 
     config = run_dir / "cloverleaf.toml"
     config.write_text(cloverleaf_toml(mock.extra["base"], run_dir) + extra_toml)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLOVERLEAF_")}
-    env.update(CLOVERLEAF_MASTER_KEY=MASTER_KEY, BENCH_MOCK_API_KEY="sk-mock", PYTHONUNBUFFERED="1")
+    env.update(CLOVERLEAF_MASTER_KEY=MASTER_KEY, BENCH_MOCK_API_KEY="sk-mock", PYTHONUNBUFFERED="1",
+               PYTHONPATH=str(REPO))
     log_path = run_dir / "cloverleaf.log"
     proc = _spawn([*taskset(core), PYTHON, "-m", "cloverleaf", "serve", "--config", str(config), "--host", "127.0.0.1",
                    "--port", str(port), "--workers", "1"], log_path, env, run_dir)

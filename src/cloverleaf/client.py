@@ -148,8 +148,8 @@ class Client(_Base):
     def stream(self, model: str | None, messages: Any, **options: Any) -> Stream:
         model, req, call = self._prepare(model, messages, options)
         if self._use_gateway(call):
-            return Stream(self.gateway.stream(model, req, self._context(call)))
-        return Stream(self._direct_stream(model, req, call))
+            return Stream(self.gateway.stream(model, req, self._context(call)), req.response_format)
+        return Stream(self._direct_stream(model, req, call), req.response_format)
 
     def _direct_stream(self, model: str, req: ChatRequest, call: dict[str, Any]) -> Iterator[Any]:
         # resolved here, not inside the generator, so a config error raises at the call site
@@ -210,8 +210,8 @@ class AsyncClient(_Base):
     def stream(self, model: str | None, messages: Any, **options: Any) -> AsyncStream:
         model, req, call = self._prepare(model, messages, options)
         if self._use_gateway(call):
-            return AsyncStream(self.gateway.astream(model, req, self._context(call)))
-        return AsyncStream(self._adirect_stream(model, req, call))
+            return AsyncStream(self.gateway.astream(model, req, self._context(call)), req.response_format)
+        return AsyncStream(self._adirect_stream(model, req, call), req.response_format)
 
     def _adirect_stream(self, model: str, req: ChatRequest, call: dict[str, Any]) -> AsyncIterator[Any]:
         return self.engine.astream(self._target(model, call), req)

@@ -3,7 +3,8 @@
 Iterating yields :class:`StreamEvent` values (``text``, ``reasoning``, ``tool_call_delta``,
 ``usage``, and one final ``done``). Once consumed, ``.response`` is the assembled
 :class:`ChatResponse` (complete tool calls, usage, cost, ``.parsed``). ``text_stream``
-yields only text; ``partial_objects()`` yields the structured output as it grows. Closing
+yields only text; ``partial_objects()`` yields the structured output as it grows;
+``items()`` yields each validated element of a structured list as soon as it is complete. Closing
 early (``with`` block or ``close()``) releases the connection.
 """
 
@@ -12,14 +13,25 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from .structured import PartialJSON
-from .types import ChatResponse, StreamEvent
+from .structured import ItemStream, PartialJSON
+from .errors import ConfigError
+from .types import ChatResponse, ResponseFormat, StreamEvent
+
+
+def _final_json(resp: ChatResponse) -> Any:
+    """The complete structured value: the validated object dumped back to JSON types, or
+    the parsed JSON."""
+    parsed = resp.parsed
+    if hasattr(parsed, "model_dump"):
+        return parsed.model_dump(mode="json")
+    return parsed
 
 
 class Stream:
-    def __init__(self, events: Iterator[StreamEvent]) -> None:
+    def __init__(self, events: Iterator[StreamEvent], response_format: ResponseFormat | None = None) -> None:
         self._events = events
         self.response: ChatResponse | None = None
+        self.response_format = response_format
 
     def __iter__(self) -> Iterator[StreamEvent]:
         for ev in self._events:
@@ -56,6 +68,22 @@ class Stream:
                     last = obj
                     yield obj
 
+    def items(self) -> Iterator[Any]:
+        """Structured output that is a list (or an object holding one list): yields each
+        element as soon as it is complete, validated against the item type."""
+        fmt = self._response_format()
+        stream = ItemStream(fmt)
+        for ev in self:
+            if ev.type == "text" and ev.text:
+                yield from stream.feed(ev.text)
+        if self.response is not None:
+            yield from stream.finish(_final_json(self.response))
+
+    def _response_format(self) -> Any:
+        if self.response_format is None:
+            raise ConfigError("items() needs a stream started with response_format=...")
+        return self.response_format
+
     def until_done(self) -> ChatResponse:
         """Consume the rest and return the assembled response."""
         for _ in self:
@@ -65,9 +93,10 @@ class Stream:
 
 
 class AsyncStream:
-    def __init__(self, events: AsyncIterator[StreamEvent]) -> None:
+    def __init__(self, events: AsyncIterator[StreamEvent], response_format: ResponseFormat | None = None) -> None:
         self._events = events
         self.response: ChatResponse | None = None
+        self.response_format = response_format
 
     async def __aiter__(self) -> AsyncIterator[StreamEvent]:
         async for ev in self._events:
@@ -100,6 +129,19 @@ class AsyncStream:
                 if obj is not None and obj != last:
                     last = obj
                     yield obj
+
+    async def items(self) -> AsyncIterator[Any]:
+        """As :meth:`Stream.items`."""
+        if self.response_format is None:
+            raise ConfigError("items() needs a stream started with response_format=...")
+        stream = ItemStream(self.response_format)
+        async for ev in self:
+            if ev.type == "text" and ev.text:
+                for item in stream.feed(ev.text):
+                    yield item
+        if self.response is not None:
+            for item in stream.finish(_final_json(self.response)):
+                yield item
 
     async def until_done(self) -> ChatResponse:
         async for _ in self:

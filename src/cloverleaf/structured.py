@@ -179,3 +179,62 @@ def complete_partial_json(text: str) -> Any:
         return json.loads(candidate)
     except ValueError:
         return None
+
+
+class ItemStream:
+    """Yield each element of a streamed JSON array once it is complete and validated.
+
+    Works when the schema's top level is an array, or an object whose single array
+    property holds the items (``{"cities": [...]}``, the usual shape since providers want
+    an object at the top). An element is complete when the next one starts or the array
+    closes; it is validated with pydantic against the item type of ``fmt.model`` when one
+    was given, else returned as parsed JSON.
+    """
+
+    def __init__(self, fmt: ResponseFormat) -> None:
+        self.partial = PartialJSON()
+        self.key = _array_key(fmt.schema or {})
+        self.emitted = 0
+        self._validate = _item_validator(fmt, self.key)
+
+    def feed(self, delta: str) -> list[Any]:
+        return self._take(self.partial.feed(delta), final=False)
+
+    def finish(self, value: Any) -> list[Any]:
+        """Emit what remains from the final, complete value."""
+        return self._take(value, final=True)
+
+    def _take(self, value: Any, *, final: bool) -> list[Any]:
+        items = value.get(self.key) if isinstance(value, dict) and self.key else value
+        if not isinstance(items, list):
+            return []
+        ready = len(items) if final else len(items) - 1  # the last one may still be growing
+        out = [self._validate(item) for item in items[self.emitted:ready]]
+        self.emitted = max(self.emitted, ready)
+        return out
+
+
+def _array_key(schema: dict[str, Any]) -> str | None:
+    if schema.get("type") == "array":
+        return None
+    props = schema.get("properties") or {}
+    arrays = [k for k, v in props.items() if isinstance(v, dict) and v.get("type") == "array"]
+    if len(arrays) != 1:
+        raise ConfigError("items() needs a response_format whose top level is an array, or an object with exactly "
+                          "one array property; use partial_objects() for other shapes")
+    return arrays[0]
+
+
+def _item_validator(fmt: ResponseFormat, key: str | None) -> Any:
+    if fmt.model is None:
+        return lambda item: item
+    from pydantic import TypeAdapter
+
+    field = fmt.model.model_fields.get(key) if key else None
+    if field is None:
+        return lambda item: item
+    from typing import get_args
+
+    args = get_args(field.annotation)
+    adapter = TypeAdapter(args[0] if args else Any)
+    return adapter.validate_python

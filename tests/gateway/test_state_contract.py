@@ -143,23 +143,28 @@ async def test_release_gives_everything_back(state: StateBackend) -> None:
     assert again.granted and again.wait == 0.0
 
 
-async def test_a_released_future_reservation_still_holds_its_place_in_time(state: StateBackend) -> None:
-    """Released slots keep their time (amount 0): later waiters are never placed before it."""
+async def test_released_future_reservations_still_hold_their_place_in_time(state: StateBackend) -> None:
+    """Released slots keep their time (amount 0): a later waiter is never placed before them."""
     await state.take([rpm(limit=1.0)], 0.0, 0.0)
-    queued = await state.take([rpm(limit=1.0)], 0.0, max_wait=100.0)
-    assert queued.at == 60.0 and queued.ticket
-    await state.release(queued.ticket)
-    after = await state.take([rpm(limit=1.0)], 1.0, max_wait=100.0)
-    assert after.at == 60.0
+    queued = [await state.take([rpm(limit=1.0)], 0.0, max_wait=200.0) for _ in range(2)]
+    assert [g.at for g in queued] == [60.0, 120.0]
+    for g in queued:
+        assert g.ticket is not None
+        await state.release(g.ticket)
+    after = await state.take([rpm(limit=1.0)], 1.0, max_wait=200.0)
+    assert after.at == 120.0 and after.wait == 119.0
 
 
 async def test_float_amounts_use_the_same_arithmetic(state: StateBackend) -> None:
-    for _ in range(2):
-        assert (await state.take([Bucket("f:tpm", 0.3, 0.1)], 0.0, 0.0)).granted
-    # 0.1 + 0.1 + 0.1 > 0.3 in floats: the third waits for the first to return, in both backends
-    refused = await state.take([Bucket("f:tpm", 0.3, 0.1)], 0.0, max_wait=0.0)
-    assert not refused.granted and refused.wait == 60.0
-    assert await state.usage("f:tpm", 0.0) == 0.1 + 0.1
+    assert (await state.take([Bucket("f:tpm", 0.3, 0.1)], 0.0, 0.0)).granted
+    assert (await state.take([Bucket("f:tpm", 0.3, 0.1)], 10.0, 0.0)).granted
+    # 0.1 + 0.1 + 0.1 > 0.3 in floats: a third 0.1 waits for the first to return
+    third = await state.take([Bucket("f:tpm", 0.3, 0.1)], 20.0, max_wait=0.0)
+    assert not third.granted and third.wait == 40.0
+    # 0.2 fits once the first 0.1 is back only within the 1e-9 tolerance: at 60, not at 70
+    grant = await state.take([Bucket("f:tpm", 0.3, 0.2)], 20.0, max_wait=100.0)
+    assert grant.granted and grant.at == 60.0
+    assert await state.usage("f:tpm", 20.0) == 0.1 + 0.1
 
 
 async def test_no_buckets_is_an_immediate_grant(state: StateBackend) -> None:

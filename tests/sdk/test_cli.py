@@ -100,3 +100,30 @@ def test_entry_point_runs_as_a_process():
     assert r.returncode == 0 and r.stdout.strip() == "ping"
     r = subprocess.run([sys.executable, "-m", "cloverleaf", "chat", "--help"], capture_output=True, text=True)
     assert "--dry-run" in r.stdout and "--attach" in r.stdout
+
+
+MEDIA = __import__("pathlib").Path(__file__).resolve().parents[1] / "fixtures" / "media"
+
+
+def test_attach_sends_the_file_to_the_model(capsys):
+    png = MEDIA / "image.png"
+    assert main(["chat", "-m", "fake/echo", "--no-stream", "--attach", str(png), "--attach", str(MEDIA / "document.pdf"),
+                 "describe"]) == 0
+    assert capsys.readouterr().out.strip() == "describe"
+
+
+def test_attach_dry_run_shows_the_encoded_part(monkeypatch, capsys):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    assert main(["chat", "-m", "openai/gpt-4o-mini", "--dry-run", "--attach", str(MEDIA / "image.png"), "what?"]) == 0
+    body = json.loads(capsys.readouterr().out.split("\n\n", 1)[1])
+    parts = body["messages"][-1]["content"]
+    assert parts[0] == {"type": "text", "text": "what?"}
+    assert parts[1]["type"] == "image_url" and parts[1]["image_url"]["url"].startswith("data:image/png;base64,")
+
+
+def test_attach_refusal_is_a_clear_error(capsys, tmp_path):
+    bogus = tmp_path / "notes.txt"
+    bogus.write_text("just text")
+    assert main(["chat", "-m", "fake/echo", "--attach", str(bogus), "x"]) == 1
+    err = capsys.readouterr().err
+    assert "error:" in err and "just text" not in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from pydantic import BaseModel
@@ -231,3 +232,42 @@ async def test_async_calls_run_concurrently_on_one_pool():
     async with AsyncClient(env={}) as c:
         rs = await asyncio.gather(*(c.chat("fake/echo", f"n{i}") for i in range(50)))
         assert [r.content for r in rs] == [f"n{i}" for i in range(50)]
+
+
+class Cities(BaseModel):
+    cities: list[City]
+
+
+def test_streaming_structured_yields_each_validated_item_as_it_completes(client):
+    items = [{"name": f"City{i}", "population": i * 1000, "tags": ["t"]} for i in range(4)]
+    client.fake.script.reply(text=json.dumps({"cities": items}))
+    s = client.stream("fake/x", "four cities", response_format=Cities)
+    got = []
+    done_when_yielded = []
+    for item in s.items():
+        got.append(item)
+        done_when_yielded.append(s.response is not None)
+    assert [c.name for c in got] == [f"City{i}" for i in range(4)]
+    assert done_when_yielded[:3] == [False, False, False], "items arrive while the stream is still running"
+    assert all(isinstance(c, City) for c in got)
+    assert isinstance(s.response.parsed, Cities) and len(s.response.parsed.cities) == 4
+
+
+class Point(BaseModel):
+    x: int
+    y: int
+
+
+def test_items_needs_a_list_shaped_schema(client):
+    s = client.stream("fake/x", "x", response_format=Point)
+    with pytest.raises(ConfigError, match="array"):
+        list(s.items())
+
+
+async def test_async_items():
+    async with AsyncClient(env={}) as c:
+        c.fake.script.reply(text=json.dumps({"cities": [{"name": "A", "population": 1, "tags": []},
+                                                        {"name": "B", "population": 2, "tags": []}]}))
+        s = c.stream("fake/x", "two", response_format=Cities)
+        names = [item.name async for item in s.items()]
+        assert names == ["A", "B"]
