@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -46,15 +46,15 @@ def taskset(core: str | None) -> list[str]:
 
 @dataclass
 class Target:
-    """How to reach one target: the chat URL and the model name for each upstream delay."""
+    """How to reach one target: for each upstream ("instant", "d20"), the chat URL and the
+    model name to send."""
 
     name: str
-    url: str
-    models: dict[str, str]  # upstream ("instant" / "d20") -> model name to send
+    endpoints: dict[str, tuple[str, str]]
     api_key: str = MASTER_KEY
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
-    extra: dict[str, str] = field(default_factory=dict)
+    base: str = ""
 
     @property
     def pid(self) -> int | None:
@@ -106,9 +106,9 @@ def start_mock(run_dir: Path, core: str | None) -> Target:
                   dict(os.environ), REPO)
     base = f"http://127.0.0.1:{port}"
     _wait_http(f"{base}/v1/models", proc, 20, log_path)
-    return Target("direct", f"{base}/v1/chat/completions", {"instant": MOCK_MODEL, "d20": MOCK_MODEL},
-                  process=proc, log_path=log_path, extra={"base": base,
-                                                          "d20_url": f"{base}/d20/v1/chat/completions"})
+    return Target("direct", {"instant": (f"{base}/v1/chat/completions", MOCK_MODEL),
+                             "d20": (f"{base}/d20/v1/chat/completions", MOCK_MODEL)},
+                  process=proc, log_path=log_path, base=base)
 
 
 def cloverleaf_toml(mock_base: str, run_dir: Path) -> str:
@@ -124,23 +124,28 @@ base_url = "{mock_base}/d20/v1"
 api_key_env = "BENCH_MOCK_API_KEY"
 
 [store]
-url = "sqlite:///{run_dir / 'cloverleaf.db'}"
+url = "sqlite:///{run_dir}.db"
 """
 
 
-def start_cloverleaf(mock: Target, run_dir: Path, core: str | None, extra_toml: str = "") -> Target:
+def start_cloverleaf(mock: Target, run_dir: Path, core: str | None, *, name: str = "cloverleaf",
+                     variant: tuple[str, ...] = ()) -> Target:
+    """``cloverleaf serve``; a non-empty ``variant`` runs it through ``bench.variants`` with
+    those flags (e.g. ``("--http-client", "aiohttp")``)."""
     port = free_port()
-    config = run_dir / "cloverleaf.toml"
-    config.write_text(cloverleaf_toml(mock.extra["base"], run_dir) + extra_toml)
+    config = run_dir / f"{name}.toml"
+    config.write_text(cloverleaf_toml(mock.base, run_dir / name))
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLOVERLEAF_")}
     env.update(CLOVERLEAF_MASTER_KEY=MASTER_KEY, BENCH_MOCK_API_KEY="sk-mock", PYTHONUNBUFFERED="1",
                PYTHONPATH=str(REPO))
-    log_path = run_dir / "cloverleaf.log"
-    proc = _spawn([*taskset(core), PYTHON, "-m", "cloverleaf", "serve", "--config", str(config), "--host", "127.0.0.1",
+    log_path = run_dir / f"{name}.log"
+    launcher = ["-m", "bench.variants", *variant, "--"] if variant else ["-m", "cloverleaf"]
+    proc = _spawn([*taskset(core), PYTHON, *launcher, "--config", str(config), "serve", "--host", "127.0.0.1",
                    "--port", str(port), "--workers", "1"], log_path, env, run_dir)
     _wait_http(f"http://127.0.0.1:{port}/health", proc, 60, log_path)
-    return Target("cloverleaf", f"http://127.0.0.1:{port}/v1/chat/completions",
-                  {"instant": f"mock/{MOCK_MODEL}", "d20": f"mock20/{MOCK_MODEL}"}, process=proc, log_path=log_path)
+    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+    return Target(name, {"instant": (url, f"mock/{MOCK_MODEL}"), "d20": (url, f"mock20/{MOCK_MODEL}")},
+                  process=proc, log_path=log_path)
 
 
 def litellm_yaml(mock_base: str) -> str:
@@ -172,7 +177,7 @@ def litellm_available() -> bool:
 def start_litellm(mock: Target, run_dir: Path, core: str | None) -> Target:
     port = free_port()
     config = run_dir / "litellm.yaml"
-    config.write_text(litellm_yaml(mock.extra["base"]))
+    config.write_text(litellm_yaml(mock.base))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LITELLM_", "DATABASE_URL", "OPENAI_"))}
     env.update(LITELLM_MASTER_KEY=MASTER_KEY, LITELLM_LOG="ERROR", LITELLM_LOCAL_MODEL_COST_MAP="True",
                PYTHONUNBUFFERED="1")
@@ -180,8 +185,9 @@ def start_litellm(mock: Target, run_dir: Path, core: str | None) -> Target:
     proc = _spawn([*taskset(core), str(LITELLM_VENV / "bin" / "litellm"), "--config", str(config),
                    "--host", "127.0.0.1", "--port", str(port), "--num_workers", "1"], log_path, env, run_dir)
     _wait_http(f"http://127.0.0.1:{port}/health/liveliness", proc, 180, log_path)
-    return Target("litellm", f"http://127.0.0.1:{port}/v1/chat/completions",
-                  {"instant": "mock-instant", "d20": "mock-d20"}, process=proc, log_path=log_path)
+    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+    return Target("litellm", {"instant": (url, "mock-instant"), "d20": (url, "mock-d20")}, process=proc,
+                  log_path=log_path)
 
 
 # -- memory and CPU of a process tree ---------------------------------------------------------

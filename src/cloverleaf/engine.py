@@ -258,7 +258,10 @@ class Engine:
         if req.model != target.model:
             req = replace(req, model=target.model)
         self.check(target, req)
-        return target.adapter.build_chat(req, target.cfg)
+        try:
+            return target.adapter.build_chat(req, target.cfg)
+        except ValueError as exc:  # a request the provider's format cannot express: the caller's to fix
+            raise target.adapter.invalid(str(exc), target.model) from exc
 
     def chat(self, target: Target, req: ChatRequest) -> ChatResponse:
         req = self._for_target(target, req, stream=False)

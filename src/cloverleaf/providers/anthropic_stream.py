@@ -19,11 +19,10 @@ that ends before ``message_stop`` was cut off, and ``close()`` says so.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MalformedResponseError
-from ..streams.sse import ServerSentEvent, SSEDecoder
+from ..streams.sse_json import JSONEventDecoder
 from ..types import FinishReason, StreamEvent
 from .anthropic import finish_reason, usage_from
 from .anthropic_messages import is_structured_tool_call
@@ -36,14 +35,14 @@ if TYPE_CHECKING:
 _TEXT, _REASONING, _TOOL, _JSON_TEXT, _IGNORED = "text", "reasoning", "tool", "json_text", "ignored"
 
 
-class AnthropicStreamDecoder:
-    __slots__ = ("_adapter", "_req", "_sse", "_blocks", "_json_text_seen", "_id", "_model", "_raw_finish",
+class AnthropicStreamDecoder(JSONEventDecoder):
+    __slots__ = ("_adapter", "_req", "_blocks", "_json_text_seen", "_id", "_model", "_raw_finish",
                  "_tool_calls", "_done")
 
     def __init__(self, adapter: AnthropicAdapter, req: ChatRequest) -> None:
+        super().__init__()
         self._adapter = adapter
         self._req = req
-        self._sse = SSEDecoder()
         self._blocks: dict[int, str] = {}
         self._json_text_seen: set[int] = set()
         self._id: str | None = None
@@ -52,31 +51,21 @@ class AnthropicStreamDecoder:
         self._tool_calls = 0
         self._done = False
 
-    def feed(self, data: bytes) -> list[StreamEvent]:
-        out: list[StreamEvent] = []
-        for sse in self._sse.feed(data):
-            self._event(sse, out)
-        return out
-
-    def close(self) -> list[StreamEvent]:
-        out: list[StreamEvent] = []
-        for sse in self._sse.close():
-            self._event(sse, out)
+    # -- JSONEventDecoder hooks -------------------------------------------------------------
+    def _end(self, out: list[StreamEvent]) -> None:
         if not self._done:
             raise self._malformed("the stream ended before message_stop (connection cut off?)")
-        return out
+
+    def _malformed(self, what: str, data: str | None = None) -> MalformedResponseError:
+        return self._adapter.malformed(what, model=self._req.model)
 
     # -- one SSE event -----------------------------------------------------------------
-    def _event(self, sse: ServerSentEvent, out: list[StreamEvent]) -> None:
-        if not sse.data.strip():
-            return
-        try:
-            payload = json.loads(sse.data)
-        except ValueError:
-            raise self._malformed(f"an event's data is not JSON: {sse.data[:200]!r}") from None
+    def _payload(self, event: str | None, payload: Any, out: list[StreamEvent]) -> None:
         if not isinstance(payload, dict):
-            raise self._malformed(f"an event's data is not an object: {sse.data[:200]!r}")
-        kind = payload.get("type") or sse.event
+            raise self._malformed(f"an event's data is not an object: {str(payload)[:200]!r}")
+        kind = payload.get("type") or event
+        if self._done and kind != "error":
+            return  # exactly one done: nothing after message_stop counts
         if kind == "content_block_delta":
             self._delta(payload, out)
         elif kind == "content_block_start":

@@ -1,8 +1,8 @@
 """Decode a Chat Completions SSE stream into StreamEvents, incrementally, with no I/O.
 
-Built on the shared :class:`~cloverleaf.streams.sse.SSEDecoder` (framing, comments such as
-OpenRouter's ``: OPENROUTER PROCESSING`` keep-alives, any chunk split), this module only
-knows what a ``chat.completion.chunk`` means:
+Built on the shared :class:`~cloverleaf.streams.sse_json.JSONEventDecoder` (SSE framing,
+comments such as OpenRouter's ``: OPENROUTER PROCESSING`` keep-alives, any chunk split, one
+JSON parse per event), this module only knows what a ``chat.completion.chunk`` means:
 
 - ``delta.content`` -> ``text`` (Mistral's list form splits into text and ``thinking``);
   ``delta.reasoning_content`` (DeepSeek, vLLM) / ``delta.reasoning`` (OpenRouter, Groq,
@@ -11,7 +11,8 @@ knows what a ``chat.completion.chunk`` means:
 - ``delta.tool_calls[]`` -> ``tool_call_delta`` keyed by the call's ``index`` (parallel
   calls interleave; servers that omit ``index`` start a new call whenever an ``id`` appears).
 - ``usage`` may come in the final choice-less chunk (OpenAI, Azure), in the finish chunk
-  (Groq, Mistral) or after it (OpenRouter); every one becomes a ``usage`` event.
+  (Groq, Mistral; Groq puts it only under ``x_groq.usage`` when ``stream_options`` is not
+  sent) or after it (OpenRouter); every one becomes a ``usage`` event.
 - The finish reason is remembered (OpenRouter repeats it) and ONE ``done`` is emitted at
   ``data: [DONE]``, after the trailing usage chunk.
 
@@ -24,11 +25,10 @@ MalformedResponseError. An ``error`` object in a chunk or an ``event: error`` fr
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import MalformedResponseError, ProviderError
-from ..streams.sse import ServerSentEvent, SSEDecoder
+from ..streams.sse_json import JSONEventDecoder
 from ..types import FinishReason, StreamEvent, Usage
 
 if TYPE_CHECKING:
@@ -61,19 +61,27 @@ def normalise_finish(raw: str | None) -> FinishReason | None:
 
 
 def usage_from(data: dict[str, Any] | None) -> Usage | None:
-    """Usage from an OpenAI-style ``usage`` object (None when absent)."""
+    """Usage from an OpenAI-style ``usage`` object (None when absent).
+
+    ``completion_tokens`` includes the reasoning tokens on OpenAI and almost everywhere else;
+    xAI counts them apart (its ``total_tokens`` is prompt + completion + reasoning), and our
+    ``output_tokens`` must include them, so when the total says so they are added.
+    """
     if not isinstance(data, dict):
         return None
-    prompt = data.get("prompt_tokens") or data.get("input_tokens") or 0
-    completion = data.get("completion_tokens") or data.get("output_tokens") or 0
+    prompt = int(data.get("prompt_tokens") or data.get("input_tokens") or 0)
+    completion = int(data.get("completion_tokens") or data.get("output_tokens") or 0)
     pdet = data.get("prompt_tokens_details") or data.get("input_tokens_details") or {}
     cdet = data.get("completion_tokens_details") or data.get("output_tokens_details") or {}
+    reasoning = int(cdet.get("reasoning_tokens") or 0)
+    if reasoning and data.get("total_tokens") == prompt + completion + reasoning:
+        completion += reasoning
     return Usage(
-        input_tokens=int(prompt),
-        output_tokens=int(completion),
+        input_tokens=prompt,
+        output_tokens=completion,
         cached_tokens=int(pdet.get("cached_tokens") or data.get("prompt_cache_hit_tokens") or 0),
         cache_write_tokens=int(pdet.get("cache_write_tokens") or pdet.get("cache_creation_tokens") or 0),
-        reasoning_tokens=int(cdet.get("reasoning_tokens") or 0),
+        reasoning_tokens=reasoning,
     )
 
 
@@ -119,15 +127,15 @@ def reasoning_extras(message: dict[str, Any]) -> tuple[str | None, str | None]:
     return signature, redacted
 
 
-class OpenAIStreamDecoder:
+class OpenAIStreamDecoder(JSONEventDecoder):
     """One stream's state. ``feed`` any bytes; ``close`` at end of input."""
 
-    __slots__ = ("_host", "_sse", "_model", "_id", "_raw_finish", "_done", "_seen_chunk", "_next_index",
+    __slots__ = ("_host", "_model", "_id", "_raw_finish", "_done", "_seen_chunk", "_next_index",
                  "_last_index", "_extra", "_fallback_model")
 
     def __init__(self, host: _Host, req: ChatRequest) -> None:
+        super().__init__()
         self._host = host
-        self._sse = SSEDecoder()
         self._model: str | None = None
         self._id: str | None = None
         self._raw_finish: str | None = None
@@ -138,48 +146,32 @@ class OpenAIStreamDecoder:
         self._extra: dict[str, Any] = {}
         self._fallback_model = req.model
 
-    def feed(self, data: bytes) -> list[StreamEvent]:
-        out: list[StreamEvent] = []
-        for sse in self._sse.feed(data):
-            self._event(sse, out)
-        return out
-
-    def close(self) -> list[StreamEvent]:
-        out: list[StreamEvent] = []
-        for sse in self._sse.close():
-            self._event(sse, out)
+    # -- JSONEventDecoder hooks -----------------------------------------------------------
+    def _payload(self, event: str | None, chunk: Any, out: list[StreamEvent]) -> None:
         if self._done:
-            return out
+            return
+        if event == "error" or (isinstance(chunk, dict) and chunk.get("error")):
+            raise self._host.stream_error(chunk, self._model or self._fallback_model)
+        if isinstance(chunk, dict):
+            self._chunk(chunk, out)
+
+    def _sentinel(self, out: list[StreamEvent]) -> None:
+        if not self._done:
+            out.append(self._done_event())
+
+    def _end(self, out: list[StreamEvent]) -> None:
+        if self._done:
+            return
         if self._raw_finish is None:
             what = "the stream ended before the model finished" if self._seen_chunk else "the stream was empty"
-            raise MalformedResponseError(
-                f"could not parse the provider's response: {what} (no finish_reason, no [DONE])",
-                provider=self._host.name, model=self._model or self._fallback_model)
+            raise self._malformed(f"{what} (no finish_reason, no [DONE])")
         out.append(self._done_event())
-        return out
+
+    def _malformed(self, what: str, data: str | None = None) -> MalformedResponseError:
+        return MalformedResponseError(f"could not parse the provider's response: {what}", provider=self._host.name,
+                                      model=self._model or self._fallback_model, body=data)
 
     # -- internals ------------------------------------------------------------------------
-    def _event(self, sse: ServerSentEvent, out: list[StreamEvent]) -> None:
-        if self._done:
-            return
-        data = sse.data
-        if data == "[DONE]":
-            out.append(self._done_event())
-            return
-        if not data.strip():
-            return
-        try:
-            chunk = json.loads(data)
-        except ValueError:
-            raise MalformedResponseError(
-                f"could not parse the provider's response: stream data is not JSON: {data[:200]!r}",
-                provider=self._host.name, model=self._model or self._fallback_model, body=data) from None
-        if sse.event == "error" or (isinstance(chunk, dict) and chunk.get("error")):
-            raise self._host.stream_error(chunk, self._model or self._fallback_model)
-        if not isinstance(chunk, dict):
-            return
-        self._chunk(chunk, out)
-
     def _chunk(self, chunk: dict[str, Any], out: list[StreamEvent]) -> None:
         self._seen_chunk = True
         if chunk.get("model"):
@@ -198,6 +190,9 @@ class OpenAIStreamDecoder:
                 self._host.check_finish(raw, self._model or self._fallback_model)
                 self._raw_finish = raw
         usage = usage_from(chunk.get("usage"))
+        if usage is None:  # Groq without stream_options reports it only under x_groq
+            groq = chunk.get("x_groq")
+            usage = usage_from(groq.get("usage")) if isinstance(groq, dict) else None
         if usage is not None:
             out.append(StreamEvent("usage", usage=usage))
 

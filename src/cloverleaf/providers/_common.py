@@ -1,0 +1,90 @@
+"""Rules every adapter applies the same way, so one neutral request means one thing everywhere.
+
+- :func:`read_json`: a 2xx body that is not JSON is a :class:`MalformedResponseError`
+  (retryable), never a bare ``ValueError``.
+- :func:`checked_tool_choice`: ``tool_choice`` ``required``/``tool`` without tools, or naming a
+  tool that is not offered, is an :class:`InvalidRequestError` before anything is sent
+  (OpenAI answers such a request with a 400; Anthropic and Bedrock would silently drop it);
+  ``auto``/``none`` without tools mean nothing and are not sent.
+- Reasoning effort and token budget translate through one table (:data:`EFFORT_BUDGETS`), in
+  both directions, so ``effort="low"`` is the same budget on Anthropic, Gemini and Bedrock
+  Claude, and ``budget_tokens=2048`` the same effort on OpenAI, Bedrock gpt-oss and Nova.
+- :func:`replayable_reasoning`: reasoning in the history is sent back only to an adapter of
+  the kind that produced it. Signatures and encrypted reasoning are opaque tokens that only
+  their own API can verify (a Gemini ``thoughtSignature`` sent to Claude is a 400), which
+  matters when a gateway falls back from one provider to another mid-conversation.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..errors import ConfigError, InvalidRequestError
+
+if TYPE_CHECKING:
+    from ..http import HttpResponse
+    from ..types import ChatRequest, ToolChoice
+    from .base import Adapter
+
+Effort = Literal["minimal", "low", "medium", "high"]
+
+#: Reasoning effort as a thinking-token budget (Anthropic, Gemini 2.5, Bedrock Claude). Every
+#: value fits every provider's range (Anthropic's minimum is 1024, Gemini Flash's maximum 24576).
+EFFORT_BUDGETS: dict[str, int] = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 16384}
+
+
+def budget_for_effort(effort: str | None) -> int:
+    """The thinking budget for an effort level (``medium`` when none is given)."""
+    return EFFORT_BUDGETS.get(effort or "medium", EFFORT_BUDGETS["medium"])
+
+
+def effort_for_budget(budget: int) -> Effort:
+    """The effort level nearest a token budget: the inverse of :func:`budget_for_effort`
+    (``low``/``medium``/``high`` round-trip; ``minimal`` comes back as ``low``, the lowest
+    level every effort-taking model accepts)."""
+    if budget <= EFFORT_BUDGETS["low"]:
+        return "low"
+    if budget <= EFFORT_BUDGETS["medium"]:
+        return "medium"
+    return "high"
+
+
+def read_json(adapter: Adapter, resp: HttpResponse, model: str | None) -> Any:
+    """The decoded body of a successful response, or MalformedResponseError."""
+    try:
+        return resp.json()
+    except ValueError:
+        raise adapter.malformed(f"the body is not JSON: {resp.text[:200]!r}", resp, model) from None
+
+
+def checked_tool_choice(req: ChatRequest, provider: str) -> ToolChoice | None:
+    """``req.tool_choice`` if it should be sent, None if it means nothing (see the module docstring)."""
+    choice = req.tool_choice
+    if choice is None:
+        return None
+    if choice.mode in ("required", "tool"):
+        if not req.tools:
+            raise InvalidRequestError(f"tool_choice {choice.mode!r} needs tools; pass tools=[...] or drop tool_choice",
+                                      provider=provider, model=req.model)
+        if choice.mode == "tool" and not any(t.name == choice.name for t in req.tools):
+            offered = ", ".join(t.name for t in req.tools)
+            raise InvalidRequestError(f"tool_choice names {choice.name!r}, which is not among the tools ({offered})",
+                                      provider=provider, model=req.model)
+    return choice if req.tools else None
+
+
+def replayable_reasoning(adapter: Adapter, provider: str | None) -> bool:
+    """Whether reasoning produced by row ``provider`` may be sent back to ``adapter``.
+
+    Yes for its own row, for unnamed reasoning, for another row of the same adapter kind, and
+    for a row the registry does not know (a custom ``[providers.X]`` row, usually a proxy of
+    the same API); no for a built-in row of another kind.
+    """
+    if provider is None or provider == adapter.name:
+        return True
+    from .registry import get_spec
+
+    try:
+        return get_spec(provider).kind == adapter.kind
+    except ConfigError:
+        return True
