@@ -108,7 +108,7 @@ class AiohttpTransport:
                     body = await r.read()
                 finally:
                     r.release()
-            except Exception as exc:  # noqa: BLE001 - mapped below
+            except Exception as exc:
                 err = map_aiohttp_exception(exc, req.url, hint)
                 wait = policy.delay(attempt, None) if err.retryable else None
                 if wait is None:
@@ -133,7 +133,7 @@ class AiohttpTransport:
             attempt += 1
             try:
                 r = await self._request(req)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 err = map_aiohttp_exception(exc, req.url, hint)
                 wait = policy.delay(attempt, None) if err.retryable else None
                 if wait is None:
@@ -144,7 +144,7 @@ class AiohttpTransport:
             if r.status >= 400:
                 try:
                     body = await r.read()
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     r.close()
                     raise map_aiohttp_exception(exc, req.url, hint) from exc
                 r.release()
@@ -184,7 +184,7 @@ async def _aiter_chunks(r: aiohttp.ClientResponse, url: str, hint: str | None) -
     try:
         async for chunk in r.content.iter_any():
             yield chunk
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise map_aiohttp_exception(exc, url, hint, mid_stream=True) from exc
 
 

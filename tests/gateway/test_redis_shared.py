@@ -160,9 +160,13 @@ def test_the_sync_gateway_uses_redis_from_its_own_loop(harness: Harness) -> None
         assert gw.breakers["fake/echo"].state == "closed"
 
         async def from_here() -> float:
-            return await state.usage("provider:fake:rpm", 0.0)
+            try:
+                return await state.usage("provider:fake:rpm", 0.0)
+            finally:
+                await state.aclose()  # this loop ends with asyncio.run: close its connections first
 
         assert asyncio.run(from_here()) == 2.0  # and from yet another loop
+        assert gw.breakers["fake/echo"].consecutive_failures == 0  # the private loop reconnects
     finally:
         async def cleanup() -> None:
             await state.clear()

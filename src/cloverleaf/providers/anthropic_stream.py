@@ -144,6 +144,3 @@ class AnthropicStreamDecoder(JSONEventDecoder):
         if finish == "tool_calls" and not self._tool_calls:
             return "stop"  # the only call was the structured-output tool, streamed as text
         return finish
-
-    def _malformed(self, what: str) -> MalformedResponseError:
-        return self._adapter.malformed(what, model=self._req.model)

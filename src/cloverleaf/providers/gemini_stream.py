@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ContentFilterError, MalformedResponseError
 from ..http import HttpResponse
-from ..streams.sse import SSEDecoder
+from ..streams.sse_json import JSONEventDecoder
 from ..types import FinishReason, StreamEvent, Usage
 
 if TYPE_CHECKING:
@@ -176,39 +176,29 @@ class ResponseReader:
         return events
 
 
-class GeminiStreamDecoder:
+class GeminiStreamDecoder(JSONEventDecoder):
     """SSE bytes (``data: {...}\\r\\n\\r\\n``) in, events out; split anywhere."""
 
-    __slots__ = ("_sse", "_reader", "_adapter", "_model", "_closed")
+    __slots__ = ("_reader", "_adapter", "_model", "_closed")
 
     def __init__(self, adapter: GeminiAdapter, model: str) -> None:
-        self._sse = SSEDecoder()
+        super().__init__()
         self._reader = ResponseReader(adapter, model)
         self._adapter = adapter
         self._model = model
         self._closed = False
 
-    def feed(self, data: bytes) -> list[StreamEvent]:
-        events: list[StreamEvent] = []
-        for sse in self._sse.feed(data):
-            events.extend(self._event(sse.data))
-        return events
-
     def close(self) -> list[StreamEvent]:
         if self._closed:
             return []
         self._closed = True
-        events: list[StreamEvent] = []
-        for sse in self._sse.close():
-            events.extend(self._event(sse.data))
-        events.extend(self._reader.finish(require_finish=True))
-        return events
+        return super().close()
 
-    def _event(self, payload: str) -> list[StreamEvent]:
-        if not payload.strip():
-            return []
-        try:
-            data = json.loads(payload)
-        except ValueError:
-            raise self._adapter.malformed(f"stream data is not JSON: {payload[:200]!r}", model=self._model) from None
-        return self._reader.chunk(data)
+    def _payload(self, event: str | None, payload: Any, out: list[StreamEvent]) -> None:
+        out.extend(self._reader.chunk(payload))
+
+    def _end(self, out: list[StreamEvent]) -> None:
+        out.extend(self._reader.finish(require_finish=True))
+
+    def _malformed(self, what: str, data: str | None = None) -> MalformedResponseError:
+        return self._adapter.malformed(what, model=self._model)

@@ -1,0 +1,136 @@
+"""Turning repetitions into the table: medians per cell, differences from the direct call.
+
+Machines are shared and noisy, so no number here is one timing: each figure is the median
+over the repetitions of a cell, and "added" latency is a target's median minus the direct
+call's median in the same scenario and concurrency. The verdict lines check the issue's
+targets against those medians.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+METRICS = ("rps", "p50_ms", "p99_ms", "ttft_p50_ms", "ttft_p99_ms", "cpu_us_per_req")
+
+
+def _median(values: list[float | None]) -> float | None:
+    vals = [v for v in values if v is not None]
+    return statistics.median(vals) if vals else None
+
+
+def progress_line(row: dict[str, Any]) -> str:
+    ttft = f" ttft p50 {row['ttft_p50_ms']:.2f} ms" if row.get("ttft_p50_ms") is not None else ""
+    p50 = f"{row['p50_ms']:.2f}" if row.get("p50_ms") is not None else "-"
+    err = f" errors {row['errors']} ({row['first_error']})" if row.get("errors") else ""
+    return (f"  {row['scenario']:<8} c={row['concurrency']:<3} {row['target']:<20} #{row['repeat']}: "
+            f"{row['rps']:8.1f} req/s  p50 {p50} ms{ttft}{err}")
+
+
+def aggregate(cells: list[dict[str, Any]], targets: list[str]) -> list[dict[str, Any]]:
+    groups: dict[tuple[str, int, str], list[dict[str, Any]]] = {}
+    for row in cells:
+        cpu = row.get("gateway_cpu_s")
+        count = row.get("count") or 0
+        row["cpu_us_per_req"] = cpu * 1e6 / count if cpu is not None and count else None
+        groups.setdefault((row["scenario"], row["concurrency"], row["target"]), []).append(row)
+    out = []
+    for (scenario, conc, target), rows in groups.items():
+        agg: dict[str, Any] = {"scenario": scenario, "concurrency": conc, "target": target, "repeats": len(rows),
+                               "errors": sum(r.get("errors") or 0 for r in rows),
+                               "first_error": next((r["first_error"] for r in rows if r.get("first_error")), None)}
+        for m in METRICS:
+            agg[m] = _median([r.get(m) for r in rows])
+        agg["rps_all"] = [round(r["rps"], 1) for r in rows]
+        out.append(agg)
+    by_key = {(a["scenario"], a["concurrency"], a["target"]): a for a in out}
+    for a in out:
+        base = by_key.get((a["scenario"], a["concurrency"], "direct"))
+        if base is None or a["target"] == "direct":
+            continue
+        for m in ("p50_ms", "p99_ms", "ttft_p50_ms", "ttft_p99_ms"):
+            if a.get(m) is not None and base.get(m) is not None:
+                a["added_" + m] = a[m] - base[m]
+        if base.get("rps"):
+            a["rps_ratio"] = (a["rps"] or 0.0) / base["rps"]
+    order = {t: i for i, t in enumerate(targets)}
+    out.sort(key=lambda a: (a["scenario"], a["concurrency"], order.get(a["target"], 99)))
+    return out
+
+
+def _f(value: float | None, fmt: str = "{:.2f}") -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+def render(summary: dict[str, Any]) -> str:
+    args = summary.get("args", {})
+    env = summary.get("environment", {})
+    lines = [
+        f"cloverleaf benchmark — {env.get('cpu')} ({env.get('cores')} cores), Python {env.get('python')}, "
+        f"commit {env.get('commit')}",
+        f"packages: {env.get('packages')}; litellm {env.get('litellm')}",
+        f"{args.get('repeats')} repeats per cell (medians shown), {args.get('duration')} s per non-stream cell after "
+        f"{args.get('warmup')} s warmup, {args.get('streams')} measured stream(s) per client; gateway on core 0, "
+        "mock upstream + load generator on core 1",
+        "",
+    ]
+    header = (f"{'scenario':<8} {'conc':>4}  {'target':<20} {'req/s':>8} {'vs direct':>9} {'p50 ms':>8} "
+              f"{'p99 ms':>8} {'+p50 ms':>8} {'+p99 ms':>8} {'ttft p50':>8} {'+ttft50':>8} {'+ttft99':>8} "
+              f"{'cpu µs/req':>10} {'errors':>6}")
+    lines += [header, "-" * len(header)]
+    prev = None
+    for a in summary.get("cells", []):
+        key = (a["scenario"], a["concurrency"])
+        if prev is not None and key != prev:
+            lines.append("")
+        prev = key
+        stream = a["scenario"] == "stream"
+        lines.append(
+            f"{a['scenario']:<8} {a['concurrency']:>4}  {a['target']:<20} {_f(a['rps'], '{:.1f}'):>8} "
+            f"{_f(a.get('rps_ratio'), '{:.0%}'):>9} {_f(a['p50_ms']):>8} {_f(a['p99_ms']):>8} "
+            f"{_f(a.get('added_p50_ms')):>8} {_f(a.get('added_p99_ms')):>8} "
+            f"{_f(a['ttft_p50_ms']) if stream else '':>8} {_f(a.get('added_ttft_p50_ms')) if stream else '':>8} "
+            f"{_f(a.get('added_ttft_p99_ms')) if stream else '':>8} "
+            f"{_f(a.get('cpu_us_per_req'), '{:.0f}'):>10} {a['errors']:>6}")
+    memory = summary.get("memory") or {}
+    if memory:
+        lines += ["", f"resident memory (MiB) — sustained run of {args.get('sustain'):.0f} s at 48 non-stream + "
+                  "16 stream clients (20 ms upstream)",
+                  f"{'target':<20} {'at start':>9} {'before':>9} {'during p50':>10} {'during max':>10} "
+                  f"{'right after':>11} {'after 5s':>9} {'2nd-half growth':>15} {'req/s':>8} {'errors':>6}"]
+        starts = summary.get("rss_at_start_mib", {})
+        for name, m in memory.items():
+            load = m.get("load", {})
+            rps = sum((load.get(k) or {}).get("rps") or 0.0 for k in ("d20", "stream"))
+            errors = sum((load.get(k) or {}).get("errors") or 0 for k in ("d20", "stream"))
+            lines.append(f"{name:<20} {_f(starts.get(name), '{:.1f}'):>9} {_f(m['rss_before_mib'], '{:.1f}'):>9} "
+                         f"{_f(m['rss_during_median_mib'], '{:.1f}'):>10} {_f(m['rss_during_max_mib'], '{:.1f}'):>10} "
+                         f"{_f(m['rss_right_after_mib'], '{:.1f}'):>11} {_f(m['rss_after_idle_mib'], '{:.1f}'):>9} "
+                         f"{_f(m['rss_growth_second_half_mib'], '{:+.1f}'):>15} {rps:>8.1f} {errors:>6}")
+    lines += ["", *verdicts(summary)]
+    return "\n".join(lines) + "\n"
+
+
+def verdicts(summary: dict[str, Any]) -> list[str]:
+    """The issue's targets, checked for every gateway that is not LiteLLM."""
+    cells = {(a["scenario"], a["concurrency"], a["target"]): a for a in summary.get("cells", [])}
+    gateways = sorted({t for (_, _, t) in cells if t not in ("direct", "litellm")})
+    out = ["targets (issue 5 §8):"]
+    for gw in gateways:
+        for scenario in ("instant", "d20"):
+            a = cells.get((scenario, 1, gw))
+            if a and a.get("added_p50_ms") is not None:
+                ok = a["added_p50_ms"] <= 1.0 and (a.get("added_p99_ms") or 0.0) <= 3.0
+                out.append(f"  {gw} c=1 {scenario}: added p50 {a['added_p50_ms']:.2f} ms (≤ 1), "
+                           f"p99 {a.get('added_p99_ms', 0.0):.2f} ms (≤ 3): {'PASS' if ok else 'FAIL'}")
+        a = cells.get(("d20", 64, gw))
+        if a and a.get("rps_ratio") is not None:
+            out.append(f"  {gw} c=64 d20: {a['rps']:.0f} req/s = {a['rps_ratio']:.0%} of direct (≥ 80%): "
+                       f"{'PASS' if a['rps_ratio'] >= 0.8 else 'FAIL'}")
+        m = (summary.get("memory") or {}).get(gw)
+        if m and m.get("rss_growth_second_half_mib") is not None:
+            growth = m["rss_growth_second_half_mib"]
+            ok = growth <= max(2.0, 0.02 * (m.get("rss_before_mib") or 0.0))
+            out.append(f"  {gw} memory: {growth:+.1f} MiB over the second half of the sustained run "
+                       f"(flat = within 2 MiB or 2%): {'PASS' if ok else 'FAIL'}")
+    return out
