@@ -6,8 +6,12 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from cloverleaf.gateway.state.redis import RedisState
 
 
 def redis_url() -> str:
@@ -26,7 +30,7 @@ def fresh_prefix() -> str:
 
 
 @asynccontextmanager
-async def redis_state(prefix: str | None = None) -> AsyncIterator[object]:
+async def redis_state(prefix: str | None = None) -> AsyncIterator[RedisState]:
     """A RedisState under its own prefix; every key it made is deleted afterwards."""
     from cloverleaf.gateway.state.redis import RedisState
 

@@ -163,3 +163,39 @@ def test_sync_twin_shares_the_fallback_loop(harness: Harness) -> None:
     events = list(gw.stream("smart", chat_request("sync stream")))
     assert "".join(e.text or "" for e in events if e.type == "text") == "sync stream"
     assert events[-1].type == "done" and events[-1].response.metadata.target == "fake/echo"
+
+
+def _local_models(**windows: int | None) -> tuple[dict[str, object], list[ModelEntry]]:
+    """Entries on an OpenAI-compatible provider with no built-in prices, served by the fake
+    upstream; a window of None stays unknown."""
+    from cloverleaf.config import ProviderSettings
+    from cloverleaf.providers.fake import BASE_URL
+
+    providers = {"loc": ProviderSettings(name="loc", kind="openai", base_url=BASE_URL)}
+    models = [ModelEntry(name=name, identifier="echo", provider="loc", context_window=window,
+                         **({} if window is None else {"input_cost_per_1k": 0.001, "output_cost_per_1k": 0.002}))
+              for name, window in windows.items()]
+    return providers, models
+
+
+_TOO_LONG = {"error": {"message": "maximum context length exceeded", "code": "context_length_exceeded"}}
+
+
+async def test_context_window_error_on_an_unknown_window_skips_targets_too_small_for_the_prompt(
+        harness: Harness) -> None:
+    providers, models = _local_models(mystery=None, small=1_000, big=200_000)
+    gw = harness.gateway(routes=_route("mystery", "small", "big"), models=models, providers=providers)
+    upstream(gw).script.fail(400, _TOO_LONG)
+    prompt = "word " * 4000                       # ~5,000 tokens: cannot fit a 1,000-token window
+    resp = await gw.achat("smart", chat_request(prompt))
+    assert [a.target for a in resp.metadata.attempts] == ["mystery", "big"]
+    assert resp.metadata.target == "big"
+
+
+async def test_context_window_error_never_goes_to_a_target_of_unknown_window(harness: Harness) -> None:
+    providers, models = _local_models(small=8_000, mystery=None)
+    gw = harness.gateway(routes=_route("small", "mystery"), models=models, providers=providers)
+    upstream(gw).script.fail(400, _TOO_LONG)
+    with pytest.raises(AllTargetsFailed) as info:
+        await gw.achat("smart", chat_request())
+    assert [a.target for a in info.value.attempts] == ["small"]

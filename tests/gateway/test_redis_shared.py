@@ -73,7 +73,7 @@ async def test_two_states_share_one_bucket_under_200_concurrent_takes() -> None:
 @pytest.mark.redis
 @pytest.mark.parametrize("max_wait", [0.0, 300.0])
 async def test_two_gateways_never_exceed_60_rpm_together(harness: Harness, max_wait: float) -> None:
-    prefix, clock, times = fresh_prefix(), ManualClock(), []
+    prefix, clock, times = fresh_prefix(), ManualClock(), list[float]()
     limits = {"fake": {"rpm": 60, "tpm": 0, "max_wait": max_wait}}
     async with redis_state(prefix) as state_a, redis_state(prefix) as state_b:
         gateways = [gateway_on(harness, state, clock, name, limits=limits)
@@ -88,7 +88,7 @@ async def test_two_gateways_never_exceed_60_rpm_together(harness: Harness, max_w
                 return "limited"
 
         tasks = [asyncio.ensure_future(one(i)) for i in range(200)]
-        await clock.drive(*tasks)
+        await clock.drive(*tasks)  # type: ignore[arg-type]
         ok = [t.result() for t in tasks if t.result() != "limited"]
     assert len(times) == len(ok)
     assert max_in_any_window(times) == 60  # two gateways, one limit: never 120
@@ -274,6 +274,14 @@ async def test_every_key_is_namespaced_and_expires() -> None:
             await client.aclose()
         assert 0 < ttls[f"{prefix}w:provider:p:rpm"] <= 120_000  # one window plus the slack
         assert 0 < ttls[f"{prefix}breakers"] <= 86_400_000 and 0 < ttls[f"{prefix}latency"] <= 86_400_000
+        # admissions whose window has passed are pruned: the list never outgrows one window
+        for i in range(20):
+            await state.take([Bucket("provider:p:rpm", 5.0, 1.0)], 30.0 * i, 0.0)
+        client = aioredis.Redis.from_url(redis_url())
+        try:
+            assert await client.llen(f"{prefix}w:provider:p:rpm") == 2
+        finally:
+            await client.aclose()
     assert await keys_under(prefix) == []
 
 

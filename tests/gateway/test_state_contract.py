@@ -34,7 +34,7 @@ async def state(request: pytest.FixtureRequest) -> AsyncIterator[StateBackend]:
         yield MemoryState()
         return
     async with redis_state() as backend:
-        yield backend  # type: ignore[misc]
+        yield backend
 
 
 def rpm(key: str = "b", limit: float = 3.0) -> Bucket:
@@ -317,7 +317,7 @@ async def _replay(backend: StateBackend, ops: list[tuple[Any, ...]]) -> list[Any
     """Run ``ops`` with a clock that only moves forward; return every observable answer."""
     limits = {"x": Bucket("x:tpm", 100.0, 0.0), "y": Bucket("y:rpm", 3.0, 1.0)}
     policy = BreakerPolicy(failure_threshold=2, cooldown_seconds=20.0, probe_timeout_seconds=15.0)
-    now, tickets, out = 0.0, [], []
+    now, tickets, out = 0.0, list[str](), list[Any]()
     for op in ops:
         kind = op[0]
         if kind == "take":
@@ -354,7 +354,7 @@ def test_redis_answers_exactly_as_memory_does(ops: list[tuple[Any, ...]]) -> Non
     async def both() -> tuple[list[Any], list[Any]]:
         async with AsyncExitStack() as stack:
             redis_backend = await stack.enter_async_context(redis_state())
-            return await _replay(MemoryState(), ops), await _replay(redis_backend, ops)  # type: ignore[arg-type]
+            return await _replay(MemoryState(), ops), await _replay(redis_backend, ops)
 
     expected, actual = asyncio.run(both())
     assert actual == expected

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from cloverleaf.context import CallContext
-from cloverleaf.errors import AllTargetsFailed
+from cloverleaf.errors import AllTargetsFailed, ServerError, StreamInterrupted
 from cloverleaf.gateway.traces import redact
 from cloverleaf.types import EmbeddingRequest, ImageRequest
 
@@ -70,3 +70,41 @@ def test_redact_known_and_key_shaped_secrets() -> None:
     assert out is not None
     for leaked in ("sk-ant-api03", "abc.def.ghi123", "AIzaXXXX", "hunter2"):
         assert leaked not in out
+
+
+async def test_no_secret_in_raised_errors_or_logs(harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    """A provider echoing the configured key verbatim must not put it in the error the caller
+    (or the server's response, or a log line) sees."""
+    routes = {"r": {"targets": [{"model": "fake/echo", "name": "keyed", "api_key_env": "MY_KEY"}, "fake/other"]}}
+    gw = harness.gateway(routes=routes, env={"MY_KEY": "plain-secret-value-42"})
+    echo = {"error": {"message": "invalid credentials plain-secret-value-42 for this org", "code": "invalid_api_key"}}
+    upstream(gw).script.fail(401, echo).fail(503, {"error": {"message": f"upstream saw Bearer {SECRET}"}})
+    with caplog.at_level("DEBUG"), pytest.raises(AllTargetsFailed) as info:
+        await gw.achat("r", chat_request())
+    err = info.value
+    texts = [str(err), repr(err), caplog.text]
+    for attempt in err.attempts:
+        texts += [str(attempt.error), repr(attempt.error), getattr(attempt.error, "body", "") or ""]
+    for text in texts:
+        assert "plain-secret-value-42" not in text and SECRET not in text
+    assert "invalid credentials <redacted> for this org" in str(err)
+    assert [a.status for a in err.attempts] == [401, 503]
+
+
+async def test_no_secret_in_a_stream_interruption(harness: Harness) -> None:
+    routes = {"r": {"targets": [{"model": "fake/echo", "name": "keyed", "api_key_env": "MY_KEY"}]}}
+    gw = harness.gateway(routes=routes, env={"MY_KEY": "plain-secret-value-42"})
+    original = gw.engine.astream
+
+    async def leaky(target, req):  # type: ignore[no-untyped-def]
+        async for event in original(target, req):
+            yield event
+            if event.type == "text":
+                raise ServerError("stream broke for key plain-secret-value-42", provider="fake", status=500)
+
+    gw.engine.astream = leaky  # type: ignore[method-assign]
+    with pytest.raises(StreamInterrupted) as info:
+        async for _ in gw.astream("r", chat_request("a b c")):
+            pass
+    assert "plain-secret-value-42" not in str(info.value)
+    assert "plain-secret-value-42" not in str(info.value.cause)

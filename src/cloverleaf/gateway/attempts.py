@@ -8,6 +8,11 @@ with :meth:`succeeded` or :meth:`failed`; ``failed`` applies the fallback table
 (``fallback.py``): re-raise, retry the same target after a backoff, or move on (for a
 context-window error, only to targets with a larger window). Chat, streams, embeddings and
 images, async and sync, all use this one loop.
+
+What an attempt took is always given back exactly once: a failure that never reached the
+upstream (an unsupported capability, a refused attachment) releases its rate-limit ticket
+and its half-open probe slot and says nothing about the target's health; a cancelled
+attempt keeps its token estimate (the provider may bill it) and frees its probe slot.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from ..types import Usage
 from .breaker import BreakerPolicy
 from .clock import Clock
 from .config import RouteConfig
-from .fallback import Verdict, classify
+from .fallback import Verdict, classify, reached_upstream
 from .ratelimit import RateLimiter, Reservation
 from .router import ResolvedTarget
 from .state import StateBackend
@@ -44,7 +49,7 @@ class Slot:
 class AttemptLoop:
     def __init__(self, route: RouteConfig, targets: list[ResolvedTarget], *, tracker: CallTracker,
                  state: StateBackend, limiter: RateLimiter, breaker: BreakerPolicy, clock: Clock,
-                 tokens: int, retries: int, rng: random.Random) -> None:
+                 tokens: int, prompt_tokens: int, retries: int, rng: random.Random) -> None:
         self.route = route
         self._targets = targets
         self._tracker = tracker
@@ -53,12 +58,15 @@ class AttemptLoop:
         self._breaker = breaker
         self._clock = clock
         self._tokens = tokens
+        self._prompt_tokens = prompt_tokens
         self._retries = retries
         self._rng = rng
         self._next = 0
         self._tries = 0                       # attempts made at the current target
         self._retry: tuple[ResolvedTarget, float] | None = None
         self._min_context: int | None = None  # set by a context-window error
+        #: An attempt was cut off in flight (cancelled): the provider may bill it.
+        self.cut_off = False
 
     def __aiter__(self) -> AttemptLoop:
         return self
@@ -89,9 +97,11 @@ class AttemptLoop:
             return None
         try:
             reservation = await self._limiter.acquire(*self._limiter.attempt_buckets(target, self._tokens))
-        except RateLimitExceeded as exc:
+        except BaseException as exc:   # full, or cancelled while waiting for room: the probe was not used
             if decision.probe:
                 await self._state.breaker_abandon(target.key)
+            if not isinstance(exc, RateLimitExceeded):
+                raise
             self._skip(target, exc)
             return None
         return Slot(target, self._clock.now(), decision.probe, reservation)
@@ -114,15 +124,20 @@ class AttemptLoop:
         await self._state.record_latency(slot.target.key, latency)
         return latency
 
-    async def record_failure(self, slot: Slot, error: BaseException) -> Verdict:
+    async def record_failure(self, slot: Slot, error: BaseException, *, output_sent: bool = False) -> Verdict:
         """Book a failed attempt (trace, rate limits, breaker) and return its verdict."""
         target = slot.target
         self._tracker.add_attempt(target.key, target.provider, error, self.latency_ms(slot))
-        await self._limiter.settle(slot.reservation, 0)
         verdict = classify(error, self.route)
-        # an error that is the request's fault still proves the target is up
-        await self._state.breaker_record(target.key, not verdict.target_fault, self._clock.now(), self._breaker,
-                                         type(error).__name__)
+        if not reached_upstream(error):
+            await self._limiter.release(slot.reservation)
+        else:   # the request went out: it counts; its tokens too if output was sent
+            await self._limiter.settle(slot.reservation, None if output_sent else 0)
+        if verdict.target_fault:
+            await self._state.breaker_record(target.key, False, self._clock.now(), self._breaker,
+                                             type(error).__name__)
+        elif slot.probe:   # says nothing about the target's health: the next call may probe
+            await self._state.breaker_abandon(target.key)
         return verdict
 
     async def failed(self, slot: Slot, error: BaseException) -> None:
@@ -131,7 +146,10 @@ class AttemptLoop:
         if not verdict.fallback:
             raise error
         if verdict.larger_context_only:
-            self._min_context = max(self._min_context or 0, slot.target.context_window or 0)
+            # the next target must have a known window larger than this one's, or, when this
+            # one's is unknown, larger than the prompt itself
+            needed = slot.target.context_window or self._prompt_tokens
+            self._min_context = max(self._min_context or 0, needed)
         elif verdict.retry and self._tries <= self._retries:
             delay = self._backoff(getattr(error, "retry_after", None))
             if delay is not None:
@@ -139,6 +157,7 @@ class AttemptLoop:
 
     async def abandoned(self, slot: Slot) -> None:
         """The caller went away mid-attempt (cancelled): keep the estimate, free a probe."""
+        self.cut_off = True
         self._tracker.add_attempt(slot.target.key, slot.target.provider, asyncio.CancelledError("cancelled"),
                                   self.latency_ms(slot))
         await self._limiter.settle(slot.reservation, None)

@@ -19,7 +19,9 @@ UnsupportedCapability          never     no     no            same request, same
 InvalidRequestError            never     no     no            the request is wrong everywhere
 =============================  ========  =====  ============  ==============================
 
-Anything else (configuration, attachments, budgets, bugs) propagates unchanged.
+Anything else (configuration, attachments, budgets, bugs) propagates unchanged. Only a
+target fault counts against the breaker and only a success resets it; every other outcome
+is neutral (a half-open probe slot it held is given back for the next call).
 """
 
 from __future__ import annotations
@@ -78,9 +80,7 @@ def classify(error: BaseException, route: RouteConfig) -> Verdict:
     return RAISE
 
 
-def is_target_fault(error: BaseException) -> bool:
-    """Does this error say the target is unhealthy (as opposed to the request being wrong)?"""
-    return classify(error, _ANY_ROUTE).target_fault
-
-
-_ANY_ROUTE = RouteConfig("", ())
+def reached_upstream(error: BaseException) -> bool:
+    """Did the attempt get as far as the provider (or try to reach it)? Errors raised before
+    any I/O — unsupported capability, a refused attachment, configuration — did not."""
+    return isinstance(error, ProviderError | TransportError)

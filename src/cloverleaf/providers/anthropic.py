@@ -37,6 +37,7 @@ from ..errors import (
 )
 from ..http import HttpRequest, HttpResponse, json_body
 from ..types import ChatResponse, FinishReason, Part, Reasoning, ResponseMetadata, Text, ToolCall, Usage
+from ._common import read_json
 from .anthropic_messages import encode_chat, is_structured_tool_call
 from .base import Adapter, ProviderConfig, base_url_join
 
@@ -129,14 +130,12 @@ class AnthropicAdapter(Adapter):
         if cfg.api_key:
             headers["x-api-key"] = cfg.api_key
         headers.update(cfg.headers)
-        return HttpRequest("POST", url, headers, json_body(encode_chat(self, req, cfg)), stream=req.stream)
+        return HttpRequest("POST", url, headers, json_body(encode_chat(self, req, cfg)), stream=req.stream,
+                           timeout=cfg.timeout)
 
     # -- response ----------------------------------------------------------------------
     def parse_chat(self, resp: HttpResponse, req: ChatRequest) -> ChatResponse:
-        try:
-            data = resp.json()
-        except ValueError:
-            raise self.malformed("the body is not JSON", resp, req.model) from None
+        data = read_json(self, resp, req.model)
         if not isinstance(data, dict) or not isinstance(data.get("content"), list):
             raise self.malformed("no 'content' list in the message", resp, req.model)
         raw_finish = data.get("stop_reason")

@@ -40,6 +40,7 @@ from ..types import (
     ToolChoice,
     ToolResult,
 )
+from ._common import budget_for_effort, checked_tool_choice, replayable_reasoning
 
 if TYPE_CHECKING:
     from .base import Adapter, ProviderConfig
@@ -48,8 +49,6 @@ if TYPE_CHECKING:
 DEFAULT_MAX_TOKENS = 2048
 #: The API's smallest thinking budget.
 MIN_THINKING_BUDGET = 1024
-#: OpenAI-style effort levels as thinking budgets (tokens).
-EFFORT_BUDGETS = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 16384}
 #: Name of the forced tool used for structured output on models without native JSON outputs.
 STRUCTURED_TOOL = "json_response"
 
@@ -72,7 +71,8 @@ def encode_chat(adapter: Adapter, req: ChatRequest, cfg: ProviderConfig) -> dict
     _sampling(body, req, thinking=thinking_budget is not None)
 
     tools = [encode_tool(t) for t in req.tools or []]
-    tool_choice = encode_tool_choice(req.tool_choice, req.parallel_tool_calls) if tools else None
+    choice = checked_tool_choice(req, adapter.name)
+    tool_choice = encode_tool_choice(choice, req.parallel_tool_calls) if tools else None
     fmt = req.response_format
     if fmt is not None and fmt.type != "text":
         if structured_mode(req, cfg) == "native":
@@ -134,7 +134,7 @@ def _thinking_budget(adapter: Adapter, req: ChatRequest) -> int | None:
                 f"max_tokens ({req.max_tokens}) must be greater than the reasoning budget ({budget}); "
                 "raise max_tokens or lower reasoning.budget_tokens", req.model)
         return budget
-    budget = EFFORT_BUDGETS.get(cfg.effort or "medium", EFFORT_BUDGETS["medium"])
+    budget = budget_for_effort(cfg.effort)
     if req.max_tokens is not None and req.max_tokens <= budget:
         # an effort is a wish, not a number: fit the budget under the caller's max_tokens
         if req.max_tokens <= MIN_THINKING_BUDGET:
@@ -242,7 +242,7 @@ def _assistant_blocks(adapter: Adapter, part: Any) -> list[dict[str, Any]]:
     if isinstance(part, ToolCall):
         return [{"type": "tool_use", "id": part.id, "name": part.name, "input": part.arguments}]
     if isinstance(part, Reasoning):
-        if not _signed_by_anthropic(adapter, part.provider):
+        if not replayable_reasoning(adapter, part.provider):
             return []  # another vendor's reasoning: its signature cannot verify here
         if part.redacted:
             return [{"type": "redacted_thinking", "data": part.redacted}]
@@ -250,20 +250,6 @@ def _assistant_blocks(adapter: Adapter, part: Any) -> list[dict[str, Any]]:
             return [{"type": "thinking", "thinking": part.text, "signature": part.signature}]
         return []  # unsigned thinking is rejected by the API
     raise adapter.invalid(f"a {type(part).__name__} part cannot be sent in an assistant message")
-
-
-def _signed_by_anthropic(adapter: Adapter, provider: str | None) -> bool:
-    """Whether reasoning from ``provider`` can carry an Anthropic signature: unknown names are
-    custom rows (often an Anthropic proxy) and kept; built-in rows of another kind are not."""
-    if provider is None or provider == adapter.name:
-        return True
-    from ..errors import ConfigError
-    from .registry import get_spec
-
-    try:
-        return get_spec(provider).kind == "anthropic"
-    except ConfigError:
-        return True
 
 
 def _text_block(part: Text) -> dict[str, Any]:

@@ -15,6 +15,11 @@ Choices worth knowing, each backed by a recorded request the real API accepted:
 - ``system`` messages stay ``system`` (OpenAI maps them to ``developer`` on o-series;
   the o3-mini recording sends ``system``), except o1-mini/o1-preview, which reject both
   ``system`` and ``developer`` (recorded 400s) and get a ``user`` turn instead.
+- ``tool_choice`` is checked by :func:`~._common.checked_tool_choice` (``required``/``tool``
+  without tools is an InvalidRequestError; ``auto``/``none`` without tools are not sent: the
+  API answers ``tool_choice`` without ``tools`` with a 400). A reasoning token budget becomes
+  the nearest ``reasoning_effort`` by the shared table in ``_common``.
+- Tool-call arguments in the history always go back as valid JSON (``""`` becomes ``{}``).
 - Tool results that carry attachments: a ``tool`` message only holds text, so the
   attachments follow in a ``user`` message, as the recorded image-tool exchange does.
 - ``strict`` JSON schemas: OpenAI's strict mode needs every object closed
@@ -26,6 +31,7 @@ Choices worth knowing, each backed by a recorded request the real API accepted:
 from __future__ import annotations
 
 import copy
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +50,7 @@ from ..types import (
     ToolChoice,
     ToolResult,
 )
+from ._common import checked_tool_choice, effort_for_budget
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +124,9 @@ def encode_request(req: ChatRequest, dialect: Dialect, *, provider: str) -> dict
         body["tools"] = [encode_tool(t) for t in req.tools]
         if req.parallel_tool_calls is not None:
             body["parallel_tool_calls"] = req.parallel_tool_calls
-    if req.tool_choice is not None:
-        body["tool_choice"] = encode_tool_choice(req.tool_choice)
+    choice = checked_tool_choice(req, provider)
+    if choice is not None:
+        body["tool_choice"] = encode_tool_choice(choice)
     if req.response_format is not None and req.response_format.type != "text":
         body["response_format"] = encode_response_format(req.response_format)
     if req.reasoning is not None:
@@ -145,13 +153,7 @@ def _encode_reasoning(body: dict[str, Any], req: ChatRequest, dialect: Dialect) 
 
 def _effort_from_budget(budget: int | None) -> str | None:
     """A token budget expressed as the nearest effort level (OpenAI takes no budget)."""
-    if not budget:
-        return None
-    if budget < 2048:
-        return "low"
-    if budget < 8192:
-        return "medium"
-    return "high"
+    return effort_for_budget(budget) if budget else None
 
 
 # --------------------------------------------------------------------------- messages
@@ -189,7 +191,7 @@ def _assistant(msg: Message, dialect: Dialect) -> dict[str, Any]:
     entry: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None}
     if calls:
         entry["tool_calls"] = [
-            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments_json}}
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": _arguments_text(c)}}
             for c in calls
         ]
     if dialect.reasoning_echo == "reasoning_details":
@@ -197,6 +199,17 @@ def _assistant(msg: Message, dialect: Dialect) -> dict[str, Any]:
         if details:
             entry["reasoning_details"] = details
     return _named(entry, msg)
+
+
+def _arguments_text(call: ToolCall) -> str:
+    """The call's arguments as the JSON text the API validates. A no-argument call streamed as
+    ``""`` (Anthropic, Bedrock) is ``{}``, and invalid JSON the model wrote (kept as
+    ``{"_raw": ...}``) goes back as that object: replaying either verbatim makes every later
+    turn of the conversation fail with "arguments must be valid JSON"."""
+    raw = call.raw_arguments
+    if raw is None or call.arguments == {"_raw": raw}:
+        return json.dumps(call.arguments, ensure_ascii=False)
+    return raw if raw.strip() else "{}"
 
 
 def _reasoning_detail(part: Reasoning) -> dict[str, Any]:
@@ -290,9 +303,8 @@ def encode_tool(tool: Tool) -> dict[str, Any]:
 
 
 def encode_tool_choice(choice: ToolChoice) -> str | dict[str, Any]:
+    """A choice already checked by :func:`~._common.checked_tool_choice`."""
     if choice.mode == "tool":
-        if not choice.name:
-            raise ValueError("ToolChoice(mode='tool') needs a tool name")
         return {"type": "function", "function": {"name": choice.name}}
     return choice.mode
 

@@ -201,8 +201,13 @@ class OpenAIStreamDecoder(JSONEventDecoder):
         signature, redacted = reasoning_extras(delta)
         if text or signature or redacted:
             out.append(StreamEvent("reasoning", text=text, signature=signature, redacted=redacted))
-        for kind, piece in content_pieces(delta.get("content")):
-            out.append(StreamEvent("text" if kind == "text" else "reasoning", text=piece))
+        content = delta.get("content")
+        if content.__class__ is str:  # the common case, without building a pieces list
+            if content:
+                out.append(StreamEvent("text", text=content))
+        elif content is not None:
+            for kind, piece in content_pieces(content):
+                out.append(StreamEvent("text" if kind == "text" else "reasoning", text=piece))
         if delta.get("refusal"):
             out.append(StreamEvent("text", text=delta["refusal"]))
             self._extra["refusal"] = self._extra.get("refusal", "") + delta["refusal"]

@@ -170,7 +170,7 @@ class RedisState(StateBackend):
         return _decode_breaker(encoded)
 
     async def breaker_abandon(self, key: str) -> None:
-        await self._run("breaker_abandon", [self._breakers_key], [key, str(self._idle_ttl_ms)])
+        await self._run("breaker_abandon", [self._breakers_key], [key])
 
     async def breaker_snapshots(self) -> dict[str, BreakerSnapshot]:
         try:

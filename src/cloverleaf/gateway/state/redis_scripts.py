@@ -64,10 +64,10 @@ local function encode_breaker(b)
   return b.state .. '|' .. b.failures .. '|' .. opened .. '|' .. probe .. '|' .. has_error .. '|' .. (b.error or '')
 end
 
-local function save_breaker(hash, field, b, ttl_ms)  -- ttl_ms: integer text
+local function save_breaker(hash, field, b, ttl_ms)  -- ttl_ms: integer text, or nil to keep the TTL
   local encoded = encode_breaker(b)
   redis.call('HSET', hash, field, encoded)
-  redis.call('PEXPIRE', hash, ttl_ms)
+  if ttl_ms then redis.call('PEXPIRE', hash, ttl_ms) end
   return encoded
 end
 """
@@ -206,12 +206,12 @@ end
 return save_breaker(KEYS[1], ARGV[1], b, ARGV[5])
 """
 
-# KEYS: breakers hash. ARGV: target, ttl_ms. Frees a half-open probe slot (breaker.on_abandon).
+# KEYS: breakers hash. ARGV: target. Frees a half-open probe slot (breaker.on_abandon).
 BREAKER_ABANDON = _PRELUDE + r"""
 local b = load_breaker(KEYS[1], ARGV[1])
 if b ~= nil and b.state == 'half_open' then
   b.probe = nil
-  save_breaker(KEYS[1], ARGV[1], b, ARGV[2])
+  save_breaker(KEYS[1], ARGV[1], b, nil)
 end
 return 1
 """

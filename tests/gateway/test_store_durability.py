@@ -1,0 +1,91 @@
+"""The store keeps what it was given: through a bad record, an exit without close(), and
+several processes creating the same database at once."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from cloverleaf.gateway.store import CallRecord, TraceRecord, open_store
+
+NOW = 1_700_000_000.0
+
+
+def _call(i: int) -> CallRecord:
+    return CallRecord(id=f"call_{i}", created_at=NOW + i, operation="chat", requested_model="r", status="ok")
+
+
+def test_one_bad_record_does_not_drop_the_rest_of_its_batch(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}", flush_ms=60_000, batch_size=1000)
+    try:
+        store.record_trace(TraceRecord("tr_dup", NOW))
+        store.flush()
+        store.record_call(_call(1))
+        store.record_trace(TraceRecord("tr_dup", NOW))   # duplicate key: this one cannot be written
+        store.record_call(_call(2))
+        store.flush()
+        assert sorted(c.id for c in store.recent_calls(10)) == ["call_1", "call_2"]
+        assert store.writer.dropped == 1
+    finally:
+        store.close()
+
+
+EXIT_WITHOUT_CLOSE = textwrap.dedent("""
+    import sys
+    from cloverleaf import Client, Settings
+
+    settings = Settings(routes={"smart": {"targets": ["fake/echo"]}}, env={}, max_retries=0,
+                        store={"url": "sqlite:///" + sys.argv[1], "flush_ms": 60000})
+    client = Client(settings)
+    print(client.chat("smart", "remember me").content)
+    # no client.close(): the interpreter exits with the record still queued
+""")
+
+
+def test_records_queued_at_interpreter_exit_are_written(tmp_path: Path) -> None:
+    db = tmp_path / "exit.db"
+    script = tmp_path / "child.py"
+    script.write_text(EXIT_WITHOUT_CLOSE)
+    out = subprocess.run([sys.executable, str(script), str(db)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "remember me"
+    store = open_store(f"sqlite:///{db}")
+    try:
+        [call] = store.recent_calls(5)
+        assert call.requested_model == "smart" and call.status == "ok"
+    finally:
+        store.close()
+
+
+RACE = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from cloverleaf.gateway.store import open_store
+
+    go = Path(sys.argv[2])
+    while not go.exists():
+        time.sleep(0.001)
+    open_store("sqlite:///" + sys.argv[1]).close()
+    print("ok")
+""")
+
+
+def test_processes_starting_together_migrate_once(tmp_path: Path) -> None:
+    for round_ in range(3):
+        db, go = tmp_path / f"race{round_}.db", tmp_path / f"go{round_}"
+        script = tmp_path / "race.py"
+        script.write_text(RACE)
+        procs = [subprocess.Popen([sys.executable, str(script), str(db), str(go)], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(6)]
+        go.touch()
+        results = [p.communicate(timeout=120) for p in procs]
+        for p, (out, err) in zip(procs, results, strict=True):
+            assert p.returncode == 0 and out.strip() == "ok", err[-2000:]
+        engine = sa.create_engine(f"sqlite:///{db}")
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT version FROM schema_version")).scalars().all() == [1]
+        engine.dispose()
