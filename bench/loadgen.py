@@ -42,6 +42,8 @@ class Result:
     samples: list[Sample] = field(default_factory=list)
     errors: int = 0
     first_error: str | None = None
+    #: every answer received, warmup included (the denominator for a gateway's CPU per request)
+    completed: int = 0
 
     def error(self, why: str) -> None:
         self.errors += 1
@@ -179,15 +181,17 @@ def build_request(url: str, model: str, stream: bool, api_key: str) -> tuple[str
 
 async def _worker(host: str, port: int, data: bytes, stream: bool, result: Result, warm_until: float,
                   stop_at: float, per_worker: int | None, warm_count: int) -> None:
+    """Duration mode (``per_worker`` None): a request counts when it *finishes* inside
+    [warm_until, stop_at] (the caller cancels the workers at ``stop_at``). Count mode: the
+    first ``warm_count`` requests are warmup, then ``per_worker`` are measured; none starts
+    after ``stop_at``."""
     loop = asyncio.get_running_loop()
     proto: ClientProtocol | None = None
     done = 0
     warmed = 0
     while True:
         now = time.perf_counter()
-        if per_worker is None and now >= stop_at:
-            return
-        if per_worker is not None and (done >= per_worker or now >= stop_at):
+        if now >= stop_at or (per_worker is not None and done >= per_worker):
             return
         if proto is None or proto.lost is not None:
             try:
@@ -205,12 +209,13 @@ async def _worker(host: str, port: int, data: bytes, stream: bool, result: Resul
             proto = None
             continue
         finished = time.perf_counter()
-        in_warmup = started < warm_until if per_worker is None else warmed < warm_count
-        if in_warmup:
+        result.completed += 1
+        if per_worker is None:
+            if finished < warm_until or finished > stop_at:
+                continue
+        elif warmed < warm_count:
             warmed += 1
             continue
-        if per_worker is None and finished > stop_at:
-            return
         done += 1
         if status >= 300:
             result.error(f"HTTP {status}")
@@ -231,7 +236,7 @@ def summarise(result: Result, window: float) -> dict[str, Any]:
     lat = sorted((s.finished - s.started) * 1000.0 for s in result.samples)
     ttft = sorted(s.ttft * 1000.0 for s in result.samples if s.ttft is not None)
     out: dict[str, Any] = {
-        "count": len(lat), "errors": result.errors, "first_error": result.first_error,
+        "count": len(lat), "completed_all": result.completed, "errors": result.errors, "first_error": result.first_error,
         "window_s": window, "rps": len(lat) / window if window > 0 else 0.0,
         "mean_ms": sum(lat) / len(lat) if lat else None,
     }
@@ -254,7 +259,13 @@ async def run(url: str, model: str, *, concurrency: int, duration: float | None,
         stop_at = t0 + max_seconds if max_seconds else float("inf")
     tasks = [asyncio.create_task(_worker(host, port, data, stream, result, warm_until, stop_at, per_worker,
                                          warm_count)) for _ in range(concurrency)]
-    await asyncio.gather(*tasks)
+    if per_worker is None:
+        await asyncio.sleep(max(0.0, stop_at - time.perf_counter()))
+        for task in tasks:  # requests still under way at the end are not waited for
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    else:
+        await asyncio.gather(*tasks)
     if per_worker is None:
         window = duration or 0.0
     else:

@@ -31,7 +31,7 @@ def aggregate(cells: list[dict[str, Any]], targets: list[str]) -> list[dict[str,
     groups: dict[tuple[str, int, str], list[dict[str, Any]]] = {}
     for row in cells:
         cpu = row.get("gateway_cpu_s")
-        count = row.get("count") or 0
+        count = row.get("completed_all") or row.get("count") or 0
         row["cpu_us_per_req"] = cpu * 1e6 / count if cpu is not None and count else None
         groups.setdefault((row["scenario"], row["concurrency"], row["target"]), []).append(row)
     out = []

@@ -54,6 +54,8 @@ LOAD_CORE = "1"
 VARIANTS = {  # extra cloverleaf targets: name -> bench.variants flags
     "cloverleaf-aiohttp": ("--http-client", "aiohttp"),
     "cloverleaf-httpx": ("--http-client", "httpx"),
+    "cloverleaf-aiohttp-notrace": ("--http-client", "aiohttp", "--no-trace-writes"),
+    "cloverleaf-h11": ("--uvicorn-http", "h11"),
 }
 
 
@@ -110,8 +112,7 @@ def measure_cell(target: Target, scenario: str, concurrency: int, args: argparse
     cpu0 = cpu_seconds(pid) if pid else None
     out = loadgen(target, scenario, concurrency, args, core=None if args.no_pin else LOAD_CORE)
     if pid:
-        # CPU the gateway spent per answered request (warmup included in the numerator:
-        # a slight over-estimate, the same for every gateway).
+        # CPU the gateway spent per answered request, warmup included on both sides.
         out["gateway_cpu_s"] = cpu_seconds(pid) - (cpu0 or 0.0)
         out["gateway_rss_mib"] = rss_mib(pid)
     return out

@@ -7,6 +7,8 @@ This launcher lets a run compare variants of the same cloverleaf code without ed
   :class:`cloverleaf.transport_aiohttp.AiohttpTransport` (the fake provider and the httpx test
   hook stay on httpx), by wrapping ``Transport.asend`` / ``Transport.astream`` — exactly
   the hook the transport needs (see ``bench/README.md``), applied from outside;
+- ``--no-trace-writes``: call records are dropped instead of queued for the store (to
+  measure what writing traces costs; never a way to run the server);
 - ``--uvicorn-http h11|httptools`` and ``--uvicorn-loop asyncio|uvloop``: uvicorn's protocol
   and event loop (its ``auto`` picks httptools and uvloop when they are installed).
 
@@ -53,6 +55,12 @@ def use_aiohttp() -> None:
     cls.asend, cls.astream = asend, astream  # type: ignore[method-assign]
 
 
+def drop_trace_writes() -> None:
+    from cloverleaf.gateway.store.writer import BatchWriter
+
+    BatchWriter.insert = lambda self, rows: None  # type: ignore[method-assign]
+
+
 def force_uvicorn(http: str | None, loop: str | None) -> None:
     import uvicorn
 
@@ -74,11 +82,14 @@ def main(argv: list[str] | None = None) -> int:
     ours, rest = (argv[: argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--http-client", choices=["default", "httpx", "aiohttp"], default="default")
+    parser.add_argument("--no-trace-writes", action="store_true")
     parser.add_argument("--uvicorn-http", choices=["default", "h11", "httptools"], default="default")
     parser.add_argument("--uvicorn-loop", choices=["default", "asyncio", "uvloop"], default="default")
     args = parser.parse_args(ours)
     if args.http_client == "aiohttp":
         use_aiohttp()
+    if args.no_trace_writes:
+        drop_trace_writes()
     force_uvicorn(None if args.uvicorn_http == "default" else args.uvicorn_http,
                   None if args.uvicorn_loop == "default" else args.uvicorn_loop)
     from cloverleaf.cli import main as cli_main

@@ -23,6 +23,12 @@ _cl_services() {
 
   _cl_log() { echo "services: $*" >&2; }
 
+  _cl_free_port() {  # the first port from $1 up that nothing listens on (another checkout's servers may)
+    local p="$1"
+    while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do p=$((p + 1)); done
+    echo "$p"
+  }
+
   _cl_apt() {  # install Debian packages, only the missing ones
     local missing=()
     for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
@@ -78,7 +84,10 @@ _cl_services() {
     _cl_log "initdb $pg_data"
     _cl_as_owner "$pg_bin/initdb" -D "$pg_data" -U cloverleaf --auth=trust -E UTF8 >/dev/null
   fi
-  if ! _cl_as_owner "$pg_bin/pg_ctl" -D "$pg_data" status >/dev/null 2>&1; then
+  if _cl_as_owner "$pg_bin/pg_ctl" -D "$pg_data" status >/dev/null 2>&1; then
+    pg_port="$(sed -n 4p "$pg_data/postmaster.pid")"   # ours, already running: keep its port
+  else
+    pg_port="$(_cl_free_port "$pg_port")"
     _cl_log "starting PostgreSQL on 127.0.0.1:$pg_port"
     _cl_as_owner "$pg_bin/pg_ctl" -D "$pg_data" -w -t 60 -l "$state/postgres/server.log" \
       -o "-p $pg_port -k $pg_sock -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off" start >&2
@@ -88,7 +97,11 @@ _cl_services() {
   # -- Redis -------------------------------------------------------------------------
   command -v redis-server >/dev/null 2>&1 || _cl_apt redis-server >&2
   mkdir -p "$redis_dir"
-  if ! { [ -f "$redis_dir/redis.pid" ] && kill -0 "$(cat "$redis_dir/redis.pid")" 2>/dev/null; }; then
+  if [ -f "$redis_dir/redis.pid" ] && kill -0 "$(cat "$redis_dir/redis.pid")" 2>/dev/null && [ -f "$redis_dir/port" ]; then
+    redis_port="$(cat "$redis_dir/port")"
+  else
+    redis_port="$(_cl_free_port "$redis_port")"
+    echo "$redis_port" > "$redis_dir/port"
     _cl_log "starting Redis on 127.0.0.1:$redis_port"
     redis-server --bind 127.0.0.1 --port "$redis_port" --daemonize yes --dir "$redis_dir" \
       --pidfile "$redis_dir/redis.pid" --logfile "$redis_dir/redis.log" --save "" --appendonly no >&2

@@ -87,6 +87,19 @@ class ModelRegistry:
         return True
 
 
+def _attachments(req: ChatRequest) -> list[tuple[list[Any], int, Attachment]]:
+    """Every attachment of ``req`` as (the list holding it, its index, it): in messages and
+    inside tool results."""
+    found: list[tuple[list[Any], int, Attachment]] = []
+    for msg in req.messages:
+        for i, part in enumerate(msg.parts):
+            if isinstance(part, Attachment):
+                found.append((msg.parts, i, part))
+            elif isinstance(part, ToolResult) and isinstance(part.content, list):
+                found.extend((part.content, j, p) for j, p in enumerate(part.content) if isinstance(p, Attachment))
+    return found
+
+
 class Engine:
     def __init__(self, settings: Settings, transport: Transport | None = None) -> None:
         self.settings = settings
@@ -96,6 +109,10 @@ class Engine:
         self._known = frozenset(provider_names()) | frozenset(settings.providers)
         self._targets: dict[tuple[Any, ...], Target] = {}
         self._attachment_policy: Any = None
+        #: Validate structured output into ``ChatResponse.parsed`` (a StructuredOutputError when
+        #: it does not parse). The server turns this off: its clients validate for themselves,
+        #: as they would against the provider, and must get the text even when it is cut off.
+        self.validate_structured = True
 
     # -- resolution -------------------------------------------------------------------------
     def resolve(self, model_id: str, *, api_key: str | None = None, base_url: str | None = None,
@@ -226,20 +243,16 @@ class Engine:
                                         hint="use fetch='local' so cloverleaf downloads it and sends the bytes")
 
     def _resolve_attachments(self, req: ChatRequest) -> None:
-        for msg in req.messages:
-            for i, part in enumerate(msg.parts):
-                if isinstance(part, Attachment):  # loaded bytes too: size cap and type check apply to all
-                    from .attachments import resolve
+        for parts, i, part in _attachments(req):  # loaded bytes too: size cap and type check apply to all
+            from .attachments import resolve
 
-                    msg.parts[i] = resolve(part, policy=self.attachment_policy)
+            parts[i] = resolve(part, policy=self.attachment_policy)
 
     async def _aresolve_attachments(self, req: ChatRequest) -> None:
-        for msg in req.messages:
-            for i, part in enumerate(msg.parts):
-                if isinstance(part, Attachment):
-                    from .attachments import aresolve
+        for parts, i, part in _attachments(req):
+            from .attachments import aresolve
 
-                    msg.parts[i] = await aresolve(part, policy=self.attachment_policy)
+            parts[i] = await aresolve(part, policy=self.attachment_policy)
 
     @property
     def attachment_policy(self) -> Any:
@@ -306,7 +319,7 @@ class Engine:
         if target.price is not None:
             out.cost = target.price.cost(out.usage)
         fmt = req.response_format
-        if fmt is not None and fmt.type != "text" and out.finish_reason != "tool_calls":
+        if self.validate_structured and fmt is not None and fmt.type != "text" and out.finish_reason != "tool_calls":
             out.parsed = parse_output(out, fmt)
         return out
 

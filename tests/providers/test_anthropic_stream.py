@@ -236,3 +236,33 @@ def test_any_split_gives_the_same_result(adapter, name, data):
     assert merged(split_events) == merged(whole_events)
     assert split.parts == whole.parts
     assert (split.usage, split.finish_reason, split.model) == (whole.usage, whole.finish_reason, whole.model)
+
+
+def test_nothing_after_message_stop_makes_a_second_done(adapter):
+    name = REC + "test_request_stream_fallback_for_high_max_tokens.yaml"
+    body = body_of(name)
+    tail = body[body.index(b"event: message_stop"):]
+    events, resp = decode(adapter, STREAMS[name], [body, b'event: content_block_delta\ndata: {"type": '
+                                                         b'"content_block_delta", "index": 0, "delta": '
+                                                         b'{"type": "text_delta", "text": "late"}}\n\n', tail])
+    assert [e.type for e in events].count("done") == 1 and events[-1].type == "done"
+    assert resp.text == "2"
+
+
+def test_compaction_usage_counts_every_iteration(adapter):
+    # message_start reports the compaction step (55096 cache reads); message_delta's top level only the
+    # final step, with every billed step listed under usage.iterations.
+    name = REC + "test_anthropic_compaction_usage_with_cache_streaming.yaml"
+    req = ChatRequest("claude-sonnet-4-6", [Message.user("Now say hello.")], stream=True)
+    events, resp = decode(adapter, req, [body_of(name)])
+    u = resp.usage
+    assert (u.input_tokens, u.output_tokens, u.cached_tokens, u.cache_write_tokens) == (100 + 55096 + 181, 83 + 8, 55096, 0)
+    assert u.cached_tokens <= u.input_tokens and [e.type for e in events].count("done") == 1
+
+
+def test_compaction_usage_non_stream(adapter):
+    name = REC + "test_anthropic_compaction_end_to_end.yaml"
+    resp = adapter.parse_chat(cassette(name)[0].response, ChatRequest("claude-sonnet-4-6", [Message.user("hi")]))
+    assert (resp.usage.input_tokens, resp.usage.output_tokens) == (55196 + 220, 125 + 8)
+    later = adapter.parse_chat(cassette(name)[1].response, ChatRequest("claude-sonnet-4-6", [Message.user("hi")]))
+    assert (later.usage.input_tokens, later.usage.output_tokens) == (239, 10)  # one iteration: the top level

@@ -213,3 +213,18 @@ def test_structured_stream_drops_text_around_the_answer() -> None:
         "messageStop", {"stopReason": "end_turn"}) + frame("metadata", {"usage": {}})
     events = decode(plain, request(response_format=fmt))
     assert [(e.type, e.text) for e in events[:-1]] == [("usage", None), ("text", '{"a": 2}')]
+
+
+@pytest.mark.parametrize("stop", ["malformed_tool_use", "malformed_model_output"])
+def test_malformed_output_stop_reasons_are_errors(stop: str) -> None:
+    # Converse's documented StopReason values for output Bedrock could not parse: not a clean "other"
+    raw = frame("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "hi"}}) + frame(
+        "messageStop", {"stopReason": stop}) + frame("metadata", {"usage": {"inputTokens": 3, "outputTokens": 1}})
+    events = decode(raw, request())
+    assert events[-1].type == "done" and events[-1].finish_reason == "error" and events[-1].raw_finish_reason == stop
+    whole = {"output": {"message": {"role": "assistant", "content": [{"text": "hi"}]}}, "stopReason": stop,
+             "usage": {"inputTokens": 3, "outputTokens": 1}}
+    from cloverleaf.http import HttpResponse
+
+    resp = ADAPTER.parse_chat(HttpResponse(200, {}, json.dumps(whole).encode()), request())
+    assert resp.finish_reason == "error" and resp.metadata.raw_finish_reason == stop

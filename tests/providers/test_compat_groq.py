@@ -139,3 +139,26 @@ def test_image_url_input_request_and_answer() -> None:
         Text("What is the name of this fruit?"), Attachment(type="image", url=url, fetch="provider")])])
     assert adapter("groq").build_chat(req, config("groq")).json()["messages"] == recorded["messages"]
     assert "potato" in replay_chat("groq", path, req).text
+
+
+def test_stream_usage_reported_only_under_x_groq_is_kept() -> None:
+    # Recorded without stream_options: Groq puts the counts only in the finish chunk's x_groq.usage.
+    path = f"{GQ}/test_groq_model_thinking_part_iter.yaml"
+    req = ChatRequest("deepseek-r1-distill-llama-70b", [Message.user("Uruguayan alfajores?")], stream=True)
+    events, resp = replay_stream("groq", path, req, 0)
+    final = recorded_chunks(path, 0)[-1]
+    assert "usage" not in final and final["x_groq"]["usage"]["prompt_tokens"] == 21
+    assert (resp.usage.input_tokens, resp.usage.output_tokens) == (21, 988)
+    assert [e.type for e in events].count("usage") == 1 and events[-1].type == "done"
+
+
+def test_usage_in_both_places_is_counted_once() -> None:
+    # Newer Groq streams repeat the counts at the top level and under x_groq: one usage event.
+    events, resp = replay_stream("groq", STREAM, SREQ, 1)
+    final = recorded_chunks(STREAM, 1)[-1]
+    assert final["usage"]["prompt_tokens"] == final["x_groq"]["usage"]["prompt_tokens"]
+    assert [e.type for e in events].count("usage") == 1
+    assert resp.usage.input_tokens == final["usage"]["prompt_tokens"]
+    # Groq's completion_tokens already include the reasoning (total = prompt + completion)
+    assert resp.usage.output_tokens == final["usage"]["completion_tokens"]
+    assert resp.usage.reasoning_tokens == final["usage"]["completion_tokens_details"]["reasoning_tokens"]

@@ -184,7 +184,8 @@ def test_reasoning_config_to_thinking_config():
 
     assert thinking("gemini-2.5-flash", ReasoningConfig(budget_tokens=2048)) == {
         "includeThoughts": True, "thinkingBudget": 2048}
-    assert thinking("gemini-2.5-pro", ReasoningConfig(effort="low")) == {"includeThoughts": True, "thinkingBudget": 1024}
+    # the shared effort table: "low" is the same 2048-token budget as on Anthropic and Bedrock Claude
+    assert thinking("gemini-2.5-pro", ReasoningConfig(effort="low")) == {"includeThoughts": True, "thinkingBudget": 2048}
     assert thinking("gemini-3-pro-preview", ReasoningConfig(effort="high")) == {
         "includeThoughts": True, "thinkingLevel": "high"}
 

@@ -4,6 +4,7 @@ the requests the real API accepted (same recordings)."""
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 import pytest
@@ -373,3 +374,47 @@ def test_refusal_becomes_text_with_content_filter_finish() -> None:
     resp = adapter("openai").parse_chat(HttpResponse(200, {}, body), ChatRequest("gpt-4o", []))
     assert resp.text == "I can't help with that." and resp.finish_reason == "content_filter"
     assert resp.metadata.extra["refusal"] == "I can't help with that." and resp.metadata.raw_finish_reason == "stop"
+
+
+def test_tool_choice_without_tools_is_not_sent_and_required_without_tools_refused() -> None:
+    from cloverleaf.errors import InvalidRequestError
+
+    plain = ChatRequest("gpt-4o", [Message.user("x")])
+    for mode in ("auto", "none"):
+        plain.tool_choice = ToolChoice(mode)  # type: ignore[arg-type]
+        assert "tool_choice" not in _body(plain)  # OpenAI answers tool_choice without tools with a 400
+    for choice in (ToolChoice("required"), ToolChoice("tool", "get_user_country")):
+        plain.tool_choice = choice
+        with pytest.raises(InvalidRequestError, match="needs tools"):
+            _body(plain)
+    unknown = ChatRequest("gpt-4o", [Message.user("x")], tools=[COUNTRY_TOOL], tool_choice=ToolChoice("tool", "nope"))
+    with pytest.raises(InvalidRequestError, match="not among the tools"):
+        _body(unknown)
+
+
+def test_history_tool_call_arguments_are_always_valid_json() -> None:
+    req = ChatRequest("gpt-4o", [
+        Message.user("x"),
+        Message.assistant([ToolCall("c1", "ping", {}, raw_arguments=""),  # a no-argument call, streamed
+                           ToolCall("c2", "f", {"_raw": '{"a": 1'}, raw_arguments='{"a": 1'),  # cut by max_tokens
+                           ToolCall("c3", "g", {"b": 2}, raw_arguments='{"b":2}')]),
+        Message(Role.TOOL, [ToolResult("c1", "pong"), ToolResult("c2", "bad"), ToolResult("c3", "ok")]),
+    ])
+    calls = _body(req)["messages"][1]["tool_calls"]
+    assert [c["function"]["arguments"] for c in calls] == ["{}", '{"_raw": "{\\"a\\": 1"}', '{"b":2}']
+
+
+def test_xai_usage_counts_reasoning_in_output() -> None:
+    # xAI counts reasoning apart from completion_tokens but inside total_tokens (docs.x.ai
+    # "consumption and rate limits"); our output_tokens must include it, once.
+    from cloverleaf.http import HttpResponse
+
+    usage = {"prompt_tokens": 10120, "completion_tokens": 1499, "total_tokens": 14428,
+             "prompt_tokens_details": {"cached_tokens": 128}, "completion_tokens_details": {"reasoning_tokens": 2809}}
+    body = {"id": "x", "model": "grok-4", "usage": usage,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}]}
+    resp = adapter("xai").parse_chat(HttpResponse(200, {}, json.dumps(body).encode()),
+                                     ChatRequest("grok-4", [Message.user("x")]))
+    u = resp.usage
+    assert (u.input_tokens, u.output_tokens, u.reasoning_tokens, u.cached_tokens) == (10120, 4308, 2809, 128)
+    assert u.total_tokens == usage["total_tokens"]

@@ -12,6 +12,7 @@ from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types import CreateEmbeddingResponse, ImagesResponse
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
+from cloverleaf.attachments import AttachmentPolicy, resolve
 from cloverleaf.server import openai_wire as ow
 from cloverleaf.server.errors import BadRequest
 from cloverleaf.server.openai_stream import ChatChunkEncoder
@@ -36,6 +37,13 @@ from .openai_schema import validate
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 )
+WAV = b"RIFF" + struct.pack("<I", 36) + b"WAVEfmt " + b"\0" * 24
+SERVER_POLICY = AttachmentPolicy(allow_local_paths=False)
+
+
+def _resolved(part: object) -> Attachment:
+    assert isinstance(part, Attachment)
+    return resolve(part, policy=SERVER_POLICY)
 
 
 def test_parse_full_chat_request() -> None:
@@ -47,7 +55,7 @@ def test_parse_full_chat_request() -> None:
                 {"type": "text", "text": "what is this?"},
                 {"type": "image_url", "image_url": {"url": "data:image/png;base64," + base64.b64encode(PNG).decode()}},
                 {"type": "image_url", "image_url": {"url": "https://example.com/cat.png", "detail": "low"}},
-                {"type": "input_audio", "input_audio": {"data": base64.b64encode(b"RIFF").decode(), "format": "wav"}},
+                {"type": "input_audio", "input_audio": {"data": base64.b64encode(WAV).decode(), "format": "wav"}},
                 {"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBERi0=", "filename": "a.pdf"}},
             ]},
             {"role": "assistant", "content": None, "reasoning_content": "thinking...",
@@ -78,10 +86,13 @@ def test_parse_full_chat_request() -> None:
     assert req.messages[0].content == "be terse"
     user = req.messages[1].parts
     assert isinstance(user[0], Text) and user[0].text == "what is this?"
-    assert isinstance(user[1], Attachment) and user[1].data == PNG and user[1].media_type == "image/png"
-    assert isinstance(user[2], Attachment) and user[2].source == "https://example.com/cat.png" and not user[2].resolved
-    assert isinstance(user[3], Attachment) and user[3].type == "audio" and user[3].media_type == "audio/wav"
-    assert isinstance(user[4], Attachment) and user[4].type == "pdf" and user[4].data == b"%PDF-"
+    # attachments are passed on unread; the engine resolves them under the server's policy
+    assert all(isinstance(p, Attachment) and not p.resolved for p in user[1:])
+    image, audio, pdf = (_resolved(user[i]) for i in (1, 3, 4))
+    assert (image.type, image.media_type, image.data) == ("image", "image/png", PNG)
+    assert isinstance(user[2], Attachment) and user[2].source == "https://example.com/cat.png"
+    assert (audio.type, audio.media_type, audio.data) == ("audio", "audio/wav", WAV)
+    assert (pdf.type, pdf.data, pdf.filename) == ("pdf", b"%PDF-", "a.pdf")
     reasoning, call = req.messages[2].parts
     assert isinstance(reasoning, Reasoning) and reasoning.text == "thinking..."
     assert isinstance(call, ToolCall) and call.arguments == {"city": "Oslo"} and call.id == "call_1"

@@ -15,6 +15,15 @@ from collections.abc import AsyncIterator, Coroutine, Iterator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+#: How long an interrupted sync call waits for the cancelled coroutine to clean up.
+CLEANUP_WAIT_SECONDS = 5.0
+
+
+async def _signalling(coro: Coroutine[Any, Any, T], finished: threading.Event) -> T:
+    try:
+        return await coro
+    finally:
+        finished.set()
 
 
 class LoopThread:
@@ -42,16 +51,24 @@ class LoopThread:
             return self._loop
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run ``coro`` on the private loop and block until it is done."""
+        """Run ``coro`` on the private loop and block until it is done.
+
+        If the waiting thread is interrupted (Ctrl-C), the coroutine is cancelled and this
+        waits (briefly) for its cleanup to finish, so the caller's own cleanup — closing a
+        stream — never races it.
+        """
         loop = self._ensure()
         if threading.current_thread() is self._thread:
             coro.close()
             raise RuntimeError("a sync gateway method was called from the gateway's own loop; use the async one")
-        future = asyncio.run_coroutine_threadsafe(coro, loop)
+        finished = threading.Event()
+        future = asyncio.run_coroutine_threadsafe(_signalling(coro, finished), loop)
         try:
             return future.result()
         except BaseException:
-            future.cancel()
+            if not future.done():
+                future.cancel()
+                finished.wait(CLEANUP_WAIT_SECONDS)
             raise
 
     def iterate(self, agen: AsyncIterator[T]) -> Iterator[T]:

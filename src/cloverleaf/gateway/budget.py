@@ -72,11 +72,23 @@ class Budgets:
         return out
 
     async def reserve(self, scopes: list[BudgetScope], amount: float) -> list[str]:
-        """Reserve ``amount`` USD in every scope, all or nothing; raise BudgetExceeded."""
+        """Reserve ``amount`` USD in every scope, all or nothing; raise BudgetExceeded.
+
+        The database work runs on a thread, which a cancellation cannot stop: if the caller
+        is cancelled meanwhile, what the thread goes on to reserve is released when it lands.
+        """
         if not scopes:
             return []
-        wall = self._clock.wall()
-        return await asyncio.to_thread(self._reserve_sync, scopes, amount, wall)
+        work = asyncio.ensure_future(asyncio.to_thread(self._reserve_sync, scopes, amount, self._clock.wall()))
+        try:
+            return await asyncio.shield(work)
+        except asyncio.CancelledError:
+            work.add_done_callback(self._release_orphan)
+            raise
+
+    def _release_orphan(self, work: asyncio.Future[list[str]]) -> None:
+        if not work.cancelled() and work.exception() is None:
+            work.get_loop().run_in_executor(None, self._settle_sync, work.result(), 0.0)
 
     def _reserve_sync(self, scopes: list[BudgetScope], amount: float, wall: float) -> list[str]:
         store = self._store

@@ -45,7 +45,7 @@ from .budget import RESERVATION_TTL_SECONDS, Budgets
 from .clock import Clock, SystemClock
 from .config import RouteConfig, TargetSpec, make_route, parse
 from .protocols import EngineLike
-from .ratelimit import RateLimiter
+from .ratelimit import RateLimiter, Reservation
 from .router import ResolvedTarget, RouteInfo, Router
 from .state import StateBackend, open_state
 from .traces import CallTracker, TraceAPI
@@ -60,17 +60,21 @@ CLEANUP_INTERVAL_SECONDS = 3600.0
 class _Call:
     """Everything one call holds between admission and its record."""
 
-    route: RouteConfig
     ctx: CallContext
     tracker: CallTracker
     loop: AttemptLoop
-    targets: list[ResolvedTarget]
-    budget_ids: list[str]
-    reserved_usd: float
-    call_reservation: Any
+    budget_ids: list[str] = dataclasses.field(default_factory=list)
+    reserved_usd: float = 0.0
+    call_reservation: Reservation | None = None
     emitted: bool = False          # a stream has sent output to the caller
     finished: bool = False         # the call record has been written
     ttft_ms: float | None = None
+
+    @property
+    def billable(self) -> bool:
+        """Might the provider bill this call although it did not complete? (Output reached
+        the caller, or an attempt was cut off in flight.)"""
+        return self.emitted or self.loop.cut_off
 
 
 class Gateway:
@@ -162,12 +166,12 @@ class Gateway:
             async for slot in call.loop:
                 try:
                     resp = await invoke(slot.target.target, _for_target(req, slot.target))
-                except asyncio.CancelledError:
-                    await call.loop.abandoned(slot)
-                    raise
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - the fallback table (fallback.py) decides
                     await call.loop.failed(slot, exc)
                     continue
+                except BaseException:      # cancelled in flight
+                    await call.loop.abandoned(slot)
+                    raise
                 await call.loop.succeeded(slot, resp.usage)
                 await self._finish_ok(call, slot.target, resp)
                 return resp
@@ -200,19 +204,19 @@ class Gateway:
                             for early in held:
                                 yield early
                         yield event
-                except (asyncio.CancelledError, GeneratorExit):
-                    if not call.finished:
-                        await call.loop.abandoned(slot)
-                    raise
                 except Exception as exc:
                     if not call.emitted:
                         await call.loop.failed(slot, exc)
                         continue
-                    await call.loop.record_failure(slot, exc)
+                    await call.loop.record_failure(slot, exc, output_sent=True)
                     raise StreamInterrupted(
                         f"the stream from {slot.target.key} failed after output had been sent "
                         f"({type(exc).__name__}: {exc}); it is not retried, so no text is repeated",
                         cause=exc) from exc
+                except BaseException:      # cancelled, or the consumer closed the stream
+                    if not call.finished:
+                        await call.loop.abandoned(slot)
+                    raise
                 finally:
                     aclose = getattr(events, "aclose", None)
                     if aclose is not None:
@@ -232,7 +236,7 @@ class Gateway:
 
     async def _admit(self, model: str, ctx: CallContext | None, operation: str, input_tokens: int,
                      max_output: int | None) -> _Call:
-        ctx = ctx or CallContext()
+        ctx = ctx or _NO_CONTEXT
         _check_allowed(model, ctx)
         route = self.router.route(model)
         targets = self.router.targets(route)
@@ -242,13 +246,13 @@ class Gateway:
         tracker = CallTracker(
             requested_model=model, operation=operation, started=self.clock.now(), created_at=self.clock.wall(),
             trace_id=ctx.trace_id, project=ctx.project, key_id=ctx.key.key_id if ctx.key else None,
-            metadata=dict(ctx.metadata), secrets=_secrets(targets))
+            metadata=dict(ctx.metadata), secrets=tuple(t.secret for t in targets if t.secret))
         ordered = await self.router.order(route, targets, input_tokens, output_tokens)
         loop = AttemptLoop(route, ordered, tracker=tracker, state=self.state, limiter=self.limiter,
-                           breaker=self.config.breaker, clock=self.clock, tokens=tokens,
+                           breaker=self.config.breaker, clock=self.clock, tokens=tokens, prompt_tokens=input_tokens,
                            retries=route.retries if route.retries is not None else self.config.max_retries,
                            rng=self._rng)
-        call = _Call(route, ctx, tracker, loop, ordered, [], 0.0, None)
+        call = _Call(ctx, tracker, loop)
         try:
             call.call_reservation = await self.limiter.acquire(*self.limiter.call_buckets(route, ctx.key, tokens))
             scopes = self.budgets.scopes(route, ctx)
@@ -271,11 +275,13 @@ class Gateway:
             resp.cost = cost
             resp.metadata.target = target.key
             resp.metadata.attempts = list(call.tracker.attempts)
-        await self.limiter.settle(call.call_reservation, usage.total_tokens if usage is not None else None)
-        await self._settle_budgets(call, cost if cost is not None else (0.0 if usage else call.reserved_usd))
-        self._record(call.tracker.record(self.clock, status="ok", target=target.key, provider=target.provider,
-                                         model=getattr(resp, "model", None), usage=usage, cost=cost,
-                                         ttft_ms=call.ttft_ms))
+        try:
+            await self.limiter.settle(call.call_reservation, usage.total_tokens if usage is not None else None)
+            await self._settle_budgets(call, cost if cost is not None else (0.0 if usage else call.reserved_usd))
+        finally:   # even when cancelled while settling: the call happened
+            self._record(call.tracker.record(self.clock, status="ok", target=target.key, provider=target.provider,
+                                             model=getattr(resp, "model", None), usage=usage, cost=cost,
+                                             ttft_ms=call.ttft_ms))
 
     async def _finish_error(self, call: _Call, exc: BaseException) -> None:
         if call.finished:
@@ -287,22 +293,28 @@ class Gateway:
             status = "cancelled"
         else:
             status = "error"
+        # when the provider may have billed the call, keep its token estimate and charge its
+        # reservation: cancelling a call must not be a way around a limit or a budget
+        billable = call.billable
         try:
-            await self.limiter.settle(call.call_reservation, None if call.emitted else 0)
-            # output reached the caller: the provider has billed something; keep the reservation
-            await self._settle_budgets(call, call.reserved_usd if call.emitted else 0.0)
+            await self.limiter.settle(call.call_reservation, None if billable else 0)
+            await self._settle_budgets(call, call.reserved_usd if billable else 0.0)
         finally:
             self._record(call.tracker.record(self.clock, status=status, error=exc, ttft_ms=call.ttft_ms))
 
     async def _settle_budgets(self, call: _Call, cost: float) -> None:
         ids, call.budget_ids = call.budget_ids, []
-        if ids:
+        if not ids:
+            return
+        try:   # shielded: a cancellation must not leave the reservation half settled
             await asyncio.shield(self.budgets.settle(ids, cost))
+        except Exception as exc:  # noqa: BLE001 - bookkeeping never fails a call; the reservation expires
+            log.warning("could not settle budget reservations: %s", type(exc).__name__)
 
     def _record(self, record: Any) -> None:
         try:
             self.store.record_call(record)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - bookkeeping never fails a call
             log.warning("could not queue the call record: %s", type(exc).__name__)
 
     def _maintain(self) -> None:
@@ -312,14 +324,17 @@ class Gateway:
                 now = self.clock.wall()
                 self.store.cleanup(now, self.config.store.data_retention_days, self._retention_by_model())
                 self.store.expire_reservations(now - RESERVATION_TTL_SECONDS)
-            except Exception as exc:
-                log.warning("store cleanup failed: %s", exc)
+            except Exception as exc:  # noqa: BLE001 - a background chore; the next round retries
+                log.warning("store cleanup failed: %s", type(exc).__name__)
             self._stop.wait(CLEANUP_INTERVAL_SECONDS)
 
     def _retention_by_model(self) -> dict[str, int | None]:
         registry = getattr(self.engine, "registry", None)
         entries = registry.all() if registry is not None else []
         return {e.name: e.data_retention_days for e in entries if getattr(e, "data_retention_days", None)}
+
+
+_NO_CONTEXT = CallContext()
 
 
 def _for_target(req: Any, target: ResolvedTarget) -> Any:
@@ -336,12 +351,3 @@ def _check_allowed(model: str, ctx: CallContext) -> None:
     raise PermissionDeniedError(
         f"key {key.key_id!r} may not use model {model!r}; it may use: {', '.join(key.allowed_models)}",
         provider="gateway", model=model, status=403, code="model_not_allowed")
-
-
-def _secrets(targets: list[ResolvedTarget]) -> tuple[str, ...]:
-    out = []
-    for t in targets:
-        key = getattr(getattr(t.target, "cfg", None), "api_key", None) or t.spec.api_key
-        if key:
-            out.append(key)
-    return tuple(out)

@@ -2,9 +2,9 @@
 
 A configured route (``[routes.smart]`` or :meth:`Router.set_route`) names targets; any
 other name — a registry entry or a plain ``provider/model`` id — is a one-target route.
-Targets are resolved through the Engine on every call (the Engine caches resolutions and
-drops them when its model registry changes, so admin-API edits apply at once). The strategy only orders the targets; the attempt loop walks
-that order and falls back along it.
+A route's targets are resolved through the Engine once and kept until the Engine's model
+registry changes (so admin-API edits apply at once); the hot path does a dict lookup. The
+strategy only orders the targets; the attempt loop walks that order and falls back along it.
 
 - ``priority``: as listed.
 - ``weighted``: a weighted random order (the first target is picked in proportion to its
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import random
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .config import RouteConfig, TargetSpec, make_route
@@ -33,6 +33,7 @@ class ResolvedTarget:
     provider: str
     context_window: int | None
     price: Any                  # ModelPrice | None
+    secret: str | None = field(default=None, repr=False)   # its API key, to scrub from error text
 
     @property
     def key(self) -> str:
@@ -47,11 +48,17 @@ class RouteInfo:
     implicit: bool = False
 
 
+#: Cached one-target routes and resolutions are dropped wholesale beyond this many names.
+MAX_CACHED = 4096
+
+
 class Router:
     def __init__(self, engine: EngineLike, routes: dict[str, RouteConfig], state: StateBackend,
                  rng: random.Random | None = None) -> None:
         self._engine = engine
         self._routes = dict(routes)
+        self._implicit: dict[str, RouteConfig] = {}
+        self._resolved: dict[str, tuple[int, RouteConfig, list[ResolvedTarget]]] = {}
         self._state = state
         self._rng = rng or random.Random()
         self._lock = threading.Lock()
@@ -62,23 +69,42 @@ class Router:
             self._routes = {**self._routes, route.name: route}
 
     def route(self, model: str) -> RouteConfig:
-        found = self._routes.get(model)
-        return found if found is not None else make_route(model, [model], implicit=True)
+        found = self._routes.get(model) or self._implicit.get(model)
+        if found is None:
+            found = make_route(model, [model], implicit=True)
+            if len(self._implicit) >= MAX_CACHED:
+                self._implicit.clear()
+            self._implicit[model] = found
+        return found
 
     def infos(self) -> list[RouteInfo]:
         return [RouteInfo(r.name, r.strategy, tuple(t.key for t in r.targets)) for r in self._routes.values()]
 
+    def invalidate(self) -> None:
+        """Resolve every route again on its next call (the server calls this after registry edits)."""
+        self._resolved = {}
+
     # -- resolution -------------------------------------------------------------------
     def targets(self, route: RouteConfig) -> list[ResolvedTarget]:
-        """The route's targets resolved through the Engine (ConfigError on an unknown model)."""
-        return [self._resolve(spec) for spec in route.targets]
+        """The route's targets resolved through the Engine (ConfigError on an unknown model).
+        The list is shared between calls: never modify it."""
+        version = getattr(getattr(self._engine, "registry", None), "version", 0)
+        cached = self._resolved.get(route.name)
+        if cached is not None and cached[0] == version and cached[1] is route:
+            return cached[2]
+        targets = [self._resolve(spec) for spec in route.targets]
+        if len(self._resolved) >= MAX_CACHED:
+            self._resolved = {}
+        self._resolved[route.name] = (version, route, targets)
+        return targets
 
     def _resolve(self, spec: TargetSpec) -> ResolvedTarget:
         # the gateway retries itself (each retry passes the breaker and the rate limits)
         target = self._engine.resolve(spec.model, api_key=spec.api_key, base_url=spec.base_url, max_retries=0)
         price = getattr(target, "price", None)
         provider = getattr(getattr(target, "spec", None), "name", None) or spec.model.partition("/")[0]
-        return ResolvedTarget(spec, target, provider, getattr(price, "context_window", None), price)
+        secret = getattr(getattr(target, "cfg", None), "api_key", None) or spec.api_key
+        return ResolvedTarget(spec, target, provider, getattr(price, "context_window", None), price, secret)
 
     # -- ordering ---------------------------------------------------------------------
     async def order(self, route: RouteConfig, targets: list[ResolvedTarget],

@@ -6,14 +6,17 @@ on the client, ``CallContext.trace_id`` here) belong to it; ``complete(id)`` clo
 target that answered, every attempt (target, error type and message, latency, HTTP status),
 latency, time to first token, tokens, cost and status.
 
-Error messages are scrubbed before they are stored: the gateway's own configured keys are
-replaced, and anything shaped like a provider key or a bearer token too, because providers
-like to echo part of a rejected key back ("Incorrect API key provided: sk-...").
+Every error an attempt meets is scrubbed *in place* the moment it is recorded (message,
+body, args): the targets' own keys are replaced, and anything shaped like a provider key or
+a bearer token too, because providers like to echo a rejected key back ("Incorrect API key
+provided: sk-..."). So the stored record, ``AllTargetsFailed``'s text, a
+``StreamInterrupted``, the server's error response and any log line all see clean text.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 import re
 import time
 import uuid
@@ -42,15 +45,37 @@ def redact(text: str | None, secrets: Iterable[str] = ()) -> str | None:
     for secret in secrets:
         if secret and len(secret) >= 4:
             text = text.replace(secret, REDACTED)
-    return _KEY_SHAPES.sub(REDACTED, text)[:MAX_MESSAGE]
+    return _KEY_SHAPES.sub(REDACTED, text)
+
+
+def scrub(error: BaseException, secrets: Iterable[str] = ()) -> None:
+    """Redact secrets from an error in place, so every later reader sees clean text."""
+    secrets = tuple(secrets)
+    if isinstance(error, ProviderError):
+        error.message = redact(error.message, secrets) or ""
+        error.body = redact(error.body, secrets)
+    if error.args and isinstance(error.args[0], str):
+        error.args = (redact(error.args[0], secrets), *error.args[1:])
 
 
 _sequence = itertools.count()
+_node = ""
+
+
+def _new_node() -> None:
+    global _node, _sequence
+    _node = f"{os.getpid() & 0xFFFF:04x}{uuid.uuid4().hex[:6]}"
+    _sequence = itertools.count()
+
+
+_new_node()
+os.register_at_fork(after_in_child=_new_node)
 
 
 def new_call_id() -> str:
-    """Unique, and sorting in creation order (records with equal timestamps keep their order)."""
-    return f"call_{time.time_ns():016x}{next(_sequence) % 0x10000:04x}{uuid.uuid4().hex[:8]}"
+    """Unique across processes, and sorting in creation order. No system call: the process
+    part is drawn once (and again in a forked child)."""
+    return f"call_{time.time_ns():016x}{next(_sequence) & 0xFFFFFF:06x}{_node}"
 
 
 def error_message(error: BaseException) -> str:
@@ -94,7 +119,10 @@ class CallTracker:
     _providers: list[str | None] = field(default_factory=list)
 
     def add_attempt(self, target: str, provider: str | None, error: BaseException | None, latency_ms: float) -> Attempt:
-        status = getattr(error, "status", None) if error is not None else None
+        status = None
+        if error is not None:
+            scrub(error, self.secrets)
+            status = getattr(error, "status", None)
         attempt = Attempt(target, error, latency_ms, status)
         self.attempts.append(attempt)
         self._providers.append(provider)
@@ -109,14 +137,19 @@ class CallTracker:
             requested_model=self.requested_model, status=status, trace_id=self.trace_id, target=target,
             provider=provider, model=model,
             error_type=type(error).__name__ if error is not None else None,
-            error_message=redact(error_message(error), self.secrets) if error is not None else None,
+            error_message=self._message(error),
             latency_ms=(clock.now() - self.started) * 1000.0, ttft_ms=ttft_ms,
             input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
             cached_tokens=usage.cached_tokens, reasoning_tokens=usage.reasoning_tokens, cost=cost,
             project=self.project, key_id=self.key_id, metadata=dict(self.metadata),
             attempts=[AttemptRecord(a.target, p, a.error is None,
                                     type(a.error).__name__ if a.error is not None else None,
-                                    redact(error_message(a.error), self.secrets) if a.error is not None else None,
+                                    self._message(a.error),
                                     a.status, a.latency_ms)
                       for a, p in zip(self.attempts, self._providers, strict=True)],
         )
+
+    def _message(self, error: BaseException | None) -> str | None:
+        if error is None:
+            return None
+        return (redact(error_message(error), self.secrets) or "")[:MAX_MESSAGE]

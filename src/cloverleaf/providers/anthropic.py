@@ -11,7 +11,11 @@ is the whole prompt, so it is the sum of the three; ``cached_tokens`` is the rea
 ``cache_write_tokens`` the writes. The recording's second call (3 uncached + 1111 read + 418
 written) therefore gives ``input_tokens=1532, cached_tokens=1111, cache_write_tokens=418``.
 ``output_tokens`` already includes thinking; ``output_tokens_details.thinking_tokens``, when the
-API sends it, becomes ``reasoning_tokens``.
+API sends it, becomes ``reasoning_tokens``. With server-side compaction the top-level counts
+cover only the final sampling step while ``usage.iterations`` lists every step (the compaction
+summary reads the whole long prompt and is billed too), so the usage is the sum of the
+iterations (``test_anthropic_compaction_usage_with_cache_streaming.yaml``: 55196 + 181 input,
+83 + 8 output, 55096 cache reads).
 
 Server-side tool blocks (``server_tool_use``, ``web_search_tool_result``, MCP ...) have no
 neutral part: they are kept raw in ``metadata.extra["server_tool_blocks"]`` and not replayed.
@@ -86,6 +90,13 @@ def usage_from(data: dict[str, Any] | None) -> Usage:
     """Our :class:`Usage` from an Anthropic ``usage`` object (see the module docstring)."""
     if not data:
         return Usage()
+    iterations = data.get("iterations")
+    if isinstance(iterations, list) and iterations and all(isinstance(i, dict) for i in iterations):
+        # server-side compaction: the top level counts only the last sampling step; every step is billed
+        total = Usage()
+        for step in iterations:
+            total = total + usage_from(step)
+        return total
     uncached = data.get("input_tokens") or 0
     read = data.get("cache_read_input_tokens") or 0
     written = data.get("cache_creation_input_tokens") or 0

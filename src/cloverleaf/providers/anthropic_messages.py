@@ -11,7 +11,8 @@ Why this is more than a field rename: the Messages API has its own shape for a c
   ``redacted_thinking`` blocks with their ``data``) or a multi-turn conversation with extended
   thinking is rejected. Reasoning from another provider has no valid signature and is dropped.
 - ``max_tokens`` is required (default :data:`DEFAULT_MAX_TOKENS`) and must exceed the thinking
-  budget.
+  budget; an effort becomes a budget by the table shared with Gemini and Bedrock (``_common``),
+  and ``tool_choice`` is checked by the shared rule there too.
 
 Structured output, and why it is native: the recordings (``test_anthropic_native_output_*``,
 ``test_output/test_*_native_output*``) show ``output_config.format = {"type": "json_schema",

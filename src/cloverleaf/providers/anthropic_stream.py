@@ -14,7 +14,9 @@ The stream is a message built up block by block::
 Deltas carry only a block ``index``, so the decoder remembers each open block's type to know
 what a delta means: ``input_json_delta`` fragments are tool-call arguments for a ``tool_use``
 block, JSON *text* for our structured-output tool, and ignored for server-side tools. A body
-that ends before ``message_stop`` was cut off, and ``close()`` says so.
+that ends before ``message_stop`` was cut off, and ``close()`` says so; nothing after it counts
+(one ``done``). SSE framing and JSON parsing are the shared
+:class:`~cloverleaf.streams.sse_json.JSONEventDecoder`'s.
 """
 
 from __future__ import annotations

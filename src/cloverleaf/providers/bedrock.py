@@ -21,8 +21,11 @@ turn that tool call back into a Text part holding the JSON. ``extra={"structured
 
 Reasoning is requested per model family through ``additionalModelRequestFields`` (Claude
 ``thinking``, gpt-oss ``reasoning_effort``, Qwen ``reasoning_config``, Nova ``reasoningConfig``).
-Reasoning parts in the history are sent back only when signed (or redacted): Claude verifies
-them, and unsigned reasoning from other models cannot be replayed faithfully. Converse has
+Reasoning parts in the history are sent back only when signed (or redacted) and produced by
+Bedrock (``_common.replayable_reasoning``): Claude verifies them, unsigned reasoning cannot be
+replayed faithfully, and another vendor's signature (a Gemini ``thoughtSignature``, OpenAI
+encrypted reasoning after a gateway fallback) would fail the whole request. Effort and budget
+translate through the shared table in ``_common``. Converse has
 no ``seed``, ``user`` or parallel-tool-call switch; those request fields are not sent.
 """
 
@@ -62,6 +65,7 @@ from ..types import (
     ToolResult,
     Usage,
 )
+from ._common import budget_for_effort, checked_tool_choice, effort_for_budget, read_json, replayable_reasoning
 from .base import Adapter, ProviderConfig
 from .bedrock_auth import CredentialCache, sign_request
 from .bedrock_errors import error_class, error_fields, stream_error
@@ -78,7 +82,6 @@ from .bedrock_stream import STOP_REASONS, ConverseStreamDecoder, usage_from
 
 _IMAGE_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/jpg": "jpeg", "image/gif": "gif",
                   "image/webp": "webp"}
-_EFFORT_BUDGET = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 16384}
 _REGION = re.compile(r"^[a-z0-9-]{4,30}$")
 _TOOL_NAME_BAD = re.compile(r"[^a-zA-Z0-9_-]")
 _DOC_NAME_BAD = re.compile(r"[^A-Za-z0-9\s\-()\[\]]")
@@ -129,7 +132,7 @@ class BedrockAdapter(Adapter):
         headers = {"content-type": "application/json", "accept": accept}
         headers.update({k.lower(): v for k, v in cfg.headers.items()})
         req = HttpRequest("POST", f"{endpoint}/model/{quote(model, safe='')}/{operation}", headers, body,
-                          stream=stream)
+                          stream=stream, timeout=cfg.timeout)
         if cfg.api_key:
             req.headers["authorization"] = f"Bearer {cfg.api_key}"
             return req
@@ -216,6 +219,8 @@ class BedrockAdapter(Adapter):
             status = "error" if part.is_error else "success"
             return [{"toolResult": {"toolUseId": part.tool_call_id, "content": content, "status": status}}]
         if isinstance(part, Reasoning):
+            if not replayable_reasoning(self, part.provider):
+                return []  # another vendor's signature or encrypted reasoning: Converse would reject it
             if part.redacted:
                 return [{"reasoningContent": {"redactedContent": part.redacted}}]
             if part.signature:
@@ -243,7 +248,7 @@ class BedrockAdapter(Adapter):
 
     def _tool_config(self, req: ChatRequest, messages: list[dict[str, Any]], *, forced_ok: bool,
                      native: bool) -> dict[str, Any] | None:
-        choice = req.tool_choice
+        choice = checked_tool_choice(req, self.name)
         tools = [_tool_spec(t.name, t.description, t.parameters) for t in req.tools or []]
         if choice is not None and choice.mode == "none":
             tools = tools if _has_tool_blocks(messages) else []
@@ -279,9 +284,9 @@ class BedrockAdapter(Adapter):
         assert rc is not None
         model = req.model.lower()
         if "anthropic." in model or "claude" in model:
-            budget = rc.budget_tokens or _EFFORT_BUDGET[rc.effort or "medium"]
+            budget = rc.budget_tokens or budget_for_effort(rc.effort)
             return {"thinking": {"type": "enabled", "budget_tokens": budget}}
-        effort = rc.effort or _effort_for_budget(rc.budget_tokens)
+        effort = rc.effort or (effort_for_budget(rc.budget_tokens) if rc.budget_tokens else "medium")
         if "openai." in model:
             return {"reasoning_effort": "low" if effort == "minimal" else effort}
         if "qwen." in model:
@@ -296,7 +301,7 @@ class BedrockAdapter(Adapter):
             "fields as extra_body={'additionalModelRequestFields': {...}}", req.model)
 
     def parse_chat(self, resp: HttpResponse, req: ChatRequest) -> ChatResponse:
-        data = self._json(resp, req.model)
+        data = read_json(self, resp, req.model)
         message = (data.get("output") or {}).get("message") if isinstance(data, dict) else None
         if not isinstance(message, dict) or not isinstance(message.get("content"), list):
             raise self.malformed("Converse response has no output.message.content", resp, req.model)
@@ -359,7 +364,7 @@ class BedrockAdapter(Adapter):
 
     def parse_embed(self, resp: HttpResponse | list[HttpResponse], req: EmbeddingRequest) -> EmbeddingResponse:
         resps = resp if isinstance(resp, list) else [resp]
-        payloads = [self._json(r, req.model) for r in resps]
+        payloads = [read_json(self, r, req.model) for r in resps]
         try:
             vectors = parse_embeddings(payloads)
         except (ValueError, KeyError, TypeError) as exc:
@@ -389,7 +394,7 @@ class BedrockAdapter(Adapter):
 
     def parse_image(self, resp: HttpResponse | list[HttpResponse], req: ImageRequest) -> ImageResponse:
         resps = resp if isinstance(resp, list) else [resp]
-        payloads = [self._json(r, req.model) for r in resps]
+        payloads = [read_json(self, r, req.model) for r in resps]
         try:
             images, refusal = parse_images(payloads)
         except (ValueError, TypeError) as exc:
@@ -406,12 +411,6 @@ class BedrockAdapter(Adapter):
     def stream_error(self, msg: EventMessage, model: str | None) -> ProviderError:
         """The error an in-stream ``exception`` (or ``error``) frame stands for."""
         return stream_error(msg, provider=self.name, model=model)
-
-    def _json(self, resp: HttpResponse, model: str) -> Any:
-        try:
-            return resp.json()
-        except ValueError:
-            raise self.malformed("body is not JSON", resp, model) from None
 
 
 # --------------------------------------------------------------------------- helpers
@@ -449,12 +448,6 @@ def _document_name(filename: str | None, names: dict[str, int]) -> str:
     if base == "Document" or count > 1:
         return f"{base} {count}"
     return base
-
-
-def _effort_for_budget(budget: int | None) -> str:
-    if budget is None:
-        return "medium"
-    return "low" if budget <= 2048 else "medium" if budget <= 8192 else "high"
 
 
 __all__ = ["BedrockAdapter", "structured_tool_name"]

@@ -27,6 +27,9 @@ STOP_REASONS: dict[str, FinishReason] = {
     "tool_use": "tool_calls",
     "guardrail_intervened": "content_filter",
     "content_filtered": "content_filter",
+    # the model produced output or a tool call Bedrock could not parse (Gemini's MALFORMED_FUNCTION_CALL)
+    "malformed_model_output": "error",
+    "malformed_tool_use": "error",
 }
 
 

@@ -10,6 +10,11 @@ A ``base_url`` that already names an API version (``.../v1beta1/projects/P/locat
 publishers/google`` on Vertex AI, say) is used as is: Vertex speaks the same request and
 response shapes, so this adapter parses both, but it only does API-key auth.
 
+Shared rules (``_common``): ``tool_choice`` ``required``/``tool`` without tools is refused,
+an effort is the same thinking budget as on Anthropic (``thinkingLevel`` on Gemini 3), and
+reasoning from another provider is not replayed. Gemini has no switch for
+``parallel_tool_calls``; it is not sent.
+
 The conversation mapping lives in ``gemini_messages``, the response/stream reading in
 ``gemini_stream`` and the JSON Schema clean-up in ``gemini_schema``.
 """
@@ -47,6 +52,7 @@ from ..types import (
     ToolChoice,
     Usage,
 )
+from ._common import budget_for_effort, checked_tool_choice, read_json
 from .base import Adapter, ProviderConfig, generic_error_fields
 from .gemini_messages import build_contents
 from .gemini_schema import to_gemini_schema
@@ -56,9 +62,6 @@ _VERSIONED = re.compile(r"/v1(alpha|beta\d*)?(/|$)")
 
 #: ToolChoice.mode -> functionCallingConfig.mode
 _CALLING_MODE = {"auto": "AUTO", "none": "NONE", "required": "ANY", "tool": "ANY"}
-
-#: ReasoningConfig.effort -> thinkingBudget for Gemini 2.5 (Gemini 3 takes thinkingLevel instead)
-_EFFORT_BUDGET = {"minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
 
 #: EmbeddingRequest.input_type -> taskType
 _TASK_TYPES = {
@@ -125,10 +128,9 @@ class GeminiAdapter(Adapter):
             body["systemInstruction"] = {"parts": [{"text": system}]}
         if req.tools:
             body["tools"] = [{"functionDeclarations": [_declaration(t) for t in req.tools]}]
-            if req.tool_choice is not None:
-                body["toolConfig"] = {"functionCallingConfig": _calling_config(req.tool_choice)}
-        elif req.tool_choice is not None and req.tool_choice.mode in ("required", "tool"):
-            raise self.invalid("tool_choice requires tools", model=req.model)
+        choice = checked_tool_choice(req, self.name)
+        if choice is not None:
+            body["toolConfig"] = {"functionCallingConfig": _calling_config(choice)}
         generation = self._generation_config(req)
         if generation:
             body["generationConfig"] = generation
@@ -163,10 +165,7 @@ class GeminiAdapter(Adapter):
 
     # -- responses -----------------------------------------------------------------------
     def parse_chat(self, resp: HttpResponse, req: ChatRequest) -> ChatResponse:
-        try:
-            data = resp.json()
-        except ValueError:
-            raise self.malformed("response body is not JSON", resp, req.model) from None
+        data = read_json(self, resp, req.model)
         reader = ResponseReader(self, req.model)
         acc = StreamAccumulator(req.model, self.name)
         for event in reader.chunk(data):
@@ -261,10 +260,9 @@ class GeminiAdapter(Adapter):
                 usage = usage + one.usage
             return ImageResponse([image for one in parsed for image in one.images], parsed[0].model, self.name,
                                  usage=usage, metadata=parsed[-1].metadata)
-        try:
-            data = resp.json()
-        except ValueError:
-            raise self.malformed("response body is not JSON", resp, req.model) from None
+        data = read_json(self, resp, req.model)
+        if not isinstance(data, dict):
+            raise self.malformed("the body is not a JSON object", resp, req.model)
         if not data.get("candidates"):
             ResponseReader(self, req.model).check_prompt_blocked(data)
         images: list[GeneratedImage] = []
@@ -340,7 +338,7 @@ def _thinking_config(req: ChatRequest) -> dict[str, Any]:
         if "gemini-3" in req.model:
             config["thinkingLevel"] = reasoning.effort
         else:
-            config["thinkingBudget"] = _EFFORT_BUDGET[reasoning.effort]
+            config["thinkingBudget"] = budget_for_effort(reasoning.effort)
     return config
 
 

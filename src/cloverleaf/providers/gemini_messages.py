@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from ..types import Attachment, Message, Reasoning, Role, Text, ToolCall, ToolResult
+from ._common import replayable_reasoning
 
 if TYPE_CHECKING:
     from .gemini import GeminiAdapter
@@ -57,7 +58,7 @@ def _model_parts(adapter: GeminiAdapter, parts: list[Any]) -> list[dict[str, Any
     pending_signature: str | None = None
     for part in parts:
         if isinstance(part, Reasoning):
-            if not _ours(adapter, part):
+            if not replayable_reasoning(adapter, part.provider):
                 continue  # another provider's thoughts mean nothing to Gemini
             if part.text:
                 thought: dict[str, Any] = {"text": part.text, "thought": True}
@@ -90,10 +91,6 @@ def _model_parts(adapter: GeminiAdapter, parts: list[Any]) -> list[dict[str, Any
                 entry[_SIGNATURE_KEY] = pending_signature
                 break
     return out
-
-
-def _ours(adapter: GeminiAdapter, part: Reasoning) -> bool:
-    return part.provider in (None, adapter.name, "gemini")
 
 
 # --------------------------------------------------------------------------- user turns

@@ -6,7 +6,9 @@ one chunk. :class:`ResponseReader` turns chunks into :class:`StreamEvent` values
 ``parse_chat`` feeds it one chunk and assembles the events with the shared
 ``StreamAccumulator``, which is why a streamed and a non-streamed answer come out the same.
 
-Gemini has no terminal event: a stream simply ends after the chunk that carries
+SSE framing and the one JSON parse per chunk are the shared
+:class:`~cloverleaf.streams.sse_json.JSONEventDecoder`'s. Gemini has no terminal event: a
+stream simply ends after the chunk that carries
 ``finishReason``. So ``done`` (and the usage, taken from the last ``usageMetadata``, which
 holds the running totals) is emitted by ``close()``; a stream that ends without any
 ``finishReason`` was cut off and raises :class:`MalformedResponseError`.

@@ -13,7 +13,10 @@ reasoning format is mapped there), so ``cfg.extra["ollama_api"]`` picks:
 Ollama's native API has no tool-call ids: ids are synthesised from the call's position,
 name and arguments so the streamed and non-streamed decodings of the same answer agree.
 It has no ``tool_choice`` either: ``none`` omits the tools, ``tool`` narrows them to the
-named one; ``required`` cannot be enforced and is sent as ``auto``. Images go inline as
+named one; ``required`` cannot be enforced and is sent as ``auto`` (invalid choices are
+refused as everywhere, see ``_common``). Reasoning is ``think``: a token budget cannot be
+expressed and only switches thinking on; an effort is passed as a level to models that take
+one (gpt-oss). Images go inline as
 base64; PDF and audio input are not supported. Embeddings use ``POST /api/embed``
 (the older ``/api/embeddings`` reply shape is parsed too).
 """
@@ -47,6 +50,7 @@ from ..types import (
     ToolResult,
     Usage,
 )
+from ._common import checked_tool_choice, read_json
 from .base import Adapter, ProviderConfig, base_url_join, generic_error_fields, single
 
 if TYPE_CHECKING:
@@ -116,13 +120,11 @@ class OllamaAdapter(Adapter):
     def chat_body(self, req: ChatRequest, cfg: ProviderConfig) -> dict[str, Any]:
         body: dict[str, Any] = {"model": req.model, "messages": self.messages(req), "stream": req.stream}
         tools = req.tools or []
-        choice = req.tool_choice
+        choice = checked_tool_choice(req, self.name)
         if choice is not None and choice.mode == "none":
             tools = []
         elif choice is not None and choice.mode == "tool":
             tools = [t for t in tools if t.name == choice.name]
-            if not tools:
-                raise self.invalid(f"tool_choice names {choice.name!r}, which is not among the tools", req.model)
         if tools:
             body["tools"] = [
                 {"type": "function", "function": {
@@ -210,10 +212,7 @@ class OllamaAdapter(Adapter):
         return att.base64()
 
     def parse_chat(self, resp: HttpResponse, req: ChatRequest) -> ChatResponse:
-        try:
-            data = resp.json()
-        except ValueError:
-            raise self.malformed("body is not JSON", resp, req.model) from None
+        data = read_json(self, resp, req.model)
         if isinstance(data, dict) and "choices" in data:  # the OpenAI-compatible path answered
             return self.openai.parse_chat(resp, req)
         if isinstance(data, dict) and "error" in data:
@@ -260,10 +259,7 @@ class OllamaAdapter(Adapter):
 
     def parse_embed(self, resp: HttpResponse | list[HttpResponse], req: EmbeddingRequest) -> EmbeddingResponse:
         resp = single(resp)
-        try:
-            data = resp.json()
-        except ValueError:
-            raise self.malformed("body is not JSON", resp, req.model) from None
+        data = read_json(self, resp, req.model)
         if not isinstance(data, dict):
             raise self.malformed("reply is not an object", resp, req.model)
         if isinstance(data.get("embeddings"), list):

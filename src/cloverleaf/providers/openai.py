@@ -38,6 +38,7 @@ from ..types import (
     ToolCall,
     Usage,
 )
+from ._common import read_json
 from .base import Adapter, ProviderConfig, base_url_join, single
 from .openai_errors import classify, error_info, hint_for, is_quota_exhausted
 from .openai_messages import Dialect, encode_request
@@ -109,7 +110,7 @@ class OpenAIAdapter(Adapter):
         return self._post(cfg, "chat/completions", body, stream=req.stream)
 
     def parse_chat(self, resp: HttpResponse, req: ChatRequest) -> ChatResponse:
-        data = self._json(resp, req.model)
+        data = read_json(self, resp, req.model)
         choices = data.get("choices") if isinstance(data, dict) else None
         if not choices:
             if isinstance(data, dict) and data.get("error"):
@@ -218,7 +219,7 @@ class OpenAIAdapter(Adapter):
 
     def parse_embed(self, resp: HttpResponse | list[HttpResponse], req: EmbeddingRequest) -> EmbeddingResponse:
         resp = single(resp)
-        data = self._json(resp, req.model)
+        data = read_json(self, resp, req.model)
         items = data.get("data") if isinstance(data, dict) else None
         if not isinstance(items, list):
             raise self.malformed("no data in the embeddings response", resp, req.model)
@@ -247,7 +248,7 @@ class OpenAIAdapter(Adapter):
 
     def parse_image(self, resp: HttpResponse | list[HttpResponse], req: ImageRequest) -> ImageResponse:
         resp = single(resp)
-        data = self._json(resp, req.model)
+        data = read_json(self, resp, req.model)
         items = data.get("data") if isinstance(data, dict) else None
         if not isinstance(items, list):
             raise self.malformed("no data in the images response", resp, req.model)
@@ -265,13 +266,6 @@ class OpenAIAdapter(Adapter):
         return ImageResponse(images=images, model=req.model, provider=self.name,
                              usage=Usage(input_tokens=int(usage.get("input_tokens") or 0),
                                          output_tokens=int(usage.get("output_tokens") or 0)))
-
-    # -- helpers ---------------------------------------------------------------------------
-    def _json(self, resp: HttpResponse, model: str) -> Any:
-        try:
-            return resp.json()
-        except ValueError:
-            raise self.malformed(f"body is not JSON: {resp.text[:200]!r}", resp, model) from None
 
 
 def _vector(value: Any) -> list[float]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -32,8 +33,8 @@ from ..providers.registry import provider_names
 from .errors import ApiError, BadRequest, NotFound
 from .fields import bad, get_bool, get_dict, get_int, get_list, get_number, get_str
 from .http_io import json_response, read_json
-from .keys import public_view
-from .state import ServerState, state_of
+from .keys import VirtualKeys, public_view
+from .state import Handler, ServerState, endpoint
 
 _ENTRY_TEXT = ("identifier", "provider", "base_url", "api_key_env")
 _ENTRY_NUMBERS = ("input_cost_per_1k", "output_cost_per_1k", "cached_input_cost_per_1k")
@@ -42,18 +43,19 @@ _BIG = 1_000_000_000          # bounds keep numbers inside what every database c
 _FAR = 10_000 * 365 * 86400.0  # expiry: at most ~10,000 years from the epoch
 
 
-async def _admin(request: Request) -> ServerState:
-    st = state_of(request)
-    request.scope["cloverleaf.api"] = "admin"
-    await st.auth.authenticate_admin(request.headers.get("authorization"), request.headers.get("x-api-key"))
-    if st.backend.store is None:
-        raise ApiError("the admin API needs the gateway store, which is not available", status=503,
-                       kind="overloaded", code="store_unavailable")
-    return st
+def admin_route(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """An admin route: the master key and the store are checked before ``handler`` runs;
+    errors come back in the OpenAI error shape (the CLI and scripts read ``error.message``)."""
 
+    async def checked(request: Request, st: ServerState) -> Response:
+        await st.auth.authenticate_admin(request.headers.get("authorization"), request.headers.get("x-api-key"))
+        if st.backend.store is None:
+            raise ApiError("the admin API needs the gateway store, which is not available", status=503,
+                           kind="overloaded", code="store_unavailable")
+        return await handler(request, st)
 
-def _fail(request: Request, exc: Exception) -> Response:
-    return state_of(request).fail(request, exc, "openai", "admin")
+    checked.__name__ = checked.__qualname__ = handler.__name__
+    return endpoint("openai", api="admin")(checked)
 
 
 # --------------------------------------------------------------------------- model entries
@@ -123,76 +125,66 @@ def _name_ok(name: Any) -> str:
     return name
 
 
-async def list_models(request: Request) -> Response:
-    try:
-        st = await _admin(request)
-        rows = await asyncio.to_thread(st.backend.store.list_model_entries)
-    except Exception as exc:  # noqa: BLE001 - becomes the API error shape
-        return _fail(request, exc)
+@admin_route
+async def list_models(request: Request, st: ServerState) -> Response:
+    rows = await asyncio.to_thread(st.backend.store.list_model_entries)
     stored = {r.name for r in rows}
     config = [_entry_view(e, "config") for e in st.backend.settings.models if e.name not in stored]
     return json_response({"data": [_entry_view(r) for r in rows] + config})
 
 
-async def create_model(request: Request) -> Response:
-    try:
-        st = await _admin(request)
-        body = await read_json(request, st.options.max_body_bytes)
-        name = _name_ok(body.get("name"))
-        fields = _entry_fields(body, partial=False)
-        if await asyncio.to_thread(st.backend.store.get_model_entry, name) is not None:
-            raise ApiError(f"model entry {name!r} exists; PUT or PATCH /admin/models/{name} to change it",
-                           status=409, kind="invalid_request", code="conflict")
-        row = await _save_entry(st, name, fields)
-    except Exception as exc:  # noqa: BLE001 - becomes the API error shape
-        return _fail(request, exc)
+@admin_route
+async def create_model(request: Request, st: ServerState) -> Response:
+    body = await read_json(request, st.options.max_body_bytes)
+    name = _name_ok(body.get("name"))
+    fields = _entry_fields(body, partial=False)
+    if await asyncio.to_thread(st.backend.store.get_model_entry, name) is not None:
+        raise ApiError(f"model entry {name!r} exists; PUT or PATCH /admin/models/{name} to change it",
+                       status=409, kind="invalid_request", code="conflict")
+    row = await _save_entry(st, name, fields)
     return json_response(_entry_view(row), status=201)
 
 
-async def get_model(request: Request) -> Response:
+@admin_route
+async def get_model(request: Request, st: ServerState) -> Response:
     name = request.path_params["name"]
-    try:
-        st = await _admin(request)
-        row = await asyncio.to_thread(st.backend.store.get_model_entry, name)
-        if row is None:
-            entry = st.backend.settings.model_entry(name)
-            if entry is None:
-                raise NotFound(f"no model entry {name!r}", code="model_not_found")
-            return json_response(_entry_view(entry, "config"))
-    except Exception as exc:  # noqa: BLE001 - becomes the API error shape
-        return _fail(request, exc)
-    return json_response(_entry_view(row))
-
-
-async def update_model(request: Request) -> Response:
-    name = request.path_params["name"]
-    try:
-        st = await _admin(request)
-        body = await read_json(request, st.options.max_body_bytes)
-        existing = await asyncio.to_thread(st.backend.store.get_model_entry, name)
-        partial = request.method == "PATCH"
-        if partial and existing is None:
-            raise NotFound(f"no model entry {name!r} to update; POST /admin/models creates one",
-                           code="model_not_found")
-        row = await _save_entry(st, name, _entry_fields(body, partial=partial), existing if partial else None)
-    except Exception as exc:  # noqa: BLE001 - becomes the API error shape
-        return _fail(request, exc)
-    return json_response(_entry_view(row))
-
-
-async def delete_model(request: Request) -> Response:
-    name = request.path_params["name"]
-    try:
-        st = await _admin(request)
-        if not await asyncio.to_thread(st.backend.store.delete_model_entry, name):
+    row = await asyncio.to_thread(st.backend.store.get_model_entry, name)
+    if row is None:
+        entry = st.backend.settings.model_entry(name)
+        if entry is None:
             raise NotFound(f"no model entry {name!r}", code="model_not_found")
-        st.backend.uninstall(name)
-    except Exception as exc:  # noqa: BLE001 - becomes the API error shape
-        return _fail(request, exc)
+        return json_response(_entry_view(entry, "config"))
+    return json_response(_entry_view(row))
+
+
+@admin_route
+async def update_model(request: Request, st: ServerState) -> Response:
+    name = request.path_params["name"]
+    body = await read_json(request, st.options.max_body_bytes)
+    existing = await asyncio.to_thread(st.backend.store.get_model_entry, name)
+    partial = request.method == "PATCH"
+    if partial and existing is None:
+        raise NotFound(f"no model entry {name!r} to update; POST /admin/models creates one",
+                       code="model_not_found")
+    row = await _save_entry(st, name, _entry_fields(body, partial=partial), existing if partial else None)
+    return json_response(_entry_view(row))
+
+
+@admin_route
+async def delete_model(request: Request, st: ServerState) -> Response:
+    name = request.path_params["name"]
+    if not await asyncio.to_thread(st.backend.store.delete_model_entry, name):
+        raise NotFound(f"no model entry {name!r}", code="model_not_found")
+    st.backend.uninstall(name)
     return json_response({"deleted": name})
 
 
 # --------------------------------------------------------------------------- virtual keys
+
+
+def _keys(st: ServerState) -> VirtualKeys:
+    assert st.keys is not None  # admin_route checked the store, and keys exist whenever it does
+    return st.keys
 
 
 def _key_fields(body: dict[str, Any], now: float) -> dict[str, Any]:
@@ -242,74 +234,54 @@ async def _key_spend(st: ServerState, row: Any) -> float | None:
     return round(float(spent), 6)
 
 
-async def list_keys(request: Request) -> Response:
-    try:
-        st = await _admin(request)
-        assert st.keys is not None
-        include = request.query_params.get("include_revoked", "true").lower() != "false"
-        rows = await st.keys.list(include_revoked=include)
-        data = [await _key_view(st, r) for r in rows]
-    except Exception as exc:  # noqa: BLE001 - becomes the API error shape
-        return _fail(request, exc)
+@admin_route
+async def list_keys(request: Request, st: ServerState) -> Response:
+    include = request.query_params.get("include_revoked", "true").lower() != "false"
+    rows = await _keys(st).list(include_revoked=include)
+    data = [await _key_view(st, r) for r in rows]
     return json_response({"data": data})
 
 
-async def create_key(request: Request) -> Response:
-    try:
-        st = await _admin(request)
-        assert st.keys is not None
-        body = await read_json(request, st.options.max_body_bytes)
-        row, secret = await st.keys.create(**_key_fields(body, time.time()))
-    except Exception as exc:  # noqa: BLE001 - becomes the API error shape
-        return _fail(request, exc)
+@admin_route
+async def create_key(request: Request, st: ServerState) -> Response:
+    body = await read_json(request, st.options.max_body_bytes)
+    row, secret = await _keys(st).create(**_key_fields(body, time.time()))
     view = await _key_view(st, row)
     view["key"] = secret
     view["note"] = "store this key now: it is shown only once and kept only as a hash"
     return json_response(view, status=201)
 
 
-async def get_key(request: Request) -> Response:
-    try:
-        st = await _admin(request)
-        assert st.keys is not None
-        row = await st.keys.get(request.path_params["key_id"])
-        if row is None:
-            raise NotFound(f"no virtual key {request.path_params['key_id']!r}", code="key_not_found")
-        view = await _key_view(st, row)
-    except Exception as exc:  # noqa: BLE001 - becomes the API error shape
-        return _fail(request, exc)
+@admin_route
+async def get_key(request: Request, st: ServerState) -> Response:
+    row = await _keys(st).get(request.path_params["key_id"])
+    if row is None:
+        raise NotFound(f"no virtual key {request.path_params['key_id']!r}", code="key_not_found")
+    view = await _key_view(st, row)
     return json_response(view)
 
 
-async def update_key(request: Request) -> Response:
+@admin_route
+async def update_key(request: Request, st: ServerState) -> Response:
     key_id = request.path_params["key_id"]
-    try:
-        st = await _admin(request)
-        assert st.keys is not None
-        body = await read_json(request, st.options.max_body_bytes)
-        fields = _key_fields(body, time.time())
-        if await st.keys.get(key_id) is None:
-            raise NotFound(f"no virtual key {key_id!r}", code="key_not_found")
-        row = await st.keys.update(key_id, **fields)
-        view = await _key_view(st, row)
-    except Exception as exc:  # noqa: BLE001 - becomes the API error shape
-        return _fail(request, exc)
+    body = await read_json(request, st.options.max_body_bytes)
+    fields = _key_fields(body, time.time())
+    if await _keys(st).get(key_id) is None:
+        raise NotFound(f"no virtual key {key_id!r}", code="key_not_found")
+    row = await _keys(st).update(key_id, **fields)
+    view = await _key_view(st, row)
     return json_response(view)
 
 
-async def revoke_key(request: Request) -> Response:
+@admin_route
+async def revoke_key(request: Request, st: ServerState) -> Response:
     key_id = request.path_params["key_id"]
-    try:
-        st = await _admin(request)
-        assert st.keys is not None
-        row = await st.keys.get(key_id)
-        if row is None:
-            raise NotFound(f"no virtual key {key_id!r}", code="key_not_found")
-        await st.keys.revoke(key_id)
-        row = await st.keys.get(key_id)
-        view = await _key_view(st, row)
-    except Exception as exc:  # noqa: BLE001 - becomes the API error shape
-        return _fail(request, exc)
+    row = await _keys(st).get(key_id)
+    if row is None:
+        raise NotFound(f"no virtual key {key_id!r}", code="key_not_found")
+    await _keys(st).revoke(key_id)
+    row = await _keys(st).get(key_id)
+    view = await _key_view(st, row)
     return json_response(view)
 
 
@@ -329,53 +301,41 @@ def _query_number(request: Request, name: str) -> float | None:
     return value
 
 
-async def traces(request: Request) -> Response:
-    try:
-        st = await _admin(request)
-        limit = _query_number(request, "limit")
-        limit_n = 50 if limit is None else int(min(max(limit, 1), 1000))
-        q = request.query_params
-        calls = await asyncio.to_thread(st.backend.store.recent_calls, limit_n, model=q.get("model"),
-                                        status=q.get("status"), trace_id=q.get("trace_id"))
-    except Exception as exc:  # noqa: BLE001 - becomes the API error shape
-        return _fail(request, exc)
+@admin_route
+async def traces(request: Request, st: ServerState) -> Response:
+    limit = _query_number(request, "limit")
+    limit_n = 50 if limit is None else int(min(max(limit, 1), 1000))
+    q = request.query_params
+    calls = await asyncio.to_thread(st.backend.store.recent_calls, limit_n, model=q.get("model"),
+                                    status=q.get("status"), trace_id=q.get("trace_id"))
     return json_response({"data": [c.as_dict() for c in calls]})
 
 
-async def trace(request: Request) -> Response:
+@admin_route
+async def trace(request: Request, st: ServerState) -> Response:
     trace_id = request.path_params["trace_id"]
-    try:
-        st = await _admin(request)
-        found = await asyncio.to_thread(st.backend.store.get_trace, trace_id)
-        if found is None:
-            raise NotFound(f"no trace {trace_id!r}", code="trace_not_found")
-    except Exception as exc:  # noqa: BLE001 - becomes the API error shape
-        return _fail(request, exc)
+    found = await asyncio.to_thread(st.backend.store.get_trace, trace_id)
+    if found is None:
+        raise NotFound(f"no trace {trace_id!r}", code="trace_not_found")
     return json_response({"id": found.id, "created_at": found.created_at, "completed_at": found.completed_at,
                           "metadata": found.metadata, "calls": [c.as_dict() for c in found.calls]})
 
 
-async def spend(request: Request) -> Response:
-    try:
-        st = await _admin(request)
-        by = request.query_params.get("by", "model")
-        from ..gateway.store.calls import SPEND_GROUPS
+@admin_route
+async def spend(request: Request, st: ServerState) -> Response:
+    by = request.query_params.get("by", "model")
+    from ..gateway.store.calls import SPEND_GROUPS
 
-        if by not in SPEND_GROUPS:
-            raise BadRequest(f"by: expected one of {', '.join(SPEND_GROUPS)}", param="by")
-        rows = await asyncio.to_thread(st.backend.store.spend, by, since=_query_number(request, "since"),
-                                       until=_query_number(request, "until"))
-    except Exception as exc:  # noqa: BLE001 - becomes the API error shape
-        return _fail(request, exc)
+    if by not in SPEND_GROUPS:
+        raise BadRequest(f"by: expected one of {', '.join(SPEND_GROUPS)}", param="by")
+    rows = await asyncio.to_thread(st.backend.store.spend, by, since=_query_number(request, "since"),
+                                   until=_query_number(request, "until"))
     return json_response({"by": by, "data": [r.as_dict() for r in rows]})
 
 
-async def breakers(request: Request) -> Response:
-    try:
-        st = await _admin(request)
-        data = await st.backend.breakers()
-    except Exception as exc:  # noqa: BLE001 - becomes the API error shape
-        return _fail(request, exc)
+@admin_route
+async def breakers(request: Request, st: ServerState) -> Response:
+    data = await st.backend.breakers()
     return json_response({"data": data})
 
 

@@ -15,43 +15,34 @@ from starlette.routing import Route
 from . import anthropic_wire as aw
 from .anthropic_stream import MessageStreamEncoder
 from .http_io import json_response, read_json
-from .state import UNKNOWN, new_id, state_of, upstream_ms
+from .state import ServerState, endpoint, new_id, upstream_ms
 from .streaming import serve_stream
 
 
-async def messages(request: Request) -> Response:
-    st = state_of(request)
-    model = UNKNOWN
-    try:
-        principal = await st.authenticate(request)
-        body = await read_json(request, st.options.max_body_bytes)
-        req = aw.parse_messages_request(body)
-        ctx = await st.admit(request, principal, req.model)
-        model = req.model
-        if req.stream:
-            encoder = MessageStreamEncoder(message_id=new_id("msg_"), model=model)
-            return await serve_stream(st, request, "anthropic", model, st.backend.astream(model, req, ctx), encoder)
-        resp = await st.backend.achat(model, req, ctx)
-    except Exception as exc:  # noqa: BLE001 - every failure becomes the API's error shape
-        return st.fail(request, exc, "anthropic", model)
+@endpoint("anthropic")
+async def messages(request: Request, st: ServerState) -> Response:
+    principal = await st.authenticate(request)
+    req = aw.parse_messages_request(await read_json(request, st.options.max_body_bytes))
+    ctx = await st.admit(request, principal, req.model)
+    model = req.model
+    if req.stream:
+        encoder = MessageStreamEncoder(message_id=new_id("msg_"), model=model)
+        return await serve_stream(st, request, "anthropic", model, st.backend.astream(model, req, ctx), encoder)
+    resp = await st.backend.achat(model, req, ctx)
     rid = resp.metadata.response_id
     out = aw.message_json(resp, message_id=rid if rid and rid.startswith("msg_") else new_id("msg_"), model=model)
-    st.done(request, "anthropic", model, resp.provider, upstream=upstream_ms(resp.metadata), usage=resp.usage,
-            cost=resp.cost)
+    st.done(request, model, resp.provider, upstream=upstream_ms(resp.metadata), usage=resp.usage, cost=resp.cost)
     return json_response(out)
 
 
-async def count_tokens(request: Request) -> Response:
+@endpoint("anthropic")
+async def count_tokens(request: Request, st: ServerState) -> Response:
     """An estimate (about 4 characters a token), the same one the gateway uses for limits."""
-    st = state_of(request)
-    try:
-        principal = await st.authenticate(request)
-        body = await read_json(request, st.options.max_body_bytes)
-        body.setdefault("max_tokens", 1)
-        req = aw.parse_messages_request(body)
-        await st.admit(request, principal, req.model)
-    except Exception as exc:  # noqa: BLE001 - becomes the API error shape
-        return st.fail(request, exc, "anthropic")
+    principal = await st.authenticate(request)
+    body = await read_json(request, st.options.max_body_bytes)
+    body.setdefault("max_tokens", 1)
+    req = aw.parse_messages_request(body)
+    await st.admit(request, principal, req.model)
     return json_response({"input_tokens": st.backend.engine.estimate_tokens(req)})
 
 

@@ -9,15 +9,11 @@ produced the events.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ..types import StreamEvent, Usage
 from .anthropic_wire import stop_reason, usage_json
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+from .http_io import dumps_text, merge_usage
 
 
 def _event(name: str, payload: str) -> str:
@@ -27,12 +23,13 @@ def _event(name: str, payload: str) -> str:
 class MessageStreamEncoder:
     """Renders neutral stream events as Anthropic SSE events with consecutive block indices.
 
-    One text or thinking block is open at a time; a change of kind closes it. Tool-use
-    blocks stay open until something that is not a tool call arrives (or the end), so
-    interleaved argument fragments of parallel calls still land on the right block.
+    As in Anthropic's own streams, one block is open at a time: each is started, filled and
+    stopped before the next starts (a change of kind, or a new tool call, closes it). Should
+    a provider interleave the argument fragments of parallel tool calls, a late fragment is
+    still sent with its own block's index, so the SDK's accumulator files it correctly.
     """
 
-    __slots__ = ("_message_id", "_model", "_next", "_open", "_open_kind", "_tools", "_open_tools", "usage",
+    __slots__ = ("_message_id", "_model", "_next", "_open", "_open_kind", "_tools", "usage",
                  "finish_reason", "raw_finish_reason")
 
     def __init__(self, *, message_id: str, model: str) -> None:
@@ -42,7 +39,6 @@ class MessageStreamEncoder:
         self._open: int | None = None
         self._open_kind: str | None = None
         self._tools: dict[int, int] = {}
-        self._open_tools: list[int] = []
         self.usage = Usage()
         self.finish_reason: str | None = None
         self.raw_finish_reason: str | None = None
@@ -50,7 +46,7 @@ class MessageStreamEncoder:
     def start(self) -> bytes:
         message: dict[str, Any] = {"id": self._message_id, "type": "message", "role": "assistant", "model": self._model,
                    "content": [], "stop_reason": None, "stop_sequence": None, "usage": usage_json(self.usage)}
-        return (_event("message_start", _dumps({"type": "message_start", "message": message}))
+        return (_event("message_start", dumps_text({"type": "message_start", "message": message}))
                 + _event("ping", '{"type":"ping"}')).encode()
 
     def encode(self, ev: StreamEvent) -> bytes | None:
@@ -59,20 +55,20 @@ class MessageStreamEncoder:
             if not ev.text:
                 return None
             out = self._ensure("text", '{"type":"text","text":""}')
-            return (out + self._delta(f'{{"type":"text_delta","text":{_dumps(ev.text)}}}')).encode()
+            return (out + self._delta(f'{{"type":"text_delta","text":{dumps_text(ev.text)}}}')).encode()
         if t == "reasoning":
             return self._reasoning(ev)
         if t == "tool_call_delta":
             return self._tool(ev)
         if t == "usage":
             if ev.usage is not None:
-                self._merge(ev.usage)
+                merge_usage(self.usage, ev.usage)
             return None
         if t == "done":
             if ev.usage is not None:
-                self._merge(ev.usage)
+                merge_usage(self.usage, ev.usage)
             if ev.response is not None:
-                self._merge(ev.response.usage)
+                merge_usage(self.usage, ev.response.usage)
             self.finish_reason = ev.finish_reason
             self.raw_finish_reason = ev.raw_finish_reason
         return None
@@ -92,20 +88,17 @@ class MessageStreamEncoder:
     def _stop(index: int) -> str:
         return _event("content_block_stop", f'{{"type":"content_block_stop","index":{index}}}')
 
-    def _close_all(self) -> str:
-        out = ""
-        if self._open is not None:
-            out += self._stop(self._open)
-            self._open = self._open_kind = None
-        for index in self._open_tools:
-            out += self._stop(index)
-        self._open_tools.clear()
+    def _close(self) -> str:
+        if self._open is None:
+            return ""
+        out = self._stop(self._open)
+        self._open = self._open_kind = None
         return out
 
     def _ensure(self, kind: str, block: str) -> str:
         if self._open_kind == kind:
             return ""
-        out = self._close_all()
+        out = self._close()
         self._open, start = self._begin(block)
         self._open_kind = kind
         return out + start
@@ -113,16 +106,16 @@ class MessageStreamEncoder:
     def _reasoning(self, ev: StreamEvent) -> bytes | None:
         out = ""
         if ev.redacted:
-            out += self._close_all()
-            index, start = self._begin(_dumps({"type": "redacted_thinking", "data": ev.redacted}))
+            out += self._close()
+            index, start = self._begin(dumps_text({"type": "redacted_thinking", "data": ev.redacted}))
             out += start + self._stop(index)
         if ev.text:
             out += self._ensure("thinking", '{"type":"thinking","thinking":"","signature":""}')
-            out += self._delta(f'{{"type":"thinking_delta","thinking":{_dumps(ev.text)}}}')
+            out += self._delta(f'{{"type":"thinking_delta","thinking":{dumps_text(ev.text)}}}')
         if ev.signature:
             out += self._ensure("thinking", '{"type":"thinking","thinking":"","signature":""}')
-            out += self._delta(f'{{"type":"signature_delta","signature":{_dumps(ev.signature)}}}')
-            out += self._close_all()  # a signature ends its thinking block
+            out += self._delta(f'{{"type":"signature_delta","signature":{dumps_text(ev.signature)}}}')
+            out += self._close()  # a signature ends its thinking block
         return out.encode() if out else None
 
     def _tool(self, ev: StreamEvent) -> bytes:
@@ -130,34 +123,24 @@ class MessageStreamEncoder:
         out = ""
         index = self._tools.get(key)
         if index is None:
-            if self._open is not None:
-                out += self._stop(self._open)
-                self._open = self._open_kind = None
+            out += self._close()
             block = {"type": "tool_use", "id": ev.id or f"toolu_{len(self._tools)}", "name": ev.name or "",
                      "input": {}}
-            index, start = self._begin(_dumps(block))
+            index, start = self._begin(dumps_text(block))
             self._tools[key] = index
-            self._open_tools.append(index)
+            self._open, self._open_kind = index, "tool_use"
             out += start
         if ev.arguments:
-            out += self._delta(f'{{"type":"input_json_delta","partial_json":{_dumps(ev.arguments)}}}', index)
+            out += self._delta(f'{{"type":"input_json_delta","partial_json":{dumps_text(ev.arguments)}}}', index)
         return out.encode()
-
-    def _merge(self, u: Usage) -> None:
-        cur = self.usage
-        cur.input_tokens = u.input_tokens or cur.input_tokens
-        cur.output_tokens = u.output_tokens or cur.output_tokens
-        cur.cached_tokens = u.cached_tokens or cur.cached_tokens
-        cur.cache_write_tokens = u.cache_write_tokens or cur.cache_write_tokens
-        cur.reasoning_tokens = u.reasoning_tokens or cur.reasoning_tokens
 
     def finish(self) -> bytes:
         reason = stop_reason(self.finish_reason, self.raw_finish_reason, bool(self._tools))
         delta = {"type": "message_delta", "delta": {"stop_reason": reason, "stop_sequence": None},
                  "usage": usage_json(self.usage)}
-        return (self._close_all() + _event("message_delta", _dumps(delta))
+        return (self._close() + _event("message_delta", dumps_text(delta))
                 + _event("message_stop", '{"type":"message_stop"}')).encode()
 
     @staticmethod
     def error(payload: dict[str, Any]) -> bytes:
-        return _event("error", _dumps(payload)).encode()
+        return _event("error", dumps_text(payload)).encode()

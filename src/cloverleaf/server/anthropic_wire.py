@@ -38,14 +38,16 @@ from ..types import (
     Usage,
 )
 from .fields import (
+    MAX_TOKENS,
     as_dict,
     bad,
+    base64_attachment,
     check_tool_choice,
-    decode_base64,
     get_bool,
     get_dict,
     get_int,
     get_list,
+    get_model,
     get_name,
     get_number,
     get_stop,
@@ -62,8 +64,8 @@ _EFFORT = {"low": "low", "medium": "medium", "high": "high", "xhigh": "high", "m
 
 def parse_messages_request(body: dict[str, Any]) -> ChatRequest:
     """Translate a ``/v1/messages`` body into a ChatRequest (400 naming the field on error)."""
-    model = get_str(body, "model", "", required=True)
-    max_tokens = get_int(body, "max_tokens", "", minimum=1)
+    model = get_model(body)
+    max_tokens = get_int(body, "max_tokens", "", minimum=1, maximum=MAX_TOKENS)
     if max_tokens is None:
         raise bad("max_tokens", "required integer is missing")
     raw_messages = get_list(body, "messages", "", required=True, non_empty=True)
@@ -165,8 +167,7 @@ def _source(block: dict[str, Any], where: str, kind: str) -> Attachment | Text:
     stype = get_str(source, "type", at, required=True)
     if stype == "base64":
         media_type = get_str(source, "media_type", at, required=True)
-        data = decode_base64(get_str(source, "data", at, required=True), f"{at}.data")
-        return Attachment(type=kind, media_type=media_type, data=data)  # type: ignore[arg-type]
+        return base64_attachment(get_str(source, "data", at, required=True), media_type, kind)  # type: ignore[arg-type]
     if stype == "url":
         return remote_or_inline(get_str(source, "url", at, required=True), kind, f"{at}.url")  # type: ignore[arg-type]
     if stype == "text" and kind == "pdf":
@@ -283,7 +284,7 @@ def _reasoning(body: dict[str, Any]) -> ReasoningConfig | None:
         return ReasoningConfig(effort=mapped) if mapped else None  # type: ignore[arg-type]
     kind = get_str(thinking, "type", "thinking", required=True)
     if kind == "enabled":
-        budget = get_int(thinking, "budget_tokens", "thinking", minimum=1)
+        budget = get_int(thinking, "budget_tokens", "thinking", minimum=1, maximum=MAX_TOKENS)
         if budget is None:
             raise bad("thinking.budget_tokens", "required integer is missing")
         return ReasoningConfig(effort=mapped, budget_tokens=budget)  # type: ignore[arg-type]

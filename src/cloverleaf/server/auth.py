@@ -7,9 +7,13 @@ Both SDKs' conventions are accepted: ``Authorization: Bearer <key>`` (OpenAI) an
   ``/admin``; virtual keys are accepted on the model APIs; anything else is a 401.
 - **no master key, but virtual keys exist**: only virtual keys; the admin API is off.
 - **neither — open mode**: no credential is needed (SDKs insist on sending *some* key; it
-  is ignored), but only from loopback peers, and ``serve`` refuses a non-loopback bind
-  unless ``[server] allow_unauthenticated = true``. A fresh ``cloverleaf serve`` is thus
-  usable at once on the developer's machine and never an open relay on a network.
+  is ignored), but only from loopback peers that name a loopback host (``Host: localhost``
+  or ``127.0.0.1``/``[::1]``): a web page the developer visits cannot reach the gateway by
+  DNS rebinding (its requests name the attacker's host), and :mod:`.http_io` refuses the
+  non-JSON bodies a page could send cross-site. ``serve`` refuses a non-loopback bind unless
+  ``[server] allow_unauthenticated = true``, and with that the operator has asked for an
+  open gateway: then every peer is served. A fresh ``cloverleaf serve`` is thus usable at
+  once on the developer's machine and never an open relay on a network by accident.
 
 The master key is compared in constant time; a virtual key is looked up by its hash.
 """
@@ -58,6 +62,7 @@ class Authenticator:
     def __init__(self, options: ServerOptions, keys: VirtualKeys | None) -> None:
         self._master = hashlib.sha256(options.master_key.encode()).digest() if options.master_key else None
         self._keys = keys
+        self._anyone = options.allow_unauthenticated
         self.open_mode = False
 
     @property
@@ -69,12 +74,19 @@ class Authenticator:
         has_keys = self._keys is not None and await self._keys.any_active()
         self.open_mode = self._master is None and not has_keys
 
-    async def authenticate(self, authorization: str | None, x_api_key: str | None, peer: str | None) -> Principal:
+    async def authenticate(self, authorization: str | None, x_api_key: str | None, peer: str | None,
+                           host: str | None = None) -> Principal:
         token = bearer_token(authorization, x_api_key)
         if self.open_mode:
+            if self._anyone:
+                return _OPEN
             if not is_loopback(peer):
                 raise Unauthorized("this gateway has no API keys configured, so it only serves clients on the same "
                                    "machine; the operator must set CLOVERLEAF_MASTER_KEY and issue virtual keys",
+                                   code="open_mode_loopback_only")
+            if host is not None and not is_loopback(_host_name(host)):
+                raise Unauthorized(f"this gateway has no API keys configured, so it only answers requests addressed "
+                                   f"to localhost, not to {host[:100]!r}; use http://127.0.0.1:<port>",
                                    code="open_mode_loopback_only")
             return _OPEN
         if token is None:
@@ -98,6 +110,13 @@ class Authenticator:
             raise Unauthorized("the admin API needs the master key (virtual keys cannot use it)",
                                code="invalid_api_key")
         return _MASTER
+
+
+def _host_name(host: str) -> str:
+    """The name in a Host header: ``localhost:4000`` → ``localhost``, ``[::1]:4000`` → ``::1``."""
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rpartition(":")[0] if host.count(":") == 1 else host
 
 
 _OPEN = Principal("open")

@@ -4,6 +4,18 @@ Engine, built once at startup, plus the model registry the admin API edits.
 This is also the seam to the gateway's interface: the routes speak only to
 :class:`Backend`, so an interface change in ``cloverleaf.gateway`` is absorbed here.
 
+Several workers (``--workers N``) or replicas share one store but each keeps its own
+in-memory registry. Each process therefore checks a fingerprint of the ``model_entries``
+table (count, latest and summed ``updated_at``: one aggregate query) at most once every
+``REGISTRY_SYNC_SECONDS``, in the background, and reloads the entries when it changed: an
+entry created, updated or deleted through the admin API of one worker reaches the others
+within about a second. (A model another worker just created is also picked up on its
+first use, at once.)
+
+Structured output is passed through unvalidated (``engine.validate_structured = False``):
+the server's clients validate it themselves, exactly as they would against the provider,
+and must get the text even when it is not valid JSON (cut off by ``max_tokens``, say).
+
 Security: the server's Engine gets an attachment policy with ``allow_local_paths=False``
 (a client can never make the server read its own disk; the wire parsers already refuse
 anything but http(s) and ``data:`` URLs, this is the second wall).
@@ -12,6 +24,7 @@ anything but http(s) and ``data:`` URLs, this is the second wall).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -35,6 +48,7 @@ from .errors import NotFound
 from .secrets import SecretBox
 
 log = logging.getLogger("cloverleaf.server")
+REGISTRY_SYNC_SECONDS = 1.0
 
 
 class Backend:
@@ -48,22 +62,65 @@ class Backend:
             self.client.engine.transport = transport
         self.engine = self.client.engine
         self.engine.attachment_policy = AttachmentPolicy(**{**settings.attachments, "allow_local_paths": False})
+        self.engine.validate_structured = False
         self.gateway: Any = self.client.gateway
         self.store: Any = getattr(self.gateway, "store", None)
         self.box = box
         self._known_providers = frozenset(provider_names()) | frozenset(settings.providers)
+        self._stored: set[str] = set()          # registry names that came from the store
+        self._fingerprint: Any = None
+        self._sync_task: asyncio.Task[None] | None = None
 
     # -- startup / shutdown -----------------------------------------------------------
     async def start(self) -> None:
-        """Load model entries created through the admin API into the registry."""
+        """Load model entries created through the admin API, then keep them in step."""
         if self.store is None:
             return
-        rows = await asyncio.to_thread(self.store.list_model_entries)
-        for row in rows:
-            self.install(row)
+        await self.sync_registry()
+        self._sync_task = asyncio.create_task(self._sync_forever(), name="cloverleaf-registry-sync")
 
     async def aclose(self) -> None:
+        if self._sync_task is not None:
+            self._sync_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sync_task
         await self.client.aclose()
+
+    async def _sync_forever(self) -> None:
+        while True:
+            await asyncio.sleep(REGISTRY_SYNC_SECONDS)
+            try:
+                await self.sync_registry()
+            except self._store_errors() as exc:  # the store is down for a moment: try again next tick
+                log.warning("registry sync failed: %s", type(exc).__name__)
+
+    async def sync_registry(self) -> bool:
+        """Reload the stored entries if the table changed since the last look; True if it had."""
+        fingerprint = await asyncio.to_thread(self._read_fingerprint)
+        if fingerprint == self._fingerprint:
+            return False
+        rows = await asyncio.to_thread(self.store.list_model_entries)
+        for gone in self._stored - {row.name for row in rows}:
+            self.uninstall(gone)
+        for row in rows:
+            self.install(row)
+        self._fingerprint = fingerprint
+        return True
+
+    def _read_fingerprint(self) -> tuple[Any, ...]:
+        import sqlalchemy as sa
+
+        from ..gateway.store.schema import model_entries as table
+
+        updated = table.c.updated_at
+        with self.store.engine.connect() as conn:
+            return tuple(conn.execute(sa.select(sa.func.count(), sa.func.max(updated), sa.func.sum(updated))).one())
+
+    @staticmethod
+    def _store_errors() -> tuple[type[BaseException], ...]:
+        import sqlalchemy as sa
+
+        return (sa.exc.SQLAlchemyError, OSError)
 
     # -- models -----------------------------------------------------------------------
     async def check_model(self, model: str) -> None:
@@ -113,10 +170,17 @@ class Backend:
             input_cost_per_1k=row.input_cost_per_1k, output_cost_per_1k=row.output_cost_per_1k,
             cached_input_cost_per_1k=row.cached_input_cost_per_1k, context_window=row.context_window,
             additional_config=dict(row.additional_config or {}), data_retention_days=row.data_retention_days))
+        self._stored.add(row.name)
         self._invalidate(row.name)
 
     def uninstall(self, name: str) -> None:
-        self.engine.registry.remove(name)
+        """Drop a stored entry; an entry of the same name in cloverleaf.toml comes back."""
+        self._stored.discard(name)
+        configured = self.settings.model_entry(name)
+        if configured is not None:
+            self.engine.registry.add(configured)
+        else:
+            self.engine.registry.remove(name)
         self._invalidate(name)
 
     def _invalidate(self, name: str) -> None:
@@ -148,15 +212,20 @@ class Backend:
                        "opened_at": snap.opened_at, "last_error": snap.last_error}
                 for name, snap in sorted(snapshots.items())}
 
-    async def ready(self) -> None:
-        """Raise if the store cannot be reached."""
+    async def ready(self) -> bool:
+        """Whether the store answers (True when there is none); the reason is logged only."""
         if self.store is None:
-            return
+            return True
         import sqlalchemy as sa
 
         def ping() -> None:
             with self.store.engine.connect() as conn:
                 conn.execute(sa.text("SELECT 1"))
 
-        await asyncio.to_thread(ping)
+        try:
+            await asyncio.to_thread(ping)
+        except self._store_errors() as exc:
+            log.warning("readiness check failed: %s", type(exc).__name__)
+            return False
+        return True
 

@@ -91,6 +91,16 @@ class PayloadTooLarge(ApiError):
     kind = "request_too_large"
 
 
+class ClientClosed(ApiError):
+    """The client hung up before the answer (nginx's 499): nothing can be sent, only counted."""
+
+    status = 499
+    kind = "invalid_request"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="client_closed_request")
+
+
 # --------------------------------------------------------------------------- mapping
 
 

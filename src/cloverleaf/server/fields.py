@@ -8,14 +8,15 @@ generic "invalid request". No pydantic on the hot path.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 from ..types import Attachment, AttachmentKind
 from .errors import BadRequest
 
 _MISSING: Any = object()
+MAX_MODEL_CHARS = 256
+#: Bounds for counts of tokens (and the like): far above any model's, inside every int column.
+MAX_TOKENS = 2**31 - 1
 
 
 def bad(where: str, problem: str) -> BadRequest:
@@ -144,34 +145,30 @@ def json_schema_object(value: Any, where: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- attachments
 
 
-def remote_or_inline(url: str, kind: AttachmentKind, where: str) -> Attachment:
-    """An attachment from a client: a ``data:`` URL (decoded here) or an http(s) URL (left
-    for ``cloverleaf.attachments`` to fetch behind its SSRF guard). Anything else — a
-    local path, ``file://`` — is refused: the server never reads its own disk for a client."""
-    lowered = url[:8].lower()
-    if lowered.startswith("data:"):
-        media_type, data = decode_data_url(url, where)
-        return Attachment(source=None, type=kind, media_type=media_type, data=data)
-    if lowered.startswith(("http://", "https://")):
+def remote_or_inline(url: str, kind: AttachmentKind | None, where: str) -> Attachment:
+    """An attachment from a client: a ``data:`` URL or an http(s) URL, left unread. The
+    engine resolves it with the server's attachment policy: base64 size-checked before it is
+    decoded, the type sniffed from the bytes, a URL fetched only through the SSRF guard.
+    Anything else — a local path, ``file://`` — is refused here: the server never reads its
+    own disk for a client."""
+    if url[:8].lower().startswith(("data:", "http://", "https://")):
         return Attachment(source=url, type=kind)
     raise bad(where, "must be an http(s) URL or a data: URL (the server does not read local files)")
 
 
-def decode_data_url(url: str, where: str) -> tuple[str | None, bytes]:
-    header, sep, payload = url.partition(",")
-    if not sep:
-        raise bad(where, "malformed data: URL (no comma)")
-    meta = header[5:].split(";")
-    if "base64" not in meta[1:]:
-        raise bad(where, "data: URL must be base64-encoded (data:<type>;base64,...)")
-    return (meta[0] or None), decode_base64(payload, where)
+def base64_attachment(data: str, media_type: str | None, kind: AttachmentKind | None) -> Attachment:
+    """Bare base64 with a stated media type, as a ``data:`` URL (unambiguous, unlike bare
+    text, and decoded within the size cap by :mod:`cloverleaf.attachments`)."""
+    return Attachment(source=f"data:{media_type or ''};base64,{data}", type=kind)
 
 
-def decode_base64(payload: str, where: str) -> bytes:
-    try:
-        return base64.b64decode(payload, validate=True)
-    except (binascii.Error, ValueError):
-        raise bad(where, "invalid base64 data") from None
+def get_model(obj: dict[str, Any]) -> str:
+    """The required ``model``: a non-empty name of at most ``MAX_MODEL_CHARS`` characters
+    (model names become metric labels and trace fields, so their size is bounded)."""
+    model: str = get_str(obj, "model", "", required=True)
+    if len(model) > MAX_MODEL_CHARS:
+        raise bad("model", f"must be at most {MAX_MODEL_CHARS} characters")
+    return model
 
 
 def _join(where: str, key: str) -> str:

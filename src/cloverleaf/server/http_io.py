@@ -1,25 +1,42 @@
 """Reading request bodies safely and writing JSON, once each.
 
-``read_json`` enforces the size cap *while reading* (a declared ``Content-Length`` over
-the cap is refused before a byte is read; a chunked body is cut off as soon as it passes
-the cap), then parses exactly once. ``json_response`` serialises exactly once, compactly.
+``read_json`` is the one way a route reads its body:
+
+- the body must be declared JSON (``Content-Type: application/json``). Besides being what
+  both APIs require, this is a CSRF wall: a web page can make a browser POST ``text/plain``
+  or a form to ``http://127.0.0.1:4000`` without asking, but not ``application/json``;
+- the size cap is enforced *while reading* (a declared ``Content-Length`` over the cap is
+  refused before a byte is read; a chunked body is cut off as soon as it passes the cap);
+- the whole body must arrive within ``deadline`` seconds, so a client that sends half a
+  body and stalls (slowloris) is answered 408 instead of holding a task forever;
+- a client that hangs up mid-body is :class:`~.errors.ClientClosed` (499, nothing to log);
+- it parses exactly once. Lone UTF-16 surrogates (``"\\ud800"``), which JSON allows but
+  UTF-8 cannot carry to any provider, are a 400 here rather than a confusing upstream error.
+
+``json_response`` serialises exactly once, compactly; ``dumps_text`` and ``merge_usage``
+are the two helpers both stream encoders share.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from .errors import BadRequest, PayloadTooLarge
+from ..types import Usage
+from .errors import ApiError, BadRequest, ClientClosed, PayloadTooLarge
 
 JSON_TYPE = "application/json"
+#: Seconds a client has to send its whole request body.
+BODY_DEADLINE = 60.0
 
 
-async def read_json(request: Request, limit: int) -> dict[str, Any]:
-    declared = request.headers.get("content-length")
+async def read_json(request: Request, limit: int, deadline: float = BODY_DEADLINE) -> dict[str, Any]:
+    headers = request.headers
+    declared = headers.get("content-length")
     if declared is not None:
         try:
             size = int(declared)
@@ -27,14 +44,15 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
             raise BadRequest("invalid Content-Length header") from None
         if size > limit:
             raise _too_large(limit)
-    chunks: list[bytes] = []
-    total = 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
-    raw = b"".join(chunks)
+    _check_content_type(headers.get("content-type"))
+    try:
+        async with asyncio.timeout(deadline):
+            raw = await _read(request, limit)
+    except TimeoutError:
+        raise ApiError(f"the request body did not arrive within {deadline:g} seconds", status=408,
+                       kind="invalid_request", code="request_timeout") from None
+    except ClientDisconnect:
+        raise ClientClosed("the client closed the connection while sending its request") from None
     if not raw:
         raise BadRequest("the request body is empty; send a JSON object")
     try:
@@ -43,7 +61,37 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
         raise BadRequest("the request body is not valid JSON") from None
     if not isinstance(body, dict):
         raise BadRequest("the request body must be a JSON object")
+    if (b"\\ud" in raw or b"\\uD" in raw) and _has_lone_surrogate(body):
+        raise BadRequest("the request body contains an unpaired UTF-16 surrogate escape (\\ud800-\\udfff), "
+                         "which is not valid Unicode text", code="invalid_unicode")
     return body
+
+
+async def _read(request: Request, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _check_content_type(value: str | None) -> None:
+    media = (value or "").partition(";")[0].strip().lower()
+    if media != JSON_TYPE and not (media.startswith("application/") and media.endswith("+json")):
+        raise ApiError(f"the request body must be JSON sent with 'Content-Type: application/json' "
+                       f"(got {media or 'no content type'!r})", status=415, kind="invalid_request",
+                       code="unsupported_media_type")
+
+
+def _has_lone_surrogate(body: dict[str, Any]) -> bool:
+    try:
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _too_large(limit: int) -> PayloadTooLarge:
@@ -51,8 +99,21 @@ def _too_large(limit: int) -> PayloadTooLarge:
                            f"([server] max_body_mb)", code="request_too_large")
 
 
+def dumps_text(payload: Any) -> str:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+
+
 def dumps(payload: Any) -> bytes:
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return dumps_text(payload).encode("utf-8")
+
+
+def merge_usage(into: Usage, update: Usage) -> None:
+    """Fold a stream's usage report into the running total (a later non-zero count wins)."""
+    into.input_tokens = update.input_tokens or into.input_tokens
+    into.output_tokens = update.output_tokens or into.output_tokens
+    into.cached_tokens = update.cached_tokens or into.cached_tokens
+    into.cache_write_tokens = update.cache_write_tokens or into.cache_write_tokens
+    into.reasoning_tokens = update.reasoning_tokens or into.reasoning_tokens
 
 
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -16,96 +16,69 @@ from starlette.routing import Route
 
 from . import openai_wire as ow
 from .http_io import json_response, read_json
+from .keys import model_allowed
 from .openai_stream import ChatChunkEncoder
-from .state import UNKNOWN, new_id, state_of, upstream_ms
+from .state import ServerState, endpoint, new_id, upstream_ms
 from .streaming import serve_stream
 
 
-async def chat_completions(request: Request) -> Response:
-    st = state_of(request)
-    model = UNKNOWN
-    try:
-        principal = await st.authenticate(request)
-        body = await read_json(request, st.options.max_body_bytes)
-        req, include_usage = ow.parse_chat_request(body)
-        ctx = await st.admit(request, principal, req.model)
-        model = req.model
-        created = int(time.time())
-        if req.stream:
-            encoder = ChatChunkEncoder(response_id=new_id("chatcmpl-"), model=model, created=created,
-                                          include_usage=include_usage)
-            return await serve_stream(st, request, "openai", model, st.backend.astream(model, req, ctx), encoder)
-        resp = await st.backend.achat(model, req, ctx)
-    except Exception as exc:  # noqa: BLE001 - every failure becomes the API's error shape
-        return st.fail(request, exc, "openai", model)
+@endpoint("openai")
+async def chat_completions(request: Request, st: ServerState) -> Response:
+    principal = await st.authenticate(request)
+    req, include_usage = ow.parse_chat_request(await read_json(request, st.options.max_body_bytes))
+    ctx = await st.admit(request, principal, req.model)
+    model = req.model
+    created = int(time.time())
+    if req.stream:
+        encoder = ChatChunkEncoder(response_id=new_id("chatcmpl-"), model=model, created=created,
+                                   include_usage=include_usage)
+        return await serve_stream(st, request, "openai", model, st.backend.astream(model, req, ctx), encoder)
+    resp = await st.backend.achat(model, req, ctx)
     rid = resp.metadata.response_id
     out = ow.chat_completion(resp, response_id=rid if rid and rid.startswith("chatcmpl") else new_id("chatcmpl-"),
                              model=model, created=created)
-    st.done(request, "openai", model, resp.provider, upstream=upstream_ms(resp.metadata), usage=resp.usage,
-            cost=resp.cost)
+    st.done(request, model, resp.provider, upstream=upstream_ms(resp.metadata), usage=resp.usage, cost=resp.cost)
     return json_response(out, headers=_target_header(resp.metadata.target))
 
 
-async def embeddings(request: Request) -> Response:
-    st = state_of(request)
-    model = UNKNOWN
-    try:
-        principal = await st.authenticate(request)
-        body = await read_json(request, st.options.max_body_bytes)
-        req, encoding = ow.parse_embedding_request(body)
-        ctx = await st.admit(request, principal, req.model)
-        model = req.model
-        resp = await st.backend.aembed(model, req, ctx)
-    except Exception as exc:  # noqa: BLE001 - becomes the API error shape
-        return st.fail(request, exc, "openai", model)
-    st.done(request, "openai", model, resp.provider, upstream=upstream_ms(resp.metadata), usage=resp.usage,
-            cost=resp.cost)
-    return json_response(ow.embedding_response(resp, model=model, encoding=encoding),
+@endpoint("openai")
+async def embeddings(request: Request, st: ServerState) -> Response:
+    principal = await st.authenticate(request)
+    req, encoding = ow.parse_embedding_request(await read_json(request, st.options.max_body_bytes))
+    ctx = await st.admit(request, principal, req.model)
+    resp = await st.backend.aembed(req.model, req, ctx)
+    st.done(request, req.model, resp.provider, upstream=upstream_ms(resp.metadata), usage=resp.usage, cost=resp.cost)
+    return json_response(ow.embedding_response(resp, model=req.model, encoding=encoding),
                          headers=_target_header(resp.metadata.target))
 
 
-async def images(request: Request) -> Response:
-    st = state_of(request)
-    model = UNKNOWN
-    try:
-        principal = await st.authenticate(request)
-        body = await read_json(request, st.options.max_body_bytes)
-        req = ow.parse_image_request(body)
-        ctx = await st.admit(request, principal, req.model)
-        model = req.model
-        resp = await st.backend.aimage(model, req, ctx)
-    except Exception as exc:  # noqa: BLE001 - becomes the API error shape
-        return st.fail(request, exc, "openai", model)
-    st.done(request, "openai", model, resp.provider, upstream=upstream_ms(resp.metadata), usage=resp.usage,
-            cost=resp.cost)
+@endpoint("openai")
+async def images(request: Request, st: ServerState) -> Response:
+    principal = await st.authenticate(request)
+    req = ow.parse_image_request(await read_json(request, st.options.max_body_bytes))
+    ctx = await st.admit(request, principal, req.model)
+    resp = await st.backend.aimage(req.model, req, ctx)
+    st.done(request, req.model, resp.provider, upstream=upstream_ms(resp.metadata), usage=resp.usage, cost=resp.cost)
     return json_response(ow.images_response(resp, created=int(time.time()), want=req.response_format),
                          headers=_target_header(resp.metadata.target))
 
 
-async def list_models(request: Request) -> Response:
-    st = state_of(request)
-    try:
-        principal = await st.authenticate(request)
-    except Exception as exc:  # noqa: BLE001 - becomes the API error shape
-        return st.fail(request, exc, "openai")
+@endpoint("openai")
+async def list_models(request: Request, st: ServerState) -> Response:
+    principal = await st.authenticate(request)
     created = int(st.started_at)
     models = [ow.model_object(name, owned_by=owner, created=created) for name, owner in st.backend.listed_models()]
     if principal.policy is not None and principal.policy.allowed_models:
-        from .keys import model_allowed
-
         models = [m for m in models if model_allowed(principal.policy.allowed_models, m["id"])]
     return json_response(ow.models_list(models))
 
 
-async def get_model(request: Request) -> Response:
-    st = state_of(request)
+@endpoint("openai")
+async def get_model(request: Request, st: ServerState) -> Response:
     name = request.path_params["model"]
-    try:
-        principal = await st.authenticate(request)
-        principal.check_model(name)
-        await st.backend.check_model(name)
-    except Exception as exc:  # noqa: BLE001 - becomes the API error shape
-        return st.fail(request, exc, "openai")
+    principal = await st.authenticate(request)
+    principal.check_model(name)
+    await st.backend.check_model(name)
     owner = dict(st.backend.listed_models()).get(name) or name.partition("/")[0] or "cloverleaf"
     return json_response(ow.model_object(name, owned_by=owner, created=int(st.started_at)))
 

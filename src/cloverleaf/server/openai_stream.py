@@ -9,15 +9,11 @@ the role; the end is the finish chunk, the usage chunk when
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ..types import StreamEvent, Usage
+from .http_io import dumps_text, merge_usage
 from .openai_wire import finish_reason, usage_json
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 class ChatChunkEncoder:
@@ -31,8 +27,8 @@ class ChatChunkEncoder:
     __slots__ = ("_head", "_tail", "_include_usage", "_tool_index", "usage", "finish_reason")
 
     def __init__(self, *, response_id: str, model: str, created: int, include_usage: bool) -> None:
-        self._head = (f'data: {{"id":{_dumps(response_id)},"object":"chat.completion.chunk","created":{created},'
-                      f'"model":{_dumps(model)},"choices":')
+        self._head = (f'data: {{"id":{dumps_text(response_id)},"object":"chat.completion.chunk","created":{created},'
+                      f'"model":{dumps_text(model)},"choices":')
         self._tail = "}\n\n"
         self._include_usage = include_usage
         self._tool_index: dict[int, int] = {}
@@ -49,20 +45,20 @@ class ChatChunkEncoder:
     def encode(self, ev: StreamEvent) -> bytes | None:
         t = ev.type
         if t == "text":
-            return self._choice(f'{{"content":{_dumps(ev.text)}}}') if ev.text else None
+            return self._choice(f'{{"content":{dumps_text(ev.text)}}}') if ev.text else None
         if t == "reasoning":
-            return self._choice(f'{{"reasoning_content":{_dumps(ev.text)}}}') if ev.text else None
+            return self._choice(f'{{"reasoning_content":{dumps_text(ev.text)}}}') if ev.text else None
         if t == "tool_call_delta":
             return self._tool_delta(ev)
         if t == "usage":
             if ev.usage is not None:
-                self._merge(ev.usage)
+                merge_usage(self.usage, ev.usage)
             return None
         if t == "done":
             if ev.usage is not None:
-                self._merge(ev.usage)
+                merge_usage(self.usage, ev.usage)
             if ev.response is not None and ev.response.usage is not None:
-                self._merge(ev.response.usage)
+                merge_usage(self.usage, ev.response.usage)
             self.finish_reason = ev.finish_reason
             if self._tool_index and ev.finish_reason in (None, "stop"):
                 self.finish_reason = "tool_calls"
@@ -78,23 +74,15 @@ class ChatChunkEncoder:
                     "function": {"name": ev.name or "", "arguments": ev.arguments or ""}}
         else:
             call = {"index": index, "function": {"arguments": ev.arguments or ""}}
-        return self._choice(f'{{"tool_calls":[{_dumps(call)}]}}')
-
-    def _merge(self, u: Usage) -> None:
-        cur = self.usage
-        cur.input_tokens = u.input_tokens or cur.input_tokens
-        cur.output_tokens = u.output_tokens or cur.output_tokens
-        cur.cached_tokens = u.cached_tokens or cur.cached_tokens
-        cur.cache_write_tokens = u.cache_write_tokens or cur.cache_write_tokens
-        cur.reasoning_tokens = u.reasoning_tokens or cur.reasoning_tokens
+        return self._choice(f'{{"tool_calls":[{dumps_text(call)}]}}')
 
     def finish(self) -> bytes:
         out = self._choice("{}", finish_reason(self.finish_reason))
         if self._include_usage:
-            out += f'{self._head}[],"usage":{_dumps(usage_json(self.usage))}{self._tail}'.encode()
+            out += f'{self._head}[],"usage":{dumps_text(usage_json(self.usage))}{self._tail}'.encode()
         return out + b"data: [DONE]\n\n"
 
     @staticmethod
     def error(payload: dict[str, Any]) -> bytes:
         """An error after the stream started: the OpenAI SDK raises on a chunk with ``error``."""
-        return f"data: {_dumps(payload)}\n\n".encode()
+        return f"data: {dumps_text(payload)}\n\n".encode()

@@ -5,9 +5,17 @@ field); a neutral response in, the JSON the OpenAI SDK expects out. Streams are 
 by :class:`~.openai_stream.ChatChunkEncoder`.
 
 Accepted but ignored (no portable meaning across providers): ``frequency_penalty``,
-``presence_penalty``, ``logit_bias``, ``logprobs``, ``top_logprobs``, ``metadata``,
-``store``, ``service_tier``, ``modalities``, ``prediction``. Refused with a 400:
-``n`` > 1, legacy ``functions``, non-function tools, token-array embedding input, file ids.
+``presence_penalty``, ``logit_bias``, ``metadata``, ``store``, ``service_tier``,
+``modalities``, ``prediction``, an image part's ``detail``, ``logprobs: false``. Refused
+with a 400 rather than silently dropped, because the client would otherwise read an answer
+that lacks what it asked for: ``n`` > 1, ``logprobs: true`` / ``top_logprobs`` > 0, legacy
+``functions``, non-function tools, token-array embedding input, file ids.
+
+``tool_choice: {"type": "allowed_tools", ...}`` is honoured by sending only the allowed
+tools, with ``auto`` or ``required``.
+
+Attachments (``image_url``, ``input_audio``, ``file``) are passed on unread, as the client's
+URL or a ``data:`` URL; the engine resolves them under the server's attachment policy.
 Non-standard but widely used fields are honoured: ``reasoning_content`` on assistant
 messages and deltas (DeepSeek/vLLM style), and ``thinking: {budget_tokens}``.
 """
@@ -22,7 +30,6 @@ from typing import Any
 
 from ..types import (
     Attachment,
-    AttachmentKind,
     ChatRequest,
     ChatResponse,
     EmbeddingRequest,
@@ -43,15 +50,16 @@ from ..types import (
     Usage,
 )
 from .fields import (
+    MAX_TOKENS,
     as_dict,
     bad,
+    base64_attachment,
     check_tool_choice,
-    decode_base64,
-    decode_data_url,
     get_bool,
     get_dict,
     get_int,
     get_list,
+    get_model,
     get_name,
     get_number,
     get_stop,
@@ -72,11 +80,14 @@ _AUDIO_TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg", "flac": "audio/flac", "
 def parse_chat_request(body: dict[str, Any]) -> tuple[ChatRequest, bool]:
     """Translate a ``/v1/chat/completions`` body. Returns the request and whether the
     client asked for a usage chunk at the end of a stream (``stream_options.include_usage``)."""
-    model = get_str(body, "model", "", required=True)
+    model = get_model(body)
     raw_messages = get_list(body, "messages", "", required=True, non_empty=True) or []
     n = get_int(body, "n", "", minimum=1)
     if n is not None and n > 1:
         raise bad("n", "only n=1 is supported; send several requests for several choices")
+    if get_bool(body, "logprobs", "") or (get_int(body, "top_logprobs", "", minimum=0) or 0) > 0:
+        raise bad("logprobs", "log probabilities are not available through the gateway (not every provider has "
+                              "them); drop 'logprobs'/'top_logprobs'")
     if body.get("functions") is not None or body.get("function_call") is not None:
         raise bad("functions", "legacy 'functions'/'function_call' are not supported; use 'tools'/'tool_choice'")
 
@@ -87,12 +98,14 @@ def parse_chat_request(body: dict[str, Any]) -> tuple[ChatRequest, bool]:
     if options is not None:
         include_usage = bool(get_bool(options, "include_usage", "stream_options"))
 
-    max_tokens = get_int(body, "max_completion_tokens", "", minimum=1)
+    max_tokens = get_int(body, "max_completion_tokens", "", minimum=1, maximum=MAX_TOKENS)
     if max_tokens is None:
-        max_tokens = get_int(body, "max_tokens", "", minimum=1)
+        max_tokens = get_int(body, "max_tokens", "", minimum=1, maximum=MAX_TOKENS)
 
     tools = _tools(body)
-    tool_choice = _tool_choice(body.get("tool_choice"))
+    tool_choice, allowed = _tool_choice(body.get("tool_choice"))
+    if allowed is not None:
+        tools = _only(tools, allowed)
     if tool_choice is not None:
         check_tool_choice(tools, tool_choice.mode, tool_choice.name, "tool_choice")
     req = ChatRequest(
@@ -105,7 +118,7 @@ def parse_chat_request(body: dict[str, Any]) -> tuple[ChatRequest, bool]:
         top_p=get_number(body, "top_p", "", minimum=0, maximum=1),
         max_tokens=max_tokens,
         stop=get_stop(body, "stop", ""),
-        seed=get_int(body, "seed", ""),
+        seed=get_int(body, "seed", "", minimum=-(2**63), maximum=2**63 - 1),
         reasoning=_reasoning(body),
         user=get_str(body, "user", ""),
         stream=stream,
@@ -167,8 +180,8 @@ def _user_parts(content: Any, where: str) -> list[Part]:
             audio = get_dict(part, "input_audio", at, required=True)
             assert audio is not None
             fmt = get_str(audio, "format", f"{at}.input_audio", required=True)
-            data = decode_base64(get_str(audio, "data", f"{at}.input_audio", required=True), f"{at}.input_audio.data")
-            parts.append(Attachment(type="audio", media_type=_AUDIO_TYPES.get(fmt, f"audio/{fmt}"), data=data))
+            data = get_str(audio, "data", f"{at}.input_audio", required=True)
+            parts.append(base64_attachment(data, _AUDIO_TYPES.get(fmt, f"audio/{fmt}"), "audio"))
         elif kind == "file":
             parts.append(_file_part(get_dict(part, "file", at, required=True) or {}, f"{at}.file"))
         else:
@@ -180,15 +193,10 @@ def _file_part(file: dict[str, Any], where: str) -> Attachment:
     if file.get("file_id") is not None:
         raise bad(f"{where}.file_id", "file ids are not supported (there is no Files API); send file_data")
     data = get_str(file, "file_data", where, required=True)
-    filename = get_str(file, "filename", where)
-    if data[:5].lower() == "data:":
-        media_type, raw = decode_data_url(data, f"{where}.file_data")
-    else:
-        media_type, raw = "application/pdf", decode_base64(data, f"{where}.file_data")
-    media_type = media_type or "application/pdf"
-    kind: AttachmentKind = ("image" if media_type.startswith("image/")
-                            else "audio" if media_type.startswith("audio/") else "pdf")
-    return Attachment(type=kind, media_type=media_type, data=raw, filename=filename)
+    att = (Attachment(source=data) if data[:5].lower() == "data:"  # the kind is read from the bytes
+           else base64_attachment(data, None, None))
+    att.filename = get_str(file, "filename", where)
+    return att
 
 
 def _assistant_parts(msg: dict[str, Any], where: str) -> list[Part]:
@@ -241,19 +249,43 @@ def _tools(body: dict[str, Any]) -> list[Tool] | None:
     return tools
 
 
-def _tool_choice(raw: Any) -> ToolChoice | None:
+def _tool_choice(raw: Any) -> tuple[ToolChoice | None, list[str] | None]:
+    """The choice, and the names of the allowed tools when it is ``allowed_tools``."""
     if raw is None:
-        return None
+        return None, None
     if isinstance(raw, str):
         if raw in ("auto", "none", "required"):
-            return ToolChoice(raw)  # type: ignore[arg-type]
+            return ToolChoice(raw), None  # type: ignore[arg-type]
         raise bad("tool_choice", f"expected 'auto', 'none', 'required' or an object, got {raw!r}")
     choice = as_dict(raw, "tool_choice")
-    if choice.get("type") != "function":
-        raise bad("tool_choice.type", "only {'type': 'function', 'function': {'name': ...}} is supported")
-    fn = get_dict(choice, "function", "tool_choice", required=True)
-    assert fn is not None
-    return ToolChoice("tool", get_name(fn, "name", "tool_choice.function"))
+    kind = choice.get("type")
+    if kind == "function":
+        fn = get_dict(choice, "function", "tool_choice", required=True)
+        assert fn is not None
+        return ToolChoice("tool", get_name(fn, "name", "tool_choice.function")), None
+    if kind == "allowed_tools":
+        spec = get_dict(choice, "allowed_tools", "tool_choice", required=True)
+        assert spec is not None
+        mode = get_str(spec, "mode", "tool_choice.allowed_tools", required=True)
+        if mode not in ("auto", "required"):
+            raise bad("tool_choice.allowed_tools.mode", f"expected 'auto' or 'required', got {mode!r}")
+        names = []
+        for i, item in enumerate(get_list(spec, "tools", "tool_choice.allowed_tools", required=True) or []):
+            at = f"tool_choice.allowed_tools.tools[{i}]"
+            fn = get_dict(as_dict(item, at), "function", at, required=True)
+            assert fn is not None
+            names.append(get_name(fn, "name", f"{at}.function"))
+        return ToolChoice(mode), names  # type: ignore[arg-type]
+    raise bad("tool_choice.type", "expected 'function' or 'allowed_tools'")
+
+
+def _only(tools: list[Tool] | None, names: list[str]) -> list[Tool] | None:
+    """``allowed_tools``: the request's tools restricted to ``names`` (each must exist)."""
+    known = {t.name for t in tools or ()}
+    for name in names:
+        if name not in known:
+            raise bad("tool_choice.allowed_tools", f"names tool {name!r}, which is not among the request's tools")
+    return [t for t in tools or () if t.name in names] or None
 
 
 def _response_format(raw: Any) -> ResponseFormat | None:
@@ -284,7 +316,7 @@ def _reasoning(body: dict[str, Any]) -> ReasoningConfig | None:
     thinking = get_dict(body, "thinking", "")
     budget = None
     if thinking is not None and thinking.get("type", "enabled") == "enabled":
-        budget = get_int(thinking, "budget_tokens", "thinking", minimum=1)
+        budget = get_int(thinking, "budget_tokens", "thinking", minimum=1, maximum=MAX_TOKENS)
     if effort is None or effort == "none":
         return ReasoningConfig(budget_tokens=budget) if budget else None
     if effort not in _EFFORTS:
@@ -294,7 +326,7 @@ def _reasoning(body: dict[str, Any]) -> ReasoningConfig | None:
 
 def parse_embedding_request(body: dict[str, Any]) -> tuple[EmbeddingRequest, str]:
     """Translate a ``/v1/embeddings`` body; also returns ``encoding_format`` (float|base64)."""
-    model = get_str(body, "model", "", required=True)
+    model = get_model(body)
     raw = body.get("input")
     if isinstance(raw, str):
         inputs = [raw]
@@ -324,7 +356,7 @@ def parse_image_request(body: dict[str, Any]) -> ImageRequest:
     if fmt not in (None, "url", "b64_json"):
         raise bad("response_format", f"expected 'url' or 'b64_json', got {fmt!r}")
     return ImageRequest(
-        model=get_str(body, "model", "", required=True),
+        model=get_model(body),
         prompt=prompt,
         n=get_int(body, "n", "", minimum=1, maximum=10) or 1,
         size=get_str(body, "size", ""),

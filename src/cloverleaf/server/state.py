@@ -1,9 +1,14 @@
-"""What every route shares, built once at startup: options, backend, auth, metrics.
+"""What every route shares, built once at startup, and the one error boundary of a route.
 
 The request pipeline is the same for both model APIs, and lives here so each route reads
 as its own five steps: authenticate (401) → read and parse the body (413/400) → admit the
-model for this key (403) and check it exists (404) → call the gateway → render. Errors at
-any step become the API's own error shape via :meth:`ServerState.fail`.
+model for this key (403) and check it exists (404) → call the gateway → render.
+
+:func:`endpoint` wraps every route: whatever a route raises becomes the API's own error
+shape through :func:`~.errors.to_api_error` (a known error its status; anything else a 500
+with an incident id in the log) and is counted in the metrics. Routes therefore raise and
+never catch. The only other boundary is the body of a stream, after the headers have gone
+out (:mod:`.streaming`).
 
 Timing: the ASGI middleware (``app.TimingMiddleware``) stamps ``x-cloverleaf-overhead-ms``
 on every response as total time minus ``scope["cloverleaf.upstream_ms"]``, which the
@@ -13,8 +18,10 @@ its first event).
 
 from __future__ import annotations
 
+import functools
 import os
 import time
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +39,7 @@ from .secrets import SecretBox
 
 JSON = "application/json"
 UNKNOWN = "-"
+MODEL_KEY = "cloverleaf.model"  # the scope key under which a route notes the admitted model
 
 
 @dataclass(slots=True)
@@ -51,32 +59,60 @@ class ServerState:
         headers = request.headers
         client = request.client
         return await self.auth.authenticate(headers.get("authorization"), headers.get("x-api-key"),
-                                            client.host if client else None)
+                                            client.host if client else None, headers.get("host"))
 
     async def admit(self, request: Request, principal: Principal, model: str) -> CallContext:
         principal.check_model(model)
         await self.backend.check_model(model)
+        request.scope[MODEL_KEY] = model
         trace_id = request.headers.get("x-cloverleaf-trace-id")
         return CallContext(trace_id=trace_id[:200] if trace_id else None, key=principal.policy)
 
-    def fail(self, request: Request, exc: BaseException, flavor: Flavor, model: str = UNKNOWN) -> Response:
+    def fail(self, request: Request, exc: BaseException, flavor: Flavor) -> Response:
         err = to_api_error(exc)
-        request.scope.setdefault("cloverleaf.api", flavor)
-        t0 = request.scope.get("cloverleaf.t0")
-        elapsed = time.perf_counter() - t0 if t0 is not None else 0.0
+        scope = request.scope
         provider = str(err.extra.get("provider") or UNKNOWN)
-        self.metrics.record(flavor, model, provider, err.status, elapsed, code=err.code)
+        self.metrics.record(scope.get("cloverleaf.api", flavor), scope.get(MODEL_KEY, UNKNOWN), provider,
+                            err.status, _elapsed(scope), code=err.code)
         return Response(error_body(err, flavor), status_code=err.status, headers=err.headers or None, media_type=JSON)
 
-    def done(self, request: Request, api: str, model: str, provider: str, *, upstream: float | None,
-             usage: Any = None, cost: float | None = None, status: int = 200) -> None:
+    def done(self, request: Request, model: str, provider: str, *, upstream: float | None,
+             usage: Any = None, cost: float | None = None) -> None:
         scope = request.scope
-        scope["cloverleaf.api"] = api
         if upstream is not None:
             scope["cloverleaf.upstream_ms"] = upstream
-        t0 = scope.get("cloverleaf.t0")
-        elapsed = time.perf_counter() - t0 if t0 is not None else 0.0
-        self.metrics.record(api, model, provider, status, elapsed, usage=usage, cost=cost)
+        self.metrics.record(scope["cloverleaf.api"], model, provider, 200, _elapsed(scope), usage=usage, cost=cost)
+
+
+Handler = Callable[[Request, ServerState], Awaitable[Response]]
+
+
+def endpoint(flavor: Flavor, *, api: str | None = None) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+    """Make ``handler(request, state)`` a Starlette route with the server's one error boundary.
+
+    ``flavor`` picks the error shape (OpenAI or Anthropic); ``api`` is the metrics label
+    (default: the flavor)."""
+
+    def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        label = api or flavor
+
+        @functools.wraps(handler)
+        async def route(request: Request) -> Response:
+            request.scope["cloverleaf.api"] = label
+            st: ServerState = request.app.state.cloverleaf
+            try:
+                return await handler(request, st)
+            except Exception as exc:  # noqa: BLE001 - the boundary: known errors keep their status, others are 500s
+                return st.fail(request, exc, flavor)
+
+        return route
+
+    return wrap
+
+
+def _elapsed(scope: MutableMapping[str, Any]) -> float:
+    t0 = scope.get("cloverleaf.t0")
+    return time.perf_counter() - t0 if t0 is not None else 0.0
 
 
 def upstream_ms(metadata: Any) -> float | None:

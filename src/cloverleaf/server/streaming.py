@@ -6,11 +6,18 @@ HTTP error with the right status. After the headers have gone out, an error can 
 reported in-band, as the API's own error event, and the stream ends there.
 
 Each event is encoded once and written once; the upstream iterator is always closed
-(client disconnect included), so the gateway can record the call and free the connection.
+(client disconnect included), so the gateway can record the call, give back its rate-limit
+tickets and budget reservation, and free the connection. A client that hung up is counted
+as status 499 (client closed request), as the gateway records the call as cancelled.
+
+The body has the server's second error boundary (the first is :func:`.state.endpoint`):
+once the headers are out, any error — an unexpected one included, as a 500 with an
+incident id — can only be reported in-band, as the API's own error event.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
@@ -87,7 +94,10 @@ async def serve_stream(st: ServerState, request: Request, flavor: Flavor, model:
                 if chunk:
                     yield chunk
             yield encoder.finish()
-        except Exception as exc:  # noqa: BLE001 - reported in-band; headers are already sent
+        except (asyncio.CancelledError, GeneratorExit):  # the client hung up
+            status, code = 499, "client_closed_request"
+            raise
+        except Exception as exc:  # noqa: BLE001 - the boundary after the headers: reported in-band
             err = to_api_error(exc)
             status, code = err.status, err.code
             yield encoder.error(error_payload(err, flavor))

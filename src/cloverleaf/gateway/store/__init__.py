@@ -79,7 +79,7 @@ def redact_url(url: str) -> str:
 
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:
+    except Exception:  # noqa: BLE001 - never echo an unparseable URL (it may hold a password)
         return "<unparseable store url>"
 
 

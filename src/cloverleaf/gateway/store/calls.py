@@ -9,6 +9,7 @@ Query functions for the CLI (each returns plain rows; the CLI renders them as ta
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -30,17 +31,12 @@ class CallLog:
 
     # -- writes (batched, non-blocking) ----------------------------------------------
     def record_call(self, call: CallRecord) -> None:
-        self.writer.insert(schema.calls, call.row())
-        for i, a in enumerate(call.attempts):
-            self.writer.insert(schema.attempts, {
-                "call_id": call.id, "idx": i, "target": a.target, "provider": a.provider, "ok": a.ok,
-                "error_type": a.error_type, "error_message": a.error_message, "http_status": a.http_status,
-                "latency_ms": a.latency_ms,
-            })
+        self.writer.insert(functools.partial(_call_rows, call))
 
     def record_trace(self, trace: TraceRecord) -> None:
-        self.writer.insert(schema.traces, {"id": trace.id, "created_at": trace.created_at,
-                                           "completed_at": trace.completed_at, "metadata": trace.metadata})
+        row = {"id": trace.id, "created_at": trace.created_at, "completed_at": trace.completed_at,
+               "metadata": trace.metadata}
+        self.writer.insert(lambda: [(schema.traces, row)])
 
     def complete_trace(self, trace_id: str, at: float) -> None:
         def op(conn: sa.Connection) -> None:
@@ -141,6 +137,17 @@ class CallLog:
                 conn.execute(t.delete().where(t.c.created_at < now - horizon * 86400,
                                               ~sa.exists().where(c.trace_id == t.c.id)))
         return int(deleted or 0)
+
+
+def _call_rows(call: CallRecord) -> list[tuple[sa.Table, dict[str, Any]]]:
+    """The ``calls`` row and its ``attempts`` rows (built on the writer thread)."""
+    rows = [(schema.calls, call.row())]
+    for i, a in enumerate(call.attempts):
+        rows.append((schema.attempts, {
+            "call_id": call.id, "idx": i, "target": a.target, "provider": a.provider, "ok": a.ok,
+            "error_type": a.error_type, "error_message": a.error_message, "http_status": a.http_status,
+            "latency_ms": a.latency_ms}))
+    return rows
 
 
 def _day(dialect: str, column: Any) -> Any:

@@ -48,11 +48,13 @@ class CallRecord:
     attempts: list[AttemptRecord] = field(default_factory=list)
 
     def row(self) -> dict[str, Any]:
-        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "attempts"}
-        return data
+        return {name: getattr(self, name) for name in _CALL_COLUMNS}
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+_CALL_COLUMNS = tuple(f.name for f in fields(CallRecord) if f.name != "attempts")
 
 
 @dataclass(slots=True)

@@ -1,24 +1,29 @@
 """Batched writes off the request path: a queue drained by one thread, one transaction per batch.
 
-A call record is handed to :meth:`BatchWriter.put` (a non-blocking queue append) and the
-caller moves on. The writer thread commits what has queued up every ``flush_ms`` or every
-``batch_size`` records, whichever comes first, as ONE transaction — so a ``kill -9`` loses at
-most the batch in flight and never leaves half a batch behind (SQLite in WAL mode, and
-PostgreSQL, both guarantee a committed transaction survives the process dying). A thread
-rather than an asyncio task, so sync callers, async callers on any loop, and the sync
-client's private loop all share one writer.
+A call record is handed to :meth:`BatchWriter.insert` (an append to a deque, waking nobody)
+and the caller moves on. The writer thread wakes every ``flush_ms`` — or at once when
+``batch_size`` items are waiting or someone calls :meth:`flush` — and commits what is queued
+as ONE transaction per ``batch_size`` items, building the rows there, off the request path.
+So a ``kill -9`` loses at most the batch in flight and never leaves half a batch behind
+(SQLite in WAL mode, and PostgreSQL, both guarantee a committed transaction survives the
+process dying), and an interpreter that exits without ``close()`` still writes what it
+queued (an ``atexit`` flush). A thread rather than an asyncio task, so sync callers, async
+callers on any loop, and the sync client's private loop all share one writer.
 
-A batch that fails to commit is retried once, then dropped with a logged error: the
-request path must never fail because bookkeeping did.
+A batch that fails to commit is retried once; if it still fails because of its content
+(a duplicate key, a value the column refuses) each item is written on its own, so only the
+bad one is dropped. The request path never fails because bookkeeping did, and if the
+database stays away the queue is capped (``MAX_PENDING``) instead of growing without end.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
-import queue
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,14 +31,17 @@ import sqlalchemy as sa
 
 log = logging.getLogger("cloverleaf.gateway.store")
 
-#: An operation run inside the batch's transaction.
+#: Rows to insert, built on the writer thread: (table, row) pairs.
+Rows = Callable[[], Iterable[tuple[sa.Table, dict[str, Any]]]]
+#: An operation run inside the batch's transaction (updates, deletes).
 Op = Callable[[sa.Connection], None]
+#: Beyond this many waiting items new records are dropped (the database is gone).
+MAX_PENDING = 100_000
 
 
 @dataclass(slots=True)
 class _Insert:
-    table: sa.Table
-    row: dict[str, Any]
+    rows: Rows
 
 
 @dataclass(slots=True)
@@ -49,16 +57,19 @@ class BatchWriter:
         self._engine = engine
         self._batch_size = batch_size
         self._interval = flush_ms / 1000.0
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._items: deque[Any] = deque()        # append/popleft are atomic: no lock needed
+        self._wake = threading.Event()
         self._closed = False
         self.dropped = 0
         self.committed_batches = 0
         self._thread = threading.Thread(target=self._run, name="cloverleaf-store-writer", daemon=True)
         self._thread.start()
+        atexit.register(self._at_exit)
 
     # -- producer side (any thread) ---------------------------------------------------
-    def insert(self, table: sa.Table, row: dict[str, Any]) -> None:
-        self._put(_Insert(table, row))
+    def insert(self, rows: Rows) -> None:
+        """Queue ``rows()`` (called on the writer thread) for the next batch."""
+        self._put(_Insert(rows))
 
     def run(self, op: Op) -> None:
         """Run ``op(conn)`` in the next batch's transaction (updates, deletes)."""
@@ -69,85 +80,97 @@ class BatchWriter:
         if self._closed or not self._thread.is_alive():
             return True
         done = threading.Event()
-        self._queue.put(_Flush(done))
+        self._items.append(_Flush(done))
+        self._wake.set()
         return done.wait(timeout)
 
     def close(self, timeout: float | None = 30.0) -> None:
         if self._closed:
             return
+        atexit.unregister(self._at_exit)
         self.flush(timeout)
         self._closed = True
-        self._queue.put(_STOP)
+        self._items.append(_STOP)
+        self._wake.set()
         self._thread.join(timeout)
+
+    def _at_exit(self) -> None:
+        self.close(timeout=10.0)
 
     def _put(self, item: Any) -> None:
         if self._closed:
             raise RuntimeError("the store is closed")
-        self._queue.put(item)
+        if len(self._items) >= MAX_PENDING:
+            self.dropped += 1
+            if self.dropped % 10_000 == 1:
+                log.error("the store is not keeping up; dropping call records (%d so far)", self.dropped)
+            return
+        self._items.append(item)
+        if len(self._items) >= self._batch_size:
+            self._wake.set()
 
     # -- the writer thread ------------------------------------------------------------
     def _run(self) -> None:
+        items = self._items
         while True:
-            first = self._queue.get()
-            batch, flushes, stop = self._collect(first)
-            if batch:
-                self._commit(batch)
-            for f in flushes:
-                f.done.set()
-            if stop:
-                return
-
-    def _collect(self, first: Any) -> tuple[list[Any], list[_Flush], bool]:
-        batch: list[Any] = []
-        flushes: list[_Flush] = []
-        item = first
-        deadline = time.monotonic() + self._interval
-        while True:
-            if item is _STOP:
-                return batch, flushes, True
-            if isinstance(item, _Flush):
-                flushes.append(item)
-                return batch, flushes, False
-            batch.append(item)
-            if len(batch) >= self._batch_size:
-                return batch, flushes, False
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return batch, flushes, False
-            try:
-                item = self._queue.get(timeout=remaining)
-            except queue.Empty:
-                return batch, flushes, False
+            self._wake.wait(self._interval)
+            self._wake.clear()     # before draining: a wake-up set from here on is not lost
+            batch: list[Any] = []
+            for _ in range(len(items)):
+                item = items.popleft()
+                if item is _STOP:
+                    self._commit(batch)
+                    return
+                if isinstance(item, _Flush):
+                    self._commit(batch)
+                    batch = []
+                    item.done.set()
+                    continue
+                batch.append(item)
+                if len(batch) >= self._batch_size:
+                    self._commit(batch)
+                    batch = []
+            self._commit(batch)
 
     def _commit(self, batch: list[Any]) -> None:
+        if not batch:
+            return
         for attempt in (1, 2):
             try:
-                with self._engine.begin() as conn:
-                    _execute(conn, batch)
+                self._write(batch)
                 self.committed_batches += 1
                 return
-            except Exception as exc:
+            except (sa.exc.IntegrityError, sa.exc.DataError):
+                break                    # a bad item: find it below
+            except Exception as exc:  # noqa: BLE001 - bookkeeping never takes the writer down
                 if attempt == 2:
                     self.dropped += len(batch)
                     log.error("dropping %d store record(s) after a failed write: %s", len(batch),
                               type(exc).__name__)
+                    return
+                time.sleep(0.05)
+        for item in batch:               # one transaction each, so only the bad item is lost
+            try:
+                self._write([item])
+            except Exception as exc:  # noqa: BLE001 - only this item is lost
+                self.dropped += 1
+                log.error("dropping a store record the database refused: %s", type(exc).__name__)
+
+    def _write(self, batch: list[Any]) -> None:
+        """One transaction: the inserts between two ops go in one executemany per table."""
+        with self._engine.begin() as conn:
+            pending: dict[sa.Table, list[dict[str, Any]]] = {}
+            for item in batch:
+                if isinstance(item, _Insert):
+                    for table, row in item.rows():
+                        pending.setdefault(table, []).append(row)
                 else:
-                    time.sleep(0.05)
+                    _insert_all(conn, pending)
+                    item(conn)
+            _insert_all(conn, pending)
 
 
-def _execute(conn: sa.Connection, batch: list[Any]) -> None:
-    """Consecutive inserts into one table go in one executemany; ops run in order."""
-    i = 0
-    while i < len(batch):
-        item = batch[i]
-        if isinstance(item, _Insert):
-            rows = [item.row]
-            j = i + 1
-            while j < len(batch) and isinstance(batch[j], _Insert) and batch[j].table is item.table:
-                rows.append(batch[j].row)
-                j += 1
-            conn.execute(item.table.insert(), rows)
-            i = j
-        else:
-            item(conn)
-            i += 1
+def _insert_all(conn: sa.Connection, pending: dict[sa.Table, list[dict[str, Any]]]) -> None:
+    for table, rows in pending.items():
+        conn.execute(table.insert(), rows)
+    pending.clear()

@@ -2,8 +2,12 @@
 
 A migration is a module ``NNNN_what.py`` with ``upgrade(conn)``. Each one describes its own
 tables (never importing ``schema.py``, which is the *latest* shape), so old migrations keep
-meaning what they meant. All pending migrations run in one transaction; on PostgreSQL a
-transaction-scoped advisory lock keeps two starting processes from migrating at once.
+meaning what they meant. All pending migrations run in one transaction, which also keeps
+two processes starting at once from migrating twice: on PostgreSQL a transaction-scoped
+advisory lock, on SQLite ``BEGIN IMMEDIATE`` (the database's write lock, taken before the
+version is read). SQLite needs the transaction spelled out because Python's sqlite3 driver
+otherwise commits each ``CREATE TABLE`` on its own, so a crash mid-migration would leave
+half a schema behind.
 """
 
 from __future__ import annotations
@@ -37,17 +41,31 @@ def current_version(conn: sa.Connection) -> int:
 
 def migrate(engine: sa.Engine) -> int:
     """Bring the database up to the newest schema; returns the version it is at."""
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT")   # the driver stays out of the way
+            conn.exec_driver_sql("BEGIN IMMEDIATE")                # waits (busy_timeout) for another migrator
+            try:
+                version = _upgrade(conn)
+            except BaseException:
+                conn.exec_driver_sql("ROLLBACK")
+                raise
+            conn.exec_driver_sql("COMMIT")
+            return version
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _ADVISORY_LOCK_ID})
-        if not sa.inspect(conn).has_table("schema_version"):
-            conn.execute(sa.text("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, "
-                                 "applied_at FLOAT NOT NULL)"))
-        version = current_version(conn)
-        for number, module in available():
-            if number > version:
-                module.upgrade(conn)
-                conn.execute(sa.text("INSERT INTO schema_version (version, applied_at) VALUES (:v, :t)"),
-                             {"v": number, "t": time.time()})
-                version = number
-        return version
+        return _upgrade(conn)
+
+
+def _upgrade(conn: sa.Connection) -> int:
+    if not sa.inspect(conn).has_table("schema_version"):
+        conn.execute(sa.text("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at FLOAT NOT NULL)"))
+    version = current_version(conn)
+    for number, module in available():
+        if number > version:
+            module.upgrade(conn)
+            conn.execute(sa.text("INSERT INTO schema_version (version, applied_at) VALUES (:v, :t)"),
+                         {"v": number, "t": time.time()})
+            version = number
+    return version

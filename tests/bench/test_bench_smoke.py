@@ -1,0 +1,107 @@
+"""Keeps ``bench/`` from rotting: the mock upstream answers like OpenAI, and the load
+generator reads its answers. No timing is asserted here (the benchmark itself never runs
+in the test suite); a 5 ms delay is used only so the delayed paths are exercised."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from bench import loadgen, mock_upstream
+
+CHAT = {"model": "mock-model", "messages": [{"role": "user", "content": "Say hello."}]}
+
+
+@pytest.fixture
+async def base_url() -> AsyncIterator[str]:
+    server = await mock_upstream.serve("127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+def sse_payloads(body: bytes) -> list[str]:
+    return [line[len("data: "):] for line in body.decode().split("\n") if line.startswith("data: ")]
+
+
+@pytest.mark.parametrize("prefix", ["", "/d5"])
+async def test_chat_completion_json(base_url: str, prefix: str) -> None:
+    async with httpx.AsyncClient() as client:
+        r = await client.post(f"{base_url}{prefix}/v1/chat/completions", json=CHAT)
+        again = await client.post(f"{base_url}{prefix}/v1/chat/completions", json=CHAT)  # keep-alive reuse
+    assert r.status_code == 200 and again.status_code == 200
+    assert r.headers["content-type"] == "application/json"
+    data = r.json()
+    assert data["object"] == "chat.completion"
+    assert data["choices"][0]["message"] == {"role": "assistant", "content": mock_upstream.REPLY}
+    assert data["choices"][0]["finish_reason"] == "stop"
+    assert data["usage"] == {"prompt_tokens": 9, "completion_tokens": 7, "total_tokens": 16}
+
+
+@pytest.mark.parametrize("include_usage", [False, True])
+async def test_stream_has_64_chunks_then_done(base_url: str, include_usage: bool) -> None:
+    body = {**CHAT, "stream": True}
+    if include_usage:
+        body["stream_options"] = {"include_usage": True}
+    async with httpx.AsyncClient() as client:
+        r = await client.post(f"{base_url}/d5/v1/chat/completions", json=body)
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "text/event-stream"
+    payloads = sse_payloads(r.content)
+    assert payloads[-1] == "[DONE]"
+    chunks = [json.loads(p) for p in payloads[:-1]]
+    content = [c for c in chunks if c["choices"]]
+    assert len(content) == mock_upstream.STREAM_CHUNKS == 64
+    assert "".join(c["choices"][0]["delta"]["content"] for c in content) == "".join(f"tok{i} " for i in range(64))
+    assert content[0]["choices"][0]["delta"]["role"] == "assistant"
+    assert [c["choices"][0]["finish_reason"] for c in content].count("stop") == 1
+    assert content[-1]["choices"][0]["finish_reason"] == "stop"
+    usage = [c["usage"] for c in chunks if not c["choices"]]
+    assert usage == ([{"prompt_tokens": 9, "completion_tokens": 64, "total_tokens": 73}] if include_usage else [])
+
+
+async def test_cloverleaf_openai_adapter_decodes_the_mock_stream(base_url: str) -> None:
+    """The stream the benchmark sends through cloverleaf is one its OpenAI adapter accepts."""
+    from cloverleaf.providers.registry import get_adapter, get_spec
+    from cloverleaf.types import ChatRequest, Message
+
+    async with httpx.AsyncClient() as client:
+        r = await client.post(f"{base_url}/v1/chat/completions",
+                              json={**CHAT, "stream": True, "stream_options": {"include_usage": True}})
+    adapter = get_adapter(get_spec("openai"))
+    req = ChatRequest(model="mock-model", messages=[Message.user("Say hello.")], stream=True)
+    decoder = adapter.stream_decoder(req)
+    events = decoder.feed(r.content) + decoder.close()
+    text = "".join(ev.text or "" for ev in events if ev.type == "text")
+    assert text == "".join(f"tok{i} " for i in range(64))
+    done = [ev for ev in events if ev.type == "done"]
+    assert len(done) == 1 and done[0].finish_reason == "stop"
+    assert [ev.usage.output_tokens for ev in events if ev.type == "usage"] == [64]
+
+
+async def test_unknown_path_is_404(base_url: str) -> None:
+    async with httpx.AsyncClient() as client:
+        r = await client.post(f"{base_url}/v2/nothing", json=CHAT)
+    assert r.status_code == 404
+    assert r.json()["error"]["code"] == "not_found"
+
+
+async def test_load_generator_reads_answers_and_streams(base_url: str) -> None:
+    plain = await loadgen.run(f"{base_url}/v1/chat/completions", "mock-model", concurrency=2, duration=None,
+                              warmup=0.0, per_worker=3, warm_count=1)
+    assert plain["count"] == 6 and plain["errors"] == 0
+    assert plain["completed_all"] == 8
+    assert plain["p50_ms"] is not None and plain["ttft_p50_ms"] is None
+    streamed = await loadgen.run(f"{base_url}/v1/chat/completions", "mock-model", concurrency=2, duration=None,
+                                 warmup=0.0, per_worker=2, warm_count=0, stream=True)
+    assert streamed["count"] == 4 and streamed["errors"] == 0
+    assert streamed["ttft_p50_ms"] is not None
+    missing = await loadgen.run(f"{base_url}/v2/nothing", "mock-model", concurrency=1, duration=None,
+                                warmup=0.0, per_worker=2, warm_count=0)
+    assert missing["count"] == 0 and missing["errors"] == 2 and missing["first_error"] == "HTTP 404"

@@ -1,0 +1,81 @@
+"""The sync twins run the async core on a private loop thread: interruptions, threads, misuse."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+
+from cloverleaf.gateway.bridge import LoopThread
+
+from .conftest import Harness, chat_request
+
+CTRL_C = textwrap.dedent("""
+    import os, signal, sys, threading
+    from cloverleaf import Client, Settings
+
+    settings = Settings(routes={"r": {"targets": ["fake/echo+drip-50ms"]}}, budgets={"r": {"limit_usd": 5.0}},
+                        store={"url": "sqlite:///" + sys.argv[1]}, env={}, max_retries=0)
+    client = Client(settings)
+    seen = 0
+    try:
+        for event in client.stream("r", "a b c d e f g h i j k l m n o p q r s t"):
+            seen += 1
+            if seen == 2:   # Ctrl-C while the next chunk is awaited
+                threading.Timer(0.02, os.kill, (os.getpid(), signal.SIGINT)).start()
+    except BaseException as exc:
+        print(type(exc).__name__)
+    client.gateway.store.flush()
+    [call] = client.gateway.store.recent_calls(1)
+    print(call.status, client.gateway.store.budget_usage("route:r", "total")[1])
+    client.close()
+""")
+
+
+def test_ctrl_c_during_a_sync_stream_raises_keyboard_interrupt_and_cleans_up(tmp_path: Path) -> None:
+    script = tmp_path / "ctrl_c.py"
+    script.write_text(CTRL_C)
+    out = subprocess.run([sys.executable, str(script), str(tmp_path / "c.db")], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.split("\n")[:2] == ["KeyboardInterrupt", "cancelled 0.0"], out.stdout + out.stderr[-3000:]
+
+
+async def test_calling_a_sync_twin_from_the_private_loop_is_refused() -> None:
+    bridge = LoopThread()
+    try:
+        async def inner() -> None:
+            bridge.run(asyncio.sleep(0))
+
+        with pytest.raises(RuntimeError, match="use the async one"):
+            await asyncio.to_thread(bridge.run, inner())
+    finally:
+        bridge.close()
+
+
+def test_sync_twins_from_many_threads_and_from_inside_a_running_loop(harness: Harness) -> None:
+    gw = harness.gateway(routes={"r": {"targets": ["fake/fail-500", "fake/echo"]}})
+    results: list[str] = []
+    lock = threading.Lock()
+
+    def worker(i: int) -> None:
+        text = gw.chat("r", chat_request(f"thread {i}")).text
+        with lock:
+            results.append(text)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == sorted(f"thread {i}" for i in range(16))
+
+    async def blocking_call_inside_a_loop() -> str:
+        return gw.chat("r", chat_request("inside a loop")).text   # blocks this loop, never deadlocks
+
+    assert asyncio.run(blocking_call_inside_a_loop()) == "inside a loop"
