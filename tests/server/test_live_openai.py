@@ -216,7 +216,7 @@ def test_body_too_large_is_413(open_server: Live) -> None:
             for _ in range(100):
                 yield b"x" * 10_000
 
-        r = http.post("/v1/chat/completions", content=chunks())
+        r = http.post("/v1/chat/completions", content=chunks(), headers={"content-type": "application/json"})
         assert r.status_code == 413
 
 

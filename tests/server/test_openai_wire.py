@@ -39,6 +39,7 @@ PNG = base64.b64decode(
 )
 WAV = b"RIFF" + struct.pack("<I", 36) + b"WAVEfmt " + b"\0" * 24
 SERVER_POLICY = AttachmentPolicy(allow_local_paths=False)
+WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
 
 
 def _resolved(part: object) -> Attachment:
@@ -117,9 +118,14 @@ def test_parse_full_chat_request() -> None:
         {"type": "image_url", "image_url": {"url": "file:///etc/passwd"}}]}]}, "messages[0].content[0].image_url.url"),
     ({"model": "m", "messages": [{"role": "user", "content": [
         {"type": "image_url", "image_url": {"url": "/etc/passwd"}}]}]}, "messages[0].content[0].image_url.url"),
-    ({"model": "m", "messages": [{"role": "user", "content": [
-        {"type": "image_url", "image_url": {"url": "data:image/png;base64,@@@"}}]}]},
-     "messages[0].content[0].image_url.url"),
+    ({"model": "m", "messages": [{"role": "user", "content": "x"}], "logprobs": True}, "logprobs"),
+    ({"model": "m", "messages": [{"role": "user", "content": "x"}], "top_logprobs": 3}, "logprobs"),
+    ({"model": "m" * 257, "messages": [{"role": "user", "content": "x"}]}, "model"),
+    ({"model": "m", "messages": [{"role": "user", "content": "x"}], "max_tokens": 10**30}, "max_tokens"),
+    ({"model": "m", "messages": [{"role": "user", "content": "x"}], "seed": 2**64}, "seed"),
+    ({"model": "m", "messages": [{"role": "user", "content": "x"}], "tools": [WEATHER],
+      "tool_choice": {"type": "allowed_tools", "allowed_tools": {"mode": "auto", "tools": [
+          {"type": "function", "function": {"name": "nope"}}]}}}, "tool_choice.allowed_tools"),
     ({"model": "m", "messages": [{"role": "assistant", "tool_calls": [
         {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{not json"}}]}]},
      "messages[0].tool_calls[0].function.arguments"),

@@ -47,11 +47,10 @@ class SSEDecoder:
         buf = self._buffer + text
         start = 0
         n = len(buf)
-        while True:
-            nl = buf.find("\n", start)
-            cr = buf.find("\r", start)
-            if nl == -1 and cr == -1:
-                break
+        # next "\n" and "\r" positions, each searched again only once passed (linear per chunk)
+        nl = buf.find("\n")
+        cr = buf.find("\r")
+        while nl != -1 or cr != -1:
             if cr == -1 or (nl != -1 and nl < cr):
                 line, start = buf[start:nl], nl + 1
             else:
@@ -61,6 +60,10 @@ class SSEDecoder:
                 else:
                     start = cr + 1
                     self._pending_cr = True
+            if nl != -1 and nl < start:
+                nl = buf.find("\n", start)
+            if cr != -1 and cr < start:
+                cr = buf.find("\r", start)
             event = self._line(line)
             if event is not None:
                 events.append(event)
