@@ -55,7 +55,7 @@ VARIANTS = {  # extra cloverleaf targets: name -> bench.variants flags
     "cloverleaf-aiohttp": ("--http-client", "aiohttp"),
     "cloverleaf-httpx": ("--http-client", "httpx"),
     "cloverleaf-aiohttp-notrace": ("--http-client", "aiohttp", "--no-trace-writes"),
-    "cloverleaf-h11": ("--uvicorn-http", "h11"),
+    "cloverleaf-aiohttp-h11": ("--http-client", "aiohttp", "--uvicorn-http", "h11"),
 }
 
 

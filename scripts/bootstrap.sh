@@ -10,6 +10,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=".venv/.cloverleaf-installed-$(echo "$extras" | tr ',[]' '___')"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  .venv/bin/python -m pip install -q -e ".[${extras}]"
+  # (this machine's pip config names mirror folders that may be absent: drop those warnings)
+  .venv/bin/python -m pip install -q -e ".[${extras}]" 2> >(grep -v '^WARNING: Location' >&2)
   touch "$stamp"
 fi

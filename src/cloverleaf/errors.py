@@ -13,6 +13,7 @@
     ├── AllTargetsFailed               every target of a route failed; ``attempts`` lists each
     ├── StreamInterrupted              a stream failed after it had produced output (no replay)
     ├── StructuredOutputError          the output is not valid for the requested schema (keeps .response)
+    ├── StateUnavailable               the shared state (Redis) is unreachable; calls are refused, not unlimited
     ├── TransportError                 no HTTP response at all
     │   ├── ConnectError               refused / DNS / TLS; names the URL and what to start
     │   └── TimeoutError               connect or read timeout
@@ -150,6 +151,13 @@ class StructuredOutputError(CloverleafError):
     def __init__(self, message: str, *, response: Any = None) -> None:
         super().__init__(message)
         self.response = response
+
+
+class StateUnavailable(CloverleafError):
+    """The shared state backend (Redis) could not be reached: limits and breakers cannot be
+    enforced, so the call is refused rather than let through unlimited."""
+
+    retryable = True
 
 
 class TransportError(CloverleafError):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from cloverleaf.errors import CircuitOpen, ServerError
@@ -78,3 +80,28 @@ def test_only_one_probe_at_a_time() -> None:
     snap, third = on_acquire(snap, 120.0, policy)
     assert third.allowed and third.probe
     assert on_result(snap, True, 121.0, policy) == BreakerSnapshot()
+
+
+async def test_concurrent_calls_at_the_end_of_the_cooldown_send_exactly_one_probe(harness: Harness) -> None:
+    clock = ManualClock()
+    gw = harness.gateway(clock=clock, breaker={"failure_threshold": 1, "cooldown_seconds": 10})
+    upstream(gw).script.fail(500)
+    with pytest.raises(ServerError):
+        await gw.achat("fake/echo", chat_request())
+    clock.advance(10)
+    release = asyncio.Event()
+    original = gw.engine.achat
+
+    async def slow(target, req):  # type: ignore[no-untyped-def]
+        await release.wait()
+        return await original(target, req)
+
+    gw.engine.achat = slow  # type: ignore[method-assign]
+    calls = [asyncio.ensure_future(gw.achat("fake/echo", chat_request(f"c{i}"))) for i in range(20)]
+    for _ in range(20):
+        await asyncio.sleep(0)
+    release.set()
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    assert sum(1 for r in results if isinstance(r, CircuitOpen)) == 19
+    assert [r.text for r in results if not isinstance(r, BaseException)] == ["c0"]
+    assert len(upstream(gw).requests) == 2 and gw.breakers["fake/echo"].state == "closed"

@@ -5,6 +5,7 @@ and still leave a call record."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 from typing import Any
 
@@ -95,11 +96,15 @@ async def test_a_probe_that_fails_before_any_io_does_not_close_the_circuit(harne
 async def test_cancelled_call_in_flight_is_charged_its_reservation(harness: Harness) -> None:
     """The request reached the provider, which may bill it: a caller must not be able to
     dodge a budget by cancelling every call just before it returns."""
-    gw = harness.gateway(routes={"r": {"targets": ["fake/echo"]}}, budgets={"r": {"limit_usd": 1.0}},
-                         limits={"fake": {"rpm": 0, "tpm": 100_000, "max_wait": 0}})
+    clock = ManualClock()
+    gw = harness.gateway(clock=clock, routes={"r": {"targets": ["fake/echo"]}}, budgets={"r": {"limit_usd": 1.0}},
+                         limits={"fake": {"rpm": 0, "tpm": 100_000, "max_wait": 0}},
+                         breaker={"failure_threshold": 1, "cooldown_seconds": 10})
+    await _open_then_cool(gw, clock, 10)
     entered = _hang_engine(gw)
     task = asyncio.ensure_future(gw.achat("r", chat_request(max_tokens=1000)))
     await entered.wait()
+    assert gw.breakers["fake/echo"].probe_started_at == 10     # this call is the half-open probe
     _, reserved = gw.store.budget_usage("route:r", "total")
     assert reserved > 0
     task.cancel()
@@ -108,10 +113,11 @@ async def test_cancelled_call_in_flight_is_charged_its_reservation(harness: Harn
     await _until(lambda: gw.store.budget_usage("route:r", "total")[1] == 0, "the reservation is settled")
     spent, _ = gw.store.budget_usage("route:r", "total")
     assert spent == pytest.approx(reserved)
-    # the provider-side token estimate stays booked too
-    assert await gw.state.usage("provider:fake:tpm", gw.clock.now()) > 1000
+    # the provider-side token estimate stays booked too, and the probe slot is free again
+    assert await gw.state.usage("provider:fake:tpm", clock.now()) > 1000
+    assert gw.breakers["fake/echo"].probe_started_at is None
     gw.store.flush()
-    [call] = gw.store.recent_calls(1)
+    [call, _] = gw.store.recent_calls(2)
     assert call.status == "cancelled" and [a.error_type for a in call.attempts] == ["CancelledError"]
 
 
@@ -172,15 +178,11 @@ async def test_cancel_while_settling_still_writes_the_record(harness: Harness) -
 async def test_stream_closed_early_releases_everything(harness: Harness) -> None:
     clock = ManualClock()
     gw = harness.gateway(clock=clock, routes={"r": {"targets": ["fake/echo"]}}, budgets={"r": {"limit_usd": 1.0}},
-                         breaker={"failure_threshold": 1, "cooldown_seconds": 10},
                          limits={"fake": {"rpm": 10, "tpm": 100_000, "max_wait": 0}})
-    await _open_then_cool(gw, clock, 10)
     agen = gw.astream("r", chat_request(PROMPT, max_tokens=1000))
     first: StreamEvent = await agen.__anext__()
     assert first.type == "text"
-    assert gw.breakers["fake/echo"].probe_started_at == 10
     await agen.aclose()  # type: ignore[attr-defined]
-    assert gw.breakers["fake/echo"].probe_started_at is None      # probe slot given back
     spent, reserved = gw.store.budget_usage("route:r", "total")
     assert reserved == 0 and spent > 0                            # output was sent: charged, not leaked
     assert await gw.state.usage("provider:fake:tpm", clock.now()) > 1000  # the estimate stays booked
@@ -213,3 +215,36 @@ def _reservations(store: Any) -> list[Any]:
 
     with store.engine.connect() as conn:
         return list(conn.execute(sa.select(schema.budget_reservations)))
+
+
+async def test_a_streaming_probe_closes_the_circuit_at_its_first_output(harness: Harness) -> None:
+    """A probe that streams for longer than the probe timeout must not let a second probe in."""
+    clock = ManualClock()
+    gw = harness.gateway(clock=clock, breaker={"failure_threshold": 1, "cooldown_seconds": 10,
+                                               "probe_timeout_seconds": 30})
+    await _open_then_cool(gw, clock, 10)
+    agen = gw.astream("fake/echo", chat_request(PROMPT))
+    assert (await agen.__anext__()).type == "text"
+    assert gw.breakers["fake/echo"].state == "closed"
+    clock.advance(45)                                   # the stream is still running
+    assert (await gw.achat("fake/echo", chat_request("meanwhile"))).text == "meanwhile"
+    rest = [event async for event in agen]
+    assert rest[-1].type == "done" and gw.breakers["fake/echo"].state == "closed"
+
+
+async def test_a_stream_dropped_without_closing_is_finalised(harness: Harness) -> None:
+    """``async for ... : break`` without aclose(): the event loop's finaliser closes the
+    generator when it is garbage collected, through the same cleanup."""
+    gw = harness.gateway(routes={"r": {"targets": ["fake/echo"]}}, budgets={"r": {"limit_usd": 1.0}})
+    async for event in gw.astream("r", chat_request(PROMPT, max_tokens=1000)):
+        if event.type == "text":
+            break
+    gc.collect()
+
+    def recorded() -> bool:
+        gw.store.flush()
+        return bool(gw.store.recent_calls(1))
+
+    await _until(recorded, "the finaliser writes the call record")
+    assert gw.store.recent_calls(1)[0].status == "cancelled"
+    assert gw.store.budget_usage("route:r", "total")[1] == 0

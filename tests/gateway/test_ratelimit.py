@@ -155,3 +155,32 @@ def test_rolling_window_property(ops: list[tuple[float, int, float]]) -> None:
     for start, _ in admitted:
         assert start is not None
         assert sum(a for t, a in admitted if t is not None and start <= t < start + 60.0) <= limit
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["take", "settle", "release"]), st.floats(0, 20),
+                          st.integers(0, 60), st.floats(0, 90)), min_size=1, max_size=80))
+def test_running_totals_match_the_log(ops: list[tuple[str, float, int, float]]) -> None:
+    """The memory backend keeps each window's sum as it goes (O(1) admission under load);
+    whatever happens, it equals the sum of what the window holds."""
+    state = MemoryState()
+    now = 0.0
+    tickets: list[str] = []
+
+    async def run() -> None:
+        nonlocal now
+        for op, gap, amount, max_wait in ops:
+            now += gap
+            if op == "take" or not tickets:
+                grant = await state.take([Bucket("k:tpm", 100.0, float(amount)), Bucket("k:rpm", 5.0, 1.0)],
+                                         now, max_wait)
+                if grant.ticket:
+                    tickets.append(grant.ticket)
+            elif op == "settle":
+                await state.settle(tickets.pop(0), {"k:tpm": float(amount)})
+            else:
+                await state.release(tickets.pop())
+            for log in state._logs.values():
+                assert log.total == sum(e.amount for e in log.entries)
+
+    asyncio.run(run())

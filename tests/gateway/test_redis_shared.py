@@ -152,7 +152,8 @@ def test_the_sync_gateway_uses_redis_from_its_own_loop(harness: Harness) -> None
     """The sync API runs the gateway on a private loop thread: a second event loop."""
     prefix = fresh_prefix()
     state = RedisState(redis_url(), prefix=prefix)
-    gw = gateway_on(harness, state, ManualClock(), "sync", limits={"fake": {"rpm": 2, "tpm": 0, "max_wait": 0}})
+    clock = ManualClock()
+    gw = gateway_on(harness, state, clock, "sync", limits={"fake": {"rpm": 2, "tpm": 0, "max_wait": 0}})
     try:
         assert [gw.chat("fake/echo", chat_request(f"n{i}")).text for i in range(2)] == ["n0", "n1"]
         with pytest.raises(RateLimitExceeded):
@@ -161,7 +162,8 @@ def test_the_sync_gateway_uses_redis_from_its_own_loop(harness: Harness) -> None
 
         async def from_here() -> float:
             try:
-                return await state.usage("provider:fake:rpm", 0.0)
+                # shared state is kept in epoch time, so replicas on other hosts agree
+                return await state.usage("provider:fake:rpm", clock.wall())
             finally:
                 await state.aclose()  # this loop ends with asyncio.run: close its connections first
 
@@ -308,3 +310,31 @@ def test_a_missing_redis_package_names_the_extra(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setitem(sys.modules, "redis.asyncio", None)
     with pytest.raises(ImportError, match=r"pip install 'cloverleaf\[redis\]'"):
         RedisState("redis://127.0.0.1:6379/0")
+
+
+def test_shared_state_is_kept_in_epoch_time_and_closed_with_the_gateway(harness: Harness) -> None:
+    """Replicas on different hosts share no monotonic clock: a shared backend gets epoch time."""
+    prefix = fresh_prefix()
+    state = RedisState(redis_url(), prefix=prefix)
+    clock = ManualClock(start=5.0, epoch=1_800_000_000.0)
+    gw = gateway_on(harness, state, clock, "sync", limits={"fake": {"rpm": 5, "tpm": 0, "max_wait": 0}})
+    try:
+        gw.chat("fake/echo", chat_request("one"))
+
+        async def usage_at(t: float) -> float:
+            try:
+                return await state.usage("provider:fake:rpm", t)
+            finally:
+                await state.aclose()
+
+        assert asyncio.run(usage_at(clock.wall())) == 1.0
+        assert asyncio.run(usage_at(clock.now())) == 0.0  # nothing was booked at monotonic time
+    finally:
+        gw.close()  # closes the private loop's Redis client on that loop
+        assert not state._clients
+
+        async def cleanup() -> None:
+            await state.clear()
+            await state.aclose()
+
+        asyncio.run(cleanup())

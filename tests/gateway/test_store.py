@@ -185,3 +185,17 @@ def test_model_entries_crud(store: Store) -> None:
     store.upsert_model_entry(entry)
     assert [e.identifier for e in store.list_model_entries()] == ["gpt-4o-mini"]
     assert store.delete_model_entry("my-gpt") and store.list_model_entries() == []
+
+
+def test_retention_removes_traces_whose_calls_are_gone_after_the_default_period(store: Store) -> None:
+    """A model entry that keeps its calls longer must not keep other traces' metadata alive."""
+    store.record_trace(TraceRecord("tr_old", NOW - 40 * DAY, None, {"user": "ada"}))
+    store.record_call(_call(1, at=NOW - 40 * DAY, trace="tr_old"))
+    store.record_trace(TraceRecord("tr_archived", NOW - 40 * DAY, None, {"user": "bob"}))
+    store.record_call(_call(2, at=NOW - 40 * DAY, route="archive", trace="tr_archived"))
+    store.record_trace(TraceRecord("tr_new", NOW - 1 * DAY, None, {}))
+    store.flush()
+    assert store.cleanup(NOW, 30, {"archive": 90}) == 1
+    assert store.get_trace("tr_old") is None                       # its call is gone, and so is it
+    assert [c.id for c in store.get_trace("tr_archived").calls] == ["call_2"]
+    assert store.get_trace("tr_new") is not None

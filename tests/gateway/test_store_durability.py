@@ -6,11 +6,15 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from cloverleaf.gateway.store import CallRecord, TraceRecord, open_store
+
+from .stores import fresh_postgres_database
 
 NOW = 1_700_000_000.0
 
@@ -86,6 +90,31 @@ def test_processes_starting_together_migrate_once(tmp_path: Path) -> None:
         for p, (out, err) in zip(procs, results, strict=True):
             assert p.returncode == 0 and out.strip() == "ok", err[-2000:]
         engine = sa.create_engine(f"sqlite:///{db}")
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT version FROM schema_version")).scalars().all() == [1]
+        engine.dispose()
+
+
+@pytest.mark.postgres
+def test_postgres_stores_opening_together_migrate_once() -> None:
+    with fresh_postgres_database() as url:
+        errors: list[BaseException] = []
+        start = threading.Barrier(6)
+
+        def open_one() -> None:
+            try:
+                start.wait()
+                open_store(url).close()
+            except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=open_one) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        engine = sa.create_engine(url)
         with engine.connect() as conn:
             assert conn.execute(sa.text("SELECT version FROM schema_version")).scalars().all() == [1]
         engine.dispose()

@@ -95,3 +95,13 @@ async def test_consumer_stopping_early_records_a_cancelled_call(harness: Harness
     gw.store.flush()
     [call] = gw.store.recent_calls(1)
     assert call.status == "cancelled"
+
+
+async def test_a_stream_interrupted_after_output_keeps_its_token_estimate(harness: Harness) -> None:
+    """The provider produced (and bills) output before the cut: its tokens stay booked."""
+    gw = harness.gateway(routes={"r": {"targets": ["fake/echo"]}},
+                         limits={"fake": {"rpm": 0, "tpm": 100_000, "max_wait": 0}})
+    upstream(gw).script.reset_after(4)
+    with pytest.raises(StreamInterrupted):
+        await _collect(gw.astream("r", chat_request(PROMPT, max_tokens=500)), [])
+    assert await gw.state.usage("provider:fake:tpm", gw.clock.now()) >= 500

@@ -200,3 +200,36 @@ def test_stream_text_only_and_redacted() -> None:
     assert [b.type for b in msg.content] == ["redacted_thinking", "text"]
     assert msg.content[1].text == "Hello"  # type: ignore[union-attr]
     assert msg.stop_reason == "max_tokens"
+
+
+def _open_blocks_at_each_start(payloads: list[dict]) -> list[int]:
+    """How many blocks were open whenever a new one started (Anthropic: always 0)."""
+    open_now: set[int] = set()
+    seen = []
+    for p in payloads:
+        if p["type"] == "content_block_start":
+            seen.append(len(open_now))
+            open_now.add(p["index"])
+        elif p["type"] == "content_block_stop":
+            open_now.discard(p["index"])
+    assert not open_now
+    return seen
+
+
+def test_stream_blocks_are_sequential_like_anthropics_own() -> None:
+    """Parallel tool calls as OpenAI-style providers stream them: one block is started,
+    filled and stopped before the next starts, as clients reading raw events expect."""
+    payloads, msg = _run_stream([
+        StreamEvent("reasoning", text="plan"),
+        StreamEvent("text", text="Checking both."),
+        StreamEvent("tool_call_delta", index=0, id="call_a", name="weather", arguments='{"city":'),
+        StreamEvent("tool_call_delta", index=0, arguments='"Oslo"}'),
+        StreamEvent("tool_call_delta", index=1, id="call_b", name="weather", arguments='{"city":"Rome"}'),
+        StreamEvent("done", finish_reason="tool_calls"),
+    ])
+    assert _open_blocks_at_each_start(payloads) == [0, 0, 0, 0]
+    events = [(p["type"], p.get("index")) for p in payloads if p["type"].startswith("content_block_")]
+    assert events[-4:] == [("content_block_stop", 2), ("content_block_start", 3), ("content_block_delta", 3),
+                           ("content_block_stop", 3)]
+    assert [(b.type, getattr(b, "input", None)) for b in msg.content] == [
+        ("thinking", None), ("text", None), ("tool_use", {"city": "Oslo"}), ("tool_use", {"city": "Rome"})]

@@ -68,6 +68,26 @@ async def test_open_mode_serves_loopback_only() -> None:
     assert "CLOVERLEAF_MASTER_KEY" in off.value.message
 
 
+async def test_open_mode_answers_only_requests_addressed_to_localhost() -> None:
+    """DNS rebinding: a page on evil.example re-pointed at 127.0.0.1 still sends its own Host."""
+    auth = Authenticator(ServerOptions(), VirtualKeys(MemoryKeys()))
+    await auth.decide_mode()
+    for host in ("localhost:4000", "127.0.0.1:4000", "127.0.0.1", "[::1]:4000", "localhost"):
+        assert (await auth.authenticate(None, None, "127.0.0.1", host)).kind == "open"
+    for host in ("evil.example:4000", "evil.example", "10.0.0.1:4000", "[2001:db8::1]:80"):
+        with pytest.raises(Unauthorized) as info:
+            await auth.authenticate(None, None, "127.0.0.1", host)
+        assert info.value.code == "open_mode_loopback_only"
+
+
+async def test_allow_unauthenticated_really_opens_the_gateway() -> None:
+    """The operator set allow_unauthenticated to serve a network without keys: remote peers
+    are served (before, every one of them was refused as not loopback)."""
+    auth = Authenticator(ServerOptions(host="0.0.0.0", allow_unauthenticated=True), VirtualKeys(MemoryKeys()))
+    await auth.decide_mode()
+    assert (await auth.authenticate(None, None, "10.0.0.7", "gateway.internal:4000")).kind == "open"
+
+
 async def test_master_mode() -> None:
     auth = Authenticator(ServerOptions(master_key=MASTER), VirtualKeys(MemoryKeys()))
     await auth.decide_mode()

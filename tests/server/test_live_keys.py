@@ -167,3 +167,31 @@ def test_admin_is_off_without_master_key(open_server: Live) -> None:
         r = http.get("/admin/keys")
     assert r.status_code == 404
     assert "CLOVERLEAF_MASTER_KEY" in r.json()["error"]["message"]
+
+
+def test_hanging_up_mid_stream_settles_the_keys_budget(secured_server: Live) -> None:
+    """The reservation taken for the stream is settled when the client leaves (charged, as
+    output had reached it), and the call is recorded as cancelled."""
+    import time
+
+    key = create_key(secured_server, name="quitter", budget=100.0, rpm=1000)
+    body = {"model": "priced", "stream": True, "max_tokens": 1000,
+            "messages": [{"role": "user", "content": " ".join(f"w{i}" for i in range(60))}]}
+    secured_server.fake.script.chunk_delay(0.05)
+    try:
+        with secured_server.http(key["key"]) as http, http.stream("POST", "/v1/chat/completions", json=body) as r:
+            assert r.status_code == 200
+            next(r.iter_raw())
+    finally:
+        secured_server.fake.script.chunk_delay(0)
+    store = secured_server.state.backend.store
+    deadline = time.monotonic() + 10
+    while True:
+        store.flush()
+        spent, reserved = store.budget_usage(f"key:{key['id']}", "total")
+        calls = [c for c in store.recent_calls(20, model="priced") if c.key_id == key["id"]]
+        if (calls and reserved == 0) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert reserved == 0 and spent > 0
+    assert [c.status for c in calls] == ["cancelled"]

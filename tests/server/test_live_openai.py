@@ -318,3 +318,18 @@ def test_client_hanging_up_mid_stream_closes_the_upstream_call(open_server: Live
         time.sleep(0.05)
     assert calls and calls[0].status in ("cancelled", "interrupted")
     assert settled
+    metrics = httpx.get(f"{open_server.url}/metrics").text  # counted as the client closing, not as a success
+    assert 'cloverleaf_requests_total{api="openai",model="fake/echo+drip-50ms",provider="-",status="499"} 1' in metrics
+    assert 'model="fake/echo+drip-50ms",provider="-",status="200"' not in metrics
+
+
+def test_allowed_tools_sends_only_those_tools(open_server: Live) -> None:
+    clock = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}
+    out = open_server.openai().chat.completions.create(
+        model="fake/tools", messages=[{"role": "user", "content": "weather in Oslo?"}], tools=[WEATHER_TOOL, clock],
+        tool_choice={"type": "allowed_tools", "allowed_tools": {"mode": "required", "tools": [
+            {"type": "function", "function": {"name": "get_weather"}}]}})
+    sent = open_server.fake.requests[-1].json
+    assert [t["function"]["name"] for t in sent["tools"]] == ["get_weather"] and sent["tool_choice"] == "required"
+    calls = out.choices[0].message.tool_calls
+    assert calls and calls[0].function.name == "get_weather"  # type: ignore[union-attr]

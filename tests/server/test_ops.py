@@ -41,10 +41,13 @@ def test_health_and_ready(open_server: Live) -> None:
 
 
 def test_ready_is_503_when_the_store_is_unreachable(open_server: Live, monkeypatch: pytest.MonkeyPatch) -> None:
-    async def down() -> None:
-        raise ConnectionError("database is gone")
+    import sqlalchemy as sa
 
-    monkeypatch.setattr(open_server.state.backend, "ready", down)
+    class Gone:
+        def connect(self) -> None:
+            raise sa.exc.OperationalError("SELECT 1", {}, ConnectionError("database is gone"))
+
+    monkeypatch.setattr(open_server.state.backend.store, "engine", Gone())
     with open_server.http() as http:
         r = http.get("/ready")
     assert r.status_code == 503 and r.json()["status"] == "unavailable" and "gone" not in r.text

@@ -76,8 +76,33 @@ def test_serve_with_two_workers(tmp_path: Path) -> None:
             assert out.choices[0].message.content == "hi"
         with pytest.raises(openai.AuthenticationError):
             openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="nope", max_retries=0).models.list()
+        _a_deleted_entry_leaves_every_worker(port)
     finally:
         proc.terminate()
         output = proc.communicate(timeout=30)[0]
     assert "2 worker processes" in output and "per process" in output
     assert MASTER not in output
+
+
+def _a_deleted_entry_leaves_every_worker(port: int) -> None:
+    """An entry created and then deleted through one worker's admin API: every worker (each
+    had used it, so each had it in memory) stops serving it without a restart. Each request
+    opens its own connection, so they spread over the workers."""
+    url = f"http://127.0.0.1:{port}"
+    headers = {"authorization": f"Bearer {MASTER}"}
+
+    def ask() -> int:
+        return httpx.post(f"{url}/v1/chat/completions", headers=headers, timeout=10,
+                          json={"model": "team", "messages": [{"role": "user", "content": "hi"}]}).status_code
+
+    entry = {"name": "team", "identifier": "echo", "provider": "fake"}
+    assert httpx.post(f"{url}/admin/models", headers=headers, json=entry).status_code == 201
+    assert {ask() for _ in range(12)} == {200}
+    assert httpx.delete(f"{url}/admin/models/team", headers=headers).status_code == 200
+    deadline = time.monotonic() + 30
+    gone_in_a_row = 0
+    while gone_in_a_row < 16:  # answers in a row, from whichever workers take them
+        assert time.monotonic() < deadline, "a worker still serves the deleted entry"
+        status = ask()
+        assert status in (200, 404)
+        gone_in_a_row = gone_in_a_row + 1 if status == 404 else 0

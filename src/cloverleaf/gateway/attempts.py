@@ -124,6 +124,14 @@ class AttemptLoop:
         await self._state.record_latency(slot.target.key, latency)
         return latency
 
+    async def answered(self, slot: Slot) -> None:
+        """A stream's first output: the target is up. A half-open probe closes the circuit
+        now, not when a stream that may run for minutes ends (by then the probe slot would
+        have timed out and let a second probe in)."""
+        if slot.probe:
+            slot.probe = False
+            await self._state.breaker_record(slot.target.key, True, self._clock.now(), self._breaker)
+
     async def record_failure(self, slot: Slot, error: BaseException, *, output_sent: bool = False) -> Verdict:
         """Book a failed attempt (trace, rate limits, breaker) and return its verdict."""
         target = slot.target

@@ -40,6 +40,24 @@ class SystemClock:
         await asyncio.sleep(max(0.0, seconds))
 
 
+class EpochClock:
+    """A view of a clock whose ``now()`` is epoch time. Shared state (Redis) is read and
+    written by processes on different hosts, whose monotonic clocks have nothing in common;
+    epoch time is the one they share."""
+
+    def __init__(self, inner: Clock) -> None:
+        self.inner = inner
+
+    def now(self) -> float:
+        return self.inner.wall()
+
+    def wall(self) -> float:
+        return self.inner.wall()
+
+    async def sleep(self, seconds: float) -> None:
+        await self.inner.sleep(seconds)
+
+
 class ManualClock:
     """A clock that moves only when told to. Safe to use from several event loops/threads.
 

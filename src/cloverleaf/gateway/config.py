@@ -122,6 +122,7 @@ class GatewayConfig:
     store: StoreConfig
     state_url: str
     max_retries: int = 2
+    state_prefix: str | None = None
 
 
 def parse(settings: Any) -> GatewayConfig:
@@ -134,9 +135,19 @@ def parse(settings: Any) -> GatewayConfig:
         breaker=parse_breaker(settings.breaker or {}),
         budgets=parse_budgets(settings.budgets or {}, routes),
         store=parse_store(settings.store or {}, env),
-        state_url=str((settings.state or {}).get("url") or "memory"),
+        state_url=str(_state_table(settings.state).get("url") or "memory"),
         max_retries=int(getattr(settings, "max_retries", 2)),
+        state_prefix=_state_table(settings.state).get("prefix"),
     )
+
+
+_STATE_KEYS = {"url", "prefix"}
+
+
+def _state_table(table: Any) -> Mapping[str, Any]:
+    table = table or {}
+    _check_keys("[state]", table, _STATE_KEYS)
+    return table
 
 
 def _table(where: str, value: Any) -> dict[str, Any]:

@@ -11,6 +11,11 @@ One :class:`Gateway` per Client (or per server). Each call:
 5. settles limits and budgets with the real usage and cost, and hands a call record to the
    store's batch writer (``traces.py``, ``store/``).
 
+However a call ends — answered, failed, cancelled, a stream closed early — it writes one
+record and settles what it took exactly once. When the provider may have billed it anyway
+(output reached the caller, or an attempt was cut off in flight) its token estimate stays
+booked and its budget reservation is charged: cancelling is no way around a limit.
+
 Async is the core; the sync twins (``chat``, ``stream``, ``embed``, ``image``) run it on a
 private loop thread (``bridge.py`` explains why).
 """
@@ -42,7 +47,7 @@ from .attempts import AttemptLoop
 from .breaker import BreakerSnapshot
 from .bridge import LoopThread
 from .budget import RESERVATION_TTL_SECONDS, Budgets
-from .clock import Clock, SystemClock
+from .clock import Clock, EpochClock, SystemClock
 from .config import RouteConfig, TargetSpec, make_route, parse
 from .protocols import EngineLike
 from .ratelimit import RateLimiter, Reservation
@@ -60,7 +65,6 @@ CLEANUP_INTERVAL_SECONDS = 3600.0
 class _Call:
     """Everything one call holds between admission and its record."""
 
-    ctx: CallContext
     tracker: CallTracker
     loop: AttemptLoop
     budget_ids: list[str] = dataclasses.field(default_factory=list)
@@ -83,7 +87,9 @@ class Gateway:
         self.config = parse(settings)
         self.engine = engine
         self.clock: Clock = clock or SystemClock()
-        self.state = state or open_state(self.config.state_url)
+        self.state = state or open_state(self.config.state_url, prefix=self.config.state_prefix)
+        # times handed to shared state must mean the same on every host: epoch, not monotonic
+        self._state_clock: Clock = EpochClock(self.clock) if self.state.shared else self.clock
         self._owns_store = store is None
         if store is None:
             from .store import open_store
@@ -93,7 +99,7 @@ class Gateway:
         self.store = store
         self._rng = rng or random.Random()
         self.router = Router(engine, dict(self.config.routes), self.state, self._rng)
-        self.limiter = RateLimiter(self.config.limits, self.state, self.clock)
+        self.limiter = RateLimiter(self.config.limits, self.state, self._state_clock)
         self.budgets = Budgets(self.config.budgets, self.store, self.clock)
         self.traces = TraceAPI(self.store, self.clock)
         self._bridge = LoopThread()
@@ -148,6 +154,11 @@ class Gateway:
         self._closed = True
         self._stop.set()
         self._janitor.join(5)
+        if not _in_event_loop():  # from inside a loop, aclose() closes the state instead (no deadlock)
+            try:
+                self._bridge.run(self.state.aclose())
+            except Exception as exc:  # noqa: BLE001 - closing must not fail the caller
+                log.debug("closing the state backend failed: %s", exc)
         self._bridge.close()
         if self._owns_store:
             self.store.close()
@@ -165,7 +176,7 @@ class Gateway:
         try:
             async for slot in call.loop:
                 try:
-                    resp = await invoke(slot.target.target, _for_target(req, slot.target))
+                    resp = await invoke(slot.target.target, req)   # the Engine sets the target's model
                 except Exception as exc:  # noqa: BLE001 - the fallback table (fallback.py) decides
                     await call.loop.failed(slot, exc)
                     continue
@@ -184,7 +195,7 @@ class Gateway:
         call = await self._admit(model, ctx, "stream", self._chat_tokens(req), req.max_tokens)
         try:
             async for slot in call.loop:
-                events = self.engine.astream(slot.target.target, _for_target(req, slot.target))
+                events = self.engine.astream(slot.target.target, req)
                 held: list[StreamEvent] = []      # events before the first output (usage) wait for it
                 try:
                     async for event in events:
@@ -201,6 +212,7 @@ class Gateway:
                                 continue
                             call.emitted = True
                             call.ttft_ms = (self.clock.now() - call.tracker.started) * 1000.0
+                            await call.loop.answered(slot)
                             for early in held:
                                 yield early
                         yield event
@@ -249,10 +261,11 @@ class Gateway:
             metadata=dict(ctx.metadata), secrets=tuple(t.secret for t in targets if t.secret))
         ordered = await self.router.order(route, targets, input_tokens, output_tokens)
         loop = AttemptLoop(route, ordered, tracker=tracker, state=self.state, limiter=self.limiter,
-                           breaker=self.config.breaker, clock=self.clock, tokens=tokens, prompt_tokens=input_tokens,
+                           breaker=self.config.breaker, clock=self._state_clock, tokens=tokens,
+                           prompt_tokens=input_tokens,
                            retries=route.retries if route.retries is not None else self.config.max_retries,
                            rng=self._rng)
-        call = _Call(ctx, tracker, loop)
+        call = _Call(tracker, loop)
         try:
             call.call_reservation = await self.limiter.acquire(*self.limiter.call_buckets(route, ctx.key, tokens))
             scopes = self.budgets.scopes(route, ctx)
@@ -337,11 +350,6 @@ class Gateway:
 _NO_CONTEXT = CallContext()
 
 
-def _for_target(req: Any, target: ResolvedTarget) -> Any:
-    model = getattr(target.target, "model", None)
-    return dataclasses.replace(req, model=model) if model and model != req.model else req
-
-
 def _check_allowed(model: str, ctx: CallContext) -> None:
     key = ctx.key
     if key is None or not key.allowed_models:
@@ -351,3 +359,11 @@ def _check_allowed(model: str, ctx: CallContext) -> None:
     raise PermissionDeniedError(
         f"key {key.key_id!r} may not use model {model!r}; it may use: {', '.join(key.allowed_models)}",
         provider="gateway", model=model, status=403, code="model_not_allowed")
+
+
+def _in_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

@@ -34,10 +34,10 @@ class ResolvedTarget:
     context_window: int | None
     price: Any                  # ModelPrice | None
     secret: str | None = field(default=None, repr=False)   # its API key, to scrub from error text
+    key: str = ""               # the spec's key: breakers, limits and records are per key
 
-    @property
-    def key(self) -> str:
-        return self.spec.key
+    def __post_init__(self) -> None:
+        self.key = self.spec.key
 
 
 @dataclass(frozen=True, slots=True)

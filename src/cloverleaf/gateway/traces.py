@@ -141,7 +141,7 @@ class CallTracker:
             latency_ms=(clock.now() - self.started) * 1000.0, ttft_ms=ttft_ms,
             input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
             cached_tokens=usage.cached_tokens, reasoning_tokens=usage.reasoning_tokens, cost=cost,
-            project=self.project, key_id=self.key_id, metadata=dict(self.metadata),
+            project=self.project, key_id=self.key_id, metadata=self.metadata,
             attempts=[AttemptRecord(a.target, p, a.error is None,
                                     type(a.error).__name__ if a.error is not None else None,
                                     self._message(a.error),

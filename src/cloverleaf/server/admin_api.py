@@ -32,7 +32,7 @@ from starlette.routing import Route
 from ..providers.registry import provider_names
 from .errors import ApiError, BadRequest, NotFound
 from .fields import bad, get_bool, get_dict, get_int, get_list, get_number, get_str
-from .http_io import json_response, read_json
+from .http_io import json_response
 from .keys import VirtualKeys, public_view
 from .state import Handler, ServerState, endpoint
 
@@ -135,7 +135,7 @@ async def list_models(request: Request, st: ServerState) -> Response:
 
 @admin_route
 async def create_model(request: Request, st: ServerState) -> Response:
-    body = await read_json(request, st.options.max_body_bytes)
+    body = await st.read_json(request)
     name = _name_ok(body.get("name"))
     fields = _entry_fields(body, partial=False)
     if await asyncio.to_thread(st.backend.store.get_model_entry, name) is not None:
@@ -160,7 +160,7 @@ async def get_model(request: Request, st: ServerState) -> Response:
 @admin_route
 async def update_model(request: Request, st: ServerState) -> Response:
     name = request.path_params["name"]
-    body = await read_json(request, st.options.max_body_bytes)
+    body = await st.read_json(request)
     existing = await asyncio.to_thread(st.backend.store.get_model_entry, name)
     partial = request.method == "PATCH"
     if partial and existing is None:
@@ -244,7 +244,7 @@ async def list_keys(request: Request, st: ServerState) -> Response:
 
 @admin_route
 async def create_key(request: Request, st: ServerState) -> Response:
-    body = await read_json(request, st.options.max_body_bytes)
+    body = await st.read_json(request)
     row, secret = await _keys(st).create(**_key_fields(body, time.time()))
     view = await _key_view(st, row)
     view["key"] = secret
@@ -264,7 +264,7 @@ async def get_key(request: Request, st: ServerState) -> Response:
 @admin_route
 async def update_key(request: Request, st: ServerState) -> Response:
     key_id = request.path_params["key_id"]
-    body = await read_json(request, st.options.max_body_bytes)
+    body = await st.read_json(request)
     fields = _key_fields(body, time.time())
     if await _keys(st).get(key_id) is None:
         raise NotFound(f"no virtual key {key_id!r}", code="key_not_found")

@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from . import anthropic_wire as aw
 from .anthropic_stream import MessageStreamEncoder
-from .http_io import json_response, read_json
+from .http_io import json_response
 from .state import ServerState, endpoint, new_id, upstream_ms
 from .streaming import serve_stream
 
@@ -22,7 +22,7 @@ from .streaming import serve_stream
 @endpoint("anthropic")
 async def messages(request: Request, st: ServerState) -> Response:
     principal = await st.authenticate(request)
-    req = aw.parse_messages_request(await read_json(request, st.options.max_body_bytes))
+    req = aw.parse_messages_request(await st.read_json(request))
     ctx = await st.admit(request, principal, req.model)
     model = req.model
     if req.stream:
@@ -39,7 +39,7 @@ async def messages(request: Request, st: ServerState) -> Response:
 async def count_tokens(request: Request, st: ServerState) -> Response:
     """An estimate (about 4 characters a token), the same one the gateway uses for limits."""
     principal = await st.authenticate(request)
-    body = await read_json(request, st.options.max_body_bytes)
+    body = await st.read_json(request)
     body.setdefault("max_tokens", 1)
     req = aw.parse_messages_request(body)
     await st.admit(request, principal, req.model)

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..types import StreamEvent, Usage
 from .anthropic_wire import stop_reason, usage_json
-from .http_io import dumps_text, merge_usage
+from .http_io import dumps_text, tally_usage
 
 
 def _event(name: str, payload: str) -> str:
@@ -61,14 +61,9 @@ class MessageStreamEncoder:
         if t == "tool_call_delta":
             return self._tool(ev)
         if t == "usage":
-            if ev.usage is not None:
-                merge_usage(self.usage, ev.usage)
-            return None
-        if t == "done":
-            if ev.usage is not None:
-                merge_usage(self.usage, ev.usage)
-            if ev.response is not None:
-                merge_usage(self.usage, ev.response.usage)
+            tally_usage(self.usage, ev)
+        elif t == "done":
+            tally_usage(self.usage, ev)
             self.finish_reason = ev.finish_reason
             self.raw_finish_reason = ev.raw_finish_reason
         return None

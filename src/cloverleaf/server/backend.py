@@ -137,6 +137,7 @@ class Backend:
             row = await asyncio.to_thread(self.store.get_model_entry, model)
             if row is not None:
                 self.install(row)
+                self._fingerprint = None  # installed out of step with the sync: the next one reloads
                 return
         raise NotFound(f"unknown model {model!r}: {reason}", code="model_not_found", param="model")
 

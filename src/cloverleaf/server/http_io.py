@@ -7,13 +7,13 @@
   or a form to ``http://127.0.0.1:4000`` without asking, but not ``application/json``;
 - the size cap is enforced *while reading* (a declared ``Content-Length`` over the cap is
   refused before a byte is read; a chunked body is cut off as soon as it passes the cap);
-- the whole body must arrive within ``deadline`` seconds, so a client that sends half a
+- the whole body must arrive within ``deadline`` seconds (``[server] body_timeout_seconds``), so a client that sends half a
   body and stalls (slowloris) is answered 408 instead of holding a task forever;
 - a client that hangs up mid-body is :class:`~.errors.ClientClosed` (499, nothing to log);
 - it parses exactly once. Lone UTF-16 surrogates (``"\\ud800"``), which JSON allows but
   UTF-8 cannot carry to any provider, are a 400 here rather than a confusing upstream error.
 
-``json_response`` serialises exactly once, compactly; ``dumps_text`` and ``merge_usage``
+``json_response`` serialises exactly once, compactly; ``dumps_text`` and ``tally_usage``
 are the two helpers both stream encoders share.
 """
 
@@ -26,15 +26,13 @@ from typing import Any
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from ..types import Usage
+from ..types import StreamEvent, Usage
 from .errors import ApiError, BadRequest, ClientClosed, PayloadTooLarge
 
 JSON_TYPE = "application/json"
-#: Seconds a client has to send its whole request body.
-BODY_DEADLINE = 60.0
 
 
-async def read_json(request: Request, limit: int, deadline: float = BODY_DEADLINE) -> dict[str, Any]:
+async def read_json(request: Request, limit: int, deadline: float) -> dict[str, Any]:
     headers = request.headers
     declared = headers.get("content-length")
     if declared is not None:
@@ -107,13 +105,16 @@ def dumps(payload: Any) -> bytes:
     return dumps_text(payload).encode("utf-8")
 
 
-def merge_usage(into: Usage, update: Usage) -> None:
-    """Fold a stream's usage report into the running total (a later non-zero count wins)."""
-    into.input_tokens = update.input_tokens or into.input_tokens
-    into.output_tokens = update.output_tokens or into.output_tokens
-    into.cached_tokens = update.cached_tokens or into.cached_tokens
-    into.cache_write_tokens = update.cache_write_tokens or into.cache_write_tokens
-    into.reasoning_tokens = update.reasoning_tokens or into.reasoning_tokens
+def tally_usage(total: Usage, ev: StreamEvent) -> None:
+    """Fold the usage a ``usage`` or ``done`` event carries into a stream's running total
+    (a later non-zero count wins)."""
+    for update in (ev.usage, ev.response.usage if ev.response is not None else None):
+        if update is not None:
+            total.input_tokens = update.input_tokens or total.input_tokens
+            total.output_tokens = update.output_tokens or total.output_tokens
+            total.cached_tokens = update.cached_tokens or total.cached_tokens
+            total.cache_write_tokens = update.cache_write_tokens or total.cache_write_tokens
+            total.reasoning_tokens = update.reasoning_tokens or total.reasoning_tokens
 
 
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from . import openai_wire as ow
-from .http_io import json_response, read_json
+from .http_io import json_response
 from .keys import model_allowed
 from .openai_stream import ChatChunkEncoder
 from .state import ServerState, endpoint, new_id, upstream_ms
@@ -25,7 +25,7 @@ from .streaming import serve_stream
 @endpoint("openai")
 async def chat_completions(request: Request, st: ServerState) -> Response:
     principal = await st.authenticate(request)
-    req, include_usage = ow.parse_chat_request(await read_json(request, st.options.max_body_bytes))
+    req, include_usage = ow.parse_chat_request(await st.read_json(request))
     ctx = await st.admit(request, principal, req.model)
     model = req.model
     created = int(time.time())
@@ -44,7 +44,7 @@ async def chat_completions(request: Request, st: ServerState) -> Response:
 @endpoint("openai")
 async def embeddings(request: Request, st: ServerState) -> Response:
     principal = await st.authenticate(request)
-    req, encoding = ow.parse_embedding_request(await read_json(request, st.options.max_body_bytes))
+    req, encoding = ow.parse_embedding_request(await st.read_json(request))
     ctx = await st.admit(request, principal, req.model)
     resp = await st.backend.aembed(req.model, req, ctx)
     st.done(request, req.model, resp.provider, upstream=upstream_ms(resp.metadata), usage=resp.usage, cost=resp.cost)
@@ -55,7 +55,7 @@ async def embeddings(request: Request, st: ServerState) -> Response:
 @endpoint("openai")
 async def images(request: Request, st: ServerState) -> Response:
     principal = await st.authenticate(request)
-    req = ow.parse_image_request(await read_json(request, st.options.max_body_bytes))
+    req = ow.parse_image_request(await st.read_json(request))
     ctx = await st.admit(request, principal, req.model)
     resp = await st.backend.aimage(req.model, req, ctx)
     st.done(request, req.model, resp.provider, upstream=upstream_ms(resp.metadata), usage=resp.usage, cost=resp.cost)

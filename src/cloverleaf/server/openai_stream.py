@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..types import StreamEvent, Usage
-from .http_io import dumps_text, merge_usage
+from .http_io import dumps_text, tally_usage
 from .openai_wire import finish_reason, usage_json
 
 
@@ -51,14 +51,9 @@ class ChatChunkEncoder:
         if t == "tool_call_delta":
             return self._tool_delta(ev)
         if t == "usage":
-            if ev.usage is not None:
-                merge_usage(self.usage, ev.usage)
-            return None
-        if t == "done":
-            if ev.usage is not None:
-                merge_usage(self.usage, ev.usage)
-            if ev.response is not None and ev.response.usage is not None:
-                merge_usage(self.usage, ev.response.usage)
+            tally_usage(self.usage, ev)
+        elif t == "done":
+            tally_usage(self.usage, ev)
             self.finish_reason = ev.finish_reason
             if self._tool_index and ev.finish_reason in (None, "stop"):
                 self.finish_reason = "tool_calls"

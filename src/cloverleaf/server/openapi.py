@@ -50,9 +50,10 @@ def _responses(ok: str, *errors: int, schema: dict[str, Any] | None = None,
 
 _STATUS = {400: "Malformed request", 401: "Missing or invalid key", 402: "Budget exhausted",
            403: "Model not allowed for this key", 404: "Unknown model or resource", 409: "Already exists",
-           413: "Body too large", 422: "The provider cannot do this", 429: "Rate limited (Retry-After)",
+           408: "Body not received in time", 413: "Body too large", 415: "Body not sent as application/json",
+           422: "The provider cannot do this", 429: "Rate limited (Retry-After)",
            502: "Upstream failed", 503: "Unavailable (Retry-After)", 504: "Upstream timed out"}
-_MODEL_ERRORS = (400, 401, 402, 403, 404, 413, 422, 429, 502, 503, 504)
+_MODEL_ERRORS = (400, 401, 402, 403, 404, 408, 413, 415, 422, 429, 502, 503, 504)
 
 _TEXT_PART = _obj({"type": {"const": "text"}, "text": STR}, ("type", "text"))
 _IMAGE_PART = _obj({"type": {"const": "image_url"},

@@ -8,6 +8,7 @@
     max_body_mb = 20               # larger request bodies get 413 before they are read
     allow_unauthenticated = false  # see below
     key_cache_seconds = 5          # how long a verified virtual key is trusted without the store
+    body_timeout_seconds = 60      # a request body must arrive within this (else 408)
 
 Secrets come only from the environment, never from the file: ``CLOVERLEAF_MASTER_KEY``
 (turns on the admin API and is itself a key with every permission) and
@@ -31,7 +32,8 @@ from typing import Any
 
 from ..errors import ConfigError
 
-_KEYS = {"host", "port", "max_body_mb", "allow_unauthenticated", "key_cache_seconds", "workers"}
+_KEYS = {"host", "port", "max_body_mb", "allow_unauthenticated", "key_cache_seconds", "workers",
+         "body_timeout_seconds"}
 
 
 @dataclass(slots=True)
@@ -42,6 +44,7 @@ class ServerOptions:
     max_body_bytes: int = 20 * 1024 * 1024
     allow_unauthenticated: bool = False
     key_cache_seconds: float = 5.0
+    body_timeout_seconds: float = 60.0
     master_key: str | None = field(default=None, repr=False)
     encryption_key: str | None = field(default=None, repr=False)
 
@@ -64,6 +67,8 @@ class ServerOptions:
             opts.allow_unauthenticated = bool(table["allow_unauthenticated"])
         if "key_cache_seconds" in table:
             opts.key_cache_seconds = float(table["key_cache_seconds"])
+        if "body_timeout_seconds" in table:
+            opts.body_timeout_seconds = float(table["body_timeout_seconds"])
         for name, value in overrides.items():
             if value is not None:
                 setattr(opts, name, value)

@@ -32,6 +32,7 @@ from ..context import CallContext
 from .auth import Authenticator, Principal
 from .backend import Backend
 from .errors import Flavor, error_body, to_api_error
+from .http_io import read_json
 from .keys import VirtualKeys
 from .metrics import Metrics
 from .options import ServerOptions
@@ -60,6 +61,9 @@ class ServerState:
         client = request.client
         return await self.auth.authenticate(headers.get("authorization"), headers.get("x-api-key"),
                                             client.host if client else None, headers.get("host"))
+
+    async def read_json(self, request: Request) -> dict[str, Any]:
+        return await read_json(request, self.options.max_body_bytes, self.options.body_timeout_seconds)
 
     async def admit(self, request: Request, principal: Principal, model: str) -> CallContext:
         principal.check_model(model)

@@ -10,6 +10,12 @@ Each event is encoded once and written once; the upstream iterator is always clo
 tickets and budget reservation, and free the connection. A client that hung up is counted
 as status 499 (client closed request), as the gateway records the call as cancelled.
 
+Why not Starlette's ``StreamingResponse``: on a disconnect it cancels the body through an
+anyio cancel scope, and such a scope cancels *every* later await inside it too, so the
+gateway's cleanup (settling limits and budgets, which awaits) would itself be cancelled and
+the reservation left to expire. :class:`EventStream` runs the body as a plain asyncio task
+and cancels it once; the cleanup then runs to the end.
+
 The body has the server's second error boundary (the first is :func:`.state.endpoint`):
 once the headers are out, any error — an unexpected one included, as a 500 with an
 incident id — can only be reported in-band, as the API's own error event.
@@ -18,19 +24,21 @@ incident id — can only be reported in-band, as the API's own error event.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, Protocol
 
-import anyio
 from starlette.requests import Request
-from starlette.responses import StreamingResponse
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from ..types import StreamEvent
 from .errors import Flavor, error_payload, to_api_error
 from .state import ServerState
 
-SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+SSE_HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"),
+               (b"x-accel-buffering", b"no")]
 
 
 class Encoder(Protocol):
@@ -62,7 +70,7 @@ async def _close(events: AsyncIterator[StreamEvent]) -> None:
 
 
 async def serve_stream(st: ServerState, request: Request, flavor: Flavor, model: str,
-                       events: AsyncIterator[StreamEvent], encoder: Encoder) -> StreamingResponse:
+                       events: AsyncIterator[StreamEvent], encoder: Encoder) -> EventStream:
     scope = request.scope
     t0 = scope.get("cloverleaf.t0") or time.perf_counter()
     waited = time.perf_counter()
@@ -75,7 +83,7 @@ async def serve_stream(st: ServerState, request: Request, flavor: Flavor, model:
     scope["cloverleaf.upstream_ms"] = (first_at - waited) * 1000.0
     scope["cloverleaf.api"] = flavor
 
-    async def body() -> AsyncIterator[bytes]:
+    async def body() -> AsyncGenerator[bytes, None]:
         status = 200
         code = None
         provider = "-"
@@ -102,12 +110,48 @@ async def serve_stream(st: ServerState, request: Request, flavor: Flavor, model:
             status, code = err.status, err.code
             yield encoder.error(error_payload(err, flavor))
         finally:
-            with anyio.CancelScope(shield=True):  # a client that hung up must still close the upstream call
-                await _close(events)
+            await _close(events)  # a client that hung up must still close the upstream call
             st.metrics.record(flavor, model, provider, status, time.perf_counter() - t0, usage=encoder.usage,
                               cost=cost, ttft=first_at - t0, code=code)
 
-    return StreamingResponse(body(), media_type="text/event-stream", headers=SSE_HEADERS)
+    return EventStream(body())
+
+
+class EventStream(Response):
+    """A ``text/event-stream`` response whose body is cancelled once, asyncio's way, when
+    the client disconnects (see the module docstring)."""
+
+    def __init__(self, body: AsyncGenerator[bytes, None]) -> None:
+        self.body_iterator = body
+        self.status_code = 200
+        self.background = None
+        self.raw_headers = SSE_HEADERS
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        pump = asyncio.ensure_future(self._pump(send))
+        gone = asyncio.ensure_future(_disconnect(receive))
+        try:
+            await asyncio.wait((pump, gone), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+            pump.cancel()  # nothing when it has finished; else one cancellation, then its cleanup runs
+            with contextlib.suppress(asyncio.CancelledError):
+                await pump
+
+    async def _pump(self, send: Send) -> None:
+        body = self.body_iterator
+        try:
+            async for chunk in body:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            await body.aclose()  # cancelled while sending: the body's own cleanup runs now
+
+
+async def _disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 def _seen(ev: StreamEvent, provider: str, cost: float | None) -> tuple[str, float | None]:

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 
 from ..breaker import BreakerDecision, BreakerPolicy, BreakerSnapshot, on_abandon, on_acquire, on_result
 from . import Bucket, Grant, StateBackend
-from .window import Entry, earliest, prune, used
+from .window import Entry, Log
 
 
 class MemoryState(StateBackend):
@@ -21,8 +21,8 @@ class MemoryState(StateBackend):
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._logs: dict[str, list[Entry]] = {}
-        self._tickets: dict[str, dict[str, Entry]] = {}
+        self._logs: dict[str, Log] = {}
+        self._tickets: dict[str, dict[str, tuple[Log, Entry]]] = {}
         self._breakers: dict[str, BreakerSnapshot] = {}
         self._latency: dict[str, float] = {}
         self._ids = itertools.count(1)
@@ -30,21 +30,25 @@ class MemoryState(StateBackend):
     async def take(self, buckets: Sequence[Bucket], now: float, max_wait: float, window: float = 60.0) -> Grant:
         with self._lock:
             at, limiting = now, None
+            logs = []
             for b in buckets:
-                log = self._logs.setdefault(b.key, [])
-                prune(log, now, window)
-                t = earliest(log, b.limit, b.amount, now, window)
+                log = self._logs.get(b.key)
+                if log is None:
+                    log = self._logs[b.key] = Log()
+                log.prune(now, window)
+                logs.append(log)
+                t = log.earliest(b.limit, b.amount, now, window)
                 if t > at:
                     at, limiting = t, b.key
             wait = at - now
             if wait > max_wait:
                 return Grant(False, wait, None, limiting)
             ticket = f"t{next(self._ids)}"
-            entries: dict[str, Entry] = {}
-            for b in buckets:
+            entries: dict[str, tuple[Log, Entry]] = {}
+            for b, log in zip(buckets, logs, strict=True):
                 entry = Entry(at, min(b.amount, b.limit), ticket)
-                self._logs[b.key].append(entry)
-                entries[b.key] = entry
+                log.add(entry)
+                entries[b.key] = (log, entry)
             self._tickets[ticket] = entries
             return Grant(True, wait, ticket, limiting, at)
 
@@ -53,16 +57,18 @@ class MemoryState(StateBackend):
             entries = self._tickets.pop(ticket, {})
             for key, amount in amounts.items():
                 if key in entries:
-                    entries[key].amount = max(0.0, amount)
+                    log, entry = entries[key]
+                    log.set_amount(entry, max(0.0, amount))
 
     async def release(self, ticket: str) -> None:
         with self._lock:
-            for entry in self._tickets.pop(ticket, {}).values():
-                entry.amount = 0.0
+            for log, entry in self._tickets.pop(ticket, {}).values():
+                log.set_amount(entry, 0.0)
 
     async def usage(self, key: str, now: float, window: float = 60.0) -> float:
         with self._lock:
-            return used(self._logs.get(key, []), now, window)
+            log = self._logs.get(key)
+            return log.used(now, window) if log is not None else 0.0
 
     async def breaker_acquire(self, key: str, now: float, policy: BreakerPolicy) -> BreakerDecision:
         with self._lock:

@@ -33,7 +33,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ...errors import CloverleafError, ConfigError
+from ...errors import ConfigError, StateUnavailable
 from ..breaker import BreakerDecision, BreakerPolicy, BreakerSnapshot
 from . import Bucket, Grant, StateBackend
 from .redis_scripts import SCRIPTS
@@ -47,12 +47,6 @@ WINDOW_SLACK_MS = 60_000
 #: call waits for a free one before failing.
 DEFAULT_MAX_CONNECTIONS = 64
 DEFAULT_POOL_TIMEOUT_SECONDS = 20.0
-
-
-class StateUnavailable(CloverleafError):
-    """The shared state backend could not be reached (or answered with an error)."""
-
-    retryable = True
 
 
 class RedisState(StateBackend):

@@ -8,13 +8,17 @@ one minute after they were spent.
 
 Admissions are placed in time order: a call that must wait is given a slot at a future
 time (its tokens are reserved there), so concurrent waiters queue fairly and a slot, once
-granted, stays valid. Pure functions over a list; backends supply the atomicity.
+granted, stays valid. A :class:`Log` keeps its running total, so admitting a call is O(1)
+however busy the window (only a call that must wait walks the log). Backends supply the
+atomicity.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import deque
 from dataclasses import dataclass
+
+_EPSILON = 1e-9
 
 
 @dataclass(slots=True)
@@ -22,34 +26,55 @@ class Entry:
     at: float
     amount: float
     ticket: str
+    live: bool = True      # still in its log (not yet returned by ``prune``)
 
 
-def prune(entries: list[Entry], now: float, window: float) -> None:
-    """Drop admissions whose tokens have come back (older than one window)."""
-    drop = 0
-    while drop < len(entries) and entries[drop].at + window <= now:
-        drop += 1
-    if drop:
-        del entries[:drop]
+class Log:
+    """One key's admissions in time order, with the sum of their amounts."""
 
+    __slots__ = ("entries", "total")
 
-def earliest(entries: Sequence[Entry], limit: float, amount: float, now: float, window: float) -> float:
-    """The earliest time >= now (and >= the last admission) at which ``amount`` fits.
+    def __init__(self) -> None:
+        self.entries: deque[Entry] = deque()
+        self.total = 0.0
 
-    An amount larger than the whole limit is treated as the whole limit: it waits for an
-    empty window rather than never passing.
-    """
-    amount = min(amount, limit)
-    base = max(now, entries[-1].at) if entries else now
-    remaining = sum(e.amount for e in entries)
-    if remaining + amount <= limit:
-        return base
-    for e in entries:
-        remaining -= e.amount
-        if remaining + amount <= limit + 1e-9:
-            return max(base, e.at + window)
-    return base  # unreachable: an empty log always admits amount <= limit
+    def prune(self, now: float, window: float) -> None:
+        """Drop admissions whose tokens have come back (older than one window)."""
+        entries = self.entries
+        while entries and entries[0].at + window <= now:
+            gone = entries.popleft()
+            gone.live = False
+            self.total -= gone.amount
+        if not entries:
+            self.total = 0.0
 
+    def earliest(self, limit: float, amount: float, now: float, window: float) -> float:
+        """The earliest time >= now (and >= the last admission) at which ``amount`` fits.
 
-def used(entries: Sequence[Entry], now: float, window: float) -> float:
-    return sum(e.amount for e in entries if now - window < e.at <= now)
+        An amount larger than the whole limit is treated as the whole limit: it waits for an
+        empty window rather than never passing.
+        """
+        amount = min(amount, limit)
+        entries = self.entries
+        base = max(now, entries[-1].at) if entries else now
+        remaining = self.total
+        if remaining + amount <= limit:   # exact here, tolerant below: the Redis scripts do the same
+            return base
+        for e in entries:
+            remaining -= e.amount
+            if remaining + amount <= limit + _EPSILON:
+                return max(base, e.at + window)
+        return base  # unreachable: an empty log always admits amount <= limit
+
+    def add(self, entry: Entry) -> None:
+        self.entries.append(entry)
+        self.total += entry.amount
+
+    def set_amount(self, entry: Entry, amount: float) -> None:
+        """Change what an admission took (reconcile an estimate; 0 gives it back)."""
+        if entry.live:
+            self.total += amount - entry.amount
+        entry.amount = amount
+
+    def used(self, now: float, window: float) -> float:
+        return sum(e.amount for e in self.entries if now - window < e.at <= now)

@@ -131,10 +131,9 @@ class CallLog:
         with self.engine.begin() as conn:
             conn.execute(a.delete().where(a.c.call_id.in_(doomed)))
             deleted = conn.execute(calls.delete().where(c.id.in_(doomed))).rowcount
-            t = schema.traces
-            horizon = max([*rules.values(), default_days or 0]) if (rules or default_days) else 0
-            if default_days:  # completed traces with no calls left and older than the horizon
-                conn.execute(t.delete().where(t.c.created_at < now - horizon * 86400,
+            if default_days:  # traces past the default period, once no call of theirs is kept
+                t = schema.traces
+                conn.execute(t.delete().where(t.c.created_at < now - default_days * 86400,
                                               ~sa.exists().where(c.trace_id == t.c.id)))
         return int(deleted or 0)
 

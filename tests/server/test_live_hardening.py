@@ -1,0 +1,201 @@
+"""What a hostile or clumsy client can do to the live server, and what it gets back: bodies
+that are not JSON, never finish or are cut off, text that is not Unicode, attachments that
+are too big, malformed or point inside the network (also inside tool results), and requests
+that a page in the developer's browser could forge. None of it may be a 500."""
+
+from __future__ import annotations
+
+import base64
+import socket
+import time
+from collections.abc import Iterator
+
+import anthropic
+import httpx
+import openai
+import pytest
+
+from cloverleaf.server.options import ServerOptions
+
+from .conftest import Live, settings, start_live, stop_live
+
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+CHAT = {"model": "fake/echo", "messages": [{"role": "user", "content": "hello"}]}
+ATTACHMENT_LIMIT = 4096
+
+
+@pytest.fixture(scope="module")
+def strict_server() -> Iterator[Live]:
+    """Open mode, a short body deadline, and a small attachment cap."""
+    s = settings(attachments={"max_bytes": ATTACHMENT_LIMIT})
+    live = start_live(s, ServerOptions.from_settings({"body_timeout_seconds": 0.5}, s.env))
+    yield live
+    stop_live(live)
+
+
+def _metric(live: Live, needle: str) -> float:
+    text = httpx.get(f"{live.url}/metrics").text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("cloverleaf_requests_total") and needle in line)
+
+
+def _raw(live: Live, request: bytes, *, hang_up: bool = False) -> bytes:
+    host, port = live.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=20) as sock:
+        sock.sendall(request)
+        if hang_up:
+            return b""
+        return sock.recv(65536)
+
+
+# --------------------------------------------------------------------------- bodies
+
+
+def test_a_body_not_sent_as_json_is_415(strict_server: Live) -> None:
+    """A page can make a browser POST text/plain (or a form) cross-site without asking; the
+    JSON content type it cannot send that way is required, so such a request never runs."""
+    with strict_server.http() as http:
+        for content_type in ("text/plain", "application/x-www-form-urlencoded", None):
+            headers = {"content-type": content_type} if content_type else {}
+            r = http.post("/v1/chat/completions", content=httpx.Request("POST", "/", json=CHAT).content,
+                          headers=headers)
+            assert r.status_code == 415, content_type
+            assert r.json()["error"]["code"] == "unsupported_media_type"
+        ok = http.post("/v1/chat/completions", json=CHAT, headers={"content-type": "application/json; charset=utf-8"})
+        assert ok.status_code == 200
+
+
+def test_a_body_that_never_finishes_is_408(strict_server: Live) -> None:
+    answer = _raw(strict_server, b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                 b"Content-Type: application/json\r\nContent-Length: 500\r\n\r\n{\"model\":")
+    assert answer.startswith(b"HTTP/1.1 408") and b"request_timeout" in answer
+
+
+def test_a_client_hanging_up_mid_body_is_counted_not_an_incident(strict_server: Live,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    before = _metric(strict_server, 'status="499"')
+    _raw(strict_server, b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                        b"Content-Type: application/json\r\nContent-Length: 500\r\n\r\n{\"model\":", hang_up=True)
+    deadline = time.monotonic() + 10
+    while _metric(strict_server, 'status="499"') == before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _metric(strict_server, 'status="499"') == before + 1
+    assert "incident" not in caplog.text
+
+
+def test_lone_surrogate_is_400_not_an_upstream_error(strict_server: Live) -> None:
+    with strict_server.http() as http:
+        r = http.post("/v1/chat/completions", headers={"content-type": "application/json"},
+                      content=b'{"model":"fake/echo","messages":[{"role":"user","content":"a\\ud800b"}]}')
+        assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_unicode"
+        paired = http.post("/v1/chat/completions", headers={"content-type": "application/json"},
+                           content=b'{"model":"fake/echo","messages":[{"role":"user","content":"\\ud83d\\ude00"}]}')
+        assert paired.status_code == 200 and paired.json()["choices"][0]["message"]["content"] == "\U0001F600"
+
+
+# --------------------------------------------------------------------------- attachments
+
+
+def _image_message(url: str) -> list[dict[str, object]]:
+    return [{"role": "user", "content": [{"type": "text", "text": "what is it?"},
+                                         {"type": "image_url", "image_url": {"url": url}}]}]
+
+
+def test_oversized_base64_is_refused_without_being_decoded(strict_server: Live,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    decoded: list[int] = []
+    real = base64.b64decode
+
+    def spy(data: str | bytes, *args: object, **kwargs: object) -> bytes:
+        decoded.append(len(data))
+        return real(data, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(base64, "b64decode", spy)
+    big = base64.b64encode(PNG + b"\0" * (ATTACHMENT_LIMIT * 4)).decode()
+    with pytest.raises(openai.BadRequestError) as info:
+        strict_server.openai().chat.completions.create(model="fake/echo",
+                                                       messages=_image_message(f"data:image/png;base64,{big}"))
+    assert info.value.body["code"] == "attachment_too_large"  # type: ignore[index]
+    assert all(n < ATTACHMENT_LIMIT * 2 for n in decoded), decoded  # refused from its length alone
+
+
+def test_malformed_base64_is_400(strict_server: Live) -> None:
+    with pytest.raises(anthropic.BadRequestError) as info:
+        strict_server.anthropic().messages.create(model="fake/echo", max_tokens=10, messages=[{"role": "user", "content": [
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "@@not base64@@"}}]}])
+    assert "base64" in info.value.body["error"]["message"]  # type: ignore[index]
+
+
+def test_audio_and_files_are_typed_from_their_bytes(strict_server: Live) -> None:
+    data_url = "data:image/png;base64," + base64.b64encode(PNG).decode()
+    strict_server.openai().chat.completions.create(model="fake/echo", messages=[{"role": "user", "content": [
+        {"type": "text", "text": "look"}, {"type": "file", "file": {"file_data": data_url, "filename": "shot.png"}},
+        {"type": "file", "file": {"file_data": base64.b64encode(b"%PDF-1.7 tiny").decode(), "filename": "a.pdf"}}]}])
+    parts = strict_server.fake.requests[-1].json["messages"][-1]["content"]
+    assert [p["type"] for p in parts] == ["text", "image_url", "file"]
+    assert parts[1]["image_url"]["url"] == data_url
+    assert parts[2]["file"]["file_data"].startswith("data:application/pdf;base64,")
+    with pytest.raises(openai.BadRequestError) as info:  # a PNG that says it is audio
+        strict_server.openai().chat.completions.create(model="fake/echo", messages=[{"role": "user", "content": [
+            {"type": "input_audio", "input_audio": {"data": base64.b64encode(PNG).decode(), "format": "wav"}}]}])
+    assert info.value.body["code"] == "attachment_type_mismatch"  # type: ignore[index]
+
+
+def _tool_result_turns(block: dict[str, object]) -> list[dict[str, object]]:
+    return [{"role": "user", "content": "take a screenshot"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "shot", "input": {}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1",
+                                          "content": [{"type": "text", "text": "here"}, block]}]}]
+
+
+TOOLS = [{"name": "shot", "input_schema": {"type": "object"}}]
+
+
+def test_attachments_inside_tool_results_are_resolved_and_guarded(strict_server: Live) -> None:
+    client = strict_server.anthropic()
+    sent_before = len(strict_server.fake.requests)
+    with pytest.raises(anthropic.BadRequestError) as info:
+        client.messages.create(model="fake/echo", max_tokens=10, tools=TOOLS, messages=_tool_result_turns(
+            {"type": "image", "source": {"type": "url", "url": "http://169.254.169.254/latest/shot.png"}}))
+    assert "169.254.169.254" in info.value.body["error"]["message"]  # type: ignore[index]
+    assert len(strict_server.fake.requests) == sent_before  # refused before anything was sent
+
+    client.messages.create(model="fake/echo", max_tokens=10, tools=TOOLS, messages=_tool_result_turns(
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                     "data": base64.b64encode(PNG).decode()}}))
+    tool_message = strict_server.fake.requests[-1].json["messages"][2]
+    assert tool_message["role"] == "tool" and "here" in str(tool_message["content"])
+    assert base64.b64encode(PNG).decode() in str(strict_server.fake.requests[-1].json)
+
+
+# --------------------------------------------------------------------------- structured output
+
+
+def test_structured_output_that_does_not_parse_is_passed_through(strict_server: Live) -> None:
+    """The server is a proxy: JSON cut off by max_tokens reaches the client as the provider
+    sent it (finish_reason "length"), for the client to handle, as it would from OpenAI."""
+    client = strict_server.openai()
+    strict_server.fake.script.reply('{"city": "Os', finish_reason="length")
+    out = client.chat.completions.create(model="fake/echo", messages=[{"role": "user", "content": "x"}],
+                                         response_format={"type": "json_object"}, max_tokens=5)
+    assert out.choices[0].message.content == '{"city": "Os' and out.choices[0].finish_reason == "length"
+    strict_server.fake.script.reply('{"city": "Os', finish_reason="length")
+    stream = client.chat.completions.create(model="fake/echo", messages=[{"role": "user", "content": "x"}],
+                                            response_format={"type": "json_object"}, max_tokens=5, stream=True)
+    chunks = list(stream)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == '{"city": "Os'
+    assert chunks[-1].choices[0].finish_reason == "length"
+
+
+# --------------------------------------------------------------------------- DNS rebinding
+
+
+def test_open_mode_refuses_requests_addressed_to_another_host(strict_server: Live) -> None:
+    """A page on evil.example whose name is re-pointed at 127.0.0.1 reaches the port, but
+    its requests still say ``Host: evil.example``."""
+    with strict_server.http() as http:
+        r = http.post("/v1/chat/completions", json=CHAT, headers={"host": "evil.example:4000"})
+        assert r.status_code == 401 and r.json()["error"]["code"] == "open_mode_loopback_only"
+        for host in ("localhost:4000", "127.0.0.1", "[::1]:4000"):
+            assert http.post("/v1/chat/completions", json=CHAT, headers={"host": host}).status_code == 200
