@@ -34,10 +34,17 @@ class Stream:
         self.response_format = response_format
 
     def __iter__(self) -> Iterator[StreamEvent]:
-        for ev in self._events:
-            if ev.type == "done":
-                self.response = ev.response
-            yield ev
+        finished = False
+        try:
+            for ev in self._events:
+                if ev.type == "done":
+                    self.response = ev.response
+                    finished = True
+                yield ev
+            finished = True
+        finally:
+            if not finished:  # the consumer stopped early: release the connection (and any
+                self.close()  # gateway reservation) now, not whenever the stream is collected
 
     def __enter__(self) -> Stream:
         return self
@@ -99,10 +106,17 @@ class AsyncStream:
         self.response_format = response_format
 
     async def __aiter__(self) -> AsyncIterator[StreamEvent]:
-        async for ev in self._events:
-            if ev.type == "done":
-                self.response = ev.response
-            yield ev
+        finished = False
+        try:
+            async for ev in self._events:
+                if ev.type == "done":
+                    self.response = ev.response
+                    finished = True
+                yield ev
+            finished = True
+        finally:
+            if not finished:
+                await self.aclose()
 
     async def __aenter__(self) -> AsyncStream:
         return self

@@ -271,3 +271,13 @@ async def test_async_items():
         s = c.stream("fake/x", "two", response_format=Cities)
         names = [item.name async for item in s.items()]
         assert names == ["A", "B"]
+
+
+def test_breaking_out_of_a_stream_closes_the_connection(client):
+    s = client.stream("fake/echo+drip-1ms", "one two three four five six seven eight")
+    for ev in s:
+        if ev.type == "text":
+            break
+    # the engine's generator was closed (not left for the garbage collector): its context exited
+    assert s._events.gi_frame is None
+    assert s.response is None
