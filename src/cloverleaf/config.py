@@ -80,6 +80,8 @@ class Settings:
     timeout: float = 600.0
     connect_timeout: float = 10.0
     max_retries: int = 2
+    #: Async HTTP client for real network calls: "auto" (aiohttp when installed), "aiohttp", "httpx".
+    http_client: str = "auto"
     providers: dict[str, ProviderSettings] = field(default_factory=dict)
     models: list[ModelEntry] = field(default_factory=list)
     routes: dict[str, Any] = field(default_factory=dict)
@@ -139,7 +141,8 @@ def _config_path(path: str | os.PathLike[str] | None, env: Mapping[str, str]) ->
 _TABLES = ("routes", "limits", "breaker", "budgets", "store", "state", "attachments", "server")
 _DEFAULT_KEYS = {"model": "default_model", "default_model": "default_model", "embedding_model": "embedding_model",
                  "image_model": "image_model", "backend": "backend", "timeout": "timeout",
-                 "connect_timeout": "connect_timeout", "max_retries": "max_retries", "gateway": "gateway"}
+                 "connect_timeout": "connect_timeout", "max_retries": "max_retries", "gateway": "gateway",
+                 "http_client": "http_client"}
 _PROVIDER_KEYS = {f.name for f in fields(ProviderSettings)} - {"name"}
 
 

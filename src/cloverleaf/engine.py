@@ -104,7 +104,7 @@ class Engine:
     def __init__(self, settings: Settings, transport: Transport | None = None) -> None:
         self.settings = settings
         self.transport = transport or Transport(timeout=settings.timeout, connect_timeout=settings.connect_timeout,
-                                                max_retries=settings.max_retries)
+                                                max_retries=settings.max_retries, http_client=settings.http_client)
         self.registry = ModelRegistry(settings.models)
         self._known = frozenset(provider_names()) | frozenset(settings.providers)
         self._targets: dict[tuple[Any, ...], Target] = {}

@@ -89,7 +89,8 @@ class Transport:
     """Sends requests with pooled connections, timeouts and retries. Thread-safe for sync use."""
 
     def __init__(self, *, timeout: float = 600.0, connect_timeout: float = 10.0, max_retries: int = 2,
-                 max_connections: int = 1000, fake: Any = None, retry: RetryPolicy | None = None) -> None:
+                 max_connections: int = 1000, fake: Any = None, retry: RetryPolicy | None = None,
+                 http_client: str = "auto") -> None:
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self.retry = retry or RetryPolicy(max_retries=max_retries)
@@ -101,6 +102,14 @@ class Transport:
         self._fake_async: httpx.AsyncClient | None = None
         #: Test hook: an httpx transport to use instead of the network (a provider-side mock).
         self.mock: Any = None
+        if http_client not in ("auto", "httpx", "aiohttp"):
+            from .errors import ConfigError
+
+            raise ConfigError(f"http_client must be 'auto', 'httpx' or 'aiohttp', not {http_client!r}")
+        self.http_client = http_client
+        #: The async backend for real network calls (aiohttp), chosen on first use; None: httpx.
+        self.async_backend: Any = None
+        self._backend_chosen = False
 
     # -- clients --------------------------------------------------------------------------
     @property
@@ -148,6 +157,8 @@ class Transport:
         self._sync = self._fake_sync = None
 
     async def aclose(self) -> None:
+        if self.async_backend is not None:
+            await self.async_backend.aclose()
         for c in (self._async, self._fake_async):
             if c is not None:
                 await c.aclose()
@@ -156,15 +167,15 @@ class Transport:
 
     # -- one-shot requests ------------------------------------------------------------------
     # The sync and async methods are twins by necessity (one sleeps, one awaits); all the
-    # retry decisions they share live in _Retry.
+    # retry decisions they share live in Retry.
     def send(self, req: HttpRequest, *, max_retries: int | None = None, hint: str | None = None) -> HttpResponse:
-        retry = _Retry(self._policy(max_retries), req.url, hint)
+        retry = Retry(self._policy(max_retries), req.url, hint)
         client = self._client(req.url)
         while True:
             try:
                 r = client.request(req.method, req.url, headers=req.headers, content=req.body,
                                    timeout=self._timeout(req))
-            except Exception as exc:  # noqa: BLE001 - mapped by _Retry
+            except Exception as exc:  # noqa: BLE001 - mapped by Retry
                 time.sleep(retry.after_exception(exc))
                 continue
             resp = HttpResponse(r.status_code, _lower_headers(r.headers), r.content, req.url)
@@ -173,14 +184,35 @@ class Transport:
                 return resp
             time.sleep(wait)
 
+    def _backend_for(self, url: str) -> Any:
+        """The aiohttp backend for a real network call, when chosen: measured in bench/, httpx's
+        async pool costs ~10x the CPU per request under concurrency (it walks every pooled
+        connection per request). The fake upstream and the test mock stay on httpx."""
+        if not self._backend_chosen:
+            self._backend_chosen = True
+            if self.http_client != "httpx" and self.async_backend is None:
+                import importlib.util
+
+                if self.http_client == "aiohttp" or importlib.util.find_spec("aiohttp") is not None:
+                    from .transport_aiohttp import AiohttpTransport
+
+                    self.async_backend = AiohttpTransport(timeout=self.timeout, connect_timeout=self.connect_timeout,
+                                                          max_connections=self.max_connections, retry=self.retry)
+        if self.async_backend is None or self.mock is not None or url.startswith(FAKE_HOST_PREFIX):
+            return None
+        return self.async_backend
+
     async def asend(self, req: HttpRequest, *, max_retries: int | None = None, hint: str | None = None) -> HttpResponse:
-        retry = _Retry(self._policy(max_retries), req.url, hint)
+        backend = self._backend_for(req.url)
+        if backend is not None:
+            return await backend.asend(req, max_retries=max_retries, hint=hint)  # type: ignore[no-any-return]
+        retry = Retry(self._policy(max_retries), req.url, hint)
         client = self._aclient(req.url)
         while True:
             try:
                 r = await client.request(req.method, req.url, headers=req.headers, content=req.body,
                                          timeout=self._timeout(req))
-            except Exception as exc:  # noqa: BLE001 - mapped by _Retry
+            except Exception as exc:  # noqa: BLE001 - mapped by Retry
                 await asyncio.sleep(retry.after_exception(exc))
                 continue
             resp = HttpResponse(r.status_code, _lower_headers(r.headers), r.content, req.url)
@@ -194,7 +226,7 @@ class Transport:
     def stream(self, req: HttpRequest, *, max_retries: int | None = None, hint: str | None = None) -> Iterator[StreamHandle]:
         """Open a streaming response. Retries happen only before any byte is handed out.
         An error status is returned with its full body read (``chunks()`` yields it once)."""
-        retry = _Retry(self._policy(max_retries), req.url, hint)
+        retry = Retry(self._policy(max_retries), req.url, hint)
         client = self._client(req.url)
         while True:
             try:
@@ -202,7 +234,7 @@ class Transport:
                                                      timeout=self._timeout(req)), stream=True)
                 headers = _lower_headers(r.headers)
                 body = _read_error_body(r) if r.status_code >= 400 else None
-            except Exception as exc:  # noqa: BLE001 - mapped by _Retry
+            except Exception as exc:  # noqa: BLE001 - mapped by Retry
                 time.sleep(retry.after_exception(exc))
                 continue
             if body is not None:
@@ -221,7 +253,12 @@ class Transport:
     @asynccontextmanager
     async def astream(self, req: HttpRequest, *, max_retries: int | None = None,
                       hint: str | None = None) -> AsyncIterator[StreamHandle]:
-        retry = _Retry(self._policy(max_retries), req.url, hint)
+        backend = self._backend_for(req.url)
+        if backend is not None:
+            async with backend.astream(req, max_retries=max_retries, hint=hint) as handle:
+                yield handle
+            return
+        retry = Retry(self._policy(max_retries), req.url, hint)
         client = self._aclient(req.url)
         while True:
             try:
@@ -229,7 +266,7 @@ class Transport:
                                                            timeout=self._timeout(req)), stream=True)
                 headers = _lower_headers(r.headers)
                 body = await _aread_error_body(r) if r.status_code >= 400 else None
-            except Exception as exc:  # noqa: BLE001 - mapped by _Retry
+            except Exception as exc:  # noqa: BLE001 - mapped by Retry
                 await asyncio.sleep(retry.after_exception(exc))
                 continue
             if body is not None:
@@ -253,21 +290,22 @@ class Transport:
 
 
 
-class _Retry:
+class Retry:
     """The retry decisions of one request, shared by the four send/stream twins."""
 
-    __slots__ = ("policy", "url", "hint", "attempt")
+    __slots__ = ("policy", "url", "hint", "attempt", "mapper")
 
-    def __init__(self, policy: RetryPolicy, url: str, hint: str | None) -> None:
+    def __init__(self, policy: RetryPolicy, url: str, hint: str | None, mapper: Any = None) -> None:
         self.policy = policy
         self.url = url
         self.hint = hint
         self.attempt = 0
+        self.mapper = mapper or map_exception
 
     def after_exception(self, exc: BaseException) -> float:
         """Seconds to wait before trying again; raises the mapped error when giving up."""
         self.attempt += 1
-        err = map_exception(exc, self.url, self.hint)
+        err = self.mapper(exc, self.url, self.hint)
         wait = self.policy.delay(self.attempt, None) if err.retryable else None
         if wait is None:
             raise err from exc

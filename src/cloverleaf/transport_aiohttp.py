@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import ConnectError, TimeoutError, TransportError
 from .http import HttpRequest, HttpResponse
-from .transport import RetryPolicy, StreamHandle, _where
+from .transport import Retry, RetryPolicy, StreamHandle, _where
 
 if TYPE_CHECKING:
     import aiohttp
@@ -98,25 +98,19 @@ class AiohttpTransport:
 
     # -- one-shot requests ------------------------------------------------------------------
     async def asend(self, req: HttpRequest, *, max_retries: int | None = None, hint: str | None = None) -> HttpResponse:
-        policy = self._policy(max_retries)
-        attempt = 0
+        retry = Retry(self._policy(max_retries), req.url, hint, map_aiohttp_exception)
         while True:
-            attempt += 1
             try:
                 r = await self._request(req)
                 try:
                     body = await r.read()
                 finally:
                     r.release()
-            except Exception as exc:
-                err = map_aiohttp_exception(exc, req.url, hint)
-                wait = policy.delay(attempt, None) if err.retryable else None
-                if wait is None:
-                    raise err from exc
-                await asyncio.sleep(wait)
+            except Exception as exc:  # noqa: BLE001 - mapped by Retry
+                await asyncio.sleep(retry.after_exception(exc))
                 continue
             resp = HttpResponse(r.status, _lower_headers(r), body, req.url)
-            wait = _retry_wait(policy, attempt, resp)
+            wait = retry.after_response(resp)
             if wait is None:
                 return resp
             await asyncio.sleep(wait)
@@ -127,34 +121,22 @@ class AiohttpTransport:
                       hint: str | None = None) -> AsyncIterator[StreamHandle]:
         """Open a streaming response; retries happen only before any byte is handed out.
         An error status comes back with its full body read (``chunks()`` yields it once)."""
-        policy = self._policy(max_retries)
-        attempt = 0
+        retry = Retry(self._policy(max_retries), req.url, hint, map_aiohttp_exception)
         while True:
-            attempt += 1
             try:
                 r = await self._request(req)
-            except Exception as exc:
-                err = map_aiohttp_exception(exc, req.url, hint)
-                wait = policy.delay(attempt, None) if err.retryable else None
-                if wait is None:
-                    raise err from exc
-                await asyncio.sleep(wait)
+                headers = _lower_headers(r)
+                body = await _read_error_body(r) if r.status >= 400 else None
+            except Exception as exc:  # noqa: BLE001 - mapped by Retry
+                await asyncio.sleep(retry.after_exception(exc))
                 continue
-            headers = _lower_headers(r)
-            if r.status >= 400:
-                try:
-                    body = await r.read()
-                except Exception as exc:
-                    r.close()
-                    raise map_aiohttp_exception(exc, req.url, hint) from exc
-                r.release()
-                resp = HttpResponse(r.status, headers, body, req.url)
-                wait = _retry_wait(policy, attempt, resp)
-                if wait is None:
-                    yield StreamHandle(r.status, headers, req.url, _once(body))
-                    return
-                await asyncio.sleep(wait)
-                continue
+            if body is not None:
+                wait = retry.after_response(HttpResponse(r.status, headers, body, req.url))
+                if wait is not None:
+                    await asyncio.sleep(wait)
+                    continue
+                yield StreamHandle(r.status, headers, req.url, _once(body))
+                return
             try:
                 yield StreamHandle(r.status, headers, req.url, _aiter_chunks(r, req.url, hint))
             finally:
@@ -170,10 +152,14 @@ class AiohttpTransport:
         return RetryPolicy(max_retries, self.retry.base_delay, self.retry.max_delay, self.retry.max_retry_wait)
 
 
-def _retry_wait(policy: RetryPolicy, attempt: int, resp: HttpResponse) -> float | None:
-    if resp.status < 400 or not policy.retryable_status(resp.status, resp.headers):
-        return None
-    return policy.delay(attempt, resp.headers)
+async def _read_error_body(r: aiohttp.ClientResponse) -> bytes:
+    try:
+        return await r.read()
+    except BaseException:
+        r.close()
+        raise
+    finally:
+        r.release()
 
 
 def _lower_headers(r: aiohttp.ClientResponse) -> dict[str, str]:

@@ -104,6 +104,13 @@ def test_query_string_never_appears_in_errors():
     assert "SECRET123" not in str(err.value)
 
 
+def test_unknown_http_client_is_a_config_error():
+    from cloverleaf.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="http_client"):
+        Transport(http_client="curl")
+
+
 def test_stream_yields_chunks_and_retries_only_before_bytes(upstream):
     upstream.queue(Reply(503), Reply(200, {"content-type": "text/event-stream"}, chunks=[b"data: 1\n\n", b"data: 2\n\n"]))
     t = fast_transport()
@@ -130,10 +137,11 @@ def test_reset_mid_stream_raises_transport_error(upstream):
     assert "mid-stream" in str(err.value)
 
 
-async def test_async_send_and_stream(upstream):
+@pytest.mark.parametrize("http_client", ["httpx", "aiohttp"])
+async def test_async_send_and_stream(upstream, http_client):
     upstream.queue(Reply(500), Reply(200, body=b'{"a": 1}'),
                    Reply(200, {"content-type": "text/event-stream"}, chunks=[b"a", b"b"]))
-    t = fast_transport()
+    t = fast_transport(http_client=http_client)
     resp = await t.asend(_req(upstream.url))
     assert resp.json() == {"a": 1}
     async with t.astream(_req(upstream.url)) as h:
@@ -142,9 +150,28 @@ async def test_async_send_and_stream(upstream):
     await t.aclose()
 
 
+@pytest.mark.parametrize("http_client", ["httpx", "aiohttp"])
+async def test_async_backend_choice(upstream, http_client):
+    upstream.queue(Reply(200, body=b'{"n": 1}'))
+    t = fast_transport(http_client=http_client)
+    assert (await t.asend(_req(upstream.url))).json() == {"n": 1}
+    assert (t.async_backend is not None) is (http_client == "aiohttp")
+    # the fake provider's host never leaves the process, whichever client is chosen
+    assert t._backend_for("http://fake.cloverleaf.invalid/v1/chat/completions") is None
+    await t.aclose()
+
+
+async def test_auto_picks_aiohttp_when_installed(upstream):
+    upstream.queue(Reply(200, body=b'{"n": 1}'))
+    t = fast_transport()
+    await t.asend(_req(upstream.url))
+    assert type(t.async_backend).__name__ == "AiohttpTransport"
+    await t.aclose()
+
+
 async def test_async_pool_is_reused_across_concurrent_calls(upstream):
     upstream.queue(*[Reply(200, body=b'{"n": 1}') for _ in range(20)])
-    t = fast_transport()
+    t = fast_transport(http_client="httpx")
     results = await asyncio.gather(*(t.asend(_req(upstream.url)) for _ in range(20)))
     assert all(r.status == 200 for r in results)
     assert t._async is not None

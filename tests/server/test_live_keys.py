@@ -3,13 +3,17 @@ revocation, expiry, write-only provider keys encrypted at rest."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from pathlib import Path
+
 import anthropic
 import openai
 import pytest
 
 from cloverleaf.server.secrets import SecretBox, hash_key
 
-from .conftest import MASTER, Live, create_key
+from .conftest import MASTER, Live, create_key, settings, start_live, stop_live
 
 HELLO = [{"role": "user", "content": "hello"}]
 
@@ -169,29 +173,42 @@ def test_admin_is_off_without_master_key(open_server: Live) -> None:
     assert "CLOVERLEAF_MASTER_KEY" in r.json()["error"]["message"]
 
 
-def test_hanging_up_mid_stream_settles_the_keys_budget(secured_server: Live) -> None:
+def test_hanging_up_mid_stream_settles_the_keys_budget_and_limits(tmp_path: Path) -> None:
     """The reservation taken for the stream is settled when the client leaves (charged, as
-    output had reached it), and the call is recorded as cancelled."""
-    import time
+    output had reached it), its rate-limit tickets are settled even when that means waiting
+    on the state backend (Redis does; here a settle that yields to the loop stands in), and
+    the call is recorded as cancelled. (A store in a file: the test reads it while the
+    server writes, which one shared in-memory connection cannot take.)"""
+    s = settings(env={"CLOVERLEAF_MASTER_KEY": MASTER}, store={"url": f"sqlite:///{tmp_path / 'keys.db'}"})
+    live = start_live(s)
+    limiter = live.state.backend.gateway.limiter
+    settle, started, settled = limiter.settle, [], []
 
-    key = create_key(secured_server, name="quitter", budget=100.0, rpm=1000)
-    body = {"model": "priced", "stream": True, "max_tokens": 1000,
-            "messages": [{"role": "user", "content": " ".join(f"w{i}" for i in range(60))}]}
-    secured_server.fake.script.chunk_delay(0.05)
+    async def networked_settle(*args: object, **kwargs: object) -> None:
+        started.append(args)
+        await asyncio.sleep(0.01)  # a round trip to the state backend
+        await settle(*args, **kwargs)
+        settled.append(args)
+
+    limiter.settle = networked_settle
     try:
-        with secured_server.http(key["key"]) as http, http.stream("POST", "/v1/chat/completions", json=body) as r:
+        key = create_key(live, name="quitter", budget=100.0, rpm=1000)
+        body = {"model": "priced", "stream": True, "max_tokens": 1000,
+                "messages": [{"role": "user", "content": " ".join(f"w{i}" for i in range(60))}]}
+        live.fake.script.chunk_delay(0.2)
+        with live.http(key["key"]) as http, http.stream("POST", "/v1/chat/completions", json=body) as r:
             assert r.status_code == 200
             next(r.iter_raw())
+        store = live.state.backend.store
+        deadline = time.monotonic() + 10
+        while True:
+            store.flush()
+            spent, reserved = store.budget_usage(f"key:{key['id']}", "total")
+            calls = [c for c in store.recent_calls(20, model="priced") if c.key_id == key["id"]]
+            if (calls and reserved == 0 and settled == started) or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
     finally:
-        secured_server.fake.script.chunk_delay(0)
-    store = secured_server.state.backend.store
-    deadline = time.monotonic() + 10
-    while True:
-        store.flush()
-        spent, reserved = store.budget_usage(f"key:{key['id']}", "total")
-        calls = [c for c in store.recent_calls(20, model="priced") if c.key_id == key["id"]]
-        if (calls and reserved == 0) or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
+        stop_live(live)
     assert reserved == 0 and spent > 0
-    assert [c.status for c in calls] == ["cancelled"]
+    assert [c.status for c in calls] == ["cancelled"] and started and settled == started

@@ -77,7 +77,8 @@ class Backend:
         if self.store is None:
             return
         await self.sync_registry()
-        self._sync_task = asyncio.create_task(self._sync_forever(), name="cloverleaf-registry-sync")
+        if self.store.engine.url.database not in (None, "", ":memory:"):  # a private in-memory store has no peers
+            self._sync_task = asyncio.create_task(self._sync_forever(), name="cloverleaf-registry-sync")
 
     async def aclose(self) -> None:
         if self._sync_task is not None:
