@@ -60,6 +60,13 @@ def test_limit_errors() -> None:
         parse_limits({"openai": {"rps": 1}})
 
 
+def test_store_record_mode() -> None:
+    assert parse(Settings()).store.record == "all"
+    assert parse(Settings(store={"record": "errors"})).store.record == "errors"
+    with pytest.raises(ConfigError, match="record must be"):
+        parse(Settings(store={"record": "some"}))
+
+
 def test_budget_and_breaker_errors() -> None:
     with pytest.raises(ConfigError, match="limit_usd"):
         parse(Settings(budgets={"x": {"period": "day"}}))

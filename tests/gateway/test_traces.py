@@ -108,3 +108,14 @@ async def test_no_secret_in_a_stream_interruption(harness: Harness) -> None:
             pass
     assert "plain-secret-value-42" not in str(info.value)
     assert "plain-secret-value-42" not in str(info.value.cause)
+
+
+@pytest.mark.parametrize(("mode", "kept"), [("all", ["error", "ok"]), ("errors", ["error"]), ("none", [])])
+async def test_store_record_mode_chooses_which_calls_are_kept(harness: Harness, mode: str, kept: list[str]) -> None:
+    gw = harness.gateway(store={"url": f"sqlite:///{harness.tmp_path / f'{mode}.db'}", "record": mode})
+    resp = await gw.achat("fake/echo", chat_request("kept?"))
+    assert resp.text == "kept?"                      # the call itself is unaffected
+    with pytest.raises(ServerError):
+        await gw.achat("fake/fail-500", chat_request())
+    gw.store.flush()
+    assert sorted(c.status for c in gw.store.recent_calls(10)) == kept

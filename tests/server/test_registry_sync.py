@@ -77,3 +77,16 @@ async def test_an_entry_learnt_on_first_use_is_dropped_when_deleted(workers: tup
     one.uninstall("brief")
     await two.sync_registry()
     assert two.engine.registry.get("brief") is None
+
+
+async def test_the_worker_that_created_an_entry_drops_it_when_another_deletes_it(
+        workers: tuple[Backend, Backend]) -> None:
+    """Created through one worker and deleted through the other before either looked at the
+    table again: the table is back to its old state, but the creator must still drop it."""
+    one, two = workers
+    await _admin_save(one, ModelEntryRow(name="brief", identifier="echo", provider="fake"))
+    await two.check_model("brief")
+    two.store.delete_model_entry("brief")
+    two.uninstall("brief")
+    await one.sync_registry()
+    assert one.engine.registry.get("brief") is None

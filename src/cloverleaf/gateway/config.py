@@ -23,6 +23,11 @@ owner. Nothing here is read again per request.
     [breaker]  failure_threshold = 5   cooldown_seconds = 60
     [budgets.smart] limit_usd = 5.0   period = "day"   scope = "route"   # or "project"
     [store] url = "sqlite:///path.db" | "postgresql://..."   data_retention_days = 30
+    [store] record = "all"         # call records to keep: "all" | "errors" (failed, cancelled,
+                                   # interrupted calls only) | "none"; fewer = more requests/s.
+                                   # Budgets are kept either way; `cloverleaf spend`/`traces` see
+                                   # only what was recorded.
+    [store] batch_size = 100   flush_ms = 200   # records per transaction; the writer's wake-up period
     [state] url = "memory"
 """
 
@@ -43,6 +48,8 @@ DEFAULT_RPM = 60
 DEFAULT_TPM = 100_000
 DEFAULT_MAX_WAIT = 30.0
 DEFAULT_OUTPUT_ESTIMATE = 4096
+RecordMode = Literal["all", "errors", "none"]
+RECORD_MODES: tuple[str, ...] = ("all", "errors", "none")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +118,7 @@ class StoreConfig:
     batch_size: int = 100
     flush_ms: int = 200
     data_retention_days: int | None = None
+    record: RecordMode = "all"
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,7 +307,7 @@ def parse_budgets(tables: Mapping[str, Any], routes: Mapping[str, RouteConfig]) 
     return tuple(out)
 
 
-_STORE_KEYS = {"url", "batch_size", "flush_ms", "data_retention_days"}
+_STORE_KEYS = {"url", "batch_size", "flush_ms", "data_retention_days", "record"}
 
 
 def default_store_url(env: Mapping[str, str]) -> str:
@@ -311,10 +319,14 @@ def default_store_url(env: Mapping[str, str]) -> str:
 def parse_store(table: Mapping[str, Any], env: Mapping[str, str]) -> StoreConfig:
     _check_keys("[store]", table, _STORE_KEYS)
     retention = table.get("data_retention_days")
+    record = table.get("record", "all")
+    if record not in RECORD_MODES:
+        raise ConfigError(f"[store] record must be \"all\", \"errors\" or \"none\", got {record!r}")
     return StoreConfig(
         url=str(table.get("url") or default_store_url(env)),
         batch_size=_number("[store] batch_size", table.get("batch_size", 100), minimum=1, integer=True),
         flush_ms=_number("[store] flush_ms", table.get("flush_ms", 200), minimum=1, integer=True),
         data_retention_days=None if retention is None else _number("[store] data_retention_days", retention,
                                                                    minimum=1, integer=True),
+        record=record,
     )

@@ -97,6 +97,9 @@ class Gateway:
             cfg = self.config.store
             store = open_store(cfg.url, batch_size=cfg.batch_size, flush_ms=cfg.flush_ms, wall=self.clock.wall)
         self.store = store
+        # [store] record: which call records to keep ("all" | "errors" | "none")
+        self._record_ok = self.config.store.record == "all"
+        self._record_errors = self.config.store.record != "none"
         self._rng = rng or random.Random()
         self.router = Router(engine, dict(self.config.routes), self.state, self._rng)
         self.limiter = RateLimiter(self.config.limits, self.state, self._state_clock)
@@ -292,9 +295,10 @@ class Gateway:
             await self.limiter.settle(call.call_reservation, usage.total_tokens if usage is not None else None)
             await self._settle_budgets(call, cost if cost is not None else (0.0 if usage else call.reserved_usd))
         finally:   # even when cancelled while settling: the call happened
-            self._record(call.tracker.record(self.clock, status="ok", target=target.key, provider=target.provider,
-                                             model=getattr(resp, "model", None), usage=usage, cost=cost,
-                                             ttft_ms=call.ttft_ms))
+            if self._record_ok:
+                self._record(call.tracker.record(self.clock, status="ok", target=target.key,
+                                                 provider=target.provider, model=getattr(resp, "model", None),
+                                                 usage=usage, cost=cost, ttft_ms=call.ttft_ms))
 
     async def _finish_error(self, call: _Call, exc: BaseException) -> None:
         if call.finished:
@@ -313,7 +317,8 @@ class Gateway:
             await self.limiter.settle(call.call_reservation, None if billable else 0)
             await self._settle_budgets(call, call.reserved_usd if billable else 0.0)
         finally:
-            self._record(call.tracker.record(self.clock, status=status, error=exc, ttft_ms=call.ttft_ms))
+            if self._record_errors:
+                self._record(call.tracker.record(self.clock, status=status, error=exc, ttft_ms=call.ttft_ms))
 
     async def _settle_budgets(self, call: _Call, cost: float) -> None:
         ids, call.budget_ids = call.budget_ids, []

@@ -1,7 +1,8 @@
 """Who is calling: the master key, a virtual key, or (open mode) a loopback client.
 
 Both SDKs' conventions are accepted: ``Authorization: Bearer <key>`` (OpenAI) and
-``x-api-key: <key>`` (Anthropic). The three modes and why (see also :mod:`.options`):
+``x-api-key: <key>`` (Anthropic); when a request carries both, the bearer token is the one
+checked (a wrong bearer is a 401 even beside a valid ``x-api-key``). The three modes and why (see also :mod:`.options`):
 
 - **master key set** (``CLOVERLEAF_MASTER_KEY``): it is accepted everywhere, including
   ``/admin``; virtual keys are accepted on the model APIs; anything else is a 401.

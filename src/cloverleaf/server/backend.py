@@ -138,7 +138,6 @@ class Backend:
             row = await asyncio.to_thread(self.store.get_model_entry, model)
             if row is not None:
                 self.install(row)
-                self._fingerprint = None  # installed out of step with the sync: the next one reloads
                 return
         raise NotFound(f"unknown model {model!r}: {reason}", code="model_not_found", param="model")
 
@@ -173,7 +172,7 @@ class Backend:
             cached_input_cost_per_1k=row.cached_input_cost_per_1k, context_window=row.context_window,
             additional_config=dict(row.additional_config or {}), data_retention_days=row.data_retention_days))
         self._stored.add(row.name)
-        self._invalidate(row.name)
+        self._changed_here()
 
     def uninstall(self, name: str) -> None:
         """Drop a stored entry; an entry of the same name in cloverleaf.toml comes back."""
@@ -183,9 +182,13 @@ class Backend:
             self.engine.registry.add(configured)
         else:
             self.engine.registry.remove(name)
-        self._invalidate(name)
+        self._changed_here()
 
-    def _invalidate(self, name: str) -> None:
+    def _changed_here(self) -> None:
+        # The registry moved out of step with the last look at the table (the table may even
+        # come back to that very state, e.g. created here and deleted by another worker): the
+        # next sync reloads whatever it finds.
+        self._fingerprint = None
         router = getattr(self.gateway, "router", None)
         if router is not None and hasattr(router, "invalidate"):
             router.invalidate()  # a route may target this entry under another name

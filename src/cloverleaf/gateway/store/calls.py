@@ -10,6 +10,7 @@ Query functions for the CLI (each returns plain rows; the CLI renders them as ta
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -34,9 +35,8 @@ class CallLog:
         self.writer.insert(functools.partial(_call_rows, call))
 
     def record_trace(self, trace: TraceRecord) -> None:
-        row = {"id": trace.id, "created_at": trace.created_at, "completed_at": trace.completed_at,
-               "metadata": trace.metadata}
-        self.writer.insert(lambda: [(schema.traces, row)])
+        values = (trace.id, trace.created_at, trace.completed_at, _json(trace.metadata))
+        self.writer.insert(lambda: [(schema.traces, values)])
 
     def complete_trace(self, trace_id: str, at: float) -> None:
         def op(conn: sa.Connection) -> None:
@@ -138,15 +138,28 @@ class CallLog:
         return int(deleted or 0)
 
 
-def _call_rows(call: CallRecord) -> list[tuple[sa.Table, dict[str, Any]]]:
-    """The ``calls`` row and its ``attempts`` rows (built on the writer thread)."""
-    rows = [(schema.calls, call.row())]
+#: The ``calls`` columns in table order (the writer takes values in that order).
+_CALL_COLUMNS = tuple(c.name for c in schema.calls.columns)
+assert _CALL_COLUMNS[-1] == "metadata"
+assert tuple(c.name for c in schema.traces.columns) == ("id", "created_at", "completed_at", "metadata")
+assert tuple(c.name for c in schema.attempts.columns) == (
+    "call_id", "idx", "target", "provider", "ok", "error_type", "error_message", "http_status", "latency_ms")
+
+
+def _call_rows(call: CallRecord) -> list[tuple[sa.Table, tuple[Any, ...]]]:
+    """The ``calls`` row and its ``attempts`` rows as value tuples (built on the writer thread)."""
+    values = [getattr(call, name) for name in _CALL_COLUMNS]
+    values[-1] = _json(call.metadata)
+    rows: list[tuple[sa.Table, tuple[Any, ...]]] = [(schema.calls, tuple(values))]
     for i, a in enumerate(call.attempts):
-        rows.append((schema.attempts, {
-            "call_id": call.id, "idx": i, "target": a.target, "provider": a.provider, "ok": a.ok,
-            "error_type": a.error_type, "error_message": a.error_message, "http_status": a.http_status,
-            "latency_ms": a.latency_ms}))
+        rows.append((schema.attempts, (call.id, i, a.target, a.provider, a.ok, a.error_type, a.error_message,
+                                       a.http_status, a.latency_ms)))
     return rows
+
+
+def _json(value: Mapping[str, Any] | None) -> str:
+    """A JSON column's text, as SQLAlchemy's JSON type would have written it."""
+    return json.dumps(value) if value else "{}"
 
 
 def _day(dialect: str, column: Any) -> Any:

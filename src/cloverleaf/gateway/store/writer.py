@@ -14,6 +14,14 @@ A batch that fails to commit is retried once; if it still fails because of its c
 (a duplicate key, a value the column refuses) each item is written on its own, so only the
 bad one is dropped. The request path never fails because bookkeeping did, and if the
 database stays away the queue is capped (``MAX_PENDING``) instead of growing without end.
+
+Cheap on purpose, because on a one-core server this thread takes its CPU (and the GIL)
+from the request loop: each table's INSERT is rendered once as plain SQL for the
+dialect, rows arrive as ready value tuples (JSON already encoded), and a batch goes to
+the driver's own ``executemany`` through one connection the thread keeps — no statement
+compilation, no per-row parameter processing, no pool checkout per batch. SQLite's
+``executemany`` runs in C and lets go of the GIL for every row it steps, so the loop
+never waits long for it.
 """
 
 from __future__ import annotations
@@ -31,8 +39,8 @@ import sqlalchemy as sa
 
 log = logging.getLogger("cloverleaf.gateway.store")
 
-#: Rows to insert, built on the writer thread: (table, row) pairs.
-Rows = Callable[[], Iterable[tuple[sa.Table, dict[str, Any]]]]
+#: Rows to insert, built on the writer thread: (table, values in the table's column order).
+Rows = Callable[[], Iterable[tuple[sa.Table, tuple[Any, ...]]]]
 #: An operation run inside the batch's transaction (updates, deletes).
 Op = Callable[[sa.Connection], None]
 #: Beyond this many waiting items new records are dropped (the database is gone).
@@ -62,6 +70,8 @@ class BatchWriter:
         self._closed = False
         self.dropped = 0
         self.committed_batches = 0
+        self._conn: sa.Connection | None = None      # used by the writer thread only
+        self._sql: dict[sa.Table, str] = {}
         self._thread = threading.Thread(target=self._run, name="cloverleaf-store-writer", daemon=True)
         self._thread.start()
         atexit.register(self._at_exit)
@@ -106,7 +116,7 @@ class BatchWriter:
                 log.error("the store is not keeping up; dropping call records (%d so far)", self.dropped)
             return
         self._items.append(item)
-        if len(self._items) >= self._batch_size:
+        if len(self._items) >= self._batch_size and not self._wake.is_set():
             self._wake.set()
 
     # -- the writer thread ------------------------------------------------------------
@@ -120,6 +130,7 @@ class BatchWriter:
                 item = items.popleft()
                 if item is _STOP:
                     self._commit(batch)
+                    self._disconnect()
                     return
                 if isinstance(item, _Flush):
                     self._commit(batch)
@@ -158,19 +169,55 @@ class BatchWriter:
 
     def _write(self, batch: list[Any]) -> None:
         """One transaction: the inserts between two ops go in one executemany per table."""
-        with self._engine.begin() as conn:
-            pending: dict[sa.Table, list[dict[str, Any]]] = {}
-            for item in batch:
-                if isinstance(item, _Insert):
-                    for table, row in item.rows():
-                        pending.setdefault(table, []).append(row)
-                else:
-                    _insert_all(conn, pending)
-                    item(conn)
-            _insert_all(conn, pending)
+        conn = self._connection()
+        try:
+            with conn.begin():
+                pending: dict[sa.Table, list[tuple[Any, ...]]] = {}
+                for item in batch:
+                    if isinstance(item, _Insert):
+                        for table, values in item.rows():
+                            rows = pending.get(table)
+                            if rows is None:
+                                pending[table] = [values]
+                            else:
+                                rows.append(values)
+                    else:
+                        self._insert_all(conn, pending)
+                        item(conn)
+                self._insert_all(conn, pending)
+        except (sa.exc.IntegrityError, sa.exc.DataError):
+            raise                        # the connection is fine; the content is not
+        except BaseException:
+            self._disconnect()           # a broken connection is not reused
+            raise
+
+    def _insert_all(self, conn: sa.Connection, pending: dict[sa.Table, list[tuple[Any, ...]]]) -> None:
+        for table, rows in pending.items():
+            sql = self._sql.get(table)
+            if sql is None:
+                sql = self._sql[table] = insert_sql(table, self._engine.dialect)
+            conn.exec_driver_sql(sql, rows)
+        pending.clear()
+
+    def _connection(self) -> sa.Connection:
+        if self._conn is None:
+            self._conn = self._engine.connect()
+        return self._conn
+
+    def _disconnect(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - it is being thrown away
+                pass
 
 
-def _insert_all(conn: sa.Connection, pending: dict[sa.Table, list[dict[str, Any]]]) -> None:
-    for table, rows in pending.items():
-        conn.execute(table.insert(), rows)
-    pending.clear()
+def insert_sql(table: sa.Table, dialect: sa.Dialect) -> str:
+    """``INSERT INTO t (c1, c2, ...) VALUES (?, ?, ...)`` in the driver's own parameter style,
+    taking values in the table's column order."""
+    quote = dialect.identifier_preparer.quote
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    names = [quote(c.name) for c in table.columns]
+    return (f"INSERT INTO {quote(table.name)} ({', '.join(names)}) "
+            f"VALUES ({', '.join(mark for _ in names)})")
