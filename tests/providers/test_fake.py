@@ -396,3 +396,13 @@ async def test_async_concurrency(adapter, upstream):
 
     texts = await asyncio.gather(*(one(i) for i in range(25)))
     assert texts == [f"async {i}" for i in range(25)]
+
+
+def test_an_invalid_schema_is_a_400_not_a_crash():
+    from cloverleaf import Client, InvalidRequestError
+
+    with Client(env={}, max_retries=0) as c:
+        bad = {"type": "function", "function": {"name": "f", "parameters": {"type": "weird"}}}
+        with pytest.raises(InvalidRequestError) as err:
+            c.chat("fake/x", "call it", tools=[bad], tool_choice="f")
+        assert err.value.status == 400 and "weird" in str(err.value)

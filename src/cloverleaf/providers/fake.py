@@ -44,6 +44,7 @@ import httpx
 
 from ..capabilities import ALL, Capabilities
 from .base import ProviderConfig
+from .fake_content import SchemaError
 from .fake_script import FakeScript, Fault, ScriptedReply, parse_model
 from .fake_wire import (
     chat_answer,
@@ -160,8 +161,11 @@ class FakeUpstream(httpx.BaseTransport, httpx.AsyncBaseTransport):
         directives = parse_model(model)
         item = self.script.next_item()
         fault = item if isinstance(item, Fault) else self._directive_fault(model, directives)
-        plan = self._answer(method.upper(), _route(path), data, directives.echo,
-                            item if isinstance(item, ScriptedReply) else None, fault, base)
+        try:
+            plan = self._answer(method.upper(), _route(path), data, directives.echo,
+                                item if isinstance(item, ScriptedReply) else None, fault, base)
+        except (SchemaError, TypeError, ValueError) as exc:  # e.g. an invalid JSON Schema: a 400, as real APIs say
+            return self._error(400, base, f"invalid request: {exc}")
         plan.latency = max(self.script.latency_seconds, directives.latency)
         plan.chunk_delay = max(self.script.chunk_delay_seconds, directives.chunk_delay)
         return plan
