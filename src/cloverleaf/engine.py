@@ -10,9 +10,10 @@ everything before and after is shared.
 
 from __future__ import annotations
 
+import operator
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from .capabilities import Capability, require
@@ -297,7 +298,11 @@ class Engine:
     def _for_target(target: Target, req: ChatRequest, *, stream: bool) -> ChatRequest:
         if req.model == target.model and req.stream == stream:
             return req
-        return replace(req, model=target.model, stream=stream)
+        # a shallow copy with two fields changed; dataclasses.replace() costs ~5x more per call
+        out = ChatRequest(*_chat_fields(req))
+        out.model = target.model
+        out.stream = stream
+        return out
 
     def _finish_chat(self, target: Target, req: ChatRequest, resp: HttpResponse, t0: float) -> ChatResponse:
         if resp.status >= 400:
@@ -466,6 +471,8 @@ class Engine:
     async def aclose(self) -> None:
         await self.transport.aclose()
 
+
+_chat_fields = operator.attrgetter(*(f.name for f in fields(ChatRequest) if f.init))
 
 _ATTACHMENT_CAP = {"image": Capability.IMAGE_INPUT, "pdf": Capability.PDF_INPUT, "audio": Capability.AUDIO_INPUT}
 

@@ -118,3 +118,39 @@ def test_postgres_stores_opening_together_migrate_once() -> None:
         with engine.connect() as conn:
             assert conn.execute(sa.text("SELECT version FROM schema_version")).scalars().all() == [1]
         engine.dispose()
+
+
+def test_a_backlog_wakes_the_writer_and_commits_batch_sized_transactions(tmp_path: Path) -> None:
+    from cloverleaf.gateway.store.writer import WAKE_BATCHES
+
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}", flush_ms=600_000, batch_size=10)
+    try:
+        for i in range(10 * WAKE_BATCHES):      # no flush(): the backlog alone wakes the writer
+            store.record_call(_call(i))
+        woke = threading.Event()
+        for _ in range(600):
+            if store.writer.committed_batches >= WAKE_BATCHES:
+                woke.set()
+                break
+            woke.wait(0.05)
+        assert woke.is_set()
+        assert store.writer.committed_batches == WAKE_BATCHES   # one transaction per batch_size records
+        assert len(store.recent_calls(1000)) == 10 * WAKE_BATCHES
+    finally:
+        store.close()
+
+
+def test_the_writer_reconnects_after_its_connection_breaks(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}", flush_ms=60_000)
+    try:
+        store.record_call(_call(1))
+        store.flush()
+        conn = store.writer._conn                 # the connection the writer keeps between batches
+        assert conn is not None
+        conn.connection.dbapi_connection.close()  # e.g. the server went away
+        store.record_call(_call(2))
+        store.flush()
+        assert sorted(c.id for c in store.recent_calls(10)) == ["call_1", "call_2"]
+        assert store.writer.dropped == 0
+    finally:
+        store.close()

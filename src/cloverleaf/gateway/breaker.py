@@ -42,6 +42,10 @@ class BreakerSnapshot:
         return max(0.0, self.opened_at + policy.cooldown_seconds - now)
 
 
+#: The state of a healthy target (immutable, so shared rather than built per call).
+CLOSED = BreakerSnapshot()
+
+
 @dataclass(frozen=True, slots=True)
 class BreakerDecision:
     allowed: bool
@@ -70,7 +74,7 @@ def on_result(snap: BreakerSnapshot, ok: bool, now: float, policy: BreakerPolicy
               error: str | None = None) -> BreakerSnapshot:
     """Record the outcome of a call that ``on_acquire`` allowed."""
     if ok:
-        return BreakerSnapshot()
+        return CLOSED
     if snap.state == "half_open":
         return BreakerSnapshot("open", snap.consecutive_failures + 1, now, None, error)
     failures = snap.consecutive_failures + 1

@@ -9,10 +9,11 @@ One :class:`Gateway` per Client (or per server). Each call:
 4. walks the targets through the one fallback loop (``attempts.py``), each attempt passing
    the target's circuit breaker and provider/target rate limits;
 5. settles limits and budgets with the real usage and cost, and hands a call record to the
-   store's batch writer (``traces.py``, ``store/``).
+   store's batch writer (``traces.py``, ``store/``) — every call's, or with ``[store] record =
+   "errors"`` only failed ones', or with ``"none"`` no call's (budgets are kept regardless).
 
 However a call ends — answered, failed, cancelled, a stream closed early — it writes one
-record and settles what it took exactly once. When the provider may have billed it anyway
+record (as ``[store] record`` allows) and settles what it took exactly once. When the provider may have billed it anyway
 (output reached the caller, or an attempt was cut off in flight) its token estimate stays
 booked and its budget reservation is charged: cancelling is no way around a limit.
 
@@ -261,7 +262,7 @@ class Gateway:
         tracker = CallTracker(
             requested_model=model, operation=operation, started=self.clock.now(), created_at=self.clock.wall(),
             trace_id=ctx.trace_id, project=ctx.project, key_id=ctx.key.key_id if ctx.key else None,
-            metadata=dict(ctx.metadata), secrets=tuple(t.secret for t in targets if t.secret))
+            metadata=dict(ctx.metadata), secrets=self.router.secrets(targets))
         ordered = await self.router.order(route, targets, input_tokens, output_tokens)
         loop = AttemptLoop(route, ordered, tracker=tracker, state=self.state, limiter=self.limiter,
                            breaker=self.config.breaker, clock=self._state_clock, tokens=tokens,

@@ -59,6 +59,7 @@ class Router:
         self._routes = dict(routes)
         self._implicit: dict[str, RouteConfig] = {}
         self._resolved: dict[str, tuple[int, RouteConfig, list[ResolvedTarget]]] = {}
+        self._secrets: dict[int, tuple[list[ResolvedTarget], tuple[str, ...]]] = {}
         self._state = state
         self._rng = rng or random.Random()
         self._lock = threading.Lock()
@@ -97,6 +98,17 @@ class Router:
             self._resolved = {}
         self._resolved[route.name] = (version, route, targets)
         return targets
+
+    def secrets(self, targets: list[ResolvedTarget]) -> tuple[str, ...]:
+        """The API keys of a resolved target list (to scrub from error text), computed once per list."""
+        cached = self._secrets.get(id(targets))
+        if cached is not None and cached[0] is targets:
+            return cached[1]
+        secrets = tuple(t.secret for t in targets if t.secret)
+        if len(self._secrets) >= MAX_CACHED:
+            self._secrets = {}
+        self._secrets[id(targets)] = (targets, secrets)
+        return secrets
 
     def _resolve(self, spec: TargetSpec) -> ResolvedTarget:
         # the gateway retries itself (each retry passes the breaker and the rate limits)

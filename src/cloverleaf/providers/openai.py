@@ -63,6 +63,9 @@ DIALECTS: dict[str, Dialect] = {
     "mistral": Dialect(stream_usage=False),
 }
 
+#: Cached URLs/headers and dialects per adapter are dropped wholesale beyond this many.
+MAX_PREPARED = 1024
+
 _IMAGE_MEDIA = {"png": "image/png", "jpeg": "image/jpeg", "jpg": "image/jpeg", "webp": "image/webp"}
 
 
@@ -81,10 +84,24 @@ class OpenAIAdapter(Adapter):
         super().__init__(spec)
         base = DIALECTS.get(self.name) or self.default_dialect
         self._dialect = replace(base, pdf_url=base.pdf_url or self.capabilities.url_pdf_input)
+        #: Per (config, path, model): the URL and the headers, built once (a config is not
+        #: changed after the engine resolved it); the entry holds the config, so an id is
+        #: never mistaken for a later object's.
+        self._prepared: dict[tuple[int, str, str], tuple[ProviderConfig, str, dict[str, str]]] = {}
+        self._dialects: dict[int, tuple[ProviderConfig, Dialect]] = {}
 
     def dialect(self, cfg: ProviderConfig | None = None) -> Dialect:
         """This row's dialect, with any per-config overrides from ``cfg.extra``."""
-        return self._dialect.with_extra(cfg.extra) if cfg is not None and cfg.extra else self._dialect
+        if cfg is None or not cfg.extra:
+            return self._dialect
+        cached = self._dialects.get(id(cfg))
+        if cached is not None and cached[0] is cfg:
+            return cached[1]
+        dialect = self._dialect.with_extra(cfg.extra)
+        if len(self._dialects) >= MAX_PREPARED:
+            self._dialects.clear()
+        self._dialects[id(cfg)] = (cfg, dialect)
+        return dialect
 
     # -- transport details (Azure overrides these two) --------------------------------------
     def endpoint(self, cfg: ProviderConfig, path: str, model: str) -> str:
@@ -95,12 +112,19 @@ class OpenAIAdapter(Adapter):
 
     def _post(self, cfg: ProviderConfig, path: str, body: dict[str, Any], *, stream: bool = False) -> HttpRequest:
         """POST ``body`` to ``path`` (``body["model"]`` picks an Azure deployment when needed)."""
-        # Accept stays application/json for streams too, as the recorded (accepted) SDK requests send it.
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        headers.update(self.auth_headers(cfg))
-        headers.update(cfg.headers)
-        return HttpRequest("POST", self.endpoint(cfg, path, body.get("model") or ""), headers, json_body(body),
-                           stream=stream,
+        model = body.get("model") or ""
+        key = (id(cfg), path, model)
+        prepared = self._prepared.get(key)
+        if prepared is None or prepared[0] is not cfg:
+            # Accept stays application/json for streams too, as the recorded (accepted) SDK requests send it.
+            headers = {"Content-Type": "application/json", "Accept": "application/json"}
+            headers.update(self.auth_headers(cfg))
+            headers.update(cfg.headers)
+            prepared = (cfg, self.endpoint(cfg, path, model), headers)
+            if len(self._prepared) >= MAX_PREPARED:
+                self._prepared.clear()
+            self._prepared[key] = prepared
+        return HttpRequest("POST", prepared[1], dict(prepared[2]), json_body(body), stream=stream,
                            timeout=cfg.timeout)
 
     # -- chat ------------------------------------------------------------------------------

@@ -2,9 +2,9 @@
 
 A call record is handed to :meth:`BatchWriter.insert` (an append to a deque, waking nobody)
 and the caller moves on. The writer thread wakes every ``flush_ms`` — or at once when
-``batch_size`` items are waiting or someone calls :meth:`flush` — and commits what is queued
-as ONE transaction per ``batch_size`` items, building the rows there, off the request path.
-So a ``kill -9`` loses at most the batch in flight and never leaves half a batch behind
+``WAKE_BATCHES × batch_size`` items are waiting or someone calls :meth:`flush` — and commits
+what is queued as ONE transaction per ``batch_size`` items, building the rows there, off the
+request path. So a ``kill -9`` loses at most the batch in flight and never leaves half a batch behind
 (SQLite in WAL mode, and PostgreSQL, both guarantee a committed transaction survives the
 process dying), and an interpreter that exits without ``close()`` still writes what it
 queued (an ``atexit`` flush). A thread rather than an asyncio task, so sync callers, async
@@ -21,7 +21,10 @@ dialect, rows arrive as ready value tuples (JSON already encoded), and a batch g
 the driver's own ``executemany`` through one connection the thread keeps — no statement
 compilation, no per-row parameter processing, no pool checkout per batch. SQLite's
 ``executemany`` runs in C and lets go of the GIL for every row it steps, so the loop
-never waits long for it.
+never waits long for it. And it does not wake at every ``batch_size``: each wake-up takes
+the core from the request loop for a moment, and a few longer pauses a second delay fewer
+requests than many short ones (at 1,000 requests/s, waking per 100 records made 10 pauses a
+second: exactly the slowest 1% of requests).
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ Rows = Callable[[], Iterable[tuple[sa.Table, tuple[Any, ...]]]]
 Op = Callable[[sa.Connection], None]
 #: Beyond this many waiting items new records are dropped (the database is gone).
 MAX_PENDING = 100_000
+#: Wake the writer before ``flush_ms`` only once this many batches are waiting.
+WAKE_BATCHES = 10
 
 
 @dataclass(slots=True)
@@ -64,6 +69,7 @@ class BatchWriter:
     def __init__(self, engine: sa.Engine, *, batch_size: int = 100, flush_ms: int = 200) -> None:
         self._engine = engine
         self._batch_size = batch_size
+        self._wake_at = batch_size * WAKE_BATCHES
         self._interval = flush_ms / 1000.0
         self._items: deque[Any] = deque()        # append/popleft are atomic: no lock needed
         self._wake = threading.Event()
@@ -116,7 +122,7 @@ class BatchWriter:
                 log.error("the store is not keeping up; dropping call records (%d so far)", self.dropped)
             return
         self._items.append(item)
-        if len(self._items) >= self._batch_size and not self._wake.is_set():
+        if len(self._items) >= self._wake_at and not self._wake.is_set():
             self._wake.set()
 
     # -- the writer thread ------------------------------------------------------------
