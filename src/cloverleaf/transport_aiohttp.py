@@ -53,6 +53,7 @@ class AiohttpTransport:
         self.retry = retry or RetryPolicy(max_retries=max_retries)
         self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        self._urls: dict[str, Any] = {}
 
     # -- sessions ---------------------------------------------------------------------------
     def _session(self) -> aiohttp.ClientSession:
@@ -89,11 +90,21 @@ class AiohttpTransport:
             if owner is loop and not session.closed:
                 await session.close()
 
-    async def _request(self, req: HttpRequest) -> aiohttp.ClientResponse:
-        from yarl import URL
+    def _url(self, url: str) -> Any:
+        """The parsed URL, cached: a target's URL is the same on every call, and parsing it
+        was measurable per request. encoded=True sends it exactly as the adapter built it
+        (signed URLs must not be re-quoted)."""
+        parsed = self._urls.get(url)
+        if parsed is None:
+            from yarl import URL
 
-        # encoded=True: send the URL exactly as the adapter built it (signed URLs must not be re-quoted).
-        return await self._session().request(req.method, URL(req.url, encoded=True), headers=req.headers,
+            if len(self._urls) >= 1024:
+                self._urls.clear()
+            parsed = self._urls[url] = URL(url, encoded=True)
+        return parsed
+
+    async def _request(self, req: HttpRequest) -> aiohttp.ClientResponse:
+        return await self._session().request(req.method, self._url(req.url), headers=req.headers,
                                              data=req.body, timeout=self._timeout(req), allow_redirects=False)
 
     # -- one-shot requests ------------------------------------------------------------------
