@@ -106,3 +106,16 @@ def _a_deleted_entry_leaves_every_worker(port: int) -> None:
         status = ask()
         assert status in (200, 404)
         gone_in_a_row = gone_in_a_row + 1 if status == 404 else 0
+
+
+def test_serve_tunes_the_collector_for_a_long_running_process() -> None:
+    """``tune_gc`` (called by ``serve`` once the app is built) freezes the startup objects and
+    raises the young-generation threshold; run in a child so this test process is untouched."""
+    import subprocess
+    import sys
+
+    code = ("import gc; from cloverleaf.server.cli_serve import tune_gc, GC_GEN0_THRESHOLD; "
+            "before = gc.get_threshold(); tune_gc(); after = gc.get_threshold(); "
+            "print(after[0] == GC_GEN0_THRESHOLD, after[1:] == before[1:], gc.get_freeze_count() > 0)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.split() == ["True", "True", "True"]

@@ -8,7 +8,8 @@
 - the size cap is enforced *while reading* (a declared ``Content-Length`` over the cap is
   refused before a byte is read; a chunked body is cut off as soon as it passes the cap);
 - the whole body must arrive within ``deadline`` seconds (``[server] body_timeout_seconds``), so a client that sends half a
-  body and stalls (slowloris) is answered 408 instead of holding a task forever;
+  body and stalls (slowloris) is answered 408 instead of holding a task forever (the server
+  passes its one :class:`~.deadlines.BodyDeadlines` watchdog; without it, ``asyncio.timeout``);
 - a client that hangs up mid-body is :class:`~.errors.ClientClosed` (499, nothing to log);
 - it parses exactly once. Lone UTF-16 surrogates (``"\\ud800"``), which JSON allows but
   UTF-8 cannot carry to any provider, are a 400 here rather than a confusing upstream error.
@@ -27,12 +28,14 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from ..types import StreamEvent, Usage
+from .deadlines import BodyDeadlineExceeded, BodyDeadlines
 from .errors import ApiError, BadRequest, ClientClosed, PayloadTooLarge
 
 JSON_TYPE = "application/json"
 
 
-async def read_json(request: Request, limit: int, deadline: float) -> dict[str, Any]:
+async def read_json(request: Request, limit: int, deadline: float,
+                    deadlines: BodyDeadlines | None = None) -> dict[str, Any]:
     headers = request.headers
     declared = headers.get("content-length")
     if declared is not None:
@@ -44,9 +47,12 @@ async def read_json(request: Request, limit: int, deadline: float) -> dict[str, 
             raise _too_large(limit)
     _check_content_type(headers.get("content-type"))
     try:
-        async with asyncio.timeout(deadline):
-            raw = await _read(request, limit)
-    except TimeoutError:
+        if deadlines is not None:
+            raw = await deadlines.run(_read(request, limit), deadline)
+        else:
+            async with asyncio.timeout(deadline):
+                raw = await _read(request, limit)
+    except (TimeoutError, BodyDeadlineExceeded):
         raise ApiError(f"the request body did not arrive within {deadline:g} seconds", status=408,
                        kind="invalid_request", code="request_timeout") from None
     except ClientDisconnect:
@@ -66,14 +72,28 @@ async def read_json(request: Request, limit: int, deadline: float) -> dict[str, 
 
 
 async def _read(request: Request, limit: int) -> bytes:
+    """The body straight from ``receive`` (no generator in between); usually one message."""
+    receive = request.receive
     chunks: list[bytes] = []
     total = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnect()
+            continue
+        chunk = message.get("body", b"")
+        more = message.get("more_body", False)
+        if not more and not chunks:
+            if len(chunk) > limit:
+                raise _too_large(limit)
+            return chunk  # type: ignore[no-any-return]
         total += len(chunk)
         if total > limit:
             raise _too_large(limit)
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not more:
+            return b"".join(chunks)
 
 
 def _check_content_type(value: str | None) -> None:
@@ -97,8 +117,13 @@ def _too_large(limit: int) -> PayloadTooLarge:
                            f"([server] max_body_mb)", code="request_too_large")
 
 
+#: one encoder for the process: ``json.dumps`` with non-default options builds a new
+#: ``JSONEncoder`` on every call, and this runs for every response and stream chunk
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def dumps_text(payload: Any) -> str:
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    return _encode(payload)
 
 
 def dumps(payload: Any) -> bytes:

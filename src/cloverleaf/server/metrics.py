@@ -2,7 +2,8 @@
 
 No ``prometheus_client`` dependency: the server needs counters, one gauge and a few
 histograms, which are a dict and a ``bisect`` each; the text format is a dozen lines to
-write. Everything runs on the event loop thread, so no locks. Label values that come from
+write. Everything runs on the event loop thread, so no locks. Recording a request is a few
+dict updates keyed by tuples of the raw values; all string formatting waits for a scrape. Label values that come from
 clients are bounded: a model label is only set once the model is known to exist, and at
 most ``MAX_MODELS`` names get their own series, so a caller cannot blow up the series
 count with random names.
@@ -39,8 +40,8 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
-def _labels(names: tuple[str, ...], values: tuple[str, ...], extra: str = "") -> str:
-    pairs = [f'{n}="{_escape(v)}"' for n, v in zip(names, values, strict=True)]
+def _labels(names: tuple[str, ...], values: tuple[str | int, ...], extra: str = "") -> str:
+    pairs = [f'{n}="{_escape(str(v))}"' for n, v in zip(names, values, strict=True)]
     if extra:
         pairs.append(extra)
     return "{" + ",".join(pairs) + "}" if pairs else ""
@@ -55,9 +56,9 @@ def _num(value: float) -> str:
 class Counter:
     def __init__(self, name: str, help_text: str, labels: tuple[str, ...]) -> None:
         self.name, self.help, self.labels = name, help_text, labels
-        self.values: dict[tuple[str, ...], float] = {}
+        self.values: dict[tuple[str | int, ...], float] = {}
 
-    def inc(self, labels: tuple[str, ...], amount: float = 1.0) -> None:
+    def inc(self, labels: tuple[str | int, ...], amount: float = 1.0) -> None:
         self.values[labels] = self.values.get(labels, 0.0) + amount
 
     def render(self) -> Iterable[str]:
@@ -124,11 +125,11 @@ class Metrics:
                 model = "other"
             else:
                 self._models.add(model)
-        s = str(status)
-        self.requests.inc((api, model, provider, s))
+        # label values stay as given (the status an int): formatting happens at scrape time
+        self.requests.inc((api, model, provider, status))
         self.duration.observe((api, model, provider), seconds)
         if status >= 400:
-            self.errors.inc((api, model, provider, s, code or ""))
+            self.errors.inc((api, model, provider, status, code or ""))
         if ttft is not None:
             self.ttft.observe((api, model, provider), ttft)
         if usage is not None:

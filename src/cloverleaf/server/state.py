@@ -22,8 +22,8 @@ import functools
 import os
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -31,6 +31,7 @@ from starlette.responses import Response
 from ..context import CallContext
 from .auth import Authenticator, Principal
 from .backend import Backend
+from .deadlines import BodyDeadlines
 from .errors import Flavor, error_body, to_api_error
 from .http_io import read_json
 from .keys import VirtualKeys
@@ -54,6 +55,8 @@ class ServerState:
     started_at: float
     #: ``/openapi.json``, serialised once
     openapi: bytes
+    #: the one watchdog for request bodies' deadlines
+    deadlines: BodyDeadlines = field(default_factory=BodyDeadlines)
 
     # -- pipeline ------------------------------------------------------------------------
     async def authenticate(self, request: Request) -> Principal:
@@ -63,7 +66,8 @@ class ServerState:
                                             client.host if client else None, headers.get("host"))
 
     async def read_json(self, request: Request) -> dict[str, Any]:
-        return await read_json(request, self.options.max_body_bytes, self.options.body_timeout_seconds)
+        return await read_json(request, self.options.max_body_bytes, self.options.body_timeout_seconds,
+                               self.deadlines)
 
     async def admit(self, request: Request, principal: Principal, model: str) -> CallContext:
         principal.check_model(model)
@@ -91,6 +95,14 @@ class ServerState:
 Handler = Callable[[Request, ServerState], Awaitable[Response]]
 
 
+class HotRoute(NamedTuple):
+    """What :class:`~.fast_path.Dispatcher` needs to serve a route without Starlette."""
+
+    handler: Handler
+    flavor: Flavor
+    label: str
+
+
 def endpoint(flavor: Flavor, *, api: str | None = None) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
     """Make ``handler(request, state)`` a Starlette route with the server's one error boundary.
 
@@ -109,6 +121,7 @@ def endpoint(flavor: Flavor, *, api: str | None = None) -> Callable[[Handler], C
             except Exception as exc:  # noqa: BLE001 - the boundary: known errors keep their status, others are 500s
                 return st.fail(request, exc, flavor)
 
+        route.hot = HotRoute(handler, flavor, label)  # type: ignore[attr-defined]
         return route
 
     return wrap

@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from starlette.requests import Request
@@ -39,6 +39,7 @@ from .state import ServerState
 
 SSE_HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"),
                (b"x-accel-buffering", b"no")]
+BODY = "http.response.body"
 
 
 class Encoder(Protocol):
@@ -82,50 +83,25 @@ async def serve_stream(st: ServerState, request: Request, flavor: Flavor, model:
     first_at = time.perf_counter()
     scope["cloverleaf.upstream_ms"] = (first_at - waited) * 1000.0
     scope["cloverleaf.api"] = flavor
-
-    async def body() -> AsyncGenerator[bytes, None]:
-        status = 200
-        code = None
-        provider = "-"
-        cost = None
-        try:
-            out = encoder.start()
-            for ev in head:
-                provider, cost = _seen(ev, provider, cost)
-                chunk = encoder.encode(ev)
-                if chunk:
-                    out += chunk
-            yield out
-            async for ev in events:
-                provider, cost = _seen(ev, provider, cost)
-                chunk = encoder.encode(ev)
-                if chunk:
-                    yield chunk
-            yield encoder.finish()
-        except (asyncio.CancelledError, GeneratorExit):  # the client hung up
-            status, code = 499, "client_closed_request"
-            raise
-        except Exception as exc:  # noqa: BLE001 - the boundary after the headers: reported in-band
-            err = to_api_error(exc)
-            status, code = err.status, err.code
-            yield encoder.error(error_payload(err, flavor))
-        finally:
-            await _close(events)  # a client that hung up must still close the upstream call
-            st.metrics.record(flavor, model, provider, status, time.perf_counter() - t0, usage=encoder.usage,
-                              cost=cost, ttft=first_at - t0, code=code)
-
-    return EventStream(body())
+    return EventStream(st, flavor, model, events, head, encoder, t0, first_at)
 
 
 class EventStream(Response):
     """A ``text/event-stream`` response whose body is cancelled once, asyncio's way, when
-    the client disconnects (see the module docstring)."""
+    the client disconnects (see the module docstring).
 
-    def __init__(self, body: AsyncGenerator[bytes, None]) -> None:
-        self.body_iterator = body
+    The body is one coroutine (:meth:`_pump`): it encodes each event once and hands the
+    bytes straight to ``send`` — no generator in between, so a chunk costs one encode and
+    one ``send``."""
+
+    def __init__(self, st: ServerState, flavor: Flavor, model: str, events: AsyncIterator[StreamEvent],
+                 head: list[StreamEvent], encoder: Encoder, t0: float, first_at: float) -> None:
         self.status_code = 200
         self.background = None
         self.raw_headers = SSE_HEADERS
+        self._st, self._flavor, self._model = st, flavor, model
+        self._events, self._head, self._encoder = events, head, encoder
+        self._t0, self._first_at = t0, first_at
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
@@ -140,21 +116,37 @@ class EventStream(Response):
                 await pump
 
     async def _pump(self, send: Send) -> None:
-        body = self.body_iterator
+        encoder, events = self._encoder, self._events
+        status, code, provider, cost = 200, None, "-", None
         try:
-            async for chunk in body:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            out = encoder.start()
+            for ev in self._head:
+                if ev.type == "done" and ev.response is not None:
+                    provider, cost = ev.response.provider, ev.response.cost
+                chunk = encoder.encode(ev)
+                if chunk:
+                    out += chunk
+            await send({"type": BODY, "body": out, "more_body": True})
+            async for ev in events:
+                if ev.type == "done" and ev.response is not None:
+                    provider, cost = ev.response.provider, ev.response.cost
+                chunk = encoder.encode(ev)
+                if chunk:
+                    await send({"type": BODY, "body": chunk, "more_body": True})
+            await send({"type": BODY, "body": encoder.finish(), "more_body": False})
+        except asyncio.CancelledError:  # the client hung up
+            status, code = 499, "client_closed_request"
+            raise
+        except Exception as exc:  # noqa: BLE001 - the boundary after the headers: reported in-band
+            err = to_api_error(exc)
+            status, code = err.status, err.code
+            await send({"type": BODY, "body": encoder.error(error_payload(err, self._flavor)), "more_body": False})
         finally:
-            await body.aclose()  # cancelled while sending: the body's own cleanup runs now
+            await _close(events)  # a client that hung up must still close the upstream call
+            self._st.metrics.record(self._flavor, self._model, provider, status, time.perf_counter() - self._t0,
+                                    usage=encoder.usage, cost=cost, ttft=self._first_at - self._t0, code=code)
 
 
 async def _disconnect(receive: Receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
-
-
-def _seen(ev: StreamEvent, provider: str, cost: float | None) -> tuple[str, float | None]:
-    if ev.type == "done" and ev.response is not None:
-        return ev.response.provider, ev.response.cost
-    return provider, cost

@@ -1,0 +1,100 @@
+"""The hot routes as one pure-ASGI dispatcher in front of the Starlette app.
+
+Why: on the model APIs the gateway's own work is a few hundred microseconds per request,
+and Starlette's stack around a route (error middleware, exception middleware, the timing
+middleware, route matching by regex, the ``request_response`` wrapper and its exception
+handling) was measured at about a fifth of it. The three routes that carry the traffic —
+``POST /v1/chat/completions``, ``POST /v1/messages``, ``POST /v1/embeddings`` — therefore
+go through :class:`Dispatcher`: one dict lookup on ``(method, path)``, the same handler
+function Starlette would call (so the pipeline, its checks and its error boundary are the
+code the Starlette route runs too), and the answer written with ``http.response.start`` /
+``http.response.body`` directly, ``x-cloverleaf-overhead-ms`` included.
+
+Everything else — admin, metrics, health, openapi, the other model routes, the lifespan,
+a hot path with another method or a trailing slash — goes to the Starlette app unchanged.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .state import HotRoute, ServerState
+from .streaming import EventStream
+
+OVERHEAD_HEADER = b"x-cloverleaf-overhead-ms"
+START = "http.response.start"
+BODY = "http.response.body"
+
+
+class HotRequest(Request):
+    """A Starlette ``Request`` whose ``headers`` is a plain dict built in one pass (the
+    first value of a repeated name wins, as with Starlette's ``Headers.get``): the pipeline
+    reads half a dozen headers per call, most of them absent, and a dict answers a miss
+    without raising."""
+
+    def __init__(self, scope: Scope, receive: Receive) -> None:
+        super().__init__(scope, receive)
+        flat: dict[str, str] = {}
+        for name, value in scope["headers"]:
+            key = name.decode("latin-1")
+            if key not in flat:
+                flat[key] = value.decode("latin-1")
+        self._flat = flat
+
+    @property
+    def headers(self) -> dict[str, str]:  # type: ignore[override]
+        return self._flat
+
+
+def overhead_ms(scope: Scope, t0: float) -> float:
+    """Time spent in the server so far, minus the upstream call the route noted."""
+    return max(0.0, (time.perf_counter() - t0) * 1000.0 - scope.get("cloverleaf.upstream_ms", 0.0))
+
+
+class Dispatcher:
+    """The ASGI app ``create_app`` returns: hot routes here, the rest to ``fallback``.
+
+    ``state`` is the Starlette app's ``state`` (``app.state.cloverleaf`` keeps working)."""
+
+    def __init__(self, fallback: Any, st: ServerState, hot: dict[tuple[str, str], HotRoute]) -> None:
+        self.fallback: ASGIApp = fallback
+        self.state = fallback.state
+        self._st = st
+        self._hot = hot
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            route = self._hot.get((scope["method"], scope["path"]))
+            if route is not None:
+                await self._serve(route, scope, receive, send)
+                return
+        await self.fallback(scope, receive, send)
+
+    async def _serve(self, route: HotRoute, scope: Scope, receive: Receive, send: Send) -> None:
+        t0 = time.perf_counter()
+        scope["cloverleaf.t0"] = t0
+        scope["cloverleaf.api"] = route.label
+        st = self._st
+        metrics = st.metrics
+        request = HotRequest(scope, receive)
+        metrics.in_flight += 1
+        try:
+            try:
+                response = await route.handler(request, st)
+            except Exception as exc:  # noqa: BLE001 - the route's error boundary, as in state.endpoint
+                response = st.fail(request, exc, route.flavor)
+            overhead = overhead_ms(scope, t0)
+            metrics.observe_overhead(scope["cloverleaf.api"], overhead / 1000.0)
+            headers = [*response.raw_headers, (OVERHEAD_HEADER, b"%.3f" % overhead)]
+            if isinstance(response, EventStream):
+                response.raw_headers = headers
+                await response(scope, receive, send)
+            else:
+                await send({"type": START, "status": response.status_code, "headers": headers})
+                await send({"type": BODY, "body": response.body})
+        finally:
+            metrics.in_flight -= 1

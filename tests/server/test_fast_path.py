@@ -1,0 +1,51 @@
+"""The hot routes' dispatcher (``fast_path``) against the Starlette routes beside it: the
+same answers, headers and metrics whichever side serves a request."""
+
+from __future__ import annotations
+
+import httpx
+
+from .conftest import MASTER, Live
+
+CHAT = {"model": "fake/echo", "messages": [{"role": "user", "content": "same either way"}]}
+
+
+def test_hot_and_starlette_routes_agree_on_a_repeated_authorization_header(secured_server: Live) -> None:
+    """The first value of a repeated header is the one checked, on both paths."""
+    good_first = [("authorization", f"Bearer {MASTER}"), ("authorization", "Bearer wrong-key")]
+    bad_first = list(reversed(good_first))
+    with httpx.Client(base_url=secured_server.url, timeout=30) as http:
+        answers = {(path, first): (http.post(path, json=CHAT, headers=h) if path.endswith("completions")
+                                   else http.get(path, headers=h)).status_code
+                   for path in ("/v1/chat/completions", "/v1/models")
+                   for first, h in (("good", good_first), ("bad", bad_first))}
+    assert answers == {("/v1/chat/completions", "good"): 200, ("/v1/chat/completions", "bad"): 401,
+                       ("/v1/models", "good"): 200, ("/v1/models", "bad"): 401}
+
+
+def test_a_hot_route_answers_with_its_headers_and_counts_in_metrics(secured_server: Live) -> None:
+    with httpx.Client(base_url=secured_server.url, timeout=30,
+                      headers={"authorization": f"Bearer {MASTER}"}) as http:
+        r = http.post("/v1/embeddings", json={"model": "fake/embed", "input": ["a", "bb"]})
+        metrics = http.get("/metrics").text
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/json"
+    assert int(r.headers["content-length"]) == len(r.content)
+    assert float(r.headers["x-cloverleaf-overhead-ms"]) >= 0
+    assert [d["index"] for d in r.json()["data"]] == [0, 1]
+    assert 'cloverleaf_requests_total{api="openai",model="fake/embed",provider="fake",status="200"}' in metrics
+
+
+def test_a_body_sent_in_pieces_is_read_whole(secured_server: Live) -> None:
+    """A chunked upload arrives as several ASGI messages; the dispatcher joins them."""
+    payload = httpx.Request("POST", "/", json=CHAT).content
+
+    def pieces() -> object:
+        for i in range(0, len(payload), 7):
+            yield payload[i:i + 7]
+
+    with httpx.Client(base_url=secured_server.url, timeout=30) as http:
+        r = http.post("/v1/chat/completions", content=pieces(),  # type: ignore[arg-type]
+                      headers={"authorization": f"Bearer {MASTER}", "content-type": "application/json"})
+    assert r.status_code == 200, r.text
+    assert r.json()["choices"][0]["message"]["content"] == "same either way"
