@@ -78,8 +78,17 @@ def stop_live(live: Live) -> None:
     live._thread.join(timeout=20)  # type: ignore[attr-defined]
 
 
+def _store_url() -> str:
+    """A fresh SQLite file per server: the default store users get, with WAL and a connection
+    per thread (an in-memory ``sqlite://`` shares one connection across the writer thread and
+    the server's readers, which SQLite does not support)."""
+    import tempfile
+
+    return f"sqlite:///{tempfile.mkdtemp(prefix='cloverleaf-test-')}/store.db"
+
+
 def settings(env: dict[str, str] | None = None, **kw: Any) -> Settings:
-    base: dict[str, Any] = {"store": {"url": "sqlite://"}, "max_retries": 0, "timeout": 2.0,
+    base: dict[str, Any] = {"store": {"url": _store_url()}, "max_retries": 0, "timeout": 2.0,
                             "models": [PRICED], "routes": ROUTES}
     base.update(kw)
     return Settings(env=env or {}, **base)
