@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from .structured import ItemStream, PartialJSON
 from .errors import ConfigError
+from .structured import ItemStream, PartialJSON
 from .types import ChatResponse, ResponseFormat, StreamEvent
 
 

@@ -66,7 +66,7 @@ def _store(args: argparse.Namespace) -> Any:
 def _when(ts: float) -> str:
     import datetime as dt
 
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _traces(args: argparse.Namespace) -> int:
