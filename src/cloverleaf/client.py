@@ -22,8 +22,6 @@ from .stream import AsyncStream, Stream
 from .tools import arun_tool, run_tool, tool_loop
 from .types import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, ImageRequest, ImageResponse, ToolCall
 
-FAKE_DEFAULT_MODEL = "fake/echo"
-
 
 def _settings(config: Settings | str | os.PathLike[str] | None, overrides: dict[str, Any]) -> Settings:
     if isinstance(config, Settings):

@@ -170,9 +170,6 @@ def _to_text(value: Any) -> str:
         return str(value)
 
 
-ToolLoop = Generator[list[Message], ChatResponse, ChatResponse]
-
-
 def tool_loop(messages: list[Message], max_tool_turns: int) -> Generator[list[Message] | list[ToolCall],
                                                                          Any, ChatResponse]:
     """Drive a conversation until the model stops calling tools.

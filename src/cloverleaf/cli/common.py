@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..config import Settings
-from ..providers.registry import ROWS
 
 #: The model `chat` uses when none is configured, by the first key found in the environment.
 DEFAULT_MODEL_BY_KEY: tuple[tuple[str, str], ...] = (
@@ -60,7 +59,3 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], out: Any = None
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip(), file=out)
         if n == 0:
             print("  ".join("-" * w for w in widths), file=out)
-
-
-def provider_rows() -> list[str]:
-    return [r.name for r in ROWS]
