@@ -80,7 +80,8 @@ class Settings:
     timeout: float = 600.0
     connect_timeout: float = 10.0
     max_retries: int = 2
-    #: Async HTTP client for real network calls: "auto" (aiohttp when installed), "aiohttp", "httpx".
+    #: Async HTTP client for real network calls: "auto" (the lean "h1" client when httptools is
+    #: installed and no proxy is set, else aiohttp, else httpx), "h1", "aiohttp", "httpx".
     http_client: str = "auto"
     providers: dict[str, ProviderSettings] = field(default_factory=dict)
     models: list[ModelEntry] = field(default_factory=list)

@@ -7,9 +7,10 @@ is what lets every adapter be tested by feeding it recorded bytes, with no serve
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
+
+from . import jsoncodec
 
 #: Header names whose values are secrets: redacted in --dry-run output, traces and errors.
 SECRET_HEADERS = frozenset(
@@ -35,7 +36,7 @@ class HttpRequest:
 
     def json(self) -> Any:
         """The body decoded as JSON (tests and --dry-run use this)."""
-        return json.loads(self.body) if self.body else None
+        return jsoncodec.loads(self.body) if self.body else None
 
     def redacted_headers(self) -> dict[str, str]:
         return {k: ("<redacted>" if k.lower() in SECRET_HEADERS else v) for k, v in self.headers.items()}
@@ -50,7 +51,7 @@ class HttpResponse:
     url: str = ""
 
     def json(self) -> Any:
-        return json.loads(self.body)
+        return jsoncodec.loads(self.body)
 
     @property
     def text(self) -> str:
@@ -62,7 +63,7 @@ class HttpResponse:
 
 def json_body(payload: dict[str, Any]) -> bytes:
     """Serialise a request body once, compactly (no spaces: fewer bytes on the wire)."""
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return jsoncodec.dumps(payload)
 
 
 #: Response headers kept on ``ChatResponse.metadata.headers``: useful, never secret.

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     import httpx
 
 FAKE_HOST_PREFIX = "http://fake.cloverleaf.invalid"
+#: The async HTTP clients a Transport can use for real network calls (see ``_backend_for``).
+HTTP_CLIENTS = ("auto", "h1", "aiohttp", "httpx")
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 
 
@@ -102,12 +104,12 @@ class Transport:
         self._fake_async: httpx.AsyncClient | None = None
         #: Test hook: an httpx transport to use instead of the network (a provider-side mock).
         self.mock: Any = None
-        if http_client not in ("auto", "httpx", "aiohttp"):
+        if http_client not in HTTP_CLIENTS:
             from .errors import ConfigError
 
-            raise ConfigError(f"http_client must be 'auto', 'httpx' or 'aiohttp', not {http_client!r}")
+            raise ConfigError(f"http_client must be one of {', '.join(HTTP_CLIENTS)}, not {http_client!r}")
         self.http_client = http_client
-        #: The async backend for real network calls (aiohttp), chosen on first use; None: httpx.
+        #: The async backend for real network calls (h1 or aiohttp), chosen on first use; None: httpx.
         self.async_backend: Any = None
         self._backend_chosen = False
 
@@ -185,22 +187,47 @@ class Transport:
             time.sleep(wait)
 
     def _backend_for(self, url: str) -> Any:
-        """The aiohttp backend for a real network call, when chosen: measured in bench/, httpx's
-        async pool costs ~10x the CPU per request under concurrency (it walks every pooled
-        connection per request). The fake upstream and the test mock stay on httpx."""
+        """The async backend for a real network call. Chosen once, by measurement (bench/):
+        httpx's async pool costs ~10x the CPU per request under concurrency (it walks every
+        pooled connection per request), aiohttp's request machinery about a quarter of the
+        gateway's CPU; the lean HTTP/1.1 client costs least. ``auto`` takes it when
+        ``httptools`` is importable and no proxy is set in the environment (httpx honours
+        proxies; the lean clients do not). The fake upstream and the test mock stay on httpx."""
         if not self._backend_chosen:
             self._backend_chosen = True
-            if self.http_client != "httpx" and self.async_backend is None:
-                import importlib.util
-
-                if self.http_client == "aiohttp" or importlib.util.find_spec("aiohttp") is not None:
-                    from .transport_aiohttp import AiohttpTransport
-
-                    self.async_backend = AiohttpTransport(timeout=self.timeout, connect_timeout=self.connect_timeout,
-                                                          max_connections=self.max_connections, retry=self.retry)
+            if self.async_backend is None:
+                self.async_backend = self._choose_backend()
         if self.async_backend is None or self.mock is not None or url.startswith(FAKE_HOST_PREFIX):
             return None
         return self.async_backend
+
+    def _choose_backend(self) -> Any:
+        choice = self.http_client
+        if choice == "auto":
+            import importlib.util
+            import urllib.request
+
+            from . import transport_h1
+
+            if urllib.request.getproxies():
+                choice = "httpx"
+            elif transport_h1.available():
+                choice = "h1"
+            elif importlib.util.find_spec("aiohttp") is not None:
+                choice = "aiohttp"
+            else:
+                choice = "httpx"
+        kw: dict[str, Any] = {"timeout": self.timeout, "connect_timeout": self.connect_timeout,
+              "max_connections": self.max_connections, "retry": self.retry}
+        if choice == "h1":
+            from .transport_h1 import H1Transport
+
+            return H1Transport(**kw)
+        if choice == "aiohttp":
+            from .transport_aiohttp import AiohttpTransport
+
+            return AiohttpTransport(**kw)
+        return None
 
     async def asend(self, req: HttpRequest, *, max_retries: int | None = None, hint: str | None = None) -> HttpResponse:
         backend = self._backend_for(req.url)

@@ -137,7 +137,7 @@ def test_reset_mid_stream_raises_transport_error(upstream):
     assert "mid-stream" in str(err.value)
 
 
-@pytest.mark.parametrize("http_client", ["httpx", "aiohttp"])
+@pytest.mark.parametrize("http_client", ["httpx", "aiohttp", "h1"])
 async def test_async_send_and_stream(upstream, http_client):
     upstream.queue(Reply(500), Reply(200, body=b'{"a": 1}'),
                    Reply(200, {"content-type": "text/event-stream"}, chunks=[b"a", b"b"]))
@@ -150,22 +150,24 @@ async def test_async_send_and_stream(upstream, http_client):
     await t.aclose()
 
 
-@pytest.mark.parametrize("http_client", ["httpx", "aiohttp"])
+@pytest.mark.parametrize("http_client", ["httpx", "aiohttp", "h1"])
 async def test_async_backend_choice(upstream, http_client):
     upstream.queue(Reply(200, body=b'{"n": 1}'))
     t = fast_transport(http_client=http_client)
     assert (await t.asend(_req(upstream.url))).json() == {"n": 1}
-    assert (t.async_backend is not None) is (http_client == "aiohttp")
+    assert (t.async_backend is not None) is (http_client != "httpx")
     # the fake provider's host never leaves the process, whichever client is chosen
     assert t._backend_for("http://fake.cloverleaf.invalid/v1/chat/completions") is None
     await t.aclose()
 
 
-async def test_auto_picks_aiohttp_when_installed(upstream):
+async def test_auto_picks_the_lean_client_when_httptools_is_installed(upstream, monkeypatch):
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
     upstream.queue(Reply(200, body=b'{"n": 1}'))
     t = fast_transport()
     await t.asend(_req(upstream.url))
-    assert type(t.async_backend).__name__ == "AiohttpTransport"
+    assert type(t.async_backend).__name__ == "H1Transport"
     await t.aclose()
 
 

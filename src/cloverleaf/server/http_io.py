@@ -27,6 +27,7 @@ from typing import Any
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from .. import jsoncodec
 from ..types import StreamEvent, Usage
 from .deadlines import BodyDeadlineExceeded, BodyDeadlines
 from .errors import ApiError, BadRequest, ClientClosed, PayloadTooLarge
@@ -60,7 +61,7 @@ async def read_json(request: Request, limit: int, deadline: float,
     if not raw:
         raise BadRequest("the request body is empty; send a JSON object")
     try:
-        body = json.loads(raw)
+        body = jsoncodec.loads(raw)
     except (ValueError, RecursionError):
         raise BadRequest("the request body is not valid JSON") from None
     if not isinstance(body, dict):
@@ -117,17 +118,9 @@ def _too_large(limit: int) -> PayloadTooLarge:
                            f"([server] max_body_mb)", code="request_too_large")
 
 
-#: one encoder for the process: ``json.dumps`` with non-default options builds a new
-#: ``JSONEncoder`` on every call, and this runs for every response and stream chunk
-_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-
-
-def dumps_text(payload: Any) -> str:
-    return _encode(payload)
-
-
-def dumps(payload: Any) -> bytes:
-    return dumps_text(payload).encode("utf-8")
+#: Every response and stream chunk is serialised through these (see :mod:`cloverleaf.jsoncodec`).
+dumps_text = jsoncodec.dumps_text
+dumps = jsoncodec.dumps
 
 
 def tally_usage(total: Usage, ev: StreamEvent) -> None:

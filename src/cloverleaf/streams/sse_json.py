@@ -16,15 +16,14 @@ decoder subclasses it and implements only what the payloads mean:
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from .. import jsoncodec
 from ..errors import MalformedResponseError
 from ..types import StreamEvent
 from .sse import SSEDecoder
 
-#: One shared decoder: ``json.loads`` without its per-call argument handling.
-_decode = json.JSONDecoder().decode
+_decode = jsoncodec.loads
 
 
 class JSONEventDecoder:
