@@ -21,6 +21,7 @@ from ..errors import (
     error_class_for_status,
 )
 from ..http import HttpRequest, HttpResponse, request_id
+from ..types import Attachment
 
 if TYPE_CHECKING:
     from ..types import (
@@ -143,14 +144,13 @@ class Adapter:
     def require_inputs(self, req: ChatRequest) -> None:
         """Refuse attachment kinds this provider cannot take (the engine checks first; this
         keeps an adapter that shares an encoder with a more capable one honest on its own)."""
-        from ..types import Attachment
-
-        caps = self.capabilities
-        allowed = {"image": caps.image_input, "pdf": caps.pdf_input, "audio": caps.audio_input}
         for msg in req.messages:
             for part in msg.parts:
-                if isinstance(part, Attachment) and not allowed.get(part.type or "image", False):
-                    raise self.unsupported(f"{part.type} input")
+                if isinstance(part, Attachment):
+                    caps = self.capabilities
+                    allowed = {"image": caps.image_input, "pdf": caps.pdf_input, "audio": caps.audio_input}
+                    if not allowed.get(part.type or "image", False):
+                        raise self.unsupported(f"{part.type} input")
 
     def unsupported(self, operation: str) -> UnsupportedCapability:
         from .registry import providers_supporting_operation

@@ -22,7 +22,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .state import HotRoute, ServerState
+from .state import AFTER_RESPONSE, HotRoute, ServerState
 from .streaming import EventStream
 
 OVERHEAD_HEADER = b"x-cloverleaf-overhead-ms"
@@ -81,6 +81,9 @@ class Dispatcher:
         st = self._st
         metrics = st.metrics
         request = HotRequest(scope, receive)
+        deferred: list[Any] = []
+        scope[AFTER_RESPONSE] = deferred
+        overhead = -1.0
         metrics.in_flight += 1
         try:
             try:
@@ -88,7 +91,6 @@ class Dispatcher:
             except Exception as exc:  # noqa: BLE001 - the route's error boundary, as in state.endpoint
                 response = st.fail(request, exc, route.flavor)
             overhead = overhead_ms(scope, t0)
-            metrics.observe_overhead(scope["cloverleaf.api"], overhead / 1000.0)
             headers = [*response.raw_headers, (OVERHEAD_HEADER, b"%.3f" % overhead)]
             if isinstance(response, EventStream):
                 response.raw_headers = headers
@@ -98,3 +100,8 @@ class Dispatcher:
                 await send({"type": BODY, "body": response.body})
         finally:
             metrics.in_flight -= 1
+            # bookkeeping the client does not wait for: after the answer is sent
+            if overhead >= 0.0:
+                metrics.observe_overhead(scope["cloverleaf.api"], overhead / 1000.0)
+            for args, usage, cost in deferred:
+                metrics.record(*args, usage=usage, cost=cost)

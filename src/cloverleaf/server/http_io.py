@@ -135,5 +135,21 @@ def tally_usage(total: Usage, ev: StreamEvent) -> None:
             total.reasoning_tokens = update.reasoning_tokens or total.reasoning_tokens
 
 
+class JSONBytes(Response):
+    """A JSON response whose headers are built directly: Starlette's ``init_headers`` (which
+    re-checks names and media types meant for any body) was measurable on the hot path."""
+
+    media_type = JSON_TYPE
+
+    def __init__(self, body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> None:
+        self.status_code = status
+        self.body = body
+        self.background = None
+        raw = [(b"content-length", b"%d" % len(body)), (b"content-type", b"application/json")]
+        if headers:
+            raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        self.raw_headers = raw
+
+
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(dumps(payload), status_code=status, headers=headers, media_type=JSON_TYPE)
+    return JSONBytes(dumps(payload), status, headers)

@@ -89,7 +89,12 @@ class ServerState:
         scope = request.scope
         if upstream is not None:
             scope["cloverleaf.upstream_ms"] = upstream
-        self.metrics.record(scope["cloverleaf.api"], model, provider, 200, _elapsed(scope), usage=usage, cost=cost)
+        args = (scope["cloverleaf.api"], model, provider, 200, _elapsed(scope))
+        deferred = scope.get(AFTER_RESPONSE)
+        if deferred is not None:  # the fast path records it once the answer is on the wire
+            deferred.append((args, usage, cost))
+            return
+        self.metrics.record(*args, usage=usage, cost=cost)
 
 
 Handler = Callable[[Request, ServerState], Awaitable[Response]]
@@ -125,6 +130,11 @@ def endpoint(flavor: Flavor, *, api: str | None = None) -> Callable[[Handler], C
         return route
 
     return wrap
+
+
+#: Scope key of the metrics a hot route leaves for :class:`~.fast_path.Dispatcher` to record
+#: after the response is sent (off the client's critical path).
+AFTER_RESPONSE = "cloverleaf.after_response"
 
 
 def _elapsed(scope: MutableMapping[str, Any]) -> float:
