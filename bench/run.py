@@ -54,9 +54,9 @@ LOAD_CORE = "1"
 VARIANTS = {  # extra cloverleaf targets: name -> bench.variants flags
     "cloverleaf-aiohttp": ("--http-client", "aiohttp"),
     "cloverleaf-httpx": ("--http-client", "httpx"),
-    "cloverleaf-aiohttp-notrace": ("--http-client", "aiohttp", "--no-trace-writes"),
-    "cloverleaf-aiohttp-gcfreeze": ("--http-client", "aiohttp", "--gc-freeze"),
-    "cloverleaf-aiohttp-h11": ("--http-client", "aiohttp", "--uvicorn-http", "h11"),
+    "cloverleaf-h11": ("--uvicorn-http", "h11"),
+    "cloverleaf-notrace": ("--no-trace-writes",),
+    "cloverleaf-no-orjson": ("--no-orjson",),
 }
 
 

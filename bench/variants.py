@@ -3,12 +3,12 @@
 The benchmark's job is to choose the server's HTTP client and server stack *by measurement*.
 This launcher lets a run compare variants of the same cloverleaf code without editing it:
 
-- ``--http-client aiohttp``: the engine's async network calls go through
-  :class:`cloverleaf.transport_aiohttp.AiohttpTransport` (the fake provider and the httpx test
-  hook stay on httpx), by wrapping ``Transport.asend`` / ``Transport.astream`` — exactly
-  the hook the transport needs (see ``bench/README.md``), applied from outside;
+- ``--http-client h1|aiohttp|httpx``: the HTTP client of the engine's async network calls
+  (``http_client`` in cloverleaf.toml; ``auto`` picks h1 when httptools is installed);
 - ``--no-trace-writes``: call records are dropped instead of queued for the store (to
   measure what writing traces costs; never a way to run the server);
+- ``--no-orjson``: JSON through the standard library only (:mod:`cloverleaf.jsoncodec`
+  uses orjson when it is installed);
 - ``--gc-freeze``: ``gc.freeze()`` after the app is built, so the collector stops walking
   the hundreds of thousands of long-lived objects of the imported libraries on every
   full collection (a multi-millisecond pause that shows up as p99 latency);
@@ -28,40 +28,30 @@ import sys
 from typing import Any
 
 
-def use_aiohttp() -> None:
-    from cloverleaf import transport as transport_module
-    from cloverleaf.transport_aiohttp import AiohttpTransport
+def force_http_client(name: str) -> None:
+    """Make every Transport choose ``name`` for its async network calls (what
+    ``http_client = NAME`` in cloverleaf.toml does), whatever ``auto`` would pick."""
+    from cloverleaf.transport import Transport
 
-    cls = transport_module.Transport
-    original_asend, original_astream = cls.asend, cls.astream
+    original = Transport._choose_backend
 
-    def backend(self: Any, url: str) -> AiohttpTransport | None:
-        if self.mock is not None or url.startswith(transport_module.FAKE_HOST_PREFIX):
-            return None
-        found = getattr(self, "_bench_aiohttp", None)
-        if found is None:
-            found = AiohttpTransport(timeout=self.timeout, connect_timeout=self.connect_timeout,
-                                     max_connections=self.max_connections, retry=self.retry)
-            self._bench_aiohttp = found  # Transport has no __slots__
-        return found
+    def choose(self: Any) -> Any:
+        self.http_client = name
+        return original(self)
 
-    @functools.wraps(original_asend)
-    async def asend(self: Any, req: Any, **kw: Any) -> Any:
-        b = backend(self, req.url)
-        return await (b.asend(req, **kw) if b is not None else original_asend(self, req, **kw))
-
-    @functools.wraps(original_astream)
-    def astream(self: Any, req: Any, **kw: Any) -> Any:
-        b = backend(self, req.url)
-        return b.astream(req, **kw) if b is not None else original_astream(self, req, **kw)
-
-    cls.asend, cls.astream = asend, astream  # type: ignore[method-assign]
+    Transport._choose_backend = choose  # type: ignore[method-assign]
 
 
 def drop_trace_writes() -> None:
     from cloverleaf.gateway.store.writer import BatchWriter
 
     BatchWriter.insert = lambda self, rows: None  # type: ignore[method-assign]
+
+
+def without_orjson() -> None:
+    from cloverleaf import jsoncodec
+
+    jsoncodec.orjson = None  # type: ignore[assignment]
 
 
 def force_uvicorn(http: str | None, loop: str | None, gc_freeze: bool = False) -> None:
@@ -89,14 +79,17 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     ours, rest = (argv[: argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--http-client", choices=["default", "httpx", "aiohttp"], default="default")
+    parser.add_argument("--http-client", choices=["default", "h1", "aiohttp", "httpx"], default="default")
     parser.add_argument("--no-trace-writes", action="store_true")
+    parser.add_argument("--no-orjson", action="store_true", help="the standard library's json only")
     parser.add_argument("--gc-freeze", action="store_true", help="gc.freeze() once the app is built")
     parser.add_argument("--uvicorn-http", choices=["default", "h11", "httptools"], default="default")
     parser.add_argument("--uvicorn-loop", choices=["default", "asyncio", "uvloop"], default="default")
     args = parser.parse_args(ours)
-    if args.http_client == "aiohttp":
-        use_aiohttp()
+    if args.http_client != "default":
+        force_http_client(args.http_client)
+    if args.no_orjson:
+        without_orjson()
     if args.no_trace_writes:
         drop_trace_writes()
     force_uvicorn(None if args.uvicorn_http == "default" else args.uvicorn_http,

@@ -36,6 +36,28 @@ def test_a_hot_route_answers_with_its_headers_and_counts_in_metrics(secured_serv
     assert 'cloverleaf_requests_total{api="openai",model="fake/embed",provider="fake",status="200"}' in metrics
 
 
+def test_bookkeeping_done_after_the_answer_is_visible_to_the_next_request(secured_server: Live) -> None:
+    """The dispatcher records a hot route's metrics after its answer is sent; a scrape that
+    follows the answer (same connection, next request) already sees all of them."""
+    with httpx.Client(base_url=secured_server.url, timeout=30,
+                      headers={"authorization": f"Bearer {MASTER}"}) as http:
+        before = http.get("/metrics").text
+        r = http.post("/v1/chat/completions", json=CHAT)
+        after = http.get("/metrics").text
+    assert r.status_code == 200
+    usage = r.json()["usage"]
+
+    def value(text: str, series: str) -> float:
+        return sum(float(line.rpartition(" ")[2]) for line in text.splitlines() if line.startswith(series))
+
+    series = 'cloverleaf_requests_total{api="openai",model="fake/echo",provider="fake",status="200"}'
+    assert value(after, series) == value(before, series) + 1
+    overhead = 'cloverleaf_gateway_overhead_seconds_count{api="openai"}'
+    assert value(after, overhead) == value(before, overhead) + 1
+    tokens = 'cloverleaf_tokens_total{model="fake/echo",provider="fake",type="input"}'
+    assert value(after, tokens) == value(before, tokens) + usage["prompt_tokens"]
+
+
 def test_a_body_sent_in_pieces_is_read_whole(secured_server: Live) -> None:
     """A chunked upload arrives as several ASGI messages; the dispatcher joins them."""
     payload = httpx.Request("POST", "/", json=CHAT).content
