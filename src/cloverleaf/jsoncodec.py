@@ -1,5 +1,5 @@
 """JSON on the hot path: orjson when it is installed, the standard library otherwise, and
-the same values either way.
+the same values either way (two exceptions, below).
 
 Why: every gateway request is parsed and serialised four times (the client's body, the
 upstream request, the upstream response, the answer), and the standard library's codec was
@@ -8,11 +8,17 @@ fraction of the time, but differs on a few inputs; those go to the standard libr
 callers see one behaviour:
 
 - integers beyond 64 bits: orjson parses them as floats (silently losing digits) and refuses
-  to write them. A run of 19 or more digits anywhere in the input sends it to ``json``.
+  to write them. A run of 19 or more digits anywhere in the input (even inside a string: the
+  check does not parse) sends it to ``json``.
 - lone UTF-16 surrogates (``"\\ud800"``), ``NaN`` and ``Infinity`` literals, and text in
   UTF-16/32: orjson refuses them, ``json`` decides (callers that reject them still do).
 - values orjson cannot write (non-string keys, unknown types) fall back the same way, so a
-  ``TypeError`` still means what it meant.
+  ``TypeError`` still means what it meant. Datetimes and dataclasses, which orjson could
+  write, are passed through to ``json`` too (which refuses them), for the same reason.
+
+Two differences remain, both on values no JSON API sends: ``NaN`` and ``Infinity`` are
+written as ``null`` (``json`` writes ``NaN``, which is not JSON and which clients reject),
+and ``uuid.UUID`` and ``enum.Enum`` values are written as their value (``json`` raises).
 
 Output is compact (no spaces) and UTF-8 without ``\\u`` escapes for non-ASCII, which is what
 ``json.dumps(..., separators=(",", ":"), ensure_ascii=False)`` gives.
@@ -21,7 +27,6 @@ Output is compact (no spaces) and UTF-8 without ``\\u`` escapes for non-ASCII, w
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 try:
@@ -29,31 +34,41 @@ try:
 except ImportError:  # pragma: no cover - exercised by the fallback test through monkeypatching
     orjson = None  # type: ignore[assignment]
 
-_LONG_DIGITS_BYTES = re.compile(rb"\d{19}")
-_LONG_DIGITS_TEXT = re.compile(r"\d{19}")
-_std_decode = json.JSONDecoder().decode
+#: Every ASCII digit to "0", every other byte to " ": a run of 19 digits becomes a run of 19
+#: zeros, found by a substring search (a regex scan was slower than the parse it guards).
+_DIGIT_MASK = bytes(0x30 if 0x30 <= i <= 0x39 else 0x20 for i in range(256))
+_LONG_RUN = b"0" * 19
+
+
+def _has_long_number(data: bytes | bytearray | str) -> bool:
+    """True when ``data`` holds 19 or more digits in a row (an integer orjson would mangle)."""
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogatepass")
+    return _LONG_RUN in data.translate(_DIGIT_MASK)
+
+
+_OPTIONS = (orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS) if orjson is not None else 0
 _std_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def loads(data: bytes | str) -> Any:
     """``json.loads``, faster. Raises ``ValueError`` (``json.JSONDecodeError``) on bad input."""
     if orjson is not None:
-        digits = _LONG_DIGITS_BYTES if isinstance(data, bytes) else _LONG_DIGITS_TEXT
-        if digits.search(data) is None:  # type: ignore[arg-type]
+        if not _has_long_number(data):
             try:
                 return orjson.loads(data)
             except orjson.JSONDecodeError:
                 pass  # let the standard library give its own answer (or its own error)
-    if isinstance(data, bytes):
-        return json.loads(data)
-    return _std_decode(data)
+    # json.loads itself, not JSONDecoder.decode: it also takes bytearray, and its errors are its own
+    # (a str starting with a BOM is "Unexpected UTF-8 BOM", which decode() words differently)
+    return json.loads(data)
 
 
 def dumps(obj: Any) -> bytes:
     """Compact UTF-8 JSON. Raises ``TypeError``/``ValueError`` as ``json.dumps`` does."""
     if orjson is not None:
         try:
-            return orjson.dumps(obj)
+            return orjson.dumps(obj, option=_OPTIONS)
         except TypeError:
             pass  # orjson.JSONEncodeError is a TypeError: big ints, odd keys, unknown types
     return _std_encode(obj).encode("utf-8")
@@ -63,7 +78,7 @@ def dumps_text(obj: Any) -> str:
     """As :func:`dumps`, as text."""
     if orjson is not None:
         try:
-            return orjson.dumps(obj).decode("utf-8")
+            return orjson.dumps(obj, option=_OPTIONS).decode("utf-8")
         except TypeError:
             pass
     return _std_encode(obj)

@@ -380,8 +380,11 @@ async def _once(body: bytes) -> AsyncIterator[bytes]:
 
 
 def _where(url: str) -> str:
+    """The URL as errors may show it: no query string (it may carry a key) and no
+    ``user:password@`` (a base_url may carry credentials)."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+    netloc = parts.netloc.rpartition("@")[2]
+    return f"{parts.scheme}://{netloc}{parts.path}"
 
 
 def map_exception(exc: BaseException, url: str, hint: str | None = None, *, mid_stream: bool = False) -> TransportError:

@@ -18,13 +18,17 @@ asks of a client is here: Content-Length, chunked and close-delimited bodies, 1x
 responses skipped, ``Connection: close`` honoured, gzip/deflate bodies decoded, TLS with
 certificate checks. A request that meets a kept-alive connection the server has just
 closed (the keep-alive race: no byte of a response came back) is sent again at once on a
-new connection, as browsers and Go's client do; every other failure goes to the retry
-policy. The read timeout is the longest wait for the next bytes, as in httpx and aiohttp.
+new connection, at most twice; every other failure goes to the retry policy. That resend is
+no new risk for a POST: a connection dropped before any response byte is a retryable error
+under every backend's retry policy anyway (a server that took the request and then died
+without a byte looks the same), and the resend only skips the backoff for the common case,
+a server closing an idle connection as we reuse it. The read timeout is the longest wait for the next bytes, as in httpx and aiohttp.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import builtins
 import ssl
 import zlib
@@ -32,7 +36,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from .errors import ConnectError, TimeoutError, TransportError
 from .http import HttpRequest, HttpResponse
@@ -56,6 +60,25 @@ def available() -> bool:
     return True
 
 
+class _Inflate:
+    """A ``deflate`` body: zlib-wrapped as RFC 9110 says, or raw deflate as some servers send it
+    (httpx and aiohttp accept both). The first byte decides: a zlib (or gzip) header, or not."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self) -> None:
+        self.obj: Any = None
+
+    def decompress(self, data: bytes) -> bytes:
+        if self.obj is None:
+            wrapped = data[0] & 0x0F == 8 or data[0] == 0x1F  # zlib's CM=8 nibble, or gzip's magic
+            self.obj = zlib.decompressobj(zlib.MAX_WBITS | 32 if wrapped else -zlib.MAX_WBITS)
+        return self.obj.decompress(data)  # type: ignore[no-any-return]
+
+    def flush(self) -> bytes:
+        return self.obj.flush() if self.obj is not None else b""  # type: ignore[no-any-return]
+
+
 class _Stale(Exception):
     """A reused connection was closed by the server before any byte of the response came."""
 
@@ -63,7 +86,7 @@ class _Stale(Exception):
 class _Origin:
     """Where one URL goes, prepared once: the pool key and the request line's pieces."""
 
-    __slots__ = ("key", "host", "port", "tls", "target", "host_header", "where")
+    __slots__ = ("key", "host", "port", "tls", "target", "host_header", "where", "basic_auth")
 
     def __init__(self, url: str) -> None:
         parts = urlsplit(url)
@@ -91,6 +114,11 @@ class _Origin:
         host = f"[{self.host}]" if ":" in self.host else self.host
         self.host_header = host if default_port else f"{host}:{self.port}"
         self.where = _where(url)
+        #: ``user:password@`` in the URL becomes Basic auth, as httpx and aiohttp make it
+        self.basic_auth: str | None = None
+        if parts.username is not None:
+            pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+            self.basic_auth = "Basic " + base64.b64encode(pair).decode("ascii")
 
 
 def _head(method: str, origin: _Origin, headers: dict[str, str], body: bytes | None) -> bytes:
@@ -107,8 +135,16 @@ def _head(method: str, origin: _Origin, headers: dict[str, str], body: bytes | N
         if lname in ("host", "content-length", "transfer-encoding", "connection"):
             continue
         lines.append(f"{name}: {value}\r\n")
+    if origin.basic_auth is not None and not any(name.lower() == "authorization" for name in headers):
+        lines.append(f"authorization: {origin.basic_auth}\r\n")
     lines.append(f"content-length: {len(body) if body else 0}\r\n\r\n")
-    return "".join(lines).encode("latin-1")
+    try:
+        return "".join(lines).encode("latin-1")
+    except UnicodeEncodeError:
+        err = TransportError("a header value holds characters HTTP/1.1 headers cannot carry (not Latin-1); "
+                             "check the configured key or header value", url=origin.where)
+        err.retryable = False
+        raise err from None
 
 
 class _Connection(asyncio.Protocol):
@@ -130,10 +166,12 @@ class _Connection(asyncio.Protocol):
         self.paused = False
         self._timer: asyncio.TimerHandle | None = None
         self._timeout = 0.0
+        self.parser = httptools.HttpResponseParser(self)
         self._reset()
 
     def _reset(self) -> None:
-        self.parser = self._httptools.HttpResponseParser(self)
+        """Ready for the next exchange. The parser is kept: llhttp starts on the next message
+        by itself after a complete one, and a connection that failed is never reused."""
         self.status = 0
         self.headers: list[tuple[str, str]] = []
         self.headers_done = False
@@ -142,6 +180,7 @@ class _Connection(asyncio.Protocol):
         self.error: BaseException | None = None
         self.got_bytes = False
         self.head_bytes = 0
+        self.parsed_head_bytes = 0
         self.chunks: deque[bytes] = deque()
         self.buffered = 0
         self.waiter: asyncio.Future[None] | None = None
@@ -153,6 +192,11 @@ class _Connection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
+        if self.in_pool:
+            # Bytes on an idle connection answer nothing we asked (often a 408 before a close);
+            # parsed, they would be taken for the next request's response. The connection goes.
+            self.close()
+            return
         self.got_bytes = True
         self.last_io = self.loop.time()
         if not self.headers_done:
@@ -166,8 +210,11 @@ class _Connection(asyncio.Protocol):
             self._fail(TransportError(f"invalid HTTP response from {self.pool.origin.where}: {exc}",
                                       url=self.pool.origin.where))
         if not self.headers_done and self.head_bytes > MAX_HEAD_BYTES and self.error is None:
-            self._fail(TransportError(f"response head from {self.pool.origin.where} exceeds "
-                                      f"{MAX_HEAD_BYTES} bytes", url=self.pool.origin.where))
+            self._head_too_large()
+
+    def _head_too_large(self) -> None:
+        self._fail(TransportError(f"response head from {self.pool.origin.where} exceeds "
+                                  f"{MAX_HEAD_BYTES} bytes", url=self.pool.origin.where))
 
     def eof_received(self) -> bool:
         return False  # close our side too: HTTP/1.1 has no half-closed use here
@@ -200,8 +247,19 @@ class _Connection(asyncio.Protocol):
         pass
 
     # -- httptools callbacks --------------------------------------------------------------
+    # The size check in data_received only sees heads that span reads; a head that arrives
+    # whole in one read (reads are up to 256 KiB) is measured here, as the parser reports it.
+    def on_status(self, status: bytes) -> None:
+        self._count_head(len(status) + 16)
+
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value) + 4)
         self.headers.append((name.decode("latin-1").lower(), value.decode("latin-1")))
+
+    def _count_head(self, size: int) -> None:
+        self.parsed_head_bytes += size
+        if self.parsed_head_bytes > MAX_HEAD_BYTES and self.error is None:
+            self._head_too_large()
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
@@ -214,11 +272,14 @@ class _Connection(asyncio.Protocol):
         self.until_eof = "content-length" not in names and "transfer-encoding" not in names
         for name, value in self.headers:
             if name == "content-encoding" and value.strip().lower() in _DECODED:
-                self.decoder = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib, by its header
+                if value.strip().lower() == "deflate":
+                    self.decoder = _Inflate()
+                else:
+                    self.decoder = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib, by its header
         self._wake()
 
     def on_body(self, body: bytes) -> None:
-        if self.decoder is not None:
+        if self.decoder is not None and body:
             try:
                 body = self.decoder.decompress(body)
             except zlib.error as exc:
@@ -391,6 +452,11 @@ class _Pool:
     def release(self, conn: _Connection) -> None:
         """Back to the idle deque when the exchange finished cleanly; closed otherwise."""
         if conn.reusable():
+            if conn.paused and conn.transport is not None:
+                # a stream left unread after its body ended with reading paused: without this the
+                # next exchange on this connection would never see its response
+                conn.paused = False
+                conn.transport.resume_reading()
             conn._reset()
             conn.in_pool = True
             conn.idle_since = self.loop.time()
@@ -491,8 +557,10 @@ class H1Transport:
         """Send ``req`` and wait for the response head; a stale kept-alive connection is
         replaced at once (at most twice: then the failure is real)."""
         if req.method == "HEAD":  # a HEAD response announces a body it does not send
-            raise TransportError("the h1 client does not send HEAD requests; set http_client = \"httpx\"",
+            err = TransportError("the h1 client does not send HEAD requests; set http_client = \"httpx\"",
                                  url=_where(req.url))
+            err.retryable = False  # it would fail the same way every time
+            raise err
         origin = self._origin(req.url)
         head = _head(req.method, origin, req.headers, req.body)
         pool = self._pool(origin)
@@ -514,10 +582,17 @@ class H1Transport:
         raise TransportError(f"connection dropped by {origin.where}: closed before a response", url=origin.where)
 
     async def _read_all(self, pool: _Pool, conn: _Connection) -> bytes:
+        # Taking what is buffered while waiting matters: a body above HIGH_WATER pauses
+        # reading until someone takes it, and waiting for the end without taking it never ends.
+        parts: list[bytes] = []
         try:
             while not conn.complete:
+                if conn.chunks:
+                    parts.append(conn.take())
                 await conn.wait()
-            return conn.take() if conn.chunks else b""
+            if conn.chunks:
+                parts.append(conn.take())
+            return parts[0] if len(parts) == 1 else b"".join(parts)
         finally:
             pool.release(conn)
 

@@ -104,6 +104,21 @@ def test_query_string_never_appears_in_errors():
     assert "SECRET123" not in str(err.value)
 
 
+@pytest.mark.parametrize("http_client", ["httpx", "aiohttp", "h1"])
+async def test_credentials_in_a_url_never_appear_in_errors(http_client):
+    port = free_port()
+    url = f"http://admin:hunter2@127.0.0.1:{port}/x?key=SECRET123"
+    with pytest.raises(ConnectError) as sync_err:
+        fast_transport(max_retries=0).send(HttpRequest("GET", url))
+    t = fast_transport(max_retries=0, http_client=http_client)
+    with pytest.raises(ConnectError) as async_err:
+        await t.asend(HttpRequest("GET", url))
+    await t.aclose()
+    for err in (sync_err.value, async_err.value):
+        assert "hunter2" not in str(err) and "admin" not in str(err) and "SECRET123" not in str(err)
+        assert f"127.0.0.1:{port}/x" in str(err)
+
+
 def test_unknown_http_client_is_a_config_error():
     from cloverleaf.errors import ConfigError
 
