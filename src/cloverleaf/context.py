@@ -7,6 +7,7 @@ code that enforces route and project limits.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,3 +31,8 @@ class CallContext:
     key: KeyPolicy | None = None
     #: Free-form labels stored with the call record (never secrets).
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: Where the gateway may leave a successful call's bookkeeping (rate-limit and budget
+    #: settlement, breaker and latency updates, the call record) as awaitables, for the caller
+    #: to await once its own client has the answer: the server does, so that work is off the
+    #: client's critical path. None (the default): it is done before the call returns.
+    after_response: list[Awaitable[None]] | None = None

@@ -87,3 +87,32 @@ async def test_daily_budget_resets_with_the_calendar(harness: Harness) -> None:
     assert (await gw.achat("r", chat_request(max_tokens=1000))).text == "a"
     assert gw.store.budget_usage("route:r", "2023-11-14")[0] == pytest.approx(CALL_COST)
     assert gw.store.budget_usage("route:r", "2023-11-15")[0] == pytest.approx(CALL_COST)
+
+
+async def test_bookkeeping_left_for_after_the_response_settles_when_awaited(harness: Harness) -> None:
+    """With ``CallContext.after_response``, the answer comes back priced (cost, target,
+    attempts) with its reservation still held; awaiting what the gateway left there settles
+    the budget and writes the record, exactly as an ordinary call does before returning."""
+    gw = harness.gateway(routes={"r": {"targets": ["fake/echo"]}}, budgets={"r": {"limit_usd": 1.0}})
+    upstream(gw).script.reply(text="paid", usage=REPLY_USAGE)
+    jobs: list = []
+    resp = await gw.achat("r", chat_request(max_tokens=1000), CallContext(after_response=jobs))
+    assert resp.text == "paid" and resp.cost == pytest.approx(CALL_COST)
+    assert resp.metadata.target == "fake/echo" and [a.target for a in resp.metadata.attempts] == ["fake/echo"]
+    assert len(jobs) == 1
+    spent, reserved = gw.store.budget_usage("route:r", "total")
+    assert spent == 0.0 and reserved > 0.0          # held until the bookkeeping runs
+    await jobs[0]
+    spent, reserved = gw.store.budget_usage("route:r", "total")
+    assert spent == pytest.approx(CALL_COST) and reserved == pytest.approx(0.0)
+    gw.store.flush()
+    [call] = gw.store.recent_calls(1)
+    assert call.status == "ok" and call.cost == pytest.approx(CALL_COST)
+
+
+async def test_without_after_response_the_call_is_settled_when_it_returns(harness: Harness) -> None:
+    gw = harness.gateway(routes={"r": {"targets": ["fake/echo"]}}, budgets={"r": {"limit_usd": 1.0}})
+    upstream(gw).script.reply(text="paid", usage=REPLY_USAGE)
+    await gw.achat("r", chat_request(max_tokens=1000), CallContext())
+    spent, reserved = gw.store.budget_usage("route:r", "total")
+    assert spent == pytest.approx(CALL_COST) and reserved == pytest.approx(0.0)

@@ -117,12 +117,21 @@ class AttemptLoop:
         return (self._clock.now() - slot.started) * 1000.0
 
     async def succeeded(self, slot: Slot, usage: Usage | None) -> float:
+        latency = self.note_success(slot)
+        await self.settle_success(slot, usage, latency)
+        return latency
+
+    def note_success(self, slot: Slot) -> float:
+        """The trace half of :meth:`succeeded`: the attempt is on the call's record now."""
         latency = self.latency_ms(slot)
         self._tracker.add_attempt(slot.target.key, slot.target.provider, None, latency)
+        return latency
+
+    async def settle_success(self, slot: Slot, usage: Usage | None, latency: float) -> None:
+        """The shared-state half of :meth:`succeeded`: rate limits, breaker, latency score."""
         await self._limiter.settle(slot.reservation, usage.total_tokens if usage is not None else None)
         await self._state.breaker_record(slot.target.key, True, self._clock.now(), self._breaker)
         await self._state.record_latency(slot.target.key, latency)
-        return latency
 
     async def answered(self, slot: Slot) -> None:
         """A stream's first output: the target is up. A half-open probe closes the circuit

@@ -187,8 +187,13 @@ class Gateway:
                 except BaseException:      # cancelled in flight
                     await call.loop.abandoned(slot)
                     raise
-                await call.loop.succeeded(slot, resp.usage)
-                await self._finish_ok(call, slot.target, resp)
+                latency = call.loop.note_success(slot)
+                cost = self._price_ok(call, slot.target, resp)
+                bookkeeping = self._settle_ok(call, slot, resp.usage, latency, cost, getattr(resp, "model", None))
+                if ctx is not None and ctx.after_response is not None:
+                    ctx.after_response.append(bookkeeping)  # the caller awaits it once its client has the answer
+                else:
+                    await bookkeeping
                 return resp
             raise call.loop.exhausted()
         except BaseException as exc:
@@ -282,6 +287,30 @@ class Gateway:
             await self._finish_error(call, exc)
             raise
         return call
+
+    def _price_ok(self, call: _Call, target: ResolvedTarget, resp: Any) -> float | None:
+        """What the answer needs before it leaves: its cost, target and attempts."""
+        call.finished = True
+        usage = resp.usage
+        cost = resp.cost if resp.cost is not None else (self.engine.cost(target.target, usage) if usage else None)
+        resp.cost = cost
+        resp.metadata.target = target.key
+        resp.metadata.attempts = list(call.tracker.attempts)
+        return cost  # type: ignore[no-any-return]
+
+    async def _settle_ok(self, call: _Call, slot: Any, usage: Usage | None, latency: float, cost: float | None,
+                         model: str | None) -> None:
+        """What can wait until the answer is on its way: shared state, budgets, the record."""
+        target = slot.target
+        try:
+            await call.loop.settle_success(slot, usage, latency)
+            await self.limiter.settle(call.call_reservation, usage.total_tokens if usage is not None else None)
+            await self._settle_budgets(call, cost if cost is not None else (0.0 if usage else call.reserved_usd))
+        finally:   # even when cancelled while settling: the call happened
+            if self._record_ok:
+                self._record(call.tracker.record(self.clock, status="ok", target=target.key,
+                                                 provider=target.provider, model=model,
+                                                 usage=usage, cost=cost, ttft_ms=call.ttft_ms))
 
     async def _finish_ok(self, call: _Call, target: ResolvedTarget, resp: Any) -> None:
         call.finished = True

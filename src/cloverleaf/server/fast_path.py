@@ -16,15 +16,19 @@ a hot path with another method or a trailing slash — goes to the Starlette app
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .state import AFTER_RESPONSE, HotRoute, ServerState
+from .state import AFTER_RESPONSE, AFTER_RESPONSE_JOBS, HotRoute, ServerState
 from .streaming import EventStream
 
+log = logging.getLogger("cloverleaf.server")
 OVERHEAD_HEADER = b"x-cloverleaf-overhead-ms"
 START = "http.response.start"
 BODY = "http.response.body"
@@ -82,7 +86,9 @@ class Dispatcher:
         metrics = st.metrics
         request = HotRequest(scope, receive)
         deferred: list[Any] = []
+        jobs: list[Awaitable[None]] = []
         scope[AFTER_RESPONSE] = deferred
+        scope[AFTER_RESPONSE_JOBS] = jobs
         overhead = -1.0
         metrics.in_flight += 1
         try:
@@ -105,3 +111,26 @@ class Dispatcher:
                 metrics.observe_overhead(scope["cloverleaf.api"], overhead / 1000.0)
             for args, usage, cost in deferred:
                 metrics.record(*args, usage=usage, cost=cost)
+            if jobs:
+                await _run_jobs(jobs)
+
+
+async def _run_jobs(jobs: list[Awaitable[None]]) -> None:
+    """Await the gateway's after-response bookkeeping, every item exactly once. A failure is
+    logged (the client has its answer); if this task is cancelled midway, what is left runs
+    in a task of its own, so no rate-limit ticket or budget reservation is left unsettled."""
+    for i, job in enumerate(jobs):
+        try:
+            await job
+        except asyncio.CancelledError:
+            rest = jobs[i + 1:]
+            if rest:
+                _orphans.add(task := asyncio.ensure_future(_run_jobs(rest)))
+                task.add_done_callback(_orphans.discard)
+            raise
+        except Exception as exc:  # noqa: BLE001 - bookkeeping after the answer never fails the request
+            log.warning("bookkeeping after a response failed: %s: %s", type(exc).__name__, exc)
+
+
+#: Tasks finishing bookkeeping for cancelled requests (held so they are not garbage-collected).
+_orphans: set[asyncio.Task[None]] = set()

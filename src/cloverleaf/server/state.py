@@ -74,7 +74,8 @@ class ServerState:
         await self.backend.check_model(model)
         request.scope[MODEL_KEY] = model
         trace_id = request.headers.get("x-cloverleaf-trace-id")
-        return CallContext(trace_id=trace_id[:200] if trace_id else None, key=principal.policy)
+        return CallContext(trace_id=trace_id[:200] if trace_id else None, key=principal.policy,
+                           after_response=request.scope.get(AFTER_RESPONSE_JOBS))
 
     def fail(self, request: Request, exc: BaseException, flavor: Flavor) -> Response:
         err = to_api_error(exc)
@@ -132,6 +133,9 @@ def endpoint(flavor: Flavor, *, api: str | None = None) -> Callable[[Handler], C
     return wrap
 
 
+#: Scope key of the gateway's bookkeeping (awaitables, see ``CallContext.after_response``)
+#: that :class:`~.fast_path.Dispatcher` awaits after the response is sent.
+AFTER_RESPONSE_JOBS = "cloverleaf.after_response_jobs"
 #: Scope key of the metrics a hot route leaves for :class:`~.fast_path.Dispatcher` to record
 #: after the response is sent (off the client's critical path).
 AFTER_RESPONSE = "cloverleaf.after_response"
