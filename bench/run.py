@@ -178,7 +178,7 @@ def environment() -> dict[str, Any]:
         "python": platform.python_version(), "cpu": cpu, "cores": os.cpu_count(),
         "commit": commit.stdout.strip() + ("+dirty" if dirty.stdout.strip() else ""),
         "packages": {m: version(PYTHON, m) for m in ("httpx", "aiohttp", "uvicorn", "uvloop", "httptools",
-                                                     "starlette")},
+                                                     "starlette", "orjson")},
         "litellm": version(lite, "litellm") if litellm_available() else None,
     }
 

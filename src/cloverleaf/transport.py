@@ -209,7 +209,8 @@ class Transport:
 
             from . import transport_h1
 
-            if urllib.request.getproxies():
+            # getproxies() also reports NO_PROXY (as "no"), which names no proxy to honour
+            if any(scheme != "no" for scheme in urllib.request.getproxies()):
                 choice = "httpx"
             elif transport_h1.available():
                 choice = "h1"

@@ -30,14 +30,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import builtins
+import os
 import ssl
 import zlib
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
+from . import __version__
 from .errors import ConnectError, TimeoutError, TransportError
 from .http import HttpRequest, HttpResponse
 from .transport import Retry, RetryPolicy, StreamHandle, _where
@@ -49,6 +51,12 @@ KEEPALIVE_SECONDS = 15.0
 HIGH_WATER = 256 * 1024
 #: Response heads larger than this are refused (a hostile or broken upstream).
 MAX_HEAD_BYTES = 64 * 1024
+#: Everything printable in ASCII stays as the adapter wrote it (escapes included); only
+#: characters outside ASCII are percent-encoded.
+_URL_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
+_USER_AGENT = f"cloverleaf/{__version__}"
+#: Headers the client writes itself, whatever the request says.
+_OURS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 _DECODED = ("gzip", "x-gzip", "deflate")
 
 
@@ -83,6 +91,10 @@ class _Stale(Exception):
     """A reused connection was closed by the server before any byte of the response came."""
 
 
+class _Stray(Exception):
+    """A second response began on a connection whose response is complete."""
+
+
 class _Origin:
     """Where one URL goes, prepared once: the pool key and the request line's pieces."""
 
@@ -109,7 +121,10 @@ class _Origin:
         self.port = port or (443 if self.tls else 80)
         self.key = (self.tls, self.host, self.port)
         path = parts.path or "/"
-        self.target = (path + ("?" + parts.query if parts.query else "")).encode("latin-1")
+        target = path + ("?" + parts.query if parts.query else "")
+        if not target.isascii():  # percent-encode what HTTP cannot carry raw, as httpx does
+            target = quote(target, safe=_URL_SAFE)
+        self.target = target.encode("ascii")
         default_port = (self.tls and self.port == 443) or (not self.tls and self.port == 80)
         host = f"[{self.host}]" if ":" in self.host else self.host
         self.host_header = host if default_port else f"{host}:{self.port}"
@@ -125,6 +140,7 @@ def _head(method: str, origin: _Origin, headers: dict[str, str], body: bytes | N
     """The request head. A header that would split the head (CR or LF in it) is refused:
     a key pasted with a trailing newline must fail loudly, not inject a header."""
     lines = [f"{method} ", origin.target.decode("latin-1"), f" HTTP/1.1\r\nhost: {origin.host_header}\r\n"]
+    user_agent = authorization = False
     for name, value in headers.items():
         if "\n" in value or "\r" in value or "\n" in name or "\r" in name or ":" in name:
             err = TransportError(f"header {name.strip()!r} contains a line break or colon; check the "
@@ -132,10 +148,14 @@ def _head(method: str, origin: _Origin, headers: dict[str, str], body: bytes | N
             err.retryable = False
             raise err
         lname = name.lower()
-        if lname in ("host", "content-length", "transfer-encoding", "connection"):
+        if lname in _OURS:
             continue
+        user_agent = user_agent or lname == "user-agent"
+        authorization = authorization or lname == "authorization"
         lines.append(f"{name}: {value}\r\n")
-    if origin.basic_auth is not None and not any(name.lower() == "authorization" for name in headers):
+    if not user_agent:
+        lines.append(f"user-agent: {_USER_AGENT}\r\n")
+    if origin.basic_auth is not None and not authorization:
         lines.append(f"authorization: {origin.basic_auth}\r\n")
     lines.append(f"content-length: {len(body) if body else 0}\r\n\r\n")
     try:
@@ -207,6 +227,11 @@ class _Connection(asyncio.Protocol):
             self._fail(TransportError(f"{self.pool.origin.where} asked to switch protocols; "
                                       "only HTTP/1.1 is spoken here", url=self.pool.origin.where))
         except self._httptools.HttpParserError as exc:
+            if self.complete:
+                # Bytes after the response (a second response, or more than Content-Length):
+                # the response stands (it may be waited on already), the connection does not.
+                self.close()
+                return
             self._fail(TransportError(f"invalid HTTP response from {self.pool.origin.where}: {exc}",
                                       url=self.pool.origin.where))
         if not self.headers_done and self.head_bytes > MAX_HEAD_BYTES and self.error is None:
@@ -249,6 +274,10 @@ class _Connection(asyncio.Protocol):
     # -- httptools callbacks --------------------------------------------------------------
     # The size check in data_received only sees heads that span reads; a head that arrives
     # whole in one read (reads are up to 256 KiB) is measured here, as the parser reports it.
+    def on_message_begin(self) -> None:
+        if self.complete:  # parsed further, it would overwrite this response's status and headers
+            raise _Stray()  # stops the parser: data_received closes the connection
+
     def on_status(self, status: bytes) -> None:
         self._count_head(len(status) + 16)
 
@@ -394,6 +423,9 @@ class _Pool:
         self.idle: deque[_Connection] = deque()
         self.open = 0
         self.waiters: deque[asyncio.Future[None]] = deque()
+        #: Set by :meth:`close` (the transport's aclose): connections in use then are closed
+        #: when released, not parked in a pool nobody will close again.
+        self.closed = False
 
     async def acquire(self, hint: str | None) -> _Connection:
         idle = self.idle
@@ -451,7 +483,7 @@ class _Pool:
 
     def release(self, conn: _Connection) -> None:
         """Back to the idle deque when the exchange finished cleanly; closed otherwise."""
-        if conn.reusable():
+        if conn.reusable() and not self.closed:
             if conn.paused and conn.transport is not None:
                 # a stream left unread after its body ended with reading paused: without this the
                 # next exchange on this connection would never see its response
@@ -488,6 +520,7 @@ class _Pool:
                 return
 
     def close(self) -> None:
+        self.closed = True
         while self.idle:
             self._discard(self.idle.pop())
 
@@ -530,12 +563,26 @@ class H1Transport:
 
     def _ssl_context(self) -> ssl.SSLContext:
         if self._ssl is None:
-            try:
-                import certifi
+            # the CAs httpx trusts (the sync path uses it): SSL_CERT_FILE or SSL_CERT_DIR when
+            # set (a private or corporate CA), else certifi's bundle
+            named = next(((var, os.environ[var]) for var in ("SSL_CERT_FILE", "SSL_CERT_DIR") if os.environ.get(var)),
+                         None)
+            if named is not None:
+                var, path = named
+                try:
+                    context = (ssl.create_default_context(cafile=path) if var == "SSL_CERT_FILE"
+                               else ssl.create_default_context(capath=path))
+                except (OSError, ssl.SSLError) as exc:
+                    err = TransportError(f"could not load the CA certificates {var} names ({path}): {exc}")
+                    err.retryable = False
+                    raise err from None
+            else:
+                try:
+                    import certifi
 
-                context = ssl.create_default_context(cafile=certifi.where())
-            except ImportError:  # pragma: no cover - httpx brings certifi
-                context = ssl.create_default_context()
+                    context = ssl.create_default_context(cafile=certifi.where())
+                except ImportError:  # pragma: no cover - httpx brings certifi
+                    context = ssl.create_default_context()
             context.set_alpn_protocols(["http/1.1"])
             self._ssl = context
         return self._ssl

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -116,3 +117,61 @@ async def test_without_after_response_the_call_is_settled_when_it_returns(harnes
     await gw.achat("r", chat_request(max_tokens=1000), CallContext())
     spent, reserved = gw.store.budget_usage("route:r", "total")
     assert spent == pytest.approx(CALL_COST) and reserved == pytest.approx(0.0)
+
+
+def _settling_harness(harness: Harness) -> Any:
+    # call-level (route) and attempt-level (provider) rate limits, and a budget: three things to settle
+    gw = harness.gateway(routes={"r": {"targets": ["fake/echo"]}}, budgets={"r": {"limit_usd": 1.0}},
+                         limits={"route:r": {"rpm": 100, "tpm": 1_000_000, "max_wait": 0},
+                                 "fake": {"rpm": 100, "tpm": 1_000_000, "max_wait": 0}})
+    upstream(gw).script.reply(text="paid", usage=REPLY_USAGE)
+    return gw
+
+
+def _nothing_held(gw: Any) -> bool:
+    return gw.store.budget_usage("route:r", "total")[1] == 0.0 and not gw.state._tickets
+
+
+@pytest.mark.parametrize("deferred", [False, True], ids=["returned", "after-response"])
+async def test_a_state_backend_failing_while_settling_a_success_still_settles_the_call(
+        harness: Harness, deferred: bool) -> None:
+    """The attempt's settlement (breaker, latency) raising must not strand the call's own rate
+    limit ticket and budget reservation: the call has finished, nothing else will settle them."""
+    gw = _settling_harness(harness)
+    assert gw.state._tickets == {}
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("state backend went away")
+
+    gw.state.breaker_record = broken  # type: ignore[method-assign]
+    jobs: list = []
+    ctx = CallContext(after_response=jobs if deferred else None)
+    with pytest.raises(RuntimeError):
+        await gw.achat("r", chat_request(max_tokens=1000), ctx)
+        for job in jobs:
+            await job
+    assert _nothing_held(gw)
+    assert gw.store.budget_usage("route:r", "total")[0] == pytest.approx(CALL_COST)
+
+
+async def test_cancelled_while_settling_the_attempt_still_settles_the_call(harness: Harness) -> None:
+    gw = _settling_harness(harness)
+    entered = asyncio.Event()
+
+    async def slow(*args: Any, **kwargs: Any) -> Any:
+        entered.set()
+        await asyncio.Event().wait()
+
+    gw.state.record_latency = slow  # type: ignore[method-assign]
+    jobs: list = []
+    await gw.achat("r", chat_request(max_tokens=1000), CallContext(after_response=jobs))
+    task = asyncio.ensure_future(jobs[0])
+    await entered.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert _nothing_held(gw)
+    gw.store.flush()
+    assert gw.store.recent_calls(1)[0].status == "ok"

@@ -8,6 +8,7 @@ import pytest
 
 from cloverleaf.context import CallContext
 from cloverleaf.errors import AllTargetsFailed, ServerError, StreamInterrupted
+from cloverleaf.gateway import ManualClock
 from cloverleaf.gateway.traces import redact
 from cloverleaf.types import EmbeddingRequest, ImageRequest
 
@@ -119,3 +120,17 @@ async def test_store_record_mode_chooses_which_calls_are_kept(harness: Harness, 
         await gw.achat("fake/fail-500", chat_request())
     gw.store.flush()
     assert sorted(c.status for c in gw.store.recent_calls(10)) == kept
+
+
+async def test_bookkeeping_after_the_response_records_when_the_answer_was_ready(harness: Harness) -> None:
+    """The server awaits ``after_response`` once the answer is sent, which takes as long as the
+    client takes to read it: the call record's latency is the call's, not the client's."""
+    clock = ManualClock()
+    gw = harness.gateway(clock=clock)
+    jobs: list = []
+    await gw.achat("fake/echo", chat_request("hi"), CallContext(after_response=jobs))
+    clock.advance(30.0)  # a slow client reading a large answer
+    await jobs[0]
+    gw.store.flush()
+    [call] = gw.store.recent_calls(1)
+    assert call.status == "ok" and call.latency_ms < 30_000.0

@@ -186,6 +186,19 @@ async def test_auto_picks_the_lean_client_when_httptools_is_installed(upstream, 
     await t.aclose()
 
 
+async def test_auto_is_not_put_off_the_lean_client_by_no_proxy_alone(upstream, monkeypatch):
+    """NO_PROXY names hosts to reach directly; without a proxy set, there is no proxy to honour."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
+    monkeypatch.setenv("no_proxy", "localhost,127.0.0.1")
+    upstream.queue(Reply(200, body=b'{"n": 1}'))
+    t = fast_transport()
+    await t.asend(_req(upstream.url))
+    assert type(t.async_backend).__name__ == "H1Transport"
+    await t.aclose()
+
+
 async def test_async_pool_is_reused_across_concurrent_calls(upstream):
     upstream.queue(*[Reply(200, body=b'{"n": 1}') for _ in range(20)])
     t = fast_transport(http_client="httpx")

@@ -589,6 +589,48 @@ async def test_bytes_on_an_idle_connection_are_never_taken_for_the_next_response
     assert server.connections == 2 and pool_of(t).open == 1
 
 
+async def test_a_second_response_in_the_same_write_never_replaces_the_first(serve, h1) -> None:
+    async def handler(reader: Reader, writer: Writer, n: int) -> None:
+        while (req := await server.read_request(reader, n)) is not None:
+            body = f"conn {n}: {req[0]}".encode()
+            if len(server.requests) == 1:  # one answer, and (in the same write) part of another
+                writer.write(response(body=body, headers={"X-First": "1"})
+                             + b"HTTP/1.1 500 Oops\r\nX-Stray: 1\r\nContent-Length: 10\r\n\r\nabc")
+            else:
+                writer.write(response(body=body))
+            await writer.drain()
+
+    server = await serve(handler)
+    t = h1(retry=fast(0))
+    first = await asyncio.wait_for(t.asend(get(f"{server.url}/a")), HANG)
+    assert (first.status, first.body) == (200, b"conn 1: GET /a HTTP/1.1")
+    assert first.headers.get("x-first") == "1" and "x-stray" not in first.headers
+    second = await asyncio.wait_for(t.asend(get(f"{server.url}/b")), HANG)
+    assert (second.status, second.body) == (200, b"conn 2: GET /b HTTP/1.1")
+    assert server.connections == 2 and pool_of(t).open == 1
+
+
+async def test_bytes_after_a_complete_body_do_not_fail_it_or_resend_the_request(serve, h1) -> None:
+    """A server that sends more than its Content-Length (in a later read than the head): the
+    response stands, nothing is sent again, the connection is not reused."""
+    async def handler(reader: Reader, writer: Writer, n: int) -> None:
+        while await server.read_request(reader, n) is not None:
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")
+            await writer.drain()
+            await asyncio.sleep(0.02)  # the client is waiting for the body now
+            writer.write(b"hello, world")
+            await writer.drain()
+
+    server = await serve(handler)
+    t = h1(retry=fast(2))
+    resp = await asyncio.wait_for(t.asend(HttpRequest("POST", server.url, body=b"{}")), HANG)
+    assert (resp.status, resp.body) == (200, b"hello")
+    assert len(server.requests) == 1  # not re-sent
+    second = await asyncio.wait_for(t.asend(get(server.url)), HANG)
+    assert second.body == b"hello" and server.connections == 2
+    assert pool_of(t).open == 0 and not pool_of(t).idle  # each connection was closed, and uncounted
+
+
 @pytest.mark.parametrize("when", ["after-the-request", "on-accept", "reset-after-the-request"])
 async def test_fresh_connection_closed_without_an_answer_goes_through_the_retry_policy(serve, h1, when: str) -> None:
     async def handler(reader: Reader, writer: Writer, n: int) -> None:
@@ -930,6 +972,32 @@ async def test_cancelled_requests_leave_the_pool_usable(serve, h1) -> None:
     assert pool.open == 1 and len(pool.idle) == 1
 
 
+async def test_aclose_while_requests_are_in_flight_closes_their_connections_when_done(serve, h1) -> None:
+    answer = asyncio.Event()
+    hung_up = asyncio.Event()
+
+    async def handler(reader: Reader, writer: Writer, n: int) -> None:
+        await server.read_request(reader, n)
+        await answer.wait()
+        writer.write(response(body=b"done"))
+        await writer.drain()
+        if await reader.read(1) == b"":  # the client closed the connection
+            hung_up.set()
+
+    server = await serve(handler)
+    t = h1()
+    in_flight = asyncio.create_task(t.asend(get(server.url)))
+    while not server.requests:
+        await asyncio.sleep(0.001)
+    pool = pool_of(t)
+    await t.aclose()
+    answer.set()
+    assert (await asyncio.wait_for(in_flight, HANG)).body == b"done"
+    # not parked in a pool nobody will close again: the socket would stay open for good
+    await asyncio.wait_for(hung_up.wait(), HANG)
+    assert pool.open == 0 and not pool.idle
+
+
 async def test_churn_never_mixes_up_responses_or_the_pool_count(serve, h1) -> None:
     """Many concurrent requests over connections the server drops (idle, or as a request
     arrives), some of them slow and abandoned: every answer belongs to its request, and the
@@ -1156,3 +1224,54 @@ async def test_ipv6_literal_host(h1) -> None:
         server.close()
         await server.wait_closed()
     assert resp.body == b"v6" and f"host: [::1]:{port}\r\n".encode() in seen[0]
+
+
+@pytest.mark.parametrize("variable", ["SSL_CERT_FILE", "SSL_CERT_DIR"])
+async def test_tls_trusts_ssl_cert_file_and_dir_as_httpx_does(serve, h1, tmp_path, monkeypatch, variable: str) -> None:
+    """A private CA named by SSL_CERT_FILE or SSL_CERT_DIR is trusted by the httpx client (the
+    sync path, and the async one when a proxy is set): the default async client must agree."""
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+    pem = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(pem))
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    if variable == "SSL_CERT_DIR":  # OpenSSL looks a CA up by its subject hash
+        import subprocess
+
+        digest = subprocess.run(["openssl", "x509", "-hash", "-noout", "-in", str(pem)], capture_output=True,
+                                text=True, check=False).stdout.strip()
+        if not digest:
+            pytest.skip("no openssl command to name the CA file")
+        (tmp_path / f"{digest}.0").write_bytes(pem.read_bytes())
+        monkeypatch.setenv(variable, str(tmp_path))
+    else:
+        monkeypatch.setenv(variable, str(pem))
+    server = await serve(bind=keep_alive(lambda line, h, b, n: response(body=b"private ca")), ssl_context=server_ctx)
+    t = h1()
+    assert (await asyncio.wait_for(t.asend(get(server.url)), HANG)).body == b"private ca"
+
+
+async def test_an_unreadable_ssl_cert_file_is_a_clear_error_not_a_dropped_connection(h1, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "missing.pem"))
+    t = h1(retry=fast(2))
+    with pytest.raises(TransportError) as info:
+        await asyncio.wait_for(t.asend(get("https://127.0.0.1:9/v1")), HANG)
+    assert "SSL_CERT_FILE" in str(info.value) and not info.value.retryable
+
+
+async def test_a_user_agent_is_sent_unless_the_request_has_one(serve, h1) -> None:
+    server = await serve(bind=keep_alive(lambda line, h, b, n: response(body=h.get("user-agent", "").encode())))
+    t = h1(retry=fast(0))
+    default = await t.asend(HttpRequest("POST", f"{server.url}/v1", body=b"{}"))
+    own = await t.asend(HttpRequest("POST", f"{server.url}/v1", headers={"User-Agent": "mine/1"}, body=b"{}"))
+    assert default.body.startswith(b"cloverleaf/") and own.body == b"mine/1"
+
+
+async def test_a_path_outside_ascii_is_percent_encoded_and_never_raises_with_the_query(serve, h1) -> None:
+    server = await serve(bind=keep_alive(lambda line, h, b, n: response(body=line.encode())))
+    t = h1(retry=fast(0))
+    resp = await t.asend(HttpRequest("POST", f"{server.url}/models/caf\u00e9-\u2603:generate?key=sk-secret", body=b"{}"))
+    assert resp.body == b"POST /models/caf%C3%A9-%E2%98%83:generate?key=sk-secret HTTP/1.1"

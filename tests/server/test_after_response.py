@@ -24,7 +24,7 @@ async def test_every_job_runs_once_and_a_failure_is_only_logged(caplog: pytest.L
     with caplog.at_level(logging.WARNING, logger="cloverleaf.server"):
         await _run_jobs([ok("a"), broken(), ok("b")])
     assert ran == ["a", "broken", "b"]
-    assert "RuntimeError: state backend went away" in caplog.text
+    assert "RuntimeError" in caplog.text and "went away" not in caplog.text  # type names only, as elsewhere
 
 
 async def test_jobs_left_by_a_cancelled_request_still_run() -> None:

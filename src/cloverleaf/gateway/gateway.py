@@ -189,11 +189,14 @@ class Gateway:
                     raise
                 latency = call.loop.note_success(slot)
                 cost = self._price_ok(call, slot.target, resp)
-                bookkeeping = self._settle_ok(call, slot, resp.usage, latency, cost, getattr(resp, "model", None))
+                model_name = getattr(resp, "model", None)
                 if ctx is not None and ctx.after_response is not None:
-                    ctx.after_response.append(bookkeeping)  # the caller awaits it once its client has the answer
+                    # the caller awaits it once its client has the answer (which may take the
+                    # client a while to read): the record keeps the time the answer was ready
+                    ready = self.clock.now()
+                    ctx.after_response.append(self._settle_ok(call, slot, resp.usage, latency, cost, model_name, ready))
                 else:
-                    await bookkeeping
+                    await self._settle_ok(call, slot, resp.usage, latency, cost, model_name)
                 return resp
             raise call.loop.exhausted()
         except BaseException as exc:
@@ -299,18 +302,26 @@ class Gateway:
         return cost  # type: ignore[no-any-return]
 
     async def _settle_ok(self, call: _Call, slot: Any, usage: Usage | None, latency: float, cost: float | None,
-                         model: str | None) -> None:
+                         model: str | None, ready: float | None = None) -> None:
         """What can wait until the answer is on its way: shared state, budgets, the record."""
         target = slot.target
         try:
-            await call.loop.settle_success(slot, usage, latency)
-            await self.limiter.settle(call.call_reservation, usage.total_tokens if usage is not None else None)
-            await self._settle_budgets(call, cost if cost is not None else (0.0 if usage else call.reserved_usd))
+            # Each step runs even when one before it raised or was cancelled: call.finished is
+            # already set, so _finish_error will not settle the call's ticket and budgets later.
+            try:
+                await call.loop.settle_success(slot, usage, latency)
+            finally:
+                try:
+                    await self.limiter.settle(call.call_reservation, usage.total_tokens if usage is not None else None)
+                finally:
+                    await self._settle_budgets(call, cost if cost is not None else (0.0 if usage else call.reserved_usd))
         finally:   # even when cancelled while settling: the call happened
             if self._record_ok:
-                self._record(call.tracker.record(self.clock, status="ok", target=target.key,
-                                                 provider=target.provider, model=model,
-                                                 usage=usage, cost=cost, ttft_ms=call.ttft_ms))
+                record = call.tracker.record(self.clock, status="ok", target=target.key, provider=target.provider,
+                                             model=model, usage=usage, cost=cost, ttft_ms=call.ttft_ms)
+                if ready is not None:
+                    record.latency_ms = (ready - call.tracker.started) * 1000.0
+                self._record(record)
 
     async def _finish_ok(self, call: _Call, target: ResolvedTarget, resp: Any) -> None:
         call.finished = True
@@ -322,8 +333,10 @@ class Gateway:
             resp.metadata.target = target.key
             resp.metadata.attempts = list(call.tracker.attempts)
         try:
-            await self.limiter.settle(call.call_reservation, usage.total_tokens if usage is not None else None)
-            await self._settle_budgets(call, cost if cost is not None else (0.0 if usage else call.reserved_usd))
+            try:   # the budget is settled even when the ticket's settlement raised (as in _settle_ok)
+                await self.limiter.settle(call.call_reservation, usage.total_tokens if usage is not None else None)
+            finally:
+                await self._settle_budgets(call, cost if cost is not None else (0.0 if usage else call.reserved_usd))
         finally:   # even when cancelled while settling: the call happened
             if self._record_ok:
                 self._record(call.tracker.record(self.clock, status="ok", target=target.key,

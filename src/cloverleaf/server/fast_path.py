@@ -129,7 +129,7 @@ async def _run_jobs(jobs: list[Awaitable[None]]) -> None:
                 task.add_done_callback(_orphans.discard)
             raise
         except Exception as exc:  # noqa: BLE001 - bookkeeping after the answer never fails the request
-            log.warning("bookkeeping after a response failed: %s: %s", type(exc).__name__, exc)
+            log.warning("bookkeeping after a response failed: %s", type(exc).__name__)
 
 
 #: Tasks finishing bookkeeping for cancelled requests (held so they are not garbage-collected).
