@@ -391,9 +391,13 @@ class _Connection(asyncio.Protocol):
         self._timer = None
         if self.complete or self.error is not None:
             return
+        now = self.loop.time()
+        if self.paused:  # waiting on our consumer, not the server: the clock restarts on resume
+            self._timer = self.loop.call_at(now + self._timeout, self._check_timeout)
+            return
         due = self.last_io + self._timeout
-        if self.paused or due > self.loop.time():  # bytes came since: wait for the rest
-            self._timer = self.loop.call_at(max(due, self.loop.time() + 0.01), self._check_timeout)
+        if due > now:  # bytes came since: wait for the rest
+            self._timer = self.loop.call_at(max(due, now + 0.01), self._check_timeout)
             return
         where = self.pool.origin.where
         what = "waiting for the next chunk of the stream from" if self.headers_done else "waiting for a response from"
@@ -528,8 +532,10 @@ class _Pool:
 class H1Transport:
     """Sends requests over pooled HTTP/1.1 connections, with the Transport's retry rules.
 
-    Pools belong to an event loop (connections cannot move between loops): one set per loop,
-    created on first use and closed by :meth:`aclose`."""
+    ``max_connections`` bounds the open connections to each upstream origin (scheme, host,
+    port); aiohttp's bound is one total across origins. Pools belong to an event loop
+    (connections cannot move between loops): one set per loop, created on first use and
+    closed by :meth:`aclose`."""
 
     def __init__(self, *, timeout: float = 600.0, connect_timeout: float = 10.0, max_connections: int = 1000,
                  retry: RetryPolicy | None = None, max_retries: int = 2) -> None:

@@ -1083,6 +1083,39 @@ async def test_slow_consumer_gets_every_byte_in_order(serve, h1, framing: str) -
     assert server.connections == 1
 
 
+async def test_a_consumer_slower_than_the_read_timeout_is_not_a_timeout_nor_a_busy_timer(
+        serve, h1, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Paused for our own consumer, the connection waits on us, not on the server: no
+    timeout, and the timer is not re-armed every few milliseconds meanwhile."""
+    body = _big_body()
+    checks = 0
+    original = transport_h1._Connection._check_timeout
+
+    def counting(self: Any) -> None:
+        nonlocal checks
+        checks += 1
+        original(self)
+
+    monkeypatch.setattr(transport_h1._Connection, "_check_timeout", counting)
+
+    async def handler(reader: Reader, writer: Writer, n: int) -> None:
+        while await server.read_request(reader, n) is not None:
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % BIG)
+            writer.write(body)
+            await writer.drain()
+
+    server = await serve(handler)
+    t = h1(retry=fast(0))
+    got = bytearray()
+    async with t.astream(get(server.url, timeout=0.2)) as handle:
+        async for chunk in handle.chunks():
+            got += chunk
+            if len(got) == len(chunk):
+                await asyncio.sleep(0.6)  # three read timeouts, with the socket paused for us
+    assert bytes(got) == body
+    assert checks < 10
+
+
 # -- refused before sending ---------------------------------------------------------------------
 @pytest.mark.parametrize("headers", [
     {"Authorization": "Bearer sk-123\r\nX-Injected: 1"},
