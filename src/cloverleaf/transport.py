@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -57,6 +57,12 @@ class RetryPolicy:
                 return asked if asked <= self.max_retry_wait else None
         backoff = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
         return random.uniform(backoff / 2, backoff)  # jitter keeps many clients from retrying in lockstep
+
+    def limited(self, max_retries: int | None) -> RetryPolicy:
+        """This policy with another retry budget (itself when ``max_retries`` is None or the same)."""
+        if max_retries is None or max_retries == self.max_retries:
+            return self
+        return RetryPolicy(max_retries, self.base_delay, self.max_delay, self.max_retry_wait)
 
     @staticmethod
     def retryable_status(status: int, headers: dict[str, str]) -> bool:
@@ -171,7 +177,7 @@ class Transport:
     # The sync and async methods are twins by necessity (one sleeps, one awaits); all the
     # retry decisions they share live in Retry.
     def send(self, req: HttpRequest, *, max_retries: int | None = None, hint: str | None = None) -> HttpResponse:
-        retry = Retry(self._policy(max_retries), req.url, hint)
+        retry = Retry(self.retry.limited(max_retries), req.url, hint)
         client = self._client(req.url)
         while True:
             try:
@@ -234,27 +240,21 @@ class Transport:
         backend = self._backend_for(req.url)
         if backend is not None:
             return await backend.asend(req, max_retries=max_retries, hint=hint)  # type: ignore[no-any-return]
-        retry = Retry(self._policy(max_retries), req.url, hint)
         client = self._aclient(req.url)
-        while True:
-            try:
-                r = await client.request(req.method, req.url, headers=req.headers, content=req.body,
-                                         timeout=self._timeout(req))
-            except Exception as exc:  # noqa: BLE001 - mapped by Retry
-                await asyncio.sleep(retry.after_exception(exc))
-                continue
-            resp = HttpResponse(r.status_code, _lower_headers(r.headers), r.content, req.url)
-            wait = retry.after_response(resp)
-            if wait is None:
-                return resp
-            await asyncio.sleep(wait)
+
+        async def exchange() -> HttpResponse:
+            r = await client.request(req.method, req.url, headers=req.headers, content=req.body,
+                                     timeout=self._timeout(req))
+            return HttpResponse(r.status_code, _lower_headers(r.headers), r.content, req.url)
+
+        return await send_with_retries(Retry(self.retry.limited(max_retries), req.url, hint), exchange)
 
     # -- streams ----------------------------------------------------------------------------
     @contextmanager
     def stream(self, req: HttpRequest, *, max_retries: int | None = None, hint: str | None = None) -> Iterator[StreamHandle]:
         """Open a streaming response. Retries happen only before any byte is handed out.
         An error status is returned with its full body read (``chunks()`` yields it once)."""
-        retry = Retry(self._policy(max_retries), req.url, hint)
+        retry = Retry(self.retry.limited(max_retries), req.url, hint)
         client = self._client(req.url)
         while True:
             try:
@@ -286,7 +286,7 @@ class Transport:
             async with backend.astream(req, max_retries=max_retries, hint=hint) as handle:
                 yield handle
             return
-        retry = Retry(self._policy(max_retries), req.url, hint)
+        retry = Retry(self.retry.limited(max_retries), req.url, hint)
         client = self._aclient(req.url)
         while True:
             try:
@@ -302,7 +302,7 @@ class Transport:
                 if wait is not None:
                     await asyncio.sleep(wait)
                     continue
-                yield StreamHandle(r.status_code, headers, req.url, _once(body))
+                yield StreamHandle(r.status_code, headers, req.url, single_chunk(body))
                 return
             try:
                 yield StreamHandle(r.status_code, headers, req.url, _aiter_bytes(r, req.url, hint))
@@ -311,10 +311,7 @@ class Transport:
             return
 
     # -- helpers ----------------------------------------------------------------------------
-    def _policy(self, max_retries: int | None) -> RetryPolicy:
-        if max_retries is None or max_retries == self.retry.max_retries:
-            return self.retry
-        return RetryPolicy(max_retries, self.retry.base_delay, self.retry.max_delay, self.retry.max_retry_wait)
+
 
 
 
@@ -376,7 +373,23 @@ async def _aiter_bytes(r: httpx.Response, url: str, hint: str | None) -> AsyncIt
         raise map_exception(exc, url, hint, mid_stream=True) from exc
 
 
-async def _once(body: bytes) -> AsyncIterator[bytes]:
+async def send_with_retries(retry: Retry, exchange: Callable[[], Awaitable[HttpResponse]]) -> HttpResponse:
+    """The async one-shot loop of every backend: an exception or a retryable status waits as
+    ``retry`` says and tries again (or raises the mapped error); anything else is the answer."""
+    while True:
+        try:
+            resp = await exchange()
+        except Exception as exc:  # noqa: BLE001 - mapped by Retry
+            await asyncio.sleep(retry.after_exception(exc))
+            continue
+        wait = retry.after_response(resp)
+        if wait is None:
+            return resp
+        await asyncio.sleep(wait)
+
+
+async def single_chunk(body: bytes) -> AsyncIterator[bytes]:
+    """A body already read, as a stream's ``chunks()`` (an error status on a stream)."""
     yield body
 
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import ConnectError, TimeoutError, TransportError
 from .http import HttpRequest, HttpResponse
-from .transport import Retry, RetryPolicy, StreamHandle, _where
+from .transport import Retry, RetryPolicy, StreamHandle, _where, send_with_retries, single_chunk
 
 if TYPE_CHECKING:
     import aiohttp
@@ -109,22 +109,16 @@ class AiohttpTransport:
 
     # -- one-shot requests ------------------------------------------------------------------
     async def asend(self, req: HttpRequest, *, max_retries: int | None = None, hint: str | None = None) -> HttpResponse:
-        retry = Retry(self._policy(max_retries), req.url, hint, map_aiohttp_exception)
-        while True:
+        async def exchange() -> HttpResponse:
+            r = await self._request(req)
             try:
-                r = await self._request(req)
-                try:
-                    body = await r.read()
-                finally:
-                    r.release()
-            except Exception as exc:  # noqa: BLE001 - mapped by Retry
-                await asyncio.sleep(retry.after_exception(exc))
-                continue
-            resp = HttpResponse(r.status, _lower_headers(r), body, req.url)
-            wait = retry.after_response(resp)
-            if wait is None:
-                return resp
-            await asyncio.sleep(wait)
+                body = await r.read()
+            finally:
+                r.release()
+            return HttpResponse(r.status, _lower_headers(r), body, req.url)
+
+        return await send_with_retries(Retry(self.retry.limited(max_retries), req.url, hint, map_aiohttp_exception),
+                                       exchange)
 
     # -- streams ----------------------------------------------------------------------------
     @asynccontextmanager
@@ -132,7 +126,7 @@ class AiohttpTransport:
                       hint: str | None = None) -> AsyncIterator[StreamHandle]:
         """Open a streaming response; retries happen only before any byte is handed out.
         An error status comes back with its full body read (``chunks()`` yields it once)."""
-        retry = Retry(self._policy(max_retries), req.url, hint, map_aiohttp_exception)
+        retry = Retry(self.retry.limited(max_retries), req.url, hint, map_aiohttp_exception)
         while True:
             try:
                 r = await self._request(req)
@@ -146,7 +140,7 @@ class AiohttpTransport:
                 if wait is not None:
                     await asyncio.sleep(wait)
                     continue
-                yield StreamHandle(r.status, headers, req.url, _once(body))
+                yield StreamHandle(r.status, headers, req.url, single_chunk(body))
                 return
             try:
                 yield StreamHandle(r.status, headers, req.url, _aiter_chunks(r, req.url, hint))
@@ -157,10 +151,6 @@ class AiohttpTransport:
                     r.close()  # abandoned mid-stream: the connection cannot be reused
             return
 
-    def _policy(self, max_retries: int | None) -> RetryPolicy:
-        if max_retries is None or max_retries == self.retry.max_retries:
-            return self.retry
-        return RetryPolicy(max_retries, self.retry.base_delay, self.retry.max_delay, self.retry.max_retry_wait)
 
 
 async def _read_error_body(r: aiohttp.ClientResponse) -> bytes:
@@ -183,10 +173,6 @@ async def _aiter_chunks(r: aiohttp.ClientResponse, url: str, hint: str | None) -
             yield chunk
     except Exception as exc:
         raise map_aiohttp_exception(exc, url, hint, mid_stream=True) from exc
-
-
-async def _once(body: bytes) -> AsyncIterator[bytes]:
-    yield body
 
 
 def map_aiohttp_exception(exc: BaseException, url: str, hint: str | None = None, *,

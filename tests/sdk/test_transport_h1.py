@@ -24,7 +24,7 @@ import pytest
 
 pytest.importorskip("httptools")
 
-from cloverleaf import transport_h1
+from cloverleaf import h1_connection, transport_h1
 from cloverleaf.errors import ConnectError, TimeoutError, TransportError
 from cloverleaf.http import HttpRequest
 from cloverleaf.transport import RetryPolicy
@@ -179,7 +179,7 @@ async def h1() -> AsyncIterator[Callable[..., H1Transport]]:
         await t.aclose()
 
 
-def pool_of(t: H1Transport) -> transport_h1._Pool:
+def pool_of(t: H1Transport) -> transport_h1.Pool:
     """The transport's only pool (each test talks to one origin)."""
     (pools,) = t._pools.values()
     (pool,) = pools.values()
@@ -1077,7 +1077,7 @@ async def test_slow_consumer_gets_every_byte_in_order(serve, h1, framing: str) -
             await asyncio.sleep(0.01 if len(sizes) < 5 else 0)  # slow at first: the server gets far ahead
     assert digest.digest() == hashlib.sha256(body).digest() and sum(sizes) == BIG
     # reading paused near the high-water mark: the client never held the whole body at once
-    assert max(sizes) < 2 * transport_h1.HIGH_WATER + 256 * 1024
+    assert max(sizes) < 2 * h1_connection.HIGH_WATER + 256 * 1024
     resp = await asyncio.wait_for(t.asend(get(server.url, timeout=2.0)), HANG)  # a body above the mark, whole
     assert hashlib.sha256(resp.body).digest() == hashlib.sha256(body).digest()
     assert server.connections == 1
@@ -1089,14 +1089,14 @@ async def test_a_consumer_slower_than_the_read_timeout_is_not_a_timeout_nor_a_bu
     timeout, and the timer is not re-armed every few milliseconds meanwhile."""
     body = _big_body()
     checks = 0
-    original = transport_h1._Connection._check_timeout
+    original = h1_connection.Connection._check_timeout
 
     def counting(self: Any) -> None:
         nonlocal checks
         checks += 1
         original(self)
 
-    monkeypatch.setattr(transport_h1._Connection, "_check_timeout", counting)
+    monkeypatch.setattr(h1_connection.Connection, "_check_timeout", counting)
 
     async def handler(reader: Reader, writer: Writer, n: int) -> None:
         while await server.read_request(reader, n) is not None:
