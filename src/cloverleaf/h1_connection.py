@@ -38,7 +38,6 @@ _OURS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 _DECODED = ("gzip", "x-gzip", "deflate")
 
 
-
 class Inflate:
     """A ``deflate`` body: zlib-wrapped as RFC 9110 says, or raw deflate as some servers send it
     (httpx and aiohttp accept both). The first byte decides: a zlib (or gzip) header, or not."""
@@ -49,6 +48,8 @@ class Inflate:
         self.obj: Any = None
 
     def decompress(self, data: bytes) -> bytes:
+        if not data:
+            return b""
         if self.obj is None:
             wrapped = data[0] & 0x0F == 8 or data[0] == 0x1F  # zlib's CM=8 nibble, or gzip's magic
             self.obj = zlib.decompressobj(zlib.MAX_WBITS | 32 if wrapped else -zlib.MAX_WBITS)
@@ -95,7 +96,7 @@ class Origin:
         target = path + ("?" + parts.query if parts.query else "")
         if not target.isascii():  # percent-encode what HTTP cannot carry raw, as httpx does
             target = quote(target, safe=_URL_SAFE)
-        self.target = target.encode("ascii")
+        self.target = target  # ASCII now
         default_port = (self.tls and self.port == 443) or (not self.tls and self.port == 80)
         host = f"[{self.host}]" if ":" in self.host else self.host
         self.host_header = host if default_port else f"{host}:{self.port}"
@@ -110,7 +111,7 @@ class Origin:
 def request_head(method: str, origin: Origin, headers: dict[str, str], body: bytes | None) -> bytes:
     """The request head. A header that would split the head (CR or LF in it) is refused:
     a key pasted with a trailing newline must fail loudly, not inject a header."""
-    lines = [f"{method} ", origin.target.decode("latin-1"), f" HTTP/1.1\r\nhost: {origin.host_header}\r\n"]
+    lines = [f"{method} {origin.target} HTTP/1.1\r\nhost: {origin.host_header}\r\n"]
     user_agent = authorization = False
     for name, value in headers.items():
         if "\n" in value or "\r" in value or "\n" in name or "\r" in name or ":" in name:
