@@ -22,3 +22,20 @@ def test_readme_opens_with_the_two_commands_and_ci_runs_the_test_one():
     assert "scripts/test" in (ROOT / ".ci" / "run").read_text()
     for script in ("scripts/run", "scripts/test"):
         assert os.access(ROOT / script, os.X_OK)
+
+
+def test_readme_configuration_example_loads(tmp_path: Path) -> None:
+    """The TOML the README shows is accepted as written (every key and table in it exists)."""
+    from cloverleaf.config import Settings
+    from cloverleaf.gateway.config import parse
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Configuration"):]
+    example = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "cloverleaf.toml"
+    path.write_text(example, encoding="utf-8")
+    settings = Settings.load(path, env={})
+    assert settings.default_model == "smart" and settings.http_client == "auto"
+    config = parse(settings)
+    assert config.routes["smart"].targets[0].model == "anthropic/claude-sonnet-4-5"
+    assert config.limits.for_scope("provider", "openai") is not None and config.budgets
