@@ -18,7 +18,7 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -263,37 +263,22 @@ class Transport:
                 r.close()
             return
 
-    @asynccontextmanager
-    async def astream(self, req: HttpRequest, *, max_retries: int | None = None,
-                      hint: str | None = None) -> AsyncIterator[StreamHandle]:
+    def astream(self, req: HttpRequest, *, max_retries: int | None = None,
+                hint: str | None = None) -> AbstractAsyncContextManager[StreamHandle]:
         backend = self._backend_for(req.url)
         if backend is not None:
-            async with backend.astream(req, max_retries=max_retries, hint=hint) as handle:
-                yield handle
-            return
-        retry = Retry(self.retry.limited(max_retries), req.url, hint)
+            return backend.astream(req, max_retries=max_retries, hint=hint)  # type: ignore[no-any-return]
         client = self._aclient(req.url)
-        while True:
-            try:
-                r = await client.send(client.build_request(req.method, req.url, headers=req.headers, content=req.body,
-                                                           timeout=self._timeout(req)), stream=True)
-                headers = _lower_headers(r.headers)
-                body = await _aread_error_body(r) if r.status_code >= 400 else None
-            except Exception as exc:  # noqa: BLE001 - mapped by Retry
-                await asyncio.sleep(retry.after_exception(exc))
-                continue
-            if body is not None:
-                wait = retry.after_response(HttpResponse(r.status_code, headers, body, req.url))
-                if wait is not None:
-                    await asyncio.sleep(wait)
-                    continue
-                yield StreamHandle(r.status_code, headers, req.url, single_chunk(body))
-                return
-            try:
-                yield StreamHandle(r.status_code, headers, req.url, _aiter_bytes(r, req.url, hint))
-            finally:
-                await r.aclose()
-            return
+
+        async def open_once() -> OpenedStream:
+            r = await client.send(client.build_request(req.method, req.url, headers=req.headers, content=req.body,
+                                                       timeout=self._timeout(req)), stream=True)
+            headers = _lower_headers(r.headers)
+            if r.status_code >= 400:
+                return OpenedStream(r.status_code, headers, await _aread_error_body(r))
+            return OpenedStream(r.status_code, headers, None, _aiter_bytes(r, req.url, hint), r.aclose)
+
+        return stream_with_retries(Retry(self.retry.limited(max_retries), req.url, hint), req.url, open_once)
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -393,6 +378,46 @@ async def send_with_retries(retry: Retry, exchange: Callable[[], Awaitable[HttpR
         if wait is None:
             return resp
         await asyncio.sleep(wait)
+
+
+@dataclass(slots=True)
+class OpenedStream:
+    """One attempt at a stream, as a backend opened it: an error status with its whole body
+    read (its connection already let go), or a success with its chunks and ``release``, which
+    lets the connection go once the caller is done (back to the pool, or closed mid-body)."""
+
+    status: int
+    headers: dict[str, str]
+    error_body: bytes | None
+    chunks: AsyncIterator[bytes] | None = None
+    release: Callable[[], Awaitable[None]] | None = None
+
+
+@asynccontextmanager
+async def stream_with_retries(retry: Retry, url: str,
+                              open_once: Callable[[], Awaitable[OpenedStream]]) -> AsyncIterator[StreamHandle]:
+    """The async stream loop of every backend: retries happen only before any byte is handed
+    out; an error status that is not retried comes back with its body (``chunks()`` yields it
+    once)."""
+    while True:
+        try:
+            opened = await open_once()
+        except Exception as exc:  # noqa: BLE001 - mapped by Retry
+            await asyncio.sleep(retry.after_exception(exc))
+            continue
+        if opened.error_body is not None:
+            wait = retry.after_response(HttpResponse(opened.status, opened.headers, opened.error_body, url))
+            if wait is not None:
+                await asyncio.sleep(wait)
+                continue
+            yield StreamHandle(opened.status, opened.headers, url, single_chunk(opened.error_body))
+            return
+        try:
+            yield StreamHandle(opened.status, opened.headers, url, opened.chunks)
+        finally:
+            if opened.release is not None:
+                await opened.release()
+        return
 
 
 async def single_chunk(body: bytes) -> AsyncIterator[bytes]:

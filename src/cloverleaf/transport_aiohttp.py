@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConnectError, TimeoutError, TransportError
 from .http import HttpRequest, HttpResponse
-from .transport import Retry, RetryPolicy, StreamHandle, _where, send_with_retries, single_chunk
+from .transport import OpenedStream, Retry, RetryPolicy, StreamHandle, _where, send_with_retries, stream_with_retries
 
 if TYPE_CHECKING:
     import aiohttp
@@ -121,35 +121,26 @@ class AiohttpTransport:
                                        exchange)
 
     # -- streams ----------------------------------------------------------------------------
-    @asynccontextmanager
-    async def astream(self, req: HttpRequest, *, max_retries: int | None = None,
-                      hint: str | None = None) -> AsyncIterator[StreamHandle]:
-        """Open a streaming response; retries happen only before any byte is handed out.
-        An error status comes back with its full body read (``chunks()`` yields it once)."""
-        retry = Retry(self.retry.limited(max_retries), req.url, hint, map_aiohttp_exception)
-        while True:
-            try:
-                r = await self._request(req)
-                headers = _lower_headers(r)
-                body = await _read_error_body(r) if r.status >= 400 else None
-            except Exception as exc:  # noqa: BLE001 - mapped by Retry
-                await asyncio.sleep(retry.after_exception(exc))
-                continue
-            if body is not None:
-                wait = retry.after_response(HttpResponse(r.status, headers, body, req.url))
-                if wait is not None:
-                    await asyncio.sleep(wait)
-                    continue
-                yield StreamHandle(r.status, headers, req.url, single_chunk(body))
-                return
-            try:
-                yield StreamHandle(r.status, headers, req.url, _aiter_chunks(r, req.url, hint))
-            finally:
+    def astream(self, req: HttpRequest, *, max_retries: int | None = None,
+                hint: str | None = None) -> AbstractAsyncContextManager[StreamHandle]:
+        """Open a streaming response, with :func:`~cloverleaf.transport.stream_with_retries`."""
+
+        async def open_once() -> OpenedStream:
+            r = await self._request(req)
+            headers = _lower_headers(r)
+            if r.status >= 400:
+                return OpenedStream(r.status, headers, await _read_error_body(r))
+
+            async def release() -> None:
                 if r.content.at_eof():
                     r.release()  # fully read: the connection goes back to the pool
                 else:
                     r.close()  # abandoned mid-stream: the connection cannot be reused
-            return
+
+            return OpenedStream(r.status, headers, None, _aiter_chunks(r, req.url, hint), release)
+
+        retry = Retry(self.retry.limited(max_retries), req.url, hint, map_aiohttp_exception)
+        return stream_with_retries(retry, req.url, open_once)
 
 
 

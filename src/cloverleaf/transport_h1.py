@@ -36,13 +36,13 @@ import os
 import ssl
 from collections import deque
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from .errors import ConnectError, TimeoutError, TransportError
 from .h1_connection import Connection, Origin, Stale, request_head
 from .http import HttpRequest, HttpResponse
-from .transport import Retry, RetryPolicy, StreamHandle, _where, send_with_retries, single_chunk
+from .transport import OpenedStream, Retry, RetryPolicy, StreamHandle, _where, send_with_retries, stream_with_retries
 
 #: Idle connections older than this are closed rather than reused (servers commonly drop
 #: idle connections after 5-75 s; the keep-alive race is handled either way).
@@ -303,34 +303,25 @@ class H1Transport:
                                        exchange)
 
     # -- streams ----------------------------------------------------------------------------
-    @asynccontextmanager
-    async def astream(self, req: HttpRequest, *, max_retries: int | None = None,
-                      hint: str | None = None) -> AsyncIterator[StreamHandle]:
-        """Open a streaming response; retries happen only before any byte is handed out.
-        An error status comes back with its full body read (``chunks()`` yields it once)."""
-        retry = Retry(self.retry.limited(max_retries), req.url, hint, map_h1_exception)
-        while True:
-            try:
-                pool, conn = await self._open(req, hint)
-                status, headers = conn.status, dict(conn.headers)
-                body = await self._read_all(pool, conn) if status >= 400 else None
-            except Exception as exc:  # noqa: BLE001 - mapped by Retry
-                await asyncio.sleep(retry.after_exception(exc))
-                continue
-            if body is not None:
-                wait = retry.after_response(HttpResponse(status, headers, body, req.url))
-                if wait is not None:
-                    await asyncio.sleep(wait)
-                    continue
-                yield StreamHandle(status, headers, req.url, single_chunk(body))
-                return
-            try:
-                yield StreamHandle(status, headers, req.url, _chunks(conn))
-            finally:
+    def astream(self, req: HttpRequest, *, max_retries: int | None = None,
+                hint: str | None = None) -> AbstractAsyncContextManager[StreamHandle]:
+        """Open a streaming response, with :func:`~cloverleaf.transport.stream_with_retries`."""
+
+        async def open_once() -> OpenedStream:
+            pool, conn = await self._open(req, hint)
+            status, headers = conn.status, dict(conn.headers)
+            if status >= 400:
+                return OpenedStream(status, headers, await self._read_all(pool, conn))
+
+            async def release() -> None:
                 if not conn.complete:
                     conn.close()  # abandoned mid-stream: the connection cannot be reused
                 pool.release(conn)
-            return
+
+            return OpenedStream(status, headers, None, _chunks(conn), release)
+
+        retry = Retry(self.retry.limited(max_retries), req.url, hint, map_h1_exception)
+        return stream_with_retries(retry, req.url, open_once)
 
 
 
