@@ -31,7 +31,7 @@ from typing import Any
 def force_http_client(name: str) -> None:
     """Make every Transport choose ``name`` for its async network calls (what
     ``http_client = NAME`` in cloverleaf.toml does), whatever ``auto`` would pick."""
-    from cloverleaf.transport import Transport
+    from cloverleaf.transport.core import Transport
 
     original = Transport._choose_backend
 
@@ -49,7 +49,7 @@ def drop_trace_writes() -> None:
 
 
 def without_orjson() -> None:
-    from cloverleaf import jsoncodec
+    from cloverleaf import _jsoncodec as jsoncodec
 
     jsoncodec.orjson = None  # type: ignore[assignment]
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from cloverleaf.http import HttpResponse
+from cloverleaf._http import HttpResponse
 
 FIXTURES = Path(__file__).parent / "fixtures" / "wire"
 

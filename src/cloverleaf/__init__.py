@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-from .errors import (
+from ._errors import (
     AllTargetsFailed,
     AttachmentError,
     AuthenticationError,
@@ -40,7 +40,7 @@ from .errors import (
     TransportError,
     UnsupportedCapability,
 )
-from .types import (
+from ._types import (
     Attachment,
     ChatRequest,
     ChatResponse,
@@ -62,23 +62,23 @@ from .types import (
 )
 
 if TYPE_CHECKING:
-    from .client import AsyncClient, Client
-    from .config import Settings
-    from .provider import Provider
-    from .stream import AsyncStream, Stream
+    from ._client import AsyncClient, Client
+    from ._config import Settings
+    from ._provider import Provider
+    from ._streaming import AsyncStream, Stream
 
 __version__ = "0.1.0"
 
 _LAZY = {
-    "Client": "cloverleaf.client",
-    "AsyncClient": "cloverleaf.client",
-    "Settings": "cloverleaf.config",
-    "ModelEntry": "cloverleaf.config",
-    "Capability": "cloverleaf.capabilities",
-    "Capabilities": "cloverleaf.capabilities",
-    "Provider": "cloverleaf.provider",
-    "Stream": "cloverleaf.stream",
-    "AsyncStream": "cloverleaf.stream",
+    "Client": "cloverleaf._client",
+    "AsyncClient": "cloverleaf._client",
+    "Settings": "cloverleaf._config",
+    "ModelEntry": "cloverleaf._config",
+    "Capability": "cloverleaf._capabilities",
+    "Capabilities": "cloverleaf._capabilities",
+    "Provider": "cloverleaf._provider",
+    "Stream": "cloverleaf._streaming",
+    "AsyncStream": "cloverleaf._streaming",
 }
 
 
@@ -105,7 +105,7 @@ def default_client() -> Client:
     if _default is None:
         with _lock:
             if _default is None:
-                from .client import Client
+                from ._client import Client
 
                 _default = Client()
     return _default
@@ -123,7 +123,7 @@ def default_async_client() -> AsyncClient:
         _default_async = weakref.WeakKeyDictionary()  # type: ignore[assignment]
     client = _default_async.get(loop)
     if client is None:
-        from .client import AsyncClient
+        from ._client import AsyncClient
 
         client = _default_async[loop] = AsyncClient()
     return client
@@ -165,7 +165,7 @@ async def agenerate_image(model: str | None, prompt: str, **options: Any) -> Ima
 def get_provider(name: str, *, model: str | None = None, **config: Any) -> Provider:
     """A provider bound to one model, in the registry style: ``get_provider("groq",
     model="llama-3.1-8b-instant").chat([Message(role=Role.USER, content="hi")])``."""
-    from .provider import Provider
+    from ._provider import Provider
 
     return Provider(name, model=model, **config)
 

@@ -7,10 +7,10 @@ from ipaddress import IPv4Address, IPv6Address
 
 import pytest
 
+from cloverleaf._errors import AttachmentError, ConfigError
 from cloverleaf.attachments import AttachmentPolicy
 from cloverleaf.attachments.addresses import classify, classify_name, in_networks, parse_ip, parse_networks
 from cloverleaf.attachments.ssrf import check_addresses, parse_http_url, pin, precheck
-from cloverleaf.errors import AttachmentError, ConfigError
 
 
 @pytest.mark.parametrize(("spelling", "address"), [

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from cloverleaf._errors import AttachmentError
+from cloverleaf._types import Attachment
 from cloverleaf.attachments import AttachmentPolicy, aresolve, resolve
-from cloverleaf.errors import AttachmentError
-from cloverleaf.types import Attachment
 
 from .conftest import MapResolver, MediaServer, loopback_policy, media
 

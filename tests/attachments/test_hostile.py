@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from cloverleaf._errors import AttachmentError
 from cloverleaf.attachments import AttachmentPolicy, aresolve, resolve
-from cloverleaf.errors import AttachmentError
 
 from .conftest import MapResolver, MediaServer, loopback_policy, media
 

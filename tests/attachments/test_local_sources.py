@@ -11,11 +11,11 @@ from urllib.parse import quote_from_bytes
 
 import pytest
 
+from cloverleaf._errors import AttachmentError
+from cloverleaf._types import Attachment
 from cloverleaf.attachments import AttachmentPolicy, aresolve, resolve
 from cloverleaf.attachments import sources as sources_module
 from cloverleaf.attachments.sources import classify
-from cloverleaf.errors import AttachmentError
-from cloverleaf.types import Attachment
 
 from .conftest import MEDIA, MediaServer, loopback_policy, media
 

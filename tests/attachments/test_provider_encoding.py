@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
+from cloverleaf._errors import UnsupportedCapability
+from cloverleaf._types import Attachment, ChatRequest, Message, Text
 from cloverleaf.attachments import resolve
-from cloverleaf.errors import UnsupportedCapability
 from cloverleaf.providers.base import ProviderConfig
-from cloverleaf.types import Attachment, ChatRequest, Message, Text
 
 from .conftest import MEDIA, MediaServer, loopback_policy, media
 

@@ -68,8 +68,8 @@ async def test_stream_has_64_chunks_then_done(base_url: str, include_usage: bool
 
 async def test_cloverleaf_openai_adapter_decodes_the_mock_stream(base_url: str) -> None:
     """The stream the benchmark sends through cloverleaf is one its OpenAI adapter accepts."""
+    from cloverleaf._types import ChatRequest, Message
     from cloverleaf.providers.registry import get_adapter, get_spec
-    from cloverleaf.types import ChatRequest, Message
 
     async with httpx.AsyncClient() as client:
         r = await client.post(f"{base_url}/v1/chat/completions",

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from cloverleaf.capabilities import Capability
-from cloverleaf.types import ChatRequest, EmbeddingRequest, ImageRequest
+from cloverleaf._capabilities import Capability
+from cloverleaf._types import ChatRequest, EmbeddingRequest, ImageRequest
 
 
 @dataclass

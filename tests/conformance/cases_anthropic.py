@@ -8,8 +8,8 @@ documented SSE format. Embeddings, image generation and audio input are not clai
 
 from __future__ import annotations
 
-from cloverleaf.capabilities import Capability
-from cloverleaf.types import (
+from cloverleaf._capabilities import Capability
+from cloverleaf._types import (
     Attachment,
     ChatRequest,
     Message,

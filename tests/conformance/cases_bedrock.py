@@ -9,8 +9,8 @@ is not claimed (Converse takes no audio). ``extra`` carries a region and fixed k
 
 from __future__ import annotations
 
-from cloverleaf.capabilities import Capability
-from cloverleaf.types import (
+from cloverleaf._capabilities import Capability
+from cloverleaf._types import (
     Attachment,
     ChatRequest,
     EmbeddingRequest,

@@ -8,8 +8,8 @@ answers ever drift from the stored bytes (the fake must stay deterministic).
 
 from __future__ import annotations
 
-from cloverleaf.capabilities import Capability
-from cloverleaf.types import (
+from cloverleaf._capabilities import Capability
+from cloverleaf._types import (
     Attachment,
     ChatRequest,
     EmbeddingRequest,

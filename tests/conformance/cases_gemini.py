@@ -10,8 +10,8 @@ The image and PDF cases send the exact bytes the recording downloaded.
 
 from __future__ import annotations
 
-from cloverleaf.capabilities import Capability
-from cloverleaf.types import (
+from cloverleaf._capabilities import Capability
+from cloverleaf._types import (
     Attachment,
     ChatRequest,
     EmbeddingRequest,

@@ -5,8 +5,8 @@ Groq's json_schema structured outputs do not stream, so ``stream_structured`` is
 
 from __future__ import annotations
 
-from cloverleaf.capabilities import Capability
-from cloverleaf.types import Attachment, ChatRequest, Message, ResponseFormat, Text, Tool, ToolChoice
+from cloverleaf._capabilities import Capability
+from cloverleaf._types import Attachment, ChatRequest, Message, ResponseFormat, Text, Tool, ToolChoice
 from tests.conformance.case import Case
 from tests.wire import cassette
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import base64
 
-from cloverleaf.capabilities import Capability
-from cloverleaf.types import (
+from cloverleaf._capabilities import Capability
+from cloverleaf._types import (
     Attachment,
     ChatRequest,
     Message,

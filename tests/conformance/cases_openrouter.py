@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import base64
 
-from cloverleaf.capabilities import Capability
-from cloverleaf.types import Attachment, ChatRequest, Message, ReasoningConfig, ResponseFormat, Text, Tool, ToolChoice
+from cloverleaf._capabilities import Capability
+from cloverleaf._types import Attachment, ChatRequest, Message, ReasoningConfig, ResponseFormat, Text, Tool, ToolChoice
 from tests.conformance.case import Case
 from tests.wire import cassette
 

@@ -21,15 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from cloverleaf.capabilities import Capability
-from cloverleaf.config import Settings
-from cloverleaf.engine import Engine, Target
-from cloverleaf.errors import UnsupportedCapability
-from cloverleaf.providers.base import ProviderConfig
-from cloverleaf.providers.registry import ROWS, capabilities_of, get_adapter, get_spec
-from cloverleaf.streams.accumulate import StreamAccumulator
-from cloverleaf.structured import parse_output
-from cloverleaf.types import (
+from cloverleaf._capabilities import Capability
+from cloverleaf._config import Settings
+from cloverleaf._engine import Engine, Target
+from cloverleaf._errors import UnsupportedCapability
+from cloverleaf._structured import parse_output
+from cloverleaf._types import (
     Attachment,
     ChatRequest,
     ChatResponse,
@@ -40,6 +37,9 @@ from cloverleaf.types import (
     ResponseFormat,
     Tool,
 )
+from cloverleaf.providers.base import ProviderConfig
+from cloverleaf.providers.registry import ROWS, capabilities_of, get_adapter, get_spec
+from cloverleaf.streams.accumulate import StreamAccumulator
 from tests.conformance.case import Case
 from tests.wire import FIXTURES, cassette
 
@@ -282,6 +282,6 @@ def test_fixture_files_used_by_cases_exist_and_are_licensed() -> None:
 
 
 def test_matrix_rows_are_json_serialisable_for_the_admin_api() -> None:
-    from cloverleaf.matrix import rows
+    from cloverleaf._matrix import rows
 
     json.dumps(rows())

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from cloverleaf.config import ModelEntry, Settings
-from cloverleaf.engine import Engine
+from cloverleaf._config import ModelEntry, Settings
+from cloverleaf._engine import Engine
+from cloverleaf._types import ChatRequest, Message
 from cloverleaf.gateway import Gateway, ManualClock
-from cloverleaf.types import ChatRequest, Message
 
 
 def chat_request(text: str = "hello gateway", **options: Any) -> ChatRequest:

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from cloverleaf.errors import CircuitOpen, ServerError
+from cloverleaf._errors import CircuitOpen, ServerError
 from cloverleaf.gateway import BreakerPolicy, ManualClock
 from cloverleaf.gateway.breaker import BreakerSnapshot, on_acquire, on_result
 

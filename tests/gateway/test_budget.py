@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from cloverleaf.context import CallContext, KeyPolicy
-from cloverleaf.errors import BudgetExceeded
+from cloverleaf._context import CallContext, KeyPolicy
+from cloverleaf._errors import BudgetExceeded
 from cloverleaf.gateway import ManualClock, SystemClock
 from cloverleaf.gateway.store import VirtualKeyRow
 

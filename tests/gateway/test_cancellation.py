@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from cloverleaf.errors import CircuitOpen, ServerError, UnsupportedCapability
+from cloverleaf._errors import CircuitOpen, ServerError, UnsupportedCapability
+from cloverleaf._types import StreamEvent
 from cloverleaf.gateway import Gateway, ManualClock
-from cloverleaf.types import StreamEvent
 
 from .conftest import Harness, chat_request, upstream
 

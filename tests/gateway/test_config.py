@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cloverleaf.config import Settings
-from cloverleaf.errors import ConfigError
+from cloverleaf._config import Settings
+from cloverleaf._errors import ConfigError
 from cloverleaf.gateway.config import parse, parse_limits, parse_route
 
 

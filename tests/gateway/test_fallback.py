@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cloverleaf.config import ModelEntry
-from cloverleaf.errors import (
+from cloverleaf._config import ModelEntry
+from cloverleaf._errors import (
     AllTargetsFailed,
     AuthenticationError,
     CircuitOpen,
@@ -16,7 +16,7 @@ from cloverleaf.errors import (
     ServerError,
     UnsupportedCapability,
 )
-from cloverleaf.types import EmbeddingRequest
+from cloverleaf._types import EmbeddingRequest
 
 from .conftest import Harness, chat_request, upstream
 
@@ -168,8 +168,8 @@ def test_sync_twin_shares_the_fallback_loop(harness: Harness) -> None:
 def _local_models(**windows: int | None) -> tuple[dict[str, object], list[ModelEntry]]:
     """Entries on an OpenAI-compatible provider with no built-in prices, served by the fake
     upstream; a window of None stays unknown."""
-    from cloverleaf.config import ProviderSettings
-    from cloverleaf.providers.fake import BASE_URL
+    from cloverleaf._config import ProviderSettings
+    from cloverleaf.providers.fake.adapter import BASE_URL
 
     providers = {"loc": ProviderSettings(name="loc", kind="openai", base_url=BASE_URL)}
     models = [ModelEntry(name=name, identifier="echo", provider="loc", context_window=window,

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from cloverleaf.config import ProviderSettings
-from cloverleaf.errors import AllTargetsFailed, StreamInterrupted
+from cloverleaf._config import ProviderSettings
+from cloverleaf._errors import AllTargetsFailed, StreamInterrupted
+from cloverleaf._types import StreamEvent
 from cloverleaf.gateway import Gateway, SystemClock
-from cloverleaf.types import StreamEvent
 
 from .conftest import Harness, chat_request
 from .flaky_upstream import FlakyUpstream

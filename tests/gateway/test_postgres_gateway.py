@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from cloverleaf.errors import BudgetExceeded
+from cloverleaf._errors import BudgetExceeded
 from cloverleaf.gateway import SystemClock
 
 from .conftest import Harness, chat_request, upstream

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cloverleaf.context import CallContext, KeyPolicy
-from cloverleaf.errors import PermissionDeniedError, RateLimitExceeded
+from cloverleaf._context import CallContext, KeyPolicy
+from cloverleaf._errors import PermissionDeniedError, RateLimitExceeded
 from cloverleaf.gateway import ManualClock
 from cloverleaf.gateway.state import Bucket
 from cloverleaf.gateway.state.memory import MemoryState

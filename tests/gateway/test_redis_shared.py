@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from cloverleaf.config import Settings
-from cloverleaf.engine import Engine
-from cloverleaf.errors import CircuitOpen, ConfigError, RateLimitExceeded, ServerError
+from cloverleaf._config import Settings
+from cloverleaf._engine import Engine
+from cloverleaf._errors import CircuitOpen, ConfigError, RateLimitExceeded, ServerError
 from cloverleaf.gateway import Gateway, ManualClock
 from cloverleaf.gateway.breaker import BreakerPolicy
 from cloverleaf.gateway.state import Bucket, open_state

@@ -7,8 +7,8 @@ from collections import Counter
 
 import pytest
 
-from cloverleaf.config import ModelEntry
-from cloverleaf.engine import Engine
+from cloverleaf._config import ModelEntry
+from cloverleaf._engine import Engine
 from cloverleaf.gateway import Gateway, ManualClock
 
 from .conftest import Harness, chat_request

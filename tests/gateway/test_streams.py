@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cloverleaf.errors import AllTargetsFailed, StreamInterrupted
-from cloverleaf.types import StreamEvent
+from cloverleaf._errors import AllTargetsFailed, StreamInterrupted
+from cloverleaf._types import StreamEvent
 
 from .conftest import Harness, chat_request, upstream
 

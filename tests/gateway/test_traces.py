@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from cloverleaf.context import CallContext
-from cloverleaf.errors import AllTargetsFailed, ServerError, StreamInterrupted
+from cloverleaf._context import CallContext
+from cloverleaf._errors import AllTargetsFailed, ServerError, StreamInterrupted
+from cloverleaf._types import EmbeddingRequest, ImageRequest
 from cloverleaf.gateway import ManualClock
 from cloverleaf.gateway.traces import redact
-from cloverleaf.types import EmbeddingRequest, ImageRequest
 
 from .conftest import Harness, chat_request, upstream
 

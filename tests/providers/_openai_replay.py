@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from cloverleaf._types import ChatRequest, ChatResponse, StreamEvent
 from cloverleaf.providers.base import Adapter, ProviderConfig
 from cloverleaf.providers.registry import get_adapter, get_spec
 from cloverleaf.streams.accumulate import StreamAccumulator
-from cloverleaf.types import ChatRequest, ChatResponse, StreamEvent
 from tests.wire import Interaction, cassette, chunks
 
 PA = "pydantic-ai/tests/models/cassettes"

@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from cloverleaf.errors import (
+from cloverleaf._errors import (
     AuthenticationError,
     ContextWindowExceededError,
     InvalidRequestError,
@@ -25,12 +25,8 @@ from cloverleaf.errors import (
     ServerError,
     UnsupportedCapability,
 )
-from cloverleaf.http import HttpResponse
-from cloverleaf.providers.anthropic import AnthropicAdapter
-from cloverleaf.providers.anthropic_messages import STRUCTURED_TOOL, native_output_schema
-from cloverleaf.providers.base import ProviderConfig
-from cloverleaf.providers.registry import adapter_class, get_spec
-from cloverleaf.types import (
+from cloverleaf._http import HttpResponse
+from cloverleaf._types import (
     Attachment,
     ChatRequest,
     Message,
@@ -44,6 +40,10 @@ from cloverleaf.types import (
     ToolChoice,
     ToolResult,
 )
+from cloverleaf.providers.anthropic.adapter import AnthropicAdapter
+from cloverleaf.providers.anthropic.messages import STRUCTURED_TOOL, native_output_schema
+from cloverleaf.providers.base import ProviderConfig
+from cloverleaf.providers.registry import adapter_class, get_spec
 from tests.wire import cassette
 
 REC = "pydantic-ai/tests/models/cassettes/test_anthropic/"

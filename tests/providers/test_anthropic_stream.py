@@ -11,13 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cloverleaf.errors import MalformedResponseError, OverloadedError
-from cloverleaf.providers.anthropic import AnthropicAdapter
-from cloverleaf.providers.anthropic_messages import STRUCTURED_TOOL
-from cloverleaf.providers.base import ProviderConfig
-from cloverleaf.providers.registry import get_spec
-from cloverleaf.streams.accumulate import StreamAccumulator
-from cloverleaf.types import (
+from cloverleaf._errors import MalformedResponseError, OverloadedError
+from cloverleaf._types import (
     ChatRequest,
     Message,
     Reasoning,
@@ -27,6 +22,11 @@ from cloverleaf.types import (
     Text,
     Tool,
 )
+from cloverleaf.providers.anthropic.adapter import AnthropicAdapter
+from cloverleaf.providers.anthropic.messages import STRUCTURED_TOOL
+from cloverleaf.providers.base import ProviderConfig
+from cloverleaf.providers.registry import get_spec
+from cloverleaf.streams.accumulate import StreamAccumulator
 from tests.wire import cassette
 
 REC = "pydantic-ai/tests/models/cassettes/test_anthropic/"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from cloverleaf.errors import ConfigError, ContentFilterError, NotFoundError
-from cloverleaf.providers.azure import AzureOpenAIAdapter
-from cloverleaf.providers.openai import OpenAIAdapter
-from cloverleaf.types import Attachment, ChatRequest, EmbeddingRequest, Message, Text, Tool, ToolChoice
+from cloverleaf._errors import ConfigError, ContentFilterError, NotFoundError
+from cloverleaf._types import Attachment, ChatRequest, EmbeddingRequest, Message, Text, Tool, ToolChoice
+from cloverleaf.providers.azure.adapter import AzureOpenAIAdapter
+from cloverleaf.providers.openai.adapter import OpenAIAdapter
 from tests.providers._openai_replay import (
     CREW,
     adapter,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from cloverleaf.errors import (
+from cloverleaf._errors import (
     AuthenticationError,
     ContextWindowExceededError,
     InvalidRequestError,
@@ -18,11 +18,8 @@ from cloverleaf.errors import (
     ServerError,
     UnsupportedCapability,
 )
-from cloverleaf.http import HttpResponse
-from cloverleaf.providers.base import ProviderConfig
-from cloverleaf.providers.bedrock import BedrockAdapter
-from cloverleaf.providers.registry import get_spec
-from cloverleaf.types import (
+from cloverleaf._http import HttpResponse
+from cloverleaf._types import (
     Attachment,
     ChatRequest,
     Message,
@@ -36,6 +33,9 @@ from cloverleaf.types import (
     ToolChoice,
     ToolResult,
 )
+from cloverleaf.providers.base import ProviderConfig
+from cloverleaf.providers.bedrock.adapter import BedrockAdapter
+from cloverleaf.providers.registry import get_spec
 from tests.wire import Interaction, cassette
 
 ADAPTER = BedrockAdapter(get_spec("bedrock"))

@@ -8,13 +8,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cloverleaf.errors import ConfigError
-from cloverleaf.http import HttpRequest
+from cloverleaf._errors import ConfigError
+from cloverleaf._http import HttpRequest
+from cloverleaf._types import ChatRequest, Message
 from cloverleaf.providers.base import ProviderConfig
-from cloverleaf.providers.bedrock import BedrockAdapter
-from cloverleaf.providers.bedrock_auth import CredentialCache, StaticCredentials, sign_request
+from cloverleaf.providers.bedrock.adapter import BedrockAdapter
+from cloverleaf.providers.bedrock.auth import CredentialCache, StaticCredentials, sign_request
 from cloverleaf.providers.registry import get_spec
-from cloverleaf.types import ChatRequest, Message
 
 WHEN = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
 CREDS = StaticCredentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
@@ -241,5 +241,5 @@ def test_importing_the_adapter_does_not_import_botocore() -> None:
     import subprocess
     import sys
 
-    code = "import sys, cloverleaf.providers.bedrock; print('botocore' in sys.modules)"
+    code = "import sys, cloverleaf.providers.bedrock.adapter; print('botocore' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from cloverleaf._types import ChatRequest, EmbeddingRequest
 from cloverleaf.providers.base import ProviderConfig
 from cloverleaf.providers.registry import get_adapter, get_spec
 from cloverleaf.streams.accumulate import StreamAccumulator
-from cloverleaf.types import ChatRequest, EmbeddingRequest
 from tests.conformance.case import Case
 from tests.conformance.cases_bedrock import CASES
 from tests.wire import cassette

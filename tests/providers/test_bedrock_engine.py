@@ -9,12 +9,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cloverleaf.config import Settings
-from cloverleaf.engine import Engine
-from cloverleaf.http import HttpRequest
-from cloverleaf.providers.bedrock_auth import StaticCredentials, sign_request
-from cloverleaf.transport import Transport
-from cloverleaf.types import ChatRequest, EmbeddingRequest, Message
+from cloverleaf._config import Settings
+from cloverleaf._engine import Engine
+from cloverleaf._http import HttpRequest
+from cloverleaf._types import ChatRequest, EmbeddingRequest, Message
+from cloverleaf.providers.bedrock.auth import StaticCredentials, sign_request
+from cloverleaf.transport.core import Transport
 from tests.wire import cassette
 
 REC = "pydantic-ai/tests/models/cassettes/test_bedrock/"

@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from cloverleaf.errors import ContentFilterError, InvalidRequestError, MalformedResponseError
-from cloverleaf.http import HttpRequest, HttpResponse
+from cloverleaf._errors import ContentFilterError, InvalidRequestError, MalformedResponseError
+from cloverleaf._http import HttpRequest, HttpResponse
+from cloverleaf._types import EmbeddingRequest, ImageRequest
 from cloverleaf.providers.base import ProviderConfig
-from cloverleaf.providers.bedrock import BedrockAdapter
-from cloverleaf.providers.bedrock_invoke import aspect_ratio
+from cloverleaf.providers.bedrock.adapter import BedrockAdapter
+from cloverleaf.providers.bedrock.invoke import aspect_ratio
 from cloverleaf.providers.registry import get_spec
-from cloverleaf.types import EmbeddingRequest, ImageRequest
 from tests.wire import cassette
 
 ADAPTER = BedrockAdapter(get_spec("bedrock"))

@@ -9,12 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cloverleaf.errors import ContextWindowExceededError, MalformedResponseError, RateLimitError, ServerError
-from cloverleaf.providers.bedrock import BedrockAdapter
+from cloverleaf._errors import ContextWindowExceededError, MalformedResponseError, RateLimitError, ServerError
+from cloverleaf._types import ChatRequest, ChatResponse, Message, Reasoning, ResponseFormat, StreamEvent, Text
+from cloverleaf.providers.bedrock.adapter import BedrockAdapter
 from cloverleaf.providers.registry import get_spec
 from cloverleaf.streams.accumulate import StreamAccumulator
 from cloverleaf.streams.eventstream import encode_frame
-from cloverleaf.types import ChatRequest, ChatResponse, Message, Reasoning, ResponseFormat, StreamEvent, Text
 from tests.wire import cassette
 
 ADAPTER = BedrockAdapter(get_spec("bedrock"))
@@ -224,7 +224,7 @@ def test_malformed_output_stop_reasons_are_errors(stop: str) -> None:
     assert events[-1].type == "done" and events[-1].finish_reason == "error" and events[-1].raw_finish_reason == stop
     whole = {"output": {"message": {"role": "assistant", "content": [{"text": "hi"}]}}, "stopReason": stop,
              "usage": {"inputTokens": 3, "outputTokens": 1}}
-    from cloverleaf.http import HttpResponse
+    from cloverleaf._http import HttpResponse
 
     resp = ADAPTER.parse_chat(HttpResponse(200, {}, json.dumps(whole).encode()), request())
     assert resp.finish_reason == "error" and resp.metadata.raw_finish_reason == stop

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cloverleaf.errors import InvalidRequestError, NotFoundError
-from cloverleaf.types import ChatRequest, Message, ResponseFormat, Tool, ToolChoice
+from cloverleaf._errors import InvalidRequestError, NotFoundError
+from cloverleaf._types import ChatRequest, Message, ResponseFormat, Tool, ToolChoice
 from tests.providers._openai_replay import (
     PA,
     accumulate,
@@ -130,7 +130,7 @@ def test_any_split_same_events(cuts: list[int]) -> None:
 
 
 def test_image_url_input_request_and_answer() -> None:
-    from cloverleaf.types import Attachment, Text
+    from cloverleaf._types import Attachment, Text
 
     path = f"{GQ}/test_image_url_input.yaml"
     recorded = interaction(path).request_json

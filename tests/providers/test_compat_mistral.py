@@ -3,7 +3,7 @@ tools with images, prompt-cache usage, and the dialect (no ``stream_options``)."
 
 from __future__ import annotations
 
-from cloverleaf.types import ChatRequest, Message, Reasoning, Text, Tool, ToolChoice
+from cloverleaf._types import ChatRequest, Message, Reasoning, Text, Tool, ToolChoice
 from tests.providers._openai_replay import PA, adapter, config, interaction, recorded_chunks, replay_chat, replay_stream
 
 MI = f"{PA}/test_mistral"

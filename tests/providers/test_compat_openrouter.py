@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from cloverleaf.errors import InvalidRequestError, RateLimitError
-from cloverleaf.types import (
+from cloverleaf._errors import InvalidRequestError, RateLimitError
+from cloverleaf._types import (
     Attachment,
     ChatRequest,
     Message,

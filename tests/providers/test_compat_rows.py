@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from cloverleaf.providers.openai import OpenAIAdapter
+from cloverleaf._types import ChatRequest, Message, ResponseFormat, Tool, ToolCall, ToolChoice
+from cloverleaf.providers.openai.adapter import OpenAIAdapter
 from cloverleaf.providers.registry import get_spec
-from cloverleaf.types import ChatRequest, Message, ResponseFormat, Tool, ToolCall, ToolChoice
 from tests.providers._openai_replay import PA, adapter, config, interaction, replay_chat
 
 OA = f"{PA}/test_openai"
@@ -106,7 +106,7 @@ def test_config_headers_are_sent() -> None:
 
 
 def test_deepseek_reasoning_content_is_read() -> None:
-    from cloverleaf.http import HttpResponse
+    from cloverleaf._http import HttpResponse
 
     body = (b'{"id":"x","model":"deepseek-reasoner","choices":[{"index":0,"finish_reason":"stop","message":'
             b'{"role":"assistant","reasoning_content":"think","content":"answer"}}],'

@@ -7,11 +7,8 @@ from typing import Any
 
 import pytest
 
-from cloverleaf.errors import InvalidRequestError
-from cloverleaf.providers.base import ProviderConfig
-from cloverleaf.providers.registry import get_adapter, get_spec
-from cloverleaf.streams.accumulate import StreamAccumulator
-from cloverleaf.types import (
+from cloverleaf._errors import InvalidRequestError
+from cloverleaf._types import (
     ChatRequest,
     Message,
     Reasoning,
@@ -23,6 +20,9 @@ from cloverleaf.types import (
     ToolChoice,
     ToolResult,
 )
+from cloverleaf.providers.base import ProviderConfig
+from cloverleaf.providers.registry import get_adapter, get_spec
+from cloverleaf.streams.accumulate import StreamAccumulator
 
 ROWS = ("openai", "azure", "anthropic", "gemini", "bedrock", "ollama")
 WEATHER = Tool("weather", parameters={"type": "object", "properties": {"city": {"type": "string"}}})

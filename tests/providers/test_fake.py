@@ -15,20 +15,16 @@ import httpx
 import jsonschema
 import pytest
 
-from cloverleaf.capabilities import Capability
-from cloverleaf.errors import (
+from cloverleaf._capabilities import Capability
+from cloverleaf._errors import (
     AuthenticationError,
     MalformedResponseError,
     OverloadedError,
     RateLimitError,
     ServerError,
 )
-from cloverleaf.http import HttpRequest, HttpResponse
-from cloverleaf.providers.base import ProviderConfig
-from cloverleaf.providers.fake import BASE_URL, FakeAdapter, FakeUpstream
-from cloverleaf.providers.registry import get_adapter, get_spec
-from cloverleaf.streams.accumulate import StreamAccumulator
-from cloverleaf.types import (
+from cloverleaf._http import HttpRequest, HttpResponse
+from cloverleaf._types import (
     Attachment,
     ChatRequest,
     EmbeddingRequest,
@@ -42,6 +38,10 @@ from cloverleaf.types import (
     ToolChoice,
     Usage,
 )
+from cloverleaf.providers.base import ProviderConfig
+from cloverleaf.providers.fake.adapter import BASE_URL, FakeAdapter, FakeUpstream
+from cloverleaf.providers.registry import get_adapter, get_spec
+from cloverleaf.streams.accumulate import StreamAccumulator
 
 CFG = ProviderConfig("fake", "fake", BASE_URL)
 WEATHER = Tool("get_weather", "Weather for a city", {

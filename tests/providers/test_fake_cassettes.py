@@ -13,11 +13,11 @@ import httpx
 import pytest
 import yaml
 
-from cloverleaf.http import HttpRequest
+from cloverleaf._http import HttpRequest
+from cloverleaf._types import ChatRequest, EmbeddingRequest
 from cloverleaf.providers.base import ProviderConfig
-from cloverleaf.providers.fake import BASE_URL, FakeUpstream
+from cloverleaf.providers.fake.adapter import BASE_URL, FakeUpstream
 from cloverleaf.providers.registry import get_adapter, get_spec
-from cloverleaf.types import ChatRequest, EmbeddingRequest
 from tests.conformance.case import Case
 from tests.conformance.cases_fake import CASES
 from tests.wire import FIXTURES

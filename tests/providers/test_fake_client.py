@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from cloverleaf import AsyncClient, Client
-from cloverleaf.errors import (
+from cloverleaf._errors import (
     MalformedResponseError,
     RateLimitError,
     ServerError,

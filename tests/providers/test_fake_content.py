@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cloverleaf.providers.fake_content import count_tokens, image_size, png, schema_instance, sentence, vector
-from cloverleaf.providers.fake_script import Fault, parse_model
+from cloverleaf.providers.fake.content import count_tokens, image_size, png, schema_instance, sentence, vector
+from cloverleaf.providers.fake.script import Fault, parse_model
 
 SCHEMAS = [
     {"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer", "minimum": 18,

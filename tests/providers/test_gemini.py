@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from cloverleaf.errors import ContentFilterError, InvalidRequestError, MalformedResponseError
-from cloverleaf.http import HttpResponse
-from cloverleaf.types import (
+from cloverleaf._errors import ContentFilterError, InvalidRequestError, MalformedResponseError
+from cloverleaf._http import HttpResponse
+from cloverleaf._types import (
     Attachment,
     ChatRequest,
     Message,

@@ -9,7 +9,7 @@ import pytest
 from pydantic import BaseModel
 
 from cloverleaf import Client
-from cloverleaf.errors import NotFoundError
+from cloverleaf._errors import NotFoundError
 from tests.providers.test_gemini_support import EMBED, GOOGLE, KEY
 from tests.wire import Interaction, cassette
 

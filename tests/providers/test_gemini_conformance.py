@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from cloverleaf.capabilities import Capability
-from cloverleaf.types import ChatRequest, EmbeddingRequest, ImageRequest, Reasoning
+from cloverleaf._capabilities import Capability
+from cloverleaf._types import ChatRequest, EmbeddingRequest, ImageRequest, Reasoning
 from tests.conformance.case import Case
 from tests.conformance.cases_gemini import CASES
 from tests.providers.test_gemini_support import API, adapter, config, decode, normalise_contents

@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from cloverleaf.errors import InvalidRequestError, MalformedResponseError
-from cloverleaf.http import HttpResponse
-from cloverleaf.types import EmbeddingRequest, ImageRequest
+from cloverleaf._errors import InvalidRequestError, MalformedResponseError
+from cloverleaf._http import HttpResponse
+from cloverleaf._types import EmbeddingRequest, ImageRequest
 from tests.providers.test_gemini_support import API, EMBED, GOOGLE, KEY, VERTEX, adapter, config
 from tests.wire import cassette
 

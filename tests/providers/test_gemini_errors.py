@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from cloverleaf.errors import (
+from cloverleaf._errors import (
     AuthenticationError,
     ContextWindowExceededError,
     InvalidRequestError,
@@ -17,7 +17,7 @@ from cloverleaf.errors import (
     RateLimitError,
     ServerError,
 )
-from cloverleaf.http import HttpResponse
+from cloverleaf._http import HttpResponse
 from tests.providers.test_gemini_support import EMBED, KEY, SYNTHETIC, adapter
 from tests.wire import cassette
 

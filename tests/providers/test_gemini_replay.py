@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from cloverleaf.types import ChatRequest, ChatResponse, Message, Role, Text, ToolResult
+from cloverleaf._types import ChatRequest, ChatResponse, Message, Role, Text, ToolResult
 from tests.providers.test_gemini_support import GOOGLE, GOOGLE_NEW, adapter, config, decode, normalise_contents
 from tests.wire import Interaction, cassette
 

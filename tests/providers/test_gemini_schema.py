@@ -6,7 +6,7 @@ import copy
 
 import jsonschema
 
-from cloverleaf.providers.gemini_schema import to_gemini_schema
+from cloverleaf.providers.gemini.schema import to_gemini_schema
 
 
 def test_plain_schema_passes_unchanged_but_schema_keyword():

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cloverleaf.errors import ContentFilterError, MalformedResponseError, RateLimitError
-from cloverleaf.types import ChatRequest, Message, Reasoning, StreamEvent, Text
+from cloverleaf._errors import ContentFilterError, MalformedResponseError, RateLimitError
+from cloverleaf._types import ChatRequest, Message, Reasoning, StreamEvent, Text
 from tests.providers.test_gemini_support import GOOGLE, GOOGLE_NEW, decode
 from tests.wire import cassette
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from cloverleaf._types import ChatRequest, ChatResponse, StreamEvent
 from cloverleaf.providers.base import ProviderConfig
-from cloverleaf.providers.gemini import GeminiAdapter
+from cloverleaf.providers.gemini.adapter import GeminiAdapter
 from cloverleaf.providers.registry import get_adapter, get_spec
 from cloverleaf.streams.accumulate import StreamAccumulator
-from cloverleaf.types import ChatRequest, ChatResponse, StreamEvent
 
 GOOGLE = "pydantic-ai/tests/models/cassettes/test_google/"
 GOOGLE_NEW = "pydantic-ai/tests/models/google/cassettes/"

@@ -7,10 +7,10 @@ import math
 
 import pytest
 
-from cloverleaf.errors import InvalidRequestError
-from cloverleaf.providers.local_embeddings import LocalEmbeddingsAdapter, SimpleEmbeddingsAdapter
+from cloverleaf._errors import InvalidRequestError
+from cloverleaf._types import EmbeddingRequest
+from cloverleaf.providers.local.embeddings import LocalEmbeddingsAdapter, SimpleEmbeddingsAdapter
 from cloverleaf.providers.registry import get_adapter, get_spec
-from cloverleaf.types import EmbeddingRequest
 
 
 def cosine(a: list[float], b: list[float]) -> float:

@@ -14,13 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cloverleaf.errors import MalformedResponseError, NotFoundError, ServerError, UnsupportedCapability
-from cloverleaf.http import HttpResponse
-from cloverleaf.providers.base import ProviderConfig
-from cloverleaf.providers.ollama import DEFAULT_EMBEDDING_MODEL, OllamaAdapter, tool_call_id
-from cloverleaf.providers.registry import get_spec
-from cloverleaf.streams.accumulate import StreamAccumulator
-from cloverleaf.types import (
+from cloverleaf._errors import MalformedResponseError, NotFoundError, ServerError, UnsupportedCapability
+from cloverleaf._http import HttpResponse
+from cloverleaf._types import (
     Attachment,
     ChatRequest,
     EmbeddingRequest,
@@ -32,6 +28,10 @@ from cloverleaf.types import (
     ToolCall,
     ToolChoice,
 )
+from cloverleaf.providers.base import ProviderConfig
+from cloverleaf.providers.ollama.adapter import DEFAULT_EMBEDDING_MODEL, OllamaAdapter, tool_call_id
+from cloverleaf.providers.registry import get_spec
+from cloverleaf.streams.accumulate import StreamAccumulator
 from tests.wire import cassette
 
 REC = "openllmetry/packages/opentelemetry-instrumentation-ollama/tests/cassettes/"
@@ -367,7 +367,7 @@ def test_openai_path_round_trip_against_an_openai_compatible_upstream(adapter):
     """The composed OpenAI adapter parses JSON and SSE answers; the decoder sniffs SSE."""
     import httpx
 
-    from cloverleaf.providers.fake import FakeUpstream
+    from cloverleaf.providers.fake.adapter import FakeUpstream
 
     upstream = FakeUpstream()
     conf = ProviderConfig("ollama", "ollama", "http://fake.cloverleaf.invalid", extra={"ollama_api": "openai_chat"})

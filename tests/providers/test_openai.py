@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from cloverleaf.errors import MalformedResponseError
-from cloverleaf.types import (
+from cloverleaf._errors import MalformedResponseError
+from cloverleaf._types import (
     Attachment,
     ChatRequest,
     Message,
@@ -331,7 +331,7 @@ def test_tool_result_with_image_is_followed_by_a_user_turn() -> None:
 
 
 def test_audio_by_url_or_unknown_format_is_refused() -> None:
-    from cloverleaf.errors import InvalidRequestError
+    from cloverleaf._errors import InvalidRequestError
 
     for att in (Attachment(type="audio", url="https://x/a.wav", fetch="provider"),
                 Attachment(type="audio", media_type="audio/ogg", data=b"OggS")):
@@ -343,7 +343,7 @@ def test_audio_by_url_or_unknown_format_is_refused() -> None:
 
 
 def test_pdf_by_url_refused_on_openai() -> None:
-    from cloverleaf.errors import InvalidRequestError
+    from cloverleaf._errors import InvalidRequestError
 
     with pytest.raises(InvalidRequestError, match="fetch='local'"):
         _body(ChatRequest("gpt-4o", [Message.user([Attachment(type="pdf", url="https://x/a.pdf", fetch="provider")])]))
@@ -366,7 +366,7 @@ def test_system_role_can_be_forced_to_developer() -> None:
 
 
 def test_refusal_becomes_text_with_content_filter_finish() -> None:
-    from cloverleaf.http import HttpResponse
+    from cloverleaf._http import HttpResponse
 
     body = (b'{"id":"c1","model":"gpt-4o","choices":[{"index":0,"finish_reason":"stop","message":'
             b'{"role":"assistant","content":null,"refusal":"I can\'t help with that."}}],'
@@ -377,7 +377,7 @@ def test_refusal_becomes_text_with_content_filter_finish() -> None:
 
 
 def test_tool_choice_without_tools_is_not_sent_and_required_without_tools_refused() -> None:
-    from cloverleaf.errors import InvalidRequestError
+    from cloverleaf._errors import InvalidRequestError
 
     plain = ChatRequest("gpt-4o", [Message.user("x")])
     for mode in ("auto", "none"):
@@ -407,7 +407,7 @@ def test_history_tool_call_arguments_are_always_valid_json() -> None:
 def test_xai_usage_counts_reasoning_in_output() -> None:
     # xAI counts reasoning apart from completion_tokens but inside total_tokens (docs.x.ai
     # "consumption and rate limits"); our output_tokens must include it, once.
-    from cloverleaf.http import HttpResponse
+    from cloverleaf._http import HttpResponse
 
     usage = {"prompt_tokens": 10120, "completion_tokens": 1499, "total_tokens": 14428,
              "prompt_tokens_details": {"cached_tokens": 128}, "completion_tokens_details": {"reasoning_tokens": 2809}}

@@ -7,8 +7,8 @@ import struct
 
 import pytest
 
-from cloverleaf.http import HttpResponse
-from cloverleaf.types import EmbeddingRequest, ImageRequest
+from cloverleaf._http import HttpResponse
+from cloverleaf._types import EmbeddingRequest, ImageRequest
 from tests.providers._openai_replay import PA_ROOT, adapter, config, interaction
 
 EMB = f"{PA_ROOT}/cassettes/test_embeddings"

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from cloverleaf.errors import (
+from cloverleaf._errors import (
     AuthenticationError,
     ContentFilterError,
     ContextWindowExceededError,
@@ -15,7 +15,7 @@ from cloverleaf.errors import (
     RateLimitError,
     ServerError,
 )
-from cloverleaf.http import HttpResponse
+from cloverleaf._http import HttpResponse
 from tests.providers._openai_replay import PA, PA_ROOT, adapter, interaction
 
 SYN = "../synthetic/openai"

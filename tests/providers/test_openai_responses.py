@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from cloverleaf.errors import (
+from cloverleaf._errors import (
     ContentFilterError,
     InvalidRequestError,
     MalformedResponseError,
@@ -18,9 +18,8 @@ from cloverleaf.errors import (
     ServerError,
     UnsupportedCapability,
 )
-from cloverleaf.http import HttpResponse
-from cloverleaf.providers.openai_responses import OpenAIResponsesAdapter
-from cloverleaf.types import (
+from cloverleaf._http import HttpResponse
+from cloverleaf._types import (
     Attachment,
     ChatRequest,
     Message,
@@ -33,6 +32,7 @@ from cloverleaf.types import (
     ToolChoice,
     ToolResult,
 )
+from cloverleaf.providers.openai.responses import OpenAIResponsesAdapter
 from tests.providers._openai_replay import CREW, PA, adapter, config, interaction
 
 RESP = f"{PA}/test_openai_responses"
@@ -72,8 +72,8 @@ def parse(path: str, index: int = -1, req: ChatRequest | None = None):
 
 
 def test_row_kind_and_model_prefix_select_this_adapter() -> None:
-    from cloverleaf.config import Settings
-    from cloverleaf.engine import Engine
+    from cloverleaf._config import Settings
+    from cloverleaf._engine import Engine
 
     target = Engine(Settings(env={"OPENAI_API_KEY": "sk-x"})).resolve("openai-responses/o3")
     assert isinstance(target.adapter, OpenAIResponsesAdapter) and target.model == "o3"
@@ -360,7 +360,7 @@ def test_recorded_400_reasoning_without_following_item() -> None:
 
 
 def test_auth_and_context_errors_share_the_chat_completions_mapping() -> None:
-    from cloverleaf.errors import AuthenticationError, ContextWindowExceededError
+    from cloverleaf._errors import AuthenticationError, ContextWindowExceededError
 
     body = {"error": {"message": "Incorrect API key", "type": "invalid_request_error", "code": "invalid_api_key"}}
     err = adapter(ROW).parse_error(HttpResponse(401, {}, json.dumps(body).encode()), "o3")

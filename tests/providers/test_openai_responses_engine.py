@@ -9,11 +9,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cloverleaf.config import Settings
-from cloverleaf.engine import Engine
-from cloverleaf.errors import InvalidRequestError
-from cloverleaf.transport import Transport
-from cloverleaf.types import ChatRequest, Message, ResponseFormat
+from cloverleaf._config import Settings
+from cloverleaf._engine import Engine
+from cloverleaf._errors import InvalidRequestError
+from cloverleaf._types import ChatRequest, Message, ResponseFormat
+from cloverleaf.transport.core import Transport
 from tests.providers._openai_replay import PA, interaction
 
 R = f"{PA}/test_openai_responses"

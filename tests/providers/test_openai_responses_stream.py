@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cloverleaf.errors import ContextWindowExceededError, MalformedResponseError, ServerError
-from cloverleaf.http import HttpResponse
-from cloverleaf.types import ChatRequest, Message, Reasoning, StreamEvent
+from cloverleaf._errors import ContextWindowExceededError, MalformedResponseError, ServerError
+from cloverleaf._http import HttpResponse
+from cloverleaf._types import ChatRequest, Message, Reasoning, StreamEvent
 from tests.providers._openai_replay import (
     PA,
     accumulate,

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cloverleaf.errors import InvalidRequestError, MalformedResponseError, RateLimitError
-from cloverleaf.types import ChatRequest, Message
+from cloverleaf._errors import InvalidRequestError, MalformedResponseError, RateLimitError
+from cloverleaf._types import ChatRequest, Message
 from tests.providers._openai_replay import (
     PA,
     accumulate,

@@ -1,8 +1,8 @@
 import pytest
 
-from cloverleaf.config import Settings
-from cloverleaf.engine import Engine
-from cloverleaf.errors import ConfigError
+from cloverleaf._config import Settings
+from cloverleaf._engine import Engine
+from cloverleaf._errors import ConfigError
 
 TOML = """
 [defaults]

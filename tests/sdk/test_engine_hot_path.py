@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-from cloverleaf.config import ProviderSettings, Settings
-from cloverleaf.engine import Engine
-from cloverleaf.types import ChatRequest, Message, ResponseFormat, Text, Tool
+from cloverleaf._config import ProviderSettings, Settings
+from cloverleaf._engine import Engine
+from cloverleaf._types import ChatRequest, Message, ResponseFormat, Text, Tool
 
 
 def _engine() -> Engine:

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cloverleaf import jsoncodec
+from cloverleaf import _jsoncodec as jsoncodec
 
 MODES = ["orjson", "stdlib"]
 

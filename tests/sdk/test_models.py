@@ -1,7 +1,7 @@
 import pytest
 
-from cloverleaf.errors import ConfigError
-from cloverleaf.models import infer_provider, parse_model_id
+from cloverleaf._errors import ConfigError
+from cloverleaf._models import infer_provider, parse_model_id
 from cloverleaf.providers.registry import provider_names
 
 KNOWN = frozenset(provider_names())

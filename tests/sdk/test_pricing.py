@@ -1,7 +1,7 @@
 import pytest
 
-from cloverleaf.pricing import ModelPrice, all_prices, lookup
-from cloverleaf.types import Usage
+from cloverleaf._pricing import ModelPrice, all_prices, lookup
+from cloverleaf._types import Usage
 
 
 def test_table_has_at_least_thirty_models_with_context_windows():

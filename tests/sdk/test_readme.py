@@ -3,7 +3,7 @@
 import os
 from pathlib import Path
 
-from cloverleaf.matrix import markdown
+from cloverleaf._matrix import markdown
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,7 +26,7 @@ def test_readme_opens_with_the_two_commands_and_ci_runs_the_test_one():
 
 def test_readme_configuration_example_loads(tmp_path: Path) -> None:
     """The TOML the README shows is accepted as written (every key and table in it exists)."""
-    from cloverleaf.config import Settings
+    from cloverleaf._config import Settings
     from cloverleaf.gateway.config import parse
 
     text = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -6,10 +6,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from cloverleaf.errors import ConfigError
-from cloverleaf.structured import complete_partial_json, strict_schema, to_response_format
-from cloverleaf.tools import to_tool, to_tool_choice, tool_loop
-from cloverleaf.types import ChatResponse, Text, ToolCall, ToolChoice, ToolResult
+from cloverleaf._errors import ConfigError
+from cloverleaf._structured import complete_partial_json, strict_schema, to_response_format
+from cloverleaf._tools import to_tool, to_tool_choice, tool_loop
+from cloverleaf._types import ChatResponse, Text, ToolCall, ToolChoice, ToolResult
 
 
 class Item(BaseModel):

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from cloverleaf.errors import ConnectError, TimeoutError, TransportError
-from cloverleaf.http import HttpRequest
-from cloverleaf.transport import RetryPolicy, Transport
+from cloverleaf._errors import ConnectError, TimeoutError, TransportError
+from cloverleaf._http import HttpRequest
+from cloverleaf.transport.core import RetryPolicy, Transport
 
 from .upstream import Reply, free_port
 
@@ -120,7 +120,7 @@ async def test_credentials_in_a_url_never_appear_in_errors(http_client):
 
 
 def test_unknown_http_client_is_a_config_error():
-    from cloverleaf.errors import ConfigError
+    from cloverleaf._errors import ConfigError
 
     with pytest.raises(ConfigError, match="http_client"):
         Transport(http_client="curl")
@@ -212,7 +212,7 @@ async def test_async_pool_is_reused_across_concurrent_calls(upstream):
 
 
 def test_resolve_http_client_says_what_auto_means_and_why(monkeypatch):
-    from cloverleaf.transport import resolve_http_client
+    from cloverleaf.transport.core import resolve_http_client
 
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy", "NO_PROXY",
                  "no_proxy"):

@@ -12,10 +12,10 @@ import pytest
 aiohttp = pytest.importorskip("aiohttp")
 from aiohttp import web  # noqa: E402
 
-from cloverleaf.errors import ConnectError, TimeoutError  # noqa: E402
-from cloverleaf.http import HttpRequest  # noqa: E402
-from cloverleaf.transport import RetryPolicy  # noqa: E402
-from cloverleaf.transport_aiohttp import AiohttpTransport  # noqa: E402
+from cloverleaf._errors import ConnectError, TimeoutError  # noqa: E402
+from cloverleaf._http import HttpRequest  # noqa: E402
+from cloverleaf.transport.aiohttp import AiohttpTransport  # noqa: E402
+from cloverleaf.transport.core import RetryPolicy  # noqa: E402
 
 
 @pytest.fixture

@@ -24,11 +24,12 @@ import pytest
 
 pytest.importorskip("httptools")
 
-from cloverleaf import h1_connection, transport_h1
-from cloverleaf.errors import ConnectError, TimeoutError, TransportError
-from cloverleaf.http import HttpRequest
-from cloverleaf.transport import RetryPolicy
-from cloverleaf.transport_h1 import H1Transport
+from cloverleaf._errors import ConnectError, TimeoutError, TransportError
+from cloverleaf._http import HttpRequest
+from cloverleaf.transport.core import RetryPolicy
+from cloverleaf.transport.h1 import connection as h1_connection
+from cloverleaf.transport.h1 import pool as transport_h1
+from cloverleaf.transport.h1.pool import H1Transport
 
 from .upstream import free_port
 

@@ -16,7 +16,7 @@ import openai
 import pytest
 import uvicorn
 
-from cloverleaf.config import ModelEntry, Settings
+from cloverleaf._config import ModelEntry, Settings
 from cloverleaf.server.app import create_app
 from cloverleaf.server.options import ServerOptions
 from cloverleaf.server.state import ServerState

@@ -12,11 +12,7 @@ from anthropic.types import Message as AnthropicMessage
 from anthropic.types import RawMessageStreamEvent
 from pydantic import TypeAdapter
 
-from cloverleaf.attachments import AttachmentPolicy, resolve
-from cloverleaf.server import anthropic_wire as aw
-from cloverleaf.server.anthropic_stream import MessageStreamEncoder
-from cloverleaf.server.errors import BadRequest
-from cloverleaf.types import (
+from cloverleaf._types import (
     Attachment,
     ChatResponse,
     Reasoning,
@@ -28,6 +24,10 @@ from cloverleaf.types import (
     ToolResult,
     Usage,
 )
+from cloverleaf.attachments import AttachmentPolicy, resolve
+from cloverleaf.server import anthropic_wire as aw
+from cloverleaf.server.anthropic_stream import MessageStreamEncoder
+from cloverleaf.server.errors import BadRequest
 
 PDF = b"%PDF-1.4 tiny"
 

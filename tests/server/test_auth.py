@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from cloverleaf.errors import ConfigError
+from cloverleaf._errors import ConfigError
 from cloverleaf.server.auth import Authenticator, bearer_token
 from cloverleaf.server.errors import Forbidden, NotFound, Unauthorized
 from cloverleaf.server.keys import VirtualKeys, model_allowed

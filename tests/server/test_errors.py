@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from cloverleaf import errors as cl
+from cloverleaf import _errors as cl
 from cloverleaf.server.errors import error_body, error_payload, to_api_error
 
 from .openai_schema import validate

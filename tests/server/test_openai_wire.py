@@ -12,11 +12,7 @@ from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types import CreateEmbeddingResponse, ImagesResponse
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from cloverleaf.attachments import AttachmentPolicy, resolve
-from cloverleaf.server import openai_wire as ow
-from cloverleaf.server.errors import BadRequest
-from cloverleaf.server.openai_stream import ChatChunkEncoder
-from cloverleaf.types import (
+from cloverleaf._types import (
     Attachment,
     ChatResponse,
     EmbeddingResponse,
@@ -31,6 +27,10 @@ from cloverleaf.types import (
     ToolResult,
     Usage,
 )
+from cloverleaf.attachments import AttachmentPolicy, resolve
+from cloverleaf.server import openai_wire as ow
+from cloverleaf.server.errors import BadRequest
+from cloverleaf.server.openai_stream import ChatChunkEncoder
 
 from .openai_schema import validate
 

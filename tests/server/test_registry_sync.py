@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cloverleaf.config import ModelEntry
+from cloverleaf._config import ModelEntry
 from cloverleaf.gateway.store.records import ModelEntryRow
 from cloverleaf.server.backend import Backend
 from cloverleaf.server.errors import NotFound

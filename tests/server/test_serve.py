@@ -14,8 +14,8 @@ import httpx
 import openai
 import pytest
 
-from cloverleaf.config import Settings
-from cloverleaf.errors import ConfigError
+from cloverleaf._config import Settings
+from cloverleaf._errors import ConfigError
 from cloverleaf.server.cli_serve import check_exposure, describe
 from cloverleaf.server.options import ServerOptions
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cloverleaf.errors import MalformedResponseError, ProviderError, RateLimitError
+from cloverleaf._errors import MalformedResponseError, ProviderError, RateLimitError
 from cloverleaf.streams.eventstream import EventMessage, EventStreamDecoder, encode_frame
 from tests.wire import cassette
 

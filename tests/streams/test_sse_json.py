@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cloverleaf.errors import MalformedResponseError
+from cloverleaf._errors import MalformedResponseError
+from cloverleaf._types import StreamEvent
 from cloverleaf.streams.sse_json import JSONEventDecoder
-from cloverleaf.types import StreamEvent
 
 
 class Recorder(JSONEventDecoder):

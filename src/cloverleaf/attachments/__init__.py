@@ -1,6 +1,6 @@
 """Attachments (images, PDFs, audio) loaded safely from paths, URLs, base64 and data URLs.
 
-``resolve``/``aresolve`` turn a user's :class:`~cloverleaf.types.Attachment` (or a bare
+``resolve``/``aresolve`` turn a user's :class:`~cloverleaf._types.Attachment` (or a bare
 source) into a checked one: size-capped, typed from its magic bytes, and, for URLs, fetched
 only through the SSRF guard (public addresses only, pinned against DNS rebinding, redirects
 re-checked, a deadline on the whole download). :class:`AttachmentPolicy` holds the limits; the

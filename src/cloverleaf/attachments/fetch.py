@@ -23,7 +23,7 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
-from ..errors import AttachmentError
+from .._errors import AttachmentError
 from .policy import AttachmentPolicy
 from .ssrf import Pinned, apin, redact_url
 

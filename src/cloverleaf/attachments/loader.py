@@ -1,4 +1,4 @@
-"""Turn what a user handed over into a checked, typed :class:`~cloverleaf.types.Attachment`.
+"""Turn what a user handed over into a checked, typed :class:`~cloverleaf._types.Attachment`.
 
 This is the one entry point the SDK, the CLI and the server call. It classifies the source,
 reads it within the policy (local files only if allowed; URLs through the SSRF guard; base64
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Literal, cast
 from urllib.parse import unquote, urlsplit
 
-from ..errors import AttachmentError
-from ..types import Attachment, AttachmentKind
+from .._errors import AttachmentError
+from .._types import Attachment, AttachmentKind
 from . import sniff
 from .fetch import adownload, download
 from .policy import AttachmentPolicy

@@ -11,7 +11,7 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..errors import ConfigError
+from .._errors import ConfigError
 from .addresses import parse_networks
 
 #: ``resolver(host, port) -> [ip, ...]``: how a host name becomes addresses (injectable for tests).

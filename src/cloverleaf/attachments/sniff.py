@@ -10,7 +10,7 @@ from __future__ import annotations
 import posixpath
 from typing import cast
 
-from ..types import AttachmentKind
+from .._types import AttachmentKind
 
 KINDS: tuple[AttachmentKind, ...] = ("image", "pdf", "audio")
 

@@ -26,7 +26,7 @@ from typing import Literal
 from urllib.parse import unquote, unquote_to_bytes, urlsplit
 from urllib.request import url2pathname
 
-from ..errors import AttachmentError
+from .._errors import AttachmentError
 from .sniff import sniff
 from .ssrf import redact_url
 

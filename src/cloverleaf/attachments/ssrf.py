@@ -15,7 +15,7 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
-from ..errors import AttachmentError
+from .._errors import AttachmentError
 from .addresses import (
     IPAddress,
     classify,

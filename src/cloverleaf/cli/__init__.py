@@ -8,7 +8,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from ..errors import CloverleafError
+from .._errors import CloverleafError
 
 #: subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {

@@ -29,7 +29,7 @@ def _price(v: float | None) -> str:
 def run(name: str, args: argparse.Namespace) -> int:
     if name == "providers":
         return _providers(args)
-    from ..pricing import ModelPrice, all_prices
+    from .._pricing import ModelPrice, all_prices
 
     settings = load_settings(args)
     prices: dict[str, ModelPrice] = all_prices()
@@ -57,7 +57,7 @@ def run(name: str, args: argparse.Namespace) -> int:
 
 
 def _providers(args: argparse.Namespace) -> int:
-    from ..matrix import COLUMNS, markdown, rows
+    from .._matrix import COLUMNS, markdown, rows
     from ..providers.registry import ROWS
 
     if args.markdown:

@@ -70,7 +70,7 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(name: str, args: argparse.Namespace) -> int:
-    from ..client import Client
+    from .._client import Client
 
     settings = load_settings(args)
     model = choose_model(settings, args.model, args.provider)
@@ -116,7 +116,7 @@ def _report(resp: Any) -> None:
 
 
 def _dry_run(client: Any, model: str, prompt: str, options: dict[str, Any]) -> int:
-    from ..options import build_request
+    from .._options import build_request
 
     req = build_request(model, prompt, options)
     target = client.engine.resolve(model)

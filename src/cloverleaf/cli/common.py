@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ..config import Settings
+from .._config import Settings
 
 #: The model `chat` uses when none is configured, by the first key found in the environment.
 DEFAULT_MODEL_BY_KEY: tuple[tuple[str, str], ...] = (

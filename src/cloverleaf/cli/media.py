@@ -34,7 +34,7 @@ def cosine(a: list[float], b: list[float]) -> float:
 
 
 def run(name: str, args: argparse.Namespace) -> int:
-    from ..client import Client
+    from .._client import Client
 
     settings = load_settings(args)
     with Client(settings) as client:

@@ -21,8 +21,8 @@ import asyncio
 import random
 from dataclasses import dataclass
 
-from ..errors import AllTargetsFailed, CircuitOpen, RateLimitExceeded
-from ..types import Usage
+from .._errors import AllTargetsFailed, CircuitOpen, RateLimitExceeded
+from .._types import Usage
 from .breaker import BreakerPolicy
 from .clock import Clock
 from .config import RouteConfig

@@ -18,8 +18,8 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-from ..context import CallContext
-from ..errors import BudgetExceeded
+from .._context import CallContext
+from .._errors import BudgetExceeded
 from .clock import Clock
 from .config import BudgetConfig, RouteConfig
 

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ..errors import ConfigError
+from .._errors import ConfigError
 from .breaker import BreakerPolicy
 
 Strategy = Literal["priority", "weighted", "latency", "cost"]
@@ -134,7 +134,7 @@ class GatewayConfig:
 
 
 def parse(settings: Any) -> GatewayConfig:
-    """Read a ``cloverleaf.config.Settings`` into a :class:`GatewayConfig`."""
+    """Read a ``cloverleaf._config.Settings`` into a :class:`GatewayConfig`."""
     env: Mapping[str, str] = getattr(settings, "env", None) or os.environ
     routes = {name: parse_route(name, table, env) for name, table in (settings.routes or {}).items()}
     return GatewayConfig(

@@ -32,9 +32,9 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
-from ..context import CallContext
-from ..errors import PermissionDeniedError, StreamInterrupted
-from ..types import (
+from .._context import CallContext
+from .._errors import PermissionDeniedError, StreamInterrupted
+from .._types import (
     ChatRequest,
     ChatResponse,
     EmbeddingRequest,

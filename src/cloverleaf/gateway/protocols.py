@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
-from ..types import (
+from .._types import (
     ChatRequest,
     ChatResponse,
     EmbeddingRequest,

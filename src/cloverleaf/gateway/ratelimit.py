@@ -19,8 +19,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from ..context import KeyPolicy
-from ..errors import RateLimitExceeded
+from .._context import KeyPolicy
+from .._errors import RateLimitExceeded
 from .clock import Clock
 from .config import Limit, LimitsConfig, RouteConfig
 from .router import ResolvedTarget

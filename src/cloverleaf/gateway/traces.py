@@ -24,8 +24,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import Attempt, ProviderError
-from ..types import Usage
+from .._errors import Attempt, ProviderError
+from .._types import Usage
 from .clock import Clock
 from .store.records import AttemptRecord, CallRecord, TraceRecord
 

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..errors import ConfigError, InvalidRequestError
+from .._errors import ConfigError, InvalidRequestError
 
 if TYPE_CHECKING:
-    from ..http import HttpResponse
-    from ..types import ChatRequest, ToolChoice
+    from .._http import HttpResponse
+    from .._types import ChatRequest, ToolChoice
     from .base import Adapter
 
 Effort = Literal["minimal", "low", "medium", "high"]

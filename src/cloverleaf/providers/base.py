@@ -1,7 +1,7 @@
 """The adapter seam: a provider is a pair of pure translations, no I/O.
 
 An adapter turns a provider-neutral request into an :class:`~cloverleaf.http.HttpRequest`
-and a provider's :class:`~cloverleaf.http.HttpResponse` (or streamed bytes) back into
+and a provider's :class:`~cloverleaf._http.HttpResponse` (or streamed bytes) back into
 provider-neutral values. It never opens a socket, so sync and async callers share every
 line of it, and it is tested by feeding it recorded bytes. The transport does the I/O.
 """
@@ -12,19 +12,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from ..capabilities import Capabilities
-from ..errors import (
+from .._capabilities import Capabilities
+from .._errors import (
     InvalidRequestError,
     MalformedResponseError,
     ProviderError,
     UnsupportedCapability,
     error_class_for_status,
 )
-from ..http import HttpRequest, HttpResponse, request_id
-from ..types import Attachment
+from .._http import HttpRequest, HttpResponse, request_id
+from .._types import Attachment
 
 if TYPE_CHECKING:
-    from ..types import (
+    from .._types import (
         ChatRequest,
         ChatResponse,
         EmbeddingRequest,

@@ -13,24 +13,24 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from ..capabilities import Capabilities, Capability
-from ..errors import ConfigError
+from .._capabilities import Capabilities, Capability
+from .._errors import ConfigError
 
 if TYPE_CHECKING:
     from .base import Adapter
 
 #: Adapter kind -> "module:Class". The module is imported the first time the kind is used.
 KINDS: dict[str, str] = {
-    "openai": "cloverleaf.providers.openai:OpenAIAdapter",
-    "openai_responses": "cloverleaf.providers.openai_responses:OpenAIResponsesAdapter",
-    "anthropic": "cloverleaf.providers.anthropic:AnthropicAdapter",
-    "gemini": "cloverleaf.providers.gemini:GeminiAdapter",
-    "bedrock": "cloverleaf.providers.bedrock:BedrockAdapter",
-    "azure": "cloverleaf.providers.azure:AzureOpenAIAdapter",
-    "ollama": "cloverleaf.providers.ollama:OllamaAdapter",
-    "fake": "cloverleaf.providers.fake:FakeAdapter",
-    "local_embeddings": "cloverleaf.providers.local_embeddings:LocalEmbeddingsAdapter",
-    "simple_embeddings": "cloverleaf.providers.local_embeddings:SimpleEmbeddingsAdapter",
+    "openai": "cloverleaf.providers.openai.adapter:OpenAIAdapter",
+    "openai_responses": "cloverleaf.providers.openai.responses:OpenAIResponsesAdapter",
+    "anthropic": "cloverleaf.providers.anthropic.adapter:AnthropicAdapter",
+    "gemini": "cloverleaf.providers.gemini.adapter:GeminiAdapter",
+    "bedrock": "cloverleaf.providers.bedrock.adapter:BedrockAdapter",
+    "azure": "cloverleaf.providers.azure.adapter:AzureOpenAIAdapter",
+    "ollama": "cloverleaf.providers.ollama.adapter:OllamaAdapter",
+    "fake": "cloverleaf.providers.fake.adapter:FakeAdapter",
+    "local_embeddings": "cloverleaf.providers.local.embeddings:LocalEmbeddingsAdapter",
+    "simple_embeddings": "cloverleaf.providers.local.embeddings:SimpleEmbeddingsAdapter",
 }
 
 

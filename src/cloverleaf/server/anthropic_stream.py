@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..types import StreamEvent, Usage
+from .._types import StreamEvent, Usage
 from .anthropic_wire import stop_reason, usage_json
 from .http_io import dumps_text, tally_usage
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..types import (
+from .._types import (
     Attachment,
     ChatRequest,
     ChatResponse,

@@ -28,8 +28,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..config import Settings
-from ..errors import CloverleafError
+from .._config import Settings
+from .._errors import CloverleafError
 from . import admin_api, anthropic_api, openai_api
 from .auth import Authenticator
 from .backend import Backend

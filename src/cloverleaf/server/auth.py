@@ -26,7 +26,7 @@ import hmac
 from dataclasses import dataclass
 from typing import Literal
 
-from ..context import KeyPolicy
+from .._context import KeyPolicy
 from .errors import Forbidden, NotFound, Unauthorized
 from .keys import VirtualKeys, model_allowed
 from .options import ServerOptions, is_loopback

@@ -30,12 +30,11 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
-from ..config import ModelEntry, Settings
-from ..context import CallContext
-from ..errors import ConfigError
-from ..models import parse_model_id
-from ..providers.registry import provider_names
-from ..types import (
+from .._config import ModelEntry, Settings
+from .._context import CallContext
+from .._errors import ConfigError
+from .._models import parse_model_id
+from .._types import (
     ChatRequest,
     ChatResponse,
     EmbeddingRequest,
@@ -44,6 +43,7 @@ from ..types import (
     ImageResponse,
     StreamEvent,
 )
+from ..providers.registry import provider_names
 from .errors import NotFound
 from .secrets import SecretBox
 
@@ -53,8 +53,8 @@ REGISTRY_SYNC_SECONDS = 1.0
 
 class Backend:
     def __init__(self, settings: Settings, *, box: SecretBox | None = None, transport: Any = None) -> None:
+        from .._client import AsyncClient
         from ..attachments import AttachmentPolicy
-        from ..client import AsyncClient
 
         self.settings = replace(settings, gateway=True)
         self.client = AsyncClient(self.settings)

@@ -20,8 +20,8 @@ import os
 import sys
 from typing import Any
 
-from ..config import Settings
-from ..errors import ConfigError
+from .._config import Settings
+from .._errors import ConfigError
 from .options import ServerOptions
 
 log = logging.getLogger("cloverleaf.server")

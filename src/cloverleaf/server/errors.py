@@ -27,7 +27,7 @@ import math
 import uuid
 from typing import Any, Literal
 
-from .. import errors as cl
+from .. import _errors as cl
 
 log = logging.getLogger("cloverleaf.server")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..types import Attachment, AttachmentKind
+from .._types import Attachment, AttachmentKind
 from .errors import BadRequest
 
 _MISSING: Any = object()

@@ -27,8 +27,8 @@ from typing import Any
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from .. import jsoncodec
-from ..types import StreamEvent, Usage
+from .. import _jsoncodec as jsoncodec
+from .._types import StreamEvent, Usage
 from .deadlines import BodyDeadlineExceeded, BodyDeadlines
 from .errors import ApiError, BadRequest, ClientClosed, PayloadTooLarge
 

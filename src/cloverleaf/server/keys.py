@@ -6,7 +6,7 @@ a verified key is remembered in memory for ``cache_seconds``: a revoke or update
 through *this* process takes effect at once; one made through another worker process is
 seen within ``cache_seconds`` (5 s by default; 0 disables the cache).
 
-The key's limits travel to the gateway as a :class:`~cloverleaf.context.KeyPolicy`: its
+The key's limits travel to the gateway as a :class:`~cloverleaf._context.KeyPolicy`: its
 rpm/tpm buckets and its budget (scope ``key:<id>``) are enforced by the same gateway code
 as route limits, so they hold under concurrency and, with shared state, across workers.
 """
@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..context import KeyPolicy
+from .._context import KeyPolicy
 from .errors import Unauthorized
 from .secrets import hash_key, new_key_id, new_virtual_key
 

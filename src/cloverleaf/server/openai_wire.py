@@ -28,7 +28,7 @@ import sys
 from array import array
 from typing import Any
 
-from ..types import (
+from .._types import (
     Attachment,
     ChatRequest,
     ChatResponse,

@@ -19,7 +19,7 @@ import base64
 import hashlib
 import secrets
 
-from ..errors import ConfigError
+from .._errors import ConfigError
 
 VIRTUAL_KEY_PREFIX = "sk-clv-"
 _HKDF_INFO = b"cloverleaf/model-entry-api-key/v1"

@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..context import CallContext
+from .._context import CallContext
 from .auth import Authenticator, Principal
 from .backend import Backend
 from .deadlines import BodyDeadlines

@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from ..types import StreamEvent
+from .._types import StreamEvent
 from .errors import Flavor, error_payload, to_api_error
 from .state import ServerState
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..types import (
+from .._types import (
     ChatResponse,
     FinishReason,
     Part,

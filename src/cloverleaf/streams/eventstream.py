@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import MalformedResponseError, ProviderError
+from .._errors import MalformedResponseError, ProviderError
 
 _PRELUDE = struct.Struct(">III")
 _PRELUDE_LEN = 12

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import jsoncodec
-from ..errors import MalformedResponseError
-from ..types import StreamEvent
+from .. import _jsoncodec as jsoncodec
+from .._errors import MalformedResponseError
+from .._types import StreamEvent
 from .sse import SSEDecoder
 
 _decode = jsoncodec.loads

@@ -95,7 +95,7 @@ class StateBackend(ABC):
 def open_state(url: str | None, *, prefix: str | None = None) -> StateBackend:
     """The backend named by ``[state] url``: ``memory`` (default, per process) or
     ``redis://`` / ``rediss://`` (shared; ``prefix`` namespaces its keys, default ``cloverleaf:``)."""
-    from ...errors import ConfigError
+    from ..._errors import ConfigError
 
     if url in (None, "", "memory"):
         from .memory import MemoryState

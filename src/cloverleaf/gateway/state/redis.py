@@ -33,7 +33,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ...errors import ConfigError, StateUnavailable
+from ..._errors import ConfigError, StateUnavailable
 from ..breaker import BreakerDecision, BreakerPolicy, BreakerSnapshot
 from . import Bucket, Grant, StateBackend
 from .redis_scripts import SCRIPTS

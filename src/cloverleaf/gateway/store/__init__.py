@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ...errors import ConfigError
+from ..._errors import ConfigError
 from .admin import AdminTables
 from .budgets import BudgetLedger
 from .calls import CallLog

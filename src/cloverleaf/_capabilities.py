@@ -1,0 +1,86 @@
+"""What each provider can do, as flags on its adapter, and the check that enforces them.
+
+The matrix shown by ``cloverleaf providers`` and the README is generated from these flags;
+a "no" is enforced by :func:`require` before any network call, with an error that names
+providers that can do it. Nothing is ever silently rerouted to another provider.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass, fields, replace
+
+
+class Capability(str, enum.Enum):
+    TEXT = "text"
+    TOOLS = "tools"
+    STRUCTURED = "structured output"
+    STREAMING = "streaming"
+    STREAM_TOOLS = "streaming + tools"
+    STREAM_STRUCTURED = "streaming + structured"
+    EMBEDDINGS = "embeddings"
+    IMAGE_GENERATION = "image generation"
+    IMAGE_INPUT = "image input"
+    PDF_INPUT = "pdf input"
+    AUDIO_INPUT = "audio input"
+    REASONING = "reasoning"
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    text: bool = True
+    tools: bool = False
+    structured: bool = False
+    streaming: bool = False
+    stream_tools: bool = False
+    stream_structured: bool = False
+    embeddings: bool = False
+    image_generation: bool = False
+    image_input: bool = False
+    pdf_input: bool = False
+    audio_input: bool = False
+    reasoning: bool = False
+    #: Attachments by URL (``fetch="provider"``) are accepted for these kinds.
+    url_image_input: bool = False
+    url_pdf_input: bool = False
+    url_audio_input: bool = False
+
+    def supports(self, cap: Capability) -> bool:
+        return bool(getattr(self, _FIELD[cap]))
+
+    def with_(self, **changes: bool) -> Capabilities:
+        return replace(self, **changes)
+
+    def as_row(self) -> dict[Capability, bool]:
+        return {cap: self.supports(cap) for cap in Capability}
+
+
+_FIELD: dict[Capability, str] = {
+    Capability.TEXT: "text",
+    Capability.TOOLS: "tools",
+    Capability.STRUCTURED: "structured",
+    Capability.STREAMING: "streaming",
+    Capability.STREAM_TOOLS: "stream_tools",
+    Capability.STREAM_STRUCTURED: "stream_structured",
+    Capability.EMBEDDINGS: "embeddings",
+    Capability.IMAGE_GENERATION: "image_generation",
+    Capability.IMAGE_INPUT: "image_input",
+    Capability.PDF_INPUT: "pdf_input",
+    Capability.AUDIO_INPUT: "audio_input",
+    Capability.REASONING: "reasoning",
+}
+assert set(_FIELD.values()) <= {f.name for f in fields(Capabilities)}
+
+ALL = Capabilities(**{name: True for name in _FIELD.values()}, url_image_input=True, url_pdf_input=True,
+           url_audio_input=True)
+
+
+def require(provider: str, caps: Capabilities, needed: Iterable[Capability]) -> None:
+    """Raise :class:`UnsupportedCapability` for the first capability ``provider`` lacks."""
+    for cap in needed:
+        if not caps.supports(cap):
+            from ._errors import UnsupportedCapability
+            from .providers.registry import providers_supporting
+
+            raise UnsupportedCapability(provider, cap.value, providers_supporting(cap))

@@ -1,0 +1,261 @@
+"""``Client`` and ``AsyncClient``: the SDK's front door.
+
+A client owns its settings, its connection pool and (when configured) a gateway; nothing
+is global. Calls with a plain model id go straight to the :class:`Engine`. When the
+settings define routes, limits, budgets, a store, a breaker or ``gateway = true``, calls
+go through ``cloverleaf.gateway.Gateway`` (imported only then, so SDK-only users never pay
+for it).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from ._config import Settings
+from ._context import CallContext
+from ._engine import Engine, Target
+from ._errors import ConfigError
+from ._options import CALL_OPTIONS, build_request, check_options
+from ._streaming import AsyncStream, Stream
+from ._tools import arun_tool, run_tool, tool_loop
+from ._types import (
+    ChatRequest,
+    ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    ImageRequest,
+    ImageResponse,
+    ToolCall,
+)
+
+
+def _settings(config: Settings | str | os.PathLike[str] | None, overrides: dict[str, Any]) -> Settings:
+    if isinstance(config, Settings):
+        return config
+    return Settings.load(config, **overrides)
+
+
+class _Base:
+    def __init__(self, config: Settings | str | os.PathLike[str] | None = None, **overrides: Any) -> None:
+        self.settings = _settings(config, overrides)
+        self.engine = Engine(self.settings)
+        self._gateway: Any = None
+
+    # -- shared, I/O-free preparation --------------------------------------------------------
+    def _model(self, model: str | None) -> str:
+        model = model or self.settings.default_model
+        if not model:
+            raise ConfigError("no model given: pass model='provider/model' (e.g. 'openai/gpt-4o-mini') or set "
+                              "CLOVERLEAF_MODEL; 'fake/echo' works offline")
+        return model
+
+    def _prepare(self, model: str | None, messages: Any, options: dict[str, Any]) -> tuple[str, ChatRequest, dict[str, Any]]:
+        check_options(options)
+        model = self._model(model)
+        call = {k: options[k] for k in CALL_OPTIONS if k in options}
+        req = build_request(model, messages, options)
+        return model, req, call
+
+    def _target(self, model: str, call: dict[str, Any]) -> Target:
+        return self.engine.resolve(model, api_key=call.get("api_key"), base_url=call.get("base_url"),
+                                   max_retries=call.get("max_retries"), timeout=call.get("timeout"))
+
+    def _context(self, call: dict[str, Any]) -> CallContext | None:
+        if not any(k in call for k in ("trace_id", "project", "metadata")):
+            return None
+        return CallContext(trace_id=call.get("trace_id"), project=call.get("project"),
+                           metadata=dict(call.get("metadata") or {}))
+
+    def _use_gateway(self, call: dict[str, Any]) -> bool:
+        if not self.settings.uses_gateway:
+            return False
+        if any(call.get(k) is not None for k in ("api_key", "base_url")):
+            raise ConfigError("per-call api_key/base_url address one provider directly and cannot be combined with "
+                              "the gateway's routes and limits; configure the target in cloverleaf.toml instead")
+        return True
+
+    def _embed_request(self, model: str | None, inputs: Any, dimensions: int | None, input_type: str | None,
+                       call: dict[str, Any]) -> tuple[str, EmbeddingRequest, dict[str, Any]]:
+        _check_call(call)
+        model = model or self.settings.embedding_model
+        if not model:
+            raise ConfigError("no embedding model given: pass model= or set CLOVERLEAF_EMBEDDING_MODEL "
+                              "('simple' works offline)")
+        if model in ("simple", "local"):
+            model = f"{model}/default"
+        texts = [inputs] if isinstance(inputs, str) else list(inputs)
+        if not all(isinstance(t, str) for t in texts):
+            raise ConfigError("embed inputs must be strings")
+        return model, EmbeddingRequest(model=model, inputs=texts, dimensions=dimensions, input_type=input_type), call
+
+    def _image_request(self, model: str | None, prompt: str, n: int, size: str | None, quality: str | None,
+                       response_format: str | None, call: dict[str, Any]) -> tuple[str, ImageRequest, dict[str, Any]]:
+        _check_call(call)
+        model = model or self.settings.image_model
+        if not model:
+            raise ConfigError("no image model given: pass model= (e.g. 'openai/gpt-image-1') or set "
+                              "CLOVERLEAF_IMAGE_MODEL")
+        if response_format not in (None, "b64_json", "url"):
+            raise ConfigError("response_format for images must be 'b64_json' or 'url'")
+        return model, ImageRequest(model=model, prompt=prompt, n=n, size=size, quality=quality,
+                                   response_format=response_format), call  # type: ignore[arg-type]
+
+    @property
+    def gateway(self) -> Any:
+        """The gateway (routes, fallback, breakers, limits, budgets, traces), created on first use."""
+        if self._gateway is None:
+            from .gateway import Gateway
+
+            self._gateway = Gateway(self.settings, self.engine)
+        return self._gateway
+
+    @property
+    def breakers(self) -> Any:
+        return self.gateway.breakers
+
+    @property
+    def traces(self) -> Any:
+        return self.gateway.traces
+
+    @property
+    def fake(self) -> Any:
+        """The in-process fake upstream behind ``fake/...`` models: script replies and faults."""
+        return self.engine.transport.fake
+
+
+class Client(_Base):
+    """Synchronous client. Thread-safe; reuse one per process."""
+
+    def chat(self, model: str | None, messages: Any, **options: Any) -> ChatResponse:
+        model, req, call = self._prepare(model, messages, options)
+        if call.get("run_tools") and req.tools:
+            return self._chat_with_tools(model, req, call)
+        return self._send(model, req, call)
+
+    def _send(self, model: str, req: ChatRequest, call: dict[str, Any]) -> ChatResponse:
+        if self._use_gateway(call):
+            return self.gateway.chat(model, req, self._context(call))  # type: ignore[no-any-return]
+        return self.engine.chat(self._target(model, call), req)
+
+    def _chat_with_tools(self, model: str, req: ChatRequest, call: dict[str, Any]) -> ChatResponse:
+        tools = {t.name: t for t in req.tools or ()}
+        loop = tool_loop(req.messages, int(call.get("max_tool_turns", 8)))
+        step: Any = next(loop)
+        try:
+            while True:
+                response = self._send(model, _with_messages(req, step), call)
+                calls: list[ToolCall] = loop.send(response)  # type: ignore[assignment]
+                step = loop.send([run_tool(c, tools) for c in calls])
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+
+    def stream(self, model: str | None, messages: Any, **options: Any) -> Stream:
+        model, req, call = self._prepare(model, messages, options)
+        if self._use_gateway(call):
+            return Stream(self.gateway.stream(model, req, self._context(call)), req.response_format)
+        return Stream(self._direct_stream(model, req, call), req.response_format)
+
+    def _direct_stream(self, model: str, req: ChatRequest, call: dict[str, Any]) -> Iterator[Any]:
+        # resolved here, not inside the generator, so a config error raises at the call site
+        return self.engine.stream(self._target(model, call), req)
+
+    def embed(self, model: str | None, inputs: str | list[str], *, dimensions: int | None = None,
+              input_type: str | None = None, **call: Any) -> EmbeddingResponse:
+        model, req, call = self._embed_request(model, inputs, dimensions, input_type, call)
+        if self._use_gateway(call):
+            return self.gateway.embed(model, req, self._context(call))  # type: ignore[no-any-return]
+        return self.engine.embed(self._target(model, call), req)
+
+    def generate_image(self, model: str | None, prompt: str, *, n: int = 1, size: str | None = None,
+                       quality: str | None = None, response_format: str | None = None, **call: Any) -> ImageResponse:
+        model, req, call = self._image_request(model, prompt, n, size, quality, response_format, call)
+        if self._use_gateway(call):
+            return self.gateway.image(model, req, self._context(call))  # type: ignore[no-any-return]
+        return self.engine.image(self._target(model, call), req)
+
+    def close(self) -> None:
+        if self._gateway is not None:
+            self._gateway.close()
+        self.engine.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncClient(_Base):
+    """Asynchronous client: the same options, awaitable calls. Reuse one per event loop."""
+
+    async def chat(self, model: str | None, messages: Any, **options: Any) -> ChatResponse:
+        model, req, call = self._prepare(model, messages, options)
+        if call.get("run_tools") and req.tools:
+            return await self._achat_with_tools(model, req, call)
+        return await self._asend(model, req, call)
+
+    async def _asend(self, model: str, req: ChatRequest, call: dict[str, Any]) -> ChatResponse:
+        if self._use_gateway(call):
+            return await self.gateway.achat(model, req, self._context(call))  # type: ignore[no-any-return]
+        return await self.engine.achat(self._target(model, call), req)
+
+    async def _achat_with_tools(self, model: str, req: ChatRequest, call: dict[str, Any]) -> ChatResponse:
+        tools = {t.name: t for t in req.tools or ()}
+        loop = tool_loop(req.messages, int(call.get("max_tool_turns", 8)))
+        step: Any = next(loop)
+        try:
+            while True:
+                response = await self._asend(model, _with_messages(req, step), call)
+                calls: list[ToolCall] = loop.send(response)  # type: ignore[assignment]
+                step = loop.send([await arun_tool(c, tools) for c in calls])
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+
+    def stream(self, model: str | None, messages: Any, **options: Any) -> AsyncStream:
+        model, req, call = self._prepare(model, messages, options)
+        if self._use_gateway(call):
+            return AsyncStream(self.gateway.astream(model, req, self._context(call)), req.response_format)
+        return AsyncStream(self._adirect_stream(model, req, call), req.response_format)
+
+    def _adirect_stream(self, model: str, req: ChatRequest, call: dict[str, Any]) -> AsyncIterator[Any]:
+        return self.engine.astream(self._target(model, call), req)
+
+    async def embed(self, model: str | None, inputs: str | list[str], *, dimensions: int | None = None,
+                    input_type: str | None = None, **call: Any) -> EmbeddingResponse:
+        model, req, call = self._embed_request(model, inputs, dimensions, input_type, call)
+        if self._use_gateway(call):
+            return await self.gateway.aembed(model, req, self._context(call))  # type: ignore[no-any-return]
+        return await self.engine.aembed(self._target(model, call), req)
+
+    async def generate_image(self, model: str | None, prompt: str, *, n: int = 1, size: str | None = None,
+                             quality: str | None = None, response_format: str | None = None,
+                             **call: Any) -> ImageResponse:
+        model, req, call = self._image_request(model, prompt, n, size, quality, response_format, call)
+        if self._use_gateway(call):
+            return await self.gateway.aimage(model, req, self._context(call))  # type: ignore[no-any-return]
+        return await self.engine.aimage(self._target(model, call), req)
+
+    async def aclose(self) -> None:
+        if self._gateway is not None:
+            await self._gateway.aclose()
+        await self.engine.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+def _check_call(call: dict[str, Any]) -> None:
+    unknown = set(call) - CALL_OPTIONS
+    if unknown:
+        raise TypeError(f"unknown option(s) {sorted(unknown)}; known: {sorted(CALL_OPTIONS)}")
+
+
+def _with_messages(req: ChatRequest, messages: Any) -> ChatRequest:
+    from dataclasses import replace
+
+    return replace(req, messages=list(messages))

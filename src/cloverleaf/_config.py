@@ -1,0 +1,209 @@
+"""Settings, from defaults < ``cloverleaf.toml`` < environment < call arguments.
+
+Settings are read once, into a :class:`Settings` value held by a ``Client``; nothing is
+re-read per request and nothing is global. The environment is captured at load time
+(``Settings.env``), so tests pass a dict instead of mutating ``os.environ``.
+
+The gateway's tables (``routes``, ``limits``, ``breaker``, ``budgets``, ``store``, ``state``)
+are kept raw here and parsed by ``cloverleaf.gateway.config``, so the SDK never imports
+gateway code.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from ._errors import ConfigError
+
+CONFIG_FILE_NAME = "cloverleaf.toml"
+
+
+@dataclass(slots=True)
+class ProviderSettings:
+    """A ``[providers.NAME]`` table: a new OpenAI-compatible (or other kind) provider, or
+    overrides for a built-in one."""
+
+    name: str
+    kind: str | None = None
+    base_url: str | None = None
+    api_key_env: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    headers: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    timeout: float | None = None
+    max_retries: int | None = None
+
+
+@dataclass(slots=True)
+class ModelEntry:
+    """One registry row (``[[models]]`` or the admin API)."""
+
+    name: str
+    identifier: str
+    provider: str
+    base_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    api_key_env: str | None = None
+    is_public: bool = True
+    input_cost_per_1k: float | None = None
+    output_cost_per_1k: float | None = None
+    cached_input_cost_per_1k: float | None = None
+    context_window: int | None = None
+    additional_config: dict[str, Any] = field(default_factory=dict)
+    data_retention_days: int | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelEntry:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"[[models]] entry {data.get('name')!r}: unknown keys {sorted(unknown)}; "
+                              f"allowed: {sorted(known)}")
+        for required in ("name", "identifier", "provider"):
+            if not data.get(required):
+                raise ConfigError(f"[[models]] entry {dict(data).get('name', '?')!r} needs {required!r}")
+        return cls(**dict(data))
+
+
+@dataclass(slots=True)
+class Settings:
+    default_model: str | None = None
+    embedding_model: str | None = None
+    image_model: str | None = None
+    #: "fake" sends every call to the fake provider (CLOVERLEAF_BACKEND=fake).
+    backend: str | None = None
+    timeout: float = 600.0
+    connect_timeout: float = 10.0
+    max_retries: int = 2
+    #: Async HTTP client for real network calls: "auto" (the lean "h1" client when httptools is
+    #: installed and no proxy is set, else aiohttp, else httpx), "h1", "aiohttp", "httpx".
+    http_client: str = "auto"
+    providers: dict[str, ProviderSettings] = field(default_factory=dict)
+    models: list[ModelEntry] = field(default_factory=list)
+    routes: dict[str, Any] = field(default_factory=dict)
+    limits: dict[str, Any] = field(default_factory=dict)
+    breaker: dict[str, Any] = field(default_factory=dict)
+    budgets: dict[str, Any] = field(default_factory=dict)
+    store: dict[str, Any] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)
+    attachments: dict[str, Any] = field(default_factory=dict)
+    server: dict[str, Any] = field(default_factory=dict)
+    #: Force the gateway on even without routes/limits (the server always uses it).
+    gateway: bool = False
+    source_path: Path | None = None
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def uses_gateway(self) -> bool:
+        return bool(self.gateway or self.routes or self.limits or self.budgets or self.store or self.breaker
+                    or self.state)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str] | None = None, *, env: Mapping[str, str] | None = None,
+             **overrides: Any) -> Settings:
+        env = dict(os.environ if env is None else env)
+        settings = cls(env=env)
+        file = _config_path(path, env)
+        if file is not None:
+            settings = _apply_toml(settings, file)
+        settings = _apply_env(settings, env)
+        unknown = set(overrides) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ConfigError(f"unknown setting(s) {sorted(unknown)}")
+        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+
+    def model_entry(self, name: str) -> ModelEntry | None:
+        for entry in self.models:
+            if entry.name == name:
+                return entry
+        return None
+
+
+def _config_path(path: str | os.PathLike[str] | None, env: Mapping[str, str]) -> Path | None:
+    if path is not None:
+        p = Path(path).expanduser()
+        if not p.is_file():
+            raise ConfigError(f"config file {str(p)!r} not found")
+        return p
+    if env.get("CLOVERLEAF_CONFIG"):
+        p = Path(env["CLOVERLEAF_CONFIG"]).expanduser()
+        if not p.is_file():
+            raise ConfigError(f"CLOVERLEAF_CONFIG points to {str(p)!r}, which does not exist")
+        return p
+    p = Path.cwd() / CONFIG_FILE_NAME
+    return p if p.is_file() else None
+
+
+_TABLES = ("routes", "limits", "breaker", "budgets", "store", "state", "attachments", "server")
+_DEFAULT_KEYS = {"model": "default_model", "default_model": "default_model", "embedding_model": "embedding_model",
+                 "image_model": "image_model", "backend": "backend", "timeout": "timeout",
+                 "connect_timeout": "connect_timeout", "max_retries": "max_retries", "gateway": "gateway",
+                 "http_client": "http_client"}
+_PROVIDER_KEYS = {f.name for f in fields(ProviderSettings)} - {"name"}
+
+
+def _apply_toml(settings: Settings, file: Path) -> Settings:
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: invalid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {file}: {exc.strerror}") from None
+    unknown = set(data) - {"defaults", "providers", "models", *_TABLES}
+    if unknown:
+        raise ConfigError(f"{file}: unknown table(s) {sorted(unknown)}; allowed: defaults, providers, models, "
+                          + ", ".join(_TABLES))
+    changes: dict[str, Any] = {"source_path": file}
+    for key, value in (data.get("defaults") or {}).items():
+        if key not in _DEFAULT_KEYS:
+            raise ConfigError(f"{file}: unknown key [defaults].{key}; allowed: {sorted(_DEFAULT_KEYS)}")
+        changes[_DEFAULT_KEYS[key]] = value
+    providers = {}
+    for name, table in (data.get("providers") or {}).items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{file}: [providers.{name}] must be a table")
+        bad = set(table) - _PROVIDER_KEYS
+        if bad:
+            raise ConfigError(f"{file}: [providers.{name}] unknown keys {sorted(bad)}; allowed: {sorted(_PROVIDER_KEYS)}")
+        if "api_key" in table:
+            raise ConfigError(f"{file}: [providers.{name}] must not hold a literal api_key; "
+                              f"set api_key_env to the name of an environment variable instead")
+        providers[name] = ProviderSettings(name=name, **table)
+    changes["providers"] = providers
+    models = data.get("models") or []
+    if not isinstance(models, list):
+        raise ConfigError(f"{file}: models must be an array of tables: [[models]]")
+    changes["models"] = [ModelEntry.from_dict(m) for m in models]
+    for table in _TABLES:
+        if table in data:
+            changes[table] = data[table]
+    return replace(settings, **changes)
+
+
+def _apply_env(settings: Settings, env: Mapping[str, str]) -> Settings:
+    changes: dict[str, Any] = {}
+    if env.get("CLOVERLEAF_MODEL"):
+        changes["default_model"] = env["CLOVERLEAF_MODEL"]
+    if env.get("CLOVERLEAF_EMBEDDING_MODEL"):
+        changes["embedding_model"] = env["CLOVERLEAF_EMBEDDING_MODEL"]
+    if env.get("CLOVERLEAF_IMAGE_MODEL"):
+        changes["image_model"] = env["CLOVERLEAF_IMAGE_MODEL"]
+    if env.get("CLOVERLEAF_BACKEND"):
+        changes["backend"] = env["CLOVERLEAF_BACKEND"]
+    for var, name, conv in (("CLOVERLEAF_TIMEOUT", "timeout", float),
+                            ("CLOVERLEAF_MAX_RETRIES", "max_retries", int)):
+        if env.get(var):
+            try:
+                changes[name] = conv(env[var])
+            except ValueError:
+                raise ConfigError(f"{var}={env[var]!r} is not a number") from None
+    if env.get("CLOVERLEAF_STORE_URL"):
+        changes["store"] = {**settings.store, "url": env["CLOVERLEAF_STORE_URL"]}
+    if env.get("CLOVERLEAF_STATE_URL"):
+        changes["state"] = {**settings.state, "url": env["CLOVERLEAF_STATE_URL"]}
+    return replace(settings, **changes) if changes else settings

@@ -1,0 +1,548 @@
+"""One call to one target: resolve, check, build, send, parse, price.
+
+The engine is the SDK's working core and the gateway's unit of work. It resolves a model
+id to a :class:`Target` once (cached, so the hot path never re-reads configuration or
+rebuilds a client), checks the capability matrix before any I/O, hands the adapter's
+request to the transport, maps errors, and finishes the response (structured output,
+cost, latency). Sync and async paths differ only in the line that waits for the network;
+everything before and after is shared.
+"""
+
+from __future__ import annotations
+
+import operator
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from ._capabilities import Capability, require
+from ._config import ModelEntry, ProviderSettings, Settings
+from ._errors import CloverleafError, ConfigError, MalformedResponseError, ProviderError
+from ._http import HttpRequest, HttpResponse, kept_headers, request_id
+from ._models import parse_model_id
+from ._pricing import ModelPrice, lookup
+from ._structured import parse_output
+from ._types import (
+    Attachment,
+    ChatRequest,
+    ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    ImageRequest,
+    ImageResponse,
+    StreamEvent,
+    Text,
+    ToolResult,
+    Usage,
+)
+from .providers.base import Adapter, ProviderConfig
+from .providers.registry import ProviderSpec, custom_spec, get_adapter, get_spec, provider_names
+from .streams.accumulate import StreamAccumulator
+from .transport.core import Transport
+
+
+@dataclass(slots=True)
+class Target:
+    """A resolved place to send a call: provider row, connection settings, model, price."""
+
+    name: str
+    spec: ProviderSpec
+    cfg: ProviderConfig
+    model: str
+    adapter: Adapter
+    price: ModelPrice | None = None
+
+    @property
+    def provider(self) -> str:
+        return self.spec.name
+
+    @property
+    def context_window(self) -> int | None:
+        return self.price.context_window if self.price else None
+
+
+class ModelRegistry:
+    """Named model entries (``[[models]]`` and the admin API). Mutations replace the dict,
+    so readers on other threads never see a half-updated registry."""
+
+    def __init__(self, entries: list[ModelEntry] | None = None) -> None:
+        self._entries: dict[str, ModelEntry] = {e.name: e for e in entries or []}
+        self.version = 0
+
+    def get(self, name: str) -> ModelEntry | None:
+        return self._entries.get(name)
+
+    def all(self) -> list[ModelEntry]:
+        return list(self._entries.values())
+
+    def add(self, entry: ModelEntry) -> None:
+        self._entries = {**self._entries, entry.name: entry}
+        self.version += 1
+
+    def remove(self, name: str) -> bool:
+        if name not in self._entries:
+            return False
+        self._entries = {k: v for k, v in self._entries.items() if k != name}
+        self.version += 1
+        return True
+
+
+def _attachments(req: ChatRequest) -> list[tuple[list[Any], int, Attachment]]:
+    """Every attachment of ``req`` as (the list holding it, its index, it): in messages and
+    inside tool results."""
+    found: list[tuple[list[Any], int, Attachment]] = []
+    for msg in req.messages:
+        for i, part in enumerate(msg.parts):
+            if isinstance(part, Attachment):
+                found.append((msg.parts, i, part))
+            elif isinstance(part, ToolResult) and isinstance(part.content, list):
+                found.extend((part.content, j, p) for j, p in enumerate(part.content) if isinstance(p, Attachment))
+    return found
+
+
+class Engine:
+    def __init__(self, settings: Settings, transport: Transport | None = None) -> None:
+        self.settings = settings
+        self.transport = transport or Transport(timeout=settings.timeout, connect_timeout=settings.connect_timeout,
+                                                max_retries=settings.max_retries, http_client=settings.http_client)
+        self.registry = ModelRegistry(settings.models)
+        self._known = frozenset(provider_names()) | frozenset(settings.providers)
+        self._targets: dict[tuple[Any, ...], Target] = {}
+        self._attachment_policy: Any = None
+        #: Validate structured output into ``ChatResponse.parsed`` (a StructuredOutputError when
+        #: it does not parse). The server turns this off: its clients validate for themselves,
+        #: as they would against the provider, and must get the text even when it is cut off.
+        self.validate_structured = True
+
+    # -- resolution -------------------------------------------------------------------------
+    def resolve(self, model_id: str, *, api_key: str | None = None, base_url: str | None = None,
+                max_retries: int | None = None, timeout: float | None = None) -> Target:
+        key = (model_id, api_key, base_url, max_retries, timeout, self.registry.version)
+        target = self._targets.get(key)
+        if target is None:
+            target = self._resolve(model_id, api_key, base_url, max_retries, timeout)
+            if len(self._targets) > 4096:
+                self._targets.clear()
+            self._targets[key] = target
+        return target
+
+    def _resolve(self, model_id: str, api_key: str | None, base_url: str | None, max_retries: int | None,
+                 timeout: float | None) -> Target:
+        entry = self.registry.get(model_id)
+        if entry is not None:
+            provider, model = entry.provider, entry.identifier
+        else:
+            mid = parse_model_id(model_id, self._known)
+            provider, model = mid.provider, mid.model
+        if self.settings.backend == "fake" and provider != "fake":
+            provider, entry = "fake", None
+        spec = self._spec(provider)
+        ps = self.settings.providers.get(provider)
+        env = self.settings.env
+        cfg = ProviderConfig(
+            name=spec.name,
+            kind=spec.kind,
+            base_url=(base_url or (entry.base_url if entry else None)
+                      or (env.get(spec.base_url_env) if spec.base_url_env else None)
+                      or (ps.base_url if ps else None) or spec.base_url),
+            headers=dict(ps.headers) if ps else {},
+            extra={**spec.extra, **(ps.extra if ps else {}), **(entry.additional_config if entry else {})},
+            timeout=timeout if timeout is not None else (ps.timeout if ps else None),
+            max_retries=(max_retries if max_retries is not None
+                         else ps.max_retries if ps and ps.max_retries is not None else self.settings.max_retries),
+        )
+        cfg.api_key, cfg.api_key_env = self._api_key(spec, ps, entry, api_key)
+        if not cfg.base_url and spec.kind not in ("bedrock", "local_embeddings", "simple_embeddings"):
+            if spec.kind == "azure":
+                raise ConfigError(
+                    f"Azure model {model!r} needs a registry entry: add [[models]] name = {model_id!r}, "
+                    f"provider = \"azure\", identifier = \"<deployment>\", base_url = "
+                    "\"https://<resource>.openai.azure.com/openai/deployments/<deployment>\" to cloverleaf.toml "
+                    "(or set AZURE_OPENAI_ENDPOINT / pass base_url=)")
+            raise ConfigError(f"provider {spec.name!r} needs a base_url: pass base_url= or set it in "
+                              f"[providers.{spec.name}] in cloverleaf.toml")
+        if entry is not None and entry.input_cost_per_1k is not None and entry.output_cost_per_1k is not None:
+            builtin = lookup(spec.name, model)
+            price: ModelPrice | None = ModelPrice.per_1k(
+                entry.input_cost_per_1k, entry.output_cost_per_1k, entry.cached_input_cost_per_1k,
+                entry.context_window or (builtin.context_window if builtin else None))
+        else:
+            price = lookup(spec.name, model)
+            if price is not None and entry is not None and entry.context_window:
+                price = replace(price, context_window=entry.context_window)
+        adapter = get_adapter(spec)
+        cfg = adapter.prepare_config(cfg, env)
+        return Target(name=model_id, spec=spec, cfg=cfg, model=model, adapter=adapter, price=price)
+
+    def _spec(self, provider: str) -> ProviderSpec:
+        ps = self.settings.providers.get(provider)
+        if ps is not None and ps.kind and provider not in provider_names():
+            key_env = (ps.api_key_env,) if ps.api_key_env else ()
+            return custom_spec(provider, ps.kind, ps.base_url or "", key_env=key_env, extra=ps.extra)
+        if ps is not None and provider not in provider_names():
+            raise ConfigError(f"[providers.{provider}] needs kind = \"openai\" (or another kind) to define a new provider")
+        return get_spec(provider)
+
+    def _api_key(self, spec: ProviderSpec, ps: ProviderSettings | None, entry: ModelEntry | None,
+                 explicit: str | None) -> tuple[str | None, str | None]:
+        if explicit:
+            return explicit, None
+        if entry is not None and entry.api_key:
+            return entry.api_key, None
+        env = self.settings.env
+        names: list[str] = []
+        if entry is not None and entry.api_key_env:
+            names.append(entry.api_key_env)
+        if ps is not None and ps.api_key_env:
+            names.append(ps.api_key_env)
+        names.extend(spec.key_env)
+        for name in names:
+            if env.get(name):
+                return env[name], name
+        if spec.key_required:
+            wanted = names[0] if names else f"{spec.name.upper()}_API_KEY"
+            also = f" (or {', '.join(names[1:])})" if len(names) > 1 else ""
+            raise ConfigError(f"no API key for {spec.name}: set {wanted}{also} in the environment, "
+                              "or pass api_key=")
+        return None, None
+
+    # -- checks ----------------------------------------------------------------------------
+    def check(self, target: Target, req: ChatRequest) -> None:
+        """Raise UnsupportedCapability before any I/O when the request needs what the
+        provider cannot do. Never reroutes."""
+        caps = target.adapter.capabilities
+        needed: list[Capability] = [Capability.TEXT]
+        if req.stream:
+            needed.append(Capability.STREAMING)
+        if req.tools:
+            needed.append(Capability.STREAM_TOOLS if req.stream else Capability.TOOLS)
+        if req.response_format is not None and req.response_format.type != "text":
+            needed.append(Capability.STREAM_STRUCTURED if req.stream else Capability.STRUCTURED)
+        if req.reasoning is not None:
+            needed.append(Capability.REASONING)
+        for msg in req.messages:
+            for part in msg.parts:
+                atts = [part] if isinstance(part, Attachment) else (
+                    [p for p in part.content if isinstance(p, Attachment)]
+                    if isinstance(part, ToolResult) and not isinstance(part.content, str) else [])
+                for att in atts:
+                    needed.append(_ATTACHMENT_CAP[att.type or "image"])
+                    if att.fetch == "provider" and att.data is None:
+                        self._check_url_attachment(target, att)
+        require(target.provider, caps, dict.fromkeys(needed))
+
+    @staticmethod
+    def _check_url_attachment(target: Target, att: Attachment) -> None:
+        caps = target.adapter.capabilities
+        ok = {"image": caps.url_image_input, "pdf": caps.url_pdf_input, "audio": caps.url_audio_input}.get(
+            att.type or "image", False)
+        if not ok:
+            from ._errors import UnsupportedCapability
+
+            raise UnsupportedCapability(target.provider, f"{att.type} input by URL (fetch='provider')",
+                                        hint="use fetch='local' so cloverleaf downloads it and sends the bytes")
+
+    def _resolve_attachments(self, req: ChatRequest) -> None:
+        for parts, i, part in _attachments(req):  # loaded bytes too: size cap and type check apply to all
+            from .attachments import resolve
+
+            parts[i] = resolve(part, policy=self.attachment_policy)
+
+    async def _aresolve_attachments(self, req: ChatRequest) -> None:
+        for parts, i, part in _attachments(req):
+            from .attachments import aresolve
+
+            parts[i] = await aresolve(part, policy=self.attachment_policy)
+
+    @property
+    def attachment_policy(self) -> Any:
+        if self._attachment_policy is None:
+            from .attachments import AttachmentPolicy
+
+            self._attachment_policy = AttachmentPolicy(**self.settings.attachments)
+        return self._attachment_policy
+
+    @attachment_policy.setter
+    def attachment_policy(self, policy: Any) -> None:
+        self._attachment_policy = policy
+
+    # -- chat -------------------------------------------------------------------------------
+    def _build_chat(self, target: Target, req: ChatRequest) -> HttpRequest:
+        if req.model != target.model:
+            req = replace(req, model=target.model)
+        self.check(target, req)
+        try:
+            return target.adapter.build_chat(req, target.cfg)
+        except ValueError as exc:  # a request the provider's format cannot express: the caller's to fix
+            raise target.adapter.invalid(str(exc), target.model) from exc
+
+    def chat(self, target: Target, req: ChatRequest) -> ChatResponse:
+        req = self._for_target(target, req, stream=False)
+        self._resolve_attachments(req)
+        http_req = self._build_chat(target, req)
+        t0 = time.perf_counter()
+        resp = self.transport.send(http_req, max_retries=target.cfg.max_retries, hint=target.adapter.connect_hint(target.cfg))
+        return self._finish_chat(target, req, resp, t0)
+
+    async def achat(self, target: Target, req: ChatRequest) -> ChatResponse:
+        req = self._for_target(target, req, stream=False)
+        await self._aresolve_attachments(req)
+        http_req = self._build_chat(target, req)
+        t0 = time.perf_counter()
+        resp = await self.transport.asend(http_req, max_retries=target.cfg.max_retries,
+                                          hint=target.adapter.connect_hint(target.cfg))
+        return self._finish_chat(target, req, resp, t0)
+
+    @staticmethod
+    def _for_target(target: Target, req: ChatRequest, *, stream: bool) -> ChatRequest:
+        if req.model == target.model and req.stream == stream:
+            return req
+        # a shallow copy with two fields changed; dataclasses.replace() costs ~5x more per call
+        out = ChatRequest(*_chat_fields(req))
+        out.model = target.model
+        out.stream = stream
+        return out
+
+    def _finish_chat(self, target: Target, req: ChatRequest, resp: HttpResponse, t0: float) -> ChatResponse:
+        if resp.status >= 400:
+            raise target.adapter.parse_error(resp, target.model)
+        try:
+            out = target.adapter.parse_chat(resp, req)
+        except CloverleafError:
+            raise
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+            raise target.adapter.malformed(f"{type(exc).__name__}: {exc}", resp, target.model) from exc
+        md = out.metadata
+        md.latency_ms = (time.perf_counter() - t0) * 1000.0
+        md.request_id = md.request_id or request_id(resp.headers)
+        md.headers = kept_headers(resp.headers)
+        return self._finalize(target, req, out)
+
+    def _finalize(self, target: Target, req: ChatRequest, out: ChatResponse) -> ChatResponse:
+        out.metadata.target = target.name
+        if target.price is not None:
+            out.cost = target.price.cost(out.usage)
+        fmt = req.response_format
+        if self.validate_structured and fmt is not None and fmt.type != "text" and out.finish_reason != "tool_calls":
+            out.parsed = parse_output(out, fmt)
+        return out
+
+    # -- streaming --------------------------------------------------------------------------
+    def stream(self, target: Target, req: ChatRequest) -> Iterator[StreamEvent]:
+        """Events as they arrive; the last is ``done`` carrying the assembled ``response``."""
+        req = self._for_target(target, req, stream=True)
+        self._resolve_attachments(req)
+        http_req = self._build_chat(target, req)
+        run = _StreamRun(self, target, req)
+        with self.transport.stream(http_req, max_retries=target.cfg.max_retries,
+                                   hint=target.adapter.connect_hint(target.cfg)) as handle:
+            if handle.status >= 400:
+                raise run.error(handle.status, handle.headers, b"".join(handle.chunks()))
+            run.opened(handle.headers)
+            for chunk in handle.chunks():
+                yield from run.feed(chunk)
+        yield from run.close()
+
+    async def astream(self, target: Target, req: ChatRequest) -> AsyncIterator[StreamEvent]:
+        req = self._for_target(target, req, stream=True)
+        await self._aresolve_attachments(req)
+        http_req = self._build_chat(target, req)
+        run = _StreamRun(self, target, req)
+        async with self.transport.astream(http_req, max_retries=target.cfg.max_retries,
+                                          hint=target.adapter.connect_hint(target.cfg)) as handle:
+            if handle.status >= 400:
+                body = b"".join([c async for c in handle.chunks()])
+                raise run.error(handle.status, handle.headers, body)
+            run.opened(handle.headers)
+            async for chunk in handle.chunks():
+                for ev in run.feed(chunk):
+                    yield ev
+        for ev in run.close():
+            yield ev
+
+    # -- embeddings and images --------------------------------------------------------------
+    def embed(self, target: Target, req: EmbeddingRequest) -> EmbeddingResponse:
+        req = self._prep_embed(target, req)
+        local = getattr(target.adapter, "embed_local", None)
+        t0 = time.perf_counter()
+        if local is not None:
+            return self._finish_embed(target, local(req, target.cfg), t0)
+        built = target.adapter.build_embed(req, target.cfg)
+        hint = target.adapter.connect_hint(target.cfg)
+        resps = [self.transport.send(r, max_retries=target.cfg.max_retries, hint=hint) for r in _as_list(built)]
+        return self._parse_many(target, req, built, resps, target.adapter.parse_embed, t0)
+
+    async def aembed(self, target: Target, req: EmbeddingRequest) -> EmbeddingResponse:
+        import asyncio
+
+        req = self._prep_embed(target, req)
+        local = getattr(target.adapter, "embed_local", None)
+        t0 = time.perf_counter()
+        if local is not None:
+            return self._finish_embed(target, await asyncio.to_thread(local, req, target.cfg), t0)
+        built = target.adapter.build_embed(req, target.cfg)
+        hint = target.adapter.connect_hint(target.cfg)
+        resps = await asyncio.gather(*(self.transport.asend(r, max_retries=target.cfg.max_retries, hint=hint)
+                                       for r in _as_list(built)))
+        return self._parse_many(target, req, built, list(resps), target.adapter.parse_embed, t0)
+
+    def image(self, target: Target, req: ImageRequest) -> ImageResponse:
+        req = self._prep_image(target, req)
+        built = target.adapter.build_image(req, target.cfg)
+        t0 = time.perf_counter()
+        hint = target.adapter.connect_hint(target.cfg)
+        resps = [self.transport.send(r, max_retries=target.cfg.max_retries, hint=hint) for r in _as_list(built)]
+        return self._parse_many(target, req, built, resps, target.adapter.parse_image, t0)
+
+    async def aimage(self, target: Target, req: ImageRequest) -> ImageResponse:
+        import asyncio
+
+        req = self._prep_image(target, req)
+        built = target.adapter.build_image(req, target.cfg)
+        t0 = time.perf_counter()
+        hint = target.adapter.connect_hint(target.cfg)
+        resps = await asyncio.gather(*(self.transport.asend(r, max_retries=target.cfg.max_retries, hint=hint)
+                                       for r in _as_list(built)))
+        return self._parse_many(target, req, built, list(resps), target.adapter.parse_image, t0)
+
+    def _prep_embed(self, target: Target, req: EmbeddingRequest) -> EmbeddingRequest:
+        require(target.provider, target.adapter.capabilities, [Capability.EMBEDDINGS])
+        if not req.inputs:
+            raise target.adapter.invalid("embed needs at least one input text")
+        return replace(req, model=target.model) if req.model != target.model else req
+
+    def _prep_image(self, target: Target, req: ImageRequest) -> ImageRequest:
+        require(target.provider, target.adapter.capabilities, [Capability.IMAGE_GENERATION])
+        if not req.prompt.strip():
+            raise target.adapter.invalid("image generation needs a non-empty prompt")
+        return replace(req, model=target.model) if req.model != target.model else req
+
+    def _parse_many(self, target: Target, req: Any, built: Any, resps: list[HttpResponse], parse: Any,
+                    t0: float) -> Any:
+        for r in resps:
+            if r.status >= 400:
+                raise target.adapter.parse_error(r, target.model)
+        try:
+            out = parse(resps if isinstance(built, list) else resps[0], req)
+        except CloverleafError:
+            raise
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+            raise target.adapter.malformed(f"{type(exc).__name__}: {exc}", resps[-1], target.model) from exc
+        out.metadata.request_id = out.metadata.request_id or request_id(resps[-1].headers)
+        out.metadata.headers = kept_headers(resps[-1].headers)
+        return self._finish_embed(target, out, t0)
+
+    def _finish_embed(self, target: Target, out: Any, t0: float) -> Any:
+        out.metadata.latency_ms = (time.perf_counter() - t0) * 1000.0
+        out.metadata.target = target.name
+        if target.price is not None:
+            out.cost = target.price.cost(out.usage)
+        return out
+
+    # -- accounting -------------------------------------------------------------------------
+    def cost(self, target: Target, usage: Usage) -> float | None:
+        return target.price.cost(usage) if target.price is not None else None
+
+    @staticmethod
+    def estimate_tokens(req: ChatRequest) -> int:
+        """Cheap upper-ish estimate of input tokens (≈4 characters a token, a flat 1,000
+        per attachment) for rate-limit buckets and budget reservations before the call."""
+        chars = 0
+        extra = 0
+        for msg in req.messages:
+            for part in msg.parts:
+                if isinstance(part, Text):
+                    chars += len(part.text)
+                elif isinstance(part, Attachment):
+                    extra += 1000
+                elif isinstance(part, ToolResult):
+                    chars += len(part.text)
+                else:
+                    chars += len(str(getattr(part, "text", "") or getattr(part, "arguments", "")))
+            extra += 4
+        for tool in req.tools or ():
+            chars += len(tool.name) + len(tool.description or "") + len(str(tool.parameters))
+        return chars // 4 + extra + 1
+
+    def close(self) -> None:
+        self.transport.close()
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()
+
+
+_chat_fields = operator.attrgetter(*(f.name for f in fields(ChatRequest) if f.init))
+
+_ATTACHMENT_CAP = {"image": Capability.IMAGE_INPUT, "pdf": Capability.PDF_INPUT, "audio": Capability.AUDIO_INPUT}
+
+
+def _as_list(built: HttpRequest | list[HttpRequest]) -> list[HttpRequest]:
+    return built if isinstance(built, list) else [built]
+
+
+class _StreamRun:
+    """The shared, I/O-free part of one streamed call: decode, accumulate, time, finish."""
+
+    __slots__ = ("engine", "target", "req", "decoder", "acc", "t0", "ttft", "headers", "done")
+
+    def __init__(self, engine: Engine, target: Target, req: ChatRequest) -> None:
+        self.engine = engine
+        self.target = target
+        self.req = req
+        self.decoder = target.adapter.stream_decoder(req)
+        self.acc = StreamAccumulator(target.model, target.adapter.name)
+        self.t0 = time.perf_counter()
+        self.ttft: float | None = None
+        self.headers: dict[str, str] = {}
+        self.done: StreamEvent | None = None
+
+    def error(self, status: int, headers: dict[str, str], body: bytes) -> ProviderError:
+        return self.target.adapter.parse_error(HttpResponse(status, headers, body), self.target.model)
+
+    def opened(self, headers: dict[str, str]) -> None:
+        self.headers = headers
+
+    def feed(self, chunk: bytes) -> list[StreamEvent]:
+        try:
+            events = self.decoder.feed(chunk)
+        except CloverleafError:
+            raise
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+            raise self._malformed(exc) from exc
+        return self._take(events)
+
+    def close(self) -> list[StreamEvent]:
+        try:
+            events = self._take(self.decoder.close())
+        except CloverleafError:
+            raise
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+            raise self._malformed(exc) from exc
+        out = self.acc.response()
+        md = out.metadata
+        md.latency_ms = (time.perf_counter() - self.t0) * 1000.0
+        md.time_to_first_token_ms = self.ttft
+        md.request_id = request_id(self.headers)
+        md.headers = kept_headers(self.headers)
+        self.engine._finalize(self.target, self.req, out)
+        done = self.done or StreamEvent("done", finish_reason=out.finish_reason)
+        done.response = out
+        done.finish_reason = out.finish_reason
+        return [*events, done]
+
+    def _take(self, events: list[StreamEvent]) -> list[StreamEvent]:
+        out = []
+        acc = self.acc
+        for ev in events:
+            acc.add(ev)
+            if ev.type == "done":
+                self.done = ev  # held back: emitted once, last, with the assembled response
+                continue
+            if self.ttft is None and ev.type != "usage":
+                self.ttft = (time.perf_counter() - self.t0) * 1000.0
+            out.append(ev)
+        return out
+
+    def _malformed(self, exc: BaseException) -> MalformedResponseError:
+        return self.target.adapter.malformed(f"bad stream data: {type(exc).__name__}: {exc}", None, self.target.model)

@@ -1,0 +1,87 @@
+"""The two values that cross the I/O seam: what an adapter wants sent, and what came back.
+
+Adapters build an :class:`HttpRequest` and parse an :class:`HttpResponse`; only
+``cloverleaf.transport`` turns one into the other. Keeping these plain (no httpx types)
+is what lets every adapter be tested by feeding it recorded bytes, with no server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import _jsoncodec as jsoncodec
+
+#: Header names whose values are secrets: redacted in --dry-run output, traces and errors.
+SECRET_HEADERS = frozenset(
+    {"authorization", "x-api-key", "api-key", "x-goog-api-key", "proxy-authorization", "cookie",
+     "x-amz-security-token", "ocp-apim-subscription-key"}
+)
+
+
+@dataclass(slots=True)
+class HttpRequest:
+    method: str
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+    #: True when the response is an incremental stream to feed to a decoder.
+    stream: bool = False
+    #: Per-request timeout override in seconds (None: the transport's default).
+    timeout: float | None = None
+
+    def __repr__(self) -> str:  # headers redacted, body summarised: a repr must never leak a key
+        size = len(self.body) if self.body is not None else 0
+        return f"HttpRequest({self.method} {self.url}, headers={self.redacted_headers()!r}, {size} bytes)"
+
+    def json(self) -> Any:
+        """The body decoded as JSON (tests and --dry-run use this)."""
+        return jsoncodec.loads(self.body) if self.body else None
+
+    def redacted_headers(self) -> dict[str, str]:
+        return {k: ("<redacted>" if k.lower() in SECRET_HEADERS else v) for k, v in self.headers.items()}
+
+
+@dataclass(slots=True)
+class HttpResponse:
+    status: int
+    #: Lower-cased header names.
+    headers: dict[str, str]
+    body: bytes
+    url: str = ""
+
+    def json(self) -> Any:
+        return jsoncodec.loads(self.body)
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+def json_body(payload: dict[str, Any]) -> bytes:
+    """Serialise a request body once, compactly (no spaces: fewer bytes on the wire)."""
+    return jsoncodec.dumps(payload)
+
+
+#: Response headers kept on ``ChatResponse.metadata.headers``: useful, never secret.
+KEPT_RESPONSE_HEADERS = (
+    "x-request-id", "request-id", "x-amzn-requestid", "apim-request-id", "openai-processing-ms",
+    "x-ratelimit-limit-requests", "x-ratelimit-limit-tokens", "x-ratelimit-remaining-requests",
+    "x-ratelimit-remaining-tokens", "x-ratelimit-reset-requests", "x-ratelimit-reset-tokens",
+    "anthropic-ratelimit-requests-remaining", "anthropic-ratelimit-tokens-remaining",
+    "retry-after", "openai-model", "x-groq-id",
+)
+
+
+def kept_headers(headers: dict[str, str]) -> dict[str, str]:
+    return {k: headers[k] for k in KEPT_RESPONSE_HEADERS if k in headers}
+
+
+def request_id(headers: dict[str, str]) -> str | None:
+    for name in ("x-request-id", "request-id", "x-amzn-requestid", "apim-request-id", "x-groq-id"):
+        if name in headers:
+            return headers[name]
+    return None

@@ -1,0 +1,70 @@
+"""``get_provider(name, model=...)``: a provider bound to one model, for users who think
+in providers rather than model ids. A thin view over a Client — same responses, same
+errors — so switching styles never changes behaviour."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._client import AsyncClient, Client
+from ._streaming import AsyncStream, Stream
+from ._types import ChatResponse, EmbeddingResponse, ImageResponse
+from .providers.registry import get_spec
+
+
+class Provider:
+    def __init__(self, name: str, *, model: str | None = None, api_key: str | None = None,
+                 base_url: str | None = None, client: Client | None = None, **settings: Any) -> None:
+        self.spec = get_spec(name) if client is None or name in _names() else None
+        self.name = name
+        self.model = model
+        self._call = {k: v for k, v in (("api_key", api_key), ("base_url", base_url)) if v is not None}
+        self._client = client or Client(**settings)
+        self._aclient: AsyncClient | None = None
+
+    def _id(self, model: str | None) -> str:
+        chosen = model or self.model
+        if not chosen:
+            raise TypeError(f"no model: pass model= to get_provider({self.name!r}, model=...) or to the call")
+        return f"{self.name}/{chosen}"
+
+    @property
+    def capabilities(self) -> Any:
+        from .providers.registry import capabilities_of
+
+        return capabilities_of(get_spec(self.name))
+
+    def chat(self, messages: Any, *, model: str | None = None, **options: Any) -> ChatResponse:
+        return self._client.chat(self._id(model), messages, **{**self._call, **options})
+
+    def stream(self, messages: Any, *, model: str | None = None, **options: Any) -> Stream:
+        return self._client.stream(self._id(model), messages, **{**self._call, **options})
+
+    def embed(self, inputs: str | list[str], *, model: str | None = None, **options: Any) -> EmbeddingResponse:
+        return self._client.embed(self._id(model), inputs, **{**self._call, **options})
+
+    def generate_image(self, prompt: str, *, model: str | None = None, **options: Any) -> ImageResponse:
+        return self._client.generate_image(self._id(model), prompt, **{**self._call, **options})
+
+    def _async(self) -> AsyncClient:
+        if self._aclient is None:
+            self._aclient = AsyncClient(self._client.settings)
+        return self._aclient
+
+    async def achat(self, messages: Any, *, model: str | None = None, **options: Any) -> ChatResponse:
+        return await self._async().chat(self._id(model), messages, **{**self._call, **options})
+
+    def astream(self, messages: Any, *, model: str | None = None, **options: Any) -> AsyncStream:
+        return self._async().stream(self._id(model), messages, **{**self._call, **options})
+
+    async def aembed(self, inputs: str | list[str], *, model: str | None = None, **options: Any) -> EmbeddingResponse:
+        return await self._async().embed(self._id(model), inputs, **{**self._call, **options})
+
+    def __repr__(self) -> str:
+        return f"Provider({self.name!r}, model={self.model!r})"
+
+
+def _names() -> list[str]:
+    from .providers.registry import provider_names
+
+    return provider_names()

@@ -1,0 +1,192 @@
+"""Tools: Python functions, pydantic models or JSON Schema dicts → :class:`Tool`; and the
+optional loop that runs the model's tool calls until it answers.
+
+A function's schema comes from its signature (types through pydantic, so ``list[int]``,
+``Literal``, ``Optional``, nested models and defaults all work) and its docstring (the
+summary becomes the description; Google-style ``Args:`` and Sphinx ``:param x:`` lines
+describe parameters).
+
+The tool loop is written once as a generator that yields "call the model with these
+messages" and receives the response, so the sync and async clients drive the same code.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+from collections.abc import Callable, Generator
+from typing import Any
+
+from ._errors import ConfigError
+from ._types import ChatResponse, Message, Role, Tool, ToolCall, ToolChoice, ToolResult
+
+
+def to_tool(obj: Any) -> Tool:
+    if isinstance(obj, Tool):
+        return obj
+    if isinstance(obj, dict):
+        return _tool_from_dict(obj)
+    if isinstance(obj, type) and hasattr(obj, "model_json_schema"):
+        schema = obj.model_json_schema()
+        description = schema.pop("description", None) or _doc_summary(obj.__doc__)
+        schema.pop("title", None)
+        return Tool(name=obj.__name__, description=description, parameters=schema)
+    if callable(obj):
+        return tool_from_function(obj)
+    raise ConfigError(f"cannot use {obj!r} as a tool: pass a function, a pydantic model, a Tool "
+                      "or an OpenAI-style {'type': 'function', 'function': {...}} dict")
+
+
+def _tool_from_dict(d: dict[str, Any]) -> Tool:
+    fn = d.get("function") if d.get("type") == "function" else d
+    if not isinstance(fn, dict) or not fn.get("name"):
+        raise ConfigError("a tool dict needs a 'name' (or {'type': 'function', 'function': {'name': ...}})")
+    params = fn.get("parameters") or fn.get("input_schema") or {"type": "object", "properties": {}}
+    return Tool(name=fn["name"], description=fn.get("description"), parameters=params, strict=fn.get("strict"))
+
+
+def to_tool_choice(value: Any) -> ToolChoice | None:
+    if value is None or isinstance(value, ToolChoice):
+        return value
+    if isinstance(value, str):
+        if value in ("auto", "none", "required"):
+            return ToolChoice(value)  # type: ignore[arg-type]
+        if value == "any":
+            return ToolChoice("required")
+        return ToolChoice("tool", value)
+    if isinstance(value, dict):
+        name = (value.get("function") or {}).get("name") or value.get("name")
+        if name:
+            return ToolChoice("tool", name)
+        if value.get("type") in ("auto", "none", "any", "required"):
+            return to_tool_choice(value["type"])
+    raise ConfigError("tool_choice must be 'auto', 'none', 'required', a tool name, or {'type': 'function', "
+                      "'function': {'name': ...}}")
+
+
+_PARAM_LINE = re.compile(r"^\s*(?::param\s+)?(\*{0,2}\w+)\s*(?:\([^)]*\))?\s*:\s*(.+)$")
+
+
+def _doc_summary(doc: str | None) -> str | None:
+    if not doc:
+        return None
+    text = inspect.cleandoc(doc)
+    summary = text.split("\n\n", 1)[0].strip()
+    return " ".join(summary.split()) or None
+
+
+def _doc_params(doc: str | None) -> dict[str, str]:
+    if not doc:
+        return {}
+    out: dict[str, str] = {}
+    lines = inspect.cleandoc(doc).splitlines()
+    in_args = False
+    for line in lines:
+        stripped = line.strip()
+        if stripped.lower() in ("args:", "arguments:", "parameters:", "params:"):
+            in_args = True
+            continue
+        if stripped.startswith(":param "):
+            m = _PARAM_LINE.match(stripped)
+            if m:
+                out[m.group(1)] = m.group(2).strip()
+            continue
+        if in_args:
+            if not stripped:
+                continue
+            if not line.startswith((" ", "\t")) and stripped.endswith(":"):
+                in_args = False
+                continue
+            m = _PARAM_LINE.match(stripped)
+            if m:
+                out[m.group(1)] = m.group(2).strip()
+    return out
+
+
+def tool_from_function(fn: Callable[..., Any]) -> Tool:
+    from pydantic import create_model
+
+    sig = inspect.signature(fn)
+    try:
+        hints = inspect.get_annotations(fn, eval_str=True)
+    except Exception:  # noqa: BLE001 - unresolvable annotations fall back to Any
+        hints = {}
+    docs = _doc_params(fn.__doc__)
+    fields: dict[str, Any] = {}
+    for name, param in sig.parameters.items():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        annotation = hints.get(name, Any)
+        default = ... if param.default is param.empty else param.default
+        fields[name] = (annotation, default)
+    model = create_model(f"{fn.__name__}_params", **fields)  # type: ignore[call-overload]
+    schema = model.model_json_schema()
+    schema.pop("title", None)
+    for name, prop in schema.get("properties", {}).items():
+        prop.pop("title", None)
+        if name in docs:
+            prop.setdefault("description", docs[name])
+    return Tool(name=fn.__name__, description=_doc_summary(fn.__doc__), parameters=schema, function=fn)
+
+
+def run_tool(call: ToolCall, tools: dict[str, Tool]) -> ToolResult:
+    """Run one call against the Python functions; errors go back to the model, not up."""
+    tool = tools.get(call.name)
+    if tool is None or tool.function is None:
+        return ToolResult(call.id, f"error: no tool named {call.name!r}", name=call.name, is_error=True)
+    if "_raw" in call.arguments and len(call.arguments) == 1:
+        return ToolResult(call.id, "error: the arguments were not valid JSON", name=call.name, is_error=True)
+    try:
+        value = tool.function(**call.arguments)
+        if inspect.isawaitable(value):
+            raise ConfigError(f"tool {call.name!r} is async: use AsyncClient for async tools")
+    except ConfigError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the model sees the failure and can recover
+        return ToolResult(call.id, f"error: {type(exc).__name__}: {exc}", name=call.name, is_error=True)
+    return ToolResult(call.id, _to_text(value), name=call.name)
+
+
+async def arun_tool(call: ToolCall, tools: dict[str, Tool]) -> ToolResult:
+    tool = tools.get(call.name)
+    if tool is not None and tool.function is not None and inspect.iscoroutinefunction(tool.function):
+        try:
+            value = await tool.function(**call.arguments)
+        except Exception as exc:  # noqa: BLE001
+            return ToolResult(call.id, f"error: {type(exc).__name__}: {exc}", name=call.name, is_error=True)
+        return ToolResult(call.id, _to_text(value), name=call.name)
+    return run_tool(call, tools)
+
+
+def _to_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if hasattr(value, "model_dump_json"):
+        return str(value.model_dump_json())
+    try:
+        return json.dumps(value, default=str)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def tool_loop(messages: list[Message], max_tool_turns: int) -> Generator[list[Message] | list[ToolCall],
+                                                                         Any, ChatResponse]:
+    """Drive a conversation until the model stops calling tools.
+
+    Protocol (driven by the sync/async clients): the generator yields ``messages`` to send
+    and receives the ChatResponse; when the response has tool calls it yields the list of
+    calls and receives the list of ToolResults; it returns the final response. After
+    ``max_tool_turns`` rounds of tool calls it returns the last response as it is.
+    """
+    history = list(messages)
+    turns = 0
+    while True:
+        response: ChatResponse = yield history
+        calls = response.tool_calls
+        if not calls or turns >= max_tool_turns:
+            return response
+        turns += 1
+        results: list[ToolResult] = yield calls
+        history.append(response.to_message())
+        history.append(Message(Role.TOOL, parts=list(results)))

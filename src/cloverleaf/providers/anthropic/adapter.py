@@ -1,0 +1,227 @@
+"""The native Anthropic Messages API (``POST /v1/messages``), as a pure adapter.
+
+Request encoding lives in :mod:`.anthropic_messages`, the SSE decoder in
+:mod:`.anthropic_stream`; this module holds what both directions share: the adapter, the reading
+of a response (content blocks, usage, stop reasons) and the error mapping.
+
+Usage, checked against ``test_anthropic_cache_real_api.yaml``: Anthropic reports ``input_tokens``
+as only the *uncached* part of the prompt, with ``cache_read_input_tokens`` (served from the
+cache) and ``cache_creation_input_tokens`` (written to it) alongside. Our ``Usage.input_tokens``
+is the whole prompt, so it is the sum of the three; ``cached_tokens`` is the reads and
+``cache_write_tokens`` the writes. The recording's second call (3 uncached + 1111 read + 418
+written) therefore gives ``input_tokens=1532, cached_tokens=1111, cache_write_tokens=418``.
+``output_tokens`` already includes thinking; ``output_tokens_details.thinking_tokens``, when the
+API sends it, becomes ``reasoning_tokens``. With server-side compaction the top-level counts
+cover only the final sampling step while ``usage.iterations`` lists every step (the compaction
+summary reads the whole long prompt and is billed too), so the usage is the sum of the
+iterations (``test_anthropic_compaction_usage_with_cache_streaming.yaml``: 55196 + 181 input,
+83 + 8 output, 55096 cache reads).
+
+Server-side tool blocks (``server_tool_use``, ``web_search_tool_result``, MCP ...) have no
+neutral part: they are kept raw in ``metadata.extra["server_tool_blocks"]`` and not replayed.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ..._capabilities import Capabilities
+from ..._errors import (
+    AuthenticationError,
+    ContextWindowExceededError,
+    InvalidRequestError,
+    NotFoundError,
+    OverloadedError,
+    PermissionDeniedError,
+    ProviderError,
+    RateLimitError,
+    ServerError,
+    error_class_for_status,
+)
+from ..._http import HttpRequest, HttpResponse, json_body
+from ..._types import ChatResponse, FinishReason, Part, Reasoning, ResponseMetadata, Text, ToolCall, Usage
+from .._common import read_json
+from ..base import Adapter, ProviderConfig, base_url_join
+from .messages import encode_chat, is_structured_tool_call
+
+if TYPE_CHECKING:
+    from ..._types import ChatRequest
+    from .stream import AnthropicStreamDecoder
+
+API_VERSION = "2023-06-01"
+
+FINISH_REASONS: dict[str, FinishReason] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+    "pause_turn": "other",
+}
+
+#: ``error.type`` -> our class. Anthropic documents one type per status; the type wins when both exist.
+ERROR_TYPES: dict[str, type[ProviderError]] = {
+    "invalid_request_error": InvalidRequestError,
+    "authentication_error": AuthenticationError,
+    "billing_error": PermissionDeniedError,
+    "permission_error": PermissionDeniedError,
+    "not_found_error": NotFoundError,
+    # 413: the request is over the API's byte limit (usually attachments), not the context window
+    "request_too_large": InvalidRequestError,
+    "rate_limit_error": RateLimitError,
+    "api_error": ServerError,
+    "timeout_error": ServerError,
+    "overloaded_error": OverloadedError,
+}
+
+#: Anthropic has no error code for an over-long prompt; these 400 messages are the documented signal.
+_CONTEXT_MESSAGES = ("prompt is too long", "exceed context limit", "context window")
+
+
+def finish_reason(raw: str | None) -> FinishReason | None:
+    if raw is None:
+        return None
+    return FINISH_REASONS.get(raw, "other")
+
+
+def usage_from(data: dict[str, Any] | None) -> Usage:
+    """Our :class:`Usage` from an Anthropic ``usage`` object (see the module docstring)."""
+    if not data:
+        return Usage()
+    iterations = data.get("iterations")
+    if isinstance(iterations, list) and iterations and all(isinstance(i, dict) for i in iterations):
+        # server-side compaction: the top level counts only the last sampling step; every step is billed
+        total = Usage()
+        for step in iterations:
+            total = total + usage_from(step)
+        return total
+    uncached = data.get("input_tokens") or 0
+    read = data.get("cache_read_input_tokens") or 0
+    written = data.get("cache_creation_input_tokens") or 0
+    details = data.get("output_tokens_details") or {}
+    return Usage(
+        input_tokens=uncached + read + written,
+        output_tokens=data.get("output_tokens") or 0,
+        cached_tokens=read,
+        cache_write_tokens=written,
+        reasoning_tokens=details.get("thinking_tokens") or 0,
+    )
+
+
+def error_class(error_type: str | None, message: str, status: int | None) -> type[ProviderError]:
+    cls = ERROR_TYPES.get(error_type or "")
+    if cls is None:
+        cls = error_class_for_status(status) if status else ServerError
+    if cls is InvalidRequestError and any(m in message.lower() for m in _CONTEXT_MESSAGES):
+        return ContextWindowExceededError
+    return cls
+
+
+class AnthropicAdapter(Adapter):
+    kind: ClassVar[str] = "anthropic"
+    default_capabilities: ClassVar[Capabilities] = Capabilities(
+        text=True, tools=True, structured=True, streaming=True, stream_tools=True, stream_structured=True,
+        image_input=True, pdf_input=True, reasoning=True, url_image_input=True, url_pdf_input=True,
+    )
+
+    # -- request -----------------------------------------------------------------------
+    def build_chat(self, req: ChatRequest, cfg: ProviderConfig) -> HttpRequest:
+        base = cfg.base_url.rstrip("/")
+        url = base + "/messages" if base.endswith("/v1") else base_url_join(base, "/v1/messages")
+        headers = {
+            "content-type": "application/json",
+            "accept": "text/event-stream" if req.stream else "application/json",
+            "anthropic-version": str(cfg.extra.get("anthropic_version", API_VERSION)),
+        }
+        beta = cfg.extra.get("beta")
+        if beta:
+            headers["anthropic-beta"] = beta if isinstance(beta, str) else ",".join(beta)
+        if cfg.api_key:
+            headers["x-api-key"] = cfg.api_key
+        headers.update(cfg.headers)
+        return HttpRequest("POST", url, headers, json_body(encode_chat(self, req, cfg)), stream=req.stream,
+                           timeout=cfg.timeout)
+
+    # -- response ----------------------------------------------------------------------
+    def parse_chat(self, resp: HttpResponse, req: ChatRequest) -> ChatResponse:
+        data = read_json(self, resp, req.model)
+        if not isinstance(data, dict) or not isinstance(data.get("content"), list):
+            raise self.malformed("no 'content' list in the message", resp, req.model)
+        raw_finish = data.get("stop_reason")
+        finish = finish_reason(raw_finish)
+        parts: list[Part] = []
+        server_blocks: list[dict[str, Any]] = []
+        for block in data["content"]:
+            kind = block.get("type")
+            if kind == "text":
+                parts.append(Text(block.get("text", "")))
+            elif kind == "thinking":
+                parts.append(Reasoning(block.get("thinking", ""), signature=block.get("signature") or None,
+                                       provider=self.name))
+            elif kind == "redacted_thinking":
+                parts.append(Reasoning("", redacted=block.get("data"), provider=self.name))
+            elif kind == "tool_use" and is_structured_tool_call(req, block.get("name")):
+                parts.append(Text(json.dumps(block.get("input") or {}, ensure_ascii=False)))
+            elif kind == "tool_use":
+                parts.append(ToolCall(block["id"], block["name"], block.get("input") or {}))
+            else:
+                server_blocks.append(block)
+        if finish == "tool_calls" and not any(isinstance(p, ToolCall) for p in parts):
+            finish = "stop"  # the only call was the structured-output tool, now a Text part
+        meta = ResponseMetadata(response_id=data.get("id"), raw_finish_reason=raw_finish)
+        if server_blocks:
+            meta.extra["server_tool_blocks"] = server_blocks
+        return ChatResponse(
+            parts=parts,
+            model=data.get("model") or req.model,
+            provider=self.name,
+            finish_reason=finish,
+            usage=usage_from(data.get("usage")),
+            metadata=meta,
+        )
+
+    def stream_decoder(self, req: ChatRequest) -> AnthropicStreamDecoder:
+        from .stream import AnthropicStreamDecoder
+
+        return AnthropicStreamDecoder(self, req)
+
+    # -- errors ------------------------------------------------------------------------
+    def parse_error(self, resp: HttpResponse, model: str | None = None) -> ProviderError:
+        """Map ``{"type": "error", "error": {"type": ..., "message": ...}, "request_id": ...}``."""
+        try:
+            data = resp.json()
+        except ValueError:
+            data = None
+        err = data.get("error") if isinstance(data, dict) else None
+        if not isinstance(err, dict):
+            return super().parse_error(resp, model)
+        message = str(err.get("message") or f"HTTP {resp.status}")
+        code = err.get("type")
+        cls = error_class(code, message, resp.status)
+        error = self.make_error(cls, _with_hint(cls, message), resp, model=model, code=code)
+        if error.request_id is None and isinstance(data, dict):
+            error.request_id = data.get("request_id")
+        return error
+
+    def stream_error(self, payload: dict[str, Any], model: str | None) -> ProviderError:
+        """The error an ``event: error`` inside a 200 stream stands for (no HTTP status of its own)."""
+        err = payload.get("error")
+        if not isinstance(err, dict):
+            err = {}
+        message = str(err.get("message") or "error event in the stream")
+        code = err.get("type")
+        cls = error_class(code, message, None)
+        return cls(_with_hint(cls, message), provider=self.name, model=model, code=code,
+                   request_id=payload.get("request_id"), body=json.dumps(payload))
+
+
+def _with_hint(cls: type[ProviderError], message: str) -> str:
+    if cls is OverloadedError:
+        return f"{message} (Anthropic is overloaded; retry later or fall back to another model)"
+    if cls is AuthenticationError:
+        return f"{message} (check ANTHROPIC_API_KEY or the provider's api_key)"
+    if cls is ContextWindowExceededError:
+        return f"{message} (shorten the conversation or use a model with a larger context window)"
+    return message

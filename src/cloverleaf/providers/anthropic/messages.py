@@ -1,0 +1,339 @@
+"""Encode a provider-neutral :class:`ChatRequest` as an Anthropic Messages API body.
+
+Why this is more than a field rename: the Messages API has its own shape for a conversation.
+
+- System messages are not turns: they become the top-level ``system`` (a string, or a list of
+  text blocks when a part carries ``cache_control``).
+- Only ``user`` and ``assistant`` turns exist and consecutive turns of one role must be merged:
+  tool results travel as ``tool_result`` blocks inside a ``user`` turn, so a run of tool messages
+  (and a user message after them) becomes one user turn with the results first.
+- Assistant history must carry ``thinking`` blocks back with their ``signature`` (and
+  ``redacted_thinking`` blocks with their ``data``) or a multi-turn conversation with extended
+  thinking is rejected. Reasoning from another provider has no valid signature and is dropped.
+- ``max_tokens`` is required (default :data:`DEFAULT_MAX_TOKENS`) and must exceed the thinking
+  budget; an effort becomes a budget by the table shared with Gemini and Bedrock (``_common``),
+  and ``tool_choice`` is checked by the shared rule there too.
+
+Structured output, and why it is native: the recordings (``test_anthropic_native_output_*``,
+``test_output/test_*_native_output*``) show ``output_config.format = {"type": "json_schema",
+"schema": ...}`` making the model answer with the JSON as its text (stop_reason ``end_turn``),
+which is exactly our contract and streams as plain text deltas. It is GA (no beta header) on
+Claude Sonnet/Opus 4.5+, Haiku 4.5 and later. Older models (Claude 3.x, Sonnet/Opus 4.0) and
+``json_object`` (which has no schema to enforce) fall back to a forced tool named
+:data:`STRUCTURED_TOOL`; the response parser turns that call back into a Text part holding the
+JSON. ``cfg.extra["structured_output"] = "native" | "tool"`` overrides the choice per provider.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..._types import (
+    Attachment,
+    ChatRequest,
+    Message,
+    Reasoning,
+    ReasoningConfig,
+    Role,
+    Text,
+    Tool,
+    ToolCall,
+    ToolChoice,
+    ToolResult,
+)
+from .._common import budget_for_effort, checked_tool_choice, replayable_reasoning
+
+if TYPE_CHECKING:
+    from ..base import Adapter, ProviderConfig
+
+#: ``max_tokens`` when the caller sets none (the API requires one).
+DEFAULT_MAX_TOKENS = 2048
+#: The API's smallest thinking budget.
+MIN_THINKING_BUDGET = 1024
+#: Name of the forced tool used for structured output on models without native JSON outputs.
+STRUCTURED_TOOL = "json_response"
+
+#: Model name prefixes that predate native structured outputs (``output_config.format``).
+_NO_NATIVE_JSON = ("claude-3", "claude-2", "claude-instant", "claude-sonnet-4-0", "claude-sonnet-4-2025",
+                   "claude-opus-4-0", "claude-opus-4-2025")
+
+
+def encode_chat(adapter: Adapter, req: ChatRequest, cfg: ProviderConfig) -> dict[str, Any]:
+    """The JSON body for ``POST /v1/messages``."""
+    body: dict[str, Any] = {"model": req.model}
+    thinking_budget = _thinking_budget(adapter, req)
+    body["max_tokens"] = _max_tokens(req, thinking_budget)
+    body["messages"] = encode_messages(adapter, req.messages)
+    system = encode_system(req.messages)
+    if system is not None:
+        body["system"] = system
+    if thinking_budget is not None:
+        body["thinking"] = {"type": "enabled", "budget_tokens": thinking_budget}
+    _sampling(body, req, thinking=thinking_budget is not None)
+
+    tools = [encode_tool(t) for t in req.tools or []]
+    choice = checked_tool_choice(req, adapter.name)
+    tool_choice = encode_tool_choice(choice, req.parallel_tool_calls) if tools else None
+    fmt = req.response_format
+    if fmt is not None and fmt.type != "text":
+        if structured_mode(req, cfg) == "native":
+            body["output_config"] = {"format": {"type": "json_schema", "schema": native_output_schema(fmt.schema or {})}}
+        else:
+            schema = fmt.schema if fmt.type == "json_schema" and fmt.schema else {"type": "object"}
+            tools.append({
+                "name": STRUCTURED_TOOL,
+                "description": "Give the final answer by calling this tool with JSON that matches its schema.",
+                "input_schema": schema,
+            })
+            if thinking_budget is not None:  # the API allows only auto/none together with thinking
+                tool_choice = tool_choice or {"type": "auto"}
+            elif tool_choice is None:
+                tool_choice = {"type": "any"} if req.tools else {"type": "tool", "name": STRUCTURED_TOOL}
+    if tools:
+        body["tools"] = tools
+    if tool_choice is not None:
+        body["tool_choice"] = tool_choice
+    if req.stream:
+        body["stream"] = True
+    if req.extra_body:
+        body.update(req.extra_body)
+    return body
+
+
+def structured_mode(req: ChatRequest, cfg: ProviderConfig) -> str:
+    """``"native"`` (``output_config.format``) or ``"tool"`` (a forced :data:`STRUCTURED_TOOL` call)."""
+    fmt = req.response_format
+    if fmt is None or fmt.type == "json_object" or not fmt.schema:
+        return "tool"
+    override = cfg.extra.get("structured_output")
+    if override in ("native", "tool"):
+        return str(override)
+    return "tool" if req.model.startswith(_NO_NATIVE_JSON) else "native"
+
+
+def is_structured_tool_call(req: ChatRequest, name: str | None) -> bool:
+    """True when a ``tool_use`` named ``name`` is our structured-output tool, not a user tool."""
+    return (
+        name == STRUCTURED_TOOL
+        and req.response_format is not None
+        and req.response_format.type != "text"
+        and not any(t.name == STRUCTURED_TOOL for t in req.tools or [])
+    )
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+def _thinking_budget(adapter: Adapter, req: ChatRequest) -> int | None:
+    cfg: ReasoningConfig | None = req.reasoning
+    if cfg is None:
+        return None
+    if cfg.budget_tokens is not None:
+        budget = max(MIN_THINKING_BUDGET, cfg.budget_tokens)
+        if req.max_tokens is not None and req.max_tokens <= budget:
+            raise adapter.invalid(
+                f"max_tokens ({req.max_tokens}) must be greater than the reasoning budget ({budget}); "
+                "raise max_tokens or lower reasoning.budget_tokens", req.model)
+        return budget
+    budget = budget_for_effort(cfg.effort)
+    if req.max_tokens is not None and req.max_tokens <= budget:
+        # an effort is a wish, not a number: fit the budget under the caller's max_tokens
+        if req.max_tokens <= MIN_THINKING_BUDGET:
+            raise adapter.invalid(
+                f"max_tokens ({req.max_tokens}) leaves no room for extended thinking (the minimum "
+                f"budget is {MIN_THINKING_BUDGET} tokens); raise max_tokens or drop reasoning", req.model)
+        budget = max(MIN_THINKING_BUDGET, req.max_tokens // 2)
+    return budget
+
+
+def _max_tokens(req: ChatRequest, thinking_budget: int | None) -> int:
+    if req.max_tokens is not None:
+        return req.max_tokens
+    if thinking_budget is not None:
+        return thinking_budget + DEFAULT_MAX_TOKENS
+    return DEFAULT_MAX_TOKENS
+
+
+def _sampling(body: dict[str, Any], req: ChatRequest, *, thinking: bool) -> None:
+    """Sampling options. With thinking the API only accepts temperature 1 and top_p >= 0.95, so
+    other values are left out rather than failing a portable request. ``seed`` has no equivalent."""
+    if req.temperature is not None and (not thinking or req.temperature == 1):
+        body["temperature"] = req.temperature
+    if req.top_p is not None and (not thinking or req.top_p >= 0.95):
+        body["top_p"] = req.top_p
+    if req.stop:
+        body["stop_sequences"] = list(req.stop)
+    if req.user:
+        body["metadata"] = {"user_id": req.user}
+
+
+def encode_tool(tool: Tool) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": tool.name}
+    if tool.description is not None:
+        out["description"] = tool.description
+    out["input_schema"] = native_output_schema(tool.parameters) if tool.strict else tool.parameters
+    if tool.strict:
+        out["strict"] = True
+    return out
+
+
+def encode_tool_choice(choice: ToolChoice | None, parallel_tool_calls: bool | None) -> dict[str, Any] | None:
+    if choice is None:
+        out: dict[str, Any] | None = {"type": "auto"} if parallel_tool_calls is False else None
+    elif choice.mode == "none":
+        return {"type": "none"}
+    elif choice.mode == "required":
+        out = {"type": "any"}
+    elif choice.mode == "tool":
+        out = {"type": "tool", "name": choice.name}
+    else:
+        out = {"type": "auto"}
+    if out is not None and parallel_tool_calls is False:
+        out["disable_parallel_tool_use"] = True
+    return out
+
+
+# --------------------------------------------------------------------------- conversation
+
+
+def encode_system(messages: list[Message]) -> str | list[dict[str, Any]] | None:
+    """All system messages, hoisted: a string, or text blocks when any part has ``cache_control``."""
+    parts = [p for m in messages if m.role is Role.SYSTEM for p in m.parts if isinstance(p, Text)]
+    if not parts:
+        return None
+    if any(p.cache_control for p in parts):
+        return [_text_block(p) for p in parts if p.text]
+    return "\n\n".join(p.text for p in parts)
+
+
+def encode_messages(adapter: Adapter, messages: list[Message]) -> list[dict[str, Any]]:
+    """Turns as the API wants them: user/assistant only, same-role runs merged, no empty turns."""
+    turns: list[dict[str, Any]] = []
+    for msg in messages:
+        if msg.role is Role.SYSTEM:
+            continue
+        if msg.role is Role.ASSISTANT:
+            role, blocks = "assistant", [b for p in msg.parts for b in _assistant_blocks(adapter, p)]
+        else:
+            role, blocks = "user", [b for p in msg.parts for b in _user_blocks(adapter, p)]
+        if not blocks:
+            continue
+        if turns and turns[-1]["role"] == role:
+            turns[-1]["content"].extend(blocks)
+        else:
+            turns.append({"role": role, "content": blocks})
+    return turns
+
+
+def _user_blocks(adapter: Adapter, part: Any) -> list[dict[str, Any]]:
+    if isinstance(part, Text):
+        return [_text_block(part)] if part.text else []
+    if isinstance(part, Attachment):
+        return [encode_attachment(adapter, part)]
+    if isinstance(part, ToolResult):
+        return [_tool_result_block(adapter, part)]
+    if isinstance(part, Reasoning):
+        return []
+    raise adapter.invalid(f"a {type(part).__name__} part cannot be sent in a user or tool message")
+
+
+def _assistant_blocks(adapter: Adapter, part: Any) -> list[dict[str, Any]]:
+    if isinstance(part, Text):
+        return [_text_block(part)] if part.text else []
+    if isinstance(part, ToolCall):
+        return [{"type": "tool_use", "id": part.id, "name": part.name, "input": part.arguments}]
+    if isinstance(part, Reasoning):
+        if not replayable_reasoning(adapter, part.provider):
+            return []  # another vendor's reasoning: its signature cannot verify here
+        if part.redacted:
+            return [{"type": "redacted_thinking", "data": part.redacted}]
+        if part.signature:
+            return [{"type": "thinking", "thinking": part.text, "signature": part.signature}]
+        return []  # unsigned thinking is rejected by the API
+    raise adapter.invalid(f"a {type(part).__name__} part cannot be sent in an assistant message")
+
+
+def _text_block(part: Text) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "text", "text": part.text}
+    if part.cache_control:
+        block["cache_control"] = part.cache_control
+    return block
+
+
+def _tool_result_block(adapter: Adapter, result: ToolResult) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": result.tool_call_id}
+    if isinstance(result.content, str):
+        if result.content:
+            block["content"] = result.content
+    else:
+        block["content"] = [b for p in result.content for b in _user_blocks(adapter, p)]
+    block["is_error"] = result.is_error
+    return block
+
+
+def encode_attachment(adapter: Adapter, att: Attachment) -> dict[str, Any]:
+    """Images and PDFs inline (``source.type=base64``) or by URL (``fetch="provider"``)."""
+    if att.kind == "audio":
+        raise adapter.unsupported("audio input")
+    if att.kind not in ("image", "pdf"):
+        raise adapter.invalid(f"unsupported attachment type {att.kind!r}; Anthropic takes images and PDFs")
+    block_type = "image" if att.kind == "image" else "document"
+    if att.data is not None:
+        media_type = att.media_type or ("application/pdf" if att.kind == "pdf" else None)
+        if media_type is None:
+            raise adapter.invalid("an inline image needs a media_type (image/png, image/jpeg, image/gif, image/webp)")
+        source: dict[str, Any] = {"type": "base64", "media_type": media_type, "data": att.base64()}
+    elif att.url is not None:
+        source = {"type": "url", "url": att.url}
+    else:
+        raise adapter.invalid("attachment was not resolved (no data and no url)")
+    block: dict[str, Any] = {"type": block_type, "source": source}
+    if att.kind == "pdf" and att.filename:
+        block["title"] = att.filename
+    if att.cache_control:
+        block["cache_control"] = att.cache_control
+    return block
+
+
+# --------------------------------------------------------------------------- schemas
+
+#: JSON Schema keywords native structured outputs accept; others move into the description.
+_KEPT = frozenset({"type", "properties", "required", "items", "enum", "const", "anyOf", "allOf", "$ref",
+                   "$defs", "definitions", "description", "title", "additionalProperties"})
+_STRING_FORMATS = frozenset({"date-time", "time", "date", "duration", "email", "hostname", "uri", "ipv4",
+                             "ipv6", "uuid"})
+
+
+def native_output_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``schema`` in the subset native structured outputs accept: every object closed
+    (``additionalProperties: false``), ``oneOf`` as ``anyOf``, and constraints the API cannot
+    enforce (``minimum``, ``pattern``, ...) kept as a hint in the description."""
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    hints: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "properties":
+            out[key] = {name: native_output_schema(s) for name, s in value.items()}
+        elif key in ("$defs", "definitions"):
+            out[key] = {name: native_output_schema(s) for name, s in value.items()}
+        elif key == "items":
+            out[key] = native_output_schema(value)
+        elif key in ("anyOf", "oneOf", "allOf"):
+            out["allOf" if key == "allOf" else "anyOf"] = [native_output_schema(s) for s in value]
+        elif key == "additionalProperties":
+            continue
+        elif key == "format" and value in _STRING_FORMATS:
+            out[key] = value
+        elif key == "minItems" and value in (0, 1):
+            out[key] = value
+        elif key in _KEPT:
+            out[key] = value
+        else:
+            hints[key] = value
+    if out.get("type") == "object" or "properties" in out:
+        out["additionalProperties"] = False
+    if hints:
+        hint = "{" + ", ".join(f"{k}: {v}" for k, v in hints.items()) + "}"
+        out["description"] = f"{out['description']}\n\n{hint}" if out.get("description") else hint
+    return out

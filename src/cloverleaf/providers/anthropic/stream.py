@@ -1,0 +1,148 @@
+"""Incremental decoder for the Anthropic Messages SSE stream, no I/O.
+
+The stream is a message built up block by block::
+
+    message_start          id, model, input usage
+    content_block_start    index, block type (text / thinking / redacted_thinking / tool_use / server ...)
+    content_block_delta    text_delta | thinking_delta | signature_delta | input_json_delta | citations_delta
+    content_block_stop
+    message_delta          stop_reason, cumulative output usage
+    message_stop           the end; the only event that completes a message
+    ping                   keep-alive, ignored
+    error                  e.g. overloaded_error mid-stream: raised from feed()
+
+Deltas carry only a block ``index``, so the decoder remembers each open block's type to know
+what a delta means: ``input_json_delta`` fragments are tool-call arguments for a ``tool_use``
+block, JSON *text* for our structured-output tool, and ignored for server-side tools. A body
+that ends before ``message_stop`` was cut off, and ``close()`` says so; nothing after it counts
+(one ``done``). SSE framing and JSON parsing are the shared
+:class:`~cloverleaf.streams.sse_json.JSONEventDecoder`'s.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..._errors import MalformedResponseError
+from ..._types import FinishReason, StreamEvent
+from ...streams.sse_json import JSONEventDecoder
+from .adapter import finish_reason, usage_from
+from .messages import is_structured_tool_call
+
+if TYPE_CHECKING:
+    from ..._types import ChatRequest
+    from .adapter import AnthropicAdapter
+
+# What an open content block's deltas mean.
+_TEXT, _REASONING, _TOOL, _JSON_TEXT, _IGNORED = "text", "reasoning", "tool", "json_text", "ignored"
+
+
+class AnthropicStreamDecoder(JSONEventDecoder):
+    __slots__ = ("_adapter", "_req", "_blocks", "_json_text_seen", "_id", "_model", "_raw_finish",
+                 "_tool_calls", "_done")
+
+    def __init__(self, adapter: AnthropicAdapter, req: ChatRequest) -> None:
+        super().__init__()
+        self._adapter = adapter
+        self._req = req
+        self._blocks: dict[int, str] = {}
+        self._json_text_seen: set[int] = set()
+        self._id: str | None = None
+        self._model: str | None = None
+        self._raw_finish: str | None = None
+        self._tool_calls = 0
+        self._done = False
+
+    # -- JSONEventDecoder hooks -------------------------------------------------------------
+    def _end(self, out: list[StreamEvent]) -> None:
+        if not self._done:
+            raise self._malformed("the stream ended before message_stop (connection cut off?)")
+
+    def _malformed(self, what: str, data: str | None = None) -> MalformedResponseError:
+        return self._adapter.malformed(what, model=self._req.model)
+
+    # -- one SSE event -----------------------------------------------------------------
+    def _payload(self, event: str | None, payload: Any, out: list[StreamEvent]) -> None:
+        if not isinstance(payload, dict):
+            raise self._malformed(f"an event's data is not an object: {str(payload)[:200]!r}")
+        kind = payload.get("type") or event
+        if self._done and kind != "error":
+            return  # exactly one done: nothing after message_stop counts
+        if kind == "content_block_delta":
+            self._delta(payload, out)
+        elif kind == "content_block_start":
+            self._block_start(payload, out)
+        elif kind == "content_block_stop":
+            index = payload.get("index", -1)
+            if self._blocks.pop(index, None) == _JSON_TEXT and index not in self._json_text_seen:
+                out.append(StreamEvent("text", text="{}"))  # structured tool called with no input
+        elif kind == "message_start":
+            message = payload.get("message") or {}
+            self._id = message.get("id")
+            self._model = message.get("model")
+            if message.get("usage"):
+                out.append(StreamEvent("usage", usage=usage_from(message["usage"])))
+        elif kind == "message_delta":
+            self._raw_finish = (payload.get("delta") or {}).get("stop_reason") or self._raw_finish
+            if payload.get("usage"):
+                out.append(StreamEvent("usage", usage=usage_from(payload["usage"])))
+        elif kind == "message_stop":
+            self._done = True
+            out.append(StreamEvent("done", finish_reason=self._finish(), raw_finish_reason=self._raw_finish,
+                                   model=self._model or self._req.model, id=self._id))
+        elif kind == "error":
+            raise self._adapter.stream_error(payload, self._req.model)
+        # ping and event types added to the API later are ignored
+
+    def _block_start(self, payload: dict[str, Any], out: list[StreamEvent]) -> None:
+        index = payload.get("index", -1)
+        block = payload.get("content_block") or {}
+        kind = block.get("type")
+        if kind == "text":
+            self._blocks[index] = _TEXT
+            if block.get("text"):
+                out.append(StreamEvent("text", text=block["text"]))
+        elif kind == "thinking":
+            self._blocks[index] = _REASONING
+            if block.get("thinking") or block.get("signature"):
+                out.append(StreamEvent("reasoning", text=block.get("thinking") or None,
+                                       signature=block.get("signature") or None))
+        elif kind == "redacted_thinking":
+            self._blocks[index] = _REASONING
+            out.append(StreamEvent("reasoning", redacted=block.get("data")))
+        elif kind == "tool_use" and is_structured_tool_call(self._req, block.get("name")):
+            self._blocks[index] = _JSON_TEXT
+        elif kind == "tool_use":
+            self._blocks[index] = _TOOL
+            self._tool_calls += 1
+            out.append(StreamEvent("tool_call_delta", index=index, id=block.get("id"), name=block.get("name")))
+        else:
+            self._blocks[index] = _IGNORED
+
+    def _delta(self, payload: dict[str, Any], out: list[StreamEvent]) -> None:
+        index = payload.get("index", -1)
+        delta = payload.get("delta") or {}
+        kind = delta.get("type")
+        block = self._blocks.get(index)
+        if kind == "text_delta" and block == _TEXT:
+            if delta.get("text"):
+                out.append(StreamEvent("text", text=delta["text"]))
+        elif kind == "thinking_delta" and block == _REASONING:
+            if delta.get("thinking"):
+                out.append(StreamEvent("reasoning", text=delta["thinking"]))
+        elif kind == "signature_delta" and block == _REASONING:
+            if delta.get("signature"):
+                out.append(StreamEvent("reasoning", signature=delta["signature"]))
+        elif kind == "input_json_delta" and delta.get("partial_json"):
+            if block == _TOOL:
+                out.append(StreamEvent("tool_call_delta", index=index, arguments=delta["partial_json"]))
+            elif block == _JSON_TEXT:
+                self._json_text_seen.add(index)
+                out.append(StreamEvent("text", text=delta["partial_json"]))
+        # citations_delta and deltas of server-side tool blocks carry nothing we model
+
+    def _finish(self) -> FinishReason | None:
+        finish = finish_reason(self._raw_finish)
+        if finish == "tool_calls" and not self._tool_calls:
+            return "stop"  # the only call was the structured-output tool, streamed as text
+        return finish

@@ -1,0 +1,1 @@
+"""Azure OpenAI: the OpenAI wire with Azure's URLs and auth."""

@@ -1,0 +1,92 @@
+"""Azure OpenAI: the OpenAI wire format at a deployment URL, with Azure's auth and filters.
+
+Everything about the body, the stream and the answers is the OpenAI adapter's; this
+subclass changes only what Azure changes:
+
+- URL: ``cfg.base_url`` is the deployment root
+  (``https://RES.openai.azure.com/openai/deployments/DEPLOYMENT``) and each operation is
+  ``{base}/chat/completions?api-version=...`` (``embeddings``, ``images/generations``
+  alike). ``api_version`` comes from ``cfg.extra`` (default ``2024-08-01-preview``). A bare
+  resource root (``https://RES.openai.azure.com``, what ``AZURE_OPENAI_ENDPOINT`` usually
+  holds) gets ``/openai/deployments/{model}`` added, the model naming the deployment. A
+  base ending in ``/openai/v1`` is Azure's version-less v1 API and gets no query string.
+- Auth: an ``api-key`` header, not a Bearer token (``cfg.extra["azure_ad_token"]`` sends
+  an Entra ID Bearer token instead).
+- Content filtering: ``prompt_filter_results`` and ``content_filter_results`` are kept in
+  ``metadata.extra``; a response or stream chunk that finishes with ``content_filter``
+  raises :class:`ContentFilterError` (the answer was cut by the filter, so a partial text
+  must not pass for a complete one), as does an error with code ``content_filter``.
+- Streams start with a chunk whose ``choices`` is empty and ``model``/``id`` are blank
+  (it only carries the prompt filter results); the shared decoder handles that.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+from urllib.parse import quote, urlencode, urlsplit
+
+from ..._capabilities import Capabilities
+from ..._errors import ConfigError, ContentFilterError, NotFoundError, ProviderError
+from ..._http import HttpResponse
+from ..base import ProviderConfig
+from ..openai.adapter import OpenAIAdapter
+from ..openai.messages import Dialect
+
+DEFAULT_API_VERSION = "2024-08-01-preview"
+
+
+class AzureOpenAIAdapter(OpenAIAdapter):
+    kind: ClassVar[str] = "azure"
+    default_capabilities: ClassVar[Capabilities] = Capabilities(
+        text=True, tools=True, structured=True, streaming=True, stream_tools=True, stream_structured=True,
+        embeddings=True, image_input=True, url_image_input=True, reasoning=True,
+    )
+    default_dialect: ClassVar[Dialect] = Dialect(embedding_base64=True)
+
+    def endpoint(self, cfg: ProviderConfig, path: str, model: str) -> str:
+        base = (cfg.base_url or self.spec.base_url).rstrip("/")
+        if not base:
+            raise ConfigError(
+                "Azure OpenAI needs base_url = https://RESOURCE.openai.azure.com/openai/deployments/DEPLOYMENT "
+                "(or AZURE_OPENAI_ENDPOINT = https://RESOURCE.openai.azure.com with the deployment as the model)")
+        if urlsplit(base).path in ("", "/"):
+            # a resource root (what AZURE_OPENAI_ENDPOINT usually holds): the model names the deployment
+            base = f"{base}/openai/deployments/{quote(model, safe='')}"
+        url = f"{base}/{path.lstrip('/')}"
+        if base.endswith("/openai/v1"):
+            return url
+        version = cfg.extra.get("api_version") or self.spec.extra.get("api_version") or DEFAULT_API_VERSION
+        return f"{url}?{urlencode({'api-version': version})}"
+
+    def auth_headers(self, cfg: ProviderConfig) -> dict[str, str]:
+        token = cfg.extra.get("azure_ad_token")
+        if token:
+            return {"Authorization": f"Bearer {token}"}
+        return {"api-key": cfg.api_key} if cfg.api_key else {}
+
+    # -- content filtering -------------------------------------------------------------------
+    def chunk_extra(self, chunk: dict[str, Any]) -> dict[str, Any] | None:
+        extra: dict[str, Any] = {}
+        if chunk.get("prompt_filter_results"):
+            extra["prompt_filter_results"] = chunk["prompt_filter_results"]
+        for choice in chunk.get("choices") or ():
+            results = choice.get("content_filter_results") if isinstance(choice, dict) else None
+            if results:
+                extra["content_filter_results"] = results
+        return extra or None
+
+    def check_finish(self, raw_finish: str | None, model: str | None) -> None:
+        if raw_finish == "content_filter":
+            raise ContentFilterError(
+                "Azure's content filter stopped the response (finish_reason=content_filter); "
+                "see the deployment's content filtering policy",
+                provider=self.name, model=model, status=200, code="content_filter")
+
+    def parse_error(self, resp: HttpResponse, model: str | None = None) -> ProviderError:
+        err = super().parse_error(resp, model)
+        if isinstance(err, NotFoundError) and resp.status == 404:
+            err.message += (" - check that base_url is the deployment root "
+                            "(https://RESOURCE.openai.azure.com/openai/deployments/DEPLOYMENT), that the "
+                            "deployment exists, and that api_version is one Azure supports")
+            err.args = (err.message,)
+        return err

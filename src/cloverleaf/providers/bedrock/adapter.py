@@ -1,0 +1,453 @@
+"""AWS Bedrock: the Converse API for chat, InvokeModel for embeddings and images, SigV4 auth.
+
+Converse gives one request shape over every Bedrock chat model (Claude, Nova, Llama, Mistral,
+DeepSeek, gpt-oss, ...), so this adapter translates to it rather than to each vendor's native
+body. URLs are ``https://bedrock-runtime.{region}.amazonaws.com/model/{model}/{operation}``
+with the model id percent-encoded whole (ids carry ``:`` and ARNs ``/``); ``base_url``
+overrides the endpoint (VPC endpoints, tests).
+
+Authentication: a Bedrock API key (``api_key`` / ``AWS_BEARER_TOKEN_BEDROCK``) is sent as a
+bearer token; otherwise every request is SigV4-signed by ``bedrock_auth`` with credentials
+from botocore's chain. The environment is read only by :meth:`BedrockAdapter.prepare_config`
+(region, bearer token); a config that already names its region makes ``build_*`` a pure
+function of (request, config, credentials, clock).
+
+Structured output: Converse has no JSON-schema mode shared by all models, so the schema is
+sent as a tool (named after ``ResponseFormat.name``) that the model is forced to call
+(``toolChoice: {tool}``, or ``{any}`` when the caller's own tools are also offered, or
+``{auto}`` when Claude's extended thinking forbids forcing). The parser and the stream decoder
+turn that tool call back into a Text part holding the JSON. ``extra={"structured_output":
+"native"}`` instead uses Converse's ``outputConfig.textFormat`` for models that support it.
+
+Reasoning is requested per model family through ``additionalModelRequestFields`` (Claude
+``thinking``, gpt-oss ``reasoning_effort``, Qwen ``reasoning_config``, Nova ``reasoningConfig``).
+Reasoning parts in the history are sent back only when signed (or redacted) and produced by
+Bedrock (``_common.replayable_reasoning``): Claude verifies them, unsigned reasoning cannot be
+replayed faithfully, and another vendor's signature (a Gemini ``thoughtSignature``, OpenAI
+encrypted reasoning after a gateway fallback) would fail the whole request. Effort and budget
+translate through the shared table in ``_common``. Converse has
+no ``seed``, ``user`` or parallel-tool-call switch; those request fields are not sent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from ..._capabilities import Capabilities
+from ..._errors import (
+    ConfigError,
+    ContentFilterError,
+    ProviderError,
+)
+from ..._http import HttpRequest, HttpResponse, json_body
+from ..._types import (
+    Attachment,
+    ChatRequest,
+    ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    ImageRequest,
+    ImageResponse,
+    Part,
+    Reasoning,
+    ResponseMetadata,
+    Role,
+    Text,
+    ToolCall,
+    ToolResult,
+    Usage,
+)
+from ...streams.eventstream import EventMessage
+from .._common import budget_for_effort, checked_tool_choice, effort_for_budget, read_json, replayable_reasoning
+from ..base import Adapter, ProviderConfig
+from .auth import CredentialCache, sign_request
+from .errors import error_class, error_fields, stream_error
+from .invoke import (
+    embed_bodies,
+    embed_family,
+    embedding_tokens,
+    image_bodies,
+    image_family,
+    parse_embeddings,
+    parse_images,
+)
+from .stream import STOP_REASONS, ConverseStreamDecoder, usage_from
+
+_IMAGE_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/jpg": "jpeg", "image/gif": "gif",
+                  "image/webp": "webp"}
+_REGION = re.compile(r"^[a-z0-9-]{4,30}$")
+_TOOL_NAME_BAD = re.compile(r"[^a-zA-Z0-9_-]")
+_DOC_NAME_BAD = re.compile(r"[^A-Za-z0-9\s\-()\[\]]")
+
+
+class BedrockAdapter(Adapter):
+    kind = "bedrock"
+    default_capabilities = Capabilities(
+        text=True, tools=True, structured=True, streaming=True, stream_tools=True, stream_structured=True,
+        embeddings=True, image_generation=True, image_input=True, pdf_input=True, reasoning=True,
+    )
+
+    def __init__(self, spec: Any) -> None:
+        super().__init__(spec)
+        self.credentials = CredentialCache()
+        #: Signing clock; tests pin it. None: the current time.
+        self.clock: Callable[[], datetime] | None = None
+
+    # -- configuration -------------------------------------------------------------------
+    def prepare_config(self, cfg: ProviderConfig, env: Mapping[str, str] | None = None) -> ProviderConfig:
+        """Fill the region and a Bedrock API key from the environment, once, at config time.
+
+        Region: ``extra["region"]``, else ``AWS_REGION`` / ``AWS_DEFAULT_REGION``. Bearer key:
+        ``api_key``, else ``AWS_BEARER_TOKEN_BEDROCK``. The only place this adapter reads
+        ``os.environ``; ``build_*`` calls it only for a config that names no region.
+        """
+        env = os.environ if env is None else env
+        extra = dict(cfg.extra)
+        region = extra.get("region") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+        api_key = cfg.api_key or env.get("AWS_BEARER_TOKEN_BEDROCK") or None
+        if not region and not (cfg.base_url and api_key):  # only a SigV4 signature or the default URL need it
+            raise ConfigError(
+                "bedrock needs an AWS region: set AWS_REGION (or AWS_DEFAULT_REGION), or "
+                "additional_config/extra region = \"us-east-1\""
+            )
+        extra["region"] = region or "us-east-1"
+        return dataclasses.replace(cfg, extra=extra, api_key=api_key)
+
+    def _request(self, cfg: ProviderConfig, model: str, operation: str, body: bytes, *,
+                 stream: bool = False) -> HttpRequest:
+        if not cfg.extra.get("region"):
+            cfg = self.prepare_config(cfg)
+        region = str(cfg.extra["region"])
+        if not _REGION.match(region):
+            raise ConfigError(f"bedrock: {region!r} is not an AWS region name")
+        endpoint = (cfg.base_url or f"https://bedrock-runtime.{region}.amazonaws.com").rstrip("/")
+        accept = "application/vnd.amazon.eventstream" if stream else "application/json"
+        headers = {"content-type": "application/json", "accept": accept}
+        headers.update({k.lower(): v for k, v in cfg.headers.items()})
+        req = HttpRequest("POST", f"{endpoint}/model/{quote(model, safe='')}/{operation}", headers, body,
+                          stream=stream, timeout=cfg.timeout)
+        if cfg.api_key:
+            req.headers["authorization"] = f"Bearer {cfg.api_key}"
+            return req
+        when = self.clock() if self.clock is not None else None
+        return sign_request(req, self.credentials.get(cfg.extra), region, when)
+
+    # -- chat ------------------------------------------------------------------------------
+    def build_chat(self, req: ChatRequest, cfg: ProviderConfig) -> HttpRequest:
+        body = self.converse_body(req, cfg)
+        operation = "converse-stream" if req.stream else "converse"
+        return self._request(cfg, req.model, operation, json_body(body), stream=req.stream)
+
+    def converse_body(self, req: ChatRequest, cfg: ProviderConfig) -> dict[str, Any]:
+        system, messages = self._messages(req)
+        body: dict[str, Any] = {"messages": messages}
+        if system:
+            body["system"] = system
+        inference: dict[str, Any] = {}
+        if req.max_tokens is not None:
+            inference["maxTokens"] = req.max_tokens
+        if req.temperature is not None:
+            inference["temperature"] = req.temperature
+        if req.top_p is not None:
+            inference["topP"] = req.top_p
+        if req.stop:
+            inference["stopSequences"] = list(req.stop)
+        if inference:
+            body["inferenceConfig"] = inference
+        extra = dict(req.extra_body or {})
+        fields = dict(extra.pop("additionalModelRequestFields", None) or {})
+        if req.reasoning is not None:
+            fields = {**self._reasoning_fields(req), **fields}
+        if fields:
+            body["additionalModelRequestFields"] = fields
+        thinking = isinstance(fields.get("thinking"), dict) and fields["thinking"].get("type") != "disabled"
+        native = cfg.extra.get("structured_output") == "native"
+        tool_config = self._tool_config(req, messages, forced_ok=not thinking, native=native)
+        if tool_config:
+            body["toolConfig"] = tool_config
+        fmt = req.response_format
+        if native and fmt is not None and fmt.type == "json_schema" and fmt.schema is not None:
+            body["outputConfig"] = {"textFormat": {"type": "json_schema", "structure": {
+                "jsonSchema": {"name": fmt.name, "schema": json.dumps(fmt.schema)}}}}
+        body.update(extra)
+        return body
+
+    def _messages(self, req: ChatRequest) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        system: list[dict[str, Any]] = []
+        messages: list[dict[str, Any]] = []
+        names: dict[str, int] = {}
+        for msg in req.messages:
+            if msg.role is Role.SYSTEM:
+                for part in msg.parts:
+                    if isinstance(part, Text) and part.text:
+                        system.append({"text": part.text})
+                        if part.cache_control:
+                            system.append({"cachePoint": {"type": "default"}})
+                continue
+            role = "assistant" if msg.role is Role.ASSISTANT else "user"
+            blocks = [block for part in msg.parts for block in self._blocks(part, names, req.model)]
+            if not blocks:
+                continue
+            if messages and messages[-1]["role"] == role:  # Converse needs alternating roles
+                messages[-1]["content"].extend(blocks)
+            else:
+                messages.append({"role": role, "content": blocks})
+        return system, messages
+
+    def _blocks(self, part: Part, names: dict[str, int], model: str) -> list[dict[str, Any]]:
+        if isinstance(part, Text):
+            if not part.text.strip():  # Converse rejects blank text blocks
+                return []
+            return _with_cache_point({"text": part.text}, part.cache_control)
+        if isinstance(part, Attachment):
+            return _with_cache_point(self._attachment(part, names, model), part.cache_control)
+        if isinstance(part, ToolCall):
+            return [{"toolUse": {"toolUseId": part.id, "name": part.name, "input": part.arguments}}]
+        if isinstance(part, ToolResult):
+            if isinstance(part.content, str):
+                content = [{"text": part.content}]
+            else:
+                content = [{"text": p.text} if isinstance(p, Text) else self._attachment(p, names, model)
+                           for p in part.content]
+            status = "error" if part.is_error else "success"
+            return [{"toolResult": {"toolUseId": part.tool_call_id, "content": content, "status": status}}]
+        if isinstance(part, Reasoning):
+            if not replayable_reasoning(self, part.provider):
+                return []  # another vendor's signature or encrypted reasoning: Converse would reject it
+            if part.redacted:
+                return [{"reasoningContent": {"redactedContent": part.redacted}}]
+            if part.signature:
+                return [{"reasoningContent": {"reasoningText": {"text": part.text, "signature": part.signature}}}]
+            return []  # unsigned reasoning cannot be verified by the model; dropped
+        raise self.invalid(f"cannot send a {type(part).__name__} part to Bedrock", model)
+
+    def _attachment(self, att: Attachment, names: dict[str, int], model: str) -> dict[str, Any]:
+        if att.kind == "audio":
+            raise self.unsupported("audio input")
+        if att.data is not None:
+            source: dict[str, Any] = {"bytes": att.base64()}
+        elif att.url and att.url.startswith("s3://"):
+            source = {"s3Location": {"uri": att.url}}
+        else:
+            raise self.unsupported(f"{att.kind} input by URL (Bedrock takes inline bytes or s3:// URIs)")
+        if att.kind == "image":
+            fmt = _IMAGE_FORMATS.get((att.media_type or "").lower())
+            if fmt is None:
+                raise self.invalid(f"Bedrock takes png, jpeg, gif or webp images, not {att.media_type!r}", model)
+            return {"image": {"format": fmt, "source": source}}
+        if att.kind == "pdf":
+            return {"document": {"format": "pdf", "name": _document_name(att.filename, names), "source": source}}
+        raise self.invalid(f"unknown attachment kind {att.kind!r}", model)
+
+    def _tool_config(self, req: ChatRequest, messages: list[dict[str, Any]], *, forced_ok: bool,
+                     native: bool) -> dict[str, Any] | None:
+        choice = checked_tool_choice(req, self.name)
+        tools = [_tool_spec(t.name, t.description, t.parameters) for t in req.tools or []]
+        if choice is not None and choice.mode == "none":
+            tools = tools if _has_tool_blocks(messages) else []
+        structured = None if native else structured_tool_name(req)
+        if structured is not None:
+            if any(t.name == structured for t in req.tools or []):
+                raise self.invalid(f"a tool is named {structured!r} like the response format; rename one", req.model)
+            fmt = req.response_format
+            schema = (fmt.schema if fmt is not None else None) or {"type": "object"}
+            tools.append(_tool_spec(structured, "Give the final answer: call this tool with the answer as "
+                                                "its input (a JSON value matching the schema).", schema))
+        if not tools and _has_tool_blocks(messages):
+            # Converse refuses toolUse/toolResult history without a toolConfig: declare those tools.
+            seen = {b["toolUse"]["name"] for m in messages for b in m["content"] if "toolUse" in b}
+            tools = [_tool_spec(name, None, {"type": "object"}) for name in sorted(seen)]
+        if not tools:
+            return None
+        config: dict[str, Any] = {"tools": tools}
+        if structured is not None:
+            if not forced_ok:
+                config["toolChoice"] = {"auto": {}}
+            elif req.tools and (choice is None or choice.mode != "none"):
+                config["toolChoice"] = {"any": {}}
+            else:
+                config["toolChoice"] = {"tool": {"name": structured}}
+        elif choice is not None and choice.mode != "none":
+            config["toolChoice"] = ({"tool": {"name": choice.name}} if choice.mode == "tool"
+                                    else {"any": {}} if choice.mode == "required" else {"auto": {}})
+        return config
+
+    def _reasoning_fields(self, req: ChatRequest) -> dict[str, Any]:
+        rc = req.reasoning
+        assert rc is not None
+        model = req.model.lower()
+        if "anthropic." in model or "claude" in model:
+            budget = rc.budget_tokens or budget_for_effort(rc.effort)
+            return {"thinking": {"type": "enabled", "budget_tokens": budget}}
+        effort = rc.effort or (effort_for_budget(rc.budget_tokens) if rc.budget_tokens else "medium")
+        if "openai." in model:
+            return {"reasoning_effort": "low" if effort == "minimal" else effort}
+        if "qwen." in model:
+            return {"reasoning_config": effort}
+        if "nova" in model:
+            return {"reasoningConfig": {"type": "enabled", "maxReasoningEffort":
+                                        "low" if effort == "minimal" else effort}}
+        if any(name in model for name in ("deepseek.", "moonshot", "kimi")):
+            return {}  # these models always reason; there is nothing to switch on
+        raise self.invalid(
+            f"cloverleaf does not know how to ask {req.model} for reasoning on Bedrock; pass the model's own "
+            "fields as extra_body={'additionalModelRequestFields': {...}}", req.model)
+
+    def parse_chat(self, resp: HttpResponse, req: ChatRequest) -> ChatResponse:
+        data = read_json(self, resp, req.model)
+        message = (data.get("output") or {}).get("message") if isinstance(data, dict) else None
+        if not isinstance(message, dict) or not isinstance(message.get("content"), list):
+            raise self.malformed("Converse response has no output.message.content", resp, req.model)
+        structured = structured_tool_name(req)
+        parts: list[Part] = []
+        answer: str | None = None
+        server_blocks: list[Any] = []
+        for block in message["content"]:
+            if "text" in block:
+                parts.append(Text(block["text"]))
+            elif "reasoningContent" in block:
+                rc = block["reasoningContent"]
+                text = rc.get("reasoningText") or {}
+                parts.append(Reasoning(text.get("text", ""), signature=text.get("signature"),
+                                       redacted=rc.get("redactedContent"), provider=self.name))
+            elif "toolUse" in block:
+                use = block["toolUse"]
+                if use.get("type") == "server_tool_use":
+                    server_blocks.append(block)
+                elif structured is not None and use.get("name") == structured:
+                    answer = json.dumps(use.get("input"), separators=(",", ":"), ensure_ascii=False)
+                else:
+                    parts.append(ToolCall(use["toolUseId"], use["name"], use.get("input") or {}))
+            elif "toolResult" in block:
+                server_blocks.append(block)
+        raw = data.get("stopReason")
+        finish = STOP_REASONS.get(raw or "", "other")
+        if answer is not None:  # the forced tool's input *is* the answer text
+            parts = [p for p in parts if not isinstance(p, Text)]
+            calls_at = next((i for i, p in enumerate(parts) if isinstance(p, ToolCall)), len(parts))
+            parts.insert(calls_at, Text(answer))
+            if finish == "tool_calls" and calls_at == len(parts) - 1:
+                finish = "stop"
+        meta = ResponseMetadata(response_id=resp.header("x-amzn-requestid"), raw_finish_reason=raw)
+        if server_blocks:
+            meta.extra["server_tool_blocks"] = server_blocks
+        if "trace" in data:
+            meta.extra["trace"] = data["trace"]
+        return ChatResponse(parts=parts, model=req.model, provider=self.name, finish_reason=finish,
+                            usage=usage_from(data.get("usage")), metadata=meta)
+
+    def stream_decoder(self, req: ChatRequest) -> ConverseStreamDecoder:
+        return ConverseStreamDecoder(provider=self.name, model=req.model, structured_tool=structured_tool_name(req),
+                                     on_exception=lambda msg: self.stream_error(msg, req.model))
+
+    # -- embeddings --------------------------------------------------------------------------
+    def build_embed(self, req: EmbeddingRequest, cfg: ProviderConfig) -> HttpRequest | list[HttpRequest]:  # type: ignore[override]
+        """One InvokeModel request, or a list of them when the batch needs several calls.
+
+        Titan and Nova embed one text per call and Cohere up to 96, so a batch can need several
+        requests. The engine sends every request of a list (in any order, concurrently if it
+        likes) and gives :meth:`parse_embed` the responses as a list in the same order.
+        """
+        family = embed_family(req.model, cfg.extra.get("model_family"))
+        if family is None:
+            raise self.invalid(f"{req.model} is not a Bedrock embedding model cloverleaf knows (amazon.titan-embed-*, "
+                               "amazon.nova-*embeddings*, cohere.embed-*); for an ARN set extra model_family", req.model)
+        requests = [self._request(cfg, req.model, "invoke", json_body(b)) for b in embed_bodies(family, req)]
+        return requests[0] if len(requests) == 1 else requests
+
+    def parse_embed(self, resp: HttpResponse | list[HttpResponse], req: EmbeddingRequest) -> EmbeddingResponse:
+        resps = resp if isinstance(resp, list) else [resp]
+        payloads = [read_json(self, r, req.model) for r in resps]
+        try:
+            vectors = parse_embeddings(payloads)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise self.malformed(str(exc), resps[0] if resps else None, req.model) from None
+        if len(vectors) != len(req.inputs):
+            raise self.malformed(f"{len(vectors)} vectors for {len(req.inputs)} inputs", resps[0], req.model)
+        tokens = sum(embedding_tokens(p, r.header("x-amzn-bedrock-input-token-count"))
+                     for p, r in zip(payloads, resps, strict=True))
+        return EmbeddingResponse(vectors, model=req.model, provider=self.name, usage=Usage(input_tokens=tokens))
+
+    # -- images --------------------------------------------------------------------------------
+    def build_image(self, req: ImageRequest, cfg: ProviderConfig) -> HttpRequest | list[HttpRequest]:  # type: ignore[override]
+        """One InvokeModel request (Titan/Nova Canvas: up to 5 images a call) or, for Stability,
+        which makes one image per call, a list of ``n`` requests (see :meth:`build_embed`)."""
+        family = image_family(req.model, cfg.extra.get("model_family"))
+        if family is None:
+            raise self.invalid(f"{req.model} is not a Bedrock image model cloverleaf knows (stability.*, "
+                               "amazon.titan-image-generator-*, amazon.nova-canvas-*)", req.model)
+        if req.response_format == "url":
+            raise self.invalid("Bedrock returns images inline only; ask for b64_json", req.model)
+        try:
+            bodies = image_bodies(family, req)
+        except ValueError as exc:
+            raise self.invalid(str(exc), req.model) from None
+        requests = [self._request(cfg, req.model, "invoke", json_body(b)) for b in bodies]
+        return requests[0] if len(requests) == 1 else requests
+
+    def parse_image(self, resp: HttpResponse | list[HttpResponse], req: ImageRequest) -> ImageResponse:
+        resps = resp if isinstance(resp, list) else [resp]
+        payloads = [read_json(self, r, req.model) for r in resps]
+        try:
+            images, refusal = parse_images(payloads)
+        except (ValueError, TypeError) as exc:
+            raise self.malformed(str(exc), resps[0] if resps else None, req.model) from None
+        if refusal and not images:
+            raise ContentFilterError(f"image refused: {refusal}", provider=self.name, model=req.model)
+        return ImageResponse(images, model=req.model, provider=self.name)
+
+    # -- errors ------------------------------------------------------------------------------
+    def parse_error(self, resp: HttpResponse, model: str | None = None) -> ProviderError:
+        message, etype = error_fields(resp)
+        return self.make_error(error_class(etype, resp.status, message), message, resp, model=model, code=etype or None)
+
+    def stream_error(self, msg: EventMessage, model: str | None) -> ProviderError:
+        """The error an in-stream ``exception`` (or ``error``) frame stands for."""
+        return stream_error(msg, provider=self.name, model=model)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def structured_tool_name(req: ChatRequest) -> str | None:
+    """The forced tool that carries structured output for ``req``, if it asks for JSON."""
+    fmt = req.response_format
+    if fmt is None or fmt.type == "text":
+        return None
+    return _TOOL_NAME_BAD.sub("_", fmt.name or "response")[:64] or "response"
+
+
+def _tool_spec(name: str, description: str | None, schema: dict[str, Any]) -> dict[str, Any]:
+    spec: dict[str, Any] = {"name": name, "inputSchema": {"json": schema}}
+    if description:
+        spec["description"] = description
+    return {"toolSpec": spec}
+
+
+def _has_tool_blocks(messages: list[dict[str, Any]]) -> bool:
+    return any("toolUse" in b or "toolResult" in b for m in messages for b in m["content"])
+
+
+def _with_cache_point(block: dict[str, Any], cache_control: dict[str, Any] | None) -> list[dict[str, Any]]:
+    return [block, {"cachePoint": {"type": "default"}}] if cache_control else [block]
+
+
+def _document_name(filename: str | None, names: dict[str, int]) -> str:
+    """Bedrock document names allow letters, digits, single spaces, hyphens, parentheses and
+    brackets, and must be unique within a request."""
+    stem = (filename or "").rsplit(".", 1)[0]
+    base = " ".join(_DOC_NAME_BAD.sub(" ", stem).split())[:200] or "Document"
+    count = names[base] = names.get(base, 0) + 1
+    if base == "Document" or count > 1:
+        return f"{base} {count}"
+    return base
+
+
+__all__ = ["BedrockAdapter", "structured_tool_name"]

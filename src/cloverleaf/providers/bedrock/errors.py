@@ -1,0 +1,85 @@
+"""Bedrock errors, mapped in one place: by exception type first, then by HTTP status.
+
+Bedrock names every failure with an exception type: the ``x-amzn-errortype`` response header
+(``ValidationException:http://internal.amazon.com/...``), ``__type`` in some JSON bodies, or
+``:exception-type`` on an event-stream frame (lower camel case there: ``throttlingException``).
+The body is ``{"message": ...}`` (``{"Message": ...}`` from the API-key front end).
+Bedrock has no separate type for an over-long prompt: it is a ValidationException whose message
+says so, the one case where the message text decides (``ContextWindowExceededError``).
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..._errors import (
+    AuthenticationError,
+    ContextWindowExceededError,
+    InvalidRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+    ProviderError,
+    RateLimitError,
+    ServerError,
+    error_class_for_status,
+)
+from ..._http import HttpResponse
+from ...streams.eventstream import EventMessage
+
+#: Bedrock exception type -> our error class.
+ERROR_TYPES: dict[str, type[ProviderError]] = {
+    "ValidationException": InvalidRequestError,
+    "AccessDeniedException": PermissionDeniedError,
+    "UnrecognizedClientException": AuthenticationError,
+    "ExpiredTokenException": AuthenticationError,
+    "InvalidSignatureException": AuthenticationError,
+    "IncompleteSignatureException": AuthenticationError,
+    "MissingAuthenticationTokenException": AuthenticationError,
+    "ResourceNotFoundException": NotFoundError,
+    "ThrottlingException": RateLimitError,
+    "ServiceQuotaExceededException": RateLimitError,
+    "ModelNotReadyException": ServerError,
+    "ServiceUnavailableException": ServerError,
+    "InternalServerException": ServerError,
+    "ModelTimeoutException": ServerError,
+    "ModelErrorException": ServerError,
+    "ModelStreamErrorException": ServerError,
+}
+#: How a ValidationException says the prompt does not fit the model.
+_TOO_LONG = re.compile(r"too long|too many (input )?tokens|context (length|window)|maximum context", re.I)
+
+
+def error_class(etype: str, status: int, message: str) -> type[ProviderError]:
+    """The class for exception type ``etype`` (or, if unknown, HTTP ``status``; 0 = none)."""
+    cls = ERROR_TYPES.get(etype) or (error_class_for_status(status) if status else ServerError)
+    if cls is InvalidRequestError and _TOO_LONG.search(message):
+        return ContextWindowExceededError
+    return cls
+
+
+def error_fields(resp: HttpResponse) -> tuple[str, str]:
+    """(message, exception type) of an error response; the type is "" when Bedrock gave none."""
+    try:
+        data = resp.json()
+    except ValueError:
+        data = None
+    data = data if isinstance(data, dict) else {}
+    message = data.get("message") or data.get("Message") or resp.text.strip()[:500] or f"HTTP {resp.status}"
+    raw_type = resp.header("x-amzn-errortype") or str(data.get("__type") or "")
+    return str(message), raw_type.split(":")[0].rsplit("#")[-1]
+
+
+def stream_error(msg: EventMessage, *, provider: str, model: str | None) -> ProviderError:
+    """The error an event-stream ``exception`` (or ``error``) frame reports."""
+    name = str(msg.headers.get(":exception-type") or msg.headers.get(":error-code") or "")
+    etype = name[:1].upper() + name[1:]
+    try:
+        data = msg.json()
+    except ValueError:
+        data = {}
+    data = data if isinstance(data, dict) else {}
+    message = str(data.get("message") or msg.headers.get(":error-message") or etype or "stream error")
+    status = data.get("originalStatusCode")  # modelStreamErrorException carries the model's own status
+    cls = error_class(etype, status if isinstance(status, int) else 0, message)
+    return cls(message, provider=provider, model=model, code=etype or None,
+               body=msg.payload.decode("utf-8", "replace"))

@@ -1,0 +1,188 @@
+"""Bedrock ConverseStream: event-stream frames to :class:`~cloverleaf._types.StreamEvent` values.
+
+The frames (``messageStart``, ``contentBlockStart``, ``contentBlockDelta``, ``contentBlockStop``,
+``messageStop``, ``metadata``) come out of :class:`~cloverleaf.streams.eventstream.EventStreamDecoder`;
+this module only interprets their JSON payloads. Bedrock ends a stream with ``messageStop``
+(the stop reason) followed by ``metadata`` (token usage), so the one ``done`` event is emitted
+once both have arrived, or at ``close()`` if only ``messageStop`` came; a stream that ends
+before ``messageStop`` was cut off and raises MalformedResponseError.
+
+Also shared with the non-streaming parser: the stop-reason table and the usage conversion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..._errors import MalformedResponseError, ProviderError
+from ..._types import FinishReason, StreamEvent, Usage
+from ...streams.eventstream import EventMessage, EventStreamDecoder
+
+STOP_REASONS: dict[str, FinishReason] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "guardrail_intervened": "content_filter",
+    "content_filtered": "content_filter",
+    # the model produced output or a tool call Bedrock could not parse (Gemini's MALFORMED_FUNCTION_CALL)
+    "malformed_model_output": "error",
+    "malformed_tool_use": "error",
+}
+
+
+def usage_from(raw: dict[str, Any] | None) -> Usage:
+    """Bedrock counts cache reads and writes apart from ``inputTokens``; ours includes them
+    (so ``total_tokens`` equals Bedrock's ``totalTokens``)."""
+    raw = raw or {}
+    read = int(raw.get("cacheReadInputTokens") or 0)
+    write = int(raw.get("cacheWriteInputTokens") or 0)
+    return Usage(
+        input_tokens=int(raw.get("inputTokens") or 0) + read + write,
+        output_tokens=int(raw.get("outputTokens") or 0),
+        cached_tokens=read,
+        cache_write_tokens=write,
+    )
+
+
+# what a content block carries, decided at contentBlockStart
+_TOOL, _STRUCTURED, _SKIP = "tool", "structured", "skip"
+
+
+class ConverseStreamDecoder:
+    """Incremental decoder for one ConverseStream response body.
+
+    ``structured_tool`` names the forced tool that carries structured output: its input
+    fragments come out as ``text`` events (the JSON answer), not as a tool call. Plain text
+    the model writes around that tool call is dropped, as the non-streaming parser does; it is
+    held back until the stream shows whether the tool is called, and released at the end if
+    it was not. Server-side tool blocks (``server_tool_use`` and their results) are executed
+    by Bedrock and skipped.
+    """
+
+    __slots__ = ("_frames", "_provider", "_model", "_structured_tool", "_blocks", "_tool_index",
+                 "_stop_reason", "_usage_seen", "_done", "_structured_seen", "_held")
+
+    def __init__(
+        self,
+        *,
+        provider: str,
+        model: str,
+        structured_tool: str | None = None,
+        on_exception: Callable[[EventMessage], ProviderError] | None = None,
+    ) -> None:
+        self._frames = EventStreamDecoder(provider=provider, model=model, on_exception=on_exception)
+        self._provider = provider
+        self._model = model
+        self._structured_tool = structured_tool
+        self._blocks: dict[int, str] = {}
+        self._tool_index: dict[int, int] = {}
+        self._stop_reason: str | None = None
+        self._usage_seen = False
+        self._done = False
+        self._structured_seen = False
+        self._held: list[str] = []
+
+    def feed(self, data: bytes) -> list[StreamEvent]:
+        return self._events(self._frames.feed(data))
+
+    def close(self) -> list[StreamEvent]:
+        events = self._events(self._frames.close())
+        if self._done:
+            return events
+        if self._stop_reason is None:
+            raise MalformedResponseError(
+                "the stream ended before Bedrock's messageStop event (connection cut off?)",
+                provider=self._provider, model=self._model,
+            )
+        self._finish(events)
+        return events
+
+    # -- frames to events ----------------------------------------------------------------
+    def _events(self, messages: list[EventMessage]) -> list[StreamEvent]:
+        out: list[StreamEvent] = []
+        for msg in messages:
+            if msg.message_type != "event" or self._done:
+                continue
+            try:
+                data = msg.json()
+            except ValueError:
+                raise MalformedResponseError(
+                    f"event {msg.event_type!r} payload is not JSON: {msg.payload[:200]!r}",
+                    provider=self._provider, model=self._model,
+                ) from None
+            kind = msg.event_type
+            if kind == "contentBlockStart":
+                self._start(data, out)
+            elif kind == "contentBlockDelta":
+                self._delta(data, out)
+            elif kind == "messageStop":
+                self._stop_reason = str(data.get("stopReason") or "")
+            elif kind == "metadata":
+                self._usage_seen = True
+                out.append(StreamEvent("usage", usage=usage_from(data.get("usage"))))
+            if self._stop_reason is not None and self._usage_seen:
+                self._finish(out)
+        return out
+
+    def _start(self, data: dict[str, Any], out: list[StreamEvent]) -> None:
+        block = int(data.get("contentBlockIndex") or 0)
+        start = data.get("start") or {}
+        tool = start.get("toolUse")
+        if tool is None:
+            if "toolResult" in start:
+                self._blocks[block] = _SKIP
+            return
+        if tool.get("type") == "server_tool_use":
+            self._blocks[block] = _SKIP
+        elif self._structured_tool is not None and tool.get("name") == self._structured_tool:
+            self._blocks[block] = _STRUCTURED
+            self._structured_seen = True
+            self._held.clear()
+        else:
+            self._blocks[block] = _TOOL
+            index = self._tool_index.setdefault(block, len(self._tool_index))
+            out.append(StreamEvent("tool_call_delta", index=index, id=tool.get("toolUseId"), name=tool.get("name")))
+
+    def _delta(self, data: dict[str, Any], out: list[StreamEvent]) -> None:
+        block = int(data.get("contentBlockIndex") or 0)
+        delta = data.get("delta") or {}
+        role = self._blocks.get(block)
+        if role == _SKIP:
+            return
+        if "text" in delta:
+            text = delta["text"]
+            if not text:
+                return
+            if self._structured_tool is None:
+                out.append(StreamEvent("text", text=text))
+            elif not self._structured_seen:
+                self._held.append(text)
+        elif "toolUse" in delta:
+            fragment = (delta["toolUse"] or {}).get("input") or ""
+            if role == _STRUCTURED:
+                if fragment:
+                    out.append(StreamEvent("text", text=fragment))
+            else:
+                index = self._tool_index.setdefault(block, len(self._tool_index))
+                out.append(StreamEvent("tool_call_delta", index=index, arguments=fragment))
+        elif "reasoningContent" in delta:
+            rc = delta["reasoningContent"] or {}
+            if rc.get("text") or rc.get("signature") or rc.get("redactedContent"):
+                out.append(StreamEvent(
+                    "reasoning", text=rc.get("text") or None, signature=rc.get("signature"),
+                    redacted=rc.get("redactedContent"),
+                ))
+
+    def _finish(self, out: list[StreamEvent]) -> None:
+        if self._held:  # structured output asked for, but the model answered in plain text
+            out.append(StreamEvent("text", text="".join(self._held)))
+            self._held.clear()
+        self._done = True
+        raw = self._stop_reason or None
+        finish: FinishReason = STOP_REASONS.get(raw or "", "other")
+        if finish == "tool_calls" and self._structured_seen and not self._tool_index:
+            finish = "stop"  # the forced structured-output tool is the answer, not a call to run
+        out.append(StreamEvent("done", finish_reason=finish, raw_finish_reason=raw, model=self._model))

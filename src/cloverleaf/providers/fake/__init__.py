@@ -1,0 +1,1 @@
+"""The offline fake provider, mounted on the transport like an httpx mount."""

@@ -1,0 +1,398 @@
+"""The native Google Gemini API (``generativelanguage.googleapis.com/v1beta``).
+
+Requests go to ``{base}/v1beta/models/{model}:generateContent`` (``:streamGenerateContent?alt=sse``
+for streams, ``:embedContent``/``:batchEmbedContents`` for embeddings, ``generateContent``
+with image output for image generation). The API key travels only in the
+``x-goog-api-key`` header, never as the ``?key=`` query parameter, so it cannot end up in a
+logged or traced URL.
+
+A ``base_url`` that already names an API version (``.../v1beta1/projects/P/locations/L/
+publishers/google`` on Vertex AI, say) is used as is: Vertex speaks the same request and
+response shapes, so this adapter parses both, but it only does API-key auth.
+
+Shared rules (``_common``): ``tool_choice`` ``required``/``tool`` without tools is refused,
+an effort is the same thinking budget as on Anthropic (``thinkingLevel`` on Gemini 3), and
+reasoning from another provider is not replayed. Gemini has no switch for
+``parallel_tool_calls``; it is not sent.
+
+The conversation mapping lives in ``gemini_messages``, the response/stream reading in
+``gemini_stream`` and the JSON Schema clean-up in ``gemini_schema``.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import Any
+
+from ..._capabilities import Capabilities
+from ..._errors import (
+    AuthenticationError,
+    ContextWindowExceededError,
+    InvalidRequestError,
+    NotFoundError,
+    OverloadedError,
+    PermissionDeniedError,
+    ProviderError,
+    RateLimitError,
+    ServerError,
+    error_class_for_status,
+)
+from ..._http import HttpRequest, HttpResponse, json_body
+from ..._types import (
+    ChatRequest,
+    ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    GeneratedImage,
+    ImageRequest,
+    ImageResponse,
+    ResponseMetadata,
+    ToolChoice,
+    Usage,
+)
+from ...streams.accumulate import StreamAccumulator
+from .._common import budget_for_effort, checked_tool_choice, read_json
+from ..base import Adapter, ProviderConfig, generic_error_fields
+from .messages import build_contents
+from .schema import to_gemini_schema
+from .stream import GeminiStreamDecoder, ResponseReader, usage_from
+
+_VERSIONED = re.compile(r"/v1(alpha|beta\d*)?(/|$)")
+
+#: ToolChoice.mode -> functionCallingConfig.mode
+_CALLING_MODE = {"auto": "AUTO", "none": "NONE", "required": "ANY", "tool": "ANY"}
+
+#: EmbeddingRequest.input_type -> taskType
+_TASK_TYPES = {
+    "query": "RETRIEVAL_QUERY", "search_query": "RETRIEVAL_QUERY",
+    "document": "RETRIEVAL_DOCUMENT", "search_document": "RETRIEVAL_DOCUMENT", "passage": "RETRIEVAL_DOCUMENT",
+    "similarity": "SEMANTIC_SIMILARITY", "classification": "CLASSIFICATION", "clustering": "CLUSTERING",
+    "code_query": "CODE_RETRIEVAL_QUERY", "question_answering": "QUESTION_ANSWERING",
+    "fact_verification": "FACT_VERIFICATION",
+}
+
+#: batchEmbedContents takes at most this many requests
+_EMBED_BATCH = 100
+
+#: size ("1024x1024" or "16:9") -> imageConfig.aspectRatio
+_ASPECT_RATIOS = {"1024x1024": "1:1", "1536x1024": "3:2", "1024x1536": "2:3", "1792x1024": "16:9",
+                  "1024x1792": "9:16"}
+
+#: ErrorInfo reasons that mean the key itself is wrong or missing
+_KEY_REASONS = {"API_KEY_INVALID", "API_KEY_EXPIRED", "API_KEY_SERVICE_BLOCKED", "API_KEY_HTTP_REFERRER_BLOCKED",
+                "API_KEY_IP_ADDRESS_BLOCKED", "API_KEY_ANDROID_APP_BLOCKED", "API_KEY_IOS_APP_BLOCKED",
+                "CONSUMER_INVALID", "ACCESS_TOKEN_EXPIRED", "CREDENTIALS_MISSING"}
+
+
+class GeminiAdapter(Adapter):
+    kind = "gemini"
+    default_capabilities = Capabilities(
+        text=True, tools=True, structured=True, streaming=True, stream_tools=True, stream_structured=True,
+        embeddings=True, image_generation=True, image_input=True, pdf_input=True, audio_input=True,
+        reasoning=True,
+        # by URL: Files API URIs and YouTube links (and gs://, https on Vertex AI); other URLs get an
+        # InvalidRequestError from the adapter that says to use fetch="local"
+        url_image_input=True, url_pdf_input=True, url_audio_input=True,
+    )
+
+    # -- requests ------------------------------------------------------------------------
+    def _url(self, cfg: ProviderConfig, model: str, method: str) -> str:
+        base = cfg.base_url.rstrip("/")
+        if not _VERSIONED.search(base):
+            base += "/" + str(cfg.extra.get("api_version", "v1beta"))
+        if model.startswith("tunedModels/"):
+            return f"{base}/{model}:{method}"
+        model = model.removeprefix("models/")
+        return f"{base}/models/{model}:{method}"
+
+    def _headers(self, cfg: ProviderConfig) -> dict[str, str]:
+        headers = {"content-type": "application/json", **cfg.headers}
+        if cfg.api_key:
+            headers["x-goog-api-key"] = cfg.api_key
+        return headers
+
+    @staticmethod
+    def _is_vertex(cfg: ProviderConfig) -> bool:
+        return "aiplatform.googleapis.com" in cfg.base_url or bool(cfg.extra.get("vertex"))
+
+    def build_chat(self, req: ChatRequest, cfg: ProviderConfig) -> HttpRequest:
+        body: dict[str, Any] = {
+            "contents": build_contents(self, req.messages, vertex=self._is_vertex(cfg), model=req.model),
+        }
+        if not body["contents"]:
+            raise self.invalid("Gemini needs at least one user or assistant message besides the system prompt",
+                               model=req.model)
+        system = req.system_text
+        if system:
+            body["systemInstruction"] = {"parts": [{"text": system}]}
+        if req.tools:
+            body["tools"] = [{"functionDeclarations": [_declaration(t) for t in req.tools]}]
+        choice = checked_tool_choice(req, self.name)
+        if choice is not None:
+            body["toolConfig"] = {"functionCallingConfig": _calling_config(choice)}
+        generation = self._generation_config(req)
+        if generation:
+            body["generationConfig"] = generation
+        if req.extra_body:
+            _merge(body, req.extra_body)
+        method = "streamGenerateContent?alt=sse" if req.stream else "generateContent"
+        return HttpRequest("POST", self._url(cfg, req.model, method), self._headers(cfg), json_body(body),
+                           stream=req.stream, timeout=cfg.timeout)
+
+    def _generation_config(self, req: ChatRequest) -> dict[str, Any]:
+        config: dict[str, Any] = {}
+        if req.temperature is not None:
+            config["temperature"] = req.temperature
+        if req.top_p is not None:
+            config["topP"] = req.top_p
+        if req.max_tokens is not None:
+            config["maxOutputTokens"] = req.max_tokens
+        if req.stop:
+            config["stopSequences"] = list(req.stop)
+        if req.seed is not None:
+            config["seed"] = req.seed
+        fmt = req.response_format
+        if fmt is not None and fmt.type != "text":
+            config["responseMimeType"] = "application/json"
+            if fmt.type == "json_schema":
+                if not fmt.schema:
+                    raise self.invalid("response_format json_schema needs a schema", model=req.model)
+                config["responseJsonSchema"] = to_gemini_schema(fmt.schema)
+        if req.reasoning is not None:
+            config["thinkingConfig"] = _thinking_config(req)
+        return config
+
+    # -- responses -----------------------------------------------------------------------
+    def parse_chat(self, resp: HttpResponse, req: ChatRequest) -> ChatResponse:
+        data = read_json(self, resp, req.model)
+        reader = ResponseReader(self, req.model)
+        acc = StreamAccumulator(req.model, self.name)
+        for event in reader.chunk(data):
+            acc.add(event)
+        for event in reader.finish(require_finish=False):
+            acc.add(event)
+        out = acc.response()
+        if reader.finish_message:
+            out.metadata.extra["finish_message"] = reader.finish_message
+        return out
+
+    def stream_decoder(self, req: ChatRequest) -> GeminiStreamDecoder:
+        return GeminiStreamDecoder(self, req.model)
+
+    # -- embeddings ----------------------------------------------------------------------
+    def build_embed(self, req: EmbeddingRequest, cfg: ProviderConfig) -> HttpRequest | list[HttpRequest]:  # type: ignore[override]
+        """One text: ``embedContent``. Several: ``batchEmbedContents``, in batches of at most
+        100 (the API's limit), as a list of requests the engine sends and hands back in order."""
+        if not req.inputs:
+            raise self.invalid("embeddings need at least one input", model=req.model)
+        model = "models/" + req.model.removeprefix("models/")
+        requests = [self._embed_request(req, model, text) for text in req.inputs]
+        if len(requests) == 1:
+            return self._embed_http(cfg, req, "embedContent", requests[0])
+        batches = [requests[i:i + _EMBED_BATCH] for i in range(0, len(requests), _EMBED_BATCH)]
+        built = [self._embed_http(cfg, req, "batchEmbedContents", {"requests": batch}) for batch in batches]
+        return built[0] if len(built) == 1 else built
+
+    def _embed_http(self, cfg: ProviderConfig, req: EmbeddingRequest, method: str, body: dict[str, Any]) -> HttpRequest:
+        if req.extra_body:
+            _merge(body, req.extra_body)
+        return HttpRequest("POST", self._url(cfg, req.model, method), self._headers(cfg), json_body(body),
+                           timeout=cfg.timeout)
+
+    def _embed_request(self, req: EmbeddingRequest, model: str, text: str) -> dict[str, Any]:
+        item: dict[str, Any] = {"model": model, "content": {"parts": [{"text": text}]}}
+        if req.input_type:
+            item["taskType"] = self._task_type(req.input_type, req.model)
+        if req.dimensions is not None:
+            item["outputDimensionality"] = req.dimensions
+        return item
+
+    def _task_type(self, input_type: str, model: str) -> str:
+        task = _TASK_TYPES.get(input_type.lower())
+        if task:
+            return task
+        if input_type.upper() in _TASK_TYPES.values():
+            return input_type.upper()
+        raise self.invalid(f"unknown embedding input_type {input_type!r} for Gemini; use one of "
+                           f"{', '.join(sorted(_TASK_TYPES))} or a Gemini taskType", model=model)
+
+    def parse_embed(self, resp: HttpResponse | list[HttpResponse], req: EmbeddingRequest) -> EmbeddingResponse:
+        vectors: list[list[float]] = []
+        usage = Usage()
+        for one in resp if isinstance(resp, list) else [resp]:
+            try:
+                data = one.json()
+                items = data["embeddings"] if "embeddings" in data else [data["embedding"]]
+                vectors += [[float(v) for v in item["values"]] for item in items]
+            except (ValueError, KeyError, TypeError):
+                raise self.malformed("no embeddings in the response", one, req.model) from None
+            usage.input_tokens += int((data.get("usageMetadata") or {}).get("promptTokenCount") or 0)
+        if len(vectors) != len(req.inputs):
+            raise self.malformed(f"{len(vectors)} embeddings for {len(req.inputs)} inputs", None, req.model)
+        return EmbeddingResponse(vectors, req.model, self.name, usage=usage)
+
+    # -- images (Gemini image models answer generateContent with inlineData parts) ----------------
+    def build_image(self, req: ImageRequest, cfg: ProviderConfig) -> HttpRequest | list[HttpRequest]:  # type: ignore[override]
+        """Gemini image models make one image per call, so ``n`` images are ``n`` requests."""
+        if req.n < 1:
+            raise self.invalid("n must be at least 1", model=req.model)
+        generation: dict[str, Any] = {"responseModalities": ["TEXT", "IMAGE"]}
+        if req.size:
+            ratio = _ASPECT_RATIOS.get(req.size, req.size)
+            if not re.fullmatch(r"\d+:\d+", ratio):
+                raise self.invalid(f"size {req.size!r}: Gemini takes an aspect ratio such as '1:1' or '16:9'",
+                                   model=req.model)
+            generation["imageConfig"] = {"aspectRatio": ratio}
+        body: dict[str, Any] = {"contents": [{"role": "user", "parts": [{"text": req.prompt}]}],
+                                "generationConfig": generation}
+        if req.extra_body:
+            _merge(body, req.extra_body)
+        http = HttpRequest("POST", self._url(cfg, req.model, "generateContent"), self._headers(cfg),
+                           json_body(body), timeout=cfg.timeout)
+        return http if req.n == 1 else [http] * req.n
+
+    def parse_image(self, resp: HttpResponse | list[HttpResponse], req: ImageRequest) -> ImageResponse:
+        if isinstance(resp, list):
+            parsed = [self.parse_image(one, req) for one in resp]
+            usage = Usage()
+            for one in parsed:
+                usage = usage + one.usage
+            return ImageResponse([image for one in parsed for image in one.images], parsed[0].model, self.name,
+                                 usage=usage, metadata=parsed[-1].metadata)
+        data = read_json(self, resp, req.model)
+        if not isinstance(data, dict):
+            raise self.malformed("the body is not a JSON object", resp, req.model)
+        if not data.get("candidates"):
+            ResponseReader(self, req.model).check_prompt_blocked(data)
+        images: list[GeneratedImage] = []
+        texts: list[str] = []
+        for candidate in data.get("candidates") or []:
+            for part in (candidate.get("content") or {}).get("parts") or []:
+                inline = part.get("inlineData")
+                if inline and str(inline.get("mimeType", "")).startswith("image/"):
+                    images.append(GeneratedImage(data=base64.b64decode(inline["data"]),
+                                                 media_type=inline["mimeType"]))
+                elif part.get("text") and not part.get("thought"):
+                    texts.append(part["text"])
+        if not images:
+            raise self.malformed("no image in the response" + (f" (the model said: {''.join(texts)[:300]!r})"
+                                                               if texts else ""), resp, req.model)
+        if texts:
+            images[0].revised_prompt = "".join(texts)
+        model = str(data.get("modelVersion") or req.model).removeprefix("models/")
+        return ImageResponse(images, model, self.name, usage=usage_from(data.get("usageMetadata") or {}),
+                             metadata=ResponseMetadata(response_id=data.get("responseId")))
+
+    # -- errors --------------------------------------------------------------------------
+    def parse_error(self, resp: HttpResponse, model: str | None = None) -> ProviderError:
+        """Google errors are ``{"error": {"code", "message", "status", "details": [...]}}``; the
+        ``status`` (INVALID_ARGUMENT, RESOURCE_EXHAUSTED, ...) and ``ErrorInfo.reason`` decide."""
+        message, _ = generic_error_fields(resp)
+        error = _error_object(resp)
+        status_name = str(error.get("status") or "") or None
+        raw_details = error.get("details")
+        details: list[Any] = raw_details if isinstance(raw_details, list) else []
+        reasons = {str(d.get("reason")) for d in details if isinstance(d, dict) and d.get("reason")}
+        cls = _error_class(resp.status, status_name, reasons, message or "")
+        code = next(iter(sorted(reasons & _KEY_REASONS)), None) or status_name
+        text = message or f"HTTP {resp.status}"
+        if cls is AuthenticationError:
+            text += "; check GEMINI_API_KEY (or GOOGLE_API_KEY)"
+        err = self.make_error(cls, text, resp, model=model, code=code)
+        delay = _retry_delay(details)
+        if delay is not None:
+            err.retry_after = delay
+        return err
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _declaration(tool: Any) -> dict[str, Any]:
+    decl: dict[str, Any] = {"name": tool.name}
+    if tool.description:
+        decl["description"] = tool.description
+    params = tool.parameters or {}
+    if params.get("properties") or params.get("type") not in (None, "object") or params.get("$ref"):
+        decl["parametersJsonSchema"] = to_gemini_schema(params)
+    else:
+        decl["parametersJsonSchema"] = {"type": "object", "properties": {}}
+    return decl
+
+
+def _calling_config(choice: ToolChoice) -> dict[str, Any]:
+    config: dict[str, Any] = {"mode": _CALLING_MODE[choice.mode]}
+    if choice.mode == "tool" and choice.name:
+        config["allowedFunctionNames"] = [choice.name]
+    return config
+
+
+def _thinking_config(req: ChatRequest) -> dict[str, Any]:
+    reasoning = req.reasoning
+    assert reasoning is not None
+    config: dict[str, Any] = {"includeThoughts": True}
+    if reasoning.budget_tokens is not None:
+        config["thinkingBudget"] = reasoning.budget_tokens
+    elif reasoning.effort is not None:
+        if "gemini-3" in req.model:
+            config["thinkingLevel"] = reasoning.effort
+        else:
+            config["thinkingBudget"] = budget_for_effort(reasoning.effort)
+    return config
+
+
+def _merge(body: dict[str, Any], extra: dict[str, Any]) -> None:
+    """``extra_body`` wins; nested objects (generationConfig...) are merged one level deep."""
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(body.get(key), dict):
+            body[key] = {**body[key], **value}
+        else:
+            body[key] = value
+
+
+def _error_object(resp: HttpResponse) -> dict[str, Any]:
+    try:
+        data = resp.json()
+    except ValueError:
+        return {}
+    if isinstance(data, list) and data and isinstance(data[0], dict):
+        data = data[0]  # streamGenerateContent without alt=sse answers errors as a JSON array
+    error = data.get("error") if isinstance(data, dict) else None
+    return error if isinstance(error, dict) else {}
+
+
+def _error_class(status: int, status_name: str | None, reasons: set[str], message: str) -> type[ProviderError]:
+    if reasons & _KEY_REASONS or status_name == "UNAUTHENTICATED":
+        return AuthenticationError
+    if status_name == "RESOURCE_EXHAUSTED" or status == 429:
+        return RateLimitError
+    if status_name == "NOT_FOUND" or status == 404:
+        return NotFoundError
+    if status_name == "PERMISSION_DENIED" or status == 403:
+        return PermissionDeniedError
+    if status == 503 or status_name == "UNAVAILABLE":
+        return OverloadedError
+    if status >= 500 or status_name in ("INTERNAL", "DEADLINE_EXCEEDED"):
+        return ServerError
+    if status_name == "INVALID_ARGUMENT" and _is_context_overflow(message):
+        # Gemini has no code for this: it is an INVALID_ARGUMENT whose message names the token limit
+        return ContextWindowExceededError
+    if status == 400:
+        return InvalidRequestError
+    return error_class_for_status(status)
+
+
+def _is_context_overflow(message: str) -> bool:
+    lowered = message.lower()
+    return "token count" in lowered and "exceeds the maximum number of tokens" in lowered
+
+
+def _retry_delay(details: list[Any]) -> float | None:
+    """``RetryInfo.retryDelay`` ("57s", "1.5s") in seconds."""
+    for detail in details:
+        if isinstance(detail, dict) and str(detail.get("@type", "")).endswith("google.rpc.RetryInfo"):
+            match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)s\s*", str(detail.get("retryDelay", "")))
+            if match:
+                return float(match.group(1))
+    return None

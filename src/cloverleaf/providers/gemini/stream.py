@@ -1,0 +1,206 @@
+"""Gemini responses as our events: one code path for streamed and whole responses.
+
+Each ``streamGenerateContent?alt=sse`` chunk is a complete ``GenerateContentResponse``
+holding only the new parts, so a whole ``generateContent`` response is simply a stream of
+one chunk. :class:`ResponseReader` turns chunks into :class:`StreamEvent` values;
+``parse_chat`` feeds it one chunk and assembles the events with the shared
+``StreamAccumulator``, which is why a streamed and a non-streamed answer come out the same.
+
+SSE framing and the one JSON parse per chunk are the shared
+:class:`~cloverleaf.streams.sse_json.JSONEventDecoder`'s. Gemini has no terminal event: a
+stream simply ends after the chunk that carries
+``finishReason``. So ``done`` (and the usage, taken from the last ``usageMetadata``, which
+holds the running totals) is emitted by ``close()``; a stream that ends without any
+``finishReason`` was cut off and raises :class:`MalformedResponseError`.
+
+Usage: ``promptTokenCount`` already includes cached-content tokens. Gemini reports the
+visible output (``candidatesTokenCount``) and the thinking (``thoughtsTokenCount``)
+separately and bills both as output, so ``output_tokens`` is their sum and
+``reasoning_tokens`` the thinking part. ``toolUsePromptTokenCount`` (search results a
+built-in tool put into the prompt) is billed as input and added to ``input_tokens``; with
+these sums ``Usage.total_tokens`` equals Gemini's ``totalTokenCount``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from ..._errors import ContentFilterError, MalformedResponseError
+from ..._http import HttpResponse
+from ..._types import FinishReason, StreamEvent, Usage
+from ...streams.sse_json import JSONEventDecoder
+
+if TYPE_CHECKING:
+    from .adapter import GeminiAdapter
+
+FINISH_REASONS: dict[str, FinishReason] = {
+    "STOP": "stop",
+    "MAX_TOKENS": "length",
+    "SAFETY": "content_filter",
+    "RECITATION": "content_filter",
+    "PROHIBITED_CONTENT": "content_filter",
+    "BLOCKLIST": "content_filter",
+    "SPII": "content_filter",
+    "IMAGE_SAFETY": "content_filter",
+    "IMAGE_PROHIBITED_CONTENT": "content_filter",
+    "IMAGE_RECITATION": "content_filter",
+    "MODEL_ARMOR": "content_filter",  # Vertex AI Model Armor
+    "MALFORMED_FUNCTION_CALL": "error",
+    "UNEXPECTED_TOOL_CALL": "error",
+    "TOO_MANY_TOOL_CALLS": "error",
+}
+
+
+def finish_reason(raw: str | None) -> FinishReason | None:
+    if raw is None:
+        return None
+    return FINISH_REASONS.get(raw, "other")
+
+
+def usage_from(meta: dict[str, Any]) -> Usage:
+    thoughts = int(meta.get("thoughtsTokenCount") or 0)
+    return Usage(
+        input_tokens=int(meta.get("promptTokenCount") or 0) + int(meta.get("toolUsePromptTokenCount") or 0),
+        output_tokens=int(meta.get("candidatesTokenCount") or 0) + thoughts,
+        cached_tokens=int(meta.get("cachedContentTokenCount") or 0),
+        reasoning_tokens=thoughts,
+    )
+
+
+def arguments_json(args: Any) -> str:
+    return json.dumps(args if args is not None else {}, separators=(",", ":"), ensure_ascii=False)
+
+
+class ResponseReader:
+    """Turns ``GenerateContentResponse`` chunks into events; remembers what ``done`` needs."""
+
+    __slots__ = ("_adapter", "_model", "_calls", "_finish", "_usage", "_response_id", "_seen_model",
+                 "finish_message")
+
+    def __init__(self, adapter: GeminiAdapter, model: str) -> None:
+        self._adapter = adapter
+        self._model = model
+        self._calls = 0
+        self._finish: str | None = None
+        self._usage: dict[str, Any] | None = None
+        self._response_id: str | None = None
+        self._seen_model: str | None = None
+        self.finish_message: str | None = None
+
+    def chunk(self, data: Any) -> list[StreamEvent]:
+        if not isinstance(data, dict):
+            raise self._adapter.malformed(f"expected a JSON object, got {type(data).__name__}", model=self._model)
+        if "error" in data:
+            body = json.dumps(data).encode()
+            status = data["error"].get("code") if isinstance(data["error"], dict) else None
+            raise self._adapter.parse_error(HttpResponse(int(status or 500), {}, body), self._model)
+        if data.get("responseId"):
+            self._response_id = data["responseId"]
+        if data.get("modelVersion"):
+            self._seen_model = str(data["modelVersion"]).removeprefix("models/")
+        if isinstance(data.get("usageMetadata"), dict):
+            self._usage = data["usageMetadata"]
+        candidates = data.get("candidates") or []
+        if not candidates:
+            self.check_prompt_blocked(data)
+            return []
+        candidate = candidates[0]
+        if candidate.get("finishReason"):
+            self._finish = candidate["finishReason"]
+        if candidate.get("finishMessage"):
+            self.finish_message = candidate["finishMessage"]
+        parts = (candidate.get("content") or {}).get("parts") or []
+        events: list[StreamEvent] = []
+        for part in parts:
+            events.extend(self._part_events(part))
+        return events
+
+    def _part_events(self, part: dict[str, Any]) -> list[StreamEvent]:
+        signature = part.get("thoughtSignature")
+        if "functionCall" in part:
+            call = part["functionCall"] or {}
+            index = self._calls
+            self._calls += 1
+            return [StreamEvent(
+                "tool_call_delta",
+                index=index,
+                id=call.get("id") or self._call_id(index),
+                name=call.get("name") or "",
+                arguments=arguments_json(call.get("args")),
+                extra={"thoughtSignature": signature} if signature else None,
+            )]
+        text = part.get("text")
+        if part.get("thought"):
+            return [StreamEvent("reasoning", text=text or None, signature=signature)] if text or signature else []
+        events: list[StreamEvent] = []
+        if signature:
+            # the signature of a text (or empty) part: kept as signature-only reasoning, put back on send
+            events.append(StreamEvent("reasoning", signature=signature))
+        if text:
+            events.append(StreamEvent("text", text=text))
+        # executableCode / codeExecutionResult / toolCall parts of built-in tools carry no output of ours
+        return events
+
+    def _call_id(self, index: int) -> str:
+        """Gemini before v3 sends no call ids; ours are stable for any split of the stream."""
+        return f"call_{self._response_id}_{index}" if self._response_id else f"call_{index}"
+
+    def check_prompt_blocked(self, data: dict[str, Any]) -> None:
+        """Raise ContentFilterError when Gemini refused the prompt itself (no candidates)."""
+        feedback = data.get("promptFeedback") or {}
+        reason = feedback.get("blockReason")
+        if reason:
+            detail = feedback.get("blockReasonMessage")
+            raise ContentFilterError(
+                f"Gemini blocked the prompt ({reason})" + (f": {detail}" if detail else "")
+                + "; rephrase the request or adjust safetySettings",
+                provider=self._adapter.name, model=self._model, status=200, body=json.dumps(data)[:4000],
+                code=reason,
+            )
+
+    def finish(self, *, require_finish: bool) -> list[StreamEvent]:
+        if self._finish is None and require_finish:
+            raise MalformedResponseError(
+                "the Gemini stream ended before any finishReason (connection cut off?)",
+                provider=self._adapter.name, model=self._model,
+            )
+        events: list[StreamEvent] = []
+        if self._usage is not None:
+            events.append(StreamEvent("usage", usage=usage_from(self._usage)))
+        events.append(StreamEvent(
+            "done",
+            finish_reason=finish_reason(self._finish),
+            raw_finish_reason=self._finish,
+            model=self._seen_model or self._model,
+            id=self._response_id,
+        ))
+        return events
+
+
+class GeminiStreamDecoder(JSONEventDecoder):
+    """SSE bytes (``data: {...}\\r\\n\\r\\n``) in, events out; split anywhere."""
+
+    __slots__ = ("_reader", "_adapter", "_model", "_closed")
+
+    def __init__(self, adapter: GeminiAdapter, model: str) -> None:
+        super().__init__()
+        self._reader = ResponseReader(adapter, model)
+        self._adapter = adapter
+        self._model = model
+        self._closed = False
+
+    def close(self) -> list[StreamEvent]:
+        if self._closed:
+            return []
+        self._closed = True
+        return super().close()
+
+    def _payload(self, event: str | None, payload: Any, out: list[StreamEvent]) -> None:
+        out.extend(self._reader.chunk(payload))
+
+    def _end(self, out: list[StreamEvent]) -> None:
+        out.extend(self._reader.finish(require_finish=True))
+
+    def _malformed(self, what: str, data: str | None = None) -> MalformedResponseError:
+        return self._adapter.malformed(what, model=self._model)

@@ -1,0 +1,371 @@
+"""Ollama: the native ``/api/chat`` API, or its OpenAI-compatible ``/v1`` when asked.
+
+Why a native adapter when Ollama also speaks OpenAI: the native API is the one every Ollama
+version has, it takes a JSON Schema as ``format`` (grammar-constrained decoding), returns
+``thinking`` separately, and exposes ``options`` such as ``num_ctx`` that the OpenAI shim
+drops. Some models (``gpt-oss``) are better served by the OpenAI path (their harmony
+reasoning format is mapped there), so ``cfg.extra["ollama_api"]`` picks:
+
+- ``"native"`` (default): ``POST {base}/api/chat``, NDJSON streaming;
+- ``"openai_chat"``: the OpenAI adapter, composed (not copied), at ``{base}/v1``.
+  Ids matching ``*gpt-oss*`` default to it unless ``ollama_api`` is set.
+
+Ollama's native API has no tool-call ids: ids are synthesised from the call's position,
+name and arguments so the streamed and non-streamed decodings of the same answer agree.
+It has no ``tool_choice`` either: ``none`` omits the tools, ``tool`` narrows them to the
+named one; ``required`` cannot be enforced and is sent as ``auto`` (invalid choices are
+refused as everywhere, see ``_common``). Reasoning is ``think``: a token budget cannot be
+expressed and only switches thinking on; an effort is passed as a level to models that take
+one (gpt-oss). Images go inline as
+base64; PDF and audio input are not supported. Embeddings use ``POST /api/embed``
+(the older ``/api/embeddings`` reply shape is parsed too).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import re
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from ..._capabilities import Capabilities
+from ..._errors import NotFoundError, ProviderError, error_class_for_status
+from ..._http import HttpRequest, HttpResponse, json_body
+from ..._types import (
+    Attachment,
+    ChatRequest,
+    ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    FinishReason,
+    Message,
+    Part,
+    Reasoning,
+    ResponseMetadata,
+    Role,
+    Text,
+    ToolCall,
+    ToolResult,
+    Usage,
+)
+from .._common import checked_tool_choice, read_json
+from ..base import Adapter, ProviderConfig, base_url_join, generic_error_fields, single
+
+if TYPE_CHECKING:
+    from ..base import StreamDecoder
+
+#: Used when an embedding call names no model (the resolver passes it through).
+DEFAULT_EMBEDDING_MODEL = "nomic-embed-text"
+
+NATIVE = "native"
+OPENAI_CHAT = "openai_chat"
+#: Model-id patterns served through the OpenAI-compatible path unless ``ollama_api`` says otherwise.
+OPENAI_CHAT_MODELS = ("*gpt-oss*",)
+
+#: ``ModelOptions`` names that may also be given directly in ``cfg.extra`` (``num_ctx = 8192``).
+OPTION_NAMES = frozenset({
+    "num_ctx", "num_predict", "num_keep", "num_batch", "num_gpu", "num_thread", "main_gpu", "use_mmap",
+    "top_k", "top_p", "min_p", "typical_p", "temperature", "seed", "stop", "repeat_last_n",
+    "repeat_penalty", "presence_penalty", "frequency_penalty", "mirostat", "mirostat_tau", "mirostat_eta",
+    "penalize_newline", "numa", "low_vram",
+})
+
+_FINISH: dict[str, FinishReason] = {"stop": "stop", "length": "length", "load": "other", "unload": "other"}
+
+
+class OllamaAdapter(Adapter):
+    kind = "ollama"
+    default_capabilities = Capabilities(
+        text=True, tools=True, structured=True, streaming=True, stream_tools=True, stream_structured=True,
+        embeddings=True, image_input=True, reasoning=True,
+    )
+
+    def __init__(self, spec: Any) -> None:
+        super().__init__(spec)
+        self._openai_adapter: Adapter | None = None
+
+    # -- which API ---------------------------------------------------------------------
+    def api_for(self, model: str, cfg: ProviderConfig) -> str:
+        api = cfg.extra.get("ollama_api") or self.spec.extra.get("ollama_api")
+        if api:
+            if api not in (NATIVE, OPENAI_CHAT):
+                raise self.invalid(f"ollama_api must be {NATIVE!r} or {OPENAI_CHAT!r}, not {api!r}", model)
+            return str(api)
+        if any(fnmatch.fnmatch(model.lower(), pattern) for pattern in OPENAI_CHAT_MODELS):
+            return OPENAI_CHAT
+        return NATIVE
+
+    @property
+    def openai(self) -> Adapter:
+        """The OpenAI Chat Completions adapter, reporting errors under this row's name."""
+        if self._openai_adapter is None:
+            from ..openai.adapter import OpenAIAdapter
+
+            self._openai_adapter = OpenAIAdapter(self.spec)
+        return self._openai_adapter
+
+    # -- chat --------------------------------------------------------------------------
+    def build_chat(self, req: ChatRequest, cfg: ProviderConfig) -> HttpRequest:
+        if self.api_for(req.model, cfg) == OPENAI_CHAT:
+            return self.openai.build_chat(req, replace(cfg, base_url=openai_base(cfg.base_url)))
+        body = self.chat_body(req, cfg)
+        headers = {"content-type": "application/json", **cfg.headers}
+        if cfg.api_key:  # Ollama behind an authenticating proxy, or ollama.com
+            headers["authorization"] = f"Bearer {cfg.api_key}"
+        return HttpRequest("POST", base_url_join(native_base(cfg.base_url), "/api/chat"), headers,
+                           json_body(body), stream=req.stream, timeout=cfg.timeout)
+
+    def chat_body(self, req: ChatRequest, cfg: ProviderConfig) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": req.model, "messages": self.messages(req), "stream": req.stream}
+        tools = req.tools or []
+        choice = checked_tool_choice(req, self.name)
+        if choice is not None and choice.mode == "none":
+            tools = []
+        elif choice is not None and choice.mode == "tool":
+            tools = [t for t in tools if t.name == choice.name]
+        if tools:
+            body["tools"] = [
+                {"type": "function", "function": {
+                    "name": t.name, **({"description": t.description} if t.description else {}),
+                    "parameters": t.parameters}}
+                for t in tools
+            ]
+        fmt = req.response_format
+        if fmt is not None and fmt.type == "json_schema":
+            if not fmt.schema:
+                raise self.invalid("response_format json_schema needs a schema", req.model)
+            body["format"] = fmt.schema
+        elif fmt is not None and fmt.type == "json_object":
+            body["format"] = "json"
+        options = self.options(req, cfg)
+        if options:
+            body["options"] = options
+        if req.reasoning is not None:
+            body["think"] = think_value(req)
+        if "keep_alive" in cfg.extra:
+            body["keep_alive"] = cfg.extra["keep_alive"]
+        for key, value in (req.extra_body or {}).items():
+            if key != "options":
+                body[key] = value
+        return body
+
+    def options(self, req: ChatRequest, cfg: ProviderConfig) -> dict[str, Any]:
+        options: dict[str, Any] = {k: v for k, v in cfg.extra.items() if k in OPTION_NAMES}
+        options.update(cfg.extra.get("options") or {})
+        for key, value in (("num_predict", req.max_tokens), ("temperature", req.temperature),
+                           ("top_p", req.top_p), ("stop", req.stop), ("seed", req.seed)):
+            if value is not None:
+                options[key] = value
+        options.update((req.extra_body or {}).get("options") or {})
+        return options
+
+    def messages(self, req: ChatRequest) -> list[dict[str, Any]]:
+        names = tool_names_by_id(req.messages)
+        out: list[dict[str, Any]] = []
+        for msg in req.messages:
+            if msg.role is Role.TOOL or any(isinstance(p, ToolResult) for p in msg.parts):
+                out.extend(self.tool_results(msg, names, req.model))
+                if msg.role is Role.TOOL:
+                    continue
+                msg = Message(msg.role, parts=[p for p in msg.parts if not isinstance(p, ToolResult)], name=msg.name)
+                if not msg.parts:
+                    continue
+            out.append(self.message(msg, req.model))
+        return out
+
+    def message(self, msg: Message, model: str) -> dict[str, Any]:
+        entry: dict[str, Any] = {"role": msg.role.value, "content": msg.content}
+        images = [self.image(p, model) for p in msg.parts if isinstance(p, Attachment)]
+        if images:
+            entry["images"] = images
+        thinking = "".join(p.text for p in msg.parts if isinstance(p, Reasoning) and p.text)
+        if thinking and msg.role is Role.ASSISTANT:
+            entry["thinking"] = thinking
+        calls = [p for p in msg.parts if isinstance(p, ToolCall)]
+        if calls:
+            entry["tool_calls"] = [{"function": {"name": c.name, "arguments": c.arguments}} for c in calls]
+        return entry
+
+    def tool_results(self, msg: Message, names: dict[str, str], model: str) -> list[dict[str, Any]]:
+        out = []
+        for part in msg.parts:
+            if not isinstance(part, ToolResult):
+                continue
+            entry: dict[str, Any] = {"role": "tool", "content": part.text}
+            name = part.name or names.get(part.tool_call_id)
+            if name:
+                entry["tool_name"] = name
+            if not isinstance(part.content, str):
+                images = [self.image(p, model) for p in part.content if isinstance(p, Attachment)]
+                if images:
+                    entry["images"] = images
+            out.append(entry)
+        return out
+
+    def image(self, att: Attachment, model: str) -> str:
+        if att.kind != "image":
+            raise self.unsupported(f"{att.kind or 'unknown'} input")
+        if att.data is None:
+            raise self.unsupported("image input by URL (Ollama takes inline images; fetch them locally)")
+        return att.base64()
+
+    def parse_chat(self, resp: HttpResponse, req: ChatRequest) -> ChatResponse:
+        data = read_json(self, resp, req.model)
+        if isinstance(data, dict) and "choices" in data:  # the OpenAI-compatible path answered
+            return self.openai.parse_chat(resp, req)
+        if isinstance(data, dict) and "error" in data:
+            raise self.stream_error(data, req.model)
+        if not isinstance(data, dict) or not isinstance(data.get("message"), dict):
+            raise self.malformed("no 'message' object in the reply", resp, req.model)
+        message = data["message"]
+        parts: list[Part] = []
+        if message.get("thinking"):
+            parts.append(Reasoning(message["thinking"], provider=self.name))
+        if message.get("content"):
+            parts.append(Text(message["content"]))
+        for index, call in enumerate(message.get("tool_calls") or []):
+            parts.append(tool_call(call, index))
+        finish, raw = finish_reason(data, bool(message.get("tool_calls")))
+        return ChatResponse(
+            parts=parts,
+            model=data.get("model") or req.model,
+            provider=self.name,
+            finish_reason=finish,
+            usage=usage(data),
+            metadata=ResponseMetadata(raw_finish_reason=raw),
+        )
+
+    def stream_decoder(self, req: ChatRequest) -> StreamDecoder:
+        from .stream import SniffingDecoder
+
+        return SniffingDecoder(self, req)
+
+    # -- embeddings --------------------------------------------------------------------
+    def build_embed(self, req: EmbeddingRequest, cfg: ProviderConfig) -> HttpRequest:
+        body: dict[str, Any] = {"model": req.model or DEFAULT_EMBEDDING_MODEL, "input": list(req.inputs)}
+        if req.dimensions is not None:
+            body["dimensions"] = req.dimensions
+        options = {k: v for k, v in cfg.extra.items() if k in OPTION_NAMES} | dict(cfg.extra.get("options") or {})
+        if options:
+            body["options"] = options
+        body.update(req.extra_body or {})
+        headers = {"content-type": "application/json", **cfg.headers}
+        if cfg.api_key:
+            headers["authorization"] = f"Bearer {cfg.api_key}"
+        return HttpRequest("POST", base_url_join(native_base(cfg.base_url), "/api/embed"), headers,
+                           json_body(body), timeout=cfg.timeout)
+
+    def parse_embed(self, resp: HttpResponse | list[HttpResponse], req: EmbeddingRequest) -> EmbeddingResponse:
+        resp = single(resp)
+        data = read_json(self, resp, req.model)
+        if not isinstance(data, dict):
+            raise self.malformed("reply is not an object", resp, req.model)
+        if isinstance(data.get("embeddings"), list):
+            vectors = data["embeddings"]
+        elif isinstance(data.get("embedding"), list):  # the older /api/embeddings reply: one vector
+            vectors = [data["embedding"]]
+        else:
+            raise self.malformed("no 'embeddings' in the reply", resp, req.model)
+        return EmbeddingResponse(
+            vectors=[[float(x) for x in v] for v in vectors],
+            model=data.get("model") or req.model or DEFAULT_EMBEDDING_MODEL,
+            provider=self.name,
+            usage=Usage(input_tokens=int(data.get("prompt_eval_count") or 0)),
+        )
+
+    # -- errors ------------------------------------------------------------------------
+    def parse_error(self, resp: HttpResponse, model: str | None = None) -> ProviderError:
+        message, code = generic_error_fields(resp)
+        message = message or f"HTTP {resp.status}"
+        cls = error_class_for_status(resp.status)
+        if cls is NotFoundError and "not found" in message:
+            missing = missing_model(message) or model
+            if missing:
+                message = f"{message}; run `ollama pull {missing}` to download it"
+        return self.make_error(cls, message, resp, model=model, code=code)
+
+    def stream_error(self, data: dict[str, Any], model: str | None) -> ProviderError:
+        """An ``{"error": ...}`` object inside a 200 reply (the model failed mid-answer)."""
+        err = data.get("error")
+        message = err.get("message") if isinstance(err, dict) else err
+        status = 404 if isinstance(message, str) and "not found" in message else 500
+        fake = HttpResponse(status, {}, json.dumps(data).encode())
+        return self.parse_error(fake, model)
+
+    def connect_hint(self, cfg: ProviderConfig) -> str | None:
+        return self.spec.start_hint or "start it with `ollama serve`"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def native_base(base_url: str) -> str:
+    """The server root: a base given as ``.../v1`` (the OpenAI path) is accepted too."""
+    base = base_url.rstrip("/")
+    return base[:-3] if base.endswith("/v1") else base
+
+
+def openai_base(base_url: str) -> str:
+    return native_base(base_url) + "/v1"
+
+
+def think_value(req: ChatRequest) -> bool | str:
+    """``think``: a level for models that take one (gpt-oss), else a boolean."""
+    cfg = req.reasoning
+    assert cfg is not None
+    if cfg.effort and "gpt-oss" in req.model.lower():
+        return "low" if cfg.effort == "minimal" else cfg.effort
+    return True
+
+
+def tool_names_by_id(messages: list[Message]) -> dict[str, str]:
+    """Ollama matches tool results by function name (``tool_name``), not by id."""
+    return {p.id: p.name for m in messages for p in m.parts if isinstance(p, ToolCall)}
+
+
+def tool_call_id(index: int, name: str, arguments: Any) -> str:
+    """A stable id for a call Ollama sent without one (same for stream and non-stream)."""
+    digest = hashlib.sha256(f"{index}:{name}:{json.dumps(arguments, sort_keys=True)}".encode()).hexdigest()
+    return f"call_{digest[:16]}"
+
+
+def tool_call(call: dict[str, Any], index: int) -> ToolCall:
+    fn = call.get("function") or {}
+    name = str(fn.get("name") or "")
+    args = fn.get("arguments")
+    if isinstance(args, str):  # some model templates send a JSON string
+        raw = args
+        try:
+            args = json.loads(args) if args.strip() else {}
+        except ValueError:
+            args = {"_raw": raw}
+    else:
+        raw = json.dumps(args if args is not None else {})
+    if not isinstance(args, dict):
+        args = {} if args is None else {"_value": args}
+    call_id = call.get("id") or tool_call_id(index, name, args)
+    return ToolCall(id=str(call_id), name=name, arguments=args, raw_arguments=raw)
+
+
+def finish_reason(data: dict[str, Any], has_tool_calls: bool) -> tuple[FinishReason, str | None]:
+    raw = data.get("done_reason")
+    if has_tool_calls and raw in (None, "stop"):
+        return "tool_calls", raw
+    if raw is None:
+        return "stop", None
+    return _FINISH.get(raw, "other"), raw
+
+
+def usage(data: dict[str, Any]) -> Usage:
+    return Usage(input_tokens=int(data.get("prompt_eval_count") or 0),
+                 output_tokens=int(data.get("eval_count") or 0))
+
+
+_MISSING_MODEL = re.compile(r'model ["\']([^"\']+)["\'] not found')
+
+
+def missing_model(message: str) -> str | None:
+    match = _MISSING_MODEL.search(message)
+    return match.group(1) if match else None

@@ -1,0 +1,307 @@
+"""OpenAI Chat Completions, embeddings and images: the adapter every compatible service shares.
+
+OpenAI itself, Groq, Together, Mistral, DeepSeek, Fireworks, OpenRouter, Perplexity, xAI,
+LM Studio, vLLM, LocalAI and any ``base_url`` speaking ``/chat/completions`` are registry
+rows of kind ``openai`` served by this one class; where they differ, a :class:`Dialect`
+(looked up by row name, overridable from ``ProviderConfig.extra``) says how. Azure OpenAI
+subclasses it and changes only the URL, the auth header and its content-filter rules.
+
+The pieces live next door: request encoding in ``openai_messages``, the stream decoder in
+``openai_stream``, error classification in ``openai_errors``. This module turns them into
+the :class:`~cloverleaf.providers.base.Adapter` contract and parses the non-stream answers.
+
+A ``message.refusal`` (structured-output refusal) becomes the response text with
+``finish_reason="content_filter"`` and is also kept in ``metadata.extra["refusal"]``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import struct
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ..._capabilities import Capabilities
+from ..._errors import ProviderError
+from ..._http import HttpRequest, HttpResponse, json_body
+from ..._types import (
+    ChatResponse,
+    EmbeddingResponse,
+    GeneratedImage,
+    ImageResponse,
+    Part,
+    Reasoning,
+    ResponseMetadata,
+    Text,
+    ToolCall,
+    Usage,
+)
+from ...streams.accumulate import parse_arguments
+from .._common import read_json
+from ..base import Adapter, ProviderConfig, base_url_join, single
+from .errors import classify, error_info, hint_for, is_quota_exhausted
+from .messages import Dialect, encode_request
+from .stream import (
+    OpenAIStreamDecoder,
+    content_pieces,
+    normalise_finish,
+    reasoning_extras,
+    reasoning_text,
+    usage_from,
+)
+
+if TYPE_CHECKING:
+    from ..._types import ChatRequest, EmbeddingRequest, ImageRequest
+    from ..registry import ProviderSpec
+
+#: Where each built-in row departs from api.openai.com (unlisted rows: the plain dialect).
+DIALECTS: dict[str, Dialect] = {
+    "openai": Dialect(embedding_base64=True),
+    "openrouter": Dialect(reasoning_param="object", reasoning_echo="reasoning_details"),
+    # Mistral puts usage in its finish chunk unasked; its recorded stream request has no stream_options.
+    "mistral": Dialect(stream_usage=False),
+}
+
+#: Cached URLs/headers and dialects per adapter are dropped wholesale beyond this many.
+MAX_PREPARED = 1024
+
+_IMAGE_MEDIA = {"png": "image/png", "jpeg": "image/jpeg", "jpg": "image/jpeg", "webp": "image/webp"}
+
+
+class OpenAIAdapter(Adapter):
+    kind: ClassVar[str] = "openai"
+    default_capabilities: ClassVar[Capabilities] = Capabilities(
+        text=True, tools=True, structured=True, streaming=True, stream_tools=True, stream_structured=True,
+        embeddings=True, image_generation=True, image_input=True, pdf_input=True, audio_input=True,
+        reasoning=True, url_image_input=True,
+    )
+
+    #: The dialect of rows not listed in DIALECTS (custom ``[providers.X]`` rows of this kind).
+    default_dialect: ClassVar[Dialect] = Dialect()
+
+    def __init__(self, spec: ProviderSpec) -> None:
+        super().__init__(spec)
+        base = DIALECTS.get(self.name) or self.default_dialect
+        self._dialect = replace(base, pdf_url=base.pdf_url or self.capabilities.url_pdf_input)
+        #: Per (config, path, model): the URL and the headers, built once (a config is not
+        #: changed after the engine resolved it); the entry holds the config, so an id is
+        #: never mistaken for a later object's.
+        self._prepared: dict[tuple[int, str, str], tuple[ProviderConfig, str, dict[str, str]]] = {}
+        self._dialects: dict[int, tuple[ProviderConfig, Dialect]] = {}
+
+    def dialect(self, cfg: ProviderConfig | None = None) -> Dialect:
+        """This row's dialect, with any per-config overrides from ``cfg.extra``."""
+        if cfg is None or not cfg.extra:
+            return self._dialect
+        cached = self._dialects.get(id(cfg))
+        if cached is not None and cached[0] is cfg:
+            return cached[1]
+        dialect = self._dialect.with_extra(cfg.extra)
+        if len(self._dialects) >= MAX_PREPARED:
+            self._dialects.clear()
+        self._dialects[id(cfg)] = (cfg, dialect)
+        return dialect
+
+    # -- transport details (Azure overrides these two) --------------------------------------
+    def endpoint(self, cfg: ProviderConfig, path: str, model: str) -> str:
+        return base_url_join(cfg.base_url or self.spec.base_url, path)
+
+    def auth_headers(self, cfg: ProviderConfig) -> dict[str, str]:
+        return {"Authorization": f"Bearer {cfg.api_key}"} if cfg.api_key else {}
+
+    def _post(self, cfg: ProviderConfig, path: str, body: dict[str, Any], *, stream: bool = False) -> HttpRequest:
+        """POST ``body`` to ``path`` (``body["model"]`` picks an Azure deployment when needed)."""
+        model = body.get("model") or ""
+        key = (id(cfg), path, model)
+        prepared = self._prepared.get(key)
+        if prepared is None or prepared[0] is not cfg:
+            # Accept stays application/json for streams too, as the recorded (accepted) SDK requests send it.
+            headers = {"Content-Type": "application/json", "Accept": "application/json"}
+            headers.update(self.auth_headers(cfg))
+            headers.update(cfg.headers)
+            prepared = (cfg, self.endpoint(cfg, path, model), headers)
+            if len(self._prepared) >= MAX_PREPARED:
+                self._prepared.clear()
+            self._prepared[key] = prepared
+        return HttpRequest("POST", prepared[1], dict(prepared[2]), json_body(body), stream=stream,
+                           timeout=cfg.timeout)
+
+    # -- chat ------------------------------------------------------------------------------
+    def build_chat(self, req: ChatRequest, cfg: ProviderConfig) -> HttpRequest:
+        self.require_inputs(req)
+        body = encode_request(req, self.dialect(cfg), provider=self.name)
+        return self._post(cfg, "chat/completions", body, stream=req.stream)
+
+    def parse_chat(self, resp: HttpResponse, req: ChatRequest) -> ChatResponse:
+        data = read_json(self, resp, req.model)
+        choices = data.get("choices") if isinstance(data, dict) else None
+        if not choices:
+            if isinstance(data, dict) and data.get("error"):
+                raise self.stream_error(data, req.model)
+            raise self.malformed("no choices in the response", resp, req.model)
+        choice = choices[0]
+        message = choice.get("message") or {}
+        raw_finish = choice.get("finish_reason")
+        model = data.get("model") or req.model
+        self.check_finish(raw_finish, model)
+        parts = self._message_parts(message)
+        finish = normalise_finish(raw_finish)
+        extra = self.chunk_extra(data) or {}
+        if message.get("refusal"):
+            extra["refusal"] = message["refusal"]
+            if not any(isinstance(p, Text) for p in parts):
+                parts.append(Text(message["refusal"]))
+            finish = "content_filter"
+        if finish in (None, "stop") and any(isinstance(p, ToolCall) for p in parts):
+            finish = "tool_calls"
+        return ChatResponse(
+            parts=parts,
+            model=model,
+            provider=self.name,
+            finish_reason=finish,
+            usage=usage_from(data.get("usage")) or Usage(),
+            metadata=ResponseMetadata(response_id=data.get("id") or None, raw_finish_reason=raw_finish,
+                                      extra=extra),
+        )
+
+    def _message_parts(self, message: dict[str, Any]) -> list[Part]:
+        parts: list[Part] = []
+        text = reasoning_text(message)
+        signature, redacted = reasoning_extras(message)
+        if text or signature or redacted:
+            parts.append(Reasoning(text or "", signature=signature, redacted=redacted, provider=self.name))
+        for kind, piece in content_pieces(message.get("content")):
+            last = parts[-1] if parts else None
+            if kind == "reasoning":
+                if isinstance(last, Reasoning):
+                    last.text += piece
+                else:
+                    parts.append(Reasoning(piece, provider=self.name))
+            elif isinstance(last, Text):
+                last.text += piece
+            else:
+                parts.append(Text(piece))
+        for i, call in enumerate(message.get("tool_calls") or ()):
+            fn = call.get("function") or {}
+            raw = fn.get("arguments")
+            if isinstance(raw, dict):  # a few servers send the object, not a JSON string
+                raw = json.dumps(raw)
+            raw = raw or ""
+            parts.append(ToolCall(id=call.get("id") or f"call_{i}", name=fn.get("name") or "",
+                                  arguments=parse_arguments(raw), raw_arguments=raw))
+        return parts
+
+    def stream_decoder(self, req: ChatRequest) -> OpenAIStreamDecoder:
+        return OpenAIStreamDecoder(self, req)
+
+    # -- hooks the stream decoder and parse_chat share (Azure overrides) ------------------
+    def check_finish(self, raw_finish: str | None, model: str | None) -> None:
+        """Raise for a finish reason that is an error on this service (none on OpenAI)."""
+
+    def chunk_extra(self, chunk: dict[str, Any]) -> dict[str, Any] | None:
+        """Provider fields to keep in ``metadata.extra`` (OpenRouter's upstream provider)."""
+        upstream = chunk.get("provider")
+        return {"upstream_provider": upstream} if isinstance(upstream, str) and upstream else None
+
+    def stream_error(self, payload: Any, model: str | None) -> ProviderError:
+        """The error for an ``error`` object inside a 200 body or stream."""
+        info = error_info(payload)
+        status = info.status or 500
+        body = _dumps(payload)
+        return self._error(status, info, HttpResponse(status, {}, body.encode()), model)
+
+    # -- errors ----------------------------------------------------------------------------
+    def parse_error(self, resp: HttpResponse, model: str | None = None) -> ProviderError:
+        try:
+            payload: Any = resp.json()
+        except ValueError:
+            payload = resp.text.strip()[:500] or None
+        return self._error(resp.status, error_info(payload), resp, model)
+
+    def _error(self, status: int, info: Any, resp: HttpResponse, model: str | None) -> ProviderError:
+        cls = classify(status, info)
+        message = info.message or f"HTTP {status}"
+        hint = hint_for(cls, self.spec.key_env)
+        if hint:
+            message = f"{message} ({hint})"
+        err = self.make_error(cls, message, resp, model=model, code=info.code or info.type)
+        if is_quota_exhausted(status, info):
+            err.retryable = False  # a billing quota does not refill in seconds; see openai_errors
+        return err
+
+    # -- embeddings ------------------------------------------------------------------------
+    def build_embed(self, req: EmbeddingRequest, cfg: ProviderConfig) -> HttpRequest:
+        body: dict[str, Any] = {"model": req.model, "input": list(req.inputs)}
+        if req.dimensions is not None:
+            body["dimensions"] = req.dimensions
+        if self.dialect(cfg).embedding_base64:
+            body["encoding_format"] = "base64"
+        if req.extra_body:
+            body.update(req.extra_body)
+        return self._post(cfg, "embeddings", body)
+
+    def parse_embed(self, resp: HttpResponse | list[HttpResponse], req: EmbeddingRequest) -> EmbeddingResponse:
+        resp = single(resp)
+        data = read_json(self, resp, req.model)
+        items = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise self.malformed("no data in the embeddings response", resp, req.model)
+        ordered = sorted(items, key=lambda item: item.get("index", 0))
+        vectors = [_vector(item.get("embedding")) for item in ordered]
+        usage = data.get("usage") or {}
+        return EmbeddingResponse(
+            vectors=vectors,
+            model=data.get("model") or req.model,
+            provider=self.name,
+            usage=Usage(input_tokens=int(usage.get("prompt_tokens") or usage.get("total_tokens") or 0)),
+        )
+
+    # -- images ----------------------------------------------------------------------------
+    def build_image(self, req: ImageRequest, cfg: ProviderConfig) -> HttpRequest:
+        body: dict[str, Any] = {"model": req.model, "prompt": req.prompt, "n": req.n}
+        if req.size:
+            body["size"] = req.size
+        if req.quality:
+            body["quality"] = req.quality
+        if req.response_format and not req.model.startswith("gpt-image"):
+            body["response_format"] = req.response_format  # GPT image models always return b64
+        if req.extra_body:
+            body.update(req.extra_body)
+        return self._post(cfg, "images/generations", body)
+
+    def parse_image(self, resp: HttpResponse | list[HttpResponse], req: ImageRequest) -> ImageResponse:
+        resp = single(resp)
+        data = read_json(self, resp, req.model)
+        items = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise self.malformed("no data in the images response", resp, req.model)
+        media = _IMAGE_MEDIA.get(str(data.get("output_format") or "png").lower(), "image/png")
+        images = []
+        for item in items:
+            b64 = item.get("b64_json")
+            images.append(GeneratedImage(
+                data=base64.b64decode(b64) if b64 else None,
+                url=item.get("url"),
+                media_type=media,
+                revised_prompt=item.get("revised_prompt"),
+            ))
+        usage = data.get("usage") or {}
+        return ImageResponse(images=images, model=req.model, provider=self.name,
+                             usage=Usage(input_tokens=int(usage.get("input_tokens") or 0),
+                                         output_tokens=int(usage.get("output_tokens") or 0)))
+
+
+def _vector(value: Any) -> list[float]:
+    """An embedding from a JSON list or from base64 little-endian float32."""
+    if isinstance(value, str):
+        raw = base64.b64decode(value)
+        return list(struct.unpack(f"<{len(raw) // 4}f", raw))
+    return [float(x) for x in value or ()]
+
+
+def _dumps(payload: Any) -> str:
+    try:
+        return json.dumps(payload)
+    except (TypeError, ValueError):
+        return str(payload)

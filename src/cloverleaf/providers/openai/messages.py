@@ -1,0 +1,358 @@
+"""Encode a neutral ChatRequest as an OpenAI Chat Completions request body.
+
+This is the dialect a dozen services speak, so the encoder takes a small
+:class:`Dialect` saying where they differ (which field caps output tokens, whether
+``stream_options`` is accepted, how reasoning is requested and echoed back) instead of
+growing one ``if provider == ...`` per service.
+
+Choices worth knowing, each backed by a recorded request the real API accepted:
+
+- ``max_tokens`` becomes ``max_completion_tokens`` for OpenAI reasoning models (o1, o3,
+  o4, gpt-5 - ``max_tokens`` is rejected there) and stays ``max_tokens`` elsewhere, which
+  every compatible server understands. ``temperature``/``top_p`` are dropped for those
+  reasoning models, which only accept the default (the recordings for o3-mini and gpt-5
+  send none).
+- ``system`` messages stay ``system`` (OpenAI maps them to ``developer`` on o-series;
+  the o3-mini recording sends ``system``), except o1-mini/o1-preview, which reject both
+  ``system`` and ``developer`` (recorded 400s) and get a ``user`` turn instead.
+- ``tool_choice`` is checked by :func:`~._common.checked_tool_choice` (``required``/``tool``
+  without tools is an InvalidRequestError; ``auto``/``none`` without tools are not sent: the
+  API answers ``tool_choice`` without ``tools`` with a 400). A reasoning token budget becomes
+  the nearest ``reasoning_effort`` by the shared table in ``_common``.
+- Tool-call arguments in the history always go back as valid JSON (``""`` becomes ``{}``).
+- Tool results that carry attachments: a ``tool`` message only holds text, so the
+  attachments follow in a ``user`` message, as the recorded image-tool exchange does.
+- ``strict`` JSON schemas: OpenAI's strict mode needs every object closed
+  (``additionalProperties: false``) and every property required. Objects are closed
+  automatically; a schema with optional properties is sent with ``strict: false`` rather
+  than rejected (the client still validates the answer against the original schema).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from ..._errors import InvalidRequestError
+from ..._types import (
+    Attachment,
+    ChatRequest,
+    Message,
+    Reasoning,
+    ResponseFormat,
+    Role,
+    Text,
+    Tool,
+    ToolCall,
+    ToolChoice,
+    ToolResult,
+)
+from .._common import checked_tool_choice, effort_for_budget
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """Where an OpenAI-compatible service departs from api.openai.com."""
+
+    #: Ask for usage in the final stream chunk (``stream_options.include_usage``).
+    stream_usage: bool = True
+    #: "effort" -> ``reasoning_effort``; "object" -> OpenRouter's ``reasoning: {...}``.
+    reasoning_param: str = "effort"
+    #: How assistant reasoning goes back in history: None (dropped) or "reasoning_details".
+    reasoning_echo: str | None = None
+    #: PDFs by URL are accepted as ``file.file_data`` (OpenRouter). Set from the row's
+    #: ``url_pdf_input`` capability so the matrix and the encoder cannot disagree.
+    pdf_url: bool = False
+    #: Request embeddings as base64 float32 (what the OpenAI SDK does; 4x smaller).
+    embedding_base64: bool = False
+    #: Force the output-token field ("max_tokens" / "max_completion_tokens"); None: by model.
+    max_tokens_field: str | None = None
+    #: Force the role system prompts are sent with ("system" / "developer" / "user"); None: by model.
+    system_role: str | None = None
+
+    def with_extra(self, extra: dict[str, Any]) -> Dialect:
+        """Per-config overrides: any field named in ``ProviderConfig.extra`` wins."""
+        changes = {k: extra[k] for k in _DIALECT_FIELDS if k in extra}
+        if not changes:
+            return self
+        from dataclasses import replace
+
+        return replace(self, **changes)
+
+
+_DIALECT_FIELDS = ("stream_usage", "reasoning_param", "reasoning_echo", "pdf_url", "embedding_base64",
+                   "max_tokens_field", "system_role")
+
+#: Models whose family takes ``max_completion_tokens`` and only default sampling.
+_REASONING_MODEL = re.compile(r"(^|/)(o1|o3|o4|gpt-5)(?![\w.]*-chat)")
+_NO_SYSTEM_MODEL = re.compile(r"(^|/)o1-(mini|preview)")
+
+
+def is_reasoning_model(model: str) -> bool:
+    return _REASONING_MODEL.search(model) is not None
+
+
+def encode_request(req: ChatRequest, dialect: Dialect, *, provider: str) -> dict[str, Any]:
+    """The complete JSON body for ``POST /chat/completions`` (``extra_body`` merged last)."""
+    system_role = dialect.system_role or ("user" if _NO_SYSTEM_MODEL.search(req.model) else "system")
+    body: dict[str, Any] = {
+        "model": req.model,
+        "messages": encode_messages(req.messages, dialect, system_role=system_role, provider=provider),
+    }
+    if req.stream:
+        body["stream"] = True
+        if dialect.stream_usage:
+            body["stream_options"] = {"include_usage": True}
+    reasoning_model = is_reasoning_model(req.model)
+    if req.temperature is not None and not reasoning_model:
+        body["temperature"] = req.temperature
+    if req.top_p is not None and not reasoning_model:
+        body["top_p"] = req.top_p
+    if req.max_tokens is not None:
+        field = dialect.max_tokens_field or ("max_completion_tokens" if reasoning_model else "max_tokens")
+        body[field] = req.max_tokens
+    if req.stop:
+        body["stop"] = list(req.stop)
+    if req.seed is not None:
+        body["seed"] = req.seed
+    if req.user is not None:
+        body["user"] = req.user
+    if req.tools:
+        body["tools"] = [encode_tool(t) for t in req.tools]
+        if req.parallel_tool_calls is not None:
+            body["parallel_tool_calls"] = req.parallel_tool_calls
+    choice = checked_tool_choice(req, provider)
+    if choice is not None:
+        body["tool_choice"] = encode_tool_choice(choice)
+    if req.response_format is not None and req.response_format.type != "text":
+        body["response_format"] = encode_response_format(req.response_format)
+    if req.reasoning is not None:
+        _encode_reasoning(body, req, dialect)
+    if req.extra_body:
+        body.update(req.extra_body)
+    return body
+
+
+def _encode_reasoning(body: dict[str, Any], req: ChatRequest, dialect: Dialect) -> None:
+    cfg = req.reasoning
+    assert cfg is not None
+    effort = cfg.effort or _effort_from_budget(cfg.budget_tokens)
+    if dialect.reasoning_param == "object":
+        obj: dict[str, Any] = {"enabled": True}
+        if cfg.effort:
+            obj["effort"] = cfg.effort
+        elif cfg.budget_tokens:
+            obj["max_tokens"] = cfg.budget_tokens
+        body["reasoning"] = obj
+    elif effort:
+        body["reasoning_effort"] = effort
+
+
+def _effort_from_budget(budget: int | None) -> str | None:
+    """A token budget expressed as the nearest effort level (OpenAI takes no budget)."""
+    return effort_for_budget(budget) if budget else None
+
+
+# --------------------------------------------------------------------------- messages
+
+
+def encode_messages(messages: list[Message], dialect: Dialect, *, system_role: str = "system",
+                    provider: str = "openai") -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for msg in messages:
+        if msg.role is Role.SYSTEM:
+            out.append(_named({"role": system_role, "content": _content(msg.parts, provider, dialect)}, msg))
+        elif msg.role is Role.ASSISTANT:
+            out.append(_assistant(msg, dialect))
+        else:  # user and tool turns: tool results first (they answer the previous assistant turn)
+            rest: list[Any] = []
+            for part in msg.parts:
+                if isinstance(part, ToolResult):
+                    out.extend(_tool_result(part, provider, dialect))
+                else:
+                    rest.append(part)
+            if rest:
+                out.append(_named({"role": "user", "content": _content(rest, provider, dialect)}, msg))
+    return out
+
+
+def _named(entry: dict[str, Any], msg: Message) -> dict[str, Any]:
+    if msg.name:
+        entry["name"] = msg.name
+    return entry
+
+
+def _assistant(msg: Message, dialect: Dialect) -> dict[str, Any]:
+    texts = [p.text for p in msg.parts if isinstance(p, Text)]
+    calls = [p for p in msg.parts if isinstance(p, ToolCall)]
+    entry: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None}
+    if calls:
+        entry["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": _arguments_text(c)}}
+            for c in calls
+        ]
+    if dialect.reasoning_echo == "reasoning_details":
+        details = [_reasoning_detail(p) for p in msg.parts if isinstance(p, Reasoning)]
+        if details:
+            entry["reasoning_details"] = details
+    return _named(entry, msg)
+
+
+def _arguments_text(call: ToolCall) -> str:
+    """The call's arguments as the JSON text the API validates. A no-argument call streamed as
+    ``""`` (Anthropic, Bedrock) is ``{}``, and invalid JSON the model wrote (kept as
+    ``{"_raw": ...}``) goes back as that object: replaying either verbatim makes every later
+    turn of the conversation fail with "arguments must be valid JSON"."""
+    raw = call.raw_arguments
+    if raw is None or call.arguments == {"_raw": raw}:
+        return json.dumps(call.arguments, ensure_ascii=False)
+    return raw if raw.strip() else "{}"
+
+
+def _reasoning_detail(part: Reasoning) -> dict[str, Any]:
+    if part.redacted and not part.text:
+        return {"type": "reasoning.encrypted", "data": part.redacted}
+    detail: dict[str, Any] = {"type": "reasoning.text", "text": part.text}
+    if part.signature:
+        detail["signature"] = part.signature
+    return detail
+
+
+def _tool_result(result: ToolResult, provider: str, dialect: Dialect) -> list[dict[str, Any]]:
+    text = result.text
+    if result.is_error and text and not text.lower().startswith("error"):
+        text = f"Error: {text}"
+    out: list[dict[str, Any]] = [{"role": "tool", "tool_call_id": result.tool_call_id, "content": text}]
+    if isinstance(result.content, list):
+        attachments = [p for p in result.content if isinstance(p, Attachment)]
+        if attachments:
+            note = Text(f"Attachments returned by tool call {result.tool_call_id}:")
+            out.append({"role": "user", "content": _content([note, *attachments], provider, dialect)})
+    return out
+
+
+def _content(parts: list[Any], provider: str, dialect: Dialect) -> str | list[dict[str, Any]]:
+    """A plain string when the turn is only uncached text, else a list of content parts."""
+    if all(isinstance(p, Text) and not p.cache_control for p in parts):
+        return "".join(p.text for p in parts)
+    out: list[dict[str, Any]] = []
+    for p in parts:
+        if isinstance(p, Text):
+            item: dict[str, Any] = {"type": "text", "text": p.text}
+        elif isinstance(p, Attachment):
+            item = _attachment(p, provider, dialect)
+        elif isinstance(p, Reasoning | ToolCall):
+            continue  # never valid in a user/system turn; dropped rather than sent malformed
+        else:
+            raise InvalidRequestError(f"cannot send a {type(p).__name__} in this turn", provider=provider)
+        if p.cache_control:
+            item["cache_control"] = p.cache_control
+        out.append(item)
+    return out
+
+
+_AUDIO_FORMATS = {"audio/wav": "wav", "audio/x-wav": "wav", "audio/wave": "wav", "audio/mpeg": "mp3",
+                  "audio/mp3": "mp3"}
+
+
+def _attachment(att: Attachment, provider: str, dialect: Dialect) -> dict[str, Any]:
+    kind = att.kind
+    if kind == "image":
+        url = att.url if att.data is None else att.data_url()
+        if url is None:
+            raise InvalidRequestError("image attachment has neither data nor url", provider=provider)
+        return {"type": "image_url", "image_url": {"url": url}}
+    if kind == "audio":
+        if att.data is None:
+            raise InvalidRequestError(
+                "audio must be sent inline: resolve the attachment with fetch='local'", provider=provider)
+        fmt = _AUDIO_FORMATS.get((att.media_type or "").lower())
+        if fmt is None:
+            raise InvalidRequestError(
+                f"audio input must be wav or mp3, got {att.media_type!r}", provider=provider)
+        return {"type": "input_audio", "input_audio": {"data": att.base64(), "format": fmt}}
+    if kind == "pdf":
+        filename = att.filename or "document.pdf"
+        if att.data is not None:
+            return {"type": "file", "file": {"file_data": att.data_url(), "filename": filename}}
+        if att.url and dialect.pdf_url:
+            return {"type": "file", "file": {"file_data": att.url, "filename": filename}}
+        raise InvalidRequestError(
+            "this API takes PDFs inline only: resolve the attachment with fetch='local'", provider=provider)
+    raise InvalidRequestError(f"unsupported attachment type {kind!r}", provider=provider)
+
+
+# --------------------------------------------------------------------------- tools & formats
+
+
+def encode_tool(tool: Tool) -> dict[str, Any]:
+    fn: dict[str, Any] = {"name": tool.name}
+    if tool.description:
+        fn["description"] = tool.description
+    params = tool.parameters or {"type": "object", "properties": {}}
+    if tool.strict:
+        params, strict_ok = strict_schema(params)
+        fn["strict"] = strict_ok
+    elif tool.strict is False:
+        fn["strict"] = False
+    fn["parameters"] = params
+    return {"type": "function", "function": fn}
+
+
+def encode_tool_choice(choice: ToolChoice) -> str | dict[str, Any]:
+    """A choice already checked by :func:`~._common.checked_tool_choice`."""
+    if choice.mode == "tool":
+        return {"type": "function", "function": {"name": choice.name}}
+    return choice.mode
+
+
+def encode_response_format(fmt: ResponseFormat) -> dict[str, Any]:
+    if fmt.type == "json_object" or fmt.schema is None:
+        return {"type": "json_object"}
+    schema, strict_ok = strict_schema(fmt.schema) if fmt.strict else (fmt.schema, False)
+    return {"type": "json_schema",
+            "json_schema": {"name": _schema_name(fmt.name), "schema": schema, "strict": strict_ok}}
+
+
+def _schema_name(name: str) -> str:
+    """OpenAI wants ``^[a-zA-Z0-9_-]{1,64}$``."""
+    cleaned = re.sub(r"[^a-zA-Z0-9_-]", "_", name or "response")[:64]
+    return cleaned or "response"
+
+
+def strict_schema(schema: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """A copy with every object closed, and whether strict mode can accept it
+    (every property of every object required)."""
+    out = copy.deepcopy(schema)
+    ok = _close_objects(out)
+    return out, ok
+
+
+_SUBSCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
+_SUBSCHEMA_MAPS = ("properties", "$defs", "definitions", "patternProperties")
+
+
+def _close_objects(node: Any) -> bool:
+    """Walk a JSON Schema (only its schema positions), closing objects in place."""
+    if not isinstance(node, dict):
+        return True
+    ok = True
+    if node.get("type") == "object" or "properties" in node:
+        node.setdefault("additionalProperties", False)
+        if node["additionalProperties"] is not False:
+            ok = False
+        if set(node.get("properties") or {}) - set(node.get("required") or []):
+            ok = False
+    for key in _SUBSCHEMA_MAPS:
+        for sub in (node.get(key) or {}).values():
+            ok = _close_objects(sub) and ok
+    for key in _SUBSCHEMA_LISTS:
+        for sub in node.get(key) or []:
+            ok = _close_objects(sub) and ok
+    for key in ("items", "additionalProperties", "not"):
+        if isinstance(node.get(key), dict):
+            ok = _close_objects(node[key]) and ok
+    return ok

@@ -1,0 +1,251 @@
+"""Encode a neutral ChatRequest as an OpenAI Responses API body (``POST /v1/responses``).
+
+The Responses API takes a flat list of *items* instead of chat messages: user and system
+turns are messages, but an assistant turn is split into the items the model produced -
+``reasoning``, ``message`` (``output_text``), ``function_call`` - and each tool result is a
+``function_call_output`` item. Tools and ``tool_choice`` are flat (no nested ``function``),
+structured output lives in ``text.format``.
+
+Choices, each backed by a recorded request the real API accepted (pydantic-ai cassettes):
+
+- System messages become the top-level ``instructions`` (joined), as every recording does.
+- An assistant message goes back as the items it came from. When it holds a reasoning item,
+  its Text and ToolCall parts go back with their item ids (``extra["item_id"]``, set by this
+  adapter's parser): a message item with ``output_text`` content, a ``function_call`` with
+  ``id``. OpenAI rejects a reasoning item not followed by the item it produced ("provided
+  without its required following item", recorded 400) and a message id without its reasoning.
+  Without reasoning, no ids are sent (as the recordings for non-reasoning models do): Text
+  becomes ``{"role": "assistant", "content": ...}``.
+- Reasoning parts from this API (``signature`` holds the ``rs_`` item id, ``redacted`` the
+  ``encrypted_content``) are re-assembled into one ``reasoning`` item per id with its summary
+  list; reasoning from other providers cannot be verified by OpenAI and is dropped.
+- Reasoning models (o-series, gpt-5) get ``include: ["reasoning.encrypted_content"]`` so the
+  reasoning survives ``store: false`` / zero-data-retention, and no ``temperature``/``top_p``
+  (only the defaults are accepted there).
+- Reasoning summaries are requested only when asked for (``ReasoningConfig(summary=True)`` ->
+  ``"auto"``, or ``extra={"reasoning_summary": "detailed"}`` on the provider): OpenAI answers
+  a summary request from an unverified organisation with a 400, so it is never a default.
+- Function tools always carry ``strict`` (the API requires it and treats a missing value as
+  strict): ``Tool.strict=True`` closes the schema (and falls back to ``false`` when the
+  schema has optional properties), anything else is sent as ``strict: false``.
+- ``stop`` does not exist in the Responses API and raises; ``seed`` does not either and is
+  dropped (it is best-effort on Chat Completions too).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..._errors import InvalidRequestError, UnsupportedCapability
+from ..._types import (
+    Attachment,
+    ChatRequest,
+    Message,
+    Reasoning,
+    Role,
+    Text,
+    Tool,
+    ToolCall,
+    ToolChoice,
+    ToolResult,
+)
+from ..registry import providers_supporting_operation
+from .messages import (
+    _effort_from_budget,
+    encode_response_format,
+    encode_tool,
+    is_reasoning_model,
+)
+
+#: ``include`` value that makes reasoning items carry their encrypted content.
+ENCRYPTED_REASONING = "reasoning.encrypted_content"
+#: Key in ``Text.extra`` / ``ToolCall.extra`` holding the Responses output item id.
+ITEM_ID = "item_id"
+
+
+def encode_request(req: ChatRequest, options: dict[str, Any], *, provider: str) -> dict[str, Any]:
+    """The complete JSON body for ``POST /responses``; ``options`` is ``ProviderConfig.extra``
+    (``store``, ``reasoning_summary``). ``extra_body`` is merged last."""
+    if req.stop:
+        raise InvalidRequestError(
+            "the OpenAI Responses API has no stop sequences; use the openai provider (Chat Completions) "
+            "for stop=...", provider=provider, model=req.model)
+    reasoning_model = is_reasoning_model(req.model)
+    body: dict[str, Any] = {"model": req.model, "input": encode_input(req.messages, provider=provider)}
+    instructions = req.system_text
+    if instructions:
+        body["instructions"] = instructions
+    if req.stream:
+        body["stream"] = True
+    if reasoning_model:
+        body["include"] = [ENCRYPTED_REASONING]
+    if "store" in options:
+        body["store"] = bool(options["store"])
+    if req.max_tokens is not None:
+        body["max_output_tokens"] = req.max_tokens
+    if req.temperature is not None and not reasoning_model:
+        body["temperature"] = req.temperature
+    if req.top_p is not None and not reasoning_model:
+        body["top_p"] = req.top_p
+    if req.user is not None:
+        body["user"] = req.user
+    if req.tools:
+        body["tools"] = [encode_function_tool(t) for t in req.tools]
+        if req.parallel_tool_calls is not None:
+            body["parallel_tool_calls"] = req.parallel_tool_calls
+    if req.tool_choice is not None:
+        body["tool_choice"] = encode_tool_choice(req.tool_choice)
+    if req.response_format is not None and req.response_format.type != "text":
+        fmt = encode_response_format(req.response_format)
+        body["text"] = {"format": {"type": fmt["type"], **fmt.get("json_schema", {})}}
+    reasoning = encode_reasoning(req, options, reasoning_model)
+    if reasoning:
+        body["reasoning"] = reasoning
+    if req.extra_body:
+        body.update(req.extra_body)
+    return body
+
+
+def encode_reasoning(req: ChatRequest, options: dict[str, Any], reasoning_model: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    cfg = req.reasoning
+    if cfg is not None:
+        effort = cfg.effort or _effort_from_budget(cfg.budget_tokens)
+        if effort:
+            out["effort"] = effort
+    summary = options.get("reasoning_summary") if reasoning_model or cfg is not None else None
+    if cfg is not None and cfg.summary:
+        summary = summary or "auto"
+    if summary:
+        out["summary"] = summary
+    return out
+
+
+def encode_function_tool(tool: Tool) -> dict[str, Any]:
+    """The Chat Completions tool, flattened: ``{"type": "function", "name", ..., "strict"}``."""
+    fn = encode_tool(tool)["function"]
+    fn.setdefault("strict", False)
+    return {"type": "function", **fn}
+
+
+def encode_tool_choice(choice: ToolChoice) -> str | dict[str, Any]:
+    if choice.mode == "tool":
+        if not choice.name:
+            raise ValueError("ToolChoice(mode='tool') needs a tool name")
+        return {"type": "function", "name": choice.name}
+    return choice.mode
+
+
+# --------------------------------------------------------------------------- input items
+
+
+def encode_input(messages: list[Message], *, provider: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    for msg in messages:
+        if msg.role is Role.SYSTEM:
+            continue  # sent as ``instructions``
+        if msg.role is Role.ASSISTANT:
+            items.extend(_assistant_items(msg, provider))
+            continue
+        rest: list[Any] = []
+        for part in msg.parts:
+            if isinstance(part, ToolResult):
+                items.append(_tool_output(part, provider))
+            else:
+                rest.append(part)
+        if rest:
+            items.append({"role": "user", "content": _user_content(rest, provider)})
+    return items
+
+
+def _assistant_items(msg: Message, provider: str) -> list[dict[str, Any]]:
+    # Item ids only travel with the reasoning item they belong to: a message id without its
+    # reasoning is rejected too, and without reasoning the ids add nothing (and are unknown
+    # to the server under ``store: false``).
+    keep_ids = any(isinstance(p, Reasoning) and _is_openai_reasoning(p, provider) for p in msg.parts)
+    items: list[dict[str, Any]] = []
+    reasoning: dict[str, Any] | None = None  # the reasoning item being re-assembled
+    for part in msg.parts:
+        if isinstance(part, Reasoning):
+            if not _is_openai_reasoning(part, provider):
+                continue
+            if reasoning is None or reasoning["id"] != part.signature:
+                reasoning = {"type": "reasoning", "id": part.signature, "summary": []}
+                items.append(reasoning)
+            if part.text:
+                reasoning["summary"].append({"type": "summary_text", "text": part.text})
+            if part.redacted:
+                reasoning["encrypted_content"] = part.redacted
+            continue
+        reasoning = None
+        if isinstance(part, Text):
+            items.append(_assistant_text(part, keep_ids))
+        elif isinstance(part, ToolCall):
+            call: dict[str, Any] = {"type": "function_call", "call_id": part.id, "name": part.name,
+                                    "arguments": part.arguments_json}
+            item_id = (part.extra or {}).get(ITEM_ID)
+            if item_id and keep_ids:
+                call["id"] = item_id
+            items.append(call)
+    return items
+
+
+def _is_openai_reasoning(part: Reasoning, provider: str) -> bool:
+    """Only reasoning items this API produced can go back (their ids and encryption are OpenAI's)."""
+    return bool(part.signature) and (part.provider == provider or str(part.signature).startswith("rs_"))
+
+
+def _assistant_text(part: Text, keep_ids: bool) -> dict[str, Any]:
+    extra = part.extra or {}
+    item_id = extra.get(ITEM_ID)
+    if not item_id or not keep_ids:
+        return {"role": "assistant", "content": part.text}
+    item: dict[str, Any] = {
+        "type": "message", "role": "assistant", "id": item_id, "status": "completed",
+        "content": [{"type": "output_text", "text": part.text, "annotations": []}],
+    }
+    if extra.get("phase"):
+        item["phase"] = extra["phase"]
+    return item
+
+
+def _tool_output(result: ToolResult, provider: str) -> dict[str, Any]:
+    output: str | list[dict[str, Any]]
+    if isinstance(result.content, list) and any(isinstance(p, Attachment) for p in result.content):
+        output = [_input_part(p, provider) for p in result.content]
+    else:
+        output = result.text
+        if result.is_error and output and not output.lower().startswith("error"):
+            output = f"Error: {output}"
+    return {"type": "function_call_output", "call_id": result.tool_call_id, "output": output}
+
+
+def _user_content(parts: list[Any], provider: str) -> str | list[dict[str, Any]]:
+    """A plain string for text-only turns (what the recordings send), else input parts."""
+    if all(isinstance(p, Text) for p in parts):
+        return "".join(p.text for p in parts)
+    return [_input_part(p, provider) for p in parts if not isinstance(p, Reasoning | ToolCall)]
+
+
+def _input_part(part: Any, provider: str) -> dict[str, Any]:
+    if isinstance(part, Text):
+        return {"type": "input_text", "text": part.text}
+    if isinstance(part, Attachment):
+        return encode_attachment(part, provider)
+    raise InvalidRequestError(f"cannot send a {type(part).__name__} in a user turn", provider=provider)
+
+
+def encode_attachment(att: Attachment, provider: str) -> dict[str, Any]:
+    """``input_image`` (data URL or URL) or ``input_file`` (PDF as ``file_data`` data URL, or ``file_url``)."""
+    if att.kind == "image":
+        url = att.data_url() if att.data is not None else att.url
+        if url is None:
+            raise InvalidRequestError("image attachment has neither data nor url", provider=provider)
+        return {"type": "input_image", "image_url": url, "detail": "auto"}
+    if att.kind == "pdf":
+        if att.data is not None:
+            return {"type": "input_file", "file_data": att.data_url(), "filename": att.filename or "document.pdf"}
+        if att.url:
+            return {"type": "input_file", "file_url": att.url}
+        raise InvalidRequestError("PDF attachment has neither data nor url", provider=provider)
+    raise UnsupportedCapability(provider, f"{att.kind} input", providers_supporting_operation(f"{att.kind} input"))

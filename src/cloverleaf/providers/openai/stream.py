@@ -1,0 +1,246 @@
+"""Decode a Chat Completions SSE stream into StreamEvents, incrementally, with no I/O.
+
+Built on the shared :class:`~cloverleaf.streams.sse_json.JSONEventDecoder` (SSE framing,
+comments such as OpenRouter's ``: OPENROUTER PROCESSING`` keep-alives, any chunk split, one
+JSON parse per event), this module only knows what a ``chat.completion.chunk`` means:
+
+- ``delta.content`` -> ``text`` (Mistral's list form splits into text and ``thinking``);
+  ``delta.reasoning_content`` (DeepSeek, vLLM) / ``delta.reasoning`` (OpenRouter, Groq,
+  Cerebras) -> ``reasoning``; OpenRouter's ``reasoning_details`` add signatures and
+  encrypted blocks.
+- ``delta.tool_calls[]`` -> ``tool_call_delta`` keyed by the call's ``index`` (parallel
+  calls interleave; servers that omit ``index`` start a new call whenever an ``id`` appears).
+- ``usage`` may come in the final choice-less chunk (OpenAI, Azure), in the finish chunk
+  (Groq, Mistral; Groq puts it only under ``x_groq.usage`` when ``stream_options`` is not
+  sent) or after it (OpenRouter); every one becomes a ``usage`` event.
+- The finish reason is remembered (OpenRouter repeats it) and ONE ``done`` is emitted at
+  ``data: [DONE]``, after the trailing usage chunk.
+
+End of input without ``[DONE]``: if a finish reason has arrived the stream is complete in
+substance (some compatible servers never send ``[DONE]``), so ``close()`` emits the
+``done``; if none has, the stream was cut off and ``close()`` raises
+MalformedResponseError. An ``error`` object in a chunk or an ``event: error`` frame
+(Groq, OpenRouter) raises the mapped ProviderError from ``feed()``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..._errors import MalformedResponseError, ProviderError
+from ..._types import FinishReason, StreamEvent, Usage
+from ...streams.sse_json import JSONEventDecoder
+
+if TYPE_CHECKING:
+    from ..._types import ChatRequest
+
+
+class _Host(Protocol):
+    """What the decoder needs from its adapter (the Azure subclass changes these)."""
+
+    name: str
+
+    def stream_error(self, payload: Any, model: str | None) -> ProviderError: ...
+
+    def check_finish(self, raw_finish: str | None, model: str | None) -> None: ...
+
+    def chunk_extra(self, chunk: dict[str, Any]) -> dict[str, Any] | None: ...
+
+
+_FINISH: dict[str, FinishReason] = {
+    "stop": "stop", "length": "length", "tool_calls": "tool_calls", "function_call": "tool_calls",
+    "content_filter": "content_filter", "end_turn": "stop", "max_tokens": "length", "eos": "stop",
+    "model_length": "length", "error": "error",
+}
+
+
+def normalise_finish(raw: str | None) -> FinishReason | None:
+    if raw is None:
+        return None
+    return _FINISH.get(raw, "other")
+
+
+def usage_from(data: dict[str, Any] | None) -> Usage | None:
+    """Usage from an OpenAI-style ``usage`` object (None when absent).
+
+    ``completion_tokens`` includes the reasoning tokens on OpenAI and almost everywhere else;
+    xAI counts them apart (its ``total_tokens`` is prompt + completion + reasoning), and our
+    ``output_tokens`` must include them, so when the total says so they are added.
+    """
+    if not isinstance(data, dict):
+        return None
+    prompt = int(data.get("prompt_tokens") or data.get("input_tokens") or 0)
+    completion = int(data.get("completion_tokens") or data.get("output_tokens") or 0)
+    pdet = data.get("prompt_tokens_details") or data.get("input_tokens_details") or {}
+    cdet = data.get("completion_tokens_details") or data.get("output_tokens_details") or {}
+    reasoning = int(cdet.get("reasoning_tokens") or 0)
+    if reasoning and data.get("total_tokens") == prompt + completion + reasoning:
+        completion += reasoning
+    return Usage(
+        input_tokens=prompt,
+        output_tokens=completion,
+        cached_tokens=int(pdet.get("cached_tokens") or data.get("prompt_cache_hit_tokens") or 0),
+        cache_write_tokens=int(pdet.get("cache_write_tokens") or pdet.get("cache_creation_tokens") or 0),
+        reasoning_tokens=reasoning,
+    )
+
+
+def content_pieces(content: Any) -> list[tuple[str, str]]:
+    """``("text" | "reasoning", text)`` pieces of a message/delta ``content`` (string or Mistral list)."""
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [("text", content)] if content else []
+    out: list[tuple[str, str]] = []
+    if isinstance(content, list):
+        for item in content:
+            if not isinstance(item, dict):
+                continue
+            kind = item.get("type")
+            if kind == "text" and item.get("text"):
+                out.append(("text", item["text"]))
+            elif kind == "thinking":
+                for sub in content_pieces(item.get("thinking")):
+                    out.append(("reasoning", sub[1]))
+    return out
+
+
+def reasoning_text(message: dict[str, Any]) -> str | None:
+    """Reasoning text from ``reasoning_content`` (DeepSeek, vLLM) or ``reasoning`` (OpenRouter, Groq)."""
+    for key in ("reasoning_content", "reasoning"):
+        value = message.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def reasoning_extras(message: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(signature, encrypted data) from OpenRouter ``reasoning_details``."""
+    signature = redacted = None
+    for detail in message.get("reasoning_details") or ():
+        if not isinstance(detail, dict):
+            continue
+        if detail.get("signature"):
+            signature = detail["signature"]
+        if detail.get("type") == "reasoning.encrypted" and detail.get("data"):
+            redacted = detail["data"]
+    return signature, redacted
+
+
+class OpenAIStreamDecoder(JSONEventDecoder):
+    """One stream's state. ``feed`` any bytes; ``close`` at end of input."""
+
+    __slots__ = ("_host", "_model", "_id", "_raw_finish", "_done", "_seen_chunk", "_next_index",
+                 "_last_index", "_extra", "_fallback_model")
+
+    def __init__(self, host: _Host, req: ChatRequest) -> None:
+        super().__init__()
+        self._host = host
+        self._model: str | None = None
+        self._id: str | None = None
+        self._raw_finish: str | None = None
+        self._done = False
+        self._seen_chunk = False
+        self._next_index = 0  # for servers that send tool calls without ``index``
+        self._last_index: int | None = None
+        self._extra: dict[str, Any] = {}
+        self._fallback_model = req.model
+
+    # -- JSONEventDecoder hooks -----------------------------------------------------------
+    def _payload(self, event: str | None, chunk: Any, out: list[StreamEvent]) -> None:
+        if self._done:
+            return
+        if event == "error" or (isinstance(chunk, dict) and chunk.get("error")):
+            raise self._host.stream_error(chunk, self._model or self._fallback_model)
+        if isinstance(chunk, dict):
+            self._chunk(chunk, out)
+
+    def _sentinel(self, out: list[StreamEvent]) -> None:
+        if not self._done:
+            out.append(self._done_event())
+
+    def _end(self, out: list[StreamEvent]) -> None:
+        if self._done:
+            return
+        if self._raw_finish is None:
+            what = "the stream ended before the model finished" if self._seen_chunk else "the stream was empty"
+            raise self._malformed(f"{what} (no finish_reason, no [DONE])")
+        out.append(self._done_event())
+
+    def _malformed(self, what: str, data: str | None = None) -> MalformedResponseError:
+        return MalformedResponseError(f"could not parse the provider's response: {what}", provider=self._host.name,
+                                      model=self._model or self._fallback_model, body=data)
+
+    # -- internals ------------------------------------------------------------------------
+    def _chunk(self, chunk: dict[str, Any], out: list[StreamEvent]) -> None:
+        self._seen_chunk = True
+        if chunk.get("model"):
+            self._model = chunk["model"]
+        if chunk.get("id"):
+            self._id = chunk["id"]
+        extra = self._host.chunk_extra(chunk)
+        if extra:
+            self._extra.update(extra)
+        for choice in chunk.get("choices") or ():
+            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+                continue
+            self._delta(choice.get("delta") or {}, out)
+            raw = choice.get("finish_reason")
+            if raw:
+                self._host.check_finish(raw, self._model or self._fallback_model)
+                self._raw_finish = raw
+        usage = usage_from(chunk.get("usage"))
+        if usage is None:  # Groq without stream_options reports it only under x_groq
+            groq = chunk.get("x_groq")
+            usage = usage_from(groq.get("usage")) if isinstance(groq, dict) else None
+        if usage is not None:
+            out.append(StreamEvent("usage", usage=usage))
+
+    def _delta(self, delta: dict[str, Any], out: list[StreamEvent]) -> None:
+        text = reasoning_text(delta)
+        signature, redacted = reasoning_extras(delta)
+        if text or signature or redacted:
+            out.append(StreamEvent("reasoning", text=text, signature=signature, redacted=redacted))
+        content = delta.get("content")
+        if content.__class__ is str:  # the common case, without building a pieces list
+            if content:
+                out.append(StreamEvent("text", text=content))
+        elif content is not None:
+            for kind, piece in content_pieces(content):
+                out.append(StreamEvent("text" if kind == "text" else "reasoning", text=piece))
+        if delta.get("refusal"):
+            out.append(StreamEvent("text", text=delta["refusal"]))
+            self._extra["refusal"] = self._extra.get("refusal", "") + delta["refusal"]
+        for call in delta.get("tool_calls") or ():
+            if isinstance(call, dict):
+                out.append(self._tool_delta(call))
+
+    def _tool_delta(self, call: dict[str, Any]) -> StreamEvent:
+        index = call.get("index")
+        if not isinstance(index, int):
+            if call.get("id") or self._last_index is None:
+                index = self._next_index
+            else:
+                index = self._last_index
+        self._last_index = index
+        self._next_index = max(self._next_index, index + 1)
+        fn = call.get("function") or {}
+        return StreamEvent(
+            "tool_call_delta",
+            index=index,
+            id=call.get("id") or None,
+            name=fn.get("name") or None,
+            arguments=fn.get("arguments") or None,
+        )
+
+    def _done_event(self) -> StreamEvent:
+        self._done = True
+        finish = "content_filter" if "refusal" in self._extra else normalise_finish(self._raw_finish)
+        return StreamEvent(
+            "done",
+            finish_reason=finish,
+            raw_finish_reason=self._raw_finish,
+            model=self._model or self._fallback_model,
+            id=self._id,
+            extra=dict(self._extra) or None,
+        )

@@ -1,0 +1,1 @@
+"""The only I/O: send an HttpRequest, return bytes (see transport.core)."""
