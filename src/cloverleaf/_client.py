@@ -63,10 +63,14 @@ class _Base:
                                    max_retries=call.get("max_retries"), timeout=call.get("timeout"))
 
     def _context(self, call: dict[str, Any]) -> CallContext | None:
-        if not any(k in call for k in ("trace_id", "project", "metadata")):
+        if not any(k in call for k in ("trace_id", "project", "metadata", "cache")):
             return None
+        cache = call.get("cache")
+        if cache not in (None, True, False, "refresh"):
+            raise ConfigError(f"cache={cache!r}: use cache=False (no cache for this call) or cache=\"refresh\" "
+                              "(ask the provider and store the new answer)")
         return CallContext(trace_id=call.get("trace_id"), project=call.get("project"),
-                           metadata=dict(call.get("metadata") or {}))
+                           metadata=dict(call.get("metadata") or {}), cache=cache)
 
     def _use_gateway(self, call: dict[str, Any]) -> bool:
         if not self.settings.uses_gateway:

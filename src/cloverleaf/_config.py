@@ -93,6 +93,8 @@ class Settings:
     state: dict[str, Any] = field(default_factory=dict)
     attachments: dict[str, Any] = field(default_factory=dict)
     server: dict[str, Any] = field(default_factory=dict)
+    cache: dict[str, Any] = field(default_factory=dict)
+    telemetry: dict[str, Any] = field(default_factory=dict)
     #: Force the gateway on even without routes/limits (the server always uses it).
     gateway: bool = False
     source_path: Path | None = None
@@ -101,7 +103,7 @@ class Settings:
     @property
     def uses_gateway(self) -> bool:
         return bool(self.gateway or self.routes or self.limits or self.budgets or self.store or self.breaker
-                    or self.state)
+                    or self.state or self.cache or self.telemetry)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None, *, env: Mapping[str, str] | None = None,
@@ -139,7 +141,8 @@ def _config_path(path: str | os.PathLike[str] | None, env: Mapping[str, str]) ->
     return p if p.is_file() else None
 
 
-_TABLES = ("routes", "limits", "breaker", "budgets", "store", "state", "attachments", "server")
+_TABLES = ("routes", "limits", "breaker", "budgets", "store", "state", "attachments", "server", "cache",
+           "telemetry")
 _DEFAULT_KEYS = {"model": "default_model", "default_model": "default_model", "embedding_model": "embedding_model",
                  "image_model": "image_model", "backend": "backend", "timeout": "timeout",
                  "connect_timeout": "connect_timeout", "max_retries": "max_retries", "gateway": "gateway",

@@ -36,3 +36,12 @@ class CallContext:
     #: to await once its own client has the answer: the server does, so that work is off the
     #: client's critical path. None (the default): it is done before the call returns.
     after_response: list[Awaitable[None]] | None = None
+    #: What this call asks of the response cache: None/True use it, False neither reads nor
+    #: writes (``cache=False``, ``Cache-Control: no-store``), "refresh" stores without reading
+    #: (``Cache-Control: no-cache``).
+    cache: bool | str | None = None
+    #: Set by the gateway when the cache was consulted: "hit" or "miss", and a hit's similarity.
+    cache_result: str | None = None
+    cache_similarity: float | None = None
+    #: A W3C ``traceparent`` to continue (the server passes the incoming header), for OpenTelemetry.
+    traceparent: str | None = None

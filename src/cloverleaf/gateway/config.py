@@ -41,6 +41,8 @@ from typing import Any, Literal
 
 from .._errors import ConfigError
 from .breaker import BreakerPolicy
+from .cache.config import ROUTE_KEYS as _ROUTE_CACHE_KEYS
+from .cache.config import RouteCache, parse_route_cache
 
 Strategy = Literal["priority", "weighted", "latency", "cost"]
 STRATEGIES: tuple[str, ...] = ("priority", "weighted", "latency", "cost")
@@ -78,6 +80,7 @@ class RouteConfig:
     fallback_on_content_filter: bool = False
     output_estimate: int = DEFAULT_OUTPUT_ESTIMATE
     implicit: bool = False                     # a plain model id used as a one-target route
+    cache: RouteCache | None = None            # the route's own cache settings ([cache] otherwise)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +182,7 @@ def _number(where: str, value: Any, *, minimum: float = 0.0, integer: bool = Fal
 
 
 _ROUTE_KEYS = {"targets", "strategy", "weights", "retries", "fallback_on_rate_limit",
-               "fallback_on_content_filter", "output_estimate"}
+               "fallback_on_content_filter", "output_estimate", *_ROUTE_CACHE_KEYS}
 _TARGET_KEYS = {"model", "name", "weight", "api_key_env", "base_url"}
 
 
@@ -217,13 +220,14 @@ def parse_route(name: str, table: Any, env: Mapping[str, str] | None = None) -> 
     return make_route(name, targets, strategy=table.get("strategy", "priority"), retries=table.get("retries"),
                       fallback_on_rate_limit=table.get("fallback_on_rate_limit", True),
                       fallback_on_content_filter=table.get("fallback_on_content_filter", False),
-                      output_estimate=table.get("output_estimate", DEFAULT_OUTPUT_ESTIMATE))
+                      output_estimate=table.get("output_estimate", DEFAULT_OUTPUT_ESTIMATE),
+                      cache=parse_route_cache(where, table) if _ROUTE_CACHE_KEYS & set(table) else None)
 
 
 def make_route(name: str, targets: Sequence[TargetSpec | str], *, strategy: str = "priority",
                retries: int | None = None, fallback_on_rate_limit: bool = True,
                fallback_on_content_filter: bool = False, output_estimate: int = DEFAULT_OUTPUT_ESTIMATE,
-               implicit: bool = False) -> RouteConfig:
+               implicit: bool = False, cache: RouteCache | None = None) -> RouteConfig:
     """Build and check a route in code (the TOML path ends here too)."""
     where = f"[routes.{name}]"
     if strategy not in STRATEGIES:
@@ -242,7 +246,8 @@ def make_route(name: str, targets: Sequence[TargetSpec | str], *, strategy: str 
         retries = _number(f"{where} retries", retries, integer=True)
     return RouteConfig(name, specs, strategy,  # type: ignore[arg-type]
                        retries, bool(fallback_on_rate_limit), bool(fallback_on_content_filter),
-                       _number(f"{where} output_estimate", output_estimate, minimum=1, integer=True), implicit)
+                       _number(f"{where} output_estimate", output_estimate, minimum=1, integer=True), implicit,
+                       cache)
 
 
 _LIMIT_KEYS = {"rpm", "tpm", "max_wait"}

@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 
 from .._context import CallContext
 from .._errors import PermissionDeniedError, StreamInterrupted
+from .._structured import parse_output
 from .._types import (
     ChatRequest,
     ChatResponse,
@@ -48,6 +49,7 @@ from .attempts import AttemptLoop
 from .breaker import BreakerSnapshot
 from .bridge import LoopThread
 from .budget import RESERVATION_TTL_SECONDS, Budgets
+from .cache import CachedAnswer, CachePlan, ResponseCache, open_cache, replay, replay_events
 from .clock import Clock, EpochClock, SystemClock
 from .config import RouteConfig, TargetSpec, make_route, parse
 from .protocols import EngineLike
@@ -74,6 +76,8 @@ class _Call:
     emitted: bool = False          # a stream has sent output to the caller
     finished: bool = False         # the call record has been written
     ttft_ms: float | None = None
+    route: RouteConfig | None = None
+    cache_plan: CachePlan | None = None
 
     @property
     def billable(self) -> bool:
@@ -106,6 +110,7 @@ class Gateway:
         self.limiter = RateLimiter(self.config.limits, self.state, self._state_clock)
         self.budgets = Budgets(self.config.budgets, self.store, self.clock)
         self.traces = TraceAPI(self.store, self.clock)
+        self.cache: ResponseCache | None = open_cache(getattr(settings, "cache", None), engine)
         self._bridge = LoopThread()
         self._stop = threading.Event()
         self._closed = False
@@ -163,6 +168,11 @@ class Gateway:
                 self._bridge.run(self.state.aclose())
             except Exception as exc:  # noqa: BLE001 - closing must not fail the caller
                 log.debug("closing the state backend failed: %s", exc)
+            if self.cache is not None:
+                try:
+                    self._bridge.run(self.cache.aclose())
+                except Exception as exc:  # noqa: BLE001 - closing must not fail the caller
+                    log.debug("closing the response cache failed: %s", exc)
         self._bridge.close()
         if self._owns_store:
             self.store.close()
@@ -171,6 +181,8 @@ class Gateway:
 
     async def aclose(self) -> None:
         await self.state.aclose()
+        if self.cache is not None:
+            await self.cache.aclose()
         await asyncio.to_thread(self.close)
 
     # -- one call ---------------------------------------------------------------------
@@ -178,6 +190,10 @@ class Gateway:
                    invoke: Callable[[Any, Any], Awaitable[R]], input_tokens: int, max_output: int | None) -> R:
         call = await self._admit(model, ctx, operation, input_tokens, max_output)
         try:
+            if operation == "chat" and self.cache is not None:
+                cached = await self._cache_lookup(call, model, req, ctx)
+                if cached is not None:
+                    return await self._answer_from_cache(call, cached, req, ctx)  # type: ignore[return-value]
             async for slot in call.loop:
                 try:
                     resp = await invoke(slot.target.target, req)   # the Engine sets the target's model
@@ -195,8 +211,12 @@ class Gateway:
                     # client a while to read): the record keeps the time the answer was ready
                     ready = self.clock.now()
                     ctx.after_response.append(self._settle_ok(call, slot, resp.usage, latency, cost, model_name, ready))
+                    if call.cache_plan is not None:
+                        ctx.after_response.append(self._cache_store(call.cache_plan, resp, None))
                 else:
                     await self._settle_ok(call, slot, resp.usage, latency, cost, model_name)
+                    if call.cache_plan is not None:
+                        await self._cache_store(call.cache_plan, resp, None)
                 return resp
             raise call.loop.exhausted()
         except BaseException as exc:
@@ -206,9 +226,21 @@ class Gateway:
     async def _stream(self, model: str, req: ChatRequest, ctx: CallContext | None) -> AsyncIterator[StreamEvent]:
         call = await self._admit(model, ctx, "stream", self._chat_tokens(req), req.max_tokens)
         try:
+            if self.cache is not None:
+                cached = await self._cache_lookup(call, model, req, ctx)
+                if cached is not None:
+                    replayed = replay_events(cached)
+                    await self._answer_from_cache(call, cached, req, ctx, replayed[-1].response)
+                    for event in replayed:
+                        yield event
+                    return
+            # a stream that may be cached keeps its events (one list append per event, only then)
+            kept: list[StreamEvent] | None = [] if call.cache_plan is not None and call.cache_plan.write else None
             async for slot in call.loop:
                 events = self.engine.astream(slot.target.target, req)
                 held: list[StreamEvent] = []      # events before the first output (usage) wait for it
+                if kept:
+                    kept.clear()                  # a failed attempt's events are not the answer
                 try:
                     async for event in events:
                         if event.type == "done":
@@ -216,8 +248,13 @@ class Gateway:
                                 yield early
                             await call.loop.succeeded(slot, event.response.usage if event.response else None)
                             await self._finish_ok(call, slot.target, event.response)
+                            if kept is not None and event.response is not None and call.cache_plan is not None:
+                                kept.append(dataclasses.replace(event, response=None))
+                                await self._cache_store(call.cache_plan, event.response, kept)
                             yield event
                             return
+                        if kept is not None:
+                            kept.append(event)
                         if not call.emitted:
                             if event.type not in OUTPUT_EVENTS:
                                 held.append(event)
@@ -277,7 +314,7 @@ class Gateway:
                            prompt_tokens=input_tokens,
                            retries=route.retries if route.retries is not None else self.config.max_retries,
                            rng=self._rng)
-        call = _Call(tracker, loop)
+        call = _Call(tracker, loop, route=route)
         try:
             call.call_reservation = await self.limiter.acquire(*self.limiter.call_buckets(route, ctx.key, tokens))
             scopes = self.budgets.scopes(route, ctx)
@@ -300,6 +337,58 @@ class Gateway:
         resp.metadata.target = target.key
         resp.metadata.attempts = list(call.tracker.attempts)
         return cost  # type: ignore[no-any-return]
+
+    # -- the response cache -------------------------------------------------------------
+    async def _cache_lookup(self, call: _Call, model: str, req: ChatRequest,
+                            ctx: CallContext | None) -> CachedAnswer | None:
+        """After admission (allowed model, limits, budgets), before any attempt."""
+        assert self.cache is not None
+        key = ctx.key if ctx is not None else None
+        route_cache = call.route.cache if call.route is not None else None
+        plan = self.cache.plan(model, req, route_cache, key.key_id if key else None,
+                               ctx.cache if ctx is not None else None)
+        if plan is None:
+            return None
+        call.cache_plan = plan
+        found = await self.cache.lookup(plan)
+        if plan.read:
+            call.tracker.cache = "hit" if found is not None else "miss"
+            if ctx is not None:
+                ctx.cache_result = call.tracker.cache
+                ctx.cache_similarity = found.similarity if found is not None else None
+        return found
+
+    async def _answer_from_cache(self, call: _Call, cached: CachedAnswer, req: ChatRequest,
+                                 ctx: CallContext | None, resp: ChatResponse | None = None) -> ChatResponse:
+        """A hit costs nothing and takes no tokens: the call's ticket and budget reservations
+        are given back (its request still counted against rpm), and the record says "hit"."""
+        resp = resp or replay(cached)
+        if req.response_format is not None and req.response_format.type != "text" and resp.parsed is None:
+            resp.parsed = parse_output(resp, req.response_format)
+        call.finished = True
+        target, provider, model = resp.metadata.target, resp.provider, resp.model
+        resp.metadata.attempts = []
+
+        async def settle() -> None:
+            try:
+                try:
+                    await self.limiter.settle(call.call_reservation, 0)
+                finally:
+                    await self._settle_budgets(call, 0.0)
+            finally:
+                if self._record_ok:
+                    self._record(call.tracker.record(self.clock, status="ok", target=target, provider=provider,
+                                                     model=model, usage=None, cost=0.0))
+
+        if ctx is not None and ctx.after_response is not None:
+            ctx.after_response.append(settle())
+        else:
+            await settle()
+        return resp
+
+    async def _cache_store(self, plan: CachePlan, resp: ChatResponse, events: list[StreamEvent] | None) -> None:
+        if self.cache is not None:
+            await self.cache.store(plan, resp, events)
 
     async def _settle_ok(self, call: _Call, slot: Any, usage: Usage | None, latency: float, cost: float | None,
                          model: str | None, ready: float | None = None) -> None:

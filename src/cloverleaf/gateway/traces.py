@@ -116,7 +116,11 @@ class CallTracker:
     secrets: tuple[str, ...] = ()
     id: str = field(default_factory=lambda: new_call_id())
     attempts: list[Attempt] = field(default_factory=list)
+    #: "hit" | "miss" once the response cache was consulted (None: not used).
+    cache: str | None = None
     _providers: list[str | None] = field(default_factory=list)
+    #: When each attempt ended (epoch seconds): OpenTelemetry places attempt spans with it.
+    _ended: list[float] = field(default_factory=list)
 
     def add_attempt(self, target: str, provider: str | None, error: BaseException | None, latency_ms: float) -> Attempt:
         status = None
@@ -126,7 +130,12 @@ class CallTracker:
         attempt = Attempt(target, error, latency_ms, status)
         self.attempts.append(attempt)
         self._providers.append(provider)
+        self._ended.append(time.time())
         return attempt
+
+    @property
+    def attempt_ends(self) -> list[float]:
+        return self._ended
 
     def record(self, clock: Clock, *, status: str, error: BaseException | None = None, target: str | None = None,
                provider: str | None = None, model: str | None = None, usage: Usage | None = None,
@@ -141,7 +150,7 @@ class CallTracker:
             latency_ms=(clock.now() - self.started) * 1000.0, ttft_ms=ttft_ms,
             input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
             cached_tokens=usage.cached_tokens, reasoning_tokens=usage.reasoning_tokens, cost=cost,
-            project=self.project, key_id=self.key_id, metadata=self.metadata,
+            project=self.project, key_id=self.key_id, metadata=self.metadata, cache=self.cache,
             attempts=[AttemptRecord(a.target, p, a.error is None,
                                     type(a.error).__name__ if a.error is not None else None,
                                     self._message(a.error),

@@ -140,7 +140,7 @@ class CallLog:
 
 #: The ``calls`` columns in table order (the writer takes values in that order).
 _CALL_COLUMNS = tuple(c.name for c in schema.calls.columns)
-assert _CALL_COLUMNS[-1] == "metadata"
+_METADATA_AT = _CALL_COLUMNS.index("metadata")   # the one JSON column, encoded on the writer thread
 assert tuple(c.name for c in schema.traces.columns) == ("id", "created_at", "completed_at", "metadata")
 assert tuple(c.name for c in schema.attempts.columns) == (
     "call_id", "idx", "target", "provider", "ok", "error_type", "error_message", "http_status", "latency_ms")
@@ -149,7 +149,7 @@ assert tuple(c.name for c in schema.attempts.columns) == (
 def _call_rows(call: CallRecord) -> list[tuple[sa.Table, tuple[Any, ...]]]:
     """The ``calls`` row and its ``attempts`` rows as value tuples (built on the writer thread)."""
     values = [getattr(call, name) for name in _CALL_COLUMNS]
-    values[-1] = _json(call.metadata)
+    values[_METADATA_AT] = _json(call.metadata)
     rows: list[tuple[sa.Table, tuple[Any, ...]]] = [(schema.calls, tuple(values))]
     for i, a in enumerate(call.attempts):
         rows.append((schema.attempts, (call.id, i, a.target, a.provider, a.ok, a.error_type, a.error_message,

@@ -46,6 +46,7 @@ class CallRecord:
     key_id: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     attempts: list[AttemptRecord] = field(default_factory=list)
+    cache: str | None = None          # hit | miss | None (the response cache was not used)
 
     def row(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in _CALL_COLUMNS}

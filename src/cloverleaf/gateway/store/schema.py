@@ -49,6 +49,7 @@ calls = sa.Table(
     sa.Column("project", sa.String(255)),
     sa.Column("key_id", sa.String(64), index=True),
     sa.Column("metadata", sa.JSON, nullable=False),
+    sa.Column("cache", sa.String(16)),                              # hit | miss | NULL (cache not used)
 )
 
 attempts = sa.Table(

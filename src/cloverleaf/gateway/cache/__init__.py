@@ -1,0 +1,186 @@
+"""The response cache: answer a repeated question without calling the provider again.
+
+The gateway asks :meth:`ResponseCache.plan` once per chat call (after the call is admitted:
+a key that may not use a model, or whose budget is spent, gets no cached answer from it),
+then :meth:`lookup`; on a miss, :meth:`store` keeps the answer (and a stream's events, so a
+replay has the real chunk boundaries) once the call has succeeded. Entries are scoped to the
+virtual key unless ``[cache] shared = true``. Only deterministic requests (temperature 0)
+are cached unless the configuration says otherwise.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..._types import ChatRequest, ChatResponse, EmbeddingRequest, StreamEvent
+from .backends import CacheBackend, MemoryBackend, open_backend
+from .codec import CachedAnswer, dumps, loads
+from .config import CacheConfig, RouteCache, parse_cache, parse_route_cache
+from .keys import exact_key, is_deterministic, semantic_scope
+from .semantic import nearest, normalise
+
+log = logging.getLogger("cloverleaf.gateway.cache")
+
+#: What a call asks of the cache (SDK ``cache=``, server ``Cache-Control``):
+#: True/None use it, False neither reads nor writes, "refresh" writes without reading.
+CacheDirective = bool | str | None
+
+
+@dataclass(slots=True)
+class CachePlan:
+    """One call's cache decision, made once at admission."""
+
+    read: bool
+    write: bool
+    ttl: float
+    key: str                       # the exact key (semantic mode: the entry's own key)
+    scope: str | None = None       # semantic mode: the scope hash
+    text: str = ""                 # semantic mode: the prompt text that was embedded
+    vector: list[float] | None = None
+
+
+class ResponseCache:
+    def __init__(self, config: CacheConfig, engine: Any, backend: CacheBackend | None = None) -> None:
+        self.config = config
+        self._engine = engine
+        self.backend = backend or open_backend(config.url, max_entries=config.max_entries, prefix=config.prefix)
+        self._embed_target: Any = None
+        self.hits = 0
+        self.misses = 0
+
+    # -- decision ---------------------------------------------------------------------
+    def plan(self, model: str, req: ChatRequest, route: RouteCache | None, key_id: str | None,
+             directive: CacheDirective = None) -> CachePlan | None:
+        """None when this call does not touch the cache at all."""
+        if directive is False or (route is not None and route.enabled is False):
+            return None
+        deterministic_only = self.config.deterministic_only
+        if route is not None and route.deterministic_only is not None:
+            deterministic_only = route.deterministic_only
+        if deterministic_only and not is_deterministic(req):
+            return None
+        ttl = route.ttl if route is not None and route.ttl is not None else self.config.ttl
+        scope = "" if self.config.shared else (key_id or "")
+        read = directive != "refresh"
+        if self.config.mode == "semantic":
+            scope_hash, text = semantic_scope(scope, model, req)
+            return CachePlan(read, True, ttl, exact_key(scope, model, req), scope_hash, text)
+        return CachePlan(read, True, ttl, exact_key(scope, model, req))
+
+    # -- lookup and store ---------------------------------------------------------------
+    async def lookup(self, plan: CachePlan) -> CachedAnswer | None:
+        """The cached answer, or None. A cache that fails is a miss, never a failed call."""
+        if not plan.read and plan.scope is None:
+            return None
+        try:
+            found = await self._lookup(plan)
+        except Exception as exc:  # noqa: BLE001 - a broken cache must not break serving
+            log.warning("response cache lookup failed (%s): serving from the provider", type(exc).__name__)
+            found = None
+        if plan.read:
+            if found is None:
+                self.misses += 1
+            else:
+                self.hits += 1
+        return found
+
+    async def _lookup(self, plan: CachePlan) -> CachedAnswer | None:
+        if plan.read:
+            blob = await self.backend.get(plan.key)
+            if blob is not None:
+                return loads(blob)
+        if plan.scope is None or not plan.text:
+            return None
+        plan.vector = normalise(await self._embed(plan.text))
+        if not plan.read:
+            return None
+        best = nearest(plan.vector, await self.backend.vectors(plan.scope))
+        if best is None or best[1] < self.config.similarity:
+            return None
+        blob = await self.backend.get(best[0])
+        if blob is None:
+            return None
+        answer = loads(blob)
+        answer.similarity = round(min(1.0, best[1]), 6)
+        return answer
+
+    async def store(self, plan: CachePlan, response: ChatResponse, events: list[StreamEvent] | None) -> None:
+        if not plan.write or response is None:
+            return
+        try:
+            blob = dumps(CachedAnswer(response=response, events=events, created_at=time.time()))
+            await self.backend.put(plan.key, blob, plan.ttl)
+            if plan.scope is not None and plan.vector is not None:
+                await self.backend.add_vector(plan.scope, plan.key, plan.vector, plan.ttl)
+        except Exception as exc:  # noqa: BLE001 - failing to cache is not failing the call
+            log.warning("could not store a response in the cache (%s)", type(exc).__name__)
+
+    async def _embed(self, text: str) -> list[float]:
+        if self._embed_target is None:
+            self._embed_target = self._engine.resolve(self.config.embedding_model)
+        target = self._embed_target
+        resp = await self._engine.aembed(target, EmbeddingRequest(model=target.model, inputs=[text]))
+        return list(resp.vectors[0])
+
+    async def aclose(self) -> None:
+        await self.backend.aclose()
+
+
+def replay(answer: CachedAnswer) -> ChatResponse:
+    """A fresh copy of the cached response for this call (callers mutate what they get)."""
+    resp = copy.deepcopy(answer.response)
+    resp.cost = 0.0
+    resp.metadata.extra = {**(resp.metadata.extra or {}), "cache": "hit", "cache_similarity": answer.similarity}
+    return resp
+
+
+def replay_events(answer: CachedAnswer) -> list[StreamEvent]:
+    """The events to stream: the original ones when the entry came from a stream, else one
+    text event per part of the stored answer, then ``done``."""
+    resp = replay(answer)
+    if answer.events:
+        events = copy.deepcopy(answer.events)
+    else:
+        events = _events_from(resp)
+    last = events[-1] if events else None
+    if last is None or last.type != "done":
+        events.append(StreamEvent("done", finish_reason=resp.finish_reason, model=resp.model))
+        last = events[-1]
+    last.response = resp
+    return events
+
+
+def _events_from(resp: ChatResponse) -> list[StreamEvent]:
+    from ..._types import Reasoning, Text, ToolCall
+
+    out: list[StreamEvent] = []
+    index = 0
+    for part in resp.parts:
+        if isinstance(part, Reasoning) and part.text:
+            out.append(StreamEvent("reasoning", text=part.text, signature=part.signature))
+        elif isinstance(part, Text):
+            out.append(StreamEvent("text", text=part.text))
+        elif isinstance(part, ToolCall):
+            import json
+
+            out.append(StreamEvent("tool_call_delta", index=index, id=part.id, name=part.name,
+                                   arguments=part.raw_arguments or json.dumps(part.arguments)))
+            index += 1
+    out.append(StreamEvent("usage", usage=copy.deepcopy(resp.usage)))
+    out.append(StreamEvent("done", finish_reason=resp.finish_reason, model=resp.model,
+                           raw_finish_reason=resp.metadata.raw_finish_reason, id=resp.metadata.response_id))
+    return out
+
+
+def open_cache(table: Mapping[str, Any] | None, engine: Any) -> ResponseCache | None:
+    config = parse_cache(table)
+    return ResponseCache(config, engine) if config.enabled else None
+
+
+__all__ = ["CacheConfig", "CachePlan", "CachedAnswer", "CacheDirective", "MemoryBackend", "ResponseCache",
+           "RouteCache", "open_cache", "parse_cache", "parse_route_cache", "replay", "replay_events"]

@@ -1,0 +1,117 @@
+"""``[cache]``: what the response cache keeps, where, and for how long — parsed once.
+
+::
+
+    [cache]
+    mode = "exact"               # "off" (default) | "exact" | "semantic"
+    url = "memory"               # or "sqlite:///cache.db" | "redis://host:6379/0"
+    ttl = 3600                   # seconds an answer stays valid
+    max_entries = 10000          # size bound (least recently stored entries go first)
+    shared = false               # true: one cache for every virtual key (default: per key)
+    deterministic_only = true    # cache only temperature = 0 requests (set false to cache all)
+    embedding_model = "simple/hash"   # semantic mode: the model that embeds the prompt
+    similarity = 0.95            # semantic mode: the cosine similarity a hit needs
+
+A route can turn it off or change it: ``[routes.NAME] cache = false``, ``cache_ttl = 600``,
+``cache_deterministic_only = false``. A call can too: ``cache=False`` (neither read nor write),
+``cache="refresh"`` (skip the lookup, store the new answer) in the SDK, and ``Cache-Control:
+no-store`` / ``no-cache`` on the server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ..._errors import ConfigError
+
+CacheMode = Literal["off", "exact", "semantic"]
+MODES: tuple[str, ...] = ("off", "exact", "semantic")
+DEFAULT_TTL = 3600.0
+DEFAULT_MAX_ENTRIES = 10_000
+DEFAULT_SIMILARITY = 0.95
+_KEYS = {"mode", "url", "ttl", "max_entries", "shared", "deterministic_only", "embedding_model", "similarity",
+         "prefix"}
+ROUTE_KEYS = {"cache", "cache_ttl", "cache_deterministic_only"}
+
+
+@dataclass(frozen=True, slots=True)
+class CacheConfig:
+    mode: CacheMode = "off"
+    url: str = "memory"
+    ttl: float = DEFAULT_TTL
+    max_entries: int = DEFAULT_MAX_ENTRIES
+    shared: bool = False
+    deterministic_only: bool = True
+    embedding_model: str | None = None
+    similarity: float = DEFAULT_SIMILARITY
+    prefix: str = "cloverleaf:cache:"
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode != "off"
+
+
+@dataclass(frozen=True, slots=True)
+class RouteCache:
+    """A route's own cache settings (None: the ``[cache]`` table decides)."""
+
+    enabled: bool | None = None
+    ttl: float | None = None
+    deterministic_only: bool | None = None
+
+
+def parse_cache(table: Mapping[str, Any] | None) -> CacheConfig:
+    table = table or {}
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"[cache] must be a table, got {type(table).__name__}")
+    unknown = set(table) - _KEYS
+    if unknown:
+        raise ConfigError(f"[cache]: unknown key(s) {sorted(unknown)}; allowed: {sorted(_KEYS)}")
+    mode = table.get("mode", "exact" if table else "off")
+    if mode not in MODES:
+        raise ConfigError(f"[cache] mode must be one of {', '.join(MODES)}, got {mode!r}")
+    url = str(table.get("url") or "memory")
+    if not (url == "memory" or url.startswith(("sqlite:///", "redis://", "rediss://"))):
+        raise ConfigError(f"[cache] url must be 'memory', 'sqlite:///path.db' or 'redis://host:6379/0', got {url!r}")
+    embedding_model = table.get("embedding_model")
+    if mode == "semantic" and not embedding_model:
+        raise ConfigError("[cache] mode = \"semantic\" needs embedding_model = \"provider/model\" (e.g. "
+                          "\"openai/text-embedding-3-small\", or \"simple/hash\" offline)")
+    similarity = _number("[cache] similarity", table.get("similarity", DEFAULT_SIMILARITY))
+    if not 0.0 < similarity <= 1.0:
+        raise ConfigError(f"[cache] similarity must be in (0, 1], got {similarity!r}")
+    return CacheConfig(
+        mode=mode, url=url, ttl=_number("[cache] ttl", table.get("ttl", DEFAULT_TTL)),
+        max_entries=int(_number("[cache] max_entries", table.get("max_entries", DEFAULT_MAX_ENTRIES), integer=True)),
+        shared=_bool("[cache] shared", table.get("shared", False)),
+        deterministic_only=_bool("[cache] deterministic_only", table.get("deterministic_only", True)),
+        embedding_model=str(embedding_model) if embedding_model else None, similarity=similarity,
+        prefix=str(table.get("prefix") or "cloverleaf:cache:"),
+    )
+
+
+def parse_route_cache(where: str, table: Mapping[str, Any]) -> RouteCache:
+    enabled = table.get("cache")
+    ttl = table.get("cache_ttl")
+    det = table.get("cache_deterministic_only")
+    return RouteCache(
+        enabled=None if enabled is None else _bool(f"{where} cache", enabled),
+        ttl=None if ttl is None else _number(f"{where} cache_ttl", ttl),
+        deterministic_only=None if det is None else _bool(f"{where} cache_deterministic_only", det),
+    )
+
+
+def _number(where: str, value: Any, *, integer: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ConfigError(f"{where} must be a positive number, got {value!r}")
+    if integer and int(value) != value:
+        raise ConfigError(f"{where} must be a whole number, got {value!r}")
+    return float(value)
+
+
+def _bool(where: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where} must be true or false, got {value!r}")
+    return value

@@ -1,0 +1,98 @@
+"""What makes two requests the same question: a canonical form of the request, hashed.
+
+The exact key covers everything that can change the answer — the requested model or route,
+every message part (attachments by content hash, not by object identity), tools, tool
+choice, response format, sampling parameters, reasoning settings and provider extras — and
+nothing that cannot (the ``stream`` flag: a streamed and a non-streamed call of the same
+question share one entry). The semantic scope is the same hash *without* the last user
+turn's text, so semantically close prompts only meet when everything else is identical.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from ..._types import Attachment, ChatRequest, Message, Reasoning, Role, Text, ToolCall, ToolResult
+
+KEY_VERSION = "v1"   # bump when the canonical form changes, so old entries are never misread
+
+
+def is_deterministic(req: ChatRequest) -> bool:
+    """Would the same request give the same answer? Only with temperature 0 (top_p alone
+    does not make sampling greedy). Unset temperature means the provider's default, which
+    samples."""
+    return req.temperature is not None and req.temperature == 0
+
+
+def exact_key(scope: str, model: str, req: ChatRequest) -> str:
+    return _digest(scope, model, _canonical(req, req.messages))
+
+
+def semantic_scope(scope: str, model: str, req: ChatRequest) -> tuple[str, str]:
+    """(the scope hash shared by paraphrases, the text to embed): everything but the text of
+    the last user message goes into the scope; that text is what gets embedded."""
+    last = max((i for i, m in enumerate(req.messages) if m.role is Role.USER), default=None)
+    if last is None:
+        return _digest(scope, model, _canonical(req, req.messages)), ""
+    msg = req.messages[last]
+    text = "".join(p.text for p in msg.parts if isinstance(p, Text))
+    rest = [_part(p) for p in msg.parts if not isinstance(p, Text)]
+    head = [_message(m) for m in req.messages[:last]]
+    tail = [_message(m) for m in req.messages[last + 1:]]
+    body = _canonical(req, None) | {"messages": head + [{"role": "user", "other_parts": rest}] + tail}
+    return _digest(scope, model, body), text
+
+
+def _digest(scope: str, model: str, body: dict[str, Any]) -> str:
+    blob = json.dumps({"v": KEY_VERSION, "scope": scope, "model": model, "request": body},
+                      sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_default)
+    return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _canonical(req: ChatRequest, messages: list[Message] | None) -> dict[str, Any]:
+    fmt = req.response_format
+    return {
+        "messages": [_message(m) for m in messages] if messages is not None else None,
+        "tools": [{"name": t.name, "description": t.description, "parameters": t.parameters, "strict": t.strict}
+                  for t in req.tools or ()],
+        "tool_choice": [req.tool_choice.mode, req.tool_choice.name] if req.tool_choice else None,
+        "response_format": [fmt.type, fmt.schema, fmt.name, fmt.strict] if fmt else None,
+        "sampling": [req.temperature, req.top_p, req.max_tokens, req.stop, req.seed, req.parallel_tool_calls],
+        "reasoning": ([req.reasoning.effort, req.reasoning.budget_tokens, req.reasoning.summary]
+                      if req.reasoning else None),
+        "extra_body": req.extra_body,
+    }
+
+
+def _message(m: Message) -> dict[str, Any]:
+    return {"role": m.role.value, "name": m.name, "parts": [_part(p) for p in m.parts]}
+
+
+def _part(p: Any) -> Any:
+    if isinstance(p, Text):
+        return ["text", p.text]
+    if isinstance(p, Attachment):
+        return ["attachment", p.type, p.media_type, _content_id(p), p.filename]
+    if isinstance(p, ToolCall):
+        return ["tool_call", p.id, p.name, p.arguments]
+    if isinstance(p, ToolResult):
+        content = p.content if isinstance(p.content, str) else [_part(c) for c in p.content]
+        return ["tool_result", p.tool_call_id, content, p.is_error]
+    if isinstance(p, Reasoning):
+        return ["reasoning", p.text, p.signature]
+    return [type(p).__name__, repr(p)]
+
+
+def _content_id(a: Attachment) -> str | None:
+    data = a.data if a.data is not None else (a.source if isinstance(a.source, bytes) else None)
+    if data is not None:
+        return "sha256:" + hashlib.sha256(data).hexdigest()
+    return a.url or (a.source if isinstance(a.source, str) else None)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return "sha256:" + hashlib.sha256(value).hexdigest()
+    return repr(value)

@@ -1,0 +1,280 @@
+"""The response cache through the SDK and the gateway, against a real upstream on loopback
+that counts the calls it served: a hit must never reach it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+import cloverleaf
+from cloverleaf import ConfigError
+from cloverleaf._config import ModelEntry, Settings
+from cloverleaf._context import CallContext, KeyPolicy
+from cloverleaf.gateway.cache import MemoryBackend, ResponseCache, parse_cache
+from cloverleaf.gateway.cache.codec import CachedAnswer, dumps, loads
+
+from .openai_mock import OpenAIMock
+
+MODEL = "mock/gpt-test"
+
+
+@pytest.fixture
+def mock() -> Iterator[OpenAIMock]:
+    m = OpenAIMock()
+    yield m
+    m.close()
+
+
+def make_client(tmp_path: Path, mock: OpenAIMock, cache: dict[str, Any], **settings: Any) -> cloverleaf.Client:
+    s = Settings(providers={"mock": mock.provider()}, cache=cache, env={"MOCK_KEY": "k"}, gateway=True,
+                 store={"url": f"sqlite:///{tmp_path / 'calls.db'}"}, max_retries=0, **settings)
+    return cloverleaf.Client(s)
+
+
+def test_exact_hit_skips_the_provider_and_costs_nothing(tmp_path: Path, mock: OpenAIMock) -> None:
+    with make_client(tmp_path, mock, {"mode": "exact"}) as client:
+        first = client.chat(MODEL, "Name a prime.", temperature=0)
+        second = client.chat(MODEL, "Name a prime.", temperature=0)
+        assert mock.chats == 1
+        assert second.content == first.content == "answer 1 to: Name a prime."
+        assert second.cost == 0.0
+        assert second.metadata.extra["cache"] == "hit"
+        assert second.usage.input_tokens == first.usage.input_tokens   # same shape as the provider's answer
+        other = client.chat(MODEL, "Name another prime.", temperature=0)
+        assert mock.chats == 2 and "another" in other.content
+        client.gateway.store.flush()
+        calls = client.gateway.store.recent_calls(10)
+        assert sorted(c.cache for c in calls) == ["hit", "miss", "miss"]
+        hit = next(c for c in calls if c.cache == "hit")
+        assert hit.cost == 0.0 and hit.input_tokens == 0 and hit.status == "ok" and hit.attempts == []
+
+
+def test_only_deterministic_requests_unless_configured(tmp_path: Path, mock: OpenAIMock) -> None:
+    with make_client(tmp_path, mock, {"mode": "exact"}) as client:
+        client.chat(MODEL, "Tell a joke.")                   # provider default temperature: samples
+        client.chat(MODEL, "Tell a joke.")
+        assert mock.chats == 2
+    with make_client(tmp_path, mock, {"mode": "exact", "deterministic_only": False}) as client:
+        client.chat(MODEL, "Tell a joke.", temperature=0.9)
+        client.chat(MODEL, "Tell a joke.", temperature=0.9)
+        assert mock.chats == 3
+
+
+def test_every_parameter_is_part_of_the_key(tmp_path: Path, mock: OpenAIMock) -> None:
+    with make_client(tmp_path, mock, {"mode": "exact"}) as client:
+        client.chat(MODEL, "q", temperature=0)
+        client.chat(MODEL, "q", temperature=0, max_tokens=5)
+        client.chat(MODEL, "q", temperature=0, system="be brief")
+        client.chat(MODEL, "q", temperature=0, seed=3)
+        client.chat(MODEL, [{"role": "user", "content": "q"}], temperature=0)   # the same question as the first
+        assert mock.chats == 4
+
+
+def test_per_call_opt_out_and_refresh(tmp_path: Path, mock: OpenAIMock) -> None:
+    with make_client(tmp_path, mock, {"mode": "exact"}) as client:
+        client.chat(MODEL, "q", temperature=0)
+        client.chat(MODEL, "q", temperature=0, cache=False)          # neither read nor write
+        assert mock.chats == 2
+        fresh = client.chat(MODEL, "q", temperature=0, cache="refresh")   # ask again, store the new answer
+        assert mock.chats == 3 and fresh.content.startswith("answer 3")
+        assert client.chat(MODEL, "q", temperature=0).content.startswith("answer 3")
+        assert mock.chats == 3
+        with pytest.raises(ConfigError, match="cache=False"):
+            client.chat(MODEL, "q", temperature=0, cache="sometimes")
+
+
+def test_route_settings(tmp_path: Path, mock: OpenAIMock) -> None:
+    routes = {"nocache": {"targets": [MODEL], "cache": False},
+              "short": {"targets": [MODEL], "cache_ttl": 0.2},
+              "any": {"targets": [MODEL], "cache_deterministic_only": False}}
+    with make_client(tmp_path, mock, {"mode": "exact"}, routes=routes) as client:
+        client.chat("nocache", "q", temperature=0)
+        client.chat("nocache", "q", temperature=0)
+        assert mock.chats == 2
+        client.chat("any", "q", temperature=1)
+        client.chat("any", "q", temperature=1)
+        assert mock.chats == 3
+        client.chat("short", "q", temperature=0)
+        client.chat("short", "q", temperature=0)
+        assert mock.chats == 4
+        import time
+
+        time.sleep(0.3)                                   # past the route's TTL
+        client.chat("short", "q", temperature=0)
+        assert mock.chats == 5
+
+
+def test_stream_is_cached_and_replayed_with_its_chunks(tmp_path: Path, mock: OpenAIMock) -> None:
+    with make_client(tmp_path, mock, {"mode": "exact"}) as client:
+        s1 = client.stream(MODEL, "Say four words please", temperature=0)
+        live = [e.text for e in s1 if e.type == "text"]
+        s2 = client.stream(MODEL, "Say four words please", temperature=0)
+        replayed = [e.text for e in s2 if e.type == "text"]
+        assert mock.chats == 1
+        assert replayed == live and len(live) > 3            # the upstream's own chunk boundaries
+        assert s2.response.content == s1.response.content and s2.response.cost == 0.0
+        # a non-stream call of the same question is served from the stream's entry, and vice versa
+        assert client.chat(MODEL, "Say four words please", temperature=0).content == s1.response.content
+        client.chat(MODEL, "other words", temperature=0)
+        s3 = client.stream(MODEL, "other words", temperature=0)
+        assert "".join(e.text for e in s3 if e.type == "text") == s3.response.content
+        assert mock.chats == 2
+
+
+def test_structured_output_is_parsed_on_a_hit(tmp_path: Path, mock: OpenAIMock) -> None:
+    class Answer(BaseModel):
+        value: str
+
+    with make_client(tmp_path, mock, {"mode": "exact"}) as client:
+        prompt = '{"value": "x"}'
+        mock_answer = client.chat(MODEL, prompt, temperature=0)   # the mock answers with text, not JSON
+        assert mock_answer.content.startswith("answer 1")
+        with pytest.raises(cloverleaf.StructuredOutputError):
+            client.chat(MODEL, "json please", temperature=0, response_format=Answer)
+        with pytest.raises(cloverleaf.StructuredOutputError):
+            client.chat(MODEL, "json please", temperature=0, response_format=Answer)
+        assert mock.chats == 3                  # a failed answer is never cached
+
+
+def test_fake_provider_structured_hit_has_parsed(tmp_path: Path) -> None:
+    class City(BaseModel):
+        name: str
+        population: int
+
+    s = Settings(cache={"mode": "exact"}, gateway=True, store={"url": f"sqlite:///{tmp_path / 'c.db'}"})
+    with cloverleaf.Client(s) as client:
+        a = client.chat("fake/echo", "Largest city?", temperature=0, response_format=City)
+        b = client.chat("fake/echo", "Largest city?", temperature=0, response_format=City)
+        assert b.metadata.extra["cache"] == "hit" and isinstance(b.parsed, City) and b.parsed == a.parsed
+
+
+def test_scoped_per_key_unless_shared(tmp_path: Path, mock: OpenAIMock) -> None:
+    async def run(shared: bool) -> int:
+        before = mock.chats
+        client = cloverleaf.AsyncClient(Settings(providers={"mock": mock.provider()}, env={"MOCK_KEY": "k"},
+                                                 cache={"mode": "exact", "shared": shared}, gateway=True,
+                                                 store={"url": f"sqlite:///{tmp_path / f'{shared}.db'}"}))
+        gw = client.gateway
+        from cloverleaf._types import ChatRequest, Message
+
+        for key in ("key-a", "key-b", "key-a"):
+            ctx = CallContext(key=KeyPolicy(key_id=key))
+            await gw.achat(MODEL, ChatRequest(model="", messages=[Message.user("same")], temperature=0), ctx)
+        await gw.aclose()
+        return mock.chats - before
+
+    assert asyncio.run(run(False)) == 2      # key-b does not see key-a's answer
+    assert asyncio.run(run(True)) == 1
+
+
+def test_a_key_that_may_not_use_the_model_gets_no_cached_answer(tmp_path: Path, mock: OpenAIMock) -> None:
+    async def run() -> None:
+        priced = ModelEntry.from_dict({"name": "priced", "provider": "mock", "identifier": "gpt-test",
+                                       "input_cost_per_1k": 1.0, "output_cost_per_1k": 1.0})
+        client = cloverleaf.AsyncClient(Settings(providers={"mock": mock.provider()}, env={"MOCK_KEY": "k"},
+                                                 cache={"mode": "exact", "shared": True}, gateway=True,
+                                                 models=[priced],
+                                                 store={"url": f"sqlite:///{tmp_path / 'p.db'}"}))
+        from cloverleaf._types import ChatRequest, Message
+
+        req = ChatRequest(model="", messages=[Message.user("secret")], temperature=0, max_tokens=100)
+        await client.gateway.achat("priced", req, CallContext(key=KeyPolicy(key_id="a")))
+        with pytest.raises(cloverleaf.PermissionDeniedError):
+            await client.gateway.achat("priced", req, CallContext(key=KeyPolicy(key_id="b", allowed_models=("fake/*",))))
+        with pytest.raises(cloverleaf.BudgetExceeded):   # a budget too small for the call: no free answer either
+            await client.gateway.achat("priced", req, CallContext(key=KeyPolicy(key_id="c", budget=0.0001)))
+        await client.gateway.aclose()
+
+    asyncio.run(run())
+    assert mock.chats == 1
+
+
+def test_semantic_hit_on_a_close_paraphrase(tmp_path: Path, mock: OpenAIMock) -> None:
+    cache = {"mode": "semantic", "embedding_model": "simple/hash", "similarity": 0.8}
+    with make_client(tmp_path, mock, cache) as client:
+        client.chat(MODEL, "What is the capital city of France?", temperature=0)
+        close = client.chat(MODEL, "what is the capital city of france", temperature=0)
+        assert mock.chats == 1
+        assert close.metadata.extra["cache"] == "hit" and 0.8 <= close.metadata.extra["cache_similarity"] <= 1.0
+        client.chat(MODEL, "How do I bake sourdough bread at home?", temperature=0)
+        assert mock.chats == 2
+        # the scope holds model and parameters: the same prompt with another max_tokens is a miss
+        client.chat(MODEL, "What is the capital city of France?", temperature=0, max_tokens=7)
+        assert mock.chats == 3
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "memory"])
+def test_size_bound_and_ttl(tmp_path: Path, mock: OpenAIMock, backend: str) -> None:
+    url = f"sqlite:///{tmp_path / 'cache.db'}" if backend == "sqlite" else "memory"
+    with make_client(tmp_path, mock, {"mode": "exact", "url": url, "max_entries": 2, "ttl": 30}) as client:
+        for q in ("a", "b", "c"):
+            client.chat(MODEL, q, temperature=0)
+        client.chat(MODEL, "c", temperature=0)     # still there
+        client.chat(MODEL, "a", temperature=0)     # the oldest went when "c" came
+        assert mock.chats == 4
+
+
+def test_sqlite_cache_survives_a_restart(tmp_path: Path, mock: OpenAIMock) -> None:
+    cache = {"mode": "exact", "url": f"sqlite:///{tmp_path / 'cache.db'}"}
+    with make_client(tmp_path, mock, cache) as client:
+        client.chat(MODEL, "persist me", temperature=0)
+    with make_client(tmp_path, mock, cache) as client:
+        assert client.chat(MODEL, "persist me", temperature=0).metadata.extra["cache"] == "hit"
+    assert mock.chats == 1
+
+
+def test_memory_backend_expires_entries() -> None:
+    now = [100.0]
+    backend = MemoryBackend(10, clock=lambda: now[0])
+
+    async def run() -> None:
+        await backend.put("k", b"v", ttl=5)
+        assert await backend.get("k") == b"v"
+        now[0] += 6
+        assert await backend.get("k") is None and len(backend) == 0
+
+    asyncio.run(run())
+
+
+def test_codec_round_trip_never_unpickles() -> None:
+    from cloverleaf._types import ChatResponse, StreamEvent, Text, ToolCall, Usage
+
+    resp = ChatResponse(parts=[Text("hi"), ToolCall("c1", "f", {"a": [1, 2]})], model="m", provider="p",
+                        finish_reason="tool_calls", usage=Usage(3, 4))
+    answer = loads(dumps(CachedAnswer(resp, [StreamEvent("text", text="hi")], 1.5)))
+    assert answer.response.parts == resp.parts and answer.response.usage == resp.usage
+    assert answer.events == [StreamEvent("text", text="hi")]
+    with pytest.raises(ValueError, match="unknown cached type"):
+        loads(b'{"response": {"__t": "Popen", "args": "rm"}}')
+
+
+def test_config_errors_say_what_to_do() -> None:
+    with pytest.raises(ConfigError, match="allowed"):
+        parse_cache({"mode": "exact", "tll": 5})
+    with pytest.raises(ConfigError, match="embedding_model"):
+        parse_cache({"mode": "semantic"})
+    with pytest.raises(ConfigError, match="mode"):
+        parse_cache({"mode": "fuzzy"})
+    with pytest.raises(ConfigError, match="cache_ttl"):
+        Settings(routes={"r": {"targets": ["fake/echo"], "cache_ttl": -1}}, gateway=True)
+        from cloverleaf.gateway.config import parse
+
+        parse(Settings(routes={"r": {"targets": ["fake/echo"], "cache_ttl": -1}}))
+
+
+def test_a_broken_cache_is_a_miss_not_a_failure(tmp_path: Path, mock: OpenAIMock) -> None:
+    class Broken(MemoryBackend):
+        async def get(self, key: str) -> bytes | None:
+            raise OSError("disk gone")
+
+    with make_client(tmp_path, mock, {"mode": "exact"}) as client:
+        gw = client.gateway
+        assert gw.cache is not None
+        gw.cache = ResponseCache(gw.cache.config, gw.engine, backend=Broken(10))
+        assert client.chat(MODEL, "q", temperature=0).content.startswith("answer 1")
+        assert mock.chats == 1
