@@ -336,6 +336,8 @@ class Gateway:
         resp.cost = cost
         resp.metadata.target = target.key
         resp.metadata.attempts = list(call.tracker.attempts)
+        if call.tracker.cache is not None:
+            resp.metadata.extra["cache"] = call.tracker.cache
         return cost  # type: ignore[no-any-return]
 
     # -- the response cache -------------------------------------------------------------
@@ -421,6 +423,8 @@ class Gateway:
             resp.cost = cost
             resp.metadata.target = target.key
             resp.metadata.attempts = list(call.tracker.attempts)
+            if call.tracker.cache is not None:
+                resp.metadata.extra["cache"] = call.tracker.cache
         try:
             try:   # the budget is settled even when the ticket's settlement raised (as in _settle_ok)
                 await self.limiter.settle(call.call_reservation, usage.total_tokens if usage is not None else None)

@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from . import anthropic_wire as aw
 from .anthropic_stream import MessageStreamEncoder
+from .call_headers import call_headers
 from .http_io import json_response
 from .state import ServerState, endpoint, new_id, upstream_ms
 from .streaming import serve_stream
@@ -27,12 +28,13 @@ async def messages(request: Request, st: ServerState) -> Response:
     model = req.model
     if req.stream:
         encoder = MessageStreamEncoder(message_id=new_id("msg_"), model=model)
-        return await serve_stream(st, request, "anthropic", model, st.backend.astream(model, req, ctx), encoder)
+        return await serve_stream(st, request, "anthropic", model, st.backend.astream(model, req, ctx), encoder, ctx)
     resp = await st.backend.achat(model, req, ctx)
     rid = resp.metadata.response_id
     out = aw.message_json(resp, message_id=rid if rid and rid.startswith("msg_") else new_id("msg_"), model=model)
-    st.done(request, model, resp.provider, upstream=upstream_ms(resp.metadata), usage=resp.usage, cost=resp.cost)
-    return json_response(out)
+    st.done(request, model, resp.provider, upstream=upstream_ms(resp.metadata), usage=resp.usage, cost=resp.cost,
+            cache=ctx.cache_result)
+    return json_response(out, headers=call_headers(ctx, resp.metadata.target))
 
 
 @endpoint("anthropic")

@@ -17,6 +17,7 @@ Series::
     cloverleaf_gateway_overhead_seconds{api}                     histogram
     cloverleaf_tokens_total{model,provider,type}                 type: input|output|cached|reasoning
     cloverleaf_cost_usd_total{model,provider}
+    cloverleaf_cache_total{api,model,result}                      result: hit|miss
     cloverleaf_in_flight_requests
     cloverleaf_breaker_state{target}                             0 closed, 1 half-open, 2 open
 """
@@ -114,6 +115,8 @@ class Metrics:
                               ("model", "provider", "type"))
         self.cost = Counter("cloverleaf_cost_usd_total", "Cost in US dollars, where the price is known.",
                             ("model", "provider"))
+        self.cache = Counter("cloverleaf_cache_total", "Response cache lookups, by API, model and result (hit|miss).",
+                             ("api", "model", "result"))
         self.in_flight = 0
         self._models: set[str] = set()
 
@@ -140,13 +143,17 @@ class Metrics:
         if cost:
             self.cost.inc((model, provider), cost)
 
+    def cache_result(self, api: str, model: str, result: str) -> None:
+        self.cache.inc((api, model if model in self._models or len(self._models) < MAX_MODELS else "other", result))
+
     def observe_overhead(self, api: str, seconds: float) -> None:
         self.overhead.observe((api,), max(0.0, seconds))
 
     def render(self, breakers: dict[str, str] | None = None) -> bytes:
         """The exposition text; ``breakers`` maps a target to closed/half_open/open."""
         lines: list[str] = []
-        for metric in (self.requests, self.errors, self.duration, self.ttft, self.overhead, self.tokens, self.cost):
+        for metric in (self.requests, self.errors, self.duration, self.ttft, self.overhead, self.tokens, self.cost,
+                       self.cache):
             lines.extend(metric.render())
         lines += ["# HELP cloverleaf_in_flight_requests Requests being served now.",
                   "# TYPE cloverleaf_in_flight_requests gauge", f"cloverleaf_in_flight_requests {self.in_flight}"]

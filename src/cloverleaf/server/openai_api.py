@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from . import openai_wire as ow
+from .call_headers import call_headers
 from .http_io import json_response
 from .keys import model_allowed
 from .openai_stream import ChatChunkEncoder
@@ -32,13 +33,14 @@ async def chat_completions(request: Request, st: ServerState) -> Response:
     if req.stream:
         encoder = ChatChunkEncoder(response_id=new_id("chatcmpl-"), model=model, created=created,
                                    include_usage=include_usage)
-        return await serve_stream(st, request, "openai", model, st.backend.astream(model, req, ctx), encoder)
+        return await serve_stream(st, request, "openai", model, st.backend.astream(model, req, ctx), encoder, ctx)
     resp = await st.backend.achat(model, req, ctx)
     rid = resp.metadata.response_id
     out = ow.chat_completion(resp, response_id=rid if rid and rid.startswith("chatcmpl") else new_id("chatcmpl-"),
                              model=model, created=created)
-    st.done(request, model, resp.provider, upstream=upstream_ms(resp.metadata), usage=resp.usage, cost=resp.cost)
-    return json_response(out, headers=_target_header(resp.metadata.target))
+    st.done(request, model, resp.provider, upstream=upstream_ms(resp.metadata), usage=resp.usage, cost=resp.cost,
+            cache=ctx.cache_result)
+    return json_response(out, headers=call_headers(ctx, resp.metadata.target))
 
 
 @endpoint("openai")
@@ -49,7 +51,7 @@ async def embeddings(request: Request, st: ServerState) -> Response:
     resp = await st.backend.aembed(req.model, req, ctx)
     st.done(request, req.model, resp.provider, upstream=upstream_ms(resp.metadata), usage=resp.usage, cost=resp.cost)
     return json_response(ow.embedding_response(resp, model=req.model, encoding=encoding),
-                         headers=_target_header(resp.metadata.target))
+                         headers=call_headers(ctx, resp.metadata.target))
 
 
 @endpoint("openai")
@@ -60,7 +62,7 @@ async def images(request: Request, st: ServerState) -> Response:
     resp = await st.backend.aimage(req.model, req, ctx)
     st.done(request, req.model, resp.provider, upstream=upstream_ms(resp.metadata), usage=resp.usage, cost=resp.cost)
     return json_response(ow.images_response(resp, created=int(time.time()), want=req.response_format),
-                         headers=_target_header(resp.metadata.target))
+                         headers=call_headers(ctx, resp.metadata.target))
 
 
 @endpoint("openai")
@@ -81,10 +83,6 @@ async def get_model(request: Request, st: ServerState) -> Response:
     await st.backend.check_model(name)
     owner = dict(st.backend.listed_models()).get(name) or name.partition("/")[0] or "cloverleaf"
     return json_response(ow.model_object(name, owned_by=owner, created=int(st.started_at)))
-
-
-def _target_header(target: str | None) -> dict[str, str] | None:
-    return {"x-cloverleaf-target": target} if target and target.isascii() and target.isprintable() else None
 
 
 routes = [

@@ -31,6 +31,7 @@ from starlette.responses import Response
 from .._context import CallContext
 from .auth import Authenticator, Principal
 from .backend import Backend
+from .call_headers import cache_directive, traceparent
 from .deadlines import BodyDeadlines
 from .errors import Flavor, error_body, to_api_error
 from .http_io import read_json
@@ -73,9 +74,11 @@ class ServerState:
         principal.check_model(model)
         await self.backend.check_model(model)
         request.scope[MODEL_KEY] = model
-        trace_id = request.headers.get("x-cloverleaf-trace-id")
+        headers = request.headers
+        trace_id = headers.get("x-cloverleaf-trace-id")
         return CallContext(trace_id=trace_id[:200] if trace_id else None, key=principal.policy,
-                           after_response=request.scope.get(AFTER_RESPONSE_JOBS))
+                           after_response=request.scope.get(AFTER_RESPONSE_JOBS),
+                           cache=cache_directive(headers), traceparent=traceparent(headers))
 
     def fail(self, request: Request, exc: BaseException, flavor: Flavor) -> Response:
         err = to_api_error(exc)
@@ -86,8 +89,12 @@ class ServerState:
         return Response(error_body(err, flavor), status_code=err.status, headers=err.headers or None, media_type=JSON)
 
     def done(self, request: Request, model: str, provider: str, *, upstream: float | None,
-             usage: Any = None, cost: float | None = None) -> None:
+             usage: Any = None, cost: float | None = None, cache: str | None = None) -> None:
         scope = request.scope
+        if cache is not None:
+            self.metrics.cache_result(scope.get("cloverleaf.api", "openai"), model, cache)
+            if cache == "hit":
+                usage = None      # a cached answer consumed no tokens
         if upstream is not None:
             scope["cloverleaf.upstream_ms"] = upstream
         args = (scope["cloverleaf.api"], model, provider, 200, _elapsed(scope))

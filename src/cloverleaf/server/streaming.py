@@ -33,7 +33,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from .._context import CallContext
 from .._types import StreamEvent
+from .call_headers import call_headers
 from .errors import Flavor, error_payload, to_api_error
 from .state import ServerState
 
@@ -71,7 +73,8 @@ async def _close(events: AsyncIterator[StreamEvent]) -> None:
 
 
 async def serve_stream(st: ServerState, request: Request, flavor: Flavor, model: str,
-                       events: AsyncIterator[StreamEvent], encoder: Encoder) -> EventStream:
+                       events: AsyncIterator[StreamEvent], encoder: Encoder,
+                       ctx: CallContext | None = None) -> EventStream:
     scope = request.scope
     t0 = scope.get("cloverleaf.t0") or time.perf_counter()
     waited = time.perf_counter()
@@ -83,7 +86,12 @@ async def serve_stream(st: ServerState, request: Request, flavor: Flavor, model:
     first_at = time.perf_counter()
     scope["cloverleaf.upstream_ms"] = (first_at - waited) * 1000.0
     scope["cloverleaf.api"] = flavor
-    return EventStream(st, flavor, model, events, head, encoder, t0, first_at)
+    stream = EventStream(st, flavor, model, events, head, encoder, t0, first_at)
+    if ctx is not None and ctx.cache_result is not None:   # known once the first event is in
+        extra = call_headers(ctx, None) or {}
+        stream.raw_headers = [*SSE_HEADERS, *((k.encode(), v.encode()) for k, v in extra.items())]
+        st.metrics.cache_result(flavor, model, ctx.cache_result)
+    return stream
 
 
 class EventStream(Response):
