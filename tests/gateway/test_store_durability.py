@@ -12,11 +12,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from cloverleaf.gateway.store import CallRecord, TraceRecord, open_store
+from cloverleaf.gateway.store import CallRecord, TraceRecord, migrations, open_store
 
 from .stores import fresh_postgres_database
 
 NOW = 1_700_000_000.0
+
+ALL_VERSIONS = sorted(n for n, _ in migrations.available())
 
 
 def _call(i: int) -> CallRecord:
@@ -91,7 +93,7 @@ def test_processes_starting_together_migrate_once(tmp_path: Path) -> None:
             assert p.returncode == 0 and out.strip() == "ok", err[-2000:]
         engine = sa.create_engine(f"sqlite:///{db}")
         with engine.connect() as conn:
-            assert conn.execute(sa.text("SELECT version FROM schema_version")).scalars().all() == [1]
+            assert conn.execute(sa.text("SELECT version FROM schema_version")).scalars().all() == ALL_VERSIONS
         engine.dispose()
 
 
@@ -116,7 +118,7 @@ def test_postgres_stores_opening_together_migrate_once() -> None:
         assert errors == []
         engine = sa.create_engine(url)
         with engine.connect() as conn:
-            assert conn.execute(sa.text("SELECT version FROM schema_version")).scalars().all() == [1]
+            assert conn.execute(sa.text("SELECT version FROM schema_version")).scalars().all() == ALL_VERSIONS
         engine.dispose()
 
 

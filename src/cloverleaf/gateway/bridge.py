@@ -10,6 +10,8 @@ network call) and gives sync callers exactly the async behaviour, including stre
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextvars
 import threading
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from typing import Any, TypeVar
@@ -24,6 +26,37 @@ async def _signalling(coro: Coroutine[Any, Any, T], finished: threading.Event) -
         return await coro
     finally:
         finished.set()
+
+
+def _submit(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T],
+            context: contextvars.Context) -> concurrent.futures.Future[T]:
+    """``run_coroutine_threadsafe``, but the task runs in the *caller's* context: what the
+    caller's contextvars hold (OpenTelemetry's current span, above all) is what the gateway
+    sees, as it would be for an async call."""
+    future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+    def start() -> None:
+        if future.cancelled():
+            coro.close()
+            return
+        task = loop.create_task(coro, context=context)
+
+        def done(t: asyncio.Task[T]) -> None:
+            # the future stays pending while the task runs, so the caller can still cancel it
+            if not future.set_running_or_notify_cancel():
+                return
+            if t.cancelled():
+                future.set_exception(concurrent.futures.CancelledError())
+            elif t.exception() is not None:
+                future.set_exception(t.exception())
+            else:
+                future.set_result(t.result())
+
+        task.add_done_callback(done)
+        future.add_done_callback(lambda f: f.cancelled() and loop.call_soon_threadsafe(task.cancel))
+
+    loop.call_soon_threadsafe(start)
+    return future
 
 
 class LoopThread:
@@ -62,7 +95,7 @@ class LoopThread:
             coro.close()
             raise RuntimeError("a sync gateway method was called from the gateway's own loop; use the async one")
         finished = threading.Event()
-        future = asyncio.run_coroutine_threadsafe(_signalling(coro, finished), loop)
+        future = _submit(loop, _signalling(coro, finished), contextvars.copy_context())
         try:
             return future.result()
         except BaseException:
