@@ -27,6 +27,7 @@ import asyncio
 import dataclasses
 import fnmatch
 import logging
+import os
 import random
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
@@ -56,6 +57,7 @@ from .protocols import EngineLike
 from .ratelimit import RateLimiter, Reservation
 from .router import ResolvedTarget, RouteInfo, Router
 from .state import StateBackend, open_state
+from .telemetry import Telemetry, open_telemetry
 from .traces import CallTracker, TraceAPI
 
 log = logging.getLogger("cloverleaf.gateway")
@@ -78,6 +80,9 @@ class _Call:
     ttft_ms: float | None = None
     route: RouteConfig | None = None
     cache_plan: CachePlan | None = None
+    request: Any = None            # for OpenTelemetry (parameters, and content when captured)
+    response: Any = None
+    span_parent: Any = None        # the OpenTelemetry context the call's span continues
 
     @property
     def billable(self) -> bool:
@@ -111,6 +116,14 @@ class Gateway:
         self.budgets = Budgets(self.config.budgets, self.store, self.clock)
         self.traces = TraceAPI(self.store, self.clock)
         self.cache: ResponseCache | None = open_cache(getattr(settings, "cache", None), engine)
+        # spans only when configured; the standard OTLP variables count for an explicit gateway (the server)
+        self.telemetry: Telemetry | None = open_telemetry(
+            getattr(settings, "telemetry", None), getattr(settings, "env", None) or os.environ,
+            from_env=bool(getattr(settings, "gateway", False)))
+        self._record_ok = self._record_ok or self.telemetry is not None
+        self._record_errors = self._record_errors or self.telemetry is not None
+        self._store_ok = self.config.store.record == "all"
+        self._store_errors = self.config.store.record != "none"
         self._bridge = LoopThread()
         self._stop = threading.Event()
         self._closed = False
@@ -174,6 +187,8 @@ class Gateway:
                 except Exception as exc:  # noqa: BLE001 - closing must not fail the caller
                     log.debug("closing the response cache failed: %s", exc)
         self._bridge.close()
+        if self.telemetry is not None:
+            self.telemetry.close()
         if self._owns_store:
             self.store.close()
         else:
@@ -189,6 +204,7 @@ class Gateway:
     async def _run(self, model: str, req: Any, ctx: CallContext | None, operation: str,
                    invoke: Callable[[Any, Any], Awaitable[R]], input_tokens: int, max_output: int | None) -> R:
         call = await self._admit(model, ctx, operation, input_tokens, max_output)
+        call.request = req
         try:
             if operation == "chat" and self.cache is not None:
                 cached = await self._cache_lookup(call, model, req, ctx)
@@ -204,6 +220,7 @@ class Gateway:
                     await call.loop.abandoned(slot)
                     raise
                 latency = call.loop.note_success(slot)
+                call.response = resp
                 cost = self._price_ok(call, slot.target, resp)
                 model_name = getattr(resp, "model", None)
                 if ctx is not None and ctx.after_response is not None:
@@ -225,6 +242,7 @@ class Gateway:
 
     async def _stream(self, model: str, req: ChatRequest, ctx: CallContext | None) -> AsyncIterator[StreamEvent]:
         call = await self._admit(model, ctx, "stream", self._chat_tokens(req), req.max_tokens)
+        call.request = req
         try:
             if self.cache is not None:
                 cached = await self._cache_lookup(call, model, req, ctx)
@@ -247,6 +265,7 @@ class Gateway:
                             for early in () if call.emitted else held:
                                 yield early
                             await call.loop.succeeded(slot, event.response.usage if event.response else None)
+                            call.response = event.response
                             await self._finish_ok(call, slot.target, event.response)
                             if kept is not None and event.response is not None and call.cache_plan is not None:
                                 kept.append(dataclasses.replace(event, response=None))
@@ -315,6 +334,8 @@ class Gateway:
                            retries=route.retries if route.retries is not None else self.config.max_retries,
                            rng=self._rng)
         call = _Call(tracker, loop, route=route)
+        if self.telemetry is not None:
+            call.span_parent = self.telemetry.parent(ctx.traceparent)
         try:
             call.call_reservation = await self.limiter.acquire(*self.limiter.call_buckets(route, ctx.key, tokens))
             scopes = self.budgets.scopes(route, ctx)
@@ -365,6 +386,7 @@ class Gateway:
         """A hit costs nothing and takes no tokens: the call's ticket and budget reservations
         are given back (its request still counted against rpm), and the record says "hit"."""
         resp = resp or replay(cached)
+        call.response = resp
         if req.response_format is not None and req.response_format.type != "text" and resp.parsed is None:
             resp.parsed = parse_output(resp, req.response_format)
         call.finished = True
@@ -379,7 +401,7 @@ class Gateway:
                     await self._settle_budgets(call, 0.0)
             finally:
                 if self._record_ok:
-                    self._record(call.tracker.record(self.clock, status="ok", target=target, provider=provider,
+                    self._record(call, call.tracker.record(self.clock, status="ok", target=target, provider=provider,
                                                      model=model, usage=None, cost=0.0))
 
         if ctx is not None and ctx.after_response is not None:
@@ -412,7 +434,7 @@ class Gateway:
                                              model=model, usage=usage, cost=cost, ttft_ms=call.ttft_ms)
                 if ready is not None:
                     record.latency_ms = (ready - call.tracker.started) * 1000.0
-                self._record(record)
+                self._record(call, record)
 
     async def _finish_ok(self, call: _Call, target: ResolvedTarget, resp: Any) -> None:
         call.finished = True
@@ -432,7 +454,7 @@ class Gateway:
                 await self._settle_budgets(call, cost if cost is not None else (0.0 if usage else call.reserved_usd))
         finally:   # even when cancelled while settling: the call happened
             if self._record_ok:
-                self._record(call.tracker.record(self.clock, status="ok", target=target.key,
+                self._record(call, call.tracker.record(self.clock, status="ok", target=target.key,
                                                  provider=target.provider, model=getattr(resp, "model", None),
                                                  usage=usage, cost=cost, ttft_ms=call.ttft_ms))
 
@@ -454,7 +476,7 @@ class Gateway:
             await self._settle_budgets(call, call.reserved_usd if billable else 0.0)
         finally:
             if self._record_errors:
-                self._record(call.tracker.record(self.clock, status=status, error=exc, ttft_ms=call.ttft_ms))
+                self._record(call, call.tracker.record(self.clock, status=status, error=exc, ttft_ms=call.ttft_ms))
 
     async def _settle_budgets(self, call: _Call, cost: float) -> None:
         ids, call.budget_ids = call.budget_ids, []
@@ -465,7 +487,12 @@ class Gateway:
         except Exception as exc:  # noqa: BLE001 - bookkeeping never fails a call; the reservation expires
             log.warning("could not settle budget reservations: %s", type(exc).__name__)
 
-    def _record(self, record: Any) -> None:
+    def _record(self, call: _Call, record: Any) -> None:
+        """The call's record to the store (as ``[store] record`` allows) and its spans."""
+        if self.telemetry is not None:
+            self.telemetry.export(record, call.tracker.attempt_ends, call.span_parent, call.request, call.response)
+            if not (self._store_ok if record.status == "ok" else self._store_errors):
+                return
         try:
             self.store.record_call(record)
         except Exception as exc:  # noqa: BLE001 - bookkeeping never fails a call

@@ -11,6 +11,7 @@ are cached unless the configuration says otherwise.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import time
 from collections.abc import Mapping
@@ -49,6 +50,8 @@ class ResponseCache:
         self.config = config
         self._engine = engine
         self.backend = backend or open_backend(config.url, max_entries=config.max_entries, prefix=config.prefix)
+        # memory keeps the objects themselves: no encoding on a miss, no decoding on a hit
+        self._encode = not isinstance(self.backend, MemoryBackend)
         self._embed_target: Any = None
         self.hits = 0
         self.misses = 0
@@ -91,9 +94,9 @@ class ResponseCache:
 
     async def _lookup(self, plan: CachePlan) -> CachedAnswer | None:
         if plan.read:
-            blob = await self.backend.get(plan.key)
-            if blob is not None:
-                return loads(blob)
+            found = await self.backend.get(plan.key)
+            if found is not None:
+                return self._decode(found)
         if plan.scope is None or not plan.text:
             return None
         plan.vector = normalise(await self._embed(plan.text))
@@ -102,19 +105,21 @@ class ResponseCache:
         best = nearest(plan.vector, await self.backend.vectors(plan.scope))
         if best is None or best[1] < self.config.similarity:
             return None
-        blob = await self.backend.get(best[0])
-        if blob is None:
+        found = await self.backend.get(best[0])
+        if found is None:
             return None
-        answer = loads(blob)
-        answer.similarity = round(min(1.0, best[1]), 6)
-        return answer
+        answer = self._decode(found)
+        return CachedAnswer(answer.response, answer.events, answer.created_at, round(min(1.0, best[1]), 6))
+
+    def _decode(self, found: Any) -> CachedAnswer:
+        return loads(found) if self._encode else found  # type: ignore[no-any-return]
 
     async def store(self, plan: CachePlan, response: ChatResponse, events: list[StreamEvent] | None) -> None:
         if not plan.write or response is None:
             return
         try:
-            blob = dumps(CachedAnswer(response=response, events=events, created_at=time.time()))
-            await self.backend.put(plan.key, blob, plan.ttl)
+            answer = CachedAnswer(response=_detached(response), events=events, created_at=time.time())
+            await self.backend.put(plan.key, dumps(answer) if self._encode else answer, plan.ttl)
             if plan.scope is not None and plan.vector is not None:
                 await self.backend.add_vector(plan.scope, plan.key, plan.vector, plan.ttl)
         except Exception as exc:  # noqa: BLE001 - failing to cache is not failing the call
@@ -131,11 +136,22 @@ class ResponseCache:
         await self.backend.aclose()
 
 
+def _detached(resp: ChatResponse) -> ChatResponse:
+    """What the cache keeps: the response without what belongs to the call that made it
+    (its attempts, its parsed object) and with its own metadata, usage and parts list, so
+    the caller's later changes to its response never reach the cache."""
+    return dataclasses.replace(resp, parts=list(resp.parts), usage=dataclasses.replace(resp.usage), parsed=None,
+                               metadata=dataclasses.replace(resp.metadata, attempts=[],
+                                                            headers=dict(resp.metadata.headers),
+                                                            extra=dict(resp.metadata.extra)))
+
+
 def replay(answer: CachedAnswer) -> ChatResponse:
-    """A fresh copy of the cached response for this call (callers mutate what they get)."""
-    resp = copy.deepcopy(answer.response)
+    """A copy of the cached response for this call, at cost 0 and marked as a hit. Shallow
+    where nothing is ever mutated (the parts themselves), fresh where callers write."""
+    resp = _detached(answer.response)
     resp.cost = 0.0
-    resp.metadata.extra = {**(resp.metadata.extra or {}), "cache": "hit", "cache_similarity": answer.similarity}
+    resp.metadata.extra.update(cache="hit", cache_similarity=answer.similarity)
     return resp
 
 
@@ -144,7 +160,7 @@ def replay_events(answer: CachedAnswer) -> list[StreamEvent]:
     text event per part of the stored answer, then ``done``."""
     resp = replay(answer)
     if answer.events:
-        events = copy.deepcopy(answer.events)
+        events = [dataclasses.replace(e) for e in answer.events]
     else:
         events = _events_from(resp)
     last = events[-1] if events else None

@@ -23,11 +23,14 @@ Vector = list[float]
 
 
 class CacheBackend(ABC):
-    @abstractmethod
-    async def get(self, key: str) -> bytes | None: ...
+    """Values are bytes (the JSON codec's) for SQLite and Redis; the memory backend keeps the
+    answer objects themselves, so a hit there decodes nothing."""
 
     @abstractmethod
-    async def put(self, key: str, blob: bytes, ttl: float) -> None: ...
+    async def get(self, key: str) -> Any: ...
+
+    @abstractmethod
+    async def put(self, key: str, blob: Any, ttl: float) -> None: ...
 
     @abstractmethod
     async def add_vector(self, scope: str, key: str, vector: Vector, ttl: float) -> None: ...
@@ -67,14 +70,14 @@ class MemoryBackend(CacheBackend):
     def __init__(self, max_entries: int, clock: Any = time.monotonic) -> None:
         self._max = max_entries
         self._clock = clock
-        self._entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[float, Any]] = OrderedDict()
         self._vectors: dict[str, dict[str, Vector]] = {}
         self._scope_of: dict[str, str] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    async def get(self, key: str) -> bytes | None:
+    async def get(self, key: str) -> Any:
         found = self._entries.get(key)
         if found is None:
             return None
@@ -83,7 +86,7 @@ class MemoryBackend(CacheBackend):
             return None
         return found[1]
 
-    async def put(self, key: str, blob: bytes, ttl: float) -> None:
+    async def put(self, key: str, blob: Any, ttl: float) -> None:
         self._entries.pop(key, None)
         self._entries[key] = (self._clock() + ttl, blob)
         while len(self._entries) > self._max:

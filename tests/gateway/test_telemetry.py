@@ -1,0 +1,152 @@
+"""OpenTelemetry spans, exported over OTLP/HTTP to a receiver on loopback that decodes the
+real protobuf: GenAI attributes, one child per attempt, the caller's span as parent, the
+server's incoming traceparent, content only when asked, and a dead collector harmless."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import cloverleaf
+from cloverleaf import ConfigError
+from cloverleaf._config import Settings
+from cloverleaf.gateway.telemetry import parse_telemetry
+
+from .otlp_receiver import OTLPReceiver
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def receiver() -> Iterator[OTLPReceiver]:
+    r = OTLPReceiver()
+    yield r
+    r.close()
+
+
+def client_for(tmp_path: Path, telemetry: dict[str, Any], **kw: Any) -> cloverleaf.Client:
+    return cloverleaf.Client(Settings(telemetry=telemetry, gateway=True, max_retries=0,
+                                      store={"url": f"sqlite:///{tmp_path / 'calls.db'}"}, **kw))
+
+
+def flush(client: cloverleaf.Client) -> None:
+    telemetry = client.gateway.telemetry
+    assert telemetry is not None
+    assert telemetry.provider.force_flush(10_000)
+
+
+def test_call_and_attempt_spans_follow_the_genai_conventions(tmp_path: Path, receiver: OTLPReceiver) -> None:
+    routes = {"smart": {"targets": ["fake/fail-503", "fake/echo"]}}
+    with client_for(tmp_path, {"otlp_endpoint": receiver.endpoint, "service_name": "svc-test"},
+                    routes=routes) as client:
+        resp = client.chat("smart", "hello spans", temperature=0.2, max_tokens=50)
+        flush(client)
+    [call] = receiver.named("chat smart")
+    assert call.service_name == "svc-test" and call.kind == 3          # SPAN_KIND_CLIENT
+    a = call.attributes
+    assert a["gen_ai.operation.name"] == "chat" and a["gen_ai.request.model"] == "smart"
+    assert a["gen_ai.provider.name"] == "fake" and a["gen_ai.response.model"] == resp.model
+    assert a["gen_ai.usage.input_tokens"] == resp.usage.input_tokens
+    assert a["gen_ai.usage.output_tokens"] == resp.usage.output_tokens
+    assert a["gen_ai.response.finish_reasons"] == ["stop"]
+    assert a["gen_ai.request.temperature"] == 0.2 and a["gen_ai.request.max_tokens"] == 50
+    assert a["cloverleaf.target"] == "fake/echo" and a["cloverleaf.fallback"] is True
+    assert a["cloverleaf.attempts"] == 2 and "gen_ai.input.messages" not in a
+    attempts = sorted((s for s in receiver.spans if s.parent_span_id == call.span_id),
+                      key=lambda s: s.attributes["cloverleaf.attempt"])
+    assert [s.name for s in attempts] == ["chat fake/fail-503", "chat fake/echo"]
+    assert attempts[0].attributes["error.type"] == "ServerError" and attempts[0].status_code == 2
+    assert attempts[0].attributes["http.response.status_code"] == 503
+    assert "error.type" not in attempts[1].attributes
+    assert all(call.start_ns <= s.start_ns <= s.end_ns <= call.end_ns for s in attempts)
+    assert {s.trace_id for s in attempts} == {call.trace_id}
+
+
+def test_the_sdk_joins_the_callers_current_span(tmp_path: Path, receiver: OTLPReceiver) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    app_tracer = TracerProvider().get_tracer("the-app")
+    with client_for(tmp_path, {"otlp_endpoint": receiver.endpoint}) as client:
+        with app_tracer.start_as_current_span("handle-request") as outer:
+            client.chat("fake/echo", "inside the app's span")
+            stream = client.stream("fake/echo", "a stream inside it")
+            list(stream)
+        flush(client)
+    ctx = outer.get_span_context()
+    calls = receiver.named("chat fake/echo")
+    roots = [s for s in calls if s.attributes.get("cloverleaf.attempt") is None]
+    assert len(roots) == 2
+    for span in roots:
+        assert span.trace_id == f"{ctx.trace_id:032x}" and span.parent_span_id == f"{ctx.span_id:016x}"
+
+
+def test_errors_are_spans_with_error_type(tmp_path: Path, receiver: OTLPReceiver) -> None:
+    with client_for(tmp_path, {"otlp_endpoint": receiver.endpoint}) as client:
+        with pytest.raises(cloverleaf.ProviderError):
+            client.chat("fake/fail-500", "boom")
+        flush(client)
+    [call] = [s for s in receiver.named("chat fake/fail-500") if "cloverleaf.attempt" not in s.attributes]
+    assert call.status_code == 2 and call.attributes["cloverleaf.status"] == "error"
+    assert call.attributes["error.type"] in ("AllTargetsFailed", "ServerError")
+
+
+def test_content_only_when_enabled(tmp_path: Path, receiver: OTLPReceiver) -> None:
+    with client_for(tmp_path, {"otlp_endpoint": receiver.endpoint, "capture_content": True}) as client:
+        client.chat("fake/echo", "capture this prompt")
+        flush(client)
+    [call] = [s for s in receiver.named("chat") if "cloverleaf.attempt" not in s.attributes]
+    assert "capture this prompt" in call.attributes["gen_ai.input.messages"]
+    assert "capture this prompt" in call.attributes["gen_ai.output.messages"]   # the echo
+
+
+def test_cache_hits_are_marked(tmp_path: Path, receiver: OTLPReceiver) -> None:
+    with client_for(tmp_path, {"otlp_endpoint": receiver.endpoint}, cache={"mode": "exact"}) as client:
+        client.chat("fake/echo", "cached span", temperature=0)
+        client.chat("fake/echo", "cached span", temperature=0)
+        flush(client)
+    roots = [s for s in receiver.named("chat") if "cloverleaf.attempt" not in s.attributes]
+    assert sorted(s.attributes["cloverleaf.cache"] for s in roots) == ["hit", "miss"]
+    hit = next(s for s in roots if s.attributes["cloverleaf.cache"] == "hit")
+    assert hit.attributes["cloverleaf.cost_usd"] == 0.0 and hit.attributes["cloverleaf.attempts"] == 0
+
+
+def test_a_dead_collector_costs_nothing_but_a_log_line(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    with client_for(tmp_path, {"otlp_endpoint": dead, "export_timeout": 1}) as client:
+        for i in range(5):
+            assert client.chat("fake/echo", f"still served {i}").content == f"still served {i}"
+
+
+def test_configuration() -> None:
+    assert parse_telemetry({}, {}) is None
+    assert parse_telemetry({}, {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"}).endpoint == "http://c:4318/v1/traces"
+    assert parse_telemetry({}, {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"}, from_env=False) is None
+    cfg = parse_telemetry({}, {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c:4318/custom",
+                               "OTEL_EXPORTER_OTLP_HEADERS": "a=1,b=2", "OTEL_SERVICE_NAME": "s"})
+    assert cfg.endpoint == "http://c:4318/custom" and dict(cfg.headers) == {"a": "1", "b": "2"} and cfg.service_name == "s"
+    assert parse_telemetry({"enabled": False}, {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"}) is None
+    with pytest.raises(ConfigError, match="allowed"):
+        parse_telemetry({"endpoint": "http://x"}, {})
+    with pytest.raises(ConfigError, match="otlp_endpoint"):
+        parse_telemetry({"service_name": "x"}, {})
+    with pytest.raises(ConfigError, match="http"):
+        parse_telemetry({"otlp_endpoint": "grpc://x:4317"}, {})
+
+
+def test_nothing_of_opentelemetry_is_imported_when_off(tmp_path: Path) -> None:
+    code = ("import sys, cloverleaf; from cloverleaf._config import Settings; "
+            f"c = cloverleaf.Client(Settings(gateway=True, store={{'url': 'sqlite:///{tmp_path / 'x.db'}'}})); "
+            "c.chat('fake/echo', 'hi'); c.close(); "
+            "print(sorted(m for m in sys.modules if m.startswith('opentelemetry')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
