@@ -127,3 +127,27 @@ def test_hits_are_in_traces_and_metrics(live: Live, key: str) -> None:
     assert sorted(c.get("cache") for c in rows) == ["hit", "miss"]
     assert [c["cost"] for c in rows if c.get("cache") == "hit"] == [0.0]
     assert 'cloverleaf_cache_total{api="openai",model="mock/gpt-test",result="hit"}' in text
+
+
+def test_semantic_cache_over_both_apis(mock: OpenAIMock) -> None:
+    s = settings(env={"MOCK_KEY": "k"}, providers={"mock": mock.provider()},
+                 cache={"mode": "semantic", "embedding_model": "simple/hash", "similarity": 0.8})
+    server = start_live(s)
+    try:
+        before = mock.chats
+        server.openai().chat.completions.create(
+            model=MODEL, temperature=0, max_tokens=20, messages=[{"role": "user", "content": "What is the capital city of France?"}])
+        r = server.openai().chat.completions.with_raw_response.create(
+            model=MODEL, temperature=0, max_tokens=20, messages=[{"role": "user", "content": "what is the capital city of france"}])
+        assert r.headers["x-cloverleaf-cache"] == "hit"
+        assert 0.8 <= float(r.headers["x-cloverleaf-cache-similarity"]) <= 1.0
+        a = server.anthropic().messages.with_raw_response.create(   # same scope: same max_tokens and temperature
+            model=MODEL, max_tokens=20, extra_body={"temperature": 0},
+            messages=[{"role": "user", "content": "What's the capital city of France?"}])
+        assert a.headers["x-cloverleaf-cache"] == "hit"
+        far = server.openai().chat.completions.with_raw_response.create(
+            model=MODEL, temperature=0, max_tokens=20, messages=[{"role": "user", "content": "Recipe for sourdough bread"}])
+        assert far.headers["x-cloverleaf-cache"] == "miss"
+        assert mock.chats == before + 2
+    finally:
+        stop_live(server)
