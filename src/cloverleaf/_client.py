@@ -42,6 +42,8 @@ class _Base:
         self.settings = _settings(config, overrides)
         self.engine = Engine(self.settings)
         self._gateway: Any = None
+        if self.settings.privacy:
+            _ = self.engine.privacy  # a mistake in [privacy] is reported now, not on the first call
 
     # -- shared, I/O-free preparation --------------------------------------------------------
     def _model(self, model: str | None) -> str:
@@ -63,14 +65,40 @@ class _Base:
                                    max_retries=call.get("max_retries"), timeout=call.get("timeout"))
 
     def _context(self, call: dict[str, Any]) -> CallContext | None:
-        if not any(k in call for k in ("trace_id", "project", "metadata", "cache")):
+        if not any(k in call for k in ("trace_id", "project", "metadata", "cache", "privacy", "data_class")):
             return None
         cache = call.get("cache")
         if cache not in (None, True, False, "refresh"):
             raise ConfigError(f"cache={cache!r}: use cache=False (no cache for this call) or cache=\"refresh\" "
                               "(ask the provider and store the new answer)")
         return CallContext(trace_id=call.get("trace_id"), project=call.get("project"),
-                           metadata=dict(call.get("metadata") or {}), cache=cache)
+                           metadata=dict(call.get("metadata") or {}), cache=cache, privacy=call.get("privacy"),
+                           data_class=call.get("data_class"))
+
+    # -- privacy on direct calls (the gateway applies it to routes itself) -------------------
+    def _privacy(self, call: dict[str, Any]) -> Any:
+        """The policy for a direct call, or None when nothing restricts it (the common case:
+        no per-call work beyond two dict lookups)."""
+        guard = self.engine.privacy
+        privacy, data_class = call.get("privacy"), call.get("data_class")
+        if privacy is None and data_class is None and guard.config.default == "any":
+            return None
+        decision = guard.config.decide(privacy=privacy, data_class=data_class)
+        return decision if decision.local_only else None
+
+    def _checked_target(self, model: str, call: dict[str, Any]) -> Target:
+        target = self._target(model, call)
+        decision = self._privacy(call)
+        if decision is not None:
+            self.engine.privacy.require(decision, [target])
+        return target
+
+    async def _achecked_target(self, model: str, call: dict[str, Any]) -> Target:
+        target = self._target(model, call)
+        decision = self._privacy(call)
+        if decision is not None:
+            await self.engine.privacy.arequire(decision, [target])
+        return target
 
     def _use_gateway(self, call: dict[str, Any]) -> bool:
         if not self.settings.uses_gateway:
@@ -141,7 +169,7 @@ class Client(_Base):
     def _send(self, model: str, req: ChatRequest, call: dict[str, Any]) -> ChatResponse:
         if self._use_gateway(call):
             return self.gateway.chat(model, req, self._context(call))  # type: ignore[no-any-return]
-        return self.engine.chat(self._target(model, call), req)
+        return self.engine.chat(self._checked_target(model, call), req)
 
     def _chat_with_tools(self, model: str, req: ChatRequest, call: dict[str, Any]) -> ChatResponse:
         tools = {t.name: t for t in req.tools or ()}
@@ -163,21 +191,21 @@ class Client(_Base):
 
     def _direct_stream(self, model: str, req: ChatRequest, call: dict[str, Any]) -> Iterator[Any]:
         # resolved here, not inside the generator, so a config error raises at the call site
-        return self.engine.stream(self._target(model, call), req)
+        return self.engine.stream(self._checked_target(model, call), req)
 
     def embed(self, model: str | None, inputs: str | list[str], *, dimensions: int | None = None,
               input_type: str | None = None, **call: Any) -> EmbeddingResponse:
         model, req, call = self._embed_request(model, inputs, dimensions, input_type, call)
         if self._use_gateway(call):
             return self.gateway.embed(model, req, self._context(call))  # type: ignore[no-any-return]
-        return self.engine.embed(self._target(model, call), req)
+        return self.engine.embed(self._checked_target(model, call), req)
 
     def generate_image(self, model: str | None, prompt: str, *, n: int = 1, size: str | None = None,
                        quality: str | None = None, response_format: str | None = None, **call: Any) -> ImageResponse:
         model, req, call = self._image_request(model, prompt, n, size, quality, response_format, call)
         if self._use_gateway(call):
             return self.gateway.image(model, req, self._context(call))  # type: ignore[no-any-return]
-        return self.engine.image(self._target(model, call), req)
+        return self.engine.image(self._checked_target(model, call), req)
 
     def close(self) -> None:
         if self._gateway is not None:
@@ -203,7 +231,7 @@ class AsyncClient(_Base):
     async def _asend(self, model: str, req: ChatRequest, call: dict[str, Any]) -> ChatResponse:
         if self._use_gateway(call):
             return await self.gateway.achat(model, req, self._context(call))  # type: ignore[no-any-return]
-        return await self.engine.achat(self._target(model, call), req)
+        return await self.engine.achat(await self._achecked_target(model, call), req)
 
     async def _achat_with_tools(self, model: str, req: ChatRequest, call: dict[str, Any]) -> ChatResponse:
         tools = {t.name: t for t in req.tools or ()}
@@ -224,14 +252,23 @@ class AsyncClient(_Base):
         return AsyncStream(self._adirect_stream(model, req, call), req.response_format)
 
     def _adirect_stream(self, model: str, req: ChatRequest, call: dict[str, Any]) -> AsyncIterator[Any]:
-        return self.engine.astream(self._target(model, call), req)
+        target = self._target(model, call)
+        decision = self._privacy(call)
+        if decision is not None:
+            return self._aguarded_stream(target, req, decision)
+        return self.engine.astream(target, req)
+
+    async def _aguarded_stream(self, target: Target, req: ChatRequest, decision: Any) -> AsyncIterator[Any]:
+        await self.engine.privacy.arequire(decision, [target])  # before the stream opens a connection
+        async for event in self.engine.astream(target, req):
+            yield event
 
     async def embed(self, model: str | None, inputs: str | list[str], *, dimensions: int | None = None,
                     input_type: str | None = None, **call: Any) -> EmbeddingResponse:
         model, req, call = self._embed_request(model, inputs, dimensions, input_type, call)
         if self._use_gateway(call):
             return await self.gateway.aembed(model, req, self._context(call))  # type: ignore[no-any-return]
-        return await self.engine.aembed(self._target(model, call), req)
+        return await self.engine.aembed(await self._achecked_target(model, call), req)
 
     async def generate_image(self, model: str | None, prompt: str, *, n: int = 1, size: str | None = None,
                              quality: str | None = None, response_format: str | None = None,
@@ -239,7 +276,7 @@ class AsyncClient(_Base):
         model, req, call = self._image_request(model, prompt, n, size, quality, response_format, call)
         if self._use_gateway(call):
             return await self.gateway.aimage(model, req, self._context(call))  # type: ignore[no-any-return]
-        return await self.engine.aimage(self._target(model, call), req)
+        return await self.engine.aimage(await self._achecked_target(model, call), req)
 
     async def aclose(self) -> None:
         if self._gateway is not None:

@@ -95,6 +95,8 @@ class Settings:
     server: dict[str, Any] = field(default_factory=dict)
     cache: dict[str, Any] = field(default_factory=dict)
     telemetry: dict[str, Any] = field(default_factory=dict)
+    #: ``[privacy]``: default policy and data classes (parsed by ``cloverleaf._privacy``).
+    privacy: dict[str, Any] = field(default_factory=dict)
     #: Force the gateway on even without routes/limits (the server always uses it).
     gateway: bool = False
     source_path: Path | None = None
@@ -142,7 +144,7 @@ def _config_path(path: str | os.PathLike[str] | None, env: Mapping[str, str]) ->
 
 
 _TABLES = ("routes", "limits", "breaker", "budgets", "store", "state", "attachments", "server", "cache",
-           "telemetry")
+           "telemetry", "privacy")
 _DEFAULT_KEYS = {"model": "default_model", "default_model": "default_model", "embedding_model": "embedding_model",
                  "image_model": "image_model", "backend": "backend", "timeout": "timeout",
                  "connect_timeout": "connect_timeout", "max_retries": "max_retries", "gateway": "gateway",

@@ -22,6 +22,7 @@ class KeyPolicy:
     tpm: int | None = None
     budget: float | None = None             # USD, lifetime of the key unless budget_period is set
     budget_period: str | None = None        # None | "day" | "month"
+    privacy: str | None = None              # "local-only": every call with this key stays local
 
 
 @dataclass(slots=True)
@@ -29,6 +30,10 @@ class CallContext:
     trace_id: str | None = None
     project: str | None = None
     key: KeyPolicy | None = None
+    #: The call's own privacy policy ("any" | "local-only") and data class; the gateway
+    #: applies the strictest of these, the key's, the route's and ``[privacy] default``.
+    privacy: str | None = None
+    data_class: str | None = None
     #: Free-form labels stored with the call record (never secrets).
     metadata: dict[str, Any] = field(default_factory=dict)
     #: Where the gateway may leave a successful call's bookkeeping (rate-limit and budget

@@ -110,6 +110,7 @@ class Engine:
         self._known = frozenset(provider_names()) | frozenset(settings.providers)
         self._targets: dict[tuple[Any, ...], Target] = {}
         self._attachment_policy: Any = None
+        self._privacy: Any = None
         #: Validate structured output into ``ChatResponse.parsed`` (a StructuredOutputError when
         #: it does not parse). The server turns this off: its clients validate for themselves,
         #: as they would against the provider, and must get the text even when it is cut off.
@@ -266,6 +267,15 @@ class Engine:
     @attachment_policy.setter
     def attachment_policy(self, policy: Any) -> None:
         self._attachment_policy = policy
+
+    @property
+    def privacy(self) -> Any:
+        """The :class:`~cloverleaf._privacy.PrivacyGuard`: ``[privacy]`` and target locality."""
+        if self._privacy is None:
+            from ._privacy import PrivacyConfig, PrivacyGuard
+
+            self._privacy = PrivacyGuard(PrivacyConfig.parse(self.settings.privacy), self.registry)
+        return self._privacy
 
     # -- chat -------------------------------------------------------------------------------
     def _build_chat(self, target: Target, req: ChatRequest) -> HttpRequest:

@@ -8,6 +8,7 @@
     ├── UnsupportedCapability          the provider cannot do this; names providers that can. Never retried
     │                                  and never rerouted.
     ├── BudgetExceeded                 a route/project/key budget would be overspent
+    ├── PrivacyViolation               the privacy policy (local-only) refuses the target; nothing was sent
     ├── RateLimitExceeded              a local (gateway) rpm/tpm bucket is empty
     ├── CircuitOpen                    a target's breaker is open; rejected with no network call
     ├── AllTargetsFailed               every target of a route failed; ``attempts`` lists each
@@ -85,6 +86,27 @@ class BudgetExceeded(CloverleafError):
             f"budget {scope!r} exhausted: spent ${spent:.6f} (+${requested:.6f} reserved for this call) "
             f"of ${limit:.6f}; raise the budget or wait for it to reset"
         )
+
+
+class PrivacyViolation(CloverleafError):
+    """The privacy policy refuses where this call would go, before any byte leaves.
+
+    ``policy`` is the policy in force (``"local-only"``), ``rule`` says which setting imposed
+    it (``"[privacy] default"``, ``"key 'k_1'"``, ``"data class 'confidential'"``...),
+    ``targets`` lists every refused target with the reason, as ``(target, reason)``.
+    """
+
+    def __init__(self, policy: str, rule: str, targets: list[tuple[str, str]], *, route: str | None = None) -> None:
+        self.policy = policy
+        self.rule = rule
+        self.targets = list(targets)
+        self.route = route
+        refused = "; ".join(f"{t} ({why})" for t, why in self.targets) or "no target"
+        where = f"every target of {route!r} is refused" if route and len(self.targets) > 1 else "refused"
+        super().__init__(
+            f"privacy policy {policy!r} (set by {rule}) {where}: {refused}. Under {policy!r} a call may only "
+            "reach a local provider (ollama, lmstudio, vllm, localai, local/simple embeddings, fake) or a "
+            "[[models]] entry with is_public = false, whose base_url is on this machine or your own network")
 
 
 class RateLimitExceeded(CloverleafError):

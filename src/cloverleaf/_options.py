@@ -33,7 +33,7 @@ REQUEST_OPTIONS = frozenset({
     "reasoning", "user", "parallel_tool_calls", "extra_body", "attachments",
 })
 CALL_OPTIONS = frozenset({"api_key", "base_url", "max_retries", "timeout", "trace_id", "project", "metadata",
-                          "run_tools", "max_tool_turns", "cache"})
+                          "run_tools", "max_tool_turns", "cache", "privacy", "data_class"})
 
 
 def check_options(options: dict[str, Any]) -> None:

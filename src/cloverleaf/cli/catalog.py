@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from .common import load_settings, table
 
@@ -13,7 +14,9 @@ USES = (("code", "code"), ("chat", "chat"), ("analysis", "analysis"), ("local", 
 def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
     if name == "models":
         p.add_argument("--provider", help="only this provider's models")
-        p.add_argument("--use", choices=[u for u, _ in USES], help="only models recommended for this use")
+        p.add_argument("--use", choices=[u for u, _ in USES],
+                       help="only models recommended for this use; 'local' lists only models a local-only "
+                            "call may reach (local providers and is_public = false entries on a local address)")
     else:
         p.add_argument("--markdown", action="store_true", help="print the matrix as a Markdown table")
 
@@ -33,17 +36,23 @@ def run(name: str, args: argparse.Namespace) -> int:
 
     settings = load_settings(args)
     prices: dict[str, ModelPrice] = all_prices()
+    local = _local_filter(settings) if args.use == "local" else None
     rows = []
     for key, p in sorted(prices.items()):
         provider = key.split("/", 1)[0]
         if args.provider and provider != args.provider:
             continue
-        if args.use and args.use not in p.uses:
+        if local is not None:
+            if not local(key):
+                continue
+        elif args.use and args.use not in p.uses:
             continue
         rows.append((key, f"{p.context_window:,}" if p.context_window else "", _price(p.input), _price(p.output),
                      _price(p.cached_input), ", ".join(p.uses)))
     for e in settings.models:
         if args.provider and e.provider != args.provider:
+            continue
+        if local is not None and not local(e.name):
             continue
         rows.append((f"{e.name} ({e.provider}/{e.identifier})", f"{e.context_window:,}" if e.context_window else "",
                      _price(_per_m(e.input_cost_per_1k)), _price(_per_m(e.output_cost_per_1k)), "", "registry"))
@@ -54,6 +63,23 @@ def run(name: str, args: argparse.Namespace) -> int:
             names = [k for k, p in sorted(prices.items(), key=lambda kv: kv[1].input) if use in p.uses][:4]
             print(f"  {label:<14} {', '.join(names)}")
     return 0
+
+
+def _local_filter(settings: Any) -> Any:
+    """``--use local``: a model is listed only if a ``local-only`` call to it would pass
+    (declared local and its endpoint resolving to this machine or your network)."""
+    from .._engine import Engine
+    from .._errors import ConfigError
+
+    engine = Engine(settings)
+
+    def passes(model: str) -> bool:
+        try:
+            return bool(engine.privacy.locality(engine.resolve(model)).local)
+        except ConfigError:
+            return False
+
+    return passes
 
 
 def _providers(args: argparse.Namespace) -> int:

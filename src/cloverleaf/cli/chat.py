@@ -11,7 +11,7 @@ import json
 import sys
 from typing import Any
 
-from .common import choose_model, load_settings
+from .common import add_privacy_arguments, choose_model, load_settings, privacy_options
 
 
 def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
@@ -31,6 +31,7 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
     p.add_argument("-v", "--verbose", action="store_true", help="print latency, tokens and cost to stderr")
     p.add_argument("--dry-run", action="store_true",
                    help="print the exact HTTP request (secrets redacted) and send nothing")
+    add_privacy_arguments(p)
 
 
 def _prompt(args: argparse.Namespace) -> str:
@@ -66,6 +67,7 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         opts["attachments"] = list(args.attach)
     if args.reasoning:
         opts["reasoning"] = int(args.reasoning) if args.reasoning.isdigit() else args.reasoning
+    opts.update(privacy_options(args))
     return opts
 
 
@@ -119,7 +121,7 @@ def _dry_run(client: Any, model: str, prompt: str, options: dict[str, Any]) -> i
     from .._options import build_request
 
     req = build_request(model, prompt, options)
-    target = client.engine.resolve(model)
+    target = client._checked_target(model, options)  # the privacy policy applies to a dry run too
     client.engine._resolve_attachments(req)
     http = client.engine._build_chat(target, req)
     print(f"{http.method} {redact_url(http.url)}")

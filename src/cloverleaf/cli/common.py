@@ -59,3 +59,22 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], out: Any = None
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip(), file=out)
         if n == 0:
             print("  ".join("-" * w for w in widths), file=out)
+
+
+LOCAL_ONLY_HELP = ("privacy: only reach targets on this machine or your network (local providers, "
+                   "[[models]] with is_public = false); anything else is refused before a byte is sent")
+
+
+def privacy_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``--local-only`` and ``--data-class`` as call options."""
+    opts: dict[str, Any] = {}
+    if getattr(args, "local_only", False):
+        opts["privacy"] = "local-only"
+    if getattr(args, "data_class", None):
+        opts["data_class"] = args.data_class
+    return opts
+
+
+def add_privacy_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--local-only", action="store_true", help=LOCAL_ONLY_HELP)
+    p.add_argument("--data-class", metavar="CLASS", help="label the data (mapped to a policy in [privacy.classes])")

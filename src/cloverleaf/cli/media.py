@@ -8,7 +8,7 @@ import math
 import sys
 from pathlib import Path
 
-from .common import load_settings, table
+from .common import add_privacy_arguments, load_settings, privacy_options, table
 
 
 def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
@@ -17,6 +17,7 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("-m", "--model", help="embedding model (default: $CLOVERLEAF_EMBEDDING_MODEL, else 'simple')")
         p.add_argument("--dimensions", type=int, help="output dimensions, where the model supports it")
         p.add_argument("--similarity", action="store_true", help="print the cosine similarity of every pair")
+        add_privacy_arguments(p)
     else:
         p.add_argument("prompt", help="what to draw")
         p.add_argument("-m", "--model", help="image model, e.g. openai/gpt-image-1, bedrock/stability.sd3-5-large-v1:0")
@@ -24,6 +25,7 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("-n", type=int, default=1, help="number of images")
         p.add_argument("--size", help="e.g. 1024x1024")
         p.add_argument("--quality", help="provider quality setting, e.g. high")
+        add_privacy_arguments(p)
 
 
 def cosine(a: list[float], b: list[float]) -> float:
@@ -44,7 +46,7 @@ def run(name: str, args: argparse.Namespace) -> int:
                 print("cloverleaf: no embedding model configured; using the offline 'simple' embeddings "
                       "(set CLOVERLEAF_EMBEDDING_MODEL or pass -m)", file=sys.stderr)
                 model = "simple"
-            resp = client.embed(model, args.texts, dimensions=args.dimensions)
+            resp = client.embed(model, args.texts, dimensions=args.dimensions, **privacy_options(args))
             if args.similarity:
                 if len(args.texts) < 2:
                     raise SystemExit("error: --similarity needs at least two texts")
@@ -59,7 +61,7 @@ def run(name: str, args: argparse.Namespace) -> int:
                     print(json.dumps({"text": text, "dimensions": len(vec), "vector": [round(x, 6) for x in vec]}))
             return 0
         images = client.generate_image(args.model, args.prompt, n=args.n, size=args.size, quality=args.quality,
-                                     response_format="b64_json")
+                                     response_format="b64_json", **privacy_options(args))
         out = Path(args.output)
         for i, img in enumerate(images.images):
             path = out if len(images.images) == 1 else out.with_name(f"{out.stem}-{i + 1}{out.suffix}")

@@ -36,6 +36,8 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         c.add_argument("--rpm", type=int, help="requests per minute")
         c.add_argument("--tpm", type=int, help="tokens per minute")
         c.add_argument("--expires-in-days", type=float, help="expire after this many days")
+        c.add_argument("--local-only", action="store_true",
+                       help="every call made with this key may only reach local targets (privacy = local-only)")
         sub.add_parser("list", help="list virtual keys (never their secrets)")
         r = sub.add_parser("revoke", help="revoke a key")
         r.add_argument("key_id")
@@ -130,6 +132,8 @@ def _keys(args: argparse.Namespace) -> int:
                 for field in ("budget", "rpm", "tpm", "expires_in_days"):
                     if getattr(args, field) is not None:
                         body[field] = getattr(args, field)
+                if args.local_only:
+                    body["privacy"] = "local-only"
                 r = http.post(base, json=body, headers=headers)
             elif args.action == "list":
                 r = http.get(base, headers=headers)
@@ -150,9 +154,10 @@ def _keys(args: argparse.Namespace) -> int:
         print("store it now: it is shown only once", file=sys.stderr)
     elif args.action == "list":
         keys = data.get("data", data)
-        table(("id", "name", "models", "budget", "spent", "rpm", "tpm", "expires", "revoked"),
-              [(k["id"], k.get("name"), ",".join(k.get("allowed_models") or []) or "all", k.get("budget"),
-                k.get("spent"), k.get("rpm"), k.get("tpm"), k.get("expires_at"), k.get("revoked_at") or "")
+        table(("id", "name", "models", "privacy", "budget", "spent", "rpm", "tpm", "expires", "revoked"),
+              [(k["id"], k.get("name"), ",".join(k.get("allowed_models") or []) or "all", k.get("privacy") or "any",
+                k.get("budget"), k.get("spent"), k.get("rpm"), k.get("tpm"), k.get("expires_at"),
+                k.get("revoked_at") or "")
                for k in keys])
     else:
         print(f"revoked key {args.key_id}")

@@ -13,6 +13,7 @@ owner. Nothing here is read again per request.
     retries = 2                    # per target, with backoff, before falling back
     fallback_on_rate_limit = true  # a full local rpm/tpm limit moves on to the next target
     fallback_on_content_filter = false
+    privacy = "local-only"         # optional: only targets on this machine or your network (gateway/privacy.py)
 
     [limits.openai]                # a provider, a target, or a route ("provider:x"/"target:x"/"route:x" to force)
     rpm = 60                       # defaults: 60 rpm, 100000 tpm; 0 = unlimited
@@ -40,6 +41,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .._errors import ConfigError
+from .._privacy import check_policy
 from .breaker import BreakerPolicy
 from .cache.config import ROUTE_KEYS as _ROUTE_CACHE_KEYS
 from .cache.config import RouteCache, parse_route_cache
@@ -81,6 +83,7 @@ class RouteConfig:
     output_estimate: int = DEFAULT_OUTPUT_ESTIMATE
     implicit: bool = False                     # a plain model id used as a one-target route
     cache: RouteCache | None = None            # the route's own cache settings ([cache] otherwise)
+    privacy: str | None = None                 # "local-only": only local targets (gateway/privacy.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +185,7 @@ def _number(where: str, value: Any, *, minimum: float = 0.0, integer: bool = Fal
 
 
 _ROUTE_KEYS = {"targets", "strategy", "weights", "retries", "fallback_on_rate_limit",
-               "fallback_on_content_filter", "output_estimate", *_ROUTE_CACHE_KEYS}
+               "fallback_on_content_filter", "output_estimate", "privacy", *_ROUTE_CACHE_KEYS}
 _TARGET_KEYS = {"model", "name", "weight", "api_key_env", "base_url"}
 
 
@@ -221,13 +224,15 @@ def parse_route(name: str, table: Any, env: Mapping[str, str] | None = None) -> 
                       fallback_on_rate_limit=table.get("fallback_on_rate_limit", True),
                       fallback_on_content_filter=table.get("fallback_on_content_filter", False),
                       output_estimate=table.get("output_estimate", DEFAULT_OUTPUT_ESTIMATE),
-                      cache=parse_route_cache(where, table) if _ROUTE_CACHE_KEYS & set(table) else None)
+                      cache=parse_route_cache(where, table) if _ROUTE_CACHE_KEYS & set(table) else None,
+                      privacy=table.get("privacy"))
 
 
 def make_route(name: str, targets: Sequence[TargetSpec | str], *, strategy: str = "priority",
                retries: int | None = None, fallback_on_rate_limit: bool = True,
                fallback_on_content_filter: bool = False, output_estimate: int = DEFAULT_OUTPUT_ESTIMATE,
-               implicit: bool = False, cache: RouteCache | None = None) -> RouteConfig:
+               implicit: bool = False, cache: RouteCache | None = None,
+               privacy: str | None = None) -> RouteConfig:
     """Build and check a route in code (the TOML path ends here too)."""
     where = f"[routes.{name}]"
     if strategy not in STRATEGIES:
@@ -244,10 +249,12 @@ def make_route(name: str, targets: Sequence[TargetSpec | str], *, strategy: str 
         raise ConfigError(f"{where}: weighted strategy needs at least one positive weight")
     if retries is not None:
         retries = _number(f"{where} retries", retries, integer=True)
+    if privacy is not None:
+        privacy = check_policy(privacy, where)
     return RouteConfig(name, specs, strategy,  # type: ignore[arg-type]
                        retries, bool(fallback_on_rate_limit), bool(fallback_on_content_filter),
                        _number(f"{where} output_estimate", output_estimate, minimum=1, integer=True), implicit,
-                       cache)
+                       cache, privacy)
 
 
 _LIMIT_KEYS = {"rpm", "tpm", "max_wait"}

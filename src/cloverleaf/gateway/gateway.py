@@ -34,7 +34,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mappin
 from typing import Any, TypeVar
 
 from .._context import CallContext
-from .._errors import PermissionDeniedError, StreamInterrupted
+from .._errors import PermissionDeniedError, PrivacyViolation, StreamInterrupted
+from .._privacy import PrivacyConfig, PrivacyGuard
 from .._structured import parse_output
 from .._types import (
     ChatRequest,
@@ -53,6 +54,8 @@ from .budget import RESERVATION_TTL_SECONDS, Budgets
 from .cache import CachedAnswer, CachePlan, ResponseCache, open_cache, replay, replay_events
 from .clock import Clock, EpochClock, SystemClock
 from .config import RouteConfig, TargetSpec, make_route, parse
+from .privacy import RoutePrivacy
+from .privacy import record as privacy_record
 from .protocols import EngineLike
 from .ratelimit import RateLimiter, Reservation
 from .router import ResolvedTarget, RouteInfo, Router
@@ -124,6 +127,7 @@ class Gateway:
         self._record_errors = self._record_errors or self.telemetry is not None
         self._store_ok = self.config.store.record == "all"
         self._store_errors = self.config.store.record != "none"
+        self.privacy = RoutePrivacy(_privacy_guard(settings, engine))
         self._bridge = LoopThread()
         self._stop = threading.Event()
         self._closed = False
@@ -328,6 +332,10 @@ class Gateway:
             trace_id=ctx.trace_id, project=ctx.project, key_id=ctx.key.key_id if ctx.key else None,
             metadata=dict(ctx.metadata), secrets=self.router.secrets(targets))
         ordered = await self.router.order(route, targets, input_tokens, output_tokens)
+        privacy = self.privacy.decision(route, ctx)
+        refusal: PrivacyViolation | None = None
+        if privacy is not None:
+            ordered, refusal = await self._private(privacy, route, ordered, tracker)
         loop = AttemptLoop(route, ordered, tracker=tracker, state=self.state, limiter=self.limiter,
                            breaker=self.config.breaker, clock=self._state_clock, tokens=tokens,
                            prompt_tokens=input_tokens,
@@ -337,6 +345,8 @@ class Gateway:
         if self.telemetry is not None:
             call.span_parent = self.telemetry.parent(ctx.traceparent)
         try:
+            if refusal is not None:     # recorded like any failed call; nothing was reserved or sent
+                raise refusal
             call.call_reservation = await self.limiter.acquire(*self.limiter.call_buckets(route, ctx.key, tokens))
             scopes = self.budgets.scopes(route, ctx)
             if scopes:
@@ -348,6 +358,18 @@ class Gateway:
             await self._finish_error(call, exc)
             raise
         return call
+
+    async def _private(self, decision: Any, route: RouteConfig, ordered: list[ResolvedTarget],
+                       tracker: CallTracker) -> tuple[list[ResolvedTarget], PrivacyViolation | None]:
+        """Only the targets the privacy policy lets this call reach (or none, and the refusal
+        to raise); the decision goes on the call record either way."""
+        try:
+            ordered, refused = await self.privacy.allowed(decision, route, ordered)
+        except PrivacyViolation as exc:
+            tracker.metadata["privacy"] = privacy_record(decision, exc.targets)
+            return [], exc
+        tracker.metadata["privacy"] = privacy_record(decision, refused)
+        return ordered, None
 
     def _price_ok(self, call: _Call, target: ResolvedTarget, resp: Any) -> float | None:
         """What the answer needs before it leaves: its cost, target and attempts."""
@@ -527,6 +549,14 @@ def _check_allowed(model: str, ctx: CallContext) -> None:
     raise PermissionDeniedError(
         f"key {key.key_id!r} may not use model {model!r}; it may use: {', '.join(key.allowed_models)}",
         provider="gateway", model=model, status=403, code="model_not_allowed")
+
+
+def _privacy_guard(settings: Any, engine: Any) -> PrivacyGuard:
+    """The Engine's guard (shared with direct SDK calls); a stub engine gets its own."""
+    guard = getattr(engine, "privacy", None)
+    if isinstance(guard, PrivacyGuard):
+        return guard
+    return PrivacyGuard(PrivacyConfig.parse(getattr(settings, "privacy", None)), getattr(engine, "registry", None))
 
 
 def _in_event_loop() -> bool:

@@ -214,6 +214,11 @@ def _key_fields(body: dict[str, Any], now: float) -> dict[str, Any]:
             out["expires_at"] = None if amount is None else now + amount * unit
     if "metadata" in body:
         out["metadata"] = get_dict(body, "metadata", "") or {}
+    if "privacy" in body:
+        privacy = get_str(body, "privacy", "")
+        if privacy not in (None, "any", "local-only"):
+            raise bad("privacy", "expected 'local-only' (every call with this key stays local), 'any' or null")
+        out["privacy"] = None if privacy == "any" else privacy
     return out
 
 

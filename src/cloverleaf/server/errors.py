@@ -185,6 +185,10 @@ def to_api_error(exc: BaseException) -> ApiError:
                                "providers_that_can": exc.alternatives})
     if isinstance(exc, cl.AttachmentError):
         return BadRequest(str(exc), code=f"attachment_{exc.rule}".replace("-", "_"))
+    if isinstance(exc, cl.PrivacyViolation):
+        return Forbidden(str(exc), code="privacy_violation",
+                         extra={"policy": exc.policy, "rule": exc.rule,
+                                "refused": [{"target": t, "reason": why} for t, why in exc.targets]})
     if isinstance(exc, cl.BudgetExceeded):
         return ApiError(str(exc), status=402, kind="budget_exceeded", code="budget_exceeded",
                         extra={"scope": exc.scope, "limit": exc.limit, "spent": round(exc.spent, 6)})

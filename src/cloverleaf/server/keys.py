@@ -24,7 +24,8 @@ from .._context import KeyPolicy
 from .errors import Unauthorized
 from .secrets import hash_key, new_key_id, new_virtual_key
 
-_UPDATABLE = {"name", "allowed_models", "budget", "budget_period", "rpm", "tpm", "expires_at", "metadata"}
+_UPDATABLE = {"name", "allowed_models", "budget", "budget_period", "rpm", "tpm", "expires_at", "metadata",
+              "privacy"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +121,7 @@ class VirtualKeys:
 
 def _policy(row: Any) -> KeyPolicy:
     return KeyPolicy(key_id=row.id, allowed_models=tuple(row.allowed_models or ()), rpm=row.rpm, tpm=row.tpm,
-                     budget=row.budget, budget_period=row.budget_period)
+                     budget=row.budget, budget_period=row.budget_period, privacy=row.privacy)
 
 
 def public_view(row: Any) -> dict[str, Any]:
@@ -130,6 +131,7 @@ def public_view(row: Any) -> dict[str, Any]:
         "budget": row.budget, "budget_period": row.budget_period, "rpm": row.rpm, "tpm": row.tpm,
         "expires_at": row.expires_at, "revoked_at": row.revoked_at, "created_at": row.created_at,
         "revoked": row.revoked_at is not None, "metadata": dict(row.metadata or {}),
+        "privacy": row.privacy or "any",
     }
 
 

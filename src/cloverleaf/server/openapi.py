@@ -162,7 +162,7 @@ VIRTUAL_KEY = _obj({
     "budget_period": {"enum": ["day", "month", "total", None]}, "rpm": {"type": ["integer", "null"], "minimum": 1},
     "tpm": {"type": ["integer", "null"], "minimum": 1}, "expires_at": {"type": ["number", "null"], "minimum": 0},
     "expires_in_seconds": {"type": "number", "minimum": 0}, "expires_in_days": {"type": "number", "minimum": 0},
-    "metadata": OBJ,
+    "metadata": OBJ, "privacy": {"enum": ["any", "local-only", None]},
 })
 
 

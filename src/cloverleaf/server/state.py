@@ -38,6 +38,7 @@ from .http_io import read_json
 from .keys import VirtualKeys
 from .metrics import Metrics
 from .options import ServerOptions
+from .privacy import DATA_CLASS_HEADER, PRIVACY_HEADER, privacy_headers
 from .secrets import SecretBox
 
 JSON = "application/json"
@@ -76,9 +77,13 @@ class ServerState:
         request.scope[MODEL_KEY] = model
         headers = request.headers
         trace_id = headers.get("x-cloverleaf-trace-id")
+        privacy, data_class = headers.get(PRIVACY_HEADER), headers.get(DATA_CLASS_HEADER)
+        if privacy is not None or data_class is not None:
+            privacy, data_class = privacy_headers(self.backend.engine.privacy.config, privacy, data_class)
         return CallContext(trace_id=trace_id[:200] if trace_id else None, key=principal.policy,
                            after_response=request.scope.get(AFTER_RESPONSE_JOBS),
-                           cache=cache_directive(headers), traceparent=traceparent(headers))
+                           cache=cache_directive(headers), traceparent=traceparent(headers), privacy=privacy,
+                           data_class=data_class)
 
     def fail(self, request: Request, exc: BaseException, flavor: Flavor) -> Response:
         err = to_api_error(exc)

@@ -100,6 +100,7 @@ class VirtualKeyRow:
     revoked_at: float | None = None
     created_at: float = 0.0
     metadata: dict[str, Any] = field(default_factory=dict)
+    privacy: str | None = None          # "local-only": every call made with the key stays local
 
 
 @dataclass(slots=True)

@@ -98,6 +98,7 @@ virtual_keys = sa.Table(
     sa.Column("revoked_at", sa.Float),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("metadata", sa.JSON, nullable=False),
+    sa.Column("privacy", sa.String(16)),                       # NULL | "any" | "local-only" (0005)
 )
 
 model_entries = sa.Table(
