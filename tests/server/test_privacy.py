@@ -1,0 +1,108 @@
+"""The privacy policy on the live server: the request headers and the virtual-key setting.
+
+"Cloud" targets point at a connection-counting upstream on 127.0.0.1 (see
+``tests/counting_upstream.py``); a refused request must leave it at zero connections.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+
+from cloverleaf._config import ProviderSettings
+
+from ..counting_upstream import CountingUpstream
+from .conftest import MASTER, Live, create_key, settings, start_live, stop_live
+
+HELLO = [{"role": "user", "content": "my medical history"}]
+
+
+@pytest.fixture(scope="module")
+def mocks() -> Iterator[tuple[CountingUpstream, CountingUpstream]]:
+    cloud, local = CountingUpstream("cloud"), CountingUpstream("local")
+    yield cloud, local
+    cloud.close()
+    local.close()
+
+
+@pytest.fixture(scope="module")
+def server(mocks: tuple[CountingUpstream, CountingUpstream]) -> Iterator[Live]:
+    cloud, local = mocks
+    s = settings(env={"CLOVERLEAF_MASTER_KEY": MASTER, "OPENAI_API_KEY": "sk-upstream-test"},
+                 providers={"openai": ProviderSettings("openai", base_url=cloud.base_url),
+                            "vllm": ProviderSettings("vllm", base_url=local.base_url)},
+                 routes={"mixed": {"targets": ["openai/gpt-4o-mini", "vllm/llama"]},
+                         "cloud": {"targets": ["openai/gpt-4o-mini"]}},
+                 privacy={"classes": {"confidential": "local-only", "public": "any"}})
+    live = start_live(s)
+    yield live
+    stop_live(live)
+
+
+def post(live: Live, key: str, model: str, headers: dict[str, str] | None = None) -> Any:
+    with live.http(key) as http:
+        return http.post("/v1/chat/completions", json={"model": model, "messages": HELLO}, headers=headers or {})
+
+
+def test_the_privacy_header_keeps_a_request_local(server: Live, mocks: tuple[CountingUpstream, CountingUpstream]) -> None:
+    cloud, _ = mocks
+    before = cloud.connections
+    r = post(server, MASTER, "mixed", {"x-cloverleaf-privacy": "local-only"})
+    assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "answered by local"
+    r = post(server, MASTER, "cloud", {"x-cloverleaf-privacy": "local-only"})
+    assert r.status_code == 403
+    error = r.json()["error"]
+    assert error["code"] == "privacy_violation" and error["policy"] == "local-only"
+    assert error["refused"][0]["target"] == "openai/gpt-4o-mini" and "not a local provider" in error["message"]
+    assert cloud.connections == before
+    # the data class header maps through [privacy.classes]
+    r = post(server, MASTER, "mixed", {"x-cloverleaf-data-class": "confidential"})
+    assert r.json()["choices"][0]["message"]["content"] == "answered by local"
+    assert cloud.connections == before
+    # and without any of it the cloud mock is reachable (the control)
+    assert post(server, MASTER, "mixed").json()["choices"][0]["message"]["content"] == "answered by cloud"
+    assert cloud.connections == before + 1
+
+
+def test_bad_privacy_headers_are_400(server: Live) -> None:
+    r = post(server, MASTER, "mixed", {"x-cloverleaf-privacy": "local"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_privacy"
+    r = post(server, MASTER, "mixed", {"x-cloverleaf-data-class": "top-secret"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "unknown_data_class"
+    assert "confidential" in r.json()["error"]["message"]
+
+
+def test_a_local_only_virtual_key(server: Live, mocks: tuple[CountingUpstream, CountingUpstream]) -> None:
+    cloud, _ = mocks
+    created = create_key(server, name="clinic", privacy="local-only")
+    assert created["privacy"] == "local-only"
+    secret = created["key"]
+    before = cloud.connections
+    client = server.openai(secret)
+    out = client.chat.completions.create(model="mixed", messages=HELLO)   # type: ignore[arg-type]
+    assert out.choices[0].message.content == "answered by local"
+    # a request cannot loosen its key's policy
+    out = client.chat.completions.create(model="mixed", messages=HELLO,   # type: ignore[arg-type]
+                                         extra_headers={"x-cloverleaf-privacy": "any"})
+    assert out.choices[0].message.content == "answered by local"
+    with pytest.raises(openai.PermissionDeniedError) as denied:
+        client.chat.completions.create(model="cloud", messages=HELLO)    # type: ignore[arg-type]
+    assert f"virtual key {created['id']!r}" in str(denied.value)
+    with pytest.raises(anthropic.PermissionDeniedError):
+        server.anthropic(secret).messages.create(model="cloud", max_tokens=5, messages=HELLO)  # type: ignore[arg-type]
+    assert cloud.connections == before
+    # the decision is on the call record
+    store = server.state.backend.store
+    store.flush()
+    calls = [c for c in store.recent_calls(limit=10) if c.key_id == created["id"]]
+    assert calls and all(c.metadata["privacy"]["policy"] == "local-only" for c in calls)
+    assert any(c.status == "error" and c.error_type == "PrivacyViolation" for c in calls)
+    # an admin can lift it again; "any" is how the key shows when it adds no restriction
+    with server.http(MASTER) as http:
+        r = http.patch(f"/admin/keys/{created['id']}", json={"privacy": "any"})
+        assert r.status_code == 200 and r.json()["privacy"] == "any", r.text
+        assert http.post("/admin/keys", json={"name": "x", "privacy": "cloud"}).status_code == 400
