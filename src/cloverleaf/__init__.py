@@ -40,6 +40,8 @@ from ._errors import (
     TimeoutError,
     TransportError,
     UnsupportedCapability,
+    WorkflowError,
+    WorkflowFailed,
 )
 from ._types import (
     Attachment,
@@ -163,6 +165,19 @@ async def agenerate_image(model: str | None, prompt: str, **options: Any) -> Ima
     return await default_async_client().generate_image(model, prompt, **options)
 
 
+def run_workflow(workflow: Any, inputs: Any = None, **options: Any) -> Any:
+    """Run a workflow file (YAML/JSON path) or mapping; see :mod:`cloverleaf.workflows`."""
+    from .workflows import run_workflow as run
+
+    return run(workflow, inputs, **options)
+
+
+async def arun_workflow(workflow: Any, inputs: Any = None, **options: Any) -> Any:
+    from .workflows import arun_workflow as arun
+
+    return await arun(workflow, inputs, **options)
+
+
 def get_provider(name: str, *, model: str | None = None, **config: Any) -> Provider:
     """A provider bound to one model, in the registry style: ``get_provider("groq",
     model="llama-3.1-8b-instant").chat([Message(role=Role.USER, content="hi")])``."""
@@ -180,6 +195,6 @@ __all__ = [
     "ProviderError", "RateLimitError", "RateLimitExceeded", "Reasoning", "ReasoningConfig", "ResponseFormat",
     "Role", "ServerError", "Settings", "Stream", "StreamEvent", "StreamInterrupted", "StructuredOutputError",
     "Text", "TimeoutError", "Tool", "ToolCall", "ToolChoice", "ToolResult", "TransportError",
-    "UnsupportedCapability", "Usage", "achat", "aembed", "agenerate_image", "astream", "chat", "default_client",
+    "UnsupportedCapability", "Usage", "WorkflowError", "WorkflowFailed", "arun_workflow", "run_workflow", "achat", "aembed", "agenerate_image", "astream", "chat", "default_client",
     "embed", "generate_image", "get_provider", "stream",
 ]

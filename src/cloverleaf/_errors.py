@@ -4,6 +4,7 @@
 
     CloverleafError
     ├── ConfigError                    bad or missing configuration (unknown provider/model, missing key)
+    │   └── WorkflowError              a workflow file is invalid (every problem listed); nothing was sent
     ├── AttachmentError                an attachment was refused (SSRF rule, size, type) — nothing was sent
     ├── UnsupportedCapability          the provider cannot do this; names providers that can. Never retried
     │                                  and never rerouted.
@@ -15,6 +16,7 @@
     ├── StreamInterrupted              a stream failed after it had produced output (no replay)
     ├── StructuredOutputError          the output is not valid for the requested schema (keeps .response)
     ├── StateUnavailable               the shared state (Redis) is unreachable; calls are refused, not unlimited
+    ├── WorkflowFailed                 a workflow step failed; names the step and the run to resume
     ├── TransportError                 no HTTP response at all
     │   ├── ConnectError               refused / DNS / TLS; names the URL and what to start
     │   └── TimeoutError               connect or read timeout
@@ -49,6 +51,28 @@ class CloverleafError(Exception):
 
 class ConfigError(CloverleafError):
     pass
+
+
+class WorkflowError(ConfigError):
+    """A workflow file or its inputs are invalid; ``problems`` lists each one (``where: what``)."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        lines = "\n  ".join(self.problems)
+        super().__init__(f"workflow {source} is invalid ({len(self.problems)} problem"
+                         f"{'s' if len(self.problems) != 1 else ''}):\n  {lines}")
+
+
+class WorkflowFailed(CloverleafError):
+    """A step of a workflow run failed. ``step`` names it, ``run_id`` is what to resume
+    (``cloverleaf run FILE --resume RUN_ID``), ``cause`` is the step's error."""
+
+    def __init__(self, message: str, *, run_id: str, step: str, cause: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.step = step
+        self.cause = cause
 
 
 class AttachmentError(CloverleafError):
@@ -96,15 +120,17 @@ class PrivacyViolation(CloverleafError):
     ``targets`` lists every refused target with the reason, as ``(target, reason)``.
     """
 
-    def __init__(self, policy: str, rule: str, targets: list[tuple[str, str]], *, route: str | None = None) -> None:
+    def __init__(self, policy: str, rule: str, targets: list[tuple[str, str]], *, route: str | None = None,
+                 where: str | None = None) -> None:
         self.policy = policy
         self.rule = rule
         self.targets = list(targets)
         self.route = route
+        self.where = where
         refused = "; ".join(f"{t} ({why})" for t, why in self.targets) or "no target"
-        where = f"every target of {route!r} is refused" if route and len(self.targets) > 1 else "refused"
+        verdict = f"every target of {route!r} is refused" if route and len(self.targets) > 1 else "refused"
         super().__init__(
-            f"privacy policy {policy!r} (set by {rule}) {where}: {refused}. Under {policy!r} a call may only "
+            f"{where + ': ' if where else ''}privacy policy {policy!r} (set by {rule}) {verdict}: {refused}. Under {policy!r} a call may only "
             "reach a local provider (ollama, lmstudio, vllm, localai, local/simple embeddings, fake) or a "
             "[[models]] entry with is_public = false, whose base_url is on this machine or your own network")
 

@@ -83,9 +83,11 @@ def _traces(args: argparse.Namespace) -> int:
         return 0
     if not calls:
         print("no calls recorded yet (calls through the gateway or `cloverleaf serve` are recorded)", file=sys.stderr)
-    table(("time (UTC)", "requested", "answered by", "status", "latency ms", "ttft ms", "tokens in/out", "cost",
-           "attempts"),
-          [(_when(c.created_at), c.requested_model, c.target or "-", c.status if not c.error_type
+    steps = any((c.metadata or {}).get("step") for c in calls)   # a workflow run: one call per step
+    table((*(("step",) if steps else ()), "time (UTC)", "requested", "answered by", "status", "latency ms", "ttft ms",
+           "tokens in/out", "cost", "attempts"),
+          [(*(((c.metadata or {}).get("step") or "-",) if steps else ()),
+            _when(c.created_at), c.requested_model, c.target or "-", c.status if not c.error_type
             else f"{c.status} ({c.error_type})", _num(c.latency_ms), _num(c.ttft_ms),
             f"{c.input_tokens}/{c.output_tokens}", "" if c.cost is None else f"${c.cost:.6f}", len(c.attempts))
            for c in calls])

@@ -1,0 +1,305 @@
+"""Run a workflow: validate everything, then each step in order, one trace per run.
+
+Every call goes through the client's gateway with the run's trace id, so each step is a
+call record (target, attempts, tokens, cost, latency) under one trace: ``cloverleaf traces
+--trace RUN_ID``. The workflow's privacy (``privacy:``/``data_class:`` in the file, or the
+caller's) travels on every call's context, where the gateway combines it with the route's,
+the key's and ``[privacy] default`` — the strictest wins — and it is checked up front too,
+so a step that could only reach the cloud fails validation, not halfway through the run.
+
+After each step the run's state is saved (:mod:`.runs`); a failed run raises
+:class:`~cloverleaf.WorkflowFailed` naming the step and the run id, and ``resume=RUN_ID``
+starts again at that step with the state it had.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .._context import CallContext
+from .._errors import CloverleafError, WorkflowError, WorkflowFailed
+from .._privacy import Decision
+from .._types import Attachment, EmbeddingRequest
+from .condition import ConditionError
+from .runs import RunRecord, RunStore, new_run_id
+from .schema import Step, Workflow, coerce
+from .template import TemplateError
+from .validate import Planned, check_references, check_targets, describe
+
+
+@dataclass(slots=True)
+class StepResult:
+    id: str
+    type: str
+    status: str                          # ok | skipped | failed | earlier (done before a resume)
+    model: str | None = None
+    target: str | None = None
+    latency_ms: float | None = None
+    cost: float | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class WorkflowResult:
+    run_id: str
+    trace_id: str | None
+    workflow: str
+    status: str
+    outputs: dict[str, Any]
+    state: dict[str, Any]
+    steps: list[StepResult] = field(default_factory=list)
+    resumed: bool = False
+    #: The file changed since the run being resumed started (its steps may not line up).
+    changed: bool = False
+
+    @property
+    def cost(self) -> float:
+        return sum(s.cost or 0.0 for s in self.steps)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["cost"] = self.cost
+        return out
+
+
+class _Caller:
+    """The client's gateway, awaited the same way whether the client is sync or async."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.gateway = client.gateway
+        self.is_async = hasattr(client, "__aenter__")
+
+    async def chat(self, model: str, req: Any, ctx: CallContext) -> Any:
+        if self.is_async:
+            return await self.gateway.achat(model, req, ctx)
+        return await asyncio.to_thread(self.gateway.chat, model, req, ctx)
+
+    async def embed(self, model: str, req: Any, ctx: CallContext) -> Any:
+        if self.is_async:
+            return await self.gateway.aembed(model, req, ctx)
+        return await asyncio.to_thread(self.gateway.embed, model, req, ctx)
+
+
+class Runner:
+    def __init__(self, workflow: Workflow, client: Any, runs: RunStore, *, privacy: str | None = None,
+                 data_class: str | None = None) -> None:
+        self.wf = workflow
+        self.client = client
+        self.runs = runs
+        self.privacy = _stricter(workflow.privacy, privacy)
+        self.privacy_rule = (f"the run's privacy option (--local-only) on workflow {workflow.name!r}"
+                             if privacy == "local-only" else f"workflow {workflow.name!r} (privacy: in the file)")
+        self.data_class = data_class or workflow.data_class
+        self.caller = _Caller(client)
+        self._cause: BaseException | None = None
+
+    # -- before any call ----------------------------------------------------------------
+    def decision(self) -> Decision:
+        config = self.client.engine.privacy.config
+        try:
+            return config.decide(privacy=self.privacy, data_class=self.data_class, privacy_rule=self.privacy_rule)
+        except CloverleafError as exc:
+            raise WorkflowError(self.wf.source, [f"data_class: {exc}"]) from None
+
+    def validate(self) -> list[Planned]:
+        check_references(self.wf)
+        decision = self.decision()
+        return check_targets(self.wf, self.client, decision,
+                             lambda route, d: d.tighten(route.privacy, f"route {route.name!r}"))
+
+    def plan(self, inputs: Mapping[str, Any] | None) -> list[str]:
+        planned = self.validate()
+        values = self.inputs(inputs)
+        head = [f"workflow {self.wf.name} ({self.wf.source}): {len(self.wf.steps)} steps; nothing will be sent",
+                "inputs: " + (", ".join(f"{k}={_short(v)}" for k, v in values.items()) or "none")]
+        outputs = [f"outputs: {', '.join(f'{k} = {t.text}' for k, t in self.wf.outputs.items()) or 'none'}"]
+        return head + describe(planned, self.decision()) + outputs
+
+    def inputs(self, given: Mapping[str, Any] | None) -> dict[str, Any]:
+        given = dict(given or {})
+        problems: list[str] = []
+        declared = {spec.name for spec in self.wf.inputs}
+        for name in sorted(set(given) - declared):
+            problems.append(f"input {name!r} is not declared; inputs: {', '.join(sorted(declared)) or 'none'}")
+        values: dict[str, Any] = {}
+        for spec in self.wf.inputs:
+            if spec.name in given:
+                try:
+                    values[spec.name] = coerce(spec.type, given[spec.name])
+                except ValueError as exc:
+                    problems.append(f"input {spec.name!r}: {exc}")
+            elif spec.default is not None or not spec.required:
+                values[spec.name] = spec.default
+            else:
+                problems.append(f"input {spec.name!r} ({spec.type}) is required: pass --input {spec.name}=...")
+        if problems:
+            raise WorkflowError(self.wf.source, problems)
+        return values
+
+    # -- running ------------------------------------------------------------------------
+    async def run(self, inputs: Mapping[str, Any] | None = None, *, resume: str | None = None) -> WorkflowResult:
+        self.validate()
+        if resume is not None:
+            record, changed = self._resumed(resume, inputs)
+        else:
+            values = self.inputs(inputs)
+            record = RunRecord(new_run_id(), self.wf.name, self.wf.source, self.wf.digest, inputs=values,
+                               state=dict(values), created_at=time.time())
+            record.trace_id = record.run_id
+            self.caller.gateway.traces.create({"workflow": self.wf.name, "source": self.wf.source}, id=record.trace_id)
+            changed = False
+        result = WorkflowResult(record.run_id, record.trace_id, self.wf.name, "running", {}, record.state,
+                                resumed=resume is not None, changed=changed)
+        record.status, record.failed_step, record.error = "running", None, None
+        self.runs.save(record)
+        for step in self.wf.steps:
+            if step.id in record.done:
+                result.steps.append(StepResult(step.id, step.type, "earlier"))
+                continue
+            outcome = await self._step(step, record)
+            result.steps.append(outcome)
+            if outcome.status == "failed":
+                self._fail(record, step.id, outcome.error or "")
+                raise WorkflowFailed(self._failure(record, step, outcome.error), run_id=record.run_id, step=step.id,
+                                     cause=self._cause)
+            record.done.append(step.id)
+            record.steps.append(asdict(outcome))
+            self.runs.save(record)
+        result.outputs = self._outputs(record)
+        record.status = result.status = "succeeded"
+        self.runs.save(record)
+        self.caller.gateway.traces.complete(record.trace_id)
+        return result
+
+    def _resumed(self, run_id: str, inputs: Mapping[str, Any] | None) -> tuple[RunRecord, bool]:
+        record = self.runs.load(run_id)
+        if record.workflow != self.wf.name:
+            raise WorkflowError(self.wf.source, [f"run {run_id} is of workflow {record.workflow!r}, "
+                                                 f"not {self.wf.name!r}"])
+        if record.status == "succeeded":
+            raise WorkflowError(self.wf.source, [f"run {run_id} already succeeded; start a new run instead"])
+        if inputs:
+            raise WorkflowError(self.wf.source, [f"a resumed run keeps the inputs it started with "
+                                                 f"({', '.join(record.inputs) or 'none'}); do not pass inputs"])
+        missing = [s for s in record.done if self.wf.step(s) is None]
+        if missing:
+            raise WorkflowError(self.wf.source, [f"run {run_id} finished step(s) {', '.join(missing)}, which the "
+                                                 "workflow no longer has; start a new run"])
+        record.resumes += 1
+        return record, record.digest != self.wf.digest
+
+    async def _step(self, step: Step, record: RunRecord) -> StepResult:
+        self._cause = None
+        scopes = {"inputs": record.inputs, "state": record.state}
+        model = self._model(step)
+        try:
+            if step.when is not None and not step.when.evaluate(scopes):
+                return StepResult(step.id, step.type, "skipped", model)
+            ctx = CallContext(trace_id=record.trace_id, privacy=self.privacy, data_class=self.data_class,
+                              metadata={"workflow": self.wf.name, "run_id": record.run_id, "step": step.id})
+            if step.type == "embed":
+                texts = [t.render(scopes) for t in step.inputs]
+                resp = await self.caller.embed(model, EmbeddingRequest(model=model, inputs=texts,
+                                                                       dimensions=step.dimensions), ctx)
+                value: Any = resp.vectors[0] if step.single_input else resp.vectors
+            else:
+                resp = await self.caller.chat(model, self._chat_request(step, model, scopes), ctx)
+                value = resp.parsed if step.response_format is not None else resp.content
+        except TemplateError as exc:
+            self._cause = exc
+            return StepResult(step.id, step.type, "failed", model, error=f"a template refers to a missing key: {exc}")
+        except ConditionError as exc:
+            self._cause = exc
+            return StepResult(step.id, step.type, "failed", model, error=f"when: {exc}")
+        except CloverleafError as exc:
+            self._cause = exc
+            return StepResult(step.id, step.type, "failed", model, error=f"{type(exc).__name__}: {exc}")
+        if step.output is not None:
+            record.state[step.output] = value
+        usage = resp.usage
+        return StepResult(step.id, step.type, "ok", model, resp.metadata.target, resp.metadata.latency_ms, resp.cost,
+                          usage.input_tokens if usage else 0, usage.output_tokens if usage else 0)
+
+    def _chat_request(self, step: Step, model: str, scopes: Mapping[str, Any]) -> Any:
+        from .._options import build_request
+
+        options: dict[str, Any] = {}
+        if step.system is not None:
+            options["system"] = _rendered(step.system, "system", scopes)
+        attachments = []
+        for i, spec in enumerate(step.attachments):
+            source = _value(spec.source, f"attachments[{i}].source", scopes)
+            if not isinstance(source, str) or not source:
+                raise CloverleafError(f"attachments[{i}].source ({spec.source.text}) must be text — a path, URL, "
+                                      f"data URL or base64 — got {type(source).__name__}")
+            attachments.append(Attachment(source=source, type=spec.type, media_type=spec.media_type,  # type: ignore[arg-type]
+                                          fetch=spec.fetch, filename=spec.filename))  # type: ignore[arg-type]
+        if attachments:
+            options["attachments"] = attachments
+        if step.response_format is not None:
+            options["response_format"] = step.response_format
+        if step.max_tokens is not None:
+            options["max_tokens"] = step.max_tokens
+        if step.temperature is not None:
+            options["temperature"] = step.temperature
+        prompt = _rendered(step.prompt, "prompt", scopes) if step.prompt is not None else ""
+        return build_request(model, prompt, options)
+
+    def _model(self, step: Step) -> str:
+        from .validate import step_model
+
+        return step_model(step, self.client.settings) or ""
+
+    def _outputs(self, record: RunRecord) -> dict[str, Any]:
+        scopes = {"inputs": record.inputs, "state": record.state}
+        out = {}
+        for name, template in self.wf.outputs.items():
+            try:
+                out[name] = template.value(scopes)
+            except TemplateError as exc:
+                self._fail(record, "outputs", str(exc))
+                raise WorkflowFailed(f"workflow {self.wf.name!r}: outputs.{name} ({template.text}) refers to a "
+                                     f"missing key: {exc}", run_id=record.run_id, step="outputs", cause=exc) from None
+        return out
+
+    def _fail(self, record: RunRecord, step_id: str, error: str) -> None:
+        record.status, record.failed_step, record.error = "failed", step_id, error
+        self.runs.save(record)
+
+    def _failure(self, record: RunRecord, step: Step, error: str | None) -> str:
+        return (f"workflow {self.wf.name!r} failed at step {step.id!r} ({step.type}, model {self._model(step)}): "
+                f"{(error or '').rstrip('.')}. The run's state is saved: resume from this step with "
+                f"`cloverleaf run {self.wf.source} --resume {record.run_id}` "
+                f"(or run_workflow(..., resume={record.run_id!r}))")
+
+
+def _rendered(template: Any, field_name: str, scopes: Mapping[str, Any]) -> str:
+    try:
+        return str(template.render(scopes))
+    except TemplateError as exc:
+        raise TemplateError(f"{field_name} ({_short(template.text)}) {exc}", ref=exc.ref, key=exc.key) from None
+
+
+def _value(template: Any, field_name: str, scopes: Mapping[str, Any]) -> Any:
+    try:
+        return template.value(scopes)
+    except TemplateError as exc:
+        raise TemplateError(f"{field_name} ({_short(template.text)}) {exc}", ref=exc.ref, key=exc.key) from None
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _stricter(a: str | None, b: str | None) -> str | None:
+    if "local-only" in (a, b):
+        return "local-only"
+    return a or b

@@ -1,0 +1,214 @@
+"""Everything that can be checked before a workflow makes its first call.
+
+Two passes, both run before any request: :func:`check_references` needs only the file
+(every ``{inputs.x}`` is a declared input, every ``{state.x}`` an input or the output of an
+*earlier* step, every field path exists in the producing step's JSON Schema);
+:func:`check_targets` needs the configuration (every model or route resolves, every target
+can do what the step asks — images, audio, PDFs, structured output, URLs handed to the
+provider, embeddings — and, under ``local-only``, at least one target is local). The
+runner calls both, so a typo in step five fails before step one spends a cent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .._capabilities import Capability
+from .._errors import CloverleafError, PrivacyViolation, UnsupportedCapability, WorkflowError
+from .._privacy import Decision
+from .._types import Attachment, ChatRequest, Message, Role
+from .schema import Step, Workflow
+from .template import Ref
+
+#: What a state key holds, statically: an input's type, a step's JSON Schema, "text" or "vector".
+Shape = Any
+
+
+def _where(index: int, step: Step) -> str:
+    return f"steps[{index}] ({step.id})"
+
+
+def check_references(wf: Workflow) -> None:
+    problems: list[str] = []
+    inputs = {i.name: i for i in wf.inputs}
+    state: dict[str, Shape] = {name: {"input": spec.type} for name, spec in inputs.items()}
+    for index, step in enumerate(wf.steps):
+        where = _where(index, step)
+        for field, template in step.templates():
+            for ref in template.refs:
+                _check_ref(ref, inputs, state, f"{where}.{field}", problems, strict=True)
+        if step.when is not None:
+            for ref in step.when.refs:
+                _check_ref(ref, inputs, state, f"{where}.when", problems, strict=False)
+        if step.output is not None:
+            if step.output in inputs:
+                problems.append(f"{where}.output: {step.output!r} is an input's name; choose another state key")
+            state[step.output] = _shape(step)
+    for name, template in wf.outputs.items():
+        for ref in template.refs:
+            _check_ref(ref, inputs, state, f"outputs.{name}", problems, strict=True)
+    if problems:
+        raise WorkflowError(wf.source, problems)
+
+
+def _shape(step: Step) -> Shape:
+    if step.type == "embed":
+        return "vectors" if not step.single_input else "vector"
+    return step.response_format if step.response_format is not None else "text"
+
+
+def _check_ref(ref: Ref, inputs: Mapping[str, Any], state: Mapping[str, Shape], where: str,
+               problems: list[str], *, strict: bool) -> None:
+    if not ref.path:
+        problems.append(f"{where}: {{{ref}}} needs a key ({ref.root}.NAME)")
+        return
+    key, *rest = ref.path
+    if ref.root == "inputs":
+        if key not in inputs:
+            problems.append(f"{where}: {{{ref}}} names no declared input; inputs: {', '.join(inputs) or 'none'}")
+        return
+    if key not in state:
+        known = ", ".join(state) or "none"
+        problems.append(f"{where}: {{{ref}}}: no input or earlier step's output is named {key!r} "
+                        f"(state keys so far: {known})")
+        return
+    if strict:
+        problem = _path_problem(state[key], rest, f"state.{key}")
+        if problem:
+            problems.append(f"{where}: {{{ref}}}: {problem}")
+
+
+def _path_problem(shape: Shape, path: list[str], walked: str) -> str | None:
+    """Why ``path`` cannot exist in a value of ``shape`` (None when it can, or cannot be known)."""
+    for key in path:
+        if shape == "text":
+            return f"{walked} is the step's text (no response_format), so it has no field {key!r}"
+        if shape in ("vector", "vectors"):
+            if not key.isdigit():
+                return f"{walked} is an embedding (a list of numbers), so it has no field {key!r}"
+            shape = "vector" if shape == "vectors" else None
+        elif isinstance(shape, Mapping) and "input" in shape:
+            return None                                        # an object input: unknown shape
+        elif isinstance(shape, Mapping):
+            props = shape.get("properties")
+            if shape.get("type") == "array" or "items" in shape:
+                if not key.isdigit():
+                    return f"{walked} is a list; use an index ({walked}.0), not {key!r}"
+                shape = shape.get("items") or None
+            elif isinstance(props, Mapping) and shape.get("additionalProperties") is not True:
+                if key not in props:
+                    return f"the response_format of {walked} has no property {key!r} (it has: {', '.join(props)})"
+                shape = props[key]
+            else:
+                return None
+        else:
+            return None
+        walked = f"{walked}.{key}"
+    return None
+
+
+@dataclass(slots=True)
+class Planned:
+    """A step as it will run: its model, the route's targets that may be tried, and why others may not."""
+
+    step: Step
+    model: str
+    targets: list[Any]                   # gateway ResolvedTarget
+    refused: list[tuple[str, str]]
+
+
+def check_targets(wf: Workflow, client: Any, decision: Decision, decide_route: Any) -> list[Planned]:
+    """Resolve and check every step's model against the configuration; returns the plan.
+
+    ``decide_route(route) -> Decision`` tightens ``decision`` with a route's own privacy.
+    """
+    problems: list[str] = []
+    plan: list[Planned] = []
+    gateway = client.gateway
+    privacy_failures: list[PrivacyViolation] = []
+    for index, step in enumerate(wf.steps):
+        where = _where(index, step)
+        model = step_model(step, client.settings)
+        if model is None:
+            what = "embedding" if step.type == "embed" else "chat"
+            problems.append(f"{where}.model: no model given and no default {what} model is configured")
+            continue
+        try:
+            route = gateway.router.route(model)
+            targets = list(gateway.router.targets(route))
+        except CloverleafError as exc:
+            problems.append(f"{where}.model: {model!r}: {exc}")
+            continue
+        for t in targets:
+            problem = _capability_problem(step, t.target, client.engine)
+            if problem:
+                problems.append(f"{where}: target {t.key} of {model!r}: {problem}")
+        allowed, refused = list(targets), []
+        step_decision = decide_route(route, decision)
+        if step_decision.local_only:
+            guard = client.engine.privacy
+            allowed = [t for t in targets if guard.locality(t.target).local]
+            refused = [(t.key, guard.locality(t.target).reason) for t in targets if t not in allowed]
+            if not allowed:
+                privacy_failures.append(PrivacyViolation(step_decision.policy, step_decision.rule, refused,
+                                                         route=model, where=f"workflow {wf.name}, {where}"))
+        plan.append(Planned(step, model, allowed, refused))
+    if problems:
+        raise WorkflowError(wf.source, problems)
+    if privacy_failures:
+        raise privacy_failures[0]
+    return plan
+
+
+def step_model(step: Step, settings: Any) -> str | None:
+    if step.type == "embed":
+        model = step.model or settings.embedding_model
+        return f"{model}/default" if model in ("simple", "local") else model
+    return step.model or settings.default_model
+
+
+def _capability_problem(step: Step, target: Any, engine: Any) -> str | None:
+    try:
+        if step.type == "embed":
+            if not target.adapter.capabilities.supports(Capability.EMBEDDINGS):
+                raise UnsupportedCapability(target.provider, "embeddings")
+            return None
+        from .._structured import to_response_format
+
+        parts: list[Any] = ["placeholder"]
+        parts.extend(Attachment(source="placeholder", type=a.type, fetch=a.fetch)  # type: ignore[arg-type]
+                     for a in step.attachments)
+        req = ChatRequest(model=target.model, messages=[Message(Role.USER, parts=parts)],
+                          response_format=to_response_format(step.response_format))
+        engine.check(target, req)
+    except UnsupportedCapability as exc:
+        return str(exc)
+    except CloverleafError as exc:
+        return str(exc)
+    return None
+
+
+def describe(plan: Iterable[Planned], decision: Decision) -> list[str]:
+    """The dry-run plan, one block per step."""
+    lines = []
+    for n, p in enumerate(plan, 1):
+        step = p.step
+        lines.append(f"{n}. {step.id} ({step.type}) model {p.model}")
+        lines.append(f"     targets: {', '.join(f'{t.key} [{t.provider}]' for t in p.targets) or '-'}")
+        for key, why in p.refused:
+            lines.append(f"     refused by privacy: {key} ({why})")
+        if step.when is not None:
+            lines.append(f"     when: {step.when.text}")
+        for a in step.attachments:
+            lines.append(f"     attachment: {a.type} from {a.source.text} (fetch: {a.fetch})")
+        if step.response_format is not None:
+            props = step.response_format.get("properties")
+            lines.append("     response_format: JSON Schema" + (f" ({', '.join(props)})" if isinstance(props, Mapping)
+                                                                 else ""))
+        if step.output:
+            lines.append(f"     output: state.{step.output}")
+    if decision.local_only:
+        lines.append(f"privacy: {decision.policy} (set by {decision.rule})")
+    return lines
