@@ -225,3 +225,21 @@ def test_privacy_config_errors_say_what_to_write() -> None:
 
     with pytest.raises(ConfigError, match=r"\[routes.r\]"):
         parse_route("r", {"targets": ["fake/echo"], "privacy": "nope"})
+
+
+def test_the_readme_privacy_section_is_true(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    from cloverleaf.gateway.config import parse
+
+    root = Path(__file__).resolve().parents[2]
+    text = (root / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Privacy"):text.index("## The gateway server")]
+    (tmp_path / "cloverleaf.toml").write_text(section.split("```toml\n", 1)[1].split("```", 1)[0])
+    loaded = Settings.load(tmp_path / "cloverleaf.toml", env={})
+    assert parse(loaded).routes["private"].privacy == "local-only"
+    with Client(loaded) as client:
+        assert client.engine.privacy.config.classes == {"confidential": "local-only", "public": "any"}
+    monkeypatch.chdir(tmp_path / "..")
+    block = section.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(block, "README.md", "exec"), {})
+    assert capsys.readouterr().out.splitlines() == ["stays here", "refused before sending: openai/gpt-4o-mini"]

@@ -202,9 +202,9 @@ def coerce(kind: str, value: Any) -> Any:
             try:
                 value = json.loads(value)
             except ValueError:
-                raise ValueError(f"expected a {kind}, got {value!r}") from None
+                raise ValueError(f"expected {_a(kind)}, got {value!r}") from None
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"expected a {kind}, got {value!r}")
+            raise ValueError(f"expected {_a(kind)}, got {value!r}")
         if kind == "integer":
             if int(value) != value:
                 raise ValueError(f"expected an integer, got {value!r}")
@@ -225,6 +225,10 @@ def coerce(kind: str, value: Any) -> Any:
     if not isinstance(value, expected):
         raise ValueError(f"expected an {kind}, got {type(value).__name__}")
     return value
+
+
+def _a(kind: str) -> str:
+    return ("an " if kind[0] in "aeiou" else "a ") + kind
 
 
 def _steps(raw: Any, problems: list[str]) -> tuple[Step, ...]:

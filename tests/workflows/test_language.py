@@ -1,0 +1,62 @@
+"""Templates and ``when:`` conditions: parsing, rendering, errors that name the key."""
+
+from __future__ import annotations
+
+import pytest
+
+from cloverleaf.workflows.condition import Condition, ConditionError
+from cloverleaf.workflows.template import Template, TemplateError
+
+SCOPES = {"inputs": {"city": "Porto", "n": 3},
+          "state": {"city": "Porto", "place": {"name": "Porto", "country": "Portugal", "tags": ["port", "wine"]},
+                    "score": 0.75, "empty": ""}}
+
+
+def test_templates_render_references_and_leave_other_braces_alone() -> None:
+    t = Template.parse('About {state.place.name} ({inputs.n} facts), as JSON {"k": [1]} and {state.place.tags.1}')
+    assert t.render(SCOPES) == 'About Porto (3 facts), as JSON {"k": [1]} and wine'
+    assert [str(r) for r in t.refs] == ["state.place.name", "inputs.n", "state.place.tags.1"]
+    assert Template.parse("{state.place}").value(SCOPES) == SCOPES["state"]["place"]     # a lone ref keeps its type
+    assert Template.parse("{state.place}!").render(SCOPES).startswith('{"name": "Porto"')
+    assert Template.parse("literal {{state.place}}").render(SCOPES) == "literal {state.place}"
+
+
+def test_a_missing_key_names_the_key_and_what_is_there() -> None:
+    with pytest.raises(TemplateError) as info:
+        Template.parse("x {state.place.nam} y").render(SCOPES)
+    assert info.value.key == "nam" and info.value.ref == "state.place.nam"
+    assert "'nam' is not in state.place (it has: country, name, tags)" in str(info.value)
+    with pytest.raises(TemplateError, match="is a list of 2"):
+        Template.parse("{state.place.tags.5}").render(SCOPES)
+    with pytest.raises(TemplateError, match="state.score is float"):
+        Template.parse("{state.score.x}").render(SCOPES)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("state.place.country == 'Portugal'", True),
+    ('state.place.country != "Portugal"', False),
+    ("state.score > 0.5 and inputs.n >= 3", True),
+    ("state.score < 0.5 or not state.empty", True),
+    ("'wine' in state.place.tags", True),
+    ("state.city not in ['Lisbon', 'Faro']", True),
+    ("state.missing", False),                    # a missing key is null, so "when there is one"
+    ("not state.missing.deeper", True),
+    ("(inputs.n == 3) and (state.place.name in 'Porto city')", True),
+    ("true", True), ("null", False), ("-1 < 0", True),
+])
+def test_conditions_evaluate(text: str, expected: bool) -> None:
+    assert Condition.parse(text).evaluate(SCOPES) is expected
+
+
+@pytest.mark.parametrize("text", [
+    "__import__('os').system('x')", "state.x ==", "open(state.x)", "state.x = 1", "(state.x", "lambda: 1",
+    "state.x + 1",
+])
+def test_conditions_reject_anything_outside_the_grammar(text: str) -> None:
+    with pytest.raises(ConditionError):
+        Condition.parse(text)
+
+
+def test_ordering_mismatched_types_is_an_error_not_a_guess() -> None:
+    with pytest.raises(ConditionError, match="both sides must be numbers or both strings"):
+        Condition.parse("state.city > 3").evaluate(SCOPES)

@@ -1,0 +1,357 @@
+"""Workflow runs on the fake provider: the README example, structured steps feeding the next,
+image attachments from state through the SSRF guard, validation before any call, resume,
+traces and privacy."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import cloverleaf
+from cloverleaf import Client, PrivacyViolation, WorkflowError, WorkflowFailed
+from cloverleaf._config import ProviderSettings, Settings
+from cloverleaf.providers.fake.content import png
+from cloverleaf.workflows import load_workflow, plan_workflow, run_workflow
+
+from ..counting_upstream import CountingUpstream
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def settings(tmp_path: Path, **kw: Any) -> Settings:
+    base: dict[str, Any] = {"env": {"XDG_DATA_HOME": str(tmp_path / "data")}, "max_retries": 0, "gateway": True,
+                            "store": {"url": f"sqlite:///{tmp_path / 'store.db'}"}}
+    base.update(kw)
+    return Settings(**base)
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[Client]:
+    with Client(settings(tmp_path)) as c:
+        yield c
+
+
+def chat_bodies(client: Client) -> list[dict[str, Any]]:
+    return [json.loads(r.body) for r in client.fake.requests if r.path.endswith("/chat/completions")]
+
+
+# --------------------------------------------------------------------------- the README example
+
+
+def readme_section(title: str) -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index(f"## {title}")
+    return text[start:text.index("\n## ", start + 3)]
+
+
+def test_the_readme_workflow_runs_on_the_fake_provider(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    section = readme_section("Workflows")
+    (tmp_path / "city.yaml").write_text(section.split("```yaml\n", 1)[1].split("```", 1)[0], encoding="utf-8")
+    commands = section.split("```bash\n", 1)[1].split("```", 1)[0]
+    first = commands.splitlines()[0].split("#")[0].split()
+    assert first[:3] == ["cloverleaf", "run", "city.yaml"]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    for name in ("CLOVERLEAF_CONFIG", "CLOVERLEAF_BACKEND", "CLOVERLEAF_STORE_URL", "CLOVERLEAF_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    from cloverleaf.cli import main
+
+    assert main([*first[1:], "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["status"] == "succeeded" and result["workflow"] == "city-brief"
+    assert result["outputs"]["line"].startswith("One line about ")            # fake/echo repeats the prompt
+    assert result["outputs"]["country"] == result["state"]["place"]["country"]   # the structured step fed the next
+    assert isinstance(result["state"]["embedding"], list) and result["state"]["embedding"]
+    assert [s["status"] for s in result["steps"]] == ["ok", "ok", "ok"]
+    assert result["state"]["city"] == "Porto"
+
+    # one trace per run: each step is a call in it, with its latency and cost
+    assert main(["traces", "--trace", result["run_id"]]) == 0
+    table = capsys.readouterr().out
+    for step in ("facts", "describe", "vector"):
+        assert step in table
+    store_calls = _calls(tmp_path / "data" / "cloverleaf" / "cloverleaf.db", result["run_id"])
+    assert [c.metadata["step"] for c in store_calls] == ["facts", "describe", "vector"]
+    assert all(c.latency_ms is not None for c in store_calls) and store_calls[0].cost is not None
+
+    assert main(["run", "city.yaml", "--dry-run"]) == 0
+    plan = capsys.readouterr().out
+    assert "nothing will be sent" in plan and "1. facts (llm_call) model fake/chat" in plan
+
+    # and the README's Python example, as written
+    block = section.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(block, "README.md", "exec"), {})
+    assert capsys.readouterr().out.startswith("Hello, Ada! run_")
+
+
+def _calls(db: Path, trace_id: str) -> list[Any]:
+    from cloverleaf.gateway.store import open_store
+
+    store = open_store(f"sqlite:///{db}")
+    try:
+        return store.recent_calls(limit=10, trace_id=trace_id, oldest_first=True)
+    finally:
+        store.close()
+
+
+# --------------------------------------------------------------------------- attachments and structure
+
+
+class ImageServer:
+    """Serves one PNG on 127.0.0.1 and counts requests."""
+
+    def __init__(self, data: bytes) -> None:
+        self.hits = 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                server.hits += 1
+                self.send_response(200)
+                self.send_header("content-type", "image/png")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/photo.png"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def image_server() -> Iterator[ImageServer]:
+    s = ImageServer(png("photo", 8, 8))
+    yield s
+    s.close()
+
+
+PHOTO_FLOW = {
+    "name": "photo",
+    "inputs": {"photo": {"type": "string"}},
+    "steps": [
+        {"id": "inspect", "type": "llm_call", "model": "fake/vision", "prompt": "What is in this photo?",
+         "attachments": [{"type": "image", "source": "{state.photo}", "fetch": "local"}],
+         "response_format": {"type": "object", "additionalProperties": False, "required": ["caption", "tags"],
+                             "properties": {"caption": {"type": "string"},
+                                            "tags": {"type": "array", "items": {"type": "string"}}}},
+         "output": "seen"},
+        {"id": "story", "type": "llm_call", "model": "fake/echo", "when": "state.seen.caption != ''",
+         "prompt": "Caption: {state.seen.caption}; first tag: {state.seen.tags.0}", "output": "story"},
+    ],
+    "outputs": {"story": "{state.story}", "seen": "{state.seen}"},
+}
+
+
+def test_an_image_from_state_and_a_structured_step_feeding_the_next(tmp_path: Path, image_server: ImageServer) -> None:
+    s = settings(tmp_path, attachments={"allow_hosts": ("127.0.0.1",)})   # the test image is on loopback
+    with Client(s) as client:
+        result = run_workflow(PHOTO_FLOW, {"photo": image_server.url}, client=client)
+        first, second = chat_bodies(client)
+    assert image_server.hits == 1
+    parts = first["messages"][0]["content"]
+    image = next(p for p in parts if p["type"] == "image_url")["image_url"]["url"]
+    assert image == "data:image/png;base64," + base64.b64encode(png("photo", 8, 8)).decode()
+    assert first["response_format"]["type"] == "json_schema"
+    seen = result.outputs["seen"]
+    assert set(seen) == {"caption", "tags"}
+    assert second["messages"][0]["content"] == f"Caption: {seen['caption']}; first tag: {seen['tags'][0]}"
+    assert result.outputs["story"] == second["messages"][0]["content"]
+
+
+def test_local_fetches_go_through_the_ssrf_guard(tmp_path: Path, image_server: ImageServer) -> None:
+    with Client(settings(tmp_path)) as client:
+        with pytest.raises(WorkflowFailed) as info:
+            run_workflow(PHOTO_FLOW, {"photo": image_server.url}, client=client)
+        assert chat_bodies(client) == []
+    assert info.value.step == "inspect" and isinstance(info.value.cause, cloverleaf.AttachmentError)
+    assert "loopback" in str(info.value) and image_server.hits == 0
+
+
+# --------------------------------------------------------------------------- validation before any call
+
+
+def test_the_whole_file_is_checked_before_any_call(client: Client) -> None:
+    flow = {
+        "inputs": {"topic": "string"},
+        "steps": [
+            {"id": "a", "type": "llm_call", "model": "fake/chat", "prompt": "{inputs.topik}", "output": "a",
+             "response_format": {"type": "object", "properties": {"x": {"type": "string"}}}},
+            {"id": "b", "type": "llm_call", "model": "fake/chat", "prompt": "{state.a.y} {state.later}",
+             "output": "b"},
+            {"id": "later", "type": "llm_call", "model": "nosuch/model", "prompt": "hi", "output": "later"},
+            {"id": "c", "type": "embed", "model": "simple", "input": "{state.b.field}"},
+        ],
+        "outputs": {"x": "{state.nothing}"},
+    }
+    with pytest.raises(WorkflowError) as info:
+        run_workflow(flow, {"topic": "t"}, client=client)
+    text = str(info.value)
+    assert "steps[0] (a).prompt: {inputs.topik} names no declared input" in text
+    assert "steps[1] (b).prompt: {state.a.y}: the response_format of state.a has no property 'y'" in text
+    assert "steps[1] (b).prompt: {state.later}: no input or earlier step's output is named 'later'" in text
+    assert "steps[3] (c).input: {state.b.field}: state.b is the step's text" in text
+    assert "outputs.x: {state.nothing}" in text
+    assert client.fake.requests == []
+
+
+def test_models_and_capabilities_are_checked_before_any_call(tmp_path: Path) -> None:
+    flow = {"steps": [
+        {"id": "ok", "type": "llm_call", "model": "fake/chat", "prompt": "hi", "output": "x"},
+        {"id": "listen", "type": "llm_call", "model": "groq/llama-3.1-8b-instant", "prompt": "transcribe",
+         "attachments": [{"type": "audio", "source": "clip.wav"}]},
+        {"id": "nokey", "type": "llm_call", "model": "anthropic/claude-haiku-4-5", "prompt": "hi"},
+        {"id": "vec", "type": "embed", "model": "anthropic/claude-haiku-4-5", "input": "x"},
+    ]}
+    with Client(settings(tmp_path, env={"GROQ_API_KEY": "gsk_test"})) as client:
+        with pytest.raises(WorkflowError) as info:
+            run_workflow(flow, client=client)
+        assert client.fake.requests == []
+    text = str(info.value)
+    assert "steps[1] (listen): target groq/llama-3.1-8b-instant" in text and "audio" in text
+    assert "steps[2] (nokey).model: 'anthropic/claude-haiku-4-5'" in text and "ANTHROPIC_API_KEY" in text
+
+
+@pytest.mark.parametrize(("flow", "message"), [
+    ({"steps": []}, "steps: must be a non-empty list"),
+    ({"steps": [{"id": "a", "type": "tool", "prompt": "x"}]}, "type: must be one of llm_call, embed"),
+    ({"steps": [{"id": "a", "type": "llm_call"}]}, "steps[0] (a).prompt: is required"),
+    ({"steps": [{"id": "a", "type": "llm_call", "prompt": "x", "when": "state.x = 1"}]}, "when: cannot read"),
+    ({"steps": [{"id": "a", "type": "llm_call", "prompt": "x", "attachments": [{"source": "y"}]}]},
+     "attachments[0].type: must be one of image, pdf, audio"),
+    ({"steps": [{"id": "a", "type": "llm_call", "prompt": "x", "tempreature": 1}]}, "unknown key 'tempreature'"),
+    ({"inputs": {"n": {"type": "integer", "default": "many"}}, "steps": [{"id": "a", "type": "llm_call",
+                                                                          "prompt": "x"}]}, "expected an integer"),
+    ({"privacy": "mostly", "steps": [{"id": "a", "type": "llm_call", "prompt": "x"}]}, "privacy: must be one of"),
+])
+def test_schema_errors_say_where_and_what(flow: dict[str, Any], message: str) -> None:
+    with pytest.raises(WorkflowError, match=_escape(message)):
+        load_workflow(flow)
+
+
+def _escape(text: str) -> str:
+    import re
+
+    return re.escape(text)
+
+
+def test_inputs_are_typed_and_required(client: Client) -> None:
+    flow = {"inputs": {"n": {"type": "integer"}, "loud": {"type": "boolean", "default": False}},
+            "steps": [{"id": "a", "type": "llm_call", "model": "fake/echo", "prompt": "{inputs.n} {inputs.loud}",
+                       "output": "a"}], "outputs": {"a": "{state.a}"}}
+    with pytest.raises(WorkflowError, match="input 'n' \\(integer\\) is required"):
+        run_workflow(flow, client=client)
+    with pytest.raises(WorkflowError, match="input 'colour' is not declared"):
+        run_workflow(flow, {"n": "2", "colour": "red"}, client=client)
+    assert run_workflow(flow, {"n": "2", "loud": "true"}, client=client).outputs == {"a": "2 true"}
+
+
+# --------------------------------------------------------------------------- failure and resume
+
+
+RESUMABLE = {
+    "name": "two-steps",
+    "steps": [
+        {"id": "first", "type": "llm_call", "model": "fake/chat", "prompt": "start",
+         "response_format": {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]},
+         "output": "first"},
+        {"id": "second", "type": "llm_call", "model": "fake/echo+fail-500x1", "prompt": "n was {state.first.n}",
+         "output": "second"},
+    ],
+    "outputs": {"second": "{state.second}"},
+}
+
+
+def test_a_failed_step_is_named_and_the_run_resumes_from_it(tmp_path: Path, client: Client) -> None:
+    with pytest.raises(WorkflowFailed) as info:
+        run_workflow(RESUMABLE, client=client)
+    failed = info.value
+    assert failed.step == "second" and failed.run_id.startswith("run_")
+    assert "failed at step 'second'" in str(failed) and f"--resume {failed.run_id}" in str(failed)
+    saved = json.loads((tmp_path / "data" / "cloverleaf" / "runs" / f"{failed.run_id}.json").read_text())
+    assert saved["status"] == "failed" and saved["failed_step"] == "second" and saved["done"] == ["first"]
+    n = saved["state"]["first"]["n"]
+    assert len(chat_bodies(client)) == 2
+
+    result = run_workflow(RESUMABLE, resume=failed.run_id, client=client)
+    assert result.run_id == failed.run_id and result.resumed and not result.changed
+    assert [s.status for s in result.steps] == ["earlier", "ok"]
+    assert result.outputs == {"second": f"n was {n}"}                 # the state it had
+    bodies = chat_bodies(client)
+    assert len(bodies) == 3 and bodies[2]["model"] == "echo+fail-500x1"   # "first" did not run again
+    trace = client.traces.get(failed.run_id)
+    assert trace is not None and trace.completed
+    assert [(c.metadata["step"], c.status) for c in trace.calls] == [("first", "ok"), ("second", "error"),
+                                                                     ("second", "ok")]
+    with pytest.raises(WorkflowError, match="already succeeded"):
+        run_workflow(RESUMABLE, resume=failed.run_id, client=client)
+
+
+def test_a_missing_key_at_run_time_names_the_step_template_and_key(client: Client) -> None:
+    flow = {"steps": [
+        {"id": "maybe", "type": "llm_call", "model": "fake/echo", "prompt": "x", "when": "false", "output": "m"},
+        {"id": "uses", "type": "llm_call", "model": "fake/echo", "prompt": "about {state.m}", "output": "u"},
+    ]}
+    with pytest.raises(WorkflowFailed) as info:
+        run_workflow(flow, client=client)
+    assert info.value.step == "uses"
+    assert "prompt (about {state.m}) {state.m}: key 'm' is not in state" in str(info.value)
+    assert chat_bodies(client) == []        # the skipped step sent nothing either
+
+
+async def test_the_async_twin_with_an_async_client(tmp_path: Path) -> None:
+    async with cloverleaf.AsyncClient(settings(tmp_path)) as client:
+        flow = {"steps": [RESUMABLE["steps"][0]], "outputs": {"n": "{state.first.n}"}}
+        result = await cloverleaf.arun_workflow(flow, client=client)
+    assert isinstance(result.outputs["n"], int) and result.status == "succeeded"
+
+
+# --------------------------------------------------------------------------- privacy and YAML
+
+
+def test_a_local_only_workflow_refuses_a_cloud_step_before_any_call(tmp_path: Path) -> None:
+    cloud = CountingUpstream("cloud")
+    try:
+        s = settings(tmp_path, env={"OPENAI_API_KEY": "sk-test", "XDG_DATA_HOME": str(tmp_path / "d")},
+                     providers={"openai": ProviderSettings("openai", base_url=cloud.base_url)})
+        flow = {"name": "diary", "privacy": "local-only", "steps": [
+            {"id": "local", "type": "llm_call", "model": "fake/echo", "prompt": "x", "output": "a"},
+            {"id": "cloud", "type": "llm_call", "model": "openai/gpt-4o-mini", "prompt": "{state.a}"}]}
+        with Client(s) as client:
+            with pytest.raises(PrivacyViolation) as info:
+                run_workflow(flow, client=client)
+            assert "workflow diary, steps[1] (cloud)" in str(info.value)
+            assert chat_bodies(client) == []
+            # the same file without the policy, then with it from the caller (--local-only)
+            open_flow = {**flow, "privacy": None}
+            with pytest.raises(PrivacyViolation, match="--local-only"):
+                run_workflow(open_flow, client=client, privacy="local-only")
+            plan = plan_workflow(open_flow, client=client)
+            assert "     targets: openai/gpt-4o-mini [openai]" in plan and not any("privacy" in line for line in plan)
+        assert cloud.connections == 0
+    finally:
+        cloud.close()
+
+
+def test_yaml_needs_its_extra_and_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "w.yaml"
+    path.write_text("steps: []\n")
+    monkeypatch.setitem(__import__("sys").modules, "yaml", None)
+    with pytest.raises(ImportError, match=r"pip install 'cloverleaf\[workflows\]'"):
+        load_workflow(path)
+    (tmp_path / "w.json").write_text(json.dumps({"steps": [{"id": "a", "type": "llm_call", "prompt": "x"}]}))
+    assert load_workflow(tmp_path / "w.json").name == "w"
