@@ -205,7 +205,8 @@ class PrivacyGuard:
                 return Locality(False, f"host {host!r} could not be resolved ({exc}); refusing to guess")
             if not addresses:
                 return Locality(False, f"host {host!r} resolved to no address")
-        for text in addresses:
+        categories = []
+        for text in addresses:     # every address must be local: a name with one public answer is not
             try:
                 address = parse_ip(text)
             except ValueError:
@@ -217,8 +218,9 @@ class PrivacyGuard:
                 return Locality(False, f"host {host!r} is at public address {text}")
             if not category.startswith(_LOCAL_CATEGORIES) or any(m in category for m in _NOT_LOCAL_MARKERS):
                 return Locality(False, f"host {host!r} is at {text}, which is {category}")
+            categories.append(category)
         via = f"{host} is {addresses[0]}" if literal is None else host
-        return Locality(True, f"{via} ({classify(unwrap_mapped(parse_ip(addresses[0])))})")  # type: ignore[arg-type]
+        return Locality(True, f"{via} ({categories[0]})")
 
     # -- enforcement --------------------------------------------------------------------
     def require(self, decision: Decision, targets: Iterable[Any], *, route: str | None = None) -> None:

@@ -183,6 +183,16 @@ def _doctor(args: argparse.Namespace) -> int:
     print(f"model       {settings.default_model or 'not set (CLOVERLEAF_MODEL)'}")
     if settings.backend:
         print(f"backend     {settings.backend} (every call goes to the fake provider)")
+    if settings.privacy:
+        from .._privacy import PrivacyConfig
+
+        try:
+            privacy = PrivacyConfig.parse(settings.privacy)
+            classes = ", ".join(f"{k}={v}" for k, v in privacy.classes.items()) or "none"
+            print(f"privacy     default {privacy.default}; data classes: {classes}")
+        except Exception as exc:  # noqa: BLE001 - doctor reports, never crashes
+            problems += 1
+            print(f"privacy     ERROR {exc}")
     print("\nkeys (names only; values are never printed):")
     for row in ROWS:
         if not row.key_env:

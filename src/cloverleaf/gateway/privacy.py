@@ -51,7 +51,9 @@ class RoutePrivacy:
         passed: list[ResolvedTarget] = []
         refused: list[tuple[str, str]] = []
         for t in targets:
-            locality = guard.cached(t.target) or await asyncio.to_thread(guard.locality, t.target)
+            locality = guard.cached(t.target)
+            if locality is None:      # a host lookup: off the event loop
+                locality = await asyncio.to_thread(guard.locality, t.target)
             if locality.local:
                 passed.append(t)
             else:

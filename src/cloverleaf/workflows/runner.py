@@ -145,7 +145,7 @@ class Runner:
 
     # -- running ------------------------------------------------------------------------
     async def run(self, inputs: Mapping[str, Any] | None = None, *, resume: str | None = None) -> WorkflowResult:
-        self.validate()
+        await asyncio.to_thread(self.validate)      # may look up hosts (privacy): off the event loop
         if resume is not None:
             record, changed = self._resumed(resume, inputs)
         else:

@@ -72,7 +72,7 @@ class RunStore:
             raise ConfigError(f"{run_id!r} is not a run id (they look like run_0193ab…, as printed by a failed run)")
         return self.directory / f"{run_id}.json"
 
-    def save(self, record: RecordLike) -> None:
+    def save(self, record: RunRecord) -> None:
         record.updated_at = time.time()
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         final = self.path(record.run_id)
@@ -95,8 +95,6 @@ class RunStore:
         known = set(RunRecord.__dataclass_fields__)
         return RunRecord(**{k: v for k, v in data.items() if k in known})
 
-
-RecordLike = RunRecord
 
 
 def _jsonable(value: Any) -> Any:

@@ -291,7 +291,9 @@ def _step(item: Mapping[str, Any], step_id: str, kind: str, where: str, problems
     if kind == "embed":
         raw = item.get("input")
         single = not isinstance(raw, list)
-        items = [raw] if single else list(raw)
+        items: list[Any] = raw if isinstance(raw, list) else [raw]
+        if not items:
+            problems.append(f"{where}.input: needs at least one text to embed")
         templates = tuple(t for j, v in enumerate(items)
                           if (t := _template(v, f"{where}.input" + ("" if single else f"[{j}]"), problems,
                                              required=True)) is not None)
