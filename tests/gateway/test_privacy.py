@@ -243,3 +243,28 @@ def test_the_readme_privacy_section_is_true(tmp_path: Path, monkeypatch: pytest.
     block = section.split("```python\n", 1)[1].split("```", 1)[0]
     exec(compile(block, "README.md", "exec"), {})
     assert capsys.readouterr().out.splitlines() == ["stays here", "refused before sending: openai/gpt-4o-mini"]
+
+
+def test_the_cli_flags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from cloverleaf.cli import main
+
+    (tmp_path / "cloverleaf.toml").write_text(
+        '[[models]]\nname = "lab-box"\nprovider = "chat_completions"\nidentifier = "m"\nis_public = false\n'
+        'base_url = "http://192.168.1.20:8000/v1"\n'
+        '[[models]]\nname = "rented-gpu"\nprovider = "vllm"\nidentifier = "m"\n'
+        f'base_url = "http://{PUBLIC_IP}:8000/v1"\n')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-cli")
+    for name in ("CLOVERLEAF_CONFIG", "CLOVERLEAF_BACKEND", "OLLAMA_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["models", "--use", "local"]) == 0
+    listed = capsys.readouterr().out
+    assert "ollama/llama3.1" in listed and "lab-box" in listed
+    assert "rented-gpu" not in listed and "openai/" not in listed and "anthropic/" not in listed
+    assert main(["chat", "--local-only", "--no-stream", "-m", "openai/gpt-4o-mini", "secret"]) == 1
+    err = capsys.readouterr().err
+    assert "privacy policy 'local-only' (set by the call's privacy option) refused: openai/gpt-4o-mini" in err
+    assert main(["chat", "--local-only", "--dry-run", "-m", "openai/gpt-4o-mini", "secret"]) == 1
+    assert "privacy policy 'local-only'" in capsys.readouterr().err
+    assert main(["chat", "--local-only", "--no-stream", "-m", "fake/echo", "stays"]) == 0
+    assert capsys.readouterr().out.strip() == "stays"

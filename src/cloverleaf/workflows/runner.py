@@ -163,7 +163,11 @@ class Runner:
             if step.id in record.done:
                 result.steps.append(StepResult(step.id, step.type, "earlier"))
                 continue
-            outcome = await self._step(step, record)
+            try:
+                outcome = await self._step(step, record)
+            except BaseException:           # cancelled or interrupted mid-step: resumable from here
+                self._fail(record, step.id, "interrupted", status="interrupted")
+                raise
             result.steps.append(outcome)
             if outcome.status == "failed":
                 self._fail(record, step.id, outcome.error or "")
@@ -269,8 +273,8 @@ class Runner:
                                      f"missing key: {exc}", run_id=record.run_id, step="outputs", cause=exc) from None
         return out
 
-    def _fail(self, record: RunRecord, step_id: str, error: str) -> None:
-        record.status, record.failed_step, record.error = "failed", step_id, error
+    def _fail(self, record: RunRecord, step_id: str, error: str, status: str = "failed") -> None:
+        record.status, record.failed_step, record.error = status, step_id, error
         self.runs.save(record)
 
     def _failure(self, record: RunRecord, step: Step, error: str | None) -> str:

@@ -38,7 +38,7 @@ class RunRecord:
     workflow: str
     source: str
     digest: str
-    status: str = "running"               # running | failed | succeeded
+    status: str = "running"               # running | failed | interrupted | succeeded
     inputs: dict[str, Any] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)
     done: list[str] = field(default_factory=list)          # steps finished (ok or skipped), in order
