@@ -327,7 +327,8 @@ def test_a_local_only_workflow_refuses_a_cloud_step_before_any_call(tmp_path: Pa
     cloud = CountingUpstream("cloud")
     try:
         s = settings(tmp_path, env={"OPENAI_API_KEY": "sk-test", "XDG_DATA_HOME": str(tmp_path / "d")},
-                     providers={"openai": ProviderSettings("openai", base_url=cloud.base_url)})
+                     providers={"openai": ProviderSettings("openai", base_url=cloud.base_url)},
+                     privacy={"classes": {"confidential": "local-only"}})
         flow = {"name": "diary", "privacy": "local-only", "steps": [
             {"id": "local", "type": "llm_call", "model": "fake/echo", "prompt": "x", "output": "a"},
             {"id": "cloud", "type": "llm_call", "model": "openai/gpt-4o-mini", "prompt": "{state.a}"}]}
@@ -340,6 +341,9 @@ def test_a_local_only_workflow_refuses_a_cloud_step_before_any_call(tmp_path: Pa
             open_flow = {**flow, "privacy": None}
             with pytest.raises(PrivacyViolation, match="--local-only"):
                 run_workflow(open_flow, client=client, privacy="local-only")
+            labelled = {**open_flow, "data_class": "confidential"}      # mapped in [privacy.classes]
+            with pytest.raises(PrivacyViolation, match="data class 'confidential'"):
+                run_workflow(labelled, client=client)
             plan = plan_workflow(open_flow, client=client)
             assert "     targets: openai/gpt-4o-mini [openai]" in plan and not any("privacy" in line for line in plan)
         assert cloud.connections == 0
@@ -355,3 +359,23 @@ def test_yaml_needs_its_extra_and_says_so(tmp_path: Path, monkeypatch: pytest.Mo
         load_workflow(path)
     (tmp_path / "w.json").write_text(json.dumps({"steps": [{"id": "a", "type": "llm_call", "prompt": "x"}]}))
     assert load_workflow(tmp_path / "w.json").name == "w"
+
+
+async def test_a_run_cancelled_mid_step_is_saved_as_resumable(tmp_path: Path) -> None:
+    import asyncio
+
+    flow = {"name": "slow", "steps": [
+        {"id": "quick", "type": "llm_call", "model": "fake/echo", "prompt": "one", "output": "one"},
+        {"id": "stuck", "type": "llm_call", "model": "fake/echo+slow-30s", "prompt": "two", "output": "two"}]}
+    async with cloverleaf.AsyncClient(settings(tmp_path, timeout=60.0)) as client:
+        task = asyncio.create_task(cloverleaf.arun_workflow(flow, client=client))
+        for _ in range(2000):                       # until the second step's request is in flight
+            if len(client.fake.requests) == 2 or task.done():
+                break
+            await asyncio.sleep(0.005)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    [saved] = [json.loads(p.read_text()) for p in (tmp_path / "data" / "cloverleaf" / "runs").glob("*.json")]
+    assert saved["status"] == "interrupted" and saved["failed_step"] == "stuck" and saved["done"] == ["quick"]
+    assert saved["state"]["one"] == "one"
