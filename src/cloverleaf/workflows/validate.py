@@ -141,10 +141,6 @@ def check_targets(wf: Workflow, client: Any, decision: Decision, decide_route: A
         except CloverleafError as exc:
             problems.append(f"{where}.model: {model!r}: {exc}")
             continue
-        for t in targets:
-            problem = _capability_problem(step, t.target, client.engine)
-            if problem:
-                problems.append(f"{where}: target {t.key} of {model!r}: {problem}")
         allowed, refused = list(targets), []
         step_decision = decide_route(route, decision)
         if step_decision.local_only:
@@ -154,6 +150,12 @@ def check_targets(wf: Workflow, client: Any, decision: Decision, decide_route: A
             if not allowed:
                 privacy_failures.append(PrivacyViolation(step_decision.policy, step_decision.rule, refused,
                                                          route=model, where=f"workflow {wf.name}, {where}"))
+        # every target that may be tried must manage the step: the gateway never reroutes
+        # UnsupportedCapability (the same request gets the same answer); refused ones never run
+        for t in allowed:
+            problem = _capability_problem(step, t.target, client.engine)
+            if problem:
+                problems.append(f"{where}: target {t.key} of {model!r}: {problem}")
         plan.append(Planned(step, model, allowed, refused))
     if problems:
         raise WorkflowError(wf.source, problems)
