@@ -173,6 +173,11 @@ def test_direct_sdk_calls_are_checked_without_the_gateway(cloud: CountingUpstrea
         assert client.chat("fake/echo", "fine", privacy="local-only").content == "fine"
         assert client.chat("vllm/llama", "x", privacy="local-only", base_url=local.base_url).content \
             == "answered by local"
+    strict = Settings(env=ENV, max_retries=0, privacy={"default": "local-only"},
+                      providers={"openai": ProviderSettings("openai", base_url=cloud.base_url)})
+    with Client(strict) as client:
+        with pytest.raises(PrivacyViolation, match=r"set by \[privacy\] default"):
+            client.chat("openai/gpt-4o-mini", "secret", privacy="any")      # a call cannot loosen it
     assert cloud.connections == 0
 
 
