@@ -87,18 +87,26 @@ class _Base:
         return decision if decision.local_only else None
 
     def _checked_target(self, model: str, call: dict[str, Any]) -> Target:
-        target = self._target(model, call)
         decision = self._privacy(call)
+        target = self._private_target(model, call, decision)
         if decision is not None:
             self.engine.privacy.require(decision, [target])
         return target
 
     async def _achecked_target(self, model: str, call: dict[str, Any]) -> Target:
-        target = self._target(model, call)
         decision = self._privacy(call)
+        target = self._private_target(model, call, decision)
         if decision is not None:
             await self.engine.privacy.arequire(decision, [target])
         return target
+
+    def _private_target(self, model: str, call: dict[str, Any], decision: Any) -> Target:
+        try:
+            return self._target(model, call)
+        except ConfigError:
+            if decision is not None:   # a cloud model without a key: the refusal is the better answer
+                self.engine.privacy.refuse_unresolvable(decision, model, self.settings)
+            raise
 
     def _use_gateway(self, call: dict[str, Any]) -> bool:
         if not self.settings.uses_gateway:
@@ -252,8 +260,8 @@ class AsyncClient(_Base):
         return AsyncStream(self._adirect_stream(model, req, call), req.response_format)
 
     def _adirect_stream(self, model: str, req: ChatRequest, call: dict[str, Any]) -> AsyncIterator[Any]:
-        target = self._target(model, call)
         decision = self._privacy(call)
+        target = self._private_target(model, call, decision)
         if decision is not None:
             return self._aguarded_stream(target, req, decision)
         return self.engine.astream(target, req)

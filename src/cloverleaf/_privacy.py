@@ -232,6 +232,37 @@ class PrivacyGuard:
             raise PrivacyViolation(decision.policy, decision.rule, refused, route=route)
 
 
+    def refuse_unresolvable(self, decision: Decision, model_id: str, settings: Any) -> None:
+        """Called when ``model_id`` could not be resolved (a missing key, say): if its provider
+        is not local by name anyway, say so — the privacy refusal is the answer that matters,
+        not "set OPENAI_API_KEY". Returns quietly otherwise (the caller re-raises its error)."""
+        if not decision.local_only:
+            return
+        from ._models import parse_model_id
+        from .providers.registry import provider_names
+
+        entry = self.registry.get(model_id) if self.registry is not None else None
+        try:
+            provider = entry.provider if entry is not None else parse_model_id(
+                model_id, frozenset(provider_names()) | frozenset(settings.providers)).provider
+        except ConfigError:
+            return
+        if entry is not None and entry.is_public is False:
+            return
+        custom = settings.providers.get(provider)
+        kind = custom.kind if custom is not None and custom.kind else None
+        if provider in provider_names():
+            from .providers.registry import get_spec
+
+            spec = get_spec(provider)
+            if spec.local or spec.kind in LOCAL_KINDS:
+                return
+        elif kind in LOCAL_KINDS:
+            return
+        raise PrivacyViolation(decision.policy, decision.rule, [(model_id, f"provider {provider!r} is not a local "
+                                                                "provider and no [[models]] entry marks it "
+                                                                "is_public = false")])
+
     async def arequire(self, decision: Decision, targets: Iterable[Any], *, route: str | None = None) -> None:
         """:meth:`require` for async callers: a host lookup (cache miss) runs in a thread."""
         if not decision.local_only:

@@ -173,6 +173,11 @@ def test_direct_sdk_calls_are_checked_without_the_gateway(cloud: CountingUpstrea
         assert client.chat("fake/echo", "fine", privacy="local-only").content == "fine"
         assert client.chat("vllm/llama", "x", privacy="local-only", base_url=local.base_url).content \
             == "answered by local"
+    with Client(Settings(env={})) as keyless:       # refused for what it is, not for the missing key
+        with pytest.raises(PrivacyViolation, match="anthropic/claude-haiku-4-5"):
+            keyless.chat("anthropic/claude-haiku-4-5", "secret", privacy="local-only")
+        with pytest.raises(ConfigError, match="no API key for anthropic"):
+            keyless.chat("anthropic/claude-haiku-4-5", "fine to send")
     strict = Settings(env=ENV, max_retries=0, privacy={"default": "local-only"},
                       providers={"openai": ProviderSettings("openai", base_url=cloud.base_url)})
     with Client(strict) as client:
