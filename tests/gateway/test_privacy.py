@@ -278,3 +278,22 @@ def test_the_cli_flags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: 
     assert "privacy policy 'local-only'" in capsys.readouterr().err
     assert main(["chat", "--local-only", "--no-stream", "-m", "fake/echo", "stays"]) == 0
     assert capsys.readouterr().out.strip() == "stays"
+
+
+def test_a_semantic_cache_never_embeds_a_local_only_prompt_in_the_cloud(tmp_path: Path, cloud: CountingUpstream,
+                                                                         local: CountingUpstream) -> None:
+    cache = {"mode": "semantic", "embedding_model": "openai/text-embedding-3-small", "similarity": 0.9,
+             "deterministic_only": False}
+    with client_for(make_settings(tmp_path, cloud, local, cache=cache)) as client:
+        for _ in range(2):
+            assert client.chat("vllm/llama", "my diary", privacy="local-only").content == "answered by local"
+        assert cloud.connections == 0           # no lookup, no store: the cache is bypassed
+        assert len(local.paths) == 2            # both calls went to the model itself
+        client.chat("vllm/llama", "public text")
+        assert cloud.paths == ["/v1/embeddings"]   # without the policy the lookup embeds it in the cloud
+    offline = {**cache, "embedding_model": "simple/hash"}
+    with client_for(make_settings(tmp_path, cloud, local, cache=offline)) as client:
+        before = len(local.paths)
+        for _ in range(2):
+            client.chat("vllm/llama", "my diary", privacy="local-only")
+        assert len(local.paths) == before + 1   # a local embedding model keeps the cache in use: one hit

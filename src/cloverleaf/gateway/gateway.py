@@ -86,6 +86,7 @@ class _Call:
     request: Any = None            # for OpenTelemetry (parameters, and content when captured)
     response: Any = None
     span_parent: Any = None        # the OpenTelemetry context the call's span continues
+    local_only: bool = False       # the privacy policy in force is local-only (privacy.py)
 
     @property
     def billable(self) -> bool:
@@ -128,6 +129,7 @@ class Gateway:
         self._store_ok = self.config.store.record == "all"
         self._store_errors = self.config.store.record != "none"
         self.privacy = RoutePrivacy(_privacy_guard(settings, engine))
+        self._semantic_cache_local: bool | None = None
         self._bridge = LoopThread()
         self._stop = threading.Event()
         self._closed = False
@@ -210,7 +212,7 @@ class Gateway:
         call = await self._admit(model, ctx, operation, input_tokens, max_output)
         call.request = req
         try:
-            if operation == "chat" and self.cache is not None:
+            if operation == "chat" and self.cache is not None and await self._cache_allowed(call):
                 cached = await self._cache_lookup(call, model, req, ctx)
                 if cached is not None:
                     return await self._answer_from_cache(call, cached, req, ctx)  # type: ignore[return-value]
@@ -248,7 +250,7 @@ class Gateway:
         call = await self._admit(model, ctx, "stream", self._chat_tokens(req), req.max_tokens)
         call.request = req
         try:
-            if self.cache is not None:
+            if self.cache is not None and await self._cache_allowed(call):
                 cached = await self._cache_lookup(call, model, req, ctx)
                 if cached is not None:
                     replayed = replay_events(cached)
@@ -341,7 +343,7 @@ class Gateway:
                            prompt_tokens=input_tokens,
                            retries=route.retries if route.retries is not None else self.config.max_retries,
                            rng=self._rng)
-        call = _Call(tracker, loop, route=route)
+        call = _Call(tracker, loop, route=route, local_only=privacy is not None and privacy.local_only)
         if self.telemetry is not None:
             call.span_parent = self.telemetry.parent(ctx.traceparent)
         try:
@@ -370,6 +372,18 @@ class Gateway:
             return [], exc
         tracker.metadata["privacy"] = privacy_record(decision, refused)
         return ordered, None
+
+    async def _cache_allowed(self, call: _Call) -> bool:
+        """Under local-only a semantic cache is used only if its embedding model is local too:
+        looking up a prompt must not send it to a cloud embedding API. (An exact cache only
+        hashes the request.)"""
+        if not call.local_only or self.cache is None or self.cache.config.mode != "semantic":
+            return True
+        if self._semantic_cache_local is None:
+            guard = self.privacy.guard
+            target = self.engine.resolve(self.cache.config.embedding_model or "")
+            self._semantic_cache_local = (await asyncio.to_thread(guard.locality, target)).local
+        return self._semantic_cache_local
 
     def _price_ok(self, call: _Call, target: ResolvedTarget, resp: Any) -> float | None:
         """What the answer needs before it leaves: its cost, target and attempts."""
