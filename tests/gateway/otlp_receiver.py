@@ -48,7 +48,7 @@ class OTLPReceiver:
             def log_message(self, *a: object) -> None:
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
                 req = ExportTraceServiceRequest()
                 req.ParseFromString(body)

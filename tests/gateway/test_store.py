@@ -203,3 +203,29 @@ def test_retention_removes_traces_whose_calls_are_gone_after_the_default_period(
     assert store.get_trace("tr_old") is None                       # its call is gone, and so is it
     assert [c.id for c in store.get_trace("tr_archived").calls] == ["call_2"]
     assert store.get_trace("tr_new") is not None
+
+
+def test_a_migration_numbered_below_the_newest_applied_still_runs(tmp_path: Path) -> None:
+    """Features land side by side with their own numbers: a database migrated before a lower
+    number arrived must still get it (0005 after 0006, say)."""
+    from cloverleaf.gateway.store import migrations
+
+    url = f"sqlite:///{tmp_path / 'gap.db'}"
+    open_store(url).close()
+    numbers = [n for n, _ in migrations.available()]
+    lower = numbers[-2]
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:      # pretend this database was migrated before `lower` existed
+        conn.execute(sa.text("DELETE FROM schema_version WHERE version = :v"), {"v": lower})
+    ran: list[int] = []
+    module = dict(migrations.available())[lower]
+    original = module.upgrade
+    module.upgrade = lambda conn: ran.append(lower)  # type: ignore[assignment]
+    try:
+        open_store(url).close()
+    finally:
+        module.upgrade = original  # type: ignore[assignment]
+    with engine.connect() as conn:
+        assert sorted(conn.execute(sa.text("SELECT version FROM schema_version")).scalars()) == numbers
+    engine.dispose()
+    assert ran == [lower]

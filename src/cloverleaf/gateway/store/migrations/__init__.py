@@ -1,5 +1,10 @@
 """Numbered schema migrations, applied in order, each exactly once, recorded in ``schema_version``.
 
+A migration runs when its number is not recorded yet, even if a higher one is: features built
+side by side land with their own numbers in any order, and a database migrated in between
+still gets the lower one. Migrations therefore never depend on one another except by number
+order, and each touches only its own tables and columns.
+
 A migration is a module ``NNNN_what.py`` with ``upgrade(conn)``. Each one describes its own
 tables (never importing ``schema.py``, which is the *latest* shape), so old migrations keep
 meaning what they meant. All pending migrations run in one transaction, which also keeps
@@ -61,11 +66,10 @@ def migrate(engine: sa.Engine) -> int:
 def _upgrade(conn: sa.Connection) -> int:
     if not sa.inspect(conn).has_table("schema_version"):
         conn.execute(sa.text("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at FLOAT NOT NULL)"))
-    version = current_version(conn)
+    applied = {int(v) for v in conn.execute(sa.text("SELECT version FROM schema_version")).scalars()}
     for number, module in available():
-        if number > version:
+        if number not in applied:   # by number, not by "above the newest": see the module docstring
             module.upgrade(conn)
             conn.execute(sa.text("INSERT INTO schema_version (version, applied_at) VALUES (:v, :t)"),
                          {"v": number, "t": time.time()})
-            version = number
-    return version
+    return current_version(conn)
