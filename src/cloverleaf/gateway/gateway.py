@@ -446,8 +446,9 @@ class Gateway:
             await settle()
         return resp
 
-    async def _cache_store(self, plan: CachePlan, resp: ChatResponse, events: list[StreamEvent] | None) -> None:
-        if self.cache is not None:
+    async def _cache_store(self, plan: CachePlan, resp: ChatResponse | EmbeddingResponse | ImageResponse,
+                           events: list[StreamEvent] | None) -> None:
+        if self.cache is not None and isinstance(resp, ChatResponse):   # only chat calls have a plan
             await self.cache.store(plan, resp, events)
 
     async def _settle_ok(self, call: _Call, slot: Any, usage: Usage | None, latency: float, cost: float | None,
