@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._config import Settings
 from .._errors import CloverleafError
-from . import admin_api, anthropic_api, openai_api
+from . import admin_api, anthropic_api, openai_api, responses
 from .auth import Authenticator
 from .backend import Backend
 from .errors import ApiError, error_body
@@ -40,6 +40,7 @@ from .keys import VirtualKeys
 from .metrics import CONTENT_TYPE, Metrics
 from .openapi import document as openapi_document
 from .options import ServerOptions
+from .responses.state import ResponseStore
 from .secrets import SecretBox
 from .state import HotRoute, ServerState, state_of
 
@@ -89,7 +90,8 @@ def create_app(settings: Settings | None = None, *, options: ServerOptions | Non
     keys = VirtualKeys(backend.store, cache_seconds=options.key_cache_seconds) if backend.store is not None else None
     metrics = Metrics()
     state = ServerState(options=options, backend=backend, auth=Authenticator(options, keys), keys=keys,
-                        metrics=metrics, box=box, started_at=time.time(), openapi=dumps(openapi_document()))
+                        metrics=metrics, box=box, started_at=time.time(), openapi=dumps(openapi_document()),
+                        responses=ResponseStore(backend.store))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -109,6 +111,7 @@ def create_app(settings: Settings | None = None, *, options: ServerOptions | Non
         Route("/openapi.json", openapi_endpoint, methods=["GET"]),
         *openai_api.routes,
         *anthropic_api.routes,
+        *responses.routes,
         *admin_api.routes,
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error})

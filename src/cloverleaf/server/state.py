@@ -59,6 +59,8 @@ class ServerState:
     openapi: bytes
     #: the one watchdog for request bodies' deadlines
     deadlines: BodyDeadlines = field(default_factory=BodyDeadlines)
+    #: stored Responses API objects (:class:`~.responses.state.ResponseStore`), built by ``create_app``
+    responses: Any = None
 
     # -- pipeline ------------------------------------------------------------------------
     async def authenticate(self, request: Request) -> Principal:

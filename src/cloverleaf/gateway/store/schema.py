@@ -119,3 +119,19 @@ model_entries = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
 )
+
+#: Responses API objects kept for ``GET /v1/responses/{id}`` and ``previous_response_id``.
+#: ``owner`` scopes a row to the key that made it (``key:<id>``, ``master`` or ``open``);
+#: ``input_items`` are this request's own items (a conversation is the chain of
+#: ``previous_response_id``); ``expires_at`` is None when kept until deleted.
+responses = sa.Table(
+    "responses", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("owner", sa.String(128), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, index=True),
+    sa.Column("model", sa.String(255), nullable=False),
+    sa.Column("previous_response_id", sa.String(64)),
+    sa.Column("input_items", sa.JSON, nullable=False),
+    sa.Column("response", sa.JSON, nullable=False),
+)

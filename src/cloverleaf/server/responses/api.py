@@ -1,0 +1,201 @@
+"""The Responses API routes: ``POST /v1/responses`` (JSON or SSE), ``GET`` and ``DELETE
+/v1/responses/{id}``, ``GET /v1/responses/{id}/input_items`` — for any backend provider.
+
+``POST`` is the same pipeline as the other model routes (authenticate, parse, admit, call
+the gateway, render), with two steps of its own: a ``previous_response_id`` is rebuilt into
+the conversation's history from the store (:mod:`.state`), whatever provider made it, and a
+``store: true`` answer is written to the store *before* the client sees it completed (see
+:mod:`.state` for why). The ``model`` in a Response is the name the client asked for.
+
+Built-in tools (web search, file search, computer use...) are run by OpenAI's Responses API
+itself and nobody else: a request carrying one is passed on only when every target of the
+model is an ``openai-responses/...`` model (the tools go upstream verbatim); otherwise it is a
+400 that says so.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..._types import StreamEvent
+from ..auth import Principal
+from ..fields import bad
+from ..http_io import json_response
+from ..state import ServerState, endpoint, new_id, upstream_ms
+from ..streaming import serve_stream
+from .items import items_to_messages
+from .state import ResponseStore, StoredResponse
+from .stream import ResponsesStreamEncoder
+from .wire import ResponsesRequest, completed_object, parse_request
+
+API = "responses"
+DAY = 86400.0
+
+
+def owner_of(principal: Principal) -> str:
+    """Whose responses these are: one virtual key, the master key, or the open loopback mode."""
+    return f"key:{principal.key_id}" if principal.kind == "key" else principal.kind
+
+
+def responses_of(st: ServerState) -> ResponseStore:
+    store = st.responses
+    if store is None:  # built on first use when the app was assembled without one (tests)
+        store = st.responses = ResponseStore(st.backend.store)
+    return store  # type: ignore[no-any-return]
+
+
+@endpoint("openai", api=API)
+async def create(request: Request, st: ServerState) -> Response:
+    principal = await st.authenticate(request)
+    req = parse_request(await st.read_json(request))
+    ctx = await st.admit(request, principal, req.model)
+    if req.builtin_tools and not _openai_responses_only(st, req.model):
+        kind = req.builtin_tools[0].get("type")
+        index = next(i for i, t in enumerate(req.echo["tools"]) if t is req.builtin_tools[0])
+        raise bad(f"tools[{index}].type", f"the built-in tool {kind!r} is run only by OpenAI's Responses API; "
+                                          f"model {req.model!r} is served by another provider. Use function tools, "
+                                          "or an openai-responses/... model")
+    owner = owner_of(principal)
+    store = responses_of(st)
+    history = []
+    if req.previous_response_id is not None:
+        history = items_to_messages(await store.history(req.previous_response_id, owner))
+    chat = req.chat_request(history)
+    model = req.model
+    response_id = new_id("resp_")
+    created = int(time.time())
+    if req.stream:
+        encoder = ResponsesStreamEncoder(req, response_id=response_id, model=model, created_at=created)
+        events = _completing(st.backend.astream(model, chat, ctx), encoder, store,
+                             _row(st, req, response_id, owner) if req.store else None)
+        return await serve_stream(st, request, "openai", model, events, encoder)
+    resp = await st.backend.achat(model, chat, ctx)
+    out = completed_object(req, resp, response_id=response_id, model=model, created_at=created,
+                           completed_at=int(time.time()))
+    if req.store:
+        await store.save(_row(st, req, response_id, owner, out))
+    st.done(request, model, resp.provider, upstream=upstream_ms(resp.metadata), usage=resp.usage, cost=resp.cost)
+    return json_response(out)
+
+
+async def _completing(events: AsyncIterator[StreamEvent], encoder: ResponsesStreamEncoder, store: ResponseStore,
+                      row: StoredResponse | None) -> AsyncIterator[StreamEvent]:
+    """The gateway's events, then — once the last one is encoded — the finished Response
+    built and stored, before the stream's ``finish`` sends ``response.completed``."""
+    try:
+        async for ev in events:
+            yield ev
+        final = encoder.complete(int(time.time()))
+        if row is not None:
+            row.response = final
+            await store.save(row)
+    finally:
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def _row(st: ServerState, req: ResponsesRequest, response_id: str, owner: str,
+         response: dict[str, Any] | None = None) -> StoredResponse:
+    now = time.time()
+    days = _retention_days(st, req.model)
+    return StoredResponse(id=response_id, owner=owner, created_at=now,
+                          expires_at=now + days * DAY if days else None, model=req.model,
+                          previous_response_id=req.previous_response_id, input_items=req.input_items,
+                          response=response or {})
+
+
+def _retention_days(st: ServerState, model: str) -> int | None:
+    """The registry entry's ``data_retention_days``, else ``[store] data_retention_days``."""
+    entry = st.backend.engine.registry.get(model)
+    if entry is not None and entry.data_retention_days:
+        return int(entry.data_retention_days)
+    config = getattr(st.backend.gateway, "config", None)
+    days = getattr(getattr(config, "store", None), "data_retention_days", None)
+    return int(days) if days else None
+
+
+def _openai_responses_only(st: ServerState, model: str) -> bool:
+    router = getattr(st.backend.gateway, "router", None)
+    if router is None:
+        return False
+    try:
+        targets = router.targets(router.route(model))
+    except Exception:  # noqa: BLE001 - a target that does not resolve is not OpenAI's Responses API
+        return False
+    return bool(targets) and all(getattr(t.target.spec, "kind", None) == "openai_responses" for t in targets)
+
+
+@endpoint("openai", api=API)
+async def retrieve(request: Request, st: ServerState) -> Response:
+    principal = await st.authenticate(request)
+    if request.query_params.get("stream", "false").lower() == "true":
+        raise bad("stream", "streaming a stored response is not supported (there is no background mode); "
+                            "retrieve it without stream")
+    row = await responses_of(st).get(request.path_params["response_id"], owner_of(principal))
+    return json_response(row.response)
+
+
+@endpoint("openai", api=API)
+async def delete(request: Request, st: ServerState) -> Response:
+    principal = await st.authenticate(request)
+    response_id = request.path_params["response_id"]
+    await responses_of(st).delete(response_id, owner_of(principal))
+    return json_response({"id": response_id, "object": "response", "deleted": True})
+
+
+@endpoint("openai", api=API)
+async def input_items(request: Request, st: ServerState) -> Response:
+    """The items the response was generated from: the conversation before it, then its input."""
+    principal = await st.authenticate(request)
+    owner = owner_of(principal)
+    store = responses_of(st)
+    row = await store.get(request.path_params["response_id"], owner)
+    query = request.query_params
+    limit = _limit(query.get("limit"))
+    order = query.get("order", "desc")
+    if order not in ("asc", "desc"):
+        raise bad("order", "expected 'asc' or 'desc'")
+    items = list(row.input_items)
+    if row.previous_response_id is not None:
+        try:
+            items = await store.history(row.previous_response_id, owner) + items
+        except Exception:  # noqa: BLE001 - an earlier response deleted or expired: list what is left
+            pass
+    if order == "desc":
+        items.reverse()
+    after = query.get("after")
+    if after is not None:
+        ids = [item.get("id") for item in items]
+        if after not in ids:
+            raise bad("after", f"no item {after!r} in this response's input")
+        items = items[ids.index(after) + 1:]
+    page = items[:limit]
+    return json_response({"object": "list", "data": page, "has_more": len(items) > limit,
+                          "first_id": page[0]["id"] if page else None, "last_id": page[-1]["id"] if page else None})
+
+
+def _limit(raw: str | None) -> int:
+    if raw is None:
+        return 20
+    try:
+        value = int(raw)
+    except ValueError:
+        raise bad("limit", "expected an integer from 1 to 100") from None
+    if not 1 <= value <= 100:
+        raise bad("limit", "expected an integer from 1 to 100")
+    return value
+
+
+routes = [
+    Route("/v1/responses", create, methods=["POST"]),
+    Route("/v1/responses/{response_id}", retrieve, methods=["GET"]),
+    Route("/v1/responses/{response_id}", delete, methods=["DELETE"]),
+    Route("/v1/responses/{response_id}/input_items", input_items, methods=["GET"]),
+]

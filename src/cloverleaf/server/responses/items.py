@@ -1,0 +1,320 @@
+"""Responses API *items* <-> cloverleaf's neutral messages and parts.
+
+The Responses API speaks in a flat list of items where Chat Completions speaks in
+messages: a user or system turn is a ``message`` item, but an assistant turn is the items
+the model produced — ``reasoning``, ``message`` (``output_text``), ``function_call`` — and a
+tool result is a ``function_call_output`` item. This module is the one translation both
+ways, used for a request's ``input``, for the history rebuilt from the store
+(``previous_response_id``), and for a response's ``output``:
+
+- :func:`normalise_input` checks a request's ``input`` (a string or a list of items) field by
+  field (a 400 names the exact item) and returns it in its canonical form, every item with
+  an ``id`` — what ``GET /v1/responses/{id}/input_items`` lists and what the store keeps;
+- :func:`items_to_messages` turns canonical items into neutral messages, joining a run of
+  assistant items into one assistant turn (Anthropic needs its thinking and ``tool_use``
+  blocks in the same message);
+- :func:`output_items` turns a neutral answer's parts into output items.
+
+Reasoning round-trips through ``encrypted_content``: a provider's opaque reasoning data
+(Anthropic's thinking signature, an OpenAI ``rs_`` id and its encrypted content, Gemini's
+thought signature) has no field of its own in the Responses API, so the gateway packs
+it as ``clv1:`` + base64(JSON) and unpacks it when the item comes back — from the store or
+from a client that manages its own history (the Agents SDK sends the items back whole).
+A run of consecutive reasoning parts is one reasoning item, one summary part each, both
+streamed and not, so a stream folds to the same items as the non-streamed answer.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from typing import Any
+
+from ..._types import Attachment, Message, Part, Reasoning, Role, Text, ToolCall, ToolResult
+from ...providers.openai.responses_messages import ITEM_ID
+from ...streams.accumulate import parse_arguments
+from ..fields import as_dict, bad, base64_attachment, get_list, get_name, get_str, remote_or_inline
+
+#: Prefix of the gateway's own ``encrypted_content`` (versioned: the format may change).
+PACKED = "clv1:"
+#: Item types that belong to built-in tools the gateway does not run for other providers.
+BUILTIN_ITEMS = frozenset({
+    "web_search_call", "file_search_call", "computer_call", "computer_call_output", "code_interpreter_call",
+    "image_generation_call", "local_shell_call", "local_shell_call_output", "mcp_call", "mcp_list_tools",
+    "mcp_approval_request", "mcp_approval_response", "custom_tool_call", "custom_tool_call_output",
+    "shell_call", "shell_call_output", "apply_patch_call", "apply_patch_call_output",
+})
+_ROLES = {"user", "system", "developer", "assistant"}
+_PREFIX = {"message": "msg_", "function_call": "fc_", "function_call_output": "fco_", "reasoning": "rs_"}
+
+
+def new_item_id(kind: str) -> str:
+    return _PREFIX.get(kind, "item_") + os.urandom(12).hex()
+
+
+# =========================================================================== input
+
+
+def normalise_input(raw: Any, where: str = "input") -> list[dict[str, Any]]:
+    """The request's ``input`` as canonical items (each with ``type`` and ``id``)."""
+    if isinstance(raw, str):
+        return [_message_item("user", [{"type": "input_text", "text": raw}])]
+    if not isinstance(raw, list):
+        raise bad(where, "expected a string or an array of input items")
+    return [_item(as_dict(item, f"{where}[{i}]"), f"{where}[{i}]") for i, item in enumerate(raw)]
+
+
+def _message_item(role: str, content: list[dict[str, Any]], item_id: str | None = None,
+                  status: str = "completed") -> dict[str, Any]:
+    return {"type": "message", "id": item_id or new_item_id("message"), "role": role, "content": content,
+            "status": status}
+
+
+def _item(item: dict[str, Any], where: str) -> dict[str, Any]:
+    kind = item.get("type", "message")
+    item_id = get_str(item, "id", where)
+    if kind == "message":
+        role = get_str(item, "role", where, required=True)
+        if role not in _ROLES:
+            raise bad(f"{where}.role", f"unknown role {role!r}; expected user, system, developer or assistant")
+        content = _content(item.get("content"), f"{where}.content", assistant=role == "assistant")
+        return _message_item(role, content, item_id)
+    if kind == "function_call":
+        arguments = get_str(item, "arguments", where, default="") or ""
+        return {"type": "function_call", "id": item_id or new_item_id(kind), "call_id": get_name(item, "call_id", where),
+                "name": get_name(item, "name", where), "arguments": arguments, "status": "completed"}
+    if kind == "function_call_output":
+        output = item.get("output")
+        if isinstance(output, list):
+            output = [_input_part(as_dict(p, f"{where}.output[{i}]"), f"{where}.output[{i}]")
+                      for i, p in enumerate(output)]
+        elif not isinstance(output, str):
+            raise bad(f"{where}.output", "expected a string or an array of input_text/input_image/input_file parts")
+        return {"type": "function_call_output", "id": item_id or new_item_id(kind),
+                "call_id": get_name(item, "call_id", where), "output": output, "status": "completed"}
+    if kind == "reasoning":
+        summary = []
+        for i, s in enumerate(get_list(item, "summary", where) or []):
+            s = as_dict(s, f"{where}.summary[{i}]")
+            summary.append({"type": "summary_text", "text": get_str(s, "text", f"{where}.summary[{i}]", default="")})
+        out: dict[str, Any] = {"type": "reasoning", "id": item_id or new_item_id(kind), "summary": summary}
+        content = get_list(item, "content", where)
+        if content:
+            out["content"] = [{"type": "reasoning_text", "text": get_str(as_dict(c, f"{where}.content[{i}]"), "text",
+                                                                          f"{where}.content[{i}]", default="")}
+                              for i, c in enumerate(content)]
+        encrypted = get_str(item, "encrypted_content", where)
+        if encrypted:
+            out["encrypted_content"] = encrypted
+        return out
+    if kind == "item_reference":
+        raise bad(f"{where}.type", "item references are not supported; send the item itself, or continue the "
+                                   "conversation with previous_response_id")
+    if kind in BUILTIN_ITEMS:
+        raise bad(f"{where}.type", f"{kind!r} items belong to built-in tools, which this gateway serves only "
+                                   "through an openai-responses/... model")
+    raise bad(f"{where}.type", f"unknown input item type {kind!r}; expected message, function_call, "
+                               "function_call_output or reasoning")
+
+
+def _content(raw: Any, where: str, *, assistant: bool) -> list[dict[str, Any]]:
+    if isinstance(raw, str):
+        return [{"type": "output_text", "text": raw, "annotations": []} if assistant
+                else {"type": "input_text", "text": raw}]
+    if not isinstance(raw, list):
+        raise bad(where, "expected a string or an array of content parts")
+    out = []
+    for i, part in enumerate(raw):
+        at = f"{where}[{i}]"
+        part = as_dict(part, at)
+        kind = get_str(part, "type", at, required=True)
+        if assistant and kind == "output_text":
+            out.append({"type": "output_text", "text": get_str(part, "text", at, required=True), "annotations": []})
+        elif assistant and kind == "refusal":
+            out.append({"type": "refusal", "refusal": get_str(part, "refusal", at, required=True)})
+        elif assistant and kind == "input_text":  # lenient: some clients echo assistant text this way
+            out.append({"type": "output_text", "text": get_str(part, "text", at, required=True), "annotations": []})
+        elif not assistant:
+            out.append(_input_part(part, at))
+        else:
+            raise bad(f"{at}.type", f"an assistant message holds output_text or refusal parts, not {kind!r}")
+    return out
+
+
+def _input_part(part: dict[str, Any], where: str) -> dict[str, Any]:
+    kind = get_str(part, "type", where, required=True)
+    if kind == "input_text":
+        return {"type": "input_text", "text": get_str(part, "text", where, required=True)}
+    if kind == "input_image":
+        if part.get("file_id") is not None:
+            raise bad(f"{where}.file_id", "file ids are not supported (there is no Files API); send image_url")
+        url = get_str(part, "image_url", where, required=True)
+        remote_or_inline(url, "image", f"{where}.image_url")  # refuses file:// and local paths now
+        return {"type": "input_image", "image_url": url, "detail": get_str(part, "detail", where, default="auto")}
+    if kind == "input_file":
+        if part.get("file_id") is not None:
+            raise bad(f"{where}.file_id", "file ids are not supported (there is no Files API); send file_data or "
+                                          "file_url")
+        out: dict[str, Any] = {"type": "input_file"}
+        data, url = get_str(part, "file_data", where), get_str(part, "file_url", where)
+        if data is None and url is None:
+            raise bad(where, "an input_file needs file_data (base64 or a data: URL) or file_url")
+        if url is not None:
+            remote_or_inline(url, None, f"{where}.file_url")
+            out["file_url"] = url
+        else:
+            out["file_data"] = data
+        filename = get_str(part, "filename", where)
+        if filename:
+            out["filename"] = filename
+        return out
+    raise bad(f"{where}.type", f"unknown content part type {kind!r}; expected input_text, input_image or input_file")
+
+
+# =========================================================================== items -> messages
+
+
+def items_to_messages(items: list[dict[str, Any]]) -> list[Message]:
+    """Canonical items (already checked) as neutral messages, assistant runs joined."""
+    messages: list[Message] = []
+    assistant: list[Part] | None = None
+    for item in items:
+        kind = item["type"]
+        if kind in ("reasoning", "function_call") or (kind == "message" and item["role"] == "assistant"):
+            if assistant is None:
+                assistant = []
+                messages.append(Message(Role.ASSISTANT, parts=assistant))
+            assistant.extend(_assistant_parts(item))
+            continue
+        assistant = None
+        if kind == "function_call_output":
+            messages.append(Message(Role.TOOL, parts=[ToolResult(item["call_id"], _tool_output(item["output"]))]))
+        elif item["role"] in ("system", "developer"):
+            messages.append(Message(Role.SYSTEM, "".join(p.get("text", "") for p in item["content"])))
+        else:
+            messages.append(Message(Role.USER, parts=[_part(p) for p in item["content"]]))
+    return messages
+
+
+def _assistant_parts(item: dict[str, Any]) -> list[Part]:
+    kind = item["type"]
+    if kind == "reasoning":
+        return reasoning_parts(item)
+    if kind == "function_call":
+        raw = item.get("arguments") or ""
+        return [ToolCall(id=item["call_id"], name=item["name"], arguments=parse_arguments(raw), raw_arguments=raw,
+                         extra={ITEM_ID: item["id"]} if item.get("id") else None)]
+    text = "".join(p.get("text") or p.get("refusal") or "" for p in item["content"])
+    return [Text(text, extra={ITEM_ID: item["id"]} if item.get("id") else None)] if text else []
+
+
+def _tool_output(output: str | list[dict[str, Any]]) -> str | list[Text | Attachment]:
+    if isinstance(output, str):
+        return output
+    return [_part(p) for p in output]  # type: ignore[misc]
+
+
+def _part(part: dict[str, Any]) -> Text | Attachment:
+    kind = part["type"]
+    if kind == "input_text":
+        return Text(part["text"])
+    if kind == "input_image":
+        return remote_or_inline(part["image_url"], "image", "input_image.image_url")
+    if "file_url" in part:
+        att = remote_or_inline(part["file_url"], None, "input_file.file_url")
+    else:
+        data = part["file_data"]
+        att = Attachment(source=data) if data[:5].lower() == "data:" else base64_attachment(data, None, None)
+    att.filename = part.get("filename")
+    return att
+
+
+def reasoning_parts(item: dict[str, Any]) -> list[Reasoning]:
+    texts = [s.get("text") or "" for s in item.get("summary") or ()]
+    if not texts:
+        texts = ["".join(c.get("text") or "" for c in item.get("content") or ())]
+    packed = unpack(item.get("encrypted_content"))
+    if packed is not None:
+        parts = [Reasoning(texts[i] if i < len(texts) else "", signature=p.get("s"), redacted=p.get("r"),
+                           provider=p.get("p")) for i, p in enumerate(packed)]
+        return parts or [Reasoning(t) for t in texts]
+    # an item from OpenAI's own Responses API: its id and encrypted content verify upstream
+    parts = [Reasoning(t, signature=item.get("id")) for t in texts]
+    parts[-1].redacted = item.get("encrypted_content") or None
+    return parts
+
+
+# =========================================================================== parts -> output
+
+
+def pack(parts: list[Reasoning]) -> str | None:
+    """The opaque reasoning data of a run of parts, or None when there is none."""
+    if not any(p.signature or p.redacted for p in parts):
+        return None
+    data = [{k: v for k, v in (("s", p.signature), ("r", p.redacted), ("p", p.provider)) if v} for p in parts]
+    return PACKED + base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode("ascii")
+
+
+def unpack(value: Any) -> list[dict[str, Any]] | None:
+    if not isinstance(value, str) or not value.startswith(PACKED):
+        return None
+    try:
+        data = json.loads(base64.urlsafe_b64decode(value[len(PACKED):].encode("ascii")))
+    except ValueError:
+        raise bad("encrypted_content", "this reasoning item's encrypted_content is damaged; send it back "
+                                       "exactly as it was received") from None
+    if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
+        raise bad("encrypted_content", "this reasoning item's encrypted_content is damaged")
+    return data
+
+
+def reasoning_item(item_id: str, parts: list[Reasoning]) -> dict[str, Any]:
+    return {"type": "reasoning", "id": item_id, "summary": [{"type": "summary_text", "text": p.text} for p in parts],
+            "encrypted_content": pack(parts), "status": "completed"}
+
+
+def message_output(item_id: str, text: str, status: str = "completed") -> dict[str, Any]:
+    return {"type": "message", "id": item_id, "role": "assistant", "status": status,
+            "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}]}
+
+
+def function_call_output_item(item_id: str, call: ToolCall, status: str = "completed") -> dict[str, Any]:
+    return {"type": "function_call", "id": item_id, "call_id": call.id, "name": call.name,
+            "arguments": call.arguments_json, "status": status}
+
+
+def output_items(parts: list[Part]) -> list[dict[str, Any]]:
+    """A neutral answer's parts as output items, in order (see the module docstring)."""
+    items: list[dict[str, Any]] = []
+    run: list[Reasoning] = []
+    texts: list[Text] = []
+
+    def flush_reasoning() -> None:
+        if run:
+            items.append(reasoning_item(new_item_id("reasoning"), list(run)))
+            run.clear()
+
+    def flush_text() -> None:
+        if texts:
+            item_id = (texts[0].extra or {}).get(ITEM_ID) or new_item_id("message")
+            items.append(message_output(item_id, "".join(t.text for t in texts)))
+            texts.clear()
+
+    for part in parts:
+        if isinstance(part, Reasoning):
+            flush_text()
+            run.append(part)
+        elif isinstance(part, Text):
+            flush_reasoning()
+            if texts and part.extra and texts[-1].extra and part.extra != texts[-1].extra:
+                flush_text()  # another output item upstream (as the stream accumulator decides)
+            texts.append(part)
+        elif isinstance(part, ToolCall):
+            flush_reasoning()
+            flush_text()
+            items.append(function_call_output_item((part.extra or {}).get(ITEM_ID) or new_item_id("function_call"),
+                                                   part))
+    flush_reasoning()
+    flush_text()
+    return items

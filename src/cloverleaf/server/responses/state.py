@@ -1,0 +1,173 @@
+"""Where stored Responses live: the gateway's store (SQLite or PostgreSQL), behind a small
+in-process cache.
+
+Why the write is synchronous: a client may continue a conversation (``previous_response_id``)
+the instant it reads ``response.completed`` — the OpenAI Agents SDK does exactly that — and a
+gateway whose log write lands seconds later answers "not found" (LiteLLM's known bug). So
+the route awaits :meth:`ResponseStore.save` (a thread, one INSERT) *before* the completed
+Response goes out; another worker or replica reading the same database finds it at once.
+The cache keeps the last few hundred responses this process made or read, so a
+conversation served by one process is rebuilt without a query per turn.
+
+Scoping: every row has an ``owner`` — ``key:<id>`` for a virtual key, ``master`` or
+``open`` — and every read and delete filters on it, so another key's response is a 404,
+indistinguishable from one that never existed.
+
+Retention: ``expires_at`` comes from the model's registry entry (``data_retention_days``)
+or else ``[store] data_retention_days``; an expired row reads as missing and is purged by
+:meth:`purge_expired`, which runs at most hourly from :meth:`save`.
+
+A conversation is the chain of ``previous_response_id`` links, each row holding only its
+own input items and output, so a long conversation with attachments is stored once, not
+once per turn. Without a store (``[store]`` disabled) the cache is the only copy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import BadRequest, NotFound
+
+CACHE_SIZE = 512
+PURGE_INTERVAL_SECONDS = 3600.0
+#: Longest chain of previous responses rebuilt for one request.
+MAX_CHAIN = 10_000
+
+
+@dataclass(slots=True)
+class StoredResponse:
+    id: str
+    owner: str
+    created_at: float
+    expires_at: float | None
+    model: str
+    previous_response_id: str | None
+    input_items: list[dict[str, Any]]
+    response: dict[str, Any]
+
+    def expired(self, now: float) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
+
+
+class ResponseStore:
+    def __init__(self, store: Any, *, wall: Any = time.time) -> None:
+        self._store = store                     # the gateway's Store, or None (cache only)
+        self._wall = wall
+        self._cache: OrderedDict[str, StoredResponse] = OrderedDict()
+        self._lock = threading.Lock()
+        self._last_purge = 0.0
+
+    # -- cache ------------------------------------------------------------------------
+    def _remember(self, row: StoredResponse) -> None:
+        with self._lock:
+            self._cache[row.id] = row
+            self._cache.move_to_end(row.id)
+            while len(self._cache) > (CACHE_SIZE if self._store is not None else CACHE_SIZE * 8):
+                self._cache.popitem(last=False)
+
+    def _cached(self, response_id: str) -> StoredResponse | None:
+        with self._lock:
+            return self._cache.get(response_id)
+
+    def _forget(self, response_id: str) -> None:
+        with self._lock:
+            self._cache.pop(response_id, None)
+
+    # -- writes -----------------------------------------------------------------------
+    async def save(self, row: StoredResponse) -> None:
+        self._remember(row)
+        if self._store is not None:
+            await asyncio.to_thread(self._insert, row)
+
+    def _insert(self, row: StoredResponse) -> None:
+        from ...gateway.store.schema import responses as table
+
+        with self._store.engine.begin() as conn:
+            conn.execute(table.insert().values(
+                id=row.id, owner=row.owner, created_at=row.created_at, expires_at=row.expires_at, model=row.model,
+                previous_response_id=row.previous_response_id, input_items=row.input_items, response=row.response))
+        now = self._wall()
+        if now - self._last_purge >= PURGE_INTERVAL_SECONDS:
+            self._last_purge = now
+            self.purge_expired(now)
+
+    def purge_expired(self, now: float) -> int:
+        """Delete rows past their retention; returns how many."""
+        if self._store is None:
+            with self._lock:
+                gone = [k for k, v in self._cache.items() if v.expired(now)]
+                for k in gone:
+                    del self._cache[k]
+            return len(gone)
+        from ...gateway.store.schema import responses as table
+
+        with self._store.engine.begin() as conn:
+            deleted = conn.execute(table.delete().where(table.c.expires_at.is_not(None),
+                                                        table.c.expires_at <= now)).rowcount
+        return int(deleted or 0)
+
+    async def delete(self, response_id: str, owner: str) -> None:
+        await self.get(response_id, owner)  # 404 unless it exists for this owner
+        self._forget(response_id)
+        if self._store is not None:
+            await asyncio.to_thread(self._delete, response_id, owner)
+
+    def _delete(self, response_id: str, owner: str) -> None:
+        from ...gateway.store.schema import responses as table
+
+        with self._store.engine.begin() as conn:
+            conn.execute(table.delete().where(table.c.id == response_id, table.c.owner == owner))
+
+    # -- reads ------------------------------------------------------------------------
+    async def get(self, response_id: str, owner: str) -> StoredResponse:
+        row = self._cached(response_id)
+        if row is None and self._store is not None:
+            row = await asyncio.to_thread(self._select, response_id)
+            if row is not None:
+                self._remember(row)
+        if row is None or row.owner != owner or row.expired(self._wall()):
+            raise NotFound(f"no response {response_id!r} (it does not exist, was deleted, expired, or was made "
+                           "with another API key)", code="response_not_found")
+        return row
+
+    def _select(self, response_id: str) -> StoredResponse | None:
+        from ...gateway.store.schema import responses as table
+
+        with self._store.engine.connect() as conn:
+            r = conn.execute(table.select().where(table.c.id == response_id)).mappings().first()
+        if r is None:
+            return None
+        return StoredResponse(id=r["id"], owner=r["owner"], created_at=r["created_at"], expires_at=r["expires_at"],
+                              model=r["model"], previous_response_id=r["previous_response_id"],
+                              input_items=list(r["input_items"]), response=dict(r["response"]))
+
+    async def history(self, response_id: str, owner: str, *, param: str = "previous_response_id"
+                      ) -> list[dict[str, Any]]:
+        """Every item of the conversation up to and including ``response_id``'s output, oldest first."""
+        chain: list[StoredResponse] = []
+        current: str | None = response_id
+        while current is not None:
+            if len(chain) >= MAX_CHAIN:
+                raise BadRequest(f"the conversation is longer than {MAX_CHAIN} responses", param=param)
+            try:
+                row = await self.get(current, owner)
+            except NotFound:
+                if not chain:
+                    raise NotFound(f"previous response {response_id!r} not found (it does not exist, was deleted, "
+                                   "expired, was made with another API key, or was not stored: store=false)",
+                                   code="previous_response_not_found", param=param) from None
+                raise BadRequest(f"the conversation of {response_id!r} cannot be rebuilt: its earlier response "
+                                 f"{current!r} was deleted or has expired; start a new conversation or send the "
+                                 "history as input", code="previous_response_not_found", param=param) from None
+            chain.append(row)
+            current = row.previous_response_id
+        items: list[dict[str, Any]] = []
+        for row in reversed(chain):
+            items.extend(row.input_items)
+            items.extend(row.response.get("output") or ())
+        return items

@@ -1,0 +1,237 @@
+"""Neutral stream events -> the Responses API's SSE event sequence, with sequence numbers.
+
+``response.created`` and ``response.in_progress`` first; then, per output item,
+``response.output_item.added``, its content events and ``response.output_item.done``:
+
+- a message: ``content_part.added``, ``output_text.delta``..., ``output_text.done``,
+  ``content_part.done``;
+- a function call: ``function_call_arguments.delta``..., ``function_call_arguments.done``;
+- reasoning: per summary part ``reasoning_summary_part.added``,
+  ``reasoning_summary_text.delta``..., ``reasoning_summary_text.done``,
+  ``reasoning_summary_part.done``;
+
+and last ``response.completed`` (or ``response.incomplete`` when the output was cut by
+``max_output_tokens`` or a content filter), carrying the whole Response. Every event has a
+``sequence_number`` counting from 0, which the official SDK orders by.
+
+Items open and close one at a time, as OpenAI's own streams do; the item boundaries follow
+the same rules as :func:`.items.output_items` on the assembled answer (a run of reasoning is
+one item; text with another upstream item id starts a new message), so the events fold to
+exactly the non-streamed Response. An error after the headers is ``response.failed`` with
+the error and whatever output was complete.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..._types import Reasoning, StreamEvent, ToolCall, Usage
+from ...providers.openai.responses_messages import ITEM_ID
+from ..http_io import dumps_text, tally_usage
+from .items import function_call_output_item, message_output, new_item_id, reasoning_item
+from .wire import ResponsesRequest, response_object, status_of
+
+_ERROR_CODES = {429: "rate_limit_exceeded"}
+
+
+class ResponsesStreamEncoder:
+    """One stream's state: the items so far, the open item, the next sequence number."""
+
+    __slots__ = ("_req", "_id", "_model", "_created", "_seq", "_output", "_open", "_text", "_text_extra",
+                 "_reasoning", "_sealed", "_calls", "_call", "usage", "finish_reason", "final", "_pending")
+
+    def __init__(self, req: ResponsesRequest, *, response_id: str, model: str, created_at: int) -> None:
+        self._req = req
+        self._id = response_id
+        self._model = model
+        self._created = created_at
+        self._pending = ""
+        self._seq = 0
+        self._output: list[dict[str, Any]] = []
+        self._open: dict[str, Any] | None = None     # the item being streamed
+        self._text: list[str] = []
+        self._text_extra: dict[str, Any] | None = None
+        self._reasoning: list[Reasoning] = []
+        self._sealed = False                         # the current summary part got its signature
+        self._calls: dict[int, dict[str, Any]] = {}  # upstream index -> function_call item
+        self._call: list[str] = []
+        self.usage = Usage()
+        self.finish_reason: str | None = None
+        #: the finished Response object (set by :meth:`complete`, before ``finish``)
+        self.final: dict[str, Any] | None = None
+
+    # -- framing -----------------------------------------------------------------------
+    def _event(self, kind: str, body: str) -> str:
+        seq = self._seq
+        self._seq += 1
+        return f'event: {kind}\ndata: {{"type":"{kind}",{body},"sequence_number":{seq}}}\n\n'
+
+    def _snapshot(self, status: str, **kw: Any) -> dict[str, Any]:
+        return response_object(self._req, response_id=self._id, model=self._model, created_at=self._created,
+                               status=status, output=list(self._output), **kw)
+
+    def start(self) -> bytes:
+        snap = dumps_text(self._snapshot("in_progress", usage=None))
+        return (self._event("response.created", f'"response":{snap}')
+                + self._event("response.in_progress", f'"response":{snap}')).encode()
+
+    # -- events ------------------------------------------------------------------------
+    def encode(self, ev: StreamEvent) -> bytes | None:
+        t = ev.type
+        if t == "text":
+            return self._on_text(ev).encode() if ev.text else None
+        if t == "reasoning":
+            out = self._on_reasoning(ev)
+            return out.encode() if out else None
+        if t == "tool_call_delta":
+            return self._on_tool(ev).encode()
+        if t == "usage":
+            tally_usage(self.usage, ev)
+        elif t == "done":
+            tally_usage(self.usage, ev)
+            self.finish_reason = ev.finish_reason
+        return None
+
+    def _index(self) -> int:
+        return len(self._output)
+
+    def _add(self, item: dict[str, Any]) -> str:
+        self._open = item
+        return self._event("response.output_item.added", f'"output_index":{self._index()},"item":{dumps_text(item)}')
+
+    def _on_text(self, ev: StreamEvent) -> str:
+        out = ""
+        item = self._open
+        new_item = ev.extra and self._text_extra and ev.extra != self._text_extra
+        if item is None or item["type"] != "message" or new_item:
+            out += self._close()
+            item_id = (ev.extra or {}).get(ITEM_ID) or new_item_id("message")
+            opened = {"type": "message", "id": item_id, "role": "assistant", "status": "in_progress", "content": []}
+            out += self._add(opened)
+            out += self._event("response.content_part.added",
+                               f'"item_id":{dumps_text(item_id)},"output_index":{self._index()},"content_index":0,'
+                               f'"part":{{"type":"output_text","text":"","annotations":[],"logprobs":[]}}')
+            self._text = []
+            self._text_extra = ev.extra
+            item = opened
+        elif ev.extra:
+            self._text_extra = {**(self._text_extra or {}), **ev.extra}
+        self._text.append(ev.text or "")
+        return out + self._event("response.output_text.delta",
+                                 f'"item_id":{dumps_text(item["id"])},"output_index":{self._index()},'
+                                 f'"content_index":0,"delta":{dumps_text(ev.text)},"logprobs":[]')
+
+    def _on_reasoning(self, ev: StreamEvent) -> str:
+        out = ""
+        item = self._open
+        if item is None or item["type"] != "reasoning":
+            out += self._close()
+            item = {"type": "reasoning", "id": new_item_id("reasoning"), "summary": []}
+            out += self._add(item)
+            self._reasoning = []
+            self._sealed = False
+        # the accumulator's rule: after a signature or redacted data, more content is a new part
+        current = self._reasoning[-1] if self._reasoning else None
+        if current is None or current.redacted or (self._sealed and (ev.text or ev.signature or ev.redacted)):
+            if current is not None:
+                out += self._close_summary(current)
+            current = Reasoning("")
+            self._reasoning.append(current)
+            self._sealed = False
+            out += self._event("response.reasoning_summary_part.added",
+                               f'"item_id":{dumps_text(item["id"])},"output_index":{self._index()},'
+                               f'"summary_index":{len(self._reasoning) - 1},"part":{{"type":"summary_text","text":""}}')
+        if ev.text:
+            current.text += ev.text
+            out += self._event("response.reasoning_summary_text.delta",
+                               f'"item_id":{dumps_text(item["id"])},"output_index":{self._index()},'
+                               f'"summary_index":{len(self._reasoning) - 1},"delta":{dumps_text(ev.text)}')
+        if ev.signature:
+            current.signature = ev.signature
+            self._sealed = True
+        if ev.redacted:
+            current.redacted = ev.redacted
+        return out
+
+    def _close_summary(self, part: Reasoning) -> str:
+        assert self._open is not None
+        head = (f'"item_id":{dumps_text(self._open["id"])},"output_index":{self._index()},'
+                f'"summary_index":{self._reasoning.index(part)}')
+        return (self._event("response.reasoning_summary_text.done", f'{head},"text":{dumps_text(part.text)}')
+                + self._event("response.reasoning_summary_part.done",
+                              f'{head},"part":{{"type":"summary_text","text":{dumps_text(part.text)}}}'))
+
+    def _on_tool(self, ev: StreamEvent) -> str:
+        key = ev.index if ev.index is not None else len(self._calls)
+        out = ""
+        item = self._calls.get(key)
+        if item is None:
+            out += self._close()
+            item_id = (ev.extra or {}).get(ITEM_ID) or new_item_id("function_call")
+            item = {"type": "function_call", "id": item_id, "call_id": ev.id or f"call_{len(self._calls)}",
+                    "name": ev.name or "", "arguments": "", "status": "in_progress"}
+            self._calls[key] = item
+            out += self._add(item)
+            self._call = []
+        elif item is not self._open:  # a late fragment of a call already closed: nothing sane to send
+            return out
+        if ev.arguments:
+            self._call.append(ev.arguments)
+            out += self._event("response.function_call_arguments.delta",
+                               f'"item_id":{dumps_text(item["id"])},"output_index":{self._index()},'
+                               f'"delta":{dumps_text(ev.arguments)}')
+        return out
+
+    # -- closing -----------------------------------------------------------------------
+    def _close(self) -> str:
+        item = self._open
+        if item is None:
+            return ""
+        self._open = None
+        index = self._index()
+        head = f'"item_id":{dumps_text(item["id"])},"output_index":{index}'
+        out = ""
+        if item["type"] == "message":
+            text = "".join(self._text)
+            done = message_output(item["id"], text)
+            part = dumps_text(done["content"][0])
+            out += (self._event("response.output_text.done", f'{head},"content_index":0,"text":{dumps_text(text)},'
+                                                             f'"logprobs":[]')
+                    + self._event("response.content_part.done", f'{head},"content_index":0,"part":{part}'))
+        elif item["type"] == "reasoning":
+            out += self._close_summary(self._reasoning[-1])
+            done = reasoning_item(item["id"], self._reasoning)
+        else:
+            arguments = "".join(self._call)
+            done = function_call_output_item(item["id"], ToolCall(item["call_id"], item["name"], {},
+                                                                  raw_arguments=arguments))
+            out += self._event("response.function_call_arguments.done",
+                               f'{head},"name":{dumps_text(item["name"])},"arguments":{dumps_text(arguments)}')
+        self._output.append(done)
+        return out + self._event("response.output_item.done", f'"output_index":{index},"item":{dumps_text(done)}')
+
+    def complete(self, completed_at: int) -> dict[str, Any]:
+        """Close the open item and build the finished Response (the route stores it before
+        :meth:`finish` sends it, so it is readable the moment the client sees it)."""
+        self._pending = self._close()
+        status, incomplete = status_of(self.finish_reason)
+        self.final = self._snapshot(status, usage=self.usage, incomplete=incomplete,
+                                    completed_at=completed_at if status == "completed" else None)
+        return self.final
+
+    def finish(self) -> bytes:
+        if self.final is None:
+            self.complete(self._created)
+        kind = "response.completed" if self.final["status"] == "completed" else "response.incomplete"  # type: ignore[index]
+        return (self._pending + self._event(kind, f'"response":{dumps_text(self.final)}')).encode()
+
+    def error(self, payload: dict[str, Any]) -> bytes:
+        """An error after the stream started: ``response.failed`` with the output finished so far."""
+        err = payload.get("error") or {}
+        out = self._close() if self.final is None else ""
+        code = _ERROR_CODES.get(int(err.get("status") or 0), "server_error")
+        if err.get("type") == "rate_limit_error":
+            code = "rate_limit_exceeded"
+        failed = self._snapshot("failed", usage=self.usage,
+                                error={"code": code, "message": str(err.get("message") or "the response failed")})
+        return (out + self._event("response.failed", f'"response":{dumps_text(failed)}')).encode()

@@ -1,0 +1,298 @@
+"""``POST /v1/responses`` bodies -> a neutral request; a neutral answer -> the Response object.
+
+Pure functions, like :mod:`..openai_wire`: a mistake is a 400 naming the exact field, the
+body is read once. The items themselves are translated in :mod:`.items`.
+
+Honoured: ``input`` (string or items), ``instructions`` (a system message placed first; as
+in OpenAI's API it is *not* carried over by ``previous_response_id``), ``previous_response_id``,
+``store`` (default true), ``stream``, function ``tools``, ``tool_choice`` (``allowed_tools``
+included), ``parallel_tool_calls``, ``text.format`` (``text``/``json_object``/``json_schema``),
+``reasoning.effort``/``summary``, ``max_output_tokens``, ``temperature``, ``top_p``,
+``metadata``, ``user``/``safety_identifier``. Accepted and ignored (no portable meaning):
+``include``, ``truncation``, ``service_tier``, ``prompt_cache_key``, ``stream_options``,
+``text.verbosity``, ``max_tool_calls``, ``top_logprobs: 0``. Refused with a 400:
+``background: true``, ``conversation``, ``prompt`` (stored prompts), ``top_logprobs`` > 0.
+
+Built-in tools (web search, file search, computer use, code interpreter, MCP...) are
+collected apart: the route refuses them unless every target of the model is OpenAI's own
+Responses API, which runs them itself (see :mod:`.api`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..._types import (
+    ChatRequest,
+    ChatResponse,
+    Message,
+    ReasoningConfig,
+    ResponseFormat,
+    Role,
+    Tool,
+    ToolChoice,
+    Usage,
+)
+from ..fields import (
+    MAX_TOKENS,
+    as_dict,
+    bad,
+    check_tool_choice,
+    get_bool,
+    get_dict,
+    get_int,
+    get_list,
+    get_model,
+    get_name,
+    get_number,
+    get_str,
+    json_schema_object,
+)
+from .items import normalise_input, output_items
+
+_EFFORTS = {"minimal", "low", "medium", "high"}
+_SUMMARIES = {"auto", "concise", "detailed"}
+MAX_METADATA_KEYS = 16
+
+
+@dataclass(slots=True)
+class ResponsesRequest:
+    """A parsed ``POST /v1/responses`` body: what the gateway needs, and what the Response
+    object echoes back (OpenAI's objects repeat the request's settings)."""
+
+    model: str
+    input_items: list[dict[str, Any]]
+    instructions: str | None
+    previous_response_id: str | None
+    store: bool
+    stream: bool
+    tools: list[Tool] | None
+    tool_choice: ToolChoice | None
+    response_format: ResponseFormat | None
+    reasoning: ReasoningConfig | None
+    max_output_tokens: int | None
+    temperature: float | None
+    top_p: float | None
+    parallel_tool_calls: bool | None
+    user: str | None
+    metadata: dict[str, str]
+    #: the client's own words for the echoed settings (tools, tool_choice, text, reasoning...)
+    echo: dict[str, Any]
+    #: built-in tools as sent (served only by OpenAI's Responses API)
+    builtin_tools: list[dict[str, Any]] = field(default_factory=list)
+
+    def chat_request(self, history: list[Message]) -> ChatRequest:
+        """The neutral request: instructions, the rebuilt history, then this request's input."""
+        from .items import items_to_messages
+
+        messages = [Message(Role.SYSTEM, self.instructions)] if self.instructions else []
+        messages += history
+        messages += items_to_messages(self.input_items)
+        extra = None
+        if self.builtin_tools:  # only reaches an openai-responses target (checked by the route)
+            extra = {"tools": list(self.echo["tools"])}
+            if isinstance(self.echo["tool_choice"], dict):
+                extra["tool_choice"] = self.echo["tool_choice"]
+        return ChatRequest(
+            model=self.model, messages=messages, tools=self.tools, tool_choice=self.tool_choice,
+            response_format=self.response_format, temperature=self.temperature, top_p=self.top_p,
+            max_tokens=self.max_output_tokens, reasoning=self.reasoning, user=self.user, stream=self.stream,
+            parallel_tool_calls=self.parallel_tool_calls, extra_body=extra)
+
+
+def parse_request(body: dict[str, Any]) -> ResponsesRequest:
+    model = get_model(body)
+    if get_bool(body, "background", ""):
+        raise bad("background", "background mode is not supported by the gateway; send the request without it")
+    for unsupported, why in (("conversation", "conversation objects are not supported; use previous_response_id"),
+                             ("prompt", "stored prompts are not supported; send instructions and input")):
+        if body.get(unsupported) is not None:
+            raise bad(unsupported, why)
+    if (get_int(body, "top_logprobs", "", minimum=0, maximum=20) or 0) > 0:
+        raise bad("top_logprobs", "log probabilities are not available through the gateway; drop 'top_logprobs'")
+    raw_input = body.get("input")
+    previous = get_str(body, "previous_response_id", "")
+    if raw_input is None:
+        raise bad("input", "required input is missing (a string or an array of input items)")
+    items = normalise_input(raw_input)
+    if not items:
+        raise bad("input", "must not be empty")
+    tools, builtin, raw_tools = _tools(body)
+    choice, allowed, raw_choice = _tool_choice(body.get("tool_choice"), builtin)
+    if allowed is not None:
+        known = {t.name for t in tools or ()}
+        missing = [n for n in allowed if n not in known]
+        if missing:
+            raise bad("tool_choice.tools", f"names tool {missing[0]!r}, which is not among the request's tools")
+        tools = [t for t in tools or () if t.name in allowed] or None
+    if choice is not None and not builtin:
+        check_tool_choice(tools, choice.mode, choice.name, "tool_choice")
+    text = get_dict(body, "text", "")
+    fmt, raw_format = _format(text)
+    reasoning, raw_reasoning = _reasoning(get_dict(body, "reasoning", ""))
+    max_output = get_int(body, "max_output_tokens", "", minimum=1, maximum=MAX_TOKENS)
+    temperature = get_number(body, "temperature", "", minimum=0, maximum=2)
+    top_p = get_number(body, "top_p", "", minimum=0, maximum=1)
+    parallel = get_bool(body, "parallel_tool_calls", "")
+    user = get_str(body, "user", "") or get_str(body, "safety_identifier", "")
+    store = get_bool(body, "store", "")
+    echo = {"tools": raw_tools, "tool_choice": raw_choice, "text": {"format": raw_format},
+            "reasoning": raw_reasoning, "truncation": get_str(body, "truncation", "") or "disabled"}
+    if echo["truncation"] not in ("auto", "disabled"):
+        raise bad("truncation", "expected 'auto' or 'disabled'")
+    return ResponsesRequest(
+        model=model, input_items=items, instructions=get_str(body, "instructions", ""),
+        previous_response_id=previous, store=True if store is None else store,
+        stream=bool(get_bool(body, "stream", "")), tools=tools, tool_choice=choice, response_format=fmt,
+        reasoning=reasoning, max_output_tokens=max_output, temperature=temperature, top_p=top_p,
+        parallel_tool_calls=parallel, user=user, metadata=_metadata(body.get("metadata")), echo=echo,
+        builtin_tools=builtin)
+
+
+def _tools(body: dict[str, Any]) -> tuple[list[Tool] | None, list[dict[str, Any]], list[dict[str, Any]]]:
+    tools: list[Tool] = []
+    builtin: list[dict[str, Any]] = []
+    echoed: list[dict[str, Any]] = []
+    for i, raw in enumerate(get_list(body, "tools", "") or []):
+        at = f"tools[{i}]"
+        item = as_dict(raw, at)
+        kind = get_str(item, "type", at, required=True)
+        if kind != "function":
+            builtin.append(item)
+            echoed.append(item)
+            continue
+        params = item.get("parameters")
+        tool = Tool(name=get_name(item, "name", at), description=get_str(item, "description", at),
+                    parameters=json_schema_object(params, f"{at}.parameters") if params is not None
+                    else {"type": "object", "properties": {}},
+                    strict=get_bool(item, "strict", at))
+        tools.append(tool)
+        echoed.append({"type": "function", "name": tool.name, "description": tool.description,
+                       "parameters": tool.parameters, "strict": bool(tool.strict) if tool.strict is not None else True})
+    return tools or None, builtin, echoed
+
+
+def _tool_choice(raw: Any, builtin: list[dict[str, Any]]) -> tuple[ToolChoice | None, list[str] | None, Any]:
+    """(choice, names of allowed_tools or None, the echo)."""
+    if raw is None:
+        return None, None, "auto"
+    if isinstance(raw, str):
+        if raw in ("auto", "none", "required"):
+            return ToolChoice(raw), None, raw  # type: ignore[arg-type]
+        raise bad("tool_choice", f"expected 'auto', 'none', 'required' or an object, got {raw!r}")
+    choice = as_dict(raw, "tool_choice")
+    kind = get_str(choice, "type", "tool_choice", required=True)
+    if kind == "function":
+        return ToolChoice("tool", get_name(choice, "name", "tool_choice")), None, {"type": "function",
+                                                                                   "name": choice["name"]}
+    if kind == "allowed_tools":
+        mode = get_str(choice, "mode", "tool_choice", required=True)
+        if mode not in ("auto", "required"):
+            raise bad("tool_choice.mode", f"expected 'auto' or 'required', got {mode!r}")
+        names = []
+        for i, item in enumerate(get_list(choice, "tools", "tool_choice", required=True) or []):
+            at = f"tool_choice.tools[{i}]"
+            item = as_dict(item, at)
+            if item.get("type") != "function":
+                raise bad(f"{at}.type", "only function tools can be listed in allowed_tools")
+            names.append(get_name(item, "name", at))
+        return ToolChoice(mode), names, choice  # type: ignore[arg-type]
+    if builtin:  # a hosted tool forced by type: passed on with the built-in tools
+        return None, None, choice
+    raise bad("tool_choice.type", f"expected 'function' or 'allowed_tools', got {kind!r}")
+
+
+def _format(text: dict[str, Any] | None) -> tuple[ResponseFormat | None, dict[str, Any]]:
+    fmt = get_dict(text, "format", "text") if text is not None else None
+    if fmt is None:
+        return None, {"type": "text"}
+    kind = get_str(fmt, "type", "text.format", required=True)
+    if kind == "text":
+        return None, {"type": "text"}
+    if kind == "json_object":
+        return ResponseFormat(type="json_object"), {"type": "json_object"}
+    if kind == "json_schema":
+        schema = json_schema_object(fmt.get("schema"), "text.format.schema")
+        name = get_str(fmt, "name", "text.format", default="response")
+        strict = get_bool(fmt, "strict", "text.format")
+        echo = {"type": "json_schema", "name": name, "schema": schema, "strict": bool(strict)}
+        description = get_str(fmt, "description", "text.format")
+        if description:
+            echo["description"] = description
+        return ResponseFormat(type="json_schema", schema=schema, name=name, strict=bool(strict)), echo
+    raise bad("text.format.type", f"expected text, json_object or json_schema, got {kind!r}")
+
+
+def _reasoning(raw: dict[str, Any] | None) -> tuple[ReasoningConfig | None, dict[str, Any]]:
+    if raw is None:
+        return None, {"effort": None, "summary": None}
+    effort = get_str(raw, "effort", "reasoning")
+    summary = get_str(raw, "summary", "reasoning") or get_str(raw, "generate_summary", "reasoning")
+    if effort is not None and effort != "none" and effort not in _EFFORTS:
+        raise bad("reasoning.effort", f"expected one of none, {', '.join(sorted(_EFFORTS))}; got {effort!r}")
+    if summary is not None and summary not in _SUMMARIES:
+        raise bad("reasoning.summary", f"expected auto, concise or detailed; got {summary!r}")
+    echo = {"effort": effort, "summary": summary}
+    if effort in (None, "none") and summary is None:
+        return None, echo
+    return ReasoningConfig(effort=None if effort == "none" else effort, summary=summary is not None), echo  # type: ignore[arg-type]
+
+
+def _metadata(raw: Any) -> dict[str, str]:
+    if raw is None:
+        return {}
+    meta = as_dict(raw, "metadata")
+    if len(meta) > MAX_METADATA_KEYS:
+        raise bad("metadata", f"at most {MAX_METADATA_KEYS} keys")
+    for key, value in meta.items():
+        if len(key) > 64 or not isinstance(value, str) or len(value) > 512:
+            raise bad(f"metadata.{key[:64]}", "keys are at most 64 characters and values strings of at most 512")
+    return dict(meta)
+
+
+# =========================================================================== responses
+
+
+def usage_json(u: Usage) -> dict[str, Any]:
+    return {"input_tokens": u.input_tokens,
+            "input_tokens_details": {"cached_tokens": u.cached_tokens, "cache_write_tokens": u.cache_write_tokens},
+            "output_tokens": u.output_tokens,
+            "output_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
+            "total_tokens": u.input_tokens + u.output_tokens}
+
+
+def status_of(finish_reason: str | None) -> tuple[str, dict[str, Any] | None]:
+    """The Response ``status`` and ``incomplete_details`` for a neutral finish reason."""
+    if finish_reason == "length":
+        return "incomplete", {"reason": "max_output_tokens"}
+    if finish_reason == "content_filter":
+        return "incomplete", {"reason": "content_filter"}
+    return "completed", None
+
+
+def response_object(req: ResponsesRequest, *, response_id: str, model: str, created_at: int, status: str,
+                    output: list[dict[str, Any]], usage: Usage | None,
+                    incomplete: dict[str, Any] | None = None, error: dict[str, Any] | None = None,
+                    completed_at: int | None = None) -> dict[str, Any]:
+    """The Response object. ``model`` is the name the client asked for."""
+    return {
+        "id": response_id, "object": "response", "created_at": created_at, "status": status,
+        "background": False, "completed_at": completed_at, "error": error, "incomplete_details": incomplete,
+        "instructions": req.instructions, "max_output_tokens": req.max_output_tokens, "model": model,
+        "output": output, "parallel_tool_calls": True if req.parallel_tool_calls is None else req.parallel_tool_calls,
+        "previous_response_id": req.previous_response_id, "reasoning": req.echo["reasoning"],
+        "service_tier": "default", "store": req.store, "temperature": 1.0 if req.temperature is None else req.temperature,
+        "text": req.echo["text"], "tool_choice": req.echo["tool_choice"], "tools": req.echo["tools"],
+        "top_p": 1.0 if req.top_p is None else req.top_p, "truncation": req.echo["truncation"],
+        "usage": usage_json(usage) if usage is not None else None, "user": req.user, "metadata": req.metadata,
+    }
+
+
+def completed_object(req: ResponsesRequest, resp: ChatResponse, *, response_id: str, model: str, created_at: int,
+                     completed_at: int) -> dict[str, Any]:
+    """The finished Response for a non-streamed answer."""
+    status, incomplete = status_of(resp.finish_reason)
+    return response_object(req, response_id=response_id, model=model, created_at=created_at, status=status,
+                           output=output_items(resp.parts), usage=resp.usage, incomplete=incomplete,
+                           completed_at=completed_at if status == "completed" else None)
