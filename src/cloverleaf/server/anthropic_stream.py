@@ -99,11 +99,8 @@ class MessageStreamEncoder:
         return out + start
 
     def _reasoning(self, ev: StreamEvent) -> bytes | None:
+        # text, then its signature, then opaque data: the order message_json writes a part in
         out = ""
-        if ev.redacted:
-            out += self._close()
-            index, start = self._begin(dumps_text({"type": "redacted_thinking", "data": ev.redacted}))
-            out += start + self._stop(index)
         if ev.text:
             out += self._ensure("thinking", '{"type":"thinking","thinking":"","signature":""}')
             out += self._delta(f'{{"type":"thinking_delta","thinking":{dumps_text(ev.text)}}}')
@@ -111,6 +108,10 @@ class MessageStreamEncoder:
             out += self._ensure("thinking", '{"type":"thinking","thinking":"","signature":""}')
             out += self._delta(f'{{"type":"signature_delta","signature":{dumps_text(ev.signature)}}}')
             out += self._close()  # a signature ends its thinking block
+        if ev.redacted:
+            out += self._close()
+            index, start = self._begin(dumps_text({"type": "redacted_thinking", "data": ev.redacted}))
+            out += start + self._stop(index)
         return out.encode() if out else None
 
     def _tool(self, ev: StreamEvent) -> bytes:

@@ -324,10 +324,12 @@ def message_json(resp: ChatResponse, *, message_id: str, model: str) -> dict[str
         elif isinstance(part, ToolCall):
             content.append({"type": "tool_use", "id": part.id, "name": part.name, "input": part.arguments})
         elif isinstance(part, Reasoning):
+            # a part may hold readable text and opaque data (OpenAI's summary and encrypted
+            # content): a thinking block, then a redacted_thinking block, as the stream sends them
+            if part.text or part.signature or not part.redacted:
+                content.append({"type": "thinking", "thinking": part.text, "signature": part.signature or ""})
             if part.redacted:
                 content.append({"type": "redacted_thinking", "data": part.redacted})
-            else:
-                content.append({"type": "thinking", "thinking": part.text, "signature": part.signature or ""})
     return {
         "id": message_id,
         "type": "message",

@@ -145,6 +145,47 @@ MESSAGES_REQUEST = _obj({
     "metadata": _obj({"user_id": STR}),
 }, ("model", "max_tokens", "messages"))
 
+_R_INPUT_PART = {"anyOf": [
+    _obj({"type": {"const": "input_text"}, "text": STR}, ("type", "text")),
+    _obj({"type": {"const": "input_image"}, "image_url": STR, "detail": {"enum": ["auto", "low", "high"]}},
+         ("type", "image_url")),
+    _obj({"type": {"const": "input_file"}, "file_data": STR, "file_url": STR, "filename": STR}, ("type",)),
+]}
+_R_ITEM = {"anyOf": [
+    _obj({"type": {"const": "message"}, "role": {"enum": ["user", "system", "developer", "assistant"]},
+          "content": {"anyOf": [STR, _arr(OBJ)]}}, ("role", "content")),
+    _obj({"type": {"const": "function_call"}, "call_id": STR, "name": STR, "arguments": STR},
+         ("type", "call_id", "name", "arguments")),
+    _obj({"type": {"const": "function_call_output"}, "call_id": STR,
+          "output": {"anyOf": [STR, _arr(_R_INPUT_PART)]}}, ("type", "call_id", "output")),
+    _obj({"type": {"const": "reasoning"}, "id": STR, "summary": _arr(_obj({"type": STR, "text": STR})),
+          "encrypted_content": STR}, ("type", "summary")),
+]}
+RESPONSES_REQUEST = _obj({
+    "model": MODEL,
+    "input": {"anyOf": [{"type": "string", "minLength": 1}, _arr(_R_ITEM, minItems=1)]},
+    "instructions": STR,
+    "previous_response_id": STR,
+    "store": BOOL,
+    "stream": BOOL,
+    "tools": _arr(_obj({"type": STR, "name": STR, "description": STR, "parameters": OBJ, "strict": BOOL},
+                       ("type",))),
+    "tool_choice": {"anyOf": [{"enum": ["auto", "none", "required"]},
+                              _obj({"type": {"const": "function"}, "name": STR}, ("type", "name"))]},
+    "parallel_tool_calls": BOOL,
+    "text": _obj({"format": {"anyOf": [
+        _obj({"type": {"enum": ["text", "json_object"]}}, ("type",)),
+        _obj({"type": {"const": "json_schema"}, "name": STR, "schema": OBJ, "strict": BOOL}, ("type", "schema")),
+    ]}}),
+    "reasoning": _obj({"effort": {"enum": ["none", "minimal", "low", "medium", "high"]},
+                       "summary": {"enum": ["auto", "concise", "detailed"]}}),
+    "max_output_tokens": {"type": "integer", "minimum": 1},
+    "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+    "top_p": {"type": "number", "minimum": 0, "maximum": 1},
+    "metadata": {"type": "object", "additionalProperties": {"type": "string", "maxLength": 512}, "maxProperties": 16},
+    "user": STR,
+}, ("model", "input"))
+
 ERROR_OPENAI = _obj({"error": _obj({"message": STR, "type": STR, "param": {"type": ["string", "null"]},
                                     "code": {"type": ["string", "null"]}}, ("message", "type"))}, ("error",))
 ERROR_ANTHROPIC = _obj({"type": {"const": "error"}, "error": _obj({"type": STR, "message": STR}, ("type", "message"))},
@@ -189,6 +230,7 @@ def _query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
 def document() -> dict[str, Any]:
     admin = (401, 404)
     name, key_id = [_path_param("name")], [_path_param("key_id")]
+    response_id = [_path_param("response_id")]
     return {
         "openapi": "3.1.0",
         "info": {"title": "cloverleaf gateway", "version": "1",
@@ -216,6 +258,16 @@ def document() -> dict[str, Any]:
             "/v1/messages/count_tokens": {"post": _op("Estimated input tokens",
                                                       _responses("count", 400, 401, 403, 404, 413,
                                                                  error="AnthropicError"), MESSAGES_REQUEST)},
+            "/v1/responses": {"post": _op("OpenAI Responses (JSON or SSE), any provider",
+                                          _responses("response", *_MODEL_ERRORS, stream=True), RESPONSES_REQUEST)},
+            "/v1/responses/{response_id}": {
+                "get": _op("A stored response", _responses("response", 400, 401, 404), params=response_id),
+                "delete": _op("Delete a stored response", _responses("deleted", 401, 404), params=response_id),
+            },
+            "/v1/responses/{response_id}/input_items": {"get": _op(
+                "The items a stored response was generated from", _responses("items", 400, 401, 404),
+                params=[*response_id, _query("limit", {"type": "integer", "minimum": 1, "maximum": 100}),
+                        _query("order", {"enum": ["asc", "desc"]}), _query("after", STR)])},
             "/admin/models": {
                 "get": _op("List model entries", _responses("entries", *admin)),
                 "post": _op("Create a model entry", {**_responses("unused", 400, 409, *admin),

@@ -131,6 +131,7 @@ responses = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("expires_at", sa.Float, index=True),
     sa.Column("model", sa.String(255), nullable=False),
+    sa.Column("provider", sa.String(64)),
     sa.Column("previous_response_id", sa.String(64)),
     sa.Column("input_items", sa.JSON, nullable=False),
     sa.Column("response", sa.JSON, nullable=False),

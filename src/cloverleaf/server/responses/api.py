@@ -79,7 +79,9 @@ async def create(request: Request, st: ServerState) -> Response:
     out = completed_object(req, resp, response_id=response_id, model=model, created_at=created,
                            completed_at=int(time.time()))
     if req.store:
-        await store.save(_row(st, req, response_id, owner, out))
+        row = _row(st, req, response_id, owner, out)
+        row.provider = resp.provider
+        await store.save(row)
     st.done(request, model, resp.provider, upstream=upstream_ms(resp.metadata), usage=resp.usage, cost=resp.cost)
     return json_response(out)
 
@@ -93,7 +95,7 @@ async def _completing(events: AsyncIterator[StreamEvent], encoder: ResponsesStre
             yield ev
         final = encoder.complete(int(time.time()))
         if row is not None:
-            row.response = final
+            row.response, row.provider = final, encoder.provider
             await store.save(row)
     finally:
         aclose = getattr(events, "aclose", None)
@@ -106,7 +108,7 @@ def _row(st: ServerState, req: ResponsesRequest, response_id: str, owner: str,
     now = time.time()
     days = _retention_days(st, req.model)
     return StoredResponse(id=response_id, owner=owner, created_at=now,
-                          expires_at=now + days * DAY if days else None, model=req.model,
+                          expires_at=now + days * DAY if days else None, model=req.model, provider=None,
                           previous_response_id=req.previous_response_id, input_items=req.input_items,
                           response=response or {})
 

@@ -20,6 +20,8 @@ Reasoning round-trips through ``encrypted_content``: a provider's opaque reasoni
 thought signature) has no field of its own in the Responses API, so the gateway packs
 it as ``clv1:`` + base64(JSON) and unpacks it when the item comes back — from the store or
 from a client that manages its own history (the Agents SDK sends the items back whole).
+Which provider made it is not in the client's copy (a stream cannot know it when the item
+closes, and both renderings must agree); the store adds it when it rebuilds a history.
 A run of consecutive reasoning parts is one reasoning item, one summary part each, both
 streamed and not, so a stream folds to the same items as the non-streamed answer.
 """
@@ -252,8 +254,20 @@ def pack(parts: list[Reasoning]) -> str | None:
     """The opaque reasoning data of a run of parts, or None when there is none."""
     if not any(p.signature or p.redacted for p in parts):
         return None
-    data = [{k: v for k, v in (("s", p.signature), ("r", p.redacted), ("p", p.provider)) if v} for p in parts]
+    data = [{k: v for k, v in (("s", p.signature), ("r", p.redacted)) if v} for p in parts]
     return PACKED + base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode("ascii")
+
+
+def stamp_provider(item: dict[str, Any], provider: str | None) -> dict[str, Any]:
+    """A stored reasoning item with the provider that made it packed in (the store knows it;
+    a client never sees it): a conversation that moves to another provider then drops
+    reasoning that provider cannot verify, as the SDK does for its own history."""
+    packed = unpack(item.get("encrypted_content")) if provider else None
+    if not packed:
+        return item
+    data = [{**p, "p": provider} for p in packed]
+    return {**item, "encrypted_content": PACKED + base64.urlsafe_b64encode(
+        json.dumps(data, separators=(",", ":")).encode()).decode("ascii")}
 
 
 def unpack(value: Any) -> list[dict[str, Any]] | None:

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import BadRequest, NotFound
+from .items import stamp_provider
 
 CACHE_SIZE = 512
 PURGE_INTERVAL_SECONDS = 3600.0
@@ -46,6 +47,8 @@ class StoredResponse:
     created_at: float
     expires_at: float | None
     model: str
+    #: the provider row that answered (reasoning is only replayed to the same kind)
+    provider: str | None
     previous_response_id: str | None
     input_items: list[dict[str, Any]]
     response: dict[str, Any]
@@ -90,6 +93,7 @@ class ResponseStore:
         with self._store.engine.begin() as conn:
             conn.execute(table.insert().values(
                 id=row.id, owner=row.owner, created_at=row.created_at, expires_at=row.expires_at, model=row.model,
+                provider=row.provider,
                 previous_response_id=row.previous_response_id, input_items=row.input_items, response=row.response))
         now = self._wall()
         if now - self._last_purge >= PURGE_INTERVAL_SECONDS:
@@ -143,7 +147,7 @@ class ResponseStore:
         if r is None:
             return None
         return StoredResponse(id=r["id"], owner=r["owner"], created_at=r["created_at"], expires_at=r["expires_at"],
-                              model=r["model"], previous_response_id=r["previous_response_id"],
+                              model=r["model"], provider=r["provider"], previous_response_id=r["previous_response_id"],
                               input_items=list(r["input_items"]), response=dict(r["response"]))
 
     async def history(self, response_id: str, owner: str, *, param: str = "previous_response_id"
@@ -169,5 +173,6 @@ class ResponseStore:
         items: list[dict[str, Any]] = []
         for row in reversed(chain):
             items.extend(row.input_items)
-            items.extend(row.response.get("output") or ())
+            items.extend(stamp_provider(item, row.provider) if item.get("type") == "reasoning" else item
+                         for item in row.response.get("output") or ())
         return items

@@ -38,7 +38,7 @@ class ResponsesStreamEncoder:
     """One stream's state: the items so far, the open item, the next sequence number."""
 
     __slots__ = ("_req", "_id", "_model", "_created", "_seq", "_output", "_open", "_text", "_text_extra",
-                 "_reasoning", "_sealed", "_calls", "_call", "usage", "finish_reason", "final", "_pending")
+                 "_reasoning", "_sealed", "_calls", "_call", "usage", "finish_reason", "final", "_pending", "provider")
 
     def __init__(self, req: ResponsesRequest, *, response_id: str, model: str, created_at: int) -> None:
         self._req = req
@@ -46,6 +46,8 @@ class ResponsesStreamEncoder:
         self._model = model
         self._created = created_at
         self._pending = ""
+        #: the provider row that answered (from the final event), for the store
+        self.provider: str | None = None
         self._seq = 0
         self._output: list[dict[str, Any]] = []
         self._open: dict[str, Any] | None = None     # the item being streamed
@@ -90,6 +92,8 @@ class ResponsesStreamEncoder:
         elif t == "done":
             tally_usage(self.usage, ev)
             self.finish_reason = ev.finish_reason
+            if ev.response is not None:
+                self.provider = ev.response.provider
         return None
 
     def _index(self) -> int:
@@ -134,7 +138,7 @@ class ResponsesStreamEncoder:
         current = self._reasoning[-1] if self._reasoning else None
         if current is None or current.redacted or (self._sealed and (ev.text or ev.signature or ev.redacted)):
             if current is not None:
-                out += self._close_summary(current)
+                out += self._close_summary(current, item)
             current = Reasoning("")
             self._reasoning.append(current)
             self._sealed = False
@@ -153,9 +157,8 @@ class ResponsesStreamEncoder:
             current.redacted = ev.redacted
         return out
 
-    def _close_summary(self, part: Reasoning) -> str:
-        assert self._open is not None
-        head = (f'"item_id":{dumps_text(self._open["id"])},"output_index":{self._index()},'
+    def _close_summary(self, part: Reasoning, item: dict[str, Any]) -> str:
+        head = (f'"item_id":{dumps_text(item["id"])},"output_index":{self._index()},'
                 f'"summary_index":{self._reasoning.index(part)}')
         return (self._event("response.reasoning_summary_text.done", f'{head},"text":{dumps_text(part.text)}')
                 + self._event("response.reasoning_summary_part.done",
@@ -199,7 +202,7 @@ class ResponsesStreamEncoder:
                                                              f'"logprobs":[]')
                     + self._event("response.content_part.done", f'{head},"content_index":0,"part":{part}'))
         elif item["type"] == "reasoning":
-            out += self._close_summary(self._reasoning[-1])
+            out += self._close_summary(self._reasoning[-1], item)
             done = reasoning_item(item["id"], self._reasoning)
         else:
             arguments = "".join(self._call)

@@ -276,7 +276,7 @@ def response_object(req: ResponsesRequest, *, response_id: str, model: str, crea
                     incomplete: dict[str, Any] | None = None, error: dict[str, Any] | None = None,
                     completed_at: int | None = None) -> dict[str, Any]:
     """The Response object. ``model`` is the name the client asked for."""
-    return {
+    out = {
         "id": response_id, "object": "response", "created_at": created_at, "status": status,
         "background": False, "completed_at": completed_at, "error": error, "incomplete_details": incomplete,
         "instructions": req.instructions, "max_output_tokens": req.max_output_tokens, "model": model,
@@ -285,8 +285,13 @@ def response_object(req: ResponsesRequest, *, response_id: str, model: str, crea
         "service_tier": "default", "store": req.store, "temperature": 1.0 if req.temperature is None else req.temperature,
         "text": req.echo["text"], "tool_choice": req.echo["tool_choice"], "tools": req.echo["tools"],
         "top_p": 1.0 if req.top_p is None else req.top_p, "truncation": req.echo["truncation"],
-        "usage": usage_json(usage) if usage is not None else None, "user": req.user, "metadata": req.metadata,
+        "metadata": req.metadata,
     }
+    if usage is not None:  # the schema has no null for these: absent until known
+        out["usage"] = usage_json(usage)
+    if req.user is not None:
+        out["user"] = req.user
+    return out
 
 
 def completed_object(req: ResponsesRequest, resp: ChatResponse, *, response_id: str, model: str, created_at: int,
