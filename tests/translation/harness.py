@@ -171,7 +171,7 @@ def validate_responses_event(payload: dict[str, Any]) -> None:
     validate(component, payload)
 
 
-_GENERATED = re.compile(r"^(rs|msg|fc)_[0-9a-f]{24}$")
+_GENERATED = re.compile(r"^(rs|msg|fc)_[0-9a-f]{24}")
 
 
 def fold_responses(payloads: list[dict[str, Any]]) -> dict[str, Any]:
@@ -223,8 +223,9 @@ def normalise_ids(response: dict[str, Any]) -> dict[str, Any]:
     """Item ids the gateway generates differ between two renderings; upstream ids must not."""
     out = json.loads(json.dumps(response))
     for i, item in enumerate(out["output"]):
-        if _GENERATED.match(item["id"]):
-            item["id"] = f"generated-{i}"
+        found = _GENERATED.match(item["id"])
+        if found:  # a generated id, and the call's provider data after it (compared as is)
+            item["id"] = f"generated-{i}" + item["id"][found.end():]
     for key in ("created_at", "completed_at"):
         out[key] = 0 if out[key] is not None else None
     return out

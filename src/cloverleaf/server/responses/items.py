@@ -20,6 +20,9 @@ Reasoning round-trips through ``encrypted_content``: a provider's opaque reasoni
 thought signature) has no field of its own in the Responses API, so the gateway packs
 it as ``clv1:`` + base64(JSON) and unpacks it when the item comes back — from the store or
 from a client that manages its own history (the Agents SDK sends the items back whole).
+A function call's provider data (Gemini's thought signature, which Gemini requires back with
+the call) rides the same way in the call item's ``id``, after a ``~``: the Responses API has no
+other field a client is sure to send back unchanged.
 Which provider made it is not in the client's copy (a stream cannot know it when the item
 closes, and both renderings must agree); the store adds it when it rebuilds a history.
 A run of consecutive reasoning parts is one reasoning item, one summary part each, both
@@ -205,8 +208,9 @@ def _assistant_parts(item: dict[str, Any]) -> list[Part]:
         return reasoning_parts(item)
     if kind == "function_call":
         raw = item.get("arguments") or ""
+        base, extra = split_call_item_id(item.get("id"))
         return [ToolCall(id=item["call_id"], name=item["name"], arguments=parse_arguments(raw), raw_arguments=raw,
-                         extra={ITEM_ID: item["id"]} if item.get("id") else None)]
+                         extra={ITEM_ID: base, **extra} if base else (extra or None))]
     text = "".join(p.get("text") or p.get("refusal") or "" for p in item["content"])
     return [Text(text, extra={ITEM_ID: item["id"]} if item.get("id") else None)] if text else []
 
@@ -283,6 +287,26 @@ def unpack(value: Any) -> list[dict[str, Any]] | None:
     return data
 
 
+def call_item_id(base: str, extra: dict[str, Any] | None) -> str:
+    """A function call item's id: ``base``, plus the call's provider data when it has any."""
+    data = {k: v for k, v in (extra or {}).items() if k != ITEM_ID}
+    if not data:
+        return base
+    return base + "~" + base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode("ascii")
+
+
+def split_call_item_id(item_id: str | None) -> tuple[str | None, dict[str, Any]]:
+    if not item_id or "~" not in item_id:
+        return item_id, {}
+    base, _, packed = item_id.partition("~")
+    try:
+        data = json.loads(base64.urlsafe_b64decode(packed.encode("ascii")))
+    except ValueError:
+        raise bad("function_call.id", "this function call's id is damaged; send it back exactly as it was "
+                                      "received") from None
+    return base, data if isinstance(data, dict) else {}
+
+
 def reasoning_item(item_id: str, parts: list[Reasoning]) -> dict[str, Any]:
     return {"type": "reasoning", "id": item_id, "summary": [{"type": "summary_text", "text": p.text} for p in parts],
             "encrypted_content": pack(parts), "status": "completed"}
@@ -327,8 +351,8 @@ def output_items(parts: list[Part]) -> list[dict[str, Any]]:
         elif isinstance(part, ToolCall):
             flush_reasoning()
             flush_text()
-            items.append(function_call_output_item((part.extra or {}).get(ITEM_ID) or new_item_id("function_call"),
-                                                   part))
+            base = (part.extra or {}).get(ITEM_ID) or new_item_id("function_call")
+            items.append(function_call_output_item(call_item_id(base, part.extra), part))
     flush_reasoning()
     flush_text()
     return items

@@ -28,7 +28,7 @@ from typing import Any
 from ..._types import Reasoning, StreamEvent, ToolCall, Usage
 from ...providers.openai.responses_messages import ITEM_ID
 from ..http_io import dumps_text, tally_usage
-from .items import function_call_output_item, message_output, new_item_id, reasoning_item
+from .items import call_item_id, function_call_output_item, message_output, new_item_id, reasoning_item
 from .wire import ResponsesRequest, response_object, status_of
 
 _ERROR_CODES = {429: "rate_limit_exceeded"}
@@ -170,7 +170,7 @@ class ResponsesStreamEncoder:
         item = self._calls.get(key)
         if item is None:
             out += self._close()
-            item_id = (ev.extra or {}).get(ITEM_ID) or new_item_id("function_call")
+            item_id = call_item_id((ev.extra or {}).get(ITEM_ID) or new_item_id("function_call"), ev.extra)
             item = {"type": "function_call", "id": item_id, "call_id": ev.id or f"call_{len(self._calls)}",
                     "name": ev.name or "", "arguments": "", "status": "in_progress"}
             self._calls[key] = item
