@@ -77,7 +77,7 @@ def _message_item(role: str, content: list[dict[str, Any]], item_id: str | None 
 
 
 def _item(item: dict[str, Any], where: str) -> dict[str, Any]:
-    kind = item.get("type", "message")
+    kind = get_str(item, "type", where, default="message")
     item_id = get_str(item, "id", where)
     if kind == "message":
         role = get_str(item, "role", where, required=True)
@@ -282,7 +282,8 @@ def unpack(value: Any) -> list[dict[str, Any]] | None:
     except ValueError:
         raise bad("encrypted_content", "this reasoning item's encrypted_content is damaged; send it back "
                                        "exactly as it was received") from None
-    if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
+    if not isinstance(data, list) or not all(
+            isinstance(d, dict) and all(k in "srp" and isinstance(v, str) for k, v in d.items()) for d in data):
         raise bad("encrypted_content", "this reasoning item's encrypted_content is damaged")
     return data
 
@@ -304,7 +305,9 @@ def split_call_item_id(item_id: str | None) -> tuple[str | None, dict[str, Any]]
     except ValueError:
         raise bad("function_call.id", "this function call's id is damaged; send it back exactly as it was "
                                       "received") from None
-    return base, data if isinstance(data, dict) else {}
+    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+        raise bad("function_call.id", "this function call's id is damaged")
+    return base, data
 
 
 def reasoning_item(item_id: str, parts: list[Reasoning]) -> dict[str, Any]:
