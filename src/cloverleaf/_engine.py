@@ -549,7 +549,7 @@ class _StreamRun:
             if ev.type == "done":
                 self.done = ev  # held back: emitted once, last, with the assembled response
                 continue
-            if self.ttft is None and ev.type != "usage":
+            if self.ttft is None and ev.type not in ("usage", "raw"):
                 self.ttft = (time.perf_counter() - self.t0) * 1000.0
             out.append(ev)
         return out

@@ -258,6 +258,10 @@ class ChatRequest:
     parallel_tool_calls: bool | None = None
     #: Provider-specific body fields merged into the request body verbatim.
     extra_body: dict[str, Any] | None = None
+    #: Also hand back the provider's own wire events/body (``raw`` stream events,
+    #: ``metadata.extra["raw_response"]``) where the adapter supports it: for a gateway that
+    #: serves the provider's own API and relays its answer unchanged.
+    raw_events: bool = False
 
     @property
     def system_text(self) -> str | None:
@@ -406,7 +410,7 @@ class ImageResponse:
 
 # --------------------------------------------------------------------------- streaming
 
-StreamEventType = Literal["text", "reasoning", "tool_call_delta", "usage", "done"]
+StreamEventType = Literal["text", "reasoning", "tool_call_delta", "usage", "done", "raw"]
 
 
 @dataclass(slots=True)
@@ -420,6 +424,9 @@ class StreamEvent:
     - ``usage``: ``usage`` holds counts so far (later events replace earlier fields that are non-zero).
     - ``done``: ``finish_reason`` (normalised), ``raw_finish_reason``, ``model``, ``id``;
       the client attaches the assembled ``response``.
+    - ``raw``: ``extra["event"]`` is the provider's own stream event, parsed, before the
+      events decoded from it; only when the request set ``raw_events`` and the adapter
+      relays (the OpenAI Responses adapter: a gateway serving that same API passes them on).
     """
 
     type: StreamEventType

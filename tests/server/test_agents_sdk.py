@@ -13,16 +13,16 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.wire import cassette
+
+from .replay import Replay
 
 os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")  # never reach for OpenAI's trace endpoint
 
@@ -32,44 +32,6 @@ from openai import AsyncOpenAI
 MASTER = "agents-test-master-key-0123456789"
 ANTHROPIC = "pydantic-ai/tests/models/cassettes/test_anthropic/test_anthropic_tool_with_thinking.yaml"
 GEMINI = "pydantic-ai/tests/models/google/cassettes/test_structured_output/test_native_output_with_function_tools.yaml"
-
-
-class Replay:
-    """A stand-in provider: answers each POST under ``/<name>/`` with that recording's next
-    response, and keeps the request bodies it received."""
-
-    def __init__(self) -> None:
-        self.queues: dict[str, list[Any]] = {}
-        self.received: dict[str, list[dict[str, Any]]] = {}
-        replay = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                name = self.path.strip("/").split("/", 1)[0]
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                replay.received.setdefault(name, []).append(json.loads(body))
-                queue = replay.queues.get(name) or []
-                if not queue:
-                    self.send_response(500)
-                    self.end_headers()
-                    return
-                resp = queue.pop(0)
-                self.send_response(resp.status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(resp.body)))
-                self.end_headers()
-                self.wfile.write(resp.body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def load(self, name: str, recording: str) -> None:
-        self.queues[name] = [i.response for i in cassette(recording)]
-        self.received[name] = []
 
 
 def _free_port() -> int:

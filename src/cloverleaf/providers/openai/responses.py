@@ -49,6 +49,13 @@ _FAILED_STATUS = {"server_error": 500, "rate_limit_exceeded": 429, "vector_store
 _POLICY_CODES = frozenset({"bio_policy", "image_content_policy_violation"})
 
 
+def _extra(data: dict[str, Any], refusal: str | None, raw: bool) -> dict[str, Any]:
+    extra: dict[str, Any] = {"refusal": refusal} if refusal else {}
+    if raw:  # the whole answer, for a gateway relaying this API unchanged (ChatRequest.raw_events)
+        extra["raw_response"] = data
+    return extra
+
+
 class OpenAIResponsesAdapter(Adapter):
     kind: ClassVar[str] = "openai_responses"
     default_capabilities: ClassVar[Capabilities] = Capabilities(
@@ -90,7 +97,7 @@ class OpenAIResponsesAdapter(Adapter):
             finish_reason=finish,
             usage=usage_from(data.get("usage")) or Usage(),
             metadata=ResponseMetadata(response_id=data.get("id") or None, raw_finish_reason=raw,
-                                      extra={"refusal": refusal} if refusal else {}),
+                                      extra=_extra(data, refusal, req.raw_events)),
         )
 
     def stream_decoder(self, req: ChatRequest) -> OpenAIResponsesStreamDecoder:

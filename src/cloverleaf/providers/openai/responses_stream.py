@@ -15,6 +15,8 @@ The Responses stream is SSE with named events. Only a few carry what a caller se
   ``encrypted_content`` as ``redacted`` (the copy in ``output_item.added`` may be incomplete).
   :func:`output_parts` builds the same parts from a non-streamed response.
 - ``response.completed`` / ``response.incomplete`` -> ``usage`` and the single ``done``.
+- with ``ChatRequest.raw_events``, every event also comes out whole, first, as a ``raw``
+  StreamEvent (a gateway serving the Responses API relays them unchanged);
 - ``response.failed`` and ``error`` events raise the mapped ProviderError from ``feed()``;
   end of input before a terminal event raises MalformedResponseError from ``close()``.
 
@@ -111,7 +113,8 @@ class OpenAIResponsesStreamDecoder:
     """One stream's state. ``feed`` any bytes; ``close`` at end of input."""
 
     __slots__ = ("_host", "_sse", "_model", "_id", "_done", "_seen", "_pending_extra", "_text_seen",
-                 "_args_seen", "_reasoning_open", "_unfinished_reasoning", "_closed_early", "_has_calls", "_refusal")
+                 "_args_seen", "_reasoning_open", "_unfinished_reasoning", "_closed_early", "_has_calls", "_refusal",
+                 "_raw")
 
     def __init__(self, host: _Host, req: ChatRequest) -> None:
         self._host = host
@@ -128,6 +131,7 @@ class OpenAIResponsesStreamDecoder:
         self._closed_early: set[int] = set()
         self._has_calls = False
         self._refusal: list[str] = []
+        self._raw = req.raw_events
 
     def feed(self, data: bytes) -> list[StreamEvent]:
         out: list[StreamEvent] = []
@@ -159,6 +163,8 @@ class OpenAIResponsesStreamDecoder:
         if not isinstance(ev, dict):
             return
         self._seen = True
+        if self._raw:
+            out.append(StreamEvent("raw", extra={"event": ev}))
         kind = ev.get("type") or sse.event or ""
         handler = _HANDLERS.get(kind)
         if handler is not None:

@@ -7,10 +7,10 @@ the conversation's history from the store (:mod:`.state`), whatever provider mad
 ``store: true`` answer is written to the store *before* the client sees it completed (see
 :mod:`.state` for why). The ``model`` in a Response is the name the client asked for.
 
-Built-in tools (web search, file search, computer use...) are run by OpenAI's Responses API
-itself and nobody else: a request carrying one is passed on only when every target of the
-model is an ``openai-responses/...`` model (the tools go upstream verbatim); otherwise it is a
-400 that says so.
+When every target of the model is OpenAI's own Responses API (``openai-responses/...``), its
+answer is relayed unchanged but for the model name (:mod:`.passthrough`), and built-in tools
+(web search, file search, computer use...), which only it runs, go upstream verbatim; for
+any other provider a built-in tool is a 400 that says so.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from ..http_io import json_response
 from ..state import ServerState, endpoint, new_id, upstream_ms
 from ..streaming import serve_stream
 from .items import items_to_messages
+from .passthrough import PassthroughEncoder, relayed
 from .state import ResponseStore, StoredResponse
 from .stream import ResponsesStreamEncoder
 from .wire import ResponsesRequest, completed_object, parse_request
@@ -55,7 +56,8 @@ async def create(request: Request, st: ServerState) -> Response:
     principal = await st.authenticate(request)
     req = parse_request(await st.read_json(request))
     ctx = await st.admit(request, principal, req.model)
-    if req.builtin_tools and not _openai_responses_only(st, req.model):
+    passthrough = _openai_responses_only(st, req.model)
+    if req.builtin_tools and not passthrough:
         kind = req.builtin_tools[0].get("type")
         index = next(i for i, t in enumerate(req.echo["tools"]) if t is req.builtin_tools[0])
         raise bad(f"tools[{index}].type", f"the built-in tool {kind!r} is run only by OpenAI's Responses API; "
@@ -67,26 +69,32 @@ async def create(request: Request, st: ServerState) -> Response:
     if req.previous_response_id is not None:
         history = items_to_messages(await store.history(req.previous_response_id, owner))
     chat = req.chat_request(history)
+    chat.raw_events = passthrough
     model = req.model
     response_id = new_id("resp_")
     created = int(time.time())
     if req.stream:
-        encoder = ResponsesStreamEncoder(req, response_id=response_id, model=model, created_at=created)
+        encoder: ResponsesStreamEncoder | PassthroughEncoder = (
+            PassthroughEncoder(req) if passthrough
+            else ResponsesStreamEncoder(req, response_id=response_id, model=model, created_at=created))
         events = _completing(st.backend.astream(model, chat, ctx), encoder, store,
                              _row(st, req, response_id, owner) if req.store else None)
         return await serve_stream(st, request, "openai", model, events, encoder)
     resp = await st.backend.achat(model, chat, ctx)
-    out = completed_object(req, resp, response_id=response_id, model=model, created_at=created,
-                           completed_at=int(time.time()))
+    out = relayed(req, resp) if passthrough else None
+    if out is None:
+        out = completed_object(req, resp, response_id=response_id, model=model, created_at=created,
+                               completed_at=int(time.time()))
     if req.store:
-        row = _row(st, req, response_id, owner, out)
+        row = _row(st, req, str(out.get("id") or response_id), owner, out)
         row.provider = resp.provider
         await store.save(row)
     st.done(request, model, resp.provider, upstream=upstream_ms(resp.metadata), usage=resp.usage, cost=resp.cost)
     return json_response(out)
 
 
-async def _completing(events: AsyncIterator[StreamEvent], encoder: ResponsesStreamEncoder, store: ResponseStore,
+async def _completing(events: AsyncIterator[StreamEvent], encoder: ResponsesStreamEncoder | PassthroughEncoder,
+                      store: ResponseStore,
                       row: StoredResponse | None) -> AsyncIterator[StreamEvent]:
     """The gateway's events, then — once the last one is encoded — the finished Response
     built and stored, before the stream's ``finish`` sends ``response.completed``."""
@@ -96,6 +104,7 @@ async def _completing(events: AsyncIterator[StreamEvent], encoder: ResponsesStre
         final = encoder.complete(int(time.time()))
         if row is not None:
             row.response, row.provider = final, encoder.provider
+            row.id = str(final.get("id") or row.id)  # a relayed Response keeps OpenAI's id
             await store.save(row)
     finally:
         aclose = getattr(events, "aclose", None)

@@ -186,6 +186,8 @@ def items_to_messages(items: list[dict[str, Any]]) -> list[Message]:
     assistant: list[Part] | None = None
     for item in items:
         kind = item["type"]
+        if kind in BUILTIN_ITEMS or kind not in _PREFIX:
+            continue  # a relayed built-in tool call: its result is in the message that follows
         if kind in ("reasoning", "function_call") or (kind == "message" and item["role"] == "assistant"):
             if assistant is None:
                 assistant = []

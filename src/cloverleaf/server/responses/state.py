@@ -31,7 +31,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import BadRequest, NotFound
+from ..errors import ApiError, BadRequest, NotFound
 from .items import stamp_provider
 
 CACHE_SIZE = 512
@@ -55,6 +55,12 @@ class StoredResponse:
 
     def expired(self, now: float) -> bool:
         return self.expires_at is not None and self.expires_at <= now
+
+
+def _duplicate(response_id: str) -> ApiError:
+    """A relayed upstream answer reused an id already stored: never overwrite another's row."""
+    return ApiError(f"the upstream answered with response id {response_id!r}, which is already stored; "
+                    "it was not stored again", status=502, kind="upstream_error", code="duplicate_response_id")
 
 
 class ResponseStore:
@@ -83,9 +89,17 @@ class ResponseStore:
 
     # -- writes -----------------------------------------------------------------------
     async def save(self, row: StoredResponse) -> None:
-        self._remember(row)
+        known = self._cached(row.id)
+        if known is not None and known.owner != row.owner:
+            raise _duplicate(row.id)
         if self._store is not None:
-            await asyncio.to_thread(self._insert, row)
+            import sqlalchemy as sa
+
+            try:
+                await asyncio.to_thread(self._insert, row)
+            except sa.exc.IntegrityError:
+                raise _duplicate(row.id) from None
+        self._remember(row)
 
     def _insert(self, row: StoredResponse) -> None:
         from ...gateway.store.schema import responses as table

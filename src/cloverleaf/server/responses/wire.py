@@ -81,6 +81,8 @@ class ResponsesRequest:
     echo: dict[str, Any]
     #: built-in tools as sent (served only by OpenAI's Responses API)
     builtin_tools: list[dict[str, Any]] = field(default_factory=list)
+    #: the ``tools`` array exactly as sent (what OpenAI's Responses API gets on a relay)
+    sent_tools: list[Any] = field(default_factory=list)
 
     def chat_request(self, history: list[Message]) -> ChatRequest:
         """The neutral request: instructions, the rebuilt history, then this request's input."""
@@ -91,7 +93,7 @@ class ResponsesRequest:
         messages += items_to_messages(self.input_items)
         extra = None
         if self.builtin_tools:  # only reaches an openai-responses target (checked by the route)
-            extra = {"tools": list(self.echo["tools"])}
+            extra = {"tools": list(self.sent_tools)}
             if isinstance(self.echo["tool_choice"], dict):
                 extra["tool_choice"] = self.echo["tool_choice"]
         return ChatRequest(
@@ -147,7 +149,7 @@ def parse_request(body: dict[str, Any]) -> ResponsesRequest:
         stream=bool(get_bool(body, "stream", "")), tools=tools, tool_choice=choice, response_format=fmt,
         reasoning=reasoning, max_output_tokens=max_output, temperature=temperature, top_p=top_p,
         parallel_tool_calls=parallel, user=user, metadata=_metadata(body.get("metadata")), echo=echo,
-        builtin_tools=builtin)
+        builtin_tools=builtin, sent_tools=list(body.get("tools") or ()))
 
 
 def _tools(body: dict[str, Any]) -> tuple[list[Tool] | None, list[dict[str, Any]], list[dict[str, Any]]]:

@@ -1,0 +1,98 @@
+"""Relaying OpenAI's own Responses API unchanged, when every target of the model is one.
+
+A client of ``openai-responses/...`` (directly or through a route) gets OpenAI's answer as
+OpenAI sent it — the same items, built-in tool calls (web search, file search, computer use)
+and their annotations, the same events with their sequence numbers — with only ``model``
+changed to the name the client asked for, and ``previous_response_id`` to the one it sent
+(the gateway never sends that upstream: it rebuilds the conversation from its own store, so a
+conversation begun on another provider continues here, and one begun here continues elsewhere).
+
+The events arrive as ``raw`` stream events (``ChatRequest.raw_events``) from the Responses
+adapter, through the gateway as usual — limits, budgets, breakers, fallback between the
+targets before the first output, call records all apply. :class:`PassthroughEncoder` is the
+stream side (the same interface as :class:`.stream.ResponsesStreamEncoder`); :func:`relayed`
+the non-streamed one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..._types import ChatResponse, StreamEvent, Usage
+from ..http_io import dumps_text, tally_usage
+from .wire import ResponsesRequest
+
+_LIFECYCLE = ("response.created", "response.in_progress", "response.queued", "response.completed",
+              "response.incomplete", "response.failed")
+_TERMINAL = ("response.completed", "response.incomplete")
+
+
+def _renamed(response: dict[str, Any], req: ResponsesRequest) -> dict[str, Any]:
+    return {**response, "model": req.model, "previous_response_id": req.previous_response_id}
+
+
+def relayed(req: ResponsesRequest, resp: ChatResponse) -> dict[str, Any] | None:
+    """OpenAI's non-streamed Response, renamed; None when the answer did not come from it."""
+    raw = resp.metadata.extra.get("raw_response")
+    return _renamed(raw, req) if isinstance(raw, dict) else None
+
+
+class PassthroughEncoder:
+    """Writes each upstream event as it came (``model`` renamed in lifecycle events); the
+    terminal one waits for :meth:`finish`, after the route has stored the Response."""
+
+    __slots__ = ("_req", "_last_seq", "_final", "_terminal", "usage", "finish_reason", "provider")
+
+    def __init__(self, req: ResponsesRequest) -> None:
+        self._req = req
+        self._last_seq = -1
+        self._final: dict[str, Any] | None = None
+        self._terminal = b""  # held until the Response is stored (see .state)
+        self.usage = Usage()
+        self.finish_reason: str | None = None
+        self.provider: str | None = None
+
+    @property
+    def final(self) -> dict[str, Any] | None:
+        return self._final
+
+    def start(self) -> bytes:
+        return b""
+
+    def encode(self, ev: StreamEvent) -> bytes | None:
+        t = ev.type
+        if t == "raw":
+            event = dict((ev.extra or {}).get("event") or {})
+            kind = str(event.get("type") or "")
+            if kind in _LIFECYCLE and isinstance(event.get("response"), dict):
+                event["response"] = _renamed(event["response"], self._req)
+            if isinstance(event.get("sequence_number"), int):
+                self._last_seq = event["sequence_number"]
+            frame = f"event: {kind}\ndata: {dumps_text(event)}\n\n".encode()
+            if kind in _TERMINAL:
+                self._final = event["response"]
+                self._terminal = frame
+                return None
+            return frame
+        if t in ("usage", "done"):
+            tally_usage(self.usage, ev)
+            if t == "done":
+                self.finish_reason = ev.finish_reason
+                if ev.response is not None:
+                    self.provider = ev.response.provider
+        return None
+
+    def complete(self, completed_at: int) -> dict[str, Any]:
+        if self._final is None:
+            raise RuntimeError("the upstream Responses stream ended without a completed response")
+        return self._final
+
+    def finish(self) -> bytes:
+        return self._terminal  # the upstream's own terminal event, once the Response is stored
+
+    def error(self, payload: dict[str, Any]) -> bytes:
+        """An error after the stream started: the Responses API's ``error`` event, numbered next."""
+        err = payload.get("error") or {}
+        event = {"type": "error", "code": err.get("code"), "message": str(err.get("message") or "stream failed"),
+                 "param": err.get("param"), "sequence_number": self._last_seq + 1}
+        return f"event: error\ndata: {dumps_text(event)}\n\n".encode()

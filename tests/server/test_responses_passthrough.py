@@ -1,0 +1,111 @@
+"""``openai-responses/...`` targets: OpenAI's own answer relayed unchanged but for the model
+name (recorded traffic replayed by a stand-in on 127.0.0.1), built-in tools passed upstream,
+and ``previous_response_id`` handled by the gateway across providers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from cloverleaf._config import ProviderSettings
+from tests.wire import cassette
+
+from .conftest import Live, settings, start_live, stop_live
+from .replay import Replay
+
+R = "pydantic-ai/tests/models/cassettes/test_openai_responses/"
+STREAM = R + "test_openai_responses_thinking_part_iter.yaml"
+WHOLE = R + "test_openai_responses_model_simple_response.yaml"
+OTHER = R + "test_openai_responses_system_prompt.yaml"
+
+
+@pytest.fixture(scope="module")
+def relay() -> Iterator[tuple[Live, Replay]]:
+    replay = Replay()
+    s = settings(env={"OPENAI_API_KEY": "sk-test"},
+                 providers={"openai-responses": ProviderSettings("openai-responses",
+                                                                 base_url=f"{replay.url}/openai")},
+                 routes={"gpt": {"targets": ["openai-responses/gpt-5"]}})
+    live = start_live(s)
+    yield live, replay
+    stop_live(live)
+    replay.server.shutdown()
+
+
+def _sse(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line[6:]) for line in text.splitlines() if line.startswith("data: ")]
+
+
+def _renamed(event: dict[str, Any], model: str) -> dict[str, Any]:
+    if isinstance(event.get("response"), dict):
+        event = {**event, "response": {**event["response"], "model": model, "previous_response_id": None}}
+    return event
+
+
+def test_stream_events_reach_the_client_unchanged_but_for_the_model(relay: tuple[Live, Replay]) -> None:
+    live, replay = relay
+    replay.load("openai", STREAM)
+    with httpx.Client(base_url=live.url, timeout=30) as http:
+        r = http.post("/v1/responses", json={"model": "gpt", "input": "How do I cross the street?", "stream": True,
+                                             "reasoning": {"effort": "low", "summary": "auto"}})
+    assert r.status_code == 200
+    upstream = _sse(cassette(STREAM)[0].response.body.decode())
+    assert _sse(r.text) == [_renamed(e, "gpt") for e in upstream]
+    final = upstream[-1]["response"]
+    with httpx.Client(base_url=live.url, timeout=30) as http:
+        stored = http.get(f"/v1/responses/{final['id']}").json()
+    assert stored == _renamed(upstream[-1], "gpt")["response"]
+
+
+def test_whole_answer_relayed_and_builtin_tools_go_upstream(relay: tuple[Live, Replay]) -> None:
+    live, replay = relay
+    replay.load("openai", WHOLE)
+    tools = [{"type": "web_search", "search_context_size": "low"},
+             {"type": "function", "name": "f", "parameters": {"type": "object", "properties": {}}, "strict": False}]
+    r = live.openai().responses.with_raw_response.create(model="gpt", input="What is the capital of France?",
+                                                         tools=tools)  # type: ignore[arg-type]
+    recorded = cassette(WHOLE)[0].response.json()
+    assert r.http_response.json() == {**recorded, "model": "gpt", "previous_response_id": None}
+    sent = replay.received["openai"][-1]
+    assert sent["tools"] == tools and "previous_response_id" not in sent
+
+
+def test_previous_response_id_across_providers(relay: tuple[Live, Replay]) -> None:
+    """Begun on the fake provider, continued on OpenAI's Responses API, and back: each
+    provider gets the whole conversation from the gateway's store."""
+    live, replay = relay
+    client = live.openai()
+    first = client.responses.create(model="fake/echo", input="Remember the word kiwi.")
+    replay.load("openai", OTHER)
+    second = client.responses.create(model="gpt", input="What is the capital of France?",
+                                     previous_response_id=first.id)
+    sent = replay.received["openai"][-1]
+    assert "previous_response_id" not in sent
+    assert json.dumps(sent["input"]).count("kiwi") == 2  # the user turn and the echo answer
+    assert second.previous_response_id == first.id and second.output_text
+    third = client.responses.create(model="fake/echo", input="And the word?", previous_response_id=second.id)
+    assert third.output_text == "And the word?"
+    history = live.fake.requests[-1].json["messages"]
+    assert [m["role"] for m in history] == ["user", "assistant", "user", "assistant", "user"]
+    assert history[3]["content"] == second.output_text
+
+
+def test_a_reused_upstream_id_is_not_stored_twice(relay: tuple[Live, Replay]) -> None:
+    live, replay = relay
+    replay.queues["openai"] = [cassette(STREAM)[0].response]  # the id the first test stored
+    with httpx.Client(base_url=live.url, timeout=30) as http:
+        r = http.post("/v1/responses", json={"model": "gpt", "input": "again", "stream": True})
+    last = _sse(r.text)[-1]
+    assert last["type"] == "error" and last["code"] == "duplicate_response_id"
+    assert "response.completed" not in [e["type"] for e in _sse(r.text)], "never completed unless stored"
+
+
+def test_builtin_tool_on_another_provider_is_400(relay: tuple[Live, Replay]) -> None:
+    live, _ = relay
+    with httpx.Client(base_url=live.url, timeout=30) as http:
+        r = http.post("/v1/responses", json={"model": "fake/echo", "input": "x", "tools": [{"type": "web_search"}]})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "tools[0].type"
