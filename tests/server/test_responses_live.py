@@ -29,6 +29,10 @@ WEATHER = {"type": "function", "name": "get_weather", "description": "Weather in
                           "additionalProperties": False}, "strict": True}
 
 
+#: State tests run on both stores; translation-only tests once, on SQLite.
+SQLITE_ONLY = pytest.mark.parametrize("live", ["sqlite"], indirect=True)
+
+
 @pytest.fixture(scope="module", params=STORE_KINDS)
 def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     with store_url(request.param, tmp_path_factory.mktemp("responses")) as url:
@@ -117,6 +121,7 @@ def test_stream_event_sequence_and_immediate_continuation(live: Live, keys: tupl
     assert client.responses.retrieve(final.id).output_text == final.output_text
 
 
+@SQLITE_ONLY
 def test_tool_call_and_result_across_turns(live: Live, keys: tuple[str, str]) -> None:
     client = live.openai(keys[0])
     first = client.responses.create(model="fake/echo", input="Weather in Paris?", tools=[WEATHER],
@@ -134,6 +139,7 @@ def test_tool_call_and_result_across_turns(live: Live, keys: tuple[str, str]) ->
     assert [i.type for i in listed.data] == ["message", "function_call", "function_call_output"]
 
 
+@SQLITE_ONLY
 def test_attachments_are_part_of_the_rebuilt_history(live: Live, keys: tuple[str, str]) -> None:
     client = live.openai(keys[0])
     data_url = "data:image/png;base64," + base64.b64encode(PNG).decode()
@@ -145,6 +151,7 @@ def test_attachments_are_part_of_the_rebuilt_history(live: Live, keys: tuple[str
     assert image["type"] == "image_url" and base64.b64encode(PNG).decode() in image["image_url"]["url"]
 
 
+@SQLITE_ONLY
 def test_json_schema_output(live: Live, keys: tuple[str, str]) -> None:
     import json
 
@@ -159,6 +166,7 @@ def test_json_schema_output(live: Live, keys: tuple[str, str]) -> None:
     assert r.text.format.type == "json_schema"  # type: ignore[union-attr]
 
 
+@SQLITE_ONLY
 def test_max_output_tokens_cut_is_incomplete(live: Live, keys: tuple[str, str]) -> None:
     live.fake.script.reply("a long answer cut short", finish_reason="length")
     r = live.openai(keys[0]).responses.create(model="fake/echo", input="go on", max_output_tokens=16)
@@ -211,6 +219,7 @@ def test_retention_follows_the_entry_then_the_store(live: Live, keys: tuple[str,
     assert client.responses.retrieve(kept.id).id == kept.id
 
 
+@SQLITE_ONLY
 def test_builtin_tools_are_a_clear_400(live: Live, keys: tuple[str, str]) -> None:
     for tool in ({"type": "web_search"}, {"type": "file_search", "vector_store_ids": ["vs_1"]},
                  {"type": "computer_use_preview", "display_width": 800, "display_height": 600,
@@ -221,6 +230,7 @@ def test_builtin_tools_are_a_clear_400(live: Live, keys: tuple[str, str]) -> Non
         assert body["param"] == "tools[1].type" and "openai-responses" in body["message"]  # type: ignore[index]
 
 
+@SQLITE_ONLY
 @pytest.mark.parametrize("body, param", [
     ({"model": "fake/echo"}, "input"),
     ({"model": "fake/echo", "input": []}, "input"),
@@ -238,6 +248,7 @@ def test_bad_requests_name_the_field(live: Live, body: dict[str, Any], param: st
     assert r.status_code == 400 and r.json()["error"]["param"] == param, r.text
 
 
+@SQLITE_ONLY
 def test_error_mid_stream_is_response_failed(live: Live, keys: tuple[str, str]) -> None:
     with httpx.Client(base_url=live.url, headers={"authorization": f"Bearer {keys[0]}"}, timeout=30) as http:
         r = http.post("/v1/responses", json={"model": "fake/echo+reset-after-3", "input": "one two three four "

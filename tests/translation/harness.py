@@ -81,15 +81,21 @@ def sse_frames(raw: bytes) -> list[tuple[str | None, str]]:
     return out
 
 
-def render(inbound: str, events: list[StreamEvent], answer: ChatResponse) -> Rendered:
+def render(inbound: str, events: list[StreamEvent], answer: ChatResponse, *, check: bool = True) -> Rendered:
+    """``check=False`` skips schema validation (for re-renderings of an answer already checked)."""
     return {"chat_completions": _chat, "anthropic_messages": _anthropic, "responses": _responses}[inbound](
-        events, answer)
+        events, answer, check)
+
+
+def _validate(check: bool, component: str, instance: Any) -> None:
+    if check:
+        validate(component, instance)
 
 
 # --------------------------------------------------------------------------- Chat Completions
 
 
-def _chat(events: list[StreamEvent], answer: ChatResponse) -> Rendered:
+def _chat(events: list[StreamEvent], answer: ChatResponse, check: bool) -> Rendered:
     enc = ChatChunkEncoder(response_id="chatcmpl-x", model=MODEL, created=CREATED, include_usage=True)
     raw = enc.start() + b"".join(enc.encode(ev) or b"" for ev in events) + enc.finish()
     chunks = []
@@ -97,7 +103,7 @@ def _chat(events: list[StreamEvent], answer: ChatResponse) -> Rendered:
         if data == "[DONE]":
             continue
         chunk = json.loads(data)
-        validate("CreateChatCompletionStreamResponse", chunk)
+        _validate(check, "CreateChatCompletionStreamResponse", chunk)
         chunks.append(chunk)
     content, reasoning, calls, finish, usage = "", "", {}, None, None
     for chunk in chunks:
@@ -117,7 +123,7 @@ def _chat(events: list[StreamEvent], answer: ChatResponse) -> Rendered:
     folded = {"content": content or None, "reasoning_content": reasoning or None,
               "tool_calls": [calls[i] for i in sorted(calls)] or None, "finish_reason": finish, "usage": usage}
     whole = ow.chat_completion(answer, response_id="chatcmpl-x", model=MODEL, created=CREATED)
-    validate("CreateChatCompletionResponse", whole)
+    _validate(check, "CreateChatCompletionResponse", whole)
     message = whole["choices"][0]["message"]
     expected = {"content": message.get("content") or None, "reasoning_content": message.get("reasoning_content"),
                 "tool_calls": message.get("tool_calls"), "finish_reason": whole["choices"][0]["finish_reason"],
@@ -130,7 +136,7 @@ def _chat(events: list[StreamEvent], answer: ChatResponse) -> Rendered:
 _ANTHROPIC_EVENT: TypeAdapter[Any] = TypeAdapter(RawMessageStreamEvent)
 
 
-def _anthropic(events: list[StreamEvent], answer: ChatResponse) -> Rendered:
+def _anthropic(events: list[StreamEvent], answer: ChatResponse, check: bool) -> Rendered:
     enc = MessageStreamEncoder(message_id="msg_x", model=MODEL)
     raw = enc.start() + b"".join(enc.encode(ev) or b"" for ev in events) + enc.finish()
     payloads, snapshot, bufs = [], None, {}
@@ -231,7 +237,7 @@ def normalise_ids(response: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _responses(events: list[StreamEvent], answer: ChatResponse) -> Rendered:
+def _responses(events: list[StreamEvent], answer: ChatResponse, check: bool) -> Rendered:
     req = parse_request({"model": MODEL, "input": "recorded"})
     enc = ResponsesStreamEncoder(req, response_id="resp_x", model=MODEL, created_at=CREATED)
     raw = enc.start() + b"".join(enc.encode(ev) or b"" for ev in events)
@@ -241,10 +247,11 @@ def _responses(events: list[StreamEvent], answer: ChatResponse) -> Rendered:
     for name, data in sse_frames(raw):
         payload = json.loads(data)
         assert payload["type"] == name
-        validate_responses_event(payload)
+        if check:
+            validate_responses_event(payload)
         payloads.append(payload)
     folded = fold_responses(payloads)
     whole = completed_object(req, answer, response_id="resp_x", model=MODEL, created_at=CREATED,
                              completed_at=CREATED)
-    validate("Response", whole)
+    _validate(check, "Response", whole)
     return Rendered(normalise_ids(folded), normalise_ids(whole), payloads)

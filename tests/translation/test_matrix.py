@@ -36,10 +36,10 @@ def _body(case) -> bytes:
     return cassette(case.cassette)[case.interaction].response.body
 
 
-def _rendered(case, pieces: list[bytes]):
+def _rendered(case, pieces: list[bytes], *, check: bool = False):
     events = decode(case.provider, case.request, pieces)
     answer = assemble(case.provider, case.request, events)
-    return answer, {inbound: render(inbound, events, answer) for inbound in INBOUND}
+    return answer, {inbound: render(inbound, events, answer, check=check) for inbound in INBOUND}
 
 
 @pytest.mark.parametrize("inbound", INBOUND)
