@@ -156,3 +156,20 @@ def test_every_chat_adapter_has_a_recorded_stream() -> None:
 
 if __name__ == "__main__":
     print(matrix_markdown(), end="")
+
+
+def test_interleaved_parallel_call_fragments_fold_whole() -> None:
+    """A provider interleaving the argument fragments of two calls: every API still folds
+    each call whole (the Responses encoder keeps consecutive calls open side by side)."""
+    from cloverleaf._types import ChatResponse, StreamEvent, Usage
+
+    events = [StreamEvent("tool_call_delta", index=0, id="call_a", name="f", arguments='{"x":'),
+              StreamEvent("tool_call_delta", index=1, id="call_b", name="g", arguments='{"y":'),
+              StreamEvent("tool_call_delta", index=0, arguments=' 1}'),
+              StreamEvent("tool_call_delta", index=1, arguments=' 2}'),
+              StreamEvent("usage", usage=Usage(5, 7)), StreamEvent("done", finish_reason="tool_calls")]
+    answer = assemble("fake", ChatRequest("m", []), events)
+    assert isinstance(answer, ChatResponse) and [c.arguments for c in answer.tool_calls] == [{"x": 1}, {"y": 2}]
+    for inbound in INBOUND:
+        out = render(inbound, events, answer)
+        assert out.folded == out.expected, inbound

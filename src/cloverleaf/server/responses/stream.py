@@ -34,11 +34,22 @@ from .wire import ResponsesRequest, response_object, status_of
 _ERROR_CODES = {429: "rate_limit_exceeded"}
 
 
+class _Call:
+    """A function call being streamed: its item, output index and argument fragments."""
+
+    __slots__ = ("item", "index", "arguments")
+
+    def __init__(self, item: dict[str, Any], index: int) -> None:
+        self.item = item
+        self.index = index
+        self.arguments: list[str] = []
+
+
 class ResponsesStreamEncoder:
     """One stream's state: the items so far, the open item, the next sequence number."""
 
     __slots__ = ("_req", "_id", "_model", "_created", "_seq", "_output", "_open", "_text", "_text_extra",
-                 "_reasoning", "_sealed", "_calls", "_call", "usage", "finish_reason", "final", "_pending", "provider")
+                 "_reasoning", "_sealed", "_calls", "_open_calls", "usage", "finish_reason", "final", "_pending", "provider")
 
     def __init__(self, req: ResponsesRequest, *, response_id: str, model: str, created_at: int) -> None:
         self._req = req
@@ -55,8 +66,8 @@ class ResponsesStreamEncoder:
         self._text_extra: dict[str, Any] | None = None
         self._reasoning: list[Reasoning] = []
         self._sealed = False                         # the current summary part got its signature
-        self._calls: dict[int, dict[str, Any]] = {}  # upstream index -> function_call item
-        self._call: list[str] = []
+        self._calls: dict[int, _Call] = {}           # upstream index -> its function_call item
+        self._open_calls: list[_Call] = []           # calls streaming now (side by side if interleaved)
         self.usage = Usage()
         self.finish_reason: str | None = None
         #: the finished Response object (set by :meth:`complete`, before ``finish``)
@@ -165,23 +176,28 @@ class ResponsesStreamEncoder:
                               f'{head},"part":{{"type":"summary_text","text":{dumps_text(part.text)}}}'))
 
     def _on_tool(self, ev: StreamEvent) -> str:
+        """Consecutive calls stay open together until another kind of item starts, so a
+        provider that interleaves the argument fragments of parallel calls loses nothing."""
         key = ev.index if ev.index is not None else len(self._calls)
         out = ""
-        item = self._calls.get(key)
-        if item is None:
-            out += self._close()
+        call = self._calls.get(key)
+        if call is None:
+            if self._open is not None and self._open["type"] != "function_call":
+                out += self._close()
             item_id = call_item_id((ev.extra or {}).get(ITEM_ID) or new_item_id("function_call"), ev.extra)
             item = {"type": "function_call", "id": item_id, "call_id": ev.id or f"call_{len(self._calls)}",
                     "name": ev.name or "", "arguments": "", "status": "in_progress"}
-            self._calls[key] = item
-            out += self._add(item)
-            self._call = []
-        elif item is not self._open:  # a late fragment of a call already closed: nothing sane to send
+            call = self._calls[key] = _Call(item, len(self._output) + len(self._open_calls))
+            self._open_calls.append(call)
+            self._open = item
+            out += self._event("response.output_item.added",
+                               f'"output_index":{call.index},"item":{dumps_text(item)}')
+        elif call not in self._open_calls:  # a call closed by a message or reasoning since: nothing sane to send
             return out
         if ev.arguments:
-            self._call.append(ev.arguments)
+            call.arguments.append(ev.arguments)
             out += self._event("response.function_call_arguments.delta",
-                               f'"item_id":{dumps_text(item["id"])},"output_index":{self._index()},'
+                               f'"item_id":{dumps_text(call.item["id"])},"output_index":{call.index},'
                                f'"delta":{dumps_text(ev.arguments)}')
         return out
 
@@ -205,13 +221,23 @@ class ResponsesStreamEncoder:
             out += self._close_summary(self._reasoning[-1], item)
             done = reasoning_item(item["id"], self._reasoning)
         else:
-            arguments = "".join(self._call)
+            return self._close_calls()
+        self._output.append(done)
+        return out + self._event("response.output_item.done", f'"output_index":{index},"item":{dumps_text(done)}')
+
+    def _close_calls(self) -> str:
+        out = ""
+        for call in self._open_calls:
+            item, arguments = call.item, "".join(call.arguments)
+            head = f'"item_id":{dumps_text(item["id"])},"output_index":{call.index}'
             done = function_call_output_item(item["id"], ToolCall(item["call_id"], item["name"], {},
                                                                   raw_arguments=arguments))
             out += self._event("response.function_call_arguments.done",
                                f'{head},"name":{dumps_text(item["name"])},"arguments":{dumps_text(arguments)}')
-        self._output.append(done)
-        return out + self._event("response.output_item.done", f'"output_index":{index},"item":{dumps_text(done)}')
+            self._output.append(done)
+            out += self._event("response.output_item.done", f'"output_index":{call.index},"item":{dumps_text(done)}')
+        self._open_calls = []
+        return out
 
     def complete(self, completed_at: int) -> dict[str, Any]:
         """Close the open item and build the finished Response (the route stores it before
