@@ -25,6 +25,7 @@ from starlette.routing import Route
 
 from ..._types import StreamEvent
 from ..auth import Principal
+from ..errors import ApiError
 from ..fields import bad
 from ..http_io import json_response
 from ..state import ServerState, endpoint, new_id, upstream_ms
@@ -177,7 +178,7 @@ async def input_items(request: Request, st: ServerState) -> Response:
     if row.previous_response_id is not None:
         try:
             items = await store.history(row.previous_response_id, owner) + items
-        except Exception:  # noqa: BLE001 - an earlier response deleted or expired: list what is left
+        except ApiError:  # an earlier response deleted or expired: list what is left
             pass
     if order == "desc":
         items.reverse()
