@@ -109,3 +109,27 @@ def test_builtin_tool_on_another_provider_is_400(relay: tuple[Live, Replay]) -> 
     with httpx.Client(base_url=live.url, timeout=30) as http:
         r = http.post("/v1/responses", json={"model": "fake/echo", "input": "x", "tools": [{"type": "web_search"}]})
     assert r.status_code == 400 and r.json()["error"]["param"] == "tools[0].type"
+
+
+def test_an_answer_without_openais_copy_is_rendered_by_the_gateway() -> None:
+    """A relayed route whose answer comes without the upstream's own events (a cache hit
+    replays neutral events): the gateway's own encoder renders it, completed and valid."""
+    from cloverleaf._types import StreamEvent, Usage
+    from cloverleaf.server.responses.passthrough import PassthroughEncoder
+    from cloverleaf.server.responses.stream import ResponsesStreamEncoder
+    from cloverleaf.server.responses.wire import parse_request
+    from tests.translation.harness import fold_responses, validate_responses_event
+
+    req = parse_request({"model": "gpt", "input": "hi"})
+    enc = PassthroughEncoder(req, ResponsesStreamEncoder(req, response_id="resp_1", model="gpt", created_at=1))
+    raw = enc.start()
+    for ev in (StreamEvent("usage", usage=Usage(3, 2)), StreamEvent("text", text="cached answer"),
+               StreamEvent("done", finish_reason="stop")):
+        raw += enc.encode(ev) or b""
+    final = enc.complete(2)
+    raw += enc.finish()
+    events = _sse(raw.decode())
+    for event in events:
+        validate_responses_event(event)
+    assert fold_responses(events) == final and final["output"][0]["content"][0]["text"] == "cached answer"
+    assert enc.usage.input_tokens == 3 and final["usage"]["input_tokens"] == 3

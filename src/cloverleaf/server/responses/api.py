@@ -25,6 +25,7 @@ from starlette.routing import Route
 
 from ..._types import StreamEvent
 from ..auth import Principal
+from ..call_headers import call_headers
 from ..errors import ApiError
 from ..fields import bad
 from ..http_io import json_response
@@ -75,12 +76,11 @@ async def create(request: Request, st: ServerState) -> Response:
     response_id = new_id("resp_")
     created = int(time.time())
     if req.stream:
-        encoder: ResponsesStreamEncoder | PassthroughEncoder = (
-            PassthroughEncoder(req) if passthrough
-            else ResponsesStreamEncoder(req, response_id=response_id, model=model, created_at=created))
+        own = ResponsesStreamEncoder(req, response_id=response_id, model=model, created_at=created)
+        encoder: ResponsesStreamEncoder | PassthroughEncoder = PassthroughEncoder(req, own) if passthrough else own
         events = _completing(st.backend.astream(model, chat, ctx), encoder, store,
                              _row(st, req, response_id, owner) if req.store else None)
-        return await serve_stream(st, request, "openai", model, events, encoder)
+        return await serve_stream(st, request, "openai", model, events, encoder, ctx)
     resp = await st.backend.achat(model, chat, ctx)
     out = relayed(req, resp) if passthrough else None
     if out is None:
@@ -90,8 +90,9 @@ async def create(request: Request, st: ServerState) -> Response:
         row = _row(st, req, str(out.get("id") or response_id), owner, out)
         row.provider = resp.provider
         await store.save(row)
-    st.done(request, model, resp.provider, upstream=upstream_ms(resp.metadata), usage=resp.usage, cost=resp.cost)
-    return json_response(out)
+    st.done(request, model, resp.provider, upstream=upstream_ms(resp.metadata), usage=resp.usage, cost=resp.cost,
+            cache=ctx.cache_result)
+    return json_response(out, headers=call_headers(ctx, resp.metadata.target))
 
 
 async def _completing(events: AsyncIterator[StreamEvent], encoder: ResponsesStreamEncoder | PassthroughEncoder,
