@@ -16,6 +16,8 @@ from cloverleaf.gateway.store import CallRecord, TraceRecord, migrations, open_s
 
 from .stores import fresh_postgres_database
 
+ALL_VERSIONS = [number for number, _ in migrations.available()]
+
 NOW = 1_700_000_000.0
 
 ALL_VERSIONS = sorted(n for n, _ in migrations.available())

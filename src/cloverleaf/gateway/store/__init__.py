@@ -32,7 +32,8 @@ from .records import AttemptRecord, CallRecord, ModelEntryRow, SpendRow, TraceRe
 class Store(CallLog, BudgetLedger, AdminTables):
     def __init__(self, url: str, *, batch_size: int = 100, flush_ms: int = 200,
                  wall: Callable[[], float] = time.time) -> None:
-        from . import migrations
+        from . import migrations, schema
+        from .rollups import RollupUpdater
         from .writer import BatchWriter
 
         self.url = url
@@ -40,6 +41,7 @@ class Store(CallLog, BudgetLedger, AdminTables):
         self.wall = wall
         self.schema_version = migrations.migrate(self.engine)
         self.writer = BatchWriter(self.engine, batch_size=batch_size, flush_ms=flush_ms)
+        self.writer.after_insert(schema.calls, RollupUpdater(self.engine.dialect))
         self._closed = False
 
     @property

@@ -110,8 +110,13 @@ class CallLog:
 
         ``per_model`` maps a model entry name to its ``data_retention_days``; it applies to
         calls that asked for that name or were served by it. Other calls use ``default_days``
-        (None: kept forever). Runs synchronously in one transaction.
+        (None: kept forever). Runs synchronously in one transaction. Also drops rollup rows
+        past their own retention (``rollups.prune``).
         """
+        from .rollups import prune
+
+        with self.engine.begin() as conn:
+            prune(conn, now)
         calls, a = schema.calls, schema.attempts
         c = calls.c
         rules = {name: days for name, days in (per_model or {}).items() if days}

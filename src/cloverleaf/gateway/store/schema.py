@@ -136,3 +136,42 @@ responses = sa.Table(
     sa.Column("input_items", sa.JSON, nullable=False),
     sa.Column("response", sa.JSON, nullable=False),
 )
+
+# 0004: what the dashboard reads. Composite indexes let the traces list page through one
+# filter's calls newest first without reading other calls; the rollups (see rollups.py) answer
+# every chart and spend table without touching ``calls``.
+sa.Index("ix_calls_status_created", calls.c.status, calls.c.created_at)
+sa.Index("ix_calls_route_created", calls.c.requested_model, calls.c.created_at)
+sa.Index("ix_calls_target_created", calls.c.target, calls.c.created_at)
+sa.Index("ix_calls_key_created", calls.c.key_id, calls.c.created_at)
+sa.Index("ix_calls_project_created", calls.c.project, calls.c.created_at)
+
+call_rollups = sa.Table(
+    "call_rollups", metadata,
+    sa.Column("grain", sa.Integer, primary_key=True, autoincrement=False),   # 60 | 3600 (seconds)
+    sa.Column("bucket", sa.BigInteger, primary_key=True, autoincrement=False),  # epoch seconds, grain-aligned
+    sa.Column("dim", sa.String(16), primary_key=True),       # total | route | model | provider | key | project
+    sa.Column("value", sa.String(255), primary_key=True),    # '' for none (and for total)
+    sa.Column("requests", sa.Integer, nullable=False),
+    sa.Column("errors", sa.Integer, nullable=False),
+    sa.Column("input_tokens", sa.BigInteger, nullable=False),
+    sa.Column("output_tokens", sa.BigInteger, nullable=False),
+    sa.Column("cached_tokens", sa.BigInteger, nullable=False),
+    sa.Column("cost", sa.Float, nullable=False),
+    sa.Column("latency_sum_ms", sa.Float, nullable=False),
+    sa.Column("latency_count", sa.Integer, nullable=False),
+    sa.Column("ttft_sum_ms", sa.Float, nullable=False),
+    sa.Column("ttft_count", sa.Integer, nullable=False),
+    *(sa.Column(f"lat_{i:02d}", sa.Integer, nullable=False) for i in range(20)),
+)
+
+ui_sessions = sa.Table(
+    "ui_sessions", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),         # SHA-256 of the cookie's token, never the token
+    sa.Column("kind", sa.String(16), nullable=False),         # master | key
+    sa.Column("key_id", sa.String(64)),
+    sa.Column("principal", sa.String(64), nullable=False),    # fingerprint: a rotated master key ends its sessions
+    sa.Column("csrf", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False, index=True),
+)

@@ -46,6 +46,8 @@ log = logging.getLogger("cloverleaf.gateway.store")
 Rows = Callable[[], Iterable[tuple[sa.Table, tuple[Any, ...]]]]
 #: An operation run inside the batch's transaction (updates, deletes).
 Op = Callable[[sa.Connection], None]
+#: Work derived from one table's inserted rows, in the same transaction (the call rollups).
+AfterInsert = Callable[[sa.Connection, list[tuple[Any, ...]]], None]
 #: Beyond this many waiting items new records are dropped (the database is gone).
 MAX_PENDING = 100_000
 #: Wake the writer before ``flush_ms`` only once this many batches are waiting.
@@ -78,9 +80,15 @@ class BatchWriter:
         self.committed_batches = 0
         self._conn: sa.Connection | None = None      # used by the writer thread only
         self._sql: dict[sa.Table, str] = {}
+        self._after: dict[sa.Table, AfterInsert] = {}
         self._thread = threading.Thread(target=self._run, name="cloverleaf-store-writer", daemon=True)
         self._thread.start()
         atexit.register(self._at_exit)
+
+    def after_insert(self, table: sa.Table, hook: AfterInsert) -> None:
+        """Run ``hook(conn, rows)`` after each batch's inserts into ``table``, in its transaction
+        (so derived rows, like the call rollups, are committed or lost with the rows themselves)."""
+        self._after[table] = hook
 
     # -- producer side (any thread) ---------------------------------------------------
     def insert(self, rows: Rows) -> None:
@@ -203,6 +211,9 @@ class BatchWriter:
             if sql is None:
                 sql = self._sql[table] = insert_sql(table, self._engine.dialect)
             conn.exec_driver_sql(sql, rows)
+            hook = self._after.get(table)
+            if hook is not None:
+                hook(conn, rows)
         pending.clear()
 
     def _connection(self) -> sa.Connection:

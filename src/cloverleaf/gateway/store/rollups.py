@@ -1,0 +1,144 @@
+"""Per-minute and per-hour rollups of the call log, kept by the batch writer, read by the dashboard.
+
+Why: a dashboard that sums the ``calls`` table for "spend over 30 days by key" reads every row
+(LiteLLM's UI is known for taking its database down that way). Instead, every batch the writer
+commits also folds its calls into ``call_rollups`` in the same transaction: one row per
+(grain, bucket start, dimension, value) holding counts, tokens, cost and a latency histogram.
+A 30-day chart then reads at most 720 hourly rows per series, whatever the call volume.
+
+Dimensions are rolled up one at a time (``total``, ``route``, ``model`` — the target that
+answered —, ``provider``, ``key``, ``project``), not as one combined key: with many keys and
+models the combinations would be nearly as many as the calls themselves. So each call adds to
+six rows per grain, and a breakdown by one dimension reads only that dimension's rows.
+
+Percentiles come from the histogram (fixed bucket bounds, ``LATENCY_BOUNDS_MS``), linearly
+interpolated inside the bucket: p50/p95 are accurate to within one bucket (about ±25%), which
+is what a chart needs; the exact latencies stay in ``calls``.
+
+Minute rows are kept ``MINUTE_RETENTION_SECONDS`` (they only feed the last-hour view); hour
+rows ``HOUR_RETENTION_SECONDS``. Rollups hold no content, so they are not subject to a
+model's ``data_retention_days``.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from . import schema
+
+MINUTE = 60
+HOUR = 3600
+GRAINS = (MINUTE, HOUR)
+DIMENSIONS = ("total", "route", "model", "provider", "key", "project")
+#: Upper bounds (ms) of the latency histogram's buckets; the last bucket is open-ended.
+LATENCY_BOUNDS_MS = (10, 20, 35, 60, 100, 160, 250, 400, 650, 1000, 1600, 2500, 4000, 6500, 10000,
+                     16000, 25000, 40000, 65000)
+HISTOGRAM = tuple(f"lat_{i:02d}" for i in range(len(LATENCY_BOUNDS_MS) + 1))
+SUMS = ("requests", "errors", "input_tokens", "output_tokens", "cached_tokens", "cost",
+        "latency_sum_ms", "latency_count", "ttft_sum_ms", "ttft_count", *HISTOGRAM)
+KEY = ("grain", "bucket", "dim", "value")
+MINUTE_RETENTION_SECONDS = 2 * 86400
+HOUR_RETENTION_SECONDS = 400 * 86400
+
+# positions in a ``calls`` value tuple (the writer's rows are in the table's column order)
+_COL = {c.name: i for i, c in enumerate(schema.calls.columns)}
+_CREATED, _STATUS = _COL["created_at"], _COL["status"]
+_DIM_COLUMNS = (("route", _COL["requested_model"]), ("model", _COL["target"]), ("provider", _COL["provider"]),
+                ("key", _COL["key_id"]), ("project", _COL["project"]))
+_IN, _OUT, _CACHED = _COL["input_tokens"], _COL["output_tokens"], _COL["cached_tokens"]
+_COST, _LAT, _TTFT = _COL["cost"], _COL["latency_ms"], _COL["ttft_ms"]
+_WIDTH = len(SUMS)
+_HIST0 = SUMS.index("lat_00")
+
+
+def aggregate(rows: Iterable[Sequence[Any]]) -> dict[tuple[int, int, str, str], list[float]]:
+    """Fold ``calls`` value tuples into rollup sums keyed by (grain, bucket, dim, value)."""
+    out: dict[tuple[int, int, str, str], list[float]] = {}
+    for row in rows:
+        created = float(row[_CREATED])
+        latency = row[_LAT]
+        ttft = row[_TTFT]
+        delta = [0.0] * _WIDTH
+        delta[0] = 1
+        delta[1] = 0 if row[_STATUS] == "ok" else 1
+        delta[2] = row[_IN] or 0
+        delta[3] = row[_OUT] or 0
+        delta[4] = row[_CACHED] or 0
+        delta[5] = row[_COST] or 0.0
+        if latency is not None:
+            delta[6] = latency
+            delta[7] = 1
+            delta[_HIST0 + bisect.bisect_left(LATENCY_BOUNDS_MS, latency)] = 1
+        if ttft is not None:
+            delta[8] = ttft
+            delta[9] = 1
+        values = [("total", "")] + [(dim, row[i] or "") for dim, i in _DIM_COLUMNS]
+        for grain in GRAINS:
+            bucket = int(created // grain) * grain
+            for dim, value in values:
+                key = (grain, bucket, dim, str(value))
+                sums = out.get(key)
+                if sums is None:
+                    out[key] = delta.copy()
+                else:
+                    for i in range(_WIDTH):
+                        sums[i] += delta[i]
+    return out
+
+
+def upsert_sql(dialect: sa.Dialect) -> str:
+    """``INSERT ... ON CONFLICT DO UPDATE`` adding to the sums (SQLite 3.24+ and PostgreSQL
+    share the syntax), in the driver's own parameter style, rendered once per writer."""
+    quote = dialect.identifier_preparer.quote
+    table = quote(schema.call_rollups.name)
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    names = [*KEY, *SUMS]
+    updates = ", ".join(f"{quote(n)} = {table}.{quote(n)} + excluded.{quote(n)}" for n in SUMS)
+    return (f"INSERT INTO {table} ({', '.join(quote(n) for n in names)}) "
+            f"VALUES ({', '.join(mark for _ in names)}) "
+            f"ON CONFLICT ({', '.join(quote(n) for n in KEY)}) DO UPDATE SET {updates}")
+
+
+class RollupUpdater:
+    """The writer's hook for ``calls`` inserts: adds the batch to the rollups in its transaction."""
+
+    def __init__(self, dialect: sa.Dialect) -> None:
+        self._sql = upsert_sql(dialect)
+        self._integer = {i for i, n in enumerate(SUMS) if n not in ("cost", "latency_sum_ms", "ttft_sum_ms")}
+
+    def __call__(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
+        sums = aggregate(rows)
+        if not sums:
+            return
+        params = []
+        for key in sorted(sums):   # a fixed order: concurrent writers lock rows in the same order
+            values = sums[key]
+            params.append((*key, *(int(v) if i in self._integer else float(v) for i, v in enumerate(values))))
+        conn.exec_driver_sql(self._sql, params)
+
+
+def prune(conn: sa.Connection, now: float) -> None:
+    """Drop minute rows past ``MINUTE_RETENTION_SECONDS`` and hour rows past ``HOUR_RETENTION_SECONDS``."""
+    r = schema.call_rollups.c
+    for grain, keep in ((MINUTE, MINUTE_RETENTION_SECONDS), (HOUR, HOUR_RETENTION_SECONDS)):
+        conn.execute(schema.call_rollups.delete().where(r.grain == grain, r.bucket < int(now - keep)))
+
+
+def percentile(histogram: Sequence[float], q: float) -> float | None:
+    """The ``q`` quantile (0..1) of a latency histogram, interpolated inside its bucket."""
+    total = sum(histogram)
+    if total <= 0:
+        return None
+    rank = q * total
+    seen = 0.0
+    for i, count in enumerate(histogram):
+        if count and seen + count >= rank:
+            low = LATENCY_BOUNDS_MS[i - 1] if i > 0 else 0.0
+            high = LATENCY_BOUNDS_MS[i] if i < len(LATENCY_BOUNDS_MS) else LATENCY_BOUNDS_MS[-1] * 1.6
+            return float(low + (high - low) * ((rank - seen) / count))
+        seen += count
+    return float(LATENCY_BOUNDS_MS[-1])
