@@ -113,11 +113,21 @@ def create_app(settings: Settings | None = None, *, options: ServerOptions | Non
         *anthropic_api.routes,
         *responses.routes,
         *admin_api.routes,
+        *_dashboard_routes(state),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error})
     app.state.cloverleaf = state
     app.add_middleware(TimingMiddleware, metrics=metrics)
     return Dispatcher(app, state, _hot_routes(routes))
+
+
+def _dashboard_routes(state: ServerState) -> list[Route]:
+    """``/ui`` (and ``/`` redirecting to it), only when the admin API is on."""
+    if not state.auth.admin_enabled:
+        return []
+    from .ui import routes as ui_routes  # imported only when on: it needs jinja2
+
+    return ui_routes(state)
 
 
 def _hot_routes(routes: list[Route]) -> dict[tuple[str, str], HotRoute]:

@@ -1,0 +1,189 @@
+"""The pages that change things: the model registry (with a test call) and virtual keys.
+
+They reuse the admin API's validation and persistence (``admin_api``), so a model entry or a
+key made here is exactly what ``POST /admin/models`` or ``/admin/keys`` would have made: the
+same checks, the same encryption of provider keys, the same live registry update. Forms are
+translated into the admin API's JSON shapes first (blank fields mean "not set").
+
+Secrets: a provider key is a write-only password field (the page only ever says whether one
+is stored); a new virtual key's secret is on the one answer to its creation (``no-store``),
+never again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from ..admin_api import _entry_fields, _entry_view, _key_fields, _name_ok, _save_entry
+from ..errors import ApiError, BadRequest, NotFound
+from .session import Session
+from .web import Web, form_list, read_form
+
+_MODEL_NUMBERS = ("input_cost_per_1k", "output_cost_per_1k", "cached_input_cost_per_1k")
+_MODEL_INTS = ("context_window", "data_retention_days")
+TEST_PROMPT = "Reply with one short sentence: are you there?"
+
+
+class Manage:
+    def __init__(self, web: Web, calls: Any) -> None:
+        self.web = web
+        self.st = web.st
+        self.calls = calls          # .test_call(model, session) -> dict (see playground.py)
+
+    # -- models ---------------------------------------------------------------------------
+    async def models(self, request: Request, session: Session, *, status: int = 200, **extra: Any) -> Response:
+        st = self.st
+        rows = await asyncio.to_thread(st.backend.store.list_model_entries)
+        stored = {r.name for r in rows}
+        entries = [_entry_view(r) for r in rows] + [_entry_view(e, "config") for e in st.backend.settings.models
+                                                    if e.name not in stored]
+        editing = None
+        name = request.query_params.get("edit")
+        if name and "form" not in extra:
+            editing = next((e for e in entries if e["name"] == name and e["source"] == "admin"), None)
+        from ...providers.registry import provider_names
+
+        return self.web.render(request, "models.html", session, status=status, page="models", entries=entries,
+                               editing=extra.pop("form", None) or editing, providers=sorted(provider_names()),
+                               can_store_keys=st.box is not None, **extra)
+
+    async def save_model(self, request: Request, session: Session) -> Response:
+        form = await read_form(request)
+        original = request.path_params.get("name")
+        name = original or form.get("name", "").strip()
+        try:
+            _name_ok(name)
+            body = _model_body(form)
+            existing = await asyncio.to_thread(self.st.backend.store.get_model_entry, name)
+            if original is None and existing is not None:
+                raise ApiError(f"a model entry named {name!r} exists; edit it instead", status=409,
+                               kind="invalid_request", code="conflict")
+            if original is not None and existing is None:
+                raise NotFound(f"no stored model entry {name!r} to update")
+            fields = _entry_fields(body, partial=original is not None)
+            await _save_entry(self.st, name, fields, existing)
+        except ApiError as err:   # the form comes back with what was typed (never the key) and the reason
+            return await self.models(request, session, status=err.status, error=err.message,
+                                     form={**{k: v for k, v in form.items() if k not in ("api_key", "csrf")},
+                                           "name": name, "existing": original is not None})
+        return RedirectResponse(f"/ui/models?saved={name}", status_code=303)
+
+    async def delete_model(self, request: Request, session: Session) -> Response:
+        name = request.path_params["name"]
+        if not await asyncio.to_thread(self.st.backend.store.delete_model_entry, name):
+            raise NotFound(f"no stored model entry {name!r} (entries from cloverleaf.toml cannot be deleted here)")
+        self.st.backend.uninstall(name)
+        return RedirectResponse(f"/ui/models?deleted={name}", status_code=303)
+
+    async def test_model(self, request: Request, session: Session) -> Response:
+        name = request.path_params["name"]
+        result = await self.calls.test_call(name, session)
+        return await self.models(request, session, tested=name, test=result)
+
+    # -- keys -----------------------------------------------------------------------------
+    async def keys(self, request: Request, session: Session, *, status: int = 200, **extra: Any) -> Response:
+        assert self.st.keys is not None
+        rows = await self.st.keys.list(include_revoked=True)
+        spend = await asyncio.to_thread(self._key_spend)
+        now = time.time()
+        keys = [{"row": r, "spend": spend.get(r.id, 0.0), "admin": (r.metadata or {}).get("role") == "admin",
+                 "state": _key_state(r, now)} for r in sorted(rows, key=lambda r: -r.created_at)]
+        return self.web.render(request, "keys.html", session, status=status, page="keys", keys=keys,
+                               revoked=request.query_params.get("revoked"), **extra)
+
+    def _key_spend(self) -> dict[str, float]:
+        from . import queries
+
+        now = time.time()
+        return {s.label: s.cost for s in queries.spend_by(self.st.backend.store.engine, "key", now - 30 * 86400, now,
+                                                          limit=1000)}
+
+    async def create_key(self, request: Request, session: Session) -> Response:
+        assert self.st.keys is not None
+        form = await read_form(request)
+        try:
+            body = _key_body(form, form_list(request, "allowed_models"))
+            row, secret = await self.st.keys.create(**_key_fields(body, time.time()))
+        except ApiError as err:
+            return await self.keys(request, session, status=err.status, error=err.message)
+        return await self.keys(request, session, status=201, created=row, secret=secret)
+
+    async def revoke_key(self, request: Request, session: Session) -> Response:
+        assert self.st.keys is not None
+        key_id = request.path_params["key_id"]
+        if await self.st.keys.get(key_id) is None:
+            raise NotFound(f"no virtual key {key_id!r}")
+        await self.st.keys.revoke(key_id)
+        return RedirectResponse(f"/ui/keys?revoked={key_id}", status_code=303)
+
+
+def _model_body(form: dict[str, str]) -> dict[str, Any]:
+    """The admin API's JSON for a model form: blank → None; numbers parsed; the provider key
+    only when typed (or explicitly removed)."""
+    body: dict[str, Any] = {}
+    for name in ("identifier", "provider", "base_url", "api_key_env"):
+        body[name] = form.get(name, "").strip() or None
+    for name in _MODEL_NUMBERS:
+        body[name] = _number(form, name, float)
+    for name in _MODEL_INTS:
+        body[name] = _number(form, name, int)
+    body["is_public"] = form.get("is_public") == "on"
+    raw = form.get("additional_config", "").strip()
+    if raw:
+        try:
+            body["additional_config"] = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise BadRequest(f"additional_config: not valid JSON ({exc.msg} at character {exc.pos})") from None
+    else:
+        body["additional_config"] = {}
+    if form.get("api_key"):
+        body["api_key"] = form["api_key"]
+    elif form.get("clear_api_key") == "on":
+        body["api_key"] = ""
+    return body
+
+
+def _key_body(form: dict[str, str], models: list[str]) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    if form.get("name", "").strip():
+        body["name"] = form["name"].strip()
+    patterns = [p.strip() for raw in models for p in raw.replace("\n", ",").split(",") if p.strip()]
+    if patterns:
+        body["allowed_models"] = patterns
+    body["budget"] = _number(form, "budget", float)
+    if body["budget"] is not None:
+        body["budget_period"] = form.get("budget_period") or "total"
+    for name in ("rpm", "tpm"):
+        body[name] = _number(form, name, int)
+    days = _number(form, "expires_in_days", float)
+    if days is not None:
+        body["expires_in_days"] = days
+    if form.get("admin") == "on":
+        body["metadata"] = {"role": "admin"}
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def _number(form: dict[str, str], name: str, kind: type) -> Any:
+    raw = form.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return kind(raw)
+    except ValueError:
+        label = "a whole number" if kind is int else "a number"
+        raise BadRequest(f"{name.replace('_', ' ')}: expected {label}, got {raw[:40]!r}", param=name) from None
+
+
+def _key_state(row: Any, now: float) -> str:
+    if row.revoked_at is not None:
+        return "revoked"
+    if row.expires_at is not None and row.expires_at <= now:
+        return "expired"
+    return "active"
+

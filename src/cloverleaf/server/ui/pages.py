@@ -1,0 +1,166 @@
+"""The read-only pages: Overview, Traces (list, call, trace), Spend and budgets, Health."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ...gateway.budget import period_key
+from ...gateway.traces import redact
+from ..errors import NotFound
+from . import charts, queries
+from .session import Session
+from .web import Web, fmt_ms, fmt_num, fmt_usd
+
+BREAKDOWNS = (("provider", "By provider"), ("model", "By model"), ("route", "By route"), ("key", "By key"))
+SPEND_PERIODS = {"day": ("Last 24 hours", 86400), "week": ("Last 7 days", 7 * 86400),
+                 "month": ("Last 30 days", 30 * 86400), "quarter": ("Last 90 days", 90 * 86400)}
+
+
+class Pages:
+    def __init__(self, web: Web) -> None:
+        self.web = web
+        self.st = web.st
+        self.engine = web.st.backend.store.engine
+
+    # -- overview -------------------------------------------------------------------------
+    async def overview(self, request: Request, session: Session) -> Response:
+        window = queries.WINDOWS.get(request.query_params.get("window", "day"), queries.WINDOWS["day"])
+        now = time.time()
+
+        def read() -> tuple[Any, ...]:
+            total = queries.totals(self.engine, window, now)
+            steps = queries.series(self.engine, window, now)
+            parts = {dim: queries.breakdown(self.engine, window, now, dim) for dim, _ in BREAKDOWNS}
+            return total, steps, parts
+
+        total, steps, parts = await asyncio.to_thread(read)
+        labels = [_step_label(window, t) for t, _ in steps]
+        stats = [s for _, s in steps]
+        figures = {
+            "requests": charts.bars(f"Requests, {window.label.lower()}", labels, [s.requests for s in stats],
+                                    fmt=fmt_num, overlay=[s.errors for s in stats], overlay_name="errors"),
+            "latency": charts.lines(f"Latency p50 and p95, {window.label.lower()}", labels,
+                                    [("p50", "line", [s.p50 for s in stats]),
+                                     ("p95", "line-alt", [s.p95 for s in stats])], fmt=fmt_ms),
+            "tokens": charts.bars(f"Tokens, {window.label.lower()}", labels, [s.tokens for s in stats], fmt=fmt_num),
+            "spend": charts.bars(f"Spend, {window.label.lower()}", labels, [s.cost for s in stats], fmt=fmt_usd),
+        }
+        return self.web.render(request, "overview.html", session, page="overview", window=window,
+                               windows=queries.WINDOWS, total=total, figures=figures,
+                               breakdowns=[(dim, title, parts[dim]) for dim, title in BREAKDOWNS])
+
+    # -- traces ---------------------------------------------------------------------------
+    async def traces(self, request: Request, session: Session) -> Response:
+        q = request.query_params
+        filters = {name: q.get(name, "").strip()[:255] for name in queries.FILTERS}
+        since = _hours_ago(q.get("hours"))
+        page = await asyncio.to_thread(queries.list_calls, self.engine, filters, since=since, cursor=q.get("after"))
+        kept = {k: v for k, v in filters.items() if v}
+        if q.get("hours"):
+            kept["hours"] = q["hours"]
+        return self.web.render(request, "traces.html", session, page="traces", rows=page.rows, filters=filters,
+                               hours=q.get("hours", ""), next_cursor=page.next_cursor, kept=kept,
+                               statuses=("ok", "error", "interrupted", "cancelled"))
+
+    async def call(self, request: Request, session: Session) -> Response:
+        call_id = request.path_params["call_id"]
+        call = await asyncio.to_thread(queries.get_call, self.engine, call_id)
+        if call is None:
+            raise NotFound(f"no call {call_id!r} (it may not be written yet, or was removed by retention)")
+        metadata = {k: v for k, v in call.metadata.items() if k not in ("prompt", "answer", "response")}
+        content = {name: redact(str(call.metadata[name])) for name in ("prompt", "answer", "response")
+                   if call.metadata.get(name)}
+        overhead = _overhead(call)
+        return self.web.render(request, "call.html", session, page="traces", call=call, overhead=overhead,
+                               metadata=metadata, content=content, error_message=redact(call.error_message),
+                               attempts=[(a, redact(a.error_message)) for a in call.attempts])
+
+    async def trace(self, request: Request, session: Session) -> Response:
+        trace_id = request.path_params["trace_id"]
+        rows, head = await asyncio.gather(asyncio.to_thread(queries.trace_calls, self.engine, trace_id),
+                                          asyncio.to_thread(queries.trace_row, self.engine, trace_id))
+        if not rows and head is None:
+            raise NotFound(f"no trace {trace_id!r}")
+        cost = sum(r.cost or 0.0 for r in rows)
+        return self.web.render(request, "trace.html", session, page="traces", trace_id=trace_id, rows=rows,
+                               head=head, cost=cost, tokens=sum(r.input_tokens + r.output_tokens for r in rows))
+
+    # -- spend and budgets ----------------------------------------------------------------
+    async def spend(self, request: Request, session: Session) -> Response:
+        period = request.query_params.get("period", "month")
+        label, seconds = SPEND_PERIODS.get(period, SPEND_PERIODS["month"])
+        now = time.time()
+
+        def read() -> dict[str, Any]:
+            return {dim: queries.spend_by(self.engine, dim, now - seconds, now) for dim in ("route", "key", "project")}
+
+        by, budgets = await asyncio.gather(asyncio.to_thread(read), self._budgets(now))
+        return self.web.render(request, "spend.html", session, page="spend", period=period, periods=SPEND_PERIODS,
+                               period_label=label, by=by, budgets=budgets)
+
+    async def _budgets(self, now: float) -> list[dict[str, Any]]:
+        """Every budget with its current period: configured ones (routes, projects) and keys'."""
+        store = self.st.backend.store
+        gateway = self.st.backend.gateway
+        rows: list[dict[str, Any]] = []
+        statuses = await asyncio.to_thread(gateway.budgets.status) if gateway is not None else []
+        for b in statuses:
+            rows.append(_budget_row(b.key, b.period_key, b.limit_usd, b.spent_usd, b.reserved_usd))
+        keys = await self.st.keys.list(include_revoked=False) if self.st.keys is not None else []
+        for key in keys:
+            if key.budget is None:
+                continue
+            pk = period_key(key.budget_period, now)
+            spent, reserved = await asyncio.to_thread(store.budget_usage, f"key:{key.id}", pk)
+            row = _budget_row(f"key:{key.id}", pk, float(key.budget), spent, reserved)
+            row["name"] = key.name
+            rows.append(row)
+        return rows
+
+    # -- health ---------------------------------------------------------------------------
+    async def health(self, request: Request, session: Session) -> Response:
+        return self.web.render(request, "health.html", session, page="health", **await self._health())
+
+    async def health_live(self, request: Request, session: Session) -> Response:
+        """The live part of the Health page, which the page's script swaps in every few seconds."""
+        return self.web.render(request, "health_live.html", session, **await self._health())
+
+    async def _health(self) -> dict[str, Any]:
+        from .health import collect
+
+        return await collect(self.st)
+
+
+def _budget_row(scope: str, period: str, limit: float, spent: float, reserved: float) -> dict[str, Any]:
+    left = max(limit - spent - reserved, 0.0)
+    used = (spent + reserved) / limit if limit > 0 else 1.0
+    return {"scope": scope, "name": None, "period": period, "limit": limit, "spent": spent, "reserved": reserved,
+            "left": left, "used": min(used, 1.0), "over": used >= 0.9}
+
+
+def _overhead(call: Any) -> float | None:
+    """Gateway overhead: total time minus the time spent waiting on providers (every attempt)."""
+    upstream = [a.latency_ms for a in call.attempts if a.latency_ms is not None]
+    if call.latency_ms is None or not upstream:
+        return None
+    return max(call.latency_ms - sum(upstream), 0.0)
+
+
+def _step_label(window: queries.Window, t: int) -> str:
+    return time.strftime("%H:%M" if window.step < 86400 else "%b %d", time.gmtime(t))
+
+
+def _hours_ago(raw: str | None) -> float | None:
+    try:
+        hours = float(raw) if raw else None
+    except ValueError:
+        return None
+    if hours is None or not 0 < hours < 24 * 3650:
+        return None
+    return time.time() - hours * 3600
+

@@ -1,0 +1,193 @@
+"""Dashboard sign-in: sessions in the store, a cookie that is only a random token, CSRF tokens.
+
+- Sign-in takes the master key or an *admin-scoped* virtual key (one whose metadata says
+  ``"role": "admin"``). The key is checked and forgotten: the browser gets a random session
+  token in a cookie (HttpOnly, SameSite=Strict, Path=/ui, Secure when the request came over
+  TLS), and the store keeps only the token's SHA-256, so a copy of the database cannot be
+  replayed as a session.
+- Sessions live in the store (``ui_sessions``) rather than in process memory, so every worker
+  and replica accepts them and signing out ends them everywhere. They expire after
+  ``SESSION_SECONDS`` whatever happens; a session of a virtual key also ends the moment the
+  key is revoked or expires, and every master-key session ends when the master key changes
+  (each session remembers a fingerprint of the key it was opened with).
+- Every state-changing request carries the session's CSRF token (a hidden form field, or the
+  ``x-csrf-token`` header for the scripts' requests), compared in constant time. The sign-in
+  form itself is protected by a double-submit cookie, so a page elsewhere cannot sign a
+  browser into an attacker's session. A request whose ``Origin`` names another site is
+  refused as well.
+- Wrong keys are throttled per client address (``MAX_FAILURES`` per ``FAILURE_WINDOW``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from starlette.requests import Request
+
+from ...gateway.store import schema
+from ..errors import ApiError, Forbidden, Unauthorized
+from ..secrets import hash_key
+
+COOKIE = "clv_session"
+LOGIN_COOKIE = "clv_login"
+SESSION_SECONDS = 8 * 3600
+MAX_FAILURES = 10
+FAILURE_WINDOW = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    id: str
+    kind: str                 # master | key
+    key_id: str | None
+    csrf: str
+    expires_at: float
+
+    @property
+    def who(self) -> str:
+        return "master key" if self.kind == "master" else f"key {self.key_id}"
+
+
+def fingerprint(secret: str) -> str:
+    """Names a key without revealing it (HMAC so it is no plain hash of the key either)."""
+    return hmac.new(b"cloverleaf-ui-session", secret.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+
+
+def same_token(a: str | None, b: str | None) -> bool:
+    return bool(a) and bool(b) and hmac.compare_digest(str(a), str(b))
+
+
+class Sessions:
+    def __init__(self, store: Any, keys: Any, master_key: str, wall: Any = time.time) -> None:
+        self._store = store
+        self._keys = keys
+        self._master = master_key
+        self._master_fp = fingerprint(master_key)
+        self._wall = wall
+        self._failures: dict[str, list[float]] = {}
+
+    # -- sign in / out ----------------------------------------------------------------
+    async def sign_in(self, secret: str, peer: str) -> tuple[str, Session]:
+        """Check ``secret``; returns (cookie token, session). Raises Unauthorized/Forbidden."""
+        self._check_throttle(peer)
+        secret = secret.strip()
+        if hmac.compare_digest(hashlib.sha256(secret.encode()).digest(),
+                               hashlib.sha256(self._master.encode()).digest()):
+            return await self._open("master", None, self._master_fp)
+        if self._keys is None or not secret:
+            self._failed(peer)
+            raise Unauthorized("that is not the master key", code="invalid_api_key")
+        try:
+            verified = await self._keys.verify(secret)
+        except Unauthorized:
+            self._failed(peer)
+            raise Unauthorized("that is neither the master key nor an active virtual key",
+                               code="invalid_api_key") from None
+        row = await self._keys.get(verified.id)
+        if row is None or (row.metadata or {}).get("role") != "admin":
+            self._failed(peer)
+            raise Forbidden(f"virtual key {verified.id} is not admin-scoped; sign in with the master key or a key "
+                            "created with the dashboard role 'admin'", code="not_admin")
+        return await self._open("key", verified.id, fingerprint(hash_key(secret)))
+
+    async def _open(self, kind: str, key_id: str | None, principal: str) -> tuple[str, Session]:
+        token = secrets.token_urlsafe(32)
+        now = self._wall()
+        session = Session(_digest(token), kind, key_id, secrets.token_urlsafe(32), now + SESSION_SECONDS)
+        t = schema.ui_sessions
+
+        def write() -> None:
+            with self._store.engine.begin() as conn:
+                conn.execute(t.delete().where(t.c.expires_at < now))   # housekeeping, indexed
+                conn.execute(t.insert().values(id=session.id, kind=kind, key_id=key_id, principal=principal,
+                                               csrf=session.csrf, created_at=now, expires_at=session.expires_at))
+
+        await asyncio.to_thread(write)
+        return token, session
+
+    async def sign_out(self, token: str | None) -> None:
+        if token:
+            t = schema.ui_sessions
+
+            def delete() -> None:
+                with self._store.engine.begin() as conn:
+                    conn.execute(t.delete().where(t.c.id == _digest(token)))
+
+            await asyncio.to_thread(delete)
+
+    # -- every request ------------------------------------------------------------------
+    async def current(self, request: Request) -> Session | None:
+        """The request's live session, or None (no cookie, unknown, expired, key gone)."""
+        token = request.cookies.get(COOKIE)
+        if not token or len(token) > 200:
+            return None
+        t = schema.ui_sessions
+
+        def read() -> Any:
+            with self._store.engine.connect() as conn:
+                return conn.execute(sa.select(t).where(t.c.id == _digest(token))).first()
+
+        row = await asyncio.to_thread(read)
+        if row is None or row.expires_at <= self._wall():
+            return None
+        if row.kind == "master" and row.principal != self._master_fp:
+            return None
+        if row.kind == "key":
+            key = await self._keys.get(row.key_id) if self._keys is not None else None
+            if key is None or key.revoked_at is not None or (key.expires_at is not None
+                                                             and key.expires_at <= self._wall()):
+                return None
+        return Session(row.id, row.kind, row.key_id, row.csrf, row.expires_at)
+
+    async def policy(self, session: Session) -> Any:
+        """The key policy a session's calls run under (None for the master key: no limits)."""
+        if session.kind != "key" or self._keys is None:
+            return None
+        from ..._context import KeyPolicy
+
+        row = await self._keys.get(session.key_id)
+        return KeyPolicy(key_id=row.id, allowed_models=tuple(row.allowed_models or ()), rpm=row.rpm, tpm=row.tpm,
+                         budget=row.budget, budget_period=row.budget_period)
+
+    # -- throttle -----------------------------------------------------------------------
+    def _check_throttle(self, peer: str) -> None:
+        now = self._wall()
+        recent = [t for t in self._failures.get(peer, ()) if t > now - FAILURE_WINDOW]
+        self._failures[peer] = recent
+        if len(recent) >= MAX_FAILURES:
+            raise ApiError(f"too many failed sign-ins from this address; try again in "
+                           f"{int(FAILURE_WINDOW - (now - recent[0])) + 1} s", status=429, kind="rate_limit",
+                           code="too_many_sign_ins")
+
+    def _failed(self, peer: str) -> None:
+        if len(self._failures) > 10_000:
+            self._failures.clear()
+        self._failures.setdefault(peer, []).append(self._wall())
+
+
+def check_csrf(request: Request, session: Session | None, submitted: str | None) -> None:
+    """Refuse a state-changing request without the session's token, or sent from another site."""
+    check_origin(request)
+    if session is None or not same_token(submitted, session.csrf):
+        raise Forbidden("the form's security token is missing or stale; reload the page and try again",
+                        code="csrf_failed")
+
+
+def check_origin(request: Request) -> None:
+    origin = request.headers.get("origin")
+    if origin and origin != "null":
+        host = request.headers.get("host", "")
+        if urlsplit(origin).netloc.lower() != host.lower():
+            raise Forbidden("cross-site request refused", code="csrf_failed")
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
