@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from cloverleaf.gateway.store import CallRecord, Store, migrations, open_store, schema
-from cloverleaf.gateway.store.rollups import HISTOGRAM, HOUR, MINUTE, percentile
+from cloverleaf.gateway.store.rollups import DAY, HISTOGRAM, HOUR, MINUTE, percentile
 
 from .stores import STORE_KINDS, store_url
 
@@ -86,7 +86,7 @@ def test_prune_drops_old_minute_rows_first(store: Store) -> None:
     store.flush()
     store.cleanup(NOW, None)
     assert {b for b, _ in _rows(store, MINUTE, "total")} == {int(NOW // MINUTE) * MINUTE}
-    assert len(_rows(store, HOUR, "total")) == 2
+    assert len(_rows(store, HOUR, "total")) == 2 and len(_rows(store, DAY, "total")) == 2
 
 
 @pytest.mark.parametrize("kind", STORE_KINDS)

@@ -1,22 +1,25 @@
-"""Per-minute and per-hour rollups of the call log, kept by the batch writer, read by the dashboard.
+"""Per-minute, per-hour and per-day rollups of the call log, kept by the batch writer, read by the dashboard.
 
 Why: a dashboard that sums the ``calls`` table for "spend over 30 days by key" reads every row
 (LiteLLM's UI is known for taking its database down that way). Instead, every batch the writer
 commits also folds its calls into ``call_rollups`` in the same transaction: one row per
 (grain, bucket start, dimension, value) holding counts, tokens, cost and a latency histogram.
-A 30-day chart then reads at most 720 hourly rows per series, whatever the call volume.
+Each view reads the coarsest grain that draws it — the last hour minute rows, the last day
+hour rows, 30 days day rows — so a series is at most 60 rows and a breakdown by one
+dimension at most (values × 60), whatever the call volume.
 
 Dimensions are rolled up one at a time (``total``, ``route``, ``model`` — the target that
 answered —, ``provider``, ``key``, ``project``), not as one combined key: with many keys and
 models the combinations would be nearly as many as the calls themselves. So each call adds to
-six rows per grain, and a breakdown by one dimension reads only that dimension's rows.
+six rows per grain (eighteen in all, folded per batch: a batch of calls from the same
+minute touches far fewer), and a breakdown by one dimension reads only that dimension's rows.
 
 Percentiles come from the histogram (fixed bucket bounds, ``LATENCY_BOUNDS_MS``), linearly
 interpolated inside the bucket: p50/p95 are accurate to within one bucket (about ±25%), which
 is what a chart needs; the exact latencies stay in ``calls``.
 
-Minute rows are kept ``MINUTE_RETENTION_SECONDS`` (they only feed the last-hour view); hour
-rows ``HOUR_RETENTION_SECONDS``. Rollups hold no content, so they are not subject to a
+Minute rows are kept two days (they only feed the last-hour view), hour rows 40 days (the
+last-24-hours views), day rows 800 days. Rollups hold no content, so they are not subject to a
 model's ``data_retention_days``.
 """
 
@@ -32,7 +35,8 @@ from . import schema
 
 MINUTE = 60
 HOUR = 3600
-GRAINS = (MINUTE, HOUR)
+DAY = 86400
+GRAINS = (MINUTE, HOUR, DAY)
 DIMENSIONS = ("total", "route", "model", "provider", "key", "project")
 #: Upper bounds (ms) of the latency histogram's buckets; the last bucket is open-ended.
 LATENCY_BOUNDS_MS = (10, 20, 35, 60, 100, 160, 250, 400, 650, 1000, 1600, 2500, 4000, 6500, 10000,
@@ -42,7 +46,8 @@ SUMS = ("requests", "errors", "input_tokens", "output_tokens", "cached_tokens", 
         "latency_sum_ms", "latency_count", "ttft_sum_ms", "ttft_count", *HISTOGRAM)
 KEY = ("grain", "bucket", "dim", "value")
 MINUTE_RETENTION_SECONDS = 2 * 86400
-HOUR_RETENTION_SECONDS = 400 * 86400
+HOUR_RETENTION_SECONDS = 40 * 86400
+DAY_RETENTION_SECONDS = 800 * 86400
 
 # positions in a ``calls`` value tuple (the writer's rows are in the table's column order)
 _COL = {c.name: i for i, c in enumerate(schema.calls.columns)}
@@ -56,26 +61,25 @@ _HIST0 = SUMS.index("lat_00")
 
 
 def aggregate(rows: Iterable[Sequence[Any]]) -> dict[tuple[int, int, str, str], list[float]]:
-    """Fold ``calls`` value tuples into rollup sums keyed by (grain, bucket, dim, value)."""
+    """Fold ``calls`` value tuples into rollup sums keyed by (grain, bucket, dim, value).
+
+    Runs on the writer thread for every batch, so it touches only the sums a call changes
+    (about ten of the thirty) for each of its twelve rows."""
     out: dict[tuple[int, int, str, str], list[float]] = {}
     for row in rows:
         created = float(row[_CREATED])
         latency = row[_LAT]
         ttft = row[_TTFT]
-        delta = [0.0] * _WIDTH
-        delta[0] = 1
-        delta[1] = 0 if row[_STATUS] == "ok" else 1
-        delta[2] = row[_IN] or 0
-        delta[3] = row[_OUT] or 0
-        delta[4] = row[_CACHED] or 0
-        delta[5] = row[_COST] or 0.0
+        delta = [(0, 1)]
+        if row[_STATUS] != "ok":
+            delta.append((1, 1))
+        for index, column in ((2, _IN), (3, _OUT), (4, _CACHED), (5, _COST)):
+            if row[column]:
+                delta.append((index, row[column]))
         if latency is not None:
-            delta[6] = latency
-            delta[7] = 1
-            delta[_HIST0 + bisect.bisect_left(LATENCY_BOUNDS_MS, latency)] = 1
+            delta += ((6, latency), (7, 1), (_HIST0 + bisect.bisect_left(LATENCY_BOUNDS_MS, latency), 1))
         if ttft is not None:
-            delta[8] = ttft
-            delta[9] = 1
+            delta += ((8, ttft), (9, 1))
         values = [("total", "")] + [(dim, row[i] or "") for dim, i in _DIM_COLUMNS]
         for grain in GRAINS:
             bucket = int(created // grain) * grain
@@ -83,10 +87,9 @@ def aggregate(rows: Iterable[Sequence[Any]]) -> dict[tuple[int, int, str, str], 
                 key = (grain, bucket, dim, str(value))
                 sums = out.get(key)
                 if sums is None:
-                    out[key] = delta.copy()
-                else:
-                    for i in range(_WIDTH):
-                        sums[i] += delta[i]
+                    sums = out[key] = [0.0] * _WIDTH
+                for index, amount in delta:
+                    sums[index] += amount
     return out
 
 
@@ -122,9 +125,10 @@ class RollupUpdater:
 
 
 def prune(conn: sa.Connection, now: float) -> None:
-    """Drop minute rows past ``MINUTE_RETENTION_SECONDS`` and hour rows past ``HOUR_RETENTION_SECONDS``."""
+    """Drop rows past their grain's retention (minutes: 2 days, hours: 40, days: 800)."""
     r = schema.call_rollups.c
-    for grain, keep in ((MINUTE, MINUTE_RETENTION_SECONDS), (HOUR, HOUR_RETENTION_SECONDS)):
+    for grain, keep in ((MINUTE, MINUTE_RETENTION_SECONDS), (HOUR, HOUR_RETENTION_SECONDS),
+                        (DAY, DAY_RETENTION_SECONDS)):
         conn.execute(schema.call_rollups.delete().where(r.grain == grain, r.bucket < int(now - keep)))
 
 

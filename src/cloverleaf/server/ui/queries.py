@@ -20,9 +20,7 @@ import sqlalchemy as sa
 
 from ...gateway.store import schema
 from ...gateway.store.records import AttemptRecord, CallRecord
-from ...gateway.store.rollups import DIMENSIONS, HISTOGRAM, HOUR, MINUTE, percentile
-
-DAY = 86400
+from ...gateway.store.rollups import DAY, DIMENSIONS, HISTOGRAM, HOUR, MINUTE, percentile
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +42,7 @@ class Window:
 WINDOWS = {
     "hour": Window("hour", "Last hour", MINUTE, MINUTE, 60),
     "day": Window("day", "Last 24 hours", HOUR, HOUR, 24),
-    "month": Window("month", "Last 30 days", HOUR, DAY, 30),
+    "month": Window("month", "Last 30 days", DAY, DAY, 30),
 }
 
 
@@ -134,11 +132,12 @@ def breakdown(engine: sa.Engine, window: Window, now: float, dim: str, limit: in
 
 
 def spend_by(engine: sa.Engine, dim: str, since: float, until: float, limit: int = 50) -> list[Stats]:
-    """Cost, calls and tokens per value of ``dim`` between two times (hourly rows; the
-    current hour included), dearest first."""
-    start, end = int(since) // HOUR * HOUR, (int(until) // HOUR + 1) * HOUR
+    """Cost, calls and tokens per value of ``dim`` from ``since`` to now, dearest first: hour
+    rows for a day or less, else day rows (whole UTC days, today's included)."""
+    grain = HOUR if until - since <= DAY else DAY
+    start, end = int(since) // grain * grain, (int(until) // grain + 1) * grain
     query = (sa.select(_R.value, *_sums())
-             .where(_R.grain == HOUR, _R.dim == dim, _R.bucket >= start, _R.bucket < end)
+             .where(_R.grain == grain, _R.dim == dim, _R.bucket >= start, _R.bucket < end)
              .group_by(_R.value).order_by(sa.func.sum(_R.cost).desc(), _R.value).limit(limit))
     with engine.connect() as conn:
         return [_stats(r, r.value) for r in conn.execute(query)]

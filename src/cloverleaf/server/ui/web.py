@@ -52,7 +52,7 @@ def _environment() -> Any:
         raise ImportError("the dashboard needs jinja2: pip install 'cloverleaf[server]'") from None
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(HERE / "templates")), autoescape=True,
                              trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(ts=fmt_time, ms=fmt_ms, usd=fmt_usd, num=fmt_num, pct=fmt_pct)
+    env.filters.update(ts=fmt_time, ms=fmt_ms, usd=fmt_usd, num=fmt_num, pct=fmt_pct, duration=fmt_duration)
     env.globals.update(nav=NAV)
     return env
 
@@ -162,6 +162,8 @@ def fmt_time(ts: float | None) -> str:
 def fmt_ms(value: float | None) -> str:
     if value is None:
         return "—"
+    if value == 0:
+        return "0 ms"
     if value >= 10_000:
         return f"{value / 1000:.1f} s"
     if value >= 1000:
@@ -183,10 +185,18 @@ def fmt_num(value: float | None) -> str:
     if value is None:
         return "—"
     value = float(value)
-    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e4, "k")):
-        if abs(value) >= limit:
-            return f"{value / limit:.1f}{suffix}"
+    for threshold, unit, suffix in ((1e9, 1e9, "B"), (1e6, 1e6, "M"), (1e4, 1e3, "k")):
+        if abs(value) >= threshold:
+            return f"{value / unit:.1f}{suffix}"
     return f"{value:,.0f}" if value == math.floor(value) else f"{value:,.2f}"
+
+
+def fmt_duration(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{minutes} min" if minutes else f"{int(seconds)} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if hours < 48 else f"{hours // 24} days"
 
 
 def fmt_pct(value: float | None) -> str:

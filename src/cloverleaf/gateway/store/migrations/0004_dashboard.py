@@ -1,7 +1,7 @@
 """0004: what the dashboard needs — call rollups, dashboard sessions, composite call indexes.
 
-Calls already in the store are folded into the hourly rollups (and the last two days into
-the minute rollups) here, so charts are complete from the start. The folding is spelled out
+Calls already in the store are folded into the hourly and daily rollups (and the last two
+days into the minute rollups) here, so charts are complete from the start. The folding is spelled out
 in this file rather than imported from ``rollups.py``, so this migration keeps meaning what it
 meant if the live code changes later.
 """
@@ -73,7 +73,7 @@ def _backfill(conn: sa.Connection, calls: sa.Table, rollups: sa.Table) -> None:
         if r.latency_ms is not None:
             delta[10 + bisect.bisect_left(_BOUNDS, r.latency_ms)] = 1
         values = [("total", "")] + [(dim, getattr(r, col) or "") for dim, col in _DIMS]
-        grains = (60, 3600) if r.created_at >= newest - _MINUTE_KEEP else (3600,)
+        grains = (60, 3600, 86400) if r.created_at >= newest - _MINUTE_KEEP else (3600, 86400)
         for grain in grains:
             bucket = int(r.created_at // grain) * grain
             for dim, value in values:

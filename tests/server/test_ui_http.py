@@ -1,0 +1,270 @@
+"""The dashboard over plain HTTP: on only with the admin API, sign-in and sessions, CSRF,
+secrets never rendered, and every page and action answering (the browser flow is in
+test_ui_browser.py)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from cloverleaf.gateway.store import schema
+from cloverleaf.server.ui import session as ui_session
+
+from .conftest import MASTER, Live, create_key, settings, start_live, stop_live
+from .ui_support import csrf_of, login_token, seed_history, sign_in
+
+PAGES = ["/ui", "/ui?window=hour", "/ui?window=month", "/ui/traces", "/ui/spend", "/ui/spend?period=day",
+         "/ui/models", "/ui/keys", "/ui/health", "/ui/health/live", "/ui/playground"]
+
+
+@pytest.fixture(scope="module")
+def live() -> Iterator[Live]:
+    s = settings(env={"CLOVERLEAF_MASTER_KEY": MASTER},
+                 budgets={"smart": {"limit_usd": 10.0, "period": "month"}},
+                 limits={"smart": {"rpm": 100, "tpm": 100000}})
+    server = start_live(s)
+    yield server
+    stop_live(server)
+
+
+def test_off_without_the_admin_api(open_server: Live) -> None:
+    with open_server.http() as http:
+        for path in ("/", "/ui", "/ui/login"):
+            r = http.get(path)
+            assert r.status_code == 404, path
+
+
+def test_root_redirects_and_pages_need_a_session(live: Live) -> None:
+    with httpx.Client(base_url=live.url, follow_redirects=False) as http:
+        assert http.get("/").headers["location"] == "/ui"
+        r = http.get("/ui/traces?status=ok")
+        assert r.status_code == 303 and r.headers["location"] == "/ui/login?next=/ui/traces%3Fstatus%3Dok"
+        assert http.post("/ui/keys", data={"name": "x"}).status_code == 401
+
+
+def test_sign_in_sets_a_strict_http_only_cookie_and_redirects_inside(live: Live) -> None:
+    with httpx.Client(base_url=live.url, follow_redirects=False) as http:
+        for evil in ("https://evil.example/", "//evil.example/ui", "/admin/keys"):
+            r = http.post("/ui/login", data={"key": MASTER, "login_token": login_token(http), "next": evil})
+            assert r.status_code == 303 and r.headers["location"] == "/ui"
+        cookie = r.headers["set-cookie"]
+        assert "clv_session=" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
+        assert "Path=/ui" in cookie and "Secure" not in cookie   # plain http here
+        assert MASTER not in cookie
+        page = http.get("/ui")
+        assert page.status_code == 200 and MASTER not in page.text
+        assert "script-src 'self'" in page.headers["content-security-policy"]
+        assert page.headers["cache-control"] == "no-store"
+
+
+async def test_cookie_is_secure_under_tls(live: Live) -> None:
+    app = live.app
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="https://gateway.test") as http:
+        page = await http.get("/ui/login")
+        token = re.search(r'name="login_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        assert "Secure" in page.headers["set-cookie"]
+        r = await http.post("/ui/login", data={"key": MASTER, "login_token": token})
+        assert r.status_code == 303 and "Secure" in r.headers["set-cookie"]
+
+
+def test_wrong_keys_and_forged_sign_ins_are_refused(live: Live) -> None:
+    with httpx.Client(base_url=live.url, follow_redirects=False) as http:
+        r = http.post("/ui/login", data={"key": "not-the-master-key-at-all", "login_token": login_token(http)})
+        assert r.status_code == 401 and "not" in r.text and "clv_session" not in r.headers.get("set-cookie", "")
+        # no double-submit token (a form posted from another site): refused even with the right key
+        http.cookies.clear()
+        r = http.post("/ui/login", data={"key": MASTER, "login_token": "forged"})
+        assert r.status_code == 403 and "clv_session" not in r.headers.get("set-cookie", "")
+        r = http.post("/ui/login", data={"key": MASTER, "login_token": login_token(http)},
+                      headers={"origin": "https://evil.example"})
+        assert r.status_code == 403
+
+
+def test_repeated_wrong_keys_are_throttled(live: Live, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ui_session, "MAX_FAILURES", 3)
+    with httpx.Client(base_url=live.url, follow_redirects=False, headers={}) as http:
+        codes = [http.post("/ui/login", data={"key": f"wrong-{i}", "login_token": login_token(http)}).status_code
+                 for i in range(4)]
+    assert codes[-1] == 429
+    # the throttle is per address and forgets after its window; clear it for the other tests
+    live_sessions = _sessions(live)
+    live_sessions._failures.clear()
+
+
+def _sessions(live: Live) -> ui_session.Sessions:
+    for route in live.app.fallback.routes:  # the Starlette app behind the hot-path dispatcher
+        if getattr(route, "path", None) == "/ui/login" and "POST" in (route.methods or ()):
+            return route.endpoint.__self__.web.sessions  # type: ignore[no-any-return,attr-defined]
+    raise AssertionError("no sign-in route")
+
+
+def test_state_changes_need_the_session_csrf_token(live: Live) -> None:
+    http = sign_in(live)
+    keys = http.get("/ui/keys")
+    token = csrf_of(keys.text)
+    assert http.post("/ui/keys", data={"name": "no-token"}).status_code == 403
+    assert http.post("/ui/keys", data={"name": "bad-token", "csrf": "x" * 43}).status_code == 403
+    r = http.post("/ui/keys", data={"name": "cross-site", "csrf": token}, headers={"origin": "https://evil.example"})
+    assert r.status_code == 403
+    assert "no-token" not in http.get("/ui/keys").text
+    r = http.post("/ui/playground/stream", json={"model": "fake/echo", "messages": [{"role": "user", "content": "x"}]})
+    assert r.status_code == 403
+    # the token of another session does not work either
+    other = sign_in(live)
+    assert other.post("/ui/keys", data={"name": "stolen", "csrf": token}).status_code == 403
+    assert http.post("/ui/keys", data={"name": "good", "csrf": token}).status_code == 201
+
+
+def test_sign_out_ends_the_session_and_sessions_expire(live: Live) -> None:
+    http = sign_in(live)
+    cookie = http.cookies["clv_session"]
+    token = csrf_of(http.get("/ui").text)
+    assert http.post("/ui/logout", data={"csrf": token}).headers["location"].startswith("/ui/login")
+    replay = httpx.Client(base_url=live.url, follow_redirects=False, cookies={"clv_session": cookie})
+    assert replay.get("/ui").status_code == 303
+    # expiry: the same check, with the session's time run out
+    http = sign_in(live)
+    engine = live.state.backend.store.engine
+    with engine.begin() as conn:
+        conn.execute(schema.ui_sessions.update().values(expires_at=1.0))
+    assert http.get("/ui").status_code == 303
+    with engine.connect() as conn:   # only the token's hash is stored
+        ids = conn.execute(sa.select(schema.ui_sessions.c.id)).scalars().all()
+    assert http.cookies.get("clv_session") not in ids
+
+
+def test_admin_scoped_keys_may_sign_in_and_other_keys_may_not(live: Live) -> None:
+    plain = create_key(live, name="plain")
+    admin = create_key(live, name="ops", metadata={"role": "admin"})
+    with httpx.Client(base_url=live.url, follow_redirects=False) as http:
+        r = http.post("/ui/login", data={"key": plain["key"], "login_token": login_token(http)})
+        assert r.status_code == 403 and "not admin-scoped" in r.text
+    http = sign_in(live, admin["key"])
+    assert http.get("/ui/keys").status_code == 200
+    with live.http(MASTER) as api:
+        api.post(f"/admin/keys/{admin['id']}/revoke")
+    assert http.get("/ui/keys").status_code == 303   # the session ended with its key
+
+
+def test_every_page_answers_on_a_seeded_store(live: Live) -> None:
+    seed_history(live.state.backend.store, 300)
+    http = sign_in(live)
+    for path in PAGES:
+        r = http.get(path)
+        assert r.status_code == 200, (path, r.text[:500])
+        assert "<main" in r.text or path.endswith("/live")
+    overview = http.get("/ui?window=day").text
+    assert overview.count('<svg class="chart"') == 4 and "openai/gpt-4o-mini" in overview
+    assert "key_3f9a1c2be07d4a11" in overview and "Latency p95" in overview
+    spend = http.get("/ui/spend").text
+    assert "route:smart" in spend and "Reserved now" in spend and "summarise" in spend
+    health = http.get("/ui/health").text
+    assert "route: smart" in health and "reachable" in health
+
+
+def test_traces_filter_page_and_show_the_fallback_path(live: Live) -> None:
+    seed_history(live.state.backend.store, 120, seed=11)
+    out = live.openai(MASTER).with_options(default_headers={"x-cloverleaf-trace-id": "tr_fallback_demo"})
+    out.chat.completions.create(model="smart", messages=[{"role": "user", "content": "hi"}])
+    live.state.backend.store.flush()
+    http = sign_in(live)
+    page = http.get("/ui/traces", params={"route": "smart", "model": "fake/echo"}).text
+    call_id = re.search(r'href="/ui/traces/call/([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    detail = http.get(f"/ui/traces/call/{call_id}").text
+    assert "fake/fail-503" in detail and "fake/echo" in detail and "Gateway overhead" in detail
+    assert detail.index("fake/fail-503") < detail.index("fake/echo</span>")
+    trace = http.get("/ui/traces/trace/tr_fallback_demo").text
+    assert call_id in trace
+    # keyset pages: no call twice, newest first, until there is no "Older" link
+    seen: list[str] = []
+    url = "/ui/traces?status=ok"
+    while url:
+        body = http.get(url).text
+        seen += re.findall(r'href="/ui/traces/call/([^"]+)"', body)
+        nxt = re.search(r'rel="next" href="([^"]+)"', body)
+        url = nxt.group(1).replace("&amp;", "&") if nxt else ""
+    assert len(seen) == len(set(seen)) and len(seen) >= 120
+    assert http.get("/ui/traces/call/call_nope").status_code == 404
+
+
+def test_models_crud_with_write_only_provider_key_and_a_test_call(live: Live) -> None:
+    http = sign_in(live)
+    token = csrf_of(http.get("/ui/models").text)
+    secret = "sk-provider-secret-0123456789abcdef"
+    r = http.post("/ui/models", data={"csrf": token, "name": "ui-echo", "provider": "fake", "identifier": "echo",
+                                      "api_key": secret, "input_cost_per_1k": "0.5", "output_cost_per_1k": "1",
+                                      "is_public": "on", "additional_config": ""})
+    assert r.status_code == 303, r.text
+    listing = http.get("/ui/models").text
+    assert "ui-echo" in listing and "stored" in listing and secret not in listing
+    edit = http.get("/ui/models?edit=ui-echo").text
+    assert secret not in edit and 'value="0.5"' in edit
+    bad = http.post("/ui/models", data={"csrf": token, "name": "ui-bad", "provider": "fake", "identifier": "echo",
+                                        "input_cost_per_1k": "cheap", "api_key": secret})
+    assert bad.status_code == 400 and "expected a number" in bad.text and secret not in bad.text
+    # edit keeps the stored key when the field is left blank
+    r = http.post("/ui/models/ui-echo", data={"csrf": token, "provider": "fake", "identifier": "echo",
+                                              "output_cost_per_1k": "2", "is_public": "on"})
+    assert r.status_code == 303
+    row = live.state.backend.store.get_model_entry("ui-echo")
+    assert row.api_key_encrypted and secret not in row.api_key_encrypted and row.output_cost_per_1k == 2.0
+    tested = http.post("/ui/models/ui-echo/test", data={"csrf": token})
+    assert tested.status_code == 200 and "answered" in tested.text
+    trace_id = re.search(r'href="/ui/traces/trace/([^"]+)"', tested.text).group(1)  # type: ignore[union-attr]
+    assert "ui-echo" in http.get(f"/ui/traces/trace/{trace_id}").text
+    failing = http.post("/ui/models", data={"csrf": token, "name": "ui-down", "provider": "fake",
+                                            "identifier": "fail-500", "is_public": "on"})
+    assert failing.status_code == 303
+    assert "failed" in http.post("/ui/models/ui-down/test", data={"csrf": token}).text
+    assert http.post("/ui/models/ui-down/delete", data={"csrf": token}).status_code == 303
+    assert live.state.backend.store.get_model_entry("ui-down") is None
+
+
+def test_keys_secret_is_shown_once_and_revocation_refuses_the_next_call(live: Live) -> None:
+    http = sign_in(live)
+    token = csrf_of(http.get("/ui/keys").text)
+    created = http.post("/ui/keys", data={"csrf": token, "name": "ui-made", "allowed_models": "fake/*, priced",
+                                          "budget": "5", "budget_period": "month", "rpm": "30",
+                                          "expires_in_days": "30"})
+    assert created.status_code == 201 and created.headers["cache-control"] == "no-store"
+    secret = re.search(r'id="new-secret" class="mono" value="([^"]+)"', created.text).group(1)  # type: ignore[union-attr]
+    key_id = re.search(r"Key (key_[0-9a-f]+) created", created.text).group(1)  # type: ignore[union-attr]
+    assert secret.startswith("sk-clv-") and secret not in http.get("/ui/keys").text
+    assert live.openai(secret).chat.completions.create(
+        model="fake/echo", messages=[{"role": "user", "content": "hi"}]).choices[0].message.content == "hi"
+    assert "key:" + key_id in http.get("/ui/spend").text
+    assert http.post(f"/ui/keys/{key_id}/revoke", data={"csrf": token}).status_code == 303
+    r = httpx.post(f"{live.url}/v1/chat/completions", headers={"authorization": f"Bearer {secret}"},
+                   json={"model": "fake/echo", "messages": [{"role": "user", "content": "hi"}]})
+    assert r.status_code == 401 and r.json()["error"]["code"] == "key_revoked"
+
+
+def test_playground_streams_ndjson_and_refuses_what_the_key_may_not_do(live: Live) -> None:
+    http = sign_in(live)
+    token = csrf_of(http.get("/ui/playground").text)
+    body = {"model": "priced", "messages": [{"role": "user", "content": "one two three four"}], "max_tokens": 50}
+    with http.stream("POST", "/ui/playground/stream", json=body, headers={"x-csrf-token": token}) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("application/x-ndjson")
+        events = [json.loads(line) for line in r.iter_lines() if line]
+    assert events[0]["type"] == "start" and events[-1]["type"] == "done"
+    assert "".join(e["text"] for e in events if e["type"] == "text") == "one two three four"
+    assert events[-1]["cost"] > 0 and events[-1]["trace_id"] == events[0]["trace_id"]
+    assert "priced" in http.get(f"/ui/traces/trace/{events[0]['trace_id']}").text
+    limited = create_key(live, name="echo-only", allowed_models=["fake/echo"])
+    refused = http.post("/ui/playground/stream", headers={"x-csrf-token": token},
+                        json={**body, "key": limited["key"]})
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "model_not_allowed"
+    wrong = http.post("/ui/playground/stream", headers={"x-csrf-token": token}, json={**body, "key": "sk-clv-nope"})
+    assert wrong.status_code == 401 and "sk-clv-nope" not in wrong.text
+    attached = {"model": "fake/echo", "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "see file"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]}]}
+    with http.stream("POST", "/ui/playground/stream", json=attached, headers={"x-csrf-token": token}) as r:
+        assert r.status_code == 200
+        assert json.loads(list(r.iter_lines())[-1])["type"] == "done"

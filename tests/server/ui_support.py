@@ -1,0 +1,63 @@
+"""Helpers for the dashboard tests: signing in over plain HTTP, reading forms' tokens, demo data."""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+
+import httpx
+
+from cloverleaf.gateway.store import AttemptRecord, CallRecord
+
+from .conftest import MASTER, Live
+
+
+def login_token(client: httpx.Client) -> str:
+    page = client.get("/ui/login")
+    assert page.status_code == 200
+    return re.search(r'name="login_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+
+
+def sign_in(live: Live, key: str = MASTER) -> httpx.Client:
+    """A client holding a dashboard session (raises if sign-in fails)."""
+    client = httpx.Client(base_url=live.url, follow_redirects=False, timeout=30)
+    r = client.post("/ui/login", data={"key": key, "login_token": login_token(client), "next": "/ui"})
+    assert r.status_code == 303, r.text
+    return client
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)  # type: ignore[union-attr]
+
+
+def seed_history(store: object, n: int = 1500, *, hours: float = 24.0, seed: int = 7) -> None:
+    """Plausible call records over the last ``hours`` (several models, keys, some errors and
+    fallbacks), written through the store's batch writer like real calls, rollups and all."""
+    rng = random.Random(seed)
+    now = time.time()
+    models = [("openai/gpt-4o-mini", "openai", 380, 0.00015, 0.0006), ("anthropic/claude-haiku-4-5", "anthropic", 520,
+              0.0008, 0.004), ("gemini/gemini-2.0-flash", "gemini", 300, 0.0001, 0.0004),
+              ("openai/gpt-4o", "openai", 900, 0.0025, 0.01)]
+    routes = ["chat", "smart", "cheap", "summarise"]
+    keys = ["key_3f9a1c2be07d4a11", "key_9b2e77d0c1aa5e03", "key_51c0ffee2468ace0", None]
+    for i in range(n):
+        at = now - rng.random() ** 1.3 * hours * 3600
+        target, provider, base, cin, cout = rng.choices(models, weights=[6, 3, 4, 1])[0]
+        ok = rng.random() > 0.03
+        latency = base * rng.lognormvariate(0, 0.45)
+        tokens_in, tokens_out = rng.randint(80, 2400), rng.randint(20, 700)
+        attempts = [AttemptRecord(target, provider, ok, None if ok else "ServerError",
+                                  None if ok else "upstream overloaded", None if ok else 529, latency * 0.95)]
+        if ok and rng.random() < 0.04:
+            attempts.insert(0, AttemptRecord("anthropic/claude-sonnet-4-5", "anthropic", False, "RateLimitError",
+                                             "rate limited", 429, 40.0))
+        store.record_call(CallRecord(  # type: ignore[attr-defined]
+            id=f"call_seed{i:06d}", created_at=at, operation=rng.choice(["chat", "stream"]),
+            requested_model=rng.choice(routes), status="ok" if ok else "error", target=target if ok else None,
+            provider=provider if ok else None, error_type=None if ok else "AllTargetsFailed",
+            error_message=None if ok else "every target failed", latency_ms=latency, ttft_ms=latency * 0.35,
+            input_tokens=tokens_in if ok else 0, output_tokens=tokens_out if ok else 0,
+            cost=(tokens_in * cin + tokens_out * cout) / 1000 if ok else None, key_id=rng.choice(keys),
+            project=rng.choice(["web", "batch", None]), attempts=attempts))
+    store.flush()  # type: ignore[attr-defined]
