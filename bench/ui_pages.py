@@ -29,7 +29,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 PAGES = (
     ("overview, last hour", "/ui?window=hour"),

@@ -16,6 +16,7 @@ from cloverleaf.gateway.store import (
     Store,
     TraceRecord,
     VirtualKeyRow,
+    migrations,
     open_store,
 )
 from cloverleaf.gateway.store import schema as latest

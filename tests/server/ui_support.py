@@ -53,7 +53,7 @@ def seed_history(store: object, n: int = 1500, *, hours: float = 24.0, seed: int
             attempts.insert(0, AttemptRecord("anthropic/claude-sonnet-4-5", "anthropic", False, "RateLimitError",
                                              "rate limited", 429, 40.0))
         store.record_call(CallRecord(  # type: ignore[attr-defined]
-            id=f"call_seed{i:06d}", created_at=at, operation=rng.choice(["chat", "stream"]),
+            id=f"call_s{seed}_{i:06d}", created_at=at, operation=rng.choice(["chat", "stream"]),
             requested_model=rng.choice(routes), status="ok" if ok else "error", target=target if ok else None,
             provider=provider if ok else None, error_type=None if ok else "AllTargetsFailed",
             error_message=None if ok else "every target failed", latency_ms=latency, ttft_ms=latency * 0.35,

@@ -44,7 +44,7 @@ LATENCY_BOUNDS_MS = (10, 20, 35, 60, 100, 160, 250, 400, 650, 1000, 1600, 2500, 
 HISTOGRAM = tuple(f"lat_{i:02d}" for i in range(len(LATENCY_BOUNDS_MS) + 1))
 SUMS = ("requests", "errors", "input_tokens", "output_tokens", "cached_tokens", "cost",
         "latency_sum_ms", "latency_count", "ttft_sum_ms", "ttft_count", *HISTOGRAM)
-KEY = ("grain", "bucket", "dim", "value")
+KEY = ("grain", "bucket", "dim", "value")   # the conflict target (the primary key's columns)
 MINUTE_RETENTION_SECONDS = 2 * 86400
 HOUR_RETENTION_SECONDS = 40 * 86400
 DAY_RETENTION_SECONDS = 800 * 86400

@@ -148,9 +148,10 @@ sa.Index("ix_calls_project_created", calls.c.project, calls.c.created_at)
 
 call_rollups = sa.Table(
     "call_rollups", metadata,
-    sa.Column("grain", sa.Integer, primary_key=True, autoincrement=False),   # 60 | 3600 (seconds)
-    sa.Column("bucket", sa.BigInteger, primary_key=True, autoincrement=False),  # epoch seconds, grain-aligned
+    # primary key in this order: a view reads one grain and one dimension over a time range
+    sa.Column("grain", sa.Integer, primary_key=True, autoincrement=False),   # 60 | 3600 | 86400 (seconds)
     sa.Column("dim", sa.String(16), primary_key=True),       # total | route | model | provider | key | project
+    sa.Column("bucket", sa.BigInteger, primary_key=True, autoincrement=False),  # epoch seconds, grain-aligned
     sa.Column("value", sa.String(255), primary_key=True),    # '' for none (and for total)
     sa.Column("requests", sa.Integer, nullable=False),
     sa.Column("errors", sa.Integer, nullable=False),

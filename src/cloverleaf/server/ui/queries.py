@@ -102,11 +102,21 @@ def _in_range(window: Window, start: int, end: int, dim: str) -> Any:
     return sa.and_(_R.grain == window.grain, _R.dim == dim, _R.bucket >= start, _R.bucket < end)
 
 
-def totals(engine: sa.Engine, window: Window, now: float) -> Stats:
-    start, end = window.range(now)
-    with engine.connect() as conn:
-        row = conn.execute(sa.select(*_sums()).where(_in_range(window, start, end, "total"))).one()
-    return _stats(row)
+def combine(parts: Any) -> Stats:
+    """The sum of several :class:`Stats` (a window's total is the sum of its steps)."""
+    out = Stats()
+    for p in parts:
+        out.requests += p.requests
+        out.errors += p.errors
+        out.input_tokens += p.input_tokens
+        out.output_tokens += p.output_tokens
+        out.cost += p.cost
+        out.latency_sum += p.latency_sum
+        out.latency_count += p.latency_count
+        out.ttft_sum += p.ttft_sum
+        out.ttft_count += p.ttft_count
+        out.histogram = [a + b for a, b in zip(out.histogram, p.histogram)]
+    return out
 
 
 def series(engine: sa.Engine, window: Window, now: float) -> list[tuple[int, Stats]]:

@@ -31,8 +31,8 @@ def upgrade(conn: sa.Connection) -> None:
     rollups = sa.Table(
         "call_rollups", md,
         sa.Column("grain", sa.Integer, primary_key=True, autoincrement=False),
-        sa.Column("bucket", sa.BigInteger, primary_key=True, autoincrement=False),
         sa.Column("dim", sa.String(16), primary_key=True),
+        sa.Column("bucket", sa.BigInteger, primary_key=True, autoincrement=False),
         sa.Column("value", sa.String(255), primary_key=True),
         sa.Column("requests", sa.Integer, nullable=False),
         sa.Column("errors", sa.Integer, nullable=False),
