@@ -13,6 +13,8 @@ from .common import load_settings, table
 
 def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
     if name == "serve":
+        p.epilog = ("With CLOVERLEAF_MASTER_KEY set, the admin API is on under /admin and the dashboard at /ui "
+                    "(sign in with the master key or an admin virtual key); without it both are off.")
         p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
         p.add_argument("--port", type=int, default=4000, help="port (default 4000)")
         p.add_argument("--workers", type=int, default=1, help="worker processes (limits are per process "

@@ -44,7 +44,8 @@ def describe(settings: Settings, options: ServerOptions) -> list[str]:
     lines = [f"cloverleaf serving on http://{options.host}:{options.port} "
              f"(OpenAI API under /v1, Anthropic /v1/messages, docs /openapi.json)"]
     if options.master_key:
-        lines.append("auth: master key set; virtual keys accepted; admin API on under /admin")
+        lines.append("auth: master key set; virtual keys accepted; admin API on under /admin; "
+                     f"dashboard at http://{options.host}:{options.port}/ui")
     else:
         lines.append("auth: no CLOVERLEAF_MASTER_KEY: admin API off; without virtual keys the API is open to "
                      "loopback clients only")

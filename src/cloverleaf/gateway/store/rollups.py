@@ -54,6 +54,7 @@ _COL = {c.name: i for i, c in enumerate(schema.calls.columns)}
 _CREATED, _STATUS = _COL["created_at"], _COL["status"]
 _DIM_COLUMNS = (("route", _COL["requested_model"]), ("model", _COL["target"]), ("provider", _COL["provider"]),
                 ("key", _COL["key_id"]), ("project", _COL["project"]))
+assert DIMENSIONS[1:] == tuple(dim for dim, _ in _DIM_COLUMNS)
 _IN, _OUT, _CACHED = _COL["input_tokens"], _COL["output_tokens"], _COL["cached_tokens"]
 _COST, _LAT, _TTFT = _COL["cost"], _COL["latency_ms"], _COL["ttft_ms"]
 _WIDTH = len(SUMS)
@@ -63,33 +64,44 @@ _HIST0 = SUMS.index("lat_00")
 def aggregate(rows: Iterable[Sequence[Any]]) -> dict[tuple[int, int, str, str], list[float]]:
     """Fold ``calls`` value tuples into rollup sums keyed by (grain, bucket, dim, value).
 
-    Runs on the writer thread for every batch, so it touches only the sums a call changes
-    (about ten of the thirty) for each of its twelve rows."""
-    out: dict[tuple[int, int, str, str], list[float]] = {}
+    Runs on the writer thread for every batch, so in two steps that keep it cheap: calls are
+    first summed per (minute, route, model, provider, key, project) — a batch's calls mostly
+    share these, and each call touches only the sums it changes — and only those few combined
+    sums are then spread over the eighteen (grain, dimension) rows."""
+    combos: dict[tuple[Any, ...], list[float]] = {}
     for row in rows:
-        created = float(row[_CREATED])
-        latency = row[_LAT]
-        ttft = row[_TTFT]
-        delta = [(0, 1)]
+        combo = (int(float(row[_CREATED]) // MINUTE) * MINUTE, *(row[i] or "" for _, i in _DIM_COLUMNS))
+        sums = combos.get(combo)
+        if sums is None:
+            sums = combos[combo] = [0.0] * _WIDTH
+        sums[0] += 1
         if row[_STATUS] != "ok":
-            delta.append((1, 1))
+            sums[1] += 1
         for index, column in ((2, _IN), (3, _OUT), (4, _CACHED), (5, _COST)):
             if row[column]:
-                delta.append((index, row[column]))
+                sums[index] += row[column]
+        latency = row[_LAT]
         if latency is not None:
-            delta += ((6, latency), (7, 1), (_HIST0 + bisect.bisect_left(LATENCY_BOUNDS_MS, latency), 1))
+            sums[6] += latency
+            sums[7] += 1
+            sums[_HIST0 + bisect.bisect_left(LATENCY_BOUNDS_MS, latency)] += 1
+        ttft = row[_TTFT]
         if ttft is not None:
-            delta += ((8, ttft), (9, 1))
-        values = [("total", "")] + [(dim, row[i] or "") for dim, i in _DIM_COLUMNS]
+            sums[8] += ttft
+            sums[9] += 1
+    out: dict[tuple[int, int, str, str], list[float]] = {}
+    for (minute, *values), sums in combos.items():
+        changed = [(i, v) for i, v in enumerate(sums) if v]
         for grain in GRAINS:
-            bucket = int(created // grain) * grain
-            for dim, value in values:
+            bucket = minute // grain * grain
+            for dim, value in zip(DIMENSIONS, ("", *values)):
                 key = (grain, bucket, dim, str(value))
-                sums = out.get(key)
-                if sums is None:
-                    sums = out[key] = [0.0] * _WIDTH
-                for index, amount in delta:
-                    sums[index] += amount
+                acc = out.get(key)
+                if acc is None:
+                    out[key] = sums.copy()
+                else:
+                    for i, v in changed:
+                        acc[i] += v
     return out
 
 
