@@ -171,7 +171,7 @@ def test_the_dashboard_in_a_browser(live: Live, browser: Any, shots: Path) -> No
     assert d.find_element(By.CSS_SELECTOR, "#pg-log li.assistant").text == words
     assert d.find_element(By.ID, "pg-cost").text.startswith("$")
     assert d.find_element(By.ID, "pg-target").text == "demo"
-    shoot(d, shots, "playground", height=900)
+    shoot(d, shots, "playground")
 
     # -- it shows in Traces (via the trace link, and filtered by the key) and in Spend ------------
     d.find_element(By.ID, "pg-trace-link").click()

@@ -84,18 +84,18 @@ class Sessions:
             return await self._open("master", None, self._master_fp)
         if self._keys is None or not secret:
             self._failed(peer)
-            raise Unauthorized("that is not the master key", code="invalid_api_key")
+            raise Unauthorized("That is not the master key.", code="invalid_api_key")
         try:
             verified = await self._keys.verify(secret)
         except Unauthorized:
             self._failed(peer)
-            raise Unauthorized("that is neither the master key nor an active virtual key",
+            raise Unauthorized("That is neither the master key nor an active virtual key.",
                                code="invalid_api_key") from None
         row = await self._keys.get(verified.id)
         if row is None or (row.metadata or {}).get("role") != "admin":
             self._failed(peer)
-            raise Forbidden(f"virtual key {verified.id} is not admin-scoped; sign in with the master key or a key "
-                            "created with the dashboard role 'admin'", code="not_admin")
+            raise Forbidden(f"Virtual key {verified.id} is not admin-scoped: sign in with the master key, or with a "
+                            "key created with the Admin box ticked (metadata role 'admin').", code="not_admin")
         return await self._open("key", verified.id, fingerprint(hash_key(secret)))
 
     async def _open(self, kind: str, key_id: str | None, principal: str) -> tuple[str, Session]:
