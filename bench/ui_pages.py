@@ -97,7 +97,7 @@ def seed(url: str, records: int, *, seed_value: int = 1) -> dict[str, str]:
                     "cost": (tokens_in * 0.0005 + tokens_out * 0.0015) / 1000 if ok else None,
                     "project": f"project-{rng.randrange(8)}", "key_id": f"key_{rng.randrange(200):04d}",
                     "metadata": "{}"}
-                rows.append(tuple(values[c] for c in columns))
+                rows.append(tuple(values.get(c) for c in columns))   # columns it does not set: NULL
                 attempts.append((values["id"], 0, target, target.split("/")[0], ok, values["error_type"],
                                  values["error_message"], None if ok else 503, latency))
                 if trace and "trace_id" not in visit:

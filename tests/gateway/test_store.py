@@ -46,8 +46,6 @@ def _call(i: int, *, at: float = NOW, target: str = "openai/gpt-4o", provider: s
 
 
 def test_migrations_build_exactly_the_latest_schema(store: Store) -> None:
-    from cloverleaf.gateway.store import migrations
-
     assert store.schema_version == max(number for number, _ in migrations.available())
     inspector = sa.inspect(store.engine)
     for table in latest.metadata.sorted_tables:
@@ -61,8 +59,6 @@ def test_reopening_does_not_migrate_again(tmp_path: Path) -> None:
     open_store(url).close()
     again = open_store(url)
     with again.engine.connect() as conn:
-        from cloverleaf.gateway.store import migrations
-
         assert conn.execute(sa.text("SELECT COUNT(*) FROM schema_version")).scalar_one() == len(migrations.available())
         assert conn.execute(sa.text("PRAGMA journal_mode")).scalar_one() == "wal"
     again.close()
