@@ -10,7 +10,8 @@ in the same transaction, their rollups through the writer's own hook
 over the last 30 days (denser towards now) across 12 routes, 16 models, 5 providers, 200 keys
 and 8 projects, 3% errors.
 
-Each page is then requested ``--repeat`` times in-process (httpx's ASGI transport: no
+Each page is then requested once to warm up (a running server's connection pool and the
+database's caches are warm) and ``--repeat`` times measured, in-process (httpx's ASGI transport: no
 network), signed in like a browser, and its **server time** read from the
 ``x-cloverleaf-overhead-ms`` header the server stamps on every response (time in the server,
 nothing of the client's). The report gives the median and the worst per page; the issue's
@@ -162,6 +163,7 @@ async def measure(url: str, visit: dict[str, str], repeat: int) -> list[tuple[st
             visit = {**visit, "traces_page2": nxt.group(1).replace("&amp;", "&") if nxt else "/ui/traces"}
             for label, path in PAGES:
                 target = path.format(**visit)
+                await http.get(target)   # warm-up, not counted: a serving process has its pool and plans warm
                 times = []
                 for _ in range(repeat):
                     r = await http.get(target)

@@ -318,3 +318,20 @@ def test_no_dashboard_query_reads_a_whole_table(live: Live) -> None:
             assert not any(re.fullmatch(r"SCAN (calls|call_rollups|attempts)", d) for d in details), (statement, details)
             checked += 1
     assert checked >= 20
+
+
+def test_call_detail_redacts_anything_shaped_like_a_secret(live: Live) -> None:
+    from cloverleaf.gateway.store import AttemptRecord, CallRecord
+
+    store = live.state.backend.store
+    store.record_call(CallRecord(
+        id="call_leaky", created_at=time.time(), operation="chat", requested_model="smart", status="error",
+        error_type="AuthenticationError", error_message="Incorrect API key provided: sk-live-abcdef0123456789",
+        metadata={"note": "Bearer abcdefghijklmnop"},
+        attempts=[AttemptRecord("openai/gpt-4o", "openai", False, "AuthenticationError",
+                                "key=sk-proj-0123456789abcdef rejected", 401, 12.0)]))
+    store.flush()
+    page = sign_in(live).get("/ui/traces/call/call_leaky").text
+    assert "AuthenticationError" in page and "&lt;redacted&gt;" in page
+    for secret in ("sk-live-abcdef0123456789", "abcdefghijklmnop", "sk-proj-0123456789abcdef"):
+        assert secret not in page

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
@@ -72,7 +73,8 @@ class Pages:
         call = await asyncio.to_thread(queries.get_call, self.engine, call_id)
         if call is None:
             raise NotFound(f"no call {call_id!r} (it may not be written yet, or was removed by retention)")
-        metadata = {k: v for k, v in call.metadata.items() if k not in ("prompt", "answer", "response")}
+        labels = {k: v for k, v in call.metadata.items() if k not in ("prompt", "answer", "response")}
+        metadata = redact(json.dumps(labels, indent=2, default=str)) if labels else None
         content = {name: redact(str(call.metadata[name])) for name in ("prompt", "answer", "response")
                    if call.metadata.get(name)}
         overhead = _overhead(call)
