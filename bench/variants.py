@@ -31,15 +31,15 @@ from typing import Any
 def force_http_client(name: str) -> None:
     """Make every Transport choose ``name`` for its async network calls (what
     ``http_client = NAME`` in cloverleaf.toml does), whatever ``auto`` would pick."""
-    from cloverleaf.transport.core import Transport
+    from cloverleaf.transport.auto import Transport
 
-    original = Transport._choose_backend
+    original = Transport._choose_async
 
     def choose(self: Any) -> Any:
         self.http_client = name
         return original(self)
 
-    Transport._choose_backend = choose  # type: ignore[method-assign]
+    Transport._choose_async = choose  # type: ignore[method-assign]
 
 
 def drop_trace_writes() -> None:

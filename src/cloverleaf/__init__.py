@@ -23,9 +23,12 @@ from ._errors import (
     CloverleafError,
     ConfigError,
     ConnectError,
+    ConnectTimeout,
     ContentFilterError,
     ContextWindowExceededError,
     InvalidRequestError,
+    InvalidURL,
+    LocalProtocolError,
     MalformedResponseError,
     NotFoundError,
     OverloadedError,
@@ -34,15 +37,22 @@ from ._errors import (
     ProviderError,
     RateLimitError,
     RateLimitExceeded,
+    ReadTimeout,
+    RemoteProtocolError,
+    RequestTimeout,
     ServerError,
     StreamInterrupted,
     StructuredOutputError,
-    TimeoutError,
+    TLSError,
     TransportError,
     UnsupportedCapability,
     WorkflowError,
     WorkflowFailed,
 )
+
+# The old name of RequestTimeout: importable (``except cloverleaf.TimeoutError`` works), but not
+# in __all__, so ``from cloverleaf import *`` does not shadow the builtin TimeoutError.
+from ._errors import TimeoutError as TimeoutError
 from ._types import (
     Attachment,
     ChatRequest,
@@ -189,12 +199,14 @@ def get_provider(name: str, *, model: str | None = None, **config: Any) -> Provi
 __all__ = [
     "AllTargetsFailed", "AsyncClient", "AsyncStream", "Attachment", "AttachmentError", "AuthenticationError",
     "BudgetExceeded", "Capabilities", "Capability", "ChatRequest", "ChatResponse", "CircuitOpen", "Client",
-    "CloverleafError", "ConfigError", "ConnectError", "ContentFilterError", "ContextWindowExceededError",
-    "EmbeddingResponse", "GeneratedImage", "ImageResponse", "InvalidRequestError", "MalformedResponseError",
-    "Message", "ModelEntry", "NotFoundError", "OverloadedError", "PermissionDeniedError", "PrivacyViolation", "Provider",
-    "ProviderError", "RateLimitError", "RateLimitExceeded", "Reasoning", "ReasoningConfig", "ResponseFormat",
-    "Role", "ServerError", "Settings", "Stream", "StreamEvent", "StreamInterrupted", "StructuredOutputError",
-    "Text", "TimeoutError", "Tool", "ToolCall", "ToolChoice", "ToolResult", "TransportError",
-    "UnsupportedCapability", "Usage", "WorkflowError", "WorkflowFailed", "arun_workflow", "run_workflow", "achat", "aembed", "agenerate_image", "astream", "chat", "default_client",
+    "CloverleafError", "ConfigError", "ConnectError", "ConnectTimeout", "ContentFilterError",
+    "ContextWindowExceededError", "EmbeddingResponse", "GeneratedImage", "ImageResponse", "InvalidRequestError",
+    "InvalidURL", "LocalProtocolError", "MalformedResponseError", "Message", "ModelEntry", "NotFoundError",
+    "OverloadedError", "PermissionDeniedError", "PrivacyViolation", "Provider", "ProviderError", "RateLimitError",
+    "RateLimitExceeded", "ReadTimeout", "Reasoning", "ReasoningConfig", "RemoteProtocolError", "RequestTimeout",
+    "ResponseFormat", "Role", "ServerError", "Settings", "Stream", "StreamEvent", "StreamInterrupted",
+    "StructuredOutputError", "TLSError", "Text", "Tool", "ToolCall", "ToolChoice", "ToolResult", "TransportError",
+    "UnsupportedCapability", "Usage", "WorkflowError", "WorkflowFailed", "achat", "aembed", "agenerate_image",
+    "arun_workflow", "astream", "chat", "default_client", "run_workflow",
     "embed", "generate_image", "get_provider", "stream",
 ]

@@ -162,7 +162,7 @@ class _Base:
     @property
     def fake(self) -> Any:
         """The in-process fake upstream behind ``fake/...`` models: script replies and faults."""
-        return self.engine.transport.fake
+        return self.engine.fake
 
 
 class Client(_Base):

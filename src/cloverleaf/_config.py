@@ -77,8 +77,13 @@ class Settings:
     image_model: str | None = None
     #: "fake" sends every call to the fake provider (CLOVERLEAF_BACKEND=fake).
     backend: str | None = None
+    #: Timeouts in seconds (see cloverleaf.transport.base.Timeouts): a call's deadline, retries
+    #: included; opening a connection; the wait for the response head; the wait between two
+    #: pieces of a body. A hanging upstream fails over after ``first_byte_timeout``.
     timeout: float = 600.0
-    connect_timeout: float = 10.0
+    connect_timeout: float = 5.0
+    first_byte_timeout: float = 30.0
+    idle_timeout: float = 30.0
     max_retries: int = 2
     #: Async HTTP client for real network calls: "auto" (the lean "h1" client when httptools is
     #: installed and no proxy is set, else aiohttp, else httpx), "h1", "aiohttp", "httpx".
@@ -147,7 +152,8 @@ _TABLES = ("routes", "limits", "breaker", "budgets", "store", "state", "attachme
            "telemetry", "privacy")
 _DEFAULT_KEYS = {"model": "default_model", "default_model": "default_model", "embedding_model": "embedding_model",
                  "image_model": "image_model", "backend": "backend", "timeout": "timeout",
-                 "connect_timeout": "connect_timeout", "max_retries": "max_retries", "gateway": "gateway",
+                 "connect_timeout": "connect_timeout", "first_byte_timeout": "first_byte_timeout",
+                 "idle_timeout": "idle_timeout", "max_retries": "max_retries", "gateway": "gateway",
                  "http_client": "http_client"}
 _PROVIDER_KEYS = {f.name for f in fields(ProviderSettings)} - {"name"}
 
@@ -201,6 +207,9 @@ def _apply_env(settings: Settings, env: Mapping[str, str]) -> Settings:
     if env.get("CLOVERLEAF_BACKEND"):
         changes["backend"] = env["CLOVERLEAF_BACKEND"]
     for var, name, conv in (("CLOVERLEAF_TIMEOUT", "timeout", float),
+                            ("CLOVERLEAF_CONNECT_TIMEOUT", "connect_timeout", float),
+                            ("CLOVERLEAF_FIRST_BYTE_TIMEOUT", "first_byte_timeout", float),
+                            ("CLOVERLEAF_IDLE_TIMEOUT", "idle_timeout", float),
                             ("CLOVERLEAF_MAX_RETRIES", "max_retries", int)):
         if env.get(var):
             try:

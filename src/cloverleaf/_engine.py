@@ -39,7 +39,8 @@ from ._types import (
 from .providers.base import Adapter, ProviderConfig
 from .providers.registry import ProviderSpec, custom_spec, get_adapter, get_spec, provider_names
 from .streams.accumulate import StreamAccumulator
-from .transport.core import Transport
+from .transport.auto import Transport
+from .transport.base import Timeouts
 
 
 @dataclass(slots=True)
@@ -104,8 +105,11 @@ def _attachments(req: ChatRequest) -> list[tuple[list[Any], int, Attachment]]:
 class Engine:
     def __init__(self, settings: Settings, transport: Transport | None = None) -> None:
         self.settings = settings
-        self.transport = transport or Transport(timeout=settings.timeout, connect_timeout=settings.connect_timeout,
-                                                max_retries=settings.max_retries, http_client=settings.http_client)
+        timeouts = Timeouts(connect=settings.connect_timeout, first_byte=settings.first_byte_timeout,
+                            idle=settings.idle_timeout, total=settings.timeout)
+        self.transport = transport or Transport(timeouts=timeouts, max_retries=settings.max_retries,
+                                                http_client=settings.http_client)
+        self.use_transport(self.transport)
         self.registry = ModelRegistry(settings.models)
         self._known = frozenset(provider_names()) | frozenset(settings.providers)
         self._targets: dict[tuple[Any, ...], Target] = {}
@@ -115,6 +119,21 @@ class Engine:
         #: it does not parse). The server turns this off: its clients validate for themselves,
         #: as they would against the provider, and must get the text even when it is cut off.
         self.validate_structured = True
+
+    def use_transport(self, transport: Transport) -> None:
+        """Send through ``transport``, with the fake provider's in-process upstream mounted on
+        its host (built on first use), as an httpx mount: the transport knows no provider."""
+        from .providers.fake import FAKE_ORIGIN, new_upstream
+
+        transport.mount(FAKE_ORIGIN, new_upstream)
+        self.transport = transport
+
+    @property
+    def fake(self) -> Any:
+        """The in-process fake upstream behind ``fake/...`` models: script replies and faults."""
+        from .providers.fake import FAKE_ORIGIN
+
+        return self.transport.mounted(FAKE_ORIGIN)
 
     # -- resolution -------------------------------------------------------------------------
     def resolve(self, model_id: str, *, api_key: str | None = None, base_url: str | None = None,

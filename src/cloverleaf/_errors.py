@@ -17,9 +17,17 @@
     ├── StructuredOutputError          the output is not valid for the requested schema (keeps .response)
     ├── StateUnavailable               the shared state (Redis) is unreachable; calls are refused, not unlimited
     ├── WorkflowFailed                 a workflow step failed; names the step and the run to resume
-    ├── TransportError                 no HTTP response at all
-    │   ├── ConnectError               refused / DNS / TLS; names the URL and what to start
-    │   └── TimeoutError               connect or read timeout
+    ├── TransportError                 no HTTP response at all (``retryable`` is a class attribute)
+    │   ├── ConnectError               refused / DNS; names the URL and what to start
+    │   │   └── TLSError               the TLS handshake failed (not retried: it fails the same way)
+    │   ├── RequestTimeout             a timeout (``TimeoutError`` is a compatible alias, see below)
+    │   │   ├── ConnectTimeout         no connection within ``connect_timeout``
+    │   │   └── ReadTimeout            no response head within ``first_byte_timeout``, no bytes within
+    │   │                              ``idle_timeout``, or the call's ``timeout`` deadline passed
+    │   ├── RemoteProtocolError        the upstream broke HTTP: dropped mid-answer, invalid response
+    │   ├── InvalidURL                 the URL cannot be sent (scheme, port); never retried
+    │   └── LocalProtocolError         the request cannot be sent as written (a header with a line
+    │                                  break, a method the backend does not speak); never retried
     └── ProviderError                  the provider answered with an error
         ├── AuthenticationError        401/403, invalid key
         ├── PermissionDeniedError      403 that is not about the key
@@ -34,7 +42,12 @@
 
 Adapters map by HTTP status and the provider's error ``code``/``type`` fields, never by
 guessing from message text alone. ``retryable`` says whether the same call may succeed
-later; the transport and the gateway both read it.
+later; the transport and the gateway both read it. It is a class attribute: an error's kind
+decides it, never the place that raised it.
+
+``RequestTimeout`` was called ``TimeoutError``; the old name stays importable
+(``cloverleaf.TimeoutError`` and ``except cloverleaf.TimeoutError`` keep working) but is not
+in ``cloverleaf.__all__``, so ``from cloverleaf import *`` no longer shadows the builtin.
 """
 
 from __future__ import annotations
@@ -217,11 +230,51 @@ class TransportError(CloverleafError):
 
 
 class ConnectError(TransportError):
-    pass
+    """No connection: refused, unknown host, unreachable. Names the URL and, for a local
+    server, what to start."""
 
 
-class TimeoutError(TransportError):
-    pass
+class TLSError(ConnectError):
+    """The TLS handshake failed (certificate, protocol). Trying again fails the same way."""
+
+    retryable = False
+
+
+class RequestTimeout(TransportError):
+    """A timeout: the base of :class:`ConnectTimeout` and :class:`ReadTimeout`."""
+
+
+class ConnectTimeout(RequestTimeout):
+    """No connection within ``connect_timeout`` seconds."""
+
+
+class ReadTimeout(RequestTimeout):
+    """The upstream took the request and went quiet: no response head within
+    ``first_byte_timeout``, no bytes within ``idle_timeout``, or the call's deadline passed.
+    The transport does not send the same call to the same target again (that would double
+    the wait); the gateway falls back to the next target, and a caller may try later."""
+
+
+#: The old name of :class:`RequestTimeout`, kept so ``except cloverleaf.TimeoutError`` works.
+TimeoutError = RequestTimeout
+
+
+class RemoteProtocolError(TransportError):
+    """The upstream broke HTTP: the connection dropped before or during the answer, or the
+    response could not be parsed as HTTP/1.1."""
+
+
+class InvalidURL(TransportError):
+    """The URL cannot be sent: not ``http://``/``https://``, no host, a bad port."""
+
+    retryable = False
+
+
+class LocalProtocolError(TransportError):
+    """The request cannot be sent as written: a header holding a line break or a character
+    HTTP/1.1 cannot carry, or a method the chosen backend does not speak."""
+
+    retryable = False
 
 
 class ProviderError(CloverleafError):

@@ -7,6 +7,7 @@ is what lets every adapter be tested by feeding it recorded bytes, with no serve
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,3 +86,27 @@ def request_id(headers: dict[str, str]) -> str | None:
         if name in headers:
             return headers[name]
     return None
+
+
+def parse_retry_after(headers: dict[str, str]) -> float | None:
+    """Seconds to wait, from ``retry-after-ms`` (OpenAI), ``retry-after`` seconds or HTTP date."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime  # rare (an HTTP date): not imported up front
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

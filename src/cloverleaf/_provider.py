@@ -1,6 +1,12 @@
 """``get_provider(name, model=...)``: a provider bound to one model, for users who think
 in providers rather than model ids. A thin view over a Client — same responses, same
-errors — so switching styles never changes behaviour."""
+errors — so switching styles never changes behaviour.
+
+A Provider owns the clients it makes (a sync one at once, an async one on first async call)
+and closes their connection pools in :meth:`Provider.close` / :meth:`Provider.aclose`, or at the
+end of a ``with`` / ``async with`` block; a ``client=`` passed in stays the caller's to close.
+Every method has its twin (``chat``/``achat``, ..., ``close``/``aclose``), as the sync/async
+rule in :mod:`cloverleaf._sync_async` says."""
 
 from __future__ import annotations
 
@@ -19,6 +25,7 @@ class Provider:
         self.name = name
         self.model = model
         self._call = {k: v for k, v in (("api_key", api_key), ("base_url", base_url)) if v is not None}
+        self._owns_client = client is None
         self._client = client or Client(**settings)
         self._aclient: AsyncClient | None = None
 
@@ -59,6 +66,38 @@ class Provider:
 
     async def aembed(self, inputs: str | list[str], *, model: str | None = None, **options: Any) -> EmbeddingResponse:
         return await self._async().embed(self._id(model), inputs, **{**self._call, **options})
+
+    async def agenerate_image(self, prompt: str, *, model: str | None = None, **options: Any) -> ImageResponse:
+        return await self._async().generate_image(self._id(model), prompt, **{**self._call, **options})
+
+    # -- closing ----------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the connection pools this provider opened (its async client's, too, when no
+        event loop is running to close it properly: their sockets are let go)."""
+        if self._owns_client:
+            self._client.close()
+        if self._aclient is not None:
+            self._aclient.engine.transport.close()
+            self._aclient = None
+
+    async def aclose(self) -> None:
+        if self._aclient is not None:
+            await self._aclient.aclose()
+            self._aclient = None
+        if self._owns_client:
+            self._client.close()
+
+    def __enter__(self) -> Provider:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Provider:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
 
     def __repr__(self) -> str:
         return f"Provider({self.name!r}, model={self.model!r})"

@@ -249,7 +249,7 @@ def test_every_missing_capability_raises_before_io(row: str, cap: Capability) ->
            "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "x",
            **{name: "k" for r in ROWS for name in r.key_env}}
     engine = Engine(Settings(env=env))
-    engine.transport.mock = _NoNetwork()
+    engine.transport.mount("all://", _NoNetwork())
     target = engine.resolve(f"{row}/some-model", base_url="http://127.0.0.1:9/v1")
     req = _request_needing(cap)
     with pytest.raises(UnsupportedCapability) as err:

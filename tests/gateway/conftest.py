@@ -58,7 +58,7 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
 
 def upstream(gw: Gateway) -> Any:
     """The fake provider's in-process upstream behind a gateway's engine."""
-    return gw.engine.transport.fake  # type: ignore[attr-defined]
+    return gw.engine.fake  # type: ignore[attr-defined]
 
 
 def postgres_url() -> str | None:

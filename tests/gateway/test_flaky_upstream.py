@@ -73,7 +73,7 @@ async def test_hang_times_out_and_falls_back_to_another_provider(harness: Harnes
     flaky.then("hang")
     resp = await gw.achat("r", chat_request("after the hang"))
     assert resp.text == "after the hang" and resp.metadata.target == "fake/echo"
-    assert type(resp.metadata.attempts[0].error).__name__ == "TimeoutError"
+    assert type(resp.metadata.attempts[0].error).__name__ == "ReadTimeout"
 
 
 async def test_connection_refused_and_malformed_json(harness: Harness, flaky: FlakyUpstream) -> None:

@@ -618,7 +618,7 @@ def test_structured_output_parses_through_the_client():
         return httpx.Response(200, headers={"content-type": "application/json"}, content=inter.response.body)
 
     client = Client()
-    client.engine.transport.mock = httpx.MockTransport(upstream)
+    client.engine.transport.mount("all://", httpx.MockTransport(upstream))
     resp = client.chat("anthropic/claude-sonnet-4-5", "Tell me about London", response_format=City,
                        api_key="sk-ant-test")
     assert resp.parsed == City(city="London", country="United Kingdom", population=9002488)

@@ -14,7 +14,7 @@ from cloverleaf._engine import Engine
 from cloverleaf._http import HttpRequest
 from cloverleaf._types import ChatRequest, EmbeddingRequest, Message
 from cloverleaf.providers.bedrock.auth import StaticCredentials, sign_request
-from cloverleaf.transport.core import Transport
+from cloverleaf.transport import Transport
 from tests.wire import cassette
 
 REC = "pydantic-ai/tests/models/cassettes/test_bedrock/"
@@ -51,8 +51,7 @@ def engine(tmp_path: Path) -> Engine:
     toml = tmp_path / "cloverleaf.toml"
     toml.write_text('[providers.bedrock]\nextra = { region = "us-east-1", aws_access_key_id = "AKIDENGINE", '
                     'aws_secret_access_key = "engine-secret" }\n')
-    transport = Transport()
-    transport.mock = httpx.MockTransport(upstream)
+    transport = Transport(mounts={"all://": httpx.MockTransport(upstream)})
     return Engine(Settings.load(toml, env={}), transport=transport)
 
 

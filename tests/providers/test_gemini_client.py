@@ -22,7 +22,7 @@ def _client(recording: Interaction, sent: list[httpx.Request], content_type: str
                               stream=httpx.ByteStream(body))
 
     client = Client()
-    client.engine.transport.mock = httpx.MockTransport(upstream)
+    client.engine.transport.mount("all://", httpx.MockTransport(upstream))
     return client
 
 

@@ -13,7 +13,7 @@ from cloverleaf._config import Settings
 from cloverleaf._engine import Engine
 from cloverleaf._errors import InvalidRequestError
 from cloverleaf._types import ChatRequest, Message, ResponseFormat
-from cloverleaf.transport.core import Transport
+from cloverleaf.transport import Transport
 from tests.providers._openai_replay import PA, interaction
 
 R = f"{PA}/test_openai_responses"
@@ -41,8 +41,7 @@ def engine(tmp_path: Path) -> Engine:
     toml = tmp_path / "cloverleaf.toml"
     toml.write_text('[providers.my-azure-v1]\nkind = "openai_responses"\n'
                     'base_url = "https://example.openai.azure.com/openai/v1"\napi_key_env = "AZURE_KEY"\n')
-    transport = Transport()
-    transport.mock = httpx.MockTransport(upstream)
+    transport = Transport(mounts={"all://": httpx.MockTransport(upstream)})
     return Engine(Settings.load(toml, env={"OPENAI_API_KEY": "sk-openai", "AZURE_KEY": "az-key"}),
                   transport=transport)
 

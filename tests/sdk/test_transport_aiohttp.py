@@ -15,7 +15,7 @@ from aiohttp import web  # noqa: E402
 from cloverleaf._errors import ConnectError, TimeoutError  # noqa: E402
 from cloverleaf._http import HttpRequest  # noqa: E402
 from cloverleaf.transport.aiohttp import AiohttpTransport  # noqa: E402
-from cloverleaf.transport.core import RetryPolicy  # noqa: E402
+from cloverleaf.transport.retry import RetryPolicy  # noqa: E402
 
 
 @pytest.fixture

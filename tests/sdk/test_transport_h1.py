@@ -24,12 +24,13 @@ import pytest
 
 pytest.importorskip("httptools")
 
-from cloverleaf._errors import ConnectError, TimeoutError, TransportError
+from cloverleaf._errors import ConnectError, ReadTimeout, RemoteProtocolError, TimeoutError, TransportError
 from cloverleaf._http import HttpRequest
-from cloverleaf.transport.core import RetryPolicy
+from cloverleaf.transport.base import Timeouts
 from cloverleaf.transport.h1 import connection as h1_connection
 from cloverleaf.transport.h1 import pool as transport_h1
 from cloverleaf.transport.h1.pool import H1Transport
+from cloverleaf.transport.retry import RetryPolicy
 
 from .upstream import free_port
 
@@ -644,7 +645,7 @@ async def test_fresh_connection_closed_without_an_answer_goes_through_the_retry_
     t = h1(retry=fast(2))
     with pytest.raises(TransportError) as info:
         await asyncio.wait_for(t.asend(get(f"{server.url}/v1/x?key=secret")), HANG)
-    assert type(info.value) is TransportError and info.value.retryable
+    assert type(info.value) is RemoteProtocolError and info.value.retryable
     assert "connection dropped" in str(info.value) and f"{server.url}/v1/x" in str(info.value)
     assert "secret" not in str(info.value)
     assert server.connections == 3  # 1 try + 2 retries, each on a new connection
@@ -705,7 +706,7 @@ async def test_connect_timeout_is_a_timeout_error(h1) -> None:
             pytest.skip("this kernel accepts connections beyond the backlog")
         except builtins.TimeoutError:
             pass
-        t = h1(connect_timeout=0.1, retry=fast(1))
+        t = h1(timeouts=Timeouts(connect=0.1), retry=fast(1))
         with pytest.raises(TimeoutError) as info:
             await asyncio.wait_for(t.asend(get(f"http://127.0.0.1:{port}/v1?key=secret")), HANG)
         assert "timed out connecting to" in str(info.value) and f"127.0.0.1:{port}/v1" in str(info.value)
@@ -780,15 +781,15 @@ async def _upgrade(server: Server, reader: Reader, writer: Writer, n: int) -> No
 
 # (server, error type, words the message must contain (asend, astream), whether the stream opens first)
 FAILURES: dict[str, tuple[Any, type[TransportError], str, str, bool]] = {
-    "silent": (_silent, TimeoutError, "waiting for a response from", "waiting for a response from", False),
-    "head-then-stall": (_head_then_stall, TimeoutError, "timed out", "waiting for the next chunk of the stream", True),
-    "chunked-then-stall": (_chunked_then_stall, TimeoutError, "timed out", "next chunk of the stream", True),
-    "cut-short": (_cut_short, TransportError, "connection dropped", "connection dropped mid-stream", True),
-    "reset-mid-body": (_reset_mid_body, TransportError, "connection dropped", "connection dropped mid-stream", True),
-    "garbage": (_garbage, TransportError, "invalid HTTP response", "invalid HTTP response", False),
-    "huge-head": (_huge_head, TransportError, "exceeds 65536 bytes", "exceeds 65536 bytes", False),
-    "huge-head-trickled": (_huge_head_trickled, TransportError, "exceeds 65536 bytes", "exceeds 65536 bytes", False),
-    "upgrade": (_upgrade, TransportError, "switch protocols", "switch protocols", False),
+    "silent": (_silent, ReadTimeout, "waiting for a response from", "waiting for a response from", False),
+    "head-then-stall": (_head_then_stall, ReadTimeout, "timed out", "waiting for the next chunk of the stream", True),
+    "chunked-then-stall": (_chunked_then_stall, ReadTimeout, "timed out", "next chunk of the stream", True),
+    "cut-short": (_cut_short, RemoteProtocolError, "connection dropped", "connection dropped mid-stream", True),
+    "reset-mid-body": (_reset_mid_body, RemoteProtocolError, "connection dropped", "connection dropped mid-stream", True),
+    "garbage": (_garbage, RemoteProtocolError, "invalid HTTP response", "invalid HTTP response", False),
+    "huge-head": (_huge_head, RemoteProtocolError, "exceeds 65536 bytes", "exceeds 65536 bytes", False),
+    "huge-head-trickled": (_huge_head_trickled, RemoteProtocolError, "exceeds 65536 bytes", "exceeds 65536 bytes", False),
+    "upgrade": (_upgrade, RemoteProtocolError, "switch protocols", "switch protocols", False),
 }
 
 

@@ -41,7 +41,7 @@ class Live:
     @property
     def fake(self) -> Any:
         """The fake upstream behind ``fake/...`` models (script replies and faults)."""
-        return self.state.backend.engine.transport.fake
+        return self.state.backend.engine.fake
 
     def openai(self, key: str = "unused", **kw: Any) -> openai.OpenAI:
         return openai.OpenAI(base_url=f"{self.url}/v1", api_key=key, max_retries=0, **kw)

@@ -213,7 +213,7 @@ def _doctor(args: argparse.Namespace) -> int:
             print(f"  {row.name:<16} reachable at {url}")
         except httpx.HTTPError:
             print(f"  {row.name:<16} not running at {url} ({row.start_hint or 'start it'})")
-    from ..transport.core import resolve_http_client
+    from ..transport.auto import resolve_http_client
 
     client, why = resolve_http_client(settings.http_client)
     print(f"\nhttp client {client} for async calls ({why}); httpx for sync calls")

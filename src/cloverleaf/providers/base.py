@@ -20,7 +20,7 @@ from .._errors import (
     UnsupportedCapability,
     error_class_for_status,
 )
-from .._http import HttpRequest, HttpResponse, request_id
+from .._http import HttpRequest, HttpResponse, parse_retry_after, request_id
 from .._types import Attachment
 
 if TYPE_CHECKING:
@@ -219,28 +219,3 @@ def generic_error_fields(resp: HttpResponse) -> tuple[str | None, str | None]:
         code = err.get("code") or err.get("type") or err.get("status")
         return (str(msg) if msg is not None else None), (str(code) if code is not None else None)
     return str(data.get("message") or data)[:500], None
-
-
-def parse_retry_after(headers: dict[str, str]) -> float | None:
-    """Seconds to wait, from ``retry-after-ms`` (OpenAI), ``retry-after`` seconds or HTTP date."""
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return max(0.0, float(ms) / 1000.0)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    import time
-    from email.utils import parsedate_to_datetime
-
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())

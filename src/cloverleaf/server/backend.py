@@ -59,7 +59,7 @@ class Backend:
         self.settings = replace(settings, gateway=True)
         self.client = AsyncClient(self.settings)
         if transport is not None:
-            self.client.engine.transport = transport
+            self.client.engine.use_transport(transport)
         self.engine = self.client.engine
         self.engine.attachment_policy = AttachmentPolicy(**{**settings.attachments, "allow_local_paths": False})
         self.engine.validate_structured = False

@@ -7,13 +7,15 @@ requests to one upstream the pool, not the gateway, is the bottleneck (measured 
 ``bench/``: see ``bench/README.md``). aiohttp's connector keeps idle connections in a
 per-host deque and its HTTP parser is written in C, so the same work costs a fraction.
 
-This class has the same two async methods as :class:`~cloverleaf.transport.Transport`
-(``asend`` and ``astream``) with the same contract: retries with backoff and
-``Retry-After`` through the same :class:`~cloverleaf.transport.RetryPolicy`, an error status
-returned (not raised) with its body read, connection failures mapped into the same error
-tree (naming the URL without its query string, and what to start for a local server).
-The sync path, the in-process fake upstream and the httpx test hook (``Transport.mock``)
-stay on httpx: the Transport only hands real network calls over to this backend.
+This class keeps the async half of :mod:`cloverleaf.transport.base`'s contract (``asend``
+and ``astream``): retries through :mod:`cloverleaf.transport.retry`, an error status
+returned (not raised) with its body read, failures raised as the same error classes with the
+same wording. The sync path and the mounts stay on httpx: the Transport only hands real
+network calls over to this backend.
+
+Timeouts: ``sock_connect`` is the connect timeout; aiohttp's ``sock_read`` cannot tell the
+wait for the head from the wait between body pieces, so the head is awaited under
+``asyncio.timeout(first_byte)`` and each body piece under ``asyncio.timeout(idle)``.
 
 One ``ClientSession`` per event loop (aiohttp binds a session to the loop it was created
 on); it is created on first use and closed by :meth:`aclose`.
@@ -26,9 +28,27 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
-from .._errors import ConnectError, TimeoutError, TransportError
+from .._errors import (
+    ConnectError,
+    ConnectTimeout,
+    InvalidURL,
+    ReadTimeout,
+    RemoteProtocolError,
+    TLSError,
+    TransportError,
+)
 from .._http import HttpRequest, HttpResponse
-from .core import OpenedStream, Retry, RetryPolicy, StreamHandle, _where, send_with_retries, stream_with_retries
+from .base import (
+    OpenedStream,
+    StreamHandle,
+    Timeouts,
+    connect_message,
+    dropped_message,
+    invalid_url_message,
+    redact_url,
+    timeout_message,
+)
+from .retry import Retry, RetryPolicy, aretrying, astream_with_retries
 
 if TYPE_CHECKING:
     import aiohttp
@@ -45,14 +65,13 @@ def _import_aiohttp() -> Any:
 class AiohttpTransport:
     """Sends requests with aiohttp's pooled connections, with the Transport's retry rules."""
 
-    def __init__(self, *, timeout: float = 600.0, connect_timeout: float = 10.0, max_connections: int = 1000,
+    def __init__(self, *, timeouts: Timeouts | None = None, max_connections: int = 1000,
                  retry: RetryPolicy | None = None, max_retries: int = 2) -> None:
-        self.timeout = timeout
-        self.connect_timeout = connect_timeout
+        self.timeouts = timeouts or Timeouts()
         self.max_connections = max_connections
         self.retry = retry or RetryPolicy(max_retries=max_retries)
         self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
-        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        self._client_timeout: aiohttp.ClientTimeout | None = None
         self._urls: dict[str, Any] = {}
 
     # -- sessions ---------------------------------------------------------------------------
@@ -69,15 +88,13 @@ class AiohttpTransport:
             self._sessions[loop] = session
         return session
 
-    def _timeout(self, req: HttpRequest) -> aiohttp.ClientTimeout:
-        seconds = req.timeout or self.timeout
-        cached = self._timeouts.get(seconds)
-        if cached is None:
+    def _timeout(self) -> aiohttp.ClientTimeout:
+        if self._client_timeout is None:
             aiohttp = _import_aiohttp()
-            # sock_read: the longest wait for the next bytes (httpx's read timeout); no total cap.
-            cached = self._timeouts[seconds] = aiohttp.ClientTimeout(
-                total=None, connect=None, sock_connect=self.connect_timeout, sock_read=seconds)
-        return cached
+            # the read waits are ours (asyncio.timeout around the head and each body piece)
+            self._client_timeout = aiohttp.ClientTimeout(total=None, connect=None, sock_connect=self.timeouts.connect,
+                                                         sock_read=None)
+        return self._client_timeout
 
     async def aclose(self) -> None:
         """Close this loop's session (sessions of loops that are gone are dropped)."""
@@ -103,33 +120,47 @@ class AiohttpTransport:
             parsed = self._urls[url] = URL(url, encoded=True)
         return parsed
 
-    async def _request(self, req: HttpRequest) -> aiohttp.ClientResponse:
-        return await self._session().request(req.method, self._url(req.url), headers=req.headers,
-                                             data=req.body, timeout=self._timeout(req), allow_redirects=False)
+    async def _request(self, req: HttpRequest, retry: Retry) -> aiohttp.ClientResponse:
+        t = retry.timeouts or self.timeouts
+        try:
+            async with asyncio.timeout(retry.remaining(t.connect + t.first_byte)):
+                return await self._session().request(req.method, self._url(req.url), headers=req.headers,
+                                                     data=req.body, timeout=self._timeout(), allow_redirects=False)
+        except TimeoutError as exc:
+            if isinstance(exc, _import_aiohttp().ServerTimeoutError):
+                raise  # aiohttp's own (sock_connect): mapped as a connect timeout
+            raise ReadTimeout(timeout_message("first_byte", redact_url(req.url), t.first_byte),
+                              url=redact_url(req.url)) from None
+
+    def _retry(self, req: HttpRequest, max_retries: int | None, hint: str | None) -> Retry:
+        return Retry(self.retry.limited(max_retries), req.url, hint, map_aiohttp_exception,
+                     self.timeouts.for_request(req))
 
     # -- one-shot requests ------------------------------------------------------------------
     async def asend(self, req: HttpRequest, *, max_retries: int | None = None, hint: str | None = None) -> HttpResponse:
-        async def exchange() -> HttpResponse:
-            r = await self._request(req)
+        retry = self._retry(req, max_retries, hint)
+
+        async def attempt() -> HttpResponse:
+            r = await self._request(req, retry)
             try:
-                body = await r.read()
+                body = b"".join([chunk async for chunk in _aiter_chunks(r, retry)])
             finally:
                 r.release()
             return HttpResponse(r.status, _lower_headers(r), body, req.url)
 
-        return await send_with_retries(Retry(self.retry.limited(max_retries), req.url, hint, map_aiohttp_exception),
-                                       exchange)
+        return await aretrying(retry, attempt)
 
     # -- streams ----------------------------------------------------------------------------
     def astream(self, req: HttpRequest, *, max_retries: int | None = None,
                 hint: str | None = None) -> AbstractAsyncContextManager[StreamHandle]:
-        """Open a streaming response, with :func:`~cloverleaf.transport.core.stream_with_retries`."""
+        """Open a streaming response (see :func:`~cloverleaf.transport.retry.astream_with_retries`)."""
+        retry = self._retry(req, max_retries, hint)
 
         async def open_once() -> OpenedStream:
-            r = await self._request(req)
+            r = await self._request(req, retry)
             headers = _lower_headers(r)
             if r.status >= 400:
-                return OpenedStream(r.status, headers, await _read_error_body(r))
+                return OpenedStream(r.status, headers, await _read_error_body(r, retry))
 
             async def release() -> None:
                 if r.content.at_eof():
@@ -137,16 +168,14 @@ class AiohttpTransport:
                 else:
                     r.close()  # abandoned mid-stream: the connection cannot be reused
 
-            return OpenedStream(r.status, headers, None, _aiter_chunks(r, req.url, hint), release)
+            return OpenedStream(r.status, headers, None, _aiter_chunks(r, retry), release)
 
-        retry = Retry(self.retry.limited(max_retries), req.url, hint, map_aiohttp_exception)
-        return stream_with_retries(retry, req.url, open_once)
-
+        return astream_with_retries(retry, req.url, open_once)
 
 
-async def _read_error_body(r: aiohttp.ClientResponse) -> bytes:
+async def _read_error_body(r: aiohttp.ClientResponse, retry: Retry) -> bytes:
     try:
-        return await r.read()
+        return b"".join([chunk async for chunk in _aiter_chunks(r, retry)])
     except BaseException:
         r.close()
         raise
@@ -158,40 +187,48 @@ def _lower_headers(r: aiohttp.ClientResponse) -> dict[str, str]:
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in r.raw_headers}
 
 
-async def _aiter_chunks(r: aiohttp.ClientResponse, url: str, hint: str | None) -> AsyncIterator[bytes]:
+async def _aiter_chunks(r: aiohttp.ClientResponse, retry: Retry) -> AsyncIterator[bytes]:
+    """The body as it arrives, each piece within ``idle`` seconds of the last."""
+    idle = retry.remaining((retry.timeouts or Timeouts()).idle)
+    pieces = r.content.iter_any().__aiter__()
     try:
-        async for chunk in r.content.iter_any():
+        while True:
+            try:
+                async with asyncio.timeout(idle):
+                    chunk = await pieces.__anext__()
+            except StopAsyncIteration:
+                return
             yield chunk
+    except TimeoutError as exc:
+        where = redact_url(retry.url)
+        raise ReadTimeout(timeout_message("idle", where, idle), url=where) from exc
     except Exception as exc:
-        raise map_aiohttp_exception(exc, url, hint, mid_stream=True) from exc
+        raise map_aiohttp_exception(exc, retry.url, retry.hint, mid_stream=True, timeouts=retry.timeouts) from exc
 
 
-def map_aiohttp_exception(exc: BaseException, url: str, hint: str | None = None, *,
-                          mid_stream: bool = False) -> TransportError:
-    """aiohttp's exceptions in our error tree, worded as :func:`cloverleaf.transport.core.map_exception`."""
+def map_aiohttp_exception(exc: BaseException, url: str, hint: str | None = None, *, mid_stream: bool = False,
+                          timeouts: Timeouts | None = None) -> TransportError:
+    """aiohttp's exceptions in our error tree, worded as the other backends' (see
+    :mod:`cloverleaf.transport.base`)."""
     aiohttp = _import_aiohttp()
     if isinstance(exc, TransportError):
         return exc
-    where = _where(url)
-    connect_timeout = getattr(aiohttp, "ConnectionTimeoutError", None)
-    if connect_timeout is not None and isinstance(exc, connect_timeout):
-        return TimeoutError(f"timed out connecting to {where}; is the server reachable?", url=where)
-    if isinstance(exc, asyncio.TimeoutError):  # aiohttp's read timeouts subclass it
-        what = "waiting for the next chunk of the stream from" if mid_stream else "waiting for a response from"
-        return TimeoutError(f"timed out {what} {where}; raise timeout= if the model is slow", url=where)
+    where = redact_url(url)
+    t = timeouts or Timeouts()
+    if isinstance(exc, (aiohttp.ServerTimeoutError, asyncio.TimeoutError)) and not mid_stream:
+        # sock_connect is the only aiohttp timeout set: ServerTimeoutError is a connect timeout
+        return ConnectTimeout(timeout_message("connect", where, t.connect), url=where)
+    if isinstance(exc, asyncio.TimeoutError):
+        return ReadTimeout(timeout_message("idle", where, t.idle), url=where)
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return TLSError(f"TLS handshake with {where} failed: {exc.certificate_error}", url=where)
     if isinstance(exc, aiohttp.ClientConnectorError):
-        msg = f"could not connect to {where}: {exc.os_error or exc}"
-        if hint:
-            msg += f"; {hint}"
-        return ConnectError(msg, url=where)
-    if isinstance(exc, (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError)
-                  if hasattr(aiohttp, "NonHttpUrlClientError") else aiohttp.InvalidURL):
-        err = TransportError(f"unsupported URL {where!r}: base_url must start with http:// or https://", url=where)
-        err.retryable = False
-        return err
-    if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientOSError)):
-        what = "connection dropped mid-stream" if mid_stream else "connection dropped"
-        return TransportError(f"{what} by {where}: {type(exc).__name__}", url=where)
+        return ConnectError(connect_message(where, exc.os_error or exc, hint), url=where)
+    if isinstance(exc, (aiohttp.InvalidURL, getattr(aiohttp, "NonHttpUrlClientError", aiohttp.InvalidURL))):
+        return InvalidURL(invalid_url_message(where), url=where)
+    if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientOSError,
+                        aiohttp.ClientResponseError)):
+        return RemoteProtocolError(dropped_message(where, type(exc).__name__, mid_stream=mid_stream), url=where)
     if isinstance(exc, aiohttp.ClientError):
         return TransportError(f"HTTP error talking to {where}: {type(exc).__name__}: {exc}", url=where)
     raise exc

@@ -9,13 +9,13 @@ head from a template prepared once per URL, parses the response with llhttp (thr
 ``httptools``, which uvicorn already needs) and keeps idle connections in a deque per
 origin. It is chosen by ``http_client = "auto"`` when ``httptools`` is importable and no
 proxy is configured in the environment (proxies go through httpx, which honours them).
-This module holds the pools and the transport contract; the protocol itself (request head,
-response parsing, one connection's exchange) is :mod:`cloverleaf.transport.h1.connection`.
+This module holds the pools and the transport contract; the protocol itself is
+:mod:`.head` (the request), :mod:`.parser` (the response's states) and :mod:`.connection`
+(the asyncio protocol).
 
-The contract is the same as :class:`~cloverleaf.transport.Transport`'s async methods:
-retries with backoff and ``Retry-After`` through the same
-:class:`~cloverleaf.transport.RetryPolicy`, an error status returned (not raised) with its
-body read, failures mapped into the same error tree with the same wording. What HTTP/1.1
+The contract is :mod:`cloverleaf.transport.base`'s: retries with backoff and ``Retry-After``
+through :mod:`cloverleaf.transport.retry`, an error status returned (not raised) with its
+body read, failures raised as the same error classes with the same wording. What HTTP/1.1
 asks of a client is here: Content-Length, chunked and close-delimited bodies, 1xx interim
 responses skipped, ``Connection: close`` honoured, gzip/deflate bodies decoded, TLS with
 certificate checks. A request that meets a kept-alive connection the server has just
@@ -24,14 +24,14 @@ new connection, at most twice; every other failure goes to the retry policy. Tha
 no new risk for a POST: a connection dropped before any response byte is a retryable error
 under every backend's retry policy anyway (a server that took the request and then died
 without a byte looks the same), and the resend only skips the backoff for the common case,
-a server closing an idle connection as we reuse it. The read timeout is the longest wait
-for the next bytes, as in httpx and aiohttp.
+a server closing an idle connection as we reuse it. Timeouts are
+:class:`~cloverleaf.transport.base.Timeouts`: connect, first byte (to the response head),
+idle (between body pieces), and the call's deadline through the retry flow.
 """
 
 from __future__ import annotations
 
 import asyncio
-import builtins
 import os
 import ssl
 from collections import deque
@@ -39,22 +39,32 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from ..._errors import ConnectError, TimeoutError, TransportError
+from ..._errors import (
+    ConnectError,
+    ConnectTimeout,
+    LocalProtocolError,
+    RemoteProtocolError,
+    TLSError,
+    TransportError,
+)
 from ..._http import HttpRequest, HttpResponse
-from ..core import OpenedStream, Retry, RetryPolicy, StreamHandle, _where, send_with_retries, stream_with_retries
-from .connection import Connection, Origin, Stale, request_head
+from ..base import (
+    OpenedStream,
+    StreamHandle,
+    Timeouts,
+    connect_message,
+    dropped_message,
+    redact_url,
+    timeout_message,
+)
+from ..retry import Retry, RetryPolicy, aretrying, astream_with_retries
+from . import available as available
+from .connection import Connection, Stale
+from .head import Origin, request_head
 
 #: Idle connections older than this are closed rather than reused (servers commonly drop
 #: idle connections after 5-75 s; the keep-alive race is handled either way).
 KEEPALIVE_SECONDS = 15.0
-
-
-def available() -> bool:
-    try:
-        import httptools  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 class Pool:
@@ -109,23 +119,20 @@ class Pool:
                     lambda: Connection(self), origin.host, origin.port,
                     ssl=self.ssl_context if origin.tls else None,
                     server_hostname=origin.host if origin.tls else None)
-        except builtins.TimeoutError:  # asyncio.timeout's; ours is cloverleaf._errors.TimeoutError
-            raise TimeoutError(f"timed out connecting to {origin.where}; is the server reachable?",
-                               url=origin.where) from None
+        except TimeoutError:  # the builtin, asyncio.timeout's
+            raise ConnectTimeout(timeout_message("connect", origin.where, self.connect_timeout),
+                                 url=origin.where) from None
+        except ssl.SSLEOFError:  # closed mid-handshake: a dropped connection, worth another try
+            raise ConnectError(f"TLS handshake with {origin.where} was cut short", url=origin.where) from None
         except ssl.SSLError as exc:
-            err = ConnectError(f"TLS handshake with {origin.where} failed: {exc.reason or exc}", url=origin.where)
-            err.retryable = isinstance(exc, ssl.SSLEOFError)
-            raise err from None
+            raise TLSError(f"TLS handshake with {origin.where} failed: {exc.reason or exc}",
+                           url=origin.where) from None
         except OSError as exc:
-            msg = f"could not connect to {origin.where}: {exc.strerror or exc}"
-            if hint:
-                msg += f"; {hint}"
-            raise ConnectError(msg, url=origin.where) from None
+            raise ConnectError(connect_message(origin.where, exc.strerror or exc, hint), url=origin.where) from None
         return conn
 
     def _take(self, conn: Connection) -> Connection:
-        conn.in_pool = False
-        conn.reused = True
+        conn.unpark()
         return conn
 
     def release(self, conn: Connection) -> None:
@@ -136,9 +143,7 @@ class Pool:
                 # next exchange on this connection would never see its response
                 conn.paused = False
                 conn.transport.resume_reading()
-            conn._reset()
-            conn.in_pool = True
-            conn.idle_since = self.loop.time()
+            conn.park()
             self.idle.append(conn)
         else:
             conn.close()
@@ -151,11 +156,9 @@ class Pool:
             self.idle.remove(conn)
         except ValueError:
             return
-        conn.in_pool = False
         self.open -= 1
 
     def _discard(self, conn: Connection) -> None:
-        conn.in_pool = False
         conn.close()
         self.open -= 1
 
@@ -180,10 +183,9 @@ class H1Transport:
     (connections cannot move between loops): one set per loop, created on first use and
     closed by :meth:`aclose`."""
 
-    def __init__(self, *, timeout: float = 600.0, connect_timeout: float = 10.0, max_connections: int = 1000,
+    def __init__(self, *, timeouts: Timeouts | None = None, max_connections: int = 1000,
                  retry: RetryPolicy | None = None, max_retries: int = 2) -> None:
-        self.timeout = timeout
-        self.connect_timeout = connect_timeout
+        self.timeouts = timeouts or Timeouts()
         self.max_connections = max_connections
         self.retry = retry or RetryPolicy(max_retries=max_retries)
         self._pools: dict[asyncio.AbstractEventLoop, dict[Any, Pool]] = {}
@@ -206,7 +208,7 @@ class H1Transport:
             pools = self._pools[loop] = {}
         pool = pools.get(origin.key)
         if pool is None:
-            pool = pools[origin.key] = Pool(loop, origin, self.max_connections, self.connect_timeout,
+            pool = pools[origin.key] = Pool(loop, origin, self.max_connections, self.timeouts.connect,
                                               self._ssl_context() if origin.tls else None)
         return pool
 
@@ -222,9 +224,7 @@ class H1Transport:
                     context = (ssl.create_default_context(cafile=path) if var == "SSL_CERT_FILE"
                                else ssl.create_default_context(capath=path))
                 except (OSError, ssl.SSLError) as exc:
-                    err = TransportError(f"could not load the CA certificates {var} names ({path}): {exc}")
-                    err.retryable = False
-                    raise err from None
+                    raise TLSError(f"could not load the CA certificates {var} names ({path}): {exc}") from None
             else:
                 try:
                     import certifi
@@ -249,23 +249,24 @@ class H1Transport:
                     pool.close()
 
     # -- one exchange -------------------------------------------------------------------------
-    async def _open(self, req: HttpRequest, hint: str | None) -> tuple[Pool, Connection]:
+    def _retry(self, req: HttpRequest, max_retries: int | None, hint: str | None) -> Retry:
+        return Retry(self.retry.limited(max_retries), req.url, hint, map_h1_exception, self.timeouts.for_request(req))
+
+    async def _open(self, req: HttpRequest, retry: Retry) -> tuple[Pool, Connection]:
         """Send ``req`` and wait for the response head; a stale kept-alive connection is
         replaced at once (at most twice: then the failure is real)."""
         if req.method == "HEAD":  # a HEAD response announces a body it does not send
-            err = TransportError("the h1 client does not send HEAD requests; set http_client = \"httpx\"",
-                                 url=_where(req.url))
-            err.retryable = False  # it would fail the same way every time
-            raise err
+            raise LocalProtocolError("the h1 client does not send HEAD requests; set http_client = \"httpx\"",
+                                     url=redact_url(req.url))
         origin = self._origin(req.url)
         head = request_head(req.method, origin, req.headers, req.body)
         pool = self._pool(origin)
-        timeout = req.timeout or self.timeout
+        t = retry.timeouts or self.timeouts
         for _ in range(3):
-            conn = await pool.acquire(hint)
+            conn = await pool.acquire(retry.hint)
             try:
-                conn.send(head, req.body, timeout)
-                while not conn.headers_done:
+                conn.send(head, req.body, retry.remaining(t.first_byte), retry.remaining(t.idle))
+                while not conn.head_done:
                     await conn.wait()
             except Stale:
                 pool.release(conn)
@@ -275,7 +276,8 @@ class H1Transport:
                 pool.release(conn)
                 raise
             return pool, conn
-        raise TransportError(f"connection dropped by {origin.where}: closed before a response", url=origin.where)
+        raise RemoteProtocolError(dropped_message(origin.where, "closed before a response", mid_stream=False),
+                                  url=origin.where)
 
     async def _read_all(self, pool: Pool, conn: Connection) -> bytes:
         # Taking what is buffered while waiting matters: a body above HIGH_WATER pauses
@@ -294,21 +296,23 @@ class H1Transport:
 
     # -- one-shot requests ------------------------------------------------------------------
     async def asend(self, req: HttpRequest, *, max_retries: int | None = None, hint: str | None = None) -> HttpResponse:
-        async def exchange() -> HttpResponse:
-            pool, conn = await self._open(req, hint)
+        retry = self._retry(req, max_retries, hint)
+
+        async def attempt() -> HttpResponse:
+            pool, conn = await self._open(req, retry)
             status, headers = conn.status, dict(conn.headers)
             return HttpResponse(status, headers, await self._read_all(pool, conn), req.url)
 
-        return await send_with_retries(Retry(self.retry.limited(max_retries), req.url, hint, map_h1_exception),
-                                       exchange)
+        return await aretrying(retry, attempt)
 
     # -- streams ----------------------------------------------------------------------------
     def astream(self, req: HttpRequest, *, max_retries: int | None = None,
                 hint: str | None = None) -> AbstractAsyncContextManager[StreamHandle]:
-        """Open a streaming response, with :func:`~cloverleaf.transport.core.stream_with_retries`."""
+        """Open a streaming response (see :func:`~cloverleaf.transport.retry.astream_with_retries`)."""
+        retry = self._retry(req, max_retries, hint)
 
         async def open_once() -> OpenedStream:
-            pool, conn = await self._open(req, hint)
+            pool, conn = await self._open(req, retry)
             status, headers = conn.status, dict(conn.headers)
             if status >= 400:
                 return OpenedStream(status, headers, await self._read_all(pool, conn))
@@ -320,9 +324,7 @@ class H1Transport:
 
             return OpenedStream(status, headers, None, _chunks(conn), release)
 
-        retry = Retry(self.retry.limited(max_retries), req.url, hint, map_h1_exception)
-        return stream_with_retries(retry, req.url, open_once)
-
+        return astream_with_retries(retry, req.url, open_once)
 
 
 async def _chunks(conn: Connection) -> AsyncIterator[bytes]:
@@ -336,14 +338,13 @@ async def _chunks(conn: Connection) -> AsyncIterator[bytes]:
             await conn.wait()
 
 
-def map_h1_exception(exc: BaseException, url: str, hint: str | None = None, *,
-                     mid_stream: bool = False) -> TransportError:
+def map_h1_exception(exc: BaseException, url: str, hint: str | None = None, *, mid_stream: bool = False,
+                     timeouts: Timeouts | None = None) -> TransportError:
     """Errors raised here are already in cloverleaf's tree; anything else from the socket
     layer is worded like the other backends'."""
     if isinstance(exc, TransportError):
         return exc
-    where = _where(url)
     if isinstance(exc, OSError):
-        what = "connection dropped mid-stream" if mid_stream else "connection dropped"
-        return TransportError(f"{what} by {where}: {type(exc).__name__}", url=where)
+        where = redact_url(url)
+        return RemoteProtocolError(dropped_message(where, type(exc).__name__, mid_stream=mid_stream), url=where)
     raise exc

@@ -1,0 +1,214 @@
+"""Which backend sends a request: a mount for its URL, else the client ``http_client`` names.
+
+:class:`Transport` is the one object the engine talks to. For each URL it picks, once (the
+choice is cached per URL, so the hot path pays one dict lookup):
+
+1. a **mount** whose pattern matches the URL, as httpx ``mounts`` work: an httpx transport
+   (or a factory for one, built on first use) that answers in-process. The engine mounts the
+   fake provider's upstream on its host this way, and tests mount an ``httpx.MockTransport``
+   as a provider-side mock; the transport itself knows no provider;
+2. for blocking calls, the pooled httpx backend;
+3. for asyncio calls, the backend :func:`resolve_http_client` chooses (what ``cloverleaf
+   doctor`` reports): the lean HTTP/1.1 client (:mod:`.h1`), aiohttp, or httpx.
+
+Patterns, most specific first: ``"http://host:port"``, ``"http://host"``, ``"all://host"``,
+``"http://"``, ``"all://"``.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from typing import Any
+from urllib.parse import urlsplit
+
+from .._errors import ConfigError
+from .._http import HttpRequest, HttpResponse
+from .base import HTTP_CLIENTS, AsyncBackend, StreamHandle, Timeouts
+from .httpx import HttpxBackend
+from .retry import RetryPolicy
+
+#: A mount: an httpx transport (sync, async or both), or a zero-argument factory for one.
+Mountable = Any
+
+
+def resolve_http_client(setting: str) -> tuple[str, str]:
+    """Which async client ``http_client = setting`` means here, and why (``cloverleaf doctor``
+    prints both): ``auto`` takes the lean h1 client when httptools is installed and no proxy
+    is set (httpx honours proxies; the lean clients do not), else aiohttp, else httpx.
+
+    Why by measurement (bench/README.md): httpx's async pool costs ~10x the CPU per request
+    under concurrency (it walks every pooled connection per request), aiohttp's request
+    machinery about a quarter of the gateway's CPU; the lean HTTP/1.1 client costs least."""
+    if setting != "auto":
+        return setting, "set by http_client"
+    import importlib.util
+    import urllib.request
+
+    from .h1 import available
+
+    # getproxies() also reports NO_PROXY (as "no"), which names no proxy to honour
+    proxies = sorted(scheme for scheme in urllib.request.getproxies() if scheme != "no")
+    if proxies:
+        return "httpx", f"a proxy is set for {', '.join(proxies)}, which httpx honours"
+    if available():
+        return "h1", "httptools is installed and no proxy is set"
+    if importlib.util.find_spec("aiohttp") is not None:
+        return "aiohttp", "httptools is not installed"
+    return "httpx", "neither httptools nor aiohttp is installed (pip install 'cloverleaf[server]')"
+
+
+class _Mount:
+    __slots__ = ("scheme", "host", "port", "target", "backend")
+
+    def __init__(self, pattern: str, target: Mountable) -> None:
+        scheme, sep, rest = pattern.partition("://")
+        if not sep or not scheme:
+            raise ConfigError(f"a mount pattern looks like 'http://host' or 'all://', not {pattern!r}")
+        self.scheme = scheme.lower()
+        host, _, port = rest.rstrip("/").partition(":")
+        self.host = host.lower() or None
+        self.port = int(port) if port else None
+        self.target = target
+        self.backend: HttpxBackend | None = None
+
+    def specificity(self) -> tuple[bool, bool, bool]:
+        return self.port is not None, self.host is not None, self.scheme != "all"
+
+    def matches(self, scheme: str, host: str, port: int | None) -> bool:
+        return ((self.scheme in ("all", scheme)) and (self.host is None or self.host == host)
+                and (self.port is None or self.port == port))
+
+    def instance(self) -> Any:
+        target = self.target
+        if not (hasattr(target, "handle_request") or hasattr(target, "handle_async_request")) and callable(target):
+            self.target = target = target()  # a factory: built on first use
+        return target
+
+
+class Transport:
+    """Sends every request of one Client: mounts first, then httpx (sync) or the chosen
+    async backend. Thread-safe for sync use."""
+
+    def __init__(self, *, timeouts: Timeouts | None = None, max_retries: int = 2, max_connections: int = 1000,
+                 retry: RetryPolicy | None = None, http_client: str = "auto",
+                 mounts: dict[str, Mountable] | None = None) -> None:
+        if http_client not in HTTP_CLIENTS:
+            raise ConfigError(f"http_client must be one of {', '.join(HTTP_CLIENTS)}, not {http_client!r}")
+        self.timeouts = timeouts or Timeouts()
+        self.retry = retry or RetryPolicy(max_retries=max_retries)
+        self.max_connections = max_connections
+        self.http_client = http_client
+        self._mounts: list[_Mount] = []
+        self._routes: dict[str, HttpxBackend | None] = {}
+        self._httpx = HttpxBackend(timeouts=self.timeouts, retry=self.retry, max_connections=max_connections)
+        #: The async backend for network calls, chosen on first use (see resolve_http_client).
+        self._async: AsyncBackend | None = None
+        for pattern, target in (mounts or {}).items():
+            self.mount(pattern, target)
+
+    # -- mounts -----------------------------------------------------------------------------
+    def mount(self, pattern: str, target: Mountable) -> None:
+        """Send requests whose URL matches ``pattern`` to ``target`` (an httpx transport, or a
+        zero-argument factory for one) instead of the network."""
+        self._mounts = [m for m in self._mounts if _pattern(m) != pattern.rstrip("/").lower()]
+        self._mounts.append(_Mount(pattern, target))
+        self._mounts.sort(key=_Mount.specificity, reverse=True)
+        self._routes.clear()
+
+    def mounted(self, pattern: str) -> Any:
+        """What is mounted at ``pattern`` (built now if it was a factory); KeyError if nothing."""
+        for m in self._mounts:
+            if _pattern(m) == pattern.rstrip("/").lower():
+                return m.instance()
+        raise KeyError(pattern)
+
+    def _mount_for(self, url: str) -> HttpxBackend | None:
+        """The mount's backend for ``url``, or None for the network; cached per URL."""
+        try:
+            return self._routes[url]
+        except KeyError:
+            pass
+        found: HttpxBackend | None = None
+        if self._mounts:
+            parts = urlsplit(url)
+            scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+            try:
+                port = parts.port
+            except ValueError:
+                port = None
+            for m in self._mounts:
+                if m.matches(scheme, host, port):
+                    if m.backend is None:
+                        m.backend = HttpxBackend(timeouts=self.timeouts, retry=self.retry, transport=m.instance())
+                    found = m.backend
+                    break
+        if len(self._routes) >= 1024:
+            self._routes.clear()
+        self._routes[url] = found
+        return found
+
+    # -- backends ---------------------------------------------------------------------------
+    def _async_backend(self, url: str) -> AsyncBackend:
+        mounted = self._mount_for(url)
+        if mounted is not None:
+            return mounted
+        if self._async is None:
+            self._async = self._choose_async()
+        return self._async
+
+    def _choose_async(self) -> AsyncBackend:
+        choice, _ = resolve_http_client(self.http_client)
+        kw: dict[str, Any] = {"timeouts": self.timeouts, "max_connections": self.max_connections, "retry": self.retry}
+        if choice == "h1":
+            from .h1.pool import H1Transport
+
+            return H1Transport(**kw)
+        if choice == "aiohttp":
+            from .aiohttp import AiohttpTransport
+
+            return AiohttpTransport(**kw)
+        return self._httpx
+
+    @property
+    def async_backend(self) -> AsyncBackend:
+        """The backend network calls from asyncio go through (chosen now if not yet)."""
+        if self._async is None:
+            self._async = self._choose_async()
+        return self._async
+
+    # -- the contract -----------------------------------------------------------------------
+    def send(self, req: HttpRequest, *, max_retries: int | None = None, hint: str | None = None) -> HttpResponse:
+        return (self._mount_for(req.url) or self._httpx).send(req, max_retries=max_retries, hint=hint)
+
+    def stream(self, req: HttpRequest, *, max_retries: int | None = None,
+               hint: str | None = None) -> AbstractContextManager[StreamHandle]:
+        """Open a streaming response. Retries happen only before any byte is handed out.
+        An error status is returned with its full body read (``chunks()`` yields it once)."""
+        return (self._mount_for(req.url) or self._httpx).stream(req, max_retries=max_retries, hint=hint)
+
+    async def asend(self, req: HttpRequest, *, max_retries: int | None = None, hint: str | None = None) -> HttpResponse:
+        return await self._async_backend(req.url).asend(req, max_retries=max_retries, hint=hint)
+
+    def astream(self, req: HttpRequest, *, max_retries: int | None = None,
+                hint: str | None = None) -> AbstractAsyncContextManager[StreamHandle]:
+        return self._async_backend(req.url).astream(req, max_retries=max_retries, hint=hint)
+
+    # -- closing ----------------------------------------------------------------------------
+    def close(self) -> None:
+        self._httpx.close()
+        for m in self._mounts:
+            if m.backend is not None:
+                m.backend.close()
+
+    async def aclose(self) -> None:
+        if self._async is not None and self._async is not self._httpx:
+            await self._async.aclose()
+        await self._httpx.aclose()
+        for m in self._mounts:
+            if m.backend is not None:
+                await m.backend.aclose()
+
+
+def _pattern(m: _Mount) -> str:
+    host = (m.host or "") + (f":{m.port}" if m.port is not None else "")
+    return f"{m.scheme}://{host}"

@@ -1,0 +1,167 @@
+"""The transport's contract: what a backend is, what it hands back, how long it may wait.
+
+Every backend (:mod:`.httpx`, :mod:`.aiohttp`, :mod:`.h1`) keeps the same contract, and one
+test suite (``tests/sdk/test_transport_contract.py``) holds each of them to it:
+
+- ``send``/``asend`` return an :class:`~cloverleaf._http.HttpResponse`; an error status is
+  returned, not raised, with its body read;
+- ``stream``/``astream`` are context managers yielding a :class:`StreamHandle`; an error status
+  comes back with its whole body as the one chunk;
+- header names come back lower-cased; gzip/deflate bodies come back decoded;
+- failures are raised as the classes of :mod:`cloverleaf._errors` (``ConnectError``,
+  ``ConnectTimeout``, ``ReadTimeout``, ``RemoteProtocolError``, ``InvalidURL``,
+  ``LocalProtocolError``), each naming the URL through :func:`redact_url`;
+- retries follow :mod:`.retry`; the waits follow :class:`Timeouts`.
+
+This module imports nothing above :mod:`cloverleaf._http` and :mod:`cloverleaf._errors`:
+the transport never imports a provider.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import urlsplit
+
+from .._http import HttpRequest, HttpResponse
+
+#: The async HTTP clients a Transport can use for real network calls (see :mod:`.auto`).
+HTTP_CLIENTS = ("auto", "h1", "aiohttp", "httpx")
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """How long one call may wait, in seconds. The defaults let a gateway fail over from a
+    hanging upstream in well under a minute (an upstream that accepts and never answers
+    costs ``first_byte`` seconds, not the 600 s read timeout of the SDKs' defaults).
+
+    - ``connect``: to open a connection (TCP and TLS);
+    - ``first_byte``: from sending the request to the response head. Streams get their head
+      at once; a one-shot call gets it when the whole answer is ready, so a long one-shot
+      answer from a slow model needs a larger value (or ``stream``);
+    - ``idle``: between two pieces of the body once the head came;
+    - ``total``: the call's deadline, retries and backoff included, until its answer has
+      started (a one-shot body is read within it too; a stream then runs on ``idle``).
+
+    A per-call ``timeout=`` (``HttpRequest.timeout``) replaces ``first_byte``, ``idle`` and
+    ``total`` for that call: "this call may take up to N seconds"."""
+
+    connect: float = 5.0
+    first_byte: float = 30.0
+    idle: float = 30.0
+    total: float = 600.0
+
+    def for_request(self, req: HttpRequest) -> Timeouts:
+        if req.timeout is None:
+            return self
+        return Timeouts(self.connect, req.timeout, req.timeout, req.timeout)
+
+
+class StreamHandle:
+    """An open streaming response: check ``status`` first; iterate ``chunks()`` for bytes
+    (an async iterator from ``astream``, a plain one from ``stream``)."""
+
+    __slots__ = ("status", "headers", "url", "_chunks")
+
+    def __init__(self, status: int, headers: dict[str, str], url: str,
+                 chunks: Iterator[bytes] | AsyncIterator[bytes]) -> None:
+        self.status = status
+        self.headers = headers
+        self.url = url
+        self._chunks = chunks
+
+    def chunks(self) -> Iterator[bytes] | AsyncIterator[bytes]:
+        return self._chunks
+
+
+@dataclass(slots=True)
+class OpenedStream:
+    """One attempt at an async stream, as a backend opened it: an error status with its
+    whole body read (its connection already let go), or a success with its chunks and
+    ``release``, which lets the connection go once the caller is done (back to the pool, or
+    closed mid-body)."""
+
+    status: int
+    headers: dict[str, str]
+    error_body: bytes | None
+    chunks: AsyncIterator[bytes] | None = None
+    release: Callable[[], Awaitable[None]] | None = None
+
+
+@dataclass(slots=True)
+class OpenedSyncStream:
+    """:class:`OpenedStream` for the sync path."""
+
+    status: int
+    headers: dict[str, str]
+    error_body: bytes | None
+    chunks: Iterator[bytes] | None = None
+    release: Callable[[], None] | None = None
+
+
+class SyncBackend(Protocol):
+    """A backend for blocking calls (httpx is the one)."""
+
+    def send(self, req: HttpRequest, *, max_retries: int | None = None,
+             hint: str | None = None) -> HttpResponse: ...
+
+    def stream(self, req: HttpRequest, *, max_retries: int | None = None,
+               hint: str | None = None) -> AbstractContextManager[StreamHandle]: ...
+
+    def close(self) -> None: ...
+
+
+class AsyncBackend(Protocol):
+    """A backend for asyncio calls (httpx, aiohttp, h1)."""
+
+    async def asend(self, req: HttpRequest, *, max_retries: int | None = None,
+                    hint: str | None = None) -> HttpResponse: ...
+
+    def astream(self, req: HttpRequest, *, max_retries: int | None = None,
+                hint: str | None = None) -> AbstractAsyncContextManager[StreamHandle]: ...
+
+    async def aclose(self) -> None: ...
+
+
+async def single_chunk(body: bytes) -> AsyncIterator[bytes]:
+    """A body already read, as a stream's ``chunks()`` (an error status on a stream)."""
+    yield body
+
+
+def redact_url(url: str) -> str:
+    """The URL as errors and logs may show it: no query string (it may carry a key, as
+    Gemini's ``?key=`` does) and no ``user:password@`` (a base_url may carry credentials)."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]
+    return f"{parts.scheme}://{netloc}{parts.path}"
+
+
+def timeout_message(kind: str, where: str, seconds: float) -> str:
+    """The one wording of every backend's timeouts (``kind``: connect, first_byte, idle, total)."""
+    if kind == "connect":
+        return f"timed out connecting to {where} after {seconds:.3g} s; is the server reachable?"
+    if kind == "first_byte":
+        return (f"timed out waiting for a response from {where} after {seconds:.3g} s (first_byte_timeout); "
+                "raise timeout= if the model is slow")
+    if kind == "idle":
+        return (f"timed out waiting for the next chunk of the stream from {where} after {seconds:.3g} s "
+                "(idle_timeout); raise timeout= if the model is slow")
+    return f"timed out: the call to {where} passed its {seconds:.3g} s deadline (timeout=)"
+
+
+def dropped_message(where: str, cause: str, *, mid_stream: bool) -> str:
+    """The one wording of a connection lost before or during an answer."""
+    what = "connection dropped mid-stream" if mid_stream else "connection dropped"
+    return f"{what} by {where}: {cause}"
+
+
+def connect_message(where: str, cause: object, hint: str | None) -> str:
+    """The one wording of a refused or unreachable upstream, with what to start when known."""
+    msg = f"could not connect to {where}: {cause}"
+    return f"{msg}; {hint}" if hint else msg
+
+
+def invalid_url_message(where: str) -> str:
+    return f"unsupported URL {where!r}: base_url must start with http:// or https://"

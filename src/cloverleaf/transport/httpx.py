@@ -1,0 +1,224 @@
+"""The httpx backend: every sync call, async calls when proxies are set, and the mounts.
+
+One pooled ``httpx.Client`` and one ``httpx.AsyncClient`` per backend, created on first use
+and reused for every call. A backend built with ``transport=`` sends through that httpx
+transport instead of the network: that is how a mount works (the fake provider's in-process
+upstream, a test's ``httpx.MockTransport``), see :class:`~cloverleaf.transport.auto.Transport`.
+
+Timeouts: httpx has one read timeout for every socket read. The first read waits for the
+response head, so the request goes out with ``read = first_byte``; once the head came, the
+timeout in the request's extensions (which httpcore reads again when the body starts) is set
+to ``idle`` for the body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from typing import TYPE_CHECKING, Any
+
+from .._errors import (
+    ConnectError,
+    ConnectTimeout,
+    InvalidURL,
+    LocalProtocolError,
+    ReadTimeout,
+    RemoteProtocolError,
+    TransportError,
+)
+from .._http import HttpRequest, HttpResponse
+from .base import (
+    OpenedStream,
+    OpenedSyncStream,
+    StreamHandle,
+    Timeouts,
+    connect_message,
+    dropped_message,
+    invalid_url_message,
+    redact_url,
+    timeout_message,
+)
+from .retry import Retry, RetryPolicy, aretrying, astream_with_retries, retrying, stream_with_retries
+
+if TYPE_CHECKING:
+    import httpx
+
+
+class HttpxBackend:
+    """Sends requests with pooled httpx clients (sync and async), with the retry rules of
+    :mod:`.retry`. Thread-safe for sync use, as ``httpx.Client`` is."""
+
+    def __init__(self, *, timeouts: Timeouts | None = None, retry: RetryPolicy | None = None,
+                 max_connections: int = 1000, transport: Any = None) -> None:
+        self.timeouts = timeouts or Timeouts()
+        self.retry = retry or RetryPolicy()
+        self.max_connections = max_connections
+        #: An httpx transport to send through instead of the network (a mount), or None.
+        self.transport = transport
+        self._sync: httpx.Client | None = None
+        self._async: httpx.AsyncClient | None = None
+
+    # -- clients --------------------------------------------------------------------------
+    def _client(self) -> httpx.Client:
+        if self._sync is None:
+            import httpx
+
+            limits = httpx.Limits(max_connections=self.max_connections, max_keepalive_connections=100)
+            self._sync = httpx.Client(limits=limits, transport=self.transport, follow_redirects=False)
+        return self._sync
+
+    def _aclient(self) -> httpx.AsyncClient:
+        if self._async is None:
+            import httpx
+
+            limits = httpx.Limits(max_connections=self.max_connections, max_keepalive_connections=100)
+            self._async = httpx.AsyncClient(limits=limits, transport=self.transport, follow_redirects=False)
+        return self._async
+
+    def close(self) -> None:
+        if self._sync is not None:
+            self._sync.close()
+        self._sync = None
+
+    async def aclose(self) -> None:
+        if self._async is not None:
+            await self._async.aclose()
+        self._async = None
+        self.close()
+
+    def _retry(self, req: HttpRequest, max_retries: int | None, hint: str | None) -> Retry:
+        return Retry(self.retry.limited(max_retries), req.url, hint, map_httpx_exception,
+                     self.timeouts.for_request(req))
+
+    @staticmethod
+    def _build(client: httpx.Client | httpx.AsyncClient, req: HttpRequest, retry: Retry) -> httpx.Request:
+        import httpx
+
+        t = retry.timeouts or Timeouts()
+        timeout = httpx.Timeout(connect=t.connect, read=retry.remaining(t.first_byte), write=t.idle,
+                                pool=retry.remaining(t.first_byte))
+        return client.build_request(req.method, req.url, headers=req.headers, content=req.body, timeout=timeout)
+
+    # -- sync -------------------------------------------------------------------------------
+    def send(self, req: HttpRequest, *, max_retries: int | None = None, hint: str | None = None) -> HttpResponse:
+        retry = self._retry(req, max_retries, hint)
+        client = self._client()
+
+        def attempt() -> HttpResponse:
+            r = client.send(self._build(client, req, retry), stream=True)
+            try:
+                _body_timeout(r, retry)
+                body = r.read()
+            finally:
+                r.close()
+            return HttpResponse(r.status_code, _lower_headers(r.headers), body, req.url)
+
+        return retrying(retry, attempt)
+
+    def stream(self, req: HttpRequest, *, max_retries: int | None = None,
+               hint: str | None = None) -> AbstractContextManager[StreamHandle]:
+        """Open a streaming response (see :func:`~cloverleaf.transport.retry.stream_with_retries`)."""
+        retry = self._retry(req, max_retries, hint)
+        client = self._client()
+
+        def open_once() -> OpenedSyncStream:
+            r = client.send(self._build(client, req, retry), stream=True)
+            headers = _lower_headers(r.headers)
+            _body_timeout(r, retry)
+            if r.status_code >= 400:
+                try:
+                    return OpenedSyncStream(r.status_code, headers, r.read())
+                finally:
+                    r.close()
+            return OpenedSyncStream(r.status_code, headers, None, _iter_bytes(r, retry), r.close)
+
+        return stream_with_retries(retry, req.url, open_once)
+
+    # -- async ------------------------------------------------------------------------------
+    async def asend(self, req: HttpRequest, *, max_retries: int | None = None, hint: str | None = None) -> HttpResponse:
+        retry = self._retry(req, max_retries, hint)
+        client = self._aclient()
+
+        async def attempt() -> HttpResponse:
+            r = await client.send(self._build(client, req, retry), stream=True)
+            try:
+                _body_timeout(r, retry)
+                body = await r.aread()
+            finally:
+                await r.aclose()
+            return HttpResponse(r.status_code, _lower_headers(r.headers), body, req.url)
+
+        return await aretrying(retry, attempt)
+
+    def astream(self, req: HttpRequest, *, max_retries: int | None = None,
+                hint: str | None = None) -> AbstractAsyncContextManager[StreamHandle]:
+        retry = self._retry(req, max_retries, hint)
+        client = self._aclient()
+
+        async def open_once() -> OpenedStream:
+            r = await client.send(self._build(client, req, retry), stream=True)
+            headers = _lower_headers(r.headers)
+            _body_timeout(r, retry)
+            if r.status_code >= 400:
+                try:
+                    return OpenedStream(r.status_code, headers, await r.aread())
+                finally:
+                    await r.aclose()
+            return OpenedStream(r.status_code, headers, None, _aiter_bytes(r, retry), r.aclose)
+
+        return astream_with_retries(retry, req.url, open_once)
+
+
+def _body_timeout(r: httpx.Response, retry: Retry) -> None:
+    """The head came: the body's reads wait up to ``idle`` each (httpcore reads this dict when
+    the body starts; a transport that does not is left with ``first_byte``, a safe bound)."""
+    timeouts = r.request.extensions.get("timeout")
+    if isinstance(timeouts, dict) and retry.timeouts is not None:
+        timeouts["read"] = retry.remaining(retry.timeouts.idle)
+
+
+def _lower_headers(headers: httpx.Headers) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in headers.raw}
+
+
+def _iter_bytes(r: httpx.Response, retry: Retry) -> Iterator[bytes]:
+    try:
+        yield from r.iter_raw()
+    except Exception as exc:
+        raise map_httpx_exception(exc, retry.url, retry.hint, mid_stream=True, timeouts=retry.timeouts) from exc
+
+
+async def _aiter_bytes(r: httpx.Response, retry: Retry) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in r.aiter_raw():
+            yield chunk
+    except Exception as exc:
+        raise map_httpx_exception(exc, retry.url, retry.hint, mid_stream=True, timeouts=retry.timeouts) from exc
+
+
+def map_httpx_exception(exc: BaseException, url: str, hint: str | None = None, *, mid_stream: bool = False,
+                        timeouts: Timeouts | None = None) -> TransportError:
+    """httpx's exceptions in our error tree, naming the URL (never its query string, which
+    may carry a key) and, for a refused local server, what to start."""
+    import httpx
+
+    if isinstance(exc, TransportError):
+        return exc
+    where = redact_url(url)
+    t = timeouts or Timeouts()
+    if isinstance(exc, httpx.ConnectTimeout):
+        return ConnectTimeout(timeout_message("connect", where, t.connect), url=where)
+    if isinstance(exc, httpx.TimeoutException):
+        kind, seconds = ("idle", t.idle) if mid_stream else ("first_byte", t.first_byte)
+        return ReadTimeout(timeout_message(kind, where, seconds), url=where)
+    if isinstance(exc, httpx.ConnectError):
+        return ConnectError(connect_message(where, exc, hint), url=where)
+    if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
+        return RemoteProtocolError(dropped_message(where, type(exc).__name__, mid_stream=mid_stream), url=where)
+    if isinstance(exc, (httpx.UnsupportedProtocol, httpx.InvalidURL)):
+        return InvalidURL(invalid_url_message(where), url=where)
+    if isinstance(exc, httpx.LocalProtocolError):
+        return LocalProtocolError(f"the request to {where} cannot be sent: {exc}", url=where)
+    if isinstance(exc, httpx.HTTPError):
+        return TransportError(f"HTTP error talking to {where}: {type(exc).__name__}: {exc}", url=where)
+    raise exc

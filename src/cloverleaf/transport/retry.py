@@ -1,0 +1,196 @@
+"""Retries, once for every provider and every backend.
+
+408/409/429/5xx/529 and connection failures are retried with exponential backoff and full
+jitter, honouring ``retry-after-ms`` and ``Retry-After`` (and the providers'
+``x-should-retry`` hint), bounded by ``max_retries``. A wait longer than ``max_retry_wait``
+is not slept through: the error goes back to the caller (the gateway can fall back to
+another target instead of idling). A :class:`~cloverleaf._errors.ReadTimeout` is not retried
+on the same target (the upstream took the call and went quiet; trying again doubles the
+wait), and nothing is tried or slept past the call's deadline (``Timeouts.total``).
+
+The decisions are a pure object (:class:`Retry`: given what an attempt produced, wait how
+long or stop); :func:`retrying` and :func:`aretrying` are the thin sync and async drivers
+every send and stream of every backend runs on (see :mod:`cloverleaf._sync_async` for the
+rule). ``parse_retry_after`` lives in :mod:`cloverleaf._http`, a neutral module both the
+adapters (for ``RateLimitError.retry_after``) and the transport read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+from .._errors import ReadTimeout, TransportError
+from .._http import parse_retry_after
+from .base import OpenedStream, OpenedSyncStream, StreamHandle, Timeouts, single_chunk
+
+__all__ = ["RETRY_STATUSES", "Retry", "RetryPolicy", "aretrying", "astream_with_retries", "parse_retry_after",
+           "retrying", "stream_with_retries"]
+
+RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+
+
+@dataclass(slots=True)
+class RetryPolicy:
+    max_retries: int = 2
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+    #: A provider asking us to wait longer than this gets its error back instead.
+    max_retry_wait: float = 60.0
+
+    def delay(self, attempt: int, headers: dict[str, str] | None) -> float | None:
+        """Seconds to wait before retry number ``attempt`` (1-based), or None to give up."""
+        if attempt > self.max_retries:
+            return None
+        if headers:
+            hint = headers.get("x-should-retry")
+            if hint == "false":
+                return None
+            asked = parse_retry_after(headers)
+            if asked is not None:
+                return asked if asked <= self.max_retry_wait else None
+        backoff = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        return random.uniform(backoff / 2, backoff)  # jitter keeps many clients from retrying in lockstep
+
+    def limited(self, max_retries: int | None) -> RetryPolicy:
+        """This policy with another retry budget (itself when ``max_retries`` is None or the same)."""
+        if max_retries is None or max_retries == self.max_retries:
+            return self
+        return RetryPolicy(max_retries, self.base_delay, self.max_delay, self.max_retry_wait)
+
+    @staticmethod
+    def retryable_status(status: int, headers: dict[str, str]) -> bool:
+        hint = headers.get("x-should-retry")
+        if hint == "true":
+            return True
+        if hint == "false":
+            return False
+        return status in RETRY_STATUSES
+
+
+class ExceptionMap(Protocol):
+    """A backend's one exception map: its client library's exceptions into our tree."""
+
+    def __call__(self, exc: BaseException, url: str, hint: str | None = None, *,
+                 mid_stream: bool = False, timeouts: Timeouts | None = None) -> TransportError: ...
+
+
+class Answer(Protocol):
+    """What an attempt produced when it got a response: a status and its headers."""
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def headers(self) -> dict[str, str]: ...
+
+
+A = TypeVar("A", bound=Answer)
+
+
+class Retry:
+    """The retry decisions of one call: pure, no sleeping and no I/O."""
+
+    __slots__ = ("policy", "url", "hint", "attempt", "mapper", "timeouts", "deadline")
+
+    def __init__(self, policy: RetryPolicy, url: str, hint: str | None, mapper: ExceptionMap,
+                 timeouts: Timeouts | None = None) -> None:
+        self.policy = policy
+        self.url = url
+        self.hint = hint
+        self.attempt = 0
+        self.mapper = mapper
+        self.timeouts = timeouts
+        self.deadline = time.monotonic() + timeouts.total if timeouts is not None else None
+
+    def remaining(self, cap: float) -> float:
+        """``cap`` seconds, or less when the call's deadline comes sooner (never below 1 ms)."""
+        if self.deadline is None:
+            return cap
+        return max(0.001, min(cap, self.deadline - time.monotonic()))
+
+    def _fits(self, wait: float) -> bool:
+        return self.deadline is None or time.monotonic() + wait < self.deadline
+
+    def after_exception(self, exc: BaseException) -> float:
+        """Seconds to wait before trying again; raises the mapped error when giving up."""
+        self.attempt += 1
+        err = self.mapper(exc, self.url, self.hint, timeouts=self.timeouts)
+        wait = None
+        if err.retryable and not isinstance(err, ReadTimeout):
+            wait = self.policy.delay(self.attempt, None)
+        if wait is None or not self._fits(wait):
+            raise err from exc
+        return wait
+
+    def after_answer(self, answer: Answer) -> float | None:
+        """Seconds to wait before trying again, or None to hand this answer back."""
+        self.attempt += 1
+        if answer.status < 400 or not self.policy.retryable_status(answer.status, answer.headers):
+            return None
+        wait = self.policy.delay(self.attempt, answer.headers)
+        return wait if wait is not None and self._fits(wait) else None
+
+
+def retrying(retry: Retry, attempt: Callable[[], A]) -> A:
+    """The sync driver: run ``attempt`` until ``retry`` says its answer stands."""
+    while True:
+        try:
+            answer = attempt()
+        except Exception as exc:  # noqa: BLE001 - mapped (or re-raised) by Retry
+            wait = retry.after_exception(exc)
+        else:
+            wait = retry.after_answer(answer)
+            if wait is None:
+                return answer
+        time.sleep(wait)
+
+
+async def aretrying(retry: Retry, attempt: Callable[[], Awaitable[A]]) -> A:
+    """The async driver: :func:`retrying`, awaiting."""
+    while True:
+        try:
+            answer = await attempt()
+        except Exception as exc:  # noqa: BLE001 - mapped (or re-raised) by Retry
+            wait = retry.after_exception(exc)
+        else:
+            wait = retry.after_answer(answer)
+            if wait is None:
+                return answer
+        await asyncio.sleep(wait)
+
+
+@contextmanager
+def stream_with_retries(retry: Retry, url: str, open_once: Callable[[], OpenedSyncStream]) -> Iterator[StreamHandle]:
+    """A sync stream: retries happen only before any byte is handed out; an error status
+    that is not retried comes back with its body (``chunks()`` yields it once)."""
+    opened = retrying(retry, open_once)
+    if opened.error_body is not None:
+        yield StreamHandle(opened.status, opened.headers, url, iter((opened.error_body,)))
+        return
+    try:
+        yield StreamHandle(opened.status, opened.headers, url, opened.chunks or iter(()))
+    finally:
+        if opened.release is not None:
+            opened.release()
+
+
+@asynccontextmanager
+async def astream_with_retries(retry: Retry, url: str,
+                               open_once: Callable[[], Awaitable[OpenedStream]]) -> AsyncIterator[StreamHandle]:
+    """The async twin of :func:`stream_with_retries`, shared by every async backend."""
+    opened = await aretrying(retry, open_once)
+    if opened.error_body is not None:
+        yield StreamHandle(opened.status, opened.headers, url, single_chunk(opened.error_body))
+        return
+    try:
+        yield StreamHandle(opened.status, opened.headers, url, opened.chunks or single_chunk(b""))
+    finally:
+        if opened.release is not None:
+            await opened.release()
+
