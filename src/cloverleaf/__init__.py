@@ -80,7 +80,7 @@ if TYPE_CHECKING:
     from ._provider import Provider
     from ._streaming import AsyncStream, Stream
 
-__version__ = "0.1.0"
+from ._version import __version__ as __version__
 
 _LAZY = {
     "Client": "cloverleaf._client",

@@ -8,7 +8,6 @@ providers that can do it. Nothing is ever silently rerouted to another provider.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
 
 
@@ -74,13 +73,3 @@ assert set(_FIELD.values()) <= {f.name for f in fields(Capabilities)}
 
 ALL = Capabilities(**{name: True for name in _FIELD.values()}, url_image_input=True, url_pdf_input=True,
            url_audio_input=True)
-
-
-def require(provider: str, caps: Capabilities, needed: Iterable[Capability]) -> None:
-    """Raise :class:`UnsupportedCapability` for the first capability ``provider`` lacks."""
-    for cap in needed:
-        if not caps.supports(cap):
-            from ._errors import UnsupportedCapability
-            from .providers.registry import providers_supporting
-
-            raise UnsupportedCapability(provider, cap.value, providers_supporting(cap))

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from ._capabilities import Capability, require
+from ._capabilities import Capability
 from ._config import ModelEntry, ProviderSettings, Settings
 from ._errors import CloverleafError, ConfigError, MalformedResponseError, ProviderError
 from ._http import HttpRequest, HttpResponse, kept_headers, request_id
@@ -37,7 +37,7 @@ from ._types import (
     Usage,
 )
 from .providers.base import Adapter, ProviderConfig
-from .providers.registry import ProviderSpec, custom_spec, get_adapter, get_spec, provider_names
+from .providers.registry import ProviderSpec, custom_spec, get_adapter, get_spec, provider_names, require
 from .streams.accumulate import StreamAccumulator
 from .transport.auto import Transport
 from .transport.base import Timeouts

@@ -29,7 +29,8 @@ from cloverleaf._types import (
     ToolChoice,
 )
 from cloverleaf.providers.base import ProviderConfig
-from cloverleaf.providers.ollama.adapter import DEFAULT_EMBEDDING_MODEL, OllamaAdapter, tool_call_id
+from cloverleaf.providers.ollama.adapter import DEFAULT_EMBEDDING_MODEL, OllamaAdapter
+from cloverleaf.providers.ollama.parse import tool_call_id
 from cloverleaf.providers.registry import get_spec
 from cloverleaf.streams.accumulate import StreamAccumulator
 from tests.wire import cassette

@@ -8,7 +8,7 @@ line of it, and it is tested by feeding it recorded bytes. The transport does th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
         ImageResponse,
         StreamEvent,
     )
-    from .registry import ProviderSpec
+    from .spec import ProviderSpec
 
 
 @dataclass(slots=True)
@@ -90,6 +90,10 @@ class Adapter:
     kind: ClassVar[str] = ""
     #: Capabilities of the native API; a registry row may narrow or widen them.
     default_capabilities: ClassVar[Capabilities] = Capabilities()
+    #: The providers that support an operation, for error messages. The registry (which holds
+    #: the rows, and imports this module) installs its lookup when it is imported; adapters are
+    #: only built from registry rows, so it is always in place by then.
+    supporting: ClassVar[Callable[[str], list[str]]] = staticmethod(lambda operation: [])
 
     def __init__(self, spec: ProviderSpec) -> None:
         self.spec = spec
@@ -153,9 +157,7 @@ class Adapter:
                         raise self.unsupported(f"{part.type} input")
 
     def unsupported(self, operation: str) -> UnsupportedCapability:
-        from .registry import providers_supporting_operation
-
-        return UnsupportedCapability(self.name, operation, providers_supporting_operation(operation))
+        return UnsupportedCapability(self.name, operation, self.supporting(operation))
 
     def make_error(
         self,

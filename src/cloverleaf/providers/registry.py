@@ -9,15 +9,17 @@ modules are imported lazily, on first use, so ``import cloverleaf`` stays cheap.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._capabilities import Capabilities, Capability
-from .._errors import ConfigError
+from .._errors import ConfigError, UnsupportedCapability
+from .base import Adapter
+from .spec import ProviderSpec
 
-if TYPE_CHECKING:
-    from .base import Adapter
+__all__ = ["KINDS", "ROWS", "ProviderSpec", "adapter_class", "capabilities_of", "custom_spec", "get_adapter",
+           "get_spec", "provider_names", "providers_supporting", "providers_supporting_operation", "require"]
 
 #: Adapter kind -> "module:Class". The module is imported the first time the kind is used.
 KINDS: dict[str, str] = {
@@ -32,26 +34,6 @@ KINDS: dict[str, str] = {
     "local_embeddings": "cloverleaf.providers.local.embeddings:LocalEmbeddingsAdapter",
     "simple_embeddings": "cloverleaf.providers.local.embeddings:SimpleEmbeddingsAdapter",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class ProviderSpec:
-    name: str
-    kind: str
-    base_url: str
-    #: Environment variables tried in order for the API key.
-    key_env: tuple[str, ...] = ()
-    key_required: bool = True
-    #: None: the adapter kind's own capabilities.
-    capabilities: Capabilities | None = None
-    #: What to start when a local server refuses the connection.
-    start_hint: str | None = None
-    #: Default ``extra`` settings for the adapter (e.g. ``{"api_version": ...}``).
-    extra: dict[str, Any] = field(default_factory=dict)
-    #: Environment variable that overrides ``base_url``.
-    base_url_env: str | None = None
-    description: str = ""
-    local: bool = False
 
 
 _OPENAI_COMPAT_CHAT = Capabilities(
@@ -246,3 +228,15 @@ _OPERATION_CAP.update({"chat": Capability.TEXT})
 def providers_supporting_operation(operation: str) -> list[str]:
     cap = _OPERATION_CAP.get(operation)
     return providers_supporting(cap) if cap else []
+
+
+def require(provider: str, caps: Capabilities, needed: Iterable[Capability]) -> None:
+    """Raise :class:`UnsupportedCapability` for the first capability ``provider`` lacks,
+    naming the providers that have it (the rows know; the capability flags do not)."""
+    for cap in needed:
+        if not caps.supports(cap):
+            raise UnsupportedCapability(provider, cap.value, providers_supporting(cap))
+
+
+#: Adapters name the providers that can do what they cannot; the rows are here, above them.
+Adapter.supporting = staticmethod(providers_supporting_operation)

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Mapping, Sequence
 
 from ..breaker import BreakerDecision, BreakerPolicy, BreakerSnapshot, on_abandon, on_acquire, on_result
-from . import Bucket, Grant, StateBackend
+from .base import Bucket, Grant, StateBackend
 from .window import Entry, Log
 
 

@@ -35,7 +35,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..._errors import ConfigError, StateUnavailable
 from ..breaker import BreakerDecision, BreakerPolicy, BreakerSnapshot
-from . import Bucket, Grant, StateBackend
+from .base import Bucket, Grant, StateBackend
 from .redis_scripts import SCRIPTS
 
 DEFAULT_PREFIX = "cloverleaf:"

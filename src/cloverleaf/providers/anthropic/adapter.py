@@ -1,8 +1,9 @@
 """The native Anthropic Messages API (``POST /v1/messages``), as a pure adapter.
 
-Request encoding lives in :mod:`.anthropic_messages`, the SSE decoder in
-:mod:`.anthropic_stream`; this module holds what both directions share: the adapter, the reading
-of a response (content blocks, usage, stop reasons) and the error mapping.
+Request encoding lives in :mod:`.messages`, the SSE decoder in :mod:`.stream`, and what a
+response and a stream both read (usage, stop reasons) in :mod:`.parse`; imports go one way
+(adapter -> stream decoder -> parse). This module holds the adapter, the reading of a whole
+response (content blocks) and the error mapping.
 
 Usage, checked against ``test_anthropic_cache_real_api.yaml``: Anthropic reports ``input_tokens``
 as only the *uncached* part of the prompt, with ``cache_read_input_tokens`` (served from the
@@ -40,26 +41,17 @@ from ..._errors import (
     error_class_for_status,
 )
 from ..._http import HttpRequest, HttpResponse, json_body
-from ..._types import ChatResponse, FinishReason, Part, Reasoning, ResponseMetadata, Text, ToolCall, Usage
+from ..._types import ChatResponse, Part, Reasoning, ResponseMetadata, Text, ToolCall
 from .._common import read_json
 from ..base import Adapter, ProviderConfig, base_url_join
 from .messages import encode_chat, is_structured_tool_call
+from .parse import finish_reason, usage_from
 
 if TYPE_CHECKING:
     from ..._types import ChatRequest
     from .stream import AnthropicStreamDecoder
 
 API_VERSION = "2023-06-01"
-
-FINISH_REASONS: dict[str, FinishReason] = {
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "max_tokens": "length",
-    "model_context_window_exceeded": "length",
-    "tool_use": "tool_calls",
-    "refusal": "content_filter",
-    "pause_turn": "other",
-}
 
 #: ``error.type`` -> our class. Anthropic documents one type per status; the type wins when both exist.
 ERROR_TYPES: dict[str, type[ProviderError]] = {
@@ -78,36 +70,6 @@ ERROR_TYPES: dict[str, type[ProviderError]] = {
 
 #: Anthropic has no error code for an over-long prompt; these 400 messages are the documented signal.
 _CONTEXT_MESSAGES = ("prompt is too long", "exceed context limit", "context window")
-
-
-def finish_reason(raw: str | None) -> FinishReason | None:
-    if raw is None:
-        return None
-    return FINISH_REASONS.get(raw, "other")
-
-
-def usage_from(data: dict[str, Any] | None) -> Usage:
-    """Our :class:`Usage` from an Anthropic ``usage`` object (see the module docstring)."""
-    if not data:
-        return Usage()
-    iterations = data.get("iterations")
-    if isinstance(iterations, list) and iterations and all(isinstance(i, dict) for i in iterations):
-        # server-side compaction: the top level counts only the last sampling step; every step is billed
-        total = Usage()
-        for step in iterations:
-            total = total + usage_from(step)
-        return total
-    uncached = data.get("input_tokens") or 0
-    read = data.get("cache_read_input_tokens") or 0
-    written = data.get("cache_creation_input_tokens") or 0
-    details = data.get("output_tokens_details") or {}
-    return Usage(
-        input_tokens=uncached + read + written,
-        output_tokens=data.get("output_tokens") or 0,
-        cached_tokens=read,
-        cache_write_tokens=written,
-        reasoning_tokens=details.get("thinking_tokens") or 0,
-    )
 
 
 def error_class(error_type: str | None, message: str, status: int | None) -> type[ProviderError]:

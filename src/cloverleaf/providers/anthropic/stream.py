@@ -21,17 +21,26 @@ that ends before ``message_stop`` was cut off, and ``close()`` says so; nothing 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..._errors import MalformedResponseError
 from ..._types import FinishReason, StreamEvent
 from ...streams.sse_json import JSONEventDecoder
-from .adapter import finish_reason, usage_from
 from .messages import is_structured_tool_call
+from .parse import finish_reason, usage_from
 
 if TYPE_CHECKING:
+    from ..._errors import MalformedResponseError as _Malformed
+    from ..._errors import ProviderError
     from ..._types import ChatRequest
-    from .adapter import AnthropicAdapter
+
+
+class _Host(Protocol):
+    """What the decoder needs of its adapter (a protocol keeps the import one way)."""
+
+    def malformed(self, what: str, resp: Any = None, model: str | None = None) -> _Malformed: ...
+
+    def stream_error(self, payload: dict[str, Any], model: str | None) -> ProviderError: ...
 
 # What an open content block's deltas mean.
 _TEXT, _REASONING, _TOOL, _JSON_TEXT, _IGNORED = "text", "reasoning", "tool", "json_text", "ignored"
@@ -41,7 +50,7 @@ class AnthropicStreamDecoder(JSONEventDecoder):
     __slots__ = ("_adapter", "_req", "_blocks", "_json_text_seen", "_id", "_model", "_raw_finish",
                  "_tool_calls", "_done")
 
-    def __init__(self, adapter: AnthropicAdapter, req: ChatRequest) -> None:
+    def __init__(self, adapter: _Host, req: ChatRequest) -> None:
         super().__init__()
         self._adapter = adapter
         self._req = req

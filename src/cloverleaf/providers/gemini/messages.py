@@ -18,19 +18,25 @@ function calls, which are never moved.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlparse
 
 from ..._types import Attachment, Message, Reasoning, Role, Text, ToolCall, ToolResult
 from .._common import replayable_reasoning
 
 if TYPE_CHECKING:
-    from .adapter import GeminiAdapter
+    from ..._errors import InvalidRequestError
+
+
+class _Host(Protocol):
+    """What the encoder needs of its adapter (a protocol keeps the import one way)."""
+
+    def invalid(self, message: str, model: str | None = None) -> InvalidRequestError: ...
 
 _SIGNATURE_KEY = "thoughtSignature"
 
 
-def build_contents(adapter: GeminiAdapter, messages: list[Message], *, vertex: bool, model: str) -> list[dict[str, Any]]:
+def build_contents(adapter: _Host, messages: list[Message], *, vertex: bool, model: str) -> list[dict[str, Any]]:
     """``contents`` for ``messages`` (system messages excluded: they go to ``systemInstruction``)."""
     contents: list[dict[str, Any]] = []
     for position, msg in enumerate(messages):
@@ -53,7 +59,7 @@ def build_contents(adapter: GeminiAdapter, messages: list[Message], *, vertex: b
 # --------------------------------------------------------------------------- model turns
 
 
-def _model_parts(adapter: GeminiAdapter, parts: list[Any]) -> list[dict[str, Any]]:
+def _model_parts(adapter: _Host, parts: list[Any]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     pending_signature: str | None = None
     for part in parts:
@@ -96,7 +102,7 @@ def _model_parts(adapter: GeminiAdapter, parts: list[Any]) -> list[dict[str, Any
 # --------------------------------------------------------------------------- user turns
 
 
-def _user_parts(adapter: GeminiAdapter, parts: list[Any], history: list[Message], *, vertex: bool,
+def _user_parts(adapter: _Host, parts: list[Any], history: list[Message], *, vertex: bool,
                 model: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for part in parts:
@@ -111,7 +117,7 @@ def _user_parts(adapter: GeminiAdapter, parts: list[Any], history: list[Message]
     return out
 
 
-def _function_response(adapter: GeminiAdapter, result: ToolResult, history: list[Message], *, vertex: bool,
+def _function_response(adapter: _Host, result: ToolResult, history: list[Message], *, vertex: bool,
                        model: str) -> list[dict[str, Any]]:
     name = result.name or _call_name(result.tool_call_id, history)
     if not name:
@@ -146,7 +152,7 @@ def _call_name(call_id: str, history: list[Message]) -> str | None:
 _MEDIA_DEFAULT = {"image": "image/png", "pdf": "application/pdf", "audio": "audio/wav"}
 
 
-def attachment_part(adapter: GeminiAdapter, att: Attachment, *, vertex: bool, model: str) -> dict[str, Any]:
+def attachment_part(adapter: _Host, att: Attachment, *, vertex: bool, model: str) -> dict[str, Any]:
     """``inlineData`` for bytes; ``fileData`` for a URL Gemini itself can fetch."""
     mime = att.media_type or _MEDIA_DEFAULT.get(att.type or "", "application/octet-stream")
     if att.data is not None:

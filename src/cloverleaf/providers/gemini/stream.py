@@ -24,7 +24,7 @@ these sums ``Usage.total_tokens`` equals Gemini's ``totalTokenCount``.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..._errors import ContentFilterError, MalformedResponseError
 from ..._http import HttpResponse
@@ -32,7 +32,19 @@ from ..._types import FinishReason, StreamEvent, Usage
 from ...streams.sse_json import JSONEventDecoder
 
 if TYPE_CHECKING:
-    from .adapter import GeminiAdapter
+    from ..._errors import ProviderError
+
+
+class _Host(Protocol):
+    """What the reader needs of its adapter (a protocol keeps the import one way: the adapter
+    imports this module, never the reverse)."""
+
+    name: str
+
+    def malformed(self, what: str, resp: HttpResponse | None = None,
+                  model: str | None = None) -> MalformedResponseError: ...
+
+    def parse_error(self, resp: HttpResponse, model: str | None = None) -> ProviderError: ...
 
 FINISH_REASONS: dict[str, FinishReason] = {
     "STOP": "stop",
@@ -78,7 +90,7 @@ class ResponseReader:
     __slots__ = ("_adapter", "_model", "_calls", "_finish", "_usage", "_response_id", "_seen_model",
                  "finish_message")
 
-    def __init__(self, adapter: GeminiAdapter, model: str) -> None:
+    def __init__(self, adapter: _Host, model: str) -> None:
         self._adapter = adapter
         self._model = model
         self._calls = 0
@@ -183,7 +195,7 @@ class GeminiStreamDecoder(JSONEventDecoder):
 
     __slots__ = ("_reader", "_adapter", "_model", "_closed")
 
-    def __init__(self, adapter: GeminiAdapter, model: str) -> None:
+    def __init__(self, adapter: _Host, model: str) -> None:
         super().__init__()
         self._reader = ResponseReader(adapter, model)
         self._adapter = adapter

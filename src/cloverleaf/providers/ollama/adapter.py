@@ -24,7 +24,6 @@ base64; PDF and audio input are not supported. Embeddings use ``POST /api/embed`
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import json
 import re
 from dataclasses import replace
@@ -39,7 +38,6 @@ from ..._types import (
     ChatResponse,
     EmbeddingRequest,
     EmbeddingResponse,
-    FinishReason,
     Message,
     Part,
     Reasoning,
@@ -52,6 +50,7 @@ from ..._types import (
 )
 from .._common import checked_tool_choice, read_json
 from ..base import Adapter, ProviderConfig, base_url_join, generic_error_fields, single
+from .parse import finish_reason, tool_call, usage
 
 if TYPE_CHECKING:
     from ..base import StreamDecoder
@@ -72,7 +71,6 @@ OPTION_NAMES = frozenset({
     "penalize_newline", "numa", "low_vram",
 })
 
-_FINISH: dict[str, FinishReason] = {"stop": "stop", "length": "length", "load": "other", "unload": "other"}
 
 
 class OllamaAdapter(Adapter):
@@ -323,44 +321,6 @@ def think_value(req: ChatRequest) -> bool | str:
 def tool_names_by_id(messages: list[Message]) -> dict[str, str]:
     """Ollama matches tool results by function name (``tool_name``), not by id."""
     return {p.id: p.name for m in messages for p in m.parts if isinstance(p, ToolCall)}
-
-
-def tool_call_id(index: int, name: str, arguments: Any) -> str:
-    """A stable id for a call Ollama sent without one (same for stream and non-stream)."""
-    digest = hashlib.sha256(f"{index}:{name}:{json.dumps(arguments, sort_keys=True)}".encode()).hexdigest()
-    return f"call_{digest[:16]}"
-
-
-def tool_call(call: dict[str, Any], index: int) -> ToolCall:
-    fn = call.get("function") or {}
-    name = str(fn.get("name") or "")
-    args = fn.get("arguments")
-    if isinstance(args, str):  # some model templates send a JSON string
-        raw = args
-        try:
-            args = json.loads(args) if args.strip() else {}
-        except ValueError:
-            args = {"_raw": raw}
-    else:
-        raw = json.dumps(args if args is not None else {})
-    if not isinstance(args, dict):
-        args = {} if args is None else {"_value": args}
-    call_id = call.get("id") or tool_call_id(index, name, args)
-    return ToolCall(id=str(call_id), name=name, arguments=args, raw_arguments=raw)
-
-
-def finish_reason(data: dict[str, Any], has_tool_calls: bool) -> tuple[FinishReason, str | None]:
-    raw = data.get("done_reason")
-    if has_tool_calls and raw in (None, "stop"):
-        return "tool_calls", raw
-    if raw is None:
-        return "stop", None
-    return _FINISH.get(raw, "other"), raw
-
-
-def usage(data: dict[str, Any]) -> Usage:
-    return Usage(input_tokens=int(data.get("prompt_eval_count") or 0),
-                 output_tokens=int(data.get("eval_count") or 0))
 
 
 _MISSING_MODEL = re.compile(r'model ["\']([^"\']+)["\'] not found')

@@ -10,15 +10,26 @@ Ollama sends each tool call whole in one line, so a call becomes one ``tool_call
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..._types import ChatRequest, StreamEvent
 from ...streams.ndjson import NDJSONDecoder
-from .adapter import finish_reason, tool_call, usage
+from .parse import finish_reason, tool_call, usage
 
 if TYPE_CHECKING:
-    from ..base import StreamDecoder
-    from .adapter import OllamaAdapter
+    from ..._errors import MalformedResponseError, ProviderError
+    from ..base import Adapter, StreamDecoder
+
+
+class _Host(Protocol):
+    """What the decoders need of the Ollama adapter (a protocol keeps the import one way)."""
+
+    @property
+    def openai(self) -> Adapter: ...
+
+    def malformed(self, what: str, resp: Any = None, model: str | None = None) -> MalformedResponseError: ...
+
+    def stream_error(self, data: dict[str, Any], model: str | None) -> ProviderError: ...
 
 
 class SniffingDecoder:
@@ -26,7 +37,7 @@ class SniffingDecoder:
 
     __slots__ = ("_adapter", "_req", "_inner", "_pending")
 
-    def __init__(self, adapter: OllamaAdapter, req: ChatRequest) -> None:
+    def __init__(self, adapter: _Host, req: ChatRequest) -> None:
         self._adapter = adapter
         self._req = req
         self._inner: StreamDecoder | None = None
@@ -56,7 +67,7 @@ class OllamaStreamDecoder:
 
     __slots__ = ("_adapter", "_model", "_lines", "_done", "_calls")
 
-    def __init__(self, adapter: OllamaAdapter, req: ChatRequest) -> None:
+    def __init__(self, adapter: _Host, req: ChatRequest) -> None:
         self._adapter = adapter
         self._model = req.model
         self._lines = NDJSONDecoder()

@@ -53,7 +53,7 @@ from .stream import (
 
 if TYPE_CHECKING:
     from ..._types import ChatRequest, EmbeddingRequest, ImageRequest
-    from ..registry import ProviderSpec
+    from ..spec import ProviderSpec
 
 #: Where each built-in row departs from api.openai.com (unlisted rows: the plain dialect).
 DIALECTS: dict[str, Dialect] = {

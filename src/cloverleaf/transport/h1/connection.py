@@ -14,14 +14,22 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ..._errors import ReadTimeout, RemoteProtocolError
 from ..base import dropped_message, timeout_message
+from .head import Origin
 from .parser import BODY, DONE, FAILED, HEAD, IDLE, MAX_HEAD_BYTES, READY, SENT, ResponseParser, Stray
 
-if TYPE_CHECKING:
-    from .pool import Pool
+
+class Owner(Protocol):
+    """What a connection needs of its pool (:class:`~.pool.Pool`): the loop, where it goes, and
+    to be told when the server closes it while idle. A protocol keeps the import one way."""
+
+    loop: asyncio.AbstractEventLoop
+    origin: Origin
+
+    def forget(self, conn: Connection) -> None: ...
 
 #: Unread stream bytes above this pause reading from the socket until the consumer catches up.
 HIGH_WATER = 256 * 1024
@@ -35,7 +43,7 @@ class Connection(ResponseParser, asyncio.Protocol):
     """One kept-alive connection, serving one exchange at a time. Everything the response
     parser reports lands on the current exchange; the consumer waits on ``waiter``."""
 
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, pool: Owner) -> None:
         import httptools
 
         self._httptools = httptools

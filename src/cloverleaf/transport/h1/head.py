@@ -10,8 +10,8 @@ from __future__ import annotations
 import base64
 from urllib.parse import quote, unquote, urlsplit
 
-from ... import __version__
 from ..._errors import InvalidURL, LocalProtocolError
+from ..._version import __version__
 from ..base import invalid_url_message, redact_url
 
 #: Everything printable in ASCII stays as the adapter wrote it (escapes included); only

@@ -1,0 +1,49 @@
+"""What an Anthropic response and an Anthropic stream both read: stop reasons and usage
+(see :mod:`.adapter`'s docstring for how the usage counts add up). A leaf of the package:
+the adapter and the stream decoder import it, it imports neither."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..._types import FinishReason, Usage
+
+FINISH_REASONS: dict[str, FinishReason] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+    "pause_turn": "other",
+}
+
+
+def finish_reason(raw: str | None) -> FinishReason | None:
+    if raw is None:
+        return None
+    return FINISH_REASONS.get(raw, "other")
+
+
+def usage_from(data: dict[str, Any] | None) -> Usage:
+    """Our :class:`Usage` from an Anthropic ``usage`` object (see the module docstring)."""
+    if not data:
+        return Usage()
+    iterations = data.get("iterations")
+    if isinstance(iterations, list) and iterations and all(isinstance(i, dict) for i in iterations):
+        # server-side compaction: the top level counts only the last sampling step; every step is billed
+        total = Usage()
+        for step in iterations:
+            total = total + usage_from(step)
+        return total
+    uncached = data.get("input_tokens") or 0
+    read = data.get("cache_read_input_tokens") or 0
+    written = data.get("cache_creation_input_tokens") or 0
+    details = data.get("output_tokens_details") or {}
+    return Usage(
+        input_tokens=uncached + read + written,
+        output_tokens=data.get("output_tokens") or 0,
+        cached_tokens=read,
+        cache_write_tokens=written,
+        reasoning_tokens=details.get("thinking_tokens") or 0,
+    )
