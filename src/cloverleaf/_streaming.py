@@ -129,7 +129,13 @@ class AsyncStream:
         if close is not None:
             await close()
 
-    async def text_stream(self) -> AsyncIterator[str]:
+    @property
+    def text_stream(self) -> _TextStream:
+        """The text as it arrives: ``async for t in stream.text_stream``, as on :class:`Stream`
+        (``stream.text_stream()``, the older spelling, works too)."""
+        return _TextStream(self._texts())
+
+    async def _texts(self) -> AsyncIterator[str]:
         async for ev in self:
             if ev.type == "text" and ev.text:
                 yield ev.text
@@ -162,3 +168,20 @@ class AsyncStream:
             pass
         assert self.response is not None
         return self.response
+
+
+class _TextStream:
+    """An async iterator that may also be called (returning itself), so the property
+    ``AsyncStream.text_stream`` keeps the twin of ``Stream.text_stream`` and the older
+    ``text_stream()`` call working."""
+
+    __slots__ = ("_texts",)
+
+    def __init__(self, texts: AsyncIterator[str]) -> None:
+        self._texts = texts
+
+    def __call__(self) -> _TextStream:
+        return self
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        return self._texts
