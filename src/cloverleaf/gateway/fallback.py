@@ -7,7 +7,9 @@ error                          fallback  retry  breaker fail  why
 =============================  ========  =====  ============  ==============================
 RateLimitError (429)           yes       yes    yes           the target is throttling
 ServerError / Overloaded (5xx) yes       yes    yes           the target is unwell
-ConnectError / TimeoutError    yes       yes    yes           no answer at all
+ConnectError / ConnectTimeout  yes       yes    yes           no answer at all
+ReadTimeout                    yes       no     yes           it took the call and went quiet:
+                                                              asking again doubles the wait
 MalformedResponseError         yes       yes    yes           garbage or a cut-off stream
 AuthenticationError            yes       no     yes           *this target's* key is bad
 PermissionDenied / NotFound    yes       no     yes           this target's account/deployment
@@ -40,6 +42,7 @@ from .._errors import (
     ProviderError,
     RateLimitError,
     RateLimitExceeded,
+    ReadTimeout,
     ServerError,
     TransportError,
     UnsupportedCapability,
@@ -63,6 +66,8 @@ _TARGET_BROKEN = Verdict(True, target_fault=True)
 def classify(error: BaseException, route: RouteConfig) -> Verdict:
     if isinstance(error, UnsupportedCapability | InvalidRequestError):
         return RAISE
+    if isinstance(error, ReadTimeout):
+        return _TARGET_BROKEN
     if isinstance(error, RateLimitError | ServerError | TransportError | MalformedResponseError):
         return _TRANSIENT
     if isinstance(error, AuthenticationError | PermissionDeniedError | NotFoundError):

@@ -15,7 +15,8 @@ network calls over to this backend.
 
 Timeouts: ``sock_connect`` is the connect timeout; aiohttp's ``sock_read`` cannot tell the
 wait for the head from the wait between body pieces, so the head is awaited under
-``asyncio.timeout(first_byte)`` and each body piece under ``asyncio.timeout(idle)``.
+``asyncio.timeout(connect + first_byte)`` (aiohttp does not say when the connection is up, so
+the first-byte wait here includes connecting) and each body piece under ``asyncio.timeout(idle)``.
 
 One ``ClientSession`` per event loop (aiohttp binds a session to the loop it was created
 on); it is created on first use and closed by :meth:`aclose`.
@@ -32,6 +33,7 @@ from .._errors import (
     ConnectError,
     ConnectTimeout,
     InvalidURL,
+    LocalProtocolError,
     ReadTimeout,
     RemoteProtocolError,
     TLSError,
@@ -231,4 +233,6 @@ def map_aiohttp_exception(exc: BaseException, url: str, hint: str | None = None,
         return RemoteProtocolError(dropped_message(where, type(exc).__name__, mid_stream=mid_stream), url=where)
     if isinstance(exc, aiohttp.ClientError):
         return TransportError(f"HTTP error talking to {where}: {type(exc).__name__}: {exc}", url=where)
+    if isinstance(exc, ValueError) and not mid_stream:  # aiohttp refusing a header or method as written
+        return LocalProtocolError(f"the request to {where} cannot be sent: {exc}", url=where)
     raise exc

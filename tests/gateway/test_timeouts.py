@@ -1,0 +1,109 @@
+"""A hanging primary falls back within the first-byte timeout (issue 12, item 8).
+
+The primary is a real server on 127.0.0.1 that accepts the connection, reads the request and
+never answers: the failure that, with a 600 s read timeout and two retries, used to hold a call
+for half an hour before the fallback was tried. With ``first_byte_timeout`` the call gives up on
+the primary after one wait (a read timeout is not retried on the same target) and the route's
+second target answers. The timeouts here are small so the test is quick; it asserts only that the
+call fell back and got the second target's answer, never how long it took.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+import cloverleaf
+from cloverleaf._config import ProviderSettings, Settings
+
+
+class HangingServer:
+    """Accepts every connection and reads from it, and never writes a byte."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/v1"
+        self.accepted = 0
+        self.conns: list[socket.socket] = []
+        self.closed = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        self.sock.settimeout(0.05)
+        while not self.closed.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            self.accepted += 1
+            self.conns.append(conn)  # held open, never answered
+
+    def close(self) -> None:
+        self.closed.set()
+        self.thread.join(2)
+        for conn in self.conns:
+            conn.close()
+        self.sock.close()
+
+
+@pytest.fixture
+def hanging() -> Iterator[HangingServer]:
+    server = HangingServer()
+    yield server
+    server.close()
+
+
+def _client(hanging: HangingServer, tmp_path: object) -> cloverleaf.Client:
+    settings = Settings(
+        routes={"smart": {"targets": ["hang/slow-model", "fake/echo"]}},
+        providers={"hang": ProviderSettings(name="hang", kind="openai", base_url=hanging.url, api_key_env="HANG_KEY")},
+        env={"HANG_KEY": "k"}, gateway=True, store={"url": f"sqlite:///{tmp_path}/t.db"},
+        first_byte_timeout=0.3, idle_timeout=0.3, connect_timeout=1.0,  # max_retries stays the default 2
+    )
+    return cloverleaf.Client(settings)
+
+
+def test_sync_chat_falls_back_from_a_hanging_primary(hanging: HangingServer, tmp_path: object) -> None:
+    with _client(hanging, tmp_path) as client:
+        resp = client.chat("smart", "the second target answers")
+    assert resp.content == "the second target answers" and resp.metadata.target == "fake/echo"
+    assert type(resp.metadata.attempts[0].error).__name__ == "ReadTimeout"
+    assert hanging.accepted == 1  # the quiet primary was not asked again before falling back
+
+
+def test_sync_stream_falls_back_from_a_hanging_primary(hanging: HangingServer, tmp_path: object) -> None:
+    with _client(hanging, tmp_path) as client:
+        text = "".join(client.stream("smart", "streamed from the fallback").text_stream)
+    assert text == "streamed from the fallback" and hanging.accepted == 1
+
+
+@pytest.mark.parametrize("http_client", ["h1", "aiohttp", "httpx"])
+async def test_async_calls_fall_back_from_a_hanging_primary(hanging: HangingServer, tmp_path: object,
+                                                            http_client: str) -> None:
+    client = _client(hanging, tmp_path)
+    async_client = cloverleaf.AsyncClient(Settings(**{**_settings_dict(client.settings), "http_client": http_client}))
+    try:
+        resp = await async_client.chat("smart", "async answer")
+        assert resp.content == "async answer" and resp.metadata.target == "fake/echo"
+        text = "".join([t async for t in async_client.stream("smart", "async stream").text_stream])
+        assert text == "async stream"
+        assert hanging.accepted == 2  # one wait per call on the primary, then the fallback
+    finally:
+        await async_client.aclose()
+        client.close()
+
+
+def _settings_dict(settings: Settings) -> dict[str, object]:
+    return {name: getattr(settings, name) for name in Settings.__dataclass_fields__}
+
+
+def test_the_default_timeouts_fail_over_in_well_under_a_minute() -> None:
+    """The documented defaults: a hanging upstream costs ``first_byte_timeout`` (not retried on the
+    same target), a stalled stream ``idle_timeout``, an unreachable one ``connect_timeout`` per try."""
+    s = Settings()
+    assert (s.connect_timeout, s.first_byte_timeout, s.idle_timeout, s.timeout) == (5.0, 30.0, 30.0, 600.0)
+    assert s.first_byte_timeout < 60 and s.connect_timeout * (s.max_retries + 1) < 60

@@ -1,0 +1,199 @@
+"""One contract, every backend: the sync httpx path and the async httpx, aiohttp and h1 clients
+against the same real HTTP server on 127.0.0.1 (see ``cloverleaf/transport/base.py``).
+
+Each case states one clause of the contract; a backend that breaks it fails here by name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from cloverleaf._errors import (
+    ConnectError,
+    InvalidURL,
+    LocalProtocolError,
+    ReadTimeout,
+    RemoteProtocolError,
+    TransportError,
+)
+from cloverleaf._http import HttpRequest, HttpResponse
+from cloverleaf.transport.base import Timeouts
+from cloverleaf.transport.httpx import HttpxBackend
+from cloverleaf.transport.retry import RetryPolicy
+
+from .upstream import Reply, Upstream, free_port
+
+pytest.importorskip("aiohttp")
+pytest.importorskip("httptools")
+
+BACKENDS = ["httpx-sync", "httpx", "aiohttp", "h1"]
+FAST = RetryPolicy(max_retries=2, base_delay=0.01, max_delay=0.02)
+#: Small waits so a hanging server fails fast; the upstream's own delays are far longer.
+QUICK = Timeouts(connect=1.0, first_byte=0.3, idle=0.3, total=10.0)
+
+
+class Driver:
+    """One backend behind one async face: ``send`` and ``stream`` (which reads the whole stream)."""
+
+    def __init__(self, name: str, timeouts: Timeouts = QUICK) -> None:
+        self.name = name
+        kw: dict[str, Any] = {"timeouts": timeouts, "retry": FAST}
+        if name in ("httpx-sync", "httpx"):
+            self.backend: Any = HttpxBackend(**kw)
+        elif name == "aiohttp":
+            from cloverleaf.transport.aiohttp import AiohttpTransport
+
+            self.backend = AiohttpTransport(**kw)
+        else:
+            from cloverleaf.transport.h1.pool import H1Transport
+
+            self.backend = H1Transport(**kw)
+
+    async def send(self, req: HttpRequest, **kw: Any) -> HttpResponse:
+        if self.name == "httpx-sync":
+            return await asyncio.to_thread(self.backend.send, req, **kw)
+        return await self.backend.asend(req, **kw)  # type: ignore[no-any-return]
+
+    async def stream(self, req: HttpRequest, **kw: Any) -> tuple[int, dict[str, str], list[bytes]]:
+        if self.name == "httpx-sync":
+            def run() -> tuple[int, dict[str, str], list[bytes]]:
+                with self.backend.stream(req, **kw) as handle:
+                    return handle.status, handle.headers, list(handle.chunks())
+
+            return await asyncio.to_thread(run)
+        async with self.backend.astream(req, **kw) as handle:
+            return handle.status, handle.headers, [c async for c in handle.chunks()]
+
+    async def aclose(self) -> None:
+        if self.name == "httpx-sync":
+            self.backend.close()
+        else:
+            await self.backend.aclose()
+
+
+@pytest.fixture(params=BACKENDS)
+async def driver(request: pytest.FixtureRequest) -> AsyncIterator[Driver]:
+    d = Driver(request.param)
+    yield d
+    await d.aclose()
+
+
+def post(url: str, **kw: Any) -> HttpRequest:
+    return HttpRequest("POST", f"{url}/v1/chat?key=SECRET", headers={"content-type": "application/json"},
+                       body=b'{"q": 1}', **kw)
+
+
+async def test_a_body_comes_back_with_lower_cased_headers(driver: Driver, upstream: Upstream) -> None:
+    upstream.queue(Reply(200, headers={"X-Request-ID": "r1", "content-type": "application/json"}, body=b'{"a": 1}'))
+    resp = await driver.send(post(upstream.url))
+    assert (resp.status, resp.json(), resp.headers["x-request-id"]) == (200, {"a": 1}, "r1")
+    assert upstream.seen[0].body == b'{"q": 1}' and upstream.seen[0].method == "POST"
+
+
+async def test_an_error_status_is_returned_with_its_body_not_raised(driver: Driver, upstream: Upstream) -> None:
+    upstream.queue(Reply(400, body=b'{"error": "bad"}'))
+    resp = await driver.send(post(upstream.url))
+    assert (resp.status, resp.json()) == (400, {"error": "bad"})
+
+
+async def test_a_retryable_status_is_retried_then_answered(driver: Driver, upstream: Upstream) -> None:
+    upstream.queue(Reply(503, body=b"busy"), Reply(200, body=b'{"ok": true}'))
+    resp = await driver.send(post(upstream.url))
+    assert resp.json() == {"ok": True} and len(upstream.seen) == 2
+
+
+async def test_retry_after_longer_than_the_limit_hands_the_error_back(driver: Driver, upstream: Upstream) -> None:
+    upstream.queue(Reply(429, headers={"retry-after": "3600"}, body=b"later"))
+    resp = await driver.send(post(upstream.url))
+    assert resp.status == 429 and len(upstream.seen) == 1
+
+
+async def test_a_stream_yields_its_chunks_in_order(driver: Driver, upstream: Upstream) -> None:
+    upstream.queue(Reply(200, headers={"content-type": "text/event-stream"}, chunks=[b"data: 1\n\n", b"data: 2\n\n"]))
+    status, headers, chunks = await driver.stream(post(upstream.url, stream=True))
+    assert status == 200 and headers["content-type"] == "text/event-stream"
+    assert b"".join(chunks) == b"data: 1\n\ndata: 2\n\n"
+
+
+async def test_an_error_status_on_a_stream_is_its_whole_body_once(driver: Driver, upstream: Upstream) -> None:
+    upstream.queue(Reply(401, body=b'{"error": "key"}'))
+    status, _, chunks = await driver.stream(post(upstream.url, stream=True))
+    assert status == 401 and chunks == [b'{"error": "key"}']
+
+
+async def test_a_gzip_body_comes_back_decoded(driver: Driver, upstream: Upstream) -> None:
+    upstream.queue(Reply(200, headers={"content-encoding": "gzip"}, body=gzip.compress(b'{"z": 1}')))
+    assert (await driver.send(post(upstream.url))).json() == {"z": 1}
+
+
+async def test_a_refused_connection_is_a_connect_error_naming_the_url_without_its_query(driver: Driver) -> None:
+    port = free_port()
+    with pytest.raises(ConnectError) as info:
+        await driver.send(post(f"http://127.0.0.1:{port}"), hint="start it with `thing serve`")
+    text = str(info.value)
+    assert f"127.0.0.1:{port}/v1/chat" in text and "SECRET" not in text and "thing serve" in text
+    assert info.value.retryable
+
+
+async def test_a_silent_upstream_is_a_read_timeout_after_the_first_byte_timeout_and_not_retried(
+        driver: Driver, upstream: Upstream) -> None:
+    upstream.queue(Reply(200, delay=3.0), Reply(200, delay=3.0), Reply(200, delay=3.0))
+    with pytest.raises(ReadTimeout) as info:
+        await driver.send(post(upstream.url))
+    assert "first_byte_timeout" in str(info.value) and "SECRET" not in str(info.value)
+    assert len(upstream.seen) == 1  # a target that went quiet is left to the fallback, not asked again
+
+
+async def test_a_stream_that_stalls_is_a_read_timeout_after_the_idle_timeout(driver: Driver, upstream: Upstream) -> None:
+    upstream.queue(Reply(200, chunks=[b"data: 1\n\n", b"data: 2\n\n"], chunk_delay=3.0))
+    got: list[bytes] = []
+    with pytest.raises(ReadTimeout) as info:
+        if driver.name == "httpx-sync":
+            await driver.stream(post(upstream.url, stream=True))
+        else:
+            async with driver.backend.astream(post(upstream.url, stream=True)) as handle:
+                async for chunk in handle.chunks():
+                    got.append(chunk)
+    assert "idle_timeout" in str(info.value)
+    assert driver.name == "httpx-sync" or b"".join(got) == b"data: 1\n\n"
+
+
+async def test_a_per_call_timeout_replaces_the_waits(driver: Driver, upstream: Upstream) -> None:
+    """``timeout=`` on a call lets a slow model answer past ``first_byte_timeout``."""
+    upstream.queue(Reply(200, delay=0.6, body=b'{"slow": true}'))
+    resp = await driver.send(post(upstream.url, timeout=5.0))
+    assert resp.json() == {"slow": True}
+
+
+async def test_a_connection_cut_mid_stream_is_a_remote_protocol_error(driver: Driver, upstream: Upstream) -> None:
+    upstream.queue(Reply(200, chunks=[b"data: 1\n\n", b"data: 2\n\n", b"data: 3\n\n"], reset_after_chunks=1))
+    with pytest.raises(RemoteProtocolError) as info:
+        await driver.stream(post(upstream.url, stream=True))
+    assert info.value.retryable and "SECRET" not in str(info.value)
+
+
+async def test_a_url_that_cannot_be_sent_is_invalid_and_not_retried(driver: Driver) -> None:
+    with pytest.raises(InvalidURL) as info:
+        await driver.send(HttpRequest("POST", "ftp://example.invalid/v1?key=SECRET", body=b"{}"))
+    assert not info.value.retryable and "SECRET" not in str(info.value)
+
+
+async def test_a_header_with_a_line_break_is_refused_before_sending(driver: Driver, upstream: Upstream) -> None:
+    req = HttpRequest("POST", f"{upstream.url}/v1", headers={"authorization": "Bearer k\r\nx-evil: 1"}, body=b"{}")
+    with pytest.raises(TransportError) as info:
+        await driver.send(req)
+    assert isinstance(info.value, LocalProtocolError) and not info.value.retryable
+    assert upstream.seen == []
+
+
+def test_free_port_is_closed() -> None:
+    """The helper the refused-connection case relies on gives a port nobody listens on."""
+    port = free_port()
+    with socket.socket() as s, pytest.raises(ConnectionRefusedError):
+        s.connect(("127.0.0.1", port))
