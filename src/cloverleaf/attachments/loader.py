@@ -82,7 +82,7 @@ def resolve(att: SourceLike, *, policy: AttachmentPolicy | None = None, type: st
             media_type: str | None = None, fetch: str | None = None) -> Attachment:
     """Check and load an attachment; returns a resolved copy (``data`` or ``url`` filled).
 
-    Raises :class:`~cloverleaf.errors.AttachmentError` (``rule`` says which check) for any
+    Raises :class:`~cloverleaf.AttachmentError` (``rule`` says which check) for any
     refusal; nothing is downloaded past a failed check.
     """
     spec = _Spec.of(att, type, media_type, fetch)

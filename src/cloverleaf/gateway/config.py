@@ -1,6 +1,6 @@
 """The gateway's TOML tables, parsed once into typed values with errors that say what to fix.
 
-``cloverleaf.config.Settings`` keeps ``[routes]``, ``[limits]``, ``[breaker]``, ``[budgets]``,
+``cloverleaf.Settings`` keeps ``[routes]``, ``[limits]``, ``[breaker]``, ``[budgets]``,
 ``[store]`` and ``[state]`` raw so the SDK never imports gateway code; this module is their
 owner. Nothing here is read again per request.
 

@@ -1,7 +1,7 @@
 """What the gateway needs from the Engine: one call to one target, plus cost and estimates.
 
 Written as a Protocol so the gateway's logic is tested with a small stub engine as well as
-with ``cloverleaf.engine.Engine`` and the fake provider.
+with ``cloverleaf._engine.Engine`` and the fake provider.
 """
 
 from __future__ import annotations

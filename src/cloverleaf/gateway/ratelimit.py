@@ -5,7 +5,7 @@ Each scope that has a limit contributes two rolling-window buckets (see
 output allowance). All buckets an attempt needs are taken in ONE atomic state operation,
 so concurrent calls can never overshoot a limit between a check and a write. A call that
 must wait for room sleeps on the gateway clock up to the limit's ``max_wait``; beyond that
-it fails with :class:`~cloverleaf.errors.RateLimitExceeded` (which a route may treat as a
+it fails with :class:`~cloverleaf.RateLimitExceeded` (which a route may treat as a
 reason to fall back). After the call the token reservation is replaced by the usage the
 provider reported.
 

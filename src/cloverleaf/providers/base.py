@@ -1,6 +1,6 @@
 """The adapter seam: a provider is a pair of pure translations, no I/O.
 
-An adapter turns a provider-neutral request into an :class:`~cloverleaf.http.HttpRequest`
+An adapter turns a provider-neutral request into an :class:`~cloverleaf._http.HttpRequest`
 and a provider's :class:`~cloverleaf._http.HttpResponse` (or streamed bytes) back into
 provider-neutral values. It never opens a socket, so sync and async callers share every
 line of it, and it is tested by feeding it recorded bytes. The transport does the I/O.
@@ -73,7 +73,7 @@ class StreamDecoder(Protocol):
     """Incremental decoder: bytes in (split anywhere), events out. No I/O.
 
     ``close()`` is called at end of input; it returns any final events and raises
-    :class:`~cloverleaf.errors.MalformedResponseError` if the stream ended mid-message.
+    :class:`~cloverleaf.MalformedResponseError` if the stream ended mid-message.
     Errors sent inside the stream (Anthropic ``event: error``) raise a ProviderError from ``feed``.
     """
 

@@ -4,7 +4,7 @@ Existing OpenAI and Anthropic SDK clients point their ``base_url`` here and chan
 else. The modules split along one idea each:
 
 - ``openai_wire`` / ``anthropic_wire``: pure translations between each API's JSON and the
-  neutral :mod:`cloverleaf.types` (request parsing with precise 400s, response and stream
+  neutral :mod:`cloverleaf._types` (request parsing with precise 400s, response and stream
   rendering). No I/O, unit-tested against the official schemas and SDK types.
 - ``openai_api`` / ``anthropic_api`` / ``admin_api``: the routes.
 - ``auth``, ``errors``, ``metrics``, ``openapi``, ``http_io``: the cross-cutting pieces.

@@ -7,7 +7,7 @@ in three places this module takes care of:
 - tool results live *inside a user message* as ``tool_result`` blocks; they become
   ``Role.TOOL`` messages (one per result, in order) followed by the user's other blocks;
 - usage counts ``input_tokens`` *excluding* cache reads and writes, while
-  :class:`~cloverleaf.types.Usage` includes them.
+  :class:`~cloverleaf.Usage` includes them.
 
 Streams are rendered by :class:`~.anthropic_stream.MessageStreamEncoder`.
 

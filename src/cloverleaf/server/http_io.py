@@ -118,7 +118,7 @@ def _too_large(limit: int) -> PayloadTooLarge:
                            f"([server] max_body_mb)", code="request_too_large")
 
 
-#: Every response and stream chunk is serialised through these (see :mod:`cloverleaf.jsoncodec`).
+#: Every response and stream chunk is serialised through these (see :mod:`cloverleaf._jsoncodec`).
 dumps_text = jsoncodec.dumps_text
 dumps = jsoncodec.dumps
 

@@ -9,7 +9,7 @@ The prelude CRC covers the first 8 bytes, the message CRC everything before it. 
 ``[name length u8][name][type u8][value]`` with ten value types. Bytes may arrive split
 anywhere; the decoder buffers until a whole frame is present, so any split of the input gives
 the same messages. A checksum mismatch or an impossible length means the stream is corrupt and
-raises :class:`~cloverleaf.errors.MalformedResponseError` at once; leftover bytes at
+raises :class:`~cloverleaf.MalformedResponseError` at once; leftover bytes at
 :meth:`EventStreamDecoder.close` mean it was cut off mid-frame.
 
 Frames whose ``:message-type`` is ``exception`` or ``error`` are the service reporting a failure

@@ -2,7 +2,7 @@
 
 Lines are split on ``\\n`` in bytes (so a split UTF-8 sequence is never decoded early);
 blank lines are skipped; a line that is not JSON raises ``ValueError`` with its position,
-which adapters turn into a :class:`~cloverleaf.errors.MalformedResponseError`.
+which adapters turn into a :class:`~cloverleaf.MalformedResponseError`.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ OpenAI Chat Completions, Anthropic Messages and Gemini all stream Server-Sent Ev
 ``data`` is one JSON document. :class:`JSONEventDecoder` owns that part once: SSE framing
 (:class:`~cloverleaf.streams.sse.SSEDecoder`, any chunk split), skipping blank data, the
 ``[DONE]`` sentinel, exactly one ``json.loads`` per event, and turning invalid JSON into
-:class:`~cloverleaf.errors.MalformedResponseError` (never a bare ``ValueError``). A provider's
+:class:`~cloverleaf.MalformedResponseError` (never a bare ``ValueError``). A provider's
 decoder subclasses it and implements only what the payloads mean:
 
 - :meth:`JSONEventDecoder._payload` — one parsed event (``event`` is the SSE event name);

@@ -7,7 +7,7 @@ with the model id percent-encoded whole (ids carry ``:`` and ARNs ``/``); ``base
 overrides the endpoint (VPC endpoints, tests).
 
 Authentication: a Bedrock API key (``api_key`` / ``AWS_BEARER_TOKEN_BEDROCK``) is sent as a
-bearer token; otherwise every request is SigV4-signed by ``bedrock_auth`` with credentials
+bearer token; otherwise every request is SigV4-signed by ``.auth`` with credentials
 from botocore's chain. The environment is read only by :meth:`BedrockAdapter.prepare_config`
 (region, bearer token); a config that already names its region makes ``build_*`` a pure
 function of (request, config, credentials, clock).

@@ -1,7 +1,7 @@
 """AWS credentials and SigV4 signing for Bedrock, through botocore (the optional ``bedrock`` extra).
 
 Signing is a pure function of (request, credentials, region, time): :func:`sign_request`
-returns a new :class:`~cloverleaf.http.HttpRequest` carrying ``x-amz-date``, the session token
+returns a new :class:`~cloverleaf._http.HttpRequest` carrying ``x-amz-date``, the session token
 and the ``authorization`` header, computed by botocore's own ``SigV4Auth`` so the canonical
 request (double-encoded path, sorted headers, payload hash) is exactly what AWS expects.
 

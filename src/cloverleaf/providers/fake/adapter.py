@@ -12,7 +12,7 @@ last user message, other names give a sentence derived from the input, tools are
 with schema-valid arguments, structured output validates against its schema.
 
 Faults, from a test: ``upstream.script.fail(429).reply(text="ok")`` (see
-:class:`~cloverleaf.providers.fake_script.FakeScript`). Faults without code, from the
+:class:`~cloverleaf.providers.fake.script.FakeScript`). Faults without code, from the
 model name — tokens joined by ``+``, anything that is not a directive is just the name::
 
     echo                repeat the last user message text

@@ -15,8 +15,8 @@ an effort is the same thinking budget as on Anthropic (``thinkingLevel`` on Gemi
 reasoning from another provider is not replayed. Gemini has no switch for
 ``parallel_tool_calls``; it is not sent.
 
-The conversation mapping lives in ``gemini_messages``, the response/stream reading in
-``gemini_stream`` and the JSON Schema clean-up in ``gemini_schema``.
+The conversation mapping lives in ``.messages``, the response/stream reading in
+``.stream`` and the JSON Schema clean-up in ``.schema``.
 """
 
 from __future__ import annotations

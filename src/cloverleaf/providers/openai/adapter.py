@@ -6,8 +6,8 @@ rows of kind ``openai`` served by this one class; where they differ, a :class:`D
 (looked up by row name, overridable from ``ProviderConfig.extra``) says how. Azure OpenAI
 subclasses it and changes only the URL, the auth header and its content-filter rules.
 
-The pieces live next door: request encoding in ``openai_messages``, the stream decoder in
-``openai_stream``, error classification in ``openai_errors``. This module turns them into
+The pieces live next door: request encoding in ``.messages``, the stream decoder in
+``.stream``, error classification in ``.errors``. This module turns them into
 the :class:`~cloverleaf.providers.base.Adapter` contract and parses the non-stream answers.
 
 A ``message.refusal`` (structured-output refusal) becomes the response text with
