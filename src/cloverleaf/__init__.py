@@ -75,8 +75,11 @@ from ._types import (
 )
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from ._client import AsyncClient, Client
     from ._config import Settings
+    from ._options import ChatOptions, EmbedOptions, ImageOptions
     from ._provider import Provider
     from ._streaming import AsyncStream, Stream
 
@@ -142,36 +145,36 @@ def default_async_client() -> AsyncClient:
     return client
 
 
-def chat(model: str | None, messages: Any, **options: Any) -> ChatResponse:
+def chat(model: str | None, messages: Any, **options: Unpack[ChatOptions]) -> ChatResponse:
     """Send a chat request. ``messages`` is a prompt string or a list of messages."""
     return default_client().chat(model, messages, **options)
 
 
-async def achat(model: str | None, messages: Any, **options: Any) -> ChatResponse:
+async def achat(model: str | None, messages: Any, **options: Unpack[ChatOptions]) -> ChatResponse:
     return await default_async_client().chat(model, messages, **options)
 
 
-def stream(model: str | None, messages: Any, **options: Any) -> Stream:
+def stream(model: str | None, messages: Any, **options: Unpack[ChatOptions]) -> Stream:
     return default_client().stream(model, messages, **options)
 
 
-def astream(model: str | None, messages: Any, **options: Any) -> AsyncStream:
+def astream(model: str | None, messages: Any, **options: Unpack[ChatOptions]) -> AsyncStream:
     return default_async_client().stream(model, messages, **options)
 
 
-def embed(model: str | None, inputs: str | list[str], **options: Any) -> EmbeddingResponse:
+def embed(model: str | None, inputs: str | list[str], **options: Unpack[EmbedOptions]) -> EmbeddingResponse:
     return default_client().embed(model, inputs, **options)
 
 
-async def aembed(model: str | None, inputs: str | list[str], **options: Any) -> EmbeddingResponse:
+async def aembed(model: str | None, inputs: str | list[str], **options: Unpack[EmbedOptions]) -> EmbeddingResponse:
     return await default_async_client().embed(model, inputs, **options)
 
 
-def generate_image(model: str | None, prompt: str, **options: Any) -> ImageResponse:
+def generate_image(model: str | None, prompt: str, **options: Unpack[ImageOptions]) -> ImageResponse:
     return default_client().generate_image(model, prompt, **options)
 
 
-async def agenerate_image(model: str | None, prompt: str, **options: Any) -> ImageResponse:
+async def agenerate_image(model: str | None, prompt: str, **options: Unpack[ImageOptions]) -> ImageResponse:
     return await default_async_client().generate_image(model, prompt, **options)
 
 

@@ -10,14 +10,14 @@ for it).
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from ._config import Settings
 from ._context import CallContext
 from ._engine import Engine, Target
 from ._errors import ConfigError
-from ._options import CALL_OPTIONS, build_request, check_options
+from ._options import CALL_OPTIONS, CallOptions, ChatOptions, build_request, check_options
 from ._streaming import AsyncStream, Stream
 from ._tools import arun_tool, run_tool, tool_loop
 from ._types import (
@@ -29,6 +29,9 @@ from ._types import (
     ImageResponse,
     ToolCall,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 
 def _settings(config: Settings | str | os.PathLike[str] | None, overrides: dict[str, Any]) -> Settings:
@@ -53,7 +56,8 @@ class _Base:
                               "CLOVERLEAF_MODEL; 'fake/echo' works offline")
         return model
 
-    def _prepare(self, model: str | None, messages: Any, options: dict[str, Any]) -> tuple[str, ChatRequest, dict[str, Any]]:
+    def _prepare(self, model: str | None, messages: Any,
+                 options: Mapping[str, Any]) -> tuple[str, ChatRequest, dict[str, Any]]:
         check_options(options)
         model = self._model(model)
         call = {k: options[k] for k in CALL_OPTIONS if k in options}
@@ -117,7 +121,7 @@ class _Base:
         return True
 
     def _embed_request(self, model: str | None, inputs: Any, dimensions: int | None, input_type: str | None,
-                       call: dict[str, Any]) -> tuple[str, EmbeddingRequest, dict[str, Any]]:
+                       call: Mapping[str, Any]) -> tuple[str, EmbeddingRequest, dict[str, Any]]:
         _check_call(call)
         model = model or self.settings.embedding_model
         if not model:
@@ -131,7 +135,7 @@ class _Base:
         return model, EmbeddingRequest(model=model, inputs=texts, dimensions=dimensions, input_type=input_type), call
 
     def _image_request(self, model: str | None, prompt: str, n: int, size: str | None, quality: str | None,
-                       response_format: str | None, call: dict[str, Any]) -> tuple[str, ImageRequest, dict[str, Any]]:
+                       response_format: str | None, call: Mapping[str, Any]) -> tuple[str, ImageRequest, dict[str, Any]]:
         _check_call(call)
         model = model or self.settings.image_model
         if not model:
@@ -168,7 +172,7 @@ class _Base:
 class Client(_Base):
     """Synchronous client. Thread-safe; reuse one per process."""
 
-    def chat(self, model: str | None, messages: Any, **options: Any) -> ChatResponse:
+    def chat(self, model: str | None, messages: Any, **options: Unpack[ChatOptions]) -> ChatResponse:
         model, req, call = self._prepare(model, messages, options)
         if call.get("run_tools") and req.tools:
             return self._chat_with_tools(model, req, call)
@@ -191,7 +195,7 @@ class Client(_Base):
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
 
-    def stream(self, model: str | None, messages: Any, **options: Any) -> Stream:
+    def stream(self, model: str | None, messages: Any, **options: Unpack[ChatOptions]) -> Stream:
         model, req, call = self._prepare(model, messages, options)
         if self._use_gateway(call):
             return Stream(self.gateway.stream(model, req, self._context(call)), req.response_format)
@@ -202,14 +206,15 @@ class Client(_Base):
         return self.engine.stream(self._checked_target(model, call), req)
 
     def embed(self, model: str | None, inputs: str | list[str], *, dimensions: int | None = None,
-              input_type: str | None = None, **call: Any) -> EmbeddingResponse:
+              input_type: str | None = None, **call: Unpack[CallOptions]) -> EmbeddingResponse:
         model, req, call = self._embed_request(model, inputs, dimensions, input_type, call)
         if self._use_gateway(call):
             return self.gateway.embed(model, req, self._context(call))  # type: ignore[no-any-return]
         return self.engine.embed(self._checked_target(model, call), req)
 
     def generate_image(self, model: str | None, prompt: str, *, n: int = 1, size: str | None = None,
-                       quality: str | None = None, response_format: str | None = None, **call: Any) -> ImageResponse:
+                       quality: str | None = None, response_format: str | None = None,
+                       **call: Unpack[CallOptions]) -> ImageResponse:
         model, req, call = self._image_request(model, prompt, n, size, quality, response_format, call)
         if self._use_gateway(call):
             return self.gateway.image(model, req, self._context(call))  # type: ignore[no-any-return]
@@ -230,7 +235,7 @@ class Client(_Base):
 class AsyncClient(_Base):
     """Asynchronous client: the same options, awaitable calls. Reuse one per event loop."""
 
-    async def chat(self, model: str | None, messages: Any, **options: Any) -> ChatResponse:
+    async def chat(self, model: str | None, messages: Any, **options: Unpack[ChatOptions]) -> ChatResponse:
         model, req, call = self._prepare(model, messages, options)
         if call.get("run_tools") and req.tools:
             return await self._achat_with_tools(model, req, call)
@@ -253,7 +258,7 @@ class AsyncClient(_Base):
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
 
-    def stream(self, model: str | None, messages: Any, **options: Any) -> AsyncStream:
+    def stream(self, model: str | None, messages: Any, **options: Unpack[ChatOptions]) -> AsyncStream:
         model, req, call = self._prepare(model, messages, options)
         if self._use_gateway(call):
             return AsyncStream(self.gateway.astream(model, req, self._context(call)), req.response_format)
@@ -272,7 +277,7 @@ class AsyncClient(_Base):
             yield event
 
     async def embed(self, model: str | None, inputs: str | list[str], *, dimensions: int | None = None,
-                    input_type: str | None = None, **call: Any) -> EmbeddingResponse:
+                    input_type: str | None = None, **call: Unpack[CallOptions]) -> EmbeddingResponse:
         model, req, call = self._embed_request(model, inputs, dimensions, input_type, call)
         if self._use_gateway(call):
             return await self.gateway.aembed(model, req, self._context(call))  # type: ignore[no-any-return]
@@ -280,7 +285,7 @@ class AsyncClient(_Base):
 
     async def generate_image(self, model: str | None, prompt: str, *, n: int = 1, size: str | None = None,
                              quality: str | None = None, response_format: str | None = None,
-                             **call: Any) -> ImageResponse:
+                             **call: Unpack[CallOptions]) -> ImageResponse:
         model, req, call = self._image_request(model, prompt, n, size, quality, response_format, call)
         if self._use_gateway(call):
             return await self.gateway.aimage(model, req, self._context(call))  # type: ignore[no-any-return]

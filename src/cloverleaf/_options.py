@@ -9,8 +9,8 @@ no-op.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal, TypedDict
 
 from ._errors import ConfigError
 from ._structured import to_response_format
@@ -27,16 +27,86 @@ from ._types import (
     ToolResult,
 )
 
+
+class RequestOptions(TypedDict, total=False):
+    """Options that shape the request a chat call sends."""
+
+    system: str
+    #: Python functions (their signature and docstring become the schema), Tool objects or dicts.
+    tools: Sequence[Any]
+    #: "auto", "none", "required", a tool name, or a ToolChoice.
+    tool_choice: Any
+    #: A pydantic model, a dataclass, a JSON schema dict, "json", or a ResponseFormat.
+    response_format: Any
+    temperature: float
+    top_p: float
+    max_tokens: int
+    stop: str | list[str]
+    seed: int
+    #: "minimal" | "low" | "medium" | "high", a token budget, True, a dict or a ReasoningConfig.
+    reasoning: bool | int | Literal["minimal", "low", "medium", "high"] | Mapping[str, Any] | ReasoningConfig | None
+    user: str
+    parallel_tool_calls: bool
+    #: Provider-specific body fields, merged into the request body as given.
+    extra_body: dict[str, Any]
+    #: Paths, URLs, bytes or Attachment objects, added to the last user message.
+    attachments: Sequence[Any]
+
+
+class CallOptions(TypedDict, total=False):
+    """Options about how a call is made, for every kind of call (chat, embed, image).
+
+    ``timeout`` lifts every wait of this call (first byte, idle, deadline) to that many seconds;
+    the defaults are ``connect_timeout`` 5 s, ``first_byte_timeout`` 30 s, ``idle_timeout`` 30 s and a
+    600 s deadline (``[defaults]`` in cloverleaf.toml), chosen so a gateway fails over from a
+    hanging upstream in well under a minute."""
+
+    api_key: str
+    base_url: str
+    max_retries: int
+    timeout: float
+    trace_id: str
+    project: str
+    metadata: dict[str, Any]
+    #: Run the Python functions in ``tools`` and send their results back, up to max_tool_turns.
+    run_tools: bool
+    max_tool_turns: int
+    #: The gateway's response cache for this call: False (neither read nor write) or "refresh".
+    cache: bool | Literal["refresh"]
+    #: Where this call's data may go: "local-only" keeps it off cloud targets ([privacy] in the config).
+    privacy: str
+    #: A data label the operator's [privacy.classes] maps to a rule ("confidential", ...).
+    data_class: str
+
+
+class ChatOptions(RequestOptions, CallOptions, total=False):
+    """Every keyword ``chat``/``stream`` accept: ``**options: Unpack[ChatOptions]``. The same
+    TypedDict drives the runtime check (:func:`check_options`), so a type checker and a plain
+    run refuse the same misspelt option."""
+
+
+class EmbedOptions(CallOptions, total=False):
+    """The keywords of the module-level ``embed`` and ``Provider.embed``."""
+
+    dimensions: int
+    input_type: str
+
+
+class ImageOptions(CallOptions, total=False):
+    """The keywords of the module-level ``generate_image`` and ``Provider.generate_image``."""
+
+    n: int
+    size: str
+    quality: str
+    response_format: Literal["b64_json", "url"]
+
+
 #: Options that shape the request (everything else is a call option: api_key, trace_id...).
-REQUEST_OPTIONS = frozenset({
-    "system", "tools", "tool_choice", "response_format", "temperature", "top_p", "max_tokens", "stop", "seed",
-    "reasoning", "user", "parallel_tool_calls", "extra_body", "attachments",
-})
-CALL_OPTIONS = frozenset({"api_key", "base_url", "max_retries", "timeout", "trace_id", "project", "metadata",
-                          "run_tools", "max_tool_turns", "cache", "privacy", "data_class"})
+REQUEST_OPTIONS = frozenset(RequestOptions.__optional_keys__)
+CALL_OPTIONS = frozenset(CallOptions.__optional_keys__)
 
 
-def check_options(options: dict[str, Any]) -> None:
+def check_options(options: Mapping[str, Any]) -> None:
     unknown = set(options) - REQUEST_OPTIONS - CALL_OPTIONS
     if unknown:
         raise TypeError(f"unknown option(s) {sorted(unknown)}; known: {sorted(REQUEST_OPTIONS | CALL_OPTIONS)}. "
@@ -134,7 +204,7 @@ def to_reasoning(value: Any) -> ReasoningConfig | None:
     raise ConfigError("reasoning must be 'low'/'medium'/'high', a token budget (int), True or a dict")
 
 
-def build_request(model: str, messages: Any, options: dict[str, Any]) -> ChatRequest:
+def build_request(model: str, messages: Any, options: Mapping[str, Any]) -> ChatRequest:
     msgs = to_messages(messages)
     system = options.get("system")
     if system:

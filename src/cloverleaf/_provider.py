@@ -10,12 +10,17 @@ rule in :mod:`cloverleaf._sync_async` says."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._client import AsyncClient, Client
 from ._streaming import AsyncStream, Stream
 from ._types import ChatResponse, EmbeddingResponse, ImageResponse
 from .providers.registry import get_spec
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from ._options import ChatOptions, EmbedOptions, ImageOptions
 
 
 class Provider:
@@ -41,16 +46,16 @@ class Provider:
 
         return capabilities_of(get_spec(self.name))
 
-    def chat(self, messages: Any, *, model: str | None = None, **options: Any) -> ChatResponse:
+    def chat(self, messages: Any, *, model: str | None = None, **options: Unpack[ChatOptions]) -> ChatResponse:
         return self._client.chat(self._id(model), messages, **{**self._call, **options})
 
-    def stream(self, messages: Any, *, model: str | None = None, **options: Any) -> Stream:
+    def stream(self, messages: Any, *, model: str | None = None, **options: Unpack[ChatOptions]) -> Stream:
         return self._client.stream(self._id(model), messages, **{**self._call, **options})
 
-    def embed(self, inputs: str | list[str], *, model: str | None = None, **options: Any) -> EmbeddingResponse:
+    def embed(self, inputs: str | list[str], *, model: str | None = None, **options: Unpack[EmbedOptions]) -> EmbeddingResponse:
         return self._client.embed(self._id(model), inputs, **{**self._call, **options})
 
-    def generate_image(self, prompt: str, *, model: str | None = None, **options: Any) -> ImageResponse:
+    def generate_image(self, prompt: str, *, model: str | None = None, **options: Unpack[ImageOptions]) -> ImageResponse:
         return self._client.generate_image(self._id(model), prompt, **{**self._call, **options})
 
     def _async(self) -> AsyncClient:
@@ -58,16 +63,16 @@ class Provider:
             self._aclient = AsyncClient(self._client.settings)
         return self._aclient
 
-    async def achat(self, messages: Any, *, model: str | None = None, **options: Any) -> ChatResponse:
+    async def achat(self, messages: Any, *, model: str | None = None, **options: Unpack[ChatOptions]) -> ChatResponse:
         return await self._async().chat(self._id(model), messages, **{**self._call, **options})
 
-    def astream(self, messages: Any, *, model: str | None = None, **options: Any) -> AsyncStream:
+    def astream(self, messages: Any, *, model: str | None = None, **options: Unpack[ChatOptions]) -> AsyncStream:
         return self._async().stream(self._id(model), messages, **{**self._call, **options})
 
-    async def aembed(self, inputs: str | list[str], *, model: str | None = None, **options: Any) -> EmbeddingResponse:
+    async def aembed(self, inputs: str | list[str], *, model: str | None = None, **options: Unpack[EmbedOptions]) -> EmbeddingResponse:
         return await self._async().embed(self._id(model), inputs, **{**self._call, **options})
 
-    async def agenerate_image(self, prompt: str, *, model: str | None = None, **options: Any) -> ImageResponse:
+    async def agenerate_image(self, prompt: str, *, model: str | None = None, **options: Unpack[ImageOptions]) -> ImageResponse:
         return await self._async().generate_image(self._id(model), prompt, **{**self._call, **options})
 
     # -- closing ----------------------------------------------------------------------------
