@@ -33,6 +33,9 @@ from ._types import (
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
+    # the one lazy hook into the gateway (Client.gateway); types only here, the import is in the property
+    from .gateway import BreakerSnapshot, Gateway, TraceAPI
+
 
 def _settings(config: Settings | str | os.PathLike[str] | None, overrides: dict[str, Any]) -> Settings:
     if isinstance(config, Settings):
@@ -44,7 +47,7 @@ class _Base:
     def __init__(self, config: Settings | str | os.PathLike[str] | None = None, **overrides: Any) -> None:
         self.settings = _settings(config, overrides)
         self.engine = Engine(self.settings)
-        self._gateway: Any = None
+        self._gateway: Gateway | None = None
         if self.settings.privacy:
             _ = self.engine.privacy  # a mistake in [privacy] is reported now, not on the first call
 
@@ -147,7 +150,7 @@ class _Base:
                                    response_format=response_format), call  # type: ignore[arg-type]
 
     @property
-    def gateway(self) -> Any:
+    def gateway(self) -> Gateway:
         """The gateway (routes, fallback, breakers, limits, budgets, traces), created on first use."""
         if self._gateway is None:
             from .gateway import Gateway
@@ -156,11 +159,11 @@ class _Base:
         return self._gateway
 
     @property
-    def breakers(self) -> Any:
+    def breakers(self) -> Mapping[str, BreakerSnapshot]:
         return self.gateway.breakers
 
     @property
-    def traces(self) -> Any:
+    def traces(self) -> TraceAPI:
         return self.gateway.traces
 
     @property

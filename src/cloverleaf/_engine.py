@@ -62,6 +62,11 @@ class Target:
     def context_window(self) -> int | None:
         return self.price.context_window if self.price else None
 
+    @property
+    def api_key(self) -> str | None:
+        """The key calls to this target carry (the gateway scrubs it from error text)."""
+        return self.cfg.api_key
+
 
 class ModelRegistry:
     """Named model entries (``[[models]]`` and the admin API). Mutations replace the dict,

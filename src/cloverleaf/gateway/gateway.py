@@ -31,7 +31,7 @@ import os
 import random
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._context import CallContext
 from .._errors import PermissionDeniedError, PrivacyViolation, StreamInterrupted
@@ -62,6 +62,10 @@ from .router import ResolvedTarget, RouteInfo, Router
 from .state import StateBackend, open_state
 from .telemetry import Telemetry, open_telemetry
 from .traces import CallTracker, TraceAPI
+
+if TYPE_CHECKING:
+    from .._config import Settings
+    from .store import Store
 
 log = logging.getLogger("cloverleaf.gateway")
 R = TypeVar("R", ChatResponse, EmbeddingResponse, ImageResponse)
@@ -96,8 +100,9 @@ class _Call:
 
 
 class Gateway:
-    def __init__(self, settings: Any, engine: EngineLike, *, clock: Clock | None = None,
-                 state: StateBackend | None = None, store: Any = None, rng: random.Random | None = None) -> None:
+    def __init__(self, settings: Settings, engine: EngineLike, *, clock: Clock | None = None,
+                 state: StateBackend | None = None, store: Store | None = None,
+                 rng: random.Random | None = None) -> None:
         self.config = parse(settings)
         self.engine = engine
         self.clock: Clock = clock or SystemClock()
@@ -110,7 +115,7 @@ class Gateway:
 
             cfg = self.config.store
             store = open_store(cfg.url, batch_size=cfg.batch_size, flush_ms=cfg.flush_ms, wall=self.clock.wall)
-        self.store = store
+        self.store: Store = store
         # [store] record: which call records to keep ("all" | "errors" | "none")
         self._record_ok = self.config.store.record == "all"
         self._record_errors = self.config.store.record != "none"

@@ -1,14 +1,16 @@
-"""What the gateway needs from the Engine: one call to one target, plus cost and estimates.
+"""What the gateway needs from the Engine, and from a target the Engine resolved.
 
-Written as a Protocol so the gateway's logic is tested with a small stub engine as well as
-with ``cloverleaf._engine.Engine`` and the fake provider.
+Written as Protocols so the gateway's logic runs on a small stub engine
+(``tests/gateway/test_stub_engine.py``) as well as on ``cloverleaf._engine.Engine`` and the fake
+provider: the gateway reads nothing of the engine that is not named here.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
+from .._pricing import ModelPrice
 from .._types import (
     ChatRequest,
     ChatResponse,
@@ -21,9 +23,29 @@ from .._types import (
 )
 
 
+@runtime_checkable
+class Target(Protocol):
+    """A resolved place to send a call, as the gateway reads it (``cloverleaf._engine.Target``
+    is one). The engine gets it back unchanged in ``achat``/``astream``/...: to the gateway it
+    is a handle with a price, a provider name and a key to scrub from error text."""
+
+    @property
+    def provider(self) -> str: ...
+
+    @property
+    def price(self) -> ModelPrice | None: ...
+
+    @property
+    def api_key(self) -> str | None: ...
+
+
+@runtime_checkable
 class EngineLike(Protocol):
+    """One call to one target, plus cost and estimates. ``target`` in the calls is what
+    :meth:`resolve` returned (typed ``Any`` there: an engine accepts only its own targets)."""
+
     def resolve(self, model_id: str, *, api_key: str | None = None, base_url: str | None = None,
-                max_retries: int | None = None) -> Any: ...
+                max_retries: int | None = None, timeout: float | None = None) -> Target: ...
 
     async def achat(self, target: Any, req: ChatRequest) -> ChatResponse: ...
 

@@ -19,20 +19,20 @@ from __future__ import annotations
 import random
 import threading
 from dataclasses import dataclass, field
-from typing import Any
 
+from .._pricing import ModelPrice
 from .config import RouteConfig, TargetSpec, make_route
-from .protocols import EngineLike
+from .protocols import EngineLike, Target
 from .state import StateBackend
 
 
 @dataclass(slots=True)
 class ResolvedTarget:
     spec: TargetSpec
-    target: Any                 # the Engine's Target
+    target: Target              # the Engine's Target, handed back to it unchanged
     provider: str
     context_window: int | None
-    price: Any                  # ModelPrice | None
+    price: ModelPrice | None
     secret: str | None = field(default=None, repr=False)   # its API key, to scrub from error text
     key: str = ""               # the spec's key: breakers, limits and records are per key
 
@@ -113,10 +113,10 @@ class Router:
     def _resolve(self, spec: TargetSpec) -> ResolvedTarget:
         # the gateway retries itself (each retry passes the breaker and the rate limits)
         target = self._engine.resolve(spec.model, api_key=spec.api_key, base_url=spec.base_url, max_retries=0)
-        price = getattr(target, "price", None)
-        provider = getattr(getattr(target, "spec", None), "name", None) or spec.model.partition("/")[0]
-        secret = getattr(getattr(target, "cfg", None), "api_key", None) or spec.api_key
-        return ResolvedTarget(spec, target, provider, getattr(price, "context_window", None), price, secret)
+        price = target.price
+        provider = target.provider or spec.model.partition("/")[0]
+        secret = target.api_key or spec.api_key
+        return ResolvedTarget(spec, target, provider, price.context_window if price else None, price, secret)
 
     # -- ordering ---------------------------------------------------------------------
     async def order(self, route: RouteConfig, targets: list[ResolvedTarget],
@@ -138,7 +138,7 @@ class Router:
         return sorted(targets, key=draw, reverse=True)
 
 
-def _estimated_cost(price: Any, input_tokens: int, output_tokens: int) -> float:
+def _estimated_cost(price: ModelPrice | None, input_tokens: int, output_tokens: int) -> float:
     if price is None:
         return float("inf")
     return input_tokens * price.input + output_tokens * price.output

@@ -28,7 +28,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._config import ModelEntry, Settings
 from .._context import CallContext
@@ -47,6 +47,10 @@ from ..providers.registry import provider_names
 from .errors import NotFound
 from .secrets import SecretBox
 
+if TYPE_CHECKING:
+    from ..gateway import Gateway
+    from ..gateway.store import Store
+
 log = logging.getLogger("cloverleaf.server")
 REGISTRY_SYNC_SECONDS = 1.0
 
@@ -63,8 +67,8 @@ class Backend:
         self.engine = self.client.engine
         self.engine.attachment_policy = AttachmentPolicy(**{**settings.attachments, "allow_local_paths": False})
         self.engine.validate_structured = False
-        self.gateway: Any = self.client.gateway
-        self.store: Any = getattr(self.gateway, "store", None)
+        self.gateway: Gateway = self.client.gateway
+        self.store: Store = self.gateway.store
         self.box = box
         self._known_providers = frozenset(provider_names()) | frozenset(settings.providers)
         self._stored: set[str] = set()          # registry names that came from the store
