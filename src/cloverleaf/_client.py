@@ -135,7 +135,7 @@ class _Base:
         texts = [inputs] if isinstance(inputs, str) else list(inputs)
         if not all(isinstance(t, str) for t in texts):
             raise ConfigError("embed inputs must be strings")
-        return model, EmbeddingRequest(model=model, inputs=texts, dimensions=dimensions, input_type=input_type), call
+        return model, EmbeddingRequest(model=model, inputs=texts, dimensions=dimensions, input_type=input_type), dict(call)
 
     def _image_request(self, model: str | None, prompt: str, n: int, size: str | None, quality: str | None,
                        response_format: str | None, call: Mapping[str, Any]) -> tuple[str, ImageRequest, dict[str, Any]]:
@@ -147,7 +147,7 @@ class _Base:
         if response_format not in (None, "b64_json", "url"):
             raise ConfigError("response_format for images must be 'b64_json' or 'url'")
         return model, ImageRequest(model=model, prompt=prompt, n=n, size=size, quality=quality,
-                                   response_format=response_format), call  # type: ignore[arg-type]
+                                   response_format=response_format), dict(call)  # type: ignore[arg-type]
 
     @property
     def gateway(self) -> Gateway:
@@ -183,7 +183,7 @@ class Client(_Base):
 
     def _send(self, model: str, req: ChatRequest, call: dict[str, Any]) -> ChatResponse:
         if self._use_gateway(call):
-            return self.gateway.chat(model, req, self._context(call))  # type: ignore[no-any-return]
+            return self.gateway.chat(model, req, self._context(call))
         return self.engine.chat(self._checked_target(model, call), req)
 
     def _chat_with_tools(self, model: str, req: ChatRequest, call: dict[str, Any]) -> ChatResponse:
@@ -196,7 +196,8 @@ class Client(_Base):
                 calls: list[ToolCall] = loop.send(response)  # type: ignore[assignment]
                 step = loop.send([run_tool(c, tools) for c in calls])
         except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+            result: ChatResponse = stop.value
+            return result
 
     def stream(self, model: str | None, messages: Any, **options: Unpack[ChatOptions]) -> Stream:
         model, req, call = self._prepare(model, messages, options)
@@ -209,18 +210,18 @@ class Client(_Base):
         return self.engine.stream(self._checked_target(model, call), req)
 
     def embed(self, model: str | None, inputs: str | list[str], *, dimensions: int | None = None,
-              input_type: str | None = None, **call: Unpack[CallOptions]) -> EmbeddingResponse:
-        model, req, call = self._embed_request(model, inputs, dimensions, input_type, call)
+              input_type: str | None = None, **options: Unpack[CallOptions]) -> EmbeddingResponse:
+        model, req, call = self._embed_request(model, inputs, dimensions, input_type, options)
         if self._use_gateway(call):
-            return self.gateway.embed(model, req, self._context(call))  # type: ignore[no-any-return]
+            return self.gateway.embed(model, req, self._context(call))
         return self.engine.embed(self._checked_target(model, call), req)
 
     def generate_image(self, model: str | None, prompt: str, *, n: int = 1, size: str | None = None,
                        quality: str | None = None, response_format: str | None = None,
-                       **call: Unpack[CallOptions]) -> ImageResponse:
-        model, req, call = self._image_request(model, prompt, n, size, quality, response_format, call)
+                       **options: Unpack[CallOptions]) -> ImageResponse:
+        model, req, call = self._image_request(model, prompt, n, size, quality, response_format, options)
         if self._use_gateway(call):
-            return self.gateway.image(model, req, self._context(call))  # type: ignore[no-any-return]
+            return self.gateway.image(model, req, self._context(call))
         return self.engine.image(self._checked_target(model, call), req)
 
     def close(self) -> None:
@@ -246,7 +247,7 @@ class AsyncClient(_Base):
 
     async def _asend(self, model: str, req: ChatRequest, call: dict[str, Any]) -> ChatResponse:
         if self._use_gateway(call):
-            return await self.gateway.achat(model, req, self._context(call))  # type: ignore[no-any-return]
+            return await self.gateway.achat(model, req, self._context(call))
         return await self.engine.achat(await self._achecked_target(model, call), req)
 
     async def _achat_with_tools(self, model: str, req: ChatRequest, call: dict[str, Any]) -> ChatResponse:
@@ -259,7 +260,8 @@ class AsyncClient(_Base):
                 calls: list[ToolCall] = loop.send(response)  # type: ignore[assignment]
                 step = loop.send([await arun_tool(c, tools) for c in calls])
         except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+            result: ChatResponse = stop.value
+            return result
 
     def stream(self, model: str | None, messages: Any, **options: Unpack[ChatOptions]) -> AsyncStream:
         model, req, call = self._prepare(model, messages, options)
@@ -280,18 +282,18 @@ class AsyncClient(_Base):
             yield event
 
     async def embed(self, model: str | None, inputs: str | list[str], *, dimensions: int | None = None,
-                    input_type: str | None = None, **call: Unpack[CallOptions]) -> EmbeddingResponse:
-        model, req, call = self._embed_request(model, inputs, dimensions, input_type, call)
+                    input_type: str | None = None, **options: Unpack[CallOptions]) -> EmbeddingResponse:
+        model, req, call = self._embed_request(model, inputs, dimensions, input_type, options)
         if self._use_gateway(call):
-            return await self.gateway.aembed(model, req, self._context(call))  # type: ignore[no-any-return]
+            return await self.gateway.aembed(model, req, self._context(call))
         return await self.engine.aembed(await self._achecked_target(model, call), req)
 
     async def generate_image(self, model: str | None, prompt: str, *, n: int = 1, size: str | None = None,
                              quality: str | None = None, response_format: str | None = None,
-                             **call: Unpack[CallOptions]) -> ImageResponse:
-        model, req, call = self._image_request(model, prompt, n, size, quality, response_format, call)
+                             **options: Unpack[CallOptions]) -> ImageResponse:
+        model, req, call = self._image_request(model, prompt, n, size, quality, response_format, options)
         if self._use_gateway(call):
-            return await self.gateway.aimage(model, req, self._context(call))  # type: ignore[no-any-return]
+            return await self.gateway.aimage(model, req, self._context(call))
         return await self.engine.aimage(await self._achecked_target(model, call), req)
 
     async def aclose(self) -> None:
@@ -306,7 +308,7 @@ class AsyncClient(_Base):
         await self.aclose()
 
 
-def _check_call(call: dict[str, Any]) -> None:
+def _check_call(call: Mapping[str, Any]) -> None:
     unknown = set(call) - CALL_OPTIONS
     if unknown:
         raise TypeError(f"unknown option(s) {sorted(unknown)}; known: {sorted(CALL_OPTIONS)}")

@@ -10,9 +10,10 @@ rule in :mod:`cloverleaf._sync_async` says."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from ._client import AsyncClient, Client
+from ._options import CallOptions, ChatOptions, EmbedOptions, ImageOptions
 from ._streaming import AsyncStream, Stream
 from ._types import ChatResponse, EmbeddingResponse, ImageResponse
 from .providers.registry import get_spec
@@ -20,7 +21,7 @@ from .providers.registry import get_spec
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from ._options import ChatOptions, EmbedOptions, ImageOptions
+_O = TypeVar("_O", ChatOptions, EmbedOptions, ImageOptions)
 
 
 class Provider:
@@ -29,10 +30,20 @@ class Provider:
         self.spec = get_spec(name) if client is None or name in _names() else None
         self.name = name
         self.model = model
-        self._call = {k: v for k, v in (("api_key", api_key), ("base_url", base_url)) if v is not None}
+        self._call: CallOptions = {}
+        if api_key is not None:
+            self._call["api_key"] = api_key
+        if base_url is not None:
+            self._call["base_url"] = base_url
         self._owns_client = client is None
         self._client = client or Client(**settings)
         self._aclient: AsyncClient | None = None
+
+    def _with_call(self, options: _O) -> _O:
+        """The call's options over this provider's own (api_key, base_url)."""
+        merged = dict(self._call)
+        merged.update(options)
+        return cast(_O, merged)
 
     def _id(self, model: str | None) -> str:
         chosen = model or self.model
@@ -47,16 +58,16 @@ class Provider:
         return capabilities_of(get_spec(self.name))
 
     def chat(self, messages: Any, *, model: str | None = None, **options: Unpack[ChatOptions]) -> ChatResponse:
-        return self._client.chat(self._id(model), messages, **{**self._call, **options})
+        return self._client.chat(self._id(model), messages, **self._with_call(options))
 
     def stream(self, messages: Any, *, model: str | None = None, **options: Unpack[ChatOptions]) -> Stream:
-        return self._client.stream(self._id(model), messages, **{**self._call, **options})
+        return self._client.stream(self._id(model), messages, **self._with_call(options))
 
     def embed(self, inputs: str | list[str], *, model: str | None = None, **options: Unpack[EmbedOptions]) -> EmbeddingResponse:
-        return self._client.embed(self._id(model), inputs, **{**self._call, **options})
+        return self._client.embed(self._id(model), inputs, **self._with_call(options))
 
     def generate_image(self, prompt: str, *, model: str | None = None, **options: Unpack[ImageOptions]) -> ImageResponse:
-        return self._client.generate_image(self._id(model), prompt, **{**self._call, **options})
+        return self._client.generate_image(self._id(model), prompt, **self._with_call(options))
 
     def _async(self) -> AsyncClient:
         if self._aclient is None:
@@ -64,16 +75,16 @@ class Provider:
         return self._aclient
 
     async def achat(self, messages: Any, *, model: str | None = None, **options: Unpack[ChatOptions]) -> ChatResponse:
-        return await self._async().chat(self._id(model), messages, **{**self._call, **options})
+        return await self._async().chat(self._id(model), messages, **self._with_call(options))
 
     def astream(self, messages: Any, *, model: str | None = None, **options: Unpack[ChatOptions]) -> AsyncStream:
-        return self._async().stream(self._id(model), messages, **{**self._call, **options})
+        return self._async().stream(self._id(model), messages, **self._with_call(options))
 
     async def aembed(self, inputs: str | list[str], *, model: str | None = None, **options: Unpack[EmbedOptions]) -> EmbeddingResponse:
-        return await self._async().embed(self._id(model), inputs, **{**self._call, **options})
+        return await self._async().embed(self._id(model), inputs, **self._with_call(options))
 
     async def agenerate_image(self, prompt: str, *, model: str | None = None, **options: Unpack[ImageOptions]) -> ImageResponse:
-        return await self._async().generate_image(self._id(model), prompt, **{**self._call, **options})
+        return await self._async().generate_image(self._id(model), prompt, **self._with_call(options))
 
     # -- closing ----------------------------------------------------------------------------
     def close(self) -> None:

@@ -17,7 +17,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from .._errors import ConfigError, InvalidRequestError
 
@@ -73,7 +73,17 @@ def checked_tool_choice(req: ChatRequest, provider: str) -> ToolChoice | None:
     return choice if req.tools else None
 
 
-def replayable_reasoning(adapter: Adapter, provider: str | None) -> bool:
+class NamedAdapter(Protocol):
+    """An adapter as :func:`replayable_reasoning` reads it: its row name and its kind."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+
+def replayable_reasoning(adapter: NamedAdapter, provider: str | None) -> bool:
     """Whether reasoning produced by row ``provider`` may be sent back to ``adapter``.
 
     Yes for its own row, for unnamed reasoning, for another row of the same adapter kind, and

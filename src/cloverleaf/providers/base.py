@@ -157,7 +157,7 @@ class Adapter:
                         raise self.unsupported(f"{part.type} input")
 
     def unsupported(self, operation: str) -> UnsupportedCapability:
-        return UnsupportedCapability(self.name, operation, self.supporting(operation))
+        return UnsupportedCapability(self.name, operation, type(self).supporting(operation))
 
     def make_error(
         self,

@@ -11,7 +11,7 @@ Nothing here imports a provider: the fake provider is mounted by the engine.
 """
 
 from .auto import Transport, resolve_http_client
-from .base import StreamHandle, Timeouts, redact_url
+from .base import AsyncStreamHandle, StreamHandle, SyncStreamHandle, Timeouts, redact_url
 from .retry import RetryPolicy
 
-__all__ = ["RetryPolicy", "StreamHandle", "Timeouts", "Transport", "redact_url", "resolve_http_client"]
+__all__ = ["AsyncStreamHandle", "RetryPolicy", "StreamHandle", "SyncStreamHandle", "Timeouts", "Transport", "redact_url", "resolve_http_client"]

@@ -41,8 +41,8 @@ from .._errors import (
 )
 from .._http import HttpRequest, HttpResponse
 from .base import (
+    AsyncStreamHandle,
     OpenedStream,
-    StreamHandle,
     Timeouts,
     connect_message,
     dropped_message,
@@ -154,7 +154,7 @@ class AiohttpTransport:
 
     # -- streams ----------------------------------------------------------------------------
     def astream(self, req: HttpRequest, *, max_retries: int | None = None,
-                hint: str | None = None) -> AbstractAsyncContextManager[StreamHandle]:
+                hint: str | None = None) -> AbstractAsyncContextManager[AsyncStreamHandle]:
         """Open a streaming response (see :func:`~cloverleaf.transport.retry.astream_with_retries`)."""
         retry = self._retry(req, max_retries, hint)
 

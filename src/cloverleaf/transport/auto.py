@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from .._errors import ConfigError
 from .._http import HttpRequest, HttpResponse
-from .base import HTTP_CLIENTS, AsyncBackend, StreamHandle, Timeouts
+from .base import HTTP_CLIENTS, AsyncBackend, AsyncStreamHandle, SyncStreamHandle, Timeouts
 from .httpx import HttpxBackend
 from .retry import RetryPolicy
 
@@ -181,7 +181,7 @@ class Transport:
         return (self._mount_for(req.url) or self._httpx).send(req, max_retries=max_retries, hint=hint)
 
     def stream(self, req: HttpRequest, *, max_retries: int | None = None,
-               hint: str | None = None) -> AbstractContextManager[StreamHandle]:
+               hint: str | None = None) -> AbstractContextManager[SyncStreamHandle]:
         """Open a streaming response. Retries happen only before any byte is handed out.
         An error status is returned with its full body read (``chunks()`` yields it once)."""
         return (self._mount_for(req.url) or self._httpx).stream(req, max_retries=max_retries, hint=hint)
@@ -190,7 +190,7 @@ class Transport:
         return await self._async_backend(req.url).asend(req, max_retries=max_retries, hint=hint)
 
     def astream(self, req: HttpRequest, *, max_retries: int | None = None,
-                hint: str | None = None) -> AbstractAsyncContextManager[StreamHandle]:
+                hint: str | None = None) -> AbstractAsyncContextManager[AsyncStreamHandle]:
         return self._async_backend(req.url).astream(req, max_retries=max_retries, hint=hint)
 
     # -- closing ----------------------------------------------------------------------------

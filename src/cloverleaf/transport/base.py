@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from .._http import HttpRequest, HttpResponse
@@ -59,21 +59,28 @@ class Timeouts:
         return Timeouts(self.connect, req.timeout, req.timeout, req.timeout)
 
 
-class StreamHandle:
+C = TypeVar("C", Iterator[bytes], AsyncIterator[bytes])
+
+
+class StreamHandle(Generic[C]):
     """An open streaming response: check ``status`` first; iterate ``chunks()`` for bytes
     (an async iterator from ``astream``, a plain one from ``stream``)."""
 
     __slots__ = ("status", "headers", "url", "_chunks")
 
-    def __init__(self, status: int, headers: dict[str, str], url: str,
-                 chunks: Iterator[bytes] | AsyncIterator[bytes]) -> None:
+    def __init__(self, status: int, headers: dict[str, str], url: str, chunks: C) -> None:
         self.status = status
         self.headers = headers
         self.url = url
-        self._chunks = chunks
+        self._chunks: C = chunks
 
-    def chunks(self) -> Iterator[bytes] | AsyncIterator[bytes]:
+    def chunks(self) -> C:
         return self._chunks
+
+
+#: What ``stream`` yields (plain chunks) and what ``astream`` yields (async chunks).
+SyncStreamHandle = StreamHandle[Iterator[bytes]]
+AsyncStreamHandle = StreamHandle[AsyncIterator[bytes]]
 
 
 @dataclass(slots=True)
@@ -108,7 +115,7 @@ class SyncBackend(Protocol):
              hint: str | None = None) -> HttpResponse: ...
 
     def stream(self, req: HttpRequest, *, max_retries: int | None = None,
-               hint: str | None = None) -> AbstractContextManager[StreamHandle]: ...
+               hint: str | None = None) -> AbstractContextManager[SyncStreamHandle]: ...
 
     def close(self) -> None: ...
 
@@ -120,7 +127,7 @@ class AsyncBackend(Protocol):
                     hint: str | None = None) -> HttpResponse: ...
 
     def astream(self, req: HttpRequest, *, max_retries: int | None = None,
-                hint: str | None = None) -> AbstractAsyncContextManager[StreamHandle]: ...
+                hint: str | None = None) -> AbstractAsyncContextManager[AsyncStreamHandle]: ...
 
     async def aclose(self) -> None: ...
 

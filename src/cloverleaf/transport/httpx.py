@@ -28,9 +28,10 @@ from .._errors import (
 )
 from .._http import HttpRequest, HttpResponse
 from .base import (
+    AsyncStreamHandle,
     OpenedStream,
     OpenedSyncStream,
-    StreamHandle,
+    SyncStreamHandle,
     Timeouts,
     connect_message,
     dropped_message,
@@ -116,7 +117,7 @@ class HttpxBackend:
         return retrying(retry, attempt)
 
     def stream(self, req: HttpRequest, *, max_retries: int | None = None,
-               hint: str | None = None) -> AbstractContextManager[StreamHandle]:
+               hint: str | None = None) -> AbstractContextManager[SyncStreamHandle]:
         """Open a streaming response (see :func:`~cloverleaf.transport.retry.stream_with_retries`)."""
         retry = self._retry(req, max_retries, hint)
         client = self._client()
@@ -151,7 +152,7 @@ class HttpxBackend:
         return await aretrying(retry, attempt)
 
     def astream(self, req: HttpRequest, *, max_retries: int | None = None,
-                hint: str | None = None) -> AbstractAsyncContextManager[StreamHandle]:
+                hint: str | None = None) -> AbstractAsyncContextManager[AsyncStreamHandle]:
         retry = self._retry(req, max_retries, hint)
         client = self._aclient()
 

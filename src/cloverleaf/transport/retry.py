@@ -27,7 +27,15 @@ from typing import Protocol, TypeVar
 
 from .._errors import ReadTimeout, TransportError
 from .._http import parse_retry_after
-from .base import OpenedStream, OpenedSyncStream, StreamHandle, Timeouts, single_chunk
+from .base import (
+    AsyncStreamHandle,
+    OpenedStream,
+    OpenedSyncStream,
+    StreamHandle,
+    SyncStreamHandle,
+    Timeouts,
+    single_chunk,
+)
 
 __all__ = ["RETRY_STATUSES", "Retry", "RetryPolicy", "aretrying", "astream_with_retries", "parse_retry_after",
            "retrying", "stream_with_retries"]
@@ -143,11 +151,11 @@ def retrying(retry: Retry, attempt: Callable[[], A]) -> A:
         try:
             answer = attempt()
         except Exception as exc:  # noqa: BLE001 - mapped (or re-raised) by Retry
-            wait = retry.after_exception(exc)
-        else:
-            wait = retry.after_answer(answer)
-            if wait is None:
-                return answer
+            time.sleep(retry.after_exception(exc))
+            continue
+        wait = retry.after_answer(answer)
+        if wait is None:
+            return answer
         time.sleep(wait)
 
 
@@ -157,16 +165,16 @@ async def aretrying(retry: Retry, attempt: Callable[[], Awaitable[A]]) -> A:
         try:
             answer = await attempt()
         except Exception as exc:  # noqa: BLE001 - mapped (or re-raised) by Retry
-            wait = retry.after_exception(exc)
-        else:
-            wait = retry.after_answer(answer)
-            if wait is None:
-                return answer
+            await asyncio.sleep(retry.after_exception(exc))
+            continue
+        wait = retry.after_answer(answer)
+        if wait is None:
+            return answer
         await asyncio.sleep(wait)
 
 
 @contextmanager
-def stream_with_retries(retry: Retry, url: str, open_once: Callable[[], OpenedSyncStream]) -> Iterator[StreamHandle]:
+def stream_with_retries(retry: Retry, url: str, open_once: Callable[[], OpenedSyncStream]) -> Iterator[SyncStreamHandle]:
     """A sync stream: retries happen only before any byte is handed out; an error status
     that is not retried comes back with its body (``chunks()`` yields it once)."""
     opened = retrying(retry, open_once)
@@ -182,7 +190,7 @@ def stream_with_retries(retry: Retry, url: str, open_once: Callable[[], OpenedSy
 
 @asynccontextmanager
 async def astream_with_retries(retry: Retry, url: str,
-                               open_once: Callable[[], Awaitable[OpenedStream]]) -> AsyncIterator[StreamHandle]:
+                               open_once: Callable[[], Awaitable[OpenedStream]]) -> AsyncIterator[AsyncStreamHandle]:
     """The async twin of :func:`stream_with_retries`, shared by every async backend."""
     opened = await aretrying(retry, open_once)
     if opened.error_body is not None:

@@ -31,6 +31,12 @@ if TYPE_CHECKING:
 class _Host(Protocol):
     """What the encoder needs of its adapter (a protocol keeps the import one way)."""
 
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
     def invalid(self, message: str, model: str | None = None) -> InvalidRequestError: ...
 
 _SIGNATURE_KEY = "thoughtSignature"

@@ -49,8 +49,8 @@ from ..._errors import (
 )
 from ..._http import HttpRequest, HttpResponse
 from ..base import (
+    AsyncStreamHandle,
     OpenedStream,
-    StreamHandle,
     Timeouts,
     connect_message,
     dropped_message,
@@ -307,7 +307,7 @@ class H1Transport:
 
     # -- streams ----------------------------------------------------------------------------
     def astream(self, req: HttpRequest, *, max_retries: int | None = None,
-                hint: str | None = None) -> AbstractAsyncContextManager[StreamHandle]:
+                hint: str | None = None) -> AbstractAsyncContextManager[AsyncStreamHandle]:
         """Open a streaming response (see :func:`~cloverleaf.transport.retry.astream_with_retries`)."""
         retry = self._retry(req, max_retries, hint)
 
