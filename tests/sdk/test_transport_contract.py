@@ -132,6 +132,13 @@ async def test_a_gzip_body_comes_back_decoded(driver: Driver, upstream: Upstream
     assert (await driver.send(post(upstream.url))).json() == {"z": 1}
 
 
+async def test_a_gzip_stream_comes_back_decoded(driver: Driver, upstream: Upstream) -> None:
+    packed = gzip.compress(b"data: 1\n\ndata: 2\n\n")
+    upstream.queue(Reply(200, headers={"content-encoding": "gzip"}, chunks=[packed[:10], packed[10:]]))
+    _, _, chunks = await driver.stream(post(upstream.url, stream=True))
+    assert b"".join(chunks) == b"data: 1\n\ndata: 2\n\n"
+
+
 async def test_a_refused_connection_is_a_connect_error_naming_the_url_without_its_query(driver: Driver) -> None:
     port = free_port()
     with pytest.raises(ConnectError) as info:

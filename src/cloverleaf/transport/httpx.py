@@ -184,14 +184,14 @@ def _lower_headers(headers: httpx.Headers) -> dict[str, str]:
 
 def _iter_bytes(r: httpx.Response, retry: Retry) -> Iterator[bytes]:
     try:
-        yield from r.iter_raw()
+        yield from r.iter_bytes()  # decoded (gzip, deflate), as every backend hands bodies back
     except Exception as exc:
         raise map_httpx_exception(exc, retry.url, retry.hint, mid_stream=True, timeouts=retry.timeouts) from exc
 
 
 async def _aiter_bytes(r: httpx.Response, retry: Retry) -> AsyncIterator[bytes]:
     try:
-        async for chunk in r.aiter_raw():
+        async for chunk in r.aiter_bytes():
             yield chunk
     except Exception as exc:
         raise map_httpx_exception(exc, retry.url, retry.hint, mid_stream=True, timeouts=retry.timeouts) from exc
