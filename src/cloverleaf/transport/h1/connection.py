@@ -164,6 +164,13 @@ class Connection(ResponseParser, asyncio.Protocol):
         self._cancel_timer()
         self._wake()
 
+    def _head_complete(self) -> None:
+        if self._idle < self._first_byte and self._timer is not None:
+            # the body's wait is shorter than the head's: the armed timer would notice a stall late
+            self._timer.cancel()
+            self._timer = self.loop.call_at(self.last_io + self._idle, self._check_timeout)
+        self._wake()
+
     def _wake(self) -> None:
         waiter = self.waiter
         if waiter is not None and not waiter.done():

@@ -91,6 +91,9 @@ class ResponseParser:
     def _finished(self) -> None:
         raise NotImplementedError
 
+    def _head_complete(self) -> None:
+        raise NotImplementedError
+
     # -- llhttp's callbacks -------------------------------------------------------------------
     # The size check on reads only sees heads that span reads; a head that arrives whole in one
     # read (reads are up to 256 KiB) is measured here, as the parser reports it.
@@ -131,7 +134,7 @@ class ResponseParser:
                     self.decoder = Inflate()
                 else:
                     self.decoder = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib, by its header
-        self._wake()
+        self._head_complete()
 
     def on_body(self, body: bytes) -> None:
         if self.decoder is not None and body:
