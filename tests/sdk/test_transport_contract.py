@@ -114,6 +114,20 @@ async def test_retry_after_longer_than_the_limit_hands_the_error_back(driver: Dr
     assert resp.status == 429 and len(upstream.seen) == 1
 
 
+async def test_no_retry_waits_past_the_calls_deadline(upstream: Upstream) -> None:
+    """``Timeouts.total`` bounds a call, backoff included: a retry whose wait would pass the
+    deadline is not made, and the answer so far comes back."""
+    for name in BACKENDS:
+        upstream.queue(Reply(503, headers={"retry-after": "2"}, body=b"busy"))
+        d = Driver(name, Timeouts(connect=1.0, first_byte=0.3, idle=0.3, total=1.0))
+        try:
+            resp = await d.send(post(upstream.url))
+        finally:
+            await d.aclose()
+        assert resp.status == 503, name
+    assert len(upstream.seen) == len(BACKENDS)  # one attempt each, none after the deadline
+
+
 async def test_a_stream_yields_its_chunks_in_order(driver: Driver, upstream: Upstream) -> None:
     upstream.queue(Reply(200, headers={"content-type": "text/event-stream"}, chunks=[b"data: 1\n\n", b"data: 2\n\n"]))
     status, headers, chunks = await driver.stream(post(upstream.url, stream=True))
