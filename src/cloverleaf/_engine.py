@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import operator
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from ._capabilities import Capability
 from ._config import ModelEntry, ProviderSettings, Settings
@@ -42,6 +42,8 @@ from .streams.accumulate import StreamAccumulator
 from .transport.auto import Transport
 from .transport.base import Timeouts
 
+#: What embedding and image calls parse into (their responses share metadata, usage and cost).
+_Many = TypeVar("_Many", EmbeddingResponse, ImageResponse)
 
 @dataclass(slots=True)
 class Target:
@@ -401,7 +403,8 @@ class Engine:
         local = getattr(target.adapter, "embed_local", None)
         t0 = time.perf_counter()
         if local is not None:
-            return self._finish_embed(target, local(req, target.cfg), t0)
+            computed: EmbeddingResponse = local(req, target.cfg)
+            return self._finish_embed(target, computed, t0)
         built = target.adapter.build_embed(req, target.cfg)
         hint = target.adapter.connect_hint(target.cfg)
         resps = [self.transport.send(r, max_retries=target.cfg.max_retries, hint=hint) for r in _as_list(built)]
@@ -414,7 +417,8 @@ class Engine:
         local = getattr(target.adapter, "embed_local", None)
         t0 = time.perf_counter()
         if local is not None:
-            return self._finish_embed(target, await asyncio.to_thread(local, req, target.cfg), t0)
+            computed: EmbeddingResponse = await asyncio.to_thread(local, req, target.cfg)
+            return self._finish_embed(target, computed, t0)
         built = target.adapter.build_embed(req, target.cfg)
         hint = target.adapter.connect_hint(target.cfg)
         resps = await asyncio.gather(*(self.transport.asend(r, max_retries=target.cfg.max_retries, hint=hint)
@@ -452,8 +456,8 @@ class Engine:
             raise target.adapter.invalid("image generation needs a non-empty prompt")
         return replace(req, model=target.model) if req.model != target.model else req
 
-    def _parse_many(self, target: Target, req: Any, built: Any, resps: list[HttpResponse], parse: Any,
-                    t0: float) -> Any:
+    def _parse_many(self, target: Target, req: Any, built: Any, resps: list[HttpResponse],
+                    parse: Callable[[Any, Any], _Many], t0: float) -> _Many:
         for r in resps:
             if r.status >= 400:
                 raise target.adapter.parse_error(r, target.model)
@@ -467,7 +471,7 @@ class Engine:
         out.metadata.headers = kept_headers(resps[-1].headers)
         return self._finish_embed(target, out, t0)
 
-    def _finish_embed(self, target: Target, out: Any, t0: float) -> Any:
+    def _finish_embed(self, target: Target, out: _Many, t0: float) -> _Many:
         out.metadata.latency_ms = (time.perf_counter() - t0) * 1000.0
         out.metadata.target = target.name
         if target.price is not None:

@@ -218,7 +218,7 @@ def _array_key(schema: dict[str, Any]) -> str | None:
     if schema.get("type") == "array":
         return None
     props = schema.get("properties") or {}
-    arrays = [k for k, v in props.items() if isinstance(v, dict) and v.get("type") == "array"]
+    arrays: list[str] = [k for k, v in props.items() if isinstance(v, dict) and v.get("type") == "array"]
     if len(arrays) != 1:
         raise ConfigError("items() needs a response_format whose top level is an array, or an object with exactly "
                           "one array property; use partial_objects() for other shapes")

@@ -120,7 +120,7 @@ def tool_from_function(fn: Callable[..., Any]) -> Tool:
         annotation = hints.get(name, Any)
         default = ... if param.default is param.empty else param.default
         fields[name] = (annotation, default)
-    model = create_model(f"{fn.__name__}_params", **fields)  # type: ignore[call-overload]
+    model = create_model(f"{fn.__name__}_params", **fields)
     schema = model.model_json_schema()
     schema.pop("title", None)
     for name, prop in schema.get("properties", {}).items():

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import posixpath
 from dataclasses import dataclass
-from typing import Literal, cast
+from typing import Any, Literal, cast
 from urllib.parse import unquote, urlsplit
 
 from .._errors import AttachmentError
@@ -35,7 +35,7 @@ class _Spec:
     media_type: str | None
     fetch: FetchMode
     filename: str | None
-    cache_control: dict | None
+    cache_control: dict[str, Any] | None
 
     @classmethod
     def of(cls, att: SourceLike, type: str | None, media_type: str | None, fetch: str | None) -> _Spec:

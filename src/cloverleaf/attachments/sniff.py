@@ -8,7 +8,6 @@ magic bytes first; the file extension is only a fallback for bytes no signature 
 from __future__ import annotations
 
 import posixpath
-from typing import cast
 
 from .._types import AttachmentKind
 
@@ -164,4 +163,4 @@ def as_kind(value: str) -> AttachmentKind | None:
     v = value.strip().lower()
     if v == "document":
         v = "pdf"
-    return cast(AttachmentKind, v) if v in KINDS else None
+    return v if v in KINDS else None

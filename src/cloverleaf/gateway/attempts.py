@@ -184,8 +184,9 @@ class AttemptLoop:
     def _backoff(self, retry_after: float | None) -> float | None:
         if retry_after is not None:
             return retry_after if retry_after <= MAX_RETRY_AFTER_SECONDS else None
-        ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (self._tries - 1))
-        return ceiling * (0.5 + self._rng.random() / 2)   # "equal jitter": never zero, never in lockstep
+        ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2.0 ** (self._tries - 1))
+        jitter: float = 0.5 + self._rng.random() / 2   # "equal jitter": never zero, never in lockstep
+        return ceiling * jitter
 
     # -- the end -----------------------------------------------------------------------
     def exhausted(self) -> BaseException:
@@ -193,5 +194,5 @@ class AttemptLoop:
         id (a one-target route the caller never configured) that target's own error."""
         attempts = self._tracker.attempts
         if self.route.implicit and attempts and attempts[-1].error is not None:
-            return attempts[-1].error  # type: ignore[return-value]
+            return attempts[-1].error
         return AllTargetsFailed(self.route.name, list(attempts))

@@ -159,9 +159,9 @@ _STATE_KEYS = {"url", "prefix"}
 
 
 def _state_table(table: Any) -> Mapping[str, Any]:
-    table = table or {}
-    _check_keys("[state]", table, _STATE_KEYS)
-    return table
+    checked: Mapping[str, Any] = table or {}
+    _check_keys("[state]", checked, _STATE_KEYS)
+    return checked
 
 
 def _table(where: str, value: Any) -> dict[str, Any]:

@@ -400,7 +400,7 @@ class Gateway:
         resp.metadata.attempts = list(call.tracker.attempts)
         if call.tracker.cache is not None:
             resp.metadata.extra["cache"] = call.tracker.cache
-        return cost  # type: ignore[no-any-return]
+        return cost
 
     # -- the response cache -------------------------------------------------------------
     async def _cache_lookup(self, call: _Call, model: str, req: ChatRequest,

@@ -98,7 +98,8 @@ class TraceAPI:
     def get(self, trace_id: str) -> Trace | None:
         """The trace with its calls (waits for pending records to be written first)."""
         self._store.flush()
-        return self._store.get_trace(trace_id)
+        found: Trace | None = self._store.get_trace(trace_id)
+        return found
 
 
 @dataclass(slots=True)

@@ -199,16 +199,16 @@ class Backend:
 
     # -- calls ------------------------------------------------------------------------
     async def achat(self, model: str, req: ChatRequest, ctx: CallContext) -> ChatResponse:
-        return await self.gateway.achat(model, req, ctx)  # type: ignore[no-any-return]
+        return await self.gateway.achat(model, req, ctx)
 
     def astream(self, model: str, req: ChatRequest, ctx: CallContext) -> AsyncIterator[StreamEvent]:
-        return self.gateway.astream(model, req, ctx)  # type: ignore[no-any-return]
+        return self.gateway.astream(model, req, ctx)
 
     async def aembed(self, model: str, req: EmbeddingRequest, ctx: CallContext) -> EmbeddingResponse:
-        return await self.gateway.aembed(model, req, ctx)  # type: ignore[no-any-return]
+        return await self.gateway.aembed(model, req, ctx)
 
     async def aimage(self, model: str, req: ImageRequest, ctx: CallContext) -> ImageResponse:
-        return await self.gateway.aimage(model, req, ctx)  # type: ignore[no-any-return]
+        return await self.gateway.aimage(model, req, ctx)
 
     # -- state for admin and metrics --------------------------------------------------
     async def breakers(self) -> dict[str, dict[str, Any]]:

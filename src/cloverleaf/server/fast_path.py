@@ -56,7 +56,8 @@ class HotRequest(Request):
 
 def overhead_ms(scope: Scope, t0: float) -> float:
     """Time spent in the server so far, minus the upstream call the route noted."""
-    return max(0.0, (time.perf_counter() - t0) * 1000.0 - scope.get("cloverleaf.upstream_ms", 0.0))
+    upstream: float = scope.get("cloverleaf.upstream_ms", 0.0)
+    return max(0.0, (time.perf_counter() - t0) * 1000.0 - upstream)
 
 
 class Dispatcher:

@@ -275,7 +275,7 @@ def _tool_choice(raw: Any) -> tuple[ToolChoice | None, list[str] | None]:
             fn = get_dict(as_dict(item, at), "function", at, required=True)
             assert fn is not None
             names.append(get_name(fn, "name", f"{at}.function"))
-        return ToolChoice(mode), names  # type: ignore[arg-type]
+        return ToolChoice(mode), names
     raise bad("tool_choice.type", "expected 'function' or 'allowed_tools'")
 
 
@@ -321,7 +321,7 @@ def _reasoning(body: dict[str, Any]) -> ReasoningConfig | None:
         return ReasoningConfig(budget_tokens=budget) if budget else None
     if effort not in _EFFORTS:
         raise bad("reasoning_effort", f"expected one of none, {', '.join(sorted(_EFFORTS))}; got {effort!r}")
-    return ReasoningConfig(effort=effort, budget_tokens=budget)  # type: ignore[arg-type]
+    return ReasoningConfig(effort=effort, budget_tokens=budget)
 
 
 def parse_embedding_request(body: dict[str, Any]) -> tuple[EmbeddingRequest, str]:

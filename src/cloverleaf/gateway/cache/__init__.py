@@ -112,7 +112,8 @@ class ResponseCache:
         return CachedAnswer(answer.response, answer.events, answer.created_at, round(min(1.0, best[1]), 6))
 
     def _decode(self, found: Any) -> CachedAnswer:
-        return loads(found) if self._encode else found  # type: ignore[no-any-return]
+        answer: CachedAnswer = loads(found) if self._encode else found
+        return answer
 
     async def store(self, plan: CachePlan, response: ChatResponse, events: list[StreamEvent] | None) -> None:
         if not plan.write or response is None:

@@ -348,7 +348,7 @@ class BedrockAdapter(Adapter):
                                      on_exception=lambda msg: self.stream_error(msg, req.model))
 
     # -- embeddings --------------------------------------------------------------------------
-    def build_embed(self, req: EmbeddingRequest, cfg: ProviderConfig) -> HttpRequest | list[HttpRequest]:  # type: ignore[override]
+    def build_embed(self, req: EmbeddingRequest, cfg: ProviderConfig) -> HttpRequest | list[HttpRequest]:
         """One InvokeModel request, or a list of them when the batch needs several calls.
 
         Titan and Nova embed one text per call and Cohere up to 96, so a batch can need several
@@ -376,7 +376,7 @@ class BedrockAdapter(Adapter):
         return EmbeddingResponse(vectors, model=req.model, provider=self.name, usage=Usage(input_tokens=tokens))
 
     # -- images --------------------------------------------------------------------------------
-    def build_image(self, req: ImageRequest, cfg: ProviderConfig) -> HttpRequest | list[HttpRequest]:  # type: ignore[override]
+    def build_image(self, req: ImageRequest, cfg: ProviderConfig) -> HttpRequest | list[HttpRequest]:
         """One InvokeModel request (Titan/Nova Canvas: up to 5 images a call) or, for Stability,
         which makes one image per call, a list of ``n`` requests (see :meth:`build_embed`)."""
         family = image_family(req.model, cfg.extra.get("model_family"))

@@ -174,7 +174,8 @@ class FakeUpstream(httpx.BaseTransport, httpx.AsyncBaseTransport):
         if directives.fault is None:
             return None
         if directives.times is None:
-            return directives.fault
+            fault: Fault = directives.fault
+            return fault
         with self._lock:
             count = self._calls_by_model[model] = self._calls_by_model.get(model, 0) + 1
         return directives.fault if count <= directives.times else None

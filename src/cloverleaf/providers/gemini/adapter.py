@@ -181,7 +181,7 @@ class GeminiAdapter(Adapter):
         return GeminiStreamDecoder(self, req.model)
 
     # -- embeddings ----------------------------------------------------------------------
-    def build_embed(self, req: EmbeddingRequest, cfg: ProviderConfig) -> HttpRequest | list[HttpRequest]:  # type: ignore[override]
+    def build_embed(self, req: EmbeddingRequest, cfg: ProviderConfig) -> HttpRequest | list[HttpRequest]:
         """One text: ``embedContent``. Several: ``batchEmbedContents``, in batches of at most
         100 (the API's limit), as a list of requests the engine sends and hands back in order."""
         if not req.inputs:
@@ -233,7 +233,7 @@ class GeminiAdapter(Adapter):
         return EmbeddingResponse(vectors, req.model, self.name, usage=usage)
 
     # -- images (Gemini image models answer generateContent with inlineData parts) ----------------
-    def build_image(self, req: ImageRequest, cfg: ProviderConfig) -> HttpRequest | list[HttpRequest]:  # type: ignore[override]
+    def build_image(self, req: ImageRequest, cfg: ProviderConfig) -> HttpRequest | list[HttpRequest]:
         """Gemini image models make one image per call, so ``n`` images are ``n`` requests."""
         if req.n < 1:
             raise self.invalid("n must be at least 1", model=req.model)

@@ -32,7 +32,7 @@ def to_gemini_schema(schema: dict[str, Any]) -> dict[str, Any]:
             defs[f"#/{key}/{name}"] = value
     inliner = _Inliner(defs)
     # definitions are only reached through references (unused ones are dropped)
-    out = inliner.walk({k: v for k, v in schema.items() if k not in _DEF_KEYS}, ())
+    out: dict[str, Any] = inliner.walk({k: v for k, v in schema.items() if k not in _DEF_KEYS}, ())
     if inliner.recursive:
         out = dict(out)  # the root may be one of the expanded definitions itself
         # keep only the definitions that refer to themselves, already inlined except for the cycle
