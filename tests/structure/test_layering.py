@@ -87,3 +87,19 @@ def test_the_graph_sees_lazy_and_type_checking_imports() -> None:
     """The reader itself: both kinds of import the rules depend on are found."""
     assert "cloverleaf.gateway" in edges()["cloverleaf._client"]  # inside a property
     assert "cloverleaf.transport.h1.pool" in edges()["cloverleaf.transport.auto"]  # inside a function
+
+
+def test_inside_a_vendor_package_imports_go_one_way_away_from_the_adapter() -> None:
+    """adapter -> stream decoder -> shared parse helpers: nothing in a vendor package but the
+    package's own ``__init__`` (a lazy factory) imports the package's adapter module."""
+    from cloverleaf.providers.registry import KINDS
+
+    adapters = {target.partition(":")[0] for target in KINDS.values()}
+    found = []
+    for importer, targets in edges().items():
+        for target in targets:
+            vendor = target.rpartition(".")[0]
+            if (target in adapters and importer not in adapters and importer != vendor
+                    and importer.startswith(vendor + ".")):
+                found.append(f"{importer} imports its adapter {target}")
+    assert found == []
