@@ -77,9 +77,10 @@ class Settings:
     image_model: str | None = None
     #: "fake" sends every call to the fake provider (CLOVERLEAF_BACKEND=fake).
     backend: str | None = None
-    #: Timeouts in seconds (see cloverleaf.transport.base.Timeouts): a call's deadline, retries
-    #: included; opening a connection; the wait for the response head; the wait between two
-    #: pieces of a body. A hanging upstream fails over after ``first_byte_timeout``.
+    #: Timeouts in seconds (see cloverleaf.transport.base.Timeouts): a call's deadline to its
+    #: response head, retries included; opening a connection; the wait for the response head;
+    #: the wait between two pieces of a body. A hanging upstream fails over after
+    #: ``first_byte_timeout``.
     timeout: float = 600.0
     connect_timeout: float = 5.0
     first_byte_timeout: float = 30.0

@@ -42,8 +42,9 @@ class Timeouts:
       at once; a one-shot call gets it when the whole answer is ready, so a long one-shot
       answer from a slow model needs a larger value (or ``stream``);
     - ``idle``: between two pieces of the body once the head came;
-    - ``total``: the call's deadline, retries and backoff included, until its answer has
-      started (a one-shot body is read within it too; a stream then runs on ``idle``).
+    - ``total``: the call's deadline, retries and backoff included, until a response head
+      arrives: no attempt waits for its head past it and no retry is slept past it; the body
+      then runs on ``idle`` (a long stream is not cut off by the deadline).
 
     A per-call ``timeout=`` (``HttpRequest.timeout``) replaces ``first_byte``, ``idle`` and
     ``total`` for that call: "this call may take up to N seconds"."""
