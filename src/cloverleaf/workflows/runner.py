@@ -104,7 +104,9 @@ class Runner:
     def decision(self) -> Decision:
         config = self.client.engine.privacy.config
         try:
-            return config.decide(privacy=self.privacy, data_class=self.data_class, privacy_rule=self.privacy_rule)
+            decided: Decision = config.decide(privacy=self.privacy, data_class=self.data_class,
+                                              privacy_rule=self.privacy_rule)
+            return decided
         except CloverleafError as exc:
             raise WorkflowError(self.wf.source, [f"data_class: {exc}"]) from None
 
