@@ -32,6 +32,7 @@
         ├── AuthenticationError        401/403, invalid key
         ├── PermissionDeniedError      403 that is not about the key
         ├── RateLimitError             429 (``retry_after`` seconds when the provider said)
+        │   └── QuotaExceededError     billing quota or credits spent; not retryable
         ├── ContextWindowExceededError prompt too long for the model
         ├── ContentFilterError         blocked by the provider's safety filter
         ├── InvalidRequestError        400/422 — the request is wrong; never retried
@@ -334,6 +335,15 @@ class PermissionDeniedError(ProviderError):
 class RateLimitError(ProviderError):
     default_status = 429
     retryable = True
+
+
+class QuotaExceededError(RateLimitError):
+    """The account's billing quota or credits are spent (OpenAI ``insufficient_quota``, a 402).
+    A :class:`RateLimitError` so code catching rate limits sees it, but not retryable: waiting
+    seconds does not refill a quota (the gateway may still fall back to another target)."""
+
+    default_status = 429
+    retryable = False
 
 
 class ContextWindowExceededError(ProviderError):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cloverleaf._config import Settings
 from cloverleaf._engine import Engine
-from cloverleaf._errors import ServerError
+from cloverleaf._errors import QuotaExceededError, ServerError
 from cloverleaf._pricing import ModelPrice
 from cloverleaf._types import (
     ChatRequest,
@@ -56,6 +56,8 @@ class StubEngine:
         self.calls.append(f"{target.provider}/{target.model}")
         if target.provider == "down":
             raise ServerError("stub upstream is down (stub-secret)", provider=target.provider, status=503)
+        if target.provider == "broke":
+            raise QuotaExceededError("insufficient_quota", provider=target.provider, status=429)
         return ChatResponse([Text(f"stub says {req.messages[-1].content}")], target.model, target.provider,
                             finish_reason="stop", usage=Usage(input_tokens=10, output_tokens=5))
 
@@ -99,3 +101,15 @@ async def test_the_gateway_falls_back_and_prices_on_a_stub_engine(tmp_path: Path
     finally:
         await gw.aclose()
 
+
+
+async def test_a_spent_quota_falls_back_at_once_instead_of_being_retried(tmp_path: Path) -> None:
+    settings = Settings(routes={"r": {"targets": ["broke/a", "up/b"]}}, gateway=True, env={}, max_retries=2,
+                        store={"url": f"sqlite:///{tmp_path / 'stub.db'}"})
+    stub = StubEngine()
+    gw = Gateway(settings, stub, clock=ManualClock(autojump=True))
+    try:
+        resp = await gw.achat("r", chat_request("hello"))
+        assert resp.metadata.target == "up/b" and stub.calls == ["broke/a", "up/b"]  # no retry of broke/a
+    finally:
+        await gw.aclose()

@@ -67,9 +67,9 @@ def test_retry_after_seconds_when_no_ms_header() -> None:
 
 def test_insufficient_quota_is_rate_limit_but_not_retryable() -> None:
     err = _error("openai", f"{SYN}/error_insufficient_quota.yaml")
-    assert isinstance(err, RateLimitError)
-    assert err.retryable is False
-    assert RateLimitError.retryable is True  # the class default is untouched
+    assert isinstance(err, RateLimitError) and type(err).__name__ == "QuotaExceededError"
+    assert err.retryable is False and type(err).retryable is False  # on the class, not set per instance
+    assert RateLimitError.retryable is True
 
 
 def test_context_length_exceeded() -> None:

@@ -6,6 +6,7 @@ One table, read by the attempt loop for chat, streams, embeddings and images ali
 error                          fallback  retry  breaker fail  why
 =============================  ========  =====  ============  ==============================
 RateLimitError (429)           yes       yes    yes           the target is throttling
+QuotaExceededError             yes       no     yes           its quota is spent: seconds do not refill it
 ServerError / Overloaded (5xx) yes       yes    yes           the target is unwell
 ConnectError / ConnectTimeout  yes       yes    yes           no answer at all
 ReadTimeout                    yes       no     yes           it took the call and went quiet:
@@ -40,6 +41,7 @@ from .._errors import (
     NotFoundError,
     PermissionDeniedError,
     ProviderError,
+    QuotaExceededError,
     RateLimitError,
     RateLimitExceeded,
     ReadTimeout,
@@ -66,7 +68,7 @@ _TARGET_BROKEN = Verdict(True, target_fault=True)
 def classify(error: BaseException, route: RouteConfig) -> Verdict:
     if isinstance(error, UnsupportedCapability | InvalidRequestError):
         return RAISE
-    if isinstance(error, ReadTimeout):
+    if isinstance(error, ReadTimeout | QuotaExceededError):
         return _TARGET_BROKEN
     if isinstance(error, RateLimitError | ServerError | TransportError | MalformedResponseError):
         return _TRANSIENT

@@ -40,7 +40,7 @@ from ..._types import (
 from ...streams.accumulate import parse_arguments
 from .._common import read_json
 from ..base import Adapter, ProviderConfig, base_url_join, single
-from .errors import classify, error_info, hint_for, is_quota_exhausted
+from .errors import classify, error_info, hint_for
 from .messages import Dialect, encode_request
 from .stream import (
     OpenAIStreamDecoder,
@@ -225,10 +225,7 @@ class OpenAIAdapter(Adapter):
         hint = hint_for(cls, self.spec.key_env)
         if hint:
             message = f"{message} ({hint})"
-        err = self.make_error(cls, message, resp, model=model, code=info.code or info.type)
-        if is_quota_exhausted(status, info):
-            err.retryable = False  # a billing quota does not refill in seconds; see openai_errors
-        return err
+        return self.make_error(cls, message, resp, model=model, code=info.code or info.type)
 
     # -- embeddings ------------------------------------------------------------------------
     def build_embed(self, req: EmbeddingRequest, cfg: ProviderConfig) -> HttpRequest:

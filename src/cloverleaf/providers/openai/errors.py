@@ -11,9 +11,9 @@ Classification order: the provider's ``code``/``type`` first (they are specific)
 HTTP status. Two deliberate choices:
 
 - ``insufficient_quota`` (and OpenRouter's 402 "insufficient credits") is a
-  :class:`RateLimitError` so callers that catch rate limits see it, but it is marked
-  ``retryable = False``: waiting seconds does not refill a billing quota, so the transport
-  must not burn retries on it, while the gateway may still fall back to another target.
+  :class:`QuotaExceededError`, a :class:`RateLimitError` so callers that catch rate limits see
+  it, but not retryable (a class attribute): waiting seconds does not refill a billing quota,
+  so nobody burns retries on it, while the gateway may still fall back to another target.
 - "context length" is recognised by code where the provider has one
   (``context_length_exceeded``) and otherwise only for a 400 whose message names the
   context window (vLLM and several compatible servers send no code) - status plus
@@ -32,6 +32,7 @@ from ..._errors import (
     ContextWindowExceededError,
     NotFoundError,
     ProviderError,
+    QuotaExceededError,
     RateLimitError,
     ServerError,
     error_class_for_status,
@@ -103,7 +104,7 @@ def classify(status: int, info: ErrorInfo) -> type[ProviderError]:
     if codes & _FILTER_CODES:
         return ContentFilterError
     if codes & _QUOTA_CODES or status == 402:
-        return RateLimitError
+        return QuotaExceededError
     if codes & _AUTH_CODES:
         return AuthenticationError
     if codes & _NOT_FOUND_CODES:
