@@ -17,6 +17,7 @@ Patterns, most specific first: ``"http://host:port"``, ``"http://host"``, ``"all
 
 from __future__ import annotations
 
+import threading
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import Any
 from urllib.parse import urlsplit
@@ -100,6 +101,7 @@ class Transport:
         self.http_client = http_client
         self._mounts: list[_Mount] = []
         self._routes: dict[str, HttpxBackend | None] = {}
+        self._lock = threading.Lock()
         self._httpx = HttpxBackend(timeouts=self.timeouts, retry=self.retry, max_connections=max_connections)
         #: The async backend for network calls, chosen on first use (see resolve_http_client).
         self._async: AsyncBackend | None = None
@@ -128,6 +130,10 @@ class Transport:
             return self._routes[url]
         except KeyError:
             pass
+        with self._lock:  # the slow path, once per URL: two threads must not build two backends
+            return self._route(url)
+
+    def _route(self, url: str) -> HttpxBackend | None:
         found: HttpxBackend | None = None
         if self._mounts:
             parts = urlsplit(url)
