@@ -119,9 +119,10 @@ class Transport:
 
     def mounted(self, pattern: str) -> Any:
         """What is mounted at ``pattern`` (built now if it was a factory); KeyError if nothing."""
-        for m in self._mounts:
-            if _pattern(m) == pattern.rstrip("/").lower():
-                return m.instance()
+        with self._lock:
+            for m in self._mounts:
+                if _pattern(m) == pattern.rstrip("/").lower():
+                    return m.instance()
         raise KeyError(pattern)
 
     def _mount_for(self, url: str) -> HttpxBackend | None:
