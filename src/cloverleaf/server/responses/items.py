@@ -104,11 +104,11 @@ def _item(item: dict[str, Any], where: str) -> dict[str, Any]:
             s = as_dict(s, f"{where}.summary[{i}]")
             summary.append({"type": "summary_text", "text": get_str(s, "text", f"{where}.summary[{i}]", default="")})
         out: dict[str, Any] = {"type": "reasoning", "id": item_id or new_item_id(kind), "summary": summary}
-        content = get_list(item, "content", where)
-        if content:
+        reasoning_content = get_list(item, "content", where)
+        if reasoning_content:
             out["content"] = [{"type": "reasoning_text", "text": get_str(as_dict(c, f"{where}.content[{i}]"), "text",
                                                                           f"{where}.content[{i}]", default="")}
-                              for i, c in enumerate(content)]
+                              for i, c in enumerate(reasoning_content)]
         encrypted = get_str(item, "encrypted_content", where)
         if encrypted:
             out["encrypted_content"] = encrypted
@@ -207,7 +207,8 @@ def items_to_messages(items: list[dict[str, Any]]) -> list[Message]:
 def _assistant_parts(item: dict[str, Any]) -> list[Part]:
     kind = item["type"]
     if kind == "reasoning":
-        return reasoning_parts(item)
+        parts: list[Part] = [*reasoning_parts(item)]
+        return parts
     if kind == "function_call":
         raw = item.get("arguments") or ""
         base, extra = split_call_item_id(item.get("id"))
@@ -220,7 +221,7 @@ def _assistant_parts(item: dict[str, Any]) -> list[Part]:
 def _tool_output(output: str | list[dict[str, Any]]) -> str | list[Text | Attachment]:
     if isinstance(output, str):
         return output
-    return [_part(p) for p in output]  # type: ignore[misc]
+    return [_part(p) for p in output]
 
 
 def _part(part: dict[str, Any]) -> Text | Attachment:

@@ -121,7 +121,8 @@ class ResponsesStreamEncoder:
         if item is None or item["type"] != "message" or new_item:
             out += self._close()
             item_id = (ev.extra or {}).get(ITEM_ID) or new_item_id("message")
-            opened = {"type": "message", "id": item_id, "role": "assistant", "status": "in_progress", "content": []}
+            opened: dict[str, Any] = {"type": "message", "id": item_id, "role": "assistant", "status": "in_progress",
+                                      "content": []}
             out += self._add(opened)
             out += self._event("response.content_part.added",
                                f'"item_id":{dumps_text(item_id)},"output_index":{self._index()},"content_index":0,'

@@ -91,7 +91,7 @@ class ResponsesRequest:
         messages = [Message(Role.SYSTEM, self.instructions)] if self.instructions else []
         messages += history
         messages += items_to_messages(self.input_items)
-        extra = None
+        extra: dict[str, Any] | None = None
         if self.builtin_tools:  # only reaches an openai-responses target (checked by the route)
             extra = {"tools": list(self.sent_tools)}
             if isinstance(self.echo["tool_choice"], dict):
@@ -199,7 +199,7 @@ def _tool_choice(raw: Any, builtin: list[dict[str, Any]]) -> tuple[ToolChoice | 
             if item.get("type") != "function":
                 raise bad(f"{at}.type", "only function tools can be listed in allowed_tools")
             names.append(get_name(item, "name", at))
-        return ToolChoice(mode), names, choice  # type: ignore[arg-type]
+        return ToolChoice(mode), names, choice
     if builtin:  # a hosted tool forced by type: passed on with the built-in tools
         return None, None, choice
     raise bad("tool_choice.type", f"expected 'function' or 'allowed_tools', got {kind!r}")
@@ -238,7 +238,7 @@ def _reasoning(raw: dict[str, Any] | None) -> tuple[ReasoningConfig | None, dict
     echo = {"effort": effort, "summary": summary}
     if effort in (None, "none") and summary is None:
         return None, echo
-    return ReasoningConfig(effort=None if effort == "none" else effort, summary=summary is not None), echo  # type: ignore[arg-type]
+    return ReasoningConfig(effort=None if effort == "none" else effort, summary=summary is not None), echo
 
 
 def _metadata(raw: Any) -> dict[str, str]:
