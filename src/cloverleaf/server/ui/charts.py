@@ -51,7 +51,7 @@ def _nice(top: float) -> float:
     """The round number just above ``top`` (1, 2, 2.5 or 5 times a power of ten)."""
     if top <= 0:
         return 1.0
-    magnitude = 10 ** math.floor(math.log10(top))
+    magnitude: float = 10 ** math.floor(math.log10(top))
     for mult in (1, 2, 2.5, 5, 10):
         if top <= mult * magnitude:
             return mult * magnitude

@@ -35,9 +35,10 @@ class Pages:
 
         # the queries are independent: run them side by side (SQLite and PostgreSQL both read
         # concurrently, and the driver releases the GIL while the database works)
-        steps, *parts_list = await asyncio.gather(
+        results: list[Any] = await asyncio.gather(
             asyncio.to_thread(queries.series, self.engine, window, now),
             *(asyncio.to_thread(queries.breakdown, self.engine, window, now, dim) for dim, _ in BREAKDOWNS))
+        steps, parts_list = results[0], results[1:]
         parts = dict(zip((dim for dim, _ in BREAKDOWNS), parts_list))
         total = queries.combine(s for _, s in steps)
         labels = [_step_label(window, t) for t, _ in steps]
@@ -151,7 +152,8 @@ def _overhead(call: Any) -> float | None:
     upstream = [a.latency_ms for a in call.attempts if a.latency_ms is not None]
     if call.latency_ms is None or not upstream:
         return None
-    return max(call.latency_ms - sum(upstream), 0.0)
+    overhead: float = max(call.latency_ms - sum(upstream), 0.0)
+    return overhead
 
 
 def _step_label(window: queries.Window, t: int) -> str:

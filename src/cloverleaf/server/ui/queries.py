@@ -191,7 +191,7 @@ def list_calls(engine: sa.Engine, filters: dict[str, str], *, since: float | Non
         rows = conn.execute(query).all()
     more = len(rows) > size
     rows = rows[:size]
-    return Page(rows, f"{rows[-1].created_at!r}~{rows[-1].id}" if more and rows else None)
+    return Page(list(rows), f"{rows[-1].created_at!r}~{rows[-1].id}" if more and rows else None)
 
 
 def parse_cursor(cursor: str | None) -> tuple[float, str] | None:
