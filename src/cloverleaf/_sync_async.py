@@ -14,9 +14,11 @@ each a few lines that drive the same core:
 
 **A loop thread only where the design says why.** The gateway's attempt loop awaits in many
 places (shared state, rate-limit waits, budgets, the engine); its sync face drives the one async
-core on a private loop thread (``gateway/bridge.py`` says why a planner was not worth it).
-Blocking library calls inside async code (SQL stores) go through ``asyncio.to_thread``.
-Nothing else starts a thread or a loop.
+core on a private loop thread (``gateway/bridge.py`` says why a planner was not worth it). The
+sync ``run_workflow`` is a thin driver too: ``asyncio.run`` over the one async runner. Blocking
+library calls inside async code (SQL stores) go through ``asyncio.to_thread``. The only other
+threads are background workers off every call's path (the store's batch writer, the gateway's
+cleanup), each started once per gateway.
 
 **Twins are named one way**, and ``tests/sdk/test_parity.py`` holds every public class to it
 through :func:`twin_name`: a sync class and its async twin (``Client``/``AsyncClient``,
