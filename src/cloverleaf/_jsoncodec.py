@@ -20,6 +20,12 @@ Two differences remain, both on values no JSON API sends: ``NaN`` and ``Infinity
 written as ``null`` (``json`` writes ``NaN``, which is not JSON and which clients reject),
 and ``uuid.UUID`` and ``enum.Enum`` values are written as their value (``json`` raises).
 
+Nesting: :func:`loads_bounded` refuses a document nested deeper than ``MAX_DEPTH`` levels
+(:class:`JSONTooDeep`, a ``ValueError``) before parsing it. Everything downstream of a parse —
+re-serialising, ``str()``, a recursive walk — recurses once per level, so a client's JSON
+must not be able to pick that depth: the server parses every request body and every
+JSON-in-a-string field (tool-call arguments) through it.
+
 Output is compact (no spaces) and UTF-8 without ``\\u`` escapes for non-ASCII, which is what
 ``json.dumps(..., separators=(",", ":"), ensure_ascii=False)`` gives.
 """
@@ -27,6 +33,9 @@ Output is compact (no spaces) and UTF-8 without ``\\u`` escapes for non-ASCII, w
 from __future__ import annotations
 
 import json
+import re
+from array import array
+from itertools import accumulate
 from typing import Any
 
 try:
@@ -45,6 +54,52 @@ def _has_long_number(data: bytes | bytearray | str) -> bool:
     if isinstance(data, str):
         data = data.encode("utf-8", "surrogatepass")
     return _LONG_RUN in data.translate(_DIGIT_MASK)
+
+
+#: The deepest nesting (arrays and objects) :func:`loads_bounded` accepts. Real requests —
+#: conversations, tool schemas — stay far below; 1,000 levels is where parsers and encoders
+#: start to recurse out of stack.
+MAX_DEPTH = 128
+
+
+class JSONTooDeep(ValueError):
+    """A JSON document nested deeper than the limit (refused before it is parsed)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"JSON nested more than {limit} levels deep")
+        self.limit = limit
+
+
+#: a JSON string literal (escapes included), removed before brackets are counted
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+#: ``[`` and ``{`` to +1, ``]`` and ``}`` to -1 (as signed bytes), anything else deleted
+_BRACKET_STEP = bytes(1 if i in b"[{" else 255 if i in b"]}" else 0 for i in range(256))
+_NOT_BRACKETS = bytes(i for i in range(256) if i not in b"[]{}")
+
+
+def nesting_exceeds(data: bytes | bytearray | str, limit: int = MAX_DEPTH) -> bool:
+    """True when ``data`` opens more than ``limit`` arrays/objects inside one another.
+
+    Cheap for every input: a document with at most ``limit`` brackets in all cannot be too
+    deep (two ``count`` calls); otherwise the string literals are cut out and the running
+    depth is a C-level prefix sum over the remaining brackets. Works on invalid JSON too
+    (it is meant to run before the parser)."""
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogatepass")
+    if data.count(b"[") + data.count(b"{") <= limit:
+        return False
+    if b'"' in data:
+        data = _STRING.sub(b"", data)
+    steps = array("b")
+    steps.frombytes(data.translate(None, _NOT_BRACKETS).translate(_BRACKET_STEP))
+    return bool(steps) and max(accumulate(steps)) > limit
+
+
+def loads_bounded(data: bytes | str, max_depth: int = MAX_DEPTH) -> Any:
+    """:func:`loads`, refusing documents nested deeper than ``max_depth`` (:class:`JSONTooDeep`)."""
+    if nesting_exceeds(data, max_depth):
+        raise JSONTooDeep(max_depth)
+    return loads(data)
 
 
 _OPTIONS = (orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS) if orjson is not None else 0

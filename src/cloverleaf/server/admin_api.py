@@ -7,8 +7,8 @@
     GET/POST          /admin/keys                virtual keys (the secret is in the POST answer only)
     GET/PATCH         /admin/keys/{id}
     POST or DELETE    /admin/keys/{id}/revoke, /admin/keys/{id}   revoke (the row stays, for spend records)
-    GET               /admin/traces[?limit&model&status]   recent calls with their attempts
-    GET               /admin/traces/{trace_id}
+    GET/POST          /admin/traces, GET /admin/traces/{id}, POST /admin/traces/{id}/complete
+                      (in :mod:`.admin_traces`)
     GET               /admin/spend?by=model|provider|route|day|key|project[&since&until]
     GET               /admin/breakers
 
@@ -307,26 +307,6 @@ def _query_number(request: Request, name: str) -> float | None:
 
 
 @admin_route
-async def traces(request: Request, st: ServerState) -> Response:
-    limit = _query_number(request, "limit")
-    limit_n = 50 if limit is None else int(min(max(limit, 1), 1000))
-    q = request.query_params
-    calls = await asyncio.to_thread(st.backend.store.recent_calls, limit_n, model=q.get("model"),
-                                    status=q.get("status"), trace_id=q.get("trace_id"))
-    return json_response({"data": [c.as_dict() for c in calls]})
-
-
-@admin_route
-async def trace(request: Request, st: ServerState) -> Response:
-    trace_id = request.path_params["trace_id"]
-    found = await asyncio.to_thread(st.backend.store.get_trace, trace_id)
-    if found is None:
-        raise NotFound(f"no trace {trace_id!r}", code="trace_not_found")
-    return json_response({"id": found.id, "created_at": found.created_at, "completed_at": found.completed_at,
-                          "metadata": found.metadata, "calls": [c.as_dict() for c in found.calls]})
-
-
-@admin_route
 async def spend(request: Request, st: ServerState) -> Response:
     by = request.query_params.get("by", "model")
     from ..gateway.store.calls import SPEND_GROUPS
@@ -356,8 +336,6 @@ routes = [
     Route("/admin/keys/{key_id}", get_key, methods=["GET"]),
     Route("/admin/keys/{key_id}", update_key, methods=["PATCH"]),
     Route("/admin/keys/{key_id}", revoke_key, methods=["DELETE"]),
-    Route("/admin/traces", traces, methods=["GET"]),
-    Route("/admin/traces/{trace_id}", trace, methods=["GET"]),
     Route("/admin/spend", spend, methods=["GET"]),
     Route("/admin/breakers", breakers, methods=["GET"]),
 ]

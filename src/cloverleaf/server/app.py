@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._config import Settings
 from .._errors import CloverleafError
-from . import admin_api, anthropic_api, openai_api, responses
+from . import admin_api, admin_traces, anthropic_api, openai_api, responses
 from .auth import Authenticator
 from .backend import Backend
 from .errors import ApiError, error_body
@@ -113,6 +113,7 @@ def create_app(settings: Settings | None = None, *, options: ServerOptions | Non
         *anthropic_api.routes,
         *responses.routes,
         *admin_api.routes,
+        *admin_traces.routes,
         *_dashboard_routes(state),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error})

@@ -23,6 +23,12 @@ def bad(where: str, problem: str) -> BadRequest:
     return BadRequest(f"{where}: {problem}" if where else problem, param=where or None)
 
 
+def too_deep(what: str, limit: int) -> BadRequest:
+    """JSON (a body, or JSON inside a string field) nested past ``jsoncodec.MAX_DEPTH``."""
+    return BadRequest(f"{what} is JSON nested more than {limit} levels deep (arrays and objects); "
+                      f"the server accepts at most {limit}", code="json_too_deep")
+
+
 def get_str(obj: dict[str, Any], key: str, where: str, *, required: bool = False, default: Any = None) -> Any:
     value = obj.get(key, _MISSING)
     if value is _MISSING or value is None:

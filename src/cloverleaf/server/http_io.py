@@ -11,7 +11,9 @@
   body and stalls (slowloris) is answered 408 instead of holding a task forever (the server
   passes its one :class:`~.deadlines.BodyDeadlines` watchdog; without it, ``asyncio.timeout``);
 - a client that hangs up mid-body is :class:`~.errors.ClientClosed` (499, nothing to log);
-- it parses exactly once. Lone UTF-16 surrogates (``"\\ud800"``), which JSON allows but
+- it parses exactly once, and refuses (400 ``json_too_deep``) a body nested more than
+  ``jsoncodec.MAX_DEPTH`` (128) levels before parsing it: everything after the parse
+  recurses once per level, so depth is bounded where the bytes come in. Lone UTF-16 surrogates (``"\\ud800"``), which JSON allows but
   UTF-8 cannot carry to any provider, are a 400 here rather than a confusing upstream error.
 
 ``json_response`` serialises exactly once, compactly; ``dumps_text`` and ``tally_usage``
@@ -31,6 +33,7 @@ from .. import _jsoncodec as jsoncodec
 from .._types import StreamEvent, Usage
 from .deadlines import BodyDeadlineExceeded, BodyDeadlines
 from .errors import ApiError, BadRequest, ClientClosed, PayloadTooLarge
+from .fields import too_deep
 
 JSON_TYPE = "application/json"
 
@@ -61,7 +64,9 @@ async def read_json(request: Request, limit: int, deadline: float,
     if not raw:
         raise BadRequest("the request body is empty; send a JSON object")
     try:
-        body = jsoncodec.loads(raw)
+        body = jsoncodec.loads_bounded(raw)
+    except jsoncodec.JSONTooDeep as exc:
+        raise too_deep("the request body", exc.limit) from None
     except (ValueError, RecursionError):
         raise BadRequest("the request body is not valid JSON") from None
     if not isinstance(body, dict):

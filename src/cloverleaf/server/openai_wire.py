@@ -23,11 +23,11 @@ messages and deltas (DeepSeek/vLLM style), and ``thinking: {budget_tokens}``.
 from __future__ import annotations
 
 import base64
-import json
 import sys
 from array import array
 from typing import Any
 
+from .. import _jsoncodec as jsoncodec
 from .._types import (
     Attachment,
     ChatRequest,
@@ -66,6 +66,7 @@ from .fields import (
     get_str,
     json_schema_object,
     remote_or_inline,
+    too_deep,
 )
 
 _EFFORTS = {"minimal", "low", "medium", "high"}
@@ -216,8 +217,10 @@ def _assistant_parts(msg: dict[str, Any], where: str) -> list[Part]:
         assert fn is not None
         raw_args = get_str(fn, "arguments", f"{at}.function", default="") or ""
         try:
-            args = json.loads(raw_args) if raw_args.strip() else {}
-        except ValueError:
+            args = jsoncodec.loads_bounded(raw_args) if raw_args.strip() else {}
+        except jsoncodec.JSONTooDeep as exc:
+            raise too_deep(f"{at}.function.arguments", exc.limit) from None
+        except (ValueError, RecursionError):
             raise bad(f"{at}.function.arguments", "must be a JSON-encoded object") from None
         if not isinstance(args, dict):
             raise bad(f"{at}.function.arguments", "must be a JSON-encoded object")

@@ -206,6 +206,9 @@ VIRTUAL_KEY = _obj({
     "metadata": OBJ, "privacy": {"enum": ["any", "local-only", None]},
 })
 
+TRACE_CREATE = {**_obj({"id": {"type": "string", "pattern": "^[!-~]{1,64}$"}, "metadata": OBJ}),
+                "additionalProperties": False}
+
 
 def _op(summary: str, responses: dict[str, Any], body: dict[str, Any] | None = None,
         params: list[dict[str, Any]] | None = None, security: bool = True) -> dict[str, Any]:
@@ -297,9 +300,15 @@ def document() -> dict[str, Any]:
                                                         params=key_id)},
             "/admin/traces": {"get": _op("Recent calls", _responses("calls", 400, *admin), params=[
                 _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}), _query("model", STR),
-                _query("status", STR), _query("trace_id", STR)])},
-            "/admin/traces/{trace_id}": {"get": _op("One trace", _responses("trace", *admin),
+                _query("status", STR), _query("trace_id", STR)]),
+                              "post": _op("Create a trace (send its id as x-cloverleaf-trace-id)",
+                                          {**_responses("unused", 400, 409, *admin),
+                                           "201": {"description": "created", **_json(OBJ)}}, TRACE_CREATE)},
+            "/admin/traces/{trace_id}": {"get": _op("One trace with its calls (also one only sent as "
+                                                    "x-cloverleaf-trace-id)", _responses("trace", *admin),
                                                     params=[_path_param("trace_id")])},
+            "/admin/traces/{trace_id}/complete": {"post": _op("Complete a trace", _responses("trace", *admin),
+                                                              params=[_path_param("trace_id")])},
             "/admin/spend": {"get": _op("Spend grouped", _responses("rows", 400, *admin), params=[
                 _query("by", {"enum": ["model", "provider", "route", "day", "key", "project"]}),
                 _query("since", NUM), _query("until", NUM)])},

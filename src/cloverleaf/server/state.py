@@ -33,7 +33,7 @@ from .auth import Authenticator, Principal
 from .backend import Backend
 from .call_headers import cache_directive, traceparent
 from .deadlines import BodyDeadlines
-from .errors import Flavor, error_body, to_api_error
+from .errors import BadRequest, Flavor, error_body, to_api_error
 from .http_io import read_json
 from .keys import VirtualKeys
 from .metrics import Metrics
@@ -43,7 +43,8 @@ from .secrets import SecretBox
 
 JSON = "application/json"
 UNKNOWN = "-"
-MODEL_KEY = "cloverleaf.model"  # the scope key under which a route notes the admitted model
+MODEL_KEY = "cloverleaf.model"
+MAX_TRACE_ID = 64  # the store's trace id column  # the scope key under which a route notes the admitted model
 
 
 @dataclass(slots=True)
@@ -78,11 +79,15 @@ class ServerState:
         await self.backend.check_model(model)
         request.scope[MODEL_KEY] = model
         headers = request.headers
-        trace_id = headers.get("x-cloverleaf-trace-id")
+        trace_id = headers.get("x-cloverleaf-trace-id") or None
+        if trace_id is not None and not (len(trace_id) <= MAX_TRACE_ID and trace_id.isascii()
+                                         and trace_id.isprintable() and " " not in trace_id):
+            raise BadRequest(f"x-cloverleaf-trace-id: must be 1 to {MAX_TRACE_ID} printable ASCII characters "
+                             "without spaces", param="x-cloverleaf-trace-id", code="invalid_trace_id")
         privacy, data_class = headers.get(PRIVACY_HEADER), headers.get(DATA_CLASS_HEADER)
         if privacy is not None or data_class is not None:
             privacy, data_class = privacy_headers(self.backend.engine.privacy.config, privacy, data_class)
-        return CallContext(trace_id=trace_id[:200] if trace_id else None, key=principal.policy,
+        return CallContext(trace_id=trace_id, key=principal.policy,
                            after_response=request.scope.get(AFTER_RESPONSE_JOBS),
                            cache=cache_directive(headers), traceparent=traceparent(headers), privacy=privacy,
                            data_class=data_class)

@@ -39,19 +39,30 @@ class CallLog:
         self.writer.insert(lambda: [(schema.traces, values)])
 
     def complete_trace(self, trace_id: str, at: float) -> None:
+        """Mark a trace completed; a trace known only from its calls (see :meth:`get_trace`)
+        gets its row here, starting at its first call."""
         def op(conn: sa.Connection) -> None:
-            conn.execute(schema.traces.update().where(schema.traces.c.id == trace_id).values(completed_at=at))
+            t = schema.traces
+            if conn.execute(t.update().where(t.c.id == trace_id).values(completed_at=at)).rowcount:
+                return
+            c = schema.calls.c
+            first = conn.execute(sa.select(sa.func.min(c.created_at)).where(c.trace_id == trace_id)).scalar()
+            if first is not None:
+                conn.execute(t.insert().values(id=trace_id, created_at=first, completed_at=at, metadata={}))
 
         self.writer.run(op)
 
     # -- reads --------------------------------------------------------------------------
     def get_trace(self, trace_id: str) -> TraceRecord | None:
+        """The trace with its calls. A trace id that was only ever sent with calls (the
+        server's ``x-cloverleaf-trace-id`` header, ``trace_id=`` without ``traces.create``)
+        is a trace too: it starts with its first call, has no metadata, and is open."""
         t = schema.traces
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(t).where(t.c.id == trace_id)).mappings().first()
-        if row is None:
-            return None
         calls = self.recent_calls(limit=10_000, trace_id=trace_id, oldest_first=True)
+        if row is None:
+            return TraceRecord(trace_id, calls[0].created_at, None, {}, calls) if calls else None
         return TraceRecord(row["id"], row["created_at"], row["completed_at"], dict(row["metadata"] or {}), calls)
 
     def recent_calls(self, limit: int = 20, *, trace_id: str | None = None, model: str | None = None,

@@ -1,0 +1,120 @@
+"""Traces over HTTP, under the admin API (master key)::
+
+    GET   /admin/traces[?limit&model&status&trace_id]   recent calls with their attempts
+    POST  /admin/traces                                  create a trace {metadata?, id?} -> 201
+    GET   /admin/traces/{trace_id}                       the trace with its calls
+    POST  /admin/traces/{trace_id}/complete              mark it completed
+
+The same operations as the SDK's ``gateway.traces.create/get/complete``, so a client that
+talks to the server only over HTTP can group its calls: create a trace, send its id as
+``x-cloverleaf-trace-id`` on each model call, read it back, complete it. A trace id that was
+only ever sent in that header (never created) is a trace as well: ``GET`` finds it by its
+calls and ``complete`` records it.
+
+Reads wait for the store's batch writer first, so a call answered a moment ago is listed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .. import _jsoncodec as jsoncodec
+from ..gateway.store.records import TraceRecord
+from .admin_api import admin_route
+from .errors import ApiError, BadRequest, NotFound
+from .fields import bad, get_dict, get_str
+from .http_io import json_response
+from .state import ServerState
+
+#: a trace id as the store keeps it (64 characters), printable ASCII, no spaces
+_TRACE_ID = re.compile(r"[\x21-\x7e]{1,64}")
+MAX_METADATA_BYTES = 16_384
+
+
+def trace_view(trace: TraceRecord) -> dict[str, Any]:
+    return {"id": trace.id, "created_at": trace.created_at, "completed_at": trace.completed_at,
+            "metadata": trace.metadata, "calls": [c.as_dict() for c in trace.calls]}
+
+
+async def _read_trace(st: ServerState, trace_id: str) -> TraceRecord:
+    store = st.backend.store
+    await asyncio.to_thread(store.flush)
+    found = await asyncio.to_thread(store.get_trace, trace_id)
+    if found is None:
+        raise NotFound(f"no trace {trace_id!r}: create it with POST /admin/traces, or send calls with "
+                       "'x-cloverleaf-trace-id'", code="trace_not_found")
+    return found  # type: ignore[no-any-return]
+
+
+def _query_number(request: Request, name: str) -> float | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BadRequest(f"{name}: expected a number", param=name) from None
+    if not math.isfinite(value):
+        raise BadRequest(f"{name}: expected a finite number", param=name)
+    return value
+
+
+@admin_route
+async def traces(request: Request, st: ServerState) -> Response:
+    limit = _query_number(request, "limit")
+    if limit is not None and not 1 <= limit <= 1000:
+        raise BadRequest("limit: must be between 1 and 1000", param="limit")
+    q = request.query_params
+    calls = await asyncio.to_thread(st.backend.store.recent_calls, 50 if limit is None else int(limit),
+                                    model=q.get("model"), status=q.get("status"), trace_id=q.get("trace_id"))
+    return json_response({"data": [c.as_dict() for c in calls]})
+
+
+@admin_route
+async def create_trace(request: Request, st: ServerState) -> Response:
+    body = await st.read_json(request)
+    unknown = set(body) - {"id", "metadata"}
+    if unknown:
+        raise bad(sorted(unknown)[0], "unknown field; a trace takes 'metadata' (an object) and optionally 'id'")
+    metadata = get_dict(body, "metadata", "") or {}
+    if len(jsoncodec.dumps(metadata)) > MAX_METADATA_BYTES:
+        raise bad("metadata", f"must be at most {MAX_METADATA_BYTES} bytes of JSON")
+    trace_id = get_str(body, "id", "")
+    if trace_id is not None:
+        if not _TRACE_ID.fullmatch(trace_id):
+            raise bad("id", "must be 1 to 64 printable ASCII characters without spaces")
+        store = st.backend.store
+        await asyncio.to_thread(store.flush)
+        if await asyncio.to_thread(store.get_trace, trace_id) is not None:
+            raise ApiError(f"trace {trace_id!r} already exists", status=409, kind="invalid_request",
+                           code="trace_exists", param="id")
+    trace = await asyncio.to_thread(st.backend.gateway.traces.create, metadata, id=trace_id)
+    return json_response(trace_view(trace), status=201)
+
+
+@admin_route
+async def trace(request: Request, st: ServerState) -> Response:
+    return json_response(trace_view(await _read_trace(st, request.path_params["trace_id"])))
+
+
+@admin_route
+async def complete_trace(request: Request, st: ServerState) -> Response:
+    found = await _read_trace(st, request.path_params["trace_id"])
+    if found.completed_at is None:  # completing twice keeps the first time
+        st.backend.gateway.traces.complete(found.id)
+    return json_response(trace_view(await _read_trace(st, found.id)))
+
+
+routes = [
+    Route("/admin/traces", traces, methods=["GET"]),
+    Route("/admin/traces", create_trace, methods=["POST"]),
+    Route("/admin/traces/{trace_id}", trace, methods=["GET"]),
+    Route("/admin/traces/{trace_id}/complete", complete_trace, methods=["POST"]),
+]
