@@ -51,6 +51,7 @@ class ApiError(Exception):
         param: str | None = None,
         extra: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        details: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -62,6 +63,7 @@ class ApiError(Exception):
         self.param = param
         self.extra = extra or {}
         self.headers = headers or {}
+        self.details = details or {}
 
 
 class BadRequest(ApiError):
@@ -253,8 +255,10 @@ _ANTHROPIC_TYPE = {
 
 def error_payload(err: ApiError, flavor: Flavor) -> dict[str, Any]:
     if flavor == "anthropic":
-        return {"type": "error", "error": {"type": _ANTHROPIC_TYPE.get(err.kind, "api_error"), "message": err.message,
-                                            **err.extra}}
+        error = {"type": _ANTHROPIC_TYPE.get(err.kind, "api_error"), "message": err.message, **err.extra}
+        if err.code is not None:  # Anthropic's machine-readable reason, which its SDK reads
+            error["details"] = {"error_code": err.code, **err.details}
+        return {"type": "error", "error": error}
     body = {"message": err.message, "type": _OPENAI_TYPE.get(err.kind, "api_error"), "param": err.param,
             "code": err.code}
     body.update(err.extra)
