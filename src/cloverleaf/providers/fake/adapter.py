@@ -36,6 +36,7 @@ import asyncio
 import json
 import threading
 import time
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -78,7 +79,8 @@ class FakeAdapter(OpenAIAdapter):
 
 @dataclass(slots=True)
 class FakeRequest:
-    """One request the upstream received (``upstream.requests``), for tests to inspect."""
+    """One request the upstream received, for tests to inspect: ``upstream.requests`` holds the
+    latest ``FakeUpstream.RECORD_LIMIT`` (a bounded record), ``upstream.served`` counts all."""
 
     method: str
     path: str
@@ -109,11 +111,19 @@ class _Plan:
 class FakeUpstream(httpx.BaseTransport, httpx.AsyncBaseTransport):
     """An OpenAI-compatible server inside the process; works as a sync and an async transport."""
 
-    def __init__(self) -> None:
+    #: how many of the latest requests ``requests`` keeps (a long-running ``cloverleaf serve``
+    #: over the fake must not grow with every request it serves)
+    RECORD_LIMIT = 256
+    #: how many model names ``fail-<status>x<n>`` counts calls for (oldest forgotten first)
+    COUNTED_MODELS = 1024
+
+    def __init__(self, record_limit: int = RECORD_LIMIT) -> None:
         self.script = FakeScript()
-        self.requests: list[FakeRequest] = []
+        #: the latest requests, oldest first (at most ``record_limit``); ``served`` counts them all
+        self.requests: deque[FakeRequest] = deque(maxlen=record_limit)
+        self.served = 0
         self._lock = threading.Lock()
-        self._calls_by_model: dict[str, int] = {}
+        self._calls_by_model: OrderedDict[str, int] = OrderedDict()
         self._closed = threading.Event()
 
     # -- httpx transports ------------------------------------------------------------------
@@ -149,11 +159,12 @@ class FakeUpstream(httpx.BaseTransport, httpx.AsyncBaseTransport):
     def plan(self, method: str, path: str, headers: dict[str, str], body: bytes) -> _Plan:
         with self._lock:
             self.requests.append(FakeRequest(method.upper(), path, {k.lower(): v for k, v in headers.items()}, body))
-            number = len(self.requests)
+            self.served += 1
+            number = self.served
         base = {"x-request-id": f"req_fake_{number}"}
         try:
             data = json.loads(body) if body else {}
-        except ValueError:
+        except (ValueError, RecursionError):
             return self._error(400, base, "request body is not JSON")
         if not isinstance(data, dict):
             return self._error(400, base, "request body must be a JSON object")
@@ -164,7 +175,8 @@ class FakeUpstream(httpx.BaseTransport, httpx.AsyncBaseTransport):
         try:
             plan = self._answer(method.upper(), _route(path), data, directives.echo,
                                 item if isinstance(item, ScriptedReply) else None, fault, base)
-        except (SchemaError, TypeError, ValueError) as exc:  # e.g. an invalid JSON Schema: a 400, as real APIs say
+        except (SchemaError, TypeError, ValueError, ArithmeticError) as exc:
+            # e.g. an invalid JSON Schema, or a bound no float holds (OverflowError): a 400, as real APIs say
             return self._error(400, base, f"invalid request: {exc}")
         plan.latency = max(self.script.latency_seconds, directives.latency)
         plan.chunk_delay = max(self.script.chunk_delay_seconds, directives.chunk_delay)
@@ -177,7 +189,9 @@ class FakeUpstream(httpx.BaseTransport, httpx.AsyncBaseTransport):
             fault: Fault = directives.fault
             return fault
         with self._lock:
-            count = self._calls_by_model[model] = self._calls_by_model.get(model, 0) + 1
+            count = self._calls_by_model[model] = self._calls_by_model.pop(model, 0) + 1
+            if len(self._calls_by_model) > self.COUNTED_MODELS:
+                self._calls_by_model.popitem(last=False)
         return directives.fault if count <= directives.times else None
 
     def _answer(self, method: str, route: str, data: dict[str, Any], echo: bool, scripted: ScriptedReply | None,

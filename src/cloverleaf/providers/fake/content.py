@@ -67,7 +67,14 @@ def schema_instance(schema: dict[str, Any] | bool, seed: int = 0) -> Any:
 
 
 class _Generator:
+    #: past this depth only what the schema requires is generated
     MAX_DEPTH = 8
+    #: past this depth the schema is refused: it can only be recursion that never ends
+    #: (``{"$ref": "#"}`` with itself required), which a real API refuses as well
+    HARD_DEPTH = 200
+    #: the most items, properties or characters one value may be made to have: a schema
+    #: demanding more (``minItems: 1e12``) is refused, not generated
+    MAX_SIZE = 10_000
 
     def __init__(self, root: dict[str, Any], rng: random.Random) -> None:
         self.root = root
@@ -86,6 +93,9 @@ class _Generator:
         return node if isinstance(node, dict) else {}
 
     def value(self, schema: dict[str, Any] | bool, key: str, depth: int) -> Any:
+        if depth > self.HARD_DEPTH:
+            raise SchemaError(f"schema recursion deeper than {self.HARD_DEPTH} levels (a $ref cycle that is "
+                              "always required?)")
         if schema is True or schema == {} or not isinstance(schema, dict):
             return self.string({}, key)
         if "$ref" in schema:
@@ -127,13 +137,13 @@ class _Generator:
         names = required if depth >= self.MAX_DEPTH else list(props) + [r for r in required if r not in props]
         out = {name: self.value(props.get(name, {}), name, depth + 1) for name in names}
         extra = schema.get("additionalProperties")
-        while len(out) < int(schema.get("minProperties", 0)):
+        while len(out) < _size(schema, "minProperties", 0, self.MAX_SIZE):
             out[f"{key}_{len(out)}"] = self.value(extra if isinstance(extra, dict) else {}, key, depth + 1)
         return out
 
     def array(self, schema: dict[str, Any], key: str, depth: int) -> list[Any]:
-        low = int(schema.get("minItems", 0))
-        high = int(schema.get("maxItems", max(low, 2)))
+        low = _size(schema, "minItems", 0, self.MAX_SIZE)
+        high = _size(schema, "maxItems", max(low, 2), None)
         count = low if depth >= self.MAX_DEPTH else min(high, max(low, 2))
         prefix = schema.get("prefixItems") or []
         items = schema.get("items", {})
@@ -164,7 +174,7 @@ class _Generator:
         if fmt in ("ipv4",):
             return f"192.0.2.{n % 255}"
         text = f"{key} {_WORDS[n % len(_WORDS)]}"
-        low, high = int(schema.get("minLength", 0)), schema.get("maxLength")
+        low, high = _size(schema, "minLength", 0, self.MAX_SIZE), schema.get("maxLength")
         while len(text) < low:
             text += " " + _WORDS[(n := n // 7 + 1) % len(_WORDS)]
         if high is not None:
@@ -193,6 +203,16 @@ class _Generator:
 
     def null(self, schema: dict[str, Any], key: str) -> None:
         return None
+
+
+def _size(schema: dict[str, Any], name: str, default: int, cap: int | None) -> int:
+    """A count keyword (``minItems``...): a non-negative integer, at most ``cap``."""
+    value = schema.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value < 0:
+        raise SchemaError(f"{name} must be a non-negative integer")
+    if cap is not None and value > cap:
+        raise SchemaError(f"{name} {value} is more than the fake provider generates ({cap})")
+    return int(min(value, 2**31))
 
 
 def _bounds(schema: dict[str, Any], *, integer: bool) -> tuple[float, float]:
