@@ -446,7 +446,14 @@ class Engine:
 
     def _prep_embed(self, target: Target, req: EmbeddingRequest) -> EmbeddingRequest:
         require(target.provider, target.adapter.capabilities, [Capability.EMBEDDINGS])
-        if not req.inputs:
+        if req.token_ids is not None:
+            if not target.adapter.takes_token_ids(target.cfg):
+                raise target.adapter.invalid(
+                    f"provider {target.provider!r} does not take token-id embedding input (only OpenAI and Azure "
+                    "do, or a row with embedding_token_ids = true); send the text instead", target.model)
+            if not req.token_ids:
+                raise target.adapter.invalid("embed needs at least one input")
+        elif not req.inputs:
             raise target.adapter.invalid("embed needs at least one input text")
         return replace(req, model=target.model) if req.model != target.model else req
 

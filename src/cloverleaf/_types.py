@@ -278,6 +278,9 @@ class EmbeddingRequest:
     #: "query" / "document" style hints for providers that take one (Gemini task_type, Cohere input_type).
     input_type: str | None = None
     extra_body: dict[str, Any] | None = None
+    #: Pre-tokenised input (one list of token ids per input), instead of ``inputs``, for the
+    #: providers whose API takes it (OpenAI and Azure; see ``Dialect.embedding_token_ids``).
+    token_ids: list[list[int]] | None = None
 
 
 @dataclass(slots=True)

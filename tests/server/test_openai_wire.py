@@ -274,7 +274,12 @@ def test_embedding_request_and_response() -> None:
 @pytest.mark.parametrize("body, param", [
     ({"model": "m"}, "input"),
     ({"model": "m", "input": []}, "input"),
-    ({"model": "m", "input": [1, 2, 3]}, "input"),
+    ({"model": "m", "input": [1, "a"]}, "input"),
+    ({"model": "m", "input": [-1, 2]}, "input"),
+    ({"model": "m", "input": [[1, 2], []]}, "input[1]"),
+    ({"model": "m", "input": [[1, 2], [True]]}, "input[1]"),
+    ({"model": "m", "input": "x", "user": {}}, "user"),
+    ({"model": "m", "input": "x", "colour": "red"}, "colour"),
     ({"model": "m", "input": ["ok", ""]}, "input[1]"),
     ({"model": "m", "input": "x", "encoding_format": "int8"}, "encoding_format"),
     ({"input": "x"}, "model"),
@@ -283,6 +288,13 @@ def test_bad_embedding_requests(body: dict, param: str) -> None:
     with pytest.raises(BadRequest) as info:
         ow.parse_embedding_request(body)
     assert info.value.param == param
+
+
+def test_token_id_embedding_input_is_parsed() -> None:
+    req, _ = ow.parse_embedding_request({"model": "m", "input": [1, 2, 3]})
+    assert req.token_ids == [[1, 2, 3]] and req.inputs == []
+    req, _ = ow.parse_embedding_request({"model": "m", "input": [[1, 2], [3]]})
+    assert req.token_ids == [[1, 2], [3]]
 
 
 def test_images_response_validates() -> None:

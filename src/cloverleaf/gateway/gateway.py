@@ -160,7 +160,7 @@ class Gateway:
         return await self._run(model, req, ctx, "chat", self.engine.achat, self._chat_tokens(req), req.max_tokens)
 
     async def aembed(self, model: str, req: EmbeddingRequest, ctx: CallContext | None = None) -> EmbeddingResponse:
-        tokens = sum(len(text) // 4 + 1 for text in req.inputs)
+        tokens = sum(len(text) // 4 + 1 for text in req.inputs) + sum(len(ids) for ids in req.token_ids or ())
         return await self._run(model, req, ctx, "embed", self.engine.aembed, tokens, 0)
 
     async def aimage(self, model: str, req: ImageRequest, ctx: CallContext | None = None) -> ImageResponse:

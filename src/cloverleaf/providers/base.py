@@ -114,6 +114,10 @@ class Adapter:
     # An operation the provider serves one item per HTTP call (Bedrock Titan embeddings,
     # Stability images) returns a list of requests from build_* and receives the list of
     # responses, in the same order, in parse_*.
+    def takes_token_ids(self, cfg: ProviderConfig) -> bool:
+        """Whether this provider's embeddings API takes token-id arrays (``EmbeddingRequest.token_ids``)."""
+        return False
+
     def build_embed(self, req: EmbeddingRequest, cfg: ProviderConfig) -> HttpRequest | list[HttpRequest]:
         raise self.unsupported("embeddings")
 

@@ -12,12 +12,25 @@ in three places this module takes care of:
 Streams are rendered by :class:`~.anthropic_stream.MessageStreamEncoder`.
 
 Refused with a 400: server tools (web search, code execution...) and their blocks, file
-ids, and thinking modes other than enabled/disabled/adaptive. Ignored: ``top_k``,
-``service_tier``, ``container``, ``cache_control`` on tools.
+ids, thinking modes other than enabled/disabled/adaptive, ``mcp_servers``,
+``context_management``, ``fallbacks`` (the gateway's routes do that), and any top-level
+field not listed here. Ignored (type-checked, then dropped): ``top_k``, ``service_tier``,
+``container``, ``inference_geo``, ``speed``, top-level ``cache_control``, ``cache_control``
+on tools.
+
+``thread`` (the SDK's message threads: the server keeps the conversation and a request
+sends only the new turn) is refused with the error the SDK understands, ``400`` with
+``error.details.error_code = "thread_unsupported_request"``: the SDK then sends the whole
+conversation without ``thread``, which every provider behind the gateway can serve. Serving
+threads would mean storing every conversation server-side per key and rebuilding it for
+providers that have no such thing; the SDK's own fallback gives the same answers without
+that state.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from .._types import (
@@ -37,11 +50,13 @@ from .._types import (
     ToolResult,
     Usage,
 )
+from .errors import BadRequest
 from .fields import (
     MAX_TOKENS,
     as_dict,
     bad,
     base64_attachment,
+    check_fields,
     check_tool_choice,
     get_bool,
     get_dict,
@@ -56,6 +71,17 @@ from .fields import (
     remote_or_inline,
 )
 
+MESSAGES_FIELDS = frozenset({
+    "model", "max_tokens", "messages", "system", "metadata", "tools", "tool_choice", "temperature", "top_p",
+    "stop_sequences", "stream", "thinking", "output_config", "output_format"})
+MESSAGES_IGNORED = {"top_k": "integer", "service_tier": "string", "container": "any", "inference_geo": "string",
+                    "speed": "string", "cache_control": "object"}
+MESSAGES_REFUSED = {
+    "mcp_servers": "MCP servers are a provider-side feature the gateway does not offer; drop 'mcp_servers'",
+    "context_management": "server-side context management is not available through the gateway; "
+                          "drop 'context_management'",
+    "fallbacks": "fallback models are configured on the gateway (routes), not per request; drop 'fallbacks'",
+}
 _EFFORT = {"low": "low", "medium": "medium", "high": "high", "xhigh": "high", "max": "high"}
 
 
@@ -64,7 +90,12 @@ _EFFORT = {"low": "low", "medium": "medium", "high": "high", "xhigh": "high", "m
 
 def parse_messages_request(body: dict[str, Any]) -> ChatRequest:
     """Translate a ``/v1/messages`` body into a ChatRequest (400 naming the field on error)."""
+    if body.get("thread") is not None:
+        raise BadRequest("message threads are not supported through the gateway; send the whole conversation "
+                         "without 'thread'", param="thread", code="thread_unsupported_request",
+                         details={"unsupported": []})
     model = get_model(body)
+    check_fields(body, MESSAGES_FIELDS, MESSAGES_IGNORED, {**MESSAGES_REFUSED, "thread": ""})
     max_tokens = get_int(body, "max_tokens", "", minimum=1, maximum=MAX_TOKENS)
     if max_tokens is None:
         raise bad("max_tokens", "required integer is missing")
@@ -340,3 +371,35 @@ def message_json(resp: ChatResponse, *, message_id: str, model: str) -> dict[str
         "stop_sequence": None,
         "usage": usage_json(resp.usage),
     }
+
+
+# =========================================================================== models
+
+
+def model_info(name: str, created: float) -> dict[str, Any]:
+    """A ``ModelInfo`` as Anthropic's ``GET /v1/models`` has it (``created_at`` in RFC 3339)."""
+    stamp = datetime.fromtimestamp(created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"type": "model", "id": name, "display_name": name, "created_at": stamp}
+
+
+def models_page(names: list[str], created: float, query: Mapping[str, str]) -> dict[str, Any]:
+    """One page of Anthropic's model list: ``limit`` (1-1000, default 20), then the models after
+    ``after_id`` or before ``before_id``; ``has_more``, ``first_id`` and ``last_id`` as Anthropic sends."""
+    raw = query.get("limit", "20")
+    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+        raise bad("limit", "expected an integer from 1 to 1000")
+    limit = int(raw)
+    after, before = query.get("after_id"), query.get("before_id")
+    if after is not None and before is not None:
+        raise bad("before_id", "send either after_id or before_id, not both")
+    start, end = 0, len(names)
+    if after is not None:
+        start = names.index(after) + 1 if after in names else end
+    if before is not None:
+        end = names.index(before) if before in names else 0
+        start = max(0, end - limit)
+    page = names[start:start + limit] if before is None else names[start:end]
+    has_more = (start + len(page) < end) if before is None else start > 0
+    data = [model_info(name, created) for name in page]
+    return {"data": data, "has_more": has_more, "first_id": page[0] if page else None,
+            "last_id": page[-1] if page else None}

@@ -29,6 +29,37 @@ def too_deep(what: str, limit: int) -> BadRequest:
                       f"the server accepts at most {limit}", code="json_too_deep")
 
 
+#: what an ignored field must look like (``check_fields``): the check a client's own API would do
+_SHAPES: dict[str, tuple[type, ...]] = {"string": (str,), "number": (int, float), "integer": (int,),
+                                        "boolean": (bool,), "object": (dict,), "array": (list,), "any": (object,)}
+
+
+def check_fields(body: dict[str, Any], known: frozenset[str], ignored: dict[str, str],
+                 refused: dict[str, str] | None = None, where: str = "") -> None:
+    """Refuse top-level fields the server neither reads nor documents as ignored.
+
+    ``known`` are read by the parser; ``ignored`` (name -> expected JSON type) are accepted,
+    type-checked and dropped (each documented in the wire module's docstring); ``refused``
+    (name -> reason) get that reason. Anything else is a 400 naming the field: a client that
+    sends a field expects it to mean something, and an answer without it would be wrong."""
+    extra = body.keys() - known
+    if not extra:
+        return
+    for name in sorted(extra):
+        value = body[name]
+        if refused and name in refused and value is not None:
+            raise bad(_join(where, name), refused[name])
+        shape = ignored.get(name)
+        if shape is None:
+            if name in (refused or ()):
+                continue
+            raise bad(_join(where, name), "unknown field; remove it (the gateway does not pass fields it does not "
+                                          "know to providers)")
+        types = _SHAPES[shape]
+        if shape != "any" and value is not None and (not isinstance(value, types) or (isinstance(value, bool) and bool not in types)):
+            raise bad(_join(where, name), f"expected {'an' if shape[0] in 'aeiou' else 'a'} {shape}, got {_kind(value)}")
+
+
 def get_str(obj: dict[str, Any], key: str, where: str, *, required: bool = False, default: Any = None) -> Any:
     value = obj.get(key, _MISSING)
     if value is _MISSING or value is None:

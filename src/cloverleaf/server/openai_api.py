@@ -14,12 +14,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from . import anthropic_wire as aw
 from . import openai_wire as ow
 from .call_headers import call_headers
+from .errors import BadRequest
 from .http_io import json_response
 from .keys import model_allowed
 from .openai_stream import ChatChunkEncoder
-from .state import ServerState, endpoint, new_id, upstream_ms
+from .state import ServerState, endpoint, new_id, upstream_ms, wants_anthropic
 from .streaming import serve_stream
 
 
@@ -58,6 +60,10 @@ async def embeddings(request: Request, st: ServerState) -> Response:
 async def images(request: Request, st: ServerState) -> Response:
     principal = await st.authenticate(request)
     req = ow.parse_image_request(await st.read_json(request))
+    if not req.model:
+        req.model = st.backend.settings.image_model or ""
+        if not req.model:
+            raise BadRequest("model: required (this server has no default image_model)", param="model")
     ctx = await st.admit(request, principal, req.model)
     resp = await st.backend.aimage(req.model, req, ctx)
     st.done(request, req.model, resp.provider, upstream=upstream_ms(resp.metadata), usage=resp.usage, cost=resp.cost)
@@ -65,22 +71,29 @@ async def images(request: Request, st: ServerState) -> Response:
                          headers=call_headers(ctx, resp.metadata.target))
 
 
-@endpoint("openai")
+@endpoint("openai", versioned=True)
 async def list_models(request: Request, st: ServerState) -> Response:
+    """The models this key may use, in OpenAI's shape, or Anthropic's to a client that sends
+    ``anthropic-version`` (with Anthropic's ``limit`` / ``after_id`` / ``before_id`` paging)."""
     principal = await st.authenticate(request)
-    created = int(st.started_at)
-    models = [ow.model_object(name, owned_by=owner, created=created) for name, owner in st.backend.listed_models()]
+    listed = st.backend.listed_models()
     if principal.policy is not None and principal.policy.allowed_models:
-        models = [m for m in models if model_allowed(principal.policy.allowed_models, m["id"])]
-    return json_response(ow.models_list(models))
+        listed = [(name, owner) for name, owner in listed if model_allowed(principal.policy.allowed_models, name)]
+    if wants_anthropic(request):
+        return json_response(aw.models_page([name for name, _ in listed], st.started_at, request.query_params))
+    created = int(st.started_at)
+    return json_response(ow.models_list([ow.model_object(name, owned_by=owner, created=created)
+                                         for name, owner in listed]))
 
 
-@endpoint("openai")
+@endpoint("openai", versioned=True)
 async def get_model(request: Request, st: ServerState) -> Response:
     name = request.path_params["model"]
     principal = await st.authenticate(request)
     principal.check_model(name)
     await st.backend.check_model(name)
+    if wants_anthropic(request):
+        return json_response(aw.model_info(name, st.started_at))
     owner = dict(st.backend.listed_models()).get(name) or name.partition("/")[0] or "cloverleaf"
     return json_response(ow.model_object(name, owned_by=owner, created=int(st.started_at)))
 

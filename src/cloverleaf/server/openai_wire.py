@@ -4,12 +4,18 @@ Pure functions: request JSON in, a neutral request out (or a :class:`BadRequest`
 field); a neutral response in, the JSON the OpenAI SDK expects out. Streams are rendered
 by :class:`~.openai_stream.ChatChunkEncoder`.
 
-Accepted but ignored (no portable meaning across providers): ``frequency_penalty``,
-``presence_penalty``, ``logit_bias``, ``metadata``, ``store``, ``service_tier``,
-``modalities``, ``prediction``, an image part's ``detail``, ``logprobs: false``. Refused
-with a 400 rather than silently dropped, because the client would otherwise read an answer
-that lacks what it asked for: ``n`` > 1, ``logprobs: true`` / ``top_logprobs`` > 0, legacy
-``functions``, non-function tools, token-array embedding input, file ids.
+Accepted but ignored (no portable meaning across providers; type-checked, then dropped):
+``frequency_penalty``, ``presence_penalty``, ``logit_bias``, ``metadata``, ``store``,
+``service_tier``, ``modalities``, ``prediction``, ``safety_identifier``, ``prompt_cache_key``,
+``prompt_cache_retention``, ``verbosity``, an image part's ``detail``, ``logprobs: false``;
+on images ``style``, ``background``, ``moderation``, ``output_compression``,
+``output_format``. Any other top-level field is refused with a 400 naming it. Refused with a
+400 rather than silently dropped, because the client would otherwise read an answer that
+lacks what it asked for: ``n`` > 1, ``logprobs: true`` / ``top_logprobs`` > 0, legacy
+``functions``, ``audio`` output, ``web_search_options``, non-function tools, file ids.
+Legacy ``role: "function"`` messages (a function's result, without a call id) are passed on
+as user text naming the function. Token-id embedding input is passed to
+providers whose API takes it (OpenAI, Azure) and refused with a 400 for the others.
 
 ``tool_choice: {"type": "allowed_tools", ...}`` is honoured by sending only the allowed
 tools, with ``auto`` or ``required``.
@@ -54,6 +60,7 @@ from .fields import (
     as_dict,
     bad,
     base64_attachment,
+    check_fields,
     check_tool_choice,
     get_bool,
     get_dict,
@@ -69,6 +76,22 @@ from .fields import (
     too_deep,
 )
 
+MAX_TOKEN_ID = 2**31 - 1
+CHAT_FIELDS = frozenset({
+    "model", "messages", "n", "logprobs", "top_logprobs", "functions", "function_call", "stream", "stream_options",
+    "max_completion_tokens", "max_tokens", "tools", "tool_choice", "response_format", "temperature", "top_p", "stop",
+    "seed", "reasoning_effort", "thinking", "user", "parallel_tool_calls"})
+CHAT_IGNORED = {"frequency_penalty": "number", "presence_penalty": "number", "logit_bias": "object",
+                "metadata": "object", "store": "boolean", "service_tier": "string", "modalities": "array",
+                "prediction": "object", "safety_identifier": "string", "prompt_cache_key": "string",
+                "prompt_cache_retention": "string", "verbosity": "string"}
+CHAT_REFUSED = {"audio": "audio output is not available through the gateway; drop 'audio'",
+                "web_search_options": "web search is a provider-side tool the gateway does not offer; "
+                                      "drop 'web_search_options'"}
+EMBEDDING_FIELDS = frozenset({"model", "input", "encoding_format", "dimensions", "user"})
+IMAGE_FIELDS = frozenset({"model", "prompt", "n", "size", "quality", "response_format", "user", "stream"})
+IMAGE_IGNORED = {"style": "string", "background": "string", "moderation": "string", "output_compression": "integer",
+                 "output_format": "string"}
 _EFFORTS = {"minimal", "low", "medium", "high"}
 _FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_calls", "content_filter": "content_filter"}
 _AUDIO_TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg", "flac": "audio/flac", "ogg": "audio/ogg",
@@ -82,6 +105,7 @@ def parse_chat_request(body: dict[str, Any]) -> tuple[ChatRequest, bool]:
     """Translate a ``/v1/chat/completions`` body. Returns the request and whether the
     client asked for a usage chunk at the end of a stream (``stream_options.include_usage``)."""
     model = get_model(body)
+    check_fields(body, CHAT_FIELDS, CHAT_IGNORED, CHAT_REFUSED)
     raw_messages = get_list(body, "messages", "", required=True, non_empty=True) or []
     n = get_int(body, "n", "", minimum=1)
     if n is not None and n > 1:
@@ -138,10 +162,13 @@ def _message(raw: Any, where: str) -> Message:
         return Message(Role.USER, parts=_user_parts(msg.get("content"), f"{where}.content"), name=name)
     if role == "assistant":
         return Message(Role.ASSISTANT, parts=_assistant_parts(msg, where), name=name)
+    if role == "function":  # legacy: a function's result, with no call id to pair it with a call
+        fn_name = get_name(msg, "name", where)
+        return Message(Role.USER, f"Result of function {fn_name}: {_text_only(msg.get('content'), f'{where}.content')}")
     if role == "tool":
         call_id = get_name(msg, "tool_call_id", where)
         return Message(Role.TOOL, parts=[ToolResult(call_id, _text_only(msg.get("content"), f"{where}.content"))])
-    raise bad(f"{where}.role", f"unknown role {role!r}; expected system, developer, user, assistant or tool")
+    raise bad(f"{where}.role", f"unknown role {role!r}; expected system, developer, user, assistant, tool or function")
 
 
 def _text_only(content: Any, where: str) -> str:
@@ -330,28 +357,56 @@ def _reasoning(body: dict[str, Any]) -> ReasoningConfig | None:
 def parse_embedding_request(body: dict[str, Any]) -> tuple[EmbeddingRequest, str]:
     """Translate a ``/v1/embeddings`` body; also returns ``encoding_format`` (float|base64)."""
     model = get_model(body)
+    check_fields(body, EMBEDDING_FIELDS, {})
+    get_str(body, "user", "")
     raw = body.get("input")
+    token_ids = None
     if isinstance(raw, str):
         inputs = [raw]
     elif isinstance(raw, list) and raw and all(isinstance(s, str) for s in raw):
         inputs = list(raw)
     elif raw is None:
         raise bad("input", "required input is missing")
-    elif isinstance(raw, list) and raw and all(isinstance(t, (int, list)) for t in raw):
-        raise bad("input", "token-id input is not supported; send the text as a string or an array of strings")
+    elif isinstance(raw, list) and raw and not any(isinstance(t, str) for t in raw):
+        inputs, token_ids = [], _token_ids(raw)
     else:
-        raise bad("input", "expected a non-empty string or a non-empty array of strings")
+        raise bad("input", "expected a non-empty string, an array of strings, or token ids (an array of integers "
+                           "or of arrays of integers)")
     for i, text in enumerate(inputs):
         if not text:
             raise bad(f"input[{i}]" if isinstance(raw, list) else "input", "must not be an empty string")
     encoding = get_str(body, "encoding_format", "", default="float")
     if encoding not in ("float", "base64"):
         raise bad("encoding_format", f"expected 'float' or 'base64', got {encoding!r}")
-    return EmbeddingRequest(model=model, inputs=inputs,
+    return EmbeddingRequest(model=model, inputs=inputs, token_ids=token_ids,
                             dimensions=get_int(body, "dimensions", "", minimum=1, maximum=65536)), encoding
 
 
+def _token_ids(raw: list[Any]) -> list[list[int]]:
+    """``input`` as token ids: one array of integers, or an array of them (what LangChain's
+    ``OpenAIEmbeddings`` sends by default). Whether the target takes them is the engine's call."""
+    rows = raw if all(isinstance(t, list) for t in raw) else [raw]
+    for i, row in enumerate(rows):
+        where = f"input[{i}]" if rows is raw else "input"
+        if not isinstance(row, list) or not row:
+            raise bad(where, "expected a non-empty array of token ids")
+        if not all(_is_token(t) for t in row):
+            raise bad(where, f"token ids must be integers from 0 to {MAX_TOKEN_ID}")
+    return rows
+
+
+def _is_token(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TOKEN_ID
+
+
 def parse_image_request(body: dict[str, Any]) -> ImageRequest:
+    """Translate an ``/v1/images/generations`` body. ``model`` may be left out (OpenAI's API
+    has a default too): the request's model is then empty and the route uses the server's
+    ``image_model``."""
+    check_fields(body, IMAGE_FIELDS, IMAGE_IGNORED)
+    get_str(body, "user", "")
+    if get_bool(body, "stream", ""):
+        raise bad("stream", "streamed image generation is not available through the gateway; drop 'stream'")
     prompt = get_str(body, "prompt", "", required=True)
     if not prompt.strip():
         raise bad("prompt", "must not be empty")
@@ -359,7 +414,7 @@ def parse_image_request(body: dict[str, Any]) -> ImageRequest:
     if fmt not in (None, "url", "b64_json"):
         raise bad("response_format", f"expected 'url' or 'b64_json', got {fmt!r}")
     return ImageRequest(
-        model=get_model(body),
+        model=get_model(body) if body.get("model") is not None else "",
         prompt=prompt,
         n=get_int(body, "n", "", minimum=1, maximum=10) or 1,
         size=get_str(body, "size", ""),

@@ -128,11 +128,13 @@ class HotRoute(NamedTuple):
     label: str
 
 
-def endpoint(flavor: Flavor, *, api: str | None = None) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+def endpoint(flavor: Flavor, *, api: str | None = None,
+             versioned: bool = False) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
     """Make ``handler(request, state)`` a Starlette route with the server's one error boundary.
 
     ``flavor`` picks the error shape (OpenAI or Anthropic); ``api`` is the metrics label
-    (default: the flavor)."""
+    (default: the flavor). ``versioned``: a route both SDKs call (``/v1/models``) answers
+    errors in Anthropic's shape to a client that sends ``anthropic-version``."""
 
     def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         label = api or flavor
@@ -144,7 +146,8 @@ def endpoint(flavor: Flavor, *, api: str | None = None) -> Callable[[Handler], C
             try:
                 return await handler(request, st)
             except Exception as exc:  # noqa: BLE001 - the boundary: known errors keep their status, others are 500s
-                return st.fail(request, exc, flavor)
+                versioned_client = versioned and wants_anthropic(request)
+                return st.fail(request, exc, "anthropic" if versioned_client else flavor)
 
         route.hot = HotRoute(handler, flavor, label)  # type: ignore[attr-defined]
         return route
@@ -158,6 +161,11 @@ AFTER_RESPONSE_JOBS = "cloverleaf.after_response_jobs"
 #: Scope key of the metrics a hot route leaves for :class:`~.fast_path.Dispatcher` to record
 #: after the response is sent (off the client's critical path).
 AFTER_RESPONSE = "cloverleaf.after_response"
+
+
+def wants_anthropic(request: Request) -> bool:
+    """A client of Anthropic's API (its SDK always sends ``anthropic-version``)."""
+    return "anthropic-version" in request.headers
 
 
 def _elapsed(scope: MutableMapping[str, Any]) -> float:

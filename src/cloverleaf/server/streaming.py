@@ -127,14 +127,17 @@ class EventStream(Response):
         encoder, events = self._encoder, self._events
         status, code, provider, cost = 200, None, "-", None
         try:
-            out = encoder.start()
+            # the head (events up to the first output) is encoded before the start event is
+            # written, so usage the upstream reported before its first token (Anthropic's own
+            # message_start) is in the start event (Anthropic's message_start.usage)
+            out = b""
             for ev in self._head:
                 if ev.type == "done" and ev.response is not None:
                     provider, cost = ev.response.provider, ev.response.cost
                 chunk = encoder.encode(ev)
                 if chunk:
                     out += chunk
-            await send({"type": BODY, "body": out, "more_body": True})
+            await send({"type": BODY, "body": encoder.start() + out, "more_body": True})
             async for ev in events:
                 if ev.type == "done" and ev.response is not None:
                     provider, cost = ev.response.provider, ev.response.cost

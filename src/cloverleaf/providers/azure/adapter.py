@@ -41,7 +41,7 @@ class AzureOpenAIAdapter(OpenAIAdapter):
         text=True, tools=True, structured=True, streaming=True, stream_tools=True, stream_structured=True,
         embeddings=True, image_input=True, url_image_input=True, reasoning=True,
     )
-    default_dialect: ClassVar[Dialect] = Dialect(embedding_base64=True)
+    default_dialect: ClassVar[Dialect] = Dialect(embedding_base64=True, embedding_token_ids=True)
 
     def endpoint(self, cfg: ProviderConfig, path: str, model: str) -> str:
         base = (cfg.base_url or self.spec.base_url).rstrip("/")

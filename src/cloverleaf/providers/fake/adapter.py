@@ -73,7 +73,7 @@ class FakeAdapter(OpenAIAdapter):
     default_capabilities: ClassVar[Capabilities] = ALL
 
     def dialect(self, cfg: ProviderConfig | None = None) -> Dialect:
-        base = Dialect(pdf_url=True)  # PDFs by URL too: the fake never fetches anything
+        base = Dialect(pdf_url=True, embedding_token_ids=True)  # PDFs by URL too: the fake never fetches anything
         return base.with_extra(cfg.extra) if cfg is not None and cfg.extra else base
 
 

@@ -63,7 +63,11 @@ class SchemaError(ValueError):
 def schema_instance(schema: dict[str, Any] | bool, seed: int = 0) -> Any:
     """A value that validates against ``schema`` (deterministic for a given seed)."""
     root = schema if isinstance(schema, dict) else {}
-    return _Generator(root, random.Random(seed)).value(schema, "value", 0)
+    try:
+        return _Generator(root, random.Random(seed)).value(schema, "value", 0)
+    except (AttributeError, KeyError, IndexError, TypeError, ArithmeticError) as exc:
+        # a keyword of the wrong shape ("properties": [...], "minimum": 1e999): not a JSON Schema
+        raise SchemaError(f"invalid JSON Schema ({type(exc).__name__}: {exc})") from None
 
 
 class _Generator:

@@ -57,7 +57,7 @@ if TYPE_CHECKING:
 
 #: Where each built-in row departs from api.openai.com (unlisted rows: the plain dialect).
 DIALECTS: dict[str, Dialect] = {
-    "openai": Dialect(embedding_base64=True),
+    "openai": Dialect(embedding_base64=True, embedding_token_ids=True),
     "openrouter": Dialect(reasoning_param="object", reasoning_echo="reasoning_details"),
     # Mistral puts usage in its finish chunk unasked; its recorded stream request has no stream_options.
     "mistral": Dialect(stream_usage=False),
@@ -228,8 +228,12 @@ class OpenAIAdapter(Adapter):
         return self.make_error(cls, message, resp, model=model, code=info.code or info.type)
 
     # -- embeddings ------------------------------------------------------------------------
+    def takes_token_ids(self, cfg: ProviderConfig) -> bool:
+        return self.dialect(cfg).embedding_token_ids
+
     def build_embed(self, req: EmbeddingRequest, cfg: ProviderConfig) -> HttpRequest:
-        body: dict[str, Any] = {"model": req.model, "input": list(req.inputs)}
+        inputs: list[Any] = list(req.inputs) if req.token_ids is None else [list(ids) for ids in req.token_ids]
+        body: dict[str, Any] = {"model": req.model, "input": inputs}
         if req.dimensions is not None:
             body["dimensions"] = req.dimensions
         if self.dialect(cfg).embedding_base64:

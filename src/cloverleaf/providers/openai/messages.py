@@ -68,6 +68,8 @@ class Dialect:
     pdf_url: bool = False
     #: Request embeddings as base64 float32 (what the OpenAI SDK does; 4x smaller).
     embedding_base64: bool = False
+    #: Embeddings take token-id arrays as ``input`` (OpenAI, Azure; vLLM rows can say so).
+    embedding_token_ids: bool = False
     #: Force the output-token field ("max_tokens" / "max_completion_tokens"); None: by model.
     max_tokens_field: str | None = None
     #: Force the role system prompts are sent with ("system" / "developer" / "user"); None: by model.
@@ -84,7 +86,7 @@ class Dialect:
 
 
 _DIALECT_FIELDS = ("stream_usage", "reasoning_param", "reasoning_echo", "pdf_url", "embedding_base64",
-                   "max_tokens_field", "system_role")
+                   "embedding_token_ids", "max_tokens_field", "system_role")
 
 #: Models whose family takes ``max_completion_tokens`` and only default sampling.
 _REASONING_MODEL = re.compile(r"(^|/)(o1|o3|o4|gpt-5)(?![\w.]*-chat)")
