@@ -271,16 +271,23 @@ class Engine:
                                         hint="use fetch='local' so cloverleaf downloads it and sends the bytes")
 
     def _resolve_attachments(self, req: ChatRequest) -> None:
-        for parts, i, part in _attachments(req):  # loaded bytes too: size cap and type check apply to all
-            from .attachments import resolve
+        found = _attachments(req)  # loaded bytes too: size caps and type checks apply to all
+        if found:
+            from .attachments.request import resolve_all
 
-            parts[i] = resolve(part, policy=self.attachment_policy)
+            for (parts, i, _), resolved in zip(found, resolve_all([f[2] for f in found], self.attachment_policy)):
+                parts[i] = resolved
 
     async def _aresolve_attachments(self, req: ChatRequest) -> None:
-        for parts, i, part in _attachments(req):
-            from .attachments import aresolve
+        """All of the request's attachments at once, under the per-request caps (count, bytes,
+        time; see ``attachments.request``); cancelling the call cancels the downloads."""
+        found = _attachments(req)
+        if found:
+            from .attachments.request import aresolve_all
 
-            parts[i] = await aresolve(part, policy=self.attachment_policy)
+            resolved = await aresolve_all([f[2] for f in found], self.attachment_policy)
+            for (parts, i, _), att in zip(found, resolved):
+                parts[i] = att
 
     @property
     def attachment_policy(self) -> Any:

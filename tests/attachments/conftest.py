@@ -217,6 +217,16 @@ class MediaHandler(BaseHTTPRequestHandler):
         self.wfile.write(rest_at_once)
         self.close_connection = True
 
+    def route_together(self, rest: list[str], query: dict[str, str]) -> None:
+        """A PNG sent only once ``server.barrier`` has as many requests waiting as it counts:
+        answered only to downloads that run at the same time."""
+        try:
+            self.server.barrier.wait(timeout=5)
+        except threading.BrokenBarrierError:
+            self._send(503, b"not concurrent", "text/plain")
+            return
+        self.route_media(["image.png"], {})
+
     def route_gzip(self, rest: list[str], query: dict[str, str]) -> None:
         """A gzip bomb: 50 MB of zeros in about 50 KB, sent compressed whatever was asked for."""
         import gzip
@@ -235,6 +245,7 @@ class MediaServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), MediaHandler)
         self.seen: list[Seen] = []
         self.stopping = threading.Event()
+        self.barrier = threading.Barrier(1)
 
     @property
     def port(self) -> int:

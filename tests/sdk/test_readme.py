@@ -39,3 +39,7 @@ def test_readme_configuration_example_loads(tmp_path: Path) -> None:
     config = parse(settings)
     assert config.routes["smart"].targets[0].model == "anthropic/claude-sonnet-4-5"
     assert config.limits.for_scope("provider", "openai") is not None and config.budgets
+    from cloverleaf.attachments import AttachmentPolicy
+
+    policy = AttachmentPolicy(**settings.attachments)
+    assert policy.max_per_request == 32 and policy.host_allowed("cdn.internal", 8443)

@@ -8,10 +8,12 @@ server uses ``AttachmentPolicy(allow_local_paths=False)``.
 
 Modules: ``sources`` (what a source is), ``sniff`` (what the bytes are), ``addresses``
 (which IPs are private, in every spelling), ``ssrf`` (check and pin a URL), ``fetch`` (the
-guarded download), ``loader`` (the entry points), ``policy`` (the knobs).
+guarded download), ``loader`` (the entry points), ``request`` (all of one request's
+attachments, concurrently, under the per-request caps), ``policy`` (the knobs).
 """
 
 from .loader import aresolve, resolve
 from .policy import AttachmentPolicy
+from .request import aresolve_all, resolve_all
 
-__all__ = ["AttachmentPolicy", "aresolve", "resolve"]
+__all__ = ["AttachmentPolicy", "aresolve", "aresolve_all", "resolve", "resolve_all"]

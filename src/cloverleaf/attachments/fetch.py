@@ -61,13 +61,35 @@ def _timeout(policy: AttachmentPolicy) -> httpx.Timeout:
                          write=policy.connect_timeout, pool=policy.connect_timeout)
 
 
-async def adownload(url: str, policy: AttachmentPolicy) -> Download:
-    """Fetch ``url`` under ``policy``; raises :class:`AttachmentError` on every refusal."""
+class ByteBudget:
+    """The bytes all of one request's attachments may still add up to
+    (``AttachmentPolicy.max_request_bytes``), shared by downloads running at once: each
+    chunk is counted as it arrives, so the request's total is never exceeded by more than
+    one chunk per download in flight."""
+
+    __slots__ = ("limit", "used")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def take(self, size: int, where: str) -> None:
+        self.used += size
+        if self.used > self.limit:
+            raise AttachmentError(
+                f"the request's attachments add up to more than {self.limit} bytes ({where} went past it); "
+                "send fewer or smaller files ([attachments] max_request_bytes)", rule="request-too-large",
+                detail=f"{self.limit} bytes")
+
+
+async def adownload(url: str, policy: AttachmentPolicy, budget: ByteBudget | None = None) -> Download:
+    """Fetch ``url`` under ``policy``; raises :class:`AttachmentError` on every refusal.
+    ``budget``: the request's shared byte budget, charged as the body arrives."""
     import anyio
 
     try:
         with anyio.fail_after(policy.read_timeout):
-            return await _follow(url, policy, _ssl_context(policy))
+            return await _follow(url, policy, _ssl_context(policy), budget)
     except TimeoutError:
         raise AttachmentError(
             f"downloading {redact_url(url)} took longer than the {policy.read_timeout:g}s deadline "
@@ -90,7 +112,8 @@ def download(url: str, policy: AttachmentPolicy) -> Download:
         return pool.submit(anyio.run, adownload, url, policy).result()
 
 
-async def _follow(url: str, policy: AttachmentPolicy, context: ssl.SSLContext) -> Download:
+async def _follow(url: str, policy: AttachmentPolicy, context: ssl.SSLContext,
+                  budget: ByteBudget | None) -> Download:
     current = url
     for _hop in range(policy.max_redirects + 1):
         pinned = await apin(current, policy)
@@ -108,7 +131,7 @@ async def _follow(url: str, policy: AttachmentPolicy, context: ssl.SSLContext) -
                 if response.status_code in _REDIRECT_STATUSES and "location" in response.headers:
                     current = pinned.target.join(response.headers["location"])
                     continue
-                return await _read_body(pinned, response, policy)
+                return await _read_body(pinned, response, policy, budget)
             finally:
                 await response.aclose()
     raise AttachmentError(
@@ -116,7 +139,8 @@ async def _follow(url: str, policy: AttachmentPolicy, context: ssl.SSLContext) -
         rule="too-many-redirects", detail=str(policy.max_redirects))
 
 
-async def _read_body(pinned: Pinned, response: httpx.Response, policy: AttachmentPolicy) -> Download:
+async def _read_body(pinned: Pinned, response: httpx.Response, policy: AttachmentPolicy,
+                     budget: ByteBudget | None) -> Download:
     where = pinned.target.describe()
     if not 200 <= response.status_code < 300:
         raise AttachmentError(f"{where} answered HTTP {response.status_code}; expected the file",
@@ -137,6 +161,8 @@ async def _read_body(pinned: Pinned, response: httpx.Response, policy: Attachmen
             body += chunk
             if len(body) > limit:
                 raise _too_large(where, limit, "the body ran past it")
+            if budget is not None:
+                budget.take(len(chunk), where)
     except httpx.HTTPError as exc:
         raise _transport_error(pinned, exc) from None
     content_type = response.headers.get("content-type")

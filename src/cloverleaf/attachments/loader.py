@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlsplit
 from .._errors import AttachmentError
 from .._types import Attachment, AttachmentKind
 from . import sniff
-from .fetch import adownload, download
+from .fetch import ByteBudget, adownload, download
 from .policy import AttachmentPolicy
 from .sources import Source, classify, decode_base64, file_url_path, parse_data_url, read_file
 from .ssrf import ALLOWED_SCHEMES, parse_http_url
@@ -94,14 +94,19 @@ def resolve(att: SourceLike, *, policy: AttachmentPolicy | None = None, type: st
 
 
 async def aresolve(att: SourceLike, *, policy: AttachmentPolicy | None = None, type: str | None = None,
-                   media_type: str | None = None, fetch: str | None = None) -> Attachment:
-    """:func:`resolve` for async callers (downloads without blocking the event loop)."""
+                   media_type: str | None = None, fetch: str | None = None,
+                   budget: ByteBudget | None = None) -> Attachment:
+    """:func:`resolve` for async callers (downloads without blocking the event loop).
+    ``budget``: a request's shared byte budget, charged while a download arrives."""
     spec = _Spec.of(att, type, media_type, fetch)
     policy = policy or AttachmentPolicy()
     if _needs_download(spec):
-        got = await adownload(str(spec.source.value), policy)
+        got = await adownload(str(spec.source.value), policy, budget)  # charged as it arrives
         return _settle(spec, got.data, name=got.filename, keep_source=True)
-    return _resolve_offline(spec, policy)
+    resolved = _resolve_offline(spec, policy)
+    if budget is not None and resolved.data is not None:
+        budget.take(len(resolved.data), spec.source.describe())
+    return resolved
 
 
 def _needs_download(spec: _Spec) -> bool:

@@ -3,13 +3,22 @@
 The defaults are the safe ones for a library: 20 MB per attachment, no private address
 reachable, local files allowed (the SDK's user owns the disk). The server builds its policy
 with ``allow_local_paths=False`` because there the "user" is a remote client.
+
+Per request, across all of one request's attachments: at most ``max_per_request`` (32) of
+them, ``max_request_bytes`` (32 MB, what the strictest provider takes in one request) in
+all, and ``request_timeout`` (30 s) for all of them, downloads running at once. Without
+these, one small request naming many URLs makes the server download far more than it
+received (amplification) and hold the request for the sum of the downloads.
+
+``allow_hosts`` entries are ``host`` (any port) or ``host:port`` / ``[v6-address]:port``
+(that port only).
 """
 
 from __future__ import annotations
 
 import ssl
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .._errors import ConfigError
 from .addresses import parse_networks
@@ -38,10 +47,20 @@ class AttachmentPolicy:
     #: TLS verification for downloads: True (system/certifi roots), or an ``ssl.SSLContext``
     #: holding a private CA. Verification is never skipped silently.
     verify: bool | ssl.SSLContext = True
+    #: Most attachments one request may carry (any source).
+    max_per_request: int = 32
+    #: Most bytes, decoded, all of one request's attachments may add up to.
+    max_request_bytes: int = 32 * 1024 * 1024
+    #: Deadline for resolving all of one request's attachments (downloads run concurrently).
+    request_timeout: float = 30.0
+    #: ``allow_hosts`` parsed: (lowercase name, port or None for any port)
+    _hosts: tuple[tuple[str, int | None], ...] = field(init=False, repr=False, compare=False, default=())
 
     def __post_init__(self) -> None:
-        if self.max_bytes <= 0:
-            raise ConfigError("AttachmentPolicy.max_bytes must be positive")
+        for name in ("max_bytes", "max_per_request", "max_request_bytes", "request_timeout"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ConfigError(f"AttachmentPolicy.{name} must be a positive number, not {value!r}")
         if self.max_redirects < 0:
             raise ConfigError("AttachmentPolicy.max_redirects must be zero or more")
         if isinstance(self.allow_hosts, str) or isinstance(self.allow_networks, str):
@@ -50,8 +69,36 @@ class AttachmentPolicy:
             parse_networks(self.allow_networks)
         except ValueError as exc:
             raise ConfigError(f"AttachmentPolicy.allow_networks: {exc}") from None
+        self._hosts = tuple(_host_entry(entry) for entry in self.allow_hosts)
 
-    def host_allowed(self, host: str) -> bool:
-        name = host.lower().rstrip(".")
-        return any(name == h.lower().rstrip(".") for h in self.allow_hosts)
+    def host_allowed(self, host: str, port: int | None = None) -> bool:
+        """Whether ``host`` (on ``port``) is named in ``allow_hosts``; an entry with a port
+        allows that port only."""
+        name = host.lower().rstrip(".").strip("[]")
+        return any(name == h and (p is None or p == port) for h, p in self._hosts)
+
+
+def _host_entry(entry: str) -> tuple[str, int | None]:
+    """``"cdn.test"``, ``"cdn.test:8443"``, ``"[::1]:8080"`` or ``"::1"`` -> (name, port)."""
+    text = str(entry).strip()
+    port_text = None
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if rest:
+            if not rest.startswith(":"):
+                raise ConfigError(f"AttachmentPolicy.allow_hosts: cannot read {entry!r}; use [address]:port")
+            port_text = rest[1:]
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+    else:
+        host = text
+    port = None
+    if port_text is not None:
+        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise ConfigError(f"AttachmentPolicy.allow_hosts: {entry!r} has no valid port (1-65535)")
+        port = int(port_text)
+    host = host.lower().rstrip(".")
+    if not host:
+        raise ConfigError(f"AttachmentPolicy.allow_hosts: {entry!r} names no host")
+    return host, port
 

@@ -162,7 +162,7 @@ class Pinned:
 def precheck(target: HttpTarget, policy: AttachmentPolicy) -> Pinned | None:
     """Check what can be checked without DNS. Returns the pin for an IP literal, None when
     the host name still has to be resolved (then call :func:`check_addresses`)."""
-    allowed_host = policy.host_allowed(target.host)
+    allowed_host = policy.host_allowed(target.host, target.port)
     if target.literal is not None:
         if not allowed_host:
             _refuse_if_disallowed(target, target.literal, policy, resolved=False)
@@ -192,7 +192,7 @@ def check_addresses(target: HttpTarget, addresses: list[str], policy: Attachment
     if not parsed:
         raise AttachmentError(f"could not resolve host {target.host!r} of {target.describe()}",
                               rule="dns", detail=target.host)
-    if not policy.host_allowed(target.host):
+    if not policy.host_allowed(target.host, target.port):
         for address in parsed:
             _refuse_if_disallowed(target, address, policy, resolved=True)
     first = next((a for a in parsed if a.version == 4), parsed[0])
