@@ -29,7 +29,7 @@ async def messages(request: Request, st: ServerState) -> Response:
     if req.stream:
         encoder = MessageStreamEncoder(message_id=new_id("msg_"), model=model)
         return await serve_stream(st, request, "anthropic", model, st.backend.astream(model, req, ctx), encoder, ctx)
-    resp = await st.backend.achat(model, req, ctx)
+    resp = await st.until_disconnect(request, st.backend.achat(model, req, ctx))
     rid = resp.metadata.response_id
     out = aw.message_json(resp, message_id=rid if rid and rid.startswith("msg_") else new_id("msg_"), model=model)
     st.done(request, model, resp.provider, upstream=upstream_ms(resp.metadata), usage=resp.usage, cost=resp.cost,

@@ -36,7 +36,7 @@ async def chat_completions(request: Request, st: ServerState) -> Response:
         encoder = ChatChunkEncoder(response_id=new_id("chatcmpl-"), model=model, created=created,
                                    include_usage=include_usage)
         return await serve_stream(st, request, "openai", model, st.backend.astream(model, req, ctx), encoder, ctx)
-    resp = await st.backend.achat(model, req, ctx)
+    resp = await st.until_disconnect(request, st.backend.achat(model, req, ctx))
     rid = resp.metadata.response_id
     out = ow.chat_completion(resp, response_id=rid if rid and rid.startswith("chatcmpl") else new_id("chatcmpl-"),
                              model=model, created=created)
@@ -50,7 +50,7 @@ async def embeddings(request: Request, st: ServerState) -> Response:
     principal = await st.authenticate(request)
     req, encoding = ow.parse_embedding_request(await st.read_json(request))
     ctx = await st.admit(request, principal, req.model)
-    resp = await st.backend.aembed(req.model, req, ctx)
+    resp = await st.until_disconnect(request, st.backend.aembed(req.model, req, ctx))
     st.done(request, req.model, resp.provider, upstream=upstream_ms(resp.metadata), usage=resp.usage, cost=resp.cost)
     return json_response(ow.embedding_response(resp, model=req.model, encoding=encoding),
                          headers=call_headers(ctx, resp.metadata.target))
@@ -65,7 +65,7 @@ async def images(request: Request, st: ServerState) -> Response:
         if not req.model:
             raise BadRequest("model: required (this server has no default image_model)", param="model")
     ctx = await st.admit(request, principal, req.model)
-    resp = await st.backend.aimage(req.model, req, ctx)
+    resp = await st.until_disconnect(request, st.backend.aimage(req.model, req, ctx))
     st.done(request, req.model, resp.provider, upstream=upstream_ms(resp.metadata), usage=resp.usage, cost=resp.cost)
     return json_response(ow.images_response(resp, created=int(time.time()), want=req.response_format),
                          headers=call_headers(ctx, resp.metadata.target))

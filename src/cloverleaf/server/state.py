@@ -18,12 +18,13 @@ its first event).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -33,7 +34,7 @@ from .auth import Authenticator, Principal
 from .backend import Backend
 from .call_headers import cache_directive, traceparent
 from .deadlines import BodyDeadlines
-from .errors import BadRequest, Flavor, error_body, to_api_error
+from .errors import BadRequest, ClientClosed, Flavor, error_body, to_api_error
 from .http_io import read_json
 from .keys import VirtualKeys
 from .metrics import Metrics
@@ -41,6 +42,7 @@ from .options import ServerOptions
 from .privacy import DATA_CLASS_HEADER, PRIVACY_HEADER, privacy_headers
 from .secrets import SecretBox
 
+T = TypeVar("T")
 JSON = "application/json"
 UNKNOWN = "-"
 MODEL_KEY = "cloverleaf.model"
@@ -91,6 +93,27 @@ class ServerState:
                            after_response=request.scope.get(AFTER_RESPONSE_JOBS),
                            cache=cache_directive(headers), traceparent=traceparent(headers), privacy=privacy,
                            data_class=data_class)
+
+    async def until_disconnect(self, request: Request, work: Awaitable[T]) -> T:
+        """Await ``work`` (the gateway call), cancelling it the moment the client hangs up.
+
+        Call this once the body has been read: from then on ``receive`` has nothing to say but
+        ``http.disconnect``. A watcher waits for that and cancels this task, so the downloads
+        and the upstream call stop at once, and the gateway books the call as cancelled: its
+        reservation is charged, as for a stream cut off, because the provider may bill what it
+        had started. The client, gone, is counted as 499."""
+        task = asyncio.current_task()
+        assert task is not None
+        watcher = asyncio.ensure_future(_cancel_on_disconnect(request.receive, task))
+        try:
+            return await work
+        except asyncio.CancelledError:
+            if watcher.done() and not watcher.cancelled() and watcher.result():
+                task.uncancel()
+                raise ClientClosed("the client closed the connection before the answer was ready") from None
+            raise
+        finally:
+            watcher.cancel()
 
     def fail(self, request: Request, exc: BaseException, flavor: Flavor) -> Response:
         err = to_api_error(exc)
@@ -161,6 +184,13 @@ AFTER_RESPONSE_JOBS = "cloverleaf.after_response_jobs"
 #: Scope key of the metrics a hot route leaves for :class:`~.fast_path.Dispatcher` to record
 #: after the response is sent (off the client's critical path).
 AFTER_RESPONSE = "cloverleaf.after_response"
+
+
+async def _cancel_on_disconnect(receive: Callable[[], Awaitable[Any]], task: asyncio.Task[Any]) -> bool:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    task.cancel()
+    return True
 
 
 def wants_anthropic(request: Request) -> bool:

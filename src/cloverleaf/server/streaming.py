@@ -79,7 +79,7 @@ async def serve_stream(st: ServerState, request: Request, flavor: Flavor, model:
     t0 = scope.get("cloverleaf.t0") or time.perf_counter()
     waited = time.perf_counter()
     try:
-        head = await open_stream(events)
+        head = await st.until_disconnect(request, open_stream(events))  # up to the first token
     except BaseException:
         await _close(events)
         raise
