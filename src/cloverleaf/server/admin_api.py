@@ -31,7 +31,7 @@ from starlette.routing import Route
 
 from ..providers.registry import provider_names
 from .errors import ApiError, BadRequest, NotFound
-from .fields import bad, get_bool, get_dict, get_int, get_list, get_number, get_str
+from .fields import bad, check_fields, get_bool, get_dict, get_int, get_list, get_number, get_str
 from .http_io import json_response
 from .keys import VirtualKeys, public_view
 from .state import Handler, ServerState, endpoint
@@ -73,7 +73,14 @@ def _entry_view(row: Any, source: str = "admin") -> dict[str, Any]:
     }
 
 
+ENTRY_FIELDS = frozenset({"name", *_ENTRY_TEXT, *_ENTRY_NUMBERS, "context_window", "data_retention_days",
+                          "is_public", "additional_config", "api_key"})
+KEY_FIELDS = frozenset({"name", "allowed_models", "budget", "budget_period", "rpm", "tpm", "expires_at",
+                        "expires_in_seconds", "expires_in_days", "metadata"})
+
+
 def _entry_fields(body: dict[str, Any], *, partial: bool) -> dict[str, Any]:
+    check_fields(body, ENTRY_FIELDS, {})
     out: dict[str, Any] = {}
     for name in _ENTRY_TEXT:
         if name in body:
@@ -91,10 +98,9 @@ def _entry_fields(body: dict[str, Any], *, partial: bool) -> dict[str, Any]:
         out["additional_config"] = get_dict(body, "additional_config", "") or {}
     if "api_key" in body:
         out["api_key"] = get_str(body, "api_key", "")
-    if not partial:
-        for required in ("identifier", "provider"):
-            if not out.get(required):
-                raise bad(required, "required string is missing")
+    for required in ("identifier", "provider"):
+        if (not partial or required in out) and not out.get(required):
+            raise bad(required, "required: a non-empty string")
     provider = out.get("provider")
     if provider is not None and provider not in provider_names():
         raise bad("provider", f"unknown provider {provider!r}; known: {', '.join(sorted(provider_names()))}")
@@ -114,6 +120,10 @@ async def _save_entry(st: ServerState, name: str, fields: dict[str, Any], existi
                            kind="overloaded", code="no_encryption_key")
         values["api_key_encrypted"] = st.box.encrypt(api_key) if api_key and st.box else None
     row = ModelEntryRow(**values)
+    key = (api_key or None) if api_key is not ... else ("stored" if values.get("api_key_encrypted") else None)
+    problem = st.backend.unservable(row, key)
+    if problem is not None:
+        raise bad("provider", f"the gateway could not call this entry: {problem}")
     saved = await asyncio.to_thread(st.backend.store.upsert_model_entry, row)
     st.backend.install(saved)
     return saved
@@ -159,8 +169,10 @@ async def get_model(request: Request, st: ServerState) -> Response:
 
 @admin_route
 async def update_model(request: Request, st: ServerState) -> Response:
-    name = request.path_params["name"]
+    name = _name_ok(request.path_params["name"])
     body = await st.read_json(request)
+    if body.get("name") is not None:
+        _name_ok(body["name"])  # the path names the entry; a name in the body must still be one
     existing = await asyncio.to_thread(st.backend.store.get_model_entry, name)
     partial = request.method == "PATCH"
     if partial and existing is None:
@@ -188,6 +200,7 @@ def _keys(st: ServerState) -> VirtualKeys:
 
 
 def _key_fields(body: dict[str, Any], now: float) -> dict[str, Any]:
+    check_fields(body, KEY_FIELDS, {})
     out: dict[str, Any] = {}
     if "name" in body:
         out["name"] = get_str(body, "name", "")
@@ -241,7 +254,10 @@ async def _key_spend(st: ServerState, row: Any) -> float | None:
 
 @admin_route
 async def list_keys(request: Request, st: ServerState) -> Response:
-    include = request.query_params.get("include_revoked", "true").lower() != "false"
+    raw = request.query_params.get("include_revoked", "true")
+    if raw not in ("true", "false"):
+        raise BadRequest("include_revoked: expected 'true' or 'false'", param="include_revoked")
+    include = raw == "true"
     rows = await _keys(st).list(include_revoked=include)
     data = [await _key_view(st, r) for r in rows]
     return json_response({"data": data})

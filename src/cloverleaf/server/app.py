@@ -169,6 +169,14 @@ async def openapi_endpoint(request: Request) -> Response:
     return Response(state_of(request).openapi, media_type="application/json")
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, Route) and route.methods and route.path_regex.match(request.url.path):
+            methods |= route.methods
+    return sorted(methods)
+
+
 def _flavor(request: Request) -> str:
     return "anthropic" if request.url.path.startswith("/v1/messages") else "openai"
 
@@ -178,7 +186,9 @@ async def http_error(request: Request, exc: Exception) -> Response:
     message = {404: f"no route for {request.url.path}", 405: f"method {request.method} is not allowed here"}.get(
         exc.status_code, str(exc.detail))
     kind = "not_found" if exc.status_code == 404 else "invalid_request"
-    err = ApiError(message, status=exc.status_code, kind=kind, code=f"http_{exc.status_code}",
-                   headers=dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:  # every method the path has (Starlette names only its first route's)
+        headers["Allow"] = ", ".join(_allowed_methods(request))
+    err = ApiError(message, status=exc.status_code, kind=kind, code=f"http_{exc.status_code}", headers=headers)
     return Response(error_body(err, _flavor(request)), status_code=err.status,  # type: ignore[arg-type]
                     headers=err.headers or None, media_type="application/json")

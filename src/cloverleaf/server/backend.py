@@ -135,9 +135,15 @@ class Backend:
             return
         try:
             parse_model_id(model, self._known_providers)
-            return
         except ConfigError as exc:
             reason = str(exc)
+        else:
+            try:
+                self.engine.resolve(model)  # cached once it works
+                return
+            except ConfigError as exc:  # the operator has not set this provider up (no key, no base_url)
+                raise NotFound(f"model {model!r} is not available on this gateway: {exc}",
+                               code="model_not_found", param="model") from None
         if self.store is not None:
             row = await asyncio.to_thread(self.store.get_model_entry, model)
             if row is not None:
@@ -159,6 +165,21 @@ class Backend:
         if not out:
             out["fake/echo"] = "fake"
         return list(out.items())
+
+    def unservable(self, row: Any, api_key: str | None) -> str | None:
+        """Why the gateway could not call a model entry as it stands (no key for its provider,
+        a provider that needs a base_url without one...), or None. The admin API refuses such
+        an entry when it is written, rather than every later call answering 503."""
+        probe = f"\x00probe/{id(row)}"
+        self.engine.registry.add(ModelEntry(name=probe, identifier=row.identifier, provider=row.provider,
+                                            base_url=row.base_url, api_key=api_key, api_key_env=row.api_key_env))
+        try:
+            self.engine.resolve(probe)
+        except ConfigError as exc:
+            return str(exc)
+        finally:
+            self.engine.registry.remove(probe)
+        return None
 
     def install(self, row: Any) -> None:
         """Put a stored entry (its provider key decrypted) into the live registry."""

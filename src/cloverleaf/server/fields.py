@@ -203,6 +203,8 @@ def get_model(obj: dict[str, Any]) -> str:
     """The required ``model``: a non-empty name of at most ``MAX_MODEL_CHARS`` characters
     (model names become metric labels and trace fields, so their size is bounded)."""
     model: str = get_str(obj, "model", "", required=True)
+    if not model:
+        raise bad("model", "must not be empty")
     if len(model) > MAX_MODEL_CHARS:
         raise bad("model", f"must be at most {MAX_MODEL_CHARS} characters")
     return model

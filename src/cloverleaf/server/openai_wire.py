@@ -7,9 +7,9 @@ by :class:`~.openai_stream.ChatChunkEncoder`.
 Accepted but ignored (no portable meaning across providers; type-checked, then dropped):
 ``frequency_penalty``, ``presence_penalty``, ``logit_bias``, ``metadata``, ``store``,
 ``service_tier``, ``modalities``, ``prediction``, ``safety_identifier``, ``prompt_cache_key``,
-``prompt_cache_retention``, ``verbosity``, an image part's ``detail``, ``logprobs: false``;
+``prompt_cache_retention``, ``prompt_cache_options``, ``verbosity``, ``moderation``, an image part's ``detail``, ``logprobs: false``;
 on images ``style``, ``background``, ``moderation``, ``output_compression``,
-``output_format``. Any other top-level field is refused with a 400 naming it. Refused with a
+``output_format``, ``partial_images``. Any other top-level field is refused with a 400 naming it. Refused with a
 400 rather than silently dropped, because the client would otherwise read an answer that
 lacks what it asked for: ``n`` > 1, ``logprobs: true`` / ``top_logprobs`` > 0, legacy
 ``functions``, ``audio`` output, ``web_search_options``, non-function tools, file ids.
@@ -31,7 +31,7 @@ from __future__ import annotations
 import base64
 import sys
 from array import array
-from typing import Any
+from typing import Any, Literal
 
 from .. import _jsoncodec as jsoncodec
 from .._types import (
@@ -84,15 +84,18 @@ CHAT_FIELDS = frozenset({
 CHAT_IGNORED = {"frequency_penalty": "number", "presence_penalty": "number", "logit_bias": "object",
                 "metadata": "object", "store": "boolean", "service_tier": "string", "modalities": "array",
                 "prediction": "object", "safety_identifier": "string", "prompt_cache_key": "string",
-                "prompt_cache_retention": "string", "verbosity": "string"}
+                "prompt_cache_retention": "string", "prompt_cache_options": "object", "verbosity": "string",
+                "moderation": "any"}
 CHAT_REFUSED = {"audio": "audio output is not available through the gateway; drop 'audio'",
                 "web_search_options": "web search is a provider-side tool the gateway does not offer; "
                                       "drop 'web_search_options'"}
 EMBEDDING_FIELDS = frozenset({"model", "input", "encoding_format", "dimensions", "user"})
 IMAGE_FIELDS = frozenset({"model", "prompt", "n", "size", "quality", "response_format", "user", "stream"})
 IMAGE_IGNORED = {"style": "string", "background": "string", "moderation": "string", "output_compression": "integer",
-                 "output_format": "string"}
-_EFFORTS = {"minimal", "low", "medium", "high"}
+                 "output_format": "string", "partial_images": "integer"}
+#: OpenAI's reasoning efforts, as the neutral ones (the top two are "as much as there is")
+_EFFORTS: dict[str, Literal["minimal", "low", "medium", "high"]] = {
+    "minimal": "minimal", "low": "low", "medium": "medium", "high": "high", "xhigh": "high", "max": "high"}
 _FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_calls", "content_filter": "content_filter"}
 _AUDIO_TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg", "flac": "audio/flac", "ogg": "audio/ogg",
                 "webm": "audio/webm", "m4a": "audio/mp4", "aac": "audio/aac", "pcm16": "audio/pcm"}
@@ -345,13 +348,16 @@ def _reasoning(body: dict[str, Any]) -> ReasoningConfig | None:
     effort = get_str(body, "reasoning_effort", "")
     thinking = get_dict(body, "thinking", "")
     budget = None
-    if thinking is not None and thinking.get("type", "enabled") == "enabled":
+    kind = get_str(thinking, "type", "thinking") if thinking is not None else None
+    if kind not in (None, "enabled", "disabled"):
+        raise bad("thinking.type", f"expected 'enabled' or 'disabled', got {kind!r}")
+    if thinking is not None and kind in (None, "enabled"):
         budget = get_int(thinking, "budget_tokens", "thinking", minimum=1, maximum=MAX_TOKENS)
     if effort is None or effort == "none":
         return ReasoningConfig(budget_tokens=budget) if budget else None
     if effort not in _EFFORTS:
-        raise bad("reasoning_effort", f"expected one of none, {', '.join(sorted(_EFFORTS))}; got {effort!r}")
-    return ReasoningConfig(effort=effort, budget_tokens=budget)
+        raise bad("reasoning_effort", f"expected one of none, {', '.join(_EFFORTS)}; got {effort!r}")
+    return ReasoningConfig(effort=_EFFORTS[effort], budget_tokens=budget)
 
 
 def parse_embedding_request(body: dict[str, Any]) -> tuple[EmbeddingRequest, str]:
@@ -386,16 +392,20 @@ def _token_ids(raw: list[Any]) -> list[list[int]]:
     """``input`` as token ids: one array of integers, or an array of them (what LangChain's
     ``OpenAIEmbeddings`` sends by default). Whether the target takes them is the engine's call."""
     rows = raw if all(isinstance(t, list) for t in raw) else [raw]
+    out = []
     for i, row in enumerate(rows):
         where = f"input[{i}]" if rows is raw else "input"
         if not isinstance(row, list) or not row:
             raise bad(where, "expected a non-empty array of token ids")
         if not all(_is_token(t) for t in row):
             raise bad(where, f"token ids must be integers from 0 to {MAX_TOKEN_ID}")
-    return rows
+        out.append([int(t) for t in row])  # 7.0 is an integer to JSON
+    return out
 
 
 def _is_token(value: Any) -> bool:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TOKEN_ID
 
 

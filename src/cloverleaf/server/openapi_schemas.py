@@ -1,0 +1,299 @@
+"""The request schemas of the server's OpenAPI document, as strict as the parsers.
+
+Every field the parsers (``openai_wire``, ``anthropic_wire``, ``admin_api``) check is here
+with the same bounds, and the top-level objects are closed (``additionalProperties: false``)
+with the fields documented as ignored listed, so that a schema-valid request is one the
+server accepts and a schema-violating one is one it refuses: schemathesis ``--checks all``
+holds the server to that in the test suite. The few rules JSON Schema cannot say here are
+listed in ``DEVIATIONS`` (and in the document's description).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..providers.registry import provider_names
+from .anthropic_wire import MESSAGES_IGNORED
+from .openai_wire import CHAT_IGNORED, IMAGE_IGNORED
+
+STR: dict[str, Any] = {"type": "string"}
+INT: dict[str, Any] = {"type": "integer"}
+NUM: dict[str, Any] = {"type": "number"}
+BOOL: dict[str, Any] = {"type": "boolean"}
+OBJ: dict[str, Any] = {"type": "object"}
+#: a name the parsers require to hold something besides spaces (tool names, call ids)
+NAME: dict[str, Any] = {"type": "string", "pattern": r"\S"}
+MODEL: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 256, "examples": ["fake/echo"]}
+TOKENS: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
+_JSON_TYPES = {"string": STR, "number": NUM, "integer": INT, "boolean": BOOL, "object": OBJ,
+               "array": {"type": "array"}, "any": {}}
+
+
+def obj(props: dict[str, Any], required: tuple[str, ...] = (), *, closed: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": "object", "properties": props}
+    if required:
+        out["required"] = list(required)
+    if closed:
+        out["additionalProperties"] = False
+    return out
+
+
+def arr(items: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"type": "array", "items": items, **extra}
+
+
+def nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def ignored(fields: dict[str, str]) -> dict[str, Any]:
+    """Fields accepted, type-checked and dropped, as their schemas (null allowed)."""
+    return {name: nullable(_JSON_TYPES[kind]) if kind != "any" else {} for name, kind in fields.items()}
+
+
+# --------------------------------------------------------------------------- OpenAI
+
+_TEXT_PART = obj({"type": {"const": "text"}, "text": STR}, ("type", "text"))
+#: what the parsers take as an attachment URL (anything else is a local path or file:// URL, refused)
+URL = {"type": "string", "pattern": "^([dD][aA][tT][aA]:|[hH][tT][tT][pP][sS]?://)"}
+_IMAGE_PART = obj({"type": {"const": "image_url"}, "image_url": obj({"url": URL}, ("url",))}, ("type", "image_url"))
+_AUDIO_PART = obj({"type": {"const": "input_audio"},
+                   "input_audio": obj({"data": STR, "format": STR}, ("data", "format"))}, ("type", "input_audio"))
+_FILE_PART = obj({"type": {"const": "file"}, "file": obj({"file_data": STR, "filename": nullable(STR)},
+                                                         ("file_data",))}, ("type", "file"))
+_TEXT_CONTENT = {"anyOf": [STR, arr(_TEXT_PART)]}
+_USER_CONTENT = {"anyOf": [STR, arr({"anyOf": [_TEXT_PART, _IMAGE_PART, _AUDIO_PART, _FILE_PART]})]}
+_TOOL_CALL = obj({"id": NAME, "function": obj({"name": NAME, "arguments": STR}, ("name",))}, ("id", "function"))
+_CHAT_MESSAGE = {"anyOf": [
+    obj({"role": {"enum": ["system", "developer"]}, "content": _TEXT_CONTENT, "name": nullable(STR)},
+        ("role", "content")),
+    obj({"role": {"const": "user"}, "content": _USER_CONTENT, "name": nullable(STR)}, ("role", "content")),
+    obj({"role": {"const": "assistant"}, "content": nullable(_TEXT_CONTENT), "tool_calls": nullable(arr(_TOOL_CALL)),
+         "reasoning_content": nullable(STR), "name": nullable(STR)}, ("role",)),
+    obj({"role": {"const": "tool"}, "content": _TEXT_CONTENT, "tool_call_id": NAME}, ("role", "content", "tool_call_id")),
+    obj({"role": {"const": "function"}, "content": _TEXT_CONTENT, "name": NAME}, ("role", "content", "name")),
+]}
+_FUNCTION_TOOL = obj({"type": {"const": "function"},
+                      "function": obj({"name": NAME, "description": nullable(STR), "parameters": OBJ,
+                                       "strict": nullable(BOOL)}, ("name",))}, ("function",))
+
+CHAT_REQUEST = obj({
+    "model": MODEL,
+    "messages": arr(_CHAT_MESSAGE, minItems=1),
+    "tools": nullable(arr(_FUNCTION_TOOL)),
+    "tool_choice": {"anyOf": [{"enum": ["auto", "none", "required"]}, {"type": "null"},
+                              obj({"type": {"const": "function"}, "function": obj({"name": NAME}, ("name",))},
+                                  ("type", "function"))]},
+    "response_format": {"anyOf": [
+        {"type": "null"},
+        obj({"type": {"enum": ["text", "json_object"]}}, ("type",)),
+        obj({"type": {"const": "json_schema"},
+             "json_schema": obj({"name": nullable(STR), "schema": OBJ, "strict": nullable(BOOL)})},
+            ("type", "json_schema")),
+    ]},
+    "temperature": nullable({"type": "number", "minimum": 0, "maximum": 2}),
+    "top_p": nullable({"type": "number", "minimum": 0, "maximum": 1}),
+    "max_tokens": nullable(TOKENS),
+    "max_completion_tokens": nullable(TOKENS),
+    "stop": {"anyOf": [STR, arr(STR), {"type": "null"}]},
+    "seed": nullable({"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1}),
+    "n": nullable({"type": "integer", "minimum": 1, "maximum": 1}),
+    "logprobs": {"enum": [False, None]},
+    "top_logprobs": {"enum": [0, None]},
+    "stream": nullable(BOOL),
+    "stream_options": nullable(obj({"include_usage": nullable(BOOL)})),
+    "reasoning_effort": nullable({"enum": ["none", "minimal", "low", "medium", "high", "xhigh", "max"]}),
+    "thinking": nullable(obj({"type": nullable({"enum": ["enabled", "disabled"]}), "budget_tokens": nullable(TOKENS)})),
+    "parallel_tool_calls": nullable(BOOL),
+    "user": nullable(STR),
+    **ignored(CHAT_IGNORED),
+}, ("model", "messages"), closed=True)
+
+EMBEDDING_REQUEST = obj({
+    "model": MODEL,
+    "input": {"anyOf": [{"type": "string", "minLength": 1}, arr({"type": "string", "minLength": 1}, minItems=1),
+                        arr({"type": "integer", "minimum": 0, "maximum": 2**31 - 1}, minItems=1),
+                        arr(arr({"type": "integer", "minimum": 0, "maximum": 2**31 - 1}, minItems=1), minItems=1)]},
+    "encoding_format": nullable({"enum": ["float", "base64"]}),
+    "dimensions": nullable({"type": "integer", "minimum": 1, "maximum": 65536}),
+    "user": nullable(STR),
+}, ("model", "input"), closed=True)
+
+IMAGE_REQUEST = obj({
+    "model": nullable(MODEL), "prompt": {"type": "string", "pattern": r"\S"},
+    "n": nullable({"type": "integer", "minimum": 1, "maximum": 10}), "size": nullable(STR),
+    "quality": nullable(STR), "response_format": nullable({"enum": ["url", "b64_json"]}), "user": nullable(STR),
+    "stream": {"enum": [False, None]}, **ignored(IMAGE_IGNORED),
+}, ("prompt",), closed=True)
+
+# --------------------------------------------------------------------------- Anthropic
+
+_A_SOURCE = {"anyOf": [obj({"type": {"const": "base64"}, "media_type": STR, "data": STR},
+                           ("type", "media_type", "data")),
+                       obj({"type": {"const": "url"}, "url": URL}, ("type", "url"))]}
+_A_TEXT = obj({"type": {"const": "text"}, "text": STR}, ("type", "text"))
+_A_BLOCK = {"anyOf": [
+    _A_TEXT,
+    obj({"type": {"const": "image"}, "source": _A_SOURCE}, ("type", "source")),
+    obj({"type": {"const": "document"}, "source": _A_SOURCE}, ("type", "source")),
+    obj({"type": {"const": "tool_result"}, "tool_use_id": NAME,
+         "content": {"anyOf": [STR, arr(_A_TEXT), {"type": "null"}]}, "is_error": nullable(BOOL)},
+        ("type", "tool_use_id")),
+]}
+_A_ASSISTANT_BLOCK = {"anyOf": [
+    _A_TEXT,
+    obj({"type": {"const": "tool_use"}, "id": NAME, "name": NAME, "input": OBJ}, ("type", "id", "name")),
+    obj({"type": {"const": "thinking"}, "thinking": nullable(STR), "signature": nullable(STR)}, ("type",)),
+    obj({"type": {"const": "redacted_thinking"}, "data": STR}, ("type", "data")),
+]}
+_A_FORMAT = obj({"type": {"const": "json_schema"}, "schema": OBJ}, ("type", "schema"))
+MESSAGES_REQUEST = obj({
+    "model": MODEL,
+    "max_tokens": TOKENS,
+    "messages": arr({"anyOf": [
+        obj({"role": {"const": "user"}, "content": {"anyOf": [STR, arr(_A_BLOCK)]}}, ("role", "content")),
+        obj({"role": {"const": "assistant"}, "content": {"anyOf": [STR, arr(_A_ASSISTANT_BLOCK)]}},
+            ("role", "content")),
+    ]}, minItems=1),
+    "system": {"anyOf": [STR, arr(_A_TEXT), {"type": "null"}]},
+    "tools": nullable(arr(obj({"name": NAME, "description": nullable(STR), "input_schema": OBJ,
+                               "type": {"enum": ["custom", None]}}, ("name", "input_schema")))),
+    "tool_choice": nullable(obj({"type": {"enum": ["auto", "any", "tool", "none"]}, "name": NAME,
+                                 "disable_parallel_tool_use": nullable(BOOL)}, ("type",))),
+    "output_config": nullable(obj({"format": nullable(_A_FORMAT),
+                                   "effort": nullable({"enum": ["low", "medium", "high", "xhigh", "max"]})})),
+    "output_format": nullable(_A_FORMAT),
+    "thinking": {"anyOf": [
+        {"type": "null"},
+        obj({"type": {"const": "enabled"}, "budget_tokens": TOKENS}, ("type", "budget_tokens")),
+        obj({"type": {"enum": ["disabled", "adaptive"]}}, ("type",)),
+    ]},
+    "temperature": nullable({"type": "number", "minimum": 0, "maximum": 1}),
+    "top_p": nullable({"type": "number", "minimum": 0, "maximum": 1}),
+    "stop_sequences": nullable(arr(STR)),
+    "stream": nullable(BOOL),
+    "metadata": nullable(obj({"user_id": nullable(STR)})),
+    **ignored(MESSAGES_IGNORED),
+}, ("model", "max_tokens", "messages"), closed=True)
+COUNT_TOKENS_REQUEST = {**MESSAGES_REQUEST, "required": ["model", "messages"]}
+
+# --------------------------------------------------------------------------- OpenAI Responses
+# (the Responses routes' own schema, as their module wrote it)
+
+_R_INPUT_PART = {"anyOf": [
+    obj({"type": {"const": "input_text"}, "text": STR}, ("type", "text")),
+    obj({"type": {"const": "input_image"}, "image_url": STR, "detail": {"enum": ["auto", "low", "high"]}},
+        ("type", "image_url")),
+    obj({"type": {"const": "input_file"}, "file_data": STR, "file_url": STR, "filename": STR}, ("type",)),
+]}
+_R_ITEM = {"anyOf": [
+    obj({"type": {"const": "message"}, "role": {"enum": ["user", "system", "developer", "assistant"]},
+         "content": {"anyOf": [STR, arr(OBJ)]}}, ("role", "content")),
+    obj({"type": {"const": "function_call"}, "call_id": STR, "name": STR, "arguments": STR},
+        ("type", "call_id", "name", "arguments")),
+    obj({"type": {"const": "function_call_output"}, "call_id": STR,
+         "output": {"anyOf": [STR, arr(_R_INPUT_PART)]}}, ("type", "call_id", "output")),
+    obj({"type": {"const": "reasoning"}, "id": STR, "summary": arr(obj({"type": STR, "text": STR})),
+         "encrypted_content": STR}, ("type", "summary")),
+]}
+RESPONSES_REQUEST = obj({
+    "model": MODEL,
+    "input": {"anyOf": [{"type": "string", "minLength": 1}, arr(_R_ITEM, minItems=1)]},
+    "instructions": STR,
+    "previous_response_id": STR,
+    "store": BOOL,
+    "stream": BOOL,
+    "tools": arr(obj({"type": STR, "name": STR, "description": STR, "parameters": OBJ, "strict": BOOL}, ("type",))),
+    "tool_choice": {"anyOf": [{"enum": ["auto", "none", "required"]},
+                              obj({"type": {"const": "function"}, "name": STR}, ("type", "name"))]},
+    "parallel_tool_calls": BOOL,
+    "text": obj({"format": {"anyOf": [
+        obj({"type": {"enum": ["text", "json_object"]}}, ("type",)),
+        obj({"type": {"const": "json_schema"}, "name": STR, "schema": OBJ, "strict": BOOL}, ("type", "schema")),
+    ]}}),
+    "reasoning": obj({"effort": {"enum": ["none", "minimal", "low", "medium", "high"]},
+                      "summary": {"enum": ["auto", "concise", "detailed"]}}),
+    "max_output_tokens": {"type": "integer", "minimum": 1},
+    "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+    "top_p": {"type": "number", "minimum": 0, "maximum": 1},
+    "metadata": {"type": "object", "additionalProperties": {"type": "string", "maxLength": 512}, "maxProperties": 16},
+    "user": STR,
+}, ("model", "input"))
+
+# --------------------------------------------------------------------------- admin
+
+_BIG = 1_000_000_000
+_FAR = 10_000 * 365 * 86400.0
+_PRICE = nullable({"type": "number", "minimum": 0, "maximum": 1e9})
+MODEL_ENTRY = obj({
+    "name": {"type": "string", "pattern": r"\S", "maxLength": 200},
+    "identifier": {"type": "string", "minLength": 1}, "provider": {"enum": sorted(provider_names())},
+    "base_url": nullable(STR), "api_key": nullable({"type": "string", "writeOnly": True}),
+    "api_key_env": nullable(STR), "is_public": nullable(BOOL),
+    "input_cost_per_1k": _PRICE, "output_cost_per_1k": _PRICE, "cached_input_cost_per_1k": _PRICE,
+    "context_window": nullable({"type": "integer", "minimum": 1, "maximum": _BIG}),
+    "additional_config": nullable(OBJ),
+    "data_retention_days": nullable({"type": "integer", "minimum": 0, "maximum": 1_000_000}),
+}, closed=True)
+VIRTUAL_KEY = obj({
+    "name": nullable(STR), "allowed_models": nullable(arr({"type": "string", "minLength": 1})),
+    "budget": nullable({"type": "number", "minimum": 0, "maximum": 1e12}),
+    "budget_period": {"enum": ["day", "month", "total", None]},
+    "rpm": nullable({"type": "integer", "minimum": 1, "maximum": _BIG}),
+    "tpm": nullable({"type": "integer", "minimum": 1, "maximum": _BIG}),
+    "expires_at": nullable({"type": "number", "minimum": 0, "maximum": _FAR}),
+    "expires_in_seconds": nullable({"type": "number", "minimum": 0, "maximum": _FAR}),
+    "expires_in_days": nullable({"type": "number", "minimum": 0, "maximum": _FAR / 86400.0}),
+    "metadata": nullable(OBJ),
+}, closed=True)
+TRACE_CREATE = obj({"id": nullable({"type": "string", "pattern": "^[!-~]{1,64}$"}), "metadata": nullable(OBJ)},
+                   closed=True)
+
+_OPENAI_OPERATIONS = ["POST /chat/completions", "POST /embeddings", "POST /images/generations", "GET /models",
+                      "GET /models/{model}"]
+#: What the document cannot express, each with its reason (also in ``info.description``).
+#: The schemathesis test accepts a finding only when it matches one of these: the
+#: operation, the check, and the ``param`` the server's 400 names.
+DEVIATIONS: list[dict[str, Any]] = [
+    {"operations": ["POST /v1/chat/completions", "POST /v1/messages", "POST /v1/messages/count_tokens"],
+     "check": "positive_data_acceptance", "param": r"tool_choice(\..*)?",
+     "reason": "a tool_choice that forces a tool ('required', 'any', or a named tool) needs tools, and a named "
+               "tool must be one of them: a rule across two fields"},
+    {"operations": ["POST /admin/models", "PUT /admin/models/{name}", "PATCH /admin/models/{name}"],
+     "check": "positive_data_acceptance", "param": "provider",
+     "reason": "a model entry must be one the gateway can call: a key for its provider (api_key, api_key_env "
+               "or the provider's usual variable set on the server) and a base_url where the provider needs one"},
+    {"operations": ["POST /v1/chat/completions"], "check": "positive_data_acceptance",
+     "param": r"messages\[\d+\]\.tool_calls\[\d+\]\.function\.arguments",
+     "reason": "a tool call's arguments are a string that must hold a JSON object"},
+    {"operations": ["POST /v1/chat/completions", "POST /v1/messages"], "check": "positive_data_acceptance",
+     "code": "attachment_",
+     "reason": "an attachment must be a real image, PDF or audio file (read from its bytes) at a URL the server "
+               "may fetch (public addresses only; the test server resolves no host name)"},
+    {"operations": ["POST /v1/chat/completions", "POST /v1/messages", "POST /v1/embeddings",
+                    "POST /v1/images/generations"], "check": "positive_data_acceptance", "upstream": True,
+     "reason": "the provider refused the request (its own 400: e.g. a tool's parameters or a response schema "
+               "that is no JSON Schema it accepts); the gateway passes such schemas on unchanged"},
+    # -- against OpenAI's published document (its operation names, paths under /v1)
+    {"spec": "openai", "operations": _OPENAI_OPERATIONS, "check": "status_code_conformance", "status": "4",
+     "reason": "OpenAI's document declares only the 200 (and 429) answers of these operations; the gateway's "
+               "other client errors (400, 401, 404, 415...) come in OpenAI's error shape, as OpenAI's API sends "
+               "them, but are not declared there"},
+    {"spec": "openai", "operations": ["POST /chat/completions"], "check": "positive_data_acceptance",
+     "param": r"n|logprobs|top_logprobs|functions|function_call|audio|web_search_options|tools\[\d+\]\.type"
+              r"|messages\[\d+\]\.content\[\d+\]\.(type|file\.file_id)",
+     "reason": "what the gateway refuses rather than silently drop (see the chat request above): several choices "
+               "(n > 1), log probabilities, legacy functions, audio output, web search, tools other than "
+               "functions, file ids and content parts it cannot pass to every provider"},
+    {"spec": "openai", "operations": ["POST /chat/completions"], "check": "positive_data_acceptance",
+     "param": r"tool_choice(\..*)?|messages\[\d+\]\.tool_calls\[\d+\]\.function\.arguments",
+     "reason": "as for the server's own document: a forced tool must be among the tools, and a tool call's "
+               "arguments must hold a JSON object"},
+    {"spec": "openai", "operations": ["POST /chat/completions"], "check": "positive_data_acceptance",
+     "code": "attachment_", "reason": "as for the server's own document: attachments must be real files at "
+                                      "addresses the server may fetch"},
+    {"spec": "openai", "operations": _OPENAI_OPERATIONS, "check": "positive_data_acceptance",
+     "param": r"model|prompt|input(\[\d+\])?",
+     "reason": "an empty model name, prompt or embedding input is refused (OpenAI's document allows the empty "
+               "string there; its API refuses it too)"},
+]
