@@ -277,6 +277,8 @@ def _tools(body: dict[str, Any]) -> list[Tool] | None:
 def _tool_choice(raw: Any) -> tuple[ToolChoice, bool]:
     choice = as_dict(raw, "tool_choice")
     kind = get_str(choice, "type", "tool_choice", required=True)
+    if choice.get("name") is not None:
+        get_name(choice, "name", "tool_choice")  # only 'tool' uses it, but a name must still be one
     disable = bool(get_bool(choice, "disable_parallel_tool_use", "tool_choice"))
     if kind == "auto":
         return ToolChoice("auto"), disable

@@ -34,14 +34,19 @@ _SHAPES: dict[str, tuple[type, ...]] = {"string": (str,), "number": (int, float)
                                         "boolean": (bool,), "object": (dict,), "array": (list,), "any": (object,)}
 
 
-def check_fields(body: dict[str, Any], known: frozenset[str], ignored: dict[str, str],
+#: an ignored field's shape: a JSON type name, ``(type, minimum, maximum)``, or a tuple of allowed values
+Shape = str | tuple[Any, ...]
+
+
+def check_fields(body: dict[str, Any], known: frozenset[str], ignored: dict[str, Shape],
                  refused: dict[str, str] | None = None, where: str = "") -> None:
     """Refuse top-level fields the server neither reads nor documents as ignored.
 
-    ``known`` are read by the parser; ``ignored`` (name -> expected JSON type) are accepted,
-    type-checked and dropped (each documented in the wire module's docstring); ``refused``
-    (name -> reason) get that reason. Anything else is a 400 naming the field: a client that
-    sends a field expects it to mean something, and an answer without it would be wrong."""
+    ``known`` are read by the parser; ``ignored`` (name -> :data:`Shape`) are accepted,
+    checked as the API itself would and dropped (each documented in the wire module's
+    docstring); ``refused`` (name -> reason) get that reason. Anything else is a 400
+    ``unknown_field`` naming the field: a client that sends a field expects it to mean
+    something, and an answer without it would be wrong. ``null`` is taken as absent."""
     extra = body.keys() - known
     if not extra:
         return
@@ -53,11 +58,29 @@ def check_fields(body: dict[str, Any], known: frozenset[str], ignored: dict[str,
         if shape is None:
             if name in (refused or ()):
                 continue
-            raise bad(_join(where, name), "unknown field; remove it (the gateway does not pass fields it does not "
+            err = bad(_join(where, name), "unknown field; remove it (the gateway does not pass fields it does not "
                                           "know to providers)")
-        types = _SHAPES[shape]
-        if shape != "any" and value is not None and (not isinstance(value, types) or (isinstance(value, bool) and bool not in types)):
-            raise bad(_join(where, name), f"expected {'an' if shape[0] in 'aeiou' else 'a'} {shape}, got {_kind(value)}")
+            err.code = "unknown_field"
+            raise err
+        if value is not None:
+            _check_shape(value, shape, _join(where, name))
+
+
+def _check_shape(value: Any, shape: Shape, where: str) -> None:
+    if isinstance(shape, tuple) and not (shape and shape[0] in _SHAPES):  # allowed values
+        if isinstance(value, bool) or value not in shape:
+            raise bad(where, f"expected one of {', '.join(map(repr, shape))}, got {value!r}")
+        return
+    kind, low, high = shape if isinstance(shape, tuple) else (shape, None, None)
+    if kind == "any":
+        return
+    types = _SHAPES[kind]
+    if kind == "integer" and isinstance(value, float) and value.is_integer():
+        value = int(value)  # 2.0 is an integer to JSON
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+        raise bad(where, f"expected {'an' if kind[0] in 'aeiou' else 'a'} {kind}, got {_kind(value)}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise bad(where, f"must be from {low} to {high}")
 
 
 def get_str(obj: dict[str, Any], key: str, where: str, *, required: bool = False, default: Any = None) -> Any:

@@ -91,8 +91,11 @@ CHAT_REFUSED = {"audio": "audio output is not available through the gateway; dro
                                       "drop 'web_search_options'"}
 EMBEDDING_FIELDS = frozenset({"model", "input", "encoding_format", "dimensions", "user"})
 IMAGE_FIELDS = frozenset({"model", "prompt", "n", "size", "quality", "response_format", "user", "stream"})
-IMAGE_IGNORED = {"style": "string", "background": "string", "moderation": "string", "output_compression": "integer",
-                 "output_format": "string", "partial_images": "integer"}
+IMAGE_IGNORED: dict[str, Any] = {
+    "style": ("vivid", "natural"), "background": ("transparent", "opaque", "auto"), "moderation": ("low", "auto"),
+    "output_compression": ("integer", 0, 100), "output_format": ("png", "jpeg", "webp"),
+    "partial_images": ("integer", 0, 3)}
+IMAGE_QUALITIES = ("standard", "hd", "low", "medium", "high", "auto")
 #: OpenAI's reasoning efforts, as the neutral ones (the top two are "as much as there is")
 _EFFORTS: dict[str, Literal["minimal", "low", "medium", "high"]] = {
     "minimal": "minimal", "low": "low", "medium": "medium", "high": "high", "xhigh": "high", "max": "high"}
@@ -167,7 +170,9 @@ def _message(raw: Any, where: str) -> Message:
         return Message(Role.ASSISTANT, parts=_assistant_parts(msg, where), name=name)
     if role == "function":  # legacy: a function's result, with no call id to pair it with a call
         fn_name = get_name(msg, "name", where)
-        return Message(Role.USER, f"Result of function {fn_name}: {_text_only(msg.get('content'), f'{where}.content')}")
+        content = msg.get("content")
+        result = "" if content is None else _text_only(content, f"{where}.content")
+        return Message(Role.USER, f"Result of function {fn_name}: {result}")
     if role == "tool":
         call_id = get_name(msg, "tool_call_id", where)
         return Message(Role.TOOL, parts=[ToolResult(call_id, _text_only(msg.get("content"), f"{where}.content"))])
@@ -423,12 +428,15 @@ def parse_image_request(body: dict[str, Any]) -> ImageRequest:
     fmt = get_str(body, "response_format", "")
     if fmt not in (None, "url", "b64_json"):
         raise bad("response_format", f"expected 'url' or 'b64_json', got {fmt!r}")
+    quality = get_str(body, "quality", "")
+    if quality not in (None, *IMAGE_QUALITIES):
+        raise bad("quality", f"expected one of {', '.join(IMAGE_QUALITIES)}, got {quality!r}")
     return ImageRequest(
         model=get_model(body) if body.get("model") is not None else "",
         prompt=prompt,
         n=get_int(body, "n", "", minimum=1, maximum=10) or 1,
         size=get_str(body, "size", ""),
-        quality=get_str(body, "quality", ""),
+        quality=quality,
         response_format=fmt,
     )
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..providers.registry import provider_names
 from .anthropic_wire import MESSAGES_IGNORED
-from .openai_wire import CHAT_IGNORED, IMAGE_IGNORED
+from .openai_wire import CHAT_IGNORED, IMAGE_IGNORED, IMAGE_QUALITIES
 
 STR: dict[str, Any] = {"type": "string"}
 INT: dict[str, Any] = {"type": "integer"}
@@ -46,9 +46,19 @@ def nullable(schema: dict[str, Any]) -> dict[str, Any]:
     return {"anyOf": [schema, {"type": "null"}]}
 
 
-def ignored(fields: dict[str, str]) -> dict[str, Any]:
-    """Fields accepted, type-checked and dropped, as their schemas (null allowed)."""
-    return {name: nullable(_JSON_TYPES[kind]) if kind != "any" else {} for name, kind in fields.items()}
+def ignored(fields: dict[str, Any]) -> dict[str, Any]:
+    """Fields accepted, checked and dropped (see ``fields.check_fields``), as their schemas (null allowed)."""
+    out: dict[str, Any] = {}
+    for name, shape in fields.items():
+        if shape == "any":
+            out[name] = {}
+        elif isinstance(shape, tuple) and shape and shape[0] in _JSON_TYPES:
+            out[name] = nullable({**_JSON_TYPES[shape[0]], "minimum": shape[1], "maximum": shape[2]})
+        elif isinstance(shape, tuple):
+            out[name] = nullable({"enum": list(shape)})
+        else:
+            out[name] = nullable(_JSON_TYPES[shape])
+    return out
 
 
 # --------------------------------------------------------------------------- OpenAI
@@ -71,10 +81,10 @@ _CHAT_MESSAGE = {"anyOf": [
     obj({"role": {"const": "assistant"}, "content": nullable(_TEXT_CONTENT), "tool_calls": nullable(arr(_TOOL_CALL)),
          "reasoning_content": nullable(STR), "name": nullable(STR)}, ("role",)),
     obj({"role": {"const": "tool"}, "content": _TEXT_CONTENT, "tool_call_id": NAME}, ("role", "content", "tool_call_id")),
-    obj({"role": {"const": "function"}, "content": _TEXT_CONTENT, "name": NAME}, ("role", "content", "name")),
+    obj({"role": {"const": "function"}, "content": nullable(_TEXT_CONTENT), "name": NAME}, ("role", "name")),
 ]}
 _FUNCTION_TOOL = obj({"type": {"const": "function"},
-                      "function": obj({"name": NAME, "description": nullable(STR), "parameters": OBJ,
+                      "function": obj({"name": NAME, "description": nullable(STR), "parameters": nullable(OBJ),
                                        "strict": nullable(BOOL)}, ("name",))}, ("function",))
 
 CHAT_REQUEST = obj({
@@ -122,7 +132,7 @@ EMBEDDING_REQUEST = obj({
 IMAGE_REQUEST = obj({
     "model": nullable(MODEL), "prompt": {"type": "string", "pattern": r"\S"},
     "n": nullable({"type": "integer", "minimum": 1, "maximum": 10}), "size": nullable(STR),
-    "quality": nullable(STR), "response_format": nullable({"enum": ["url", "b64_json"]}), "user": nullable(STR),
+    "quality": nullable({"enum": list(IMAGE_QUALITIES)}), "response_format": nullable({"enum": ["url", "b64_json"]}), "user": nullable(STR),
     "stream": {"enum": [False, None]}, **ignored(IMAGE_IGNORED),
 }, ("prompt",), closed=True)
 
@@ -158,7 +168,7 @@ MESSAGES_REQUEST = obj({
     "system": {"anyOf": [STR, arr(_A_TEXT), {"type": "null"}]},
     "tools": nullable(arr(obj({"name": NAME, "description": nullable(STR), "input_schema": OBJ,
                                "type": {"enum": ["custom", None]}}, ("name", "input_schema")))),
-    "tool_choice": nullable(obj({"type": {"enum": ["auto", "any", "tool", "none"]}, "name": NAME,
+    "tool_choice": nullable(obj({"type": {"enum": ["auto", "any", "tool", "none"]}, "name": nullable(NAME),
                                  "disable_parallel_tool_use": nullable(BOOL)}, ("type",))),
     "output_config": nullable(obj({"format": nullable(_A_FORMAT),
                                    "effort": nullable({"enum": ["low", "medium", "high", "xhigh", "max"]})})),
@@ -274,6 +284,16 @@ DEVIATIONS: list[dict[str, Any]] = [
                     "POST /v1/images/generations"], "check": "positive_data_acceptance", "upstream": True,
      "reason": "the provider refused the request (its own 400: e.g. a tool's parameters or a response schema "
                "that is no JSON Schema it accepts); the gateway passes such schemas on unchanged"},
+    {"operations": ["POST /v1/chat/completions", "POST /v1/messages", "POST /v1/embeddings",
+                    "POST /v1/images/generations"], "check": "positive_data_acceptance",
+     "code": "unsupported_capability",
+     "reason": "a model entry created through the admin API may name a provider that cannot do the operation "
+               "(422 unsupported_capability, with the providers that can)"},
+    {"operations": ["POST /v1/chat/completions", "POST /v1/messages", "POST /v1/embeddings",
+                    "POST /v1/images/generations"], "check": "not_a_server_error", "code": "upstream_unreachable",
+     "reason": "a model entry created through the admin API may point at an upstream that is not running (a "
+               "local vLLM or Ollama at its default address): calling it is 502 upstream_unreachable, an "
+               "upstream failure reported as such"},
     # -- against OpenAI's published document (its operation names, paths under /v1)
     {"spec": "openai", "operations": _OPENAI_OPERATIONS, "check": "status_code_conformance", "status": "4",
      "reason": "OpenAI's document declares only the 200 (and 429) answers of these operations; the gateway's "
@@ -292,6 +312,28 @@ DEVIATIONS: list[dict[str, Any]] = [
     {"spec": "openai", "operations": ["POST /chat/completions"], "check": "positive_data_acceptance",
      "code": "attachment_", "reason": "as for the server's own document: attachments must be real files at "
                                       "addresses the server may fetch"},
+    {"spec": "openai", "operations": ["POST /chat/completions", "POST /images/generations", "POST /embeddings"],
+     "check": "positive_data_acceptance", "code": "unknown_field",
+     "reason": "OpenAI's document leaves request objects open, so any extra field is valid there; the gateway "
+               "refuses a top-level field it does not know rather than drop it"},
+    {"spec": "openai", "operations": ["POST /chat/completions"], "check": "positive_data_acceptance",
+     "param": r"messages\[\d+\]\.(tool_call_id|name|tool_calls\[\d+\]\.(id|function\.name))",
+     "reason": "tool call ids and tool names must hold a character other than a space"},
+    {"spec": "openai", "operations": ["POST /embeddings"], "check": "positive_data_acceptance",
+     "param": "dimensions", "reason": "at most 65,536 dimensions (no embedding model has more)"},
+    {"spec": "openai", "operations": ["POST /images/generations"], "check": "positive_data_acceptance",
+     "param": "stream", "reason": "streamed image generation is refused (not every provider has it)"},
+    {"spec": "openai", "operations": _OPENAI_OPERATIONS, "check": "negative_data_rejection", "null": True,
+     "reason": "null for an optional field is taken as the field left out, as OpenAI's API does (its document "
+               "does not allow null there)"},
+    {"spec": "openai", "operations": ["POST /embeddings"], "check": "response_schema_conformance",
+     "request": {"encoding_format": "base64"},
+     "reason": "with encoding_format base64 each embedding is a base64 string, as OpenAI's API sends it (its "
+               "document types it as an array of numbers only)"},
+    {"spec": "openai", "operations": ["POST /chat/completions", "GET /models/{model}"],
+     "check": "allow_header_conformance",
+     "reason": "OpenAI's document has more methods on these paths (stored completions, deleting fine-tuned "
+               "models) than the gateway serves; Allow lists the ones it serves"},
     {"spec": "openai", "operations": _OPENAI_OPERATIONS, "check": "positive_data_acceptance",
      "param": r"model|prompt|input(\[\d+\])?",
      "reason": "an empty model name, prompt or embedding input is refused (OpenAI's document allows the empty "
