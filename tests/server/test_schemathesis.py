@@ -34,7 +34,7 @@ OPENAI_SPEC = Path(__file__).resolve().parents[1] / "fixtures" / "specs" / "open
 OPENAI_OPERATIONS = ("createChatCompletion", "createEmbedding", "createImage", "listModels", "retrieveModel")
 MIN_CASES = 2000
 #: examples per operation: enough for MIN_CASES with the seeds below (28 and 5 operations)
-OWN_EXAMPLES, OPENAI_EXAMPLES, SEED = 30, 110, 20261202
+OWN_EXAMPLES, OPENAI_EXAMPLES, SEED = 20, 120, 20261202
 
 
 def _nowhere(host: str, port: int) -> list[str]:
