@@ -50,6 +50,12 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", "/v1/messages/count_tokens", MESSAGES),
     ("POST", "/v1/embeddings", {"model": "fake/embed", "input": ["a", "b"], "encoding_format": "float"}),
     ("POST", "/v1/images/generations", {"model": "fake/image", "prompt": "a cat", "n": 1}),
+    ("POST", "/v1/responses", {"model": "fake/echo", "instructions": "be brief", "input": [
+        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]},
+        {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "c1", "output": "ok"}],
+        "tools": [{"type": "function", "name": "f", "parameters": SCHEMA}], "metadata": {"k": "v"},
+        "text": {"format": {"type": "json_schema", "name": "r", "schema": SCHEMA}}}),
     ("POST", "/admin/models", {"name": "nest-entry", "identifier": "echo", "provider": "fake",
                                "additional_config": {"a": [1]}}),
     ("PATCH", "/admin/models/priced-copy", {"additional_config": {"a": [1]}, "is_public": True}),

@@ -76,7 +76,7 @@ def _entry_view(row: Any, source: str = "admin") -> dict[str, Any]:
 ENTRY_FIELDS = frozenset({"name", *_ENTRY_TEXT, *_ENTRY_NUMBERS, "context_window", "data_retention_days",
                           "is_public", "additional_config", "api_key"})
 KEY_FIELDS = frozenset({"name", "allowed_models", "budget", "budget_period", "rpm", "tpm", "expires_at",
-                        "expires_in_seconds", "expires_in_days", "metadata"})
+                        "expires_in_seconds", "expires_in_days", "metadata", "privacy"})
 
 
 def _entry_fields(body: dict[str, Any], *, partial: bool) -> dict[str, Any]:

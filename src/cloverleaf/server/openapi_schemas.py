@@ -255,6 +255,7 @@ VIRTUAL_KEY = obj({
     "expires_in_seconds": nullable({"type": "number", "minimum": 0, "maximum": _FAR}),
     "expires_in_days": nullable({"type": "number", "minimum": 0, "maximum": _FAR / 86400.0}),
     "metadata": nullable(OBJ),
+    "privacy": {"enum": ["any", "local-only", None]},
 }, closed=True)
 TRACE_CREATE = obj({"id": nullable({"type": "string", "pattern": "^[!-~]{1,64}$"}), "metadata": nullable(OBJ)},
                    closed=True)

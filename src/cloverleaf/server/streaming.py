@@ -37,6 +37,7 @@ from .._context import CallContext
 from .._types import StreamEvent
 from .call_headers import call_headers
 from .errors import Flavor, error_payload, to_api_error
+from .http_io import tally_usage
 from .state import ServerState
 
 SSE_HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"),
@@ -127,17 +128,20 @@ class EventStream(Response):
         encoder, events = self._encoder, self._events
         status, code, provider, cost = 200, None, "-", None
         try:
-            # the head (events up to the first output) is encoded before the start event is
-            # written, so usage the upstream reported before its first token (Anthropic's own
-            # message_start) is in the start event (Anthropic's message_start.usage)
-            out = b""
+            # usage the upstream reported before its first token (Anthropic's own message_start)
+            # is counted before the start event is written, so it is in it (Anthropic's
+            # message_start.usage); counting it again when its event is encoded changes nothing
+            for ev in self._head:
+                if ev.type == "usage":
+                    tally_usage(encoder.usage, ev)
+            out = encoder.start()
             for ev in self._head:
                 if ev.type == "done" and ev.response is not None:
                     provider, cost = ev.response.provider, ev.response.cost
                 chunk = encoder.encode(ev)
                 if chunk:
                     out += chunk
-            await send({"type": BODY, "body": encoder.start() + out, "more_body": True})
+            await send({"type": BODY, "body": out, "more_body": True})
             async for ev in events:
                 if ev.type == "done" and ev.response is not None:
                     provider, cost = ev.response.provider, ev.response.cost

@@ -9,9 +9,9 @@ are merged (providers report input and output counts in different events), and t
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from .. import _jsoncodec as jsoncodec
 from .._types import (
     ChatResponse,
     FinishReason,
@@ -159,11 +159,12 @@ class StreamAccumulator:
 
 def parse_arguments(raw: str) -> dict[str, Any]:
     """Tool-call arguments as a dict: ``{}`` for empty, the object for valid JSON, and
-    ``{"_raw": raw}`` when the model produced invalid JSON (kept, never dropped)."""
+    ``{"_raw": raw}`` when the model produced invalid JSON (kept, never dropped), or JSON
+    nested deeper than ``jsoncodec.MAX_DEPTH`` (which later code would recurse out of stack on)."""
     if not raw or not raw.strip():
         return {}
     try:
-        value = json.loads(raw)
-    except ValueError:
+        value = jsoncodec.loads_bounded(raw)
+    except (ValueError, RecursionError):
         return {"_raw": raw}
     return value if isinstance(value, dict) else {"_value": value}

@@ -81,7 +81,7 @@ async def create(request: Request, st: ServerState) -> Response:
         events = _completing(st.backend.astream(model, chat, ctx), encoder, store,
                              _row(st, req, response_id, owner) if req.store else None)
         return await serve_stream(st, request, "openai", model, events, encoder, ctx)
-    resp = await st.backend.achat(model, chat, ctx)
+    resp = await st.until_disconnect(request, st.backend.achat(model, chat, ctx))
     out = relayed(req, resp) if passthrough else None
     if out is None:
         out = completed_object(req, resp, response_id=response_id, model=model, created_at=created,

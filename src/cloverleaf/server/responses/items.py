@@ -36,10 +36,11 @@ import json
 import os
 from typing import Any
 
+from ... import _jsoncodec as jsoncodec
 from ..._types import Attachment, Message, Part, Reasoning, Role, Text, ToolCall, ToolResult
 from ...providers.openai.responses_messages import ITEM_ID
 from ...streams.accumulate import parse_arguments
-from ..fields import as_dict, bad, base64_attachment, get_list, get_name, get_str, remote_or_inline
+from ..fields import as_dict, bad, base64_attachment, get_list, get_name, get_str, remote_or_inline, too_deep
 
 #: Prefix of the gateway's own ``encrypted_content`` (versioned: the format may change).
 PACKED = "clv1:"
@@ -87,6 +88,8 @@ def _item(item: dict[str, Any], where: str) -> dict[str, Any]:
         return _message_item(role, content, item_id)
     if kind == "function_call":
         arguments = get_str(item, "arguments", where, default="") or ""
+        if jsoncodec.nesting_exceeds(arguments):
+            raise too_deep(f"{where}.arguments", jsoncodec.MAX_DEPTH)
         return {"type": "function_call", "id": item_id or new_item_id(kind), "call_id": get_name(item, "call_id", where),
                 "name": get_name(item, "name", where), "arguments": arguments, "status": "completed"}
     if kind == "function_call_output":
@@ -281,8 +284,8 @@ def unpack(value: Any) -> list[dict[str, Any]] | None:
     if not isinstance(value, str) or not value.startswith(PACKED):
         return None
     try:
-        data = json.loads(base64.urlsafe_b64decode(value[len(PACKED):].encode("ascii")))
-    except ValueError:
+        data = jsoncodec.loads_bounded(base64.urlsafe_b64decode(value[len(PACKED):].encode("ascii")))
+    except (ValueError, RecursionError):
         raise bad("encrypted_content", "this reasoning item's encrypted_content is damaged; send it back "
                                        "exactly as it was received") from None
     if not isinstance(data, list) or not all(
@@ -304,8 +307,8 @@ def split_call_item_id(item_id: str | None) -> tuple[str | None, dict[str, Any]]
         return item_id, {}
     base, _, packed = item_id.partition("~")
     try:
-        data = json.loads(base64.urlsafe_b64decode(packed.encode("ascii")))
-    except ValueError:
+        data = jsoncodec.loads_bounded(base64.urlsafe_b64decode(packed.encode("ascii")))
+    except (ValueError, RecursionError):
         raise bad("function_call.id", "this function call's id is damaged; send it back exactly as it was "
                                       "received") from None
     if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
