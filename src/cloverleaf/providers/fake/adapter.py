@@ -95,6 +95,18 @@ class FakeRequest:
         return f"FakeRequest({self.method} {self.path}, {len(self.body)} bytes)"
 
 
+class RequestLog(deque[FakeRequest]):
+    """The latest requests, a bounded ring that compares with a list as the list of its items
+    would (``upstream.requests == []``: nothing was sent)."""
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, list):
+            return list(self) == other
+        return super().__eq__(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 @dataclass(slots=True)
 class _Plan:
     """How to answer one request: status, headers, body chunks, and any misbehaviour."""
@@ -120,7 +132,7 @@ class FakeUpstream(httpx.BaseTransport, httpx.AsyncBaseTransport):
     def __init__(self, record_limit: int = RECORD_LIMIT) -> None:
         self.script = FakeScript()
         #: the latest requests, oldest first (at most ``record_limit``); ``served`` counts them all
-        self.requests: deque[FakeRequest] = deque(maxlen=record_limit)
+        self.requests: RequestLog = RequestLog(maxlen=record_limit)
         self.served = 0
         self._lock = threading.Lock()
         self._calls_by_model: OrderedDict[str, int] = OrderedDict()
