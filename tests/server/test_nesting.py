@@ -13,6 +13,7 @@ them), into a placeholder of a valid body.
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import httpx
@@ -137,7 +138,7 @@ def client(secured_server: Live) -> httpx.Client:
         yield http
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=int(os.environ.get("CLOVERLEAF_NESTING_EXAMPLES", "250")), deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data(), hostile=HOSTILE, as_string=st.booleans(), escaped=st.booleans())
 def test_every_field_of_every_endpoint(client: httpx.Client, data: st.DataObject, hostile: tuple[Any, ...],
                                        as_string: bool, escaped: bool) -> None:

@@ -338,7 +338,9 @@ _SUBSCHEMA_MAPS = ("properties", "$defs", "definitions", "patternProperties")
 
 
 def _close_objects(node: Any) -> bool:
-    """Walk a JSON Schema (only its schema positions), closing objects in place."""
+    """Walk a JSON Schema (only its schema positions), closing objects in place. A keyword
+    of the wrong shape (``"properties": [...]``) is left for the provider to refuse, and
+    makes the schema unfit for strict mode."""
     if not isinstance(node, dict):
         return True
     ok = True
@@ -346,13 +348,18 @@ def _close_objects(node: Any) -> bool:
         node.setdefault("additionalProperties", False)
         if node["additionalProperties"] is not False:
             ok = False
-        if set(node.get("properties") or {}) - set(node.get("required") or []):
+        props, required = node.get("properties") or {}, node.get("required") or []
+        if not isinstance(props, dict) or not isinstance(required, list):
+            return False
+        if set(props) - {r for r in required if isinstance(r, str)}:
             ok = False
     for key in _SUBSCHEMA_MAPS:
-        for sub in (node.get(key) or {}).values():
+        subs = node.get(key) or {}
+        for sub in subs.values() if isinstance(subs, dict) else ():
             ok = _close_objects(sub) and ok
     for key in _SUBSCHEMA_LISTS:
-        for sub in node.get(key) or []:
+        subs = node.get(key) or []
+        for sub in subs if isinstance(subs, list) else ():
             ok = _close_objects(sub) and ok
     for key in ("items", "additionalProperties", "not"):
         if isinstance(node.get(key), dict):
