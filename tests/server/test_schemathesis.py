@@ -105,7 +105,8 @@ class Finding:
                    null, request)
 
     def documented_by(self, item: dict[str, Any], spec: str) -> bool:
-        if item.get("spec", "own") != spec or self.operation not in item["operations"] or self.check != item["check"]:
+        checks = item["check"] if isinstance(item["check"], list) else [item["check"]]
+        if item.get("spec", "own") != spec or self.operation not in item["operations"] or self.check not in checks:
             return False
         if "status" in item and not (self.status is not None and str(self.status).startswith(item["status"])):
             return False
