@@ -102,14 +102,17 @@ def download(url: str, policy: AttachmentPolicy) -> Download:
 
     import anyio
 
+    async def fetch() -> Download:
+        return await adownload(url, policy)
+
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return anyio.run(adownload, url, policy)
+        return anyio.run(fetch)
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cloverleaf-attachment") as pool:
-        return pool.submit(anyio.run, adownload, url, policy).result()
+        return pool.submit(anyio.run, fetch).result()
 
 
 async def _follow(url: str, policy: AttachmentPolicy, context: ssl.SSLContext,

@@ -49,7 +49,7 @@ async def _read_trace(st: ServerState, trace_id: str) -> TraceRecord:
     if found is None:
         raise NotFound(f"no trace {trace_id!r}: create it with POST /admin/traces, or send calls with "
                        "'x-cloverleaf-trace-id'", code="trace_not_found")
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 @admin_route

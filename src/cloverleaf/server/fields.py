@@ -8,6 +8,7 @@ generic "invalid request". No pydantic on the hot path.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from .._types import Attachment, AttachmentKind
@@ -38,7 +39,7 @@ _SHAPES: dict[str, tuple[type, ...]] = {"string": (str,), "number": (int, float)
 Shape = str | tuple[Any, ...]
 
 
-def check_fields(body: dict[str, Any], known: frozenset[str], ignored: dict[str, Shape],
+def check_fields(body: dict[str, Any], known: frozenset[str], ignored: Mapping[str, Shape],
                  refused: dict[str, str] | None = None, where: str = "") -> None:
     """Refuse top-level fields the server neither reads nor documents as ignored.
 

@@ -104,7 +104,7 @@ class RequestLog(deque[FakeRequest]):
             return list(self) == other
         return super().__eq__(other)
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None
 
 
 @dataclass(slots=True)
