@@ -30,8 +30,9 @@ class Harness:
                  budgets: dict[str, Any] | None = None, breaker: dict[str, Any] | None = None,
                  models: list[ModelEntry] | None = None, store: dict[str, Any] | None = None,
                  providers: dict[str, Any] | None = None, max_retries: int = 0, env: dict[str, str] | None = None,
-                 ) -> Settings:
+                 state: dict[str, Any] | None = None) -> Settings:
         return Settings(routes=routes or {}, limits=limits or {}, budgets=budgets or {}, breaker=breaker or {},
+                        state=state or {},
                         models=list(models or []), providers=providers or {},
                         store=store or {"url": f"sqlite:///{self.tmp_path / 'gateway.db'}"},
                         max_retries=max_retries, env=env or {}, gateway=True, timeout=5.0, connect_timeout=2.0)

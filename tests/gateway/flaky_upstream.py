@@ -13,10 +13,15 @@ import json
 import socket
 import struct
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256     # a burst of connections waits in the backlog, not in SYN retries
 
 
 @dataclass
@@ -30,10 +35,12 @@ class Behaviour:
 class FlakyUpstream:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
+        #: when each request arrived (epoch seconds, taken before its body is read)
+        self.arrivals: list[float] = []
         self._script: deque[Behaviour] = deque()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = _Server(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -72,6 +79,9 @@ class FlakyUpstream:
                 pass
 
             def do_POST(self) -> None:
+                arrived = time.time()
+                with upstream._lock:
+                    upstream.arrivals.append(arrived)
                 body = json.loads(self.rfile.read(int(self.headers.get("content-length", "0"))) or b"{}")
                 assert "authorization" in {k.lower() for k in self.headers}
                 with upstream._lock:

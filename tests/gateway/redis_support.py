@@ -51,3 +51,12 @@ async def keys_under(prefix: str) -> list[str]:
         return sorted([k async for k in client.scan_iter(match=prefix + "*")])
     finally:
         await client.aclose()
+
+
+def wait_for(client: object, key: str, seconds: float = 180.0) -> bool:
+    """Pop one item from the list ``key``, waiting up to ``seconds`` (in short blocking reads:
+    the test Redis drops a connection whose read is idle for 5 s)."""
+    for _ in range(max(1, int(seconds / 2))):
+        if client.blpop([key], timeout=2):  # type: ignore[attr-defined]
+            return True
+    return False

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from cloverleaf._errors import CircuitOpen, ServerError
+from cloverleaf._errors import CircuitOpen, ServerError, StreamInterrupted
 from cloverleaf.gateway import BreakerPolicy, ManualClock
 from cloverleaf.gateway.breaker import BreakerSnapshot, on_acquire, on_result
 
@@ -105,3 +105,41 @@ async def test_concurrent_calls_at_the_end_of_the_cooldown_send_exactly_one_prob
     assert sum(1 for r in results if isinstance(r, CircuitOpen)) == 19
     assert [r.text for r in results if not isinstance(r, BaseException)] == ["c0"]
     assert len(upstream(gw).requests) == 2 and gw.breakers["fake/echo"].state == "closed"
+
+
+async def test_a_streaming_probe_that_fails_after_its_first_token_reopens_the_circuit(harness: Harness) -> None:
+    """The probe's first token closes the circuit (so a long stream does not let a second
+    probe in), but the probe is still the probe: breaking later reopens the circuit at once,
+    instead of counting one failure of ``failure_threshold`` (3 broken streams per cooldown)."""
+    clock = ManualClock()
+    gw = harness.gateway(clock=clock, breaker={"failure_threshold": 3, "cooldown_seconds": 10,
+                                               "probe_timeout_seconds": 30})
+    upstream(gw).script.fail(500, times=3)
+    for _ in range(3):
+        with pytest.raises(ServerError):
+            await gw.achat("fake/echo", chat_request())
+    assert gw.breakers["fake/echo"].state == "open"
+    clock.advance(10)
+    upstream(gw).script.reset_after(2)
+    seen = []
+    with pytest.raises(StreamInterrupted):
+        async for event in gw.astream("fake/echo", chat_request("one two three four five six seven eight")):
+            seen.append(event.type)
+            if len(seen) == 1:
+                assert gw.breakers["fake/echo"].state == "closed"   # the first token closed it
+    assert "text" in seen
+    snap = gw.breakers["fake/echo"]
+    assert snap.state == "open" and snap.opened_at == 10
+    with pytest.raises(CircuitOpen):                                # one broken stream per cooldown
+        await gw.achat("fake/echo", chat_request())
+    assert len(upstream(gw).requests) == 4
+
+
+async def test_a_stream_that_is_not_a_probe_breaking_late_counts_one_failure(harness: Harness) -> None:
+    gw = harness.gateway(breaker={"failure_threshold": 3, "cooldown_seconds": 10})
+    upstream(gw).script.reset_after(2)
+    with pytest.raises(StreamInterrupted):
+        async for _ in gw.astream("fake/echo", chat_request("one two three four five six seven eight")):
+            pass
+    snap = gw.breakers["fake/echo"]
+    assert snap.state == "closed" and snap.consecutive_failures == 1

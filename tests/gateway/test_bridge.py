@@ -32,7 +32,8 @@ CTRL_C = textwrap.dedent("""
         print(type(exc).__name__)
     client.gateway.store.flush()
     [call] = client.gateway.store.recent_calls(1)
-    print(call.status, client.gateway.store.budget_usage("route:r", "total")[1])
+    gw = client.gateway
+    print(call.status, gw._bridge.run(gw.state.budget_usage("route:r|total"))[1])
     client.close()
 """)
 

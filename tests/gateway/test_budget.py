@@ -14,6 +14,17 @@ from cloverleaf.gateway.store import VirtualKeyRow
 
 from .conftest import Harness, chat_request, upstream
 
+
+def ledger(gw: Any, scope: str, period: str = "total") -> tuple[float, float]:
+    """The store's (spent, reserved) once the writer has caught up with every settled call."""
+    gw.store.flush()
+    return gw.store.budget_usage(scope, period)  # type: ignore[no-any-return]
+
+
+async def live(gw: Any, scope: str, period: str = "total") -> tuple[float, float]:
+    """The state backend's counter: (spent, reserved) right now."""
+    return await gw.state.budget_usage(f"{scope}|{period}") or (0.0, 0.0)
+
 # fake/echo bills $1/M input and $2/M output; this reply costs (1 + 2000) / 1e6 = $0.002001
 CALL_COST = 0.002001
 REPLY_USAGE = {"input_tokens": 1, "output_tokens": 1000}
@@ -31,13 +42,14 @@ async def test_concurrent_calls_never_overspend_a_budget(harness: Harness) -> No
             return "refused"
 
     results = await asyncio.gather(*(one() for _ in range(40)))
-    # each reservation is the worst case (8 estimated input + 1000 output tokens = $0.002008)
+    # each reservation is the worst case (the prompt's 93-token bound + 1000 output tokens at $2/M)
     assert results.count("paid") == 4
     assert results.count("refused") == 36
-    spent, reserved = gw.store.budget_usage("route:r", "total")
+    spent, reserved = await live(gw, "route:r")
     assert spent == pytest.approx(4 * CALL_COST)
     assert spent <= 0.01
     assert reserved == pytest.approx(0.0)
+    assert ledger(gw, "route:r") == (pytest.approx(4 * CALL_COST), 0.0)
     assert len(upstream(gw).requests) == 4
 
 
@@ -60,7 +72,8 @@ async def test_failed_call_releases_its_reservation(harness: Harness) -> None:
     gw = harness.gateway(routes={"r": {"targets": ["fake/fail-500"]}}, budgets={"r": {"limit_usd": 1.0}})
     with pytest.raises(Exception):  # noqa: B017 - AllTargetsFailed, the point is the ledger
         await gw.achat("r", chat_request(max_tokens=1000))
-    assert gw.store.budget_usage("route:r", "total") == (0.0, 0.0)
+    assert ledger(gw, "route:r") == (0.0, 0.0)
+    assert await live(gw, "route:r") == (0.0, 0.0)
 
 
 async def test_project_and_key_budgets(harness: Harness) -> None:
@@ -72,7 +85,7 @@ async def test_project_and_key_budgets(harness: Harness) -> None:
     with pytest.raises(BudgetExceeded) as info:
         await gw.achat("fake/echo", chat_request(max_tokens=1000), ctx)
     assert info.value.scope == "key:k_1"
-    assert gw.store.budget_usage("project:acme", "total")[0] == pytest.approx(CALL_COST)
+    assert ledger(gw, "project:acme")[0] == pytest.approx(CALL_COST)
     assert gw.store.get_virtual_key("k_1").spent == pytest.approx(CALL_COST)
 
 
@@ -86,8 +99,8 @@ async def test_daily_budget_resets_with_the_calendar(harness: Harness) -> None:
         await gw.achat("r", chat_request(max_tokens=1000))
     clock.advance(3 * 3600)  # past midnight UTC
     assert (await gw.achat("r", chat_request(max_tokens=1000))).text == "a"
-    assert gw.store.budget_usage("route:r", "2023-11-14")[0] == pytest.approx(CALL_COST)
-    assert gw.store.budget_usage("route:r", "2023-11-15")[0] == pytest.approx(CALL_COST)
+    assert ledger(gw, "route:r", "2023-11-14")[0] == pytest.approx(CALL_COST)
+    assert ledger(gw, "route:r", "2023-11-15")[0] == pytest.approx(CALL_COST)
 
 
 async def test_bookkeeping_left_for_after_the_response_settles_when_awaited(harness: Harness) -> None:
@@ -101,11 +114,12 @@ async def test_bookkeeping_left_for_after_the_response_settles_when_awaited(harn
     assert resp.text == "paid" and resp.cost == pytest.approx(CALL_COST)
     assert resp.metadata.target == "fake/echo" and [a.target for a in resp.metadata.attempts] == ["fake/echo"]
     assert len(jobs) == 1
-    spent, reserved = gw.store.budget_usage("route:r", "total")
+    spent, reserved = await live(gw, "route:r")
     assert spent == 0.0 and reserved > 0.0          # held until the bookkeeping runs
     await jobs[0]
-    spent, reserved = gw.store.budget_usage("route:r", "total")
+    spent, reserved = await live(gw, "route:r")
     assert spent == pytest.approx(CALL_COST) and reserved == pytest.approx(0.0)
+    assert ledger(gw, "route:r")[0] == pytest.approx(CALL_COST)
     gw.store.flush()
     [call] = gw.store.recent_calls(1)
     assert call.status == "ok" and call.cost == pytest.approx(CALL_COST)
@@ -115,7 +129,7 @@ async def test_without_after_response_the_call_is_settled_when_it_returns(harnes
     gw = harness.gateway(routes={"r": {"targets": ["fake/echo"]}}, budgets={"r": {"limit_usd": 1.0}})
     upstream(gw).script.reply(text="paid", usage=REPLY_USAGE)
     await gw.achat("r", chat_request(max_tokens=1000), CallContext())
-    spent, reserved = gw.store.budget_usage("route:r", "total")
+    spent, reserved = await live(gw, "route:r")
     assert spent == pytest.approx(CALL_COST) and reserved == pytest.approx(0.0)
 
 
@@ -128,8 +142,8 @@ def _settling_harness(harness: Harness) -> Any:
     return gw
 
 
-def _nothing_held(gw: Any) -> bool:
-    return gw.store.budget_usage("route:r", "total")[1] == 0.0 and not gw.state._tickets
+async def _nothing_held(gw: Any) -> bool:
+    return (await live(gw, "route:r"))[1] == 0.0 and not gw.state._tickets
 
 
 @pytest.mark.parametrize("deferred", [False, True], ids=["returned", "after-response"])
@@ -150,8 +164,8 @@ async def test_a_state_backend_failing_while_settling_a_success_still_settles_th
         await gw.achat("r", chat_request(max_tokens=1000), ctx)
         for job in jobs:
             await job
-    assert _nothing_held(gw)
-    assert gw.store.budget_usage("route:r", "total")[0] == pytest.approx(CALL_COST)
+    assert await _nothing_held(gw)
+    assert ledger(gw, "route:r")[0] == pytest.approx(CALL_COST)
 
 
 async def test_cancelled_while_settling_the_attempt_still_settles_the_call(harness: Harness) -> None:
@@ -172,6 +186,6 @@ async def test_cancelled_while_settling_the_attempt_still_settles_the_call(harne
         await task
     for _ in range(20):
         await asyncio.sleep(0)
-    assert _nothing_held(gw)
+    assert await _nothing_held(gw)
     gw.store.flush()
     assert gw.store.recent_calls(1)[0].status == "ok"

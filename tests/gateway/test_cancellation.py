@@ -105,14 +105,15 @@ async def test_cancelled_call_in_flight_is_charged_its_reservation(harness: Harn
     task = asyncio.ensure_future(gw.achat("r", chat_request(max_tokens=1000)))
     await entered.wait()
     assert gw.breakers["fake/echo"].probe_started_at == 10     # this call is the half-open probe
-    _, reserved = gw.store.budget_usage("route:r", "total")
+    _, reserved = await gw.state.budget_usage("route:r|total")
     assert reserved > 0
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    await _until(lambda: gw.store.budget_usage("route:r", "total")[1] == 0, "the reservation is settled")
-    spent, _ = gw.store.budget_usage("route:r", "total")
-    assert spent == pytest.approx(reserved)
+    spent, left = await gw.state.budget_usage("route:r|total")
+    assert left == 0 and spent == pytest.approx(reserved)
+    gw.store.flush()
+    assert gw.store.budget_usage("route:r", "total")[0] == pytest.approx(reserved)  # and the ledger has it
     # the provider-side token estimate stays booked too, and the probe slot is free again
     assert await gw.state.usage("provider:fake:tpm", clock.now()) > 1000
     assert gw.breakers["fake/echo"].probe_started_at is None
@@ -121,8 +122,40 @@ async def test_cancelled_call_in_flight_is_charged_its_reservation(harness: Harn
     assert call.status == "cancelled" and [a.error_type for a in call.attempts] == ["CancelledError"]
 
 
-async def test_cancel_while_reserving_a_budget_leaks_no_reservation(harness: Harness) -> None:
+async def test_cancel_while_seeding_a_budget_counter_leaks_nothing(harness: Harness) -> None:
+    """The one ledger read a counter ever needs (its seed) runs on a thread: cancelling the
+    call meanwhile takes nothing, and the next call finds the counter seeded."""
     gw = harness.gateway(routes={"r": {"targets": ["fake/echo"]}}, budgets={"r": {"limit_usd": 1.0}})
+    store = gw.store
+    inside, proceed = threading.Event(), threading.Event()
+    read = store.budget_usage
+
+    def slow_read(*args: Any, **kwargs: Any) -> Any:
+        inside.set()
+        proceed.wait(10)
+        return read(*args, **kwargs)
+
+    store.budget_usage = slow_read  # type: ignore[method-assign]
+    task = asyncio.ensure_future(gw.achat("r", chat_request(max_tokens=1000)))
+    await asyncio.to_thread(inside.wait, 10)
+    task.cancel()
+    proceed.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await gw.state.budget_usage("route:r|total") in (None, (0.0, 0.0))
+    assert upstream(gw).requests == []
+    store.budget_usage = read  # type: ignore[method-assign]
+    upstream(gw).script.reply(text="paid", usage=REPLY_USAGE)
+    assert (await gw.achat("r", chat_request(max_tokens=1000))).text == "paid"
+    assert await gw.state.budget_usage("route:r|total") == (pytest.approx(CALL_COST), 0.0)
+
+
+STORE_BUDGETS = {"budgets": "store"}   # [state] budgets = "store": a database transaction per call
+
+
+async def test_cancel_while_reserving_a_budget_leaks_no_reservation(harness: Harness) -> None:
+    gw = harness.gateway(routes={"r": {"targets": ["fake/echo"]}}, budgets={"r": {"limit_usd": 1.0}},
+                         state=STORE_BUDGETS)
     store = gw.store
     inside, proceed, reserved = threading.Event(), threading.Event(), threading.Event()
     reserve = store.budget_reserve
@@ -150,7 +183,8 @@ async def test_cancel_while_reserving_a_budget_leaks_no_reservation(harness: Har
 
 
 async def test_cancel_while_settling_still_writes_the_record(harness: Harness) -> None:
-    gw = harness.gateway(routes={"r": {"targets": ["fake/echo"]}}, budgets={"r": {"limit_usd": 1.0}})
+    gw = harness.gateway(routes={"r": {"targets": ["fake/echo"]}}, budgets={"r": {"limit_usd": 1.0}},
+                         state=STORE_BUDGETS)
     upstream(gw).script.reply(text="paid", usage=REPLY_USAGE)
     store = gw.store
     inside, proceed = threading.Event(), threading.Event()
@@ -183,7 +217,7 @@ async def test_stream_closed_early_releases_everything(harness: Harness) -> None
     first: StreamEvent = await agen.__anext__()
     assert first.type == "text"
     await agen.aclose()  # type: ignore[attr-defined]
-    spent, reserved = gw.store.budget_usage("route:r", "total")
+    spent, reserved = await gw.state.budget_usage("route:r|total")
     assert reserved == 0 and spent > 0                            # output was sent: charged, not leaked
     assert await gw.state.usage("provider:fake:tpm", clock.now()) > 1000  # the estimate stays booked
     gw.store.flush()
@@ -203,7 +237,7 @@ async def test_sync_consumer_breaking_out_of_a_stream_closes_it(harness: Harness
         return "stopped"
 
     assert await asyncio.to_thread(consume) == "stopped"
-    assert gw.store.budget_usage("route:r", "total")[1] == 0
+    assert (await gw.state.budget_usage("route:r|total"))[1] == 0
     gw.store.flush()
     assert gw.store.recent_calls(1)[0].status == "cancelled"
 
@@ -247,4 +281,4 @@ async def test_a_stream_dropped_without_closing_is_finalised(harness: Harness) -
 
     await _until(recorded, "the finaliser writes the call record")
     assert gw.store.recent_calls(1)[0].status == "cancelled"
-    assert gw.store.budget_usage("route:r", "total")[1] == 0
+    assert (await gw.state.budget_usage("route:r|total"))[1] == 0

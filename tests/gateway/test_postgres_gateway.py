@@ -38,6 +38,7 @@ async def test_budget_and_records_on_postgres(harness: Harness, pg_url: str) -> 
 
     results = await asyncio.gather(*(one() for _ in range(30)))
     assert results.count("paid") == 4
+    gw.store.flush()
     spent, reserved = gw.store.budget_usage("route:r", "total")
     assert spent == pytest.approx(4 * 0.002001) and spent <= 0.01 and reserved == pytest.approx(0.0)
     gw.traces.complete(trace.id)

@@ -24,7 +24,7 @@ from cloverleaf.gateway.state import Bucket, open_state
 from cloverleaf.gateway.state.redis import RedisState, StateUnavailable
 
 from .conftest import Harness, chat_request, upstream
-from .redis_support import fresh_prefix, keys_under, redis_state, redis_url
+from .redis_support import fresh_prefix, keys_under, redis_state, redis_url, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -191,7 +191,11 @@ def worker(url: str, prefix: str, calls: int, db: str) -> None:
         signals = aioredis.Redis.from_url(url)
         try:
             await signals.rpush(prefix + "ready", "1")
-            assert await signals.blpop([prefix + "go"], timeout=60), "the test never said go"
+            for _ in range(90):   # short blocking reads: the test Redis drops a read idle for 5 s
+                if await signals.blpop([prefix + "go"], timeout=2):
+                    break
+            else:
+                raise AssertionError("the test never said go")
 
             async def one(i: int) -> bool:
                 try:
@@ -222,7 +226,7 @@ def test_two_processes_share_one_60_rpm_limit(tmp_path: Path) -> None:
     signals = redis.Redis.from_url(url, decode_responses=True)
     try:
         for _ in procs:
-            assert signals.blpop([prefix + "ready"], timeout=60), "a worker did not start"
+            assert wait_for(signals, prefix + "ready"), "a worker did not start"
         signals.rpush(prefix + "go", "1", "1")  # both start together
         outputs = []
         for proc in procs:
@@ -268,7 +272,8 @@ async def test_every_key_is_namespaced_and_expires() -> None:
         await state.breaker_acquire("t", 0.0, BreakerPolicy())
         await state.record_latency("t", 12.0)
         keys = await keys_under(prefix)
-        assert keys == sorted([f"{prefix}w:provider:p:rpm", f"{prefix}breakers", f"{prefix}latency"])
+        assert keys == sorted([f"{prefix}w:provider:p:rpm", f"{prefix}wm:provider:p:rpm", f"{prefix}breakers",
+                               f"{prefix}latency"])
         client = aioredis.Redis.from_url(redis_url())
         try:
             ttls = {k: await client.pttl(k) for k in keys}

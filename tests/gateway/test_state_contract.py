@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cloverleaf.gateway.breaker import BreakerDecision, BreakerPolicy, BreakerSnapshot
-from cloverleaf.gateway.state import Bucket, StateBackend
+from cloverleaf.gateway.state import AttemptAsk, Bucket, Hold, StateBackend
 from cloverleaf.gateway.state.memory import MemoryState
 
 from .redis_support import redis_state
@@ -310,6 +310,9 @@ _OPS = st.lists(st.one_of(
     st.tuples(st.just("record"), st.floats(0, 40), st.sampled_from(["p", "q"]), st.booleans()),
     st.tuples(st.just("abandon"), st.sampled_from(["p", "q"])),
     st.tuples(st.just("latency"), st.sampled_from(["p", "q"]), st.floats(0.1, 5000)),
+    st.tuples(st.just("admit"), st.floats(0, 40), st.sampled_from([(), ("x",), ("y",), ("x", "y")]),
+              st.integers(1, 60), st.sampled_from([0.0, 10.0, 90.0]), st.sampled_from([0.0, 0.25, 0.5])),
+    st.tuples(st.just("close"), st.integers(0, 30), st.sampled_from([None, 0, 40]), st.sampled_from([0.0, 0.1])),
 ), min_size=1, max_size=40)
 
 
@@ -318,6 +321,8 @@ async def _replay(backend: StateBackend, ops: list[tuple[Any, ...]]) -> list[Any
     limits = {"x": Bucket("x:tpm", 100.0, 0.0), "y": Bucket("y:rpm", 3.0, 1.0)}
     policy = BreakerPolicy(failure_threshold=2, cooldown_seconds=20.0, probe_timeout_seconds=15.0)
     now, tickets, out = 0.0, list[str](), list[Any]()
+    calls: list[object] = []
+    await backend.budget_seed("route:r|total", 0.0)
     for op in ops:
         kind = op[0]
         if kind == "take":
@@ -341,7 +346,21 @@ async def _replay(backend: StateBackend, ops: list[tuple[Any, ...]]) -> list[Any
             await backend.breaker_abandon(op[1])
         elif kind == "latency":
             await backend.record_latency(op[1], op[2])
-        out.append((await backend.usage("x:tpm", now), await backend.usage("y:rpm", now)))
+        elif kind == "admit":
+            _, gap, names, amount, max_wait, usd = op
+            now += gap
+            buckets = [Bucket(limits[n].key, limits[n].limit, float(amount) if n == "x" else 1.0) for n in names]
+            adm = await backend.admit(buckets, [Hold("route:r|total", 1.0, usd)] if usd else [], now, max_wait)
+            if adm.ticket is not None:
+                calls.append(adm.ticket)
+            out.append((adm.granted, adm.wait, adm.limiting_key, round(adm.spent, 9), round(adm.reserved, 9),
+                        adm.unseeded))
+        elif kind == "close" and calls:
+            _, which, tokens, cost = op
+            await backend.close(calls[which % len(calls)], None if tokens is None else {"x:tpm": float(tokens)}, cost)
+        counter = await backend.budget_usage("route:r|total")   # Redis adds in long double: 9 places
+        out.append((await backend.usage("x:tpm", now), await backend.usage("y:rpm", now),
+                    counter and tuple(round(x, 9) for x in counter)))
     out.append(await backend.breaker_snapshots())
     out.append(await backend.latencies(["p", "q"]))
     return out
@@ -358,3 +377,154 @@ def test_redis_answers_exactly_as_memory_does(ops: list[tuple[Any, ...]]) -> Non
 
     expected, actual = asyncio.run(both())
     assert actual == expected
+
+
+async def test_a_failed_probe_reopens_even_after_its_first_output_closed_the_circuit(state: StateBackend) -> None:
+    for i in range(3):
+        await state.breaker_record("t", False, float(i), POLICY, "ServerError")
+    decision = await state.breaker_acquire("t", 40.0, POLICY)
+    assert decision.allowed and decision.probe
+    assert await state.breaker_record("t", True, 41.0, POLICY) == BreakerSnapshot()   # its first token
+    reopened = await state.breaker_record("t", False, 42.0, POLICY, "ReadError", probe=True)
+    assert reopened.state == "open" and reopened.opened_at == 42.0 and reopened.last_error == "ReadError"
+    assert not (await state.breaker_acquire("t", 43.0, POLICY)).allowed
+
+
+# -- one call's admission: buckets and budget holds together --------------------------
+def hold(amount: float, key: str = "route:r|total", limit: float = 1.0) -> Hold:
+    return Hold(key, limit, amount)
+
+
+async def test_admit_asks_for_an_unseeded_budget_and_takes_nothing(state: StateBackend) -> None:
+    adm = await state.admit([rpm()], [hold(0.3)], 0.0, 0.0)
+    assert not adm.granted and adm.unseeded == ("route:r|total",)
+    assert await state.usage("b:rpm", 0.0) == 0.0 and await state.budget_usage("route:r|total") is None
+    await state.budget_seed("route:r|total", 0.25)
+    await state.budget_seed("route:r|total", 99.0)           # seeding twice keeps the first figure
+    assert await state.budget_usage("route:r|total") == (0.25, 0.0)
+
+
+async def test_admit_reserves_until_the_limit_then_reports_the_counter(state: StateBackend) -> None:
+    await state.budget_seed("route:r|total", 0.25)
+    first = await state.admit([rpm()], [hold(0.3)], 0.0, 0.0)
+    second = await state.admit([rpm()], [hold(0.3)], 1.0, 0.0)
+    assert first.granted and second.granted and first.ticket is not None
+    refused = await state.admit([rpm()], [hold(0.3)], 2.0, 0.0)
+    assert not refused.granted and refused.limiting_key == "route:r|total"
+    assert refused.spent == pytest.approx(0.25) and refused.reserved == pytest.approx(0.6)
+    assert await state.usage("b:rpm", 2.0) == 2.0               # the refused call took no bucket either
+    await state.close(first.ticket, {}, 0.1)                    # real cost below the reservation
+    await state.close(first.ticket, {}, 0.1)                    # closing twice does nothing
+    assert await state.budget_usage("route:r|total") == (pytest.approx(0.35), pytest.approx(0.3))
+    assert (await state.admit([], [hold(0.3)], 3.0, 0.0)).granted  # the difference came back
+
+
+async def test_a_full_bucket_refuses_before_any_budget_is_reserved(state: StateBackend) -> None:
+    await state.budget_seed("route:r|total", 0.0)
+    for now in (0.0, 1.0, 2.0):
+        assert (await state.admit([rpm()], [hold(0.1)], now, 0.0)).granted
+    refused = await state.admit([rpm()], [hold(0.1)], 3.0, 0.0)
+    assert not refused.granted and refused.limiting_key == "b:rpm" and refused.wait == 57.0
+    assert await state.budget_usage("route:r|total") == (0.0, pytest.approx(0.3))
+
+
+async def test_close_settles_tokens_and_releases_on_none(state: StateBackend) -> None:
+    await state.budget_seed("key:k|total", 0.0)
+    tpm = Bucket("k:tpm", 1000.0, 600.0)
+    adm = await state.admit([rpm("k"), tpm], [hold(0.5, "key:k|total")], 0.0, 0.0)
+    await state.close(adm.ticket, {"k:tpm": 100.0}, 0.2)
+    assert await state.usage("k:tpm", 0.0) == 100.0 and await state.usage("k:rpm", 0.0) == 1.0
+    again = await state.admit([rpm("k"), tpm], [hold(0.5, "key:k|total")], 1.0, 0.0)
+    await state.close(again.ticket, None, 0.0)                   # never reached the upstream
+    assert await state.usage("k:tpm", 1.0) == 100.0 and await state.usage("k:rpm", 1.0) == 1.0
+    assert await state.budget_usage("key:k|total") == (pytest.approx(0.2), 0.0)
+
+
+async def test_two_hundred_concurrent_admissions_never_overrun_a_budget(state: StateBackend) -> None:
+    await state.budget_seed("route:r|total", 0.0)
+    results = await asyncio.gather(*(state.admit([], [hold(0.007, limit=0.1)], 0.0, 0.0) for _ in range(200)))
+    assert sum(r.granted for r in results) == 14                 # 14 × 0.007 = 0.098 <= 0.1 < 15 × 0.007
+    spent, reserved = await state.budget_usage("route:r|total") or (0.0, 0.0)
+    assert spent == 0.0 and reserved == pytest.approx(0.098)
+
+
+@pytest.mark.redis
+async def test_a_dead_process_reservation_is_given_back_after_its_ttl() -> None:
+    from cloverleaf.gateway.state.redis import RESERVATION_TTL_SECONDS
+
+    async with redis_state() as backend:
+        await backend.budget_seed("route:r|total", 0.0)
+        assert (await backend.admit([], [hold(0.8)], 0.0, 0.0)).granted   # never closed: kill -9
+        assert not (await backend.admit([], [hold(0.8)], 10.0, 0.0)).granted
+        late = await backend.admit([], [hold(0.8)], RESERVATION_TTL_SECONDS + 1.0, 0.0)
+        assert late.granted
+        assert await backend.budget_usage("route:r|total") == (0.0, pytest.approx(0.8))
+
+
+# -- the first attempt admitted with its call ------------------------------------------
+def ask(key: str = "t", buckets: tuple[Bucket, ...] = (), max_wait: float = 0.0) -> AttemptAsk:
+    return AttemptAsk(key, POLICY, list(buckets), max_wait)
+
+
+async def test_admit_takes_the_first_attempts_breaker_and_buckets_too(state: StateBackend) -> None:
+    adm = await state.admit([rpm("call")], [], 0.0, 0.0, attempt=ask(buckets=(rpm("prov", 1.0),)))
+    assert adm.granted and adm.attempt is not None
+    assert adm.attempt.decision == BreakerDecision(True)
+    grant = adm.attempt.grant
+    assert grant is not None and grant.granted and grant.wait == 0.0 and grant.ticket is not None
+    assert await state.usage("prov:rpm", 0.0) == 1.0 and await state.usage("call:rpm", 0.0) == 1.0
+    await state.release(grant.ticket)                          # an attempt ticket like take()'s
+    assert await state.usage("prov:rpm", 0.0) == 0.0
+    again = await state.admit([], [], 1.0, 0.0, attempt=ask(buckets=(rpm("prov", 1.0),)))
+    assert again.attempt is not None and again.attempt.grant is not None and again.attempt.grant.granted
+    full = await state.admit([], [], 2.0, 0.0, attempt=ask(buckets=(rpm("prov", 1.0),)))
+    assert full.granted and full.attempt is not None and full.attempt.grant is not None
+    assert full.attempt.grant.granted is False and full.attempt.grant.wait == 59.0
+    assert full.attempt.grant.limiting_key == "prov:rpm" and full.attempt.grant.ticket is None
+
+
+async def test_an_open_circuit_refuses_the_attempt_but_not_the_call(state: StateBackend) -> None:
+    for i in range(3):
+        await state.breaker_record("t", False, float(i), POLICY, "ServerError")
+    adm = await state.admit([rpm("call")], [], 10.0, 0.0, attempt=ask(buckets=(rpm("prov"),)))
+    assert adm.granted and adm.attempt is not None and adm.attempt.grant is None
+    assert adm.attempt.decision.allowed is False and adm.attempt.decision.retry_after == pytest.approx(22.0)
+    assert await state.usage("prov:rpm", 10.0) == 0.0 and await state.usage("call:rpm", 10.0) == 1.0
+
+
+async def test_a_probe_refused_by_its_buckets_frees_the_probe_slot(state: StateBackend) -> None:
+    await state.take([rpm("prov", 1.0)], 0.0, 0.0)
+    for i in range(3):
+        await state.breaker_record("t", False, float(i), POLICY, "ServerError")
+    adm = await state.admit([], [], 40.0, 0.0, attempt=ask(buckets=(rpm("prov", 1.0),)))
+    assert adm.attempt is not None and adm.attempt.decision.probe
+    assert adm.attempt.grant is not None and not adm.attempt.grant.granted and adm.attempt.grant.wait == 20.0
+    snap = (await state.breaker_snapshots())["t"]
+    assert snap.state == "half_open" and snap.probe_started_at is None   # the next call may probe
+
+
+async def test_the_attempt_is_placed_no_earlier_than_its_call(state: StateBackend) -> None:
+    await state.take([rpm("call", 1.0)], 0.0, 0.0)
+    adm = await state.admit([rpm("call", 1.0)], [], 10.0, 60.0, attempt=ask(buckets=(rpm("prov"),), max_wait=60.0))
+    assert adm.granted and adm.wait == 50.0
+    assert adm.attempt is not None and adm.attempt.grant is not None
+    assert adm.attempt.grant.granted and adm.attempt.grant.wait == 50.0 and adm.attempt.grant.at == 60.0
+    none = await state.admit([], [], 70.0, 0.0, attempt=ask())
+    assert none.attempt is not None and none.attempt.grant is not None and none.attempt.grant.granted
+
+
+async def test_finish_settles_a_successful_call_in_one_operation(state: StateBackend) -> None:
+    await state.budget_seed("route:r|total", 0.0)
+    tpm, prov = Bucket("call:tpm", 1000.0, 500.0), Bucket("prov:tpm", 1000.0, 500.0)
+    for i in range(3):
+        await state.breaker_record("t", False, float(i), POLICY, "ServerError")
+    adm = await state.admit([tpm], [hold(0.5)], 40.0, 0.0, attempt=ask(buckets=(prov,)))
+    assert adm.attempt is not None and adm.attempt.decision.probe and adm.attempt.grant is not None
+    await state.finish(adm.ticket, {"call:tpm": 120.0}, 0.2, adm.attempt.grant.ticket, {"prov:tpm": 120.0},
+                       "t", 41.0, POLICY, 250.0)
+    assert await state.usage("call:tpm", 41.0) == 120.0 and await state.usage("prov:tpm", 41.0) == 120.0
+    assert await state.budget_usage("route:r|total") == (pytest.approx(0.2), 0.0)
+    assert (await state.breaker_snapshots())["t"] == BreakerSnapshot()           # the probe closed it
+    assert await state.latencies(["t"]) == {"t": 250.0}
+    await state.finish(None, {}, 0.0, None, {}, "t", 42.0, POLICY, 50.0)       # an open call: no tickets
+    assert await state.latencies(["t"]) == {"t": pytest.approx(0.3 * 50.0 + 0.7 * 250.0)}

@@ -43,6 +43,20 @@ def test_startup_lines_name_mode_store_and_worker_caveat(tmp_path: Path) -> None
     assert not any("per process" in line for line in describe(shared, ServerOptions(workers=3)))
 
 
+def test_several_workers_without_redis_count_budgets_in_the_store(tmp_path: Path) -> None:
+    """In-memory budget counters would give every worker the whole budget."""
+    from cloverleaf.gateway.config import parse
+    from cloverleaf.server.cli_serve import worker_settings
+
+    settings = Settings(env={}, store={"url": f"sqlite:///{tmp_path}/c.db"})
+    assert parse(worker_settings(settings, 1)).budgets_in == "state"
+    assert parse(worker_settings(settings, 4)).budgets_in == "store"
+    shared = Settings(env={}, state={"url": "redis://127.0.0.1:6379/0"})
+    assert parse(worker_settings(shared, 4)).budgets_in == "state"
+    chosen = Settings(env={}, state={"budgets": "state"})
+    assert parse(worker_settings(chosen, 4)).budgets_in == "state"     # the operator's word wins
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -27,9 +27,9 @@ from .breaker import BreakerPolicy
 from .clock import Clock
 from .config import RouteConfig
 from .fallback import Verdict, classify, reached_upstream
-from .ratelimit import RateLimiter, Reservation
+from .ratelimit import RateLimiter, Reservation, refused, reservation_of
 from .router import ResolvedTarget
-from .state import StateBackend
+from .state import AttemptAdmission, AttemptAsk, StateBackend
 from .traces import CallTracker
 
 BACKOFF_BASE_SECONDS = 0.5
@@ -42,8 +42,11 @@ MAX_RETRY_AFTER_SECONDS = 30.0
 class Slot:
     target: ResolvedTarget
     started: float
-    probe: bool
+    probe: bool                  # holds the half-open probe slot (until its first output)
     reservation: Reservation | None
+    #: let through as the half-open probe: a failure at any point, even after its first
+    #: output closed the circuit, reopens it
+    was_probe: bool = False
 
 
 class AttemptLoop:
@@ -67,6 +70,25 @@ class AttemptLoop:
         self._min_context: int | None = None  # set by a context-window error
         #: An attempt was cut off in flight (cancelled): the provider may bill it.
         self.cut_off = False
+        #: the first attempt, admitted together with the call (``StateBackend.admit``)
+        self._pre: tuple[ResolvedTarget, AttemptAsk, AttemptAdmission] | None = None
+
+    def preadmit(self, target: ResolvedTarget, ask: AttemptAsk, admission: AttemptAdmission) -> None:
+        """Use this admission (made with the call's own) for the first attempt at ``target``."""
+        self._pre = (target, ask, admission)
+
+    async def discard(self) -> None:
+        """Give back a first-attempt admission that was never used (the call ended first: a
+        cache hit, an error before any attempt)."""
+        pre, self._pre = self._pre, None
+        if pre is None:
+            return
+        target, ask, admission = pre
+        grant = admission.grant
+        if grant is not None and grant.ticket is not None:
+            await self._state.release(grant.ticket)
+        if admission.decision.probe and grant is not None and grant.granted:
+            await self._state.breaker_abandon(target.key)
 
     def __aiter__(self) -> AttemptLoop:
         return self
@@ -91,6 +113,12 @@ class AttemptLoop:
                 return slot
 
     async def _admit(self, target: ResolvedTarget) -> Slot | None:
+        pre = self._pre
+        if pre is not None:
+            if pre[0] is target:
+                self._pre = None
+                return self._use(target, pre[1], pre[2])
+            await self.discard()
         decision = await self._state.breaker_acquire(target.key, self._clock.now(), self._breaker)
         if not decision.allowed:
             self._skip(target, CircuitOpen(target.key, decision.retry_after))
@@ -104,7 +132,19 @@ class AttemptLoop:
                 raise
             self._skip(target, exc)
             return None
-        return Slot(target, self._clock.now(), decision.probe, reservation)
+        return Slot(target, self._clock.now(), decision.probe, reservation, decision.probe)
+
+    def _use(self, target: ResolvedTarget, ask: AttemptAsk, admission: AttemptAdmission) -> Slot | None:
+        """The pre-admitted first attempt (its wait was slept with the call's)."""
+        decision, grant = admission.decision, admission.grant
+        if not decision.allowed:
+            self._skip(target, CircuitOpen(target.key, decision.retry_after))
+            return None
+        if grant is None or not grant.granted:   # the probe slot, if any, was handed back with it
+            self._skip(target, refused(grant) if grant is not None else CircuitOpen(target.key, None))
+            return None
+        reservation = reservation_of(list(ask.buckets), grant) if ask.buckets else None
+        return Slot(target, self._clock.now(), decision.probe, reservation, decision.probe)
 
     def _skip(self, target: ResolvedTarget, error: Exception) -> None:
         """A target refused locally (open circuit, full rate limit): record it, maybe move on."""
@@ -152,7 +192,7 @@ class AttemptLoop:
             await self._limiter.settle(slot.reservation, None if output_sent else 0)
         if verdict.target_fault:
             await self._state.breaker_record(target.key, False, self._clock.now(), self._breaker,
-                                             type(error).__name__)
+                                             type(error).__name__, probe=slot.was_probe)
         elif slot.probe:   # says nothing about the target's health: the next call may probe
             await self._state.breaker_abandon(target.key)
         return verdict

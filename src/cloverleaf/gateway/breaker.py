@@ -4,6 +4,12 @@ closed --(``failure_threshold`` consecutive failures)--> open --(``cooldown`` el
 half-open: exactly one probe call is let through; success closes the circuit, failure
 reopens it for another cooldown. An open circuit rejects at once, with no network call.
 
+A streaming probe closes the circuit at its first output (a stream may run for longer than
+the probe timeout, which would otherwise let a second probe in), but it stays *the probe*:
+if it fails later, at any point, the circuit reopens at once (``probe=True`` below) rather
+than counting one failure towards the threshold — otherwise a target that breaks every
+stream after its first token would get ``failure_threshold`` broken streams per cooldown.
+
 The transitions are pure functions over a small record, so every state backend (memory
 now, Redis later) applies the same rules atomically in its own way, and tests drive them
 with a manual clock.
@@ -71,11 +77,12 @@ def on_acquire(snap: BreakerSnapshot, now: float, policy: BreakerPolicy) -> tupl
 
 
 def on_result(snap: BreakerSnapshot, ok: bool, now: float, policy: BreakerPolicy,
-              error: str | None = None) -> BreakerSnapshot:
-    """Record the outcome of a call that ``on_acquire`` allowed."""
+              error: str | None = None, probe: bool = False) -> BreakerSnapshot:
+    """Record the outcome of a call that ``on_acquire`` allowed (``probe``: it was let
+    through as the half-open probe, even if its first output has closed the circuit since)."""
     if ok:
         return CLOSED
-    if snap.state == "half_open":
+    if snap.state == "half_open" or (probe and policy.enabled):
         return BreakerSnapshot("open", snap.consecutive_failures + 1, now, None, error)
     failures = snap.consecutive_failures + 1
     if snap.state == "closed" and failures >= policy.failure_threshold:

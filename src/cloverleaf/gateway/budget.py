@@ -1,13 +1,32 @@
 """Spending limits per route, per project and per virtual key, that concurrent calls cannot overrun.
 
-Before a call, the most it can cost (the prompt estimate plus ``max_tokens`` — or the
-route's output allowance — at the dearest target's price) is *reserved* against every
-budget that applies, in one conditional database update per budget
-(``spent + reserved + amount <= limit``), which the database serialises: two concurrent
-calls can never both fit into the last dollar. After the call the reservation is settled
-with the real cost; a failed call releases it. Budgets live in the store, so they survive
-restarts and are shared by every process using the same database. A reservation whose
-process died is expired by the store after a while (``RESERVATION_TTL_SECONDS``).
+Before a call, the most it can cost is *reserved* against every budget that applies: the
+prompt's token bound (``estimate.py``: its UTF-8 length, which no tokenizer exceeds) plus
+``max_tokens`` — or the route's output allowance —, at the dearest target's price, priced
+at the higher of the input and output rates. ``spent + reserved + amount <= limit`` is
+checked and the amount reserved in ONE atomic state operation together with the call's
+rate-limit buckets (:meth:`StateBackend.admit`): two concurrent calls can never both fit
+into the last dollar, in one process (memory state) or across workers and replicas sharing
+Redis. After the call the reservation becomes the real cost; a failed call releases it.
+
+No database round trip on the request path: the counters live in the state backend. The
+store is the durable ledger behind them — each settled cost is added to it with the next
+batch of the store's writer (``store/spend.py``), as call records are — and a counter the
+backend does not hold yet (a fresh process, a Redis that came back empty) is seeded from the
+ledger the first time a call needs it (one read per counter, then never again).
+
+Crash bound: a ``kill -9`` can leave at most one writer flush interval (``[store]
+flush_ms``) of spend unrecorded in the ledger, never half a batch. With Redis state that is
+never an overspend: the counters the other processes (and the restarted one) use are in
+Redis, untouched; reservations the dead process held are given back after
+``RESERVATION_TTL`` (state/redis.py). With memory state the counter dies with the process,
+and a restart seeds from the ledger: the spend of at most that last flush interval is then
+missing from the counter — keep ``flush_ms`` short, or use Redis, where that matters.
+
+``[state] budgets = "store"`` keeps the previous behaviour — one conditional database
+update per budget per call (exact across processes that share only the database, slow) —
+for several workers without shared state; ``cloverleaf serve --workers N`` selects it when
+``[state] url`` is not Redis.
 
 Periods: ``total``, ``day`` and ``month`` (UTC calendar periods of the gateway clock).
 """
@@ -16,14 +35,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .._context import CallContext
-from .._errors import BudgetExceeded
+from .._errors import BudgetExceeded, RateLimitExceeded
 from .clock import Clock
 from .config import BudgetConfig, RouteConfig
+from .state import AttemptAsk, Bucket, Hold, StateBackend
 
 RESERVATION_TTL_SECONDS = 3600.0
+_SEED_ATTEMPTS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,32 +75,222 @@ def period_key(period: str | None, wall: float) -> str:
     raise ValueError(f"unknown budget period {period!r}")
 
 
+class _Periods:
+    """``period_key`` for the current wall time, recomputed only when a UTC day starts."""
+
+    __slots__ = ("_until", "_day", "_month")
+
+    def __init__(self) -> None:
+        self._until = -1.0
+        self._day = self._month = ""
+
+    def key(self, period: str, wall: float) -> str:
+        if period == "total":
+            return "total"
+        if not (self._until - 86_400.0 <= wall < self._until):
+            self._day, self._month = period_key("day", wall), period_key("month", wall)
+            self._until = (wall // 86_400.0 + 1) * 86_400.0
+        return self._day if period == "day" else self._month
+
+
+class CallAdmission:
+    """What one call holds between admission and settlement: its call-level rate-limit
+    buckets and its budget reservations, under one ticket."""
+
+    __slots__ = ("ticket", "token_keys", "holds", "reserved_usd", "extra", "first", "took")
+
+    def __init__(self, ticket: object, token_keys: tuple[str, ...], holds: Sequence[Hold],
+                 reserved_usd: float, extra: object = None, first: object = None, took: bool = True) -> None:
+        self.ticket = ticket
+        self.token_keys = token_keys
+        self.holds = holds
+        self.reserved_usd = reserved_usd
+        self.extra = extra       # the store mode's reservation ids
+        self.first = first       # the first attempt's AttemptAdmission, when it was asked for
+        self.took = took         # the call itself took buckets or holds (there is something to close)
+
+
 class Budgets:
-    def __init__(self, configs: tuple[BudgetConfig, ...], store: object, clock: Clock) -> None:
-        self._route = {b.name: b for b in configs if b.scope == "route"}
-        self._project = {b.name: b for b in configs if b.scope == "project"}
+    """Budget scopes and reservations over the state backend (see the module docstring)."""
+
+    mode = "state"
+
+    def __init__(self, configs: tuple[BudgetConfig, ...], store: object, state: StateBackend, clock: Clock) -> None:
+        self._route = {b.name: BudgetScope(b.key, b.limit_usd, b.period) for b in configs if b.scope == "route"}
+        self._project = {b.name: BudgetScope(b.key, b.limit_usd, b.period) for b in configs if b.scope == "project"}
         self._store = store
+        self._state = state
         self._clock = clock
+        self._periods = _Periods()
+        # per call these are looked up, not built: a key's scope, and a counter's "scope|period"
+        self._key_scopes: dict[tuple[str, float, str | None], BudgetScope] = {}
+        self._counter_keys: dict[tuple[str, str], str] = {}
 
     def scopes(self, route: RouteConfig, ctx: CallContext) -> list[BudgetScope]:
         out = []
         if (b := self._route.get(route.name)) is not None:
-            out.append(BudgetScope(b.key, b.limit_usd, b.period))
+            out.append(b)
         if ctx.project and (b := self._project.get(ctx.project)) is not None:
-            out.append(BudgetScope(b.key, b.limit_usd, b.period))
+            out.append(b)
         key = ctx.key
         if key is not None and key.budget is not None:
-            out.append(BudgetScope(f"key:{key.key_id}", float(key.budget), key.budget_period or "total"))
+            signature = (key.key_id, key.budget, key.budget_period)
+            scope = self._key_scopes.get(signature)
+            if scope is None:
+                if len(self._key_scopes) > 100_000:
+                    self._key_scopes.clear()
+                scope = self._key_scopes[signature] = BudgetScope(f"key:{key.key_id}", float(key.budget),
+                                                                  key.budget_period or "total")
+            out.append(scope)
         return out
 
-    async def reserve(self, scopes: list[BudgetScope], amount: float) -> list[str]:
-        """Reserve ``amount`` USD in every scope, all or nothing; raise BudgetExceeded.
+    def _counter(self, scope: BudgetScope, wall: float) -> str:
+        period = self._periods.key(scope.period, wall)
+        found = self._counter_keys.get((scope.key, period))
+        if found is None:
+            if len(self._counter_keys) > 100_000:
+                self._counter_keys.clear()
+            found = self._counter_keys[(scope.key, period)] = f"{scope.key}|{period}"
+        return found
 
-        The database work runs on a thread, which a cancellation cannot stop: if the caller
-        is cancelled meanwhile, what the thread goes on to reserve is released when it lands.
-        """
-        if not scopes:
-            return []
+    # -- admission ------------------------------------------------------------------
+    async def admit(self, buckets: list[Bucket], max_wait: float, scopes: list[BudgetScope], amount: float,
+                    now: float, window: float, sleep: Clock, attempt: AttemptAsk | None = None) -> CallAdmission | None:
+        """Take the call's rate-limit buckets and reserve ``amount`` in every scope — and admit
+        its first ``attempt`` — in one state operation; sleep out a granted wait. Raises
+        RateLimitExceeded or BudgetExceeded."""
+        if not buckets and not scopes and attempt is None:
+            return None
+        wall = self._clock.wall()
+        holds = [Hold(self._counter(s, wall), s.limit_usd, amount) for s in scopes]
+        state = self._state
+        for _ in range(_SEED_ATTEMPTS):
+            adm = await state.admit(buckets, holds, now, max_wait, window, attempt)
+            if not adm.unseeded:
+                break
+            await self._seed(adm.unseeded)
+        if not adm.granted:
+            key = adm.limiting_key or "limit:?:rpm"
+            if "|" in key:
+                scope = key.partition("|")[0]
+                limit = next(h.limit for h in holds if h.key == key)
+                raise BudgetExceeded(scope, limit, adm.spent, adm.reserved + amount)
+            scope, _, kind = key.rpartition(":")
+            raise RateLimitExceeded(scope, kind, retry_after=adm.wait)
+        token_keys = tuple([b.key for b in buckets if b.key.endswith(":tpm")]) if buckets else ()
+        first = adm.attempt
+        call = CallAdmission(adm.ticket, token_keys, holds, amount if holds else 0.0, None, first,
+                             bool(buckets or holds))
+        wait = adm.wait
+        if first is not None and first.grant is not None and first.grant.granted and first.grant.wait > wait:
+            wait = first.grant.wait
+        if wait > 0:
+            try:
+                await sleep.sleep(wait)
+            except asyncio.CancelledError:
+                await state.close(adm.ticket, None, 0.0)
+                if first is not None and first.grant is not None and first.grant.granted:
+                    if first.grant.ticket is not None:
+                        await state.release(first.grant.ticket)
+                    if first.decision.probe:
+                        await state.breaker_abandon(attempt.key)  # type: ignore[union-attr]
+                raise
+        return call
+
+    async def _seed(self, keys: Sequence[str]) -> None:
+        """Start counters the state backend lacks from the ledger (once per counter)."""
+        store = self._store
+        for key in keys:
+            scope, _, period = key.partition("|")
+            spent, reserved = await asyncio.to_thread(store.budget_usage, scope, period)  # type: ignore[attr-defined]
+            # the ledger's figure plus spend this process has summed but not yet written
+            pending = getattr(getattr(store, "spend_batch", None), "pending", None)
+            unwritten = pending().get((scope, period), 0.0) if pending is not None else 0.0
+            await self._state.budget_seed(key, spent + reserved + unwritten)
+
+    # -- settlement -----------------------------------------------------------------
+    async def close(self, call: CallAdmission | None, tokens_used: int | None, cost: float) -> None:
+        """Replace the token estimate (None: keep it) and turn every reservation into ``cost``."""
+        if call is None or not call.took:
+            return
+        call.took = False
+        holds, call.holds = call.holds, ()
+        amounts = {} if tokens_used is None else {k: float(tokens_used) for k in call.token_keys}
+        await self._state.close(call.ticket, amounts, cost if holds else 0.0)
+        if holds and cost:
+            self._store.record_spend_many([h.key for h in holds], cost)  # type: ignore[attr-defined]
+
+    async def finish(self, call: CallAdmission, tokens_used: int | None, cost: float, attempt: object,
+                     target: str, now: float, policy: object, latency_ms: float) -> None:
+        """A successful call's settlement and its answering attempt's (``attempt``: its
+        rate-limit Reservation or None), breaker and latency, in one state operation."""
+        took, call.took = call.took, False
+        holds, call.holds = call.holds, ()
+        used = None if tokens_used is None else float(tokens_used)
+        amounts = {} if used is None else {k: used for k in call.token_keys}
+        attempt_ticket = getattr(attempt, "ticket", None)
+        attempt_amounts = {} if used is None or attempt is None else {k: used for k in attempt.token_keys}  # type: ignore[attr-defined]
+        try:
+            await self._state.finish(call.ticket if took else None, amounts, cost if holds else 0.0, attempt_ticket,
+                                     attempt_amounts, target, now, policy, latency_ms)  # type: ignore[arg-type]
+        finally:   # the ledger hears of the spend even when a later step of the settlement failed
+            if holds and cost:
+                self._store.record_spend_many([h.key for h in holds], cost)  # type: ignore[attr-defined]
+
+    # -- status ---------------------------------------------------------------------
+    def configured(self) -> list[BudgetScope]:
+        return [*self._route.values(), *self._project.values()]
+
+    def status(self) -> list[BudgetStatus]:
+        """Every configured budget with its current period's spend, as the ledger has it
+        (written with the store's batches: flushed first, so it includes every settled call
+        of this process)."""
+        wall = self._clock.wall()
+        self._store.flush()  # type: ignore[attr-defined]
+        out = []
+        for b in self.configured():
+            pk = period_key(b.period, wall)
+            spent, reserved = self._store.budget_usage(b.key, pk)  # type: ignore[attr-defined]
+            out.append(BudgetStatus(b.key, pk, b.limit_usd, spent, reserved))
+        return out
+
+
+class StoreBudgets(Budgets):
+    """``[state] budgets = "store"``: every reservation and settlement a database transaction
+    (the ledger's conditional update), for processes that share only the database."""
+
+    mode = "store"
+
+    def __init__(self, configs: tuple[BudgetConfig, ...], store: object, state: StateBackend, clock: Clock,
+                 limiter: object) -> None:
+        super().__init__(configs, store, state, clock)
+        self._limiter = limiter
+
+    async def admit(self, buckets: list[Bucket], max_wait: float, scopes: list[BudgetScope], amount: float,
+                    now: float, window: float, sleep: Clock, attempt: AttemptAsk | None = None) -> CallAdmission | None:
+        if not buckets and not scopes:   # the first attempt is admitted by the attempt loop
+            return None
+        reservation = await self._limiter.acquire(buckets, max_wait)  # type: ignore[attr-defined]
+        try:
+            ids = await self._reserve(scopes, amount) if scopes else []
+        except BaseException:
+            await self._limiter.release(reservation)  # type: ignore[attr-defined]
+            raise
+        return CallAdmission(None, (), (), amount if ids else 0.0, (reservation, ids))
+
+    async def close(self, call: CallAdmission | None, tokens_used: int | None, cost: float) -> None:
+        if call is None or call.extra is None:
+            return
+        (reservation, ids), call.extra = call.extra, None  # type: ignore[misc]
+        try:
+            await self._limiter.settle(reservation, tokens_used)  # type: ignore[attr-defined]
+        finally:
+            if ids:
+                await asyncio.shield(asyncio.to_thread(self._settle_sync, ids, cost))
+
+    async def _reserve(self, scopes: list[BudgetScope], amount: float) -> list[str]:
+        """The database work runs on a thread, which a cancellation cannot stop: if the caller
+        is cancelled meanwhile, what the thread goes on to reserve is released when it lands."""
         work = asyncio.ensure_future(asyncio.to_thread(self._reserve_sync, scopes, amount, self._clock.wall()))
         try:
             return await asyncio.shield(work)
@@ -103,20 +315,6 @@ class Budgets:
             taken.append(rid)
         return taken
 
-    async def settle(self, reservations: list[str], cost: float) -> None:
-        if reservations:
-            await asyncio.to_thread(self._settle_sync, reservations, cost)
-
     def _settle_sync(self, reservations: list[str], cost: float) -> None:
         for rid in reservations:
             self._store.budget_settle(rid, cost)  # type: ignore[attr-defined]
-
-    def status(self) -> list[BudgetStatus]:
-        """Every configured budget with its current period's spend (for the CLI/admin API)."""
-        wall = self._clock.wall()
-        out = []
-        for b in (*self._route.values(), *self._project.values()):
-            pk = period_key(b.period, wall)
-            spent, reserved = self._store.budget_usage(b.key, pk)  # type: ignore[attr-defined]
-            out.append(BudgetStatus(b.key, pk, b.limit_usd, spent, reserved))
-        return out

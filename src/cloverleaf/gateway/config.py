@@ -29,7 +29,11 @@ owner. Nothing here is read again per request.
                                    # Budgets are kept either way; `cloverleaf spend`/`traces` see
                                    # only what was recorded.
     [store] batch_size = 100   flush_ms = 200   # records per transaction; the writer's wake-up period
-    [state] url = "memory"
+    [state] url = "memory"         # or "redis://host:6379/0": limits, breakers, budgets shared
+    [state] budgets = "state"      # budget counters in the state backend (default); "store": one
+                                   # database transaction per call (workers without shared state)
+    [state] limit_margin_seconds = 1.0   # rpm/tpm slots come back window + margin after admission
+    [state] limit_window_seconds = 60    # the rolling window of every rpm/tpm limit
 """
 
 from __future__ import annotations
@@ -137,6 +141,9 @@ class GatewayConfig:
     state_url: str
     max_retries: int = 2
     state_prefix: str | None = None
+    budgets_in: Literal["state", "store"] = "state"
+    limit_window: float = 60.0
+    limit_margin: float = 1.0
 
 
 def parse(settings: Any) -> GatewayConfig:
@@ -152,10 +159,23 @@ def parse(settings: Any) -> GatewayConfig:
         state_url=str(_state_table(settings.state).get("url") or "memory"),
         max_retries=int(getattr(settings, "max_retries", 2)),
         state_prefix=_state_table(settings.state).get("prefix"),
+        budgets_in=_budgets_in(_state_table(settings.state)),
+        limit_window=_number("[state] limit_window_seconds",
+                             _state_table(settings.state).get("limit_window_seconds", 60.0), minimum=0.001),
+        limit_margin=_number("[state] limit_margin_seconds",
+                             _state_table(settings.state).get("limit_margin_seconds", 1.0)),
     )
 
 
-_STATE_KEYS = {"url", "prefix"}
+_STATE_KEYS = {"url", "prefix", "budgets", "limit_window_seconds", "limit_margin_seconds"}
+
+
+def _budgets_in(table: Mapping[str, Any]) -> Literal["state", "store"]:
+    value = table.get("budgets", "state")
+    if value not in ("state", "store"):
+        raise ConfigError(f"[state] budgets must be \"state\" (counters in the state backend) or \"store\" "
+                          f"(a database transaction per call), got {value!r}")
+    return value  # type: ignore[no-any-return]
 
 
 def _state_table(table: Any) -> Mapping[str, Any]:

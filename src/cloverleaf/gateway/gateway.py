@@ -50,16 +50,17 @@ from .._types import (
 from .attempts import AttemptLoop
 from .breaker import BreakerSnapshot
 from .bridge import LoopThread
-from .budget import RESERVATION_TTL_SECONDS, Budgets
+from .budget import RESERVATION_TTL_SECONDS, Budgets, CallAdmission, StoreBudgets
 from .cache import CachedAnswer, CachePlan, ResponseCache, open_cache, replay, replay_events
 from .clock import Clock, EpochClock, SystemClock
 from .config import RouteConfig, TargetSpec, make_route, parse
+from .estimate import input_token_bound, texts_bound
 from .privacy import RoutePrivacy
 from .privacy import record as privacy_record
 from .protocols import EngineLike
-from .ratelimit import RateLimiter, Reservation
+from .ratelimit import RateLimiter
 from .router import ResolvedTarget, RouteInfo, Router
-from .state import StateBackend, open_state
+from .state import AttemptAsk, StateBackend, open_state
 from .telemetry import Telemetry, open_telemetry
 from .traces import CallTracker, TraceAPI
 
@@ -79,9 +80,9 @@ class _Call:
 
     tracker: CallTracker
     loop: AttemptLoop
-    budget_ids: list[str] = dataclasses.field(default_factory=list)
     reserved_usd: float = 0.0
-    call_reservation: Reservation | None = None
+    #: the call-level rate-limit buckets and budget reservations, under one ticket
+    admission: CallAdmission | None = None
     emitted: bool = False          # a stream has sent output to the caller
     finished: bool = False         # the call record has been written
     ttft_ms: float | None = None
@@ -121,8 +122,13 @@ class Gateway:
         self._record_errors = self.config.store.record != "none"
         self._rng = rng or random.Random()
         self.router = Router(engine, dict(self.config.routes), self.state, self._rng)
-        self.limiter = RateLimiter(self.config.limits, self.state, self._state_clock)
-        self.budgets = Budgets(self.config.budgets, self.store, self.clock)
+        self.limiter = RateLimiter(self.config.limits, self.state, self._state_clock,
+                                   window=self.config.limit_window, margin=self.config.limit_margin)
+        if self.config.budgets_in == "store":
+            self.budgets: Budgets = StoreBudgets(self.config.budgets, self.store, self.state, self.clock,
+                                                 self.limiter)
+        else:
+            self.budgets = Budgets(self.config.budgets, self.store, self.state, self.clock)
         self.traces = TraceAPI(self.store, self.clock)
         self.cache: ResponseCache | None = open_cache(getattr(settings, "cache", None), engine)
         # spans only when configured; the standard OTLP variables count for an explicit gateway (the server)
@@ -135,6 +141,8 @@ class Gateway:
         self._store_errors = self.config.store.record != "none"
         self.privacy = RoutePrivacy(_privacy_guard(settings, engine))
         self._semantic_cache_local: bool | None = None
+        self._close_shielded = self.state.shared or self.budgets.mode == "store"
+        self._rates: dict[int, tuple[ResolvedTarget, tuple[float, float]]] = {}
         self._bridge = LoopThread()
         self._stop = threading.Event()
         self._closed = False
@@ -165,6 +173,15 @@ class Gateway:
 
     async def aimage(self, model: str, req: ImageRequest, ctx: CallContext | None = None) -> ImageResponse:
         return await self._run(model, req, ctx, "image", self.engine.aimage, len(req.prompt) // 4 + 1, 0)
+
+    @staticmethod
+    def _input_bound(operation: str, req: Any) -> int:
+        """The budget's bound on input tokens (``estimate.py``), computed only when a budget applies."""
+        if operation in ("chat", "stream"):
+            return input_token_bound(req)
+        if operation == "embed":
+            return texts_bound(req.inputs)
+        return texts_bound([req.prompt])
 
     def astream(self, model: str, req: ChatRequest, ctx: CallContext | None = None) -> AsyncIterator[StreamEvent]:
         return self._stream(model, req, ctx)
@@ -214,7 +231,7 @@ class Gateway:
     # -- one call ---------------------------------------------------------------------
     async def _run(self, model: str, req: Any, ctx: CallContext | None, operation: str,
                    invoke: Callable[[Any, Any], Awaitable[R]], input_tokens: int, max_output: int | None) -> R:
-        call = await self._admit(model, ctx, operation, input_tokens, max_output)
+        call = await self._admit(model, ctx, operation, req, input_tokens, max_output)
         call.request = req
         try:
             if operation == "chat" and self.cache is not None and await self._cache_allowed(call):
@@ -252,7 +269,7 @@ class Gateway:
             raise
 
     async def _stream(self, model: str, req: ChatRequest, ctx: CallContext | None) -> AsyncIterator[StreamEvent]:
-        call = await self._admit(model, ctx, "stream", self._chat_tokens(req), req.max_tokens)
+        call = await self._admit(model, ctx, "stream", req, self._chat_tokens(req), req.max_tokens)
         call.request = req
         try:
             if self.cache is not None and await self._cache_allowed(call):
@@ -325,7 +342,7 @@ class Gateway:
     def _chat_tokens(self, req: ChatRequest) -> int:
         return int(self.engine.estimate_tokens(req))
 
-    async def _admit(self, model: str, ctx: CallContext | None, operation: str, input_tokens: int,
+    async def _admit(self, model: str, ctx: CallContext | None, operation: str, req: Any, input_tokens: int,
                      max_output: int | None) -> _Call:
         ctx = ctx or _NO_CONTEXT
         _check_allowed(model, ctx)
@@ -354,13 +371,21 @@ class Gateway:
         try:
             if refusal is not None:     # recorded like any failed call; nothing was reserved or sent
                 raise refusal
-            call.call_reservation = await self.limiter.acquire(*self.limiter.call_buckets(route, ctx.key, tokens))
+            buckets, max_wait = self.limiter.call_buckets(route, ctx.key, tokens)
             scopes = self.budgets.scopes(route, ctx)
-            if scopes:
-                estimate = Usage(input_tokens, output_tokens)
-                costs = [c for t in ordered if (c := self.engine.cost(t.target, estimate)) is not None]
-                call.reserved_usd = max(costs, default=0.0)
-                call.budget_ids = await self.budgets.reserve(scopes, call.reserved_usd)
+            amount = self._cost_bound(ordered, self._input_bound(operation, req), output_tokens) if scopes else 0.0
+            state_clock = self._state_clock
+            ask = None
+            if ordered and self.budgets.mode == "state":   # the first attempt rides along: one round trip
+                first = ordered[0]
+                ask = AttemptAsk(first.key, self.config.breaker, *self.limiter.attempt_buckets(first, tokens))
+            admission = await self.budgets.admit(buckets, max_wait, scopes, amount, state_clock.now(),
+                                                 self.limiter.window, state_clock, ask)
+            if admission is not None:
+                call.admission = admission
+                call.reserved_usd = admission.reserved_usd
+                if admission.first is not None:
+                    loop.preadmit(ordered[0], ask, admission.first)  # type: ignore[arg-type]
         except BaseException as exc:
             await self._finish_error(call, exc)
             raise
@@ -389,6 +414,35 @@ class Gateway:
             target = self.engine.resolve(self.cache.config.embedding_model or "")
             self._semantic_cache_local = (await asyncio.to_thread(guard.locality, target)).local
         return self._semantic_cache_local
+
+    def _cost_bound(self, ordered: list[ResolvedTarget], input_tokens: int, output_tokens: int) -> float:
+        """The most the call can cost at any of its targets: ``input_tokens`` (a bound) and
+        ``output_tokens``, with the input priced at the higher of the two rates (cache writes
+        and some providers' rates can price input above output)."""
+        bound = 0.0
+        rates = self._rates
+        for t in ordered:
+            found = rates.get(id(t))
+            if found is None or found[0] is not t:
+                if len(rates) > 10_000:
+                    rates.clear()
+                found = rates[id(t)] = (t, self._bound_rates(t))
+            in_rate, out_rate = found[1]
+            c = (input_tokens * in_rate + output_tokens * out_rate) / 1_000_000
+            if c > bound:
+                bound = c
+        return bound
+
+    def _bound_rates(self, t: ResolvedTarget) -> tuple[float, float]:
+        """(USD per 1M input tokens at the dearest way input can be billed, per 1M output)."""
+        price = t.price
+        if price is not None and hasattr(price, "output"):
+            out_rate = float(price.output)
+            return max(float(price.input), float(price.cached_input or 0.0), float(price.cache_write or 0.0),
+                       out_rate), out_rate
+        per_input = self.engine.cost(t.target, Usage(1_000_000, 0)) or 0.0
+        per_output = self.engine.cost(t.target, Usage(0, 1_000_000)) or 0.0
+        return max(per_input, per_output), per_output
 
     def _price_ok(self, call: _Call, target: ResolvedTarget, resp: Any) -> float | None:
         """What the answer needs before it leaves: its cost, target and attempts."""
@@ -436,10 +490,7 @@ class Gateway:
 
         async def settle() -> None:
             try:
-                try:
-                    await self.limiter.settle(call.call_reservation, 0)
-                finally:
-                    await self._settle_budgets(call, 0.0)
+                await self._close(call, 0, 0.0)
             finally:
                 if self._record_ok:
                     self._record(call, call.tracker.record(self.clock, status="ok", target=target, provider=provider,
@@ -460,16 +511,23 @@ class Gateway:
                          model: str | None, ready: float | None = None) -> None:
         """What can wait until the answer is on its way: shared state, budgets, the record."""
         target = slot.target
+        tokens = usage.total_tokens if usage is not None else None
+        charge = cost if cost is not None else (0.0 if usage else call.reserved_usd)
         try:
-            # Each step runs even when one before it raised or was cancelled: call.finished is
-            # already set, so _finish_error will not settle the call's ticket and budgets later.
-            try:
-                await call.loop.settle_success(slot, usage, latency)
-            finally:
+            admission = call.admission
+            if admission is not None and self.budgets.mode == "state":
+                # the call's ticket and budgets, the attempt's ticket, breaker and latency: one operation
+                call.admission = None
+                work = self.budgets.finish(admission, tokens, charge, slot.reservation, target.key,
+                                           self._state_clock.now(), self.config.breaker, latency)
+                await (asyncio.shield(work) if self._close_shielded else work)
+            else:
+                # Each step runs even when one before it raised or was cancelled: call.finished is
+                # already set, so _finish_error will not settle the call's ticket and budgets later.
                 try:
-                    await self.limiter.settle(call.call_reservation, usage.total_tokens if usage is not None else None)
+                    await call.loop.settle_success(slot, usage, latency)
                 finally:
-                    await self._settle_budgets(call, cost if cost is not None else (0.0 if usage else call.reserved_usd))
+                    await self._close(call, tokens, charge)
         finally:   # even when cancelled while settling: the call happened
             if self._record_ok:
                 record = call.tracker.record(self.clock, status="ok", target=target.key, provider=target.provider,
@@ -490,10 +548,8 @@ class Gateway:
             if call.tracker.cache is not None:
                 resp.metadata.extra["cache"] = call.tracker.cache
         try:
-            try:   # the budget is settled even when the ticket's settlement raised (as in _settle_ok)
-                await self.limiter.settle(call.call_reservation, usage.total_tokens if usage is not None else None)
-            finally:
-                await self._settle_budgets(call, cost if cost is not None else (0.0 if usage else call.reserved_usd))
+            await self._close(call, usage.total_tokens if usage is not None else None,
+                              cost if cost is not None else (0.0 if usage else call.reserved_usd))
         finally:   # even when cancelled while settling: the call happened
             if self._record_ok:
                 self._record(call, call.tracker.record(self.clock, status="ok", target=target.key,
@@ -514,20 +570,26 @@ class Gateway:
         # reservation: cancelling a call must not be a way around a limit or a budget
         billable = call.billable
         try:
-            await self.limiter.settle(call.call_reservation, None if billable else 0)
-            await self._settle_budgets(call, call.reserved_usd if billable else 0.0)
+            await self._close(call, None if billable else 0, call.reserved_usd if billable else 0.0)
         finally:
             if self._record_errors:
                 self._record(call, call.tracker.record(self.clock, status=status, error=exc, ttft_ms=call.ttft_ms))
 
-    async def _settle_budgets(self, call: _Call, cost: float) -> None:
-        ids, call.budget_ids = call.budget_ids, []
-        if not ids:
+    async def _close(self, call: _Call, tokens_used: int | None, cost: float) -> None:
+        """Settle the call's own rate-limit ticket and budget reservations (one state
+        operation), exactly once."""
+        admission, call.admission = call.admission, None
+        if admission is None:
             return
-        try:   # shielded: a cancellation must not leave the reservation half settled
-            await asyncio.shield(self.budgets.settle(ids, cost))
+        try:
+            if admission.first is not None:
+                await call.loop.discard()   # a first attempt admitted with the call but never made
+            if self._close_shielded:   # a cancellation must not leave the reservation half settled
+                await asyncio.shield(self.budgets.close(admission, tokens_used, cost))
+            else:                      # memory state: closing never yields, nothing to shield
+                await self.budgets.close(admission, tokens_used, cost)
         except Exception as exc:  # noqa: BLE001 - bookkeeping never fails a call; the reservation expires
-            log.warning("could not settle budget reservations: %s", type(exc).__name__)
+            log.warning("could not settle the call's limits and budgets: %s", type(exc).__name__)
 
     def _record(self, call: _Call, record: Any) -> None:
         """The call's record to the store (as ``[store] record`` allows) and its spans."""

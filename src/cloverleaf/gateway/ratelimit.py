@@ -10,8 +10,18 @@ reason to fall back). After the call the token reservation is replaced by the us
 provider reported.
 
 Scopes: ``provider`` and ``target`` per attempt (they protect upstreams); ``route`` and
-``key`` once per call (they meter callers). A virtual key's limits never wait: the key
-holder gets a 429 at once.
+``key`` once per call (they meter callers; they are taken together with the call's budget
+reservations in one state operation, see ``budget.py``). A virtual key's limits never wait:
+the key holder gets a 429 at once.
+
+The limit must hold where it matters — at the upstream, which counts a call when it
+*arrives*, some time after its admission here (the rest of the gateway's work, attachment
+downloads, the network). A slot released exactly one window after its admission would let a
+call admitted then arrive less than a window after an earlier one that was slow to leave:
+the upstream would see more than ``rpm`` in some window. So a slot comes back one window
+*plus a margin* after its admission (``[state] limit_margin_seconds``, default 1 s): as long
+as a call reaches the upstream within the margin of its admission, no window at the
+upstream ever holds more than the limit.
 """
 
 from __future__ import annotations
@@ -24,9 +34,10 @@ from .._errors import RateLimitExceeded
 from .clock import Clock
 from .config import Limit, LimitsConfig, RouteConfig
 from .router import ResolvedTarget
-from .state import Bucket, StateBackend
+from .state import Bucket, Grant, StateBackend
 
 WINDOW_SECONDS = 60.0
+DEFAULT_MARGIN_SECONDS = 1.0
 
 
 @dataclass(slots=True)
@@ -37,47 +48,63 @@ class Reservation:
 
 
 class RateLimiter:
-    def __init__(self, limits: LimitsConfig, state: StateBackend, clock: Clock) -> None:
+    def __init__(self, limits: LimitsConfig, state: StateBackend, clock: Clock, *,
+                 window: float = WINDOW_SECONDS, margin: float = DEFAULT_MARGIN_SECONDS) -> None:
         self._limits = limits
         self._state = state
         self._clock = clock
+        #: how long an admission holds its slot: the limit's window plus the upstream margin
+        self.window = window + margin
+        # which buckets a route, a key or a target has, worked out once (the keys' text too)
+        self._route_plans: dict[str, tuple[RouteConfig, _Plan]] = {}
+        self._key_plans: dict[tuple[str, int | None, int | None], _Plan] = {}
+        self._target_plans: dict[tuple[str, str], _Plan] = {}
 
     # -- which buckets ----------------------------------------------------------------
     def call_buckets(self, route: RouteConfig, key: KeyPolicy | None, tokens: int) -> tuple[list[Bucket], float]:
-        buckets: list[Bucket] = []
-        max_wait = float("inf")
-        if not route.implicit:
-            limit = self._limits.for_scope("route", route.name)
-            if limit is not None:
-                buckets += _buckets(f"route:{route.name}", limit, tokens)
-                max_wait = min(max_wait, limit.max_wait)
+        found = self._route_plans.get(route.name)
+        if found is None or found[0] is not route:
+            limit = None if route.implicit else self._limits.for_scope("route", route.name)
+            found = self._route_plans[route.name] = (route, _plan(f"route:{route.name}", limit))
+        entries, max_wait = found[1]
         if key is not None and (key.rpm or key.tpm):
-            buckets += _buckets(f"key:{key.key_id}", Limit(key.rpm, key.tpm, 0.0), tokens)
+            signature = (key.key_id, key.rpm, key.tpm)
+            key_plan = self._key_plans.get(signature)
+            if key_plan is None:
+                if len(self._key_plans) > 100_000:
+                    self._key_plans.clear()
+                key_plan = self._key_plans[signature] = _plan(f"key:{key.key_id}", Limit(key.rpm, key.tpm, 0.0))
+            entries = entries + key_plan[0]
             max_wait = 0.0
-        return buckets, (0.0 if max_wait == float("inf") else max_wait)
+        return [Bucket(k, limit, tokens if per_token else 1.0) for k, limit, per_token in entries], max_wait
 
     def attempt_buckets(self, target: ResolvedTarget, tokens: int) -> tuple[list[Bucket], float]:
-        buckets: list[Bucket] = []
-        waits = []
-        for scope, name in (("provider", target.provider), ("target", target.key)):
-            limit = self._limits.for_scope(scope, name)
-            if limit is not None:
-                buckets += _buckets(f"{scope}:{name}", limit, tokens)
-                waits.append(limit.max_wait)
-        return buckets, min(waits, default=0.0)
+        signature = (target.provider, target.key)
+        plan = self._target_plans.get(signature)
+        if plan is None:
+            entries: tuple[tuple[str, float, bool], ...] = ()
+            waits = []
+            for scope, name in (("provider", target.provider), ("target", target.key)):
+                limit = self._limits.for_scope(scope, name)
+                if limit is not None:
+                    entries += _plan(f"{scope}:{name}", limit)[0]
+                    waits.append(limit.max_wait)
+            plan = self._target_plans[signature] = (entries, min(waits, default=0.0))
+        entries, max_wait = plan
+        if not entries:
+            return [], max_wait
+        return [Bucket(k, limit, tokens if per_token else 1.0) for k, limit, per_token in entries], max_wait
 
     # -- taking and settling ----------------------------------------------------------
     async def acquire(self, buckets: list[Bucket], max_wait: float) -> Reservation | None:
         """Take every bucket (waiting up to ``max_wait``) or raise RateLimitExceeded."""
         if not buckets:
             return None
-        grant = await self._state.take(buckets, self._clock.now(), max_wait, WINDOW_SECONDS)
+        grant = await self._state.take(buckets, self._clock.now(), max_wait, self.window)
         if not grant.granted:
-            scope, _, kind = (grant.limiting_key or "limit:?:rpm").rpartition(":")
-            raise RateLimitExceeded(scope, kind, retry_after=grant.wait)
-        assert grant.ticket is not None
-        reservation = Reservation(grant.ticket, tuple(b.key for b in buckets if b.key.endswith(":tpm")),
-                                  int(max((b.amount for b in buckets if b.key.endswith(":tpm")), default=0)))
+            raise refused(grant)
+        reservation = reservation_of(buckets, grant)
+        assert reservation is not None
         if grant.wait > 0:
             try:
                 await self._clock.sleep(grant.wait)
@@ -98,10 +125,31 @@ class RateLimiter:
             await self._state.release(reservation.ticket)
 
 
-def _buckets(scope: str, limit: Limit, tokens: int) -> list[Bucket]:
-    out = []
+def refused(grant: Grant) -> RateLimitExceeded:
+    """The error for a grant that was refused."""
+    scope, _, kind = (grant.limiting_key or "limit:?:rpm").rpartition(":")
+    return RateLimitExceeded(scope, kind, retry_after=grant.wait)
+
+
+def reservation_of(buckets: list[Bucket], grant: Grant) -> Reservation | None:
+    """What a granted ticket over ``buckets`` must settle later (None: it took nothing)."""
+    if grant.ticket is None:
+        return None
+    token_keys = tuple([b.key for b in buckets if b.key.endswith(":tpm")])
+    estimate = int(max([b.amount for b in buckets if b.key.endswith(":tpm")], default=0))
+    return Reservation(grant.ticket, token_keys, estimate)
+
+
+#: A scope's buckets as (key, limit, takes tokens?) and its max wait.
+_Plan = tuple[tuple[tuple[str, float, bool], ...], float]
+
+
+def _plan(scope: str, limit: Limit | None) -> _Plan:
+    if limit is None:
+        return (), 0.0
+    entries: tuple[tuple[str, float, bool], ...] = ()
     if limit.rpm:
-        out.append(Bucket(f"{scope}:rpm", float(limit.rpm), 1.0))
+        entries += ((f"{scope}:rpm", float(limit.rpm), False),)
     if limit.tpm:
-        out.append(Bucket(f"{scope}:tpm", float(limit.tpm), float(tokens)))
-    return out
+        entries += ((f"{scope}:tpm", float(limit.tpm), True),)
+    return entries, limit.max_wait

@@ -96,12 +96,16 @@ def create_app(settings: Settings | None = None, *, options: ServerOptions | Non
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await backend.start()
+        if keys is not None:
+            await keys.start()
         await state.auth.decide_mode()
         if state.auth.open_mode:
             log.warning("no CLOVERLEAF_MASTER_KEY and no virtual keys: the API is open to loopback clients only")
         try:
             yield
         finally:
+            if keys is not None:
+                await keys.aclose()
             await backend.aclose()
 
     routes = [

@@ -10,6 +10,11 @@ Several workers need an importable app, so each worker rebuilds it from the envi
 (:func:`worker_app`): the config file path travels in ``CLOVERLEAF_CONFIG`` and the bind
 address in ``CLOVERLEAF_SERVE_HOST``/``CLOVERLEAF_SERVE_PORT``; call-time overrides other
 than the file are not carried over.
+
+Budgets are counted in the state backend; in-memory counters would give each worker the
+whole budget, so several workers without Redis count budgets in the store instead
+(``[state] budgets = "store"``: exact, one database transaction per call) unless the file
+says otherwise (:func:`worker_settings`).
 """
 
 from __future__ import annotations
@@ -56,10 +61,22 @@ def describe(settings: Settings, options: ServerOptions) -> list[str]:
     if options.workers > 1:
         state_url = str(settings.state.get("url", "memory"))
         if not state_url.startswith(("redis://", "rediss://")):
-            lines.append(f"note: {options.workers} worker processes each keep their own in-memory rate limits, "
-                         "circuit breakers and key cache, so limits apply per process; set "
-                         "[state] url = \"redis://...\" to share them (budgets are shared through the store)")
+            lines.append(f"note: {options.workers} worker processes each keep their own in-memory rate limits "
+                         "and circuit breakers, so limits apply per process, and budgets are counted in the "
+                         "store (a database transaction per call); set [state] url = \"redis://...\" to share "
+                         "limits and count budgets in Redis")
     return lines
+
+
+def worker_settings(settings: Settings, workers: int) -> Settings:
+    """Several workers without shared state count budgets in the store (see the module docstring)."""
+    state = settings.state or {}
+    url = str(state.get("url", "memory"))
+    if workers > 1 and "budgets" not in state and not url.startswith(("redis://", "rediss://")):
+        from dataclasses import replace
+
+        return replace(settings, state={**state, "budgets": "store"})
+    return settings
 
 
 def check_exposure(options: ServerOptions) -> None:
@@ -115,6 +132,7 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None, 
         os.environ["CLOVERLEAF_CONFIG"] = str(settings.source_path)
     os.environ["CLOVERLEAF_SERVE_HOST"] = options.host
     os.environ["CLOVERLEAF_SERVE_PORT"] = str(options.port)
+    os.environ["CLOVERLEAF_SERVE_WORKERS"] = str(options.workers)
     uvicorn.run("cloverleaf.server.cli_serve:worker_app", factory=True, workers=options.workers, **common)
     return 0
 
@@ -125,6 +143,7 @@ def worker_app() -> Any:
 
     settings = Settings.load()
     env = settings.env
+    settings = worker_settings(settings, int(env.get("CLOVERLEAF_SERVE_WORKERS") or 2))
     port = env.get("CLOVERLEAF_SERVE_PORT")
     options = ServerOptions.from_settings(settings.server, env, host=env.get("CLOVERLEAF_SERVE_HOST"),
                                           port=int(port) if port else None)

@@ -2,9 +2,15 @@
 
 The secret is generated here, returned once by :meth:`VirtualKeys.create`, and stored only
 as its SHA-256 (see :mod:`.secrets`). Verification is on the hot path of every request, so
-a verified key is remembered in memory for ``cache_seconds``: a revoke or update made
-through *this* process takes effect at once; one made through another worker process is
-seen within ``cache_seconds`` (5 s by default; 0 disables the cache).
+it costs a hash and a dict lookup: the answer for a hash — the verified key with its policy,
+built once, or "no such key" — is cached. A revoke, update or creation made through *this*
+process drops the cache at once; one made through another worker or replica is seen
+within ``SYNC_SECONDS`` (0.5 s): every change bumps a counter in the store
+(``change_counters``, in the same transaction), and :meth:`VirtualKeys.start` runs a task
+that reads that one number twice a second, off the request path, and drops the cache when
+it moved. ``cache_seconds`` (``[server] key_cache_seconds``, default 60; 0 disables the
+cache) bounds how long an answer is trusted when that check cannot run (the store is
+unreachable, or the task was never started).
 
 The key's limits travel to the gateway as a :class:`~cloverleaf._context.KeyPolicy`: its
 rpm/tpm buckets and its budget (scope ``key:<id>``) are enforced by the same gateway code
@@ -14,7 +20,9 @@ as route limits, so they hold under concurrency and, with shared state, across w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fnmatch
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +31,13 @@ from typing import Any
 from .._context import KeyPolicy
 from .errors import Unauthorized
 from .secrets import hash_key, new_key_id, new_virtual_key
+
+log = logging.getLogger("cloverleaf.server")
+#: How often each process checks the store's key-change counter.
+SYNC_SECONDS = 0.5
+#: Beyond this many cached answers the cache starts over (unknown secrets are cached too).
+MAX_CACHED = 10_000
+_COUNTER = "virtual_keys"
 
 _UPDATABLE = {"name", "allowed_models", "budget", "budget_period", "rpm", "tpm", "expires_at", "metadata",
               "privacy"}
@@ -50,40 +65,81 @@ def model_allowed(patterns: tuple[str, ...] | list[str], model: str) -> bool:
 
 
 class VirtualKeys:
-    def __init__(self, store: Any, *, cache_seconds: float = 5.0,
+    def __init__(self, store: Any, *, cache_seconds: float = 60.0,
                  monotonic: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
         self._store = store
         self._ttl = cache_seconds
         self._now = monotonic
         self._wall = wall
-        self._cache: dict[str, tuple[float, Any]] = {}
+        #: hash → (trusted until, the stored row or None for "no such key", the verified key)
+        self._cache: dict[str, tuple[float, Any, VerifiedKey | None]] = {}
+        self._version: int | None = None
+        self._sync_task: asyncio.Task[None] | None = None
 
     # -- hot path ----------------------------------------------------------------------
     async def verify(self, secret: str) -> VerifiedKey:
         """The key for ``secret``, or :class:`Unauthorized` saying why not."""
         digest = hash_key(secret)
         hit = self._cache.get(digest)
-        now = self._now()
-        if hit is not None and hit[0] > now:
-            row = hit[1]
-        else:
-            row = await asyncio.to_thread(self._store.find_virtual_key, digest)
-            if row is None:
-                self._cache.pop(digest, None)
-                raise Unauthorized("invalid API key: not the master key and no such virtual key",
-                                   code="invalid_api_key")
-            if self._ttl > 0:
-                if len(self._cache) > 10_000:
-                    self._cache.clear()
-                self._cache[digest] = (now + self._ttl, row)
+        if hit is None or hit[0] <= self._now():
+            hit = await self._lookup(digest)
+        _, row, verified = hit
+        if verified is None:
+            raise Unauthorized("invalid API key: not the master key and no such virtual key", code="invalid_api_key")
         if row.revoked_at is not None:
             raise Unauthorized(f"virtual key {row.id} was revoked", code="key_revoked")
         if row.expires_at is not None and row.expires_at <= self._wall():
             raise Unauthorized(f"virtual key {row.id} expired at {_iso(row.expires_at)}", code="key_expired")
-        return VerifiedKey(row.id, row.name, _policy(row), row.expires_at)
+        return verified
 
-    def forget(self, key_id: str) -> None:
-        self._cache = {h: v for h, v in self._cache.items() if v[1].id != key_id}
+    async def _lookup(self, digest: str) -> tuple[float, Any, VerifiedKey | None]:
+        cache = self._cache
+        version = self._version
+        row = await asyncio.to_thread(self._store.find_virtual_key, digest)
+        verified = None if row is None else VerifiedKey(row.id, row.name, _policy(row), row.expires_at)
+        entry = (self._now() + self._ttl, row, verified)
+        # not when the cache was dropped meanwhile: this answer may predate the change
+        if self._ttl > 0 and cache is self._cache and version == self._version:
+            if len(cache) >= MAX_CACHED:
+                cache.clear()
+            cache[digest] = entry
+        return entry
+
+    def forget(self, key_id: str | None = None) -> None:
+        """Drop cached answers (a key changed, or one was created: a cached "no such key"
+        may be wrong now). A new dict, so a lookup in flight does not refill the old one."""
+        self._cache = {}
+
+    # -- staying in step with other processes -------------------------------------------
+    async def start(self) -> None:
+        """Read the store's key-change counter now and then every ``SYNC_SECONDS``."""
+        if self._sync_task is None and hasattr(self._store, "change_counter"):
+            await self.sync()
+            self._sync_task = asyncio.create_task(self._sync_forever(), name="cloverleaf-key-sync")
+
+    async def aclose(self) -> None:
+        task, self._sync_task = self._sync_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def sync(self) -> bool:
+        """Drop the cache if another process changed a key since the last look; True if so."""
+        version = await asyncio.to_thread(self._store.change_counter, _COUNTER)
+        changed = self._version is not None and version != self._version
+        if changed:
+            self.forget()
+        self._version = version
+        return changed
+
+    async def _sync_forever(self) -> None:
+        while True:
+            await asyncio.sleep(SYNC_SECONDS)
+            try:
+                await self.sync()
+            except Exception as exc:  # noqa: BLE001 - the store is away for a moment: cached answers age out
+                log.warning("virtual key sync failed: %s", type(exc).__name__)
 
     # -- admin -------------------------------------------------------------------------
     async def create(self, **fields: Any) -> tuple[Any, str]:
@@ -94,6 +150,7 @@ class VirtualKeys:
         values = {k: v for k, v in fields.items() if k in _UPDATABLE and v is not None}
         row = VirtualKeyRow(id=new_key_id(), secret_hash=hash_key(secret), created_at=self._wall(), **values)
         await asyncio.to_thread(self._store.create_virtual_key, row)
+        self.forget()
         return row, secret
 
     async def get(self, key_id: str) -> Any:

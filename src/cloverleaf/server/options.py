@@ -7,7 +7,8 @@
     port = 4000                    # --port
     max_body_mb = 20               # larger request bodies get 413 before they are read
     allow_unauthenticated = false  # see below
-    key_cache_seconds = 5          # how long a verified virtual key is trusted without the store
+    key_cache_seconds = 60         # how long a cached key is trusted if the store cannot be asked
+                                   # (changes reach every worker within 0.5 s while it can)
     body_timeout_seconds = 60      # a request body must arrive within this (else 408)
 
 Secrets come only from the environment, never from the file: ``CLOVERLEAF_MASTER_KEY``
@@ -43,7 +44,7 @@ class ServerOptions:
     workers: int = 1
     max_body_bytes: int = 20 * 1024 * 1024
     allow_unauthenticated: bool = False
-    key_cache_seconds: float = 5.0
+    key_cache_seconds: float = 60.0
     body_timeout_seconds: float = 60.0
     master_key: str | None = field(default=None, repr=False)
     encryption_key: str | None = field(default=None, repr=False)

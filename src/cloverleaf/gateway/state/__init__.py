@@ -1,15 +1,15 @@
-"""Shared gateway state: breakers and rate-limit buckets, in memory or in Redis.
+"""Shared gateway state: breakers, rate-limit buckets and budget counters, in memory or in Redis.
 
-The contract (``Bucket``, ``Grant``, ``StateBackend``) is :mod:`.base`; the backends are
-:mod:`.memory` and :mod:`.redis`; :func:`open_state` picks one by URL. The backends import the
+The contract (``Bucket``, ``Grant``, ``Hold``, ``Admission``, ``AttemptAsk``, ``StateBackend``) is
+:mod:`.base`; the backends are :mod:`.memory` and :mod:`.redis`; :func:`open_state` picks one by URL. The backends import the
 contract from ``.base``, never from this package, so the package imports them one way.
 """
 
 from __future__ import annotations
 
-from .base import Bucket, Grant, StateBackend
+from .base import Admission, AttemptAdmission, AttemptAsk, Bucket, Grant, Hold, StateBackend
 
-__all__ = ["Bucket", "Grant", "StateBackend", "open_state"]
+__all__ = ["Admission", "AttemptAdmission", "AttemptAsk", "Bucket", "Grant", "Hold", "StateBackend", "open_state"]
 
 
 def open_state(url: str | None, *, prefix: str | None = None) -> StateBackend:

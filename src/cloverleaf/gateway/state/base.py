@@ -1,4 +1,4 @@
-"""Where breakers, rate-limit windows and latency averages live: behind one interface.
+"""Where breakers, rate-limit windows, budget counters and latency averages live: behind one interface.
 
 Every operation is one atomic method (``take``, ``breaker_acquire``, ...), never a
 get-then-set pair, so a shared backend (Redis, with one Lua script per method) can replace
@@ -12,13 +12,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..breaker import BreakerDecision, BreakerPolicy, BreakerSnapshot
 
 
-@dataclass(frozen=True, slots=True)
-class Bucket:
-    """One rolling-window limit taking ``amount`` (requests or tokens) for this call."""
+class Bucket(NamedTuple):
+    """One rolling-window limit taking ``amount`` (requests or tokens) for this call.
+    (Tuples: a few are built per call, and a tuple is the cheapest immutable record.)"""
 
     key: str          # e.g. "target:openai/gpt-4o:rpm"
     limit: float      # per window
@@ -40,6 +41,58 @@ class Grant:
     limiting_key: str | None = None
     #: The clock time the reservation is placed at (``now + wait``, exactly).
     at: float | None = None
+
+
+class Hold(NamedTuple):
+    """One budget reservation for this call: ``amount`` dollars against the counter ``key``
+    (``"<scope>|<period>"``, e.g. ``"route:smart|2025-01-31"``) whose limit is ``limit``."""
+
+    key: str
+    limit: float
+    amount: float
+
+
+class AttemptAsk(NamedTuple):
+    """The first attempt of a call, admitted in the same operation as the call itself: the
+    target's circuit breaker, then its provider/target rate-limit buckets."""
+
+    key: str                    # the target (its breaker)
+    policy: BreakerPolicy
+    buckets: Sequence[Bucket]
+    max_wait: float
+
+
+class AttemptAdmission(NamedTuple):
+    """What :meth:`StateBackend.admit` decided for an :class:`AttemptAsk` (when the call
+    itself was granted). ``decision``: the breaker's (a refusal took nothing). ``grant``: the
+    buckets', placed no earlier than the call's own admission; not granted → nothing was
+    taken and a probe slot the breaker gave was handed back. ``grant.wait`` counts from the
+    same ``now`` as the call's wait."""
+
+    decision: BreakerDecision
+    grant: Grant | None = None
+
+
+class Admission(NamedTuple):
+    """The result of :meth:`StateBackend.admit`: rate-limit buckets and budget holds, all or nothing.
+
+    Granted: everything is reserved at ``now + wait`` and ``ticket`` closes it. Refused by a
+    bucket: ``limiting_key`` is the bucket and ``wait`` how long it would have taken. Refused
+    by a budget: ``limiting_key`` is the hold's key, with the counter's ``spent`` and
+    ``reserved``. ``unseeded``: the backend does not hold these budget counters yet (a fresh
+    start, or a Redis that came back empty); nothing was taken — seed them from the ledger
+    (:meth:`StateBackend.budget_seed`) and ask again.
+    """
+
+    granted: bool
+    wait: float = 0.0
+    ticket: object = None
+    limiting_key: str | None = None
+    spent: float = 0.0
+    reserved: float = 0.0
+    unseeded: tuple[str, ...] = ()
+    #: the first attempt's admission, when one was asked for and the call was granted
+    attempt: AttemptAdmission | None = None
 
 
 class StateBackend(ABC):
@@ -66,12 +119,51 @@ class StateBackend(ABC):
     async def usage(self, key: str, now: float, window: float = 60.0) -> float:
         """How much of ``key`` the last window holds (for status pages and tests)."""
 
+    # -- one call's limits and budgets in one operation -------------------------------
+    @abstractmethod
+    async def admit(self, buckets: Sequence[Bucket], holds: Sequence[Hold], now: float, max_wait: float,
+                    window: float = 60.0, attempt: AttemptAsk | None = None) -> Admission:
+        """Take every bucket (as :meth:`take`) and reserve every hold (``spent + reserved +
+        amount <= limit``), all or nothing; then, if the call was granted and ``attempt`` is
+        given, admit its first attempt (breaker, then buckets, as ``breaker_acquire`` and
+        ``take`` would). ONE atomic operation — one round trip for a shared backend: a call's
+        limit, budget and breaker checks together."""
+
+    @abstractmethod
+    async def close(self, ticket: object, amounts: Mapping[str, float] | None, cost: float) -> None:
+        """Close an :meth:`admit` ticket: its buckets as :meth:`settle` with ``amounts``
+        (``None``: give everything back, as :meth:`release`), and every hold's reservation
+        turned into ``cost`` dollars of spend (0 releases it). Closing twice does nothing."""
+
+    async def finish(self, ticket: object, amounts: Mapping[str, float], cost: float, attempt_ticket: str | None,
+                     attempt_amounts: Mapping[str, float], target: str, now: float, policy: BreakerPolicy,
+                     latency_ms: float) -> None:
+        """A successful call's whole settlement: :meth:`close` its own ticket (if any), settle
+        the answering attempt's ticket (if any), record the target's success and latency. A
+        shared backend does it in ONE round trip; this default runs the four in order — the
+        call's own ticket first, so a later step failing never strands it."""
+        if ticket is not None:
+            await self.close(ticket, amounts, cost)
+        if attempt_ticket is not None:
+            await self.settle(attempt_ticket, attempt_amounts)
+        await self.breaker_record(target, True, now, policy)
+        await self.record_latency(target, latency_ms)
+
+    @abstractmethod
+    async def budget_seed(self, key: str, spent: float) -> None:
+        """Start the counter ``key`` at ``spent`` (the ledger's figure) unless it exists."""
+
+    @abstractmethod
+    async def budget_usage(self, key: str) -> tuple[float, float] | None:
+        """(spent, reserved) of a budget counter, or None when the backend does not hold it."""
+
     @abstractmethod
     async def breaker_acquire(self, key: str, now: float, policy: BreakerPolicy) -> BreakerDecision: ...
 
     @abstractmethod
     async def breaker_record(self, key: str, ok: bool, now: float, policy: BreakerPolicy,
-                             error: str | None = None) -> BreakerSnapshot: ...
+                             error: str | None = None, probe: bool = False) -> BreakerSnapshot:
+        """Fold a call's outcome into the target's breaker (``breaker.on_result``)."""
 
     @abstractmethod
     async def breaker_abandon(self, key: str) -> None:

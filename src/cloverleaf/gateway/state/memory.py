@@ -12,8 +12,34 @@ import threading
 from collections.abc import Mapping, Sequence
 
 from ..breaker import BreakerDecision, BreakerPolicy, BreakerSnapshot, on_abandon, on_acquire, on_result
-from .base import Bucket, Grant, StateBackend
+from .base import Admission, AttemptAdmission, AttemptAsk, Bucket, Grant, Hold, StateBackend
 from .window import Entry, Log
+
+_EPSILON = 1e-12
+
+
+_ALLOWED = BreakerDecision(True)
+_CLOSED = BreakerSnapshot()
+
+
+class _Budget:
+    """One budget counter: settled spend and open reservations (dollars)."""
+
+    __slots__ = ("spent", "reserved")
+
+    def __init__(self, spent: float) -> None:
+        self.spent = spent
+        self.reserved = 0.0
+
+
+class _CallTicket:
+    """What one :meth:`MemoryState.admit` took: window entries and budget reservations."""
+
+    __slots__ = ("entries", "holds")
+
+    def __init__(self, entries: list[tuple[str, Log, Entry]], holds: list[tuple[_Budget, float]]) -> None:
+        self.entries = entries
+        self.holds = holds
 
 
 class MemoryState(StateBackend):
@@ -25,10 +51,45 @@ class MemoryState(StateBackend):
         self._tickets: dict[str, dict[str, tuple[Log, Entry]]] = {}
         self._breakers: dict[str, BreakerSnapshot] = {}
         self._latency: dict[str, float] = {}
+        self._budgets: dict[str, _Budget] = {}
         self._ids = itertools.count(1)
 
     async def take(self, buckets: Sequence[Bucket], now: float, max_wait: float, window: float = 60.0) -> Grant:
         with self._lock:
+            return self._take(buckets, now, max_wait, window, now)
+
+    def _take(self, buckets: Sequence[Bucket], now: float, max_wait: float, window: float, after: float) -> Grant:
+        """``take`` under the lock, placing the reservation no earlier than ``after``."""
+        at, limiting = after, None
+        logs = []
+        for b in buckets:
+            log = self._logs.get(b.key)
+            if log is None:
+                log = self._logs[b.key] = Log()
+            log.prune(now, window)
+            logs.append(log)
+            t = log.earliest(b.limit, b.amount, now, window)
+            if t > at:
+                at, limiting = t, b.key
+        wait = at - now
+        if wait > max_wait:
+            return Grant(False, wait, None, limiting)
+        ticket = f"t{next(self._ids)}"
+        entries: dict[str, tuple[Log, Entry]] = {}
+        for b, log in zip(buckets, logs, strict=True):
+            entry = Entry(at, min(b.amount, b.limit), ticket)
+            log.add(entry)
+            entries[b.key] = (log, entry)
+        self._tickets[ticket] = entries
+        return Grant(True, wait, ticket, limiting, at)
+
+    async def admit(self, buckets: Sequence[Bucket], holds: Sequence[Hold], now: float, max_wait: float,
+                    window: float = 60.0, attempt: AttemptAsk | None = None) -> Admission:
+        with self._lock:
+            budgets = self._budgets
+            unseeded = [h.key for h in holds if h.key not in budgets]
+            if unseeded:
+                return Admission(False, unseeded=tuple(unseeded))
             at, limiting = now, None
             logs = []
             for b in buckets:
@@ -42,15 +103,66 @@ class MemoryState(StateBackend):
                     at, limiting = t, b.key
             wait = at - now
             if wait > max_wait:
-                return Grant(False, wait, None, limiting)
-            ticket = f"t{next(self._ids)}"
-            entries: dict[str, tuple[Log, Entry]] = {}
+                return Admission(False, wait, None, limiting)
+            taken = []
+            for h in holds:
+                rec = budgets[h.key]
+                if rec.spent + rec.reserved + h.amount > h.limit + _EPSILON:
+                    return Admission(False, 0.0, None, h.key, rec.spent, rec.reserved)
+                taken.append((rec, h.amount))
+            for rec, amount in taken:
+                rec.reserved += amount
+            entries = []
             for b, log in zip(buckets, logs, strict=True):
-                entry = Entry(at, min(b.amount, b.limit), ticket)
+                entry = Entry(at, min(b.amount, b.limit), "")
                 log.add(entry)
-                entries[b.key] = (log, entry)
-            self._tickets[ticket] = entries
-            return Grant(True, wait, ticket, limiting, at)
+                entries.append((b.key, log, entry))
+            first = None if attempt is None else self._admit_attempt(attempt, now, window, at)
+            return Admission(True, wait, _CallTicket(entries, taken), limiting, attempt=first)
+
+    def _admit_attempt(self, ask: AttemptAsk, now: float, window: float, after: float) -> AttemptAdmission:
+        breakers = self._breakers
+        snap = breakers.get(ask.key)
+        if snap is None or snap.state == "closed" or not ask.policy.enabled:
+            decision = _ALLOWED
+            if snap is None:
+                breakers[ask.key] = _CLOSED
+        else:
+            snap, decision = on_acquire(snap, now, ask.policy)
+            breakers[ask.key] = snap
+            if not decision.allowed:
+                return AttemptAdmission(decision)
+        if not ask.buckets:
+            return AttemptAdmission(decision, Grant(True, after - now, None, None, after))
+        grant = self._take(ask.buckets, now, ask.max_wait, window, after)
+        if not grant.granted and decision.probe:
+            breakers[ask.key] = on_abandon(breakers[ask.key])
+        return AttemptAdmission(decision, grant)
+
+    async def close(self, ticket: object, amounts: Mapping[str, float] | None, cost: float) -> None:
+        if not isinstance(ticket, _CallTicket):
+            return
+        with self._lock:
+            entries, holds = ticket.entries, ticket.holds
+            ticket.entries, ticket.holds = [], []
+            for key, log, entry in entries:
+                if amounts is None:
+                    log.set_amount(entry, 0.0)
+                elif key in amounts:
+                    log.set_amount(entry, max(0.0, amounts[key]))
+            for rec, amount in holds:
+                rec.reserved = max(0.0, rec.reserved - amount)
+                rec.spent += cost
+
+    async def budget_seed(self, key: str, spent: float) -> None:
+        with self._lock:
+            if key not in self._budgets:
+                self._budgets[key] = _Budget(spent)
+
+    async def budget_usage(self, key: str) -> tuple[float, float] | None:
+        with self._lock:
+            rec = self._budgets.get(key)
+            return None if rec is None else (rec.spent, rec.reserved)
 
     async def settle(self, ticket: str, amounts: Mapping[str, float]) -> None:
         with self._lock:
@@ -77,9 +189,9 @@ class MemoryState(StateBackend):
             return decision
 
     async def breaker_record(self, key: str, ok: bool, now: float, policy: BreakerPolicy,
-                             error: str | None = None) -> BreakerSnapshot:
+                             error: str | None = None, probe: bool = False) -> BreakerSnapshot:
         with self._lock:
-            snap = on_result(self._breakers.get(key, BreakerSnapshot()), ok, now, policy, error)
+            snap = on_result(self._breakers.get(key, BreakerSnapshot()), ok, now, policy, error, probe)
             self._breakers[key] = snap
             return snap
 

@@ -35,7 +35,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..._errors import ConfigError, StateUnavailable
 from ..breaker import BreakerDecision, BreakerPolicy, BreakerSnapshot
-from .base import Bucket, Grant, StateBackend
+from .base import Admission, AttemptAdmission, AttemptAsk, Bucket, Grant, Hold, StateBackend
 from .redis_scripts import SCRIPTS
 
 DEFAULT_PREFIX = "cloverleaf:"
@@ -47,6 +47,8 @@ WINDOW_SLACK_MS = 60_000
 #: call waits for a free one before failing.
 DEFAULT_MAX_CONNECTIONS = 64
 DEFAULT_POOL_TIMEOUT_SECONDS = 20.0
+#: An open budget reservation whose process died is given back after this long.
+RESERVATION_TTL_SECONDS = 3600.0
 
 
 class RedisState(StateBackend):
@@ -81,6 +83,9 @@ class RedisState(StateBackend):
         self._lock = threading.Lock()
         self._breakers_key = f"{self._prefix}breakers"
         self._latency_key = f"{self._prefix}latency"
+        # bucket/budget key -> Redis key(s), built once per key rather than once per call
+        self._window_keys: dict[str, tuple[str, str]] = {}
+        self._budget_keys: dict[str, tuple[str, str]] = {}
 
     def __repr__(self) -> str:
         return f"RedisState({self._where!r}, prefix={self._prefix!r})"
@@ -112,8 +117,22 @@ class RedisState(StateBackend):
         return StateUnavailable(f"the Redis state backend at {self._where} failed ({type(exc).__name__}: "
                                 f"{_first_line(exc)}); check that Redis is running and [state] url is right")
 
-    def _window_key(self, bucket_key: str) -> str:
-        return f"{self._prefix}w:{bucket_key}"
+    def _window_key(self, bucket_key: str) -> tuple[str, str]:
+        """A bucket's window list and its hash (see ``redis_scripts.py``)."""
+        found = self._window_keys.get(bucket_key)
+        if found is None:
+            if len(self._window_keys) > 100_000:
+                self._window_keys.clear()
+            found = self._window_keys[bucket_key] = (f"{self._prefix}w:{bucket_key}", f"{self._prefix}wm:{bucket_key}")
+        return found
+
+    def _budget_key(self, hold_key: str) -> tuple[str, str]:
+        found = self._budget_keys.get(hold_key)
+        if found is None:
+            if len(self._budget_keys) > 100_000:
+                self._budget_keys.clear()
+            found = self._budget_keys[hold_key] = (f"{self._prefix}b:{hold_key}", f"{self._prefix}r:{hold_key}")
+        return found
 
     def _breaker_ttl_ms(self, policy: BreakerPolicy) -> int:
         # never shorter than an open breaker needs to be remembered
@@ -122,32 +141,133 @@ class RedisState(StateBackend):
     # -- rolling windows --------------------------------------------------------------
     async def take(self, buckets: Sequence[Bucket], now: float, max_wait: float, window: float = 60.0) -> Grant:
         ticket_id = uuid.uuid4().hex
-        ticket = json.dumps([ticket_id, [b.key for b in buckets]], separators=(",", ":"))
         if not buckets:
-            return Grant(True, 0.0, ticket, None, now)
+            return Grant(True, 0.0, json.dumps([ticket_id, [], []]), None, now)
+        keys: list[str] = []
         args: list[str] = [_num(now), _num(max_wait), _num(window), ticket_id, str(WINDOW_SLACK_MS)]
         for b in buckets:
+            keys += self._window_key(b.key)
             args += [_num(b.limit), _num(b.amount)]
-        reply = await self._run("take", [self._window_key(b.key) for b in buckets], args)
+        reply = await self._run("take", keys, args)
         granted, wait, limiting = bool(reply[0]), float(reply[1]), int(reply[2])
         limiting_key = buckets[limiting - 1].key if limiting else None
         if not granted:
             return Grant(False, wait, None, limiting_key)
+        ticket = json.dumps([ticket_id, [b.key for b in buckets], [int(i) for i in reply[4:]]], separators=(",", ":"))
         return Grant(True, wait, ticket, limiting_key, float(reply[3]))
 
     async def settle(self, ticket: str, amounts: Mapping[str, float]) -> None:
-        ticket_id, keys = _parse_ticket(ticket)
-        if keys:
-            args = [ticket_id] + [_num(amounts[k]) if k in amounts else "" for k in keys]
-            await self._run("settle", [self._window_key(k) for k in keys], args)
+        ticket_id, entries = _parse_ticket(ticket)
+        if entries:
+            keys: list[str] = []
+            args = [ticket_id]
+            for key, index in entries:
+                keys += self._window_key(key)
+                args += [str(index), _num(amounts[key]) if key in amounts else ""]
+            await self._run("settle", keys, args)
 
     async def release(self, ticket: str) -> None:
-        ticket_id, keys = _parse_ticket(ticket)
-        if keys:
-            await self._run("settle", [self._window_key(k) for k in keys], [ticket_id] + ["0"] * len(keys))
+        ticket_id, entries = _parse_ticket(ticket)
+        if entries:
+            keys: list[str] = []
+            args = [ticket_id]
+            for key, index in entries:
+                keys += self._window_key(key)
+                args += [str(index), "0"]
+            await self._run("settle", keys, args)
+
+    # -- one call's admission --------------------------------------------------------
+    async def admit(self, buckets: Sequence[Bucket], holds: Sequence[Hold], now: float, max_wait: float,
+                    window: float = 60.0, attempt: AttemptAsk | None = None) -> Admission:
+        ticket_id = uuid.uuid4().hex
+        keys: list[str] = []
+        args: list[str] = [_num(now), _num(max_wait), _num(window), ticket_id, str(WINDOW_SLACK_MS),
+                           str(len(buckets)), str(len(holds)), _num(RESERVATION_TTL_SECONDS)]
+        for b in buckets:
+            keys += self._window_key(b.key)
+            args += [_num(b.limit), _num(b.amount)]
+        amounts = []
+        for h in holds:
+            keys += self._budget_key(h.key)
+            amount = _num(h.amount)
+            amounts.append(amount)
+            args += [_num(h.limit), amount]
+        call_keys = len(keys)
+        attempt_id = ticket_id + "a"
+        if attempt is None:
+            args.append("-1")
+        else:
+            policy = attempt.policy
+            keys.append(self._breakers_key)
+            args += [str(len(attempt.buckets)), attempt.key, "1" if policy.enabled else "0",
+                     _num(policy.cooldown_seconds), _num(policy.probe_timeout_seconds),
+                     str(self._breaker_ttl_ms(policy)), _num(attempt.max_wait), attempt_id]
+            for b in attempt.buckets:
+                keys += self._window_key(b.key)
+                args += [_num(b.limit), _num(b.amount)]
+        reply = await self._run("admit", keys, args)
+        status = int(reply[0])
+        if status == 1:
+            index = int(reply[2])
+            nb = len(buckets)
+            ticket = _CallTicket(ticket_id, keys[:call_keys], [b.key for b in buckets], reply[5:5 + nb], amounts)
+            first = None if attempt is None else _attempt_admission(attempt, attempt_id, reply[5 + nb:])
+            return Admission(True, float(reply[1]), ticket, buckets[index - 1].key if index else None,
+                             attempt=first)
+        if status == 0:
+            return Admission(False, float(reply[1]), None, buckets[int(reply[2]) - 1].key)
+        if status == 2:
+            return Admission(False, 0.0, None, holds[int(reply[2]) - 1].key, float(reply[3]), float(reply[4]))
+        return Admission(False, unseeded=tuple(holds[int(i) - 1].key for i in reply[5:]))
+
+    async def close(self, ticket: object, amounts: Mapping[str, float] | None, cost: float) -> None:
+        if not isinstance(ticket, _CallTicket) or ticket.closed:
+            return
+        ticket.closed = True
+        args = [ticket.id, str(len(ticket.buckets)), str(len(ticket.holds)), _num(cost)]
+        for key, index in zip(ticket.buckets, ticket.indices, strict=True):
+            if amounts is None:
+                amount = "0"
+            else:
+                amount = _num(amounts[key]) if key in amounts else ""
+            args += [str(index), amount]
+        args += ticket.holds
+        await self._run("close", ticket.keys, args)
+
+    async def finish(self, ticket: object, amounts: Mapping[str, float], cost: float, attempt_ticket: str | None,
+                     attempt_amounts: Mapping[str, float], target: str, now: float, policy: BreakerPolicy,
+                     latency_ms: float) -> None:
+        keys: list[str] = []
+        if isinstance(ticket, _CallTicket) and not ticket.closed:
+            ticket.closed = True
+            keys += ticket.keys
+            args = [ticket.id, str(len(ticket.buckets)), str(len(ticket.holds)), _num(cost)]
+            for key, index in zip(ticket.buckets, ticket.indices, strict=True):
+                args += [str(index), _num(amounts[key]) if key in amounts else ""]
+            args += ticket.holds
+        else:
+            args = ["", "0", "0", "0"]
+        attempt_id, entries = _parse_ticket(attempt_ticket) if attempt_ticket is not None else ("", [])
+        args += [attempt_id, str(len(entries))]
+        for key, index in entries:
+            keys += self._window_key(key)
+            args += [str(index), _num(attempt_amounts[key]) if key in attempt_amounts else ""]
+        keys += [self._breakers_key, self._latency_key]
+        args += [target, str(self._breaker_ttl_ms(policy)), _num(latency_ms), _num(0.3), str(self._idle_ttl_ms)]
+        await self._run("finish", keys, args)
+
+    async def budget_seed(self, key: str, spent: float) -> None:
+        await self._run("budget_seed", [self._budget_key(key)[0]], [_num(spent), str(_budget_ttl_ms(key))])
+
+    async def budget_usage(self, key: str) -> tuple[float, float] | None:
+        try:
+            spent, reserved = await self._client().hmget(self._budget_key(key)[0], ["spent", "reserved"])
+        except self._errors as exc:
+            raise self._unavailable(exc) from None
+        return None if spent is None else (float(spent), float(reserved or 0.0))
 
     async def usage(self, key: str, now: float, window: float = 60.0) -> float:
-        return float(await self._run("usage", [self._window_key(key)], [_num(now), _num(window)]))
+        return float(await self._run("usage", [self._window_key(key)[0]], [_num(now), _num(window)]))
 
     # -- circuit breakers -------------------------------------------------------------
     async def breaker_acquire(self, key: str, now: float, policy: BreakerPolicy) -> BreakerDecision:
@@ -157,10 +277,10 @@ class RedisState(StateBackend):
         return BreakerDecision(bool(allowed), bool(probe), float(retry_after) if retry_after != "" else None)
 
     async def breaker_record(self, key: str, ok: bool, now: float, policy: BreakerPolicy,
-                             error: str | None = None) -> BreakerSnapshot:
+                             error: str | None = None, probe: bool = False) -> BreakerSnapshot:
         encoded = await self._run("breaker_record", [self._breakers_key], [
             key, "1" if ok else "0", _num(now), str(policy.failure_threshold), str(self._breaker_ttl_ms(policy)),
-            "0" if error is None else "1", error or ""])
+            "0" if error is None else "1", error or "", "1" if probe and policy.enabled else "0"])
         return _decode_breaker(encoded)
 
     async def breaker_abandon(self, key: str) -> None:
@@ -229,6 +349,34 @@ def open_redis_state(url: str, prefix: str | None = None) -> RedisState:
 
 
 # -- encoding helpers -----------------------------------------------------------------
+def _attempt_admission(ask: AttemptAsk, ticket_id: str, reply: list[Any]) -> AttemptAdmission:
+    allowed, probe, retry_after = bool(reply[0]), bool(reply[1]), reply[2]
+    decision = BreakerDecision(allowed, probe, float(retry_after) if retry_after != "" else None)
+    if not allowed:
+        return AttemptAdmission(decision)
+    granted, wait, limiting = bool(reply[3]), float(reply[4]), int(reply[5])
+    limiting_key = ask.buckets[limiting - 1].key if limiting else None
+    if not granted:
+        return AttemptAdmission(decision, Grant(False, wait, None, limiting_key))
+    if not ask.buckets:
+        return AttemptAdmission(decision, Grant(True, wait, None, None, float(reply[6])))
+    ticket = json.dumps([ticket_id, [b.key for b in ask.buckets], [int(i) for i in reply[7:]]],
+                        separators=(",", ":"))
+    return AttemptAdmission(decision, Grant(True, wait, ticket, limiting_key, float(reply[6])))
+
+
+def _budget_ttl_ms(key: str) -> int:
+    """An idle budget counter's lifetime: a day's for a few days, a month's for two
+    months, a ``total`` one for ever (0)."""
+    period = key.rpartition("|")[2]
+    if len(period) == 10:      # 2025-01-31
+        return 3 * 86_400_000
+    if len(period) == 7:       # 2025-01
+        return 62 * 86_400_000
+    return 0
+
+
+
 def _num(x: float) -> str:
     """A number as text Lua's tonumber reads back to the same double (repr round-trips)."""
     x = float(x)
@@ -237,12 +385,28 @@ def _num(x: float) -> str:
     return repr(x)  # 'inf' and '-inf' are understood by the scripts
 
 
-def _parse_ticket(ticket: str) -> tuple[str, list[str]]:
+class _CallTicket:
+    """What one :meth:`RedisState.admit` took: the keys it touched, its buckets' entries
+    (bucket key and absolute index) and its holds' amounts as sent."""
+
+    __slots__ = ("id", "keys", "buckets", "indices", "holds", "closed")
+
+    def __init__(self, ticket_id: str, keys: list[str], buckets: list[str], indices: list[Any],
+                 holds: list[str]) -> None:
+        self.id = ticket_id
+        self.keys = keys
+        self.buckets = buckets
+        self.indices = indices
+        self.holds = holds
+        self.closed = False
+
+
+def _parse_ticket(ticket: str) -> tuple[str, list[tuple[str, int]]]:
     try:
-        ticket_id, keys = json.loads(ticket)
+        ticket_id, keys, indices = json.loads(ticket)
+        return str(ticket_id), [(str(k), int(i)) for k, i in zip(keys, indices, strict=True)]
     except (ValueError, TypeError):
         return "", []  # not one of ours: nothing to settle, as MemoryState ignores unknown tickets
-    return str(ticket_id), [str(k) for k in keys]
 
 
 def _decode_breaker(encoded: str) -> BreakerSnapshot:

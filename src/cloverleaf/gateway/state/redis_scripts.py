@@ -12,9 +12,17 @@ Storage, under the configured prefix ``P``:
 
 - ``P w:<bucket>``: a list, one entry per admission in time order, ``"<at>|<amount>|<ticket>"``;
   settling or releasing rewrites the amount and blanks the ticket (a closed reservation).
-  Its TTL is one window past the newest reservation, so an idle bucket disappears.
+  ``P wm:<bucket>``: its hash ``{total, base}`` (the list's sum, and the absolute index of its
+  first entry: a ticket carries its entries' indices, so settling finds them without a scan).
+  Both live one window past the newest reservation, so an idle bucket disappears.
 - ``P breakers``: a hash, target → ``"<state>|<failures>|<opened_at>|<probe_started_at>|<has_error>|<error>"``.
 - ``P latency``: a hash, target → moving average (ms).
+- ``P b:<scope>|<period>``: a hash ``{spent, reserved}`` — one budget counter (dollars), seeded
+  from the store's ledger when absent (``budget_seed``); idle TTL per period (none for ``total``).
+- ``P r:<scope>|<period>``: a sorted set of that counter's open reservations,
+  ``"<ticket>|<amount>"`` scored by their expiry: a reservation whose process died (kill -9)
+  is given back by the next admission after ``RESERVATION_TTL`` instead of holding the budget
+  for ever.
 
 The two hashes get an idle TTL renewed on every write.
 """
@@ -38,6 +46,81 @@ end
 local function parse_entry(s)
   local at, amount, ticket = string.match(s, '^([^|]*)|([^|]*)|(.*)$')
   return num(at), num(amount), ticket
+end
+
+-- A rolling window is two keys: the list of admissions "<at>|<amount>|<ticket>" in time order,
+-- and its hash {total = the sum of the list's amounts, base = the absolute index of its first
+-- entry}. The total makes an admission O(1) however busy the window (only one that must wait
+-- walks the list); the base lets a ticket find its entry by position instead of by a scan.
+local function window_open(list, meta, now, window)
+  local saved = redis.call('HMGET', meta, 'total', 'base')
+  local total, base = num(saved[1] or '0'), tonumber(saved[2] or '0')
+  local dropped = 0
+  local s = redis.call('LINDEX', list, 0)
+  while s do
+    local t, a = parse_entry(s)
+    if t + window > now then break end
+    redis.call('LPOP', list)          -- its tokens have come back
+    total = total - a
+    dropped = dropped + 1
+    s = redis.call('LINDEX', list, 0)
+  end
+  local dirty = dropped > 0
+  if not s and total ~= 0 then total, dirty = 0, true end   -- empty: no rounding drift survives
+  if dirty then
+    base = base + dropped
+    redis.call('HSET', meta, 'total', fmt(total), 'base', base)
+  end
+  return total, base
+end
+
+-- window.earliest: the earliest time >= now (and >= the newest admission) at which amount fits
+local function window_earliest(list, total, limit, amount, now, window)
+  local base = now
+  local last = redis.call('LINDEX', list, -1)
+  if last then
+    local t = parse_entry(last)
+    if t > base then base = t end
+  end
+  if total + amount <= limit then return base end
+  local remaining = total
+  for _, s in ipairs(redis.call('LRANGE', list, 0, -1)) do
+    local t, a = parse_entry(s)
+    remaining = remaining - a
+    if remaining + amount <= limit + 1e-9 then return math.max(base, t + window) end
+  end
+  return base
+end
+
+-- append an admission; returns its absolute index
+local function window_push(list, meta, base, at, amount, ticket, ttl_ms)
+  local n = redis.call('RPUSH', list, fmt(at) .. '|' .. fmt(amount) .. '|' .. ticket)
+  redis.call('HINCRBYFLOAT', meta, 'total', fmt(amount))
+  redis.call('HSET', meta, 'base', base)
+  redis.call('PEXPIRE', list, ttl_ms)
+  redis.call('PEXPIRE', meta, ttl_ms)
+  return base + n - 1
+end
+
+-- close the admission at absolute index idx if it is still this ticket's: its amount becomes
+-- amount_text ('' keeps it); an entry already pruned, or gone with its list, is left alone
+local function window_settle(list, meta, idx, ticket, amount_text)
+  local base = tonumber(redis.call('HGET', meta, 'base') or '0')
+  local pos = tonumber(idx) - base
+  if pos < 0 then return end
+  local s = redis.call('LINDEX', list, pos)
+  if not s then return end
+  local at, old, owner = parse_entry(s)
+  if owner ~= ticket then return end
+  local new = old
+  if amount_text ~= '' then new = math.max(0, num(amount_text)) end
+  redis.call('LSET', list, pos, fmt(at) .. '|' .. fmt(new) .. '|')
+  if new ~= old then redis.call('HINCRBYFLOAT', meta, 'total', fmt(new - old)) end
+end
+
+local function window_ttl(at, now, window, slack_ms)
+  -- an integer in text: Lua would print a large number in exponent form, which PEXPIRE refuses
+  return string.format('%d', math.min(math.ceil((at - now + window) * 1000) + slack_ms, 1e12))
 end
 
 local function load_breaker(hash, field)
@@ -70,78 +153,247 @@ local function save_breaker(hash, field, b, ttl_ms)  -- ttl_ms: integer text, or
   if ttl_ms then redis.call('PEXPIRE', hash, ttl_ms) end
   return encoded
 end
-"""
 
-# KEYS: one window list per bucket.
-# ARGV: now, max_wait, window, ticket, slack_ms, then (limit, amount) per bucket.
-# Returns {granted 0/1, wait, index of the limiting bucket (0: none), at (when granted)}.
-TAKE = _PRELUDE + r"""
-local now, max_wait, window = num(ARGV[1]), num(ARGV[2]), num(ARGV[3])
-local ticket, slack_ms = ARGV[4], ARGV[5]
-local at, limiting = now, 0
-local amounts = {}
-for i, key in ipairs(KEYS) do
-  local limit = num(ARGV[4 + 2 * i])
-  local amount = math.min(num(ARGV[5 + 2 * i]), limit)
-  amounts[i] = amount
-  -- prune: admissions whose tokens have come back leave from the front
-  local raw = redis.call('LRANGE', key, 0, -1)
-  local ats, sizes, dropped = {}, {}, 0
-  for _, s in ipairs(raw) do
-    local t, n = parse_entry(s)
-    if #ats == 0 and t + window <= now then
-      dropped = dropped + 1
+-- breaker.on_acquire, saved; returns allowed 0/1, probe 0/1, retry_after ('' when none)
+local function breaker_take(hash, field, now, enabled, cooldown, probe_timeout, ttl_ms)
+  local b = load_breaker(hash, field) or closed_breaker()
+  local allowed, probe, retry_after = 1, 0, ''
+  if enabled and b.state ~= 'closed' then
+    if b.state == 'open' then
+      local remaining = b.opened + cooldown - now
+      if remaining > 0 then
+        allowed, retry_after = 0, fmt(remaining)
+      else
+        b.state, b.probe, probe = 'half_open', now, 1
+      end
     else
-      ats[#ats + 1] = t
-      sizes[#sizes + 1] = n
-    end
-  end
-  if dropped > 0 then redis.call('LTRIM', key, dropped, -1) end
-  -- the earliest time this amount fits (window.earliest)
-  local base = now
-  if #ats > 0 then base = math.max(now, ats[#ats]) end
-  local remaining = 0
-  for j = 1, #sizes do remaining = remaining + sizes[j] end
-  local fits = base
-  if not (remaining + amount <= limit) then
-    for j = 1, #sizes do
-      remaining = remaining - sizes[j]
-      if remaining + amount <= limit + 1e-9 then
-        fits = math.max(base, ats[j] + window)
-        break
+      local started = b.probe
+      if started ~= nil and now - started < probe_timeout then
+        allowed, retry_after = 0, fmt(started + probe_timeout - now)
+      else
+        b.probe, probe = now, 1
       end
     end
   end
+  save_breaker(hash, field, b, ttl_ms)
+  return allowed, probe, retry_after
+end
+"""
+
+# KEYS: per bucket its window list and its hash.
+# ARGV: now, max_wait, window, ticket, slack_ms, then (limit, amount) per bucket.
+# Returns {granted 0/1, wait, index of the limiting bucket (0: none), at (when granted), then
+# the absolute index of each bucket's new entry}.
+TAKE = _PRELUDE + r"""
+local now, max_wait, window = num(ARGV[1]), num(ARGV[2]), num(ARGV[3])
+local ticket, slack_ms = ARGV[4], ARGV[5]
+local nb = #KEYS / 2
+local at, limiting = now, 0
+local amounts, bases = {}, {}
+for i = 1, nb do
+  local limit = num(ARGV[4 + 2 * i])
+  local amount = math.min(num(ARGV[5 + 2 * i]), limit)
+  amounts[i] = amount
+  local total, base = window_open(KEYS[2 * i - 1], KEYS[2 * i], now, window)
+  bases[i] = base
+  local fits = window_earliest(KEYS[2 * i - 1], total, limit, amount, now, window)
   if fits > at then at, limiting = fits, i end
 end
 local wait = at - now
 if wait > max_wait then return {0, fmt(wait), limiting} end
--- an integer in text: Lua would print a large number in exponent form, which PEXPIRE refuses
-local ttl_ms = string.format('%d', math.min(math.ceil((at - now + window) * 1000) + slack_ms, 1e12))
-for i, key in ipairs(KEYS) do
-  redis.call('RPUSH', key, fmt(at) .. '|' .. fmt(amounts[i]) .. '|' .. ticket)
-  redis.call('PEXPIRE', key, ttl_ms)
+local ttl_ms = window_ttl(at, now, window, slack_ms)
+local out = {1, fmt(wait), limiting, fmt(at)}
+for i = 1, nb do
+  out[4 + i] = window_push(KEYS[2 * i - 1], KEYS[2 * i], bases[i], at, amounts[i], ticket, ttl_ms)
 end
-return {1, fmt(wait), limiting, fmt(at)}
+return out
 """
 
-# KEYS: the window lists the reservation took from.
-# ARGV: ticket, then per key the real amount, or '' to keep the reserved one.
+# KEYS: per bucket its window list and its hash.
+# ARGV: ticket, then per bucket (absolute index, real amount or '' to keep the reserved one).
 # Closes the reservation; a closed or expired one is left alone.
 SETTLE = _PRELUDE + r"""
-local suffix = '|' .. ARGV[1]
-for i, key in ipairs(KEYS) do
-  local raw = redis.call('LRANGE', key, 0, -1)
-  for j = #raw, 1, -1 do
-    local s = raw[j]
-    if string.sub(s, -#suffix) == suffix then
-      local at, amount = parse_entry(s)
-      if ARGV[1 + i] ~= '' then amount = math.max(0, num(ARGV[1 + i])) end
-      redis.call('LSET', key, j - 1, fmt(at) .. '|' .. fmt(amount) .. '|')
-      break
+for i = 1, #KEYS / 2 do
+  window_settle(KEYS[2 * i - 1], KEYS[2 * i], ARGV[2 * i], ARGV[1], ARGV[2 * i + 1])
+end
+return 1
+"""
+
+# One call's admission: its rate-limit buckets and its budget holds, all or nothing.
+# KEYS: per bucket its window list and hash, then per hold its counter hash and reservations set.
+# Then, optionally, the first attempt: KEYS continue with the breakers hash and per attempt
+# bucket its window list and hash.
+# ARGV: now, max_wait, window, ticket, slack_ms, nb, nh, reservation_ttl, then (limit, amount)
+# per bucket, then (limit, amount) per hold, then na (-1: no attempt) and for an attempt:
+# target, enabled 0/1, cooldown, probe_timeout, breaker_ttl_ms, attempt max_wait, attempt
+# ticket, then (limit, amount) per attempt bucket.
+# Returns {status, wait, index, spent, reserved, ...}: status 1 granted (the absolute indices of
+# the buckets' entries follow, then for an attempt: allowed, probe, retry_after, granted, wait,
+# limiting index, at, and the attempt entries' indices), 0 refused by bucket ``index``, 2
+# refused by hold ``index`` (with its spent and reserved), 3 unseeded (the indices of the
+# holds whose counter is absent follow; nothing was taken).
+ADMIT = _PRELUDE + r"""
+local now, max_wait, window = num(ARGV[1]), num(ARGV[2]), num(ARGV[3])
+local ticket, slack_ms = ARGV[4], ARGV[5]
+local nb, nh, res_ttl = tonumber(ARGV[6]), tonumber(ARGV[7]), num(ARGV[8])
+local hold_base = 8 + 2 * nb
+local unseeded = {}
+for h = 1, nh do
+  if redis.call('EXISTS', KEYS[2 * nb + 2 * h - 1]) == 0 then unseeded[#unseeded + 1] = h end
+end
+if #unseeded > 0 then return {3, '0', 0, '0', '0', unpack(unseeded)} end
+local at, limiting = now, 0
+local amounts, bases = {}, {}
+for i = 1, nb do
+  local limit = num(ARGV[7 + 2 * i])
+  local amount = math.min(num(ARGV[8 + 2 * i]), limit)
+  amounts[i] = amount
+  local total, base = window_open(KEYS[2 * i - 1], KEYS[2 * i], now, window)
+  bases[i] = base
+  local fits = window_earliest(KEYS[2 * i - 1], total, limit, amount, now, window)
+  if fits > at then at, limiting = fits, i end
+end
+local wait = at - now
+if wait > max_wait then return {0, fmt(wait), limiting, '0', '0'} end
+for h = 1, nh do
+  local hash, set = KEYS[2 * nb + 2 * h - 1], KEYS[2 * nb + 2 * h]
+  -- reservations of processes that died are given back once they expire
+  local stale = redis.call('ZRANGEBYSCORE', set, '-inf', now)
+  if #stale > 0 then
+    local back = 0
+    for _, member in ipairs(stale) do back = back + num(string.match(member, '|(.*)$')) end
+    redis.call('ZREMRANGEBYSCORE', set, '-inf', now)
+    local left = num(redis.call('HINCRBYFLOAT', hash, 'reserved', fmt(-back)))
+    if left < 1e-9 then redis.call('HSET', hash, 'reserved', '0') end
+  end
+  local counter = redis.call('HMGET', hash, 'spent', 'reserved')
+  local spent, reserved = num(counter[1] or '0'), num(counter[2] or '0')
+  local limit, amount = num(ARGV[hold_base + 2 * h - 1]), num(ARGV[hold_base + 2 * h])
+  if spent + reserved + amount > limit + 1e-12 then return {2, '0', h, fmt(spent), fmt(reserved)} end
+end
+local out = {1, fmt(wait), limiting, '0', '0'}
+if nb > 0 then
+  local ttl_ms = window_ttl(at, now, window, slack_ms)
+  for i = 1, nb do
+    out[5 + i] = window_push(KEYS[2 * i - 1], KEYS[2 * i], bases[i], at, amounts[i], ticket, ttl_ms)
+  end
+end
+local set_ttl = string.format('%d', math.ceil(res_ttl * 1000) + slack_ms)
+for h = 1, nh do
+  local hash, set = KEYS[2 * nb + 2 * h - 1], KEYS[2 * nb + 2 * h]
+  local amount = ARGV[hold_base + 2 * h]
+  redis.call('HINCRBYFLOAT', hash, 'reserved', amount)
+  redis.call('ZADD', set, fmt(now + res_ttl), ticket .. '|' .. amount)
+  redis.call('PEXPIRE', set, set_ttl)
+end
+-- the first attempt: its breaker, then its buckets, placed no earlier than the call's own
+local a = hold_base + 2 * nh + 1
+local na = tonumber(ARGV[a])
+if na >= 0 then
+  local hash, k = KEYS[2 * nb + 2 * nh + 1], 2 * nb + 2 * nh + 1
+  local allowed, probe, retry_after = breaker_take(hash, ARGV[a + 1], now, ARGV[a + 2] == '1',
+                                                   num(ARGV[a + 3]), num(ARGV[a + 4]), ARGV[a + 5])
+  local n = #out
+  out[n + 1], out[n + 2], out[n + 3] = allowed, probe, retry_after
+  if allowed == 1 then
+    local a_max_wait, a_ticket = num(ARGV[a + 6]), ARGV[a + 7]
+    local a_at, a_limiting, a_amounts, a_bases = at, 0, {}, {}
+    for i = 1, na do
+      local limit = num(ARGV[a + 6 + 2 * i])
+      local amount = math.min(num(ARGV[a + 7 + 2 * i]), limit)
+      a_amounts[i] = amount
+      local total, base = window_open(KEYS[k + 2 * i - 1], KEYS[k + 2 * i], now, window)
+      a_bases[i] = base
+      local fits = window_earliest(KEYS[k + 2 * i - 1], total, limit, amount, now, window)
+      if fits > a_at then a_at, a_limiting = fits, i end
+    end
+    local a_wait = a_at - now
+    if a_wait > a_max_wait then
+      out[n + 4], out[n + 5], out[n + 6], out[n + 7] = 0, fmt(a_wait), a_limiting, '0'
+      if probe == 1 then          -- breaker.on_abandon: the probe slot was not used
+        local b = load_breaker(hash, ARGV[a + 1])
+        b.probe = nil
+        save_breaker(hash, ARGV[a + 1], b, nil)
+      end
+    else
+      out[n + 4], out[n + 5], out[n + 6], out[n + 7] = 1, fmt(a_wait), a_limiting, fmt(a_at)
+      if na > 0 then
+        local ttl_ms = window_ttl(a_at, now, window, slack_ms)
+        for i = 1, na do
+          out[n + 7 + i] = window_push(KEYS[k + 2 * i - 1], KEYS[k + 2 * i], a_bases[i], a_at, a_amounts[i],
+                                       a_ticket, ttl_ms)
+        end
+      end
     end
   end
 end
+return out
+"""
+
+# Closes an ADMIT ticket. KEYS: as ADMIT's. ARGV: ticket, nb, nh, cost, then per bucket
+# (absolute index, real amount or '' to keep the reserved one), then per hold the reserved
+# amount (as text, as admitted). A hold whose reservation is gone (closed, expired, or Redis
+# emptied) is left alone.
+CLOSE = _PRELUDE + r"""
+local ticket, nb, nh, cost = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+for i = 1, nb do
+  window_settle(KEYS[2 * i - 1], KEYS[2 * i], ARGV[3 + 2 * i], ticket, ARGV[4 + 2 * i])
+end
+for h = 1, nh do
+  local hash, set = KEYS[2 * nb + 2 * h - 1], KEYS[2 * nb + 2 * h]
+  local amount = ARGV[4 + 2 * nb + h]
+  if redis.call('ZREM', set, ticket .. '|' .. amount) == 1 and redis.call('EXISTS', hash) == 1 then
+    local left = num(redis.call('HINCRBYFLOAT', hash, 'reserved', fmt(-num(amount))))
+    if left < 1e-9 then redis.call('HSET', hash, 'reserved', '0') end
+    if num(cost) ~= 0 then redis.call('HINCRBYFLOAT', hash, 'spent', cost) end
+  end
+end
+return 1
+"""
+
+# A successful call's whole settlement (CLOSE, SETTLE, BREAKER_RECORD ok, RECORD_LATENCY).
+# KEYS: as CLOSE's, then per attempt bucket its window list and hash, then the breakers and
+# latency hashes. ARGV: as CLOSE's (ticket '' when the call took nothing), then the attempt
+# ticket, na, per attempt bucket (absolute index, amount or ''), then target, breaker_ttl_ms,
+# latency_ms, alpha, latency_ttl_ms.
+FINISH = _PRELUDE + r"""
+local ticket, nb, nh, cost = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+for i = 1, nb do
+  window_settle(KEYS[2 * i - 1], KEYS[2 * i], ARGV[3 + 2 * i], ticket, ARGV[4 + 2 * i])
+end
+for h = 1, nh do
+  local hash, set = KEYS[2 * nb + 2 * h - 1], KEYS[2 * nb + 2 * h]
+  local amount = ARGV[4 + 2 * nb + h]
+  if redis.call('ZREM', set, ticket .. '|' .. amount) == 1 and redis.call('EXISTS', hash) == 1 then
+    local left = num(redis.call('HINCRBYFLOAT', hash, 'reserved', fmt(-num(amount))))
+    if left < 1e-9 then redis.call('HSET', hash, 'reserved', '0') end
+    if num(cost) ~= 0 then redis.call('HINCRBYFLOAT', hash, 'spent', cost) end
+  end
+end
+local a = 5 + 2 * nb + nh
+local a_ticket, na = ARGV[a], tonumber(ARGV[a + 1])
+local k = 2 * nb + 2 * nh
+for i = 1, na do
+  window_settle(KEYS[k + 2 * i - 1], KEYS[k + 2 * i], ARGV[a + 2 * i], a_ticket, ARGV[a + 1 + 2 * i])
+end
+local t = a + 2 + 2 * na
+local breakers, latency = KEYS[k + 2 * na + 1], KEYS[k + 2 * na + 2]
+local target = ARGV[t]
+save_breaker(breakers, target, closed_breaker(), ARGV[t + 1])
+local sample, alpha = num(ARGV[t + 2]), num(ARGV[t + 3])
+local old = redis.call('HGET', latency, target)
+local average = sample
+if old then average = alpha * sample + (1 - alpha) * num(old) end
+redis.call('HSET', latency, target, fmt(average))
+redis.call('PEXPIRE', latency, ARGV[t + 4])
+return 1
+"""
+
+# KEYS: a budget counter hash. ARGV: spent, ttl_ms ('0': none). Creates it unless it exists.
+BUDGET_SEED = r"""
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'spent', ARGV[1], 'reserved', '0')
+if ARGV[2] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 1
 """
 
@@ -159,33 +411,13 @@ return fmt(total)
 # KEYS: breakers hash. ARGV: target, now, enabled 0/1, failure_threshold, cooldown,
 # probe_timeout, ttl_ms. Returns {allowed 0/1, probe 0/1, retry_after or ''} (breaker.on_acquire).
 BREAKER_ACQUIRE = _PRELUDE + r"""
-local now, enabled = num(ARGV[2]), ARGV[3] == '1'
-local cooldown, probe_timeout = num(ARGV[5]), num(ARGV[6])
-local b = load_breaker(KEYS[1], ARGV[1]) or closed_breaker()
-local allowed, probe, retry_after = 1, 0, ''
-if enabled and b.state ~= 'closed' then
-  if b.state == 'open' then
-    local remaining = b.opened + cooldown - now
-    if remaining > 0 then
-      allowed, retry_after = 0, fmt(remaining)
-    else
-      b.state, b.probe, probe = 'half_open', now, 1
-    end
-  else
-    local started = b.probe
-    if started ~= nil and now - started < probe_timeout then
-      allowed, retry_after = 0, fmt(started + probe_timeout - now)
-    else
-      b.probe, probe = now, 1
-    end
-  end
-end
-save_breaker(KEYS[1], ARGV[1], b, ARGV[7])
+local allowed, probe, retry_after = breaker_take(KEYS[1], ARGV[1], num(ARGV[2]), ARGV[3] == '1',
+                                                 num(ARGV[5]), num(ARGV[6]), ARGV[7])
 return {allowed, probe, retry_after}
 """
 
 # KEYS: breakers hash. ARGV: target, ok 0/1, now, failure_threshold, ttl_ms, has_error 0/1,
-# error. Returns the new encoded record (breaker.on_result).
+# error, probe 0/1. Returns the new encoded record (breaker.on_result).
 BREAKER_RECORD = _PRELUDE + r"""
 local now, threshold = num(ARGV[3]), num(ARGV[4])
 local err = nil
@@ -193,7 +425,7 @@ if ARGV[6] == '1' then err = ARGV[7] end
 local b = load_breaker(KEYS[1], ARGV[1]) or closed_breaker()
 if ARGV[2] == '1' then
   b = closed_breaker()
-elseif b.state == 'half_open' then
+elseif b.state == 'half_open' or ARGV[8] == '1' then
   b = {state = 'open', failures = b.failures + 1, opened = now, error = err}
 else
   local failures = b.failures + 1
@@ -229,6 +461,10 @@ return fmt(average)
 
 SCRIPTS: dict[str, str] = {
     "take": TAKE,
+    "admit": ADMIT,
+    "close": CLOSE,
+    "finish": FINISH,
+    "budget_seed": BUDGET_SEED,
     "settle": SETTLE,
     "usage": USAGE,
     "breaker_acquire": BREAKER_ACQUIRE,

@@ -6,8 +6,10 @@ SQLite by default and PostgreSQL for shared deployments, through SQLAlchemy Core
   ``sqlite://`` is an in-memory database (tests).
 - ``postgresql://…`` / ``postgresql+psycopg://…`` (psycopg 3; ``pip install cloverleaf[postgres]``).
 
-Call records and traces are written by a :class:`~.writer.BatchWriter` off the request
-path; budgets are read-modify-written synchronously, because they must be exact. Schema
+Call records, traces and budget spend are written by a :class:`~.writer.BatchWriter` off
+the request path (the live budget counters are in the gateway's state backend; the ledger
+here is what they are seeded from). The old synchronous reservation API
+(``budget_reserve``/``budget_settle``) remains for ``[state] budgets = "store"``. Schema
 changes go through numbered migrations (``migrations/``).
 
 The :class:`Store` is assembled from three parts, one idea each: ``CallLog`` (calls,
@@ -27,6 +29,7 @@ from .admin import AdminTables
 from .budgets import BudgetLedger
 from .calls import CallLog
 from .records import AttemptRecord, CallRecord, ModelEntryRow, SpendRow, TraceRecord, VirtualKeyRow
+from .spend import SpendBatch
 
 
 class Store(CallLog, BudgetLedger, AdminTables):
@@ -42,7 +45,17 @@ class Store(CallLog, BudgetLedger, AdminTables):
         self.schema_version = migrations.migrate(self.engine)
         self.writer = BatchWriter(self.engine, batch_size=batch_size, flush_ms=flush_ms)
         self.writer.after_insert(schema.calls, RollupUpdater(self.engine.dialect))
+        self.spend_batch = SpendBatch(self.writer.run, wall)
         self._closed = False
+
+    def record_spend(self, scope: str, period: str, cost: float) -> None:
+        """Add ``cost`` to the ledger's spend for ``scope``/``period`` with the next batch
+        (off the request path; see ``spend.py``)."""
+        self.spend_batch.add(scope, period, cost)
+
+    def record_spend_many(self, counters: list[str], cost: float) -> None:
+        """:meth:`record_spend` for one call's ``"<scope>|<period>"`` counters at once."""
+        self.spend_batch.add_many(counters, cost)
 
     @property
     def dialect(self) -> str:

@@ -3,6 +3,10 @@
 The store never sees a plaintext secret: a key is stored as its hash (the server hashes),
 a provider key as opaque encrypted text (the server encrypts). Reads return dataclasses
 from ``records.py``.
+
+Every change to the key table bumps its row in ``change_counters`` in the same transaction:
+servers cache keys in every worker and read that one number once a second to know when to
+drop their cache (``server/keys.py``).
 """
 
 from __future__ import annotations
@@ -30,7 +34,15 @@ class AdminTables:
             key.created_at = self.wall()
         with self.engine.begin() as conn:
             conn.execute(schema.virtual_keys.insert().values(**_key_row(key)))
+            _bump(conn, KEYS_COUNTER)
         return key
+
+    def change_counter(self, name: str) -> int:
+        """How many changes the table ``name`` has seen (0 before the first)."""
+        c = schema.change_counters
+        with self.engine.connect() as conn:
+            version = conn.execute(sa.select(c.c.version).where(c.c.name == name)).scalar()
+        return int(version or 0)
 
     def get_virtual_key(self, key_id: str) -> VirtualKeyRow | None:
         k = schema.virtual_keys
@@ -56,6 +68,7 @@ class AdminTables:
         with self.engine.begin() as conn:
             if changes:
                 conn.execute(k.update().where(k.c.id == key_id).values(**changes))
+                _bump(conn, KEYS_COUNTER)
         return self.get_virtual_key(key_id)
 
     def revoke_virtual_key(self, key_id: str, at: float | None = None) -> bool:
@@ -63,12 +76,15 @@ class AdminTables:
         with self.engine.begin() as conn:
             n = conn.execute(k.update().where(k.c.id == key_id, k.c.revoked_at.is_(None))
                              .values(revoked_at=self.wall() if at is None else at)).rowcount
+            _bump(conn, KEYS_COUNTER)
         return bool(n)
 
     def delete_virtual_key(self, key_id: str) -> bool:
         k = schema.virtual_keys
         with self.engine.begin() as conn:
-            return bool(conn.execute(k.delete().where(k.c.id == key_id)).rowcount)
+            gone = bool(conn.execute(k.delete().where(k.c.id == key_id)).rowcount)
+            _bump(conn, KEYS_COUNTER)
+            return gone
 
     def add_key_spend(self, key_id: str, amount: float) -> None:
         k = schema.virtual_keys
@@ -111,6 +127,20 @@ class AdminTables:
         m = schema.model_entries
         with self.engine.begin() as conn:
             return bool(conn.execute(m.delete().where(m.c.name == name)).rowcount)
+
+
+KEYS_COUNTER = "virtual_keys"
+
+
+def _bump(conn: sa.Connection, name: str) -> None:
+    c = schema.change_counters
+    if conn.execute(c.update().where(c.c.name == name).values(version=c.c.version + 1)).rowcount == 0:
+        if conn.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        conn.execute(insert(c).values(name=name, version=1)
+                     .on_conflict_do_update(index_elements=[c.c.name], set_={"version": c.c.version + 1}))
 
 
 def _key_row(key: VirtualKeyRow) -> dict[str, Any]:

@@ -176,3 +176,9 @@ ui_sessions = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("expires_at", sa.Float, nullable=False, index=True),
 )
+
+change_counters = sa.Table(
+    "change_counters", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),      # e.g. virtual_keys
+    sa.Column("version", sa.Integer, nullable=False),        # bumped with every change to that table
+)

@@ -1,0 +1,103 @@
+"""Token counts known before a call: a bound for budgets, an estimate for rate limits.
+
+A budget must never be overrun by concurrent calls, so what a call reserves has to be an
+upper bound on what it can cost, whatever the provider's tokenizer. Every tokenizer in use
+(byte-level BPE — OpenAI, Anthropic, Llama —, SentencePiece with byte fallback — Gemini,
+Mistral) turns each token into at least one byte of the text, so the UTF-8 length of the
+prompt bounds its token count; message framing adds a few tokens per message, which
+``MESSAGE_OVERHEAD`` covers. Characters ÷ 4 (the rate-limit estimate) is no bound: 4,000
+CJK characters are 12,000 bytes and about 4,000–8,000 tokens, not 1,000.
+
+Attachments are bounded by ``ATTACHMENT_TOKENS`` each (the largest an image costs with
+any current provider is under 2,500 tokens), or by their byte size when that is larger and
+known (documents, audio).
+
+Structures (tool schemas, tool-call arguments) are measured by an explicit walk, not by
+``json.dumps``/``str``, so a deeply nested one cannot raise ``RecursionError`` here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields, is_dataclass
+from typing import Any
+
+from .._types import Attachment, ChatRequest, Text, ToolCall, ToolResult
+
+#: Tokens of framing per message (role markers, separators), and per request.
+MESSAGE_OVERHEAD = 16
+REQUEST_OVERHEAD = 64
+#: The bound for one attachment whose size is not known or is small.
+ATTACHMENT_TOKENS = 6_400
+
+
+def text_bytes(text: str) -> int:
+    """UTF-8 length without encoding ASCII (``isascii`` is O(1) in CPython)."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+def structure_bytes(value: Any) -> int:
+    """An upper bound of the JSON size of ``value`` (strings as UTF-8, 8 bytes a scalar),
+    walked with a stack rather than recursion."""
+    total = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            total += text_bytes(item) + 2
+        elif isinstance(item, dict):
+            total += 2
+            for k, v in item.items():
+                total += (text_bytes(k) if isinstance(k, str) else 24) + 4
+                stack.append(v)
+        elif isinstance(item, list | tuple):
+            total += 2 + len(item)
+            stack.extend(item)
+        else:
+            total += 24
+    return total
+
+
+def _attachment_tokens(part: Attachment) -> int:
+    data = part.data if part.data is not None else (part.source if isinstance(part.source, bytes) else None)
+    return max(ATTACHMENT_TOKENS, len(data)) if data is not None else ATTACHMENT_TOKENS
+
+
+def input_token_bound(req: ChatRequest) -> int:
+    """At most how many input tokens ``req`` can be billed, for any tokenizer."""
+    total = REQUEST_OVERHEAD
+    for msg in req.messages:
+        total += MESSAGE_OVERHEAD
+        if msg.name:
+            total += text_bytes(msg.name)
+        for part in msg.parts:
+            if isinstance(part, Text):
+                total += text_bytes(part.text)
+            elif isinstance(part, Attachment):
+                total += _attachment_tokens(part)
+            elif isinstance(part, ToolResult):
+                if isinstance(part.content, str):
+                    total += text_bytes(part.content)
+                else:
+                    for inner in part.content:
+                        total += text_bytes(inner.text) if isinstance(inner, Text) else _attachment_tokens(inner)
+                total += MESSAGE_OVERHEAD
+            elif isinstance(part, ToolCall):
+                total += text_bytes(part.name) + MESSAGE_OVERHEAD + (
+                    text_bytes(part.raw_arguments) if part.raw_arguments is not None
+                    else structure_bytes(part.arguments))
+            else:   # reasoning and other parts sent back: every field, whatever it is called
+                total += structure_bytes([getattr(part, f.name) for f in fields(part)]) if is_dataclass(part) \
+                    else structure_bytes(str(part))
+    for tool in req.tools or ():
+        total += MESSAGE_OVERHEAD + text_bytes(tool.name) + text_bytes(tool.description or "")
+        total += structure_bytes(tool.parameters)
+    if req.response_format is not None and req.response_format.schema is not None:
+        total += structure_bytes(req.response_format.schema)
+    for stop in req.stop or ():
+        total += text_bytes(stop)
+    return total
+
+
+def texts_bound(texts: list[str] | tuple[str, ...]) -> int:
+    """The same bound for embedding inputs and image prompts."""
+    return REQUEST_OVERHEAD + sum(text_bytes(t) + MESSAGE_OVERHEAD for t in texts)

@@ -1,0 +1,77 @@
+"""Budget spend on its way to the ledger: summed in memory, written with the next batch.
+
+With budgets counted in the state backend (``gateway/budget.py``), the store is the durable
+ledger behind the counters, and it is written the way call records are: off the request
+path. :meth:`SpendBatch.add` adds a call's cost to a per-(scope, period) sum — a dict update
+under a lock, nothing else — and the first addition after a write queues ONE operation on
+the store's :class:`~.writer.BatchWriter`; when the writer runs it, it takes every sum
+gathered so far and applies them in the batch's transaction (one UPDATE per scope and
+period, however many calls). So the ledger trails the counters by at most one flush
+interval, and a ``kill -9`` can leave at most that much spend unrecorded — never a
+half-applied batch (the sums and the call records queued with them commit together).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+from . import schema
+
+
+class SpendBatch:
+    def __init__(self, queue: Callable[[Callable[[sa.Connection], None]], None],
+                 wall: Callable[[], float]) -> None:
+        self._queue = queue
+        self._wall = wall
+        self._lock = threading.Lock()
+        self._sums: dict[str, float] = {}     # "<scope>|<period>" → dollars
+
+    def add(self, scope: str, period: str, cost: float) -> None:
+        """Book ``cost`` dollars of spend to ``scope`` in ``period`` with the next batch."""
+        self.add_many([f"{scope}|{period}"], cost)
+
+    def add_many(self, counters: list[str], cost: float) -> None:
+        """Book ``cost`` to every ``"<scope>|<period>"`` counter (one call's budgets)."""
+        if not cost:
+            return
+        with self._lock:
+            sums = self._sums
+            first = not sums
+            for key in counters:
+                sums[key] = sums.get(key, 0.0) + cost
+        if first:
+            self._queue(self._apply)
+
+    def pending(self) -> dict[tuple[str, str], float]:
+        """What is summed but not yet handed to the writer, by (scope, period)."""
+        with self._lock:
+            return {tuple(key.split("|", 1)): amount for key, amount in self._sums.items()}  # type: ignore[misc]
+
+    def _apply(self, conn: sa.Connection) -> None:
+        """On the writer thread, inside the batch's transaction."""
+        with self._lock:
+            sums, self._sums = self._sums, {}
+        if not sums:
+            return
+        b, k = schema.budgets, schema.virtual_keys
+        now = self._wall()
+        insert = _insert_ignore(conn.dialect.name)
+        for key, amount in sums.items():
+            scope, _, period = key.partition("|")
+            conn.execute(insert(b).values(scope=scope, period=period, spent=0.0, reserved=0.0, updated_at=now)
+                         .on_conflict_do_nothing())
+            conn.execute(b.update().where(b.c.scope == scope, b.c.period == period)
+                         .values(spent=b.c.spent + amount, updated_at=now))
+            if scope.startswith("key:"):
+                conn.execute(k.update().where(k.c.id == scope[4:]).values(spent=k.c.spent + amount))
+
+
+def _insert_ignore(dialect: str):  # type: ignore[no-untyped-def]
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert

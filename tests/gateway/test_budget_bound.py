@@ -1,0 +1,132 @@
+"""Budgets hold for any tokenizer: 200 concurrent CJK calls never spend past the limit.
+
+The provider here counts every UTF-8 byte of the prompt as a token — the most any real
+tokenizer can (byte-level BPE on text it has never seen) and three times what a CJK
+character usually costs. Under the old reservation (characters ÷ 4) 200 such calls against
+a $0.10 budget overspent it by 125%; the reservation is now the prompt's UTF-8 length, so
+the spend stays within the limit, in one process and across two processes sharing Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cloverleaf._config import Settings
+from cloverleaf._engine import Engine
+from cloverleaf._errors import BudgetExceeded
+from cloverleaf.gateway import Gateway, ManualClock, SystemClock
+from cloverleaf.gateway.estimate import input_token_bound
+
+from .conftest import Harness, chat_request, upstream
+from .redis_support import fresh_prefix, redis_url, wait_for
+
+REPO = Path(__file__).resolve().parents[2]
+CJK = "预算必须是上限" * 572                     # 4,004 characters, 12,012 UTF-8 bytes
+LIMIT = 0.10
+MAX_TOKENS = 100
+# fake/echo: $1/M input, $2/M output; the provider bills one token per byte
+USAGE = {"input_tokens": len(CJK.encode()), "output_tokens": MAX_TOKENS}
+CALL_COST = (len(CJK.encode()) * 1 + MAX_TOKENS * 2) / 1e6
+
+
+def test_the_bound_covers_a_token_per_byte() -> None:
+    assert input_token_bound(chat_request(CJK)) >= len(CJK.encode())
+    assert input_token_bound(chat_request("ascii " * 100)) >= 600
+
+
+async def _fire(gw: Gateway, calls: int) -> dict[str, int]:
+    async def one() -> bool:
+        try:
+            await gw.achat("r", chat_request(CJK, max_tokens=MAX_TOKENS))
+            return True
+        except BudgetExceeded:
+            return False
+
+    results = await asyncio.gather(*(one() for _ in range(calls)))
+    return {"ok": sum(results), "refused": len(results) - sum(results), "upstream": len(upstream(gw).requests)}
+
+
+async def test_two_hundred_concurrent_cjk_calls_never_overspend(harness: Harness) -> None:
+    gw = harness.gateway(clock=SystemClock(), routes={"r": {"targets": ["fake/echo"]}},
+                         budgets={"r": {"limit_usd": LIMIT}})
+    upstream(gw).script.reply(text="好", usage=USAGE, times=200)
+    counts = await _fire(gw, 200)
+    spent, reserved = await gw.state.budget_usage("route:r|total") or (0.0, 0.0)
+    assert counts["ok"] == counts["upstream"] > 0 and counts["ok"] + counts["refused"] == 200
+    assert spent == pytest.approx(counts["ok"] * CALL_COST) and reserved == pytest.approx(0.0)
+    assert spent <= LIMIT                                          # 0 overspend
+    gw.store.flush()
+    assert gw.store.budget_usage("route:r", "total")[0] == pytest.approx(spent)   # and the ledger agrees
+
+
+def worker(url: str, prefix: str, calls: int, db: str) -> None:
+    """One process: a gateway on the shared Redis fires ``calls`` concurrent CJK calls at
+    the shared budget once every worker is ready; prints its counts."""
+    import redis.asyncio as aioredis
+
+    from cloverleaf.gateway.state.redis import RedisState
+
+    async def run() -> dict[str, Any]:
+        settings = Settings(routes={"r": {"targets": ["fake/echo"]}}, budgets={"r": {"limit_usd": LIMIT}},
+                            store={"url": f"sqlite:///{db}"}, gateway=True, max_retries=0, env={}, timeout=10.0,
+                            connect_timeout=2.0)
+        engine = Engine(settings)
+        gw = Gateway(settings, engine, clock=ManualClock(start=1000.0), state=RedisState(url, prefix=prefix))
+        upstream(gw).script.reply(text="好", usage=USAGE, times=calls)
+        signals = aioredis.Redis.from_url(url)
+        try:
+            await signals.rpush(prefix + "ready", "1")
+            for _ in range(90):   # short blocking reads: the test Redis drops a read idle for 5 s
+                if await signals.blpop([prefix + "go"], timeout=2):
+                    break
+            else:
+                raise AssertionError("the test never said go")
+            counts: dict[str, Any] = await _fire(gw, calls)
+            counts["spent"] = (await gw.state.budget_usage("route:r|total") or (0.0, 0.0))[0]
+            return counts
+        finally:
+            await signals.aclose()
+            await gw.aclose()
+            engine.close()
+
+    print(json.dumps(asyncio.run(run())))
+
+
+@pytest.mark.redis
+def test_two_processes_sharing_redis_never_overspend_with_cjk_calls(tmp_path: Path) -> None:
+    import redis
+
+    url, prefix = redis_url(), fresh_prefix()
+    code = ("import sys; from tests.gateway.test_budget_bound import worker; "
+            "worker(sys.argv[1], sys.argv[2], 100, sys.argv[3])")
+    procs = [subprocess.Popen([sys.executable, "-c", code, url, prefix, str(tmp_path / f"w{i}.db")], cwd=REPO,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    signals = redis.Redis.from_url(url, decode_responses=True)
+    try:
+        for _ in procs:
+            assert wait_for(signals, prefix + "ready"), "a worker did not start"
+        signals.rpush(prefix + "go", "1", "1")
+        outputs = []
+        for proc in procs:
+            out, err = proc.communicate(timeout=180)
+            assert proc.returncode == 0, err[-3000:]
+            outputs.append(json.loads(out.strip().splitlines()[-1]))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+        for key in signals.scan_iter(match=prefix + "*"):
+            signals.delete(key)
+        signals.close()
+    paid = sum(o["ok"] for o in outputs)
+    assert [o["upstream"] for o in outputs] == [o["ok"] for o in outputs]
+    assert sum(o["ok"] + o["refused"] for o in outputs) == 200 and paid > 0
+    assert paid * CALL_COST <= LIMIT                               # 0 overspend, across processes
+    assert max(o["spent"] for o in outputs) == pytest.approx(paid * CALL_COST)   # one shared counter
