@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import fields, is_dataclass
 from typing import Any
 
-from .._types import Attachment, ChatRequest, Text, ToolCall, ToolResult
+from .._types import Attachment, ChatRequest, Text, ToolCall, ToolResult, Usage
 
 #: Tokens of framing per message (role markers, separators), and per request.
 MESSAGE_OVERHEAD = 16
@@ -101,3 +101,49 @@ def input_token_bound(req: ChatRequest) -> int:
 def texts_bound(texts: list[str] | tuple[str, ...]) -> int:
     """The same bound for embedding inputs and image prompts."""
     return REQUEST_OVERHEAD + sum(text_bytes(t) + MESSAGE_OVERHEAD for t in texts)
+
+
+def input_bound(operation: str, req: Any) -> int:
+    """The input bound of a chat, stream, embedding or image request."""
+    if operation in ("chat", "stream"):
+        return input_token_bound(req)
+    if operation == "embed":
+        return texts_bound(req.inputs)
+    return texts_bound([req.prompt])
+
+
+class CostBound:
+    """The most a call can cost at any of its targets: ``input_tokens`` (a bound) priced at
+    the dearest rate input can be billed at (cache writes, and some providers' input rates,
+    exceed the output rate) plus ``output_tokens`` at the output rate. A target's two rates
+    are worked out once."""
+
+    def __init__(self, engine: Any) -> None:
+        self._engine = engine
+        self._rates: dict[int, tuple[Any, tuple[float, float]]] = {}
+
+    def __call__(self, targets: list[Any], input_tokens: int, output_tokens: int) -> float:
+        bound = 0.0
+        rates = self._rates
+        for t in targets:
+            found = rates.get(id(t))
+            if found is None or found[0] is not t:
+                if len(rates) > 10_000:
+                    rates.clear()
+                found = rates[id(t)] = (t, self._rates_of(t))
+            in_rate, out_rate = found[1]
+            cost = (input_tokens * in_rate + output_tokens * out_rate) / 1_000_000
+            if cost > bound:
+                bound = cost
+        return bound
+
+    def _rates_of(self, t: Any) -> tuple[float, float]:
+        """(USD per 1M input tokens billed the dearest way, USD per 1M output tokens)."""
+        price = getattr(t, "price", None)
+        if price is not None and hasattr(price, "output"):
+            out_rate = float(price.output)
+            return max(float(price.input), float(price.cached_input or 0.0), float(price.cache_write or 0.0),
+                       out_rate), out_rate
+        per_input = self._engine.cost(t.target, Usage(1_000_000, 0)) or 0.0
+        per_output = self._engine.cost(t.target, Usage(0, 1_000_000)) or 0.0
+        return max(per_input, per_output), per_output

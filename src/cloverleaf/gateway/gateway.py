@@ -54,7 +54,7 @@ from .budget import RESERVATION_TTL_SECONDS, Budgets, CallAdmission, StoreBudget
 from .cache import CachedAnswer, CachePlan, ResponseCache, open_cache, replay, replay_events
 from .clock import Clock, EpochClock, SystemClock
 from .config import RouteConfig, TargetSpec, make_route, parse
-from .estimate import input_token_bound, texts_bound
+from .estimate import CostBound, input_bound
 from .privacy import RoutePrivacy
 from .privacy import record as privacy_record
 from .protocols import EngineLike
@@ -142,7 +142,7 @@ class Gateway:
         self.privacy = RoutePrivacy(_privacy_guard(settings, engine))
         self._semantic_cache_local: bool | None = None
         self._close_shielded = self.state.shared or self.budgets.mode == "store"
-        self._rates: dict[int, tuple[ResolvedTarget, tuple[float, float]]] = {}
+        self._cost_bound = CostBound(engine)
         self._bridge = LoopThread()
         self._stop = threading.Event()
         self._closed = False
@@ -173,15 +173,6 @@ class Gateway:
 
     async def aimage(self, model: str, req: ImageRequest, ctx: CallContext | None = None) -> ImageResponse:
         return await self._run(model, req, ctx, "image", self.engine.aimage, len(req.prompt) // 4 + 1, 0)
-
-    @staticmethod
-    def _input_bound(operation: str, req: Any) -> int:
-        """The budget's bound on input tokens (``estimate.py``), computed only when a budget applies."""
-        if operation in ("chat", "stream"):
-            return input_token_bound(req)
-        if operation == "embed":
-            return texts_bound(req.inputs)
-        return texts_bound([req.prompt])
 
     def astream(self, model: str, req: ChatRequest, ctx: CallContext | None = None) -> AsyncIterator[StreamEvent]:
         return self._stream(model, req, ctx)
@@ -373,7 +364,7 @@ class Gateway:
                 raise refusal
             buckets, max_wait = self.limiter.call_buckets(route, ctx.key, tokens)
             scopes = self.budgets.scopes(route, ctx)
-            amount = self._cost_bound(ordered, self._input_bound(operation, req), output_tokens) if scopes else 0.0
+            amount = self._cost_bound(ordered, input_bound(operation, req), output_tokens) if scopes else 0.0
             state_clock = self._state_clock
             ask = None
             if ordered and self.budgets.mode == "state":   # the first attempt rides along: one round trip
@@ -414,35 +405,6 @@ class Gateway:
             target = self.engine.resolve(self.cache.config.embedding_model or "")
             self._semantic_cache_local = (await asyncio.to_thread(guard.locality, target)).local
         return self._semantic_cache_local
-
-    def _cost_bound(self, ordered: list[ResolvedTarget], input_tokens: int, output_tokens: int) -> float:
-        """The most the call can cost at any of its targets: ``input_tokens`` (a bound) and
-        ``output_tokens``, with the input priced at the higher of the two rates (cache writes
-        and some providers' rates can price input above output)."""
-        bound = 0.0
-        rates = self._rates
-        for t in ordered:
-            found = rates.get(id(t))
-            if found is None or found[0] is not t:
-                if len(rates) > 10_000:
-                    rates.clear()
-                found = rates[id(t)] = (t, self._bound_rates(t))
-            in_rate, out_rate = found[1]
-            c = (input_tokens * in_rate + output_tokens * out_rate) / 1_000_000
-            if c > bound:
-                bound = c
-        return bound
-
-    def _bound_rates(self, t: ResolvedTarget) -> tuple[float, float]:
-        """(USD per 1M input tokens at the dearest way input can be billed, per 1M output)."""
-        price = t.price
-        if price is not None and hasattr(price, "output"):
-            out_rate = float(price.output)
-            return max(float(price.input), float(price.cached_input or 0.0), float(price.cache_write or 0.0),
-                       out_rate), out_rate
-        per_input = self.engine.cost(t.target, Usage(1_000_000, 0)) or 0.0
-        per_output = self.engine.cost(t.target, Usage(0, 1_000_000)) or 0.0
-        return max(per_input, per_output), per_output
 
     def _price_ok(self, call: _Call, target: ResolvedTarget, resp: Any) -> float | None:
         """What the answer needs before it leaves: its cost, target and attempts."""
