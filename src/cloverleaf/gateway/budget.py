@@ -37,6 +37,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .._context import CallContext
 from .._errors import BudgetExceeded, RateLimitExceeded
@@ -281,7 +282,9 @@ class StoreBudgets(Budgets):
     async def close(self, call: CallAdmission | None, tokens_used: int | None, cost: float) -> None:
         if call is None or call.extra is None:
             return
-        (reservation, ids), call.extra = call.extra, None  # type: ignore[misc]
+        extra: tuple[Any, list[str]] = call.extra  # type: ignore[assignment]
+        call.extra = None
+        reservation, ids = extra
         try:
             await self._limiter.settle(reservation, tokens_used)  # type: ignore[attr-defined]
         finally:

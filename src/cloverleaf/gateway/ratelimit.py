@@ -109,7 +109,7 @@ class RateLimiter:
             try:
                 await self._clock.sleep(grant.wait)
             except asyncio.CancelledError:
-                await self._state.release(grant.ticket)
+                await self._state.release(reservation.ticket)
                 raise
         return reservation
 

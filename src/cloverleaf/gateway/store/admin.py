@@ -135,11 +135,9 @@ KEYS_COUNTER = "virtual_keys"
 def _bump(conn: sa.Connection, name: str) -> None:
     c = schema.change_counters
     if conn.execute(c.update().where(c.c.name == name).values(version=c.c.version + 1)).rowcount == 0:
-        if conn.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        conn.execute(insert(c).values(name=name, version=1)
+        from .spend import dialect_insert
+
+        conn.execute(dialect_insert(conn.dialect.name)(c).values(name=name, version=1)
                      .on_conflict_do_update(index_elements=[c.c.name], set_={"version": c.c.version + 1}))
 
 

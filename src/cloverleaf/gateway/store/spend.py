@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -58,7 +59,7 @@ class SpendBatch:
             return
         b, k = schema.budgets, schema.virtual_keys
         now = self._wall()
-        insert = _insert_ignore(conn.dialect.name)
+        insert = dialect_insert(conn.dialect.name)
         for key, amount in sums.items():
             scope, _, period = key.partition("|")
             conn.execute(insert(b).values(scope=scope, period=period, spent=0.0, reserved=0.0, updated_at=now)
@@ -69,9 +70,12 @@ class SpendBatch:
                 conn.execute(k.update().where(k.c.id == scope[4:]).values(spent=k.c.spent + amount))
 
 
-def _insert_ignore(dialect: str):  # type: ignore[no-untyped-def]
+def dialect_insert(dialect: str) -> Any:
+    """The dialect's INSERT construct (it has ``on_conflict_do_nothing``/``_do_update``)."""
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
