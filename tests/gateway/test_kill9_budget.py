@@ -43,7 +43,7 @@ CHILD = textwrap.dedent("""
     async def main(url, prefix, db):
         s = settings(url, prefix, db)
         gw = Gateway(s, Engine(s), clock=ManualClock(start=1000.0))
-        gw.engine.transport.fake.script.reply(text="ok", usage=%(usage)r, times=10_000)
+        gw.engine.fake.script.reply(text="ok", usage=%(usage)r, times=10_000)
         n = 0
         while True:
             req = ChatRequest(model="", messages=[Message.user(%(prompt)r)], max_tokens=1000)
