@@ -18,6 +18,7 @@ import uvicorn
 
 from cloverleaf._config import ModelEntry, Settings
 from cloverleaf.server.app import create_app
+from cloverleaf.server.cli_serve import H1_PROTOCOL, resolve_http
 from cloverleaf.server.options import ServerOptions
 from cloverleaf.server.state import ServerState
 
@@ -60,7 +61,9 @@ def start_live(settings: Settings, options: ServerOptions | None = None) -> Live
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    # the protocol `cloverleaf serve` runs (h1 unless [server] http says otherwise)
+    http = H1_PROTOCOL if resolve_http(options.http if options else "auto") == "h1" else "auto"
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", http=http))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

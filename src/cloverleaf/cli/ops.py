@@ -19,6 +19,9 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("--port", type=int, default=4000, help="port (default 4000)")
         p.add_argument("--workers", type=int, default=1, help="worker processes (limits are per process "
                                                               "unless [state] url is redis://...)")
+        p.add_argument("--http", choices=("auto", "h1", "uvicorn"), default=None,
+                       help="HTTP/1.1 server protocol: h1 (ours on httptools: header timeout, connection cap; "
+                            "what auto picks) or uvicorn's (default [server] http, else auto)")
     elif name == "traces":
         p.add_argument("-n", "--limit", type=int, default=20, help="how many recent calls")
         p.add_argument("--trace", help="only calls of this trace id")
@@ -56,7 +59,7 @@ def _serve(args: argparse.Namespace) -> int:
         raise SystemExit(f"error: the server needs its extra: pip install 'cloverleaf[server]' "
                          f"({exc.name} missing)") from None
     settings = load_settings(args)
-    return int(serve(settings, host=args.host, port=args.port, workers=args.workers) or 0)
+    return int(serve(settings, host=args.host, port=args.port, workers=args.workers, http=args.http) or 0)
 
 
 def _store(args: argparse.Namespace) -> Any:

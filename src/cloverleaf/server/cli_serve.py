@@ -1,4 +1,4 @@
-"""``cloverleaf serve``: run the server with uvicorn.
+"""``cloverleaf serve``: run the server under uvicorn's server, with our ``h1`` protocol or uvicorn's.
 
 With no configuration at all it serves the fake provider (``fake/...`` models, no keys
 needed) on the default SQLite store, open to loopback clients only. The startup log says
@@ -108,19 +108,63 @@ def tune_gc() -> None:
     gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
 
 
-def serve(settings: Settings, host: str | None = None, port: int | None = None, workers: int | None = None) -> int:
+def resolve_http(choice: str) -> str:
+    """``[server] http``/``--http`` → the protocol uvicorn's server runs: ``h1`` (ours, see
+    :mod:`.h1_server`; what ``auto`` picks, httptools being a dependency of the server extra)
+    or ``uvicorn`` (uvicorn's own httptools or h11 protocol, for comparison: it has no header
+    timeout and no eviction, only its ``limit_concurrency`` 503)."""
+    if choice == "auto":
+        try:
+            import httptools  # noqa: F401
+        except ImportError:  # pragma: no cover - the extra is incomplete
+            return "uvicorn"
+        return "h1"
+    return choice
+
+
+H1_PROTOCOL = "cloverleaf.server.h1_server:H1Protocol"
+
+
+def server_kwargs(options: ServerOptions) -> dict[str, Any]:
+    """uvicorn's settings for the chosen protocol, and this process's connection rules."""
+    common: dict[str, Any] = {"host": options.host, "port": options.port, "log_level": "info",
+                              "access_log": False, "lifespan": "on", "timeout_graceful_shutdown": 10,
+                              "server_header": False,
+                              "timeout_keep_alive": max(1, round(options.keepalive_timeout_seconds))}
+    if resolve_http(options.http) == "h1":
+        configure_connections(options)
+        common["http"] = H1_PROTOCOL
+    else:
+        common["limit_concurrency"] = options.max_connections
+    return common
+
+
+def configure_connections(options: ServerOptions) -> None:
+    from .connections import ConnectionLimits
+    from .h1_server import configure
+
+    configure(ConnectionLimits(header_timeout=options.header_timeout_seconds,
+                               keepalive_timeout=options.keepalive_timeout_seconds,
+                               max_connections=options.max_connections))
+
+
+def serve(settings: Settings, host: str | None = None, port: int | None = None, workers: int | None = None,
+          http: str | None = None) -> int:
     try:
         import uvicorn
     except ImportError:  # pragma: no cover - the extra is missing
         raise ImportError("the server needs uvicorn: pip install 'cloverleaf[server]'") from None
+    from .connections import raise_nofile_limit
+
     _setup_logging()
-    options = ServerOptions.from_settings(settings.server, settings.env, host=host, port=port, workers=workers)
+    options = ServerOptions.from_settings(settings.server, settings.env, host=host, port=port, workers=workers,
+                                          http=http)
     check_exposure(options)
+    soft, _ = raise_nofile_limit()
     for line in describe(settings, options):
         log.info(line)
-    common: dict[str, Any] = {"host": options.host, "port": options.port, "log_level": "info",
-                              "access_log": False, "lifespan": "on", "timeout_graceful_shutdown": 10,
-                              "server_header": False}
+    log.info("http: %s (open-file limit %d)", resolve_http(options.http), soft)
+    common = server_kwargs(options)
     if options.workers == 1:
         from .app import create_app
 
@@ -133,6 +177,8 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None, 
     os.environ["CLOVERLEAF_SERVE_HOST"] = options.host
     os.environ["CLOVERLEAF_SERVE_PORT"] = str(options.port)
     os.environ["CLOVERLEAF_SERVE_WORKERS"] = str(options.workers)
+    if http is not None:
+        os.environ["CLOVERLEAF_SERVE_HTTP"] = http
     uvicorn.run("cloverleaf.server.cli_serve:worker_app", factory=True, workers=options.workers, **common)
     return 0
 
@@ -146,7 +192,9 @@ def worker_app() -> Any:
     settings = worker_settings(settings, int(env.get("CLOVERLEAF_SERVE_WORKERS") or 2))
     port = env.get("CLOVERLEAF_SERVE_PORT")
     options = ServerOptions.from_settings(settings.server, env, host=env.get("CLOVERLEAF_SERVE_HOST"),
-                                          port=int(port) if port else None)
+                                          port=int(port) if port else None, http=env.get("CLOVERLEAF_SERVE_HTTP"))
+    if resolve_http(options.http) == "h1":
+        configure_connections(options)  # this worker's protocol reads its rules from here
     app = create_app(settings, options=options)
     tune_gc()
     return app

@@ -10,6 +10,10 @@
     key_cache_seconds = 60         # how long a cached key is trusted if the store cannot be asked
                                    # (changes reach every worker within 0.5 s while it can)
     body_timeout_seconds = 60      # a request body must arrive within this (else 408)
+    http = "auto"                  # --http: the HTTP/1.1 server protocol, "h1" (ours, on httptools) or "uvicorn"
+    header_timeout_seconds = 10    # a connection must send a whole request head within this (h1)
+    keepalive_timeout_seconds = 5  # an idle keep-alive connection is closed after this
+    max_connections = 10000        # beyond it, idle connections are evicted, else 503 (h1; capped by the fd limit)
 
 Secrets come only from the environment, never from the file: ``CLOVERLEAF_MASTER_KEY``
 (turns on the admin API and is itself a key with every permission) and
@@ -34,7 +38,8 @@ from typing import Any
 from .._errors import ConfigError
 
 _KEYS = {"host", "port", "max_body_mb", "allow_unauthenticated", "key_cache_seconds", "workers",
-         "body_timeout_seconds"}
+         "body_timeout_seconds", "http", "header_timeout_seconds", "keepalive_timeout_seconds", "max_connections"}
+HTTP_CHOICES = ("auto", "h1", "uvicorn")
 
 
 @dataclass(slots=True)
@@ -46,6 +51,10 @@ class ServerOptions:
     allow_unauthenticated: bool = False
     key_cache_seconds: float = 60.0
     body_timeout_seconds: float = 60.0
+    http: str = "auto"
+    header_timeout_seconds: float = 10.0
+    keepalive_timeout_seconds: float = 5.0
+    max_connections: int = 10_000
     master_key: str | None = field(default=None, repr=False)
     encryption_key: str | None = field(default=None, repr=False)
 
@@ -70,9 +79,18 @@ class ServerOptions:
             opts.key_cache_seconds = float(table["key_cache_seconds"])
         if "body_timeout_seconds" in table:
             opts.body_timeout_seconds = float(table["body_timeout_seconds"])
+        if "http" in table:
+            opts.http = str(table["http"])
+        for name in ("header_timeout_seconds", "keepalive_timeout_seconds"):
+            if name in table:
+                setattr(opts, name, _positive(name, table[name]))
+        if "max_connections" in table:
+            opts.max_connections = max(1, _int("max_connections", table["max_connections"]))
         for name, value in overrides.items():
             if value is not None:
                 setattr(opts, name, value)
+        if opts.http not in HTTP_CHOICES:
+            raise ConfigError(f"[server] http must be one of {', '.join(HTTP_CHOICES)}, got {opts.http!r}")
         if opts.master_key is not None and len(opts.master_key) < 16:
             raise ConfigError("CLOVERLEAF_MASTER_KEY is too short: use at least 16 random characters "
                               "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)")
@@ -103,3 +121,13 @@ def _int(name: str, value: Any) -> int:
         return int(value)
     except (TypeError, ValueError):
         raise ConfigError(f"[server] {name} must be an integer, got {value!r}") from None
+
+
+def _positive(name: str, value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"[server] {name} must be a number of seconds, got {value!r}") from None
+    if not number > 0:
+        raise ConfigError(f"[server] {name} must be more than 0, got {value!r}")
+    return number
