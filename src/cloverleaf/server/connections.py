@@ -74,7 +74,7 @@ def effective_cap(limits: ConnectionLimits) -> int:
         return limits.max_connections
     if soft == resource.RLIM_INFINITY:
         return limits.max_connections
-    return max(16, min(limits.max_connections, (soft - FD_RESERVE) // 2))
+    return min(limits.max_connections, max(16, (soft - FD_RESERVE) // 2))
 
 
 class Guarded(Protocol):

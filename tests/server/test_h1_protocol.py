@@ -1,0 +1,238 @@
+"""The ``h1`` server protocol on raw sockets: HTTP/1.1 framing, and the connection rules of
+``server/connections.py`` (header timeout, idle timeout, the cap that evicts idle connections
+before it refuses with 503). A tiny ASGI app stands in for cloverleaf's (the live-server tests
+run cloverleaf's own app on this protocol)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import uvicorn
+
+from cloverleaf.server import h1_server
+from cloverleaf.server.connections import ConnectionLimits
+
+
+class App:
+    """Echoes the request; ``/hold`` waits until released; ``/stream`` sends 3 chunks then
+    waits for the client to leave; ``/boom`` raises."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.disconnects: list[str] = []
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        path = scope["path"]
+        if path == "/boom":
+            raise RuntimeError("boom")
+        if path == "/hold":
+            while not self.release.is_set():
+                await asyncio.sleep(0.01)
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        if path == "/stream":
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+            for i in range(3):
+                await send({"type": "http.response.body", "body": b"part%d;" % i, "more_body": True})
+            self.disconnects.append((await receive())["type"])
+            return
+        out = json.dumps({"method": scope["method"], "path": path, "query": scope["query_string"].decode(),
+                          "body": body.decode(), "http_version": scope["http_version"]}).encode()
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(out))]})
+        await send({"type": "http.response.body", "body": out})
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[int, App]]:
+    app = App()
+    saved = h1_server.LIMITS
+    h1_server.configure(ConnectionLimits(header_timeout=0.5, keepalive_timeout=0.5, max_connections=4))
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, http=h1_server.H1Protocol, log_level="critical", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    try:
+        yield port, app
+    finally:
+        app.release.set()
+        server.should_exit = True
+        thread.join(timeout=10)
+        h1_server.configure(saved)
+
+
+def connect(port: int) -> socket.socket:
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    return s
+
+
+def read_response(s: socket.socket, buf: bytearray | None = None) -> tuple[int, dict[str, str], bytes]:
+    """One response off ``s`` (content-length, chunked or close-delimited)."""
+    buf = buf if buf is not None else bytearray()
+    while b"\r\n\r\n" not in buf:
+        chunk = s.recv(65536)
+        assert chunk, f"connection closed before a whole head: {bytes(buf)!r}"
+        buf += chunk
+    head, _, rest = bytes(buf).partition(b"\r\n\r\n")
+    del buf[:len(head) + 4]
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        assert name.lower() not in headers, f"header {name} twice"
+        headers[name.lower()] = value.strip()
+    if "content-length" in headers:
+        n = int(headers["content-length"])
+        while len(buf) < n:
+            buf += s.recv(65536)
+        body = bytes(buf[:n])
+        del buf[:n]
+        return status, headers, body
+    assert headers.get("transfer-encoding") == "chunked"
+    body = b""
+    while True:
+        while b"\r\n" not in buf:
+            buf += s.recv(65536)
+        size_line, _, _ = bytes(buf).partition(b"\r\n")
+        size = int(size_line, 16)
+        while len(buf) < len(size_line) + 2 + size + 2:
+            buf += s.recv(65536)
+        body += bytes(buf[len(size_line) + 2:len(size_line) + 2 + size])
+        del buf[:len(size_line) + 2 + size + 2]
+        if size == 0:
+            return status, headers, body
+
+
+def closed_by_server(s: socket.socket, within: float) -> bool:
+    s.settimeout(within)
+    try:
+        return s.recv(1) == b""
+    except TimeoutError:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+def test_keep_alive_pipelining_query_and_http10(served: tuple[int, App]) -> None:
+    port, _ = served
+    with connect(port) as s:
+        s.sendall(b"GET /a?x=1 HTTP/1.1\r\nHost: t\r\n\r\n"
+                  b"POST /b HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc")  # two at once
+        buf = bytearray()
+        first, second = read_response(s, buf), read_response(s, buf)
+        assert json.loads(first[2]) == {"method": "GET", "path": "/a", "query": "x=1", "body": "",
+                                        "http_version": "1.1"}
+        assert json.loads(second[2])["body"] == "abc"
+        assert "date" in first[1] and "connection" not in first[1]
+        s.sendall(b"GET /c HTTP/1.1\r\nHost: t\r\n\r\n")  # the same connection again
+        assert json.loads(read_response(s, buf)[2])["path"] == "/c"
+    with connect(port) as s:
+        s.sendall(b"GET /old HTTP/1.0\r\n\r\n")
+        status, headers, body = read_response(s)
+        assert status == 200 and headers["connection"] == "close" and json.loads(body)["http_version"] == "1.0"
+        assert closed_by_server(s, 2)
+
+
+def test_chunked_upload_expect_continue_head_and_percent_path(served: tuple[int, App]) -> None:
+    port, _ = served
+    with connect(port) as s:
+        s.sendall(b"POST /up%20load HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n")
+        assert s.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        s.sendall(b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
+        status, _, body = read_response(s)
+        assert status == 200 and json.loads(body)["body"] == "abcde" and json.loads(body)["path"] == "/up load"
+        s.sendall(b"HEAD /h HTTP/1.1\r\nHost: t\r\n\r\n")
+        s.settimeout(2)
+        head = s.recv(65536)
+        assert head.startswith(b"HTTP/1.1 200 OK\r\n") and head.endswith(b"\r\n\r\n")  # no body after a HEAD
+        s.sendall(b"GET /after-head HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert json.loads(read_response(s)[2])["path"] == "/after-head"
+
+
+def test_streamed_response_is_chunked_and_the_app_hears_the_client_leave(served: tuple[int, App]) -> None:
+    port, app = served
+    s = connect(port)
+    s.sendall(b"GET /stream HTTP/1.1\r\nHost: t\r\n\r\n")
+    data = b""
+    while b"part2;" not in data:
+        data += s.recv(65536)
+    assert b"transfer-encoding: chunked" in data and b"6\r\npart0;\r\n" in data
+    s.close()
+    deadline = time.monotonic() + 5
+    while not app.disconnects and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert app.disconnects == ["http.disconnect"]
+
+
+def test_bad_requests_and_app_errors(served: tuple[int, App]) -> None:
+    port, _ = served
+    with connect(port) as s:
+        s.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+        status, headers, _ = read_response(s)
+        assert status == 400 and headers["connection"] == "close"
+    with connect(port) as s:
+        s.sendall(b"GET /boom HTTP/1.1\r\nHost: t\r\n\r\n")
+        status, headers, body = read_response(s)
+        assert status == 500 and body == b"Internal Server Error" and headers["connection"] == "close"
+
+
+def test_header_timeout_closes_slowloris_and_idle_connections(served: tuple[int, App]) -> None:
+    port, _ = served
+    silent = connect(port)  # sends nothing at all
+    slow = connect(port)
+    slow.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n")  # a head that never ends
+    assert closed_by_server(silent, 3) and closed_by_server(slow, 3)
+    with connect(port) as s:  # after a response, the keep-alive idle timeout applies
+        s.sendall(b"GET /x HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert read_response(s)[0] == 200
+        assert closed_by_server(s, 3)
+
+
+def test_at_the_cap_idle_connections_are_evicted_then_busy_ones_get_503(served: tuple[int, App]) -> None:
+    port, app = served  # max_connections = 4
+    idle = [connect(port) for _ in range(4)]
+    time.sleep(0.1)
+    with connect(port) as s:  # evicts the oldest idle one
+        s.sendall(b"GET /ok HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert read_response(s)[0] == 200
+    assert closed_by_server(idle[0], 2)
+    for c in idle:
+        c.close()
+    time.sleep(0.1)
+    busy = [connect(port) for _ in range(4)]
+    for c in busy:
+        c.sendall(b"GET /hold HTTP/1.1\r\nHost: t\r\n\r\n")
+    time.sleep(0.2)
+    with connect(port) as s:
+        s.sendall(b"GET /ok HTTP/1.1\r\nHost: t\r\n\r\n")
+        status, headers, body = read_response(s)
+        assert status == 503 and headers["retry-after"] == "1" and headers["connection"] == "close"
+        assert json.loads(body)["error"]["code"] == "too_many_connections"
+    app.release.set()
+    for c in busy:
+        assert read_response(c)[0] == 200
+        c.close()
