@@ -69,6 +69,7 @@ class ClientProtocol(asyncio.Protocol):
         self.ttft: float | None = None
         self.want_ttft = False
         self.done_seen = False
+        self.chunks = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -97,8 +98,11 @@ class ClientProtocol(asyncio.Protocol):
 
     def _body(self, piece: bytes | bytearray) -> None:
         if self.want_ttft:
-            if self.ttft is None and _CONTENT_RE.search(piece):
-                self.ttft = time.perf_counter()
+            found = len(_CONTENT_RE.findall(piece))
+            if found:
+                self.chunks += found
+                if self.ttft is None:
+                    self.ttft = time.perf_counter()
             if b"[DONE]" in piece:
                 self.done_seen = True
 
@@ -165,7 +169,8 @@ class ClientProtocol(asyncio.Protocol):
                     self._finish()
 
 
-def build_request(url: str, model: str, stream: bool, api_key: str) -> tuple[str, int, bytes]:
+def build_request(url: str, model: str, stream: bool, api_key: str,
+                  headers: list[str] | None = None) -> tuple[str, int, bytes]:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     payload: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": "Say hello."}],
@@ -175,16 +180,20 @@ def build_request(url: str, model: str, stream: bool, api_key: str) -> tuple[str
     body = json.dumps(payload, separators=(",", ":")).encode()
     head = (f"POST {parts.path} HTTP/1.1\r\nhost: {host}:{port}\r\ncontent-type: application/json\r\n"
             f"accept: application/json\r\nauthorization: Bearer {api_key}\r\n"
-            f"content-length: {len(body)}\r\n\r\n").encode()
+            + "".join(f"{h.strip()}\r\n" for h in headers or ())
+            + f"content-length: {len(body)}\r\n\r\n").encode()
     return host, port, head + body
 
 
 async def _worker(host: str, port: int, data: bytes, stream: bool, result: Result, warm_until: float,
-                  stop_at: float, per_worker: int | None, warm_count: int) -> None:
+                  stop_at: float, per_worker: int | None, warm_count: int, start_at: float = 0.0,
+                  expect_chunks: int = 0) -> None:
     """Duration mode (``per_worker`` None): a request counts when it *finishes* inside
     [warm_until, stop_at] (the caller cancels the workers at ``stop_at``). Count mode: the
     first ``warm_count`` requests are warmup, then ``per_worker`` are measured; none starts
-    after ``stop_at``."""
+    after ``stop_at``. ``start_at``: the connection is opened at once, the first request waits
+    until then (a burst started evenly over a ramp). ``expect_chunks``: a stream with fewer
+    content chunks is not intact (an error)."""
     loop = asyncio.get_running_loop()
     proto: ClientProtocol | None = None
     done = 0
@@ -201,6 +210,8 @@ async def _worker(host: str, port: int, data: bytes, stream: bool, result: Resul
                 done += 1  # a refused connection still uses up one of this worker's requests
                 await asyncio.sleep(0.05)
                 continue
+        if start_at > time.perf_counter():
+            await asyncio.sleep(start_at - time.perf_counter())
         started = time.perf_counter()
         try:
             status, ttft, done_seen = await proto.request(data, stream)
@@ -221,6 +232,8 @@ async def _worker(host: str, port: int, data: bytes, stream: bool, result: Resul
             result.error(f"HTTP {status}")
         elif stream and (ttft is None or not done_seen):
             result.error("stream without content or without [DONE]")
+        elif stream and proto.chunks < expect_chunks:
+            result.error(f"stream with {proto.chunks} of {expect_chunks} content chunks")
         else:
             result.samples.append(Sample(started, finished, None if ttft is None else ttft - started))
 
@@ -248,8 +261,9 @@ def summarise(result: Result, window: float) -> dict[str, Any]:
 
 async def run(url: str, model: str, *, concurrency: int, duration: float | None, warmup: float,
               per_worker: int | None = None, warm_count: int = 1, max_seconds: float | None = None,
-              stream: bool = False, api_key: str = "sk-bench") -> dict[str, Any]:
-    host, port, data = build_request(url, model, stream, api_key)
+              stream: bool = False, api_key: str = "sk-bench", headers: list[str] | None = None,
+              ramp: float = 0.0, expect_chunks: int = 0) -> dict[str, Any]:
+    host, port, data = build_request(url, model, stream, api_key, headers)
     result = Result()
     t0 = time.perf_counter()
     warm_until = t0 + warmup
@@ -258,7 +272,8 @@ async def run(url: str, model: str, *, concurrency: int, duration: float | None,
     else:  # no new request after the cap (warmup included); requests under way still finish
         stop_at = t0 + max_seconds if max_seconds else float("inf")
     tasks = [asyncio.create_task(_worker(host, port, data, stream, result, warm_until, stop_at, per_worker,
-                                         warm_count)) for _ in range(concurrency)]
+                                         warm_count, t0 + ramp * i / concurrency if ramp else 0.0,
+                                         expect_chunks)) for i in range(concurrency)]
     if per_worker is None:
         await asyncio.sleep(max(0.0, stop_at - time.perf_counter()))
         for task in tasks:  # requests still under way at the end are not waited for
@@ -288,13 +303,19 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --per-worker: start no request after this many seconds")
     parser.add_argument("--stream", action="store_true", help="send stream=true and measure TTFT")
     parser.add_argument("--api-key", default="sk-bench")
+    parser.add_argument("--header", action="append", default=[], help="an extra request header 'Name: value'")
+    parser.add_argument("--ramp", type=float, default=0.0,
+                        help="start the workers' requests evenly over this many seconds (a burst)")
+    parser.add_argument("--expect-chunks", type=int, default=0,
+                        help="a stream with fewer content chunks than this counts as an error (not intact)")
     args = parser.parse_args(argv)
     from .mock_upstream import install_fast_loop
 
     loop_name = install_fast_loop()
     out = asyncio.run(run(args.url, args.model, concurrency=args.concurrency, duration=args.duration,
                           warmup=args.warmup, per_worker=args.per_worker, warm_count=args.warm_count,
-                          max_seconds=args.max_seconds, stream=args.stream, api_key=args.api_key))
+                          max_seconds=args.max_seconds, stream=args.stream, api_key=args.api_key,
+                          headers=args.header, ramp=args.ramp, expect_chunks=args.expect_chunks))
     out["loop"] = loop_name
     json.dump(out, sys.stdout)
     sys.stdout.write("\n")

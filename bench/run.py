@@ -41,32 +41,47 @@ from .targets import (
     Target,
     cpu_seconds,
     litellm_available,
+    portkey_available,
     rss_mib,
     start_cloverleaf,
     start_litellm,
     start_mock,
+    start_portkey,
     taskset,
 )
 
-SCENARIOS = {"instant": ("instant", False), "d20": ("d20", False), "stream": ("d20", True)}
+SCENARIOS = {"instant": ("instant", False), "d20": ("d20", False), "stream": ("d20", True), "burst": ("d20", True)}
+STREAM_CHUNKS = 64  # content chunks per stream from the mock
 GATEWAY_CORE = "0"
 LOAD_CORE = "1"
-VARIANTS = {  # extra cloverleaf targets: name -> bench.variants flags
-    "cloverleaf-aiohttp": ("--http-client", "aiohttp"),
-    "cloverleaf-httpx": ("--http-client", "httpx"),
-    "cloverleaf-h11": ("--uvicorn-http", "h11"),
-    "cloverleaf-notrace": ("--no-trace-writes",),
-    "cloverleaf-no-orjson": ("--no-orjson",),
+#: cloverleaf targets: name -> start_cloverleaf keywords (bench.variants flags, serve flags, governed, granian)
+CLOVERLEAF_TARGETS: dict[str, dict[str, Any]] = {
+    "cloverleaf": {},
+    "cloverleaf-governed": {"governed": True},
+    "cloverleaf-uvicorn": {"serve_args": ("--http", "uvicorn")},
+    "cloverleaf-governed-uvicorn": {"governed": True, "serve_args": ("--http", "uvicorn")},
+    "cloverleaf-governed-granian": {"governed": True, "granian": True},
+    "cloverleaf-aiohttp": {"variant": ("--http-client", "aiohttp")},
+    "cloverleaf-httpx": {"variant": ("--http-client", "httpx")},
+    "cloverleaf-h11": {"variant": ("--uvicorn-http", "h11"), "serve_args": ("--http", "uvicorn")},
+    "cloverleaf-notrace": {"variant": ("--no-trace-writes",)},
+    "cloverleaf-no-orjson": {"variant": ("--no-orjson",)},
 }
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="bench/run.sh", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="short cells, 2 repeats, 15 s sustained run (~3 min)")
-    p.add_argument("--targets", default="direct,cloverleaf,litellm",
-                   help="comma list from: direct, cloverleaf, litellm, " + ", ".join(VARIANTS))
-    p.add_argument("--scenarios", default="instant,d20,stream")
-    p.add_argument("--concurrency", default="1,16,64")
+    p.add_argument("--targets", default="direct,cloverleaf,cloverleaf-governed,litellm,portkey",
+                   help="comma list from: direct, litellm, portkey, " + ", ".join(CLOVERLEAF_TARGETS))
+    p.add_argument("--scenarios", default="instant,d20,burst",
+                   help="instant, d20 (non-stream), stream (N streams per client), burst (streams started "
+                        "evenly over --burst-ramp)")
+    p.add_argument("--concurrency", default="1,64,256", help="for instant, d20 and stream")
+    p.add_argument("--burst-streams", type=int, default=256, help="streams in the burst scenario")
+    p.add_argument("--burst-ramp", type=float, default=1.0, help="seconds over which the burst's streams start")
+    p.add_argument("--sustain-targets", default=None,
+                   help="gateways that get the sustained memory run (default: every gateway)")
     p.add_argument("--repeats", type=int, default=None, help="repetitions of each cell (default 3; quick 2)")
     p.add_argument("--duration", type=float, default=None, help="measured seconds per non-stream cell (5; quick 1)")
     p.add_argument("--warmup", type=float, default=None, help="unmeasured seconds before each cell (1; quick 0.3)")
@@ -86,6 +101,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.concurrency = [int(c) for c in args.concurrency.split(",")]
     if "direct" not in args.targets:
         args.targets.insert(0, "direct")
+    args.sustain_targets = (args.targets if args.sustain_targets is None
+                            else [t.strip() for t in args.sustain_targets.split(",") if t.strip()])
     return args
 
 
@@ -96,7 +113,12 @@ def loadgen(target: Target, scenario: str, concurrency: int, args: argparse.Name
     url, model = target.endpoints[upstream]
     cmd = [*taskset(core), PYTHON, "-m", "bench.loadgen", "--url", url, "--model", model,
            "--api-key", target.api_key, "--concurrency", str(concurrency)]
-    if stream:
+    for header in target.headers.get(upstream, ()):
+        cmd += ["--header", header]
+    if scenario == "burst":  # one stream per connection, started evenly over the ramp, checked whole
+        cmd += ["--stream", "--per-worker", "1", "--warm-count", "0", "--ramp", str(args.burst_ramp),
+                "--expect-chunks", str(STREAM_CHUNKS), "--max-seconds", str(args.burst_ramp + 30)]
+    elif stream:
         per_worker = per_worker or args.streams
         cmd += ["--stream", "--per-worker", str(per_worker), "--warm-count", "1",
                 "--max-seconds", str(max_seconds or 5 + 2.5 * (per_worker + 1))]
@@ -116,6 +138,8 @@ def measure_cell(target: Target, scenario: str, concurrency: int, args: argparse
         # CPU the gateway spent per answered request, warmup included on both sides.
         out["gateway_cpu_s"] = cpu_seconds(pid) - (cpu0 or 0.0)
         out["gateway_rss_mib"] = rss_mib(pid)
+        if SCENARIOS[scenario][1] and out.get("completed_all"):
+            out["cpu_us_per_chunk"] = out["gateway_cpu_s"] * 1e6 / (out["completed_all"] * STREAM_CHUNKS)
     return out
 
 
@@ -193,6 +217,10 @@ def main(argv: list[str] | None = None) -> int:
     if "litellm" in args.targets and not litellm_available():
         print("litellm: bench/.venv-litellm is missing (bench/run.sh creates it); skipping LiteLLM", file=sys.stderr)
         args.targets.remove("litellm")
+    if "portkey" in args.targets and not portkey_available():
+        print("portkey: bench/.venv-portkey is missing (bench/run.sh installs it with npm); skipping Portkey",
+              file=sys.stderr)
+        args.targets.remove("portkey")
     env = environment()
     print(f"results -> {run_dir}\n{json.dumps(env)}", flush=True)
     targets: dict[str, Target] = {}
@@ -201,19 +229,19 @@ def main(argv: list[str] | None = None) -> int:
         mock = start_mock(run_dir, load_core)
         targets["direct"] = mock
         for name in args.targets:
-            if name == "cloverleaf":
-                targets[name] = start_cloverleaf(mock, run_dir, gw_core)
-            elif name in VARIANTS:
-                targets[name] = start_cloverleaf(mock, run_dir, gw_core, name=name, variant=VARIANTS[name])
+            if name in CLOVERLEAF_TARGETS:
+                targets[name] = start_cloverleaf(mock, run_dir, gw_core, name=name, **CLOVERLEAF_TARGETS[name])
             elif name == "litellm":
                 targets[name] = start_litellm(mock, run_dir, gw_core)
+            elif name == "portkey":
+                targets[name] = start_portkey(mock, run_dir, gw_core)
             elif name != "direct":
                 raise SystemExit(f"unknown target {name!r}")
         summary["rss_at_start_mib"] = {n: rss_mib(t.pid) for n, t in targets.items() if n != "direct" and t.pid}
         cells: list[dict[str, Any]] = []
         with (run_dir / "cells.jsonl").open("w") as log:
             for scenario in args.scenarios:
-                for conc in args.concurrency:
+                for conc in ([args.burst_streams] if scenario == "burst" else args.concurrency):
                     for rep in range(args.repeats):
                         for name, target in targets.items():
                             out = measure_cell(target, scenario, conc, args)
@@ -226,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         summary["memory"] = {}
         if args.sustain > 0:
             for name, target in targets.items():
-                if name == "direct":
+                if name == "direct" or name not in args.sustain_targets:
                     continue
                 print(f"sustained run: {name}, {args.sustain:.0f} s ...", flush=True)
                 summary["memory"][name] = sustained(target, args)
