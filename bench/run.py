@@ -60,6 +60,7 @@ CLOVERLEAF_TARGETS: dict[str, dict[str, Any]] = {
     "cloverleaf-governed": {"governed": True},
     "cloverleaf-uvicorn": {"serve_args": ("--http", "uvicorn")},
     "cloverleaf-governed-uvicorn": {"governed": True, "serve_args": ("--http", "uvicorn")},
+    "cloverleaf-granian": {"granian": True},
     "cloverleaf-governed-granian": {"governed": True, "granian": True},
     "cloverleaf-aiohttp": {"variant": ("--http-client", "aiohttp")},
     "cloverleaf-httpx": {"variant": ("--http-client", "httpx")},

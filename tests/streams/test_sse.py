@@ -115,3 +115,15 @@ def test_blank_lines_alone_dispatch_nothing() -> None:
 
 def test_field_without_colon_is_a_field_with_empty_value() -> None:
     assert decode(b"data\n\n") == [ServerSentEvent("")]
+
+
+@given(st.lists(st.sampled_from(["data: {\"a\":1}", "data:x", "data: ", "data:  two spaces", ": keep-alive",
+                                 "event: e", "id: 7", "retry: 10", "", "data: [DONE]"]), max_size=12))
+def test_whole_event_pieces_decode_as_line_by_line(lines: list[str]) -> None:
+    """The fast path for pieces made of whole ``data:`` events gives exactly what feeding the
+    same text a byte at a time gives, whatever fields and blank lines come around it."""
+    pieces = ["\n".join(lines[i:i + 2]) + "\n\n" for i in range(0, len(lines), 2)]
+    whole, by_byte = SSEDecoder(), SSEDecoder()
+    fast = [e for p in pieces for e in whole.feed(p.encode())] + whole.close()
+    slow = [e for p in pieces for b in p.encode() for e in by_byte.feed(bytes([b]))] + by_byte.close()
+    assert fast == slow

@@ -43,6 +43,10 @@ class SSEDecoder:
             self._pending_cr = False
             if text.startswith("\n"):
                 text = text[1:]
+        elif not self._buffer and not self._has_data and self._event is None and self._retry is None:
+            fast = self._whole_data_events(text)
+            if fast is not None:
+                return fast
         events: list[ServerSentEvent] = []
         buf = self._buffer + text
         start = 0
@@ -68,6 +72,22 @@ class SSEDecoder:
             if event is not None:
                 events.append(event)
         self._buffer = buf[start:]
+        return events
+
+    def _whole_data_events(self, text: str) -> list[ServerSentEvent] | None:
+        """The common case on the per-chunk path, in a few C-level string operations: the
+        piece is whole events, each one ``data:`` line and a blank line, with nothing pending
+        from before. Anything else (a split event, ``\\r``, comments, other fields, extra
+        blank lines) returns None and takes the general line-by-line path, which gives the
+        same events."""
+        if not text.endswith("\n\n") or "\r" in text:
+            return None
+        events: list[ServerSentEvent] = []
+        for block in text[:-2].split("\n\n"):
+            if not block.startswith("data:") or "\n" in block:
+                return None
+            value = block[6:] if block.startswith(" ", 5) else block[5:]
+            events.append(ServerSentEvent(value, None, self._id, None))
         return events
 
     def close(self) -> list[ServerSentEvent]:
