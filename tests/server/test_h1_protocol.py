@@ -236,3 +236,49 @@ def test_at_the_cap_idle_connections_are_evicted_then_busy_ones_get_503(served: 
     for c in busy:
         assert read_response(c)[0] == 200
         c.close()
+
+
+def test_the_seam_chooses_the_protocol_and_carries_the_connection_rules() -> None:
+    from cloverleaf._errors import ConfigError
+    from cloverleaf.server.cli_serve import H1_PROTOCOL, resolve_http, server_kwargs
+    from cloverleaf.server.options import ServerOptions
+
+    saved = h1_server.LIMITS
+    try:
+        opts = ServerOptions.from_settings({"header_timeout_seconds": 3, "keepalive_timeout_seconds": 2.5,
+                                            "max_connections": 50}, {})
+        assert resolve_http(opts.http) == "h1"
+        kwargs = server_kwargs(opts)
+        assert kwargs["http"] == H1_PROTOCOL and "limit_concurrency" not in kwargs
+        assert h1_server.LIMITS == ConnectionLimits(header_timeout=3.0, keepalive_timeout=2.5, max_connections=50)
+        uv = server_kwargs(ServerOptions.from_settings({"http": "uvicorn", "max_connections": 50}, {}))
+        assert "http" not in uv and uv["limit_concurrency"] == 50  # uvicorn's own 503, no header timeout
+        assert ServerOptions.from_settings({}, {}, http="uvicorn").http == "uvicorn"  # --http wins
+        with pytest.raises(ConfigError, match="http must be one of"):
+            ServerOptions.from_settings({"http": "h3"}, {})
+        with pytest.raises(ConfigError, match="more than 0"):
+            ServerOptions.from_settings({"header_timeout_seconds": 0}, {})
+        with pytest.raises(ConfigError, match="number of seconds"):
+            ServerOptions.from_settings({"keepalive_timeout_seconds": "soon"}, {})
+    finally:
+        h1_server.configure(saved)
+
+
+def test_the_open_file_limit_is_raised_to_the_hard_limit() -> None:
+    import resource
+    import subprocess
+    import sys
+
+    code = ("import resource; from cloverleaf.server.connections import raise_nofile_limit; "
+            "print(raise_nofile_limit()[0], resource.getrlimit(resource.RLIMIT_NOFILE)[0])")
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard < 512:
+        pytest.skip("the hard open-file limit is too low to lower the soft one below it")
+
+    def lowered() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+
+    out = subprocess.run([sys.executable, "-c", code], preexec_fn=lowered, capture_output=True, text=True,
+                         check=True).stdout.split()
+    want = min(hard if hard != resource.RLIM_INFINITY else 1 << 20, 1 << 20)
+    assert out == [str(want), str(want)]
