@@ -43,3 +43,7 @@ def test_readme_configuration_example_loads(tmp_path: Path) -> None:
 
     policy = AttachmentPolicy(**settings.attachments)
     assert policy.max_per_request == 32 and policy.host_allowed("cdn.internal", 8443)
+    from cloverleaf.server.options import ServerOptions
+
+    server = ServerOptions.from_settings(settings.server, {})
+    assert (server.http, server.header_timeout_seconds, server.max_connections) == ("auto", 10.0, 10_000)
