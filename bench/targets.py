@@ -88,6 +88,12 @@ def _spawn(cmd: list[str], log_path: Path, env: dict[str, str], cwd: Path) -> su
     return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True)
 
 
+def _stop_on_failure(proc: subprocess.Popen[bytes]) -> None:
+    """A target that failed to come up is stopped here (the runner only stops targets it got)."""
+    if proc.poll() is None:
+        Target("failed", {}, process=proc).stop()
+
+
 def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float, log_path: Path) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -110,7 +116,11 @@ def start_mock(run_dir: Path, core: str | None) -> Target:
     proc = _spawn([*taskset(core), PYTHON, "-m", "bench.mock_upstream", "--port", str(port)], log_path,
                   dict(os.environ), REPO)
     base = f"http://127.0.0.1:{port}"
-    _wait_http(f"{base}/v1/models", proc, 20, log_path)
+    try:
+        _wait_http(f"{base}/v1/models", proc, 20, log_path)
+    except BaseException:
+        _stop_on_failure(proc)
+        raise
     return Target("direct", {"instant": (f"{base}/v1/chat/completions", MOCK_MODEL),
                              "d20": (f"{base}/d20/v1/chat/completions", MOCK_MODEL)},
                   process=proc, log_path=log_path, base=base)
@@ -211,10 +221,15 @@ def start_cloverleaf(mock: Target, run_dir: Path, core: str | None, *, name: str
                "--runtime-mode", "st", "--log-level", "warning", "cloverleaf.server.cli_serve:worker_app"]
     proc = _spawn(cmd, log_path, env, run_dir)
     base = f"http://127.0.0.1:{port}"
-    _wait_http(f"{base}/health", proc, 60, log_path)
     url = f"{base}/v1/chat/completions"
+    try:
+        _wait_http(f"{base}/health", proc, 60, log_path)
+        key = create_virtual_key(base) if governed else MASTER_KEY
+    except BaseException:
+        _stop_on_failure(proc)
+        raise
     if governed:
-        return Target(name, {"instant": (url, "gov"), "d20": (url, "gov20")}, api_key=create_virtual_key(base),
+        return Target(name, {"instant": (url, "gov"), "d20": (url, "gov20")}, api_key=key,
                       process=proc, log_path=log_path, base=base)
     return Target(name, {"instant": (url, f"mock/{MOCK_MODEL}"), "d20": (url, f"mock20/{MOCK_MODEL}")},
                   process=proc, log_path=log_path, base=base)
@@ -233,7 +248,11 @@ def start_portkey(mock: Target, run_dir: Path, core: str | None) -> Target:
     env["NODE_ENV"] = "production"
     proc = _spawn([*taskset(core), "node", str(PORTKEY_SERVER), f"--port={port}", "--headless"], log_path, env, run_dir)
     base = f"http://127.0.0.1:{port}"
-    _wait_http(f"{base}/", proc, 60, log_path)
+    try:
+        _wait_http(f"{base}/", proc, 60, log_path)
+    except BaseException:
+        _stop_on_failure(proc)
+        raise
     url = f"{base}/v1/chat/completions"
     common = ["x-portkey-provider: openai"]
     return Target("portkey", {"instant": (url, MOCK_MODEL), "d20": (url, MOCK_MODEL)}, api_key="sk-mock",
@@ -278,7 +297,11 @@ def start_litellm(mock: Target, run_dir: Path, core: str | None) -> Target:
     log_path = run_dir / "litellm.log"
     proc = _spawn([*taskset(core), str(LITELLM_VENV / "bin" / "litellm"), "--config", str(config),
                    "--host", "127.0.0.1", "--port", str(port), "--num_workers", "1"], log_path, env, run_dir)
-    _wait_http(f"http://127.0.0.1:{port}/health/liveliness", proc, 180, log_path)
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/health/liveliness", proc, 180, log_path)
+    except BaseException:
+        _stop_on_failure(proc)
+        raise
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
     return Target("litellm", {"instant": (url, "mock-instant"), "d20": (url, "mock-d20")}, process=proc,
                   log_path=log_path)
