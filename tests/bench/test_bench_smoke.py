@@ -105,3 +105,16 @@ async def test_load_generator_reads_answers_and_streams(base_url: str) -> None:
     missing = await loadgen.run(f"{base_url}/v2/nothing", "mock-model", concurrency=1, duration=None,
                                 warmup=0.0, per_worker=2, warm_count=0)
     assert missing["count"] == 0 and missing["errors"] == 2 and missing["first_error"] == "HTTP 404"
+
+
+async def test_burst_mode_checks_every_stream_is_whole(base_url: str) -> None:
+    """The burst scenario: streams started over a ramp, each counted intact only with all 64
+    content chunks; extra headers (Portkey's) reach the target."""
+    url = f"{base_url}/d5/v1/chat/completions"
+    burst = await loadgen.run(url, "mock-model", concurrency=4, duration=None, warmup=0.0, per_worker=1,
+                              warm_count=0, stream=True, ramp=0.05, expect_chunks=64, headers=["x-bench: 1"])
+    assert burst["count"] == 4 and burst["errors"] == 0 and burst["ttft_p50_ms"] is not None
+    short = await loadgen.run(url, "mock-model", concurrency=2, duration=None, warmup=0.0, per_worker=1,
+                              warm_count=0, stream=True, expect_chunks=65)
+    assert short["count"] == 0 and short["errors"] == 2
+    assert short["first_error"] == "stream with 64 of 65 content chunks"
