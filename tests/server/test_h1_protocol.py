@@ -282,3 +282,31 @@ def test_the_open_file_limit_is_raised_to_the_hard_limit() -> None:
                          check=True).stdout.split()
     want = min(hard if hard != resource.RLIM_INFINITY else 1 << 20, 1 << 20)
     assert out == [str(want), str(want)]
+
+
+def test_the_guard_evicts_the_longest_idle_and_never_a_busy_connection() -> None:
+    from cloverleaf.server.connections import ConnectionGuard
+
+    class Conn:
+        def __init__(self, idle_since: float | None) -> None:
+            self.idle_since = idle_since or 0.0
+            self.deadline = None if idle_since is None else idle_since + 10
+            self.expired = False
+
+        def expire(self) -> None:
+            self.expired = True
+
+    loop = asyncio.new_event_loop()
+    try:
+        guard = ConnectionGuard(ConnectionLimits(max_connections=3), loop)
+        answered_just_now, busy, flood = Conn(100.0), Conn(None), Conn(50.0)
+        for conn in (answered_just_now, busy, flood):
+            assert guard.admit(conn)
+        assert guard.admit(Conn(101.0))  # the flood's connection makes way, not the fresh one
+        assert flood.expired and not answered_just_now.expired and not busy.expired
+        assert guard.evicted == 1
+        guard.connections = {busy, Conn(None), Conn(None)}
+        assert not guard.admit(Conn(102.0)) and guard.refused == 1  # all busy: the newcomer gets 503
+        guard.close()
+    finally:
+        loop.close()

@@ -14,7 +14,8 @@ away. The rules, enforced by :class:`ConnectionGuard` for the ``h1`` server prot
 - **connection cap** (``max_connections``, 10,000, and never more than half the file
   descriptors left after a reserve, since every busy client connection may hold an upstream
   socket too): at the cap, a new connection first *evicts* the connection that has been
-  idle (or stuck in its request head) the longest, so idle and slowloris connections
+  idle (or stuck in its request head) the longest, counted from its last answer or its
+  opening, so idle and slowloris connections
   cannot crowd out real clients; only when every connection has a request in progress is
   the newcomer answered ``503`` with ``Retry-After`` and closed;
 - **file descriptors**: :func:`raise_nofile_limit` lifts the soft ``RLIMIT_NOFILE`` to the
@@ -81,6 +82,7 @@ class Guarded(Protocol):
     """What the guard needs of a connection."""
 
     deadline: float | None
+    idle_since: float
 
     def expire(self) -> None: ...
 
@@ -114,11 +116,12 @@ class ConnectionGuard:
         self.connections.discard(conn)
 
     def _evict_one(self) -> bool:
-        """Close the connection idle (or stuck in its request head) the longest."""
+        """Close the connection idle (or stuck in its request head) the longest: under a
+        flood of idle or slowloris connections the flood's oldest go first, and a real
+        client's connection that has just been answered goes last."""
         oldest: Guarded | None = None
         for conn in self.connections:
-            d = conn.deadline
-            if d is not None and (oldest is None or d < oldest.deadline):  # type: ignore[operator]
+            if conn.deadline is not None and (oldest is None or conn.idle_since < oldest.idle_since):
                 oldest = conn
         if oldest is None:
             return False

@@ -91,7 +91,8 @@ class H1Protocol(asyncio.Protocol):
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.server: tuple[str, int] | None = None
         self.client: tuple[str, int] | None = None
-        self.deadline: float | None = None
+        self.deadline: float | None = None  # None while a request is in progress
+        self.idle_since = 0.0  # when it last had no request in progress (eviction order)
         self.cycle: Cycle | None = None
         self.pipeline: deque[Cycle] = deque()
         self.refusing = False
@@ -113,7 +114,8 @@ class H1Protocol(asyncio.Protocol):
             self._refuse()
             return
         self.server_state.connections.add(self)
-        self.deadline = self.loop.time() + self.guard.limits.header_timeout
+        self.idle_since = now = self.loop.time()
+        self.deadline = now + self.guard.limits.header_timeout
         peer = transport.get_extra_info("peername")
         local = transport.get_extra_info("sockname")
         if isinstance(peer, tuple):
@@ -286,7 +288,8 @@ class H1Protocol(asyncio.Protocol):
             self.resume_reading()
             self._start(self.pipeline.popleft())
             return
-        self.deadline = self.loop.time() + self.guard.limits.keepalive_timeout
+        self.idle_since = now = self.loop.time()
+        self.deadline = now + self.guard.limits.keepalive_timeout
         self.resume_reading()
 
 
