@@ -67,6 +67,8 @@ CLOVERLEAF_TARGETS: dict[str, dict[str, Any]] = {
     "cloverleaf-httpx": {"variant": ("--http-client", "httpx")},
     "cloverleaf-h11": {"variant": ("--uvicorn-http", "h11"), "serve_args": ("--http", "uvicorn")},
     "cloverleaf-notrace": {"variant": ("--no-trace-writes",)},
+    "cloverleaf-switch5": {"variant": ("--switch-interval", "0.005")},
+    "cloverleaf-switch05": {"variant": ("--switch-interval", "0.0005")},
     "cloverleaf-no-orjson": {"variant": ("--no-orjson",)},
 }
 

@@ -12,6 +12,8 @@ This launcher lets a run compare variants of the same cloverleaf code without ed
 - ``--gc-freeze``: ``gc.freeze()`` after the app is built, so the collector stops walking
   the hundreds of thousands of long-lived objects of the imported libraries on every
   full collection (a multi-millisecond pause that shows up as p99 latency);
+- ``--switch-interval S``: ``sys.setswitchinterval(S)`` (CPython's default is 5 ms: a thread
+  waiting for the GIL, e.g. the event loop while the store writer runs, may wait that long);
 - ``--uvicorn-http h11|httptools`` and ``--uvicorn-loop asyncio|uvloop``: uvicorn's protocol
   and event loop (its ``auto`` picks httptools and uvloop when they are installed).
 
@@ -85,7 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gc-freeze", action="store_true", help="gc.freeze() once the app is built")
     parser.add_argument("--uvicorn-http", choices=["default", "h11", "httptools"], default="default")
     parser.add_argument("--uvicorn-loop", choices=["default", "asyncio", "uvloop"], default="default")
+    parser.add_argument("--switch-interval", type=float, default=None,
+                        help="sys.setswitchinterval(SECONDS): how long a thread may hold the GIL while another waits")
     args = parser.parse_args(ours)
+    if args.switch_interval is not None:
+        sys.setswitchinterval(args.switch_interval)
     if args.http_client != "default":
         force_http_client(args.http_client)
     if args.no_orjson:
