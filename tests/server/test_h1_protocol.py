@@ -75,6 +75,7 @@ def served() -> Iterator[tuple[int, App]]:
     while not server.started:
         assert time.monotonic() < deadline
         time.sleep(0.01)
+    app.server_state = server.server_state  # type: ignore[attr-defined]
     try:
         yield port, app
     finally:
@@ -232,6 +233,11 @@ def test_at_the_cap_idle_connections_are_evicted_then_busy_ones_get_503(served: 
         status, headers, body = read_response(s)
         assert status == 503 and headers["retry-after"] == "1" and headers["connection"] == "close"
         assert json.loads(body)["error"]["code"] == "too_many_connections"
+    guard = app.server_state.cloverleaf_guard  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 5
+    while guard.lingering and time.monotonic() < deadline:  # the refused socket is let go
+        time.sleep(0.02)
+    assert guard.lingering == 0 and guard.refused == 1 and guard.evicted == 1
     app.release.set()
     for c in busy:
         assert read_response(c)[0] == 200

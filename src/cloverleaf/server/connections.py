@@ -90,7 +90,7 @@ class Guarded(Protocol):
 class ConnectionGuard:
     """Every open connection of one server, their deadlines, and the cap (see the module)."""
 
-    __slots__ = ("limits", "cap", "connections", "loop", "_sweeper", "evicted", "refused", "expired")
+    __slots__ = ("limits", "cap", "connections", "loop", "_sweeper", "evicted", "refused", "expired", "lingering")
 
     def __init__(self, limits: ConnectionLimits, loop: asyncio.AbstractEventLoop) -> None:
         self.limits = limits
@@ -99,6 +99,7 @@ class ConnectionGuard:
         self.loop = loop
         self._sweeper: asyncio.TimerHandle | None = None
         self.evicted = self.refused = self.expired = 0
+        self.lingering = 0  # refused connections still open while their 503 is read
         if self.cap < limits.max_connections:
             log.info("connection cap %d (the open-file limit allows no more than that)", self.cap)
 

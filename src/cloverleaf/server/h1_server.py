@@ -38,6 +38,8 @@ log = logging.getLogger("cloverleaf.server")
 #: what ``configure`` set for this process (read by every connection's guard)
 LIMITS = ConnectionLimits()
 HIGH_WATER = 65536
+#: refused (503) connections kept open a moment so their answer is read, at most this many at once
+MAX_LINGERING = 256
 _BAD_NAME = re.compile(b'[\x00-\x20\x7f()<>@,;:\\[\\]={}\\\\"/?]')
 _BAD_VALUE = re.compile(b"[\x00-\x08\x0a-\x1f\x7f]")
 _STATUS: dict[int, bytes] = {}
@@ -96,6 +98,7 @@ class H1Protocol(asyncio.Protocol):
         self.cycle: Cycle | None = None
         self.pipeline: deque[Cycle] = deque()
         self.refusing = False
+        self.lingering = False  # a refused connection counted in guard.lingering
         self.reading = True
         self.write_paused = False
         self.drained: asyncio.Future[None] | None = None
@@ -108,7 +111,7 @@ class H1Protocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         if not self.guard.admit(self):
-            self.refusing = True  # read the head, answer 503, close (see _refuse)
+            self.refusing = True  # answered 503 at once, then closed (see _refuse)
             self.deadline = None
             transport.write(REFUSAL)  # type: ignore[attr-defined]
             self._refuse()
@@ -125,16 +128,27 @@ class H1Protocol(asyncio.Protocol):
 
     def _refuse(self) -> None:
         """Half-close after the 503 so the answer is not lost to a reset (unread input
-        makes the kernel send RST on close); the socket is dropped a second later."""
+        makes the kernel send RST on close); the socket is dropped a second later. Refused
+        sockets are beyond the cap, so only a bounded number linger: past that, a flood of
+        them is closed at once (the 503 may then be lost, the file descriptors are not)."""
+        guard = self.guard
+        if guard.lingering >= MAX_LINGERING:
+            self.transport.abort()
+            return
         try:
             self.transport.write_eof()
         except (OSError, NotImplementedError, RuntimeError):
             self.transport.close()
             return
+        guard.lingering += 1
+        self.lingering = True
         self.loop.call_later(1.0, self.transport.abort)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.refusing:
+            if self.lingering:
+                self.lingering = False
+                self.guard.lingering -= 1
             return
         self.guard.leave(self)
         self.server_state.connections.discard(self)
