@@ -53,7 +53,8 @@ class App:
             self.disconnects.append((await receive())["type"])
             return
         out = json.dumps({"method": scope["method"], "path": path, "query": scope["query_string"].decode(),
-                          "body": body.decode(), "http_version": scope["http_version"]}).encode()
+                          "body": body.decode(), "http_version": scope["http_version"],
+                          "client": scope["client"][0], "scheme": scope["scheme"]}).encode()
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(out))]})
         await send({"type": "http.response.body", "body": out})
@@ -146,7 +147,7 @@ def test_keep_alive_pipelining_query_and_http10(served: tuple[int, App]) -> None
         buf = bytearray()
         first, second = read_response(s, buf), read_response(s, buf)
         assert json.loads(first[2]) == {"method": "GET", "path": "/a", "query": "x=1", "body": "",
-                                        "http_version": "1.1"}
+                                        "http_version": "1.1", "client": "127.0.0.1", "scheme": "http"}
         assert json.loads(second[2])["body"] == "abc"
         assert "date" in first[1] and "connection" not in first[1]
         s.sendall(b"GET /c HTTP/1.1\r\nHost: t\r\n\r\n")  # the same connection again
@@ -316,3 +317,17 @@ def test_the_guard_evicts_the_longest_idle_and_never_a_busy_connection() -> None
         guard.close()
     finally:
         loop.close()
+
+
+def test_forwarded_headers_from_a_trusted_proxy_still_apply(served: tuple[int, App]) -> None:
+    """uvicorn's proxy-headers rules (127.0.0.1 trusted by default) hold on h1, which skips
+    that layer only for requests without X-Forwarded-* headers."""
+    port, _ = served
+    with connect(port) as s:
+        s.sendall(b"GET /p HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: 203.0.113.7\r\nX-Forwarded-Proto: https\r\n\r\n")
+        buf = bytearray()
+        seen = json.loads(read_response(s, buf)[2])
+        assert (seen["client"], seen["scheme"]) == ("203.0.113.7", "https")
+        s.sendall(b"GET /p HTTP/1.1\r\nHost: t\r\n\r\n")
+        seen = json.loads(read_response(s, buf)[2])
+        assert (seen["client"], seen["scheme"]) == ("127.0.0.1", "http")

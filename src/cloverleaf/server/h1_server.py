@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import httptools
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from .connections import ConnectionGuard, ConnectionLimits
 
@@ -84,6 +85,9 @@ class H1Protocol(asyncio.Protocol):
         if not config.loaded:
             config.load()
         self.app = config.loaded_app
+        # uvicorn wraps the app in ProxyHeadersMiddleware, which only acts on requests that
+        # carry X-Forwarded-* headers; the others (nearly all) skip the extra layer
+        self.plain_app = getattr(self.app, "app", self.app) if isinstance(self.app, ProxyHeadersMiddleware) else self.app
         self.loop = _loop or asyncio.get_event_loop()
         self.server_state = server_state
         self.app_state = app_state
@@ -105,6 +109,7 @@ class H1Protocol(asyncio.Protocol):
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._expect = False
+        self._forwarded = False
 
     # -- the connection ---------------------------------------------------------------
 
@@ -226,6 +231,7 @@ class H1Protocol(asyncio.Protocol):
         self._url = b""
         self._headers = []
         self._expect = False
+        self._forwarded = False
         if self.deadline is not None:  # the head has header_timeout from its first byte
             self.deadline = self.loop.time() + self.guard.limits.header_timeout
 
@@ -236,6 +242,8 @@ class H1Protocol(asyncio.Protocol):
         name = name.lower()
         if name == b"expect" and value.lower() == b"100-continue":
             self._expect = True
+        elif name.startswith(b"x-forwarded-"):
+            self._forwarded = True
         self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
@@ -259,7 +267,7 @@ class H1Protocol(asyncio.Protocol):
             "headers": self._headers, "state": self.app_state.copy() if self.app_state else {},
         }
         keep_alive = version != "1.0" and parser.should_keep_alive()
-        cycle = Cycle(self, scope, keep_alive, self._expect)
+        cycle = Cycle(self, scope, keep_alive, self._expect, self.app if self._forwarded else self.plain_app)
         if self.cycle is None or self.cycle.complete:
             self._start(cycle)
         else:  # pipelined: waits for the one in progress
@@ -286,7 +294,7 @@ class H1Protocol(asyncio.Protocol):
 
     def _start(self, cycle: Cycle) -> None:
         self.cycle = cycle
-        task = self.loop.create_task(cycle.run(self.app))
+        task = self.loop.create_task(cycle.run())
         tasks = self.server_state.tasks
         tasks.add(task)
         task.add_done_callback(tasks.discard)
@@ -310,11 +318,13 @@ class H1Protocol(asyncio.Protocol):
 class Cycle:
     """One request and its response: the ASGI ``receive`` and ``send``."""
 
-    __slots__ = ("conn", "scope", "keep_alive", "expect_continue", "body", "more_body", "disconnected",
+    __slots__ = ("conn", "app", "scope", "keep_alive", "expect_continue", "body", "more_body", "disconnected",
                  "started", "complete", "chunked", "remaining", "head", "waiter", "head_only", "body_given")
 
-    def __init__(self, conn: H1Protocol, scope: dict[str, Any], keep_alive: bool, expect_continue: bool) -> None:
+    def __init__(self, conn: H1Protocol, scope: dict[str, Any], keep_alive: bool, expect_continue: bool,
+                 app: Any) -> None:
         self.conn = conn
+        self.app = app
         self.scope = scope
         self.keep_alive = keep_alive
         self.expect_continue = expect_continue
@@ -337,9 +347,9 @@ class Cycle:
             if not waiter.done():
                 waiter.set_result(None)
 
-    async def run(self, app: Any) -> None:
+    async def run(self) -> None:
         try:
-            await app(self.scope, self.receive, self.send)
+            await self.app(self.scope, self.receive, self.send)
         except BaseException as exc:
             if isinstance(exc, asyncio.CancelledError) and self.disconnected:
                 pass
