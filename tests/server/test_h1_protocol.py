@@ -47,6 +47,10 @@ class App:
             if not message.get("more_body"):
                 break
         if path == "/stream":
+            if scope["query_string"] == b"watched":  # a disconnect watcher, cancelled, as until_disconnect does
+                watcher = asyncio.ensure_future(receive())
+                await asyncio.sleep(0.01)
+                watcher.cancel()
             await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
             for i in range(3):
                 await send({"type": "http.response.body", "body": b"part%d;" % i, "more_body": True})
@@ -175,10 +179,13 @@ def test_chunked_upload_expect_continue_head_and_percent_path(served: tuple[int,
         assert json.loads(read_response(s)[2])["path"] == "/after-head"
 
 
-def test_streamed_response_is_chunked_and_the_app_hears_the_client_leave(served: tuple[int, App]) -> None:
+@pytest.mark.parametrize("query", ["", "?watched"])
+def test_streamed_response_is_chunked_and_the_app_hears_the_client_leave(served: tuple[int, App], query: str) -> None:
+    """With ``?watched`` an earlier ``receive()`` was cancelled mid-wait: the stream's own wait
+    for the disconnect is not cancelled with it (it was, with one shared future)."""
     port, app = served
     s = connect(port)
-    s.sendall(b"GET /stream HTTP/1.1\r\nHost: t\r\n\r\n")
+    s.sendall(b"GET /stream%s HTTP/1.1\r\nHost: t\r\n\r\n" % query.encode())
     data = b""
     while b"part2;" not in data:
         data += s.recv(65536)

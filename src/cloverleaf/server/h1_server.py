@@ -337,15 +337,14 @@ class Cycle:
         self.chunked = False
         self.remaining = -1  # content-length still to send; -1 = not declared
         self.head = b""  # written with the first body message
-        self.waiter: asyncio.Future[None] | None = None
+        self.waiter: asyncio.Event | None = None
         self.head_only = scope["method"] == "HEAD"
 
     def wake(self) -> None:
         waiter = self.waiter
         if waiter is not None:
             self.waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
+            waiter.set()
 
     async def run(self) -> None:
         try:
@@ -396,9 +395,13 @@ class Cycle:
         return {"type": "http.disconnect"}
 
     async def _wait(self) -> None:
-        if self.waiter is None:
-            self.waiter = self.conn.loop.create_future()
-        await self.waiter
+        """Until the next :meth:`wake`. An ``Event`` (made only when someone waits), not a
+        shared future: several tasks may wait at once (a disconnect watcher and a stream),
+        and cancelling one of them must not cancel what the others wait on."""
+        waiter = self.waiter
+        if waiter is None:
+            waiter = self.waiter = asyncio.Event()
+        await waiter.wait()
 
     async def send(self, message: dict[str, Any]) -> None:
         conn = self.conn
