@@ -12,7 +12,8 @@ The path picks the latency, the body picks the shape:
 - A body with ``"stream": true`` gets an SSE stream of :data:`STREAM_CHUNKS` chunks, the
   first at once and the rest ``N`` ms apart (so ``/d20`` is "64 chunks 20 ms apart"),
   a usage chunk when ``stream_options.include_usage`` asks for one, then ``data: [DONE]``.
-- ``GET /v1/models`` lists one model (health checks); anything else is a 404.
+- ``GET /v1/models`` lists one model (health checks); ``POST /v1/traces`` accepts an
+  OTLP/HTTP export (the telemetry variant sends its spans here); anything else is a 404.
 
 Run: ``python -m bench.mock_upstream --port 18080`` (prints ``READY <port>`` once listening).
 """
@@ -80,6 +81,7 @@ def _response(status: str, body: bytes, content_type: bytes = b"application/json
 _CHAT = _response("200 OK", chat_body())
 _MODELS = _response("200 OK", _compact({"object": "list", "data": [
     {"id": MODEL, "object": "model", "created": 0, "owned_by": "mock"}]}))
+_OTLP_OK = _response("200 OK", b"", b"application/x-protobuf")
 _NOT_FOUND = _response("404 Not Found", _compact({"error": {"message": "no such path", "type": "invalid_request_error",
                                                             "code": "not_found"}}))
 _SSE_HEAD = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
@@ -156,6 +158,8 @@ class MockProtocol(asyncio.Protocol):
                 delay_ms, path = int(m.group(1)), m.group(2)
             if method == b"GET" and path in (b"/v1/models", b"/models"):
                 self.transport.write(_MODELS)  # type: ignore[union-attr]
+            elif method == b"POST" and path == b"/v1/traces":
+                self.transport.write(_OTLP_OK)  # type: ignore[union-attr]
             elif method != b"POST" or path not in _CHAT_PATHS:
                 self.transport.write(_NOT_FOUND)  # type: ignore[union-attr]
             elif _STREAM_RE.search(body):

@@ -59,6 +59,8 @@ LOAD_CORE = "1"
 CLOVERLEAF_TARGETS: dict[str, dict[str, Any]] = {
     "cloverleaf": {},
     "cloverleaf-governed": {"governed": True},
+    "cloverleaf-governed-otel": {"governed": True, "telemetry": True},
+    "cloverleaf-governed-cache": {"governed": True, "cache": True},
     "cloverleaf-uvicorn": {"serve_args": ("--http", "uvicorn")},
     "cloverleaf-governed-uvicorn": {"governed": True, "serve_args": ("--http", "uvicorn")},
     "cloverleaf-granian": {"granian": True},
