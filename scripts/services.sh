@@ -6,6 +6,7 @@
 #   source scripts/services.sh      # exports CLOVERLEAF_TEST_POSTGRES_URL and CLOVERLEAF_TEST_REDIS_URL
 #   eval "$(scripts/services.sh)"   # same, from a subshell (prints the export lines)
 #   scripts/services.sh stop        # stops both
+#   scripts/services.sh apt-get ... # apt-get that waits for the dpkg lock (CLOVERLEAF_APT_LOCK_WAIT s, 600)
 #
 # Works as root on a fresh Debian machine (initdb refuses root, so PostgreSQL runs as the
 # "postgres" user, created if needed). Ports: CLOVERLEAF_PG_PORT (55432), CLOVERLEAF_REDIS_PORT (56379).
@@ -35,8 +36,53 @@ _cl_services() {
     [ ${#missing[@]} -eq 0 ] && return 0
     [ "$(id -u)" -eq 0 ] || { _cl_log "need root (or sudo) to apt-get install ${missing[*]}"; return 1; }
     _cl_log "installing ${missing[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+    _cl_apt_get update -qq || return 1
+    _cl_apt_get install -y -qq --no-install-recommends "${missing[@]}"
+  }
+
+  _cl_dpkg_busy() {  # another apt-get/dpkg/unattended-upgrade holds one of the package locks
+    local lock
+    for lock in ${CLOVERLEAF_DPKG_LOCKS:-/var/lib/dpkg/lock-frontend /var/lib/dpkg/lock /var/lib/apt/lists/lock /var/cache/apt/archives/lock}; do
+      [ -e "$lock" ] || continue
+      # flock cannot see dpkg's fcntl locks; a non-blocking fcntl probe through python3 or
+      # fuser can, and either answers "held" (0) or "free" (1)
+      if command -v fuser >/dev/null 2>&1; then
+        fuser "$lock" >/dev/null 2>&1 && return 0
+      elif command -v python3 >/dev/null 2>&1; then
+        python3 - "$lock" <<'PY' && return 0
+import fcntl, sys
+with open(sys.argv[1], "w") as f:
+    try:
+        fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        sys.exit(0)
+    sys.exit(1)
+PY
+      fi
+    done
+    return 1
+  }
+
+  _cl_apt_get() {  # apt-get that waits (bounded) for the dpkg lock instead of failing on it
+    local deadline out rc
+    deadline=$(( $(date +%s) + ${CLOVERLEAF_APT_LOCK_WAIT:-600} ))
+    while :; do
+      while _cl_dpkg_busy; do
+        [ "$(date +%s)" -ge "$deadline" ] && { _cl_log "dpkg lock still held after ${CLOVERLEAF_APT_LOCK_WAIT:-600} s; giving up"; return 1; }
+        _cl_log "waiting for another apt-get/dpkg to release the lock"
+        sleep "${CLOVERLEAF_APT_LOCK_POLL:-5}"
+      done
+      # DPkg::Lock::Timeout covers the race between the probe and apt-get taking the lock
+      out="$(DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=60 "$@" 2>&1)" && rc=0 || rc=$?
+      printf '%s\n' "$out" >&2
+      [ "$rc" -eq 0 ] && return 0
+      case "$out" in
+        *"Could not get lock"*|*"Unable to acquire the dpkg frontend lock"*|*"Unable to lock"*)
+          [ "$(date +%s)" -ge "$deadline" ] && { _cl_log "dpkg lock still held; giving up"; return 1; }
+          _cl_log "apt-get found the lock held; retrying"; sleep "${CLOVERLEAF_APT_LOCK_POLL:-5}" ;;
+        *) return "$rc" ;;
+      esac
+    done
   }
 
   _cl_pg_bin() {  # the directory holding initdb/pg_ctl/postgres
@@ -70,6 +116,7 @@ _cl_services() {
   }
 
   if [ "${1:-}" = "stop" ]; then _cl_stop; return 0; fi
+  if [ "${1:-}" = "apt-get" ]; then shift; _cl_apt_get "$@"; return; fi
 
   # -- PostgreSQL --------------------------------------------------------------------
   pg_bin="$(_cl_pg_bin)" || { _cl_apt postgresql >&2 && pg_bin="$(_cl_pg_bin)"; } || {
@@ -119,7 +166,10 @@ _cl_services() {
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   set -euo pipefail
   _cl_services "$@"
-  [ "${1:-}" = "stop" ] || cat "${CLOVERLEAF_CI_STATE:-$(cd "$(dirname "$0")/.." && pwd)/.ci-state}/env"
+  case "${1:-}" in
+    stop|apt-get) ;;
+    *) cat "${CLOVERLEAF_CI_STATE:-$(cd "$(dirname "$0")/.." && pwd)/.ci-state}/env" ;;
+  esac
 else
   _cl_services "$@"
 fi

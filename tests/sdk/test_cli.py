@@ -139,3 +139,29 @@ def test_doctor_names_keys_and_the_http_client_but_never_a_secret(monkeypatch, c
     assert "sk-doctor-SECRET-123" not in out
     assert "http client h1 for async calls (httptools is installed and no proxy is set)" in out
     assert "httptools" in out.split("extras:", 1)[1] and "orjson" in out.split("extras:", 1)[1]
+
+
+def test_config_is_accepted_after_every_subcommand_that_reads_it(tmp_path, capsys):
+    """`cloverleaf serve --config FILE` as the README writes it, and the global form, for each command."""
+    from cloverleaf.cli import COMMANDS, NO_CONFIG, build_parser
+
+    cfg = tmp_path / "elsewhere.toml"
+    cfg.write_text('[defaults]\nmodel = "fake/from-config"\n')
+    parser = build_parser()
+    for command in set(COMMANDS) - NO_CONFIG:
+        tail = {"chat": ["hi"], "embed": ["a"], "image": ["cat", "-o", "x.png"]}.get(command, [])
+        assert parser.parse_args([command, "--config", str(cfg), *tail]).config == str(cfg), command
+        assert parser.parse_args(["--config", str(cfg), command, *tail]).config == str(cfg), command
+    args = parser.parse_args(["serve", "--config", str(cfg), "--host", "127.0.0.1", "--port", "4100", "--workers", "2"])
+    assert (args.config, args.port, args.workers) == (str(cfg), 4100, 2)
+    assert main(["chat", "--config", str(cfg), "-v", "--no-stream", "which model?"]) == 0
+    assert "fake/from-config" in capsys.readouterr().err
+
+
+def test_keys_url_is_accepted_before_and_after_the_action():
+    from cloverleaf.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["keys", "create", "--url", "http://127.0.0.1:9", "--name", "n"]).url == "http://127.0.0.1:9"
+    assert parser.parse_args(["keys", "--url", "http://127.0.0.1:8", "list"]).url == "http://127.0.0.1:8"
+    assert parser.parse_args(["keys", "revoke", "k1", "--url", "http://127.0.0.1:7"]).url == "http://127.0.0.1:7"

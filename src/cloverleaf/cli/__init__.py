@@ -10,6 +10,11 @@ from collections.abc import Sequence
 
 from .._errors import CloverleafError
 
+#: Subcommands that do not read cloverleaf.toml (``keys`` talks to a running server instead).
+NO_CONFIG = frozenset({"keys"})
+
+_CONFIG_HELP = "path of cloverleaf.toml (default: $CLOVERLEAF_CONFIG or ./cloverleaf.toml)"
+
 #: subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "chat": ("cloverleaf.cli.chat", "send a prompt to a model and stream the answer"),
@@ -33,10 +38,14 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Configuration: cloverleaf.toml (or CLOVERLEAF_CONFIG), environment variables, then flags. "
                "Run 'cloverleaf COMMAND --help' for each command.",
     )
-    parser.add_argument("--config", help="path of cloverleaf.toml (default: $CLOVERLEAF_CONFIG or ./cloverleaf.toml)")
+    parser.add_argument("--config", help=_CONFIG_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, summary) in COMMANDS.items():
         p = sub.add_parser(name, help=summary, description=summary)
+        if name not in NO_CONFIG:
+            # After the subcommand too (`cloverleaf serve --config FILE`), as users write it. SUPPRESS
+            # keeps the global `cloverleaf --config FILE serve` value when the subcommand's is absent.
+            p.add_argument("--config", default=argparse.SUPPRESS, help=_CONFIG_HELP)
         importlib.import_module(module).add_arguments(name, p)
     return parser
 

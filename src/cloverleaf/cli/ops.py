@@ -31,10 +31,15 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("--days", type=int, help="only the last N days")
         p.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
     elif name == "keys":
-        p.add_argument("--url", default=os.environ.get("CLOVERLEAF_URL", "http://127.0.0.1:4000"),
-                       help="server URL (default $CLOVERLEAF_URL or http://127.0.0.1:4000)")
+        url_help = "server URL (default $CLOVERLEAF_URL or http://127.0.0.1:4000)"
+        p.add_argument("--url", default=os.environ.get("CLOVERLEAF_URL", "http://127.0.0.1:4000"), help=url_help)
         sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
         c = sub.add_parser("create", help="create a virtual key (the secret is shown once)")
+        lst = sub.add_parser("list", help="list virtual keys (never their secrets)")
+        r = sub.add_parser("revoke", help="revoke a key")
+        r.add_argument("key_id")
+        for action in (c, lst, r):  # `keys create --url U` as well as `keys --url U create`
+            action.add_argument("--url", default=argparse.SUPPRESS, help=url_help)
         c.add_argument("--name", required=True)
         c.add_argument("--models", help="comma-separated models or routes this key may use (default: all)")
         c.add_argument("--budget", type=float, help="budget in USD")
@@ -43,9 +48,6 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         c.add_argument("--expires-in-days", type=float, help="expire after this many days")
         c.add_argument("--local-only", action="store_true",
                        help="every call made with this key may only reach local targets (privacy = local-only)")
-        sub.add_parser("list", help="list virtual keys (never their secrets)")
-        r = sub.add_parser("revoke", help="revoke a key")
-        r.add_argument("key_id")
 
 
 def run(name: str, args: argparse.Namespace) -> int:

@@ -1,0 +1,54 @@
+"""Suite-wide hygiene: no cloud credentials or metadata, and no socket beyond loopback.
+
+* botocore's credential chain ends at the instance-metadata service (169.254.169.254); with
+  ``AWS_EC2_METADATA_DISABLED=true`` and empty config/credential files it never looks there, and
+  a developer's own ``~/.aws`` never leaks into a test. Set in ``os.environ`` (subprocesses such
+  as ``cloverleaf serve`` inherit it) and re-asserted around every test.
+* :mod:`tests.netguard` refuses and records any connection or name lookup outside loopback;
+  the session fails when one happened.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from . import netguard
+
+_EMPTY_AWS_DIR = Path(__file__).resolve().parent / "fixtures" / "aws-empty"
+
+
+def _aws_env() -> dict[str, str]:
+    return {
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": str(_EMPTY_AWS_DIR / "config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(_EMPTY_AWS_DIR / "credentials"),
+    }
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.update(_aws_env())
+    netguard.install()
+
+
+@pytest.fixture(autouse=True)
+def _hygiene(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name, value in _aws_env().items():  # a test that cleared the environment gets them back
+        monkeypatch.setenv(name, value)
+    yield
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    if netguard.violations:
+        terminalreporter.section("sockets outside loopback", red=True)
+        for event, host in netguard.violations:
+            terminalreporter.line(f"{event} -> {host}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if netguard.violations and exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
