@@ -37,6 +37,11 @@ class ProviderSettings:
     extra: dict[str, Any] = field(default_factory=dict)
     timeout: float | None = None
     max_retries: int | None = None
+    #: A price for every model of this provider that no registry entry prices (a self-hosted
+    #: server's running cost, a negotiated rate); it wins over the built-in table.
+    input_cost_per_1k: float | None = None
+    output_cost_per_1k: float | None = None
+    cached_input_cost_per_1k: float | None = None
 
 
 @dataclass(slots=True)

@@ -13,15 +13,14 @@ from __future__ import annotations
 import operator
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
 from typing import Any, TypeVar
 
 from ._capabilities import Capability
-from ._config import ModelEntry, ProviderSettings, Settings
-from ._errors import CloverleafError, ConfigError, MalformedResponseError, ProviderError
+from ._config import Settings
+from ._errors import CloverleafError, MalformedResponseError, ProviderError, UnsupportedCapability
 from ._http import HttpRequest, HttpResponse, kept_headers, request_id
-from ._models import parse_model_id
-from ._pricing import ModelPrice, lookup
+from ._resolve import CallSettings, ModelRegistry, Resolver, Target
 from ._structured import parse_output
 from ._types import (
     Attachment,
@@ -36,65 +35,13 @@ from ._types import (
     ToolResult,
     Usage,
 )
-from .providers.base import Adapter, ProviderConfig
-from .providers.registry import ProviderSpec, custom_spec, get_adapter, get_spec, provider_names, require
+from .providers.registry import require
 from .streams.accumulate import StreamAccumulator
 from .transport.auto import Transport
 from .transport.base import Timeouts
 
 #: What embedding and image calls parse into (their responses share metadata, usage and cost).
 _Many = TypeVar("_Many", EmbeddingResponse, ImageResponse)
-
-@dataclass(slots=True)
-class Target:
-    """A resolved place to send a call: provider row, connection settings, model, price."""
-
-    name: str
-    spec: ProviderSpec
-    cfg: ProviderConfig
-    model: str
-    adapter: Adapter
-    price: ModelPrice | None = None
-
-    @property
-    def provider(self) -> str:
-        return self.spec.name
-
-    @property
-    def context_window(self) -> int | None:
-        return self.price.context_window if self.price else None
-
-    @property
-    def api_key(self) -> str | None:
-        """The key calls to this target carry (the gateway scrubs it from error text)."""
-        return self.cfg.api_key
-
-
-class ModelRegistry:
-    """Named model entries (``[[models]]`` and the admin API). Mutations replace the dict,
-    so readers on other threads never see a half-updated registry."""
-
-    def __init__(self, entries: list[ModelEntry] | None = None) -> None:
-        self._entries: dict[str, ModelEntry] = {e.name: e for e in entries or []}
-        self.version = 0
-
-    def get(self, name: str) -> ModelEntry | None:
-        return self._entries.get(name)
-
-    def all(self) -> list[ModelEntry]:
-        return list(self._entries.values())
-
-    def add(self, entry: ModelEntry) -> None:
-        self._entries = {**self._entries, entry.name: entry}
-        self.version += 1
-
-    def remove(self, name: str) -> bool:
-        if name not in self._entries:
-            return False
-        self._entries = {k: v for k, v in self._entries.items() if k != name}
-        self.version += 1
-        return True
-
 
 def _attachments(req: ChatRequest) -> list[tuple[list[Any], int, Attachment]]:
     """Every attachment of ``req`` as (the list holding it, its index, it): in messages and
@@ -118,7 +65,7 @@ class Engine:
                                                 http_client=settings.http_client)
         self.use_transport(self.transport)
         self.registry = ModelRegistry(settings.models)
-        self._known = frozenset(provider_names()) | frozenset(settings.providers)
+        self.resolver = Resolver(settings, self.registry)
         self._targets: dict[tuple[Any, ...], Target] = {}
         self._attachment_policy: Any = None
         self._privacy: Any = None
@@ -148,96 +95,21 @@ class Engine:
         key = (model_id, api_key, base_url, max_retries, timeout, self.registry.version)
         target = self._targets.get(key)
         if target is None:
-            target = self._resolve(model_id, api_key, base_url, max_retries, timeout)
+            target = self.resolver.resolve(model_id, CallSettings(api_key, base_url, max_retries, timeout))
             if len(self._targets) > 4096:
                 self._targets.clear()
             self._targets[key] = target
         return target
 
-    def _resolve(self, model_id: str, api_key: str | None, base_url: str | None, max_retries: int | None,
-                 timeout: float | None) -> Target:
-        entry = self.registry.get(model_id)
-        if entry is not None:
-            provider, model = entry.provider, entry.identifier
-        else:
-            mid = parse_model_id(model_id, self._known)
-            provider, model = mid.provider, mid.model
-        if self.settings.backend == "fake" and provider != "fake":
-            provider, entry = "fake", None
-        spec = self._spec(provider)
-        ps = self.settings.providers.get(provider)
-        env = self.settings.env
-        cfg = ProviderConfig(
-            name=spec.name,
-            kind=spec.kind,
-            base_url=(base_url or (entry.base_url if entry else None)
-                      or (env.get(spec.base_url_env) if spec.base_url_env else None)
-                      or (ps.base_url if ps else None) or spec.base_url),
-            headers=dict(ps.headers) if ps else {},
-            extra={**spec.extra, **(ps.extra if ps else {}), **(entry.additional_config if entry else {})},
-            timeout=timeout if timeout is not None else (ps.timeout if ps else None),
-            max_retries=(max_retries if max_retries is not None
-                         else ps.max_retries if ps and ps.max_retries is not None else self.settings.max_retries),
-        )
-        cfg.api_key, cfg.api_key_env = self._api_key(spec, ps, entry, api_key)
-        if not cfg.base_url and spec.kind not in ("bedrock", "local_embeddings", "simple_embeddings"):
-            if spec.kind == "azure":
-                raise ConfigError(
-                    f"Azure model {model!r} needs a registry entry: add [[models]] name = {model_id!r}, "
-                    f"provider = \"azure\", identifier = \"<deployment>\", base_url = "
-                    "\"https://<resource>.openai.azure.com/openai/deployments/<deployment>\" to cloverleaf.toml "
-                    "(or set AZURE_OPENAI_ENDPOINT / pass base_url=)")
-            raise ConfigError(f"provider {spec.name!r} needs a base_url: pass base_url= or set it in "
-                              f"[providers.{spec.name}] in cloverleaf.toml")
-        if entry is not None and entry.input_cost_per_1k is not None and entry.output_cost_per_1k is not None:
-            builtin = lookup(spec.name, model)
-            price: ModelPrice | None = ModelPrice.per_1k(
-                entry.input_cost_per_1k, entry.output_cost_per_1k, entry.cached_input_cost_per_1k,
-                entry.context_window or (builtin.context_window if builtin else None))
-        else:
-            price = lookup(spec.name, model)
-            if price is not None and entry is not None and entry.context_window:
-                price = replace(price, context_window=entry.context_window)
-        adapter = get_adapter(spec)
-        cfg = adapter.prepare_config(cfg, env)
-        return Target(name=model_id, spec=spec, cfg=cfg, model=model, adapter=adapter, price=price)
-
-    def _spec(self, provider: str) -> ProviderSpec:
-        ps = self.settings.providers.get(provider)
-        if ps is not None and ps.kind and provider not in provider_names():
-            key_env = (ps.api_key_env,) if ps.api_key_env else ()
-            return custom_spec(provider, ps.kind, ps.base_url or "", key_env=key_env, extra=ps.extra)
-        if ps is not None and provider not in provider_names():
-            raise ConfigError(f"[providers.{provider}] needs kind = \"openai\" (or another kind) to define a new provider")
-        return get_spec(provider)
-
-    def _api_key(self, spec: ProviderSpec, ps: ProviderSettings | None, entry: ModelEntry | None,
-                 explicit: str | None) -> tuple[str | None, str | None]:
-        if explicit:
-            return explicit, None
-        if entry is not None and entry.api_key:
-            return entry.api_key, None
-        env = self.settings.env
-        names: list[str] = []
-        if entry is not None and entry.api_key_env:
-            names.append(entry.api_key_env)
-        if ps is not None and ps.api_key_env:
-            names.append(ps.api_key_env)
-        names.extend(spec.key_env)
-        for name in names:
-            if env.get(name):
-                return env[name], name
-        if spec.key_required:
-            wanted = names[0] if names else f"{spec.name.upper()}_API_KEY"
-            also = f" (or {', '.join(names[1:])})" if len(names) > 1 else ""
-            raise ConfigError(f"no API key for {spec.name}: set {wanted}{also} in the environment, "
-                              "or pass api_key=")
-        return None, None
-
     # -- checks ----------------------------------------------------------------------------
-    def check(self, target: Target, req: ChatRequest) -> None:
+    def check(self, target: Target, req: ChatRequest, *, untyped_attachments: bool = True) -> None:
         """Raise UnsupportedCapability before any I/O when the request needs what the
-        provider cannot do. Never reroutes."""
+        provider cannot do, then any configuration fault of the target (no key, base URL or
+        region): capability first, so the user hears what no key can fix. Never reroutes.
+
+        ``untyped_attachments=False`` skips attachments whose type is known only once loaded
+        (the check before loading them; the full check runs again after)."""
+        _require_operation(target, "chat")
         caps = target.adapter.capabilities
         needed: list[Capability] = [Capability.TEXT]
         if req.stream:
@@ -254,10 +126,13 @@ class Engine:
                     [p for p in part.content if isinstance(p, Attachment)]
                     if isinstance(part, ToolResult) and not isinstance(part.content, str) else [])
                 for att in atts:
+                    if att.type is None and not untyped_attachments:
+                        continue
                     needed.append(_ATTACHMENT_CAP[att.type or "image"])
                     if att.fetch == "provider" and att.data is None:
                         self._check_url_attachment(target, att)
         require(target.provider, caps, dict.fromkeys(needed))
+        target.ready()
 
     @staticmethod
     def _check_url_attachment(target: Target, att: Attachment) -> None:
@@ -265,24 +140,24 @@ class Engine:
         ok = {"image": caps.url_image_input, "pdf": caps.url_pdf_input, "audio": caps.url_audio_input}.get(
             att.type or "image", False)
         if not ok:
-            from ._errors import UnsupportedCapability
-
             raise UnsupportedCapability(target.provider, f"{att.type} input by URL (fetch='provider')",
                                         hint="use fetch='local' so cloverleaf downloads it and sends the bytes")
 
-    def _resolve_attachments(self, req: ChatRequest) -> None:
+    def _resolve_attachments(self, target: Target, req: ChatRequest) -> None:
         found = _attachments(req)  # loaded bytes too: size caps and type checks apply to all
         if found:
+            self.check(target, req, untyped_attachments=False)  # capabilities and configuration before any download
             from .attachments.request import resolve_all
 
             for (parts, i, _), resolved in zip(found, resolve_all([f[2] for f in found], self.attachment_policy)):
                 parts[i] = resolved
 
-    async def _aresolve_attachments(self, req: ChatRequest) -> None:
+    async def _aresolve_attachments(self, target: Target, req: ChatRequest) -> None:
         """All of the request's attachments at once, under the per-request caps (count, bytes,
         time; see ``attachments.request``); cancelling the call cancels the downloads."""
         found = _attachments(req)
         if found:
+            self.check(target, req, untyped_attachments=False)  # capabilities and configuration before any download
             from .attachments.request import aresolve_all
 
             resolved = await aresolve_all([f[2] for f in found], self.attachment_policy)
@@ -322,7 +197,7 @@ class Engine:
 
     def chat(self, target: Target, req: ChatRequest) -> ChatResponse:
         req = self._for_target(target, req, stream=False)
-        self._resolve_attachments(req)
+        self._resolve_attachments(target, req)
         http_req = self._build_chat(target, req)
         t0 = time.perf_counter()
         resp = self.transport.send(http_req, max_retries=target.cfg.max_retries, hint=target.adapter.connect_hint(target.cfg))
@@ -330,7 +205,7 @@ class Engine:
 
     async def achat(self, target: Target, req: ChatRequest) -> ChatResponse:
         req = self._for_target(target, req, stream=False)
-        await self._aresolve_attachments(req)
+        await self._aresolve_attachments(target, req)
         http_req = self._build_chat(target, req)
         t0 = time.perf_counter()
         resp = await self.transport.asend(http_req, max_retries=target.cfg.max_retries,
@@ -375,7 +250,7 @@ class Engine:
     def stream(self, target: Target, req: ChatRequest) -> Iterator[StreamEvent]:
         """Events as they arrive; the last is ``done`` carrying the assembled ``response``."""
         req = self._for_target(target, req, stream=True)
-        self._resolve_attachments(req)
+        self._resolve_attachments(target, req)
         http_req = self._build_chat(target, req)
         run = _StreamRun(self, target, req)
         with self.transport.stream(http_req, max_retries=target.cfg.max_retries,
@@ -389,7 +264,7 @@ class Engine:
 
     async def astream(self, target: Target, req: ChatRequest) -> AsyncIterator[StreamEvent]:
         req = self._for_target(target, req, stream=True)
-        await self._aresolve_attachments(req)
+        await self._aresolve_attachments(target, req)
         http_req = self._build_chat(target, req)
         run = _StreamRun(self, target, req)
         async with self.transport.astream(http_req, max_retries=target.cfg.max_retries,
@@ -453,6 +328,7 @@ class Engine:
 
     def _prep_embed(self, target: Target, req: EmbeddingRequest) -> EmbeddingRequest:
         require(target.provider, target.adapter.capabilities, [Capability.EMBEDDINGS])
+        _require_operation(target, "embeddings")
         if req.token_ids is not None:
             if not target.adapter.takes_token_ids(target.cfg):
                 raise target.adapter.invalid(
@@ -462,10 +338,13 @@ class Engine:
                 raise target.adapter.invalid("embed needs at least one input")
         elif not req.inputs:
             raise target.adapter.invalid("embed needs at least one input text")
+        target.ready()  # then what configuration lacks (a key, a base_url, a region)
         return replace(req, model=target.model) if req.model != target.model else req
 
     def _prep_image(self, target: Target, req: ImageRequest) -> ImageRequest:
         require(target.provider, target.adapter.capabilities, [Capability.IMAGE_GENERATION])
+        _require_operation(target, "images")
+        target.ready()
         if not req.prompt.strip():
             raise target.adapter.invalid("image generation needs a non-empty prompt")
         return replace(req, model=target.model) if req.model != target.model else req
@@ -527,6 +406,23 @@ class Engine:
 _chat_fields = operator.attrgetter(*(f.name for f in fields(ChatRequest) if f.init))
 
 _ATTACHMENT_CAP = {"image": Capability.IMAGE_INPUT, "pdf": Capability.PDF_INPUT, "audio": Capability.AUDIO_INPUT}
+
+
+_OPERATION_WORDS = {"chat": "chat", "embeddings": "embeddings", "images": "image generation"}
+
+
+def _require_operation(target: Target, operation: str) -> None:
+    """A base_url given as a full endpoint URL serves that one operation; refuse the others
+    instead of appending their path to it."""
+    pinned = target.cfg.operation
+    if pinned is None or pinned == operation:
+        return
+    path = target.adapter.operation_paths.get(pinned, "")
+    raise UnsupportedCapability(
+        target.name, _OPERATION_WORDS.get(operation, operation),
+        hint=(f"its base_url {target.cfg.base_url}{path} is a {_OPERATION_WORDS.get(pinned, pinned)} endpoint; "
+              f"use the server's root ({target.cfg.base_url}) as base_url to reach every operation, or add a "
+              f"registry entry whose base_url is the {_OPERATION_WORDS.get(operation, operation)} endpoint"))
 
 
 def _as_list(built: HttpRequest | list[HttpRequest]) -> list[HttpRequest]:

@@ -2,12 +2,14 @@
 
 Prices come from the built-in table (``data/prices.json``, USD per million tokens) or a
 registry entry (``[[models]]`` ``input_cost_per_1k``/``output_cost_per_1k``), which wins.
-An unknown price gives ``cost = None``, never 0: a made-up zero would hide spend.
+An unknown price gives ``cost = None``, never 0: a made-up zero would hide spend. Local
+providers (a row with ``local = True``) are the exception: they bill nothing, so they cost 0.0.
 
 Matching is forgiving where providers are: dated snapshots (``gpt-4o-2024-08-06``,
-``claude-3-5-sonnet-20241022``), ``-latest`` suffixes, Bedrock version suffixes
-(``-v2:0``) and resellers that bill at the vendor's list price (Bedrock's Anthropic
-models, Azure deployments of OpenAI models, OpenRouter) resolve to the vendor's row.
+``claude-3-5-sonnet-20241022``), ``-latest`` suffixes, and resellers that bill at the vendor's
+list price (Bedrock's Anthropic models, Azure deployments of OpenAI models, OpenRouter, listed as
+``aliases`` in the table) resolve to the vendor's row. What is particular to one vendor's ids
+(Bedrock's ``-v2:0`` versions, Ollama's ``:8b`` tags) is the adapter's ``price_keys``.
 """
 
 from __future__ import annotations
@@ -67,40 +69,45 @@ def all_prices() -> dict[str, ModelPrice]:
 
 
 _DATE_SUFFIX = re.compile(r"(-\d{4}-\d{2}-\d{2}|-\d{8}|-latest|-preview(-\d{2}-\d{2})?|-exp)$")
-_BEDROCK_VERSION = re.compile(r"(-v\d+)?(:\d+)?$")
 
 
 def _candidates(key: str) -> list[str]:
+    """``key`` and its forms without dated-snapshot suffixes (``gpt-4o-2024-08-06`` → ``gpt-4o``)."""
     out = [key]
     provider, _, model = key.partition("/")
-    stripped = _BEDROCK_VERSION.sub("", model) if provider in ("bedrock", "anthropic") else model
     prev = None
-    while stripped != prev:
-        prev = stripped
-        stripped = _DATE_SUFFIX.sub("", stripped)
-        out.append(f"{provider}/{stripped}")
-    # claude-3-5-sonnet-20241022-v2:0 style: strip version then date
-    if ":" in model or re.search(r"-v\d+$", model):
-        out.append(f"{provider}/{_DATE_SUFFIX.sub('', _BEDROCK_VERSION.sub('', model))}")
-    # "llama3.1:8b" → "llama3.1" (Ollama tags)
-    if provider == "ollama" and ":" in model:
-        out.append(f"ollama/{model.split(':', 1)[0]}")
+    while model != prev:
+        prev = model
+        model = _DATE_SUFFIX.sub("", model)
+        out.append(f"{provider}/{model}")
     return out
 
 
-def lookup(provider: str, model: str) -> ModelPrice | None:
-    """The built-in price for ``provider``/``model``, or None when unknown."""
+def lookup_keys(keys: list[str]) -> ModelPrice | None:
+    """The built-in price for the first of ``keys`` (``provider/model``, most specific first) that the
+    table lists, through the table's reseller aliases, dated-snapshot suffixes and dotted version
+    spellings (``claude-3.5-sonnet`` as ``claude-3-5-sonnet``). None when unknown."""
     prices, aliases = _table()
-    keys = [f"{provider}/{model}"]
-    for prefix, target in aliases.get(provider, {}).items():
-        if model.startswith(prefix):
-            keys.append(target + model[len(prefix):])
-    if provider == "anthropic" or model.startswith("anthropic/"):
-        keys += [k.replace(".", "-") for k in keys]  # OpenRouter spells versions "claude-3.5-sonnet"
+    expanded: list[str] = []
     for key in keys:
+        expanded.append(key)
+        provider, _, model = key.partition("/")
+        for prefix, target in aliases.get(provider, {}).items():
+            if model.startswith(prefix):
+                expanded.append(target + model[len(prefix):])
+    expanded += [k.replace(".", "-") for k in expanded if "." in k.partition("/")[2]]
+    for key in expanded:
         for candidate in _candidates(key):
             if candidate in prices:
                 return prices[candidate]
-    if provider == "fake":  # every fake model bills at the nominal fake/echo rate
-        return prices.get("fake/echo")
     return None
+
+
+def lookup(provider: str, model: str) -> ModelPrice | None:
+    """The built-in price for ``provider``/``model``, or None when unknown. The provider's adapter
+    says which table keys its ids map to (``Adapter.price_keys``: Bedrock version suffixes, Ollama tags)."""
+    from .providers.registry import get_adapter, get_spec, provider_names
+
+    if provider in provider_names():
+        return lookup_keys(get_adapter(get_spec(provider)).price_keys(model))
+    return lookup_keys([f"{provider}/{model}"])

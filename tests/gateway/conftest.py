@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from cloverleaf._config import ModelEntry, Settings
+from cloverleaf._config import ModelEntry, ProviderSettings, Settings
 from cloverleaf._engine import Engine
 from cloverleaf._types import ChatRequest, Message
 from cloverleaf.gateway import Gateway, ManualClock
@@ -31,9 +31,12 @@ class Harness:
                  models: list[ModelEntry] | None = None, store: dict[str, Any] | None = None,
                  providers: dict[str, Any] | None = None, max_retries: int = 0, env: dict[str, str] | None = None,
                  state: dict[str, Any] | None = None) -> Settings:
+        # fake models are free by default; a nominal $1/M in, $2/M out lets budgets be exercised
+        providers = {"fake": ProviderSettings("fake", input_cost_per_1k=0.001, output_cost_per_1k=0.002),
+                     **(providers or {})}
         return Settings(routes=routes or {}, limits=limits or {}, budgets=budgets or {}, breaker=breaker or {},
                         state=state or {},
-                        models=list(models or []), providers=providers or {},
+                        models=list(models or []), providers=providers,
                         store=store or {"url": f"sqlite:///{self.tmp_path / 'gateway.db'}"},
                         max_retries=max_retries, env=env or {}, gateway=True, timeout=5.0, connect_timeout=2.0)
 

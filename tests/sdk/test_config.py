@@ -1,5 +1,6 @@
 import pytest
 
+from cloverleaf._client import Client
 from cloverleaf._config import Settings
 from cloverleaf._engine import Engine
 from cloverleaf._errors import ConfigError
@@ -95,11 +96,14 @@ def test_resolution_of_registry_entries_custom_providers_and_keys(toml_file):
 
 
 def test_missing_key_names_the_variable():
+    """Kept on the target and raised after the capability check (Target.ready), before any I/O."""
     engine = Engine(Settings.load(env={}))
     with pytest.raises(ConfigError, match="GEMINI_API_KEY .*GOOGLE_API_KEY"):
-        engine.resolve("gemini/gemini-2.5-flash")
+        engine.resolve("gemini/gemini-2.5-flash").ready()
     with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
-        engine.resolve("gpt-4o")
+        engine.resolve("gpt-4o").ready()
+    with pytest.raises(ConfigError, match="OPENAI_API_KEY"), Client(Settings.load(env={})) as client:
+        client.chat("gpt-4o", "hi")
 
 
 def test_keyless_local_providers_resolve():
@@ -111,7 +115,7 @@ def test_keyless_local_providers_resolve():
 def test_azure_without_registry_entry_says_to_add_one():
     engine = Engine(Settings.load(env={"AZURE_OPENAI_API_KEY": "x"}))
     with pytest.raises(ConfigError, match=r"needs a registry entry.*\[\[models\]\]"):
-        engine.resolve("azure/gpt-4o")
+        engine.resolve("azure/gpt-4o").ready()
 
 
 def test_backend_fake_sends_every_call_to_the_fake():

@@ -122,7 +122,7 @@ def _dry_run(client: Any, model: str, prompt: str, options: dict[str, Any]) -> i
 
     req = build_request(model, prompt, options)
     target = client._checked_target(model, options)  # the privacy policy applies to a dry run too
-    client.engine._resolve_attachments(req)
+    client.engine._resolve_attachments(target, req)
     http = client.engine._build_chat(target, req)
     print(f"{http.method} {redact_url(http.url)}")
     for k, v in http.redacted_headers().items():

@@ -54,6 +54,9 @@ class ProviderConfig:
     extra: dict[str, Any] = field(default_factory=dict)
     timeout: float | None = None
     max_retries: int | None = None
+    #: The one operation ("chat", "embeddings", "images") a base_url given as a full endpoint URL
+    #: (``.../v1/chat/completions``) serves; None for a root URL, which serves every operation.
+    operation: str | None = None
 
     def __repr__(self) -> str:
         extra = {k: ("<redacted>" if _secret_name(k) else v) for k, v in self.extra.items()}
@@ -94,6 +97,14 @@ class Adapter:
     #: the rows, and imports this module) installs its lookup when it is imported; adapters are
     #: only built from registry rows, so it is always in place by then.
     supporting: ClassVar[Callable[[str], list[str]]] = staticmethod(lambda operation: [])
+    #: The ``additional_config``/``extra`` keys this adapter reads; any other is a ConfigError at load.
+    config_keys: ClassVar[frozenset[str]] = frozenset()
+    #: Operation -> the path this adapter appends to base_url for it. A base_url that already ends
+    #: in one of them is a full endpoint URL, used as given for that operation only.
+    operation_paths: ClassVar[dict[str, str]] = {}
+    #: Trailing path segments users copy from the vendor's docs that the adapter appends itself
+    #: (Gemini's ``.../v1beta/models``): dropped from a base_url.
+    redundant_suffixes: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, spec: ProviderSpec) -> None:
         self.spec = spec
@@ -131,6 +142,22 @@ class Adapter:
         raise self.unsupported("image generation")
 
     # -- configuration -------------------------------------------------------------------
+    def split_endpoint(self, base_url: str) -> tuple[str, str | None]:
+        """(the root this adapter appends paths to, the operation a full endpoint URL pins or None)."""
+        root = base_url.rstrip("/")
+        for suffix in self.redundant_suffixes:
+            if root.endswith(suffix):
+                root = root[: -len(suffix)]
+        for operation, path in self.operation_paths.items():
+            if root.endswith(path):
+                return root[: -len(path)], operation
+        return (root if root != base_url.rstrip("/") else base_url), None
+
+    def price_keys(self, model: str) -> list[str]:
+        """Keys of the built-in price table this model may be listed under, most specific first.
+        Adapters whose model ids carry a version or tag the price table omits add the stripped id."""
+        return [f"{self.name}/{model}"]
+
     def prepare_config(self, cfg: ProviderConfig, env: Mapping[str, str] | None = None) -> ProviderConfig:
         """Complete a config from the environment once, when a target is resolved (e.g.
         Bedrock's region), so that build_* stay pure functions of (request, config)."""

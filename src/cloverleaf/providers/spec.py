@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from .._capabilities import Capabilities
+
+#: Spellings of ``additional_config``/``extra`` keys that mean the same setting.
+CONFIG_KEY_ALIASES: dict[str, str] = {"aws_region": "region", "region_name": "region"}
+
+
+def _host(url: str) -> str:
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,4 +37,31 @@ class ProviderSpec:
     #: Environment variable that overrides ``base_url``.
     base_url_env: str | None = None
     description: str = ""
+    #: Runs on the user's own machine or network: no bill, so an unpriced model costs 0.0.
     local: bool = False
+    #: False when the adapter finds its endpoint itself (Bedrock from the region, local models).
+    needs_base_url: bool = True
+    #: What to tell a user who gave no base_url (``{model}`` is the model id asked for).
+    base_url_hint: str = ""
+    #: The key is required only for the row's own host: the ``openai`` row pointed at a local
+    #: OpenAI-compatible server (vLLM, llama.cpp) asks for none.
+    key_only_for_default_host: bool = False
+    #: The model ``embed("PROVIDER", ...)`` and ``cloverleaf embed -m PROVIDER`` use.
+    embedding_model: str | None = None
+
+    def needs_key(self, base_url: str) -> bool:
+        if not self.key_required:
+            return False
+        if self.key_only_for_default_host and base_url and self.base_url:
+            return _host(base_url) == _host(self.base_url)
+        return True
+
+    def normalize_extra(self, extra: Mapping[str, Any]) -> dict[str, Any]:
+        """``extra`` with alias spellings (``aws_region``) under their canonical key (``region``)."""
+        if not any(k in CONFIG_KEY_ALIASES for k in extra):
+            return dict(extra)
+        out = {CONFIG_KEY_ALIASES.get(k, k): v for k, v in extra.items() if k not in CONFIG_KEY_ALIASES}
+        for alias, key in CONFIG_KEY_ALIASES.items():
+            if alias in extra:
+                out.setdefault(key, extra[alias])
+        return out

@@ -83,6 +83,8 @@ def error_class(error_type: str | None, message: str, status: int | None) -> typ
 
 class AnthropicAdapter(Adapter):
     kind: ClassVar[str] = "anthropic"
+    config_keys: ClassVar[frozenset[str]] = frozenset({"anthropic_version", "beta", "structured_output"})
+    operation_paths: ClassVar[dict[str, str]] = {"chat": "/v1/messages"}
     default_capabilities: ClassVar[Capabilities] = Capabilities(
         text=True, tools=True, structured=True, streaming=True, stream_tools=True, stream_structured=True,
         image_input=True, pdf_input=True, reasoning=True, url_image_input=True, url_pdf_input=True,

@@ -42,6 +42,7 @@ class AzureOpenAIAdapter(OpenAIAdapter):
         embeddings=True, image_input=True, url_image_input=True, reasoning=True,
     )
     default_dialect: ClassVar[Dialect] = Dialect(embedding_base64=True, embedding_token_ids=True)
+    config_keys: ClassVar[frozenset[str]] = OpenAIAdapter.config_keys | {"api_version", "azure_ad_token"}
 
     def endpoint(self, cfg: ProviderConfig, path: str, model: str) -> str:
         base = (cfg.base_url or self.spec.base_url).rstrip("/")

@@ -87,8 +87,18 @@ _TOOL_NAME_BAD = re.compile(r"[^a-zA-Z0-9_-]")
 _DOC_NAME_BAD = re.compile(r"[^A-Za-z0-9\s\-()\[\]]")
 
 
+_MODEL_VERSION = re.compile(r"(-v\d+)?(:\d+)?$")
+
+
 class BedrockAdapter(Adapter):
     kind = "bedrock"
+    config_keys = frozenset({"region", "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "profile",
+                             "structured_output", "model_family"})
+
+    def price_keys(self, model: str) -> list[str]:
+        """Bedrock ids carry a version the vendor's price omits: ``...-20241022-v2:0``."""
+        stripped = _MODEL_VERSION.sub("", model)
+        return [f"{self.name}/{model}"] + ([f"{self.name}/{stripped}"] if stripped != model else [])
     default_capabilities = Capabilities(
         text=True, tools=True, structured=True, streaming=True, stream_tools=True, stream_structured=True,
         embeddings=True, image_generation=True, image_input=True, pdf_input=True, reasoning=True,

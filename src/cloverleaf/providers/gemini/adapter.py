@@ -87,6 +87,9 @@ _KEY_REASONS = {"API_KEY_INVALID", "API_KEY_EXPIRED", "API_KEY_SERVICE_BLOCKED",
 
 class GeminiAdapter(Adapter):
     kind = "gemini"
+    config_keys = frozenset({"api_version", "vertex"})
+    # users copy ".../v1beta/models" from Google's docs; the adapter appends "/models/{model}:..." itself
+    redundant_suffixes = ("/models",)
     default_capabilities = Capabilities(
         text=True, tools=True, structured=True, streaming=True, stream_tools=True, stream_structured=True,
         embeddings=True, image_generation=True, image_input=True, pdf_input=True, audio_input=True,

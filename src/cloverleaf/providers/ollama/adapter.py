@@ -75,6 +75,11 @@ OPTION_NAMES = frozenset({
 
 class OllamaAdapter(Adapter):
     kind = "ollama"
+    config_keys = OPTION_NAMES | {"ollama_api", "keep_alive", "options"}
+
+    def price_keys(self, model: str) -> list[str]:
+        """Ollama tags (``llama3.1:8b``) are priced as the model (``llama3.1``)."""
+        return [f"{self.name}/{model}"] + ([f"{self.name}/{model.split(':', 1)[0]}"] if ":" in model else [])
     default_capabilities = Capabilities(
         text=True, tools=True, structured=True, streaming=True, stream_tools=True, stream_structured=True,
         embeddings=True, image_input=True, reasoning=True,

@@ -41,7 +41,7 @@ from ...streams.accumulate import parse_arguments
 from .._common import read_json
 from ..base import Adapter, ProviderConfig, base_url_join, single
 from .errors import classify, error_info, hint_for
-from .messages import Dialect, encode_request
+from .messages import DIALECT_FIELDS, Dialect, encode_request
 from .stream import (
     OpenAIStreamDecoder,
     content_pieces,
@@ -79,6 +79,9 @@ class OpenAIAdapter(Adapter):
 
     #: The dialect of rows not listed in DIALECTS (custom ``[providers.X]`` rows of this kind).
     default_dialect: ClassVar[Dialect] = Dialect()
+    config_keys: ClassVar[frozenset[str]] = DIALECT_FIELDS
+    operation_paths: ClassVar[dict[str, str]] = {
+        "chat": "/chat/completions", "embeddings": "/embeddings", "images": "/images/generations"}
 
     def __init__(self, spec: ProviderSpec) -> None:
         super().__init__(spec)

@@ -87,6 +87,8 @@ class Dialect:
 
 _DIALECT_FIELDS = ("stream_usage", "reasoning_param", "reasoning_echo", "pdf_url", "embedding_base64",
                    "embedding_token_ids", "max_tokens_field", "system_role")
+#: The ``additional_config`` keys an OpenAI-compatible row accepts: the dialect's fields.
+DIALECT_FIELDS = frozenset(_DIALECT_FIELDS)
 
 #: Models whose family takes ``max_completion_tokens`` and only default sampling.
 _REASONING_MODEL = re.compile(r"(^|/)(o1|o3|o4|gpt-5)(?![\w.]*-chat)")

@@ -1,0 +1,269 @@
+"""From a model id to a :class:`Target`, one step per concern.
+
+``Resolver.resolve`` runs, in order: find the registry entry (by name, by
+``provider/identifier``, or by a bare identifier only one entry uses), choose the provider row,
+choose the base URL (and the operation a full endpoint URL pins), build the connection settings,
+find the credentials, and find the price. Every step reads the registry row or the adapter for
+what differs between vendors; none names a vendor.
+
+A missing key, base URL or region is not raised here: it is kept on the target
+(:attr:`Target.problem`) and raised by the engine *after* the capability check, so a user
+without an Anthropic key who asks Anthropic for embeddings is told that Anthropic cannot embed
+(422), not to set a key first (503). Unknown providers and malformed ids still raise at once:
+nothing sensible can be checked against them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from ._config import ModelEntry, ProviderSettings, Settings
+from ._errors import ConfigError
+from ._models import parse_model_id
+from ._pricing import ModelPrice, lookup_keys
+from .providers.base import Adapter, ProviderConfig
+from .providers.registry import (
+    PROVIDER_ALIASES,
+    ProviderSpec,
+    canonical_provider,
+    custom_spec,
+    get_adapter,
+    get_spec,
+    provider_names,
+)
+
+#: A free price, for local providers with no listed price: their calls cost nothing.
+FREE = ModelPrice(0.0, 0.0)
+
+
+@dataclass(slots=True)
+class Target:
+    """A resolved place to send a call: provider row, connection settings, model, price."""
+
+    name: str
+    spec: ProviderSpec
+    cfg: ProviderConfig
+    model: str
+    adapter: Adapter
+    price: ModelPrice | None = None
+    #: The registry entry that matched, if any.
+    entry: ModelEntry | None = None
+    #: A configuration fault (no key, base URL or region), raised by :meth:`ready` after the
+    #: capability check.
+    problem: ConfigError | None = None
+
+    @property
+    def provider(self) -> str:
+        return self.spec.name
+
+    @property
+    def context_window(self) -> int | None:
+        return self.price.context_window if self.price else None
+
+    @property
+    def api_key(self) -> str | None:
+        """The key calls to this target carry (the gateway scrubs it from error text)."""
+        return self.cfg.api_key
+
+    def ready(self) -> None:
+        """Raise the configuration fault found at resolution, if any (after capability checks)."""
+        if self.problem is not None:
+            raise self.problem
+
+
+class ModelRegistry:
+    """Named model entries (``[[models]]`` and the admin API).
+
+    An entry applies wherever it matches: by its ``name``, by ``provider/identifier``, or by the
+    bare ``identifier`` when exactly one entry uses it. Mutations rebuild the indexes and swap
+    them in whole, so readers on other threads never see a half-updated registry.
+    """
+
+    def __init__(self, entries: list[ModelEntry] | None = None) -> None:
+        self._entries: dict[str, ModelEntry] = {e.name: e for e in entries or []}
+        self._index = _index(self._entries)
+        self.version = 0
+
+    def get(self, name: str) -> ModelEntry | None:
+        """The entry named ``name`` (names only: the admin API's key)."""
+        return self._entries.get(name)
+
+    def find(self, model_id: str) -> ModelEntry | None:
+        """The entry a call to ``model_id`` means: by name, provider/identifier or bare identifier."""
+        entry = self._entries.get(model_id)
+        return entry if entry is not None else self._index.get(model_id)
+
+    def all(self) -> list[ModelEntry]:
+        return list(self._entries.values())
+
+    def add(self, entry: ModelEntry) -> None:
+        entries = {**self._entries, entry.name: entry}
+        self._entries, self._index = entries, _index(entries)
+        self.version += 1
+
+    def remove(self, name: str) -> bool:
+        if name not in self._entries:
+            return False
+        entries = {k: v for k, v in self._entries.items() if k != name}
+        self._entries, self._index = entries, _index(entries)
+        self.version += 1
+        return True
+
+
+def _index(entries: Mapping[str, ModelEntry]) -> dict[str, ModelEntry]:
+    """``provider/identifier`` (also ``provider:identifier``) and unambiguous bare identifiers."""
+    index: dict[str, ModelEntry] = {}
+    bare: dict[str, list[ModelEntry]] = {}
+    for entry in entries.values():
+        provider = canonical_provider(entry.provider)
+        for spelling in {entry.provider, provider}:
+            index.setdefault(f"{spelling}/{entry.identifier}", entry)
+            index.setdefault(f"{spelling}:{entry.identifier}", entry)
+        bare.setdefault(entry.identifier, []).append(entry)
+    for identifier, matches in bare.items():
+        if len(matches) == 1:
+            index.setdefault(identifier, matches[0])
+    return index
+
+
+@dataclass(frozen=True, slots=True)
+class CallSettings:
+    """What a single call may override: the last layer of configuration."""
+
+    api_key: str | None = None
+    base_url: str | None = None
+    max_retries: int | None = None
+    timeout: float | None = None
+
+
+class Resolver:
+    """Turns model ids into targets for one :class:`Settings` and one registry."""
+
+    def __init__(self, settings: Settings, registry: ModelRegistry) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.known = frozenset(provider_names()) | frozenset(PROVIDER_ALIASES) | frozenset(settings.providers)
+
+    def resolve(self, model_id: str, call: CallSettings) -> Target:
+        entry = self.registry.find(model_id)
+        provider, model = self._provider_and_model(model_id, entry)
+        if self.settings.backend == "fake" and provider != "fake":
+            provider, entry = "fake", None
+        spec = self.spec(provider)
+        ps = self.settings.providers.get(provider) or self.settings.providers.get(spec.name)
+        adapter = get_adapter(spec)
+        base_url, operation = self._base_url(spec, ps, entry, call, adapter)
+        cfg = self._config(spec, ps, entry, call, base_url, operation)
+        problem: ConfigError | None = None
+        try:
+            cfg.api_key, cfg.api_key_env = self._api_key(spec, ps, entry, call.api_key, base_url)
+            self._require_base_url(spec, model_id, cfg)
+            cfg = adapter.prepare_config(cfg, self.settings.env)
+        except ConfigError as exc:
+            problem = exc
+        price = self._price(spec, adapter, model, entry, ps)
+        return Target(name=model_id, spec=spec, cfg=cfg, model=model, adapter=adapter, price=price, entry=entry,
+                      problem=problem)
+
+    # -- steps -----------------------------------------------------------------------------
+    def _provider_and_model(self, model_id: str, entry: ModelEntry | None) -> tuple[str, str]:
+        if entry is not None:
+            return entry.provider, entry.identifier
+        mid = parse_model_id(model_id, self.known)
+        return mid.provider, mid.model
+
+    def spec(self, provider: str) -> ProviderSpec:
+        """The row for ``provider``: a ``[providers.NAME]`` table defining a new one, or built in."""
+        ps = self.settings.providers.get(provider)
+        builtin = canonical_provider(provider) in provider_names()
+        if ps is not None and ps.kind and not builtin:
+            key_env = (ps.api_key_env,) if ps.api_key_env else ()
+            return custom_spec(provider, ps.kind, ps.base_url or "", key_env=key_env, extra=ps.extra)
+        if ps is not None and not builtin:
+            raise ConfigError(f"[providers.{provider}] needs kind = \"openai\" (or another kind) to define a new provider")
+        return get_spec(provider)
+
+    def _base_url(self, spec: ProviderSpec, ps: ProviderSettings | None, entry: ModelEntry | None,
+                  call: CallSettings, adapter: Adapter) -> tuple[str, str | None]:
+        env = self.settings.env
+        url = (call.base_url or (entry.base_url if entry else None)
+               or (env.get(spec.base_url_env) if spec.base_url_env else None)
+               or (ps.base_url if ps else None) or spec.base_url)
+        return adapter.split_endpoint(url) if url else ("", None)
+
+    def _config(self, spec: ProviderSpec, ps: ProviderSettings | None, entry: ModelEntry | None,
+                call: CallSettings, base_url: str, operation: str | None) -> ProviderConfig:
+        extra = {**spec.extra, **(ps.extra if ps else {}), **(entry.additional_config if entry else {})}
+        return ProviderConfig(
+            name=spec.name,
+            kind=spec.kind,
+            base_url=base_url,
+            headers=dict(ps.headers) if ps else {},
+            extra=spec.normalize_extra(extra),
+            timeout=call.timeout if call.timeout is not None else (ps.timeout if ps else None),
+            max_retries=(call.max_retries if call.max_retries is not None
+                         else ps.max_retries if ps and ps.max_retries is not None else self.settings.max_retries),
+            operation=operation,
+        )
+
+    def _api_key(self, spec: ProviderSpec, ps: ProviderSettings | None, entry: ModelEntry | None,
+                 explicit: str | None, base_url: str) -> tuple[str | None, str | None]:
+        if explicit:
+            return explicit, None
+        if entry is not None and entry.api_key:
+            return entry.api_key, None
+        env = self.settings.env
+        names: list[str] = []
+        if entry is not None and entry.api_key_env:
+            names.append(entry.api_key_env)
+        if ps is not None and ps.api_key_env:
+            names.append(ps.api_key_env)
+        names.extend(spec.key_env)
+        for name in names:
+            if env.get(name):
+                return env[name], name
+        if spec.needs_key(base_url):
+            wanted = names[0] if names else f"{spec.name.upper()}_API_KEY"
+            also = f" (or {', '.join(names[1:])})" if len(names) > 1 else ""
+            raise ConfigError(f"no API key for {spec.name}: set {wanted}{also} in the environment, "
+                              "or pass api_key=")
+        return None, None
+
+    @staticmethod
+    def _require_base_url(spec: ProviderSpec, model_id: str, cfg: ProviderConfig) -> None:
+        if cfg.base_url or not spec.needs_base_url:
+            return
+        hint = spec.base_url_hint.format(model=model_id) if spec.base_url_hint else (
+            f"pass base_url= or set it in [providers.{spec.name}] in cloverleaf.toml")
+        raise ConfigError(f"provider {spec.name!r} needs a base_url: {hint}")
+
+    @staticmethod
+    def _price(spec: ProviderSpec, adapter: Adapter, model: str, entry: ModelEntry | None,
+               ps: ProviderSettings | None) -> ModelPrice | None:
+        """The entry's rates, else the provider table's, else the built-in table's, else free for a
+        local provider; None (unknown, never a made-up 0) otherwise."""
+        builtin = lookup_keys(adapter.price_keys(model))
+        window = entry.context_window if entry is not None and entry.context_window else None
+        for rates in (entry, ps):
+            if rates is not None and rates.input_cost_per_1k is not None and rates.output_cost_per_1k is not None:
+                return ModelPrice.per_1k(rates.input_cost_per_1k, rates.output_cost_per_1k,
+                                         rates.cached_input_cost_per_1k,
+                                         window or (builtin.context_window if builtin else None))
+        if builtin is None and spec.local:
+            builtin = FREE  # a local server bills nothing; an unknown remote price stays None, never 0
+        if builtin is not None and window:
+            builtin = replace(builtin, context_window=window)
+        return builtin
+
+
+def embedding_model(model: str, known: frozenset[str] | set[str], registry: ModelRegistry | None = None) -> str:
+    """A bare provider name (``openai``, ``ollama``) means that provider's default embedding model."""
+    if registry is not None and registry.find(model) is not None:
+        return model
+    provider = canonical_provider(model)
+    if model in known and provider in provider_names():
+        default = get_spec(provider).embedding_model
+        if default:
+            return f"{model}/{default}"
+    return model
