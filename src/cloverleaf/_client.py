@@ -18,6 +18,7 @@ from ._context import CallContext
 from ._engine import Engine, Target
 from ._errors import ConfigError
 from ._options import CALL_OPTIONS, CallOptions, ChatOptions, build_request, check_options
+from ._resolve import embedding_model
 from ._streaming import AsyncStream, Stream
 from ._tools import arun_tool, run_tool, tool_loop
 from ._types import (
@@ -130,8 +131,7 @@ class _Base:
         if not model:
             raise ConfigError("no embedding model given: pass model= or set CLOVERLEAF_EMBEDDING_MODEL "
                               "('simple' works offline)")
-        if model in ("simple", "local"):
-            model = f"{model}/default"
+        model = embedding_model(model, self.engine.resolver.known, self.engine.registry)
         texts = [inputs] if isinstance(inputs, str) else list(inputs)
         if not all(isinstance(t, str) for t in texts):
             raise ConfigError("embed inputs must be strings")

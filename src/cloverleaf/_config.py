@@ -199,7 +199,40 @@ def _apply_toml(settings: Settings, file: Path) -> Settings:
     for table in _TABLES:
         if table in data:
             changes[table] = data[table]
-    return replace(settings, **changes)
+    out = replace(settings, **changes)
+    check_keys(out, where=str(file))
+    return out
+
+
+def check_keys(settings: Settings, where: str = "cloverleaf.toml") -> None:
+    """At load time, not at first use: every registry entry names a provider that exists, and
+    every ``additional_config``/``extra`` and ``[attachments]`` key is one its reader knows (a
+    typo would otherwise be silently ignored, or a raw TypeError at the first attachment)."""
+    from .providers.registry import PROVIDER_ALIASES, check_config_keys, kind_of, provider_names
+
+    custom = {name: ps.kind for name, ps in settings.providers.items()}
+    for name, ps in settings.providers.items():
+        if ps.kind is None and name not in provider_names() and name not in PROVIDER_ALIASES:
+            raise ConfigError(f"{where}: [providers.{name}] is not a built-in provider; add kind = \"openai\" "
+                              "(or another kind) to define it")
+        check_config_keys(name, kind_of(name, custom), ps.extra, f"{where}: [providers.{name}] extra")
+    for entry in settings.models:
+        try:
+            kind = kind_of(entry.provider, custom)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: [[models]] entry {entry.name!r}: {exc}") from None
+        check_config_keys(entry.provider, kind, entry.additional_config,
+                          f"{where}: [[models]] entry {entry.name!r} additional_config")
+    if settings.attachments:
+        from dataclasses import fields as dc_fields
+
+        from .attachments.policy import AttachmentPolicy
+
+        allowed = {f.name for f in dc_fields(AttachmentPolicy) if f.init}
+        unknown = set(settings.attachments) - allowed
+        if unknown:
+            raise ConfigError(f"{where}: [attachments] unknown key(s) {sorted(unknown)}; allowed: "
+                              f"{', '.join(sorted(allowed))}")
 
 
 def _apply_env(settings: Settings, env: Mapping[str, str]) -> Settings:

@@ -239,8 +239,7 @@ class Engine:
 
     def _finalize(self, target: Target, req: ChatRequest, out: ChatResponse) -> ChatResponse:
         out.metadata.target = target.name
-        if target.price is not None:
-            out.cost = target.price.cost(out.usage)
+        out.cost = self.cost(target, out.usage)
         fmt = req.response_format
         if self.validate_structured and fmt is not None and fmt.type != "text" and out.finish_reason != "tool_calls":
             out.parsed = parse_output(out, fmt)
@@ -373,6 +372,9 @@ class Engine:
 
     # -- accounting -------------------------------------------------------------------------
     def cost(self, target: Target, usage: Usage) -> float | None:
+        """What the upstream reported it charged, else the price table's figure, else None."""
+        if usage.cost is not None:
+            return usage.cost
         return target.price.cost(usage) if target.price is not None else None
 
     @staticmethod

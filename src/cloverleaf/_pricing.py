@@ -68,6 +68,22 @@ def all_prices() -> dict[str, ModelPrice]:
     return dict(_table()[0])
 
 
+def reseller_prices(provider: str) -> dict[str, ModelPrice]:
+    """The vendor models a reseller (OpenRouter) serves at their list price, under the reseller's
+    ids (``openrouter/openai/gpt-4o-mini``): what ``cloverleaf models --provider openrouter`` lists.
+    Only recommended models (with ``uses``); an empty prefix (Azure: deployment names are the
+    user's) lists nothing."""
+    prices, aliases = _table()
+    out: dict[str, ModelPrice] = {}
+    for prefix, target in aliases.get(provider, {}).items():
+        if not prefix:
+            continue
+        for key, price in prices.items():
+            if key.startswith(target) and price.uses:
+                out[f"{provider}/{prefix}{key[len(target):]}"] = price
+    return out
+
+
 _DATE_SUFFIX = re.compile(r"(-\d{4}-\d{2}-\d{2}|-\d{8}|-latest|-preview(-\d{2}-\d{2})?|-exp)$")
 
 

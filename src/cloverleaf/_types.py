@@ -309,6 +309,9 @@ class Usage:
     #: Input tokens written to the prompt cache (Anthropic bills these at a premium).
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
+    #: What the upstream says it charged for this call (USD), where it reports one (OpenRouter's
+    #: ``usage.cost``): it wins over a price-table estimate.
+    cost: float | None = None
 
     @property
     def total_tokens(self) -> int:
@@ -321,6 +324,7 @@ class Usage:
             self.cached_tokens + other.cached_tokens,
             self.cache_write_tokens + other.cache_write_tokens,
             self.reasoning_tokens + other.reasoning_tokens,
+            None if self.cost is None and other.cost is None else (self.cost or 0.0) + (other.cost or 0.0),
         )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from typing import Any
+from dataclasses import replace
 
 from .common import load_settings, table
 
@@ -26,17 +27,30 @@ def _per_m(per_1k: float | None) -> float | None:
 
 
 def _price(v: float | None) -> str:
-    return "" if v is None else f"${v:g}"
+    return "" if v is None or v != v else f"${v:g}"  # NaN: no listed price
 
 
 def run(name: str, args: argparse.Namespace) -> int:
     if name == "providers":
         return _providers(args)
-    from .._pricing import ModelPrice, all_prices
+    from .._pricing import ModelPrice, all_prices, lookup, reseller_prices
+    from ..providers.registry import ROWS
 
     settings = load_settings(args)
     prices: dict[str, ModelPrice] = all_prices()
     local = _local_filter(settings) if args.use == "local" else None
+    if args.provider:
+        prices.update(reseller_prices(args.provider))
+    for row in ROWS:  # each provider's default embedding model (`embed -m PROVIDER`) is listed
+        if not row.embedding_model or (args.provider or row.name) != row.name:
+            continue
+        key = f"{row.name}/{row.embedding_model}"
+        price = prices.get(key) or lookup(row.name, row.embedding_model)
+        if price is None:  # listed without a price (NaN prints empty): the model still exists
+            price = ModelPrice(0.0 if row.local else float("nan"), 0.0)
+        if "embeddings" not in price.uses:
+            price = replace(price, uses=(*price.uses, "embeddings"))
+        prices[key] = price
     rows = []
     for key, p in sorted(prices.items()):
         provider = key.split("/", 1)[0]

@@ -127,6 +127,7 @@ class StreamAccumulator:
         cur.cached_tokens = u.cached_tokens or cur.cached_tokens
         cur.cache_write_tokens = u.cache_write_tokens or cur.cache_write_tokens
         cur.reasoning_tokens = u.reasoning_tokens or cur.reasoning_tokens
+        cur.cost = u.cost if u.cost is not None else cur.cost
 
     def response(self) -> ChatResponse:
         parts: list[Part] = []
@@ -151,7 +152,7 @@ class StreamAccumulator:
             provider=self._provider,
             finish_reason=finish,
             usage=Usage(self._usage.input_tokens, self._usage.output_tokens, self._usage.cached_tokens,
-                        self._usage.cache_write_tokens, self._usage.reasoning_tokens),
+                        self._usage.cache_write_tokens, self._usage.reasoning_tokens, self._usage.cost),
             metadata=ResponseMetadata(response_id=self.response_id, raw_finish_reason=self.raw_finish_reason,
                                       extra=dict(self.extra)),
         )

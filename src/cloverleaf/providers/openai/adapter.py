@@ -58,7 +58,7 @@ if TYPE_CHECKING:
 #: Where each built-in row departs from api.openai.com (unlisted rows: the plain dialect).
 DIALECTS: dict[str, Dialect] = {
     "openai": Dialect(embedding_base64=True, embedding_token_ids=True),
-    "openrouter": Dialect(reasoning_param="object", reasoning_echo="reasoning_details"),
+    "openrouter": Dialect(reasoning_param="object", reasoning_echo="reasoning_details", usage_cost=True),
     # Mistral puts usage in its finish chunk unasked; its recorded stream request has no stream_options.
     "mistral": Dialect(stream_usage=False),
 }

@@ -74,6 +74,8 @@ class Dialect:
     max_tokens_field: str | None = None
     #: Force the role system prompts are sent with ("system" / "developer" / "user"); None: by model.
     system_role: str | None = None
+    #: Ask for the call's cost in ``usage`` (OpenRouter's ``usage: {include: true}``).
+    usage_cost: bool = False
 
     def with_extra(self, extra: dict[str, Any]) -> Dialect:
         """Per-config overrides: any field named in ``ProviderConfig.extra`` wins."""
@@ -86,7 +88,7 @@ class Dialect:
 
 
 _DIALECT_FIELDS = ("stream_usage", "reasoning_param", "reasoning_echo", "pdf_url", "embedding_base64",
-                   "embedding_token_ids", "max_tokens_field", "system_role")
+                   "embedding_token_ids", "max_tokens_field", "system_role", "usage_cost")
 #: The ``additional_config`` keys an OpenAI-compatible row accepts: the dialect's fields.
 DIALECT_FIELDS = frozenset(_DIALECT_FIELDS)
 
@@ -110,6 +112,8 @@ def encode_request(req: ChatRequest, dialect: Dialect, *, provider: str) -> dict
         body["stream"] = True
         if dialect.stream_usage:
             body["stream_options"] = {"include_usage": True}
+    if dialect.usage_cost:
+        body["usage"] = {"include": True}
     reasoning_model = is_reasoning_model(req.model)
     if req.temperature is not None and not reasoning_model:
         body["temperature"] = req.temperature

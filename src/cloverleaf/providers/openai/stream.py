@@ -82,7 +82,19 @@ def usage_from(data: dict[str, Any] | None) -> Usage | None:
         cached_tokens=int(pdet.get("cached_tokens") or data.get("prompt_cache_hit_tokens") or 0),
         cache_write_tokens=int(pdet.get("cache_write_tokens") or pdet.get("cache_creation_tokens") or 0),
         reasoning_tokens=reasoning,
+        cost=_reported_cost(data.get("cost")),
     )
+
+
+def _reported_cost(value: Any) -> float | None:
+    """OpenRouter's ``usage.cost`` (credits = USD), asked for with ``usage: {include: true}``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        cost = float(value)
+    except ValueError:
+        return None
+    return cost if cost >= 0 and cost == cost else None
 
 
 def content_pieces(content: Any) -> list[tuple[str, str]]:
