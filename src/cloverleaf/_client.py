@@ -117,7 +117,7 @@ class _Base:
             raise
 
     def _use_gateway(self, call: dict[str, Any]) -> bool:
-        if not self.settings.uses_gateway:
+        if not self.settings.uses_gateway and self._gateway is None:  # e.g. gateway.register(...) in code
             return False
         if any(call.get(k) is not None for k in ("api_key", "base_url")):
             raise ConfigError("per-call api_key/base_url address one provider directly and cannot be combined with "

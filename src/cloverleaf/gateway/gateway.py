@@ -52,6 +52,7 @@ from .breaker import BreakerSnapshot
 from .bridge import LoopThread
 from .budget import RESERVATION_TTL_SECONDS, Budgets, CallAdmission, StoreBudgets
 from .cache import CachedAnswer, CachePlan, ResponseCache, open_cache, replay, replay_events
+from .chains import FallbackChains
 from .clock import Clock, EpochClock, SystemClock
 from .config import RouteConfig, TargetSpec, make_route, parse
 from .estimate import CostBound, input_bound
@@ -122,6 +123,7 @@ class Gateway:
         self._record_errors = self.config.store.record != "none"
         self._rng = rng or random.Random()
         self.router = Router(engine, dict(self.config.routes), self.state, self._rng)
+        self._chains = FallbackChains()
         self.limiter = RateLimiter(self.config.limits, self.state, self._state_clock,
                                    window=self.config.limit_window, margin=self.config.limit_margin)
         if self.config.budgets_in == "store":
@@ -163,6 +165,17 @@ class Gateway:
         route = make_route(name, targets, **options)
         self.router.set_route(route)
         return route
+
+    def register(self, target: str | TargetSpec, *, priority: int = 0, is_fallback: bool = False,
+                 route: str = "default") -> RouteConfig:
+        """Add a target to the fallback chain ``route`` (AgentLoom's ``gateway.register``): primaries
+        first, then fallbacks, each by ascending priority (``chains.py``). Equivalent to listing
+        it in ``[routes.ROUTE] targets``; call the chain with ``model=ROUTE``."""
+        spec = TargetSpec(model=target) if isinstance(target, str) else target
+        updated = self._chains.register(self.router.configured(route), route, spec, priority=priority,
+                                        is_fallback=is_fallback)
+        self.router.set_route(updated)
+        return updated
 
     async def achat(self, model: str, req: ChatRequest, ctx: CallContext | None = None) -> ChatResponse:
         return await self._run(model, req, ctx, "chat", self.engine.achat, self._chat_tokens(req), req.max_tokens)

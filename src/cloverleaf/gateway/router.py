@@ -69,6 +69,10 @@ class Router:
         with self._lock:
             self._routes = {**self._routes, route.name: route}
 
+    def configured(self, name: str) -> RouteConfig | None:
+        """The route defined under ``name`` (configuration or code), if any."""
+        return self._routes.get(name)
+
     def route(self, model: str) -> RouteConfig:
         found = self._routes.get(model) or self._implicit.get(model)
         if found is None:
