@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from ._errors import ConfigError
-from ._structured import ItemStream, PartialJSON
+from ._structured import ItemStream, PartialJSON, unwrap
 from ._types import ChatResponse, ResponseFormat, StreamEvent
 
 
@@ -24,6 +24,8 @@ def _final_json(resp: ChatResponse) -> Any:
     parsed = resp.parsed
     if hasattr(parsed, "model_dump"):
         return parsed.model_dump(mode="json")
+    if isinstance(parsed, list):  # list[City]
+        return [p.model_dump(mode="json") if hasattr(p, "model_dump") else p for p in parsed]
     return parsed
 
 
@@ -70,7 +72,7 @@ class Stream:
         last: Any = None
         for ev in self:
             if ev.type == "text" and ev.text:
-                obj = partial.feed(ev.text)
+                obj = unwrap(partial.feed(ev.text), self.response_format)
                 if obj is not None and obj != last:
                     last = obj
                     yield obj
@@ -145,7 +147,7 @@ class AsyncStream:
         last: Any = None
         async for ev in self:
             if ev.type == "text" and ev.text:
-                obj = partial.feed(ev.text)
+                obj = unwrap(partial.feed(ev.text), self.response_format)
                 if obj is not None and obj != last:
                     last = obj
                     yield obj

@@ -10,6 +10,8 @@ imported only here, only when a pydantic model is involved.
 from __future__ import annotations
 
 import json
+import re
+from functools import lru_cache
 from typing import Any
 
 from ._errors import ConfigError, StructuredOutputError
@@ -30,20 +32,74 @@ def to_response_format(value: Any) -> ResponseFormat | None:
     if is_pydantic_model(value):
         return ResponseFormat(type="json_schema", schema=strict_schema(value.model_json_schema()),
                               name=_schema_name(value.__name__), strict=True, model=value)
+    if _is_sequence_type(value):
+        return _array_format(value)
+    if isinstance(value, dict) and value.get("type") == "array":
+        return _wrapped(value, _schema_name(str(value.get("title", "response"))), strict=True, model=None)
     if isinstance(value, dict):
         if value.get("type") == "json_schema" and isinstance(value.get("json_schema"), dict):
             js = value["json_schema"]
             if not isinstance(js.get("schema"), dict):
                 raise ConfigError("response_format json_schema needs a 'schema' object")
-            return ResponseFormat(type="json_schema", schema=js["schema"], name=_schema_name(js.get("name", "response")),
-                                  strict=bool(js.get("strict", True)))
+            name, strict = _schema_name(js.get("name", "response")), bool(js.get("strict", True))
+            if js["schema"].get("type") == "array":
+                return _wrapped(js["schema"], name, strict=strict, model=None)
+            return ResponseFormat(type="json_schema", schema=js["schema"], name=name, strict=strict)
         if "type" in value or "properties" in value or "$ref" in value or "anyOf" in value:
             return ResponseFormat(type="json_schema", schema=value,
                                   name=_schema_name(str(value.get("title", "response"))), strict=True)
     raise ConfigError(
-        "response_format must be a pydantic model class, a JSON Schema dict, "
-        "{'type': 'json_object'} or {'type': 'json_schema', 'json_schema': {...}}"
+        "response_format must be a pydantic model class, list[Model] (or another list type), a JSON Schema "
+        "dict, {'type': 'json_object'} or {'type': 'json_schema', 'json_schema': {...}}"
     )
+
+
+#: The property a top-level array travels under on the wire.
+WRAP_KEY = "items"
+
+
+def _is_sequence_type(value: Any) -> bool:
+    from typing import get_origin
+
+    return get_origin(value) in (list, tuple, set, frozenset) or value in (list, tuple)
+
+
+def _array_format(value: Any) -> ResponseFormat:
+    """``list[City]`` and friends: the schema from pydantic; ``model`` keeps the type itself."""
+    from typing import get_args
+
+    item = get_args(value)[0] if get_args(value) else None
+    name = f"{getattr(item, '__name__', 'item')}_list"
+    return _wrapped(_type_adapter(value).json_schema(), _schema_name(name), strict=True, model=value)
+
+
+@lru_cache(maxsize=256)
+def _type_adapter(tp: Any) -> Any:
+    """One pydantic TypeAdapter per type (building one costs far more than validating)."""
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(tp)
+
+
+def _wrapped(schema: dict[str, Any], name: str, *, strict: bool, model: Any) -> ResponseFormat:
+    """An array schema as the one property of an object (``$defs`` stay at the root, where
+    ``#/$defs/...`` references point)."""
+    inner = {k: v for k, v in schema.items() if k != "$defs"}
+    root: dict[str, Any] = {"type": "object", "properties": {WRAP_KEY: inner}, "required": [WRAP_KEY],
+                            "additionalProperties": False}
+    if "$defs" in schema:
+        root["$defs"] = schema["$defs"]
+    return ResponseFormat(type="json_schema", schema=strict_schema(root) if strict else root, name=name,
+                          strict=strict, model=model, wrapped_key=WRAP_KEY)
+
+
+def unwrap(value: Any, fmt: ResponseFormat | None) -> Any:
+    """The caller's value from the wire's: ``{"items": [...]}`` → ``[...]`` for a wrapped array
+    (a provider that answered with the bare array is accepted as well); None while a partial
+    object has not reached the key yet."""
+    if fmt is not None and fmt.wrapped_key and isinstance(value, dict):
+        return value.get(fmt.wrapped_key)
+    return value
 
 
 def _schema_name(name: str) -> str:
@@ -75,15 +131,21 @@ def parse_output(resp: ChatResponse, fmt: ResponseFormat) -> Any:
     if text.startswith("```"):  # some models wrap JSON in a fence despite being asked not to
         text = text.strip("`")
         text = text[text.find("\n") + 1:] if "\n" in text else text
-    if fmt.model is not None:
+    if fmt.model is not None and fmt.wrapped_key is None:
         try:
             return fmt.model.model_validate_json(text)
         except Exception as exc:  # pydantic.ValidationError, without importing pydantic here
             raise _structured_error(resp, f"does not match {fmt.model.__name__}: {exc}") from exc
     try:
-        return json.loads(text)
+        value = unwrap(json.loads(text), fmt)
     except ValueError as exc:
         raise _structured_error(resp, f"is not valid JSON ({exc})") from exc
+    if fmt.model is None:
+        return value
+    try:
+        return _type_adapter(fmt.model).validate_python(value)
+    except Exception as exc:  # pydantic.ValidationError
+        raise _structured_error(resp, f"does not match {fmt.name}: {exc}") from exc
 
 
 def _structured_error(resp: ChatResponse, why: str) -> StructuredOutputError:
@@ -98,87 +160,143 @@ class PartialJSON:
 
     ``feed(text)`` returns the most complete value that the text so far describes (open
     strings, arrays and objects closed provisionally), or None before anything parses.
-    It re-parses the whole buffer each time it is asked, which is linear per call; the
-    stream wrapper only asks when a delta arrives.
+
+    The scanner keeps its state between feeds (open containers, whether it is inside a
+    string, the end of the last complete member), so each character is scanned once:
+    ``scanned`` counts them, and over a whole stream it equals the length of the text, however
+    finely the text was split. What is built per feed is the provisional document (the
+    complete prefix plus closing brackets), decoded by the C JSON decoder.
     """
+
+    __slots__ = ("buffer", "scanned", "_pos", "_stack", "_safe", "_safe_stack", "_in_string", "_escaped",
+                 "_in_literal", "_last")
 
     def __init__(self) -> None:
         self.buffer = ""
+        #: Characters the scanner has examined (each once): the measure of its work.
+        self.scanned = 0
+        self._pos = 0
+        # stack entries: "{k" (object, expecting key), "{v" (object, expecting value), "[" (array)
+        self._stack: list[str] = []
+        self._safe = -1                       # index just after the last complete member
+        self._safe_stack: tuple[str, ...] = ()
+        self._in_string = False
+        self._escaped = False
+        self._in_literal = False
+        #: (safe index, value) of the last provisional document built from the complete prefix
+        self._last: tuple[int, Any] = (-1, None)
 
     def feed(self, delta: str) -> Any:
         self.buffer += delta
-        return complete_partial_json(self.buffer)
+        self._scan()
+        return self._value()
+
+    def _scan(self) -> None:
+        text, n, i = self.buffer, len(self.buffer), self._pos
+        stack = self._stack
+        start = i
+        while i < n:
+            if self._in_string:
+                if self._escaped:
+                    self._escaped = False
+                    i += 1
+                    continue
+                m = _STRING_SPECIAL.search(text, i)
+                if m is None:
+                    i = n
+                    break
+                i = m.start()
+                if text[i] == "\\":
+                    self._escaped = True
+                else:
+                    self._in_string = False
+                    if not (stack and stack[-1] == "{k"):
+                        self._mark(i + 1)
+                i += 1
+                continue
+            if self._in_literal:
+                m = _LITERAL_END.search(text, i)
+                if m is None:
+                    i = n
+                    break
+                i = m.start()
+                self._in_literal = False
+                self._mark(i)  # a literal or number followed by a delimiter is complete
+                continue
+            ch = text[i]
+            if ch == '"':
+                self._in_string = True
+            elif ch in "{[":
+                stack.append("{k" if ch == "{" else "[")
+                self._mark(i + 1)
+            elif ch in "}]":
+                if stack:
+                    stack.pop()
+                self._mark(i + 1)
+            elif ch == ":" and stack and stack[-1] == "{k":
+                stack[-1] = "{v"
+            elif ch == ",":
+                if stack and stack[-1] == "{v":
+                    stack[-1] = "{k"
+            elif not ch.isspace():
+                self._in_literal = True
+                continue
+            i += 1
+        self.scanned += i - start
+        self._pos = i
+
+    def _mark(self, index: int) -> None:
+        self._safe, self._safe_stack = index, tuple(self._stack)
+
+    def _value(self) -> Any:
+        text, stack = self.buffer, self._stack
+        if not stack and not self._in_string:  # before the document, or a complete (scalar) one
+            try:
+                return json.loads(text) if text.strip() else None
+            except ValueError:
+                if self._safe < 0:
+                    return None
+        if self._in_string and not (stack and stack[-1] == "{k"):
+            head = text[:-1] if self._escaped else _without_partial_escape(text)
+            candidate, closers = head + '"', tuple(stack)
+        elif self._safe >= 0:
+            if self._last[0] == self._safe:  # nothing completed since: the same document
+                return self._last[1]
+            candidate, closers = text[:self._safe], self._safe_stack
+        else:
+            return None
+        candidate = candidate.rstrip().rstrip(",")
+        if candidate.endswith(":"):
+            return None
+        candidate += "".join("}" if state.startswith("{") else "]" for state in reversed(closers))
+        try:
+            value = json.loads(candidate)
+        except ValueError:
+            value = None
+        if not self._in_string:
+            self._last = (self._safe, value)
+        return value
+
+
+_STRING_SPECIAL = re.compile(r'["\\]')
+_LITERAL_END = re.compile(r"[,}\]\s]")
+_PARTIAL_UNICODE_ESCAPE = re.compile(r"\\u[0-9a-fA-F]{0,3}$")
+
+
+def _without_partial_escape(text: str) -> str:
+    """``text`` without a ``\\uXXXX`` escape cut off at its end (not yet decodable)."""
+    m = _PARTIAL_UNICODE_ESCAPE.search(text, max(0, len(text) - 6))
+    if m is None:
+        return text
+    backslashes = len(text[:m.start() + 1]) - len(text[:m.start() + 1].rstrip("\\"))
+    return text[:m.start()] if backslashes % 2 == 1 else text
 
 
 def complete_partial_json(text: str) -> Any:
     """Best-effort value of a JSON prefix: complete members are kept, an unfinished string
     *value* is kept as far as it has arrived, and anything else unfinished (a key, a
     literal, a dangling comma) is dropped; open containers are closed."""
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        pass
-    # stack entries: "{k" (object, expecting key), "{v" (object, expecting value), "[" (array)
-    stack: list[str] = []
-    safe = -1                 # index just after the last complete member
-    safe_stack: list[str] = []
-    in_string = escaped = False
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-                if not (stack and stack[-1] == "{k"):
-                    safe, safe_stack = i + 1, list(stack)
-            i += 1
-            continue
-        if ch == '"':
-            in_string = True
-        elif ch in "{[":
-            stack.append("{k" if ch == "{" else "[")
-            safe, safe_stack = i + 1, list(stack)
-        elif ch in "}]":
-            if stack:
-                stack.pop()
-            safe, safe_stack = i + 1, list(stack)
-        elif ch == ":" and stack and stack[-1] == "{k":
-            stack[-1] = "{v"
-        elif ch == "," and stack:
-            if stack[-1] == "{v":
-                stack[-1] = "{k"
-        elif not ch.isspace():
-            j = i
-            while j < n and text[j] not in ",}] \t\r\n":
-                j += 1
-            if j < n:  # a literal or number followed by a delimiter is complete
-                safe, safe_stack = j, list(stack)
-            i = j
-            continue
-        i += 1
-    if in_string and not (stack and stack[-1] == "{k"):
-        head = text[:n - 1] if escaped else text
-        candidate, closers = head + '"', stack
-    elif safe >= 0:
-        candidate, closers = text[:safe], safe_stack
-    else:
-        return None
-    candidate = candidate.rstrip().rstrip(",")
-    if candidate.endswith(":"):
-        return None
-    for state in reversed(closers):
-        candidate += "}" if state.startswith("{") else "]"
-    try:
-        return json.loads(candidate)
-    except ValueError:
-        return None
+    return PartialJSON().feed(text)
 
 
 class ItemStream:
@@ -193,7 +311,7 @@ class ItemStream:
 
     def __init__(self, fmt: ResponseFormat) -> None:
         self.partial = PartialJSON()
-        self.key = _array_key(fmt.schema or {})
+        self.key = fmt.wrapped_key or _array_key(fmt.schema or {})
         self.emitted = 0
         self._validate = _item_validator(fmt, self.key)
 
@@ -229,6 +347,12 @@ def _item_validator(fmt: ResponseFormat, key: str | None) -> Any:
     if fmt.model is None:
         return lambda item: item
     from pydantic import TypeAdapter
+
+    if fmt.wrapped_key is not None:  # list[City]: the list's item type
+        from typing import get_args
+
+        item_args = get_args(fmt.model)
+        return _type_adapter(item_args[0]).validate_python if item_args else (lambda item: item)
 
     field = fmt.model.model_fields.get(key) if key else None
     if field is None:

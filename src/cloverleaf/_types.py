@@ -219,7 +219,10 @@ class ToolChoice:
 class ResponseFormat:
     """Structured output: ``json_object`` (any JSON) or ``json_schema`` (``schema``).
 
-    ``model`` is the pydantic class the schema came from, used to validate ``.parsed``.
+    ``model`` is the pydantic class the schema came from, used to validate ``.parsed``; for a
+    top-level array (``list[City]``) it is a pydantic ``TypeAdapter``. ``wrapped_key``: the
+    array was wrapped in an object on the wire (``{"items": [...]}``: OpenAI's strict mode and
+    tool-based structured output need an object root), and ``.parsed`` is the array again.
     """
 
     type: Literal["text", "json_object", "json_schema"] = "json_schema"
@@ -227,6 +230,7 @@ class ResponseFormat:
     name: str = "response"
     strict: bool = True
     model: Any = field(default=None, repr=False, compare=False)
+    wrapped_key: str | None = None
 
 
 @dataclass(slots=True)
