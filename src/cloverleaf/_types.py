@@ -381,6 +381,14 @@ class ChatResponse:
         texts = [p.text for p in self.parts if isinstance(p, Reasoning) and p.text]
         return "".join(texts) if texts else None
 
+    @property
+    def refusal(self) -> str | None:
+        """The model's refusal message (OpenAI ``message.refusal``), when it declined to answer.
+        It is also the response's text, and ``finish_reason`` is ``content_filter``;
+        ``metadata.raw_finish_reason`` keeps what the upstream sent."""
+        refusal = self.metadata.extra.get("refusal")
+        return refusal if isinstance(refusal, str) and refusal else None
+
     def to_message(self) -> Message:
         """The assistant turn to append to the history for the next call (keeps reasoning
         signatures and tool calls so multi-turn conversations verify)."""

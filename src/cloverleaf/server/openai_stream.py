@@ -13,7 +13,7 @@ from typing import Any
 
 from .._types import StreamEvent, Usage
 from .http_io import dumps_text, tally_usage
-from .openai_wire import finish_reason, usage_json
+from .openai_wire import OPENAI_FINISH_REASONS, finish_reason, usage_json
 
 
 class ChatChunkEncoder:
@@ -45,7 +45,10 @@ class ChatChunkEncoder:
     def encode(self, ev: StreamEvent) -> bytes | None:
         t = ev.type
         if t == "text":
-            return self._choice(f'{{"content":{dumps_text(ev.text)}}}') if ev.text else None
+            if not ev.text:
+                return None
+            field = "refusal" if ev.extra is not None and ev.extra.get("refusal") is True else "content"
+            return self._choice(f'{{"{field}":{dumps_text(ev.text)}}}')
         if t == "reasoning":
             return self._choice(f'{{"reasoning_content":{dumps_text(ev.text)}}}') if ev.text else None
         if t == "tool_call_delta":
@@ -55,6 +58,8 @@ class ChatChunkEncoder:
         elif t == "done":
             tally_usage(self.usage, ev)
             self.finish_reason = ev.finish_reason
+            if ev.extra and ev.extra.get("refusal") and ev.raw_finish_reason in OPENAI_FINISH_REASONS:
+                self.finish_reason = ev.raw_finish_reason  # as the upstream sent it
             if self._tool_index and ev.finish_reason in (None, "stop"):
                 self.finish_reason = "tool_calls"
         return None

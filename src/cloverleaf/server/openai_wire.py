@@ -458,13 +458,27 @@ def usage_json(u: Usage) -> dict[str, Any]:
     }
 
 
+#: Finish reasons of the Chat Completions API, relayed as the upstream sent them.
+OPENAI_FINISH_REASONS = frozenset({"stop", "length", "tool_calls", "content_filter", "function_call"})
+
+
+def refusal_finish(resp: ChatResponse) -> str:
+    """A refusal's finish reason as the upstream sent it (OpenAI says ``stop``), else ours mapped."""
+    raw = resp.metadata.raw_finish_reason
+    return raw if raw in OPENAI_FINISH_REASONS else finish_reason(resp.finish_reason)
+
+
 def chat_completion(resp: ChatResponse, *, response_id: str, model: str, created: int) -> dict[str, Any]:
-    """A ``chat.completion`` object. ``model`` is the name the client asked for."""
+    """A ``chat.completion`` object. ``model`` is the name the client asked for. A refusal is
+    ``message.refusal`` (content null), as OpenAI sends it."""
     message: dict[str, Any] = {"role": "assistant", "content": None, "refusal": None}
+    refusal = resp.refusal
     texts: list[str] = []
     reasoning: list[str] = []
     calls: list[dict[str, Any]] = []
     for part in resp.parts:
+        if isinstance(part, Text) and part.extra is not None and part.extra.get("refusal") is True:
+            continue  # the refusal itself: message.refusal below
         if isinstance(part, Text):
             texts.append(part.text)
         elif isinstance(part, Reasoning):
@@ -473,19 +487,22 @@ def chat_completion(resp: ChatResponse, *, response_id: str, model: str, created
         elif isinstance(part, ToolCall):
             calls.append({"id": part.id, "type": "function",
                           "function": {"name": part.name, "arguments": part.arguments_json}})
-    if texts or not calls:
-        message["content"] = "".join(texts)
+    text = "".join(texts)
+    if refusal is not None:
+        message["refusal"] = refusal
+    if text or (not calls and refusal is None):
+        message["content"] = text
     if calls:
         message["tool_calls"] = calls
     if reasoning:
         message["reasoning_content"] = "".join(reasoning)
+    finish = refusal_finish(resp) if refusal is not None else finish_reason(resp.finish_reason)
     return {
         "id": response_id,
         "object": "chat.completion",
         "created": created,
         "model": model,
-        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason(resp.finish_reason),
-                     "logprobs": None}],
+        "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
         "usage": usage_json(resp.usage),
     }
 

@@ -130,4 +130,11 @@ class SSEDecoder:
         elif name == "retry":
             if value.isdigit():
                 self._retry = int(value)
+        elif name == "error":
+            # Not an SSE field, but what llama.cpp-style servers write when they give up mid-stream
+            # (`error: {"error": {"message": ...}}`): an "error" event, so the decoder raises the
+            # upstream's message instead of reporting a stream cut off.
+            self._data.append(value)
+            self._event = "error"
+            self._has_data = True
         return None

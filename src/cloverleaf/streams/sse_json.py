@@ -56,7 +56,9 @@ class JSONEventDecoder:
         try:
             payload = _decode(data)
         except ValueError:
-            raise self._malformed(f"stream data is not JSON: {data[:200]!r}", data) from None
+            if event != "error":
+                raise self._malformed(f"stream data is not JSON: {data[:200]!r}", data) from None
+            payload = {"error": {"message": data.strip()[:2000]}}  # an error in plain words
         self._payload(event, payload, out)
 
     # -- what a provider's decoder implements ---------------------------------------------

@@ -78,7 +78,7 @@ from .invoke import (
     parse_embeddings,
     parse_images,
 )
-from .stream import STOP_REASONS, ConverseStreamDecoder, usage_from
+from .stream import STOP_REASONS, ConverseStreamDecoder, citations_block, usage_from
 
 _IMAGE_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/jpg": "jpeg", "image/gif": "gif",
                   "image/webp": "webp"}
@@ -319,9 +319,15 @@ class BedrockAdapter(Adapter):
         parts: list[Part] = []
         answer: str | None = None
         server_blocks: list[Any] = []
+        citations: list[Any] = []
         for block in message["content"]:
             if "text" in block:
                 parts.append(Text(block["text"]))
+            elif "citationsContent" in block:
+                # the generated text the citations support (AWS: CitationsContentBlock.content)
+                texts, cited = citations_block(block["citationsContent"])
+                parts.extend(Text(t) for t in texts)
+                citations.extend(cited)
             elif "reasoningContent" in block:
                 rc = block["reasoningContent"]
                 text = rc.get("reasoningText") or {}
@@ -348,6 +354,8 @@ class BedrockAdapter(Adapter):
         meta = ResponseMetadata(response_id=resp.header("x-amzn-requestid"), raw_finish_reason=raw)
         if server_blocks:
             meta.extra["server_tool_blocks"] = server_blocks
+        if citations:
+            meta.extra["citations"] = citations
         if "trace" in data:
             meta.extra["trace"] = data["trace"]
         return ChatResponse(parts=parts, model=req.model, provider=self.name, finish_reason=finish,

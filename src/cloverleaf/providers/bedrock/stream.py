@@ -63,7 +63,7 @@ class ConverseStreamDecoder:
     """
 
     __slots__ = ("_frames", "_provider", "_model", "_structured_tool", "_blocks", "_tool_index",
-                 "_stop_reason", "_usage_seen", "_done", "_structured_seen", "_held")
+                 "_stop_reason", "_usage_seen", "_done", "_structured_seen", "_held", "_citations")
 
     def __init__(
         self,
@@ -84,6 +84,7 @@ class ConverseStreamDecoder:
         self._done = False
         self._structured_seen = False
         self._held: list[str] = []
+        self._citations: list[Any] = []
 
     def feed(self, data: bytes) -> list[StreamEvent]:
         return self._events(self._frames.feed(data))
@@ -153,13 +154,15 @@ class ConverseStreamDecoder:
         if role == _SKIP:
             return
         if "text" in delta:
-            text = delta["text"]
-            if not text:
-                return
-            if self._structured_tool is None:
-                out.append(StreamEvent("text", text=text))
-            elif not self._structured_seen:
-                self._held.append(text)
+            self._text(delta["text"], out)
+        elif "citation" in delta:  # CitationsDelta: kept on the response, the text came as text deltas
+            if isinstance(delta["citation"], dict):
+                self._citations.append(delta["citation"])
+        elif "citationsContent" in delta:  # a whole citations block in one delta (Nova grounding)
+            texts, cited = citations_block(delta["citationsContent"])
+            for text in texts:
+                self._text(text, out)
+            self._citations.extend(cited)
         elif "toolUse" in delta:
             fragment = (delta["toolUse"] or {}).get("input") or ""
             if role == _STRUCTURED:
@@ -176,6 +179,14 @@ class ConverseStreamDecoder:
                     redacted=rc.get("redactedContent"),
                 ))
 
+    def _text(self, text: Any, out: list[StreamEvent]) -> None:
+        if not text:
+            return
+        if self._structured_tool is None:
+            out.append(StreamEvent("text", text=text))
+        elif not self._structured_seen:
+            self._held.append(text)
+
     def _finish(self, out: list[StreamEvent]) -> None:
         if self._held:  # structured output asked for, but the model answered in plain text
             out.append(StreamEvent("text", text="".join(self._held)))
@@ -185,4 +196,15 @@ class ConverseStreamDecoder:
         finish: FinishReason = STOP_REASONS.get(raw or "", "other")
         if finish == "tool_calls" and self._structured_seen and not self._tool_index:
             finish = "stop"  # the forced structured-output tool is the answer, not a call to run
-        out.append(StreamEvent("done", finish_reason=finish, raw_finish_reason=raw, model=self._model))
+        out.append(StreamEvent("done", finish_reason=finish, raw_finish_reason=raw, model=self._model,
+                               extra={"citations": self._citations} if self._citations else None))
+
+
+def citations_block(block: Any) -> tuple[list[str], list[Any]]:
+    """(the generated texts, the citations) of a Converse ``citationsContent`` block: AWS documents
+    ``content[].text`` as the answer the ``citations`` support, so it is part of the answer."""
+    if not isinstance(block, dict):
+        return [], []
+    texts = [c["text"] for c in block.get("content") or () if isinstance(c, dict) and isinstance(c.get("text"), str)]
+    cited = [c for c in block.get("citations") or () if isinstance(c, dict)]
+    return texts, cited

@@ -154,7 +154,7 @@ class OpenAIAdapter(Adapter):
         if message.get("refusal"):
             extra["refusal"] = message["refusal"]
             if not any(isinstance(p, Text) for p in parts):
-                parts.append(Text(message["refusal"]))
+                parts.append(Text(message["refusal"], extra={"refusal": True}))
             finish = "content_filter"
         if finish in (None, "stop") and any(isinstance(p, ToolCall) for p in parts):
             finish = "tool_calls"

@@ -139,6 +139,10 @@ def reasoning_extras(message: dict[str, Any]) -> tuple[str | None, str | None]:
     return signature, redacted
 
 
+#: ``extra`` of a text event that is part of a refusal (shared, never modified).
+_REFUSAL: dict[str, Any] = {"refusal": True}
+
+
 class OpenAIStreamDecoder(JSONEventDecoder):
     """One stream's state. ``feed`` any bytes; ``close`` at end of input."""
 
@@ -220,8 +224,8 @@ class OpenAIStreamDecoder(JSONEventDecoder):
         elif content is not None:
             for kind, piece in content_pieces(content):
                 out.append(StreamEvent("text" if kind == "text" else "reasoning", text=piece))
-        if delta.get("refusal"):
-            out.append(StreamEvent("text", text=delta["refusal"]))
+        if delta.get("refusal"):  # text, marked so a server can relay it as a refusal delta
+            out.append(StreamEvent("text", text=delta["refusal"], extra=_REFUSAL))
             self._extra["refusal"] = self._extra.get("refusal", "") + delta["refusal"]
         for call in delta.get("tool_calls") or ():
             if isinstance(call, dict):
