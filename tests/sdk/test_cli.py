@@ -165,3 +165,26 @@ def test_keys_url_is_accepted_before_and_after_the_action():
     assert parser.parse_args(["keys", "create", "--url", "http://127.0.0.1:9", "--name", "n"]).url == "http://127.0.0.1:9"
     assert parser.parse_args(["keys", "--url", "http://127.0.0.1:8", "list"]).url == "http://127.0.0.1:8"
     assert parser.parse_args(["keys", "revoke", "k1", "--url", "http://127.0.0.1:7"]).url == "http://127.0.0.1:7"
+
+
+def test_embed_with_a_provider_name_uses_its_default_embedding_model(monkeypatch, capsys):
+    monkeypatch.setenv("CLOVERLEAF_BACKEND", "fake")
+    for provider in ("openai", "ollama", "gemini", "mistral", "bedrock"):
+        assert main(["embed", "-m", provider, "a b c"]) == 0, provider
+        assert json.loads(capsys.readouterr().out.splitlines()[0])["dimensions"] > 0
+
+
+def test_models_lists_embedding_defaults_openrouter_prices_and_no_fake_for_private_work(capsys):
+    assert main(["models", "--use", "embeddings"]) == 0
+    out = capsys.readouterr().out
+    for model in ("openai/text-embedding-3-small", "ollama/nomic-embed-text", "gemini/gemini-embedding-001",
+                  "mistral/mistral-embed", "bedrock/amazon.titan-embed-text-v2:0"):
+        assert model in out, model
+    assert main(["models", "--provider", "openrouter"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("openrouter/")]
+    assert len(rows) >= 5 and all("$" in row for row in rows)
+    assert main(["models", "--use", "local"]) == 0
+    assert "fake/" not in capsys.readouterr().out
+    assert main(["models"]) == 0
+    private = next(line for line in capsys.readouterr().out.splitlines() if line.strip().startswith("local/private"))
+    assert "fake" not in private

@@ -202,3 +202,24 @@ def test_local_providers_cost_zero_and_unknown_remote_prices_stay_unknown() -> N
         assert engine.resolve(model).price is not None and engine.resolve(model).price.input == 0.0, model
     assert engine.resolve("openai/gpt-99").price is None
     assert engine.resolve("chat_completions/x", base_url="http://127.0.0.1:9/v1").price is None
+
+
+def test_openrouter_cost_is_the_one_openrouter_reports(upstream: Upstream) -> None:
+    body = json.loads(CHAT_OK)
+    body["usage"]["cost"] = 0.0123
+    upstream.queue(Reply(body=json.dumps(body).encode()))
+    with Client(Settings.load(env={"OPENROUTER_API_KEY": "or"}), max_retries=0) as client:
+        r = client.chat("openrouter/openai/gpt-4o-mini", "hi", base_url=f"{upstream.url}/api/v1")
+    assert json.loads(upstream.seen[-1].body)["usage"] == {"include": True}  # asked for on the wire
+    assert r.cost == pytest.approx(0.0123) and r.usage.cost == pytest.approx(0.0123)
+
+
+def test_openrouter_stream_cost_comes_from_the_final_usage_chunk(upstream: Upstream) -> None:
+    chunks = [b'data: {"id":"g","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}\n\n',
+              b'data: {"id":"g","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n',
+              b'data: {"id":"g","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4,'
+              b'"cost":0.00042}}\n\n', b"data: [DONE]\n\n"]
+    upstream.queue(Reply(headers={"content-type": "text/event-stream"}, chunks=chunks))
+    with Client(Settings.load(env={"OPENROUTER_API_KEY": "or"}), max_retries=0) as client:
+        s = client.stream("openrouter/openai/gpt-4o-mini", "hi", base_url=f"{upstream.url}/api/v1")
+        assert s.until_done().cost == pytest.approx(0.00042)
