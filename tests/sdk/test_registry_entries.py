@@ -150,16 +150,19 @@ def test_openai_compatible_kinds_accept_the_names_users_bring(tmp_path: Path, up
     assert upstream.seen[-1].path == "/v1/chat/completions"
 
 
-def test_openai_row_asks_no_key_for_a_local_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_openai_row_asks_no_key_for_a_local_base_url(monkeypatch: pytest.MonkeyPatch, upstream: Upstream) -> None:
     from cloverleaf import get_provider
 
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    for var in ("OPENAI_API_KEY", "CLOVERLEAF_BACKEND", "CLOVERLEAF_CONFIG", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(var, raising=False)
     engine = Engine(Settings.load(env={}))
     engine.resolve("openai/local-model", base_url="http://localhost:8080/v1").ready()
     with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
         engine.resolve("openai/gpt-4o").ready()  # OpenAI's own host still needs one
-    provider = get_provider("openai", model="local-model", base_url="http://localhost:8080/v1")
-    assert provider is not None
+    upstream.queue(Reply(body=CHAT_OK))
+    provider = get_provider("openai", model="local-model", base_url=f"{upstream.url}/v1", max_retries=0)
+    assert provider.chat("hi").text == "hi"
+    assert "authorization" not in upstream.seen[-1].headers
 
 
 def test_capability_is_checked_before_any_key_base_url_or_region(upstream: Upstream) -> None:
