@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,9 +31,16 @@ def _aws_env() -> dict[str, str]:
     }
 
 
+_SITE = Path(__file__).resolve().parent / "netguard_site"
+
+
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.update(_aws_env())
     netguard.install()
+    # child Python processes load the same hook (sitecustomize) and log what they catch
+    log = Path(tempfile.mkdtemp(prefix="cloverleaf-netguard-")) / "children.log"
+    os.environ[netguard.LOG_ENV] = str(log)
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(_SITE), os.environ.get("PYTHONPATH")) if p)
 
 
 @pytest.fixture(autouse=True)
@@ -42,13 +50,18 @@ def _hygiene(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
+def _all_violations() -> list[tuple[str, str]]:
+    return [*netguard.violations, *netguard.child_violations()]
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    if netguard.violations:
+    found = _all_violations()
+    if found:
         terminalreporter.section("sockets outside loopback", red=True)
-        for event, host in netguard.violations:
+        for event, host in found:
             terminalreporter.line(f"{event} -> {host}")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if netguard.violations and exitstatus == 0:
+    if _all_violations() and exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -11,11 +11,16 @@ the error. A test that means to try (the proof that the guard works) wraps the a
 Why a hook and not a patched ``socket``: the hook also sees sockets opened by C extensions'
 Python callers and by code that imported ``socket.socket`` before the suite started
 (botocore's instance-metadata fetcher, httpx, asyncio), and it cannot be un-patched by a test.
+
+Child Python processes (``cloverleaf serve`` started by a test, the README's blocks) get the same
+hook through ``tests/netguard_site/sitecustomize.py`` on ``PYTHONPATH``; they append what they
+catch to the file named by ``CLOVERLEAF_NETGUARD_LOG``, which the session reads at the end.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import sys
 import threading
@@ -28,6 +33,9 @@ violations: list[tuple[str, str]] = []
 _lock = threading.Lock()
 _expecting = threading.local()
 _installed = False
+_child = False
+#: File where child processes record what they caught.
+LOG_ENV = "CLOVERLEAF_NETGUARD_LOG"
 
 
 class LeftLoopback(ConnectionRefusedError):
@@ -74,15 +82,32 @@ def _hook(event: str, args: tuple[Any, ...]) -> None:
         return
     with _lock:
         violations.append((event, str(host)))
+    log = os.environ.get(LOG_ENV) if _child else None
+    if log:
+        try:
+            with open(log, "a", encoding="utf-8") as f:
+                f.write(f"{event}\t{host}\t{os.getpid()}\n")
+        except OSError:
+            pass
     raise LeftLoopback(f"test suite tried to leave loopback: {event} to {host!r} (tests must use 127.0.0.1)")
 
 
-def install() -> None:
+def install(*, child: bool = False) -> None:
     """Install the hook once per process (audit hooks cannot be removed)."""
-    global _installed
+    global _installed, _child
+    _child = child
     if not _installed:
         sys.addaudithook(_hook)
         _installed = True
+
+
+def child_violations() -> list[tuple[str, str]]:
+    """What child processes recorded in the log file."""
+    log = os.environ.get(LOG_ENV)
+    if not log or not os.path.exists(log):
+        return []
+    with open(log, encoding="utf-8") as f:
+        return [(parts[0], parts[1]) for parts in (line.rstrip("\n").split("\t") for line in f) if len(parts) >= 2]
 
 
 @contextmanager

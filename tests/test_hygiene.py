@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
+from typing import Any
 
 import pytest
 
@@ -51,3 +54,16 @@ def test_boto_credential_chain_never_asks_the_metadata_service(monkeypatch: pyte
     with netguard.expect_leaving() as caught:
         credentials = session_mod.get_session().get_credentials()
     assert credentials is None and caught == []
+
+
+def test_child_python_processes_are_guarded_too(tmp_path: Any) -> None:
+    """A server or script the suite starts gets the hook through sitecustomize and logs to the session."""
+    code = ("import socket\n"
+            "try:\n    socket.create_connection(('192.0.2.7', 80), timeout=1)\n"
+            "except ConnectionRefusedError as exc:\n    print(type(exc).__name__)\n")
+    log = tmp_path / "child.log"
+    env = {**os.environ, netguard.LOG_ENV: str(log)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "LeftLoopback", out.stderr
+    assert log.read_text().split("\t")[1] == "192.0.2.7"
+    assert os.environ[netguard.LOG_ENV] != str(log)  # the suite's own log was not touched

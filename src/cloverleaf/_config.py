@@ -130,7 +130,11 @@ class Settings:
         unknown = set(overrides) - {f.name for f in fields(cls)}
         if unknown:
             raise ConfigError(f"unknown setting(s) {sorted(unknown)}")
-        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+        given = {k: v for k, v in overrides.items() if v is not None}
+        out = replace(settings, **given)
+        if given.keys() & {"providers", "models", "attachments"}:  # the file's were checked as it loaded
+            check_keys(out, where="settings")
+        return out
 
     def model_entry(self, name: str) -> ModelEntry | None:
         for entry in self.models:

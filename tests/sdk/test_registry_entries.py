@@ -226,3 +226,8 @@ def test_openrouter_stream_cost_comes_from_the_final_usage_chunk(upstream: Upstr
     with Client(Settings.load(env={"OPENROUTER_API_KEY": "or"}), max_retries=0) as client:
         s = client.stream("openrouter/openai/gpt-4o-mini", "hi", base_url=f"{upstream.url}/api/v1")
         assert s.until_done().cost == pytest.approx(0.00042)
+
+
+def test_unknown_attachments_keys_given_in_code_are_a_config_error_not_a_type_error() -> None:
+    with pytest.raises(ConfigError, match=r"\[attachments\] unknown key\(s\) \['max_mb'\]"):
+        Client(attachments={"max_mb": 5})
