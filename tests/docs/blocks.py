@@ -8,9 +8,9 @@ What runs (the fence's language decides):
   answers, and leaves it running for the blocks after it (a later ``cloverleaf serve`` replaces
   it; the last one is stopped when the page is done). Variables a block exports reach the blocks
   after it;
-- ``toml``: written to ``cloverleaf.toml`` in the working directory (where ``--config
-  cloverleaf.toml`` finds it) after checking that it loads as written: every table and key of it
-  exists.
+- ``toml``: added to ``cloverleaf.toml`` in the working directory (where ``--config
+  cloverleaf.toml`` finds it), the way a reader adds each section the page shows to one file, and
+  checked: the file loads as written, every table and key of it exists.
 
 Every block runs offline: ``CLOVERLEAF_BACKEND=fake`` sends every model call to the fake provider,
 no provider key is in the environment, and the documented port ``4000`` (``:4000``, ``--port 4000``)
@@ -182,6 +182,8 @@ class PageRun:
         if block.file is not None or block.kind == "toml":
             path = self.dir / (block.file or "cloverleaf.toml")
             path.parent.mkdir(parents=True, exist_ok=True)
+            if block.file is None and path.exists():  # the page's tables accumulate in one file
+                code = path.read_text(encoding="utf-8") + "\n" + code
             path.write_text(code, encoding="utf-8")
             if block.kind == "toml":
                 check_config(path, block)

@@ -149,7 +149,7 @@ def test_config_is_accepted_after_every_subcommand_that_reads_it(tmp_path, capsy
     cfg.write_text('[defaults]\nmodel = "fake/from-config"\n')
     parser = build_parser()
     for command in set(COMMANDS) - NO_CONFIG:
-        tail = {"chat": ["hi"], "embed": ["a"], "image": ["cat", "-o", "x.png"]}.get(command, [])
+        tail = {"chat": ["hi"], "embed": ["a"], "image": ["cat", "-o", "x.png"], "run": ["flow.yaml"]}.get(command, [])
         assert parser.parse_args([command, "--config", str(cfg), *tail]).config == str(cfg), command
         assert parser.parse_args(["--config", str(cfg), command, *tail]).config == str(cfg), command
     args = parser.parse_args(["serve", "--config", str(cfg), "--host", "127.0.0.1", "--port", "4100", "--workers", "2"])

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 from dataclasses import replace
+from typing import Any
 
 from .common import load_settings, table
 

@@ -154,8 +154,12 @@ def check_targets(wf: Workflow, client: Any, decision: Decision, decide_route: A
         # UnsupportedCapability (the same request gets the same answer); refused ones never run
         for t in allowed:
             problem = _capability_problem(step, t.target, client.engine)
-            if problem:
+            # a missing key/base_url/region is kept on the target and raised after the capability check
+            fault = getattr(t.target, "problem", None)
+            if problem and (fault is None or problem != str(fault)):
                 problems.append(f"{where}: target {t.key} of {model!r}: {problem}")
+            elif fault is not None:
+                problems.append(f"{where}.model: {model!r}: {fault}")
         plan.append(Planned(step, model, allowed, refused))
     if problems:
         raise WorkflowError(wf.source, problems)
