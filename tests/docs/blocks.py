@@ -23,7 +23,9 @@ Markers: an HTML comment right above a block (blank lines between are fine), one
 - ``<!-- readme-test: file NAME -->`` — a block to write to NAME (relative to the working
   directory) instead of running it; a ``toml`` block is checked as configuration all the same;
 - ``<!-- readme-test: replace OLD => NEW -->`` — run the block with OLD replaced by NEW (for a
-  placeholder such as ``KEY_ID`` that only the run can know; NEW may be a shell expression).
+  placeholder such as ``KEY_ID`` that only the run can know; NEW may be a shell expression);
+- ``<!-- readme-test: continues -->`` — a python block that goes on from the python block before
+  it (uses its ``client``, say): it runs after that block's code, in the same interpreter.
 
 A block in any other language (``text``, ``json``, none) is shown, not run.
 """
@@ -57,6 +59,7 @@ class Block:
     skip: str | None = None
     file: str | None = None
     replace: list[tuple[str, str]] = field(default_factory=list)
+    continues: bool = False
 
     @property
     def kind(self) -> str | None:
@@ -111,13 +114,15 @@ def _apply_markers(block: Block, lines: list[str], fence_at: int) -> None:
             if not rest or rest.startswith(("/", "..")):
                 raise MarkerError(f"{where}: `readme-test: file NAME` needs a relative file name")
             block.file = rest
+        elif verb == "continues":
+            block.continues = True
         elif verb == "replace":
             old, sep, new = rest.partition("=>")
             if not sep or not old.strip():
                 raise MarkerError(f"{where}: `readme-test: replace OLD => NEW`")
             block.replace.append((old.strip(), new.strip()))
         else:
-            raise MarkerError(f"{where}: unknown readme-test directive {verb!r} (skip, file, replace)")
+            raise MarkerError(f"{where}: unknown readme-test directive {verb!r} (skip, file, replace, continues)")
 
 
 def free_port() -> int:
@@ -164,6 +169,7 @@ class PageRun:
     def __init__(self, workdir: Path, base_env: dict[str, str]) -> None:
         self.dir = workdir
         self.port = free_port()
+        self._last_python = ""  # the code the last python block ran (for a block that continues it)
         self.env = dict(base_env)
         self.env.update({
             "CLOVERLEAF_BACKEND": "fake",
@@ -189,6 +195,11 @@ class PageRun:
                 check_config(path, block)
             return
         if block.kind == "python":
+            if block.continues:
+                if not self._last_python:
+                    raise MarkerError(f"{block.where()}: `readme-test: continues` but no python block ran before it")
+                code = self._last_python + "\n# --- continued ---\n" + code
+            self._last_python = code
             script = self.dir / f"block_{block.line}.py"
             script.write_text(code, encoding="utf-8")
             self._exec([sys.executable, str(script)], block)

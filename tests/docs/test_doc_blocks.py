@@ -58,6 +58,12 @@ def test_markers_are_read_and_a_skip_needs_a_reason(tmp_path: Path) -> None:
     assert b.file == "conf/x.toml" and c.replace == [("KEY_ID", "k_1")] and d.kind is None
     with pytest.raises(MarkerError, match="needs a reason"):
         extract(_page(tmp_path, "<!-- readme-test: skip -->\n```bash\nls\n```\n"))
+    page = _page(tmp_path, "```python\nx = 41\n```\n<!-- readme-test: continues -->\n```python\nassert x + 1 == 42\n```\n")
+    first, second = extract(page)
+    assert second.continues and not first.continues
+    run = PageRun(tmp_path, offline_env())
+    run.run(first)
+    run.run(second)  # x comes from the block before
     with pytest.raises(MarkerError, match="unknown readme-test directive"):
         extract(_page(tmp_path, "<!-- readme-test: ignore this -->\n```bash\nls\n```\n"))
     assert set(RUNNABLE.values()) == {"python", "bash", "toml"}
