@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from ._config import Settings
 from ._context import CallContext
-from ._engine import Engine, Target
+from ._engine import Engine
 from ._errors import ConfigError
 from ._options import CALL_OPTIONS, CallOptions, ChatOptions, build_request, check_options
-from ._resolve import embedding_model
+from ._resolve import Target, embedding_model
 from ._streaming import AsyncStream, Stream
 from ._tools import arun_tool, run_tool, tool_loop
 from ._types import (
