@@ -30,6 +30,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from .._capabilities import Capability
 from .._config import ModelEntry, Settings
 from .._context import CallContext
 from .._errors import ConfigError
@@ -43,7 +44,7 @@ from .._types import (
     ImageResponse,
     StreamEvent,
 )
-from ..providers.registry import provider_names
+from ..providers.registry import provider_names, require
 from .errors import NotFound
 from .secrets import SecretBox
 
@@ -128,9 +129,11 @@ class Backend:
         return (sa.exc.SQLAlchemyError, OSError)
 
     # -- models -----------------------------------------------------------------------
-    async def check_model(self, model: str) -> None:
+    async def check_model(self, model: str, operation: Capability | None = None) -> None:
         """404 unless ``model`` is a route, a registry entry, or a ``provider/model`` id of a
-        known provider. An entry another worker created is picked up from the store here."""
+        known provider the gateway is set up for. An entry another worker created is picked up
+        from the store here. With ``operation``, a provider that cannot do it is a 422 before any
+        word about its configuration (issue 11: capability before configuration)."""
         if model in self.settings.routes or self.engine.registry.get(model) is not None:
             return
         try:
@@ -139,7 +142,10 @@ class Backend:
             reason = str(exc)
         else:
             try:
-                self.engine.resolve(model)  # cached once it works
+                target = self.engine.resolve(model)  # cached once it works
+                if operation is not None and target.problem is not None:
+                    require(target.provider, target.adapter.capabilities, [operation])
+                target.ready()
                 return
             except ConfigError as exc:  # the operator has not set this provider up (no key, no base_url)
                 raise NotFound(f"model {model!r} is not available on this gateway: {exc}",
@@ -174,7 +180,7 @@ class Backend:
         self.engine.registry.add(ModelEntry(name=probe, identifier=row.identifier, provider=row.provider,
                                             base_url=row.base_url, api_key=api_key, api_key_env=row.api_key_env))
         try:
-            self.engine.resolve(probe)
+            self.engine.resolve(probe).ready()  # a missing key is kept on the target until asked
         except ConfigError as exc:
             return str(exc)
         finally:

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .._capabilities import Capability
 from . import anthropic_wire as aw
 from . import openai_wire as ow
 from .call_headers import call_headers
@@ -49,7 +50,7 @@ async def chat_completions(request: Request, st: ServerState) -> Response:
 async def embeddings(request: Request, st: ServerState) -> Response:
     principal = await st.authenticate(request)
     req, encoding = ow.parse_embedding_request(await st.read_json(request))
-    ctx = await st.admit(request, principal, req.model)
+    ctx = await st.admit(request, principal, req.model, Capability.EMBEDDINGS)
     resp = await st.until_disconnect(request, st.backend.aembed(req.model, req, ctx))
     st.done(request, req.model, resp.provider, upstream=upstream_ms(resp.metadata), usage=resp.usage, cost=resp.cost)
     return json_response(ow.embedding_response(resp, model=req.model, encoding=encoding),
@@ -64,7 +65,7 @@ async def images(request: Request, st: ServerState) -> Response:
         req.model = st.backend.settings.image_model or ""
         if not req.model:
             raise BadRequest("model: required (this server has no default image_model)", param="model")
-    ctx = await st.admit(request, principal, req.model)
+    ctx = await st.admit(request, principal, req.model, Capability.IMAGE_GENERATION)
     resp = await st.until_disconnect(request, st.backend.aimage(req.model, req, ctx))
     st.done(request, req.model, resp.provider, upstream=upstream_ms(resp.metadata), usage=resp.usage, cost=resp.cost)
     return json_response(ow.images_response(resp, created=int(time.time()), want=req.response_format),

@@ -29,6 +29,7 @@ from typing import Any, NamedTuple, TypeVar
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .._capabilities import Capability
 from .._context import CallContext
 from .auth import Authenticator, Principal
 from .backend import Backend
@@ -76,9 +77,10 @@ class ServerState:
         return await read_json(request, self.options.max_body_bytes, self.options.body_timeout_seconds,
                                self.deadlines)
 
-    async def admit(self, request: Request, principal: Principal, model: str) -> CallContext:
+    async def admit(self, request: Request, principal: Principal, model: str,
+                    operation: Capability | None = None) -> CallContext:
         principal.check_model(model)
-        await self.backend.check_model(model)
+        await self.backend.check_model(model, operation)
         request.scope[MODEL_KEY] = model
         headers = request.headers
         trace_id = headers.get("x-cloverleaf-trace-id") or None
