@@ -14,6 +14,9 @@ from cloverleaf._engine import Engine
 from cloverleaf._types import ChatRequest, Message
 from cloverleaf.gateway import Gateway, ManualClock
 
+#: The fake provider is free; gateway tests price it at a nominal $1/M in, $2/M out to exercise budgets.
+FAKE_PRICED = {"fake": ProviderSettings("fake", input_cost_per_1k=0.001, output_cost_per_1k=0.002)}
+
 
 def chat_request(text: str = "hello gateway", **options: Any) -> ChatRequest:
     return ChatRequest(model="", messages=[Message.user(text)], **options)
@@ -32,8 +35,7 @@ class Harness:
                  providers: dict[str, Any] | None = None, max_retries: int = 0, env: dict[str, str] | None = None,
                  state: dict[str, Any] | None = None) -> Settings:
         # fake models are free by default; a nominal $1/M in, $2/M out lets budgets be exercised
-        providers = {"fake": ProviderSettings("fake", input_cost_per_1k=0.001, output_cost_per_1k=0.002),
-                     **(providers or {})}
+        providers = {**FAKE_PRICED, **(providers or {})}
         return Settings(routes=routes or {}, limits=limits or {}, budgets=budgets or {}, breaker=breaker or {},
                         state=state or {},
                         models=list(models or []), providers=providers,

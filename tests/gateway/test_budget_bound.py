@@ -24,7 +24,7 @@ from cloverleaf._errors import BudgetExceeded
 from cloverleaf.gateway import Gateway, ManualClock, SystemClock
 from cloverleaf.gateway.estimate import input_token_bound
 
-from .conftest import Harness, chat_request, upstream
+from .conftest import FAKE_PRICED, Harness, chat_request, upstream
 from .redis_support import fresh_prefix, redis_url, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -75,6 +75,7 @@ def worker(url: str, prefix: str, calls: int, db: str) -> None:
 
     async def run() -> dict[str, Any]:
         settings = Settings(routes={"r": {"targets": ["fake/echo"]}}, budgets={"r": {"limit_usd": LIMIT}},
+                            providers=FAKE_PRICED,
                             store={"url": f"sqlite:///{db}"}, gateway=True, max_retries=0, env={}, timeout=10.0,
                             connect_timeout=2.0)
         engine = Engine(settings)

@@ -19,7 +19,7 @@ from cloverleaf._engine import Engine
 from cloverleaf._errors import BudgetExceeded
 from cloverleaf.gateway import Gateway, ManualClock
 
-from .conftest import chat_request, upstream
+from .conftest import FAKE_PRICED, chat_request, upstream
 from .redis_support import fresh_prefix, redis_url
 
 LIMIT = 0.5
@@ -30,13 +30,16 @@ FLUSH_EVERY = 5                                             # calls per acknowle
 
 CHILD = textwrap.dedent("""
     import asyncio, sys
-    from cloverleaf._config import Settings
+    from cloverleaf._config import ProviderSettings, Settings
     from cloverleaf._engine import Engine
     from cloverleaf._types import ChatRequest, Message
     from cloverleaf.gateway import Gateway, ManualClock
 
     def settings(url, prefix, db):
+        # fake models are free; a nominal $1/M in, $2/M out makes the budget bite
+        priced = {"fake": ProviderSettings("fake", input_cost_per_1k=0.001, output_cost_per_1k=0.002)}
         return Settings(routes={"r": {"targets": ["fake/echo"]}}, budgets={"r": {"limit_usd": %(limit)r}},
+                        providers=priced,
                         store={"url": "sqlite:///" + db, "flush_ms": 600000, "batch_size": 10000},
                         state={"url": url, "prefix": prefix or None}, gateway=True, max_retries=0, env={})
 
@@ -123,6 +126,7 @@ async def test_kill9_leaves_at_most_one_flush_interval_unrecorded_and_never_an_o
 
         # a new gateway on the same Redis and ledger spends what is left, and not a cent more
         settings = Settings(routes={"r": {"targets": ["fake/echo"]}}, budgets={"r": {"limit_usd": LIMIT}},
+                            providers=FAKE_PRICED,
                             store={"url": f"sqlite:///{db}"}, state={"url": url, "prefix": prefix},
                             gateway=True, max_retries=0, env={})
         engine = Engine(settings)
