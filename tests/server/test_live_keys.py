@@ -212,3 +212,13 @@ def test_hanging_up_mid_stream_settles_the_keys_budget_and_limits(tmp_path: Path
         stop_live(live)
     assert reserved == 0 and spent > 0
     assert [c.status for c in calls] == ["cancelled"] and started and settled == started
+
+
+def test_model_entry_additional_config_keys_are_checked_as_in_the_toml(secured_server: Live) -> None:
+    with secured_server.http(MASTER) as http:
+        r = http.post("/admin/models", json={"name": "typo-entry", "identifier": "echo", "provider": "fake",
+                                             "additional_config": {"fallback": "openai/gpt-4o"}})
+        assert r.status_code == 400, r.text
+        error = r.json()["error"]
+        assert error["param"] == "additional_config" and "fallback" in error["message"] and "allowed" in error["message"]
+        assert http.get("/admin/models/typo-entry").status_code == 404     # nothing was stored

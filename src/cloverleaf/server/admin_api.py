@@ -29,7 +29,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..providers.registry import provider_names
+from .._errors import ConfigError
+from ..providers.registry import check_config_keys, kind_of, provider_names
 from .errors import ApiError, BadRequest, NotFound
 from .fields import bad, check_fields, get_bool, get_dict, get_int, get_list, get_number, get_str
 from .http_io import json_response
@@ -120,6 +121,12 @@ async def _save_entry(st: ServerState, name: str, fields: dict[str, Any], existi
                            kind="overloaded", code="no_encryption_key")
         values["api_key_encrypted"] = st.box.encrypt(api_key) if api_key and st.box else None
     row = ModelEntryRow(**values)
+    if row.additional_config:   # the same load-time rule as a [[models]] entry in cloverleaf.toml
+        custom = {n: ps.kind for n, ps in st.backend.settings.providers.items()}
+        try:
+            check_config_keys(row.provider, kind_of(row.provider, custom), row.additional_config, "additional_config")
+        except ConfigError as exc:
+            raise bad("additional_config", str(exc)) from None
     key = (api_key or None) if api_key is not ... else ("stored" if values.get("api_key_encrypted") else None)
     problem = st.backend.unservable(row, key)
     if problem is not None:
