@@ -155,6 +155,35 @@ async def test_released_future_reservations_still_hold_their_place_in_time(state
     assert after.at == 120.0 and after.wait == 119.0
 
 
+async def test_a_call_that_fits_goes_at_once_even_behind_a_later_admission(state: StateBackend) -> None:
+    """Callers' clock reads reach the state out of order (over Redis, concurrent round trips
+    do not keep their order): a call whose ``now`` is a moment behind the newest admission but
+    that fits must not be told to wait (with max_wait 0: refused). It goes at once, logged at
+    the newest admission's time to keep the log in order; the limit still holds."""
+    first = await state.take([rpm(limit=3.0)], 10.0, 0.0)
+    assert first.granted and first.at == 10.0
+    late = await state.take([rpm(limit=3.0)], 9.99, 0.0)
+    assert late.granted and late.wait == 0.0 and late.at == 10.0 and late.limiting_key is None
+    adm = await state.admit([rpm(limit=3.0)], [], 9.98, 0.0, attempt=ask(buckets=(rpm("prov"),)))
+    assert adm.granted and adm.wait == 0.0
+    assert adm.attempt is not None and adm.attempt.grant is not None
+    assert adm.attempt.grant.granted and adm.attempt.grant.wait == 0.0 and adm.attempt.grant.at == 10.0
+    full = await state.take([rpm(limit=3.0)], 10.0, 0.0)   # three in the window: the limit holds
+    assert not full.granted and full.wait == 60.0 and full.limiting_key == "b:rpm"
+
+
+async def test_a_call_that_fits_goes_at_once_ahead_of_released_future_slots(state: StateBackend) -> None:
+    """A queued slot given back leaves room: a call that fits goes now (logged after the queue)."""
+    head = await state.take([rpm(limit=1.0)], 0.0, 0.0)
+    queued = await state.take([rpm(limit=1.0)], 0.0, max_wait=200.0)
+    assert queued.at == 60.0 and head.ticket is not None and queued.ticket is not None
+    await state.release(head.ticket)
+    await state.release(queued.ticket)
+    now = await state.take([rpm(limit=1.0)], 1.0, max_wait=0.0)
+    assert now.granted and now.wait == 0.0 and now.at == 60.0
+    assert not (await state.take([rpm(limit=1.0)], 2.0, max_wait=0.0)).granted
+
+
 async def test_float_amounts_use_the_same_arithmetic(state: StateBackend) -> None:
     assert (await state.take([Bucket("f:tpm", 0.3, 0.1)], 0.0, 0.0)).granted
     assert (await state.take([Bucket("f:tpm", 0.3, 0.1)], 10.0, 0.0)).granted

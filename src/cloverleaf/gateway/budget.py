@@ -170,6 +170,10 @@ class Budgets:
             if not adm.unseeded:
                 break
             await self._seed(adm.unseeded)
+            # Seeding awaited the ledger, and calls that came meanwhile were admitted at later
+            # times: asking again at the old ``now`` would put this call behind them (a wait it
+            # does not need, a 429 where nothing may wait). Ask at the time it is now.
+            now = sleep.now()
         if not adm.granted:
             key = adm.limiting_key or "limit:?:rpm"
             if "|" in key:

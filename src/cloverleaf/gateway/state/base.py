@@ -39,7 +39,8 @@ class Grant:
     ticket: str | None = None
     #: The bucket that forced the longest wait (for the error message).
     limiting_key: str | None = None
-    #: The clock time the reservation is placed at (``now + wait``, exactly).
+    #: The clock time the reservation is logged at: ``now + wait``, or later when the amounts
+    #: fit at once but a bucket's newest admission is later (see ``Log.earliest``).
     at: float | None = None
 
 

@@ -56,11 +56,13 @@ class MemoryState(StateBackend):
 
     async def take(self, buckets: Sequence[Bucket], now: float, max_wait: float, window: float = 60.0) -> Grant:
         with self._lock:
-            return self._take(buckets, now, max_wait, window, now)
+            return self._take(buckets, now, max_wait, window, now, now)
 
-    def _take(self, buckets: Sequence[Bucket], now: float, max_wait: float, window: float, after: float) -> Grant:
-        """``take`` under the lock, placing the reservation no earlier than ``after``."""
-        at, limiting = after, None
+    def _take(self, buckets: Sequence[Bucket], now: float, max_wait: float, window: float, after: float,
+              place_after: float) -> Grant:
+        """``take`` under the lock, going no earlier than ``after`` and logged no earlier than
+        ``place_after``."""
+        go, at, limiting = after, place_after, None
         logs = []
         for b in buckets:
             log = self._logs.get(b.key)
@@ -68,10 +70,12 @@ class MemoryState(StateBackend):
                 log = self._logs[b.key] = Log()
             log.prune(now, window)
             logs.append(log)
-            t = log.earliest(b.limit, b.amount, now, window)
-            if t > at:
-                at, limiting = t, b.key
-        wait = at - now
+            t, place = log.earliest(b.limit, b.amount, now, window)
+            if t > go:
+                go, limiting = t, b.key
+            if place > at:
+                at = place
+        wait = go - now
         if wait > max_wait:
             return Grant(False, wait, None, limiting)
         ticket = f"t{next(self._ids)}"
@@ -90,7 +94,7 @@ class MemoryState(StateBackend):
             unseeded = [h.key for h in holds if h.key not in budgets]
             if unseeded:
                 return Admission(False, unseeded=tuple(unseeded))
-            at, limiting = now, None
+            go, at, limiting = now, now, None
             logs = []
             for b in buckets:
                 log = self._logs.get(b.key)
@@ -98,10 +102,12 @@ class MemoryState(StateBackend):
                     log = self._logs[b.key] = Log()
                 log.prune(now, window)
                 logs.append(log)
-                t = log.earliest(b.limit, b.amount, now, window)
-                if t > at:
-                    at, limiting = t, b.key
-            wait = at - now
+                t, place = log.earliest(b.limit, b.amount, now, window)
+                if t > go:
+                    go, limiting = t, b.key
+                if place > at:
+                    at = place
+            wait = go - now
             if wait > max_wait:
                 return Admission(False, wait, None, limiting)
             taken = []
@@ -117,10 +123,11 @@ class MemoryState(StateBackend):
                 entry = Entry(at, min(b.amount, b.limit), "")
                 log.add(entry)
                 entries.append((b.key, log, entry))
-            first = None if attempt is None else self._admit_attempt(attempt, now, window, at)
+            first = None if attempt is None else self._admit_attempt(attempt, now, window, go, at)
             return Admission(True, wait, _CallTicket(entries, taken), limiting, attempt=first)
 
-    def _admit_attempt(self, ask: AttemptAsk, now: float, window: float, after: float) -> AttemptAdmission:
+    def _admit_attempt(self, ask: AttemptAsk, now: float, window: float, after: float,
+                       place_after: float) -> AttemptAdmission:
         breakers = self._breakers
         snap = breakers.get(ask.key)
         if snap is None or snap.state == "closed" or not ask.policy.enabled:
@@ -133,8 +140,8 @@ class MemoryState(StateBackend):
             if not decision.allowed:
                 return AttemptAdmission(decision)
         if not ask.buckets:
-            return AttemptAdmission(decision, Grant(True, after - now, None, None, after))
-        grant = self._take(ask.buckets, now, ask.max_wait, window, after)
+            return AttemptAdmission(decision, Grant(True, after - now, None, None, place_after))
+        grant = self._take(ask.buckets, now, ask.max_wait, window, after, place_after)
         if not grant.granted and decision.probe:
             breakers[ask.key] = on_abandon(breakers[ask.key])
         return AttemptAdmission(decision, grant)

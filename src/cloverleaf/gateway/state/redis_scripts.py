@@ -74,7 +74,8 @@ local function window_open(list, meta, now, window)
   return total, base
 end
 
--- window.earliest: the earliest time >= now (and >= the newest admission) at which amount fits
+-- window.earliest: when amount may go (>= now; now if it fits now) and where it is logged
+-- (>= that and >= the newest admission, so the list stays in time order)
 local function window_earliest(list, total, limit, amount, now, window)
   local base = now
   local last = redis.call('LINDEX', list, -1)
@@ -82,14 +83,17 @@ local function window_earliest(list, total, limit, amount, now, window)
     local t = parse_entry(last)
     if t > base then base = t end
   end
-  if total + amount <= limit then return base end
+  if total + amount <= limit then return now, base end
   local remaining = total
   for _, s in ipairs(redis.call('LRANGE', list, 0, -1)) do
     local t, a = parse_entry(s)
     remaining = remaining - a
-    if remaining + amount <= limit + 1e-9 then return math.max(base, t + window) end
+    if remaining + amount <= limit + 1e-9 then
+      local at = math.max(base, t + window)
+      return at, at
+    end
   end
-  return base
+  return base, base
 end
 
 -- append an admission; returns its absolute index
@@ -188,7 +192,7 @@ TAKE = _PRELUDE + r"""
 local now, max_wait, window = num(ARGV[1]), num(ARGV[2]), num(ARGV[3])
 local ticket, slack_ms = ARGV[4], ARGV[5]
 local nb = #KEYS / 2
-local at, limiting = now, 0
+local go, at, limiting = now, now, 0
 local amounts, bases = {}, {}
 for i = 1, nb do
   local limit = num(ARGV[4 + 2 * i])
@@ -196,10 +200,11 @@ for i = 1, nb do
   amounts[i] = amount
   local total, base = window_open(KEYS[2 * i - 1], KEYS[2 * i], now, window)
   bases[i] = base
-  local fits = window_earliest(KEYS[2 * i - 1], total, limit, amount, now, window)
-  if fits > at then at, limiting = fits, i end
+  local fits, place = window_earliest(KEYS[2 * i - 1], total, limit, amount, now, window)
+  if fits > go then go, limiting = fits, i end
+  if place > at then at = place end
 end
-local wait = at - now
+local wait = go - now
 if wait > max_wait then return {0, fmt(wait), limiting} end
 local ttl_ms = window_ttl(at, now, window, slack_ms)
 local out = {1, fmt(wait), limiting, fmt(at)}
@@ -242,7 +247,7 @@ for h = 1, nh do
   if redis.call('EXISTS', KEYS[2 * nb + 2 * h - 1]) == 0 then unseeded[#unseeded + 1] = h end
 end
 if #unseeded > 0 then return {3, '0', 0, '0', '0', unpack(unseeded)} end
-local at, limiting = now, 0
+local go, at, limiting = now, now, 0
 local amounts, bases = {}, {}
 for i = 1, nb do
   local limit = num(ARGV[7 + 2 * i])
@@ -250,10 +255,11 @@ for i = 1, nb do
   amounts[i] = amount
   local total, base = window_open(KEYS[2 * i - 1], KEYS[2 * i], now, window)
   bases[i] = base
-  local fits = window_earliest(KEYS[2 * i - 1], total, limit, amount, now, window)
-  if fits > at then at, limiting = fits, i end
+  local fits, place = window_earliest(KEYS[2 * i - 1], total, limit, amount, now, window)
+  if fits > go then go, limiting = fits, i end
+  if place > at then at = place end
 end
-local wait = at - now
+local wait = go - now
 if wait > max_wait then return {0, fmt(wait), limiting, '0', '0'} end
 for h = 1, nh do
   local hash, set = KEYS[2 * nb + 2 * h - 1], KEYS[2 * nb + 2 * h]
@@ -297,17 +303,18 @@ if na >= 0 then
   out[n + 1], out[n + 2], out[n + 3] = allowed, probe, retry_after
   if allowed == 1 then
     local a_max_wait, a_ticket = num(ARGV[a + 6]), ARGV[a + 7]
-    local a_at, a_limiting, a_amounts, a_bases = at, 0, {}, {}
+    local a_go, a_at, a_limiting, a_amounts, a_bases = go, at, 0, {}, {}
     for i = 1, na do
       local limit = num(ARGV[a + 6 + 2 * i])
       local amount = math.min(num(ARGV[a + 7 + 2 * i]), limit)
       a_amounts[i] = amount
       local total, base = window_open(KEYS[k + 2 * i - 1], KEYS[k + 2 * i], now, window)
       a_bases[i] = base
-      local fits = window_earliest(KEYS[k + 2 * i - 1], total, limit, amount, now, window)
-      if fits > a_at then a_at, a_limiting = fits, i end
+      local fits, place = window_earliest(KEYS[k + 2 * i - 1], total, limit, amount, now, window)
+      if fits > a_go then a_go, a_limiting = fits, i end
+      if place > a_at then a_at = place end
     end
-    local a_wait = a_at - now
+    local a_wait = a_go - now
     if a_wait > a_max_wait then
       out[n + 4], out[n + 5], out[n + 6], out[n + 7] = 0, fmt(a_wait), a_limiting, '0'
       if probe == 1 then          -- breaker.on_abandon: the probe slot was not used

@@ -8,9 +8,11 @@ one minute after they were spent.
 
 Admissions are placed in time order: a call that must wait is given a slot at a future
 time (its tokens are reserved there), so concurrent waiters queue fairly and a slot, once
-granted, stays valid. A :class:`Log` keeps its running total, so admitting a call is O(1)
-however busy the window (only a call that must wait walks the log). Backends supply the
-atomicity.
+granted, stays valid. A call that fits in the window when it asks never waits, even when the
+log already holds a later time (a queued slot, or a caller whose clock read came a moment
+later but reached the state first): it is logged at that later time, which keeps the order.
+A :class:`Log` keeps its running total, so admitting a call is O(1) however busy the window
+(only a call that must wait walks the log). Backends supply the atomicity.
 """
 
 from __future__ import annotations
@@ -48,23 +50,31 @@ class Log:
         if not entries:
             self.total = 0.0
 
-    def earliest(self, limit: float, amount: float, now: float, window: float) -> float:
-        """The earliest time >= now (and >= the last admission) at which ``amount`` fits.
+    def earliest(self, limit: float, amount: float, now: float, window: float) -> tuple[float, float]:
+        """When ``amount`` may go (>= now) and where it is logged (>= that, and >= the last
+        admission, so the log stays in time order).
 
-        An amount larger than the whole limit is treated as the whole limit: it waits for an
-        empty window rather than never passing.
+        An amount that fits in the window now goes now, even when the log's newest admission
+        is later (a waiter's future slot, or a call whose ``now`` was read a moment later and
+        reached the state first — over Redis, concurrent callers' round trips do not keep the
+        order of their clock reads): it is logged at that admission's time, which only holds its
+        slot a little longer (the window's total counts it from now either way), and never makes
+        it wait. One that does not fit waits behind every admission already logged, so queued
+        waiters keep their order. An amount larger than the whole limit is treated as the whole
+        limit: it waits for an empty window rather than never passing.
         """
         amount = min(amount, limit)
         entries = self.entries
         base = max(now, entries[-1].at) if entries else now
         remaining = self.total
         if remaining + amount <= limit:   # exact here, tolerant below: the Redis scripts do the same
-            return base
+            return now, base
         for e in entries:
             remaining -= e.amount
             if remaining + amount <= limit + _EPSILON:
-                return max(base, e.at + window)
-        return base  # unreachable: an empty log always admits amount <= limit
+                at = max(base, e.at + window)
+                return at, at
+        return base, base  # unreachable: an empty log always admits amount <= limit
 
     def add(self, entry: Entry) -> None:
         self.entries.append(entry)
