@@ -53,6 +53,7 @@ CHILD = textwrap.dedent("""
             resp = await gw.achat("r", req)
             n += 1
             print("call", n, resp.cost, flush=True)
+            sys.stdin.readline()               # the parent's go-ahead: it kills while we wait here
             if n %% %(every)d == 0:
                 gw.store.flush()               # the writer commits: these calls are acknowledged
                 print("flushed", n, flush=True)
@@ -72,13 +73,14 @@ def _ledger_spent(db: Path) -> float:
 
 
 def _run_and_kill(script_dir: Path, url: str, prefix: str, db: Path) -> tuple[int, int]:
-    """Run the child until it is three calls past an acknowledged write, then kill -9 it;
+    """Run the child a call at a time until it is three calls past an acknowledged write, then
+    kill -9 it while it waits for the next go-ahead (so it cannot run ahead of what was read);
     returns (calls it finished, calls acknowledged as written)."""
     script = script_dir / "child.py"
     script.write_text(CHILD)
-    proc = subprocess.Popen([sys.executable, str(script), url, prefix, str(db)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
+    proc = subprocess.Popen([sys.executable, str(script), url, prefix, str(db)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdin is not None
     calls = acknowledged = 0
     try:
         for line in proc.stdout:
@@ -86,7 +88,9 @@ def _run_and_kill(script_dir: Path, url: str, prefix: str, db: Path) -> tuple[in
             if kind == "call":
                 calls = int(n)
                 if acknowledged >= 50 and calls == acknowledged + 3:
-                    break              # three calls past the last write: kill it there
+                    break              # three calls past the last write: kill it there, waiting
+                proc.stdin.write("\n")  # a call at a time, so the kill lands where the test says
+                proc.stdin.flush()
             else:
                 acknowledged = int(n)
     finally:

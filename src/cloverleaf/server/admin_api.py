@@ -124,7 +124,7 @@ async def _save_entry(st: ServerState, name: str, fields: dict[str, Any], existi
     if row.additional_config:   # the same load-time rule as a [[models]] entry in cloverleaf.toml
         custom = {n: ps.kind for n, ps in st.backend.settings.providers.items()}
         try:
-            check_config_keys(row.provider, kind_of(row.provider, custom), row.additional_config, "additional_config")
+            check_config_keys(row.provider, kind_of(row.provider, custom), row.additional_config, "this entry")
         except ConfigError as exc:
             raise bad("additional_config", str(exc)) from None
     key = (api_key or None) if api_key is not ... else ("stored" if values.get("api_key_encrypted") else None)

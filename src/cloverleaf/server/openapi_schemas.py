@@ -274,6 +274,10 @@ DEVIATIONS: list[dict[str, Any]] = [
      "check": "positive_data_acceptance", "param": "provider",
      "reason": "a model entry must be one the gateway can call: a key for its provider (api_key, api_key_env "
                "or the provider's usual variable set on the server) and a base_url where the provider needs one"},
+    {"operations": ["POST /admin/models", "PUT /admin/models/{name}", "PATCH /admin/models/{name}"],
+     "check": "positive_data_acceptance", "param": "additional_config",
+     "reason": "additional_config may hold only the keys its provider's adapter reads (the error names them), "
+               "as for a [[models]] entry in cloverleaf.toml: a typo is refused, not silently ignored"},
     {"operations": ["POST /v1/chat/completions"], "check": "positive_data_acceptance",
      "param": r"messages\[\d+\]\.tool_calls\[\d+\]\.function\.arguments",
      "reason": "a tool call's arguments are a string that must hold a JSON object"},
