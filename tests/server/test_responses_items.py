@@ -8,6 +8,7 @@ import pytest
 from cloverleaf._types import Attachment, Reasoning, Role, Text, ToolCall, ToolResult
 from cloverleaf.server.errors import BadRequest
 from cloverleaf.server.responses.items import (
+    builtin_item_refused,
     items_to_messages,
     normalise_input,
     output_items,
@@ -68,7 +69,6 @@ def test_attachments_and_roles() -> None:
     ([{"type": "reasoning", "summary": [], "encrypted_content": "clv1:bm90LWpzb24"}], "encrypted_content"),
     ([{"type": "function_call", "id": "fc_1~%%%", "call_id": "c", "name": "f", "arguments": "{}"}],
      "function_call.id"),
-    ([{"type": "web_search_call", "id": "ws_1"}], "input[0].type"),
     ([{"role": "robot", "content": "x"}], "input[0].role"),
     ([{"type": ["message"], "role": "user", "content": "x"}], "input[0].type"),
     ([{"role": "user", "content": [{"type": "input_image", "file_id": "file-1"}]}], "input[0].content[0].file_id"),
@@ -77,6 +77,21 @@ def test_bad_items_name_the_field(raw: list, param: str) -> None:
     with pytest.raises(BadRequest) as info:
         items_to_messages(normalise_input(raw))
     assert info.value.param == param
+
+
+def test_builtin_items_are_kept_as_sent_and_refused_only_by_the_route() -> None:
+    """Parsing cannot know the provider: a built-in tool item is kept whole (given an id) and
+    left out of the neutral history; the route refuses it for a provider other than OpenAI's
+    Responses API, naming the item."""
+    items = normalise_input([{"type": "computer_call_output", "call_id": "c", "output": {"k": [1]}}])
+    assert items == [{"type": "computer_call_output", "call_id": "c", "output": {"k": [1]}, "id": items[0]["id"]}]
+    assert items_to_messages(items) == []
+    error = builtin_item_refused(normalise_input([{"role": "user", "content": "x"}, *items]), "fake/echo")
+    assert error is not None and error.param == "input[1].type" and "'fake/echo'" in str(error)
+    assert builtin_item_refused(normalise_input("x"), "fake/echo") is None
+    with pytest.raises(BadRequest) as info:
+        normalise_input([{"type": "web_search_call", "id": 7}])
+    assert info.value.param == "input[0].id"
 
 
 def test_instructions_come_first_and_history_before_input() -> None:

@@ -133,3 +133,75 @@ def test_an_answer_without_openais_copy_is_rendered_by_the_gateway() -> None:
         validate_responses_event(event)
     assert fold_responses(events) == final and final["output"][0]["content"][0]["text"] == "cached answer"
     assert enc.usage.input_tokens == 3 and final["usage"]["input_tokens"] == 3
+
+
+WITH_ITEMS = R + "test_openai_responses_image_url_input.yaml"
+STREAM_WITH_ITEMS = R + "test_openai_responses_streaming_usage.yaml"
+#: what an agent that keeps its own history sends back after a web search and a computer action
+BUILTIN_INPUT: list[dict[str, Any]] = [
+    {"role": "developer", "content": "Answer in French."},
+    {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Find the capital, then look."}]},
+    {"type": "web_search_call", "id": "ws_1", "status": "completed",
+     "action": {"type": "search", "query": "capital of France"}},
+    {"type": "message", "role": "assistant", "id": "msg_1", "status": "completed",
+     "content": [{"type": "output_text", "text": "Paris.", "annotations": []}]},
+    {"type": "computer_call", "id": "cu_1", "call_id": "call_1", "status": "completed",
+     "action": {"type": "screenshot"}, "pending_safety_checks": []},
+    {"type": "computer_call_output", "call_id": "call_1",
+     "output": {"type": "computer_screenshot", "image_url": "data:image/png;base64,iVBORw0KGgo="}},
+]
+
+
+def test_builtin_items_in_input_reach_openai_verbatim_after_the_rebuilt_history(relay: tuple[Live, Replay]) -> None:
+    """The Agents SDK sends every earlier output item back: built-in tool items go upstream
+    exactly as sent and in their place, after the history the gateway rebuilt, and only this
+    request's instructions go as ``instructions``; ``input_items`` lists them as sent."""
+    live, replay = relay
+    client = live.openai()
+    first = client.responses.create(model="fake/echo", input="Remember the word kiwi.")
+    replay.load("openai", WITH_ITEMS)
+    with httpx.Client(base_url=live.url, timeout=30) as http:
+        r = http.post("/v1/responses", json={"model": "gpt", "input": BUILTIN_INPUT, "instructions": "Be brief.",
+                                             "previous_response_id": first.id})
+    assert r.status_code == 200, r.text
+    recorded = cassette(WITH_ITEMS)[0].response.json()
+    assert r.json() == {**recorded, "model": "gpt", "previous_response_id": first.id}
+    sent = replay.received["openai"][-1]
+    assert sent["input"] == [{"role": "user", "content": "Remember the word kiwi."},
+                             {"role": "assistant", "content": "Remember the word kiwi."}, *BUILTIN_INPUT]
+    assert sent["instructions"] == "Be brief." and "previous_response_id" not in sent
+
+    assert client.responses.input_items.list(recorded["id"]).data  # the official SDK reads the listing
+    with httpx.Client(base_url=live.url, timeout=30) as http:
+        listed = http.get(f"/v1/responses/{recorded['id']}/input_items", params={"order": "asc"}).json()
+    mine = [item for item in listed["data"] if item["type"] in ("web_search_call", "computer_call",
+                                                               "computer_call_output")]
+    sent_builtin = BUILTIN_INPUT[2:3] + BUILTIN_INPUT[4:]
+    assert mine == [*sent_builtin[:-1], {**sent_builtin[-1], "id": mine[-1]["id"]}]  # as sent, given an id
+    assert mine[-1]["id"].startswith("item_") and [item["type"] for item in listed["data"]][-4:] == \
+        ["web_search_call", "message", "computer_call", "computer_call_output"]
+
+
+def test_builtin_items_in_a_streamed_request_reach_openai_verbatim(relay: tuple[Live, Replay]) -> None:
+    live, replay = relay
+    replay.load("openai", STREAM_WITH_ITEMS)
+    with httpx.Client(base_url=live.url, timeout=30) as http:
+        r = http.post("/v1/responses", json={"model": "gpt", "input": BUILTIN_INPUT, "stream": True})
+    assert r.status_code == 200
+    upstream = _sse(cassette(STREAM_WITH_ITEMS)[0].response.body.decode())
+    assert _sse(r.text) == [_renamed(e, "gpt") for e in upstream]
+    sent = replay.received["openai"][-1]
+    assert sent["input"] == BUILTIN_INPUT and sent["stream"] is True
+    assert sent["instructions"] is None  # the developer message stays in input, not folded in twice
+
+
+def test_builtin_item_on_another_provider_is_400(relay: tuple[Live, Replay]) -> None:
+    live, _ = relay
+    with httpx.Client(base_url=live.url, timeout=30) as http:
+        r = http.post("/v1/responses", json={"model": "fake/echo", "input": BUILTIN_INPUT})
+        not_an_object = http.post("/v1/responses", json={"model": "gpt", "input": ["x", {"type": 3}]})
+    assert r.status_code == 400
+    error = r.json()["error"]
+    assert error["param"] == "input[2].type" and "web_search_call" in error["message"]
+    assert "openai-responses/" in error["message"]
+    assert not_an_object.status_code == 400 and not_an_object.json()["error"]["param"] == "input[0]"

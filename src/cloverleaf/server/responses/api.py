@@ -9,8 +9,9 @@ the conversation's history from the store (:mod:`.state`), whatever provider mad
 
 When every target of the model is OpenAI's own Responses API (``openai-responses/...``), its
 answer is relayed unchanged but for the model name (:mod:`.passthrough`), and built-in tools
-(web search, file search, computer use...), which only it runs, go upstream verbatim; for
-any other provider a built-in tool is a 400 that says so.
+(web search, file search, computer use...), which only it runs, go upstream verbatim, as do
+their items in ``input`` (``web_search_call``, ``computer_call_output``...); for any other
+provider a built-in tool or such an item is a 400 that says so.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from ..fields import bad
 from ..http_io import json_response
 from ..state import ServerState, endpoint, new_id, upstream_ms
 from ..streaming import serve_stream
-from .items import items_to_messages
+from .items import builtin_item_refused, items_to_messages
 from .passthrough import PassthroughEncoder, relayed
 from .state import ResponseStore, StoredResponse
 from .stream import ResponsesStreamEncoder
@@ -65,6 +66,9 @@ async def create(request: Request, st: ServerState) -> Response:
         raise bad(f"tools[{index}].type", f"the built-in tool {kind!r} is run only by OpenAI's Responses API; "
                                           f"model {req.model!r} is served by another provider. Use function tools, "
                                           "or an openai-responses/... model")
+    refused = None if passthrough else builtin_item_refused(req.input_items, req.model)
+    if refused is not None:
+        raise refused
     owner = owner_of(principal)
     store = responses_of(st)
     history = []

@@ -40,6 +40,7 @@ from ... import _jsoncodec as jsoncodec
 from ..._types import Attachment, Message, Part, Reasoning, Role, Text, ToolCall, ToolResult
 from ...providers.openai.responses_messages import ITEM_ID
 from ...streams.accumulate import parse_arguments
+from ..errors import BadRequest
 from ..fields import as_dict, bad, base64_attachment, get_list, get_name, get_str, remote_or_inline, too_deep
 
 #: Prefix of the gateway's own ``encrypted_content`` (versioned: the format may change).
@@ -63,12 +64,27 @@ def new_item_id(kind: str) -> str:
 
 
 def normalise_input(raw: Any, where: str = "input") -> list[dict[str, Any]]:
-    """The request's ``input`` as canonical items (each with ``type`` and ``id``)."""
+    """The request's ``input`` as canonical items (each with ``type`` and ``id``).
+
+    A built-in tool's item (``web_search_call``, ``computer_call_output``...) is kept as sent
+    (given an ``id`` if it has none, for ``input_items`` paging): only OpenAI's Responses API
+    knows its shape, and only a route to it accepts one (:func:`builtin_item_refused`)."""
     if isinstance(raw, str):
         return [_message_item("user", [{"type": "input_text", "text": raw}])]
     if not isinstance(raw, list):
         raise bad(where, "expected a string or an array of input items")
     return [_item(as_dict(item, f"{where}[{i}]"), f"{where}[{i}]") for i, item in enumerate(raw)]
+
+
+def builtin_item_refused(items: list[dict[str, Any]], model: str) -> BadRequest | None:
+    """The 400 for the first built-in tool item in ``items``, for a model another provider serves."""
+    for i, item in enumerate(items):
+        kind = item["type"]
+        if kind in BUILTIN_ITEMS:
+            return bad(f"input[{i}].type", f"{kind!r} items belong to built-in tools, which only OpenAI's Responses "
+                                           f"API runs; model {model!r} is served by another provider. Drop the "
+                                           "item, or use an openai-responses/... model")
+    return None
 
 
 def _message_item(role: str, content: list[dict[str, Any]], item_id: str | None = None,
@@ -119,9 +135,8 @@ def _item(item: dict[str, Any], where: str) -> dict[str, Any]:
     if kind == "item_reference":
         raise bad(f"{where}.type", "item references are not supported; send the item itself, or continue the "
                                    "conversation with previous_response_id")
-    if kind in BUILTIN_ITEMS:
-        raise bad(f"{where}.type", f"{kind!r} items belong to built-in tools, which this gateway serves only "
-                                   "through an openai-responses/... model")
+    if kind in BUILTIN_ITEMS:  # relayed verbatim on a passthrough route; refused elsewhere by the route
+        return {**item, "id": item_id or new_item_id(kind)}
     raise bad(f"{where}.type", f"unknown input item type {kind!r}; expected message, function_call, "
                                "function_call_output or reasoning")
 

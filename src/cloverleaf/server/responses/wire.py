@@ -15,7 +15,10 @@ included), ``parallel_tool_calls``, ``text.format`` (``text``/``json_object``/``
 
 Built-in tools (web search, file search, computer use, code interpreter, MCP...) are
 collected apart: the route refuses them unless every target of the model is OpenAI's own
-Responses API, which runs them itself (see :mod:`.api`).
+Responses API, which runs them itself (see :mod:`.api`). The same holds for their items in
+``input`` (``web_search_call``, ``computer_call_output``...), which a client managing its own
+history sends back: when there are any, OpenAI gets the client's ``input`` exactly as sent
+(after the rebuilt ``previous_response_id`` history), since only it knows those items.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from ..._types import (
     ToolChoice,
     Usage,
 )
+from ...providers.openai.responses_messages import encode_input
 from ..fields import (
     MAX_TOKENS,
     as_dict,
@@ -49,7 +53,7 @@ from ..fields import (
     get_str,
     json_schema_object,
 )
-from .items import normalise_input, output_items
+from .items import BUILTIN_ITEMS, normalise_input, output_items
 
 _EFFORTS = {"minimal", "low", "medium", "high"}
 _SUMMARIES = {"auto", "concise", "detailed"}
@@ -83,6 +87,13 @@ class ResponsesRequest:
     builtin_tools: list[dict[str, Any]] = field(default_factory=list)
     #: the ``tools`` array exactly as sent (what OpenAI's Responses API gets on a relay)
     sent_tools: list[Any] = field(default_factory=list)
+    #: the ``input`` array exactly as sent (relayed verbatim when it holds built-in tool items)
+    sent_input: list[Any] = field(default_factory=list)
+
+    @property
+    def builtin_items(self) -> bool:
+        """Whether ``input`` holds built-in tool items (served only by OpenAI's Responses API)."""
+        return any(item["type"] in BUILTIN_ITEMS for item in self.input_items)
 
     def chat_request(self, history: list[Message]) -> ChatRequest:
         """The neutral request: instructions, the rebuilt history, then this request's input."""
@@ -96,11 +107,27 @@ class ResponsesRequest:
             extra = {"tools": list(self.sent_tools)}
             if isinstance(self.echo["tool_choice"], dict):
                 extra["tool_choice"] = self.echo["tool_choice"]
+        if self.builtin_items:  # only reaches an openai-responses target (checked by the route)
+            extra = {**(extra or {}), "input": _wire_history(history) + self.sent_input}
+            if any(m.role is Role.SYSTEM for m in messages):  # only this request's own instructions
+                extra["instructions"] = self.instructions
         return ChatRequest(
             model=self.model, messages=messages, tools=self.tools, tool_choice=self.tool_choice,
             response_format=self.response_format, temperature=self.temperature, top_p=self.top_p,
             max_tokens=self.max_output_tokens, reasoning=self.reasoning, user=self.user, stream=self.stream,
             parallel_tool_calls=self.parallel_tool_calls, extra_body=extra)
+
+
+def _wire_history(history: list[Message]) -> list[dict[str, Any]]:
+    """A rebuilt history as Responses input items, system turns kept in place (the client's
+    verbatim ``input`` follows, so they cannot be folded into ``instructions``)."""
+    items: list[dict[str, Any]] = []
+    for msg in history:
+        if msg.role is Role.SYSTEM:
+            items.append({"type": "message", "role": "system", "content": msg.content})
+        else:
+            items += encode_input([msg], provider="openai-responses")
+    return items
 
 
 def parse_request(body: dict[str, Any]) -> ResponsesRequest:
@@ -149,7 +176,8 @@ def parse_request(body: dict[str, Any]) -> ResponsesRequest:
         stream=bool(get_bool(body, "stream", "")), tools=tools, tool_choice=choice, response_format=fmt,
         reasoning=reasoning, max_output_tokens=max_output, temperature=temperature, top_p=top_p,
         parallel_tool_calls=parallel, user=user, metadata=_metadata(body.get("metadata")), echo=echo,
-        builtin_tools=builtin, sent_tools=list(body.get("tools") or ()))
+        builtin_tools=builtin, sent_tools=list(body.get("tools") or ()),
+        sent_input=list(raw_input) if isinstance(raw_input, list) else [])
 
 
 def _tools(body: dict[str, Any]) -> tuple[list[Tool] | None, list[dict[str, Any]], list[dict[str, Any]]]:
