@@ -51,6 +51,10 @@ class _Base:
         self._gateway: Gateway | None = None
         if self.settings.privacy:
             _ = self.engine.privacy  # a mistake in [privacy] is reported now, not on the first call
+        if self.settings.uses_gateway:   # likewise the gateway's tables (parsed only: nothing is opened)
+            from .gateway import check_settings
+
+            check_settings(self.settings)
 
     # -- shared, I/O-free preparation --------------------------------------------------------
     def _model(self, model: str | None) -> str:

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from cloverleaf._client import Client
@@ -127,3 +129,22 @@ def test_backend_fake_sends_every_call_to_the_fake():
 def test_targets_are_cached_not_rebuilt():
     engine = Engine(Settings.load(env={}))
     assert engine.resolve("fake/echo") is engine.resolve("fake/echo")
+
+
+def test_gateway_table_mistakes_are_reported_when_the_client_is_built(tmp_path: Path) -> None:
+    """Unknown keys anywhere in the gateway's tables are a ConfigError naming the allowed keys
+    when the configuration is loaded into a Client, not at its first call."""
+    import cloverleaf
+
+    cases = {
+        "[routes.smart]\ntargets = [\"fake/echo\"]\nretires = 2\n": "retries",
+        "[limits.openai]\nrpn = 5\n": "rpm",
+        "[cache]\nmode = \"exact\"\ntll = 5\n": "ttl",
+        "[telemetry]\notlp_endpoint = \"http://127.0.0.1:4318\"\nservice = \"x\"\n": "service_name",
+        "[store]\nurll = \"sqlite:///x.db\"\n": "url",
+    }
+    for text, allowed in cases.items():
+        path = tmp_path / "cloverleaf.toml"
+        path.write_text(text)
+        with pytest.raises(cloverleaf.ConfigError, match=allowed):
+            cloverleaf.Client(str(path))
