@@ -58,11 +58,11 @@ class MemoryState(StateBackend):
         with self._lock:
             return self._take(buckets, now, max_wait, window, now, now)
 
-    def _take(self, buckets: Sequence[Bucket], now: float, max_wait: float, window: float, after: float,
-              place_after: float) -> Grant:
-        """``take`` under the lock, going no earlier than ``after`` and logged no earlier than
-        ``place_after``."""
-        go, at, limiting = after, place_after, None
+    def _earliest(self, buckets: Sequence[Bucket], now: float, window: float, go: float,
+                  at: float) -> tuple[float, float, str | None, list[Log]]:
+        """Under the lock: when every bucket lets the call go (no earlier than ``go``), where it
+        is logged (no earlier than ``at``), the bucket that set the wait, and the buckets' logs."""
+        limiting = None
         logs = []
         for b in buckets:
             log = self._logs.get(b.key)
@@ -75,6 +75,13 @@ class MemoryState(StateBackend):
                 go, limiting = t, b.key
             if place > at:
                 at = place
+        return go, at, limiting, logs
+
+    def _take(self, buckets: Sequence[Bucket], now: float, max_wait: float, window: float, after: float,
+              place_after: float) -> Grant:
+        """``take`` under the lock, going no earlier than ``after`` and logged no earlier than
+        ``place_after``."""
+        go, at, limiting, logs = self._earliest(buckets, now, window, after, place_after)
         wait = go - now
         if wait > max_wait:
             return Grant(False, wait, None, limiting)
@@ -94,19 +101,7 @@ class MemoryState(StateBackend):
             unseeded = [h.key for h in holds if h.key not in budgets]
             if unseeded:
                 return Admission(False, unseeded=tuple(unseeded))
-            go, at, limiting = now, now, None
-            logs = []
-            for b in buckets:
-                log = self._logs.get(b.key)
-                if log is None:
-                    log = self._logs[b.key] = Log()
-                log.prune(now, window)
-                logs.append(log)
-                t, place = log.earliest(b.limit, b.amount, now, window)
-                if t > go:
-                    go, limiting = t, b.key
-                if place > at:
-                    at = place
+            go, at, limiting, logs = self._earliest(buckets, now, window, now, now)
             wait = go - now
             if wait > max_wait:
                 return Admission(False, wait, None, limiting)
