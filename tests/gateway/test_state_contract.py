@@ -402,7 +402,8 @@ def test_redis_answers_exactly_as_memory_does(ops: list[tuple[Any, ...]]) -> Non
     async def both() -> tuple[list[Any], list[Any]]:
         async with AsyncExitStack() as stack:
             redis_backend = await stack.enter_async_context(redis_state())
-            return await _replay(MemoryState(), ops), await _replay(redis_backend, ops)
+            # exact arithmetic: Redis logs every admission; memory's slots (window.py) are off
+            return await _replay(MemoryState(slots=0), ops), await _replay(redis_backend, ops)
 
     expected, actual = asyncio.run(both())
     assert actual == expected

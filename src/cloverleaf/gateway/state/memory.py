@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 
 from ..breaker import BreakerDecision, BreakerPolicy, BreakerSnapshot, on_abandon, on_acquire, on_result
 from .base import Admission, AttemptAdmission, AttemptAsk, Bucket, Grant, Hold, StateBackend
-from .window import Entry, Log
+from .window import SLOTS, Entry, Log
 
 _EPSILON = 1e-12
 
@@ -37,7 +37,7 @@ class _CallTicket:
 
     __slots__ = ("entries", "holds")
 
-    def __init__(self, entries: list[tuple[str, Log, Entry]], holds: list[tuple[_Budget, float]]) -> None:
+    def __init__(self, entries: list[tuple[str, Log, Entry, float]], holds: list[tuple[_Budget, float]]) -> None:
         self.entries = entries
         self.holds = holds
 
@@ -45,10 +45,13 @@ class _CallTicket:
 class MemoryState(StateBackend):
     shared = False
 
-    def __init__(self) -> None:
+    def __init__(self, slots: int = SLOTS) -> None:
+        """``slots``: admissions less than ``window / slots`` apart share one log entry, which
+        bounds memory however busy a limit is (``window.py``); 0 logs each one (exact waits)."""
+        self._slots = slots
         self._lock = threading.Lock()
         self._logs: dict[str, Log] = {}
-        self._tickets: dict[str, dict[str, tuple[Log, Entry]]] = {}
+        self._tickets: dict[str, dict[str, tuple[Log, Entry, float]]] = {}
         self._breakers: dict[str, BreakerSnapshot] = {}
         self._latency: dict[str, float] = {}
         self._budgets: dict[str, _Budget] = {}
@@ -86,11 +89,11 @@ class MemoryState(StateBackend):
         if wait > max_wait:
             return Grant(False, wait, None, limiting)
         ticket = f"t{next(self._ids)}"
-        entries: dict[str, tuple[Log, Entry]] = {}
+        entries: dict[str, tuple[Log, Entry, float]] = {}
+        width = window / self._slots if self._slots else 0.0
         for b, log in zip(buckets, logs, strict=True):
-            entry = Entry(at, min(b.amount, b.limit), ticket)
-            log.add(entry)
-            entries[b.key] = (log, entry)
+            took = min(b.amount, b.limit)
+            entries[b.key] = (log, log.add(at, took, width), took)
         self._tickets[ticket] = entries
         return Grant(True, wait, ticket, limiting, at)
 
@@ -114,10 +117,10 @@ class MemoryState(StateBackend):
             for rec, amount in taken:
                 rec.reserved += amount
             entries = []
+            width = window / self._slots if self._slots else 0.0
             for b, log in zip(buckets, logs, strict=True):
-                entry = Entry(at, min(b.amount, b.limit), "")
-                log.add(entry)
-                entries.append((b.key, log, entry))
+                took = min(b.amount, b.limit)
+                entries.append((b.key, log, log.add(at, took, width), took))
             first = None if attempt is None else self._admit_attempt(attempt, now, window, go, at)
             return Admission(True, wait, _CallTicket(entries, taken), limiting, attempt=first)
 
@@ -147,11 +150,11 @@ class MemoryState(StateBackend):
         with self._lock:
             entries, holds = ticket.entries, ticket.holds
             ticket.entries, ticket.holds = [], []
-            for key, log, entry in entries:
+            for key, log, entry, took in entries:
                 if amounts is None:
-                    log.set_amount(entry, 0.0)
+                    log.set_amount(entry, took, 0.0)
                 elif key in amounts:
-                    log.set_amount(entry, max(0.0, amounts[key]))
+                    log.set_amount(entry, took, max(0.0, amounts[key]))
             for rec, amount in holds:
                 rec.reserved = max(0.0, rec.reserved - amount)
                 rec.spent += cost
@@ -171,13 +174,13 @@ class MemoryState(StateBackend):
             entries = self._tickets.pop(ticket, {})
             for key, amount in amounts.items():
                 if key in entries:
-                    log, entry = entries[key]
-                    log.set_amount(entry, max(0.0, amount))
+                    log, entry, took = entries[key]
+                    log.set_amount(entry, took, max(0.0, amount))
 
     async def release(self, ticket: str) -> None:
         with self._lock:
-            for log, entry in self._tickets.pop(ticket, {}).values():
-                log.set_amount(entry, 0.0)
+            for log, entry, took in self._tickets.pop(ticket, {}).values():
+                log.set_amount(entry, took, 0.0)
 
     async def usage(self, key: str, now: float, window: float = 60.0) -> float:
         with self._lock:
