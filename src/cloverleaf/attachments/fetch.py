@@ -12,6 +12,10 @@ There is one implementation, async. The sync entry point runs it on a private ev
 (in a worker thread when the calling thread already runs one), because only a cancellable
 read gives an exact deadline: a blocking socket read can only be bounded per read, and a
 drip-feeding server never lets a per-read timeout fire.
+
+httpx is imported on the first download, not with the module: the gateway server imports the
+attachment code on start, and most servers never fetch a URL (httpx and what its package
+``__init__`` pulls in cost several MiB of resident memory in every worker).
 """
 
 from __future__ import annotations
@@ -19,13 +23,15 @@ from __future__ import annotations
 import functools
 import ssl
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
-
-import httpx
 
 from .._errors import AttachmentError
 from .policy import AttachmentPolicy
 from .ssrf import Pinned, apin, redact_url
+
+if TYPE_CHECKING:
+    import httpx
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _CHUNK = 64 * 1024
@@ -53,10 +59,14 @@ def _ssl_context(policy: AttachmentPolicy) -> ssl.SSLContext:
 @functools.lru_cache(maxsize=1)
 def _default_ssl_context() -> ssl.SSLContext:
     """Loading the CA bundle costs tens of milliseconds: do it once per process, not per hop."""
+    import httpx
+
     return httpx.create_ssl_context()
 
 
 def _timeout(policy: AttachmentPolicy) -> httpx.Timeout:
+    import httpx
+
     return httpx.Timeout(connect=policy.connect_timeout, read=policy.read_timeout,
                          write=policy.connect_timeout, pool=policy.connect_timeout)
 
@@ -117,6 +127,8 @@ def download(url: str, policy: AttachmentPolicy) -> Download:
 
 async def _follow(url: str, policy: AttachmentPolicy, context: ssl.SSLContext,
                   budget: ByteBudget | None) -> Download:
+    import httpx
+
     current = url
     for _hop in range(policy.max_redirects + 1):
         pinned = await apin(current, policy)
@@ -144,6 +156,8 @@ async def _follow(url: str, policy: AttachmentPolicy, context: ssl.SSLContext,
 
 async def _read_body(pinned: Pinned, response: httpx.Response, policy: AttachmentPolicy,
                      budget: ByteBudget | None) -> Download:
+    import httpx
+
     where = pinned.target.describe()
     if not 200 <= response.status_code < 300:
         raise AttachmentError(f"{where} answered HTTP {response.status_code}; expected the file",
@@ -178,6 +192,8 @@ def _too_large(where: str, limit: int, why: str) -> AttachmentError:
 
 
 def _transport_error(pinned: Pinned, exc: httpx.HTTPError) -> AttachmentError:
+    import httpx
+
     where = f"{pinned.target.describe()} (connecting to {pinned.ip})"
     if isinstance(exc, httpx.TimeoutException):
         return AttachmentError(f"timed out fetching {where}: {type(exc).__name__}", rule="timeout", detail=pinned.ip)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+from typing import Any
 
 from .._errors import ConfigError
 
@@ -38,30 +39,41 @@ def new_key_id() -> str:
 
 
 class SecretBox:
-    """Encrypts and decrypts short secrets (provider API keys) for storage."""
+    """Encrypts and decrypts short secrets (provider API keys) for storage.
+
+    The cipher is built on first use: ``cryptography`` costs several MiB of resident memory
+    in every worker, and a server whose provider keys all come from its config never needs it.
+    """
 
     def __init__(self, key_material: str) -> None:
+        if not key_material:
+            raise ConfigError("no key to encrypt provider keys with: set CLOVERLEAF_ENCRYPTION_KEY "
+                              "(or CLOVERLEAF_MASTER_KEY)")
+        self._material: str | None = key_material
+        self._cipher: Any = None
+
+    def _fernet(self) -> Any:
+        if self._cipher is not None:
+            return self._cipher
         try:
             from cryptography.fernet import Fernet
             from cryptography.hazmat.primitives import hashes
             from cryptography.hazmat.primitives.kdf.hkdf import HKDF
         except ImportError:  # pragma: no cover - the extra is missing
             raise ImportError("storing provider keys needs cryptography: pip install 'cloverleaf[server]'") from None
-        if not key_material:
-            raise ConfigError("no key to encrypt provider keys with: set CLOVERLEAF_ENCRYPTION_KEY "
-                              "(or CLOVERLEAF_MASTER_KEY)")
         derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_HKDF_INFO).derive(
-            key_material.encode("utf-8"))
-        self._fernet = Fernet(base64.urlsafe_b64encode(derived))
+            (self._material or "").encode("utf-8"))
+        self._cipher, self._material = Fernet(base64.urlsafe_b64encode(derived)), None   # keep only the cipher
+        return self._cipher
 
     def encrypt(self, plaintext: str) -> str:
-        return self._fernet.encrypt(plaintext.encode("utf-8")).decode("ascii")
+        return str(self._fernet().encrypt(plaintext.encode("utf-8")).decode("ascii"))
 
     def decrypt(self, token: str) -> str:
         from cryptography.fernet import InvalidToken
 
         try:
-            return self._fernet.decrypt(token.encode("ascii")).decode("utf-8")
+            return str(self._fernet().decrypt(token.encode("ascii")).decode("utf-8"))
         except (InvalidToken, ValueError):
             raise ConfigError("a stored provider key cannot be decrypted: the encryption key changed "
                               "(CLOVERLEAF_ENCRYPTION_KEY / CLOVERLEAF_MASTER_KEY); set the key back or "

@@ -63,14 +63,16 @@ class Web:
     def __init__(self, st: ServerState, sessions: Sessions) -> None:
         self.st = st
         self.sessions = sessions
-        self.env = _environment()
+        self._env: Any = None      # jinja2, loaded with the first page (most servers never show one)
         self.static = {p.name: p.read_bytes() for p in (HERE / "static").iterdir() if p.is_file()}
         self.static_version = hashlib.sha256(b"".join(self.static[n] for n in sorted(self.static))).hexdigest()[:12]
 
     # -- responses ------------------------------------------------------------------------
     def render(self, request: Request, template: str, session: Session | None, status: int = 200,
                **context: Any) -> Response:
-        html = self.env.get_template(template).render(
+        if self._env is None:
+            self._env = _environment()
+        html = self._env.get_template(template).render(
             request=request, session=session, csrf=session.csrf if session else "", v=self.static_version,
             path=request.url.path, **context)
         return HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
