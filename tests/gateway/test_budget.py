@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import types
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from cloverleaf._context import CallContext, KeyPolicy
 from cloverleaf._errors import BudgetExceeded
 from cloverleaf.gateway import ManualClock, SystemClock
+from cloverleaf.gateway.state import StateBackend
 from cloverleaf.gateway.store import VirtualKeyRow
 
 from .conftest import Harness, chat_request, upstream
@@ -134,11 +136,14 @@ async def test_without_after_response_the_call_is_settled_when_it_returns(harnes
 
 
 def _settling_harness(harness: Harness) -> Any:
-    # call-level (route) and attempt-level (provider) rate limits, and a budget: three things to settle
+    """Call-level (route) and attempt-level (provider) rate limits, and a budget: three things to
+    settle. The state runs the base class's step-by-step ``finish`` (what a backend without its
+    own gets; MemoryState does the four steps under one lock), so a step can be made to fail."""
     gw = harness.gateway(routes={"r": {"targets": ["fake/echo"]}}, budgets={"r": {"limit_usd": 1.0}},
                          limits={"route:r": {"rpm": 100, "tpm": 1_000_000, "max_wait": 0},
                                  "fake": {"rpm": 100, "tpm": 1_000_000, "max_wait": 0}})
     upstream(gw).script.reply(text="paid", usage=REPLY_USAGE)
+    gw.state.finish = types.MethodType(StateBackend.finish, gw.state)
     return gw
 
 

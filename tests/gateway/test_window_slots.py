@@ -62,3 +62,25 @@ async def test_each_call_settles_its_own_share_of_a_slot() -> None:
     await state.close(second.ticket, None, 0.0)             # never reached the upstream
     assert await state.usage("k:tpm", 0.01) == 100.0
     assert (await state.take([Bucket("k:tpm", 1000.0, 900.0)], 0.02, 0.0)).granted
+
+
+async def test_memory_finish_settles_everything_in_one_step() -> None:
+    """MemoryState.finish (one lock) leaves what the base class's four steps leave."""
+    from cloverleaf.gateway.breaker import BreakerPolicy
+    from cloverleaf.gateway.state import Hold, StateBackend
+
+    policy = BreakerPolicy(failure_threshold=1)
+    results = []
+    for finish in (MemoryState.finish, StateBackend.finish):
+        state = MemoryState()
+        await state.budget_seed("route:r|total", 0.0)
+        await state.breaker_record("t", False, 0.0, policy, "ServerError")          # open
+        adm = await state.admit([Bucket("r:tpm", 1000.0, 500.0)], [Hold("route:r|total", 1.0, 0.4)], 0.0, 0.0)
+        grant = await state.take([Bucket("t:tpm", 1000.0, 300.0)], 0.0, 0.0)
+        await finish(state, adm.ticket, {"r:tpm": 50.0}, 0.1, grant.ticket, {"t:tpm": 20.0}, "t", 1.0, policy, 12.0)
+        await finish(state, adm.ticket, {"r:tpm": 50.0}, 0.1, None, {}, "t", 2.0, policy, 12.0)   # twice: no more spend
+        results.append((await state.usage("r:tpm", 1.0), await state.usage("t:tpm", 1.0),
+                        await state.budget_usage("route:r|total"), await state.breaker_snapshots(),
+                        await state.latencies(["t"])))
+    assert results[0] == results[1]
+    assert results[0][:3] == (50.0, 20.0, (pytest.approx(0.1), 0.0))

@@ -148,16 +148,19 @@ class MemoryState(StateBackend):
         if not isinstance(ticket, _CallTicket):
             return
         with self._lock:
-            entries, holds = ticket.entries, ticket.holds
-            ticket.entries, ticket.holds = [], []
-            for key, log, entry, took in entries:
-                if amounts is None:
-                    log.set_amount(entry, took, 0.0)
-                elif key in amounts:
-                    log.set_amount(entry, took, max(0.0, amounts[key]))
-            for rec, amount in holds:
-                rec.reserved = max(0.0, rec.reserved - amount)
-                rec.spent += cost
+            _close(ticket, amounts, cost)
+
+    async def finish(self, ticket: object, amounts: Mapping[str, float], cost: float, attempt_ticket: str | None,
+                     attempt_amounts: Mapping[str, float], target: str, now: float, policy: BreakerPolicy,
+                     latency_ms: float) -> None:
+        """The base class's four steps under one lock acquisition (every successful call ends here)."""
+        with self._lock:
+            if isinstance(ticket, _CallTicket):
+                _close(ticket, amounts, cost)
+            if attempt_ticket is not None:
+                self._settle(attempt_ticket, attempt_amounts)
+            self._breakers[target] = on_result(self._breakers.get(target, _CLOSED), True, now, policy)
+            self._fold_latency(target, latency_ms, 0.3)
 
     async def budget_seed(self, key: str, spent: float) -> None:
         with self._lock:
@@ -171,11 +174,14 @@ class MemoryState(StateBackend):
 
     async def settle(self, ticket: str, amounts: Mapping[str, float]) -> None:
         with self._lock:
-            entries = self._tickets.pop(ticket, {})
-            for key, amount in amounts.items():
-                if key in entries:
-                    log, entry, took = entries[key]
-                    log.set_amount(entry, took, max(0.0, amount))
+            self._settle(ticket, amounts)
+
+    def _settle(self, ticket: str, amounts: Mapping[str, float]) -> None:
+        entries = self._tickets.pop(ticket, {})
+        for key, amount in amounts.items():
+            if key in entries:
+                log, entry, took = entries[key]
+                log.set_amount(entry, took, max(0.0, amount))
 
     async def release(self, ticket: str) -> None:
         with self._lock:
@@ -211,9 +217,27 @@ class MemoryState(StateBackend):
 
     async def record_latency(self, key: str, latency_ms: float, alpha: float = 0.3) -> None:
         with self._lock:
-            old = self._latency.get(key)
-            self._latency[key] = latency_ms if old is None else alpha * latency_ms + (1 - alpha) * old
+            self._fold_latency(key, latency_ms, alpha)
+
+    def _fold_latency(self, key: str, latency_ms: float, alpha: float) -> None:
+        old = self._latency.get(key)
+        self._latency[key] = latency_ms if old is None else alpha * latency_ms + (1 - alpha) * old
 
     async def latencies(self, keys: Sequence[str]) -> dict[str, float]:
         with self._lock:
             return {k: self._latency[k] for k in keys if k in self._latency}
+
+
+def _close(ticket: _CallTicket, amounts: Mapping[str, float] | None, cost: float) -> None:
+    """:meth:`MemoryState.close` under the lock: settle or give back the buckets, turn the
+    holds into spend; a ticket is emptied, so closing it twice does nothing."""
+    entries, holds = ticket.entries, ticket.holds
+    ticket.entries, ticket.holds = [], []
+    for key, log, entry, took in entries:
+        if amounts is None:
+            log.set_amount(entry, took, 0.0)
+        elif key in amounts:
+            log.set_amount(entry, took, max(0.0, amounts[key]))
+    for rec, amount in holds:
+        rec.reserved = max(0.0, rec.reserved - amount)
+        rec.spent += cost
