@@ -36,6 +36,26 @@ USAGE = {"input_tokens": len(CJK.encode()), "output_tokens": MAX_TOKENS}
 CALL_COST = (len(CJK.encode()) * 1 + MAX_TOKENS * 2) / 1e6
 
 
+def test_items_relayed_as_sent_are_in_the_bound() -> None:
+    """A Responses request's built-in tool items travel in ``extra_body`` (relayed verbatim to
+    OpenAI's Responses API): their text counts by its bytes, a screenshot as an attachment."""
+    from dataclasses import replace
+
+    from cloverleaf.gateway.estimate import ATTACHMENT_TOKENS
+
+    bare = chat_request("next step?")
+    shot = "data:image/png;base64," + "A" * 2_000_000
+    computer = replace(bare, extra_body={"input": [
+        {"type": "computer_call_output", "call_id": "call_1",
+         "output": {"type": "computer_screenshot", "image_url": shot}},
+        {"type": "file_search_call", "id": "fs_1", "status": "completed", "queries": [CJK]}]})
+    extra = input_token_bound(computer) - input_token_bound(bare)
+    assert extra >= ATTACHMENT_TOKENS + len(CJK.encode())
+    assert extra < ATTACHMENT_TOKENS + len(CJK.encode()) + 1_000     # not the screenshot's 2 MB of base64
+    remote = replace(bare, extra_body={"input": [{"type": "input_image", "image_url": "https://example.com/a.png"}]})
+    assert input_token_bound(remote) - input_token_bound(bare) >= ATTACHMENT_TOKENS
+
+
 def test_the_bound_covers_a_token_per_byte() -> None:
     assert input_token_bound(chat_request(CJK)) >= len(CJK.encode())
     assert input_token_bound(chat_request("ascii " * 100)) >= 600

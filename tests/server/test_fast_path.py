@@ -71,3 +71,17 @@ def test_a_body_sent_in_pieces_is_read_whole(secured_server: Live) -> None:
                       headers={"authorization": f"Bearer {MASTER}", "content-type": "application/json"})
     assert r.status_code == 200, r.text
     assert r.json()["choices"][0]["message"]["content"] == "same either way"
+
+
+def test_responses_calls_count_under_their_own_api_streamed_or_not(secured_server: Live) -> None:
+    """A streamed Responses call is counted under api="responses", as a non-streamed one is,
+    though its errors take the OpenAI shape."""
+    with httpx.Client(base_url=secured_server.url, timeout=30,
+                      headers={"authorization": f"Bearer {MASTER}"}) as http:
+        plain = http.post("/v1/responses", json={"model": "fake/echo", "input": "counted"})
+        with http.stream("POST", "/v1/responses", json={"model": "fake/echo", "input": "counted", "stream": True}) as s:
+            body = "".join(s.iter_text())
+        metrics = http.get("/metrics").text
+    assert plain.status_code == 200 and s.status_code == 200 and "response.completed" in body
+    series = 'cloverleaf_requests_total{api="responses",model="fake/echo",provider="fake",status="200"} 2\n'
+    assert series in metrics, [line for line in metrics.splitlines() if "requests_total" in line]

@@ -12,6 +12,10 @@ Attachments are bounded by ``ATTACHMENT_TOKENS`` each (the largest an image cost
 any current provider is under 2,500 tokens), or by their byte size when that is larger and
 known (documents, audio).
 
+Fields relayed to the provider as they were sent (``extra_body``: a Responses request's built-in
+tools and tool items such as a ``computer_call_output`` screenshot) are counted too, as
+structures, with an image inside them bounded as an attachment.
+
 Structures (tool schemas, tool-call arguments) are measured by an explicit walk, not by
 ``json.dumps``/``str``, so a deeply nested one cannot raise ``RecursionError`` here.
 """
@@ -35,19 +39,27 @@ def text_bytes(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
-def structure_bytes(value: Any) -> int:
+#: keys whose string value names content the provider fetches or decodes and bills as an image/file
+_MEDIA_KEYS = frozenset({"image_url", "file_id", "file_url"})
+
+
+def structure_bytes(value: Any, media: bool = False) -> int:
     """An upper bound of the JSON size of ``value`` (strings as UTF-8, 8 bytes a scalar),
-    walked with a stack rather than recursion."""
+    walked with a stack rather than recursion. ``media``: a ``data:image/`` string counts as an
+    attachment (billed by its pixels, not its base64 length) and a string under an
+    ``image_url``/``file_id``/``file_url`` key as at least one (the provider fetches it)."""
     total = 0
     stack = [value]
     while stack:
         item = stack.pop()
         if isinstance(item, str):
-            total += text_bytes(item) + 2
+            total += ATTACHMENT_TOKENS if media and item.startswith("data:image/") else text_bytes(item) + 2
         elif isinstance(item, dict):
             total += 2
             for k, v in item.items():
                 total += (text_bytes(k) if isinstance(k, str) else 24) + 4
+                if media and k in _MEDIA_KEYS and isinstance(v, str) and not v.startswith("data:image/"):
+                    total += ATTACHMENT_TOKENS
                 stack.append(v)
         elif isinstance(item, list | tuple):
             total += 2 + len(item)
@@ -95,6 +107,8 @@ def input_token_bound(req: ChatRequest) -> int:
         total += structure_bytes(req.response_format.schema)
     for stop in req.stop or ():
         total += text_bytes(stop)
+    if req.extra_body:   # relayed as sent (built-in Responses tools and items): billed like the rest
+        total += structure_bytes(req.extra_body, media=True)
     return total
 
 

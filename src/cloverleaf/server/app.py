@@ -15,6 +15,7 @@ dispatcher does for its routes.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -35,6 +36,7 @@ from .auth import Authenticator
 from .backend import Backend
 from .errors import ApiError, error_body
 from .fast_path import OVERHEAD_HEADER, Dispatcher, overhead_ms
+from .heap import trim_heap_periodically
 from .http_io import dumps, json_response
 from .keys import VirtualKeys
 from .metrics import CONTENT_TYPE, Metrics
@@ -101,9 +103,11 @@ def create_app(settings: Settings | None = None, *, options: ServerOptions | Non
         await state.auth.decide_mode()
         if state.auth.open_mode:
             log.warning("no CLOVERLEAF_MASTER_KEY and no virtual keys: the API is open to loopback clients only")
+        trimmer = asyncio.create_task(trim_heap_periodically(options.heap_trim_seconds))
         try:
             yield
         finally:
+            trimmer.cancel()
             if keys is not None:
                 await keys.aclose()
             await backend.aclose()

@@ -14,6 +14,7 @@
     header_timeout_seconds = 10    # a connection must send a whole request head within this (h1)
     keepalive_timeout_seconds = 5  # an idle keep-alive connection is closed after this
     max_connections = 10000        # beyond it, idle connections are evicted, else 503 (h1; capped by the fd limit)
+    heap_trim_seconds = 10         # hand memory freed after a peak back to the OS this often (glibc; 0: never)
 
 Secrets come only from the environment, never from the file: ``CLOVERLEAF_MASTER_KEY``
 (turns on the admin API and is itself a key with every permission) and
@@ -38,7 +39,8 @@ from typing import Any
 from .._errors import ConfigError
 
 _KEYS = {"host", "port", "max_body_mb", "allow_unauthenticated", "key_cache_seconds", "workers",
-         "body_timeout_seconds", "http", "header_timeout_seconds", "keepalive_timeout_seconds", "max_connections"}
+         "body_timeout_seconds", "http", "header_timeout_seconds", "keepalive_timeout_seconds", "max_connections",
+         "heap_trim_seconds"}
 HTTP_CHOICES = ("auto", "h1", "uvicorn")
 
 
@@ -55,6 +57,7 @@ class ServerOptions:
     header_timeout_seconds: float = 10.0
     keepalive_timeout_seconds: float = 5.0
     max_connections: int = 10_000
+    heap_trim_seconds: float = 10.0
     master_key: str | None = field(default=None, repr=False)
     encryption_key: str | None = field(default=None, repr=False)
 
@@ -84,6 +87,8 @@ class ServerOptions:
         for name in ("header_timeout_seconds", "keepalive_timeout_seconds"):
             if name in table:
                 setattr(opts, name, _positive(name, table[name]))
+        if "heap_trim_seconds" in table:
+            opts.heap_trim_seconds = max(0.0, float(table["heap_trim_seconds"]))
         if "max_connections" in table:
             opts.max_connections = max(1, _int("max_connections", table["max_connections"]))
         for name, value in overrides.items():

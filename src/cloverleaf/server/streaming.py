@@ -86,12 +86,12 @@ async def serve_stream(st: ServerState, request: Request, flavor: Flavor, model:
         raise
     first_at = time.perf_counter()
     scope["cloverleaf.upstream_ms"] = (first_at - waited) * 1000.0
-    scope["cloverleaf.api"] = flavor
-    stream = EventStream(st, flavor, model, events, head, encoder, t0, first_at)
+    api = scope.setdefault("cloverleaf.api", flavor)   # the endpoint's metrics label (``responses``)
+    stream = EventStream(st, flavor, model, events, head, encoder, t0, first_at, api)
     if ctx is not None and ctx.cache_result is not None:   # known once the first event is in
         extra = call_headers(ctx, None) or {}
         stream.raw_headers = [*SSE_HEADERS, *((k.encode(), v.encode()) for k, v in extra.items())]
-        st.metrics.cache_result(flavor, model, ctx.cache_result)
+        st.metrics.cache_result(api, model, ctx.cache_result)
     return stream
 
 
@@ -104,11 +104,12 @@ class EventStream(Response):
     one ``send``."""
 
     def __init__(self, st: ServerState, flavor: Flavor, model: str, events: AsyncIterator[StreamEvent],
-                 head: list[StreamEvent], encoder: Encoder, t0: float, first_at: float) -> None:
+                 head: list[StreamEvent], encoder: Encoder, t0: float, first_at: float, api: str | None = None) -> None:
         self.status_code = 200
         self.background = None
         self.raw_headers = SSE_HEADERS
         self._st, self._flavor, self._model = st, flavor, model
+        self._api = api or flavor      # the metrics label: the endpoint's, which the error shape may share
         self._events, self._head, self._encoder = events, head, encoder
         self._t0, self._first_at = t0, first_at
 
@@ -158,7 +159,7 @@ class EventStream(Response):
             await send({"type": BODY, "body": encoder.error(error_payload(err, self._flavor)), "more_body": False})
         finally:
             await _close(events)  # a client that hung up must still close the upstream call
-            self._st.metrics.record(self._flavor, self._model, provider, status, time.perf_counter() - self._t0,
+            self._st.metrics.record(self._api, self._model, provider, status, time.perf_counter() - self._t0,
                                     usage=encoder.usage, cost=cost, ttft=self._first_at - self._t0, code=code)
 
 

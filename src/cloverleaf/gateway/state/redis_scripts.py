@@ -96,6 +96,26 @@ local function window_earliest(list, total, limit, amount, now, window)
   return base, base
 end
 
+-- window.earliest over several buckets (MemoryState._earliest): bucket i's list and hash are
+-- KEYS[k + 2i - 1] and KEYS[k + 2i], its (limit, amount) ARGV[a + 2i - 1] and ARGV[a + 2i]; the
+-- call goes no earlier than go and is logged no earlier than at. Returns go, at, the index of
+-- the bucket that set the wait (0: none), and per bucket its amount and its list's base index.
+local function buckets_earliest(k, a, nb, now, window, go, at)
+  local limiting, amounts, bases = 0, {}, {}
+  for i = 1, nb do
+    local list, meta = KEYS[k + 2 * i - 1], KEYS[k + 2 * i]
+    local limit = num(ARGV[a + 2 * i - 1])
+    local amount = math.min(num(ARGV[a + 2 * i]), limit)
+    amounts[i] = amount
+    local total, base = window_open(list, meta, now, window)
+    bases[i] = base
+    local fits, place = window_earliest(list, total, limit, amount, now, window)
+    if fits > go then go, limiting = fits, i end
+    if place > at then at = place end
+  end
+  return go, at, limiting, amounts, bases
+end
+
 -- append an admission; returns its absolute index
 local function window_push(list, meta, base, at, amount, ticket, ttl_ms)
   local n = redis.call('RPUSH', list, fmt(at) .. '|' .. fmt(amount) .. '|' .. ticket)
@@ -192,18 +212,7 @@ TAKE = _PRELUDE + r"""
 local now, max_wait, window = num(ARGV[1]), num(ARGV[2]), num(ARGV[3])
 local ticket, slack_ms = ARGV[4], ARGV[5]
 local nb = #KEYS / 2
-local go, at, limiting = now, now, 0
-local amounts, bases = {}, {}
-for i = 1, nb do
-  local limit = num(ARGV[4 + 2 * i])
-  local amount = math.min(num(ARGV[5 + 2 * i]), limit)
-  amounts[i] = amount
-  local total, base = window_open(KEYS[2 * i - 1], KEYS[2 * i], now, window)
-  bases[i] = base
-  local fits, place = window_earliest(KEYS[2 * i - 1], total, limit, amount, now, window)
-  if fits > go then go, limiting = fits, i end
-  if place > at then at = place end
-end
+local go, at, limiting, amounts, bases = buckets_earliest(0, 5, nb, now, window, now, now)
 local wait = go - now
 if wait > max_wait then return {0, fmt(wait), limiting} end
 local ttl_ms = window_ttl(at, now, window, slack_ms)
@@ -247,18 +256,7 @@ for h = 1, nh do
   if redis.call('EXISTS', KEYS[2 * nb + 2 * h - 1]) == 0 then unseeded[#unseeded + 1] = h end
 end
 if #unseeded > 0 then return {3, '0', 0, '0', '0', unpack(unseeded)} end
-local go, at, limiting = now, now, 0
-local amounts, bases = {}, {}
-for i = 1, nb do
-  local limit = num(ARGV[7 + 2 * i])
-  local amount = math.min(num(ARGV[8 + 2 * i]), limit)
-  amounts[i] = amount
-  local total, base = window_open(KEYS[2 * i - 1], KEYS[2 * i], now, window)
-  bases[i] = base
-  local fits, place = window_earliest(KEYS[2 * i - 1], total, limit, amount, now, window)
-  if fits > go then go, limiting = fits, i end
-  if place > at then at = place end
-end
+local go, at, limiting, amounts, bases = buckets_earliest(0, 8, nb, now, window, now, now)
 local wait = go - now
 if wait > max_wait then return {0, fmt(wait), limiting, '0', '0'} end
 for h = 1, nh do
@@ -303,17 +301,7 @@ if na >= 0 then
   out[n + 1], out[n + 2], out[n + 3] = allowed, probe, retry_after
   if allowed == 1 then
     local a_max_wait, a_ticket = num(ARGV[a + 6]), ARGV[a + 7]
-    local a_go, a_at, a_limiting, a_amounts, a_bases = go, at, 0, {}, {}
-    for i = 1, na do
-      local limit = num(ARGV[a + 6 + 2 * i])
-      local amount = math.min(num(ARGV[a + 7 + 2 * i]), limit)
-      a_amounts[i] = amount
-      local total, base = window_open(KEYS[k + 2 * i - 1], KEYS[k + 2 * i], now, window)
-      a_bases[i] = base
-      local fits, place = window_earliest(KEYS[k + 2 * i - 1], total, limit, amount, now, window)
-      if fits > a_go then a_go, a_limiting = fits, i end
-      if place > a_at then a_at = place end
-    end
+    local a_go, a_at, a_limiting, a_amounts, a_bases = buckets_earliest(k, a + 7, na, now, window, go, at)
     local a_wait = a_go - now
     if a_wait > a_max_wait then
       out[n + 4], out[n + 5], out[n + 6], out[n + 7] = 0, fmt(a_wait), a_limiting, '0'

@@ -1,0 +1,56 @@
+"""After a peak, a worker hands freed heap pages back to the OS (``server/heap.py``)."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+
+import pytest
+
+from cloverleaf._errors import ConfigError
+from cloverleaf.server import heap
+from cloverleaf.server.options import ServerOptions
+
+PEAK = """
+import sys
+from cloverleaf.server.heap import malloc_trim
+
+def rss_mib():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS"):
+            return int(line.split()[1]) / 1024
+
+blocks = [bytearray(4096) for _ in range(20_000)]     # an 80 MiB peak of buffers
+keep = blocks[::64]                                     # a few survivors pin the heap's top
+del blocks
+before = rss_mib()
+malloc_trim()(0)
+print(before, rss_mib())
+"""
+
+
+@pytest.mark.skipif(heap.malloc_trim() is None, reason="this C library has no malloc_trim (not glibc)")
+def test_trimming_after_a_peak_returns_the_freed_pages() -> None:
+    out = subprocess.run([sys.executable, "-c", PEAK], capture_output=True, text=True, check=True).stdout.split()
+    before, after = float(out[0]), float(out[1])
+    assert before - after > 40, (before, after)   # most of the 80 MiB the peak freed
+
+
+async def test_the_trimmer_runs_on_its_interval_and_stops_when_cancelled(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    monkeypatch.setattr(heap, "malloc_trim", lambda: calls.append)
+    task = asyncio.create_task(heap.trim_heap_periodically(0.01))
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert len(calls) >= 3 and set(calls) == {0}
+    await asyncio.wait_for(heap.trim_heap_periodically(0), 1)   # 0: never, and returns at once
+
+
+def test_the_interval_is_a_server_option() -> None:
+    assert ServerOptions.from_settings({}, {}).heap_trim_seconds == 10.0
+    assert ServerOptions.from_settings({"heap_trim_seconds": 0}, {}).heap_trim_seconds == 0.0
+    with pytest.raises(ConfigError):
+        ServerOptions.from_settings({"heap_trim": 1}, {})
