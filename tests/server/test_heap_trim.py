@@ -39,14 +39,30 @@ def test_trimming_after_a_peak_returns_the_freed_pages() -> None:
 
 async def test_the_trimmer_runs_on_its_interval_and_stops_when_cancelled(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[int] = []
+    free = [heap.TRIM_THRESHOLD_BYTES]
     monkeypatch.setattr(heap, "malloc_trim", lambda: calls.append)
+    monkeypatch.setattr(heap, "free_heap_bytes", lambda: free[0])
     task = asyncio.create_task(heap.trim_heap_periodically(0.01))
     await asyncio.sleep(0.2)
+    assert len(calls) >= 3 and set(calls) == {0}
+    free[0] = heap.TRIM_THRESHOLD_BYTES - 1          # too little free to be worth handing back
+    await asyncio.sleep(0.05)
+    seen = len(calls)
+    await asyncio.sleep(0.1)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert len(calls) >= 3 and set(calls) == {0}
+    assert len(calls) == seen
     await asyncio.wait_for(heap.trim_heap_periodically(0), 1)   # 0: never, and returns at once
+
+
+def test_free_heap_bytes_sees_a_peak_freed() -> None:
+    if heap.free_heap_bytes() is None:
+        pytest.skip("this C library has no mallinfo2 (glibc before 2.33, or not glibc)")
+    code = ("from cloverleaf.server.heap import free_heap_bytes\n"
+            "b = [bytearray(4096) for _ in range(5_000)]; k = b[::64]; del b\nprint(free_heap_bytes())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert int(out) >= 15 * 1024 * 1024
 
 
 def test_the_interval_is_a_server_option() -> None:
