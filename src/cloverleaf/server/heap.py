@@ -9,9 +9,11 @@ only at its top). :func:`trim_heap_periodically` calls it every ``interval`` sec
 millisecond when there is nothing to give back, about 10 ms right after an 80 MiB peak
 (measured here), with the GIL released (ctypes releases it around a foreign call; threads that
 allocate meanwhile wait on malloc's lock). It runs only when the heap holds at least
-``TRIM_THRESHOLD_BYTES`` free (``mallinfo2``): pages handed back must be faulted in again when
-traffic returns, so a steady load, which frees and reuses the same memory, is left alone. Other
-C libraries (musl) have no ``malloc_trim``: nothing is done there.
+``TRIM_THRESHOLD_BYTES`` free (``mallinfo2``), so a worker that never had a peak is left alone.
+After a peak the heap keeps counting the pages it handed back as free, so the trim then runs every
+interval, each time returning what the load freed since (pages handed back are faulted in again
+when reused; a burst-only A/B in ``bench/README.md`` found no cost). Other C libraries (musl) have
+no ``malloc_trim``: nothing is done there.
 """
 
 from __future__ import annotations
