@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import ctypes.util
 import functools
 from collections.abc import Callable
 
@@ -37,8 +36,10 @@ class _MallInfo2(ctypes.Structure):
 
 @functools.lru_cache(maxsize=1)
 def _libc() -> ctypes.CDLL | None:
+    """The C library the interpreter runs on: the process's own symbols (``dlopen(NULL)``), which
+    needs no search (``ctypes.util.find_library`` runs ``ldconfig`` in a subprocess)."""
     try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return ctypes.CDLL(None)
     except OSError:
         return None
 
