@@ -70,3 +70,6 @@ def test_the_interval_is_a_server_option() -> None:
     assert ServerOptions.from_settings({"heap_trim_seconds": 0}, {}).heap_trim_seconds == 0.0
     with pytest.raises(ConfigError):
         ServerOptions.from_settings({"heap_trim": 1}, {})
+    for bad in ("ten", -1, None):
+        with pytest.raises(ConfigError, match="heap_trim_seconds must be"):
+            ServerOptions.from_settings({"heap_trim_seconds": bad}, {})

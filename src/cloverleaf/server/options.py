@@ -88,7 +88,7 @@ class ServerOptions:
             if name in table:
                 setattr(opts, name, _positive(name, table[name]))
         if "heap_trim_seconds" in table:
-            opts.heap_trim_seconds = max(0.0, float(table["heap_trim_seconds"]))
+            opts.heap_trim_seconds = _positive("heap_trim_seconds", table["heap_trim_seconds"], zero=True)
         if "max_connections" in table:
             opts.max_connections = max(1, _int("max_connections", table["max_connections"]))
         for name, value in overrides.items():
@@ -128,11 +128,12 @@ def _int(name: str, value: Any) -> int:
         raise ConfigError(f"[server] {name} must be an integer, got {value!r}") from None
 
 
-def _positive(name: str, value: Any) -> float:
+def _positive(name: str, value: Any, zero: bool = False) -> float:
+    """A number of seconds above 0 (``zero``: or 0, which turns the feature off)."""
     try:
         number = float(value)
     except (TypeError, ValueError):
         raise ConfigError(f"[server] {name} must be a number of seconds, got {value!r}") from None
-    if not number > 0:
-        raise ConfigError(f"[server] {name} must be more than 0, got {value!r}")
+    if not (number > 0 or (zero and number == 0)):
+        raise ConfigError(f"[server] {name} must be {'0 or more' if zero else 'more than 0'}, got {value!r}")
     return number

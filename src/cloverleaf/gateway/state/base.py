@@ -16,6 +16,9 @@ from typing import NamedTuple
 
 from ..breaker import BreakerDecision, BreakerPolicy, BreakerSnapshot
 
+#: weight of the newest latency in a target's moving average (every backend, every path)
+LATENCY_ALPHA = 0.3
+
 
 class Bucket(NamedTuple):
     """One rolling-window limit taking ``amount`` (requests or tokens) for this call.
@@ -174,7 +177,7 @@ class StateBackend(ABC):
     async def breaker_snapshots(self) -> dict[str, BreakerSnapshot]: ...
 
     @abstractmethod
-    async def record_latency(self, key: str, latency_ms: float, alpha: float = 0.3) -> None:
+    async def record_latency(self, key: str, latency_ms: float, alpha: float = LATENCY_ALPHA) -> None:
         """Fold one latency into the key's exponential moving average."""
 
     @abstractmethod

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Mapping, Sequence
 
 from ..breaker import BreakerDecision, BreakerPolicy, BreakerSnapshot, on_abandon, on_acquire, on_result
-from .base import Admission, AttemptAdmission, AttemptAsk, Bucket, Grant, Hold, StateBackend
+from .base import LATENCY_ALPHA, Admission, AttemptAdmission, AttemptAsk, Bucket, Grant, Hold, StateBackend
 from .window import SLOTS, Entry, Log
 
 _EPSILON = 1e-12
@@ -160,7 +160,7 @@ class MemoryState(StateBackend):
             if attempt_ticket is not None:
                 self._settle(attempt_ticket, attempt_amounts)
             self._breakers[target] = on_result(self._breakers.get(target, _CLOSED), True, now, policy)
-            self._fold_latency(target, latency_ms, 0.3)
+            self._fold_latency(target, latency_ms, LATENCY_ALPHA)
 
     async def budget_seed(self, key: str, spent: float) -> None:
         with self._lock:
@@ -215,7 +215,7 @@ class MemoryState(StateBackend):
         with self._lock:
             return dict(self._breakers)
 
-    async def record_latency(self, key: str, latency_ms: float, alpha: float = 0.3) -> None:
+    async def record_latency(self, key: str, latency_ms: float, alpha: float = LATENCY_ALPHA) -> None:
         with self._lock:
             self._fold_latency(key, latency_ms, alpha)
 

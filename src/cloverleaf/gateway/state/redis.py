@@ -35,7 +35,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..._errors import ConfigError, StateUnavailable
 from ..breaker import BreakerDecision, BreakerPolicy, BreakerSnapshot
-from .base import Admission, AttemptAdmission, AttemptAsk, Bucket, Grant, Hold, StateBackend
+from .base import LATENCY_ALPHA, Admission, AttemptAdmission, AttemptAsk, Bucket, Grant, Hold, StateBackend
 from .redis_scripts import SCRIPTS
 
 DEFAULT_PREFIX = "cloverleaf:"
@@ -253,7 +253,7 @@ class RedisState(StateBackend):
             keys += self._window_key(key)
             args += [str(index), _num(attempt_amounts[key]) if key in attempt_amounts else ""]
         keys += [self._breakers_key, self._latency_key]
-        args += [target, str(self._breaker_ttl_ms(policy)), _num(latency_ms), _num(0.3), str(self._idle_ttl_ms)]
+        args += [target, str(self._breaker_ttl_ms(policy)), _num(latency_ms), _num(LATENCY_ALPHA), str(self._idle_ttl_ms)]
         await self._run("finish", keys, args)
 
     async def budget_seed(self, key: str, spent: float) -> None:
@@ -294,7 +294,7 @@ class RedisState(StateBackend):
         return {key: _decode_breaker(value) for key, value in raw.items()}
 
     # -- latency averages -------------------------------------------------------------
-    async def record_latency(self, key: str, latency_ms: float, alpha: float = 0.3) -> None:
+    async def record_latency(self, key: str, latency_ms: float, alpha: float = LATENCY_ALPHA) -> None:
         await self._run("record_latency", [self._latency_key],
                         [key, _num(latency_ms), _num(alpha), str(self._idle_ttl_ms)])
 
