@@ -168,6 +168,27 @@ class PrivacyGuard:
     def forget(self) -> None:
         self._cache = {}
 
+    # -- where else a call's text goes --------------------------------------------------
+    def sink_cached(self, url: str) -> Locality | None:
+        hit = self._cache.get(("", "", url))
+        return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+
+    def sink(self, url: str) -> Locality:
+        """Is ``url`` local — a place other than the provider where a call's prompt or answer
+        is written: the response cache's store (``memory``, a ``sqlite:///`` file, or Redis)
+        or an OpenTelemetry collector that receives captured content. A local-only call may
+        leave its text only where it could send it. Cached and blocking like :meth:`locality`."""
+        found = self.sink_cached(url)
+        if found is not None:
+            return found
+        if url == "memory" or url.startswith("sqlite:"):
+            found = Locality(True, "kept by this process" if url == "memory" else "a file on this machine")
+        else:
+            found = self._endpoint(url)
+        with self._lock:
+            self._cache[("", "", url)] = (time.monotonic() + CACHE_SECONDS, found)
+        return found
+
     def _decide(self, target: Any) -> Locality:
         spec = target.spec
         entry = self.registry.get(target.name) if self.registry is not None else None

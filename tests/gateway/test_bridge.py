@@ -24,7 +24,8 @@ CTRL_C = textwrap.dedent("""
     client = Client(settings)
     seen = 0
     try:
-        for event in client.stream("r", "a b c d e f g h i j k l m n o p q r s t"):
+        # 80 chunks 50 ms apart: 4 s for the signal to land even on a loaded machine (it lands in ~0.1 s)
+        for event in client.stream("r", " ".join(["word"] * 80)):
             seen += 1
             if seen == 2:   # Ctrl-C while the next chunk is awaited
                 threading.Timer(0.02, os.kill, (os.getpid(), signal.SIGINT)).start()

@@ -107,3 +107,36 @@ def test_redis_backend_ttl_and_bound() -> None:
         asyncio.run(run())
     finally:
         _cleanup(prefix)
+
+
+def test_a_local_only_call_never_caches_its_answer_in_a_redis_that_is_not_local(tmp_path: Path,
+                                                                               mock: OpenAIMock) -> None:
+    """A hosted Redis would hold a local-only call's answer: such a call skips the cache (it is
+    answered by the model each time and nothing is written). Here the cache reaches the real
+    Redis through ``localhost`` while the privacy resolver says ``localhost`` is public."""
+    import redis
+
+    import cloverleaf
+    from cloverleaf._config import ProviderSettings, Settings
+
+    prefix = fresh_prefix()
+    remote_looking = redis_url().replace("127.0.0.1", "localhost")
+    settings = Settings(providers={"vllm": ProviderSettings("vllm", base_url=mock.base_url)},
+                        cache={"mode": "exact", "url": remote_looking, "prefix": prefix, "deterministic_only": False},
+                        gateway=True, store={"url": f"sqlite:///{tmp_path / 's.db'}"}, max_retries=0)
+    r = redis.Redis.from_url(redis_url())
+    try:
+        with cloverleaf.Client(settings) as client:
+            # the model is on 127.0.0.1 (local); only localhost, the cache's host, looks public
+            client.engine.privacy.resolver = lambda host, port: (["93.184.216.34"] if host == "localhost"
+                                                                 else ["127.0.0.1"])
+            for _ in range(2):
+                resp = client.chat("vllm/m", "my private diary", privacy="local-only")
+                assert "cache" not in resp.metadata.extra
+            assert mock.chats == 2
+            assert list(r.scan_iter(match=prefix + "*")) == []          # nothing of it in that Redis
+            hits = [client.chat("vllm/m", "a public note").metadata.extra.get("cache") for _ in range(2)]
+            assert hits == ["miss", "hit"] and mock.chats == 3     # without the policy the cache works
+    finally:
+        _cleanup(prefix)
+        r.close()

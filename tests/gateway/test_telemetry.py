@@ -150,3 +150,32 @@ def test_nothing_of_opentelemetry_is_imported_when_off(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_a_local_only_calls_text_never_reaches_a_collector_that_is_not_local(tmp_path: Path,
+                                                                            receiver: OTLPReceiver) -> None:
+    """``capture_content`` sends prompts and answers to the collector; under local-only that is
+    allowed only when the collector is local too. Here the real exporter reaches the receiver
+    through ``localhost`` while the privacy resolver says ``localhost`` is a public address."""
+    public_collector = receiver.endpoint.replace("127.0.0.1", "localhost")
+    with client_for(tmp_path, {"otlp_endpoint": public_collector, "capture_content": True}) as client:
+        client.engine.privacy.resolver = lambda host, port: ["93.184.216.34"]
+        client.chat("fake/echo", "my private diary", privacy="local-only")
+        client.chat("fake/echo", "a public note")
+        flush(client)
+    roots = {s.attributes.get("cloverleaf.content_withheld"): s
+             for s in receiver.named("chat") if "cloverleaf.attempt" not in s.attributes}
+    withheld = roots["local-only"]
+    assert "gen_ai.input.messages" not in withheld.attributes and "gen_ai.output.messages" not in withheld.attributes
+    assert withheld.attributes["gen_ai.usage.input_tokens"] > 0      # the rest of the span is there
+    assert "a public note" in roots[None].attributes["gen_ai.input.messages"]   # no policy: captured as asked
+    assert all("my private diary" not in str(s.attributes) for s in receiver.spans)
+
+
+def test_a_local_collector_still_gets_local_only_content(tmp_path: Path, receiver: OTLPReceiver) -> None:
+    with client_for(tmp_path, {"otlp_endpoint": receiver.endpoint, "capture_content": True}) as client:
+        client.chat("fake/echo", "stays on this machine", privacy="local-only")
+        flush(client)
+    [call] = [s for s in receiver.named("chat") if "cloverleaf.attempt" not in s.attributes]
+    assert "stays on this machine" in call.attributes["gen_ai.input.messages"]
+    assert "cloverleaf.content_withheld" not in call.attributes

@@ -93,6 +93,7 @@ class _Call:
     response: Any = None
     span_parent: Any = None        # the OpenTelemetry context the call's span continues
     local_only: bool = False       # the privacy policy in force is local-only (privacy.py)
+    withhold_content: bool = False  # local-only, and the telemetry collector that captures content is not local
 
     @property
     def billable(self) -> bool:
@@ -372,6 +373,8 @@ class Gateway:
         call = _Call(tracker, loop, route=route, local_only=privacy is not None and privacy.local_only)
         if self.telemetry is not None:
             call.span_parent = self.telemetry.parent(ctx.traceparent)
+            if call.local_only and self.telemetry.config.capture_content:   # the collector must be local too
+                call.withhold_content = not await self._sink_local(self.telemetry.config.endpoint)
         try:
             if refusal is not None:     # recorded like any failed call; nothing was reserved or sent
                 raise refusal
@@ -408,16 +411,30 @@ class Gateway:
         return ordered, None
 
     async def _cache_allowed(self, call: _Call) -> bool:
-        """Under local-only a semantic cache is used only if its embedding model is local too:
-        looking up a prompt must not send it to a cloud embedding API. (An exact cache only
-        hashes the request.)"""
-        if not call.local_only or self.cache is None or self.cache.config.mode != "semantic":
+        """Under local-only the response cache is used only where the call's text could go
+        itself: its store must be local (memory, a SQLite file, a Redis on this machine or
+        network; a hosted Redis would hold the prompt's answer), and a semantic cache's
+        embedding model must be local too (looking up a prompt embeds it). Otherwise the call
+        skips the cache — it is still answered, and nothing is written anywhere else."""
+        if not call.local_only or self.cache is None:
+            return True
+        config = self.cache.config
+        if not (await self._sink_local(config.url)):
+            return False
+        if config.mode != "semantic":
             return True
         if self._semantic_cache_local is None:
             guard = self.privacy.guard
-            target = self.engine.resolve(self.cache.config.embedding_model or "")
+            target = self.engine.resolve(config.embedding_model or "")
             self._semantic_cache_local = (await asyncio.to_thread(guard.locality, target)).local
         return self._semantic_cache_local
+
+    async def _sink_local(self, url: str) -> bool:
+        guard = self.privacy.guard
+        found = guard.sink_cached(url)
+        if found is None:          # a host lookup: off the event loop
+            found = await asyncio.to_thread(guard.sink, url)
+        return found.local
 
     def _price_ok(self, call: _Call, target: ResolvedTarget, resp: Any) -> float | None:
         """What the answer needs before it leaves: its cost, target and attempts."""
@@ -569,7 +586,8 @@ class Gateway:
     def _record(self, call: _Call, record: Any) -> None:
         """The call's record to the store (as ``[store] record`` allows) and its spans."""
         if self.telemetry is not None:
-            self.telemetry.export(record, call.tracker.attempt_ends, call.span_parent, call.request, call.response)
+            self.telemetry.export(record, call.tracker.attempt_ends, call.span_parent, call.request, call.response,
+                                  withhold_content=call.withhold_content)
             if not (self._store_ok if record.status == "ok" else self._store_errors):
                 return
         try:

@@ -10,7 +10,9 @@ The spans are built when the call has ended, from the same facts as its call rec
 attempts, their timings and errors, tokens, cost, cache), so the request path pays for one
 span-building step after the answer is out, never for export: a ``BatchSpanProcessor``
 sends spans from its own thread, and a dead collector costs a log line. Prompt and answer
-text go into spans only with ``capture_content = true``.
+text go into spans only with ``capture_content = true``, and never for a call under the
+``local-only`` privacy policy when the collector is not itself local (the span carries
+``cloverleaf.content_withheld = "local-only"`` instead).
 
 ::
 
@@ -124,14 +126,18 @@ class Telemetry:
             return self._propagator.extract({"traceparent": traceparent})
         return self._context.get_current()
 
-    def export(self, record: Any, ended: list[float], parent: Any, request: Any = None, response: Any = None) -> None:
-        """Spans for one finished call (its record and the end time of each attempt)."""
+    def export(self, record: Any, ended: list[float], parent: Any, request: Any = None, response: Any = None, *,
+               withhold_content: bool = False) -> None:
+        """Spans for one finished call (its record and the end time of each attempt).
+        ``withhold_content``: a local-only call whose text must not reach this collector (it is
+        not local); its span says so instead of carrying the messages."""
         try:
-            self._export(record, ended, parent, request, response)
+            self._export(record, ended, parent, request, response, withhold_content)
         except Exception as exc:  # noqa: BLE001 - telemetry never fails a call
             log.warning("could not build the OpenTelemetry spans for a call: %s", type(exc).__name__)
 
-    def _export(self, record: Any, ended: list[float], parent: Any, request: Any, response: Any) -> None:
+    def _export(self, record: Any, ended: list[float], parent: Any, request: Any, response: Any,
+                withhold_content: bool) -> None:
         op = _OPERATIONS.get(record.operation, record.operation)
         start = _ns(record.created_at)
         end = start + int((record.latency_ms or 0.0) * 1e6)
@@ -167,7 +173,9 @@ class Telemetry:
         _put(attrs, "gen_ai.response.id", rid)
         if record.error_type:
             attrs["error.type"] = record.error_type
-        if self.config.capture_content:
+        if self.config.capture_content and withhold_content:
+            attrs["cloverleaf.content_withheld"] = "local-only"
+        elif self.config.capture_content:
             _put(attrs, "gen_ai.input.messages", _input_messages(request))
             _put(attrs, "gen_ai.output.messages", _output_messages(response))
         span = self._tracer.start_span(f"{op} {record.requested_model}", context=parent, kind=self._kind,
