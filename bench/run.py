@@ -37,6 +37,7 @@ from typing import Any
 from . import report
 from .targets import (
     BENCH_DIR,
+    NGINX,
     PYTHON,
     REPO,
     Target,
@@ -45,8 +46,10 @@ from .targets import (
     portkey_available,
     rss_mib,
     start_cloverleaf,
+    start_floor,
     start_litellm,
     start_mock,
+    start_nginx,
     start_portkey,
     taskset,
 )
@@ -79,7 +82,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="bench/run.sh", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="short cells, 2 repeats, 15 s sustained run (~3 min)")
     p.add_argument("--targets", default="direct,cloverleaf,cloverleaf-governed,litellm,portkey",
-                   help="comma list from: direct, litellm, portkey, " + ", ".join(CLOVERLEAF_TARGETS))
+                   help="comma list from: direct, floor (bench/floor_proxy.py), nginx, litellm, portkey, "
+                        + ", ".join(CLOVERLEAF_TARGETS))
     p.add_argument("--scenarios", default="instant,d20,burst",
                    help="instant, d20 (non-stream), stream (N streams per client), burst (streams started "
                         "evenly over --burst-ramp)")
@@ -221,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     args = parse_args(argv)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    run_dir = Path(args.out) if args.out else BENCH_DIR / "results" / stamp
+    run_dir = Path(args.out).resolve() if args.out else BENCH_DIR / "results" / stamp  # the gateways run elsewhere
     run_dir.mkdir(parents=True, exist_ok=True)
     gw_core = None if args.no_pin else GATEWAY_CORE
     load_core = None if args.no_pin else LOAD_CORE
@@ -232,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
         print("portkey: bench/.venv-portkey is missing (bench/run.sh installs it with npm); skipping Portkey",
               file=sys.stderr)
         args.targets.remove("portkey")
+    if "nginx" in args.targets and not NGINX.exists():
+        print("nginx: /usr/sbin/nginx is missing (apt-get install nginx-light); skipping nginx", file=sys.stderr)
+        args.targets.remove("nginx")
     env = environment()
     print(f"results -> {run_dir}\n{json.dumps(env)}", flush=True)
     targets: dict[str, Target] = {}
@@ -246,6 +253,10 @@ def main(argv: list[str] | None = None) -> int:
                 targets[name] = start_litellm(mock, run_dir, gw_core)
             elif name == "portkey":
                 targets[name] = start_portkey(mock, run_dir, gw_core)
+            elif name == "floor":
+                targets[name] = start_floor(mock, run_dir, gw_core)
+            elif name == "nginx":
+                targets[name] = start_nginx(mock, run_dir, gw_core)
             elif name != "direct":
                 raise SystemExit(f"unknown target {name!r}")
         summary["rss_at_start_mib"] = {n: rss_mib(t.pid) for n, t in targets.items() if n != "direct" and t.pid}

@@ -118,3 +118,25 @@ async def test_burst_mode_checks_every_stream_is_whole(base_url: str) -> None:
                               warm_count=0, stream=True, expect_chunks=65)
     assert short["count"] == 0 and short["errors"] == 2
     assert short["first_error"] == "stream with 64 of 65 content chunks"
+
+
+async def test_the_floor_proxy_relays_answers_and_streams_unchanged(base_url: str) -> None:
+    """``bench/floor_proxy.py`` is the yardstick beside cloverleaf: it must relay what the mock
+    says, whole, or its figures mean nothing."""
+    from bench import floor_proxy
+
+    server = await floor_proxy.start(0, base_url)
+    floor = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    try:
+        async with httpx.AsyncClient() as client:
+            direct = await client.post(f"{base_url}/d5/v1/chat/completions", json=CHAT)
+            relayed = [await client.post(f"{floor}/d5/v1/chat/completions", json=CHAT) for _ in range(2)]
+            stream = await client.post(f"{floor}/d5/v1/chat/completions", json={**CHAT, "stream": True})
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert [r.status_code for r in relayed] == [200, 200]
+    assert relayed[0].json()["choices"] == relayed[1].json()["choices"] == direct.json()["choices"]
+    assert stream.headers["content-type"] == "text/event-stream"
+    payloads = sse_payloads(stream.content)
+    assert payloads[-1] == "[DONE]" and len(payloads) == mock_upstream.STREAM_CHUNKS + 1
