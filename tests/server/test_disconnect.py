@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from cloverleaf._config import ModelEntry
+from cloverleaf.server.options import ServerOptions
 
 from .conftest import Live, settings, start_live, stop_live
 
@@ -70,12 +71,15 @@ def drip() -> Iterator[DripServer]:
     server.server_close()
 
 
-@pytest.fixture(scope="module")
-def live() -> Iterator[Live]:
+@pytest.fixture(scope="module", params=["h1", "uvicorn"])
+def live(request: pytest.FixtureRequest) -> Iterator[Live]:
+    """Both server protocols: under h1 the connection calls the route back when it is lost
+    (the ``cloverleaf.hangup`` extension); under uvicorn a watcher task waits for
+    ``http.disconnect``."""
     s = settings(models=[PRICED_HANG], routes={"hang-route": {"targets": ["priced-hang"]}},
                  budgets={"hang-route": {"limit_usd": 100.0}}, timeout=120.0,
                  attachments={"allow_networks": ["127.0.0.1/32"], "read_timeout": 120.0, "request_timeout": 120.0})
-    server = start_live(s)
+    server = start_live(s, ServerOptions(http=request.param))
     yield server
     stop_live(server)
 

@@ -12,6 +12,8 @@ protocol keeps what the ASGI contract needs and nothing else:
   ``HEAD``, HTTP/1.0, write back-pressure (``pause_writing`` → ``send`` waits);
 - ``receive()`` yields the body, then blocks until the response is complete or the client
   hangs up, and then says ``http.disconnect`` (what a stream's disconnect watcher needs);
+  a route can instead hand a callback to the ``cloverleaf.hangup`` scope extension, run when
+  the client hangs up mid-request (no watcher task per request; :mod:`.state`);
 - the connection rules of :mod:`.connections` (header timeout, idle timeout, cap with
   eviction and a clean 503).
 
@@ -26,6 +28,7 @@ import asyncio
 import logging
 import re
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
@@ -35,6 +38,8 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from .connections import ConnectionGuard, ConnectionLimits
 
 log = logging.getLogger("cloverleaf.server")
+#: the scope extension that takes a hang-up callback (see :meth:`Cycle.on_hangup`)
+HANGUP_EXTENSION = "cloverleaf.hangup"
 
 #: what ``configure`` set for this process (read by every connection's guard)
 LIMITS = ConnectionLimits()
@@ -160,6 +165,9 @@ class H1Protocol(asyncio.Protocol):
         cycle = self.cycle
         if cycle is not None and not cycle.complete:
             cycle.disconnected = True
+            hangup, cycle.hangup = cycle.hangup, None
+            if hangup is not None:
+                hangup()
         if cycle is not None:
             cycle.wake()
         for queued in self.pipeline:
@@ -268,6 +276,7 @@ class H1Protocol(asyncio.Protocol):
         }
         keep_alive = version != "1.0" and parser.should_keep_alive()
         cycle = Cycle(self, scope, keep_alive, self._expect, self.app if self._forwarded else self.plain_app)
+        scope["extensions"] = {HANGUP_EXTENSION: cycle.on_hangup}
         if self.cycle is None or self.cycle.complete:
             self._start(cycle)
         else:  # pipelined: waits for the one in progress
@@ -319,7 +328,8 @@ class Cycle:
     """One request and its response: the ASGI ``receive`` and ``send``."""
 
     __slots__ = ("conn", "app", "scope", "keep_alive", "expect_continue", "body", "more_body", "disconnected",
-                 "started", "complete", "chunked", "remaining", "head", "waiter", "head_only", "body_given")
+                 "started", "complete", "chunked", "remaining", "head", "waiter", "head_only", "body_given",
+                 "hangup")
 
     def __init__(self, conn: H1Protocol, scope: dict[str, Any], keep_alive: bool, expect_continue: bool,
                  app: Any) -> None:
@@ -339,6 +349,17 @@ class Cycle:
         self.head = b""  # written with the first body message
         self.waiter: asyncio.Event | None = None
         self.head_only = scope["method"] == "HEAD"
+        self.hangup: Callable[[], None] | None = None
+
+    def on_hangup(self, callback: Callable[[], None] | None) -> bool:
+        """Call ``callback`` (once) if the client hangs up before the response is complete;
+        ``None`` withdraws it. False when the client is already gone: the callback is not
+        kept, and the caller acts at once."""
+        if self.disconnected:
+            self.hangup = None
+            return False
+        self.hangup = callback
+        return True
 
     def wake(self) -> None:
         waiter = self.waiter

@@ -36,6 +36,7 @@ from .backend import Backend
 from .call_headers import cache_directive, traceparent
 from .deadlines import BodyDeadlines
 from .errors import BadRequest, ClientClosed, Flavor, error_body, to_api_error
+from .h1_server import HANGUP_EXTENSION
 from .http_io import read_json
 from .keys import VirtualKeys
 from .metrics import Metrics
@@ -103,9 +104,16 @@ class ServerState:
         ``http.disconnect``. A watcher waits for that and cancels this task, so the downloads
         and the upstream call stop at once, and the gateway books the call as cancelled: its
         reservation is charged, as for a stream cut off, because the provider may bill what it
-        had started. The client, gone, is counted as 499."""
+        had started. The client, gone, is counted as 499.
+
+        Under the h1 server the watcher is a callback the connection runs when it is lost
+        (the ``cloverleaf.hangup`` extension): no task, no waiter, nothing to cancel after."""
         task = asyncio.current_task()
         assert task is not None
+        extensions = request.scope.get("extensions")
+        on_hangup = extensions.get(HANGUP_EXTENSION) if extensions else None
+        if on_hangup is not None:
+            return await _until_hangup(on_hangup, task, work)
         watcher = asyncio.ensure_future(_cancel_on_disconnect(request.receive, task))
         try:
             return await work
@@ -186,6 +194,28 @@ AFTER_RESPONSE_JOBS = "cloverleaf.after_response_jobs"
 #: Scope key of the metrics a hot route leaves for :class:`~.fast_path.Dispatcher` to record
 #: after the response is sent (off the client's critical path).
 AFTER_RESPONSE = "cloverleaf.after_response"
+
+
+async def _until_hangup(on_hangup: Callable[[Callable[[], None] | None], bool], task: asyncio.Task[Any],
+                        work: Awaitable[T]) -> T:
+    gone = False
+
+    def hang_up() -> None:
+        nonlocal gone
+        gone = True
+        task.cancel()
+
+    if not on_hangup(hang_up):   # already gone: the work stops at its first wait, as below
+        hang_up()
+    try:
+        return await work
+    except asyncio.CancelledError:
+        if gone:
+            task.uncancel()
+            raise ClientClosed("the client closed the connection before the answer was ready") from None
+        raise
+    finally:
+        on_hangup(None)
 
 
 async def _cancel_on_disconnect(receive: Callable[[], Awaitable[Any]], task: asyncio.Task[Any]) -> bool:
