@@ -101,9 +101,8 @@ def test_instructions_come_first_and_history_before_input() -> None:
                          "tool_choice": {"type": "allowed_tools", "mode": "required",
                                          "tools": [{"type": "function", "name": "b"}]},
                          "tools": [{"type": "function", "name": "a"}, {"type": "function", "name": "b"}]})
-    from cloverleaf._types import Message
-
-    chat = req.chat_request([Message.user("before"), Message.assistant("reply")])
+    history = normalise_input([{"role": "user", "content": "before"}, {"role": "assistant", "content": "reply"}])
+    chat = req.chat_request(history)
     assert [m.content for m in chat.messages] == ["be kind", "before", "reply", "now"]
     assert chat.max_tokens == 99 and chat.reasoning is not None and chat.reasoning.effort == "high"
     assert chat.reasoning.summary and chat.response_format is not None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -23,17 +24,25 @@ WHOLE = R + "test_openai_responses_model_simple_response.yaml"
 OTHER = R + "test_openai_responses_system_prompt.yaml"
 
 
-@pytest.fixture(scope="module")
-def relay() -> Iterator[tuple[Live, Replay]]:
+@contextmanager
+def _relay() -> Iterator[tuple[Live, Replay]]:
     replay = Replay()
     s = settings(env={"OPENAI_API_KEY": "sk-test"},
                  providers={"openai-responses": ProviderSettings("openai-responses",
                                                                  base_url=f"{replay.url}/openai")},
                  routes={"gpt": {"targets": ["openai-responses/gpt-5"]}})
     live = start_live(s)
-    yield live, replay
-    stop_live(live)
-    replay.server.shutdown()
+    try:
+        yield live, replay
+    finally:
+        stop_live(live)
+        replay.server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def relay() -> Iterator[tuple[Live, Replay]]:
+    with _relay() as pair:
+        yield pair
 
 
 def _sse(text: str) -> list[dict[str, Any]]:
@@ -205,3 +214,41 @@ def test_builtin_item_on_another_provider_is_400(relay: tuple[Live, Replay]) -> 
     assert error["param"] == "input[2].type" and "web_search_call" in error["message"]
     assert "openai-responses/" in error["message"]
     assert not_an_object.status_code == 400 and not_an_object.json()["error"]["param"] == "input[0]"
+
+
+@pytest.fixture
+def fresh_relay() -> Iterator[tuple[Live, Replay]]:
+    """A relay whose store has seen none of the recordings (each holds a fixed response id)."""
+    with _relay() as pair:
+        yield pair
+
+
+def test_a_later_turn_sends_the_historys_builtin_items_back_in_place(fresh_relay: tuple[Live, Replay]) -> None:
+    """The gateway, not OpenAI, keeps the conversation (``previous_response_id`` never goes
+    upstream), so a later turn must send the earlier built-in items itself: a
+    ``computer_call_output`` without its ``computer_call`` before it, or a reasoning item
+    without what followed it, is a 400 at OpenAI. Built-in items go back as they were sent,
+    less the ids the gateway gave them; another provider continuing the same conversation gets
+    the neutral history, where built-in calls are left out."""
+    live, replay = fresh_relay
+    replay.load("openai", WITH_ITEMS)
+    with httpx.Client(base_url=live.url, timeout=30) as http:
+        first = http.post("/v1/responses", json={"model": "gpt", "input": BUILTIN_INPUT})
+        assert first.status_code == 200, first.text
+        replay.load("openai", WHOLE)
+        second = http.post("/v1/responses", json={"model": "gpt", "input": "And now?",
+                                                  "previous_response_id": first.json()["id"]})
+        assert second.status_code == 200, second.text
+        elsewhere = http.post("/v1/responses", json={"model": "fake/echo", "input": "And elsewhere?",
+                                                     "previous_response_id": first.json()["id"]})
+    sent = replay.received["openai"][-1]["input"]
+    builtin = [item for item in sent if item.get("type") in ("web_search_call", "computer_call",
+                                                              "computer_call_output")]
+    assert builtin == [BUILTIN_INPUT[2], BUILTIN_INPUT[4], BUILTIN_INPUT[5]]   # verbatim: no gateway id
+    kinds = [item.get("type", "message") for item in sent]
+    assert kinds.index("web_search_call") < kinds.index("computer_call") < kinds.index("computer_call_output")
+    assert sent[kinds.index("web_search_call") + 1]["content"] == "Paris."  # the answer after the search
+    answer = cassette(WITH_ITEMS)[0].response.json()["output"][-1]["content"][0]["text"]
+    assert sent[-2:] == [{"role": "assistant", "content": answer}, {"role": "user", "content": "And now?"}]
+    assert elsewhere.status_code == 200, elsewhere.text
+    assert elsewhere.json()["output"][0]["content"][0]["text"] == "And elsewhere?"

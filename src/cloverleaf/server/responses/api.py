@@ -32,7 +32,7 @@ from ..fields import bad
 from ..http_io import json_response
 from ..state import ServerState, endpoint, new_id, upstream_ms
 from ..streaming import serve_stream
-from .items import builtin_item_refused, items_to_messages
+from .items import builtin_item_refused
 from .passthrough import PassthroughEncoder, relayed
 from .state import ResponseStore, StoredResponse
 from .stream import ResponsesStreamEncoder
@@ -71,10 +71,10 @@ async def create(request: Request, st: ServerState) -> Response:
         raise refused
     owner = owner_of(principal)
     store = responses_of(st)
-    history = []
+    history: list[dict[str, Any]] = []
     if req.previous_response_id is not None:
-        history = items_to_messages(await store.history(req.previous_response_id, owner))
-    chat = req.chat_request(history)
+        history = await store.history(req.previous_response_id, owner)
+    chat = req.chat_request(history, relay=passthrough)
     chat.raw_events = passthrough
     model = req.model
     response_id = new_id("resp_")

@@ -34,6 +34,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 from typing import Any
 
 from ... import _jsoncodec as jsoncodec
@@ -54,6 +55,10 @@ BUILTIN_ITEMS = frozenset({
 })
 _ROLES = {"user", "system", "developer", "assistant"}
 _PREFIX = {"message": "msg_", "function_call": "fc_", "function_call_output": "fco_", "reasoning": "rs_"}
+
+
+#: An id the gateway gave a built-in tool item that came without one (never sent upstream).
+GATEWAY_ITEM_ID = re.compile(r"item_[0-9a-f]{24}")
 
 
 def new_item_id(kind: str) -> str:

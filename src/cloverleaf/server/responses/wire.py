@@ -95,20 +95,28 @@ class ResponsesRequest:
         """Whether ``input`` holds built-in tool items (served only by OpenAI's Responses API)."""
         return any(item["type"] in BUILTIN_ITEMS for item in self.input_items)
 
-    def chat_request(self, history: list[Message]) -> ChatRequest:
-        """The neutral request: instructions, the rebuilt history, then this request's input."""
+    def chat_request(self, history: list[dict[str, Any]], *, relay: bool = False) -> ChatRequest:
+        """The neutral request: instructions, the rebuilt history (the stored items of the
+        conversation so far), then this request's input.
+
+        ``relay``: every target is OpenAI's Responses API. When built-in tool items are in play
+        (in this request or in the history) it gets the conversation as items, built-in ones
+        verbatim and in their place: a ``computer_call_output`` needs its ``computer_call``
+        before it, and a reasoning item the item it led to. (Other providers get the neutral
+        messages, where a built-in call is dropped: its result is in the message after it.)"""
         from .items import items_to_messages
 
         messages = [Message(Role.SYSTEM, self.instructions)] if self.instructions else []
-        messages += history
+        messages += items_to_messages(history)
         messages += items_to_messages(self.input_items)
         extra: dict[str, Any] | None = None
         if self.builtin_tools:  # only reaches an openai-responses target (checked by the route)
             extra = {"tools": list(self.sent_tools)}
             if isinstance(self.echo["tool_choice"], dict):
                 extra["tool_choice"] = self.echo["tool_choice"]
-        if self.builtin_items:  # only reaches an openai-responses target (checked by the route)
-            extra = {**(extra or {}), "input": _wire_history(history) + self.sent_input}
+        if relay and (self.builtin_items or any(item["type"] in BUILTIN_ITEMS for item in history)):
+            current = self.sent_input or _wire_items(self.input_items)   # a string input is one user item
+            extra = {**(extra or {}), "input": _wire_items(history) + current}
             if any(m.role is Role.SYSTEM for m in messages):  # only this request's own instructions
                 extra["instructions"] = self.instructions
         return ChatRequest(
@@ -116,6 +124,30 @@ class ResponsesRequest:
             response_format=self.response_format, temperature=self.temperature, top_p=self.top_p,
             max_tokens=self.max_output_tokens, reasoning=self.reasoning, user=self.user, stream=self.stream,
             parallel_tool_calls=self.parallel_tool_calls, extra_body=extra)
+
+
+def _wire_items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Stored items as Responses input: built-in tool items as they were sent or answered
+    (less an ``id`` the gateway gave one, which OpenAI would not recognise), every run of other
+    items through the neutral messages (so reasoning is replayed only to the provider that
+    made it, as everywhere else)."""
+    from .items import GATEWAY_ITEM_ID, items_to_messages
+
+    out: list[dict[str, Any]] = []
+    run: list[dict[str, Any]] = []
+    for item in items:
+        if item["type"] not in BUILTIN_ITEMS:
+            run.append(item)
+            continue
+        if run:
+            out += _wire_history(items_to_messages(run))
+            run = []
+        if GATEWAY_ITEM_ID.fullmatch(str(item.get("id") or "")):
+            item = {k: v for k, v in item.items() if k != "id"}
+        out.append(item)
+    if run:
+        out += _wire_history(items_to_messages(run))
+    return out
 
 
 def _wire_history(history: list[Message]) -> list[dict[str, Any]]:
