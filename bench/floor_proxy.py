@@ -31,6 +31,8 @@ from urllib.parse import urlsplit
 import httptools
 import orjson
 
+from .mock_upstream import install_fast_loop
+
 
 class Upstream(asyncio.Protocol):
     """One keep-alive connection to the upstream, serving one exchange at a time."""
@@ -195,9 +197,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--upstream", required=True, help="the mock's base URL, e.g. http://127.0.0.1:18080")
     args = parser.parse_args()
-    import uvloop
-
-    uvloop.install()
+    install_fast_loop()
     try:
         asyncio.run(serve(args.port, args.upstream))
     except KeyboardInterrupt:

@@ -110,20 +110,25 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float, log_path
     raise RuntimeError(f"{url} did not become ready within {timeout:.0f}s; see {log_path}")
 
 
-def start_mock(run_dir: Path, core: str | None) -> Target:
-    port = free_port()
-    log_path = run_dir / "mock_upstream.log"
-    proc = _spawn([*taskset(core), PYTHON, "-m", "bench.mock_upstream", "--port", str(port)], log_path,
-                  dict(os.environ), REPO)
+def _start_on_mock_paths(name: str, cmd: list[str], port: int, log_path: Path, cwd: Path) -> Target:
+    """Start a process that serves the mock's own paths (the mock itself, or a plain relay in
+    front of it) on ``port``, and wait until it answers."""
+    proc = _spawn(cmd, log_path, dict(os.environ), cwd)
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_http(f"{base}/v1/models", proc, 20, log_path)
     except BaseException:
         _stop_on_failure(proc)
         raise
-    return Target("direct", {"instant": (f"{base}/v1/chat/completions", MOCK_MODEL),
-                             "d20": (f"{base}/d20/v1/chat/completions", MOCK_MODEL)},
+    return Target(name, {"instant": (f"{base}/v1/chat/completions", MOCK_MODEL),
+                         "d20": (f"{base}/d20/v1/chat/completions", MOCK_MODEL)},
                   process=proc, log_path=log_path, base=base)
+
+
+def start_mock(run_dir: Path, core: str | None) -> Target:
+    port = free_port()
+    return _start_on_mock_paths("direct", [*taskset(core), PYTHON, "-m", "bench.mock_upstream", "--port", str(port)],
+                                port, run_dir / "mock_upstream.log", REPO)
 
 
 def cloverleaf_toml(mock_base: str, run_dir: Path, governed: bool = False, telemetry: bool = False,
@@ -244,18 +249,8 @@ def start_floor(mock: Target, run_dir: Path, core: str | None) -> Target:
     """``bench/floor_proxy.py``: the least a Python gateway on uvloop and llhttp can add (it
     parses both bodies as JSON and forwards; nothing else), on the mock's own paths."""
     port = free_port()
-    log_path = run_dir / "floor.log"
-    proc = _spawn([*taskset(core), PYTHON, "-m", "bench.floor_proxy", "--port", str(port), "--upstream", mock.base],
-                  log_path, dict(os.environ), REPO)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_http(f"{base}/v1/models", proc, 20, log_path)
-    except BaseException:
-        _stop_on_failure(proc)
-        raise
-    return Target("floor", {"instant": (f"{base}/v1/chat/completions", MOCK_MODEL),
-                            "d20": (f"{base}/d20/v1/chat/completions", MOCK_MODEL)},
-                  process=proc, log_path=log_path, base=base)
+    cmd = [*taskset(core), PYTHON, "-m", "bench.floor_proxy", "--port", str(port), "--upstream", mock.base]
+    return _start_on_mock_paths("floor", cmd, port, run_dir / "floor.log", REPO)
 
 
 NGINX = Path("/usr/sbin/nginx")
@@ -296,21 +291,11 @@ def start_nginx(mock: Target, run_dir: Path, core: str | None) -> Target:
     """nginx (Debian's ``nginx-light``, when installed) as a reverse proxy: what a C relay
     adds on this machine, beside the Python floor (``bench/floor_proxy.py``)."""
     port = free_port()
-    log_path = run_dir / "nginx.log"
     (run_dir / "nginx-tmp").mkdir(parents=True, exist_ok=True)
     config = run_dir / "nginx.conf"
     config.write_text(nginx_conf(mock.base, port, run_dir))
-    proc = _spawn([*taskset(core), str(NGINX), "-c", str(config), "-p", str(run_dir)], log_path,
-                  dict(os.environ), run_dir)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_http(f"{base}/v1/models", proc, 20, log_path)
-    except BaseException:
-        _stop_on_failure(proc)
-        raise
-    return Target("nginx", {"instant": (f"{base}/v1/chat/completions", MOCK_MODEL),
-                            "d20": (f"{base}/d20/v1/chat/completions", MOCK_MODEL)},
-                  process=proc, log_path=log_path, base=base)
+    cmd = [*taskset(core), str(NGINX), "-c", str(config), "-p", str(run_dir)]
+    return _start_on_mock_paths("nginx", cmd, port, run_dir / "nginx.log", run_dir)
 
 
 def portkey_available() -> bool:
