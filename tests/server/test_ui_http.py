@@ -39,6 +39,9 @@ def test_off_without_the_admin_api(open_server: Live) -> None:
         for path in ("/", "/ui", "/ui/login"):
             r = http.get(path)
             assert r.status_code == 404, path
+            if path != "/":   # the dashboard's own paths say how to turn it on
+                assert "CLOVERLEAF_MASTER_KEY" in r.text and r.headers["content-type"].startswith("text/plain")
+        assert http.post("/ui/login").status_code in (404, 405)   # nothing but the explanation is served
 
 
 def test_root_redirects_and_pages_need_a_session(live: Live) -> None:

@@ -130,10 +130,20 @@ def create_app(settings: Settings | None = None, *, options: ServerOptions | Non
     return Dispatcher(app, state, _hot_routes(routes))
 
 
+#: what ``/ui`` answers while the dashboard is off (a newcomer's first click after ``scripts/run``)
+DASHBOARD_OFF = ("The dashboard is off because CLOVERLEAF_MASTER_KEY is not set. Set it (16+ random characters) in "
+                 "the server's environment, restart `cloverleaf serve`, and sign in here with it.\n")
+
+
+async def _dashboard_off(request: Request) -> Response:
+    return Response(DASHBOARD_OFF, status_code=404, media_type="text/plain; charset=utf-8")
+
+
 def _dashboard_routes(state: ServerState) -> list[Route]:
-    """``/ui`` (and ``/`` redirecting to it), only when the admin API is on."""
+    """``/ui`` (and ``/`` redirecting to it), only when the admin API is on; otherwise
+    ``/ui`` says how to turn it on."""
     if not state.auth.admin_enabled:
-        return []
+        return [Route("/ui", _dashboard_off, methods=["GET"]), Route("/ui/{rest:path}", _dashboard_off, methods=["GET"])]
     from .ui import routes as ui_routes  # imported only when on: it needs jinja2
 
     return ui_routes(state)
