@@ -181,8 +181,10 @@ class PrivacyGuard:
         found = self.sink_cached(url)
         if found is not None:
             return found
-        if url == "memory" or url.startswith("sqlite:"):
+        if url == "memory" or url.startswith("sqlite"):
             found = Locality(True, "kept by this process" if url == "memory" else "a file on this machine")
+        elif not _host_of(url):   # a database or Redis URL without a host: the client's local socket
+            found = Locality(True, "a local socket")
         else:
             found = self._endpoint(url)
         with self._lock:
@@ -295,6 +297,13 @@ class PrivacyGuard:
             if self.cached(target) is None:
                 await asyncio.to_thread(self.locality, target)
         self.require(decision, targets, route=route)
+
+
+def _host_of(url: str) -> str:
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:
+        return "?"                # unparseable: let the endpoint check say so
 
 
 def _cache_key(target: Any) -> tuple[str, str, str]:

@@ -297,3 +297,23 @@ def test_a_semantic_cache_never_embeds_a_local_only_prompt_in_the_cloud(tmp_path
         for _ in range(2):
             client.chat("vllm/llama", "my diary", privacy="local-only")
         assert len(local.paths) == before + 1   # a local embedding model keeps the cache in use: one hit
+
+
+@pytest.mark.parametrize(("url", "local"), [
+    ("memory", True),
+    ("sqlite:///var/lib/cloverleaf/cache.db", True),
+    ("postgresql+psycopg:///cloverleaf", True),                 # no host: the local socket
+    ("redis://10.1.2.3:6379/0", True),
+    ("redis://localhost:6379/0", False),                        # the resolver says: public
+    ("postgresql://user:secret@db.example.test/cl", True),      # the resolver says: 192.168.1.20
+    ("http://93.184.216.34:4318/v1/traces", False),
+])
+def test_where_else_a_calls_text_may_go(url: str, local: bool) -> None:
+    """The response cache, the response store and a content-capturing collector are judged by
+    the targets' rule; the reason never repeats credentials."""
+    from cloverleaf._privacy import PrivacyConfig, PrivacyGuard
+
+    guard = PrivacyGuard(PrivacyConfig.parse(None), resolver=pretend_public)
+    found = guard.sink(url)
+    assert found.local is local and "secret" not in found.reason
+    assert guard.sink_cached(url) == found

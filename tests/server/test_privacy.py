@@ -106,3 +106,40 @@ def test_a_local_only_virtual_key(server: Live, mocks: tuple[CountingUpstream, C
         r = http.patch(f"/admin/keys/{created['id']}", json={"privacy": "any"})
         assert r.status_code == 200 and r.json()["privacy"] == "any", r.text
         assert http.post("/admin/keys", json={"name": "x", "privacy": "cloud"}).status_code == 400
+
+
+@pytest.mark.postgres
+def test_a_local_only_response_is_never_stored_in_a_database_that_is_not_local() -> None:
+    """``store: true`` keeps the conversation in the store; under local-only a hosted database
+    would hold it, so the request is refused with what to do, and nothing is written. The real
+    PostgreSQL is reached through ``localhost`` while the privacy resolver says it is public."""
+    import sqlalchemy as sa
+
+    from ..gateway.stores import fresh_postgres_database
+
+    with fresh_postgres_database() as url:
+        remote_looking = url.replace("@127.0.0.1:", "@localhost:")
+        live = start_live(settings(store={"url": remote_looking}))
+        try:
+            live.state.backend.engine.privacy.resolver = (
+                lambda host, port: ["93.184.216.34"] if host == "localhost" else ["127.0.0.1"])
+            private = {"x-cloverleaf-privacy": "local-only"}
+            with live.http() as http:
+                refused = http.post("/v1/responses", json={"model": "fake/echo", "input": "my diary"}, headers=private)
+                unstored = http.post("/v1/responses", json={"model": "fake/echo", "input": "my diary",
+                                                            "store": False}, headers=private)
+                public = http.post("/v1/responses", json={"model": "fake/echo", "input": "a public note"})
+                found = http.get(f"/v1/responses/{public.json()['id']}")
+        finally:
+            stop_live(live)
+        error = refused.json()["error"]
+        assert refused.status_code == 400 and error["param"] == "store"
+        assert "local-only" in error["message"] and '"store": false' in error["message"]
+        assert "localhost" in error["message"] and url.split("@")[0] not in error["message"]  # no credentials
+        assert unstored.status_code == 200 and unstored.json()["output"][0]["content"][0]["text"] == "my diary"
+        assert public.status_code == 200 and found.status_code == 200   # without the policy it is stored
+        engine = sa.create_engine(url)
+        with engine.connect() as conn:
+            texts = [str(row[0]) for row in conn.execute(sa.text("SELECT input_items FROM responses"))]
+        engine.dispose()
+        assert len(texts) == 1 and "my diary" not in texts[0]

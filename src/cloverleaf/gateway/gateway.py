@@ -430,11 +430,12 @@ class Gateway:
         return self._semantic_cache_local
 
     async def _sink_local(self, url: str) -> bool:
-        guard = self.privacy.guard
-        found = guard.sink_cached(url)
-        if found is None:          # a host lookup: off the event loop
-            found = await asyncio.to_thread(guard.sink, url)
-        return found.local
+        return await self.privacy.sink_local(url)
+
+    async def store_refusal(self, model: str, ctx: CallContext) -> str | None:
+        """Why content of a call to ``model`` may not be written to the store (the server's
+        stored Responses), or None — see :meth:`RoutePrivacy.store_refusal`."""
+        return await self.privacy.store_refusal(self.router.route(model), ctx, self.config.store.url)
 
     def _price_ok(self, call: _Call, target: ResolvedTarget, resp: Any) -> float | None:
         """What the answer needs before it leaves: its cost, target and attempts."""

@@ -63,6 +63,26 @@ class RoutePrivacy:
         return passed, refused
 
 
+    async def sink_local(self, url: str) -> bool:
+        """Is ``url`` — where a call's text would be written besides the provider (the response
+        cache, a collector capturing content, the response store) — local? Host lookups run
+        off the event loop; answers are cached like a target's."""
+        found = self.guard.sink_cached(url)
+        if found is None:
+            found = await asyncio.to_thread(self.guard.sink, url)
+        return found.local
+
+    async def store_refusal(self, route: RouteConfig, ctx: CallContext, store_url: str) -> str | None:
+        """Why this call's content may not be kept in the store at ``store_url`` (the server's
+        stored Responses), or None: under local-only the store must be local too."""
+        decision = self.decision(route, ctx)
+        if decision is None or not decision.local_only or await self.sink_local(store_url):
+            return None
+        found = self.guard.sink_cached(store_url)
+        why = found.reason if found is not None else "it is not local"
+        return f"{decision.rule} makes this call local-only, and the store is not local ({why})"
+
+
 def record(decision: Decision, refused: list[tuple[str, str]]) -> dict[str, Any]:
     """What the call record keeps (``metadata["privacy"]``): no secrets, only names and reasons."""
     return {"policy": decision.policy, "rule": decision.rule,

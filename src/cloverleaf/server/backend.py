@@ -76,6 +76,10 @@ class Backend:
         self._fingerprint: Any = None
         self._sync_task: asyncio.Task[None] | None = None
 
+    async def store_refusal(self, model: str, ctx: CallContext) -> str | None:
+        """Why this call's content may not be stored (local-only, and the store is not local)."""
+        return await self.gateway.store_refusal(model, ctx)
+
     # -- startup / shutdown -----------------------------------------------------------
     async def start(self) -> None:
         """Load model entries created through the admin API, then keep them in step."""

@@ -69,6 +69,10 @@ async def create(request: Request, st: ServerState) -> Response:
     refused = None if passthrough else builtin_item_refused(req.input_items, req.model)
     if refused is not None:
         raise refused
+    if req.store and (why := await st.backend.store_refusal(req.model, ctx)) is not None:
+        raise bad("store", f"{why}: a stored response would keep this conversation there. Send \"store\": false "
+                           "(and the earlier turns as input instead of previous_response_id), or set [store] url "
+                           "to a database on this machine or network")
     owner = owner_of(principal)
     store = responses_of(st)
     history: list[dict[str, Any]] = []
