@@ -27,6 +27,8 @@ class App:
     def __init__(self) -> None:
         self.release = threading.Event()
         self.disconnects: list[str] = []
+        self.scopes: list[dict[str, Any]] = []
+        self.hung_up = threading.Event()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -35,6 +37,7 @@ class App:
             await send({"type": "lifespan.shutdown.complete"})
             return
         path = scope["path"]
+        self.scopes.append(scope)
         if path == "/boom":
             raise RuntimeError("boom")
         if path == "/hold":
@@ -46,6 +49,11 @@ class App:
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
+        if path == "/hangup":  # what until_disconnect does under h1: a callback, no watcher task
+            assert scope["extensions"][h1_server.HANGUP_EXTENSION](self.hung_up.set) is True
+            while not self.hung_up.is_set():
+                await asyncio.sleep(0.01)
+            return
         if path == "/stream":
             if scope["query_string"] == b"watched":  # a disconnect watcher, cancelled, as until_disconnect does
                 watcher = asyncio.ensure_future(receive())
@@ -338,3 +346,26 @@ def test_forwarded_headers_from_a_trusted_proxy_still_apply(served: tuple[int, A
         s.sendall(b"GET /p HTTP/1.1\r\nHost: t\r\n\r\n")
         seen = json.loads(read_response(s, buf)[2])
         assert (seen["client"], seen["scheme"]) == ("127.0.0.1", "http")
+
+
+def test_the_hangup_extension_calls_back_once_and_is_taken_back_when_the_request_ends(
+        served: tuple[int, App]) -> None:
+    port, app = served
+    with connect(port) as s:
+        s.sendall(b"GET /plain HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_response(s)[0] == 200
+        # the extension refers to the request's cycle, and the cycle to the scope: left in place,
+        # every request would be garbage only the collector could free
+        deadline = time.monotonic() + 5
+        while "extensions" in app.scopes[-1]:
+            assert time.monotonic() < deadline, "the hang-up extension outlived its request"
+            time.sleep(0.01)
+    s = connect(port)
+    s.sendall(b"GET /hangup HTTP/1.1\r\nHost: x\r\n\r\n")
+    deadline = time.monotonic() + 5
+    while not (app.scopes and app.scopes[-1]["path"] == "/hangup"):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    time.sleep(0.05)
+    s.close()                                   # the client hangs up mid-request
+    assert app.hung_up.wait(5), "the hang-up callback was not called"

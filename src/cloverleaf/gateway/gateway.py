@@ -374,7 +374,7 @@ class Gateway:
         if self.telemetry is not None:
             call.span_parent = self.telemetry.parent(ctx.traceparent)
             if call.local_only and self.telemetry.config.capture_content:   # the collector must be local too
-                call.withhold_content = not await self._sink_local(self.telemetry.config.endpoint)
+                call.withhold_content = not await self.privacy.sink_local(self.telemetry.config.endpoint)
         try:
             if refusal is not None:     # recorded like any failed call; nothing was reserved or sent
                 raise refusal
@@ -419,7 +419,7 @@ class Gateway:
         if not call.local_only or self.cache is None:
             return True
         config = self.cache.config
-        if not (await self._sink_local(config.url)):
+        if not (await self.privacy.sink_local(config.url)):
             return False
         if config.mode != "semantic":
             return True
@@ -428,9 +428,6 @@ class Gateway:
             target = self.engine.resolve(config.embedding_model or "")
             self._semantic_cache_local = (await asyncio.to_thread(guard.locality, target)).local
         return self._semantic_cache_local
-
-    async def _sink_local(self, url: str) -> bool:
-        return await self.privacy.sink_local(url)
 
     async def store_refusal(self, model: str, ctx: CallContext) -> str | None:
         """Why content of a call to ``model`` may not be written to the store (the server's

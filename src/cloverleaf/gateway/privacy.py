@@ -62,7 +62,6 @@ class RoutePrivacy:
             raise PrivacyViolation(decision.policy, decision.rule, refused, route=route.name)
         return passed, refused
 
-
     async def sink_local(self, url: str) -> bool:
         """Is ``url`` — where a call's text would be written besides the provider (the response
         cache, a collector capturing content, the response store) — local? Host lookups run

@@ -53,7 +53,7 @@ from ..fields import (
     get_str,
     json_schema_object,
 )
-from .items import BUILTIN_ITEMS, normalise_input, output_items
+from .items import BUILTIN_ITEMS, GATEWAY_ITEM_ID, items_to_messages, normalise_input, output_items
 
 _EFFORTS = {"minimal", "low", "medium", "high"}
 _SUMMARIES = {"auto", "concise", "detailed"}
@@ -104,8 +104,6 @@ class ResponsesRequest:
         verbatim and in their place: a ``computer_call_output`` needs its ``computer_call``
         before it, and a reasoning item the item it led to. (Other providers get the neutral
         messages, where a built-in call is dropped: its result is in the message after it.)"""
-        from .items import items_to_messages
-
         messages = [Message(Role.SYSTEM, self.instructions)] if self.instructions else []
         messages += items_to_messages(history)
         messages += items_to_messages(self.input_items)
@@ -131,8 +129,6 @@ def _wire_items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     (less an ``id`` the gateway gave one, which OpenAI would not recognise), every run of other
     items through the neutral messages (so reasoning is replayed only to the provider that
     made it, as everywhere else)."""
-    from .items import GATEWAY_ITEM_ID, items_to_messages
-
     out: list[dict[str, Any]] = []
     run: list[dict[str, Any]] = []
     for item in items:
