@@ -25,8 +25,8 @@ from collections.abc import Callable
 
 TRIM_INTERVAL_SECONDS = 10.0
 #: free heap bytes worth handing back (below this, a trim would only churn page faults). It was
-#: 8 MiB: under a steady mixed load the heap then sat just below it, never trimmed, and the
-#: 5-minute sustained run peaked at 79–81 MiB where trimming every interval had held 73–74.
+#: 8 MiB; the sustained run then peaked at 78.9 / 80.8 MiB (open / governed), with 1 MiB at
+#: 77.9 / 76.8 (2026-12-03; trimming every interval had held 73–74 the day before).
 TRIM_THRESHOLD_BYTES = 1024 * 1024
 
 
