@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 import httptools
 import orjson
 
-from .mock_upstream import install_fast_loop
+from .mock_upstream import run_until_interrupted
 
 
 class Upstream(asyncio.Protocol):
@@ -197,11 +197,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--upstream", required=True, help="the mock's base URL, e.g. http://127.0.0.1:18080")
     args = parser.parse_args()
-    install_fast_loop()
-    try:
-        asyncio.run(serve(args.port, args.upstream))
-    except KeyboardInterrupt:
-        pass
+    run_until_interrupted(serve(args.port, args.upstream))
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import asyncio
 import json
 import re
 import time
+from collections.abc import Coroutine
 from typing import Any
 
 STREAM_CHUNKS = 64
@@ -243,9 +244,14 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=18080, help="0 picks a free port (printed)")
     args = parser.parse_args()
+    run_until_interrupted(_main(args.host, args.port))
+
+
+def run_until_interrupted(main: Coroutine[Any, Any, None]) -> None:
+    """The bench's servers (this mock, the floor proxy): uvloop when installed, until Ctrl-C."""
     install_fast_loop()
     try:
-        asyncio.run(_main(args.host, args.port))
+        asyncio.run(main)
     except KeyboardInterrupt:
         pass
 
