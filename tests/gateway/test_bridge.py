@@ -21,6 +21,9 @@ CTRL_C = textwrap.dedent("""
 
     settings = Settings(routes={"r": {"targets": ["fake/echo+drip-50ms"]}}, budgets={"r": {"limit_usd": 5.0}},
                         store={"url": "sqlite:///" + sys.argv[1]}, env={}, max_retries=0)
+    # a shell that starts the suite in the background (`cmd &`) hands its children SIGINT
+    # ignored, and Python then installs no KeyboardInterrupt handler: install Ctrl-C's own
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     client = Client(settings)
     seen = 0
     try:
