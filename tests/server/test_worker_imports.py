@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 LAZY = ("httpx", "cryptography", "jinja2", "rich", "pygments")
@@ -56,3 +57,20 @@ def test_the_lazy_pieces_still_load_when_used(tmp_path: Path) -> None:
             "box = SecretBox('material')\nassert box.decrypt(box.encrypt('sk-secret')) == 'sk-secret'\n"
             "from cloverleaf.attachments.fetch import _default_ssl_context\n_default_ssl_context()")
     assert {"cryptography", "httpx"} <= set(_loaded_after_app(tmp_path, code))
+
+
+def test_the_server_under_the_app_loads_no_websocket_or_reload_machinery() -> None:
+    """uvicorn loads the websockets package when ``ws`` is "auto" (2.6 MiB a worker; the server
+    has no WebSocket routes), and ``import uvicorn`` loads watchfiles whenever it is installed
+    (the server extra asks for plain uvicorn, so it is not)."""
+    script = textwrap.dedent("""
+        import sys, uvicorn
+        from cloverleaf.server.cli_serve import server_kwargs
+        from cloverleaf.server.options import ServerOptions
+        config = uvicorn.Config(lambda scope, receive, send: None, **server_kwargs(ServerOptions(port=0)))
+        config.load()
+        print(",".join(sorted({m.split(".")[0] for m in sys.modules} & {"websockets", "wsproto", "watchfiles"})))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ""

@@ -129,6 +129,8 @@ def server_kwargs(options: ServerOptions) -> dict[str, Any]:
     """uvicorn's settings for the chosen protocol, and this process's connection rules."""
     common: dict[str, Any] = {"host": options.host, "port": options.port, "log_level": "info",
                               "access_log": False, "lifespan": "on", "timeout_graceful_shutdown": 10,
+                              # no WebSocket routes: "auto" would load the websockets package (2.6 MiB)
+                              "ws": "none",
                               "server_header": False,
                               "timeout_keep_alive": max(1, round(options.keepalive_timeout_seconds))}
     if resolve_http(options.http) == "h1":
