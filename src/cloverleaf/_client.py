@@ -103,6 +103,8 @@ class _Base:
         target = self._private_target(model, call, decision)
         if decision is not None:
             self.engine.privacy.require(decision, [target])
+            pinned: Target = self.engine.privacy.pinned(target)   # and each connection is checked (DNS rebinding)
+            return pinned
         return target
 
     async def _achecked_target(self, model: str, call: dict[str, Any]) -> Target:
@@ -110,6 +112,8 @@ class _Base:
         target = self._private_target(model, call, decision)
         if decision is not None:
             await self.engine.privacy.arequire(decision, [target])
+            pinned: Target = self.engine.privacy.pinned(target)   # and each connection is checked (DNS rebinding)
+            return pinned
         return target
 
     def _private_target(self, model: str, call: dict[str, Any], decision: Any) -> Target:
@@ -282,7 +286,7 @@ class AsyncClient(_Base):
 
     async def _aguarded_stream(self, target: Target, req: ChatRequest, decision: Any) -> AsyncIterator[Any]:
         await self.engine.privacy.arequire(decision, [target])  # before the stream opens a connection
-        async for event in self.engine.astream(target, req):
+        async for event in self.engine.astream(self.engine.privacy.pinned(target), req):
             yield event
 
     async def embed(self, model: str | None, inputs: str | list[str], *, dimensions: int | None = None,

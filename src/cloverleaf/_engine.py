@@ -191,9 +191,12 @@ class Engine:
             req = replace(req, model=target.model)
         self.check(target, req)
         try:
-            return target.adapter.build_chat(req, target.cfg)
+            http_req = target.adapter.build_chat(req, target.cfg)
         except ValueError as exc:  # a request the provider's format cannot express: the caller's to fix
             raise target.adapter.invalid(str(exc), target.model) from exc
+        if target.peer_check is not None:
+            http_req.peer_check = target.peer_check
+        return http_req
 
     def chat(self, target: Target, req: ChatRequest) -> ChatResponse:
         req = self._for_target(target, req, stream=False)
@@ -286,7 +289,7 @@ class Engine:
         if local is not None:
             computed: EmbeddingResponse = local(req, target.cfg)
             return self._finish_embed(target, computed, t0)
-        built = target.adapter.build_embed(req, target.cfg)
+        built = _peer_checked(target, target.adapter.build_embed(req, target.cfg))
         hint = target.adapter.connect_hint(target.cfg)
         resps = [self.transport.send(r, max_retries=target.cfg.max_retries, hint=hint) for r in _as_list(built)]
         return self._parse_many(target, req, built, resps, target.adapter.parse_embed, t0)
@@ -300,7 +303,7 @@ class Engine:
         if local is not None:
             computed: EmbeddingResponse = await asyncio.to_thread(local, req, target.cfg)
             return self._finish_embed(target, computed, t0)
-        built = target.adapter.build_embed(req, target.cfg)
+        built = _peer_checked(target, target.adapter.build_embed(req, target.cfg))
         hint = target.adapter.connect_hint(target.cfg)
         resps = await asyncio.gather(*(self.transport.asend(r, max_retries=target.cfg.max_retries, hint=hint)
                                        for r in _as_list(built)))
@@ -308,7 +311,7 @@ class Engine:
 
     def image(self, target: Target, req: ImageRequest) -> ImageResponse:
         req = self._prep_image(target, req)
-        built = target.adapter.build_image(req, target.cfg)
+        built = _peer_checked(target, target.adapter.build_image(req, target.cfg))
         t0 = time.perf_counter()
         hint = target.adapter.connect_hint(target.cfg)
         resps = [self.transport.send(r, max_retries=target.cfg.max_retries, hint=hint) for r in _as_list(built)]
@@ -318,7 +321,7 @@ class Engine:
         import asyncio
 
         req = self._prep_image(target, req)
-        built = target.adapter.build_image(req, target.cfg)
+        built = _peer_checked(target, target.adapter.build_image(req, target.cfg))
         t0 = time.perf_counter()
         hint = target.adapter.connect_hint(target.cfg)
         resps = await asyncio.gather(*(self.transport.asend(r, max_retries=target.cfg.max_retries, hint=hint)
@@ -425,6 +428,15 @@ def _require_operation(target: Target, operation: str) -> None:
         hint=(f"its base_url {target.cfg.base_url}{path} is a {_OPERATION_WORDS.get(pinned, pinned)} endpoint; "
               f"use the server's root ({target.cfg.base_url}) as base_url to reach every operation, or add a "
               f"registry entry whose base_url is the {_OPERATION_WORDS.get(operation, operation)} endpoint"))
+
+
+def _peer_checked(target: Target, built: Any) -> Any:
+    """Under a local-only policy the target carries its connection check (``Target.peer_check``):
+    every request built for it takes it to the transport."""
+    if target.peer_check is not None:
+        for http_req in _as_list(built):
+            http_req.peer_check = target.peer_check
+    return built
 
 
 def _as_list(built: HttpRequest | list[HttpRequest]) -> list[HttpRequest]:

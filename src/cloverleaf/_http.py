@@ -8,6 +8,7 @@ is what lets every adapter be tested by feeding it recorded bytes, with no serve
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,10 @@ class HttpRequest:
     stream: bool = False
     #: Per-request timeout override in seconds (None: the transport's default).
     timeout: float | None = None
+    #: A local-only call's check of the address its connection reached, ``(ip, where)``,
+    #: raising :class:`~cloverleaf.PrivacyViolation` (``PrivacyGuard.check_peer``): the
+    #: transports run it once connected and before writing any byte. None: no check.
+    peer_check: Callable[[str, str], None] | None = None
 
     def __repr__(self) -> str:  # headers redacted, body summarised: a repr must never leak a key
         size = len(self.body) if self.body is not None else 0

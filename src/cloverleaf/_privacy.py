@@ -144,6 +144,9 @@ class PrivacyGuard:
         self.config = config
         self.registry = registry
         self.resolver = resolver
+        #: address -> category (None: public), as ``attachments.addresses.classify``;
+        #: replaceable so tests can call a loopback address public
+        self.classify: Callable[[Any], str | None] = _default_classify
         self._cache: dict[tuple[str, str, str], tuple[float, Locality]] = {}
         self._lock = threading.Lock()
 
@@ -203,7 +206,7 @@ class PrivacyGuard:
         return self._endpoint(target.cfg.base_url or "")
 
     def _endpoint(self, base_url: str) -> Locality:
-        from .attachments.addresses import classify, parse_ip, unwrap_mapped
+        from .attachments.addresses import parse_ip, unwrap_mapped
 
         try:
             parts = urlsplit(base_url)
@@ -228,22 +231,50 @@ class PrivacyGuard:
                 return Locality(False, f"host {host!r} could not be resolved ({exc}); refusing to guess")
             if not addresses:
                 return Locality(False, f"host {host!r} resolved to no address")
+        return self._addresses(host, addresses, literal is None)
+
+    def _addresses(self, host: str, addresses: list[str], by_name: bool) -> Locality:
+        """Every address must be local: a name with one public answer is not."""
+        from .attachments.addresses import parse_ip, unwrap_mapped
+
         categories = []
-        for text in addresses:     # every address must be local: a name with one public answer is not
+        for text in addresses:
             try:
                 address = parse_ip(text)
             except ValueError:
                 address = None
             if address is None:
                 return Locality(False, f"host {host!r} resolved to an invalid address")
-            category = classify(unwrap_mapped(address))
+            category = self.classify(unwrap_mapped(address))
             if category is None:
                 return Locality(False, f"host {host!r} is at public address {text}")
             if not category.startswith(_LOCAL_CATEGORIES) or any(m in category for m in _NOT_LOCAL_MARKERS):
                 return Locality(False, f"host {host!r} is at {text}, which is {category}")
             categories.append(category)
-        via = f"{host} is {addresses[0]}" if literal is None else host
+        via = f"{host} is {addresses[0]}" if by_name else host
         return Locality(True, f"{via} ({categories[0]})")
+
+    # -- the connection itself ----------------------------------------------------------
+    def pinned(self, target: Any) -> Any:
+        """The copy of ``target`` a local-only call uses once it passed :meth:`require`: its
+        requests carry :meth:`check_peer`, so every connection they use is checked too."""
+        from dataclasses import replace
+
+        return replace(target, peer_check=self.check_peer)
+
+    def check_peer(self, address: str, where: str) -> None:
+        """Raise :class:`PrivacyViolation` unless ``address``, the one a local-only call's
+        connection reached, is local. The transports call it once connected and before any
+        byte of the request is written: the decision above came from a DNS answer (cached),
+        and the HTTP client resolves the name again when it connects, so a name that changed
+        its answer in between (DNS rebinding, a record that moved to the cloud) is caught here.
+        Cheap: no lookup, only the address's category."""
+        address = address.partition("%")[0]   # an IPv6 zone (fe80::1%eth0) is not part of the address
+        found = self._addresses(address, [address], False)
+        if not found.local:
+            raise PrivacyViolation(LOCAL_ONLY, "the call's privacy policy", [(
+                where, f"the connection reached {address}, which is not local ({found.reason}), although the "
+                       "name's answer checked before was: it changed in between (DNS rebinding?); nothing was sent")])
 
     # -- enforcement --------------------------------------------------------------------
     def require(self, decision: Decision, targets: Iterable[Any], *, route: str | None = None) -> None:
@@ -297,6 +328,12 @@ class PrivacyGuard:
             if self.cached(target) is None:
                 await asyncio.to_thread(self.locality, target)
         self.require(decision, targets, route=route)
+
+
+def _default_classify(address: Any) -> str | None:
+    from .attachments.addresses import classify
+
+    return classify(address)
 
 
 def _host_of(url: str) -> str:

@@ -15,7 +15,7 @@ nothing sensible can be checked against them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from ._config import ModelEntry, ProviderSettings, Settings
@@ -52,6 +52,9 @@ class Target:
     #: A configuration fault (no key, base URL or region), raised by :meth:`ready` after the
     #: capability check.
     problem: ConfigError | None = None
+    #: Set on the copy a local-only call uses (``PrivacyGuard.pinned``): the transport checks
+    #: that each connection reached a local address, ``(ip, where)``, before sending a byte.
+    peer_check: Callable[[str, str], None] | None = None
 
     @property
     def provider(self) -> str:

@@ -16,6 +16,7 @@ With no restricting setting (the default) this costs a few attribute reads per c
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 from .._context import CallContext
@@ -54,8 +55,8 @@ class RoutePrivacy:
             locality = guard.cached(t.target)
             if locality is None:      # a host lookup: off the event loop
                 locality = await asyncio.to_thread(guard.locality, t.target)
-            if locality.local:
-                passed.append(t)
+            if locality.local:    # its requests check each connection's address too (DNS rebinding)
+                passed.append(dataclasses.replace(t, target=guard.pinned(t.target)))
             else:
                 refused.append((t.key, locality.reason))
         if not passed:

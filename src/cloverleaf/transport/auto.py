@@ -105,6 +105,8 @@ class Transport:
         self._httpx = HttpxBackend(timeouts=self.timeouts, retry=self.retry, max_connections=max_connections)
         #: The async backend for network calls, chosen on first use (see resolve_http_client).
         self._async: AsyncBackend | None = None
+        #: Local-only calls' httpx backend, when their requests cannot go through h1 (built on first use).
+        self._checked: HttpxBackend | None = None
         for pattern, target in (mounts or {}).items():
             self.mount(pattern, target)
 
@@ -155,13 +157,32 @@ class Transport:
         return found
 
     # -- backends ---------------------------------------------------------------------------
-    def _async_backend(self, url: str) -> AsyncBackend:
-        mounted = self._mount_for(url)
+    def _sync_backend(self, req: HttpRequest) -> HttpxBackend:
+        mounted = self._mount_for(req.url)
+        if mounted is not None:
+            return mounted
+        return self._peer_checked() if req.peer_check is not None else self._httpx
+
+    def _async_backend(self, req: HttpRequest) -> AsyncBackend:
+        mounted = self._mount_for(req.url)
         if mounted is not None:
             return mounted
         if self._async is None:
             self._async = self._choose_async()
+        if req.peer_check is not None and not getattr(self._async, "checks_peers", False):
+            return self._peer_checked()
         return self._async
+
+    def _peer_checked(self) -> HttpxBackend:
+        """Where a local-only request goes when the usual backend cannot check the address each
+        connection reached (httpx's sync and proxied pools, aiohttp): a pool of its own that
+        checks every new connection and takes no proxy (see :class:`HttpxBackend`); h1 checks
+        every connection itself."""
+        with self._lock:
+            if self._checked is None:
+                self._checked = HttpxBackend(timeouts=self.timeouts, retry=self.retry,
+                                             max_connections=self.max_connections, peer_checked=True)
+            return self._checked
 
     def _choose_async(self) -> AsyncBackend:
         choice, _ = resolve_http_client(self.http_client)
@@ -185,24 +206,26 @@ class Transport:
 
     # -- the contract -----------------------------------------------------------------------
     def send(self, req: HttpRequest, *, max_retries: int | None = None, hint: str | None = None) -> HttpResponse:
-        return (self._mount_for(req.url) or self._httpx).send(req, max_retries=max_retries, hint=hint)
+        return self._sync_backend(req).send(req, max_retries=max_retries, hint=hint)
 
     def stream(self, req: HttpRequest, *, max_retries: int | None = None,
                hint: str | None = None) -> AbstractContextManager[SyncStreamHandle]:
         """Open a streaming response. Retries happen only before any byte is handed out.
         An error status is returned with its full body read (``chunks()`` yields it once)."""
-        return (self._mount_for(req.url) or self._httpx).stream(req, max_retries=max_retries, hint=hint)
+        return self._sync_backend(req).stream(req, max_retries=max_retries, hint=hint)
 
     async def asend(self, req: HttpRequest, *, max_retries: int | None = None, hint: str | None = None) -> HttpResponse:
-        return await self._async_backend(req.url).asend(req, max_retries=max_retries, hint=hint)
+        return await self._async_backend(req).asend(req, max_retries=max_retries, hint=hint)
 
     def astream(self, req: HttpRequest, *, max_retries: int | None = None,
                 hint: str | None = None) -> AbstractAsyncContextManager[AsyncStreamHandle]:
-        return self._async_backend(req.url).astream(req, max_retries=max_retries, hint=hint)
+        return self._async_backend(req).astream(req, max_retries=max_retries, hint=hint)
 
     # -- closing ----------------------------------------------------------------------------
     def close(self) -> None:
         self._httpx.close()
+        if self._checked is not None:
+            self._checked.close()
         for m in self._mounts:
             if m.backend is not None:
                 m.backend.close()
@@ -211,6 +234,8 @@ class Transport:
         if self._async is not None and self._async is not self._httpx:
             await self._async.aclose()
         await self._httpx.aclose()
+        if self._checked is not None:
+            await self._checked.aclose()
         for m in self._mounts:
             if m.backend is not None:
                 await m.backend.aclose()

@@ -13,7 +13,8 @@ to ``idle`` for the body.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import functools
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
@@ -50,12 +51,17 @@ class HttpxBackend:
     :mod:`.retry`. Thread-safe for sync use, as ``httpx.Client`` is."""
 
     def __init__(self, *, timeouts: Timeouts | None = None, retry: RetryPolicy | None = None,
-                 max_connections: int = 1000, transport: Any = None) -> None:
+                 max_connections: int = 1000, transport: Any = None, peer_checked: bool = False) -> None:
         self.timeouts = timeouts or Timeouts()
         self.retry = retry or RetryPolicy()
         self.max_connections = max_connections
         #: An httpx transport to send through instead of the network (a mount), or None.
         self.transport = transport
+        #: The backend of local-only calls (:attr:`HttpRequest.peer_check`): no proxy (the call
+        #: goes straight to the local server, never through another host), and each new
+        #: connection is checked once connected, before a byte is written (httpcore's ``trace``
+        #: extension). Only such calls use its pools, so every pooled connection was checked.
+        self.peer_checked = peer_checked
         self._sync: httpx.Client | None = None
         self._async: httpx.AsyncClient | None = None
 
@@ -65,7 +71,8 @@ class HttpxBackend:
             import httpx
 
             limits = httpx.Limits(max_connections=self.max_connections, max_keepalive_connections=100)
-            self._sync = httpx.Client(limits=limits, transport=self.transport, follow_redirects=False)
+            self._sync = httpx.Client(limits=limits, transport=self.transport, follow_redirects=False,
+                                      trust_env=not self.peer_checked)
         return self._sync
 
     def _aclient(self) -> httpx.AsyncClient:
@@ -73,7 +80,8 @@ class HttpxBackend:
             import httpx
 
             limits = httpx.Limits(max_connections=self.max_connections, max_keepalive_connections=100)
-            self._async = httpx.AsyncClient(limits=limits, transport=self.transport, follow_redirects=False)
+            self._async = httpx.AsyncClient(limits=limits, transport=self.transport, follow_redirects=False,
+                                            trust_env=not self.peer_checked)
         return self._async
 
     def close(self) -> None:
@@ -91,14 +99,21 @@ class HttpxBackend:
         return Retry(self.retry.limited(max_retries), req.url, hint, map_httpx_exception,
                      self.timeouts.for_request(req))
 
-    @staticmethod
-    def _build(client: httpx.Client | httpx.AsyncClient, req: HttpRequest, retry: Retry) -> httpx.Request:
+    def _build(self, client: httpx.Client | httpx.AsyncClient, req: HttpRequest, retry: Retry) -> httpx.Request:
         import httpx
 
         t = retry.timeouts or Timeouts()
         timeout = httpx.Timeout(connect=t.connect, read=retry.remaining(t.first_byte), write=t.idle,
                                 pool=retry.remaining(t.first_byte))
-        return client.build_request(req.method, req.url, headers=req.headers, content=req.body, timeout=timeout)
+        extensions = None
+        if req.peer_check is not None and self.transport is None:   # a mount answers in-process: no peer
+            if not self.peer_checked:   # the Transport routes these here; a check never goes unmade
+                raise RuntimeError("a local-only request reached an httpx backend that does not check peers")
+            where = redact_url(req.url)
+            hook = _apeer_hook if isinstance(client, httpx.AsyncClient) else _peer_hook
+            extensions = {"trace": functools.partial(hook, req.peer_check, where)}
+        return client.build_request(req.method, req.url, headers=req.headers, content=req.body, timeout=timeout,
+                                    extensions=extensions)
 
     # -- sync -------------------------------------------------------------------------------
     def send(self, req: HttpRequest, *, max_retries: int | None = None, hint: str | None = None) -> HttpResponse:
@@ -168,6 +183,30 @@ class HttpxBackend:
             return OpenedStream(r.status_code, headers, None, _aiter_bytes(r, retry), r.aclose)
 
         return astream_with_retries(retry, req.url, open_once)
+
+
+def _peer_hook(check: Callable[[str, str], None], where: str, event: str, info: dict[str, Any]) -> None:
+    """httpcore's trace callback: a new connection is checked once connected, before TLS and
+    before the request; a refused one is closed here (the exception aborts the request)."""
+    if event == "connection.connect_tcp.complete":
+        stream = info["return_value"]
+        peer = stream.get_extra_info("server_addr")
+        try:
+            check(str(peer[0]) if peer else "", where)
+        except BaseException:
+            stream.close()
+            raise
+
+
+async def _apeer_hook(check: Callable[[str, str], None], where: str, event: str, info: dict[str, Any]) -> None:
+    if event == "connection.connect_tcp.complete":
+        stream = info["return_value"]
+        peer = stream.get_extra_info("server_addr")
+        try:
+            check(str(peer[0]) if peer else "", where)
+        except BaseException:
+            await stream.aclose()
+            raise
 
 
 def _body_timeout(r: httpx.Response, retry: Retry) -> None:

@@ -94,6 +94,11 @@ class Connection(ResponseParser, asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
+    def peer_address(self) -> str:
+        """The IP address this connection reached ("" when the socket does not say)."""
+        peer = self.transport.get_extra_info("peername") if self.transport is not None else None
+        return str(peer[0]) if isinstance(peer, tuple) and peer else ""
+
     def data_received(self, data: bytes) -> None:
         state = self.state
         if state == IDLE:

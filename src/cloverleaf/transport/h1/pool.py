@@ -183,6 +183,9 @@ class H1Transport:
     (connections cannot move between loops): one set per loop, created on first use and
     closed by :meth:`aclose`."""
 
+    #: every connection a local-only request uses is checked (``HttpRequest.peer_check``)
+    checks_peers = True
+
     def __init__(self, *, timeouts: Timeouts | None = None, max_connections: int = 1000,
                  retry: RetryPolicy | None = None, max_retries: int = 2) -> None:
         self.timeouts = timeouts or Timeouts()
@@ -264,6 +267,12 @@ class H1Transport:
         t = retry.timeouts or self.timeouts
         for _ in range(3):
             conn = await pool.acquire(retry.hint)
+            if req.peer_check is not None:   # a local-only call: where this connection really went
+                try:
+                    req.peer_check(conn.peer_address(), origin.where)
+                except BaseException:
+                    pool.release(conn)       # sound for calls that may go anywhere; nothing was sent
+                    raise
             try:
                 conn.send(head, req.body, retry.remaining(t.first_byte), retry.remaining(t.idle))
                 while not conn.head_done:
