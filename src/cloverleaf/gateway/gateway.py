@@ -13,9 +13,9 @@ One :class:`Gateway` per Client (or per server). Each call:
    "errors"`` only failed ones', or with ``"none"`` no call's (budgets are kept regardless).
 
 However a call ends — answered, failed, cancelled, a stream closed early — it writes one
-record (as ``[store] record`` allows) and settles what it took exactly once. When the provider may have billed it anyway
-(output reached the caller, or an attempt was cut off in flight) its token estimate stays
-booked and its budget reservation is charged: cancelling is no way around a limit.
+record and settles what it took exactly once (``settlement.py``); a response-cache hit is
+answered and settled the same way (``cached_calls.py``). The call's state between admission and
+its record is a :class:`~.call.Call`.
 
 Async is the core; the sync twins (``chat``, ``stream``, ``embed``, ``image``) run it on a
 private loop thread (``bridge.py`` explains why).
@@ -36,7 +36,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from .._context import CallContext
 from .._errors import PermissionDeniedError, PrivacyViolation, StreamInterrupted
 from .._privacy import PrivacyConfig, PrivacyGuard
-from .._structured import parse_output
 from .._types import (
     ChatRequest,
     ChatResponse,
@@ -45,13 +44,14 @@ from .._types import (
     ImageRequest,
     ImageResponse,
     StreamEvent,
-    Usage,
 )
 from .attempts import AttemptLoop
 from .breaker import BreakerSnapshot
 from .bridge import LoopThread
-from .budget import RESERVATION_TTL_SECONDS, Budgets, CallAdmission, StoreBudgets
-from .cache import CachedAnswer, CachePlan, ResponseCache, open_cache, replay, replay_events
+from .budget import RESERVATION_TTL_SECONDS, Budgets, StoreBudgets
+from .cache import ResponseCache, open_cache, replay_events
+from .cached_calls import CachedCalls
+from .call import Call
 from .chains import FallbackChains
 from .clock import Clock, EpochClock, SystemClock
 from .config import RouteConfig, TargetSpec, make_route, parse
@@ -61,6 +61,7 @@ from .privacy import record as privacy_record
 from .protocols import EngineLike
 from .ratelimit import RateLimiter
 from .router import ResolvedTarget, RouteInfo, Router
+from .settlement import Settlement
 from .state import AttemptAsk, StateBackend, open_state
 from .telemetry import Telemetry, open_telemetry
 from .traces import CallTracker, TraceAPI
@@ -73,33 +74,6 @@ log = logging.getLogger("cloverleaf.gateway")
 R = TypeVar("R", ChatResponse, EmbeddingResponse, ImageResponse)
 OUTPUT_EVENTS = frozenset({"text", "reasoning", "tool_call_delta"})
 CLEANUP_INTERVAL_SECONDS = 3600.0
-
-
-@dataclasses.dataclass(slots=True)
-class _Call:
-    """Everything one call holds between admission and its record."""
-
-    tracker: CallTracker
-    loop: AttemptLoop
-    reserved_usd: float = 0.0
-    #: the call-level rate-limit buckets and budget reservations, under one ticket
-    admission: CallAdmission | None = None
-    emitted: bool = False          # a stream has sent output to the caller
-    finished: bool = False         # the call record has been written
-    ttft_ms: float | None = None
-    route: RouteConfig | None = None
-    cache_plan: CachePlan | None = None
-    request: Any = None            # for OpenTelemetry (parameters, and content when captured)
-    response: Any = None
-    span_parent: Any = None        # the OpenTelemetry context the call's span continues
-    local_only: bool = False       # the privacy policy in force is local-only (privacy.py)
-    withhold_content: bool = False  # local-only, and the telemetry collector that captures content is not local
-
-    @property
-    def billable(self) -> bool:
-        """Might the provider bill this call although it did not complete? (Output reached
-        the caller, or an attempt was cut off in flight.)"""
-        return self.emitted or self.loop.cut_off
 
 
 class Gateway:
@@ -119,9 +93,6 @@ class Gateway:
             cfg = self.config.store
             store = open_store(cfg.url, batch_size=cfg.batch_size, flush_ms=cfg.flush_ms, wall=self.clock.wall)
         self.store: Store = store
-        # [store] record: which call records to keep ("all" | "errors" | "none")
-        self._record_ok = self.config.store.record == "all"
-        self._record_errors = self.config.store.record != "none"
         self._rng = rng or random.Random()
         self.router = Router(engine, dict(self.config.routes), self.state, self._rng)
         self._chains = FallbackChains()
@@ -138,13 +109,13 @@ class Gateway:
         self.telemetry: Telemetry | None = open_telemetry(
             getattr(settings, "telemetry", None), getattr(settings, "env", None) or os.environ,
             from_env=bool(getattr(settings, "gateway", False)))
-        self._record_ok = self._record_ok or self.telemetry is not None
-        self._record_errors = self._record_errors or self.telemetry is not None
-        self._store_ok = self.config.store.record == "all"
-        self._store_errors = self.config.store.record != "none"
         self.privacy = RoutePrivacy(_privacy_guard(settings, engine))
-        self._semantic_cache_local: bool | None = None
         self._close_shielded = self.state.shared or self.budgets.mode == "store"
+        self._settlement = Settlement(engine=engine, budgets=self.budgets, store=self.store, telemetry=self.telemetry,
+                                      clock=self.clock, state_clock=self._state_clock, breaker=self.config.breaker,
+                                      record=self.config.store.record, close_shielded=self._close_shielded)
+        self._cached = (CachedCalls(self.cache, engine, self.privacy, self._settlement, self.clock)
+                        if self.cache is not None else None)
         self._cost_bound = CostBound(engine)
         self._bridge = LoopThread()
         self._stop = threading.Event()
@@ -238,11 +209,13 @@ class Gateway:
                    invoke: Callable[[Any, Any], Awaitable[R]], input_tokens: int, max_output: int | None) -> R:
         call = await self._admit(model, ctx, operation, req, input_tokens, max_output)
         call.request = req
+        settlement = self._settlement
         try:
-            if operation == "chat" and self.cache is not None and await self._cache_allowed(call):
-                cached = await self._cache_lookup(call, model, req, ctx)
+            cached_calls = self._cached
+            if operation == "chat" and cached_calls is not None and await cached_calls.allowed(call):
+                cached = await cached_calls.lookup(call, model, req, ctx)
                 if cached is not None:
-                    return await self._answer_from_cache(call, cached, req, ctx)  # type: ignore[return-value]
+                    return await cached_calls.answer(call, cached, req, ctx)  # type: ignore[return-value]
             async for slot in call.loop:
                 try:
                     resp = await invoke(slot.target.target, req)   # the Engine sets the target's model
@@ -254,34 +227,37 @@ class Gateway:
                     raise
                 latency = call.loop.note_success(slot)
                 call.response = resp
-                cost = self._price_ok(call, slot.target, resp)
+                cost = settlement.price(call, slot.target, resp)
                 model_name = getattr(resp, "model", None)
                 if ctx is not None and ctx.after_response is not None:
                     # the caller awaits it once its client has the answer (which may take the
                     # client a while to read): the record keeps the time the answer was ready
                     ready = self.clock.now()
-                    ctx.after_response.append(self._settle_ok(call, slot, resp.usage, latency, cost, model_name, ready))
-                    if call.cache_plan is not None:
-                        ctx.after_response.append(self._cache_store(call.cache_plan, resp, None))
+                    ctx.after_response.append(settlement.settle_ok(call, slot, resp.usage, latency, cost, model_name,
+                                                                   ready))
+                    if call.cache_plan is not None and cached_calls is not None:
+                        ctx.after_response.append(cached_calls.store(call.cache_plan, resp, None))
                 else:
-                    await self._settle_ok(call, slot, resp.usage, latency, cost, model_name)
-                    if call.cache_plan is not None:
-                        await self._cache_store(call.cache_plan, resp, None)
+                    await settlement.settle_ok(call, slot, resp.usage, latency, cost, model_name)
+                    if call.cache_plan is not None and cached_calls is not None:
+                        await cached_calls.store(call.cache_plan, resp, None)
                 return resp
             raise call.loop.exhausted()
         except BaseException as exc:
-            await self._finish_error(call, exc)
+            await settlement.finish_error(call, exc)
             raise
 
     async def _stream(self, model: str, req: ChatRequest, ctx: CallContext | None) -> AsyncIterator[StreamEvent]:
         call = await self._admit(model, ctx, "stream", req, self._chat_tokens(req), req.max_tokens)
         call.request = req
+        settlement = self._settlement
         try:
-            if self.cache is not None and await self._cache_allowed(call):
-                cached = await self._cache_lookup(call, model, req, ctx)
+            cached_calls = self._cached
+            if cached_calls is not None and await cached_calls.allowed(call):
+                cached = await cached_calls.lookup(call, model, req, ctx)
                 if cached is not None:
                     replayed = replay_events(cached)
-                    await self._answer_from_cache(call, cached, req, ctx, replayed[-1].response)
+                    await cached_calls.answer(call, cached, req, ctx, replayed[-1].response)
                     for event in replayed:
                         yield event
                     return
@@ -299,10 +275,11 @@ class Gateway:
                                 yield early
                             await call.loop.succeeded(slot, event.response.usage if event.response else None)
                             call.response = event.response
-                            await self._finish_ok(call, slot.target, event.response)
-                            if kept is not None and event.response is not None and call.cache_plan is not None:
+                            await settlement.finish_ok(call, slot.target, event.response)
+                            if (kept is not None and event.response is not None and call.cache_plan is not None
+                                    and cached_calls is not None):
                                 kept.append(dataclasses.replace(event, response=None))
-                                await self._cache_store(call.cache_plan, event.response, kept)
+                                await cached_calls.store(call.cache_plan, event.response, kept)
                             yield event
                             return
                         if kept is not None:
@@ -336,11 +313,11 @@ class Gateway:
                         await aclose()
                 # the stream ended without a "done" event: what arrived is the answer
                 await call.loop.succeeded(slot, None)
-                await self._finish_ok(call, slot.target, None)
+                await settlement.finish_ok(call, slot.target, None)
                 return
             raise call.loop.exhausted()
         except BaseException as exc:
-            await self._finish_error(call, exc)
+            await settlement.finish_error(call, exc)
             raise
 
     # -- admission and bookkeeping ----------------------------------------------------
@@ -348,7 +325,7 @@ class Gateway:
         return int(self.engine.estimate_tokens(req))
 
     async def _admit(self, model: str, ctx: CallContext | None, operation: str, req: Any, input_tokens: int,
-                     max_output: int | None) -> _Call:
+                     max_output: int | None) -> Call:
         ctx = ctx or _NO_CONTEXT
         _check_allowed(model, ctx)
         route = self.router.route(model)
@@ -370,7 +347,7 @@ class Gateway:
                            prompt_tokens=input_tokens,
                            retries=route.retries if route.retries is not None else self.config.max_retries,
                            rng=self._rng)
-        call = _Call(tracker, loop, route=route, local_only=privacy is not None and privacy.local_only)
+        call = Call(tracker, loop, route=route, local_only=privacy is not None and privacy.local_only)
         if self.telemetry is not None:
             call.span_parent = self.telemetry.parent(ctx.traceparent)
             if call.local_only and self.telemetry.config.capture_content:   # the collector must be local too
@@ -394,7 +371,7 @@ class Gateway:
                 if admission.first is not None:
                     loop.preadmit(ordered[0], ask, admission.first)  # type: ignore[arg-type]
         except BaseException as exc:
-            await self._finish_error(call, exc)
+            await self._settlement.finish_error(call, exc)
             raise
         return call
 
@@ -410,188 +387,10 @@ class Gateway:
         tracker.metadata["privacy"] = privacy_record(decision, refused)
         return ordered, None
 
-    async def _cache_allowed(self, call: _Call) -> bool:
-        """Under local-only the response cache is used only where the call's text could go
-        itself: its store must be local (memory, a SQLite file, a Redis on this machine or
-        network; a hosted Redis would hold the prompt's answer), and a semantic cache's
-        embedding model must be local too (looking up a prompt embeds it). Otherwise the call
-        skips the cache — it is still answered, and nothing is written anywhere else."""
-        if not call.local_only or self.cache is None:
-            return True
-        config = self.cache.config
-        if not (await self.privacy.sink_local(config.url)):
-            return False
-        if config.mode != "semantic":
-            return True
-        if self._semantic_cache_local is None:
-            guard = self.privacy.guard
-            target = self.engine.resolve(config.embedding_model or "")
-            self._semantic_cache_local = (await asyncio.to_thread(guard.locality, target)).local
-        return self._semantic_cache_local
-
     async def store_refusal(self, model: str, ctx: CallContext) -> str | None:
         """Why content of a call to ``model`` may not be written to the store (the server's
         stored Responses), or None — see :meth:`RoutePrivacy.store_refusal`."""
         return await self.privacy.store_refusal(self.router.route(model), ctx, self.config.store.url)
-
-    def _price_ok(self, call: _Call, target: ResolvedTarget, resp: Any) -> float | None:
-        """What the answer needs before it leaves: its cost, target and attempts."""
-        call.finished = True
-        usage = resp.usage
-        cost = resp.cost if resp.cost is not None else (self.engine.cost(target.target, usage) if usage else None)
-        resp.cost = cost
-        resp.metadata.target = target.key
-        resp.metadata.attempts = list(call.tracker.attempts)
-        if call.tracker.cache is not None:
-            resp.metadata.extra["cache"] = call.tracker.cache
-        return cost
-
-    # -- the response cache -------------------------------------------------------------
-    async def _cache_lookup(self, call: _Call, model: str, req: ChatRequest,
-                            ctx: CallContext | None) -> CachedAnswer | None:
-        """After admission (allowed model, limits, budgets), before any attempt."""
-        assert self.cache is not None
-        key = ctx.key if ctx is not None else None
-        route_cache = call.route.cache if call.route is not None else None
-        plan = self.cache.plan(model, req, route_cache, key.key_id if key else None,
-                               ctx.cache if ctx is not None else None)
-        if plan is None:
-            return None
-        call.cache_plan = plan
-        found = await self.cache.lookup(plan)
-        if plan.read:
-            call.tracker.cache = "hit" if found is not None else "miss"
-            if ctx is not None:
-                ctx.cache_result = call.tracker.cache
-                ctx.cache_similarity = found.similarity if found is not None else None
-        return found
-
-    async def _answer_from_cache(self, call: _Call, cached: CachedAnswer, req: ChatRequest,
-                                 ctx: CallContext | None, resp: ChatResponse | None = None) -> ChatResponse:
-        """A hit costs nothing and takes no tokens: the call's ticket and budget reservations
-        are given back (its request still counted against rpm), and the record says "hit"."""
-        resp = resp or replay(cached)
-        call.response = resp
-        if req.response_format is not None and req.response_format.type != "text" and resp.parsed is None:
-            resp.parsed = parse_output(resp, req.response_format)
-        call.finished = True
-        target, provider, model = resp.metadata.target, resp.provider, resp.model
-        resp.metadata.attempts = []
-
-        async def settle() -> None:
-            try:
-                await self._close(call, 0, 0.0)
-            finally:
-                if self._record_ok:
-                    self._record(call, call.tracker.record(self.clock, status="ok", target=target, provider=provider,
-                                                     model=model, usage=None, cost=0.0))
-
-        if ctx is not None and ctx.after_response is not None:
-            ctx.after_response.append(settle())
-        else:
-            await settle()
-        return resp
-
-    async def _cache_store(self, plan: CachePlan, resp: ChatResponse | EmbeddingResponse | ImageResponse,
-                           events: list[StreamEvent] | None) -> None:
-        if self.cache is not None and isinstance(resp, ChatResponse):   # only chat calls have a plan
-            await self.cache.store(plan, resp, events)
-
-    async def _settle_ok(self, call: _Call, slot: Any, usage: Usage | None, latency: float, cost: float | None,
-                         model: str | None, ready: float | None = None) -> None:
-        """What can wait until the answer is on its way: shared state, budgets, the record."""
-        target = slot.target
-        tokens = usage.total_tokens if usage is not None else None
-        charge = cost if cost is not None else (0.0 if usage else call.reserved_usd)
-        try:
-            admission = call.admission
-            if admission is not None and self.budgets.mode == "state":
-                # the call's ticket and budgets, the attempt's ticket, breaker and latency: one operation
-                call.admission = None
-                work = self.budgets.finish(admission, tokens, charge, slot.reservation, target.key,
-                                           self._state_clock.now(), self.config.breaker, latency)
-                await (asyncio.shield(work) if self._close_shielded else work)
-            else:
-                # Each step runs even when one before it raised or was cancelled: call.finished is
-                # already set, so _finish_error will not settle the call's ticket and budgets later.
-                try:
-                    await call.loop.settle_success(slot, usage, latency)
-                finally:
-                    await self._close(call, tokens, charge)
-        finally:   # even when cancelled while settling: the call happened
-            if self._record_ok:
-                record = call.tracker.record(self.clock, status="ok", target=target.key, provider=target.provider,
-                                             model=model, usage=usage, cost=cost, ttft_ms=call.ttft_ms)
-                if ready is not None:
-                    record.latency_ms = (ready - call.tracker.started) * 1000.0
-                self._record(call, record)
-
-    async def _finish_ok(self, call: _Call, target: ResolvedTarget, resp: Any) -> None:
-        call.finished = True
-        usage = resp.usage if resp is not None else None
-        cost = None
-        if resp is not None:
-            cost = resp.cost if resp.cost is not None else (self.engine.cost(target.target, usage) if usage else None)
-            resp.cost = cost
-            resp.metadata.target = target.key
-            resp.metadata.attempts = list(call.tracker.attempts)
-            if call.tracker.cache is not None:
-                resp.metadata.extra["cache"] = call.tracker.cache
-        try:
-            await self._close(call, usage.total_tokens if usage is not None else None,
-                              cost if cost is not None else (0.0 if usage else call.reserved_usd))
-        finally:   # even when cancelled while settling: the call happened
-            if self._record_ok:
-                self._record(call, call.tracker.record(self.clock, status="ok", target=target.key,
-                                                 provider=target.provider, model=getattr(resp, "model", None),
-                                                 usage=usage, cost=cost, ttft_ms=call.ttft_ms))
-
-    async def _finish_error(self, call: _Call, exc: BaseException) -> None:
-        if call.finished:
-            return
-        call.finished = True
-        if isinstance(exc, StreamInterrupted):
-            status = "interrupted"
-        elif isinstance(exc, asyncio.CancelledError | GeneratorExit):
-            status = "cancelled"
-        else:
-            status = "error"
-        # when the provider may have billed the call, keep its token estimate and charge its
-        # reservation: cancelling a call must not be a way around a limit or a budget
-        billable = call.billable
-        try:
-            await self._close(call, None if billable else 0, call.reserved_usd if billable else 0.0)
-        finally:
-            if self._record_errors:
-                self._record(call, call.tracker.record(self.clock, status=status, error=exc, ttft_ms=call.ttft_ms))
-
-    async def _close(self, call: _Call, tokens_used: int | None, cost: float) -> None:
-        """Settle the call's own rate-limit ticket and budget reservations (one state
-        operation), exactly once."""
-        admission, call.admission = call.admission, None
-        if admission is None:
-            return
-        try:
-            if admission.first is not None:
-                await call.loop.discard()   # a first attempt admitted with the call but never made
-            if self._close_shielded:   # a cancellation must not leave the reservation half settled
-                await asyncio.shield(self.budgets.close(admission, tokens_used, cost))
-            else:                      # memory state: closing never yields, nothing to shield
-                await self.budgets.close(admission, tokens_used, cost)
-        except Exception as exc:  # noqa: BLE001 - bookkeeping never fails a call; the reservation expires
-            log.warning("could not settle the call's limits and budgets: %s", type(exc).__name__)
-
-    def _record(self, call: _Call, record: Any) -> None:
-        """The call's record to the store (as ``[store] record`` allows) and its spans."""
-        if self.telemetry is not None:
-            self.telemetry.export(record, call.tracker.attempt_ends, call.span_parent, call.request, call.response,
-                                  withhold_content=call.withhold_content)
-            if not (self._store_ok if record.status == "ok" else self._store_errors):
-                return
-        try:
-            self.store.record_call(record)
-        except Exception as exc:  # noqa: BLE001 - bookkeeping never fails a call
-            log.warning("could not queue the call record: %s", type(exc).__name__)
 
     def _maintain(self) -> None:
         """Background: data retention and expired budget reservations, at start and hourly."""

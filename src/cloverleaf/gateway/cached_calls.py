@@ -1,0 +1,101 @@
+"""A gateway call and the response cache: whether it may use it, the lookup, a hit's answer.
+
+The lookup comes after admission (allowed model, limits and budgets all apply to a cached
+answer too) and before any attempt. A hit costs nothing and takes no tokens: its ticket and
+budget reservations are given back through the call's settlement (its request still counted
+against rpm), and its record says "hit". Under a local-only privacy policy the cache is used
+only where the call's own text could go (see :meth:`CachedCalls.allowed`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from .._context import CallContext
+from .._structured import parse_output
+from .._types import ChatRequest, ChatResponse, EmbeddingResponse, ImageResponse, StreamEvent
+from .cache import CachedAnswer, CachePlan, ResponseCache, replay
+from .call import Call
+from .clock import Clock
+from .privacy import RoutePrivacy
+from .protocols import EngineLike
+from .settlement import Settlement
+
+
+class CachedCalls:
+    def __init__(self, cache: ResponseCache, engine: EngineLike, privacy: RoutePrivacy, settlement: Settlement,
+                 clock: Clock) -> None:
+        self.cache = cache
+        self._engine = engine
+        self._privacy = privacy
+        self._settlement = settlement
+        self._clock = clock
+        self._semantic_local: bool | None = None
+
+    async def allowed(self, call: Call) -> bool:
+        """Under local-only the response cache is used only where the call's text could go
+        itself: its store must be local (memory, a SQLite file, a Redis on this machine or
+        network; a hosted Redis would hold the prompt's answer), and a semantic cache's
+        embedding model must be local too (looking up a prompt embeds it). Otherwise the call
+        skips the cache — it is still answered, and nothing is written anywhere else."""
+        if not call.local_only:
+            return True
+        config = self.cache.config
+        if not (await self._privacy.sink_local(config.url)):
+            return False
+        if config.mode != "semantic":
+            return True
+        if self._semantic_local is None:
+            guard = self._privacy.guard
+            target = self._engine.resolve(config.embedding_model or "")
+            self._semantic_local = (await asyncio.to_thread(guard.locality, target)).local
+        return self._semantic_local
+
+    async def lookup(self, call: Call, model: str, req: ChatRequest, ctx: CallContext | None) -> CachedAnswer | None:
+        """The cached answer for this call, if any; notes the plan (to store the answer) on the call."""
+        key = ctx.key if ctx is not None else None
+        route_cache = call.route.cache if call.route is not None else None
+        plan = self.cache.plan(model, req, route_cache, key.key_id if key else None,
+                               ctx.cache if ctx is not None else None)
+        if plan is None:
+            return None
+        call.cache_plan = plan
+        found = await self.cache.lookup(plan)
+        if plan.read:
+            call.tracker.cache = "hit" if found is not None else "miss"
+            if ctx is not None:
+                ctx.cache_result = call.tracker.cache
+                ctx.cache_similarity = found.similarity if found is not None else None
+        return found
+
+    async def answer(self, call: Call, cached: CachedAnswer, req: ChatRequest, ctx: CallContext | None,
+                     resp: ChatResponse | None = None) -> ChatResponse:
+        """A hit's answer; what the call took is given back (after the response, when the
+        caller awaits bookkeeping then) and the record says "hit"."""
+        resp = resp or replay(cached)
+        call.response = resp
+        if req.response_format is not None and req.response_format.type != "text" and resp.parsed is None:
+            resp.parsed = parse_output(resp, req.response_format)
+        call.finished = True
+        target, provider, model = resp.metadata.target, resp.provider, resp.model
+        resp.metadata.attempts = []
+        settlement = self._settlement
+
+        async def settle() -> None:
+            try:
+                await settlement.close(call, 0, 0.0)
+            finally:
+                if settlement.record_ok:
+                    settlement.record(call, call.tracker.record(self._clock, status="ok", target=target,
+                                                                provider=provider, model=model, usage=None, cost=0.0))
+
+        if ctx is not None and ctx.after_response is not None:
+            ctx.after_response.append(settle())
+        else:
+            await settle()
+        return resp
+
+    async def store(self, plan: CachePlan, resp: ChatResponse | EmbeddingResponse | ImageResponse,
+                    events: list[StreamEvent] | None) -> None:
+        if isinstance(resp, ChatResponse):   # only chat calls have a plan
+            await self.cache.store(plan, resp, events)

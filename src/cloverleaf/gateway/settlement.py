@@ -1,0 +1,157 @@
+"""How a gateway call ends: its price on the answer, what it took settled once, one record.
+
+However a call ends — answered, failed, cancelled, a stream closed early — the call-level
+rate-limit ticket and budget reservations it took at admission are settled exactly once, with
+the real usage and cost when there is an answer, and one record goes to the store's batch
+writer (as ``[store] record`` allows) and to OpenTelemetry. When the provider may have billed
+the call anyway (output reached the caller, or an attempt was cut off in flight) its token
+estimate stays booked and its reservation is charged: cancelling is no way around a limit.
+
+Why a module of its own: the gateway decides *what* happens to a call (admission, attempts,
+fallback); this is the bookkeeping every ending shares, and the response cache's answers
+(``cached_calls.py``) end through it too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from .._errors import StreamInterrupted
+from .._types import Usage
+from .budget import Budgets
+from .call import Call
+from .clock import Clock
+from .protocols import EngineLike
+from .router import ResolvedTarget
+from .telemetry import Telemetry
+
+if TYPE_CHECKING:
+    from .breaker import BreakerPolicy
+    from .store import Store
+
+log = logging.getLogger("cloverleaf.gateway")
+
+
+class Settlement:
+    def __init__(self, *, engine: EngineLike, budgets: Budgets, store: Store, telemetry: Telemetry | None,
+                 clock: Clock, state_clock: Clock, breaker: BreakerPolicy, record: str,
+                 close_shielded: bool) -> None:
+        self._engine = engine
+        self._budgets = budgets
+        self._store = store
+        self._telemetry = telemetry
+        self._clock = clock
+        self._state_clock = state_clock
+        self._breaker = breaker
+        #: a shared or store-backed settlement awaits I/O: a cancellation must not cut it in half
+        self._shielded = close_shielded
+        # [store] record: which call records the store keeps ("all" | "errors" | "none");
+        # spans need a record of every call whatever the store keeps
+        self._store_ok = record == "all"
+        self._store_errors = record != "none"
+        self.record_ok = self._store_ok or telemetry is not None
+        self.record_errors = self._store_errors or telemetry is not None
+
+    def price(self, call: Call, target: ResolvedTarget, resp: Any) -> float | None:
+        """What the answer needs before it leaves: its cost, target and attempts."""
+        call.finished = True
+        usage = resp.usage
+        cost = resp.cost if resp.cost is not None else (self._engine.cost(target.target, usage) if usage else None)
+        resp.cost = cost
+        resp.metadata.target = target.key
+        resp.metadata.attempts = list(call.tracker.attempts)
+        if call.tracker.cache is not None:
+            resp.metadata.extra["cache"] = call.tracker.cache
+        return cost
+
+    async def settle_ok(self, call: Call, slot: Any, usage: Usage | None, latency: float, cost: float | None,
+                        model: str | None, ready: float | None = None) -> None:
+        """What can wait until the answer is on its way: shared state, budgets, the record."""
+        target = slot.target
+        tokens = usage.total_tokens if usage is not None else None
+        charge = cost if cost is not None else (0.0 if usage else call.reserved_usd)
+        try:
+            admission = call.admission
+            if admission is not None and self._budgets.mode == "state":
+                # the call's ticket and budgets, the attempt's ticket, breaker and latency: one operation
+                call.admission = None
+                work = self._budgets.finish(admission, tokens, charge, slot.reservation, target.key,
+                                            self._state_clock.now(), self._breaker, latency)
+                await (asyncio.shield(work) if self._shielded else work)
+            else:
+                # Each step runs even when one before it raised or was cancelled: call.finished is
+                # already set, so finish_error will not settle the call's ticket and budgets later.
+                try:
+                    await call.loop.settle_success(slot, usage, latency)
+                finally:
+                    await self.close(call, tokens, charge)
+        finally:   # even when cancelled while settling: the call happened
+            if self.record_ok:
+                record = call.tracker.record(self._clock, status="ok", target=target.key, provider=target.provider,
+                                             model=model, usage=usage, cost=cost, ttft_ms=call.ttft_ms)
+                if ready is not None:
+                    record.latency_ms = (ready - call.tracker.started) * 1000.0
+                self.record(call, record)
+
+    async def finish_ok(self, call: Call, target: ResolvedTarget, resp: Any) -> None:
+        """A stream's end (``resp`` is None when it ended without a ``done`` event)."""
+        call.finished = True
+        usage = resp.usage if resp is not None else None
+        cost = self.price(call, target, resp) if resp is not None else None
+        try:
+            await self.close(call, usage.total_tokens if usage is not None else None,
+                             cost if cost is not None else (0.0 if usage else call.reserved_usd))
+        finally:   # even when cancelled while settling: the call happened
+            if self.record_ok:
+                self.record(call, call.tracker.record(self._clock, status="ok", target=target.key,
+                                                      provider=target.provider, model=getattr(resp, "model", None),
+                                                      usage=usage, cost=cost, ttft_ms=call.ttft_ms))
+
+    async def finish_error(self, call: Call, exc: BaseException) -> None:
+        if call.finished:
+            return
+        call.finished = True
+        if isinstance(exc, StreamInterrupted):
+            status = "interrupted"
+        elif isinstance(exc, asyncio.CancelledError | GeneratorExit):
+            status = "cancelled"
+        else:
+            status = "error"
+        # when the provider may have billed the call, keep its token estimate and charge its
+        # reservation: cancelling a call must not be a way around a limit or a budget
+        billable = call.billable
+        try:
+            await self.close(call, None if billable else 0, call.reserved_usd if billable else 0.0)
+        finally:
+            if self.record_errors:
+                self.record(call, call.tracker.record(self._clock, status=status, error=exc, ttft_ms=call.ttft_ms))
+
+    async def close(self, call: Call, tokens_used: int | None, cost: float) -> None:
+        """Settle the call's own rate-limit ticket and budget reservations (one state
+        operation), exactly once."""
+        admission, call.admission = call.admission, None
+        if admission is None:
+            return
+        try:
+            if admission.first is not None:
+                await call.loop.discard()   # a first attempt admitted with the call but never made
+            if self._shielded:   # a cancellation must not leave the reservation half settled
+                await asyncio.shield(self._budgets.close(admission, tokens_used, cost))
+            else:                # memory state: closing never yields, nothing to shield
+                await self._budgets.close(admission, tokens_used, cost)
+        except Exception as exc:  # noqa: BLE001 - bookkeeping never fails a call; the reservation expires
+            log.warning("could not settle the call's limits and budgets: %s", type(exc).__name__)
+
+    def record(self, call: Call, record: Any) -> None:
+        """The call's record to the store (as ``[store] record`` allows) and its spans."""
+        if self._telemetry is not None:
+            self._telemetry.export(record, call.tracker.attempt_ends, call.span_parent, call.request, call.response,
+                                   withhold_content=call.withhold_content)
+            if not (self._store_ok if record.status == "ok" else self._store_errors):
+                return
+        try:
+            self._store.record_call(record)
+        except Exception as exc:  # noqa: BLE001 - bookkeeping never fails a call
+            log.warning("could not queue the call record: %s", type(exc).__name__)
