@@ -185,25 +185,33 @@ class HttpxBackend:
         return astream_with_retries(retry, req.url, open_once)
 
 
+#: httpcore's trace event for a new TCP connection, before TLS and before the request is written
+_CONNECTED = "connection.connect_tcp.complete"
+
+
+def _check_stream(check: Callable[[str, str], None], where: str, stream: Any) -> None:
+    peer = stream.get_extra_info("server_addr")
+    check(str(peer[0]) if peer else "", where)
+
+
 def _peer_hook(check: Callable[[str, str], None], where: str, event: str, info: dict[str, Any]) -> None:
-    """httpcore's trace callback: a new connection is checked once connected, before TLS and
-    before the request; a refused one is closed here (the exception aborts the request)."""
-    if event == "connection.connect_tcp.complete":
+    """httpcore's trace callback: a new connection is checked once connected; a refused one is
+    closed here, and the exception aborts the request before a byte of it is written."""
+    if event == _CONNECTED:
         stream = info["return_value"]
-        peer = stream.get_extra_info("server_addr")
         try:
-            check(str(peer[0]) if peer else "", where)
+            _check_stream(check, where, stream)
         except BaseException:
             stream.close()
             raise
 
 
 async def _apeer_hook(check: Callable[[str, str], None], where: str, event: str, info: dict[str, Any]) -> None:
-    if event == "connection.connect_tcp.complete":
+    """:func:`_peer_hook` for httpx's async client (httpcore awaits its trace callbacks)."""
+    if event == _CONNECTED:
         stream = info["return_value"]
-        peer = stream.get_extra_info("server_addr")
         try:
-            check(str(peer[0]) if peer else "", where)
+            _check_stream(check, where, stream)
         except BaseException:
             await stream.aclose()
             raise
