@@ -108,6 +108,23 @@ def test_a_local_only_virtual_key(server: Live, mocks: tuple[CountingUpstream, C
         assert http.post("/admin/keys", json={"name": "x", "privacy": "cloud"}).status_code == 400
 
 
+def test_a_local_only_request_for_a_cloud_model_without_a_key_hears_the_policy(server: Live) -> None:
+    """The gateway has no Anthropic key. Any other request hears that (404, set the key); a
+    local-only one hears the policy's refusal (403), as on the SDK: the key would not let it go."""
+    r = post(server, MASTER, "anthropic/claude-3-5-haiku-latest")
+    assert r.status_code == 404 and "ANTHROPIC_API_KEY" in r.json()["error"]["message"]
+    r = post(server, MASTER, "anthropic/claude-3-5-haiku-latest", {"x-cloverleaf-data-class": "confidential"})
+    assert r.status_code == 403, r.text
+    error = r.json()["error"]
+    assert error["code"] == "privacy_violation" and "not a local provider" in error["message"]
+    assert "data class 'confidential'" in error["message"]
+    secret = create_key(server, name="ward", privacy="local-only")["key"]
+    with pytest.raises(openai.PermissionDeniedError) as denied:
+        server.openai(secret).chat.completions.create(model="anthropic/claude-3-5-haiku-latest",
+                                                      messages=HELLO)   # type: ignore[arg-type]
+    assert "virtual key" in str(denied.value) and "ANTHROPIC_API_KEY" not in str(denied.value)
+
+
 @pytest.mark.postgres
 def test_a_local_only_response_is_never_stored_in_a_database_that_is_not_local() -> None:
     """``store: true`` keeps the conversation in the store; under local-only a hosted database

@@ -133,11 +133,14 @@ class Backend:
         return (sa.exc.SQLAlchemyError, OSError)
 
     # -- models -----------------------------------------------------------------------
-    async def check_model(self, model: str, operation: Capability | None = None) -> None:
+    async def check_model(self, model: str, operation: Capability | None = None,
+                          ctx: CallContext | None = None) -> None:
         """404 unless ``model`` is a route, a registry entry, or a ``provider/model`` id of a
         known provider the gateway is set up for. An entry another worker created is picked up
         from the store here. With ``operation``, a provider that cannot do it is a 422 before any
-        word about its configuration (issue 11: capability before configuration)."""
+        word about its configuration (issue 11: capability before configuration). With the
+        call's ``ctx``, a call whose privacy policy is local-only hears that policy's refusal
+        (403) rather than that a cloud provider has no key: setting the key would not let it go."""
         if model in self.settings.routes or self.engine.registry.get(model) is not None:
             return
         try:
@@ -152,6 +155,8 @@ class Backend:
                 target.ready()
                 return
             except ConfigError as exc:  # the operator has not set this provider up (no key, no base_url)
+                if ctx is not None:
+                    self._refuse_if_private(model, ctx)
                 raise NotFound(f"model {model!r} is not available on this gateway: {exc}",
                                code="model_not_found", param="model") from None
         if self.store is not None:
@@ -160,6 +165,13 @@ class Backend:
                 self.install(row)
                 return
         raise NotFound(f"unknown model {model!r}: {reason}", code="model_not_found", param="model")
+
+    def _refuse_if_private(self, model: str, ctx: CallContext) -> None:
+        """:class:`PrivacyViolation` when the call is local-only and ``model``'s provider is not a
+        local one (the policy as the gateway would decide it: default, key, call, data class)."""
+        decision = self.gateway.privacy.decision(self.gateway.router.route(model), ctx)
+        if decision is not None:
+            self.engine.privacy.refuse_unresolvable(decision, model, self.settings)
 
     def listed_models(self) -> list[tuple[str, str]]:
         """(id, owned_by) for ``/v1/models``: routes, public registry entries, configured defaults."""

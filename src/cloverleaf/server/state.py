@@ -81,8 +81,6 @@ class ServerState:
     async def admit(self, request: Request, principal: Principal, model: str,
                     operation: Capability | None = None) -> CallContext:
         principal.check_model(model)
-        await self.backend.check_model(model, operation)
-        request.scope[MODEL_KEY] = model
         headers = request.headers
         trace_id = headers.get("x-cloverleaf-trace-id") or None
         if trace_id is not None and not (len(trace_id) <= MAX_TRACE_ID and trace_id.isascii()
@@ -92,10 +90,13 @@ class ServerState:
         privacy, data_class = headers.get(PRIVACY_HEADER), headers.get(DATA_CLASS_HEADER)
         if privacy is not None or data_class is not None:
             privacy, data_class = privacy_headers(self.backend.engine.privacy.config, privacy, data_class)
-        return CallContext(trace_id=trace_id, key=principal.policy,
-                           after_response=request.scope.get(AFTER_RESPONSE_JOBS),
-                           cache=cache_directive(headers), traceparent=traceparent(headers), privacy=privacy,
-                           data_class=data_class)
+        ctx = CallContext(trace_id=trace_id, key=principal.policy,
+                          after_response=request.scope.get(AFTER_RESPONSE_JOBS),
+                          cache=cache_directive(headers), traceparent=traceparent(headers), privacy=privacy,
+                          data_class=data_class)
+        await self.backend.check_model(model, operation, ctx)
+        request.scope[MODEL_KEY] = model
+        return ctx
 
     async def until_disconnect(self, request: Request, work: Awaitable[T]) -> T:
         """Await ``work`` (the gateway call), cancelling it the moment the client hangs up.
