@@ -152,3 +152,27 @@ def test_a_local_only_call_takes_no_proxy(tmp_path: Path, lan: CountingUpstream,
     with Client(settings_for(tmp_path, lan)) as client:
         rebind(client.engine.privacy, landed_public=False)
         assert client.chat("lan-vllm", "secret", privacy="local-only").content == "answered by lan"
+
+
+def test_the_server_answers_the_refusal_as_a_403_and_sends_nothing(lan: CountingUpstream) -> None:
+    """Through the live server (h1 under uvicorn's server, the after-answer bookkeeping): the
+    connection check's refusal is the request's 403, and the upstream got no byte."""
+    from ..server.conftest import MASTER, settings, start_live, stop_live
+
+    live = start_live(settings(env={"CLOVERLEAF_MASTER_KEY": MASTER},
+                               models=[ModelEntry(name="lan-vllm", identifier="m", provider="vllm",
+                                                  base_url=f"http://localhost:{lan.port}/v1")]))
+    try:
+        rebind(live.state.backend.engine.privacy)
+        with live.http(MASTER) as http:
+            r = http.post("/v1/chat/completions", json={"model": "lan-vllm", "messages": [
+                {"role": "user", "content": "secret"}]}, headers={"x-cloverleaf-privacy": "local-only"})
+            assert r.status_code == 403, r.text
+            error = r.json()["error"]
+            assert error["code"] == "privacy_violation" and "DNS rebinding" in error["message"]
+            assert lan.bytes_received == 0 and lan.paths == []
+            r = http.post("/v1/chat/completions", json={"model": "lan-vllm", "messages": [
+                {"role": "user", "content": "hello"}]})
+            assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "answered by lan"
+    finally:
+        stop_live(live)
