@@ -110,13 +110,14 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float, log_path
     raise RuntimeError(f"{url} did not become ready within {timeout:.0f}s; see {log_path}")
 
 
-def _start_on_mock_paths(name: str, cmd: list[str], port: int, log_path: Path, cwd: Path) -> Target:
+def _start_on_mock_paths(name: str, cmd: list[str], port: int, log_path: Path, cwd: Path,
+                         ready_timeout: float = 20) -> Target:
     """Start a process that serves the mock's own paths (the mock itself, or a plain relay in
     front of it) on ``port``, and wait until it answers."""
     proc = _spawn(cmd, log_path, dict(os.environ), cwd)
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_http(f"{base}/v1/models", proc, 20, log_path)
+        _wait_http(f"{base}/v1/models", proc, ready_timeout, log_path)
     except BaseException:
         _stop_on_failure(proc)
         raise
@@ -197,9 +198,13 @@ limit_usd = 1000000000.0
 """
 
 
-def create_virtual_key(base: str) -> str:
-    """A virtual key with a budget and an rpm limit (the admin API, with the master key)."""
-    body = json.dumps({"name": "bench", "budget": 1e9, "rpm": 100_000_000, "tpm": 1_000_000_000}).encode()
+#: The benchmark's virtual key: a budget and rpm/tpm limits far above what any run spends.
+KEY_POLICY = {"budget": 1e9, "rpm": 100_000_000, "tpm": 1_000_000_000}
+
+
+def create_virtual_key(base: str, policy: dict[str, float] | None = None) -> str:
+    """A virtual key (the admin API, with the master key); by default with ``KEY_POLICY``."""
+    body = json.dumps({"name": "bench", **(KEY_POLICY if policy is None else policy)}).encode()
     req = urllib.request.Request(f"{base}/admin/keys", data=body, method="POST",
                                  headers={"authorization": f"Bearer {MASTER_KEY}", "content-type": "application/json"})
     with urllib.request.urlopen(req, timeout=10) as r:
@@ -208,21 +213,27 @@ def create_virtual_key(base: str) -> str:
 
 def start_cloverleaf(mock: Target, run_dir: Path, core: str | None, *, name: str = "cloverleaf",
                      variant: tuple[str, ...] = (), governed: bool = False, serve_args: tuple[str, ...] = (),
-                     granian: bool = False, telemetry: bool = False, cache: bool = False) -> Target:
+                     granian: bool = False, telemetry: bool = False, cache: bool = False,
+                     wrapper: tuple[str, ...] = (), toml: str | None = None, key_policy: dict[str, float] | None = None,
+                     ready_timeout: float = 60) -> Target:
     """``cloverleaf serve``; a non-empty ``variant`` runs it through ``bench.variants`` with
     those flags (e.g. ``("--http-client", "aiohttp")``); ``governed``: the governed
     configuration and a virtual key (see ``GOVERNED_TOML``); ``serve_args``: more
     ``cloverleaf serve`` flags (``--http uvicorn``); ``granian``: the same app under the
-    granian server (Rust, PyPI) instead of ``cloverleaf serve``, to compare servers."""
+    granian server (Rust, PyPI) instead of ``cloverleaf serve``, to compare servers.
+    ``wrapper``: a command the server runs under (``bench/instructions.py``: valgrind);
+    ``toml``: this configuration instead of the generated one; ``key_policy``: the governed
+    virtual key's budget and limits instead of ``KEY_POLICY``."""
     port = free_port()
     config = run_dir / f"{name}.toml"
-    config.write_text(cloverleaf_toml(mock.base, run_dir / name, governed, telemetry, cache))
+    config.write_text(toml if toml is not None else cloverleaf_toml(mock.base, run_dir / name, governed, telemetry,
+                                                                   cache))
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLOVERLEAF_")}
     env.update(CLOVERLEAF_MASTER_KEY=MASTER_KEY, BENCH_MOCK_API_KEY="sk-mock", PYTHONUNBUFFERED="1",
                PYTHONPATH=str(REPO / "src") + os.pathsep + str(REPO))
     log_path = run_dir / f"{name}.log"
     launcher = ["-m", "bench.variants", *variant, "--"] if variant else ["-m", "cloverleaf"]
-    cmd = [*taskset(core), PYTHON, *launcher, "--config", str(config), "serve", "--host", "127.0.0.1",
+    cmd = [*taskset(core), *wrapper, PYTHON, *launcher, "--config", str(config), "serve", "--host", "127.0.0.1",
            "--port", str(port), "--workers", "1", *serve_args]
     if granian:  # cloverleaf's app factory reads the config and bind address from the environment
         env.update(CLOVERLEAF_CONFIG=str(config), CLOVERLEAF_SERVE_HOST="127.0.0.1", CLOVERLEAF_SERVE_PORT=str(port))
@@ -233,8 +244,8 @@ def start_cloverleaf(mock: Target, run_dir: Path, core: str | None, *, name: str
     base = f"http://127.0.0.1:{port}"
     url = f"{base}/v1/chat/completions"
     try:
-        _wait_http(f"{base}/health", proc, 60, log_path)
-        key = create_virtual_key(base) if governed else MASTER_KEY
+        _wait_http(f"{base}/health", proc, ready_timeout, log_path)
+        key = create_virtual_key(base, key_policy) if governed else MASTER_KEY
     except BaseException:
         _stop_on_failure(proc)
         raise
@@ -245,12 +256,12 @@ def start_cloverleaf(mock: Target, run_dir: Path, core: str | None, *, name: str
                   process=proc, log_path=log_path, base=base)
 
 
-def start_floor(mock: Target, run_dir: Path, core: str | None) -> Target:
+def start_floor(mock: Target, run_dir: Path, core: str | None, wrapper: tuple[str, ...] = ()) -> Target:
     """``bench/floor_proxy.py``: the least a Python gateway on uvloop and llhttp can add (it
     parses both bodies as JSON and forwards; nothing else), on the mock's own paths."""
     port = free_port()
-    cmd = [*taskset(core), PYTHON, "-m", "bench.floor_proxy", "--port", str(port), "--upstream", mock.base]
-    return _start_on_mock_paths("floor", cmd, port, run_dir / "floor.log", REPO)
+    cmd = [*taskset(core), *wrapper, PYTHON, "-m", "bench.floor_proxy", "--port", str(port), "--upstream", mock.base]
+    return _start_on_mock_paths("floor", cmd, port, run_dir / "floor.log", REPO, 300 if wrapper else 20)
 
 
 NGINX = Path("/usr/sbin/nginx")

@@ -74,6 +74,32 @@ def test_call_records_round_trip_with_attempts(store: Store) -> None:
         ("anthropic/claude", False, "ServerError", 529), ("openai/gpt-4o", True, None, None)]
 
 
+def test_one_batch_of_calls_with_different_empty_columns_round_trips(store: Store) -> None:
+    """The writer groups a batch's rows by which values are None and writes NULL into the
+    statement for those: every row still lands whole, the empty columns empty and the others
+    in their own columns (a shifted value would show up here)."""
+    full = _call(1, trace="tr_1", cost=0.5)
+    full.ttft_ms, full.error_type, full.error_message, full.project, full.key_id, full.cache = (
+        12.5, "ServerError", "overloaded", "proj", "key_1", "miss")
+    sparse = CallRecord(id="call_2", created_at=NOW + 1, operation="embed", requested_model="e", status="error")
+    for record in (full, sparse, _call(3, cost=None), _call(4, trace="tr_1")):
+        store.record_call(record)
+    store.flush()
+    got = {c.id: c for c in store.recent_calls(limit=10)}
+    assert set(got) == {"call_1", "call_2", "call_3", "call_4"}
+    one = got["call_1"]
+    assert (one.trace_id, one.ttft_ms, one.error_type, one.error_message, one.project, one.key_id, one.cache,
+            one.cost, one.latency_ms) == ("tr_1", 12.5, "ServerError", "overloaded", "proj", "key_1", "miss",
+                                          pytest.approx(0.5), 121.0)
+    two = got["call_2"]
+    assert (two.operation, two.status, two.trace_id, two.target, two.cost, two.latency_ms, two.attempts,
+            two.metadata) == ("embed", "error", None, None, None, None, [], {})
+    assert got["call_3"].cost is None and got["call_3"].latency_ms == 123.0 and got["call_3"].trace_id is None
+    assert [c.id for c in store.recent_calls(trace_id="tr_1")] == ["call_4", "call_1"]
+    assert [(a.error_type, a.http_status, a.latency_ms) for a in got["call_4"].attempts] == [
+        ("ServerError", 529, 30.0), (None, None, 90.0)]
+
+
 def test_recent_calls_filters_and_orders_newest_first(store: Store) -> None:
     for i in range(5):
         store.record_call(_call(i, at=NOW + i, route="smart" if i % 2 else "cheap",

@@ -3,6 +3,8 @@ compared exactly, virtual keys are verified by hash with a revocable cache."""
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from cloverleaf._errors import ConfigError
@@ -10,6 +12,7 @@ from cloverleaf.server.auth import Authenticator, bearer_token
 from cloverleaf.server.errors import Forbidden, NotFound, Unauthorized
 from cloverleaf.server.keys import VirtualKeys, model_allowed
 from cloverleaf.server.options import ServerOptions, is_loopback
+from cloverleaf.server.secrets import hash_key
 
 MASTER = "m" * 32
 
@@ -121,6 +124,23 @@ async def test_virtual_keys_verify_cache_revoke_expire() -> None:
     row2, secret2 = await late.create(name="old", expires_at=4000.0)
     with pytest.raises(Unauthorized, match="expired"):
         await late.verify(secret2)
+
+
+async def test_a_key_is_hashed_once_and_found_by_that_hash() -> None:
+    """The authenticator hashes the presented key once, for the master key's comparison, and
+    the key lookup uses that digest: it must be the stored hash, non-ASCII keys included."""
+    store = MemoryKeys()
+    keys = VirtualKeys(store, cache_seconds=0)
+    row, secret = await keys.create(name="k")
+    auth = Authenticator(ServerOptions(master_key=MASTER), keys)
+    await auth.decide_mode()
+    assert (await auth.authenticate(f"Bearer {secret}", None, "10.0.0.1")).key_id == row.id
+    assert hashlib.sha256(secret.encode()).digest().hex() == hash_key(secret) == row.secret_hash
+    odd = "sk-clé-ünïcode"
+    assert hashlib.sha256(odd.encode()).digest().hex() == hash_key(odd)
+    assert (await keys.verify(secret, hashlib.sha256(secret.encode()).digest())).id == row.id
+    with pytest.raises(Unauthorized, match="no such virtual key"):
+        await auth.authenticate(f"Bearer {odd}", None, "10.0.0.1")
 
 
 def test_model_patterns() -> None:

@@ -146,7 +146,9 @@ class Budgets:
         return out
 
     def _counter(self, scope: BudgetScope, wall: float) -> str:
-        period = self._periods.key(scope.period, wall)
+        period = scope.period
+        if period != "total":
+            period = self._periods.key(period, wall)
         found = self._counter_keys.get((scope.key, period))
         if found is None:
             if len(self._counter_keys) > 100_000:
@@ -220,7 +222,7 @@ class Budgets:
             return
         call.took = False
         holds, call.holds = call.holds, ()
-        amounts = {} if tokens_used is None else {k: float(tokens_used) for k in call.token_keys}
+        amounts = {} if tokens_used is None else dict.fromkeys(call.token_keys, float(tokens_used))
         await self._state.close(call.ticket, amounts, cost if holds else 0.0)
         if holds and cost:
             self._store.record_spend_many([h.key for h in holds], cost)  # type: ignore[attr-defined]
@@ -232,9 +234,9 @@ class Budgets:
         took, call.took = call.took, False
         holds, call.holds = call.holds, ()
         used = None if tokens_used is None else float(tokens_used)
-        amounts = {} if used is None else {k: used for k in call.token_keys}
+        amounts = {} if used is None else dict.fromkeys(call.token_keys, used)
         attempt_ticket = getattr(attempt, "ticket", None)
-        attempt_amounts = {} if used is None or attempt is None else {k: used for k in attempt.token_keys}  # type: ignore[attr-defined]
+        attempt_amounts = {} if used is None or attempt is None else dict.fromkeys(attempt.token_keys, used)  # type: ignore[attr-defined]
         try:
             await self._state.finish(call.ticket if took else None, amounts, cost if holds else 0.0, attempt_ticket,
                                      attempt_amounts, target, now, policy, latency_ms)  # type: ignore[arg-type]

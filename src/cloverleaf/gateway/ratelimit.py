@@ -76,13 +76,13 @@ class RateLimiter:
                 key_plan = self._key_plans[signature] = _plan(f"key:{key.key_id}", Limit(key.rpm, key.tpm, 0.0))
             entries = entries + key_plan[0]
             max_wait = 0.0
-        return [Bucket(k, limit, tokens if per_token else 1.0) for k, limit, per_token in entries], max_wait
+        return [fixed or Bucket(k, limit, tokens) for k, limit, fixed in entries], max_wait
 
     def attempt_buckets(self, target: ResolvedTarget, tokens: int) -> tuple[list[Bucket], float]:
         signature = (target.provider, target.key)
         plan = self._target_plans.get(signature)
         if plan is None:
-            entries: tuple[tuple[str, float, bool], ...] = ()
+            entries: tuple[tuple[str, float, Bucket | None], ...] = ()
             waits = []
             for scope, name in (("provider", target.provider), ("target", target.key)):
                 limit = self._limits.for_scope(scope, name)
@@ -93,7 +93,7 @@ class RateLimiter:
         entries, max_wait = plan
         if not entries:
             return [], max_wait
-        return [Bucket(k, limit, tokens if per_token else 1.0) for k, limit, per_token in entries], max_wait
+        return [fixed or Bucket(k, limit, tokens) for k, limit, fixed in entries], max_wait
 
     # -- taking and settling ----------------------------------------------------------
     async def acquire(self, buckets: list[Bucket], max_wait: float) -> Reservation | None:
@@ -117,7 +117,7 @@ class RateLimiter:
         """Replace the token estimate with what the provider reported (None: keep the estimate)."""
         if reservation is None:
             return
-        amounts = {} if tokens_used is None else {k: float(tokens_used) for k in reservation.token_keys}
+        amounts = {} if tokens_used is None else dict.fromkeys(reservation.token_keys, float(tokens_used))
         await self._state.settle(reservation.ticket, amounts)
 
     async def release(self, reservation: Reservation | None) -> None:
@@ -140,16 +140,18 @@ def reservation_of(buckets: list[Bucket], grant: Grant) -> Reservation | None:
     return Reservation(grant.ticket, token_keys, estimate)
 
 
-#: A scope's buckets as (key, limit, takes tokens?) and its max wait.
-_Plan = tuple[tuple[tuple[str, float, bool], ...], float]
+#: A scope's buckets as (key, limit, the bucket itself when it takes one request: the same
+#: for every call, so built once; None when it takes the call's tokens) and its max wait.
+_Plan = tuple[tuple[tuple[str, float, Bucket | None], ...], float]
 
 
 def _plan(scope: str, limit: Limit | None) -> _Plan:
     if limit is None:
         return (), 0.0
-    entries: tuple[tuple[str, float, bool], ...] = ()
+    entries: tuple[tuple[str, float, Bucket | None], ...] = ()
     if limit.rpm:
-        entries += ((f"{scope}:rpm", float(limit.rpm), False),)
+        key = f"{scope}:rpm"
+        entries += ((key, float(limit.rpm), Bucket(key, float(limit.rpm), 1.0)),)
     if limit.tpm:
-        entries += ((f"{scope}:tpm", float(limit.tpm), True),)
+        entries += ((f"{scope}:tpm", float(limit.tpm), None),)
     return entries, limit.max_wait

@@ -93,11 +93,12 @@ class Authenticator:
         if token is None:
             raise Unauthorized("missing API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'",
                                code="missing_api_key")
-        if self._master is not None and hmac.compare_digest(hashlib.sha256(token.encode()).digest(), self._master):
+        digest = hashlib.sha256(token.encode()).digest()   # once: the master key's check and the key lookup
+        if self._master is not None and hmac.compare_digest(digest, self._master):
             return _MASTER
         if self._keys is None:
             raise Unauthorized("invalid API key", code="invalid_api_key")
-        key = await self._keys.verify(token)
+        key = await self._keys.verify(token, digest)
         return Principal("key", key.id, key.policy)
 
     async def authenticate_admin(self, authorization: str | None, x_api_key: str | None) -> Principal:

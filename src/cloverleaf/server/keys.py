@@ -77,9 +77,11 @@ class VirtualKeys:
         self._sync_task: asyncio.Task[None] | None = None
 
     # -- hot path ----------------------------------------------------------------------
-    async def verify(self, secret: str) -> VerifiedKey:
-        """The key for ``secret``, or :class:`Unauthorized` saying why not."""
-        digest = hash_key(secret)
+    async def verify(self, secret: str, sha256: bytes | None = None) -> VerifiedKey:
+        """The key for ``secret``, or :class:`Unauthorized` saying why not. ``sha256``: the
+        secret's SHA-256 when the caller has it already (the authenticator hashed it to
+        compare with the master key): the stored hash is its hex form (``hash_key``)."""
+        digest = sha256.hex() if sha256 is not None else hash_key(secret)
         hit = self._cache.get(digest)
         if hit is None or hit[0] <= self._now():
             hit = await self._lookup(digest)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from ..breaker import BreakerDecision, BreakerPolicy, BreakerSnapshot
@@ -29,9 +28,9 @@ class Bucket(NamedTuple):
     amount: float
 
 
-@dataclass(frozen=True, slots=True)
-class Grant:
-    """The result of :meth:`StateBackend.take`.
+class Grant(NamedTuple):
+    """The result of :meth:`StateBackend.take` (a tuple, like the other records here: one is
+    built for every call's first attempt, and a frozen dataclass costs a ``__setattr__`` a field).
 
     ``granted``: the amounts were reserved at ``now + wait`` (the caller sleeps ``wait``
     first). Not granted: nothing was taken; ``wait`` is how long it would have had to wait.

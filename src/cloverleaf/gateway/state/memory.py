@@ -71,7 +71,6 @@ class MemoryState(StateBackend):
             log = self._logs.get(b.key)
             if log is None:
                 log = self._logs[b.key] = Log()
-            log.prune(now, window)
             logs.append(log)
             t, place = log.earliest(b.limit, b.amount, now, window)
             if t > go:
@@ -101,9 +100,10 @@ class MemoryState(StateBackend):
                     window: float = 60.0, attempt: AttemptAsk | None = None) -> Admission:
         with self._lock:
             budgets = self._budgets
-            unseeded = [h.key for h in holds if h.key not in budgets]
-            if unseeded:
-                return Admission(False, unseeded=tuple(unseeded))
+            if holds:
+                unseeded = [h.key for h in holds if h.key not in budgets]
+                if unseeded:
+                    return Admission(False, unseeded=tuple(unseeded))
             go, at, limiting, logs = self._earliest(buckets, now, window, now, now)
             wait = go - now
             if wait > max_wait:
@@ -119,7 +119,7 @@ class MemoryState(StateBackend):
             entries = []
             width = window / self._slots if self._slots else 0.0
             for b, log in zip(buckets, logs, strict=True):
-                took = min(b.amount, b.limit)
+                took = b.amount if b.amount < b.limit else b.limit
                 entries.append((b.key, log, log.add(at, took, width), took))
             first = None if attempt is None else self._admit_attempt(attempt, now, window, go, at)
             return Admission(True, wait, _CallTicket(entries, taken), limiting, attempt=first)
@@ -237,7 +237,8 @@ def _close(ticket: _CallTicket, amounts: Mapping[str, float] | None, cost: float
         if amounts is None:
             log.set_amount(entry, took, 0.0)
         elif key in amounts:
-            log.set_amount(entry, took, max(0.0, amounts[key]))
+            amount = amounts[key]
+            log.set_amount(entry, took, amount if amount > 0.0 else 0.0)
     for rec, amount in holds:
         rec.reserved = max(0.0, rec.reserved - amount)
         rec.spent += cost

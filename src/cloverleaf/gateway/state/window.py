@@ -65,7 +65,8 @@ class Log:
 
     def earliest(self, limit: float, amount: float, now: float, window: float) -> tuple[float, float]:
         """When ``amount`` may go (>= now) and where it is logged (>= that, and >= the last
-        admission, so the log stays in time order).
+        admission, so the log stays in time order); admissions whose tokens have come back are
+        dropped first (:meth:`prune`, done here: every admission asks this once per bucket).
 
         An amount that fits in the window now goes now, even when the log's newest admission
         is later (a waiter's future slot, or a call whose ``now`` was read a moment later and
@@ -76,16 +77,24 @@ class Log:
         waiters keep their order. An amount larger than the whole limit is treated as the whole
         limit: it waits for an empty window rather than never passing.
         """
-        amount = min(amount, limit)
         entries = self.entries
-        base = max(now, entries[-1].at) if entries else now
+        if entries and entries[0].at + window <= now:
+            self.prune(now, window)
+        if not entries:
+            return now, now                # an empty window admits up to the whole limit
+        if amount > limit:
+            amount = limit
+        newest = entries[-1].at
+        base = newest if newest > now else now
         remaining = self.total
         if remaining + amount <= limit:   # exact here, tolerant below: the Redis scripts do the same
             return now, base
         for e in entries:
             remaining -= e.amount
             if remaining + amount <= limit + _EPSILON:
-                at = max(base, e.at + window)
+                at = e.at + window
+                if at < base:
+                    at = base
                 return at, at
         return base, base  # unreachable: an empty log always admits amount <= limit
 
@@ -109,7 +118,9 @@ class Log:
     def set_amount(self, entry: Entry, took: float, amount: float) -> None:
         """Change what one admission in ``entry`` took from ``took`` to ``amount`` (reconcile an
         estimate; 0 gives it back)."""
-        new = max(0.0, entry.amount + amount - took)
+        new = entry.amount + amount - took
+        if new < 0.0:
+            new = 0.0
         if entry.live:
             self.total += new - entry.amount
         entry.amount = new

@@ -29,6 +29,7 @@ class SpendBatch:
         self._wall = wall
         self._lock = threading.Lock()
         self._sums: dict[str, float] = {}     # "<scope>|<period>" → dollars
+        self._sql: tuple[str, str, str] | None = None   # (dialect, counter upsert, key update)
 
     def add(self, scope: str, period: str, cost: float) -> None:
         """Book ``cost`` dollars of spend to ``scope`` in ``period`` with the next batch."""
@@ -52,22 +53,43 @@ class SpendBatch:
             return {tuple(key.split("|", 1)): amount for key, amount in self._sums.items()}  # type: ignore[misc]
 
     def _apply(self, conn: sa.Connection) -> None:
-        """On the writer thread, inside the batch's transaction."""
+        """On the writer thread, inside the batch's transaction: one upsert per counter and one
+        update per key, each statement rendered once and sent with the driver's ``executemany``
+        (the batch's calls share a few counters, but this runs for every batch)."""
         with self._lock:
             sums, self._sums = self._sums, {}
         if not sums:
             return
-        b, k = schema.budgets, schema.virtual_keys
+        sql = self._sql
+        if sql is None or sql[0] != conn.dialect.name:
+            sql = self._sql = (conn.dialect.name, *spend_sql(conn.dialect))
         now = self._wall()
-        insert = dialect_insert(conn.dialect.name)
-        for key, amount in sums.items():
+        counters, keys = [], []
+        for key, amount in sorted(sums.items()):   # a fixed order: concurrent writers lock rows alike
             scope, _, period = key.partition("|")
-            conn.execute(insert(b).values(scope=scope, period=period, spent=0.0, reserved=0.0, updated_at=now)
-                         .on_conflict_do_nothing())
-            conn.execute(b.update().where(b.c.scope == scope, b.c.period == period)
-                         .values(spent=b.c.spent + amount, updated_at=now))
+            counters.append((scope, period, amount, now))
             if scope.startswith("key:"):
-                conn.execute(k.update().where(k.c.id == scope[4:]).values(spent=k.c.spent + amount))
+                keys.append((amount, scope[4:]))
+        conn.exec_driver_sql(sql[1], counters)
+        if keys:
+            conn.exec_driver_sql(sql[2], keys)
+
+
+def spend_sql(dialect: sa.Dialect) -> tuple[str, str]:
+    """The two statements :meth:`SpendBatch._apply` runs, in the driver's parameter style:
+    add to a (scope, period) counter, creating it at 0 first (``INSERT ... ON CONFLICT DO
+    UPDATE``, which SQLite 3.24+ and PostgreSQL share), and add to a virtual key's total."""
+    quote = dialect.identifier_preparer.quote
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    b, k = quote(schema.budgets.name), quote(schema.virtual_keys.name)
+    scope, period, spent, reserved, updated = (quote(n) for n in ("scope", "period", "spent", "reserved",
+                                                                  "updated_at"))
+    counter = (f"INSERT INTO {b} ({scope}, {period}, {spent}, {reserved}, {updated}) "
+               f"VALUES ({mark}, {mark}, {mark}, 0.0, {mark}) "
+               f"ON CONFLICT ({scope}, {period}) DO UPDATE SET {spent} = {b}.{spent} + excluded.{spent}, "
+               f"{updated} = excluded.{updated}")
+    key = f"UPDATE {k} SET {spent} = {k}.{spent} + {mark} WHERE {quote('id')} = {mark}"
+    return counter, key
 
 
 def dialect_insert(dialect: str) -> Any:
