@@ -200,11 +200,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--configs", default=",".join(DEFAULT), help=f"comma-separated, of: {', '.join(CONFIGS)}")
     ap.add_argument("--ablation", action="store_true", help=f"the configurations {', '.join(ABLATION)}")
-    ap.add_argument("--requests", type=int, default=400)
-    ap.add_argument("--connections", type=int, default=1)
-    ap.add_argument("--warmup", type=int, default=200)
-    ap.add_argument("--repeats", type=int, default=1, help="measure each configuration this many times")
-    ap.add_argument("--parallel", type=int, default=2)
+    ap.add_argument("--requests", type=_positive, default=400)
+    ap.add_argument("--connections", type=_positive, default=1)
+    ap.add_argument("--warmup", type=_positive, default=200)
+    ap.add_argument("--repeats", type=_positive, default=1, help="measure each configuration this many times")
+    ap.add_argument("--parallel", type=_positive, default=2)
     args = ap.parse_args(argv)
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         print("needs valgrind (Debian: apt install valgrind)", file=sys.stderr)
@@ -228,6 +228,16 @@ def main(argv: list[str] | None = None) -> int:
             done.result()
     report(results, args, lambda name: CONFIGS[name].what)
     return 0
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
+    return value
 
 
 def report(results: dict[str, list[float]], args: argparse.Namespace, what: Callable[[str], str]) -> None:

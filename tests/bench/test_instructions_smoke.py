@@ -39,3 +39,17 @@ def test_a_dump_total_is_read(tmp_path: Path) -> None:
     before = set(tmp_path.glob("cg.out*"))
     (tmp_path / "cg.out.1.2").write_text("events: Ir\ntotals: 42\n")
     assert I.dumped_total(tmp_path, before) == 42
+
+
+@pytest.mark.parametrize("args", [["--requests", "0"], ["--connections", "-3"], ["--repeats", "two"],
+                                  ["--configs", "open,nonsense"]])
+def test_bad_arguments_are_refused_with_a_reason(args: list[str], capsys: pytest.CaptureFixture[str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(I.shutil, "which", lambda name: f"/usr/bin/{name}")   # as if valgrind were there
+    try:
+        code = I.main(args)
+    except SystemExit as exc:   # argparse's refusal
+        code = exc.code
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "at least 1" in err or "unknown configuration(s): nonsense" in err
