@@ -175,7 +175,12 @@ class H1Protocol(asyncio.Protocol):
         self.pipeline.clear()
         if self.drained is not None and not self.drained.done():
             self.drained.set_result(None)
+        # the parser holds this protocol for its callbacks, and the last cycle holds it as its
+        # connection: reference cycles the collector would free only in a full collection, since
+        # a connection lives long enough to reach the oldest generation (measured: after 640
+        # connections, 640 protocols with their transports, cycles and buffers were garbage)
         self.parser = None  # type: ignore[assignment]
+        self.cycle = None
 
     def expire(self) -> None:
         """The guard's verdict: idle too long, head too slow, or evicted for a newcomer."""
