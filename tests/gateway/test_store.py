@@ -52,6 +52,42 @@ def test_migrations_build_exactly_the_latest_schema(store: Store) -> None:
         assert inspector.has_table(table.name), table.name
         columns = {c["name"] for c in inspector.get_columns(table.name)}
         assert columns == {c.name for c in table.columns}, table.name
+        indexes = {i["name"]: tuple(i["column_names"]) for i in inspector.get_indexes(table.name)
+                   if not i["name"].startswith("sqlite_autoindex") and not i.get("duplicates_constraint")}
+        assert indexes == {i.name: tuple(c.name for c in i.columns) for i in table.indexes}, table.name
+
+
+PARTIAL = {"ix_calls_trace_id": "trace_id", "ix_calls_key_created": "key_id", "ix_calls_project_created": "project"}
+
+
+def test_calls_index_trace_key_and_project_only_where_set_and_queries_use_them(store: Store) -> None:
+    """Most calls have no trace, key or project: indexing their NULLs cost the writer a B-tree
+    insertion each per row (0007). Every query on these columns asks for one value, which
+    implies IS NOT NULL, so the planners still use the partial indexes."""
+    store.record_call(_call(1, trace="tr_1"))
+    store.record_call(_call(2))
+    store.flush()
+    with store.engine.connect() as conn:
+        if store.engine.dialect.name == "sqlite":
+            found = dict(conn.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'index' "
+                                              "AND tbl_name = 'calls'").all())
+            for name, column in PARTIAL.items():
+                assert found[name].endswith(f"WHERE {column} IS NOT NULL"), found[name]
+            assert "ix_calls_key_id" not in found
+            for column, name in (("trace_id", "ix_calls_trace_id"), ("key_id", "ix_calls_key_created"),
+                                 ("project", "ix_calls_project_created")):
+                plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql(
+                    f"EXPLAIN QUERY PLAN SELECT id FROM calls WHERE {column} = ? ORDER BY created_at DESC", ("x",)))
+                assert name in plan, plan
+            assert conn.exec_driver_sql("SELECT count(*) FROM calls INDEXED BY ix_calls_trace_id "
+                                        "WHERE trace_id IS NOT NULL").scalar() == 1
+        else:
+            found = dict(conn.exec_driver_sql("SELECT indexname, indexdef FROM pg_indexes "
+                                              "WHERE tablename = 'calls'").all())
+            for name, column in PARTIAL.items():
+                assert found[name].endswith(f"WHERE ({column} IS NOT NULL)"), found[name]
+            assert "ix_calls_key_id" not in found
+    assert [c.id for c in store.recent_calls(trace_id="tr_1")] == ["call_1"]
 
 
 def test_reopening_does_not_migrate_again(tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ traces = sa.Table(
 calls = sa.Table(
     "calls", metadata,
     sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("trace_id", sa.String(64), index=True),
+    sa.Column("trace_id", sa.String(64)),                            # indexed where set (below)
     sa.Column("created_at", sa.Float, nullable=False, index=True),
     sa.Column("operation", sa.String(16), nullable=False),          # chat | stream | embed | image
     sa.Column("requested_model", sa.String(255), nullable=False),   # what the caller asked for (route)
@@ -47,7 +47,7 @@ calls = sa.Table(
     sa.Column("reasoning_tokens", sa.Integer, nullable=False, default=0),
     sa.Column("cost", sa.Float),
     sa.Column("project", sa.String(255)),
-    sa.Column("key_id", sa.String(64), index=True),
+    sa.Column("key_id", sa.String(64)),                              # indexed where set (below)
     sa.Column("metadata", sa.JSON, nullable=False),
     sa.Column("cache", sa.String(16)),                              # hit | miss | NULL (cache not used)
 )
@@ -143,8 +143,13 @@ responses = sa.Table(
 sa.Index("ix_calls_status_created", calls.c.status, calls.c.created_at)
 sa.Index("ix_calls_route_created", calls.c.requested_model, calls.c.created_at)
 sa.Index("ix_calls_target_created", calls.c.target, calls.c.created_at)
-sa.Index("ix_calls_key_created", calls.c.key_id, calls.c.created_at)
-sa.Index("ix_calls_project_created", calls.c.project, calls.c.created_at)
+# partial: most calls have no trace, key or project, and every query asks for one value (0007)
+sa.Index("ix_calls_trace_id", calls.c.trace_id, sqlite_where=calls.c.trace_id.isnot(None),
+         postgresql_where=calls.c.trace_id.isnot(None))
+sa.Index("ix_calls_key_created", calls.c.key_id, calls.c.created_at, sqlite_where=calls.c.key_id.isnot(None),
+         postgresql_where=calls.c.key_id.isnot(None))
+sa.Index("ix_calls_project_created", calls.c.project, calls.c.created_at, sqlite_where=calls.c.project.isnot(None),
+         postgresql_where=calls.c.project.isnot(None))
 
 call_rollups = sa.Table(
     "call_rollups", metadata,
