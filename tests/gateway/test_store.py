@@ -110,6 +110,38 @@ def test_call_records_round_trip_with_attempts(store: Store) -> None:
         ("anthropic/claude", False, "ServerError", 529), ("openai/gpt-4o", True, None, None)]
 
 
+def test_a_calls_only_successful_attempt_is_kept_in_its_row_and_reads_back_the_same(store: Store) -> None:
+    """Nearly every call is answered by its first attempt: that attempt goes into the call's
+    row (``attempt_ms``), not a row of ``attempts`` (a second insertion per call, 0008). Any
+    other attempt — failed, on another target, with a status, or one of several — keeps its row."""
+    one = _call(1)
+    one.attempts = [AttemptRecord("openai/gpt-4o", "openai", True, latency_ms=90.5)]
+    other_target = _call(2)
+    other_target.attempts = [AttemptRecord("openai/gpt-4o-mini", "openai", True, latency_ms=80.0)]
+    failed = _call(3, status="error")
+    failed.attempts = [AttemptRecord("openai/gpt-4o", "openai", False, "ServerError", "boom", 500, 70.0)]
+    none = _call(4)
+    none.attempts = []
+    for record in (one, other_target, failed, none, _call(5)):
+        store.record_call(record)
+    store.flush()
+    with store.engine.connect() as conn:
+        stored = dict(conn.execute(sa.text("SELECT id, attempt_ms FROM calls")).all())
+        with_rows = set(conn.execute(sa.text("SELECT DISTINCT call_id FROM attempts")).scalars())
+    assert stored == {"call_1": 90.5, "call_2": None, "call_3": None, "call_4": None, "call_5": None}
+    assert with_rows == {"call_2", "call_3", "call_5"}
+    got = {c.id: c for c in store.recent_calls(limit=10)}
+    for record in (one, other_target, failed, none, _call(5)):
+        assert got[record.id].attempts == record.attempts, record.id
+    # a call recorded before 0008 (its one attempt in ``attempts``, attempt_ms NULL) reads the same
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE calls SET attempt_ms = NULL WHERE id = 'call_1'"))
+        conn.execute(sa.text("INSERT INTO attempts (call_id, idx, target, provider, ok, latency_ms) "
+                             "VALUES ('call_1', 0, 'openai/gpt-4o', 'openai', :ok, 90.5)"), {"ok": True})
+    [again] = [c for c in store.recent_calls(limit=10) if c.id == "call_1"]
+    assert again.attempts == one.attempts
+
+
 def test_one_batch_of_calls_with_different_empty_columns_round_trips(store: Store) -> None:
     """The writer groups a batch's rows by which values are None and writes NULL into the
     statement for those: every row still lands whole, the empty columns empty and the others

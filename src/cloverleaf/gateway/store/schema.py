@@ -50,6 +50,9 @@ calls = sa.Table(
     sa.Column("key_id", sa.String(64)),                              # indexed where set (below)
     sa.Column("metadata", sa.JSON, nullable=False),
     sa.Column("cache", sa.String(16)),                              # hit | miss | NULL (cache not used)
+    # the latency of the call's only attempt when it succeeded on the call's target: that
+    # attempt is stored here, not as a row of ``attempts`` (0008; see store/calls.py)
+    sa.Column("attempt_ms", sa.Float),
 )
 
 attempts = sa.Table(

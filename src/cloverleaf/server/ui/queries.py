@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ...gateway.store import schema
+from ...gateway.store.calls import call_record
 from ...gateway.store.records import AttemptRecord, CallRecord
 from ...gateway.store.rollups import DAY, DIMENSIONS, HISTOGRAM, HOUR, MINUTE, percentile
 
@@ -214,9 +215,7 @@ def get_call(engine: sa.Engine, call_id: str) -> CallRecord | None:
         attempts = [AttemptRecord(r.target, r.provider, bool(r.ok), r.error_type, r.error_message, r.http_status,
                                   r.latency_ms)
                     for r in conn.execute(sa.select(a).where(a.c.call_id == call_id).order_by(a.c.idx))]
-    data = dict(row)
-    data["metadata"] = dict(data.get("metadata") or {})
-    return CallRecord(**data, attempts=attempts)
+    return call_record(row, attempts)
 
 
 def trace_calls(engine: sa.Engine, trace_id: str, limit: int = 200) -> list[Any]:
