@@ -98,14 +98,18 @@ def seed(url: str, records: int, *, seed_value: int = 1) -> dict[str, str]:
                     "cost": (tokens_in * 0.0005 + tokens_out * 0.0015) / 1000 if ok else None,
                     "project": f"project-{rng.randrange(8)}", "key_id": f"key_{rng.randrange(200):04d}",
                     "metadata": "{}"}
+                if ok:   # the writer keeps a call's only successful attempt in its row (attempt_ms)
+                    values["attempt_ms"] = latency * 0.9
+                else:
+                    attempts.append((values["id"], 0, target, target.split("/")[0], ok, values["error_type"],
+                                     values["error_message"], 503, latency))
                 rows.append(tuple(values.get(c) for c in columns))   # columns it does not set: NULL
-                attempts.append((values["id"], 0, target, target.split("/")[0], ok, values["error_type"],
-                                 values["error_message"], None if ok else 503, latency))
                 if trace and "trace_id" not in visit:
                     visit["trace_id"], visit["call_id"] = trace, values["id"]
             with conn.begin():
                 conn.exec_driver_sql(calls_sql, rows)
-                conn.exec_driver_sql(attempts_sql, attempts)
+                if attempts:
+                    conn.exec_driver_sql(attempts_sql, attempts)
                 updater(conn, rows)
             done = min(start + BATCH, records)
             rate = done / (time.perf_counter() - t0)
