@@ -383,6 +383,38 @@ async def test_expired_idle_connections_are_replaced(serve, h1, monkeypatch: pyt
     assert pool.open == 1 and len(pool.idle) == 1 and server.connections == 2
 
 
+async def test_idle_connections_are_closed_after_the_keep_alive_period_without_another_request(
+        serve, h1, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pool used to shrink only when asked for a connection: after a burst, a gateway that
+    went quiet kept every upstream connection open. A timer now closes them once idle for the
+    keep-alive period, the oldest first, and comes back for the rest."""
+    closed: list[int] = []
+
+    def bind(server: Server) -> Handler:
+        async def handler(reader: Reader, writer: Writer, n: int) -> None:
+            while await server.read_request(reader, n) is not None:
+                writer.write(response(body=b"ok"))
+                await writer.drain()
+            closed.append(n)
+
+        return handler
+
+    server = await serve(bind=bind)
+    monkeypatch.setattr(transport_h1, "KEEPALIVE_SECONDS", 0.2)
+    t = h1()
+    first, second = await asyncio.gather(*(asyncio.wait_for(t.asend(get(server.url)), HANG) for _ in range(2)))
+    assert first.body == second.body == b"ok"
+    pool = pool_of(t)
+    assert pool.open == 2 and len(pool.idle) == 2 and pool.sweep is not None
+    await asyncio.sleep(0.1)
+    assert (await asyncio.wait_for(t.asend(get(server.url)), HANG)).body == b"ok"   # one is used again
+    async def settled() -> None:
+        while pool.open or len(closed) < 2:
+            await asyncio.sleep(0.02)
+    await asyncio.wait_for(settled(), HANG)
+    assert sorted(closed) == [1, 2] and not pool.idle and pool.sweep is None and server.connections == 2
+
+
 # -- compressed bodies ------------------------------------------------------------------------
 def _raw_deflate(data: bytes) -> bytes:
     c = zlib.compressobj(wbits=-zlib.MAX_WBITS)

@@ -83,6 +83,8 @@ class Pool:
         #: Set by :meth:`close` (the transport's aclose): connections in use then are closed
         #: when released, not parked in a pool nobody will close again.
         self.closed = False
+        #: the timer that closes connections idle for a keep-alive period (see :meth:`_expire`)
+        self.sweep: asyncio.TimerHandle | None = None
 
     async def acquire(self, hint: str | None) -> Connection:
         idle = self.idle
@@ -145,6 +147,8 @@ class Pool:
                 conn.transport.resume_reading()
             conn.park()
             self.idle.append(conn)
+            if self.sweep is None:
+                self.sweep = self.loop.call_later(KEEPALIVE_SECONDS, self._expire)
         else:
             conn.close()
             self.open -= 1
@@ -157,6 +161,21 @@ class Pool:
         except ValueError:
             return
         self.open -= 1
+
+    def _expire(self) -> None:
+        """Close the connections idle for a keep-alive period, and come back when the oldest
+        left is due. Without it a pool shrank only when asked for a connection: after a burst of
+        hundreds of upstream connections, a gateway that went quiet kept them all open (a socket
+        each here, and a slot on the provider's side) until the provider dropped them."""
+        self.sweep = None
+        idle = self.idle
+        now = self.loop.time()
+        expired = now - KEEPALIVE_SECONDS
+        while idle and idle[0].idle_since < expired:
+            self._discard(idle.popleft())
+        if idle and not self.closed:
+            self.sweep = self.loop.call_later(idle[0].idle_since + KEEPALIVE_SECONDS - now, self._expire)
+        self._wake_one()
 
     def _discard(self, conn: Connection) -> None:
         conn.close()
@@ -171,6 +190,9 @@ class Pool:
 
     def close(self) -> None:
         self.closed = True
+        if self.sweep is not None:
+            self.sweep.cancel()
+            self.sweep = None
         while self.idle:
             self._discard(self.idle.pop())
 
