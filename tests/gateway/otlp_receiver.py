@@ -1,9 +1,14 @@
 """An OTLP/HTTP trace receiver on 127.0.0.1: decodes each export with the real protobuf
-schema (``opentelemetry-proto``) and keeps the spans, for tests to read."""
+schema (``opentelemetry-proto``) and keeps the spans, for tests to read. ``statuses``: what
+to answer the next exports (then 200); ``delay``: seconds to sit on each; ``ssl_context``:
+serve https. Each export's headers are kept (``headers``)."""
 
 from __future__ import annotations
 
+import gzip
+import ssl
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -31,7 +36,7 @@ def _value(v: Any) -> Any:
 
 
 class OTLPReceiver:
-    def __init__(self) -> None:
+    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
         from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
             ExportTraceServiceRequest,
             ExportTraceServiceResponse,
@@ -39,6 +44,11 @@ class OTLPReceiver:
 
         self.spans: list[ReceivedSpan] = []
         self.requests = 0
+        self.headers: list[dict[str, str]] = []
+        self.statuses: list[int] = []
+        self.delay = 0.0
+        self.scopes: list[tuple[str, str]] = []
+        self.resources: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         receiver = self
 
@@ -50,12 +60,29 @@ class OTLPReceiver:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                with receiver._lock:
+                    receiver.headers.append({k.lower(): v for k, v in self.headers.items()})
+                    status = receiver.statuses.pop(0) if receiver.statuses else 200
+                if receiver.delay:
+                    time.sleep(receiver.delay)
+                if status != 200:
+                    self.send_response(status)
+                    self.send_header("content-length", "0")
+                    self.end_headers()
+                    return
+                if self.headers.get("content-encoding") == "gzip":
+                    body = gzip.decompress(body)
                 req = ExportTraceServiceRequest()
                 req.ParseFromString(body)
                 spans = []
                 for rs in req.resource_spans:
-                    service = {a.key: _value(a.value) for a in rs.resource.attributes}.get("service.name", "")
+                    resource = {a.key: _value(a.value) for a in rs.resource.attributes}
+                    service = resource.get("service.name", "")
+                    with receiver._lock:
+                        receiver.resources.append(resource)
                     for ss in rs.scope_spans:
+                        with receiver._lock:
+                            receiver.scopes.append((ss.scope.name, ss.scope.version))
                         for s in ss.spans:
                             spans.append(ReceivedSpan(
                                 s.name, s.trace_id.hex(), s.span_id.hex(), s.parent_span_id.hex(), s.kind,
@@ -73,11 +100,15 @@ class OTLPReceiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        self._scheme = "http"
+        if ssl_context is not None:
+            self.server.socket = ssl_context.wrap_socket(self.server.socket, server_side=True)
+            self._scheme = "https"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return f"{self._scheme}://127.0.0.1:{self.server.server_address[1]}"
 
     def named(self, prefix: str) -> list[ReceivedSpan]:
         return [s for s in self.spans if s.name.startswith(prefix)]

@@ -37,7 +37,7 @@ def client_for(tmp_path: Path, telemetry: dict[str, Any], **kw: Any) -> cloverle
 def flush(client: cloverleaf.Client) -> None:
     telemetry = client.gateway.telemetry
     assert telemetry is not None
-    assert telemetry.provider.force_flush(10_000)
+    assert telemetry.force_flush(10.0)
 
 
 def test_call_and_attempt_spans_follow_the_genai_conventions(tmp_path: Path, receiver: OTLPReceiver) -> None:

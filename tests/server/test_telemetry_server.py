@@ -31,7 +31,7 @@ def live(receiver: OTLPReceiver) -> Iterator[Live]:
 
 def _roots(live: Live, receiver: OTLPReceiver, model: str) -> list:  # type: ignore[type-arg]
     telemetry = live.state.backend.gateway.telemetry
-    assert telemetry is not None and telemetry.provider.force_flush(10_000)
+    assert telemetry is not None and telemetry.force_flush(10.0)
     return [s for s in receiver.named(f"chat {model}") if "cloverleaf.attempt" not in s.attributes]
 
 

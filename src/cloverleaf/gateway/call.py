@@ -33,7 +33,7 @@ class Call:
     cache_plan: CachePlan | None = None
     request: Any = None            # for OpenTelemetry (parameters, and content when captured)
     response: Any = None
-    span_parent: Any = None        # the OpenTelemetry context the call's span continues
+    span_parent: Any = None        # the span the call's span continues (telemetry.SpanParent)
     local_only: bool = False       # the privacy policy in force is local-only (privacy.py)
     withhold_content: bool = False  # local-only, and the telemetry collector that captures content is not local
 

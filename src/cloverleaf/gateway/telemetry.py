@@ -1,15 +1,17 @@
 """OpenTelemetry spans for gateway calls, per the GenAI semantic conventions.
 
 Off unless ``[telemetry]`` names a collector (or, for the server, the standard
-``OTEL_EXPORTER_OTLP_ENDPOINT`` / ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` variables are set):
-then nothing of OpenTelemetry is imported. On, each call becomes one span (``chat
-{requested model}``) with one child span per attempt (``chat {target}``), continuing the
-incoming ``traceparent`` on the server and the caller's current span in the SDK.
+``OTEL_EXPORTER_OTLP_ENDPOINT`` / ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` variables are set).
+On, each call becomes one span (``chat {requested model}``) with one child span per attempt
+(``chat {target}``), continuing the incoming ``traceparent`` on the server and the caller's
+current span in the SDK (read through ``opentelemetry-api`` when the application uses it;
+cloverleaf itself never imports OpenTelemetry).
 
 The spans are built when the call has ended, from the same facts as its call record (the
-attempts, their timings and errors, tokens, cost, cache), so the request path pays for one
-span-building step after the answer is out, never for export: a ``BatchSpanProcessor``
-sends spans from its own thread, and a dead collector costs a log line. Prompt and answer
+attempts, their timings and errors, tokens, cost, cache), straight into OTLP protobuf bytes
+(``otlp_wire.py``: the OpenTelemetry SDK's span objects cost about ten times as much), so the
+request path pays for one encoding step after the answer is out, never for export: a
+background thread sends batches (``otlp_export.py``), and a dead collector costs a log line. Prompt and answer
 text go into spans only with ``capture_content = true``, and never for a call under the
 ``local-only`` privacy policy when the collector is not itself local (the span carries
 ``cloverleaf.content_withheld = "local-only"`` instead).
@@ -27,15 +29,29 @@ from __future__ import annotations
 
 import json
 import logging
+import random
+import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
+from urllib.parse import unquote
 
 from .._errors import ConfigError
+from .._version import __version__
+from . import otlp_wire
+from .otlp_export import SpanExporter
 
 log = logging.getLogger("cloverleaf.gateway.telemetry")
 
-_KEYS = {"otlp_endpoint", "service_name", "capture_content", "headers", "export_timeout", "enabled"}
+_KEYS = {"otlp_endpoint", "service_name", "capture_content", "headers", "export_timeout", "enabled", "compression",
+         "certificate"}
+#: OTEL_TRACES_SAMPLER values (the OpenTelemetry SDK's names; the ratio from OTEL_TRACES_SAMPLER_ARG)
+SAMPLERS = ("parentbased_always_on", "parentbased_always_off", "parentbased_traceidratio", "always_on",
+            "always_off", "traceidratio")
+#: attributes whose values are new on every call (not worth remembering encoded: ``otlp_wire.attributes``)
+_UNIQUE = frozenset({"cloverleaf.call_id", "cloverleaf.trace_id", "gen_ai.response.id", "gen_ai.input.messages",
+                     "gen_ai.output.messages"})
 _OPERATIONS = {"chat": "chat", "stream": "chat", "embed": "embeddings", "image": "image_generation"}
 
 
@@ -46,6 +62,10 @@ class TelemetryConfig:
     capture_content: bool = False
     headers: Mapping[str, str] = field(default_factory=dict)
     export_timeout: float = 5.0
+    compression: str | None = None          # "gzip"
+    certificate: str | None = None          # a CA bundle for an https collector (default: certifi's)
+    sampler: str = "parentbased_always_on"
+    sample_ratio: float = 1.0
 
 
 def parse_telemetry(table: Mapping[str, Any] | None, env: Mapping[str, str], *,
@@ -71,73 +91,117 @@ def parse_telemetry(table: Mapping[str, Any] | None, env: Mapping[str, str], *,
         raise ConfigError(f"[telemetry] otlp_endpoint must be an http(s) URL (OTLP/HTTP), got {endpoint!r}")
     if not endpoint.rstrip("/").endswith("/v1/traces") and not env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
         endpoint = endpoint.rstrip("/") + "/v1/traces"
-    headers = table.get("headers") or _env_headers(env.get("OTEL_EXPORTER_OTLP_HEADERS", ""))
+    headers = table.get("headers") or _env_headers(_otlp_env(env, "HEADERS") or "")
     if not isinstance(headers, Mapping):
         raise ConfigError("[telemetry] headers must be a table of header = \"value\"")
     capture = table.get("capture_content", False)
     if not isinstance(capture, bool):
         raise ConfigError(f"[telemetry] capture_content must be true or false, got {capture!r}")
+    compression = (table.get("compression") or _otlp_env(env, "COMPRESSION") or "none").lower()
+    if compression not in ("gzip", "none"):
+        raise ConfigError(f"[telemetry] compression must be \"gzip\" or \"none\", got {compression!r}")
+    sampler = (env.get("OTEL_TRACES_SAMPLER") or "parentbased_always_on").strip().lower()
+    if sampler not in SAMPLERS:
+        raise ConfigError(f"OTEL_TRACES_SAMPLER={sampler!r} is not supported; use one of {', '.join(SAMPLERS)}")
+    ratio = 1.0
+    if sampler.endswith("traceidratio"):
+        try:
+            ratio = float(env.get("OTEL_TRACES_SAMPLER_ARG") or 1.0)
+        except ValueError:
+            ratio = -1.0
+        if not 0.0 <= ratio <= 1.0:
+            raise ConfigError(f"OTEL_TRACES_SAMPLER_ARG must be a ratio from 0 to 1 for {sampler}, "
+                              f"got {env.get('OTEL_TRACES_SAMPLER_ARG')!r}")
     return TelemetryConfig(endpoint=endpoint,
                            service_name=str(table.get("service_name") or env.get("OTEL_SERVICE_NAME") or "cloverleaf"),
                            capture_content=capture, headers={str(k): str(v) for k, v in headers.items()},
-                           export_timeout=float(table.get("export_timeout", 5.0)))
+                           export_timeout=float(table.get("export_timeout", 5.0)),
+                           compression=None if compression == "none" else compression,
+                           certificate=table.get("certificate") or _otlp_env(env, "CERTIFICATE"),
+                           sampler=sampler, sample_ratio=ratio)
+
+
+def _otlp_env(env: Mapping[str, str], name: str) -> str | None:
+    """``OTEL_EXPORTER_OTLP_TRACES_<name>``, else ``OTEL_EXPORTER_OTLP_<name>`` (the spec's order)."""
+    return env.get(f"OTEL_EXPORTER_OTLP_TRACES_{name}") or env.get(f"OTEL_EXPORTER_OTLP_{name}") or None
 
 
 def _env_headers(raw: str) -> dict[str, str]:
     out = {}
     for pair in raw.split(","):
         name, sep, value = pair.partition("=")
-        if sep and name.strip():
-            out[name.strip()] = value.strip()
+        if sep and name.strip():   # values are percent-encoded (the W3C baggage format)
+            out[unquote(name.strip())] = unquote(value.strip())
     return out
 
 
 class Telemetry:
-    """One tracer provider (not the process-global one: the application's own stays its own)."""
+    """Spans for finished calls, encoded here (``otlp_wire.py``) and sent by a background
+    thread (``otlp_export.py``); no OpenTelemetry SDK, so the application's own tracer
+    provider, if it has one, stays its own."""
 
     def __init__(self, config: TelemetryConfig) -> None:
-        try:
-            from opentelemetry import context as otel_context
-            from opentelemetry import trace
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-            from opentelemetry.sdk.resources import Resource
-            from opentelemetry.sdk.trace import TracerProvider
-            from opentelemetry.sdk.trace.export import BatchSpanProcessor
-            from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-        except ImportError as exc:
-            raise ImportError("OpenTelemetry export needs the otel extra: pip install 'cloverleaf[otel]'") from exc
         self.config = config
-        self._trace = trace
-        self._context = otel_context
-        self._propagator = TraceContextTextMapPropagator()
-        self.provider = TracerProvider(resource=Resource.create({"service.name": config.service_name}))
-        exporter = OTLPSpanExporter(endpoint=config.endpoint, headers=dict(config.headers) or None,
-                                    timeout=config.export_timeout)
-        self.provider.add_span_processor(BatchSpanProcessor(exporter))
-        self._tracer = self.provider.get_tracer("cloverleaf")
-        from opentelemetry.trace import SpanKind, Status, StatusCode
+        resource = {"service.name": config.service_name, "telemetry.sdk.language": "python",
+                    "telemetry.sdk.name": "cloverleaf", "telemetry.sdk.version": __version__}
+        head = otlp_wire.resource_head(resource, "cloverleaf", __version__)
+        self.exporter = SpanExporter(config.endpoint, config.headers, config.export_timeout,
+                                     lambda spans: otlp_wire.export_request(head, spans),
+                                     gzip=config.compression == "gzip", cafile=config.certificate)
+        self._ids = random.Random()
 
-        self._kind, self._status, self._error = SpanKind.CLIENT, Status, StatusCode.ERROR
-
-    def parent(self, traceparent: str | None) -> Any:
-        """The context a call's span hangs from: the incoming ``traceparent`` when there is
-        one, else whatever span is current for the caller."""
+    def parent(self, traceparent: str | None) -> SpanParent | None:
+        """The span a call's span hangs from: the incoming ``traceparent`` when there is one
+        (a malformed one is ignored: the call starts a trace), else the caller's current
+        OpenTelemetry span — looked up only when the application has imported OpenTelemetry,
+        since otherwise it cannot have one."""
         if traceparent:
-            return self._propagator.extract({"traceparent": traceparent})
-        return self._context.get_current()
+            return parse_traceparent(traceparent)
+        if "opentelemetry.trace" not in sys.modules:
+            return None
+        from opentelemetry import trace
 
-    def export(self, record: Any, ended: list[float], parent: Any, request: Any = None, response: Any = None, *,
-               withhold_content: bool = False) -> None:
-        """Spans for one finished call (its record and the end time of each attempt).
-        ``withhold_content``: a local-only call whose text must not reach this collector (it is
-        not local); its span says so instead of carrying the messages."""
+        ctx = trace.get_current_span().get_span_context()
+        if not ctx.is_valid:
+            return None
+        return SpanParent(ctx.trace_id.to_bytes(16, "big"), ctx.span_id.to_bytes(8, "big"),
+                          bool(ctx.trace_flags & 1))
+
+    def export(self, record: Any, ended: list[float], parent: SpanParent | None, request: Any = None,
+               response: Any = None, *, withhold_content: bool = False) -> None:
+        """Spans for one finished call (its record and the end time of each attempt), queued for
+        export. ``withhold_content``: a local-only call whose text must not reach this collector
+        (it is not local); its span says so instead of carrying the messages. A parent that was
+        not sampled is respected: no spans (the W3C flag, as OpenTelemetry's default sampler)."""
+        trace_id = parent.trace_id if parent is not None else self._new_id(16)
+        if not self._sampled(trace_id, parent):
+            return
         try:
-            self._export(record, ended, parent, request, response, withhold_content)
+            spans = self._spans(record, ended, trace_id, parent, request, response, withhold_content)
         except Exception as exc:  # noqa: BLE001 - telemetry never fails a call
             log.warning("could not build the OpenTelemetry spans for a call: %s", type(exc).__name__)
+            return
+        self.exporter.add(spans)
 
-    def _export(self, record: Any, ended: list[float], parent: Any, request: Any, response: Any,
-                withhold_content: bool) -> None:
+    def force_flush(self, timeout: float = 10.0) -> bool:
+        """Send every queued span now (tests, and before a short-lived process exits)."""
+        return self.exporter.force_flush(timeout)
+
+    def _sampled(self, trace_id: bytes, parent: SpanParent | None) -> bool:
+        """``OTEL_TRACES_SAMPLER``: the parent's decision when there is one (parentbased_*,
+        the default), else always, never, or by trace id (the SDK's TraceIdRatioBased rule:
+        the id's low 64 bits below ratio x 2^64, so every service samples a trace alike)."""
+        sampler = self.config.sampler
+        if parent is not None and sampler.startswith("parentbased_"):
+            return parent.sampled
+        if sampler.endswith("always_on"):
+            return True
+        if sampler.endswith("always_off"):
+            return False
+        return int.from_bytes(trace_id[8:], "big") < round(self.config.sample_ratio * (1 << 64))
+
+    def _spans(self, record: Any, ended: list[float], trace_id: bytes, parent: SpanParent | None, request: Any,
+               response: Any, withhold_content: bool) -> list[bytes]:
         op = _OPERATIONS.get(record.operation, record.operation)
         start = _ns(record.created_at)
         end = start + int((record.latency_ms or 0.0) * 1e6)
@@ -178,11 +242,10 @@ class Telemetry:
         elif self.config.capture_content:
             _put(attrs, "gen_ai.input.messages", _input_messages(request))
             _put(attrs, "gen_ai.output.messages", _output_messages(response))
-        span = self._tracer.start_span(f"{op} {record.requested_model}", context=parent, kind=self._kind,
-                                       attributes=attrs, start_time=start)
-        if record.error_type:
-            span.set_status(self._status(self._error, (record.error_message or "")[:500]))
-        child_parent = self._trace.set_span_in_context(span)
+        span_id = self._new_id(8)
+        error = (record.error_message or "")[:500] if record.error_type else None
+        spans = [otlp_wire.span(trace_id, span_id, parent.span_id if parent is not None else None,
+                                f"{op} {record.requested_model}", start, end, attrs, error, unique=_UNIQUE)]
         for i, (attempt, at) in enumerate(zip(record.attempts, ended, strict=False)):
             a_end = _ns(at)
             a_start = a_end - int((attempt.latency_ms or 0.0) * 1e6)
@@ -193,18 +256,44 @@ class Telemetry:
             _put(a_attrs, "http.response.status_code", attempt.http_status)
             if attempt.error_type:
                 a_attrs["error.type"] = attempt.error_type
-            child = self._tracer.start_span(f"{op} {attempt.target}", context=child_parent, kind=self._kind,
-                                            attributes=a_attrs, start_time=max(start, a_start))
-            if attempt.error_type:
-                child.set_status(self._status(self._error, (attempt.error_message or "")[:500]))
-            child.end(end_time=max(start, a_end))
-        span.end(end_time=end)
+            a_error = (attempt.error_message or "")[:500] if attempt.error_type else None
+            spans.append(otlp_wire.span(trace_id, self._new_id(8), span_id, f"{op} {attempt.target}",
+                                        max(start, a_start), max(start, a_end), a_attrs, a_error))
+        return spans
+
+    def _new_id(self, size: int) -> bytes:
+        """A random trace (16 bytes) or span (8 bytes) id; never all zeros, which means "none"."""
+        while True:
+            n = self._ids.getrandbits(size * 8)
+            if n:
+                return n.to_bytes(size, "big")
 
     def close(self) -> None:
         try:
-            self.provider.shutdown()
+            self.exporter.shutdown(self.config.export_timeout)
         except Exception as exc:  # noqa: BLE001 - closing never fails the caller
             log.debug("OpenTelemetry shutdown: %s", exc)
+
+
+class SpanParent(NamedTuple):
+    trace_id: bytes     # 16 bytes
+    span_id: bytes      # 8 bytes
+    sampled: bool
+
+
+_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
+
+
+def parse_traceparent(value: str) -> SpanParent | None:
+    """A W3C ``traceparent`` header, or None when it is malformed (version ``ff``, all-zero
+    ids, extra fields on version 00, upper case): the trace-context rules for ignoring one."""
+    found = _TRACEPARENT.fullmatch(value.strip())
+    if found is None:
+        return None
+    version, trace_id, span_id, flags, rest = found.groups()
+    if version == "ff" or (version == "00" and rest) or trace_id == "0" * 32 or span_id == "0" * 16:
+        return None
+    return SpanParent(bytes.fromhex(trace_id), bytes.fromhex(span_id), bool(int(flags, 16) & 1))
 
 
 def open_telemetry(table: Mapping[str, Any] | None, env: Mapping[str, str], *, from_env: bool) -> Telemetry | None:

@@ -1,0 +1,207 @@
+"""Sending encoded spans to an OTLP/HTTP collector from one background thread.
+
+The request path only appends a call's span bytes to a bounded queue (a lock and a list
+extend). A daemon thread started with the first span sends them in batches: when
+``BATCH_SPANS`` are waiting, or ``DELAY_SECONDS`` after the first one came. A full queue
+drops the new spans (and says so in the log, at most once a minute) rather than grow
+without bound or slow the calls; a dead or slow collector costs the same, never a call.
+Collectors that answer 429, 502, 503 or 504 get the batch again, backing off, until
+``timeout`` has passed; other errors drop it. Nothing logged names the headers (they
+usually carry the collector's API key) or the URL's query.
+"""
+
+from __future__ import annotations
+
+import gzip as gzip_module
+import http.client
+import logging
+import os
+import ssl
+import threading
+import time
+import weakref
+from collections.abc import Callable, Mapping
+from urllib.parse import urlsplit
+
+log = logging.getLogger("cloverleaf.gateway.telemetry")
+
+BATCH_SPANS = 512
+MAX_QUEUED_SPANS = 8192
+DELAY_SECONDS = 1.0
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+WARN_EVERY_SECONDS = 60.0
+
+
+class SpanExporter:
+    def __init__(self, endpoint: str, headers: Mapping[str, str], timeout: float,
+                 encode: Callable[[list[bytes]], bytes], *, gzip: bool = False, cafile: str | None = None) -> None:
+        """``encode`` turns a batch of spans into the request body (``otlp_wire.export_request``);
+        ``gzip``: compress it; ``cafile``: the CA bundle an https collector is checked against
+        (default: certifi's, as httpx does)."""
+        url = urlsplit(endpoint)
+        self._https = url.scheme == "https"
+        self._host = url.hostname or "localhost"
+        self._port = url.port or (443 if self._https else 80)
+        self._path = (url.path or "/") + (f"?{url.query}" if url.query else "")
+        self._where = f"{url.scheme}://{self._host}:{self._port}{url.path}"   # for the log: no query
+        self._headers = {"content-type": "application/x-protobuf", **headers}
+        self._gzip = gzip
+        if gzip:
+            self._headers["content-encoding"] = "gzip"
+        self._cafile = cafile
+        self._timeout = timeout
+        self._encode = encode
+        self._cond = threading.Condition()
+        self._queue: list[bytes] = []
+        self._in_flight = 0
+        self._first_at: float | None = None
+        self._flush_asked = False
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._conn: http.client.HTTPConnection | None = None
+        self._warned_at = -WARN_EVERY_SECONDS
+        self.dropped = 0
+        self.sent = 0
+        me = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: _after_fork(me))
+
+    def _forget_parent_process(self) -> None:
+        """In a forked child: the parent's thread, lock, connection and queued spans are the parent's."""
+        self._cond = threading.Condition()
+        self._queue = []
+        self._in_flight = 0
+        self._first_at = None
+        self._thread = None
+        self._conn = None
+
+    # -- the caller's side ---------------------------------------------------------------
+    def add(self, spans: list[bytes]) -> None:
+        """Queue one call's spans (never blocks on the network)."""
+        with self._cond:
+            if self._closed:
+                return
+            if len(self._queue) + len(spans) > MAX_QUEUED_SPANS:
+                self.dropped += len(spans)
+                self._warn(f"the span queue is full ({MAX_QUEUED_SPANS}); {self.dropped} spans dropped so far")
+                return
+            if not self._queue:
+                self._first_at = time.monotonic()
+            self._queue.extend(spans)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="cloverleaf-otlp-export", daemon=True)
+                self._thread.start()
+            if len(self._queue) >= BATCH_SPANS:
+                self._cond.notify()
+
+    def force_flush(self, timeout: float = 10.0) -> bool:
+        """Send everything queued now; True once it has been sent (or given up on)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self._flush_asked = True
+            self._cond.notify_all()
+            while self._queue or self._in_flight:
+                left = deadline - time.monotonic()
+                if left <= 0 or self._thread is None or not self._thread.is_alive():
+                    return False
+                self._cond.wait(left)
+            return True
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        self.force_flush(timeout)
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self._conn is not None:
+            self._conn.close()
+
+    # -- the export thread ------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._closed:
+                    if self._queue and (self._flush_asked or len(self._queue) >= BATCH_SPANS):
+                        break
+                    if self._queue and self._first_at is not None:
+                        left = self._first_at + DELAY_SECONDS - time.monotonic()
+                        if left <= 0:
+                            break
+                        self._cond.wait(left)
+                    else:
+                        self._flush_asked = False
+                        self._cond.notify_all()       # a force_flush waiting on an empty queue
+                        self._cond.wait()
+                if self._closed and not self._queue:
+                    return
+                batch, self._queue = self._queue[:BATCH_SPANS], self._queue[BATCH_SPANS:]
+                self._first_at = time.monotonic() if self._queue else None
+                self._in_flight = len(batch)
+            try:
+                body = self._encode(batch)
+                self._send(gzip_module.compress(body, 6) if self._gzip else body)
+            except Exception as exc:  # noqa: BLE001 - telemetry never fails anything else
+                self._warn(f"could not export {len(batch)} spans to {self._where}: {type(exc).__name__}")
+            finally:
+                with self._cond:
+                    self._in_flight = 0
+                    self._cond.notify_all()
+
+    def _send(self, body: bytes) -> None:
+        """POST one batch; retry a busy collector until ``timeout`` has passed."""
+        deadline = time.monotonic() + self._timeout
+        backoff = 0.25
+        while True:
+            status = self._post(body)
+            if 200 <= status < 300:
+                self.sent += 1
+                return
+            if status not in RETRY_STATUSES or time.monotonic() + backoff > deadline:
+                self._warn(f"the collector at {self._where} answered {status}; a batch of spans was dropped")
+                return
+            time.sleep(backoff)
+            backoff *= 2
+
+    def _post(self, body: bytes) -> int:
+        for reused in (True, False):
+            conn = self._conn
+            if conn is None:
+                reused = False
+                conn = self._conn = self._connect()
+            try:
+                conn.request("POST", self._path, body, self._headers)
+                answer = conn.getresponse()
+                answer.read()
+                if answer.will_close:
+                    conn.close()
+                    self._conn = None
+                return answer.status
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                self._conn = None
+                if not reused:   # a fresh connection failed: the collector is down
+                    raise
+        raise AssertionError("unreachable")
+
+    def _connect(self) -> http.client.HTTPConnection:
+        if self._https:
+            cafile = self._cafile
+            if cafile is None:
+                import certifi
+
+                cafile = certifi.where()
+            return http.client.HTTPSConnection(self._host, self._port, timeout=self._timeout,
+                                               context=ssl.create_default_context(cafile=cafile))
+        return http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
+
+    def _warn(self, message: str) -> None:
+        now = time.monotonic()
+        if now - self._warned_at >= WARN_EVERY_SECONDS:
+            self._warned_at = now
+            log.warning("OpenTelemetry: %s", message)
+
+
+def _after_fork(ref: weakref.ref[SpanExporter]) -> None:
+    exporter = ref()
+    if exporter is not None:
+        exporter._forget_parent_process()
