@@ -123,8 +123,8 @@ class SpanExporter:
                 while not self._closed:
                     if self._queue and (self._flush_asked or len(self._queue) >= BATCH_SPANS):
                         break
-                    if self._queue and self._first_at is not None:
-                        left = self._first_at + DELAY_SECONDS - time.monotonic()
+                    if self._queue:
+                        left = (self._first_at or 0.0) + DELAY_SECONDS - time.monotonic()
                         if left <= 0:
                             break
                         self._cond.wait(left)
