@@ -84,13 +84,14 @@ class SpanExporter:
                 self.dropped += len(spans)
                 self._warn(f"the span queue is full ({MAX_QUEUED_SPANS}); {self.dropped} spans dropped so far")
                 return
-            if not self._queue:
+            first = not self._queue
+            if first:
                 self._first_at = time.monotonic()
             self._queue.extend(spans)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="cloverleaf-otlp-export", daemon=True)
                 self._thread.start()
-            if len(self._queue) >= BATCH_SPANS:
+            if first or len(self._queue) >= BATCH_SPANS:   # the thread starts the delay, or sends now
                 self._cond.notify()
 
     def force_flush(self, timeout: float = 10.0) -> bool:
