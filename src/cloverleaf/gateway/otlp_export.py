@@ -8,6 +8,10 @@ without bound or slow the calls; a dead or slow collector costs the same, never 
 Collectors that answer 429, 502, 503 or 504 get the batch again, backing off, until
 ``timeout`` has passed; other errors drop it. Nothing logged names the headers (they
 usually carry the collector's API key) or the URL's query.
+
+The connection goes straight to the collector: proxy variables (``HTTPS_PROXY``) are not
+used, because the privacy policy judges a collector local or not by its own address
+(``RoutePrivacy.sink_local``), and a proxy would carry a local-only call's text elsewhere.
 """
 
 from __future__ import annotations
