@@ -10,8 +10,9 @@ mock upstream on loopback answering after ``--delay-ms``:
 
 Figures are medians of ``--repeats`` runs of ``--calls`` sequential calls: wall time per
 call and the process's CPU time per call (``time.process_time``, the steadier number on a
-shared machine). Run: ``.venv/bin/python -m bench.cache_telemetry`` (needs the otel extra
-for the telemetry rows; they are skipped without it).
+shared machine). Run: ``.venv/bin/python -m bench.cache_telemetry``. Calls here run one at a
+time with 20 ms between them, on cold caches: for what spans cost under load, see
+``bench/span_cost.py`` and the ``cloverleaf-governed-otel`` target of ``bench/run.sh``.
 """
 
 from __future__ import annotations
@@ -84,12 +85,6 @@ def main() -> None:
         return Settings(providers={"mock": ProviderSettings("mock", kind="openai", base_url=base, api_key_env="K")},
                         env={"K": "k"}, gateway=True, store={"url": f"sqlite:///{tmp}/calls.db"}, **kw)
 
-    try:
-        import opentelemetry.sdk  # noqa: F401
-
-        otel = True
-    except ImportError:
-        otel = False
     rows: dict[str, list[tuple[float, float]]] = {"miss": [], "hit": [], "open": [], "telemetry": []}
     for r in range(args.repeats):
         rows["miss"].append(asyncio.run(measure(settings(cache={"mode": "exact"}), "mock/m", args.calls,
@@ -97,10 +92,9 @@ def main() -> None:
         rows["hit"].append(asyncio.run(measure(settings(cache={"mode": "exact"}), "mock/m", args.calls,
                                                lambda i: "the same prompt")))
         rows["open"].append(asyncio.run(measure(settings(), "mock/m", args.calls, lambda i: "x")))
-        if otel:
-            endpoint = f"http://127.0.0.1:{sink.server_address[1]}"
-            rows["telemetry"].append(asyncio.run(measure(settings(telemetry={"otlp_endpoint": endpoint}), "mock/m",
-                                                         args.calls, lambda i: "x")))
+        endpoint = f"http://127.0.0.1:{sink.server_address[1]}"
+        rows["telemetry"].append(asyncio.run(measure(settings(telemetry={"otlp_endpoint": endpoint}), "mock/m",
+                                                     args.calls, lambda i: "x")))
     proc.terminate()
     sink.shutdown()
     print(f"{args.calls} sequential calls x {args.repeats} runs, upstream delay {args.delay_ms} ms; medians")

@@ -140,3 +140,15 @@ async def test_the_floor_proxy_relays_answers_and_streams_unchanged(base_url: st
     assert stream.headers["content-type"] == "text/event-stream"
     payloads = sse_payloads(stream.content)
     assert payloads[-1] == "[DONE]" and len(payloads) == mock_upstream.STREAM_CHUNKS + 1
+
+
+def test_span_cost_measures_cloverleafs_spans_and_names_the_sdk_row(capsys: pytest.CaptureFixture[str]) -> None:
+    """``bench/span_cost.py`` end to end on a few calls: a figure for cloverleaf's row, and the
+    SDK row measured or saying what to install."""
+    from bench import span_cost
+
+    assert span_cost.main(["--calls", "20", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line for line in out.splitlines()[2:]}
+    assert float(rows["cloverleaf"].split()[1]) > 0
+    assert "otel-sdk" in rows and ("skipped" in rows["otel-sdk"] or float(rows["otel-sdk"].split()[1]) > 0)
