@@ -167,15 +167,17 @@ def test_otel_traces_sampler_is_honoured(receiver: OTLPReceiver) -> None:
 def test_the_exporter_settings_come_from_the_table_or_the_standard_variables() -> None:
     env = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_EXPORTER_OTLP_HEADERS": "api-key=a%20b,x=1",
            "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "api-key=traces", "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip",
-           "OTEL_EXPORTER_OTLP_CERTIFICATE": "/etc/ca.pem"}
+           "OTEL_EXPORTER_OTLP_CERTIFICATE": __file__}
     cfg = parse_telemetry({}, env)
     assert cfg is not None and dict(cfg.headers) == {"api-key": "traces"}   # the traces variable first
-    assert cfg.compression == "gzip" and cfg.certificate == "/etc/ca.pem" and cfg.sampler == "parentbased_always_on"
+    assert cfg.compression == "gzip" and cfg.certificate == __file__ and cfg.sampler == "parentbased_always_on"
     del env["OTEL_EXPORTER_OTLP_TRACES_HEADERS"]
     cfg = parse_telemetry({"compression": "none"}, env)
     assert cfg is not None and dict(cfg.headers) == {"api-key": "a b", "x": "1"} and cfg.compression is None
     with pytest.raises(ConfigError, match="compression"):
         parse_telemetry({"otlp_endpoint": "http://c:4318", "compression": "zstd"}, {})
+    with pytest.raises(ConfigError, match="no file at '/nonexistent/ca.pem'"):
+        parse_telemetry({"otlp_endpoint": "https://c:4318", "certificate": "/nonexistent/ca.pem"}, {})
 
 
 # -- the export thread --------------------------------------------------------------------------

@@ -23,12 +23,15 @@ text go into spans only with ``capture_content = true``, and never for a call un
     service_name = "cloverleaf"
     capture_content = false
     headers = { "x-honeycomb-team" = "..." }   # or OTEL_EXPORTER_OTLP_HEADERS
+    compression = "gzip"                       # or OTEL_EXPORTER_OTLP_COMPRESSION; default none
+    certificate = "/etc/ssl/collector-ca.pem"  # or OTEL_EXPORTER_OTLP_CERTIFICATE; default certifi's
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 import re
 import sys
@@ -97,7 +100,7 @@ def parse_telemetry(table: Mapping[str, Any] | None, env: Mapping[str, str], *,
     capture = table.get("capture_content", False)
     if not isinstance(capture, bool):
         raise ConfigError(f"[telemetry] capture_content must be true or false, got {capture!r}")
-    compression = (table.get("compression") or _otlp_env(env, "COMPRESSION") or "none").lower()
+    compression = str(table.get("compression") or _otlp_env(env, "COMPRESSION") or "none").lower()
     if compression not in ("gzip", "none"):
         raise ConfigError(f"[telemetry] compression must be \"gzip\" or \"none\", got {compression!r}")
     sampler = (env.get("OTEL_TRACES_SAMPLER") or "parentbased_always_on").strip().lower()
@@ -112,12 +115,16 @@ def parse_telemetry(table: Mapping[str, Any] | None, env: Mapping[str, str], *,
         if not 0.0 <= ratio <= 1.0:
             raise ConfigError(f"OTEL_TRACES_SAMPLER_ARG must be a ratio from 0 to 1 for {sampler}, "
                               f"got {env.get('OTEL_TRACES_SAMPLER_ARG')!r}")
+    certificate = table.get("certificate") or _otlp_env(env, "CERTIFICATE")
+    if certificate is not None and not os.path.isfile(str(certificate)):
+        raise ConfigError(f"[telemetry] certificate (or OTEL_EXPORTER_OTLP_CERTIFICATE): no file at {certificate!r}; "
+                          "give the path of the CA bundle that signed the collector's certificate")
     return TelemetryConfig(endpoint=endpoint,
                            service_name=str(table.get("service_name") or env.get("OTEL_SERVICE_NAME") or "cloverleaf"),
                            capture_content=capture, headers={str(k): str(v) for k, v in headers.items()},
                            export_timeout=float(table.get("export_timeout", 5.0)),
                            compression=None if compression == "none" else compression,
-                           certificate=table.get("certificate") or _otlp_env(env, "CERTIFICATE"),
+                           certificate=None if certificate is None else str(certificate),
                            sampler=sampler, sample_ratio=ratio)
 
 
