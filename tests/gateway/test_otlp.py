@@ -83,6 +83,12 @@ def test_a_remembered_attribute_encodes_exactly_as_a_fresh_one() -> None:
     assert first == again == fresh
     # a text value and a flag never share an entry
     assert otlp_wire.attributes(0x4A, {"k": "True"}) != otlp_wire.attributes(0x4A, {"k": True})
+    # a long value (a client's model name, say) is encoded each time, not kept
+    otlp_wire._SEEN.clear()
+    long_model = "m" * (otlp_wire._SEEN_VALUE_MAX + 1)
+    assert otlp_wire.attributes(0x4A, {"gen_ai.request.model": long_model}) == \
+        otlp_wire.attributes(0x4A, {"gen_ai.request.model": long_model})
+    assert otlp_wire._SEEN == {}
 
 
 def test_varints_match_the_protobuf_library() -> None:
@@ -224,7 +230,7 @@ def test_a_busy_collector_gets_the_batch_again(receiver: OTLPReceiver) -> None:
         assert ex.force_flush(10)
     finally:
         ex.shutdown()
-    assert len(receiver.spans) == 2 and len(receiver.headers) == 3 and ex.sent == 1
+    assert len(receiver.spans) == 2 and len(receiver.headers) == 3 and ex.batches_sent == 1
 
 
 def test_a_refused_batch_is_dropped_with_a_warning_that_names_no_secret(receiver: OTLPReceiver,
@@ -286,7 +292,7 @@ def test_gzip_and_https_with_the_collectors_own_ca(tmp_path: Path) -> None:
             untrusted.shutdown()
         assert receiver.endpoint.startswith("https://") and len(receiver.spans) == 4
         assert receiver.headers[0]["content-encoding"] == "gzip"
-        assert untrusted.sent == 0 and not any(s.name.startswith("never") for s in receiver.spans)
+        assert untrusted.batches_sent == 0 and not any(s.name.startswith("never") for s in receiver.spans)
     finally:
         receiver.close()
 

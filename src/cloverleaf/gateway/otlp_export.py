@@ -64,8 +64,8 @@ class SpanExporter:
         self._thread: threading.Thread | None = None
         self._conn: http.client.HTTPConnection | None = None
         self._warned_at = -WARN_EVERY_SECONDS
-        self.dropped = 0
-        self.sent = 0
+        self.dropped = 0          # spans, refused by a full queue
+        self.batches_sent = 0     # exports the collector accepted
         me = weakref.ref(self)
         os.register_at_fork(after_in_child=lambda: _after_fork(me))
 
@@ -159,7 +159,7 @@ class SpanExporter:
         while True:
             status = self._post(body)
             if 200 <= status < 300:
-                self.sent += 1
+                self.batches_sent += 1
                 return
             if status not in RETRY_STATUSES or time.monotonic() + backoff > deadline:
                 self._warn(f"the collector at {self._where} answered {status}; a batch of spans was dropped")

@@ -69,8 +69,10 @@ def key_value(key: str, value: Any) -> bytes:
 
 #: Encoded attribute fields by (tag, key, value), for text and flag values: most of a span's
 #: attributes (operation, model, provider, target, status, key) repeat from call to call.
+#: Bounded in entries and in the length of a value kept (a client picks the requested model).
 _SEEN: dict[tuple[int, str, str | bool], bytes] = {}
 _SEEN_MAX = 4096
+_SEEN_VALUE_MAX = 256
 
 
 def attributes(tag: int, attrs: Mapping[str, Any], unique: frozenset[str] = frozenset()) -> bytes:
@@ -80,7 +82,7 @@ def attributes(tag: int, attrs: Mapping[str, Any], unique: frozenset[str] = froz
     out = []
     seen = _SEEN
     for k, v in attrs.items():
-        if (type(v) is str or type(v) is bool) and k not in unique:
+        if (type(v) is bool or (type(v) is str and len(v) <= _SEEN_VALUE_MAX)) and k not in unique:
             found = seen.get((tag, k, v))
             if found is None:
                 if len(seen) >= _SEEN_MAX:
