@@ -20,8 +20,16 @@ from cloverleaf import ConfigError
 from cloverleaf.gateway import otlp_export, otlp_wire
 from cloverleaf.gateway.otlp_export import SpanExporter
 from cloverleaf.gateway.store.records import AttemptRecord, CallRecord
-from cloverleaf.gateway.telemetry import SpanParent, Telemetry, TelemetryConfig, parse_telemetry, parse_traceparent
+from cloverleaf.gateway.telemetry import (
+    SpanParent,
+    Telemetry,
+    TelemetryConfig,
+    parse_telemetry,
+    parse_traceparent,
+    proxy_for,
+)
 
+from .http_proxy import ForwardProxy
 from .otlp_receiver import OTLPReceiver, _value
 
 REPO = Path(__file__).resolve().parents[2]
@@ -271,16 +279,21 @@ def test_a_full_queue_drops_new_spans_and_never_blocks(receiver: OTLPReceiver, m
     assert "queue is full" in caplog.text
 
 
-def test_gzip_and_https_with_the_collectors_own_ca(tmp_path: Path) -> None:
+def https_receiver(tmp_path: Path) -> tuple[OTLPReceiver, str]:
+    """A receiver on https with a certificate from a CA of its own, and that CA's file."""
     trustme = pytest.importorskip("trustme")
     ca = trustme.CA()
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
     ca_file = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
-    receiver = OTLPReceiver(ssl_context=server_ctx)
+    return OTLPReceiver(ssl_context=server_ctx), str(ca_file)
+
+
+def test_gzip_and_https_with_the_collectors_own_ca(tmp_path: Path) -> None:
+    receiver, ca_file = https_receiver(tmp_path)
     try:
-        ex = exporter_for(receiver, gzip=True, cafile=str(ca_file))
+        ex = exporter_for(receiver, gzip=True, cafile=ca_file)
         untrusted = exporter_for(receiver)                  # certifi's bundle does not know this CA
         try:
             ex.add(spans(4))
@@ -295,6 +308,93 @@ def test_gzip_and_https_with_the_collectors_own_ca(tmp_path: Path) -> None:
         assert untrusted.batches_sent == 0 and not any(s.name.startswith("never") for s in receiver.spans)
     finally:
         receiver.close()
+
+
+# -- through a proxy -----------------------------------------------------------------------------
+BASIC = "Basic " + __import__("base64").b64encode(b"span user:p@ss word").decode()
+
+
+def test_an_http_collector_is_reached_through_the_proxy_with_its_credentials(receiver: OTLPReceiver) -> None:
+    proxy = ForwardProxy(require_auth=BASIC)
+    ex = exporter_for(receiver, proxy=f"http://span%20user:p%40ss%20word@127.0.0.1:{proxy.server.server_address[1]}")
+    try:
+        ex.add(spans(3))
+        assert ex.force_flush(10)
+        ex.add(spans(2, "again"))
+        assert ex.force_flush(10)
+    finally:
+        ex.shutdown()
+        proxy.close()
+    assert len(receiver.spans) == 5 and ex.batches_sent == 2
+    assert proxy.seen == [("POST", receiver.endpoint + "/v1/traces", BASIC)] * 2     # the full URL, credentials
+    assert all("proxy-authorization" not in h for h in receiver.headers)              # ...which stop at the proxy
+
+
+def test_an_https_collector_is_reached_through_a_connect_tunnel(tmp_path: Path) -> None:
+    receiver, ca_file = https_receiver(tmp_path)
+    proxy = ForwardProxy(require_auth=BASIC)
+    port = receiver.server.server_address[1]
+    ex = exporter_for(receiver, gzip=True, cafile=ca_file,
+                      proxy=f"http://span%20user:p%40ss%20word@127.0.0.1:{proxy.server.server_address[1]}")
+    try:
+        ex.add(spans(4))
+        assert ex.force_flush(10)
+    finally:
+        ex.shutdown()
+        proxy.close()
+        receiver.close()
+    assert len(receiver.spans) == 4 and receiver.headers[0]["content-encoding"] == "gzip"
+    assert proxy.seen == [("CONNECT", f"127.0.0.1:{port}", BASIC)]     # the proxy saw a host name, not the spans
+
+
+def test_a_proxy_that_refuses_the_credentials_is_logged_without_them(receiver: OTLPReceiver,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    proxy = ForwardProxy(require_auth=BASIC)
+    port = proxy.server.server_address[1]
+    ex = exporter_for(receiver, proxy=f"http://span%20user:wrong-secret@127.0.0.1:{port}")
+    with caplog.at_level(logging.WARNING, logger="cloverleaf.gateway.telemetry"):
+        try:
+            ex.add(spans(1))
+            assert ex.force_flush(10)
+        finally:
+            ex.shutdown()
+            proxy.close()
+    assert receiver.spans == [] and ex.batches_sent == 0 and len(proxy.seen) == 1
+    assert f"through the proxy at 127.0.0.1:{port}" in caplog.text and "answered 407" in caplog.text
+    assert "wrong-secret" not in caplog.text and "span user" not in caplog.text
+
+
+def test_the_proxy_comes_from_the_environment_as_requests_reads_it() -> None:
+    https, http = "https://collector.example:4318/v1/traces", "http://collector.example:4318/v1/traces"
+    env = {"HTTPS_PROXY": "http://upper:3128", "https_proxy": "http://lower:3128", "HTTP_PROXY": "plain:8080",
+           "ALL_PROXY": "http://all:1"}
+    assert proxy_for(https, "env", env) == "http://lower:3128"             # lower case first
+    assert proxy_for(http, "env", env) == "http://plain:8080"              # per scheme; no scheme means http://
+    assert proxy_for(https, "env", {"ALL_PROXY": "http://all:1"}) == "http://all:1"
+    assert proxy_for(https, "env", {}) is None
+    for no_proxy in ("collector.example", ".example", "example", "collector.example:4318", "*", "other, example"):
+        assert proxy_for(https, "env", {**env, "NO_PROXY": no_proxy}) is None, no_proxy
+    for no_proxy in ("other.example", "xample", "collector.example:9999", "10.0.0.0/8"):
+        assert proxy_for(https, "env", {**env, "no_proxy": no_proxy}) == "http://lower:3128", no_proxy
+    assert proxy_for("https://c.example/v1/traces", "env", {**env, "NO_PROXY": "c.example:443"}) is None
+    for no_proxy in ("10.0.0.0/8", "10.1.2.3", "10.1.2.3:4318"):                # addresses and blocks
+        assert proxy_for("http://10.1.2.3:4318/v1/traces", "env", {**env, "NO_PROXY": no_proxy}) is None, no_proxy
+    assert proxy_for("http://[fd00::5]:4318/v1/traces", "env", {**env, "NO_PROXY": "fd00::/8"}) is None
+    assert proxy_for("http://11.1.2.3:4318/v1/traces", "env", {**env, "NO_PROXY": "10.0.0.0/8"}) == "http://plain:8080"
+    assert proxy_for(https, "none", env) is None                           # straight to the collector
+    assert proxy_for(https, "http://named:3128", {}) == "http://named:3128"
+    cfg = parse_telemetry({"otlp_endpoint": "https://c:4318", "proxy": "http://u:hunter2@p:3128",
+                           "headers": {"api-key": "k-secret"}}, {})
+    assert cfg is not None and cfg.proxy == "http://u:hunter2@p:3128"
+    assert "hunter2" not in repr(cfg) and "k-secret" not in repr(cfg)      # a logged config names no secret
+    for bad in ("socks5://u:hunter2@p:1080", "https://p:3128", "http://:3128", "http://p:port"):
+        with pytest.raises(ConfigError, match="http:// proxy") as err:
+            parse_telemetry({"otlp_endpoint": "https://c:4318", "proxy": bad}, {})
+        assert "hunter2" not in str(err.value)
+    with pytest.raises(ConfigError, match="HTTPS_PROXY"):
+        parse_telemetry({"otlp_endpoint": "https://c:4318"}, {"HTTPS_PROXY": "socks5://p:1080"})
+    with pytest.raises(ConfigError, match='"env", "none"'):
+        parse_telemetry({"otlp_endpoint": "https://c:4318", "proxy": False}, {})
 
 
 def test_spans_need_no_opentelemetry_package(tmp_path: Path, receiver: OTLPReceiver) -> None:

@@ -17,6 +17,7 @@ from cloverleaf import ConfigError
 from cloverleaf._config import Settings
 from cloverleaf.gateway.telemetry import parse_telemetry
 
+from .http_proxy import ForwardProxy
 from .otlp_receiver import OTLPReceiver
 
 REPO = Path(__file__).resolve().parents[2]
@@ -179,3 +180,23 @@ def test_a_local_collector_still_gets_local_only_content(tmp_path: Path, receive
     [call] = [s for s in receiver.named("chat") if "cloverleaf.attempt" not in s.attributes]
     assert "stays on this machine" in call.attributes["gen_ai.input.messages"]
     assert "cloverleaf.content_withheld" not in call.attributes
+
+
+def test_a_local_only_calls_text_never_goes_through_a_proxy(tmp_path: Path, receiver: OTLPReceiver) -> None:
+    """The collector is on this machine, but the spans go through a proxy, which decides where
+    they end up: under local-only the text is withheld, as for a collector that is not local."""
+    proxy = ForwardProxy()
+    try:
+        with client_for(tmp_path, {"otlp_endpoint": receiver.endpoint, "capture_content": True,
+                                   "proxy": proxy.url}) as client:
+            client.chat("fake/echo", "my private diary", privacy="local-only")
+            client.chat("fake/echo", "a public note")
+            flush(client)
+    finally:
+        proxy.close()
+    assert proxy.seen and all(method == "POST" for method, _, _ in proxy.seen)     # the spans went through it
+    roots = {s.attributes.get("cloverleaf.content_withheld"): s
+             for s in receiver.named("chat") if "cloverleaf.attempt" not in s.attributes}
+    assert "gen_ai.input.messages" not in roots["local-only"].attributes
+    assert "a public note" in roots[None].attributes["gen_ai.input.messages"]
+    assert all("my private diary" not in str(s.attributes) for s in receiver.spans)

@@ -350,8 +350,10 @@ class Gateway:
         call = Call(tracker, loop, route=route, local_only=privacy is not None and privacy.local_only)
         if self.telemetry is not None:
             call.span_parent = self.telemetry.parent(ctx.traceparent)
-            if call.local_only and self.telemetry.config.capture_content:   # the collector must be local too
-                call.withhold_content = not await self.privacy.sink_local(self.telemetry.config.endpoint)
+            config = self.telemetry.config
+            if call.local_only and config.capture_content:   # the collector must be local too, and reached
+                call.withhold_content = (config.proxy is not None         # directly: a proxy sends spans on
+                                         or not await self.privacy.sink_local(config.endpoint))
         try:
             if refusal is not None:     # recorded like any failed call; nothing was reserved or sent
                 raise refusal

@@ -9,9 +9,12 @@ Collectors that answer 429, 502, 503 or 504 get the batch again, backing off, un
 ``timeout`` has passed; other errors drop it. Nothing logged names the headers (they
 usually carry the collector's API key) or the URL's query.
 
-The connection goes straight to the collector: proxy variables (``HTTPS_PROXY``) are not
-used, because the privacy policy judges a collector local or not by its own address
-(``RoutePrivacy.sink_local``), and a proxy would carry a local-only call's text elsewhere.
+A proxy, when the settings name one (``telemetry.proxy_for``: ``HTTPS_PROXY`` and ``NO_PROXY``
+by default, as the OpenTelemetry SDK's exporter through ``requests``), is an http:// proxy: an
+https collector is reached through a ``CONNECT`` tunnel (TLS end to end, the proxy sees only the
+host name), an http one by sending the proxy the full URL. The proxy's credentials go in
+``Proxy-Authorization`` and, like the headers, never into the log. A collector behind a proxy is
+not local for the privacy policy (``Gateway._admit``): the proxy decides where the spans go.
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ import ssl
 import threading
 import time
 import weakref
+from base64 import b64encode
 from collections.abc import Callable, Mapping
-from urllib.parse import urlsplit
+from typing import NamedTuple
+from urllib.parse import unquote, urlsplit
 
 log = logging.getLogger("cloverleaf.gateway.telemetry")
 
@@ -36,12 +41,31 @@ RETRY_STATUSES = frozenset({429, 502, 503, 504})
 WARN_EVERY_SECONDS = 60.0
 
 
+class Proxy(NamedTuple):
+    """An http:// proxy: where to connect and the ``Proxy-Authorization`` header, if any."""
+
+    host: str
+    port: int
+    headers: dict[str, str]
+
+    @classmethod
+    def parse(cls, url: str) -> Proxy:
+        """``http://user:password@proxy:3128`` → host, port and the Basic credentials (percent-decoded)."""
+        parts = urlsplit(url)
+        headers = {}
+        if parts.username is not None:
+            pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+            headers["Proxy-Authorization"] = "Basic " + b64encode(pair.encode()).decode("ascii")
+        return cls(parts.hostname or "localhost", parts.port or 80, headers)
+
+
 class SpanExporter:
     def __init__(self, endpoint: str, headers: Mapping[str, str], timeout: float,
-                 encode: Callable[[list[bytes]], bytes], *, gzip: bool = False, cafile: str | None = None) -> None:
+                 encode: Callable[[list[bytes]], bytes], *, gzip: bool = False, cafile: str | None = None,
+                 proxy: str | None = None) -> None:
         """``encode`` turns a batch of spans into the request body (``otlp_wire.export_request``);
         ``gzip``: compress it; ``cafile``: the CA bundle an https collector is checked against
-        (default: certifi's, as httpx does)."""
+        (default: certifi's, as httpx does); ``proxy``: an http:// proxy URL to go through."""
         url = urlsplit(endpoint)
         self._https = url.scheme == "https"
         self._host = url.hostname or "localhost"
@@ -49,6 +73,13 @@ class SpanExporter:
         self._path = (url.path or "/") + (f"?{url.query}" if url.query else "")
         self._where = f"{url.scheme}://{self._host}:{self._port}{url.path}"   # for the log: no query
         self._headers = {"content-type": "application/x-protobuf", **headers}
+        self._proxy = Proxy.parse(proxy) if proxy else None
+        if self._proxy is not None:
+            self._where += f" through the proxy at {self._proxy.host}:{self._proxy.port}"   # no credentials
+            if not self._https:   # a plain-http request goes to the proxy in full, with its credentials
+                netloc = f"[{self._host}]" if ":" in self._host else self._host   # an IPv6 address
+                self._path = f"http://{netloc}:{self._port}{self._path}"
+                self._headers.update(self._proxy.headers)
         self._gzip = gzip
         if gzip:
             self._headers["content-encoding"] = "gzip"
@@ -189,15 +220,20 @@ class SpanExporter:
         raise AssertionError("unreachable")
 
     def _connect(self) -> http.client.HTTPConnection:
-        if self._https:
-            cafile = self._cafile
-            if cafile is None:
-                import certifi
+        proxy = self._proxy
+        host, port = (self._host, self._port) if proxy is None else (proxy.host, proxy.port)
+        if not self._https:
+            return http.client.HTTPConnection(host, port, timeout=self._timeout)
+        cafile = self._cafile
+        if cafile is None:
+            import certifi
 
-                cafile = certifi.where()
-            return http.client.HTTPSConnection(self._host, self._port, timeout=self._timeout,
-                                               context=ssl.create_default_context(cafile=cafile))
-        return http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
+            cafile = certifi.where()
+        conn = http.client.HTTPSConnection(host, port, timeout=self._timeout,
+                                           context=ssl.create_default_context(cafile=cafile))
+        if proxy is not None:   # CONNECT first; TLS (checked against the collector's name) inside the tunnel
+            conn.set_tunnel(self._host, self._port, headers=proxy.headers)
+        return conn
 
     def _warn(self, message: str) -> None:
         now = time.monotonic()

@@ -13,8 +13,8 @@ attempts, their timings and errors, tokens, cost, cache), straight into OTLP pro
 request path pays for one encoding step after the answer is out, never for export: a
 background thread sends batches (``otlp_export.py``), and a dead collector costs a log line. Prompt and answer
 text go into spans only with ``capture_content = true``, and never for a call under the
-``local-only`` privacy policy when the collector is not itself local (the span carries
-``cloverleaf.content_withheld = "local-only"`` instead).
+``local-only`` privacy policy when the collector is not itself local or is reached through a
+proxy (the span carries ``cloverleaf.content_withheld = "local-only"`` instead).
 
 ::
 
@@ -25,10 +25,12 @@ text go into spans only with ``capture_content = true``, and never for a call un
     headers = { "x-honeycomb-team" = "..." }   # or OTEL_EXPORTER_OTLP_HEADERS
     compression = "gzip"                       # or OTEL_EXPORTER_OTLP_COMPRESSION; default none
     certificate = "/etc/ssl/collector-ca.pem"  # or OTEL_EXPORTER_OTLP_CERTIFICATE; default certifi's
+    proxy = "env"                              # HTTPS_PROXY/HTTP_PROXY/NO_PROXY; "none", or "http://proxy:3128"
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import os
@@ -38,7 +40,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from .._errors import ConfigError
 from .._version import __version__
@@ -48,7 +50,7 @@ from .otlp_export import SpanExporter
 log = logging.getLogger("cloverleaf.gateway.telemetry")
 
 _KEYS = {"otlp_endpoint", "service_name", "capture_content", "headers", "export_timeout", "enabled", "compression",
-         "certificate"}
+         "certificate", "proxy"}
 #: OTEL_TRACES_SAMPLER values (the OpenTelemetry SDK's names; the ratio from OTEL_TRACES_SAMPLER_ARG)
 SAMPLERS = ("parentbased_always_on", "parentbased_always_off", "parentbased_traceidratio", "always_on",
             "always_off", "traceidratio")
@@ -63,12 +65,14 @@ class TelemetryConfig:
     endpoint: str
     service_name: str = "cloverleaf"
     capture_content: bool = False
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)   # the collector's API key, often
     export_timeout: float = 5.0
     compression: str | None = None          # "gzip"
     certificate: str | None = None          # a CA bundle for an https collector (default: certifi's)
     sampler: str = "parentbased_always_on"
     sample_ratio: float = 1.0
+    #: the http:// proxy the spans go through (``proxy_for``), or None: straight to the collector
+    proxy: str | None = field(default=None, repr=False)
 
 
 def parse_telemetry(table: Mapping[str, Any] | None, env: Mapping[str, str], *,
@@ -125,7 +129,82 @@ def parse_telemetry(table: Mapping[str, Any] | None, env: Mapping[str, str], *,
                            export_timeout=float(table.get("export_timeout", 5.0)),
                            compression=None if compression == "none" else compression,
                            certificate=None if certificate is None else str(certificate),
-                           sampler=sampler, sample_ratio=ratio)
+                           sampler=sampler, sample_ratio=ratio, proxy=proxy_for(endpoint, table.get("proxy", "env"), env))
+
+
+def proxy_for(endpoint: str, setting: object, env: Mapping[str, str]) -> str | None:
+    """The proxy the exporter reaches ``endpoint`` through, or None.
+
+    ``"env"`` (the default) reads the environment as ``requests`` and httpx do, so a gateway
+    behind a corporate proxy exports as the OpenTelemetry SDK's exporter did: ``https_proxy``
+    (or ``http_proxy`` for an http collector), else ``all_proxy``, lower case before upper, and
+    none for a host ``no_proxy`` names. ``"none"``: straight to the collector. Any other value
+    is the proxy's URL. Only http:// proxies (``otlp_export`` speaks CONNECT and absolute URLs);
+    anything else is a ConfigError at start, not export failures later. The URL may carry
+    credentials, so no message here quotes it."""
+    if not isinstance(setting, str) or not setting.strip():
+        raise ConfigError('[telemetry] proxy must be "env", "none" or a proxy URL such as "http://proxy:3128"')
+    setting = setting.strip()
+    if setting.lower() == "none":
+        return None
+    if setting.lower() == "env":
+        target = urlsplit(endpoint)
+
+        def var(name: str) -> str | None:
+            return env.get(name) or env.get(name.upper()) or None
+
+        proxy = var(f"{target.scheme}_proxy") or var("all_proxy")
+        if proxy is None:
+            return None
+        port = target.port or (443 if target.scheme == "https" else 80)
+        if _bypassed(target.hostname or "", port, var("no_proxy") or ""):
+            return None
+        source = "the environment's proxy (HTTPS_PROXY, HTTP_PROXY or ALL_PROXY)"
+    else:
+        proxy, source = setting, "[telemetry] proxy"
+    if "://" not in proxy:   # "proxy:3128", as requests and httpx read it
+        proxy = "http://" + proxy
+    parts = urlsplit(proxy)
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        parts = parts._replace(netloc="")
+    if parts.scheme.lower() != "http" or not parts.hostname:
+        raise ConfigError(f"{source} must be an http:// proxy (host and port) for the span exporter, not a "
+                          f"{parts.scheme or 'malformed'} URL; set [telemetry] proxy = \"none\" to reach the "
+                          f"collector directly, or name an http:// proxy there")
+    return proxy
+
+
+def _bypassed(host: str, port: int, no_proxy: str) -> bool:
+    """Does ``no_proxy`` name ``host`` (and ``port``)? Its entries as curl, requests and httpx
+    read them: ``*`` for every host, a name matching itself and its subdomains (a leading dot
+    or not), ``name:port`` for that port only, an address or a CIDR block for addresses."""
+    host = host.lower().strip("[]")
+    try:
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    for entry in (e.strip().lower() for e in no_proxy.split(",")):
+        if entry == "*":
+            return True
+        name, only_port = entry, None
+        if entry.count(":") == 1:   # name:port (an IPv6 entry has more colons)
+            name, _, digits = entry.partition(":")
+            only_port = int(digits) if digits.isdigit() else -1
+        name = name.strip("[]").lstrip(".")
+        if not name or (only_port is not None and only_port != port):
+            continue
+        if address is not None:
+            try:
+                if address in ipaddress.ip_network(name, strict=False):
+                    return True
+                continue
+            except ValueError:
+                pass   # not an address: compared as a name
+        if host == name or host.endswith("." + name):
+            return True
+    return False
 
 
 def _otlp_env(env: Mapping[str, str], name: str) -> str | None:
@@ -154,7 +233,8 @@ class Telemetry:
         head = otlp_wire.resource_head(resource, "cloverleaf", __version__)
         self.exporter = SpanExporter(config.endpoint, config.headers, config.export_timeout,
                                      lambda spans: otlp_wire.export_request(head, spans),
-                                     gzip=config.compression == "gzip", cafile=config.certificate)
+                                     gzip=config.compression == "gzip", cafile=config.certificate,
+                                     proxy=config.proxy)
         self._ids = random.Random()
 
     def parent(self, traceparent: str | None) -> SpanParent | None:
