@@ -47,3 +47,39 @@ def test_readme_configuration_example_loads(tmp_path: Path) -> None:
 
     server = ServerOptions.from_settings(settings.server, {})
     assert (server.http, server.header_timeout_seconds, server.max_connections) == ("auto", 10.0, 10_000)
+
+
+def _run_script_in(tmp_path: Path, args: list[str], env: dict[str, str], config_file: bool = False) -> tuple[str, str]:
+    """scripts/run in a copy of the repository's layout whose bootstrap does nothing and whose
+    ``cloverleaf`` prints what it was started with: the script's own decisions, nothing served."""
+    import shutil
+    import subprocess
+
+    (tmp_path / "scripts").mkdir(parents=True)
+    shutil.copy(ROOT / "scripts" / "run", tmp_path / "scripts" / "run")
+    (tmp_path / "scripts" / "bootstrap.sh").write_text("#!/usr/bin/env bash\n")
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    (tmp_path / ".venv" / "bin" / "cloverleaf").write_text(
+        '#!/usr/bin/env bash\necho "backend=${CLOVERLEAF_BACKEND-unset} args=$*"\n')
+    for f in ("scripts/run", "scripts/bootstrap.sh", ".venv/bin/cloverleaf"):
+        (tmp_path / f).chmod(0o755)
+    if config_file:
+        (tmp_path / "cloverleaf.toml").write_text("")
+    base = {k: v for k, v in os.environ.items() if not k.startswith("CLOVERLEAF_")}
+    out = subprocess.run([str(tmp_path / "scripts" / "run"), *args], env={**base, **env}, capture_output=True,
+                         text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip(), out.stderr
+
+
+def test_scripts_run_answers_every_model_offline_until_providers_are_configured(tmp_path: Path) -> None:
+    """The README's promise: any OpenAI or Anthropic client pointed at scripts/run gets answers
+    (from the fake provider) with no keys, and a configuration of yours turns that off."""
+    out, err = _run_script_in(tmp_path / "plain", ["--port", "4001"], {})
+    assert out == "backend=fake args=serve --port 4001" and "offline fake provider" in err
+    for args, env, config_file in ((["--config", "my.toml"], {}, False), (["--config=my.toml"], {}, False),
+                                   ([], {"CLOVERLEAF_CONFIG": "my.toml"}, False), ([], {}, True),
+                                   ([], {"CLOVERLEAF_BACKEND": ""}, False)):
+        where = tmp_path / f"case{len(list(tmp_path.iterdir()))}"
+        out, _ = _run_script_in(where, args, env, config_file)
+        assert not out.startswith("backend=fake"), (args, env, config_file)

@@ -41,6 +41,8 @@ def test_startup_lines_name_mode_store_and_worker_caveat(tmp_path: Path) -> None
     assert any("3 worker processes" in line and "per process" in line and "redis://" in line for line in many)
     shared = Settings(env={}, state={"url": "redis://127.0.0.1:6379/0"})
     assert not any("per process" in line for line in describe(shared, ServerOptions(workers=3)))
+    offline = describe(Settings(env={}, backend="fake", store={"url": f"sqlite:///{tmp_path}/c.db"}), ServerOptions())
+    assert any("every model answers from the offline fake provider" in line for line in offline)
 
 
 def test_several_workers_without_redis_count_budgets_in_the_store(tmp_path: Path) -> None:

@@ -55,7 +55,10 @@ def describe(settings: Settings, options: ServerOptions) -> list[str]:
         lines.append("auth: no CLOVERLEAF_MASTER_KEY: admin API off; without virtual keys the API is open to "
                      "loopback clients only")
     lines.append(f"store: {redact_url(parse_store(settings.store, settings.env).url)}")
-    if not (settings.models or settings.routes or settings.default_model):
+    if settings.backend == "fake":
+        lines.append("CLOVERLEAF_BACKEND=fake: every model answers from the offline fake provider; unset it to "
+                     "reach real providers")
+    elif not (settings.models or settings.routes or settings.default_model):
         lines.append("no models configured: try model 'fake/echo' (offline); provider/model ids work when "
                      "their API key is in the environment")
     if options.workers > 1:
