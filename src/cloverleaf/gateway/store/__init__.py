@@ -25,6 +25,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..._errors import ConfigError
+
+try:   # every part below is built on it: say which extra to install, not "No module named 'sqlalchemy'"
+    import sqlalchemy  # noqa: F401
+except ImportError:  # pragma: no cover - exercised in a subprocess by tests/gateway/test_missing_extras.py
+    raise ImportError("the gateway (routes, limits, budgets, the call store) needs SQLAlchemy: "
+                      "pip install 'cloverleaf[gateway]'") from None
+
 from .admin import AdminTables
 from .budgets import BudgetLedger
 from .calls import CallLog
