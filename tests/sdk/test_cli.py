@@ -55,6 +55,20 @@ def test_dry_run_prints_the_request_with_secrets_redacted(monkeypatch, capsys):
     assert "sk-very-secret-123" not in out and "<redacted>" in out
     body = json.loads(out.split("\n\n", 1)[1])
     assert body["model"] == "gpt-4o-mini" and body["messages"][-1]["content"] == "hi"
+    assert body["stream"] is True and body["stream_options"] == {"include_usage": True}   # chat streams by default
+
+
+def test_dry_run_shows_the_request_chat_would_send_streamed_or_not(monkeypatch, capsys):
+    """Gemini streams from another method than it answers whole: the dry run follows --no-stream."""
+    monkeypatch.setenv("GEMINI_API_KEY", "gm-secret")
+    assert main(["chat", "-m", "gemini/gemini-2.5-flash", "--dry-run", "hi"]) == 0
+    assert ":streamGenerateContent" in capsys.readouterr().out.splitlines()[0]
+    assert main(["chat", "-m", "gemini/gemini-2.5-flash", "--dry-run", "--no-stream", "hi"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.endswith(":generateContent") and "gm-secret" not in first
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-x")
+    assert main(["chat", "-m", "openai/gpt-4o-mini", "--dry-run", "--no-stream", "hi"]) == 0
+    assert "stream" not in json.loads(capsys.readouterr().out.split("\n\n", 1)[1])
 
 
 def test_missing_key_names_the_variable(capsys):

@@ -81,7 +81,7 @@ def run(name: str, args: argparse.Namespace) -> int:
     resp: Any = None
     with Client(settings) as client:
         if args.dry_run:
-            return _dry_run(client, model, prompt, options)
+            return _dry_run(client, model, prompt, options, stream=not args.no_stream)
         if args.no_stream:
             resp = client.chat(model, prompt, **options)
             if resp.reasoning and args.verbose:
@@ -117,11 +117,13 @@ def _report(resp: Any) -> None:
           f"finish {resp.finish_reason}", file=sys.stderr)
 
 
-def _dry_run(client: Any, model: str, prompt: str, options: dict[str, Any]) -> int:
+def _dry_run(client: Any, model: str, prompt: str, options: dict[str, Any], *, stream: bool) -> int:
+    """The request ``chat`` would send: the streaming one unless ``--no-stream`` (a provider's
+    streaming request differs: OpenAI's body asks for usage, Gemini's URL is another method)."""
     from .._options import build_request
 
-    req = build_request(model, prompt, options)
     target = client._checked_target(model, options)  # the privacy policy applies to a dry run too
+    req = client.engine._for_target(target, build_request(model, prompt, options), stream=stream)
     client.engine._resolve_attachments(target, req)
     http = client.engine._build_chat(target, req)
     print(f"{http.method} {redact_url(http.url)}")
