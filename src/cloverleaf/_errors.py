@@ -154,10 +154,21 @@ class RateLimitExceeded(CloverleafError):
 
     retryable = True
 
-    def __init__(self, scope: str, kind: str, retry_after: float | None = None) -> None:
+    def __init__(self, scope: str, kind: str, retry_after: float | None = None, *,
+                 requested: float | None = None, limit: float | None = None, hint: str = "") -> None:
+        """``requested`` and ``limit``: this call alone needs more than the whole limit, so no
+        wait would let it through (not retryable; ``retry_after`` is None); ``hint``: what it
+        counted, when that is not obvious from the request."""
         self.scope = scope
         self.kind = kind
         self.retry_after = retry_after
+        self.never_fits = requested is not None
+        if self.never_fits:
+            self.retryable = False
+            super().__init__(f"this request needs about {requested:,.0f} tokens, more than {scope!r} may use in "
+                             f"any minute ({kind} {limit:,.0f}){hint}; no wait lets it through: shorten the "
+                             "prompt, lower max_tokens, or raise the limit")
+            return
         when = f"; retry in {retry_after:.2f}s" if retry_after is not None else ""
         super().__init__(f"rate limit {kind} for {scope!r} exhausted{when}")
 

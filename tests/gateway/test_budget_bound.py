@@ -151,3 +151,44 @@ def test_two_processes_sharing_redis_never_overspend_with_cjk_calls(tmp_path: Pa
     assert sum(o["ok"] + o["refused"] for o in outputs) == 200 and paid > 0
     assert paid * CALL_COST <= LIMIT                               # 0 overspend, across processes
     assert max(o["spent"] for o in outputs) == pytest.approx(paid * CALL_COST)   # one shared counter
+
+
+def sent_cap(gw: Gateway) -> int | None:
+    body = upstream(gw).requests[-1].json
+    return body.get("max_completion_tokens") or body.get("max_tokens")  # type: ignore[no-any-return]
+
+
+async def test_a_call_without_max_tokens_is_capped_at_what_it_reserved(harness: Harness) -> None:
+    """Its reservation counted the route's output allowance; the provider is told the same
+    bound, so an answer cannot run past it and spend more than was reserved."""
+    from cloverleaf._types import ReasoningConfig
+
+    gw = harness.gateway(clock=SystemClock(), routes={"r": {"targets": ["fake/echo"], "output_estimate": 300},
+                                                      "open": {"targets": ["fake/echo"]}},
+                         budgets={"r": {"limit_usd": 1.0}})
+    mine = chat_request("hello")
+    await gw.achat("r", mine)
+    assert sent_cap(gw) == 300 and mine.max_tokens is None          # the caller's request is left as it was
+    await gw.achat("r", chat_request("think first", reasoning=ReasoningConfig(budget_tokens=1000)))
+    assert sent_cap(gw) == 1300                                       # the allowance on top of the thinking budget
+    async for _ in gw.astream("r", chat_request("streamed")):
+        pass
+    assert sent_cap(gw) == 300
+    await gw.achat("r", chat_request("my own bound", max_tokens=50))
+    assert sent_cap(gw) == 50
+    await gw.achat("open", chat_request("nothing metered"))
+    assert sent_cap(gw) is None                                       # no budget, no token limit: not capped
+
+
+async def test_a_token_limit_caps_an_uncapped_call_too(harness: Harness) -> None:
+    from cloverleaf._context import CallContext, KeyPolicy
+
+    gw = harness.gateway(clock=SystemClock(), routes={"r": {"targets": ["fake/echo"], "output_estimate": 200}},
+                         limits={"r": {"tpm": 100_000}})
+    await gw.achat("r", chat_request("hello"))
+    assert sent_cap(gw) == 200
+    plain = harness.gateway(clock=SystemClock(), routes={"r": {"targets": ["fake/echo"], "output_estimate": 200}})
+    await plain.achat("r", chat_request("hello"), CallContext(key=KeyPolicy("k1", tpm=100_000)))
+    assert sent_cap(plain) == 200
+    await plain.achat("r", chat_request("hello"), CallContext(key=KeyPolicy("k2", rpm=10)))
+    assert sent_cap(plain) is None                                    # requests counted, not tokens

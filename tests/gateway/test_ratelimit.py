@@ -185,3 +185,47 @@ def test_running_totals_match_the_log(ops: list[tuple[str, float, int, float]]) 
                 assert log.total == sum(e.amount for e in log.entries)
 
     asyncio.run(run())
+
+
+async def test_a_call_larger_than_the_whole_token_limit_is_refused_at_once(harness: Harness) -> None:
+    """Waiting for an empty window and letting it through would put more than the limit in that
+    window: such a call is refused before anything is taken, and says no wait will help."""
+    clock = ManualClock()
+    gw = harness.gateway(clock=clock, routes={"r": {"targets": ["fake/echo"]}},
+                         limits={"r": {"rpm": 100, "tpm": 500, "max_wait": 300}})
+    with pytest.raises(RateLimitExceeded) as info:
+        await gw.achat("r", chat_request("tell me everything", max_tokens=2000))
+    err = info.value
+    assert err.never_fits and not err.retryable and err.retry_after is None
+    assert err.scope == "route:r" and err.kind == "tpm" and "no wait lets it through" in str(err)
+    assert upstream(gw).requests == [] and clock.now() == 0.0                   # sent nothing, waited for nothing
+    assert await gw.state.usage("route:r:rpm", clock.now()) == 0.0              # and took nothing
+    await gw.achat("r", chat_request("a short one", max_tokens=50))             # a call that fits still goes
+    key = KeyPolicy("k_small", tpm=100)
+    with pytest.raises(RateLimitExceeded, match="'key:k_small'") as info:
+        await gw.achat("fake/echo", chat_request("x" * 2000, max_tokens=10), CallContext(key=key))
+    assert info.value.never_fits
+
+
+async def test_a_target_too_small_for_the_call_falls_back_to_one_that_fits(harness: Harness) -> None:
+    from cloverleaf._errors import AllTargetsFailed
+
+    clock = ManualClock()
+    gw = harness.gateway(clock=clock, routes={"r": {"targets": ["fake/small", "fake/big"]},
+                                              "only": {"targets": ["fake/small"]}},
+                         limits={"target:fake/small": {"tpm": 100, "max_wait": 300}})
+    resp = await gw.achat("r", chat_request("needs room", max_tokens=1000))
+    assert resp.metadata.target == "fake/big" and clock.now() == 0.0
+    assert [a.target for a in resp.metadata.attempts] == ["fake/small", "fake/big"]
+    with pytest.raises(AllTargetsFailed) as info:
+        await gw.achat("only", chat_request("needs room", max_tokens=1000))
+    assert getattr(info.value.last_error, "never_fits", False)
+
+
+async def test_a_refusal_for_size_says_when_the_routes_allowance_was_counted(harness: Harness) -> None:
+    gw = harness.gateway(clock=ManualClock(), routes={"r": {"targets": ["fake/echo"], "output_estimate": 3000}},
+                         limits={"r": {"tpm": 2000}})
+    with pytest.raises(RateLimitExceeded, match="output_estimate of 3,000 tokens for a request that sets no max_tokens"):
+        await gw.achat("r", chat_request("hi"))
+    resp = await gw.achat("r", chat_request("hi", max_tokens=100))      # with its own bound it fits
+    assert resp.content

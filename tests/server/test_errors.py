@@ -63,6 +63,16 @@ def test_status_table(exc: BaseException, status: int, code: str) -> None:
     assert "sk-abc" not in err.message
 
 
+def test_a_request_too_large_for_a_limit_is_a_429_without_retry_after() -> None:
+    """As OpenAI's "Request too large": retrying never helps, so nothing invites it."""
+    too_large = cl.RateLimitExceeded("key:k_1", "tpm", requested=17_000, limit=50)
+    for exc in (too_large, cl.AllTargetsFailed("smart", [_attempt(too_large), _attempt(too_large)])):
+        err = to_api_error(exc)
+        assert (err.status, err.code, err.headers) == (429, "request_too_large", {})
+        assert "17,000" in err.message and "no wait lets it through" in err.message
+        validate("ErrorResponse", error_payload(err, "openai"))
+
+
 def test_retry_after_rounds_up_and_keeps_ms() -> None:
     err = to_api_error(cl.RateLimitError("x", retry_after=2.2))
     assert err.headers == {"retry-after": "3", "retry-after-ms": "2200"}

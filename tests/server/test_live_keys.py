@@ -96,6 +96,19 @@ def test_key_rpm_limit_is_429_with_retry_after(secured_server: Live) -> None:
     assert secured_server.openai(other).chat.completions.create(model="fake/echo", messages=HELLO).choices
 
 
+def test_a_request_larger_than_the_keys_tpm_is_refused_whole(secured_server: Live) -> None:
+    """One call that alone needs more tokens than the key may use in a minute never runs (it
+    would put more than the limit in that minute), and the 429 invites no retry."""
+    secret = create_key(secured_server, name="tiny", tpm=50)["key"]
+    client = secured_server.openai(secret).with_options(max_retries=0)
+    with pytest.raises(openai.RateLimitError) as info:
+        client.chat.completions.create(model="fake/echo", messages=[{"role": "user", "content": "x" * 4000}],
+                                       max_tokens=500)
+    assert info.value.body["code"] == "request_too_large"  # type: ignore[index]
+    assert "retry-after" not in info.value.response.headers
+    assert client.chat.completions.create(model="fake/echo", messages=HELLO, max_tokens=5).choices   # a small one fits
+
+
 def test_key_budget_is_402(secured_server: Live) -> None:
     # "priced" costs $1 per 1k tokens: the call's worst case cannot fit in a $0.50 budget
     poor = create_key(secured_server, name="poor", budget=0.5)["key"]

@@ -59,7 +59,7 @@ from .estimate import CostBound, input_bound
 from .privacy import RoutePrivacy
 from .privacy import record as privacy_record
 from .protocols import EngineLike
-from .ratelimit import RateLimiter
+from .ratelimit import RateLimiter, never_fits
 from .router import ResolvedTarget, RouteInfo, Router
 from .settlement import Settlement
 from .state import AttemptAsk, StateBackend, open_state
@@ -208,7 +208,7 @@ class Gateway:
     async def _run(self, model: str, req: Any, ctx: CallContext | None, operation: str,
                    invoke: Callable[[Any, Any], Awaitable[R]], input_tokens: int, max_output: int | None) -> R:
         call = await self._admit(model, ctx, operation, req, input_tokens, max_output)
-        call.request = req
+        req = call.request = call.request or req   # capped at admission when output is metered
         settlement = self._settlement
         try:
             cached_calls = self._cached
@@ -249,7 +249,7 @@ class Gateway:
 
     async def _stream(self, model: str, req: ChatRequest, ctx: CallContext | None) -> AsyncIterator[StreamEvent]:
         call = await self._admit(model, ctx, "stream", req, self._chat_tokens(req), req.max_tokens)
-        call.request = req
+        req = call.request = call.request or req   # capped at admission when output is metered
         settlement = self._settlement
         try:
             cached_calls = self._cached
@@ -330,8 +330,11 @@ class Gateway:
         _check_allowed(model, ctx)
         route = self.router.route(model)
         targets = self.router.targets(route)
-        output_tokens = max_output if max_output is not None else (route.output_estimate if operation in
-                                                                    ("chat", "stream") else 0)
+        output_tokens = max_output if max_output is not None else 0
+        uncapped = max_output is None and operation in ("chat", "stream")
+        if uncapped:   # the route's allowance, on top of a reasoning budget the caller gave
+            reasoning = req.reasoning
+            output_tokens = route.output_estimate + (reasoning.budget_tokens or 0 if reasoning is not None else 0)
         tokens = input_tokens + output_tokens
         tracker = CallTracker(
             requested_model=model, operation=operation, started=self.clock.now(), created_at=self.clock.wall(),
@@ -358,13 +361,21 @@ class Gateway:
             if refusal is not None:     # recorded like any failed call; nothing was reserved or sent
                 raise refusal
             buckets, max_wait = self.limiter.call_buckets(route, ctx.key, tokens)
+            if buckets and (too_large := never_fits(buckets, _counted(uncapped, route))) is not None:
+                raise too_large
             scopes = self.budgets.scopes(route, ctx)
+            if uncapped and (scopes or self.limiter.meters_tokens or (ctx.key is not None and ctx.key.tpm)):
+                # what was reserved must bound what the call can use: a budget is never overspent
+                # and no token window overrun because an answer ran longer than the allowance
+                call.request = _with_max_tokens(req, output_tokens)
             amount = self._cost_bound(ordered, input_bound(operation, req), output_tokens) if scopes else 0.0
             state_clock = self._state_clock
             ask = None
             if ordered and self.budgets.mode == "state":   # the first attempt rides along: one round trip
                 first = ordered[0]
-                ask = AttemptAsk(first.key, self.config.breaker, *self.limiter.attempt_buckets(first, tokens))
+                attempt_buckets, attempt_wait = self.limiter.attempt_buckets(first, tokens)
+                if not attempt_buckets or never_fits(attempt_buckets) is None:   # else the attempt loop refuses it
+                    ask = AttemptAsk(first.key, self.config.breaker, attempt_buckets, attempt_wait)
             admission = await self.budgets.admit(buckets, max_wait, scopes, amount, state_clock.now(),
                                                  self.limiter.window, state_clock, ask)
             if admission is not None:
@@ -412,6 +423,19 @@ class Gateway:
 
 
 _NO_CONTEXT = CallContext()
+
+
+def _counted(uncapped: bool, route: RouteConfig) -> str:
+    """What a refusal of a call too large for a token limit says it counted, when the request
+    set no max_tokens (the route's allowance counts, which the caller may not know)."""
+    return (f", counting the route's output_estimate of {route.output_estimate:,} tokens for a request that sets "
+            "no max_tokens" if uncapped else "")
+
+
+def _with_max_tokens(req: ChatRequest, cap: int) -> ChatRequest:
+    """A copy of ``req`` that asks the provider for at most ``cap`` output tokens (the caller's
+    own request is left as it was)."""
+    return dataclasses.replace(req, max_tokens=cap)
 
 
 def _check_allowed(model: str, ctx: CallContext) -> None:

@@ -59,6 +59,10 @@ class RateLimiter:
         self._route_plans: dict[str, tuple[RouteConfig, _Plan]] = {}
         self._key_plans: dict[tuple[str, int | None, int | None], _Plan] = {}
         self._target_plans: dict[tuple[str, str], _Plan] = {}
+        #: some limit counts tokens: a call's output must then be capped at what it reserved
+        #: (``Gateway._admit``), or its real usage could overrun the window
+        self.meters_tokens = any(limit is not None and limit.tpm
+                                 for limit in (*limits.scoped.values(), *limits.named.values(), limits.default))
 
     # -- which buckets ----------------------------------------------------------------
     def call_buckets(self, route: RouteConfig, key: KeyPolicy | None, tokens: int) -> tuple[list[Bucket], float]:
@@ -100,6 +104,8 @@ class RateLimiter:
         """Take every bucket (waiting up to ``max_wait``) or raise RateLimitExceeded."""
         if not buckets:
             return None
+        if (too_large := never_fits(buckets)) is not None:
+            raise too_large
         grant = await self._state.take(buckets, self._clock.now(), max_wait, self.window)
         if not grant.granted:
             raise refused(grant)
@@ -123,6 +129,17 @@ class RateLimiter:
     async def release(self, reservation: Reservation | None) -> None:
         if reservation is not None:
             await self._state.release(reservation.ticket)
+
+
+def never_fits(buckets: list[Bucket], hint: str = "") -> RateLimitExceeded | None:
+    """The error for a call that needs more than a whole limit (a tpm bucket smaller than its
+    token estimate), or None. Refused before any state is touched: waiting for an empty window
+    and letting it through would put more than the limit in that window at the upstream."""
+    for b in buckets:
+        if b.amount > b.limit:
+            scope, _, kind = b.key.rpartition(":")
+            return RateLimitExceeded(scope, kind, requested=b.amount, limit=b.limit, hint=hint)
+    return None
 
 
 def refused(grant: Grant) -> RateLimitExceeded:

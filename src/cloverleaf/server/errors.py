@@ -162,6 +162,9 @@ def _all_failed(exc: cl.AllTargetsFailed) -> ApiError:
                         code="upstream_timeout", extra=extra)
     waits = [getattr(e, "retry_after", None) for e in errors]
     known = [w for w in waits if w is not None]
+    if errors and all(getattr(e, "never_fits", False) for e in errors):
+        return ApiError(f"this request is too large for every target of {exc.route!r}: {errors[0]}", status=429,
+                        kind="rate_limit", code="request_too_large", extra=extra)
     if errors and all(isinstance(e, (cl.RateLimitExceeded, cl.RateLimitError)) for e in errors):
         return ApiError(f"every target of {exc.route!r} is rate limited; retry later", status=429, kind="rate_limit",
                         code="rate_limit_exceeded", extra=extra,
@@ -195,6 +198,9 @@ def to_api_error(exc: BaseException) -> ApiError:
         return ApiError(str(exc), status=402, kind="budget_exceeded", code="budget_exceeded",
                         extra={"scope": exc.scope, "limit": exc.limit, "spent": round(exc.spent, 6)})
     if isinstance(exc, cl.RateLimitExceeded):
+        if exc.never_fits:   # as OpenAI's "Request too large": a 429 with no Retry-After, since none helps
+            return ApiError(str(exc), status=429, kind="rate_limit", code="request_too_large",
+                            extra={"scope": exc.scope, "limit": exc.kind})
         return ApiError(str(exc), status=429, kind="rate_limit", code="rate_limit_exceeded",
                         extra={"scope": exc.scope, "limit": exc.kind}, headers=_retry_headers(exc.retry_after, 1.0))
     if isinstance(exc, cl.CircuitOpen):

@@ -75,7 +75,8 @@ class Log:
         slot a little longer (the window's total counts it from now either way), and never makes
         it wait. One that does not fit waits behind every admission already logged, so queued
         waiters keep their order. An amount larger than the whole limit is treated as the whole
-        limit: it waits for an empty window rather than never passing.
+        limit: it waits for an empty window rather than never passing (the gateway refuses such a
+        call before it gets here, ``ratelimit.never_fits``; this keeps the arithmetic total).
         """
         entries = self.entries
         if entries and entries[0].at + window <= now:
