@@ -61,6 +61,10 @@ class CloverleafError(Exception):
     """Base of every error cloverleaf raises."""
 
     retryable: bool = False
+    #: Milliseconds the failed call spent waiting on providers (every attempt's time), set by
+    #: the gateway when a call ends with this error: a server tells its own overhead apart
+    #: from the upstream's with it (``x-cloverleaf-overhead-ms``). None when nothing was sent.
+    upstream_ms: float | None = None
 
 
 class ConfigError(CloverleafError):

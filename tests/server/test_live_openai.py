@@ -40,6 +40,20 @@ def test_chat_echo_validates_and_reports_overhead(open_server: Live) -> None:
     assert raw.headers["x-cloverleaf-target"] == "fake/echo"
 
 
+def test_a_failed_calls_overhead_leaves_out_the_upstreams_time(open_server: Live) -> None:
+    """The provider took at least 200 ms to refuse; the header counts only the gateway's time,
+    as it does for an answer (so it stays at most the round trip less those 200 ms)."""
+    import time
+
+    with open_server.http() as http:
+        t0 = time.perf_counter()
+        r = http.post("/v1/chat/completions", json={"model": "fake/fail-400+slow-200ms",
+                                                    "messages": [{"role": "user", "content": "hi"}]})
+        round_trip_ms = (time.perf_counter() - t0) * 1000.0
+    assert r.status_code == 400
+    assert float(r.headers["x-cloverleaf-overhead-ms"]) <= round_trip_ms - 200.0
+
+
 def test_stream_with_usage_validates_every_chunk(open_server: Live) -> None:
     body = {"model": "fake/echo", "messages": [{"role": "user", "content": "stream these words please"}],
             "stream": True, "stream_options": {"include_usage": True}}

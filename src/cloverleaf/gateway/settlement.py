@@ -18,7 +18,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from .._errors import StreamInterrupted
+from .._errors import CloverleafError, StreamInterrupted
 from .._types import Usage
 from .budget import Budgets
 from .call import Call
@@ -113,6 +113,9 @@ class Settlement:
         if call.finished:
             return
         call.finished = True
+        attempts = call.tracker.attempts
+        if attempts and isinstance(exc, CloverleafError) and exc.upstream_ms is None:
+            exc.upstream_ms = sum(a.latency_ms for a in attempts)   # not the gateway's own time
         if isinstance(exc, StreamInterrupted):
             status = "interrupted"
         elif isinstance(exc, asyncio.CancelledError | GeneratorExit):

@@ -129,6 +129,9 @@ class ServerState:
     def fail(self, request: Request, exc: BaseException, flavor: Flavor) -> Response:
         err = to_api_error(exc)
         scope = request.scope
+        upstream = getattr(exc, "upstream_ms", None)
+        if upstream:   # the providers' time, which x-cloverleaf-overhead-ms must not count
+            scope["cloverleaf.upstream_ms"] = upstream
         provider = str(err.extra.get("provider") or UNKNOWN)
         self.metrics.record(scope.get("cloverleaf.api", flavor), scope.get(MODEL_KEY, UNKNOWN), provider,
                             err.status, _elapsed(scope), code=err.code)
