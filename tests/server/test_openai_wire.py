@@ -290,6 +290,16 @@ def test_bad_embedding_requests(body: dict, param: str) -> None:
     assert info.value.param == param
 
 
+def test_embedding_inputs_are_capped_as_openai_caps_them() -> None:
+    """A short input still gets a whole vector back: the count, not the body size, bounds the answer."""
+    req, _ = ow.parse_embedding_request({"model": "m", "input": ["x"] * ow.MAX_EMBEDDING_INPUTS})
+    assert len(req.inputs) == 2048
+    for many in (["x"] * 2049, [[7]] * 2049):
+        with pytest.raises(BadRequest, match="at most 2048 inputs per request.*got 2,049.*batches") as info:
+            ow.parse_embedding_request({"model": "m", "input": many})
+        assert info.value.param == "input"
+
+
 def test_token_id_embedding_input_is_parsed() -> None:
     req, _ = ow.parse_embedding_request({"model": "m", "input": [1, 2, 3]})
     assert req.token_ids == [[1, 2, 3]] and req.inputs == []

@@ -365,6 +365,12 @@ def _reasoning(body: dict[str, Any]) -> ReasoningConfig | None:
     return ReasoningConfig(effort=_EFFORTS[effort], budget_tokens=budget)
 
 
+#: Inputs one ``/v1/embeddings`` request may carry (OpenAI's own limit). A short input still
+#: gets a whole vector back (6 KB as JSON for 1,536 dimensions), so 20,000 of them in a 200 KB
+#: request made a 21 MB answer and 360 MB of memory on the server.
+MAX_EMBEDDING_INPUTS = 2048
+
+
 def parse_embedding_request(body: dict[str, Any]) -> tuple[EmbeddingRequest, str]:
     """Translate a ``/v1/embeddings`` body; also returns ``encoding_format`` (float|base64)."""
     model = get_model(body)
@@ -386,6 +392,10 @@ def parse_embedding_request(body: dict[str, Any]) -> tuple[EmbeddingRequest, str
     for i, text in enumerate(inputs):
         if not text:
             raise bad(f"input[{i}]" if isinstance(raw, list) else "input", "must not be an empty string")
+    count = len(token_ids) if token_ids is not None else len(inputs)
+    if count > MAX_EMBEDDING_INPUTS:   # a few bytes each in, kilobytes each out: the answer is what grows
+        raise bad("input", f"at most {MAX_EMBEDDING_INPUTS} inputs per request (as OpenAI's API), got {count:,}; "
+                           "send them in batches")
     encoding = get_str(body, "encoding_format", "", default="float")
     if encoding not in ("float", "base64"):
         raise bad("encoding_format", f"expected 'float' or 'base64', got {encoding!r}")
