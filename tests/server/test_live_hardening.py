@@ -66,6 +66,23 @@ def test_a_body_not_sent_as_json_is_415(strict_server: Live) -> None:
         assert ok.status_code == 200
 
 
+def test_a_compressed_body_is_415_not_read_as_json(strict_server: Live) -> None:
+    """gzip used to read as "not valid JSON" (400), and plain JSON labelled gzip went through."""
+    import gzip
+    import json
+
+    plain = json.dumps(CHAT).encode()
+    with strict_server.http() as http:
+        for body, encoding in ((gzip.compress(plain), "gzip"), (plain, "gzip"), (plain, "br")):
+            r = http.post("/v1/chat/completions", content=body,
+                          headers={"content-type": "application/json", "content-encoding": encoding})
+            assert r.status_code == 415 and r.json()["error"]["code"] == "unsupported_content_encoding"
+            assert "send the JSON uncompressed" in r.json()["error"]["message"]
+        ok = http.post("/v1/chat/completions", content=plain,
+                       headers={"content-type": "application/json", "content-encoding": "identity"})
+        assert ok.status_code == 200
+
+
 def test_a_body_that_never_finishes_is_408(strict_server: Live) -> None:
     answer = _raw(strict_server, b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                                  b"Content-Type: application/json\r\nContent-Length: 500\r\n\r\n{\"model\":")

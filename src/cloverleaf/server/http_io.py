@@ -50,6 +50,10 @@ async def read_json(request: Request, limit: int, deadline: float,
         if size > limit:
             raise _too_large(limit)
     _check_content_type(headers.get("content-type"))
+    encoding = headers.get("content-encoding")
+    if encoding is not None and encoding.strip().lower() not in ("", "identity"):   # RFC 9110: 415
+        raise ApiError(f"request bodies sent with 'Content-Encoding: {encoding[:40]}' are not accepted; send the "
+                       "JSON uncompressed", status=415, kind="invalid_request", code="unsupported_content_encoding")
     try:
         if deadlines is not None:
             raw = await deadlines.run(_read(request, limit), deadline)
