@@ -209,10 +209,16 @@ def test_streamed_response_is_chunked_and_the_app_hears_the_client_leave(served:
 
 def test_bad_requests_and_app_errors(served: tuple[int, App]) -> None:
     port, _ = served
-    with connect(port) as s:
-        s.sendall(b"NOT HTTP AT ALL\r\n\r\n")
-        status, headers, _ = read_response(s)
-        assert status == 400 and headers["connection"] == "close"
+    for raw in (b"NOT HTTP AT ALL\r\n\r\n",
+                b"POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+                b"POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nContent-Length: ab\r\n\r\n{}"):
+        with connect(port) as s:
+            s.sendall(raw)
+            status, headers, body = read_response(s)
+        assert status == 400 and headers["connection"] == "close", raw
+        assert headers["content-type"] == "application/json" and "x-cloverleaf-overhead-ms" in headers
+        error = json.loads(body)["error"]     # the API's error shape, saying what was wrong
+        assert error["code"] == "bad_http_request" and error["message"].startswith("malformed HTTP request (")
     with connect(port) as s:
         s.sendall(b"GET /boom HTTP/1.1\r\nHost: t\r\n\r\n")
         status, headers, body = read_response(s)

@@ -225,17 +225,24 @@ class H1Protocol(asyncio.Protocol):
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             pass  # no upgrades here: the request was served as a plain one
-        except httptools.HttpParserError:
-            self._bad_request()
+        except httptools.HttpParserError as exc:
+            self._bad_request(str(exc))
 
     def eof_received(self) -> bool | None:
         return None
 
-    def _bad_request(self) -> None:
-        body = b"Invalid HTTP request received."
+    def _bad_request(self, why: str) -> None:
+        """A request llhttp cannot parse (a malformed or duplicated Content-Length, a bad chunk
+        size...): a JSON error in OpenAI's shape, as every other error (the API is not known
+        yet), saying what the parser objected to; then the connection is closed."""
+        reason = "".join(c for c in why[:120] if " " <= c <= "~").replace("\\", "/").replace('"', "'")
+        body = (b'{"error": {"message": "malformed HTTP request (%s); the connection is closed", '
+                b'"type": "invalid_request_error", "param": null, "code": "bad_http_request"}}'
+                % (reason or "unparseable").encode("ascii"))
         if self.cycle is None or self.cycle.complete:
-            self.transport.write(b"%scontent-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n"
-                                 b"connection: close\r\n\r\n%s" % (status_line(400), len(body), body))
+            self.transport.write(b"%scontent-type: application/json\r\ncontent-length: %d\r\n"
+                                 b"x-cloverleaf-overhead-ms: 0.000\r\nconnection: close\r\n\r\n%s"
+                                 % (status_line(400), len(body), body))
         self.transport.close()
 
     # -- parser callbacks ------------------------------------------------------------------
