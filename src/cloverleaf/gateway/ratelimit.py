@@ -6,8 +6,10 @@ output allowance). All buckets an attempt needs are taken in ONE atomic state op
 so concurrent calls can never overshoot a limit between a check and a write. A call that
 must wait for room sleeps on the gateway clock up to the limit's ``max_wait``; beyond that
 it fails with :class:`~cloverleaf.RateLimitExceeded` (which a route may treat as a
-reason to fall back). After the call the token reservation is replaced by the usage the
-provider reported.
+reason to fall back). A call that alone needs more tokens than a whole limit is refused at
+once (``never_fits``: no wait would make room), and its output is capped at what it reserved
+when it sets no ``max_tokens`` (``Gateway._admit``). After the call the token reservation is
+replaced by the usage the provider reported.
 
 Scopes: ``provider`` and ``target`` per attempt (they protect upstreams); ``route`` and
 ``key`` once per call (they meter callers; they are taken together with the call's budget
