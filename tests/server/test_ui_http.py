@@ -155,6 +155,26 @@ def test_admin_scoped_keys_may_sign_in_and_other_keys_may_not(live: Live) -> Non
     with live.http(MASTER) as api:
         api.post(f"/admin/keys/{admin['id']}/revoke")
     assert http.get("/ui/keys").status_code == 303   # the session ended with its key
+    demoted = create_key(live, name="ops-2", metadata={"role": "admin"})
+    http = sign_in(live, demoted["key"])
+    assert http.get("/ui/keys").status_code == 200
+    with live.http(MASTER) as api:
+        assert api.patch(f"/admin/keys/{demoted['id']}", json={"metadata": {}}).status_code == 200
+    assert http.get("/ui/keys").status_code == 303   # no admin role, no session (it could mint admin keys)
+
+
+def test_a_local_only_admin_key_stays_local_in_the_playground(live: Live) -> None:
+    """The dashboard's calls run under the signed-in key's whole policy, its privacy rule too."""
+    with live.http(MASTER) as api:
+        made = api.post("/admin/models", json={"name": "cloudish", "provider": "openai", "identifier": "gpt-4o-mini",
+                                               "base_url": "http://127.0.0.1:9/v1", "api_key": "sk-not-used"})
+        assert made.status_code == 201, made.text
+    private = create_key(live, name="private-ops", metadata={"role": "admin"}, privacy="local-only")
+    http = sign_in(live, private["key"])
+    token = csrf_of(http.get("/ui/playground").text)
+    body = {"model": "cloudish", "messages": [{"role": "user", "content": "my private text"}], "max_tokens": 5}
+    refused = http.post("/ui/playground/stream", json=body, headers={"x-csrf-token": token})
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "privacy_violation"
 
 
 def test_every_page_answers_on_a_seeded_store(live: Live) -> None:

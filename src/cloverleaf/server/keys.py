@@ -98,7 +98,7 @@ class VirtualKeys:
         cache = self._cache
         version = self._version
         row = await asyncio.to_thread(self._store.find_virtual_key, digest)
-        verified = None if row is None else VerifiedKey(row.id, row.name, _policy(row), row.expires_at)
+        verified = None if row is None else VerifiedKey(row.id, row.name, key_policy(row), row.expires_at)
         entry = (self._now() + self._ttl, row, verified)
         # not when the cache was dropped meanwhile: this answer may predate the change
         if self._ttl > 0 and cache is self._cache and version == self._version:
@@ -178,7 +178,8 @@ class VirtualKeys:
         return any(r.expires_at is None or r.expires_at > wall for r in rows)
 
 
-def _policy(row: Any) -> KeyPolicy:
+def key_policy(row: Any) -> KeyPolicy:
+    """What the gateway enforces for a stored key: its models, limits, budget and privacy policy."""
     return KeyPolicy(key_id=row.id, allowed_models=tuple(row.allowed_models or ()), rpm=row.rpm, tpm=row.tpm,
                      budget=row.budget, budget_period=row.budget_period, privacy=row.privacy)
 

@@ -61,6 +61,11 @@ def fingerprint(secret: str) -> str:
     return hmac.new(b"cloverleaf-ui-session", secret.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
 
 
+def is_admin(row: Any) -> bool:
+    """A virtual key that may sign in to the dashboard (created with metadata role "admin")."""
+    return (row.metadata or {}).get("role") == "admin"
+
+
 def same_token(a: str | None, b: str | None) -> bool:
     return bool(a) and bool(b) and hmac.compare_digest(str(a), str(b))
 
@@ -92,7 +97,7 @@ class Sessions:
             raise Unauthorized("That is neither the master key nor an active virtual key.",
                                code="invalid_api_key") from None
         row = await self._keys.get(verified.id)
-        if row is None or (row.metadata or {}).get("role") != "admin":
+        if row is None or not is_admin(row):
             self._failed(peer)
             raise Forbidden(f"Virtual key {verified.id} is not admin-scoped: sign in with the master key, or with a "
                             "key created with the Admin box ticked (metadata role 'admin').", code="not_admin")
@@ -145,17 +150,17 @@ class Sessions:
             if key is None or key.revoked_at is not None or (key.expires_at is not None
                                                              and key.expires_at <= self._wall()):
                 return None
+            if not is_admin(key):   # the admin role taken away ends the session, as revoking the key does
+                return None
         return Session(row.id, row.kind, row.key_id, row.csrf, row.expires_at)
 
     async def policy(self, session: Session) -> Any:
         """The key policy a session's calls run under (None for the master key: no limits)."""
         if session.kind != "key" or self._keys is None:
             return None
-        from ..._context import KeyPolicy
+        from ..keys import key_policy  # the same policy the API enforces, its privacy rule included
 
-        row = await self._keys.get(session.key_id)
-        return KeyPolicy(key_id=row.id, allowed_models=tuple(row.allowed_models or ()), rpm=row.rpm, tpm=row.tpm,
-                         budget=row.budget, budget_period=row.budget_period)
+        return key_policy(await self._keys.get(session.key_id))
 
     # -- throttle -----------------------------------------------------------------------
     def _check_throttle(self, peer: str) -> None:
