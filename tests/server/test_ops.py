@@ -7,7 +7,7 @@ import re
 import openai
 import pytest
 
-from .conftest import Live
+from .conftest import Live, settings, start_live, stop_live
 
 SAMPLE = re.compile(r'^([a-z_]+)(\{[^}]*\})? (-?[0-9.]+(?:e[+-]?[0-9]+)?|\+Inf)$')
 
@@ -51,6 +51,35 @@ def test_ready_is_503_when_the_store_is_unreachable(open_server: Live, monkeypat
     with open_server.http() as http:
         r = http.get("/ready")
     assert r.status_code == 503 and r.json()["status"] == "unavailable" and "gone" not in r.text
+
+
+def test_a_redis_that_is_down_is_a_503_and_not_ready() -> None:
+    """Limits and budgets cannot be checked without the shared state, so calls are refused,
+    as a 503 that invites a retry (it was a 500 and an incident), and /ready says why."""
+    live = start_live(settings(state={"url": "redis://:hunter2@127.0.0.1:1/0"}))
+    try:
+        with live.http() as http:
+            r = http.post("/v1/chat/completions", json={"model": "fake/echo",
+                                                        "messages": [{"role": "user", "content": "hi"}]})
+            ready = http.get("/ready")
+        assert r.status_code == 503 and r.json()["error"]["code"] == "state_unavailable"
+        assert int(r.headers["retry-after"]) >= 1 and "hunter2" not in r.text
+        assert ready.status_code == 503 and ready.json() == {"status": "unavailable", "store": "ok",
+                                                             "state": "unreachable"}
+    finally:
+        stop_live(live)
+
+
+def test_ready_checks_a_shared_state_that_answers() -> None:
+    from ..gateway.redis_support import fresh_prefix, redis_url
+
+    live = start_live(settings(state={"url": redis_url(), "prefix": fresh_prefix()}))
+    try:
+        with live.http() as http:
+            ready = http.get("/ready")
+        assert ready.status_code == 200 and ready.json() == {"status": "ready", "store": "ok", "state": "ok"}
+    finally:
+        stop_live(live)
 
 
 def test_metrics_count_requests_tokens_errors_and_breakers(open_server: Live) -> None:

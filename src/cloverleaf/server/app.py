@@ -168,10 +168,10 @@ async def health(request: Request) -> Response:
 
 
 async def ready(request: Request) -> Response:
-    st = state_of(request)
-    if not await st.backend.ready():
-        return json_response({"status": "unavailable", "store": "unreachable"}, status=503)
-    return json_response({"status": "ready", "store": "ok" if st.backend.store is not None else "none"})
+    parts = await state_of(request).backend.ready()
+    if "unreachable" in parts.values():
+        return json_response({"status": "unavailable", **parts}, status=503)
+    return json_response({"status": "ready", **parts})
 
 
 async def metrics_endpoint(request: Request) -> Response:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from .._capabilities import Capability
 from .._config import ModelEntry, Settings
 from .._context import CallContext
-from .._errors import ConfigError
+from .._errors import CloverleafError, ConfigError
 from .._models import parse_model_id
 from .._types import (
     ChatRequest,
@@ -264,20 +264,30 @@ class Backend:
                        "opened_at": snap.opened_at, "last_error": snap.last_error}
                 for name, snap in sorted(snapshots.items())}
 
-    async def ready(self) -> bool:
-        """Whether the store answers (True when there is none); the reason is logged only."""
-        if self.store is None:
-            return True
-        import sqlalchemy as sa
+    async def ready(self) -> dict[str, str]:
+        """Each dependency a call needs — the store, and the shared state when it is Redis —
+        as "ok", "unreachable" or "none"; the reason for "unreachable" is logged only."""
+        out = {"store": "none", "state": "memory"}
+        if self.store is not None:
+            import sqlalchemy as sa
 
-        def ping() -> None:
-            with self.store.engine.connect() as conn:
-                conn.execute(sa.text("SELECT 1"))
+            def ping() -> None:
+                with self.store.engine.connect() as conn:
+                    conn.execute(sa.text("SELECT 1"))
 
-        try:
-            await asyncio.to_thread(ping)
-        except self._store_errors() as exc:
-            log.warning("readiness check failed: %s", type(exc).__name__)
-            return False
-        return True
+            try:
+                await asyncio.to_thread(ping)
+                out["store"] = "ok"
+            except self._store_errors() as exc:
+                log.warning("readiness check: the store failed: %s", type(exc).__name__)
+                out["store"] = "unreachable"
+        state = getattr(self.gateway, "state", None)
+        if state is not None and state.shared:   # every call's limits and budgets go through it
+            try:
+                await state.ping()
+                out["state"] = "ok"
+            except CloverleafError as exc:
+                log.warning("readiness check: the shared state failed: %s", type(exc).__name__)
+                out["state"] = "unreachable"
+        return out
 

@@ -203,6 +203,9 @@ def to_api_error(exc: BaseException) -> ApiError:
                             extra={"scope": exc.scope, "limit": exc.kind})
         return ApiError(str(exc), status=429, kind="rate_limit", code="rate_limit_exceeded",
                         extra={"scope": exc.scope, "limit": exc.kind}, headers=_retry_headers(exc.retry_after, 1.0))
+    if isinstance(exc, cl.StateUnavailable):   # limits cannot be enforced, so nothing is let through
+        return ApiError(f"the gateway cannot check limits and budgets right now: {exc}", status=503,
+                        kind="overloaded", code="state_unavailable", headers=_retry_headers(None, 1.0))
     if isinstance(exc, cl.CircuitOpen):
         return ApiError(str(exc), status=503, kind="overloaded", code="circuit_open",
                         headers=_retry_headers(exc.retry_after))

@@ -183,5 +183,9 @@ class StateBackend(ABC):
     async def latencies(self, keys: Sequence[str]) -> dict[str, float]:
         """Moving averages for the keys that have one."""
 
+    async def ping(self) -> None:  # noqa: B027 - memory is always there
+        """Raise :class:`~cloverleaf.StateUnavailable` when the backend cannot be reached (the
+        server's ``/ready``)."""
+
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         pass

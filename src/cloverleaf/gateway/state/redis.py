@@ -113,6 +113,12 @@ class RedisState(StateBackend):
         except self._errors as exc:
             raise self._unavailable(exc) from None
 
+    async def ping(self) -> None:
+        try:
+            await self._client().ping()
+        except self._errors as exc:
+            raise self._unavailable(exc) from None
+
     def _unavailable(self, exc: BaseException) -> StateUnavailable:
         return StateUnavailable(f"the Redis state backend at {self._where} failed ({type(exc).__name__}: "
                                 f"{_first_line(exc)}); check that Redis is running and [state] url is right")
