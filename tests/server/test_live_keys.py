@@ -144,6 +144,12 @@ def test_model_entry_api_key_is_write_only_and_encrypted(secured_server: Live) -
         assert provider_key not in listed and provider_key not in one
         bad = http.post("/admin/models", json={"name": "x", "identifier": "y", "provider": "no-such-provider"})
         assert bad.status_code == 400 and bad.json()["error"]["param"] == "provider"
+        for write in (lambda: http.post("/admin/models", json={"name": "priced", "identifier": "echo",
+                                                                "provider": "fake", "input_cost_per_1k": 0.0}),
+                      lambda: http.put("/admin/models/priced", json={"identifier": "echo", "provider": "fake"})):
+            shadow = write()     # "priced" is a [[models]] entry of the configuration: not replaceable here
+            assert shadow.status_code == 409 and shadow.json()["error"]["code"] == "config_entry_read_only"
+        assert http.get("/admin/models/priced").json()["source"] == "config"
     stored = secured_server.state.backend.store.get_model_entry("team-echo").api_key_encrypted
     assert stored and provider_key not in stored
     assert SecretBox(MASTER).decrypt(stored) == provider_key

@@ -111,6 +111,11 @@ def _entry_fields(body: dict[str, Any], *, partial: bool) -> dict[str, Any]:
 async def _save_entry(st: ServerState, name: str, fields: dict[str, Any], existing: Any = None) -> Any:
     from ..gateway.store.records import ModelEntryRow
 
+    if st.backend.settings.model_entry(name) is not None:   # a stored entry of that name would shadow it
+        raise ApiError(f"model entry {name!r} comes from cloverleaf.toml and is read-only here: change it in the "
+                       "file, or give this entry another name", status=409, kind="invalid_request",
+                       code="config_entry_read_only")
+
     values: dict[str, Any] = ({f: getattr(existing, f) for f in ModelEntryRow.__dataclass_fields__} if existing
                               else {"name": name})
     api_key = fields.pop("api_key", ...)
