@@ -185,6 +185,23 @@ def test_traces_spend_and_breakers(secured_server: Live) -> None:
         assert breakers["fake/fail-500"]["consecutive_failures"] >= 1
 
 
+def test_trace_ids_with_a_slash_are_read_and_completed(secured_server: Live) -> None:
+    """Accepted as x-cloverleaf-trace-id and by POST /admin/traces, so readable at their URL."""
+    with secured_server.http(MASTER) as http:
+        assert http.post("/admin/traces", json={"id": "team/run-1", "metadata": {"job": "nightly"}}).status_code == 201
+        answered = http.post("/v1/chat/completions", json={"model": "fake/echo", "messages": HELLO},
+                             headers={"x-cloverleaf-trace-id": "team/run-1"})
+        assert answered.status_code == 200
+        listed = http.get("/admin/traces", params={"trace_id": "team/run-1"}).json()["data"]
+        assert [c["requested_model"] for c in listed] == ["fake/echo"]      # no flush needed to see it
+        got = http.get("/admin/traces/team/run-1")
+        assert got.status_code == 200 and got.json()["metadata"] == {"job": "nightly"}
+        assert len(got.json()["calls"]) == 1
+        done = http.post("/admin/traces/team/run-1/complete")
+        assert done.status_code == 200 and done.json()["completed_at"] is not None
+        assert http.get("/admin/traces/team%2Frun-1").json()["id"] == "team/run-1"
+
+
 def test_admin_is_off_without_master_key(open_server: Live) -> None:
     with open_server.http("anything") as http:
         r = http.get("/admin/keys")

@@ -260,6 +260,7 @@ async def _key_spend(st: ServerState, row: Any) -> float | None:
         return None
     from ..gateway.budget import period_key
 
+    await asyncio.to_thread(st.backend.store.flush)   # the spend of calls answered a moment ago
     spent, _reserved = await asyncio.to_thread(usage, f"key:{row.id}", period_key(row.budget_period, time.time()))
     return round(float(spent), 6)
 

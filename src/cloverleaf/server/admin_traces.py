@@ -58,6 +58,7 @@ async def traces(request: Request, st: ServerState) -> Response:
     raw = q.get("limit", "50")
     if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= 1000):
         raise BadRequest("limit: expected an integer from 1 to 1000", param="limit")
+    await asyncio.to_thread(st.backend.store.flush)   # a call answered a moment ago is listed too
     calls = await asyncio.to_thread(st.backend.store.recent_calls, int(raw),
                                     model=q.get("model"), status=q.get("status"), trace_id=q.get("trace_id"))
     return json_response({"data": [c.as_dict() for c in calls]})
@@ -101,6 +102,7 @@ async def complete_trace(request: Request, st: ServerState) -> Response:
 routes = [
     Route("/admin/traces", traces, methods=["GET"]),
     Route("/admin/traces", create_trace, methods=["POST"]),
-    Route("/admin/traces/{trace_id}", trace, methods=["GET"]),
-    Route("/admin/traces/{trace_id}/complete", complete_trace, methods=["POST"]),
+    # ids may hold "/" ("team/run-1", sent as x-cloverleaf-trace-id): matched as paths, POST first
+    Route("/admin/traces/{trace_id:path}/complete", complete_trace, methods=["POST"]),
+    Route("/admin/traces/{trace_id:path}", trace, methods=["GET"]),
 ]

@@ -52,7 +52,7 @@ def routes(st: ServerState) -> list[Route]:
         Route("/ui/static/{name}", web_static(web), methods=["GET"]),
         Route("/ui/traces", gate(pages.traces), methods=["GET"]),
         Route("/ui/traces/call/{call_id}", gate(pages.call), methods=["GET"]),
-        Route("/ui/traces/trace/{trace_id}", gate(pages.trace), methods=["GET"]),
+        Route("/ui/traces/trace/{trace_id:path}", gate(pages.trace), methods=["GET"]),  # ids may hold "/"
         Route("/ui/spend", gate(pages.spend), methods=["GET"]),
         Route("/ui/health", gate(pages.health), methods=["GET"]),
         Route("/ui/health/live", gate(pages.health_live), methods=["GET"]),
