@@ -116,3 +116,26 @@ def test_unknown_route_and_method_are_json_errors(open_server: Live) -> None:
         wrong = http.get("/v1/chat/completions")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "http_404"
     assert wrong.status_code == 405 and "x-cloverleaf-overhead-ms" in wrong.headers
+
+
+def test_several_workers_label_their_own_series_and_breakers_are_bounded() -> None:
+    """With --workers N a scrape reaches one process: its series carry its worker label, so no
+    counter seems to go backwards between scrapes. Breaker series are as bounded as model ones."""
+    from cloverleaf._types import Usage
+    from cloverleaf.server.metrics import MAX_MODELS, Metrics
+
+    metrics = Metrics(worker="4242")
+    metrics.record("openai", "fake/echo", "fake", 200, 0.01, usage=Usage(input_tokens=3, output_tokens=4))
+    metrics.observe_overhead("openai", 0.0002)
+    breakers = {f"mylab/model-{i:04d}": "closed" for i in range(MAX_MODELS + 300)}
+    breakers.update({"mylab/zz-open": "open", "mylab/zz-probing": "half_open"})
+    text = metrics.render(breakers).decode()
+    samples = _parse(text)
+    assert samples and all('worker="4242"' in name for name in samples)
+    assert samples['cloverleaf_requests_total{worker="4242",api="openai",model="fake/echo",provider="fake",'
+                   'status="200"}'] == 1
+    assert samples['cloverleaf_in_flight_requests{worker="4242"}'] == 0
+    shown = [name for name in samples if name.startswith("cloverleaf_breaker_state")]
+    assert len(shown) == MAX_MODELS                                             # not 802
+    assert 'cloverleaf_breaker_state{worker="4242",target="mylab/zz-open"}' in shown   # open ones are never cut
+    assert all("worker=" not in line for line in Metrics().render(breakers).decode().splitlines())   # one worker

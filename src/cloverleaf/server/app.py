@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -90,7 +91,8 @@ def create_app(settings: Settings | None = None, *, options: ServerOptions | Non
     box = SecretBox(options.encryption_material) if options.encryption_material else None
     backend = Backend(settings, box=box, transport=transport)
     keys = VirtualKeys(backend.store, cache_seconds=options.key_cache_seconds) if backend.store is not None else None
-    metrics = Metrics()
+    several = int(settings.env.get("CLOVERLEAF_SERVE_WORKERS") or 1) > 1
+    metrics = Metrics(worker=str(os.getpid()) if several else None)   # see metrics.py: one series per worker
     state = ServerState(options=options, backend=backend, auth=Authenticator(options, keys), keys=keys,
                         metrics=metrics, box=box, started_at=time.time(), openapi=dumps(openapi_document()),
                         responses=ResponseStore(backend.store))

@@ -20,6 +20,12 @@ Series::
     cloverleaf_cache_total{api,model,result}                      result: hit|miss
     cloverleaf_in_flight_requests
     cloverleaf_breaker_state{target}                             0 closed, 1 half-open, 2 open
+                                                                 (at most MAX_MODELS targets, open ones first)
+
+With ``--workers N`` every process keeps its own counts and answers the scrapes that reach
+it, so each series also carries ``worker`` (the process id): a scrape then shows one worker's
+series, which never go backwards (without the label the totals jumped between workers' counts
+and Prometheus read every drop as a counter reset). Sum over ``worker`` for the server's total.
 """
 
 from __future__ import annotations
@@ -46,6 +52,17 @@ def _labels(names: tuple[str, ...], values: tuple[str | int, ...], extra: str = 
     if extra:
         pairs.append(extra)
     return "{" + ",".join(pairs) + "}" if pairs else ""
+
+
+def _with_label(line: str, label: str) -> str:
+    """A sample line with one more label first (comment lines as they are)."""
+    if line.startswith("#"):
+        return line
+    head, brace, rest = line.partition("{")
+    if brace and " " not in head:
+        return f"{head}{{{label},{rest}"
+    name, _, value = line.partition(" ")
+    return f"{name}{{{label}}} {value}"
 
 
 def _num(value: float) -> str:
@@ -100,7 +117,9 @@ class Histogram:
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, worker: str | None = None) -> None:
+        """``worker``: this process's label value when the server runs several (see above)."""
+        self._worker = f'worker="{_escape(worker)}"' if worker else ""
         self.requests = Counter("cloverleaf_requests_total", "Requests answered, by API, model, provider and status.",
                                 ("api", "model", "provider", "status"))
         self.errors = Counter("cloverleaf_errors_total", "Error responses, by API, model, provider, status and code.",
@@ -159,8 +178,12 @@ class Metrics:
                   "# TYPE cloverleaf_in_flight_requests gauge", f"cloverleaf_in_flight_requests {self.in_flight}"]
         lines += ["# HELP cloverleaf_breaker_state Circuit breaker per target: 0 closed, 1 half-open, 2 open.",
                   "# TYPE cloverleaf_breaker_state gauge"]
-        for target, state in sorted((breakers or {}).items()):
+        # targets are as many as the model names callers try: the ones not closed first, then a bounded rest
+        shown = sorted((breakers or {}).items(), key=lambda kv: (BREAKER_VALUES.get(kv[1], 0) == 0, kv[0]))
+        for target, state in sorted(shown[:MAX_MODELS]):
             lines.append(f'cloverleaf_breaker_state{{target="{_escape(target)}"}} {BREAKER_VALUES.get(state, 0)}')
+        if self._worker:
+            lines = [_with_label(line, self._worker) for line in lines]
         return ("\n".join(lines) + "\n").encode("utf-8")
 
 
