@@ -40,6 +40,8 @@ from .state import Bucket, Grant, StateBackend
 
 WINDOW_SECONDS = 60.0
 DEFAULT_MARGIN_SECONDS = 1.0
+#: Plans kept per kind (routes, targets): worked out again after a clear, never grown without bound
+MAX_PLANS = 100_000
 
 
 @dataclass(slots=True)
@@ -71,6 +73,8 @@ class RateLimiter:
         found = self._route_plans.get(route.name)
         if found is None or found[0] is not route:
             limit = None if route.implicit else self._limits.for_scope("route", route.name)
+            if len(self._route_plans) > MAX_PLANS:   # implicit routes: one per model name a caller tries
+                self._route_plans.clear()
             found = self._route_plans[route.name] = (route, _plan(f"route:{route.name}", limit))
         entries, max_wait = found[1]
         if key is not None and (key.rpm or key.tpm):
@@ -95,6 +99,8 @@ class RateLimiter:
                 if limit is not None:
                     entries += _plan(f"{scope}:{name}", limit)[0]
                     waits.append(limit.max_wait)
+            if len(self._target_plans) > MAX_PLANS:
+                self._target_plans.clear()
             plan = self._target_plans[signature] = (entries, min(waits, default=0.0))
         entries, max_wait = plan
         if not entries:

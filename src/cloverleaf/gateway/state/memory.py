@@ -20,6 +20,9 @@ _EPSILON = 1e-12
 
 _ALLOWED = BreakerDecision(True)
 _CLOSED = BreakerSnapshot()
+#: Targets (breakers, latency averages) and limit windows kept before the idle ones are let go:
+#: callers allowed "provider/*" name a new target with every model name they try.
+MAX_TRACKED = 10_000
 
 
 class _Budget:
@@ -59,6 +62,8 @@ class MemoryState(StateBackend):
 
     async def take(self, buckets: Sequence[Bucket], now: float, max_wait: float, window: float = 60.0) -> Grant:
         with self._lock:
+            if len(self._logs) >= MAX_TRACKED:
+                self._forget_idle(now, window)
             return self._take(buckets, now, max_wait, window, now, now)
 
     def _earliest(self, buckets: Sequence[Bucket], now: float, window: float, go: float,
@@ -99,6 +104,8 @@ class MemoryState(StateBackend):
     async def admit(self, buckets: Sequence[Bucket], holds: Sequence[Hold], now: float, max_wait: float,
                     window: float = 60.0, attempt: AttemptAsk | None = None) -> Admission:
         with self._lock:
+            if len(self._logs) >= MAX_TRACKED or len(self._breakers) >= MAX_TRACKED:
+                self._forget_idle(now, window)
             budgets = self._budgets
             if holds:
                 unseeded = [h.key for h in holds if h.key not in budgets]
@@ -221,7 +228,21 @@ class MemoryState(StateBackend):
 
     def _fold_latency(self, key: str, latency_ms: float, alpha: float) -> None:
         old = self._latency.get(key)
+        if old is None and len(self._latency) >= MAX_TRACKED:
+            self._latency.clear()   # averages only steer routing, which relearns them
         self._latency[key] = latency_ms if old is None else alpha * latency_ms + (1 - alpha) * old
+
+    def _forget_idle(self, now: float, window: float) -> None:
+        """Under the lock, before an operation takes any log, once ``MAX_TRACKED`` targets or
+        windows are held: drop what carries no state worth keeping — breakers closed with no
+        failures (as a target never seen) and windows with nothing left in them."""
+        self._breakers = {k: s for k, s in self._breakers.items() if s.state != "closed" or s.consecutive_failures}
+        kept = {}
+        for key, log in self._logs.items():
+            log.prune(now, window)
+            if log.entries:
+                kept[key] = log
+        self._logs = kept
 
     async def latencies(self, keys: Sequence[str]) -> dict[str, float]:
         with self._lock:

@@ -1,0 +1,43 @@
+"""The in-memory state stays bounded however many model names callers try: a key allowed
+``provider/*`` names a new target (a breaker, a latency average, limit windows) with every
+one, and idle ones are let go once ``MAX_TRACKED`` are held, without losing what still counts."""
+
+from __future__ import annotations
+
+import pytest
+
+from cloverleaf.gateway.breaker import BreakerPolicy
+from cloverleaf.gateway.state import memory
+from cloverleaf.gateway.state.base import AttemptAsk, Bucket
+from cloverleaf.gateway.state.memory import MemoryState
+
+POLICY = BreakerPolicy(failure_threshold=1)
+
+
+async def test_idle_targets_are_let_go_and_live_ones_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(memory, "MAX_TRACKED", 50)
+    state = MemoryState()
+    now = 1000.0
+    # a target whose breaker is open must survive (its window, once over, may go)
+    await state.breaker_record("mylab/broken", False, now, POLICY, "boom")
+    assert (await state.take([Bucket("target:mylab/limited:rpm", 1.0, 1.0)], now, 0.0)).granted
+    for i in range(500):   # 500 model names, each a new target with its own window
+        ask = AttemptAsk(f"mylab/m{i}", POLICY, [Bucket(f"target:mylab/m{i}:rpm", 100.0, 1.0)], 0.0)
+        adm = await state.admit([], [], now + i * 2.0, 0.0, 61.0, ask)   # a name every 2 s: ~30 windows open
+        assert adm.granted
+        await state.record_latency(f"mylab/m{i}", 20.0)
+    assert len(state._breakers) <= 60 and len(state._latency) <= 50
+    assert len(state._logs) <= 60
+    assert (await state.breaker_snapshots())["mylab/broken"].state == "open"
+    assert (await state.take([Bucket("target:mylab/limited:rpm", 1.0, 1.0)], now + 1000.0, 0.0)).granted
+
+
+async def test_a_window_with_requests_in_it_is_never_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(memory, "MAX_TRACKED", 10)
+    state = MemoryState()
+    now = 50.0
+    assert (await state.take([Bucket("route:r:rpm", 2.0, 1.0)], now, 0.0)).granted
+    for i in range(40):   # crowd the table while the route's window is still open
+        await state.take([Bucket(f"target:x/{i}:rpm", 5.0, 1.0)], now + 0.5, 0.0)
+    assert (await state.take([Bucket("route:r:rpm", 2.0, 1.0)], now + 1.0, 0.0)).granted
+    assert not (await state.take([Bucket("route:r:rpm", 2.0, 1.0)], now + 2.0, 0.0)).granted   # still counted
