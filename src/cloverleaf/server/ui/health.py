@@ -18,6 +18,8 @@ from ..state import ServerState
 from .queries import store_status
 
 _PROBE = "cloverleaf-dashboard-probe"
+#: Breaker rows on the page: those not closed (or with failures) first, then closed ones by name
+SHOWN_BREAKERS = 200
 
 
 async def collect(st: ServerState) -> dict[str, Any]:
@@ -26,14 +28,24 @@ async def collect(st: ServerState) -> dict[str, Any]:
     out: dict[str, Any] = {"now": time.time(), "uptime": time.time() - st.started_at,
                            "in_flight": max(st.metrics.in_flight - 1, 0)}
     try:
-        out["breakers"] = await backend.breakers()
+        out["breakers"], out["breakers_hidden"] = shown_breakers(await backend.breakers())
         out["breakers_error"] = None
     except Exception as exc:  # noqa: BLE001 - shown on the page
-        out["breakers"], out["breakers_error"] = {}, _why(exc)
+        out["breakers"], out["breakers_hidden"], out["breakers_error"] = {}, 0, _why(exc)
     out["limits"] = await _limits(st)
     out["store"] = await _store(st)
     out["state"] = await _state(gateway)
     return out
+
+
+def shown_breakers(every: dict[str, dict[str, Any]]) -> tuple[dict[str, dict[str, Any]], int]:
+    """The breakers worth a row, and how many closed, failure-free ones were left out: a target
+    is made for every model name callers try, and the page is redrawn every few seconds."""
+    def quiet(item: tuple[str, dict[str, Any]]) -> tuple[bool, str]:
+        return item[1]["state"] == "closed" and not item[1]["consecutive_failures"], item[0]
+
+    kept = dict(sorted(every.items(), key=quiet)[:SHOWN_BREAKERS])
+    return kept, len(every) - len(kept)
 
 
 async def _store(st: ServerState) -> dict[str, Any]:
