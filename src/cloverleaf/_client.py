@@ -77,7 +77,8 @@ class _Base:
                                    max_retries=call.get("max_retries"), timeout=call.get("timeout"))
 
     def _context(self, call: dict[str, Any]) -> CallContext | None:
-        if not any(k in call for k in ("trace_id", "project", "metadata", "cache", "privacy", "data_class")):
+        if not any(k in call for k in ("trace_id", "project", "metadata", "cache", "privacy", "data_class", "timeout",
+                                       "max_retries")):
             return None
         cache = call.get("cache")
         if cache not in (None, True, False, "refresh"):
@@ -85,7 +86,8 @@ class _Base:
                               "(ask the provider and store the new answer)")
         return CallContext(trace_id=call.get("trace_id"), project=call.get("project"),
                            metadata=dict(call.get("metadata") or {}), cache=cache, privacy=call.get("privacy"),
-                           data_class=call.get("data_class"))
+                           data_class=call.get("data_class"), timeout=call.get("timeout"),
+                           max_retries=call.get("max_retries"))
 
     # -- privacy on direct calls (the gateway applies it to routes itself) -------------------
     def _privacy(self, call: dict[str, Any]) -> Any:

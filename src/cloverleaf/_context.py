@@ -50,3 +50,7 @@ class CallContext:
     cache_similarity: float | None = None
     #: A W3C ``traceparent`` to continue (the server passes the incoming header), for OpenTelemetry.
     traceparent: str | None = None
+    #: The caller's own ``timeout=`` (seconds, every wait of each attempt) and ``max_retries=``
+    #: (tries of a target after the first), overriding the route's and the defaults.
+    timeout: float | None = None
+    max_retries: int | None = None

@@ -107,3 +107,32 @@ def test_the_default_timeouts_fail_over_in_well_under_a_minute() -> None:
     s = Settings()
     assert (s.connect_timeout, s.first_byte_timeout, s.idle_timeout, s.timeout) == (5.0, 30.0, 30.0, 600.0)
     assert s.first_byte_timeout < 60 and s.connect_timeout * (s.max_retries + 1) < 60
+
+
+def test_a_calls_own_timeout_and_max_retries_hold_through_the_gateway(tmp_path: object) -> None:
+    """Per-call ``timeout=`` and ``max_retries=`` were dropped once any gateway table was set:
+    the call waited the default 30 s and was tried the default three times."""
+    from pathlib import Path
+
+    store = {"url": f"sqlite:///{Path(str(tmp_path)) / 'c.db'}"}
+    with cloverleaf.Client(Settings(env={}, store=store, cache={"mode": "exact"})) as client:
+        assert client.settings.uses_gateway
+        with pytest.raises(cloverleaf.TimeoutError, match="after 1 s"):
+            client.chat("fake/hang", "x", timeout=1)
+        before = client.engine.fake.served
+        with pytest.raises(cloverleaf.ServerError):
+            client.chat("fake/fail-500x3", "x", max_retries=0)
+        assert client.engine.fake.served - before == 1                     # tried once, as asked
+        before = client.engine.fake.served
+        assert client.chat("fake/fail-500x2", "x", max_retries=2).content      # and retried as asked
+        assert client.engine.fake.served - before == 3
+
+
+async def test_the_async_client_passes_them_on_too(tmp_path: object) -> None:
+    from pathlib import Path
+
+    store = {"url": f"sqlite:///{Path(str(tmp_path)) / 'c.db'}"}
+    async with cloverleaf.AsyncClient(Settings(env={}, store=store, cache={"mode": "exact"})) as client:
+        with pytest.raises(cloverleaf.TimeoutError, match="after 1 s"):
+            async for _ in client.stream("fake/hang", "x", timeout=1):
+                pass

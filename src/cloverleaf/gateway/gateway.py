@@ -218,7 +218,7 @@ class Gateway:
                     return await cached_calls.answer(call, cached, req, ctx)  # type: ignore[return-value]
             async for slot in call.loop:
                 try:
-                    resp = await invoke(slot.target.target, req)   # the Engine sets the target's model
+                    resp = await invoke(_for_call(slot.target.target, ctx), req)   # the Engine sets the model
                 except Exception as exc:  # noqa: BLE001 - the fallback table (fallback.py) decides
                     await call.loop.failed(slot, exc)
                     continue
@@ -264,7 +264,7 @@ class Gateway:
             # a stream that may be cached keeps its events (one list append per event, only then)
             kept: list[StreamEvent] | None = [] if call.cache_plan is not None and call.cache_plan.write else None
             async for slot in call.loop:
-                events = self.engine.astream(slot.target.target, req)
+                events = self.engine.astream(_for_call(slot.target.target, ctx), req)
                 held: list[StreamEvent] = []      # events before the first output (usage) wait for it
                 if kept:
                     kept.clear()                  # a failed attempt's events are not the answer
@@ -348,7 +348,8 @@ class Gateway:
         loop = AttemptLoop(route, ordered, tracker=tracker, state=self.state, limiter=self.limiter,
                            breaker=self.config.breaker, clock=self._state_clock, tokens=tokens,
                            prompt_tokens=input_tokens,
-                           retries=route.retries if route.retries is not None else self.config.max_retries,
+                           retries=(ctx.max_retries if ctx.max_retries is not None else route.retries
+                                    if route.retries is not None else self.config.max_retries),
                            rng=self._rng)
         call = Call(tracker, loop, route=route, local_only=privacy is not None and privacy.local_only)
         if self.telemetry is not None:
@@ -430,6 +431,13 @@ def _counted(uncapped: bool, route: RouteConfig) -> str:
     set no max_tokens (the route's allowance counts, which the caller may not know)."""
     return (f", counting the route's output_estimate of {route.output_estimate:,} tokens for a request that sets "
             "no max_tokens" if uncapped else "")
+
+
+def _for_call(target: Any, ctx: CallContext | None) -> Any:
+    """The engine target with the caller's own ``timeout=`` (the router's targets are shared)."""
+    if ctx is None or ctx.timeout is None:
+        return target
+    return dataclasses.replace(target, cfg=dataclasses.replace(target.cfg, timeout=ctx.timeout))
 
 
 def _with_max_tokens(req: ChatRequest, cap: int) -> ChatRequest:
