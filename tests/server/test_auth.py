@@ -154,6 +154,9 @@ def test_options_validation() -> None:
         ServerOptions.from_settings({}, {"CLOVERLEAF_MASTER_KEY": "short"})
     with pytest.raises(ConfigError, match="unknown keys"):
         ServerOptions.from_settings({"hots": "x"}, {})
+    for port in (99999, -1):   # 99999 used to serve on 34463 while the log said 99999
+        with pytest.raises(ConfigError, match="port .* must be from 0 to 65535"):
+            ServerOptions.from_settings({}, {}, port=port)
     opts = ServerOptions.from_settings({"max_body_mb": 1, "port": 8080}, {"CLOVERLEAF_MASTER_KEY": MASTER},
                                        host="0.0.0.0")
     assert (opts.max_body_bytes, opts.port, opts.host, opts.loopback_only) == (1024 * 1024, 8080, "0.0.0.0", False)

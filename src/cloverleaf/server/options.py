@@ -94,6 +94,8 @@ class ServerOptions:
         for name, value in overrides.items():
             if value is not None:
                 setattr(opts, name, value)
+        if not 0 <= opts.port <= 65535:   # the socket layer would wrap 99999 to 34463 and serve there
+            raise ConfigError(f"[server] port (--port) must be from 0 to 65535, got {opts.port}")
         if opts.http not in HTTP_CHOICES:
             raise ConfigError(f"[server] http must be one of {', '.join(HTTP_CHOICES)}, got {opts.http!r}")
         if opts.master_key is not None and len(opts.master_key) < 16:
