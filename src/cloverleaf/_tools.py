@@ -127,7 +127,23 @@ def tool_from_function(fn: Callable[..., Any]) -> Tool:
         prop.pop("title", None)
         if name in docs:
             prop.setdefault("description", docs[name])
-    return Tool(name=fn.__name__, description=_doc_summary(fn.__doc__), parameters=schema, function=fn)
+    takes_more = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+
+    def arguments(raw: dict[str, Any]) -> dict[str, Any]:
+        """The model's JSON as the function's types: the schema promised a ``Loc``, not a dict."""
+        parsed = model.model_validate(raw)
+        out = {name: getattr(parsed, name) for name in model.model_fields}
+        if takes_more:
+            out.update({k: v for k, v in raw.items() if k not in out})
+        return out
+
+    return Tool(name=fn.__name__, description=_doc_summary(fn.__doc__), parameters=schema, function=fn,
+                arguments=arguments)
+
+
+def _call_arguments(tool: Tool, call: ToolCall) -> dict[str, Any]:
+    """The call's arguments converted for ``tool.function`` (as they came, for a plain callable)."""
+    return tool.arguments(call.arguments) if tool.arguments is not None else call.arguments
 
 
 def run_tool(call: ToolCall, tools: dict[str, Tool]) -> ToolResult:
@@ -138,7 +154,7 @@ def run_tool(call: ToolCall, tools: dict[str, Tool]) -> ToolResult:
     if "_raw" in call.arguments and len(call.arguments) == 1:
         return ToolResult(call.id, "error: the arguments were not valid JSON", name=call.name, is_error=True)
     try:
-        value = tool.function(**call.arguments)
+        value = tool.function(**_call_arguments(tool, call))
         if inspect.isawaitable(value):
             raise ConfigError(f"tool {call.name!r} is async: use AsyncClient for async tools")
     except ConfigError:
@@ -152,7 +168,7 @@ async def arun_tool(call: ToolCall, tools: dict[str, Tool]) -> ToolResult:
     tool = tools.get(call.name)
     if tool is not None and tool.function is not None and inspect.iscoroutinefunction(tool.function):
         try:
-            value = await tool.function(**call.arguments)
+            value = await tool.function(**_call_arguments(tool, call))
         except Exception as exc:  # noqa: BLE001
             return ToolResult(call.id, f"error: {type(exc).__name__}: {exc}", name=call.name, is_error=True)
         return ToolResult(call.id, _to_text(value), name=call.name)

@@ -205,6 +205,9 @@ class Tool:
     strict: bool | None = None
     #: The Python callable behind it, when built from one (used by the tool loop).
     function: Any = field(default=None, repr=False, compare=False)
+    #: Turns the model's JSON arguments into the function's own types (the pydantic model its
+    #: schema came from: nested models, enums, dates), raising ValueError when they do not fit.
+    arguments: Any = field(default=None, repr=False, compare=False)
 
 
 @dataclass(slots=True, frozen=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
+import enum
 import json
 
 import pytest
@@ -129,6 +131,37 @@ def test_tool_loop_runs_functions_until_an_answer(client):
     sent = client.fake.requests[-1].json["messages"]
     assert sent[-1]["role"] == "tool" and "sunny" in sent[-1]["content"]
     assert sent[-2]["tool_calls"][0]["function"]["name"] == "get_weather"
+
+
+class Loc(BaseModel):
+    city: str
+    country: str = "FR"
+
+
+class Unit(enum.Enum):
+    C = "celsius"
+    F = "fahrenheit"
+
+
+def test_tool_functions_get_their_own_types_not_raw_json() -> None:
+    """The schema sent was built from the type hints, so the function gets those types: a
+    model, an enum, a date and an int where the JSON had an object and strings."""
+    from cloverleaf._tools import run_tool, tool_from_function
+    from cloverleaf._types import ToolCall
+
+    seen = {}
+
+    def forecast(loc: Loc, unit: Unit, when: datetime.date, days: int = 1) -> str:
+        seen.update(loc=loc, unit=unit, when=when, days=days)
+        return f"{loc.city}: fine"
+
+    tools = {"forecast": tool_from_function(forecast)}
+    call = ToolCall("c1", "forecast", {"loc": {"city": "Paris"}, "unit": "celsius", "when": "2026-12-03", "days": "3"})
+    result = run_tool(call, tools)
+    assert result.content == "Paris: fine" and not result.is_error
+    assert seen == {"loc": Loc(city="Paris"), "unit": Unit.C, "when": datetime.date(2026, 12, 3), "days": 3}
+    wrong = run_tool(ToolCall("c2", "forecast", {"loc": {"town": "Paris"}, "unit": "kelvin", "when": "soon"}), tools)
+    assert wrong.is_error and "ValidationError" in wrong.content and "city" in wrong.content   # the model can fix it
 
 
 def test_streamed_tool_calls_are_assembled(client):
