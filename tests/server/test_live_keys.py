@@ -200,6 +200,8 @@ def test_trace_ids_with_a_slash_are_read_and_completed(secured_server: Live) -> 
         done = http.post("/admin/traces/team/run-1/complete")
         assert done.status_code == 200 and done.json()["completed_at"] is not None
         assert http.get("/admin/traces/team%2Frun-1").json()["id"] == "team/run-1"
+        action = http.get("/admin/traces/team/run-1/complete")      # the action's URL is only ever the action
+        assert action.status_code == 405 and action.headers["allow"] == "POST"
 
 
 def test_admin_is_off_without_master_key(open_server: Live) -> None:

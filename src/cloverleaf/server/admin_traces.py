@@ -20,6 +20,7 @@ import asyncio
 import re
 from typing import Any
 
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -34,6 +35,23 @@ from .state import ServerState
 
 #: a trace id as the store keeps it (64 characters), printable ASCII, no spaces
 _TRACE_ID = re.compile(r"[\x21-\x7e]{1,64}")
+
+
+class TraceIdConvertor(Convertor[str]):
+    """A trace id in a URL: it may hold "/" ("team/run-1", as x-cloverleaf-trace-id allows), so
+    it spans path segments, but never ends in "/complete", which is the action on it (so
+    ``.../complete`` is only ever the POST, and a 405 there names POST alone)."""
+
+    regex = r"(?:(?!/complete$)[^\n])+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("cloverleaf_trace", TraceIdConvertor())
 MAX_METADATA_BYTES = 16_384
 
 
@@ -102,7 +120,6 @@ async def complete_trace(request: Request, st: ServerState) -> Response:
 routes = [
     Route("/admin/traces", traces, methods=["GET"]),
     Route("/admin/traces", create_trace, methods=["POST"]),
-    # ids may hold "/" ("team/run-1", sent as x-cloverleaf-trace-id): matched as paths, POST first
-    Route("/admin/traces/{trace_id:path}/complete", complete_trace, methods=["POST"]),
-    Route("/admin/traces/{trace_id:path}", trace, methods=["GET"]),
+    Route("/admin/traces/{trace_id:cloverleaf_trace}/complete", complete_trace, methods=["POST"]),
+    Route("/admin/traces/{trace_id:cloverleaf_trace}", trace, methods=["GET"]),
 ]
