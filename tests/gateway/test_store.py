@@ -100,6 +100,28 @@ def test_reopening_does_not_migrate_again(tmp_path: Path) -> None:
     again.close()
 
 
+def test_a_new_sqlite_store_is_readable_by_its_owner_alone(tmp_path: Path) -> None:
+    """It holds prompts and answers: 0600 files (the WAL and shared-memory files too) in a 0700
+    folder, whatever the umask, as a workflow's run files are."""
+    import os
+    import stat
+
+    folder = tmp_path / "cloverleaf"
+    old = os.umask(0o022)
+    try:
+        store = open_store(f"sqlite:///{folder / 'calls.db'}")
+        store.record_call(CallRecord(id="c_perm", created_at=1.0, operation="chat", requested_model="m",
+                                     status="ok"))
+        store.flush()
+        files = sorted(folder.iterdir())
+        assert {f.name for f in files} >= {"calls.db", "calls.db-wal", "calls.db-shm"}
+        assert {f.name: stat.S_IMODE(f.stat().st_mode) for f in files} == {f.name: 0o600 for f in files}
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+        store.close()
+    finally:
+        os.umask(old)
+
+
 def test_call_records_round_trip_with_attempts(store: Store) -> None:
     store.record_call(_call(1))
     store.flush()

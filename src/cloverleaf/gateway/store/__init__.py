@@ -129,7 +129,7 @@ def create_engine(url: str):  # type: ignore[no-untyped-def]
     else:
         path = Path(url.split("///", 1)[1]) if "///" in url else None
         if path is not None:
-            os.makedirs(path.expanduser().parent, exist_ok=True)
+            _create_private(path.expanduser())
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
     @event.listens_for(engine, "connect")
@@ -144,6 +144,19 @@ def create_engine(url: str):  # type: ignore[no-untyped-def]
         cur.close()
 
     return engine
+
+
+def _create_private(db: Path) -> None:
+    """A new SQLite store readable by its owner alone (0600, in a 0700 folder when the folder is
+    new): it holds prompts, answers and spend. SQLite gives its -wal and -shm files the database
+    file's permissions. Existing files and folders keep theirs."""
+    if not db.parent.exists():
+        os.makedirs(db.parent, mode=0o700, exist_ok=True)
+    if not db.exists():
+        try:
+            os.close(os.open(db, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:   # another process made it meanwhile
+            pass
 
 
 __all__ = ["Store", "open_store", "CallRecord", "AttemptRecord", "TraceRecord", "SpendRow", "VirtualKeyRow",
