@@ -211,6 +211,7 @@ class Client(_Base):
 
     def stream(self, model: str | None, messages: Any, **options: Unpack[ChatOptions]) -> Stream:
         model, req, call = self._prepare(model, messages, options)
+        _no_tool_loop(call)
         if self._use_gateway(call):
             return Stream(self.gateway.stream(model, req, self._context(call)), req.response_format)
         return Stream(self._direct_stream(model, req, call), req.response_format)
@@ -275,6 +276,7 @@ class AsyncClient(_Base):
 
     def stream(self, model: str | None, messages: Any, **options: Unpack[ChatOptions]) -> AsyncStream:
         model, req, call = self._prepare(model, messages, options)
+        _no_tool_loop(call)
         if self._use_gateway(call):
             return AsyncStream(self.gateway.astream(model, req, self._context(call)), req.response_format)
         return AsyncStream(self._adirect_stream(model, req, call), req.response_format)
@@ -328,3 +330,12 @@ def _with_messages(req: ChatRequest, messages: Any) -> ChatRequest:
     from dataclasses import replace
 
     return replace(req, messages=list(messages))
+
+
+def _no_tool_loop(call: Mapping[str, Any]) -> None:
+    """``run_tools`` drives several model turns, which one stream is not: say so, rather than
+    stream the first turn's tool calls and run nothing."""
+    if call.get("run_tools"):
+        raise ConfigError("run_tools=True runs your tools between the turns of chat(); a stream is one turn, whose "
+                          "tool calls you run yourself (the 'tool_call' events): use chat(..., run_tools=True), or "
+                          "stream without run_tools")

@@ -314,3 +314,8 @@ def test_breaking_out_of_a_stream_closes_the_connection(client):
     # the engine's generator was closed (not left for the garbage collector): its context exited
     assert s._events.gi_frame is None
     assert s.response is None
+
+
+def test_a_stream_refuses_run_tools_rather_than_ignore_it(client) -> None:
+    with pytest.raises(cloverleaf.ConfigError, match="use chat\\(..., run_tools=True\\)"):
+        client.stream("fake/x", "weather?", tools=[get_weather], run_tools=True)
