@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ._config import Settings
 from ._context import CallContext
 from ._engine import Engine
-from ._errors import ConfigError
+from ._errors import CloverleafError, ConfigError
 from ._options import CALL_OPTIONS, CallOptions, ChatOptions, build_request, check_options
 from ._resolve import Target, embedding_model
 from ._streaming import AsyncStream, Stream
@@ -49,6 +49,7 @@ class _Base:
         self.settings = _settings(config, overrides)
         self.engine = Engine(self.settings)
         self._gateway: Gateway | None = None
+        self._closed = False
         if self.settings.privacy:
             _ = self.engine.privacy  # a mistake in [privacy] is reported now, not on the first call
         if self.settings.uses_gateway:   # likewise the gateway's tables (parsed only: nothing is opened)
@@ -66,6 +67,8 @@ class _Base:
 
     def _prepare(self, model: str | None, messages: Any,
                  options: Mapping[str, Any]) -> tuple[str, ChatRequest, dict[str, Any]]:
+        if self._closed:
+            raise _closed_error()
         check_options(options)
         model = self._model(model)
         call = {k: options[k] for k in CALL_OPTIONS if k in options}
@@ -136,6 +139,8 @@ class _Base:
 
     def _embed_request(self, model: str | None, inputs: Any, dimensions: int | None, input_type: str | None,
                        call: Mapping[str, Any]) -> tuple[str, EmbeddingRequest, dict[str, Any]]:
+        if self._closed:
+            raise _closed_error()
         _check_call(call)
         model = model or self.settings.embedding_model
         if not model:
@@ -149,6 +154,8 @@ class _Base:
 
     def _image_request(self, model: str | None, prompt: str, n: int, size: str | None, quality: str | None,
                        response_format: str | None, call: Mapping[str, Any]) -> tuple[str, ImageRequest, dict[str, Any]]:
+        if self._closed:
+            raise _closed_error()
         _check_call(call)
         model = model or self.settings.image_model
         if not model:
@@ -236,6 +243,7 @@ class Client(_Base):
         return self.engine.image(self._checked_target(model, call), req)
 
     def close(self) -> None:
+        self._closed = True
         if self._gateway is not None:
             self._gateway.close()
         self.engine.close()
@@ -309,6 +317,7 @@ class AsyncClient(_Base):
         return await self.engine.aimage(await self._achecked_target(model, call), req)
 
     async def aclose(self) -> None:
+        self._closed = True
         if self._gateway is not None:
             await self._gateway.aclose()
         await self.engine.aclose()
@@ -339,3 +348,10 @@ def _no_tool_loop(call: Mapping[str, Any]) -> None:
         raise ConfigError("run_tools=True runs your tools between the turns of chat(); a stream is one turn, whose "
                           "tool calls you run yourself (the 'tool_call' events): use chat(..., run_tools=True), or "
                           "stream without run_tools")
+
+
+def _closed_error() -> CloverleafError:
+    """A call on a closed client: it would answer, but its record, limits and spend have no
+    writer any more (and its gateway thread would start again)."""
+    return CloverleafError("this client is closed: make a new Client (or use it in a `with` block and call "
+                           "it inside the block)")

@@ -319,3 +319,20 @@ def test_breaking_out_of_a_stream_closes_the_connection(client):
 def test_a_stream_refuses_run_tools_rather_than_ignore_it(client) -> None:
     with pytest.raises(cloverleaf.ConfigError, match="use chat\\(..., run_tools=True\\)"):
         client.stream("fake/x", "weather?", tools=[get_weather], run_tools=True)
+
+
+def test_a_closed_client_says_so_instead_of_answering_unrecorded(tmp_path) -> None:
+    c = cloverleaf.Client(store={"url": f"sqlite:///{tmp_path / 'a.db'}"})
+    assert c.chat("fake/echo", "first").content == "first"
+    c.close()
+    for call in (lambda: c.chat("fake/echo", "again"), lambda: c.stream("fake/echo", "again"),
+                 lambda: c.embed("simple", "again")):
+        with pytest.raises(cloverleaf.CloverleafError, match="this client is closed"):
+            call()
+
+
+async def test_a_closed_async_client_says_so_too() -> None:
+    c = cloverleaf.AsyncClient()
+    await c.aclose()
+    with pytest.raises(cloverleaf.CloverleafError, match="this client is closed"):
+        await c.chat("fake/echo", "again")
