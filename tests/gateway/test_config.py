@@ -31,6 +31,13 @@ def test_full_config_parses(tmp_path: object) -> None:
     assert cfg.limits.for_scope("target", "x/y").rpm is None  # "*" with rpm = 0: unlimited
     assert cfg.breaker.failure_threshold == 3 and cfg.breaker.cooldown_seconds == 10
     assert [(b.key, b.period) for b in cfg.budgets] == [("route:smart", "day"), ("project:acme", "total")]
+    model_budget = parse(Settings(budgets={"openai/gpt-4o": {"limit_usd": 1}})).budgets
+    assert [b.key for b in model_budget] == ["route:openai/gpt-4o"]      # a model id caps that model's calls
+    with pytest.raises(ConfigError, match="no route 'smrt'; did you mean 'smart'"):
+        parse(Settings(routes={"smart": {"targets": ["fake/echo"]}}, budgets={"smrt": {"limit_usd": 1}}))
+    typo_ok = parse(Settings(routes={"smart": {"targets": ["fake/echo"]}},
+                             budgets={"smrt": {"limit_usd": 1, "scope": "project"}})).budgets
+    assert [b.key for b in typo_ok] == ["project:smrt"]
     assert cfg.store.data_retention_days == 30
 
 

@@ -328,7 +328,7 @@ def parse_budgets(tables: Mapping[str, Any], routes: Mapping[str, RouteConfig]) 
         _check_keys(where, table, _BUDGET_KEYS)
         if "limit_usd" not in table:
             raise ConfigError(f"{where} needs limit_usd = <dollars>")
-        scope = table.get("scope") or ("route" if name in routes else "project")
+        scope = table.get("scope") or _budget_scope(where, name, routes)
         if scope not in ("route", "project"):
             raise ConfigError(f"{where}: scope must be \"route\" or \"project\", got {scope!r}")
         period = table.get("period", "total")
@@ -337,6 +337,21 @@ def parse_budgets(tables: Mapping[str, Any], routes: Mapping[str, RouteConfig]) 
         limit = _number(f"{where} limit_usd", table["limit_usd"])
         out.append(BudgetConfig(name, scope, limit, period))  # type: ignore[arg-type]
     return tuple(out)
+
+
+def _budget_scope(where: str, name: str, routes: Mapping[str, RouteConfig]) -> str:
+    """The scope of a budget that names none: a route of that name; a model id ("openai/gpt-4o":
+    the route every call to that model takes); else a project, unless the name is one letter
+    or so away from a route (a typo would quietly cap a project nobody tags, and nothing else)."""
+    if name in routes or "/" in name:
+        return "route"
+    import difflib
+
+    near = difflib.get_close_matches(name, list(routes), n=1, cutoff=0.75)
+    if near:
+        raise ConfigError(f"{where}: there is no route {name!r}; did you mean {near[0]!r}? If {name!r} is a project "
+                          "(calls tagged project=...), say so with scope = \"project\"")
+    return "project"
 
 
 _STORE_KEYS = {"url", "batch_size", "flush_ms", "data_retention_days", "record"}
