@@ -166,6 +166,7 @@ _DEFAULT_KEYS = {"model": "default_model", "default_model": "default_model", "em
                  "idle_timeout": "idle_timeout", "max_retries": "max_retries", "gateway": "gateway",
                  "http_client": "http_client"}
 _PROVIDER_KEYS = {f.name for f in fields(ProviderSettings)} - {"name"}
+_SECONDS = ("timeout", "connect_timeout", "first_byte_timeout", "idle_timeout")
 
 
 def _apply_toml(settings: Settings, file: Path) -> Settings:
@@ -183,6 +184,10 @@ def _apply_toml(settings: Settings, file: Path) -> Settings:
     for key, value in (data.get("defaults") or {}).items():
         if key not in _DEFAULT_KEYS:
             raise ConfigError(f"{file}: unknown key [defaults].{key}; allowed: {sorted(_DEFAULT_KEYS)}")
+        if key in _SECONDS and (isinstance(value, bool) or not isinstance(value, int | float) or value <= 0):
+            raise ConfigError(f"{file}: [defaults] {key} must be a number of seconds above 0, got {value!r}")
+        if key == "max_retries" and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise ConfigError(f"{file}: [defaults] max_retries must be a whole number of at least 0, got {value!r}")
         changes[_DEFAULT_KEYS[key]] = value
     providers = {}
     for name, table in (data.get("providers") or {}).items():

@@ -202,3 +202,22 @@ def test_models_lists_embedding_defaults_openrouter_prices_and_no_fake_for_priva
     assert main(["models"]) == 0
     private = next(line for line in capsys.readouterr().out.splitlines() if line.strip().startswith("local/private"))
     assert "fake" not in private
+
+
+def test_user_mistakes_get_a_message_not_a_traceback(tmp_path, monkeypatch, capsys):
+    """Each of these used to end in a Python traceback."""
+    monkeypatch.setenv("CLOVERLEAF_MASTER_KEY", "sk-master-test-0123456789")
+    for out in (tmp_path / "missing" / "x.png", tmp_path):        # no such folder; a folder, not a file
+        with pytest.raises(SystemExit, match="cannot write .*give -o a file path"):
+            main(["image", "-m", "fake/img", "-o", str(out), "a cat"])
+    with pytest.raises(SystemExit, match="needs its scheme: http://127.0.0.1:4710"):
+        main(["keys", "--url", "127.0.0.1:4710", "list"])
+    for budget in ("nan", "1e309", "-1"):
+        with pytest.raises(SystemExit):
+            main(["keys", "create", "--name", "x", "--budget", budget])
+        assert "expected a finite number" in capsys.readouterr().err
+    bad = tmp_path / "bad.toml"
+    for line in ('timeout = "abc"', "first_byte_timeout = 0", "max_retries = -1", "idle_timeout = true"):
+        bad.write_text(f"[defaults]\n{line}\n")
+        assert main(["--config", str(bad), "chat", "-m", "fake/echo", "hi"]) == 1
+        assert "[defaults]" in capsys.readouterr().err

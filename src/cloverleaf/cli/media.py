@@ -68,6 +68,10 @@ def run(name: str, args: argparse.Namespace) -> int:
             if img.data is None:
                 print(f"{path}: provider returned a URL instead of bytes: {img.url}", file=sys.stderr)
                 continue
-            path.write_bytes(img.data)
+            try:
+                path.write_bytes(img.data)
+            except OSError as exc:   # a missing folder, a directory given as the file, no permission
+                raise SystemExit(f"error: cannot write {path}: {exc.strerror}; give -o a file path in a folder "
+                                 "that exists") from None
             print(f"wrote {path} ({len(img.data):,} bytes, {img.media_type})")
         return 0

@@ -42,10 +42,10 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
             action.add_argument("--url", default=argparse.SUPPRESS, help=url_help)
         c.add_argument("--name", required=True)
         c.add_argument("--models", help="comma-separated models or routes this key may use (default: all)")
-        c.add_argument("--budget", type=float, help="budget in USD")
+        c.add_argument("--budget", type=_finite, help="budget in USD")
         c.add_argument("--rpm", type=int, help="requests per minute")
         c.add_argument("--tpm", type=int, help="tokens per minute")
-        c.add_argument("--expires-in-days", type=float, help="expire after this many days")
+        c.add_argument("--expires-in-days", type=_finite, help="expire after this many days")
         c.add_argument("--local-only", action="store_true",
                        help="every call made with this key may only reach local targets (privacy = local-only)")
 
@@ -124,6 +124,19 @@ def _num(v: Any) -> str:
     return "" if v is None else f"{float(v):.0f}"
 
 
+def _finite(text: str) -> float:
+    """A number argparse accepts: not nan or inf (JSON has neither), not negative."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number of at least 0, got {text!r}")
+    return value
+
+
 def _keys(args: argparse.Namespace) -> int:
     import httpx
 
@@ -131,6 +144,8 @@ def _keys(args: argparse.Namespace) -> int:
     if not master:
         raise SystemExit("error: set CLOVERLEAF_MASTER_KEY to the server's master key to manage virtual keys")
     headers = {"authorization": f"Bearer {master}"}
+    if not args.url.startswith(("http://", "https://")):
+        raise SystemExit(f"error: --url {args.url!r} needs its scheme: http://{args.url}")
     base = args.url.rstrip("/") + "/admin/keys"
     try:
         with httpx.Client(timeout=30) as http:
