@@ -221,3 +221,14 @@ def test_user_mistakes_get_a_message_not_a_traceback(tmp_path, monkeypatch, caps
         bad.write_text(f"[defaults]\n{line}\n")
         assert main(["--config", str(bad), "chat", "-m", "fake/echo", "hi"]) == 1
         assert "[defaults]" in capsys.readouterr().err
+
+
+def test_dry_run_on_a_route_shows_its_first_targets_request(tmp_path, monkeypatch, capsys):
+    config = tmp_path / "r.toml"
+    config.write_text('[routes.smart]\ntargets = [{ model = "openai/gpt-4o-mini", base_url = "http://127.0.0.1:9/v1", '
+                      'api_key_env = "MY_KEY" }, "fake/echo"]\n')
+    monkeypatch.setenv("MY_KEY", "sk-route-secret")
+    assert main(["--config", str(config), "chat", "-m", "smart", "--dry-run", "hi"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("POST http://127.0.0.1:9/v1/chat/completions")
+    assert "first target, openai/gpt-4o-mini" in captured.err and "sk-route-secret" not in captured.out

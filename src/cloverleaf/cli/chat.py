@@ -122,6 +122,13 @@ def _dry_run(client: Any, model: str, prompt: str, options: dict[str, Any], *, s
     streaming request differs: OpenAI's body asks for usage, Gemini's URL is another method)."""
     from .._options import build_request
 
+    if model in client.settings.routes:   # a route: the request its first target would get
+        from ..gateway.config import parse_route
+
+        first = parse_route(model, client.settings.routes[model], client.settings.env).targets[0]
+        print(f"# route {model!r}: its first target, {first.key}", file=sys.stderr)
+        model = first.model
+        options = {**options, **{k: v for k, v in (("api_key", first.api_key), ("base_url", first.base_url)) if v}}
     target = client._checked_target(model, options)  # the privacy policy applies to a dry run too
     req = client.engine._for_target(target, build_request(model, prompt, options), stream=stream)
     client.engine._resolve_attachments(target, req)
