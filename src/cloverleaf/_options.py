@@ -187,6 +187,15 @@ def _part_from_dict(p: Any) -> Part:
     raise ConfigError(f"unsupported content part type {t!r}; use text or image_url, or pass Attachment objects")
 
 
+def _budget(tokens: Any) -> int:
+    """A reasoning token budget: a whole number of at least 0 (0: as little thinking as the
+    model allows, none where it can be turned off: Anthropic, Gemini)."""
+    if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 0:
+        raise ConfigError(f"reasoning budget must be a whole number of tokens of at least 0 (0 turns thinking off "
+                          f"where the model allows), got {tokens!r}")
+    return tokens
+
+
 def to_reasoning(value: Any) -> ReasoningConfig | None:
     if value is None or value is False or isinstance(value, ReasoningConfig):
         return value or None
@@ -197,9 +206,10 @@ def to_reasoning(value: Any) -> ReasoningConfig | None:
             raise ConfigError("reasoning must be 'minimal', 'low', 'medium', 'high', a token budget (int) or True")
         return ReasoningConfig(effort=value)  # type: ignore[arg-type]
     if isinstance(value, int):
-        return ReasoningConfig(budget_tokens=value)
+        return ReasoningConfig(budget_tokens=_budget(value))
     if isinstance(value, dict):
-        return ReasoningConfig(effort=value.get("effort"), budget_tokens=value.get("budget_tokens"),
+        budget = value.get("budget_tokens")
+        return ReasoningConfig(effort=value.get("effort"), budget_tokens=None if budget is None else _budget(budget),
                                summary=bool(value.get("summary", False)))
     raise ConfigError("reasoning must be 'low'/'medium'/'high', a token budget (int), True or a dict")
 

@@ -306,6 +306,7 @@ def test_reasoning_budgets_and_max_tokens(adapter):
     assert thinking_and_max(reasoning=ReasoningConfig(effort="high")) == (16384, 16384 + 2048)
     assert thinking_and_max(reasoning=ReasoningConfig()) == (8192, 8192 + 2048)
     assert thinking_and_max(reasoning=ReasoningConfig(budget_tokens=100)) == (1024, 1024 + 2048)
+    assert thinking_and_max(reasoning=ReasoningConfig(budget_tokens=0))[0] is None   # 0: off, as Gemini reads it
     assert thinking_and_max(reasoning=ReasoningConfig(effort="high"), max_tokens=4000) == (2000, 4000)
     with pytest.raises(InvalidRequestError, match="max_tokens"):
         body(adapter, ChatRequest("m", [Message.user("x")], max_tokens=2000, reasoning=ReasoningConfig(budget_tokens=3000)))

@@ -336,3 +336,14 @@ async def test_a_closed_async_client_says_so_too() -> None:
     await c.aclose()
     with pytest.raises(cloverleaf.CloverleafError, match="this client is closed"):
         await c.chat("fake/echo", "again")
+
+
+def test_a_reasoning_budget_is_a_whole_number_of_at_least_zero(client) -> None:
+    from cloverleaf._options import to_reasoning
+
+    assert to_reasoning(0).budget_tokens == 0 and to_reasoning(2048).budget_tokens == 2048
+    for bad in (-5, {"budget_tokens": -1}, {"budget_tokens": 1.5}):
+        with pytest.raises(cloverleaf.ConfigError, match="at least 0"):
+            to_reasoning(bad)
+    with pytest.raises(cloverleaf.ConfigError, match="at least 0"):
+        client.chat("fake/x", "think", reasoning=-5)

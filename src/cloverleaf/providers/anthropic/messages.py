@@ -128,6 +128,8 @@ def _thinking_budget(adapter: Adapter, req: ChatRequest) -> int | None:
     cfg: ReasoningConfig | None = req.reasoning
     if cfg is None:
         return None
+    if cfg.budget_tokens == 0 and cfg.effort is None:   # reasoning=0: no thinking (as Gemini's budget 0)
+        return None
     if cfg.budget_tokens is not None:
         budget = max(MIN_THINKING_BUDGET, cfg.budget_tokens)
         if req.max_tokens is not None and req.max_tokens <= budget:
