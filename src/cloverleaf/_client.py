@@ -130,8 +130,8 @@ class _Base:
             raise
 
     def _use_gateway(self, call: dict[str, Any]) -> bool:
-        if not self.settings.uses_gateway and self._gateway is None:  # e.g. gateway.register(...) in code
-            return False
+        if not self.settings.uses_gateway and (self._gateway is None or not self._gateway.has_registrations):
+            return False   # (merely reading .breakers or .traces made a gateway, and must not route calls)
         if any(call.get(k) is not None for k in ("api_key", "base_url")):
             raise ConfigError("per-call api_key/base_url address one provider directly and cannot be combined with "
                               "the gateway's routes and limits; configure the target in cloverleaf.toml instead")

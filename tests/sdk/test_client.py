@@ -347,3 +347,17 @@ def test_a_reasoning_budget_is_a_whole_number_of_at_least_zero(client) -> None:
             to_reasoning(bad)
     with pytest.raises(cloverleaf.ConfigError, match="at least 0"):
         client.chat("fake/x", "think", reasoning=-5)
+
+
+def test_reading_breakers_does_not_change_how_calls_are_made() -> None:
+    """Per-call base_url/api_key address a provider directly; they must keep working after a
+    look at .breakers (which makes the gateway), and stop only once routes are registered."""
+    c = cloverleaf.Client(env={})
+    try:
+        assert dict(c.breakers) == {}
+        assert c.chat("fake/echo", "direct", base_url="http://fake.cloverleaf.invalid/v1", api_key="k").content
+        c.gateway.register("fake/echo", route="default")
+        with pytest.raises(cloverleaf.ConfigError, match="cannot be combined with the gateway"):
+            c.chat("fake/echo", "direct", base_url="http://fake.cloverleaf.invalid/v1", api_key="k")
+    finally:
+        c.close()

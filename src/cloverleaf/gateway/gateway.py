@@ -138,12 +138,16 @@ class Gateway:
         self.router.set_route(route)
         return route
 
+    #: Routes were added in code (``register``): calls go through the gateway as with a config's.
+    has_registrations = False
+
     def register(self, target: str | TargetSpec, *, priority: int = 0, is_fallback: bool = False,
                  route: str = "default") -> RouteConfig:
         """Add a target to the fallback chain ``route`` (AgentLoom's ``gateway.register``): primaries
         first, then fallbacks, each by ascending priority (``chains.py``). Equivalent to listing
         it in ``[routes.ROUTE] targets``; call the chain with ``model=ROUTE``."""
         spec = TargetSpec(model=target) if isinstance(target, str) else target
+        self.has_registrations = True
         updated = self._chains.register(self.router.configured(route), route, spec, priority=priority,
                                         is_fallback=is_fallback)
         self.router.set_route(updated)
