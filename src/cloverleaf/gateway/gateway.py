@@ -366,8 +366,8 @@ class Gateway:
             if refusal is not None:     # recorded like any failed call; nothing was reserved or sent
                 raise refusal
             buckets, max_wait = self.limiter.call_buckets(route, ctx.key, tokens)
-            if buckets and (too_large := never_fits(buckets, _counted(uncapped, route))) is not None:
-                raise too_large
+            if buckets and (too_large := never_fits(buckets)) is not None:   # the hint is worded only then
+                raise never_fits(buckets, _counted(uncapped, route)) or too_large
             scopes = self.budgets.scopes(route, ctx)
             if uncapped and (scopes or self.limiter.meters_tokens or (ctx.key is not None and ctx.key.tpm)):
                 # what was reserved must bound what the call can use: a budget is never overspent
