@@ -19,7 +19,7 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 from ._errors import ConfigError
-from ._types import ChatResponse, Message, Role, Tool, ToolCall, ToolChoice, ToolResult
+from ._types import ChatResponse, Message, Role, Tool, ToolCall, ToolChoice, ToolResult, Usage
 
 
 def to_tool(obj: Any) -> Tool:
@@ -193,14 +193,23 @@ def tool_loop(messages: list[Message], max_tool_turns: int) -> Generator[list[Me
     Protocol (driven by the sync/async clients): the generator yields ``messages`` to send
     and receives the ChatResponse; when the response has tool calls it yields the list of
     calls and receives the list of ToolResults; it returns the final response. After
-    ``max_tool_turns`` rounds of tool calls it returns the last response as it is.
+    ``max_tool_turns`` rounds of tool calls it returns the last response, whose ``usage`` and
+    ``cost`` are then the whole conversation's: every turn was a billed call.
     """
     history = list(messages)
     turns = 0
+    usage: Usage | None = None
+    costs: list[float | None] = []
     while True:
         response: ChatResponse = yield history
+        if response.usage is not None:
+            usage = response.usage if usage is None else usage + response.usage
+        costs.append(response.cost)
         calls = response.tool_calls
         if not calls or turns >= max_tool_turns:
+            if turns:   # the sums of every turn (a cost is known only when every turn's is)
+                response.usage = usage
+                response.cost = None if None in costs else sum(costs)  # type: ignore[arg-type]
             return response
         turns += 1
         results: list[ToolResult] = yield calls

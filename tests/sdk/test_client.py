@@ -361,3 +361,30 @@ def test_reading_breakers_does_not_change_how_calls_are_made() -> None:
             c.chat("fake/echo", "direct", base_url="http://fake.cloverleaf.invalid/v1", api_key="k")
     finally:
         c.close()
+
+
+def test_run_tools_reports_the_whole_conversations_usage_and_cost() -> None:
+    """Each turn of the tool loop is a billed call: the answer's usage and cost are their sums."""
+    from cloverleaf._tools import tool_loop
+    from cloverleaf._types import ChatResponse, Message, Text, ToolCall, ToolResult, Usage
+
+    def turn(cost, calls=()):
+        return ChatResponse([*calls, Text("done")] if not calls else list(calls), "m", "p",
+                            usage=Usage(input_tokens=100, output_tokens=10), cost=cost)
+
+    loop = tool_loop([Message.user("weather?")], max_tool_turns=3)
+    next(loop)
+    calls = loop.send(turn(0.02, [ToolCall("c1", "get_weather", {"city": "Paris"})]))
+    loop.send([ToolResult("c1", "sunny", name="get_weather")])
+    with pytest.raises(StopIteration) as done:
+        loop.send(turn(0.03))
+    final = done.value.value
+    assert calls[0].name == "get_weather"
+    assert final.cost == pytest.approx(0.05) and final.usage.input_tokens == 200 and final.usage.output_tokens == 20
+    unpriced = tool_loop([Message.user("x")], max_tool_turns=3)
+    next(unpriced)
+    unpriced.send(turn(None, [ToolCall("c1", "get_weather", {"city": "Paris"})]))
+    unpriced.send([ToolResult("c1", "sunny", name="get_weather")])
+    with pytest.raises(StopIteration) as done:
+        unpriced.send(turn(0.03))
+    assert done.value.value.cost is None          # one turn's price unknown: the total is not known
