@@ -151,11 +151,11 @@ def timeout_message(kind: str, where: str, seconds: float) -> str:
     if kind == "connect":
         return f"timed out connecting to {where} after {seconds:.3g} s; is the server reachable?"
     if kind == "first_byte":
-        return (f"timed out waiting for a response from {where} after {seconds:.3g} s (first_byte_timeout); "
-                "raise timeout= if the model is slow")
+        return (f"timed out waiting for a response from {where} after {seconds:.3g} s (first_byte_timeout, or "
+                "the call's own timeout= when it sets one); raise timeout= if the model is slow")
     if kind == "idle":
         return (f"timed out waiting for the next chunk of the stream from {where} after {seconds:.3g} s "
-                "(idle_timeout); raise timeout= if the model is slow")
+                "(idle_timeout, or the call's own timeout= when it sets one); raise timeout= if the model is slow")
     return f"timed out: the call to {where} passed its {seconds:.3g} s deadline (timeout=)"
 
 
