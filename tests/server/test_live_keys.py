@@ -260,3 +260,19 @@ def test_model_entry_additional_config_keys_are_checked_as_in_the_toml(secured_s
         error = r.json()["error"]
         assert error["param"] == "additional_config" and "fallback" in error["message"] and "allowed" in error["message"]
         assert http.get("/admin/models/typo-entry").status_code == 404     # nothing was stored
+
+
+def test_keys_cli_shows_times_and_refuses_a_key_that_expires_at_once(secured_server: Live, monkeypatch: pytest.MonkeyPatch,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from cloverleaf.cli import main
+
+    monkeypatch.setenv("CLOVERLEAF_MASTER_KEY", MASTER)
+    url = secured_server.url
+    assert main(["keys", "--url", url, "create", "--name", "soon", "--expires-in-days", "2"]) == 0
+    capsys.readouterr()
+    assert main(["keys", "--url", url, "list"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if " soon " in line)
+    assert " UTC" in row and not any(len(word) > 9 and word.replace(".", "").isdigit() for word in row.split())
+    with pytest.raises(SystemExit):
+        main(["keys", "--url", url, "create", "--name", "never", "--expires-in-days", "0"])
+    assert "above 0" in capsys.readouterr().err

@@ -45,7 +45,7 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         c.add_argument("--budget", type=_finite, help="budget in USD")
         c.add_argument("--rpm", type=int, help="requests per minute")
         c.add_argument("--tpm", type=int, help="tokens per minute")
-        c.add_argument("--expires-in-days", type=_finite, help="expire after this many days")
+        c.add_argument("--expires-in-days", type=_positive, help="expire after this many days")
         c.add_argument("--local-only", action="store_true",
                        help="every call made with this key may only reach local targets (privacy = local-only)")
 
@@ -76,6 +76,11 @@ def _when(ts: float) -> str:
     import datetime as dt
 
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _shown(ts: float | None) -> str:
+    """An optional time from the admin API (epoch seconds) for a table: blank when unset."""
+    return f"{_when(ts)} UTC" if ts is not None else ""
 
 
 def _traces(args: argparse.Namespace) -> int:
@@ -137,6 +142,14 @@ def _finite(text: str) -> float:
     return value
 
 
+def _positive(text: str) -> float:
+    """A finite number above 0 (a key that expires at once is of no use)."""
+    value = _finite(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of days above 0, got {text!r}")
+    return value
+
+
 def _keys(args: argparse.Namespace) -> int:
     import httpx
 
@@ -180,8 +193,8 @@ def _keys(args: argparse.Namespace) -> int:
         keys = data.get("data", data)
         table(("id", "name", "models", "privacy", "budget", "spent", "rpm", "tpm", "expires", "revoked"),
               [(k["id"], k.get("name"), ",".join(k.get("allowed_models") or []) or "all", k.get("privacy") or "any",
-                k.get("budget"), k.get("spent"), k.get("rpm"), k.get("tpm"), k.get("expires_at"),
-                k.get("revoked_at") or "")
+                k.get("budget"), k.get("spent"), k.get("rpm"), k.get("tpm"), _shown(k.get("expires_at")),
+                _shown(k.get("revoked_at")))
                for k in keys])
     else:
         print(f"revoked key {args.key_id}")
