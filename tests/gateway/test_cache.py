@@ -73,6 +73,10 @@ def test_every_parameter_is_part_of_the_key(tmp_path: Path, mock: OpenAIMock) ->
         client.chat(MODEL, "q", temperature=0, seed=3)
         client.chat(MODEL, [{"role": "user", "content": "q"}], temperature=0)   # the same question as the first
         assert mock.chats == 4
+        client.chat(MODEL, "q", temperature=0.0)                                # 0 and 0.0: one question
+        client.chat(MODEL, "q", temperature=0, top_p=1)
+        client.chat(MODEL, "q", temperature=0, top_p=1.0)
+        assert mock.chats == 5
 
 
 def test_per_call_opt_out_and_refresh(tmp_path: Path, mock: OpenAIMock) -> None:

@@ -59,11 +59,17 @@ def _canonical(req: ChatRequest, messages: list[Message] | None) -> dict[str, An
                   for t in req.tools or ()],
         "tool_choice": [req.tool_choice.mode, req.tool_choice.name] if req.tool_choice else None,
         "response_format": [fmt.type, fmt.schema, fmt.name, fmt.strict] if fmt else None,
-        "sampling": [req.temperature, req.top_p, req.max_tokens, req.stop, req.seed, req.parallel_tool_calls],
+        # temperature=0 and temperature=0.0 are one question: both numbers as floats
+        "sampling": [_float(req.temperature), _float(req.top_p), req.max_tokens, req.stop, req.seed,
+                     req.parallel_tool_calls],
         "reasoning": ([req.reasoning.effort, req.reasoning.budget_tokens, req.reasoning.summary]
                       if req.reasoning else None),
         "extra_body": req.extra_body,
     }
+
+
+def _float(value: float | None) -> float | None:
+    return None if value is None else float(value)
 
 
 def _message(m: Message) -> dict[str, Any]:
