@@ -287,6 +287,12 @@ def test_a_failed_step_is_named_and_the_run_resumes_from_it(tmp_path: Path, clie
     n = saved["state"]["first"]["n"]
     assert len(chat_bodies(client)) == 2
 
+    plan = plan_workflow(RESUMABLE, resume=failed.run_id, client=client)   # --resume with --dry-run
+    assert f"resuming run {failed.run_id}: steps finished and kept: first; it goes on from second" in plan
+    assert len(chat_bodies(client)) == 2                                  # a plan sends nothing
+    with pytest.raises(WorkflowError, match="keeps the inputs it started with"):
+        plan_workflow(RESUMABLE, {"topic": "x"}, resume=failed.run_id, client=client)
+
     result = run_workflow(RESUMABLE, resume=failed.run_id, client=client)
     assert result.run_id == failed.run_id and result.resumed and not result.changed
     assert [s.status for s in result.steps] == ["earlier", "ok"]
@@ -379,3 +385,24 @@ async def test_a_run_cancelled_mid_step_is_saved_as_resumable(tmp_path: Path) ->
     [saved] = [json.loads(p.read_text()) for p in (tmp_path / "data" / "cloverleaf" / "runs").glob("*.json")]
     assert saved["status"] == "interrupted" and saved["failed_step"] == "stuck" and saved["done"] == ["quick"]
     assert saved["state"]["one"] == "one"
+
+
+def test_a_relative_attachment_is_found_next_to_the_workflow_file(tmp_path: Path, client: Client,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """`source: cat.png` in flows/r.json is flows/cat.png, wherever the run is started from."""
+    import shutil
+
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    shutil.copy(Path(__file__).resolve().parents[1] / "fixtures" / "media" / "image.png", flows / "cat.png")
+    (flows / "r.json").write_text(json.dumps({"steps": [
+        {"id": "look", "type": "llm_call", "model": "fake/chat", "prompt": "what is it?", "output": "seen",
+         "attachments": [{"type": "image", "source": "cat.png", "fetch": "local"}]}]}))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = run_workflow(str(flows / "r.json"), client=client)
+    assert [s.status for s in result.steps] == ["ok"]
+    sent = chat_bodies(client)[-1]["messages"][-1]["content"]
+    assert any(part.get("type") == "image_url" and part["image_url"]["url"].startswith("data:image/png;base64,")
+               for part in sent)

@@ -48,7 +48,7 @@ def run(name: str, args: argparse.Namespace) -> int:
     with Client(replace(settings, gateway=True)) as client:
         if args.dry_run:
             for line in plan_workflow(args.workflow, inputs, client=client, privacy=privacy,
-                                      data_class=args.data_class):
+                                      data_class=args.data_class, resume=args.resume, run_dir=args.run_dir):
                 print(line)
             return 0
         try:

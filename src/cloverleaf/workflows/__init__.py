@@ -128,13 +128,15 @@ def run_workflow(workflow: WorkflowSource, inputs: Mapping[str, Any] | None = No
 
 
 def plan_workflow(workflow: WorkflowSource, inputs: Mapping[str, Any] | None = None, *, client: Any = None,
-                  config: Any = None, privacy: str | None = None, data_class: str | None = None) -> list[str]:
-    """Validate everything and describe what a run would do (``--dry-run``); sends nothing."""
+                  config: Any = None, privacy: str | None = None, data_class: str | None = None,
+                  resume: str | None = None, run_dir: str | os.PathLike[str] | None = None) -> list[str]:
+    """Validate everything and describe what a run would do (``--dry-run``), or what resuming
+    the run ``resume`` would do; sends nothing."""
     wf = load_workflow(workflow)
     own = client is None
     client = _own_client(config, False) if own else client
     try:
-        return Runner(wf, client, _runs(client, None), privacy=privacy, data_class=data_class).plan(inputs)
+        return Runner(wf, client, _runs(client, run_dir), privacy=privacy, data_class=data_class).plan(inputs, resume)
     finally:
         if own:
             client.close()

@@ -15,6 +15,7 @@ starts again at that step with the state it had.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -99,6 +100,8 @@ class Runner:
         self.data_class = data_class or workflow.data_class
         self.caller = _Caller(client)
         self._cause: BaseException | None = None
+        #: the workflow file's folder, where relative attachment paths are found (None: not from a file)
+        self._folder = os.path.dirname(os.path.abspath(workflow.source)) if os.path.isfile(workflow.source) else None
 
     # -- before any call ----------------------------------------------------------------
     def decision(self) -> Decision:
@@ -116,11 +119,19 @@ class Runner:
         return check_targets(self.wf, self.client, decision,
                              lambda route, d: d.tighten(route.privacy, f"route {route.name!r}"))
 
-    def plan(self, inputs: Mapping[str, Any] | None) -> list[str]:
+    def plan(self, inputs: Mapping[str, Any] | None, resume: str | None = None) -> list[str]:
+        """What a run would do; with ``resume``, what resuming that run would do (its own
+        inputs, the steps it finished kept), checked as the resume itself checks it."""
         planned = self.validate()
-        values = self.inputs(inputs)
-        head = [f"workflow {self.wf.name} ({self.wf.source}): {len(self.wf.steps)} steps; nothing will be sent",
-                "inputs: " + (", ".join(f"{k}={_short(v)}" for k, v in values.items()) or "none")]
+        head = [f"workflow {self.wf.name} ({self.wf.source}): {len(self.wf.steps)} steps; nothing will be sent"]
+        if resume is not None:
+            record, _ = self._resumed(resume, inputs)
+            values = record.inputs
+            head.append(f"resuming run {record.run_id}: steps finished and kept: {', '.join(record.done) or 'none'}; "
+                        f"it goes on from {record.failed_step or 'the first step not finished'}")
+        else:
+            values = self.inputs(inputs)
+        head.append("inputs: " + (", ".join(f"{k}={_short(v)}" for k, v in values.items()) or "none"))
         outputs = [f"outputs: {', '.join(f'{k} = {t.text}' for k, t in self.wf.outputs.items()) or 'none'}"]
         return head + describe(planned, self.decision()) + outputs
 
@@ -233,6 +244,15 @@ class Runner:
         return StepResult(step.id, step.type, "ok", model, resp.metadata.target, resp.metadata.latency_ms, resp.cost,
                           usage.input_tokens if usage else 0, usage.output_tokens if usage else 0)
 
+    def _beside_workflow(self, source: str) -> str:
+        """A relative path names a file next to the workflow file, wherever the run starts from
+        (``source: cat.png`` in ``flows/r.yaml`` is ``flows/cat.png``); other sources as they are."""
+        folder = self._folder
+        if folder is None or len(source) > 1024 or os.path.isabs(source) or "://" in source or source.startswith("data:"):
+            return source
+        beside = os.path.join(folder, source)
+        return beside if os.path.isfile(beside) else source
+
     def _chat_request(self, step: Step, model: str, scopes: Mapping[str, Any]) -> Any:
         from .._options import build_request
 
@@ -245,8 +265,9 @@ class Runner:
             if not isinstance(source, str) or not source:
                 raise CloverleafError(f"attachments[{i}].source ({spec.source.text}) must be text — a path, URL, "
                                       f"data URL or base64 — got {type(source).__name__}")
-            attachments.append(Attachment(source=source, type=spec.type, media_type=spec.media_type,  # type: ignore[arg-type]
-                                          fetch=spec.fetch, filename=spec.filename))  # type: ignore[arg-type]
+            attachments.append(Attachment(
+                source=self._beside_workflow(source), type=spec.type,  # type: ignore[arg-type]
+                media_type=spec.media_type, fetch=spec.fetch, filename=spec.filename))  # type: ignore[arg-type]
         if attachments:
             options["attachments"] = attachments
         if step.response_format is not None:
