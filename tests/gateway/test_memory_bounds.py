@@ -41,3 +41,22 @@ async def test_a_window_with_requests_in_it_is_never_dropped(monkeypatch: pytest
         await state.take([Bucket(f"target:x/{i}:rpm", 5.0, 1.0)], now + 0.5, 0.0)
     assert (await state.take([Bucket("route:r:rpm", 2.0, 1.0)], now + 1.0, 0.0)).granted
     assert not (await state.take([Bucket("route:r:rpm", 2.0, 1.0)], now + 2.0, 0.0)).granted   # still counted
+
+
+async def test_a_table_of_live_windows_is_not_walked_on_every_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the windows held are all still counting, letting go frees nothing: the next look
+    waits until the table has doubled, so admission does not walk it call after call."""
+    monkeypatch.setattr(memory, "MAX_TRACKED", 20)
+    state = MemoryState()
+    walks = 0
+    forget = state._forget_idle
+
+    def counted(now: float, window: float) -> None:
+        nonlocal walks
+        walks += 1
+        forget(now, window)
+
+    monkeypatch.setattr(state, "_forget_idle", counted)
+    for i in range(100):   # 100 windows, all live (within one window of each other)
+        assert (await state.take([Bucket(f"target:x/{i}:rpm", 5.0, 1.0)], 10.0 + i * 0.01, 0.0)).granted
+    assert len(state._logs) == 100 and walks <= 3     # at 20, 40 and 80: not once per call past 20

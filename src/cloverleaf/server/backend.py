@@ -269,14 +269,8 @@ class Backend:
         as "ok", "unreachable" or "none"; the reason for "unreachable" is logged only."""
         out = {"store": "none", "state": "memory"}
         if self.store is not None:
-            import sqlalchemy as sa
-
-            def ping() -> None:
-                with self.store.engine.connect() as conn:
-                    conn.execute(sa.text("SELECT 1"))
-
             try:
-                await asyncio.to_thread(ping)
+                await asyncio.to_thread(self.store.ping)
                 out["store"] = "ok"
             except self._store_errors() as exc:
                 log.warning("readiness check: the store failed: %s", type(exc).__name__)

@@ -59,10 +59,11 @@ class MemoryState(StateBackend):
         self._latency: dict[str, float] = {}
         self._budgets: dict[str, _Budget] = {}
         self._ids = itertools.count(1)
+        self._trim_at = MAX_TRACKED   # table size at which idle targets and windows are let go
 
     async def take(self, buckets: Sequence[Bucket], now: float, max_wait: float, window: float = 60.0) -> Grant:
         with self._lock:
-            if len(self._logs) >= MAX_TRACKED:
+            if len(self._logs) >= self._trim_at:
                 self._forget_idle(now, window)
             return self._take(buckets, now, max_wait, window, now, now)
 
@@ -104,7 +105,7 @@ class MemoryState(StateBackend):
     async def admit(self, buckets: Sequence[Bucket], holds: Sequence[Hold], now: float, max_wait: float,
                     window: float = 60.0, attempt: AttemptAsk | None = None) -> Admission:
         with self._lock:
-            if len(self._logs) >= MAX_TRACKED or len(self._breakers) >= MAX_TRACKED:
+            if len(self._logs) >= self._trim_at or len(self._breakers) >= self._trim_at:
                 self._forget_idle(now, window)
             budgets = self._budgets
             if holds:
@@ -243,6 +244,9 @@ class MemoryState(StateBackend):
             if log.entries:
                 kept[key] = log
         self._logs = kept
+        # when most of them are live, the next look waits until there are twice as many: a
+        # walk over every table on every call would make admission cost grow with the tables
+        self._trim_at = max(MAX_TRACKED, 2 * max(len(kept), len(self._breakers)))
 
     async def latencies(self, keys: Sequence[str]) -> dict[str, float]:
         with self._lock:

@@ -22,7 +22,7 @@ from starlette.responses import RedirectResponse, Response
 
 from ..admin_api import _entry_fields, _entry_view, _key_fields, _name_ok, _save_entry
 from ..errors import ApiError, BadRequest, NotFound
-from .session import Session
+from .session import Session, is_admin
 from .web import Web, form_list, read_form
 
 _MODEL_NUMBERS = ("input_cost_per_1k", "output_cost_per_1k", "cached_input_cost_per_1k")
@@ -92,7 +92,7 @@ class Manage:
         rows = await self.st.keys.list(include_revoked=True)
         spend = await asyncio.to_thread(self._key_spend)
         now = time.time()
-        keys = [{"row": r, "spend": spend.get(r.id, 0.0), "admin": (r.metadata or {}).get("role") == "admin",
+        keys = [{"row": r, "spend": spend.get(r.id, 0.0), "admin": is_admin(r),
                  "state": _key_state(r, now)} for r in sorted(rows, key=lambda r: -r.created_at)]
         return self.web.render(request, "keys.html", session, status=status, page="keys", keys=keys,
                                revoked=request.query_params.get("revoked"), **extra)
