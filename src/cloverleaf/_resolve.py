@@ -189,6 +189,8 @@ class Resolver:
 
     def _base_url(self, spec: ProviderSpec, ps: ProviderSettings | None, entry: ModelEntry | None,
                   call: CallSettings, adapter: Adapter) -> tuple[str, str | None]:
+        if self.settings.backend == "fake":  # offline means offline: no entry's or call's URL is dialled
+            return adapter.split_endpoint(get_spec("fake").base_url)
         env = self.settings.env
         url = (call.base_url or (entry.base_url if entry else None)
                or (env.get(spec.base_url_env) if spec.base_url_env else None)

@@ -126,6 +126,22 @@ def test_backend_fake_sends_every_call_to_the_fake():
     assert t.provider == "fake" and t.model == "claude-sonnet-4-5"
 
 
+def test_backend_fake_dials_no_url_an_entry_or_a_call_names(tmp_path: Path) -> None:
+    """``CLOVERLEAF_BACKEND=fake`` promises an offline run: a ``fake`` entry with its own ``base_url``, or a
+    call's ``base_url=``, used to send the request to that address."""
+    from cloverleaf.providers.fake.adapter import BASE_URL
+
+    config = tmp_path / "cloverleaf.toml"
+    config.write_text('[[models]]\nname = "mine"\nprovider = "fake"\nidentifier = "echo"\n'
+                      'base_url = "http://127.0.0.1:9/v1"\n')
+    settings = Settings.load(env={"CLOVERLEAF_BACKEND": "fake", "CLOVERLEAF_CONFIG": str(config)})
+    engine = Engine(settings)
+    assert engine.resolve("mine").cfg.base_url == BASE_URL
+    with Client(env={"CLOVERLEAF_BACKEND": "fake", "CLOVERLEAF_CONFIG": str(config)}) as client:
+        assert client.chat("mine", "still offline").content == "still offline"
+        assert client.chat("openai/gpt-4o-mini", "x", base_url="http://127.0.0.1:9/v1").provider == "fake"
+
+
 def test_targets_are_cached_not_rebuilt():
     engine = Engine(Settings.load(env={}))
     assert engine.resolve("fake/echo") is engine.resolve("fake/echo")

@@ -77,10 +77,20 @@ def test_virtual_key_lifecycle(secured_server: Live) -> None:
 
 
 def test_expired_key_is_401(secured_server: Live) -> None:
-    created = create_key(secured_server, name="short-lived", expires_in_seconds=0)
+    created = create_key(secured_server, name="short-lived", expires_at=time.time() - 1)
     with pytest.raises(openai.AuthenticationError) as info:
         secured_server.openai(created["key"]).chat.completions.create(model="fake/echo", messages=HELLO)
     assert info.value.body["code"] == "key_expired"  # type: ignore[index]
+
+
+def test_a_key_that_would_expire_at_once_is_refused(secured_server: Live) -> None:
+    """``expires_in_days: 0`` made a key that had already expired; it is a mistake to say so about."""
+    with secured_server.http(MASTER) as http:
+        for field in ("expires_in_days", "expires_in_seconds"):
+            answer = http.post("/admin/keys", json={"name": "never-works", field: 0})
+            assert answer.status_code == 400, answer.text
+            assert "must be above 0" in answer.json()["error"]["message"]
+        assert not [k for k in http.get("/admin/keys").json()["data"] if k["name"] == "never-works"]
 
 
 def test_key_rpm_limit_is_429_with_retry_after(secured_server: Live) -> None:
@@ -181,8 +191,18 @@ def test_traces_spend_and_breakers(secured_server: Live) -> None:
         spend = http.get("/admin/spend", params={"by": "model"}).json()
         assert spend["by"] == "model" and any(row["calls"] >= 1 for row in spend["data"])
         assert http.get("/admin/spend", params={"by": "colour"}).status_code == 400
-        breakers = http.get("/admin/breakers").json()["data"]
+        listed = http.get("/admin/breakers").json()
+        breakers = listed["data"]
         assert breakers["fake/fail-500"]["consecutive_failures"] >= 1
+        assert listed["total"] == len(breakers) >= 2 and listed["omitted"] == 0
+        assert list(breakers)[0] == "fake/fail-500"      # the failing one first
+        one = http.get("/admin/breakers", params={"limit": 1}).json()
+        assert list(one["data"]) == ["fake/fail-500"] and one["omitted"] == listed["total"] - 1
+        closed = http.get("/admin/breakers", params={"state": "closed"}).json()["data"]
+        assert closed and all(b["state"] == "closed" for b in closed.values())
+        for bad in ({"limit": 0}, {"limit": "ten"}, {"state": "broken"}):
+            answer = http.get("/admin/breakers", params=bad)
+            assert answer.status_code == 400 and answer.json()["error"]["param"] in bad
 
 
 def test_trace_ids_with_a_slash_are_read_and_completed(secured_server: Live) -> None:

@@ -142,12 +142,13 @@ def test_several_workers_label_their_own_series_and_breakers_are_bounded() -> No
 
 
 def test_the_health_page_lists_the_breakers_that_matter_and_counts_the_rest() -> None:
-    from cloverleaf.server.ui.health import SHOWN_BREAKERS, shown_breakers
+    from cloverleaf.server.backend import noteworthy_breakers
+    from cloverleaf.server.ui.health import SHOWN_BREAKERS
 
     quiet = {"state": "closed", "consecutive_failures": 0}
     every = {f"mylab/m{i:04d}": dict(quiet) for i in range(SHOWN_BREAKERS + 500)}
     every["zz/open"] = {"state": "open", "consecutive_failures": 5}
     every["zz/flaky"] = {"state": "closed", "consecutive_failures": 2}
-    shown, hidden = shown_breakers(every)
+    shown, hidden = noteworthy_breakers(every, SHOWN_BREAKERS)
     assert len(shown) == SHOWN_BREAKERS and hidden == len(every) - SHOWN_BREAKERS
     assert list(shown)[:2] == ["zz/flaky", "zz/open"] and "mylab/m0000" in shown

@@ -10,7 +10,7 @@
     GET/POST          /admin/traces, GET /admin/traces/{id}, POST /admin/traces/{id}/complete
                       (in :mod:`.admin_traces`)
     GET               /admin/spend?by=model|provider|route|day|key|project[&since&until]
-    GET               /admin/breakers
+    GET               /admin/breakers[?state=open|half_open|closed&limit=N]   the noteworthy first, with a total
 
 A provider ``api_key`` sent to ``/admin/models`` is encrypted before it reaches the store
 and never returned (responses say ``"has_api_key": true``). Entries from cloverleaf.toml
@@ -34,6 +34,7 @@ from ..providers.registry import check_config_keys, kind_of, provider_names
 from .errors import ApiError, BadRequest, NotFound
 from .fields import bad, check_fields, get_bool, get_dict, get_int, get_list, get_number, get_str
 from .http_io import json_response
+from .backend import noteworthy_breakers
 from .keys import VirtualKeys, public_view
 from .state import Handler, ServerState, endpoint
 
@@ -42,6 +43,9 @@ _ENTRY_NUMBERS = ("input_cost_per_1k", "output_cost_per_1k", "cached_input_cost_
 _PERIODS = (None, "day", "month", "total")
 _BIG = 1_000_000_000          # bounds keep numbers inside what every database column holds
 _FAR = 10_000 * 365 * 86400.0  # expiry: at most ~10,000 years from the epoch
+#: Breakers listed by default, and at most: a target is made for every model name callers try
+BREAKERS_LISTED, MAX_BREAKERS_LISTED = 500, 10_000
+BREAKER_STATES = ("open", "half_open", "closed")
 
 
 def admin_route(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -236,6 +240,9 @@ def _key_fields(body: dict[str, Any], now: float) -> dict[str, Any]:
     for name, unit in (("expires_in_seconds", 1.0), ("expires_in_days", 86400.0)):
         if name in body:
             amount = get_number(body, name, "", minimum=0, maximum=_FAR / unit)
+            if amount == 0:
+                raise bad(name, "must be above 0: a key that expires now has already expired "
+                                "(revoke a key to end it now, or give expires_at)")
             out["expires_at"] = None if amount is None else now + amount * unit
     if "metadata" in body:
         out["metadata"] = get_dict(body, "metadata", "") or {}
@@ -349,8 +356,18 @@ async def spend(request: Request, st: ServerState) -> Response:
 
 @admin_route
 async def breakers(request: Request, st: ServerState) -> Response:
-    data = await st.backend.breakers()
-    return json_response({"data": data})
+    q = request.query_params
+    raw = q.get("limit", str(BREAKERS_LISTED))
+    if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= MAX_BREAKERS_LISTED):
+        raise BadRequest(f"limit: expected an integer from 1 to {MAX_BREAKERS_LISTED}", param="limit")
+    wanted = q.get("state")
+    if wanted is not None and wanted not in BREAKER_STATES:
+        raise BadRequest(f"state: expected one of {', '.join(BREAKER_STATES)}", param="state")
+    every = await st.backend.breakers()
+    if wanted is not None:
+        every = {name: b for name, b in every.items() if b["state"] == wanted}
+    data, omitted = noteworthy_breakers(every, int(raw))
+    return json_response({"data": data, "total": len(every), "omitted": omitted})
 
 
 routes = [

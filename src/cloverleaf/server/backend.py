@@ -285,3 +285,12 @@ class Backend:
                 out["state"] = "unreachable"
         return out
 
+
+def noteworthy_breakers(every: dict[str, dict[str, Any]], limit: int) -> tuple[dict[str, dict[str, Any]], int]:
+    """At most ``limit`` breakers, those not closed or with failures first, and how many were left
+    out: a target is made for every model name callers try, so a full list can be thousands long."""
+    def quiet(item: tuple[str, dict[str, Any]]) -> tuple[bool, str]:
+        return item[1]["state"] == "closed" and not item[1]["consecutive_failures"], item[0]
+
+    kept = dict(sorted(every.items(), key=quiet)[:limit])
+    return kept, len(every) - len(kept)

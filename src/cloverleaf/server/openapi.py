@@ -175,7 +175,10 @@ def document() -> dict[str, Any]:
             "/admin/spend": {"get": _op("Spend grouped", _responses("rows", 400, *admin), params=[
                 _query("by", {"enum": ["model", "provider", "route", "day", "key", "project"]}),
                 _query("since", NUM), _query("until", NUM)])},
-            "/admin/breakers": {"get": _op("Circuit breaker states", _responses("states", *admin))},
+            "/admin/breakers": {"get": _op("Circuit breaker states: open and failing ones first", _responses(
+                "states", 400, *admin), params=[_query("state", {"enum": ["open", "half_open", "closed"]}),
+                                                _query("limit", {"type": "integer", "minimum": 1,
+                                                                 "maximum": 10_000})])},
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"},

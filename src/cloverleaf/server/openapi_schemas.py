@@ -252,8 +252,8 @@ VIRTUAL_KEY = obj({
     "rpm": nullable({"type": "integer", "minimum": 1, "maximum": _BIG}),
     "tpm": nullable({"type": "integer", "minimum": 1, "maximum": _BIG}),
     "expires_at": nullable({"type": "number", "minimum": 0, "maximum": _FAR}),
-    "expires_in_seconds": nullable({"type": "number", "minimum": 0, "maximum": _FAR}),
-    "expires_in_days": nullable({"type": "number", "minimum": 0, "maximum": _FAR / 86400.0}),
+    "expires_in_seconds": nullable({"type": "number", "exclusiveMinimum": 0, "maximum": _FAR}),
+    "expires_in_days": nullable({"type": "number", "exclusiveMinimum": 0, "maximum": _FAR / 86400.0}),
     "metadata": nullable(OBJ),
     "privacy": {"enum": ["any", "local-only", None]},
 }, closed=True)

@@ -14,6 +14,7 @@ from typing import Any
 
 from ...gateway.config import Limit
 from ...gateway.store import redact_url
+from ..backend import noteworthy_breakers
 from ..state import ServerState
 from .queries import store_status
 
@@ -28,7 +29,7 @@ async def collect(st: ServerState) -> dict[str, Any]:
     out: dict[str, Any] = {"now": time.time(), "uptime": time.time() - st.started_at,
                            "in_flight": max(st.metrics.in_flight - 1, 0)}
     try:
-        out["breakers"], out["breakers_hidden"] = shown_breakers(await backend.breakers())
+        out["breakers"], out["breakers_hidden"] = noteworthy_breakers(await backend.breakers(), SHOWN_BREAKERS)
         out["breakers_error"] = None
     except Exception as exc:  # noqa: BLE001 - shown on the page
         out["breakers"], out["breakers_hidden"], out["breakers_error"] = {}, 0, _why(exc)
@@ -36,16 +37,6 @@ async def collect(st: ServerState) -> dict[str, Any]:
     out["store"] = await _store(st)
     out["state"] = await _state(gateway)
     return out
-
-
-def shown_breakers(every: dict[str, dict[str, Any]]) -> tuple[dict[str, dict[str, Any]], int]:
-    """The breakers worth a row, and how many closed, failure-free ones were left out: a target
-    is made for every model name callers try, and the page is redrawn every few seconds."""
-    def quiet(item: tuple[str, dict[str, Any]]) -> tuple[bool, str]:
-        return item[1]["state"] == "closed" and not item[1]["consecutive_failures"], item[0]
-
-    kept = dict(sorted(every.items(), key=quiet)[:SHOWN_BREAKERS])
-    return kept, len(every) - len(kept)
 
 
 async def _store(st: ServerState) -> dict[str, Any]:
