@@ -122,6 +122,19 @@ def test_sampling_options(adapter):
     assert "seed" not in got
 
 
+@pytest.mark.parametrize(("model", "both"), [
+    ("claude-sonnet-4-5-20250929", False), ("claude-opus-4-1-20250805", False), ("claude-haiku-4-5", False),
+    ("claude-sonnet-4-6", False), ("claude-opus-4-20250514", True), ("claude-sonnet-4-0", True),
+    ("claude-3-7-sonnet-20250219", True), ("claude-3-5-haiku-latest", True)])
+def test_models_that_refuse_temperature_with_top_p_get_temperature_alone(adapter, model, both):
+    """From Opus 4.1 on, both together are a 400 ("cannot both be specified for this model"); many
+    OpenAI-style clients send both, so the portable request keeps temperature."""
+    got = body(adapter, ChatRequest(model, [Message.user("hi")], temperature=0.2, top_p=0.9))
+    assert got["temperature"] == 0.2 and ("top_p" in got) is both
+    alone = body(adapter, ChatRequest(model, [Message.user("hi")], top_p=0.9))
+    assert alone["top_p"] == 0.9 and "temperature" not in alone
+
+
 def test_leading_assistant_turn_matches_recording(adapter):
     rec = cassette(REC + "test_anthropic_model_empty_message_on_history.yaml")[0].request_json
     req = ChatRequest("claude-sonnet-4-5", [Message.system("You are a helpful assistant.\n\n"),

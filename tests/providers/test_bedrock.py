@@ -35,6 +35,7 @@ from cloverleaf._types import (
 )
 from cloverleaf.providers.base import ProviderConfig
 from cloverleaf.providers.bedrock.adapter import BedrockAdapter
+from cloverleaf.providers.claude_rules import DEFAULT_MAX_TOKENS
 from cloverleaf.providers.registry import get_spec
 from tests.wire import Interaction, cassette
 
@@ -60,6 +61,13 @@ def recorded_body(inter: Interaction) -> dict[str, Any]:
     """The recorded request body without the empty fields pydantic-ai always sends."""
     body = json.loads(inter.request_body or b"")
     return {k: v for k, v in body.items() if v not in ({}, [])}
+
+
+def recorded_thinking_body(inter: Interaction, budget: int = 1024) -> dict[str, Any]:
+    """A recorded Claude request with thinking, plus the ``maxTokens`` cloverleaf adds when the
+    caller set none: the recording left it to Bedrock's default, which holds a 1,024-token budget
+    but not an effort's 8,192 or 16,384 (budget_tokens must stay below max_tokens)."""
+    return {**recorded_body(inter), "inferenceConfig": {"maxTokens": budget + DEFAULT_MAX_TOKENS}}
 
 
 # --------------------------------------------------------------------------- text
@@ -262,7 +270,7 @@ def test_claude_thinking_round_trip_with_signature() -> None:
     first, second = cassette(REC + "test_bedrock_model_thinking_part_anthropic.yaml")
     question = Message.user("How do I cross the street?")
     req = ChatRequest(SONNET4, [question], reasoning=ReasoningConfig(budget_tokens=1024))
-    assert sent(req) == recorded_body(first)
+    assert sent(req) == recorded_thinking_body(first)
     out = ADAPTER.parse_chat(first.response, req)
     assert isinstance(out.parts[0], Reasoning) and isinstance(out.parts[1], Text)
     assert out.reasoning and out.reasoning.startswith("This is a straightforward question")
@@ -270,7 +278,44 @@ def test_claude_thinking_round_trip_with_signature() -> None:
     follow = ChatRequest(SONNET4, [question, out.to_message(),
                                    Message.user("Considering the way to cross the street, analogously, how do I cross the river?")],
                          reasoning=ReasoningConfig(budget_tokens=1024))
-    assert sent(follow) == recorded_body(second)
+    assert sent(follow) == recorded_thinking_body(second)
+
+
+def test_claude_thinking_follows_the_models_rules() -> None:
+    """Bedrock serves the same Claude models as Anthropic's API, which check the same rules: a budget
+    of at least 1,024 below maxTokens, an effort fitted under the caller's max_tokens, reasoning=0 as
+    no thinking, and only temperature 1 with thinking (each used to be a ValidationException)."""
+    def fields(**kw: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        body = sent(ChatRequest(SONNET37, [Message.user("hi")], **kw))
+        return body.get("inferenceConfig"), body.get("additionalModelRequestFields")
+
+    assert fields(reasoning=ReasoningConfig(effort="high"), max_tokens=4000) == (
+        {"maxTokens": 4000}, {"thinking": {"type": "enabled", "budget_tokens": 2000}})
+    assert fields(reasoning=ReasoningConfig(effort="medium")) == (
+        {"maxTokens": 8192 + DEFAULT_MAX_TOKENS}, {"thinking": {"type": "enabled", "budget_tokens": 8192}})
+    assert fields(reasoning=ReasoningConfig(budget_tokens=500))[1] == {"thinking": {"type": "enabled", "budget_tokens": 1024}}
+    assert fields(reasoning=ReasoningConfig(budget_tokens=0), max_tokens=100, temperature=0.2) == (
+        {"maxTokens": 100, "temperature": 0.2}, None)
+    assert fields(reasoning=ReasoningConfig(budget_tokens=2048), max_tokens=4096, temperature=0.2) == (
+        {"maxTokens": 4096}, {"thinking": {"type": "enabled", "budget_tokens": 2048}})
+    with pytest.raises(InvalidRequestError, match="must be greater than the reasoning budget"):
+        sent(ChatRequest(SONNET37, [Message.user("hi")], reasoning=ReasoningConfig(budget_tokens=6000), max_tokens=3000))
+    # from Claude 4.5 on, temperature and top_p together are refused: temperature stays
+    assert sent(ChatRequest(SONNET45, [Message.user("hi")], temperature=0.2, top_p=0.9))["inferenceConfig"] == {
+        "temperature": 0.2}
+    assert sent(ChatRequest(NOVA, [Message.user("hi")], temperature=0.2, top_p=0.9))["inferenceConfig"] == {
+        "temperature": 0.2, "topP": 0.9}
+
+
+def test_an_empty_tool_result_is_not_a_blank_text_block() -> None:
+    """Converse refuses blank text blocks ("text content blocks must be non-empty"), and the refused
+    turn stays in the conversation, so every later call failed too."""
+    call = ToolCall("tooluse_1", "lookup", {})
+    for content in ("", "  ", []):
+        body = sent(ChatRequest(NOVA, [Message.user("x"), Message.assistant([call]),
+                                       Message(role=Role.TOOL, parts=[ToolResult("tooluse_1", content)])]))
+        result = body["messages"][-1]["content"][0]["toolResult"]
+        assert result["content"] == [{"text": "(no output)"}]
 
 
 def test_redacted_thinking_round_trip() -> None:
@@ -281,7 +326,7 @@ def test_redacted_thinking_round_trip() -> None:
     assert isinstance(out.parts[0], Reasoning) and out.parts[0].redacted and out.parts[0].text == ""
     follow = ChatRequest(SONNET37, [question, out.to_message(), Message.user("What was that?")],
                          reasoning=ReasoningConfig(budget_tokens=1024))
-    assert sent(follow) == recorded_body(second)
+    assert sent(follow) == recorded_thinking_body(second)
 
 
 def test_thinking_with_tool_round_trip() -> None:
@@ -289,13 +334,13 @@ def test_thinking_with_tool_round_trip() -> None:
     tool = Tool("get_user_country", None, {"additionalProperties": False, "properties": {}, "type": "object"})
     question = Message.user("What is the largest city in the user country?")
     req = ChatRequest(SONNET37, [question], tools=[tool], reasoning=ReasoningConfig(budget_tokens=1024))
-    assert sent(req) == recorded_body(first)
+    assert sent(req) == recorded_thinking_body(first)
     out = ADAPTER.parse_chat(first.response, req)
     assert [type(p).__name__ for p in out.parts] == ["Reasoning", "Text", "ToolCall"]
     call = out.tool_calls[0]
     follow = ChatRequest(SONNET37, [question, out.to_message(), Message.tool(call.id, "Mexico")], tools=[tool],
                          reasoning=ReasoningConfig(budget_tokens=1024))
-    assert sent(follow) == recorded_body(second)
+    assert sent(follow) == recorded_thinking_body(second)
     assert "Mexico City" in ADAPTER.parse_chat(second.response, follow).text
 
 

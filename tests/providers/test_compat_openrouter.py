@@ -59,6 +59,21 @@ def test_reasoning_is_echoed_back_as_reasoning_details() -> None:
     assert plain[1] == {"role": "assistant", "content": "answer"}
 
 
+def test_another_vendors_reasoning_signature_is_not_forwarded() -> None:
+    """After a fallback mid-conversation, a Gemini thoughtSignature or an Anthropic signature in the
+    history would be forwarded by OpenRouter and refused upstream; OpenRouter's own and unnamed
+    reasoning still go back."""
+    history = [Message.user("q"),
+               Message.assistant([Reasoning("from gemini", signature="Gemini-sig", provider="gemini"),
+                                  Reasoning("from claude", signature="Claude-sig", provider="anthropic"),
+                                  Reasoning("from openrouter", signature="or-sig", provider="openrouter"),
+                                  Text("answer")]),
+               Message.user("more")]
+    msgs = adapter("openrouter").build_chat(ChatRequest("anthropic/claude-sonnet-4.5", history),
+                                            config("openrouter")).json()["messages"]
+    assert msgs[1]["reasoning_details"] == [{"type": "reasoning.text", "text": "from openrouter", "signature": "or-sig"}]
+
+
 def test_tool_call() -> None:
     path = f"{OR}/test_openrouter_tool_calling.yaml"
     resp = replay_chat("openrouter", path, ChatRequest("mistralai/mistral-small", [Message.user("divide")],

@@ -321,6 +321,16 @@ def test_assistant_history_with_text_and_several_tool_calls_and_results() -> Non
     assert msgs[3] == {"role": "tool", "tool_call_id": "c2", "content": "Error: rain"}
 
 
+def test_an_empty_assistant_turn_is_sent_back_as_empty_text_not_null() -> None:
+    """A reasoning model cut off by max_tokens answers with empty content; sent back as null (allowed
+    only beside tool_calls) it made the next call a 400."""
+    empty = Message.assistant([])
+    msgs = _body(ChatRequest("gpt-4o", [Message.user("x"), empty, Message.user("go on")]))["messages"]
+    assert msgs[1] == {"role": "assistant", "content": ""}
+    calls_only = Message.assistant([ToolCall("c1", "weather", {"city": "Paris"})])
+    assert _body(ChatRequest("gpt-4o", [Message.user("x"), calls_only]))["messages"][1]["content"] is None
+
+
 def test_tool_result_with_image_is_followed_by_a_user_turn() -> None:
     img = Attachment(type="image", media_type="image/png", data=b"\x89PNG")
     req = ChatRequest("gpt-4o", [Message(Role.TOOL, [ToolResult("c1", [Text("chart"), img])])])

@@ -31,10 +31,10 @@ from starlette.routing import Route
 
 from .._errors import ConfigError
 from ..providers.registry import check_config_keys, kind_of, provider_names
+from .backend import noteworthy_breakers
 from .errors import ApiError, BadRequest, NotFound
 from .fields import bad, check_fields, get_bool, get_dict, get_int, get_list, get_number, get_str
 from .http_io import json_response
-from .backend import noteworthy_breakers
 from .keys import VirtualKeys, public_view
 from .state import Handler, ServerState, endpoint
 

@@ -11,8 +11,8 @@ Why this is more than a field rename: the Messages API has its own shape for a c
   ``redacted_thinking`` blocks with their ``data``) or a multi-turn conversation with extended
   thinking is rejected. Reasoning from another provider has no valid signature and is dropped.
 - ``max_tokens`` is required (default :data:`DEFAULT_MAX_TOKENS`) and must exceed the thinking
-  budget; an effort becomes a budget by the table shared with Gemini and Bedrock (``_common``),
-  and ``tool_choice`` is checked by the shared rule there too.
+  budget; the thinking and sampling rules are the models' own, shared with Bedrock
+  (``claude_rules``), and ``tool_choice`` is checked by the shared rule in ``_common``.
 
 Structured output, and why it is native: the recordings (``test_anthropic_native_output_*``,
 ``test_output/test_*_native_output*``) show ``output_config.format = {"type": "json_schema",
@@ -33,7 +33,6 @@ from ..._types import (
     ChatRequest,
     Message,
     Reasoning,
-    ReasoningConfig,
     Role,
     Text,
     Tool,
@@ -41,15 +40,12 @@ from ..._types import (
     ToolChoice,
     ToolResult,
 )
-from .._common import budget_for_effort, checked_tool_choice, replayable_reasoning
+from .._common import checked_tool_choice, replayable_reasoning
+from ..claude_rules import DEFAULT_MAX_TOKENS, max_tokens, sampling, thinking_budget
 
 if TYPE_CHECKING:
     from ..base import Adapter, ProviderConfig
 
-#: ``max_tokens`` when the caller sets none (the API requires one).
-DEFAULT_MAX_TOKENS = 2048
-#: The API's smallest thinking budget.
-MIN_THINKING_BUDGET = 1024
 #: Name of the forced tool used for structured output on models without native JSON outputs.
 STRUCTURED_TOOL = "json_response"
 
@@ -61,15 +57,15 @@ _NO_NATIVE_JSON = ("claude-3", "claude-2", "claude-instant", "claude-sonnet-4-0"
 def encode_chat(adapter: Adapter, req: ChatRequest, cfg: ProviderConfig) -> dict[str, Any]:
     """The JSON body for ``POST /v1/messages``."""
     body: dict[str, Any] = {"model": req.model}
-    thinking_budget = _thinking_budget(adapter, req)
-    body["max_tokens"] = _max_tokens(req, thinking_budget)
+    budget = thinking_budget(adapter, req)
+    body["max_tokens"] = max_tokens(req, budget) or DEFAULT_MAX_TOKENS
     body["messages"] = encode_messages(adapter, req.messages)
     system = encode_system(req.messages)
     if system is not None:
         body["system"] = system
-    if thinking_budget is not None:
-        body["thinking"] = {"type": "enabled", "budget_tokens": thinking_budget}
-    _sampling(body, req, thinking=thinking_budget is not None)
+    if budget is not None:
+        body["thinking"] = {"type": "enabled", "budget_tokens": budget}
+    _sampling(body, req, thinking=budget is not None)
 
     tools = [encode_tool(t) for t in req.tools or []]
     choice = checked_tool_choice(req, adapter.name)
@@ -85,7 +81,7 @@ def encode_chat(adapter: Adapter, req: ChatRequest, cfg: ProviderConfig) -> dict
                 "description": "Give the final answer by calling this tool with JSON that matches its schema.",
                 "input_schema": schema,
             })
-            if thinking_budget is not None:  # the API allows only auto/none together with thinking
+            if budget is not None:  # the API allows only auto/none together with thinking
                 tool_choice = tool_choice or {"type": "auto"}
             elif tool_choice is None:
                 tool_choice = {"type": "any"} if req.tools else {"type": "tool", "name": STRUCTURED_TOOL}
@@ -124,45 +120,14 @@ def is_structured_tool_call(req: ChatRequest, name: str | None) -> bool:
 # --------------------------------------------------------------------------- parameters
 
 
-def _thinking_budget(adapter: Adapter, req: ChatRequest) -> int | None:
-    cfg: ReasoningConfig | None = req.reasoning
-    if cfg is None:
-        return None
-    if cfg.budget_tokens == 0 and cfg.effort is None:   # reasoning=0: no thinking (as Gemini's budget 0)
-        return None
-    if cfg.budget_tokens is not None:
-        budget = max(MIN_THINKING_BUDGET, cfg.budget_tokens)
-        if req.max_tokens is not None and req.max_tokens <= budget:
-            raise adapter.invalid(
-                f"max_tokens ({req.max_tokens}) must be greater than the reasoning budget ({budget}); "
-                "raise max_tokens or lower reasoning.budget_tokens", req.model)
-        return budget
-    budget = budget_for_effort(cfg.effort)
-    if req.max_tokens is not None and req.max_tokens <= budget:
-        # an effort is a wish, not a number: fit the budget under the caller's max_tokens
-        if req.max_tokens <= MIN_THINKING_BUDGET:
-            raise adapter.invalid(
-                f"max_tokens ({req.max_tokens}) leaves no room for extended thinking (the minimum "
-                f"budget is {MIN_THINKING_BUDGET} tokens); raise max_tokens or drop reasoning", req.model)
-        budget = max(MIN_THINKING_BUDGET, req.max_tokens // 2)
-    return budget
-
-
-def _max_tokens(req: ChatRequest, thinking_budget: int | None) -> int:
-    if req.max_tokens is not None:
-        return req.max_tokens
-    if thinking_budget is not None:
-        return thinking_budget + DEFAULT_MAX_TOKENS
-    return DEFAULT_MAX_TOKENS
-
-
 def _sampling(body: dict[str, Any], req: ChatRequest, *, thinking: bool) -> None:
-    """Sampling options. With thinking the API only accepts temperature 1 and top_p >= 0.95, so
-    other values are left out rather than failing a portable request. ``seed`` has no equivalent."""
-    if req.temperature is not None and (not thinking or req.temperature == 1):
-        body["temperature"] = req.temperature
-    if req.top_p is not None and (not thinking or req.top_p >= 0.95):
-        body["top_p"] = req.top_p
+    """Sampling options, by the rules every Claude model checks (:mod:`..claude_rules`);
+    ``seed`` has no equivalent."""
+    temperature, top_p = sampling(req, thinking=thinking)
+    if temperature is not None:
+        body["temperature"] = temperature
+    if top_p is not None:
+        body["top_p"] = top_p
     if req.stop:
         body["stop_sequences"] = list(req.stop)
     if req.user:

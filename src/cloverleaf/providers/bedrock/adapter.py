@@ -65,8 +65,9 @@ from ..._types import (
     Usage,
 )
 from ...streams.eventstream import EventMessage
-from .._common import budget_for_effort, checked_tool_choice, effort_for_budget, read_json, replayable_reasoning
+from .._common import checked_tool_choice, effort_for_budget, read_json, replayable_reasoning
 from ..base import Adapter, ProviderConfig
+from ..claude_rules import max_tokens, sampling, thinking_budget
 from .auth import CredentialCache, sign_request
 from .errors import error_class, error_fields, stream_error
 from .invoke import (
@@ -160,21 +161,28 @@ class BedrockAdapter(Adapter):
         body: dict[str, Any] = {"messages": messages}
         if system:
             body["system"] = system
+        extra = dict(req.extra_body or {})
+        fields = dict(extra.pop("additionalModelRequestFields", None) or {})
+        claude = _is_claude(req.model)
+        budget = thinking_budget(self, req) if claude else None
+        if req.reasoning is not None:
+            fields = {**self._reasoning_fields(req, budget), **fields}
         inference: dict[str, Any] = {}
-        if req.max_tokens is not None:
-            inference["maxTokens"] = req.max_tokens
-        if req.temperature is not None:
-            inference["temperature"] = req.temperature
-        if req.top_p is not None:
-            inference["topP"] = req.top_p
+        if claude:   # the model's own rules, as on Anthropic's API (claude_rules)
+            limit = max_tokens(req, budget)
+            temperature, top_p = sampling(req, thinking=budget is not None)
+        else:
+            limit, temperature, top_p = req.max_tokens, req.temperature, req.top_p
+        if limit is not None:
+            inference["maxTokens"] = limit
+        if temperature is not None:
+            inference["temperature"] = temperature
+        if top_p is not None:
+            inference["topP"] = top_p
         if req.stop:
             inference["stopSequences"] = list(req.stop)
         if inference:
             body["inferenceConfig"] = inference
-        extra = dict(req.extra_body or {})
-        fields = dict(extra.pop("additionalModelRequestFields", None) or {})
-        if req.reasoning is not None:
-            fields = {**self._reasoning_fields(req), **fields}
         if fields:
             body["additionalModelRequestFields"] = fields
         thinking = isinstance(fields.get("thinking"), dict) and fields["thinking"].get("type") != "disabled"
@@ -222,10 +230,10 @@ class BedrockAdapter(Adapter):
             return [{"toolUse": {"toolUseId": part.id, "name": part.name, "input": part.arguments}}]
         if isinstance(part, ToolResult):
             if isinstance(part.content, str):
-                content = [{"text": part.content}]
+                content = [{"text": _tool_text(part.content)}]
             else:
-                content = [{"text": p.text} if isinstance(p, Text) else self._attachment(p, names, model)
-                           for p in part.content]
+                content = [{"text": _tool_text(p.text)} if isinstance(p, Text) else self._attachment(p, names, model)
+                           for p in part.content] or [{"text": _tool_text("")}]
             status = "error" if part.is_error else "success"
             return [{"toolResult": {"toolUseId": part.tool_call_id, "content": content, "status": status}}]
         if isinstance(part, Reasoning):
@@ -289,13 +297,13 @@ class BedrockAdapter(Adapter):
                                     else {"any": {}} if choice.mode == "required" else {"auto": {}})
         return config
 
-    def _reasoning_fields(self, req: ChatRequest) -> dict[str, Any]:
+    def _reasoning_fields(self, req: ChatRequest, budget: int | None) -> dict[str, Any]:
+        """``budget``: a Claude model's thinking budget, already fitted to its rules (None: off)."""
         rc = req.reasoning
         assert rc is not None
         model = req.model.lower()
-        if "anthropic." in model or "claude" in model:
-            budget = rc.budget_tokens or budget_for_effort(rc.effort)
-            return {"thinking": {"type": "enabled", "budget_tokens": budget}}
+        if _is_claude(model):
+            return {} if budget is None else {"thinking": {"type": "enabled", "budget_tokens": budget}}
         effort = rc.effort or (effort_for_budget(rc.budget_tokens) if rc.budget_tokens else "medium")
         if "openai." in model:
             return {"reasoning_effort": "low" if effort == "minimal" else effort}
@@ -440,6 +448,17 @@ def structured_tool_name(req: ChatRequest) -> str | None:
     if fmt is None or fmt.type == "text":
         return None
     return _TOOL_NAME_BAD.sub("_", fmt.name or "response")[:64] or "response"
+
+
+def _is_claude(model: str) -> bool:
+    model = model.lower()
+    return "anthropic." in model or "claude" in model
+
+
+def _tool_text(text: str) -> str:
+    """A tool result's text: Converse refuses a blank text block, and the refused turn would stay
+    in the conversation and fail every later call, so an empty result says so in words."""
+    return text if text.strip() else "(no output)"
 
 
 def _tool_spec(name: str, description: str | None, schema: dict[str, Any]) -> dict[str, Any]:

@@ -34,7 +34,7 @@ import copy
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..._errors import InvalidRequestError
 from ..._types import (
@@ -50,7 +50,7 @@ from ..._types import (
     ToolChoice,
     ToolResult,
 )
-from .._common import checked_tool_choice, effort_for_budget
+from .._common import checked_tool_choice, effort_for_budget, replayable_reasoning
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +174,7 @@ def encode_messages(messages: list[Message], dialect: Dialect, *, system_role: s
         if msg.role is Role.SYSTEM:
             out.append(_named({"role": system_role, "content": _content(msg.parts, provider, dialect)}, msg))
         elif msg.role is Role.ASSISTANT:
-            out.append(_assistant(msg, dialect))
+            out.append(_assistant(msg, dialect, provider))
         else:  # user and tool turns: tool results first (they answer the previous assistant turn)
             rest: list[Any] = []
             for part in msg.parts:
@@ -193,17 +193,30 @@ def _named(entry: dict[str, Any], msg: Message) -> dict[str, Any]:
     return entry
 
 
-def _assistant(msg: Message, dialect: Dialect) -> dict[str, Any]:
+class _Row(NamedTuple):
+    """This encoder as :func:`replayable_reasoning` reads an adapter: the Chat Completions kind."""
+
+    name: str
+    kind: str = "openai"
+
+
+def _assistant(msg: Message, dialect: Dialect, provider: str) -> dict[str, Any]:
     texts = [p.text for p in msg.parts if isinstance(p, Text)]
     calls = [p for p in msg.parts if isinstance(p, ToolCall)]
-    entry: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None}
+    # content may be null only beside tool_calls: an empty answer (a reasoning model cut off by
+    # max_tokens) sent back as null is a 400 on the next turn
+    entry: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not calls else None}
     if calls:
         entry["tool_calls"] = [
             {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": _arguments_text(c)}}
             for c in calls
         ]
     if dialect.reasoning_echo == "reasoning_details":
-        details = [_reasoning_detail(p) for p in msg.parts if isinstance(p, Reasoning)]
+        # another vendor's signature (a Gemini thoughtSignature after a fallback) would be forwarded
+        # upstream by OpenRouter and refused there
+        row = _Row(provider)
+        details = [_reasoning_detail(p) for p in msg.parts
+                   if isinstance(p, Reasoning) and replayable_reasoning(row, p.provider)]
         if details:
             entry["reasoning_details"] = details
     return _named(entry, msg)

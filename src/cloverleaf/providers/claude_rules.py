@@ -1,0 +1,85 @@
+"""What Claude models accept for thinking and sampling, whoever serves them.
+
+Anthropic's Messages API and Bedrock's Converse reach the same models, and the models check
+the same rules; an adapter that forgets one sends a request the model answers with a 400:
+
+- a thinking budget is at least :data:`MIN_THINKING_BUDGET` tokens and below ``max_tokens``;
+  ``reasoning=0`` means no thinking (as Gemini's budget 0), and an effort is a wish that is
+  fitted under the caller's ``max_tokens`` rather than a number that overflows it;
+- with thinking on, only ``temperature`` 1 and ``top_p`` ≥ 0.95 are allowed, so other values are
+  left out rather than failing a portable request;
+- from Claude Opus 4.1 on, ``temperature`` and ``top_p`` together are refused ("cannot both be
+  specified for this model"); a request that sets both (many OpenAI-style clients do) keeps
+  ``temperature``, the control every provider has.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from ._common import budget_for_effort
+
+if TYPE_CHECKING:
+    from .._types import ChatRequest
+    from .base import Adapter
+
+#: ``max_tokens`` when the caller sets none and the API requires one (Anthropic's does).
+DEFAULT_MAX_TOKENS = 2048
+#: The smallest thinking budget the models take.
+MIN_THINKING_BUDGET = 1024
+
+# claude-opus-4-1-20250805, us.anthropic.claude-sonnet-4-5-20250929-v1:0, claude-haiku-4-5@20251001;
+# a minor version is one or two digits (a date is eight), absent for x.0 (claude-sonnet-4-20250514)
+_VERSION = re.compile(r"claude-(?:opus|sonnet|haiku)-(\d+)(?:[-.](\d{1,2}))?(?![\d])")
+
+
+def thinking_budget(adapter: Adapter, req: ChatRequest) -> int | None:
+    """The thinking budget to send, or None for no thinking; an impossible request is an
+    :class:`~cloverleaf.InvalidRequestError` before anything is sent."""
+    cfg = req.reasoning
+    if cfg is None:
+        return None
+    if cfg.budget_tokens == 0 and cfg.effort is None:   # reasoning=0: no thinking
+        return None
+    if cfg.budget_tokens is not None:
+        budget = max(MIN_THINKING_BUDGET, cfg.budget_tokens)
+        if req.max_tokens is not None and req.max_tokens <= budget:
+            raise adapter.invalid(
+                f"max_tokens ({req.max_tokens}) must be greater than the reasoning budget ({budget}); "
+                "raise max_tokens or lower reasoning.budget_tokens", req.model)
+        return budget
+    budget = budget_for_effort(cfg.effort)
+    if req.max_tokens is not None and req.max_tokens <= budget:
+        if req.max_tokens <= MIN_THINKING_BUDGET:
+            raise adapter.invalid(
+                f"max_tokens ({req.max_tokens}) leaves no room for extended thinking (the minimum "
+                f"budget is {MIN_THINKING_BUDGET} tokens); raise max_tokens or drop reasoning", req.model)
+        budget = max(MIN_THINKING_BUDGET, req.max_tokens // 2)
+    return budget
+
+
+def max_tokens(req: ChatRequest, budget: int | None) -> int | None:
+    """``max_tokens`` for a request with ``budget`` of thinking: the caller's, or room for the
+    thinking and an answer after it; None when neither is set (the API's own default applies)."""
+    if req.max_tokens is not None:
+        return req.max_tokens
+    return None if budget is None else budget + DEFAULT_MAX_TOKENS
+
+
+def sampling(req: ChatRequest, *, thinking: bool) -> tuple[float | None, float | None]:
+    """``(temperature, top_p)`` to send, each None when it must be left out."""
+    temperature = req.temperature if req.temperature is not None and (not thinking or req.temperature == 1) else None
+    top_p = req.top_p if req.top_p is not None and (not thinking or req.top_p >= 0.95) else None
+    if temperature is not None and top_p is not None and one_of_temperature_and_top_p(req.model):
+        top_p = None
+    return temperature, top_p
+
+
+def one_of_temperature_and_top_p(model: str) -> bool:
+    """True for Claude models that refuse both (Opus 4.1, and every 4.5 and later)."""
+    found = _VERSION.search(model.lower())
+    if found is None:
+        return False
+    version = (int(found.group(1)), int(found.group(2) or 0))
+    return version >= (4, 1)
