@@ -174,6 +174,40 @@ def test_model_entry_api_key_is_write_only_and_encrypted(secured_server: Live) -
         secured_server.openai(MASTER).chat.completions.create(model="team-echo", messages=HELLO)
 
 
+def test_credentials_inside_an_entrys_fields_are_shown_masked_and_kept_on_a_round_trip(secured_server: Live) -> None:
+    """A password in base_url, a key in its query and Bedrock's secret in additional_config were
+    answered in clear by GET /admin/models; a GET-then-PUT (or the dashboard's edit form) sends the
+    masks back, which must keep the stored secrets."""
+    url = "https://svc:TeamPassw0rdXYZ@127.0.0.1:9/v1?key=QUERYSECRET42&region=eu"
+    config = {"region": "us-east-1", "aws_access_key_id": "AKIDEXAMPLE",
+              "aws_secret_access_key": "AWSSECRET1234567", "aws_session_token": "SESSIONTOKEN987"}
+    with secured_server.http(MASTER) as http:
+        assert http.post("/admin/models", json={"name": "via-proxy", "identifier": "gpt-4o", "provider": "openai",
+                                                "base_url": url}).status_code == 201
+        made = http.post("/admin/models", json={"name": "team-bedrock", "identifier": "amazon.nova-micro-v1:0",
+                                                "provider": "bedrock", "additional_config": config})
+        assert made.status_code == 201, made.text
+        listed = http.get("/admin/models").text
+        for secret in ("TeamPassw0rdXYZ", "QUERYSECRET42", "AWSSECRET1234567", "SESSIONTOKEN987"):
+            assert secret not in listed
+        shown = http.get("/admin/models/via-proxy").json()
+        assert shown["base_url"] == "https://svc:********@127.0.0.1:9/v1?key=********&region=eu"
+        bedrock = http.get("/admin/models/team-bedrock").json()
+        assert bedrock["additional_config"] == {**config, "aws_secret_access_key": "********",
+                                                "aws_session_token": "********"}
+        for view in (shown, bedrock):   # sent back as shown: the stored secrets stay
+            body = {k: v for k, v in view.items() if k not in ("has_api_key", "source")}
+            assert http.put(f"/admin/models/{view['name']}", json=body).status_code == 200, view
+        store = secured_server.state.backend.store
+        assert store.get_model_entry("via-proxy").base_url == url
+        assert store.get_model_entry("team-bedrock").additional_config == config
+        # a new value replaces the secret as usual
+        http.patch("/admin/models/team-bedrock", json={"additional_config": {**config, "aws_secret_access_key": "NEW"}})
+        assert store.get_model_entry("team-bedrock").additional_config["aws_secret_access_key"] == "NEW"
+        for name in ("via-proxy", "team-bedrock"):
+            http.delete(f"/admin/models/{name}")
+
+
 def test_traces_spend_and_breakers(secured_server: Live) -> None:
     client = secured_server.openai(MASTER)
     client.chat.completions.create(model="fake/echo", messages=HELLO,

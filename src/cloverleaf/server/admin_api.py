@@ -13,7 +13,8 @@
     GET               /admin/breakers[?state=open|half_open|closed&limit=N]   the noteworthy first, with a total
 
 A provider ``api_key`` sent to ``/admin/models`` is encrypted before it reaches the store
-and never returned (responses say ``"has_api_key": true``). Entries from cloverleaf.toml
+and never returned (responses say ``"has_api_key": true``); credentials inside ``base_url`` and
+``additional_config`` are shown masked (:mod:`.entry_secrets`). Entries from cloverleaf.toml
 are listed with ``"source": "config"`` and are read-only here.
 """
 
@@ -32,6 +33,7 @@ from starlette.routing import Route
 from .._errors import ConfigError
 from ..providers.registry import check_config_keys, kind_of, provider_names
 from .backend import noteworthy_breakers
+from .entry_secrets import kept_secrets, shown_config, shown_url
 from .errors import ApiError, BadRequest, NotFound
 from .fields import bad, check_fields, get_bool, get_dict, get_int, get_list, get_number, get_str
 from .http_io import json_response
@@ -68,12 +70,12 @@ def admin_route(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
 
 def _entry_view(row: Any, source: str = "admin") -> dict[str, Any]:
     return {
-        "name": row.name, "identifier": row.identifier, "provider": row.provider, "base_url": row.base_url,
+        "name": row.name, "identifier": row.identifier, "provider": row.provider, "base_url": shown_url(row.base_url),
         "api_key_env": row.api_key_env, "has_api_key": bool(getattr(row, "api_key_encrypted", None)
                                                             or getattr(row, "api_key", None)),
         "is_public": row.is_public, "input_cost_per_1k": row.input_cost_per_1k,
         "output_cost_per_1k": row.output_cost_per_1k, "cached_input_cost_per_1k": row.cached_input_cost_per_1k,
-        "context_window": row.context_window, "additional_config": dict(row.additional_config or {}),
+        "context_window": row.context_window, "additional_config": shown_config(row.additional_config),
         "data_retention_days": row.data_retention_days, "source": source,
     }
 
@@ -194,7 +196,8 @@ async def update_model(request: Request, st: ServerState) -> Response:
     if partial and existing is None:
         raise NotFound(f"no model entry {name!r} to update; POST /admin/models creates one",
                        code="model_not_found")
-    row = await _save_entry(st, name, _entry_fields(body, partial=partial), existing if partial else None)
+    fields = kept_secrets(_entry_fields(body, partial=partial), existing)
+    row = await _save_entry(st, name, fields, existing if partial else None)
     return json_response(_entry_view(row))
 
 

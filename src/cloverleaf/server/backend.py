@@ -194,7 +194,8 @@ class Backend:
         an entry when it is written, rather than every later call answering 503."""
         probe = f"\x00probe/{id(row)}"
         self.engine.registry.add(ModelEntry(name=probe, identifier=row.identifier, provider=row.provider,
-                                            base_url=row.base_url, api_key=api_key, api_key_env=row.api_key_env))
+                                            base_url=row.base_url, api_key=api_key, api_key_env=row.api_key_env,
+                                            additional_config=dict(row.additional_config or {})))
         try:
             self.engine.resolve(probe).ready()  # a missing key is kept on the target until asked
         except ConfigError as exc:

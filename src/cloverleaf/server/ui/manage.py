@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from ..admin_api import _entry_fields, _entry_view, _key_fields, _name_ok, _save_entry
+from ..entry_secrets import kept_secrets
 from ..errors import ApiError, BadRequest, NotFound
 from .session import Session, is_admin
 from .web import Web, form_list, read_form
@@ -66,7 +67,7 @@ class Manage:
                                kind="invalid_request", code="conflict")
             if original is not None and existing is None:
                 raise NotFound(f"no stored model entry {name!r} to update")
-            fields = _entry_fields(body, partial=original is not None)
+            fields = kept_secrets(_entry_fields(body, partial=original is not None), existing)
             await _save_entry(self.st, name, fields, existing)
         except ApiError as err:   # the form comes back with what was typed (never the key) and the reason
             return await self.models(request, session, status=err.status, error=err.message,
