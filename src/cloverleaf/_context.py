@@ -34,6 +34,8 @@ class CallContext:
     #: applies the strictest of these, the key's, the route's and ``[privacy] default``.
     privacy: str | None = None
     data_class: str | None = None
+    #: What set ``privacy``, for the refusal's message (None: the call's own option)
+    privacy_rule: str | None = None
     #: Free-form labels stored with the call record (never secrets).
     metadata: dict[str, Any] = field(default_factory=dict)
     #: Where the gateway may leave a successful call's bookkeeping (rate-limit and budget

@@ -36,7 +36,8 @@ def server(mocks: tuple[CountingUpstream, CountingUpstream]) -> Iterator[Live]:
                  providers={"openai": ProviderSettings("openai", base_url=cloud.base_url),
                             "vllm": ProviderSettings("vllm", base_url=local.base_url)},
                  routes={"mixed": {"targets": ["openai/gpt-4o-mini", "vllm/llama"]},
-                         "cloud": {"targets": ["openai/gpt-4o-mini"]}},
+                         "cloud": {"targets": ["openai/gpt-4o-mini"]},
+                         "private": {"targets": ["vllm/llama", "openai/gpt-4o-mini"], "privacy": "local-only"}},
                  privacy={"classes": {"confidential": "local-only", "public": "any"}})
     live = start_live(s)
     yield live
@@ -66,6 +67,35 @@ def test_the_privacy_header_keeps_a_request_local(server: Live, mocks: tuple[Cou
     # and without any of it the cloud mock is reachable (the control)
     assert post(server, MASTER, "mixed").json()["choices"][0]["message"]["content"] == "answered by cloud"
     assert cloud.connections == before + 1
+
+
+def test_a_conversation_with_a_local_only_turn_stays_local(server: Live,
+                                                           mocks: tuple[CountingUpstream, CountingUpstream]) -> None:
+    """previous_response_id replays every earlier turn to the new call's model: a turn that ran
+    local-only (by its route, or by a header) used to reach a cloud model on the next turn."""
+    cloud, _ = mocks
+    client = server.openai(MASTER)
+    by_route = client.responses.create(model="private", input="my bank PIN is 4711")
+    by_header = client.responses.create(model="mixed", input="my bank PIN is 4711",
+                                        extra_headers={"x-cloverleaf-data-class": "confidential"})
+    assert by_route.output_text == by_header.output_text == "answered by local"
+    before = cloud.connections
+    for first in (by_route, by_header):
+        with pytest.raises(openai.PermissionDeniedError) as refused:
+            client.responses.create(model="cloud", input="summarise", previous_response_id=first.id)
+        assert refused.value.body["code"] == "privacy_violation"  # type: ignore[index]
+        assert f"previous_response_id {first.id!r}" in refused.value.body["message"]  # type: ignore[index]
+        # on a route with a local target, the next turn is served there; and it passes the policy on
+        second = client.responses.create(model="mixed", input="summarise", previous_response_id=first.id)
+        assert second.output_text == "answered by local"
+        with pytest.raises(openai.PermissionDeniedError):
+            client.responses.create(model="cloud", input="and?", previous_response_id=second.id)
+    assert cloud.connections == before
+    # a conversation nothing restricted goes where it is sent (the control)
+    open_turn = client.responses.create(model="mixed", input="hello")
+    assert open_turn.output_text == "answered by cloud"
+    assert client.responses.create(model="cloud", input="more", previous_response_id=open_turn.id).output_text == (
+        "answered by cloud")
 
 
 def test_bad_privacy_headers_are_400(server: Live) -> None:

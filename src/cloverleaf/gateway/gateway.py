@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._context import CallContext
 from .._errors import PermissionDeniedError, PrivacyViolation, StreamInterrupted
-from .._privacy import PrivacyConfig, PrivacyGuard
+from .._privacy import Decision, PrivacyConfig, PrivacyGuard
 from .._types import (
     ChatRequest,
     ChatResponse,
@@ -404,6 +404,10 @@ class Gateway:
             return [], exc
         tracker.metadata["privacy"] = privacy_record(decision, refused)
         return ordered, None
+
+    def privacy_of(self, model: str, ctx: CallContext) -> Decision | None:
+        """The privacy policy a call to ``model`` runs under, or None when nothing restricts it."""
+        return self.privacy.decision(self.router.route(model), ctx)
 
     async def store_refusal(self, model: str, ctx: CallContext) -> str | None:
         """Why content of a call to ``model`` may not be written to the store (the server's

@@ -40,7 +40,8 @@ class RoutePrivacy:
         decision = config.base().tighten(route.privacy, f"route {route.name!r}")
         if ctx.key is not None:
             decision = decision.tighten(key_privacy, f"virtual key {ctx.key.key_id!r}")
-        return config.decide(privacy=ctx.privacy, data_class=ctx.data_class, start=decision)
+        return config.decide(privacy=ctx.privacy, data_class=ctx.data_class, start=decision,
+                             privacy_rule=ctx.privacy_rule or "the call's privacy option")
 
     async def allowed(self, decision: Decision, route: RouteConfig,
                       targets: list[ResolvedTarget]) -> tuple[list[ResolvedTarget], list[tuple[str, str]]]:

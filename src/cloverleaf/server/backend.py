@@ -49,6 +49,7 @@ from .errors import NotFound
 from .secrets import SecretBox
 
 if TYPE_CHECKING:
+    from .._privacy import Decision
     from ..gateway import Gateway
     from ..gateway.store import Store
 
@@ -75,6 +76,10 @@ class Backend:
         self._stored: set[str] = set()          # registry names that came from the store
         self._fingerprint: Any = None
         self._sync_task: asyncio.Task[None] | None = None
+
+    def privacy_of(self, model: str, ctx: CallContext) -> Decision | None:
+        """The privacy policy a call to ``model`` runs under (None: nothing restricts it)."""
+        return self.gateway.privacy_of(model, ctx)
 
     async def store_refusal(self, model: str, ctx: CallContext) -> str | None:
         """Why this call's content may not be stored (local-only, and the store is not local)."""

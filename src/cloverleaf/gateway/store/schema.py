@@ -138,6 +138,7 @@ responses = sa.Table(
     sa.Column("previous_response_id", sa.String(64)),
     sa.Column("input_items", sa.JSON, nullable=False),
     sa.Column("response", sa.JSON, nullable=False),
+    sa.Column("privacy", sa.String(16)),   # 0009: "local-only" when the turn ran under it
 )
 
 # 0004: what the dashboard reads. Composite indexes let the traces list page through one

@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..._privacy import LOCAL_ONLY
 from ..._types import StreamEvent
 from ..auth import Principal
 from ..call_headers import call_headers
@@ -69,15 +70,21 @@ async def create(request: Request, st: ServerState) -> Response:
     refused = None if passthrough else builtin_item_refused(req.input_items, req.model)
     if refused is not None:
         raise refused
-    if req.store and (why := await st.backend.store_refusal(req.model, ctx)) is not None:
-        raise bad("store", f"{why}: a stored response would keep this conversation there. Send \"store\": false "
-                           "(and the earlier turns as input instead of previous_response_id), or set [store] url "
-                           "to a database on this machine or network")
     owner = owner_of(principal)
     store = responses_of(st)
     history: list[dict[str, Any]] = []
     if req.previous_response_id is not None:
-        history = await store.history(req.previous_response_id, owner)
+        history, local_only = await store.history(req.previous_response_id, owner)
+        if local_only and ctx.privacy != LOCAL_ONLY:   # the private turns are replayed: they stay local
+            ctx.privacy = LOCAL_ONLY
+            ctx.privacy_rule = (f"the conversation of previous_response_id {req.previous_response_id!r} "
+                                "(a turn of it ran local-only)")
+    if req.store and (why := await st.backend.store_refusal(req.model, ctx)) is not None:
+        raise bad("store", f"{why}: a stored response would keep this conversation there. Send \"store\": false "
+                           "(and the earlier turns as input instead of previous_response_id), or set [store] url "
+                           "to a database on this machine or network")
+    decision = st.backend.privacy_of(req.model, ctx)
+    privacy = LOCAL_ONLY if decision is not None and decision.local_only else None
     chat = req.chat_request(history, relay=passthrough)
     chat.raw_events = passthrough
     model = req.model
@@ -87,7 +94,7 @@ async def create(request: Request, st: ServerState) -> Response:
         own = ResponsesStreamEncoder(req, response_id=response_id, model=model, created_at=created)
         encoder: ResponsesStreamEncoder | PassthroughEncoder = PassthroughEncoder(req, own) if passthrough else own
         events = _completing(st.backend.astream(model, chat, ctx), encoder, store,
-                             _row(st, req, response_id, owner) if req.store else None)
+                             _row(st, req, response_id, owner, privacy) if req.store else None)
         return await serve_stream(st, request, "openai", model, events, encoder, ctx)
     resp = await st.until_disconnect(request, st.backend.achat(model, chat, ctx))
     out = relayed(req, resp) if passthrough else None
@@ -95,7 +102,7 @@ async def create(request: Request, st: ServerState) -> Response:
         out = completed_object(req, resp, response_id=response_id, model=model, created_at=created,
                                completed_at=int(time.time()))
     if req.store:
-        row = _row(st, req, str(out.get("id") or response_id), owner, out)
+        row = _row(st, req, str(out.get("id") or response_id), owner, privacy, out)
         row.provider = resp.provider
         await store.save(row)
     st.done(request, model, resp.provider, upstream=upstream_ms(resp.metadata), usage=resp.usage, cost=resp.cost,
@@ -122,14 +129,14 @@ async def _completing(events: AsyncIterator[StreamEvent], encoder: ResponsesStre
             await aclose()
 
 
-def _row(st: ServerState, req: ResponsesRequest, response_id: str, owner: str,
+def _row(st: ServerState, req: ResponsesRequest, response_id: str, owner: str, privacy: str | None,
          response: dict[str, Any] | None = None) -> StoredResponse:
     now = time.time()
     days = _retention_days(st, req.model)
     return StoredResponse(id=response_id, owner=owner, created_at=now,
                           expires_at=now + days * DAY if days else None, model=req.model, provider=None,
                           previous_response_id=req.previous_response_id, input_items=req.input_items,
-                          response=response or {})
+                          response=response or {}, privacy=privacy)
 
 
 def _retention_days(st: ServerState, model: str) -> int | None:
@@ -186,7 +193,7 @@ async def input_items(request: Request, st: ServerState) -> Response:
     items = list(row.input_items)
     if row.previous_response_id is not None:
         try:
-            items = await store.history(row.previous_response_id, owner) + items
+            items = (await store.history(row.previous_response_id, owner)).items + items
         except ApiError:  # an earlier response deleted or expired: list what is left
             pass
     if order == "desc":

@@ -29,8 +29,9 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
+from ..._privacy import LOCAL_ONLY
 from ..errors import ApiError, BadRequest, NotFound
 from .items import stamp_provider
 
@@ -38,6 +39,14 @@ CACHE_SIZE = 512
 PURGE_INTERVAL_SECONDS = 3600.0
 #: Longest chain of previous responses rebuilt for one request.
 MAX_CHAIN = 10_000
+
+
+class Conversation(NamedTuple):
+    """A stored conversation rebuilt for its next turn."""
+
+    items: list[dict[str, Any]]
+    #: a turn of it ran local-only, so the next one must too
+    local_only: bool
 
 
 @dataclass(slots=True)
@@ -52,6 +61,9 @@ class StoredResponse:
     previous_response_id: str | None
     input_items: list[dict[str, Any]]
     response: dict[str, Any]
+    #: "local-only" when the turn ran under that policy: every later turn replays this one, so
+    #: it inherits the policy (None: nothing restricted it)
+    privacy: str | None = None
 
     def expired(self, now: float) -> bool:
         return self.expires_at is not None and self.expires_at <= now
@@ -108,7 +120,8 @@ class ResponseStore:
             conn.execute(table.insert().values(
                 id=row.id, owner=row.owner, created_at=row.created_at, expires_at=row.expires_at, model=row.model,
                 provider=row.provider,
-                previous_response_id=row.previous_response_id, input_items=row.input_items, response=row.response))
+                previous_response_id=row.previous_response_id, input_items=row.input_items, response=row.response,
+                privacy=row.privacy))
         now = self._wall()
         if now - self._last_purge >= PURGE_INTERVAL_SECONDS:
             self._last_purge = now
@@ -162,11 +175,12 @@ class ResponseStore:
             return None
         return StoredResponse(id=r["id"], owner=r["owner"], created_at=r["created_at"], expires_at=r["expires_at"],
                               model=r["model"], provider=r["provider"], previous_response_id=r["previous_response_id"],
-                              input_items=list(r["input_items"]), response=dict(r["response"]))
+                              input_items=list(r["input_items"]), response=dict(r["response"]), privacy=r["privacy"])
 
     async def history(self, response_id: str, owner: str, *, param: str = "previous_response_id"
-                      ) -> list[dict[str, Any]]:
-        """Every item of the conversation up to and including ``response_id``'s output, oldest first."""
+                      ) -> Conversation:
+        """Every item of the conversation up to and including ``response_id``'s output, oldest
+        first, and whether any of its turns ran local-only."""
         chain: list[StoredResponse] = []
         current: str | None = response_id
         while current is not None:
@@ -189,4 +203,4 @@ class ResponseStore:
             items.extend(row.input_items)
             items.extend(stamp_provider(item, row.provider) if item.get("type") == "reasoning" else item
                          for item in row.response.get("output") or ())
-        return items
+        return Conversation(items, any(row.privacy == LOCAL_ONLY for row in chain))
