@@ -46,8 +46,10 @@ IN_PROCESS_KINDS = frozenset({"local_embeddings", "simple_embeddings"})
 FAKE_HOST = "fake.cloverleaf.invalid"
 #: Address categories (``attachments.addresses.classify``) that are this machine or the user's network.
 _LOCAL_CATEGORIES = ("loopback", "private", "link-local", "unique-local", "shared address space")
-#: ... except these, which belong to a cloud provider's infrastructure, not to the user.
-_NOT_LOCAL_MARKERS = ("metadata",)
+#: ... except these: a cloud provider's infrastructure, not the user's; and an IPv6 transition
+#: form (6to4, Teredo, NAT64) that carries a private IPv4 address, whose packets leave through a
+#: relay or translator (2002::/16 takes the default IPv6 route), not the local network.
+_NOT_LOCAL_MARKERS = ("metadata", "-embedded")
 
 #: ``resolver(host, port) -> [ip, ...]``, as for attachments.
 Resolver = Callable[[str, int], list[str]]

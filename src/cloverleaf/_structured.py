@@ -135,7 +135,7 @@ def parse_output(resp: ChatResponse, fmt: ResponseFormat) -> Any:
         try:
             return fmt.model.model_validate_json(text)
         except Exception as exc:  # pydantic.ValidationError, without importing pydantic here
-            raise _structured_error(resp, f"does not match {fmt.model.__name__}: {exc}") from exc
+            raise _structured_error(resp, f"does not match {fmt.model.__name__}: {_problems(exc)}") from exc
     try:
         value = unwrap(json.loads(text), fmt)
     except ValueError as exc:
@@ -145,7 +145,23 @@ def parse_output(resp: ChatResponse, fmt: ResponseFormat) -> Any:
     try:
         return _type_adapter(fmt.model).validate_python(value)
     except Exception as exc:  # pydantic.ValidationError
-        raise _structured_error(resp, f"does not match {fmt.name}: {exc}") from exc
+        raise _structured_error(resp, f"does not match {fmt.name}: {_problems(exc)}") from exc
+
+
+def _problems(exc: Exception, shown: int = 5) -> str:
+    """What failed validation, by field, without the values: pydantic's own text quotes the
+    model's answer (``input_value='...'``), and this message reaches logs, call records and
+    spans, where the answer may not go. The answer itself stays on the error's ``response``."""
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return type(exc).__name__
+    try:
+        found = errors(include_input=False, include_url=False)
+    except Exception:  # noqa: BLE001 - not pydantic's ValidationError after all
+        return type(exc).__name__
+    parts = [f"{'.'.join(map(str, e.get('loc') or ())) or '(the whole value)'}: {e.get('msg')}" for e in found[:shown]]
+    more = f" (and {len(found) - shown} more)" if len(found) > shown else ""
+    return "; ".join(parts) + more
 
 
 def _structured_error(resp: ChatResponse, why: str) -> StructuredOutputError:

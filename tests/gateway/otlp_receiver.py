@@ -26,6 +26,7 @@ class ReceivedSpan:
     attributes: dict[str, Any]
     status_code: int
     service_name: str
+    status_message: str = ""
 
 
 def _value(v: Any) -> Any:
@@ -87,7 +88,8 @@ class OTLPReceiver:
                             spans.append(ReceivedSpan(
                                 s.name, s.trace_id.hex(), s.span_id.hex(), s.parent_span_id.hex(), s.kind,
                                 s.start_time_unix_nano, s.end_time_unix_nano,
-                                {a.key: _value(a.value) for a in s.attributes}, s.status.code, service))
+                                {a.key: _value(a.value) for a in s.attributes}, s.status.code, service,
+                                s.status.message))
                 with receiver._lock:
                     receiver.spans.extend(spans)
                     receiver.requests += 1

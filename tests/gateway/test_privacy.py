@@ -205,6 +205,10 @@ async def test_direct_async_calls_are_checked(cloud: CountingUpstream) -> None:
     ("http://100.101.102.103/v1", True),          # CGNAT: a tailnet
     ("http://[fd12::1]/v1", True),
     ("http://169.254.169.254/v1", False),         # the cloud's metadata endpoint is not "your network"
+    ("http://[2002:c0a8:101::1]/v1", False),      # 6to4 carrying 192.168.1.1: sent through a relay
+    ("http://[2001:0:4136:e378:8000:63bf:3f57:fefe]/v1", False),   # Teredo carrying 192.168.1.1
+    ("http://[64:ff9b::c0a8:101]/v1", False),     # NAT64 carrying 192.168.1.1: through a translator
+    ("http://[::ffff:192.168.1.20]:8000/v1", True),   # IPv4-mapped: the same host
     (f"http://{PUBLIC_IP}:8000/v1", False),
     ("http://localhost:8000/v1", False),          # the resolver says: public
     ("http://lan-box.test:8000/v1", True),        # the resolver says: 192.168.1.20

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 import cloverleaf
 from cloverleaf import ConfigError
@@ -21,6 +22,11 @@ from .http_proxy import ForwardProxy
 from .otlp_receiver import OTLPReceiver
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+class City(BaseModel):
+    name: str
+    population: int
 
 
 @pytest.fixture
@@ -171,6 +177,30 @@ def test_a_local_only_calls_text_never_reaches_a_collector_that_is_not_local(tmp
     assert withheld.attributes["gen_ai.usage.input_tokens"] > 0      # the rest of the span is there
     assert "a public note" in roots[None].attributes["gen_ai.input.messages"]   # no policy: captured as asked
     assert all("my private diary" not in str(s.attributes) for s in receiver.spans)
+
+
+def test_a_local_only_calls_error_messages_stay_out_of_a_collector_that_is_not_local(
+        tmp_path: Path, receiver: OTLPReceiver) -> None:
+    """An error's message can quote the call's text — pydantic's used to quote the model's answer
+    (``input_value='...'``) — so under local-only a span that is not local carries the error's type
+    and status alone, whether or not content is captured."""
+    public_collector = receiver.endpoint.replace("127.0.0.1", "localhost")
+    with client_for(tmp_path, {"otlp_endpoint": public_collector}) as client:
+        client.engine.privacy.resolver = lambda host, port: ["93.184.216.34"]
+        client.fake.script.reply(text='{"name": "PIN 878427", "population": "many"}')
+        with pytest.raises(cloverleaf.StructuredOutputError) as private:
+            client.chat("fake/x", "a city", response_format=City, privacy="local-only")
+        assert "PIN 878427" not in str(private.value) and "population" in str(private.value)
+        with pytest.raises(cloverleaf.ProviderError):
+            client.chat("fake/fail-500", "boom", privacy="local-only")
+        with pytest.raises(cloverleaf.ProviderError):
+            client.chat("fake/fail-500", "boom")
+        flush(client)
+    roots = [s for s in receiver.spans if "cloverleaf.attempt" not in s.attributes and s.status_code == 2]
+    assert all("PIN 878427" not in s.status_message for s in receiver.spans)
+    messages = sorted(s.status_message for s in roots if s.name == "chat fake/fail-500")
+    assert messages[0] == "" and messages[1]     # local-only: the type alone; the other call keeps its message
+    assert [s.status_message for s in roots if s.name == "chat fake/x"] == [""]
 
 
 def test_a_local_collector_still_gets_local_only_content(tmp_path: Path, receiver: OTLPReceiver) -> None:

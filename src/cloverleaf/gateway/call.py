@@ -35,7 +35,7 @@ class Call:
     response: Any = None
     span_parent: Any = None        # the span the call's span continues (telemetry.SpanParent)
     local_only: bool = False       # the privacy policy in force is local-only (privacy.py)
-    withhold_content: bool = False  # local-only, and the telemetry collector that captures content is not local
+    withhold_content: bool = False  # local-only, and the telemetry collector is not local (or behind a proxy)
 
     @property
     def billable(self) -> bool:

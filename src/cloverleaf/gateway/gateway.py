@@ -359,8 +359,8 @@ class Gateway:
         if self.telemetry is not None:
             call.span_parent = self.telemetry.parent(ctx.traceparent)
             config = self.telemetry.config
-            if call.local_only and config.capture_content:   # the collector must be local too, and reached
-                call.withhold_content = (config.proxy is not None         # directly: a proxy sends spans on
+            if call.local_only:   # the collector must be local too, and reached directly: a proxy sends spans on
+                call.withhold_content = (config.proxy is not None
                                          or not await self.privacy.sink_local(config.endpoint))
         try:
             if refusal is not None:     # recorded like any failed call; nothing was reserved or sent

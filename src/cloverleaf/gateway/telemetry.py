@@ -330,7 +330,7 @@ class Telemetry:
             _put(attrs, "gen_ai.input.messages", _input_messages(request))
             _put(attrs, "gen_ai.output.messages", _output_messages(response))
         span_id = self._new_id(8)
-        error = (record.error_message or "")[:500] if record.error_type else None
+        error = _error_text(record.error_type, record.error_message, withhold_content)
         spans = [otlp_wire.span(trace_id, span_id, parent.span_id if parent is not None else None,
                                 f"{op} {record.requested_model}", start, end, attrs, error, unique=_UNIQUE)]
         for i, (attempt, at) in enumerate(zip(record.attempts, ended, strict=False)):
@@ -343,7 +343,7 @@ class Telemetry:
             _put(a_attrs, "http.response.status_code", attempt.http_status)
             if attempt.error_type:
                 a_attrs["error.type"] = attempt.error_type
-            a_error = (attempt.error_message or "")[:500] if attempt.error_type else None
+            a_error = _error_text(attempt.error_type, attempt.error_message, withhold_content)
             spans.append(otlp_wire.span(trace_id, self._new_id(8), span_id, f"{op} {attempt.target}",
                                         max(start, a_start), max(start, a_end), a_attrs, a_error))
         return spans
@@ -390,6 +390,15 @@ def open_telemetry(table: Mapping[str, Any] | None, env: Mapping[str, str], *, f
 
 def _ns(seconds: float) -> int:
     return int(seconds * 1e9)
+
+
+def _error_text(error_type: str | None, message: str | None, withhold_content: bool) -> str | None:
+    """A span's error status: None when there was no error; its message, unless the call is
+    local-only and the collector is not, where the type alone says what failed (a provider's
+    message can quote the prompt, a content filter's can quote the answer)."""
+    if not error_type:
+        return None
+    return "" if withhold_content else (message or "")[:500]
 
 
 def _put(attrs: dict[str, Any], name: str, value: Any) -> None:
