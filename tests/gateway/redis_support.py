@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
+import socket
+import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -60,3 +64,41 @@ def wait_for(client: object, key: str, seconds: float = 180.0) -> bool:
         if client.blpop([key], timeout=2):  # type: ignore[attr-defined]
             return True
     return False
+
+
+class OwnRedis:
+    """A redis-server of the test's own, without persistence, to stop (an outage) and start
+    again (a Redis that comes back empty) — what the shared test Redis must not be put through."""
+
+    def __init__(self) -> None:
+        redis_url()   # the same skip-or-fail rule as the shared server
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.skip("redis-server is not installed")
+        self._binary = binary
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self._proc = subprocess.Popen([self._binary, "--port", str(self.port), "--bind", "127.0.0.1",
+                                       "--save", "", "--appendonly", "no"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(500):     # up to 5 s to accept connections
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.1):
+                    return
+            except OSError:
+                if self._proc.poll() is not None:
+                    break
+                time.sleep(0.01)
+        self.stop()
+        pytest.fail(f"redis-server did not start on port {self.port}")
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            proc.wait(10)

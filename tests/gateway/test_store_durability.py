@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from cloverleaf.gateway.store import CallRecord, TraceRecord, migrations, open_store
 
-from .stores import fresh_postgres_database
+from .stores import STORE_KINDS, fresh_postgres_database, store_url
 
 ALL_VERSIONS = [number for number, _ in migrations.available()]
 
@@ -156,5 +156,46 @@ def test_the_writer_reconnects_after_its_connection_breaks(tmp_path: Path) -> No
         store.flush()
         assert sorted(c.id for c in store.recent_calls(10)) == ["call_1", "call_2"]
         assert store.writer.dropped == 0
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("kind", STORE_KINDS)
+def test_spend_in_a_batch_the_writer_retries_is_written(tmp_path: Path, kind: str) -> None:
+    """The batch's transaction fails (its connection broke) and is retried: the retry must
+    carry the batch's spend, which left the running sums when the first try took it."""
+    with store_url(kind, tmp_path) as url:
+        store = open_store(url, flush_ms=60_000)
+        try:
+            store.record_spend("project:p", "total", 0.5)
+            store.flush()
+            store.writer._conn.connection.dbapi_connection.close()   # type: ignore[union-attr]
+            store.record_spend("project:p", "total", 0.25)
+            store.record_call(_call(1))
+            store.flush()
+            assert store.budget_usage("project:p", "total") == (pytest.approx(0.75), 0.0)
+            assert store.spend_batch.pending() == {}
+            assert [c.id for c in store.recent_calls(10)] == ["call_1"]
+        finally:
+            store.close()
+
+
+def test_spend_the_full_writer_queue_refused_is_written_later(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The queue is full (the database is away) when a call's spend asks for a write: the
+    spend waits in memory and goes with a later transaction, never dropped for good."""
+    from cloverleaf.gateway.store import writer
+
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}", flush_ms=60_000)
+    try:
+        monkeypatch.setattr(writer, "MAX_PENDING", 1)
+        store.record_call(_call(1))
+        store.record_spend("project:p", "total", 0.5)        # refused: the queue is full
+        assert store.writer.dropped == 1
+        assert store.spend_batch.pending() == {("project:p", "total"): 0.5}
+        store.flush()      # the records' transaction queues the spend
+        store.flush()
+        assert store.budget_usage("project:p", "total") == (pytest.approx(0.5), 0.0)
+        assert store.spend_batch.pending() == {}
     finally:
         store.close()

@@ -4,10 +4,10 @@
 target it checks the circuit breaker (an open circuit is skipped with no network call) and
 takes the provider/target rate limits (waiting up to their bound). The caller makes the
 call — a chat, a stream up to its first output, an embedding, an image — and reports back
-with :meth:`succeeded` or :meth:`failed`; ``failed`` applies the fallback table
-(``fallback.py``): re-raise, retry the same target after a backoff, or move on (for a
-context-window error, only to targets with a larger window). Chat, streams, embeddings and
-images, async and sync, all use this one loop.
+with :meth:`note_success` (``settlement.py`` then settles it) or :meth:`failed`; ``failed``
+applies the fallback table (``fallback.py``): re-raise, retry the same target after a
+backoff, or move on (for a context-window error, only to targets with a larger window).
+Chat, streams, embeddings and images, async and sync, all use this one loop.
 
 What an attempt took is always given back exactly once: a failure that never reached the
 upstream (an unsupported capability, a refused attachment) releases its rate-limit ticket
@@ -156,19 +156,15 @@ class AttemptLoop:
     def latency_ms(self, slot: Slot) -> float:
         return (self._clock.now() - slot.started) * 1000.0
 
-    async def succeeded(self, slot: Slot, usage: Usage | None) -> float:
-        latency = self.note_success(slot)
-        await self.settle_success(slot, usage, latency)
-        return latency
-
     def note_success(self, slot: Slot) -> float:
-        """The trace half of :meth:`succeeded`: the attempt is on the call's record now."""
+        """A success's trace half: the attempt is on the call's record now."""
         latency = self.latency_ms(slot)
         self._tracker.add_attempt(slot.target.key, slot.target.provider, None, latency)
         return latency
 
     async def settle_success(self, slot: Slot, usage: Usage | None, latency: float) -> None:
-        """The shared-state half of :meth:`succeeded`: rate limits, breaker, latency score."""
+        """A success's shared-state half (what ``StateBackend.finish`` does in one operation):
+        rate limits, breaker, latency score."""
         await self._limiter.settle(slot.reservation, usage.total_tokens if usage is not None else None)
         await self._state.breaker_record(slot.target.key, True, self._clock.now(), self._breaker)
         await self._state.record_latency(slot.target.key, latency)

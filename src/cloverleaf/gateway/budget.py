@@ -23,6 +23,15 @@ Redis, untouched; reservations the dead process held are given back after
 and a restart seeds from the ledger: the spend of at most that last flush interval is then
 missing from the counter — keep ``flush_ms`` short, or use Redis, where that matters.
 
+A Redis that comes back empty: each counter is seeded again from the ledger when a call
+first needs it, and a call that was in flight is still charged to it when it ends (its
+reservation went with the data; CLOSE adds the cost to any counter it finds). What the new
+counter can lack — so what can be spent past the limit — is bounded: the reservations of
+the calls in flight when the data went (their room is free until they end), and spend that
+other processes settled within their last flush interval before the seed (not yet in the
+ledger; this process adds its own unwritten spend, ``_seed``). Settlement writes the spend
+to the ledger whether or not the state backend took it, so an outage loses none.
+
 ``[state] budgets = "store"`` keeps the previous behaviour — one conditional database
 update per budget per call (exact across processes that share only the database, slow) —
 for several workers without shared state; ``cloverleaf serve --workers N`` selects it when
@@ -207,12 +216,14 @@ class Budgets:
     async def _seed(self, keys: Sequence[str]) -> None:
         """Start counters the state backend lacks from the ledger (once per counter)."""
         store = self._store
+        pending = getattr(getattr(store, "spend_batch", None), "pending", None)
         for key in keys:
             scope, _, period = key.partition("|")
-            spent, reserved = await asyncio.to_thread(store.budget_usage, scope, period)  # type: ignore[attr-defined]
-            # the ledger's figure plus spend this process has summed but not yet written
-            pending = getattr(getattr(store, "spend_batch", None), "pending", None)
+            # the ledger's figure plus spend this process has summed but not committed yet, read
+            # first: a batch committing between the two reads is then counted twice (a stricter
+            # budget for a while), never missed
             unwritten = pending().get((scope, period), 0.0) if pending is not None else 0.0
+            spent, reserved = await asyncio.to_thread(store.budget_usage, scope, period)  # type: ignore[attr-defined]
             await self._state.budget_seed(key, spent + reserved + unwritten)
 
     # -- settlement -----------------------------------------------------------------
@@ -223,9 +234,10 @@ class Budgets:
         call.took = False
         holds, call.holds = call.holds, ()
         amounts = {} if tokens_used is None else dict.fromkeys(call.token_keys, float(tokens_used))
-        await self._state.close(call.ticket, amounts, cost if holds else 0.0)
-        if holds and cost:
-            self._store.record_spend_many([h.key for h in holds], cost)  # type: ignore[attr-defined]
+        try:
+            await self._state.close(call.ticket, amounts, cost if holds else 0.0)
+        finally:   # the ledger hears of the spend even when the state backend is away
+            self._record_spend(holds, cost)
 
     async def finish(self, call: CallAdmission, tokens_used: int | None, cost: float, attempt: object,
                      target: str, now: float, policy: object, latency_ms: float) -> None:
@@ -241,8 +253,13 @@ class Budgets:
             await self._state.finish(call.ticket if took else None, amounts, cost if holds else 0.0, attempt_ticket,
                                      attempt_amounts, target, now, policy, latency_ms)  # type: ignore[arg-type]
         finally:   # the ledger hears of the spend even when a later step of the settlement failed
-            if holds and cost:
-                self._store.record_spend_many([h.key for h in holds], cost)  # type: ignore[attr-defined]
+            self._record_spend(holds, cost)
+
+    def _record_spend(self, holds: Sequence[Hold], cost: float) -> None:
+        """The call's cost to the ledger, with the store's next batch. Always, whether or not the
+        state backend took it: the ledger is what a counter is seeded from again."""
+        if holds and cost:
+            self._store.record_spend_many([h.key for h in holds], cost)  # type: ignore[attr-defined]
 
     # -- status ---------------------------------------------------------------------
     def configured(self) -> list[BudgetScope]:

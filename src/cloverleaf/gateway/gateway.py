@@ -277,9 +277,8 @@ class Gateway:
                         if event.type == "done":
                             for early in () if call.emitted else held:
                                 yield early
-                            await call.loop.succeeded(slot, event.response.usage if event.response else None)
                             call.response = event.response
-                            await settlement.finish_ok(call, slot.target, event.response)
+                            await settlement.finish_ok(call, slot, event.response)
                             if (kept is not None and event.response is not None and call.cache_plan is not None
                                     and cached_calls is not None):
                                 kept.append(dataclasses.replace(event, response=None))
@@ -316,8 +315,7 @@ class Gateway:
                     if aclose is not None:
                         await aclose()
                 # the stream ended without a "done" event: what arrived is the answer
-                await call.loop.succeeded(slot, None)
-                await settlement.finish_ok(call, slot.target, None)
+                await settlement.finish_ok(call, slot, None)
                 return
             raise call.loop.exhausted()
         except BaseException as exc:

@@ -18,7 +18,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from .._errors import CloverleafError, StreamInterrupted
+from .._errors import CloverleafError, StateUnavailable, StreamInterrupted
 from .._types import Usage
 from .budget import Budgets
 from .call import Call
@@ -68,25 +68,13 @@ class Settlement:
 
     async def settle_ok(self, call: Call, slot: Any, usage: Usage | None, latency: float, cost: float | None,
                         model: str | None, ready: float | None = None) -> None:
-        """What can wait until the answer is on its way: shared state, budgets, the record."""
+        """What can wait until the answer is on its way: shared state, budgets, the record.
+        Never raises for the bookkeeping (see :meth:`_settle_answered`)."""
         target = slot.target
         tokens = usage.total_tokens if usage is not None else None
         charge = cost if cost is not None else (0.0 if usage else call.reserved_usd)
         try:
-            admission = call.admission
-            if admission is not None and self._budgets.mode == "state":
-                # the call's ticket and budgets, the attempt's ticket, breaker and latency: one operation
-                call.admission = None
-                work = self._budgets.finish(admission, tokens, charge, slot.reservation, target.key,
-                                            self._state_clock.now(), self._breaker, latency)
-                await (asyncio.shield(work) if self._shielded else work)
-            else:
-                # Each step runs even when one before it raised or was cancelled: call.finished is
-                # already set, so finish_error will not settle the call's ticket and budgets later.
-                try:
-                    await call.loop.settle_success(slot, usage, latency)
-                finally:
-                    await self.close(call, tokens, charge)
+            await self._settle_answered(call, slot, usage, tokens, latency, charge)
         finally:   # even when cancelled while settling: the call happened
             if self.record_ok:
                 record = call.tracker.record(self._clock, status="ok", target=target.key, provider=target.provider,
@@ -95,19 +83,40 @@ class Settlement:
                     record.latency_ms = (ready - call.tracker.started) * 1000.0
                 self.record(call, record)
 
-    async def finish_ok(self, call: Call, target: ResolvedTarget, resp: Any) -> None:
-        """A stream's end (``resp`` is None when it ended without a ``done`` event)."""
+    async def finish_ok(self, call: Call, slot: Any, resp: Any) -> None:
+        """A stream's end (``resp`` is None when it ended without a ``done`` event): settled
+        as an answered call is, so its text already sent is never followed by an error."""
         call.finished = True
-        usage = resp.usage if resp is not None else None
-        cost = self.price(call, target, resp) if resp is not None else None
+        latency = call.loop.note_success(slot)
+        cost = self.price(call, slot.target, resp) if resp is not None else None
+        await self.settle_ok(call, slot, resp.usage if resp is not None else None, latency, cost,
+                             getattr(resp, "model", None))
+
+    async def _settle_answered(self, call: Call, slot: Any, usage: Usage | None, tokens: int | None,
+                               latency: float, charge: float) -> None:
+        """Settle an answered call: its ticket and budgets, its attempt's ticket, breaker and
+        latency. The answer is complete, so a failure here (the state backend went away) is
+        logged once and goes no further: the caller gets the answer, the record its real cost,
+        and the ledger the spend (``Budgets.close``/``finish`` write it whatever the backend
+        did); what the backend could not settle comes back with its window or reservation TTL."""
         try:
-            await self.close(call, usage.total_tokens if usage is not None else None,
-                             cost if cost is not None else (0.0 if usage else call.reserved_usd))
-        finally:   # even when cancelled while settling: the call happened
-            if self.record_ok:
-                self.record(call, call.tracker.record(self._clock, status="ok", target=target.key,
-                                                      provider=target.provider, model=getattr(resp, "model", None),
-                                                      usage=usage, cost=cost, ttft_ms=call.ttft_ms))
+            admission = call.admission
+            if admission is not None and self._budgets.mode == "state":
+                # the call's ticket and budgets, the attempt's ticket, breaker and latency: one operation
+                call.admission = None
+                work = self._budgets.finish(admission, tokens, charge, slot.reservation, slot.target.key,
+                                            self._state_clock.now(), self._breaker, latency)
+                await (asyncio.shield(work) if self._shielded else work)
+            else:
+                # Each step runs even when one before it raised or was cancelled: call.finished is
+                # already set, so finish_error will not settle the call's ticket and budgets later.
+                try:
+                    await call.loop.settle_success(slot, usage, latency)
+                finally:
+                    await self._close(call, tokens, charge)
+        except Exception as exc:  # noqa: BLE001 - bookkeeping never fails an answered call
+            log.warning("could not settle an answered call's limits and budgets (the answer stands): %s",
+                        _reason(exc))
 
     async def finish_error(self, call: Call, exc: BaseException) -> None:
         if call.finished:
@@ -133,19 +142,25 @@ class Settlement:
 
     async def close(self, call: Call, tokens_used: int | None, cost: float) -> None:
         """Settle the call's own rate-limit ticket and budget reservations (one state
-        operation), exactly once."""
+        operation), exactly once; a failure is logged."""
+        try:
+            await self._close(call, tokens_used, cost)
+        except Exception as exc:  # noqa: BLE001 - bookkeeping never fails a call; the reservation expires
+            log.warning("could not settle the call's limits and budgets: %s", _reason(exc))
+
+    async def _close(self, call: Call, tokens_used: int | None, cost: float) -> None:
+        """:meth:`close`, raising what failed."""
         admission, call.admission = call.admission, None
         if admission is None:
             return
         try:
             if admission.first is not None:
                 await call.loop.discard()   # a first attempt admitted with the call but never made
+        finally:
             if self._shielded:   # a cancellation must not leave the reservation half settled
                 await asyncio.shield(self._budgets.close(admission, tokens_used, cost))
             else:                # memory state: closing never yields, nothing to shield
                 await self._budgets.close(admission, tokens_used, cost)
-        except Exception as exc:  # noqa: BLE001 - bookkeeping never fails a call; the reservation expires
-            log.warning("could not settle the call's limits and budgets: %s", type(exc).__name__)
 
     def record(self, call: Call, record: Any) -> None:
         """The call's record to the store (as ``[store] record`` allows) and its spans."""
@@ -158,3 +173,9 @@ class Settlement:
             self._store.record_call(record)
         except Exception as exc:  # noqa: BLE001 - bookkeeping never fails a call
             log.warning("could not queue the call record: %s", type(exc).__name__)
+
+
+def _reason(exc: BaseException) -> str:
+    """What to log of a bookkeeping failure: its type, and the message of a
+    StateUnavailable (written to name the backend without its secrets)."""
+    return f"{type(exc).__name__}: {exc}" if isinstance(exc, StateUnavailable) else type(exc).__name__

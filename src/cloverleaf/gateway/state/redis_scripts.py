@@ -22,7 +22,7 @@ Storage, under the configured prefix ``P``:
 - ``P r:<scope>|<period>``: a sorted set of that counter's open reservations,
   ``"<ticket>|<amount>"`` scored by their expiry: a reservation whose process died (kill -9)
   is given back by the next admission after ``RESERVATION_TTL`` instead of holding the budget
-  for ever.
+  for ever — also once Redis has expired the set itself (``hold_sweep``).
 
 The two hashes get an idle TTL renewed on every write.
 """
@@ -147,6 +147,48 @@ local function window_ttl(at, now, window, slack_ms)
   return string.format('%d', math.min(math.ceil((at - now + window) * 1000) + slack_ms, 1e12))
 end
 
+-- A budget hold: ``hash`` is its counter {spent, reserved}, ``set`` its open reservations
+-- "<ticket>|<amount>" scored by their expiry. ``reserved`` is the sum of the set's entries,
+-- and the two change together in every script.
+
+-- Give back the reservations of processes that died (kill -9) and return the counter's
+-- reserved amount after it: the set's entries past their expiry; and, when the set itself is
+-- gone, whatever the counter still holds. Why the second: the set expires (Redis TTL)
+-- RESERVATION_TTL + slack after the admission that added its newest entry, so when Redis
+-- drops it every entry in it had expired — but a counter keeps its ``reserved`` (a ``total``
+-- one has no TTL), and with no entries left to sweep it would hold them for ever. An absent
+-- set therefore means "nothing reserved", the only state consistent with it.
+local function hold_sweep(hash, set, now, reserved)
+  local stale = redis.call('ZRANGEBYSCORE', set, '-inf', now)
+  if #stale > 0 then
+    local back = 0
+    for _, member in ipairs(stale) do back = back + num(string.match(member, '|(.*)$')) end
+    redis.call('ZREMRANGEBYSCORE', set, '-inf', now)
+    reserved = num(redis.call('HINCRBYFLOAT', hash, 'reserved', fmt(-back)))
+    if reserved >= 1e-9 then return reserved end
+  elseif reserved == 0 or redis.call('EXISTS', set) == 1 then
+    return reserved
+  end
+  redis.call('HSET', hash, 'reserved', '0')
+  return 0
+end
+
+-- Close one hold of a call: ``cost`` (text) becomes spend whenever the counter exists, and the
+-- reservation comes off ``reserved`` only if it is still open. A reservation can be gone while
+-- its call ran: Redis came back empty and the counter was seeded again from the ledger, which
+-- lacks this call (its spend reaches the ledger only after this script), or it expired and was
+-- swept. Dropping the cost then would let the budget be spent twice. Closing is exactly once:
+-- the Python side marks a ticket closed before it sends this (``RedisState.close``/``finish``).
+local function hold_close(hash, set, ticket, amount, cost)
+  local open = redis.call('ZREM', set, ticket .. '|' .. amount) == 1
+  if redis.call('EXISTS', hash) == 0 then return end   -- seeded from the ledger when next needed
+  if open then
+    local left = num(redis.call('HINCRBYFLOAT', hash, 'reserved', fmt(-num(amount))))
+    if left < 1e-9 then redis.call('HSET', hash, 'reserved', '0') end
+  end
+  if num(cost) ~= 0 then redis.call('HINCRBYFLOAT', hash, 'spent', cost) end
+end
+
 local function load_breaker(hash, field)
   local raw = redis.call('HGET', hash, field)
   if not raw then return nil end
@@ -261,17 +303,9 @@ local wait = go - now
 if wait > max_wait then return {0, fmt(wait), limiting, '0', '0'} end
 for h = 1, nh do
   local hash, set = KEYS[2 * nb + 2 * h - 1], KEYS[2 * nb + 2 * h]
-  -- reservations of processes that died are given back once they expire
-  local stale = redis.call('ZRANGEBYSCORE', set, '-inf', now)
-  if #stale > 0 then
-    local back = 0
-    for _, member in ipairs(stale) do back = back + num(string.match(member, '|(.*)$')) end
-    redis.call('ZREMRANGEBYSCORE', set, '-inf', now)
-    local left = num(redis.call('HINCRBYFLOAT', hash, 'reserved', fmt(-back)))
-    if left < 1e-9 then redis.call('HSET', hash, 'reserved', '0') end
-  end
   local counter = redis.call('HMGET', hash, 'spent', 'reserved')
-  local spent, reserved = num(counter[1] or '0'), num(counter[2] or '0')
+  local spent = num(counter[1] or '0')
+  local reserved = hold_sweep(hash, set, now, num(counter[2] or '0'))
   local limit, amount = num(ARGV[hold_base + 2 * h - 1]), num(ARGV[hold_base + 2 * h])
   if spent + reserved + amount > limit + 1e-12 then return {2, '0', h, fmt(spent), fmt(reserved)} end
 end
@@ -327,21 +361,15 @@ return out
 
 # Closes an ADMIT ticket. KEYS: as ADMIT's. ARGV: ticket, nb, nh, cost, then per bucket
 # (absolute index, real amount or '' to keep the reserved one), then per hold the reserved
-# amount (as text, as admitted). A hold whose reservation is gone (closed, expired, or Redis
-# emptied) is left alone.
+# amount (as text, as admitted). Each hold: see hold_close (the cost is spent even when the
+# reservation is gone).
 CLOSE = _PRELUDE + r"""
 local ticket, nb, nh, cost = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
 for i = 1, nb do
   window_settle(KEYS[2 * i - 1], KEYS[2 * i], ARGV[3 + 2 * i], ticket, ARGV[4 + 2 * i])
 end
 for h = 1, nh do
-  local hash, set = KEYS[2 * nb + 2 * h - 1], KEYS[2 * nb + 2 * h]
-  local amount = ARGV[4 + 2 * nb + h]
-  if redis.call('ZREM', set, ticket .. '|' .. amount) == 1 and redis.call('EXISTS', hash) == 1 then
-    local left = num(redis.call('HINCRBYFLOAT', hash, 'reserved', fmt(-num(amount))))
-    if left < 1e-9 then redis.call('HSET', hash, 'reserved', '0') end
-    if num(cost) ~= 0 then redis.call('HINCRBYFLOAT', hash, 'spent', cost) end
-  end
+  hold_close(KEYS[2 * nb + 2 * h - 1], KEYS[2 * nb + 2 * h], ticket, ARGV[4 + 2 * nb + h], cost)
 end
 return 1
 """
@@ -357,13 +385,7 @@ for i = 1, nb do
   window_settle(KEYS[2 * i - 1], KEYS[2 * i], ARGV[3 + 2 * i], ticket, ARGV[4 + 2 * i])
 end
 for h = 1, nh do
-  local hash, set = KEYS[2 * nb + 2 * h - 1], KEYS[2 * nb + 2 * h]
-  local amount = ARGV[4 + 2 * nb + h]
-  if redis.call('ZREM', set, ticket .. '|' .. amount) == 1 and redis.call('EXISTS', hash) == 1 then
-    local left = num(redis.call('HINCRBYFLOAT', hash, 'reserved', fmt(-num(amount))))
-    if left < 1e-9 then redis.call('HSET', hash, 'reserved', '0') end
-    if num(cost) ~= 0 then redis.call('HINCRBYFLOAT', hash, 'spent', cost) end
-  end
+  hold_close(KEYS[2 * nb + 2 * h - 1], KEYS[2 * nb + 2 * h], ticket, ARGV[4 + 2 * nb + h], cost)
 end
 local a = 5 + 2 * nb + nh
 local a_ticket, na = ARGV[a], tonumber(ARGV[a + 1])

@@ -53,6 +53,7 @@ class Store(CallLog, BudgetLedger, AdminTables):
         self.writer = BatchWriter(self.engine, batch_size=batch_size, flush_ms=flush_ms)
         self.writer.after_insert(schema.calls, RollupUpdater(self.engine.dialect))
         self.spend_batch = SpendBatch(self.writer.run, wall)
+        self.writer.after_transaction(self.spend_batch.transaction_ended)
         self._closed = False
 
     def record_spend(self, scope: str, period: str, cost: float) -> None:

@@ -9,6 +9,13 @@ gathered so far and applies them in the batch's transaction (one UPDATE per scop
 period, however many calls). So the ledger trails the counters by at most one flush
 interval, and a ``kill -9`` can leave at most that much spend unrecorded — never a
 half-applied batch (the sums and the call records queued with them commit together).
+
+Sums leave memory only when their transaction commits: what a batch took is held aside
+until the writer reports its outcome (``BatchWriter.after_transaction``) and merged back
+into the running sums if it rolled back — the writer retries a failed batch, or drops it,
+with the same operation, which must then find the spend again. And whenever sums wait with
+no operation queued to write them (the writer's queue was full and refused it, or a batch
+was rolled back), the next addition or the next transaction queues one.
 """
 
 from __future__ import annotations
@@ -23,12 +30,14 @@ from . import schema
 
 
 class SpendBatch:
-    def __init__(self, queue: Callable[[Callable[[sa.Connection], None]], None],
+    def __init__(self, queue: Callable[[Callable[[sa.Connection], None]], bool],
                  wall: Callable[[], float]) -> None:
         self._queue = queue
         self._wall = wall
         self._lock = threading.Lock()
-        self._sums: dict[str, float] = {}     # "<scope>|<period>" → dollars
+        self._sums: dict[str, float] = {}     # "<scope>|<period>" → dollars, not yet taken by a batch
+        self._writing: dict[str, float] = {}  # taken by the transaction in progress, not committed
+        self._queued = False                  # an _apply is in the writer's queue
         self._sql: tuple[str, str, str] | None = None   # (dialect, counter upsert, key update)
 
     def add(self, scope: str, period: str, cost: float) -> None:
@@ -41,16 +50,46 @@ class SpendBatch:
             return
         with self._lock:
             sums = self._sums
-            first = not sums
             for key in counters:
                 sums[key] = sums.get(key, 0.0) + cost
-        if first:
-            self._queue(self._apply)
+            if self._queued:
+                return
+            self._queued = True
+        self._send()
 
     def pending(self) -> dict[tuple[str, str], float]:
-        """What is summed but not yet handed to the writer, by (scope, period)."""
+        """What is summed but not yet committed to the ledger, by (scope, period)."""
+        out: dict[tuple[str, str], float] = {}
         with self._lock:
-            return {tuple(key.split("|", 1)): amount for key, amount in self._sums.items()}  # type: ignore[misc]
+            for sums in (self._sums, self._writing):
+                for key, amount in sums.items():
+                    scope, _, period = key.partition("|")
+                    out[(scope, period)] = out.get((scope, period), 0.0) + amount
+        return out
+
+    def transaction_ended(self, committed: bool) -> None:
+        """The writer's report after each transaction (``BatchWriter.after_transaction``):
+        what the transaction took is written, or goes back into the sums; and sums waiting
+        with no operation queued get one."""
+        with self._lock:
+            writing, self._writing = self._writing, {}
+            if not committed:
+                _merge(self._sums, writing)
+            if self._queued or not self._sums:
+                return
+            self._queued = True
+        self._send()
+
+    def _send(self) -> None:
+        """Queue one :meth:`_apply` (the caller has set ``_queued``); if the writer's queue
+        refuses it, the next addition or transaction tries again."""
+        queued = False
+        try:
+            queued = self._queue(self._apply)
+        finally:
+            if not queued:
+                with self._lock:
+                    self._queued = False
 
     def _apply(self, conn: sa.Connection) -> None:
         """On the writer thread, inside the batch's transaction: one upsert per counter and one
@@ -58,6 +97,8 @@ class SpendBatch:
         (the batch's calls share a few counters, but this runs for every batch)."""
         with self._lock:
             sums, self._sums = self._sums, {}
+            self._queued = False
+            _merge(self._writing, sums)   # until the transaction's outcome is known
         if not sums:
             return
         sql = self._sql
@@ -73,6 +114,11 @@ class SpendBatch:
         conn.exec_driver_sql(sql[1], counters)
         if keys:
             conn.exec_driver_sql(sql[2], keys)
+
+
+def _merge(into: dict[str, float], sums: dict[str, float]) -> None:
+    for key, amount in sums.items():
+        into[key] = into.get(key, 0.0) + amount
 
 
 def spend_sql(dialect: sa.Dialect) -> tuple[str, str]:

@@ -14,6 +14,8 @@ A batch that fails to commit is retried once; if it still fails because of its c
 (a duplicate key, a value the column refuses) each item is written on its own, so only the
 bad one is dropped. The request path never fails because bookkeeping did, and if the
 database stays away the queue is capped (``MAX_PENDING``) instead of growing without end.
+An op that takes its work out of memory (the spend sums) hears each transaction's outcome
+(:meth:`BatchWriter.after_transaction`), so a rolled-back batch never takes it with it.
 
 Cheap on purpose, because on a one-core server this thread takes its CPU (and the GIL)
 from the request loop: each table's INSERT is rendered once as plain SQL for the
@@ -48,6 +50,8 @@ Rows = Callable[[], Iterable[tuple[sa.Table, tuple[Any, ...]]]]
 Op = Callable[[sa.Connection], None]
 #: Work derived from one table's inserted rows, in the same transaction (the call rollups).
 AfterInsert = Callable[[sa.Connection, list[tuple[Any, ...]]], None]
+#: Told after every transaction whether it committed (True) or was rolled back (False).
+Outcome = Callable[[bool], None]
 #: Beyond this many waiting items new records are dropped (the database is gone).
 MAX_PENDING = 100_000
 #: Wake the writer before ``flush_ms`` only once this many batches are waiting.
@@ -81,6 +85,7 @@ class BatchWriter:
         self._conn: sa.Connection | None = None      # used by the writer thread only
         self._sql: dict[tuple[sa.Table, tuple[int, ...]], str] = {}
         self._after: dict[sa.Table, AfterInsert] = {}
+        self._outcomes: list[Outcome] = []
         self._thread = threading.Thread(target=self._run, name="cloverleaf-store-writer", daemon=True)
         self._thread.start()
         atexit.register(self._at_exit)
@@ -90,14 +95,21 @@ class BatchWriter:
         (so derived rows, like the call rollups, are committed or lost with the rows themselves)."""
         self._after[table] = hook
 
+    def after_transaction(self, hook: Outcome) -> None:
+        """Call ``hook(committed)`` on the writer thread after every transaction. An op that
+        takes work out of memory to write it (the spend sums) learns here whether the work is
+        written, or must be put back: a failed batch is retried, or dropped, with the same ops."""
+        self._outcomes.append(hook)
+
     # -- producer side (any thread) ---------------------------------------------------
     def insert(self, rows: Rows) -> None:
         """Queue ``rows()`` (called on the writer thread) for the next batch."""
         self._put(_Insert(rows))
 
-    def run(self, op: Op) -> None:
-        """Run ``op(conn)`` in the next batch's transaction (updates, deletes)."""
-        self._put(op)
+    def run(self, op: Op) -> bool:
+        """Run ``op(conn)`` in the next batch's transaction (updates, deletes). False: the
+        queue is full and the op was dropped."""
+        return self._put(op)
 
     def flush(self, timeout: float | None = 30.0) -> bool:
         """Block until everything queued before this call is committed (or dropped)."""
@@ -121,17 +133,18 @@ class BatchWriter:
     def _at_exit(self) -> None:
         self.close(timeout=10.0)
 
-    def _put(self, item: Any) -> None:
+    def _put(self, item: Any) -> bool:
         if self._closed:
             raise RuntimeError("the store is closed")
         if len(self._items) >= MAX_PENDING:
             self.dropped += 1
             if self.dropped % 10_000 == 1:
                 log.error("the store is not keeping up; dropping call records (%d so far)", self.dropped)
-            return
+            return False
         self._items.append(item)
         if len(self._items) >= self._wake_at and not self._wake.is_set():
             self._wake.set()
+        return True
 
     # -- the writer thread ------------------------------------------------------------
     def _run(self) -> None:
@@ -200,10 +213,20 @@ class BatchWriter:
                         item(conn)
                 self._insert_all(conn, pending)
         except (sa.exc.IntegrityError, sa.exc.DataError):
+            self._ended(False)
             raise                        # the connection is fine; the content is not
         except BaseException:
             self._disconnect()           # a broken connection is not reused
+            self._ended(False)
             raise
+        self._ended(True)
+
+    def _ended(self, committed: bool) -> None:
+        for hook in self._outcomes:
+            try:
+                hook(committed)
+            except Exception as exc:  # noqa: BLE001 - bookkeeping never takes the writer down
+                log.error("a store transaction hook failed: %s", type(exc).__name__)
 
     def _insert_all(self, conn: sa.Connection, pending: dict[sa.Table, list[tuple[Any, ...]]]) -> None:
         for table, rows in pending.items():
