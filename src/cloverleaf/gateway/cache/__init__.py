@@ -119,7 +119,7 @@ class ResponseCache:
         if not plan.write or response is None:
             return
         try:
-            answer = CachedAnswer(response=_detached(response), events=events, created_at=time.time())
+            answer = CachedAnswer(response=_detached(response), events=_neutral(events), created_at=time.time())
             await self.backend.put(plan.key, dumps(answer) if self._encode else answer, plan.ttl)
             if plan.scope is not None and plan.vector is not None:
                 await self.backend.add_vector(plan.scope, plan.key, plan.vector, plan.ttl)
@@ -139,12 +139,23 @@ class ResponseCache:
 
 def _detached(resp: ChatResponse) -> ChatResponse:
     """What the cache keeps: the response without what belongs to the call that made it
-    (its attempts, its parsed object) and with its own metadata, usage and parts list, so
-    the caller's later changes to its response never reach the cache."""
+    (its attempts, its parsed object, the upstream's own copy of it — ``raw_response``, the
+    OpenAI Response the server relays under OpenAI's id: replayed, it would answer a second
+    call under the first one's id, already stored) and with its own metadata, usage and parts
+    list, so the caller's later changes to its response never reach the cache."""
+    extra = {k: v for k, v in resp.metadata.extra.items() if k != "raw_response"}
     return dataclasses.replace(resp, parts=list(resp.parts), usage=dataclasses.replace(resp.usage), parsed=None,
                                metadata=dataclasses.replace(resp.metadata, attempts=[],
-                                                            headers=dict(resp.metadata.headers),
-                                                            extra=dict(resp.metadata.extra)))
+                                                            headers=dict(resp.metadata.headers), extra=extra))
+
+
+def _neutral(events: list[StreamEvent] | None) -> list[StreamEvent] | None:
+    """A stream's events without the upstream's own (``raw``) ones, for the reason
+    :func:`_detached` drops its copy: a hit is rendered by the server's own encoder, under
+    a response id of its own. Applied on replay too, to entries stored before this rule."""
+    if events is None:
+        return None
+    return [e for e in events if e.type != "raw"]
 
 
 def replay(answer: CachedAnswer) -> ChatResponse:
@@ -161,7 +172,7 @@ def replay_events(answer: CachedAnswer) -> list[StreamEvent]:
     text event per part of the stored answer, then ``done``."""
     resp = replay(answer)
     if answer.events:
-        events = [dataclasses.replace(e) for e in answer.events]
+        events = [dataclasses.replace(e) for e in _neutral(answer.events) or ()]
     else:
         events = _events_from(resp)
     last = events[-1] if events else None
