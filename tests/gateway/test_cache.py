@@ -157,6 +157,25 @@ def test_fake_provider_structured_hit_has_parsed(tmp_path: Path) -> None:
         assert b.metadata.extra["cache"] == "hit" and isinstance(b.parsed, City) and b.parsed == a.parsed
 
 
+def test_a_hit_validates_structured_output_only_where_its_miss_did(tmp_path: Path, mock: OpenAIMock) -> None:
+    """With tools and a response format, a model that calls a tool has no structured output
+    to validate: the miss returns the call, and so must the hit (it parsed "" as JSON)."""
+    class City(BaseModel):
+        name: str
+
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        return "sunny"
+
+    with make_client(tmp_path, mock, {"mode": "exact"}) as client:
+        miss, hit = (client.chat(MODEL, "Weather in Paris?", tools=[get_weather], response_format=City,
+                                 temperature=0) for _ in range(2))
+        assert mock.chats == 1 and hit.metadata.extra["cache"] == "hit"
+        for resp in (miss, hit):
+            assert resp.finish_reason == "tool_calls" and [t.name for t in resp.tool_calls] == ["get_weather"]
+            assert resp.parsed is None
+
+
 def test_scoped_per_key_unless_shared(tmp_path: Path, mock: OpenAIMock) -> None:
     async def run(shared: bool) -> int:
         before = mock.chats

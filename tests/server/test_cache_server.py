@@ -129,6 +129,19 @@ def test_hits_are_in_traces_and_metrics(live: Live, key: str) -> None:
     assert 'cloverleaf_cache_total{api="openai",model="mock/gpt-test",result="hit"}' in text
 
 
+def test_a_hit_serves_invalid_structured_output_as_its_miss_did(live: Live, mock: OpenAIMock, key: str) -> None:
+    """The server passes structured output through unvalidated (its clients validate it, and
+    must get a cut-off answer's text): a hit must not validate what the miss did not (a 500)."""
+    client = live.openai(key)
+    msgs = [{"role": "user", "content": "give me JSON"}]
+    answers = [client.chat.completions.with_raw_response.create(model=MODEL, messages=msgs, temperature=0,
+                                                                response_format={"type": "json_object"})
+               for _ in range(2)]
+    assert [a.headers["x-cloverleaf-cache"] for a in answers] == ["miss", "hit"]
+    miss, hit = (a.parse().choices[0].message.content for a in answers)
+    assert hit == miss and miss is not None and miss.startswith("answer ")   # not JSON, served as it is
+
+
 def test_semantic_cache_over_both_apis(mock: OpenAIMock) -> None:
     s = settings(env={"MOCK_KEY": "k"}, providers={"mock": mock.provider()},
                  cache={"mode": "semantic", "embedding_model": "simple/hash", "similarity": 0.8})
