@@ -5,7 +5,8 @@ a key that may not use a model, or whose budget is spent, gets no cached answer 
 then :meth:`lookup`; on a miss, :meth:`store` keeps the answer (and a stream's events, so a
 replay has the real chunk boundaries) once the call has succeeded. Entries are scoped to the
 virtual key unless ``[cache] shared = true``. Only deterministic requests (temperature 0)
-are cached unless the configuration says otherwise.
+are cached unless the configuration says otherwise, and none whose content the key cannot
+know before the call loads it (a URL the gateway downloads itself; see :mod:`.keys`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from ..._types import ChatRequest, ChatResponse, EmbeddingRequest, StreamEvent
 from .backends import CacheBackend, MemoryBackend, open_backend
 from .codec import CachedAnswer, dumps, loads
 from .config import CacheConfig, RouteCache, parse_cache, parse_route_cache
-from .keys import exact_key, is_deterministic, semantic_scope
+from .keys import Unkeyed, exact_key, is_deterministic, semantic_keys
 from .semantic import nearest, normalise
 
 log = logging.getLogger("cloverleaf.gateway.cache")
@@ -70,10 +71,12 @@ class ResponseCache:
         ttl = route.ttl if route is not None and route.ttl is not None else self.config.ttl
         scope = "" if self.config.shared else (key_id or "")
         read = directive != "refresh"
-        if self.config.mode == "semantic":
-            scope_hash, text = semantic_scope(scope, model, req)
-            return CachePlan(read, True, ttl, exact_key(scope, model, req), scope_hash, text)
-        return CachePlan(read, True, ttl, exact_key(scope, model, req))
+        try:
+            if self.config.mode == "semantic":
+                return CachePlan(read, True, ttl, *semantic_keys(scope, model, req))
+            return CachePlan(read, True, ttl, exact_key(scope, model, req))
+        except Unkeyed:   # e.g. a URL the gateway downloads: its content is unknown until then
+            return None
 
     # -- lookup and store ---------------------------------------------------------------
     async def lookup(self, plan: CachePlan) -> CachedAnswer | None:
