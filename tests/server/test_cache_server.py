@@ -142,6 +142,27 @@ def test_a_hit_serves_invalid_structured_output_as_its_miss_did(live: Live, mock
     assert hit == miss and miss is not None and miss.startswith("answer ")   # not JSON, served as it is
 
 
+def _tokens(live: Live, model: str) -> float:
+    with live.http(MASTER) as http:
+        text = http.get("/metrics").text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("cloverleaf_tokens_total{") and f'model="{model}"' in line)
+
+
+def test_hits_add_no_tokens_to_the_metrics_streamed_or_not(live: Live, key: str) -> None:
+    client = live.openai(key)
+    msgs = [{"role": "user", "content": "metrics cache question"}]
+    client.chat.completions.create(model=MODEL, messages=msgs, temperature=0)
+    spent = _tokens(live, MODEL)
+    assert spent > 0
+    assert client.chat.completions.create(model=MODEL, messages=msgs, temperature=0).usage is not None
+    with client.chat.completions.with_streaming_response.create(
+            model=MODEL, messages=msgs, temperature=0, stream=True, stream_options={"include_usage": True}) as r:
+        assert r.headers["x-cloverleaf-cache"] == "hit"
+        assert [c.usage for c in r.parse() if c.usage is not None]   # the client still sees the usage
+    assert _tokens(live, MODEL) == spent
+
+
 def test_semantic_cache_over_both_apis(mock: OpenAIMock) -> None:
     s = settings(env={"MOCK_KEY": "k"}, providers={"mock": mock.provider()},
                  cache={"mode": "semantic", "embedding_model": "simple/hash", "similarity": 0.8})
