@@ -243,10 +243,17 @@ class Engine:
     def _finalize(self, target: Target, req: ChatRequest, out: ChatResponse) -> ChatResponse:
         out.metadata.target = target.name
         out.cost = self.cost(target, out.usage)
+        self.parse_structured(req, out)
+        return out
+
+    def parse_structured(self, req: ChatRequest, out: ChatResponse) -> None:
+        """Validate ``out``'s structured output into ``out.parsed`` (a StructuredOutputError
+        when it does not parse), unless validation is off or the model called tools instead of
+        answering. The one rule for a provider's answer and for a cached one, so a cache hit
+        is validated exactly as the call that stored it was."""
         fmt = req.response_format
         if self.validate_structured and fmt is not None and fmt.type != "text" and out.finish_reason != "tool_calls":
             out.parsed = parse_output(out, fmt)
-        return out
 
     # -- streaming --------------------------------------------------------------------------
     def stream(self, target: Target, req: ChatRequest) -> Iterator[StreamEvent]:

@@ -1,6 +1,7 @@
 """An OpenAI-compatible upstream on 127.0.0.1 that answers every chat call from its prompt
 and counts what it served: for tests that must see whether the provider was called at all
-(the response cache, telemetry). Streams are sent as real SSE chunks, one word each."""
+(the response cache, telemetry). Streams are sent as real SSE chunks, one word each. A
+non-streamed request that offers tools is answered with a call to the first one."""
 
 from __future__ import annotations
 
@@ -49,9 +50,15 @@ class OpenAIMock:
                 if body.get("stream"):
                     self._stream(body["model"], answer, usage)
                     return
+                message: dict[str, Any] = {"role": "assistant", "content": answer}
+                if body.get("tools"):
+                    name = body["tools"][0]["function"]["name"]
+                    message = {"role": "assistant", "content": None, "tool_calls": [
+                        {"id": f"call_{n}", "type": "function", "function": {"name": name, "arguments": "{}"}}]}
                 self._json({"id": f"chatcmpl-{n}", "object": "chat.completion", "created": 1, "model": body["model"],
-                            "choices": [{"index": 0, "finish_reason": "stop",
-                                         "message": {"role": "assistant", "content": answer}}], "usage": usage})
+                            "choices": [{"index": 0, "message": message,
+                                         "finish_reason": "tool_calls" if body.get("tools") else "stop"}],
+                            "usage": usage})
 
             def _json(self, doc: dict[str, Any]) -> None:
                 raw = json.dumps(doc).encode()

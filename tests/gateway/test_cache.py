@@ -4,7 +4,10 @@ that counts the calls it served: a hit must never reach it."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +158,86 @@ def test_fake_provider_structured_hit_has_parsed(tmp_path: Path) -> None:
         a = client.chat("fake/echo", "Largest city?", temperature=0, response_format=City)
         b = client.chat("fake/echo", "Largest city?", temperature=0, response_format=City)
         assert b.metadata.extra["cache"] == "hit" and isinstance(b.parsed, City) and b.parsed == a.parsed
+
+
+def test_a_hit_validates_structured_output_only_where_its_miss_did(tmp_path: Path, mock: OpenAIMock) -> None:
+    """With tools and a response format, a model that calls a tool has no structured output
+    to validate: the miss returns the call, and so must the hit (it parsed "" as JSON)."""
+    class City(BaseModel):
+        name: str
+
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        return "sunny"
+
+    with make_client(tmp_path, mock, {"mode": "exact"}) as client:
+        miss, hit = (client.chat(MODEL, "Weather in Paris?", tools=[get_weather], response_format=City,
+                                 temperature=0) for _ in range(2))
+        assert mock.chats == 1 and hit.metadata.extra["cache"] == "hit"
+        for resp in (miss, hit):
+            assert resp.finish_reason == "tool_calls" and [t.name for t in resp.tool_calls] == ["get_weather"]
+            assert resp.parsed is None
+
+
+#: a 1x1 PNG
+PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+
+
+def test_a_local_file_is_keyed_by_its_content_not_its_path(tmp_path: Path, mock: OpenAIMock) -> None:
+    scan, copy = tmp_path / "scan.png", tmp_path / "copy.png"
+    with make_client(tmp_path, mock, {"mode": "exact"}) as client:
+        def ask(path: Path) -> cloverleaf.ChatResponse:
+            return client.chat(MODEL, "What is in this image?", attachments=[str(path)], temperature=0)
+
+        scan.write_bytes(PNG)
+        ask(scan)
+        scan.write_bytes(PNG + b"\0" * 64)            # the same name, another image
+        assert ask(scan).metadata.extra.get("cache") != "hit" and mock.chats == 2
+        copy.write_bytes(PNG)                          # the first image under another name
+        assert ask(copy).metadata.extra["cache"] == "hit" and mock.chats == 2
+        assert mock.bodies[-1]["messages"][-1]["content"][-1]["image_url"]["url"].endswith(
+            base64.b64encode(PNG + b"\0" * 64).decode())   # the upstream saw the new image
+
+
+class ImageServer:
+    """Serves one PNG on 127.0.0.1 and counts the downloads."""
+
+    def __init__(self) -> None:
+        self.hits = 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.hits += 1
+                self.send_response(200)
+                self.send_header("content-type", "image/png")
+                self.send_header("content-length", str(len(PNG)))
+                self.end_headers()
+                self.wfile.write(PNG)
+
+            def log_message(self, *a: object) -> None:
+                pass
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.http.server_address[1]}/scan.png"
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.http.shutdown()
+        self.http.server_close()
+
+
+def test_a_url_the_gateway_downloads_is_not_cached(tmp_path: Path, mock: OpenAIMock) -> None:
+    """Its content is unknown until it is fetched, and may change under the same URL."""
+    images = ImageServer()
+    try:
+        with make_client(tmp_path, mock, {"mode": "exact"}, attachments={"allow_hosts": ("127.0.0.1",)}) as client:
+            for _ in range(2):
+                resp = client.chat(MODEL, "What is in this image?", attachments=[images.url], temperature=0)
+                assert "cache" not in resp.metadata.extra
+        assert mock.chats == 2 and images.hits == 2
+    finally:
+        images.close()
 
 
 def test_scoped_per_key_unless_shared(tmp_path: Path, mock: OpenAIMock) -> None:

@@ -77,6 +77,9 @@ class StubEngine:
     def estimate_tokens(self, req: ChatRequest) -> int:
         return 10
 
+    def parse_structured(self, req: ChatRequest, resp: ChatResponse) -> None:
+        """Its answers are plain text: nothing to validate."""
+
 
 def test_the_engine_and_the_stub_both_keep_the_protocols() -> None:
     assert isinstance(StubEngine(), EngineLike)

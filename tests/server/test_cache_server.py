@@ -3,6 +3,7 @@ per-key scoping with virtual keys, and the hit in headers, traces and metrics.""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -127,6 +128,54 @@ def test_hits_are_in_traces_and_metrics(live: Live, key: str) -> None:
     assert sorted(c.get("cache") for c in rows) == ["hit", "miss"]
     assert [c["cost"] for c in rows if c.get("cache") == "hit"] == [0.0]
     assert 'cloverleaf_cache_total{api="openai",model="mock/gpt-test",result="hit"}' in text
+
+
+def test_a_hit_serves_invalid_structured_output_as_its_miss_did(live: Live, mock: OpenAIMock, key: str) -> None:
+    """The server passes structured output through unvalidated (its clients validate it, and
+    must get a cut-off answer's text): a hit must not validate what the miss did not (a 500)."""
+    client = live.openai(key)
+    msgs = [{"role": "user", "content": "give me JSON"}]
+    answers = [client.chat.completions.with_raw_response.create(model=MODEL, messages=msgs, temperature=0,
+                                                                response_format={"type": "json_object"})
+               for _ in range(2)]
+    assert [a.headers["x-cloverleaf-cache"] for a in answers] == ["miss", "hit"]
+    miss, hit = (a.parse().choices[0].message.content for a in answers)
+    assert hit == miss and miss is not None and miss.startswith("answer ")   # not JSON, served as it is
+
+
+def _metric(live: Live, name: str, model: str, **labels: str) -> float:
+    with live.http(MASTER) as http:
+        text = http.get("/metrics").text
+    wanted = [f'model="{model}"', *(f'{k}="{v}"' for k, v in labels.items())]
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name + "{") and all(w in line for w in wanted))
+
+
+def _once_counted(live: Live, result: str, count: float) -> None:
+    """Wait until the server has counted ``count`` cache lookups of ``result``: it records a
+    request's metrics just after sending its answer, so a read at once can come first."""
+    deadline = time.monotonic() + 10.0
+    while _metric(live, "cloverleaf_cache_total", MODEL, result=result) < count:
+        assert time.monotonic() < deadline, f"the server never counted {count} cache {result}s"
+        time.sleep(0.02)
+
+
+def test_hits_add_no_tokens_to_the_metrics_streamed_or_not(live: Live, key: str) -> None:
+    client = live.openai(key)
+    msgs = [{"role": "user", "content": "metrics cache question"}]
+    misses = _metric(live, "cloverleaf_cache_total", MODEL, result="miss")
+    hits = _metric(live, "cloverleaf_cache_total", MODEL, result="hit")
+    client.chat.completions.create(model=MODEL, messages=msgs, temperature=0)
+    _once_counted(live, "miss", misses + 1)
+    spent = _metric(live, "cloverleaf_tokens_total", MODEL)
+    assert spent > 0
+    assert client.chat.completions.create(model=MODEL, messages=msgs, temperature=0).usage is not None
+    with client.chat.completions.with_streaming_response.create(
+            model=MODEL, messages=msgs, temperature=0, stream=True, stream_options={"include_usage": True}) as r:
+        assert r.headers["x-cloverleaf-cache"] == "hit"
+        assert [c.usage for c in r.parse() if c.usage is not None]   # the client still sees the usage
+    _once_counted(live, "hit", hits + 2)
+    assert _metric(live, "cloverleaf_tokens_total", MODEL) == spent
 
 
 def test_semantic_cache_over_both_apis(mock: OpenAIMock) -> None:

@@ -25,12 +25,12 @@ OTHER = R + "test_openai_responses_system_prompt.yaml"
 
 
 @contextmanager
-def _relay() -> Iterator[tuple[Live, Replay]]:
+def _relay(**more: Any) -> Iterator[tuple[Live, Replay]]:
     replay = Replay()
     s = settings(env={"OPENAI_API_KEY": "sk-test"},
                  providers={"openai-responses": ProviderSettings("openai-responses",
                                                                  base_url=f"{replay.url}/openai")},
-                 routes={"gpt": {"targets": ["openai-responses/gpt-5"]}})
+                 routes={"gpt": {"targets": ["openai-responses/gpt-5"]}}, **more)
     live = start_live(s)
     try:
         yield live, replay
@@ -252,3 +252,33 @@ def test_a_later_turn_sends_the_historys_builtin_items_back_in_place(fresh_relay
     assert sent[-2:] == [{"role": "assistant", "content": answer}, {"role": "user", "content": "And now?"}]
     assert elsewhere.status_code == 200, elsewhere.text
     assert elsewhere.json()["output"][0]["content"][0]["text"] == "And elsewhere?"
+
+
+def test_a_cached_answer_is_a_response_of_its_own() -> None:
+    """With the response cache on, a repeated question is answered from it, not relayed: the
+    hit is rendered by the gateway under a fresh id and stored as such (replaying OpenAI's
+    id, already stored by the first call, was a 502 on every hit), streamed or not."""
+    with _relay(cache={"mode": "exact"}) as (live, replay):
+        client = live.openai()
+        for recording, stream in ((WHOLE, False), (STREAM, True)):
+            replay.load("openai", recording)       # one answer: a hit that reached OpenAI would be a 500
+            question = f"What is the capital of France? (stream={stream})"
+            ids, texts = [], []
+            for expected in ("miss", "hit"):
+                if stream:
+                    with client.responses.with_streaming_response.create(
+                            model="gpt", input=question, temperature=0, stream=True) as r:
+                        assert r.headers["x-cloverleaf-cache"] == expected
+                        done = [e for e in r.parse() if e.type == "response.completed"]
+                    final = done[0].response
+                else:
+                    raw = client.responses.with_raw_response.create(model="gpt", input=question, temperature=0)
+                    assert raw.headers["x-cloverleaf-cache"] == expected
+                    final = raw.parse()
+                ids.append(final.id)
+                texts.append(final.output_text)
+                assert client.responses.retrieve(final.id).output_text == final.output_text   # stored
+            body = cassette(recording)[0].response
+            relayed = _sse(body.body.decode())[-1]["response"] if stream else body.json()
+            assert len(replay.received["openai"]) == 1 and ids[0] == relayed["id"]   # the miss: OpenAI's own
+            assert ids[1] != ids[0] and ids[1].startswith("resp_") and texts[1] == texts[0] and texts[0]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import os
 import re
 import stat
@@ -177,6 +178,18 @@ def read_file(path: str, max_bytes: int) -> bytes:
     if len(data) > max_bytes:
         raise _file_too_large(path, max_bytes, len(data))
     return data
+
+
+def file_digest(path: str) -> str:
+    """The SHA-256 of a regular file's bytes, read in blocks (a big file is never held whole):
+    what a local attachment *is* before it is loaded (the response cache's key). ``OSError``
+    when it is missing, unreadable or not a regular file (checked before opening it: opening
+    a FIFO would block)."""
+    full = os.path.expanduser(path)
+    if not stat.S_ISREG(os.stat(full).st_mode):
+        raise OSError(f"{path!r} is not a regular file")
+    with open(full, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _file_too_large(path: str, max_bytes: int, size: int) -> AttachmentError:

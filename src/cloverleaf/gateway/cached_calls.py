@@ -3,8 +3,10 @@
 The lookup comes after admission (allowed model, limits and budgets all apply to a cached
 answer too) and before any attempt. A hit costs nothing and takes no tokens: its ticket and
 budget reservations are given back through the call's settlement (its request still counted
-against rpm), and its record says "hit". Under a local-only privacy policy the cache is used
-only where the call's own text could go (see :meth:`CachedCalls.allowed`).
+against rpm), and its record says "hit". Its structured output is validated by the engine's
+own rule (``parse_structured``), so a hit fails or passes exactly where its miss did. Under a
+local-only privacy policy the cache is used only where the call's own text could go (see
+:meth:`CachedCalls.allowed`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import asyncio
 
 from .._context import CallContext
-from .._structured import parse_output
 from .._types import ChatRequest, ChatResponse, EmbeddingResponse, ImageResponse, StreamEvent
 from .cache import CachedAnswer, CachePlan, ResponseCache, replay
 from .call import Call
@@ -74,8 +75,7 @@ class CachedCalls:
         caller awaits bookkeeping then) and the record says "hit"."""
         resp = resp or replay(cached)
         call.response = resp
-        if req.response_format is not None and req.response_format.type != "text" and resp.parsed is None:
-            resp.parsed = parse_output(resp, req.response_format)
+        self._engine.parse_structured(req, resp)   # as the call that stored it was: the engine's one rule
         call.finished = True
         target, provider, model = resp.metadata.target, resp.provider, resp.model
         resp.metadata.attempts = []

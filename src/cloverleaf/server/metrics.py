@@ -43,6 +43,13 @@ BREAKER_VALUES = {"closed": 0, "half_open": 1, "half-open": 1, "open": 2}
 MAX_MODELS = 500
 
 
+def counted_usage(usage: Usage | None, cache: str | None) -> Usage | None:
+    """The usage an answer adds to ``cloverleaf_tokens_total``: none for a cache hit, which
+    consumed no tokens (the client still sees the cached answer's usage, as the provider gave
+    it). The one rule for a whole answer and for a stream."""
+    return None if cache == "hit" else usage
+
+
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 

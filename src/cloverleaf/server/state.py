@@ -39,7 +39,7 @@ from .errors import BadRequest, ClientClosed, Flavor, error_body, to_api_error
 from .h1_server import HANGUP_EXTENSION
 from .http_io import read_json
 from .keys import VirtualKeys
-from .metrics import Metrics
+from .metrics import Metrics, counted_usage
 from .options import ServerOptions
 from .privacy import DATA_CLASS_HEADER, PRIVACY_HEADER, privacy_headers
 from .secrets import SecretBox
@@ -142,8 +142,7 @@ class ServerState:
         scope = request.scope
         if cache is not None:
             self.metrics.cache_result(scope.get("cloverleaf.api", "openai"), model, cache)
-            if cache == "hit":
-                usage = None      # a cached answer consumed no tokens
+            usage = counted_usage(usage, cache)
         if upstream is not None:
             scope["cloverleaf.upstream_ms"] = upstream
         args = (scope["cloverleaf.api"], model, provider, 200, _elapsed(scope))

@@ -38,6 +38,7 @@ from .._types import StreamEvent
 from .call_headers import call_headers
 from .errors import Flavor, error_payload, to_api_error
 from .http_io import tally_usage
+from .metrics import counted_usage
 from .state import ServerState
 
 SSE_HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"),
@@ -87,11 +88,12 @@ async def serve_stream(st: ServerState, request: Request, flavor: Flavor, model:
     first_at = time.perf_counter()
     scope["cloverleaf.upstream_ms"] = (first_at - waited) * 1000.0
     api = scope.setdefault("cloverleaf.api", flavor)   # the endpoint's metrics label (``responses``)
-    stream = EventStream(st, flavor, model, events, head, encoder, t0, first_at, api)
-    if ctx is not None and ctx.cache_result is not None:   # known once the first event is in
+    cache = ctx.cache_result if ctx is not None else None   # known once the first event is in
+    stream = EventStream(st, flavor, model, events, head, encoder, t0, first_at, api, cache)
+    if ctx is not None and cache is not None:
         extra = call_headers(ctx, None) or {}
         stream.raw_headers = [*SSE_HEADERS, *((k.encode(), v.encode()) for k, v in extra.items())]
-        st.metrics.cache_result(api, model, ctx.cache_result)
+        st.metrics.cache_result(api, model, cache)
     return stream
 
 
@@ -104,7 +106,8 @@ class EventStream(Response):
     one ``send``."""
 
     def __init__(self, st: ServerState, flavor: Flavor, model: str, events: AsyncIterator[StreamEvent],
-                 head: list[StreamEvent], encoder: Encoder, t0: float, first_at: float, api: str | None = None) -> None:
+                 head: list[StreamEvent], encoder: Encoder, t0: float, first_at: float, api: str | None = None,
+                 cache: str | None = None) -> None:
         self.status_code = 200
         self.background = None
         self.raw_headers = SSE_HEADERS
@@ -112,6 +115,7 @@ class EventStream(Response):
         self._api = api or flavor      # the metrics label: the endpoint's, which the error shape may share
         self._events, self._head, self._encoder = events, head, encoder
         self._t0, self._first_at = t0, first_at
+        self._cache = cache            # "hit": the stream is a cached answer, which consumed no tokens
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
@@ -160,7 +164,8 @@ class EventStream(Response):
         finally:
             await _close(events)  # a client that hung up must still close the upstream call
             self._st.metrics.record(self._api, self._model, provider, status, time.perf_counter() - self._t0,
-                                    usage=encoder.usage, cost=cost, ttft=self._first_at - self._t0, code=code)
+                                    usage=counted_usage(encoder.usage, self._cache), cost=cost,
+                                    ttft=self._first_at - self._t0, code=code)
 
 
 async def _disconnect(receive: Receive) -> None:

@@ -5,7 +5,8 @@ a key that may not use a model, or whose budget is spent, gets no cached answer 
 then :meth:`lookup`; on a miss, :meth:`store` keeps the answer (and a stream's events, so a
 replay has the real chunk boundaries) once the call has succeeded. Entries are scoped to the
 virtual key unless ``[cache] shared = true``. Only deterministic requests (temperature 0)
-are cached unless the configuration says otherwise.
+are cached unless the configuration says otherwise, and none whose content the key cannot
+know before the call loads it (a URL the gateway downloads itself; see :mod:`.keys`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from ..._types import ChatRequest, ChatResponse, EmbeddingRequest, StreamEvent
 from .backends import CacheBackend, MemoryBackend, open_backend
 from .codec import CachedAnswer, dumps, loads
 from .config import CacheConfig, RouteCache, parse_cache, parse_route_cache
-from .keys import exact_key, is_deterministic, semantic_scope
+from .keys import Unkeyed, exact_key, is_deterministic, semantic_keys
 from .semantic import nearest, normalise
 
 log = logging.getLogger("cloverleaf.gateway.cache")
@@ -70,10 +71,12 @@ class ResponseCache:
         ttl = route.ttl if route is not None and route.ttl is not None else self.config.ttl
         scope = "" if self.config.shared else (key_id or "")
         read = directive != "refresh"
-        if self.config.mode == "semantic":
-            scope_hash, text = semantic_scope(scope, model, req)
-            return CachePlan(read, True, ttl, exact_key(scope, model, req), scope_hash, text)
-        return CachePlan(read, True, ttl, exact_key(scope, model, req))
+        try:
+            if self.config.mode == "semantic":
+                return CachePlan(read, True, ttl, *semantic_keys(scope, model, req))
+            return CachePlan(read, True, ttl, exact_key(scope, model, req))
+        except Unkeyed:   # e.g. a URL the gateway downloads: its content is unknown until then
+            return None
 
     # -- lookup and store ---------------------------------------------------------------
     async def lookup(self, plan: CachePlan) -> CachedAnswer | None:
@@ -119,7 +122,7 @@ class ResponseCache:
         if not plan.write or response is None:
             return
         try:
-            answer = CachedAnswer(response=_detached(response), events=events, created_at=time.time())
+            answer = CachedAnswer(response=_detached(response), events=_neutral(events), created_at=time.time())
             await self.backend.put(plan.key, dumps(answer) if self._encode else answer, plan.ttl)
             if plan.scope is not None and plan.vector is not None:
                 await self.backend.add_vector(plan.scope, plan.key, plan.vector, plan.ttl)
@@ -139,12 +142,23 @@ class ResponseCache:
 
 def _detached(resp: ChatResponse) -> ChatResponse:
     """What the cache keeps: the response without what belongs to the call that made it
-    (its attempts, its parsed object) and with its own metadata, usage and parts list, so
-    the caller's later changes to its response never reach the cache."""
+    (its attempts, its parsed object, the upstream's own copy of it — ``raw_response``, the
+    OpenAI Response the server relays under OpenAI's id: replayed, it would answer a second
+    call under the first one's id, already stored) and with its own metadata, usage and parts
+    list, so the caller's later changes to its response never reach the cache."""
+    extra = {k: v for k, v in resp.metadata.extra.items() if k != "raw_response"}
     return dataclasses.replace(resp, parts=list(resp.parts), usage=dataclasses.replace(resp.usage), parsed=None,
                                metadata=dataclasses.replace(resp.metadata, attempts=[],
-                                                            headers=dict(resp.metadata.headers),
-                                                            extra=dict(resp.metadata.extra)))
+                                                            headers=dict(resp.metadata.headers), extra=extra))
+
+
+def _neutral(events: list[StreamEvent] | None) -> list[StreamEvent] | None:
+    """A stream's events without the upstream's own (``raw``) ones, for the reason
+    :func:`_detached` drops its copy: a hit is rendered by the server's own encoder, under
+    a response id of its own. Applied on replay too, to entries stored before this rule."""
+    if events is None:
+        return None
+    return [e for e in events if e.type != "raw"]
 
 
 def replay(answer: CachedAnswer) -> ChatResponse:
@@ -161,7 +175,7 @@ def replay_events(answer: CachedAnswer) -> list[StreamEvent]:
     text event per part of the stored answer, then ``done``."""
     resp = replay(answer)
     if answer.events:
-        events = [dataclasses.replace(e) for e in answer.events]
+        events = [dataclasses.replace(e) for e in _neutral(answer.events) or ()]
     else:
         events = _events_from(resp)
     last = events[-1] if events else None

@@ -1,11 +1,17 @@
 """What makes two requests the same question: a canonical form of the request, hashed.
 
 The exact key covers everything that can change the answer — the requested model or route,
-every message part (attachments by content hash, not by object identity), tools, tool
-choice, response format, sampling parameters, reasoning settings and provider extras — and
-nothing that cannot (the ``stream`` flag: a streamed and a non-streamed call of the same
+every message part (attachments by content, not by object identity or file name), tools,
+tool choice, response format, sampling parameters, reasoning settings and provider extras —
+and nothing that cannot (the ``stream`` flag: a streamed and a non-streamed call of the same
 question share one entry). The semantic scope is the same hash *without* the last user
 turn's text, so semantically close prompts only meet when everything else is identical.
+
+The key is made before the call loads its attachments, so an attachment is keyed by what
+holds its content at that point: its bytes' hash (bytes given, or a local file, hashed as it
+is read), the base64 or ``data:`` text itself, or the URL a provider fetches. A URL the
+gateway would download itself (``fetch="local"``) has no key — its content is unknown until
+fetched, and changes under the same URL — so such a request is not cached (:class:`Unkeyed`).
 """
 
 from __future__ import annotations
@@ -14,9 +20,17 @@ import hashlib
 import json
 from typing import Any
 
+from ..._errors import AttachmentError
 from ..._types import Attachment, ChatRequest, Message, Reasoning, Role, Text, ToolCall, ToolResult
+from ...attachments.sources import classify, file_digest, file_url_path
+from ...attachments.ssrf import ALLOWED_SCHEMES
 
 KEY_VERSION = "v1"   # bump when the canonical form changes, so old entries are never misread
+
+
+class Unkeyed(Exception):
+    """The request names content the key cannot know before the call loads it (a URL the
+    gateway downloads, a file that cannot be read now): it is answered, not cached."""
 
 
 def is_deterministic(req: ChatRequest) -> bool:
@@ -30,19 +44,21 @@ def exact_key(scope: str, model: str, req: ChatRequest) -> str:
     return _digest(scope, model, _canonical(req, req.messages))
 
 
-def semantic_scope(scope: str, model: str, req: ChatRequest) -> tuple[str, str]:
-    """(the scope hash shared by paraphrases, the text to embed): everything but the text of
-    the last user message goes into the scope; that text is what gets embedded."""
+def semantic_keys(scope: str, model: str, req: ChatRequest) -> tuple[str, str, str]:
+    """(the exact key, the scope hash shared by paraphrases, the text to embed): everything
+    but the text of the last user message goes into the scope; that text is what gets
+    embedded. Each message is made canonical once (a local file is hashed once)."""
+    messages = [_message(m) for m in req.messages]
+    key = _digest(scope, model, _canonical(req, None) | {"messages": messages})
     last = max((i for i, m in enumerate(req.messages) if m.role is Role.USER), default=None)
     if last is None:
-        return _digest(scope, model, _canonical(req, req.messages)), ""
-    msg = req.messages[last]
-    text = "".join(p.text for p in msg.parts if isinstance(p, Text))
-    rest = [_part(p) for p in msg.parts if not isinstance(p, Text)]
-    head = [_message(m) for m in req.messages[:last]]
-    tail = [_message(m) for m in req.messages[last + 1:]]
-    body = _canonical(req, None) | {"messages": head + [{"role": "user", "other_parts": rest}] + tail}
-    return _digest(scope, model, body), text
+        return key, key, ""
+    parts = req.messages[last].parts
+    text = "".join(p.text for p in parts if isinstance(p, Text))
+    rest = [done for p, done in zip(parts, messages[last]["parts"]) if not isinstance(p, Text)]
+    body = _canonical(req, None) | {"messages": [*messages[:last], {"role": "user", "other_parts": rest},
+                                                 *messages[last + 1:]]}
+    return key, _digest(scope, model, body), text
 
 
 def _digest(scope: str, model: str, body: dict[str, Any]) -> str:
@@ -92,10 +108,23 @@ def _part(p: Any) -> Any:
 
 
 def _content_id(a: Attachment) -> str | None:
+    """What identifies the attachment's content (see the module docstring); raises Unkeyed."""
     data = a.data if a.data is not None else (a.source if isinstance(a.source, bytes) else None)
     if data is not None:
         return "sha256:" + hashlib.sha256(data).hexdigest()
-    return a.url or (a.source if isinstance(a.source, str) else None)
+    raw = a.source if a.source is not None else a.url
+    if raw is None:
+        return None
+    try:
+        source = classify(raw)
+        if source.kind in ("path", "file-url"):
+            path = str(source.value)
+            return "sha256:" + file_digest(file_url_path(path) if source.kind == "file-url" else path)
+    except (AttachmentError, OSError):   # the call itself will say what is wrong with it
+        raise Unkeyed from None
+    if source.kind == "url" and a.fetch == "local" and source.scheme in ALLOWED_SCHEMES:
+        raise Unkeyed
+    return str(source.value)             # base64 or data: text (the content itself), a provider's URL
 
 
 def _default(value: Any) -> Any:
