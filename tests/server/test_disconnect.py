@@ -156,3 +156,58 @@ def test_hanging_up_cancels_the_downloads(live: Live, drip: DripServer, api: str
     call = _record(live, f"hangup-download-{api}")
     assert call.status == "cancelled"
     assert live.fake.served == served  # nothing reached the provider
+
+
+def test_a_stream_the_server_stops_at_shutdown_is_recorded_503_not_499() -> None:
+    """uvicorn cancels the request task when its graceful shutdown period ends: the client did
+    not hang up, so the stream is not a 499; it is told why the stream ends, in-band."""
+    import asyncio as aio
+    from types import SimpleNamespace
+
+    from cloverleaf._types import StreamEvent
+    from cloverleaf.server.streaming import EventStream
+
+    recorded: list[tuple[int, str | None]] = []
+    metrics = SimpleNamespace(record=lambda *a, code=None, **kw: recorded.append((a[3], code)))
+
+    class Encoder:
+        usage = None
+
+        def start(self) -> bytes:
+            return b"start;"
+
+        def encode(self, ev: StreamEvent) -> bytes | None:
+            return None
+
+        def finish(self) -> bytes:
+            return b"end;"
+
+        def error(self, payload: dict[str, object]) -> bytes:
+            return b"error:" + payload["error"]["code"].encode()  # type: ignore[index]
+
+    async def forever() -> Any:
+        await aio.sleep(3600)
+        yield  # pragma: no cover
+
+    async def main() -> list[dict[str, object]]:
+        sent: list[dict[str, object]] = []
+
+        async def send(message: dict[str, object]) -> None:
+            sent.append(message)
+
+        async def receive() -> dict[str, object]:
+            await aio.sleep(3600)   # the client never leaves
+            return {"type": "http.disconnect"}
+
+        stream = EventStream(SimpleNamespace(metrics=metrics), "openai", "m", forever(), [], Encoder(),  # type: ignore[arg-type]
+                             0.0, 0.0)
+        task = aio.ensure_future(stream({}, receive, send))
+        await aio.sleep(0.05)
+        task.cancel()   # what uvicorn does past the graceful shutdown period
+        with pytest.raises(aio.CancelledError):
+            await task
+        return sent
+
+    sent = aio.run(main())
+    assert recorded == [(503, "server_shutting_down")]
+    assert sent[-1] == {"type": "http.response.body", "body": b"error:server_shutting_down", "more_body": False}

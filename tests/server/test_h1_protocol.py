@@ -6,6 +6,7 @@ run cloverleaf's own app on this protocol)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import socket
@@ -56,6 +57,14 @@ class App:
             while not self.hung_up.is_set():
                 await asyncio.sleep(0.01)
             return
+        if path == "/flood":  # streams until the client is gone (write back-pressure)
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+            chunk = b"x" * 65536
+            while True:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                if scope["extensions"][h1_server.HANGUP_EXTENSION](None) is False:
+                    self.disconnects.append("flood")
+                    return
         if path == "/stream":
             if scope["query_string"] == b"watched":  # a disconnect watcher, cancelled, as until_disconnect does
                 watcher = asyncio.ensure_future(receive())
@@ -74,16 +83,17 @@ class App:
         await send({"type": "http.response.body", "body": out})
 
 
-@pytest.fixture
-def served() -> Iterator[tuple[int, App]]:
-    app = App()
+@contextlib.contextmanager
+def serving(app: App, **config: Any) -> Iterator[tuple[int, uvicorn.Server]]:
     saved = h1_server.LIMITS
-    h1_server.configure(ConnectionLimits(header_timeout=0.5, keepalive_timeout=0.5, max_connections=4))
+    h1_server.configure(ConnectionLimits(header_timeout=0.5, keepalive_timeout=0.5, max_connections=4,
+                                         write_timeout=1.0))
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, http=h1_server.H1Protocol, log_level="critical", lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(app, http=h1_server.H1Protocol, log_level="critical", lifespan="on",
+                                           **config))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -92,12 +102,21 @@ def served() -> Iterator[tuple[int, App]]:
         time.sleep(0.01)
     app.server_state = server.server_state  # type: ignore[attr-defined]
     try:
-        yield port, app
+        yield port, server
     finally:
-        app.release.set()
         server.should_exit = True
         thread.join(timeout=10)
         h1_server.configure(saved)
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[int, App]]:
+    app = App()
+    with serving(app) as (port, _):
+        try:
+            yield port, app
+        finally:
+            app.release.set()  # before the server's graceful shutdown waits for /hold
 
 
 def connect(port: int) -> socket.socket:
@@ -408,3 +427,195 @@ def test_a_closed_connection_is_freed_without_the_garbage_collector(served: tupl
         assert protocol() is None, "only the garbage collector would free the closed connection"
     finally:
         gc.enable()
+
+
+def _read_all(s: socket.socket, within: float = 5) -> bytes:
+    """Everything until the server closes the connection."""
+    s.settimeout(within)
+    out = b""
+    try:
+        while chunk := s.recv(65536):
+            out += chunk
+    except ConnectionResetError:
+        pass
+    return out
+
+
+@pytest.mark.parametrize("segments", [1, 40])
+def test_a_request_head_over_64_kib_is_431_and_a_url_over_8_kib_414(served: tuple[int, App], segments: int) -> None:
+    """httptools joins the pieces of a header value with ``+=``: an endless one made every
+    segment copy all the previous ones (seconds of a stalled event loop, hundreds of MiB).
+    The head is bounded, whether it comes at once or over many segments."""
+    port, app = served
+
+    def refused(head: bytes) -> tuple[int, dict[str, str], bytes]:
+        with connect(port) as s:
+            step = -(-len(head) // segments)
+            with contextlib.suppress(OSError):  # the server may refuse before the head is all sent
+                for i in range(0, len(head), step):
+                    s.sendall(head[i:i + step])
+                    if segments > 1:
+                        time.sleep(0.002)
+            status, headers, body = read_response(s)
+            assert closed_by_server(s, 2)
+        assert headers["connection"] == "close" and headers["content-type"] == "application/json"
+        return status, headers, body
+
+    status, _, body = refused(b"GET /h HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n")
+    assert status == 431 and json.loads(body)["error"]["code"] == "headers_too_large"
+    status, _, body = refused(b"GET /" + b"u" * 9000 + b" HTTP/1.1\r\nHost: t\r\n\r\n")
+    assert status == 414 and json.loads(body)["error"]["code"] == "url_too_long"
+    assert not app.scopes
+    with connect(port) as s:  # within the bounds, with a body larger than them in the same segments
+        s.sendall(b"POST /ok?" + b"q" * 8000 + b" HTTP/1.1\r\nHost: t\r\nX-Fair: " + b"b" * 50_000
+                  + b"\r\nContent-Length: 200000\r\n\r\n" + b"c" * 200_000)
+        status, _, body = read_response(s)
+        assert status == 200 and len(json.loads(body)["body"]) == 200_000
+
+
+def test_an_endless_header_is_cut_off_without_stalling_other_clients(served: tuple[int, App]) -> None:
+    port, _ = served
+    with connect(port) as attacker:
+        attacker.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nX-Big: ")
+        sent = 0
+        with pytest.raises(OSError):  # reset or broken pipe once the server has refused it
+            while sent < 64 * 1024 * 1024:
+                attacker.sendall(b"a" * 65536)
+                sent += 65536
+        assert sent < 4 * 1024 * 1024
+    with connect(port) as s:
+        s.sendall(b"GET /after HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert read_response(s)[0] == 200
+
+
+def test_an_upgrade_header_is_ignored_and_the_body_is_never_parsed_as_a_request(served: tuple[int, App]) -> None:
+    """``curl --http2`` sends ``Upgrade: h2c``: llhttp stops after the head, and httptools went
+    on parsing the body as the next request (a body arriving in a later segment was served as
+    a request of its own: smuggling), while the request itself got an empty body."""
+    port, app = served
+    smuggled = b"GET /smuggled HTTP/1.1\r\nHost: t\r\n\r\n"
+    with connect(port) as s:
+        s.sendall(b"POST /up HTTP/1.1\r\nHost: t\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+                  b"HTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\nContent-Length: %d\r\n\r\n" % len(smuggled))
+        time.sleep(0.1)
+        s.sendall(smuggled)
+        time.sleep(0.1)
+        s.sendall(b"GET /after HTTP/1.1\r\nHost: t\r\n\r\n")  # not served: the connection closes
+        out = _read_all(s)
+    status, headers, body = read_response(Replay(out))  # type: ignore[arg-type]
+    assert status == 200 and headers["connection"] == "close"
+    assert json.loads(body)["body"] == smuggled.decode() and out.count(b"HTTP/1.1 ") == 1
+    assert [sc["path"] for sc in app.scopes] == ["/up"]
+    for raw in (b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+                b"POST /up HTTP/1.1\r\nHost: t\r\nConnection: upgrade\r\nUpgrade: websocket\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"):
+        with connect(port) as s:
+            s.sendall(raw)
+            status, headers, body = read_response(s)
+            assert status == 400 and json.loads(body)["error"]["code"] == "bad_http_request", raw
+            assert closed_by_server(s, 2)
+
+
+class Replay:
+    """Bytes already read, as read_response reads a socket."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def recv(self, n: int) -> bytes:
+        out, self.data = self.data[:n], self.data[n:]
+        return out
+
+
+def test_a_malformed_request_is_answered_400_after_the_ones_before_it(served: tuple[int, App]) -> None:
+    """A parse error closed the connection at once: the request in progress was cancelled as
+    if the client had hung up, and neither it nor the bad one got an answer."""
+    port, app = served
+    with connect(port) as s:
+        s.sendall(b"GET /hold HTTP/1.1\r\nHost: t\r\n\r\n")
+        deadline = time.monotonic() + 5
+        while not app.scopes:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        s.sendall(b"GET /bad HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n")
+        time.sleep(0.2)
+        app.release.set()
+        buf = bytearray()
+        first, second = read_response(s, buf), read_response(s, buf)
+        assert first[0] == 200 and json.loads(first[2])["path"] == "/hold"
+        assert second[0] == 400 and json.loads(second[2])["error"]["code"] == "bad_http_request"
+        assert closed_by_server(s, 2)
+    with connect(port) as s:  # two good ones and a bad one in one segment: two answers, then the 400
+        s.sendall(b"GET /a HTTP/1.1\r\nHost: t\r\n\r\nGET /b HTTP/1.1\r\nHost: t\r\n\r\n"
+                  b"GET /c HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+        buf = bytearray()
+        assert [read_response(s, buf)[0] for _ in range(3)] == [200, 200, 400]
+        assert closed_by_server(s, 2)
+    with connect(port) as s:  # a bad chunk size in the body of the request in progress
+        s.sendall(b"POST /up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
+        time.sleep(0.1)
+        s.sendall(b"zz\r\n")
+        status, _, body = read_response(s)
+        assert status == 400 and "chunk size" in json.loads(body)["error"]["message"]
+        assert closed_by_server(s, 2)
+
+
+def test_a_client_that_never_reads_is_cut_off_after_the_write_timeout(served: tuple[int, App]) -> None:
+    """With a request in progress a connection had no deadline: a client that sent requests
+    and read nothing held it (and a stream's upstream call) for ever, never swept nor evicted."""
+    port, app = served  # write_timeout = 1 s
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", port))
+    with s:
+        s.sendall(b"GET /flood HTTP/1.1\r\nHost: t\r\n\r\n")
+        deadline = time.monotonic() + 10
+        while not app.disconnects:  # the stream hears a hang-up, its work stops
+            assert time.monotonic() < deadline, "the stalled stream was never cut off"
+            time.sleep(0.05)
+        assert app.disconnects == ["flood"]
+        state = app.server_state  # type: ignore[attr-defined]
+        while state.connections:
+            assert time.monotonic() < deadline, "the connection was not aborted"
+            time.sleep(0.05)
+
+
+def test_http10_gets_an_unframed_stream_and_no_100_continue(served: tuple[int, App]) -> None:
+    port, _ = served
+    with connect(port) as s:
+        s.sendall(b"GET /stream HTTP/1.0\r\n\r\n")
+        out = b""
+        while b"part2;" not in out:
+            out += s.recv(65536)
+        head, _, body = out.partition(b"\r\n\r\n")
+        assert b"transfer-encoding" not in head.lower() and b"connection: close" in head
+        assert body == b"part0;part1;part2;"
+        s.close()
+    with connect(port) as s:
+        s.sendall(b"POST /e HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n")
+        s.settimeout(0.3)
+        with pytest.raises(TimeoutError):  # no interim answer to a 1.0 client
+            s.recv(100)
+        s.sendall(b"hi")
+        status, headers, body = read_response(s)
+        assert status == 200 and json.loads(body)["body"] == "hi"
+
+
+def test_a_request_cut_by_the_shutdown_gets_a_503_not_a_500(caplog: pytest.LogCaptureFixture) -> None:
+    """uvicorn cancels what still runs when the graceful shutdown period ends: that is the
+    server's doing, not an error of the app nor a client hanging up."""
+    app = App()
+    with serving(app, timeout_graceful_shutdown=0.5) as (port, server), connect(port) as s:
+        s.sendall(b"GET /hold HTTP/1.1\r\nHost: t\r\n\r\n")
+        deadline = time.monotonic() + 5
+        while not app.scopes:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        with caplog.at_level("INFO", logger="cloverleaf.server"):
+            server.should_exit = True
+            status, headers, body = read_response(s)
+    assert status == 503 and headers["retry-after"] == "1" and headers["connection"] == "close"
+    assert headers["content-type"] == "application/json"
+    assert json.loads(body)["error"]["code"] == "server_shutting_down"
+    assert not [r for r in caplog.records if r.levelname == "ERROR" and r.name == "cloverleaf.server"]
+    assert any("graceful shutdown period ended" in r.getMessage() for r in caplog.records)

@@ -358,3 +358,30 @@ def test_call_detail_redacts_anything_shaped_like_a_secret(live: Live) -> None:
     assert "AuthenticationError" in page and "&lt;redacted&gt;" in page
     for secret in ("sk-live-abcdef0123456789", "abcdefghijklmnop", "sk-proj-0123456789abcdef"):
         assert secret not in page
+
+
+def test_the_sign_in_form_has_a_body_deadline_and_a_hang_up_is_no_incident(caplog: pytest.LogCaptureFixture) -> None:
+    """POST /ui/login is open to anyone: a form whose body never came held its connection for
+    ever, and a client that hung up mid-form was logged as an unexpected error (a 500)."""
+    import socket
+
+    from cloverleaf.server.options import ServerOptions
+
+    s = settings(env={"CLOVERLEAF_MASTER_KEY": MASTER})
+    server = start_live(s, ServerOptions.from_settings({"body_timeout_seconds": 0.5}, s.env))
+    host, port = server.url.removeprefix("http://").split(":")
+    head = (b"POST /ui/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+            b"Content-Length: 100\r\n\r\nkey=")
+    try:
+        with caplog.at_level("ERROR"), socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(head)
+            assert sock.recv(65536).startswith(b"HTTP/1.1 408 ")
+        with caplog.at_level("ERROR"):
+            sock = socket.create_connection((host, int(port)), timeout=10)
+            sock.sendall(head)
+            time.sleep(0.1)
+            sock.close()   # hangs up mid-form
+            time.sleep(0.5)
+        assert not [r for r in caplog.records if "incident" in r.getMessage()]
+    finally:
+        stop_live(server)

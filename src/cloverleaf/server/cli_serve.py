@@ -150,7 +150,8 @@ def configure_connections(options: ServerOptions) -> None:
 
     configure(ConnectionLimits(header_timeout=options.header_timeout_seconds,
                                keepalive_timeout=options.keepalive_timeout_seconds,
-                               max_connections=options.max_connections))
+                               max_connections=options.max_connections,
+                               write_timeout=options.write_timeout_seconds))
 
 
 def serve(settings: Settings, host: str | None = None, port: int | None = None, workers: int | None = None,

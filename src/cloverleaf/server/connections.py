@@ -11,6 +11,12 @@ away. The rules, enforced by :class:`ConnectionGuard` for the ``h1`` server prot
   arrive within this, else the connection is closed;
 - **keep-alive idle timeout** (``keepalive_timeout_seconds``, 5 s): a connection with no
   request in progress and no byte received is closed after this;
+- **write timeout** (``write_timeout_seconds``, 30 s): a response waiting for the client to
+  read (the transport's buffer full, ``send`` paused) must make progress within this, else
+  the connection is aborted (not closed: a close waits for the buffer to drain) and the
+  request's work is cancelled as for a hang-up. A client that sends requests and never reads
+  the answers held its connection, and a stream's upstream call, for ever: with a request
+  in progress the connection had no deadline, so it was neither swept nor evicted;
 - **connection cap** (``max_connections``, 10,000, and never more than half the file
   descriptors left after a reserve, since every busy client connection may hold an upstream
   socket too): at the cap, a new connection first *evicts* the connection that has been
@@ -22,8 +28,9 @@ away. The rules, enforced by :class:`ConnectionGuard` for the ``h1`` server prot
   hard limit at start-up (the soft default of 1,024 is far below what a gateway needs).
 
 The deadlines are not timers: each connection keeps one ``deadline`` float (``None`` while a
-request is in progress) and one sweep a second closes the expired ones, so a request costs
-two attribute writes, not a timer armed and cancelled.
+request is in progress, unless it waits to write) and one sweep a second closes the expired
+ones, so a request costs two attribute writes, not a timer armed and cancelled. A connection
+waiting to write has a deadline, so at the cap it can be evicted too.
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ class ConnectionLimits:
     header_timeout: float = 10.0
     keepalive_timeout: float = 5.0
     max_connections: int = 10_000
+    write_timeout: float = 30.0
 
 
 def raise_nofile_limit() -> tuple[int, int]:

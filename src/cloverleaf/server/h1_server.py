@@ -14,8 +14,18 @@ protocol keeps what the ASGI contract needs and nothing else:
   hangs up, and then says ``http.disconnect`` (what a stream's disconnect watcher needs);
   a route can instead hand a callback to the ``cloverleaf.hangup`` scope extension, run when
   the client hangs up mid-request (no watcher task per request; :mod:`.state`);
-- the connection rules of :mod:`.connections` (header timeout, idle timeout, cap with
-  eviction and a clean 503).
+- the connection rules of :mod:`.connections` (header timeout, idle timeout, write timeout,
+  cap with eviction and a clean 503);
+- a bounded request head: over ``MAX_HEAD`` bytes is a 431, a request-target over ``MAX_URL``
+  a 414 (httptools joins the pieces of a header value that arrives over many segments with
+  ``+=``: unbounded, one endless header made every segment copy all the previous ones, and
+  stalled every client of the process for seconds);
+- no protocol upgrades (no h2c, no WebSockets): an ``Upgrade`` header is ignored, the request
+  is served as a plain one with its body read per Content-Length, and nothing after it on the
+  connection is parsed as a request (httptools would go on parsing the body as the next
+  request: request smuggling); CONNECT and a chunked body with ``Upgrade`` are a 400;
+- a malformed request ends the connection only after the requests before it are answered
+  (then a 400, as for every protocol error: JSON in OpenAI's shape, ``connection: close``).
 
 It plugs into ``uvicorn.Server`` as its ``http`` protocol class, so start-up, the lifespan,
 signals, graceful shutdown (``shutdown()`` per connection, tasks awaited) and
@@ -46,6 +56,13 @@ LIMITS = ConnectionLimits()
 HIGH_WATER = 65536
 #: refused (503) connections kept open a moment so their answer is read, at most this many at once
 MAX_LINGERING = 256
+#: a request head (request line and headers) may not be larger (431), nor its request-target (414)
+MAX_HEAD = 64 * 1024
+MAX_URL = 8 * 1024
+# ``H1Protocol.head``: bytes of the head in progress that came in segments after the one it began
+# in (>= 0), or one of these
+NO_HEAD = -1  # no head in progress
+HEAD_BEGAN = -2  # a head began in the segment being parsed
 _BAD_NAME = re.compile(b'[\x00-\x20\x7f()<>@,;:\\[\\]={}\\\\"/?]')
 _BAD_VALUE = re.compile(b"[\x00-\x08\x0a-\x1f\x7f]")
 _STATUS: dict[int, bytes] = {}
@@ -74,6 +91,68 @@ def status_line(code: int) -> bytes:
     return line
 
 
+def error_answer(status: int, message: str, code: str, extra: bytes = b"") -> bytes:
+    """A whole answer to a request the app never saw (a protocol error): JSON in OpenAI's
+    shape, as every other error (the API is not known yet), then the connection is closed."""
+    text = "".join(c for c in message if " " <= c <= "~").replace("\\", "/").replace('"', "'")
+    body = (b'{"error": {"message": "%s", "type": "invalid_request_error", "param": null, "code": "%s"}}'
+            % (text.encode("ascii"), code.encode("ascii")))
+    return (b"%scontent-type: application/json\r\ncontent-length: %d\r\nx-cloverleaf-overhead-ms: 0.000\r\n"
+            b"%sconnection: close\r\n\r\n%s" % (status_line(status), len(body), extra, body))
+
+
+class _Refused(Exception):
+    """Raised in a parser callback to stop parsing a head the server will not take."""
+
+    def __init__(self, answer: bytes) -> None:
+        super().__init__()
+        self.answer = answer
+
+
+def _url_too_long() -> _Refused:
+    return _Refused(error_answer(414, f"the request-target (URL) is longer than {MAX_URL} bytes; the connection "
+                                      "is closed", "url_too_long"))
+
+
+def _head_too_large() -> _Refused:
+    return _Refused(error_answer(431, f"the request head (request line and headers) is larger than {MAX_HEAD} "
+                                      "bytes; the connection is closed", "headers_too_large"))
+
+
+class _RawBody:
+    """The parser after a request with an ``Upgrade`` header (which llhttp hands over right
+    after the head, skipping the body): the body, ``left`` bytes per its Content-Length, goes
+    to the request; whatever follows is dropped, never parsed as another request."""
+
+    __slots__ = ("conn", "left")
+
+    def __init__(self, conn: H1Protocol, left: int) -> None:
+        self.conn = conn
+        self.left = left
+
+    def feed_data(self, data: bytes) -> None:
+        left = self.left
+        if left <= 0:
+            return
+        part = data[:left]
+        self.left = left = left - len(part)
+        self.conn.on_body(part)
+        if left == 0:
+            self.conn.on_message_complete()
+
+
+class _Discard:
+    """The parser once parsing has stopped (a malformed request): bytes are dropped."""
+
+    __slots__ = ()
+
+    def feed_data(self, data: bytes) -> None:
+        pass
+
+
+DISCARD = _Discard()
+
+
 def _guard_of(server_state: Any, loop: asyncio.AbstractEventLoop) -> ConnectionGuard:
     guard: ConnectionGuard | None = getattr(server_state, "cloverleaf_guard", None)
     if guard is None:
@@ -98,7 +177,8 @@ class H1Protocol(asyncio.Protocol):
         self.app_state = app_state
         self.root_path: str = config.root_path
         self.guard = _guard_of(server_state, self.loop)
-        self.parser = httptools.HttpRequestParser(self)
+        self.llhttp = httptools.HttpRequestParser(self)
+        self.parser: httptools.HttpRequestParser | _RawBody | _Discard = self.llhttp  # what data is fed to
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.server: tuple[str, int] | None = None
         self.client: tuple[str, int] | None = None
@@ -111,7 +191,12 @@ class H1Protocol(asyncio.Protocol):
         self.reading = True
         self.write_paused = False
         self.drained: asyncio.Future[None] | None = None
+        self.closing = False  # graceful shutdown has begun
+        self.farewell: bytes | None = None  # the answer to a bad request, once those before it are answered
+        self.head = NO_HEAD
+        self.began = HEAD_BEGAN  # what on_message_begin sets ``head`` to
         self._url = b""
+        self._url_more: bytearray | None = None  # a request-target that came in pieces
         self._headers: list[tuple[bytes, bytes]] = []
         self._expect = False
         self._forwarded = False
@@ -163,12 +248,9 @@ class H1Protocol(asyncio.Protocol):
         self.guard.leave(self)
         self.server_state.connections.discard(self)
         cycle = self.cycle
-        if cycle is not None and not cycle.complete:
-            cycle.disconnected = True
-            hangup, cycle.hangup = cycle.hangup, None
-            if hangup is not None:
-                hangup()
         if cycle is not None:
+            if not cycle.complete:
+                cycle.hang_up()
             cycle.wake()
         for queued in self.pipeline:
             queued.disconnected = True
@@ -179,16 +261,22 @@ class H1Protocol(asyncio.Protocol):
         # connection: reference cycles the collector would free only in a full collection, since
         # a connection lives long enough to reach the oldest generation (measured: after 640
         # connections, 640 protocols with their transports, cycles and buffers were garbage)
-        self.parser = None  # type: ignore[assignment]
+        self.parser = self.llhttp = None  # type: ignore[assignment]
         self.cycle = None
 
     def expire(self) -> None:
-        """The guard's verdict: idle too long, head too slow, or evicted for a newcomer."""
+        """The guard's verdict: idle too long, head too slow, a client that reads nothing
+        (write timeout), or evicted for a newcomer. With writes paused the transport is
+        aborted: a graceful close would wait for the client to read the buffer, forever."""
         self.deadline = None
-        self.transport.close()
+        if self.write_paused:
+            self.transport.abort()
+        else:
+            self.transport.close()
 
     def shutdown(self) -> None:
         """Graceful shutdown: close if idle, else after the current response."""
+        self.closing = True
         if self.cycle is None or self.cycle.complete:
             self.transport.close()
         else:
@@ -201,12 +289,22 @@ class H1Protocol(asyncio.Protocol):
         self.write_paused = False
         if self.drained is not None and not self.drained.done():
             self.drained.set_result(None)
+            self.deadline = None  # a request is in progress: no deadline
         self.drained = None
 
     async def drain(self) -> None:
+        """Wait until the client has read enough of what was written. It must within the
+        write timeout (the guard's sweep then aborts the connection, which the request sees
+        as a hang-up): a client that never reads would otherwise hold the connection, and a
+        stream's upstream call, for ever, out of reach of the sweep and of eviction."""
         if self.drained is None:
             self.drained = self.loop.create_future()
-        await self.drained
+        self.deadline = self.loop.time() + self.guard.limits.write_timeout
+        try:
+            await self.drained
+        finally:
+            if self.cycle is not None and not self.cycle.complete:
+                self.deadline = None
 
     def pause_reading(self) -> None:
         if self.reading:
@@ -221,29 +319,96 @@ class H1Protocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.refusing:
             return  # discarded until the client closes or the socket is dropped
+        big = len(data) > MAX_HEAD
+        if big:  # a head that begins in it may be larger than MAX_HEAD without spanning segments
+            self.began = HEAD_BEGAN - 1
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            pass  # no upgrades here: the request was served as a plain one
+        except httptools.HttpParserUpgrade as exc:
+            self._upgrade(data[exc.args[0]:])
+            return
         except httptools.HttpParserError as exc:
-            self._bad_request(str(exc))
+            self._parse_error(exc)
+            return
+        finally:
+            if big:
+                self.began = HEAD_BEGAN
+        # the head's size, counted per segment (a few integer operations): a head still
+        # incomplete after a segment counts that segment whole from the next one on
+        head = self.head
+        if head >= 0:
+            head += len(data)
+            self.head = head
+            if head > MAX_HEAD:
+                self._fail(None, _head_too_large().answer)
+        elif head != NO_HEAD:
+            self.head = 0
 
     def eof_received(self) -> bool | None:
         return None
 
-    def _bad_request(self, why: str) -> None:
+    def _parse_error(self, exc: httptools.HttpParserError) -> None:
         """A request llhttp cannot parse (a malformed or duplicated Content-Length, a bad chunk
-        size...): a JSON error in OpenAI's shape, as every other error (the API is not known
-        yet), saying what the parser objected to; then the connection is closed."""
-        reason = "".join(c for c in why[:120] if " " <= c <= "~").replace("\\", "/").replace('"', "'")
-        body = (b'{"error": {"message": "malformed HTTP request (%s); the connection is closed", '
-                b'"type": "invalid_request_error", "param": null, "code": "bad_http_request"}}'
-                % (reason or "unparseable").encode("ascii"))
-        if self.cycle is None or self.cycle.complete:
-            self.transport.write(b"%scontent-type: application/json\r\ncontent-length: %d\r\n"
-                                 b"x-cloverleaf-overhead-ms: 0.000\r\nconnection: close\r\n\r\n%s"
-                                 % (status_line(400), len(body), body))
-        self.transport.close()
+        size...), or a head refused in a callback (431, 414): a JSON error saying what the
+        parser objected to, for the request the bad bytes belong to."""
+        refused = exc.__context__
+        if isinstance(refused, _Refused):
+            self._fail(None, refused.answer)
+            return
+        reason = str(exc)[:120] or "unparseable"
+        answer = error_answer(400, f"malformed HTTP request ({reason}); the connection is closed", "bad_http_request")
+        parsing = self.pipeline[-1] if self.pipeline else self.cycle
+        self._fail(parsing if parsing is not None and parsing.more_body else None, answer)
+
+    def _fail(self, culprit: Cycle | None, answer: bytes) -> None:
+        """Stop reading (nothing more on this connection is parsed) and answer ``answer`` for
+        ``culprit``, the request the bad bytes belong to (in its body), or None (a request
+        whose head was refused). The requests before it are answered first, not cut off: a
+        client pipelining a bad request after a good one gets both answers, and a slow
+        upstream call of the first is not cancelled as though the client had hung up."""
+        self.pause_reading()
+        self.parser = DISCARD
+        self.head = NO_HEAD
+        current = self.cycle
+        if culprit is not None and not culprit.complete:
+            if culprit is current:  # the request in progress: its app hears a hang-up
+                culprit.hang_up()
+                if not culprit.started:
+                    self.transport.write(answer)
+                self.transport.close()
+                return
+            self.pipeline.pop()  # a queued request (the last one parsed): never run
+        if current is None or current.complete:
+            self.transport.write(answer)
+            self.transport.close()
+        else:
+            self.farewell = answer  # written by response_done, after the last one queued
+
+    def _upgrade(self, rest: bytes) -> None:
+        """llhttp saw ``Connection: upgrade`` with ``Upgrade`` (``curl --http2`` sends
+        ``Upgrade: h2c``), or CONNECT, and stopped after the head. We upgrade to nothing: the
+        request is served as a plain one, its body (``rest`` and what follows, per its
+        Content-Length) read here, and the connection closed after the answer; httptools
+        would parse the body as the next request (request smuggling). CONNECT, and a chunked
+        body (no length to read by), are a 400."""
+        cycle = self.pipeline[-1] if self.pipeline else self.cycle
+        assert cycle is not None  # on_headers_complete made it; its task has not run yet
+        cycle.keep_alive = False
+        length, chunked = 0, False
+        for name, value in cycle.scope["headers"]:
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"transfer-encoding":
+                chunked = True
+        if cycle.scope["method"] == "CONNECT" or chunked:
+            why = "CONNECT is not served" if not chunked else "a chunked body with an Upgrade header"
+            self._fail(cycle, error_answer(400, f"malformed HTTP request ({why}); the connection is closed",
+                                           "bad_http_request"))
+            return
+        cycle.more_body = length > 0  # llhttp said the message was complete: it skipped the body
+        self.parser = _RawBody(self, length)
+        if rest:
+            self.parser.feed_data(rest)
 
     # -- parser callbacks ------------------------------------------------------------------
 
@@ -252,11 +417,25 @@ class H1Protocol(asyncio.Protocol):
         self._headers = []
         self._expect = False
         self._forwarded = False
+        self.head = self.began
         if self.deadline is not None:  # the head has header_timeout from its first byte
             self.deadline = self.loop.time() + self.guard.limits.header_timeout
 
     def on_url(self, url: bytes) -> None:
-        self._url += url
+        if self._url:
+            self._more_url(url)
+        else:
+            self._url = url
+
+    def _more_url(self, url: bytes) -> None:
+        """A request-target arriving over several segments: collected in a bytearray (``+=``
+        on bytes would copy all of it again for each piece), and refused past ``MAX_URL``."""
+        more = self._url_more
+        if more is None:
+            more = self._url_more = bytearray(self._url)
+        more += url
+        if len(more) > MAX_URL:
+            raise _url_too_long()
 
     def on_header(self, name: bytes, value: bytes) -> None:
         name = name.lower()
@@ -268,8 +447,11 @@ class H1Protocol(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self.deadline = None
-        parser = self.parser
+        parser = self.llhttp
         url = self._url
+        head, self.head = self.head, NO_HEAD
+        if head != HEAD_BEGAN or len(url) > MAX_URL:  # the head spanned segments, or came in a big one
+            url = self._check_head(url)
         raw_path, _, query = url.partition(b"?")
         if not raw_path.startswith(b"/"):  # absolute-form or '*': let llhttp's URL parser split it
             parsed = httptools.parse_url(url)
@@ -287,12 +469,27 @@ class H1Protocol(asyncio.Protocol):
             "headers": self._headers, "state": self.app_state.copy() if self.app_state else {},
         }
         keep_alive = version != "1.0" and parser.should_keep_alive()
-        cycle = Cycle(self, scope, keep_alive, self._expect, self.app if self._forwarded else self.plain_app)
+        cycle = Cycle(self, scope, keep_alive, self._expect and version != "1.0",  # 1.0 knows no 100 Continue
+                      self.app if self._forwarded else self.plain_app)
         if self.cycle is None or self.cycle.complete:
             self._start(cycle)
         else:  # pipelined: waits for the one in progress
             self.pipeline.append(cycle)
             self.pause_reading()
+
+    def _check_head(self, url: bytes) -> bytes:
+        """A head that spanned segments or came in a big one, or a long request-target: the
+        request-target whole (it came in pieces if the head spanned segments), then the exact
+        size of the head (the per-segment count cannot see the part of the segment it began in)."""
+        more, self._url_more = self._url_more, None
+        if more is not None:
+            url = bytes(more)
+        if len(url) > MAX_URL:
+            raise _url_too_long()
+        size = len(url) + 16 + sum(len(name) + len(value) + 4 for name, value in self._headers)
+        if size > MAX_HEAD:
+            raise _head_too_large()
+        return url
 
     def on_body(self, body: bytes) -> None:
         cycle = self.pipeline[-1] if self.pipeline else self.cycle
@@ -328,8 +525,13 @@ class H1Protocol(asyncio.Protocol):
         if self.transport.is_closing():
             return
         if self.pipeline:
-            self.resume_reading()
+            if self.farewell is None:
+                self.resume_reading()
             self._start(self.pipeline.popleft())
+            return
+        if self.farewell is not None:  # a bad request came after this one (see _fail)
+            self.transport.write(self.farewell)
+            self.transport.close()
             return
         self.idle_since = now = self.loop.time()
         self.deadline = now + self.guard.limits.keepalive_timeout
@@ -373,6 +575,15 @@ class Cycle:
         self.hangup = callback
         return True
 
+    def hang_up(self) -> None:
+        """The client is gone (or the server cut it off): ``receive`` says ``http.disconnect``,
+        ``send`` writes nothing, the hang-up callback runs."""
+        self.disconnected = True
+        hangup, self.hangup = self.hangup, None
+        if hangup is not None:
+            hangup()
+        self.wake()
+
     def wake(self) -> None:
         waiter = self.waiter
         if waiter is not None:
@@ -382,11 +593,11 @@ class Cycle:
     async def run(self) -> None:
         try:
             await self.app(self.scope, self.receive, self.send)
+        except asyncio.CancelledError:
+            if not self.disconnected:
+                await self._cut()
         except BaseException as exc:
-            if isinstance(exc, asyncio.CancelledError) and self.disconnected:
-                pass
-            else:
-                log.error("exception in the ASGI application", exc_info=exc)
+            log.error("exception in the ASGI application", exc_info=exc)
             if not self.started and not self.disconnected:
                 self.keep_alive = False
                 await self.send({"type": "http.response.start", "status": 500,
@@ -414,6 +625,32 @@ class Cycle:
             if extensions:
                 extensions.pop(HANGUP_EXTENSION, None)
             self.hangup = None
+
+    async def _cut(self) -> None:
+        """The server cancelled this request, the client still there: uvicorn cancels what
+        still runs when the graceful shutdown period ends. Not an error of the app: a 503 in
+        the API's error shape, with Retry-After (another replica, or this one restarted, can
+        serve it), or, a response under way, the connection closed."""
+        scope = self.scope
+        why = "the server's graceful shutdown period ended" if self.conn.closing else "the server cancelled it"
+        log.warning("%s %s was cut short, still running when %s (%s)", scope["method"], scope["path"], why,
+                    "answered 503" if not self.started else "response cut" if not self.complete else "response ended early")
+        if self.started:
+            if not self.complete:
+                self.conn.transport.close()
+            return
+        from .errors import ApiError, error_body
+
+        err = ApiError("the server is shutting down and stopped this request before it was answered; retry it",
+                       status=503, kind="overloaded", code="server_shutting_down")
+        anthropic = scope["path"].startswith("/v1/messages") or any(k == b"anthropic-version"
+                                                                    for k, _ in scope["headers"])
+        body = error_body(err, "anthropic" if anthropic else "openai")
+        self.keep_alive = False
+        await self.send({"type": "http.response.start", "status": 503,
+                         "headers": [(b"content-type", b"application/json"), (b"retry-after", b"1"),
+                                     (b"content-length", b"%d" % len(body))]})
+        await self.send({"type": "http.response.body", "body": body})
 
     async def receive(self) -> dict[str, Any]:
         if self.expect_continue and not self.disconnected:
@@ -507,8 +744,11 @@ class Cycle:
             parts += (b"content-length: %d\r\n" % length,)
             self.remaining = length
         elif not self.head_only and status not in (204, 304) and status >= 200:
-            self.chunked = True
-            parts.append(b"transfer-encoding: chunked\r\n")
+            if self.scope["http_version"] != "1.0":
+                self.chunked = True
+                parts.append(b"transfer-encoding: chunked\r\n")
+            # else HTTP/1.0 knows no chunked framing: the body ends with the connection
+            # (keep_alive is always off for 1.0), as RFC 9112 §6.3 has it
         if not self.keep_alive:
             parts.append(b"connection: close\r\n")
         parts.append(b"\r\n")

@@ -13,6 +13,7 @@
     http = "auto"                  # --http: the HTTP/1.1 server protocol, "h1" (ours, on httptools) or "uvicorn"
     header_timeout_seconds = 10    # a connection must send a whole request head within this (h1)
     keepalive_timeout_seconds = 5  # an idle keep-alive connection is closed after this
+    write_timeout_seconds = 30     # a client that reads nothing of its answer for this long is cut off (h1)
     max_connections = 10000        # beyond it, idle connections are evicted, else 503 (h1; capped by the fd limit)
     heap_trim_seconds = 10         # hand memory freed after a peak back to the OS this often (glibc; 0: never)
 
@@ -40,7 +41,7 @@ from .._errors import ConfigError
 
 _KEYS = {"host", "port", "max_body_mb", "allow_unauthenticated", "key_cache_seconds", "workers",
          "body_timeout_seconds", "http", "header_timeout_seconds", "keepalive_timeout_seconds", "max_connections",
-         "heap_trim_seconds"}
+         "heap_trim_seconds", "write_timeout_seconds"}
 HTTP_CHOICES = ("auto", "h1", "uvicorn")
 
 
@@ -56,6 +57,7 @@ class ServerOptions:
     http: str = "auto"
     header_timeout_seconds: float = 10.0
     keepalive_timeout_seconds: float = 5.0
+    write_timeout_seconds: float = 30.0
     max_connections: int = 10_000
     heap_trim_seconds: float = 10.0
     master_key: str | None = field(default=None, repr=False)
@@ -84,7 +86,7 @@ class ServerOptions:
             opts.body_timeout_seconds = float(table["body_timeout_seconds"])
         if "http" in table:
             opts.http = str(table["http"])
-        for name in ("header_timeout_seconds", "keepalive_timeout_seconds"):
+        for name in ("header_timeout_seconds", "keepalive_timeout_seconds", "write_timeout_seconds"):
             if name in table:
                 setattr(opts, name, _positive(name, table[name]))
         if "heap_trim_seconds" in table:

@@ -8,7 +8,9 @@ reported in-band, as the API's own error event, and the stream ends there.
 Each event is encoded once and written once; the upstream iterator is always closed
 (client disconnect included), so the gateway can record the call, give back its rate-limit
 tickets and budget reservation, and free the connection. A client that hung up is counted
-as status 499 (client closed request), as the gateway records the call as cancelled.
+as status 499 (client closed request), as the gateway records the call as cancelled; a
+stream the server stopped (still running when its graceful shutdown period ended) as 503,
+and the client, still there, is told so in an error event.
 
 Why not Starlette's ``StreamingResponse``: on a disconnect it cancels the body through an
 anyio cancel scope, and such a scope cancels *every* later await inside it too, so the
@@ -36,7 +38,7 @@ from starlette.types import Receive, Scope, Send
 from .._context import CallContext
 from .._types import StreamEvent
 from .call_headers import call_headers
-from .errors import Flavor, error_payload, to_api_error
+from .errors import ApiError, Flavor, error_payload, to_api_error
 from .http_io import tally_usage
 from .metrics import counted_usage
 from .state import ServerState
@@ -116,6 +118,7 @@ class EventStream(Response):
         self._events, self._head, self._encoder = events, head, encoder
         self._t0, self._first_at = t0, first_at
         self._cache = cache            # "hit": the stream is a cached answer, which consumed no tokens
+        self._cut = False  # the server cancelled the request (its shutdown), not the client
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
@@ -123,6 +126,11 @@ class EventStream(Response):
         gone = asyncio.ensure_future(_disconnect(receive))
         try:
             await asyncio.wait((pump, gone), return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            # a client hanging up ends the wait (``gone``); this task cancelled is the server
+            # stopping it: the graceful shutdown period is over
+            self._cut = True
+            raise
         finally:
             gone.cancel()
             pump.cancel()  # nothing when it has finished; else one cancellation, then its cleanup runs
@@ -154,8 +162,16 @@ class EventStream(Response):
                 if chunk:
                     await send({"type": BODY, "body": chunk, "more_body": True})
             await send({"type": BODY, "body": encoder.finish(), "more_body": False})
-        except asyncio.CancelledError:  # the client hung up
-            status, code = 499, "client_closed_request"
+        except asyncio.CancelledError:  # the client hung up, or the server is shutting down
+            if not self._cut:
+                status, code = 499, "client_closed_request"
+                raise
+            err = ApiError("the server is shutting down and stopped this stream; retry the request", status=503,
+                           kind="overloaded", code="server_shutting_down")
+            status, code = err.status, err.code
+            with contextlib.suppress(Exception):  # the client is still there: say why the stream ends
+                await send({"type": BODY, "body": encoder.error(error_payload(err, self._flavor)),
+                            "more_body": False})
             raise
         except Exception as exc:  # noqa: BLE001 - the boundary after the headers: reported in-band
             err = to_api_error(exc)

@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from ..errors import ApiError, BadRequest, PayloadTooLarge, to_api_error
+from ..deadlines import BodyDeadlineExceeded
+from ..errors import ApiError, BadRequest, ClientClosed, PayloadTooLarge, to_api_error
 from ..state import ServerState
 from .session import COOKIE, Session, Sessions, check_csrf
 
@@ -118,17 +119,26 @@ def _is_form(request: Request) -> bool:
 
 async def read_form(request: Request) -> dict[str, str]:
     """The urlencoded body (cached on the request; at most ``MAX_FORM_BYTES``). The last value
-    of a repeated field wins, except for fields read with :func:`form_list`."""
+    of a repeated field wins, except for fields read with :func:`form_list`.
+
+    The body must arrive within ``[server] body_timeout_seconds``, as a JSON body must
+    (:func:`..http_io.read_json`): the sign-in form is open to anyone, and a POST whose body
+    never came held its connection and task for ever. A client that hangs up mid-body is a
+    hang-up (499), not an unexpected error with an incident in the log."""
     cached = request.scope.get("cloverleaf.form")
     if cached is not None:
         return cached[0]  # type: ignore[no-any-return]
     if not _is_form(request):
         raise BadRequest("expected a form (application/x-www-form-urlencoded)")
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            raise PayloadTooLarge(f"the form is larger than {MAX_FORM_BYTES // 1024} KiB")
+    st: ServerState = request.app.state.cloverleaf
+    seconds = st.options.body_timeout_seconds
+    try:
+        body = await st.deadlines.run(_form_body(request), seconds)
+    except BodyDeadlineExceeded:
+        raise ApiError(f"the form did not arrive within {seconds:g} seconds", status=408, kind="invalid_request",
+                       code="request_timeout") from None
+    except ClientDisconnect:
+        raise ClientClosed("the client closed the connection while sending its form") from None
     try:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
     except UnicodeDecodeError:
@@ -136,6 +146,15 @@ async def read_form(request: Request) -> dict[str, str]:
     form = dict(pairs)
     request.scope["cloverleaf.form"] = (form, pairs)
     return form
+
+
+async def _form_body(request: Request) -> bytes:
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            raise PayloadTooLarge(f"the form is larger than {MAX_FORM_BYTES // 1024} KiB")
+    return body
 
 
 def form_list(request: Request, name: str) -> list[str]:
