@@ -38,6 +38,13 @@ if TYPE_CHECKING:
     from .gateway import BreakerSnapshot, Gateway, TraceAPI
 
 
+def _at_least_one(name: str, value: Any) -> None:
+    """A count or size the caller gives must be a whole number of at least 1: 0 or less means
+    nothing, and providers would ignore it or fail each in their own words."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ConfigError(f"{name} must be a whole number of at least 1, got {value!r}")
+
+
 def _settings(config: Settings | str | os.PathLike[str] | None, overrides: dict[str, Any]) -> Settings:
     if isinstance(config, Settings):
         return config
@@ -147,6 +154,7 @@ class _Base:
             raise ConfigError("no embedding model given: pass model= or set CLOVERLEAF_EMBEDDING_MODEL "
                               "('simple' works offline)")
         model = embedding_model(model, self.engine.resolver.known, self.engine.registry)
+        _at_least_one("dimensions", dimensions)
         texts = [inputs] if isinstance(inputs, str) else list(inputs)
         if not all(isinstance(t, str) for t in texts):
             raise ConfigError("embed inputs must be strings")
@@ -163,6 +171,7 @@ class _Base:
                               "CLOVERLEAF_IMAGE_MODEL")
         if response_format not in (None, "b64_json", "url"):
             raise ConfigError("response_format for images must be 'b64_json' or 'url'")
+        _at_least_one("n", n)
         return model, ImageRequest(model=model, prompt=prompt, n=n, size=size, quality=quality,
                                    response_format=response_format), dict(call)  # type: ignore[arg-type]
 

@@ -176,6 +176,8 @@ def _apply_toml(settings: Settings, file: Path) -> Settings:
         raise ConfigError(f"{file}: invalid TOML: {exc}") from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {file}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:        # TOML is UTF-8 by definition
+        raise ConfigError(f"{file}: not UTF-8 text (byte {exc.start}): save it as UTF-8") from None
     unknown = set(data) - {"defaults", "providers", "models", *_TABLES}
     if unknown:
         raise ConfigError(f"{file}: unknown table(s) {sorted(unknown)}; allowed: defaults, providers, models, "

@@ -60,3 +60,21 @@ def test_conditions_reject_anything_outside_the_grammar(text: str) -> None:
 def test_ordering_mismatched_types_is_an_error_not_a_guess() -> None:
     with pytest.raises(ConditionError, match="both sides must be numbers or both strings"):
         Condition.parse("state.city > 3").evaluate(SCOPES)
+
+
+def test_condition_mistakes_are_condition_errors_not_tracebacks() -> None:
+    with pytest.raises(ConditionError, match=r'cannot read the string "C:\\Users".*write a backslash as \\\\'):
+        Condition.parse('inputs.p == "C:\\Users"')
+    assert Condition.parse('inputs.p == "C:\\\\Users"').evaluate({"inputs": {"p": "C:\\Users"}, "state": {}})
+    with pytest.raises(ConditionError, match="'in' an object needs a string on the left, got list"):
+        Condition.parse("[1] in state.place").evaluate(SCOPES)      # was TypeError: unhashable type
+    assert Condition.parse("'name' in state.place").evaluate(SCOPES)
+
+
+def test_a_field_of_null_is_null_as_when_reads_it() -> None:
+    """A skipped step's output is null; so is any field of it, rendered as empty text."""
+    scopes = {"inputs": {}, "state": {"skipped": None}}
+    assert Template.parse("[{state.skipped}] [{state.skipped.name.0}]").render(scopes) == "[] []"
+    assert Template.parse("{state.skipped.name}").value(scopes) is None
+    with pytest.raises(TemplateError, match="'nope' is not in state"):
+        Template.parse("{state.nope}").render(scopes)                # a key that is not there still is an error

@@ -243,6 +243,42 @@ def test_schema_errors_say_where_and_what(flow: dict[str, Any], message: str) ->
         load_workflow(flow)
 
 
+def test_files_and_inputs_that_used_to_end_in_a_traceback(tmp_path: Path, client: Client) -> None:
+    """Each is a WorkflowError or ConfigError naming the problem, before any call."""
+    on_key = tmp_path / "on.yaml"          # YAML 1.1 reads `on:` as True: sorting keys for the digest failed
+    on_key.write_text("steps:\n  - {id: a, type: llm_call, model: fake/chat, prompt: x,\n"
+                      "     response_format: {type: object, properties: {name: {type: string}, on: {type: boolean}}}}\n")
+    with pytest.raises(WorkflowError, match="response_format: key True is not text.*quote it"):
+        load_workflow(on_key)
+    assert load_workflow({"steps": [{"id": "a", "type": "llm_call", "prompt": "x"}],
+                          "outputs": {True: "yes", "name": "x"}}).digest
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes(b"steps:\n  - {id: a, type: llm_call, prompt: caf\xe9}\n")
+    with pytest.raises(WorkflowError, match="not UTF-8 text"):
+        load_workflow(latin1)
+    flow = {"inputs": {"n": "integer", "x": "number"},
+            "steps": [{"id": "a", "type": "llm_call", "model": "fake/echo", "prompt": "{inputs.n} {inputs.x}"}]}
+    for given in ({"n": "Infinity", "x": 1}, {"n": 1, "x": "NaN"}, {"n": 1, "x": float("inf")}):
+        with pytest.raises(WorkflowError, match="expected a finite"):
+            run_workflow(flow, given, client=client)
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(cloverleaf.ConfigError, match="cannot keep run state in .*afile.*must be a folder"):
+        run_workflow(flow, {"n": 1, "x": 2}, client=client, run_dir=tmp_path / "afile")
+    assert client.fake.requests == []
+
+
+def test_an_embed_step_takes_a_provider_name_alone_as_embed_does(tmp_path: Path) -> None:
+    """README: `embed("openai", ...)` is OpenAI's default embedding model; so is `model: openai`."""
+    flow = {"steps": [{"id": "v", "type": "embed", "model": "openai", "input": "hello", "output": "v"},
+                      {"id": "w", "type": "embed", "model": "simple", "input": "hello", "output": "w"}],
+            "outputs": {"v": "{state.v}"}}
+    with Client(settings(tmp_path, backend="fake")) as client:
+        plan = plan_workflow(flow, client=client)
+        assert "1. v (embed) model openai/text-embedding-3-small" in plan
+        assert "2. w (embed) model simple/default" in plan
+        assert run_workflow(flow, client=client).outputs["v"]
+
+
 def _escape(text: str) -> str:
     import re
 
@@ -308,15 +344,115 @@ def test_a_failed_step_is_named_and_the_run_resumes_from_it(tmp_path: Path, clie
 
 
 def test_a_missing_key_at_run_time_names_the_step_template_and_key(client: Client) -> None:
-    flow = {"steps": [
-        {"id": "maybe", "type": "llm_call", "model": "fake/echo", "prompt": "x", "when": "false", "output": "m"},
-        {"id": "uses", "type": "llm_call", "model": "fake/echo", "prompt": "about {state.m}", "output": "u"},
+    flow = {"inputs": {"o": {"type": "object", "default": {"k": 1}}}, "steps": [
+        {"id": "uses", "type": "llm_call", "model": "fake/echo", "prompt": "about {inputs.o.z}", "output": "u"},
     ]}
     with pytest.raises(WorkflowFailed) as info:
         run_workflow(flow, client=client)
     assert info.value.step == "uses"
-    assert "prompt (about {state.m}) {state.m}: key 'm' is not in state" in str(info.value)
-    assert chat_bodies(client) == []        # the skipped step sent nothing either
+    assert "prompt (about {inputs.o.z}) {inputs.o.z}: key 'z' is not in inputs.o (it has: k)" in str(info.value)
+    assert chat_bodies(client) == []
+
+
+def test_a_skipped_steps_output_is_null_and_the_readme_example_runs_either_way(tmp_path: Path,
+                                                                               client: Client) -> None:
+    """The README's `describe` step may be skipped: later steps read its output as null (empty
+    text), as `when:` does, instead of failing after earlier steps were paid for."""
+    text = readme_section("Workflows").split("```yaml\n", 1)[1].split("```", 1)[0]
+    skipping = text.replace('when: state.place.country != ""', 'when: state.place.country == "Atlantis"')
+    assert skipping != text
+    (tmp_path / "city.yaml").write_text(skipping, encoding="utf-8")
+    result = run_workflow(str(tmp_path / "city.yaml"), client=client)
+    assert [s.status for s in result.steps] == ["ok", "skipped", "skipped"]
+    assert result.outputs["line"] is None and result.state["line"] is None and result.state["embedding"] is None
+    flow = {"steps": [
+        {"id": "maybe", "type": "llm_call", "model": "fake/chat", "prompt": "x", "when": "false", "output": "m",
+         "response_format": {"type": "object", "properties": {"name": {"type": "string"}}}},
+        {"id": "uses", "type": "llm_call", "model": "fake/echo", "prompt": "about [{state.m}] [{state.m.name}]",
+         "output": "u"}], "outputs": {"u": "{state.u}", "m": "{state.m}"}}
+    assert run_workflow(flow, client=client).outputs == {"u": "about [] []", "m": None}
+
+
+def test_an_unexpected_error_in_a_step_fails_the_run_with_its_reason(tmp_path: Path, client: Client,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from cloverleaf.workflows.runner import Runner
+
+    def broken(*_: Any) -> Any:
+        raise TypeError("unhashable type: 'list'")
+
+    monkeypatch.setattr(Runner, "_chat_request", broken)
+    with pytest.raises(WorkflowFailed, match="failed at step 'first'.*TypeError: unhashable") as info:
+        run_workflow(RESUMABLE, client=client)
+    assert isinstance(info.value.cause, TypeError)
+    saved = json.loads((tmp_path / "data" / "cloverleaf" / "runs" / f"{info.value.run_id}.json").read_text())
+    assert saved["status"] == "failed" and "TypeError: unhashable" in saved["error"]
+
+
+def test_a_resumed_run_reports_the_whole_runs_cost(tmp_path: Path) -> None:
+    from cloverleaf._config import ModelEntry
+
+    priced = [ModelEntry(name=name, provider="fake", identifier=ident, input_cost_per_1k=1.0, output_cost_per_1k=2.0)
+              for name, ident in (("pricey", "echo"), ("pricey-flaky", "echo+fail-500x1"))]
+    flow = {"name": "rc", "steps": [
+        {"id": "a", "type": "llm_call", "model": "pricey", "prompt": "first step", "output": "a"},
+        {"id": "b", "type": "llm_call", "model": "pricey-flaky", "prompt": "second {state.a}", "output": "b"}]}
+    with Client(settings(tmp_path, models=priced)) as client:
+        with pytest.raises(WorkflowFailed) as info:
+            run_workflow(flow, client=client)
+        result = run_workflow(flow, resume=info.value.run_id, client=client)
+        client.gateway.store.flush()
+        calls = client.traces.get(info.value.run_id).calls          # type: ignore[union-attr]
+    earlier, resumed = result.steps
+    assert (earlier.status, earlier.model, earlier.target) == ("earlier", "pricey", "pricey")
+    assert earlier.cost and resumed.cost and result.cost == pytest.approx(earlier.cost + resumed.cost)
+    assert result.cost == pytest.approx(sum(c.cost or 0.0 for c in calls))        # what the trace recorded
+    assert result.as_dict()["cost"] == result.cost
+
+
+def test_a_run_in_progress_cannot_be_resumed_from_another_process(tmp_path: Path, client: Client) -> None:
+    """The run's lock is held while it runs (here: by this process, as another would hold it);
+    a resume waits for nothing and runs nothing, and the lock goes with its holder."""
+    import os
+
+    from cloverleaf.workflows.runs import RunStore
+
+    with pytest.raises(WorkflowFailed) as info:
+        run_workflow(RESUMABLE, client=client)
+    run_id = info.value.run_id
+    runs = RunStore(tmp_path / "data" / "cloverleaf" / "runs")
+    with runs.lock(run_id):
+        with pytest.raises(cloverleaf.ConfigError, match=f"run {run_id} is in progress \\(pid {os.getpid()}\\)"):
+            run_workflow(RESUMABLE, resume=run_id, client=client)
+    assert len(chat_bodies(client)) == 2                                  # nothing ran twice
+    assert run_workflow(RESUMABLE, resume=run_id, client=client).status == "succeeded"
+    assert sorted(p.suffix for p in runs.directory.iterdir()) == [".json"]   # no lock file left behind
+
+
+async def test_an_answer_that_arrived_as_the_run_was_interrupted_is_kept(tmp_path: Path) -> None:
+    """A sync client's call cannot be stopped: it is waited for and its (paid) answer saved, so a
+    resume goes on from the next step."""
+    import asyncio
+
+    from cloverleaf.workflows import workflow_runner
+
+    flow = {"name": "slowish", "steps": [
+        {"id": "paid", "type": "llm_call", "model": "fake/echo+slow-300ms", "prompt": "one", "output": "one"},
+        {"id": "next", "type": "llm_call", "model": "fake/echo", "prompt": "two {state.one}", "output": "two"}]}
+    with Client(settings(tmp_path)) as client:
+        runner = workflow_runner(flow, client)
+        task = asyncio.create_task(runner.run())
+        for _ in range(2000):                       # until the first step's request is in flight
+            if client.fake.requests or task.done():
+                break
+            await asyncio.sleep(0.005)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        saved = json.loads((tmp_path / "data" / "cloverleaf" / "runs" / f"{runner.run_id}.json").read_text())
+        assert saved["status"] == "interrupted" and saved["done"] == ["paid"] and saved["failed_step"] == "next"
+        assert saved["state"]["one"] == "one" and len(client.fake.requests) == 1
+        result = await workflow_runner(flow, client).run(resume=runner.run_id)
+        assert [s.status for s in result.steps] == ["earlier", "ok"] and len(client.fake.requests) == 2
 
 
 async def test_the_async_twin_with_an_async_client(tmp_path: Path) -> None:
@@ -406,3 +542,31 @@ def test_a_relative_attachment_is_found_next_to_the_workflow_file(tmp_path: Path
     sent = chat_bodies(client)[-1]["messages"][-1]["content"]
     assert any(part.get("type") == "image_url" and part["image_url"]["url"].startswith("data:image/png;base64,")
                for part in sent)
+
+
+def test_attachment_paths_are_checked_first_and_only_next_to_the_workflow_file(
+        tmp_path: Path, client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fixed path that is not there fails before the first (paid) step; a relative one is
+    never taken from the current directory instead."""
+    import shutil
+
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    shutil.copy(Path(__file__).resolve().parents[1] / "fixtures" / "media" / "image.png", tmp_path / "dog.png")
+    (flows / "w.json").write_text(json.dumps({"steps": [
+        {"id": "paid", "type": "llm_call", "model": "fake/echo", "prompt": "first", "output": "a"},
+        {"id": "look", "type": "llm_call", "model": "fake/chat", "prompt": "describe",
+         "attachments": [{"type": "image", "source": "dog.png"}]},
+        {"id": "abs", "type": "llm_call", "model": "fake/chat", "prompt": "describe",
+         "attachments": [{"type": "image", "source": str(tmp_path / "missing.png")}]},
+        {"id": "later", "type": "llm_call", "model": "fake/chat", "prompt": "describe",
+         "attachments": [{"type": "image", "source": "{state.a}"}]}]}))      # from state: known at run time
+    monkeypatch.chdir(tmp_path)                                          # ./dog.png is here, not in flows/
+    for check in (plan_workflow, run_workflow):
+        with pytest.raises(WorkflowError) as info:
+            check(str(flows / "w.json"), client=client)
+        assert info.value.problems == [
+            f"steps[1] (look).attachments[0].source: no file {flows / 'dog.png'} (a relative path is a file next "
+            "to the workflow file)",
+            f"steps[2] (abs).attachments[0].source: no file {tmp_path / 'missing.png'}"]
+    assert client.fake.requests == []

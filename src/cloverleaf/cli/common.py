@@ -78,3 +78,15 @@ def privacy_options(args: argparse.Namespace) -> dict[str, Any]:
 def add_privacy_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--local-only", action="store_true", help=LOCAL_ONLY_HELP)
     p.add_argument("--data-class", metavar="CLASS", help="label the data (mapped to a policy in [privacy.classes])")
+
+
+def at_least_one(text: str) -> int:
+    """An argparse type for counts and sizes (``-n``, ``--dimensions``, ``--days``): a whole
+    number of at least 1, refused with a message rather than ignored or crashed on."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value

@@ -8,21 +8,21 @@ import math
 import sys
 from pathlib import Path
 
-from .common import add_privacy_arguments, load_settings, privacy_options, table
+from .common import add_privacy_arguments, at_least_one, load_settings, privacy_options, table
 
 
 def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
     if name == "embed":
         p.add_argument("texts", nargs="+", help="texts to embed")
         p.add_argument("-m", "--model", help="embedding model (default: $CLOVERLEAF_EMBEDDING_MODEL, else 'simple')")
-        p.add_argument("--dimensions", type=int, help="output dimensions, where the model supports it")
+        p.add_argument("--dimensions", type=at_least_one, help="output dimensions, where the model supports it")
         p.add_argument("--similarity", action="store_true", help="print the cosine similarity of every pair")
         add_privacy_arguments(p)
     else:
         p.add_argument("prompt", help="what to draw")
         p.add_argument("-m", "--model", help="image model, e.g. openai/gpt-image-1, bedrock/stability.sd3-5-large-v1:0")
         p.add_argument("-o", "--output", required=True, help="file to write (PNG); with -n > 1, -1, -2 ... are added")
-        p.add_argument("-n", type=int, default=1, help="number of images")
+        p.add_argument("-n", type=at_least_one, default=1, help="number of images")
         p.add_argument("--size", help="e.g. 1024x1024")
         p.add_argument("--quality", help="provider quality setting, e.g. high")
         add_privacy_arguments(p)

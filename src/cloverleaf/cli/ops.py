@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any
 
-from .common import load_settings, table
+from .common import at_least_one, load_settings, table
 
 
 def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
@@ -23,12 +23,12 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
                        help="HTTP/1.1 server protocol: h1 (ours on httptools: header timeout, connection cap; "
                             "what auto picks) or uvicorn's (default [server] http, else auto)")
     elif name == "traces":
-        p.add_argument("-n", "--limit", type=int, default=20, help="how many recent calls")
+        p.add_argument("-n", "--limit", type=at_least_one, default=20, help="how many recent calls")
         p.add_argument("--trace", help="only calls of this trace id")
         p.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
     elif name == "spend":
         p.add_argument("--by", choices=("model", "provider", "route", "day", "key", "project"), default="model")
-        p.add_argument("--days", type=int, help="only the last N days")
+        p.add_argument("--days", type=at_least_one, help="only the last N days")
         p.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
     elif name == "keys":
         url_help = "server URL (default $CLOVERLEAF_URL or http://127.0.0.1:4000)"
@@ -64,12 +64,17 @@ def _serve(args: argparse.Namespace) -> int:
     return int(serve(settings, host=args.host, port=args.port, workers=args.workers, http=args.http) or 0)
 
 
-def _store(args: argparse.Namespace) -> Any:
-    from ..gateway.config import parse_store
+def _store(settings: Any) -> Any:
+    """The store, for commands that only read it: a SQLite file that is not there is reported."""
     from ..gateway.store import open_store
 
-    settings = load_settings(args)
-    return open_store(parse_store(settings.store, settings.env).url)
+    return open_store(_store_url(settings), existing=True)
+
+
+def _store_url(settings: Any) -> str:
+    from ..gateway.config import parse_store
+
+    return parse_store(settings.store, settings.env).url
 
 
 def _when(ts: float) -> str:
@@ -84,7 +89,7 @@ def _shown(ts: float | None) -> str:
 
 
 def _traces(args: argparse.Namespace) -> int:
-    store = _store(args)
+    store = _store(load_settings(args))
     try:
         calls = store.recent_calls(limit=args.limit, trace_id=args.trace)
     finally:
@@ -109,7 +114,7 @@ def _traces(args: argparse.Namespace) -> int:
 def _spend(args: argparse.Namespace) -> int:
     import time
 
-    store = _store(args)
+    store = _store(load_settings(args))
     try:
         rows = store.spend(by=args.by, since=time.time() - args.days * 86400 if args.days else None)
     finally:
@@ -178,19 +183,16 @@ def _keys(args: argparse.Namespace) -> int:
                 r = http.delete(f"{base}/{args.key_id}", headers=headers)
     except httpx.ConnectError:
         raise SystemExit(f"error: could not connect to {args.url}; start the server with `cloverleaf serve`") from None
-    if r.status_code >= 400:
-        try:
-            msg = r.json().get("error", {}).get("message") or r.text
-        except ValueError:
-            msg = r.text
-        raise SystemExit(f"error: {r.status_code}: {msg}")
-    data = r.json()
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:     # a dropped connection, a timeout, a malformed --url
+        raise SystemExit(f"error: no answer from {args.url} ({type(exc).__name__}: {exc}); --url must be a "
+                         "running `cloverleaf serve`") from None
+    data = _admin_answer(r, args.url, {"create": ("id", "key"), "list": ("data",)}.get(args.action, ()))
     if args.action == "create":
         print(f"created key {data['id']} ({data.get('name')})")
         print(f"secret: {data['key']}")
         print("store it now: it is shown only once", file=sys.stderr)
     elif args.action == "list":
-        keys = data.get("data", data)
+        keys = data["data"]
         table(("id", "name", "models", "privacy", "budget", "spent", "rpm", "tpm", "expires", "revoked"),
               [(k["id"], k.get("name"), ",".join(k.get("allowed_models") or []) or "all", k.get("privacy") or "any",
                 k.get("budget"), k.get("spent"), k.get("rpm"), k.get("tpm"), _shown(k.get("expires_at")),
@@ -199,6 +201,24 @@ def _keys(args: argparse.Namespace) -> int:
     else:
         print(f"revoked key {args.key_id}")
     return 0
+
+
+def _admin_answer(r: Any, url: str, required: tuple[str, ...]) -> dict[str, Any]:
+    """The admin API's JSON object, or a message: an error status with the server's own words,
+    and anything that is not the admin API (a web page, another service) said plainly."""
+    try:
+        data = r.json()
+    except ValueError:
+        data = None
+    if r.status_code >= 400:
+        error = data.get("error") if isinstance(data, dict) else None
+        msg = error.get("message") if isinstance(error, dict) else None
+        raise SystemExit(f"error: {r.status_code}: {msg or r.text[:300]}")
+    if not isinstance(data, dict) or any(k not in data for k in required):
+        kind = r.headers.get("content-type") or "no content type"
+        raise SystemExit(f"error: {url} did not answer as cloverleaf's admin API (HTTP {r.status_code}, {kind}); "
+                         "--url must be a running `cloverleaf serve`")
+    return data
 
 
 def _doctor(args: argparse.Namespace) -> int:
@@ -258,14 +278,68 @@ def _doctor(args: argparse.Namespace) -> int:
         ok = importlib.util.find_spec(module) is not None
         print(f"  {extra:<16} {module:<22} {'installed' if ok else 'missing: pip install ' + repr('cloverleaf[' + extra + ']')}")
     if settings.uses_gateway:
-        try:
-            store = _store(args)
-            try:
-                store.ping()
-            finally:
-                store.close()
-            print("\nstore       reachable")
-        except Exception as exc:  # noqa: BLE001
-            problems += 1
-            print(f"\nstore       ERROR {exc}")
+        problems += _doctor_store(settings) + _doctor_routes(settings)
     return 1 if problems else 0
+
+
+def _doctor_store(settings: Any) -> int:
+    """Whether the store can be reached (a SQLite file not made yet is news, not a fault: the
+    first call through the gateway makes it); the number of problems found."""
+    from ..gateway.store import sqlite_path
+
+    try:
+        path = sqlite_path(_store_url(settings))
+        if path is not None and not path.exists():
+            print(f"\nstore       none yet at {path} (the first call through the gateway creates it; if calls "
+                  "were recorded, check [store] url)")
+            return 0
+        store = _store(settings)
+        try:
+            store.ping()
+        finally:
+            store.close()
+    except Exception as exc:  # noqa: BLE001 - doctor reports, never crashes
+        print(f"\nstore       ERROR {exc}")
+        return 1
+    print("\nstore       reachable")
+    return 0
+
+
+def _doctor_routes(settings: Any) -> int:
+    """Each configured route with its targets resolved as a call resolves them: a target that
+    cannot be served (an unknown provider or model, a missing key, base URL or region) is a
+    problem, found here rather than by the first call that falls back to it."""
+    from .._engine import Engine
+    from .._errors import CloverleafError
+    from ..gateway.config import parse_route
+
+    if not settings.routes:
+        return 0
+    print("\nroutes:")
+    engine = Engine(settings)
+    problems = 0
+    for name, raw in settings.routes.items():
+        try:
+            route = parse_route(name, raw, settings.env)
+            faults = [f"{spec.key}: {why}" for spec in route.targets if (why := _target_fault(engine, spec))]
+        except CloverleafError as exc:
+            faults = [str(exc)]
+        problems += bool(faults)
+        if faults:
+            print(f"  {name:<16} ERROR {len(faults)} target(s) cannot be served:")
+            for fault in faults:
+                print(f"    {fault}")
+        else:
+            print(f"  {name:<16} ok: {', '.join(spec.key for spec in route.targets)}")
+    return problems
+
+
+def _target_fault(engine: Any, spec: Any) -> str | None:
+    """Why a route's target cannot be served, or None."""
+    from .._errors import CloverleafError
+
+    try:
+        target = engine.resolve(spec.model, api_key=spec.api_key, base_url=spec.base_url, max_retries=0)
+    except CloverleafError as exc:
+        return str(exc)
+    return str(target.problem) if target.problem is not None else None

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import shlex
 import sys
 from typing import Any
 
@@ -34,31 +36,40 @@ def _inputs(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-def run(name: str, args: argparse.Namespace) -> int:
-    from .._client import Client
-    from .._errors import WorkflowFailed
-    from ..workflows import plan_workflow, run_workflow
-    from .common import load_settings
+class _Interrupted(Exception):
+    """Ctrl-C stopped the run; ``run_id`` is what to resume (None: it had not started)."""
 
-    settings = load_settings(args)
+    def __init__(self, run_id: str | None) -> None:
+        super().__init__(run_id)
+        self.run_id = run_id
+
+
+def run(name: str, args: argparse.Namespace) -> int:
     from dataclasses import replace
 
+    from .._client import Client
+    from .._errors import WorkflowFailed
+    from ..workflows import plan_workflow
+    from .common import load_settings
+
+    settings = replace(load_settings(args), gateway=True)
     privacy = "local-only" if args.local_only else None
     inputs = _inputs(args.input)
-    with Client(replace(settings, gateway=True)) as client:
-        if args.dry_run:
+    if args.dry_run:
+        with Client(settings) as client:
             for line in plan_workflow(args.workflow, inputs, client=client, privacy=privacy,
                                       data_class=args.data_class, resume=args.resume, run_dir=args.run_dir):
                 print(line)
-            return 0
-        try:
-            result = run_workflow(args.workflow, inputs or None, client=client, privacy=privacy,
-                                  data_class=args.data_class, resume=args.resume, run_dir=args.run_dir)
-        except WorkflowFailed as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            if args.json:
-                print(json.dumps({"status": "failed", "run_id": exc.run_id, "step": exc.step, "error": str(exc)}))
-            return 1
+        return 0
+    try:
+        result = asyncio.run(_execute(args, settings, inputs, privacy))
+    except WorkflowFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        if args.json:
+            print(json.dumps({"status": "failed", "run_id": exc.run_id, "step": exc.step, "error": str(exc)}))
+        return 1
+    except _Interrupted as stop:
+        return _interrupted(args, stop.run_id)
     if result.changed:
         print("note: the workflow file changed since this run started; finished steps were kept", file=sys.stderr)
     if args.json:
@@ -68,15 +79,54 @@ def run(name: str, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _execute(args: argparse.Namespace, settings: Any, inputs: dict[str, str], privacy: str | None) -> Any:
+    """The run on an async client: Ctrl-C cancels the call in flight at once (a sync client's
+    call runs in a thread that must be waited for)."""
+    from .._client import AsyncClient
+    from ..workflows import workflow_runner
+
+    async with AsyncClient(settings) as client:
+        runner = workflow_runner(args.workflow, client, privacy=privacy, data_class=args.data_class,
+                                 run_dir=args.run_dir)
+        try:
+            return await runner.run(inputs or None, resume=args.resume)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            raise _Interrupted(runner.run_id) from None
+
+
+def _interrupted(args: argparse.Namespace, run_id: str | None) -> int:
+    if run_id is None:
+        print("interrupted before the run started; nothing was sent", file=sys.stderr)
+    else:
+        print(f"interrupted; run {run_id} is saved (steps that finished are kept): resume it with "
+              f"`{_resume_command(args, run_id)}`", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"status": "interrupted", "run_id": run_id}))
+    return 130
+
+
+def _resume_command(args: argparse.Namespace, run_id: str) -> str:
+    """The command that resumes ``run_id`` as this one ran: same file, config, run folder and privacy."""
+    words = ["cloverleaf", "run", args.workflow, "--resume", run_id]
+    for flag, value in (("--config", getattr(args, "config", None)), ("--run-dir", args.run_dir),
+                        ("--data-class", args.data_class)):
+        if value:
+            words += [flag, value]
+    if args.local_only:
+        words.append("--local-only")
+    return shlex.join(words)
+
+
 def _print(result: Any) -> None:
     for name, value in result.outputs.items():
         text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
         print(f"{name}: {text}")
     parts = []
     for s in result.steps:
-        if s.status == "ok":
+        if s.target is not None:         # ok, or earlier: answered before a resume, and counted in the total
             cost = f", ${s.cost:.6f}" if s.cost is not None else ""
-            parts.append(f"{s.id} ({s.target}, {s.latency_ms:.0f} ms{cost})")
+            latency = f", {s.latency_ms:.0f} ms" if s.latency_ms is not None else ""
+            parts.append(f"{s.id} ({'earlier, ' if s.status == 'earlier' else ''}{s.target}{latency}{cost})")
         else:
             parts.append(f"{s.id} ({s.status})")
     print(f"[run {result.run_id}] {result.status}; steps: {'; '.join(parts)}; total ${result.cost:.6f}; "

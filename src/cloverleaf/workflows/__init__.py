@@ -42,6 +42,8 @@ def load_workflow(source: WorkflowSource) -> Workflow:
         raise ConfigError(f"workflow file {str(path)!r} not found") from None
     except OSError as exc:
         raise ConfigError(f"cannot read workflow file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise WorkflowError(str(path), [f"not UTF-8 text (byte {exc.start}): save the file as UTF-8"]) from None
     if path.suffix.lower() == ".json":
         import json
 
@@ -66,8 +68,12 @@ def _yaml(text: str, where: str) -> Any:
         raise WorkflowError(where, [f"not valid YAML: {exc}"]) from None
 
 
-def _runs(client: Any, run_dir: str | os.PathLike[str] | None) -> RunStore:
-    return RunStore(run_dir if run_dir is not None else default_run_dir(client.settings.env))
+def workflow_runner(workflow: WorkflowSource, client: Any, *, privacy: str | None = None,
+                    data_class: str | None = None, run_dir: str | os.PathLike[str] | None = None) -> Runner:
+    """The :class:`Runner` the functions below use, for a caller that needs its ``run_id`` while
+    it runs (the CLI names the run to resume when Ctrl-C interrupts it)."""
+    runs = RunStore(run_dir if run_dir is not None else default_run_dir(client.settings.env))
+    return Runner(load_workflow(workflow), client, runs, privacy=privacy, data_class=data_class)
 
 
 def _own_client(config: Any, asynchronous: bool) -> Any:
@@ -97,7 +103,7 @@ async def arun_workflow(workflow: WorkflowSource, inputs: Mapping[str, Any] | No
     own = client is None
     client = _own_client(config, True) if own else client
     try:
-        runner = Runner(wf, client, _runs(client, run_dir), privacy=privacy, data_class=data_class)
+        runner = workflow_runner(wf, client, privacy=privacy, data_class=data_class, run_dir=run_dir)
         return await runner.run(inputs, resume=resume)
     finally:
         if own:
@@ -120,7 +126,7 @@ def run_workflow(workflow: WorkflowSource, inputs: Mapping[str, Any] | None = No
     own = client is None
     client = _own_client(config, False) if own else client
     try:
-        runner = Runner(wf, client, _runs(client, run_dir), privacy=privacy, data_class=data_class)
+        runner = workflow_runner(wf, client, privacy=privacy, data_class=data_class, run_dir=run_dir)
         return asyncio.run(runner.run(inputs, resume=resume))
     finally:
         if own:
@@ -136,7 +142,8 @@ def plan_workflow(workflow: WorkflowSource, inputs: Mapping[str, Any] | None = N
     own = client is None
     client = _own_client(config, False) if own else client
     try:
-        return Runner(wf, client, _runs(client, run_dir), privacy=privacy, data_class=data_class).plan(inputs, resume)
+        planner = workflow_runner(wf, client, privacy=privacy, data_class=data_class, run_dir=run_dir)
+        return planner.plan(inputs, resume)
     finally:
         if own:
             client.close()

@@ -86,8 +86,7 @@ def _tokens(text: str) -> list[str | tuple[str, Any]]:
             num = m.group("num")
             out.append(("lit", float(num) if any(c in num for c in ".eE") else int(num)))
         elif m.group("str") is not None:
-            raw = m.group("str")
-            out.append(("lit", json.loads(raw) if raw[0] == '"' else re.sub(r"\\(.)", r"\1", raw[1:-1])))
+            out.append(("lit", _string(m.group("str"), text)))
         elif m.group("op") is not None:
             out.append(m.group("op"))
         else:
@@ -102,6 +101,18 @@ def _tokens(text: str) -> list[str | tuple[str, Any]]:
                 raise ConditionError(f"unknown name {word!r} in condition {text!r}: use state.KEY, inputs.KEY, "
                                      "true, false, null, strings in quotes or numbers")
     return out
+
+
+def _string(raw: str, text: str) -> str:
+    """A quoted string: "..." with JSON's escapes, '...' with a backslash keeping the next character."""
+    if raw[0] == "'":
+        return re.sub(r"\\(.)", r"\1", raw[1:-1])
+    try:
+        value: str = json.loads(raw)
+    except json.JSONDecodeError as exc:  # "C:\Users": \U is no JSON escape
+        raise ConditionError(f"cannot read the string {raw} in condition {text!r} ({exc.msg}): write a "
+                             "backslash as \\\\") from None
+    return value
 
 
 class _Parser:
@@ -212,8 +223,9 @@ def _compare(op: str, left: Any, right: Any) -> bool:
     if op in ("in", "not in"):
         if not isinstance(right, list | str | dict):
             raise ConditionError(f"'{op}' needs a list, string or object on the right, got {_kind(right)}")
-        if isinstance(right, str) and not isinstance(left, str):
-            raise ConditionError(f"'{op}' a string needs a string on the left, got {_kind(left)}")
+        if isinstance(right, str | dict) and not isinstance(left, str):     # an object's keys are strings
+            raise ConditionError(f"'{op}' {'a string' if isinstance(right, str) else 'an object'} needs a string "
+                                 f"on the left, got {_kind(left)}")
         found = left in right
         return found if op == "in" else not found
     numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (left, right))

@@ -9,7 +9,10 @@ so a step that could only reach the cloud fails validation, not halfway through 
 
 After each step the run's state is saved (:mod:`.runs`); a failed run raises
 :class:`~cloverleaf.WorkflowFailed` naming the step and the run id, and ``resume=RUN_ID``
-starts again at that step with the state it had.
+starts again at that step with the state it had. Any error in a step — ours included — fails
+the run that way; only cancellation (Ctrl-C) marks it ``interrupted``, and an answer that had
+already arrived is kept first (:class:`_Caller`). A step skipped by ``when:`` sets its output
+to null, which later templates read as empty text.
 """
 
 from __future__ import annotations
@@ -29,7 +32,15 @@ from .condition import ConditionError
 from .runs import RunRecord, RunStore, new_run_id
 from .schema import Step, Workflow, coerce
 from .template import TemplateError
-from .validate import Planned, check_references, check_targets, describe
+from .validate import (
+    Planned,
+    attachment_file_problems,
+    attachment_path,
+    check_references,
+    check_targets,
+    describe,
+    step_model,
+)
 
 
 @dataclass(slots=True)
@@ -70,22 +81,43 @@ class WorkflowResult:
 
 
 class _Caller:
-    """The client's gateway, awaited the same way whether the client is sync or async."""
+    """The client's gateway, awaited the same way whether the client is sync or async.
+
+    When the run is interrupted (Ctrl-C, a cancelled task) during a call, an async call is
+    cancelled at once; a sync call runs in a thread that cannot be stopped, so its answer is
+    waited for. An answer that arrives either way is kept — it is paid for — and
+    :attr:`interrupted` holds the interruption for the runner to raise once the step is saved.
+    """
 
     def __init__(self, client: Any) -> None:
         self.client = client
         self.gateway = client.gateway
         self.is_async = hasattr(client, "__aenter__")
+        self.interrupted: BaseException | None = None
 
     async def chat(self, model: str, req: Any, ctx: CallContext) -> Any:
         if self.is_async:
-            return await self.gateway.achat(model, req, ctx)
-        return await asyncio.to_thread(self.gateway.chat, model, req, ctx)
+            return await self._settle(self.gateway.achat(model, req, ctx))
+        return await self._settle(asyncio.to_thread(self.gateway.chat, model, req, ctx))
 
     async def embed(self, model: str, req: Any, ctx: CallContext) -> Any:
         if self.is_async:
-            return await self.gateway.aembed(model, req, ctx)
-        return await asyncio.to_thread(self.gateway.embed, model, req, ctx)
+            return await self._settle(self.gateway.aembed(model, req, ctx))
+        return await self._settle(asyncio.to_thread(self.gateway.embed, model, req, ctx))
+
+    async def _settle(self, call: Any) -> Any:
+        task = asyncio.ensure_future(call)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError as exc:
+            if self.is_async and not task.done():
+                task.cancel()
+            try:
+                answer = await task
+            except BaseException:  # noqa: BLE001 - cancelled, or failed: nothing to keep
+                raise exc from None
+            self.interrupted = exc
+            return answer
 
 
 class Runner:
@@ -100,6 +132,8 @@ class Runner:
         self.data_class = data_class or workflow.data_class
         self.caller = _Caller(client)
         self._cause: BaseException | None = None
+        #: The run's id once it has started (its state is saved): what to resume after an interruption.
+        self.run_id: str | None = None
         #: the workflow file's folder, where relative attachment paths are found (None: not from a file)
         self._folder = os.path.dirname(os.path.abspath(workflow.source)) if os.path.isfile(workflow.source) else None
 
@@ -115,9 +149,16 @@ class Runner:
 
     def validate(self) -> list[Planned]:
         check_references(self.wf)
+        missing = attachment_file_problems(self.wf, self._folder)
         decision = self.decision()
-        return check_targets(self.wf, self.client, decision,
-                             lambda route, d: d.tighten(route.privacy, f"route {route.name!r}"))
+        try:
+            planned = check_targets(self.wf, self.client, decision,
+                                    lambda route, d: d.tighten(route.privacy, f"route {route.name!r}"))
+        except WorkflowError as exc:
+            raise WorkflowError(self.wf.source, missing + exc.problems) from None
+        if missing:
+            raise WorkflowError(self.wf.source, missing)
+        return planned
 
     def plan(self, inputs: Mapping[str, Any] | None, resume: str | None = None) -> list[str]:
         """What a run would do; with ``resume``, what resuming that run would do (its own
@@ -160,22 +201,28 @@ class Runner:
     async def run(self, inputs: Mapping[str, Any] | None = None, *, resume: str | None = None) -> WorkflowResult:
         await asyncio.to_thread(self.validate)      # may look up hosts (privacy): off the event loop
         if resume is not None:
-            record, changed = self._resumed(resume, inputs)
-        else:
-            values = self.inputs(inputs)
-            record = RunRecord(new_run_id(), self.wf.name, self.wf.source, self.wf.digest, inputs=values,
-                               state=dict(values), created_at=time.time())
+            with self.runs.lock(resume):            # before loading: no other process is writing it
+                record, changed = self._resumed(resume, inputs)
+                return await self._run(record, resumed=True, changed=changed)
+        values = self.inputs(inputs)
+        record = RunRecord(new_run_id(), self.wf.name, self.wf.source, self.wf.digest, inputs=values,
+                           state=dict(values), created_at=time.time())
+        with self.runs.lock(record.run_id):
             record.trace_id = record.run_id
             self.caller.gateway.traces.create({"workflow": self.wf.name, "source": self.wf.source}, id=record.trace_id)
-            changed = False
+            return await self._run(record, resumed=False, changed=False)
+
+    async def _run(self, record: RunRecord, *, resumed: bool, changed: bool) -> WorkflowResult:
         result = WorkflowResult(record.run_id, record.trace_id, self.wf.name, "running", {}, record.state,
-                                resumed=resume is not None, changed=changed)
+                                resumed=resumed, changed=changed)
         record.status, record.failed_step, record.error = "running", None, None
         self.runs.save(record)
+        self.run_id = record.run_id
         for step in self.wf.steps:
             if step.id in record.done:
-                result.steps.append(StepResult(step.id, step.type, "earlier"))
+                result.steps.append(_earlier(step, record))
                 continue
+            self._stop_if_interrupted(record, step.id)
             try:
                 outcome = await self._step(step, record)
             except BaseException:           # cancelled or interrupted mid-step: resumable from here
@@ -189,11 +236,20 @@ class Runner:
             record.done.append(step.id)
             record.steps.append(asdict(outcome))
             self.runs.save(record)
+        self._stop_if_interrupted(record, "outputs")
         result.outputs = self._outputs(record)
         record.status = result.status = "succeeded"
         self.runs.save(record)
         self.caller.gateway.traces.complete(record.trace_id)
         return result
+
+    def _stop_if_interrupted(self, record: RunRecord, where: str) -> None:
+        """Raise an interruption that came while the last step's answer was arriving, now that the
+        answer is saved: the run is resumable from ``where`` and that step is not paid for twice."""
+        interrupted = self.caller.interrupted
+        if interrupted is not None:
+            self._fail(record, where, "interrupted", status="interrupted")
+            raise interrupted
 
     def _resumed(self, run_id: str, inputs: Mapping[str, Any] | None) -> tuple[RunRecord, bool]:
         record = self.runs.load(run_id)
@@ -218,6 +274,8 @@ class Runner:
         model = self._model(step)
         try:
             if step.when is not None and not step.when.evaluate(scopes):
+                if step.output is not None:     # null, as when: reads it: later steps render it as empty text
+                    record.state[step.output] = None
                 return StepResult(step.id, step.type, "skipped", model)
             ctx = CallContext(trace_id=record.trace_id, privacy=self.privacy, data_class=self.data_class,
                               metadata={"workflow": self.wf.name, "run_id": record.run_id, "step": step.id})
@@ -235,7 +293,7 @@ class Runner:
         except ConditionError as exc:
             self._cause = exc
             return StepResult(step.id, step.type, "failed", model, error=f"when: {exc}")
-        except CloverleafError as exc:
+        except Exception as exc:  # noqa: BLE001 - a CloverleafError, or a fault of ours: the run fails, resumable
             self._cause = exc
             return StepResult(step.id, step.type, "failed", model, error=f"{type(exc).__name__}: {exc}")
         if step.output is not None:
@@ -243,15 +301,6 @@ class Runner:
         usage = resp.usage
         return StepResult(step.id, step.type, "ok", model, resp.metadata.target, resp.metadata.latency_ms, resp.cost,
                           usage.input_tokens if usage else 0, usage.output_tokens if usage else 0)
-
-    def _beside_workflow(self, source: str) -> str:
-        """A relative path names a file next to the workflow file, wherever the run starts from
-        (``source: cat.png`` in ``flows/r.yaml`` is ``flows/cat.png``); other sources as they are."""
-        folder = self._folder
-        if folder is None or len(source) > 1024 or os.path.isabs(source) or "://" in source or source.startswith("data:"):
-            return source
-        beside = os.path.join(folder, source)
-        return beside if os.path.isfile(beside) else source
 
     def _chat_request(self, step: Step, model: str, scopes: Mapping[str, Any]) -> Any:
         from .._options import build_request
@@ -266,7 +315,7 @@ class Runner:
                 raise CloverleafError(f"attachments[{i}].source ({spec.source.text}) must be text — a path, URL, "
                                       f"data URL or base64 — got {type(source).__name__}")
             attachments.append(Attachment(
-                source=self._beside_workflow(source), type=spec.type,  # type: ignore[arg-type]
+                source=attachment_path(source, self._folder) or source, type=spec.type,  # type: ignore[arg-type]
                 media_type=spec.media_type, fetch=spec.fetch, filename=spec.filename))  # type: ignore[arg-type]
         if attachments:
             options["attachments"] = attachments
@@ -280,9 +329,7 @@ class Runner:
         return build_request(model, prompt, options)
 
     def _model(self, step: Step) -> str:
-        from .validate import step_model
-
-        return step_model(step, self.client.settings) or ""
+        return step_model(step, self.client) or ""
 
     def _outputs(self, record: RunRecord) -> dict[str, Any]:
         scopes = {"inputs": record.inputs, "state": record.state}
@@ -305,6 +352,13 @@ class Runner:
                 f"{(error or '').rstrip('.')}. The run's state is saved: resume from this step with "
                 f"`cloverleaf run {self.wf.source} --resume {record.run_id}` "
                 f"(or run_workflow(..., resume={record.run_id!r}))")
+
+
+def _earlier(step: Step, record: RunRecord) -> StepResult:
+    """A step finished before a resume, as it was saved (its cost and target count in the run's)."""
+    saved = next((s for s in record.steps if s.get("id") == step.id), {})
+    fields = {k: v for k, v in saved.items() if k in StepResult.__dataclass_fields__}
+    return StepResult(**{**fields, "id": step.id, "type": step.type, "status": "earlier"})
 
 
 def _rendered(template: Any, field_name: str, scopes: Mapping[str, Any]) -> str:

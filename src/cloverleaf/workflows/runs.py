@@ -11,18 +11,24 @@ without it), written after every step. Why a file and not the gateway's store:
 - a run is one document read back by one user; an atomic ``os.replace`` of a small file is
   all the durability it needs (a crash leaves the previous version, never half a file).
 
+While a run runs, its process holds ``<run_id>.lock`` beside it (:meth:`RunStore.lock`), so
+a resume from another process is refused instead of running the same steps twice.
+
 The call records themselves (cost, latency, tokens per step) *are* in the store, under the
-run's trace, for ``cloverleaf traces``.
+run's trace, for ``cloverleaf traces``; the run file keeps each finished step's cost and
+target too, so a resumed run reports the whole run's cost.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,15 +80,42 @@ class RunStore:
 
     def save(self, record: RunRecord) -> None:
         record.updated_at = time.time()
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         final = self.path(record.run_id)
         tmp = final.with_suffix(f".{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(record.as_dict(), f, ensure_ascii=False, default=_jsonable)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, final)
+        with self._writing():
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(record.as_dict(), f, ensure_ascii=False, default=_jsonable)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, final)
+
+    @contextmanager
+    def lock(self, run_id: str) -> Iterator[None]:
+        """Hold run ``run_id`` exclusively while it runs, so another process cannot resume it
+        meanwhile (both would run, and pay for, the remaining steps). An ``flock`` dies with its
+        process: a run left ``running`` by a killed process can be resumed at once."""
+        path = self.path(run_id).with_suffix(".lock")
+        with self._writing():
+            fd = _locked(path, run_id)
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())      # for the message of whoever finds it taken
+            yield
+        finally:
+            with suppress(FileNotFoundError):
+                os.unlink(path)
+            os.close(fd)
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Create the folder (0700) and say plainly when it cannot be written (a file, no permission)."""
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            yield
+        except OSError as exc:
+            raise ConfigError(f"cannot keep run state in {self.directory}: {exc.strerror or exc} (the run "
+                              "folder, --run-dir or run_dir=, must be a folder you can write)") from None
 
     def load(self, run_id: str) -> RunRecord:
         path = self.path(run_id)
@@ -95,6 +128,24 @@ class RunStore:
         known = set(RunRecord.__dataclass_fields__)
         return RunRecord(**{k: v for k, v in data.items() if k in known})
 
+
+def _locked(path: Path, run_id: str) -> int:
+    """An open descriptor of ``path`` holding its exclusive lock, or ConfigError naming the holder."""
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise ConfigError(f"run {run_id} is in progress (pid {holder}); wait for it to end, or stop that "
+                              "process, before resuming it") from None
+        try:
+            if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)          # its holder removed the file as we opened it: lock the current one
 
 
 def _jsonable(value: Any) -> Any:

@@ -32,8 +32,9 @@ step's ``output`` adds a key; ``{inputs.x}`` always reads the original input.
 from __future__ import annotations
 
 import json
+import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,12 +141,24 @@ def parse(data: Any, source: str = "<mapping>", *, default_name: str = "workflow
     outputs = _outputs(data.get("outputs"), problems)
     if problems:
         raise WorkflowError(source, problems)
-    import hashlib
-
-    digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
     return Workflow(name=str(data.get("name") or default_name), inputs=inputs, steps=steps, outputs=outputs,
                     privacy=privacy, data_class=data_class, description=str(data.get("description") or ""),
-                    source=source, digest=digest, raw=data)
+                    source=source, digest=_digest(data), raw=data)
+
+
+def _digest(data: Mapping[str, Any]) -> str:
+    """A stable digest of the definition. Keys are compared as text: YAML reads an unquoted
+    ``on:`` or ``yes:`` as a boolean, and ``sort_keys`` cannot order True beside "name"."""
+    import hashlib
+
+    def text_keys(value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {str(k): text_keys(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [text_keys(v) for v in value]
+        return value
+
+    return hashlib.sha256(json.dumps(text_keys(data), sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _unknown(where: str, table: Mapping[str, Any], allowed: set[str], problems: list[str]) -> None:
@@ -205,6 +218,8 @@ def coerce(kind: str, value: Any) -> Any:
                 raise ValueError(f"expected {_a(kind)}, got {value!r}") from None
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"expected {_a(kind)}, got {value!r}")
+        if not math.isfinite(value):             # JSON has no NaN or Infinity: `run --json` could not print it
+            raise ValueError(f"expected a finite {kind}, got {value!r}")
         if kind == "integer":
             if int(value) != value:
                 raise ValueError(f"expected an integer, got {value!r}")
@@ -309,6 +324,10 @@ def _step(item: Mapping[str, Any], step_id: str, kind: str, where: str, problems
                                                              or "anyOf" in fmt or "$ref" in fmt)):
         problems.append(f"{where}.response_format: must be a JSON Schema (a mapping with type/properties)")
         fmt = None
+    elif fmt is not None and (keys := list(_non_text_keys(fmt))):
+        problems.append(f"{where}.response_format: key {keys[0]!r} is not text (YAML reads an unquoted on, off, yes, "
+                        f"no, a number or null as such): quote it, e.g. 'on':")
+        fmt = None
     max_tokens = item.get("max_tokens")
     if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1):
         problems.append(f"{where}.max_tokens: must be a positive integer")
@@ -319,6 +338,18 @@ def _step(item: Mapping[str, Any], step_id: str, kind: str, where: str, problems
     return Step(step_id, kind, model, output, when, prompt=prompt, system=system, attachments=attachments,
                 response_format=dict(fmt) if fmt is not None else None, max_tokens=max_tokens,
                 temperature=float(temperature) if temperature is not None else None)
+
+
+def _non_text_keys(value: Any) -> Iterator[Any]:
+    """The mapping keys in ``value`` that are not strings (JSON Schema property names are text)."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                yield key
+            yield from _non_text_keys(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _non_text_keys(item)
 
 
 def _attachments(raw: Any, where: str, problems: list[str]) -> tuple[AttachmentSpec, ...]:

@@ -7,7 +7,9 @@ text, so a prompt may hold JSON examples as written. A path walks into structure
 
 A template is parsed once, when the workflow is loaded (so references are checked before
 any call), and rendered per run. A reference to a missing key is a :class:`TemplateError`
-that names the key and what *is* there; the runner adds the step and field.
+that names the key and what *is* there; the runner adds the step and field. A skipped step's
+output is null, which reads as empty text, and so is any field of it: a later step need not
+repeat the skipped step's ``when:`` to be safe to run.
 """
 
 from __future__ import annotations
@@ -47,10 +49,13 @@ class Ref:
         return ".".join((self.root, *self.path))
 
     def lookup(self, scopes: Mapping[str, Any]) -> Any:
-        """The value, or :class:`TemplateError` naming the first missing key."""
+        """The value, or :class:`TemplateError` naming the first missing key. A field of null is
+        null: a skipped step's output is null, and so is every field of it (as ``when:`` reads it)."""
         value: Any = scopes[self.root]
         walked = self.root
         for key in self.path:
+            if value is None:
+                return None
             if isinstance(value, Mapping) and key in value:
                 value = value[key]
             elif isinstance(value, list) and key.isdigit() and int(key) < len(value):
@@ -67,7 +72,7 @@ def _missing(walked: str, key: str, value: Any) -> str:
         return f"key {key!r} is not in {walked} (it has: {keys})"
     if isinstance(value, list):
         return f"{walked} is a list of {len(value)}; {key!r} is not an index in it"
-    return f"{walked} is {type(value).__name__ if value is not None else 'null'}, not an object with key {key!r}"
+    return f"{walked} is {type(value).__name__}, not an object with key {key!r}"
 
 
 @dataclass(frozen=True, slots=True)

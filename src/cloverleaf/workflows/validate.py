@@ -1,24 +1,29 @@
 """Everything that can be checked before a workflow makes its first call.
 
-Two passes, both run before any request: :func:`check_references` needs only the file
+Three passes, all run before any request: :func:`check_references` needs only the file
 (every ``{inputs.x}`` is a declared input, every ``{state.x}`` an input or the output of an
 *earlier* step, every field path exists in the producing step's JSON Schema);
-:func:`check_targets` needs the configuration (every model or route resolves, every target
-can do what the step asks — images, audio, PDFs, structured output, URLs handed to the
-provider, embeddings — and, under ``local-only``, at least one target is local). The
-runner calls both, so a typo in step five fails before step one spends a cent.
+:func:`attachment_file_problems` the disk (every attachment written as a fixed path is a file);
+:func:`check_targets` the configuration (every model or route resolves, every target can do
+what the step asks — images, audio, PDFs, structured output, URLs handed to the provider,
+embeddings — and, under ``local-only``, at least one target is local). The runner calls all
+three, reporting the last two's problems together, so a typo in step five fails before step one
+spends a cent.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .._capabilities import Capability
-from .._errors import CloverleafError, PrivacyViolation, UnsupportedCapability, WorkflowError
+from .._errors import AttachmentError, CloverleafError, PrivacyViolation, UnsupportedCapability, WorkflowError
 from .._privacy import Decision
+from .._resolve import embedding_model
 from .._types import Attachment, ChatRequest, Message, Role
+from ..attachments.sources import classify
 from .schema import Step, Workflow
 from .template import Ref
 
@@ -130,7 +135,7 @@ def check_targets(wf: Workflow, client: Any, decision: Decision, decide_route: A
     privacy_failures: list[PrivacyViolation] = []
     for index, step in enumerate(wf.steps):
         where = _where(index, step)
-        model = step_model(step, client.settings)
+        model = step_model(step, client)
         if model is None:
             what = "embedding" if step.type == "embed" else "chat"
             problems.append(f"{where}.model: no model given and no default {what} model is configured")
@@ -168,11 +173,43 @@ def check_targets(wf: Workflow, client: Any, decision: Decision, decide_route: A
     return plan
 
 
-def step_model(step: Step, settings: Any) -> str | None:
+def step_model(step: Step, client: Any) -> str | None:
+    """The model a step calls: its own, else the configured default. For an embed step a provider
+    name alone (``openai``, ``simple``) is that provider's default embedding model, resolved as
+    ``client.embed`` resolves it."""
     if step.type == "embed":
-        model = step.model or settings.embedding_model
-        return f"{model}/default" if model in ("simple", "local") else model
-    return step.model or settings.default_model
+        model = step.model or client.settings.embedding_model
+        return embedding_model(model, client.engine.resolver.known, client.engine.registry) if model else None
+    model = step.model or client.settings.default_model
+    return str(model) if model else None
+
+
+def attachment_path(source: str, folder: str | None) -> str | None:
+    """The file ``source`` names when it is a local path, else None (a URL, data URL or base64).
+    A relative path is next to the workflow file (in ``folder``), wherever the run starts from;
+    only a workflow that is not from a file reads it from the current directory."""
+    try:
+        if classify(source).kind != "path":
+            return None
+    except AttachmentError:                        # empty: the loader says so at run time
+        return None
+    path = os.path.expanduser(source)
+    return path if folder is None or os.path.isabs(path) else os.path.join(folder, path)
+
+
+def attachment_file_problems(wf: Workflow, folder: str | None) -> list[str]:
+    """Every attachment written as a fixed local path names a file (one from state or inputs is
+    known only at run time), so a typo fails before the first step is paid for."""
+    problems = []
+    for index, step in enumerate(wf.steps):
+        for j, spec in enumerate(step.attachments):
+            source = spec.source.render({}) if not spec.source.refs else ""
+            path = attachment_path(source, folder) if source else None
+            if path is not None and not os.path.isfile(path):
+                relative = folder is not None and not os.path.isabs(os.path.expanduser(source))
+                problems.append(f"{_where(index, step)}.attachments[{j}].source: no file {path}"
+                                + (" (a relative path is a file next to the workflow file)" if relative else ""))
+    return problems
 
 
 def _capability_problem(step: Step, target: Any, engine: Any) -> str | None:

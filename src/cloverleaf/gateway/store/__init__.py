@@ -27,7 +27,7 @@ from pathlib import Path
 from ..._errors import ConfigError
 
 try:   # every part below is built on it: say which extra to install, not "No module named 'sqlalchemy'"
-    import sqlalchemy  # noqa: F401
+    import sqlalchemy
 except ImportError:  # pragma: no cover - exercised in a subprocess by tests/gateway/test_missing_extras.py
     raise ImportError("the gateway (routes, limits, budgets, the call store) needs SQLAlchemy: "
                       "pip install 'cloverleaf[gateway]'") from None
@@ -49,7 +49,11 @@ class Store(CallLog, BudgetLedger, AdminTables):
         self.url = url
         self.engine = create_engine(url)
         self.wall = wall
-        self.schema_version = migrations.migrate(self.engine)
+        try:
+            self.schema_version = migrations.migrate(self.engine)
+        except sqlalchemy.exc.DBAPIError as exc:
+            self.engine.dispose()
+            raise unreachable(url, exc) from None
         self.writer = BatchWriter(self.engine, batch_size=batch_size, flush_ms=flush_ms)
         self.writer.after_insert(schema.calls, RollupUpdater(self.engine.dialect))
         self.spend_batch = SpendBatch(self.writer.run, wall)
@@ -92,8 +96,31 @@ class Store(CallLog, BudgetLedger, AdminTables):
 
 
 def open_store(url: str, *, batch_size: int = 100, flush_ms: int = 200,
-               wall: Callable[[], float] = time.time) -> Store:
+               wall: Callable[[], float] = time.time, existing: bool = False) -> Store:
+    """The store at ``url``; a database that cannot be reached is a :class:`ConfigError` naming
+    it (password hidden) and what to check. ``existing=True`` is for commands that only read
+    (``traces``, ``spend``, ``doctor``): a SQLite file that is not there is reported, not created
+    empty at what may be a mistyped path."""
+    if existing:
+        path = sqlite_path(url)
+        if path is not None and not path.exists():
+            raise ConfigError(f"no store at {path}; nothing has been recorded there yet (calls through the gateway "
+                              "or `cloverleaf serve` create it): check [store] url or CLOVERLEAF_STORE_URL")
     return Store(url, batch_size=batch_size, flush_ms=flush_ms, wall=wall)
+
+
+def unreachable(url: str, exc: BaseException) -> ConfigError:
+    """A database that cannot be reached, said with its URL (no password) and what to check."""
+    cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return ConfigError(f"cannot reach the store at {redact_url(url)} ({cause[0] if cause else type(exc).__name__}); "
+                       "check that the database is running and [store] url (or CLOVERLEAF_STORE_URL) is right")
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a ``sqlite:///path`` store (None for in-memory SQLite and other databases)."""
+    if not url.startswith("sqlite") or url in ("sqlite://", "sqlite:///:memory:") or "///" not in url:
+        return None
+    return Path(url.split("///", 1)[1]).expanduser()
 
 
 def redact_url(url: str) -> str:
@@ -128,9 +155,9 @@ def create_engine(url: str):  # type: ignore[no-untyped-def]
     if memory:
         engine = sa.create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
     else:
-        path = Path(url.split("///", 1)[1]) if "///" in url else None
+        path = sqlite_path(url)
         if path is not None:
-            _create_private(path.expanduser())
+            _create_private(path)
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
     @event.listens_for(engine, "connect")
