@@ -119,15 +119,25 @@ class UnsupportedCapability(CloverleafError):
 
 
 class BudgetExceeded(CloverleafError):
-    def __init__(self, scope: str, limit: float, spent: float, requested: float = 0.0) -> None:
+    """A budget would be overspent; or, with ``unpriced``, it could not be kept: those targets
+    have no price, so nothing bounds what a call to them spends (a budget fails closed)."""
+
+    def __init__(self, scope: str, limit: float, spent: float, requested: float = 0.0, *,
+                 unpriced: tuple[str, ...] = ()) -> None:
         self.scope = scope
         self.limit = limit
         self.spent = spent
         self.requested = requested
-        super().__init__(
-            f"budget {scope!r} exhausted: spent ${spent:.6f} (+${requested:.6f} reserved for this call) "
-            f"of ${limit:.6f}; raise the budget or wait for it to reset"
-        )
+        self.unpriced = unpriced
+        if unpriced:
+            message = (f"budget {scope!r} applies to this call, but {', '.join(repr(t) for t in unpriced)} "
+                       f"{'has' if len(unpriced) == 1 else 'have'} no price, so what the call would spend cannot "
+                       "be counted: give the model its price (a [[models]] entry's input_cost_per_1k and "
+                       "output_cost_per_1k; image models have no price yet) or call it without this budget")
+        else:
+            message = (f"budget {scope!r} exhausted: spent ${spent:.6f} (+${requested:.6f} reserved for this call) "
+                       f"of ${limit:.6f}; raise the budget or wait for it to reset")
+        super().__init__(message)
 
 
 class PrivacyViolation(CloverleafError):

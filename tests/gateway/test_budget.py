@@ -201,3 +201,26 @@ async def test_cancelled_while_settling_the_attempt_still_settles_the_call(harne
     assert await _nothing_held(gw)
     gw.store.flush()
     assert gw.store.recent_calls(1)[0].status == "ok"
+
+
+def test_a_budget_refuses_a_target_it_cannot_price() -> None:
+    """A model with no price (a remote model missing from the table, an image model) reserved and
+    was charged $0: a $2.50 budget let $5 of calls through. A budget fails closed instead, before
+    anything is sent, and says how to give the model a price; priced and local targets still run."""
+    import cloverleaf
+    from cloverleaf._config import Settings
+
+    routes = {"mixed": {"targets": ["openai/gpt-5.1-unpriced", "fake/echo"]}, "local": {"targets": ["fake/echo"]}}
+    settings = Settings(env={"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"},
+                        gateway=True, routes=routes, budgets={"mixed": {"limit_usd": 2.5}, "local": {"limit_usd": 1.0}},
+                        store={"url": "sqlite://"})
+    with cloverleaf.Client(settings) as client:
+        with pytest.raises(BudgetExceeded) as refused:
+            client.chat("mixed", "hello")
+        assert refused.value.unpriced == ("openai/gpt-5.1-unpriced",)
+        assert "has no price" in str(refused.value) and "input_cost_per_1k" in str(refused.value)
+        assert client.chat("local", "hello").content == "hello"        # local: priced at 0.0
+    from cloverleaf.server.errors import to_api_error
+
+    answer = to_api_error(refused.value)
+    assert (answer.status, answer.code) == (402, "budget_unpriced")

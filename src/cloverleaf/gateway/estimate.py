@@ -151,6 +151,11 @@ class CostBound:
                 bound = cost
         return bound
 
+    @staticmethod
+    def unpriced(targets: list[Any]) -> tuple[str, ...]:
+        """The targets with no price: a call to one can spend anything, so no bound holds."""
+        return tuple(t.key for t in targets if getattr(t.target, "price", None) is None)
+
     def _rates_of(self, t: Any) -> tuple[float, float]:
         """(USD per 1M input tokens billed the dearest way, USD per 1M output tokens)."""
         price = getattr(t, "price", None)

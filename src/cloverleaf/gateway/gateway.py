@@ -34,7 +34,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mappin
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._context import CallContext
-from .._errors import PermissionDeniedError, PrivacyViolation, StreamInterrupted
+from .._errors import BudgetExceeded, PermissionDeniedError, PrivacyViolation, StreamInterrupted
 from .._privacy import Decision, PrivacyConfig, PrivacyGuard
 from .._types import (
     ChatRequest,
@@ -371,7 +371,11 @@ class Gateway:
                 # what was reserved must bound what the call can use: a budget is never overspent
                 # and no token window overrun because an answer ran longer than the allowance
                 call.request = _with_max_tokens(req, output_tokens)
-            amount = self._cost_bound(ordered, input_bound(operation, req), output_tokens) if scopes else 0.0
+            amount = 0.0
+            if scopes:
+                if unpriced := self._cost_bound.unpriced(ordered):   # fail closed: nothing bounds their spend
+                    raise BudgetExceeded(scopes[0].key, scopes[0].limit_usd, 0.0, unpriced=unpriced)
+                amount = self._cost_bound(ordered, input_bound(operation, req), output_tokens)
             state_clock = self._state_clock
             ask = None
             if ordered and self.budgets.mode == "state":   # the first attempt rides along: one round trip
