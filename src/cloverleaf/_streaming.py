@@ -4,8 +4,11 @@ Iterating yields :class:`StreamEvent` values (``text``, ``reasoning``, ``tool_ca
 ``usage``, and one final ``done``). Once consumed, ``.response`` is the assembled
 :class:`ChatResponse` (complete tool calls, usage, cost, ``.parsed``). ``text_stream``
 yields only text; ``partial_objects()`` yields the structured output as it grows;
-``items()`` yields each validated element of a structured list as soon as it is complete. Closing
-early (``with`` block or ``close()``) releases the connection.
+``items()`` yields each validated element of a structured list as soon as it is complete.
+
+A stream is one pass over one connection, whichever of these reads it: each picks up where the
+last stopped. Closing early (``close()``, the end of a ``with`` block, or dropping the stream)
+releases the connection; leaving a loop with ``break`` does not, so the stream can be resumed.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from ._errors import ConfigError
+from ._errors import CloverleafError, ConfigError
 from ._structured import ItemStream, PartialJSON, unwrap
 from ._types import ChatResponse, ResponseFormat, StreamEvent
 
@@ -30,23 +33,25 @@ def _final_json(resp: ChatResponse) -> Any:
 
 
 class Stream:
+    """Iterating it is iterating the one underlying event stream: iterating again (``next(iter(s))``
+    then ``list(s)``, a ``for`` loop left with ``break`` then ``text_stream``) continues where the last
+    one stopped. Only ``close()``, the end of a ``with`` block, or the stream itself being collected
+    ends it early: a throwaway iterator must not take the connection down with it."""
+
     def __init__(self, events: Iterator[StreamEvent], response_format: ResponseFormat | None = None) -> None:
         self._events = events
+        self._closed = False
         self.response: ChatResponse | None = None
         self.response_format = response_format
 
-    def __iter__(self) -> Iterator[StreamEvent]:
-        finished = False
-        try:
-            for ev in self._events:
-                if ev.type == "done":
-                    self.response = ev.response
-                    finished = True
-                yield ev
-            finished = True
-        finally:
-            if not finished:  # the consumer stopped early: release the connection (and any
-                self.close()  # gateway reservation) now, not whenever the stream is collected
+    def __iter__(self) -> Stream:
+        return self
+
+    def __next__(self) -> StreamEvent:
+        ev = next(self._events)
+        if ev.type == "done":
+            self.response = ev.response
+        return ev
 
     def __enter__(self) -> Stream:
         return self
@@ -55,6 +60,8 @@ class Stream:
         self.close()
 
     def close(self) -> None:
+        """Release the connection (and any gateway reservation) now; the rest is not read."""
+        self._closed = True
         close = getattr(self._events, "close", None)
         if close is not None:
             close()
@@ -97,28 +104,26 @@ class Stream:
         """Consume the rest and return the assembled response."""
         for _ in self:
             pass
-        assert self.response is not None
-        return self.response
+        return _finished(self.response, self._closed)
 
 
 class AsyncStream:
+    """As :class:`Stream`: one underlying event stream, continued by every ``async for``."""
+
     def __init__(self, events: AsyncIterator[StreamEvent], response_format: ResponseFormat | None = None) -> None:
         self._events = events
+        self._closed = False
         self.response: ChatResponse | None = None
         self.response_format = response_format
 
-    async def __aiter__(self) -> AsyncIterator[StreamEvent]:
-        finished = False
-        try:
-            async for ev in self._events:
-                if ev.type == "done":
-                    self.response = ev.response
-                    finished = True
-                yield ev
-            finished = True
-        finally:
-            if not finished:
-                await self.aclose()
+    def __aiter__(self) -> AsyncStream:
+        return self
+
+    async def __anext__(self) -> StreamEvent:
+        ev = await self._events.__anext__()
+        if ev.type == "done":
+            self.response = ev.response
+        return ev
 
     async def __aenter__(self) -> AsyncStream:
         return self
@@ -127,6 +132,8 @@ class AsyncStream:
         await self.aclose()
 
     async def aclose(self) -> None:
+        """Release the connection (and any gateway reservation) now; the rest is not read."""
+        self._closed = True
         close = getattr(self._events, "aclose", None)
         if close is not None:
             await close()
@@ -166,10 +173,21 @@ class AsyncStream:
                 yield item
 
     async def until_done(self) -> ChatResponse:
+        """Consume the rest and return the assembled response."""
         async for _ in self:
             pass
-        assert self.response is not None
-        return self.response
+        return _finished(self.response, self._closed)
+
+
+def _finished(response: ChatResponse | None, closed: bool) -> ChatResponse:
+    """The assembled response of a stream read to its end; a stream closed (or failed) before
+    its end has none, and says why rather than hand back nothing."""
+    if response is not None:
+        return response
+    if closed:
+        raise CloverleafError("this stream was closed before it finished, so it has no response: read it to the "
+                              "end (or call until_done()) before close() or the end of its `with` block")
+    raise CloverleafError("this stream ended without its final event (it failed part-way), so it has no response")
 
 
 class _TextStream:

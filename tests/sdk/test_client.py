@@ -306,14 +306,26 @@ async def test_async_items():
         assert names == ["A", "B"]
 
 
-def test_breaking_out_of_a_stream_closes_the_connection(client):
+def test_closing_a_stream_early_closes_the_connection(client):
     s = client.stream("fake/echo+drip-1ms", "one two three four five six seven eight")
     for ev in s:
         if ev.type == "text":
             break
+    assert s._events.gi_frame is not None, "a break leaves the stream to be resumed"
+    s.close()
     # the engine's generator was closed (not left for the garbage collector): its context exited
     assert s._events.gi_frame is None
     assert s.response is None
+
+
+def test_dropping_an_unfinished_stream_closes_the_connection(client):
+    import weakref
+
+    s = client.stream("fake/echo+drip-1ms", "one two three four five six seven eight")
+    next(iter(s))
+    events = weakref.ref(s._events)
+    del s
+    assert events() is None, "nothing but the stream held the engine's generator: it went with it"
 
 
 def test_a_stream_refuses_run_tools_rather_than_ignore_it(client) -> None:
