@@ -20,7 +20,7 @@ from ._errors import CloverleafError, ConfigError
 from ._options import CALL_OPTIONS, CallOptions, ChatOptions, build_request, check_options
 from ._resolve import Target, embedding_model
 from ._streaming import AsyncStream, Stream
-from ._tools import arun_tool, run_tool, tool_loop
+from ._tools import arun_tools, run_tool, tool_loop
 from ._types import (
     ChatRequest,
     ChatResponse,
@@ -286,7 +286,7 @@ class AsyncClient(_Base):
             while True:
                 response = await self._asend(model, _with_messages(req, step), call)
                 calls: list[ToolCall] = loop.send(response)  # type: ignore[assignment]
-                step = loop.send([await arun_tool(c, tools) for c in calls])
+                step = loop.send(await arun_tools(calls, tools))
         except StopIteration as stop:
             result: ChatResponse = stop.value
             return result

@@ -19,7 +19,7 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 from ._errors import ConfigError
-from ._types import ChatResponse, Message, Role, Tool, ToolCall, ToolChoice, ToolResult, Usage
+from ._types import Attachment, ChatResponse, Message, Role, Text, Tool, ToolCall, ToolChoice, ToolResult, Usage
 
 
 def to_tool(obj: Any) -> Tool:
@@ -148,31 +148,88 @@ def _call_arguments(tool: Tool, call: ToolCall) -> dict[str, Any]:
 
 def run_tool(call: ToolCall, tools: dict[str, Tool]) -> ToolResult:
     """Run one call against the Python functions; errors go back to the model, not up."""
+    refused = _refused(call, tools)
+    if refused is not None:
+        return refused
+    tool = tools[call.name]
+    try:
+        value = tool.function(**_call_arguments(tool, call))
+        if inspect.isawaitable(value):
+            _discard(value)
+            raise ConfigError(f"tool {call.name!r} is async: use AsyncClient for async tools")
+    except ConfigError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the model sees the failure and can recover
+        return _failed(call, exc)
+    return _result(call, value)
+
+
+async def arun_tool(call: ToolCall, tools: dict[str, Tool]) -> ToolResult:
+    """As :func:`run_tool`, awaiting what the tool returns when it is awaitable: an ``async def``,
+    but also a decorated one or an object with an async ``__call__``, which look synchronous."""
+    refused = _refused(call, tools)
+    if refused is not None:
+        return refused
+    tool = tools[call.name]
+    try:
+        value = tool.function(**_call_arguments(tool, call))
+        if inspect.isawaitable(value):
+            value = await value
+    except Exception as exc:  # noqa: BLE001 - the model sees the failure and can recover
+        return _failed(call, exc)
+    return _result(call, value)
+
+
+async def arun_tools(calls: list[ToolCall], tools: dict[str, Tool]) -> list[ToolResult]:
+    """The model's parallel calls at once (results in the calls' order): they were asked for
+    together, and each async tool would otherwise wait for the one before it."""
+    import asyncio
+
+    return list(await asyncio.gather(*(arun_tool(c, tools) for c in calls)))
+
+
+def _refused(call: ToolCall, tools: dict[str, Tool]) -> ToolResult | None:
+    """The error result the model gets instead of a run: no such function, or no JSON arguments."""
     tool = tools.get(call.name)
     if tool is None or tool.function is None:
         return ToolResult(call.id, f"error: no tool named {call.name!r}", name=call.name, is_error=True)
     if "_raw" in call.arguments and len(call.arguments) == 1:
         return ToolResult(call.id, "error: the arguments were not valid JSON", name=call.name, is_error=True)
-    try:
-        value = tool.function(**_call_arguments(tool, call))
-        if inspect.isawaitable(value):
-            raise ConfigError(f"tool {call.name!r} is async: use AsyncClient for async tools")
-    except ConfigError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - the model sees the failure and can recover
-        return ToolResult(call.id, f"error: {type(exc).__name__}: {exc}", name=call.name, is_error=True)
-    return ToolResult(call.id, _to_text(value), name=call.name)
+    return None
 
 
-async def arun_tool(call: ToolCall, tools: dict[str, Tool]) -> ToolResult:
-    tool = tools.get(call.name)
-    if tool is not None and tool.function is not None and inspect.iscoroutinefunction(tool.function):
-        try:
-            value = await tool.function(**_call_arguments(tool, call))
-        except Exception as exc:  # noqa: BLE001
-            return ToolResult(call.id, f"error: {type(exc).__name__}: {exc}", name=call.name, is_error=True)
-        return ToolResult(call.id, _to_text(value), name=call.name)
-    return run_tool(call, tools)
+def _failed(call: ToolCall, exc: Exception) -> ToolResult:
+    return ToolResult(call.id, f"error: {type(exc).__name__}: {exc}", name=call.name, is_error=True)
+
+
+def _discard(awaitable: Any) -> None:
+    """Close a coroutine that will never be awaited, so it does not warn at collection."""
+    close = getattr(awaitable, "close", None)
+    if close is not None:
+        close()
+
+
+def _result(call: ToolCall, value: Any) -> ToolResult:
+    """What a tool returned, as the result of ``call``: a ToolResult it built keeps its content
+    and error flag; an Attachment (a screenshot, a chart) or a list holding Text or Attachment
+    parts is sent as those parts, which the adapters encode as the provider's image/file input;
+    anything else is sent as text."""
+    if isinstance(value, ToolResult):
+        return ToolResult(call.id, value.content, name=call.name, is_error=value.is_error)
+    parts = _parts(value)
+    return ToolResult(call.id, parts if parts is not None else _to_text(value), name=call.name)
+
+
+def _parts(value: Any) -> list[Text | Attachment] | None:
+    """``value`` as message parts when it is one or a list of them (strings in such a list are
+    text parts); None for anything else, a plain list of strings included: that is data."""
+    if isinstance(value, (Text, Attachment)):
+        return [value]
+    if not isinstance(value, (list, tuple)) or not any(isinstance(v, (Text, Attachment)) for v in value):
+        return None
+    if not all(isinstance(v, (str, Text, Attachment)) for v in value):
+        return None
+    return [Text(v) if isinstance(v, str) else v for v in value]
 
 
 def _to_text(value: Any) -> str:
