@@ -70,7 +70,7 @@ def _array_format(value: Any) -> ResponseFormat:
 
     item = get_args(value)[0] if get_args(value) else None
     name = f"{getattr(item, '__name__', 'item')}_list"
-    return _wrapped(_type_adapter(value).json_schema(), _schema_name(name), strict=True, model=value)
+    return _wrapped(strict_schema(_type_adapter(value).json_schema()), _schema_name(name), strict=True, model=value)
 
 
 @lru_cache(maxsize=256)
@@ -83,14 +83,16 @@ def _type_adapter(tp: Any) -> Any:
 
 def _wrapped(schema: dict[str, Any], name: str, *, strict: bool, model: Any) -> ResponseFormat:
     """An array schema as the one property of an object (``$defs`` stay at the root, where
-    ``#/$defs/...`` references point)."""
+    ``#/$defs/...`` references point). The array's own schema is kept as given: a user's dict
+    says which fields are optional, and making it strict (or sending it non-strict when it
+    cannot be) is the adapter's business, as for an object schema."""
     inner = {k: v for k, v in schema.items() if k != "$defs"}
     root: dict[str, Any] = {"type": "object", "properties": {WRAP_KEY: inner}, "required": [WRAP_KEY],
                             "additionalProperties": False}
     if "$defs" in schema:
         root["$defs"] = schema["$defs"]
-    return ResponseFormat(type="json_schema", schema=strict_schema(root) if strict else root, name=name,
-                          strict=strict, model=model, wrapped_key=WRAP_KEY)
+    return ResponseFormat(type="json_schema", schema=root, name=name, strict=strict, model=model,
+                          wrapped_key=WRAP_KEY)
 
 
 def unwrap(value: Any, fmt: ResponseFormat | None) -> Any:
@@ -126,7 +128,11 @@ def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
 
 def parse_output(resp: ChatResponse, fmt: ResponseFormat) -> Any:
     """The validated object for ``resp``; raises StructuredOutputError (holding the
-    response, so nothing is lost) when the text is not valid JSON or fails the model."""
+    response, so nothing is lost) when the text is not valid JSON or fails the model, or the
+    model refused (its text is then the refusal, which no JSON error would explain)."""
+    if resp.refusal is not None:
+        raise StructuredOutputError(f"the model refused to give the structured output: {resp.refusal!r}",
+                                    response=resp)
     text = resp.content.strip()
     if text.startswith("```"):  # some models wrap JSON in a fence despite being asked not to
         text = text.strip("`")
@@ -273,7 +279,7 @@ class PartialJSON:
                 if self._safe < 0:
                     return None
         if self._in_string and not (stack and stack[-1] == "{k"):
-            head = text[:-1] if self._escaped else _without_partial_escape(text)
+            head = _without_partial_escape(text[:-1] if self._escaped else text)
             candidate, closers = head + '"', tuple(stack)
         elif self._safe >= 0:
             if self._last[0] == self._safe:  # nothing completed since: the same document
@@ -296,12 +302,15 @@ class PartialJSON:
 
 _STRING_SPECIAL = re.compile(r'["\\]')
 _LITERAL_END = re.compile(r"[,}\]\s]")
-_PARTIAL_UNICODE_ESCAPE = re.compile(r"\\u[0-9a-fA-F]{0,3}$")
+#: A ``\\uXXXX`` escape cut off at the end, or a high surrogate whose low half (the second
+#: escape of the pair, complete or not) has not arrived.
+_PARTIAL_UNICODE_ESCAPE = re.compile(r"\\u(?:[dD][89abAB][0-9a-fA-F]{2}(?:\\u[0-9a-fA-F]{0,3})?|[0-9a-fA-F]{0,3})$")
 
 
 def _without_partial_escape(text: str) -> str:
-    """``text`` without a ``\\uXXXX`` escape cut off at its end (not yet decodable)."""
-    m = _PARTIAL_UNICODE_ESCAPE.search(text, max(0, len(text) - 6))
+    """``text`` without an escape it cannot decode yet at its end: a cut-off ``\\uXXXX``, or half
+    a surrogate pair (decoded alone it is a lone surrogate, which no UTF-8 encoder takes)."""
+    m = _PARTIAL_UNICODE_ESCAPE.search(text, max(0, len(text) - 12))
     if m is None:
         return text
     backslashes = len(text[:m.start() + 1]) - len(text[:m.start() + 1].rstrip("\\"))
@@ -343,9 +352,18 @@ class ItemStream:
         if not isinstance(items, list):
             return []
         ready = len(items) if final else len(items) - 1  # the last one may still be growing
-        out = [self._validate(item) for item in items[self.emitted:ready]]
+        out = [self._checked(i, items[i]) for i in range(self.emitted, ready)]
         self.emitted = max(self.emitted, ready)
         return out
+
+    def _checked(self, index: int, item: Any) -> Any:
+        """The validated item, or a StructuredOutputError naming what failed (not the values:
+        see :func:`_problems`)."""
+        try:
+            return self._validate(item)
+        except Exception as exc:  # pydantic.ValidationError, without importing pydantic here
+            raise StructuredOutputError(
+                f"the model's structured output item {index} does not match its type: {_problems(exc)}") from exc
 
 
 def _array_key(schema: dict[str, Any]) -> str | None:

@@ -132,3 +132,61 @@ def test_incremental_feeds_agree_with_parsing_each_prefix_whole(value: Any, step
 def test_a_unicode_escape_cut_in_the_middle_keeps_the_string_so_far() -> None:
     assert complete_partial_json('{"a": "caf\\u00') == {"a": "caf"}
     assert complete_partial_json('{"a": "x\\\\u00') == {"a": "x\\u00"}  # an escaped backslash, then text
+
+
+def test_half_a_surrogate_pair_is_never_in_a_partial_value() -> None:
+    text = '{"a": "hi \\ud83d\\ude00!"}'
+    partial = PartialJSON()
+    for ch in text:  # every split point, one character at a time
+        value = partial.feed(ch)
+        if isinstance(value, dict) and "a" in value:
+            value["a"].encode("utf-8")  # a lone surrogate cannot be encoded
+    assert complete_partial_json('{"a": "hi \\ud83d') == {"a": "hi "}
+    assert complete_partial_json('{"a": "hi \\ud83d\\ude') == {"a": "hi "}
+    assert complete_partial_json('{"a": "hi \\ud83d\\') == {"a": "hi "}
+    assert complete_partial_json('{"a": "hi \\ud83d\\ude00') == {"a": "hi \U0001f600"}
+    assert complete_partial_json('{"a": "x\\\\ud83d') == {"a": "x\\ud83d"}  # an escaped backslash, then text
+
+
+def test_a_user_array_schema_keeps_its_optional_item_fields() -> None:
+    item = {"type": "object", "properties": {"name": {"type": "string"}, "nickname": {"type": "string"}},
+            "required": ["name"]}
+    for value in ({"type": "array", "items": item},
+                  {"type": "json_schema", "json_schema": {"name": "people", "schema": {"type": "array", "items": item}}}):
+        fmt = to_response_format(value)
+        assert fmt is not None and fmt.schema is not None
+        assert fmt.schema["properties"]["items"]["items"]["required"] == ["name"], "as the object path: as given"
+    assert item["required"] == ["name"]
+    with Client(env={}) as c:  # the adapter decides strictness: optional fields cannot be strict, so it says so
+        c.chat("fake/chat", "x", response_format={"type": "array", "items": item})
+        sent = c.fake.requests[-1].json["response_format"]["json_schema"]
+        assert sent["schema"]["properties"]["items"]["items"]["required"] == ["name"] and sent["strict"] is False
+    pydantic_fmt = to_response_format(list[City])  # a pydantic list's schema is made strict, as a model's is
+    assert pydantic_fmt is not None and pydantic_fmt.schema is not None
+    assert pydantic_fmt.schema["$defs"]["City"]["additionalProperties"] is False
+
+
+def test_an_invalid_streamed_item_is_a_structured_output_error_without_the_answer() -> None:
+    from cloverleaf import StructuredOutputError
+
+    bad = json.dumps({"items": [{"name": "Tokyo", "population": "lots (secret-ish text)"},
+                                {"name": "Osaka", "population": 2}]})
+    with Client(env={}) as c:
+        c.fake.script.reply(text=bad)
+        s = c.stream("fake/chat", "x", response_format=list[City])
+        with pytest.raises(StructuredOutputError, match="item 0 .*population") as err:
+            list(s.items())
+    assert "secret-ish" not in str(err.value)
+
+
+def test_a_refusal_is_reported_as_a_refusal_not_a_json_error() -> None:
+    from cloverleaf import StructuredOutputError
+    from cloverleaf._types import ResponseMetadata
+
+    fmt = to_response_format(City)
+    assert fmt is not None
+    refused = ChatResponse([Text("I'm sorry, I can't help with that.")], "m", "p", finish_reason="content_filter",
+                           metadata=ResponseMetadata(extra={"refusal": "I'm sorry, I can't help with that."}))
+    with pytest.raises(StructuredOutputError, match="refused.*I'm sorry, I can't help with that") as err:
+        parse_output(refused, fmt)
+    assert "JSON" not in str(err.value) and err.value.response is refused
