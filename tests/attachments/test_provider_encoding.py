@@ -196,3 +196,29 @@ def test_providers_without_url_input_refuse_provider_fetched_urls(provider: str)
     att = resolve("https://example.com/cat.png", fetch="provider")
     with pytest.raises(UnsupportedCapability):
         _body(provider, att)
+
+
+def _iso_image(brand: bytes) -> bytes:
+    """An ISO base media image head (HEIC, AVIF): size, ``ftyp``, major brand, version, brands."""
+    return b"\x00\x00\x00\x18ftyp" + brand + b"\x00\x00\x00\x00mif1" + brand + bytes(64)
+
+
+@pytest.mark.parametrize(("provider", "brand"), [
+    pytest.param(p, b, id=f"{p}-{b.decode()}") for p in ("openai", "azure", "anthropic", "bedrock")
+    for b in (b"heic", b"avif")] + [pytest.param("gemini", b"avif", id="gemini-avif")])
+def test_an_image_format_the_provider_does_not_take_is_refused_naming_those_it_does(provider: str,
+                                                                                     brand: bytes) -> None:
+    from cloverleaf._errors import InvalidRequestError
+
+    att = resolve(_iso_image(brand))
+    assert att.type == "image" and att.media_type == ("image/heic" if brand == b"heic" else "image/avif")
+    with pytest.raises(InvalidRequestError, match=f"takes png, jpeg.* images, not '{att.media_type}'"):
+        _body(provider, att)
+
+
+def test_gemini_takes_heic_and_the_fake_takes_any_image() -> None:
+    att = resolve(_iso_image(b"heic"))
+    assert _body("gemini", att)["contents"][0]["parts"][1]["inlineData"]["mimeType"] == "image/heic"
+    fake = _adapter_or_skip("fake")
+    req = ChatRequest("echo", [Message.user([Text("What is this?"), resolve(_iso_image(b"avif"))])])
+    assert b"image/avif" in fake.build_chat(req, ProviderConfig("fake", "fake", "http://fake.invalid/v1")).body

@@ -37,7 +37,13 @@ def _box(brand: bytes) -> bytes:
     (_box(b"heic"), "image/heic"),
     (_box(b"mif1"), "image/heif"),
     (_box(b"M4A "), "audio/mp4"),
-    (_box(b"isom"), "audio/mp4"),
+    (_box(b"isom"), "audio/mp4"),  # a generic brand with no video track in sight
+    (_box(b"M4B "), "audio/mp4"),
+    (_box(b"avif"), "image/avif"),
+    (_box(b"avis"), "image/avif"),
+    (struct.pack(">I", 24) + b"ftypmif1\x00\x00\x00\x00mif1avif", "image/avif"),  # AVIF as a compatible brand
+    (_box(b"qt  "), "video/quicktime"),
+    (_box(b"M4V "), "video/mp4"),
     (b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01", "audio/webm"),
     (b"\xff\xf1\x50\x80\x02\x1f\xfc", "audio/aac"),
     (b"FORM\x00\x00\x00\x2eAIFFCOMM", "audio/aiff"),
@@ -72,3 +78,36 @@ def test_names_and_aliases() -> None:
     assert kind_of("application/pdf") == "pdf"
     assert kind_of("text/plain") is None
     assert as_kind("document") == "pdf" and as_kind("Image") == "image" and as_kind("video") is None
+
+
+def _track(handler: bytes) -> bytes:
+    """A ``hdlr`` box as found in a track: size, type, version and flags, predefined, handler."""
+    return struct.pack(">I", 33) + b"hdlr" + bytes(4) + bytes(4) + handler + bytes(13)
+
+
+@pytest.mark.parametrize("brand", [b"isom", b"mp42", b"3gp4"])
+def test_a_generic_mp4_brand_is_told_apart_by_its_tracks(brand: bytes) -> None:
+    moov = b"moov" + _track(b"soun")
+    assert sniff(_box(brand) + moov) == "audio/mp4"
+    assert sniff(_box(brand) + moov + _track(b"vide")) == "video/mp4"
+
+
+@pytest.mark.parametrize("data", [_box(b"qt  "), _box(b"mp42") + _track(b"vide") + _track(b"soun")])
+def test_video_is_refused_as_video_not_sent_as_audio(data: bytes) -> None:
+    from cloverleaf._errors import AttachmentError
+    from cloverleaf.attachments import resolve
+
+    with pytest.raises(AttachmentError, match="is video") as err:
+        resolve(data + bytes(32))
+    assert err.value.rule == "unsupported-type"
+    with pytest.raises(AttachmentError, match="is video"):
+        resolve(data + bytes(32), type="audio")
+
+
+def test_avif_is_an_image() -> None:
+    from cloverleaf.attachments import resolve
+
+    att = resolve(_box(b"avif") + bytes(32), type="image")
+    assert (att.type, att.media_type) == ("image", "image/avif")
+    assert from_name("photo.AVIF") == "image/avif"
+

@@ -54,13 +54,7 @@ class _Spec:
 
 
 def _claimed_kind(value: str | None) -> AttachmentKind | None:
-    if value is None:
-        return None
-    kind = sniff.as_kind(str(value))
-    if kind is None:
-        raise AttachmentError(f"unsupported attachment type {value!r}; supported types: image, pdf, audio "
-                              f"({sniff.supported_list()})", rule="unsupported-type", detail=str(value))
-    return kind
+    return None if value is None else sniff.claimed_kind(value)
 
 
 def _claimed_media_type(value: str | None) -> str | None:
@@ -175,6 +169,9 @@ def _settle(spec: _Spec, data: bytes, *, name: str | None = None, declared: str 
     claimed = spec.media_type or from_source
     sniffed = sniff.sniff(data)
     media_type: str | None = sniffed
+    if sniffed in sniff.VIDEO:
+        raise AttachmentError(f"{what} is video ({sniffed}), which cannot be attached; supported: "
+                              f"{sniff.supported_list()}", rule="unsupported-type", detail=sniffed)
     if sniffed is not None:
         kind = sniff.SUPPORTED[sniffed]
     else:

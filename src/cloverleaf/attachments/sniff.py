@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import posixpath
 
+from .._errors import AttachmentError
 from .._types import AttachmentKind
 
 KINDS: tuple[AttachmentKind, ...] = ("image", "pdf", "audio")
@@ -21,6 +22,7 @@ SUPPORTED: dict[str, AttachmentKind] = {
     "image/webp": "image",
     "image/heic": "image",
     "image/heif": "image",
+    "image/avif": "image",
     "application/pdf": "pdf",
     "audio/wav": "audio",
     "audio/mpeg": "audio",
@@ -58,6 +60,7 @@ _EXTENSIONS = {
     ".webp": "image/webp",
     ".heic": "image/heic",
     ".heif": "image/heif",
+    ".avif": "image/avif",
     ".pdf": "application/pdf",
     ".wav": "audio/wav",
     ".mp3": "audio/mpeg",
@@ -77,15 +80,26 @@ _EXTENSIONS = {
 #: these on bytes without it is wrong, not merely unsniffable. MP3, AAC, MP4 and WebM may
 #: carry leading junk or tags we do not parse, so a claim of those is trusted.
 ALWAYS_SIGNED = frozenset({
-    "image/png", "image/jpeg", "image/gif", "image/webp", "image/heic", "image/heif",
+    "image/png", "image/jpeg", "image/gif", "image/webp", "image/heic", "image/heif", "image/avif",
     "application/pdf", "audio/wav", "audio/flac", "audio/ogg", "audio/aiff",
 })
 
 #: Media types that say nothing about the content (so never contradict a signature).
 GENERIC = frozenset({"application/octet-stream", "binary/octet-stream", ""})
 
+#: Video, which cloverleaf does not send: recognised, so it is refused as what it is rather than
+#: sent as audio or guessed from its extension.
+VIDEO = frozenset({"video/mp4", "video/quicktime"})
+
+# ISO base media files (``ftyp``) by brand: the major brand, else a compatible one, says what the
+# file holds. Images and M4A audio have brands of their own; generic brands (isom, mp42, 3gp…) are
+# used for audio-only and video files alike, so for those the track handlers decide.
 _HEIF_BRANDS = {b"heic": "image/heic", b"heix": "image/heic", b"heim": "image/heic", b"heis": "image/heic",
                 b"mif1": "image/heif", b"msf1": "image/heif", b"heif": "image/heif"}
+_AVIF_BRANDS = frozenset({b"avif", b"avis"})
+_AUDIO_BRANDS = frozenset({b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B "})
+_VIDEO_BRANDS = {b"qt  ": "video/quicktime", b"M4V ": "video/mp4", b"M4VH": "video/mp4", b"M4VP": "video/mp4",
+                 b"F4V ": "video/mp4", b"F4P ": "video/mp4"}
 
 
 def normalize(media_type: str) -> str:
@@ -114,7 +128,8 @@ def _adts(data: bytes) -> bool:
 
 
 def sniff(data: bytes) -> str | None:
-    """The media type the bytes' signature announces, or None."""
+    """The media type the bytes' signature announces, or None. It may be one cloverleaf does not
+    send (:data:`VIDEO`): the caller refuses that by name."""
     head = data[:64]
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
         return "image/png"
@@ -139,10 +154,39 @@ def sniff(data: bytes) -> str | None:
     if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
         return "audio/aiff"
     if head[4:8] == b"ftyp":
-        return _HEIF_BRANDS.get(head[8:12], "audio/mp4")
+        return _iso_media(data)
     if head.startswith(b"\x1a\x45\xdf\xa3"):
         return "audio/webm"
     return None
+
+
+def _iso_media(data: bytes) -> str:
+    """An ISO base media file's type: AVIF/HEIC/HEIF image, M4A audio, or video (MP4, MOV)."""
+    major = data[8:12]
+    size = int.from_bytes(data[:4], "big")
+    compatible = {data[i:i + 4] for i in range(16, min(size, 256) - 3, 4)}
+    if major in _AVIF_BRANDS or (major in (b"mif1", b"msf1") and compatible & _AVIF_BRANDS):
+        return "image/avif"
+    if major in _HEIF_BRANDS:
+        return _HEIF_BRANDS[major]
+    if major in _AUDIO_BRANDS:
+        return "audio/mp4"
+    if major in _VIDEO_BRANDS:
+        return _VIDEO_BRANDS[major]
+    if b"vide" in _track_handlers(data):
+        return "video/mp4"
+    return "audio/mp4"  # sound tracks only, or none seen (the tracks may not have arrived yet)
+
+
+def _track_handlers(data: bytes, most: int = 16) -> set[bytes]:
+    """The handler types (``vide``, ``soun``…) of the ``hdlr`` boxes in ``data``: a handler box
+    is its size, ``hdlr``, version and flags, a predefined zero, then the type."""
+    found: set[bytes] = set()
+    at = data.find(b"hdlr")
+    while at >= 0 and len(found) < most:
+        found.add(data[at + 12:at + 16])
+        at = data.find(b"hdlr", at + 4)
+    return found
 
 
 def from_name(name: str | None) -> str | None:
@@ -164,3 +208,13 @@ def as_kind(value: str) -> AttachmentKind | None:
     if v == "document":
         v = "pdf"
     return v if v in KINDS else None
+
+
+def claimed_kind(value: str) -> AttachmentKind:
+    """The kind a user's ``type=`` names, by :func:`as_kind`; the one rule for the loader and
+    the engine's capability check, so a type the one accepts the other does too."""
+    kind = as_kind(str(value))
+    if kind is None:
+        raise AttachmentError(f"unsupported attachment type {value!r}; supported types: image, pdf, audio "
+                              f"({supported_list()})", rule="unsupported-type", detail=str(value))
+    return kind

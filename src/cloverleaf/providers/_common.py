@@ -13,10 +13,14 @@
   the kind that produced it. Signatures and encrypted reasoning are opaque tokens that only
   their own API can verify (a Gemini ``thoughtSignature`` sent to Claude is a 400), which
   matters when a gateway falls back from one provider to another mid-conversation.
+- :func:`checked_image`: an image in a format the API does not take (HEIC to OpenAI or
+  Anthropic, AVIF to any) is an :class:`InvalidRequestError` naming the formats it does take,
+  before anything is sent, by one table per API (:data:`WEB_IMAGES`, :data:`GEMINI_IMAGES`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from .._errors import ConfigError, InvalidRequestError
@@ -71,6 +75,30 @@ def checked_tool_choice(req: ChatRequest, provider: str) -> ToolChoice | None:
             raise InvalidRequestError(f"tool_choice names {choice.name!r}, which is not among the tools ({offered})",
                                       provider=provider, model=req.model)
     return choice if req.tools else None
+
+
+#: The image formats OpenAI (and the services speaking its API), Anthropic and Bedrock take, by
+#: media type, with Bedrock's name for each.
+WEB_IMAGES: Mapping[str, str] = {"image/png": "png", "image/jpeg": "jpeg", "image/jpg": "jpeg", "image/gif": "gif",
+                                 "image/webp": "webp"}
+#: Gemini's: Apple's HEIC and HEIF as well, and no GIF.
+GEMINI_IMAGES: Mapping[str, str] = {"image/png": "png", "image/jpeg": "jpeg", "image/jpg": "jpeg", "image/webp": "webp",
+                                    "image/heic": "heic", "image/heif": "heif"}
+
+
+def checked_image(media_type: str | None, formats: Mapping[str, str], *, provider: str,
+                  model: str | None = None) -> str | None:
+    """The format name of an image ``provider`` takes; an InvalidRequestError naming the ones it
+    does take for any other (its API would answer 400, or misread the bytes). None when the media
+    type is unknown: a URL the provider fetches, and types, itself."""
+    if media_type is None:
+        return None
+    fmt = formats.get(media_type.lower())
+    if fmt is None:
+        names = list(dict.fromkeys(formats.values()))
+        raise InvalidRequestError(f"{provider} takes {', '.join(names[:-1])} or {names[-1]} images, not "
+                                  f"{media_type!r}; convert it to one of those", provider=provider, model=model)
+    return fmt
 
 
 class NamedAdapter(Protocol):

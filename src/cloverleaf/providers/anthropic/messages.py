@@ -40,7 +40,7 @@ from ..._types import (
     ToolChoice,
     ToolResult,
 )
-from .._common import checked_tool_choice, replayable_reasoning
+from .._common import WEB_IMAGES, checked_image, checked_tool_choice, replayable_reasoning
 from ..claude_rules import DEFAULT_MAX_TOKENS, max_tokens, sampling, thinking_budget
 
 if TYPE_CHECKING:
@@ -245,6 +245,8 @@ def encode_attachment(adapter: Adapter, att: Attachment) -> dict[str, Any]:
     if att.kind not in ("image", "pdf"):
         raise adapter.invalid(f"unsupported attachment type {att.kind!r}; Anthropic takes images and PDFs")
     block_type = "image" if att.kind == "image" else "document"
+    if att.kind == "image":
+        checked_image(att.media_type, WEB_IMAGES, provider=adapter.name)
     if att.data is not None:
         media_type = att.media_type or ("application/pdf" if att.kind == "pdf" else None)
         if media_type is None:

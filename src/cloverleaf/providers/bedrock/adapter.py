@@ -65,7 +65,7 @@ from ..._types import (
     Usage,
 )
 from ...streams.eventstream import EventMessage
-from .._common import checked_tool_choice, effort_for_budget, read_json, replayable_reasoning
+from .._common import WEB_IMAGES, checked_image, checked_tool_choice, effort_for_budget, read_json, replayable_reasoning
 from ..base import Adapter, ProviderConfig
 from ..claude_rules import max_tokens, sampling, thinking_budget
 from .auth import CredentialCache, sign_request
@@ -81,8 +81,6 @@ from .invoke import (
 )
 from .stream import STOP_REASONS, ConverseStreamDecoder, citations_block, usage_from
 
-_IMAGE_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/jpg": "jpeg", "image/gif": "gif",
-                  "image/webp": "webp"}
 _REGION = re.compile(r"^[a-z0-9-]{4,30}$")
 _TOOL_NAME_BAD = re.compile(r"[^a-zA-Z0-9_-]")
 _DOC_NAME_BAD = re.compile(r"[^A-Za-z0-9\s\-()\[\]]")
@@ -256,9 +254,10 @@ class BedrockAdapter(Adapter):
         else:
             raise self.unsupported(f"{att.kind} input by URL (Bedrock takes inline bytes or s3:// URIs)")
         if att.kind == "image":
-            fmt = _IMAGE_FORMATS.get((att.media_type or "").lower())
+            fmt = checked_image(att.media_type, WEB_IMAGES, provider=self.name, model=model)
             if fmt is None:
-                raise self.invalid(f"Bedrock takes png, jpeg, gif or webp images, not {att.media_type!r}", model)
+                raise self.invalid("an inline image needs a media_type (image/png, image/jpeg, image/gif, image/webp)",
+                                   model)
             return {"image": {"format": fmt, "source": source}}
         if att.kind == "pdf":
             return {"document": {"format": "pdf", "name": _document_name(att.filename, names), "source": source}}

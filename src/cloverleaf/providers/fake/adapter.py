@@ -73,7 +73,8 @@ class FakeAdapter(OpenAIAdapter):
     default_capabilities: ClassVar[Capabilities] = ALL
 
     def dialect(self, cfg: ProviderConfig | None = None) -> Dialect:
-        base = Dialect(pdf_url=True, embedding_token_ids=True)  # PDFs by URL too: the fake never fetches anything
+        # PDFs by URL and images of any format too: the fake never fetches or decodes anything
+        base = Dialect(pdf_url=True, embedding_token_ids=True, any_image=True)
         return base.with_extra(cfg.extra) if cfg is not None and cfg.extra else base
 
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlparse
 
 from ..._types import Attachment, Message, Reasoning, Role, Text, ToolCall, ToolResult
-from .._common import replayable_reasoning
+from .._common import GEMINI_IMAGES, checked_image, replayable_reasoning
 
 if TYPE_CHECKING:
     from ..._errors import InvalidRequestError
@@ -160,6 +160,8 @@ _MEDIA_DEFAULT = {"image": "image/png", "pdf": "application/pdf", "audio": "audi
 
 def attachment_part(adapter: _Host, att: Attachment, *, vertex: bool, model: str) -> dict[str, Any]:
     """``inlineData`` for bytes; ``fileData`` for a URL Gemini itself can fetch."""
+    if att.kind == "image":
+        checked_image(att.media_type, GEMINI_IMAGES, provider=adapter.name, model=model)
     mime = att.media_type or _MEDIA_DEFAULT.get(att.type or "", "application/octet-stream")
     if att.data is not None:
         return {"inlineData": {"mimeType": mime, "data": att.base64()}}

@@ -50,7 +50,7 @@ from ..._types import (
     ToolChoice,
     ToolResult,
 )
-from .._common import checked_tool_choice, effort_for_budget, replayable_reasoning
+from .._common import WEB_IMAGES, checked_image, checked_tool_choice, effort_for_budget, replayable_reasoning
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +76,9 @@ class Dialect:
     system_role: str | None = None
     #: Ask for the call's cost in ``usage`` (OpenRouter's ``usage: {include: true}``).
     usage_cost: bool = False
+    #: Images in any format are passed on (the fake); else only :data:`~._common.WEB_IMAGES`,
+    #: what OpenAI and the services speaking its API take.
+    any_image: bool = False
 
     def with_extra(self, extra: dict[str, Any]) -> Dialect:
         """Per-config overrides: any field named in ``ProviderConfig.extra`` wins."""
@@ -285,6 +288,8 @@ def _attachment(att: Attachment, provider: str, dialect: Dialect) -> dict[str, A
         url = att.url if att.data is None else att.data_url()
         if url is None:
             raise InvalidRequestError("image attachment has neither data nor url", provider=provider)
+        if not dialect.any_image:
+            checked_image(att.media_type, WEB_IMAGES, provider=provider)
         return {"type": "image_url", "image_url": {"url": url}}
     if kind == "audio":
         if att.data is None:

@@ -49,6 +49,7 @@ from ..._types import (
     ToolChoice,
     ToolResult,
 )
+from .._common import WEB_IMAGES, checked_image
 from ..registry import providers_supporting_operation
 from .messages import (
     _effort_from_budget,
@@ -241,6 +242,7 @@ def encode_attachment(att: Attachment, provider: str) -> dict[str, Any]:
         url = att.data_url() if att.data is not None else att.url
         if url is None:
             raise InvalidRequestError("image attachment has neither data nor url", provider=provider)
+        checked_image(att.media_type, WEB_IMAGES, provider=provider)
         return {"type": "input_image", "image_url": url, "detail": "auto"}
     if att.kind == "pdf":
         if att.data is not None:
