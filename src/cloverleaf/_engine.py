@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from ._capabilities import Capability
 from ._config import Settings
-from ._errors import CloverleafError, MalformedResponseError, ProviderError, UnsupportedCapability
+from ._errors import CloverleafError, MalformedResponseError, ProviderError, UnsupportedCapability, scrub
 from ._http import HttpRequest, HttpResponse, kept_headers, request_id
 from ._resolve import CallSettings, ModelRegistry, Resolver, Target
 from ._structured import parse_output
@@ -30,6 +30,7 @@ from ._types import (
     EmbeddingResponse,
     ImageRequest,
     ImageResponse,
+    Message,
     StreamEvent,
     Text,
     ToolResult,
@@ -54,6 +55,32 @@ def _attachments(req: ChatRequest) -> list[tuple[list[Any], int, Attachment]]:
             elif isinstance(part, ToolResult) and isinstance(part.content, list):
                 found.extend((part.content, j, p) for j, p in enumerate(part.content) if isinstance(p, Attachment))
     return found
+
+
+def _own_messages(req: ChatRequest) -> ChatRequest:
+    """A copy of ``req`` whose messages, part lists and tool results are its own, so resolving
+    its attachments in place leaves the caller's messages as they were (a Message kept for the
+    next call still holds the attachment as given, not megabytes of bytes)."""
+    out = ChatRequest(*_chat_fields(req))
+    out.messages = [Message(m.role, parts=[_own_part(p) for p in m.parts], name=m.name) for m in req.messages]
+    return out
+
+
+def _own_part(part: Any) -> Any:
+    if isinstance(part, ToolResult) and isinstance(part.content, list):
+        return replace(part, content=list(part.content))
+    return part
+
+
+def _attachment_kind(att: Attachment) -> str:
+    """The attachment's kind by the loader's own rule (``"document"``, ``"PDF"``, ``" pdf "``
+    are pdf); an unknown one is the loader's AttachmentError, before any I/O. Untyped: an
+    image, the kind most likely, until loading it says (the check runs again then)."""
+    if att.type is None:
+        return "image"
+    from .attachments.sniff import claimed_kind
+
+    return claimed_kind(att.type)
 
 
 class Engine:
@@ -120,6 +147,7 @@ class Engine:
             needed.append(Capability.STREAM_STRUCTURED if req.stream else Capability.STRUCTURED)
         if req.reasoning is not None:
             needed.append(Capability.REASONING)
+        by_url: list[str] = []
         for msg in req.messages:
             for part in msg.parts:
                 atts = [part] if isinstance(part, Attachment) else (
@@ -128,41 +156,50 @@ class Engine:
                 for att in atts:
                     if att.type is None and not untyped_attachments:
                         continue
-                    needed.append(_ATTACHMENT_CAP[att.type or "image"])
+                    kind = _attachment_kind(att)
+                    needed.append(_ATTACHMENT_CAP[kind])
                     if att.fetch == "provider" and att.data is None:
-                        self._check_url_attachment(target, att)
+                        by_url.append(kind)
         require(target.provider, caps, dict.fromkeys(needed))
+        for kind in by_url:  # after: "use fetch='local'" is no fix when the provider takes no such input at all
+            self._check_url_attachment(target, kind)
         target.ready()
 
     @staticmethod
-    def _check_url_attachment(target: Target, att: Attachment) -> None:
+    def _check_url_attachment(target: Target, kind: str) -> None:
         caps = target.adapter.capabilities
-        ok = {"image": caps.url_image_input, "pdf": caps.url_pdf_input, "audio": caps.url_audio_input}.get(
-            att.type or "image", False)
+        ok = {"image": caps.url_image_input, "pdf": caps.url_pdf_input, "audio": caps.url_audio_input}.get(kind, False)
         if not ok:
-            raise UnsupportedCapability(target.provider, f"{att.type} input by URL (fetch='provider')",
+            raise UnsupportedCapability(target.provider, f"{kind} input by URL (fetch='provider')",
                                         hint="use fetch='local' so cloverleaf downloads it and sends the bytes")
 
-    def _resolve_attachments(self, target: Target, req: ChatRequest) -> None:
-        found = _attachments(req)  # loaded bytes too: size caps and type checks apply to all
-        if found:
-            self.check(target, req, untyped_attachments=False)  # capabilities and configuration before any download
-            from .attachments.request import resolve_all
+    def _resolve_attachments(self, target: Target, req: ChatRequest) -> ChatRequest:
+        """``req`` with its attachments loaded and checked, in a copy (``req`` itself when it
+        has none: nothing is copied on the plain-text path)."""
+        if not _attachments(req):  # loaded bytes too: size caps and type checks apply to all
+            return req
+        self.check(target, req, untyped_attachments=False)  # capabilities and configuration before any download
+        from .attachments.request import resolve_all
 
-            for (parts, i, _), resolved in zip(found, resolve_all([f[2] for f in found], self.attachment_policy)):
-                parts[i] = resolved
+        req = _own_messages(req)
+        found = _attachments(req)
+        for (parts, i, _), resolved in zip(found, resolve_all([f[2] for f in found], self.attachment_policy)):
+            parts[i] = resolved
+        return req
 
-    async def _aresolve_attachments(self, target: Target, req: ChatRequest) -> None:
+    async def _aresolve_attachments(self, target: Target, req: ChatRequest) -> ChatRequest:
         """All of the request's attachments at once, under the per-request caps (count, bytes,
         time; see ``attachments.request``); cancelling the call cancels the downloads."""
-        found = _attachments(req)
-        if found:
-            self.check(target, req, untyped_attachments=False)  # capabilities and configuration before any download
-            from .attachments.request import aresolve_all
+        if not _attachments(req):
+            return req
+        self.check(target, req, untyped_attachments=False)  # capabilities and configuration before any download
+        from .attachments.request import aresolve_all
 
-            resolved = await aresolve_all([f[2] for f in found], self.attachment_policy)
-            for (parts, i, _), att in zip(found, resolved):
-                parts[i] = att
+        req = _own_messages(req)
+        found = _attachments(req)
+        for (parts, i, _), att in zip(found, await aresolve_all([f[2] for f in found], self.attachment_policy)):
+            parts[i] = att
+        return req
 
     @property
     def attachment_policy(self) -> Any:
@@ -200,7 +237,7 @@ class Engine:
 
     def chat(self, target: Target, req: ChatRequest) -> ChatResponse:
         req = self._for_target(target, req, stream=False)
-        self._resolve_attachments(target, req)
+        req = self._resolve_attachments(target, req)
         http_req = self._build_chat(target, req)
         t0 = time.perf_counter()
         resp = self.transport.send(http_req, max_retries=target.cfg.max_retries, hint=target.adapter.connect_hint(target.cfg))
@@ -208,7 +245,7 @@ class Engine:
 
     async def achat(self, target: Target, req: ChatRequest) -> ChatResponse:
         req = self._for_target(target, req, stream=False)
-        await self._aresolve_attachments(target, req)
+        req = await self._aresolve_attachments(target, req)
         http_req = self._build_chat(target, req)
         t0 = time.perf_counter()
         resp = await self.transport.asend(http_req, max_retries=target.cfg.max_retries,
@@ -227,7 +264,7 @@ class Engine:
 
     def _finish_chat(self, target: Target, req: ChatRequest, resp: HttpResponse, t0: float) -> ChatResponse:
         if resp.status >= 400:
-            raise target.adapter.parse_error(resp, target.model)
+            raise upstream_error(target, resp)
         try:
             out = target.adapter.parse_chat(resp, req)
         except CloverleafError:
@@ -259,7 +296,7 @@ class Engine:
     def stream(self, target: Target, req: ChatRequest) -> Iterator[StreamEvent]:
         """Events as they arrive; the last is ``done`` carrying the assembled ``response``."""
         req = self._for_target(target, req, stream=True)
-        self._resolve_attachments(target, req)
+        req = self._resolve_attachments(target, req)
         http_req = self._build_chat(target, req)
         run = _StreamRun(self, target, req)
         with self.transport.stream(http_req, max_retries=target.cfg.max_retries,
@@ -273,7 +310,7 @@ class Engine:
 
     async def astream(self, target: Target, req: ChatRequest) -> AsyncIterator[StreamEvent]:
         req = self._for_target(target, req, stream=True)
-        await self._aresolve_attachments(target, req)
+        req = await self._aresolve_attachments(target, req)
         http_req = self._build_chat(target, req)
         run = _StreamRun(self, target, req)
         async with self.transport.astream(http_req, max_retries=target.cfg.max_retries,
@@ -362,7 +399,7 @@ class Engine:
                     parse: Callable[[Any, Any], _Many], t0: float) -> _Many:
         for r in resps:
             if r.status >= 400:
-                raise target.adapter.parse_error(r, target.model)
+                raise upstream_error(target, r)
         try:
             out = parse(resps if isinstance(built, list) else resps[0], req)
         except CloverleafError:
@@ -437,6 +474,15 @@ def _require_operation(target: Target, operation: str) -> None:
               f"registry entry whose base_url is the {_OPERATION_WORDS.get(operation, operation)} endpoint"))
 
 
+def upstream_error(target: Target, resp: HttpResponse) -> ProviderError:
+    """The adapter's error for an error response, with the key this call sent masked wherever the
+    upstream echoed it ("Incorrect API key provided: sk-..."): a direct call's error goes straight
+    to the caller's logs, with no gateway record to scrub it on the way (as ``traces`` does)."""
+    error = target.adapter.parse_error(resp, target.model)
+    scrub(error, (target.api_key,) if target.api_key else ())
+    return error
+
+
 def _peer_checked(target: Target, built: Any) -> Any:
     """Under a local-only policy the target carries its connection check (``Target.peer_check``):
     every request built for it takes it to the transport."""
@@ -467,7 +513,7 @@ class _StreamRun:
         self.done: StreamEvent | None = None
 
     def error(self, status: int, headers: dict[str, str], body: bytes) -> ProviderError:
-        return self.target.adapter.parse_error(HttpResponse(status, headers, body), self.target.model)
+        return upstream_error(self.target, HttpResponse(status, headers, body))
 
     def opened(self, headers: dict[str, str]) -> None:
         self.headers = headers

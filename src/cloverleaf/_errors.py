@@ -53,6 +53,8 @@ in ``cloverleaf.__all__``, so ``from cloverleaf import *`` no longer shadows the
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -421,3 +423,34 @@ def error_class_for_status(status: int) -> type[ProviderError]:
     if status == 408:
         return ServerError
     return InvalidRequestError
+
+
+# --------------------------------------------------------------------------- secrets in error text
+
+#: Anything shaped like a provider key or a bearer token: providers like to echo a rejected key
+#: back ("Incorrect API key provided: sk-..."), and an error's text reaches logs, call records
+#: and spans. (``api_key=...``, a placeholder in a hint, is left alone.)
+_KEY_SHAPES = re.compile(
+    r"(sk-[A-Za-z0-9_\-*.]{6,}|AIza[0-9A-Za-z_\-]{10,}|gsk_[A-Za-z0-9]{8,}|xai-[A-Za-z0-9]{8,}"
+    r"|(?i:bearer)\s+[A-Za-z0-9_\-.=:+/]{8,}|(?i:(?:api[-_]?key|key|token)=)(?!\.\.\.)[^&\s\"']+)"
+)
+REDACTED = "<redacted>"
+
+
+def redact(text: str | None, secrets: Iterable[str] = ()) -> str | None:
+    if not text:
+        return text
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, REDACTED)
+    return _KEY_SHAPES.sub(REDACTED, text)
+
+
+def scrub(error: BaseException, secrets: Iterable[str] = ()) -> None:
+    """Redact secrets from an error in place, so every later reader sees clean text."""
+    secrets = tuple(secrets)
+    if isinstance(error, ProviderError):
+        error.message = redact(error.message, secrets) or ""
+        error.body = redact(error.body, secrets)
+    if error.args and isinstance(error.args[0], str):
+        error.args = (redact(error.args[0], secrets), *error.args[1:])

@@ -42,8 +42,8 @@ def run(name: str, args: argparse.Namespace) -> int:
     if args.provider:
         prices.update(reseller_prices(args.provider))
     for row in ROWS:  # each provider's default embedding model (`embed -m PROVIDER`) is listed
-        if not row.embedding_model or (args.provider or row.name) != row.name:
-            continue
+        if not row.embedding_model or (args.provider or row.name) != row.name or row.kind == "fake":
+            continue  # the fake answers to any model name: none of them is a model to recommend
         key = f"{row.name}/{row.embedding_model}"
         price = prices.get(key) or lookup(row.name, row.embedding_model)
         if price is None:  # listed without a price (NaN prints empty): the model still exists

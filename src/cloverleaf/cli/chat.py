@@ -131,7 +131,7 @@ def _dry_run(client: Any, model: str, prompt: str, options: dict[str, Any], *, s
         options = {**options, **{k: v for k, v in (("api_key", first.api_key), ("base_url", first.base_url)) if v}}
     target = client._checked_target(model, options)  # the privacy policy applies to a dry run too
     req = client.engine._for_target(target, build_request(model, prompt, options), stream=stream)
-    client.engine._resolve_attachments(target, req)
+    req = client.engine._resolve_attachments(target, req)
     http = client.engine._build_chat(target, req)
     print(f"{http.method} {redact_url(http.url)}")
     for k, v in http.redacted_headers().items():

@@ -6,9 +6,10 @@ on the client, ``CallContext.trace_id`` here) belong to it; ``complete(id)`` clo
 target that answered, every attempt (target, error type and message, latency, HTTP status),
 latency, time to first token, tokens, cost and status.
 
-Every error an attempt meets is scrubbed *in place* the moment it is recorded (message,
-body, args): the targets' own keys are replaced, and anything shaped like a provider key or
-a bearer token too, because providers like to echo a rejected key back ("Incorrect API key
+Every error an attempt meets is scrubbed *in place* (``_errors.scrub``, which the engine also
+applies to a direct call's upstream errors) the moment it is recorded (message, body, args):
+the targets' own keys are replaced, and anything shaped like a provider key or a bearer token
+too, because providers like to echo a rejected key back ("Incorrect API key
 provided: sk-..."). So the stored record, ``AllTargetsFailed``'s text, a
 ``StreamInterrupted``, the server's error response and any log line all see clean text.
 """
@@ -17,45 +18,19 @@ from __future__ import annotations
 
 import itertools
 import os
-import re
 import time
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._errors import Attempt, ProviderError
+from .._errors import Attempt, ProviderError, redact, scrub
 from .._types import Usage
 from .clock import Clock
 from .store.records import AttemptRecord, CallRecord, TraceRecord
 
 Trace = TraceRecord
 
-_KEY_SHAPES = re.compile(
-    r"(sk-[A-Za-z0-9_\-*.]{6,}|AIza[0-9A-Za-z_\-]{10,}|gsk_[A-Za-z0-9]{8,}|xai-[A-Za-z0-9]{8,}"
-    r"|(?i:bearer)\s+[A-Za-z0-9_\-.=:+/]{8,}|(?i:(?:api[-_]?key|key|token)=)[^&\s\"']+)"
-)
-REDACTED = "<redacted>"
 MAX_MESSAGE = 2000
-
-
-def redact(text: str | None, secrets: Iterable[str] = ()) -> str | None:
-    if not text:
-        return text
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, REDACTED)
-    return _KEY_SHAPES.sub(REDACTED, text)
-
-
-def scrub(error: BaseException, secrets: Iterable[str] = ()) -> None:
-    """Redact secrets from an error in place, so every later reader sees clean text."""
-    secrets = tuple(secrets)
-    if isinstance(error, ProviderError):
-        error.message = redact(error.message, secrets) or ""
-        error.body = redact(error.body, secrets)
-    if error.args and isinstance(error.args[0], str):
-        error.args = (redact(error.args[0], secrets), *error.args[1:])
 
 
 _sequence = itertools.count()

@@ -95,6 +95,6 @@ async def _limits(st: ServerState) -> list[dict[str, Any]]:
 
 
 def _why(exc: BaseException) -> str:
-    from ...gateway.traces import redact
+    from ..._errors import redact
 
     return redact(f"{type(exc).__name__}: {exc}"[:300]) or type(exc).__name__

@@ -10,8 +10,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..._errors import redact
 from ...gateway.budget import period_key
-from ...gateway.traces import redact
 from ..errors import NotFound
 from . import charts, queries
 from .session import Session

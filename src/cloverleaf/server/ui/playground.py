@@ -26,8 +26,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from ..._context import CallContext
+from ..._errors import redact
 from ..._types import ChatRequest, Message, StreamEvent, Usage
-from ...gateway.traces import redact
 from ..auth import Principal
 from ..errors import BadRequest, to_api_error
 from ..keys import model_allowed

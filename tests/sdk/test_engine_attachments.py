@@ -1,0 +1,80 @@
+"""The engine's handling of attachments and of the keys it sends, seen from the caller.
+
+Types the loader accepts (``"document"``, ``"PDF"``) used to be a KeyError in the capability
+check, and an unknown one a bare KeyError; a URL attachment to a provider that takes no such
+input at all was told to switch to ``fetch='local'``; resolving attachments wrote the loaded
+copies into the caller's own messages; and an upstream error that echoed the key back handed it
+to the caller's logs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import cloverleaf
+from cloverleaf import Attachment, AttachmentError, Client, Message, Role, Text, UnsupportedCapability
+
+MEDIA = Path(__file__).resolve().parents[1] / "fixtures" / "media"
+
+
+@pytest.fixture
+def client():
+    with Client(env={"ANTHROPIC_API_KEY": "sk-ant-test"}, max_retries=0) as c:
+        yield c
+
+
+@pytest.mark.parametrize(("kind", "name"), [("document", "document.pdf"), ("PDF", "document.pdf"),
+                                            (" pdf", "document.pdf"), ("Image", "image.png")])
+def test_every_type_the_loader_accepts_passes_the_capability_check(client, kind: str, name: str) -> None:
+    r = client.chat("fake/echo", "hi", attachments=[Attachment(source=str(MEDIA / name), type=kind)])  # type: ignore[arg-type]
+    assert r.content == "hi"
+
+
+def test_an_unknown_type_is_the_loaders_error_before_anything_is_sent(client) -> None:
+    with pytest.raises(AttachmentError, match="unsupported attachment type 'video'") as err:
+        client.chat("fake/echo", "hi", attachments=[Attachment(source=str(MEDIA / "image.png"), type="video")])  # type: ignore[arg-type]
+    assert err.value.rule == "unsupported-type"
+    assert client.fake.requests == []
+
+
+def test_a_url_the_provider_cannot_take_in_any_form_is_not_told_to_fetch_locally(client) -> None:
+    audio = Attachment(source="https://example.com/clip.wav", fetch="provider")
+    with pytest.raises(UnsupportedCapability) as err:
+        client.chat("anthropic/claude-haiku-4-5", "hi", attachments=[audio])
+    assert "audio input" in str(err.value) and "fetch='local'" not in str(err.value)
+
+
+def test_resolving_attachments_leaves_the_callers_messages_as_they_were(client) -> None:
+    att = Attachment(source=str(MEDIA / "image.png"))
+    result = cloverleaf.ToolResult("c1", [Text("shot"), Attachment(source=str(MEDIA / "image.png"))])
+    messages = [Message(Role.USER, parts=[Text("describe"), att]),
+                Message(Role.ASSISTANT, parts=[cloverleaf.ToolCall("c1", "shoot", {})]),
+                Message(Role.TOOL, parts=[result])]
+    tool_parts = list(result.content)
+    client.chat("fake/echo", messages)
+    assert messages[0].parts[1] is att and att.data is None and att.type is None
+    assert result.content == tool_parts and all(a.data is None for a in result.content if isinstance(a, Attachment))
+    sent = client.fake.requests[-1].json["messages"]
+    assert any(isinstance(m["content"], list) and any(p["type"] == "image_url" for p in m["content"]) for m in sent)
+
+
+def test_an_upstream_error_that_echoes_the_key_does_not_pass_it_on(client) -> None:
+    key = "cl-live-SECRET0123456789"  # no provider's key shape: only knowing the key masks it
+    body = {"error": {"message": f"Incorrect API key provided: {key}", "type": "invalid_request_error"}}
+    client.fake.script.fail(401, body=body)
+    with pytest.raises(cloverleaf.AuthenticationError) as err:
+        client.chat("fake/echo", "hi", api_key=key)
+    assert key not in str(err.value) and key not in (err.value.body or "") and key not in repr(err.value.args)
+    assert "Incorrect API key provided: <redacted>" in str(err.value)
+    client.fake.script.fail(401, body=body)
+    with pytest.raises(cloverleaf.AuthenticationError) as err:
+        list(client.stream("fake/echo", "hi", api_key=key))
+    assert key not in str(err.value) and key not in (err.value.body or "")
+
+
+def test_the_fake_has_a_default_embedding_model(client) -> None:
+    r = client.embed("fake", ["a", "b"])
+    assert r.provider == "fake" and len(r.vectors) == 2
+    assert r.vectors == client.embed("fake/embed", ["a", "b"]).vectors
