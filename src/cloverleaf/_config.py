@@ -42,6 +42,7 @@ class ProviderSettings:
     input_cost_per_1k: float | None = None
     output_cost_per_1k: float | None = None
     cached_input_cost_per_1k: float | None = None
+    cache_write_cost_per_1k: float | None = None
 
 
 @dataclass(slots=True)
@@ -58,6 +59,7 @@ class ModelEntry:
     input_cost_per_1k: float | None = None
     output_cost_per_1k: float | None = None
     cached_input_cost_per_1k: float | None = None
+    cache_write_cost_per_1k: float | None = None
     context_window: int | None = None
     additional_config: dict[str, Any] = field(default_factory=dict)
     data_retention_days: int | None = None

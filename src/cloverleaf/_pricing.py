@@ -1,7 +1,8 @@
 """Cost of a call from per-model token prices.
 
 Prices come from the built-in table (``data/prices.json``, USD per million tokens) or a
-registry entry (``[[models]]`` ``input_cost_per_1k``/``output_cost_per_1k``), which wins.
+registry entry (``[[models]]`` ``input_cost_per_1k``/``output_cost_per_1k``), which wins; an
+entry's cache rates it does not give follow the table row's (see :meth:`ModelPrice.per_1k`).
 An unknown price gives ``cost = None``, never 0: a made-up zero would hide spend. Local
 providers (a row with ``local = True``) are the exception: they bill nothing, so they cost 0.0.
 
@@ -26,7 +27,8 @@ from ._types import Usage
 
 @dataclass(frozen=True, slots=True)
 class ModelPrice:
-    """USD per 1M tokens."""
+    """USD per 1M tokens. ``cache_write`` is the five-minute prompt-cache write rate,
+    ``cache_write_1h`` the one-hour one (Anthropic: 1.25x and 2x input)."""
 
     input: float
     output: float
@@ -34,22 +36,53 @@ class ModelPrice:
     cache_write: float | None = None
     context_window: int | None = None
     uses: tuple[str, ...] = ()
+    cache_write_1h: float | None = None
 
-    def cost(self, usage: Usage) -> float:
+    def cost(self, usage: Usage) -> float | None:
+        """What ``usage`` costs; None when the upstream reported no usage (unless nothing here
+        bills at all: a free local model costs 0.0 however much it was used)."""
+        if not usage.reported:
+            return 0.0 if self.dearest_input == 0.0 and not self.output else None
         cached = min(usage.cached_tokens, usage.input_tokens)
         written = min(usage.cache_write_tokens, usage.input_tokens - cached)
+        written_1h = min(usage.cache_write_1h_tokens, written)
         fresh = usage.input_tokens - cached - written
         cached_rate = self.cached_input if self.cached_input is not None else self.input
         write_rate = self.cache_write if self.cache_write is not None else self.input
+        write_1h_rate = self.cache_write_1h if self.cache_write_1h is not None else write_rate
         # output_tokens already include reasoning tokens (every provider bills them as output)
-        total = fresh * self.input + cached * cached_rate + written * write_rate + usage.output_tokens * self.output
+        total = (fresh * self.input + cached * cached_rate + (written - written_1h) * write_rate
+                 + written_1h * write_1h_rate + usage.output_tokens * self.output)
         return round(total / 1_000_000, 10)
+
+    @property
+    def dearest_input(self) -> float:
+        """The highest rate an input token can bill at (a one-hour cache write, on Anthropic):
+        what a budget's bound must assume, since it cannot know how a prompt will be cached."""
+        return max(self.input, self.cached_input or 0.0, self.cache_write or 0.0, self.cache_write_1h or 0.0)
 
     @classmethod
     def per_1k(cls, input_cost: float, output_cost: float, cached_input: float | None = None,
-               context_window: int | None = None) -> ModelPrice:
-        return cls(input_cost * 1000, output_cost * 1000,
-                   cached_input * 1000 if cached_input is not None else None, None, context_window)
+               context_window: int | None = None, cache_write: float | None = None, *,
+               like: ModelPrice | None = None) -> ModelPrice:
+        """A price from per-1K rates (a registry entry's). A cache rate not given is ``like``'s
+        (the built-in row of the same model) scaled to this input rate: a negotiated price keeps
+        the provider's cache discount and write premium, where billing cache reads at the full
+        input rate would overstate them and having no write rate understate Anthropic's writes."""
+        rate = input_cost * 1000
+
+        def scaled(given: float | None, row_rate: float | None) -> float | None:
+            if given is not None:
+                return given * 1000
+            if like is None or row_rate is None or not like.input:
+                return None
+            return round(rate * row_rate / like.input, 10)
+
+        return cls(rate, output_cost * 1000,
+                   scaled(cached_input, like.cached_input if like else None),
+                   scaled(cache_write, like.cache_write if like else None),
+                   context_window if context_window is not None else (like.context_window if like else None),
+                   (), scaled(None, like.cache_write_1h if like else None))
 
 
 @lru_cache(maxsize=1)
@@ -57,9 +90,12 @@ def _table() -> tuple[dict[str, ModelPrice], dict[str, dict[str, str]]]:
     raw: dict[str, Any] = json.loads(resources.files("cloverleaf.data").joinpath("prices.json").read_text("utf-8"))
     prices = {
         key: ModelPrice(row["input"], row["output"], row.get("cached_input"), row.get("cache_write"),
-                        row.get("context"), tuple(row.get("uses", ())))
+                        row.get("context"), tuple(row.get("uses", ())), row.get("cache_write_1h"))
         for key, row in raw["models"].items()
     }
+    for alias, key in raw.get("model_aliases", {}).items():   # a vendor's own other name for a row
+        if not alias.startswith("_"):
+            prices[alias] = prices[key]
     aliases = {k: v for k, v in raw.get("aliases", {}).items() if not k.startswith("_")}
     return prices, aliases
 
@@ -84,17 +120,29 @@ def reseller_prices(provider: str) -> dict[str, ModelPrice]:
     return out
 
 
-_DATE_SUFFIX = re.compile(r"(-\d{4}-\d{2}-\d{2}|-\d{8}|-latest|-preview(-\d{2}-\d{2})?|-exp)$")
+#: Dated-snapshot suffixes every vendor's ids may carry: -YYYY-MM-DD, -YYYYMMDD, Gemini's
+#: preview -MM-DD and -MM-YYYY (``gemini-2.5-flash-preview-09-2025``), -latest, -exp.
+_DATE_SUFFIX = re.compile(r"(-\d{4}-\d{2}-\d{2}|-\d{8}|-(0[1-9]|1[0-2])-20\d{2}|-latest|-preview(-\d{2}-\d{2})?|-exp)$")
+#: Four-digit snapshot suffixes, only for the vendors whose ids use them: xAI's -MMDD
+#: (``grok-4-0709``), Mistral's -YYMM (``mistral-large-2411``). Not for everyone: OpenAI's
+#: ``gpt-3.5-turbo-1106`` has one too, and it was billed unlike ``gpt-3.5-turbo``.
+_SHORT_SUFFIX = {
+    "xai": re.compile(r"-(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])$"),
+    "mistral": re.compile(r"-2\d(0[1-9]|1[0-2])$"),
+}
 
 
 def _candidates(key: str) -> list[str]:
     """``key`` and its forms without dated-snapshot suffixes (``gpt-4o-2024-08-06`` → ``gpt-4o``)."""
     out = [key]
     provider, _, model = key.partition("/")
+    short = _SHORT_SUFFIX.get(provider)
     prev = None
     while model != prev:
         prev = model
         model = _DATE_SUFFIX.sub("", model)
+        if short is not None:
+            model = short.sub("", model)
         out.append(f"{provider}/{model}")
     return out
 

@@ -62,7 +62,10 @@ class Target:
 
     @property
     def context_window(self) -> int | None:
-        return self.price.context_window if self.price else None
+        """The entry's window, else the price row's: an entry may know the window of a model it
+        gives no price for (a self-hosted one), and context-window fallback needs it."""
+        window = self.entry.context_window if self.entry is not None else None
+        return window or (self.price.context_window if self.price else None)
 
     @property
     def api_key(self) -> str | None:
@@ -247,14 +250,15 @@ class Resolver:
     def _price(spec: ProviderSpec, adapter: Adapter, model: str, entry: ModelEntry | None,
                ps: ProviderSettings | None) -> ModelPrice | None:
         """The entry's rates, else the provider table's, else the built-in table's, else free for a
-        local provider; None (unknown, never a made-up 0) otherwise."""
+        local provider; None (unknown, never a made-up 0) otherwise. Cache rates the entry does
+        not give follow the built-in row's (:meth:`ModelPrice.per_1k`)."""
         builtin = lookup_keys(adapter.price_keys(model))
         window = entry.context_window if entry is not None and entry.context_window else None
         for rates in (entry, ps):
             if rates is not None and rates.input_cost_per_1k is not None and rates.output_cost_per_1k is not None:
                 return ModelPrice.per_1k(rates.input_cost_per_1k, rates.output_cost_per_1k,
-                                         rates.cached_input_cost_per_1k,
-                                         window or (builtin.context_window if builtin else None))
+                                         rates.cached_input_cost_per_1k, window, rates.cache_write_cost_per_1k,
+                                         like=builtin)
         if builtin is None and spec.local:
             builtin = FREE  # a local server bills nothing; an unknown remote price stays None, never 0
         if builtin is not None and window:

@@ -307,7 +307,12 @@ class ImageRequest:
 @dataclass(slots=True)
 class Usage:
     """Token counts. ``input_tokens`` includes cached tokens; ``output_tokens`` includes
-    reasoning tokens (the providers' own convention for billing)."""
+    reasoning tokens (the providers' own convention for billing).
+
+    ``reported`` is False when the upstream said nothing about usage (an answer without a
+    ``usage`` object, a stream cut before its usage event): the counts are then zero because
+    nobody counted, not because nothing was used, so the call's ``cost`` is None and a gateway
+    keeps what it reserved for the call."""
 
     input_tokens: int = 0
     output_tokens: int = 0
@@ -319,6 +324,11 @@ class Usage:
     #: What the upstream says it charged for this call (USD), where it reports one (OpenRouter's
     #: ``usage.cost``): it wins over a price-table estimate.
     cost: float | None = None
+    #: The part of ``cache_write_tokens`` written to a one-hour cache (Anthropic's ``ttl: "1h"``),
+    #: which bills at a higher rate than the default five-minute cache.
+    cache_write_1h_tokens: int = 0
+    #: False when the upstream reported no usage (see the class docstring).
+    reported: bool = True
 
     @property
     def total_tokens(self) -> int:
@@ -332,6 +342,8 @@ class Usage:
             self.cache_write_tokens + other.cache_write_tokens,
             self.reasoning_tokens + other.reasoning_tokens,
             None if self.cost is None and other.cost is None else (self.cost or 0.0) + (other.cost or 0.0),
+            self.cache_write_1h_tokens + other.cache_write_1h_tokens,
+            self.reported and other.reported,   # a sum with an unknown part is unknown
         )
 
 

@@ -18,6 +18,8 @@ class OpenAIMock:
         self.chats = 0
         self.embeddings = 0
         self.bodies: list[dict[str, Any]] = []
+        #: False: answers carry no usage object (a compatible server that reports none)
+        self.report_usage = True
         self._lock = threading.Lock()
         mock = self
 
@@ -46,7 +48,8 @@ class OpenAIMock:
                 prompt = body["messages"][-1]["content"]
                 prompt = prompt if isinstance(prompt, str) else " ".join(p.get("text", "") for p in prompt)
                 answer = f"answer {n} to: {prompt}"
-                usage = {"prompt_tokens": 10, "completion_tokens": len(answer.split()), "total_tokens": 20}
+                usage: dict[str, int] | None = {"prompt_tokens": 10, "completion_tokens": len(answer.split()),
+                                                "total_tokens": 20} if mock.report_usage else None
                 if body.get("stream"):
                     self._stream(body["model"], answer, usage)
                     return
@@ -58,7 +61,7 @@ class OpenAIMock:
                 self._json({"id": f"chatcmpl-{n}", "object": "chat.completion", "created": 1, "model": body["model"],
                             "choices": [{"index": 0, "message": message,
                                          "finish_reason": "tool_calls" if body.get("tools") else "stop"}],
-                            "usage": usage})
+                            **({"usage": usage} if usage else {})})
 
             def _json(self, doc: dict[str, Any]) -> None:
                 raw = json.dumps(doc).encode()
@@ -68,7 +71,7 @@ class OpenAIMock:
                 self.end_headers()
                 self.wfile.write(raw)
 
-            def _stream(self, model: str, answer: str, usage: dict[str, int]) -> None:
+            def _stream(self, model: str, answer: str, usage: dict[str, int] | None) -> None:
                 self.send_response(200)
                 self.send_header("content-type", "text/event-stream")
                 self.send_header("connection", "close")
@@ -79,7 +82,8 @@ class OpenAIMock:
                     self._event({"id": "chatcmpl-s", "object": "chat.completion.chunk", "model": model,
                                  "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
                 self._event({"id": "chatcmpl-s", "object": "chat.completion.chunk", "model": model,
-                             "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": usage})
+                             "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                             **({"usage": usage} if usage else {})})
                 self.wfile.write(b"data: [DONE]\n\n")
                 self.wfile.flush()
 

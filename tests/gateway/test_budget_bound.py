@@ -192,3 +192,17 @@ async def test_a_token_limit_caps_an_uncapped_call_too(harness: Harness) -> None
     assert sent_cap(plain) == 200
     await plain.achat("r", chat_request("hello"), CallContext(key=KeyPolicy("k2", rpm=10)))
     assert sent_cap(plain) is None                                    # requests counted, not tokens
+
+
+def test_the_bound_prices_input_at_a_one_hour_cache_write() -> None:
+    """Anthropic bills a one-hour cache write at 2x input, above its five-minute write rate:
+    a prompt the bound cannot see the caching of must be priced at the dearest."""
+    from types import SimpleNamespace
+
+    from cloverleaf._pricing import ModelPrice
+    from cloverleaf.gateway.estimate import CostBound
+
+    price = ModelPrice(3.0, 4.0, cached_input=0.3, cache_write=3.75, cache_write_1h=6.0)
+    target = SimpleNamespace(price=price, target=None)
+    assert CostBound(None)([target], 1_000_000, 0) == pytest.approx(6.0)
+

@@ -39,6 +39,7 @@ class StubTarget:
     model: str
     price: ModelPrice | None = ModelPrice(input=1.0, output=2.0, context_window=1000)
     api_key: str | None = "stub-secret"
+    context_window: int | None = 1000
 
 
 class StubEngine:

@@ -26,6 +26,7 @@ from cloverleaf._errors import (
     UnsupportedCapability,
 )
 from cloverleaf._http import HttpResponse
+from cloverleaf._pricing import lookup
 from cloverleaf._types import (
     Attachment,
     ChatRequest,
@@ -414,6 +415,29 @@ def test_cache_usage_maps_reads_and_writes(adapter):
     assert (u0.input_tokens, u0.cached_tokens, u0.cache_write_tokens, u0.output_tokens) == (3 + 1111, 1111, 0, 406)
     u1 = adapter.parse_chat(second.response, req).usage
     assert (u1.input_tokens, u1.cached_tokens, u1.cache_write_tokens, u1.output_tokens) == (1532, 1111, 418, 33)
+
+
+def test_one_hour_cache_writes_are_counted_and_billed_at_their_rate(adapter):
+    """The recorded second call's 418 writes, as Anthropic reports them when made with ``ttl: "1h"``:
+    one-hour writes bill at 2x input where five-minute ones bill at 1.25x."""
+    second = cassette(REC + "test_anthropic_cache_real_api.yaml")[1]
+    data = second.response.json()
+    data["usage"]["cache_creation"] = {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 418}
+    req = ChatRequest("claude-sonnet-4-5", [Message.user("x")])
+    u = adapter.parse_chat(HttpResponse(200, {}, json.dumps(data).encode()), req).usage
+    assert (u.cache_write_tokens, u.cache_write_1h_tokens) == (418, 418)
+    price = lookup("anthropic", "claude-sonnet-4-5")
+    assert price.cost(u) == pytest.approx((3 * 3.0 + 1111 * 0.3 + 418 * 6.0 + 33 * 15.0) / 1e6)
+    five_minutes = adapter.parse_chat(second.response, req).usage
+    assert five_minutes.cache_write_1h_tokens == 0
+    assert price.cost(five_minutes) == pytest.approx((3 * 3.0 + 1111 * 0.3 + 418 * 3.75 + 33 * 15.0) / 1e6)
+
+
+def test_an_answer_without_usage_has_unknown_usage(adapter):
+    reply = {"id": "msg_x", "type": "message", "role": "assistant", "model": "claude-x", "stop_reason": "end_turn",
+             "content": [{"type": "text", "text": "hi"}]}
+    resp = adapter.parse_chat(HttpResponse(200, {}, json.dumps(reply).encode()), ChatRequest("claude-x", []))
+    assert resp.usage.reported is False
 
 
 def test_cache_request_matches_recording(adapter):

@@ -53,6 +53,17 @@ def test_single_embed_content_response_with_usage():
     assert out.usage.input_tokens == 11
 
 
+def test_a_batch_answer_without_usage_metadata_has_unknown_usage():
+    """The Gemini Developer API's batchEmbedContents reports no usageMetadata: unknown, not zero
+    tokens (a priced embedding model would otherwise cost a made-up $0)."""
+    it = cassette(EMBED + "TestGoogle.test_documents.yaml")[0]
+    assert "usageMetadata" not in it.response.json()
+    out = adapter().parse_embed(it.response, EmbeddingRequest("gemini-embedding-2-preview", ["hello", "world"]))
+    assert out.usage.reported is False
+    vertex = cassette(EMBED + "test_google_task_prefix_vertex.yaml")[0]
+    assert adapter().parse_embed(vertex.response, EmbeddingRequest("m", ["Hello, world!"])).usage.reported is True
+
+
 def test_task_type_names_and_unknown_input_type():
     body = adapter().build_embed(EmbeddingRequest("m", ["a"], input_type="SEMANTIC_SIMILARITY"), config()).json()
     assert body["taskType"] == "SEMANTIC_SIMILARITY"

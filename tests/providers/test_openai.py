@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from cloverleaf._errors import MalformedResponseError
+from cloverleaf._http import HttpResponse
 from cloverleaf._types import (
     Attachment,
     ChatRequest,
@@ -428,3 +429,13 @@ def test_xai_usage_counts_reasoning_in_output() -> None:
     u = resp.usage
     assert (u.input_tokens, u.output_tokens, u.reasoning_tokens, u.cached_tokens) == (10120, 4308, 2809, 128)
     assert u.total_tokens == usage["total_tokens"]
+
+
+def test_an_answer_without_usage_has_unknown_usage_not_zero() -> None:
+    recorded = interaction(f"{OA}/test_valid_response.yaml").response.json()
+    del recorded["usage"]
+    req = ChatRequest("gpt-4o", [Message.user("What is the capital of France?")])
+    resp = adapter("openai").parse_chat(HttpResponse(200, {}, json.dumps(recorded).encode()), req)
+    assert resp.text == "The capital of France is Paris."
+    assert resp.usage.reported is False
+    assert replay_chat("openai", f"{OA}/test_valid_response.yaml", req).usage.reported is True

@@ -472,3 +472,11 @@ def test_item_ids_travel_only_with_their_reasoning() -> None:
         {"type": "message", "role": "assistant", "id": "msg_1", "status": "completed", "phase": "final_answer",
          "content": [{"type": "output_text", "text": "answer", "annotations": []}]},
         {"type": "function_call", "call_id": "call_1", "name": "f", "arguments": "{}", "id": "fc_1"}]
+
+
+def test_a_response_without_usage_has_unknown_usage_not_zero() -> None:
+    body = {"id": "resp_1", "model": "o3", "status": "completed",
+            "output": [{"type": "message", "id": "msg_1", "role": "assistant", "status": "completed",
+                        "content": [{"type": "output_text", "text": "Done", "annotations": []}]}]}
+    resp = adapter(ROW).parse_chat(HttpResponse(200, {}, json.dumps(body).encode()), ChatRequest("o3", []))
+    assert resp.text == "Done" and resp.usage.reported is False

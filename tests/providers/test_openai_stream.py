@@ -170,3 +170,14 @@ def test_streamed_refusal_matches_the_non_stream_rule() -> None:
     resp = accumulate("openai", decode_stream("openai", body, REQ), REQ)
     assert resp.text == "I can't help." and resp.finish_reason == "content_filter"
     assert resp.metadata.extra["refusal"] == "I can't help."
+
+
+def test_a_stream_without_usage_has_unknown_usage_not_zero() -> None:
+    """A compatible server that ignores ``include_usage``: the recorded stream without its usage chunk."""
+    kept = [c for c in recorded_chunks(TOOL_STREAM, 1) if not c.get("usage")]
+    body = "".join(f"data: {json.dumps(c)}\n\n" for c in kept).encode() + b"data: [DONE]\n\n"
+    resp = accumulate("openai", decode_stream("openai", body, REQ), REQ)
+    assert resp.text == "The capital of the UK is London." and resp.finish_reason == "stop"
+    assert resp.usage.reported is False and resp.usage.total_tokens == 0
+    _, counted = replay_stream("openai", TOOL_STREAM, REQ, 1)
+    assert counted.usage.reported is True

@@ -1,5 +1,9 @@
+from typing import Any
+
 import pytest
 
+from cloverleaf._config import ModelEntry, Settings
+from cloverleaf._engine import Engine
 from cloverleaf._pricing import ModelPrice, all_prices, lookup
 from cloverleaf._types import Usage
 
@@ -43,3 +47,72 @@ def test_cost_counts_cached_cache_writes_and_reasoning():
 def test_registry_override_per_1k():
     p = ModelPrice.per_1k(0.01, 0.03)
     assert p.cost(Usage(1000, 1000)) == pytest.approx(0.04)
+
+
+def test_one_hour_cache_writes_bill_at_the_one_hour_rate():
+    p = lookup("anthropic", "claude-sonnet-4-5")
+    assert (p.cache_write, p.cache_write_1h) == (3.75, 6.0)
+    # 1000 writes, 400 of them to the one-hour cache
+    u = Usage(input_tokens=1000, cache_write_tokens=1000, cache_write_1h_tokens=400)
+    assert p.cost(u) == pytest.approx((600 * 3.75 + 400 * 6.0) / 1e6)
+    assert p.dearest_input == 6.0   # what a budget's bound assumes of an input token
+
+
+def test_unreported_usage_has_no_cost_unless_nothing_bills():
+    unknown = Usage(reported=False)
+    assert ModelPrice(input=3.0, output=15.0).cost(unknown) is None
+    assert ModelPrice(0.0, 0.0).cost(unknown) == 0.0      # a free local model is free however much it did
+    assert (Usage(1, 1) + unknown).reported is False       # a sum with an unknown part is unknown
+
+
+def _resolve(entry: ModelEntry) -> Any:
+    engine = Engine(Settings(models=[entry], env={"ANTHROPIC_API_KEY": "k", "OPENAI_API_KEY": "k"}))
+    try:
+        return engine.resolve(entry.name)
+    finally:
+        engine.close()
+
+
+def test_an_entrys_price_keeps_the_tables_cache_rates_in_proportion():
+    same = _resolve(ModelEntry("sonnet", "claude-sonnet-4-5", "anthropic",
+                               input_cost_per_1k=0.003, output_cost_per_1k=0.015)).price
+    assert (same.cached_input, same.cache_write, same.cache_write_1h) == (0.3, 3.75, 6.0)
+    half = _resolve(ModelEntry("sonnet", "claude-sonnet-4-5", "anthropic",
+                               input_cost_per_1k=0.0015, output_cost_per_1k=0.015)).price
+    assert (half.cached_input, half.cache_write, half.cache_write_1h) == pytest.approx((0.15, 1.875, 3.0))
+    given = _resolve(ModelEntry("sonnet", "claude-sonnet-4-5", "anthropic", input_cost_per_1k=0.003,
+                                output_cost_per_1k=0.015, cached_input_cost_per_1k=0.0001,
+                                cache_write_cost_per_1k=0.004)).price
+    assert (given.cached_input, given.cache_write) == pytest.approx((0.1, 4.0))
+    u = Usage(input_tokens=200_000, cached_tokens=100_000, cache_write_tokens=100_000)
+    assert same.cost(u) == lookup("anthropic", "claude-sonnet-4-5").cost(u) == pytest.approx(0.405)
+    unlisted = _resolve(ModelEntry("mine", "gpt-99", "openai", input_cost_per_1k=0.001, output_cost_per_1k=0.002)).price
+    assert (unlisted.cached_input, unlisted.cache_write) == (None, None)   # billed at the input rate
+
+
+def test_an_entrys_context_window_is_kept_without_a_price():
+    target = _resolve(ModelEntry("mine", "gpt-99", "openai", context_window=8000))
+    assert target.price is None and target.context_window == 8000
+
+
+@pytest.mark.parametrize("provider, model, expected", [
+    ("xai", "grok-4-0709", "xai/grok-4"),                                       # -MMDD
+    ("mistral", "mistral-embed-2312", "mistral/mistral-embed"),                 # -YYMM
+    ("gemini", "gemini-2.5-flash-preview-09-2025", "gemini/gemini-2.5-flash"),   # -MM-YYYY
+    ("gemini", "gemini-2.5-flash-lite-preview-09-2025", "gemini/gemini-2.5-flash-lite"),
+    ("anthropic", "claude-sonnet-4-0", "anthropic/claude-sonnet-4"),            # Anthropic's aliases
+    ("anthropic", "claude-opus-4-0", "anthropic/claude-opus-4"),
+])
+def test_more_snapshot_forms_and_vendor_aliases(provider, model, expected):
+    assert lookup(provider, model) == all_prices()[expected]
+
+
+def test_four_digit_suffixes_only_where_the_vendor_uses_them():
+    assert lookup("openai", "gpt-3.5-turbo-1106") is None     # billed unlike gpt-3.5-turbo
+    assert lookup("mistral", "mistral-large-2411") is None    # no mistral-large row to strip to
+
+
+def test_gemini_2_5_cached_input_is_a_tenth_of_input():
+    for model in ("gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite"):
+        p = lookup("gemini", model)
+        assert p.cached_input == pytest.approx(p.input / 10)

@@ -570,3 +570,19 @@ def test_attachment_paths_are_checked_first_and_only_next_to_the_workflow_file(
             "to the workflow file)",
             f"steps[2] (abs).attachments[0].source: no file {tmp_path / 'missing.png'}"]
     assert client.fake.requests == []
+
+
+def test_a_run_whose_step_cost_is_unknown_has_no_total() -> None:
+    """A step answered by a model with no price, or without reported usage, has cost None: the
+    run's total is then unknown too, not the other steps' sum (which would understate it)."""
+    from cloverleaf.workflows.runner import StepResult, WorkflowResult
+
+    def run(*steps: StepResult) -> WorkflowResult:
+        return WorkflowResult("r1", None, "w", "ok", {}, {}, list(steps))
+
+    priced = StepResult("a", "chat", "ok", "m", "t/a", 1.0, 0.25)
+    unknown = StepResult("b", "chat", "ok", "m", "t/b", 1.0, None)
+    skipped = StepResult("c", "chat", "skipped", "m")
+    assert run(priced, skipped).cost == 0.25
+    assert run(priced, unknown, skipped).cost is None
+    assert run(priced, unknown).as_dict()["cost"] is None

@@ -110,7 +110,8 @@ def run(name: str, args: argparse.Namespace) -> int:
 def _report(resp: Any) -> None:
     u = resp.usage
     md = resp.metadata
-    cost = f"${resp.cost:.6f}" if resp.cost is not None else "unknown (no price for this model)"
+    cost = (f"${resp.cost:.6f}" if resp.cost is not None else "unknown (no price for this model)" if u.reported
+            else "unknown (the upstream reported no usage)")
     ttft = f", first token {md.time_to_first_token_ms:.0f} ms" if md.time_to_first_token_ms is not None else ""
     print(f"[{resp.provider}/{resp.model}] latency {md.latency_ms:.0f} ms{ttft}; tokens in {u.input_tokens} "
           f"(cached {u.cached_tokens}), out {u.output_tokens} (reasoning {u.reasoning_tokens}); cost {cost}; "

@@ -106,7 +106,7 @@ def _traces(args: argparse.Namespace) -> int:
           [(*(((c.metadata or {}).get("step") or "-",) if steps else ()),
             _when(c.created_at), c.requested_model, c.target or "-", c.status if not c.error_type
             else f"{c.status} ({c.error_type})", _num(c.latency_ms), _num(c.ttft_ms),
-            f"{c.input_tokens}/{c.output_tokens}", "" if c.cost is None else f"${c.cost:.6f}", len(c.attempts))
+            f"{c.input_tokens}/{c.output_tokens}", _cost(c), len(c.attempts))
            for c in calls])
     return 0
 
@@ -123,11 +123,21 @@ def _spend(args: argparse.Namespace) -> int:
         for r in rows:
             print(json.dumps(r.as_dict()))
         return 0
-    table((args.by, "calls", "tokens in", "tokens out", "cost"),
-          [(r.group, r.calls, r.input_tokens, r.output_tokens, f"${r.cost:.6f}") for r in rows])
+    table((args.by, "calls", "tokens in", "tokens out", "cost", "unknown cost"),
+          [(r.group, r.calls, r.input_tokens, r.output_tokens, f"${r.cost:.6f}", r.unknown_cost or "")
+           for r in rows])
     if rows:
-        print(f"\ntotal: {sum(r.calls for r in rows)} calls, ${sum(r.cost for r in rows):.6f}")
+        unknown = sum(r.unknown_cost for r in rows)
+        print(f"\ntotal: {sum(r.calls for r in rows)} calls, ${sum(r.cost for r in rows):.6f}"
+              + (f" ({unknown} of unknown cost: their budget charges, or nothing, are in it)" if unknown else ""))
     return 0
+
+
+def _cost(call: Any) -> str:
+    """A call's cost, or what its budgets were charged when its cost is unknown."""
+    if call.cost is not None:
+        return f"${call.cost:.6f}"
+    return f"charged ${call.charged:.6f}" if call.charged else ""
 
 
 def _num(v: Any) -> str:

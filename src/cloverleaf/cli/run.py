@@ -129,5 +129,9 @@ def _print(result: Any) -> None:
             parts.append(f"{s.id} ({'earlier, ' if s.status == 'earlier' else ''}{s.target}{latency}{cost})")
         else:
             parts.append(f"{s.id} ({s.status})")
-    print(f"[run {result.run_id}] {result.status}; steps: {'; '.join(parts)}; total ${result.cost:.6f}; "
+    print(f"[run {result.run_id}] {result.status}; steps: {'; '.join(parts)}; total {_total(result.cost)}; "
           f"details: cloverleaf traces --trace {result.trace_id}", file=sys.stderr)
+
+
+def _total(cost: float | None) -> str:
+    return f"${cost:.6f}" if cost is not None else "unknown (a step's cost is unknown)"

@@ -161,8 +161,7 @@ class CostBound:
         price = getattr(t, "price", None)
         if price is not None and hasattr(price, "output"):
             out_rate = float(price.output)
-            return max(float(price.input), float(price.cached_input or 0.0), float(price.cache_write or 0.0),
-                       out_rate), out_rate
+            return max(float(price.dearest_input), out_rate), out_rate
         per_input = self._engine.cost(t.target, Usage(1_000_000, 0)) or 0.0
         per_output = self._engine.cost(t.target, Usage(0, 1_000_000)) or 0.0
         return max(per_input, per_output), per_output

@@ -36,6 +36,10 @@ class Target(Protocol):
     def price(self) -> ModelPrice | None: ...
 
     @property
+    def context_window(self) -> int | None:
+        """Its context window, known even where its price is not (a registry entry's)."""
+
+    @property
     def api_key(self) -> str | None: ...
 
 

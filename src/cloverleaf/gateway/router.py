@@ -120,7 +120,7 @@ class Router:
         price = target.price
         provider = target.provider or spec.model.partition("/")[0]
         secret = target.api_key or spec.api_key
-        return ResolvedTarget(spec, target, provider, price.context_window if price else None, price, secret)
+        return ResolvedTarget(spec, target, provider, target.context_window, price, secret)
 
     # -- ordering ---------------------------------------------------------------------
     async def order(self, route: RouteConfig, targets: list[ResolvedTarget],

@@ -58,7 +58,8 @@ class Settlement:
         """What the answer needs before it leaves: its cost, target and attempts."""
         call.finished = True
         usage = resp.usage
-        cost = resp.cost if resp.cost is not None else (self._engine.cost(target.target, usage) if usage else None)
+        cost = resp.cost if resp.cost is not None else (self._engine.cost(target.target, usage) if usage is not None
+                                                        else None)
         resp.cost = cost
         resp.metadata.target = target.key
         resp.metadata.attempts = list(call.tracker.attempts)
@@ -69,16 +70,22 @@ class Settlement:
     async def settle_ok(self, call: Call, slot: Any, usage: Usage | None, latency: float, cost: float | None,
                         model: str | None, ready: float | None = None) -> None:
         """What can wait until the answer is on its way: shared state, budgets, the record.
-        Never raises for the bookkeeping (see :meth:`_settle_answered`)."""
+        Never raises for the bookkeeping (see :meth:`_settle_answered`).
+
+        An answer whose usage or cost is unknown (the upstream reported no usage) settles as an
+        interrupted call does: its token estimate stays booked and its budgets are charged the
+        reservation, which the record keeps as ``charged``: never a made-up 0."""
         target = slot.target
-        tokens = usage.total_tokens if usage is not None else None
-        charge = cost if cost is not None else (0.0 if usage else call.reserved_usd)
+        counted = usage if usage is not None and usage.reported else None
+        tokens = counted.total_tokens if counted is not None else None
+        charge = cost if cost is not None else call.reserved_usd
         try:
-            await self._settle_answered(call, slot, usage, tokens, latency, charge)
+            await self._settle_answered(call, slot, counted, tokens, latency, charge)
         finally:   # even when cancelled while settling: the call happened
             if self.record_ok:
                 record = call.tracker.record(self._clock, status="ok", target=target.key, provider=target.provider,
-                                             model=model, usage=usage, cost=cost, ttft_ms=call.ttft_ms)
+                                             model=model, usage=usage, cost=cost, ttft_ms=call.ttft_ms,
+                                             charged=None if cost is not None else charge or None)
                 if ready is not None:
                     record.latency_ms = (ready - call.tracker.started) * 1000.0
                 self.record(call, record)
@@ -134,11 +141,13 @@ class Settlement:
         # when the provider may have billed the call, keep its token estimate and charge its
         # reservation: cancelling a call must not be a way around a limit or a budget
         billable = call.billable
+        charged = call.reserved_usd if billable else 0.0
         try:
-            await self.close(call, None if billable else 0, call.reserved_usd if billable else 0.0)
+            await self.close(call, None if billable else 0, charged)
         finally:
-            if self.record_errors:
-                self.record(call, call.tracker.record(self._clock, status=status, error=exc, ttft_ms=call.ttft_ms))
+            if self.record_errors:   # its cost is unknown; what its budgets were charged is not
+                self.record(call, call.tracker.record(self._clock, status=status, error=exc, ttft_ms=call.ttft_ms,
+                                                      charged=charged or None))
 
     async def close(self, call: Call, tokens_used: int | None, cost: float) -> None:
         """Settle the call's own rate-limit ticket and budget reservations (one state

@@ -115,7 +115,7 @@ class CallTracker:
 
     def record(self, clock: Clock, *, status: str, error: BaseException | None = None, target: str | None = None,
                provider: str | None = None, model: str | None = None, usage: Usage | None = None,
-               cost: float | None = None, ttft_ms: float | None = None) -> CallRecord:
+               cost: float | None = None, ttft_ms: float | None = None, charged: float | None = None) -> CallRecord:
         usage = usage or Usage()
         return CallRecord(
             id=self.id, created_at=self.created_at, operation=self.operation,
@@ -126,7 +126,7 @@ class CallTracker:
             latency_ms=(clock.now() - self.started) * 1000.0, ttft_ms=ttft_ms,
             input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
             cached_tokens=usage.cached_tokens, reasoning_tokens=usage.reasoning_tokens, cost=cost,
-            project=self.project, key_id=self.key_id, metadata=self.metadata, cache=self.cache,
+            project=self.project, key_id=self.key_id, metadata=self.metadata, cache=self.cache, charged=charged,
             attempts=[AttemptRecord(a.target, p, a.error is None,
                                     type(a.error).__name__ if a.error is not None else None,
                                     self._message(a.error),

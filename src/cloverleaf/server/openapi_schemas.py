@@ -241,6 +241,7 @@ MODEL_ENTRY = obj({
     "base_url": nullable(STR), "api_key": nullable({"type": "string", "writeOnly": True}),
     "api_key_env": nullable(STR), "is_public": nullable(BOOL),
     "input_cost_per_1k": _PRICE, "output_cost_per_1k": _PRICE, "cached_input_cost_per_1k": _PRICE,
+    "cache_write_cost_per_1k": _PRICE,
     "context_window": nullable({"type": "integer", "minimum": 1, "maximum": _BIG}),
     "additional_config": nullable(OBJ),
     "data_retention_days": nullable({"type": "integer", "minimum": 0, "maximum": 1_000_000}),

@@ -9,6 +9,7 @@ are merged (providers report input and output counts in different events), and t
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from .. import _jsoncodec as jsoncodec
@@ -45,7 +46,7 @@ class StreamAccumulator:
         # parts in arrival order; consecutive text/reasoning deltas extend the last part
         self._parts: list[Part | _PendingCall] = []
         self._calls: dict[int, _PendingCall] = {}
-        self._usage = Usage()
+        self._usage = Usage(reported=False)   # until the upstream reports some: a stream may never
         self.finish_reason: FinishReason | None = None
         self.raw_finish_reason: str | None = None
         self.model = model
@@ -128,6 +129,8 @@ class StreamAccumulator:
         cur.cache_write_tokens = u.cache_write_tokens or cur.cache_write_tokens
         cur.reasoning_tokens = u.reasoning_tokens or cur.reasoning_tokens
         cur.cost = u.cost if u.cost is not None else cur.cost
+        cur.cache_write_1h_tokens = u.cache_write_1h_tokens or cur.cache_write_1h_tokens
+        cur.reported = cur.reported or u.reported
 
     def response(self) -> ChatResponse:
         parts: list[Part] = []
@@ -151,8 +154,7 @@ class StreamAccumulator:
             model=self.model,
             provider=self._provider,
             finish_reason=finish,
-            usage=Usage(self._usage.input_tokens, self._usage.output_tokens, self._usage.cached_tokens,
-                        self._usage.cache_write_tokens, self._usage.reasoning_tokens, self._usage.cost),
+            usage=copy.copy(self._usage),
             metadata=ResponseMetadata(response_id=self.response_id, raw_finish_reason=self.raw_finish_reason,
                                       extra=dict(self.extra)),
         )

@@ -71,8 +71,17 @@ class WorkflowResult:
     changed: bool = False
 
     @property
-    def cost(self) -> float:
-        return sum(s.cost or 0.0 for s in self.steps)
+    def cost(self) -> float | None:
+        """What the answered steps cost (those done before a resume included); None when one of
+        them has no known cost (no price, no usage reported): a total without it would understate
+        the run."""
+        total = 0.0
+        for s in self.steps:
+            if s.target is not None:
+                if s.cost is None:
+                    return None
+                total += s.cost
+        return total
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)

@@ -93,7 +93,11 @@ class CallLog:
         return [call_record(r, by_call.get(r["id"], [])) for r in rows]
 
     def spend(self, by: str = "model", *, since: float | None = None, until: float | None = None) -> list[SpendRow]:
-        """Calls, tokens and cost grouped by model (target), provider, route, day (UTC), key or project."""
+        """Calls, tokens and cost grouped by model (target), provider, route, day (UTC), key or project.
+
+        A call whose cost is unknown adds what its budgets were charged (``charged``), so the
+        report agrees with the budget ledger, and is counted in ``unknown_cost``: an answered
+        call, or one charged, with no cost (a failure that billed nothing is not unknown)."""
         if by not in SPEND_GROUPS:
             raise ValueError(f"spend --by must be one of {', '.join(SPEND_GROUPS)}, not {by!r}")
         c = schema.calls.c
@@ -104,15 +108,18 @@ class CallLog:
         query = sa.select(group.label("g"), sa.func.count().label("n"),
                           sa.func.coalesce(sa.func.sum(c.input_tokens), 0).label("i"),
                           sa.func.coalesce(sa.func.sum(c.output_tokens), 0).label("o"),
-                          sa.func.coalesce(sa.func.sum(c.cost), 0.0).label("cost")).group_by(group)
+                          sa.func.coalesce(sa.func.sum(sa.func.coalesce(c.cost, c.charged)), 0.0).label("cost"),
+                          sa.func.count().filter(sa.and_(c.cost.is_(None), sa.or_(c.status == "ok",
+                                                                                  c.charged.is_not(None))))
+                          .label("unknown")).group_by(group)
         if since is not None:
             query = query.where(c.created_at >= since)
         if until is not None:
             query = query.where(c.created_at < until)
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
-        out = [SpendRow(str(r.g) if r.g is not None else "-", int(r.n), int(r.i), int(r.o), float(r.cost))
-               for r in rows]
+        out = [SpendRow(str(r.g) if r.g is not None else "-", int(r.n), int(r.i), int(r.o), float(r.cost),
+                        int(r.unknown)) for r in rows]
         return sorted(out, key=lambda s: s.group) if by == "day" else sorted(out, key=lambda s: -s.cost)
 
     # -- retention ---------------------------------------------------------------------

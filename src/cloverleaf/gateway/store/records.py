@@ -47,6 +47,10 @@ class CallRecord:
     metadata: dict[str, Any] = field(default_factory=dict)
     attempts: list[AttemptRecord] = field(default_factory=list)
     cache: str | None = None          # hit | miss | None (the response cache was not used)
+    #: What the call's budgets were charged when its ``cost`` is unknown (None) but the provider
+    #: may have billed it (a stream cut after output, an answer without usage): its reservation.
+    #: ``cost`` stays what the call really cost, when known.
+    charged: float | None = None
 
     def row(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in _CALL_COLUMNS}
@@ -79,7 +83,11 @@ class SpendRow:
     calls: int
     input_tokens: int
     output_tokens: int
+    #: Known costs plus what budgets were charged for calls whose cost is unknown: the ledger's figure.
     cost: float
+    #: Answered or charged calls whose real cost is unknown (no price, no usage reported, cut off):
+    #: ``cost`` holds their charges, or nothing for them.
+    unknown_cost: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -115,6 +123,7 @@ class ModelEntryRow:
     input_cost_per_1k: float | None = None
     output_cost_per_1k: float | None = None
     cached_input_cost_per_1k: float | None = None
+    cache_write_cost_per_1k: float | None = None
     context_window: int | None = None
     additional_config: dict[str, Any] = field(default_factory=dict)
     data_retention_days: int | None = None

@@ -57,6 +57,7 @@ _DIM_COLUMNS = (("route", _COL["requested_model"]), ("model", _COL["target"]), (
 assert DIMENSIONS[1:] == tuple(dim for dim, _ in _DIM_COLUMNS)
 _IN, _OUT, _CACHED = _COL["input_tokens"], _COL["output_tokens"], _COL["cached_tokens"]
 _COST, _LAT, _TTFT = _COL["cost"], _COL["latency_ms"], _COL["ttft_ms"]
+_CHARGED = _COL["charged"]   # set only where cost is unknown: the spend is cost + charged, as the ledger's
 _WIDTH = len(SUMS)
 _HIST0 = SUMS.index("lat_00")
 
@@ -77,7 +78,7 @@ def aggregate(rows: Iterable[Sequence[Any]]) -> dict[tuple[int, int, str, str], 
         sums[0] += 1
         if row[_STATUS] != "ok":
             sums[1] += 1
-        for index, column in ((2, _IN), (3, _OUT), (4, _CACHED), (5, _COST)):
+        for index, column in ((2, _IN), (3, _OUT), (4, _CACHED), (5, _COST), (5, _CHARGED)):
             if row[column]:
                 sums[index] += row[column]
         latency = row[_LAT]

@@ -50,6 +50,7 @@ calls = sa.Table(
     sa.Column("key_id", sa.String(64)),                              # indexed where set (below)
     sa.Column("metadata", sa.JSON, nullable=False),
     sa.Column("cache", sa.String(16)),                              # hit | miss | NULL (cache not used)
+    sa.Column("charged", sa.Float),             # budgets' charge for a call of unknown cost (0010)
     # the latency of the call's only attempt when it succeeded on the call's target: that
     # attempt is stored here, not as a row of ``attempts`` (0008; see store/calls.py)
     sa.Column("attempt_ms", sa.Float),
@@ -116,6 +117,7 @@ model_entries = sa.Table(
     sa.Column("input_cost_per_1k", sa.Float),
     sa.Column("output_cost_per_1k", sa.Float),
     sa.Column("cached_input_cost_per_1k", sa.Float),
+    sa.Column("cache_write_cost_per_1k", sa.Float),              # 0010
     sa.Column("context_window", sa.Integer),
     sa.Column("additional_config", sa.JSON, nullable=False),
     sa.Column("data_retention_days", sa.Integer),

@@ -26,9 +26,11 @@ def finish_reason(raw: str | None) -> FinishReason | None:
 
 
 def usage_from(data: dict[str, Any] | None) -> Usage:
-    """Our :class:`Usage` from an Anthropic ``usage`` object (see the module docstring)."""
+    """Our :class:`Usage` from an Anthropic ``usage`` object (see the module docstring); an
+    answer without one has unknown usage, not zero. ``cache_creation`` splits the writes by
+    cache lifetime: one-hour writes bill at a higher rate than five-minute ones."""
     if not data:
-        return Usage()
+        return Usage(reported=False)
     iterations = data.get("iterations")
     if isinstance(iterations, list) and iterations and all(isinstance(i, dict) for i in iterations):
         # server-side compaction: the top level counts only the last sampling step; every step is billed
@@ -40,10 +42,12 @@ def usage_from(data: dict[str, Any] | None) -> Usage:
     read = data.get("cache_read_input_tokens") or 0
     written = data.get("cache_creation_input_tokens") or 0
     details = data.get("output_tokens_details") or {}
+    by_ttl = data.get("cache_creation")
     return Usage(
         input_tokens=uncached + read + written,
         output_tokens=data.get("output_tokens") or 0,
         cached_tokens=read,
         cache_write_tokens=written,
         reasoning_tokens=details.get("thinking_tokens") or 0,
+        cache_write_1h_tokens=int(by_ttl.get("ephemeral_1h_input_tokens") or 0) if isinstance(by_ttl, dict) else 0,
     )

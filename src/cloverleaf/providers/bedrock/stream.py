@@ -35,8 +35,10 @@ STOP_REASONS: dict[str, FinishReason] = {
 
 def usage_from(raw: dict[str, Any] | None) -> Usage:
     """Bedrock counts cache reads and writes apart from ``inputTokens``; ours includes them
-    (so ``total_tokens`` equals Bedrock's ``totalTokens``)."""
-    raw = raw or {}
+    (so ``total_tokens`` equals Bedrock's ``totalTokens``). Without a ``usage`` object, usage
+    is unknown, not zero."""
+    if not isinstance(raw, dict):
+        return Usage(reported=False)
     read = int(raw.get("cacheReadInputTokens") or 0)
     write = int(raw.get("cacheWriteInputTokens") or 0)
     return Usage(

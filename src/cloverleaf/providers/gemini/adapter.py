@@ -230,7 +230,10 @@ class GeminiAdapter(Adapter):
                 vectors += [[float(v) for v in item["values"]] for item in items]
             except (ValueError, KeyError, TypeError):
                 raise self.malformed("no embeddings in the response", one, req.model) from None
-            usage.input_tokens += int((data.get("usageMetadata") or {}).get("promptTokenCount") or 0)
+            meta = data.get("usageMetadata")
+            # the Gemini Developer API's batchEmbedContents reports no usage: unknown, not zero
+            usage.reported = usage.reported and isinstance(meta, dict)
+            usage.input_tokens += int((meta or {}).get("promptTokenCount") or 0)
         if len(vectors) != len(req.inputs):
             raise self.malformed(f"{len(vectors)} embeddings for {len(req.inputs)} inputs", None, req.model)
         return EmbeddingResponse(vectors, req.model, self.name, usage=usage)
@@ -284,7 +287,7 @@ class GeminiAdapter(Adapter):
         if texts:
             images[0].revised_prompt = "".join(texts)
         model = str(data.get("modelVersion") or req.model).removeprefix("models/")
-        return ImageResponse(images, model, self.name, usage=usage_from(data.get("usageMetadata") or {}),
+        return ImageResponse(images, model, self.name, usage=usage_from(data.get("usageMetadata")),
                              metadata=ResponseMetadata(response_id=data.get("responseId")))
 
     # -- errors --------------------------------------------------------------------------

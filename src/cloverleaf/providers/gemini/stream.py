@@ -70,7 +70,10 @@ def finish_reason(raw: str | None) -> FinishReason | None:
     return FINISH_REASONS.get(raw, "other")
 
 
-def usage_from(meta: dict[str, Any]) -> Usage:
+def usage_from(meta: dict[str, Any] | None) -> Usage:
+    """Our :class:`Usage` from ``usageMetadata``; without one, usage is unknown, not zero."""
+    if not isinstance(meta, dict):
+        return Usage(reported=False)
     thoughts = int(meta.get("thoughtsTokenCount") or 0)
     return Usage(
         input_tokens=int(meta.get("promptTokenCount") or 0) + int(meta.get("toolUsePromptTokenCount") or 0),

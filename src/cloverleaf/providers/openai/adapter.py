@@ -163,7 +163,7 @@ class OpenAIAdapter(Adapter):
             model=model,
             provider=self.name,
             finish_reason=finish,
-            usage=usage_from(data.get("usage")) or Usage(),
+            usage=usage_from(data.get("usage")) or Usage(reported=False),
             metadata=ResponseMetadata(response_id=data.get("id") or None, raw_finish_reason=raw_finish,
                                       extra=extra),
         )
@@ -258,7 +258,8 @@ class OpenAIAdapter(Adapter):
             vectors=vectors,
             model=data.get("model") or req.model,
             provider=self.name,
-            usage=Usage(input_tokens=int(usage.get("prompt_tokens") or usage.get("total_tokens") or 0)),
+            usage=Usage(input_tokens=int(usage.get("prompt_tokens") or usage.get("total_tokens") or 0),
+                        reported=bool(usage)),
         )
 
     # -- images ----------------------------------------------------------------------------
@@ -293,7 +294,7 @@ class OpenAIAdapter(Adapter):
         usage = data.get("usage") or {}
         return ImageResponse(images=images, model=req.model, provider=self.name,
                              usage=Usage(input_tokens=int(usage.get("input_tokens") or 0),
-                                         output_tokens=int(usage.get("output_tokens") or 0)))
+                                         output_tokens=int(usage.get("output_tokens") or 0), reported=bool(usage)))
 
 
 def _vector(value: Any) -> list[float]:
