@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from .._config import boolean
 from .._errors import ConfigError
 from .._privacy import check_policy
 from .breaker import BreakerPolicy
@@ -272,7 +273,8 @@ def make_route(name: str, targets: Sequence[TargetSpec | str], *, strategy: str 
     if privacy is not None:
         privacy = check_policy(privacy, where)
     return RouteConfig(name, specs, strategy,  # type: ignore[arg-type]
-                       retries, bool(fallback_on_rate_limit), bool(fallback_on_content_filter),
+                       retries, boolean(f"{where} fallback_on_rate_limit", fallback_on_rate_limit),
+                       boolean(f"{where} fallback_on_content_filter", fallback_on_content_filter),
                        _number(f"{where} output_estimate", output_estimate, minimum=1, integer=True), implicit,
                        cache, privacy)
 
@@ -313,7 +315,7 @@ def parse_breaker(table: Mapping[str, Any]) -> BreakerPolicy:
                                   minimum=1, integer=True),
         cooldown_seconds=cooldown,
         probe_timeout_seconds=_number("[breaker] probe_timeout_seconds", table.get("probe_timeout_seconds", cooldown)),
-        enabled=bool(table.get("enabled", True)),
+        enabled=boolean("[breaker] enabled", table.get("enabled", True)),
     )
 
 
