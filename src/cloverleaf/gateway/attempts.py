@@ -196,7 +196,7 @@ class AttemptLoop:
     async def failed(self, slot: Slot, error: BaseException) -> None:
         """Book a failed attempt; re-raise ``error`` unless the loop should go on."""
         verdict = await self.record_failure(slot, error)
-        if not verdict.fallback:
+        if not verdict.fallback and not (verdict.skip_fallback and slot.target is not self._targets[0]):
             raise error
         if verdict.larger_context_only:
             # the next target must have a known window larger than this one's, or, when this
