@@ -145,6 +145,10 @@ class GatewayConfig:
     budgets_in: Literal["state", "store"] = "state"
     limit_window: float = 60.0
     limit_margin: float = 1.0
+    #: ``[defaults] timeout``: a call's deadline to its response head, retries included (a
+    #: call's own ``timeout=`` replaces it); ``first_byte_timeout``: one attempt's wait for it
+    timeout: float = 600.0
+    first_byte_timeout: float = 30.0
 
 
 def parse(settings: Any) -> GatewayConfig:
@@ -159,6 +163,8 @@ def parse(settings: Any) -> GatewayConfig:
         store=parse_store(settings.store or {}, env),
         state_url=str(_state_table(settings.state).get("url") or "memory"),
         max_retries=int(getattr(settings, "max_retries", 2)),
+        timeout=float(getattr(settings, "timeout", 600.0)),
+        first_byte_timeout=float(getattr(settings, "first_byte_timeout", 30.0)),
         state_prefix=_state_table(settings.state).get("prefix"),
         budgets_in=_budgets_in(_state_table(settings.state)),
         limit_window=_number("[state] limit_window_seconds",
