@@ -23,6 +23,15 @@ from ._errors import ConfigError
 CONFIG_FILE_NAME = "cloverleaf.toml"
 
 
+def boolean(where: str, value: Any) -> bool:
+    """A setting that must be a TOML boolean. Anything else is refused, naming the key: read
+    with ``bool()``, the string "false" (or "no", or 0.0 in some other table) is true, and the
+    setting silently means the opposite of what was written."""
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where} must be true or false, got {value!r}")
+    return value
+
+
 @dataclass(slots=True)
 class ProviderSettings:
     """A ``[providers.NAME]`` table: a new OpenAI-compatible (or other kind) provider, or
@@ -192,6 +201,8 @@ def _apply_toml(settings: Settings, file: Path) -> Settings:
             raise ConfigError(f"{file}: [defaults] {key} must be a number of seconds above 0, got {value!r}")
         if key == "max_retries" and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
             raise ConfigError(f"{file}: [defaults] max_retries must be a whole number of at least 0, got {value!r}")
+        if key == "gateway":
+            boolean(f"{file}: [defaults] gateway", value)
         changes[_DEFAULT_KEYS[key]] = value
     providers = {}
     for name, table in (data.get("providers") or {}).items():

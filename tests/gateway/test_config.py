@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from cloverleaf._config import Settings
 from cloverleaf._errors import ConfigError
+from cloverleaf.attachments import AttachmentPolicy
+from cloverleaf.gateway.cache.config import parse_cache
 from cloverleaf.gateway.config import parse, parse_limits, parse_route
+from cloverleaf.gateway.telemetry import parse_telemetry
+from cloverleaf.server.options import ServerOptions
 
 
 def test_full_config_parses(tmp_path: object) -> None:
@@ -81,3 +88,51 @@ def test_budget_and_breaker_errors() -> None:
         parse(Settings(budgets={"x": {"limit_usd": 1, "period": "week"}}))
     with pytest.raises(ConfigError, match="failure_threshold"):
         parse(Settings(breaker={"failure_threshold": 0}))
+
+
+_NOT_BOOLEANS = ["false", "no", 0, 1]
+
+
+@pytest.mark.parametrize("value", _NOT_BOOLEANS)
+@pytest.mark.parametrize(("tables", "where"), [
+    (lambda v: {"routes": {"r": {"targets": ["fake/echo"], "fallback_on_rate_limit": v}}},
+     "[routes.r] fallback_on_rate_limit"),
+    (lambda v: {"routes": {"r": {"targets": ["fake/echo"], "fallback_on_content_filter": v}}},
+     "[routes.r] fallback_on_content_filter"),
+    (lambda v: {"breaker": {"enabled": v}}, "[breaker] enabled"),
+    (lambda v: {"routes": {"r": {"targets": ["fake/echo"], "cache": v}}}, "[routes.r] cache"),
+])
+def test_a_boolean_setting_takes_only_true_or_false(tables: object, where: str, value: object) -> None:
+    """``bool("false")`` is True: a route written with ``fallback_on_rate_limit = "false"`` fell
+    back, and ``[breaker] enabled = "false"`` kept the breaker on. Anything but a boolean is an
+    error naming the key."""
+    with pytest.raises(ConfigError, match=re.escape(f"{where} must be true or false, got {value!r}")):
+        parse(Settings(**tables(value)))  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(("build", "where"), [
+    (lambda v: parse_cache({"shared": v}), "[cache] shared"),
+    (lambda v: parse_telemetry({"enabled": v, "otlp_endpoint": "http://127.0.0.1:4318"}, {}),
+     "[telemetry] enabled"),
+    (lambda v: parse_telemetry({"capture_content": v, "otlp_endpoint": "http://127.0.0.1:4318"}, {}),
+     "[telemetry] capture_content"),
+    (lambda v: ServerOptions.from_settings({"allow_unauthenticated": v}, {}), "[server] allow_unauthenticated"),
+    (lambda v: AttachmentPolicy(allow_local_paths=v), "AttachmentPolicy.allow_local_paths"),
+])
+def test_every_table_refuses_a_string_for_a_boolean(build: object, where: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(f"{where} must be true or false, got 'false'")):
+        build("false")  # type: ignore[operator]
+
+
+def test_defaults_gateway_must_be_a_boolean(tmp_path: Path) -> None:
+    path = tmp_path / "cloverleaf.toml"
+    path.write_text('[defaults]\ngateway = "false"\n')
+    with pytest.raises(ConfigError, match=re.escape("[defaults] gateway must be true or false, got 'false'")):
+        Settings.load(path, env={})
+
+
+def test_real_booleans_are_read_as_written() -> None:
+    cfg = parse(Settings(routes={"r": {"targets": ["fake/echo"], "fallback_on_rate_limit": False,
+                                       "fallback_on_content_filter": True}}, breaker={"enabled": False}))
+    assert cfg.routes["r"].fallback_on_rate_limit is False and cfg.routes["r"].fallback_on_content_filter is True
+    assert cfg.breaker.enabled is False

@@ -16,7 +16,7 @@ from cloverleaf._errors import (
     ServerError,
     UnsupportedCapability,
 )
-from cloverleaf._types import EmbeddingRequest
+from cloverleaf._types import EmbeddingRequest, Tool
 
 from .conftest import Harness, chat_request, upstream
 
@@ -74,6 +74,39 @@ async def test_unsupported_capability_never_falls_back(harness: Harness) -> None
     with pytest.raises(UnsupportedCapability):
         await gw.aembed("emb", EmbeddingRequest(model="", inputs=["a"]))
     assert upstream(gw).requests == []
+
+
+_TOOLS = [Tool("get_weather", "Weather in a city.")]
+_PERPLEXITY = {"PERPLEXITY_API_KEY": "pk-test"}   # perplexity/sonar takes no tools: refused before sending
+
+
+async def test_a_primary_that_lacks_a_capability_raises(harness: Harness) -> None:
+    gw = harness.gateway(routes=_route("perplexity/sonar", "fake/echo"), env=_PERPLEXITY)
+    with pytest.raises(UnsupportedCapability):
+        await gw.achat("smart", chat_request(tools=_TOOLS))
+    assert upstream(gw).requests == []   # never a silent reroute
+
+
+async def test_a_fallback_that_lacks_a_capability_is_skipped_not_raised(harness: Harness) -> None:
+    """The primary's 503 led to a fallback without tools, whose UnsupportedCapability ended the
+    call: the real failure was hidden and the third target, which could answer, never tried."""
+    gw = harness.gateway(routes=_route("fake/fail-503", "perplexity/sonar", "fake/echo"), env=_PERPLEXITY)
+    resp = await gw.achat("smart", chat_request("tools please", tools=_TOOLS))
+    assert resp.metadata.target == "fake/echo"
+    assert [(a.target, type(a.error).__name__ if a.error else None) for a in resp.metadata.attempts] == [
+        ("fake/fail-503", "ServerError"), ("perplexity/sonar", "UnsupportedCapability"), ("fake/echo", None)]
+    events = [e async for e in gw.astream("smart", chat_request("streamed", tools=_TOOLS))]
+    done = events[-1].response
+    assert done is not None and done.metadata.target == "fake/echo"
+
+
+async def test_a_skipped_fallback_is_named_when_nothing_answers(harness: Harness) -> None:
+    gw = harness.gateway(routes=_route("fake/fail-503", "perplexity/sonar"), env=_PERPLEXITY)
+    with pytest.raises(AllTargetsFailed) as info:
+        await gw.achat("smart", chat_request(tools=_TOOLS))
+    assert [(a.target, type(a.error).__name__) for a in info.value.attempts] == [
+        ("fake/fail-503", "ServerError"), ("perplexity/sonar", "UnsupportedCapability")]
+    assert "does not support tools" in str(info.value)
 
 
 async def test_context_window_error_goes_only_to_larger_windows(harness: Harness) -> None:

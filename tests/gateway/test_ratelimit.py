@@ -123,6 +123,30 @@ async def test_key_limits_reject_at_once(harness: Harness) -> None:
     assert len(upstream(gw).requests) == 2
 
 
+async def test_a_keys_own_limits_do_not_stop_its_route_limit_from_waiting(harness: Harness) -> None:
+    """A key with rpm/tpm of its own used to make the whole admission refuse rather than wait:
+    the route's max_wait counted for keyless calls only."""
+    clock = ManualClock(autojump=True)
+    gw = harness.gateway(clock=clock, routes={"r": {"targets": ["fake/echo"]}},
+                         limits={"route:r": {"rpm": 1, "tpm": 0, "max_wait": 120}})
+    ctx = CallContext(key=KeyPolicy("k_roomy", rpm=1000, tpm=10_000_000))
+    await gw.achat("r", chat_request(), ctx)
+    resp = await gw.achat("r", chat_request("waited"), ctx)
+    assert resp.text == "waited" and clock.now() == pytest.approx(61.0)   # window + margin
+
+
+async def test_a_full_key_refuses_at_once_though_its_route_may_wait(harness: Harness) -> None:
+    clock = ManualClock(autojump=True)
+    gw = harness.gateway(clock=clock, routes={"r": {"targets": ["fake/echo"]}},
+                         limits={"route:r": {"rpm": 1000, "tpm": 0, "max_wait": 120}})
+    ctx = CallContext(key=KeyPolicy("k_one", rpm=1))
+    await gw.achat("r", chat_request(), ctx)
+    with pytest.raises(RateLimitExceeded) as info:
+        await gw.achat("r", chat_request(), ctx)
+    assert info.value.scope == "key:k_one" and info.value.retry_after == pytest.approx(61.0)
+    assert clock.now() == 0.0 and len(upstream(gw).requests) == 1
+
+
 async def test_key_allowed_models(harness: Harness) -> None:
     gw = harness.gateway(routes={"smart": {"targets": ["fake/echo"]}})
     ctx = CallContext(key=KeyPolicy("k_1", allowed_models=("fake/*",)))

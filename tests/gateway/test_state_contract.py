@@ -420,6 +420,28 @@ async def test_a_failed_probe_reopens_even_after_its_first_output_closed_the_cir
     assert not (await state.breaker_acquire("t", 43.0, POLICY)).allowed
 
 
+async def test_each_bucket_waits_no_longer_than_its_own_max_wait(state: StateBackend) -> None:
+    """Buckets taken together wait by their own rules (a key's never, its route's up to its
+    max_wait): one that alone would make the call wait past its own bound refuses it, even
+    when the operation's bound allows the wait."""
+    never = Bucket("key:rpm", 1.0, 1.0, 0.0)
+    assert (await state.take([rpm("route", 1.0), never], 0.0, max_wait=120.0)).granted
+    refused = await state.take([rpm("other", 1.0), never], 1.0, max_wait=120.0)
+    assert not refused.granted and refused.limiting_key == "key:rpm" and refused.wait == 59.0
+    assert await state.usage("other:rpm", 1.0) == 0.0                 # all or nothing
+    waits = await state.take([rpm("route", 1.0), Bucket("key2:rpm", 1.0, 1.0, 0.0)], 2.0, max_wait=120.0)
+    assert waits.granted and waits.wait == 58.0                       # the key has room: the route waits
+    adm = await state.admit([rpm("r2", 1.0), never], [], 3.0, 120.0)
+    assert not adm.granted and adm.limiting_key == "key:rpm" and adm.wait == 57.0
+    assert await state.usage("r2:rpm", 3.0) == 0.0
+    first = await state.admit([], [], 4.0, 0.0, attempt=ask(buckets=(rpm("p", 1.0),), max_wait=120.0))
+    assert first.attempt is not None and first.attempt.grant is not None and first.attempt.grant.granted
+    own = await state.admit([], [], 5.0, 0.0, attempt=ask(buckets=(Bucket("p:rpm", 1.0, 1.0, 10.0),),
+                                                           max_wait=120.0))
+    assert own.attempt is not None and own.attempt.grant is not None and not own.attempt.grant.granted
+    assert own.attempt.grant.wait == 59.0 and own.attempt.grant.limiting_key == "p:rpm"
+
+
 # -- one call's admission: buckets and budget holds together --------------------------
 def hold(amount: float, key: str = "route:r|total", limit: float = 1.0) -> Hold:
     return Hold(key, limit, amount)

@@ -12,12 +12,19 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 import cloverleaf
 from cloverleaf._config import ProviderSettings, Settings
+from cloverleaf._context import CallContext
+from cloverleaf._errors import AllTargetsFailed, RateLimitError
+from cloverleaf.gateway import ManualClock, SystemClock
+
+from .conftest import Harness, chat_request, upstream
 
 
 class HangingServer:
@@ -136,3 +143,64 @@ async def test_the_async_client_passes_them_on_too(tmp_path: object) -> None:
         with pytest.raises(cloverleaf.TimeoutError, match="after 1 s"):
             async for _ in client.stream("fake/hang", "x", timeout=1):
                 pass
+
+
+# -- the call's deadline holds in the gateway's own retries -----------------------------
+_WAIT_20_S = {"retry-after": "20", "retry-after-ms": "20000"}   # the fake says 10 ms by default
+
+
+async def test_a_retry_after_past_the_deadline_is_not_waited_for(harness: Harness) -> None:
+    """A 503 asking for 20 s on a call with ``timeout=3`` was slept through (twice: 40 s) and
+    retried; the direct SDK path gives up at once, as ``timeout`` promises ("retries included")."""
+    clock = ManualClock(autojump=True)
+    gw = harness.gateway(clock=clock, routes={"r": {"targets": ["fake/echo"], "retries": 2}})
+    upstream(gw).script.fail(503, headers=_WAIT_20_S, times=3)
+    with pytest.raises(AllTargetsFailed) as info:
+        await gw.achat("r", chat_request(), CallContext(timeout=3.0))
+    assert [type(a.error).__name__ for a in info.value.attempts] == ["ServerError"]
+    assert len(upstream(gw).requests) == 1 and clock.now() < 3.0
+
+
+async def test_a_retry_past_the_deadline_falls_back_to_the_next_target_at_once(harness: Harness) -> None:
+    clock = ManualClock(autojump=True)
+    gw = harness.gateway(clock=clock, routes={"r": {"targets": ["fake/echo", "fake/other"], "retries": 2}})
+    upstream(gw).script.fail(503, headers=_WAIT_20_S)
+    resp = await gw.achat("r", chat_request("next"), CallContext(timeout=3.0))
+    assert resp.metadata.target == "fake/other" and [r.json["model"] for r in upstream(gw).requests] == [
+        "echo", "other"]
+    assert clock.now() < 3.0
+
+
+async def test_without_a_timeout_argument_the_settings_timeout_is_the_deadline(harness: Harness) -> None:
+    clock = ManualClock(autojump=True)   # the harness sets [defaults] timeout = 5
+    gw = harness.gateway(clock=clock)
+    upstream(gw).script.fail(429, headers=_WAIT_20_S, times=3)
+    with pytest.raises(RateLimitError):   # a plain model id raises its target's own error
+        await gw.achat("fake/echo", chat_request(), CallContext(max_retries=2))
+    assert len(upstream(gw).requests) == 1 and clock.now() < 5.0
+
+
+async def test_each_attempt_gets_only_the_time_left_of_the_deadline(harness: Harness) -> None:
+    clock = ManualClock(autojump=True)
+    gw = harness.gateway(clock=clock, routes={"r": {"targets": ["fake/echo"], "retries": 1}})
+    upstream(gw).script.fail(503, headers={"retry-after": "2", "retry-after-ms": "2000"})
+    given: list[float] = []
+    achat = gw.engine.achat
+
+    async def recording(target: Any, req: Any) -> Any:
+        given.append(target.cfg.timeout)
+        return await achat(target, req)
+
+    gw.engine.achat = recording  # type: ignore[method-assign]
+    await gw.achat("r", chat_request(), CallContext(timeout=5.0))
+    assert given == [5.0, 3.0]   # the second try came 2 s later: 3 s were left
+
+
+def test_a_sync_call_on_the_real_clock_does_not_wait_out_a_long_retry_after(harness: Harness) -> None:
+    """On the real clock, through the sync bridge: a generous upper bound, never 40 s."""
+    gw = harness.gateway(clock=SystemClock(), routes={"r": {"targets": ["fake/echo"], "retries": 2}})
+    upstream(gw).script.fail(503, headers=_WAIT_20_S, times=3)
+    started = time.monotonic()
+    with pytest.raises(AllTargetsFailed):
+        gw.chat("r", chat_request(), CallContext(timeout=3.0))
+    assert time.monotonic() - started < 15.0

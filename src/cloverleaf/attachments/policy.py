@@ -20,6 +20,7 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .._config import boolean
 from .._errors import ConfigError
 from .addresses import parse_networks
 
@@ -61,6 +62,7 @@ class AttachmentPolicy:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise ConfigError(f"AttachmentPolicy.{name} must be a positive number, not {value!r}")
+        boolean("AttachmentPolicy.allow_local_paths", self.allow_local_paths)
         if self.max_redirects < 0:
             raise ConfigError("AttachmentPolicy.max_redirects must be zero or more")
         if isinstance(self.allow_hosts, str) or isinstance(self.allow_networks, str):

@@ -6,8 +6,17 @@ takes the provider/target rate limits (waiting up to their bound). The caller ma
 call — a chat, a stream up to its first output, an embedding, an image — and reports back
 with :meth:`note_success` (``settlement.py`` then settles it) or :meth:`failed`; ``failed``
 applies the fallback table (``fallback.py``): re-raise, retry the same target after a
-backoff, or move on (for a context-window error, only to targets with a larger window).
+backoff, or move on (for a context-window error, only to targets with a larger window; past a
+fallback target that lacks a capability the call needs, while the first target raises it).
 Chat, streams, embeddings and images, async and sync, all use this one loop.
+
+The call's deadline (its ``timeout=``, else ``[defaults] timeout``: "to its response head,
+retries included", as on the direct SDK path) bounds the walk from its first attempt on: no
+retry backoff or ``Retry-After`` is slept past it (a retry that would not fit is not made: the
+fallback table moves the call on, or it fails with its last error), no attempt is started once
+it has passed, and an attempt that could outlive it is given only the time that is left
+(:attr:`Slot.timeout`). Waiting for rate-limit room is not counted: ``[limits] max_wait``
+bounds that, as the operator set it (the deadline moves on by what such a wait took).
 
 What an attempt took is always given back exactly once: a failure that never reached the
 upstream (an unsupported capability, a refused attachment) releases its rate-limit ticket
@@ -18,6 +27,7 @@ attempt keeps its token estimate (the provider may bill it) and frees its probe 
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from dataclasses import dataclass
 
@@ -47,12 +57,18 @@ class Slot:
     #: let through as the half-open probe: a failure at any point, even after its first
     #: output closed the circuit, reopens it
     was_probe: bool = False
+    #: the attempt's own ``timeout=`` (None: the target's as resolved), see ``AttemptLoop._attempt_timeout``
+    timeout: float | None = None
 
 
 class AttemptLoop:
     def __init__(self, route: RouteConfig, targets: list[ResolvedTarget], *, tracker: CallTracker,
                  state: StateBackend, limiter: RateLimiter, breaker: BreakerPolicy, clock: Clock,
-                 tokens: int, prompt_tokens: int, retries: int, rng: random.Random) -> None:
+                 tokens: int, prompt_tokens: int, retries: int, rng: random.Random,
+                 deadline: float = math.inf, timeout: float | None = None, first_byte: float = math.inf) -> None:
+        """``deadline``: the call's, in seconds from its first attempt. ``timeout``: the call's own
+        ``timeout=``, which every attempt gets; ``first_byte``: how long an attempt without one
+        may wait for its response head (``[defaults] first_byte_timeout``)."""
         self.route = route
         self._targets = targets
         self._tracker = tracker
@@ -64,6 +80,10 @@ class AttemptLoop:
         self._prompt_tokens = prompt_tokens
         self._retries = retries
         self._rng = rng
+        self._seconds = deadline
+        self._deadline: float | None = None   # on ``clock``: set when the first attempt starts
+        self._timeout = timeout
+        self._first_byte = first_byte
         self._next = 0
         self._tries = 0                       # attempts made at the current target
         self._retry: tuple[ResolvedTarget, float] | None = None
@@ -95,6 +115,8 @@ class AttemptLoop:
 
     async def __anext__(self) -> Slot:
         while True:
+            if self._next and self.time_left() <= 0.0:   # no time is left for another attempt
+                raise StopAsyncIteration
             if self._retry is not None:
                 target, delay = self._retry
                 self._retry = None
@@ -119,7 +141,8 @@ class AttemptLoop:
                 self._pre = None
                 return self._use(target, pre[1], pre[2])
             await self.discard()
-        decision = await self._state.breaker_acquire(target.key, self._clock.now(), self._breaker)
+        asked = self._clock.now()
+        decision = await self._state.breaker_acquire(target.key, asked, self._breaker)
         if not decision.allowed:
             self._skip(target, CircuitOpen(target.key, decision.retry_after))
             return None
@@ -132,7 +155,33 @@ class AttemptLoop:
                 raise
             self._skip(target, exc)
             return None
-        return Slot(target, self._clock.now(), decision.probe, reservation, decision.probe)
+        return self._slot(target, decision.probe, reservation, asked)
+
+    def _slot(self, target: ResolvedTarget, probe: bool, reservation: Reservation | None,
+              asked: float | None = None) -> Slot:
+        """An admitted attempt. ``asked``: when it began to wait for rate-limit room, a wait the
+        call's deadline does not count (nor the call's own admission: it starts here)."""
+        now = self._clock.now()
+        deadline = self._deadline
+        if deadline is None:
+            deadline = now + self._seconds
+        elif asked is not None:
+            deadline += now - asked
+        self._deadline = deadline
+        return Slot(target, now, probe, reservation, probe, self._attempt_timeout(target, deadline - now))
+
+    def _attempt_timeout(self, target: ResolvedTarget, left: float) -> float | None:
+        """The attempt's ``timeout=``: the call's own, cut to what is left of its deadline when
+        the attempt could otherwise outlive it (None: the target's own timeouts stand)."""
+        own = self._timeout
+        if left < (own or target.timeout or self._first_byte):
+            return max(left, 0.001)
+        return own
+
+    def time_left(self) -> float:
+        """Seconds until the call's deadline (what a retry's wait must fit into)."""
+        deadline = self._deadline
+        return math.inf if deadline is None else deadline - self._clock.now()
 
     def _use(self, target: ResolvedTarget, ask: AttemptAsk, admission: AttemptAdmission) -> Slot | None:
         """The pre-admitted first attempt (its wait was slept with the call's)."""
@@ -144,7 +193,7 @@ class AttemptLoop:
             self._skip(target, refused(grant) if grant is not None else CircuitOpen(target.key, None))
             return None
         reservation = reservation_of(list(ask.buckets), grant) if ask.buckets else None
-        return Slot(target, self._clock.now(), decision.probe, reservation, decision.probe)
+        return self._slot(target, decision.probe, reservation)
 
     def _skip(self, target: ResolvedTarget, error: Exception) -> None:
         """A target refused locally (open circuit, full rate limit): record it, maybe move on."""
@@ -196,7 +245,7 @@ class AttemptLoop:
     async def failed(self, slot: Slot, error: BaseException) -> None:
         """Book a failed attempt; re-raise ``error`` unless the loop should go on."""
         verdict = await self.record_failure(slot, error)
-        if not verdict.fallback:
+        if not verdict.fallback and not (verdict.skip_fallback and slot.target is not self._targets[0]):
             raise error
         if verdict.larger_context_only:
             # the next target must have a known window larger than this one's, or, when this
@@ -205,7 +254,7 @@ class AttemptLoop:
             self._min_context = max(self._min_context or 0, needed)
         elif verdict.retry and self._tries <= self._retries:
             delay = self._backoff(getattr(error, "retry_after", None))
-            if delay is not None:
+            if delay is not None and delay < self.time_left():   # else: on to the next target, if any
                 self._retry = (slot.target, delay)
 
     async def abandoned(self, slot: Slot) -> None:

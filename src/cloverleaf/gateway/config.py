@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from .._config import boolean
 from .._errors import ConfigError
 from .._privacy import check_policy
 from .breaker import BreakerPolicy
@@ -144,6 +145,10 @@ class GatewayConfig:
     budgets_in: Literal["state", "store"] = "state"
     limit_window: float = 60.0
     limit_margin: float = 1.0
+    #: ``[defaults] timeout``: a call's deadline to its response head, retries included (a
+    #: call's own ``timeout=`` replaces it); ``first_byte_timeout``: one attempt's wait for it
+    timeout: float = 600.0
+    first_byte_timeout: float = 30.0
 
 
 def parse(settings: Any) -> GatewayConfig:
@@ -158,6 +163,8 @@ def parse(settings: Any) -> GatewayConfig:
         store=parse_store(settings.store or {}, env),
         state_url=str(_state_table(settings.state).get("url") or "memory"),
         max_retries=int(getattr(settings, "max_retries", 2)),
+        timeout=float(getattr(settings, "timeout", 600.0)),
+        first_byte_timeout=float(getattr(settings, "first_byte_timeout", 30.0)),
         state_prefix=_state_table(settings.state).get("prefix"),
         budgets_in=_budgets_in(_state_table(settings.state)),
         limit_window=_number("[state] limit_window_seconds",
@@ -272,7 +279,8 @@ def make_route(name: str, targets: Sequence[TargetSpec | str], *, strategy: str 
     if privacy is not None:
         privacy = check_policy(privacy, where)
     return RouteConfig(name, specs, strategy,  # type: ignore[arg-type]
-                       retries, bool(fallback_on_rate_limit), bool(fallback_on_content_filter),
+                       retries, boolean(f"{where} fallback_on_rate_limit", fallback_on_rate_limit),
+                       boolean(f"{where} fallback_on_content_filter", fallback_on_content_filter),
                        _number(f"{where} output_estimate", output_estimate, minimum=1, integer=True), implicit,
                        cache, privacy)
 
@@ -313,7 +321,7 @@ def parse_breaker(table: Mapping[str, Any]) -> BreakerPolicy:
                                   minimum=1, integer=True),
         cooldown_seconds=cooldown,
         probe_timeout_seconds=_number("[breaker] probe_timeout_seconds", table.get("probe_timeout_seconds", cooldown)),
-        enabled=bool(table.get("enabled", True)),
+        enabled=boolean("[breaker] enabled", table.get("enabled", True)),
     )
 
 

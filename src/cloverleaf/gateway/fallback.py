@@ -18,9 +18,16 @@ CircuitOpen                    yes       no     no            we did not call it
 RateLimitExceeded (local)      if opted  no     no            ``fallback_on_rate_limit``
 ContextWindowExceededError     larger    no     no            only targets with a bigger window
 ContentFilterError             if opted  no     no            ``fallback_on_content_filter``
-UnsupportedCapability          never     no     no            same request, same answer
+UnsupportedCapability          skip      no     no            the call's first target: same request, same
+                                                              answer, a clear error; a fallback: skipped
 InvalidRequestError            never     no     no            the request is wrong everywhere
 =============================  ========  =====  ============  ==============================
+
+A capability a target lacks is known before anything is sent. On the call's first target it is
+raised (what the caller asked of the model it named cannot be done there: a clear error, never a
+silent reroute); a *fallback* that lacks it is skipped, because raising there would hide the
+failure that led to it and leave the targets after it untried — it is named in the call's
+attempts (and in :class:`~cloverleaf.AllTargetsFailed` when nothing answers).
 
 Anything else (configuration, attachments, budgets, bugs) propagates unchanged. Only a
 target fault counts against the breaker and only a success resets it; every other outcome
@@ -58,15 +65,20 @@ class Verdict:
     retry: bool = False
     target_fault: bool = False
     larger_context_only: bool = False
+    #: raised on the call's first target, skipped on a fallback (``fallback`` is False)
+    skip_fallback: bool = False
 
 
 RAISE = Verdict(False)
+_LACKS = Verdict(False, skip_fallback=True)
 _TRANSIENT = Verdict(True, retry=True, target_fault=True)
 _TARGET_BROKEN = Verdict(True, target_fault=True)
 
 
 def classify(error: BaseException, route: RouteConfig) -> Verdict:
-    if isinstance(error, UnsupportedCapability | InvalidRequestError):
+    if isinstance(error, UnsupportedCapability):
+        return _LACKS
+    if isinstance(error, InvalidRequestError):
         return RAISE
     if isinstance(error, ReadTimeout | QuotaExceededError):
         return _TARGET_BROKEN

@@ -45,7 +45,7 @@ from .._types import (
     ImageResponse,
     StreamEvent,
 )
-from .attempts import AttemptLoop
+from .attempts import AttemptLoop, Slot
 from .breaker import BreakerSnapshot
 from .bridge import LoopThread
 from .budget import RESERVATION_TTL_SECONDS, Budgets, StoreBudgets
@@ -222,7 +222,7 @@ class Gateway:
                     return await cached_calls.answer(call, cached, req, ctx)  # type: ignore[return-value]
             async for slot in call.loop:
                 try:
-                    resp = await invoke(_for_call(slot.target.target, ctx), req)   # the Engine sets the model
+                    resp = await invoke(_for_call(slot), req)   # the Engine sets the model
                 except Exception as exc:  # noqa: BLE001 - the fallback table (fallback.py) decides
                     await call.loop.failed(slot, exc)
                     continue
@@ -268,7 +268,7 @@ class Gateway:
             # a stream that may be cached keeps its events (one list append per event, only then)
             kept: list[StreamEvent] | None = [] if call.cache_plan is not None and call.cache_plan.write else None
             async for slot in call.loop:
-                events = self.engine.astream(_for_call(slot.target.target, ctx), req)
+                events = self.engine.astream(_for_call(slot), req)
                 held: list[StreamEvent] = []      # events before the first output (usage) wait for it
                 if kept:
                     kept.clear()                  # a failed attempt's events are not the answer
@@ -347,19 +347,21 @@ class Gateway:
         refusal: PrivacyViolation | None = None
         if privacy is not None:
             ordered, refusal = await self._private(privacy, route, ordered, tracker)
+        config = self.config
         loop = AttemptLoop(route, ordered, tracker=tracker, state=self.state, limiter=self.limiter,
-                           breaker=self.config.breaker, clock=self._state_clock, tokens=tokens,
+                           breaker=config.breaker, clock=self._state_clock, tokens=tokens,
                            prompt_tokens=input_tokens,
                            retries=(ctx.max_retries if ctx.max_retries is not None else route.retries
-                                    if route.retries is not None else self.config.max_retries),
-                           rng=self._rng)
+                                    if route.retries is not None else config.max_retries),
+                           rng=self._rng, deadline=ctx.timeout if ctx.timeout is not None else config.timeout,
+                           timeout=ctx.timeout, first_byte=config.first_byte_timeout)
         call = Call(tracker, loop, route=route, local_only=privacy is not None and privacy.local_only)
         if self.telemetry is not None:
             call.span_parent = self.telemetry.parent(ctx.traceparent)
-            config = self.telemetry.config
+            otlp = self.telemetry.config
             if call.local_only:   # the collector must be local too, and reached directly: a proxy sends spans on
-                call.withhold_content = (config.proxy is not None
-                                         or not await self.privacy.sink_local(config.endpoint))
+                call.withhold_content = (otlp.proxy is not None
+                                         or not await self.privacy.sink_local(otlp.endpoint))
         try:
             if refusal is not None:     # recorded like any failed call; nothing was reserved or sent
                 raise refusal
@@ -382,7 +384,7 @@ class Gateway:
                 first = ordered[0]
                 attempt_buckets, attempt_wait = self.limiter.attempt_buckets(first, tokens)
                 if not attempt_buckets or never_fits(attempt_buckets) is None:   # else the attempt loop refuses it
-                    ask = AttemptAsk(first.key, self.config.breaker, attempt_buckets, attempt_wait)
+                    ask = AttemptAsk(first.key, config.breaker, attempt_buckets, attempt_wait)
             admission = await self.budgets.admit(buckets, max_wait, scopes, amount, state_clock.now(),
                                                  self.limiter.window, state_clock, ask)
             if admission is not None:
@@ -443,11 +445,13 @@ def _counted(uncapped: bool, route: RouteConfig) -> str:
             "no max_tokens" if uncapped else "")
 
 
-def _for_call(target: Any, ctx: CallContext | None) -> Any:
-    """The engine target with the caller's own ``timeout=`` (the router's targets are shared)."""
-    if ctx is None or ctx.timeout is None:
+def _for_call(slot: Slot) -> Any:
+    """The slot's engine target with the attempt's own ``timeout=`` (the caller's, cut to what is
+    left of the call's deadline; the router's targets are shared, so a copy)."""
+    target: Any = slot.target.target   # the Engine's own Target (a dataclass with a cfg)
+    if slot.timeout is None:
         return target
-    return dataclasses.replace(target, cfg=dataclasses.replace(target.cfg, timeout=ctx.timeout))
+    return dataclasses.replace(target, cfg=dataclasses.replace(target.cfg, timeout=slot.timeout))
 
 
 def _with_max_tokens(req: ChatRequest, cap: int) -> ChatRequest:

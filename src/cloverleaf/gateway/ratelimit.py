@@ -13,8 +13,12 @@ replaced by the usage the provider reported.
 
 Scopes: ``provider`` and ``target`` per attempt (they protect upstreams); ``route`` and
 ``key`` once per call (they meter callers; they are taken together with the call's budget
-reservations in one state operation, see ``budget.py``). A virtual key's limits never wait:
-the key holder gets a 429 at once.
+reservations in one state operation, see ``budget.py``). Each bucket waits by its own scope's
+rule (``Bucket.max_wait``), in that one operation: a route's up to the route's ``max_wait``,
+a virtual key's never. A key's rpm/tpm is its holder's own quota: going over it is the
+caller's doing, answered at once with a 429 and ``Retry-After`` (as the providers answer),
+rather than holding the request, and a server slot, open while the key's window drains. It
+says nothing about the route's limit, which still waits for a key that has room of its own.
 
 The limit must hold where it matters — at the upstream, which counts a call when it
 *arrives*, some time after its admission here (the rest of the gateway's work, attachment
@@ -84,15 +88,14 @@ class RateLimiter:
                 if len(self._key_plans) > 100_000:
                     self._key_plans.clear()
                 key_plan = self._key_plans[signature] = _plan(f"key:{key.key_id}", Limit(key.rpm, key.tpm, 0.0))
-            entries = entries + key_plan[0]
-            max_wait = 0.0
-        return [fixed or Bucket(k, limit, tokens) for k, limit, fixed in entries], max_wait
+            entries = entries + key_plan[0]   # its buckets never wait (Limit.max_wait 0)
+        return [fixed or Bucket(k, limit, tokens, wait) for k, limit, wait, fixed in entries], max_wait
 
     def attempt_buckets(self, target: ResolvedTarget, tokens: int) -> tuple[list[Bucket], float]:
         signature = (target.provider, target.key)
         plan = self._target_plans.get(signature)
         if plan is None:
-            entries: tuple[tuple[str, float, Bucket | None], ...] = ()
+            entries: tuple[_Entry, ...] = ()
             waits = []
             for scope, name in (("provider", target.provider), ("target", target.key)):
                 limit = self._limits.for_scope(scope, name)
@@ -105,7 +108,7 @@ class RateLimiter:
         entries, max_wait = plan
         if not entries:
             return [], max_wait
-        return [fixed or Bucket(k, limit, tokens) for k, limit, fixed in entries], max_wait
+        return [fixed or Bucket(k, limit, tokens, wait) for k, limit, wait, fixed in entries], max_wait
 
     # -- taking and settling ----------------------------------------------------------
     async def acquire(self, buckets: list[Bucket], max_wait: float) -> Reservation | None:
@@ -165,18 +168,21 @@ def reservation_of(buckets: list[Bucket], grant: Grant) -> Reservation | None:
     return Reservation(grant.ticket, token_keys, estimate)
 
 
-#: A scope's buckets as (key, limit, the bucket itself when it takes one request: the same
-#: for every call, so built once; None when it takes the call's tokens) and its max wait.
-_Plan = tuple[tuple[tuple[str, float, Bucket | None], ...], float]
+#: One bucket of a scope: (key, limit, its own max wait, the bucket itself when it takes one
+#: request: the same for every call, so built once; None when it takes the call's tokens).
+_Entry = tuple[str, float, float, Bucket | None]
+#: A scope's buckets and its max wait.
+_Plan = tuple[tuple[_Entry, ...], float]
 
 
 def _plan(scope: str, limit: Limit | None) -> _Plan:
     if limit is None:
         return (), 0.0
-    entries: tuple[tuple[str, float, Bucket | None], ...] = ()
+    wait = limit.max_wait
+    entries: tuple[_Entry, ...] = ()
     if limit.rpm:
         key = f"{scope}:rpm"
-        entries += ((key, float(limit.rpm), Bucket(key, float(limit.rpm), 1.0)),)
+        entries += ((key, float(limit.rpm), wait, Bucket(key, float(limit.rpm), 1.0, wait)),)
     if limit.tpm:
-        entries += ((f"{scope}:tpm", float(limit.tpm), None),)
-    return entries, limit.max_wait
+        entries += ((f"{scope}:tpm", float(limit.tpm), wait, None),)
+    return entries, wait

@@ -35,6 +35,9 @@ class ResolvedTarget:
     price: ModelPrice | None
     secret: str | None = field(default=None, repr=False)   # its API key, to scrub from error text
     key: str = ""               # the spec's key: breakers, limits and records are per key
+    #: its own ``timeout`` (``[providers.NAME] timeout``; None: the defaults'), which bounds one
+    #: attempt's wait for a response head: the attempt loop cuts it to a call's deadline
+    timeout: float | None = None
 
     def __post_init__(self) -> None:
         self.key = self.spec.key
@@ -120,7 +123,8 @@ class Router:
         price = target.price
         provider = target.provider or spec.model.partition("/")[0]
         secret = target.api_key or spec.api_key
-        return ResolvedTarget(spec, target, provider, target.context_window, price, secret)
+        return ResolvedTarget(spec, target, provider, target.context_window, price, secret,
+                              timeout=getattr(getattr(target, "cfg", None), "timeout", None))
 
     # -- ordering ---------------------------------------------------------------------
     async def order(self, route: RouteConfig, targets: list[ResolvedTarget],

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit
 
+from .._config import boolean
 from .._errors import ConfigError
 from .._version import __version__
 from . import otlp_wire
@@ -83,7 +84,7 @@ def parse_telemetry(table: Mapping[str, Any] | None, env: Mapping[str, str], *,
     unknown = set(table) - _KEYS
     if unknown:
         raise ConfigError(f"[telemetry]: unknown key(s) {sorted(unknown)}; allowed: {sorted(_KEYS)}")
-    if table.get("enabled") is False:
+    if not boolean("[telemetry] enabled", table.get("enabled", True)):
         return None
     endpoint = table.get("otlp_endpoint")
     if not endpoint and (from_env or table):
@@ -101,9 +102,7 @@ def parse_telemetry(table: Mapping[str, Any] | None, env: Mapping[str, str], *,
     headers = table.get("headers") or _env_headers(_otlp_env(env, "HEADERS") or "")
     if not isinstance(headers, Mapping):
         raise ConfigError("[telemetry] headers must be a table of header = \"value\"")
-    capture = table.get("capture_content", False)
-    if not isinstance(capture, bool):
-        raise ConfigError(f"[telemetry] capture_content must be true or false, got {capture!r}")
+    capture = boolean("[telemetry] capture_content", table.get("capture_content", False))
     compression = str(table.get("compression") or _otlp_env(env, "COMPRESSION") or "none").lower()
     if compression not in ("gzip", "none"):
         raise ConfigError(f"[telemetry] compression must be \"gzip\" or \"none\", got {compression!r}")

@@ -37,6 +37,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._config import boolean
 from .._errors import ConfigError
 
 _KEYS = {"host", "port", "max_body_mb", "allow_unauthenticated", "key_cache_seconds", "workers",
@@ -79,7 +80,7 @@ class ServerOptions:
         if "max_body_mb" in table:
             opts.max_body_bytes = int(float(table["max_body_mb"]) * 1024 * 1024)
         if "allow_unauthenticated" in table:
-            opts.allow_unauthenticated = bool(table["allow_unauthenticated"])
+            opts.allow_unauthenticated = boolean("[server] allow_unauthenticated", table["allow_unauthenticated"])
         if "key_cache_seconds" in table:
             opts.key_cache_seconds = float(table["key_cache_seconds"])
         if "body_timeout_seconds" in table:

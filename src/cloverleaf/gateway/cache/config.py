@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ..._config import boolean
 from ..._errors import ConfigError
 
 CacheMode = Literal["off", "exact", "semantic"]
@@ -85,8 +86,8 @@ def parse_cache(table: Mapping[str, Any] | None) -> CacheConfig:
     return CacheConfig(
         mode=mode, url=url, ttl=_number("[cache] ttl", table.get("ttl", DEFAULT_TTL)),
         max_entries=int(_number("[cache] max_entries", table.get("max_entries", DEFAULT_MAX_ENTRIES), integer=True)),
-        shared=_bool("[cache] shared", table.get("shared", False)),
-        deterministic_only=_bool("[cache] deterministic_only", table.get("deterministic_only", True)),
+        shared=boolean("[cache] shared", table.get("shared", False)),
+        deterministic_only=boolean("[cache] deterministic_only", table.get("deterministic_only", True)),
         embedding_model=str(embedding_model) if embedding_model else None, similarity=similarity,
         prefix=str(table.get("prefix") or "cloverleaf:cache:"),
     )
@@ -97,9 +98,9 @@ def parse_route_cache(where: str, table: Mapping[str, Any]) -> RouteCache:
     ttl = table.get("cache_ttl")
     det = table.get("cache_deterministic_only")
     return RouteCache(
-        enabled=None if enabled is None else _bool(f"{where} cache", enabled),
+        enabled=None if enabled is None else boolean(f"{where} cache", enabled),
         ttl=None if ttl is None else _number(f"{where} cache_ttl", ttl),
-        deterministic_only=None if det is None else _bool(f"{where} cache_deterministic_only", det),
+        deterministic_only=None if det is None else boolean(f"{where} cache_deterministic_only", det),
     )
 
 
@@ -109,9 +110,3 @@ def _number(where: str, value: Any, *, integer: bool = False) -> float:
     if integer and int(value) != value:
         raise ConfigError(f"{where} must be a whole number, got {value!r}")
     return float(value)
-
-
-def _bool(where: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(f"{where} must be true or false, got {value!r}")
-    return value

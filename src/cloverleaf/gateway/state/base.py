@@ -9,6 +9,7 @@ is per process, and says so.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
@@ -21,11 +22,16 @@ LATENCY_ALPHA = 0.3
 
 class Bucket(NamedTuple):
     """One rolling-window limit taking ``amount`` (requests or tokens) for this call.
-    (Tuples: a few are built per call, and a tuple is the cheapest immutable record.)"""
+    (Tuples: a few are built per call, and a tuple is the cheapest immutable record.)
+
+    ``max_wait``: the longest this bucket may make the call wait, on top of the operation's
+    own ``max_wait`` (the smaller wins). Buckets of different scopes taken together wait by
+    their own rules: a virtual key's never wait (0) while its route's may."""
 
     key: str          # e.g. "target:openai/gpt-4o:rpm"
     limit: float      # per window
     amount: float
+    max_wait: float = math.inf
 
 
 class Grant(NamedTuple):
@@ -39,7 +45,8 @@ class Grant(NamedTuple):
     granted: bool
     wait: float
     ticket: str | None = None
-    #: The bucket that forced the longest wait (for the error message).
+    #: The bucket that forced the longest wait (for the error message); when refused, the
+    #: bucket that refused (``wait`` is then how long that one would have made it wait).
     limiting_key: str | None = None
     #: The clock time the reservation is logged at: ``now + wait``, or later when the amounts
     #: fit at once but a bucket's newest admission is later (see ``Log.earliest``).
@@ -107,7 +114,8 @@ class StateBackend(ABC):
     @abstractmethod
     async def take(self, buckets: Sequence[Bucket], now: float, max_wait: float, window: float = 60.0) -> Grant:
         """Reserve every bucket's amount at the earliest time all of them allow, if that is
-        within ``max_wait``; all or nothing."""
+        within ``max_wait`` and within each bucket's own ``Bucket.max_wait`` of the moment
+        that bucket alone would allow; all or nothing."""
 
     @abstractmethod
     async def settle(self, ticket: str, amounts: Mapping[str, float]) -> None:

@@ -68,10 +68,12 @@ class MemoryState(StateBackend):
             return self._take(buckets, now, max_wait, window, now, now)
 
     def _earliest(self, buckets: Sequence[Bucket], now: float, window: float, go: float,
-                  at: float) -> tuple[float, float, str | None, list[Log]]:
+                  at: float) -> tuple[float, float, str | None, list[Log], Grant | None]:
         """Under the lock: when every bucket lets the call go (no earlier than ``go``), where it
-        is logged (no earlier than ``at``), the bucket that set the wait, and the buckets' logs."""
+        is logged (no earlier than ``at``), the bucket that set the wait, the buckets' logs, and
+        the refusal of the first bucket that alone would wait longer than its own ``max_wait``."""
         limiting = None
+        over = None
         logs = []
         for b in buckets:
             log = self._logs.get(b.key)
@@ -83,16 +85,20 @@ class MemoryState(StateBackend):
                 go, limiting = t, b.key
             if place > at:
                 at = place
-        return go, at, limiting, logs
+            if t - now > b.max_wait and over is None:
+                over = Grant(False, t - now, None, b.key)
+        return go, at, limiting, logs, over
 
     def _take(self, buckets: Sequence[Bucket], now: float, max_wait: float, window: float, after: float,
               place_after: float) -> Grant:
         """``take`` under the lock, going no earlier than ``after`` and logged no earlier than
         ``place_after``."""
-        go, at, limiting, logs = self._earliest(buckets, now, window, after, place_after)
+        go, at, limiting, logs, over = self._earliest(buckets, now, window, after, place_after)
         wait = go - now
         if wait > max_wait:
             return Grant(False, wait, None, limiting)
+        if over is not None:
+            return over
         ticket = f"t{next(self._ids)}"
         entries: dict[str, tuple[Log, Entry, float]] = {}
         width = window / self._slots if self._slots else 0.0
@@ -112,10 +118,12 @@ class MemoryState(StateBackend):
                 unseeded = [h.key for h in holds if h.key not in budgets]
                 if unseeded:
                     return Admission(False, unseeded=tuple(unseeded))
-            go, at, limiting, logs = self._earliest(buckets, now, window, now, now)
+            go, at, limiting, logs, over = self._earliest(buckets, now, window, now, now)
             wait = go - now
             if wait > max_wait:
                 return Admission(False, wait, None, limiting)
+            if over is not None:
+                return Admission(False, over.wait, None, over.limiting_key)
             taken = []
             for h in holds:
                 rec = budgets[h.key]

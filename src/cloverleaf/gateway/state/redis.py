@@ -153,7 +153,7 @@ class RedisState(StateBackend):
         args: list[str] = [_num(now), _num(max_wait), _num(window), ticket_id, str(WINDOW_SLACK_MS)]
         for b in buckets:
             keys += self._window_key(b.key)
-            args += [_num(b.limit), _num(b.amount)]
+            args += [_num(b.limit), _num(b.amount), _num(b.max_wait)]
         reply = await self._run("take", keys, args)
         granted, wait, limiting = bool(reply[0]), float(reply[1]), int(reply[2])
         limiting_key = buckets[limiting - 1].key if limiting else None
@@ -191,7 +191,7 @@ class RedisState(StateBackend):
                            str(len(buckets)), str(len(holds)), _num(RESERVATION_TTL_SECONDS)]
         for b in buckets:
             keys += self._window_key(b.key)
-            args += [_num(b.limit), _num(b.amount)]
+            args += [_num(b.limit), _num(b.amount), _num(b.max_wait)]
         amounts = []
         for h in holds:
             keys += self._budget_key(h.key)
@@ -210,7 +210,7 @@ class RedisState(StateBackend):
                      str(self._breaker_ttl_ms(policy)), _num(attempt.max_wait), attempt_id]
             for b in attempt.buckets:
                 keys += self._window_key(b.key)
-                args += [_num(b.limit), _num(b.amount)]
+                args += [_num(b.limit), _num(b.amount), _num(b.max_wait)]
         reply = await self._run("admit", keys, args)
         status = int(reply[0])
         if status == 1:

@@ -97,23 +97,26 @@ local function window_earliest(list, total, limit, amount, now, window)
 end
 
 -- window.earliest over several buckets (MemoryState._earliest): bucket i's list and hash are
--- KEYS[k + 2i - 1] and KEYS[k + 2i], its (limit, amount) ARGV[a + 2i - 1] and ARGV[a + 2i]; the
--- call goes no earlier than go and is logged no earlier than at. Returns go, at, the index of
--- the bucket that set the wait (0: none), and per bucket its amount and its list's base index.
+-- KEYS[k + 2i - 1] and KEYS[k + 2i], its (limit, amount, max_wait) ARGV[a + 3i - 2],
+-- ARGV[a + 3i - 1] and ARGV[a + 3i]; the call goes no earlier than go and is logged no earlier
+-- than at. Returns go, at, the index of the bucket that set the wait (0: none), per bucket its
+-- amount and its list's base index, and the index of the first bucket that alone would wait
+-- longer than its own max_wait (0: none) with that wait.
 local function buckets_earliest(k, a, nb, now, window, go, at)
-  local limiting, amounts, bases = 0, {}, {}
+  local limiting, amounts, bases, over, over_wait = 0, {}, {}, 0, 0
   for i = 1, nb do
     local list, meta = KEYS[k + 2 * i - 1], KEYS[k + 2 * i]
-    local limit = num(ARGV[a + 2 * i - 1])
-    local amount = math.min(num(ARGV[a + 2 * i]), limit)
+    local limit = num(ARGV[a + 3 * i - 2])
+    local amount = math.min(num(ARGV[a + 3 * i - 1]), limit)
     amounts[i] = amount
     local total, base = window_open(list, meta, now, window)
     bases[i] = base
     local fits, place = window_earliest(list, total, limit, amount, now, window)
     if fits > go then go, limiting = fits, i end
     if place > at then at = place end
+    if over == 0 and fits - now > num(ARGV[a + 3 * i]) then over, over_wait = i, fits - now end
   end
-  return go, at, limiting, amounts, bases
+  return go, at, limiting, amounts, bases, over, over_wait
 end
 
 -- append an admission; returns its absolute index
@@ -247,16 +250,17 @@ end
 """
 
 # KEYS: per bucket its window list and its hash.
-# ARGV: now, max_wait, window, ticket, slack_ms, then (limit, amount) per bucket.
-# Returns {granted 0/1, wait, index of the limiting bucket (0: none), at (when granted), then
-# the absolute index of each bucket's new entry}.
+# ARGV: now, max_wait, window, ticket, slack_ms, then (limit, amount, max_wait) per bucket.
+# Returns {granted 0/1, wait, index of the limiting bucket (0: none; refused: the bucket that
+# refused), at (when granted), then the absolute index of each bucket's new entry}.
 TAKE = _PRELUDE + r"""
 local now, max_wait, window = num(ARGV[1]), num(ARGV[2]), num(ARGV[3])
 local ticket, slack_ms = ARGV[4], ARGV[5]
 local nb = #KEYS / 2
-local go, at, limiting, amounts, bases = buckets_earliest(0, 5, nb, now, window, now, now)
+local go, at, limiting, amounts, bases, over, over_wait = buckets_earliest(0, 5, nb, now, window, now, now)
 local wait = go - now
 if wait > max_wait then return {0, fmt(wait), limiting} end
+if over > 0 then return {0, fmt(over_wait), over} end
 local ttl_ms = window_ttl(at, now, window, slack_ms)
 local out = {1, fmt(wait), limiting, fmt(at)}
 for i = 1, nb do
@@ -279,10 +283,10 @@ return 1
 # KEYS: per bucket its window list and hash, then per hold its counter hash and reservations set.
 # Then, optionally, the first attempt: KEYS continue with the breakers hash and per attempt
 # bucket its window list and hash.
-# ARGV: now, max_wait, window, ticket, slack_ms, nb, nh, reservation_ttl, then (limit, amount)
-# per bucket, then (limit, amount) per hold, then na (-1: no attempt) and for an attempt:
-# target, enabled 0/1, cooldown, probe_timeout, breaker_ttl_ms, attempt max_wait, attempt
-# ticket, then (limit, amount) per attempt bucket.
+# ARGV: now, max_wait, window, ticket, slack_ms, nb, nh, reservation_ttl, then (limit, amount,
+# max_wait) per bucket, then (limit, amount) per hold, then na (-1: no attempt) and for an
+# attempt: target, enabled 0/1, cooldown, probe_timeout, breaker_ttl_ms, attempt max_wait,
+# attempt ticket, then (limit, amount, max_wait) per attempt bucket.
 # Returns {status, wait, index, spent, reserved, ...}: status 1 granted (the absolute indices of
 # the buckets' entries follow, then for an attempt: allowed, probe, retry_after, granted, wait,
 # limiting index, at, and the attempt entries' indices), 0 refused by bucket ``index``, 2
@@ -292,15 +296,16 @@ ADMIT = _PRELUDE + r"""
 local now, max_wait, window = num(ARGV[1]), num(ARGV[2]), num(ARGV[3])
 local ticket, slack_ms = ARGV[4], ARGV[5]
 local nb, nh, res_ttl = tonumber(ARGV[6]), tonumber(ARGV[7]), num(ARGV[8])
-local hold_base = 8 + 2 * nb
+local hold_base = 8 + 3 * nb
 local unseeded = {}
 for h = 1, nh do
   if redis.call('EXISTS', KEYS[2 * nb + 2 * h - 1]) == 0 then unseeded[#unseeded + 1] = h end
 end
 if #unseeded > 0 then return {3, '0', 0, '0', '0', unpack(unseeded)} end
-local go, at, limiting, amounts, bases = buckets_earliest(0, 8, nb, now, window, now, now)
+local go, at, limiting, amounts, bases, over, over_wait = buckets_earliest(0, 8, nb, now, window, now, now)
 local wait = go - now
 if wait > max_wait then return {0, fmt(wait), limiting, '0', '0'} end
+if over > 0 then return {0, fmt(over_wait), over, '0', '0'} end
 for h = 1, nh do
   local hash, set = KEYS[2 * nb + 2 * h - 1], KEYS[2 * nb + 2 * h]
   local counter = redis.call('HMGET', hash, 'spent', 'reserved')
@@ -335,9 +340,12 @@ if na >= 0 then
   out[n + 1], out[n + 2], out[n + 3] = allowed, probe, retry_after
   if allowed == 1 then
     local a_max_wait, a_ticket = num(ARGV[a + 6]), ARGV[a + 7]
-    local a_go, a_at, a_limiting, a_amounts, a_bases = buckets_earliest(k, a + 7, na, now, window, go, at)
+    local a_go, a_at, a_limiting, a_amounts, a_bases, a_over, a_over_wait =
+      buckets_earliest(k, a + 7, na, now, window, go, at)
     local a_wait = a_go - now
-    if a_wait > a_max_wait then
+    local refused = a_wait > a_max_wait
+    if not refused and a_over > 0 then refused, a_wait, a_limiting = true, a_over_wait, a_over end
+    if refused then
       out[n + 4], out[n + 5], out[n + 6], out[n + 7] = 0, fmt(a_wait), a_limiting, '0'
       if probe == 1 then          -- breaker.on_abandon: the probe slot was not used
         local b = load_breaker(hash, ARGV[a + 1])
