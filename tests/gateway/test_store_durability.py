@@ -199,3 +199,30 @@ def test_spend_the_full_writer_queue_refused_is_written_later(tmp_path: Path,
         assert store.spend_batch.pending() == {}
     finally:
         store.close()
+
+
+def test_spend_still_reaches_the_ledger_after_a_batch_dropped_while_the_database_was_away(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch dropped before its spend op ran (the database could not be reached for both tries)
+    left the spend batch believing an op was queued: every later call's spend stayed in memory for
+    the rest of the process, and budgets seeded from the ledger forgot it."""
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}", flush_ms=20)
+    try:
+        writer = store.writer
+        real = writer._engine.connect
+
+        def away(*args: object, **kwargs: object) -> None:
+            raise sa.exc.OperationalError("connect", {}, Exception("the database is away"))
+
+        writer._disconnect()
+        monkeypatch.setattr(writer._engine, "connect", away)
+        store.record_spend("project:p", "total", 1.0)
+        store.flush(5)                                      # both tries fail to connect: dropped
+        monkeypatch.setattr(writer._engine, "connect", real)
+        store.record_spend("project:p", "total", 2.0)
+        store.flush(5)
+        store.flush(5)
+        assert store.budget_usage("project:p", "total") == (pytest.approx(3.0), 0.0)
+        assert store.spend_batch.pending() == {}
+    finally:
+        store.close()

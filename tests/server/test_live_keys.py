@@ -237,6 +237,12 @@ def test_traces_spend_and_breakers(secured_server: Live) -> None:
         for bad in ({"limit": 0}, {"limit": "ten"}, {"state": "broken"}):
             answer = http.get("/admin/breakers", params=bad)
             assert answer.status_code == 400 and answer.json()["error"]["param"] in bad
+        # a limit of digits int() refuses (5,000 of them, or a superscript) was a 500 on every list
+        for path in ("/admin/breakers", "/admin/traces", "/v1/models", "/v1/responses/resp_x/input_items"):
+            for limit in ("9" * 5000, "\u00b2"):
+                headers = {"anthropic-version": "2023-06-01"} if path == "/v1/models" else {}
+                answer = http.get(path, params={"limit": limit}, headers=headers)
+                assert answer.status_code in (400, 404), (path, answer.status_code, answer.text[:200])
 
 
 def test_trace_ids_with_a_slash_are_read_and_completed(secured_server: Live) -> None:

@@ -35,7 +35,7 @@ from ..providers.registry import check_config_keys, kind_of, provider_names
 from .backend import noteworthy_breakers
 from .entry_secrets import kept_secrets, shown_config, shown_url
 from .errors import ApiError, BadRequest, NotFound
-from .fields import bad, check_fields, get_bool, get_dict, get_int, get_list, get_number, get_str
+from .fields import bad, check_fields, get_bool, get_dict, get_int, get_list, get_number, get_str, query_int
 from .http_io import json_response
 from .keys import VirtualKeys, public_view
 from .state import Handler, ServerState, endpoint
@@ -361,16 +361,14 @@ async def spend(request: Request, st: ServerState) -> Response:
 @admin_route
 async def breakers(request: Request, st: ServerState) -> Response:
     q = request.query_params
-    raw = q.get("limit", str(BREAKERS_LISTED))
-    if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= MAX_BREAKERS_LISTED):
-        raise BadRequest(f"limit: expected an integer from 1 to {MAX_BREAKERS_LISTED}", param="limit")
+    limit = query_int(q.get("limit"), "limit", BREAKERS_LISTED, 1, MAX_BREAKERS_LISTED)
     wanted = q.get("state")
     if wanted is not None and wanted not in BREAKER_STATES:
         raise BadRequest(f"state: expected one of {', '.join(BREAKER_STATES)}", param="state")
     every = await st.backend.breakers()
     if wanted is not None:
         every = {name: b for name, b in every.items() if b["state"] == wanted}
-    data, omitted = noteworthy_breakers(every, int(raw))
+    data, omitted = noteworthy_breakers(every, limit)
     return json_response({"data": data, "total": len(every), "omitted": omitted})
 
 

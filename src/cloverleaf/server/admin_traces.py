@@ -28,8 +28,8 @@ from starlette.routing import Route
 from .. import _jsoncodec as jsoncodec
 from ..gateway.store.records import TraceRecord
 from .admin_api import admin_route
-from .errors import ApiError, BadRequest, NotFound
-from .fields import bad, get_dict, get_str
+from .errors import ApiError, NotFound
+from .fields import bad, get_dict, get_str, query_int
 from .http_io import json_response
 from .state import ServerState
 
@@ -73,11 +73,9 @@ async def _read_trace(st: ServerState, trace_id: str) -> TraceRecord:
 @admin_route
 async def traces(request: Request, st: ServerState) -> Response:
     q = request.query_params
-    raw = q.get("limit", "50")
-    if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= 1000):
-        raise BadRequest("limit: expected an integer from 1 to 1000", param="limit")
+    limit = query_int(q.get("limit"), "limit", 50, 1, 1000)
     await asyncio.to_thread(st.backend.store.flush)   # a call answered a moment ago is listed too
-    calls = await asyncio.to_thread(st.backend.store.recent_calls, int(raw),
+    calls = await asyncio.to_thread(st.backend.store.recent_calls, limit,
                                     model=q.get("model"), status=q.get("status"), trace_id=q.get("trace_id"))
     return json_response({"data": [c.as_dict() for c in calls]})
 

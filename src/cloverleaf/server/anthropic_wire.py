@@ -68,6 +68,7 @@ from .fields import (
     get_stop,
     get_str,
     json_schema_object,
+    query_int,
     remote_or_inline,
 )
 
@@ -387,10 +388,7 @@ def model_info(name: str, created: float) -> dict[str, Any]:
 def models_page(names: list[str], created: float, query: Mapping[str, str]) -> dict[str, Any]:
     """One page of Anthropic's model list: ``limit`` (1-1000, default 20), then the models after
     ``after_id`` or before ``before_id``; ``has_more``, ``first_id`` and ``last_id`` as Anthropic sends."""
-    raw = query.get("limit", "20")
-    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
-        raise bad("limit", "expected an integer from 1 to 1000")
-    limit = int(raw)
+    limit = query_int(query.get("limit"), "limit", 20, 1, 1000)
     after, before = query.get("after_id"), query.get("before_id")
     if after is not None and before is not None:
         raise bad("before_id", "send either after_id or before_id, not both")

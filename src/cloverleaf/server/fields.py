@@ -24,6 +24,17 @@ def bad(where: str, problem: str) -> BadRequest:
     return BadRequest(f"{where}: {problem}" if where else problem, param=where or None)
 
 
+def query_int(raw: str | None, name: str, default: int, low: int, high: int) -> int:
+    """A bounded whole number from a query parameter (``limit=``), ``default`` when absent.
+    Only ASCII digits, at most as many as ``high`` has: ``str.isdigit`` also takes ``²`` and
+    ``int`` refuses 4,300 digits and more, each a ValueError that would have been a 500."""
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= len(str(high)) and low <= int(raw) <= high):
+        raise bad(name, f"expected an integer from {low} to {high}")
+    return int(raw)
+
+
 def too_deep(what: str, limit: int) -> BadRequest:
     """JSON (a body, or JSON inside a string field) nested past ``jsoncodec.MAX_DEPTH``."""
     return BadRequest(f"{what} is JSON nested more than {limit} levels deep (arrays and objects); "

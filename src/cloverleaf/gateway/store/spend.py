@@ -75,6 +75,9 @@ class SpendBatch:
             writing, self._writing = self._writing, {}
             if not committed:
                 _merge(self._sums, writing)
+                # the batch may be dropped with the queued _apply in it: queue another (an _apply
+                # that finds no sums does nothing, so one too many is harmless, one too few loses spend)
+                self._queued = False
             if self._queued or not self._sums:
                 return
             self._queued = True

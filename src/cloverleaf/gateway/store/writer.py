@@ -196,8 +196,8 @@ class BatchWriter:
 
     def _write(self, batch: list[Any]) -> None:
         """One transaction: the inserts between two ops go in one executemany per table."""
-        conn = self._connection()
         try:
+            conn = self._connection()     # inside: a database that cannot be reached is a failed transaction too
             with conn.begin():
                 pending: dict[sa.Table, list[tuple[Any, ...]]] = {}
                 for item in batch:

@@ -29,7 +29,7 @@ from ..._types import StreamEvent
 from ..auth import Principal
 from ..call_headers import call_headers
 from ..errors import ApiError
-from ..fields import bad
+from ..fields import bad, query_int
 from ..http_io import json_response
 from ..state import ServerState, endpoint, new_id, upstream_ms
 from ..streaming import serve_stream
@@ -210,15 +210,7 @@ async def input_items(request: Request, st: ServerState) -> Response:
 
 
 def _limit(raw: str | None) -> int:
-    if raw is None:
-        return 20
-    try:
-        value = int(raw)
-    except ValueError:
-        raise bad("limit", "expected an integer from 1 to 100") from None
-    if not 1 <= value <= 100:
-        raise bad("limit", "expected an integer from 1 to 100")
-    return value
+    return query_int(raw, "limit", 20, 1, 100)
 
 
 routes = [
