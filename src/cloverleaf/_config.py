@@ -19,17 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import ConfigError
+from ._setting_values import boolean
 
 CONFIG_FILE_NAME = "cloverleaf.toml"
-
-
-def boolean(where: str, value: Any) -> bool:
-    """A setting that must be a TOML boolean. Anything else is refused, naming the key: read
-    with ``bool()``, the string "false" (or "no", or 0.0 in some other table) is true, and the
-    setting silently means the opposite of what was written."""
-    if not isinstance(value, bool):
-        raise ConfigError(f"{where} must be true or false, got {value!r}")
-    return value
 
 
 @dataclass(slots=True)

@@ -163,8 +163,11 @@ def test_ctrl_c_during_a_run_stops_at_once_and_prints_the_resume_command(tmp_pat
         "  - {id: b, type: llm_call, model: fake/echo+slow-60s, prompt: 'second {state.a}', output: b}\n")
     runs = tmp_path / "runs"
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "XDG_DATA_HOME": str(tmp_path / "data")}
+    # as from a terminal: a suite started in the background (``cmd &``, nohup) runs with SIGINT
+    # ignored, which its children inherit, and a process that ignores Ctrl-C is not what is tested
     proc = subprocess.Popen([sys.executable, "-m", "cloverleaf", "run", "wf.yaml", "--run-dir", str(runs)],
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         saved: dict[str, object] = {}
         for _ in range(3000):                      # until step a is saved: step b is under way

@@ -20,8 +20,8 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .._config import boolean
 from .._errors import ConfigError
+from .._setting_values import boolean
 from .addresses import parse_networks
 
 #: ``resolver(host, port) -> [ip, ...]``: how a host name becomes addresses (injectable for tests).

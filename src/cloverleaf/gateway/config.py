@@ -44,9 +44,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .._config import boolean
 from .._errors import ConfigError
 from .._privacy import check_policy
+from .._setting_values import boolean
 from .breaker import BreakerPolicy
 from .cache.config import ROUTE_KEYS as _ROUTE_CACHE_KEYS
 from .cache.config import RouteCache, parse_route_cache

@@ -42,8 +42,8 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit
 
-from .._config import boolean
 from .._errors import ConfigError
+from .._setting_values import boolean
 from .._version import __version__
 from . import otlp_wire
 from .otlp_export import SpanExporter

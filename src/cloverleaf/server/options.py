@@ -37,8 +37,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._config import boolean
 from .._errors import ConfigError
+from .._setting_values import boolean
 
 _KEYS = {"host", "port", "max_body_mb", "allow_unauthenticated", "key_cache_seconds", "workers",
          "body_timeout_seconds", "http", "header_timeout_seconds", "keepalive_timeout_seconds", "max_connections",

@@ -24,8 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..._config import boolean
 from ..._errors import ConfigError
+from ..._setting_values import boolean
 
 CacheMode = Literal["off", "exact", "semantic"]
 MODES: tuple[str, ...] = ("off", "exact", "semantic")
