@@ -135,3 +135,21 @@ def test_any_split_gives_the_same_result(name: str, index: int, data: st.DataObj
 def test_byte_by_byte(name: str, index: int):
     raw = body(name, index)
     assert decode(REQ, [raw[i:i + 1] for i in range(len(raw))])[1] == decode(REQ, [raw])[1]
+
+
+def test_the_finish_message_is_kept_streamed_as_whole() -> None:
+    """Gemini says in words why it stopped (a malformed function call, a block); a whole answer
+    kept it on ``metadata.extra`` and a streamed one dropped it."""
+    from cloverleaf._http import HttpResponse
+    from tests.providers.test_gemini_support import adapter
+
+    chunk = {"candidates": [{"content": {"role": "model", "parts": [{"text": ""}]},
+                             "finishReason": "MALFORMED_FUNCTION_CALL",
+                             "finishMessage": "Malformed function call: print(default_api.x(y=)"}],
+             "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 0, "totalTokenCount": 5}}
+    req = ChatRequest("gemini-2.5-flash", [Message.user("x")], stream=True)
+    _, streamed = decode(req, [b"data: " + json.dumps(chunk).encode() + b"\r\n\r\n"])
+    whole = adapter().parse_chat(HttpResponse(200, {}, json.dumps(chunk).encode()), replace(req, stream=False))
+    for out in (streamed, whole):
+        assert out.metadata.extra["finish_message"].startswith("Malformed function call")
+        assert out.finish_reason == "error"

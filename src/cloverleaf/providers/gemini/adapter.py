@@ -175,10 +175,7 @@ class GeminiAdapter(Adapter):
             acc.add(event)
         for event in reader.finish(require_finish=False):
             acc.add(event)
-        out = acc.response()
-        if reader.finish_message:
-            out.metadata.extra["finish_message"] = reader.finish_message
-        return out
+        return acc.response()   # the finish message rides on the done event (metadata.extra)
 
     def stream_decoder(self, req: ChatRequest) -> GeminiStreamDecoder:
         return GeminiStreamDecoder(self, req.model)

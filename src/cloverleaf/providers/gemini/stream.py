@@ -189,6 +189,8 @@ class ResponseReader:
             raw_finish_reason=self._finish,
             model=self._seen_model or self._model,
             id=self._response_id,
+            # why Gemini stopped, in words (a blocked or malformed answer): on metadata.extra, streamed or not
+            extra={"finish_message": self.finish_message} if self.finish_message else None,
         ))
         return events
 
