@@ -586,3 +586,23 @@ def test_a_run_whose_step_cost_is_unknown_has_no_total() -> None:
     assert run(priced, skipped).cost == 0.25
     assert run(priced, unknown, skipped).cost is None
     assert run(priced, unknown).as_dict()["cost"] is None
+
+
+def test_a_failed_run_names_the_resume_command_with_its_own_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """The failure's message names the file and the run id; a run with its own run folder (or
+    config, privacy) is resumed only with those too, so the CLI prints the whole command."""
+    from cloverleaf.cli import main
+
+    (tmp_path / "wf.yaml").write_text("name: breaks\nsteps:\n"
+                                      "  - {id: a, type: llm_call, model: fake/fail-400, prompt: hi, output: a}\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    runs = tmp_path / "runs"
+    assert main(["run", "wf.yaml", "--run-dir", str(runs)]) == 1
+    err = capsys.readouterr().err
+    [record] = list(runs.glob("*.json"))
+    run_id = json.loads(record.read_text())["run_id"]
+    assert f"with this run's options: `cloverleaf run wf.yaml --resume {run_id} --run-dir {runs}`" in err
+    assert main(["run", "wf.yaml"]) == 1          # the default run folder: the message's command is whole
+    assert "with this run's options" not in capsys.readouterr().err

@@ -65,6 +65,9 @@ def run(name: str, args: argparse.Namespace) -> int:
         result = asyncio.run(_execute(args, settings, inputs, privacy))
     except WorkflowFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
+        full = _resume_command(args, exc.run_id) if exc.run_id else None
+        if full and full != shlex.join(["cloverleaf", "run", args.workflow, "--resume", exc.run_id]):
+            print(f"with this run's options: `{full}`", file=sys.stderr)   # the message names file and id only
         if args.json:
             print(json.dumps({"status": "failed", "run_id": exc.run_id, "step": exc.step, "error": str(exc)}))
         return 1
