@@ -13,6 +13,7 @@ import os
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from . import _attachment_loads as attachment_loads
 from ._config import Settings
 from ._context import CallContext
 from ._engine import Engine
@@ -216,6 +217,7 @@ class Client(_Base):
         tools = {t.name: t for t in req.tools or ()}
         loop = tool_loop(req.messages, int(call.get("max_tool_turns", 8)))
         step: Any = next(loop)
+        loads = attachment_loads.begin()   # every turn re-sends the conversation: its attachments load once
         try:
             while True:
                 response = self._send(model, _with_messages(req, step), call)
@@ -224,6 +226,8 @@ class Client(_Base):
         except StopIteration as stop:
             result: ChatResponse = stop.value
             return result
+        finally:
+            attachment_loads.end(loads)
 
     def stream(self, model: str | None, messages: Any, **options: Unpack[ChatOptions]) -> Stream:
         model, req, call = self._prepare(model, messages, options)
@@ -282,6 +286,7 @@ class AsyncClient(_Base):
         tools = {t.name: t for t in req.tools or ()}
         loop = tool_loop(req.messages, int(call.get("max_tool_turns", 8)))
         step: Any = next(loop)
+        loads = attachment_loads.begin()   # every turn re-sends the conversation: its attachments load once
         try:
             while True:
                 response = await self._asend(model, _with_messages(req, step), call)
@@ -290,6 +295,8 @@ class AsyncClient(_Base):
         except StopIteration as stop:
             result: ChatResponse = stop.value
             return result
+        finally:
+            attachment_loads.end(loads)
 
     def stream(self, model: str | None, messages: Any, **options: Unpack[ChatOptions]) -> AsyncStream:
         model, req, call = self._prepare(model, messages, options)

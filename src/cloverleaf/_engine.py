@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import fields, replace
 from typing import Any, TypeVar
 
+from . import _attachment_loads as attachment_loads
 from ._capabilities import Capability
 from ._config import Settings
 from ._errors import CloverleafError, MalformedResponseError, ProviderError, UnsupportedCapability, scrub
@@ -183,7 +184,10 @@ class Engine:
 
         req = _own_messages(req)
         found = _attachments(req)
-        for (parts, i, _), resolved in zip(found, resolve_all([f[2] for f in found], self.attachment_policy)):
+        given = [f[2] for f in found]
+        copies = resolve_all(attachment_loads.loaded(given), self.attachment_policy)
+        attachment_loads.keep(given, copies)
+        for (parts, i, _), resolved in zip(found, copies):
             parts[i] = resolved
         return req
 
@@ -197,7 +201,10 @@ class Engine:
 
         req = _own_messages(req)
         found = _attachments(req)
-        for (parts, i, _), att in zip(found, await aresolve_all([f[2] for f in found], self.attachment_policy)):
+        given = [f[2] for f in found]
+        copies = await aresolve_all(attachment_loads.loaded(given), self.attachment_policy)
+        attachment_loads.keep(given, copies)
+        for (parts, i, _), att in zip(found, copies):
             parts[i] = att
         return req
 

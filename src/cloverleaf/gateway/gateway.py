@@ -33,6 +33,7 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .. import _attachment_loads as attachment_loads
 from .._context import CallContext
 from .._errors import BudgetExceeded, PermissionDeniedError, PrivacyViolation, StreamInterrupted
 from .._privacy import Decision, PrivacyConfig, PrivacyGuard
@@ -214,6 +215,7 @@ class Gateway:
         call = await self._admit(model, ctx, operation, req, input_tokens, max_output)
         req = call.request = call.request or req   # capped at admission when output is metered
         settlement = self._settlement
+        loads = attachment_loads.begin() if operation == "chat" else None   # attachments: one download per call
         try:
             cached_calls = self._cached
             if operation == "chat" and cached_calls is not None and await cached_calls.allowed(call):
@@ -250,11 +252,14 @@ class Gateway:
         except BaseException as exc:
             await settlement.finish_error(call, exc)
             raise
+        finally:
+            attachment_loads.end(loads)
 
     async def _stream(self, model: str, req: ChatRequest, ctx: CallContext | None) -> AsyncIterator[StreamEvent]:
         call = await self._admit(model, ctx, "stream", req, self._chat_tokens(req), req.max_tokens)
         req = call.request = call.request or req   # capped at admission when output is metered
         settlement = self._settlement
+        loads = attachment_loads.open_scope()   # attachments: one download per call, whichever attempt answers
         try:
             cached_calls = self._cached
             if cached_calls is not None and await cached_calls.allowed(call):
@@ -321,6 +326,8 @@ class Gateway:
         except BaseException as exc:
             await settlement.finish_error(call, exc)
             raise
+        finally:
+            attachment_loads.close_scope(loads)
 
     # -- admission and bookkeeping ----------------------------------------------------
     def _chat_tokens(self, req: ChatRequest) -> int:
