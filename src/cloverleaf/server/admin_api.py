@@ -16,6 +16,10 @@ A provider ``api_key`` sent to ``/admin/models`` is encrypted before it reaches 
 and never returned (responses say ``"has_api_key": true``); credentials inside ``base_url`` and
 ``additional_config`` are shown masked (:mod:`.entry_secrets`). Entries from cloverleaf.toml
 are listed with ``"source": "config"`` and are read-only here.
+
+``PUT`` replaces an entry, but for its stored provider key: what ``GET`` shows holds no key, so
+a script doing GET then PUT would otherwise delete it. The key changes only when ``api_key`` is
+sent: a new key replaces it, ``""`` or ``null`` removes it.
 """
 
 from __future__ import annotations
@@ -115,7 +119,13 @@ def _entry_fields(body: dict[str, Any], *, partial: bool) -> dict[str, Any]:
     return out
 
 
-async def _save_entry(st: ServerState, name: str, fields: dict[str, Any], existing: Any = None) -> Any:
+#: How :func:`_save_entry` writes: ``replace`` an entry (PUT: fields not sent are reset, but for
+#: the stored provider key); ``merge`` into it (PATCH, the dashboard's form: fields not sent are kept).
+REPLACE, MERGE = "replace", "merge"
+
+
+async def _save_entry(st: ServerState, name: str, fields: dict[str, Any], existing: Any = None, *,
+                      how: str = MERGE) -> Any:
     from ..gateway.store.records import ModelEntryRow
 
     if st.backend.settings.model_entry(name) is not None:   # a stored entry of that name would shadow it
@@ -123,8 +133,11 @@ async def _save_entry(st: ServerState, name: str, fields: dict[str, Any], existi
                        "file, or give this entry another name", status=409, kind="invalid_request",
                        code="config_entry_read_only")
 
-    values: dict[str, Any] = ({f: getattr(existing, f) for f in ModelEntryRow.__dataclass_fields__} if existing
-                              else {"name": name})
+    values: dict[str, Any] = {"name": name}
+    if existing is not None and how == MERGE:
+        values = {f: getattr(existing, f) for f in ModelEntryRow.__dataclass_fields__}
+    elif existing is not None and how == REPLACE:   # GET shows no key, so a GET-then-PUT must not drop it
+        values["api_key_encrypted"] = existing.api_key_encrypted
     api_key = fields.pop("api_key", ...)
     values.update(fields)
     if api_key is not ...:
@@ -198,7 +211,7 @@ async def update_model(request: Request, st: ServerState) -> Response:
         raise NotFound(f"no model entry {name!r} to update; POST /admin/models creates one",
                        code="model_not_found")
     fields = kept_secrets(_entry_fields(body, partial=partial), existing)
-    row = await _save_entry(st, name, fields, existing if partial else None)
+    row = await _save_entry(st, name, fields, existing, how=MERGE if partial else REPLACE)
     return json_response(_entry_view(row))
 
 

@@ -238,7 +238,9 @@ _PRICE = nullable({"type": "number", "minimum": 0, "maximum": 1e9})
 MODEL_ENTRY = obj({
     "name": {"type": "string", "pattern": r"\S", "maxLength": 200},
     "identifier": {"type": "string", "minLength": 1}, "provider": {"enum": sorted(provider_names())},
-    "base_url": nullable(STR), "api_key": nullable({"type": "string", "writeOnly": True}),
+    "base_url": nullable(STR), "api_key": nullable({"type": "string", "writeOnly": True,
+                                                      "description": "write-only; on PUT, leave it out to keep the "
+                                                                     "stored key, send \"\" or null to remove it"}),
     "api_key_env": nullable(STR), "is_public": nullable(BOOL),
     "input_cost_per_1k": _PRICE, "output_cost_per_1k": _PRICE, "cached_input_cost_per_1k": _PRICE,
     "cache_write_cost_per_1k": _PRICE,
