@@ -1,12 +1,17 @@
 """The admin API's writes on both stores (SQLite and PostgreSQL): a GET-then-PUT keeps the
-stored provider key."""
+stored provider key, and a name created by several requests at once is created once."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from cloverleaf.gateway.store import ModelEntryRow, TraceRecord, open_store
 from cloverleaf.server.secrets import SecretBox
 from tests.gateway.stores import STORE_KINDS, store_url
 
@@ -23,6 +28,20 @@ def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
             yield server
         finally:
             stop_live(server)
+
+
+def _at_once(live: Live, n: int, method: str, path: str, body: dict[str, Any]) -> list[int]:
+    """The statuses of ``n`` requests sent together, each on its own connection."""
+    ready = threading.Barrier(n)
+
+    def one(_: int) -> int:
+        with live.http(MASTER) as http:
+            http.get("/health")             # connected before the barrier: the requests leave together
+            ready.wait()
+            return http.request(method, path, json=body).status_code
+
+    with ThreadPoolExecutor(n) as pool:
+        return sorted(pool.map(one, range(n)))
 
 
 # --------------------------------------------------------------------------- PUT keeps the key
@@ -53,3 +72,51 @@ def test_a_get_then_put_keeps_the_stored_provider_key(live: Live) -> None:
             gone = http.put("/admin/models/keyed", json={"provider": "fake", "identifier": "echo", "api_key": removal})
             assert gone.status_code == 200 and gone.json()["has_api_key"] is False, (removal, gone.text)
         assert http.delete("/admin/models/keyed").status_code == 200
+
+
+# --------------------------------------------------------------------------- concurrent creates
+
+
+def test_creating_one_model_name_at_once_creates_it_once(live: Live) -> None:
+    """Check-then-insert: several requests for one name answered 201 (each overwriting the last)
+    and some 500 (the unique constraint), instead of one 201 and 409s."""
+    for trial in range(4):
+        name = f"race-{trial}"
+        codes = _at_once(live, 8, "POST", "/admin/models", {"name": name, "provider": "fake", "identifier": "echo"})
+        assert codes == [201] + [409] * 7, (name, codes)
+    with live.http(MASTER) as http:
+        taken = http.post("/admin/models", json={"name": "race-0", "provider": "fake", "identifier": "echo"})
+        assert taken.status_code == 409 and taken.json()["error"]["code"] == "conflict"
+        # PUT creates or replaces: at once on a new name, every one succeeds
+        assert _at_once(live, 6, "PUT", "/admin/models/put-race", {"provider": "fake", "identifier": "echo"}) == [200] * 6
+        for name in ("race-0", "race-1", "race-2", "race-3", "put-race"):
+            http.delete(f"/admin/models/{name}")
+
+
+def test_creating_one_trace_id_at_once_creates_it_once(live: Live) -> None:
+    """The trace was queued for the batch writer after a check: every request answered 201 and
+    one metadata was kept."""
+    for trial in range(3):
+        trace_id = f"dup-trace-{trial}"
+        codes = _at_once(live, 6, "POST", "/admin/traces", {"id": trace_id, "metadata": {"n": trial}})
+        assert codes == [201] + [409] * 5, (trace_id, codes)
+    with live.http(MASTER) as http:
+        again = http.post("/admin/traces", json={"id": "dup-trace-0"})
+        assert again.status_code == 409 and again.json()["error"]["code"] == "trace_exists"
+        assert http.get("/admin/traces/dup-trace-0").json()["metadata"] == {"n": 0}
+
+
+def test_the_store_creates_an_entry_or_a_trace_only_once(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        assert store.create_model_entry(ModelEntryRow("once", "echo", "fake")) is not None
+        assert store.create_model_entry(ModelEntryRow("once", "other", "fake")) is None
+        assert store.get_model_entry("once").identifier == "echo"
+        first = store.upsert_model_entry(ModelEntryRow("once", "replaced", "fake")).created_at
+        assert store.get_model_entry("once").identifier == "replaced"
+        assert store.get_model_entry("once").created_at == first
+        assert store.insert_trace(TraceRecord("t-1", 1.0, None, {"a": 1})) is True
+        assert store.insert_trace(TraceRecord("t-1", 2.0, None, {"a": 2})) is False
+        assert store.get_trace("t-1").metadata == {"a": 1}
+    finally:
+        store.close()

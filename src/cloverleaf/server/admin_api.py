@@ -19,7 +19,8 @@ are listed with ``"source": "config"`` and are read-only here.
 
 ``PUT`` replaces an entry, but for its stored provider key: what ``GET`` shows holds no key, so
 a script doing GET then PUT would otherwise delete it. The key changes only when ``api_key`` is
-sent: a new key replaces it, ``""`` or ``null`` removes it.
+sent: a new key replaces it, ``""`` or ``null`` removes it. ``POST`` creates an entry in one
+insert, so of several requests for one name exactly one gets a 201 and the others a 409.
 """
 
 from __future__ import annotations
@@ -119,9 +120,10 @@ def _entry_fields(body: dict[str, Any], *, partial: bool) -> dict[str, Any]:
     return out
 
 
-#: How :func:`_save_entry` writes: ``replace`` an entry (PUT: fields not sent are reset, but for
-#: the stored provider key); ``merge`` into it (PATCH, the dashboard's form: fields not sent are kept).
-REPLACE, MERGE = "replace", "merge"
+#: How :func:`_save_entry` writes: ``create`` a new entry only (409 when the name is taken);
+#: ``replace`` it (PUT: fields not sent are reset, but for the stored provider key); ``merge``
+#: into it (PATCH, the dashboard's form: fields not sent are kept).
+CREATE, REPLACE, MERGE = "create", "replace", "merge"
 
 
 async def _save_entry(st: ServerState, name: str, fields: dict[str, Any], existing: Any = None, *,
@@ -156,7 +158,11 @@ async def _save_entry(st: ServerState, name: str, fields: dict[str, Any], existi
     problem = st.backend.unservable(row, key)
     if problem is not None:
         raise bad("provider", f"the gateway could not call this entry: {problem}")
-    saved = await asyncio.to_thread(st.backend.store.upsert_model_entry, row)
+    store = st.backend.store
+    saved = await asyncio.to_thread(store.create_model_entry if how == CREATE else store.upsert_model_entry, row)
+    if saved is None:
+        raise ApiError(f"model entry {name!r} exists; PUT or PATCH /admin/models/{name} to change it",
+                       status=409, kind="invalid_request", code="conflict")
     st.backend.install(saved)
     return saved
 
@@ -180,10 +186,7 @@ async def create_model(request: Request, st: ServerState) -> Response:
     body = await st.read_json(request)
     name = _name_ok(body.get("name"))
     fields = _entry_fields(body, partial=False)
-    if await asyncio.to_thread(st.backend.store.get_model_entry, name) is not None:
-        raise ApiError(f"model entry {name!r} exists; PUT or PATCH /admin/models/{name} to change it",
-                       status=409, kind="invalid_request", code="conflict")
-    row = await _save_entry(st, name, fields)
+    row = await _save_entry(st, name, fields, how=CREATE)   # a taken name is a 409 from the insert itself
     return json_response(_entry_view(row), status=201)
 
 

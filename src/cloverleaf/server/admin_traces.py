@@ -90,15 +90,17 @@ async def create_trace(request: Request, st: ServerState) -> Response:
     if len(jsoncodec.dumps(metadata)) > MAX_METADATA_BYTES:
         raise bad("metadata", f"must be at most {MAX_METADATA_BYTES} bytes of JSON")
     trace_id = get_str(body, "id", "")
-    if trace_id is not None:
+    traces_api = st.backend.gateway.traces
+    if trace_id is None:
+        trace = await asyncio.to_thread(traces_api.create, metadata)   # a new random id: no conflict
+    else:
         if not _TRACE_ID.fullmatch(trace_id):
             raise bad("id", "must be 1 to 64 printable ASCII characters without spaces")
-        store = st.backend.store
-        await asyncio.to_thread(store.flush)
-        if await asyncio.to_thread(store.get_trace, trace_id) is not None:
+        found = await asyncio.to_thread(lambda: traces_api.create_if_absent(metadata, id=trace_id))
+        if found is None:
             raise ApiError(f"trace {trace_id!r} already exists", status=409, kind="invalid_request",
                            code="trace_exists", param="id")
-    trace = await asyncio.to_thread(st.backend.gateway.traces.create, metadata, id=trace_id)
+        trace = found
     return json_response(trace_view(trace), status=201)
 
 

@@ -20,7 +20,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from ..admin_api import _entry_fields, _entry_view, _key_fields, _name_ok, _save_entry
+from ..admin_api import CREATE, MERGE, _entry_fields, _entry_view, _key_fields, _name_ok, _save_entry
 from ..entry_secrets import kept_secrets
 from ..errors import ApiError, BadRequest, NotFound
 from .session import Session, is_admin
@@ -68,7 +68,7 @@ class Manage:
             if original is not None and existing is None:
                 raise NotFound(f"no stored model entry {name!r} to update")
             fields = kept_secrets(_entry_fields(body, partial=original is not None), existing)
-            await _save_entry(self.st, name, fields, existing)
+            await _save_entry(self.st, name, fields, existing, how=MERGE if original is not None else CREATE)
         except ApiError as err:   # the form comes back with what was typed (never the key) and the reason
             return await self.models(request, session, status=err.status, error=err.message,
                                      form={**{k: v for k, v in form.items() if k not in ("api_key", "csrf")},
