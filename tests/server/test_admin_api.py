@@ -1,5 +1,6 @@
 """The admin API's writes on both stores (SQLite and PostgreSQL): a GET-then-PUT keeps the
-stored provider key, and a name created by several requests at once is created once."""
+stored provider key, a name created by several requests at once is created once, and every text
+field fits its column (a 400 naming the field, never a 500)."""
 
 from __future__ import annotations
 
@@ -120,3 +121,61 @@ def test_the_store_creates_an_entry_or_a_trace_only_once(tmp_path: Path) -> None
         assert store.get_trace("t-1").metadata == {"a": 1}
     finally:
         store.close()
+
+
+# --------------------------------------------------------------------------- text fits its column
+
+
+@pytest.mark.parametrize(("path", "body", "param"), [
+    ("/admin/keys", {"name": "k" * 256}, "name"),
+    ("/admin/keys", {"name": "nul\u0000byte"}, "name"),
+    ("/admin/models", {"name": "m1", "provider": "fake", "identifier": "i" * 256}, "identifier"),
+    ("/admin/models", {"name": "m2", "provider": "fake", "identifier": "echo", "api_key_env": "E" * 256},
+     "api_key_env"),
+    ("/admin/models", {"name": "m3", "provider": "fake", "identifier": "echo",
+                       "base_url": "http://127.0.0.1:9/" + "p" * 1024}, "base_url"),
+    ("/admin/models", {"name": "m4", "provider": "fake", "identifier": "e\u0000cho"}, "identifier"),
+    ("/admin/models", {"name": "m5", "provider": "fake", "identifier": "echo", "api_key_env": "A\u0000B"},
+     "api_key_env"),
+    ("/admin/models", {"name": "m6", "provider": "fake", "identifier": "echo", "api_key": "sk-\u0000"}, "api_key"),
+    ("/admin/models", {"name": "m\u00007", "provider": "fake", "identifier": "echo"}, "name"),
+    ("/admin/models", {"name": "m8", "provider": "p" * 65, "identifier": "echo"}, "provider"),
+])
+def test_admin_text_that_the_store_cannot_keep_is_a_400_naming_the_field(live: Live, path: str, body: dict[str, Any],
+                                                                        param: str) -> None:
+    """PostgreSQL refuses VARCHAR overflow and NUL: these were 500s there (SQLite kept them)."""
+    with live.http(MASTER) as http:
+        r = http.post(path, json=body)
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["param"] == param and ("NUL" in error["message"] or "at most" in error["message"])
+    assert "sk-" not in r.text
+
+
+def test_admin_text_at_its_column_length_is_stored(live: Live) -> None:
+    with live.http(MASTER) as http:
+        key = http.post("/admin/keys", json={"name": "k" * 255})
+        assert key.status_code == 201 and key.json()["name"] == "k" * 255, key.text
+        too_long = http.patch(f"/admin/keys/{key.json()['id']}", json={"name": "k" * 256})
+        assert too_long.status_code == 400 and too_long.json()["error"]["param"] == "name"
+        entry = http.post("/admin/models", json={"name": "n" * 200, "provider": "fake", "identifier": "i" * 255,
+                                                 "api_key_env": "E" * 255})
+        assert entry.status_code == 201, entry.text
+        assert http.delete(f"/admin/models/{'n' * 200}").status_code == 200
+        # trace metadata is JSON, which keeps a NUL as its escape: accepted, and read back as sent
+        trace = http.post("/admin/traces", json={"metadata": {"a": "nul\u0000byte"}})
+        assert trace.status_code == 201, trace.text
+        assert http.get(f"/admin/traces/{trace.json()['id']}").json()["metadata"] == {"a": "nul\u0000byte"}
+
+
+def test_a_name_or_id_no_row_could_have_is_not_found_or_listed(live: Live) -> None:
+    with live.http(MASTER) as http:
+        for method, path in [("GET", "/admin/models/a%00b"), ("DELETE", "/admin/models/a%00b"),
+                             ("GET", "/admin/keys/a%00b"), ("DELETE", "/admin/keys/a%00b"),
+                             ("PATCH", "/admin/keys/a%00b"), ("GET", f"/admin/keys/{'k' * 65}"),
+                             ("GET", "/admin/traces/a%00b"), ("POST", "/admin/traces/a%00b/complete")]:
+            r = http.request(method, path, json={} if method == "PATCH" else None)
+            assert r.status_code == 404, (method, path, r.text)
+        for name in ("trace_id", "model", "status"):   # a filter no call could match lists none
+            r = http.get("/admin/traces", params={name: "a\u0000b"})
+            assert r.status_code == 200 and r.json()["data"] == [], (name, r.text)

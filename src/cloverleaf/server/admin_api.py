@@ -21,6 +21,8 @@ are listed with ``"source": "config"`` and are read-only here.
 a script doing GET then PUT would otherwise delete it. The key changes only when ``api_key`` is
 sent: a new key replaces it, ``""`` or ``null`` removes it. ``POST`` creates an entry in one
 insert, so of several requests for one name exactly one gets a 201 and the others a 409.
+Every text field is checked against its column (:mod:`.admin_text`), so a value PostgreSQL
+would refuse is a 400 naming the field on every store.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from starlette.routing import Route
 
 from .._errors import ConfigError
 from ..providers.registry import check_config_keys, kind_of, provider_names
+from .admin_text import ENTRY_NAME_CHARS, ENTRY_TEXT_CHARS, KEY_ID_CHARS, KEY_NAME_CHARS, check_text, get_text, storable
 from .backend import noteworthy_breakers
 from .entry_secrets import kept_secrets, shown_config, shown_url
 from .errors import ApiError, BadRequest, NotFound
@@ -45,7 +48,6 @@ from .http_io import json_response
 from .keys import VirtualKeys, public_view
 from .state import Handler, ServerState, endpoint
 
-_ENTRY_TEXT = ("identifier", "provider", "base_url", "api_key_env")
 _ENTRY_NUMBERS = ("input_cost_per_1k", "output_cost_per_1k", "cached_input_cost_per_1k", "cache_write_cost_per_1k")
 _PERIODS = (None, "day", "month", "total")
 _BIG = 1_000_000_000          # bounds keep numbers inside what every database column holds
@@ -86,7 +88,7 @@ def _entry_view(row: Any, source: str = "admin") -> dict[str, Any]:
     }
 
 
-ENTRY_FIELDS = frozenset({"name", *_ENTRY_TEXT, *_ENTRY_NUMBERS, "context_window", "data_retention_days",
+ENTRY_FIELDS = frozenset({"name", *ENTRY_TEXT_CHARS, *_ENTRY_NUMBERS, "context_window", "data_retention_days",
                           "is_public", "additional_config", "api_key"})
 KEY_FIELDS = frozenset({"name", "allowed_models", "budget", "budget_period", "rpm", "tpm", "expires_at",
                         "expires_in_seconds", "expires_in_days", "metadata", "privacy"})
@@ -95,9 +97,9 @@ KEY_FIELDS = frozenset({"name", "allowed_models", "budget", "budget_period", "rp
 def _entry_fields(body: dict[str, Any], *, partial: bool) -> dict[str, Any]:
     check_fields(body, ENTRY_FIELDS, {})
     out: dict[str, Any] = {}
-    for name in _ENTRY_TEXT:
+    for name, chars in ENTRY_TEXT_CHARS.items():
         if name in body:
-            out[name] = get_str(body, name, "", required=name in ("identifier", "provider"))
+            out[name] = get_text(body, name, chars, required=name in ("identifier", "provider"))
     for name in _ENTRY_NUMBERS:
         if name in body:
             out[name] = get_number(body, name, "", minimum=0, maximum=1e9)
@@ -109,8 +111,8 @@ def _entry_fields(body: dict[str, Any], *, partial: bool) -> dict[str, Any]:
         out["is_public"] = bool(get_bool(body, "is_public", ""))
     if "additional_config" in body:
         out["additional_config"] = get_dict(body, "additional_config", "") or {}
-    if "api_key" in body:
-        out["api_key"] = get_str(body, "api_key", "")
+    if "api_key" in body:   # encrypted into a text column of any length; NUL is refused all the same
+        out["api_key"] = get_text(body, "api_key", None)
     for required in ("identifier", "provider"):
         if (not partial or required in out) and not out.get(required):
             raise bad(required, "required: a non-empty string")
@@ -168,9 +170,16 @@ async def _save_entry(st: ServerState, name: str, fields: dict[str, Any], existi
 
 
 def _name_ok(name: Any) -> str:
-    if not isinstance(name, str) or not name.strip() or len(name) > 200:
-        raise bad("name", "required: a non-empty model name of at most 200 characters")
-    return name
+    if not isinstance(name, str) or not name.strip() or len(name) > ENTRY_NAME_CHARS:
+        raise bad("name", f"required: a non-empty model name of at most {ENTRY_NAME_CHARS} characters")
+    return check_text(name, "name", ENTRY_NAME_CHARS)
+
+
+async def _stored_entry(st: ServerState, name: str) -> Any:
+    """The stored entry named ``name`` (None: none; a name no entry could have is not looked up)."""
+    if not storable(name, ENTRY_NAME_CHARS):
+        return None
+    return await asyncio.to_thread(st.backend.store.get_model_entry, name)
 
 
 @admin_route
@@ -193,7 +202,7 @@ async def create_model(request: Request, st: ServerState) -> Response:
 @admin_route
 async def get_model(request: Request, st: ServerState) -> Response:
     name = request.path_params["name"]
-    row = await asyncio.to_thread(st.backend.store.get_model_entry, name)
+    row = await _stored_entry(st, name)
     if row is None:
         entry = st.backend.settings.model_entry(name)
         if entry is None:
@@ -221,7 +230,7 @@ async def update_model(request: Request, st: ServerState) -> Response:
 @admin_route
 async def delete_model(request: Request, st: ServerState) -> Response:
     name = request.path_params["name"]
-    if not await asyncio.to_thread(st.backend.store.delete_model_entry, name):
+    if not storable(name, ENTRY_NAME_CHARS) or not await asyncio.to_thread(st.backend.store.delete_model_entry, name):
         raise NotFound(f"no model entry {name!r}", code="model_not_found")
     st.backend.uninstall(name)
     return json_response({"deleted": name})
@@ -235,11 +244,16 @@ def _keys(st: ServerState) -> VirtualKeys:
     return st.keys
 
 
+async def _stored_key(st: ServerState, key_id: str) -> Any:
+    """The virtual key ``key_id`` (None: none; an id no key could have is not looked up)."""
+    return await _keys(st).get(key_id) if storable(key_id, KEY_ID_CHARS) else None
+
+
 def _key_fields(body: dict[str, Any], now: float) -> dict[str, Any]:
     check_fields(body, KEY_FIELDS, {})
     out: dict[str, Any] = {}
     if "name" in body:
-        out["name"] = get_str(body, "name", "")
+        out["name"] = get_text(body, "name", KEY_NAME_CHARS)
     if "allowed_models" in body:
         models = get_list(body, "allowed_models", "") or []
         if not all(isinstance(m, str) and m for m in models):
@@ -315,7 +329,7 @@ async def create_key(request: Request, st: ServerState) -> Response:
 
 @admin_route
 async def get_key(request: Request, st: ServerState) -> Response:
-    row = await _keys(st).get(request.path_params["key_id"])
+    row = await _stored_key(st, request.path_params["key_id"])
     if row is None:
         raise NotFound(f"no virtual key {request.path_params['key_id']!r}", code="key_not_found")
     view = await _key_view(st, row)
@@ -327,7 +341,7 @@ async def update_key(request: Request, st: ServerState) -> Response:
     key_id = request.path_params["key_id"]
     body = await st.read_json(request)
     fields = _key_fields(body, time.time())
-    if await _keys(st).get(key_id) is None:
+    if await _stored_key(st, key_id) is None:
         raise NotFound(f"no virtual key {key_id!r}", code="key_not_found")
     row = await _keys(st).update(key_id, **fields)
     view = await _key_view(st, row)
@@ -337,7 +351,7 @@ async def update_key(request: Request, st: ServerState) -> Response:
 @admin_route
 async def revoke_key(request: Request, st: ServerState) -> Response:
     key_id = request.path_params["key_id"]
-    row = await _keys(st).get(key_id)
+    row = await _stored_key(st, key_id)
     if row is None:
         raise NotFound(f"no virtual key {key_id!r}", code="key_not_found")
     await _keys(st).revoke(key_id)

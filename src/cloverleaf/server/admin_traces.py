@@ -28,6 +28,7 @@ from starlette.routing import Route
 from .. import _jsoncodec as jsoncodec
 from ..gateway.store.records import TraceRecord
 from .admin_api import admin_route
+from .admin_text import TRACE_ID_CHARS, storable
 from .errors import ApiError, NotFound
 from .fields import bad, get_dict, get_str, query_int
 from .http_io import json_response
@@ -62,8 +63,10 @@ def trace_view(trace: TraceRecord) -> dict[str, Any]:
 
 async def _read_trace(st: ServerState, trace_id: str) -> TraceRecord:
     store = st.backend.store
-    await asyncio.to_thread(store.flush)
-    found = await asyncio.to_thread(store.get_trace, trace_id)
+    found = None
+    if storable(trace_id, TRACE_ID_CHARS):   # else never stored (and PostgreSQL refuses a NUL)
+        await asyncio.to_thread(store.flush)
+        found = await asyncio.to_thread(store.get_trace, trace_id)
     if found is None:
         raise NotFound(f"no trace {trace_id!r}: create it with POST /admin/traces, or send calls with "
                        "'x-cloverleaf-trace-id'", code="trace_not_found")
@@ -74,9 +77,12 @@ async def _read_trace(st: ServerState, trace_id: str) -> TraceRecord:
 async def traces(request: Request, st: ServerState) -> Response:
     q = request.query_params
     limit = query_int(q.get("limit"), "limit", 50, 1, 1000)
+    model, status, trace_id = q.get("model"), q.get("status"), q.get("trace_id")
+    if not all(storable(v, None) for v in (model, status, trace_id) if v is not None):
+        return json_response({"data": []})     # no call holds a NUL (and PostgreSQL refuses to look)
     await asyncio.to_thread(st.backend.store.flush)   # a call answered a moment ago is listed too
     calls = await asyncio.to_thread(st.backend.store.recent_calls, limit,
-                                    model=q.get("model"), status=q.get("status"), trace_id=q.get("trace_id"))
+                                    model=model, status=status, trace_id=trace_id)
     return json_response({"data": [c.as_dict() for c in calls]})
 
 

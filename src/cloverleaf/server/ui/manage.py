@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from ..admin_api import CREATE, MERGE, _entry_fields, _entry_view, _key_fields, _name_ok, _save_entry
+from ..admin_text import ENTRY_NAME_CHARS, KEY_ID_CHARS, storable
 from ..entry_secrets import kept_secrets
 from ..errors import ApiError, BadRequest, NotFound
 from .session import Session, is_admin
@@ -77,7 +78,8 @@ class Manage:
 
     async def delete_model(self, request: Request, session: Session) -> Response:
         name = request.path_params["name"]
-        if not await asyncio.to_thread(self.st.backend.store.delete_model_entry, name):
+        store = self.st.backend.store
+        if not storable(name, ENTRY_NAME_CHARS) or not await asyncio.to_thread(store.delete_model_entry, name):
             raise NotFound(f"no stored model entry {name!r} (entries from cloverleaf.toml cannot be deleted here)")
         self.st.backend.uninstall(name)
         return RedirectResponse(f"/ui/models?deleted={name}", status_code=303)
@@ -118,7 +120,7 @@ class Manage:
     async def revoke_key(self, request: Request, session: Session) -> Response:
         assert self.st.keys is not None
         key_id = request.path_params["key_id"]
-        if await self.st.keys.get(key_id) is None:
+        if not storable(key_id, KEY_ID_CHARS) or await self.st.keys.get(key_id) is None:
             raise NotFound(f"no virtual key {key_id!r}")
         await self.st.keys.revoke(key_id)
         return RedirectResponse(f"/ui/keys?revoked={key_id}", status_code=303)
