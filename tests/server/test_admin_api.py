@@ -1,6 +1,7 @@
 """The admin API's writes on both stores (SQLite and PostgreSQL): a GET-then-PUT keeps the
-stored provider key, a name created by several requests at once is created once, and every text
-field fits its column (a 400 naming the field, never a 500)."""
+stored provider key, a name created by several requests at once is created once, every text
+field fits its column (a 400 naming the field, never a 500), and cloverleaf.toml's own
+providers may be named by entries made here and on the dashboard."""
 
 from __future__ import annotations
 
@@ -12,19 +13,24 @@ from typing import Any
 
 import pytest
 
+from cloverleaf._config import ProviderSettings
 from cloverleaf.gateway.store import ModelEntryRow, TraceRecord, open_store
 from cloverleaf.server.secrets import SecretBox
 from tests.gateway.stores import STORE_KINDS, store_url
 
 from .conftest import MASTER, Live, settings, start_live, stop_live
+from .ui_support import csrf_of, sign_in
 
 HELLO = [{"role": "user", "content": "hello"}]
+#: a provider of the configuration's own, OpenAI-compatible (never called here)
+MYLAB = ProviderSettings("mylab", kind="openai", base_url="http://127.0.0.1:9/v1", api_key_env="MYLAB_KEY")
 
 
 @pytest.fixture(scope="module", params=STORE_KINDS)
 def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     with store_url(request.param, tmp_path_factory.mktemp("admin")) as url:
-        server = start_live(settings(env={"CLOVERLEAF_MASTER_KEY": MASTER}, store={"url": url}))
+        server = start_live(settings(env={"CLOVERLEAF_MASTER_KEY": MASTER, "MYLAB_KEY": "sk-lab"},
+                                     store={"url": url}, providers={"mylab": MYLAB}))
         try:
             yield server
         finally:
@@ -179,3 +185,27 @@ def test_a_name_or_id_no_row_could_have_is_not_found_or_listed(live: Live) -> No
         for name in ("trace_id", "model", "status"):   # a filter no call could match lists none
             r = http.get("/admin/traces", params={name: "a\u0000b"})
             assert r.status_code == 200 and r.json()["data"] == [], (name, r.text)
+
+
+# --------------------------------------------------------------------------- configured providers
+
+
+def test_entries_may_name_a_provider_from_the_configuration(live: Live) -> None:
+    """[providers.mylab] served the file's [[models]] but the admin API and the dashboard refused it."""
+    with live.http(MASTER) as http:
+        made = http.post("/admin/models", json={"name": "lab-2", "provider": "mylab", "identifier": "llama-2"})
+        assert made.status_code == 201 and made.json()["provider"] == "mylab", made.text
+        unknown = http.post("/admin/models", json={"name": "lab-3", "provider": "nolab", "identifier": "x"})
+        assert unknown.status_code == 400 and "mylab" in unknown.json()["error"]["message"]
+        assert http.delete("/admin/models/lab-2").status_code == 200
+    ui = sign_in(live)
+    page = ui.get("/ui/models").text
+    assert '<option value="mylab"' in page and '<option value="fake"' in page
+    saved = ui.post("/ui/models", data={"csrf": csrf_of(page), "name": "lab-ui", "provider": "mylab",
+                                        "identifier": "llama-3"})
+    assert saved.status_code == 303, saved.text
+    assert live.state.backend.store.get_model_entry("lab-ui").provider == "mylab"
+    again = ui.post("/ui/models", data={"csrf": csrf_of(page), "name": "lab-ui", "provider": "mylab",
+                                        "identifier": "llama-3"})
+    assert again.status_code == 409
+    assert ui.post("/ui/models/lab-ui/delete", data={"csrf": csrf_of(page)}).status_code == 303

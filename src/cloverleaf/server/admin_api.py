@@ -21,6 +21,7 @@ are listed with ``"source": "config"`` and are read-only here.
 a script doing GET then PUT would otherwise delete it. The key changes only when ``api_key`` is
 sent: a new key replaces it, ``""`` or ``null`` removes it. ``POST`` creates an entry in one
 insert, so of several requests for one name exactly one gets a 201 and the others a 409.
+An entry's ``provider`` is a built-in provider or one of cloverleaf.toml's ``[providers]``.
 Every text field is checked against its column (:mod:`.admin_text`), so a value PostgreSQL
 would refuse is a 400 naming the field on every store.
 """
@@ -30,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 from starlette.requests import Request
@@ -94,7 +95,13 @@ KEY_FIELDS = frozenset({"name", "allowed_models", "budget", "budget_period", "rp
                         "expires_in_seconds", "expires_in_days", "metadata", "privacy"})
 
 
-def _entry_fields(body: dict[str, Any], *, partial: bool) -> dict[str, Any]:
+def entry_providers(st: ServerState) -> list[str]:
+    """The providers a model entry may name: the built-in ones and cloverleaf.toml's ``[providers]``
+    (a ``[providers.mylab]`` with ``kind = "openai"`` serves entries made here as it serves the file's)."""
+    return sorted(set(provider_names()) | set(st.backend.settings.providers))
+
+
+def _entry_fields(body: dict[str, Any], *, partial: bool, providers: Collection[str]) -> dict[str, Any]:
     check_fields(body, ENTRY_FIELDS, {})
     out: dict[str, Any] = {}
     for name, chars in ENTRY_TEXT_CHARS.items():
@@ -117,8 +124,9 @@ def _entry_fields(body: dict[str, Any], *, partial: bool) -> dict[str, Any]:
         if (not partial or required in out) and not out.get(required):
             raise bad(required, "required: a non-empty string")
     provider = out.get("provider")
-    if provider is not None and provider not in provider_names():
-        raise bad("provider", f"unknown provider {provider!r}; known: {', '.join(sorted(provider_names()))}")
+    if provider is not None and provider not in providers:
+        raise bad("provider", f"unknown provider {provider!r}; known: {', '.join(sorted(providers))} "
+                              "(or define it under [providers] in cloverleaf.toml)")
     return out
 
 
@@ -194,7 +202,7 @@ async def list_models(request: Request, st: ServerState) -> Response:
 async def create_model(request: Request, st: ServerState) -> Response:
     body = await st.read_json(request)
     name = _name_ok(body.get("name"))
-    fields = _entry_fields(body, partial=False)
+    fields = _entry_fields(body, partial=False, providers=entry_providers(st))
     row = await _save_entry(st, name, fields, how=CREATE)   # a taken name is a 409 from the insert itself
     return json_response(_entry_view(row), status=201)
 
@@ -222,7 +230,7 @@ async def update_model(request: Request, st: ServerState) -> Response:
     if partial and existing is None:
         raise NotFound(f"no model entry {name!r} to update; POST /admin/models creates one",
                        code="model_not_found")
-    fields = kept_secrets(_entry_fields(body, partial=partial), existing)
+    fields = kept_secrets(_entry_fields(body, partial=partial, providers=entry_providers(st)), existing)
     row = await _save_entry(st, name, fields, existing, how=MERGE if partial else REPLACE)
     return json_response(_entry_view(row))
 

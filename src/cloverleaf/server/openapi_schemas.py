@@ -246,7 +246,9 @@ def stored_text(chars: int | None, **extra: Any) -> dict[str, Any]:
 MODEL_ENTRY = obj({
     "name": {"type": "string", "pattern": r"^[^\x00]*[^\s\x00][^\x00]*$", "maxLength": ENTRY_NAME_CHARS},
     "identifier": stored_text(ENTRY_TEXT_CHARS["identifier"], minLength=1),
-    "provider": {"enum": sorted(provider_names())},
+    "provider": {"enum": sorted(provider_names()),
+                 "description": "a built-in provider (listed), or one defined under [providers] in the server's "
+                                "cloverleaf.toml"},
     "base_url": nullable(stored_text(ENTRY_TEXT_CHARS["base_url"])),
     "api_key": nullable(stored_text(None, writeOnly=True,
                                     description="write-only; on PUT, leave it out to keep the stored key, "

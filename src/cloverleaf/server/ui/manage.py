@@ -20,7 +20,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from ..admin_api import CREATE, MERGE, _entry_fields, _entry_view, _key_fields, _name_ok, _save_entry
+from ..admin_api import CREATE, MERGE, _entry_fields, _entry_view, _key_fields, _name_ok, _save_entry, entry_providers
 from ..admin_text import ENTRY_NAME_CHARS, KEY_ID_CHARS, storable
 from ..entry_secrets import kept_secrets
 from ..errors import ApiError, BadRequest, NotFound
@@ -49,10 +49,8 @@ class Manage:
         name = request.query_params.get("edit")
         if name and "form" not in extra:
             editing = next((e for e in entries if e["name"] == name and e["source"] == "admin"), None)
-        from ...providers.registry import provider_names
-
         return self.web.render(request, "models.html", session, status=status, page="models", entries=entries,
-                               editing=extra.pop("form", None) or editing, providers=sorted(provider_names()),
+                               editing=extra.pop("form", None) or editing, providers=entry_providers(st),
                                can_store_keys=st.box is not None, **extra)
 
     async def save_model(self, request: Request, session: Session) -> Response:
@@ -68,7 +66,8 @@ class Manage:
                                kind="invalid_request", code="conflict")
             if original is not None and existing is None:
                 raise NotFound(f"no stored model entry {name!r} to update")
-            fields = kept_secrets(_entry_fields(body, partial=original is not None), existing)
+            fields = kept_secrets(_entry_fields(body, partial=original is not None,
+                                                providers=entry_providers(self.st)), existing)
             await _save_entry(self.st, name, fields, existing, how=MERGE if original is not None else CREATE)
         except ApiError as err:   # the form comes back with what was typed (never the key) and the reason
             return await self.models(request, session, status=err.status, error=err.message,
