@@ -67,6 +67,14 @@ class TraceAPI:
         self._store.record_trace(trace)
         return trace
 
+    def create_if_absent(self, metadata: dict[str, Any] | None = None, *, id: str) -> Trace | None:
+        """Create the trace ``id`` now, or None when a trace of that id exists (created, or
+        only sent with calls). Written at once rather than with the next batch, so of callers
+        racing for one id exactly one is told it created it (the admin API's 201 / 409)."""
+        self._store.flush()   # calls and traces still queued count as existing
+        trace = TraceRecord(id, self._clock.wall(), None, dict(metadata or {}))
+        return trace if self._store.insert_trace(trace) else None
+
     def complete(self, trace_id: str) -> None:
         self._store.complete_trace(trace_id, self._clock.wall())
 

@@ -16,6 +16,14 @@ A provider ``api_key`` sent to ``/admin/models`` is encrypted before it reaches 
 and never returned (responses say ``"has_api_key": true``); credentials inside ``base_url`` and
 ``additional_config`` are shown masked (:mod:`.entry_secrets`). Entries from cloverleaf.toml
 are listed with ``"source": "config"`` and are read-only here.
+
+``PUT`` replaces an entry, but for its stored provider key: what ``GET`` shows holds no key, so
+a script doing GET then PUT would otherwise delete it. The key changes only when ``api_key`` is
+sent: a new key replaces it, ``""`` or ``null`` removes it. ``POST`` creates an entry in one
+insert, so of several requests for one name exactly one gets a 201 and the others a 409.
+An entry's ``provider`` is a built-in provider or one of cloverleaf.toml's ``[providers]``.
+Every text field is checked against its column (:mod:`.admin_text`), so a value PostgreSQL
+would refuse is a 400 naming the field on every store.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 from starlette.requests import Request
@@ -32,6 +40,7 @@ from starlette.routing import Route
 
 from .._errors import ConfigError
 from ..providers.registry import check_config_keys, kind_of, provider_names
+from .admin_text import ENTRY_NAME_CHARS, ENTRY_TEXT_CHARS, KEY_ID_CHARS, KEY_NAME_CHARS, check_text, get_text, storable
 from .backend import noteworthy_breakers
 from .entry_secrets import kept_secrets, shown_config, shown_url
 from .errors import ApiError, BadRequest, NotFound
@@ -40,7 +49,6 @@ from .http_io import json_response
 from .keys import VirtualKeys, public_view
 from .state import Handler, ServerState, endpoint
 
-_ENTRY_TEXT = ("identifier", "provider", "base_url", "api_key_env")
 _ENTRY_NUMBERS = ("input_cost_per_1k", "output_cost_per_1k", "cached_input_cost_per_1k", "cache_write_cost_per_1k")
 _PERIODS = (None, "day", "month", "total")
 _BIG = 1_000_000_000          # bounds keep numbers inside what every database column holds
@@ -81,18 +89,24 @@ def _entry_view(row: Any, source: str = "admin") -> dict[str, Any]:
     }
 
 
-ENTRY_FIELDS = frozenset({"name", *_ENTRY_TEXT, *_ENTRY_NUMBERS, "context_window", "data_retention_days",
+ENTRY_FIELDS = frozenset({"name", *ENTRY_TEXT_CHARS, *_ENTRY_NUMBERS, "context_window", "data_retention_days",
                           "is_public", "additional_config", "api_key"})
 KEY_FIELDS = frozenset({"name", "allowed_models", "budget", "budget_period", "rpm", "tpm", "expires_at",
                         "expires_in_seconds", "expires_in_days", "metadata", "privacy"})
 
 
-def _entry_fields(body: dict[str, Any], *, partial: bool) -> dict[str, Any]:
+def entry_providers(st: ServerState) -> list[str]:
+    """The providers a model entry may name: the built-in ones and cloverleaf.toml's ``[providers]``
+    (a ``[providers.mylab]`` with ``kind = "openai"`` serves entries made here as it serves the file's)."""
+    return sorted(set(provider_names()) | set(st.backend.settings.providers))
+
+
+def _entry_fields(body: dict[str, Any], *, partial: bool, providers: Collection[str]) -> dict[str, Any]:
     check_fields(body, ENTRY_FIELDS, {})
     out: dict[str, Any] = {}
-    for name in _ENTRY_TEXT:
+    for name, chars in ENTRY_TEXT_CHARS.items():
         if name in body:
-            out[name] = get_str(body, name, "", required=name in ("identifier", "provider"))
+            out[name] = get_text(body, name, chars, required=name in ("identifier", "provider"))
     for name in _ENTRY_NUMBERS:
         if name in body:
             out[name] = get_number(body, name, "", minimum=0, maximum=1e9)
@@ -104,18 +118,26 @@ def _entry_fields(body: dict[str, Any], *, partial: bool) -> dict[str, Any]:
         out["is_public"] = bool(get_bool(body, "is_public", ""))
     if "additional_config" in body:
         out["additional_config"] = get_dict(body, "additional_config", "") or {}
-    if "api_key" in body:
-        out["api_key"] = get_str(body, "api_key", "")
+    if "api_key" in body:   # encrypted into a text column of any length; NUL is refused all the same
+        out["api_key"] = get_text(body, "api_key", None)
     for required in ("identifier", "provider"):
         if (not partial or required in out) and not out.get(required):
             raise bad(required, "required: a non-empty string")
     provider = out.get("provider")
-    if provider is not None and provider not in provider_names():
-        raise bad("provider", f"unknown provider {provider!r}; known: {', '.join(sorted(provider_names()))}")
+    if provider is not None and provider not in providers:
+        raise bad("provider", f"unknown provider {provider!r}; known: {', '.join(sorted(providers))} "
+                              "(or define it under [providers] in cloverleaf.toml)")
     return out
 
 
-async def _save_entry(st: ServerState, name: str, fields: dict[str, Any], existing: Any = None) -> Any:
+#: How :func:`_save_entry` writes: ``create`` a new entry only (409 when the name is taken);
+#: ``replace`` it (PUT: fields not sent are reset, but for the stored provider key); ``merge``
+#: into it (PATCH, the dashboard's form: fields not sent are kept).
+CREATE, REPLACE, MERGE = "create", "replace", "merge"
+
+
+async def _save_entry(st: ServerState, name: str, fields: dict[str, Any], existing: Any = None, *,
+                      how: str = MERGE) -> Any:
     from ..gateway.store.records import ModelEntryRow
 
     if st.backend.settings.model_entry(name) is not None:   # a stored entry of that name would shadow it
@@ -123,8 +145,11 @@ async def _save_entry(st: ServerState, name: str, fields: dict[str, Any], existi
                        "file, or give this entry another name", status=409, kind="invalid_request",
                        code="config_entry_read_only")
 
-    values: dict[str, Any] = ({f: getattr(existing, f) for f in ModelEntryRow.__dataclass_fields__} if existing
-                              else {"name": name})
+    values: dict[str, Any] = {"name": name}
+    if existing is not None and how == MERGE:
+        values = {f: getattr(existing, f) for f in ModelEntryRow.__dataclass_fields__}
+    elif existing is not None and how == REPLACE:   # GET shows no key, so a GET-then-PUT must not drop it
+        values["api_key_encrypted"] = existing.api_key_encrypted
     api_key = fields.pop("api_key", ...)
     values.update(fields)
     if api_key is not ...:
@@ -143,15 +168,26 @@ async def _save_entry(st: ServerState, name: str, fields: dict[str, Any], existi
     problem = st.backend.unservable(row, key)
     if problem is not None:
         raise bad("provider", f"the gateway could not call this entry: {problem}")
-    saved = await asyncio.to_thread(st.backend.store.upsert_model_entry, row)
+    store = st.backend.store
+    saved = await asyncio.to_thread(store.create_model_entry if how == CREATE else store.upsert_model_entry, row)
+    if saved is None:
+        raise ApiError(f"model entry {name!r} exists; PUT or PATCH /admin/models/{name} to change it",
+                       status=409, kind="invalid_request", code="conflict")
     st.backend.install(saved)
     return saved
 
 
 def _name_ok(name: Any) -> str:
-    if not isinstance(name, str) or not name.strip() or len(name) > 200:
-        raise bad("name", "required: a non-empty model name of at most 200 characters")
-    return name
+    if not isinstance(name, str) or not name.strip() or len(name) > ENTRY_NAME_CHARS:
+        raise bad("name", f"required: a non-empty model name of at most {ENTRY_NAME_CHARS} characters")
+    return check_text(name, "name", ENTRY_NAME_CHARS)
+
+
+async def _stored_entry(st: ServerState, name: str) -> Any:
+    """The stored entry named ``name`` (None: none; a name no entry could have is not looked up)."""
+    if not storable(name, ENTRY_NAME_CHARS):
+        return None
+    return await asyncio.to_thread(st.backend.store.get_model_entry, name)
 
 
 @admin_route
@@ -166,18 +202,15 @@ async def list_models(request: Request, st: ServerState) -> Response:
 async def create_model(request: Request, st: ServerState) -> Response:
     body = await st.read_json(request)
     name = _name_ok(body.get("name"))
-    fields = _entry_fields(body, partial=False)
-    if await asyncio.to_thread(st.backend.store.get_model_entry, name) is not None:
-        raise ApiError(f"model entry {name!r} exists; PUT or PATCH /admin/models/{name} to change it",
-                       status=409, kind="invalid_request", code="conflict")
-    row = await _save_entry(st, name, fields)
+    fields = _entry_fields(body, partial=False, providers=entry_providers(st))
+    row = await _save_entry(st, name, fields, how=CREATE)   # a taken name is a 409 from the insert itself
     return json_response(_entry_view(row), status=201)
 
 
 @admin_route
 async def get_model(request: Request, st: ServerState) -> Response:
     name = request.path_params["name"]
-    row = await asyncio.to_thread(st.backend.store.get_model_entry, name)
+    row = await _stored_entry(st, name)
     if row is None:
         entry = st.backend.settings.model_entry(name)
         if entry is None:
@@ -197,15 +230,15 @@ async def update_model(request: Request, st: ServerState) -> Response:
     if partial and existing is None:
         raise NotFound(f"no model entry {name!r} to update; POST /admin/models creates one",
                        code="model_not_found")
-    fields = kept_secrets(_entry_fields(body, partial=partial), existing)
-    row = await _save_entry(st, name, fields, existing if partial else None)
+    fields = kept_secrets(_entry_fields(body, partial=partial, providers=entry_providers(st)), existing)
+    row = await _save_entry(st, name, fields, existing, how=MERGE if partial else REPLACE)
     return json_response(_entry_view(row))
 
 
 @admin_route
 async def delete_model(request: Request, st: ServerState) -> Response:
     name = request.path_params["name"]
-    if not await asyncio.to_thread(st.backend.store.delete_model_entry, name):
+    if not storable(name, ENTRY_NAME_CHARS) or not await asyncio.to_thread(st.backend.store.delete_model_entry, name):
         raise NotFound(f"no model entry {name!r}", code="model_not_found")
     st.backend.uninstall(name)
     return json_response({"deleted": name})
@@ -219,11 +252,16 @@ def _keys(st: ServerState) -> VirtualKeys:
     return st.keys
 
 
+async def _stored_key(st: ServerState, key_id: str) -> Any:
+    """The virtual key ``key_id`` (None: none; an id no key could have is not looked up)."""
+    return await _keys(st).get(key_id) if storable(key_id, KEY_ID_CHARS) else None
+
+
 def _key_fields(body: dict[str, Any], now: float) -> dict[str, Any]:
     check_fields(body, KEY_FIELDS, {})
     out: dict[str, Any] = {}
     if "name" in body:
-        out["name"] = get_str(body, "name", "")
+        out["name"] = get_text(body, "name", KEY_NAME_CHARS)
     if "allowed_models" in body:
         models = get_list(body, "allowed_models", "") or []
         if not all(isinstance(m, str) and m for m in models):
@@ -299,7 +337,7 @@ async def create_key(request: Request, st: ServerState) -> Response:
 
 @admin_route
 async def get_key(request: Request, st: ServerState) -> Response:
-    row = await _keys(st).get(request.path_params["key_id"])
+    row = await _stored_key(st, request.path_params["key_id"])
     if row is None:
         raise NotFound(f"no virtual key {request.path_params['key_id']!r}", code="key_not_found")
     view = await _key_view(st, row)
@@ -311,7 +349,7 @@ async def update_key(request: Request, st: ServerState) -> Response:
     key_id = request.path_params["key_id"]
     body = await st.read_json(request)
     fields = _key_fields(body, time.time())
-    if await _keys(st).get(key_id) is None:
+    if await _stored_key(st, key_id) is None:
         raise NotFound(f"no virtual key {key_id!r}", code="key_not_found")
     row = await _keys(st).update(key_id, **fields)
     view = await _key_view(st, row)
@@ -321,7 +359,7 @@ async def update_key(request: Request, st: ServerState) -> Response:
 @admin_route
 async def revoke_key(request: Request, st: ServerState) -> Response:
     key_id = request.path_params["key_id"]
-    row = await _keys(st).get(key_id)
+    row = await _stored_key(st, key_id)
     if row is None:
         raise NotFound(f"no virtual key {key_id!r}", code="key_not_found")
     await _keys(st).revoke(key_id)

@@ -28,6 +28,7 @@ from starlette.routing import Route
 from .. import _jsoncodec as jsoncodec
 from ..gateway.store.records import TraceRecord
 from .admin_api import admin_route
+from .admin_text import TRACE_ID_CHARS, storable
 from .errors import ApiError, NotFound
 from .fields import bad, get_dict, get_str, query_int
 from .http_io import json_response
@@ -62,8 +63,10 @@ def trace_view(trace: TraceRecord) -> dict[str, Any]:
 
 async def _read_trace(st: ServerState, trace_id: str) -> TraceRecord:
     store = st.backend.store
-    await asyncio.to_thread(store.flush)
-    found = await asyncio.to_thread(store.get_trace, trace_id)
+    found = None
+    if storable(trace_id, TRACE_ID_CHARS):   # else never stored (and PostgreSQL refuses a NUL)
+        await asyncio.to_thread(store.flush)
+        found = await asyncio.to_thread(store.get_trace, trace_id)
     if found is None:
         raise NotFound(f"no trace {trace_id!r}: create it with POST /admin/traces, or send calls with "
                        "'x-cloverleaf-trace-id'", code="trace_not_found")
@@ -74,9 +77,12 @@ async def _read_trace(st: ServerState, trace_id: str) -> TraceRecord:
 async def traces(request: Request, st: ServerState) -> Response:
     q = request.query_params
     limit = query_int(q.get("limit"), "limit", 50, 1, 1000)
+    model, status, trace_id = q.get("model"), q.get("status"), q.get("trace_id")
+    if not all(storable(v, None) for v in (model, status, trace_id) if v is not None):
+        return json_response({"data": []})     # no call holds a NUL (and PostgreSQL refuses to look)
     await asyncio.to_thread(st.backend.store.flush)   # a call answered a moment ago is listed too
     calls = await asyncio.to_thread(st.backend.store.recent_calls, limit,
-                                    model=q.get("model"), status=q.get("status"), trace_id=q.get("trace_id"))
+                                    model=model, status=status, trace_id=trace_id)
     return json_response({"data": [c.as_dict() for c in calls]})
 
 
@@ -90,15 +96,17 @@ async def create_trace(request: Request, st: ServerState) -> Response:
     if len(jsoncodec.dumps(metadata)) > MAX_METADATA_BYTES:
         raise bad("metadata", f"must be at most {MAX_METADATA_BYTES} bytes of JSON")
     trace_id = get_str(body, "id", "")
-    if trace_id is not None:
+    traces_api = st.backend.gateway.traces
+    if trace_id is None:
+        trace = await asyncio.to_thread(traces_api.create, metadata)   # a new random id: no conflict
+    else:
         if not _TRACE_ID.fullmatch(trace_id):
             raise bad("id", "must be 1 to 64 printable ASCII characters without spaces")
-        store = st.backend.store
-        await asyncio.to_thread(store.flush)
-        if await asyncio.to_thread(store.get_trace, trace_id) is not None:
+        found = await asyncio.to_thread(lambda: traces_api.create_if_absent(metadata, id=trace_id))
+        if found is None:
             raise ApiError(f"trace {trace_id!r} already exists", status=409, kind="invalid_request",
                            code="trace_exists", param="id")
-    trace = await asyncio.to_thread(st.backend.gateway.traces.create, metadata, id=trace_id)
+        trace = found
     return json_response(trace_view(trace), status=201)
 
 

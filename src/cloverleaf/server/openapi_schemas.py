@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..providers.registry import provider_names
+from .admin_text import ENTRY_NAME_CHARS, ENTRY_TEXT_CHARS, KEY_NAME_CHARS, NO_NUL_PATTERN
 from .anthropic_wire import MESSAGES_IGNORED
 from .openai_wire import CHAT_IGNORED, IMAGE_IGNORED, IMAGE_QUALITIES
 
@@ -235,11 +236,24 @@ RESPONSES_REQUEST = obj({
 _BIG = 1_000_000_000
 _FAR = 10_000 * 365 * 86400.0
 _PRICE = nullable({"type": "number", "minimum": 0, "maximum": 1e9})
+
+
+def stored_text(chars: int | None, **extra: Any) -> dict[str, Any]:
+    """An admin text field: what its column keeps (``admin_text``), at most ``chars`` and no NUL."""
+    return {"type": "string", "pattern": NO_NUL_PATTERN, **({"maxLength": chars} if chars else {}), **extra}
+
+
 MODEL_ENTRY = obj({
-    "name": {"type": "string", "pattern": r"\S", "maxLength": 200},
-    "identifier": {"type": "string", "minLength": 1}, "provider": {"enum": sorted(provider_names())},
-    "base_url": nullable(STR), "api_key": nullable({"type": "string", "writeOnly": True}),
-    "api_key_env": nullable(STR), "is_public": nullable(BOOL),
+    "name": {"type": "string", "pattern": r"^[^\x00]*[^\s\x00][^\x00]*$", "maxLength": ENTRY_NAME_CHARS},
+    "identifier": stored_text(ENTRY_TEXT_CHARS["identifier"], minLength=1),
+    "provider": {"enum": sorted(provider_names()),
+                 "description": "a built-in provider (listed), or one defined under [providers] in the server's "
+                                "cloverleaf.toml"},
+    "base_url": nullable(stored_text(ENTRY_TEXT_CHARS["base_url"])),
+    "api_key": nullable(stored_text(None, writeOnly=True,
+                                    description="write-only; on PUT, leave it out to keep the stored key, "
+                                                "send \"\" or null to remove it")),
+    "api_key_env": nullable(stored_text(ENTRY_TEXT_CHARS["api_key_env"])), "is_public": nullable(BOOL),
     "input_cost_per_1k": _PRICE, "output_cost_per_1k": _PRICE, "cached_input_cost_per_1k": _PRICE,
     "cache_write_cost_per_1k": _PRICE,
     "context_window": nullable({"type": "integer", "minimum": 1, "maximum": _BIG}),
@@ -247,7 +261,7 @@ MODEL_ENTRY = obj({
     "data_retention_days": nullable({"type": "integer", "minimum": 0, "maximum": 1_000_000}),
 }, closed=True)
 VIRTUAL_KEY = obj({
-    "name": nullable(STR), "allowed_models": nullable(arr({"type": "string", "minLength": 1})),
+    "name": nullable(stored_text(KEY_NAME_CHARS)), "allowed_models": nullable(arr({"type": "string", "minLength": 1})),
     "budget": nullable({"type": "number", "minimum": 0, "maximum": 1e12}),
     "budget_period": {"enum": ["day", "month", "total", None]},
     "rpm": nullable({"type": "integer", "minimum": 1, "maximum": _BIG}),

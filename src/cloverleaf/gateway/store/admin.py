@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from . import schema
 from .records import ModelEntryRow, VirtualKeyRow
+from .spend import dialect_insert
 
 _KEY_FIELDS = {f.name for f in fields(VirtualKeyRow)}
 _ENTRY_FIELDS = {f.name for f in fields(ModelEntryRow)}
@@ -97,19 +98,36 @@ class AdminTables:
         return _key(row) if row else None
 
     # -- model entries -----------------------------------------------------------------
+    def create_model_entry(self, entry: ModelEntryRow) -> ModelEntryRow | None:
+        """Insert the entry named ``entry.name``; None when one of that name exists. The insert
+        itself decides (the primary key refuses a second row), not a look beforehand, so of
+        several callers creating one name at once exactly one gets the entry and none
+        overwrites another's."""
+        m = schema.model_entries
+        entry.created_at = entry.updated_at = self.wall()
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(m.insert().values(**{f: getattr(entry, f) for f in _ENTRY_FIELDS}))
+        except sa.exc.IntegrityError:
+            if self.get_model_entry(entry.name) is None:
+                raise            # not the name: some other constraint, a bug to hear about
+            return None
+        return entry
+
     def upsert_model_entry(self, entry: ModelEntryRow) -> ModelEntryRow:
-        """Insert or replace the entry named ``entry.name``."""
+        """Insert or replace the entry named ``entry.name`` (a replaced entry keeps its
+        ``created_at``). One statement (``ON CONFLICT DO UPDATE``), so two callers writing one
+        new name at once both succeed, the later one's values kept."""
         m = schema.model_entries
         now = self.wall()
         entry.updated_at = now
+        entry.created_at = entry.created_at or now
+        values = {f: getattr(entry, f) for f in _ENTRY_FIELDS}
         with self.engine.begin() as conn:
-            existing = conn.execute(sa.select(m.c.created_at).where(m.c.name == entry.name)).first()
-            entry.created_at = existing.created_at if existing else (entry.created_at or now)
-            values = {f: getattr(entry, f) for f in _ENTRY_FIELDS}
-            if existing:
-                conn.execute(m.update().where(m.c.name == entry.name).values(**values))
-            else:
-                conn.execute(m.insert().values(**values))
+            insert = dialect_insert(conn.dialect.name)(m).values(**values)
+            changed = {f: insert.excluded[f] for f in values if f not in ("name", "created_at")}
+            conn.execute(insert.on_conflict_do_update(index_elements=[m.c.name], set_=changed))
+            entry.created_at = conn.execute(sa.select(m.c.created_at).where(m.c.name == entry.name)).scalar_one()
         return entry
 
     def get_model_entry(self, name: str) -> ModelEntryRow | None:
@@ -135,8 +153,6 @@ KEYS_COUNTER = "virtual_keys"
 def _bump(conn: sa.Connection, name: str) -> None:
     c = schema.change_counters
     if conn.execute(c.update().where(c.c.name == name).values(version=c.c.version + 1)).rowcount == 0:
-        from .spend import dialect_insert
-
         conn.execute(dialect_insert(conn.dialect.name)(c).values(name=name, version=1)
                      .on_conflict_do_update(index_elements=[c.c.name], set_={"version": c.c.version + 1}))
 

@@ -38,6 +38,26 @@ class CallLog:
         values = (trace.id, trace.created_at, trace.completed_at, _json(trace.metadata))
         self.writer.insert(lambda: [(schema.traces, values)])
 
+    def insert_trace(self, trace: TraceRecord) -> bool:
+        """Write ``trace`` now, not with the next batch, unless its id is taken: False when a
+        trace of that id exists (created, or only sent with calls; :meth:`flush` first to see
+        calls still queued). The insert itself decides (the primary key refuses a second row),
+        so of several callers creating one id at once exactly one gets True."""
+        t = schema.traces
+        c = schema.calls.c
+        try:
+            with self.engine.begin() as conn:
+                if conn.execute(sa.select(c.id).where(c.trace_id == trace.id).limit(1)).first() is not None:
+                    return False
+                conn.execute(t.insert().values(id=trace.id, created_at=trace.created_at,
+                                               completed_at=trace.completed_at, metadata=trace.metadata))
+        except sa.exc.IntegrityError:
+            with self.engine.connect() as conn:
+                if conn.execute(sa.select(t.c.id).where(t.c.id == trace.id)).first() is None:
+                    raise        # not the id: some other constraint, a bug to hear about
+            return False
+        return True
+
     def complete_trace(self, trace_id: str, at: float) -> None:
         """Mark a trace completed; a trace known only from its calls (see :meth:`get_trace`)
         gets its row here, starting at its first call."""

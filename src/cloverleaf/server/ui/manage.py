@@ -20,7 +20,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from ..admin_api import _entry_fields, _entry_view, _key_fields, _name_ok, _save_entry
+from ..admin_api import CREATE, MERGE, _entry_fields, _entry_view, _key_fields, _name_ok, _save_entry, entry_providers
+from ..admin_text import ENTRY_NAME_CHARS, KEY_ID_CHARS, storable
 from ..entry_secrets import kept_secrets
 from ..errors import ApiError, BadRequest, NotFound
 from .session import Session, is_admin
@@ -48,10 +49,8 @@ class Manage:
         name = request.query_params.get("edit")
         if name and "form" not in extra:
             editing = next((e for e in entries if e["name"] == name and e["source"] == "admin"), None)
-        from ...providers.registry import provider_names
-
         return self.web.render(request, "models.html", session, status=status, page="models", entries=entries,
-                               editing=extra.pop("form", None) or editing, providers=sorted(provider_names()),
+                               editing=extra.pop("form", None) or editing, providers=entry_providers(st),
                                can_store_keys=st.box is not None, **extra)
 
     async def save_model(self, request: Request, session: Session) -> Response:
@@ -67,8 +66,9 @@ class Manage:
                                kind="invalid_request", code="conflict")
             if original is not None and existing is None:
                 raise NotFound(f"no stored model entry {name!r} to update")
-            fields = kept_secrets(_entry_fields(body, partial=original is not None), existing)
-            await _save_entry(self.st, name, fields, existing)
+            fields = kept_secrets(_entry_fields(body, partial=original is not None,
+                                                providers=entry_providers(self.st)), existing)
+            await _save_entry(self.st, name, fields, existing, how=MERGE if original is not None else CREATE)
         except ApiError as err:   # the form comes back with what was typed (never the key) and the reason
             return await self.models(request, session, status=err.status, error=err.message,
                                      form={**{k: v for k, v in form.items() if k not in ("api_key", "csrf")},
@@ -77,7 +77,8 @@ class Manage:
 
     async def delete_model(self, request: Request, session: Session) -> Response:
         name = request.path_params["name"]
-        if not await asyncio.to_thread(self.st.backend.store.delete_model_entry, name):
+        store = self.st.backend.store
+        if not storable(name, ENTRY_NAME_CHARS) or not await asyncio.to_thread(store.delete_model_entry, name):
             raise NotFound(f"no stored model entry {name!r} (entries from cloverleaf.toml cannot be deleted here)")
         self.st.backend.uninstall(name)
         return RedirectResponse(f"/ui/models?deleted={name}", status_code=303)
@@ -118,7 +119,7 @@ class Manage:
     async def revoke_key(self, request: Request, session: Session) -> Response:
         assert self.st.keys is not None
         key_id = request.path_params["key_id"]
-        if await self.st.keys.get(key_id) is None:
+        if not storable(key_id, KEY_ID_CHARS) or await self.st.keys.get(key_id) is None:
             raise NotFound(f"no virtual key {key_id!r}")
         await self.st.keys.revoke(key_id)
         return RedirectResponse(f"/ui/keys?revoked={key_id}", status_code=303)

@@ -1,0 +1,211 @@
+"""The admin API's writes on both stores (SQLite and PostgreSQL): a GET-then-PUT keeps the
+stored provider key, a name created by several requests at once is created once, every text
+field fits its column (a 400 naming the field, never a 500), and cloverleaf.toml's own
+providers may be named by entries made here and on the dashboard."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cloverleaf._config import ProviderSettings
+from cloverleaf.gateway.store import ModelEntryRow, TraceRecord, open_store
+from cloverleaf.server.secrets import SecretBox
+from tests.gateway.stores import STORE_KINDS, store_url
+
+from .conftest import MASTER, Live, settings, start_live, stop_live
+from .ui_support import csrf_of, sign_in
+
+HELLO = [{"role": "user", "content": "hello"}]
+#: a provider of the configuration's own, OpenAI-compatible (never called here)
+MYLAB = ProviderSettings("mylab", kind="openai", base_url="http://127.0.0.1:9/v1", api_key_env="MYLAB_KEY")
+
+
+@pytest.fixture(scope="module", params=STORE_KINDS)
+def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    with store_url(request.param, tmp_path_factory.mktemp("admin")) as url:
+        server = start_live(settings(env={"CLOVERLEAF_MASTER_KEY": MASTER, "MYLAB_KEY": "sk-lab"},
+                                     store={"url": url}, providers={"mylab": MYLAB}))
+        try:
+            yield server
+        finally:
+            stop_live(server)
+
+
+def _at_once(live: Live, n: int, method: str, path: str, body: dict[str, Any]) -> list[int]:
+    """The statuses of ``n`` requests sent together, each on its own connection."""
+    ready = threading.Barrier(n)
+
+    def one(_: int) -> int:
+        with live.http(MASTER) as http:
+            http.get("/health")             # connected before the barrier: the requests leave together
+            ready.wait()
+            return http.request(method, path, json=body).status_code
+
+    with ThreadPoolExecutor(n) as pool:
+        return sorted(pool.map(one, range(n)))
+
+
+# --------------------------------------------------------------------------- PUT keeps the key
+
+
+def test_a_get_then_put_keeps_the_stored_provider_key(live: Live) -> None:
+    """PUT used to rebuild the entry from the body alone, and GET shows no key: the round trip
+    answered 200 with has_api_key false, and calls went out without the key."""
+    with live.http(MASTER) as http:
+        made = http.post("/admin/models", json={"name": "keyed", "provider": "fake", "identifier": "echo",
+                                                "api_key": "sk-upstream-SECRET", "input_cost_per_1k": 1.0})
+        assert made.status_code == 201 and made.json()["has_api_key"] is True, made.text
+        shown = http.get("/admin/models/keyed").json()
+        body = {k: v for k, v in shown.items() if k not in ("has_api_key", "source")}
+        put = http.put("/admin/models/keyed", json=body)
+        assert put.status_code == 200 and put.json()["has_api_key"] is True, put.text
+        assert http.get("/admin/models/keyed").json()["has_api_key"] is True
+        # PUT still replaces every other field: one left out is reset
+        assert http.put("/admin/models/keyed", json={"provider": "fake", "identifier": "echo"}).json()[
+            "input_cost_per_1k"] is None
+    stored = live.state.backend.store.get_model_entry("keyed")
+    assert SecretBox(MASTER).decrypt(stored.api_key_encrypted) == "sk-upstream-SECRET"
+    live.openai(MASTER).chat.completions.create(model="keyed", messages=HELLO)
+    assert live.fake.requests[-1].headers["authorization"] == "Bearer sk-upstream-SECRET"
+    with live.http(MASTER) as http:   # only an explicit "" or null removes it
+        for removal in ("", None):
+            http.patch("/admin/models/keyed", json={"api_key": "sk-again"})
+            gone = http.put("/admin/models/keyed", json={"provider": "fake", "identifier": "echo", "api_key": removal})
+            assert gone.status_code == 200 and gone.json()["has_api_key"] is False, (removal, gone.text)
+        assert http.delete("/admin/models/keyed").status_code == 200
+
+
+# --------------------------------------------------------------------------- concurrent creates
+
+
+def test_creating_one_model_name_at_once_creates_it_once(live: Live) -> None:
+    """Check-then-insert: several requests for one name answered 201 (each overwriting the last)
+    and some 500 (the unique constraint), instead of one 201 and 409s."""
+    for trial in range(4):
+        name = f"race-{trial}"
+        codes = _at_once(live, 8, "POST", "/admin/models", {"name": name, "provider": "fake", "identifier": "echo"})
+        assert codes == [201] + [409] * 7, (name, codes)
+    with live.http(MASTER) as http:
+        taken = http.post("/admin/models", json={"name": "race-0", "provider": "fake", "identifier": "echo"})
+        assert taken.status_code == 409 and taken.json()["error"]["code"] == "conflict"
+        # PUT creates or replaces: at once on a new name, every one succeeds
+        assert _at_once(live, 6, "PUT", "/admin/models/put-race", {"provider": "fake", "identifier": "echo"}) == [200] * 6
+        for name in ("race-0", "race-1", "race-2", "race-3", "put-race"):
+            http.delete(f"/admin/models/{name}")
+
+
+def test_creating_one_trace_id_at_once_creates_it_once(live: Live) -> None:
+    """The trace was queued for the batch writer after a check: every request answered 201 and
+    one metadata was kept."""
+    for trial in range(3):
+        trace_id = f"dup-trace-{trial}"
+        codes = _at_once(live, 6, "POST", "/admin/traces", {"id": trace_id, "metadata": {"n": trial}})
+        assert codes == [201] + [409] * 5, (trace_id, codes)
+    with live.http(MASTER) as http:
+        again = http.post("/admin/traces", json={"id": "dup-trace-0"})
+        assert again.status_code == 409 and again.json()["error"]["code"] == "trace_exists"
+        assert http.get("/admin/traces/dup-trace-0").json()["metadata"] == {"n": 0}
+
+
+def test_the_store_creates_an_entry_or_a_trace_only_once(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        assert store.create_model_entry(ModelEntryRow("once", "echo", "fake")) is not None
+        assert store.create_model_entry(ModelEntryRow("once", "other", "fake")) is None
+        assert store.get_model_entry("once").identifier == "echo"
+        first = store.upsert_model_entry(ModelEntryRow("once", "replaced", "fake")).created_at
+        assert store.get_model_entry("once").identifier == "replaced"
+        assert store.get_model_entry("once").created_at == first
+        assert store.insert_trace(TraceRecord("t-1", 1.0, None, {"a": 1})) is True
+        assert store.insert_trace(TraceRecord("t-1", 2.0, None, {"a": 2})) is False
+        assert store.get_trace("t-1").metadata == {"a": 1}
+    finally:
+        store.close()
+
+
+# --------------------------------------------------------------------------- text fits its column
+
+
+@pytest.mark.parametrize(("path", "body", "param"), [
+    ("/admin/keys", {"name": "k" * 256}, "name"),
+    ("/admin/keys", {"name": "nul\u0000byte"}, "name"),
+    ("/admin/models", {"name": "m1", "provider": "fake", "identifier": "i" * 256}, "identifier"),
+    ("/admin/models", {"name": "m2", "provider": "fake", "identifier": "echo", "api_key_env": "E" * 256},
+     "api_key_env"),
+    ("/admin/models", {"name": "m3", "provider": "fake", "identifier": "echo",
+                       "base_url": "http://127.0.0.1:9/" + "p" * 1024}, "base_url"),
+    ("/admin/models", {"name": "m4", "provider": "fake", "identifier": "e\u0000cho"}, "identifier"),
+    ("/admin/models", {"name": "m5", "provider": "fake", "identifier": "echo", "api_key_env": "A\u0000B"},
+     "api_key_env"),
+    ("/admin/models", {"name": "m6", "provider": "fake", "identifier": "echo", "api_key": "sk-\u0000"}, "api_key"),
+    ("/admin/models", {"name": "m\u00007", "provider": "fake", "identifier": "echo"}, "name"),
+    ("/admin/models", {"name": "m8", "provider": "p" * 65, "identifier": "echo"}, "provider"),
+])
+def test_admin_text_that_the_store_cannot_keep_is_a_400_naming_the_field(live: Live, path: str, body: dict[str, Any],
+                                                                        param: str) -> None:
+    """PostgreSQL refuses VARCHAR overflow and NUL: these were 500s there (SQLite kept them)."""
+    with live.http(MASTER) as http:
+        r = http.post(path, json=body)
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["param"] == param and ("NUL" in error["message"] or "at most" in error["message"])
+    assert "sk-" not in r.text
+
+
+def test_admin_text_at_its_column_length_is_stored(live: Live) -> None:
+    with live.http(MASTER) as http:
+        key = http.post("/admin/keys", json={"name": "k" * 255})
+        assert key.status_code == 201 and key.json()["name"] == "k" * 255, key.text
+        too_long = http.patch(f"/admin/keys/{key.json()['id']}", json={"name": "k" * 256})
+        assert too_long.status_code == 400 and too_long.json()["error"]["param"] == "name"
+        entry = http.post("/admin/models", json={"name": "n" * 200, "provider": "fake", "identifier": "i" * 255,
+                                                 "api_key_env": "E" * 255})
+        assert entry.status_code == 201, entry.text
+        assert http.delete(f"/admin/models/{'n' * 200}").status_code == 200
+        # trace metadata is JSON, which keeps a NUL as its escape: accepted, and read back as sent
+        trace = http.post("/admin/traces", json={"metadata": {"a": "nul\u0000byte"}})
+        assert trace.status_code == 201, trace.text
+        assert http.get(f"/admin/traces/{trace.json()['id']}").json()["metadata"] == {"a": "nul\u0000byte"}
+
+
+def test_a_name_or_id_no_row_could_have_is_not_found_or_listed(live: Live) -> None:
+    with live.http(MASTER) as http:
+        for method, path in [("GET", "/admin/models/a%00b"), ("DELETE", "/admin/models/a%00b"),
+                             ("GET", "/admin/keys/a%00b"), ("DELETE", "/admin/keys/a%00b"),
+                             ("PATCH", "/admin/keys/a%00b"), ("GET", f"/admin/keys/{'k' * 65}"),
+                             ("GET", "/admin/traces/a%00b"), ("POST", "/admin/traces/a%00b/complete")]:
+            r = http.request(method, path, json={} if method == "PATCH" else None)
+            assert r.status_code == 404, (method, path, r.text)
+        for name in ("trace_id", "model", "status"):   # a filter no call could match lists none
+            r = http.get("/admin/traces", params={name: "a\u0000b"})
+            assert r.status_code == 200 and r.json()["data"] == [], (name, r.text)
+
+
+# --------------------------------------------------------------------------- configured providers
+
+
+def test_entries_may_name_a_provider_from_the_configuration(live: Live) -> None:
+    """[providers.mylab] served the file's [[models]] but the admin API and the dashboard refused it."""
+    with live.http(MASTER) as http:
+        made = http.post("/admin/models", json={"name": "lab-2", "provider": "mylab", "identifier": "llama-2"})
+        assert made.status_code == 201 and made.json()["provider"] == "mylab", made.text
+        unknown = http.post("/admin/models", json={"name": "lab-3", "provider": "nolab", "identifier": "x"})
+        assert unknown.status_code == 400 and "mylab" in unknown.json()["error"]["message"]
+        assert http.delete("/admin/models/lab-2").status_code == 200
+    ui = sign_in(live)
+    page = ui.get("/ui/models").text
+    assert '<option value="mylab"' in page and '<option value="fake"' in page
+    saved = ui.post("/ui/models", data={"csrf": csrf_of(page), "name": "lab-ui", "provider": "mylab",
+                                        "identifier": "llama-3"})
+    assert saved.status_code == 303, saved.text
+    assert live.state.backend.store.get_model_entry("lab-ui").provider == "mylab"
+    again = ui.post("/ui/models", data={"csrf": csrf_of(page), "name": "lab-ui", "provider": "mylab",
+                                        "identifier": "llama-3"})
+    assert again.status_code == 409
+    assert ui.post("/ui/models/lab-ui/delete", data={"csrf": csrf_of(page)}).status_code == 303
