@@ -85,3 +85,23 @@ def test_responses_calls_count_under_their_own_api_streamed_or_not(secured_serve
     assert plain.status_code == 200 and s.status_code == 200 and "response.completed" in body
     series = 'cloverleaf_requests_total{api="responses",model="fake/echo",provider="fake",status="200"} 2\n'
     assert series in metrics, [line for line in metrics.splitlines() if "requests_total" in line]
+
+
+def test_a_nul_character_in_a_path_or_query_is_a_400_before_any_lookup(secured_server: Live) -> None:
+    """No name, id or filter value the server keeps can hold NUL (PostgreSQL refuses it in text),
+    and one that reached the store as a lookup was a 500 there: refused at the door, in the
+    API's error shape; the hot routes' exact paths never hold one."""
+    paths = ["/v1/models/a%00b", "/v1/responses/resp_%00", "/admin/keys/key_%00", "/admin/traces?model=a%00",
+             "/ui/traces?model=%00", "/v1/messages/count_tokens%00"]
+    with httpx.Client(base_url=secured_server.url, timeout=30,
+                      headers={"authorization": f"Bearer {MASTER}", "anthropic-version": "2023-06-01"}) as http:
+        answers = {path: http.get(path) for path in paths}
+        still = http.get("/v1/models/fake%2Fecho")
+    for path, r in answers.items():
+        assert r.status_code == 400, (path, r.status_code, r.text)
+        body = r.json()
+        if path.startswith("/v1/messages"):
+            assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
+        else:
+            assert body["error"]["code"] == "invalid_nul" and "%00" in body["error"]["message"]
+    assert still.status_code in (200, 404)   # an ordinary escaped path is untouched

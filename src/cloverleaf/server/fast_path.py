@@ -25,6 +25,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .errors import BadRequest, error_body
 from .state import AFTER_RESPONSE, AFTER_RESPONSE_JOBS, HotRoute, ServerState
 from .streaming import EventStream
 
@@ -77,6 +78,9 @@ class Dispatcher:
             if route is not None:
                 await self._serve(route, scope, receive, send)
                 return
+            if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
+                await _refuse_nul(scope, send)
+                return
         await self.fallback(scope, receive, send)
 
     async def _serve(self, route: HotRoute, scope: Scope, receive: Receive, send: Send) -> None:
@@ -114,6 +118,17 @@ class Dispatcher:
                 metrics.record(*args, usage=usage, cost=cost)
             if jobs:
                 await _run_jobs(jobs)
+
+
+async def _refuse_nul(scope: Scope, send: Send) -> None:
+    """A 400 for a path or query holding a NUL character (``%00``). No name, id or filter value
+    the server keeps can hold one (PostgreSQL refuses NUL in text), and one that reached the
+    store as a lookup was a 500 there: ``/v1/models/a%00b``, a trace id, a dashboard filter."""
+    flavor = "anthropic" if scope["path"].startswith("/v1/messages") else "openai"
+    err = BadRequest("the request's path or query holds a NUL character (%00), which no name, id or value here "
+                     "can contain; remove it", code="invalid_nul")
+    await send({"type": START, "status": err.status, "headers": [(b"content-type", b"application/json")]})
+    await send({"type": BODY, "body": error_body(err, flavor)})
 
 
 async def _run_jobs(jobs: list[Awaitable[None]]) -> None:
