@@ -25,7 +25,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .errors import BadRequest, error_body
+from .errors import BadRequest, Flavor, error_body
 from .state import AFTER_RESPONSE, AFTER_RESPONSE_JOBS, HotRoute, ServerState
 from .streaming import EventStream
 
@@ -124,7 +124,7 @@ async def _refuse_nul(scope: Scope, send: Send) -> None:
     """A 400 for a path or query holding a NUL character (``%00``). No name, id or filter value
     the server keeps can hold one (PostgreSQL refuses NUL in text), and one that reached the
     store as a lookup was a 500 there: ``/v1/models/a%00b``, a trace id, a dashboard filter."""
-    flavor = "anthropic" if scope["path"].startswith("/v1/messages") else "openai"
+    flavor: Flavor = "anthropic" if scope["path"].startswith("/v1/messages") else "openai"
     err = BadRequest("the request's path or query holds a NUL character (%00), which no name, id or value here "
                      "can contain; remove it", code="invalid_nul")
     await send({"type": START, "status": err.status, "headers": [(b"content-type", b"application/json")]})
