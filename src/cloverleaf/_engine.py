@@ -301,7 +301,15 @@ class Engine:
 
     # -- streaming --------------------------------------------------------------------------
     def stream(self, target: Target, req: ChatRequest) -> Iterator[StreamEvent]:
-        """Events as they arrive; the last is ``done`` carrying the assembled ``response``."""
+        """Events as they arrive; the last is ``done`` carrying the assembled ``response``.
+
+        Reading stops at the provider's terminal event (the decoder's ``done``: OpenAI's
+        ``[DONE]``, Anthropic's ``message_stop``, Responses' ``response.completed``, Bedrock's
+        ``messageStop`` with its ``metadata``, Ollama's ``done: true``), as the official SDKs
+        stop: an upstream that then drops the connection before the body's end, or keeps it
+        open, has still given the whole answer and its usage. The transport closes a
+        connection left before its body ended instead of pooling it. Gemini has no terminal
+        event (proxies even send ``finishReason`` early), so its stream is read to the end."""
         req = self._for_target(target, req, stream=True)
         req = self._resolve_attachments(target, req)
         http_req = self._build_chat(target, req)
@@ -313,6 +321,8 @@ class Engine:
             run.opened(handle.headers)
             for chunk in handle.chunks():
                 yield from run.feed(chunk)
+                if run.done is not None:
+                    break  # the answer is complete: leaving closes this connection unless its body ended too
         yield from run.close()
 
     async def astream(self, target: Target, req: ChatRequest) -> AsyncIterator[StreamEvent]:
@@ -329,6 +339,8 @@ class Engine:
             async for chunk in handle.chunks():
                 for ev in run.feed(chunk):
                     yield ev
+                if run.done is not None:
+                    break  # as in stream(): complete, whatever the connection does next
         for ev in run.close():
             yield ev
 
@@ -517,6 +529,7 @@ class _StreamRun:
         self.t0 = time.perf_counter()
         self.ttft: float | None = None
         self.headers: dict[str, str] = {}
+        #: The decoder's terminal event once it came: the answer is whole, and reading stops.
         self.done: StreamEvent | None = None
 
     def error(self, status: int, headers: dict[str, str], body: bytes) -> ProviderError:

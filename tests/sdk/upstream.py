@@ -22,6 +22,9 @@ class Reply:
     chunk_delay: float = 0.0
     delay: float = 0.0
     reset_after_chunks: int | None = None  # close the socket abruptly after N chunks
+    #: after the chunks: "ok" sends the closing 0-chunk; "close" closes the connection without it,
+    #: "hang" keeps it open without it, sending nothing more until the server closes
+    end: str = "ok"
 
 
 @dataclass
@@ -37,6 +40,7 @@ class Upstream:
         self.replies: list[Reply] = []
         self.seen: list[Seen] = []
         self.lock = threading.Lock()
+        self.closing = threading.Event()
         upstream = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -74,6 +78,11 @@ class Upstream:
                     self.wfile.flush()
                     if reply.chunk_delay:
                         time.sleep(reply.chunk_delay)
+                if reply.end == "hang":
+                    upstream.closing.wait()
+                if reply.end != "ok":
+                    self.close_connection = True
+                    return
                 self.wfile.write(b"0\r\n\r\n")
 
             do_GET = do_POST = do_DELETE = _handle
@@ -91,6 +100,7 @@ class Upstream:
             self.replies.extend(replies)
 
     def close(self) -> None:
+        self.closing.set()
         self.server.shutdown()
         self.server.server_close()
 
