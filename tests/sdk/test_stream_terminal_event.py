@@ -147,3 +147,18 @@ async def test_async_stream_ends_at_the_terminal_event(provider: str, http_clien
         again = await client.stream(CASES[provider][0], "hi", base_url=upstream.url, api_key="k").until_done()
         assert again.text == "".join(texts)
     assert len(upstream.seen) == 2
+
+
+@pytest.mark.parametrize("http_client", ["h1", "httpx", "aiohttp"])
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+async def test_a_body_that_ends_a_moment_after_the_terminal_event_keeps_its_connection(
+        provider: str, http_client: str, upstream: Upstream) -> None:
+    """The closing chunk often arrives a packet behind the terminal event: the async path (the
+    gateway's) waits a moment for it, so the connection is pooled and the next stream reuses it
+    instead of opening a new one (a TLS handshake to a real provider)."""
+    _queue(upstream, provider, "late", 3)
+    async with AsyncClient(http_client=http_client, **SETTINGS) as client:
+        for _ in range(3):
+            response = await client.stream(CASES[provider][0], "hi", base_url=upstream.url, api_key="k").until_done()
+            assert response.text == CASES[provider][2]
+    assert len(upstream.seen) == 3 and len({seen.peer for seen in upstream.seen}) == 1

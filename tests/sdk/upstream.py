@@ -23,7 +23,8 @@ class Reply:
     delay: float = 0.0
     reset_after_chunks: int | None = None  # close the socket abruptly after N chunks
     #: after the chunks: "ok" sends the closing 0-chunk; "close" closes the connection without it,
-    #: "hang" keeps it open without it, sending nothing more until the server closes
+    #: "hang" keeps it open without it, sending nothing more until the server closes; "late"
+    #: sends it 50 ms after the last chunk (a packet behind the terminal event)
     end: str = "ok"
 
 
@@ -33,6 +34,7 @@ class Seen:
     path: str
     headers: dict[str, str]
     body: bytes
+    peer: tuple[str, int] | None = None   # the client's address: one per connection
 
 
 class Upstream:
@@ -53,7 +55,8 @@ class Upstream:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
                 with upstream.lock:
-                    upstream.seen.append(Seen(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                    upstream.seen.append(Seen(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body,
+                                              self.client_address))
                     reply = upstream.replies.pop(0) if upstream.replies else Reply(body=b'{"default": true}')
                 if reply.delay:
                     time.sleep(reply.delay)
@@ -80,6 +83,9 @@ class Upstream:
                         time.sleep(reply.chunk_delay)
                 if reply.end == "hang":
                     upstream.closing.wait()
+                if reply.end == "late":
+                    time.sleep(0.05)
+                    reply.end = "ok"
                 if reply.end != "ok":
                     self.close_connection = True
                     return
