@@ -10,6 +10,7 @@ everything before and after is shared.
 
 from __future__ import annotations
 
+import asyncio
 import operator
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -19,7 +20,14 @@ from typing import Any, TypeVar
 from . import _attachment_loads as attachment_loads
 from ._capabilities import Capability
 from ._config import Settings
-from ._errors import CloverleafError, MalformedResponseError, ProviderError, UnsupportedCapability, scrub
+from ._errors import (
+    CloverleafError,
+    MalformedResponseError,
+    ProviderError,
+    TransportError,
+    UnsupportedCapability,
+    scrub,
+)
 from ._http import HttpRequest, HttpResponse, kept_headers, request_id
 from ._resolve import CallSettings, ModelRegistry, Resolver, Target
 from ._structured import parse_output
@@ -301,7 +309,22 @@ class Engine:
 
     # -- streaming --------------------------------------------------------------------------
     def stream(self, target: Target, req: ChatRequest) -> Iterator[StreamEvent]:
-        """Events as they arrive; the last is ``done`` carrying the assembled ``response``."""
+        """Events as they arrive; the last is ``done`` carrying the assembled ``response``.
+
+        Reading stops at the provider's terminal event (the decoder's ``done``: OpenAI's
+        ``[DONE]``, Anthropic's ``message_stop``, Responses' ``response.completed``, Bedrock's
+        ``messageStop`` with its ``metadata``, Ollama's ``done: true``), as the official SDKs
+        stop: an upstream that then drops the connection before the body's end, or keeps it
+        open, has still given the whole answer and its usage. The transport closes a
+        connection left before its body ended instead of pooling it. Gemini has no terminal
+        event (proxies even send ``finishReason`` early), so its stream is read to the end.
+
+        :meth:`astream` (the gateway's and the server's path) first gives the rest of the body
+        (usually only the chunked encoding's closing chunk, often a packet behind the terminal
+        event) up to ``TAIL_GRACE_SECONDS`` to arrive, so the connection goes back to the pool
+        rather than every stream opening a new one (a TLS handshake to a real provider). Here
+        a read cannot be bounded in time, so a sync stream stops at once: its connection is
+        reused only when the closing chunk came with the terminal event."""
         req = self._for_target(target, req, stream=True)
         req = self._resolve_attachments(target, req)
         http_req = self._build_chat(target, req)
@@ -313,6 +336,8 @@ class Engine:
             run.opened(handle.headers)
             for chunk in handle.chunks():
                 yield from run.feed(chunk)
+                if run.done is not None:
+                    break  # the answer is complete: leaving closes this connection unless its body ended too
         yield from run.close()
 
     async def astream(self, target: Target, req: ChatRequest) -> AsyncIterator[StreamEvent]:
@@ -326,9 +351,13 @@ class Engine:
                 body = b"".join([c async for c in handle.chunks()])
                 raise run.error(handle.status, handle.headers, body)
             run.opened(handle.headers)
-            async for chunk in handle.chunks():
+            chunks = handle.chunks()
+            async for chunk in chunks:
                 for ev in run.feed(chunk):
                     yield ev
+                if run.done is not None:   # complete, whatever the connection does next
+                    await _read_tail(chunks)
+                    break
         for ev in run.close():
             yield ev
 
@@ -461,6 +490,10 @@ class Engine:
 
 _chat_fields = operator.attrgetter(*(f.name for f in fields(ChatRequest) if f.init))
 
+#: After a stream's terminal event, how long :meth:`Engine.astream` waits for the rest of the body
+#: (the chunked encoding's closing chunk) so the connection can be pooled; then it is closed.
+TAIL_GRACE_SECONDS = 0.25
+
 _ATTACHMENT_CAP = {"image": Capability.IMAGE_INPUT, "pdf": Capability.PDF_INPUT, "audio": Capability.AUDIO_INPUT}
 
 
@@ -503,6 +536,18 @@ def _as_list(built: HttpRequest | list[HttpRequest]) -> list[HttpRequest]:
     return built if isinstance(built, list) else [built]
 
 
+async def _read_tail(chunks: AsyncIterator[bytes]) -> None:
+    """The body after a stream's terminal event, read and ignored for at most
+    ``TAIL_GRACE_SECONDS`` (:meth:`Engine.astream`): its end lets the connection be pooled; a
+    drop, a stall or anything else there changes nothing, the answer being complete."""
+    try:
+        async with asyncio.timeout(TAIL_GRACE_SECONDS):
+            async for _ in chunks:
+                pass
+    except (TransportError, TimeoutError):
+        pass
+
+
 class _StreamRun:
     """The shared, I/O-free part of one streamed call: decode, accumulate, time, finish."""
 
@@ -517,6 +562,7 @@ class _StreamRun:
         self.t0 = time.perf_counter()
         self.ttft: float | None = None
         self.headers: dict[str, str] = {}
+        #: The decoder's terminal event once it came: the answer is whole, and reading stops.
         self.done: StreamEvent | None = None
 
     def error(self, status: int, headers: dict[str, str], body: bytes) -> ProviderError:

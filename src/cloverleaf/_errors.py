@@ -37,8 +37,8 @@
         ├── ContentFilterError         blocked by the provider's safety filter
         ├── InvalidRequestError        400/422 — the request is wrong; never retried
         ├── NotFoundError              404, usually an unknown model
-        ├── ServerError                5xx (``OverloadedError`` for Anthropic 529)
-        │   └── OverloadedError
+        ├── ServerError                5xx (``OverloadedError`` for 503 and Anthropic's 529)
+        │   └── OverloadedError        busy: try later (``retry_after`` seconds when the provider said)
         └── MalformedResponseError     2xx that could not be parsed (garbage, truncated stream)
 
 Adapters map by HTTP status and the provider's error ``code``/``type`` fields, never by
@@ -395,6 +395,10 @@ class ServerError(ProviderError):
 
 
 class OverloadedError(ServerError):
+    """The provider is busy, not broken: a 503 (OpenAI's "overloaded, slow down", Bedrock's
+    ServiceUnavailableException, Gemini's UNAVAILABLE) or Anthropic's 529, often with a
+    Retry-After that ``retry_after`` keeps for the caller (the server passes it on)."""
+
     default_status = 529
 
 
@@ -416,7 +420,7 @@ def error_class_for_status(status: int) -> type[ProviderError]:
         return ContextWindowExceededError
     if status == 429:
         return RateLimitError
-    if status == 529:
+    if status in (503, 529):
         return OverloadedError
     if status >= 500:
         return ServerError

@@ -3,7 +3,9 @@
 Each request takes the next scripted behaviour (default ``ok``): ``ok``, ``status`` (any
 HTTP error, optional headers such as Retry-After), ``hang`` (never answers until the
 server stops), ``reset`` (a stream that sends ``after`` content chunks, then a TCP reset),
-``garbage`` (200 with malformed JSON). Speaks just enough Chat Completions, streaming and
+``garbage`` (200 with malformed JSON), ``drop-after-done`` / ``stall-after-done`` (a whole
+stream up to ``data: [DONE]`` in a chunked body, then the connection closed, or kept open
+silent, without the body's closing 0-chunk). Speaks just enough Chat Completions, streaming and
 not, for the real OpenAI adapter.
 """
 
@@ -26,7 +28,7 @@ class _Server(ThreadingHTTPServer):
 
 @dataclass
 class Behaviour:
-    kind: str = "ok"                 # ok | status | hang | reset | garbage
+    kind: str = "ok"                 # ok | status | hang | reset | garbage | drop-after-done | stall-after-done
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     after: int = 0                   # reset: content chunks sent before the reset
@@ -99,6 +101,9 @@ class FlakyUpstream:
                 if behaviour.kind == "garbage":
                     self._send(200, b'{"id": "chatcmpl-x", "choices": [{"mess', {})
                     return
+                if body.get("stream") and behaviour.kind.endswith("-after-done"):
+                    self._unterminated(body, text, stall=behaviour.kind == "stall-after-done")
+                    return
                 if body.get("stream"):
                     self._stream(body, text, behaviour)
                     return
@@ -132,6 +137,21 @@ class FlakyUpstream:
                 self._event({**_chunk(body, {}), "choices": [], "usage": _usage(body, text)})
                 self.wfile.write(b"data: [DONE]\n\n")
                 self.wfile.flush()
+                self.close_connection = True
+
+            def _unterminated(self, body: dict[str, Any], text: str, *, stall: bool) -> None:
+                """The whole answer, usage and [DONE] as one chunk; the closing 0-chunk never comes."""
+                events = [_chunk(body, {"content": text}), _chunk(body, {}, "stop"),
+                          {**_chunk(body, {}), "choices": [], "usage": _usage(body, text)}]
+                sse = b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events) + b"data: [DONE]\n\n"
+                self.send_response(200)
+                self.send_header("content-type", "text/event-stream")
+                self.send_header("transfer-encoding", "chunked")
+                self.end_headers()
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(sse), sse))
+                self.wfile.flush()
+                if stall:
+                    upstream._stopping.wait(30)
                 self.close_connection = True
 
             def _event(self, data: dict[str, Any]) -> None:

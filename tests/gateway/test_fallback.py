@@ -94,7 +94,7 @@ async def test_a_fallback_that_lacks_a_capability_is_skipped_not_raised(harness:
     resp = await gw.achat("smart", chat_request("tools please", tools=_TOOLS))
     assert resp.metadata.target == "fake/echo"
     assert [(a.target, type(a.error).__name__ if a.error else None) for a in resp.metadata.attempts] == [
-        ("fake/fail-503", "ServerError"), ("perplexity/sonar", "UnsupportedCapability"), ("fake/echo", None)]
+        ("fake/fail-503", "OverloadedError"), ("perplexity/sonar", "UnsupportedCapability"), ("fake/echo", None)]
     events = [e async for e in gw.astream("smart", chat_request("streamed", tools=_TOOLS))]
     done = events[-1].response
     assert done is not None and done.metadata.target == "fake/echo"
@@ -105,7 +105,7 @@ async def test_a_skipped_fallback_is_named_when_nothing_answers(harness: Harness
     with pytest.raises(AllTargetsFailed) as info:
         await gw.achat("smart", chat_request(tools=_TOOLS))
     assert [(a.target, type(a.error).__name__) for a in info.value.attempts] == [
-        ("fake/fail-503", "ServerError"), ("perplexity/sonar", "UnsupportedCapability")]
+        ("fake/fail-503", "OverloadedError"), ("perplexity/sonar", "UnsupportedCapability")]
     assert "does not support tools" in str(info.value)
 
 

@@ -104,6 +104,32 @@ async def test_stream_reset_after_output_is_interrupted_never_repeated(harness: 
     assert len(flaky.requests) == 1
 
 
+@pytest.mark.parametrize("after", ["drop-after-done", "stall-after-done"])
+async def test_a_stream_complete_at_done_is_ok_whatever_the_connection_does_next(
+        harness: Harness, flaky: FlakyUpstream, after: str) -> None:
+    """The whole answer, its usage and [DONE], then the upstream drops the connection before the
+    chunked body's end, or keeps it open: the call is a success at the reported usage (its record
+    and the budget at the real cost, not an interrupted call charged its reservation)."""
+    priced = ProviderSettings(name="flaky", kind="openai", base_url=flaky.base_url, api_key_env="FLAKY_KEY",
+                              timeout=1.0, input_cost_per_1k=1.0, output_cost_per_1k=2.0)
+    settings = harness.settings(routes={"r": {"targets": ["flaky/model-a", "flaky/model-b"]}},
+                                providers={"flaky": priced}, env={"FLAKY_KEY": KEY}, budgets={"r": {"limit_usd": 10.0}})
+    gw = harness.gateway(settings, clock=SystemClock())
+    flaky.then(after)
+    events = [e async for e in gw.astream("r", chat_request())]
+    done = events[-1].response
+    assert "".join(e.text or "" for e in events if e.type == "text") == ANSWER == done.text
+    assert done.metadata.target == "flaky/model-a" and len(flaky.requests) == 1
+    assert (done.usage.input_tokens, done.usage.output_tokens) == (4, 6)  # what the upstream's usage chunk said
+    cost = (4 * 1.0 + 6 * 2.0) / 1000
+    gw.store.flush()
+    [call] = gw.store.recent_calls(1)
+    assert (call.status, call.error_type, call.input_tokens, call.output_tokens) == ("ok", None, 4, 6)
+    assert call.cost == pytest.approx(cost)
+    [budget] = gw.budgets.status()
+    assert (budget.spent_usd, budget.reserved_usd) == (pytest.approx(cost), 0.0)
+
+
 async def test_everything_failing_over_http(harness: Harness, flaky: FlakyUpstream) -> None:
     gw = _gateway(harness, flaky, {"r": {"targets": ["flaky/model-a", "dead/model-x"]}})
     flaky.then("status", status=503)

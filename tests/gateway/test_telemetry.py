@@ -67,7 +67,7 @@ def test_call_and_attempt_spans_follow_the_genai_conventions(tmp_path: Path, rec
     attempts = sorted((s for s in receiver.spans if s.parent_span_id == call.span_id),
                       key=lambda s: s.attributes["cloverleaf.attempt"])
     assert [s.name for s in attempts] == ["chat fake/fail-503", "chat fake/echo"]
-    assert attempts[0].attributes["error.type"] == "ServerError" and attempts[0].status_code == 2
+    assert attempts[0].attributes["error.type"] == "OverloadedError" and attempts[0].status_code == 2
     assert attempts[0].attributes["http.response.status_code"] == 503
     assert "error.type" not in attempts[1].attributes
     assert all(call.start_ns <= s.start_ns <= s.end_ns <= call.end_ns for s in attempts)

@@ -13,6 +13,7 @@ from cloverleaf._errors import (
     InvalidRequestError,
     MalformedResponseError,
     NotFoundError,
+    OverloadedError,
     PermissionDeniedError,
     RateLimitError,
     ServerError,
@@ -480,7 +481,7 @@ def _error(status: int, etype: str, message: str) -> HttpResponse:
     (404, "ResourceNotFoundException", "Model not found", NotFoundError),
     (429, "ThrottlingException", "Too many requests, please wait before trying again.", RateLimitError),
     (429, "ModelNotReadyException", "Model is not ready", ServerError),
-    (503, "ServiceUnavailableException", "Bedrock is unable to process your request.", ServerError),
+    (503, "ServiceUnavailableException", "Bedrock is unable to process your request.", OverloadedError),
     (408, "ModelTimeoutException", "Model has timed out", ServerError),
     (500, "InternalServerException", "oops", ServerError),
 ])

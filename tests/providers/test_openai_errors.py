@@ -12,6 +12,7 @@ from cloverleaf._errors import (
     ContextWindowExceededError,
     InvalidRequestError,
     NotFoundError,
+    OverloadedError,
     RateLimitError,
     ServerError,
 )
@@ -92,6 +93,20 @@ def test_content_policy_violation_is_content_filter() -> None:
 def test_server_error_is_retryable() -> None:
     err = _error("openai", f"{SYN}/error_server.yaml")
     assert type(err) is ServerError and err.retryable
+
+
+@pytest.mark.parametrize("body", [
+    {"error": {"message": "The server is overloaded, slow down.", "type": "server_error", "code": None}},
+    {"error": {"message": "Service Unavailable", "type": None, "code": None}},
+    "upstream connect error",  # a proxy in front of the provider, in plain words
+])
+def test_a_503_is_overloaded_and_keeps_its_retry_after(body: object) -> None:
+    """OpenAI answers "overloaded, slow down" with a 503 and a Retry-After: an OverloadedError
+    (retryable, falls back like any ServerError), so the server answers its client 503 with that
+    wait, not a 502 without one."""
+    raw = json.dumps(body).encode() if isinstance(body, dict) else str(body).encode()
+    err = adapter("openai").parse_error(HttpResponse(503, {"retry-after": "120"}, raw))
+    assert type(err) is OverloadedError and err.retryable and err.status == 503 and err.retry_after == 120.0
 
 
 def test_non_json_error_body() -> None:

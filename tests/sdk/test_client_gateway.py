@@ -31,7 +31,7 @@ def test_route_falls_back_and_records_the_call(tmp_path):
         assert got.calls[0].requested_model == "smart" and got.calls[0].target == "fake/echo"
         assert [a.ok for a in got.calls[0].attempts] == [False, True]
         snap = c.breakers["fake/fail-503"]
-        assert snap.state == "closed" and snap.consecutive_failures == 1 and snap.last_error == "ServerError"
+        assert snap.state == "closed" and snap.consecutive_failures == 1 and snap.last_error == "OverloadedError"
 
 
 def test_all_targets_failing_lists_every_attempt(tmp_path):

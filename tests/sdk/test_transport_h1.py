@@ -884,6 +884,37 @@ async def test_read_timeout_applies_to_a_reused_connection(serve, h1) -> None:
     assert server.connections == 1 and pool_of(t).open == 0
 
 
+@pytest.mark.parametrize("failure", ["timeout", "drop", "refused"])
+async def test_an_error_names_the_url_of_the_request_that_failed_not_the_pools_first(serve, h1, failure: str) -> None:
+    """One pool serves every path of a host and port (two Azure deployments on one resource):
+    a timeout, a drop or a refused connection on the second deployment names that deployment,
+    never the first URL the pool was opened for."""
+
+    async def handler(reader: Reader, writer: Writer, n: int) -> None:
+        while (req := await server.read_request(reader, n)) is not None:
+            if "/eu/" not in req[0]:
+                writer.write(response(body=b"ok", headers={"Connection": "close"} if failure == "refused" else None))
+                await writer.drain()
+                continue
+            if failure == "drop":
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nfirst bytes")
+                await writer.drain()
+                return
+            await asyncio.sleep(HANG)
+
+    server = await serve(handler)
+    t = h1(retry=fast(0))
+    first, second = f"{server.url}/deployments/prod/chat", f"{server.url}/deployments/eu/chat"
+    assert (await asyncio.wait_for(t.asend(get(first + "?key=secret")), HANG)).body == b"ok"
+    if failure == "refused":
+        await server.close()  # the next request needs a new connection, and none is accepted
+    kind = {"timeout": ReadTimeout, "drop": RemoteProtocolError, "refused": ConnectError}[failure]
+    with pytest.raises(kind) as info:
+        await asyncio.wait_for(t.asend(get(second + "?key=secret", timeout=0.3)), HANG)
+    assert info.value.url == second and second in str(info.value)
+    assert "/prod/" not in str(info.value) and "secret" not in str(info.value)
+
+
 async def test_read_timeout_is_per_read_not_per_response(serve, h1) -> None:
     async def handler(reader: Reader, writer: Writer, n: int) -> None:
         await server.read_request(reader, n)

@@ -22,6 +22,10 @@ class Reply:
     chunk_delay: float = 0.0
     delay: float = 0.0
     reset_after_chunks: int | None = None  # close the socket abruptly after N chunks
+    #: after the chunks: "ok" sends the closing 0-chunk; "close" closes the connection without it,
+    #: "hang" keeps it open without it, sending nothing more until the server closes; "late"
+    #: sends it 50 ms after the last chunk (a packet behind the terminal event)
+    end: str = "ok"
 
 
 @dataclass
@@ -30,6 +34,7 @@ class Seen:
     path: str
     headers: dict[str, str]
     body: bytes
+    peer: tuple[str, int] | None = None   # the client's address: one per connection
 
 
 class Upstream:
@@ -37,6 +42,7 @@ class Upstream:
         self.replies: list[Reply] = []
         self.seen: list[Seen] = []
         self.lock = threading.Lock()
+        self.closing = threading.Event()
         upstream = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -49,7 +55,8 @@ class Upstream:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
                 with upstream.lock:
-                    upstream.seen.append(Seen(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                    upstream.seen.append(Seen(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body,
+                                              self.client_address))
                     reply = upstream.replies.pop(0) if upstream.replies else Reply(body=b'{"default": true}')
                 if reply.delay:
                     time.sleep(reply.delay)
@@ -74,6 +81,14 @@ class Upstream:
                     self.wfile.flush()
                     if reply.chunk_delay:
                         time.sleep(reply.chunk_delay)
+                if reply.end == "hang":
+                    upstream.closing.wait()
+                if reply.end == "late":
+                    time.sleep(0.05)
+                    reply.end = "ok"
+                if reply.end != "ok":
+                    self.close_connection = True
+                    return
                 self.wfile.write(b"0\r\n\r\n")
 
             do_GET = do_POST = do_DELETE = _handle
@@ -91,6 +106,7 @@ class Upstream:
             self.replies.extend(replies)
 
     def close(self) -> None:
+        self.closing.set()
         self.server.shutdown()
         self.server.server_close()
 

@@ -79,6 +79,23 @@ def test_retry_after_rounds_up_and_keeps_ms() -> None:
     assert to_api_error(cl.CircuitOpen("t")).headers == {}
 
 
+def test_an_upstreams_wait_reaches_the_client_as_retry_after() -> None:
+    """An upstream that said when to come back is passed on: an overloaded one as 503, a failing
+    one as 502, and for a route the shortest wait any of its targets gave."""
+    busy = [cl.OverloadedError("busy", status=503, retry_after=120), cl.OverloadedError("busy", retry_after=40)]
+    cases = [
+        (busy[0], 503, "120"),
+        (cl.ServerError("down", status=500, retry_after=30), 502, "30"),
+        (cl.AllTargetsFailed("smart", [_attempt(e) for e in busy]), 503, "40"),
+        (cl.AllTargetsFailed("smart", [_attempt(cl.ServerError("a", retry_after=9)), _attempt(cl.TimeoutError("t"))]),
+         502, "9"),
+    ]
+    for exc, status, wait in cases:
+        err = to_api_error(exc)
+        assert (err.status, err.headers.get("retry-after")) == (status, wait)
+    assert to_api_error(cl.ServerError("down", status=500)).headers == {}
+
+
 def test_unsupported_capability_is_structured() -> None:
     payload = error_payload(to_api_error(cl.UnsupportedCapability("ollama", "image generation", ["openai", "fake"])),
                             "openai")["error"]

@@ -7,7 +7,8 @@ error                          fallback  retry  breaker fail  why
 =============================  ========  =====  ============  ==============================
 RateLimitError (429)           yes       yes    yes           the target is throttling
 QuotaExceededError             yes       no     yes           its quota is spent: seconds do not refill it
-ServerError / Overloaded (5xx) yes       yes    yes           the target is unwell
+ServerError / Overloaded (5xx) yes       yes    yes           the target is unwell (Overloaded:
+                                                              a 503 or 529, busy for now)
 ConnectError / ConnectTimeout  yes       yes    yes           no answer at all
 ReadTimeout                    yes       no     yes           it took the call and went quiet:
                                                               asking again doubles the wait

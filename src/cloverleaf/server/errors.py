@@ -14,7 +14,8 @@ Rules this module keeps:
   client's key was fine, and the provider's message (which may quote part of our key) is
   not passed on.
 - 429 (upstream or a local bucket) and 503 carry ``Retry-After`` (and ``retry-after-ms``,
-  which both SDKs read first) when the wait is known.
+  which both SDKs read first) when the wait is known; so does a 502 whose upstream said when
+  to come back (the shortest wait of a route's targets).
 - An unexpected exception is a 500 with an id to find it in the server log; nothing of
   its text, type or traceback reaches the client.
 """
@@ -141,7 +142,8 @@ def _upstream(exc: cl.ProviderError) -> ApiError:
                         headers=_retry_headers(exc.retry_after))
     if isinstance(exc, cl.MalformedResponseError):
         return ApiError(str(exc), status=502, kind="upstream_error", code="upstream_malformed_response", extra=extra)
-    return ApiError(str(exc), status=502, kind="upstream_error", code="upstream_error", extra=extra)
+    return ApiError(str(exc), status=502, kind="upstream_error", code="upstream_error", extra=extra,
+                    headers=_retry_headers(exc.retry_after))
 
 
 def _all_failed(exc: cl.AllTargetsFailed) -> ApiError:
@@ -175,7 +177,7 @@ def _all_failed(exc: cl.AllTargetsFailed) -> ApiError:
                         "overloaded); retry later", status=503, kind="overloaded", code="all_targets_unavailable",
                         extra=extra, headers=_retry_headers(min(known) if known else None))
     return ApiError(f"all targets of {exc.route!r} failed; see 'attempts'", status=502, kind="upstream_error",
-                    code="all_targets_failed", extra=extra)
+                    code="all_targets_failed", extra=extra, headers=_retry_headers(min(known) if known else None))
 
 
 def to_api_error(exc: BaseException) -> ApiError:

@@ -17,6 +17,7 @@ from ..._errors import (
     ContextWindowExceededError,
     InvalidRequestError,
     NotFoundError,
+    OverloadedError,
     PermissionDeniedError,
     ProviderError,
     RateLimitError,
@@ -39,7 +40,7 @@ ERROR_TYPES: dict[str, type[ProviderError]] = {
     "ThrottlingException": RateLimitError,
     "ServiceQuotaExceededException": RateLimitError,
     "ModelNotReadyException": ServerError,
-    "ServiceUnavailableException": ServerError,
+    "ServiceUnavailableException": OverloadedError,  # its 503: busy, try again later
     "InternalServerException": ServerError,
     "ModelTimeoutException": ServerError,
     "ModelErrorException": ServerError,

@@ -34,7 +34,6 @@ from ..._errors import (
     ProviderError,
     QuotaExceededError,
     RateLimitError,
-    ServerError,
     error_class_for_status,
 )
 
@@ -112,7 +111,7 @@ def classify(status: int, info: ErrorInfo) -> type[ProviderError]:
     if codes & _RATE_CODES:
         return RateLimitError
     if codes & _SERVER_CODES and status >= 500:
-        return ServerError
+        return error_class_for_status(status)  # a 503 "server_error" is OpenAI's overloaded: OverloadedError
     if status in (400, 413) and info.message and any(p in info.message.lower() for p in _CONTEXT_PHRASES):
         return ContextWindowExceededError
     return error_class_for_status(status)

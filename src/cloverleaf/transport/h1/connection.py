@@ -49,6 +49,9 @@ class Connection(ResponseParser, asyncio.Protocol):
         self._httptools = httptools
         self.pool = pool
         self.loop = pool.loop
+        #: The redacted URL of the exchange in progress, named by its errors. The transport sets
+        #: it per request: a pool serves every path of its (tls, host, port), so the URL that
+        #: opened the connection may be another deployment's (this is only its first value).
         self.where = pool.origin.where
         self.transport: asyncio.Transport | None = None
         #: The socket is gone (closed by either side); the state says how far the exchange got.

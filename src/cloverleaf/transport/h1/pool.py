@@ -86,7 +86,10 @@ class Pool:
         #: the timer that closes connections idle for a keep-alive period (see :meth:`_expire`)
         self.sweep: asyncio.TimerHandle | None = None
 
-    async def acquire(self, hint: str | None) -> Connection:
+    async def acquire(self, hint: str | None, where: str) -> Connection:
+        """An idle connection, or a new one; ``where`` (the redacted URL of the request it is
+        for) is what a failure to connect names: the pool's own origin is only the first URL
+        of its host and port."""
         idle = self.idle
         if idle:
             expired = self.loop.time() - KEEPALIVE_SECONDS
@@ -107,13 +110,13 @@ class Pool:
                 return self._take(idle.pop())
         self.open += 1
         try:
-            return await self._connect(hint)
+            return await self._connect(hint, where)
         except BaseException:
             self.open -= 1
             self._wake_one()
             raise
 
-    async def _connect(self, hint: str | None) -> Connection:
+    async def _connect(self, hint: str | None, where: str) -> Connection:
         origin = self.origin
         try:
             async with asyncio.timeout(self.connect_timeout):
@@ -122,15 +125,15 @@ class Pool:
                     ssl=self.ssl_context if origin.tls else None,
                     server_hostname=origin.host if origin.tls else None)
         except TimeoutError:  # the builtin, asyncio.timeout's
-            raise ConnectTimeout(timeout_message("connect", origin.where, self.connect_timeout),
-                                 url=origin.where) from None
+            raise ConnectTimeout(timeout_message("connect", where, self.connect_timeout),
+                                 url=where) from None
         except ssl.SSLEOFError:  # closed mid-handshake: a dropped connection, worth another try
-            raise ConnectError(f"TLS handshake with {origin.where} was cut short", url=origin.where) from None
+            raise ConnectError(f"TLS handshake with {where} was cut short", url=where) from None
         except ssl.SSLError as exc:
-            raise TLSError(f"TLS handshake with {origin.where} failed: {exc.reason or exc}",
-                           url=origin.where) from None
+            raise TLSError(f"TLS handshake with {where} failed: {exc.reason or exc}",
+                           url=where) from None
         except OSError as exc:
-            raise ConnectError(connect_message(origin.where, exc.strerror or exc, hint), url=origin.where) from None
+            raise ConnectError(connect_message(where, exc.strerror or exc, hint), url=where) from None
         return conn
 
     def _take(self, conn: Connection) -> Connection:
@@ -288,13 +291,14 @@ class H1Transport:
         pool = self._pool(origin)
         t = retry.timeouts or self.timeouts
         for _ in range(3):
-            conn = await pool.acquire(retry.hint)
+            conn = await pool.acquire(retry.hint, origin.where)
             if req.peer_check is not None:   # a local-only call: where this connection really went
                 try:
                     req.peer_check(conn.peer_address(), origin.where)
                 except BaseException:
                     pool.release(conn)       # sound for calls that may go anywhere; nothing was sent
                     raise
+            conn.where = origin.where  # this request's URL, not the first one of the pool's host
             try:
                 conn.send(head, req.body, retry.remaining(t.first_byte), retry.remaining(t.idle))
                 while not conn.head_done:
