@@ -35,6 +35,7 @@ except ImportError:  # pragma: no cover - exercised in a subprocess by tests/gat
 from .admin import AdminTables
 from .budgets import BudgetLedger
 from .calls import CallLog
+from .outage import StoreUnavailable
 from .records import AttemptRecord, CallRecord, ModelEntryRow, SpendRow, TraceRecord, VirtualKeyRow
 from .spend import SpendBatch
 
@@ -187,5 +188,5 @@ def _create_private(db: Path) -> None:
             pass
 
 
-__all__ = ["Store", "open_store", "CallRecord", "AttemptRecord", "TraceRecord", "SpendRow", "VirtualKeyRow",
-           "ModelEntryRow", "redact_url"]
+__all__ = ["Store", "StoreUnavailable", "open_store", "CallRecord", "AttemptRecord", "TraceRecord", "SpendRow",
+           "VirtualKeyRow", "ModelEntryRow", "redact_url"]
