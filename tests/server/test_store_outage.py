@@ -1,10 +1,11 @@
 """The server while its PostgreSQL store is away: every request that needs the store gets a
 503 ``store_unavailable`` in its API's own error shape, with Retry-After, soon — whether the
-database is down (refusing connections) — and the log has one line for it, without a
-traceback or the URL's password. Once the database is back, so is everything else.
+database is down (refusing connections) or has stopped answering (SIGSTOP, a partition) —
+and the log has one line for it, without a traceback or the URL's password. ``/ready`` says
+"unreachable" instead of hanging. Once the database is back, so is everything else.
 
 The database goes away behind a proxy (``tests/gateway/postgres_faults.py``), never the shared
-test server."""
+test server; the store's deadlines are shortened (the defaults are seconds long)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
+from cloverleaf.gateway.store import postgres
+from cloverleaf.server import backend, keys
 from cloverleaf.server.options import ServerOptions
 from tests.gateway.postgres_faults import FaultProxy, proxied_postgres
 
@@ -28,9 +31,14 @@ CHAT = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 5}
 
 
 @pytest.fixture
-def outage() -> Iterator[tuple[Live, FaultProxy]]:
+def outage(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Live, FaultProxy]]:
     """A server on a PostgreSQL store behind a proxy, budgets counted in the store
     (``[state] budgets = "store"``) with one on the route ``smart``."""
+    monkeypatch.setattr(postgres, "STATEMENT_TIMEOUT_SECONDS", 2.0)
+    monkeypatch.setattr(postgres, "PING_TIMEOUT_SECONDS", 1.0)
+    monkeypatch.setattr(postgres, "CONNECT_TIMEOUT_SECONDS", 2)
+    monkeypatch.setattr(backend, "READY_TIMEOUT_SECONDS", 1.0)
+    monkeypatch.setattr(keys, "LOOKUP_TIMEOUT_SECONDS", 1.0)
     with proxied_postgres(password=PASSWORD) as (url, proxy):
         s = settings(env={"CLOVERLEAF_MASTER_KEY": MASTER}, store={"url": url}, state={"budgets": "store"},
                      budgets={"smart": {"limit_usd": 100.0}})
@@ -96,5 +104,19 @@ def test_postgres_down_is_a_503_on_every_surface(outage: tuple[Live, FaultProxy]
     logged = caplog.text
     assert "Traceback" not in logged and "incident" not in logged and PASSWORD not in logged
     assert logged.count("store is unavailable") >= len(_requests(live, key))
+    proxy.restore()
+    _serves_again(live, key)
+
+
+@pytest.mark.slow
+def test_postgres_that_stops_answering_gets_503s_not_a_hang(outage: tuple[Live, FaultProxy]) -> None:
+    live, proxy = outage
+    key = create_key(live, name="team")["key"]
+    assert _ask(live, "POST", "/v1/chat/completions", {"model": "smart", **CHAT}, MASTER).status_code == 200
+    proxy.freeze()
+    ready = _ask(live, "GET", "/ready", None, MASTER)
+    assert ready.status_code == 503 and ready.json()["store"] == "unreachable"
+    for name, (method, path, body, bearer) in _requests(live, key).items():
+        _check_503(name, _ask(live, method, path, body, bearer))
     proxy.restore()
     _serves_again(live, key)
