@@ -109,3 +109,41 @@ def test_anthropic_types() -> None:
         (503, cl.OverloadedError("x")), (504, cl.TimeoutError("x")), (500, ValueError("x"))]}
     assert kinds == {404: "not_found_error", 429: "rate_limit_error", 402: "billing_error", 503: "overloaded_error",
                      504: "timeout_error", 500: "api_error"}
+
+
+def test_a_store_outage_is_a_503_with_one_log_line_and_no_secret(caplog: pytest.LogCaptureFixture) -> None:
+    """The database down or not answering is a dependency outage (503, retry), logged in one
+    line without a traceback, the SQL, its parameters (they may hold prompts) or a password;
+    a query the database refused is still a bug (500)."""
+    import sqlalchemy as sa
+
+    from cloverleaf.gateway.store import StoreUnavailable
+
+    class DriverError(Exception):
+        pass
+
+    refused = sa.exc.OperationalError(
+        "SELECT * FROM virtual_keys WHERE secret_hash = %(h)s", {"h": "the-prompt-or-hash"},
+        DriverError('connection to "postgresql://clv:hunter2@db:5432/x" failed: Connection refused\n'
+                    "\tIs the server running on that host?"))
+    for exc in (refused, sa.exc.InterfaceError("SELECT 1", {}, DriverError("connection already closed")),
+                sa.exc.TimeoutError("QueuePool limit of size 10 overflow 20 reached, connection timed out"),
+                StoreUnavailable("a virtual key lookup got no answer from the store within 5 s")):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="cloverleaf.server"):
+            err = to_api_error(exc)
+        assert (err.status, err.code, err.kind) == (503, "store_unavailable", "overloaded"), exc
+        assert int(err.headers["retry-after"]) >= 1
+        validate("ErrorResponse", error_payload(err, "openai"))
+        anthropic = json.loads(error_body(err, "anthropic"))["error"]
+        assert (anthropic["type"], anthropic["details"]["error_code"]) == ("overloaded_error", "store_unavailable")
+        assert len(caplog.records) == 1 and caplog.records[0].exc_info is None
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="cloverleaf.server"):
+        err = to_api_error(refused)
+    logged = caplog.text
+    assert "Connection refused" in logged and "DriverError" in logged
+    assert "hunter2" not in logged + err.message and "the-prompt-or-hash" not in logged and "SELECT" not in logged
+    assert "Is the server running" not in logged   # one line
+    duplicate = sa.exc.IntegrityError("INSERT", {}, DriverError("duplicate key"))
+    assert to_api_error(duplicate).status == 500

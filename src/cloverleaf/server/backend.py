@@ -55,6 +55,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("cloverleaf.server")
 REGISTRY_SYNC_SECONDS = 1.0
+#: How long ``/ready`` waits for the store's ``SELECT 1`` before calling it unreachable.
+READY_TIMEOUT_SECONDS = 3.0
 
 
 class Backend:
@@ -273,24 +275,35 @@ class Backend:
 
     async def ready(self) -> dict[str, str]:
         """Each dependency a call needs — the store, and the shared state when it is Redis —
-        as "ok", "unreachable" or "none"; the reason for "unreachable" is logged only."""
-        out = {"store": "none", "state": "memory"}
-        if self.store is not None:
-            try:
-                await asyncio.to_thread(self.store.ping)
-                out["store"] = "ok"
-            except self._store_errors() as exc:
-                log.warning("readiness check: the store failed: %s", type(exc).__name__)
-                out["store"] = "unreachable"
+        as "ok", "unreachable" or "none"; the reason for "unreachable" is logged only. Both are
+        asked at once, and the store within ``READY_TIMEOUT_SECONDS``: a database that does not
+        answer is unreachable, and a probe that hangs would tell the load balancer nothing."""
+        store, state = await asyncio.gather(self._store_ready(), self._state_ready())
+        return {"store": store, "state": state}
+
+    async def _store_ready(self) -> str:
+        if self.store is None:
+            return "none"
+        try:
+            await asyncio.wait_for(asyncio.to_thread(self.store.ping), READY_TIMEOUT_SECONDS)
+        except TimeoutError:
+            log.warning("readiness check: the store did not answer within %g s", READY_TIMEOUT_SECONDS)
+            return "unreachable"
+        except self._store_errors() as exc:
+            log.warning("readiness check: the store failed: %s", type(exc).__name__)
+            return "unreachable"
+        return "ok"
+
+    async def _state_ready(self) -> str:
         state = getattr(self.gateway, "state", None)
-        if state is not None and state.shared:   # every call's limits and budgets go through it
-            try:
-                await state.ping()
-                out["state"] = "ok"
-            except CloverleafError as exc:
-                log.warning("readiness check: the shared state failed: %s", type(exc).__name__)
-                out["state"] = "unreachable"
-        return out
+        if state is None or not state.shared:
+            return "memory"
+        try:   # every call's limits and budgets go through it (its client's socket timeout bounds this)
+            await state.ping()
+        except CloverleafError as exc:
+            log.warning("readiness check: the shared state failed: %s", type(exc).__name__)
+            return "unreachable"
+        return "ok"
 
 
 def noteworthy_breakers(every: dict[str, dict[str, Any]], limit: int) -> tuple[dict[str, dict[str, Any]], int]:

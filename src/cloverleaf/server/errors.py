@@ -226,10 +226,31 @@ def to_api_error(exc: BaseException) -> ApiError:
         # base URL), not the request: the routes answer unknown models with 404 before this.
         return ApiError(f"the gateway cannot serve this model as configured: {exc}", status=503,
                         kind="overloaded", code="gateway_misconfigured")
+    unavailable = _store_outage(exc)
+    if unavailable is not None:
+        return unavailable
     incident = uuid.uuid4().hex[:12]
     log.error("unexpected error (incident %s)", incident, exc_info=exc)
     return ApiError(f"internal error; the operator can find incident {incident} in the server log",
                     status=500, kind="internal", code="internal_error")
+
+
+def _store_outage(exc: BaseException) -> ApiError | None:
+    """503 ``store_unavailable`` when ``exc`` means the store's database cannot be used (down,
+    unreachable, not answering: see ``gateway/store/outage.py``), as a Redis outage is a 503
+    ``state_unavailable``. Why goes to the log in one line (no traceback, no password), not to
+    the client."""
+    try:
+        from ..gateway.store.outage import outage
+    except ImportError:  # pragma: no cover - without SQLAlchemy there is no store to fail
+        return None
+    reason = outage(exc)
+    if reason is None:
+        return None
+    log.warning("the store is unavailable, a request was answered 503: %s", reason)
+    return ApiError("the gateway's store (its database) cannot be reached right now, so this request cannot be "
+                    "served; retry shortly (the operator finds the reason in the server log)", status=503,
+                    kind="overloaded", code="store_unavailable", headers=_retry_headers(None, 1.0))
 
 
 # --------------------------------------------------------------------------- rendering

@@ -37,6 +37,9 @@ log = logging.getLogger("cloverleaf.server")
 SYNC_SECONDS = 0.5
 #: Beyond this many cached answers the cache starts over (unknown secrets are cached too).
 MAX_CACHED = 10_000
+#: How long a request waits for the store to look up a key not cached yet; then it is a 503
+#: ``store_unavailable`` (a store that does not answer must not hold requests for ever).
+LOOKUP_TIMEOUT_SECONDS = 5.0
 _COUNTER = "virtual_keys"
 
 _UPDATABLE = {"name", "allowed_models", "budget", "budget_period", "rpm", "tpm", "expires_at", "metadata",
@@ -97,7 +100,14 @@ class VirtualKeys:
     async def _lookup(self, digest: str) -> tuple[float, Any, VerifiedKey | None]:
         cache = self._cache
         version = self._version
-        row = await asyncio.to_thread(self._store.find_virtual_key, digest)
+        try:
+            row = await asyncio.wait_for(asyncio.to_thread(self._store.find_virtual_key, digest),
+                                         LOOKUP_TIMEOUT_SECONDS)
+        except TimeoutError:
+            from ..gateway.store.outage import StoreUnavailable
+
+            raise StoreUnavailable(f"a virtual key lookup got no answer from the store within "
+                                   f"{LOOKUP_TIMEOUT_SECONDS:g} s") from None
         verified = None if row is None else VerifiedKey(row.id, row.name, key_policy(row), row.expires_at)
         entry = (self._now() + self._ttl, row, verified)
         # not when the cache was dropped meanwhile: this answer may predate the change

@@ -35,6 +35,8 @@ except ImportError:  # pragma: no cover - exercised in a subprocess by tests/gat
 from .admin import AdminTables
 from .budgets import BudgetLedger
 from .calls import CallLog
+from .outage import StoreUnavailable
+from .postgres import unbounded
 from .records import AttemptRecord, CallRecord, ModelEntryRow, SpendRow, TraceRecord, VirtualKeyRow
 from .spend import SpendBatch
 
@@ -50,7 +52,8 @@ class Store(CallLog, BudgetLedger, AdminTables):
         self.engine = create_engine(url)
         self.wall = wall
         try:
-            self.schema_version = migrations.migrate(self.engine)
+            with unbounded():   # a migration may rightly take long on a large database
+                self.schema_version = migrations.migrate(self.engine)
         except sqlalchemy.exc.DBAPIError as exc:
             self.engine.dispose()
             raise unreachable(url, exc) from None
@@ -148,7 +151,9 @@ def create_engine(url: str):  # type: ignore[no-untyped-def]
             import psycopg  # noqa: F401
         except ImportError:
             raise ImportError("a PostgreSQL store needs psycopg: pip install 'cloverleaf[postgres]'") from None
-        return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        from .postgres import postgres_engine
+
+        return postgres_engine(url)   # bounded waits: see postgres.py
     if not url.startswith("sqlite"):
         raise ConfigError(f"[store] url {redact_url(url)!r}: use sqlite:///path or postgresql://...")
     memory = url in ("sqlite://", "sqlite:///:memory:")
@@ -187,5 +192,5 @@ def _create_private(db: Path) -> None:
             pass
 
 
-__all__ = ["Store", "open_store", "CallRecord", "AttemptRecord", "TraceRecord", "SpendRow", "VirtualKeyRow",
-           "ModelEntryRow", "redact_url"]
+__all__ = ["Store", "StoreUnavailable", "open_store", "CallRecord", "AttemptRecord", "TraceRecord", "SpendRow",
+           "VirtualKeyRow", "ModelEntryRow", "redact_url"]

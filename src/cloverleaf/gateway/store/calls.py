@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from . import schema
+from .postgres import unbounded
 from .records import AttemptRecord, CallRecord, SpendRow, TraceRecord
 
 if TYPE_CHECKING:
@@ -149,8 +150,13 @@ class CallLog:
         ``per_model`` maps a model entry name to its ``data_retention_days``; it applies to
         calls that asked for that name or were served by it. Other calls use ``default_days``
         (None: kept forever). Runs synchronously in one transaction. Also drops rollup rows
-        past their own retention (``rollups.prune``).
+        past their own retention (``rollups.prune``). Without the store's statement deadline
+        (``postgres.py``): the first cleanup over a large backlog may rightly take minutes.
         """
+        with unbounded():
+            return self._cleanup(now, default_days, per_model)
+
+    def _cleanup(self, now: float, default_days: int | None, per_model: Mapping[str, int | None] | None) -> int:
         from .rollups import prune
 
         with self.engine.begin() as conn:

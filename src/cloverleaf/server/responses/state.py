@@ -7,7 +7,10 @@ gateway whose log write lands seconds later answers "not found" (LiteLLM's known
 the route awaits :meth:`ResponseStore.save` (a thread, one INSERT) *before* the completed
 Response goes out; another worker or replica reading the same database finds it at once.
 The cache keeps the last few hundred responses this process made or read, so a
-conversation served by one process is rebuilt without a query per turn.
+conversation served by one process is rebuilt without reading its rows again. A cached row
+is still confirmed to be in the store before it is served (one indexed query for the whole
+chain, ids only): a DELETE through another worker or replica never reaches this cache, and
+a deleted response must be a 404 everywhere at once, not only where it was deleted.
 
 Scoping: every row has an ``owner`` — ``key:<id>`` for a virtual key, ``master`` or
 ``open`` — and every read and delete filters on it, so another key's response is a 404,
@@ -39,6 +42,8 @@ CACHE_SIZE = 512
 PURGE_INTERVAL_SECONDS = 3600.0
 #: Longest chain of previous responses rebuilt for one request.
 MAX_CHAIN = 10_000
+#: Ids per query when confirming cached rows (well under every database's bound-parameter limit).
+CONFIRM_BATCH = 500
 
 
 class Conversation(NamedTuple):
@@ -157,14 +162,36 @@ class ResponseStore:
     # -- reads ------------------------------------------------------------------------
     async def get(self, response_id: str, owner: str) -> StoredResponse:
         row = self._cached(response_id)
-        if row is None and self._store is not None:
-            row = await asyncio.to_thread(self._select, response_id)
-            if row is not None:
-                self._remember(row)
+        if row is None:
+            row = await self._load(response_id)
+        elif self._store is not None and not await asyncio.to_thread(self._present, [response_id]):
+            self._forget(response_id)   # deleted through another process
+            row = None
         if row is None or row.owner != owner or row.expired(self._wall()):
             raise NotFound(f"no response {response_id!r} (it does not exist, was deleted, expired, or was made "
                            "with another API key)", code="response_not_found")
         return row
+
+    async def _load(self, response_id: str) -> StoredResponse | None:
+        """The row as stored (None without a store: the cache was the only copy)."""
+        if self._store is None:
+            return None
+        row = await asyncio.to_thread(self._select, response_id)
+        if row is not None:
+            self._remember(row)
+        return row
+
+    def _present(self, ids: list[str]) -> set[str]:
+        """Which of ``ids`` the store still holds (primary-key lookups, ids only)."""
+        from ...gateway.store.schema import responses as table
+
+        found: set[str] = set()
+        with self._store.engine.connect() as conn:
+            for start in range(0, len(ids), CONFIRM_BATCH):
+                batch = ids[start:start + CONFIRM_BATCH]
+                found.update(conn.execute(table.select().with_only_columns(table.c.id)
+                                          .where(table.c.id.in_(batch))).scalars())
+        return found
 
     def _select(self, response_id: str) -> StoredResponse | None:
         from ...gateway.store.schema import responses as table
@@ -182,25 +209,43 @@ class ResponseStore:
         """Every item of the conversation up to and including ``response_id``'s output, oldest
         first, and whether any of its turns ran local-only."""
         chain: list[StoredResponse] = []
+        cached: list[str] = []   # rows taken from this process's cache: confirmed together below
         current: str | None = response_id
+        now = self._wall()
         while current is not None:
             if len(chain) >= MAX_CHAIN:
                 raise BadRequest(f"the conversation is longer than {MAX_CHAIN} responses", param=param)
-            try:
-                row = await self.get(current, owner)
-            except NotFound:
-                if not chain:
-                    raise NotFound(f"previous response {response_id!r} not found (it does not exist, was deleted, "
-                                   "expired, was made with another API key, or was not stored: store=false)",
-                                   code="previous_response_not_found", param=param) from None
-                raise BadRequest(f"the conversation of {response_id!r} cannot be rebuilt: its earlier response "
-                                 f"{current!r} was deleted or has expired; start a new conversation or send the "
-                                 "history as input", code="previous_response_not_found", param=param) from None
+            row = self._cached(current)
+            if row is None:
+                row = await self._load(current)
+            elif self._store is not None:
+                cached.append(current)
+            if row is None or row.owner != owner or row.expired(now):
+                raise _broken(response_id, current, not chain, param)
             chain.append(row)
             current = row.previous_response_id
+        if cached:
+            missing = set(cached) - await asyncio.to_thread(self._present, cached)
+            gone = [row for row in chain if row.id in missing]
+            if gone:
+                for row in gone:
+                    self._forget(row.id)
+                raise _broken(response_id, gone[0].id, gone[0] is chain[0], param)
         items: list[dict[str, Any]] = []
         for row in reversed(chain):
             items.extend(row.input_items)
             items.extend(stamp_provider(item, row.provider) if item.get("type") == "reasoning" else item
                          for item in row.response.get("output") or ())
         return Conversation(items, any(row.privacy == LOCAL_ONLY for row in chain))
+
+
+def _broken(response_id: str, missing: str, first: bool, param: str) -> ApiError:
+    """The error for a conversation whose response ``missing`` cannot be read: the one asked
+    for (404), or an earlier one (400: the chain cannot be rebuilt)."""
+    if first:
+        return NotFound(f"previous response {response_id!r} not found (it does not exist, was deleted, expired, "
+                        "was made with another API key, or was not stored: store=false)",
+                        code="previous_response_not_found", param=param)
+    return BadRequest(f"the conversation of {response_id!r} cannot be rebuilt: its earlier response {missing!r} "
+                      "was deleted or has expired; start a new conversation or send the history as input",
+                      code="previous_response_not_found", param=param)
