@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import _jsoncodec as jsoncodec
+from .admin_text import NO_NUL_PATTERN
 from .openapi_schemas import (
     CHAT_REQUEST,
     COUNT_TOKENS_REQUEST,
@@ -79,17 +80,26 @@ def _op(summary: str, responses: dict[str, Any], body: dict[str, Any] | None = N
         op["requestBody"] = {"required": True, **_json(body)}
     if params:
         op["parameters"] = params
+        # a path or query holding NUL is refused before any route (fast_path): a 400 wherever
+        # a parameter is text
+        if any(p["schema"] is TEXT for p in params):
+            responses.setdefault("400", {"description": _STATUS[400], **_json(_ref("OpenAIError"))})
     if not security:
         op["security"] = []
     return op
 
 
+#: A path or query parameter's text: anything but NUL (``%00``), which no name, id or value the
+#: server keeps can hold (PostgreSQL refuses it in text); refused at the door with a 400.
+TEXT: dict[str, Any] = {"type": "string", "pattern": NO_NUL_PATTERN}
+
+
 def _path_param(name: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": STR}
+    return {"name": name, "in": "path", "required": True, "schema": TEXT}
 
 
 def _query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "schema": schema}
+    return {"name": name, "in": "query", "required": False, "schema": TEXT if schema is STR else schema}
 
 
 def document() -> dict[str, Any]:
