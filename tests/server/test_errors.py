@@ -92,3 +92,11 @@ def test_anthropic_types() -> None:
         (503, cl.OverloadedError("x")), (504, cl.TimeoutError("x")), (500, ValueError("x"))]}
     assert kinds == {404: "not_found_error", 429: "rate_limit_error", 402: "billing_error", 503: "overloaded_error",
                      504: "timeout_error", 500: "api_error"}
+
+
+@pytest.mark.parametrize("flavor", ["openai", "anthropic"])
+def test_an_error_quoting_a_name_utf8_cannot_carry_is_still_written(flavor: str) -> None:
+    """A provider error naming a model with a lone surrogate made error_body raise, and the
+    client got a bare text/plain 500 instead of the error."""
+    body = error_body(to_api_error(cl.InvalidRequestError("fake 400 (model echo\udcff)")), flavor)
+    assert "echo\ufffd" in json.loads(body)["error"]["message"]
