@@ -266,6 +266,18 @@ def test_models_crud_with_write_only_provider_key_and_a_test_call(live: Live) ->
     assert live.state.backend.store.get_model_entry("ui-down") is None
 
 
+def test_a_model_forms_json_field_is_read_as_a_request_body_is(live: Live) -> None:
+    """additional_config went through json.loads as typed: an unpaired surrogate escape was
+    stored (a value no answer could encode), and deep nesting was a RecursionError, a 500."""
+    http = sign_in(live)
+    token = csrf_of(http.get("/ui/models").text)
+    for raw, reason in (('{"aws_region":"\\ud800"}', "surrogate"), ("[" * 3000 + "]" * 3000, "levels deep")):
+        r = http.post("/ui/models", data={"csrf": token, "name": "ui-json", "provider": "fake",
+                                          "identifier": "echo", "additional_config": raw})
+        assert r.status_code == 400 and reason in r.text, r.text[-600:]
+    assert live.state.backend.store.get_model_entry("ui-json") is None
+
+
 def test_keys_secret_is_shown_once_and_revocation_refuses_the_next_call(live: Live) -> None:
     http = sign_in(live)
     token = csrf_of(http.get("/ui/keys").text)

@@ -20,6 +20,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from ... import _jsoncodec as jsoncodec
 from ..admin_api import CREATE, MERGE, _entry_fields, _entry_view, _key_fields, _name_ok, _save_entry, entry_providers
 from ..admin_text import ENTRY_NAME_CHARS, KEY_ID_CHARS, storable
 from ..entry_secrets import kept_secrets
@@ -137,18 +138,30 @@ def _model_body(form: dict[str, str]) -> dict[str, Any]:
         body[name] = _number(form, name, int)
     body["is_public"] = form.get("is_public") == "on"
     raw = form.get("additional_config", "").strip()
-    if raw:
-        try:
-            body["additional_config"] = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise BadRequest(f"additional_config: not valid JSON ({exc.msg} at character {exc.pos})") from None
-    else:
-        body["additional_config"] = {}
+    body["additional_config"] = _json_field("additional_config", raw) if raw else {}
     if form.get("api_key"):
         body["api_key"] = form["api_key"]
     elif form.get("clear_api_key") == "on":
         body["api_key"] = ""
     return body
+
+
+def _json_field(name: str, raw: str) -> Any:
+    """A form field holding JSON, read as the API reads a body: nesting bounded (a deep one was a
+    RecursionError, a 500) and no unpaired surrogate escape (``"\\ud800"`` was stored, a value
+    no UTF-8 can carry, in every answer that showed the entry)."""
+    try:
+        value = jsoncodec.loads_bounded(raw)
+    except jsoncodec.JSONTooDeep as exc:
+        raise BadRequest(f"{name}: nested more than {exc.limit} levels deep", param=name) from None
+    except json.JSONDecodeError as exc:
+        raise BadRequest(f"{name}: not valid JSON ({exc.msg} at character {exc.pos})", param=name) from None
+    try:
+        jsoncodec.dumps(value)
+    except UnicodeEncodeError:
+        raise BadRequest(f"{name}: contains an unpaired UTF-16 surrogate escape (\\ud800-\\udfff), which is not "
+                         "valid Unicode text", param=name, code="invalid_unicode") from None
+    return value
 
 
 def _key_body(form: dict[str, str], models: list[str]) -> dict[str, Any]:
