@@ -266,6 +266,29 @@ def test_models_crud_with_write_only_provider_key_and_a_test_call(live: Live) ->
     assert live.state.backend.store.get_model_entry("ui-down") is None
 
 
+def test_the_keys_page_shows_each_keys_spend_however_many_keys_spent() -> None:
+    """The page read the 1,000 dearest keys' spend: once more than 1,000 keys had spent anything
+    (live or long gone), every other key showed "$0" although it had spent."""
+    from cloverleaf.gateway.store import CallRecord
+
+    live = start_live(settings(env={"CLOVERLEAF_MASTER_KEY": MASTER}))
+    try:
+        store = live.state.backend.store
+        now = time.time()
+        for i in range(1001):   # dearer keys, deleted since: their spend stays in the rollups
+            store.record_call(CallRecord(id=f"call_gone_{i}", created_at=now - 60, operation="chat",
+                                         requested_model="fake/echo", status="ok", cost=1.0, key_id=f"key_gone_{i:04d}"))
+        key = create_key(live, name="modest")
+        store.record_call(CallRecord(id="call_modest", created_at=now - 60, operation="chat",
+                                     requested_model="fake/echo", status="ok", cost=0.25, key_id=key["id"]))
+        store.flush()
+        page = sign_in(live).get("/ui/keys").text
+        row = page[page.index(f">{key['id']}</a>"):]
+        assert re.findall(r'<td class="num">([^<]*)</td>', row[:row.index("</tr>")]) == ["$0.25"]
+    finally:
+        stop_live(live)
+
+
 def test_a_model_forms_json_field_is_read_as_a_request_body_is(live: Live) -> None:
     """additional_config went through json.loads as typed: an unpaired surrogate escape was
     stored (a value no answer could encode), and deep nesting was a RecursionError, a 500."""
