@@ -163,6 +163,33 @@ def test_admin_scoped_keys_may_sign_in_and_other_keys_may_not(live: Live) -> Non
     assert http.get("/ui/keys").status_code == 303   # no admin role, no session (it could mint admin keys)
 
 
+def test_a_session_that_ended_stays_ended_when_the_key_may_sign_in_again(live: Live) -> None:
+    """Taking a key's admin role away (or letting it expire) to shut out a stolen cookie only
+    hid the session: giving the role back (or lifting the expiry) revived every old cookie,
+    even one never presented in between."""
+    key = create_key(live, name="ops-revive", metadata={"role": "admin"})
+    path = f"/admin/keys/{key['id']}"
+    with live.http(MASTER) as api:
+        def patch(**fields: object) -> None:
+            assert api.patch(path, json=fields).status_code == 200
+
+        seen = sign_in(live, key["key"])          # presented while the role is gone
+        unseen = sign_in(live, key["key"])        # not presented until the role is back
+        assert seen.get("/ui/keys").status_code == unseen.get("/ui/keys").status_code == 200
+        patch(metadata={})
+        assert seen.get("/ui/keys").status_code == 303
+        patch(metadata={"role": "admin"})
+        assert seen.get("/ui/keys").status_code == 303
+        assert unseen.get("/ui/keys").status_code == 303
+        expiring = sign_in(live, key["key"])
+        patch(expires_at=1.0)                     # expired (long ago) ...
+        patch(expires_at=None)                    # ... and lifted, the cookie not presented in between
+        assert expiring.get("/ui/keys").status_code == 303
+        kept = sign_in(live, key["key"])          # a change that leaves the key able to sign in ends nothing
+        patch(rpm=100)
+        assert kept.get("/ui/keys").status_code == 200
+
+
 def test_a_local_only_admin_key_stays_local_in_the_playground(live: Live) -> None:
     """The dashboard's calls run under the signed-in key's whole policy, its privacy rule too."""
     with live.http(MASTER) as api:
