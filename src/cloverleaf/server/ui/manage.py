@@ -16,6 +16,7 @@ import asyncio
 import json
 import time
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -55,9 +56,10 @@ class Manage:
                                can_store_keys=st.box is not None, **extra)
 
     async def save_model(self, request: Request, session: Session) -> Response:
+        """Add an entry, or (the form names one in ``entry``) update that entry."""
         form = await read_form(request)
-        original = request.path_params.get("name")
-        name = original or form.get("name", "").strip()
+        original = form.get("entry")
+        name = original if original is not None else form.get("name", "").strip()
         try:
             _name_ok(name)
             body = _model_body(form)
@@ -72,20 +74,19 @@ class Manage:
             await _save_entry(self.st, name, fields, existing, how=MERGE if original is not None else CREATE)
         except ApiError as err:   # the form comes back with what was typed (never the key) and the reason
             return await self.models(request, session, status=err.status, error=err.message,
-                                     form={**{k: v for k, v in form.items() if k not in ("api_key", "csrf")},
+                                     form={**{k: v for k, v in form.items() if k not in ("api_key", "csrf", "entry")},
                                            "name": name, "existing": original is not None})
-        return RedirectResponse(f"/ui/models?saved={name}", status_code=303)
+        return RedirectResponse(f"/ui/models?saved={quote(name, safe='')}", status_code=303)
 
     async def delete_model(self, request: Request, session: Session) -> Response:
-        name = request.path_params["name"]
-        store = self.st.backend.store
-        if not storable(name, ENTRY_NAME_CHARS) or not await asyncio.to_thread(store.delete_model_entry, name):
+        name = await _entry(request)
+        if not await asyncio.to_thread(self.st.backend.store.delete_model_entry, name):
             raise NotFound(f"no stored model entry {name!r} (entries from cloverleaf.toml cannot be deleted here)")
         self.st.backend.uninstall(name)
-        return RedirectResponse(f"/ui/models?deleted={name}", status_code=303)
+        return RedirectResponse(f"/ui/models?deleted={quote(name, safe='')}", status_code=303)
 
     async def test_model(self, request: Request, session: Session) -> Response:
-        name = request.path_params["name"]
+        name = await _entry(request)
         result = await self.calls.test_call(name, session)
         return await self.models(request, session, tested=name, test=result)
 
@@ -124,6 +125,18 @@ class Manage:
             raise NotFound(f"no virtual key {key_id!r}")
         await self.st.keys.revoke(key_id)
         return RedirectResponse(f"/ui/keys?revoked={key_id}", status_code=303)
+
+
+async def _entry(request: Request) -> str:
+    """The model entry a form acts on (its hidden ``entry`` field, exactly as the page wrote it).
+    A name no entry could have (a NUL, too long) is not there: the store is not asked about it."""
+    name = (await read_form(request)).get("entry")
+    if not name:
+        raise BadRequest("the form does not say which model entry (field 'entry'); reload the page and try again",
+                         param="entry")
+    if not storable(name, ENTRY_NAME_CHARS):
+        raise NotFound(f"no model entry {name[:80]!r}")
+    return name
 
 
 def _model_body(form: dict[str, str]) -> dict[str, Any]:
