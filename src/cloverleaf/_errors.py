@@ -125,11 +125,14 @@ class BudgetExceeded(CloverleafError):
     have no price, so nothing bounds what a call to them spends (a budget fails closed)."""
 
     def __init__(self, scope: str, limit: float, spent: float, requested: float = 0.0, *,
-                 unpriced: tuple[str, ...] = ()) -> None:
+                 reserved: float = 0.0, unpriced: tuple[str, ...] = ()) -> None:
+        """``requested``: what this call would reserve (the most it can cost); ``reserved``: what
+        other calls in flight hold already."""
         self.scope = scope
         self.limit = limit
         self.spent = spent
         self.requested = requested
+        self.reserved = reserved
         self.unpriced = unpriced
         if unpriced:
             message = (f"budget {scope!r} applies to this call, but {', '.join(repr(t) for t in unpriced)} "
@@ -137,8 +140,11 @@ class BudgetExceeded(CloverleafError):
                        "be counted: give the model its price (a [[models]] entry's input_cost_per_1k and "
                        "output_cost_per_1k; image models have no price yet) or call it without this budget")
         else:
-            message = (f"budget {scope!r} exhausted: spent ${spent:.6f} (+${requested:.6f} reserved for this call) "
-                       f"of ${limit:.6f}; raise the budget or wait for it to reset")
+            held, wait = "", "wait for it to reset"
+            if reserved > 0:
+                held, wait = f" + ${reserved:.6f} reserved by calls in flight", "wait for those calls to end or for it to reset"
+            message = (f"budget {scope!r} exhausted: spent ${spent:.6f}{held} of ${limit:.6f}, and this call "
+                       f"needs up to ${requested:.6f}; raise the budget or {wait}")
         super().__init__(message)
 
 

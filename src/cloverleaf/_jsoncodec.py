@@ -20,6 +20,14 @@ Two differences remain, both on values no JSON API sends: ``NaN`` and ``Infinity
 written as ``null`` (``json`` writes ``NaN``, which is not JSON and which clients reject),
 and ``uuid.UUID`` and ``enum.Enum`` values are written as their value (``json`` raises).
 
+One departure from ``json`` itself, in both modes: bytes that are not valid text in their
+encoding raise ``UnicodeDecodeError`` (a ``ValueError``, which ``json`` raises for other bad
+bytes too), as orjson does. ``json.loads(bytes)`` decodes with ``surrogatepass``, so the bytes
+``ED B3 BF`` (a UTF-8-encoded lone surrogate, which is not UTF-8) became the string
+``"\\udcff"``, which nothing can encode again: a client's request stored it, and the database
+write, the metrics page and every answer naming it failed later, far from the request.
+RFC 8259 requires JSON text to be UTF-8.
+
 Nesting: :func:`loads_bounded` refuses a document nested deeper than ``MAX_DEPTH`` levels
 (:class:`JSONTooDeep`, a ``ValueError``) before parsing it. Everything downstream of a parse —
 re-serialising, ``str()``, a recursive walk — recurses once per level, so a client's JSON
@@ -107,15 +115,19 @@ _std_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def loads(data: bytes | str) -> Any:
-    """``json.loads``, faster. Raises ``ValueError`` (``json.JSONDecodeError``) on bad input."""
+    """``json.loads``, faster. Raises ``ValueError`` on bad input: ``json.JSONDecodeError``, or
+    ``UnicodeDecodeError`` for bytes that are not valid UTF-8 (or UTF-16/32) text."""
     if orjson is not None:
         if not _has_long_number(data):
             try:
                 return orjson.loads(data)
             except orjson.JSONDecodeError:
                 pass  # let the standard library give its own answer (or its own error)
-    # json.loads itself, not JSONDecoder.decode: it also takes bytearray, and its errors are its own
-    # (a str starting with a BOM is "Unexpected UTF-8 BOM", which decode() words differently)
+    if not isinstance(data, str):
+        # decoded strictly, where json.loads would use surrogatepass (see the module docstring)
+        data = data.decode(json.detect_encoding(data))
+    # json.loads itself, not JSONDecoder.decode: its errors are its own (a str starting with a
+    # BOM is "Unexpected UTF-8 BOM", which decode() words differently)
     return json.loads(data)
 
 
@@ -137,3 +149,29 @@ def dumps_text(obj: Any) -> str:
         except TypeError:
             pass
     return _std_encode(obj)
+
+
+#: A UTF-16 surrogate code point: in a Python str only ever a lone one, which UTF-8 cannot carry.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def utf8_replacing(text: str) -> bytes:
+    """``text`` as UTF-8, each lone surrogate written as U+FFFD instead of raising.
+
+    For answers that must go out whatever the server holds (a metrics page, an error, a
+    listing): a name that UTF-8 cannot carry — one stored before requests were checked for it,
+    or one a provider sent — turned each of them into a 500 for as long as it was held. Free
+    when ``text`` is valid (the common case is one ``encode``)."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text).encode("utf-8")
+
+
+def dumps_replacing(obj: Any) -> bytes:
+    """:func:`dumps` for answers: a lone surrogate in a string is written as U+FFFD (see
+    :func:`utf8_replacing`) instead of failing the answer."""
+    try:
+        return dumps(obj)
+    except UnicodeEncodeError:
+        return utf8_replacing(dumps_text(obj))

@@ -63,7 +63,7 @@ async def test_budget_survives_a_restart(harness: Harness) -> None:
     await first.achat("r", chat_request(max_tokens=1000))
     first.close()
     second = harness.gateway(settings)
-    [status] = second.budgets.status()
+    [status] = await second.budgets.status()
     assert status.spent_usd == pytest.approx(CALL_COST) and status.limit_usd == 0.003
     with pytest.raises(BudgetExceeded) as info:
         await second.achat("r", chat_request(max_tokens=1000))
@@ -126,6 +126,32 @@ async def test_bookkeeping_left_for_after_the_response_settles_when_awaited(harn
     gw.store.flush()
     [call] = gw.store.recent_calls(1)
     assert call.status == "ok" and call.cost == pytest.approx(CALL_COST)
+
+
+@pytest.mark.parametrize("mode", ["state", "store"])
+async def test_budget_usage_shows_what_calls_in_flight_reserve(harness: Harness, mode: str) -> None:
+    """What the Spend page shows: in the default mode reservations live in the state backend's
+    counters, and the status read the store's ledger, which never hears of them ("$0 reserved"
+    while calls were refused for lack of room). Both modes report the reservation, per route and
+    per key, and a refusal names the other calls' reservations apart from this call's."""
+    gw = harness.gateway(routes={"r": {"targets": ["fake/echo"]}}, budgets={"r": {"limit_usd": 1.0}},
+                         state={"budgets": mode})
+    key = KeyPolicy("k_1", budget=0.004)
+    key_scope = next(s for s in gw.budgets.scopes(gw.router.route("r"), CallContext(key=key)) if s.key == "key:k_1")
+    upstream(gw).script.reply(text="paid", usage=REPLY_USAGE)
+    jobs: list = []
+    await gw.achat("r", chat_request(max_tokens=1000), CallContext(key=key, after_response=jobs))
+    route, held = await gw.budgets.usage([*gw.budgets.configured(), key_scope])
+    assert route.reserved_usd > 0.002 and held.reserved_usd == pytest.approx(route.reserved_usd)
+    assert held.spent_usd == 0.0 and [s.key for s in await gw.budgets.status()] == ["route:r"]
+    with pytest.raises(BudgetExceeded) as info:
+        await gw.achat("r", chat_request(max_tokens=1000), CallContext(key=key))
+    assert (info.value.reserved, info.value.requested) == (pytest.approx(held.reserved_usd),) * 2
+    assert "reserved by calls in flight" in str(info.value) and "reserved for this call" not in str(info.value)
+    await jobs[0]
+    route, held = await gw.budgets.usage([*gw.budgets.configured(), key_scope])
+    assert (route.spent_usd, route.reserved_usd) == (pytest.approx(CALL_COST), pytest.approx(0.0))
+    assert (held.spent_usd, held.reserved_usd) == (pytest.approx(CALL_COST), pytest.approx(0.0))
 
 
 async def test_without_after_response_the_call_is_settled_when_it_returns(harness: Harness) -> None:

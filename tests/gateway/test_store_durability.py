@@ -42,6 +42,33 @@ def test_one_bad_record_does_not_drop_the_rest_of_its_batch(tmp_path: Path) -> N
         store.close()
 
 
+@pytest.mark.parametrize("kind", STORE_KINDS)
+def test_a_record_the_driver_cannot_encode_costs_only_itself(tmp_path: Path, kind: str,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    """A lone surrogate in one record (a string no driver can encode: ``UnicodeEncodeError``,
+    not a database error) made the writer retry and then drop the WHOLE batch: every other
+    call record in it, and the spend riding with them, was lost."""
+    with store_url(kind, tmp_path) as url:
+        store = open_store(url, flush_ms=60_000, batch_size=1000)
+        try:
+            store.record_call(_call(1))
+            store.record_spend("key:k", "total", 0.5)
+            bad = CallRecord(id="call_bad", created_at=NOW, operation="chat", requested_model="fake/echo\udcff",
+                             status="ok", key_id="key_should_not_be_logged")
+            store.record_call(bad)
+            store.record_call(_call(2))
+            store.flush()
+            assert sorted(c.id for c in store.recent_calls(10)) == ["call_1", "call_2"]
+            assert store.budget_usage("key:k", "total") == (pytest.approx(0.5), 0.0)
+            assert store.writer.dropped == 1
+            assert "UnicodeEncodeError" in caplog.text and "key_should_not_be_logged" not in caplog.text
+            store.record_call(_call(3))      # the writer goes on with its connection
+            store.flush()
+            assert len(store.recent_calls(10)) == 3
+        finally:
+            store.close()
+
+
 EXIT_WITHOUT_CLOSE = textwrap.dedent("""
     import sys
     from cloverleaf import Client, Settings

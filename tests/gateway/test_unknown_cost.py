@@ -8,6 +8,7 @@ budgets are charged the reservation. The call record keeps that charge apart fro
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,7 @@ def test_an_answer_without_usage_is_charged_its_reservation(tmp_path: Path, mock
     with client(tmp_path, mock, budgets={"r": {"limit_usd": 100.0}}) as c:
         resp = c.chat("r", "hi", max_tokens=100)
         assert resp.usage.reported is False and resp.cost is None
-        [status] = c.gateway.budgets.status()
+        [status] = asyncio.run(c.gateway.budgets.status())   # memory state: any loop may read it
         assert status.spent_usd > 0.0                        # not the made-up $0 it was
         c.gateway.store.flush()
         [record] = c.gateway.store.recent_calls()
@@ -68,8 +69,9 @@ async def test_an_interrupted_stream_records_what_its_budget_was_charged(harness
     with pytest.raises(StreamInterrupted):
         async for _ in gw.astream("r", chat_request("one two three four five six", max_tokens=1000)):
             pass
-    [status] = gw.budgets.status()
+    [status] = await gw.budgets.status()
     assert status.spent_usd > 0.0
+    gw.store.flush()
     [record] = gw.store.recent_calls()
     assert record.status == "interrupted" and record.cost is None
     assert record.charged == pytest.approx(status.spent_usd)

@@ -178,7 +178,7 @@ def test_keys_url_is_accepted_before_and_after_the_action():
     parser = build_parser()
     assert parser.parse_args(["keys", "create", "--url", "http://127.0.0.1:9", "--name", "n"]).url == "http://127.0.0.1:9"
     assert parser.parse_args(["keys", "--url", "http://127.0.0.1:8", "list"]).url == "http://127.0.0.1:8"
-    assert parser.parse_args(["keys", "revoke", "k1", "--url", "http://127.0.0.1:7"]).url == "http://127.0.0.1:7"
+    assert parser.parse_args(["keys", "revoke", "key_1", "--url", "http://127.0.0.1:7"]).url == "http://127.0.0.1:7"
 
 
 def test_embed_with_a_provider_name_uses_its_default_embedding_model(monkeypatch, capsys):

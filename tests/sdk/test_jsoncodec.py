@@ -171,6 +171,28 @@ def test_invalid_json_raises_the_standard_librarys_error(mode: str, data: str | 
 
 
 @pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("data", [b'"a\xed\xb3\xbf"', b'{"model":"x\xed\xa0\x80"}', b'["\xed\xb3\xbf",' + b"1" * 20 + b"]",
+                                  '"a\udcff"'.encode("utf-16", "surrogatepass"),
+                                  bytearray(b'{"k":"\xed\xb3\xbf"}')])
+def test_bytes_that_are_not_valid_text_are_refused_where_json_lets_surrogates_through(mode: str,
+                                                                                      data: bytes) -> None:
+    """json.loads(bytes) decodes with surrogatepass: a UTF-8-encoded lone surrogate became a str
+    that nothing could encode again (a database, a metrics page, an answer). Refused, as orjson
+    refuses it, with the standard library's own decoding error."""
+    with codec(mode), pytest.raises(UnicodeDecodeError):
+        jsoncodec.loads(data)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32"])
+def test_valid_text_in_any_json_encoding_still_loads(mode: str, encoding: str) -> None:
+    text = '{"a":"héllo 🌍","n":12345678901234567890123}'
+    data = text.encode(encoding)
+    with codec(mode):
+        assert same(jsoncodec.loads(data), json.loads(data))
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_non_string_keys_are_written_as_the_standard_library_writes_them(mode: str) -> None:
     value = {1: "int", 2.5: "float", None: "none", False: "bool", "s": {3: [4]}}
     with codec(mode):

@@ -211,4 +211,4 @@ def test_entries_may_name_a_provider_from_the_configuration(live: Live) -> None:
     again = ui.post("/ui/models", data={"csrf": csrf_of(page), "name": "lab-ui", "provider": "mylab",
                                         "identifier": "llama-3"})
     assert again.status_code == 409
-    assert ui.post("/ui/models/lab-ui/delete", data={"csrf": csrf_of(page)}).status_code == 303
+    assert ui.post("/ui/models/delete", data={"csrf": csrf_of(page), "entry": "lab-ui"}).status_code == 303

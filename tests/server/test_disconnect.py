@@ -5,6 +5,7 @@ had started). Real server, real sockets, both APIs."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import threading
@@ -118,6 +119,11 @@ def _record(live: Live, trace_id: str) -> Any:
     return found[0]
 
 
+def _budgets(gateway: Any) -> list[Any]:
+    """The configured budgets' status (memory state, which any thread's loop may read)."""
+    return asyncio.run(gateway.budgets.status())  # type: ignore[no-any-return]
+
+
 def _body(api: str, model: str, content: Any) -> tuple[str, dict[str, Any]]:
     if api == "openai":
         return "/v1/chat/completions", {"model": model, "messages": [{"role": "user", "content": content}]}
@@ -129,15 +135,15 @@ def _body(api: str, model: str, content: Any) -> tuple[str, dict[str, Any]]:
 def test_hanging_up_cancels_the_upstream_call_and_books_it(live: Live, api: str, stream: bool) -> None:
     gateway = live.state.backend.gateway
     served = live.fake.served
-    (before,) = [b.spent_usd for b in gateway.budgets.status() if b.key == "route:hang-route"]
+    (before,) = [b.spent_usd for b in _budgets(gateway) if b.key == "route:hang-route"]
     path, body = _body(api, "hang-route", "please wait " * 50)
     body["stream"] = stream
     trace = f"hangup-upstream-{api}-{stream}"
     _send_and_hang_up(live, path, body, trace, lambda: live.fake.served > served)
     call = _record(live, trace)
     assert call.status == "cancelled" and [a.error_type for a in call.attempts] == ["CancelledError"]
-    assert _until(lambda: all(b.reserved_usd == 0 for b in gateway.budgets.status()))
-    (after,) = [b.spent_usd for b in gateway.budgets.status() if b.key == "route:hang-route"]
+    assert _until(lambda: all(b.reserved_usd == 0 for b in _budgets(gateway)))
+    (after,) = [b.spent_usd for b in _budgets(gateway) if b.key == "route:hang-route"]
     assert after > before  # the reservation is charged: the provider may bill the call it had started
 
 

@@ -147,3 +147,11 @@ def test_a_store_outage_is_a_503_with_one_log_line_and_no_secret(caplog: pytest.
     assert "Is the server running" not in logged   # one line
     duplicate = sa.exc.IntegrityError("INSERT", {}, DriverError("duplicate key"))
     assert to_api_error(duplicate).status == 500
+
+
+@pytest.mark.parametrize("flavor", ["openai", "anthropic"])
+def test_an_error_quoting_a_name_utf8_cannot_carry_is_still_written(flavor: str) -> None:
+    """A provider error naming a model with a lone surrogate made error_body raise, and the
+    client got a bare text/plain 500 instead of the error."""
+    body = error_body(to_api_error(cl.InvalidRequestError("fake 400 (model echo\udcff)")), flavor)
+    assert "echo\ufffd" in json.loads(body)["error"]["message"]

@@ -6,6 +6,7 @@ that a page in the developer's browser could forge. None of it may be a 500."""
 from __future__ import annotations
 
 import base64
+import json
 import socket
 import time
 from collections.abc import Iterator
@@ -17,7 +18,8 @@ import pytest
 
 from cloverleaf.server.options import ServerOptions
 
-from .conftest import Live, settings, start_live, stop_live
+from .conftest import MASTER, Live, settings, start_live, stop_live
+from .ui_support import csrf_of, sign_in
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
@@ -109,6 +111,72 @@ def test_lone_surrogate_is_400_not_an_upstream_error(strict_server: Live) -> Non
         paired = http.post("/v1/chat/completions", headers={"content-type": "application/json"},
                            content=b'{"model":"fake/echo","messages":[{"role":"user","content":"\\ud83d\\ude00"}]}')
         assert paired.status_code == 200 and paired.json()["choices"][0]["message"]["content"] == "\U0001F600"
+
+
+#: a lone surrogate (U+DCFF) encoded as if it were UTF-8 text: bytes no UTF-8 decoder accepts
+NOT_UTF8 = b"\xed\xb3\xbf"
+RAW_BODIES = {
+    "/v1/chat/completions": b'{"model":"fake/echo' + NOT_UTF8 + b'","messages":[{"role":"user","content":"hi"}]}',
+    "/v1/embeddings": b'{"model":"fake/echo","input":"a' + NOT_UTF8 + b'"}',
+    "/v1/images/generations": b'{"model":"fake/echo","prompt":"a' + NOT_UTF8 + b'"}',
+    "/v1/messages": b'{"model":"fake/echo","max_tokens":5,"messages":[{"role":"user","content":"' + NOT_UTF8 + b'"}]}',
+    "/v1/messages/count_tokens": b'{"model":"fake/echo","messages":[{"role":"user","content":"' + NOT_UTF8 + b'"}]}',
+    "/v1/responses": b'{"model":"fake/echo' + NOT_UTF8 + b'","input":"hi"}',
+    "/admin/keys": b'{"name":"k' + NOT_UTF8 + b'"}',
+    "/admin/models": b'{"name":"m' + NOT_UTF8 + b'","provider":"fake","identifier":"echo"}',
+    "/admin/traces": b'{"metadata":{"a":"' + NOT_UTF8 + b'"}}',
+}
+
+
+def test_a_body_that_is_not_utf8_is_400_on_every_json_endpoint(secured_server: Live) -> None:
+    """The bytes ED B3 BF were parsed (json.loads decodes bytes with surrogatepass) into a string
+    nothing can encode again: admin POSTs answered 500, a chat call a bare text/plain 500, and the
+    model name it left in the breaker table made /metrics and /admin/breakers 500 until restart."""
+    with secured_server.http(MASTER) as http:
+        for path, body in RAW_BODIES.items():
+            lone_in_utf16 = body.decode("utf-8", "surrogatepass").encode("utf-16", "surrogatepass")
+            for content in (body, body.replace(NOT_UTF8, b"\xff"), lone_in_utf16):
+                r = http.post(path, content=content, headers={"content-type": "application/json"})
+                assert r.status_code == 400, (path, content, r.text)
+                error = r.json()["error"]
+                assert error["type"] == "invalid_request_error" and "not valid UTF" in error["message"], (path, error)
+                if path.startswith("/v1/messages"):            # Anthropic's shape
+                    assert r.json()["type"] == "error" and error["details"]["error_code"] == "invalid_unicode"
+                else:
+                    assert error["code"] == "invalid_unicode"
+        utf16 = http.post("/v1/chat/completions", content=json.dumps(CHAT).encode("utf-16"),
+                          headers={"content-type": "application/json"})
+        assert utf16.status_code == 200                    # valid UTF-16 JSON text is still read
+        for path in ("/metrics", "/admin/breakers"):
+            assert http.get(path).status_code == 200, path
+    ui = sign_in(secured_server)
+    token = csrf_of(ui.get("/ui/playground").text)
+    r = ui.post("/ui/playground/stream", content=RAW_BODIES["/v1/chat/completions"],
+                headers={"content-type": "application/json", "x-csrf-token": token})
+    assert r.status_code == 400 and "not valid UTF-8" in r.text
+
+
+def test_a_held_name_utf8_cannot_carry_never_makes_a_listing_500(secured_server: Live) -> None:
+    """Defence in depth: a target or model name with a lone surrogate that reached the breaker
+    table or the metrics (as one did through raw bytes before bodies were checked) made /metrics,
+    /admin/breakers and the Health page answer 500 until restart. They show U+FFFD instead."""
+    import asyncio
+
+    from cloverleaf.gateway.breaker import BreakerPolicy
+
+    name = "fake/held\udcff"
+    st = secured_server.state
+    policy = BreakerPolicy(failure_threshold=1)
+    asyncio.run(st.backend.gateway.state.breaker_record(name, False, time.time(), policy, error="x\udcff"))
+    st.metrics.record("openai", name, "fake", 400, 0.01)
+    with secured_server.http(MASTER) as http:
+        metrics = http.get("/metrics")
+        assert metrics.status_code == 200 and 'target="fake/held\ufffd"' in metrics.text
+        breakers = http.get("/admin/breakers")
+        assert breakers.status_code == 200
+        assert "fake/held\ufffd" in breakers.json()["data"]
+    health = sign_in(secured_server).get("/ui/health")
+    assert health.status_code == 200 and "fake/held\ufffd" in health.text
 
 
 # --------------------------------------------------------------------------- attachments

@@ -336,3 +336,31 @@ def test_keys_cli_shows_times_and_refuses_a_key_that_expires_at_once(secured_ser
     with pytest.raises(SystemExit):
         main(["keys", "--url", url, "create", "--name", "never", "--expires-in-days", "0"])
     assert "above 0" in capsys.readouterr().err
+
+
+def test_keys_cli_revokes_only_a_key_id_and_only_that_key(secured_server: Live, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """The id went into the URL unquoted: `keys revoke ../models/victim` sent DELETE
+    /admin/models/victim (the dot segment resolved), deleted that model entry and printed
+    "revoked key ../models/victim"; `keys revoke 'key_x?y'` revoked key_x."""
+    from cloverleaf.cli import main
+
+    monkeypatch.setenv("CLOVERLEAF_MASTER_KEY", MASTER)
+    url = secured_server.url
+    kept = create_key(secured_server, name="kept")
+    with secured_server.http(MASTER) as http:
+        assert http.post("/admin/models", json={"name": "victim", "provider": "fake", "identifier": "echo"}
+                         ).status_code == 201
+        for bad in ("../models/victim", f"{kept['id']}?x", f"{kept['id']}/../{kept['id']}", "..", "key_a%2F..",
+                    f"{kept['id']}#", "victim"):
+            with pytest.raises(SystemExit) as exited:
+                main(["keys", "--url", url, "revoke", bad])
+            assert exited.value.code == 2 and "is not a key id" in capsys.readouterr().err, bad
+        assert http.get("/admin/models/victim").status_code == 200
+        assert http.get(f"/admin/keys/{kept['id']}").json()["revoked"] is False
+        with pytest.raises(SystemExit, match="404"):
+            main(["keys", "--url", url, "revoke", "key_0000000000000000"])
+        assert main(["keys", "--url", url, "revoke", kept["id"]]) == 0
+        assert capsys.readouterr().out.strip() == f"revoked key {kept['id']}"
+        assert http.get(f"/admin/keys/{kept['id']}").json()["revoked"] is True
+

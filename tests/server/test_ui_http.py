@@ -18,7 +18,7 @@ from cloverleaf.gateway.store import schema
 from cloverleaf.server.ui import session as ui_session
 
 from .conftest import MASTER, Live, create_key, settings, start_live, stop_live
-from .ui_support import csrf_of, login_token, seed_history, sign_in
+from .ui_support import csrf_of, forms_of, login_token, seed_history, sign_in
 
 PAGES = ["/ui", "/ui?window=hour", "/ui?window=month", "/ui/traces", "/ui/spend", "/ui/spend?period=day",
          "/ui/models", "/ui/keys", "/ui/health", "/ui/health/live", "/ui/playground"]
@@ -163,6 +163,33 @@ def test_admin_scoped_keys_may_sign_in_and_other_keys_may_not(live: Live) -> Non
     assert http.get("/ui/keys").status_code == 303   # no admin role, no session (it could mint admin keys)
 
 
+def test_a_session_that_ended_stays_ended_when_the_key_may_sign_in_again(live: Live) -> None:
+    """Taking a key's admin role away (or letting it expire) to shut out a stolen cookie only
+    hid the session: giving the role back (or lifting the expiry) revived every old cookie,
+    even one never presented in between."""
+    key = create_key(live, name="ops-revive", metadata={"role": "admin"})
+    path = f"/admin/keys/{key['id']}"
+    with live.http(MASTER) as api:
+        def patch(**fields: object) -> None:
+            assert api.patch(path, json=fields).status_code == 200
+
+        seen = sign_in(live, key["key"])          # presented while the role is gone
+        unseen = sign_in(live, key["key"])        # not presented until the role is back
+        assert seen.get("/ui/keys").status_code == unseen.get("/ui/keys").status_code == 200
+        patch(metadata={})
+        assert seen.get("/ui/keys").status_code == 303
+        patch(metadata={"role": "admin"})
+        assert seen.get("/ui/keys").status_code == 303
+        assert unseen.get("/ui/keys").status_code == 303
+        expiring = sign_in(live, key["key"])
+        patch(expires_at=1.0)                     # expired (long ago) ...
+        patch(expires_at=None)                    # ... and lifted, the cookie not presented in between
+        assert expiring.get("/ui/keys").status_code == 303
+        kept = sign_in(live, key["key"])          # a change that leaves the key able to sign in ends nothing
+        patch(rpm=100)
+        assert kept.get("/ui/keys").status_code == 200
+
+
 def test_a_local_only_admin_key_stays_local_in_the_playground(live: Live) -> None:
     """The dashboard's calls run under the signed-in key's whole policy, its privacy rule too."""
     with live.http(MASTER) as api:
@@ -249,21 +276,94 @@ def test_models_crud_with_write_only_provider_key_and_a_test_call(live: Live) ->
                                         "input_cost_per_1k": "cheap", "api_key": secret})
     assert bad.status_code == 400 and "expected a number" in bad.text and secret not in bad.text
     # edit keeps the stored key when the field is left blank
-    r = http.post("/ui/models/ui-echo", data={"csrf": token, "provider": "fake", "identifier": "echo",
-                                              "output_cost_per_1k": "2", "is_public": "on"})
+    r = http.post("/ui/models", data={"csrf": token, "entry": "ui-echo", "provider": "fake", "identifier": "echo",
+                                      "output_cost_per_1k": "2", "is_public": "on"})
     assert r.status_code == 303
     row = live.state.backend.store.get_model_entry("ui-echo")
     assert row.api_key_encrypted and secret not in row.api_key_encrypted and row.output_cost_per_1k == 2.0
-    tested = http.post("/ui/models/ui-echo/test", data={"csrf": token})
+    tested = http.post("/ui/models/test", data={"csrf": token, "entry": "ui-echo"})
     assert tested.status_code == 200 and "answered" in tested.text
     trace_id = re.search(r'href="/ui/traces/trace/([^"]+)"', tested.text).group(1)  # type: ignore[union-attr]
     assert "ui-echo" in http.get(f"/ui/traces/trace/{trace_id}").text
     failing = http.post("/ui/models", data={"csrf": token, "name": "ui-down", "provider": "fake",
                                             "identifier": "fail-500", "is_public": "on"})
     assert failing.status_code == 303
-    assert "failed" in http.post("/ui/models/ui-down/test", data={"csrf": token}).text
-    assert http.post("/ui/models/ui-down/delete", data={"csrf": token}).status_code == 303
+    assert "failed" in http.post("/ui/models/test", data={"csrf": token, "entry": "ui-down"}).text
+    assert http.post("/ui/models/delete", data={"csrf": token, "entry": "ui-down"}).status_code == 303
     assert live.state.backend.store.get_model_entry("ui-down") is None
+
+
+def test_the_keys_page_shows_each_keys_spend_however_many_keys_spent() -> None:
+    """The page read the 1,000 dearest keys' spend: once more than 1,000 keys had spent anything
+    (live or long gone), every other key showed "$0" although it had spent."""
+    from cloverleaf.gateway.store import CallRecord
+
+    live = start_live(settings(env={"CLOVERLEAF_MASTER_KEY": MASTER}))
+    try:
+        store = live.state.backend.store
+        now = time.time()
+        for i in range(1001):   # dearer keys, deleted since: their spend stays in the rollups
+            store.record_call(CallRecord(id=f"call_gone_{i}", created_at=now - 60, operation="chat",
+                                         requested_model="fake/echo", status="ok", cost=1.0, key_id=f"key_gone_{i:04d}"))
+        key = create_key(live, name="modest")
+        store.record_call(CallRecord(id="call_modest", created_at=now - 60, operation="chat",
+                                     requested_model="fake/echo", status="ok", cost=0.25, key_id=key["id"]))
+        store.flush()
+        page = sign_in(live).get("/ui/keys").text
+        row = page[page.index(f">{key['id']}</a>"):]
+        assert re.findall(r'<td class="num">([^<]*)</td>', row[:row.index("</tr>")]) == ["$0.25"]
+    finally:
+        stop_live(live)
+
+
+ODD_NAMES = ["team", "team/delete", "team/test", "a?b=c#d", "50% off", " spaced name ", "ünï/cødé ✓",
+             "x/../team", "a&b+c"]
+
+
+def test_the_models_pages_own_forms_edit_test_and_delete_exactly_their_entry(live: Live) -> None:
+    """The forms put the entry's name in the path (with "/" kept): saving "team/delete" from its
+    edit form DELETED the entry "team" (the {name:path}/delete route matched first), and saving
+    "team/test" ran a test call of "team". Every form, used as the page wrote it, must act on its
+    own entry whatever its name holds."""
+    from html import escape
+
+    store = live.state.backend.store
+    http = sign_in(live)
+    with live.http(MASTER) as api:
+        for name in ODD_NAMES:
+            assert api.post("/admin/models", json={"name": name, "provider": "fake", "identifier": "echo"}
+                            ).status_code == 201, name
+
+    def submit(page: str, button: str, **changes: str) -> httpx.Response:
+        action, fields = forms_of(page)[button]
+        return http.post(action, data={**fields, **changes})
+
+    for i, name in enumerate(ODD_NAMES):
+        page = http.get("/ui/models", params={"edit": name}).text
+        assert f"Edit “{escape(name, quote=False)}”" in page, name
+        r = submit(page, "Save changes", provider="fake", input_cost_per_1k=str(i + 1))
+        assert r.status_code == 303, (name, re.findall(r'role="alert">([^<]*)', r.text))
+        assert http.get(r.headers["location"]).text.count(f"Saved model entry “{escape(name, quote=False)}”") == 1
+        assert [e.name for e in store.list_model_entries() if e.input_cost_per_1k == i + 1] == [name]
+        tested = submit(page, f"Test call to {name}")
+        assert tested.status_code == 200 and f"Test call to {escape(name, quote=False)}: answered" in tested.text
+    assert {e.name for e in store.list_model_entries()} >= set(ODD_NAMES)
+    for i, name in enumerate(ODD_NAMES):
+        r = submit(http.get("/ui/models").text, f"Delete {name}")
+        assert r.status_code == 303 and store.get_model_entry(name) is None, name
+        assert all(store.get_model_entry(other) is not None for other in ODD_NAMES[i + 1:]), name
+
+
+def test_a_model_forms_json_field_is_read_as_a_request_body_is(live: Live) -> None:
+    """additional_config went through json.loads as typed: an unpaired surrogate escape was
+    stored (a value no answer could encode), and deep nesting was a RecursionError, a 500."""
+    http = sign_in(live)
+    token = csrf_of(http.get("/ui/models").text)
+    for raw, reason in (('{"aws_region":"\\ud800"}', "surrogate"), ("[" * 3000 + "]" * 3000, "levels deep")):
+        r = http.post("/ui/models", data={"csrf": token, "name": "ui-json", "provider": "fake",
+                                          "identifier": "echo", "additional_config": raw})
+        assert r.status_code == 400 and reason in r.text, r.text[-600:]
+    assert live.state.backend.store.get_model_entry("ui-json") is None
 
 
 def test_keys_secret_is_shown_once_and_revocation_refuses_the_next_call(live: Live) -> None:

@@ -31,6 +31,47 @@ def csrf_of(html: str) -> str:
     return re.search(r'name="csrf" value="([^"]+)"', html).group(1)  # type: ignore[union-attr]
 
 
+def forms_of(page: str) -> dict[str, tuple[str, dict[str, str]]]:
+    """The POST forms on ``page`` as a browser would send them, by their submit button's label
+    (its ``aria-label``, else its text): the action, and the fields with the values the page
+    wrote (inputs — hidden ones included, not checkboxes or passwords — and textareas;
+    selects are left to the caller), unescaped as a browser reads them."""
+    from html.parser import HTMLParser
+
+    forms: list[tuple[str, dict[str, str]]] = []
+    found: dict[str, tuple[str, dict[str, str]]] = {}
+
+    class Forms(HTMLParser):
+        text_of: str | None = None       # the textarea, or "<button>", whose text comes next
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            a = {k: v or "" for k, v in attrs}
+            if tag == "form" and a.get("method") == "post":
+                forms.append((a["action"], {}))
+            elif forms and tag == "input" and a.get("name") and a.get("type") not in ("checkbox", "password"):
+                forms[-1][1][a["name"]] = a.get("value", "")
+            elif forms and tag == "textarea":
+                self.text_of = a.get("name")
+            elif forms and tag == "button":
+                if a.get("aria-label"):
+                    found[a["aria-label"]] = forms[-1]
+                else:
+                    self.text_of = "<button>"
+
+        def handle_data(self, data: str) -> None:
+            if forms and self.text_of == "<button>":
+                found[data.strip()] = forms[-1]
+            elif forms and self.text_of:
+                forms[-1][1][self.text_of] = data
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag in ("textarea", "button"):
+                self.text_of = None
+
+    Forms(convert_charrefs=True).feed(page)
+    return found
+
+
 def seed_history(store: object, n: int = 1500, *, hours: float = 24.0, seed: int = 7) -> None:
     """Plausible call records over the last ``hours`` (several models, keys, some errors and
     fallbacks), written through the store's batch writer like real calls, rollups and all."""

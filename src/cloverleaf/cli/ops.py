@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from typing import Any
+from urllib.parse import quote
 
 from .common import at_least_one, load_settings, table
 
@@ -37,7 +39,7 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         c = sub.add_parser("create", help="create a virtual key (the secret is shown once)")
         lst = sub.add_parser("list", help="list virtual keys (never their secrets)")
         r = sub.add_parser("revoke", help="revoke a key")
-        r.add_argument("key_id")
+        r.add_argument("key_id", type=_key_id, help="the key's id (key_..., as `keys list` shows it)")
         for action in (c, lst, r):  # `keys create --url U` as well as `keys --url U create`
             action.add_argument("--url", default=argparse.SUPPRESS, help=url_help)
         c.add_argument("--name", required=True)
@@ -157,6 +159,20 @@ def _finite(text: str) -> float:
     return value
 
 
+#: What the server's key ids look like (``key_`` and hex; a little wider, never "/", ".", "?" or "%").
+_KEY_ID = re.compile(r"key_[A-Za-z0-9_-]{1,60}")
+
+
+def _key_id(text: str) -> str:
+    """A virtual key's id, refused otherwise: it goes into the admin URL, where ``../models/x``
+    (resolved as a path) revoked nothing and DELETED the model entry ``x`` instead, and
+    ``key_abc?x`` revoked ``key_abc``."""
+    if not _KEY_ID.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text[:80]!r} is not a key id: ids look like key_0123456789abcdef "
+                                         "(see `cloverleaf keys list`)")
+    return text
+
+
 def _positive(text: str) -> float:
     """A finite number above 0 (a key that expires at once is of no use)."""
     value = _finite(text)
@@ -190,7 +206,7 @@ def _keys(args: argparse.Namespace) -> int:
             elif args.action == "list":
                 r = http.get(base, headers=headers)
             else:
-                r = http.delete(f"{base}/{args.key_id}", headers=headers)
+                r = http.delete(f"{base}/{quote(args.key_id, safe='')}", headers=headers)
     except httpx.ConnectError:
         raise SystemExit(f"error: could not connect to {args.url}; start the server with `cloverleaf serve`") from None
     except (httpx.HTTPError, httpx.InvalidURL) as exc:     # a dropped connection, a timeout, a malformed --url

@@ -190,7 +190,7 @@ class Budgets:
             if "|" in key:
                 scope = key.partition("|")[0]
                 limit = next(h.limit for h in holds if h.key == key)
-                raise BudgetExceeded(scope, limit, adm.spent, adm.reserved + amount)
+                raise BudgetExceeded(scope, limit, adm.spent, amount, reserved=adm.reserved)
             scope, _, kind = key.rpartition(":")
             raise RateLimitExceeded(scope, kind, retry_after=adm.wait)
         token_keys = tuple([b.key for b in buckets if b.key.endswith(":tpm")]) if buckets else ()
@@ -265,18 +265,47 @@ class Budgets:
     def configured(self) -> list[BudgetScope]:
         return [*self._route.values(), *self._project.values()]
 
-    def status(self) -> list[BudgetStatus]:
-        """Every configured budget with its current period's spend, as the ledger has it
-        (written with the store's batches: flushed first, so it includes every settled call
-        of this process)."""
+    async def status(self) -> list[BudgetStatus]:
+        """Every configured budget (routes, projects) with its current period's spend and reservations."""
+        return await self.usage(self.configured())
+
+    async def usage(self, scopes: Sequence[BudgetScope]) -> list[BudgetStatus]:
+        """Each scope's current period: spent, and reserved right now by calls in flight — as
+        admission sees them, from the state backend's counters. The store's ledger never hears
+        of a reservation in this mode (it read "$0 reserved" while calls were refused for lack
+        of room), so it answers only for a counter the backend does not hold (no call has
+        needed it since the process started; or the backend cannot be reached): flushed
+        first, it has every settled call of this process."""
         wall = self._clock.wall()
-        self._store.flush()  # type: ignore[attr-defined]
+        counters = [self._counter(s, wall) for s in scopes]
+        held = await self._held(counters)
+        wanted = [(s.key, c.rpartition("|")[2]) for s, c in zip(scopes, counters, strict=True) if c not in held]
+        ledger = await asyncio.to_thread(self._ledger, wanted) if wanted else {}
         out = []
-        for b in self.configured():
-            pk = period_key(b.period, wall)
-            spent, reserved = self._store.budget_usage(b.key, pk)  # type: ignore[attr-defined]
-            out.append(BudgetStatus(b.key, pk, b.limit_usd, spent, reserved))
+        for scope, counter in zip(scopes, counters, strict=True):
+            period = counter.rpartition("|")[2]
+            spent, reserved = held.get(counter) or ledger[(scope.key, period)]
+            out.append(BudgetStatus(scope.key, period, scope.limit_usd, spent, reserved))
         return out
+
+    async def _held(self, counters: Sequence[str]) -> dict[str, tuple[float, float]]:
+        """(spent, reserved) of the counters the state backend holds (no more asking once it
+        cannot be reached: one timeout, not one per budget)."""
+        held: dict[str, tuple[float, float]] = {}
+        for counter in counters:
+            try:
+                got = await self._state.budget_usage(counter)
+            except Exception:  # noqa: BLE001 - the state backend is away: the ledger answers
+                break
+            if got is not None:
+                held[counter] = got
+        return held
+
+    def _ledger(self, wanted: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[float, float]]:
+        """(spent, reserved) per (scope, period key), from the store's ledger (flushed first)."""
+        store: Any = self._store
+        store.flush()
+        return {(scope, period): store.budget_usage(scope, period) for scope, period in wanted}
 
 
 class StoreBudgets(Budgets):
@@ -337,9 +366,16 @@ class StoreBudgets(Budgets):
             if not ok:
                 for done in taken:
                     store.budget_settle(done, 0.0)  # type: ignore[attr-defined]
-                raise BudgetExceeded(scope.key, scope.limit_usd, spent, reserved + amount)
+                raise BudgetExceeded(scope.key, scope.limit_usd, spent, amount, reserved=reserved)
             taken.append(rid)
         return taken
+
+    async def usage(self, scopes: Sequence[BudgetScope]) -> list[BudgetStatus]:
+        """In this mode the ledger holds the reservations too: it is the one place to read."""
+        wall = self._clock.wall()
+        wanted = [(s.key, period_key(s.period, wall)) for s in scopes]
+        ledger = await asyncio.to_thread(self._ledger, wanted) if wanted else {}
+        return [BudgetStatus(s.key, w[1], s.limit_usd, *ledger[w]) for s, w in zip(scopes, wanted, strict=True)]
 
     def _settle_sync(self, reservations: list[str], cost: float) -> None:
         for rid in reservations:

@@ -29,6 +29,7 @@ import uuid
 from typing import Any, Literal
 
 from .. import _errors as cl
+from .._jsoncodec import utf8_replacing
 
 log = logging.getLogger("cloverleaf.server")
 
@@ -299,5 +300,7 @@ def error_payload(err: ApiError, flavor: Flavor) -> dict[str, Any]:
 
 
 def error_body(err: ApiError, flavor: Flavor) -> bytes:
-    return json.dumps(error_payload(err, flavor), separators=(",", ":"), ensure_ascii=False,
-                      default=str).encode("utf-8")
+    """The error as JSON. Never fails on its text: a message quoting a name no UTF-8 can carry
+    (a lone surrogate) once turned the error itself into a bare text/plain 500."""
+    return utf8_replacing(json.dumps(error_payload(err, flavor), separators=(",", ":"), ensure_ascii=False,
+                                     default=str))

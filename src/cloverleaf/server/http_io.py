@@ -14,7 +14,9 @@
 - it parses exactly once, and refuses (400 ``json_too_deep``) a body nested more than
   ``jsoncodec.MAX_DEPTH`` (128) levels before parsing it: everything after the parse
   recurses once per level, so depth is bounded where the bytes come in. Lone UTF-16 surrogates (``"\\ud800"``), which JSON allows but
-  UTF-8 cannot carry to any provider, are a 400 here rather than a confusing upstream error.
+  UTF-8 cannot carry to any provider, are a 400 here rather than a confusing upstream error;
+  so are bytes that are not UTF-8 (``ED B3 BF``, a lone surrogate encoded as if it were text, once
+  parsed into a model name that no database, metrics page or answer could encode again).
 
 ``json_response`` serialises exactly once, compactly; ``dumps_text`` and ``tally_usage``
 are the two helpers both stream encoders share.
@@ -71,6 +73,9 @@ async def read_json(request: Request, limit: int, deadline: float,
         body = jsoncodec.loads_bounded(raw)
     except jsoncodec.JSONTooDeep as exc:
         raise too_deep("the request body", exc.limit) from None
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"the request body is not valid {_encoding_name(exc)} text (bad bytes at offset "
+                         f"{exc.start}); send JSON encoded as UTF-8", code="invalid_unicode") from None
     except (ValueError, RecursionError):
         raise BadRequest("the request body is not valid JSON") from None
     if not isinstance(body, dict):
@@ -112,6 +117,10 @@ def _check_content_type(value: str | None) -> None:
         raise ApiError(f"the request body must be JSON sent with 'Content-Type: application/json' "
                        f"(got {media or 'no content type'!r})", status=415, kind="invalid_request",
                        code="unsupported_media_type")
+
+
+def _encoding_name(exc: UnicodeDecodeError) -> str:
+    return exc.encoding.upper().replace("_", "-").removesuffix("-LE").removesuffix("-BE")
 
 
 def _has_lone_surrogate(body: dict[str, Any]) -> bool:
@@ -161,4 +170,6 @@ class JSONBytes(Response):
 
 
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return JSONBytes(dumps(payload), status, headers)
+    """``payload`` as a JSON answer; a lone surrogate in it (a name no UTF-8 can carry, held
+    from a provider or from before requests were checked) is written as U+FFFD, not a 500."""
+    return JSONBytes(jsoncodec.dumps_replacing(payload), status, headers)

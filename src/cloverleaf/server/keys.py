@@ -24,7 +24,7 @@ import contextlib
 import fnmatch
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +41,9 @@ MAX_CACHED = 10_000
 #: ``store_unavailable`` (a store that does not answer must not hold requests for ever).
 LOOKUP_TIMEOUT_SECONDS = 5.0
 _COUNTER = "virtual_keys"
+
+#: Told (row before, row after) when a key is updated or revoked through this process.
+KeyChanged = Callable[[Any, Any], Awaitable[None]]
 
 _UPDATABLE = {"name", "allowed_models", "budget", "budget_period", "rpm", "tpm", "expires_at", "metadata",
               "privacy"}
@@ -78,6 +81,7 @@ class VirtualKeys:
         self._cache: dict[str, tuple[float, Any, VerifiedKey | None]] = {}
         self._version: int | None = None
         self._sync_task: asyncio.Task[None] | None = None
+        self._listeners: list[KeyChanged] = []
 
     # -- hot path ----------------------------------------------------------------------
     async def verify(self, secret: str, sha256: bytes | None = None) -> VerifiedKey:
@@ -171,16 +175,30 @@ class VirtualKeys:
     async def list(self, include_revoked: bool = True) -> list[Any]:
         return await asyncio.to_thread(self._store.list_virtual_keys, include_revoked=include_revoked)
 
+    def on_change(self, listener: KeyChanged) -> None:
+        """Call ``listener(before, after)`` after each update or revoke made here (the dashboard
+        ends a key's sessions for good when the key stops being able to sign in)."""
+        self._listeners.append(listener)
+
     async def update(self, key_id: str, **changes: Any) -> Any:
         changes = {k: v for k, v in changes.items() if k in _UPDATABLE}
+        before = await self.get(key_id) if self._listeners else None
         row = await asyncio.to_thread(self._store.update_virtual_key, key_id, **changes)
         self.forget(key_id)
+        await self._changed(before, row)
         return row
 
     async def revoke(self, key_id: str) -> bool:
+        before = await self.get(key_id) if self._listeners else None
         ok = await asyncio.to_thread(self._store.revoke_virtual_key, key_id)
         self.forget(key_id)
+        if self._listeners:
+            await self._changed(before, await self.get(key_id))
         return bool(ok)
+
+    async def _changed(self, before: Any, after: Any) -> None:
+        for listener in self._listeners:
+            await listener(before, after)
 
     async def any_active(self) -> bool:
         rows = await asyncio.to_thread(self._store.list_virtual_keys, include_revoked=False)

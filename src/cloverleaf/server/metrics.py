@@ -33,6 +33,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Iterable
 
+from .._jsoncodec import utf8_replacing
 from .._types import Usage
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
@@ -191,7 +192,9 @@ class Metrics:
             lines.append(f'cloverleaf_breaker_state{{target="{_escape(target)}"}} {BREAKER_VALUES.get(state, 0)}')
         if self._worker:
             lines = [_with_label(line, self._worker) for line in lines]
-        return ("\n".join(lines) + "\n").encode("utf-8")
+        # a label no UTF-8 can carry (a lone surrogate) is written as U+FFFD: one such name once
+        # made every scrape a 500 for as long as the process held it
+        return utf8_replacing("\n".join(lines) + "\n")
 
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

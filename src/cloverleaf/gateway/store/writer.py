@@ -10,9 +10,11 @@ process dying), and an interpreter that exits without ``close()`` still writes w
 queued (an ``atexit`` flush). A thread rather than an asyncio task, so sync callers, async
 callers on any loop, and the sync client's private loop all share one writer.
 
-A batch that fails to commit is retried once; if it still fails because of its content
-(a duplicate key, a value the column refuses) each item is written on its own, so only the
-bad one is dropped. The request path never fails because bookkeeping did, and if the
+A batch that fails to commit is retried once; if it fails because of its content (a
+duplicate key, a value the column refuses, a string the driver cannot encode — anything that
+is not the database's own error, :func:`_is_content_error`) each item is written on its own
+at once, so only the bad one is dropped: one client's unencodable record once took every
+other call record (and its spend) of the batch with it. The request path never fails because bookkeeping did, and if the
 database stays away the queue is capped (``MAX_PENDING``) instead of growing without end.
 An op that takes its work out of memory (the spend sums) hears each transaction's outcome
 (:meth:`BatchWriter.after_transaction`), so a rolled-back batch never takes it with it.
@@ -178,9 +180,9 @@ class BatchWriter:
                 self._write(batch)
                 self.committed_batches += 1
                 return
-            except (sa.exc.IntegrityError, sa.exc.DataError):
-                break                    # a bad item: find it below
             except Exception as exc:  # noqa: BLE001 - bookkeeping never takes the writer down
+                if _is_content_error(exc):
+                    break                # a bad item: find it below
                 if attempt == 2:
                     self.dropped += len(batch)
                     log.error("dropping %d store record(s) after a failed write: %s", len(batch),
@@ -192,7 +194,7 @@ class BatchWriter:
                 self._write([item])
             except Exception as exc:  # noqa: BLE001 - only this item is lost
                 self.dropped += 1
-                log.error("dropping a store record the database refused: %s", type(exc).__name__)
+                log.error("dropping a store record that could not be written: %s", type(exc).__name__)
 
     def _write(self, batch: list[Any]) -> None:
         """One transaction: the inserts between two ops go in one executemany per table."""
@@ -212,11 +214,9 @@ class BatchWriter:
                         self._insert_all(conn, pending)
                         item(conn)
                 self._insert_all(conn, pending)
-        except (sa.exc.IntegrityError, sa.exc.DataError):
-            self._ended(False)
-            raise                        # the connection is fine; the content is not
-        except BaseException:
-            self._disconnect()           # a broken connection is not reused
+        except BaseException as exc:
+            if not _is_content_error(exc):
+                self._disconnect()       # a broken connection is not reused (a bad item leaves it fine)
             self._ended(False)
             raise
         self._ended(True)
@@ -252,6 +252,20 @@ class BatchWriter:
                 conn.close()
             except Exception:  # noqa: BLE001 - it is being thrown away
                 pass
+
+
+def _is_content_error(exc: BaseException) -> bool:
+    """Did the batch fail because of what it holds, not because the database is away?
+
+    The database's own failures (a lost connection, a locked file, a missing table) come
+    wrapped as ``DBAPIError``; of those only a refused value (``IntegrityError``,
+    ``DataError``) is about content. Any other exception was raised on the way to the driver
+    — a record that cannot be built, a string that cannot be encoded (``UnicodeEncodeError``
+    from the driver's binding), a value a type processor refused (``StatementError``) — so
+    it belongs to one item, and retrying the whole batch would fail the same way."""
+    if isinstance(exc, (sa.exc.IntegrityError, sa.exc.DataError)):
+        return True
+    return isinstance(exc, Exception) and not isinstance(exc, sa.exc.DBAPIError)
 
 
 def insert_sql(table: sa.Table, dialect: sa.Dialect, nulls: tuple[int, ...] = ()) -> str:

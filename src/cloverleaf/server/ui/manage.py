@@ -16,10 +16,12 @@ import asyncio
 import json
 import time
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from ... import _jsoncodec as jsoncodec
 from ..admin_api import CREATE, MERGE, _entry_fields, _entry_view, _key_fields, _name_ok, _save_entry, entry_providers
 from ..admin_text import ENTRY_NAME_CHARS, KEY_ID_CHARS, storable
 from ..entry_secrets import kept_secrets
@@ -54,9 +56,10 @@ class Manage:
                                can_store_keys=st.box is not None, **extra)
 
     async def save_model(self, request: Request, session: Session) -> Response:
+        """Add an entry, or (the form names one in ``entry``) update that entry."""
         form = await read_form(request)
-        original = request.path_params.get("name")
-        name = original or form.get("name", "").strip()
+        original = form.get("entry")
+        name = original if original is not None else form.get("name", "").strip()
         try:
             _name_ok(name)
             body = _model_body(form)
@@ -71,20 +74,19 @@ class Manage:
             await _save_entry(self.st, name, fields, existing, how=MERGE if original is not None else CREATE)
         except ApiError as err:   # the form comes back with what was typed (never the key) and the reason
             return await self.models(request, session, status=err.status, error=err.message,
-                                     form={**{k: v for k, v in form.items() if k not in ("api_key", "csrf")},
+                                     form={**{k: v for k, v in form.items() if k not in ("api_key", "csrf", "entry")},
                                            "name": name, "existing": original is not None})
-        return RedirectResponse(f"/ui/models?saved={name}", status_code=303)
+        return RedirectResponse(f"/ui/models?saved={quote(name, safe='')}", status_code=303)
 
     async def delete_model(self, request: Request, session: Session) -> Response:
-        name = request.path_params["name"]
-        store = self.st.backend.store
-        if not storable(name, ENTRY_NAME_CHARS) or not await asyncio.to_thread(store.delete_model_entry, name):
+        name = await _entry(request)
+        if not await asyncio.to_thread(self.st.backend.store.delete_model_entry, name):
             raise NotFound(f"no stored model entry {name!r} (entries from cloverleaf.toml cannot be deleted here)")
         self.st.backend.uninstall(name)
-        return RedirectResponse(f"/ui/models?deleted={name}", status_code=303)
+        return RedirectResponse(f"/ui/models?deleted={quote(name, safe='')}", status_code=303)
 
     async def test_model(self, request: Request, session: Session) -> Response:
-        name = request.path_params["name"]
+        name = await _entry(request)
         result = await self.calls.test_call(name, session)
         return await self.models(request, session, tested=name, test=result)
 
@@ -92,19 +94,19 @@ class Manage:
     async def keys(self, request: Request, session: Session, *, status: int = 200, **extra: Any) -> Response:
         assert self.st.keys is not None
         rows = await self.st.keys.list(include_revoked=True)
-        spend = await asyncio.to_thread(self._key_spend)
+        spend = await asyncio.to_thread(self._key_spend, [r.id for r in rows])
         now = time.time()
         keys = [{"row": r, "spend": spend.get(r.id, 0.0), "admin": is_admin(r),
                  "state": _key_state(r, now)} for r in sorted(rows, key=lambda r: -r.created_at)]
         return self.web.render(request, "keys.html", session, status=status, page="keys", keys=keys,
                                revoked=request.query_params.get("revoked"), **extra)
 
-    def _key_spend(self) -> dict[str, float]:
+    def _key_spend(self, key_ids: list[str]) -> dict[str, float]:
+        """Each shown key's spend over 30 days (asked for by id: see :func:`.queries.cost_of`)."""
         from . import queries
 
         now = time.time()
-        return {s.label: s.cost for s in queries.spend_by(self.st.backend.store.engine, "key", now - 30 * 86400, now,
-                                                          limit=1000)}
+        return queries.cost_of(self.st.backend.store.engine, "key", key_ids, now - 30 * 86400, now)
 
     async def create_key(self, request: Request, session: Session) -> Response:
         assert self.st.keys is not None
@@ -125,6 +127,18 @@ class Manage:
         return RedirectResponse(f"/ui/keys?revoked={key_id}", status_code=303)
 
 
+async def _entry(request: Request) -> str:
+    """The model entry a form acts on (its hidden ``entry`` field, exactly as the page wrote it).
+    A name no entry could have (a NUL, too long) is not there: the store is not asked about it."""
+    name = (await read_form(request)).get("entry")
+    if not name:
+        raise BadRequest("the form does not say which model entry (field 'entry'); reload the page and try again",
+                         param="entry")
+    if not storable(name, ENTRY_NAME_CHARS):
+        raise NotFound(f"no model entry {name[:80]!r}")
+    return name
+
+
 def _model_body(form: dict[str, str]) -> dict[str, Any]:
     """The admin API's JSON for a model form: blank → None; numbers parsed; the provider key
     only when typed (or explicitly removed)."""
@@ -137,18 +151,30 @@ def _model_body(form: dict[str, str]) -> dict[str, Any]:
         body[name] = _number(form, name, int)
     body["is_public"] = form.get("is_public") == "on"
     raw = form.get("additional_config", "").strip()
-    if raw:
-        try:
-            body["additional_config"] = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise BadRequest(f"additional_config: not valid JSON ({exc.msg} at character {exc.pos})") from None
-    else:
-        body["additional_config"] = {}
+    body["additional_config"] = _json_field("additional_config", raw) if raw else {}
     if form.get("api_key"):
         body["api_key"] = form["api_key"]
     elif form.get("clear_api_key") == "on":
         body["api_key"] = ""
     return body
+
+
+def _json_field(name: str, raw: str) -> Any:
+    """A form field holding JSON, read as the API reads a body: nesting bounded (a deep one was a
+    RecursionError, a 500) and no unpaired surrogate escape (``"\\ud800"`` was stored, a value
+    no UTF-8 can carry, in every answer that showed the entry)."""
+    try:
+        value = jsoncodec.loads_bounded(raw)
+    except jsoncodec.JSONTooDeep as exc:
+        raise BadRequest(f"{name}: nested more than {exc.limit} levels deep", param=name) from None
+    except json.JSONDecodeError as exc:
+        raise BadRequest(f"{name}: not valid JSON ({exc.msg} at character {exc.pos})", param=name) from None
+    try:
+        jsoncodec.dumps(value)
+    except UnicodeEncodeError:
+        raise BadRequest(f"{name}: contains an unpaired UTF-16 surrogate escape (\\ud800-\\udfff), which is not "
+                         "valid Unicode text", param=name, code="invalid_unicode") from None
+    return value
 
 
 def _key_body(form: dict[str, str], models: list[str]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..._errors import redact
-from ...gateway.budget import period_key
+from ...gateway.budget import BudgetScope
 from ..errors import NotFound
 from . import charts, queries
 from .session import Session
@@ -102,27 +102,25 @@ class Pages:
         dims = ("route", "key", "project")
         *found, budgets = await asyncio.gather(
             *(asyncio.to_thread(queries.spend_by, self.engine, dim, now - seconds, now) for dim in dims),
-            self._budgets(now))
+            self._budgets())
         by = dict(zip(dims, found))
         return self.web.render(request, "spend.html", session, page="spend", period=period, periods=SPEND_PERIODS,
                                period_label=label, by=by, budgets=budgets)
 
-    async def _budgets(self, now: float) -> list[dict[str, Any]]:
-        """Every budget with its current period: configured ones (routes, projects) and keys'."""
-        store = self.st.backend.store
-        gateway = self.st.backend.gateway
-        rows: list[dict[str, Any]] = []
-        statuses = await asyncio.to_thread(gateway.budgets.status) if gateway is not None else []
-        for b in statuses:
-            rows.append(_budget_row(b.key, b.period_key, b.limit_usd, b.spent_usd, b.reserved_usd))
+    async def _budgets(self) -> list[dict[str, Any]]:
+        """Every budget with its current period: configured ones (routes, projects) and keys'.
+        Spent and reserved are read where admission keeps them (``Budgets.usage``: the state
+        backend's counters by default), so "reserved" is what calls in flight hold right now."""
+        budgets = self.st.backend.gateway.budgets
         keys = await self.st.keys.list(include_revoked=False) if self.st.keys is not None else []
-        for key in keys:
-            if key.budget is None:
-                continue
-            pk = period_key(key.budget_period, now)
-            spent, reserved = await asyncio.to_thread(store.budget_usage, f"key:{key.id}", pk)
-            row = _budget_row(f"key:{key.id}", pk, float(key.budget), spent, reserved)
-            row["name"] = key.name
+        keyed = [k for k in keys if k.budget is not None]
+        scopes = [BudgetScope(f"key:{k.id}", float(k.budget), k.budget_period or "total") for k in keyed]
+        statuses = await budgets.usage([*budgets.configured(), *scopes])
+        names = {f"key:{k.id}": k.name for k in keyed}
+        rows = []
+        for b in statuses:
+            row = _budget_row(b.key, b.period_key, b.limit_usd, b.spent_usd, b.reserved_usd)
+            row["name"] = names.get(b.key)
             rows.append(row)
         return rows
 

@@ -8,8 +8,13 @@
 - Sessions live in the store (``ui_sessions``) rather than in process memory, so every worker
   and replica accepts them and signing out ends them everywhere. They expire after
   ``SESSION_SECONDS`` whatever happens; a session of a virtual key also ends the moment the
-  key is revoked or expires, and every master-key session ends when the master key changes
-  (each session remembers a fingerprint of the key it was opened with).
+  key is revoked, expires or loses its admin role, and every master-key session ends when the
+  master key changes (each session remembers a fingerprint of the key it was opened with).
+  An ended session is deleted, for good: giving the role back or lifting the expiry used to
+  revive every old cookie (a stolen one too) that the change was meant to shut out. So a
+  session that fails its checks is deleted on sight, and a key's sessions are deleted when
+  the key is updated or revoked while it, before or after, could not sign in — a cookie not
+  presented in between is gone as well.
 - Every state-changing request carries the session's CSRF token (a hidden form field, or the
   ``x-csrf-token`` header for the scripts' requests), compared in constant time. The sign-in
   form itself is protected by a double-submit cookie, so a page elsewhere cannot sign a
@@ -66,6 +71,13 @@ def is_admin(row: Any) -> bool:
     return (row.metadata or {}).get("role") == "admin"
 
 
+def may_sign_in(row: Any, now: float) -> bool:
+    """May this virtual key hold a dashboard session now: it exists, is not revoked or expired,
+    and is admin-scoped."""
+    return (row is not None and row.revoked_at is None and (row.expires_at is None or row.expires_at > now)
+            and is_admin(row))
+
+
 def same_token(a: str | None, b: str | None) -> bool:
     return bool(a) and bool(b) and hmac.compare_digest(str(a), str(b))
 
@@ -78,6 +90,8 @@ class Sessions:
         self._master_fp = fingerprint(master_key)
         self._wall = wall
         self._failures: dict[str, list[float]] = {}
+        if keys is not None:
+            keys.on_change(self._key_changed)
 
     # -- sign in / out ----------------------------------------------------------------
     async def sign_in(self, secret: str, peer: str) -> tuple[str, Session]:
@@ -120,13 +134,7 @@ class Sessions:
 
     async def sign_out(self, token: str | None) -> None:
         if token:
-            t = schema.ui_sessions
-
-            def delete() -> None:
-                with self._store.engine.begin() as conn:
-                    conn.execute(t.delete().where(t.c.id == _digest(token)))
-
-            await asyncio.to_thread(delete)
+            await self._delete(schema.ui_sessions.c.id == _digest(token))
 
     # -- every request ------------------------------------------------------------------
     async def current(self, request: Request) -> Session | None:
@@ -141,18 +149,33 @@ class Sessions:
                 return conn.execute(sa.select(t).where(t.c.id == _digest(token))).first()
 
         row = await asyncio.to_thread(read)
-        if row is None or row.expires_at <= self._wall():
+        if row is None:
             return None
-        if row.kind == "master" and row.principal != self._master_fp:
-            return None
-        if row.kind == "key":
+        ended = row.expires_at <= self._wall() or (row.kind == "master" and row.principal != self._master_fp)
+        if row.kind == "key" and not ended:
             key = await self._keys.get(row.key_id) if self._keys is not None else None
-            if key is None or key.revoked_at is not None or (key.expires_at is not None
-                                                             and key.expires_at <= self._wall()):
-                return None
-            if not is_admin(key):   # the admin role taken away ends the session, as revoking the key does
-                return None
+            ended = not may_sign_in(key, self._wall())
+        if ended:   # deleted, so that no later change to the key can bring it back
+            await self._delete(t.c.id == row.id)
+            return None
         return Session(row.id, row.kind, row.key_id, row.csrf, row.expires_at)
+
+    async def _key_changed(self, before: Any, after: Any) -> None:
+        """A key was updated or revoked: if it could not sign in before or after the change,
+        its sessions have ended (role taken away, revoked, expired — then extended) for good."""
+        key = after if after is not None else before
+        now = self._wall()
+        if key is not None and not (may_sign_in(before, now) and may_sign_in(after, now)):
+            await self._delete(schema.ui_sessions.c.key_id == key.id)
+
+    async def _delete(self, where: Any) -> None:
+        t = schema.ui_sessions
+
+        def delete() -> None:
+            with self._store.engine.begin() as conn:
+                conn.execute(t.delete().where(where))
+
+        await asyncio.to_thread(delete)
 
     async def policy(self, session: Session) -> Any:
         """The key policy a session's calls run under (None for the master key: no limits)."""

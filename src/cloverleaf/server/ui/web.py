@@ -27,6 +27,7 @@ from urllib.parse import parse_qsl, quote
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from ..._jsoncodec import utf8_replacing
 from ..deadlines import BodyDeadlineExceeded
 from ..errors import ApiError, BadRequest, ClientClosed, PayloadTooLarge, to_api_error
 from ..state import ServerState
@@ -76,7 +77,8 @@ class Web:
         html = self._env.get_template(template).render(
             request=request, session=session, csrf=session.csrf if session else "", v=self.static_version,
             path=request.url.path, **context)
-        return HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
+        # a value no UTF-8 can carry (a lone surrogate in a stored name) is shown as U+FFFD, not a 500
+        return HTMLResponse(utf8_replacing(html), status_code=status, headers=PAGE_HEADERS)
 
     def error_page(self, request: Request, session: Session | None, err: ApiError) -> Response:
         return self.render(request, "error.html", session, status=err.status, message=err.message,
