@@ -126,7 +126,7 @@ async def test_a_stream_complete_at_done_is_ok_whatever_the_connection_does_next
     [call] = gw.store.recent_calls(1)
     assert (call.status, call.error_type, call.input_tokens, call.output_tokens) == ("ok", None, 4, 6)
     assert call.cost == pytest.approx(cost)
-    [budget] = gw.budgets.status()
+    [budget] = await gw.budgets.status()
     assert (budget.spent_usd, budget.reserved_usd) == (pytest.approx(cost), 0.0)
 
 
