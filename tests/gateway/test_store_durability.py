@@ -244,7 +244,8 @@ def test_spend_still_reaches_the_ledger_after_a_batch_dropped_while_the_database
         writer._disconnect()
         monkeypatch.setattr(writer._engine, "connect", away)
         store.record_spend("project:p", "total", 1.0)
-        store.flush(5)                                      # both tries fail to connect: dropped
+        store.flush(0.5)                                    # both tries fail to connect: kept for later
+        assert writer.waiting_for_database
         monkeypatch.setattr(writer._engine, "connect", real)
         store.record_spend("project:p", "total", 2.0)
         store.flush(5)
@@ -253,3 +254,81 @@ def test_spend_still_reaches_the_ledger_after_a_batch_dropped_while_the_database
         assert store.spend_batch.pending() == {}
     finally:
         store.close()
+
+
+def test_call_records_queued_while_the_database_is_away_are_written_when_it_is_back(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The writer retried a failed batch once, 50 ms later, then dropped it: a short database
+    restart under load lost the records of every call it served meanwhile (half of them in one
+    run), while the ledger kept their spend. A batch the database cannot take now waits at the
+    head of the queue, in order, and goes when the database is back."""
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}", flush_ms=20, batch_size=10)
+    try:
+        writer = store.writer
+        real = writer._engine.connect
+        refused: list[int] = []
+
+        def away(*args: object, **kwargs: object) -> None:
+            refused.append(1)
+            raise sa.exc.OperationalError("connect", {}, Exception("the database is away"))
+
+        store.record_call(_call(0))
+        store.flush(5)
+        writer._disconnect()
+        monkeypatch.setattr(writer._engine, "connect", away)
+        for i in range(1, 36):
+            store.record_call(_call(i))
+        store.record_spend("project:p", "total", 1.0)
+        assert not store.flush(1.0)                    # nothing can be written yet
+        assert writer.waiting_for_database and len(refused) >= 4 and writer.dropped == 0
+        monkeypatch.setattr(writer._engine, "connect", real)
+        assert store.flush(10)
+        assert not writer.waiting_for_database and writer.dropped == 0
+        assert sorted(int(c.id.removeprefix("call_")) for c in store.recent_calls(100)) == list(range(36))
+        assert store.budget_usage("project:p", "total") == (pytest.approx(1.0), 0.0)
+    finally:
+        store.close()
+
+
+def test_a_writer_closed_while_the_database_is_away_drops_what_is_left_and_counts_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}", flush_ms=20, batch_size=10)
+    writer = store.writer
+    writer._disconnect()
+
+    def away(*args: object, **kwargs: object) -> None:
+        raise sa.exc.OperationalError("connect", {}, Exception("the database is away"))
+
+    monkeypatch.setattr(writer._engine, "connect", away)
+    for i in range(25):
+        store.record_call(_call(i))
+    writer.close(timeout=0.5)     # the flush gives up; the writer drops the rest and stops
+    writer._thread.join(10)
+    assert not writer._thread.is_alive() and writer.dropped == 25
+
+
+@pytest.mark.postgres
+def test_a_postgresql_restart_loses_no_call_record() -> None:
+    """The hunter's case on a real PostgreSQL: down for a moment under load, then back."""
+    import time
+
+    from .postgres_faults import proxied_postgres
+
+    with proxied_postgres() as (url, proxy):
+        store = open_store(url, flush_ms=20, batch_size=10)
+        try:
+            store.record_call(_call(0))
+            assert store.flush(10)
+            proxy.down()
+            for i in range(1, 41):
+                store.record_call(_call(i))
+                store.record_spend("project:p", "total", 0.5)
+                time.sleep(0.01)
+            assert not store.flush(0.5) and store.writer.waiting_for_database
+            proxy.restore()
+            assert store.flush(30)
+            assert store.writer.dropped == 0
+            assert len(store.recent_calls(100)) == 41
+            assert store.budget_usage("project:p", "total") == (pytest.approx(20.0), 0.0)
+        finally:
+            store.close()

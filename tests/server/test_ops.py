@@ -108,6 +108,9 @@ def test_metrics_count_requests_tokens_errors_and_breakers(open_server: Live) ->
     buckets = [v for k, v in m.items() if k.startswith("cloverleaf_request_duration_seconds_bucket")
                and 'model="fake/echo"' in k and 'api="openai"' in k]
     assert buckets == sorted(buckets), "histogram buckets must be cumulative"
+    # the store writer's queue: what waits, what was lost, whether the database is away
+    assert m["cloverleaf_store_records_dropped_total"] == 0 and m["cloverleaf_store_database_away"] == 0
+    assert m["cloverleaf_store_records_pending"] >= 0
 
 
 def test_unknown_route_and_method_are_json_errors(open_server: Live) -> None:

@@ -40,7 +40,7 @@ from .fast_path import OVERHEAD_HEADER, Dispatcher, overhead_ms
 from .heap import trim_heap_periodically
 from .http_io import dumps, json_response
 from .keys import VirtualKeys
-from .metrics import CONTENT_TYPE, Metrics
+from .metrics import CONTENT_TYPE, Metrics, StoreQueue
 from .openapi import document as openapi_document
 from .options import ServerOptions
 from .responses.state import ResponseStore
@@ -182,7 +182,9 @@ async def metrics_endpoint(request: Request) -> Response:
         breakers = {name: b["state"] for name, b in (await st.backend.breakers()).items()}
     except CloverleafError:  # the shared state backend is down: the scrape still answers
         breakers = {}
-    return Response(st.metrics.render(breakers), media_type=CONTENT_TYPE)
+    writer = getattr(st.backend.store, "writer", None)
+    store = None if writer is None else StoreQueue(writer.pending, writer.dropped, writer.waiting_for_database)
+    return Response(st.metrics.render(breakers, store), media_type=CONTENT_TYPE)
 
 
 async def openapi_endpoint(request: Request) -> Response:

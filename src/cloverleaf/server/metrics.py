@@ -21,6 +21,9 @@ Series::
     cloverleaf_in_flight_requests
     cloverleaf_breaker_state{target}                             0 closed, 1 half-open, 2 open
                                                                  (at most MAX_MODELS targets, open ones first)
+    cloverleaf_store_records_pending                             the store writer's queue
+    cloverleaf_store_records_dropped_total                       records lost for good
+    cloverleaf_store_database_away                               1 while writes wait for the database
 
 With ``--workers N`` every process keeps its own counts and answers the scrapes that reach
 it, so each series also carries ``worker`` (the process id): a scrape then shows one worker's
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterable
+from typing import NamedTuple
 
 from .._jsoncodec import utf8_replacing
 from .._types import Usage
@@ -176,8 +180,9 @@ class Metrics:
     def observe_overhead(self, api: str, seconds: float) -> None:
         self.overhead.observe((api,), max(0.0, seconds))
 
-    def render(self, breakers: dict[str, str] | None = None) -> bytes:
-        """The exposition text; ``breakers`` maps a target to closed/half_open/open."""
+    def render(self, breakers: dict[str, str] | None = None, store: StoreQueue | None = None) -> bytes:
+        """The exposition text; ``breakers`` maps a target to closed/half_open/open; ``store``:
+        the store writer's queue (None: no store)."""
         lines: list[str] = []
         for metric in (self.requests, self.errors, self.duration, self.ttft, self.overhead, self.tokens, self.cost,
                        self.cache):
@@ -190,11 +195,31 @@ class Metrics:
         shown = sorted((breakers or {}).items(), key=lambda kv: (BREAKER_VALUES.get(kv[1], 0) == 0, kv[0]))
         for target, state in sorted(shown[:MAX_MODELS]):
             lines.append(f'cloverleaf_breaker_state{{target="{_escape(target)}"}} {BREAKER_VALUES.get(state, 0)}')
+        if store is not None:
+            lines += ["# HELP cloverleaf_store_records_pending Call records and spend waiting to be written to the store.",
+                      "# TYPE cloverleaf_store_records_pending gauge",
+                      f"cloverleaf_store_records_pending {store.pending}",
+                      "# HELP cloverleaf_store_records_dropped_total Records lost for good: refused by the database, "
+                      "beyond the queue's cap, or queued when the writer closed with the database away.",
+                      "# TYPE cloverleaf_store_records_dropped_total counter",
+                      f"cloverleaf_store_records_dropped_total {store.dropped}",
+                      "# HELP cloverleaf_store_database_away 1 while the store's database cannot take writes "
+                      "(records wait in the queue).",
+                      "# TYPE cloverleaf_store_database_away gauge",
+                      f"cloverleaf_store_database_away {int(store.away)}"]
         if self._worker:
             lines = [_with_label(line, self._worker) for line in lines]
         # a label no UTF-8 can carry (a lone surrogate) is written as U+FFFD: one such name once
         # made every scrape a 500 for as long as the process held it
         return utf8_replacing("\n".join(lines) + "\n")
+
+
+class StoreQueue(NamedTuple):
+    """The store writer's queue as ``/metrics`` shows it."""
+
+    pending: int
+    dropped: int
+    away: bool
 
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

@@ -14,8 +14,14 @@ A batch that fails to commit is retried once; if it fails because of its content
 duplicate key, a value the column refuses, a string the driver cannot encode — anything that
 is not the database's own error, :func:`_is_content_error`) each item is written on its own
 at once, so only the bad one is dropped: one client's unencodable record once took every
-other call record (and its spend) of the batch with it. The request path never fails because bookkeeping did, and if the
-database stays away the queue is capped (``MAX_PENDING``) instead of growing without end.
+other call record (and its spend) of the batch with it. The request path never fails because
+bookkeeping did. A batch that fails because the database is away (down, restarting, not
+answering) is not dropped: it goes back to the head of the queue, and the writer tries again
+after a backoff (0.1 s doubling to 5 s), so a database restart loses no call record — a
+short PostgreSQL restart under load once lost half the calls it served while the ledger kept
+their spend. Meanwhile the queue keeps growing, capped at ``MAX_PENDING`` (beyond it new
+records are dropped and counted); a writer closed while the database is still away drops
+what is left, and says how much.
 An op that takes its work out of memory (the spend sums) hears each transaction's outcome
 (:meth:`BatchWriter.after_transaction`), so a rolled-back batch never takes it with it.
 
@@ -58,6 +64,9 @@ Outcome = Callable[[bool], None]
 MAX_PENDING = 100_000
 #: Wake the writer before ``flush_ms`` only once this many batches are waiting.
 WAKE_BATCHES = 10
+#: While the database is away, the writer tries again after this, doubling up to the maximum.
+FIRST_BACKOFF_SECONDS = 0.1
+MAX_BACKOFF_SECONDS = 5.0
 
 
 @dataclass(slots=True)
@@ -82,8 +91,13 @@ class BatchWriter:
         self._items: deque[Any] = deque()        # append/popleft are atomic: no lock needed
         self._wake = threading.Event()
         self._closed = False
+        #: records lost for good: refused by the database, or beyond ``MAX_PENDING``, or
+        #: queued when the writer closed while the database was away (``/metrics`` shows it)
         self.dropped = 0
         self.committed_batches = 0
+        #: the last batch failed because the database is away; it waits at the queue's head
+        self.waiting_for_database = False
+        self._given_up = False    # closing while the database is away: drop what is left
         self._conn: sa.Connection | None = None      # used by the writer thread only
         self._sql: dict[tuple[sa.Table, tuple[int, ...]], str] = {}
         self._after: dict[sa.Table, AfterInsert] = {}
@@ -102,6 +116,11 @@ class BatchWriter:
         takes work out of memory to write it (the spend sums) learns here whether the work is
         written, or must be put back: a failed batch is retried, or dropped, with the same ops."""
         self._outcomes.append(hook)
+
+    @property
+    def pending(self) -> int:
+        """Items waiting to be written (records, ops, flush marks)."""
+        return len(self._items)
 
     # -- producer side (any thread) ---------------------------------------------------
     def insert(self, rows: Rows) -> None:
@@ -151,50 +170,95 @@ class BatchWriter:
     # -- the writer thread ------------------------------------------------------------
     def _run(self) -> None:
         items = self._items
+        backoff = 0.0       # while the database is away: the wait before the next try
         while True:
-            self._wake.wait(self._interval)
+            self._wake.wait(backoff or self._interval)
             self._wake.clear()     # before draining: a wake-up set from here on is not lost
-            batch: list[Any] = []
-            for _ in range(len(items)):
-                item = items.popleft()
-                if item is _STOP:
-                    self._commit(batch)
-                    self._disconnect()
-                    return
-                if isinstance(item, _Flush):
-                    self._commit(batch)
-                    batch = []
-                    item.done.set()
-                    continue
-                batch.append(item)
-                if len(batch) >= self._batch_size:
-                    self._commit(batch)
-                    batch = []
-            self._commit(batch)
+            if self._drain(items):
+                return
+            if self.waiting_for_database:
+                backoff = min(MAX_BACKOFF_SECONDS, max(FIRST_BACKOFF_SECONDS, backoff * 2))
+            else:
+                backoff = 0.0
 
-    def _commit(self, batch: list[Any]) -> None:
+    def _drain(self, items: deque[Any]) -> bool:
+        """Commit what is queued, batch by batch; True when the writer is to stop. A batch the
+        database could not take because it is away goes back to the head of the queue, with
+        everything after it, to be tried again after a backoff (:attr:`waiting_for_database`)."""
+        batch: list[Any] = []
+        for _ in range(len(items)):
+            item = items.popleft()
+            if item is _STOP:
+                self._commit(batch)
+                self._disconnect()
+                return True
+            if isinstance(item, _Flush):
+                if not self._commit(batch):
+                    items.appendleft(item)
+                    items.extendleft(reversed(batch))
+                    return False
+                batch = []
+                item.done.set()
+                continue
+            batch.append(item)
+            if len(batch) >= self._batch_size:
+                if not self._commit(batch):
+                    items.extendleft(reversed(batch))
+                    return False
+                batch = []
+        if not self._commit(batch):
+            items.extendleft(reversed(batch))
+        return False
+
+    def _commit(self, batch: list[Any]) -> bool:
+        """Write ``batch``: True when it is done with (committed, or its bad items dropped);
+        False when the database is away and the batch must wait for it (never once the
+        writer is closing: then it is dropped, and so is everything after it)."""
         if not batch:
-            return
+            return True
+        if self._given_up:
+            self._drop(len(batch))
+            return True
         for attempt in (1, 2):
             try:
                 self._write(batch)
-                self.committed_batches += 1
-                return
             except Exception as exc:  # noqa: BLE001 - bookkeeping never takes the writer down
                 if _is_content_error(exc):
                     break                # a bad item: find it below
-                if attempt == 2:
-                    self.dropped += len(batch)
-                    log.error("dropping %d store record(s) after a failed write: %s", len(batch),
-                              type(exc).__name__)
-                    return
-                time.sleep(0.05)
+                if attempt == 1:
+                    time.sleep(0.05)
+                    continue
+                return self._database_away(batch, exc)
+            self.committed_batches += 1
+            if self.waiting_for_database:
+                self.waiting_for_database = False
+                log.warning("the store's database is back: %d queued record(s) being written", len(self._items))
+            return True
         for item in batch:               # one transaction each, so only the bad item is lost
             try:
                 self._write([item])
             except Exception as exc:  # noqa: BLE001 - only this item is lost
-                self.dropped += 1
+                self._drop(1)
                 log.error("dropping a store record that could not be written: %s", type(exc).__name__)
+        return True
+
+    def _database_away(self, batch: list[Any], exc: Exception) -> bool:
+        """The database could not take ``batch`` twice: keep it (and everything queued after it)
+        until it can, or, when the writer is closing, drop it all."""
+        if self._closed:
+            self._given_up = True
+            self._drop(len(batch))
+            log.error("the store's database is away as the writer closes: dropping %d store record(s) and "
+                      "every one still queued (%s)", len(batch), type(exc).__name__)
+            return True
+        if not self.waiting_for_database:
+            self.waiting_for_database = True
+            log.error("the store's database is away (%s): keeping call records and spend queued (%d now, at most "
+                      "%d) and trying again", type(exc).__name__, len(self._items) + len(batch), MAX_PENDING)
+        return False
+
+    def _drop(self, count: int) -> None:
+        self.dropped += count
 
     def _write(self, batch: list[Any]) -> None:
         """One transaction: the inserts between two ops go in one executemany per table."""
@@ -265,6 +329,8 @@ def _is_content_error(exc: BaseException) -> bool:
     it belongs to one item, and retrying the whole batch would fail the same way."""
     if isinstance(exc, (sa.exc.IntegrityError, sa.exc.DataError)):
         return True
+    if isinstance(exc, (sa.exc.TimeoutError, OSError)):   # no connection free in time; a socket error
+        return False
     return isinstance(exc, Exception) and not isinstance(exc, sa.exc.DBAPIError)
 
 

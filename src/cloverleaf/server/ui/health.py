@@ -42,7 +42,7 @@ async def collect(st: ServerState) -> dict[str, Any]:
 async def _store(st: ServerState) -> dict[str, Any]:
     store = st.backend.store
     info: dict[str, Any] = {"dialect": store.dialect, "url": redact_url(store.url), "schema": store.schema_version,
-                            "pending": len(getattr(store.writer, "_items", ())), "dropped": store.writer.dropped}
+                            "pending": store.writer.pending, "dropped": store.writer.dropped}
     try:
         info.update(await asyncio.to_thread(store_status, store.engine))
     except Exception as exc:  # noqa: BLE001 - shown on the page
