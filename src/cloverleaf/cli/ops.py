@@ -17,7 +17,7 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
                     "(sign in with the master key or an admin virtual key); without it both are off.")
         p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
         p.add_argument("--port", type=int, default=4000, help="port (default 4000)")
-        p.add_argument("--workers", type=int, default=1, help="worker processes (limits are per process "
+        p.add_argument("--workers", type=at_least_one, default=1, help="worker processes (limits are per process "
                                                               "unless [state] url is redis://...)")
         p.add_argument("--http", choices=("auto", "h1", "uvicorn"), default=None,
                        help="HTTP/1.1 server protocol: h1 (ours on httptools: header timeout, connection cap; "

@@ -43,7 +43,7 @@ from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit
 
 from .._errors import ConfigError
-from .._setting_values import boolean
+from .._setting_values import boolean, env_number, seconds
 from .._version import __version__
 from . import otlp_wire
 from .otlp_export import SpanExporter
@@ -111,13 +111,8 @@ def parse_telemetry(table: Mapping[str, Any] | None, env: Mapping[str, str], *,
         raise ConfigError(f"OTEL_TRACES_SAMPLER={sampler!r} is not supported; use one of {', '.join(SAMPLERS)}")
     ratio = 1.0
     if sampler.endswith("traceidratio"):
-        try:
-            ratio = float(env.get("OTEL_TRACES_SAMPLER_ARG") or 1.0)
-        except ValueError:
-            ratio = -1.0
-        if not 0.0 <= ratio <= 1.0:
-            raise ConfigError(f"OTEL_TRACES_SAMPLER_ARG must be a ratio from 0 to 1 for {sampler}, "
-                              f"got {env.get('OTEL_TRACES_SAMPLER_ARG')!r}")
+        ratio = env_number(f"OTEL_TRACES_SAMPLER_ARG (the ratio {sampler} keeps)",
+                           env.get("OTEL_TRACES_SAMPLER_ARG") or "1", maximum=1.0)
     certificate = table.get("certificate") or _otlp_env(env, "CERTIFICATE")
     if certificate is not None and not os.path.isfile(str(certificate)):
         raise ConfigError(f"[telemetry] certificate (or OTEL_EXPORTER_OTLP_CERTIFICATE): no file at {certificate!r}; "
@@ -125,7 +120,7 @@ def parse_telemetry(table: Mapping[str, Any] | None, env: Mapping[str, str], *,
     return TelemetryConfig(endpoint=endpoint,
                            service_name=str(table.get("service_name") or env.get("OTEL_SERVICE_NAME") or "cloverleaf"),
                            capture_content=capture, headers={str(k): str(v) for k, v in headers.items()},
-                           export_timeout=float(table.get("export_timeout", 5.0)),
+                           export_timeout=seconds("[telemetry] export_timeout", table.get("export_timeout", 5.0)),
                            compression=None if compression == "none" else compression,
                            certificate=None if certificate is None else str(certificate),
                            sampler=sampler, sample_ratio=ratio, proxy=proxy_for(endpoint, table.get("proxy", "env"), env))
