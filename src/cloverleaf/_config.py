@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import ConfigError
-from ._setting_values import boolean, env_seconds, env_whole, number, seconds, whole
+from ._setting_values import boolean, env_seconds, env_whole, not_a_table, number, seconds, whole
 
 CONFIG_FILE_NAME = "cloverleaf.toml"
 
@@ -185,6 +185,9 @@ def _apply_toml(settings: Settings, file: Path) -> Settings:
     if unknown:
         raise ConfigError(f"{file}: unknown table(s) {sorted(unknown)}; allowed: defaults, providers, models, "
                           + ", ".join(_TABLES))
+    for name in ("defaults", "providers", *_TABLES):
+        if name in data and not isinstance(data[name], dict):
+            raise ConfigError(f"{file}: " + not_a_table(f"[{name}]", data[name], _TABLE_EXAMPLES[name]))
     changes: dict[str, Any] = {"source_path": file}
     for key, value in (data.get("defaults") or {}).items():
         if key not in _DEFAULT_KEYS:
@@ -199,7 +202,7 @@ def _apply_toml(settings: Settings, file: Path) -> Settings:
     providers = {}
     for name, table in (data.get("providers") or {}).items():
         if not isinstance(table, dict):
-            raise ConfigError(f"{file}: [providers.{name}] must be a table")
+            raise ConfigError(f"{file}: " + not_a_table(f"[providers.{name}]", table, 'kind = "openai"'))
         bad = set(table) - _PROVIDER_KEYS
         if bad:
             raise ConfigError(f"{file}: [providers.{name}] unknown keys {sorted(bad)}; allowed: {sorted(_PROVIDER_KEYS)}")
@@ -245,6 +248,9 @@ def check_keys(settings: Settings, where: str = "cloverleaf.toml") -> None:
 
         from .attachments.policy import AttachmentPolicy
 
+        if not isinstance(settings.attachments, Mapping):
+            raise ConfigError(f"{where}: " + not_a_table("[attachments]", settings.attachments,
+                                                         _TABLE_EXAMPLES["attachments"]))
         allowed = {f.name for f in dc_fields(AttachmentPolicy) if f.init}
         unknown = set(settings.attachments) - allowed
         if unknown:
@@ -254,6 +260,15 @@ def check_keys(settings: Settings, where: str = "cloverleaf.toml") -> None:
             AttachmentPolicy(**settings.attachments)
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc}") from None
+
+
+#: a key of each table, for the message when a table is written as ``store = "..."``
+_TABLE_EXAMPLES = {"defaults": 'model = "openai/gpt-4o-mini"', "providers": '[providers.NAME] kind = "openai"',
+                   "routes": '[routes.NAME] targets = ["openai/gpt-4o"]', "limits": "[limits.NAME] rpm = 60",
+                   "budgets": "[budgets.NAME] limit_usd = 5.0", "breaker": "failure_threshold = 5",
+                   "store": 'url = "sqlite:///cloverleaf.db"', "state": 'url = "redis://127.0.0.1:6379/0"',
+                   "attachments": "max_bytes = 20971520", "server": "port = 4000", "cache": 'mode = "exact"',
+                   "telemetry": 'otlp_endpoint = "http://127.0.0.1:4318"', "privacy": 'default = "local-only"'}
 
 
 #: the numeric keys of a [providers.NAME] table and of a [[models]] entry

@@ -31,6 +31,32 @@ def boolean(where: str, value: Any) -> bool:
     return value
 
 
+def not_a_table(where: str, value: Any, example: str = "") -> str:
+    """The message for a table given as another value (``store = "sqlite:///x.db"``), which,
+    read as a table, had its characters reported as unknown keys. The value is not quoted: a
+    URL written there can carry a password. ``example``: a key the table takes, or for a table
+    of tables (``[routes]``) the header and a key of one of them (``[routes.NAME] targets = [...]``)."""
+    header, key = where, example
+    if example.startswith("["):
+        header, _, key = example.partition("] ")
+        header += "]"
+    how = f" (for example {key})" if key else ""
+    return (f"{where} must be a table, not {_kind(value)}: write {header} on a line of its own and its keys "
+            f"below it{how}")
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list | tuple):
+        return "an array"
+    return f"a {type(value).__name__}"
+
+
 def number(where: str, value: Any, *, minimum: float = 0.0, above: bool = False, maximum: float | None = None,
            unit: str = "") -> float:
     """A finite number (an integer or a float) of at least ``minimum`` (``above``: more than

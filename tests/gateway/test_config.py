@@ -181,3 +181,18 @@ def test_an_environment_sampler_ratio_goes_through_the_same_check() -> None:
     with pytest.raises(ConfigError, match=r"OTEL_TRACES_SAMPLER_ARG .* must be a number from 0 to 1, got nan"):
         parse_telemetry({"otlp_endpoint": "http://127.0.0.1:4318"}, env)
 
+
+@pytest.mark.parametrize(("build", "message"), [
+    (lambda: parse(Settings(store="sqlite:///x.db")), "[store] must be a table, not a string: write [store]"),  # type: ignore[arg-type]
+    (lambda: parse(Settings(state="redis://127.0.0.1:6379/0")), "[state] must be a table, not a string"),  # type: ignore[arg-type]
+    (lambda: parse(Settings(breaker=5)), "[breaker] must be a table, not a number"),  # type: ignore[arg-type]
+    (lambda: parse(Settings(routes="fake/echo")), "[routes] must be a table, not a string: write [routes.NAME]"),  # type: ignore[arg-type]
+    (lambda: parse_limits({"openai": 60}), "[limits.openai] must be a table, not a number: write [limits.openai]"),
+    (lambda: parse_cache("exact"), "[cache] must be a table, not a string"),
+    (lambda: parse_telemetry("http://127.0.0.1:4318", {}), "[telemetry] must be a table, not a string"),  # type: ignore[arg-type]
+    (lambda: ServerOptions.from_settings("127.0.0.1", {}), "[server] must be a table, not a string"),  # type: ignore[arg-type]
+])
+def test_settings_built_in_code_name_a_table_given_as_a_value(build: object, message: str) -> None:
+    """The loader checks the file; settings built in code reach each table's parser unchecked."""
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        build()  # type: ignore[operator]

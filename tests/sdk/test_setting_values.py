@@ -1,6 +1,6 @@
-"""Numbers in the configuration the SDK loads: every numeric setting, from the file or from a
-``CLOVERLEAF_*`` variable, is refused when it is not a finite number in range, with an error
-naming the key and what it takes."""
+"""Numbers and tables in the configuration the SDK loads: every numeric setting, from the file
+or from a ``CLOVERLEAF_*`` variable, is refused when it is not a finite number in range, with
+an error naming the key and what it takes; a table written as a value is refused as such."""
 
 from __future__ import annotations
 
@@ -75,3 +75,35 @@ def test_numbers_in_range_load_as_written(tmp_path: Path) -> None:
     assert s.timeout == 90 and s.max_retries == 0 and s.providers["mylab"].timeout == 12.5
     assert s.attachments == {"max_bytes": 1048576, "request_timeout": 2}
 
+
+_TABLES = ["defaults", "providers", "routes", "limits", "budgets", "breaker", "store", "state", "attachments",
+           "server", "cache", "telemetry", "privacy"]
+_NAMED = {"providers": "[providers.NAME]", "routes": "[routes.NAME]", "limits": "[limits.NAME]",
+          "budgets": "[budgets.NAME]"}   # tables of tables: the header to write is one of them
+
+
+@pytest.mark.parametrize("name", _TABLES)
+def test_a_table_written_as_a_string_is_named_as_one(tmp_path: Path, name: str) -> None:
+    """``store = "sqlite:///x.db"`` was reported as "[store]: unknown key(s) ['.', '/', ':', 'b',
+    ...]", the string's characters."""
+    header = _NAMED.get(name, f"[{name}]")
+    with pytest.raises(ConfigError, match=re.escape(f"[{name}] must be a table, not a string: write {header} on "
+                                                    "a line of its own and its keys below it (for example ")):
+        _load(tmp_path, f'{name} = "sqlite:///x.db"\n')
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("state = 5\n", "[state] must be a table, not a number"),
+    ('server = ["x"]\n', "[server] must be a table, not an array"),
+    ('[providers]\nmylab = "openai"\n', "[providers.mylab] must be a table, not a string: write [providers.mylab]"),
+    ('models = ["m"]\n', "models must be an array of tables: [[models]]"),
+])
+def test_other_values_where_a_table_belongs(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        _load(tmp_path, text)
+
+
+def test_a_table_given_as_a_url_does_not_repeat_its_password(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as refused:
+        _load(tmp_path, 'store = "postgresql://app:hunter2@db.internal/calls"\n')
+    assert "[store] must be a table" in str(refused.value) and "hunter2" not in str(refused.value)

@@ -46,7 +46,7 @@ from typing import Any, Literal
 
 from .._errors import ConfigError
 from .._privacy import check_policy
-from .._setting_values import MAX_SECONDS, boolean, number, seconds, whole
+from .._setting_values import MAX_SECONDS, boolean, not_a_table, number, seconds, whole
 from .breaker import BreakerPolicy
 from .cache.config import ROUTE_KEYS as _ROUTE_CACHE_KEYS
 from .cache.config import RouteCache, parse_route_cache
@@ -154,7 +154,8 @@ class GatewayConfig:
 def parse(settings: Any) -> GatewayConfig:
     """Read a ``cloverleaf._config.Settings`` into a :class:`GatewayConfig`."""
     env: Mapping[str, str] = getattr(settings, "env", None) or os.environ
-    routes = {name: parse_route(name, table, env) for name, table in (settings.routes or {}).items()}
+    routes = {name: parse_route(name, table, env)
+              for name, table in _tables("[routes]", settings.routes, "[routes.NAME]").items()}
     state = _state_table(settings.state)
     return GatewayConfig(
         routes=routes,
@@ -186,15 +187,21 @@ def _budgets_in(table: Mapping[str, Any]) -> Literal["state", "store"]:
 
 
 def _state_table(table: Any) -> Mapping[str, Any]:
-    checked: Mapping[str, Any] = table or {}
+    checked = _table("[state]", table or {}, 'url = "redis://127.0.0.1:6379/0"')
     _check_keys("[state]", checked, _STATE_KEYS)
     return checked
 
 
-def _table(where: str, value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ConfigError(f"{where} must be a table, got {type(value).__name__}")
-    return value
+def _table(where: str, value: Any, example: str = "") -> dict[str, Any]:
+    """``value`` if it is a table (settings built in code reach here unchecked by the loader)."""
+    if not isinstance(value, Mapping):
+        raise ConfigError(not_a_table(where, value, example))
+    return dict(value)
+
+
+def _tables(where: str, value: Any, example: str) -> dict[str, Any]:
+    """A table of named tables (``[routes]``, ``[limits]``, ``[budgets]``): ``{}`` when unset."""
+    return _table(where, value, example) if value else {}
 
 
 def _check_keys(where: str, table: Mapping[str, Any], allowed: set[str]) -> None:
@@ -210,7 +217,7 @@ _TARGET_KEYS = {"model", "name", "weight", "api_key_env", "base_url"}
 
 def parse_route(name: str, table: Any, env: Mapping[str, str] | None = None) -> RouteConfig:
     where = f"[routes.{name}]"
-    table = _table(where, table)
+    table = _table(where, table, 'targets = ["openai/gpt-4o"]')
     _check_keys(where, table, _ROUTE_KEYS)
     raw_targets = table.get("targets")
     if not isinstance(raw_targets, list) or not raw_targets:
@@ -285,9 +292,9 @@ def parse_limits(tables: Mapping[str, Any]) -> LimitsConfig:
     scoped: dict[tuple[str, str], Limit] = {}
     named: dict[str, Limit] = {}
     default = None
-    for name, table in tables.items():
+    for name, table in _tables("[limits]", tables, "[limits.NAME]").items():
         where = f"[limits.{name!r}]" if not name.isidentifier() else f"[limits.{name}]"
-        table = _table(where, table)
+        table = _table(where, table, "rpm = 60")
         _check_keys(where, table, _LIMIT_KEYS)
         rpm = whole(f"{where} rpm", table.get("rpm", DEFAULT_RPM)) or None
         tpm = whole(f"{where} tpm", table.get("tpm", DEFAULT_TPM)) or None
@@ -306,6 +313,7 @@ _BREAKER_KEYS = {"failure_threshold", "cooldown_seconds", "probe_timeout_seconds
 
 
 def parse_breaker(table: Mapping[str, Any]) -> BreakerPolicy:
+    table = _table("[breaker]", table, "failure_threshold = 5")
     _check_keys("[breaker]", table, _BREAKER_KEYS)
     cooldown = seconds("[breaker] cooldown_seconds", table.get("cooldown_seconds", 60.0), zero=True)
     return BreakerPolicy(
@@ -322,9 +330,9 @@ _BUDGET_KEYS = {"limit_usd", "period", "scope"}
 
 def parse_budgets(tables: Mapping[str, Any], routes: Mapping[str, RouteConfig]) -> tuple[BudgetConfig, ...]:
     out = []
-    for name, table in tables.items():
+    for name, table in _tables("[budgets]", tables, "[budgets.NAME]").items():
         where = f"[budgets.{name}]"
-        table = _table(where, table)
+        table = _table(where, table, "limit_usd = 5.0")
         _check_keys(where, table, _BUDGET_KEYS)
         if "limit_usd" not in table:
             raise ConfigError(f"{where} needs limit_usd = <dollars>")
@@ -364,6 +372,7 @@ def default_store_url(env: Mapping[str, str]) -> str:
 
 
 def parse_store(table: Mapping[str, Any], env: Mapping[str, str]) -> StoreConfig:
+    table = _table("[store]", table, 'url = "sqlite:///cloverleaf.db"')
     _check_keys("[store]", table, _STORE_KEYS)
     retention = table.get("data_retention_days")
     record = table.get("record", "all")

@@ -43,7 +43,7 @@ from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit
 
 from .._errors import ConfigError
-from .._setting_values import boolean, env_number, seconds
+from .._setting_values import boolean, env_number, not_a_table, seconds
 from .._version import __version__
 from . import otlp_wire
 from .otlp_export import SpanExporter
@@ -80,6 +80,8 @@ def parse_telemetry(table: Mapping[str, Any] | None, env: Mapping[str, str], *,
                     from_env: bool = True) -> TelemetryConfig | None:
     """The telemetry settings, or None when spans are off. ``from_env``: the standard OTLP
     variables alone turn it on (the server; the SDK asks for an explicit ``[telemetry]``)."""
+    if table is not None and not isinstance(table, Mapping):
+        raise ConfigError(not_a_table("[telemetry]", table, 'otlp_endpoint = "http://127.0.0.1:4318"'))
     table = dict(table or {})
     unknown = set(table) - _KEYS
     if unknown:

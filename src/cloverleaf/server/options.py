@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._errors import ConfigError
-from .._setting_values import boolean, number, seconds, whole
+from .._setting_values import boolean, not_a_table, number, seconds, whole
 
 _KEYS = {"host", "port", "max_body_mb", "allow_unauthenticated", "key_cache_seconds", "workers",
          "body_timeout_seconds", "http", "header_timeout_seconds", "keepalive_timeout_seconds", "max_connections",
@@ -68,6 +68,8 @@ class ServerOptions:
     def from_settings(cls, table: Mapping[str, Any], env: Mapping[str, str], **overrides: Any) -> ServerOptions:
         """Every number is checked as every table's are (``_setting_values``): ``max_body_mb =
         "abc"`` was a traceback, and ``max_body_mb = -1`` a server that refused every request."""
+        if not isinstance(table, Mapping):
+            raise ConfigError(not_a_table("[server]", table, "port = 4000"))
         unknown = set(table) - _KEYS
         if unknown:
             raise ConfigError(f"[server] unknown keys {sorted(unknown)}; allowed: {sorted(_KEYS)}")

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..._errors import ConfigError
-from ..._setting_values import boolean, number, seconds, whole
+from ..._setting_values import boolean, not_a_table, number, seconds, whole
 
 CacheMode = Literal["off", "exact", "semantic"]
 MODES: tuple[str, ...] = ("off", "exact", "semantic")
@@ -66,7 +66,7 @@ class RouteCache:
 def parse_cache(table: Mapping[str, Any] | None) -> CacheConfig:
     table = table or {}
     if not isinstance(table, Mapping):
-        raise ConfigError(f"[cache] must be a table, got {type(table).__name__}")
+        raise ConfigError(not_a_table("[cache]", table, 'mode = "exact"'))
     unknown = set(table) - _KEYS
     if unknown:
         raise ConfigError(f"[cache]: unknown key(s) {sorted(unknown)}; allowed: {sorted(_KEYS)}")
