@@ -379,11 +379,6 @@ def parse_traceparent(value: str) -> SpanParent | None:
     return SpanParent(bytes.fromhex(trace_id), bytes.fromhex(span_id), bool(int(flags, 16) & 1))
 
 
-def open_telemetry(table: Mapping[str, Any] | None, env: Mapping[str, str], *, from_env: bool) -> Telemetry | None:
-    config = parse_telemetry(table, env, from_env=from_env)
-    return Telemetry(config) if config is not None else None
-
-
 def _ns(seconds: float) -> int:
     return int(seconds * 1e9)
 
