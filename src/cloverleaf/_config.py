@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import ConfigError
-from ._setting_values import boolean
+from ._setting_values import boolean, env_seconds, env_whole, not_a_table, number, seconds, whole
 
 CONFIG_FILE_NAME = "cloverleaf.toml"
 
@@ -185,33 +185,37 @@ def _apply_toml(settings: Settings, file: Path) -> Settings:
     if unknown:
         raise ConfigError(f"{file}: unknown table(s) {sorted(unknown)}; allowed: defaults, providers, models, "
                           + ", ".join(_TABLES))
+    for name in ("defaults", "providers", *_TABLES):
+        if name in data and not isinstance(data[name], dict):
+            raise ConfigError(f"{file}: " + not_a_table(f"[{name}]", data[name], _TABLE_EXAMPLES[name]))
     changes: dict[str, Any] = {"source_path": file}
     for key, value in (data.get("defaults") or {}).items():
         if key not in _DEFAULT_KEYS:
             raise ConfigError(f"{file}: unknown key [defaults].{key}; allowed: {sorted(_DEFAULT_KEYS)}")
-        if key in _SECONDS and (isinstance(value, bool) or not isinstance(value, int | float) or value <= 0):
-            raise ConfigError(f"{file}: [defaults] {key} must be a number of seconds above 0, got {value!r}")
-        if key == "max_retries" and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            raise ConfigError(f"{file}: [defaults] max_retries must be a whole number of at least 0, got {value!r}")
+        if key in _SECONDS:
+            value = seconds(f"{file}: [defaults] {key}", value)
+        if key == "max_retries":
+            value = whole(f"{file}: [defaults] max_retries", value)
         if key == "gateway":
             boolean(f"{file}: [defaults] gateway", value)
         changes[_DEFAULT_KEYS[key]] = value
     providers = {}
     for name, table in (data.get("providers") or {}).items():
         if not isinstance(table, dict):
-            raise ConfigError(f"{file}: [providers.{name}] must be a table")
+            raise ConfigError(f"{file}: " + not_a_table(f"[providers.{name}]", table, 'kind = "openai"'))
         bad = set(table) - _PROVIDER_KEYS
         if bad:
             raise ConfigError(f"{file}: [providers.{name}] unknown keys {sorted(bad)}; allowed: {sorted(_PROVIDER_KEYS)}")
         if "api_key" in table:
             raise ConfigError(f"{file}: [providers.{name}] must not hold a literal api_key; "
                               f"set api_key_env to the name of an environment variable instead")
-        providers[name] = ProviderSettings(name=name, **table)
+        providers[name] = ProviderSettings(name=name, **_numbers_checked(f"{file}: [providers.{name}]", table))
     changes["providers"] = providers
     models = data.get("models") or []
-    if not isinstance(models, list):
+    if not isinstance(models, list) or not all(isinstance(m, dict) for m in models):
         raise ConfigError(f"{file}: models must be an array of tables: [[models]]")
-    changes["models"] = [ModelEntry.from_dict(m) for m in models]
+    changes["models"] = [ModelEntry.from_dict(_numbers_checked(f"{file}: [[models]] entry {m.get('name')!r}", m))
+                         for m in models]
     for table in _TABLES:
         if table in data:
             changes[table] = data[table]
@@ -244,11 +248,50 @@ def check_keys(settings: Settings, where: str = "cloverleaf.toml") -> None:
 
         from .attachments.policy import AttachmentPolicy
 
+        if not isinstance(settings.attachments, Mapping):
+            raise ConfigError(f"{where}: " + not_a_table("[attachments]", settings.attachments,
+                                                         _TABLE_EXAMPLES["attachments"]))
         allowed = {f.name for f in dc_fields(AttachmentPolicy) if f.init}
         unknown = set(settings.attachments) - allowed
         if unknown:
             raise ConfigError(f"{where}: [attachments] unknown key(s) {sorted(unknown)}; allowed: "
                               f"{', '.join(sorted(allowed))}")
+        try:   # its values too (numbers in range), not at the first attachment
+            AttachmentPolicy(**settings.attachments)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+
+
+#: a key of each table, for the message when a table is written as ``store = "..."``
+_TABLE_EXAMPLES = {"defaults": 'model = "openai/gpt-4o-mini"', "providers": '[providers.NAME] kind = "openai"',
+                   "routes": '[routes.NAME] targets = ["openai/gpt-4o"]', "limits": "[limits.NAME] rpm = 60",
+                   "budgets": "[budgets.NAME] limit_usd = 5.0", "breaker": "failure_threshold = 5",
+                   "store": 'url = "sqlite:///cloverleaf.db"', "state": 'url = "redis://127.0.0.1:6379/0"',
+                   "attachments": "max_bytes = 20971520", "server": "port = 4000", "cache": 'mode = "exact"',
+                   "telemetry": 'otlp_endpoint = "http://127.0.0.1:4318"', "privacy": 'default = "local-only"'}
+
+
+#: the numeric keys of a [providers.NAME] table and of a [[models]] entry
+_PRICES = ("input_cost_per_1k", "output_cost_per_1k", "cached_input_cost_per_1k", "cache_write_cost_per_1k")
+_AT_LEAST_ONE = ("context_window", "data_retention_days")
+
+
+def _numbers_checked(where: str, table: dict[str, Any]) -> dict[str, Any]:
+    """``table`` with its numeric settings checked (finite, in range, numbers at all): a price
+    of "0.01" or NaN failed, or billed nothing, only when the first call was costed."""
+    out = dict(table)
+    for key, value in table.items():
+        if value is None:
+            continue
+        if key == "timeout":
+            out[key] = seconds(f"{where} timeout", value)
+        elif key == "max_retries":
+            out[key] = whole(f"{where} max_retries", value)
+        elif key in _PRICES:
+            out[key] = number(f"{where} {key}", value)
+        elif key in _AT_LEAST_ONE:
+            out[key] = whole(f"{where} {key}", value, minimum=1)
+    return out
 
 
 def _apply_env(settings: Settings, env: Mapping[str, str]) -> Settings:
@@ -261,16 +304,13 @@ def _apply_env(settings: Settings, env: Mapping[str, str]) -> Settings:
         changes["image_model"] = env["CLOVERLEAF_IMAGE_MODEL"]
     if env.get("CLOVERLEAF_BACKEND"):
         changes["backend"] = env["CLOVERLEAF_BACKEND"]
-    for var, name, conv in (("CLOVERLEAF_TIMEOUT", "timeout", float),
-                            ("CLOVERLEAF_CONNECT_TIMEOUT", "connect_timeout", float),
-                            ("CLOVERLEAF_FIRST_BYTE_TIMEOUT", "first_byte_timeout", float),
-                            ("CLOVERLEAF_IDLE_TIMEOUT", "idle_timeout", float),
-                            ("CLOVERLEAF_MAX_RETRIES", "max_retries", int)):
-        if env.get(var):
-            try:
-                changes[name] = conv(env[var])
-            except ValueError:
-                raise ConfigError(f"{var}={env[var]!r} is not a number") from None
+    for var, name in (("CLOVERLEAF_TIMEOUT", "timeout"), ("CLOVERLEAF_CONNECT_TIMEOUT", "connect_timeout"),
+                      ("CLOVERLEAF_FIRST_BYTE_TIMEOUT", "first_byte_timeout"),
+                      ("CLOVERLEAF_IDLE_TIMEOUT", "idle_timeout")):
+        if env.get(var):   # the same check as the file's [defaults] key: a 0 or NaN timed out every call
+            changes[name] = env_seconds(var, env[var])
+    if env.get("CLOVERLEAF_MAX_RETRIES"):
+        changes["max_retries"] = env_whole("CLOVERLEAF_MAX_RETRIES", env["CLOVERLEAF_MAX_RETRIES"])
     if env.get("CLOVERLEAF_STORE_URL"):
         changes["store"] = {**settings.store, "url": env["CLOVERLEAF_STORE_URL"]}
     if env.get("CLOVERLEAF_STATE_URL"):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from cloverleaf._client import Client
 from cloverleaf._config import Settings
 from cloverleaf._errors import ConfigError
 from cloverleaf.attachments import AttachmentPolicy
@@ -68,7 +69,7 @@ def test_route_errors(table: dict[str, object], message: str) -> None:
 
 
 def test_limit_errors() -> None:
-    with pytest.raises(ConfigError, match="rpm must be a number"):
+    with pytest.raises(ConfigError, match="rpm must be a whole number"):
         parse_limits({"openai": {"rpm": "lots"}})
     with pytest.raises(ConfigError, match="unknown key"):
         parse_limits({"openai": {"rps": 1}})
@@ -136,3 +137,62 @@ def test_real_booleans_are_read_as_written() -> None:
                                        "fallback_on_content_filter": True}}, breaker={"enabled": False}))
     assert cfg.routes["r"].fallback_on_rate_limit is False and cfg.routes["r"].fallback_on_content_filter is True
     assert cfg.breaker.enabled is False
+
+
+_ROUTE = '[routes.r]\ntargets = ["fake/echo"]\n'
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    # NaN passed every check (all comparisons with it are false): a call that had to wait hung
+    ("[limits.r]\nrpm = 1\nmax_wait = nan\n", "[limits.r] max_wait must be a number of seconds from 0 to"),
+    # ... and a budget of NaN was never reached
+    (_ROUTE + "[budgets.r]\nlimit_usd = nan\n", "[budgets.r] limit_usd must be a number of at least 0, got nan"),
+    (_ROUTE + '[budgets.r]\nlimit_usd = "5"\n', "[budgets.r] limit_usd must be a number of at least 0, got '5'"),
+    ("[limits.r]\nrpm = inf\n", "[limits.r] rpm must be a whole number of at least 0, got inf"),   # was OverflowError
+    ("[limits.r]\ntpm = 1.5\n", "[limits.r] tpm must be a whole number of at least 0, got 1.5"),
+    ('[limits.r]\nrpm = "x"\n', "[limits.r] rpm must be a whole number of at least 0, got 'x'"),
+    ("[breaker]\ncooldown_seconds = nan\n", "[breaker] cooldown_seconds must be a number of seconds"),
+    ("[breaker]\nfailure_threshold = inf\n", "[breaker] failure_threshold must be a whole number of at least 1"),
+    ("[store]\nflush_ms = inf\n", "[store] flush_ms must be a whole number from 1 to"),
+    ("[store]\nbatch_size = true\n", "[store] batch_size must be a whole number of at least 1, got True"),
+    ("[store]\ndata_retention_days = nan\n", "[store] data_retention_days must be a whole number of at least 1"),
+    ("[state]\nlimit_window_seconds = nan\n", "[state] limit_window_seconds must be a number of seconds from 0.001"),
+    ("[state]\nlimit_margin_seconds = -1\n", "[state] limit_margin_seconds must be a number of seconds from 0"),
+    (_ROUTE + "retries = inf\n", "[routes.r] retries must be a whole number of at least 0, got inf"),
+    ('[routes.r]\ntargets = [{ model = "fake/echo", weight = nan }]\n',
+     "[routes.r] targets[0] weight must be a number of at least 0, got nan"),
+    (_ROUTE + "cache_ttl = nan\n", "[routes.r] cache_ttl must be a number of seconds above 0"),
+    ("[cache]\nttl = nan\n", "[cache] ttl must be a number of seconds above 0"),
+    ("[cache]\nmax_entries = inf\n", "[cache] max_entries must be a whole number of at least 1, got inf"),
+    ('[cache]\nsimilarity = "high"\n', "[cache] similarity must be a number above 0 and at most 1"),
+    ('[telemetry]\notlp_endpoint = "http://127.0.0.1:4318"\nexport_timeout = "x"\n',
+     "[telemetry] export_timeout must be a number of seconds above 0"),   # was a ValueError traceback
+])
+def test_a_gateway_number_that_is_not_finite_and_in_range_is_refused(tmp_path: Path, text: str,
+                                                                     message: str) -> None:
+    path = tmp_path / "cloverleaf.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        Client(Settings.load(path, env={}))
+
+
+def test_an_environment_sampler_ratio_goes_through_the_same_check() -> None:
+    env = {"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "nan"}
+    with pytest.raises(ConfigError, match=r"OTEL_TRACES_SAMPLER_ARG .* must be a number from 0 to 1, got nan"):
+        parse_telemetry({"otlp_endpoint": "http://127.0.0.1:4318"}, env)
+
+
+@pytest.mark.parametrize(("build", "message"), [
+    (lambda: parse(Settings(store="sqlite:///x.db")), "[store] must be a table, not a string: write [store]"),  # type: ignore[arg-type]
+    (lambda: parse(Settings(state="redis://127.0.0.1:6379/0")), "[state] must be a table, not a string"),  # type: ignore[arg-type]
+    (lambda: parse(Settings(breaker=5)), "[breaker] must be a table, not a number"),  # type: ignore[arg-type]
+    (lambda: parse(Settings(routes="fake/echo")), "[routes] must be a table, not a string: write [routes.NAME]"),  # type: ignore[arg-type]
+    (lambda: parse_limits({"openai": 60}), "[limits.openai] must be a table, not a number: write [limits.openai]"),
+    (lambda: parse_cache("exact"), "[cache] must be a table, not a string"),
+    (lambda: parse_telemetry("http://127.0.0.1:4318", {}), "[telemetry] must be a table, not a string"),  # type: ignore[arg-type]
+    (lambda: ServerOptions.from_settings("127.0.0.1", {}), "[server] must be a table, not a string"),  # type: ignore[arg-type]
+])
+def test_settings_built_in_code_name_a_table_given_as_a_value(build: object, message: str) -> None:
+    """The loader checks the file; settings built in code reach each table's parser unchecked."""
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        build()  # type: ignore[operator]

@@ -128,6 +128,7 @@ def test_doctor_resolves_every_route_and_fails_on_a_target_that_cannot_be_served
     ["traces", "-n", "0"],
     ["spend", "--days", "0"],
     ["spend", "--days", "-1"],
+    ["serve", "--workers", "0"],
 ])
 def test_counts_and_sizes_below_one_are_refused(argv, capsys):
     with pytest.raises(SystemExit) as info:

@@ -305,7 +305,7 @@ def test_the_seam_chooses_the_protocol_and_carries_the_connection_rules() -> Non
         assert ServerOptions.from_settings({}, {}, http="uvicorn").http == "uvicorn"  # --http wins
         with pytest.raises(ConfigError, match="http must be one of"):
             ServerOptions.from_settings({"http": "h3"}, {})
-        with pytest.raises(ConfigError, match="more than 0"):
+        with pytest.raises(ConfigError, match="above 0"):
             ServerOptions.from_settings({"header_timeout_seconds": 0}, {})
         with pytest.raises(ConfigError, match="number of seconds"):
             ServerOptions.from_settings({"keepalive_timeout_seconds": "soon"}, {})

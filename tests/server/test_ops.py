@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
 import openai
@@ -70,9 +71,23 @@ def test_a_redis_that_is_down_is_a_503_and_not_ready() -> None:
         stop_live(live)
 
 
-def test_ready_checks_a_shared_state_that_answers() -> None:
+def test_serve_warns_at_start_when_redis_does_not_answer(caplog: pytest.LogCaptureFixture) -> None:
+    """The server starts (Redis may come up after it), but says at once what every call will
+    meet: it started silently, and the first sign was a 503."""
+    caplog.set_level(logging.WARNING, logger="cloverleaf.server")
+    live = start_live(settings(state={"url": "redis://:hunter2@127.0.0.1:1/0"}))
+    stop_live(live)
+    warnings = [r.getMessage() for r in caplog.records if r.name == "cloverleaf.server" and r.levelno == logging.WARNING]
+    said = [w for w in warnings if "state backend" in w]
+    assert len(said) == 1, warnings
+    assert said[0].startswith("the Redis state backend at redis://***@127.0.0.1:1/0 failed")
+    assert "every call is refused (503 state_unavailable)" in said[0] and "hunter2" not in said[0]
+
+
+def test_ready_checks_a_shared_state_that_answers(caplog: pytest.LogCaptureFixture) -> None:
     from ..gateway.redis_support import fresh_prefix, redis_url
 
+    caplog.set_level(logging.WARNING, logger="cloverleaf.server")
     live = start_live(settings(state={"url": redis_url(), "prefix": fresh_prefix()}))
     try:
         with live.http() as http:
@@ -80,6 +95,7 @@ def test_ready_checks_a_shared_state_that_answers() -> None:
         assert ready.status_code == 200 and ready.json() == {"status": "ready", "store": "ok", "state": "ok"}
     finally:
         stop_live(live)
+    assert not [r for r in caplog.records if "state backend" in r.getMessage()]   # no warning when it answers
 
 
 def test_metrics_count_requests_tokens_errors_and_breakers(open_server: Live) -> None:

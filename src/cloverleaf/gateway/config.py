@@ -46,7 +46,7 @@ from typing import Any, Literal
 
 from .._errors import ConfigError
 from .._privacy import check_policy
-from .._setting_values import boolean
+from .._setting_values import MAX_SECONDS, boolean, not_a_table, number, seconds, whole
 from .breaker import BreakerPolicy
 from .cache.config import ROUTE_KEYS as _ROUTE_CACHE_KEYS
 from .cache.config import RouteCache, parse_route_cache
@@ -154,23 +154,24 @@ class GatewayConfig:
 def parse(settings: Any) -> GatewayConfig:
     """Read a ``cloverleaf._config.Settings`` into a :class:`GatewayConfig`."""
     env: Mapping[str, str] = getattr(settings, "env", None) or os.environ
-    routes = {name: parse_route(name, table, env) for name, table in (settings.routes or {}).items()}
+    routes = {name: parse_route(name, table, env)
+              for name, table in _tables("[routes]", settings.routes, "[routes.NAME]").items()}
+    state = _state_table(settings.state)
     return GatewayConfig(
         routes=routes,
         limits=parse_limits(settings.limits or {}),
         breaker=parse_breaker(settings.breaker or {}),
         budgets=parse_budgets(settings.budgets or {}, routes),
         store=parse_store(settings.store or {}, env),
-        state_url=str(_state_table(settings.state).get("url") or "memory"),
-        max_retries=int(getattr(settings, "max_retries", 2)),
-        timeout=float(getattr(settings, "timeout", 600.0)),
-        first_byte_timeout=float(getattr(settings, "first_byte_timeout", 30.0)),
-        state_prefix=_state_table(settings.state).get("prefix"),
-        budgets_in=_budgets_in(_state_table(settings.state)),
-        limit_window=_number("[state] limit_window_seconds",
-                             _state_table(settings.state).get("limit_window_seconds", 60.0), minimum=0.001),
-        limit_margin=_number("[state] limit_margin_seconds",
-                             _state_table(settings.state).get("limit_margin_seconds", 1.0)),
+        state_url=str(state.get("url") or "memory"),
+        max_retries=whole("[defaults] max_retries", getattr(settings, "max_retries", 2)),
+        timeout=seconds("[defaults] timeout", getattr(settings, "timeout", 600.0)),
+        first_byte_timeout=seconds("[defaults] first_byte_timeout", getattr(settings, "first_byte_timeout", 30.0)),
+        state_prefix=state.get("prefix"),
+        budgets_in=_budgets_in(state),
+        limit_window=seconds("[state] limit_window_seconds", state.get("limit_window_seconds", 60.0),
+                             zero=True, minimum=0.001),
+        limit_margin=seconds("[state] limit_margin_seconds", state.get("limit_margin_seconds", 1.0), zero=True),
     )
 
 
@@ -186,29 +187,27 @@ def _budgets_in(table: Mapping[str, Any]) -> Literal["state", "store"]:
 
 
 def _state_table(table: Any) -> Mapping[str, Any]:
-    checked: Mapping[str, Any] = table or {}
+    checked = _table("[state]", table or {}, 'url = "redis://127.0.0.1:6379/0"')
     _check_keys("[state]", checked, _STATE_KEYS)
     return checked
 
 
-def _table(where: str, value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ConfigError(f"{where} must be a table, got {type(value).__name__}")
-    return value
+def _table(where: str, value: Any, example: str = "") -> dict[str, Any]:
+    """``value`` if it is a table (settings built in code reach here unchecked by the loader)."""
+    if not isinstance(value, Mapping):
+        raise ConfigError(not_a_table(where, value, example))
+    return dict(value)
+
+
+def _tables(where: str, value: Any, example: str) -> dict[str, Any]:
+    """A table of named tables (``[routes]``, ``[limits]``, ``[budgets]``): ``{}`` when unset."""
+    return _table(where, value, example) if value else {}
 
 
 def _check_keys(where: str, table: Mapping[str, Any], allowed: set[str]) -> None:
     unknown = set(table) - allowed
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
-
-
-def _number(where: str, value: Any, *, minimum: float = 0.0, integer: bool = False) -> Any:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
-        raise ConfigError(f"{where} must be a number >= {minimum:g}, got {value!r}")
-    if integer and int(value) != value:
-        raise ConfigError(f"{where} must be a whole number, got {value!r}")
-    return int(value) if integer else float(value)
 
 
 _ROUTE_KEYS = {"targets", "strategy", "weights", "retries", "fallback_on_rate_limit",
@@ -218,7 +217,7 @@ _TARGET_KEYS = {"model", "name", "weight", "api_key_env", "base_url"}
 
 def parse_route(name: str, table: Any, env: Mapping[str, str] | None = None) -> RouteConfig:
     where = f"[routes.{name}]"
-    table = _table(where, table)
+    table = _table(where, table, 'targets = ["openai/gpt-4o"]')
     _check_keys(where, table, _ROUTE_KEYS)
     raw_targets = table.get("targets")
     if not isinstance(raw_targets, list) or not raw_targets:
@@ -245,7 +244,7 @@ def parse_route(name: str, table: Any, env: Mapping[str, str] | None = None) -> 
             if not api_key:
                 raise ConfigError(f"{t_where}: environment variable {key_env} (api_key_env) is not set")
         targets.append(TargetSpec(model=raw["model"], name=str(raw.get("name") or ""),
-                                  weight=_number(f"{t_where} weight", weight), api_key_env=key_env,
+                                  weight=number(f"{t_where} weight", weight), api_key_env=key_env,
                                   api_key=api_key, base_url=raw.get("base_url")))
     return make_route(name, targets, strategy=table.get("strategy", "priority"), retries=table.get("retries"),
                       fallback_on_rate_limit=table.get("fallback_on_rate_limit", True),
@@ -275,13 +274,13 @@ def make_route(name: str, targets: Sequence[TargetSpec | str], *, strategy: str 
     if strategy == "weighted" and sum(s.weight for s in specs) <= 0:
         raise ConfigError(f"{where}: weighted strategy needs at least one positive weight")
     if retries is not None:
-        retries = _number(f"{where} retries", retries, integer=True)
+        retries = whole(f"{where} retries", retries)
     if privacy is not None:
         privacy = check_policy(privacy, where)
     return RouteConfig(name, specs, strategy,  # type: ignore[arg-type]
                        retries, boolean(f"{where} fallback_on_rate_limit", fallback_on_rate_limit),
                        boolean(f"{where} fallback_on_content_filter", fallback_on_content_filter),
-                       _number(f"{where} output_estimate", output_estimate, minimum=1, integer=True), implicit,
+                       whole(f"{where} output_estimate", output_estimate, minimum=1), implicit,
                        cache, privacy)
 
 
@@ -293,13 +292,13 @@ def parse_limits(tables: Mapping[str, Any]) -> LimitsConfig:
     scoped: dict[tuple[str, str], Limit] = {}
     named: dict[str, Limit] = {}
     default = None
-    for name, table in tables.items():
+    for name, table in _tables("[limits]", tables, "[limits.NAME]").items():
         where = f"[limits.{name!r}]" if not name.isidentifier() else f"[limits.{name}]"
-        table = _table(where, table)
+        table = _table(where, table, "rpm = 60")
         _check_keys(where, table, _LIMIT_KEYS)
-        rpm = _number(f"{where} rpm", table.get("rpm", DEFAULT_RPM), integer=True) or None
-        tpm = _number(f"{where} tpm", table.get("tpm", DEFAULT_TPM), integer=True) or None
-        limit = Limit(rpm, tpm, _number(f"{where} max_wait", table.get("max_wait", DEFAULT_MAX_WAIT)))
+        rpm = whole(f"{where} rpm", table.get("rpm", DEFAULT_RPM)) or None
+        tpm = whole(f"{where} tpm", table.get("tpm", DEFAULT_TPM)) or None
+        limit = Limit(rpm, tpm, seconds(f"{where} max_wait", table.get("max_wait", DEFAULT_MAX_WAIT), zero=True))
         scope, sep, rest = name.partition(":")
         if name == "*":
             default = limit
@@ -314,13 +313,14 @@ _BREAKER_KEYS = {"failure_threshold", "cooldown_seconds", "probe_timeout_seconds
 
 
 def parse_breaker(table: Mapping[str, Any]) -> BreakerPolicy:
+    table = _table("[breaker]", table, "failure_threshold = 5")
     _check_keys("[breaker]", table, _BREAKER_KEYS)
-    cooldown = _number("[breaker] cooldown_seconds", table.get("cooldown_seconds", 60.0))
+    cooldown = seconds("[breaker] cooldown_seconds", table.get("cooldown_seconds", 60.0), zero=True)
     return BreakerPolicy(
-        failure_threshold=_number("[breaker] failure_threshold", table.get("failure_threshold", 5),
-                                  minimum=1, integer=True),
+        failure_threshold=whole("[breaker] failure_threshold", table.get("failure_threshold", 5), minimum=1),
         cooldown_seconds=cooldown,
-        probe_timeout_seconds=_number("[breaker] probe_timeout_seconds", table.get("probe_timeout_seconds", cooldown)),
+        probe_timeout_seconds=seconds("[breaker] probe_timeout_seconds", table.get("probe_timeout_seconds", cooldown),
+                                      zero=True),
         enabled=boolean("[breaker] enabled", table.get("enabled", True)),
     )
 
@@ -330,9 +330,9 @@ _BUDGET_KEYS = {"limit_usd", "period", "scope"}
 
 def parse_budgets(tables: Mapping[str, Any], routes: Mapping[str, RouteConfig]) -> tuple[BudgetConfig, ...]:
     out = []
-    for name, table in tables.items():
+    for name, table in _tables("[budgets]", tables, "[budgets.NAME]").items():
         where = f"[budgets.{name}]"
-        table = _table(where, table)
+        table = _table(where, table, "limit_usd = 5.0")
         _check_keys(where, table, _BUDGET_KEYS)
         if "limit_usd" not in table:
             raise ConfigError(f"{where} needs limit_usd = <dollars>")
@@ -342,7 +342,7 @@ def parse_budgets(tables: Mapping[str, Any], routes: Mapping[str, RouteConfig]) 
         period = table.get("period", "total")
         if period not in ("total", "day", "month"):
             raise ConfigError(f"{where}: period must be \"total\", \"day\" or \"month\", got {period!r}")
-        limit = _number(f"{where} limit_usd", table["limit_usd"])
+        limit = number(f"{where} limit_usd", table["limit_usd"])
         out.append(BudgetConfig(name, scope, limit, period))  # type: ignore[arg-type]
     return tuple(out)
 
@@ -372,6 +372,7 @@ def default_store_url(env: Mapping[str, str]) -> str:
 
 
 def parse_store(table: Mapping[str, Any], env: Mapping[str, str]) -> StoreConfig:
+    table = _table("[store]", table, 'url = "sqlite:///cloverleaf.db"')
     _check_keys("[store]", table, _STORE_KEYS)
     retention = table.get("data_retention_days")
     record = table.get("record", "all")
@@ -379,9 +380,9 @@ def parse_store(table: Mapping[str, Any], env: Mapping[str, str]) -> StoreConfig
         raise ConfigError(f"[store] record must be \"all\", \"errors\" or \"none\", got {record!r}")
     return StoreConfig(
         url=str(table.get("url") or default_store_url(env)),
-        batch_size=_number("[store] batch_size", table.get("batch_size", 100), minimum=1, integer=True),
-        flush_ms=_number("[store] flush_ms", table.get("flush_ms", 200), minimum=1, integer=True),
-        data_retention_days=None if retention is None else _number("[store] data_retention_days", retention,
-                                                                   minimum=1, integer=True),
+        batch_size=whole("[store] batch_size", table.get("batch_size", 100), minimum=1),
+        flush_ms=whole("[store] flush_ms", table.get("flush_ms", 200), minimum=1, maximum=MAX_SECONDS * 1000),
+        data_retention_days=None if retention is None else whole("[store] data_retention_days", retention,
+                                                                 minimum=1),
         record=record,
     )

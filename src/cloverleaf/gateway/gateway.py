@@ -50,12 +50,12 @@ from .attempts import AttemptLoop, Slot
 from .breaker import BreakerSnapshot
 from .bridge import LoopThread
 from .budget import RESERVATION_TTL_SECONDS, Budgets, StoreBudgets
-from .cache import ResponseCache, open_cache, replay_events
+from .cache import ResponseCache, replay_events
 from .cached_calls import CachedCalls
 from .call import Call
 from .chains import FallbackChains
 from .clock import Clock, EpochClock, SystemClock
-from .config import RouteConfig, TargetSpec, make_route, parse
+from .config import RouteConfig, TargetSpec, make_route
 from .estimate import CostBound, input_bound
 from .privacy import RoutePrivacy
 from .privacy import record as privacy_record
@@ -64,7 +64,8 @@ from .ratelimit import RateLimiter, never_fits
 from .router import ResolvedTarget, RouteInfo, Router
 from .settlement import Settlement
 from .state import AttemptAsk, StateBackend, open_state
-from .telemetry import Telemetry, open_telemetry
+from .tables import read_tables
+from .telemetry import Telemetry
 from .traces import CallTracker, TraceAPI
 
 if TYPE_CHECKING:
@@ -81,7 +82,9 @@ class Gateway:
     def __init__(self, settings: Settings, engine: EngineLike, *, clock: Clock | None = None,
                  state: StateBackend | None = None, store: Store | None = None,
                  rng: random.Random | None = None) -> None:
-        self.config = parse(settings)
+        tables = read_tables(settings, getattr(settings, "env", None) or os.environ,
+                             from_env=bool(getattr(settings, "gateway", False)))
+        self.config = tables.config
         self.engine = engine
         self.clock: Clock = clock or SystemClock()
         self.state = state or open_state(self.config.state_url, prefix=self.config.state_prefix)
@@ -105,11 +108,9 @@ class Gateway:
         else:
             self.budgets = Budgets(self.config.budgets, self.store, self.state, self.clock)
         self.traces = TraceAPI(self.store, self.clock)
-        self.cache: ResponseCache | None = open_cache(getattr(settings, "cache", None), engine)
+        self.cache: ResponseCache | None = ResponseCache(tables.cache, engine) if tables.cache.enabled else None
         # spans only when configured; the standard OTLP variables count for an explicit gateway (the server)
-        self.telemetry: Telemetry | None = open_telemetry(
-            getattr(settings, "telemetry", None), getattr(settings, "env", None) or os.environ,
-            from_env=bool(getattr(settings, "gateway", False)))
+        self.telemetry: Telemetry | None = Telemetry(tables.telemetry) if tables.telemetry is not None else None
         self.privacy = RoutePrivacy(_privacy_guard(settings, engine))
         self._close_shielded = self.state.shared or self.budgets.mode == "store"
         self._settlement = Settlement(engine=engine, budgets=self.budgets, store=self.store, telemetry=self.telemetry,

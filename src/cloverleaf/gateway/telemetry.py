@@ -43,7 +43,7 @@ from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit
 
 from .._errors import ConfigError
-from .._setting_values import boolean
+from .._setting_values import boolean, env_number, not_a_table, seconds
 from .._version import __version__
 from . import otlp_wire
 from .otlp_export import SpanExporter
@@ -80,6 +80,8 @@ def parse_telemetry(table: Mapping[str, Any] | None, env: Mapping[str, str], *,
                     from_env: bool = True) -> TelemetryConfig | None:
     """The telemetry settings, or None when spans are off. ``from_env``: the standard OTLP
     variables alone turn it on (the server; the SDK asks for an explicit ``[telemetry]``)."""
+    if table is not None and not isinstance(table, Mapping):
+        raise ConfigError(not_a_table("[telemetry]", table, 'otlp_endpoint = "http://127.0.0.1:4318"'))
     table = dict(table or {})
     unknown = set(table) - _KEYS
     if unknown:
@@ -111,13 +113,8 @@ def parse_telemetry(table: Mapping[str, Any] | None, env: Mapping[str, str], *,
         raise ConfigError(f"OTEL_TRACES_SAMPLER={sampler!r} is not supported; use one of {', '.join(SAMPLERS)}")
     ratio = 1.0
     if sampler.endswith("traceidratio"):
-        try:
-            ratio = float(env.get("OTEL_TRACES_SAMPLER_ARG") or 1.0)
-        except ValueError:
-            ratio = -1.0
-        if not 0.0 <= ratio <= 1.0:
-            raise ConfigError(f"OTEL_TRACES_SAMPLER_ARG must be a ratio from 0 to 1 for {sampler}, "
-                              f"got {env.get('OTEL_TRACES_SAMPLER_ARG')!r}")
+        ratio = env_number(f"OTEL_TRACES_SAMPLER_ARG (the ratio {sampler} keeps)",
+                           env.get("OTEL_TRACES_SAMPLER_ARG") or "1", maximum=1.0)
     certificate = table.get("certificate") or _otlp_env(env, "CERTIFICATE")
     if certificate is not None and not os.path.isfile(str(certificate)):
         raise ConfigError(f"[telemetry] certificate (or OTEL_EXPORTER_OTLP_CERTIFICATE): no file at {certificate!r}; "
@@ -125,7 +122,7 @@ def parse_telemetry(table: Mapping[str, Any] | None, env: Mapping[str, str], *,
     return TelemetryConfig(endpoint=endpoint,
                            service_name=str(table.get("service_name") or env.get("OTEL_SERVICE_NAME") or "cloverleaf"),
                            capture_content=capture, headers={str(k): str(v) for k, v in headers.items()},
-                           export_timeout=float(table.get("export_timeout", 5.0)),
+                           export_timeout=seconds("[telemetry] export_timeout", table.get("export_timeout", 5.0)),
                            compression=None if compression == "none" else compression,
                            certificate=None if certificate is None else str(certificate),
                            sampler=sampler, sample_ratio=ratio, proxy=proxy_for(endpoint, table.get("proxy", "env"), env))
@@ -380,11 +377,6 @@ def parse_traceparent(value: str) -> SpanParent | None:
     if version == "ff" or (version == "00" and rest) or trace_id == "0" * 32 or span_id == "0" * 16:
         return None
     return SpanParent(bytes.fromhex(trace_id), bytes.fromhex(span_id), bool(int(flags, 16) & 1))
-
-
-def open_telemetry(table: Mapping[str, Any] | None, env: Mapping[str, str], *, from_env: bool) -> Telemetry | None:
-    config = parse_telemetry(table, env, from_env=from_env)
-    return Telemetry(config) if config is not None else None
 
 
 def _ns(seconds: float) -> int:

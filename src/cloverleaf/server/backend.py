@@ -89,7 +89,15 @@ class Backend:
 
     # -- startup / shutdown -----------------------------------------------------------
     async def start(self) -> None:
-        """Load model entries created through the admin API, then keep them in step."""
+        """Say so when the shared state cannot be reached; load model entries created through
+        the admin API, then keep them in step."""
+        from ..gateway.state import unreachable
+
+        state = getattr(self.gateway, "state", None)
+        why = await unreachable(state) if state is not None else None
+        if why is not None:   # the server still starts: Redis may come up after it
+            log.warning("%s. Until it answers, every call is refused (503 state_unavailable) and /ready says "
+                        "unavailable", why)
         if self.store is None:
             return
         await self.sync_registry()

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._errors import ConfigError
-from .._setting_values import boolean
+from .._setting_values import boolean, not_a_table, number, seconds, whole
 
 _KEYS = {"host", "port", "max_body_mb", "allow_unauthenticated", "key_cache_seconds", "workers",
          "body_timeout_seconds", "http", "header_timeout_seconds", "keepalive_timeout_seconds", "max_connections",
@@ -66,6 +66,10 @@ class ServerOptions:
 
     @classmethod
     def from_settings(cls, table: Mapping[str, Any], env: Mapping[str, str], **overrides: Any) -> ServerOptions:
+        """Every number is checked as every table's are (``_setting_values``): ``max_body_mb =
+        "abc"`` was a traceback, and ``max_body_mb = -1`` a server that refused every request."""
+        if not isinstance(table, Mapping):
+            raise ConfigError(not_a_table("[server]", table, "port = 4000"))
         unknown = set(table) - _KEYS
         if unknown:
             raise ConfigError(f"[server] unknown keys {sorted(unknown)}; allowed: {sorted(_KEYS)}")
@@ -74,26 +78,26 @@ class ServerOptions:
         if "host" in table:
             opts.host = str(table["host"])
         if "port" in table:
-            opts.port = _int("port", table["port"])
+            opts.port = whole("[server] port", table["port"], maximum=65535)
         if "workers" in table:
-            opts.workers = max(1, _int("workers", table["workers"]))
+            opts.workers = whole("[server] workers", table["workers"], minimum=1)
         if "max_body_mb" in table:
-            opts.max_body_bytes = int(float(table["max_body_mb"]) * 1024 * 1024)
+            # at least about a kilobyte: a smaller cap rounds to a few bytes and refuses every request
+            opts.max_body_bytes = int(number("[server] max_body_mb", table["max_body_mb"], minimum=0.001,
+                                             unit="megabytes") * 1024 * 1024)
         if "allow_unauthenticated" in table:
             opts.allow_unauthenticated = boolean("[server] allow_unauthenticated", table["allow_unauthenticated"])
-        if "key_cache_seconds" in table:
-            opts.key_cache_seconds = float(table["key_cache_seconds"])
-        if "body_timeout_seconds" in table:
-            opts.body_timeout_seconds = float(table["body_timeout_seconds"])
         if "http" in table:
             opts.http = str(table["http"])
-        for name in ("header_timeout_seconds", "keepalive_timeout_seconds", "write_timeout_seconds"):
+        for name in ("body_timeout_seconds", "header_timeout_seconds", "keepalive_timeout_seconds",
+                     "write_timeout_seconds"):
             if name in table:
-                setattr(opts, name, _positive(name, table[name]))
-        if "heap_trim_seconds" in table:
-            opts.heap_trim_seconds = _positive("heap_trim_seconds", table["heap_trim_seconds"], zero=True)
+                setattr(opts, name, seconds(f"[server] {name}", table[name]))
+        for name in ("key_cache_seconds", "heap_trim_seconds"):   # 0: no key cache; never trim
+            if name in table:
+                setattr(opts, name, seconds(f"[server] {name}", table[name], zero=True))
         if "max_connections" in table:
-            opts.max_connections = max(1, _int("max_connections", table["max_connections"]))
+            opts.max_connections = whole("[server] max_connections", table["max_connections"], minimum=1)
         for name, value in overrides.items():
             if value is not None:
                 setattr(opts, name, value)
@@ -125,20 +129,3 @@ def is_loopback(host: str | None) -> bool:
     except ValueError:
         return False
 
-
-def _int(name: str, value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"[server] {name} must be an integer, got {value!r}") from None
-
-
-def _positive(name: str, value: Any, zero: bool = False) -> float:
-    """A number of seconds above 0 (``zero``: or 0, which turns the feature off)."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"[server] {name} must be a number of seconds, got {value!r}") from None
-    if not (number > 0 or (zero and number == 0)):
-        raise ConfigError(f"[server] {name} must be {'0 or more' if zero else 'more than 0'}, got {value!r}")
-    return number

@@ -15,7 +15,6 @@ import copy
 import dataclasses
 import logging
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -208,10 +207,5 @@ def _events_from(resp: ChatResponse) -> list[StreamEvent]:
     return out
 
 
-def open_cache(table: Mapping[str, Any] | None, engine: Any) -> ResponseCache | None:
-    config = parse_cache(table)
-    return ResponseCache(config, engine) if config.enabled else None
-
-
 __all__ = ["CacheConfig", "CachePlan", "CachedAnswer", "CacheDirective", "MemoryBackend", "ResponseCache",
-           "RouteCache", "open_cache", "parse_cache", "parse_route_cache", "replay", "replay_events"]
+           "RouteCache", "parse_cache", "parse_route_cache", "replay", "replay_events"]

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..._errors import ConfigError
-from ..._setting_values import boolean
+from ..._setting_values import boolean, not_a_table, number, seconds, whole
 
 CacheMode = Literal["off", "exact", "semantic"]
 MODES: tuple[str, ...] = ("off", "exact", "semantic")
@@ -66,7 +66,7 @@ class RouteCache:
 def parse_cache(table: Mapping[str, Any] | None) -> CacheConfig:
     table = table or {}
     if not isinstance(table, Mapping):
-        raise ConfigError(f"[cache] must be a table, got {type(table).__name__}")
+        raise ConfigError(not_a_table("[cache]", table, 'mode = "exact"'))
     unknown = set(table) - _KEYS
     if unknown:
         raise ConfigError(f"[cache]: unknown key(s) {sorted(unknown)}; allowed: {sorted(_KEYS)}")
@@ -80,12 +80,10 @@ def parse_cache(table: Mapping[str, Any] | None) -> CacheConfig:
     if mode == "semantic" and not embedding_model:
         raise ConfigError("[cache] mode = \"semantic\" needs embedding_model = \"provider/model\" (e.g. "
                           "\"openai/text-embedding-3-small\", or \"simple/hash\" offline)")
-    similarity = _number("[cache] similarity", table.get("similarity", DEFAULT_SIMILARITY))
-    if not 0.0 < similarity <= 1.0:
-        raise ConfigError(f"[cache] similarity must be in (0, 1], got {similarity!r}")
+    similarity = number("[cache] similarity", table.get("similarity", DEFAULT_SIMILARITY), above=True, maximum=1.0)
     return CacheConfig(
-        mode=mode, url=url, ttl=_number("[cache] ttl", table.get("ttl", DEFAULT_TTL)),
-        max_entries=int(_number("[cache] max_entries", table.get("max_entries", DEFAULT_MAX_ENTRIES), integer=True)),
+        mode=mode, url=url, ttl=seconds("[cache] ttl", table.get("ttl", DEFAULT_TTL)),
+        max_entries=whole("[cache] max_entries", table.get("max_entries", DEFAULT_MAX_ENTRIES), minimum=1),
         shared=boolean("[cache] shared", table.get("shared", False)),
         deterministic_only=boolean("[cache] deterministic_only", table.get("deterministic_only", True)),
         embedding_model=str(embedding_model) if embedding_model else None, similarity=similarity,
@@ -99,14 +97,7 @@ def parse_route_cache(where: str, table: Mapping[str, Any]) -> RouteCache:
     det = table.get("cache_deterministic_only")
     return RouteCache(
         enabled=None if enabled is None else boolean(f"{where} cache", enabled),
-        ttl=None if ttl is None else _number(f"{where} cache_ttl", ttl),
+        ttl=None if ttl is None else seconds(f"{where} cache_ttl", ttl),
         deterministic_only=None if det is None else boolean(f"{where} cache_deterministic_only", det),
     )
 
-
-def _number(where: str, value: Any, *, integer: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ConfigError(f"{where} must be a positive number, got {value!r}")
-    if integer and int(value) != value:
-        raise ConfigError(f"{where} must be a whole number, got {value!r}")
-    return float(value)

@@ -7,6 +7,8 @@ contract from ``.base``, never from this package, so the package imports them on
 
 from __future__ import annotations
 
+import asyncio
+
 from .base import Admission, AttemptAdmission, AttemptAsk, Bucket, Grant, Hold, StateBackend
 
 __all__ = ["Admission", "AttemptAdmission", "AttemptAsk", "Bucket", "Grant", "Hold", "StateBackend", "open_state"]
@@ -29,4 +31,27 @@ def open_state(url: str | None, *, prefix: str | None = None) -> StateBackend:
     raise ConfigError(f"[state] url with scheme {scheme!r} is not supported; use 'memory' or 'redis://host:6379/0'")
 
 
-__all__ = ["Bucket", "Grant", "StateBackend", "open_state", "BreakerSnapshot", "BreakerDecision", "BreakerPolicy"]
+#: how long a start-up or ``cloverleaf doctor`` check waits for the shared state to answer
+PING_TIMEOUT_SECONDS = 5.0
+
+
+async def unreachable(state: StateBackend, timeout: float = PING_TIMEOUT_SECONDS) -> str | None:
+    """Why a shared backend cannot be reached, or None (it answered, or it is this process's
+    memory). Asked at start by the server and by ``cloverleaf doctor``: with Redis down every
+    gateway call is refused (503 ``state_unavailable``), and nothing said so until the first."""
+    from ..._errors import StateUnavailable
+
+    if not state.shared:
+        return None
+    try:
+        await asyncio.wait_for(state.ping(), timeout)
+    except StateUnavailable as exc:
+        return str(exc)
+    except TimeoutError:
+        return (f"the shared state backend at {state.location} did not answer within {timeout:g} s; check that "
+                "Redis is running and [state] url is right")
+    return None
+
+
+__all__ = ["Bucket", "Grant", "StateBackend", "open_state", "unreachable", "BreakerSnapshot", "BreakerDecision",
+           "BreakerPolicy"]

@@ -191,6 +191,11 @@ class StateBackend(ABC):
     async def latencies(self, keys: Sequence[str]) -> dict[str, float]:
         """Moving averages for the keys that have one."""
 
+    @property
+    def location(self) -> str:
+        """Where the state lives, fit to print (a URL without its password)."""
+        return "memory"
+
     async def ping(self) -> None:  # noqa: B027 - memory is always there
         """Raise :class:`~cloverleaf.StateUnavailable` when the backend cannot be reached (the
         server's ``/ready``)."""

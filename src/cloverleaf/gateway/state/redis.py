@@ -94,6 +94,10 @@ class RedisState(StateBackend):
     def prefix(self) -> str:
         return self._prefix
 
+    @property
+    def location(self) -> str:
+        return self._where
+
     # -- plumbing ---------------------------------------------------------------------
     def _client(self) -> Any:
         loop = asyncio.get_running_loop()

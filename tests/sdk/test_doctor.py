@@ -1,0 +1,82 @@
+"""`cloverleaf doctor` against `cloverleaf serve`: a configuration the server refuses at start is
+a problem the doctor reports in the same words, and a shared state (Redis) that does not answer
+is one too (every gateway call would be a 503). It passed both, checking only the store and the
+routes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cloverleaf._config import Settings
+from cloverleaf._errors import ConfigError
+from cloverleaf.cli import main
+
+from .test_cli import clean_env  # noqa: F401 - the same clean environment, autouse
+
+
+@pytest.fixture(autouse=True)
+def _no_server_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("CLOVERLEAF_MASTER_KEY", "CLOVERLEAF_STATE_URL", "CLOVERLEAF_STORE_URL", "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_TRACES_SAMPLER"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def _config(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "c.toml"
+    path.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "calls.db"}"\n{text}')
+    return path
+
+
+def _doctor(path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = main(["doctor", "--config", str(path)])
+    return code, capsys.readouterr().out
+
+
+@pytest.mark.parametrize("text", [
+    '[routes.r]\ntargets = ["fake/echo"]\n[budgets.r]\nlimit_usd = "5"\n',
+    '[state]\nbudgets = "bogus"\n',
+    '[limits.openai]\nrpm = "x"\n',
+    "[limits.r]\nmax_wait = nan\n",
+    '[cache]\nmode = "exact"\nttl = -1\n',
+    '[telemetry]\notlp_endpoint = "http://127.0.0.1:4318"\nexport_timeout = "soon"\n',
+    '[server]\nmax_body_mb = "abc"\n',
+])
+def test_doctor_fails_on_what_serve_refuses_with_the_servers_words(tmp_path: Path, text: str,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from cloverleaf.server.app import create_app
+
+    path = _config(tmp_path, text)
+    with pytest.raises(ConfigError) as refused:   # what `cloverleaf serve` stops at, before it listens
+        create_app(Settings.load(path))
+    code, out = _doctor(path, capsys)
+    assert code == 1
+    assert f"settings    ERROR {refused.value} (cloverleaf serve would not start)" in out
+
+
+def test_doctor_passes_the_tables_serve_accepts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _config(tmp_path, '[routes.r]\ntargets = ["fake/echo"]\n[budgets.r]\nlimit_usd = 5\n'
+                             '[limits.r]\nrpm = 10\nmax_wait = 1\n[server]\nmax_body_mb = 2\n')
+    code, out = _doctor(path, capsys)
+    assert code == 0, out
+    assert "settings    ok" in out and "state       memory" in out
+
+
+def test_doctor_fails_when_the_redis_state_does_not_answer(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    path = _config(tmp_path, '[state]\nurl = "redis://:hunter2@127.0.0.1:1/0"\n')   # nothing listens on port 1
+    code, out = _doctor(path, capsys)
+    assert code == 1
+    assert "state       ERROR the Redis state backend at redis://***@127.0.0.1:1/0 failed" in out
+    assert "check that Redis is running" in out and "hunter2" not in out
+
+
+def test_doctor_reports_a_redis_state_that_answers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from ..gateway.redis_support import fresh_prefix, redis_url
+
+    url = redis_url()
+    path = _config(tmp_path, f'[state]\nurl = "{url}"\nprefix = "{fresh_prefix()}"\n')
+    code, out = _doctor(path, capsys)
+    assert code == 0, out
+    assert "state       reachable at redis://" in out
