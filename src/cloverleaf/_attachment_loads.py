@@ -7,7 +7,7 @@ again each time: slower, and a second download may not even return the same byte
 loaded copies cannot be written back into the caller's objects (a Message kept for later
 would then hold megabytes), so they are kept here instead, for the length of the call.
 
-A call opens the scope (:func:`begin` and :func:`end`); inside it, :func:`loaded` hands back what
+A call opens the scope (:func:`begin` and :func:`end`; a stream, :func:`stream_scope`); inside it, :func:`loaded` hands back what
 an attachment object already loaded to, and :func:`keep` records new loads. The key is the
 caller's Attachment object itself (its identity, held alive by the entry), so two equal-looking
 attachments are still loaded on their own, and nothing outlives the call. Loaded copies are
@@ -17,11 +17,11 @@ request's byte total) without any I/O. Outside a scope nothing is kept.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextvars import ContextVar, Token
 from typing import Any
 
-from ._types import Attachment
+from ._types import Attachment, ToolResult
 
 #: id(the caller's attachment) -> (that attachment, its loaded copy), for the current call
 _Loads = dict[int, tuple[Any, Attachment]]
@@ -42,21 +42,47 @@ def end(token: Token[_Loads | None] | None) -> None:
         _current.reset(token)
 
 
-def open_scope() -> _Loads | None:
-    """For an async generator, which may be finished in another context than the one it
-    started in (a ContextVar token cannot be reset there): the scope it opened, to hand to
-    :func:`close_scope`, or None when one was already open."""
-    if _current.get() is not None:
+def stream_scope(req: Any) -> _Loads | None:
+    """A stream's scope, or None when it has nothing to load or runs inside an open scope. A
+    stream is an async generator, whose steps run in its consumer's context: a scope set there
+    would stay set in the consumer's task after a stream left unfinished (and every later call
+    of that task would share it). So a stream keeps its scope itself and lends it only to each
+    attempt's first step (:func:`loading_in`), where the engine loads the attachments."""
+    if _current.get() is not None or not holds_attachments(req.messages):
         return None
-    loads: _Loads = {}
-    _current.set(loads)
-    return loads
+    return {}
 
 
-def close_scope(loads: _Loads | None) -> None:
-    """Close what :func:`open_scope` opened, in whatever context the generator ends in."""
-    if loads is not None and _current.get() is loads:
-        _current.set(None)
+async def loading_in(loads: _Loads, events: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    """``events`` (one attempt's engine stream) with its first step, where its attachments are
+    loaded, run under ``loads``: set and reset within that step, so nothing crosses a yield."""
+    token = _current.set(loads)
+    try:
+        first = await anext(events)
+    except StopAsyncIteration:
+        return
+    finally:
+        _current.reset(token)
+    try:
+        yield first
+        async for event in events:
+            yield event
+    finally:
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def holds_attachments(messages: Sequence[Any]) -> bool:
+    """Any attachment in ``messages``, in a message's parts or inside a tool result."""
+    for message in messages:
+        for part in message.parts:
+            if isinstance(part, Attachment):
+                return True
+            if isinstance(part, ToolResult) and isinstance(part.content, list) and any(
+                    isinstance(p, Attachment) for p in part.content):
+                return True
+    return False
 
 
 def loaded(atts: Sequence[Any]) -> list[Any]:

@@ -88,3 +88,24 @@ def test_a_later_turn_still_counts_what_was_loaded_earlier_against_the_request_c
             client.chat("fake/x", "weather where this photo was taken?", attachments=[att], tools=[screenshot],
                         run_tools=True, max_tool_turns=3)
         assert len(client.fake.requests) == 1 and _image_requests(server) == 1
+
+
+async def test_a_stream_left_unfinished_leaves_no_scope_behind_in_its_task(server: MediaServer) -> None:
+    """A stream is an async generator, whose steps run in its consumer's context: its scope,
+    once set there, stayed set in the caller's task after the caller stopped reading early, and
+    every later call of that task reused the first download (stale bytes, memory that only grew)."""
+    import gc
+
+    from cloverleaf import _attachment_loads
+
+    att = Attachment(source=server.url("/media/image.png"))
+    async with AsyncClient(**_settings(routes={"smart": {"targets": ["fake/echo"]}})) as client:
+        stream = client.stream("smart", "describe", attachments=[att])
+        async for _ in stream:
+            break                      # the caller stops reading early
+        del stream
+        gc.collect()
+        assert _attachment_loads._current.get() is None
+        await client.chat("smart", "describe", attachments=[att])
+        await client.chat("smart", "describe", attachments=[att])
+    assert _image_requests(server) == 3

@@ -260,7 +260,7 @@ class Gateway:
         call = await self._admit(model, ctx, "stream", req, self._chat_tokens(req), req.max_tokens)
         req = call.request = call.request or req   # capped at admission when output is metered
         settlement = self._settlement
-        loads = attachment_loads.open_scope()   # attachments: one download per call, whichever attempt answers
+        loads = attachment_loads.stream_scope(req)   # attachments: one download per call, whichever attempt answers
         try:
             cached_calls = self._cached
             if cached_calls is not None and await cached_calls.allowed(call):
@@ -275,6 +275,8 @@ class Gateway:
             kept: list[StreamEvent] | None = [] if call.cache_plan is not None and call.cache_plan.write else None
             async for slot in call.loop:
                 events = self.engine.astream(_for_call(slot), req)
+                if loads is not None:
+                    events = attachment_loads.loading_in(loads, events)
                 held: list[StreamEvent] = []      # events before the first output (usage) wait for it
                 if kept:
                     kept.clear()                  # a failed attempt's events are not the answer
@@ -327,8 +329,6 @@ class Gateway:
         except BaseException as exc:
             await settlement.finish_error(call, exc)
             raise
-        finally:
-            attachment_loads.close_scope(loads)
 
     # -- admission and bookkeeping ----------------------------------------------------
     def _chat_tokens(self, req: ChatRequest) -> int:

@@ -67,6 +67,8 @@ WAKE_BATCHES = 10
 #: While the database is away, the writer tries again after this, doubling up to the maximum.
 FIRST_BACKOFF_SECONDS = 0.1
 MAX_BACKOFF_SECONDS = 5.0
+#: How often a waiting flush() looks whether the writer found the database away.
+FLUSH_POLL_SECONDS = 0.05
 
 
 @dataclass(slots=True)
@@ -98,6 +100,7 @@ class BatchWriter:
         #: the last batch failed because the database is away; it waits at the queue's head
         self.waiting_for_database = False
         self._given_up = False    # closing while the database is away: drop what is left
+        self._away_failures = 0   # batches the database could not take (flush() watches it)
         self._conn: sa.Connection | None = None      # used by the writer thread only
         self._sql: dict[tuple[sa.Table, tuple[int, ...]], str] = {}
         self._after: dict[sa.Table, AfterInsert] = {}
@@ -133,13 +136,25 @@ class BatchWriter:
         return self._put(op)
 
     def flush(self, timeout: float | None = 30.0) -> bool:
-        """Block until everything queued before this call is committed (or dropped)."""
+        """Block until everything queued before this call is committed (or dropped): True.
+        False when ``timeout`` passes first, or as soon as the writer, woken to try at once,
+        finds the database still away: nothing can be committed then (the records stay queued
+        for when it is back), and waiting longer would only hold up the caller — a request
+        that flushes before it reads (it then meets the outage itself: a 503), a server
+        stopping (an orchestrator kills one that takes its whole grace period)."""
         if self._closed or not self._thread.is_alive():
             return True
+        failures = self._away_failures
         done = threading.Event()
         self._items.append(_Flush(done))
         self._wake.set()
-        return done.wait(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not done.wait(FLUSH_POLL_SECONDS):
+            if self._away_failures != failures:
+                return False
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+        return True
 
     def close(self, timeout: float | None = 30.0) -> None:
         if self._closed:
@@ -216,7 +231,11 @@ class BatchWriter:
         writer is closing: then it is dropped, and so is everything after it)."""
         if not batch:
             return True
-        if self._given_up:
+        if self._given_up or (self._closed and self.waiting_for_database):
+            if not self._given_up:
+                self._given_up = True
+                log.error("the store's database is away as the writer closes: dropping the %d store record(s) "
+                          "still queued", len(batch) + len(self._items))
             self._drop(len(batch))
             return True
         for attempt in (1, 2):
@@ -251,6 +270,7 @@ class BatchWriter:
             log.error("the store's database is away as the writer closes: dropping %d store record(s) and "
                       "every one still queued (%s)", len(batch), type(exc).__name__)
             return True
+        self._away_failures += 1
         if not self.waiting_for_database:
             self.waiting_for_database = True
             log.error("the store's database is away (%s): keeping call records and spend queued (%d now, at most "
