@@ -1,0 +1,98 @@
+"""What an upstream answered reaches the server's clients as it said it, streamed or not: a mock
+Anthropic (and OpenAI) upstream behind a live server, driven by the official OpenAI and Anthropic
+SDKs. Each test is a translation fault once found between the two APIs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from cloverleaf._config import ProviderSettings
+
+from ..sdk.upstream import Reply, Upstream
+from .conftest import Live, settings, start_live, stop_live
+
+SSE = {"content-type": "text/event-stream"}
+NO_ARGS = {"type": "object", "properties": {}}
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[Upstream]:
+    up = Upstream()
+    yield up
+    up.close()
+
+
+@pytest.fixture(scope="module")
+def live(upstream: Upstream) -> Iterator[Live]:
+    providers = {"anth": ProviderSettings("anth", kind="anthropic", base_url=upstream.url, api_key="sk-ant-mock"),
+                 "oai": ProviderSettings("oai", kind="openai", base_url=f"{upstream.url}/v1", api_key="sk-mock")}
+    server = start_live(settings(providers=providers))
+    yield server
+    stop_live(server)
+
+
+def message(content: list[dict[str, Any]], stop_reason: str | None, **fields: Any) -> dict[str, Any]:
+    """An Anthropic ``Message`` as the API answers it."""
+    return {"id": "msg_up", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5", "content": content,
+            "stop_reason": stop_reason, "stop_sequence": None, "usage": {"input_tokens": 10, "output_tokens": 5},
+            **fields}
+
+
+def reply(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Reply:
+    return Reply(status=status, headers={"content-type": "application/json", **(headers or {})},
+                 body=json.dumps(body).encode())
+
+
+def stream(*events: dict[str, Any]) -> Reply:
+    """An Anthropic SSE stream: ``message_start`` (an empty message), the given events, ``message_stop``."""
+    events = ({"type": "message_start", "message": message([], None)}, *events, {"type": "message_stop"})
+    return Reply(headers=SSE, chunks=[f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events])
+
+
+def sent(upstream: Upstream) -> dict[str, Any]:
+    """The body of the last request the upstream received."""
+    return json.loads(upstream.seen[-1].body)  # type: ignore[no-any-return]
+
+
+# --------------------------------------------------------------------------- tool calls
+
+
+NO_ARGUMENT_CALL = (
+    {"type": "content_block_start", "index": 0,
+     "content_block": {"type": "tool_use", "id": "toolu_01", "name": "get_time", "input": {}}},
+    {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": ""}},
+    {"type": "content_block_stop", "index": 0},
+    {"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+     "usage": {"output_tokens": 12}},
+)
+
+
+def test_a_no_argument_tool_call_has_json_arguments_streamed_or_not(live: Live, upstream: Upstream) -> None:
+    """Claude streams a no-argument call as one empty fragment; OpenAI clients read ``"{}"`` (what
+    the whole answer gives, and what OpenAI sends), on Chat Completions and on Responses."""
+    client = live.openai()
+    tools: Any = [{"type": "function", "function": {"name": "get_time", "parameters": NO_ARGS}}]
+    ask: Any = [{"role": "user", "content": "time?"}]
+    upstream.queue(reply(message([{"type": "tool_use", "id": "toolu_01", "name": "get_time", "input": {}}],
+                                 "tool_use")))
+    whole = client.chat.completions.create(model="anth/claude-sonnet-4-5", tools=tools, messages=ask)
+    upstream.queue(stream(*NO_ARGUMENT_CALL))
+    with client.chat.completions.stream(model="anth/claude-sonnet-4-5", tools=tools, messages=ask) as s:
+        streamed = s.get_final_completion()
+    upstream.queue(stream(*NO_ARGUMENT_CALL))
+    with client.responses.stream(model="anth/claude-sonnet-4-5", input="time?", tools=[
+            {"type": "function", "name": "get_time", "parameters": NO_ARGS, "strict": False}]) as r:
+        events = list(r)
+        response = r.get_final_response()
+    done = [e.arguments for e in events if e.type == "response.function_call_arguments.done"]
+    item = response.output[0]
+    assert item.type == "function_call"
+    arguments = [whole.choices[0].message.tool_calls[0].function.arguments,  # type: ignore[index, union-attr]
+                 streamed.choices[0].message.tool_calls[0].function.arguments,  # type: ignore[index, union-attr]
+                 item.arguments, *done]
+    assert arguments == ["{}"] * 4
+    assert streamed.choices[0].finish_reason == "tool_calls"
