@@ -96,3 +96,35 @@ def test_a_no_argument_tool_call_has_json_arguments_streamed_or_not(live: Live, 
                  item.arguments, *done]
     assert arguments == ["{}"] * 4
     assert streamed.choices[0].finish_reason == "tool_calls"
+
+
+# --------------------------------------------------------------------------- stop reasons
+
+CITY = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"],
+        "additionalProperties": False}
+
+
+def test_structured_output_through_the_forced_tool_ends_the_turn(live: Live, upstream: Upstream) -> None:
+    """A Claude model without native JSON output answers through the forced json_response tool
+    (stop_reason tool_use); the client gets the JSON as text, so the turn ended: end_turn."""
+    client = live.anthropic()
+    ask: Any = {"model": "anth/claude-3-5-sonnet-20241022", "max_tokens": 100,
+                "messages": [{"role": "user", "content": "city?"}],
+                "output_config": {"format": {"type": "json_schema", "schema": CITY}}}
+    upstream.queue(reply(message([{"type": "tool_use", "id": "toolu_1", "name": "json_response",
+                                   "input": {"name": "Tokyo"}}], "tool_use")))
+    whole = client.messages.create(**ask)
+    assert sent(upstream)["tool_choice"] == {"type": "tool", "name": "json_response"}
+    upstream.queue(stream(
+        {"type": "content_block_start", "index": 0,
+         "content_block": {"type": "tool_use", "id": "toolu_1", "name": "json_response", "input": {}}},
+        {"type": "content_block_delta", "index": 0,
+         "delta": {"type": "input_json_delta", "partial_json": '{"name": "Tokyo"}'}},
+        {"type": "content_block_stop", "index": 0},
+        {"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 9}}))
+    with client.messages.stream(**ask) as s:
+        streamed = s.get_final_message()
+    for answer in (whole, streamed):
+        assert [b.type for b in answer.content] == ["text"]
+        assert json.loads(answer.content[0].text) == {"name": "Tokyo"}  # type: ignore[union-attr]
+        assert answer.stop_reason == "end_turn"

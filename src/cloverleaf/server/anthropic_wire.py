@@ -333,11 +333,15 @@ def _reasoning(body: dict[str, Any]) -> ReasoningConfig | None:
 
 
 def stop_reason(finish: str | None, raw: str | None, has_tools: bool) -> str:
-    if raw in ("end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal"):
+    """The ``stop_reason`` of an answer: the upstream's own when it is one of Anthropic's, else
+    ours mapped. ``tool_use`` only when the answer has a tool_use block: a Claude model answering
+    structured output through the forced ``json_response`` tool stops with ``tool_use``, but that
+    call became the answer's text, and a client that sees ``tool_use`` looks for a tool to run."""
+    if raw in ("end_turn", "max_tokens", "stop_sequence", "pause_turn", "refusal") or raw == "tool_use" and has_tools:
         return raw
     if finish == "length":
         return "max_tokens"
-    if finish == "tool_calls" or (has_tools and finish in (None, "stop")):
+    if has_tools and finish in (None, "stop", "tool_calls"):
         return "tool_use"
     if finish == "content_filter":
         return "refusal"
