@@ -128,3 +128,32 @@ def test_structured_output_through_the_forced_tool_ends_the_turn(live: Live, ups
         assert [b.type for b in answer.content] == ["text"]
         assert json.loads(answer.content[0].text) == {"name": "Tokyo"}  # type: ignore[union-attr]
         assert answer.stop_reason == "end_turn"
+
+
+# --------------------------------------------------------------------------- thinking in tool loops
+
+
+def test_openai_client_tool_loop_with_reasoning_effort_on_claude(live: Live, upstream: Upstream) -> None:
+    """Chat Completions cannot carry Claude's thinking signature back, so turn 2 of a tool loop has
+    a tool_use turn without thinking: sent with thinking on, Anthropic refuses it ("a final
+    assistant message must start with a thinking block"); it is sent without thinking instead."""
+    client = live.openai()
+    tools: Any = [{"type": "function", "function": {"name": "get_weather", "parameters": {
+        "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+    messages: list[Any] = [{"role": "user", "content": "Weather in Paris?"}]
+    upstream.queue(reply(message([
+        {"type": "thinking", "thinking": "I should look it up.", "signature": "EqQBCkYIBxgCKkD-signature"},
+        {"type": "tool_use", "id": "toolu_01", "name": "get_weather", "input": {"city": "Paris"}}], "tool_use")))
+    first = client.chat.completions.create(model="anth/claude-sonnet-4-5", messages=messages, tools=tools,
+                                           reasoning_effort="low")
+    assert sent(upstream)["thinking"]["type"] == "enabled"
+    messages.append(first.choices[0].message.model_dump(exclude_none=True))   # what the SDK gives back
+    messages.append({"role": "tool", "tool_call_id": first.choices[0].message.tool_calls[0].id,  # type: ignore[index]
+                     "content": "sunny"})
+    upstream.queue(reply(message([{"type": "text", "text": "Sunny."}], "end_turn")))
+    second = client.chat.completions.create(model="anth/claude-sonnet-4-5", messages=messages, tools=tools,
+                                            reasoning_effort="low")
+    body = sent(upstream)
+    assert "thinking" not in body
+    assert [b["type"] for b in body["messages"][1]["content"]] == ["tool_use"]
+    assert second.choices[0].message.content == "Sunny."
