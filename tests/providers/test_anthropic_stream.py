@@ -60,6 +60,9 @@ STREAMS = {
     SYN + "stream_structured_output.yaml":
         ChatRequest("claude-sonnet-4-5", [Message.user("Tell me about London")], stream=True,
                     response_format=ResponseFormat(schema=CITY_SCHEMA)),
+    SYN + "stream_stop_sequence.yaml":
+        ChatRequest("claude-sonnet-4-5", [Message.user("Count to three, then say END.")], stop=["STOP", "END"],
+                    stream=True),
     SYN + "stream_tool_no_arguments.yaml":
         ChatRequest("claude-sonnet-4-5", [Message.user("What time is it?")], tools=[GET_TIME], stream=True),
 }
@@ -179,6 +182,25 @@ def test_tool_with_no_arguments_streams_as_an_empty_object(adapter):
         STREAMS[name])
     assert whole.tool_calls[0].arguments_json == call.arguments_json
     assert resp.finish_reason == whole.finish_reason == "tool_calls"
+
+
+def test_the_stop_sequence_that_ended_the_answer_is_kept(adapter):
+    """Which stop sequence matched (Anthropic says so) is on metadata.extra, streamed or not."""
+    name = SYN + "stream_stop_sequence.yaml"
+    assert cassette(name)[0].request_json == {k: v for k, v in adapter.build_chat(
+        STREAMS[name], ProviderConfig("anthropic", "anthropic", "https://x")).json().items()}
+    events, resp = decode(adapter, STREAMS[name], [body_of(name)])
+    assert events[-1].type == "done" and events[-1].extra == {"stop_sequence": "END"}
+    assert (resp.text, resp.finish_reason, resp.metadata.raw_finish_reason) == ("1, 2, 3. ", "stop", "stop_sequence")
+    assert resp.metadata.extra["stop_sequence"] == "END"
+    whole = adapter.parse_chat(HttpResponse(200, {}, json.dumps({
+        "id": "msg_1", "model": "claude-sonnet-4-5", "stop_reason": "stop_sequence", "stop_sequence": "END",
+        "content": [{"type": "text", "text": "1, 2, 3. "}]}).encode()), STREAMS[name])
+    assert whole.metadata.extra == {"stop_sequence": "END"} and whole.metadata.raw_finish_reason == "stop_sequence"
+    # ended any other way, there is no stop sequence to report
+    _, plain = decode(adapter, STREAMS[REC + "test_request_stream_fallback_for_high_max_tokens.yaml"],
+                      [body_of(REC + "test_request_stream_fallback_for_high_max_tokens.yaml")])
+    assert "stop_sequence" not in plain.metadata.extra
 
 
 def test_structured_output_stream_is_json_text(adapter):

@@ -157,3 +157,33 @@ def test_openai_client_tool_loop_with_reasoning_effort_on_claude(live: Live, ups
     assert "thinking" not in body
     assert [b["type"] for b in body["messages"][1]["content"]] == ["tool_use"]
     assert second.choices[0].message.content == "Sunny."
+
+
+# --------------------------------------------------------------------------- stop sequences
+
+
+def test_the_stop_sequence_that_matched_reaches_anthropic_clients(live: Live, upstream: Upstream) -> None:
+    """Anthropic says which stop sequence ended the answer; the client reads the same, streamed or
+    not. An OpenAI-style upstream does not say which, so it is null there."""
+    client = live.anthropic()
+    ask: Any = {"model": "anth/claude-sonnet-4-5", "max_tokens": 50, "stop_sequences": ["STOP", "END"],
+                "messages": [{"role": "user", "content": "count"}]}
+    upstream.queue(reply(message([{"type": "text", "text": "1, 2, 3"}], "stop_sequence", stop_sequence="END")))
+    whole = client.messages.create(**ask)
+    assert sent(upstream)["stop_sequences"] == ["STOP", "END"]
+    upstream.queue(stream(
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "1, 2, 3"}},
+        {"type": "content_block_stop", "index": 0},
+        {"type": "message_delta", "delta": {"stop_reason": "stop_sequence", "stop_sequence": "END"},
+         "usage": {"output_tokens": 5}}))
+    with client.messages.stream(**ask) as s:
+        streamed = s.get_final_message()
+    for answer in (whole, streamed):
+        assert (answer.stop_reason, answer.stop_sequence) == ("stop_sequence", "END")
+        assert answer.content[0].text == "1, 2, 3"  # type: ignore[union-attr]
+    upstream.queue(reply({"id": "c1", "object": "chat.completion", "created": 1, "model": "gpt-4o", "choices": [
+        {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "1, 2, 3"}}]}))
+    relayed = client.messages.create(**{**ask, "model": "oai/gpt-4o"})
+    assert sent(upstream)["stop"] == ["STOP", "END"]
+    assert (relayed.stop_reason, relayed.stop_sequence) == ("end_turn", None)

@@ -348,6 +348,14 @@ def stop_reason(finish: str | None, raw: str | None, has_tools: bool) -> str:
     return "end_turn"
 
 
+def matched_stop_sequence(reason: str, extra: Mapping[str, Any] | None) -> str | None:
+    """``stop_sequence``: which of the request's sequences ended the answer, when the upstream
+    said (Anthropic does, on ``metadata.extra``); unknown (null) for upstreams that do not say,
+    such as OpenAI-style ones."""
+    value = extra.get("stop_sequence") if extra else None
+    return value if reason == "stop_sequence" and isinstance(value, str) else None
+
+
 def usage_json(u: Usage) -> dict[str, Any]:
     uncached = max(0, u.input_tokens - u.cached_tokens - u.cache_write_tokens)
     return {"input_tokens": uncached, "output_tokens": u.output_tokens,
@@ -368,14 +376,15 @@ def message_json(resp: ChatResponse, *, message_id: str, model: str) -> dict[str
                 content.append({"type": "thinking", "thinking": part.text, "signature": part.signature or ""})
             if part.redacted:
                 content.append({"type": "redacted_thinking", "data": part.redacted})
+    reason = stop_reason(resp.finish_reason, resp.metadata.raw_finish_reason, bool(resp.tool_calls))
     return {
         "id": message_id,
         "type": "message",
         "role": "assistant",
         "model": model,
         "content": content,
-        "stop_reason": stop_reason(resp.finish_reason, resp.metadata.raw_finish_reason, bool(resp.tool_calls)),
-        "stop_sequence": None,
+        "stop_reason": reason,
+        "stop_sequence": matched_stop_sequence(reason, resp.metadata.extra),
         "usage": usage_json(resp.usage),
     }
 

@@ -20,6 +20,8 @@ iterations (``test_anthropic_compaction_usage_with_cache_streaming.yaml``: 55196
 
 Server-side tool blocks (``server_tool_use``, ``web_search_tool_result``, MCP ...) have no
 neutral part: they are kept raw in ``metadata.extra["server_tool_blocks"]`` and not replayed.
+Which of the request's ``stop`` sequences ended the answer (``stop_sequence``, with stop_reason
+``stop_sequence``) is ``metadata.extra["stop_sequence"]``, streamed or not; a server relays it.
 """
 
 from __future__ import annotations
@@ -135,6 +137,8 @@ class AnthropicAdapter(Adapter):
         if finish == "tool_calls" and not any(isinstance(p, ToolCall) for p in parts):
             finish = "stop"  # the only call was the structured-output tool, now a Text part
         meta = ResponseMetadata(response_id=data.get("id"), raw_finish_reason=raw_finish)
+        if isinstance(data.get("stop_sequence"), str):
+            meta.extra["stop_sequence"] = data["stop_sequence"]
         if server_blocks:
             meta.extra["server_tool_blocks"] = server_blocks
         return ChatResponse(

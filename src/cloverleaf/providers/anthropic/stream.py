@@ -6,7 +6,7 @@ The stream is a message built up block by block::
     content_block_start    index, block type (text / thinking / redacted_thinking / tool_use / server ...)
     content_block_delta    text_delta | thinking_delta | signature_delta | input_json_delta | citations_delta
     content_block_stop
-    message_delta          stop_reason, cumulative output usage
+    message_delta          stop_reason (and the stop_sequence that matched), cumulative output usage
     message_stop           the end; the only event that completes a message
     ping                   keep-alive, ignored
     error                  e.g. overloaded_error mid-stream: raised from feed()
@@ -51,7 +51,7 @@ _TEXT, _REASONING, _TOOL, _JSON_TEXT, _IGNORED = "text", "reasoning", "tool", "j
 
 class AnthropicStreamDecoder(JSONEventDecoder):
     __slots__ = ("_adapter", "_req", "_blocks", "_input_seen", "_id", "_model", "_raw_finish",
-                 "_tool_calls", "_done")
+                 "_stop_sequence", "_tool_calls", "_done")
 
     def __init__(self, adapter: _Host, req: ChatRequest) -> None:
         super().__init__()
@@ -63,6 +63,7 @@ class AnthropicStreamDecoder(JSONEventDecoder):
         self._id: str | None = None
         self._model: str | None = None
         self._raw_finish: str | None = None
+        self._stop_sequence: str | None = None
         self._tool_calls = 0
         self._done = False
 
@@ -94,13 +95,17 @@ class AnthropicStreamDecoder(JSONEventDecoder):
             if message.get("usage"):
                 out.append(StreamEvent("usage", usage=usage_from(message["usage"])))
         elif kind == "message_delta":
-            self._raw_finish = (payload.get("delta") or {}).get("stop_reason") or self._raw_finish
+            delta = payload.get("delta") or {}
+            self._raw_finish = delta.get("stop_reason") or self._raw_finish
+            if isinstance(delta.get("stop_sequence"), str):
+                self._stop_sequence = delta["stop_sequence"]
             if payload.get("usage"):
                 out.append(StreamEvent("usage", usage=usage_from(payload["usage"])))
         elif kind == "message_stop":
             self._done = True
             out.append(StreamEvent("done", finish_reason=self._finish(), raw_finish_reason=self._raw_finish,
-                                   model=self._model or self._req.model, id=self._id))
+                                   model=self._model or self._req.model, id=self._id,
+                                   extra={"stop_sequence": self._stop_sequence} if self._stop_sequence else None))
         elif kind == "error":
             raise self._adapter.stream_error(payload, self._req.model)
         # ping and event types added to the API later are ignored
