@@ -8,6 +8,8 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import anthropic
+import openai
 import pytest
 
 from cloverleaf._config import ProviderSettings
@@ -187,3 +189,29 @@ def test_the_stop_sequence_that_matched_reaches_anthropic_clients(live: Live, up
     relayed = client.messages.create(**{**ask, "model": "oai/gpt-4o"})
     assert sent(upstream)["stop"] == ["STOP", "END"]
     assert (relayed.stop_reason, relayed.stop_sequence) == ("end_turn", None)
+
+
+# --------------------------------------------------------------------------- errors
+
+QUOTA = {"error": {"message": "You exceeded your current quota, please check your plan and billing details.",
+                   "type": "insufficient_quota", "param": None, "code": "insufficient_quota"}}
+
+
+def test_a_spent_upstream_quota_is_not_retried_by_the_sdks(live: Live, upstream: Upstream) -> None:
+    """OpenAI's insufficient_quota 429 keeps its code and gets no invented Retry-After; the SDKs,
+    which retry any 429 by themselves, make one call, not three."""
+    upstream.queue(*[reply(QUOTA, status=429) for _ in range(3)])
+    before = len(upstream.seen)
+    with pytest.raises(openai.RateLimitError) as raised:
+        openai.OpenAI(base_url=f"{live.url}/v1", api_key="unused", max_retries=2).chat.completions.create(
+            model="oai/gpt-4o", messages=[{"role": "user", "content": "hi"}])
+    assert len(upstream.seen) - before == 1
+    assert raised.value.code == "insufficient_quota" and raised.value.type == "insufficient_quota"
+    response = raised.value.response
+    assert "retry-after" not in response.headers and response.headers["x-should-retry"] == "false"
+    with pytest.raises(anthropic.RateLimitError) as refused:
+        anthropic.Anthropic(base_url=live.url, api_key="unused", max_retries=2).messages.create(
+            model="oai/gpt-4o", max_tokens=10, messages=[{"role": "user", "content": "hi"}])
+    assert len(upstream.seen) - before == 2
+    assert refused.value.body["error"]["type"] == "billing_error"  # type: ignore[index]
+    upstream.replies.clear()
