@@ -22,6 +22,7 @@ from cloverleaf._errors import (
     OverloadedError,
     PermissionDeniedError,
     RateLimitError,
+    RequestTooLargeError,
     ServerError,
     UnsupportedCapability,
 )
@@ -594,7 +595,7 @@ def _error(status: int, etype: str, message: str, headers: dict | None = None) -
     (403, "permission_error", "Your API key does not have permission to use the specified resource.",
      PermissionDeniedError),
     (404, "not_found_error", "model: claude-nope", NotFoundError),
-    (413, "request_too_large", "Request exceeds the maximum allowed number of bytes.", InvalidRequestError),
+    (413, "request_too_large", "Request exceeds the maximum allowed number of bytes.", RequestTooLargeError),
     (500, "api_error", "Internal server error", ServerError),
     (529, "overloaded_error", "Overloaded", OverloadedError),
     (400, "invalid_request_error", "prompt is too long: 215000 tokens > 200000 maximum", ContextWindowExceededError),

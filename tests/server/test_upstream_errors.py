@@ -32,3 +32,18 @@ def test_a_spent_quota_keeps_its_code_and_invites_no_retry() -> None:
     # a plain rate limit is still one to retry
     assert to_api_error(cl.RateLimitError("slow down")).headers["retry-after"] == "1"
 
+
+
+def test_a_request_over_the_providers_size_limit_is_a_413() -> None:
+    too_large = cl.RequestTooLargeError("Request exceeds the maximum allowed number of bytes.", provider="anthropic",
+                                        code="request_too_large")
+    assert isinstance(too_large, cl.InvalidRequestError) and not too_large.retryable and too_large.status == 413
+    for exc in (too_large, cl.AllTargetsFailed("smart", [_attempt(too_large)])):
+        err = to_api_error(exc)
+        assert (err.status, err.code) == (413, "request_too_large")
+        assert "maximum allowed number of bytes" in err.message
+        openai = error_payload(err, "openai")
+        validate("ErrorResponse", openai)
+        assert openai["error"]["type"] == "invalid_request_error"
+        anthropic = error_payload(err, "anthropic")
+        assert anthropic["type"] == "error" and anthropic["error"]["type"] == "request_too_large"

@@ -215,3 +215,23 @@ def test_a_spent_upstream_quota_is_not_retried_by_the_sdks(live: Live, upstream:
     assert len(upstream.seen) - before == 2
     assert refused.value.body["error"]["type"] == "billing_error"  # type: ignore[index]
     upstream.replies.clear()
+
+
+def test_an_upstream_413_stays_a_413(live: Live, upstream: Upstream) -> None:
+    """Anthropic's 413 request_too_large reaches the Anthropic SDK as its 413 class (not a 400
+    BadRequestError), and OpenAI clients as a 413 in OpenAI's shape."""
+    too_large = {"type": "error", "error": {"type": "request_too_large",
+                                            "message": "Request exceeds the maximum allowed number of bytes."}}
+    upstream.queue(reply(too_large, status=413))
+    with pytest.raises(anthropic.RequestTooLargeError) as raised:
+        live.anthropic().messages.create(model="anth/claude-sonnet-4-5", max_tokens=10,
+                                         messages=[{"role": "user", "content": "hi"}])
+    assert raised.value.status_code == 413
+    assert raised.value.body["error"]["type"] == "request_too_large"  # type: ignore[index]
+    assert "maximum allowed number of bytes" in raised.value.message
+    upstream.queue(reply(too_large, status=413))
+    with pytest.raises(openai.APIStatusError) as relayed:
+        live.openai().chat.completions.create(model="anth/claude-sonnet-4-5",
+                                              messages=[{"role": "user", "content": "hi"}])
+    assert relayed.value.status_code == 413 and not isinstance(relayed.value, openai.BadRequestError)
+    assert relayed.value.code == "request_too_large" and relayed.value.type == "invalid_request_error"

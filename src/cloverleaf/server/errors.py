@@ -153,6 +153,8 @@ def _upstream(exc: cl.ProviderError) -> ApiError:
         return BadRequest(str(exc), code="context_length_exceeded", extra=extra)
     if isinstance(exc, cl.ContentFilterError):
         return BadRequest(str(exc), code="content_filter", extra=extra)
+    if isinstance(exc, cl.RequestTooLargeError):   # the provider's byte limit: the API's own 413
+        return PayloadTooLarge(str(exc), code="request_too_large", extra=extra)
     if isinstance(exc, cl.InvalidRequestError):
         return BadRequest(str(exc), code=exc.code or "invalid_request", extra=extra)
     if isinstance(exc, cl.NotFoundError):

@@ -39,6 +39,7 @@ from ..._errors import (
     PermissionDeniedError,
     ProviderError,
     RateLimitError,
+    RequestTooLargeError,
     ServerError,
     error_class_for_status,
 )
@@ -63,7 +64,7 @@ ERROR_TYPES: dict[str, type[ProviderError]] = {
     "permission_error": PermissionDeniedError,
     "not_found_error": NotFoundError,
     # 413: the request is over the API's byte limit (usually attachments), not the context window
-    "request_too_large": InvalidRequestError,
+    "request_too_large": RequestTooLargeError,
     "rate_limit_error": RateLimitError,
     "api_error": ServerError,
     "timeout_error": ServerError,
