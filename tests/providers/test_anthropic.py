@@ -94,6 +94,22 @@ def test_url_and_headers(adapter):
     assert http.stream is False
 
 
+def test_a_callers_betas_join_the_configured_ones(adapter):
+    """A server's client asks for betas (``anthropic-beta``): sent with the configured ones, each once."""
+    req = ChatRequest("claude-sonnet-4-5", [Message.user("hi")])
+    for configured in ("a-1, b-2", ["a-1", "b-2"]):
+        call_cfg = adapter.with_client_betas(cfg(beta=configured), ("b-2", "context-1m-2025-08-07"))
+        assert adapter.build_chat(req, call_cfg).headers["anthropic-beta"] == "a-1,b-2,context-1m-2025-08-07"
+    assert adapter.build_chat(req, adapter.with_client_betas(cfg(), ("c-3",))).headers["anthropic-beta"] == "c-3"
+    shared = cfg(beta=["a-1"])
+    adapter.with_client_betas(shared, ("c-3",))
+    assert shared.extra == {"beta": ["a-1"]}   # the provider's own config is left as it was
+    # any other provider's adapter ignores them
+    openai = adapter_class("openai")(get_spec("openai"))
+    openai_cfg = ProviderConfig("openai", "openai", "https://api.openai.com/v1", api_key="sk-test")
+    assert openai.with_client_betas(openai_cfg, ("c-3",)) is openai_cfg
+
+
 def test_base_url_that_already_ends_in_v1(adapter):
     conf = ProviderConfig("proxy", "anthropic", "http://127.0.0.1:9000/v1/")
     http = adapter.build_chat(ChatRequest("m", [Message.user("hi")]), conf)

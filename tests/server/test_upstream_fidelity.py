@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import anthropic
+import httpx
 import openai
 import pytest
 
@@ -18,6 +19,7 @@ from ..sdk.upstream import Reply, Upstream
 from .conftest import Live, settings, start_live, stop_live
 
 SSE = {"content-type": "text/event-stream"}
+CONFIGURED_BETA = "output-128k-2025-02-19"
 NO_ARGS = {"type": "object", "properties": {}}
 
 
@@ -30,7 +32,8 @@ def upstream() -> Iterator[Upstream]:
 
 @pytest.fixture(scope="module")
 def live(upstream: Upstream) -> Iterator[Live]:
-    providers = {"anth": ProviderSettings("anth", kind="anthropic", base_url=upstream.url, api_key="sk-ant-mock"),
+    providers = {"anth": ProviderSettings("anth", kind="anthropic", base_url=upstream.url, api_key="sk-ant-mock",
+                                          extra={"beta": CONFIGURED_BETA}),
                  "oai": ProviderSettings("oai", kind="openai", base_url=f"{upstream.url}/v1", api_key="sk-mock")}
     server = start_live(settings(providers=providers))
     yield server
@@ -235,3 +238,49 @@ def test_an_upstream_413_stays_a_413(live: Live, upstream: Upstream) -> None:
                                               messages=[{"role": "user", "content": "hi"}])
     assert relayed.value.status_code == 413 and not isinstance(relayed.value, openai.BadRequestError)
     assert relayed.value.code == "request_too_large" and relayed.value.type == "invalid_request_error"
+
+
+# --------------------------------------------------------------------------- beta features
+
+HI: Any = [{"role": "user", "content": "hi"}]
+COMPLETION = {"id": "c1", "object": "chat.completion", "created": 1, "model": "gpt-4o", "choices": [
+    {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "hi"}}]}
+
+
+def test_a_clients_betas_reach_an_anthropic_upstream(live: Live, upstream: Upstream) -> None:
+    """The Anthropic SDK's betas=[...] (Claude Code's anthropic-beta) join the provider's own beta
+    setting on the way to Anthropic's API, from either API's endpoint; other providers ignore them."""
+    upstream.queue(reply(message([{"type": "text", "text": "hi"}], "end_turn")))
+    live.anthropic().beta.messages.create(model="anth/claude-sonnet-4-5", max_tokens=20, messages=HI,
+                                          betas=["context-1m-2025-08-07", "interleaved-thinking-2025-05-14",
+                                                 CONFIGURED_BETA])
+    assert upstream.seen[-1].headers["anthropic-beta"] == (
+        f"{CONFIGURED_BETA},context-1m-2025-08-07,interleaved-thinking-2025-05-14")
+    upstream.queue(reply(message([{"type": "text", "text": "hi"}], "end_turn")))
+    live.openai().chat.completions.create(model="anth/claude-sonnet-4-5", messages=HI,
+                                          extra_headers={"anthropic-beta": "context-1m-2025-08-07"})
+    assert upstream.seen[-1].headers["anthropic-beta"] == f"{CONFIGURED_BETA},context-1m-2025-08-07"
+    upstream.queue(reply(message([{"type": "text", "text": "hi"}], "end_turn")))
+    live.anthropic().messages.create(model="anth/claude-sonnet-4-5", max_tokens=20, messages=HI)
+    assert upstream.seen[-1].headers["anthropic-beta"] == CONFIGURED_BETA   # nothing of the last call's
+    upstream.queue(reply(COMPLETION))
+    live.openai().chat.completions.create(model="oai/gpt-4o", messages=HI,
+                                          extra_headers={"anthropic-beta": "context-1m-2025-08-07"})
+    assert "anthropic-beta" not in upstream.seen[-1].headers
+
+
+@pytest.mark.parametrize("value", ["context-1m-2025-08-07, bad name", "a;b", "x" * 65,
+                                   ",".join(f"beta-{i}" for i in range(33))])
+def test_a_malformed_beta_header_is_a_400_that_says_what_to_send(live: Live, upstream: Upstream, value: str) -> None:
+    before = len(upstream.seen)
+    with httpx.Client(base_url=live.url, timeout=30) as http:
+        r = http.post("/v1/messages", json={"model": "anth/claude-sonnet-4-5", "max_tokens": 20, "messages": HI},
+                      headers={"anthropic-version": "2023-06-01", "anthropic-beta": value})
+        chat = http.post("/v1/chat/completions", json={"model": "anth/claude-sonnet-4-5", "messages": HI},
+                         headers={"anthropic-beta": value})
+    assert r.status_code == chat.status_code == 400
+    error = r.json()["error"]
+    assert error["type"] == "invalid_request_error" and "anthropic-beta" in error["message"]
+    assert "comma-separated" in error["message"] or "at most 32" in error["message"]
+    assert chat.json()["error"]["param"] == "anthropic-beta"
+    assert len(upstream.seen) == before
