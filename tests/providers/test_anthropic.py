@@ -45,7 +45,6 @@ from cloverleaf._types import (
 from cloverleaf.providers.anthropic.adapter import AnthropicAdapter
 from cloverleaf.providers.anthropic.messages import STRUCTURED_TOOL, native_output_schema
 from cloverleaf.providers.base import ProviderConfig
-from cloverleaf.providers.claude_rules import DEFAULT_MAX_TOKENS
 from cloverleaf.providers.registry import adapter_class, get_spec
 from tests.wire import cassette
 
@@ -279,35 +278,6 @@ def test_tool_loop_with_thinking_keeps_the_signed_thinking_block(adapter):
     req.messages += [resp.to_message(), Message.tool(resp.tool_calls[0].id, "Mexico")]
     assert body(adapter, req)["messages"] == rec1["messages"]
     assert "Mexico City" in adapter.parse_chat(second.response, req).text
-
-
-def test_tool_loop_that_lost_its_signed_thinking_is_sent_without_thinking(adapter, caplog):
-    """An OpenAI-style client (Chat Completions has no field for the signature) sends the tool
-    loop's assistant turn back without its thinking block: Anthropic refuses such a request while
-    thinking is on, so it goes without thinking (said in the debug log), the sampling rules of a
-    call without thinking apply, and the next turn with nothing pending thinks again."""
-    first, second = cassette(REC + "test_anthropic_tool_with_thinking.yaml")
-    rec0, rec1 = first.request_json, second.request_json
-    tool = Tool("get_user_country", "", rec0["tools"][0]["input_schema"])
-    question = Message.user(user_text(rec0["messages"][0]))
-    req = ChatRequest("claude-sonnet-4-0", [question], tools=[tool], tool_choice=ToolChoice("auto"),
-                      reasoning=ReasoningConfig(effort="low"), temperature=0.2)
-    resp = adapter.parse_chat(first.response, req)
-    unsigned = Message(Role.ASSISTANT, parts=[Reasoning(resp.reasoning or "")] + resp.tool_calls)
-    req.messages += [unsigned, Message.tool(resp.tool_calls[0].id, "Mexico")]
-    with caplog.at_level("DEBUG", logger="cloverleaf.providers"):
-        got = body(adapter, req)
-    assert "thinking" not in got and got["max_tokens"] == DEFAULT_MAX_TOKENS and got["temperature"] == 0.2
-    assert got["messages"][1] == {"role": "assistant", "content": [rec1["messages"][1]["content"][-1]]}
-    assert got["messages"][1]["content"][0]["type"] == "tool_use"
-    assert "thinking left out" in caplog.text and "claude-sonnet-4-0" in caplog.text
-    # signed, as an Anthropic client sends it back: thinking stays on
-    req.messages[1] = resp.to_message()
-    assert body(adapter, req)["thinking"] == {"type": "enabled", "budget_tokens": 2048}
-    # the tool loop over, the user asks again: the last assistant turn calls no tool, thinking is on
-    req.messages += [Message.assistant("Mexico City."), Message.user("And its population?")]
-    req.messages[1] = unsigned
-    assert body(adapter, req)["thinking"] == {"type": "enabled", "budget_tokens": 2048}
 
 
 # --------------------------------------------------------------------------- thinking

@@ -345,25 +345,6 @@ def test_thinking_with_tool_round_trip() -> None:
     assert "Mexico City" in ADAPTER.parse_chat(second.response, follow).text
 
 
-def test_tool_loop_that_lost_its_signed_thinking_is_sent_without_thinking() -> None:
-    """The tool loop's assistant turn back without its signed reasoning (an OpenAI-style client
-    cannot carry it): Claude on Bedrock refuses it with thinking on, so thinking is left out."""
-    first, second = cassette(REC + "test_bedrock_anthropic_tool_with_thinking.yaml")
-    tool = Tool("get_user_country", None, {"additionalProperties": False, "properties": {}, "type": "object"})
-    question = Message.user("What is the largest city in the user country?")
-    req = ChatRequest(SONNET37, [question], tools=[tool], reasoning=ReasoningConfig(budget_tokens=1024))
-    out = ADAPTER.parse_chat(first.response, req)
-    unsigned = Message(Role.ASSISTANT, parts=[p for p in out.parts if not isinstance(p, Reasoning)])
-    follow = ChatRequest(SONNET37, [question, unsigned, Message.tool(out.tool_calls[0].id, "Mexico")],
-                         tools=[tool], reasoning=ReasoningConfig(budget_tokens=1024), temperature=0.3)
-    body = sent(follow)
-    assert "additionalModelRequestFields" not in body
-    assert body["inferenceConfig"] == {"temperature": 0.3}
-    recorded = recorded_thinking_body(second)["messages"][1]["content"]
-    assert body["messages"][1]["content"] == [b for b in recorded if "reasoningContent" not in b]
-    assert "toolChoice" not in body["toolConfig"]
-
-
 @pytest.mark.parametrize("name,model,effort,fields", [
     ("test_bedrock_thinking_high_openai_variant", "openai.gpt-oss-120b-1:0", "high", {"reasoning_effort": "high"}),
     ("test_bedrock_thinking_true_qwen_variant", "qwen.qwen3-32b-v1:0", "high", {"reasoning_config": "high"}),
