@@ -56,3 +56,7 @@ class CallContext:
     #: (tries of a target after the first), overriding the route's and the defaults.
     timeout: float | None = None
     max_retries: int | None = None
+    #: Provider beta features the caller asked for by name (the server's ``anthropic-beta``
+    #: header): an adapter whose API has them adds them to its configured ones for this call
+    #: (Anthropic's ``beta``); every other provider ignores them.
+    client_betas: tuple[str, ...] = ()

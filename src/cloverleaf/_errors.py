@@ -36,6 +36,7 @@
         ├── ContextWindowExceededError prompt too long for the model
         ├── ContentFilterError         blocked by the provider's safety filter
         ├── InvalidRequestError        400/422 — the request is wrong; never retried
+        │   └── RequestTooLargeError   413: the body is over the provider's byte limit (attachments)
         ├── NotFoundError              404, usually an unknown model
         ├── ServerError                5xx (``OverloadedError`` for 503 and Anthropic's 529)
         │   └── OverloadedError        busy: try later (``retry_after`` seconds when the provider said)
@@ -391,6 +392,14 @@ class InvalidRequestError(ProviderError):
     default_status = 400
 
 
+class RequestTooLargeError(InvalidRequestError):
+    """413: the request body is over the provider's size limit (Anthropic ``request_too_large``),
+    usually attachments; not the context window, which counts tokens. Sending it again fails the
+    same way; a provider that takes larger bodies may not (the gateway may fall back)."""
+
+    default_status = 413
+
+
 class NotFoundError(ProviderError):
     default_status = 404
 
@@ -423,7 +432,7 @@ def error_class_for_status(status: int) -> type[ProviderError]:
     if status == 404:
         return NotFoundError
     if status == 413:
-        return ContextWindowExceededError
+        return RequestTooLargeError
     if status == 429:
         return RateLimitError
     if status in (503, 529):

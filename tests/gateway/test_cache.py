@@ -365,3 +365,17 @@ def test_a_broken_cache_is_a_miss_not_a_failure(tmp_path: Path, mock: OpenAIMock
         gw.cache = ResponseCache(gw.cache.config, gw.engine, backend=Broken(10))
         assert client.chat(MODEL, "q", temperature=0).content.startswith("answer 1")
         assert mock.chats == 1
+
+
+def test_a_whole_answer_replayed_as_a_stream_keeps_its_stop_sequence() -> None:
+    """A stream served from a non-streamed entry ends as the upstream's stream would: its done
+    event says which stop sequence ended the answer (Anthropic clients read it)."""
+    from cloverleaf._types import ChatResponse, ResponseMetadata, Text
+    from cloverleaf.gateway.cache import replay_events
+
+    resp = ChatResponse([Text("1, 2, 3")], "claude", "anthropic", finish_reason="stop",
+                        metadata=ResponseMetadata(raw_finish_reason="stop_sequence", extra={"stop_sequence": "END"}))
+    done = replay_events(loads(dumps(CachedAnswer(resp))))[-1]
+    assert done.type == "done" and done.raw_finish_reason == "stop_sequence" and done.extra == {"stop_sequence": "END"}
+    plain = ChatResponse([Text("hi")], "claude", "anthropic", finish_reason="stop")
+    assert replay_events(CachedAnswer(plain))[-1].extra is None

@@ -13,6 +13,7 @@ from cloverleaf._errors import (
     ContextWindowExceededError,
     InvalidRequestError,
     RateLimitError,
+    RequestTooLargeError,
     ServerError,
     UnsupportedCapability,
 )
@@ -66,6 +67,18 @@ async def test_invalid_request_never_falls_back(harness: Harness) -> None:
     with pytest.raises(InvalidRequestError):
         await gw.achat("smart", chat_request())
     assert len(upstream(gw).requests) == 1
+
+
+async def test_a_body_over_one_providers_size_limit_falls_back_without_a_retry(harness: Harness) -> None:
+    """A 413 is this provider's byte limit: the same body again fails the same way, another
+    provider may take it."""
+    gw = harness.gateway(routes=_route("fake/echo", "fake/other", retries=2))
+    upstream(gw).script.fail(413)
+    resp = await gw.achat("smart", chat_request("smaller elsewhere"))
+    assert resp.metadata.target == "fake/other"
+    assert isinstance(resp.metadata.attempts[0].error, RequestTooLargeError)
+    assert resp.metadata.attempts[0].error.status == 413
+    assert [r.json["model"] for r in upstream(gw).requests] == ["echo", "other"]
 
 
 async def test_unsupported_capability_never_falls_back(harness: Harness) -> None:

@@ -22,6 +22,7 @@ from cloverleaf._errors import (
     OverloadedError,
     PermissionDeniedError,
     RateLimitError,
+    RequestTooLargeError,
     ServerError,
     UnsupportedCapability,
 )
@@ -90,6 +91,22 @@ def test_url_and_headers(adapter):
     assert http.redacted_headers()["x-api-key"] == "<redacted>"
     assert "sk-ant-test" not in repr(cfg())
     assert http.stream is False
+
+
+def test_a_callers_betas_join_the_configured_ones(adapter):
+    """A server's client asks for betas (``anthropic-beta``): sent with the configured ones, each once."""
+    req = ChatRequest("claude-sonnet-4-5", [Message.user("hi")])
+    for configured in ("a-1, b-2", ["a-1", "b-2"]):
+        call_cfg = adapter.with_client_betas(cfg(beta=configured), ("b-2", "context-1m-2025-08-07"))
+        assert adapter.build_chat(req, call_cfg).headers["anthropic-beta"] == "a-1,b-2,context-1m-2025-08-07"
+    assert adapter.build_chat(req, adapter.with_client_betas(cfg(), ("c-3",))).headers["anthropic-beta"] == "c-3"
+    shared = cfg(beta=["a-1"])
+    adapter.with_client_betas(shared, ("c-3",))
+    assert shared.extra == {"beta": ["a-1"]}   # the provider's own config is left as it was
+    # any other provider's adapter ignores them
+    openai = adapter_class("openai")(get_spec("openai"))
+    openai_cfg = ProviderConfig("openai", "openai", "https://api.openai.com/v1", api_key="sk-test")
+    assert openai.with_client_betas(openai_cfg, ("c-3",)) is openai_cfg
 
 
 def test_base_url_that_already_ends_in_v1(adapter):
@@ -564,7 +581,7 @@ def _error(status: int, etype: str, message: str, headers: dict | None = None) -
     (403, "permission_error", "Your API key does not have permission to use the specified resource.",
      PermissionDeniedError),
     (404, "not_found_error", "model: claude-nope", NotFoundError),
-    (413, "request_too_large", "Request exceeds the maximum allowed number of bytes.", InvalidRequestError),
+    (413, "request_too_large", "Request exceeds the maximum allowed number of bytes.", RequestTooLargeError),
     (500, "api_error", "Internal server error", ServerError),
     (529, "overloaded_error", "Overloaded", OverloadedError),
     (400, "invalid_request_error", "prompt is too long: 215000 tokens > 200000 maximum", ContextWindowExceededError),

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cloverleaf._errors import MalformedResponseError, OverloadedError
+from cloverleaf._http import HttpResponse
 from cloverleaf._types import (
     ChatRequest,
     Message,
@@ -37,6 +38,8 @@ CITY_SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}, "cou
 WEATHER = Tool("get_weather", "Get the current weather in a given location", {
     "type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]})
 
+GET_TIME = Tool("get_time", "The current time", {"type": "object", "properties": {}})
+
 #: cassette -> the neutral request it answers
 STREAMS = {
     REC + "test_request_stream_fallback_for_high_max_tokens.yaml":
@@ -57,6 +60,11 @@ STREAMS = {
     SYN + "stream_structured_output.yaml":
         ChatRequest("claude-sonnet-4-5", [Message.user("Tell me about London")], stream=True,
                     response_format=ResponseFormat(schema=CITY_SCHEMA)),
+    SYN + "stream_stop_sequence.yaml":
+        ChatRequest("claude-sonnet-4-5", [Message.user("Count to three, then say END.")], stop=["STOP", "END"],
+                    stream=True),
+    SYN + "stream_tool_no_arguments.yaml":
+        ChatRequest("claude-sonnet-4-5", [Message.user("What time is it?")], tools=[GET_TIME], stream=True),
 }
 
 
@@ -157,6 +165,42 @@ def test_tool_use_stream_assembles_arguments(adapter):
     assert resp.finish_reason == "tool_calls" and resp.usage.output_tokens == 89 and resp.usage.input_tokens == 472
     firsts = [e for e in events if e.type == "tool_call_delta" and e.name]
     assert len(firsts) == 1 and firsts[0].id == call.id
+
+
+def test_tool_with_no_arguments_streams_as_an_empty_object(adapter):
+    """Anthropic streams a no-argument call as one empty fragment; the arguments a client reads
+    are ``{}``, as in the whole message (``input: {}``), never ``""``, which is not JSON."""
+    name = SYN + "stream_tool_no_arguments.yaml"
+    events, resp = decode(adapter, STREAMS[name], [body_of(name)])
+    fragments = "".join(e.arguments or "" for e in events if e.type == "tool_call_delta")
+    assert json.loads(fragments) == {}
+    [call] = resp.tool_calls
+    assert (call.name, call.arguments, call.arguments_json) == ("get_time", {}, "{}")
+    whole = adapter.parse_chat(HttpResponse(200, {}, json.dumps({
+        "id": "msg_1", "model": "claude-sonnet-4-5", "stop_reason": "tool_use",
+        "content": [{"type": "tool_use", "id": call.id, "name": "get_time", "input": {}}]}).encode()),
+        STREAMS[name])
+    assert whole.tool_calls[0].arguments_json == call.arguments_json
+    assert resp.finish_reason == whole.finish_reason == "tool_calls"
+
+
+def test_the_stop_sequence_that_ended_the_answer_is_kept(adapter):
+    """Which stop sequence matched (Anthropic says so) is on metadata.extra, streamed or not."""
+    name = SYN + "stream_stop_sequence.yaml"
+    assert cassette(name)[0].request_json == {k: v for k, v in adapter.build_chat(
+        STREAMS[name], ProviderConfig("anthropic", "anthropic", "https://x")).json().items()}
+    events, resp = decode(adapter, STREAMS[name], [body_of(name)])
+    assert events[-1].type == "done" and events[-1].extra == {"stop_sequence": "END"}
+    assert (resp.text, resp.finish_reason, resp.metadata.raw_finish_reason) == ("1, 2, 3. ", "stop", "stop_sequence")
+    assert resp.metadata.extra["stop_sequence"] == "END"
+    whole = adapter.parse_chat(HttpResponse(200, {}, json.dumps({
+        "id": "msg_1", "model": "claude-sonnet-4-5", "stop_reason": "stop_sequence", "stop_sequence": "END",
+        "content": [{"type": "text", "text": "1, 2, 3. "}]}).encode()), STREAMS[name])
+    assert whole.metadata.extra == {"stop_sequence": "END"} and whole.metadata.raw_finish_reason == "stop_sequence"
+    # ended any other way, there is no stop sequence to report
+    _, plain = decode(adapter, STREAMS[REC + "test_request_stream_fallback_for_high_max_tokens.yaml"],
+                      [body_of(REC + "test_request_stream_fallback_for_high_max_tokens.yaml")])
+    assert "stop_sequence" not in plain.metadata.extra
 
 
 def test_structured_output_stream_is_json_text(adapter):

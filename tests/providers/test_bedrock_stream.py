@@ -228,3 +228,33 @@ def test_malformed_output_stop_reasons_are_errors(stop: str) -> None:
 
     resp = ADAPTER.parse_chat(HttpResponse(200, {}, json.dumps(whole).encode()), request())
     assert resp.finish_reason == "error" and resp.metadata.raw_finish_reason == stop
+
+
+@pytest.mark.parametrize("stopped", [True, False], ids=["contentBlockStop", "no-contentBlockStop"])
+def test_tool_with_no_arguments_streams_as_an_empty_object(stopped: bool) -> None:
+    """Claude on Bedrock calling a no-argument tool sends no input text (or an empty one): the
+    arguments a client reads are ``{}``, as the non-streamed answer has, never ``""``."""
+    req = request("us.anthropic.claude-sonnet-4-5-20250929-v1:0")
+    start = {"contentBlockIndex": 0, "start": {"toolUse": {"toolUseId": "tooluse_1", "name": "get_time"}}}
+    raw = b"".join([
+        frame("messageStart", {"role": "assistant"}),
+        frame("contentBlockStart", start),
+        frame("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"toolUse": {"input": ""}}}),
+        frame("contentBlockStop", {"contentBlockIndex": 0}) if stopped else b"",
+        frame("messageStop", {"stopReason": "tool_use"}),
+        frame("metadata", {"usage": {"inputTokens": 5, "outputTokens": 2}}),
+    ])
+    events = decode(raw, req)
+    assert json.loads("".join(e.arguments or "" for e in events if e.type == "tool_call_delta")) == {}
+    [call] = assemble(events, req).tool_calls
+    whole = {"output": {"message": {"role": "assistant", "content": [
+        {"toolUse": {"toolUseId": "tooluse_1", "name": "get_time", "input": {}}}]}}, "stopReason": "tool_use"}
+    from cloverleaf._http import HttpResponse
+
+    [whole_call] = ADAPTER.parse_chat(HttpResponse(200, {}, json.dumps(whole).encode()), request()).tool_calls
+    assert (call.name, call.arguments, call.arguments_json) == ("get_time", {}, whole_call.arguments_json) == (
+        "get_time", {}, "{}")
+    # the forced structured-output tool called with no input is the JSON text {}
+    fmt = ResponseFormat(schema={"type": "object"}, name="get_time")
+    text = "".join(e.text or "" for e in decode(raw, request(response_format=fmt)) if e.type == "text")
+    assert text == "{}"

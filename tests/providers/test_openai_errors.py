@@ -14,6 +14,7 @@ from cloverleaf._errors import (
     NotFoundError,
     OverloadedError,
     RateLimitError,
+    RequestTooLargeError,
     ServerError,
 )
 from cloverleaf._http import HttpResponse
@@ -117,3 +118,17 @@ def test_non_json_error_body() -> None:
 def test_error_body_never_contains_the_api_key() -> None:
     err = _error("openai", f"{SYN}/error_invalid_api_key.yaml")
     assert "sk-test-secret" not in str(err) and "sk-test-secret" not in repr(err.to_dict())
+
+
+def test_413_is_request_too_large_unless_it_names_the_context_window() -> None:
+    """A 413 is a body over the server's byte limit (a proxy's client_max_body_size, attachments):
+    RequestTooLargeError, which a gateway answers with 413; one that says the prompt is over the
+    context window is that."""
+    nginx = adapter("vllm").parse_error(HttpResponse(413, {}, b"<html>413 Request Entity Too Large</html>"))
+    assert type(nginx) is RequestTooLargeError and nginx.status == 413 and not nginx.retryable
+    body = json.dumps({"error": {"message": "Request too large: 25 MB is over the 20 MB limit",
+                                 "type": "invalid_request_error", "code": None}}).encode()
+    assert type(adapter("openai").parse_error(HttpResponse(413, {}, body))) is RequestTooLargeError
+    long = json.dumps({"object": "error", "message": "This model's maximum context length is 4096 tokens.",
+                       "type": "BadRequestError", "code": 413}).encode()
+    assert type(adapter("vllm").parse_error(HttpResponse(413, {}, long))) is ContextWindowExceededError

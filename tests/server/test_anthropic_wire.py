@@ -136,6 +136,16 @@ def test_stop_reasons(finish: str, raw: str | None, expected: str) -> None:
     assert aw.stop_reason(finish, raw, False) == expected
 
 
+@pytest.mark.parametrize("finish, raw, has_tools, expected", [
+    ("tool_calls", "tool_use", True, "tool_use"), ("tool_calls", None, True, "tool_use"),
+    ("stop", None, True, "tool_use"),
+    # structured output through the forced json_response tool: the call became the text
+    ("stop", "tool_use", False, "end_turn"), ("tool_calls", None, False, "end_turn"),
+])
+def test_tool_use_only_with_a_tool_use_block(finish: str, raw: str | None, has_tools: bool, expected: str) -> None:
+    assert aw.stop_reason(finish, raw, has_tools) == expected
+
+
 def _run_stream(events: list[StreamEvent]) -> tuple[list[dict], AnthropicMessage]:
     enc = MessageStreamEncoder(message_id="msg_s", model="fake/echo")
     raw = enc.start()

@@ -19,6 +19,8 @@ CircuitOpen                    yes       no     no            we did not call it
 RateLimitExceeded (local)      if opted  no     no            ``fallback_on_rate_limit``
 ContextWindowExceededError     larger    no     no            only targets with a bigger window
 ContentFilterError             if opted  no     no            ``fallback_on_content_filter``
+RequestTooLargeError (413)     yes       no     no            over this provider's byte limit; another's
+                                                              may be larger
 UnsupportedCapability          skip      no     no            the call's first target: same request, same
                                                               answer, a clear error; a fallback: skipped
 InvalidRequestError            never     no     no            the request is wrong everywhere
@@ -53,6 +55,7 @@ from .._errors import (
     RateLimitError,
     RateLimitExceeded,
     ReadTimeout,
+    RequestTooLargeError,
     ServerError,
     TransportError,
     UnsupportedCapability,
@@ -79,6 +82,8 @@ _TARGET_BROKEN = Verdict(True, target_fault=True)
 def classify(error: BaseException, route: RouteConfig) -> Verdict:
     if isinstance(error, UnsupportedCapability):
         return _LACKS
+    if isinstance(error, RequestTooLargeError):
+        return Verdict(True)
     if isinstance(error, InvalidRequestError):
         return RAISE
     if isinstance(error, ReadTimeout | QuotaExceededError):

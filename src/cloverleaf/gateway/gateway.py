@@ -225,7 +225,7 @@ class Gateway:
                     return await cached_calls.answer(call, cached, req, ctx)  # type: ignore[return-value]
             async for slot in call.loop:
                 try:
-                    resp = await invoke(_for_call(slot), req)   # the Engine sets the model
+                    resp = await invoke(_for_call(slot, ctx), req)   # the Engine sets the model
                 except Exception as exc:  # noqa: BLE001 - the fallback table (fallback.py) decides
                     await call.loop.failed(slot, exc)
                     continue
@@ -274,7 +274,7 @@ class Gateway:
             # a stream that may be cached keeps its events (one list append per event, only then)
             kept: list[StreamEvent] | None = [] if call.cache_plan is not None and call.cache_plan.write else None
             async for slot in call.loop:
-                events = self.engine.astream(_for_call(slot), req)
+                events = self.engine.astream(_for_call(slot, ctx), req)
                 if loads is not None:
                     events = attachment_loads.loading_in(loads, events)
                 held: list[StreamEvent] = []      # events before the first output (usage) wait for it
@@ -453,13 +453,20 @@ def _counted(uncapped: bool, route: RouteConfig) -> str:
             "no max_tokens" if uncapped else "")
 
 
-def _for_call(slot: Slot) -> Any:
+def _for_call(slot: Slot, ctx: CallContext | None) -> Any:
     """The slot's engine target with the attempt's own ``timeout=`` (the caller's, cut to what is
-    left of the call's deadline; the router's targets are shared, so a copy)."""
+    left of the call's deadline) and the beta features the caller asked for, which the target's
+    adapter takes or ignores (the router's targets are shared, so a copy)."""
     target: Any = slot.target.target   # the Engine's own Target (a dataclass with a cfg)
-    if slot.timeout is None:
+    betas = ctx.client_betas if ctx is not None else ()
+    if slot.timeout is None and not betas:
         return target
-    return dataclasses.replace(target, cfg=dataclasses.replace(target.cfg, timeout=slot.timeout))
+    cfg = target.cfg
+    if slot.timeout is not None:
+        cfg = dataclasses.replace(cfg, timeout=slot.timeout)
+    if betas:
+        cfg = target.adapter.with_client_betas(cfg, betas)
+    return target if cfg is target.cfg else dataclasses.replace(target, cfg=cfg)
 
 
 def _with_max_tokens(req: ChatRequest, cap: int) -> ChatRequest:

@@ -158,6 +158,12 @@ class Adapter:
         Adapters whose model ids carry a version or tag the price table omits add the stripped id."""
         return [f"{self.name}/{model}"]
 
+    def with_client_betas(self, cfg: ProviderConfig, betas: tuple[str, ...]) -> ProviderConfig:
+        """``cfg`` for one call whose caller asked for beta features by name (a server's client
+        sending ``anthropic-beta``). Only an API that has such features takes them (Anthropic's
+        adapter); to every other one they mean nothing, and ``cfg`` is returned unchanged."""
+        return cfg
+
     def prepare_config(self, cfg: ProviderConfig, env: Mapping[str, str] | None = None) -> ProviderConfig:
         """Complete a config from the environment once, when a target is resolved (e.g.
         Bedrock's region), so that build_* stay pure functions of (request, config)."""

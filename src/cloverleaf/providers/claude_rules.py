@@ -10,19 +10,34 @@ the same rules; an adapter that forgets one sends a request the model answers wi
   left out rather than failing a portable request;
 - from Claude Opus 4.1 on, ``temperature`` and ``top_p`` together are refused ("cannot both be
   specified for this model"); a request that sets both (many OpenAI-style clients do) keeps
-  ``temperature``, the control every provider has.
+  ``temperature``, the control every provider has;
+- with thinking on, a final assistant turn that calls tools must start with its signed thinking
+  block ("When `thinking` is enabled, a final `assistant` message must start with a thinking
+  block"). A client that cannot carry the signature back (Chat Completions has no field for
+  it) sends that turn without one, since unsigned thinking is dropped; such a request is sent
+  without thinking (:func:`history_allows_thinking`), as LiteLLM does, rather than failing the
+  tool loop on its second turn. The model thinks again on the next turn that has no pending
+  tool call.
 """
 
 from __future__ import annotations
 
+import logging
 import re
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal
 
 from ._common import budget_for_effort
 
 if TYPE_CHECKING:
     from .._types import ChatRequest
     from .base import Adapter
+
+log = logging.getLogger("cloverleaf.providers")
+
+#: A block of an assistant turn as :func:`history_allows_thinking` sees it (``thinking``:
+#: signed or redacted thinking, which the API verifies).
+BlockKind = Literal["thinking", "tool_use", "other"]
 
 #: ``max_tokens`` when the caller sets none and the API requires one (Anthropic's does).
 DEFAULT_MAX_TOKENS = 2048
@@ -83,3 +98,16 @@ def one_of_temperature_and_top_p(model: str) -> bool:
         return False
     version = (int(found.group(1)), int(found.group(2) or 0))
     return version >= (4, 1)
+
+
+def history_allows_thinking(final_assistant: Sequence[BlockKind] | None, model: str) -> bool:
+    """False when thinking must be left out: the conversation's final assistant turn
+    (``final_assistant``, its blocks in order; None when there is none) calls tools but does
+    not start with signed thinking, which the API refuses while thinking is on. Says so in
+    the debug log, since the caller asked for reasoning and this call goes without."""
+    if not final_assistant or "tool_use" not in final_assistant or final_assistant[0] == "thinking":
+        return True
+    log.debug("%s: thinking left out of this request: the last assistant turn calls tools without its signed "
+              "thinking block (its client did not send the signature back), which Claude refuses while "
+              "thinking is on", model)
+    return False

@@ -2,7 +2,8 @@
 
 ``message_start``, then ``content_block_start`` / ``content_block_delta`` (``text_delta``,
 ``input_json_delta``, ``thinking_delta``, ``signature_delta``) / ``content_block_stop`` with
-consecutive indices, then ``message_delta`` (stop reason, usage) and ``message_stop`` —
+consecutive indices, then ``message_delta`` (stop reason, the stop sequence that matched when the
+upstream said, usage) and ``message_stop`` —
 what the Anthropic SDK's accumulator rebuilds into a ``Message``, whatever provider
 produced the events.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._types import StreamEvent, Usage
-from .anthropic_wire import stop_reason, usage_json
+from .anthropic_wire import matched_stop_sequence, stop_reason, usage_json
 from .http_io import dumps_text, tally_usage
 
 
@@ -30,7 +31,7 @@ class MessageStreamEncoder:
     """
 
     __slots__ = ("_message_id", "_model", "_next", "_open", "_open_kind", "_tools", "usage",
-                 "finish_reason", "raw_finish_reason")
+                 "finish_reason", "raw_finish_reason", "done_extra")
 
     def __init__(self, *, message_id: str, model: str) -> None:
         self._message_id = message_id
@@ -42,6 +43,8 @@ class MessageStreamEncoder:
         self.usage = Usage()
         self.finish_reason: str | None = None
         self.raw_finish_reason: str | None = None
+        #: the done event's provider extras (the stop sequence that matched)
+        self.done_extra: dict[str, Any] | None = None
 
     def start(self) -> bytes:
         message: dict[str, Any] = {"id": self._message_id, "type": "message", "role": "assistant", "model": self._model,
@@ -66,6 +69,7 @@ class MessageStreamEncoder:
             tally_usage(self.usage, ev)
             self.finish_reason = ev.finish_reason
             self.raw_finish_reason = ev.raw_finish_reason
+            self.done_extra = ev.extra
         return None
 
     # -- blocks ----------------------------------------------------------------------
@@ -132,7 +136,8 @@ class MessageStreamEncoder:
 
     def finish(self) -> bytes:
         reason = stop_reason(self.finish_reason, self.raw_finish_reason, bool(self._tools))
-        delta = {"type": "message_delta", "delta": {"stop_reason": reason, "stop_sequence": None},
+        delta = {"type": "message_delta",
+                 "delta": {"stop_reason": reason, "stop_sequence": matched_stop_sequence(reason, self.done_extra)},
                  "usage": usage_json(self.usage)}
         return (self._close() + _event("message_delta", dumps_text(delta))
                 + _event("message_stop", '{"type":"message_stop"}')).encode()

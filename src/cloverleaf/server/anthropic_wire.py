@@ -333,15 +333,27 @@ def _reasoning(body: dict[str, Any]) -> ReasoningConfig | None:
 
 
 def stop_reason(finish: str | None, raw: str | None, has_tools: bool) -> str:
-    if raw in ("end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal"):
+    """The ``stop_reason`` of an answer: the upstream's own when it is one of Anthropic's, else
+    ours mapped. ``tool_use`` only when the answer has a tool_use block: a Claude model answering
+    structured output through the forced ``json_response`` tool stops with ``tool_use``, but that
+    call became the answer's text, and a client that sees ``tool_use`` looks for a tool to run."""
+    if raw in ("end_turn", "max_tokens", "stop_sequence", "pause_turn", "refusal") or raw == "tool_use" and has_tools:
         return raw
     if finish == "length":
         return "max_tokens"
-    if finish == "tool_calls" or (has_tools and finish in (None, "stop")):
+    if has_tools and finish in (None, "stop", "tool_calls"):
         return "tool_use"
     if finish == "content_filter":
         return "refusal"
     return "end_turn"
+
+
+def matched_stop_sequence(reason: str, extra: Mapping[str, Any] | None) -> str | None:
+    """``stop_sequence``: which of the request's sequences ended the answer, when the upstream
+    said (Anthropic does, on ``metadata.extra``); unknown (null) for upstreams that do not say,
+    such as OpenAI-style ones."""
+    value = extra.get("stop_sequence") if extra else None
+    return value if reason == "stop_sequence" and isinstance(value, str) else None
 
 
 def usage_json(u: Usage) -> dict[str, Any]:
@@ -364,14 +376,15 @@ def message_json(resp: ChatResponse, *, message_id: str, model: str) -> dict[str
                 content.append({"type": "thinking", "thinking": part.text, "signature": part.signature or ""})
             if part.redacted:
                 content.append({"type": "redacted_thinking", "data": part.redacted})
+    reason = stop_reason(resp.finish_reason, resp.metadata.raw_finish_reason, bool(resp.tool_calls))
     return {
         "id": message_id,
         "type": "message",
         "role": "assistant",
         "model": model,
         "content": content,
-        "stop_reason": stop_reason(resp.finish_reason, resp.metadata.raw_finish_reason, bool(resp.tool_calls)),
-        "stop_sequence": None,
+        "stop_reason": reason,
+        "stop_sequence": matched_stop_sequence(reason, resp.metadata.extra),
         "usage": usage_json(resp.usage),
     }
 

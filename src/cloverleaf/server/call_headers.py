@@ -1,17 +1,27 @@
 """The per-call headers the server reads and writes beyond each API's own.
 
 In: ``Cache-Control`` (``no-store``: this call neither reads nor writes the response cache;
-``no-cache``: ask the provider again and store the new answer, as HTTP caches do) and W3C
-``traceparent`` (OpenTelemetry continues the caller's trace).
+``no-cache``: ask the provider again and store the new answer, as HTTP caches do), W3C
+``traceparent`` (OpenTelemetry continues the caller's trace) and ``anthropic-beta`` (beta
+features by name, comma-separated, as Anthropic's SDK sends ``betas=[...]`` and Claude Code its
+own: added to the configured ones when the target is Anthropic's API, ignored by every other
+provider; client input, so a malformed or oversized list is a 400, on any endpoint).
 Out: ``x-cloverleaf-target`` (which target answered), ``x-cloverleaf-cache`` (``hit`` or
 ``miss`` when the cache was consulted) and ``x-cloverleaf-cache-similarity`` on a hit.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from .._context import CallContext
+from .errors import BadRequest
+
+BETA_HEADER = "anthropic-beta"
+#: Beta names as Anthropic spells them (``context-1m-2025-08-07``), and how many one call may ask for.
+_BETA_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+MAX_BETAS = 32
 
 
 def cache_directive(headers: Mapping[str, str]) -> bool | str | None:
@@ -30,6 +40,21 @@ def traceparent(headers: Mapping[str, str]) -> str | None:
     value = headers.get("traceparent")
     # version-traceid-spanid-flags: 55 characters; anything else is ignored, never an error
     return value if value and len(value) == 55 and value.isascii() else None
+
+
+def client_betas(values: list[str]) -> tuple[str, ...]:
+    """The beta names of every ``anthropic-beta`` header of a request, each once, in order."""
+    names = [name.strip() for value in values for name in value.split(",") if name.strip()]
+    for name in names:
+        if not _BETA_NAME.fullmatch(name):
+            raise BadRequest(f"header {BETA_HEADER}: {name[:80]!r} is not a beta name; send comma-separated names "
+                             "such as context-1m-2025-08-07 (letters, digits, '-', '.', '_'; at most 64 characters)",
+                             param=BETA_HEADER, code="invalid_beta_header")
+    unique = tuple(dict.fromkeys(names))
+    if len(unique) > MAX_BETAS:
+        raise BadRequest(f"header {BETA_HEADER}: {len(unique)} beta names; send at most {MAX_BETAS}",
+                         param=BETA_HEADER, code="invalid_beta_header")
+    return unique
 
 
 def call_headers(ctx: CallContext | None, target: str | None) -> dict[str, str] | None:

@@ -16,6 +16,9 @@ Rules this module keeps:
 - 429 (upstream or a local bucket) and 503 carry ``Retry-After`` (and ``retry-after-ms``,
   which both SDKs read first) when the wait is known; so does a 502 whose upstream said when
   to come back (the shortest wait of a route's targets).
+- An upstream whose quota or credit is spent (``insufficient_quota``) is a 429 that keeps the
+  upstream's code, with no ``Retry-After`` and ``x-should-retry: false``: no wait refills a
+  quota, and both SDKs would otherwise retry a 429 by themselves.
 - An unexpected exception is a 500 with an id to find it in the server log; nothing of
   its text, type or traceback reaches the client.
 """
@@ -25,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import uuid
 from typing import Any, Literal
 
@@ -117,10 +121,25 @@ def _retry_headers(seconds: float | None, default: float | None = None) -> dict[
     return {"retry-after": str(max(1, math.ceil(seconds))), "retry-after-ms": str(int(seconds * 1000))}
 
 
+#: An upstream error code passed on as ours: short and plain (it is the upstream's text).
+_CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+def _quota_spent(exc: cl.QuotaExceededError, extra: dict[str, Any]) -> ApiError:
+    """A spent quota: 429 with the upstream's code (OpenAI's ``insufficient_quota``) and nothing
+    that invites a retry, as OpenAI answers it."""
+    code = exc.code if exc.code and _CODE.fullmatch(exc.code) else "insufficient_quota"
+    return ApiError(f"the upstream provider's quota or credit is spent: {exc}; retrying will not help until the "
+                    "operator adds credit or raises the quota", status=429, kind="quota_exceeded", code=code,
+                    extra=extra, headers={"x-should-retry": "false"})
+
+
 def _upstream(exc: cl.ProviderError) -> ApiError:
     """An error the provider answered with, as seen by the gateway's client."""
     where = exc.provider or "provider"
     extra = {"provider": exc.provider, "upstream_status": exc.status}
+    if isinstance(exc, cl.QuotaExceededError):
+        return _quota_spent(exc, extra)
     if isinstance(exc, cl.RateLimitError):
         return ApiError(f"upstream rate limit: {exc}", status=429, kind="rate_limit", code="rate_limit_exceeded",
                         extra=extra, headers=_retry_headers(exc.retry_after, 1.0))
@@ -134,6 +153,8 @@ def _upstream(exc: cl.ProviderError) -> ApiError:
         return BadRequest(str(exc), code="context_length_exceeded", extra=extra)
     if isinstance(exc, cl.ContentFilterError):
         return BadRequest(str(exc), code="content_filter", extra=extra)
+    if isinstance(exc, cl.RequestTooLargeError):   # the provider's byte limit: the API's own 413
+        return PayloadTooLarge(str(exc), code="request_too_large", extra=extra)
     if isinstance(exc, cl.InvalidRequestError):
         return BadRequest(str(exc), code=exc.code or "invalid_request", extra=extra)
     if isinstance(exc, cl.NotFoundError):
@@ -168,6 +189,10 @@ def _all_failed(exc: cl.AllTargetsFailed) -> ApiError:
     if errors and all(getattr(e, "never_fits", False) for e in errors):
         return ApiError(f"this request is too large for every target of {exc.route!r}: {errors[0]}", status=429,
                         kind="rate_limit", code="request_too_large", extra=extra)
+    if errors and all(isinstance(e, cl.QuotaExceededError) for e in errors):   # retrying helps none of them
+        err = to_api_error(errors[-1])
+        err.extra = {**err.extra, **extra}
+        return err
     if errors and all(isinstance(e, (cl.RateLimitExceeded, cl.RateLimitError)) for e in errors):
         return ApiError(f"every target of {exc.route!r} is rate limited; retry later", status=429, kind="rate_limit",
                         code="rate_limit_exceeded", extra=extra,
@@ -264,6 +289,7 @@ _OPENAI_TYPE = {
     "request_too_large": "invalid_request_error",
     "unsupported_capability": "invalid_request_error",
     "rate_limit": "rate_limit_error",
+    "quota_exceeded": "insufficient_quota",
     "budget_exceeded": "insufficient_quota",
     "upstream_error": "api_error",
     "overloaded": "api_error",
@@ -279,6 +305,7 @@ _ANTHROPIC_TYPE = {
     "request_too_large": "request_too_large",
     "unsupported_capability": "invalid_request_error",
     "rate_limit": "rate_limit_error",
+    "quota_exceeded": "billing_error",
     "budget_exceeded": "billing_error",
     "upstream_error": "api_error",
     "overloaded": "overloaded_error",

@@ -202,8 +202,10 @@ def _events_from(resp: ChatResponse) -> list[StreamEvent]:
                                    arguments=part.raw_arguments or json.dumps(part.arguments)))
             index += 1
     out.append(StreamEvent("usage", usage=copy.deepcopy(resp.usage)))
+    matched = resp.metadata.extra.get("stop_sequence")   # a done event's extra, as the stream had it
     out.append(StreamEvent("done", finish_reason=resp.finish_reason, model=resp.model,
-                           raw_finish_reason=resp.metadata.raw_finish_reason, id=resp.metadata.response_id))
+                           raw_finish_reason=resp.metadata.raw_finish_reason, id=resp.metadata.response_id,
+                           extra={"stop_sequence": matched} if isinstance(matched, str) else None))
     return out
 
 

@@ -18,12 +18,19 @@ summary reads the whole long prompt and is billed too), so the usage is the sum 
 iterations (``test_anthropic_compaction_usage_with_cache_streaming.yaml``: 55196 + 181 input,
 83 + 8 output, 55096 cache reads).
 
+Beta features: the provider's ``beta`` setting (a list, or comma-separated names), plus those a
+server's client asks for with ``anthropic-beta`` (:meth:`AnthropicAdapter.with_client_betas`),
+each sent once in the ``anthropic-beta`` header.
+
 Server-side tool blocks (``server_tool_use``, ``web_search_tool_result``, MCP ...) have no
 neutral part: they are kept raw in ``metadata.extra["server_tool_blocks"]`` and not replayed.
+Which of the request's ``stop`` sequences ended the answer (``stop_sequence``, with stop_reason
+``stop_sequence``) is ``metadata.extra["stop_sequence"]``, streamed or not; a server relays it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -37,6 +44,7 @@ from ..._errors import (
     PermissionDeniedError,
     ProviderError,
     RateLimitError,
+    RequestTooLargeError,
     ServerError,
     error_class_for_status,
 )
@@ -61,7 +69,7 @@ ERROR_TYPES: dict[str, type[ProviderError]] = {
     "permission_error": PermissionDeniedError,
     "not_found_error": NotFoundError,
     # 413: the request is over the API's byte limit (usually attachments), not the context window
-    "request_too_large": InvalidRequestError,
+    "request_too_large": RequestTooLargeError,
     "rate_limit_error": RateLimitError,
     "api_error": ServerError,
     "timeout_error": ServerError,
@@ -99,14 +107,20 @@ class AnthropicAdapter(Adapter):
             "accept": "text/event-stream" if req.stream else "application/json",
             "anthropic-version": str(cfg.extra.get("anthropic_version", API_VERSION)),
         }
-        beta = cfg.extra.get("beta")
-        if beta:
-            headers["anthropic-beta"] = beta if isinstance(beta, str) else ",".join(beta)
+        betas = beta_names(cfg.extra.get("beta"))
+        if betas:
+            headers["anthropic-beta"] = ",".join(betas)
         if cfg.api_key:
             headers["x-api-key"] = cfg.api_key
         headers.update(cfg.headers)
         return HttpRequest("POST", url, headers, json_body(encode_chat(self, req, cfg)), stream=req.stream,
                            timeout=cfg.timeout)
+
+    def with_client_betas(self, cfg: ProviderConfig, betas: tuple[str, ...]) -> ProviderConfig:
+        """The configured ``beta`` features plus the caller's (``anthropic-beta`` from a server's
+        client: Claude Code asks for interleaved thinking, the 1M context...), each once."""
+        merged = dict.fromkeys([*beta_names(cfg.extra.get("beta")), *betas])
+        return dataclasses.replace(cfg, extra={**cfg.extra, "beta": list(merged)})
 
     # -- response ----------------------------------------------------------------------
     def parse_chat(self, resp: HttpResponse, req: ChatRequest) -> ChatResponse:
@@ -135,6 +149,8 @@ class AnthropicAdapter(Adapter):
         if finish == "tool_calls" and not any(isinstance(p, ToolCall) for p in parts):
             finish = "stop"  # the only call was the structured-output tool, now a Text part
         meta = ResponseMetadata(response_id=data.get("id"), raw_finish_reason=raw_finish)
+        if isinstance(data.get("stop_sequence"), str):
+            meta.extra["stop_sequence"] = data["stop_sequence"]
         if server_blocks:
             meta.extra["server_tool_blocks"] = server_blocks
         return ChatResponse(
@@ -179,6 +195,12 @@ class AnthropicAdapter(Adapter):
         cls = error_class(code, message, None)
         return cls(_with_hint(cls, message), provider=self.name, model=model, code=code,
                    request_id=payload.get("request_id"), body=json.dumps(payload))
+
+
+def beta_names(beta: Any) -> list[str]:
+    """The ``beta`` setting as names: a comma-separated string or a list of them."""
+    items = [beta] if isinstance(beta, str) else list(beta or ())
+    return [name.strip() for item in items for name in str(item).split(",") if name.strip()]
 
 
 def _with_hint(cls: type[ProviderError], message: str) -> str:

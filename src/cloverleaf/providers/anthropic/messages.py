@@ -12,7 +12,9 @@ Why this is more than a field rename: the Messages API has its own shape for a c
   thinking is rejected. Reasoning from another provider has no valid signature and is dropped.
 - ``max_tokens`` is required (default :data:`DEFAULT_MAX_TOKENS`) and must exceed the thinking
   budget; the thinking and sampling rules are the models' own, shared with Bedrock
-  (``claude_rules``), and ``tool_choice`` is checked by the shared rule in ``_common``.
+  (``claude_rules``), and ``tool_choice`` is checked by the shared rule in ``_common``. One of
+  them: a tool loop whose last assistant turn lost its signed thinking (an OpenAI-style client
+  cannot send it back) is sent without thinking, which the API would otherwise refuse.
 
 Structured output, and why it is native: the recordings (``test_anthropic_native_output_*``,
 ``test_output/test_*_native_output*``) show ``output_config.format = {"type": "json_schema",
@@ -41,7 +43,14 @@ from ..._types import (
     ToolResult,
 )
 from .._common import WEB_IMAGES, checked_image, checked_tool_choice, replayable_reasoning
-from ..claude_rules import DEFAULT_MAX_TOKENS, max_tokens, sampling, thinking_budget
+from ..claude_rules import (
+    DEFAULT_MAX_TOKENS,
+    BlockKind,
+    history_allows_thinking,
+    max_tokens,
+    sampling,
+    thinking_budget,
+)
 
 if TYPE_CHECKING:
     from ..base import Adapter, ProviderConfig
@@ -58,8 +67,11 @@ def encode_chat(adapter: Adapter, req: ChatRequest, cfg: ProviderConfig) -> dict
     """The JSON body for ``POST /v1/messages``."""
     body: dict[str, Any] = {"model": req.model}
     budget = thinking_budget(adapter, req)
+    turns = encode_messages(adapter, req.messages)
+    if budget is not None and not history_allows_thinking(_final_assistant(turns), req.model):
+        budget = None
     body["max_tokens"] = max_tokens(req, budget) or DEFAULT_MAX_TOKENS
-    body["messages"] = encode_messages(adapter, req.messages)
+    body["messages"] = turns
     system = encode_system(req.messages)
     if system is not None:
         body["system"] = system
@@ -190,6 +202,15 @@ def encode_messages(adapter: Adapter, messages: list[Message]) -> list[dict[str,
         else:
             turns.append({"role": role, "content": blocks})
     return turns
+
+
+def _final_assistant(turns: list[dict[str, Any]]) -> list[BlockKind] | None:
+    """The block kinds of the conversation's last assistant turn, for ``history_allows_thinking``."""
+    last = next((t for t in reversed(turns) if t["role"] == "assistant"), None)
+    if last is None:
+        return None
+    return [("thinking" if b["type"] in ("thinking", "redacted_thinking") else
+             "tool_use" if b["type"] == "tool_use" else "other") for b in last["content"]]
 
 
 def _user_blocks(adapter: Adapter, part: Any) -> list[dict[str, Any]]:

@@ -6,14 +6,17 @@ The stream is a message built up block by block::
     content_block_start    index, block type (text / thinking / redacted_thinking / tool_use / server ...)
     content_block_delta    text_delta | thinking_delta | signature_delta | input_json_delta | citations_delta
     content_block_stop
-    message_delta          stop_reason, cumulative output usage
+    message_delta          stop_reason (and the stop_sequence that matched), cumulative output usage
     message_stop           the end; the only event that completes a message
     ping                   keep-alive, ignored
     error                  e.g. overloaded_error mid-stream: raised from feed()
 
 Deltas carry only a block ``index``, so the decoder remembers each open block's type to know
 what a delta means: ``input_json_delta`` fragments are tool-call arguments for a ``tool_use``
-block, JSON *text* for our structured-output tool, and ignored for server-side tools. A body
+block, JSON *text* for our structured-output tool, and ignored for server-side tools. A tool
+that takes no arguments streams as a ``tool_use`` block whose only fragment is ``""``; at its
+``content_block_stop`` such a block gets ``"{}"``, so a streamed call folds to exactly the
+arguments the whole message has (``input: {}``), and a client that ``json.loads`` them can. A body
 that ends before ``message_stop`` was cut off, and ``close()`` says so; nothing after it counts
 (one ``done``). SSE framing and JSON parsing are the shared
 :class:`~cloverleaf.streams.sse_json.JSONEventDecoder`'s.
@@ -47,18 +50,20 @@ _TEXT, _REASONING, _TOOL, _JSON_TEXT, _IGNORED = "text", "reasoning", "tool", "j
 
 
 class AnthropicStreamDecoder(JSONEventDecoder):
-    __slots__ = ("_adapter", "_req", "_blocks", "_json_text_seen", "_id", "_model", "_raw_finish",
-                 "_tool_calls", "_done")
+    __slots__ = ("_adapter", "_req", "_blocks", "_input_seen", "_id", "_model", "_raw_finish",
+                 "_stop_sequence", "_tool_calls", "_done")
 
     def __init__(self, adapter: _Host, req: ChatRequest) -> None:
         super().__init__()
         self._adapter = adapter
         self._req = req
         self._blocks: dict[int, str] = {}
-        self._json_text_seen: set[int] = set()
+        #: tool and structured-output blocks that have received argument text
+        self._input_seen: set[int] = set()
         self._id: str | None = None
         self._model: str | None = None
         self._raw_finish: str | None = None
+        self._stop_sequence: str | None = None
         self._tool_calls = 0
         self._done = False
 
@@ -82,9 +87,7 @@ class AnthropicStreamDecoder(JSONEventDecoder):
         elif kind == "content_block_start":
             self._block_start(payload, out)
         elif kind == "content_block_stop":
-            index = payload.get("index", -1)
-            if self._blocks.pop(index, None) == _JSON_TEXT and index not in self._json_text_seen:
-                out.append(StreamEvent("text", text="{}"))  # structured tool called with no input
+            self._block_stop(payload.get("index", -1), out)
         elif kind == "message_start":
             message = payload.get("message") or {}
             self._id = message.get("id")
@@ -92,13 +95,17 @@ class AnthropicStreamDecoder(JSONEventDecoder):
             if message.get("usage"):
                 out.append(StreamEvent("usage", usage=usage_from(message["usage"])))
         elif kind == "message_delta":
-            self._raw_finish = (payload.get("delta") or {}).get("stop_reason") or self._raw_finish
+            delta = payload.get("delta") or {}
+            self._raw_finish = delta.get("stop_reason") or self._raw_finish
+            if isinstance(delta.get("stop_sequence"), str):
+                self._stop_sequence = delta["stop_sequence"]
             if payload.get("usage"):
                 out.append(StreamEvent("usage", usage=usage_from(payload["usage"])))
         elif kind == "message_stop":
             self._done = True
             out.append(StreamEvent("done", finish_reason=self._finish(), raw_finish_reason=self._raw_finish,
-                                   model=self._model or self._req.model, id=self._id))
+                                   model=self._model or self._req.model, id=self._id,
+                                   extra={"stop_sequence": self._stop_sequence} if self._stop_sequence else None))
         elif kind == "error":
             raise self._adapter.stream_error(payload, self._req.model)
         # ping and event types added to the API later are ignored
@@ -128,6 +135,17 @@ class AnthropicStreamDecoder(JSONEventDecoder):
         else:
             self._blocks[index] = _IGNORED
 
+    def _block_stop(self, index: int, out: list[StreamEvent]) -> None:
+        """A tool block that got no argument text was called with no input: ``{}``, as the
+        whole message says, never ``""`` (which is not JSON)."""
+        block = self._blocks.pop(index, None)
+        if index in self._input_seen:
+            return
+        if block == _JSON_TEXT:
+            out.append(StreamEvent("text", text="{}"))
+        elif block == _TOOL:
+            out.append(StreamEvent("tool_call_delta", index=index, arguments="{}"))
+
     def _delta(self, payload: dict[str, Any], out: list[StreamEvent]) -> None:
         index = payload.get("index", -1)
         delta = payload.get("delta") or {}
@@ -144,9 +162,10 @@ class AnthropicStreamDecoder(JSONEventDecoder):
                 out.append(StreamEvent("reasoning", signature=delta["signature"]))
         elif kind == "input_json_delta" and delta.get("partial_json"):
             if block == _TOOL:
+                self._input_seen.add(index)
                 out.append(StreamEvent("tool_call_delta", index=index, arguments=delta["partial_json"]))
             elif block == _JSON_TEXT:
-                self._json_text_seen.add(index)
+                self._input_seen.add(index)
                 out.append(StreamEvent("text", text=delta["partial_json"]))
         # citations_delta and deltas of server-side tool blocks carry nothing we model
 

@@ -20,7 +20,9 @@ turn that tool call back into a Text part holding the JSON. ``extra={"structured
 "native"}`` instead uses Converse's ``outputConfig.textFormat`` for models that support it.
 
 Reasoning is requested per model family through ``additionalModelRequestFields`` (Claude
-``thinking``, gpt-oss ``reasoning_effort``, Qwen ``reasoning_config``, Nova ``reasoningConfig``).
+``thinking``, gpt-oss ``reasoning_effort``, Qwen ``reasoning_config``, Nova ``reasoningConfig``);
+Claude's is left out of a tool loop whose last assistant turn lost its signed thinking, which
+the model would refuse (``claude_rules.history_allows_thinking``).
 Reasoning parts in the history are sent back only when signed (or redacted) and produced by
 Bedrock (``_common.replayable_reasoning``): Claude verifies them, unsigned reasoning cannot be
 replayed faithfully, and another vendor's signature (a Gemini ``thoughtSignature``, OpenAI
@@ -67,7 +69,7 @@ from ..._types import (
 from ...streams.eventstream import EventMessage
 from .._common import WEB_IMAGES, checked_image, checked_tool_choice, effort_for_budget, read_json, replayable_reasoning
 from ..base import Adapter, ProviderConfig
-from ..claude_rules import max_tokens, sampling, thinking_budget
+from ..claude_rules import BlockKind, history_allows_thinking, max_tokens, sampling, thinking_budget
 from .auth import CredentialCache, sign_request
 from .errors import error_class, error_fields, stream_error
 from .invoke import (
@@ -163,6 +165,8 @@ class BedrockAdapter(Adapter):
         fields = dict(extra.pop("additionalModelRequestFields", None) or {})
         claude = _is_claude(req.model)
         budget = thinking_budget(self, req) if claude else None
+        if budget is not None and not history_allows_thinking(_final_assistant(messages), req.model):
+            budget = None
         if req.reasoning is not None:
             fields = {**self._reasoning_fields(req, budget), **fields}
         inference: dict[str, Any] = {}
@@ -452,6 +456,15 @@ def structured_tool_name(req: ChatRequest) -> str | None:
 def _is_claude(model: str) -> bool:
     model = model.lower()
     return "anthropic." in model or "claude" in model
+
+
+def _final_assistant(messages: list[dict[str, Any]]) -> list[BlockKind] | None:
+    """The block kinds of the conversation's last assistant turn, for ``history_allows_thinking``."""
+    last = next((m for m in reversed(messages) if m["role"] == "assistant"), None)
+    if last is None:
+        return None
+    return [("thinking" if "reasoningContent" in b else "tool_use" if "toolUse" in b else "other")
+            for b in last["content"]]
 
 
 def _tool_text(text: str) -> str:

@@ -61,11 +61,13 @@ class ConverseStreamDecoder:
     the model writes around that tool call is dropped, as the non-streaming parser does; it is
     held back until the stream shows whether the tool is called, and released at the end if
     it was not. Server-side tool blocks (``server_tool_use`` and their results) are executed
-    by Bedrock and skipped.
+    by Bedrock and skipped. A tool block that ends (``contentBlockStop``, or the end of the
+    message) without any input text was called with no arguments: it gets ``{}``, the input
+    the non-streamed answer has, never ``""`` (which is not JSON).
     """
 
     __slots__ = ("_frames", "_provider", "_model", "_structured_tool", "_blocks", "_tool_index",
-                 "_stop_reason", "_usage_seen", "_done", "_structured_seen", "_held", "_citations")
+                 "_stop_reason", "_usage_seen", "_done", "_structured_seen", "_held", "_citations", "_input_seen")
 
     def __init__(
         self,
@@ -87,6 +89,8 @@ class ConverseStreamDecoder:
         self._structured_seen = False
         self._held: list[str] = []
         self._citations: list[Any] = []
+        #: tool and structured blocks that have received input text
+        self._input_seen: set[int] = set()
 
     def feed(self, data: bytes) -> list[StreamEvent]:
         return self._events(self._frames.feed(data))
@@ -121,6 +125,8 @@ class ConverseStreamDecoder:
                 self._start(data, out)
             elif kind == "contentBlockDelta":
                 self._delta(data, out)
+            elif kind == "contentBlockStop":
+                self._block_stop(int(data.get("contentBlockIndex") or 0), out)
             elif kind == "messageStop":
                 self._stop_reason = str(data.get("stopReason") or "")
             elif kind == "metadata":
@@ -167,6 +173,8 @@ class ConverseStreamDecoder:
             self._citations.extend(cited)
         elif "toolUse" in delta:
             fragment = (delta["toolUse"] or {}).get("input") or ""
+            if fragment:
+                self._input_seen.add(block)
             if role == _STRUCTURED:
                 if fragment:
                     out.append(StreamEvent("text", text=fragment))
@@ -181,6 +189,16 @@ class ConverseStreamDecoder:
                     redacted=rc.get("redactedContent"),
                 ))
 
+    def _block_stop(self, block: int, out: list[StreamEvent]) -> None:
+        """A tool block closed without input text: called with no arguments, so ``{}``."""
+        role = self._blocks.pop(block, None)
+        if block in self._input_seen:
+            return
+        if role == _STRUCTURED:
+            out.append(StreamEvent("text", text="{}"))
+        elif role == _TOOL:
+            out.append(StreamEvent("tool_call_delta", index=self._tool_index[block], arguments="{}"))
+
     def _text(self, text: Any, out: list[StreamEvent]) -> None:
         if not text:
             return
@@ -190,6 +208,8 @@ class ConverseStreamDecoder:
             self._held.append(text)
 
     def _finish(self, out: list[StreamEvent]) -> None:
+        for block in [b for b, role in self._blocks.items() if role in (_TOOL, _STRUCTURED)]:
+            self._block_stop(block, out)   # a block the stream never closed
         if self._held:  # structured output asked for, but the model answered in plain text
             out.append(StreamEvent("text", text="".join(self._held)))
             self._held.clear()

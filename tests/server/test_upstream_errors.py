@@ -1,0 +1,49 @@
+"""Upstream errors whose kind the client must still be able to tell, in each API's shape: a spent
+quota (not a rate limit to retry) and a request over the provider's size limit (413, not 400)."""
+
+from __future__ import annotations
+
+from cloverleaf import _errors as cl
+from cloverleaf.server.errors import error_payload, to_api_error
+
+from .openai_schema import validate
+
+
+def _attempt(error: BaseException) -> cl.Attempt:
+    return cl.Attempt("t", error, 1.0)
+
+
+def test_a_spent_quota_keeps_its_code_and_invites_no_retry() -> None:
+    quota = cl.QuotaExceededError("You exceeded your current quota, please check your plan and billing details.",
+                                  provider="openai", code="insufficient_quota")
+    for exc in (quota, cl.AllTargetsFailed("smart", [_attempt(quota), _attempt(quota)])):
+        err = to_api_error(exc)
+        assert (err.status, err.code) == (429, "insufficient_quota")
+        assert err.headers == {"x-should-retry": "false"}   # no Retry-After: no wait refills a quota
+        assert "check your plan" in err.message and "retrying will not help" in err.message
+        openai = error_payload(err, "openai")
+        validate("ErrorResponse", openai)
+        assert (openai["error"]["type"], openai["error"]["code"]) == ("insufficient_quota", "insufficient_quota")
+        assert error_payload(err, "anthropic")["error"]["type"] == "billing_error"
+    # the upstream's own code when it is one (OpenAI's billing_hard_limit_reached), else insufficient_quota
+    assert to_api_error(cl.QuotaExceededError("x", code="billing_hard_limit_reached")).code == "billing_hard_limit_reached"
+    assert to_api_error(cl.QuotaExceededError("x", status=402)).code == "insufficient_quota"
+    assert to_api_error(cl.QuotaExceededError("x", code="<b>odd code</b>")).code == "insufficient_quota"
+    # a plain rate limit is still one to retry
+    assert to_api_error(cl.RateLimitError("slow down")).headers["retry-after"] == "1"
+
+
+
+def test_a_request_over_the_providers_size_limit_is_a_413() -> None:
+    too_large = cl.RequestTooLargeError("Request exceeds the maximum allowed number of bytes.", provider="anthropic",
+                                        code="request_too_large")
+    assert isinstance(too_large, cl.InvalidRequestError) and not too_large.retryable and too_large.status == 413
+    for exc in (too_large, cl.AllTargetsFailed("smart", [_attempt(too_large)])):
+        err = to_api_error(exc)
+        assert (err.status, err.code) == (413, "request_too_large")
+        assert "maximum allowed number of bytes" in err.message
+        openai = error_payload(err, "openai")
+        validate("ErrorResponse", openai)
+        assert openai["error"]["type"] == "invalid_request_error"
+        anthropic = error_payload(err, "anthropic")
+        assert anthropic["type"] == "error" and anthropic["error"]["type"] == "request_too_large"
