@@ -273,7 +273,7 @@ _TABLE_EXAMPLES = {"defaults": 'model = "openai/gpt-4o-mini"', "providers": '[pr
 
 #: the numeric keys of a [providers.NAME] table and of a [[models]] entry
 _PRICES = ("input_cost_per_1k", "output_cost_per_1k", "cached_input_cost_per_1k", "cache_write_cost_per_1k")
-_AT_LEAST_ONE = ("context_window", "data_retention_days")
+_AT_LEAST_ONE = ("context_window",)
 
 
 def _numbers_checked(where: str, table: dict[str, Any]) -> dict[str, Any]:
@@ -291,6 +291,8 @@ def _numbers_checked(where: str, table: dict[str, Any]) -> dict[str, Any]:
             out[key] = number(f"{where} {key}", value)
         elif key in _AT_LEAST_ONE:
             out[key] = whole(f"{where} {key}", value, minimum=1)
+        elif key == "data_retention_days":   # 0: the store's own, as the admin API takes it
+            out[key] = whole(f"{where} {key}", value, minimum=0)
     return out
 
 

@@ -76,6 +76,15 @@ def test_numbers_in_range_load_as_written(tmp_path: Path) -> None:
     assert s.attachments == {"max_bytes": 1048576, "request_timeout": 2}
 
 
+def test_a_model_entry_may_keep_the_stores_retention_with_0(tmp_path: Path) -> None:
+    """``data_retention_days = 0`` on a model entry means the store's own (the admin API takes it
+    so too), and loaded before the numbers were checked; a negative one is refused."""
+    entry = '[[models]]\nname = "m"\nprovider = "openai"\nidentifier = "gpt-4o"\ndata_retention_days = {}\n'
+    assert _load(tmp_path, entry.format(0)).model_entry("m").data_retention_days == 0
+    with pytest.raises(ConfigError, match=re.escape("data_retention_days must be a whole number of at least 0")):
+        _load(tmp_path, entry.format(-1))
+
+
 _TABLES = ["defaults", "providers", "routes", "limits", "budgets", "breaker", "store", "state", "attachments",
            "server", "cache", "telemetry", "privacy"]
 _NAMED = {"providers": "[providers.NAME]", "routes": "[routes.NAME]", "limits": "[limits.NAME]",
