@@ -43,6 +43,7 @@ from ..._errors import (
     OverloadedError,
     PermissionDeniedError,
     ProviderError,
+    QuotaExceededError,
     RateLimitError,
     RequestTooLargeError,
     ServerError,
@@ -65,7 +66,9 @@ API_VERSION = "2023-06-01"
 ERROR_TYPES: dict[str, type[ProviderError]] = {
     "invalid_request_error": InvalidRequestError,
     "authentication_error": AuthenticationError,
-    "billing_error": PermissionDeniedError,
+    # 402: the account's credit is spent; not the key's permissions (no retry, but another
+    # provider may serve: the fallback table's QuotaExceededError row)
+    "billing_error": QuotaExceededError,
     "permission_error": PermissionDeniedError,
     "not_found_error": NotFoundError,
     # 413: the request is over the API's byte limit (usually attachments), not the context window
