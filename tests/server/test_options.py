@@ -4,6 +4,7 @@ all), with an error naming the key, before the server starts."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -37,3 +38,21 @@ def test_server_numbers_in_range_are_read_as_written() -> None:
                                         "body_timeout_seconds": 1.5, "port": 8080, "workers": 2}, {})
     assert opts.max_body_bytes == 256 * 1024 and opts.key_cache_seconds == 0 and opts.heap_trim_seconds == 0
     assert opts.body_timeout_seconds == 1.5 and opts.port == 8080 and opts.workers == 2
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"CLOVERLEAF_SERVE_WORKERS": "two"}, "CLOVERLEAF_SERVE_WORKERS must be a whole number of at least 1"),
+    ({"CLOVERLEAF_SERVE_WORKERS": "2", "CLOVERLEAF_SERVE_PORT": "99999"},
+     "CLOVERLEAF_SERVE_PORT must be a whole number from 0 to 65535, got 99999"),
+])
+def test_a_worker_process_checks_the_variables_serve_hands_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                              env: dict[str, str], message: str) -> None:
+    """``cloverleaf serve`` passes its workers (and granian's factory) these variables; one set
+    by hand to text was a bare ValueError traceback from ``int()``."""
+    from cloverleaf.server.cli_serve import worker_app
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        worker_app()

@@ -32,6 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._config import Settings
 from .._errors import CloverleafError
+from .._setting_values import env_whole
 from . import admin_api, admin_traces, anthropic_api, openai_api, responses
 from .auth import Authenticator
 from .backend import Backend
@@ -91,7 +92,8 @@ def create_app(settings: Settings | None = None, *, options: ServerOptions | Non
     box = SecretBox(options.encryption_material) if options.encryption_material else None
     backend = Backend(settings, box=box, transport=transport)
     keys = VirtualKeys(backend.store, cache_seconds=options.key_cache_seconds) if backend.store is not None else None
-    several = int(settings.env.get("CLOVERLEAF_SERVE_WORKERS") or 1) > 1
+    workers = settings.env.get("CLOVERLEAF_SERVE_WORKERS")
+    several = workers is not None and env_whole("CLOVERLEAF_SERVE_WORKERS", workers, minimum=1) > 1
     metrics = Metrics(worker=str(os.getpid()) if several else None)   # see metrics.py: one series per worker
     state = ServerState(options=options, backend=backend, auth=Authenticator(options, keys), keys=keys,
                         metrics=metrics, box=box, started_at=time.time(), openapi=dumps(openapi_document()),

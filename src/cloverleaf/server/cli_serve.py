@@ -27,6 +27,7 @@ from typing import Any
 
 from .._config import Settings
 from .._errors import ConfigError
+from .._setting_values import env_whole
 from .options import ServerOptions
 
 log = logging.getLogger("cloverleaf.server")
@@ -195,10 +196,12 @@ def worker_app() -> Any:
 
     settings = Settings.load()
     env = settings.env
-    settings = worker_settings(settings, int(env.get("CLOVERLEAF_SERVE_WORKERS") or 2))
+    workers = env.get("CLOVERLEAF_SERVE_WORKERS")
+    settings = worker_settings(settings, env_whole("CLOVERLEAF_SERVE_WORKERS", workers, minimum=1) if workers else 2)
     port = env.get("CLOVERLEAF_SERVE_PORT")
     options = ServerOptions.from_settings(settings.server, env, host=env.get("CLOVERLEAF_SERVE_HOST"),
-                                          port=int(port) if port else None, http=env.get("CLOVERLEAF_SERVE_HTTP"))
+                                          port=env_whole("CLOVERLEAF_SERVE_PORT", port, maximum=65535) if port else None,
+                                          http=env.get("CLOVERLEAF_SERVE_HTTP"))
     if resolve_http(options.http) == "h1":
         configure_connections(options)  # this worker's protocol reads its rules from here
     app = create_app(settings, options=options)
