@@ -27,6 +27,7 @@ from ._errors import (
     TransportError,
     UnsupportedCapability,
     scrub,
+    url_secrets,
 )
 from ._http import HttpRequest, HttpResponse, kept_headers, request_id
 from ._resolve import CallSettings, ModelRegistry, Resolver, Target
@@ -519,7 +520,7 @@ def upstream_error(target: Target, resp: HttpResponse) -> ProviderError:
     upstream echoed it ("Incorrect API key provided: sk-..."): a direct call's error goes straight
     to the caller's logs, with no gateway record to scrub it on the way (as ``traces`` does)."""
     error = target.adapter.parse_error(resp, target.model)
-    scrub(error, (target.api_key,) if target.api_key else ())
+    scrub(error, ((target.api_key,) if target.api_key else ()) + url_secrets(target.cfg.base_url))
     return error
 
 

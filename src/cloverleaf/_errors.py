@@ -451,7 +451,11 @@ def error_class_for_status(status: int) -> type[ProviderError]:
 #: and spans. (``api_key=...``, a placeholder in a hint, is left alone.)
 _KEY_SHAPES = re.compile(
     r"(sk-[A-Za-z0-9_\-*.]{6,}|AIza[0-9A-Za-z_\-]{10,}|gsk_[A-Za-z0-9]{8,}|xai-[A-Za-z0-9]{8,}"
-    r"|(?i:bearer)\s+[A-Za-z0-9_\-.=:+/]{8,}|(?i:(?:api[-_]?key|key|token)=)(?!\.\.\.)[^&\s\"']+)"
+    r"|(?i:bearer)\s+[A-Za-z0-9_\-.=:+/]{8,}|(?i:(?:api[-_]?key|key|token)=)(?!\.\.\.)[^&\s\"']+"
+    # an echoed "Authorization: Basic <base64 of user:password>" (a base_url's credentials): base64
+    # of 8+ characters holding a capital, a digit or +/= (so "basic requirements" is left alone)
+    r"|(?i:basic)\s+(?=[A-Za-z0-9+/]*[A-Z0-9+/=])(?:[A-Za-z0-9+/]{4}){2,}(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?"
+    r"(?![A-Za-z0-9+/=]))"
 )
 REDACTED = "<redacted>"
 
@@ -463,6 +467,26 @@ def redact(text: str | None, secrets: Iterable[str] = ()) -> str | None:
         if secret and len(secret) >= 4:
             text = text.replace(secret, REDACTED)
     return _KEY_SHAPES.sub(REDACTED, text)
+
+
+def url_secrets(url: str | None) -> tuple[str, ...]:
+    """The credentials a URL carries (``https://user:password@host``) in every form an upstream
+    could echo them: the password as written and decoded, and the ``Basic`` header value the
+    transport builds from them."""
+    if not url or "@" not in url:
+        return ()
+    from base64 import b64encode
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        parts = urlsplit(url)
+        username, password = parts.username, parts.password
+    except ValueError:
+        return ()
+    if password is None:
+        return ()
+    pair = f"{unquote(username or '')}:{unquote(password)}".encode()
+    return (password, unquote(password), b64encode(pair).decode("ascii"))
 
 
 def scrub(error: BaseException, secrets: Iterable[str] = ()) -> None:

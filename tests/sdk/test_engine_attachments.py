@@ -78,3 +78,33 @@ def test_the_fake_has_a_default_embedding_model(client) -> None:
     r = client.embed("fake", ["a", "b"])
     assert r.provider == "fake" and len(r.vectors) == 2
     assert r.vectors == client.embed("fake/embed", ["a", "b"]).vectors
+
+
+def test_a_base_url_password_an_upstream_echoes_is_redacted(upstream) -> None:
+    """A base_url with credentials (``http://user:password@host``) is sent as ``Authorization:
+    Basic <base64>``; an upstream that echoed that header (or the password) in its error body
+    handed the operator's password to every caller, and into call records. The key shapes now
+    include a Basic header value, and the URL's credentials are masked in every form."""
+    import base64
+    import json
+
+    from .upstream import Reply
+
+    secret = "SuperSecretPW123"
+    basic = base64.b64encode(f"user:{secret}".encode()).decode()
+    body = json.dumps({"error": {"message": f"Invalid key provided: Basic {basic} (password {secret})",
+                                 "type": "invalid_request_error"}}).encode()
+    upstream.queue(Reply(status=400, body=body))
+    with Client(max_retries=0) as c:
+        with pytest.raises(cloverleaf.InvalidRequestError) as err:
+            c.chat("openai/gpt-4o", "hi", base_url=upstream.url.replace("://", f"://user:{secret}@") + "/v1")
+    text = f"{err.value} {err.value.body} {err.value.args!r}"
+    assert secret not in text and basic not in text and "Invalid key provided: Basic <redacted>" in text
+
+
+def test_the_basic_shape_leaves_prose_alone() -> None:
+    from cloverleaf._errors import redact
+
+    assert redact("Authorization: Basic dXNlcjpwYXNzd29yZA==") == "Authorization: <redacted>"
+    prose = "basic requirements not met; Basic authentication failed; use basic auth"
+    assert redact(prose) == prose
