@@ -62,9 +62,10 @@ def test_a_get_then_put_keeps_the_stored_provider_key(live: Live) -> None:
                                                 "api_key": "sk-upstream-SECRET", "input_cost_per_1k": 1.0})
         assert made.status_code == 201 and made.json()["has_api_key"] is True, made.text
         shown = http.get("/admin/models/keyed").json()
-        body = {k: v for k, v in shown.items() if k not in ("has_api_key", "source")}
-        put = http.put("/admin/models/keyed", json=body)
+        put = http.put("/admin/models/keyed", json=shown)   # exactly what GET returned, has_api_key and all
         assert put.status_code == 200 and put.json()["has_api_key"] is True, put.text
+        patched = http.patch("/admin/models/keyed", json=put.json())
+        assert patched.status_code == 200 and patched.json() == put.json(), patched.text
         assert http.get("/admin/models/keyed").json()["has_api_key"] is True
         # PUT still replaces every other field: one left out is reset
         assert http.put("/admin/models/keyed", json={"provider": "fake", "identifier": "echo"}).json()[

@@ -44,7 +44,7 @@ from .admin_text import ENTRY_NAME_CHARS, ENTRY_TEXT_CHARS, KEY_ID_CHARS, KEY_NA
 from .backend import noteworthy_breakers
 from .entry_secrets import kept_secrets, shown_config, shown_url
 from .errors import ApiError, BadRequest, NotFound
-from .fields import bad, check_fields, get_bool, get_dict, get_int, get_list, get_number, get_str, query_int
+from .fields import Shape, bad, check_fields, get_bool, get_dict, get_int, get_list, get_number, get_str, query_int
 from .http_io import json_response
 from .keys import VirtualKeys, public_view
 from .state import Handler, ServerState, endpoint
@@ -101,8 +101,13 @@ def entry_providers(st: ServerState) -> list[str]:
     return sorted(set(provider_names()) | set(st.backend.settings.providers))
 
 
+#: What GET answers beside an entry's fields, accepted back and dropped: a script sends back what
+#: GET returned (README: "sending back what GET returned keeps the key").
+_ENTRY_VIEW_ONLY: dict[str, Shape] = {"has_api_key": "boolean", "source": ("admin", "config")}
+
+
 def _entry_fields(body: dict[str, Any], *, partial: bool, providers: Collection[str]) -> dict[str, Any]:
-    check_fields(body, ENTRY_FIELDS, {})
+    check_fields(body, ENTRY_FIELDS, _ENTRY_VIEW_ONLY)
     out: dict[str, Any] = {}
     for name, chars in ENTRY_TEXT_CHARS.items():
         if name in body:

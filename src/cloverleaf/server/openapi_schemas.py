@@ -259,6 +259,10 @@ MODEL_ENTRY = obj({
     "context_window": nullable({"type": "integer", "minimum": 1, "maximum": _BIG}),
     "additional_config": nullable(OBJ),
     "data_retention_days": nullable({"type": "integer", "minimum": 0, "maximum": 1_000_000}),
+    # what GET answers beside the fields, accepted back (a GET-then-PUT round trip) and ignored
+    "has_api_key": nullable({**BOOL, "readOnly": True, "description": "answered by GET; ignored when sent"}),
+    "source": nullable({"enum": ["admin", "config"], "readOnly": True,
+                        "description": "answered by GET; ignored when sent"}),
 }, closed=True)
 VIRTUAL_KEY = obj({
     "name": nullable(stored_text(KEY_NAME_CHARS)), "allowed_models": nullable(arr({"type": "string", "minLength": 1})),
