@@ -133,6 +133,17 @@ def test_a_dead_collector_costs_nothing_but_a_log_line(tmp_path: Path, caplog: p
             assert client.chat("fake/echo", f"still served {i}").content == f"still served {i}"
 
 
+def test_a_base_endpoint_gets_its_path_whatever_else_the_environment_holds() -> None:
+    """The file's otlp_endpoint lost its /v1/traces whenever OTEL_EXPORTER_OTLP_TRACES_ENDPOINT was
+    set (for another service, say): spans went to the collector's root, a 404, and were dropped.
+    Only the signal's own variable is a full URL (OTel's rule)."""
+    env = {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://other:4318/custom"}
+    assert parse_telemetry({"otlp_endpoint": "http://c:4318"}, env).endpoint == "http://c:4318/v1/traces"
+    assert parse_telemetry({}, env).endpoint == "http://other:4318/custom"
+    env = {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318/"}
+    assert parse_telemetry({}, env).endpoint == "http://c:4318/v1/traces"
+
+
 def test_configuration() -> None:
     assert parse_telemetry({}, {}) is None
     assert parse_telemetry({}, {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"}).endpoint == "http://c:4318/v1/traces"

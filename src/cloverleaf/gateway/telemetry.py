@@ -89,7 +89,11 @@ def parse_telemetry(table: Mapping[str, Any] | None, env: Mapping[str, str], *,
     if not boolean("[telemetry] enabled", table.get("enabled", True)):
         return None
     endpoint = table.get("otlp_endpoint")
+    # the signal's own variable is the full URL to post to (OTel's rule); any other endpoint is
+    # a base URL that gets /v1/traces — whatever else the environment holds
+    full_url = False
     if not endpoint and (from_env or table):
+        full_url = bool(env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
         endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
     if not endpoint:
         if table:
@@ -99,7 +103,7 @@ def parse_telemetry(table: Mapping[str, Any] | None, env: Mapping[str, str], *,
     endpoint = str(endpoint)
     if not endpoint.startswith(("http://", "https://")):
         raise ConfigError(f"[telemetry] otlp_endpoint must be an http(s) URL (OTLP/HTTP), got {endpoint!r}")
-    if not endpoint.rstrip("/").endswith("/v1/traces") and not env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+    if not endpoint.rstrip("/").endswith("/v1/traces") and not full_url:
         endpoint = endpoint.rstrip("/") + "/v1/traces"
     headers = table.get("headers") or _env_headers(_otlp_env(env, "HEADERS") or "")
     if not isinstance(headers, Mapping):
