@@ -421,6 +421,10 @@ class Engine:
                 raise target.adapter.invalid("embed needs at least one input")
         elif not req.inputs:
             raise target.adapter.invalid("embed needs at least one input text")
+        else:
+            empty = next((i for i, text in enumerate(req.inputs) if not text), None)
+            if empty is not None:   # every provider refuses it; say so before a round trip (as the server does)
+                raise target.adapter.invalid(f"embed input {empty} is an empty string; send text to embed")
         target.ready()  # then what configuration lacks (a key, a base_url, a region)
         return replace(req, model=target.model) if req.model != target.model else req
 

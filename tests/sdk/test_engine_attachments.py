@@ -108,3 +108,11 @@ def test_the_basic_shape_leaves_prose_alone() -> None:
     assert redact("Authorization: Basic dXNlcjpwYXNzd29yZA==") == "Authorization: <redacted>"
     prose = "basic requirements not met; Basic authentication failed; use basic auth"
     assert redact(prose) == prose
+
+
+@pytest.mark.parametrize("inputs", ["", ["a", ""]])
+def test_an_empty_embedding_input_is_refused_before_anything_is_sent(client, inputs) -> None:
+    """The server refused it; the SDK sent it upstream (a round trip for a provider's 400)."""
+    with pytest.raises(cloverleaf.InvalidRequestError, match="is an empty string"):
+        client.embed("fake/embed", inputs)
+    assert client.fake.requests == []

@@ -243,3 +243,11 @@ def test_stream_blocks_are_sequential_like_anthropics_own() -> None:
                            ("content_block_stop", 3)]
     assert [(b.type, getattr(b, "input", None)) for b in msg.content] == [
         ("thinking", None), ("text", None), ("tool_use", {"city": "Oslo"}), ("tool_use", {"city": "Rome"})]
+
+
+def test_a_content_documents_blocks_keep_their_boundaries() -> None:
+    """A ``content`` source's blocks were glued: "First." and "Second." read "First.Second."."""
+    req = aw.parse_messages_request({"model": "fake/echo", "max_tokens": 16, "messages": [{"role": "user", "content": [
+        {"type": "document", "source": {"type": "content", "content": [{"type": "text", "text": "First."},
+                                                                      {"type": "text", "text": "Second."}]}}]}]})
+    assert req.messages[0].parts[0] == Text("First.\nSecond.")

@@ -206,8 +206,9 @@ def _source(block: dict[str, Any], where: str, kind: str) -> Attachment | Text:
         return Text(get_str(source, "data", at, required=True))
     if stype == "content" and kind == "pdf":
         blocks = get_list(source, "content", at, required=True) or []
-        return Text("".join(get_str(as_dict(b, f"{at}.content[{i}]"), "text", f"{at}.content[{i}]", default="")
-                            for i, b in enumerate(blocks)))
+        # one line per block: glued, "First." and "Second." read "First.Second."
+        return Text("\n".join(get_str(as_dict(b, f"{at}.content[{i}]"), "text", f"{at}.content[{i}]", default="")
+                              for i, b in enumerate(blocks)))
     if stype == "file":
         raise bad(f"{at}.type", "file ids are not supported (there is no Files API); send base64 or a URL")
     raise bad(f"{at}.type", f"unsupported source type {stype!r}")
