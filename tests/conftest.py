@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,14 +33,17 @@ def _aws_env() -> dict[str, str]:
 
 
 _SITE = Path(__file__).resolve().parent / "netguard_site"
+#: The session's folder for the children's log, removed at the end (one was left per run).
+_LOG_FOLDER = pytest.StashKey[Path]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.update(_aws_env())
     netguard.install()
     # child Python processes load the same hook (sitecustomize) and log what they catch
-    log = Path(tempfile.mkdtemp(prefix="cloverleaf-netguard-")) / "children.log"
-    os.environ[netguard.LOG_ENV] = str(log)
+    folder = Path(tempfile.mkdtemp(prefix="cloverleaf-netguard-"))
+    config.stash[_LOG_FOLDER] = folder
+    os.environ[netguard.LOG_ENV] = str(folder / "children.log")
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(_SITE), os.environ.get("PYTHONPATH")) if p)
 
 
@@ -65,3 +69,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if _all_violations() and exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    folder = config.stash.get(_LOG_FOLDER, None)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
