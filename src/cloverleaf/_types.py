@@ -208,6 +208,11 @@ class Tool:
     #: Turns the model's JSON arguments into the function's own types (the pydantic model its
     #: schema came from: nested models, enums, dates), raising ValueError when they do not fit.
     arguments: Any = field(default=None, repr=False, compare=False)
+    #: Provider cache hint (Anthropic ``cache_control``, ``{"type": "ephemeral"}``): a prompt-cache
+    #: breakpoint after this tool, so the tool list up to it is cached (mark the last tool: a long
+    #: tool list is then billed at the cache-read rate on later calls). Sent verbatim to Anthropic,
+    #: as a ``cachePoint`` after the tool to Bedrock; providers without explicit caching ignore it.
+    cache_control: dict[str, Any] | None = None
 
 
 @dataclass(slots=True, frozen=True)

@@ -477,6 +477,16 @@ def test_cache_control_on_parts_passes_through(adapter):
     assert got["messages"][0]["content"][1] == {"type": "text", "text": "question", "cache_control": mark}
 
 
+def test_cache_control_on_a_tool_passes_through(adapter):
+    """The standard way to cache a long tool list: a breakpoint on the last tool, sent as given."""
+    mark = {"type": "ephemeral", "ttl": "1h"}
+    tools = [Tool("search", "web search"), Tool("fetch", "fetch a page", cache_control=mark)]
+    got = body(adapter, ChatRequest("claude-sonnet-4-5", [Message.user("find it")], tools=tools))
+    assert [t.get("cache_control") for t in got["tools"]] == [None, mark]
+    assert got["tools"][1] == {"name": "fetch", "description": "fetch a page",
+                               "input_schema": {"type": "object", "properties": {}}, "cache_control": mark}
+
+
 # --------------------------------------------------------------------------- attachments
 
 

@@ -15,8 +15,8 @@ Refused with a 400: server tools (web search, code execution...) and their block
 ids, thinking modes other than enabled/disabled/adaptive, ``mcp_servers``,
 ``context_management``, ``fallbacks`` (the gateway's routes do that), and any top-level
 field not listed here. Ignored (type-checked, then dropped): ``top_k``, ``service_tier``,
-``container``, ``inference_geo``, ``speed``, top-level ``cache_control``, ``cache_control``
-on tools.
+``container``, ``inference_geo``, ``speed``, top-level ``cache_control``. ``cache_control`` on
+a tool is carried (``Tool.cache_control``): the usual way to cache a long tool list.
 
 ``thread`` (the SDK's message threads: the server keeps the conversation and a request
 sends only the new turn) is refused with the error the SDK understands, ``400`` with
@@ -272,6 +272,7 @@ def _tools(body: dict[str, Any]) -> list[Tool] | None:
             description=get_str(tool, "description", at),
             parameters=json_schema_object(tool.get("input_schema"), f"{at}.input_schema"),
             strict=get_bool(tool, "strict", at),
+            cache_control=get_dict(tool, "cache_control", at),   # caching a long tool list: carried on
         ))
     return tools
 

@@ -153,6 +153,8 @@ def encode_tool(tool: Tool) -> dict[str, Any]:
     out["input_schema"] = native_output_schema(tool.parameters) if tool.strict else tool.parameters
     if tool.strict:
         out["strict"] = True
+    if tool.cache_control:   # a prompt-cache breakpoint after this tool (the tool list is cached)
+        out["cache_control"] = tool.cache_control
     return out
 
 
