@@ -274,6 +274,12 @@ class ChatRequest:
     #: ``metadata.extra["raw_response"]``) where the adapter supports it: for a gateway that
     #: serves the provider's own API and relays its answer unchanged.
     raw_events: bool = False
+    #: Provider cache hint for the whole request (Anthropic's automatic prompt caching: a
+    #: top-level ``cache_control``, the breakpoint placed on the last cacheable block). A neutral
+    #: field, not ``extra_body``, because that is sent to every provider and a gateway's fallback
+    #: target that does not know it would refuse the call: Anthropic gets it verbatim, the rest
+    #: ignore it.
+    cache_control: dict[str, Any] | None = None
 
     @property
     def system_text(self) -> str | None:

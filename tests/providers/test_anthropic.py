@@ -466,6 +466,15 @@ def test_cache_request_matches_recording(adapter):
     assert body(adapter, req) == {k: v for k, v in rec.items() if k != "stream"}
 
 
+def test_top_level_cache_control_is_the_neutral_field(adapter):
+    """Automatic prompt caching as a request field gives the recorded body that extra_body gave."""
+    rec = cassette(REC + "test_anthropic_cache_real_api.yaml")[0].request_json
+    req = ChatRequest("claude-sonnet-4-5", [Message.system("You are a helpful assistant."),
+                                            Message.user(user_text(rec["messages"][0]))],
+                      max_tokens=4096, cache_control={"type": "ephemeral", "ttl": "5m"})
+    assert body(adapter, req) == {k: v for k, v in rec.items() if k != "stream"}
+
+
 def test_cache_control_on_parts_passes_through(adapter):
     mark = {"type": "ephemeral"}
     pdf = Attachment(type="pdf", media_type="application/pdf", data=b"%PDF-1.4", cache_control=mark)

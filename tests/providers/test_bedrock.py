@@ -411,6 +411,14 @@ def test_a_tool_with_cache_control_is_followed_by_a_cache_point() -> None:
     assert "cachePoint" not in json.dumps(sent(unmarked))
 
 
+def test_a_requests_top_level_cache_control_is_not_sent() -> None:
+    """Converse has no automatic prompt caching (only explicit cachePoints): Anthropic's top-level
+    mark is ignored, not sent as a field Converse would refuse."""
+    req = ChatRequest(SONNET45, [Message.user("hi")], cache_control={"type": "ephemeral"})
+    body = sent(req)
+    assert body == sent(ChatRequest(SONNET45, [Message.user("hi")])) and "cache" not in json.dumps(body).lower()
+
+
 # --------------------------------------------------------------------------- attachments
 
 

@@ -1,5 +1,5 @@
 """Prompt-cache hints given to the SDK reach the provider: ``cache_control`` on a tool, written
-as Anthropic or OpenAI tools write it, against a real HTTP upstream on loopback standing in for
+as Anthropic or OpenAI tools write it, and for the whole request (``cache_control=``), against a real HTTP upstream on loopback standing in for
 Anthropic's API."""
 
 from __future__ import annotations
@@ -46,3 +46,20 @@ def test_a_tools_cache_control_reaches_anthropic(upstream: Upstream, written: An
 def test_a_cache_control_that_is_not_a_dict_is_refused_naming_the_tool() -> None:
     with pytest.raises(ConfigError, match="'fetch'.*cache_control"):
         to_tool({"name": "fetch", "input_schema": PARAMS, "cache_control": "ephemeral"})
+
+
+def test_the_requests_cache_control_reaches_anthropic(upstream: Upstream) -> None:
+    """Automatic prompt caching: ``cache_control=`` is the request's top-level field on Anthropic."""
+    assert anthropic_chat(upstream, cache_control={"type": "ephemeral", "ttl": "1h"})["cache_control"] == {
+        "type": "ephemeral", "ttl": "1h"}
+    assert "cache_control" not in anthropic_chat(upstream)
+
+
+def test_a_requests_cache_control_that_is_not_a_dict_is_refused() -> None:
+    with Client(env={"CLOVERLEAF_BACKEND": "fake"}) as client, pytest.raises(ConfigError, match="cache_control"):
+        client.chat("fake/echo", "hi", cache_control="ephemeral")  # type: ignore[typeddict-item]
+
+
+def test_providers_without_explicit_caching_ignore_it() -> None:
+    with Client(env={"CLOVERLEAF_BACKEND": "fake"}) as client:
+        assert client.chat("fake/echo", "hi", cache_control=MARK).content == "hi"

@@ -91,3 +91,28 @@ def test_a_cache_control_that_is_not_an_object_is_a_400(live: Live, upstream: Up
                                          tools=[tool("fetch", cache_control="ephemeral")])  # type: ignore[arg-type]
     assert "tools[0].cache_control" in str(err.value)
     assert len(upstream.seen) == before
+
+
+def test_top_level_cache_control_reaches_an_anthropic_upstream(live: Live, upstream: Upstream) -> None:
+    """Anthropic's automatic prompt caching (a top-level cache_control) is sent on as written, and
+    not at all to a provider without it (an OpenAI upstream would refuse an unknown field)."""
+    upstream.queue(answer(MESSAGE))
+    live.anthropic().messages.create(model="anth/claude-sonnet-4-5", max_tokens=20, messages=HI,
+                                     extra_body={"cache_control": ONE_HOUR})
+    assert sent(upstream)["cache_control"] == ONE_HOUR
+    upstream.queue(answer(MESSAGE))
+    live.anthropic().messages.create(model="anth/claude-sonnet-4-5", max_tokens=20, messages=HI)
+    assert "cache_control" not in sent(upstream)
+    upstream.queue(answer(COMPLETION))
+    live.anthropic().messages.create(model="oai/gpt-4o", max_tokens=20, messages=HI,
+                                     extra_body={"cache_control": EPHEMERAL})
+    assert "cache_control" not in json.dumps(sent(upstream))
+
+
+def test_a_top_level_cache_control_that_is_not_an_object_is_a_400(live: Live, upstream: Upstream) -> None:
+    before = len(upstream.seen)
+    with pytest.raises(anthropic.BadRequestError) as err:
+        live.anthropic().messages.create(model="anth/claude-sonnet-4-5", max_tokens=20, messages=HI,
+                                         extra_body={"cache_control": "ephemeral"})
+    assert "cache_control" in str(err.value) and "object" in str(err.value)
+    assert len(upstream.seen) == before

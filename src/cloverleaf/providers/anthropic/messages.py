@@ -103,6 +103,8 @@ def encode_chat(adapter: Adapter, req: ChatRequest, cfg: ProviderConfig) -> dict
         body["tool_choice"] = tool_choice
     if req.stream:
         body["stream"] = True
+    if req.cache_control:   # automatic prompt caching: the API places the breakpoint itself
+        body["cache_control"] = req.cache_control
     if req.extra_body:
         body.update(req.extra_body)
     return body
