@@ -426,3 +426,15 @@ def test_a_request_without_betas_keeps_the_key_it_always_had() -> None:
     assert exact_key("key-a", MODEL, req, ("a-1",)) not in (before, with_betas)
     key, scope, _ = semantic_keys("key-a", MODEL, req, ("a-1", "b-2"))
     assert key == with_betas and scope != scope_before
+
+
+def test_prompt_cache_marks_are_not_part_of_the_key() -> None:
+    """``cache_control`` on a tool or the request changes what the provider bills, not what it
+    answers: a marked and an unmarked call are one question (and keep the key they had)."""
+    from cloverleaf._types import ChatRequest, Message, Tool
+    from cloverleaf.gateway.cache.keys import exact_key
+
+    marked = ChatRequest(model="", messages=[Message.system("be brief"), Message.user("Name a prime.")],
+                         temperature=0, tools=[Tool("get_time", "the time", cache_control={"type": "ephemeral"})],
+                         max_tokens=20, cache_control={"type": "ephemeral", "ttl": "1h"})
+    assert exact_key("key-a", MODEL, marked) == "2095a38b85a24c6591ad1563c809308798973409c6c123b11ff024c4ff85f77b"
