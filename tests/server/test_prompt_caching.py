@@ -116,3 +116,12 @@ def test_a_top_level_cache_control_that_is_not_an_object_is_a_400(live: Live, up
                                          extra_body={"cache_control": "ephemeral"})
     assert "cache_control" in str(err.value) and "object" in str(err.value)
     assert len(upstream.seen) == before
+
+
+def test_the_openapi_document_describes_both_marks() -> None:
+    from cloverleaf.server.openapi_schemas import MESSAGES_REQUEST
+
+    props = MESSAGES_REQUEST["properties"]
+    assert "cache_control" in props and MESSAGES_REQUEST["additionalProperties"] is False
+    tool_schema = props["tools"]["anyOf"][0]["items"]   # nullable(arr(...))
+    assert "cache_control" in tool_schema["properties"]
