@@ -257,7 +257,7 @@ MODEL_ENTRY = obj({
                                                 "send \"\" or null to remove it")),
     "api_key_env": nullable(stored_text(ENTRY_TEXT_CHARS["api_key_env"])), "is_public": nullable(BOOL),
     "input_cost_per_1k": _PRICE, "output_cost_per_1k": _PRICE, "cached_input_cost_per_1k": _PRICE,
-    "cache_write_cost_per_1k": _PRICE,
+    "cache_write_cost_per_1k": _PRICE, "cache_write_1h_cost_per_1k": _PRICE,
     "context_window": nullable({"type": "integer", "minimum": 1, "maximum": _BIG}),
     "additional_config": nullable(OBJ),
     "data_retention_days": nullable({"type": "integer", "minimum": 0, "maximum": 1_000_000}),
