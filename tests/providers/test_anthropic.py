@@ -466,15 +466,6 @@ def test_cache_request_matches_recording(adapter):
     assert body(adapter, req) == {k: v for k, v in rec.items() if k != "stream"}
 
 
-def test_top_level_cache_control_is_the_neutral_field(adapter):
-    """Automatic prompt caching as a request field gives the recorded body that extra_body gave."""
-    rec = cassette(REC + "test_anthropic_cache_real_api.yaml")[0].request_json
-    req = ChatRequest("claude-sonnet-4-5", [Message.system("You are a helpful assistant."),
-                                            Message.user(user_text(rec["messages"][0]))],
-                      max_tokens=4096, cache_control={"type": "ephemeral", "ttl": "5m"})
-    assert body(adapter, req) == {k: v for k, v in rec.items() if k != "stream"}
-
-
 def test_cache_control_on_parts_passes_through(adapter):
     mark = {"type": "ephemeral"}
     pdf = Attachment(type="pdf", media_type="application/pdf", data=b"%PDF-1.4", cache_control=mark)
@@ -484,16 +475,6 @@ def test_cache_control_on_parts_passes_through(adapter):
     assert got["system"] == [{"type": "text", "text": "long instructions", "cache_control": mark}]
     assert got["messages"][0]["content"][0]["cache_control"] == mark
     assert got["messages"][0]["content"][1] == {"type": "text", "text": "question", "cache_control": mark}
-
-
-def test_cache_control_on_a_tool_passes_through(adapter):
-    """The standard way to cache a long tool list: a breakpoint on the last tool, sent as given."""
-    mark = {"type": "ephemeral", "ttl": "1h"}
-    tools = [Tool("search", "web search"), Tool("fetch", "fetch a page", cache_control=mark)]
-    got = body(adapter, ChatRequest("claude-sonnet-4-5", [Message.user("find it")], tools=tools))
-    assert [t.get("cache_control") for t in got["tools"]] == [None, mark]
-    assert got["tools"][1] == {"name": "fetch", "description": "fetch a page",
-                               "input_schema": {"type": "object", "properties": {}}, "cache_control": mark}
 
 
 # --------------------------------------------------------------------------- attachments
