@@ -44,6 +44,8 @@ class ProviderSettings:
     output_cost_per_1k: float | None = None
     cached_input_cost_per_1k: float | None = None
     cache_write_cost_per_1k: float | None = None
+    #: One-hour prompt-cache writes (Anthropic's ``ttl: "1h"``), dearer than the five-minute ones.
+    cache_write_1h_cost_per_1k: float | None = None
 
 
 @dataclass(slots=True)
@@ -61,6 +63,8 @@ class ModelEntry:
     output_cost_per_1k: float | None = None
     cached_input_cost_per_1k: float | None = None
     cache_write_cost_per_1k: float | None = None
+    #: One-hour prompt-cache writes (Anthropic's ``ttl: "1h"``), dearer than the five-minute ones.
+    cache_write_1h_cost_per_1k: float | None = None
     context_window: int | None = None
     additional_config: dict[str, Any] = field(default_factory=dict)
     data_retention_days: int | None = None
@@ -272,7 +276,8 @@ _TABLE_EXAMPLES = {"defaults": 'model = "openai/gpt-4o-mini"', "providers": '[pr
 
 
 #: the numeric keys of a [providers.NAME] table and of a [[models]] entry
-_PRICES = ("input_cost_per_1k", "output_cost_per_1k", "cached_input_cost_per_1k", "cache_write_cost_per_1k")
+_PRICES = ("input_cost_per_1k", "output_cost_per_1k", "cached_input_cost_per_1k", "cache_write_cost_per_1k",
+           "cache_write_1h_cost_per_1k")
 _AT_LEAST_ONE = ("context_window",)
 
 

@@ -49,6 +49,9 @@ class RequestOptions(TypedDict, total=False):
     parallel_tool_calls: bool
     #: Provider-specific body fields, merged into the request body as given.
     extra_body: dict[str, Any]
+    #: Automatic prompt caching for the whole request (Anthropic's top-level ``cache_control``,
+    #: ``{"type": "ephemeral"}``); providers without explicit caching ignore it.
+    cache_control: dict[str, Any]
     #: Paths, URLs, bytes or Attachment objects, added to the last user message.
     attachments: Sequence[Any]
 
@@ -239,7 +242,14 @@ def build_request(model: str, messages: Any, options: Mapping[str, Any]) -> Chat
         user=options.get("user"),
         parallel_tool_calls=options.get("parallel_tool_calls"),
         extra_body=options.get("extra_body"),
+        cache_control=_cache_control(options.get("cache_control")),
     )
+
+
+def _cache_control(value: Any) -> dict[str, Any] | None:
+    if value is None or isinstance(value, dict):
+        return value
+    raise ConfigError(f"cache_control must be a dict such as {{'type': 'ephemeral'}}, got {type(value).__name__}")
 
 
 def _attach(msgs: list[Message], attachments: Iterable[Any]) -> list[Message]:

@@ -1,8 +1,9 @@
 """Cost of a call from per-model token prices.
 
 Prices come from the built-in table (``data/prices.json``, USD per million tokens) or a
-registry entry (``[[models]]`` ``input_cost_per_1k``/``output_cost_per_1k``), which wins; an
-entry's cache rates it does not give follow the table row's (see :meth:`ModelPrice.per_1k`).
+registry entry (``[[models]]`` ``input_cost_per_1k``/``output_cost_per_1k``, and its cache rates:
+``cached_input_cost_per_1k``, ``cache_write_cost_per_1k``, ``cache_write_1h_cost_per_1k``), which
+wins; an entry's cache rates it does not give follow the table row's (see :meth:`ModelPrice.per_1k`).
 An unknown price gives ``cost = None``, never 0: a made-up zero would hide spend. Local
 providers (a row with ``local = True``) are the exception: they bill nothing, so they cost 0.0.
 
@@ -64,11 +65,12 @@ class ModelPrice:
     @classmethod
     def per_1k(cls, input_cost: float, output_cost: float, cached_input: float | None = None,
                context_window: int | None = None, cache_write: float | None = None, *,
-               like: ModelPrice | None = None) -> ModelPrice:
+               cache_write_1h: float | None = None, like: ModelPrice | None = None) -> ModelPrice:
         """A price from per-1K rates (a registry entry's). A cache rate not given is ``like``'s
         (the built-in row of the same model) scaled to this input rate: a negotiated price keeps
         the provider's cache discount and write premium, where billing cache reads at the full
-        input rate would overstate them and having no write rate understate Anthropic's writes."""
+        input rate would overstate them and having no write rate understate Anthropic's writes.
+        With no such row, a one-hour write rate not given is the five-minute one (see :meth:`cost`)."""
         rate = input_cost * 1000
 
         def scaled(given: float | None, row_rate: float | None) -> float | None:
@@ -82,7 +84,7 @@ class ModelPrice:
                    scaled(cached_input, like.cached_input if like else None),
                    scaled(cache_write, like.cache_write if like else None),
                    context_window if context_window is not None else (like.context_window if like else None),
-                   (), scaled(None, like.cache_write_1h if like else None))
+                   (), scaled(cache_write_1h, like.cache_write_1h if like else None))
 
 
 @lru_cache(maxsize=1)

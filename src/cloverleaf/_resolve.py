@@ -258,7 +258,7 @@ class Resolver:
             if rates is not None and rates.input_cost_per_1k is not None and rates.output_cost_per_1k is not None:
                 return ModelPrice.per_1k(rates.input_cost_per_1k, rates.output_cost_per_1k,
                                          rates.cached_input_cost_per_1k, window, rates.cache_write_cost_per_1k,
-                                         like=builtin)
+                                         cache_write_1h=rates.cache_write_1h_cost_per_1k, like=builtin)
         if builtin is None and spec.local:
             builtin = FREE  # a local server bills nothing; an unknown remote price stays None, never 0
         if builtin is not None and window:

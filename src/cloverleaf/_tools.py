@@ -43,7 +43,14 @@ def _tool_from_dict(d: dict[str, Any]) -> Tool:
     if not isinstance(fn, dict) or not fn.get("name"):
         raise ConfigError("a tool dict needs a 'name' (or {'type': 'function', 'function': {'name': ...}})")
     params = fn.get("parameters") or fn.get("input_schema") or {"type": "object", "properties": {}}
-    return Tool(name=fn["name"], description=fn.get("description"), parameters=params, strict=fn.get("strict"))
+    # an Anthropic-style tool carries its prompt-cache breakpoint beside its name; an OpenAI-style
+    # one may carry it on the outer dict (as LiteLLM's callers write it) or inside "function"
+    cache_control = d.get("cache_control", fn.get("cache_control"))
+    if cache_control is not None and not isinstance(cache_control, dict):
+        raise ConfigError(f"tool {fn['name']!r}: cache_control must be a dict such as {{'type': 'ephemeral'}}, "
+                          f"got {type(cache_control).__name__}")
+    return Tool(name=fn["name"], description=fn.get("description"), parameters=params, strict=fn.get("strict"),
+                cache_control=cache_control)
 
 
 def to_tool_choice(value: Any) -> ToolChoice | None:

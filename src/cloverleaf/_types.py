@@ -208,6 +208,11 @@ class Tool:
     #: Turns the model's JSON arguments into the function's own types (the pydantic model its
     #: schema came from: nested models, enums, dates), raising ValueError when they do not fit.
     arguments: Any = field(default=None, repr=False, compare=False)
+    #: Provider cache hint (Anthropic ``cache_control``, ``{"type": "ephemeral"}``): a prompt-cache
+    #: breakpoint after this tool, so the tool list up to it is cached (mark the last tool: a long
+    #: tool list is then billed at the cache-read rate on later calls). Sent verbatim to Anthropic,
+    #: as a ``cachePoint`` after the tool to Bedrock; providers without explicit caching ignore it.
+    cache_control: dict[str, Any] | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -269,6 +274,12 @@ class ChatRequest:
     #: ``metadata.extra["raw_response"]``) where the adapter supports it: for a gateway that
     #: serves the provider's own API and relays its answer unchanged.
     raw_events: bool = False
+    #: Provider cache hint for the whole request (Anthropic's automatic prompt caching: a
+    #: top-level ``cache_control``, the breakpoint placed on the last cacheable block). A neutral
+    #: field, not ``extra_body``, because that is sent to every provider and a gateway's fallback
+    #: target that does not know it would refuse the call: Anthropic gets it verbatim, the rest
+    #: ignore it.
+    cache_control: dict[str, Any] | None = None
 
     @property
     def system_text(self) -> str | None:

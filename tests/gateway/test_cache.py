@@ -379,3 +379,62 @@ def test_a_whole_answer_replayed_as_a_stream_keeps_its_stop_sequence() -> None:
     assert done.type == "done" and done.raw_finish_reason == "stop_sequence" and done.extra == {"stop_sequence": "END"}
     plain = ChatResponse([Text("hi")], "claude", "anthropic", finish_reason="stop")
     assert replay_events(CachedAnswer(plain))[-1].extra is None
+
+
+# --------------------------------------------------------------------------- beta features in the key
+
+
+def test_requests_differing_only_in_betas_do_not_share_an_entry(tmp_path: Path, mock: OpenAIMock) -> None:
+    """A beta (``anthropic-beta``) can switch on what changes the answer: two beta sets are two
+    questions. The same set however spelt (order, spaces, repeats, one header or several) is one."""
+    async def run() -> list[str | None]:
+        client = cloverleaf.AsyncClient(Settings(providers={"mock": mock.provider()}, env={"MOCK_KEY": "k"},
+                                                 cache={"mode": "exact"}, gateway=True,
+                                                 store={"url": f"sqlite:///{tmp_path / 'b.db'}"}))
+        from cloverleaf._types import ChatRequest, Message
+
+        results = []
+        for betas in [(), ("context-1m-2025-08-07",), ("interleaved-thinking-2025-05-14",),
+                      ("context-1m-2025-08-07",), (" interleaved-thinking-2025-05-14,context-1m-2025-08-07",),
+                      ("context-1m-2025-08-07", "interleaved-thinking-2025-05-14", "context-1m-2025-08-07"), ()]:
+            ctx = CallContext(key=KeyPolicy(key_id="a"), client_betas=betas)
+            await client.gateway.achat(MODEL, ChatRequest(model="", messages=[Message.user("same")], temperature=0),
+                                       ctx)
+            results.append(ctx.cache_result)
+        await client.gateway.aclose()
+        return results
+
+    assert asyncio.run(run()) == ["miss", "miss", "miss", "hit", "miss", "hit", "hit"]
+    assert mock.chats == 4
+
+
+def test_a_request_without_betas_keeps_the_key_it_always_had() -> None:
+    """Keys made before betas were keyed (these digests) still find their entries; betas, in any
+    spelling of one set, make one other key, in exact and semantic mode alike."""
+    from cloverleaf._types import ChatRequest, Message, Tool
+    from cloverleaf.gateway.cache.keys import exact_key, semantic_keys
+
+    req = ChatRequest(model="", messages=[Message.system("be brief"), Message.user("Name a prime.")],
+                      temperature=0, tools=[Tool("get_time", "the time")], max_tokens=20)
+    before = "2095a38b85a24c6591ad1563c809308798973409c6c123b11ff024c4ff85f77b"
+    scope_before = "594bc49564d78ce159ee979975c7b034064dc0a5acef11bea05b5ffae4374d23"
+    assert exact_key("key-a", MODEL, req) == exact_key("key-a", MODEL, req, ()) == before
+    assert semantic_keys("key-a", MODEL, req) == (before, scope_before, "Name a prime.")
+    with_betas = exact_key("key-a", MODEL, req, ("b-2, a-1",))
+    assert with_betas != before
+    assert exact_key("key-a", MODEL, req, ("a-1", "b-2", "a-1")) == with_betas
+    assert exact_key("key-a", MODEL, req, ("a-1",)) not in (before, with_betas)
+    key, scope, _ = semantic_keys("key-a", MODEL, req, ("a-1", "b-2"))
+    assert key == with_betas and scope != scope_before
+
+
+def test_prompt_cache_marks_are_not_part_of_the_key() -> None:
+    """``cache_control`` on a tool or the request changes what the provider bills, not what it
+    answers: a marked and an unmarked call are one question (and keep the key they had)."""
+    from cloverleaf._types import ChatRequest, Message, Tool
+    from cloverleaf.gateway.cache.keys import exact_key
+
+    marked = ChatRequest(model="", messages=[Message.system("be brief"), Message.user("Name a prime.")],
+                         temperature=0, tools=[Tool("get_time", "the time", cache_control={"type": "ephemeral"})],
+                         max_tokens=20, cache_control={"type": "ephemeral", "ttl": "1h"})
+    assert exact_key("key-a", MODEL, marked) == "2095a38b85a24c6591ad1563c809308798973409c6c123b11ff024c4ff85f77b"

@@ -396,6 +396,29 @@ def test_cache_points_and_cache_usage() -> None:
     assert (again.usage.input_tokens, again.usage.cached_tokens, again.usage.cache_write_tokens) == (1324, 1322, 0)
 
 
+def test_a_tool_with_cache_control_is_followed_by_a_cache_point() -> None:
+    """Caching a long tool list: a marked tool is followed by a ``cachePoint`` in toolConfig.tools,
+    as a marked text block is in the messages; unmarked tools get none."""
+    params = {"type": "object", "properties": {"q": {"type": "string"}}}
+    req = ChatRequest(SONNET45, [Message.user("find it")], tools=[
+        Tool("search", "web search", params), Tool("fetch", "fetch a page", params, cache_control={"type": "ephemeral"})])
+    assert sent(req)["toolConfig"] == {"tools": [
+        {"toolSpec": {"name": "search", "description": "web search", "inputSchema": {"json": params}}},
+        {"toolSpec": {"name": "fetch", "description": "fetch a page", "inputSchema": {"json": params}}},
+        {"cachePoint": {"type": "default"}},
+    ]}
+    unmarked = ChatRequest(SONNET45, [Message.user("find it")], tools=[Tool("search", "web search", params)])
+    assert "cachePoint" not in json.dumps(sent(unmarked))
+
+
+def test_a_requests_top_level_cache_control_is_not_sent() -> None:
+    """Converse has no automatic prompt caching (only explicit cachePoints): Anthropic's top-level
+    mark is ignored, not sent as a field Converse would refuse."""
+    req = ChatRequest(SONNET45, [Message.user("hi")], cache_control={"type": "ephemeral"})
+    body = sent(req)
+    assert body == sent(ChatRequest(SONNET45, [Message.user("hi")])) and "cache" not in json.dumps(body).lower()
+
+
 # --------------------------------------------------------------------------- attachments
 
 

@@ -4,6 +4,7 @@ import pytest
 
 from cloverleaf._config import ModelEntry, Settings
 from cloverleaf._engine import Engine
+from cloverleaf._errors import ConfigError
 from cloverleaf._pricing import ModelPrice, all_prices, lookup
 from cloverleaf._types import Usage
 
@@ -88,6 +89,43 @@ def test_an_entrys_price_keeps_the_tables_cache_rates_in_proportion():
     assert same.cost(u) == lookup("anthropic", "claude-sonnet-4-5").cost(u) == pytest.approx(0.405)
     unlisted = _resolve(ModelEntry("mine", "gpt-99", "openai", input_cost_per_1k=0.001, output_cost_per_1k=0.002)).price
     assert (unlisted.cached_input, unlisted.cache_write) == (None, None)   # billed at the input rate
+
+
+def test_an_entry_or_a_provider_table_sets_the_one_hour_cache_write_rate(tmp_path):
+    """One-hour cache writes bill dearer than five-minute ones; a negotiated price must be able to
+    say so per model, as it says the other cache rates (``cache_write_1h_cost_per_1k``)."""
+    config = tmp_path / "cloverleaf.toml"
+    config.write_text('''
+[providers.anthropic]
+input_cost_per_1k = 0.003
+output_cost_per_1k = 0.015
+cache_write_1h_cost_per_1k = 0.007
+
+[[models]]
+name = "sonnet"
+provider = "anthropic"
+identifier = "claude-sonnet-4-5"
+input_cost_per_1k = 0.003
+output_cost_per_1k = 0.015
+cache_write_cost_per_1k = 0.004
+cache_write_1h_cost_per_1k = 0.009
+''')
+    engine = Engine(Settings.load(config, env={"ANTHROPIC_API_KEY": "k"}))
+    try:
+        price = engine.resolve("sonnet").price
+        assert engine.resolve("anthropic/claude-haiku-4-5").price.cache_write_1h == pytest.approx(7.0)
+    finally:
+        engine.close()
+    assert (price.cache_write, price.cache_write_1h) == pytest.approx((4.0, 9.0))
+    u = Usage(input_tokens=300_000, cache_write_tokens=200_000, cache_write_1h_tokens=100_000)
+    # 100k fresh at 3.0, 100k five-minute writes at 4.0, 100k one-hour writes at 9.0 (per million)
+    assert price.cost(u) == pytest.approx(0.3 + 0.4 + 0.9)
+    unlisted = _resolve(ModelEntry("mine", "claude-private", "anthropic", input_cost_per_1k=0.001,
+                                   output_cost_per_1k=0.002, cache_write_1h_cost_per_1k=0.0025)).price
+    assert (unlisted.cache_write, unlisted.cache_write_1h) == (None, pytest.approx(2.5))
+    config.write_text(config.read_text().replace("cache_write_1h_cost_per_1k = 0.009", 'cache_write_1h_cost_per_1k = "0.009"'))
+    with pytest.raises(ConfigError, match="cache_write_1h_cost_per_1k"):
+        Settings.load(config, env={})
 
 
 def test_an_entrys_context_window_is_kept_without_a_price():

@@ -213,3 +213,40 @@ def test_entries_may_name_a_provider_from_the_configuration(live: Live) -> None:
                                         "identifier": "llama-3"})
     assert again.status_code == 409
     assert ui.post("/ui/models/delete", data={"csrf": csrf_of(page), "entry": "lab-ui"}).status_code == 303
+
+
+# --------------------------------------------------------------------------- one-hour cache writes
+
+
+def test_an_entry_prices_one_hour_cache_writes_through_the_api_and_the_dashboard(live: Live) -> None:
+    """[[models]] entries could set every cache rate but the one-hour write one; entries made
+    here could not set it at all. It is stored, shown, and bills the call's one-hour writes."""
+    from cloverleaf._types import Usage
+    from cloverleaf.server.openapi_schemas import MODEL_ENTRY
+
+    assert "cache_write_1h_cost_per_1k" in MODEL_ENTRY["properties"]
+    entry = {"name": "sonnet-1h", "provider": "anthropic", "identifier": "claude-sonnet-4-5", "api_key_env": "MYLAB_KEY",
+             "input_cost_per_1k": 0.003, "output_cost_per_1k": 0.015, "cache_write_1h_cost_per_1k": 0.009}
+    with live.http(MASTER) as http:
+        made = http.post("/admin/models", json=entry)
+        assert made.status_code == 201 and made.json()["cache_write_1h_cost_per_1k"] == 0.009, made.text
+        assert http.get("/admin/models/sonnet-1h").json()["cache_write_1h_cost_per_1k"] == 0.009
+        bad = http.patch("/admin/models/sonnet-1h", json={"cache_write_1h_cost_per_1k": "0.01"})
+        assert bad.status_code == 400 and bad.json()["error"]["param"] == "cache_write_1h_cost_per_1k", bad.text
+    assert live.state.backend.store.get_model_entry("sonnet-1h").cache_write_1h_cost_per_1k == 0.009
+    price = live.state.backend.engine.resolve("sonnet-1h").price
+    assert price.cache_write_1h == pytest.approx(9.0)
+    assert price.cost(Usage(input_tokens=100_000, cache_write_tokens=100_000,
+                            cache_write_1h_tokens=100_000)) == pytest.approx(0.9)
+    ui = sign_in(live)
+    page = ui.get("/ui/models?edit=sonnet-1h").text
+    assert 'name="cache_write_1h_cost_per_1k"' in page and 'value="0.009"' in page
+    saved = ui.post("/ui/models", data={"csrf": csrf_of(page), "entry": "sonnet-1h", "provider": "anthropic",
+                                        "identifier": "claude-sonnet-4-5", "api_key_env": "MYLAB_KEY",
+                                        "input_cost_per_1k": "0.003", "output_cost_per_1k": "0.015",
+                                        "cache_write_1h_cost_per_1k": "0.012"})
+    assert saved.status_code == 303, saved.text
+    assert live.state.backend.store.get_model_entry("sonnet-1h").cache_write_1h_cost_per_1k == 0.012
+    assert live.state.backend.engine.resolve("sonnet-1h").price.cache_write_1h == pytest.approx(12.0)
+    with live.http(MASTER) as http:
+        assert http.delete("/admin/models/sonnet-1h").status_code == 200

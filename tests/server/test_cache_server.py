@@ -66,6 +66,27 @@ def test_anthropic_api_shares_the_entry_and_streams_from_cache(live: Live, mock:
     assert "".join(pieces) == first.parse().content[0].text == final.content[0].text
 
 
+def test_a_different_anthropic_beta_set_is_a_different_question(live: Live, mock: OpenAIMock, key: str) -> None:
+    """The Anthropic SDK's betas=[...] (anthropic-beta) can change the answer: a call with other
+    betas is not served the entry of a call without them, while the same set, in any order, is."""
+    client = live.anthropic(key)
+    msgs = [{"role": "user", "content": "beta-scoped cache question"}]
+
+    def ask(betas: list[str] | None) -> str:
+        extra = {"betas": betas} if betas is not None else {}
+        r = client.beta.messages.with_raw_response.create(model=MODEL, max_tokens=50, messages=msgs,
+                                                          extra_body={"temperature": 0}, **extra)
+        return r.headers["x-cloverleaf-cache"]
+
+    before = mock.chats
+    assert ask(None) == "miss"
+    assert ask(["context-1m-2025-08-07"]) == "miss"
+    assert ask(["interleaved-thinking-2025-05-14", "context-1m-2025-08-07"]) == "miss"
+    assert ask(["context-1m-2025-08-07", "interleaved-thinking-2025-05-14"]) == "hit"
+    assert ask(None) == "hit"
+    assert mock.chats == before + 3
+
+
 def test_openai_stream_replay_keeps_chunk_boundaries(live: Live, mock: OpenAIMock, key: str) -> None:
     client = live.openai(key)
     before = mock.chats

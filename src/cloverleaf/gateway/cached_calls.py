@@ -57,7 +57,7 @@ class CachedCalls:
         key = ctx.key if ctx is not None else None
         route_cache = call.route.cache if call.route is not None else None
         plan = self.cache.plan(model, req, route_cache, key.key_id if key else None,
-                               ctx.cache if ctx is not None else None)
+                               ctx.cache if ctx is not None else None, ctx.client_betas if ctx is not None else ())
         if plan is None:
             return None
         call.cache_plan = plan

@@ -49,7 +49,8 @@ from .http_io import json_response
 from .keys import VirtualKeys, public_view
 from .state import Handler, ServerState, endpoint
 
-_ENTRY_NUMBERS = ("input_cost_per_1k", "output_cost_per_1k", "cached_input_cost_per_1k", "cache_write_cost_per_1k")
+_ENTRY_NUMBERS = ("input_cost_per_1k", "output_cost_per_1k", "cached_input_cost_per_1k", "cache_write_cost_per_1k",
+                  "cache_write_1h_cost_per_1k")
 _PERIODS = (None, "day", "month", "total")
 _BIG = 1_000_000_000          # bounds keep numbers inside what every database column holds
 _FAR = 10_000 * 365 * 86400.0  # expiry: at most ~10,000 years from the epoch
@@ -84,6 +85,7 @@ def _entry_view(row: Any, source: str = "admin") -> dict[str, Any]:
         "is_public": row.is_public, "input_cost_per_1k": row.input_cost_per_1k,
         "output_cost_per_1k": row.output_cost_per_1k, "cached_input_cost_per_1k": row.cached_input_cost_per_1k,
         "cache_write_cost_per_1k": row.cache_write_cost_per_1k,
+        "cache_write_1h_cost_per_1k": row.cache_write_1h_cost_per_1k,
         "context_window": row.context_window, "additional_config": shown_config(row.additional_config),
         "data_retention_days": row.data_retention_days, "source": source,
     }

@@ -15,8 +15,9 @@ Refused with a 400: server tools (web search, code execution...) and their block
 ids, thinking modes other than enabled/disabled/adaptive, ``mcp_servers``,
 ``context_management``, ``fallbacks`` (the gateway's routes do that), and any top-level
 field not listed here. Ignored (type-checked, then dropped): ``top_k``, ``service_tier``,
-``container``, ``inference_geo``, ``speed``, top-level ``cache_control``, ``cache_control``
-on tools.
+``container``, ``inference_geo``, ``speed``. Prompt-cache marks are carried: ``cache_control``
+on a tool (``Tool.cache_control``: the usual way to cache a long tool list) and at the top
+level (``ChatRequest.cache_control``: automatic prompt caching), for an Anthropic upstream.
 
 ``thread`` (the SDK's message threads: the server keeps the conversation and a request
 sends only the new turn) is refused with the error the SDK understands, ``400`` with
@@ -74,9 +75,9 @@ from .fields import (
 
 MESSAGES_FIELDS = frozenset({
     "model", "max_tokens", "messages", "system", "metadata", "tools", "tool_choice", "temperature", "top_p",
-    "stop_sequences", "stream", "thinking", "output_config", "output_format"})
+    "stop_sequences", "stream", "thinking", "output_config", "output_format", "cache_control"})
 MESSAGES_IGNORED = {"top_k": "integer", "service_tier": "string", "container": "any", "inference_geo": "string",
-                    "speed": "string", "cache_control": "object"}
+                    "speed": "string"}
 MESSAGES_REFUSED = {
     "mcp_servers": "MCP servers are a provider-side feature the gateway does not offer; drop 'mcp_servers'",
     "context_management": "server-side context management is not available through the gateway; "
@@ -132,6 +133,7 @@ def parse_messages_request(body: dict[str, Any]) -> ChatRequest:
         user=get_str(metadata, "user_id", "metadata") if metadata else None,
         stream=bool(get_bool(body, "stream", "")),
         parallel_tool_calls=parallel,
+        cache_control=get_dict(body, "cache_control", ""),
     )
 
 
@@ -272,6 +274,7 @@ def _tools(body: dict[str, Any]) -> list[Tool] | None:
             description=get_str(tool, "description", at),
             parameters=json_schema_object(tool.get("input_schema"), f"{at}.input_schema"),
             strict=get_bool(tool, "strict", at),
+            cache_control=get_dict(tool, "cache_control", at),   # caching a long tool list: carried on
         ))
     return tools
 

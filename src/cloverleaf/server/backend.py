@@ -233,6 +233,7 @@ class Backend:
             api_key=api_key, api_key_env=row.api_key_env, is_public=row.is_public,
             input_cost_per_1k=row.input_cost_per_1k, output_cost_per_1k=row.output_cost_per_1k,
             cached_input_cost_per_1k=row.cached_input_cost_per_1k, cache_write_cost_per_1k=row.cache_write_cost_per_1k,
+            cache_write_1h_cost_per_1k=row.cache_write_1h_cost_per_1k,
             context_window=row.context_window,
             additional_config=dict(row.additional_config or {}), data_retention_days=row.data_retention_days))
         self._stored.add(row.name)

@@ -168,7 +168,8 @@ MESSAGES_REQUEST = obj({
     ]}, minItems=1),
     "system": {"anyOf": [STR, arr(_A_TEXT), {"type": "null"}]},
     "tools": nullable(arr(obj({"name": NAME, "description": nullable(STR), "input_schema": OBJ,
-                               "type": {"enum": ["custom", None]}}, ("name", "input_schema")))),
+                               "type": {"enum": ["custom", None]}, "cache_control": nullable(OBJ)},
+                              ("name", "input_schema")))),
     "tool_choice": nullable(obj({"type": {"enum": ["auto", "any", "tool", "none"]}, "name": nullable(NAME),
                                  "disable_parallel_tool_use": nullable(BOOL)}, ("type",))),
     "output_config": nullable(obj({"format": nullable(_A_FORMAT),
@@ -184,6 +185,7 @@ MESSAGES_REQUEST = obj({
     "stop_sequences": nullable(arr(STR)),
     "stream": nullable(BOOL),
     "metadata": nullable(obj({"user_id": nullable(STR)})),
+    "cache_control": nullable(OBJ),
     **ignored(MESSAGES_IGNORED),
 }, ("model", "max_tokens", "messages"), closed=True)
 COUNT_TOKENS_REQUEST = {**MESSAGES_REQUEST, "required": ["model", "messages"]}
@@ -255,7 +257,7 @@ MODEL_ENTRY = obj({
                                                 "send \"\" or null to remove it")),
     "api_key_env": nullable(stored_text(ENTRY_TEXT_CHARS["api_key_env"])), "is_public": nullable(BOOL),
     "input_cost_per_1k": _PRICE, "output_cost_per_1k": _PRICE, "cached_input_cost_per_1k": _PRICE,
-    "cache_write_cost_per_1k": _PRICE,
+    "cache_write_cost_per_1k": _PRICE, "cache_write_1h_cost_per_1k": _PRICE,
     "context_window": nullable({"type": "integer", "minimum": 1, "maximum": _BIG}),
     "additional_config": nullable(OBJ),
     "data_retention_days": nullable({"type": "integer", "minimum": 0, "maximum": 1_000_000}),

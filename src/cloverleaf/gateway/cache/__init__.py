@@ -58,8 +58,9 @@ class ResponseCache:
 
     # -- decision ---------------------------------------------------------------------
     def plan(self, model: str, req: ChatRequest, route: RouteCache | None, key_id: str | None,
-             directive: CacheDirective = None) -> CachePlan | None:
-        """None when this call does not touch the cache at all."""
+             directive: CacheDirective = None, betas: tuple[str, ...] = ()) -> CachePlan | None:
+        """None when this call does not touch the cache at all. ``betas``: the caller's beta
+        features (``anthropic-beta``), part of the key (see :mod:`.keys`)."""
         if directive is False or (route is not None and route.enabled is False):
             return None
         deterministic_only = self.config.deterministic_only
@@ -72,8 +73,8 @@ class ResponseCache:
         read = directive != "refresh"
         try:
             if self.config.mode == "semantic":
-                return CachePlan(read, True, ttl, *semantic_keys(scope, model, req))
-            return CachePlan(read, True, ttl, exact_key(scope, model, req))
+                return CachePlan(read, True, ttl, *semantic_keys(scope, model, req, betas))
+            return CachePlan(read, True, ttl, exact_key(scope, model, req, betas))
         except Unkeyed:   # e.g. a URL the gateway downloads: its content is unknown until then
             return None
 

@@ -2,10 +2,15 @@
 
 The exact key covers everything that can change the answer — the requested model or route,
 every message part (attachments by content, not by object identity or file name), tools,
-tool choice, response format, sampling parameters, reasoning settings and provider extras —
-and nothing that cannot (the ``stream`` flag: a streamed and a non-streamed call of the same
-question share one entry). The semantic scope is the same hash *without* the last user
-turn's text, so semantically close prompts only meet when everything else is identical.
+tool choice, response format, sampling parameters, reasoning settings, provider extras and the
+caller's beta features (``anthropic-beta``: one can switch on what changes the answer) — and
+nothing that cannot (the ``stream`` flag: a streamed and a non-streamed call of the same
+question share one entry; prompt-cache hints, ``cache_control`` on a part, a tool or the
+request: they change what the provider bills and how fast it answers, not what it answers).
+Betas are keyed as a set (split on commas, stripped, sorted, once each) and only when there
+are some, so a request without betas keeps the key it always had and existing entries stay
+valid. The semantic scope is the same hash *without* the last user turn's text, so
+semantically close prompts only meet when everything else is identical.
 
 The key is made before the call loads its attachments, so an attachment is keyed by what
 holds its content at that point: its bytes' hash (bytes given, or a local file, hashed as it
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from ..._errors import AttachmentError
@@ -40,24 +46,24 @@ def is_deterministic(req: ChatRequest) -> bool:
     return req.temperature is not None and req.temperature == 0
 
 
-def exact_key(scope: str, model: str, req: ChatRequest) -> str:
-    return _digest(scope, model, _canonical(req, req.messages))
+def exact_key(scope: str, model: str, req: ChatRequest, betas: Sequence[str] = ()) -> str:
+    return _digest(scope, model, _canonical(req, req.messages, betas))
 
 
-def semantic_keys(scope: str, model: str, req: ChatRequest) -> tuple[str, str, str]:
+def semantic_keys(scope: str, model: str, req: ChatRequest, betas: Sequence[str] = ()) -> tuple[str, str, str]:
     """(the exact key, the scope hash shared by paraphrases, the text to embed): everything
     but the text of the last user message goes into the scope; that text is what gets
     embedded. Each message is made canonical once (a local file is hashed once)."""
     messages = [_message(m) for m in req.messages]
-    key = _digest(scope, model, _canonical(req, None) | {"messages": messages})
+    key = _digest(scope, model, _canonical(req, None, betas) | {"messages": messages})
     last = max((i for i, m in enumerate(req.messages) if m.role is Role.USER), default=None)
     if last is None:
         return key, key, ""
     parts = req.messages[last].parts
     text = "".join(p.text for p in parts if isinstance(p, Text))
     rest = [done for p, done in zip(parts, messages[last]["parts"]) if not isinstance(p, Text)]
-    body = _canonical(req, None) | {"messages": [*messages[:last], {"role": "user", "other_parts": rest},
-                                                 *messages[last + 1:]]}
+    body = _canonical(req, None, betas) | {"messages": [*messages[:last], {"role": "user", "other_parts": rest},
+                                                        *messages[last + 1:]]}
     return key, _digest(scope, model, body), text
 
 
@@ -67,9 +73,14 @@ def _digest(scope: str, model: str, body: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _canonical(req: ChatRequest, messages: list[Message] | None) -> dict[str, Any]:
+def normalised_betas(betas: Sequence[str]) -> list[str]:
+    """Beta names as a set: ``"b, a"`` and ``["a", "b", "a"]`` ask for the same features."""
+    return sorted({name.strip() for value in betas for name in value.split(",") if name.strip()})
+
+
+def _canonical(req: ChatRequest, messages: list[Message] | None, betas: Sequence[str] = ()) -> dict[str, Any]:
     fmt = req.response_format
-    return {
+    body: dict[str, Any] = {
         "messages": [_message(m) for m in messages] if messages is not None else None,
         "tools": [{"name": t.name, "description": t.description, "parameters": t.parameters, "strict": t.strict}
                   for t in req.tools or ()],
@@ -82,6 +93,10 @@ def _canonical(req: ChatRequest, messages: list[Message] | None) -> dict[str, An
                       if req.reasoning else None),
         "extra_body": req.extra_body,
     }
+    names = normalised_betas(betas)
+    if names:   # absent, not empty, without betas: the key every entry had before betas were keyed
+        body["betas"] = names
+    return body
 
 
 def _float(value: float | None) -> float | None:

@@ -124,6 +124,7 @@ class ModelEntryRow:
     output_cost_per_1k: float | None = None
     cached_input_cost_per_1k: float | None = None
     cache_write_cost_per_1k: float | None = None
+    cache_write_1h_cost_per_1k: float | None = None
     context_window: int | None = None
     additional_config: dict[str, Any] = field(default_factory=dict)
     data_retention_days: int | None = None

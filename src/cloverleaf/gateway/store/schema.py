@@ -118,6 +118,7 @@ model_entries = sa.Table(
     sa.Column("output_cost_per_1k", sa.Float),
     sa.Column("cached_input_cost_per_1k", sa.Float),
     sa.Column("cache_write_cost_per_1k", sa.Float),              # 0010
+    sa.Column("cache_write_1h_cost_per_1k", sa.Float),           # 0011
     sa.Column("context_window", sa.Integer),
     sa.Column("additional_config", sa.JSON, nullable=False),
     sa.Column("data_retention_days", sa.Integer),

@@ -103,6 +103,8 @@ def encode_chat(adapter: Adapter, req: ChatRequest, cfg: ProviderConfig) -> dict
         body["tool_choice"] = tool_choice
     if req.stream:
         body["stream"] = True
+    if req.cache_control:   # automatic prompt caching: the API places the breakpoint itself
+        body["cache_control"] = req.cache_control
     if req.extra_body:
         body.update(req.extra_body)
     return body
@@ -153,6 +155,8 @@ def encode_tool(tool: Tool) -> dict[str, Any]:
     out["input_schema"] = native_output_schema(tool.parameters) if tool.strict else tool.parameters
     if tool.strict:
         out["strict"] = True
+    if tool.cache_control:   # a prompt-cache breakpoint after this tool (the tool list is cached)
+        out["cache_control"] = tool.cache_control
     return out
 
 

@@ -270,7 +270,8 @@ class BedrockAdapter(Adapter):
     def _tool_config(self, req: ChatRequest, messages: list[dict[str, Any]], *, forced_ok: bool,
                      native: bool) -> dict[str, Any] | None:
         choice = checked_tool_choice(req, self.name)
-        tools = [_tool_spec(t.name, t.description, t.parameters) for t in req.tools or []]
+        tools = [entry for t in req.tools or [] for entry in _with_cache_point(
+            _tool_spec(t.name, t.description, t.parameters), t.cache_control)]
         if choice is not None and choice.mode == "none":
             tools = tools if _has_tool_blocks(messages) else []
         structured = None if native else structured_tool_name(req)

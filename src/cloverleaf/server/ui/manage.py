@@ -29,7 +29,8 @@ from ..errors import ApiError, BadRequest, NotFound
 from .session import Session, is_admin
 from .web import Web, form_list, read_form
 
-_MODEL_NUMBERS = ("input_cost_per_1k", "output_cost_per_1k", "cached_input_cost_per_1k", "cache_write_cost_per_1k")
+_MODEL_NUMBERS = ("input_cost_per_1k", "output_cost_per_1k", "cached_input_cost_per_1k", "cache_write_cost_per_1k",
+                  "cache_write_1h_cost_per_1k")
 _MODEL_INTS = ("context_window", "data_retention_days")
 TEST_PROMPT = "Reply with one short sentence: are you there?"
 

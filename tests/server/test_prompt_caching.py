@@ -1,0 +1,127 @@
+"""Anthropic prompt-cache hints through the gateway: what a Claude user marks with
+``cache_control`` reaches an Anthropic upstream as they wrote it (a breakpoint lost is a prompt
+billed at full price on every call), and other providers' requests carry nothing of it. Driven
+by the official Anthropic SDK against a mock upstream that records the body it received."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import anthropic
+import pytest
+
+from cloverleaf._config import ProviderSettings
+
+from ..sdk.upstream import Reply, Upstream
+from .conftest import Live, settings, start_live, stop_live
+
+HI: Any = [{"role": "user", "content": "hi"}]
+EPHEMERAL = {"type": "ephemeral"}
+ONE_HOUR = {"type": "ephemeral", "ttl": "1h"}
+MESSAGE = {"id": "msg_up", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+           "content": [{"type": "text", "text": "hi"}], "stop_reason": "end_turn", "stop_sequence": None,
+           "usage": {"input_tokens": 10, "output_tokens": 5}}
+COMPLETION = {"id": "c1", "object": "chat.completion", "created": 1, "model": "gpt-4o", "choices": [
+    {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "hi"}}]}
+
+
+def tool(name: str, **fields: Any) -> dict[str, Any]:
+    return {"name": name, "description": f"the {name} tool",
+            "input_schema": {"type": "object", "properties": {"q": {"type": "string"}}}, **fields}
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[Upstream]:
+    up = Upstream()
+    yield up
+    up.close()
+
+
+@pytest.fixture(scope="module")
+def live(upstream: Upstream) -> Iterator[Live]:
+    providers = {"anth": ProviderSettings("anth", kind="anthropic", base_url=upstream.url, api_key="sk-ant-mock"),
+                 "oai": ProviderSettings("oai", kind="openai", base_url=f"{upstream.url}/v1", api_key="sk-mock")}
+    server = start_live(settings(providers=providers))
+    yield server
+    stop_live(server)
+
+
+def sent(upstream: Upstream) -> dict[str, Any]:
+    """The body of the last request the upstream received."""
+    return json.loads(upstream.seen[-1].body)  # type: ignore[no-any-return]
+
+
+def answer(body: dict[str, Any]) -> Reply:
+    return Reply(headers={"content-type": "application/json"}, body=json.dumps(body).encode())
+
+
+def test_cache_control_on_a_tool_reaches_an_anthropic_upstream(live: Live, upstream: Upstream) -> None:
+    """Marking the last tool caches the whole tool list: the breakpoint is sent where it was put."""
+    client = live.anthropic()
+    tools: Any = [tool("search"), tool("fetch", cache_control=ONE_HOUR)]
+    upstream.queue(answer(MESSAGE))
+    client.messages.create(model="anth/claude-sonnet-4-5", max_tokens=20, messages=HI, tools=tools)
+    assert sent(upstream)["tools"] == tools
+    upstream.queue(Reply(headers={"content-type": "text/event-stream"}, chunks=[
+        f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in (
+            {"type": "message_start", "message": {**MESSAGE, "content": [], "stop_reason": None}},
+            {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+             "usage": {"output_tokens": 1}},
+            {"type": "message_stop"})]))
+    with client.messages.stream(model="anth/claude-sonnet-4-5", max_tokens=20, messages=HI, tools=tools) as s:
+        s.get_final_message()
+    assert sent(upstream)["tools"] == tools
+
+
+def test_cache_control_on_a_tool_is_dropped_for_a_provider_without_it(live: Live, upstream: Upstream) -> None:
+    upstream.queue(answer(COMPLETION))
+    live.anthropic().messages.create(model="oai/gpt-4o", max_tokens=20, messages=HI,
+                                     tools=[tool("fetch", cache_control=EPHEMERAL)])
+    body = sent(upstream)
+    assert [t["function"]["name"] for t in body["tools"]] == ["fetch"]
+    assert "cache_control" not in json.dumps(body)
+
+
+def test_a_cache_control_that_is_not_an_object_is_a_400(live: Live, upstream: Upstream) -> None:
+    before = len(upstream.seen)
+    with pytest.raises(anthropic.BadRequestError) as err:
+        live.anthropic().messages.create(model="anth/claude-sonnet-4-5", max_tokens=20, messages=HI,
+                                         tools=[tool("fetch", cache_control="ephemeral")])  # type: ignore[arg-type]
+    assert "tools[0].cache_control" in str(err.value)
+    assert len(upstream.seen) == before
+
+
+def test_top_level_cache_control_reaches_an_anthropic_upstream(live: Live, upstream: Upstream) -> None:
+    """Anthropic's automatic prompt caching (a top-level cache_control) is sent on as written, and
+    not at all to a provider without it (an OpenAI upstream would refuse an unknown field)."""
+    upstream.queue(answer(MESSAGE))
+    live.anthropic().messages.create(model="anth/claude-sonnet-4-5", max_tokens=20, messages=HI,
+                                     extra_body={"cache_control": ONE_HOUR})
+    assert sent(upstream)["cache_control"] == ONE_HOUR
+    upstream.queue(answer(MESSAGE))
+    live.anthropic().messages.create(model="anth/claude-sonnet-4-5", max_tokens=20, messages=HI)
+    assert "cache_control" not in sent(upstream)
+    upstream.queue(answer(COMPLETION))
+    live.anthropic().messages.create(model="oai/gpt-4o", max_tokens=20, messages=HI,
+                                     extra_body={"cache_control": EPHEMERAL})
+    assert "cache_control" not in json.dumps(sent(upstream))
+
+
+def test_a_top_level_cache_control_that_is_not_an_object_is_a_400(live: Live, upstream: Upstream) -> None:
+    before = len(upstream.seen)
+    with pytest.raises(anthropic.BadRequestError) as err:
+        live.anthropic().messages.create(model="anth/claude-sonnet-4-5", max_tokens=20, messages=HI,
+                                         extra_body={"cache_control": "ephemeral"})
+    assert "cache_control" in str(err.value) and "object" in str(err.value)
+    assert len(upstream.seen) == before
+
+
+def test_the_openapi_document_describes_both_marks() -> None:
+    from cloverleaf.server.openapi_schemas import MESSAGES_REQUEST
+
+    props = MESSAGES_REQUEST["properties"]
+    assert "cache_control" in props and MESSAGES_REQUEST["additionalProperties"] is False
+    tool_schema = props["tools"]["anyOf"][0]["items"]   # nullable(arr(...))
+    assert "cache_control" in tool_schema["properties"]
