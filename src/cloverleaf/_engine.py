@@ -314,11 +314,12 @@ class Engine:
 
         Reading stops at the provider's terminal event (the decoder's ``done``: OpenAI's
         ``[DONE]``, Anthropic's ``message_stop``, Responses' ``response.completed``, Bedrock's
-        ``messageStop`` with its ``metadata``, Ollama's ``done: true``), as the official SDKs
-        stop: an upstream that then drops the connection before the body's end, or keeps it
-        open, has still given the whole answer and its usage. The transport closes a
-        connection left before its body ended instead of pooling it. Gemini has no terminal
-        event (proxies even send ``finishReason`` early), so its stream is read to the end.
+        ``messageStop`` with its ``metadata``, Ollama's ``done: true``, Gemini's chunk carrying
+        ``finishReason`` with the final usage, its last), as the official SDKs stop: an upstream
+        that then drops the connection before the body's end, or keeps it open, has still given
+        the whole answer and its usage. The transport closes a connection left before its body
+        ended instead of pooling it. A Gemini ``finishReason`` without usage (a proxy that sends
+        it early) ends nothing: that stream is read to the end.
 
         :meth:`astream` (the gateway's and the server's path) first gives the rest of the body
         (usually only the chunked encoding's closing chunk, often a packet behind the terminal
