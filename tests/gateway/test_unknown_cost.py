@@ -17,7 +17,7 @@ import pytest
 
 import cloverleaf
 from cloverleaf._config import ModelEntry, Settings
-from cloverleaf._errors import AllTargetsFailed, StreamInterrupted
+from cloverleaf._errors import AllTargetsFailed, RateLimitExceeded, StreamInterrupted
 
 from .conftest import Harness, chat_request, upstream
 from .openai_mock import OpenAIMock
@@ -86,3 +86,27 @@ async def test_a_failure_that_billed_nothing_is_not_of_unknown_cost(harness: Har
     gw.store.flush()
     [row] = gw.store.spend("route")
     assert row.cost == 0.0 and row.unknown_cost == 0
+
+
+def test_an_ollama_embedding_without_a_token_count_is_not_free(tmp_path: Path) -> None:
+    """Ollama without ``prompt_eval_count`` (a real HTTP upstream here): the usage is estimated
+    from the input and unreported, so the call has no made-up $0 cost and its tokens stay booked
+    against tpm (each call is estimated at 26 tokens: a tpm of 40 admits one)."""
+    from cloverleaf._config import ProviderSettings
+    from tests.sdk.upstream import Reply, Upstream
+
+    up = Upstream()
+    up.queue(*[Reply(body=b'{"model": "nomic-embed-text", "embeddings": [[0.5, 0.25]]}') for _ in range(2)])
+    models = [ModelEntry("emb", "nomic-embed-text", "ol", input_cost_per_1k=0.01)]
+    s = Settings(providers={"ol": ProviderSettings("ol", kind="ollama", base_url=up.url)}, models=models,
+                 limits={"target:emb": {"tpm": 40, "max_wait": 0}}, gateway=True, max_retries=0,
+                 store={"url": f"sqlite:///{tmp_path / 'calls.db'}"})
+    try:
+        with cloverleaf.Client(s) as c:
+            resp = c.embed("emb", "x" * 100)
+            assert resp.usage.reported is False and resp.usage.input_tokens == 26 and resp.cost is None
+            with pytest.raises(RateLimitExceeded, match="tpm"):
+                c.embed("emb", "x" * 100)
+    finally:
+        up.close()
+    assert len(up.seen) == 1
