@@ -49,7 +49,7 @@ from ._types import (
 from .providers.registry import require
 from .streams.accumulate import StreamAccumulator
 from .transport.auto import Transport
-from .transport.base import Timeouts
+from .transport.base import BoundedReads, Timeouts
 
 #: What embedding and image calls parse into (their responses share metadata, usage and cost).
 _Many = TypeVar("_Many", EmbeddingResponse, ImageResponse)
@@ -321,12 +321,12 @@ class Engine:
         ended instead of pooling it. A Gemini ``finishReason`` without usage (a proxy that sends
         it early) ends nothing: that stream is read to the end.
 
-        :meth:`astream` (the gateway's and the server's path) first gives the rest of the body
-        (usually only the chunked encoding's closing chunk, often a packet behind the terminal
-        event) up to ``TAIL_GRACE_SECONDS`` to arrive, so the connection goes back to the pool
-        rather than every stream opening a new one (a TLS handshake to a real provider). Here
-        a read cannot be bounded in time, so a sync stream stops at once: its connection is
-        reused only when the closing chunk came with the terminal event."""
+        Both this and :meth:`astream` first give the rest of the body (usually only the chunked
+        encoding's closing chunk, often a packet behind the terminal event) up to
+        ``TAIL_GRACE_SECONDS`` to arrive, so the connection goes back to the pool rather than
+        every stream opening a new one (a TLS handshake to a real provider). Here the transport
+        bounds the reads (``StreamHandle.bounded``); where it cannot (a mount answering
+        in-process), the stream stops at once."""
         req = self._for_target(target, req, stream=True)
         req = self._resolve_attachments(target, req)
         http_req = self._build_chat(target, req)
@@ -336,10 +336,12 @@ class Engine:
             if handle.status >= 400:
                 raise run.error(handle.status, handle.headers, b"".join(handle.chunks()))
             run.opened(handle.headers)
-            for chunk in handle.chunks():
+            chunks = handle.chunks()
+            for chunk in chunks:
                 yield from run.feed(chunk)
-                if run.done is not None:
-                    break  # the answer is complete: leaving closes this connection unless its body ended too
+                if run.done is not None:   # complete: leaving closes this connection unless its body ended too
+                    _read_tail_sync(handle.bounded, chunks)
+                    break
         yield from run.close()
 
     async def astream(self, target: Target, req: ChatRequest) -> AsyncIterator[StreamEvent]:
@@ -551,6 +553,19 @@ async def _read_tail(chunks: AsyncIterator[bytes]) -> None:
             async for _ in chunks:
                 pass
     except (TransportError, TimeoutError):
+        pass
+
+
+def _read_tail_sync(bounded: BoundedReads | None, chunks: Iterator[bytes]) -> None:
+    """:func:`_read_tail` for a sync stream, with every read bounded by the transport; nothing
+    when it cannot bound them (a read could then block for ``idle``)."""
+    if bounded is None:
+        return
+    try:
+        with bounded(TAIL_GRACE_SECONDS):
+            for _ in chunks:
+                pass
+    except TransportError:
         pass
 
 

@@ -167,3 +167,16 @@ async def test_a_body_that_ends_a_moment_after_the_terminal_event_keeps_its_conn
             response = await client.stream(CASES[provider][0], "hi", base_url=upstream.url, api_key="k").until_done()
             assert response.text == CASES[provider][2]
     assert len(upstream.seen) == 3 and len({seen.peer for seen in upstream.seen}) == 1
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "gemini"])
+def test_a_sync_stream_reads_the_tail_and_keeps_its_connection(provider: str, upstream: Upstream) -> None:
+    """The sync path too: the closing chunk a packet behind the terminal event is read (each read
+    bounded by TAIL_GRACE_SECONDS), so the connection is pooled and the next stream reuses it
+    rather than opening a new one (a TLS handshake to a real provider)."""
+    _queue(upstream, provider, "late", 3)
+    with Client(**SETTINGS) as client:
+        for _ in range(3):
+            response = client.stream(CASES[provider][0], "hi", base_url=upstream.url, api_key="k").until_done()
+            assert response.text.startswith(CASES[provider][2])
+    assert len(upstream.seen) == 3 and len({seen.peer for seen in upstream.seen}) == 1
