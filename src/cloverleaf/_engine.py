@@ -29,6 +29,7 @@ from ._errors import (
     scrub,
     url_secrets,
 )
+from ._estimate import text_tokens
 from ._http import HttpRequest, HttpResponse, kept_headers, request_id
 from ._resolve import CallSettings, ModelRegistry, Resolver, Target
 from ._structured import parse_output
@@ -41,6 +42,7 @@ from ._types import (
     ImageRequest,
     ImageResponse,
     Message,
+    Reasoning,
     StreamEvent,
     Text,
     ToolResult,
@@ -337,12 +339,16 @@ class Engine:
                 raise run.error(handle.status, handle.headers, b"".join(handle.chunks()))
             run.opened(handle.headers)
             chunks = handle.chunks()
-            for chunk in chunks:
-                yield from run.feed(chunk)
-                if run.done is not None:   # complete: leaving closes this connection unless its body ended too
-                    _read_tail_sync(handle.bounded, chunks)
-                    break
-        yield from run.close()
+            try:
+                for chunk in chunks:
+                    yield from run.feed(chunk)
+                    if run.done is not None:   # complete: leaving closes this connection unless its body ended too
+                        _read_tail_sync(handle.bounded, chunks)
+                        break
+            except CloverleafError as exc:
+                run.broke(exc)
+                raise
+        yield from run.closed()
 
     async def astream(self, target: Target, req: ChatRequest) -> AsyncIterator[StreamEvent]:
         req = self._for_target(target, req, stream=True)
@@ -356,13 +362,17 @@ class Engine:
                 raise run.error(handle.status, handle.headers, body)
             run.opened(handle.headers)
             chunks = handle.chunks()
-            async for chunk in chunks:
-                for ev in run.feed(chunk):
-                    yield ev
-                if run.done is not None:   # complete, whatever the connection does next
-                    await _read_tail(chunks)
-                    break
-        for ev in run.close():
+            try:
+                async for chunk in chunks:
+                    for ev in run.feed(chunk):
+                        yield ev
+                    if run.done is not None:   # complete, whatever the connection does next
+                        await _read_tail(chunks)
+                        break
+            except CloverleafError as exc:
+                run.broke(exc)
+                raise
+        for ev in run.closed():
             yield ev
 
     # -- embeddings and images --------------------------------------------------------------
@@ -600,6 +610,29 @@ class _StreamRun:
         except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
             raise self._malformed(exc) from exc
         return self._take(events)
+
+    def closed(self) -> list[StreamEvent]:
+        """The end of the body: the last events, a stream cut before its end raising (with
+        :meth:`broke`'s usage)."""
+        try:
+            return self.close()
+        except CloverleafError as exc:
+            self.broke(exc)
+            raise
+
+    def broke(self, exc: CloverleafError) -> None:
+        """``exc``, which broke the stream, carrying what the call used so far
+        (``stream_usage``): the upstream's counts where it gave them (Anthropic's input in
+        ``message_start``), the rest estimated from the prompt and the text received, never a
+        reported 0 for what was cut off. Marked unreported: it prices nothing by itself."""
+        got = self.acc.response()
+        received = sum(text_tokens(p.text) for p in got.parts if isinstance(p, Text | Reasoning))
+        received += sum(text_tokens(c.raw_arguments or "") for c in got.tool_calls)
+        usage = got.usage
+        usage.input_tokens = usage.input_tokens or self.engine.estimate_tokens(self.req)
+        usage.output_tokens = max(usage.output_tokens, received)
+        usage.reported = False
+        exc.stream_usage = usage
 
     def close(self) -> list[StreamEvent]:
         try:
