@@ -29,6 +29,7 @@ from ._errors import (
     scrub,
     url_secrets,
 )
+from ._estimate import text_tokens
 from ._http import HttpRequest, HttpResponse, kept_headers, request_id
 from ._resolve import CallSettings, ModelRegistry, Resolver, Target
 from ._structured import parse_output
@@ -41,6 +42,7 @@ from ._types import (
     ImageRequest,
     ImageResponse,
     Message,
+    Reasoning,
     StreamEvent,
     Text,
     ToolResult,
@@ -49,7 +51,7 @@ from ._types import (
 from .providers.registry import require
 from .streams.accumulate import StreamAccumulator
 from .transport.auto import Transport
-from .transport.base import Timeouts
+from .transport.base import BoundedReads, Timeouts
 
 #: What embedding and image calls parse into (their responses share metadata, usage and cost).
 _Many = TypeVar("_Many", EmbeddingResponse, ImageResponse)
@@ -314,18 +316,19 @@ class Engine:
 
         Reading stops at the provider's terminal event (the decoder's ``done``: OpenAI's
         ``[DONE]``, Anthropic's ``message_stop``, Responses' ``response.completed``, Bedrock's
-        ``messageStop`` with its ``metadata``, Ollama's ``done: true``), as the official SDKs
-        stop: an upstream that then drops the connection before the body's end, or keeps it
-        open, has still given the whole answer and its usage. The transport closes a
-        connection left before its body ended instead of pooling it. Gemini has no terminal
-        event (proxies even send ``finishReason`` early), so its stream is read to the end.
+        ``messageStop`` with its ``metadata``, Ollama's ``done: true``, Gemini's chunk carrying
+        ``finishReason`` with the final usage, its last), as the official SDKs stop: an upstream
+        that then drops the connection before the body's end, or keeps it open, has still given
+        the whole answer and its usage. The transport closes a connection left before its body
+        ended instead of pooling it. A Gemini ``finishReason`` without usage (a proxy that sends
+        it early) ends nothing: that stream is read to the end.
 
-        :meth:`astream` (the gateway's and the server's path) first gives the rest of the body
-        (usually only the chunked encoding's closing chunk, often a packet behind the terminal
-        event) up to ``TAIL_GRACE_SECONDS`` to arrive, so the connection goes back to the pool
-        rather than every stream opening a new one (a TLS handshake to a real provider). Here
-        a read cannot be bounded in time, so a sync stream stops at once: its connection is
-        reused only when the closing chunk came with the terminal event."""
+        Both this and :meth:`astream` first give the rest of the body (usually only the chunked
+        encoding's closing chunk, often a packet behind the terminal event) up to
+        ``TAIL_GRACE_SECONDS`` to arrive, so the connection goes back to the pool rather than
+        every stream opening a new one (a TLS handshake to a real provider). Here the transport
+        bounds the reads (``StreamHandle.bounded``); where it cannot (a mount answering
+        in-process), the stream stops at once."""
         req = self._for_target(target, req, stream=True)
         req = self._resolve_attachments(target, req)
         http_req = self._build_chat(target, req)
@@ -335,11 +338,17 @@ class Engine:
             if handle.status >= 400:
                 raise run.error(handle.status, handle.headers, b"".join(handle.chunks()))
             run.opened(handle.headers)
-            for chunk in handle.chunks():
-                yield from run.feed(chunk)
-                if run.done is not None:
-                    break  # the answer is complete: leaving closes this connection unless its body ended too
-        yield from run.close()
+            chunks = handle.chunks()
+            try:
+                for chunk in chunks:
+                    yield from run.feed(chunk)
+                    if run.done is not None:   # complete: leaving closes this connection unless its body ended too
+                        _read_tail_sync(handle.bounded, chunks)
+                        break
+            except CloverleafError as exc:
+                run.broke(exc)
+                raise
+        yield from run.closed()
 
     async def astream(self, target: Target, req: ChatRequest) -> AsyncIterator[StreamEvent]:
         req = self._for_target(target, req, stream=True)
@@ -353,13 +362,17 @@ class Engine:
                 raise run.error(handle.status, handle.headers, body)
             run.opened(handle.headers)
             chunks = handle.chunks()
-            async for chunk in chunks:
-                for ev in run.feed(chunk):
-                    yield ev
-                if run.done is not None:   # complete, whatever the connection does next
-                    await _read_tail(chunks)
-                    break
-        for ev in run.close():
+            try:
+                async for chunk in chunks:
+                    for ev in run.feed(chunk):
+                        yield ev
+                    if run.done is not None:   # complete, whatever the connection does next
+                        await _read_tail(chunks)
+                        break
+            except CloverleafError as exc:
+                run.broke(exc)
+                raise
+        for ev in run.closed():
             yield ev
 
     # -- embeddings and images --------------------------------------------------------------
@@ -553,6 +566,19 @@ async def _read_tail(chunks: AsyncIterator[bytes]) -> None:
         pass
 
 
+def _read_tail_sync(bounded: BoundedReads | None, chunks: Iterator[bytes]) -> None:
+    """:func:`_read_tail` for a sync stream, with every read bounded by the transport; nothing
+    when it cannot bound them (a read could then block for ``idle``)."""
+    if bounded is None:
+        return
+    try:
+        with bounded(TAIL_GRACE_SECONDS):
+            for _ in chunks:
+                pass
+    except TransportError:
+        pass
+
+
 class _StreamRun:
     """The shared, I/O-free part of one streamed call: decode, accumulate, time, finish."""
 
@@ -584,6 +610,29 @@ class _StreamRun:
         except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
             raise self._malformed(exc) from exc
         return self._take(events)
+
+    def closed(self) -> list[StreamEvent]:
+        """The end of the body: the last events, a stream cut before its end raising (with
+        :meth:`broke`'s usage)."""
+        try:
+            return self.close()
+        except CloverleafError as exc:
+            self.broke(exc)
+            raise
+
+    def broke(self, exc: CloverleafError) -> None:
+        """``exc``, which broke the stream, carrying what the call used so far
+        (``stream_usage``): the upstream's counts where it gave them (Anthropic's input in
+        ``message_start``), the rest estimated from the prompt and the text received, never a
+        reported 0 for what was cut off. Marked unreported: it prices nothing by itself."""
+        got = self.acc.response()
+        received = sum(text_tokens(p.text) for p in got.parts if isinstance(p, Text | Reasoning))
+        received += sum(text_tokens(c.raw_arguments or "") for c in got.tool_calls)
+        usage = got.usage
+        usage.input_tokens = usage.input_tokens or self.engine.estimate_tokens(self.req)
+        usage.output_tokens = max(usage.output_tokens, received)
+        usage.reported = False
+        exc.stream_usage = usage
 
     def close(self) -> list[StreamEvent]:
         try:

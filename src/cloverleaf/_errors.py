@@ -68,6 +68,11 @@ class CloverleafError(Exception):
     #: the gateway when a call ends with this error: a server tells its own overhead apart
     #: from the upstream's with it (``x-cloverleaf-overhead-ms``). None when nothing was sent.
     upstream_ms: float | None = None
+    #: For an error that broke a stream after its response began: what the call had used so far
+    #: (a :class:`~cloverleaf._types.Usage` with ``reported`` False: the counts the upstream gave,
+    #: the rest estimated from the text sent and received), set by the engine, so a gateway books
+    #: no less than that. None otherwise.
+    stream_usage: Any = None
 
 
 class ConfigError(CloverleafError):
@@ -238,6 +243,7 @@ class StreamInterrupted(CloverleafError):
     def __init__(self, message: str, *, cause: BaseException | None = None) -> None:
         super().__init__(message)
         self.cause = cause
+        self.stream_usage = getattr(cause, "stream_usage", None)
 
 
 class StructuredOutputError(CloverleafError):

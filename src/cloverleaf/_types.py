@@ -320,10 +320,11 @@ class Usage:
     """Token counts. ``input_tokens`` includes cached tokens; ``output_tokens`` includes
     reasoning tokens (the providers' own convention for billing).
 
-    ``reported`` is False when the upstream said nothing about usage (an answer without a
-    ``usage`` object, a stream cut before its usage event): the counts are then zero because
-    nobody counted, not because nothing was used, so the call's ``cost`` is None and a gateway
-    keeps what it reserved for the call."""
+    ``reported`` is False when the upstream did not say what was used (an answer without a
+    ``usage`` object, a stream cut before its usage event, an Ollama embedding without
+    ``prompt_eval_count``): the counts are then estimates (:mod:`cloverleaf._estimate`, from the
+    text sent or received) or zero where there was nothing to estimate from, never the upstream's
+    word, so the call's ``cost`` is None and a gateway keeps what it reserved for the call."""
 
     input_tokens: int = 0
     output_tokens: int = 0
@@ -338,7 +339,7 @@ class Usage:
     #: The part of ``cache_write_tokens`` written to a one-hour cache (Anthropic's ``ttl: "1h"``),
     #: which bills at a higher rate than the default five-minute cache.
     cache_write_1h_tokens: int = 0
-    #: False when the upstream reported no usage (see the class docstring).
+    #: False when the upstream did not report the usage: the counts are estimates (see the class docstring).
     reported: bool = True
 
     @property

@@ -9,6 +9,7 @@ budgets are charged the reservation. The call record keeps that charge apart fro
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import pytest
 
 import cloverleaf
 from cloverleaf._config import ModelEntry, Settings
-from cloverleaf._errors import AllTargetsFailed, StreamInterrupted
+from cloverleaf._errors import AllTargetsFailed, RateLimitExceeded, StreamInterrupted
 
 from .conftest import Harness, chat_request, upstream
 from .openai_mock import OpenAIMock
@@ -86,3 +87,72 @@ async def test_a_failure_that_billed_nothing_is_not_of_unknown_cost(harness: Har
     gw.store.flush()
     [row] = gw.store.spend("route")
     assert row.cost == 0.0 and row.unknown_cost == 0
+
+
+def test_an_ollama_embedding_without_a_token_count_is_not_free(tmp_path: Path) -> None:
+    """Ollama without ``prompt_eval_count`` (a real HTTP upstream here): the usage is estimated
+    from the input and unreported, so the call has no made-up $0 cost and its tokens stay booked
+    against tpm (each call is estimated at 26 tokens: a tpm of 40 admits one)."""
+    from cloverleaf._config import ProviderSettings
+    from tests.sdk.upstream import Reply, Upstream
+
+    up = Upstream()
+    up.queue(*[Reply(body=b'{"model": "nomic-embed-text", "embeddings": [[0.5, 0.25]]}') for _ in range(2)])
+    models = [ModelEntry("emb", "nomic-embed-text", "ol", input_cost_per_1k=0.01)]
+    s = Settings(providers={"ol": ProviderSettings("ol", kind="ollama", base_url=up.url)}, models=models,
+                 limits={"target:emb": {"tpm": 40, "max_wait": 0}}, gateway=True, max_retries=0,
+                 store={"url": f"sqlite:///{tmp_path / 'calls.db'}"})
+    try:
+        with cloverleaf.Client(s) as c:
+            resp = c.embed("emb", "x" * 100)
+            assert resp.usage.reported is False and resp.usage.input_tokens == 26 and resp.cost is None
+            with pytest.raises(RateLimitExceeded, match="tpm"):
+                c.embed("emb", "x" * 100)
+    finally:
+        up.close()
+    assert len(up.seen) == 1
+
+
+def _anthropic_cut_after_output() -> bytes:
+    """Anthropic's stream: message_start (the input count: 500), 600 characters of text, then
+    the connection drops before message_delta (the output count) and message_stop."""
+    events = [
+        {"type": "message_start", "message": {"id": "msg_1", "type": "message", "role": "assistant",
+                                              "model": "claude-sonnet-4-5", "content": [], "stop_reason": None,
+                                              "usage": {"input_tokens": 500, "output_tokens": 1}}},
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Good answer " * 50}},
+    ]
+    return "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events).encode()
+
+
+def test_a_stream_cut_after_its_input_count_books_what_it_used(tmp_path: Path) -> None:
+    """Anthropic reported 500 input tokens, then the stream broke before the output count: the
+    call is booked at no less than those 500 and the output estimated from the 600 characters
+    received (about 150 tokens) — not at the admission's rough estimate of a 1-word prompt — and
+    its record says so, unreported (cost unknown), never a reported 0."""
+    from cloverleaf._config import ProviderSettings
+    from tests.sdk.upstream import Reply, Upstream
+
+    up = Upstream()
+    up.queue(Reply(headers={"content-type": "text/event-stream"}, chunks=[_anthropic_cut_after_output()],
+                   end="close"))
+    s = Settings(providers={"anth": ProviderSettings("anth", kind="anthropic", base_url=up.url, api_key="sk-ant")},
+                 limits={"anth": {"tpm": 100_000, "max_wait": 0}}, routes={"r": {"targets": ["anth/claude-sonnet-4-5"]}},
+                 gateway=True, max_retries=0, store={"url": f"sqlite:///{tmp_path / 'calls.db'}"})
+    try:
+        with cloverleaf.Client(s) as c:
+            with pytest.raises(StreamInterrupted) as info:
+                for _ in c.stream("r", "hi", max_tokens=100):
+                    pass
+            used = info.value.stream_usage
+            assert used.reported is False and (used.input_tokens, used.output_tokens) == (500, 151)
+            gw = c.gateway
+            booked = asyncio.run(gw.state.usage("provider:anth:tpm", gw.clock.now()))
+            assert booked == 651    # the 500 reported and the 151 received, not the estimate (~110)
+            gw.store.flush()
+            [record] = gw.store.recent_calls()
+            assert record.status == "interrupted" and record.cost is None
+            assert (record.input_tokens, record.output_tokens) == (500, 151)
+    finally:
+        up.close()

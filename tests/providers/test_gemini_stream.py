@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from cloverleaf._errors import ContentFilterError, MalformedResponseError, RateLimitError
 from cloverleaf._types import ChatRequest, Message, Reasoning, StreamEvent, Text
-from tests.providers.test_gemini_support import GOOGLE, GOOGLE_NEW, decode
+from tests.providers.test_gemini_support import GOOGLE, GOOGLE_NEW, adapter, decode
 from tests.wire import cassette
 
 REQ = ChatRequest("m", [Message.user("x")], stream=True)
@@ -153,3 +153,31 @@ def test_the_finish_message_is_kept_streamed_as_whole() -> None:
     for out in (streamed, whole):
         assert out.metadata.extra["finish_message"].startswith("Malformed function call")
         assert out.finish_reason == "error"
+
+
+def _chunk(text: str, finish: str | None = None, usage: dict[str, int] | None = None) -> bytes:
+    candidate: dict[str, object] = {"content": {"role": "model", "parts": [{"text": text}]}}
+    if finish:
+        candidate["finishReason"] = finish
+    data: dict[str, object] = {"candidates": [candidate]}
+    if usage:
+        data["usageMetadata"] = usage
+    return b"data: " + json.dumps(data).encode() + b"\r\n\r\n"
+
+
+def test_the_chunk_with_finish_reason_and_usage_ends_the_stream() -> None:
+    """Gemini's last chunk is its end (there is no terminal event): done comes with it, before
+    the body ends, so a connection dropped right after it loses nothing; nothing after it counts."""
+    decoder = adapter().stream_decoder(REQ)
+    usage = {"promptTokenCount": 4, "candidatesTokenCount": 2, "totalTokenCount": 6}
+    events = decoder.feed(_chunk("Hello") + _chunk(" there", "STOP", usage))
+    assert [e.type for e in events] == ["text", "text", "usage", "done"]
+    assert decoder.feed(_chunk(" more", "STOP", usage)) == [] and decoder.close() == []
+
+
+def test_a_finish_reason_without_usage_ends_nothing() -> None:
+    """A proxy that sends finishReason early, then the usage: read on, to the usage."""
+    usage = {"promptTokenCount": 4, "candidatesTokenCount": 3, "totalTokenCount": 7}
+    events, r = decode(REQ, [_chunk("Hello", "STOP") + _chunk(" there"), _chunk("", None, usage)])
+    assert r.content == "Hello there" and (r.usage.input_tokens, r.usage.output_tokens) == (4, 3)
+    assert [e.type for e in events][-2:] == ["usage", "done"]

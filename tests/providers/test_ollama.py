@@ -327,6 +327,16 @@ def test_parse_synthetic_embed(adapter):
     resp = adapter.parse_embed(inter.response, EmbeddingRequest("embeddinggemma", inter.request_json["input"]))
     assert len(resp.vectors) == 2 and resp.vectors[1][0] == pytest.approx(0.054916814)
     assert resp.usage.input_tokens == 16 and resp.model == "embeddinggemma"
+    assert resp.usage.reported is True
+
+
+def test_an_embedding_without_prompt_eval_count_has_estimated_usage(adapter):
+    """The older /api/embeddings reply (and servers that leave the count out) says nothing of
+    usage: the input is estimated and marked unreported, never a reported 0 (a free call)."""
+    inter = cassette(REC + "test_embeddings/test_ollama_embeddings_legacy.yaml")[0]
+    assert "prompt_eval_count" not in inter.response.json()
+    usage = adapter.parse_embed(inter.response, EmbeddingRequest("llama3", ["all-minilm"])).usage
+    assert usage.reported is False and usage.input_tokens == 3   # 10 characters, about 4 a token
 
 
 # --------------------------------------------------------------------------- errors

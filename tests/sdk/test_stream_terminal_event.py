@@ -2,7 +2,8 @@
 
 An upstream (or a proxy in front of it) may send the whole answer, its usage and its terminal
 event (OpenAI's ``[DONE]``, Anthropic's ``message_stop``, Responses' ``response.completed``,
-Bedrock's ``messageStop`` and ``metadata``, Ollama's ``done: true``) and then close the
+Bedrock's ``messageStop`` and ``metadata``, Ollama's ``done: true``, Gemini's chunk carrying
+``finishReason`` with the usage, its last: Gemini has no terminal event) and then close the
 connection without the chunked body's closing ``0`` chunk, or keep it open sending nothing.
 The official SDKs stop reading at the terminal event and return the answer; so must every
 path here (sync, and async on each HTTP client), at the usage the upstream reported, without
@@ -86,6 +87,9 @@ OLLAMA = b"".join(json.dumps(line).encode() + b"\n" for line in (
 #: A real ConverseStream answer: messageStop, then the metadata frame with the usage.
 BEDROCK = cassette("pydantic-ai/tests/models/cassettes/test_bedrock/test_bedrock_model_stream.yaml")[0].response.body
 
+#: A real streamGenerateContent answer: no terminal event, its last chunk carries finishReason and the usage.
+GEMINI = cassette("pydantic-ai/tests/models/cassettes/test_google/test_google_model_stream.yaml")[0].response.body
+
 #: provider -> (model id, body, text, (input tokens, output tokens))
 CASES: dict[str, tuple[str, bytes, str, tuple[int, int]]] = {
     "openai": ("openai/gpt-4o", OPENAI, "Good answer", (5, 3)),
@@ -93,6 +97,7 @@ CASES: dict[str, tuple[str, bytes, str, tuple[int, int]]] = {
     "openai-responses": ("openai-responses/gpt-4o", RESPONSES, "Good answer", (5, 3)),
     "ollama": ("ollama/llama3.1", OLLAMA, "Good answer", (5, 3)),
     "bedrock": ("bedrock/us.amazon.nova-micro-v1:0", BEDROCK, "The capital of France is Paris.", (13, 82)),
+    "gemini": ("gemini/gemini-2.0-flash", GEMINI, "The capital of France is Paris.", (13, 8)),
 }
 CONTENT_TYPES = {"ollama": "application/x-ndjson", "bedrock": "application/vnd.amazon.eventstream"}
 
@@ -161,4 +166,17 @@ async def test_a_body_that_ends_a_moment_after_the_terminal_event_keeps_its_conn
         for _ in range(3):
             response = await client.stream(CASES[provider][0], "hi", base_url=upstream.url, api_key="k").until_done()
             assert response.text == CASES[provider][2]
+    assert len(upstream.seen) == 3 and len({seen.peer for seen in upstream.seen}) == 1
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "gemini"])
+def test_a_sync_stream_reads_the_tail_and_keeps_its_connection(provider: str, upstream: Upstream) -> None:
+    """The sync path too: the closing chunk a packet behind the terminal event is read (each read
+    bounded by TAIL_GRACE_SECONDS), so the connection is pooled and the next stream reuses it
+    rather than opening a new one (a TLS handshake to a real provider)."""
+    _queue(upstream, provider, "late", 3)
+    with Client(**SETTINGS) as client:
+        for _ in range(3):
+            response = client.stream(CASES[provider][0], "hi", base_url=upstream.url, api_key="k").until_done()
+            assert response.text.startswith(CASES[provider][2])
     assert len(upstream.seen) == 3 and len({seen.peer for seen in upstream.seen}) == 1

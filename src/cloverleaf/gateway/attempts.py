@@ -93,6 +93,18 @@ class AttemptLoop:
         #: the first attempt, admitted together with the call (``StateBackend.admit``)
         self._pre: tuple[ResolvedTarget, AttemptAsk, AttemptAdmission] | None = None
 
+    @property
+    def tokens(self) -> int:
+        """The call's token estimate, as admitted (prompt estimate plus the output allowance)."""
+        return self._tokens
+
+    def booked(self, used: Usage | None) -> int | None:
+        """What an interrupted call books against tpm: its estimate (None keeps it), or what the
+        broken stream is known to have used (``CloverleafError.stream_usage``) when that is more."""
+        if used is None or used.total_tokens <= self._tokens:
+            return None
+        return used.total_tokens
+
     def preadmit(self, target: ResolvedTarget, ask: AttemptAsk, admission: AttemptAdmission) -> None:
         """Use this admission (made with the call's own) for the first attempt at ``target``."""
         self._pre = (target, ask, admission)
@@ -234,7 +246,8 @@ class AttemptLoop:
         if not reached_upstream(error):
             await self._limiter.release(slot.reservation)
         else:   # the request went out: it counts; its tokens too if output was sent
-            await self._limiter.settle(slot.reservation, None if output_sent else 0)
+            used = getattr(error, "stream_usage", None)
+            await self._limiter.settle(slot.reservation, self.booked(used) if output_sent else 0)
         if verdict.target_fault:
             await self._state.breaker_record(target.key, False, self._clock.now(), self._breaker,
                                              type(error).__name__, probe=slot.was_probe)

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from .. import _attachment_loads as attachment_loads
 from .._context import CallContext
 from .._errors import BudgetExceeded, PermissionDeniedError, PrivacyViolation, StreamInterrupted
+from .._estimate import embedding_tokens
 from .._privacy import Decision, PrivacyConfig, PrivacyGuard
 from .._types import (
     ChatRequest,
@@ -159,7 +160,7 @@ class Gateway:
         return await self._run(model, req, ctx, "chat", self.engine.achat, self._chat_tokens(req), req.max_tokens)
 
     async def aembed(self, model: str, req: EmbeddingRequest, ctx: CallContext | None = None) -> EmbeddingResponse:
-        tokens = sum(len(text) // 4 + 1 for text in req.inputs) + sum(len(ids) for ids in req.token_ids or ())
+        tokens = embedding_tokens(req.inputs, req.token_ids)
         return await self._run(model, req, ctx, "embed", self.engine.aembed, tokens, 0)
 
     async def aimage(self, model: str, req: ImageRequest, ctx: CallContext | None = None) -> ImageResponse:

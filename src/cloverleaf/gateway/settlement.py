@@ -142,12 +142,15 @@ class Settlement:
         # reservation: cancelling a call must not be a way around a limit or a budget
         billable = call.billable
         charged = call.reserved_usd if billable else 0.0
+        # a stream that broke after output: what it is known to have used (unreported: the
+        # upstream's counts so far, the rest estimated), booked when more than the estimate
+        used = getattr(exc, "stream_usage", None) if billable else None
         try:
-            await self.close(call, None if billable else 0, charged)
+            await self.close(call, call.loop.booked(used) if billable else 0, charged)
         finally:
             if self.record_errors:   # its cost is unknown; what its budgets were charged is not
                 self.record(call, call.tracker.record(self._clock, status=status, error=exc, ttft_ms=call.ttft_ms,
-                                                      charged=charged or None))
+                                                      usage=used, charged=charged or None))
 
     async def close(self, call: Call, tokens_used: int | None, cost: float) -> None:
         """Settle the call's own rate-limit ticket and budget reservations (one state

@@ -63,17 +63,26 @@ class Timeouts:
 C = TypeVar("C", Iterator[bytes], AsyncIterator[bytes])
 
 
+#: ``bounded(seconds)``: a context in which every read of a sync stream's body waits at most
+#: until ``seconds`` from now (then ReadTimeout), for reading a body's tail without blocking.
+BoundedReads = Callable[[float], AbstractContextManager[None]]
+
+
 class StreamHandle(Generic[C]):
     """An open streaming response: check ``status`` first; iterate ``chunks()`` for bytes
-    (an async iterator from ``astream``, a plain one from ``stream``)."""
+    (an async iterator from ``astream``, a plain one from ``stream``). ``bounded`` is set on a
+    sync stream whose reads can be bounded in time (a socket under the httpx backend; not a
+    mount answering in-process): see :data:`BoundedReads`."""
 
-    __slots__ = ("status", "headers", "url", "_chunks")
+    __slots__ = ("status", "headers", "url", "_chunks", "bounded")
 
-    def __init__(self, status: int, headers: dict[str, str], url: str, chunks: C) -> None:
+    def __init__(self, status: int, headers: dict[str, str], url: str, chunks: C,
+                 bounded: BoundedReads | None = None) -> None:
         self.status = status
         self.headers = headers
         self.url = url
         self._chunks: C = chunks
+        self.bounded = bounded
 
     def chunks(self) -> C:
         return self._chunks
@@ -107,6 +116,7 @@ class OpenedSyncStream:
     error_body: bytes | None
     chunks: Iterator[bytes] | None = None
     release: Callable[[], None] | None = None
+    bounded: BoundedReads | None = None
 
 
 class SyncBackend(Protocol):

@@ -14,8 +14,10 @@ to ``idle`` for the body.
 from __future__ import annotations
 
 import functools
+import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
 
 from .._errors import (
@@ -30,6 +32,7 @@ from .._errors import (
 from .._http import HttpRequest, HttpResponse
 from .base import (
     AsyncStreamHandle,
+    BoundedReads,
     OpenedStream,
     OpenedSyncStream,
     SyncStreamHandle,
@@ -146,7 +149,7 @@ class HttpxBackend:
                     return OpenedSyncStream(r.status_code, headers, r.read())
                 finally:
                     r.close()
-            return OpenedSyncStream(r.status_code, headers, None, _iter_bytes(r, retry), r.close)
+            return OpenedSyncStream(r.status_code, headers, None, _iter_bytes(r, retry), r.close, _bounded_reads(r))
 
         return stream_with_retries(retry, req.url, open_once)
 
@@ -223,6 +226,46 @@ def _body_timeout(r: httpx.Response, retry: Retry) -> None:
     timeouts = r.request.extensions.get("timeout")
     if isinstance(timeouts, dict) and retry.timeouts is not None:
         timeouts["read"] = retry.remaining(retry.timeouts.idle)
+
+
+def _bounded_reads(r: httpx.Response) -> BoundedReads | None:
+    """Reads of ``r``'s body that wait at most a given time: what a sync stream needs to read its
+    tail (the closing chunk, a packet behind the terminal event) without blocking for ``idle``.
+
+    httpcore fixes a body's read timeout when the body starts (``idle``), and sets it on the
+    socket before every read, so setting the socket's own timeout would be undone. Instead the
+    connection's network stream (the documented ``network_stream`` extension: for an HTTP/1.1
+    response, the very object httpcore reads from) has its ``read`` bounded by a deadline, for
+    this thread only and only inside the context: another thread that takes the connection from
+    the pool once the body has ended reads as before. None when there is no such stream (a mount
+    answering in-process, HTTP/2): the caller then does not read the tail."""
+    stream = r.extensions.get("network_stream")
+    read = getattr(stream, "read", None)
+    if read is None or r.extensions.get("http_version", b"HTTP/1.1") != b"HTTP/1.1":
+        return None
+
+    @contextmanager
+    def bounded(seconds: float) -> Iterator[None]:
+        import httpcore
+
+        deadline = time.monotonic() + seconds
+        owner = threading.get_ident()
+
+        def bounded_read(max_bytes: int, timeout: float | None = None) -> bytes:
+            if threading.get_ident() == owner:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise httpcore.ReadTimeout("the body's tail did not come in time")
+                timeout = left if timeout is None else min(timeout, left)
+            return read(max_bytes, timeout)  # type: ignore[no-any-return]
+
+        stream.read = bounded_read  # type: ignore[union-attr]
+        try:
+            yield
+        finally:
+            del stream.read  # type: ignore[union-attr]  # the class's own read again
+
+    return bounded
 
 
 def _lower_headers(headers: httpx.Headers) -> dict[str, str]:

@@ -182,7 +182,7 @@ def stream_with_retries(retry: Retry, url: str, open_once: Callable[[], OpenedSy
         yield StreamHandle(opened.status, opened.headers, url, iter((opened.error_body,)))
         return
     try:
-        yield StreamHandle(opened.status, opened.headers, url, opened.chunks or iter(()))
+        yield StreamHandle(opened.status, opened.headers, url, opened.chunks or iter(()), opened.bounded)
     finally:
         if opened.release is not None:
             opened.release()

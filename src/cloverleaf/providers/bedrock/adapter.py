@@ -27,7 +27,9 @@ Reasoning parts in the history are sent back only when signed (or redacted) and 
 Bedrock (``_common.replayable_reasoning``): Claude verifies them, unsigned reasoning cannot be
 replayed faithfully, and another vendor's signature (a Gemini ``thoughtSignature``, OpenAI
 encrypted reasoning after a gateway fallback) would fail the whole request. Effort and budget
-translate through the shared table in ``_common``. Converse has
+translate through the shared table in ``_common``. Which stop sequence ended a Claude answer
+is asked for (``additionalModelResponseFieldPaths``) when the request has ``stop`` sequences and
+kept as ``metadata.extra["stop_sequence"]``, streamed or not, as the Anthropic adapter keeps it. Converse has
 no ``seed``, ``user`` or parallel-tool-call switch; those request fields are not sent.
 """
 
@@ -81,7 +83,14 @@ from .invoke import (
     parse_embeddings,
     parse_images,
 )
-from .stream import STOP_REASONS, ConverseStreamDecoder, citations_block, usage_from
+from .stream import (
+    STOP_REASONS,
+    STOP_SEQUENCE_PATH,
+    ConverseStreamDecoder,
+    citations_block,
+    matched_stop_sequence,
+    usage_from,
+)
 
 _REGION = re.compile(r"^[a-z0-9-]{4,30}$")
 _TOOL_NAME_BAD = re.compile(r"[^a-zA-Z0-9_-]")
@@ -187,6 +196,8 @@ class BedrockAdapter(Adapter):
             body["inferenceConfig"] = inference
         if fields:
             body["additionalModelRequestFields"] = fields
+        if req.stop and claude:   # which sequence matched: Claude says so only when asked (AWS's own example)
+            body["additionalModelResponseFieldPaths"] = [STOP_SEQUENCE_PATH]
         thinking = isinstance(fields.get("thinking"), dict) and fields["thinking"].get("type") != "disabled"
         native = cfg.extra.get("structured_output") == "native"
         tool_config = self._tool_config(req, messages, forced_ok=not thinking, native=native)
@@ -364,6 +375,9 @@ class BedrockAdapter(Adapter):
             if finish == "tool_calls" and calls_at == len(parts) - 1:
                 finish = "stop"
         meta = ResponseMetadata(response_id=resp.header("x-amzn-requestid"), raw_finish_reason=raw)
+        matched = matched_stop_sequence(data)
+        if matched is not None:
+            meta.extra["stop_sequence"] = matched
         if server_blocks:
             meta.extra["server_tool_blocks"] = server_blocks
         if citations:

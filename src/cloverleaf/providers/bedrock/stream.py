@@ -5,7 +5,9 @@ The frames (``messageStart``, ``contentBlockStart``, ``contentBlockDelta``, ``co
 this module only interprets their JSON payloads. Bedrock ends a stream with ``messageStop``
 (the stop reason) followed by ``metadata`` (token usage), so the one ``done`` event is emitted
 once both have arrived, or at ``close()`` if only ``messageStop`` came; a stream that ends
-before ``messageStop`` was cut off and raises MalformedResponseError.
+before ``messageStop`` was cut off and raises MalformedResponseError. ``messageStop`` also
+names the stop sequence that matched when Claude was asked for it (:data:`STOP_SEQUENCE_PATH`):
+it rides on the ``done`` event's extra, as the Anthropic adapter's does.
 
 Also shared with the non-streaming parser: the stop-reason table and the usage conversion.
 """
@@ -31,6 +33,20 @@ STOP_REASONS: dict[str, FinishReason] = {
     "malformed_model_output": "error",
     "malformed_tool_use": "error",
 }
+
+
+#: The JSON pointer a Converse request names in ``additionalModelResponseFieldPaths`` to be told
+#: which stop sequence ended a Claude answer (it comes back in ``additionalModelResponseFields``).
+STOP_SEQUENCE_PATH = "/stop_sequence"
+
+
+def matched_stop_sequence(data: dict[str, Any]) -> str | None:
+    """Which of the request's stop sequences ended the answer, from a Converse response or a
+    ``messageStop`` event: only when the model said so (Claude, asked with STOP_SEQUENCE_PATH);
+    other models report ``stopReason: stop_sequence`` alone, and none is made up for them."""
+    fields = data.get("additionalModelResponseFields")
+    value = fields.get("stop_sequence") if isinstance(fields, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def usage_from(raw: dict[str, Any] | None) -> Usage:
@@ -67,7 +83,7 @@ class ConverseStreamDecoder:
     """
 
     __slots__ = ("_frames", "_provider", "_model", "_structured_tool", "_blocks", "_tool_index",
-                 "_stop_reason", "_usage_seen", "_done", "_structured_seen", "_held", "_citations", "_input_seen")
+                 "_stop_reason", "_stop_sequence", "_usage_seen", "_done", "_structured_seen", "_held", "_citations", "_input_seen")
 
     def __init__(
         self,
@@ -84,6 +100,7 @@ class ConverseStreamDecoder:
         self._blocks: dict[int, str] = {}
         self._tool_index: dict[int, int] = {}
         self._stop_reason: str | None = None
+        self._stop_sequence: str | None = None
         self._usage_seen = False
         self._done = False
         self._structured_seen = False
@@ -129,6 +146,7 @@ class ConverseStreamDecoder:
                 self._block_stop(int(data.get("contentBlockIndex") or 0), out)
             elif kind == "messageStop":
                 self._stop_reason = str(data.get("stopReason") or "")
+                self._stop_sequence = matched_stop_sequence(data)
             elif kind == "metadata":
                 self._usage_seen = True
                 out.append(StreamEvent("usage", usage=usage_from(data.get("usage"))))
@@ -218,8 +236,11 @@ class ConverseStreamDecoder:
         finish: FinishReason = STOP_REASONS.get(raw or "", "other")
         if finish == "tool_calls" and self._structured_seen and not self._tool_index:
             finish = "stop"  # the forced structured-output tool is the answer, not a call to run
+        extra: dict[str, Any] = {"citations": self._citations} if self._citations else {}
+        if self._stop_sequence is not None:
+            extra["stop_sequence"] = self._stop_sequence
         out.append(StreamEvent("done", finish_reason=finish, raw_finish_reason=raw, model=self._model,
-                               extra={"citations": self._citations} if self._citations else None))
+                               extra=extra or None))
 
 
 def citations_block(block: Any) -> tuple[list[str], list[Any]]:

@@ -8,10 +8,13 @@ one chunk. :class:`ResponseReader` turns chunks into :class:`StreamEvent` values
 
 SSE framing and the one JSON parse per chunk are the shared
 :class:`~cloverleaf.streams.sse_json.JSONEventDecoder`'s. Gemini has no terminal event: a
-stream simply ends after the chunk that carries
-``finishReason``. So ``done`` (and the usage, taken from the last ``usageMetadata``, which
-holds the running totals) is emitted by ``close()``; a stream that ends without any
-``finishReason`` was cut off and raises :class:`MalformedResponseError`.
+stream simply ends after the chunk that carries ``finishReason`` together with the final
+``usageMetadata`` (every chunk holds the running totals). That chunk is the end, as
+``message_stop`` and ``[DONE]`` are elsewhere: ``done`` (and the usage) is emitted there, and
+nothing after it counts, so an upstream that drops the connection right after it has still given
+the whole answer. A ``finishReason`` without usage (a proxy that sends the reason early) ends
+nothing: the reader goes on, and ``close()`` emits ``done`` at the end of the body. A stream that
+ends without any ``finishReason`` was cut off and raises :class:`MalformedResponseError`.
 
 Usage: ``promptTokenCount`` already includes cached-content tokens. Gemini reports the
 visible output (``candidatesTokenCount``) and the thinking (``thoughtsTokenCount``)
@@ -131,6 +134,11 @@ class ResponseReader:
             events.extend(self._part_events(part))
         return events
 
+    @property
+    def finished(self) -> bool:
+        """A ``finishReason`` has come (the stream's last chunk, when its usage came with it)."""
+        return self._finish is not None
+
     def _part_events(self, part: dict[str, Any]) -> list[StreamEvent]:
         signature = part.get("thoughtSignature")
         if "functionCall" in part:
@@ -198,7 +206,7 @@ class ResponseReader:
 class GeminiStreamDecoder(JSONEventDecoder):
     """SSE bytes (``data: {...}\\r\\n\\r\\n``) in, events out; split anywhere."""
 
-    __slots__ = ("_reader", "_adapter", "_model", "_closed")
+    __slots__ = ("_reader", "_adapter", "_model", "_closed", "_done")
 
     def __init__(self, adapter: _Host, model: str) -> None:
         super().__init__()
@@ -206,6 +214,8 @@ class GeminiStreamDecoder(JSONEventDecoder):
         self._adapter = adapter
         self._model = model
         self._closed = False
+        #: the last chunk (finishReason with the final usage) has come: the answer is whole
+        self._done = False
 
     def close(self) -> list[StreamEvent]:
         if self._closed:
@@ -214,10 +224,16 @@ class GeminiStreamDecoder(JSONEventDecoder):
         return super().close()
 
     def _payload(self, event: str | None, payload: Any, out: list[StreamEvent]) -> None:
+        if self._done:
+            return  # exactly one done: nothing after the last chunk counts
         out.extend(self._reader.chunk(payload))
+        if self._reader.finished and isinstance(payload.get("usageMetadata"), dict):
+            self._done = True
+            out.extend(self._reader.finish(require_finish=True))
 
     def _end(self, out: list[StreamEvent]) -> None:
-        out.extend(self._reader.finish(require_finish=True))
+        if not self._done:
+            out.extend(self._reader.finish(require_finish=True))
 
     def _malformed(self, what: str, data: str | None = None) -> MalformedResponseError:
         return self._adapter.malformed(what, model=self._model)

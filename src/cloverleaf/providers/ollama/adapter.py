@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..._capabilities import Capabilities
 from ..._errors import NotFoundError, ProviderError, error_class_for_status
+from ..._estimate import embedding_tokens
 from ..._http import HttpRequest, HttpResponse, json_body
 from ..._types import (
     Attachment,
@@ -275,7 +276,7 @@ class OllamaAdapter(Adapter):
             vectors=[[float(x) for x in v] for v in vectors],
             model=data.get("model") or req.model or DEFAULT_EMBEDDING_MODEL,
             provider=self.name,
-            usage=Usage(input_tokens=int(data.get("prompt_eval_count") or 0)),
+            usage=_embed_usage(data, req),
         )
 
     # -- errors ------------------------------------------------------------------------
@@ -334,3 +335,13 @@ _MISSING_MODEL = re.compile(r'model ["\']([^"\']+)["\'] not found')
 def missing_model(message: str) -> str | None:
     match = _MISSING_MODEL.search(message)
     return match.group(1) if match else None
+
+
+def _embed_usage(data: dict[str, Any], req: EmbeddingRequest) -> Usage:
+    """``prompt_eval_count`` when Ollama reports it; without it (the older ``/api/embeddings``,
+    servers that leave it out) the count is estimated from the input and marked unreported, so
+    the call is neither priced at a made-up 0 nor invisible to tpm limits."""
+    counted = data.get("prompt_eval_count")
+    if isinstance(counted, int) and not isinstance(counted, bool):
+        return Usage(input_tokens=counted)
+    return Usage(input_tokens=embedding_tokens(req.inputs), reported=False)
