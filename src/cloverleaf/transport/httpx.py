@@ -241,7 +241,8 @@ def _bounded_reads(r: httpx.Response) -> BoundedReads | None:
     answering in-process, HTTP/2): the caller then does not read the tail."""
     stream = r.extensions.get("network_stream")
     read = getattr(stream, "read", None)
-    if read is None or r.extensions.get("http_version", b"HTTP/1.1") != b"HTTP/1.1":
+    if (read is None or not hasattr(stream, "__dict__")   # its read cannot be shadowed per instance
+            or r.extensions.get("http_version", b"HTTP/1.1") != b"HTTP/1.1"):
         return None
 
     @contextmanager
