@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from ..._types import (
     Attachment,
     ChatRequest,
+    Document,
     Message,
     Reasoning,
     Role,
@@ -218,6 +219,8 @@ def _user_blocks(adapter: Adapter, part: Any) -> list[dict[str, Any]]:
         return [_text_block(part)] if part.text else []
     if isinstance(part, Attachment):
         return [encode_attachment(adapter, part)]
+    if isinstance(part, Document):
+        return [encode_document(adapter, part)]
     if isinstance(part, ToolResult):
         return [_tool_result_block(adapter, part)]
     if isinstance(part, Reasoning):
@@ -282,6 +285,41 @@ def encode_attachment(adapter: Adapter, att: Attachment) -> dict[str, Any]:
         block["title"] = att.filename
     if att.cache_control:
         block["cache_control"] = att.cache_control
+    return block
+
+
+def encode_document(adapter: Adapter, doc: Document) -> dict[str, Any]:
+    """A ``document`` block: text (``source.type=text``), a PDF (base64 or URL, as
+    :func:`encode_attachment` sends it) or a list of parts (``source.type=content``: text and
+    image blocks, cited by block), with its title, context, citations switch and cache hint."""
+    content = doc.content
+    if isinstance(content, str):
+        source: dict[str, Any] = {"type": "text", "media_type": "text/plain", "data": content}
+    elif isinstance(content, Attachment):
+        if content.kind != "pdf":
+            raise adapter.invalid(f"a document's attachment must be a PDF, not {content.kind!r}; give images "
+                                  "as parts of a list of content")
+        source = encode_attachment(adapter, content)["source"]
+    else:
+        blocks = []
+        for part in content:
+            if isinstance(part, Text):
+                if part.text:
+                    blocks.append({"type": "text", "text": part.text})
+            elif isinstance(part, Attachment) and part.kind == "image":
+                blocks.append({k: v for k, v in encode_attachment(adapter, part).items() if k != "cache_control"})
+            else:
+                raise adapter.invalid("a document given as a list holds text parts and images only")
+        source = {"type": "content", "content": blocks}
+    block: dict[str, Any] = {"type": "document", "source": source}
+    if doc.title is not None:
+        block["title"] = doc.title
+    if doc.context is not None:
+        block["context"] = doc.context
+    if doc.citations:
+        block["citations"] = {"enabled": True}
+    if doc.cache_control:
+        block["cache_control"] = doc.cache_control
     return block
 
 
