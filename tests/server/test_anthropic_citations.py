@@ -35,11 +35,13 @@ def replay() -> Iterator[Replay]:
 
 
 @pytest.fixture(scope="module")
-def live(replay: Replay) -> Iterator[Live]:
+def live(replay: Replay, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """The cache is a SQLite file: a hit is the answer written as JSON and read back."""
     claude = ProviderSettings(name="claude", kind="anthropic", base_url=f"{replay.url}/anthropic",
                               api_key_env="CLAUDE_KEY")
+    cache_db = tmp_path_factory.mktemp("citations") / "cache.db"
     server = start_live(settings(env={"CLAUDE_KEY": "sk-ant-test"}, providers={"claude": claude},
-                                 cache={"mode": "exact"}))
+                                 cache={"mode": "exact", "url": f"sqlite:///{cache_db}"}))
     yield server
     stop_live(server)
 
