@@ -10,6 +10,8 @@ Why this is more than a field rename: the Messages API has its own shape for a c
 - Assistant history must carry ``thinking`` blocks back with their ``signature`` (and
   ``redacted_thinking`` blocks with their ``data``) or a multi-turn conversation with extended
   thinking is rejected. Reasoning from another provider has no valid signature and is dropped.
+- A :class:`~cloverleaf.Document` is a ``document`` block (:func:`encode_document`): text,
+  PDF or ``content`` source, with ``title``, ``context``, ``citations`` and ``cache_control``.
 - ``max_tokens`` is required (default :data:`DEFAULT_MAX_TOKENS`) and must exceed the thinking
   budget; the thinking and sampling rules are the models' own, shared with Bedrock
   (``claude_rules``), and ``tool_choice`` is checked by the shared rule in ``_common``. One of
