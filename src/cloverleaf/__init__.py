@@ -59,6 +59,8 @@ from ._types import (
     Attachment,
     ChatRequest,
     ChatResponse,
+    Citation,
+    Document,
     EmbeddingResponse,
     GeneratedImage,
     ImageResponse,
@@ -203,9 +205,9 @@ def get_provider(name: str, *, model: str | None = None, **config: Any) -> Provi
 
 __all__ = [
     "AllTargetsFailed", "AsyncClient", "AsyncStream", "Attachment", "AttachmentError", "AuthenticationError",
-    "BudgetExceeded", "Capabilities", "Capability", "ChatRequest", "ChatResponse", "CircuitOpen", "Client",
+    "BudgetExceeded", "Capabilities", "Capability", "ChatRequest", "ChatResponse", "CircuitOpen", "Citation", "Client",
     "CloverleafError", "ConfigError", "ConnectError", "ConnectTimeout", "ContentFilterError",
-    "ContextWindowExceededError", "EmbeddingResponse", "GeneratedImage", "ImageResponse", "InvalidRequestError",
+    "ContextWindowExceededError", "Document", "EmbeddingResponse", "GeneratedImage", "ImageResponse", "InvalidRequestError",
     "InvalidURL", "LocalProtocolError", "MalformedResponseError", "Message", "ModelEntry", "NotFoundError",
     "OverloadedError", "PermissionDeniedError", "PrivacyViolation", "Provider", "ProviderError",
     "QuotaExceededError", "RateLimitError", "RateLimitExceeded", "ReadTimeout", "Reasoning", "ReasoningConfig",

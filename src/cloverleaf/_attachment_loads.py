@@ -21,7 +21,8 @@ from collections.abc import AsyncIterator, Sequence
 from contextvars import ContextVar, Token
 from typing import Any
 
-from ._types import Attachment, ToolResult
+from ._documents import nested_attachments
+from ._types import Attachment
 
 #: id(the caller's attachment) -> (that attachment, its loaded copy), for the current call
 _Loads = dict[int, tuple[Any, Attachment]]
@@ -74,13 +75,12 @@ async def loading_in(loads: _Loads, events: AsyncIterator[Any]) -> AsyncIterator
 
 
 def holds_attachments(messages: Sequence[Any]) -> bool:
-    """Any attachment in ``messages``, in a message's parts or inside a tool result."""
+    """Any attachment in ``messages``, in a message's parts or inside a tool result or document."""
     for message in messages:
         for part in message.parts:
             if isinstance(part, Attachment):
                 return True
-            if isinstance(part, ToolResult) and isinstance(part.content, list) and any(
-                    isinstance(p, Attachment) for p in part.content):
+            if nested_attachments(part):
                 return True
     return False
 

@@ -18,6 +18,7 @@ from dataclasses import fields, replace
 from typing import Any, TypeVar
 
 from . import _attachment_loads as attachment_loads
+from . import _documents as documents
 from ._capabilities import Capability
 from ._config import Settings
 from ._errors import (
@@ -37,6 +38,7 @@ from ._types import (
     Attachment,
     ChatRequest,
     ChatResponse,
+    Document,
     EmbeddingRequest,
     EmbeddingResponse,
     ImageRequest,
@@ -56,31 +58,33 @@ from .transport.base import BoundedReads, Timeouts
 #: What embedding and image calls parse into (their responses share metadata, usage and cost).
 _Many = TypeVar("_Many", EmbeddingResponse, ImageResponse)
 
-def _attachments(req: ChatRequest) -> list[tuple[list[Any], int, Attachment]]:
-    """Every attachment of ``req`` as (the list holding it, its index, it): in messages and
-    inside tool results."""
-    found: list[tuple[list[Any], int, Attachment]] = []
+def _attachments(req: ChatRequest) -> list[tuple[Any, Any, Attachment]]:
+    """Every attachment of ``req`` as (what holds it, its key there, it): in messages, inside
+    tool results and inside documents (see ``documents.put``)."""
+    found: list[tuple[Any, Any, Attachment]] = []
     for msg in req.messages:
         for i, part in enumerate(msg.parts):
             if isinstance(part, Attachment):
                 found.append((msg.parts, i, part))
-            elif isinstance(part, ToolResult) and isinstance(part.content, list):
-                found.extend((part.content, j, p) for j, p in enumerate(part.content) if isinstance(p, Attachment))
+            else:
+                found.extend(documents.nested_attachments(part))
     return found
 
 
 def _own_messages(req: ChatRequest) -> ChatRequest:
-    """A copy of ``req`` whose messages, part lists and tool results are its own, so resolving
-    its attachments in place leaves the caller's messages as they were (a Message kept for the
-    next call still holds the attachment as given, not megabytes of bytes)."""
+    """A copy of ``req`` whose messages, part lists, tool results and documents are its own, so
+    resolving its attachments in place leaves the caller's messages as they were (a Message kept
+    for the next call still holds the attachment as given, not megabytes of bytes)."""
     out = ChatRequest(*_chat_fields(req))
     out.messages = [Message(m.role, parts=[_own_part(p) for p in m.parts], name=m.name) for m in req.messages]
     return out
 
 
 def _own_part(part: Any) -> Any:
-    if isinstance(part, ToolResult) and isinstance(part.content, list):
+    if isinstance(part, ToolResult | Document) and isinstance(part.content, list):
         return replace(part, content=list(part.content))
+    if isinstance(part, Document):
+        return replace(part)
     return part
 
 
@@ -162,9 +166,8 @@ class Engine:
         by_url: list[str] = []
         for msg in req.messages:
             for part in msg.parts:
-                atts = [part] if isinstance(part, Attachment) else (
-                    [p for p in part.content if isinstance(p, Attachment)]
-                    if isinstance(part, ToolResult) and not isinstance(part.content, str) else [])
+                atts = [part] if isinstance(part, Attachment) else [
+                    att for _, _, att in documents.nested_attachments(part)]
                 for att in atts:
                     if att.type is None and not untyped_attachments:
                         continue
@@ -198,8 +201,8 @@ class Engine:
         given = [f[2] for f in found]
         copies = resolve_all(attachment_loads.loaded(given), self.attachment_policy)
         attachment_loads.keep(given, copies)
-        for (parts, i, _), resolved in zip(found, copies):
-            parts[i] = resolved
+        for (holder, key, _), resolved in zip(found, copies):
+            documents.put(holder, key, resolved)
         return req
 
     async def _aresolve_attachments(self, target: Target, req: ChatRequest) -> ChatRequest:
@@ -215,8 +218,8 @@ class Engine:
         given = [f[2] for f in found]
         copies = await aresolve_all(attachment_loads.loaded(given), self.attachment_policy)
         attachment_loads.keep(given, copies)
-        for (parts, i, _), att in zip(found, copies):
-            parts[i] = att
+        for (holder, key, _), att in zip(found, copies):
+            documents.put(holder, key, att)
         return req
 
     @property
@@ -245,6 +248,8 @@ class Engine:
         if req.model != target.model:
             req = replace(req, model=target.model)
         self.check(target, req)
+        if not target.adapter.native_documents:
+            req = documents.without_documents(req)
         try:
             http_req = target.adapter.build_chat(req, target.cfg)
         except ValueError as exc:  # a request the provider's format cannot express: the caller's to fix
@@ -490,6 +495,10 @@ class Engine:
                     chars += len(part.text)
                 elif isinstance(part, Attachment):
                     extra += 1000
+                elif isinstance(part, Document):
+                    plain = documents.plain_parts(part)
+                    chars += sum(len(p.text) for p in plain if isinstance(p, Text))
+                    extra += 1000 * sum(isinstance(p, Attachment) for p in plain)
                 elif isinstance(part, ToolResult):
                     chars += len(part.text)
                 else:

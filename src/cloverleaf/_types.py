@@ -26,6 +26,31 @@ class Role(str, enum.Enum):
 
 
 @dataclass(slots=True)
+class Citation:
+    """Where a claim in the answer comes from: a span of a :class:`Document` the request sent
+    with ``citations=True``, or a web search result (Claude's citations, Bedrock's).
+
+    ``type`` says how ``start``/``end`` count, as Anthropic names them: ``char_location``
+    (characters of a text document, end exclusive), ``page_location`` (pages of a PDF, from 1,
+    end exclusive), ``content_block_location`` (blocks of a document given as a list of parts,
+    from 0, end exclusive); ``web_search_result_location`` has ``url`` and ``title`` instead.
+    ``document_index`` counts the request's documents in order, from 0. Fields of the
+    provider's citation this type does not name (``encrypted_index``, ``file_id``...) are kept
+    in ``extra``, so a gateway relays the citation exactly as it came.
+    """
+
+    type: str
+    cited_text: str = ""
+    document_index: int | None = None
+    document_title: str | None = None
+    start: int | None = None
+    end: int | None = None
+    url: str | None = None
+    title: str | None = None
+    extra: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
 class Text:
     text: str
     #: Provider cache hint (Anthropic ``cache_control``); passed through verbatim.
@@ -33,6 +58,9 @@ class Text:
     #: Provider data that must be echoed back on the next turn (OpenAI Responses message
     #: item id and phase: a reasoning item is rejected unless the message it produced follows).
     extra: dict[str, Any] | None = None
+    #: In an answer: what this text cites (see :class:`Document`). A cited answer comes as
+    #: several Text parts, each with the citations of its own span; None when it cites nothing.
+    citations: list[Citation] | None = None
 
 
 AttachmentKind = Literal["image", "pdf", "audio"]
@@ -131,7 +159,36 @@ class Reasoning:
     provider: str | None = None
 
 
-Part = Union[Text, Attachment, ToolCall, ToolResult, Reasoning]
+@dataclass(slots=True)
+class Document:
+    """A document for the model to read and, with ``citations=True``, to cite: the answer's
+    :class:`Text` parts then carry :class:`Citation` values pointing into it.
+
+    ``content`` is the document itself: a string (plain text, cited by characters), an
+    :class:`Attachment` (a PDF, by path, URL or bytes; cited by pages), or a list of
+    :class:`Text` (and image) parts (your own chunks, cited by part). ``title`` names it
+    (the citations echo it back) and ``context`` says something about it the model may use but
+    never cites. Anthropic (and Claude on Bedrock) take all of this natively; every other
+    provider gets the title and context as text followed by the content, since it has no
+    document type of its own (and no citations).
+    """
+
+    content: str | Attachment | list[Text | Attachment]
+    title: str | None = None
+    context: str | None = None
+    citations: bool = False
+    cache_control: dict[str, Any] | None = None
+
+    def attachments(self) -> list[Attachment]:
+        """The attachments the document holds (its PDF, or the images among its parts)."""
+        if isinstance(self.content, Attachment):
+            return [self.content]
+        if isinstance(self.content, list):
+            return [p for p in self.content if isinstance(p, Attachment)]
+        return []
+
+
+Part = Union[Text, Attachment, Document, ToolCall, ToolResult, Reasoning]
 
 
 @dataclass(slots=True, init=False)
@@ -456,14 +513,17 @@ class ImageResponse:
 
 # --------------------------------------------------------------------------- streaming
 
-StreamEventType = Literal["text", "reasoning", "tool_call_delta", "usage", "done", "raw"]
+StreamEventType = Literal["text", "reasoning", "tool_call_delta", "citation", "usage", "done", "raw"]
 
 
 @dataclass(slots=True)
 class StreamEvent:
     """One decoded stream event.
 
-    - ``text``: ``text`` is the new text.
+    - ``text``: ``text`` is the new text; ``index``, where the provider sends its answer as
+      numbered blocks (Anthropic), is the block it belongs to.
+    - ``citation``: ``citation`` is a :class:`Citation` of the text block ``index`` (it comes
+      before that block's text, as Anthropic streams it).
     - ``reasoning``: ``text`` is new reasoning text and/or ``signature``/``redacted`` arrive.
     - ``tool_call_delta``: ``index`` identifies the call; ``id``/``name`` arrive once,
       ``arguments`` is the next JSON fragment.
@@ -490,3 +550,4 @@ class StreamEvent:
     #: Provider data to keep on the assembled part (e.g. Gemini thought signatures).
     extra: dict[str, Any] | None = None
     response: ChatResponse | None = None
+    citation: Citation | None = None

@@ -65,6 +65,10 @@ STREAMS = {
                     stream=True),
     SYN + "stream_tool_no_arguments.yaml":
         ChatRequest("claude-sonnet-4-5", [Message.user("What time is it?")], tools=[GET_TIME], stream=True),
+    SYN + "stream_document_citations.yaml":
+        ChatRequest("claude-sonnet-4-5", [Message.user("What color is the grass and sky?")], stream=True),
+    REC + "test_anthropic_model_web_search_tool_stream.yaml":
+        ChatRequest("claude-sonnet-4-0", [Message.user("What is the weather in San Francisco today?")], stream=True),
 }
 
 

@@ -23,6 +23,7 @@ from cloverleaf._http import HttpResponse
 from cloverleaf._types import (
     Attachment,
     ChatRequest,
+    Document,
     Message,
     Reasoning,
     ReasoningConfig,
@@ -454,6 +455,30 @@ def test_several_documents_get_distinct_names() -> None:
     named = sent(ChatRequest(NOVA, [Message.user([Attachment(type="pdf", data=b"%PDF", filename="Q3 report.final.pdf"),
                                                   Attachment(type="pdf", data=b"%PDF", filename="Q3 report.final.pdf")])]))
     assert [b["document"]["name"] for b in named["messages"][0]["content"]] == ["Q3 report final", "Q3 report final 2"]
+
+
+def test_documents_keep_context_and_citations_for_claude_and_read_as_text_elsewhere() -> None:
+    """A Document is Converse's document block for Claude (text, content and PDF sources, context,
+    citations, a cache point after it); other models read its title and context as text."""
+    parts = [Document("The grass is green.", title="My Document", context="Trustworthy.", citations=True),
+             Document([Text("First."), Text("Second.")], title="Chunks", citations=True,
+                      cache_control={"type": "ephemeral"}),
+             Document(Attachment(type="pdf", data=b"%PDF", media_type="application/pdf"), title="Q3 report.pdf",
+                      context="figures"),
+             Text("What colour?")]
+    pdf_block = {"document": {"format": "pdf", "name": "Q3 report", "source": {"bytes": "JVBERg=="}}}
+    assert sent(ChatRequest(SONNET45, [Message.user(parts)]))["messages"][0]["content"] == [
+        {"document": {"format": "txt", "name": "My Document", "source": {"text": "The grass is green."},
+                      "context": "Trustworthy.", "citations": {"enabled": True}}},
+        {"document": {"format": "txt", "name": "Chunks", "source": {"content": [{"text": "First."}, {"text": "Second."}]},
+                      "citations": {"enabled": True}}},
+        {"cachePoint": {"type": "default"}},
+        {"document": {**pdf_block["document"], "context": "figures"}},
+        {"text": "What colour?"}]
+    assert sent(ChatRequest(NOVA, [Message.user(parts)]))["messages"][0]["content"] == [
+        {"text": "Document: My Document\nContext: Trustworthy.\nThe grass is green."},
+        {"text": "Document: Chunks\nFirst.\nSecond."}, {"cachePoint": {"type": "default"}},
+        {"text": "Document: Q3 report.pdf\nContext: figures"}, pdf_block, {"text": "What colour?"}]
 
 
 def test_attachments_bedrock_cannot_take() -> None:

@@ -12,9 +12,11 @@ from anthropic.types import Message as AnthropicMessage
 from anthropic.types import RawMessageStreamEvent
 from pydantic import TypeAdapter
 
+from cloverleaf._documents import plain_parts
 from cloverleaf._types import (
     Attachment,
     ChatResponse,
+    Document,
     Reasoning,
     ResponseMetadata,
     Role,
@@ -68,9 +70,10 @@ def test_parse_full_messages_request() -> None:
     assert req.messages[0].content == "be terse"
     assert isinstance(req.messages[0].parts[0], Text) and req.messages[0].parts[0].cache_control == {"type": "ephemeral"}
     doc, img = req.messages[1].parts[1], req.messages[1].parts[2]
-    assert isinstance(doc, Attachment) and not doc.resolved  # passed on unread, resolved by the engine
-    loaded = resolve(doc, policy=AttachmentPolicy(allow_local_paths=False))
-    assert (loaded.type, loaded.media_type, loaded.data, loaded.filename) == ("pdf", "application/pdf", PDF, "doc")
+    assert isinstance(doc, Document) and doc.title == "doc"
+    assert isinstance(doc.content, Attachment) and not doc.content.resolved  # passed on unread, resolved by the engine
+    loaded = resolve(doc.content, policy=AttachmentPolicy(allow_local_paths=False))
+    assert (loaded.type, loaded.media_type, loaded.data) == ("pdf", "application/pdf", PDF)
     assert isinstance(img, Attachment) and img.source == "https://example.com/a.png"
     thinking, text, call = req.messages[2].parts
     assert isinstance(thinking, Reasoning) and thinking.signature == "sig=="
@@ -250,4 +253,6 @@ def test_a_content_documents_blocks_keep_their_boundaries() -> None:
     req = aw.parse_messages_request({"model": "fake/echo", "max_tokens": 16, "messages": [{"role": "user", "content": [
         {"type": "document", "source": {"type": "content", "content": [{"type": "text", "text": "First."},
                                                                       {"type": "text", "text": "Second."}]}}]}]})
-    assert req.messages[0].parts[0] == Text("First.\nSecond.")
+    doc = req.messages[0].parts[0]
+    assert doc == Document([Text("First."), Text("Second.")])
+    assert plain_parts(doc) == [Text("First.\nSecond.")]   # what a provider without documents reads

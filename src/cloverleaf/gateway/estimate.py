@@ -25,7 +25,8 @@ from __future__ import annotations
 from dataclasses import fields, is_dataclass
 from typing import Any
 
-from .._types import Attachment, ChatRequest, Text, ToolCall, ToolResult, Usage
+from .._documents import plain_parts
+from .._types import Attachment, ChatRequest, Document, Text, ToolCall, ToolResult, Usage
 
 #: Tokens of framing per message (role markers, separators), and per request.
 MESSAGE_OVERHEAD = 16
@@ -86,6 +87,11 @@ def input_token_bound(req: ChatRequest) -> int:
                 total += text_bytes(part.text)
             elif isinstance(part, Attachment):
                 total += _attachment_tokens(part)
+            elif isinstance(part, Document):   # what it reads as, plus its title and context once more
+                total += MESSAGE_OVERHEAD + text_bytes(part.title or "") + text_bytes(part.context or "")
+                for inner in plain_parts(part):
+                    total += text_bytes(inner.text) if isinstance(inner, Text) else (
+                        _attachment_tokens(inner) if isinstance(inner, Attachment) else 0)
             elif isinstance(part, ToolResult):
                 if isinstance(part.content, str):
                     total += text_bytes(part.content)

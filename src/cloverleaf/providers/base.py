@@ -105,6 +105,10 @@ class Adapter:
     #: Trailing path segments users copy from the vendor's docs that the adapter appends itself
     #: (Gemini's ``.../v1beta/models``): dropped from a base_url.
     redundant_suffixes: ClassVar[tuple[str, ...]] = ()
+    #: The API has a document block of its own (title, context, citations): the adapter encodes
+    #: :class:`~cloverleaf.Document` parts itself. Otherwise the engine hands it their plain
+    #: parts (``cloverleaf._documents``), and it never sees one.
+    native_documents: ClassVar[bool] = False
 
     def __init__(self, spec: ProviderSpec) -> None:
         self.spec = spec

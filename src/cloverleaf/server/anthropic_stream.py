@@ -1,7 +1,7 @@
 """Neutral stream events -> the Anthropic Messages SSE event sequence.
 
 ``message_start``, then ``content_block_start`` / ``content_block_delta`` (``text_delta``,
-``input_json_delta``, ``thinking_delta``, ``signature_delta``) / ``content_block_stop`` with
+``input_json_delta``, ``thinking_delta``, ``signature_delta``, ``citations_delta``) / ``content_block_stop`` with
 consecutive indices, then ``message_delta`` (stop reason, the stop sequence that matched when the
 upstream said, usage) and ``message_stop`` —
 what the Anthropic SDK's accumulator rebuilds into a ``Message``, whatever provider
@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._types import StreamEvent, Usage
+from ..providers.anthropic.citations import citation_json
 from .anthropic_wire import matched_stop_sequence, stop_reason, usage_json
 from .http_io import dumps_text, tally_usage
 
@@ -31,7 +32,7 @@ class MessageStreamEncoder:
     """
 
     __slots__ = ("_message_id", "_model", "_next", "_open", "_open_kind", "_tools", "usage",
-                 "finish_reason", "raw_finish_reason", "done_extra")
+                 "finish_reason", "raw_finish_reason", "done_extra", "_cited")
 
     def __init__(self, *, message_id: str, model: str) -> None:
         self._message_id = message_id
@@ -45,6 +46,8 @@ class MessageStreamEncoder:
         self.raw_finish_reason: str | None = None
         #: the done event's provider extras (the stop sequence that matched)
         self.done_extra: dict[str, Any] | None = None
+        #: the upstream's index of the cited text block now open (None: the open block cites nothing)
+        self._cited: int | None = None
 
     def start(self) -> bytes:
         message: dict[str, Any] = {"id": self._message_id, "type": "message", "role": "assistant", "model": self._model,
@@ -57,8 +60,12 @@ class MessageStreamEncoder:
         if t == "text":
             if not ev.text:
                 return None
-            out = self._ensure("text", '{"type":"text","text":""}')
+            # a cited block holds only its own text: the next block's starts a block of its own
+            out = self._close() if self._open_kind == "cited" and ev.index != self._cited else ""
+            out += "" if self._open_kind == "cited" else self._ensure("text", '{"type":"text","text":""}')
             return (out + self._delta(f'{{"type":"text_delta","text":{dumps_text(ev.text)}}}')).encode()
+        if t == "citation":
+            return self._citation(ev)
         if t == "reasoning":
             return self._reasoning(ev)
         if t == "tool_call_delta":
@@ -117,6 +124,18 @@ class MessageStreamEncoder:
             index, start = self._begin(dumps_text({"type": "redacted_thinking", "data": ev.redacted}))
             out += start + self._stop(index)
         return out.encode() if out else None
+
+    def _citation(self, ev: StreamEvent) -> bytes | None:
+        """A citation opens its text block (``citations: []``, as Anthropic starts one), unless
+        that block is the one open; then a ``citations_delta``, before the block's text."""
+        if ev.citation is None:
+            return None
+        out = ""
+        if self._open_kind != "cited" or ev.index != self._cited:
+            out = self._close() + self._ensure("cited", '{"type":"text","text":"","citations":[]}')
+            self._cited = ev.index
+        delta = dumps_text({"type": "citations_delta", "citation": citation_json(ev.citation)})
+        return (out + self._delta(delta)).encode()
 
     def _tool(self, ev: StreamEvent) -> bytes:
         key = ev.index if ev.index is not None else len(self._tools)

@@ -9,6 +9,14 @@ in three places this module takes care of:
 - usage counts ``input_tokens`` *excluding* cache reads and writes, while
   :class:`~cloverleaf.Usage` includes them.
 
+Documents: a ``document`` block becomes a :class:`~cloverleaf.Document` (its text, PDF or
+``content`` list, with ``title``, ``context``, ``citations`` and ``cache_control``), which a
+Claude upstream receives as sent and any other provider reads as text (title and context as
+lines before the content). Inside a ``tool_result``, which holds no Document, a document is
+that text. An answer's text blocks carry their ``citations`` back in Anthropic's shape
+(:mod:`cloverleaf.providers.anthropic.citations`); citations on an assistant turn of the
+history are accepted and not sent on (they are the model's own output, and cost nothing).
+
 Streams are rendered by :class:`~.anthropic_stream.MessageStreamEncoder`.
 
 Refused with a 400: server tools (web search, code execution...) and their blocks, file
@@ -34,10 +42,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from .._documents import plain_parts
 from .._types import (
     Attachment,
     ChatRequest,
     ChatResponse,
+    Document,
     Message,
     Part,
     Reasoning,
@@ -51,6 +61,7 @@ from .._types import (
     ToolResult,
     Usage,
 )
+from ..providers.anthropic.citations import citation_json
 from .errors import BadRequest
 from .fields import (
     MAX_TOKENS,
@@ -184,14 +195,52 @@ def _user_block(block: dict[str, Any], where: str) -> Part:
     cache = get_dict(block, "cache_control", where)
     if kind == "text":
         return Text(get_str(block, "text", where, required=True), cache_control=cache)
-    if kind in ("image", "document"):
-        att = _source(block, where, "image" if kind == "image" else "pdf")
+    if kind == "image":
+        att = _source(block, where, "image")
         if isinstance(att, Attachment):
             att.cache_control = cache
-            att.filename = get_str(block, "title", where) if kind == "document" else None
         return att
+    if kind == "document":
+        return _document(block, where, cache)
     raise bad(f"{where}.type", f"unsupported content block {kind!r} in a user message; expected text, image, "
                                "document or tool_result")
+
+
+def _document(block: dict[str, Any], where: str, cache: dict[str, Any] | None) -> Document:
+    """A ``document`` block as a Document: its source (text, a PDF by base64 or URL, or a
+    ``content`` list of text and image blocks), title, context and citations switch."""
+    source = get_dict(block, "source", where, required=True)
+    assert source is not None
+    at = f"{where}.source"
+    content: str | Attachment | list[Text | Attachment]
+    if get_str(source, "type", at, required=True) == "content":
+        raw = source.get("content")
+        if isinstance(raw, str):
+            content = raw
+        elif isinstance(raw, list):
+            content = [_content_block(b, f"{at}.content[{i}]") for i, b in enumerate(raw)]
+        else:
+            raise bad(f"{at}.content", "expected a string or an array of text and image blocks")
+    else:
+        found = _source(block, where, "pdf")
+        content = found.text if isinstance(found, Text) else found
+    citations = get_dict(block, "citations", where)
+    return Document(content, title=get_str(block, "title", where), context=get_str(block, "context", where),
+                    citations=bool(citations and get_bool(citations, "enabled", f"{where}.citations")),
+                    cache_control=cache)
+
+
+def _content_block(raw: Any, where: str) -> Text | Attachment:
+    """One block of a document's ``content`` source: text, or an image."""
+    block = as_dict(raw, where)
+    kind = get_str(block, "type", where, required=True)
+    if kind == "text":
+        return Text(get_str(block, "text", where, required=True))
+    if kind == "image":
+        image = _source(block, where, "image")
+        if isinstance(image, Attachment):
+            return image
+    raise bad(f"{where}.type", f"a document's content holds text and image blocks, not {kind!r}")
 
 
 def _source(block: dict[str, Any], where: str, kind: str) -> Attachment | Text:
@@ -206,11 +255,6 @@ def _source(block: dict[str, Any], where: str, kind: str) -> Attachment | Text:
         return remote_or_inline(get_str(source, "url", at, required=True), kind, f"{at}.url")  # type: ignore[arg-type]
     if stype == "text" and kind == "pdf":
         return Text(get_str(source, "data", at, required=True))
-    if stype == "content" and kind == "pdf":
-        blocks = get_list(source, "content", at, required=True) or []
-        # one line per block: glued, "First." and "Second." read "First.Second."
-        return Text("\n".join(get_str(as_dict(b, f"{at}.content[{i}]"), "text", f"{at}.content[{i}]", default="")
-                              for i, b in enumerate(blocks)))
     if stype == "file":
         raise bad(f"{at}.type", "file ids are not supported (there is no Files API); send base64 or a URL")
     raise bad(f"{at}.type", f"unsupported source type {stype!r}")
@@ -231,9 +275,10 @@ def _tool_result(block: dict[str, Any], where: str) -> ToolResult:
         kind = item.get("type")
         if kind == "text":
             parts.append(Text(get_str(item, "text", at, required=True)))
-        elif kind in ("image", "document"):
-            att = _source(item, at, "image" if kind == "image" else "pdf")
-            parts.append(att)
+        elif kind == "image":
+            parts.append(_source(item, at, "image"))
+        elif kind == "document":   # a tool result holds no Document: what it reads as (title, context, content)
+            parts.extend(p for p in plain_parts(_document(item, at, None)) if isinstance(p, Text | Attachment))
         else:
             raise bad(f"{at}.type", f"unsupported block {kind!r} in a tool_result; expected text or image")
     return ToolResult(call_id, parts, is_error=is_error)
@@ -370,7 +415,7 @@ def message_json(resp: ChatResponse, *, message_id: str, model: str) -> dict[str
     content: list[dict[str, Any]] = []
     for part in resp.parts:
         if isinstance(part, Text):
-            content.append({"type": "text", "text": part.text})
+            content.append(_text_json(part))
         elif isinstance(part, ToolCall):
             content.append({"type": "tool_use", "id": part.id, "name": part.name, "input": part.arguments})
         elif isinstance(part, Reasoning):
@@ -391,6 +436,13 @@ def message_json(resp: ChatResponse, *, message_id: str, model: str) -> dict[str
         "stop_sequence": matched_stop_sequence(reason, resp.metadata.extra),
         "usage": usage_json(resp.usage),
     }
+
+
+def _text_json(part: Text) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "text", "text": part.text}
+    if part.citations:
+        block["citations"] = [citation_json(c) for c in part.citations]
+    return block
 
 
 # =========================================================================== models

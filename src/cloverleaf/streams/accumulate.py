@@ -40,7 +40,7 @@ class StreamAccumulator:
     """Feed it every event with :meth:`add`; call :meth:`response` at the end."""
 
     __slots__ = ("_parts", "_calls", "_usage", "finish_reason", "raw_finish_reason", "model",
-                 "response_id", "done", "_provider", "extra")
+                 "response_id", "done", "_provider", "extra", "_block")
 
     def __init__(self, model: str, provider: str) -> None:
         # parts in arrival order; consecutive text/reasoning deltas extend the last part
@@ -55,6 +55,8 @@ class StreamAccumulator:
         self._provider = provider
         #: Provider extras from the ``done`` event (Azure content-filter results), kept on metadata.extra.
         self.extra: dict[str, Any] = {}
+        #: The provider's block index of the last text part (see :meth:`_text`).
+        self._block: int | None = None
 
     @property
     def has_output(self) -> bool:
@@ -65,15 +67,9 @@ class StreamAccumulator:
         t = ev.type
         if t == "text":
             if ev.text:
-                last = self._parts[-1] if self._parts else None
-                # text carrying different provider extras (another output item) starts a new part
-                if isinstance(last, Text) and not (ev.extra and last.extra and ev.extra != last.extra):
-                    last.text += ev.text
-                else:
-                    last = Text(ev.text)
-                    self._parts.append(last)
-                if ev.extra:
-                    last.extra = {**(last.extra or {}), **ev.extra}
+                self._text(ev)
+        elif t == "citation":
+            self._citation(ev)
         elif t == "reasoning":
             last = self._parts[-1] if self._parts else None
             # a signature or redacted data completes a reasoning block: more content starts the next
@@ -119,6 +115,35 @@ class StreamAccumulator:
                 self.extra.update(ev.extra)
             if ev.usage is not None:
                 self._merge_usage(ev.usage)
+
+    def _text(self, ev: StreamEvent) -> None:
+        """Text extends the last text part, except that text carrying different provider extras
+        (another output item) starts a new part, and a cited part takes only the text of its
+        own block: the answer keeps the text each citation belongs to, as a whole one does."""
+        assert ev.text is not None
+        last = self._parts[-1] if self._parts else None
+        if isinstance(last, Text) and not (ev.extra and last.extra and ev.extra != last.extra) and not (
+                last.citations is not None and ev.index != self._block):
+            last.text += ev.text
+            if last.citations is None:
+                self._block = ev.index
+        else:
+            last = Text(ev.text)
+            self._parts.append(last)
+            self._block = ev.index
+        if ev.extra:
+            last.extra = {**(last.extra or {}), **ev.extra}
+
+    def _citation(self, ev: StreamEvent) -> None:
+        """A citation of the text block ``ev.index``: it arrives before that block's text."""
+        if ev.citation is None:
+            return
+        last = self._parts[-1] if self._parts else None
+        if isinstance(last, Text) and last.citations is not None and self._block == ev.index:
+            last.citations.append(ev.citation)
+        else:
+            self._parts.append(Text("", citations=[ev.citation]))
+            self._block = ev.index
 
     def _merge_usage(self, u: Usage) -> None:
         cur = self._usage

@@ -195,7 +195,10 @@ def _events_from(resp: ChatResponse) -> list[StreamEvent]:
         if isinstance(part, Reasoning) and part.text:
             out.append(StreamEvent("reasoning", text=part.text, signature=part.signature))
         elif isinstance(part, Text):
-            out.append(StreamEvent("text", text=part.text))
+            # a cited part is a block of its own, its citations first, as Anthropic streams them
+            block = len(out) if part.citations else None
+            out.extend(StreamEvent("citation", index=block, citation=c) for c in part.citations or ())
+            out.append(StreamEvent("text", text=part.text, index=block))
         elif isinstance(part, ToolCall):
             import json
 

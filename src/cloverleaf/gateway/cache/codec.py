@@ -16,6 +16,8 @@ from typing import Any
 from ..._types import (
     Attachment,
     ChatResponse,
+    Citation,
+    Document,
     Reasoning,
     ResponseMetadata,
     StreamEvent,
@@ -26,7 +28,8 @@ from ..._types import (
 )
 
 _CLASSES: dict[str, type] = {c.__name__: c for c in (
-    Attachment, ChatResponse, Reasoning, ResponseMetadata, StreamEvent, Text, ToolCall, ToolResult, Usage)}
+    Attachment, ChatResponse, Citation, Document, Reasoning, ResponseMetadata, StreamEvent, Text, ToolCall, ToolResult,
+    Usage)}
 _SKIP = {("ChatResponse", "parsed"), ("ResponseMetadata", "attempts")}
 
 

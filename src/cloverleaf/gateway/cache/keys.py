@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..._errors import AttachmentError
-from ..._types import Attachment, ChatRequest, Message, Reasoning, Role, Text, ToolCall, ToolResult
+from ..._types import Attachment, ChatRequest, Document, Message, Reasoning, Role, Text, ToolCall, ToolResult
 from ...attachments.sources import classify, file_digest, file_url_path
 from ...attachments.ssrf import ALLOWED_SCHEMES
 
@@ -112,6 +112,10 @@ def _part(p: Any) -> Any:
         return ["text", p.text]
     if isinstance(p, Attachment):
         return ["attachment", p.type, p.media_type, _content_id(p), p.filename]
+    if isinstance(p, Document):   # by content, like every part: its repr shows an attachment's size only
+        content = p.content if isinstance(p.content, str) else (
+            _part(p.content) if isinstance(p.content, Attachment) else [_part(c) for c in p.content])
+        return ["document", content, p.title, p.context, p.citations]
     if isinstance(p, ToolCall):
         return ["tool_call", p.id, p.name, p.arguments]
     if isinstance(p, ToolResult):

@@ -22,6 +22,10 @@ Beta features: the provider's ``beta`` setting (a list, or comma-separated names
 server's client asks for with ``anthropic-beta`` (:meth:`AnthropicAdapter.with_client_betas`),
 each sent once in the ``anthropic-beta`` header.
 
+Documents (:class:`~cloverleaf.Document`) are native (see :mod:`.messages`), and a text
+block's ``citations`` become its Text part's (:mod:`.citations`); streamed, each
+``citations_delta`` is a ``citation`` event of its block, before the block's text.
+
 Server-side tool blocks (``server_tool_use``, ``web_search_tool_result``, MCP ...) have no
 neutral part: they are kept raw in ``metadata.extra["server_tool_blocks"]`` and not replayed.
 Which of the request's ``stop`` sequences ended the answer (``stop_sequence``, with stop_reason
@@ -53,6 +57,7 @@ from ..._http import HttpRequest, HttpResponse, json_body
 from ..._types import ChatResponse, Part, Reasoning, ResponseMetadata, Text, ToolCall
 from .._common import read_json
 from ..base import Adapter, ProviderConfig, base_url_join
+from .citations import citations_from
 from .messages import encode_chat, is_structured_tool_call
 from .parse import finish_reason, usage_from
 
@@ -94,6 +99,7 @@ def error_class(error_type: str | None, message: str, status: int | None) -> typ
 
 class AnthropicAdapter(Adapter):
     kind: ClassVar[str] = "anthropic"
+    native_documents: ClassVar[bool] = True
     config_keys: ClassVar[frozenset[str]] = frozenset({"anthropic_version", "beta", "structured_output"})
     operation_paths: ClassVar[dict[str, str]] = {"chat": "/v1/messages"}
     default_capabilities: ClassVar[Capabilities] = Capabilities(
@@ -137,7 +143,7 @@ class AnthropicAdapter(Adapter):
         for block in data["content"]:
             kind = block.get("type")
             if kind == "text":
-                parts.append(Text(block.get("text", "")))
+                parts.append(Text(block.get("text", ""), citations=citations_from(block.get("citations"))))
             elif kind == "thinking":
                 parts.append(Reasoning(block.get("thinking", ""), signature=block.get("signature") or None,
                                        provider=self.name))

@@ -10,6 +10,8 @@ Why this is more than a field rename: the Messages API has its own shape for a c
 - Assistant history must carry ``thinking`` blocks back with their ``signature`` (and
   ``redacted_thinking`` blocks with their ``data``) or a multi-turn conversation with extended
   thinking is rejected. Reasoning from another provider has no valid signature and is dropped.
+- A :class:`~cloverleaf.Document` is a ``document`` block (:func:`encode_document`): text,
+  PDF or ``content`` source, with ``title``, ``context``, ``citations`` and ``cache_control``.
 - ``max_tokens`` is required (default :data:`DEFAULT_MAX_TOKENS`) and must exceed the thinking
   budget; the thinking and sampling rules are the models' own, shared with Bedrock
   (``claude_rules``), and ``tool_choice`` is checked by the shared rule in ``_common``. One of
@@ -33,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from ..._types import (
     Attachment,
     ChatRequest,
+    Document,
     Message,
     Reasoning,
     Role,
@@ -222,6 +225,8 @@ def _user_blocks(adapter: Adapter, part: Any) -> list[dict[str, Any]]:
         return [_text_block(part)] if part.text else []
     if isinstance(part, Attachment):
         return [encode_attachment(adapter, part)]
+    if isinstance(part, Document):
+        return [encode_document(adapter, part)]
     if isinstance(part, ToolResult):
         return [_tool_result_block(adapter, part)]
     if isinstance(part, Reasoning):
@@ -286,6 +291,41 @@ def encode_attachment(adapter: Adapter, att: Attachment) -> dict[str, Any]:
         block["title"] = att.filename
     if att.cache_control:
         block["cache_control"] = att.cache_control
+    return block
+
+
+def encode_document(adapter: Adapter, doc: Document) -> dict[str, Any]:
+    """A ``document`` block: text (``source.type=text``), a PDF (base64 or URL, as
+    :func:`encode_attachment` sends it) or a list of parts (``source.type=content``: text and
+    image blocks, cited by block), with its title, context, citations switch and cache hint."""
+    content = doc.content
+    if isinstance(content, str):
+        source: dict[str, Any] = {"type": "text", "media_type": "text/plain", "data": content}
+    elif isinstance(content, Attachment):
+        if content.kind != "pdf":
+            raise adapter.invalid(f"a document's attachment must be a PDF, not {content.kind!r}; give images "
+                                  "as parts of a list of content")
+        source = encode_attachment(adapter, content)["source"]
+    else:
+        blocks = []
+        for part in content:
+            if isinstance(part, Text):
+                if part.text:
+                    blocks.append({"type": "text", "text": part.text})
+            elif isinstance(part, Attachment) and part.kind == "image":
+                blocks.append({k: v for k, v in encode_attachment(adapter, part).items() if k != "cache_control"})
+            else:
+                raise adapter.invalid("a document given as a list holds text parts and images only")
+        source = {"type": "content", "content": blocks}
+    block: dict[str, Any] = {"type": "document", "source": source}
+    if doc.title is not None:
+        block["title"] = doc.title
+    if doc.context is not None:
+        block["context"] = doc.context
+    if doc.citations:
+        block["citations"] = {"enabled": True}
+    if doc.cache_control:
+        block["cache_control"] = doc.cache_control
     return block
 
 

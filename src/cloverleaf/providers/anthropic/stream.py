@@ -5,6 +5,7 @@ The stream is a message built up block by block::
     message_start          id, model, input usage
     content_block_start    index, block type (text / thinking / redacted_thinking / tool_use / server ...)
     content_block_delta    text_delta | thinking_delta | signature_delta | input_json_delta | citations_delta
+                           (a citation of its text block, before that block's text: a ``citation`` event)
     content_block_stop
     message_delta          stop_reason (and the stop_sequence that matched), cumulative output usage
     message_stop           the end; the only event that completes a message
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..._errors import MalformedResponseError
 from ..._types import FinishReason, StreamEvent
 from ...streams.sse_json import JSONEventDecoder
+from .citations import citation_from, citations_from
 from .messages import is_structured_tool_call
 from .parse import finish_reason, usage_from
 
@@ -116,8 +118,10 @@ class AnthropicStreamDecoder(JSONEventDecoder):
         kind = block.get("type")
         if kind == "text":
             self._blocks[index] = _TEXT
+            out.extend(StreamEvent("citation", index=index, citation=c) for c in citations_from(block.get("citations"))
+                       or ())
             if block.get("text"):
-                out.append(StreamEvent("text", text=block["text"]))
+                out.append(StreamEvent("text", text=block["text"], index=index))
         elif kind == "thinking":
             self._blocks[index] = _REASONING
             if block.get("thinking") or block.get("signature"):
@@ -153,7 +157,11 @@ class AnthropicStreamDecoder(JSONEventDecoder):
         block = self._blocks.get(index)
         if kind == "text_delta" and block == _TEXT:
             if delta.get("text"):
-                out.append(StreamEvent("text", text=delta["text"]))
+                out.append(StreamEvent("text", text=delta["text"], index=index))
+        elif kind == "citations_delta" and block == _TEXT:
+            citation = citation_from(delta.get("citation"))
+            if citation is not None:
+                out.append(StreamEvent("citation", index=index, citation=citation))
         elif kind == "thinking_delta" and block == _REASONING:
             if delta.get("thinking"):
                 out.append(StreamEvent("reasoning", text=delta["thinking"]))
@@ -167,7 +175,7 @@ class AnthropicStreamDecoder(JSONEventDecoder):
             elif block == _JSON_TEXT:
                 self._input_seen.add(index)
                 out.append(StreamEvent("text", text=delta["partial_json"]))
-        # citations_delta and deltas of server-side tool blocks carry nothing we model
+        # deltas of server-side tool blocks carry nothing we model
 
     def _finish(self) -> FinishReason | None:
         finish = finish_reason(self._raw_finish)

@@ -45,6 +45,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..._capabilities import Capabilities
+from ..._documents import plain_parts
 from ..._errors import (
     ConfigError,
     ContentFilterError,
@@ -55,6 +56,7 @@ from ..._types import (
     Attachment,
     ChatRequest,
     ChatResponse,
+    Document,
     EmbeddingRequest,
     EmbeddingResponse,
     ImageRequest,
@@ -102,6 +104,7 @@ _MODEL_VERSION = re.compile(r"(-v\d+)?(:\d+)?$")
 
 class BedrockAdapter(Adapter):
     kind = "bedrock"
+    native_documents = True
     config_keys = frozenset({"region", "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "profile",
                              "structured_output", "model_family"})
 
@@ -239,6 +242,8 @@ class BedrockAdapter(Adapter):
             return _with_cache_point({"text": part.text}, part.cache_control)
         if isinstance(part, Attachment):
             return _with_cache_point(self._attachment(part, names, model), part.cache_control)
+        if isinstance(part, Document):
+            return self._document(part, names, model)
         if isinstance(part, ToolCall):
             return [{"toolUse": {"toolUseId": part.id, "name": part.name, "input": part.arguments}}]
         if isinstance(part, ToolResult):
@@ -277,6 +282,33 @@ class BedrockAdapter(Adapter):
         if att.kind == "pdf":
             return {"document": {"format": "pdf", "name": _document_name(att.filename, names), "source": source}}
         raise self.invalid(f"unknown attachment kind {att.kind!r}", model)
+
+    def _document(self, doc: Document, names: dict[str, int], model: str) -> list[dict[str, Any]]:
+        """A Converse ``document`` block with the document's context and citations switch: its
+        text (``source.text``, format txt), its PDF (as :meth:`_attachment` sends one) or its text
+        parts (``source.content``). The title becomes the block's name, in the characters Converse
+        allows. Context, citations and text sources are Claude's: another model gets the document's
+        plain parts (a PDF still as a document block), as does a list holding images (which a
+        document's content cannot)."""
+        content = doc.content
+        if not _is_claude(model.lower()) or isinstance(content, list) and any(
+                isinstance(p, Attachment) for p in content):
+            return [b for p in plain_parts(doc) for b in self._blocks(p, names, model)]
+        if isinstance(content, Attachment):
+            if content.kind != "pdf":
+                raise self.invalid(f"a document's attachment must be a PDF, not {content.kind!r}", model)
+            block = self._attachment(dataclasses.replace(content, filename=doc.title or content.filename), names,
+                                     model)["document"]
+        elif isinstance(content, str):
+            block = {"format": "txt", "name": _document_name(doc.title, names), "source": {"text": content}}
+        else:
+            texts = [{"text": p.text} for p in content if isinstance(p, Text) and p.text]
+            block = {"format": "txt", "name": _document_name(doc.title, names), "source": {"content": texts}}
+        if doc.context:
+            block["context"] = doc.context
+        if doc.citations:
+            block["citations"] = {"enabled": True}
+        return _with_cache_point({"document": block}, doc.cache_control)
 
     def _tool_config(self, req: ChatRequest, messages: list[dict[str, Any]], *, forced_ok: bool,
                      native: bool) -> dict[str, Any] | None:
