@@ -222,7 +222,7 @@ RESPONSES_REQUEST = obj({
         obj({"type": {"enum": ["text", "json_object"]}}, ("type",)),
         obj({"type": {"const": "json_schema"}, "name": STR, "schema": OBJ, "strict": BOOL}, ("type", "schema")),
     ]}}),
-    "reasoning": obj({"effort": {"enum": ["none", "minimal", "low", "medium", "high"]},
+    "reasoning": obj({"effort": {"enum": ["none", "minimal", "low", "medium", "high", "xhigh", "max"]},
                       "summary": {"enum": ["auto", "concise", "detailed"]}}),
     "max_output_tokens": {"type": "integer", "minimum": 1},
     "temperature": {"type": "number", "minimum": 0, "maximum": 2},

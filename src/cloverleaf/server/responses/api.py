@@ -85,6 +85,8 @@ async def create(request: Request, st: ServerState) -> Response:
                            "to a database on this machine or network")
     decision = st.backend.privacy_of(req.model, ctx)
     privacy = LOCAL_ONLY if decision is not None and decision.local_only else None
+    if passthrough:
+        req.relayed()
     chat = req.chat_request(history, relay=passthrough)
     chat.raw_events = passthrough
     model = req.model
