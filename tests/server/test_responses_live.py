@@ -241,11 +241,30 @@ def test_builtin_tools_are_a_clear_400(live: Live, keys: tuple[str, str]) -> Non
     ({"model": "fake/echo", "input": "x", "background": True}, "background"),
     ({"model": "fake/echo", "input": "x", "text": {"format": {"type": "yaml"}}}, "text.format.type"),
     ({"model": "fake/echo", "input": "x", "reasoning": {"effort": "extreme"}}, "reasoning.effort"),
+    ({"model": "fake/echo", "input": "x", "colour": "red"}, "colour"),
+    ({"model": "fake/echo", "input": "x", "instruction": "Answer in French"}, "instruction"),
+    ({"model": "fake/echo", "input": "x", "max_output_token": 5}, "max_output_token"),
+    ({"model": "fake/echo", "input": "x", "context_management": [{"type": "compaction"}]}, "context_management"),
+    ({"model": "fake/echo", "input": "x", "include": 42}, "include"),
+    ({"model": "fake/echo", "input": "x", "include": [42]}, "include[0]"),
+    ({"model": "fake/echo", "input": "x", "service_tier": 1}, "service_tier"),
 ])
 def test_bad_requests_name_the_field(live: Live, body: dict[str, Any], param: str) -> None:
     with httpx.Client(base_url=live.url, headers={"authorization": f"Bearer {MASTER}"}) as http:
         r = http.post("/v1/responses", json=body)
     assert r.status_code == 400 and r.json()["error"]["param"] == param, r.text
+    if param in ("colour", "instruction", "max_output_token"):  # a typo is never silently dropped
+        assert r.json()["error"]["code"] == "unknown_field"
+
+
+@SQLITE_ONLY
+def test_fields_documented_as_ignored_are_accepted(live: Live, keys: tuple[str, str]) -> None:
+    """What the official SDK, the Agents SDK and Codex send in normal use is not refused."""
+    r = live.openai(keys[0]).responses.create(
+        model="fake/echo", input="hi", include=["reasoning.encrypted_content"], service_tier="auto",
+        prompt_cache_key="thread-1", prompt_cache_retention="24h", max_tool_calls=4, truncation="auto",
+        top_logprobs=0, text={"verbosity": "low"}, extra_body={"client_metadata": {"x": "1"}})
+    assert r.status == "completed"
 
 
 @SQLITE_ONLY

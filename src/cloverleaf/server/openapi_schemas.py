@@ -16,6 +16,7 @@ from ..providers.registry import provider_names
 from .admin_text import ENTRY_NAME_CHARS, ENTRY_TEXT_CHARS, KEY_NAME_CHARS, NO_NUL_PATTERN
 from .anthropic_wire import MESSAGES_IGNORED
 from .openai_wire import CHAT_IGNORED, IMAGE_IGNORED, IMAGE_QUALITIES
+from .responses.wire import RESPONSES_IGNORED
 
 STR: dict[str, Any] = {"type": "string"}
 INT: dict[str, Any] = {"type": "integer"}
@@ -229,7 +230,16 @@ RESPONSES_REQUEST = obj({
     "top_p": {"type": "number", "minimum": 0, "maximum": 1},
     "metadata": {"type": "object", "additionalProperties": {"type": "string", "maxLength": 512}, "maxProperties": 16},
     "user": STR,
-}, ("model", "input"))
+    "safety_identifier": STR,
+    "truncation": nullable({"enum": ["auto", "disabled"]}),
+    "background": {"enum": [False, None]},
+    "conversation": {"type": "null"},
+    "prompt": {"type": "null"},
+    "context_management": {"type": "null"},
+    "top_logprobs": {"enum": [0, None]},
+    **ignored(RESPONSES_IGNORED),
+    "include": nullable(arr(STR)),
+}, ("model", "input"), closed=True)
 
 # --------------------------------------------------------------------------- admin
 

@@ -12,10 +12,16 @@ no such effort, as on Chat Completions), ``max_output_tokens``, ``temperature``,
 ``metadata``, ``user``/``safety_identifier``. A function tool sent without ``strict`` is called
 non-strict and echoed so, except on a relay to OpenAI's Responses API, which gets it without
 ``strict`` and applies its own default; the relay also gets ``store: false``, ``metadata`` and
-the effort as sent (:meth:`ResponsesRequest._relayed_fields`). Accepted and ignored (no portable meaning):
-``include``, ``truncation``, ``service_tier``, ``prompt_cache_key``, ``stream_options``,
-``text.verbosity``, ``max_tool_calls``, ``top_logprobs: 0``. Refused with a 400:
-``background: true``, ``conversation``, ``prompt`` (stored prompts), ``top_logprobs`` > 0.
+the effort as sent (:meth:`ResponsesRequest._relayed_fields`).
+
+Accepted, checked and ignored (no portable meaning; ``RESPONSES_IGNORED``): ``include`` (an
+array of strings), ``truncation``, ``service_tier``, ``prompt_cache_key``,
+``prompt_cache_retention``, ``prompt_cache_options``, ``stream_options``, ``max_tool_calls``,
+``moderation``, ``background_options``, ``client_metadata`` (Codex), ``text.verbosity``,
+``top_logprobs: 0``. Refused with a 400: ``background: true``, ``conversation``, ``prompt``
+(stored prompts), ``top_logprobs`` > 0, ``context_management`` (server-side compaction), and
+any other top-level field (``unknown_field``: a misspelt ``instruction`` would otherwise
+change the answer without a word).
 
 Built-in tools (web search, file search, computer use, code interpreter, MCP...) are
 collected apart: the route refuses them unless every target of the model is OpenAI's own
@@ -46,6 +52,7 @@ from ..fields import (
     MAX_TOKENS,
     as_dict,
     bad,
+    check_fields,
     check_tool_choice,
     get_bool,
     get_dict,
@@ -65,6 +72,16 @@ _EFFORTS: dict[str, Literal["minimal", "low", "medium", "high"]] = {
     "minimal": "minimal", "low": "low", "medium": "medium", "high": "high", "xhigh": "high", "max": "high"}
 _SUMMARIES = {"auto", "concise", "detailed"}
 MAX_METADATA_KEYS = 16
+RESPONSES_FIELDS = frozenset({
+    "model", "input", "instructions", "previous_response_id", "store", "stream", "tools", "tool_choice", "text",
+    "reasoning", "max_output_tokens", "temperature", "top_p", "parallel_tool_calls", "user", "safety_identifier",
+    "metadata", "truncation", "background", "conversation", "prompt", "top_logprobs"})
+RESPONSES_IGNORED: dict[str, Any] = {
+    "include": "array", "service_tier": "string", "prompt_cache_key": "string", "prompt_cache_retention": "string",
+    "prompt_cache_options": "object", "stream_options": "object", "max_tool_calls": ("integer", 0, MAX_TOKENS),
+    "moderation": "any", "background_options": "object", "client_metadata": "object"}
+RESPONSES_REFUSED = {"context_management": "server-side context management (compaction) is not available through "
+                                           "the gateway; drop 'context_management'"}
 
 
 @dataclass(slots=True)
@@ -200,6 +217,10 @@ def _wire_history(history: list[Message], stateless: bool) -> list[dict[str, Any
 
 def parse_request(body: dict[str, Any]) -> ResponsesRequest:
     model = get_model(body)
+    check_fields(body, RESPONSES_FIELDS, RESPONSES_IGNORED, RESPONSES_REFUSED)
+    for i, value in enumerate(body.get("include") or ()):
+        if not isinstance(value, str):
+            raise bad(f"include[{i}]", "expected a string, such as 'reasoning.encrypted_content'")
     if get_bool(body, "background", ""):
         raise bad("background", "background mode is not supported by the gateway; send the request without it")
     for unsupported, why in (("conversation", "conversation objects are not supported; use previous_response_id"),
