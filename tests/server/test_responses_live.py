@@ -192,6 +192,21 @@ def test_another_key_gets_404(live: Live, keys: tuple[str, str]) -> None:
     assert alice.responses.retrieve(r.id).id == r.id
 
 
+def test_cancel_says_only_background_responses_can_be(live: Live, keys: tuple[str, str]) -> None:
+    """The SDK's ``responses.cancel``: a stored response is a 400 naming the reason (the gateway
+    runs no background responses), not a 404 as though it did not exist; another key's is a 404."""
+    alice, bob = live.openai(keys[0]), live.openai(keys[1])
+    r = alice.responses.create(model="fake/echo", input="done already")
+    with pytest.raises(openai.BadRequestError) as info:
+        alice.responses.cancel(r.id)
+    assert "background" in info.value.message and info.value.body["param"] == "response_id"  # type: ignore[index]
+    assert alice.responses.retrieve(r.id).status == "completed"
+    with pytest.raises(openai.NotFoundError):
+        bob.responses.cancel(r.id)
+    with pytest.raises(openai.NotFoundError):
+        alice.responses.cancel("resp_never_made")
+
+
 def test_store_false_is_not_kept(live: Live, keys: tuple[str, str]) -> None:
     client = live.openai(keys[0])
     r = client.responses.create(model="fake/echo", input="forget me", store=False)

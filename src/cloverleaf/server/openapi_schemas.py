@@ -334,6 +334,10 @@ DEVIATIONS: list[dict[str, Any]] = [
      "reason": "the Responses routes' request schema is still looser than their parser (which refuses, with a "
                "400 naming the field, e.g. an empty call_id or tool name); it is to be made as strict as the "
                "other routes'"},
+    {"operations": ["POST /v1/responses/{response_id}/cancel"],
+     "check": ["positive_data_acceptance", "status_code_conformance"],
+     "reason": "only a background response can be cancelled, and the gateway runs none: cancelling a stored "
+               "response is a 400 that says so (an unknown one a 404)"},
     # -- against OpenAI's published document (its operation names, paths under /v1)
     {"spec": "openai", "operations": _OPENAI_OPERATIONS, "check": "status_code_conformance", "status": "4",
      "reason": "OpenAI's document declares only the 200 (and 429) answers of these operations; the gateway's "
