@@ -168,6 +168,17 @@ def test_store_option_and_extra_body() -> None:
     assert body["store"] is False and body["service_tier"] == "flex"
 
 
+def test_a_model_without_reasoning_is_never_asked_for_encrypted_reasoning() -> None:
+    """Not even under ``store: false``: gpt-4o and gpt-4.1 answer the ``include`` with a 400
+    "Encrypted content is not supported with this model" (pydantic-ai #2865)."""
+    for model in ("gpt-4o", "gpt-4.1-mini"):
+        for req, options in ((ChatRequest(model, [Message.user("x")]), {"store": False}),
+                             (ChatRequest(model, [Message.user("x")], extra_body={"store": False}), {})):
+            body = built(req, **options)
+            assert body["store"] is False and "include" not in body
+    assert built(ChatRequest("o3", [Message.user("x")]), store=False)["include"] == ["reasoning.encrypted_content"]
+
+
 def test_stop_sequences_are_refused_before_sending() -> None:
     with pytest.raises(InvalidRequestError, match="no stop sequences"):
         built(ChatRequest("gpt-4o", [Message.user("x")], stop=["\n"]))

@@ -192,6 +192,21 @@ def test_another_key_gets_404(live: Live, keys: tuple[str, str]) -> None:
     assert alice.responses.retrieve(r.id).id == r.id
 
 
+def test_cancel_says_only_background_responses_can_be(live: Live, keys: tuple[str, str]) -> None:
+    """The SDK's ``responses.cancel``: a stored response is a 400 naming the reason (the gateway
+    runs no background responses), not a 404 as though it did not exist; another key's is a 404."""
+    alice, bob = live.openai(keys[0]), live.openai(keys[1])
+    r = alice.responses.create(model="fake/echo", input="done already")
+    with pytest.raises(openai.BadRequestError) as info:
+        alice.responses.cancel(r.id)
+    assert "background" in info.value.message and info.value.body["param"] == "response_id"  # type: ignore[index]
+    assert alice.responses.retrieve(r.id).status == "completed"
+    with pytest.raises(openai.NotFoundError):
+        bob.responses.cancel(r.id)
+    with pytest.raises(openai.NotFoundError):
+        alice.responses.cancel("resp_never_made")
+
+
 def test_store_false_is_not_kept(live: Live, keys: tuple[str, str]) -> None:
     client = live.openai(keys[0])
     r = client.responses.create(model="fake/echo", input="forget me", store=False)
@@ -241,11 +256,30 @@ def test_builtin_tools_are_a_clear_400(live: Live, keys: tuple[str, str]) -> Non
     ({"model": "fake/echo", "input": "x", "background": True}, "background"),
     ({"model": "fake/echo", "input": "x", "text": {"format": {"type": "yaml"}}}, "text.format.type"),
     ({"model": "fake/echo", "input": "x", "reasoning": {"effort": "extreme"}}, "reasoning.effort"),
+    ({"model": "fake/echo", "input": "x", "colour": "red"}, "colour"),
+    ({"model": "fake/echo", "input": "x", "instruction": "Answer in French"}, "instruction"),
+    ({"model": "fake/echo", "input": "x", "max_output_token": 5}, "max_output_token"),
+    ({"model": "fake/echo", "input": "x", "context_management": [{"type": "compaction"}]}, "context_management"),
+    ({"model": "fake/echo", "input": "x", "include": 42}, "include"),
+    ({"model": "fake/echo", "input": "x", "include": [42]}, "include[0]"),
+    ({"model": "fake/echo", "input": "x", "service_tier": 1}, "service_tier"),
 ])
 def test_bad_requests_name_the_field(live: Live, body: dict[str, Any], param: str) -> None:
     with httpx.Client(base_url=live.url, headers={"authorization": f"Bearer {MASTER}"}) as http:
         r = http.post("/v1/responses", json=body)
     assert r.status_code == 400 and r.json()["error"]["param"] == param, r.text
+    if param in ("colour", "instruction", "max_output_token"):  # a typo is never silently dropped
+        assert r.json()["error"]["code"] == "unknown_field"
+
+
+@SQLITE_ONLY
+def test_fields_documented_as_ignored_are_accepted(live: Live, keys: tuple[str, str]) -> None:
+    """What the official SDK, the Agents SDK and Codex send in normal use is not refused."""
+    r = live.openai(keys[0]).responses.create(
+        model="fake/echo", input="hi", include=["reasoning.encrypted_content"], service_tier="auto",
+        prompt_cache_key="thread-1", prompt_cache_retention="24h", max_tool_calls=4, truncation="auto",
+        top_logprobs=0, text={"verbosity": "low"}, extra_body={"client_metadata": {"x": "1"}})
+    assert r.status == "completed"
 
 
 @SQLITE_ONLY

@@ -141,6 +141,9 @@ def document() -> dict[str, Any]:
                 "get": _op("A stored response", _responses("response", 400, 401, 404), params=response_id),
                 "delete": _op("Delete a stored response", _responses("deleted", 401, 404), params=response_id),
             },
+            "/v1/responses/{response_id}/cancel": {"post": _op(
+                "Cancel a background response (the gateway runs none: a stored response is a 400)",
+                _responses("response", 400, 401, 404), params=response_id)},
             "/v1/responses/{response_id}/input_items": {"get": _op(
                 "The items a stored response was generated from", _responses("items", 400, 401, 404),
                 params=[*response_id, _query("limit", {"type": "integer", "minimum": 1, "maximum": 100}),

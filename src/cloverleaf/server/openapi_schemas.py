@@ -16,6 +16,7 @@ from ..providers.registry import provider_names
 from .admin_text import ENTRY_NAME_CHARS, ENTRY_TEXT_CHARS, KEY_NAME_CHARS, NO_NUL_PATTERN
 from .anthropic_wire import MESSAGES_IGNORED
 from .openai_wire import CHAT_IGNORED, IMAGE_IGNORED, IMAGE_QUALITIES
+from .responses.wire import RESPONSES_IGNORED
 
 STR: dict[str, Any] = {"type": "string"}
 INT: dict[str, Any] = {"type": "integer"}
@@ -224,14 +225,23 @@ RESPONSES_REQUEST = obj({
         obj({"type": {"enum": ["text", "json_object"]}}, ("type",)),
         obj({"type": {"const": "json_schema"}, "name": STR, "schema": OBJ, "strict": BOOL}, ("type", "schema")),
     ]}}),
-    "reasoning": obj({"effort": {"enum": ["none", "minimal", "low", "medium", "high"]},
+    "reasoning": obj({"effort": {"enum": ["none", "minimal", "low", "medium", "high", "xhigh", "max"]},
                       "summary": {"enum": ["auto", "concise", "detailed"]}}),
     "max_output_tokens": {"type": "integer", "minimum": 1},
     "temperature": {"type": "number", "minimum": 0, "maximum": 2},
     "top_p": {"type": "number", "minimum": 0, "maximum": 1},
     "metadata": {"type": "object", "additionalProperties": {"type": "string", "maxLength": 512}, "maxProperties": 16},
     "user": STR,
-}, ("model", "input"))
+    "safety_identifier": STR,
+    "truncation": nullable({"enum": ["auto", "disabled"]}),
+    "background": {"enum": [False, None]},
+    "conversation": {"type": "null"},
+    "prompt": {"type": "null"},
+    "context_management": {"type": "null"},
+    "top_logprobs": {"enum": [0, None]},
+    **ignored(RESPONSES_IGNORED),
+    "include": nullable(arr(STR)),
+}, ("model", "input"), closed=True)
 
 # --------------------------------------------------------------------------- admin
 
@@ -326,6 +336,10 @@ DEVIATIONS: list[dict[str, Any]] = [
      "reason": "the Responses routes' request schema is still looser than their parser (which refuses, with a "
                "400 naming the field, e.g. an empty call_id or tool name); it is to be made as strict as the "
                "other routes'"},
+    {"operations": ["POST /v1/responses/{response_id}/cancel"],
+     "check": ["positive_data_acceptance", "status_code_conformance"],
+     "reason": "only a background response can be cancelled, and the gateway runs none: cancelling a stored "
+               "response is a 400 that says so (an unknown one a 404)"},
     # -- against OpenAI's published document (its operation names, paths under /v1)
     {"spec": "openai", "operations": _OPENAI_OPERATIONS, "check": "status_code_conformance", "status": "4",
      "reason": "OpenAI's document declares only the 200 (and 429) answers of these operations; the gateway's "

@@ -22,6 +22,14 @@ Choices, each backed by a recorded request the real API accepted (pydantic-ai ca
 - Reasoning models (o-series, gpt-5) get ``include: ["reasoning.encrypted_content"]`` so the
   reasoning survives ``store: false`` / zero-data-retention, and no ``temperature``/``top_p``
   (only the defaults are accepted there).
+- With ``store: false`` (the provider option, or ``extra_body``) nothing is stored upstream, so
+  no item goes back by id: reasoning items are sent with their ``encrypted_content`` and no
+  ``id`` (one without encrypted content cannot be verified and is dropped), messages and calls
+  without ids (OpenAI answers an id it did not keep with "Item with id ... not found"). Only a
+  reasoning model is asked for the encrypted content: gpt-4o and gpt-4.1 refuse the ``include``
+  with a 400 "Encrypted content is not supported with this model", and have no reasoning to keep.
+- Reasoning goes back only to a row of this kind (``_common.replayable_reasoning``) and only
+  with an ``rs_`` id: another provider's signature is no item of OpenAI's.
 - Reasoning summaries are requested only when asked for (``ReasoningConfig(summary=True)`` ->
   ``"auto"``, or ``extra={"reasoning_summary": "detailed"}`` on the provider): OpenAI answers
   a summary request from an unverified organisation with a 400, so it is never a default.
@@ -34,7 +42,7 @@ Choices, each backed by a recorded request the real API accepted (pydantic-ai ca
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..._errors import InvalidRequestError, UnsupportedCapability
 from ..._types import (
@@ -49,7 +57,7 @@ from ..._types import (
     ToolChoice,
     ToolResult,
 )
-from .._common import WEB_IMAGES, checked_image
+from .._common import WEB_IMAGES, checked_image, replayable_reasoning
 from ..registry import providers_supporting_operation
 from .messages import (
     _effort_from_budget,
@@ -66,19 +74,23 @@ ITEM_ID = "item_id"
 
 def encode_request(req: ChatRequest, options: dict[str, Any], *, provider: str) -> dict[str, Any]:
     """The complete JSON body for ``POST /responses``; ``options`` is ``ProviderConfig.extra``
-    (``store``, ``reasoning_summary``). ``extra_body`` is merged last."""
+    (``store``, ``reasoning_summary``). ``extra_body`` is merged last, an object into an
+    object one level deep (``{"reasoning": {"effort": "xhigh"}}`` keeps the summary asked for)."""
     if req.stop:
         raise InvalidRequestError(
             "the OpenAI Responses API has no stop sequences; use the openai provider (Chat Completions) "
             "for stop=...", provider=provider, model=req.model)
     reasoning_model = is_reasoning_model(req.model)
-    body: dict[str, Any] = {"model": req.model, "input": encode_input(req.messages, provider=provider)}
+    store = (req.extra_body or {}).get("store", options.get("store", True))
+    stateless = store is not None and not bool(store)
+    body: dict[str, Any] = {"model": req.model,
+                            "input": encode_input(req.messages, provider=provider, stateless=stateless)}
     instructions = req.system_text
     if instructions:
         body["instructions"] = instructions
     if req.stream:
         body["stream"] = True
-    if reasoning_model:
+    if reasoning_model:   # never for others: OpenAI answers "Encrypted content is not supported with this model"
         body["include"] = [ENCRYPTED_REASONING]
     if "store" in options:
         body["store"] = bool(options["store"])
@@ -102,8 +114,9 @@ def encode_request(req: ChatRequest, options: dict[str, Any], *, provider: str) 
     reasoning = encode_reasoning(req, options, reasoning_model)
     if reasoning:
         body["reasoning"] = reasoning
-    if req.extra_body:
-        body.update(req.extra_body)
+    for key, value in (req.extra_body or {}).items():
+        current = body.get(key)
+        body[key] = {**current, **value} if isinstance(current, dict) and isinstance(value, dict) else value
     return body
 
 
@@ -140,13 +153,14 @@ def encode_tool_choice(choice: ToolChoice) -> str | dict[str, Any]:
 # --------------------------------------------------------------------------- input items
 
 
-def encode_input(messages: list[Message], *, provider: str) -> list[dict[str, Any]]:
+def encode_input(messages: list[Message], *, provider: str, stateless: bool = False) -> list[dict[str, Any]]:
+    """``stateless``: the request has ``store: false``, so no item may go back by its id."""
     items: list[dict[str, Any]] = []
     for msg in messages:
         if msg.role is Role.SYSTEM:
             continue  # sent as ``instructions``
         if msg.role is Role.ASSISTANT:
-            items.extend(_assistant_items(msg, provider))
+            items.extend(_assistant_items(msg, provider, stateless))
             continue
         rest: list[Any] = []
         for part in msg.parts:
@@ -159,19 +173,24 @@ def encode_input(messages: list[Message], *, provider: str) -> list[dict[str, An
     return items
 
 
-def _assistant_items(msg: Message, provider: str) -> list[dict[str, Any]]:
+def _assistant_items(msg: Message, provider: str, stateless: bool) -> list[dict[str, Any]]:
     # Item ids only travel with the reasoning item they belong to: a message id without its
-    # reasoning is rejected too, and without reasoning the ids add nothing (and are unknown
-    # to the server under ``store: false``).
-    keep_ids = any(isinstance(p, Reasoning) and _is_openai_reasoning(p, provider) for p in msg.parts)
+    # reasoning is rejected too, and without reasoning the ids add nothing. Under
+    # ``store: false`` none travels: OpenAI kept no item to find by id.
+    keep_ids = not stateless and any(isinstance(p, Reasoning) and _is_openai_reasoning(p, provider)
+                                     for p in msg.parts)
     items: list[dict[str, Any]] = []
     reasoning: dict[str, Any] | None = None  # the reasoning item being re-assembled
+    current: str | None = None  # the rs_ id of that item
     for part in msg.parts:
         if isinstance(part, Reasoning):
             if not _is_openai_reasoning(part, provider):
                 continue
-            if reasoning is None or reasoning["id"] != part.signature:
+            if reasoning is None or current != part.signature:
+                current = part.signature
                 reasoning = {"type": "reasoning", "id": part.signature, "summary": []}
+                if stateless:
+                    del reasoning["id"]
                 items.append(reasoning)
             if part.text:
                 reasoning["summary"].append({"type": "summary_text", "text": part.text})
@@ -188,12 +207,22 @@ def _assistant_items(msg: Message, provider: str) -> list[dict[str, Any]]:
             if item_id and keep_ids:
                 call["id"] = item_id
             items.append(call)
+    if stateless:  # only its encrypted content lets OpenAI verify a reasoning item it did not keep
+        items = [i for i in items if i.get("type") != "reasoning" or i.get("encrypted_content")]
     return items
+
+
+class _Row(NamedTuple):
+    """This encoder as :func:`replayable_reasoning` reads an adapter: the Responses kind."""
+
+    name: str
+    kind: str = "openai_responses"
 
 
 def _is_openai_reasoning(part: Reasoning, provider: str) -> bool:
     """Only reasoning items this API produced can go back (their ids and encryption are OpenAI's)."""
-    return bool(part.signature) and (part.provider == provider or str(part.signature).startswith("rs_"))
+    return (str(part.signature or "").startswith("rs_")
+            and replayable_reasoning(_Row(provider), part.provider))
 
 
 def _assistant_text(part: Text, keep_ids: bool) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """The Responses API routes: ``POST /v1/responses`` (JSON or SSE), ``GET`` and ``DELETE
-/v1/responses/{id}``, ``GET /v1/responses/{id}/input_items`` — for any backend provider.
+/v1/responses/{id}``, ``GET /v1/responses/{id}/input_items``, ``POST /v1/responses/{id}/cancel``
+— for any backend provider.
 
 ``POST`` is the same pipeline as the other model routes (authenticate, parse, admit, call
 the gateway, render), with two steps of its own: a ``previous_response_id`` is rebuilt into
@@ -85,6 +86,8 @@ async def create(request: Request, st: ServerState) -> Response:
                            "to a database on this machine or network")
     decision = st.backend.privacy_of(req.model, ctx)
     privacy = LOCAL_ONLY if decision is not None and decision.local_only else None
+    if passthrough:
+        req.relayed()
     chat = req.chat_request(history, relay=passthrough)
     chat.raw_events = passthrough
     model = req.model
@@ -179,6 +182,19 @@ async def delete(request: Request, st: ServerState) -> Response:
 
 
 @endpoint("openai", api=API)
+async def cancel(request: Request, st: ServerState) -> Response:
+    """OpenAI cancels only a background response, and the gateway runs none (``background: true``
+    is refused), so a stored response has finished: a 400 that says so, as OpenAI answers for a
+    response made without ``background``. An unknown one is a 404, as for ``GET``."""
+    principal = await st.authenticate(request)
+    response_id = request.path_params["response_id"]
+    await responses_of(st).get(response_id, owner_of(principal))
+    raise bad("response_id", f"response {response_id!r} cannot be cancelled: only background responses can be, "
+                             "and the gateway runs none (background mode is not supported), so it has already "
+                             "finished")
+
+
+@endpoint("openai", api=API)
 async def input_items(request: Request, st: ServerState) -> Response:
     """The items the response was generated from: the conversation before it, then its input."""
     principal = await st.authenticate(request)
@@ -218,4 +234,5 @@ routes = [
     Route("/v1/responses/{response_id}", retrieve, methods=["GET"]),
     Route("/v1/responses/{response_id}", delete, methods=["DELETE"]),
     Route("/v1/responses/{response_id}/input_items", input_items, methods=["GET"]),
+    Route("/v1/responses/{response_id}/cancel", cancel, methods=["POST"]),
 ]

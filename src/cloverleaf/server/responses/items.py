@@ -24,7 +24,12 @@ A function call's provider data (Gemini's thought signature, which Gemini requir
 the call) rides the same way in the call item's ``id``, after a ``~``: the Responses API has no
 other field a client is sure to send back unchanged.
 Which provider made it is not in the client's copy (a stream cannot know it when the item
-closes, and both renderings must agree); the store adds it when it rebuilds a history.
+closes, and both renderings must agree); the store adds it when it rebuilds a history. Every
+reasoning item the gateway renders is packed, even one with nothing opaque to carry (a Chat
+Completions upstream's ``reasoning_content``): an unpacked item is OpenAI's own (relayed from
+``openai-responses/...``, or one the client got from OpenAI), whose ``rs_`` id and encrypted
+content are kept for OpenAI's Responses API and dropped for every other provider — as a packed
+``rs_`` signature is when the client's copy does not say which provider made it.
 A run of consecutive reasoning parts is one reasoning item, one summary part each, both
 streamed and not, so a stream folds to the same items as the non-streamed answer.
 """
@@ -59,6 +64,10 @@ _PREFIX = {"message": "msg_", "function_call": "fc_", "function_call_output": "f
 
 #: An id the gateway gave a built-in tool item that came without one (never sent upstream).
 GATEWAY_ITEM_ID = re.compile(r"item_[0-9a-f]{24}")
+#: The id the gateway gives a reasoning item it renders (OpenAI's own are longer).
+GATEWAY_REASONING_ID = re.compile(r"rs_[0-9a-f]{24}")
+#: The row whose kind made a reasoning item in OpenAI's own format (an ``rs_`` id, its encryption).
+OPENAI_RESPONSES = "openai-responses"
 
 
 def new_item_id(kind: str) -> str:
@@ -269,21 +278,32 @@ def reasoning_parts(item: dict[str, Any]) -> list[Reasoning]:
     packed = unpack(item.get("encrypted_content"))
     if packed is not None:
         parts = [Reasoning(texts[i] if i < len(texts) else "", signature=p.get("s"), redacted=p.get("r"),
-                           provider=p.get("p")) for i, p in enumerate(packed)]
+                           provider=p.get("p") or _maker(p.get("s"))) for i, p in enumerate(packed)]
         return parts or [Reasoning(t) for t in texts]
-    # an item from OpenAI's own Responses API: its id and encrypted content verify upstream
-    parts = [Reasoning(t, signature=item.get("id")) for t in texts]
-    parts[-1].redacted = item.get("encrypted_content") or None
+    encrypted = item.get("encrypted_content") or None
+    item_id = item.get("id")
+    if encrypted is None and GATEWAY_REASONING_ID.fullmatch(str(item_id or "")):
+        # the gateway's own rendering from before every one was packed: its id is no signature
+        return [Reasoning(t) for t in texts]
+    # an item from OpenAI's own Responses API (relayed, or the client's): its id and encrypted
+    # content verify there, and only there
+    parts = [Reasoning(t, signature=item_id, provider=OPENAI_RESPONSES) for t in texts]
+    parts[-1].redacted = encrypted
     return parts
+
+
+def _maker(signature: str | None) -> str | None:
+    """The provider a packed signature came from, when the client's copy does not say (only the
+    store knows the row): an ``rs_`` id is an OpenAI Responses item; other signatures are opaque."""
+    return OPENAI_RESPONSES if signature is not None and signature.startswith("rs_") else None
 
 
 # =========================================================================== parts -> output
 
 
-def pack(parts: list[Reasoning]) -> str | None:
-    """The opaque reasoning data of a run of parts, or None when there is none."""
-    if not any(p.signature or p.redacted for p in parts):
-        return None
+def pack(parts: list[Reasoning]) -> str:
+    """The opaque reasoning data of a run of parts, packed even when there is none: an item the
+    gateway rendered must never come back looking like OpenAI's own, whose id is its signature."""
     data = [{k: v for k, v in (("s", p.signature), ("r", p.redacted)) if v} for p in parts]
     return PACKED + base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode("ascii")
 

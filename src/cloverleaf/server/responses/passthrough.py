@@ -6,6 +6,8 @@ and their annotations, the same events with their sequence numbers — with only
 changed to the name the client asked for, and ``previous_response_id`` to the one it sent
 (the gateway never sends that upstream: it rebuilds the conversation from its own store, so a
 conversation begun on another provider continues here, and one begun here continues elsewhere).
+``store: false``, ``metadata`` and the effort and ``strict`` as sent go upstream
+(``ResponsesRequest.chat_request``), and ``store``/``metadata`` are echoed as the client sent them.
 
 The events arrive as ``raw`` stream events (``ChatRequest.raw_events``) from the Responses
 adapter, through the gateway as usual — limits, budgets, breakers, fallback between the
@@ -30,7 +32,10 @@ _TERMINAL = ("response.completed", "response.incomplete")
 
 
 def _renamed(response: dict[str, Any], req: ResponsesRequest) -> dict[str, Any]:
-    return {**response, "model": req.model, "previous_response_id": req.previous_response_id}
+    """OpenAI's Response as the client's: its model name and ``previous_response_id``, and
+    ``store`` and ``metadata`` as it sent them (``store`` says whether the gateway keeps it)."""
+    return {**response, "model": req.model, "previous_response_id": req.previous_response_id, "store": req.store,
+            "metadata": req.metadata}
 
 
 def relayed(req: ResponsesRequest, resp: ChatResponse) -> dict[str, Any] | None:

@@ -7,11 +7,21 @@ Honoured: ``input`` (string or items), ``instructions`` (a system message placed
 in OpenAI's API it is *not* carried over by ``previous_response_id``), ``previous_response_id``,
 ``store`` (default true), ``stream``, function ``tools``, ``tool_choice`` (``allowed_tools``
 included), ``parallel_tool_calls``, ``text.format`` (``text``/``json_object``/``json_schema``),
-``reasoning.effort``/``summary``, ``max_output_tokens``, ``temperature``, ``top_p``,
-``metadata``, ``user``/``safety_identifier``. Accepted and ignored (no portable meaning):
-``include``, ``truncation``, ``service_tier``, ``prompt_cache_key``, ``stream_options``,
-``text.verbosity``, ``max_tool_calls``, ``top_logprobs: 0``. Refused with a 400:
-``background: true``, ``conversation``, ``prompt`` (stored prompts), ``top_logprobs`` > 0.
+``reasoning.effort``/``summary`` (``xhigh`` and ``max`` are ``high`` for providers that have
+no such effort, as on Chat Completions), ``max_output_tokens``, ``temperature``, ``top_p``,
+``metadata``, ``user``/``safety_identifier``. A function tool sent without ``strict`` is called
+non-strict and echoed so, except on a relay to OpenAI's Responses API, which gets it without
+``strict`` and applies its own default; the relay also gets ``store: false``, ``metadata`` and
+the effort as sent (:meth:`ResponsesRequest._relayed_fields`).
+
+Accepted, checked and ignored (no portable meaning; ``RESPONSES_IGNORED``): ``include`` (an
+array of strings), ``truncation``, ``service_tier``, ``prompt_cache_key``,
+``prompt_cache_retention``, ``prompt_cache_options``, ``stream_options``, ``max_tool_calls``,
+``moderation``, ``background_options``, ``client_metadata`` (Codex), ``text.verbosity``,
+``top_logprobs: 0``. Refused with a 400: ``background: true``, ``conversation``, ``prompt``
+(stored prompts), ``top_logprobs`` > 0, ``context_management`` (server-side compaction), and
+any other top-level field (``unknown_field``: a misspelt ``instruction`` would otherwise
+change the answer without a word).
 
 Built-in tools (web search, file search, computer use, code interpreter, MCP...) are
 collected apart: the route refuses them unless every target of the model is OpenAI's own
@@ -24,7 +34,7 @@ history sends back: when there are any, OpenAI gets the client's ``input`` exact
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from ..._types import (
     ChatRequest,
@@ -37,11 +47,12 @@ from ..._types import (
     ToolChoice,
     Usage,
 )
-from ...providers.openai.responses_messages import encode_input
+from ...providers.openai.responses_messages import encode_function_tool, encode_input
 from ..fields import (
     MAX_TOKENS,
     as_dict,
     bad,
+    check_fields,
     check_tool_choice,
     get_bool,
     get_dict,
@@ -55,9 +66,22 @@ from ..fields import (
 )
 from .items import BUILTIN_ITEMS, GATEWAY_ITEM_ID, items_to_messages, normalise_input, output_items
 
-_EFFORTS = {"minimal", "low", "medium", "high"}
+#: OpenAI's reasoning efforts, as the neutral ones (the top two are "as much as there is"; OpenAI's
+#: Responses API gets them as sent on a relay)
+_EFFORTS: dict[str, Literal["minimal", "low", "medium", "high"]] = {
+    "minimal": "minimal", "low": "low", "medium": "medium", "high": "high", "xhigh": "high", "max": "high"}
 _SUMMARIES = {"auto", "concise", "detailed"}
 MAX_METADATA_KEYS = 16
+RESPONSES_FIELDS = frozenset({
+    "model", "input", "instructions", "previous_response_id", "store", "stream", "tools", "tool_choice", "text",
+    "reasoning", "max_output_tokens", "temperature", "top_p", "parallel_tool_calls", "user", "safety_identifier",
+    "metadata", "truncation", "background", "conversation", "prompt", "top_logprobs"})
+RESPONSES_IGNORED: dict[str, Any] = {
+    "include": "array", "service_tier": "string", "prompt_cache_key": "string", "prompt_cache_retention": "string",
+    "prompt_cache_options": "object", "stream_options": "object", "max_tool_calls": ("integer", 0, MAX_TOKENS),
+    "moderation": "any", "background_options": "object", "client_metadata": "object"}
+RESPONSES_REFUSED = {"context_management": "server-side context management (compaction) is not available through "
+                                           "the gateway; drop 'context_management'"}
 
 
 @dataclass(slots=True)
@@ -89,6 +113,9 @@ class ResponsesRequest:
     sent_tools: list[Any] = field(default_factory=list)
     #: the ``input`` array exactly as sent (relayed verbatim when it holds built-in tool items)
     sent_input: list[Any] = field(default_factory=list)
+    #: names of the function tools sent without ``strict`` (OpenAI's default is strict, the
+    #: gateway's non-strict)
+    unset_strict: frozenset[str] = frozenset()
 
     @property
     def builtin_items(self) -> bool:
@@ -112,19 +139,49 @@ class ResponsesRequest:
             extra = {"tools": list(self.sent_tools)}
             if isinstance(self.echo["tool_choice"], dict):
                 extra["tool_choice"] = self.echo["tool_choice"]
+        if relay:
+            extra = {**self._relayed_fields(), **(extra or {})}
         if relay and (self.builtin_items or any(item["type"] in BUILTIN_ITEMS for item in history)):
-            current = self.sent_input or _wire_items(self.input_items)   # a string input is one user item
-            extra = {**(extra or {}), "input": _wire_items(history) + current}
+            current = self.sent_input or _wire_items(self.input_items, stateless=not self.store)
+            extra = {**(extra or {}), "input": _wire_items(history, stateless=not self.store) + current}
             if any(m.role is Role.SYSTEM for m in messages):  # only this request's own instructions
                 extra["instructions"] = self.instructions
         return ChatRequest(
             model=self.model, messages=messages, tools=self.tools, tool_choice=self.tool_choice,
             response_format=self.response_format, temperature=self.temperature, top_p=self.top_p,
             max_tokens=self.max_output_tokens, reasoning=self.reasoning, user=self.user, stream=self.stream,
-            parallel_tool_calls=self.parallel_tool_calls, extra_body=extra)
+            parallel_tool_calls=self.parallel_tool_calls, extra_body=extra or None)
+
+    def _relayed_fields(self) -> dict[str, Any]:
+        """What only OpenAI's Responses API takes, as the client sent it: ``store: false`` (its own
+        default is to keep the conversation; the adapter then sends no item ids and asks for the
+        reasoning's encrypted content, so replayed reasoning still verifies), ``metadata``, an
+        effort above ``high`` (the neutral request says ``high``), and function tools sent without
+        ``strict`` left without it (OpenAI's default applies; the adapter's is ``false``)."""
+        out: dict[str, Any] = {}
+        if not self.store:
+            out["store"] = False
+        if self.metadata:
+            out["metadata"] = dict(self.metadata)
+        effort = self.echo["reasoning"]["effort"]
+        if effort is not None and effort in _EFFORTS and _EFFORTS[effort] != effort:
+            out["reasoning"] = {"effort": effort}
+        if self.tools and self.unset_strict:
+            out["tools"] = [encode_function_tool(t) for t in self.tools]
+            for tool in out["tools"]:
+                if tool["name"] in self.unset_strict:
+                    del tool["strict"]
+        return out
+
+    def relayed(self) -> None:
+        """Every target is OpenAI's Responses API: the echo says ``strict`` as it applies it to a
+        function tool sent without one (strict, its default), as its own answer will."""
+        for tool in self.echo["tools"]:
+            if tool.get("type") == "function" and tool["name"] in self.unset_strict:
+                tool["strict"] = True
 
 
-def _wire_items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _wire_items(items: list[dict[str, Any]], *, stateless: bool) -> list[dict[str, Any]]:
     """Stored items as Responses input: built-in tool items as they were sent or answered
     (less an ``id`` the gateway gave one, which OpenAI would not recognise), every run of other
     items through the neutral messages (so reasoning is replayed only to the provider that
@@ -136,17 +193,17 @@ def _wire_items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
             run.append(item)
             continue
         if run:
-            out += _wire_history(items_to_messages(run))
+            out += _wire_history(items_to_messages(run), stateless)
             run = []
         if GATEWAY_ITEM_ID.fullmatch(str(item.get("id") or "")):
             item = {k: v for k, v in item.items() if k != "id"}
         out.append(item)
     if run:
-        out += _wire_history(items_to_messages(run))
+        out += _wire_history(items_to_messages(run), stateless)
     return out
 
 
-def _wire_history(history: list[Message]) -> list[dict[str, Any]]:
+def _wire_history(history: list[Message], stateless: bool) -> list[dict[str, Any]]:
     """A rebuilt history as Responses input items, system turns kept in place (the client's
     verbatim ``input`` follows, so they cannot be folded into ``instructions``)."""
     items: list[dict[str, Any]] = []
@@ -154,12 +211,16 @@ def _wire_history(history: list[Message]) -> list[dict[str, Any]]:
         if msg.role is Role.SYSTEM:
             items.append({"type": "message", "role": "system", "content": msg.content})
         else:
-            items += encode_input([msg], provider="openai-responses")
+            items += encode_input([msg], provider="openai-responses", stateless=stateless)
     return items
 
 
 def parse_request(body: dict[str, Any]) -> ResponsesRequest:
     model = get_model(body)
+    check_fields(body, RESPONSES_FIELDS, RESPONSES_IGNORED, RESPONSES_REFUSED)
+    for i, value in enumerate(body.get("include") or ()):
+        if not isinstance(value, str):
+            raise bad(f"include[{i}]", "expected a string, such as 'reasoning.encrypted_content'")
     if get_bool(body, "background", ""):
         raise bad("background", "background mode is not supported by the gateway; send the request without it")
     for unsupported, why in (("conversation", "conversation objects are not supported; use previous_response_id"),
@@ -205,7 +266,8 @@ def parse_request(body: dict[str, Any]) -> ResponsesRequest:
         reasoning=reasoning, max_output_tokens=max_output, temperature=temperature, top_p=top_p,
         parallel_tool_calls=parallel, user=user, metadata=_metadata(body.get("metadata")), echo=echo,
         builtin_tools=builtin, sent_tools=list(body.get("tools") or ()),
-        sent_input=list(raw_input) if isinstance(raw_input, list) else [])
+        sent_input=list(raw_input) if isinstance(raw_input, list) else [],
+        unset_strict=frozenset(t.name for t in tools or () if t.strict is None))
 
 
 def _tools(body: dict[str, Any]) -> tuple[list[Tool] | None, list[dict[str, Any]], list[dict[str, Any]]]:
@@ -227,7 +289,7 @@ def _tools(body: dict[str, Any]) -> tuple[list[Tool] | None, list[dict[str, Any]
                     strict=get_bool(item, "strict", at))
         tools.append(tool)
         echoed.append({"type": "function", "name": tool.name, "description": tool.description,
-                       "parameters": tool.parameters, "strict": bool(tool.strict) if tool.strict is not None else True})
+                       "parameters": tool.parameters, "strict": bool(tool.strict)})  # as sent: see relayed
     return tools or None, builtin, echoed
 
 
@@ -288,13 +350,14 @@ def _reasoning(raw: dict[str, Any] | None) -> tuple[ReasoningConfig | None, dict
     effort = get_str(raw, "effort", "reasoning")
     summary = get_str(raw, "summary", "reasoning") or get_str(raw, "generate_summary", "reasoning")
     if effort is not None and effort != "none" and effort not in _EFFORTS:
-        raise bad("reasoning.effort", f"expected one of none, {', '.join(sorted(_EFFORTS))}; got {effort!r}")
+        raise bad("reasoning.effort", f"expected one of none, {', '.join(_EFFORTS)}; got {effort!r}")
     if summary is not None and summary not in _SUMMARIES:
         raise bad("reasoning.summary", f"expected auto, concise or detailed; got {summary!r}")
     echo = {"effort": effort, "summary": summary}
     if effort in (None, "none") and summary is None:
         return None, echo
-    return ReasoningConfig(effort=None if effort == "none" else effort, summary=summary is not None), echo
+    neutral = _EFFORTS[effort] if effort is not None and effort != "none" else None
+    return ReasoningConfig(effort=neutral, summary=summary is not None), echo
 
 
 def _metadata(raw: Any) -> dict[str, str]:
