@@ -228,8 +228,8 @@ class OllamaAdapter(Adapter):
             parts.append(Reasoning(message["thinking"], provider=self.name))
         if message.get("content"):
             parts.append(Text(message["content"]))
-        for index, call in enumerate(message.get("tool_calls") or []):
-            parts.append(tool_call(call, index))
+        for call in message.get("tool_calls") or []:
+            parts.append(tool_call(call))
         finish, raw = finish_reason(data, bool(message.get("tool_calls")))
         return ChatResponse(
             parts=parts,

@@ -3,8 +3,8 @@ A leaf of the package: the adapter and the stream decoder import it, it imports 
 
 from __future__ import annotations
 
-import hashlib
 import json
+import secrets
 from typing import Any
 
 from ..._types import FinishReason, ToolCall, Usage
@@ -12,13 +12,18 @@ from ..._types import FinishReason, ToolCall, Usage
 _FINISH: dict[str, FinishReason] = {"stop": "stop", "length": "length", "load": "other", "unload": "other"}
 
 
-def tool_call_id(index: int, name: str, arguments: Any) -> str:
-    """A stable id for a call Ollama sent without one (same for stream and non-stream)."""
-    digest = hashlib.sha256(f"{index}:{name}:{json.dumps(arguments, sort_keys=True)}".encode()).hexdigest()
-    return f"call_{digest[:16]}"
+def tool_call_id() -> str:
+    """An id for a call Ollama sent without one, made the same way for a stream and a whole reply.
+
+    Random, not derived from the call: a model that makes the same call (name and arguments) in
+    two turns of a conversation must get two ids, or the history holds one id twice — Anthropic
+    refuses such a history on a fallback ("tool_use ids must be unique") and clients that pair
+    results with calls by id mis-pair them. Each call is parsed once (a stream sends it whole in
+    one line), so its id is stable for the rest of the answer."""
+    return f"call_{secrets.token_hex(12)}"
 
 
-def tool_call(call: dict[str, Any], index: int) -> ToolCall:
+def tool_call(call: dict[str, Any]) -> ToolCall:
     fn = call.get("function") or {}
     name = str(fn.get("name") or "")
     args = fn.get("arguments")
@@ -32,7 +37,7 @@ def tool_call(call: dict[str, Any], index: int) -> ToolCall:
         raw = json.dumps(args if args is not None else {})
     if not isinstance(args, dict):
         args = {} if args is None else {"_value": args}
-    call_id = call.get("id") or tool_call_id(index, name, args)
+    call_id = call.get("id") or tool_call_id()
     return ToolCall(id=str(call_id), name=name, arguments=args, raw_arguments=raw)
 
 

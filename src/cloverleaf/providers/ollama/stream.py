@@ -108,7 +108,7 @@ class OllamaStreamDecoder:
             if message.get("content"):
                 events.append(StreamEvent("text", text=message["content"]))
             for call in message.get("tool_calls") or []:
-                part = tool_call(call, self._calls)
+                part = tool_call(call)
                 events.append(StreamEvent("tool_call_delta", index=self._calls, id=part.id, name=part.name,
                                           arguments=part.arguments_json))
                 self._calls += 1
