@@ -9,8 +9,6 @@ fixtures under tests/fixtures/synthetic/ollama/ were built from the published AP
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -32,6 +30,7 @@ from cloverleaf._types import (
 )
 from cloverleaf.providers.base import ProviderConfig
 from cloverleaf.providers.ollama.adapter import DEFAULT_EMBEDDING_MODEL, OllamaAdapter
+from cloverleaf.providers.ollama.parse import tool_call_id
 from cloverleaf.providers.registry import get_spec
 from cloverleaf.streams.accumulate import StreamAccumulator
 from tests.wire import cassette
@@ -182,7 +181,8 @@ def test_parse_synthetic_tool_call(adapter):
     (call,) = resp.tool_calls
     assert call.name == "get_current_weather"
     assert call.arguments == {"location": "Paris, France", "format": "celsius"}
-    assert re.fullmatch(r"call_[0-9a-f]{24}", call.id)
+    created = json.loads(inter.response.body)["created_at"]
+    assert call.id == tool_call_id(created, 0, call.name, call.arguments) and call.id.startswith("call_")
     assert resp.finish_reason == "tool_calls" and resp.metadata.raw_finish_reason == "stop"
     assert (resp.usage.input_tokens, resp.usage.output_tokens) == (213, 28)
 
@@ -245,29 +245,35 @@ def test_streamed_and_whole_tool_calls_agree(adapter):
     req = ChatRequest("qwen3", [Message.user("weather?")], tools=[WEATHER], stream=True)
     _, streamed = decode(adapter, req, cassette(SYN + "chat_tools_stream.yaml")[0].response.body)
     whole = adapter.parse_chat(cassette(SYN + "chat_tools.yaml")[0].response, req)
-    assert [(c.name, c.arguments, c.raw_arguments) for c in streamed.tool_calls] == [
-        (c.name, c.arguments, c.raw_arguments) for c in whole.tool_calls
+    assert streamed.tool_calls == [
+        ToolCall(c.id, c.name, c.arguments, raw_arguments=c.raw_arguments) for c in whole.tool_calls
     ]
-    # ids are made the same way for both (unique per call, see below)
-    assert all(re.fullmatch(r"call_[0-9a-f]{24}", c.id) for c in streamed.tool_calls + whole.tool_calls)
     assert streamed.finish_reason == whole.finish_reason == "tool_calls"
 
 
+def _reply(body: dict) -> HttpResponse:
+    return HttpResponse(200, {"content-type": "application/json"}, json.dumps(body).encode())
+
+
 def test_the_same_call_in_two_turns_gets_two_ids(adapter):
-    """Ollama sends calls without ids: a model that makes the same call (name and arguments) twice
-    in a conversation, or twice in one answer, must not get one id twice — Anthropic refuses a
+    """Ollama sends calls without ids: a model that makes the same call (name and arguments) in two
+    turns of a conversation, or twice in one answer, must not get one id twice — Anthropic refuses a
     history with a repeated tool_use id (on a fallback) and clients pair results with calls by id."""
     req = ChatRequest("qwen3", [Message.user("weather?")], tools=[WEATHER])
-    reply = cassette(SYN + "chat_tools.yaml")[0].response
-    first, second = adapter.parse_chat(reply, req), adapter.parse_chat(reply, req)
+    body = json.loads(cassette(SYN + "chat_tools.yaml")[0].response.body)
+    later = {**body, "created_at": "2025-10-17T23:15:02.120044Z"}   # the next turn's reply
+    first, second = adapter.parse_chat(_reply(body), req), adapter.parse_chat(_reply(later), req)
     assert first.tool_calls[0].id != second.tool_calls[0].id
-    body = json.loads(reply.body)
-    body["message"]["tool_calls"] *= 2   # the same call twice in one answer
-    twice = adapter.parse_chat(HttpResponse(200, {}, json.dumps(body).encode()), req)
-    assert len({c.id for c in twice.tool_calls}) == 2
-    stream = cassette(SYN + "chat_tools_stream.yaml")[0].response.body
-    streamed = [decode(adapter, replace(req, stream=True), stream)[1].tool_calls[0].id for _ in range(2)]
-    assert streamed[0] != streamed[1]
+    twice = {**body, "message": {**body["message"], "tool_calls": body["message"]["tool_calls"] * 2}}
+    assert len({c.id for c in adapter.parse_chat(_reply(twice), req).tool_calls}) == 2
+    # an Ollama-compatible server that sends no created_at: still one id per call
+    bare = {k: v for k, v in body.items() if k != "created_at"}
+    assert adapter.parse_chat(_reply(bare), req).tool_calls[0].id != adapter.parse_chat(_reply(bare), req).tool_calls[0].id
+    stream = b"\n".join(json.dumps({k: v for k, v in json.loads(line).items() if k != "created_at"}).encode()
+                         for line in cassette(SYN + "chat_tools_stream.yaml")[0].response.body.splitlines() if line)
+    sreq = ChatRequest("qwen3", [Message.user("weather?")], tools=[WEATHER], stream=True)
+    ids = [decode(adapter, sreq, stream)[1].tool_calls[0].id for _ in range(2)]
+    assert ids[0] != ids[1]
 
 
 def merged(events):
@@ -276,14 +282,8 @@ def merged(events):
         if out and ev.type in ("text", "reasoning") and out[-1][0] == ev.type:
             out[-1] = (ev.type, out[-1][1] + ev.text)
         else:
-            # a call's id is random (unique per call, see above): compared by its shape
-            call_id = ev.id if ev.type != "tool_call_delta" else re.fullmatch(r"call_[0-9a-f]{24}", ev.id or "") is not None
-            out.append((ev.type, ev.text, call_id, ev.name, ev.arguments, ev.finish_reason, ev.usage))
+            out.append((ev.type, ev.text, ev.id, ev.name, ev.arguments, ev.finish_reason, ev.usage))
     return out
-
-
-def without_call_ids(parts):
-    return [replace(p, id="") if isinstance(p, ToolCall) else p for p in parts]
 
 
 @settings(max_examples=60, deadline=None)
@@ -297,7 +297,7 @@ def test_any_split_gives_the_same_events(adapter, data):
     whole_events, whole = decode(adapter, req, body)
     split_events, split = decode(adapter, req, body, pieces)
     assert merged(split_events) == merged(whole_events)
-    assert without_call_ids(split.parts) == without_call_ids(whole.parts) and split.usage == whole.usage
+    assert split.parts == whole.parts and split.usage == whole.usage
 
 
 def test_stream_cut_off_before_done_is_malformed(adapter):
