@@ -9,6 +9,7 @@ from cloverleaf._errors import InvalidRequestError, RateLimitError
 from cloverleaf._types import (
     Attachment,
     ChatRequest,
+    ChatResponse,
     Message,
     Reasoning,
     ReasoningConfig,
@@ -142,3 +143,45 @@ def test_streamed_encrypted_reasoning_is_kept() -> None:
     _, resp = replay_stream("openrouter", path, ChatRequest("openai/o3", [Message.user("who are you")], stream=True))
     assert resp.text.startswith("I’m ChatGPT")
     assert any(isinstance(p, Reasoning) and p.redacted and p.redacted.startswith("gAAAA") for p in resp.parts)
+
+
+def _replayed_details(resp: ChatResponse) -> list[dict]:
+    history = [Message.user("q"), resp.to_message(), Message.user("more")]
+    msgs = adapter("openrouter").build_chat(ChatRequest("openai/gpt-5-mini", history), config("openrouter")).json()
+    return msgs["messages"][1]["reasoning_details"]
+
+
+def test_reasoning_details_go_back_as_received() -> None:
+    """OpenRouter asks for reasoning_details back unchanged: the encrypted block (OpenAI's encrypted
+    reasoning, Gemini 3's thought signature) and each detail's format, index and id. The summary
+    and the encrypted block of this recording both went back, whole; the encrypted one was dropped."""
+    path = f"{OR}/test_openrouter_preserve_reasoning_block.yaml"
+    recorded = interaction(path).response.json()["choices"][0]["message"]["reasoning_details"]
+    resp = replay_chat("openrouter", path, ChatRequest("openai/gpt-5-mini", [Message.user("q")]))
+    assert [d["type"] for d in recorded] == ["reasoning.summary", "reasoning.encrypted"]
+    assert _replayed_details(resp) == recorded
+
+
+def test_streamed_reasoning_details_go_back_whole() -> None:
+    """A stream sends a detail in fragments (same type and index); it goes back as one detail, with
+    its format and the signature that came last."""
+    path = f"{OR}/test_openrouter_streaming_reasoning.yaml"
+    req = ChatRequest("anthropic/claude-sonnet-4.5", [Message.user("2+2?")], stream=True)
+    _, resp = replay_stream("openrouter", path, req)
+    fragments = [d for c in recorded_chunks(path) for ch in c.get("choices") or ()
+                 for d in ch["delta"].get("reasoning_details") or ()]
+    assert len(fragments) > 1
+    [detail] = _replayed_details(resp)
+    assert detail == {"type": "reasoning.text", "format": "anthropic-claude-v1", "index": 0,
+                      "text": "".join(d.get("text") or "" for d in fragments),
+                      "signature": [d["signature"] for d in fragments if d.get("signature")][-1]}
+    assert detail["text"] == resp.reasoning
+
+
+def test_reasoning_with_text_and_encrypted_data_sends_both() -> None:
+    """Reasoning that came without details (from a client) still sends its encrypted block beside its text."""
+    history = [Message.user("q"), Message.assistant([Reasoning("thought", redacted="enc"), Text("answer")]),
+               Message.user("more")]
+    msgs = adapter("openrouter").build_chat(ChatRequest("openai/o3", history), config("openrouter")).json()["messages"]
+    assert msgs[1]["reasoning_details"] == [{"type": "reasoning.text", "text": "thought"},
+                                            {"type": "reasoning.encrypted", "data": "enc"}]

@@ -40,6 +40,7 @@ from ..._types import (
 from ...streams.accumulate import parse_arguments
 from .._common import read_json
 from ..base import Adapter, ProviderConfig, base_url_join, single
+from . import reasoning_details
 from .errors import classify, error_info, hint_for
 from .messages import DIALECT_FIELDS, Dialect, encode_request
 from .stream import (
@@ -172,8 +173,10 @@ class OpenAIAdapter(Adapter):
         parts: list[Part] = []
         text = reasoning_text(message)
         signature, redacted = reasoning_extras(message)
-        if text or signature or redacted:
-            parts.append(Reasoning(text or "", signature=signature, redacted=redacted, provider=self.name))
+        details = reasoning_details.received(message)
+        if text or signature or redacted or details:
+            parts.append(Reasoning(text or "", signature=signature, redacted=redacted, provider=self.name,
+                                   extra=details))
         for kind, piece in content_pieces(message.get("content")):
             last = parts[-1] if parts else None
             if kind == "reasoning":
