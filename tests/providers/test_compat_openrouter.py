@@ -3,6 +3,9 @@ signatures), caching usage, PDFs by URL, 429s and the in-stream error."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+
 import pytest
 
 from cloverleaf._errors import InvalidRequestError, RateLimitError
@@ -185,3 +188,30 @@ def test_reasoning_with_text_and_encrypted_data_sends_both() -> None:
     msgs = adapter("openrouter").build_chat(ChatRequest("openai/o3", history), config("openrouter")).json()["messages"]
     assert msgs[1]["reasoning_details"] == [{"type": "reasoning.text", "text": "thought"},
                                             {"type": "reasoning.encrypted", "data": "enc"}]
+
+
+CHOICE_ERROR = {"code": 502, "message": "Provider returned error",
+                "metadata": {"raw": "upstream connection reset", "provider_name": "Anthropic"}}
+
+
+def test_an_error_inside_a_choice_raises() -> None:
+    """OpenRouter reports a failure after generation started on the choice (``choices[].error``,
+    finish_reason "error"), in a 200: it is the provider's error, as a top-level one is, not an
+    empty (or partial) answer."""
+    from cloverleaf._errors import ServerError
+    from cloverleaf._http import HttpResponse
+
+    req = ChatRequest("anthropic/claude-3.5-sonnet", [Message.user("hi")])
+    body = {"id": "gen-1", "object": "chat.completion", "model": "anthropic/claude-3.5-sonnet",
+            "choices": [{"index": 0, "finish_reason": "error", "native_finish_reason": "error",
+                         "message": {"role": "assistant", "content": ""}, "error": CHOICE_ERROR}]}
+    with pytest.raises(ServerError, match="upstream connection reset") as whole:
+        adapter("openrouter").parse_chat(HttpResponse(200, {}, json.dumps(body).encode()), req)
+    assert whole.value.status == 502
+    head = {"id": "gen-1", "choices": [{"index": 0, "delta": {"content": "The answer is"}, "finish_reason": None}]}
+    tail = {"id": "gen-1", "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error",
+                                        "error": CHOICE_ERROR}]}
+    dec = adapter("openrouter").stream_decoder(replace(req, stream=True))
+    assert [e.text for e in dec.feed(f"data: {json.dumps(head)}\n\n".encode())] == ["The answer is"]
+    with pytest.raises(ServerError, match="upstream connection reset"):
+        dec.feed(f"data: {json.dumps(tail)}\n\ndata: [DONE]\n\n".encode())

@@ -148,6 +148,9 @@ class OpenAIAdapter(Adapter):
         message = choice.get("message") or {}
         raw_finish = choice.get("finish_reason")
         model = data.get("model") or req.model
+        if choice.get("error"):
+            # OpenRouter: the upstream failed after generation started (finish_reason "error")
+            raise self.stream_error({"error": choice["error"]}, model)
         self.check_finish(raw_finish, model)
         parts = self._message_parts(message)
         finish = normalise_finish(raw_finish)

@@ -201,6 +201,9 @@ class OpenAIStreamDecoder(JSONEventDecoder):
         for choice in chunk.get("choices") or ():
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
+            if choice.get("error"):
+                # OpenRouter: the upstream failed mid-answer (finish_reason "error"); what came is partial
+                raise self._host.stream_error({"error": choice["error"]}, self._model or self._fallback_model)
             self._delta(choice.get("delta") or {}, out)
             raw = choice.get("finish_reason")
             if raw:
