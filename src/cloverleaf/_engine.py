@@ -31,6 +31,7 @@ from ._errors import (
     url_secrets,
 )
 from ._estimate import text_tokens
+from ._generation import raise_if_failed
 from ._http import HttpRequest, HttpResponse, kept_headers, request_id
 from ._resolve import CallSettings, ModelRegistry, Resolver, Target
 from ._structured import parse_output
@@ -303,6 +304,7 @@ class Engine:
     def _finalize(self, target: Target, req: ChatRequest, out: ChatResponse) -> ChatResponse:
         out.metadata.target = target.name
         out.cost = self.cost(target, out.usage)
+        raise_if_failed(out, target.adapter.name, target.model)   # its response keeps usage and cost
         self.parse_structured(req, out)
         return out
 

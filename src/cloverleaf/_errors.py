@@ -41,6 +41,8 @@
         ├── ServerError                5xx (``OverloadedError`` for 503 and Anthropic's 529)
         │   └── OverloadedError        busy: try later (``retry_after`` seconds when the provider said)
         └── MalformedResponseError     2xx that could not be parsed (garbage, truncated stream)
+            └── GenerationFailedError  2xx whose answer the provider says failed (finish_reason "error":
+                                       Gemini MALFORMED_FUNCTION_CALL, Bedrock malformed_tool_use)
 
 Adapters map by HTTP status and the provider's error ``code``/``type`` fields, never by
 guessing from message text alone. ``retryable`` says whether the same call may succeed
@@ -427,6 +429,19 @@ class MalformedResponseError(ProviderError):
     """The provider said 2xx but sent something we cannot parse (or a stream that broke off)."""
 
     retryable = True
+
+
+class GenerationFailedError(MalformedResponseError):
+    """The provider said 2xx but that the generation itself failed: our ``finish_reason``
+    ``"error"`` (Gemini's ``MALFORMED_FUNCTION_CALL``, ``UNEXPECTED_TOOL_CALL``,
+    ``TOO_MANY_TOOL_CALLS``; Bedrock's ``malformed_tool_use``, ``malformed_model_output``). Raised
+    rather than returned, because the answer is empty or broken and reads like a normal one
+    otherwise; the message carries the provider's own words (Gemini's ``finishMessage``).
+    Retryable: the model samples again, and the next answer is usually well formed; the gateway
+    retries and falls back on it, without counting it against the target's health."""
+
+    #: What did arrive (a ChatResponse, usually empty), for a caller that wants to look.
+    response: Any = None
 
 
 def error_class_for_status(status: int) -> type[ProviderError]:

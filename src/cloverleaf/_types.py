@@ -157,6 +157,9 @@ class Reasoning:
     #: Opaque encrypted reasoning (Anthropic ``redacted_thinking``, OpenAI encrypted content).
     redacted: str | None = None
     provider: str | None = None
+    #: Provider data to send back as received (OpenRouter's ``reasoning_details``: each detail's
+    #: type, format, index and id, which ``text``/``signature``/``redacted`` cannot hold).
+    extra: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)

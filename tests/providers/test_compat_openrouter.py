@@ -3,12 +3,16 @@ signatures), caching usage, PDFs by URL, 429s and the in-stream error."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+
 import pytest
 
 from cloverleaf._errors import InvalidRequestError, RateLimitError
 from cloverleaf._types import (
     Attachment,
     ChatRequest,
+    ChatResponse,
     Message,
     Reasoning,
     ReasoningConfig,
@@ -142,3 +146,72 @@ def test_streamed_encrypted_reasoning_is_kept() -> None:
     _, resp = replay_stream("openrouter", path, ChatRequest("openai/o3", [Message.user("who are you")], stream=True))
     assert resp.text.startswith("I’m ChatGPT")
     assert any(isinstance(p, Reasoning) and p.redacted and p.redacted.startswith("gAAAA") for p in resp.parts)
+
+
+def _replayed_details(resp: ChatResponse) -> list[dict]:
+    history = [Message.user("q"), resp.to_message(), Message.user("more")]
+    msgs = adapter("openrouter").build_chat(ChatRequest("openai/gpt-5-mini", history), config("openrouter")).json()
+    return msgs["messages"][1]["reasoning_details"]
+
+
+def test_reasoning_details_go_back_as_received() -> None:
+    """OpenRouter asks for reasoning_details back unchanged: the encrypted block (OpenAI's encrypted
+    reasoning, Gemini 3's thought signature) and each detail's format, index and id. The summary
+    and the encrypted block of this recording both went back, whole; the encrypted one was dropped."""
+    path = f"{OR}/test_openrouter_preserve_reasoning_block.yaml"
+    recorded = interaction(path).response.json()["choices"][0]["message"]["reasoning_details"]
+    resp = replay_chat("openrouter", path, ChatRequest("openai/gpt-5-mini", [Message.user("q")]))
+    assert [d["type"] for d in recorded] == ["reasoning.summary", "reasoning.encrypted"]
+    assert _replayed_details(resp) == recorded
+
+
+def test_streamed_reasoning_details_go_back_whole() -> None:
+    """A stream sends a detail in fragments (same type and index); it goes back as one detail, with
+    its format and the signature that came last."""
+    path = f"{OR}/test_openrouter_streaming_reasoning.yaml"
+    req = ChatRequest("anthropic/claude-sonnet-4.5", [Message.user("2+2?")], stream=True)
+    _, resp = replay_stream("openrouter", path, req)
+    fragments = [d for c in recorded_chunks(path) for ch in c.get("choices") or ()
+                 for d in ch["delta"].get("reasoning_details") or ()]
+    assert len(fragments) > 1
+    [detail] = _replayed_details(resp)
+    assert detail == {"type": "reasoning.text", "format": "anthropic-claude-v1", "index": 0,
+                      "text": "".join(d.get("text") or "" for d in fragments),
+                      "signature": [d["signature"] for d in fragments if d.get("signature")][-1]}
+    assert detail["text"] == resp.reasoning
+
+
+def test_reasoning_with_text_and_encrypted_data_sends_both() -> None:
+    """Reasoning that came without details (from a client) still sends its encrypted block beside its text."""
+    history = [Message.user("q"), Message.assistant([Reasoning("thought", redacted="enc"), Text("answer")]),
+               Message.user("more")]
+    msgs = adapter("openrouter").build_chat(ChatRequest("openai/o3", history), config("openrouter")).json()["messages"]
+    assert msgs[1]["reasoning_details"] == [{"type": "reasoning.text", "text": "thought"},
+                                            {"type": "reasoning.encrypted", "data": "enc"}]
+
+
+CHOICE_ERROR = {"code": 502, "message": "Provider returned error",
+                "metadata": {"raw": "upstream connection reset", "provider_name": "Anthropic"}}
+
+
+def test_an_error_inside_a_choice_raises() -> None:
+    """OpenRouter reports a failure after generation started on the choice (``choices[].error``,
+    finish_reason "error"), in a 200: it is the provider's error, as a top-level one is, not an
+    empty (or partial) answer."""
+    from cloverleaf._errors import ServerError
+    from cloverleaf._http import HttpResponse
+
+    req = ChatRequest("anthropic/claude-3.5-sonnet", [Message.user("hi")])
+    body = {"id": "gen-1", "object": "chat.completion", "model": "anthropic/claude-3.5-sonnet",
+            "choices": [{"index": 0, "finish_reason": "error", "native_finish_reason": "error",
+                         "message": {"role": "assistant", "content": ""}, "error": CHOICE_ERROR}]}
+    with pytest.raises(ServerError, match="upstream connection reset") as whole:
+        adapter("openrouter").parse_chat(HttpResponse(200, {}, json.dumps(body).encode()), req)
+    assert whole.value.status == 502
+    head = {"id": "gen-1", "choices": [{"index": 0, "delta": {"content": "The answer is"}, "finish_reason": None}]}
+    tail = {"id": "gen-1", "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error",
+                                        "error": CHOICE_ERROR}]}
+    dec = adapter("openrouter").stream_decoder(replace(req, stream=True))
+    assert [e.text for e in dec.feed(f"data: {json.dumps(head)}\n\n".encode())] == ["The answer is"]
+    with pytest.raises(ServerError, match="upstream connection reset"):
+        dec.feed(f"data: {json.dumps(tail)}\n\ndata: [DONE]\n\n".encode())

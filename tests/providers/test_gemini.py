@@ -137,6 +137,26 @@ def test_tool_call_history_with_names_ids_and_signature():
     assert len(contents) == 3
 
 
+def _model_turn(model: str, calls: list[ToolCall]) -> list[dict]:
+    messages = [Message.user("weather?"), Message.assistant(calls), *(Message.tool(c.id, "sunny") for c in calls)]
+    return adapter().build_chat(ChatRequest(model, messages), config()).json()["contents"][1]["parts"]
+
+
+def test_a_call_without_a_signature_gets_geminis_stand_in():
+    """Gemini 3 refuses a model turn whose first function call is unsigned (a history from another
+    provider, a client that dropped the signature); its documented stand-in skips that check. A
+    turn Gemini signed keeps its own signature (parallel calls after the first come unsigned), and
+    Gemini 1.x/2.x, which check nothing, are sent no stand-in."""
+    foreign = [ToolCall("toolu_1", "get_weather", {"city": "Paris"}), ToolCall("toolu_2", "get_weather", {"city": "Rome"})]
+    parts = _model_turn("gemini-3-pro-preview", foreign)
+    assert [p.get("thoughtSignature") for p in parts] == ["skip_thought_signature_validator", None]
+    signed = [ToolCall("c1", "get_weather", {"city": "Paris"}, extra={"thoughtSignature": "U0lH"}),
+              ToolCall("c2", "get_weather", {"city": "Rome"})]
+    assert [p.get("thoughtSignature") for p in _model_turn("gemini-3-pro-preview", signed)] == ["U0lH", None]
+    for older in ("gemini-2.5-flash", "gemini-2.0-flash", "gemini-1.5-pro"):
+        assert all("thoughtSignature" not in p for p in _model_turn(older, foreign))
+
+
 def test_tool_result_without_name_or_call_is_refused():
     with pytest.raises(InvalidRequestError, match="needs the function name"):
         adapter().build_chat(ChatRequest("m", [Message.user("q"), Message.tool("nope", "x")]), config())

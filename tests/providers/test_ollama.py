@@ -181,7 +181,8 @@ def test_parse_synthetic_tool_call(adapter):
     (call,) = resp.tool_calls
     assert call.name == "get_current_weather"
     assert call.arguments == {"location": "Paris, France", "format": "celsius"}
-    assert call.id == tool_call_id(0, call.name, call.arguments) and call.id.startswith("call_")
+    created = json.loads(inter.response.body)["created_at"]
+    assert call.id == tool_call_id(created, 0, call.name, call.arguments) and call.id.startswith("call_")
     assert resp.finish_reason == "tool_calls" and resp.metadata.raw_finish_reason == "stop"
     assert (resp.usage.input_tokens, resp.usage.output_tokens) == (213, 28)
 
@@ -248,6 +249,31 @@ def test_streamed_and_whole_tool_calls_agree(adapter):
         ToolCall(c.id, c.name, c.arguments, raw_arguments=c.raw_arguments) for c in whole.tool_calls
     ]
     assert streamed.finish_reason == whole.finish_reason == "tool_calls"
+
+
+def _reply(body: dict) -> HttpResponse:
+    return HttpResponse(200, {"content-type": "application/json"}, json.dumps(body).encode())
+
+
+def test_the_same_call_in_two_turns_gets_two_ids(adapter):
+    """Ollama sends calls without ids: a model that makes the same call (name and arguments) in two
+    turns of a conversation, or twice in one answer, must not get one id twice — Anthropic refuses a
+    history with a repeated tool_use id (on a fallback) and clients pair results with calls by id."""
+    req = ChatRequest("qwen3", [Message.user("weather?")], tools=[WEATHER])
+    body = json.loads(cassette(SYN + "chat_tools.yaml")[0].response.body)
+    later = {**body, "created_at": "2025-10-17T23:15:02.120044Z"}   # the next turn's reply
+    first, second = adapter.parse_chat(_reply(body), req), adapter.parse_chat(_reply(later), req)
+    assert first.tool_calls[0].id != second.tool_calls[0].id
+    twice = {**body, "message": {**body["message"], "tool_calls": body["message"]["tool_calls"] * 2}}
+    assert len({c.id for c in adapter.parse_chat(_reply(twice), req).tool_calls}) == 2
+    # an Ollama-compatible server that sends no created_at: still one id per call
+    bare = {k: v for k, v in body.items() if k != "created_at"}
+    assert adapter.parse_chat(_reply(bare), req).tool_calls[0].id != adapter.parse_chat(_reply(bare), req).tool_calls[0].id
+    stream = b"\n".join(json.dumps({k: v for k, v in json.loads(line).items() if k != "created_at"}).encode()
+                         for line in cassette(SYN + "chat_tools_stream.yaml")[0].response.body.splitlines() if line)
+    sreq = ChatRequest("qwen3", [Message.user("weather?")], tools=[WEATHER], stream=True)
+    ids = [decode(adapter, sreq, stream)[1].tool_calls[0].id for _ in range(2)]
+    assert ids[0] != ids[1]
 
 
 def merged(events):

@@ -32,6 +32,23 @@ def test_lookup_normalises_snapshots_and_resellers(provider, model, expected):
     assert price == all_prices()[f"{vendor}/{expected}"]
 
 
+@pytest.mark.parametrize("profile, model", [
+    ("us.amazon.nova-pro-v1:0", "amazon.nova-pro-v1:0"),
+    ("eu.amazon.nova-lite-v1:0", "amazon.nova-lite-v1:0"),
+    ("apac.amazon.nova-micro-v1:0", "amazon.nova-micro-v1:0"),
+    ("global.amazon.nova-pro-v1:0", "amazon.nova-pro-v1:0"),
+    ("us-gov.meta.llama3-1-70b-instruct-v1:0", "meta.llama3-1-70b-instruct-v1:0"),
+    ("us.meta.llama3-1-8b-instruct-v1:0", "meta.llama3-1-8b-instruct-v1:0"),
+    ("jp.amazon.nova-lite-v1:0", "amazon.nova-lite-v1:0"),
+])
+def test_a_bedrock_cross_region_profile_bills_as_its_model(profile, model):
+    """A cross-region inference profile id is priced as the model it routes to, for every vendor
+    (not only Anthropic's, which the reseller alias covered): else a budget refused it as unpriced."""
+    price = lookup("bedrock", profile)
+    assert price is not None
+    assert price == lookup("bedrock", model)
+
+
 def test_unknown_model_has_no_price():
     assert lookup("openai", "gpt-99") is None
     assert lookup("together", "some/unlisted-model") is None

@@ -13,6 +13,9 @@ ConnectError / ConnectTimeout  yes       yes    yes           no answer at all
 ReadTimeout                    yes       no     yes           it took the call and went quiet:
                                                               asking again doubles the wait
 MalformedResponseError         yes       yes    yes           garbage or a cut-off stream
+GenerationFailedError          yes       yes    no            the model's answer came out broken (finish
+                                                              reason "error"): sampled again it usually
+                                                              works; the target itself is up
 AuthenticationError            yes       no     yes           *this target's* key is bad
 PermissionDenied / NotFound    yes       no     yes           this target's account/deployment
 CircuitOpen                    yes       no     no            we did not call it
@@ -46,6 +49,7 @@ from .._errors import (
     CircuitOpen,
     ContentFilterError,
     ContextWindowExceededError,
+    GenerationFailedError,
     InvalidRequestError,
     MalformedResponseError,
     NotFoundError,
@@ -77,6 +81,7 @@ RAISE = Verdict(False)
 _LACKS = Verdict(False, skip_fallback=True)
 _TRANSIENT = Verdict(True, retry=True, target_fault=True)
 _TARGET_BROKEN = Verdict(True, target_fault=True)
+_RESAMPLE = Verdict(True, retry=True)
 
 
 def classify(error: BaseException, route: RouteConfig) -> Verdict:
@@ -86,6 +91,8 @@ def classify(error: BaseException, route: RouteConfig) -> Verdict:
         return Verdict(True)
     if isinstance(error, InvalidRequestError):
         return RAISE
+    if isinstance(error, GenerationFailedError):
+        return _RESAMPLE
     if isinstance(error, ReadTimeout | QuotaExceededError):
         return _TARGET_BROKEN
     if isinstance(error, RateLimitError | ServerError | TransportError | MalformedResponseError):

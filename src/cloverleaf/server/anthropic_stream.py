@@ -14,6 +14,7 @@ from typing import Any
 
 from .._types import StreamEvent, Usage
 from ..providers.anthropic.citations import citation_json
+from . import signed_call_ids
 from .anthropic_wire import matched_stop_sequence, stop_reason, usage_json
 from .http_io import dumps_text, tally_usage
 
@@ -143,8 +144,8 @@ class MessageStreamEncoder:
         index = self._tools.get(key)
         if index is None:
             out += self._close()
-            block = {"type": "tool_use", "id": ev.id or f"toolu_{len(self._tools)}", "name": ev.name or "",
-                     "input": {}}
+            call_id = signed_call_ids.signed_id(ev.id or f"toolu_{len(self._tools)}", ev.extra)
+            block = {"type": "tool_use", "id": call_id, "name": ev.name or "", "input": {}}
             index, start = self._begin(dumps_text(block))
             self._tools[key] = index
             self._open, self._open_kind = index, "tool_use"

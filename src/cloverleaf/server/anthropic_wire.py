@@ -62,6 +62,7 @@ from .._types import (
     Usage,
 )
 from ..providers.anthropic.citations import citation_json
+from . import signed_call_ids
 from .errors import BadRequest
 from .fields import (
     MAX_TOKENS,
@@ -261,7 +262,7 @@ def _source(block: dict[str, Any], where: str, kind: str) -> Attachment | Text:
 
 
 def _tool_result(block: dict[str, Any], where: str) -> ToolResult:
-    call_id = get_name(block, "tool_use_id", where)
+    call_id = signed_call_ids.unsigned(get_name(block, "tool_use_id", where))[0]
     content = block.get("content")
     is_error = bool(get_bool(block, "is_error", where))
     if content is None or isinstance(content, str):
@@ -293,7 +294,9 @@ def _assistant_block(raw: Any, where: str) -> Part:
         args = block.get("input", {})
         if not isinstance(args, dict):
             raise bad(f"{where}.input", "expected an object")
-        return ToolCall(id=get_name(block, "id", where), name=get_name(block, "name", where), arguments=args)
+        # a Gemini call's thought signature rides in the id (signed_call_ids)
+        call_id, extra = signed_call_ids.call_extra(get_name(block, "id", where))
+        return ToolCall(id=call_id, name=get_name(block, "name", where), arguments=args, extra=extra)
     if kind == "thinking":
         return Reasoning(get_str(block, "thinking", where, default=""), signature=get_str(block, "signature", where),
                          provider="anthropic")
@@ -417,7 +420,8 @@ def message_json(resp: ChatResponse, *, message_id: str, model: str) -> dict[str
         if isinstance(part, Text):
             content.append(_text_json(part))
         elif isinstance(part, ToolCall):
-            content.append({"type": "tool_use", "id": part.id, "name": part.name, "input": part.arguments})
+            content.append({"type": "tool_use", "id": signed_call_ids.signed_id(part.id, part.extra), "name": part.name,
+                            "input": part.arguments})
         elif isinstance(part, Reasoning):
             # a part may hold readable text and opaque data (OpenAI's summary and encrypted
             # content): a thinking block, then a redacted_thinking block, as the stream sends them

@@ -162,6 +162,8 @@ def _upstream(exc: cl.ProviderError) -> ApiError:
     if isinstance(exc, cl.OverloadedError):
         return ApiError(str(exc), status=503, kind="overloaded", code="upstream_overloaded", extra=extra,
                         headers=_retry_headers(exc.retry_after))
+    if isinstance(exc, cl.GenerationFailedError):   # a 200 whose answer the provider says failed
+        return ApiError(str(exc), status=502, kind="upstream_error", code="upstream_generation_failed", extra=extra)
     if isinstance(exc, cl.MalformedResponseError):
         return ApiError(str(exc), status=502, kind="upstream_error", code="upstream_malformed_response", extra=extra)
     return ApiError(str(exc), status=502, kind="upstream_error", code="upstream_error", extra=extra,

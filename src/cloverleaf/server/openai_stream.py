@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._types import StreamEvent, Usage
+from . import signed_call_ids
 from .http_io import dumps_text, tally_usage
 from .openai_wire import OPENAI_FINISH_REASONS, finish_reason, usage_json
 
@@ -70,8 +71,11 @@ class ChatChunkEncoder:
         call: dict[str, Any]
         if index is None:
             index = self._tool_index[key] = len(self._tool_index)
-            call = {"index": index, "id": ev.id or f"call_{index}", "type": "function",
-                    "function": {"name": ev.name or "", "arguments": ev.arguments or ""}}
+            call = {"index": index, "id": signed_call_ids.signed_id(ev.id or f"call_{index}", ev.extra),
+                    "type": "function", "function": {"name": ev.name or "", "arguments": ev.arguments or ""}}
+            extra_content = signed_call_ids.google_extra_content(ev.extra)
+            if extra_content:
+                call["extra_content"] = extra_content
         else:
             call = {"index": index, "function": {"arguments": ev.arguments or ""}}
         return self._choice(f'{{"tool_calls":[{dumps_text(call)}]}}')

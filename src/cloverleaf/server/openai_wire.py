@@ -55,6 +55,7 @@ from .._types import (
     ToolResult,
     Usage,
 )
+from . import signed_call_ids
 from .fields import (
     MAX_TOKENS,
     as_dict,
@@ -174,7 +175,7 @@ def _message(raw: Any, where: str) -> Message:
         result = "" if content is None else _text_only(content, f"{where}.content")
         return Message(Role.USER, f"Result of function {fn_name}: {result}")
     if role == "tool":
-        call_id = get_name(msg, "tool_call_id", where)
+        call_id = signed_call_ids.unsigned(get_name(msg, "tool_call_id", where))[0]
         return Message(Role.TOOL, parts=[ToolResult(call_id, _text_only(msg.get("content"), f"{where}.content"))])
     raise bad(f"{where}.role", f"unknown role {role!r}; expected system, developer, user, assistant, tool or function")
 
@@ -259,8 +260,10 @@ def _assistant_parts(msg: dict[str, Any], where: str) -> list[Part]:
             raise bad(f"{at}.function.arguments", "must be a JSON-encoded object") from None
         if not isinstance(args, dict):
             raise bad(f"{at}.function.arguments", "must be a JSON-encoded object")
-        parts.append(ToolCall(id=get_name(call, "id", at), name=get_name(fn, "name", f"{at}.function"),
-                              arguments=args, raw_arguments=raw_args or None))
+        # a Gemini call's thought signature, given back in the id or extra_content (signed_call_ids)
+        call_id, extra = signed_call_ids.call_extra(get_name(call, "id", at), call.get("extra_content"))
+        parts.append(ToolCall(id=call_id, name=get_name(fn, "name", f"{at}.function"),
+                              arguments=args, raw_arguments=raw_args or None, extra=extra))
     return parts
 
 
@@ -495,8 +498,12 @@ def chat_completion(resp: ChatResponse, *, response_id: str, model: str, created
             if part.text:
                 reasoning.append(part.text)
         elif isinstance(part, ToolCall):
-            calls.append({"id": part.id, "type": "function",
-                          "function": {"name": part.name, "arguments": part.arguments_json}})
+            call: dict[str, Any] = {"id": signed_call_ids.signed_id(part.id, part.extra), "type": "function",
+                                    "function": {"name": part.name, "arguments": part.arguments_json}}
+            extra_content = signed_call_ids.google_extra_content(part.extra)
+            if extra_content:
+                call["extra_content"] = extra_content
+            calls.append(call)
     text = "".join(texts)
     if refusal is not None:
         message["refusal"] = refusal

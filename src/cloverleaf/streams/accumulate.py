@@ -84,6 +84,8 @@ class StreamAccumulator:
                 last.signature = ev.signature
             if ev.redacted:
                 last.redacted = ev.redacted
+            if ev.extra:
+                last.extra = _extended(last.extra, ev.extra)
         elif t == "tool_call_delta":
             index = ev.index if ev.index is not None else len(self._calls)
             call = self._calls.get(index)
@@ -196,3 +198,13 @@ def parse_arguments(raw: str) -> dict[str, Any]:
     except (ValueError, RecursionError):
         return {"_raw": raw}
     return value if isinstance(value, dict) else {"_value": value}
+
+
+def _extended(current: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
+    """A reasoning part's extras with a delta's: a list (OpenRouter's ``reasoning_details``
+    fragments) grows, anything else is replaced."""
+    out = dict(current or {})
+    for key, value in new.items():
+        before = out.get(key)
+        out[key] = [*before, *value] if isinstance(before, list) and isinstance(value, list) else value
+    return out

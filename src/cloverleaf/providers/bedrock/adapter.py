@@ -100,6 +100,8 @@ _DOC_NAME_BAD = re.compile(r"[^A-Za-z0-9\s\-()\[\]]")
 
 
 _MODEL_VERSION = re.compile(r"(-v\d+)?(:\d+)?$")
+#: The geography of a cross-region inference profile id (``us.``, ``eu.``, ``apac.``, ``global.``...).
+_PROFILE_GEOGRAPHY = re.compile(r"^(?:us|us-gov|eu|apac|global|jp|au|ca)\.")
 
 
 class BedrockAdapter(Adapter):
@@ -109,9 +111,16 @@ class BedrockAdapter(Adapter):
                              "structured_output", "model_family"})
 
     def price_keys(self, model: str) -> list[str]:
-        """Bedrock ids carry a version the vendor's price omits: ``...-20241022-v2:0``."""
-        stripped = _MODEL_VERSION.sub("", model)
-        return [f"{self.name}/{model}"] + ([f"{self.name}/{stripped}"] if stripped != model else [])
+        """Bedrock ids carry a version the vendor's price omits (``...-20241022-v2:0``), and a
+        cross-region inference profile puts a geography before the model id
+        (``us.amazon.nova-pro-v1:0``): the profile bills what the model bills, so the id without
+        the geography is tried too, else every profile id went unpriced and budgets refused it."""
+        keys: list[str] = []
+        for name in (model, _PROFILE_GEOGRAPHY.sub("", model)):
+            for key in (name, _MODEL_VERSION.sub("", name)):
+                if f"{self.name}/{key}" not in keys:
+                    keys.append(f"{self.name}/{key}")
+        return keys
     default_capabilities = Capabilities(
         text=True, tools=True, structured=True, streaming=True, stream_tools=True, stream_structured=True,
         embeddings=True, image_generation=True, image_input=True, pdf_input=True, reasoning=True,

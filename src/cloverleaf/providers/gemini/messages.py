@@ -10,7 +10,8 @@ without them). We keep them where our types have room: ``Reasoning.signature`` f
 ``ToolCall.extra["thoughtSignature"]`` for function calls, and a text-less
 ``Reasoning(signature=...)`` for the signature of a text part, which is put back on the
 text part it belongs to (the next one, or the last one when it arrived at the end of a
-stream on an empty part). One known shift: when thoughts were requested and the signature
+stream on an empty part). A model turn whose function calls carry no signature at all (another
+provider's turn, a client that dropped it) gets Gemini's documented stand-in on its first call. One known shift: when thoughts were requested and the signature
 sits on the answer's first text part, the shared accumulator folds it into the preceding
 thought, so it goes back on the thought part; Gemini only requires the signatures of
 function calls, which are never moved.
@@ -18,6 +19,7 @@ function calls, which are never moved.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlparse
 
@@ -40,6 +42,11 @@ class _Host(Protocol):
     def invalid(self, message: str, model: str | None = None) -> InvalidRequestError: ...
 
 _SIGNATURE_KEY = "thoughtSignature"
+#: Gemini's documented signature for a function call it did not produce itself (a conversation
+#: moved over from another model): the signature check is skipped for that call.
+SKIP_SIGNATURE_CHECK = "skip_thought_signature_validator"
+#: Model generations that never check signatures (Gemini 1.x and 2.x).
+_UNSIGNED_GENERATIONS = re.compile(r"gemini-[12](?:[.-]|$)")
 
 
 def build_contents(adapter: _Host, messages: list[Message], *, vertex: bool, model: str) -> list[dict[str, Any]]:
@@ -51,6 +58,7 @@ def build_contents(adapter: _Host, messages: list[Message], *, vertex: bool, mod
         if msg.role is Role.ASSISTANT:
             # an empty answer (a blocked or cut-off turn) stays a turn: Gemini takes an empty text part
             role, parts = "model", _model_parts(adapter, msg.parts) or [{"text": ""}]
+            _sign_unsigned_calls(parts, model)
         else:
             role, parts = "user", _user_parts(adapter, msg.parts, messages[:position], vertex=vertex, model=model)
         if not parts:
@@ -103,6 +111,18 @@ def _model_parts(adapter: _Host, parts: list[Any]) -> list[dict[str, Any]]:
                 entry[_SIGNATURE_KEY] = pending_signature
                 break
     return out
+
+
+def _sign_unsigned_calls(parts: list[dict[str, Any]], model: str) -> None:
+    """Give a turn's function calls Gemini's documented stand-in signature when none of them has
+    one (a history from another provider, or a client that dropped it): Gemini 3 refuses a
+    model turn whose first functionCall is unsigned; with the stand-in it skips the check. A
+    turn whose first call is signed is Gemini's own (parallel calls after the first come
+    unsigned) and stays as it is. Older models, which check nothing, are sent nothing."""
+    calls = [p for p in parts if "functionCall" in p]
+    if not calls or any(_SIGNATURE_KEY in p for p in calls) or _UNSIGNED_GENERATIONS.search(model):
+        return
+    calls[0][_SIGNATURE_KEY] = SKIP_SIGNATURE_CHECK
 
 
 # --------------------------------------------------------------------------- user turns

@@ -51,7 +51,7 @@ from ..._types import (
 )
 from .._common import checked_tool_choice, read_json
 from ..base import Adapter, ProviderConfig, base_url_join, generic_error_fields, single
-from .parse import finish_reason, tool_call, usage
+from .parse import finish_reason, reply_salt, tool_call, usage
 
 if TYPE_CHECKING:
     from ..base import StreamDecoder
@@ -229,8 +229,9 @@ class OllamaAdapter(Adapter):
             parts.append(Reasoning(message["thinking"], provider=self.name))
         if message.get("content"):
             parts.append(Text(message["content"]))
+        salt = reply_salt(data)
         for index, call in enumerate(message.get("tool_calls") or []):
-            parts.append(tool_call(call, index))
+            parts.append(tool_call(call, index, salt))
         finish, raw = finish_reason(data, bool(message.get("tool_calls")))
         return ChatResponse(
             parts=parts,

@@ -10,11 +10,12 @@ Ollama sends each tool call whole in one line, so a call becomes one ``tool_call
 from __future__ import annotations
 
 import json
+import secrets
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..._types import ChatRequest, StreamEvent
 from ...streams.ndjson import NDJSONDecoder
-from .parse import finish_reason, tool_call, usage
+from .parse import finish_reason, reply_salt, tool_call, usage
 
 if TYPE_CHECKING:
     from ..._errors import MalformedResponseError, ProviderError
@@ -65,7 +66,7 @@ class SniffingDecoder:
 class OllamaStreamDecoder:
     """NDJSON lines of ``/api/chat`` -> StreamEvents, exactly one ``done``."""
 
-    __slots__ = ("_adapter", "_model", "_lines", "_done", "_calls")
+    __slots__ = ("_adapter", "_model", "_lines", "_done", "_calls", "_salt")
 
     def __init__(self, adapter: _Host, req: ChatRequest) -> None:
         self._adapter = adapter
@@ -73,6 +74,8 @@ class OllamaStreamDecoder:
         self._lines = NDJSONDecoder()
         self._done = False
         self._calls = 0
+        #: the call ids' salt when a line has no created_at: one per stream, so ids stay unique
+        self._salt = secrets.token_hex(8)
 
     def feed(self, data: bytes) -> list[StreamEvent]:
         try:
@@ -108,7 +111,7 @@ class OllamaStreamDecoder:
             if message.get("content"):
                 events.append(StreamEvent("text", text=message["content"]))
             for call in message.get("tool_calls") or []:
-                part = tool_call(call, self._calls)
+                part = tool_call(call, self._calls, reply_salt(obj, self._salt))
                 events.append(StreamEvent("tool_call_delta", index=self._calls, id=part.id, name=part.name,
                                           arguments=part.arguments_json))
                 self._calls += 1

@@ -40,6 +40,7 @@ from ..._types import (
 from ...streams.accumulate import parse_arguments
 from .._common import read_json
 from ..base import Adapter, ProviderConfig, base_url_join, single
+from . import reasoning_details
 from .errors import classify, error_info, hint_for
 from .messages import DIALECT_FIELDS, Dialect, encode_request
 from .stream import (
@@ -147,6 +148,9 @@ class OpenAIAdapter(Adapter):
         message = choice.get("message") or {}
         raw_finish = choice.get("finish_reason")
         model = data.get("model") or req.model
+        if choice.get("error"):
+            # OpenRouter: the upstream failed after generation started (finish_reason "error")
+            raise self.stream_error({"error": choice["error"]}, model)
         self.check_finish(raw_finish, model)
         parts = self._message_parts(message)
         finish = normalise_finish(raw_finish)
@@ -172,8 +176,10 @@ class OpenAIAdapter(Adapter):
         parts: list[Part] = []
         text = reasoning_text(message)
         signature, redacted = reasoning_extras(message)
-        if text or signature or redacted:
-            parts.append(Reasoning(text or "", signature=signature, redacted=redacted, provider=self.name))
+        details = reasoning_details.received(message)
+        if text or signature or redacted or details:
+            parts.append(Reasoning(text or "", signature=signature, redacted=redacted, provider=self.name,
+                                   extra=details))
         for kind, piece in content_pieces(message.get("content")):
             last = parts[-1] if parts else None
             if kind == "reasoning":

@@ -51,6 +51,7 @@ from ..._types import (
     ToolResult,
 )
 from .._common import WEB_IMAGES, checked_image, checked_tool_choice, effort_for_budget, replayable_reasoning
+from . import reasoning_details
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,8 +219,10 @@ def _assistant(msg: Message, dialect: Dialect, provider: str) -> dict[str, Any]:
         # another vendor's signature (a Gemini thoughtSignature after a fallback) would be forwarded
         # upstream by OpenRouter and refused there
         row = _Row(provider)
-        details = [_reasoning_detail(p) for p in msg.parts
-                   if isinstance(p, Reasoning) and replayable_reasoning(row, p.provider)]
+        reasoning = [p for p in msg.parts if isinstance(p, Reasoning) and replayable_reasoning(row, p.provider)]
+        # the details as received when we have them (their encrypted block, format, index, id);
+        # else what our parts hold (reasoning from a client, another row)
+        details = reasoning_details.of_parts(reasoning) or [d for p in reasoning for d in _reasoning_details(p)]
         if details:
             entry["reasoning_details"] = details
     return _named(entry, msg)
@@ -236,13 +239,17 @@ def _arguments_text(call: ToolCall) -> str:
     return raw if raw.strip() else "{}"
 
 
-def _reasoning_detail(part: Reasoning) -> dict[str, Any]:
-    if part.redacted and not part.text:
-        return {"type": "reasoning.encrypted", "data": part.redacted}
-    detail: dict[str, Any] = {"type": "reasoning.text", "text": part.text}
-    if part.signature:
-        detail["signature"] = part.signature
-    return detail
+def _reasoning_details(part: Reasoning) -> list[dict[str, Any]]:
+    """A part's readable text (with its signature) and its encrypted block, each its own detail."""
+    details: list[dict[str, Any]] = []
+    if part.text or part.signature or not part.redacted:
+        detail: dict[str, Any] = {"type": "reasoning.text", "text": part.text}
+        if part.signature:
+            detail["signature"] = part.signature
+        details.append(detail)
+    if part.redacted:
+        details.append({"type": "reasoning.encrypted", "data": part.redacted})
+    return details
 
 
 def _tool_result(result: ToolResult, provider: str, dialect: Dialect) -> list[dict[str, Any]]:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..._errors import MalformedResponseError, ProviderError
 from ..._types import FinishReason, StreamEvent, Usage
 from ...streams.sse_json import JSONEventDecoder
+from . import reasoning_details
 
 if TYPE_CHECKING:
     from ..._types import ChatRequest
@@ -200,6 +201,9 @@ class OpenAIStreamDecoder(JSONEventDecoder):
         for choice in chunk.get("choices") or ():
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
+            if choice.get("error"):
+                # OpenRouter: the upstream failed mid-answer (finish_reason "error"); what came is partial
+                raise self._host.stream_error({"error": choice["error"]}, self._model or self._fallback_model)
             self._delta(choice.get("delta") or {}, out)
             raw = choice.get("finish_reason")
             if raw:
@@ -215,8 +219,9 @@ class OpenAIStreamDecoder(JSONEventDecoder):
     def _delta(self, delta: dict[str, Any], out: list[StreamEvent]) -> None:
         text = reasoning_text(delta)
         signature, redacted = reasoning_extras(delta)
-        if text or signature or redacted:
-            out.append(StreamEvent("reasoning", text=text, signature=signature, redacted=redacted))
+        details = reasoning_details.received(delta)  # fragments: the accumulator keeps them all
+        if text or signature or redacted or details:
+            out.append(StreamEvent("reasoning", text=text, signature=signature, redacted=redacted, extra=details))
         content = delta.get("content")
         if content.__class__ is str:  # the common case, without building a pieces list
             if content:

@@ -1,0 +1,29 @@
+"""An answer the provider says failed is raised, not returned.
+
+Gemini (``MALFORMED_FUNCTION_CALL``, ``UNEXPECTED_TOOL_CALL``, ``TOO_MANY_TOOL_CALLS``) and
+Bedrock (``malformed_tool_use``, ``malformed_model_output``) answer 200 when the model's output
+came out broken; the adapters map that to ``finish_reason`` ``"error"``. Returned as a
+response, it read like an ordinary (empty) answer: a gateway client saw ``stop`` / ``end_turn``,
+the provider's own words were dropped, and no retry or fallback was tried. One rule, applied
+where the engine finishes every answer (whole or streamed), so the SDK and the gateway agree.
+"""
+
+from __future__ import annotations
+
+from ._errors import GenerationFailedError
+from ._types import ChatResponse
+
+
+def raise_if_failed(out: ChatResponse, provider: str, model: str) -> None:
+    """Raise :class:`GenerationFailedError` when ``out`` is an answer the provider says failed."""
+    if out.finish_reason != "error":
+        return
+    raw = out.metadata.raw_finish_reason
+    said = (out.metadata.extra or {}).get("finish_message")
+    message = f"the model's answer failed upstream ({raw or 'finish_reason error'})"
+    message += f": {said}" if isinstance(said, str) and said else ""
+    error = GenerationFailedError(message + "; the same request usually succeeds when sent again",
+                                  provider=provider, model=out.model or model, code=raw,
+                                  request_id=out.metadata.request_id)
+    error.response = out
+    raise error

@@ -1,0 +1,124 @@
+"""An answer the upstream says failed is an error through the server, never a 200 ``stop``.
+
+Two shapes of one situation, both a 200 from the upstream: Gemini's ``finishReason``
+``MALFORMED_FUNCTION_CALL`` and Bedrock's ``stopReason`` ``malformed_tool_use`` (an answer
+that came out broken, our ``finish_reason`` ``"error"``), and OpenRouter's ``choices[].error``
+(the upstream behind it failed mid-answer). Mock upstreams behind a live server, read with
+the official OpenAI and Anthropic SDKs: a 502 naming what the upstream said, a fallback to
+the route's next target, and, when text was already streamed, an error event.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+
+from cloverleaf._config import ProviderSettings
+
+from ..sdk.upstream import Reply, Upstream
+from .conftest import Live, settings, start_live, stop_live
+
+FINISH_MESSAGE = "Malformed function call: print(default_api.get_weather(city='Paris'"
+MALFORMED = {"candidates": [{"content": {"role": "model", "parts": []}, "finishReason": "MALFORMED_FUNCTION_CALL",
+                             "finishMessage": FINISH_MESSAGE}],
+             "usageMetadata": {"promptTokenCount": 10, "totalTokenCount": 10}, "modelVersion": "gemini-2.5-flash"}
+CHOICE_ERROR = {"code": 502, "message": "Provider returned error",
+                "metadata": {"raw": "upstream connection reset", "provider_name": "Anthropic"}}
+ASK: dict[str, Any] = {"messages": [{"role": "user", "content": "Weather in Paris?"}]}
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[Upstream]:
+    up = Upstream()
+    yield up
+    up.close()
+
+
+@pytest.fixture(scope="module")
+def live(upstream: Upstream) -> Iterator[Live]:
+    providers = {
+        "gem": ProviderSettings("gem", kind="gemini", base_url=upstream.url, api_key="gk-mock"),
+        "bed": ProviderSettings("bed", kind="bedrock", base_url=upstream.url, extra={"region": "us-east-1"}),
+        "openrouter": ProviderSettings("openrouter", base_url=upstream.url),
+    }
+    routes = {"weather": {"targets": ["gem/gemini-2.5-flash", "fake/echo"]}}
+    server = start_live(settings(providers=providers, routes=routes, env={"AWS_BEARER_TOKEN_BEDROCK": "bk-mock", "OPENROUTER_API_KEY": "ork-mock"}))
+    yield server
+    stop_live(server)
+
+
+@pytest.fixture(autouse=True)
+def fresh_queue(upstream: Upstream) -> None:
+    """A test's replies are its own, whatever an earlier test left unanswered."""
+    with upstream.lock:
+        upstream.replies.clear()
+
+
+def _json(body: dict[str, Any]) -> Reply:
+    return Reply(body=json.dumps(body).encode())
+
+
+def _sse(*chunks: Any) -> Reply:
+    return Reply(headers={"content-type": "text/event-stream"},
+                 chunks=[f"data: {c if isinstance(c, str) else json.dumps(c)}\n\n".encode() for c in chunks])
+
+
+def test_a_malformed_gemini_answer_is_a_502_with_gemini_s_words(live: Live, upstream: Upstream) -> None:
+    upstream.queue(_json(MALFORMED), _json(MALFORMED), _sse(MALFORMED))
+    with pytest.raises(openai.APIStatusError) as chat:
+        live.openai().chat.completions.create(model="gem/gemini-2.5-flash", **ASK)
+    assert chat.value.status_code == 502
+    assert chat.value.body["code"] == "upstream_generation_failed"   # type: ignore[index]
+    assert FINISH_MESSAGE in chat.value.message and "MALFORMED_FUNCTION_CALL" in chat.value.message
+    with pytest.raises(anthropic.APIStatusError) as messages:
+        live.anthropic().messages.create(model="gem/gemini-2.5-flash", max_tokens=50, **ASK)
+    assert messages.value.status_code == 502 and FINISH_MESSAGE in messages.value.message
+    # streamed: nothing was sent before the failure, so it is the same HTTP error
+    with pytest.raises(openai.APIStatusError) as streamed:
+        list(live.openai().chat.completions.create(model="gem/gemini-2.5-flash", stream=True, **ASK))
+    assert streamed.value.status_code == 502 and FINISH_MESSAGE in streamed.value.message
+
+
+def test_a_malformed_bedrock_answer_is_a_502(live: Live, upstream: Upstream) -> None:
+    body = {"output": {"message": {"role": "assistant", "content": []}}, "stopReason": "malformed_tool_use",
+            "usage": {"inputTokens": 10, "outputTokens": 3, "totalTokens": 13}}
+    upstream.queue(_json(body))
+    with pytest.raises(anthropic.APIStatusError) as err:
+        live.anthropic().messages.create(model="bed/anthropic.claude-sonnet-4-5-20250929-v1:0", max_tokens=50, **ASK)
+    assert err.value.status_code == 502 and "malformed_tool_use" in err.value.message
+
+
+def test_a_route_falls_back_from_a_malformed_answer(live: Live, upstream: Upstream) -> None:
+    upstream.queue(_json(MALFORMED), _sse(MALFORMED))
+    answer = live.openai().chat.completions.create(model="weather", **ASK)
+    assert answer.choices[0].finish_reason == "stop" and answer.choices[0].message.content   # fake/echo's answer
+    streamed = list(live.openai().chat.completions.create(model="weather", stream=True, **ASK))
+    assert "".join(c.choices[0].delta.content or "" for c in streamed if c.choices)
+
+
+def test_an_openrouter_choice_error_is_an_error(live: Live, upstream: Upstream) -> None:
+    whole = {"id": "gen-1", "object": "chat.completion", "model": "anthropic/claude-3.5-sonnet",
+             "choices": [{"index": 0, "finish_reason": "error", "native_finish_reason": "error",
+                          "message": {"role": "assistant", "content": ""}, "error": CHOICE_ERROR}],
+             "usage": {"prompt_tokens": 10, "completion_tokens": 0, "total_tokens": 10}}
+    head = {"id": "gen-1", "object": "chat.completion.chunk", "model": "anthropic/claude-3.5-sonnet",
+            "choices": [{"index": 0, "delta": {"role": "assistant", "content": "The answer is"}, "finish_reason": None}]}
+    failed = {**head, "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error", "error": CHOICE_ERROR}]}
+    upstream.queue(_json(whole), _sse(head, failed, "[DONE]"))
+    with pytest.raises(openai.APIStatusError) as err:
+        live.openai().chat.completions.create(model="openrouter/anthropic/claude-3.5-sonnet", **ASK)
+    assert err.value.status_code == 502 and "upstream connection reset" in err.value.message
+    # streamed: never a finish; the failure is an error event after the text that came before it
+    # (or the HTTP error, when both chunks reached the gateway in one read and nothing was sent yet)
+    text = ""
+    with pytest.raises(openai.APIError) as mid:
+        for chunk in live.openai().chat.completions.create(model="openrouter/anthropic/claude-3.5-sonnet",
+                                                           stream=True, **ASK):
+            text += chunk.choices[0].delta.content or "" if chunk.choices else ""
+            assert not (chunk.choices and chunk.choices[0].finish_reason)
+    assert text in ("", "The answer is") and "upstream connection reset" in str(mid.value)
