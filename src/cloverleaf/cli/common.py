@@ -33,14 +33,16 @@ def choose_model(settings: Settings, model: str | None, provider: str | None) ->
         return f"{provider}/{model}"
     if model:
         return model
-    if settings.default_model:
+    if settings.default_model and (not provider or _of_provider(settings, settings.default_model, provider)):
         return settings.default_model
-    if provider:
+    if provider:   # the configured default is another provider's: --provider wins, as the user asked
         for _, default in DEFAULT_MODEL_BY_KEY:
             if default.startswith(provider + "/"):
                 print(f"cloverleaf: using {default} (pass -m to choose a model)", file=sys.stderr)
                 return default
-        raise SystemExit(f"error: --provider {provider} needs -m MODEL")
+        other = f" (the configured default, {settings.default_model}, is not one of its models)" \
+            if settings.default_model else ""
+        raise SystemExit(f"error: --provider {provider} needs -m MODEL{other}")
     for env_name, default in DEFAULT_MODEL_BY_KEY:
         if settings.env.get(env_name):
             print(f"cloverleaf: no model configured; using {default} because {env_name} is set "
@@ -49,6 +51,15 @@ def choose_model(settings: Settings, model: str | None, provider: str | None) ->
     print("cloverleaf: no model configured and no API key found; using the offline fake/echo model "
           "(set CLOVERLEAF_MODEL or pass -m, e.g. -m openai/gpt-4o-mini)", file=sys.stderr)
     return "fake/echo"
+
+
+def _of_provider(settings: Settings, model: str, provider: str) -> bool:
+    """Whether ``model`` (the configured default) is served by ``provider``: written as
+    ``PROVIDER/MODEL`` (or ``PROVIDER:MODEL``), or a ``[[models]]`` entry of that provider."""
+    entry = settings.model_entry(model)
+    if entry is not None:
+        return entry.provider == provider
+    return model.startswith((provider + "/", provider + ":"))
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], out: Any = None) -> None:
