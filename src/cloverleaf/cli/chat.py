@@ -11,6 +11,7 @@ import json
 import sys
 from typing import Any
 
+from .._errors import REDACTED, redact, url_secrets
 from .common import add_privacy_arguments, choose_model, load_settings, privacy_options
 
 
@@ -134,24 +135,53 @@ def _dry_run(client: Any, model: str, prompt: str, options: dict[str, Any], *, s
     req = client.engine._for_target(target, build_request(model, prompt, options), stream=stream)
     req = client.engine._resolve_attachments(target, req)
     http = client.engine._build_chat(target, req)
-    print(f"{http.method} {redact_url(http.url)}")
+    secrets = _secrets_of(target, http.url)
+    print(f"{http.method} {shown_url(http.url, secrets)}")
+    configured = {name.lower() for name in target.cfg.headers}
     for k, v in http.redacted_headers().items():
-        print(f"{k}: {v}")
+        # a configured header is the operator's (a gateway's auth token, a tenant id): its value is
+        # never printed, whatever its name, as the transport's own secret headers are not
+        print(f"{k}: {REDACTED if k.lower() in configured else redact(v, secrets)}")
     print()
     body = http.json() if http.body else None
-    print(json.dumps(_elide(body), indent=2, ensure_ascii=False) if body is not None else "")
+    text = json.dumps(_elide(body), indent=2, ensure_ascii=False) if body is not None else ""
+    print(_without(text, secrets))   # the prompt is shown as written: only the known secrets are taken out
     return 0
 
 
-def redact_url(url: str) -> str:
+def _secrets_of(target: Any, url: str) -> tuple[str, ...]:
+    """What a dry run must never print: the key, the configured header values and the URL's
+    password (as written, decoded and as the ``Basic`` value the transport makes of it)."""
+    values = (target.cfg.api_key, *target.cfg.headers.values(), *url_secrets(url))
+    return tuple(v for v in values if isinstance(v, str) and len(v) >= 4)
+
+
+def shown_url(url: str, secrets: tuple[str, ...] = ()) -> str:
+    """The URL as a dry run prints it: its query kept (``alt=sse`` and ``api-version`` are part of
+    the request) with key-like values redacted, and a ``user:password@``'s password redacted."""
     from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
     parts = urlsplit(url)
-    if not parts.query:
-        return url
-    q = [(k, "<redacted>" if k.lower() in ("key", "api_key", "apikey", "token", "access_token", "sig") else v)
-         for k, v in parse_qsl(parts.query, keep_blank_values=True)]
-    return urlunsplit(parts._replace(query=urlencode(q, safe="<>")))
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, host = netloc.rpartition("@")
+        user, colon, _ = userinfo.partition(":")
+        netloc = f"{user}:{REDACTED}@{host}" if colon else f"{REDACTED}@{host}"
+    query = parts.query
+    if query:
+        query = urlencode([(k, REDACTED if k.lower() in _SECRET_QUERY else v)
+                           for k, v in parse_qsl(query, keep_blank_values=True)], safe="<>")
+    return _without(urlunsplit(parts._replace(netloc=netloc, query=query)), secrets)
+
+
+def _without(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+#: Query parameters that carry a key (Gemini's ``?key=``, a signed URL's ``sig``).
+_SECRET_QUERY = frozenset({"key", "api_key", "apikey", "token", "access_token", "sig"})
 
 
 def _elide(value: Any) -> Any:
