@@ -74,11 +74,15 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(name: str, args: argparse.Namespace) -> int:
     from .._client import Client
+    from .._structured import to_response_format
 
     settings = load_settings(args)
     model = choose_model(settings, args.model, args.provider)
     prompt = _prompt(args)
     options = _options(args)
+    fmt = to_response_format(options.get("response_format"))
+    # a top-level array travels as {"items": [...]}: the answer printed is the array, as .parsed
+    listed = fmt is not None and bool(fmt.wrapped_key)
     resp: Any = None
     with Client(settings) as client:
         if args.dry_run:
@@ -87,25 +91,49 @@ def run(name: str, args: argparse.Namespace) -> int:
             resp = client.chat(model, prompt, **options)
             if resp.reasoning and args.verbose:
                 print(f"[reasoning] {resp.reasoning}", file=sys.stderr)
-            print(resp.content)
+            print(json.dumps(resp.parsed, ensure_ascii=False) if listed else resp.content)
+        else:
+            resp = _streamed(client, model, prompt, options, args, listed=listed)
+        if resp is not None:
             for call in resp.tool_calls:
                 print(f"[tool call] {call.name}({json.dumps(call.arguments)})")
-        else:
-            stream = client.stream(model, prompt, **options)
-            for ev in stream:
-                if ev.type == "text" and ev.text:
-                    sys.stdout.write(ev.text)
-                    sys.stdout.flush()
-                elif ev.type == "reasoning" and ev.text and args.verbose:
-                    sys.stderr.write(ev.text)
-            sys.stdout.write("\n")
-            resp = stream.response
-            if resp is not None:
-                for call in resp.tool_calls:
-                    print(f"[tool call] {call.name}({json.dumps(call.arguments)})")
         if args.verbose and resp is not None:
             _report(resp)
     return 0
+
+
+def _streamed(client: Any, model: str, prompt: str, options: dict[str, Any], args: argparse.Namespace, *,
+              listed: bool) -> Any:
+    """The answer printed as it arrives (a list answer once whole: its wire form is a wrapper);
+    the response, or None. Both outputs end their line whatever happens, so a stream cut
+    mid-answer, or the summary after streamed reasoning, does not run into the next line."""
+    from .._errors import UnsupportedCapability
+
+    stream = client.stream(model, prompt, **options)
+    open_lines = {"out": False, "err": False}
+    try:
+        for ev in stream:
+            if ev.type == "text" and ev.text and not listed:
+                sys.stdout.write(ev.text)
+                sys.stdout.flush()
+                open_lines["out"] = not ev.text.endswith("\n")
+            elif ev.type == "reasoning" and ev.text and args.verbose:
+                sys.stderr.write(ev.text)
+                open_lines["err"] = not ev.text.endswith("\n")
+    except UnsupportedCapability as exc:
+        if options.get("response_format") is None or exc.operation != "streaming + structured":
+            raise
+        raise SystemExit(f"error: {exc}; pass --no-stream to get the structured answer whole") from None
+    finally:
+        if open_lines["err"]:
+            sys.stderr.write("\n")
+        if open_lines["out"] or (not listed and stream.response is not None):
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+    resp = stream.response
+    if listed and resp is not None:
+        print(json.dumps(resp.parsed, ensure_ascii=False))
+    return resp
 
 
 def _report(resp: Any) -> None:
