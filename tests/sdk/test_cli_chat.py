@@ -4,6 +4,8 @@ what a prompt on stdin may hold, and what is printed for a structured answer."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -77,3 +79,49 @@ def test_structured_output_on_a_provider_that_cannot_stream_it_suggests_no_strea
     monkeypatch.setenv("GROQ_API_KEY", "gsk_test_key_123")
     with pytest.raises(SystemExit, match="pass --no-stream"):
         main(["chat", "-m", "groq/llama-3.1-8b-instant", "--json", "hi"])
+
+
+@pytest.mark.parametrize("flags", [["--max-tokens", "-1"], ["--max-tokens", "0"], ["--max-tokens", "ten"],
+                                   ["-t", "nan"], ["-t", "inf"], ["-t", "-0.5"]])
+def test_numeric_flags_out_of_range_are_refused_before_anything_is_built(flags, capsys):
+    """--max-tokens -1 was sent upstream as is; -t nan went out as "temperature": null."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["chat", "-m", "fake/echo", *flags, "--dry-run", "hi"])
+    assert exit_info.value.code == 2
+    assert "expected a" in capsys.readouterr().err
+
+
+def test_numeric_flags_in_range_are_sent(monkeypatch, capsys):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-o")
+    assert main(["chat", "-m", "openai/gpt-4o-mini", "--max-tokens", "5", "-t", "0", "--dry-run", "hi"]) == 0
+    body = json.loads(capsys.readouterr().out.split("\n\n", 1)[1])
+    assert body["max_tokens"] == 5 and body["temperature"] == 0
+
+
+def test_other_commands_numeric_flags_are_checked_too():
+    from cloverleaf.cli import build_parser
+
+    parser = build_parser()
+    for argv in (["serve", "--port", "70000"], ["serve", "--port", "-1"],
+                 ["keys", "create", "--name", "n", "--rpm", "0"], ["keys", "create", "--name", "n", "--tpm", "-5"]):
+        with pytest.raises(SystemExit):
+            parser.parse_args(argv)
+
+
+def test_a_prompt_on_stdin_that_is_not_utf8_is_refused_before_anything_is_sent(tmp_path, upstream):
+    """It failed as "mylab 400 ... surrogates not allowed", blaming the provider, nothing sent."""
+    config = tmp_path / "c.toml"
+    config.write_text(f'[providers.mylab]\nkind = "openai"\nbase_url = "{upstream.url}/v1"\n')
+    r = subprocess.run([sys.executable, "-m", "cloverleaf", "--config", str(config), "chat", "-m", "mylab/m1"],
+                       input=b"caf\xe9 au lait\n", capture_output=True, timeout=60)
+    assert r.returncode == 1 and upstream.seen == []
+    err = r.stderr.decode()
+    assert "the prompt on stdin is not UTF-8 text (byte 3: 0xe9)" in err and "400" not in err
+    r = subprocess.run([sys.executable, "-m", "cloverleaf", "chat", "-m", "fake/echo", "--no-stream"],
+                       input="café ☕\n".encode(), capture_output=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.decode().strip() == "café ☕"
+
+
+def test_a_prompt_argument_that_is_not_utf8_is_refused(capsys):
+    with pytest.raises(SystemExit, match="the prompt argument is not UTF-8 text"):
+        main(["chat", "-m", "fake/echo", "caf\udce9"])

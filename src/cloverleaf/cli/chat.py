@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from .._errors import REDACTED, redact, url_secrets
-from .common import add_privacy_arguments, choose_model, load_settings, privacy_options
+from .common import add_privacy_arguments, at_least_one, choose_model, finite_number, load_settings, privacy_options
 
 
 def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
@@ -20,8 +20,8 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
     p.add_argument("-m", "--model", help="model id, e.g. openai/gpt-4o-mini, anthropic/claude-sonnet-4-5, fake/echo")
     p.add_argument("--provider", help="provider name; combined with -m MODEL as PROVIDER/MODEL")
     p.add_argument("-s", "--system", help="system prompt")
-    p.add_argument("--max-tokens", type=int, help="maximum tokens to generate")
-    p.add_argument("-t", "--temperature", type=float, help="sampling temperature")
+    p.add_argument("--max-tokens", type=at_least_one, help="maximum tokens to generate")
+    p.add_argument("-t", "--temperature", type=finite_number, help="sampling temperature")
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--schema", metavar="FILE", help="JSON Schema file: answer with JSON that matches it")
     fmt.add_argument("--json", action="store_true", help="answer with a JSON object")
@@ -37,19 +37,44 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
 
 def _prompt(args: argparse.Namespace) -> str:
     if args.prompt is not None:
-        return str(args.prompt)
+        return _utf8_argument(str(args.prompt), "the prompt argument")
     if sys.stdin is None or sys.stdin.isatty():
         raise SystemExit("error: give a prompt argument or pipe one on stdin")
-    text = sys.stdin.read()
+    text = _stdin_text()
     if not text.strip():
         raise SystemExit("error: the prompt on stdin is empty")
     return text
 
 
+def _utf8_argument(text: str, what: str) -> str:
+    """``text`` unless it holds bytes the locale could not decode (they arrive as lone
+    surrogates, which no request can carry: the failure came later, blamed on the provider)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise SystemExit(f"error: {what} is not UTF-8 text; convert it first, e.g. with iconv -f latin1 -t utf-8") \
+            from None
+    return text
+
+
+def _stdin_text() -> str:
+    """stdin as UTF-8 text, read as bytes: the locale's decoding turned a Latin-1 byte into a
+    lone surrogate that failed only when the request was encoded, blamed on the provider."""
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is None:   # already text (a StringIO in place of stdin)
+        return str(sys.stdin.read())
+    data = buffer.read()
+    try:
+        return str(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise SystemExit(f"error: the prompt on stdin is not UTF-8 text (byte {exc.start}: {data[exc.start]:#04x}); "
+                         "convert it first, e.g. iconv -f latin1 -t utf-8") from None
+
+
 def _options(args: argparse.Namespace) -> dict[str, Any]:
     opts: dict[str, Any] = {}
     if args.system:
-        opts["system"] = args.system
+        opts["system"] = _utf8_argument(args.system, "the system prompt (-s)")
     if args.max_tokens is not None:
         opts["max_tokens"] = args.max_tokens
     if args.temperature is not None:
@@ -60,6 +85,8 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
                 opts["response_format"] = json.load(f)
         except OSError as exc:
             raise SystemExit(f"error: cannot read schema file {args.schema}: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise SystemExit(f"error: {args.schema} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
         except ValueError as exc:
             raise SystemExit(f"error: {args.schema} is not valid JSON: {exc}") from None
     elif args.json:

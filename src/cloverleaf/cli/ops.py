@@ -10,7 +10,7 @@ import sys
 from typing import Any
 from urllib.parse import quote
 
-from .common import at_least_one, load_settings, table
+from .common import at_least_one, finite_number, load_settings, port_number, table
 
 
 def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
@@ -18,7 +18,7 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         p.epilog = ("With CLOVERLEAF_MASTER_KEY set, the admin API is on under /admin and the dashboard at /ui "
                     "(sign in with the master key or an admin virtual key); without it both are off.")
         p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-        p.add_argument("--port", type=int, default=4000, help="port (default 4000)")
+        p.add_argument("--port", type=port_number, default=4000, help="port (default 4000)")
         p.add_argument("--workers", type=at_least_one, default=1, help="worker processes (limits are per process "
                                                               "unless [state] url is redis://...)")
         p.add_argument("--http", choices=("auto", "h1", "uvicorn"), default=None,
@@ -44,9 +44,9 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
             action.add_argument("--url", default=argparse.SUPPRESS, help=url_help)
         c.add_argument("--name", required=True)
         c.add_argument("--models", help="comma-separated models or routes this key may use (default: all)")
-        c.add_argument("--budget", type=_finite, help="budget in USD")
-        c.add_argument("--rpm", type=int, help="requests per minute")
-        c.add_argument("--tpm", type=int, help="tokens per minute")
+        c.add_argument("--budget", type=finite_number, help="budget in USD")
+        c.add_argument("--rpm", type=at_least_one, help="requests per minute")
+        c.add_argument("--tpm", type=at_least_one, help="tokens per minute")
         c.add_argument("--expires-in-days", type=_positive, help="expire after this many days")
         c.add_argument("--local-only", action="store_true",
                        help="every call made with this key may only reach local targets (privacy = local-only)")
@@ -146,19 +146,6 @@ def _num(v: Any) -> str:
     return "" if v is None else f"{float(v):.0f}"
 
 
-def _finite(text: str) -> float:
-    """A number argparse accepts: not nan or inf (JSON has neither), not negative."""
-    import math
-
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"expected a finite number of at least 0, got {text!r}")
-    return value
-
-
 #: What the server's key ids look like (``key_`` and hex; a little wider, never "/", ".", "?" or "%").
 _KEY_ID = re.compile(r"key_[A-Za-z0-9_-]{1,60}")
 
@@ -175,7 +162,7 @@ def _key_id(text: str) -> str:
 
 def _positive(text: str) -> float:
     """A finite number above 0 (a key that expires at once is of no use)."""
-    value = _finite(text)
+    value = finite_number(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a number of days above 0, got {text!r}")
     return value
