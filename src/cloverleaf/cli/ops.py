@@ -348,10 +348,11 @@ def _doctor_state(settings: Any) -> int:
 def _doctor_store(settings: Any) -> int:
     """Whether the store can be reached (a SQLite file not made yet is news, not a fault: the
     first call through the gateway makes it); the number of problems found."""
-    from ..gateway.store import sqlite_path
+    from ..gateway.store import NotAStore, redact_url, sqlite_path
 
     try:
-        path = sqlite_path(_store_url(settings))
+        url = _store_url(settings)
+        path = sqlite_path(url)
         if path is not None and not path.exists():
             print(f"\nstore       none yet at {path} (the first call through the gateway creates it; if calls "
                   "were recorded, check [store] url)")
@@ -361,6 +362,13 @@ def _doctor_store(settings: Any) -> int:
             store.ping()
         finally:
             store.close()
+    except NotAStore as exc:
+        if exc.tables:   # another application's database: a mistyped [store] url
+            print(f"\nstore       ERROR {exc}")
+            return 1
+        print(f"\nstore       none yet at {redact_url(url)} (an empty database: the first call through the "
+              "gateway creates the store; if calls were recorded, check [store] url)")
+        return 0
     except Exception as exc:  # noqa: BLE001 - doctor reports, never crashes
         print(f"\nstore       ERROR {exc}")
         return 1
