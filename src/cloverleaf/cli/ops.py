@@ -100,14 +100,16 @@ def _traces(args: argparse.Namespace) -> int:
         for c in calls:
             print(json.dumps(c.as_dict(), default=str))
         return 0
-    if not calls:
+    if not calls and args.trace:
+        print(f"no calls in trace {args.trace!r}: no such trace in this store (`cloverleaf traces` lists recent "
+              "calls with their trace ids in --json)", file=sys.stderr)
+    elif not calls:
         print("no calls recorded yet (calls through the gateway or `cloverleaf serve` are recorded)", file=sys.stderr)
     steps = any((c.metadata or {}).get("step") for c in calls)   # a workflow run: one call per step
     table((*(("step",) if steps else ()), "time (UTC)", "requested", "answered by", "status", "latency ms", "ttft ms",
            "tokens in/out", "cost", "attempts"),
           [(*(((c.metadata or {}).get("step") or "-",) if steps else ()),
-            _when(c.created_at), c.requested_model, c.target or "-", c.status if not c.error_type
-            else f"{c.status} ({c.error_type})", _num(c.latency_ms), _num(c.ttft_ms),
+            _when(c.created_at), c.requested_model, c.target or "-", _status(c), _num(c.latency_ms), _num(c.ttft_ms),
             f"{c.input_tokens}/{c.output_tokens}", _cost(c), len(c.attempts))
            for c in calls])
     return 0
@@ -135,11 +137,22 @@ def _spend(args: argparse.Namespace) -> int:
     return 0
 
 
+def _status(call: Any) -> str:
+    """A call's status, with its error type, or marked when the response cache answered it."""
+    if call.error_type:
+        return f"{call.status} ({call.error_type})"
+    return f"{call.status} (cache hit)" if call.cache == "hit" else str(call.status)
+
+
 def _cost(call: Any) -> str:
-    """A call's cost, or what its budgets were charged when its cost is unknown."""
+    """A call's cost, or what its budgets were charged when its cost is unknown; "unknown" for
+    one billed without a charge (no usage reported, or a stream cut after its output started)."""
     if call.cost is not None:
         return f"${call.cost:.6f}"
-    return f"charged ${call.charged:.6f}" if call.charged else ""
+    if call.charged:
+        return f"charged ${call.charged:.6f}"
+    cut_after_output = call.status in ("cancelled", "interrupted") and call.ttft_ms is not None
+    return "unknown" if call.status == "ok" or cut_after_output else ""
 
 
 def _num(v: Any) -> str:

@@ -142,12 +142,15 @@ class Settlement:
         # reservation: cancelling a call must not be a way around a limit or a budget
         billable = call.billable
         charged = call.reserved_usd if billable else 0.0
+        # the attempt the provider may bill for is the last one made: the record keeps its target,
+        # so `spend --by model/provider` puts the call (of unknown cost) where it was spent
+        target, provider = call.tracker.last_target() if billable else (None, None)
         try:
             await self.close(call, None if billable else 0, charged)
         finally:
             if self.record_errors:   # its cost is unknown; what its budgets were charged is not
                 self.record(call, call.tracker.record(self._clock, status=status, error=exc, ttft_ms=call.ttft_ms,
-                                                      charged=charged or None))
+                                                      charged=charged or None, target=target, provider=provider))
 
     async def close(self, call: Call, tokens_used: int | None, cost: float) -> None:
         """Settle the call's own rate-limit ticket and budget reservations (one state
