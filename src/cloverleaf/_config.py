@@ -230,8 +230,7 @@ def check_keys(settings: Settings, where: str = "cloverleaf.toml") -> None:
     """At load time, not at first use: every registry entry names a provider that exists, and
     every ``additional_config``/``extra`` and ``[attachments]`` key is one its reader knows (a
     typo would otherwise be silently ignored, or a raw TypeError at the first attachment)."""
-    from .providers.registry import (KINDS, PROVIDER_ALIASES, canonical_kind, check_config_keys, kind_of,
-                                     provider_names)
+    from .providers.registry import KINDS, PROVIDER_ALIASES, canonical_kind, check_config_keys, kind_of, provider_names
 
     custom = {name: ps.kind for name, ps in settings.providers.items()}
     for name, ps in settings.providers.items():

@@ -44,7 +44,7 @@ def current_version(conn: sa.Connection) -> int:
     return int(conn.execute(sa.text("SELECT COALESCE(MAX(version), 0) FROM schema_version")).scalar_one())
 
 
-class NoStoreHere(Exception):  # noqa: N818 - a finding handed to the store, which words it for the user
+class NoStoreHere(Exception):
     """``migrate(existing=True)`` found no ``schema_version``: this database is not a cloverleaf
     store (``tables`` names what it holds instead; empty when it holds nothing)."""
 
