@@ -152,6 +152,8 @@ class Settings:
 
 def _config_path(path: str | os.PathLike[str] | None, env: Mapping[str, str]) -> Path | None:
     if path is not None:
+        if not str(path).strip():   # Path("") is ".": "config file '.' not found" named no file given
+            raise ConfigError("the config file path is empty: give the path of a cloverleaf.toml (--config FILE)")
         p = Path(path).expanduser()
         if not p.is_file():
             raise ConfigError(f"config file {str(p)!r} not found")
@@ -232,13 +234,17 @@ def check_keys(settings: Settings, where: str = "cloverleaf.toml") -> None:
     """At load time, not at first use: every registry entry names a provider that exists, and
     every ``additional_config``/``extra`` and ``[attachments]`` key is one its reader knows (a
     typo would otherwise be silently ignored, or a raw TypeError at the first attachment)."""
-    from .providers.registry import PROVIDER_ALIASES, check_config_keys, kind_of, provider_names
+    from .providers.registry import KINDS, PROVIDER_ALIASES, canonical_kind, check_config_keys, kind_of, provider_names
 
     custom = {name: ps.kind for name, ps in settings.providers.items()}
     for name, ps in settings.providers.items():
         if ps.kind is None and name not in provider_names() and name not in PROVIDER_ALIASES:
             raise ConfigError(f"{where}: [providers.{name}] is not a built-in provider; add kind = \"openai\" "
                               "(or another kind) to define it")
+        if ps.kind is not None and (not isinstance(ps.kind, str) or canonical_kind(ps.kind) not in KINDS):
+            # a typo ("opneai") passed here and failed every call to the provider instead
+            raise ConfigError(f"{where}: [providers.{name}] kind = {ps.kind!r} is not a provider kind; "
+                              f"kinds: {', '.join(KINDS)}")
         check_config_keys(name, kind_of(name, custom), ps.extra, f"{where}: [providers.{name}] extra")
     for entry in settings.models:
         try:

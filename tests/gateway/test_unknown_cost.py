@@ -156,3 +156,34 @@ def test_a_stream_cut_after_its_input_count_books_what_it_used(tmp_path: Path) -
             assert (record.input_tokens, record.output_tokens) == (500, 151)
     finally:
         up.close()
+
+
+async def test_a_stream_cut_after_output_without_a_budget_is_of_unknown_cost_at_its_target(harness: Harness) -> None:
+    """Closed by its consumer (Ctrl-C in `cloverleaf chat`, a client hanging up on serve) or broken
+    upstream, after output: nothing was reserved, so nothing was charged, and the record had no
+    target, no cost and no charge. `spend` showed $0 under "-" with no call of unknown cost."""
+    gw = harness.gateway(routes={"r": {"targets": ["fake/echo"]}})
+    agen = gw.astream("r", chat_request("one two three four five six", max_tokens=1000))
+    assert (await agen.__anext__()).type == "text"
+    await agen.aclose()  # type: ignore[attr-defined]
+    upstream(gw).script.reset_after(2)
+    with pytest.raises(StreamInterrupted):
+        async for _ in gw.astream("r", chat_request("one two three four five six", max_tokens=1000)):
+            pass
+    gw.store.flush()
+    records = gw.store.recent_calls()
+    assert sorted(r.status for r in records) == ["cancelled", "interrupted"]
+    assert all(r.target == "fake/echo" and r.provider == "fake" and r.cost is None for r in records)
+    for by, group in (("model", "fake/echo"), ("provider", "fake"), ("route", "r")):
+        [row] = gw.store.spend(by)
+        assert (row.group, row.calls, row.unknown_cost) == (group, 2, 2), by
+
+
+async def test_a_stream_cancelled_before_output_is_not_of_unknown_cost(harness: Harness) -> None:
+    gw = harness.gateway(routes={"r": {"targets": ["fake/fail-500"]}})
+    with pytest.raises(Exception):  # noqa: B017 - the point is the report
+        async for _ in gw.astream("r", chat_request(max_tokens=1000)):
+            pass
+    gw.store.flush()
+    [row] = gw.store.spend("route")
+    assert row.unknown_cost == 0

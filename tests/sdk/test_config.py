@@ -70,12 +70,38 @@ def test_missing_file_is_a_clear_error(tmp_path):
     ("[defaults]\nmodle = 'x'", "unknown key"),
     ("[providers.x]\nkind='openai'\napi_key='sk-123'", "api_key_env"),
     ("[[models]]\nname='a'\nprovider='openai'", "identifier"),
+    # a typo passed loading, doctor and serve, and failed every call (as a 404 model_not_found on the server)
+    ("[providers.mylab]\nkind='opneai'\nbase_url='http://127.0.0.1:9/v1'",
+     r"\[providers.mylab\] kind = 'opneai' is not a provider kind; kinds: openai, openai_responses, anthropic"),
+    ("[providers.mylab]\nkind=3", r"kind = 3 is not a provider kind"),
 ])
 def test_bad_config_says_what_is_wrong(tmp_path, text, message):
     p = tmp_path / "c.toml"
     p.write_text(text)
     with pytest.raises(ConfigError, match=message):
         Settings.load(p, env={})
+
+
+def test_an_unknown_provider_kind_is_refused_by_every_path_that_defines_providers(tmp_path, capsys):
+    from cloverleaf._config import ProviderSettings
+    from cloverleaf.cli import main
+
+    with pytest.raises(ConfigError, match="kind = 'opneai' is not a provider kind"):
+        Settings.load(env={}, providers={"mylab": ProviderSettings("mylab", kind="opneai")})
+    assert Settings.load(env={}, providers={"lab": ProviderSettings("lab", kind="openai_compatible")}).providers
+    config = tmp_path / "c.toml"
+    config.write_text("[providers.mylab]\nkind = 'opneai'\n[store]\nurl = 'sqlite:///cl.db'\n")
+    assert main(["--config", str(config), "doctor"]) == 1      # it said "settings ok" and exited 0
+    assert "kind = 'opneai' is not a provider kind" in capsys.readouterr().out
+
+
+def test_an_empty_config_path_says_so(capsys):
+    from cloverleaf.cli import main
+
+    with pytest.raises(ConfigError, match="the config file path is empty"):
+        Settings.load("", env={})
+    assert main(["--config", "", "chat", "-m", "fake/echo", "hi"]) == 1
+    assert "'.'" not in capsys.readouterr().err
 
 
 def test_resolution_of_registry_entries_custom_providers_and_keys(toml_file):

@@ -45,6 +45,16 @@ def test_startup_lines_name_mode_store_and_worker_caveat(tmp_path: Path) -> None
     assert any("every model answers from the offline fake provider" in line for line in offline)
 
 
+def test_startup_lines_bracket_an_ipv6_address(tmp_path: Path) -> None:
+    """`serve --host ::1` printed http://::1:4000, which no browser or client takes as a URL."""
+    settings = Settings(env={}, store={"url": f"sqlite:///{tmp_path}/c.db"})
+    lines = describe(settings, ServerOptions(host="::1", port=4100, master_key=MASTER))
+    assert lines[0].startswith("cloverleaf serving on http://[::1]:4100 ")
+    assert any("dashboard at http://[::1]:4100/ui" in line for line in lines)
+    assert describe(settings, ServerOptions(host="127.0.0.1", port=4100))[0].startswith(
+        "cloverleaf serving on http://127.0.0.1:4100 ")
+
+
 def test_several_workers_without_redis_count_budgets_in_the_store(tmp_path: Path) -> None:
     """In-memory budget counters would give every worker the whole budget."""
     from cloverleaf.gateway.config import parse

@@ -11,7 +11,8 @@ import json
 import sys
 from typing import Any
 
-from .common import add_privacy_arguments, choose_model, load_settings, privacy_options
+from .._errors import REDACTED, redact, url_secrets
+from .common import add_privacy_arguments, at_least_one, choose_model, finite_number, load_settings, privacy_options
 
 
 def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
@@ -19,8 +20,8 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
     p.add_argument("-m", "--model", help="model id, e.g. openai/gpt-4o-mini, anthropic/claude-sonnet-4-5, fake/echo")
     p.add_argument("--provider", help="provider name; combined with -m MODEL as PROVIDER/MODEL")
     p.add_argument("-s", "--system", help="system prompt")
-    p.add_argument("--max-tokens", type=int, help="maximum tokens to generate")
-    p.add_argument("-t", "--temperature", type=float, help="sampling temperature")
+    p.add_argument("--max-tokens", type=at_least_one, help="maximum tokens to generate")
+    p.add_argument("-t", "--temperature", type=finite_number, help="sampling temperature")
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--schema", metavar="FILE", help="JSON Schema file: answer with JSON that matches it")
     fmt.add_argument("--json", action="store_true", help="answer with a JSON object")
@@ -36,19 +37,44 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
 
 def _prompt(args: argparse.Namespace) -> str:
     if args.prompt is not None:
-        return str(args.prompt)
+        return _utf8_argument(str(args.prompt), "the prompt argument")
     if sys.stdin is None or sys.stdin.isatty():
         raise SystemExit("error: give a prompt argument or pipe one on stdin")
-    text = sys.stdin.read()
+    text = _stdin_text()
     if not text.strip():
         raise SystemExit("error: the prompt on stdin is empty")
     return text
 
 
+def _utf8_argument(text: str, what: str) -> str:
+    """``text`` unless it holds bytes the locale could not decode (they arrive as lone
+    surrogates, which no request can carry: the failure came later, blamed on the provider)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise SystemExit(f"error: {what} is not UTF-8 text; convert it first, e.g. with iconv -f latin1 -t utf-8") \
+            from None
+    return text
+
+
+def _stdin_text() -> str:
+    """stdin as UTF-8 text, read as bytes: the locale's decoding turned a Latin-1 byte into a
+    lone surrogate that failed only when the request was encoded, blamed on the provider."""
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is None:   # already text (a StringIO in place of stdin)
+        return str(sys.stdin.read())
+    data = buffer.read()
+    try:
+        return str(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise SystemExit(f"error: the prompt on stdin is not UTF-8 text (byte {exc.start}: {data[exc.start]:#04x}); "
+                         "convert it first, e.g. iconv -f latin1 -t utf-8") from None
+
+
 def _options(args: argparse.Namespace) -> dict[str, Any]:
     opts: dict[str, Any] = {}
     if args.system:
-        opts["system"] = args.system
+        opts["system"] = _utf8_argument(args.system, "the system prompt (-s)")
     if args.max_tokens is not None:
         opts["max_tokens"] = args.max_tokens
     if args.temperature is not None:
@@ -59,6 +85,8 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
                 opts["response_format"] = json.load(f)
         except OSError as exc:
             raise SystemExit(f"error: cannot read schema file {args.schema}: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise SystemExit(f"error: {args.schema} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
         except ValueError as exc:
             raise SystemExit(f"error: {args.schema} is not valid JSON: {exc}") from None
     elif args.json:
@@ -73,11 +101,15 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(name: str, args: argparse.Namespace) -> int:
     from .._client import Client
+    from .._structured import to_response_format
 
     settings = load_settings(args)
     model = choose_model(settings, args.model, args.provider)
     prompt = _prompt(args)
     options = _options(args)
+    fmt = to_response_format(options.get("response_format"))
+    # a top-level array travels as {"items": [...]}: the answer printed is the array, as .parsed
+    listed = fmt is not None and bool(fmt.wrapped_key)
     resp: Any = None
     with Client(settings) as client:
         if args.dry_run:
@@ -86,25 +118,49 @@ def run(name: str, args: argparse.Namespace) -> int:
             resp = client.chat(model, prompt, **options)
             if resp.reasoning and args.verbose:
                 print(f"[reasoning] {resp.reasoning}", file=sys.stderr)
-            print(resp.content)
+            print(json.dumps(resp.parsed, ensure_ascii=False) if listed else resp.content)
+        else:
+            resp = _streamed(client, model, prompt, options, args, listed=listed)
+        if resp is not None:
             for call in resp.tool_calls:
                 print(f"[tool call] {call.name}({json.dumps(call.arguments)})")
-        else:
-            stream = client.stream(model, prompt, **options)
-            for ev in stream:
-                if ev.type == "text" and ev.text:
-                    sys.stdout.write(ev.text)
-                    sys.stdout.flush()
-                elif ev.type == "reasoning" and ev.text and args.verbose:
-                    sys.stderr.write(ev.text)
-            sys.stdout.write("\n")
-            resp = stream.response
-            if resp is not None:
-                for call in resp.tool_calls:
-                    print(f"[tool call] {call.name}({json.dumps(call.arguments)})")
         if args.verbose and resp is not None:
             _report(resp)
     return 0
+
+
+def _streamed(client: Any, model: str, prompt: str, options: dict[str, Any], args: argparse.Namespace, *,
+              listed: bool) -> Any:
+    """The answer printed as it arrives (a list answer once whole: its wire form is a wrapper);
+    the response, or None. Both outputs end their line whatever happens, so a stream cut
+    mid-answer, or the summary after streamed reasoning, does not run into the next line."""
+    from .._errors import UnsupportedCapability
+
+    stream = client.stream(model, prompt, **options)
+    open_lines = {"out": False, "err": False}
+    try:
+        for ev in stream:
+            if ev.type == "text" and ev.text and not listed:
+                sys.stdout.write(ev.text)
+                sys.stdout.flush()
+                open_lines["out"] = not ev.text.endswith("\n")
+            elif ev.type == "reasoning" and ev.text and args.verbose:
+                sys.stderr.write(ev.text)
+                open_lines["err"] = not ev.text.endswith("\n")
+    except UnsupportedCapability as exc:
+        if options.get("response_format") is None or exc.operation != "streaming + structured":
+            raise
+        raise SystemExit(f"error: {exc}; pass --no-stream to get the structured answer whole") from None
+    finally:
+        if open_lines["err"]:
+            sys.stderr.write("\n")
+        if open_lines["out"] or (not listed and stream.response is not None):
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+    resp = stream.response
+    if listed and resp is not None:
+        print(json.dumps(resp.parsed, ensure_ascii=False))
+    return resp
 
 
 def _report(resp: Any) -> None:
@@ -134,24 +190,53 @@ def _dry_run(client: Any, model: str, prompt: str, options: dict[str, Any], *, s
     req = client.engine._for_target(target, build_request(model, prompt, options), stream=stream)
     req = client.engine._resolve_attachments(target, req)
     http = client.engine._build_chat(target, req)
-    print(f"{http.method} {redact_url(http.url)}")
+    secrets = _secrets_of(target, http.url)
+    print(f"{http.method} {shown_url(http.url, secrets)}")
+    configured = {name.lower() for name in target.cfg.headers}
     for k, v in http.redacted_headers().items():
-        print(f"{k}: {v}")
+        # a configured header is the operator's (a gateway's auth token, a tenant id): its value is
+        # never printed, whatever its name, as the transport's own secret headers are not
+        print(f"{k}: {REDACTED if k.lower() in configured else redact(v, secrets)}")
     print()
     body = http.json() if http.body else None
-    print(json.dumps(_elide(body), indent=2, ensure_ascii=False) if body is not None else "")
+    text = json.dumps(_elide(body), indent=2, ensure_ascii=False) if body is not None else ""
+    print(_without(text, secrets))   # the prompt is shown as written: only the known secrets are taken out
     return 0
 
 
-def redact_url(url: str) -> str:
+def _secrets_of(target: Any, url: str) -> tuple[str, ...]:
+    """What a dry run must never print: the key, the configured header values and the URL's
+    password (as written, decoded and as the ``Basic`` value the transport makes of it)."""
+    values = (target.cfg.api_key, *target.cfg.headers.values(), *url_secrets(url))
+    return tuple(v for v in values if isinstance(v, str) and len(v) >= 4)
+
+
+def shown_url(url: str, secrets: tuple[str, ...] = ()) -> str:
+    """The URL as a dry run prints it: its query kept (``alt=sse`` and ``api-version`` are part of
+    the request) with key-like values redacted, and a ``user:password@``'s password redacted."""
     from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
     parts = urlsplit(url)
-    if not parts.query:
-        return url
-    q = [(k, "<redacted>" if k.lower() in ("key", "api_key", "apikey", "token", "access_token", "sig") else v)
-         for k, v in parse_qsl(parts.query, keep_blank_values=True)]
-    return urlunsplit(parts._replace(query=urlencode(q, safe="<>")))
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, host = netloc.rpartition("@")
+        user, colon, _ = userinfo.partition(":")
+        netloc = f"{user}:{REDACTED}@{host}" if colon else f"{REDACTED}@{host}"
+    query = parts.query
+    if query:
+        query = urlencode([(k, REDACTED if k.lower() in _SECRET_QUERY else v)
+                           for k, v in parse_qsl(query, keep_blank_values=True)], safe="<>")
+    return _without(urlunsplit(parts._replace(netloc=netloc, query=query)), secrets)
+
+
+def _without(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+#: Query parameters that carry a key (Gemini's ``?key=``, a signed URL's ``sig``).
+_SECRET_QUERY = frozenset({"key", "api_key", "apikey", "token", "access_token", "sig"})
 
 
 def _elide(value: Any) -> Any:

@@ -33,14 +33,16 @@ def choose_model(settings: Settings, model: str | None, provider: str | None) ->
         return f"{provider}/{model}"
     if model:
         return model
-    if settings.default_model:
+    if settings.default_model and (not provider or _of_provider(settings, settings.default_model, provider)):
         return settings.default_model
-    if provider:
+    if provider:   # the configured default is another provider's: --provider wins, as the user asked
         for _, default in DEFAULT_MODEL_BY_KEY:
             if default.startswith(provider + "/"):
                 print(f"cloverleaf: using {default} (pass -m to choose a model)", file=sys.stderr)
                 return default
-        raise SystemExit(f"error: --provider {provider} needs -m MODEL")
+        other = f" (the configured default, {settings.default_model}, is not one of its models)" \
+            if settings.default_model else ""
+        raise SystemExit(f"error: --provider {provider} needs -m MODEL{other}")
     for env_name, default in DEFAULT_MODEL_BY_KEY:
         if settings.env.get(env_name):
             print(f"cloverleaf: no model configured; using {default} because {env_name} is set "
@@ -49,6 +51,15 @@ def choose_model(settings: Settings, model: str | None, provider: str | None) ->
     print("cloverleaf: no model configured and no API key found; using the offline fake/echo model "
           "(set CLOVERLEAF_MODEL or pass -m, e.g. -m openai/gpt-4o-mini)", file=sys.stderr)
     return "fake/echo"
+
+
+def _of_provider(settings: Settings, model: str, provider: str) -> bool:
+    """Whether ``model`` (the configured default) is served by ``provider``: written as
+    ``PROVIDER/MODEL`` (or ``PROVIDER:MODEL``), or a ``[[models]]`` entry of that provider."""
+    entry = settings.model_entry(model)
+    if entry is not None:
+        return entry.provider == provider
+    return model.startswith((provider + "/", provider + ":"))
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], out: Any = None) -> None:
@@ -89,4 +100,29 @@ def at_least_one(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
+def finite_number(text: str) -> float:
+    """An argparse type for amounts (``-t``, ``--budget``): a finite number of at least 0. NaN
+    became JSON null (the provider's default, silently) and inf no number at all."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number of at least 0, got {text!r}")
+    return value
+
+
+def port_number(text: str) -> int:
+    """An argparse type for a TCP port: 1 to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 1 to 65535, got {text!r}")
     return value

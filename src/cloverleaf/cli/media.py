@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -39,6 +40,7 @@ def run(name: str, args: argparse.Namespace) -> int:
     from .._client import Client
 
     settings = load_settings(args)
+    _check_before_paying(name, args)
     with Client(settings) as client:
         if name == "embed":
             model = args.model or settings.embedding_model
@@ -48,8 +50,6 @@ def run(name: str, args: argparse.Namespace) -> int:
                 model = "simple"
             resp = client.embed(model, args.texts, dimensions=args.dimensions, **privacy_options(args))
             if args.similarity:
-                if len(args.texts) < 2:
-                    raise SystemExit("error: --similarity needs at least two texts")
                 rows = []
                 for i in range(len(args.texts)):
                     for j in range(i + 1, len(args.texts)):
@@ -60,6 +60,9 @@ def run(name: str, args: argparse.Namespace) -> int:
                 for text, vec in zip(args.texts, resp.vectors):
                     print(json.dumps({"text": text, "dimensions": len(vec), "vector": [round(x, 6) for x in vec]}))
             return 0
+        if not (args.model or settings.image_model):
+            raise SystemExit("error: no image model: pass -m MODEL (e.g. -m openai/gpt-image-1) or set "
+                             "CLOVERLEAF_IMAGE_MODEL")
         images = client.generate_image(args.model, args.prompt, n=args.n, size=args.size, quality=args.quality,
                                      response_format="b64_json", **privacy_options(args))
         out = Path(args.output)
@@ -70,8 +73,23 @@ def run(name: str, args: argparse.Namespace) -> int:
                 continue
             try:
                 path.write_bytes(img.data)
-            except OSError as exc:   # a missing folder, a directory given as the file, no permission
-                raise SystemExit(f"error: cannot write {path}: {exc.strerror}; give -o a file path in a folder "
-                                 "that exists") from None
+            except OSError as exc:   # what the check before the call cannot foresee (a full disk)
+                raise SystemExit(f"error: cannot write {path}: {exc.strerror}") from None
             print(f"wrote {path} ({len(img.data):,} bytes, {img.media_type})")
         return 0
+
+
+def _check_before_paying(name: str, args: argparse.Namespace) -> None:
+    """What makes the command fail after the call, checked before it: the call is paid for, and
+    its answer was thrown away (``-o`` into a folder that does not exist, one text to compare)."""
+    if name == "embed":
+        if args.similarity and len(args.texts) < 2:
+            raise SystemExit("error: --similarity needs at least two texts")
+        return
+    out = Path(args.output)
+    folder = out.parent
+    if out.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK):
+        why = ("is a folder" if out.is_dir() else "is in a folder that does not exist" if not folder.is_dir()
+               else "is in a folder you cannot write to")
+        raise SystemExit(f"error: cannot write {out}: it {why}; give -o a file path in a folder that exists "
+                         "(nothing was sent)")

@@ -10,7 +10,7 @@ import sys
 from typing import Any
 from urllib.parse import quote
 
-from .common import at_least_one, load_settings, table
+from .common import at_least_one, finite_number, load_settings, port_number, table
 
 
 def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
@@ -18,7 +18,7 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         p.epilog = ("With CLOVERLEAF_MASTER_KEY set, the admin API is on under /admin and the dashboard at /ui "
                     "(sign in with the master key or an admin virtual key); without it both are off.")
         p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-        p.add_argument("--port", type=int, default=4000, help="port (default 4000)")
+        p.add_argument("--port", type=port_number, default=4000, help="port (default 4000)")
         p.add_argument("--workers", type=at_least_one, default=1, help="worker processes (limits are per process "
                                                               "unless [state] url is redis://...)")
         p.add_argument("--http", choices=("auto", "h1", "uvicorn"), default=None,
@@ -44,9 +44,9 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
             action.add_argument("--url", default=argparse.SUPPRESS, help=url_help)
         c.add_argument("--name", required=True)
         c.add_argument("--models", help="comma-separated models or routes this key may use (default: all)")
-        c.add_argument("--budget", type=_finite, help="budget in USD")
-        c.add_argument("--rpm", type=int, help="requests per minute")
-        c.add_argument("--tpm", type=int, help="tokens per minute")
+        c.add_argument("--budget", type=finite_number, help="budget in USD")
+        c.add_argument("--rpm", type=at_least_one, help="requests per minute")
+        c.add_argument("--tpm", type=at_least_one, help="tokens per minute")
         c.add_argument("--expires-in-days", type=_positive, help="expire after this many days")
         c.add_argument("--local-only", action="store_true",
                        help="every call made with this key may only reach local targets (privacy = local-only)")
@@ -100,14 +100,16 @@ def _traces(args: argparse.Namespace) -> int:
         for c in calls:
             print(json.dumps(c.as_dict(), default=str))
         return 0
-    if not calls:
+    if not calls and args.trace:
+        print(f"no calls in trace {args.trace!r}: no such trace in this store (`cloverleaf traces` lists recent "
+              "calls with their trace ids in --json)", file=sys.stderr)
+    elif not calls:
         print("no calls recorded yet (calls through the gateway or `cloverleaf serve` are recorded)", file=sys.stderr)
     steps = any((c.metadata or {}).get("step") for c in calls)   # a workflow run: one call per step
     table((*(("step",) if steps else ()), "time (UTC)", "requested", "answered by", "status", "latency ms", "ttft ms",
            "tokens in/out", "cost", "attempts"),
           [(*(((c.metadata or {}).get("step") or "-",) if steps else ()),
-            _when(c.created_at), c.requested_model, c.target or "-", c.status if not c.error_type
-            else f"{c.status} ({c.error_type})", _num(c.latency_ms), _num(c.ttft_ms),
+            _when(c.created_at), c.requested_model, c.target or "-", _status(c), _num(c.latency_ms), _num(c.ttft_ms),
             f"{c.input_tokens}/{c.output_tokens}", _cost(c), len(c.attempts))
            for c in calls])
     return 0
@@ -135,28 +137,26 @@ def _spend(args: argparse.Namespace) -> int:
     return 0
 
 
+def _status(call: Any) -> str:
+    """A call's status, with its error type, or marked when the response cache answered it."""
+    if call.error_type:
+        return f"{call.status} ({call.error_type})"
+    return f"{call.status} (cache hit)" if call.cache == "hit" else str(call.status)
+
+
 def _cost(call: Any) -> str:
-    """A call's cost, or what its budgets were charged when its cost is unknown."""
+    """A call's cost, or what its budgets were charged when its cost is unknown; "unknown" for
+    one billed without a charge (no usage reported, or a stream cut after its output started)."""
     if call.cost is not None:
         return f"${call.cost:.6f}"
-    return f"charged ${call.charged:.6f}" if call.charged else ""
+    if call.charged:
+        return f"charged ${call.charged:.6f}"
+    cut_after_output = call.status in ("cancelled", "interrupted") and call.ttft_ms is not None
+    return "unknown" if call.status == "ok" or cut_after_output else ""
 
 
 def _num(v: Any) -> str:
     return "" if v is None else f"{float(v):.0f}"
-
-
-def _finite(text: str) -> float:
-    """A number argparse accepts: not nan or inf (JSON has neither), not negative."""
-    import math
-
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"expected a finite number of at least 0, got {text!r}")
-    return value
 
 
 #: What the server's key ids look like (``key_`` and hex; a little wider, never "/", ".", "?" or "%").
@@ -175,7 +175,7 @@ def _key_id(text: str) -> str:
 
 def _positive(text: str) -> float:
     """A finite number above 0 (a key that expires at once is of no use)."""
-    value = _finite(text)
+    value = finite_number(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a number of days above 0, got {text!r}")
     return value
@@ -361,10 +361,11 @@ def _doctor_state(settings: Any) -> int:
 def _doctor_store(settings: Any) -> int:
     """Whether the store can be reached (a SQLite file not made yet is news, not a fault: the
     first call through the gateway makes it); the number of problems found."""
-    from ..gateway.store import sqlite_path
+    from ..gateway.store import NotAStore, redact_url, sqlite_path
 
     try:
-        path = sqlite_path(_store_url(settings))
+        url = _store_url(settings)
+        path = sqlite_path(url)
         if path is not None and not path.exists():
             print(f"\nstore       none yet at {path} (the first call through the gateway creates it; if calls "
                   "were recorded, check [store] url)")
@@ -374,6 +375,13 @@ def _doctor_store(settings: Any) -> int:
             store.ping()
         finally:
             store.close()
+    except NotAStore as exc:
+        if exc.tables:   # another application's database: a mistyped [store] url
+            print(f"\nstore       ERROR {exc}")
+            return 1
+        print(f"\nstore       none yet at {redact_url(url)} (an empty database: the first call through the "
+              "gateway creates the store; if calls were recorded, check [store] url)")
+        return 0
     except Exception as exc:  # noqa: BLE001 - doctor reports, never crashes
         print(f"\nstore       ERROR {exc}")
         return 1

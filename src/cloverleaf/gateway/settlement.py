@@ -145,12 +145,16 @@ class Settlement:
         # a stream that broke after output: what it is known to have used (unreported: the
         # upstream's counts so far, the rest estimated), booked when more than the estimate
         used = getattr(exc, "stream_usage", None) if billable else None
+        # the attempt the provider may bill for is the last one made: the record keeps its target,
+        # so `spend --by model/provider` puts the call (of unknown cost) where it was spent
+        target, provider = call.tracker.last_target() if billable else (None, None)
         try:
             await self.close(call, call.loop.booked(used) if billable else 0, charged)
         finally:
             if self.record_errors:   # its cost is unknown; what its budgets were charged is not
                 self.record(call, call.tracker.record(self._clock, status=status, error=exc, ttft_ms=call.ttft_ms,
-                                                      usage=used, charged=charged or None))
+                                                      usage=used, charged=charged or None, target=target,
+                                                      provider=provider))
 
     async def close(self, call: Call, tokens_used: int | None, cost: float) -> None:
         """Settle the call's own rate-limit ticket and budget reservations (one state

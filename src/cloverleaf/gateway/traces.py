@@ -121,6 +121,12 @@ class CallTracker:
     def attempt_ends(self) -> list[float]:
         return self._ended
 
+    def last_target(self) -> tuple[str | None, str | None]:
+        """(target, provider) of the latest attempt; (None, None) before any."""
+        if not self.attempts:
+            return None, None
+        return self.attempts[-1].target, self._providers[-1]
+
     def record(self, clock: Clock, *, status: str, error: BaseException | None = None, target: str | None = None,
                provider: str | None = None, model: str | None = None, usage: Usage | None = None,
                cost: float | None = None, ttft_ms: float | None = None, charged: float | None = None) -> CallRecord:

@@ -147,15 +147,18 @@ class Adapter:
 
     # -- configuration -------------------------------------------------------------------
     def split_endpoint(self, base_url: str) -> tuple[str, str | None]:
-        """(the root this adapter appends paths to, the operation a full endpoint URL pins or None)."""
-        root = base_url.rstrip("/")
+        """(the root this adapter appends paths to, the operation a full endpoint URL pins or None).
+        A query (Azure-style ``?api-version=...``) is kept on the root, where :func:`base_url_join`
+        puts it back after the path."""
+        url, query = split_query(base_url)
+        root = url.rstrip("/")
         for suffix in self.redundant_suffixes:
             if root.endswith(suffix):
                 root = root[: -len(suffix)]
         for operation, path in self.operation_paths.items():
             if root.endswith(path):
-                return root[: -len(path)], operation
-        return (root if root != base_url.rstrip("/") else base_url), None
+                return with_query(root[: -len(path)], query), operation
+        return (with_query(root, query) if root != url.rstrip("/") else base_url), None
 
     def price_keys(self, model: str) -> list[str]:
         """Keys of the built-in price table this model may be listed under, most specific first.
@@ -240,7 +243,23 @@ def single(resp: HttpResponse | list[HttpResponse]) -> HttpResponse:
 
 
 def base_url_join(base_url: str, path: str) -> str:
-    return base_url.rstrip("/") + "/" + path.lstrip("/")
+    """``path`` appended to the base URL's path; a query the base carries (Azure-style
+    ``?api-version=...``) stays at the end, after the path's own (it was appended to the
+    query: ``/v1?api-version=2024/chat/completions``)."""
+    base, base_query = split_query(base_url)
+    path, path_query = split_query(path)
+    joined = base.rstrip("/") + "/" + path.lstrip("/")
+    return with_query(joined, "&".join(q for q in (path_query, base_query) if q))
+
+
+def split_query(url: str) -> tuple[str, str]:
+    """(the URL without its query, the query without its ``?``; "" when there is none)."""
+    head, _, query = url.partition("?")
+    return head, query
+
+
+def with_query(url: str, query: str) -> str:
+    return f"{url}?{query}" if query else url
 
 
 def generic_error_fields(resp: HttpResponse) -> tuple[str | None, str | None]:

@@ -47,11 +47,13 @@ def describe(settings: Settings, options: ServerOptions) -> list[str]:
     from ..gateway.config import parse_store
     from ..gateway.store import redact_url
 
-    lines = [f"cloverleaf serving on http://{options.host}:{options.port} "
+    # an IPv6 address is bracketed in a URL (http://[::1]:4000): http://::1:4000 is no address
+    host = f"[{options.host}]" if ":" in options.host and not options.host.startswith("[") else options.host
+    lines = [f"cloverleaf serving on http://{host}:{options.port} "
              f"(OpenAI API under /v1, Anthropic /v1/messages, docs /openapi.json)"]
     if options.master_key:
         lines.append("auth: master key set; virtual keys accepted; admin API on under /admin; "
-                     f"dashboard at http://{options.host}:{options.port}/ui")
+                     f"dashboard at http://{host}:{options.port}/ui")
     else:
         lines.append("auth: no CLOVERLEAF_MASTER_KEY: admin API off; without virtual keys the API is open to "
                      "loopback clients only")

@@ -43,7 +43,9 @@ from .spend import SpendBatch
 
 class Store(CallLog, BudgetLedger, AdminTables):
     def __init__(self, url: str, *, batch_size: int = 100, flush_ms: int = 200,
-                 wall: Callable[[], float] = time.time) -> None:
+                 wall: Callable[[], float] = time.time, existing: bool = False) -> None:
+        """``existing``: open only a database that is a cloverleaf store already (see
+        :func:`open_store`); one with cloverleaf's schema at an older version is upgraded."""
         from . import migrations, schema
         from .rollups import RollupUpdater
         from .writer import BatchWriter
@@ -53,10 +55,13 @@ class Store(CallLog, BudgetLedger, AdminTables):
         self.wall = wall
         try:
             with unbounded():   # a migration may rightly take long on a large database
-                self.schema_version = migrations.migrate(self.engine)
+                self.schema_version = migrations.migrate(self.engine, existing=existing)
         except sqlalchemy.exc.DBAPIError as exc:
             self.engine.dispose()
             raise unreachable(url, exc) from None
+        except migrations.NoStoreHere as found:
+            self.engine.dispose()
+            raise NotAStore(url, found.tables) from None
         self.writer = BatchWriter(self.engine, batch_size=batch_size, flush_ms=flush_ms)
         self.writer.after_insert(schema.calls, RollupUpdater(self.engine.dialect))
         self.spend_batch = SpendBatch(self.writer.run, wall)
@@ -109,7 +114,44 @@ def open_store(url: str, *, batch_size: int = 100, flush_ms: int = 200,
         if path is not None and not path.exists():
             raise ConfigError(f"no store at {path}; nothing has been recorded there yet (calls through the gateway "
                               "or `cloverleaf serve` create it): check [store] url or CLOVERLEAF_STORE_URL")
-    return Store(url, batch_size=batch_size, flush_ms=flush_ms, wall=wall)
+        tables = _sqlite_tables(path) if path is not None else None
+        if tables is not None and "schema_version" not in tables:
+            # looked at read-only: opening it as a store would switch it to WAL mode before any check
+            raise NotAStore(url, sorted(tables))
+    return Store(url, batch_size=batch_size, flush_ms=flush_ms, wall=wall, existing=existing)
+
+
+class NotAStore(ConfigError):
+    """A database a read-only command was pointed at that holds no cloverleaf store: another
+    application's (``tables`` lists some of them) or an empty one (nothing recorded yet).
+    Nothing was written to it: migrating it would have put cloverleaf's tables into it."""
+
+    def __init__(self, url: str, tables: list[str]) -> None:
+        self.tables = tables
+        where = redact_url(url)
+        if tables:
+            shown = ", ".join(tables[:5]) + (f" and {len(tables) - 5} more" if len(tables) > 5 else "")
+            message = (f"{where} is not a cloverleaf store (it holds other tables: {shown}; no schema_version); "
+                       "it was left untouched: check [store] url or CLOVERLEAF_STORE_URL")
+        else:
+            message = (f"no store at {where} yet: the database is empty, nothing has been recorded there (calls "
+                       "through the gateway or `cloverleaf serve` create it): check [store] url or CLOVERLEAF_STORE_URL")
+        super().__init__(message)
+
+
+def _sqlite_tables(path: Path) -> set[str] | None:
+    """The tables of a SQLite file, read without writing a byte; None when it cannot be read so
+    (the store's own check, inside its migration transaction, then decides)."""
+    import sqlite3
+
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            return {str(row[0]) for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return None
 
 
 def unreachable(url: str, exc: BaseException) -> ConfigError:
@@ -192,5 +234,5 @@ def _create_private(db: Path) -> None:
             pass
 
 
-__all__ = ["Store", "StoreUnavailable", "open_store", "CallRecord", "AttemptRecord", "TraceRecord", "SpendRow",
+__all__ = ["Store", "StoreUnavailable", "NotAStore", "open_store", "CallRecord", "AttemptRecord", "TraceRecord", "SpendRow",
            "VirtualKeyRow", "ModelEntryRow", "redact_url"]

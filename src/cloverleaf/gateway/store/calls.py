@@ -118,7 +118,9 @@ class CallLog:
 
         A call whose cost is unknown adds what its budgets were charged (``charged``), so the
         report agrees with the budget ledger, and is counted in ``unknown_cost``: an answered
-        call, or one charged, with no cost (a failure that billed nothing is not unknown)."""
+        call, one charged, or a stream cut after its output started (``ttft_ms`` set: the
+        provider bills what it generated), with no cost. A failure that billed nothing is not
+        unknown."""
         if by not in SPEND_GROUPS:
             raise ValueError(f"spend --by must be one of {', '.join(SPEND_GROUPS)}, not {by!r}")
         c = schema.calls.c
@@ -130,9 +132,8 @@ class CallLog:
                           sa.func.coalesce(sa.func.sum(c.input_tokens), 0).label("i"),
                           sa.func.coalesce(sa.func.sum(c.output_tokens), 0).label("o"),
                           sa.func.coalesce(sa.func.sum(sa.func.coalesce(c.cost, c.charged)), 0.0).label("cost"),
-                          sa.func.count().filter(sa.and_(c.cost.is_(None), sa.or_(c.status == "ok",
-                                                                                  c.charged.is_not(None))))
-                          .label("unknown")).group_by(group)
+                          sa.func.count().filter(sa.and_(c.cost.is_(None), unknown_cost(c))).label("unknown")
+                          ).group_by(group)
         if since is not None:
             query = query.where(c.created_at >= since)
         if until is not None:
@@ -247,3 +248,8 @@ def _day(dialect: str, column: Any) -> Any:
     return sa.func.date(column, "unixepoch")
 
 
+def unknown_cost(c: Any) -> Any:
+    """Whether a call without a cost was billed all the same, for an unknown amount: answered,
+    charged by its budgets, or cut off (cancelled, interrupted) after output had started."""
+    cut_after_output = sa.and_(c.status.in_(("cancelled", "interrupted")), c.ttft_ms.is_not(None))
+    return sa.or_(c.status == "ok", c.charged.is_not(None), cut_after_output)

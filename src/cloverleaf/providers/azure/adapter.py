@@ -23,12 +23,12 @@ subclass changes only what Azure changes:
 from __future__ import annotations
 
 from typing import Any, ClassVar
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from ..._capabilities import Capabilities
 from ..._errors import ConfigError, ContentFilterError, NotFoundError, ProviderError
 from ..._http import HttpResponse
-from ..base import ProviderConfig
+from ..base import ProviderConfig, split_query, with_query
 from ..openai.adapter import OpenAIAdapter
 from ..openai.messages import Dialect
 
@@ -45,7 +45,10 @@ class AzureOpenAIAdapter(OpenAIAdapter):
     config_keys: ClassVar[frozenset[str]] = OpenAIAdapter.config_keys | {"api_version", "azure_ad_token"}
 
     def endpoint(self, cfg: ProviderConfig, path: str, model: str) -> str:
-        base = (cfg.base_url or self.spec.base_url).rstrip("/")
+        # a query on the base URL (``?api-version=...``, as Azure's portal shows endpoints) goes after
+        # the path; its api-version is the one used
+        base, query = split_query(cfg.base_url or self.spec.base_url)
+        base = base.rstrip("/")
         if not base:
             raise ConfigError(
                 "Azure OpenAI needs base_url = https://RESOURCE.openai.azure.com/openai/deployments/DEPLOYMENT "
@@ -54,10 +57,11 @@ class AzureOpenAIAdapter(OpenAIAdapter):
             # a resource root (what AZURE_OPENAI_ENDPOINT usually holds): the model names the deployment
             base = f"{base}/openai/deployments/{quote(model, safe='')}"
         url = f"{base}/{path.lstrip('/')}"
-        if base.endswith("/openai/v1"):
-            return url
-        version = cfg.extra.get("api_version") or self.spec.extra.get("api_version") or DEFAULT_API_VERSION
-        return f"{url}?{urlencode({'api-version': version})}"
+        params = parse_qsl(query, keep_blank_values=True)
+        if not base.endswith("/openai/v1") and not any(name == "api-version" for name, _ in params):
+            version = cfg.extra.get("api_version") or self.spec.extra.get("api_version") or DEFAULT_API_VERSION
+            params.append(("api-version", version))
+        return with_query(url, urlencode(params))
 
     def auth_headers(self, cfg: ProviderConfig) -> dict[str, str]:
         token = cfg.extra.get("azure_ad_token")

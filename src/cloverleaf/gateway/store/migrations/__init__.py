@@ -44,14 +44,25 @@ def current_version(conn: sa.Connection) -> int:
     return int(conn.execute(sa.text("SELECT COALESCE(MAX(version), 0) FROM schema_version")).scalar_one())
 
 
-def migrate(engine: sa.Engine) -> int:
-    """Bring the database up to the newest schema; returns the version it is at."""
+class NoStoreHere(Exception):
+    """``migrate(existing=True)`` found no ``schema_version``: this database is not a cloverleaf
+    store (``tables`` names what it holds instead; empty when it holds nothing)."""
+
+    def __init__(self, tables: list[str]) -> None:
+        super().__init__(tables)
+        self.tables = tables
+
+
+def migrate(engine: sa.Engine, *, existing: bool = False) -> int:
+    """Bring the database up to the newest schema; returns the version it is at. ``existing``:
+    only a database that is a cloverleaf store already (an older version is upgraded); any
+    other raises :class:`NoStoreHere` and is left as it was."""
     if engine.dialect.name == "sqlite":
         with engine.connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT")   # the driver stays out of the way
             conn.exec_driver_sql("BEGIN IMMEDIATE")                # waits (busy_timeout) for another migrator
             try:
-                version = _upgrade(conn)
+                version = _upgrade(conn, existing=existing)
             except BaseException:
                 conn.exec_driver_sql("ROLLBACK")
                 raise
@@ -60,11 +71,13 @@ def migrate(engine: sa.Engine) -> int:
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _ADVISORY_LOCK_ID})
-        return _upgrade(conn)
+        return _upgrade(conn, existing=existing)
 
 
-def _upgrade(conn: sa.Connection) -> int:
+def _upgrade(conn: sa.Connection, *, existing: bool = False) -> int:
     if not sa.inspect(conn).has_table("schema_version"):
+        if existing:   # an app's own database behind a mistyped [store] url: never written into
+            raise NoStoreHere(sorted(sa.inspect(conn).get_table_names()))
         conn.execute(sa.text("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at FLOAT NOT NULL)"))
     applied = {int(v) for v in conn.execute(sa.text("SELECT version FROM schema_version")).scalars()}
     for number, module in available():

@@ -1,0 +1,37 @@
+"""``cloverleaf image`` and ``cloverleaf embed`` check their own arguments before the paid call:
+an image generated and then not written, or vectors fetched for a comparison that cannot be
+made, were paid for and thrown away."""
+
+from __future__ import annotations
+
+import pytest
+
+from cloverleaf.cli import main
+
+from .test_cli import clean_env  # noqa: F401 - the same clean environment, autouse
+
+
+@pytest.fixture
+def mylab(tmp_path, upstream):
+    config = tmp_path / "c.toml"
+    config.write_text(f'[providers.mylab]\nkind = "openai"\nbase_url = "{upstream.url}/v1"\n')
+    return str(config)
+
+
+def test_image_into_a_folder_that_does_not_exist_is_refused_before_the_call(tmp_path, mylab, upstream):
+    for out in (tmp_path / "no" / "such" / "x.png", tmp_path):
+        with pytest.raises(SystemExit, match=r"cannot write .*give -o a file path .*nothing was sent"):
+            main(["--config", mylab, "image", "a cat", "-m", "mylab/gpt-image-1", "-o", str(out)])
+    assert upstream.seen == []
+
+
+def test_embed_similarity_of_one_text_is_refused_before_the_call(mylab, upstream):
+    with pytest.raises(SystemExit, match="--similarity needs at least two texts"):
+        main(["--config", mylab, "embed", "-m", "mylab/text-embedding-3-small", "--similarity", "only one"])
+    assert upstream.seen == []
+
+
+def test_image_without_a_model_names_the_flag():
+    """It said "pass model=", the SDK's argument, to someone at a shell."""
+    with pytest.raises(SystemExit, match="pass -m MODEL"):
+        main(["image", "a cat", "-o", "cat.png"])

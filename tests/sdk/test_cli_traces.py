@@ -1,0 +1,52 @@
+"""``cloverleaf traces`` and ``spend`` on a real SQLite store: what a row says about a call that
+was answered from the cache, cut off after its output, or asked for by a trace id that is not there."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from cloverleaf.cli import main
+from cloverleaf.gateway.store import CallRecord, open_store
+
+from .test_cli import clean_env  # noqa: F401 - the same clean environment, autouse
+
+
+@pytest.fixture
+def config(tmp_path, monkeypatch):
+    monkeypatch.delenv("CLOVERLEAF_STORE_URL", raising=False)
+    url = f"sqlite:///{tmp_path / 'calls.db'}"
+    store = open_store(url)
+    now = time.time()
+    store.record_call(CallRecord("call_1", now - 2, "chat", "smart", "ok", trace_id="tr_1", target="fake/echo",
+                                 provider="fake", latency_ms=2.0, cost=0.5, cache="hit"))
+    store.record_call(CallRecord("call_2", now - 1, "chat", "smart", "cancelled", trace_id="tr_1",
+                                 target="mylab/slow", provider="mylab", error_type="CancelledError", latency_ms=2500.0,
+                                 ttft_ms=12.0))
+    store.flush()
+    store.close()
+    path = tmp_path / "c.toml"
+    path.write_text(f'[store]\nurl = "{url}"\n')
+    return str(path)
+
+
+def _row(out: str, word: str) -> str:
+    return next(line for line in out.splitlines() if word in line)
+
+
+def test_a_cache_hit_and_a_stream_cut_after_output_are_told_apart(config, capsys):
+    assert main(["--config", config, "traces"]) == 0
+    out = capsys.readouterr().out
+    assert "ok (cache hit)" in _row(out, "fake/echo")         # it read as an ordinary ok row
+    cut = _row(out, "mylab/slow")
+    assert "cancelled (CancelledError)" in cut and cut.split()[-2:] == ["unknown", "0"]
+    assert main(["--config", config, "spend", "--json"]) == 0
+    rows = {r["group"]: r for r in map(__import__("json").loads, capsys.readouterr().out.splitlines())}
+    assert rows["mylab/slow"]["unknown_cost"] == 1 and rows["fake/echo"]["unknown_cost"] == 0
+
+
+def test_an_unknown_trace_id_is_said_to_be_no_such_trace(config, capsys):
+    assert main(["--config", config, "traces", "--trace", "tr_nope"]) == 0
+    err = capsys.readouterr().err
+    assert "no calls in trace 'tr_nope': no such trace" in err and "recorded yet" not in err
