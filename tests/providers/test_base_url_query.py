@@ -58,3 +58,26 @@ def test_azure_keeps_the_base_urls_api_version_and_adds_its_own_only_when_absent
     assert pinned.url == f"{base}/chat/completions?api-version=2024-10-21"
     other = adapter("azure").build_embed(EmbeddingRequest("d", ["x"]), config("azure", base_url=f"{base}?tenant=a"))
     assert other.url == f"{base}/embeddings?tenant=a&api-version=2024-08-01-preview"
+
+
+@pytest.mark.parametrize("row, base, stream, url", [
+    ("anthropic", "http://h/v1?key=7", False, "http://h/v1/messages?key=7"),
+    ("anthropic", "http://h?key=7", False, "http://h/v1/messages?key=7"),
+    ("gemini", "http://h/v1beta?key=7", False, "http://h/v1beta/models/gemini-2.5-flash:generateContent?key=7"),
+    ("gemini", "http://h?key=7", True, "http://h/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse&key=7"),
+    ("ollama", "http://h/v1?key=7", False, "http://h/api/chat?key=7"),
+    ("ollama", "http://h?key=7", False, "http://h/api/chat?key=7"),
+])
+def test_the_adapters_that_build_their_own_paths_keep_the_query_last(row, base, stream, url):
+    """Anthropic (its ``/v1`` check), Gemini (``models/{model}:{method}``) and Ollama (its root
+    under an OpenAI-style ``/v1``) build their URLs themselves: a query went into the path."""
+    model = "gemini-2.5-flash" if row == "gemini" else "m1"
+    http = adapter(row).build_chat(ChatRequest(model, [Message.user("hi")], stream=stream), config(row, base_url=base))
+    assert http.url == url
+
+
+def test_ollama_through_its_openai_path_keeps_the_query_last():
+    from cloverleaf.providers.ollama.adapter import openai_base
+
+    assert openai_base("http://h/v1?key=7") == "http://h/v1?key=7"
+    assert base_url_join(openai_base("http://h?key=7"), "/chat/completions") == "http://h/v1/chat/completions?key=7"

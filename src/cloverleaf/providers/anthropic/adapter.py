@@ -56,7 +56,7 @@ from ..._errors import (
 from ..._http import HttpRequest, HttpResponse, json_body
 from ..._types import ChatResponse, Part, Reasoning, ResponseMetadata, Text, ToolCall
 from .._common import read_json
-from ..base import Adapter, ProviderConfig, base_url_join
+from ..base import Adapter, ProviderConfig, base_url_join, split_query
 from .citations import citations_from
 from .messages import encode_chat, is_structured_tool_call
 from .parse import finish_reason, usage_from
@@ -109,8 +109,8 @@ class AnthropicAdapter(Adapter):
 
     # -- request -----------------------------------------------------------------------
     def build_chat(self, req: ChatRequest, cfg: ProviderConfig) -> HttpRequest:
-        base = cfg.base_url.rstrip("/")
-        url = base + "/messages" if base.endswith("/v1") else base_url_join(base, "/v1/messages")
+        path, _ = split_query(cfg.base_url)   # a query (a proxy's ?key=...) stays after the path
+        url = base_url_join(cfg.base_url, "/messages" if path.rstrip("/").endswith("/v1") else "/v1/messages")
         headers = {
             "content-type": "application/json",
             "accept": "text/event-stream" if req.stream else "application/json",

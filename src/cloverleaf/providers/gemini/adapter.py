@@ -53,7 +53,7 @@ from ..._types import (
 )
 from ...streams.accumulate import StreamAccumulator
 from .._common import budget_for_effort, checked_tool_choice, read_json
-from ..base import Adapter, ProviderConfig, generic_error_fields
+from ..base import Adapter, ProviderConfig, generic_error_fields, split_query, with_query
 from .messages import build_contents
 from .schema import to_gemini_schema
 from .stream import GeminiStreamDecoder, ResponseReader, usage_from
@@ -101,13 +101,16 @@ class GeminiAdapter(Adapter):
 
     # -- requests ------------------------------------------------------------------------
     def _url(self, cfg: ProviderConfig, model: str, method: str) -> str:
-        base = cfg.base_url.rstrip("/")
+        """``{base}/models/{model}:{method}``; a query the base URL carries (a proxy's) stays
+        at the end, after the method's own (``?alt=sse``)."""
+        base, query = split_query(cfg.base_url)
+        base = base.rstrip("/")
         if not _VERSIONED.search(base):
             base += "/" + str(cfg.extra.get("api_version", "v1beta"))
-        if model.startswith("tunedModels/"):
-            return f"{base}/{model}:{method}"
-        model = model.removeprefix("models/")
-        return f"{base}/models/{model}:{method}"
+        if not model.startswith("tunedModels/"):
+            model = "models/" + model.removeprefix("models/")
+        method, own_query = split_query(method)
+        return with_query(f"{base}/{model}:{method}", "&".join(q for q in (own_query, query) if q))
 
     def _headers(self, cfg: ProviderConfig) -> dict[str, str]:
         headers = {"content-type": "application/json", **cfg.headers}

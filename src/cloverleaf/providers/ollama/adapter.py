@@ -50,7 +50,7 @@ from ..._types import (
     Usage,
 )
 from .._common import checked_tool_choice, read_json
-from ..base import Adapter, ProviderConfig, base_url_join, generic_error_fields, single
+from ..base import Adapter, ProviderConfig, base_url_join, generic_error_fields, single, split_query, with_query
 from .parse import finish_reason, reply_salt, tool_call, usage
 
 if TYPE_CHECKING:
@@ -307,13 +307,15 @@ class OllamaAdapter(Adapter):
 
 
 def native_base(base_url: str) -> str:
-    """The server root: a base given as ``.../v1`` (the OpenAI path) is accepted too."""
-    base = base_url.rstrip("/")
-    return base[:-3] if base.endswith("/v1") else base
+    """The server root: a base given as ``.../v1`` (the OpenAI path) is accepted too. A query
+    the base carries (a proxy's) is kept, for :func:`~..base.base_url_join` to put after the path."""
+    base, query = split_query(base_url)
+    base = base.rstrip("/")
+    return with_query(base[:-3] if base.endswith("/v1") else base, query)
 
 
 def openai_base(base_url: str) -> str:
-    return native_base(base_url) + "/v1"
+    return base_url_join(native_base(base_url), "/v1")
 
 
 def think_value(req: ChatRequest) -> bool | str:
