@@ -7,6 +7,7 @@ is what lets every adapter be tested by feeding it recorded bytes, with no serve
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -93,25 +94,39 @@ def request_id(headers: dict[str, str]) -> str | None:
     return None
 
 
+#: A Retry-After beyond this is no hint at all (``inf``, ``1e999``, a date years ahead): nobody
+#: waits that long, and such a number breaks whatever does arithmetic with it.
+MAX_RETRY_AFTER_HINT_SECONDS = 86_400.0
+
+
+def sane_retry_after(seconds: float | None) -> float | None:
+    """``seconds`` when it is a usable wait (finite, at most a day; negative counts as now),
+    else None: no hint."""
+    if seconds is None or not math.isfinite(seconds) or seconds > MAX_RETRY_AFTER_HINT_SECONDS:
+        return None
+    return max(0.0, seconds)
+
+
 def parse_retry_after(headers: dict[str, str]) -> float | None:
-    """Seconds to wait, from ``retry-after-ms`` (OpenAI), ``retry-after`` seconds or HTTP date."""
+    """Seconds to wait, from ``retry-after-ms`` (OpenAI), ``retry-after`` seconds or HTTP date.
+    A value that is not a usable wait (non-finite, beyond a day) is no hint: None."""
     ms = headers.get("retry-after-ms")
     if ms:
         try:
-            return max(0.0, float(ms) / 1000.0)
+            return sane_retry_after(float(ms) / 1000.0)
         except ValueError:
             pass
     value = headers.get("retry-after")
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        return sane_retry_after(float(value))
     except ValueError:
         pass
     from email.utils import parsedate_to_datetime  # rare (an HTTP date): not imported up front
 
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
-    return max(0.0, when.timestamp() - time.time())
+    return sane_retry_after(when.timestamp() - time.time())
