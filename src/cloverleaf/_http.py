@@ -94,6 +94,13 @@ def request_id(headers: dict[str, str]) -> str | None:
     return None
 
 
+def should_retry_hint(headers: dict[str, str]) -> bool | None:
+    """The upstream's own ``x-should-retry`` (OpenAI, Anthropic): True/False when it says, else
+    None. The SDK's transport and the gateway's fallback loop both follow it."""
+    hint = headers.get("x-should-retry")
+    return True if hint == "true" else False if hint == "false" else None
+
+
 #: A Retry-After beyond this is no hint at all (``inf``, ``1e999``, a date years ahead): nobody
 #: waits that long, and such a number breaks whatever does arithmetic with it.
 MAX_RETRY_AFTER_HINT_SECONDS = 86_400.0

@@ -259,16 +259,26 @@ class AttemptLoop:
         """Book a failed attempt; re-raise ``error`` unless the loop should go on."""
         verdict = await self.record_failure(slot, error)
         if not verdict.fallback and not (verdict.skip_fallback and slot.target is not self._targets[0]):
+            if verdict.retry and self._retry_same(slot, error):   # the upstream said to retry it
+                return
             raise error
         if verdict.larger_context_only:
             # the next target must have a known window larger than this one's, or, when this
             # one's is unknown, larger than the prompt itself
             needed = slot.target.context_window or self._prompt_tokens
             self._min_context = max(self._min_context or 0, needed)
-        elif verdict.retry and self._tries <= self._retries:
-            delay = self._backoff(getattr(error, "retry_after", None))
-            if delay is not None and delay < self.time_left():   # else: on to the next target, if any
-                self._retry = (slot.target, delay)
+        elif verdict.retry:
+            self._retry_same(slot, error)   # else: on to the next target, if any
+
+    def _retry_same(self, slot: Slot, error: BaseException) -> bool:
+        """Schedule a retry of ``slot``'s target if one is left and its wait fits the deadline."""
+        if self._tries > self._retries:
+            return False
+        delay = self._backoff(getattr(error, "retry_after", None))
+        if delay is None or delay >= self.time_left():
+            return False
+        self._retry = (slot.target, delay)
+        return True
 
     async def abandoned(self, slot: Slot) -> None:
         """The caller went away mid-attempt (cancelled): keep the estimate, free a probe."""
