@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .._errors import AllTargetsFailed, CircuitOpen, RateLimitExceeded
 from .._types import Usage
@@ -249,8 +249,12 @@ class AttemptLoop:
             used = getattr(error, "stream_usage", None)
             await self._limiter.settle(slot.reservation, self.booked(used) if output_sent else 0)
         if verdict.target_fault:
-            await self._state.breaker_record(target.key, False, self._clock.now(), self._breaker,
-                                             type(error).__name__, probe=slot.was_probe)
+            snap = await self._state.breaker_record(target.key, False, self._clock.now(), self._breaker,
+                                                    type(error).__name__, probe=slot.was_probe)
+            if snap.state == "open" and self._breaker.enabled and verdict.retry:
+                # this failure opened the circuit (or found it open): a retry would only be
+                # refused by it, after a backoff, and hide the upstream's own error
+                verdict = replace(verdict, retry=False)
         elif slot.probe:   # says nothing about the target's health: the next call may probe
             await self._state.breaker_abandon(target.key)
         return verdict
@@ -299,8 +303,12 @@ class AttemptLoop:
     # -- the end -----------------------------------------------------------------------
     def exhausted(self) -> BaseException:
         """The error to raise when no target is left: AllTargetsFailed, or for a plain model
-        id (a one-target route the caller never configured) that target's own error."""
+        id (a one-target route the caller never configured) that target's own error — the last
+        one its upstream gave, when it gave any (not a local refusal that followed it)."""
         attempts = self._tracker.attempts
-        if self.route.implicit and attempts and attempts[-1].error is not None:
-            return attempts[-1].error
+        if self.route.implicit:
+            errors = [a.error for a in attempts if a.error is not None]
+            answered = [e for e in errors if reached_upstream(e)]
+            if errors:
+                return (answered or errors)[-1]
         return AllTargetsFailed(self.route.name, list(attempts))
