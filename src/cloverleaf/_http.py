@@ -32,6 +32,10 @@ class HttpRequest:
     stream: bool = False
     #: Per-request timeout override in seconds (None: the transport's default).
     timeout: float | None = None
+    #: At most this many seconds, retries included, to the response head (None: no such cap):
+    #: what is left of a gateway call's deadline. Unlike ``timeout`` it never bounds the body,
+    #: so a stream whose head came in time runs on ``idle`` between its pieces.
+    head_timeout: float | None = None
     #: A local-only call's check of the address its connection reached, ``(ip, where)``,
     #: raising :class:`~cloverleaf.PrivacyViolation` (``PrivacyGuard.check_peer``): the
     #: transports run it once connected and before writing any byte. None: no check.

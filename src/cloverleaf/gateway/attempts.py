@@ -14,8 +14,9 @@ The call's deadline (its ``timeout=``, else ``[defaults] timeout``: "to its resp
 retries included", as on the direct SDK path) bounds the walk from its first attempt on: no
 retry backoff or ``Retry-After`` is slept past it (a retry that would not fit is not made: the
 fallback table moves the call on, or it fails with its last error), no attempt is started once
-it has passed, and an attempt that could outlive it is given only the time that is left
-(:attr:`Slot.timeout`). Waiting for rate-limit room is not counted: ``[limits] max_wait``
+it has passed, and an attempt that could outlive it is given only the time that is left for its
+response head (:attr:`Slot.head_timeout`: a stream whose head came in time then runs on
+``idle_timeout`` between its pieces, as on the direct SDK path). Waiting for rate-limit room is not counted: ``[limits] max_wait``
 bounds that, as the operator set it (the deadline moves on by what such a wait took).
 
 What an attempt took is always given back exactly once: a failure that never reached the
@@ -57,8 +58,11 @@ class Slot:
     #: let through as the half-open probe: a failure at any point, even after its first
     #: output closed the circuit, reopens it
     was_probe: bool = False
-    #: the attempt's own ``timeout=`` (None: the target's as resolved), see ``AttemptLoop._attempt_timeout``
+    #: the attempt's own ``timeout=``: the call's (None: the target's as resolved)
     timeout: float | None = None
+    #: at most this long to its response head: what is left of the call's deadline, when the
+    #: attempt could otherwise outlive it (``AttemptLoop._head_timeout``); never bounds the body
+    head_timeout: float | None = None
 
 
 class AttemptLoop:
@@ -180,15 +184,14 @@ class AttemptLoop:
         elif asked is not None:
             deadline += now - asked
         self._deadline = deadline
-        return Slot(target, now, probe, reservation, probe, self._attempt_timeout(target, deadline - now))
+        return Slot(target, now, probe, reservation, probe, self._timeout, self._head_timeout(target, deadline - now))
 
-    def _attempt_timeout(self, target: ResolvedTarget, left: float) -> float | None:
-        """The attempt's ``timeout=``: the call's own, cut to what is left of its deadline when
-        the attempt could otherwise outlive it (None: the target's own timeouts stand)."""
-        own = self._timeout
-        if left < (own or target.timeout or self._first_byte):
+    def _head_timeout(self, target: ResolvedTarget, left: float) -> float | None:
+        """What is left of the call's deadline, when the attempt's wait for its response head
+        could otherwise outlive it (None: its own timeouts stand)."""
+        if left < (self._timeout or target.timeout or self._first_byte):
             return max(left, 0.001)
-        return own
+        return None
 
     def time_left(self) -> float:
         """Seconds until the call's deadline (what a retry's wait must fit into)."""

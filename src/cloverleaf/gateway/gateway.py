@@ -455,18 +455,20 @@ def _counted(uncapped: bool, route: RouteConfig) -> str:
 
 
 def _for_call(slot: Slot, ctx: CallContext | None) -> Any:
-    """The slot's engine target with the attempt's own ``timeout=`` (the caller's, cut to what is
-    left of the call's deadline) and the beta features the caller asked for, which the target's
-    adapter takes or ignores (the router's targets are shared, so a copy)."""
+    """The slot's engine target with the attempt's own ``timeout=`` (the caller's), its head cap
+    (what is left of the call's deadline) and the beta features the caller asked for, which the
+    target's adapter takes or ignores (the router's targets are shared, so a copy)."""
     target: Any = slot.target.target   # the Engine's own Target (a dataclass with a cfg)
     betas = ctx.client_betas if ctx is not None else ()
-    if slot.timeout is None and not betas:
+    if slot.timeout is None and slot.head_timeout is None and not betas:
         return target
     cfg = target.cfg
     if slot.timeout is not None:
         cfg = dataclasses.replace(cfg, timeout=slot.timeout)
     if betas:
         cfg = target.adapter.with_client_betas(cfg, betas)
+    if slot.head_timeout is not None:
+        return dataclasses.replace(target, cfg=cfg, head_timeout=slot.head_timeout)
     return target if cfg is target.cfg else dataclasses.replace(target, cfg=cfg)
 
 
