@@ -71,3 +71,23 @@ async def test_a_failed_half_open_probe_is_not_retried_into_the_reopened_circuit
     with pytest.raises(CircuitOpen):                       # the next call is refused without a call
         await gw.achat("fake/echo", chat_request())
     assert len(upstream(gw).requests) == 2
+
+
+async def test_breakers_are_reported_in_epoch_seconds_and_a_cooled_down_one_as_half_open(
+        harness: Harness, state: StateBackend) -> None:
+    """Memory keeps a breaker's times on the monotonic clock, Redis in epoch seconds: reported
+    (``/admin/breakers``, the Health page), both are epoch seconds; an open circuit whose
+    cooldown has passed is shown as half-open, for the next call probes it."""
+    clock = ManualClock(start=500.0, epoch=1_700_000_500.0)
+    gw = _gateway(harness, state, clock, breaker={"failure_threshold": 1, "cooldown_seconds": 10})
+    upstream(gw).script.fail(500)
+    with pytest.raises(ServerError):
+        await gw.achat("fake/echo", chat_request())
+    opened = (await gw.breaker_report())["fake/echo"]
+    assert opened.state == "open" and opened.opened_at == pytest.approx(1_700_000_500.0)
+    clock.advance(9)
+    assert (await gw.breaker_report())["fake/echo"].state == "open"
+    clock.advance(1)
+    cooled = (await gw.breaker_report())["fake/echo"]
+    assert cooled.state == "half_open" and cooled.opened_at == pytest.approx(1_700_000_500.0)
+    assert (await state.breaker_snapshots())["fake/echo"].state == "open"   # the record itself is unchanged

@@ -48,7 +48,7 @@ from .._types import (
     StreamEvent,
 )
 from .attempts import AttemptLoop, Slot
-from .breaker import BreakerSnapshot
+from .breaker import BreakerSnapshot, as_reported
 from .bridge import LoopThread
 from .budget import RESERVATION_TTL_SECONDS, Budgets, StoreBudgets
 from .cache import ResponseCache, replay_events
@@ -131,6 +131,13 @@ class Gateway:
     def breakers(self) -> Mapping[str, BreakerSnapshot]:
         """Circuit state per target that has been called (closed targets may be absent)."""
         return self._bridge.run(self.state.breaker_snapshots())
+
+    async def breaker_report(self) -> dict[str, BreakerSnapshot]:
+        """The breakers as status pages show them (``breaker.as_reported``): times in epoch
+        seconds whatever the state backend, a cooled-down circuit as ``half_open``."""
+        snapshots = await self.state.breaker_snapshots()
+        now, wall, policy = self._state_clock.now(), self.clock.wall(), self.config.breaker
+        return {name: as_reported(snap, now, wall, policy) for name, snap in snapshots.items()}
 
     def routes(self) -> list[RouteInfo]:
         return self.router.infos()
