@@ -291,6 +291,8 @@ class Gateway:
                 try:
                     async for event in events:
                         if event.type == "done":
+                            if ctx is not None:
+                                ctx.answering_target = slot.target.key
                             for early in () if call.emitted else held:
                                 yield early
                             call.response = event.response
@@ -308,6 +310,8 @@ class Gateway:
                                 held.append(event)
                                 continue
                             call.emitted = True
+                            if ctx is not None:
+                                ctx.answering_target = slot.target.key
                             call.ttft_ms = (self.clock.now() - call.tracker.started) * 1000.0
                             await call.loop.answered(slot)
                             for early in held:
