@@ -50,6 +50,9 @@ class CallContext:
     #: Set by the gateway when the cache was consulted: "hit" or "miss", and a hit's similarity.
     cache_result: str | None = None
     cache_similarity: float | None = None
+    #: Set by the gateway on a stream once its first output is out: the target answering it
+    #: (a server names it in the stream's head, as a one-shot answer's metadata does).
+    answering_target: str | None = None
     #: A W3C ``traceparent`` to continue (the server passes the incoming header), for OpenTelemetry.
     traceparent: str | None = None
     #: The caller's own ``timeout=`` (seconds, every wait of each attempt) and ``max_retries=``

@@ -257,6 +257,8 @@ class Engine:
             raise target.adapter.invalid(str(exc), target.model) from exc
         if target.peer_check is not None:
             http_req.peer_check = target.peer_check
+        if target.head_timeout is not None:
+            http_req.head_timeout = target.head_timeout
         return http_req
 
     def chat(self, target: Target, req: ChatRequest) -> ChatResponse:
@@ -553,11 +555,15 @@ def upstream_error(target: Target, resp: HttpResponse) -> ProviderError:
 
 
 def _peer_checked(target: Target, built: Any) -> Any:
-    """Under a local-only policy the target carries its connection check (``Target.peer_check``):
-    every request built for it takes it to the transport."""
-    if target.peer_check is not None:
+    """Under a local-only policy the target carries its connection check (``Target.peer_check``),
+    through the gateway near its deadline a head cap (``Target.head_timeout``): every request
+    built for it takes them to the transport."""
+    if target.peer_check is not None or target.head_timeout is not None:
         for http_req in _as_list(built):
-            http_req.peer_check = target.peer_check
+            if target.peer_check is not None:
+                http_req.peer_check = target.peer_check
+            if target.head_timeout is not None:
+                http_req.head_timeout = target.head_timeout
     return built
 
 

@@ -336,6 +336,7 @@ class ProviderError(CloverleafError):
         code: str | None = None,
         request_id: str | None = None,
         retry_after: float | None = None,
+        should_retry: bool | None = None,
     ) -> None:
         self.provider = provider
         self.model = model
@@ -344,6 +345,9 @@ class ProviderError(CloverleafError):
         self.code = code
         self.request_id = request_id
         self.retry_after = retry_after
+        #: the upstream's ``x-should-retry`` (None: it did not say): overrides ``retryable``
+        #: for the gateway's same-target retry, as the SDK's transport follows it
+        self.should_retry = should_retry
         self.message = message
         super().__init__(message)
 

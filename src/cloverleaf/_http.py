@@ -7,6 +7,7 @@ is what lets every adapter be tested by feeding it recorded bytes, with no serve
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +32,10 @@ class HttpRequest:
     stream: bool = False
     #: Per-request timeout override in seconds (None: the transport's default).
     timeout: float | None = None
+    #: At most this many seconds, retries included, to the response head (None: no such cap):
+    #: what is left of a gateway call's deadline. Unlike ``timeout`` it never bounds the body,
+    #: so a stream whose head came in time runs on ``idle`` between its pieces.
+    head_timeout: float | None = None
     #: A local-only call's check of the address its connection reached, ``(ip, where)``,
     #: raising :class:`~cloverleaf.PrivacyViolation` (``PrivacyGuard.check_peer``): the
     #: transports run it once connected and before writing any byte. None: no check.
@@ -93,25 +98,46 @@ def request_id(headers: dict[str, str]) -> str | None:
     return None
 
 
+def should_retry_hint(headers: dict[str, str]) -> bool | None:
+    """The upstream's own ``x-should-retry`` (OpenAI, Anthropic): True/False when it says, else
+    None. The SDK's transport and the gateway's fallback loop both follow it."""
+    hint = headers.get("x-should-retry")
+    return True if hint == "true" else False if hint == "false" else None
+
+
+#: A Retry-After beyond this is no hint at all (``inf``, ``1e999``, a date years ahead): nobody
+#: waits that long, and such a number breaks whatever does arithmetic with it.
+MAX_RETRY_AFTER_HINT_SECONDS = 86_400.0
+
+
+def sane_retry_after(seconds: float | None) -> float | None:
+    """``seconds`` when it is a usable wait (finite, at most a day; negative counts as now),
+    else None: no hint."""
+    if seconds is None or not math.isfinite(seconds) or seconds > MAX_RETRY_AFTER_HINT_SECONDS:
+        return None
+    return max(0.0, seconds)
+
+
 def parse_retry_after(headers: dict[str, str]) -> float | None:
-    """Seconds to wait, from ``retry-after-ms`` (OpenAI), ``retry-after`` seconds or HTTP date."""
+    """Seconds to wait, from ``retry-after-ms`` (OpenAI), ``retry-after`` seconds or HTTP date.
+    A value that is not a usable wait (non-finite, beyond a day) is no hint: None."""
     ms = headers.get("retry-after-ms")
     if ms:
         try:
-            return max(0.0, float(ms) / 1000.0)
+            return sane_retry_after(float(ms) / 1000.0)
         except ValueError:
             pass
     value = headers.get("retry-after")
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        return sane_retry_after(float(value))
     except ValueError:
         pass
     from email.utils import parsedate_to_datetime  # rare (an HTTP date): not imported up front
 
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
-    return max(0.0, when.timestamp() - time.time())
+    return sane_retry_after(when.timestamp() - time.time())

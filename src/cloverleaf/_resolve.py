@@ -55,6 +55,9 @@ class Target:
     #: Set on the copy a local-only call uses (``PrivacyGuard.pinned``): the transport checks
     #: that each connection reached a local address, ``(ip, where)``, before sending a byte.
     peer_check: Callable[[str, str], None] | None = None
+    #: Set on the copy a gateway attempt uses when its call's deadline is near: every request
+    #: built for it waits at most this long for its response head (``HttpRequest.head_timeout``).
+    head_timeout: float | None = None
 
     @property
     def provider(self) -> str:

@@ -3,7 +3,8 @@
 Each request takes the next scripted behaviour (default ``ok``): ``ok``, ``status`` (any
 HTTP error, optional headers such as Retry-After), ``hang`` (never answers until the
 server stops), ``reset`` (a stream that sends ``after`` content chunks, then a TCP reset),
-``garbage`` (200 with malformed JSON), ``drop-after-done`` / ``stall-after-done`` (a whole
+``garbage`` (200 with malformed JSON), ``ok`` with a ``pause`` (a stream whose second piece
+comes that many seconds after its first), ``drop-after-done`` / ``stall-after-done`` (a whole
 stream up to ``data: [DONE]`` in a chunked body, then the connection closed, or kept open
 silent, without the body's closing 0-chunk). Speaks just enough Chat Completions, streaming and
 not, for the real OpenAI adapter.
@@ -32,6 +33,7 @@ class Behaviour:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     after: int = 0                   # reset: content chunks sent before the reset
+    pause: float = 0.0               # ok, streamed: seconds between the first content chunk and the next
 
 
 class FlakyUpstream:
@@ -61,9 +63,9 @@ class FlakyUpstream:
 
     # -- scripting --------------------------------------------------------------------
     def then(self, kind: str, *, status: int = 200, headers: dict[str, str] | None = None, after: int = 0,
-             times: int = 1) -> FlakyUpstream:
+             times: int = 1, pause: float = 0.0) -> FlakyUpstream:
         with self._lock:
-            self._script.extend(Behaviour(kind, status, dict(headers or {}), after) for _ in range(times))
+            self._script.extend(Behaviour(kind, status, dict(headers or {}), after, pause) for _ in range(times))
         return self
 
     def _next(self) -> Behaviour:
@@ -131,6 +133,9 @@ class FlakyUpstream:
                         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                         self.connection.close()
                         return
+                    if i == 1 and behaviour.pause:
+                        self.wfile.flush()
+                        time.sleep(behaviour.pause)
                     piece = word if i == 0 else " " + word
                     self._event(_chunk(body, {"content": piece} if i else {"role": "assistant", "content": piece}))
                 self._event(_chunk(body, {}, "stop"))

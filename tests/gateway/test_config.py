@@ -36,7 +36,8 @@ def test_full_config_parses(tmp_path: object) -> None:
     assert cfg.limits.for_scope("provider", "openai").rpm == 100
     assert cfg.limits.for_scope("provider", "openai").tpm == 100_000  # the default
     assert cfg.limits.for_scope("route", "smart").tpm == 5000
-    assert cfg.limits.for_scope("target", "x/y").rpm is None  # "*" with rpm = 0: unlimited
+    assert cfg.limits.for_scope("provider", "x").rpm is None  # "*" with rpm = 0: unlimited
+    assert cfg.limits.for_scope("target", "x/y") is None       # "*" is a provider default, not a model's
     assert cfg.breaker.failure_threshold == 3 and cfg.breaker.cooldown_seconds == 10
     assert [(b.key, b.period) for b in cfg.budgets] == [("route:smart", "day"), ("project:acme", "total")]
     model_budget = parse(Settings(budgets={"openai/gpt-4o": {"limit_usd": 1}})).budgets

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from cloverleaf._config import ProviderSettings
-from cloverleaf._errors import AllTargetsFailed, StreamInterrupted
+from cloverleaf._errors import AllTargetsFailed, InvalidRequestError, StreamInterrupted
 from cloverleaf._types import StreamEvent
 from cloverleaf.gateway import Gateway, SystemClock
 
@@ -58,6 +58,31 @@ async def test_429_with_retry_after_is_retried_on_the_same_target(harness: Harne
     assert resp.metadata.target == "flaky/model-a"
     assert [r["model"] for r in flaky.requests] == ["model-a", "model-a"]
     assert resp.metadata.attempts[0].error.retry_after == 0
+
+
+async def test_an_error_marked_x_should_retry_false_is_not_retried_but_falls_back(harness: Harness,
+                                                                                 flaky: FlakyUpstream) -> None:
+    """The upstream's own ``x-should-retry: false`` is followed as the SDK's transport follows
+    it: no same-target retry, though the route's table still moves the call on."""
+    gw = _gateway(harness, flaky, {"r": {"targets": ["flaky/model-a", "flaky/model-b"], "retries": 2}})
+    flaky.then("status", status=500, headers={"x-should-retry": "false"})
+    resp = await gw.achat("r", chat_request())
+    assert [r["model"] for r in flaky.requests] == ["model-a", "model-b"]
+    assert resp.metadata.target == "flaky/model-b" and resp.metadata.attempts[0].error.should_retry is False
+
+
+async def test_an_error_marked_x_should_retry_true_is_retried_within_the_routes_retries(harness: Harness,
+                                                                                      flaky: FlakyUpstream) -> None:
+    """``x-should-retry: true`` retries what the table would not (a 400), as the SDK does; an
+    error that is never a reason to fall back is still raised once the retries are spent."""
+    gw = _gateway(harness, flaky, {"r": {"targets": ["flaky/model-a", "flaky/model-b"], "retries": 1}})
+    flaky.then("status", status=400, headers={"x-should-retry": "true"})
+    resp = await gw.achat("r", chat_request())
+    assert [r["model"] for r in flaky.requests] == ["model-a", "model-a"] and resp.metadata.target == "flaky/model-a"
+    flaky.then("status", status=400, headers={"x-should-retry": "true"}, times=2)
+    with pytest.raises(InvalidRequestError):
+        await gw.achat("r", chat_request())
+    assert [r["model"] for r in flaky.requests[2:]] == ["model-a", "model-a"]
 
 
 async def test_long_retry_after_falls_back_at_once(harness: Harness, flaky: FlakyUpstream) -> None:

@@ -112,6 +112,34 @@ async def test_waiting_for_room_sleeps_on_the_clock(harness: Harness) -> None:
     assert clock.now() == pytest.approx(61.0)  # the third call waited for the first slot (window + margin)
 
 
+async def test_star_is_the_default_provider_table_not_a_per_model_cap(harness: Harness) -> None:
+    """``[limits."*"]`` stands in for each provider without a table of its own: a provider with
+    its own table is not also capped per model by it, and one without is capped as a whole."""
+    limits = {"fake": {"rpm": 20, "tpm": 0, "max_wait": 0}, "*": {"rpm": 3, "tpm": 0, "max_wait": 0}}
+    gw = harness.gateway(limits=limits)
+    results = await asyncio.gather(*(gw.achat("fake/echo", chat_request()) for _ in range(10)))
+    assert len(results) == 10 and len(upstream(gw).requests) == 10
+    star_only = harness.gateway(limits={"*": {"rpm": 3, "tpm": 0, "max_wait": 0}})
+    for model in ("fake/echo", "fake/other", "fake/echo"):
+        await star_only.achat(model, chat_request())
+    with pytest.raises(RateLimitExceeded) as info:            # the provider's total, across its models
+        await star_only.achat("fake/third", chat_request())
+    assert info.value.scope == "provider:fake"
+
+
+async def test_a_call_that_waited_for_its_routes_room_is_not_refused_by_its_target_limit(
+        harness: Harness) -> None:
+    """A provider limit with room and a shorter max_wait counts only the wait it adds: the call
+    that waited out its route's window goes (it used to be refused after the wait)."""
+    clock = ManualClock(autojump=True)
+    gw = harness.gateway(clock=clock, routes={"r": {"targets": ["fake/echo"]}},
+                         limits={"route:r": {"rpm": 1, "tpm": 0, "max_wait": 120},
+                                 "fake": {"rpm": 1000, "tpm": 0, "max_wait": 1}})
+    await gw.achat("r", chat_request())
+    resp = await gw.achat("r", chat_request("waited"))
+    assert resp.text == "waited" and clock.now() == pytest.approx(61.0)   # window + margin
+
+
 async def test_key_limits_reject_at_once(harness: Harness) -> None:
     gw = harness.gateway()
     ctx = CallContext(key=KeyPolicy("k_team", rpm=2))

@@ -565,6 +565,39 @@ async def test_the_attempt_is_placed_no_earlier_than_its_call(state: StateBacken
     assert none.attempt is not None and none.attempt.grant is not None and none.attempt.grant.granted
 
 
+async def test_the_attempt_max_wait_bounds_only_the_wait_it_adds_to_its_call(state: StateBackend) -> None:
+    """A call that waits for its route's room (up to the route's max_wait) is not refused after
+    that wait by its first attempt's shorter bound (0 when the target has no limits): the
+    attempt's max_wait — and each of its buckets' — counts only the wait it adds."""
+    await state.take([rpm("call", 1.0)], 0.0, 0.0)
+    bare = await state.admit([rpm("call", 1.0)], [], 10.0, 60.0, attempt=ask())
+    assert bare.granted and bare.wait == 50.0
+    assert bare.attempt is not None and bare.attempt.grant is not None
+    assert bare.attempt.grant.granted and bare.attempt.grant.wait == 50.0
+    roomy = Bucket("prov:rpm", 100.0, 1.0, 1.0)                        # room, and a 1 s bound of its own
+    with_room = await state.admit([rpm("call2", 1.0)], [], 10.0, 60.0, attempt=ask(buckets=(roomy,), max_wait=1.0))
+    assert with_room.granted and with_room.wait == 0.0
+    await state.take([rpm("call3", 1.0)], 10.0, 0.0)
+    waited = await state.admit([rpm("call3", 1.0)], [], 20.0, 60.0, attempt=ask(buckets=(roomy,), max_wait=1.0))
+    assert waited.granted and waited.wait == 50.0
+    grant = waited.attempt.grant if waited.attempt is not None else None
+    assert grant is not None and grant.granted and grant.wait == 50.0 and grant.at == 70.0
+    for key in ("call4", "call5"):
+        await state.take([rpm(key, 1.0)], 0.0, 0.0)                    # room again at 60
+    await state.take([rpm("p2", 1.0)], 0.5, 0.0)                       # room again at 60.5: 0.5 s more
+    late = await state.admit([rpm("call4", 1.0)], [], 10.0, 60.0,
+                             attempt=ask(buckets=(Bucket("p2:rpm", 1.0, 1.0, 1.0),), max_wait=1.0))
+    grant = late.attempt.grant if late.attempt is not None else None
+    assert grant is not None and grant.granted and grant.wait == 50.5 and grant.at == 60.5
+    await state.take([rpm("p3", 1.0)], 5.0, 0.0)                       # room again at 65: 5 s more
+    over = await state.admit([rpm("call5", 1.0)], [], 10.0, 60.0,
+                             attempt=ask(buckets=(Bucket("p3:rpm", 1.0, 1.0, 1.0),), max_wait=1.0))
+    assert over.granted and over.wait == 50.0
+    refused = over.attempt.grant if over.attempt is not None else None
+    assert refused is not None and not refused.granted and refused.wait == 55.0
+    assert refused.limiting_key == "p3:rpm" and refused.ticket is None
+
+
 async def test_finish_settles_a_successful_call_in_one_operation(state: StateBackend) -> None:
     await state.budget_seed("route:r|total", 0.0)
     tpm, prov = Bucket("call:tpm", 1000.0, 500.0), Bucket("prov:tpm", 1000.0, 500.0)

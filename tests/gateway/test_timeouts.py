@@ -188,12 +188,14 @@ async def test_each_attempt_gets_only_the_time_left_of_the_deadline(harness: Har
     achat = gw.engine.achat
 
     async def recording(target: Any, req: Any) -> Any:
-        given.append(target.cfg.timeout)
+        given.append((target.cfg.timeout, target.head_timeout))
         return await achat(target, req)
 
     gw.engine.achat = recording  # type: ignore[method-assign]
     await gw.achat("r", chat_request(), CallContext(timeout=5.0))
-    assert given == [5.0, 3.0]   # the second try came 2 s later: 3 s were left
+    # the second try came 2 s later: 3 s were left for its response head (its body's reads
+    # still wait up to the call's own timeout= each)
+    assert given == [(5.0, None), (5.0, 3.0)]
 
 
 def test_a_sync_call_on_the_real_clock_does_not_wait_out_a_long_retry_after(harness: Harness) -> None:

@@ -11,6 +11,7 @@ import pytest
 from cloverleaf._errors import ConnectError, TimeoutError, TransportError
 from cloverleaf._http import HttpRequest
 from cloverleaf.transport import RetryPolicy, Transport
+from cloverleaf.transport.retry import parse_retry_after
 
 from .upstream import Reply, free_port
 
@@ -75,6 +76,18 @@ def test_retry_after_beyond_the_cap_returns_the_error_instead_of_sleeping(upstre
     upstream.queue(Reply(429, {"retry-after": "3600"}), Reply(200))
     resp = fast_transport().send(_req(upstream.url))
     assert resp.status == 429 and len(upstream.seen) == 1
+
+
+def test_a_retry_after_that_is_no_usable_wait_is_no_hint():
+    """``inf``, ``1e999``, ``nan``, a wait beyond a day or a date centuries ahead: no hint (None),
+    never a number that breaks whatever does arithmetic with it."""
+    for headers in ({"retry-after": "inf"}, {"retry-after": "1e999"}, {"retry-after": "nan"},
+                    {"retry-after-ms": "1e400"}, {"retry-after": "86401"},
+                    {"retry-after": "Fri, 31 Dec 9999 23:59:59 GMT"}):
+        assert parse_retry_after(headers) is None, headers
+    assert parse_retry_after({"retry-after": "86400"}) == 86400.0
+    assert parse_retry_after({"retry-after-ms": "inf", "retry-after": "7"}) is None   # the ms header speaks
+    assert parse_retry_after({"retry-after": "-3"}) == 0.0
 
 
 def test_x_should_retry_false_is_respected(upstream):

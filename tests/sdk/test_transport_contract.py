@@ -128,6 +128,30 @@ async def test_no_retry_waits_past_the_calls_deadline(upstream: Upstream) -> Non
     assert len(upstream.seen) == len(BACKENDS)  # one attempt each, none after the deadline
 
 
+@pytest.mark.parametrize("name", BACKENDS)
+async def test_the_deadline_and_a_head_cap_bound_the_head_never_the_body(name: str, upstream: Upstream) -> None:
+    """``Timeouts.total`` (the call's deadline) and ``HttpRequest.head_timeout`` (what is left of a
+    gateway call's) bound the wait for the response head; once it came, each piece of the body
+    waits up to ``idle``, however little of the deadline is left: a long stream is not cut off."""
+    pieces = [b"data: 1\n\n", b"data: 2\n\n", b"data: 3\n\n"]
+    d = Driver(name, Timeouts(connect=1.0, first_byte=2.0, idle=3.0, total=0.3))
+    try:
+        upstream.queue(Reply(200, chunks=pieces, chunk_delay=0.6))
+        assert b"".join((await d.stream(post(upstream.url, stream=True)))[2]) == b"".join(pieces)
+    finally:
+        await d.aclose()
+    d = Driver(name, Timeouts(connect=1.0, first_byte=2.0, idle=3.0, total=10.0))
+    try:
+        upstream.queue(Reply(200, chunks=pieces, chunk_delay=0.6))
+        assert b"".join((await d.stream(post(upstream.url, stream=True, head_timeout=0.3)))[2]) == b"".join(pieces)
+        upstream.queue(Reply(200, delay=3.0))
+        with pytest.raises(ReadTimeout) as info:   # the head itself is bounded by the cap
+            await d.send(post(upstream.url, head_timeout=0.3))
+        assert "first_byte_timeout" in str(info.value)
+    finally:
+        await d.aclose()
+
+
 async def test_a_stream_yields_its_chunks_in_order(driver: Driver, upstream: Upstream) -> None:
     upstream.queue(Reply(200, headers={"content-type": "text/event-stream"}, chunks=[b"data: 1\n\n", b"data: 2\n\n"]))
     status, headers, chunks = await driver.stream(post(upstream.url, stream=True))

@@ -302,6 +302,15 @@ def test_route_falls_back_and_names_the_target(open_server: Live) -> None:
     assert "smart" in [m.id for m in open_server.openai().models.list()]
 
 
+def test_a_streamed_answer_names_its_target_in_its_head_too(open_server: Live) -> None:
+    """The head of a stream goes out with its first output, when the answering target is known:
+    it says which one, as a one-shot answer does (after a fallback too)."""
+    body = {"model": "smart", "stream": True, "messages": [{"role": "user", "content": "routed stream"}]}
+    with open_server.http() as http, http.stream("POST", "/v1/chat/completions", json=body) as r:
+        assert r.status_code == 200 and r.headers["x-cloverleaf-target"] == "fake/echo"
+        assert r.read().decode().endswith("data: [DONE]\n\n")
+
+
 def test_route_with_every_target_failing_lists_attempts(open_server: Live) -> None:
     with pytest.raises(openai.APIStatusError) as info:
         open_server.openai().chat.completions.create(model="doomed", messages=[{"role": "user", "content": "x"}])

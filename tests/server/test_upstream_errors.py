@@ -3,6 +3,8 @@ quota (not a rate limit to retry) and a request over the provider's size limit (
 
 from __future__ import annotations
 
+import math
+
 from cloverleaf import _errors as cl
 from cloverleaf.server.errors import error_payload, to_api_error
 
@@ -47,3 +49,14 @@ def test_a_request_over_the_providers_size_limit_is_a_413() -> None:
         assert openai["error"]["type"] == "invalid_request_error"
         anthropic = error_payload(err, "anthropic")
         assert anthropic["type"] == "error" and anthropic["error"]["type"] == "request_too_large"
+
+
+def test_a_retry_after_that_is_no_usable_wait_never_makes_a_500() -> None:
+    """Whatever produced it, a non-finite or absurd wait is dropped for the default: a 429 still
+    says 1 s, a 503 says nothing, and neither turns into an OverflowError."""
+    for wait in (math.inf, math.nan, 1e300):
+        limited = to_api_error(cl.RateLimitError("slow down", retry_after=wait))
+        assert limited.status == 429 and limited.headers == {"retry-after": "1", "retry-after-ms": "1000"}
+        busy = to_api_error(cl.OverloadedError("busy", retry_after=wait))
+        assert busy.status == 503 and "retry-after" not in busy.headers
+    assert to_api_error(cl.OverloadedError("busy", retry_after=120.0)).headers["retry-after"] == "120"

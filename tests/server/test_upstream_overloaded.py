@@ -66,3 +66,14 @@ def test_anthropic_client_gets_503_overloaded_with_the_upstreams_retry_after(liv
                                          stream=stream)
     assert info.value.status_code == 503 and info.value.response.headers["retry-after"] == "120"
     assert info.value.body["error"]["type"] == "overloaded_error"  # type: ignore[index]
+
+
+@pytest.mark.parametrize("status", [429, 503])
+@pytest.mark.parametrize("headers", [{"retry-after": "inf"}, {"retry-after": "1e999"}, {"retry-after-ms": "1e400"}])
+def test_an_upstream_retry_after_beyond_any_wait_is_no_hint_not_a_500(live: Live, flaky: FlakyUpstream, status: int,
+                                                                      headers: dict[str, str]) -> None:
+    flaky.then("status", status=status, headers=headers)
+    with pytest.raises(openai.APIStatusError) as info:
+        live.openai().chat.completions.create(model="one", messages=[{"role": "user", "content": "hi"}])
+    assert info.value.status_code == status and info.value.response.headers["content-type"] == "application/json"
+    assert info.value.response.headers.get("retry-after") == ("1" if status == 429 else None)

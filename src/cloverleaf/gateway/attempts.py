@@ -14,8 +14,9 @@ The call's deadline (its ``timeout=``, else ``[defaults] timeout``: "to its resp
 retries included", as on the direct SDK path) bounds the walk from its first attempt on: no
 retry backoff or ``Retry-After`` is slept past it (a retry that would not fit is not made: the
 fallback table moves the call on, or it fails with its last error), no attempt is started once
-it has passed, and an attempt that could outlive it is given only the time that is left
-(:attr:`Slot.timeout`). Waiting for rate-limit room is not counted: ``[limits] max_wait``
+it has passed, and an attempt that could outlive it is given only the time that is left for its
+response head (:attr:`Slot.head_timeout`: a stream whose head came in time then runs on
+``idle_timeout`` between its pieces, as on the direct SDK path). Waiting for rate-limit room is not counted: ``[limits] max_wait``
 bounds that, as the operator set it (the deadline moves on by what such a wait took).
 
 What an attempt took is always given back exactly once: a failure that never reached the
@@ -29,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .._errors import AllTargetsFailed, CircuitOpen, RateLimitExceeded
 from .._types import Usage
@@ -57,8 +58,11 @@ class Slot:
     #: let through as the half-open probe: a failure at any point, even after its first
     #: output closed the circuit, reopens it
     was_probe: bool = False
-    #: the attempt's own ``timeout=`` (None: the target's as resolved), see ``AttemptLoop._attempt_timeout``
+    #: the attempt's own ``timeout=``: the call's (None: the target's as resolved)
     timeout: float | None = None
+    #: at most this long to its response head: what is left of the call's deadline, when the
+    #: attempt could otherwise outlive it (``AttemptLoop._head_timeout``); never bounds the body
+    head_timeout: float | None = None
 
 
 class AttemptLoop:
@@ -180,15 +184,14 @@ class AttemptLoop:
         elif asked is not None:
             deadline += now - asked
         self._deadline = deadline
-        return Slot(target, now, probe, reservation, probe, self._attempt_timeout(target, deadline - now))
+        return Slot(target, now, probe, reservation, probe, self._timeout, self._head_timeout(target, deadline - now))
 
-    def _attempt_timeout(self, target: ResolvedTarget, left: float) -> float | None:
-        """The attempt's ``timeout=``: the call's own, cut to what is left of its deadline when
-        the attempt could otherwise outlive it (None: the target's own timeouts stand)."""
-        own = self._timeout
-        if left < (own or target.timeout or self._first_byte):
+    def _head_timeout(self, target: ResolvedTarget, left: float) -> float | None:
+        """What is left of the call's deadline, when the attempt's wait for its response head
+        could otherwise outlive it (None: its own timeouts stand)."""
+        if left < (self._timeout or target.timeout or self._first_byte):
             return max(left, 0.001)
-        return own
+        return None
 
     def time_left(self) -> float:
         """Seconds until the call's deadline (what a retry's wait must fit into)."""
@@ -249,8 +252,12 @@ class AttemptLoop:
             used = getattr(error, "stream_usage", None)
             await self._limiter.settle(slot.reservation, self.booked(used) if output_sent else 0)
         if verdict.target_fault:
-            await self._state.breaker_record(target.key, False, self._clock.now(), self._breaker,
-                                             type(error).__name__, probe=slot.was_probe)
+            snap = await self._state.breaker_record(target.key, False, self._clock.now(), self._breaker,
+                                                    type(error).__name__, probe=slot.was_probe)
+            if snap.state == "open" and self._breaker.enabled and verdict.retry:
+                # this failure opened the circuit (or found it open): a retry would only be
+                # refused by it, after a backoff, and hide the upstream's own error
+                verdict = replace(verdict, retry=False)
         elif slot.probe:   # says nothing about the target's health: the next call may probe
             await self._state.breaker_abandon(target.key)
         return verdict
@@ -259,16 +266,26 @@ class AttemptLoop:
         """Book a failed attempt; re-raise ``error`` unless the loop should go on."""
         verdict = await self.record_failure(slot, error)
         if not verdict.fallback and not (verdict.skip_fallback and slot.target is not self._targets[0]):
+            if verdict.retry and self._retry_same(slot, error):   # the upstream said to retry it
+                return
             raise error
         if verdict.larger_context_only:
             # the next target must have a known window larger than this one's, or, when this
             # one's is unknown, larger than the prompt itself
             needed = slot.target.context_window or self._prompt_tokens
             self._min_context = max(self._min_context or 0, needed)
-        elif verdict.retry and self._tries <= self._retries:
-            delay = self._backoff(getattr(error, "retry_after", None))
-            if delay is not None and delay < self.time_left():   # else: on to the next target, if any
-                self._retry = (slot.target, delay)
+        elif verdict.retry:
+            self._retry_same(slot, error)   # else: on to the next target, if any
+
+    def _retry_same(self, slot: Slot, error: BaseException) -> bool:
+        """Schedule a retry of ``slot``'s target if one is left and its wait fits the deadline."""
+        if self._tries > self._retries:
+            return False
+        delay = self._backoff(getattr(error, "retry_after", None))
+        if delay is None or delay >= self.time_left():
+            return False
+        self._retry = (slot.target, delay)
+        return True
 
     async def abandoned(self, slot: Slot) -> None:
         """The caller went away mid-attempt (cancelled): keep the estimate, free a probe."""
@@ -289,8 +306,12 @@ class AttemptLoop:
     # -- the end -----------------------------------------------------------------------
     def exhausted(self) -> BaseException:
         """The error to raise when no target is left: AllTargetsFailed, or for a plain model
-        id (a one-target route the caller never configured) that target's own error."""
+        id (a one-target route the caller never configured) that target's own error — the last
+        one its upstream gave, when it gave any (not a local refusal that followed it)."""
         attempts = self._tracker.attempts
-        if self.route.implicit and attempts and attempts[-1].error is not None:
-            return attempts[-1].error
+        if self.route.implicit:
+            errors = [a.error for a in attempts if a.error is not None]
+            answered = [e for e in errors if reached_upstream(e)]
+            if errors:
+                return (answered or errors)[-1]
         return AllTargetsFailed(self.route.name, list(attempts))

@@ -95,3 +95,20 @@ def on_abandon(snap: BreakerSnapshot) -> BreakerSnapshot:
     if snap.state == "half_open":
         return replace(snap, probe_started_at=None)
     return snap
+
+
+def as_reported(snap: BreakerSnapshot, now: float, wall: float, policy: BreakerPolicy) -> BreakerSnapshot:
+    """``snap`` as a status page shows it. Its times are on the state's clock (``now``):
+    monotonic in memory, epoch on Redis; shown, they are epoch seconds (``wall`` is the same
+    moment as ``now``) on every backend. An open circuit whose cooldown has passed is shown as
+    what it is now, ``half_open``: the next call is let through as its probe (the record turns
+    half-open only when that call comes)."""
+    shift = wall - now
+    opened = None if snap.opened_at is None else snap.opened_at + shift
+    probe = None if snap.probe_started_at is None else snap.probe_started_at + shift
+    state = snap.state
+    if state == "open" and policy.enabled and snap.retry_after(now, policy) == 0.0:
+        state = "half_open"
+    if (state, opened, probe) == (snap.state, snap.opened_at, snap.probe_started_at):
+        return snap
+    return replace(snap, state=state, opened_at=opened, probe_started_at=probe)

@@ -19,7 +19,8 @@ owner. Nothing here is read again per request.
     rpm = 60                       # defaults: 60 rpm, 100000 tpm; 0 = unlimited
     tpm = 100000
     max_wait = 30                  # seconds a call may wait for room before it fails (or falls back)
-    [limits."*"]                   # applies to every provider and target without its own table
+    [limits."*"]                   # the default provider table: every provider without its own
+                                   # (per provider, not per model: cap a model with its own table)
 
     [breaker]  failure_threshold = 5   cooldown_seconds = 60
     [budgets.smart] limit_usd = 5.0   period = "day"   scope = "route"   # or "project"
@@ -105,8 +106,12 @@ class LimitsConfig:
     default: Limit | None = None                                             # [limits."*"]
 
     def for_scope(self, scope: str, name: str) -> Limit | None:
+        """The limit of one scope, or None. ``[limits."*"]`` stands in for a *provider* that has
+        no table of its own, never for a target: "for every provider" means each provider's
+        total, and applied per model it would also cap every model of a provider whose own
+        table allows more (a per-model cap is its own ``[limits."provider/model"]``)."""
         found = self.scoped.get((scope, name)) or self.named.get(name)
-        if found is None and scope in ("provider", "target"):
+        if found is None and scope == "provider":
             return self.default
         return found
 

@@ -35,6 +35,11 @@ silent reroute); a *fallback* that lacks it is skipped, because raising there wo
 failure that led to it and leave the targets after it untried — it is named in the call's
 attempts (and in :class:`~cloverleaf.AllTargetsFailed` when nothing answers).
 
+An upstream that says ``x-should-retry`` is followed, as the SDK's own transport follows it
+(``ProviderError.should_retry``): ``false`` drops the same-target retry (the call still moves on
+to the next target where the table says so); ``true`` retries an error the table would not
+(within the route's ``retries``; one that would be raised is raised once they are spent).
+
 Anything else (configuration, attachments, budgets, bugs) propagates unchanged. Only a
 target fault counts against the breaker and only a success resets it; every other outcome
 is neutral (a half-open probe slot it held is given back for the next call).
@@ -42,7 +47,7 @@ is neutral (a half-open probe slot it held is given back for the next call).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .._errors import (
     AuthenticationError,
@@ -85,6 +90,15 @@ _RESAMPLE = Verdict(True, retry=True)
 
 
 def classify(error: BaseException, route: RouteConfig) -> Verdict:
+    verdict = _by_table(error, route)
+    hint = error.should_retry if isinstance(error, ProviderError) else None
+    if hint is None or hint == verdict.retry or verdict.larger_context_only or verdict.skip_fallback:
+        return verdict
+    return replace(verdict, retry=hint)
+
+
+def _by_table(error: BaseException, route: RouteConfig) -> Verdict:
+    """The table above, before the upstream's own ``x-should-retry``."""
     if isinstance(error, UnsupportedCapability):
         return _LACKS
     if isinstance(error, RequestTooLargeError):

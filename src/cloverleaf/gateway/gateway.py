@@ -48,7 +48,7 @@ from .._types import (
     StreamEvent,
 )
 from .attempts import AttemptLoop, Slot
-from .breaker import BreakerSnapshot
+from .breaker import BreakerSnapshot, as_reported
 from .bridge import LoopThread
 from .budget import RESERVATION_TTL_SECONDS, Budgets, StoreBudgets
 from .cache import ResponseCache, replay_events
@@ -131,6 +131,13 @@ class Gateway:
     def breakers(self) -> Mapping[str, BreakerSnapshot]:
         """Circuit state per target that has been called (closed targets may be absent)."""
         return self._bridge.run(self.state.breaker_snapshots())
+
+    async def breaker_report(self) -> dict[str, BreakerSnapshot]:
+        """The breakers as status pages show them (``breaker.as_reported``): times in epoch
+        seconds whatever the state backend, a cooled-down circuit as ``half_open``."""
+        snapshots = await self.state.breaker_snapshots()
+        now, wall, policy = self._state_clock.now(), self.clock.wall(), self.config.breaker
+        return {name: as_reported(snap, now, wall, policy) for name, snap in snapshots.items()}
 
     def routes(self) -> list[RouteInfo]:
         return self.router.infos()
@@ -284,6 +291,8 @@ class Gateway:
                 try:
                     async for event in events:
                         if event.type == "done":
+                            if ctx is not None:
+                                ctx.answering_target = slot.target.key
                             for early in () if call.emitted else held:
                                 yield early
                             call.response = event.response
@@ -301,6 +310,8 @@ class Gateway:
                                 held.append(event)
                                 continue
                             call.emitted = True
+                            if ctx is not None:
+                                ctx.answering_target = slot.target.key
                             call.ttft_ms = (self.clock.now() - call.tracker.started) * 1000.0
                             await call.loop.answered(slot)
                             for early in held:
@@ -455,18 +466,20 @@ def _counted(uncapped: bool, route: RouteConfig) -> str:
 
 
 def _for_call(slot: Slot, ctx: CallContext | None) -> Any:
-    """The slot's engine target with the attempt's own ``timeout=`` (the caller's, cut to what is
-    left of the call's deadline) and the beta features the caller asked for, which the target's
-    adapter takes or ignores (the router's targets are shared, so a copy)."""
+    """The slot's engine target with the attempt's own ``timeout=`` (the caller's), its head cap
+    (what is left of the call's deadline) and the beta features the caller asked for, which the
+    target's adapter takes or ignores (the router's targets are shared, so a copy)."""
     target: Any = slot.target.target   # the Engine's own Target (a dataclass with a cfg)
     betas = ctx.client_betas if ctx is not None else ()
-    if slot.timeout is None and not betas:
+    if slot.timeout is None and slot.head_timeout is None and not betas:
         return target
     cfg = target.cfg
     if slot.timeout is not None:
         cfg = dataclasses.replace(cfg, timeout=slot.timeout)
     if betas:
         cfg = target.adapter.with_client_betas(cfg, betas)
+    if slot.head_timeout is not None:
+        return dataclasses.replace(target, cfg=cfg, head_timeout=slot.head_timeout)
     return target if cfg is target.cfg else dataclasses.replace(target, cfg=cfg)
 
 

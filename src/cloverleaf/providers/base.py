@@ -20,7 +20,7 @@ from .._errors import (
     UnsupportedCapability,
     error_class_for_status,
 )
-from .._http import HttpRequest, HttpResponse, parse_retry_after, request_id
+from .._http import HttpRequest, HttpResponse, parse_retry_after, request_id, should_retry_hint
 from .._types import Attachment
 
 if TYPE_CHECKING:
@@ -221,6 +221,7 @@ class Adapter:
             code=code,
             request_id=request_id(resp.headers),
             retry_after=parse_retry_after(resp.headers),
+            should_retry=should_retry_hint(resp.headers),
         )
 
     def malformed(self, what: str, resp: HttpResponse | None = None, model: str | None = None) -> MalformedResponseError:

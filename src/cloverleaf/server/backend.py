@@ -273,11 +273,12 @@ class Backend:
 
     # -- state for admin and metrics --------------------------------------------------
     async def breakers(self) -> dict[str, dict[str, Any]]:
-        """Circuit state per target that has been called: state, failures, opened_at, last error."""
-        state = getattr(self.gateway, "state", None)
-        if state is None:
+        """Circuit state per target that has been called: state, failures, opened_at (epoch
+        seconds on every state backend), last error; a cooled-down circuit is ``half_open``."""
+        report = getattr(self.gateway, "breaker_report", None)
+        if report is None:
             return {}
-        snapshots = await state.breaker_snapshots()
+        snapshots = await report()
         return {name: {"state": snap.state, "consecutive_failures": snap.consecutive_failures,
                        "opened_at": snap.opened_at, "last_error": snap.last_error}
                 for name, snap in sorted(snapshots.items())}

@@ -33,6 +33,7 @@ import uuid
 from typing import Any, Literal
 
 from .. import _errors as cl
+from .._http import sane_retry_after
 from .._jsoncodec import utf8_replacing
 
 log = logging.getLogger("cloverleaf.server")
@@ -113,8 +114,10 @@ class ClientClosed(ApiError):
 
 
 def _retry_headers(seconds: float | None, default: float | None = None) -> dict[str, str]:
-    """``Retry-After`` (whole seconds, at least 1) and ``retry-after-ms``; a 429 always has one."""
-    if seconds is None or seconds < 0:
+    """``Retry-After`` (whole seconds, at least 1) and ``retry-after-ms``; a 429 always has one.
+    A hint that is no usable wait (non-finite, beyond a day: whatever produced it) is dropped
+    for ``default``, never turned into a 500."""
+    if seconds is None or seconds < 0 or sane_retry_after(seconds) is None:
         seconds = default
     if seconds is None:
         return {}

@@ -13,7 +13,8 @@ out (:mod:`.streaming`).
 Timing: the ASGI middleware (``app.TimingMiddleware``) stamps ``x-cloverleaf-overhead-ms``
 on every response as total time minus ``scope["cloverleaf.upstream_ms"]``, which the
 routes set from the engine's measurement of the upstream call (for a stream: the wait for
-its first event).
+its first event). The gateway's deliberate waits (rate-limit room, retry backoff) are not
+upstream time: they count as overhead (README says so).
 """
 
 from __future__ import annotations

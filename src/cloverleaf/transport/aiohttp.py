@@ -190,8 +190,9 @@ def _lower_headers(r: aiohttp.ClientResponse) -> dict[str, str]:
 
 
 async def _aiter_chunks(r: aiohttp.ClientResponse, retry: Retry) -> AsyncIterator[bytes]:
-    """The body as it arrives, each piece within ``idle`` seconds of the last."""
-    idle = retry.remaining((retry.timeouts or Timeouts()).idle)
+    """The body as it arrives, each piece within ``idle`` seconds of the last (the call's
+    deadline bounds the wait for the head only)."""
+    idle = (retry.timeouts or Timeouts()).idle
     pieces = r.content.iter_any().__aiter__()
     try:
         while True:

@@ -47,7 +47,9 @@ class Timeouts:
       then runs on ``idle`` (a long stream is not cut off by the deadline).
 
     A per-call ``timeout=`` (``HttpRequest.timeout``) replaces ``first_byte``, ``idle`` and
-    ``total`` for that call: "this call may take up to N seconds"."""
+    ``total`` for that call: "this call may take up to N seconds". A head cap
+    (``HttpRequest.head_timeout``: what is left of a gateway call's deadline) lowers
+    ``first_byte`` and ``total`` only: once the head came, the body runs on ``idle``."""
 
     connect: float = 5.0
     first_byte: float = 30.0
@@ -55,9 +57,11 @@ class Timeouts:
     total: float = 600.0
 
     def for_request(self, req: HttpRequest) -> Timeouts:
-        if req.timeout is None:
-            return self
-        return Timeouts(self.connect, req.timeout, req.timeout, req.timeout)
+        t = self if req.timeout is None else Timeouts(self.connect, req.timeout, req.timeout, req.timeout)
+        head = req.head_timeout
+        if head is None or (head >= t.first_byte and head >= t.total):
+            return t
+        return Timeouts(t.connect, min(t.first_byte, head), t.idle, min(t.total, head))
 
 
 C = TypeVar("C", Iterator[bytes], AsyncIterator[bytes])

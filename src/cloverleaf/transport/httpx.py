@@ -221,11 +221,12 @@ async def _apeer_hook(check: Callable[[str, str], None], where: str, event: str,
 
 
 def _body_timeout(r: httpx.Response, retry: Retry) -> None:
-    """The head came: the body's reads wait up to ``idle`` each (httpcore reads this dict when
-    the body starts; a transport that does not is left with ``first_byte``, a safe bound)."""
+    """The head came: the body's reads wait up to ``idle`` each, whatever is left of the call's
+    deadline (which bounds the wait for the head only); httpcore reads this dict when the body
+    starts; a transport that does not is left with ``first_byte``, a safe bound."""
     timeouts = r.request.extensions.get("timeout")
     if isinstance(timeouts, dict) and retry.timeouts is not None:
-        timeouts["read"] = retry.remaining(retry.timeouts.idle)
+        timeouts["read"] = retry.timeouts.idle
 
 
 def _bounded_reads(r: httpx.Response) -> BoundedReads | None:

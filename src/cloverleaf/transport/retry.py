@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from .._errors import ReadTimeout, TransportError
-from .._http import parse_retry_after
+from .._http import parse_retry_after, should_retry_hint
 from .base import (
     AsyncStreamHandle,
     OpenedStream,
@@ -56,8 +56,7 @@ class RetryPolicy:
         if attempt > self.max_retries:
             return None
         if headers:
-            hint = headers.get("x-should-retry")
-            if hint == "false":
+            if should_retry_hint(headers) is False:
                 return None
             asked = parse_retry_after(headers)
             if asked is not None:
@@ -73,12 +72,8 @@ class RetryPolicy:
 
     @staticmethod
     def retryable_status(status: int, headers: dict[str, str]) -> bool:
-        hint = headers.get("x-should-retry")
-        if hint == "true":
-            return True
-        if hint == "false":
-            return False
-        return status in RETRY_STATUSES
+        hint = should_retry_hint(headers)
+        return status in RETRY_STATUSES if hint is None else hint
 
 
 class ExceptionMap(Protocol):

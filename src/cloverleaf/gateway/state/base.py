@@ -64,7 +64,11 @@ class Hold(NamedTuple):
 
 class AttemptAsk(NamedTuple):
     """The first attempt of a call, admitted in the same operation as the call itself: the
-    target's circuit breaker, then its provider/target rate-limit buckets."""
+    target's circuit breaker, then its provider/target rate-limit buckets.
+
+    ``max_wait`` (and each bucket's own) bounds only the wait the attempt *adds* to its call's:
+    the call sleeps its route's wait anyway, and an attempt whose target has room then (or no
+    limits at all) goes with it, whatever its own bound."""
 
     key: str                    # the target (its breaker)
     policy: BreakerPolicy

@@ -71,7 +71,10 @@ class MemoryState(StateBackend):
                   at: float) -> tuple[float, float, str | None, list[Log], Grant | None]:
         """Under the lock: when every bucket lets the call go (no earlier than ``go``), where it
         is logged (no earlier than ``at``), the bucket that set the wait, the buckets' logs, and
-        the refusal of the first bucket that alone would wait longer than its own ``max_wait``."""
+        the refusal of the first bucket that alone would make the call wait longer than its own
+        ``max_wait`` past ``go`` (a first attempt's bucket only counts the wait it adds to its
+        call's: the call sleeps its own wait anyway)."""
+        after = go
         limiting = None
         over = None
         logs = []
@@ -85,17 +88,18 @@ class MemoryState(StateBackend):
                 go, limiting = t, b.key
             if place > at:
                 at = place
-            if t - now > b.max_wait and over is None:
+            if t - after > b.max_wait and over is None:
                 over = Grant(False, t - now, None, b.key)
         return go, at, limiting, logs, over
 
     def _take(self, buckets: Sequence[Bucket], now: float, max_wait: float, window: float, after: float,
               place_after: float) -> Grant:
         """``take`` under the lock, going no earlier than ``after`` and logged no earlier than
-        ``place_after``."""
+        ``place_after``. ``max_wait`` bounds the wait beyond ``after`` (the call's own, for its
+        first attempt); the grant's ``wait`` counts from ``now``."""
         go, at, limiting, logs, over = self._earliest(buckets, now, window, after, place_after)
         wait = go - now
-        if wait > max_wait:
+        if go - after > max_wait:
             return Grant(False, wait, None, limiting)
         if over is not None:
             return over

@@ -100,9 +100,11 @@ end
 -- KEYS[k + 2i - 1] and KEYS[k + 2i], its (limit, amount, max_wait) ARGV[a + 3i - 2],
 -- ARGV[a + 3i - 1] and ARGV[a + 3i]; the call goes no earlier than go and is logged no earlier
 -- than at. Returns go, at, the index of the bucket that set the wait (0: none), per bucket its
--- amount and its list's base index, and the index of the first bucket that alone would wait
--- longer than its own max_wait (0: none) with that wait.
+-- amount and its list's base index, and the index of the first bucket that alone would make the
+-- call wait longer than its own max_wait past go (0: none) with its wait from now. (A first
+-- attempt's buckets only count the wait they add to the call's own, as MemoryState's.)
 local function buckets_earliest(k, a, nb, now, window, go, at)
+  local after = go
   local limiting, amounts, bases, over, over_wait = 0, {}, {}, 0, 0
   for i = 1, nb do
     local list, meta = KEYS[k + 2 * i - 1], KEYS[k + 2 * i]
@@ -114,7 +116,7 @@ local function buckets_earliest(k, a, nb, now, window, go, at)
     local fits, place = window_earliest(list, total, limit, amount, now, window)
     if fits > go then go, limiting = fits, i end
     if place > at then at = place end
-    if over == 0 and fits - now > num(ARGV[a + 3 * i]) then over, over_wait = i, fits - now end
+    if over == 0 and fits - after > num(ARGV[a + 3 * i]) then over, over_wait = i, fits - now end
   end
   return go, at, limiting, amounts, bases, over, over_wait
 end
@@ -343,7 +345,7 @@ if na >= 0 then
     local a_go, a_at, a_limiting, a_amounts, a_bases, a_over, a_over_wait =
       buckets_earliest(k, a + 7, na, now, window, go, at)
     local a_wait = a_go - now
-    local refused = a_wait > a_max_wait
+    local refused = a_go - go > a_max_wait   -- only the wait it adds to the call's own
     if not refused and a_over > 0 then refused, a_wait, a_limiting = true, a_over_wait, a_over end
     if refused then
       out[n + 4], out[n + 5], out[n + 6], out[n + 7] = 0, fmt(a_wait), a_limiting, '0'

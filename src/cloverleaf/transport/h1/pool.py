@@ -300,7 +300,7 @@ class H1Transport:
                     raise
             conn.where = origin.where  # this request's URL, not the first one of the pool's host
             try:
-                conn.send(head, req.body, retry.remaining(t.first_byte), retry.remaining(t.idle))
+                conn.send(head, req.body, retry.remaining(t.first_byte), t.idle)   # the body: idle, not the deadline
                 while not conn.head_done:
                     await conn.wait()
             except Stale:
