@@ -503,6 +503,14 @@ def test_yaml_needs_its_extra_and_says_so(tmp_path: Path, monkeypatch: pytest.Mo
     assert load_workflow(tmp_path / "w.json").name == "w"
 
 
+def test_a_file_saved_with_a_byte_order_mark_loads(tmp_path: Path) -> None:
+    """Windows editors save UTF-8 with a BOM; json.loads refused it ("Unexpected UTF-8 BOM")."""
+    body = json.dumps({"steps": [{"id": "a", "type": "llm_call", "prompt": "café"}]})
+    for name in ("bom.json", "bom.yaml"):
+        (tmp_path / name).write_text(body, encoding="utf-8-sig")
+        assert load_workflow(tmp_path / name).steps[0].prompt.text == "café"     # type: ignore[union-attr]
+
+
 async def test_a_run_cancelled_mid_step_is_saved_as_resumable(tmp_path: Path) -> None:
     import asyncio
 
