@@ -26,7 +26,7 @@ from typing import Any
 
 from .._context import CallContext
 from .._errors import CloverleafError, WorkflowError, WorkflowFailed
-from .._privacy import Decision
+from .._privacy import Decision, PrivacyConfig, stricter
 from .._types import Attachment, EmbeddingRequest
 from .condition import ConditionError
 from .runs import RunRecord, RunStore, new_run_id
@@ -138,7 +138,10 @@ class Runner:
         self.privacy = _stricter(workflow.privacy, privacy)
         self.privacy_rule = (f"the run's privacy option (--local-only) on workflow {workflow.name!r}"
                              if privacy == "local-only" else f"workflow {workflow.name!r} (privacy: in the file)")
-        self.data_class = data_class or workflow.data_class
+        try:
+            self.data_class = _stricter_class(client.engine.privacy.config, workflow.data_class, data_class)
+        except CloverleafError as exc:
+            raise WorkflowError(workflow.source, [f"data_class: {exc}"]) from None
         self.caller = _Caller(client)
         self._cause: BaseException | None = None
         #: The run's id once it has started (its state is saved): what to resume after an interruption.
@@ -387,6 +390,15 @@ def _value(template: Any, field_name: str, scopes: Mapping[str, Any]) -> Any:
 def _short(value: Any, limit: int = 60) -> str:
     text = value if isinstance(value, str) else repr(value)
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _stricter_class(config: PrivacyConfig, first: str | None, second: str | None) -> str | None:
+    """Of two data classes, the one whose policy in ``[privacy.classes]`` is stricter (``first`` on a
+    tie): a caller's class tightens the file's (or a resumed run's), never loosens it. An unknown
+    class is a ConfigError, as everywhere."""
+    if first is None or second is None:
+        return second if first is None else first
+    return second if stricter(config.class_policy(first), config.class_policy(second)) else first
 
 
 def _stricter(a: str | None, b: str | None) -> str | None:
