@@ -1,4 +1,5 @@
-"""What a run keeps to: the strictest privacy and data class (the caller's tighten the file's)."""
+"""What a run keeps to, started or resumed: the strictest privacy and data class (the caller's
+tighten the file's, the run file's hold a resume)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from cloverleaf import Client, PrivacyViolation, WorkflowError
+from cloverleaf import Client, PrivacyViolation, WorkflowError, WorkflowFailed
 from cloverleaf._config import ProviderSettings
 from cloverleaf.workflows import plan_workflow, run_workflow
 
 from ..counting_upstream import CountingUpstream
-from .test_runner import settings
+from .test_runner import chat_bodies, settings
 
 
 @pytest.fixture
@@ -56,6 +57,7 @@ def test_a_callers_data_class_tightens_the_files_and_never_loosens_it(tmp_path: 
             run_workflow({**confidential, "data_class": "public"}, client=client, data_class="secret")
         # the calls themselves carry the file's class, not the caller's looser one
         result = run_workflow(local, client=client, data_class="public")
+        assert run_file(tmp_path, result.run_id)["data_class"] == "confidential"
         client.gateway.store.flush()
         [call] = client.traces.get(result.run_id).calls                 # type: ignore[union-attr]
         assert call.metadata["privacy"]["policy"] == "local-only"
@@ -63,3 +65,51 @@ def test_a_callers_data_class_tightens_the_files_and_never_loosens_it(tmp_path: 
         with pytest.raises(WorkflowError, match="data_class: unknown data class 'nosuch'"):
             run_workflow(local, client=client, data_class="nosuch")
     assert cloud.connections == 0
+
+
+# --------------------------------------------------------------------------- resume: held to the run's privacy
+
+
+LOCAL_THEN_MIXED = {"name": "lo", "steps": [
+    {"id": "a", "type": "llm_call", "model": "fake/echo", "prompt": "diary: my secret", "output": "a"},
+    {"id": "b", "type": "llm_call", "model": "mixed", "prompt": "summarize {state.a}", "output": "b"}],
+    "outputs": {"b": "{state.b}"}}
+MIXED = {"mixed": {"targets": ["fake/fail-500", "openai/gpt-4o-mini"]}}     # local first, a cloud fallback
+
+
+@pytest.mark.parametrize("started", [{"privacy": "local-only"}, {"data_class": "confidential"}])
+def test_a_resumed_run_keeps_the_privacy_it_started_with(tmp_path: Path, cloud: CountingUpstream,
+                                                         started: dict[str, str]) -> None:
+    """A run started local-only resumed with no option used to send its local-only state to the
+    cloud fallback; the run file now holds the resume to the run's privacy and data class."""
+    with Client(cloud_settings(tmp_path, cloud, routes=MIXED)) as client:
+        with pytest.raises(WorkflowFailed) as info:
+            run_workflow(LOCAL_THEN_MIXED, client=client, **started)   # type: ignore[arg-type]
+        run_id = info.value.run_id
+        assert "privacy=" not in str(info.value) and "data_class=" not in str(info.value)   # nothing to repeat
+        saved = run_file(tmp_path, run_id)
+        assert (saved["privacy"], saved["data_class"]) == (started.get("privacy"), started.get("data_class"))
+        plan = plan_workflow(LOCAL_THEN_MIXED, resume=run_id, client=client)
+        assert any("local-only" in line for line in plan)
+        with pytest.raises(WorkflowFailed, match="failed at step 'b'"):
+            run_workflow(LOCAL_THEN_MIXED, resume=run_id, client=client)
+        # a looser class on the resume does not loosen it either
+        with pytest.raises(WorkflowFailed, match="failed at step 'b'"):
+            run_workflow(LOCAL_THEN_MIXED, resume=run_id, client=client, data_class="public")
+        assert len(chat_bodies(client)) == 4            # a once; b's local target three times
+    assert cloud.connections == 0
+
+
+def test_a_run_file_from_before_privacy_was_saved_resumes_as_it_did(tmp_path: Path, cloud: CountingUpstream) -> None:
+    with Client(cloud_settings(tmp_path, cloud, routes=MIXED)) as client:
+        with pytest.raises(WorkflowFailed) as info:
+            run_workflow({**LOCAL_THEN_MIXED, "steps": [LOCAL_THEN_MIXED["steps"][0],    # type: ignore[index]
+                                                        {"id": "b", "type": "llm_call", "model": "fake/fail-500",
+                                                         "prompt": "summarize {state.a}", "output": "b"}]},
+                         client=client)
+        path = tmp_path / "data" / "cloverleaf" / "runs" / f"{info.value.run_id}.json"
+        old = {k: v for k, v in json.loads(path.read_text()).items() if k not in ("privacy", "data_class")}
+        path.write_text(json.dumps(old))
+        result = run_workflow(LOCAL_THEN_MIXED, resume=info.value.run_id, client=client)
+    assert result.status == "succeeded" and result.outputs["b"] == "answered by cloud"
+    assert cloud.connections == 1

@@ -599,7 +599,8 @@ def test_a_run_whose_step_cost_is_unknown_has_no_total() -> None:
 def test_a_failed_run_names_the_resume_command_with_its_own_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                     capsys: pytest.CaptureFixture[str]) -> None:
     """The failure's message names the file and the run id; a run with its own run folder (or
-    config, privacy) is resumed only with those too, so the CLI prints the whole command."""
+    config) is resumed only with those too, so the CLI prints the whole command (its privacy is
+    in the run file)."""
     from cloverleaf.cli import main
 
     (tmp_path / "wf.yaml").write_text("name: breaks\nsteps:\n"

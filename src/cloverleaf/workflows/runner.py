@@ -2,10 +2,13 @@
 
 Every call goes through the client's gateway with the run's trace id, so each step is a
 call record (target, attempts, tokens, cost, latency) under one trace: ``cloverleaf traces
---trace RUN_ID``. The workflow's privacy (``privacy:``/``data_class:`` in the file, or the
-caller's) travels on every call's context, where the gateway combines it with the route's,
-the key's and ``[privacy] default`` — the strictest wins — and it is checked up front too,
-so a step that could only reach the cloud fails validation, not halfway through the run.
+--trace RUN_ID``. The workflow's privacy (``privacy:``/``data_class:`` in the file, tightened
+by the caller's: a caller's data class replaces the file's only when its policy is stricter)
+travels on every call's context, where the gateway combines it with the route's, the key's
+and ``[privacy] default`` — the strictest wins — and it is checked up front too, so a step
+that could only reach the cloud fails validation, not halfway through the run. The run file
+keeps that privacy, so a resume is held to it with no flag repeated (a run started
+``--local-only`` stays local-only).
 
 After each step the run's state is saved (:mod:`.runs`); a failed run raises
 :class:`~cloverleaf.WorkflowFailed` naming the step and the run id, and ``resume=RUN_ID``
@@ -175,10 +178,10 @@ class Runner:
     def plan(self, inputs: Mapping[str, Any] | None, resume: str | None = None) -> list[str]:
         """What a run would do; with ``resume``, what resuming that run would do (its own
         inputs, the steps it finished kept), checked as the resume itself checks it."""
+        record = self._resumed(resume, inputs)[0] if resume is not None else None   # its privacy first
         planned = self.validate()
         head = [f"workflow {self.wf.name} ({self.wf.source}): {len(self.wf.steps)} steps; nothing will be sent"]
-        if resume is not None:
-            record, _ = self._resumed(resume, inputs)
+        if record is not None:
             values = record.inputs
             head.append(f"resuming run {record.run_id}: steps finished and kept: {', '.join(record.done) or 'none'}; "
                         f"it goes on from {record.failed_step or 'the first step not finished'}")
@@ -211,14 +214,16 @@ class Runner:
 
     # -- running ------------------------------------------------------------------------
     async def run(self, inputs: Mapping[str, Any] | None = None, *, resume: str | None = None) -> WorkflowResult:
-        await asyncio.to_thread(self.validate)      # may look up hosts (privacy): off the event loop
         if resume is not None:
             with self.runs.lock(resume):            # before loading: no other process is writing it
                 record, changed = self._resumed(resume, inputs)
+                await asyncio.to_thread(self.validate)      # under the run's own privacy, off the event loop
                 return await self._run(record, resumed=True, changed=changed)
+        await asyncio.to_thread(self.validate)      # may look up hosts (privacy): off the event loop
         values = self.inputs(inputs)
         record = RunRecord(new_run_id(), self.wf.name, self.wf.source, self.wf.digest, inputs=values,
-                           state=dict(values), created_at=time.time())
+                           state=dict(values), created_at=time.time(), privacy=self.privacy,
+                           data_class=self.data_class)
         with self.runs.lock(record.run_id):
             record.trace_id = record.run_id
             self.caller.gateway.traces.create({"workflow": self.wf.name, "source": self.wf.source}, id=record.trace_id)
@@ -277,8 +282,23 @@ class Runner:
         if missing:
             raise WorkflowError(self.wf.source, [f"run {run_id} finished step(s) {', '.join(missing)}, which the "
                                                  "workflow no longer has; start a new run"])
+        self._hold_to(record)
         record.resumes += 1
         return record, record.digest != self.wf.digest
+
+    def _hold_to(self, record: RunRecord) -> None:
+        """Tighten this resume with the privacy and data class the run started with: its state holds
+        data that was only ever allowed where they allowed (a run file from before they were saved
+        has neither, and is held to what this resume was given, as it always was)."""
+        if record.privacy == "local-only" and self.privacy != "local-only":
+            self.privacy = "local-only"
+            self.privacy_rule = f"run {record.run_id} of workflow {self.wf.name!r}, which started local-only"
+        try:
+            self.data_class = _stricter_class(self.client.engine.privacy.config, record.data_class, self.data_class)
+        except CloverleafError as exc:
+            raise WorkflowError(self.wf.source, [f"run {record.run_id} started with data_class "
+                                                 f"{record.data_class!r}: {exc}"]) from None
+        record.privacy, record.data_class = self.privacy, self.data_class
 
     async def _step(self, step: Step, record: RunRecord) -> StepResult:
         self._cause = None
