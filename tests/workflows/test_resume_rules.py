@@ -1,5 +1,5 @@
 """What a run keeps to, started or resumed: the strictest privacy and data class (the caller's
-tighten the file's, the run file's hold a resume)."""
+tighten the file's, the run file's hold a resume) and the inputs a changed file declares."""
 
 from __future__ import annotations
 
@@ -113,3 +113,36 @@ def test_a_run_file_from_before_privacy_was_saved_resumes_as_it_did(tmp_path: Pa
         result = run_workflow(LOCAL_THEN_MIXED, resume=info.value.run_id, client=client)
     assert result.status == "succeeded" and result.outputs["b"] == "answered by cloud"
     assert cloud.connections == 1
+
+
+# --------------------------------------------------------------------------- resume: a file that changed
+
+
+ADDING = {"name": "addin", "inputs": {"topic": {"type": "string", "default": "cats"}}, "steps": [
+    {"id": "a", "type": "llm_call", "model": "fake/echo", "prompt": "A {inputs.topic}", "output": "a"},
+    {"id": "b", "type": "llm_call", "model": "fake/fail-400", "prompt": "B {state.a}", "output": "b"}],
+    "outputs": {"b": "{state.b}"}}
+
+
+def test_an_input_declared_since_the_run_started_takes_its_default_on_resume(tmp_path: Path) -> None:
+    """Inputs cannot be passed to a resume: a new input with a default used to pass --dry-run and
+    then fail the resumed step forever; one without a default is refused before any call."""
+    fixed_b = {"id": "b", "type": "llm_call", "model": "fake/echo", "prompt": "B {state.a} {inputs.tone} {state.tone}",
+               "output": "b"}
+    with Client(settings(tmp_path)) as client:
+        with pytest.raises(WorkflowFailed) as info:
+            run_workflow(ADDING, client=client)
+        run_id = info.value.run_id
+        required = {**ADDING, "inputs": {**ADDING["inputs"], "tone": {"type": "string"}},   # type: ignore[dict-item]
+                    "steps": [ADDING["steps"][0], fixed_b]}                                 # type: ignore[index]
+        for check in (plan_workflow, run_workflow):
+            with pytest.raises(WorkflowError, match=f"input 'tone' \\(string\\) was declared after run {run_id} "
+                                                    "started and has no default"):
+                check(required, resume=run_id, client=client)
+        assert len(chat_bodies(client)) == 2
+        defaulted = {**required, "inputs": {**ADDING["inputs"],    # type: ignore[dict-item]
+                                            "tone": {"type": "string", "default": "formal"}}}
+        assert "inputs: topic=cats, tone=formal" in plan_workflow(defaulted, resume=run_id, client=client)
+        result = run_workflow(defaulted, resume=run_id, client=client)
+    assert result.status == "succeeded" and result.outputs["b"] == "B A cats formal formal"
+    assert run_file(tmp_path, run_id)["inputs"] == {"topic": "cats", "tone": "formal"}

@@ -283,6 +283,7 @@ class Runner:
             raise WorkflowError(self.wf.source, [f"run {run_id} finished step(s) {', '.join(missing)}, which the "
                                                  "workflow no longer has; start a new run"])
         self._hold_to(record)
+        self._add_new_inputs(record)
         record.resumes += 1
         return record, record.digest != self.wf.digest
 
@@ -299,6 +300,23 @@ class Runner:
             raise WorkflowError(self.wf.source, [f"run {record.run_id} started with data_class "
                                                  f"{record.data_class!r}: {exc}"]) from None
         record.privacy, record.data_class = self.privacy, self.data_class
+
+    def _add_new_inputs(self, record: RunRecord) -> None:
+        """An input declared since the run started takes its default (inputs cannot be passed to a
+        resume); one that has none cannot be resumed into: said now, before any call."""
+        problems = []
+        for spec in self.wf.inputs:
+            if spec.name in record.inputs:
+                continue
+            if spec.default is not None or not spec.required:
+                record.inputs[spec.name] = spec.default
+                record.state.setdefault(spec.name, spec.default)     # state starts as the inputs
+            else:
+                problems.append(f"input {spec.name!r} ({spec.type}) was declared after run {record.run_id} started "
+                                "and has no default; a resumed run keeps its inputs, so give it a default in the "
+                                "file, or start a new run")
+        if problems:
+            raise WorkflowError(self.wf.source, problems)
 
     async def _step(self, step: Step, record: RunRecord) -> StepResult:
         self._cause = None
