@@ -1,9 +1,11 @@
 """What a run keeps to, started or resumed: the strictest privacy and data class (the caller's
-tighten the file's, the run file's hold a resume) and the inputs a changed file declares."""
+tighten the file's, the run file's hold a resume), the inputs a changed file declares, and
+a resume command that can be pasted as printed."""
 
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -146,3 +148,34 @@ def test_an_input_declared_since_the_run_started_takes_its_default_on_resume(tmp
         result = run_workflow(defaulted, resume=run_id, client=client)
     assert result.status == "succeeded" and result.outputs["b"] == "B A cats formal formal"
     assert run_file(tmp_path, run_id)["inputs"] == {"topic": "cats", "tone": "formal"}
+
+
+# --------------------------------------------------------------------------- failures say how to resume
+
+
+def test_the_printed_resume_command_works_as_pasted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """A path with a space was printed unquoted (`cloverleaf run my flows/two.yaml --resume ...`),
+    and the CLI's own quoted line was suppressed exactly then; a local-only run's command needs no
+    --local-only (the run file keeps it)."""
+    from cloverleaf.cli import main
+
+    flow = ("name: two\nsteps:\n  - {id: a, type: llm_call, model: fake/echo, prompt: A, output: a}\n"
+            "  - {id: b, type: llm_call, model: fake/fail-400, prompt: 'B {state.a}', output: b}\n"
+            "outputs:\n  b: '{state.b}'\n")
+    (tmp_path / "my flows").mkdir()
+    (tmp_path / "my flows" / "two.yaml").write_text(flow)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    for name in ("CLOVERLEAF_CONFIG", "CLOVERLEAF_BACKEND", "CLOVERLEAF_STORE_URL", "CLOVERLEAF_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["run", "my flows/two.yaml", "--local-only"]) == 1
+    err = capsys.readouterr().err
+    [command] = [part for i, part in enumerate(err.split("`")) if i % 2 and part.startswith("cloverleaf run")]
+    run_id = command.rsplit(" ", 1)[1]
+    assert command == f"cloverleaf run 'my flows/two.yaml' --resume {run_id}"
+    assert "with this run's options" not in err
+    assert run_file(tmp_path, run_id)["privacy"] == "local-only"
+    (tmp_path / "my flows" / "two.yaml").write_text(flow.replace("fake/fail-400", "fake/echo"))   # step b fixed
+    assert main(shlex.split(command)[1:]) == 0
+    assert capsys.readouterr().out == "b: B A\n"

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shlex
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -400,8 +401,13 @@ class Runner:
     def _failure(self, record: RunRecord, step: Step, error: str | None) -> str:
         return (f"workflow {self.wf.name!r} failed at step {step.id!r} ({step.type}, model {self._model(step)}): "
                 f"{(error or '').rstrip('.')}. The run's state is saved: resume from this step with "
-                f"`cloverleaf run {self.wf.source} --resume {record.run_id}` "
-                f"(or run_workflow(..., resume={record.run_id!r}))")
+                f"{self._resume_hint(record)}")
+
+    def _resume_hint(self, record: RunRecord) -> str:
+        """The command (its path quoted, to paste as it is) and the SDK call that resume ``record``;
+        its privacy and data class are in the run file, so neither needs repeating."""
+        command = shlex.join(["cloverleaf", "run", self.wf.source, "--resume", record.run_id])
+        return f"`{command}` (or run_workflow(..., resume={record.run_id!r}))"
 
 
 def _earlier(step: Step, record: RunRecord) -> StepResult:
