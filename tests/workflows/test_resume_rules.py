@@ -1,6 +1,6 @@
 """What a run keeps to, started or resumed: the strictest privacy and data class (the caller's
 tighten the file's, the run file's hold a resume), the inputs a changed file declares, and
-a resume command that can be pasted as printed."""
+failures that always say how to resume, in a command that can be pasted as printed."""
 
 from __future__ import annotations
 
@@ -151,6 +151,29 @@ def test_an_input_declared_since_the_run_started_takes_its_default_on_resume(tmp
 
 
 # --------------------------------------------------------------------------- failures say how to resume
+
+
+def test_a_failure_in_outputs_names_the_run_and_how_to_resume_it(tmp_path: Path) -> None:
+    """Every step done and paid for, then `outputs:` fails: the message named no run id and no
+    resume command, unlike a failed step's."""
+    tags = {"type": "object", "properties": {"tags": {"type": "array", "items": {"type": "string"}, "maxItems": 2}},
+            "required": ["tags"]}
+    flow = {"name": "outfail", "steps": [
+        {"id": "s1", "type": "llm_call", "model": "fake/chat", "prompt": "a person", "response_format": tags,
+         "output": "o"}], "outputs": {"fourth": "{state.o.tags.3}"}}     # the fake answers at most 2 tags
+    path = tmp_path / "out.json"
+    path.write_text(json.dumps(flow))
+    with Client(settings(tmp_path)) as client:
+        with pytest.raises(WorkflowFailed) as info:
+            run_workflow(str(path), client=client)
+        failed = info.value
+        assert failed.step == "outputs" and run_file(tmp_path, failed.run_id)["failed_step"] == "outputs"
+        assert f"`cloverleaf run {path} --resume {failed.run_id}`" in str(failed)
+        assert f"resume={failed.run_id!r}" in str(failed) and "fix outputs.fourth" in str(failed)
+        path.write_text(json.dumps({**flow, "outputs": {"tags": "{state.o.tags}"}}))
+        resumed = run_workflow(str(path), resume=failed.run_id, client=client)
+        assert isinstance(resumed.outputs["tags"], list) and [s.status for s in resumed.steps] == ["earlier"]
+        assert len(chat_bodies(client)) == 1                    # no step ran again
 
 
 def test_the_printed_resume_command_works_as_pasted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -390,8 +390,11 @@ class Runner:
                 out[name] = template.value(scopes)
             except TemplateError as exc:
                 self._fail(record, "outputs", str(exc))
-                raise WorkflowFailed(f"workflow {self.wf.name!r}: outputs.{name} ({template.text}) refers to a "
-                                     f"missing key: {exc}", run_id=record.run_id, step="outputs", cause=exc) from None
+                raise WorkflowFailed(
+                    f"workflow {self.wf.name!r} failed at outputs.{name} ({template.text}): it refers to a missing "
+                    f"key: {exc}. The run's state is saved and every step is done: fix outputs.{name} in the file, "
+                    f"then resume (no step runs again) with {self._resume_hint(record)}",
+                    run_id=record.run_id, step="outputs", cause=exc) from None
         return out
 
     def _fail(self, record: RunRecord, step_id: str, error: str, status: str = "failed") -> None:
