@@ -92,6 +92,31 @@ def test_the_readme_workflow_runs_on_the_fake_provider(tmp_path: Path, monkeypat
     assert capsys.readouterr().out.startswith("Hello, Ada! run_")
 
 
+def test_a_runs_trace_is_shown_whole_and_a_cut_listing_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """`traces --trace RUN_ID`, which every run's status line points to, showed at most 20 calls (the
+    -n default) with no note: a 25-step run's first five steps were silently missing."""
+    from cloverleaf.cli import main
+
+    steps = [{"id": f"s{i:02d}", "type": "llm_call", "model": "fake/echo", "prompt": f"step {i}", "output": f"o{i}"}
+             for i in range(1, 26)]
+    (tmp_path / "many.json").write_text(json.dumps({"name": "many", "steps": steps}))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    for name in ("CLOVERLEAF_CONFIG", "CLOVERLEAF_BACKEND", "CLOVERLEAF_STORE_URL", "CLOVERLEAF_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["run", "many.json", "--json"]) == 0
+    run_id = json.loads(capsys.readouterr().out)["run_id"]
+    assert main(["traces", "--trace", run_id]) == 0
+    out, err = capsys.readouterr()
+    shown = {line.split()[0] for line in out.splitlines()[2:] if line.strip()}
+    assert shown == {s["id"] for s in steps} and err == ""
+    assert main(["traces", "--trace", run_id, "-n", "5", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert [json.loads(line)["metadata"]["step"] for line in out.splitlines()] == ["s25", "s24", "s23", "s22", "s21"]
+    assert f"showing the newest 5 calls of trace {run_id}; it has more: use -n" in err
+
+
 def _calls(db: Path, trace_id: str) -> list[Any]:
     from cloverleaf.gateway.store import open_store
 
