@@ -78,3 +78,17 @@ def test_a_field_of_null_is_null_as_when_reads_it() -> None:
     assert Template.parse("{state.skipped.name}").value(scopes) is None
     with pytest.raises(TemplateError, match="'nope' is not in state"):
         Template.parse("{state.nope}").render(scopes)                # a key that is not there still is an error
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("inputs.flag == 0", False), ("inputs.ok == 1", False), ("inputs.ok != 1", True), ("inputs.zero == false", False),
+    ("1 in [inputs.ok]", False), ("0 not in [inputs.flag]", True), ("inputs.flag in [0, 1]", False),
+    ("[inputs.ok] == [1]", False), ("state.o == state.p", False),
+    ("inputs.flag == false", True), ("inputs.ok in [true]", True), ("inputs.zero == 0.0", True),
+    ("[1, 2] == [1, 2]", True), ("state.o == state.o", True),
+])
+def test_a_boolean_equals_only_a_boolean_as_in_json(text: str, expected: bool) -> None:
+    """`when: inputs.retries == 0` must not run a step when retries is false (Python's False == 0)."""
+    scopes = {"inputs": {"flag": False, "ok": True, "zero": 0},
+              "state": {"o": {"a": True}, "p": {"a": 1}}}
+    assert Condition.parse(text).evaluate(scopes) is expected

@@ -92,6 +92,31 @@ def test_the_readme_workflow_runs_on_the_fake_provider(tmp_path: Path, monkeypat
     assert capsys.readouterr().out.startswith("Hello, Ada! run_")
 
 
+def test_a_runs_trace_is_shown_whole_and_a_cut_listing_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """`traces --trace RUN_ID`, which every run's status line points to, showed at most 20 calls (the
+    -n default) with no note: a 25-step run's first five steps were silently missing."""
+    from cloverleaf.cli import main
+
+    steps = [{"id": f"s{i:02d}", "type": "llm_call", "model": "fake/echo", "prompt": f"step {i}", "output": f"o{i}"}
+             for i in range(1, 26)]
+    (tmp_path / "many.json").write_text(json.dumps({"name": "many", "steps": steps}))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    for name in ("CLOVERLEAF_CONFIG", "CLOVERLEAF_BACKEND", "CLOVERLEAF_STORE_URL", "CLOVERLEAF_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["run", "many.json", "--json"]) == 0
+    run_id = json.loads(capsys.readouterr().out)["run_id"]
+    assert main(["traces", "--trace", run_id]) == 0
+    out, err = capsys.readouterr()
+    shown = {line.split()[0] for line in out.splitlines()[2:] if line.strip()}
+    assert shown == {s["id"] for s in steps} and err == ""
+    assert main(["traces", "--trace", run_id, "-n", "5", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert [json.loads(line)["metadata"]["step"] for line in out.splitlines()] == ["s25", "s24", "s23", "s22", "s21"]
+    assert f"showing the newest 5 calls of trace {run_id}; it has more: use -n" in err
+
+
 def _calls(db: Path, trace_id: str) -> list[Any]:
     from cloverleaf.gateway.store import open_store
 
@@ -503,6 +528,14 @@ def test_yaml_needs_its_extra_and_says_so(tmp_path: Path, monkeypatch: pytest.Mo
     assert load_workflow(tmp_path / "w.json").name == "w"
 
 
+def test_a_file_saved_with_a_byte_order_mark_loads(tmp_path: Path) -> None:
+    """Windows editors save UTF-8 with a BOM; json.loads refused it ("Unexpected UTF-8 BOM")."""
+    body = json.dumps({"steps": [{"id": "a", "type": "llm_call", "prompt": "café"}]})
+    for name in ("bom.json", "bom.yaml"):
+        (tmp_path / name).write_text(body, encoding="utf-8-sig")
+        assert load_workflow(tmp_path / name).steps[0].prompt.text == "café"     # type: ignore[union-attr]
+
+
 async def test_a_run_cancelled_mid_step_is_saved_as_resumable(tmp_path: Path) -> None:
     import asyncio
 
@@ -591,7 +624,8 @@ def test_a_run_whose_step_cost_is_unknown_has_no_total() -> None:
 def test_a_failed_run_names_the_resume_command_with_its_own_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                     capsys: pytest.CaptureFixture[str]) -> None:
     """The failure's message names the file and the run id; a run with its own run folder (or
-    config, privacy) is resumed only with those too, so the CLI prints the whole command."""
+    config) is resumed only with those too, so the CLI prints the whole command (its privacy is
+    in the run file)."""
     from cloverleaf.cli import main
 
     (tmp_path / "wf.yaml").write_text("name: breaks\nsteps:\n"

@@ -25,7 +25,8 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
                        help="HTTP/1.1 server protocol: h1 (ours on httptools: header timeout, connection cap; "
                             "what auto picks) or uvicorn's (default [server] http, else auto)")
     elif name == "traces":
-        p.add_argument("-n", "--limit", type=at_least_one, default=20, help="how many recent calls")
+        p.add_argument("-n", "--limit", type=at_least_one, help="how many recent calls (default 20; with --trace, "
+                                                                "the whole trace)")
         p.add_argument("--trace", help="only calls of this trace id")
         p.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
     elif name == "spend":
@@ -90,12 +91,22 @@ def _shown(ts: float | None) -> str:
     return f"{_when(ts)} UTC" if ts is not None else ""
 
 
+#: The calls of one trace ``traces --trace`` reads without ``-n``: all of them, as the store's get_trace does.
+_WHOLE_TRACE = 10_000
+
+
 def _traces(args: argparse.Namespace) -> int:
     store = _store(load_settings(args))
+    limit = args.limit or (_WHOLE_TRACE if args.trace else 20)   # a run's trace is read whole, as traces.get does
     try:
-        calls = store.recent_calls(limit=args.limit, trace_id=args.trace)
+        calls = store.recent_calls(limit=limit + 1, trace_id=args.trace)
     finally:
         store.close()
+    if len(calls) > limit:                  # one more than asked for: the listing is cut, never silently
+        calls = calls[:limit]
+        if args.trace:
+            print(f"showing the newest {limit} calls of trace {args.trace}; it has more: use -n to see more",
+                  file=sys.stderr)
     if args.json:
         for c in calls:
             print(json.dumps(c.as_dict(), default=str))

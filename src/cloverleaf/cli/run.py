@@ -65,9 +65,8 @@ def run(name: str, args: argparse.Namespace) -> int:
         result = asyncio.run(_execute(args, settings, inputs, privacy))
     except WorkflowFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
-        full = _resume_command(args, exc.run_id) if exc.run_id else None
-        if full and full != shlex.join(["cloverleaf", "run", args.workflow, "--resume", exc.run_id]):
-            print(f"with this run's options: `{full}`", file=sys.stderr)   # the message names file and id only
+        if exc.run_id and _resume_options(args):        # the message names the file and the id only
+            print(f"with this run's options: `{_resume_command(args, exc.run_id)}`", file=sys.stderr)
         if args.json:
             print(json.dumps({"status": "failed", "run_id": exc.run_id, "step": exc.step, "error": str(exc)}))
         return 1
@@ -109,15 +108,18 @@ def _interrupted(args: argparse.Namespace, run_id: str | None) -> int:
 
 
 def _resume_command(args: argparse.Namespace, run_id: str) -> str:
-    """The command that resumes ``run_id`` as this one ran: same file, config, run folder and privacy."""
-    words = ["cloverleaf", "run", args.workflow, "--resume", run_id]
-    for flag, value in (("--config", getattr(args, "config", None)), ("--run-dir", args.run_dir),
-                        ("--data-class", args.data_class)):
+    """The command that resumes ``run_id`` as this one ran: same file, config and run folder (its
+    privacy and data class are in the run file, which holds the resume to them)."""
+    return shlex.join(["cloverleaf", "run", args.workflow, "--resume", run_id, *_resume_options(args)])
+
+
+def _resume_options(args: argparse.Namespace) -> list[str]:
+    """The options without which ``--resume`` would not find this run, or not the same way."""
+    words: list[str] = []
+    for flag, value in (("--config", getattr(args, "config", None)), ("--run-dir", args.run_dir)):
         if value:
             words += [flag, value]
-    if args.local_only:
-        words.append("--local-only")
-    return shlex.join(words)
+    return words
 
 
 def _print(result: Any) -> None:

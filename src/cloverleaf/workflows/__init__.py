@@ -37,7 +37,7 @@ def load_workflow(source: WorkflowSource) -> Workflow:
         return parse(source, "<mapping>", default_name=str(source.get("name") or "workflow"))
     path = Path(source).expanduser()
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")     # -sig: a byte-order mark (Windows editors) is not JSON
     except FileNotFoundError:
         raise ConfigError(f"workflow file {str(path)!r} not found") from None
     except OSError as exc:

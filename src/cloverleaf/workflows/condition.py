@@ -17,8 +17,10 @@ Grammar (precedence low to high)::
 ``REF`` is ``state.x.y`` or ``inputs.x``. A reference to a key that is not there (a step
 that was skipped, an optional field the model left out) is ``null`` rather than an error,
 so ``when: state.review`` reads "when there is a review". Truthiness is JSON's: null, false,
-0, "" and empty lists/objects are false. Ordering compares numbers with numbers and strings
-with strings only; anything else is a :class:`ConditionError`, not a guess.
+0, "" and empty lists/objects are false; equality is JSON's too: ``false == 0`` and ``1 in
+[true]`` are false (a boolean equals only a boolean), not Python's ``True == 1``. Ordering
+compares numbers with numbers and strings with strings only; anything else is a
+:class:`ConditionError`, not a guess.
 """
 
 from __future__ import annotations
@@ -217,22 +219,34 @@ def _eval(node: Any, scopes: Mapping[str, Any]) -> Any:
 
 def _compare(op: str, left: Any, right: Any) -> bool:
     if op == "==":
-        return bool(left == right)
+        return _equal(left, right)
     if op == "!=":
-        return bool(left != right)
+        return not _equal(left, right)
     if op in ("in", "not in"):
         if not isinstance(right, list | str | dict):
             raise ConditionError(f"'{op}' needs a list, string or object on the right, got {_kind(right)}")
         if isinstance(right, str | dict) and not isinstance(left, str):     # an object's keys are strings
             raise ConditionError(f"'{op}' {'a string' if isinstance(right, str) else 'an object'} needs a string "
                                  f"on the left, got {_kind(left)}")
-        found = left in right
+        found = any(_equal(left, item) for item in right) if isinstance(right, list) else left in right
         return found if op == "in" else not found
     numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (left, right))
     if not numbers and not (isinstance(left, str) and isinstance(right, str)):
         raise ConditionError(f"cannot compare {_kind(left)} {op} {_kind(right)}: both sides must be numbers "
                              "or both strings")
     return bool({"<": left < right, "<=": left <= right, ">": left > right, ">=": left >= right}[op])
+
+
+def _equal(left: Any, right: Any) -> bool:
+    """JSON's equality: a boolean equals only a boolean (Python's ``False == 0`` would run a step
+    guarded by ``inputs.retries == 0`` when retries is false), in lists and objects too."""
+    if isinstance(left, bool) or isinstance(right, bool):
+        return isinstance(left, bool) and isinstance(right, bool) and left == right
+    if isinstance(left, list) and isinstance(right, list):
+        return len(left) == len(right) and all(_equal(a, b) for a, b in zip(left, right, strict=True))
+    if isinstance(left, dict) and isinstance(right, dict):
+        return left.keys() == right.keys() and all(_equal(v, right[k]) for k, v in left.items())
+    return bool(left == right)
 
 
 def _kind(value: Any) -> str:

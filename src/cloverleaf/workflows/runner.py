@@ -2,10 +2,13 @@
 
 Every call goes through the client's gateway with the run's trace id, so each step is a
 call record (target, attempts, tokens, cost, latency) under one trace: ``cloverleaf traces
---trace RUN_ID``. The workflow's privacy (``privacy:``/``data_class:`` in the file, or the
-caller's) travels on every call's context, where the gateway combines it with the route's,
-the key's and ``[privacy] default`` — the strictest wins — and it is checked up front too,
-so a step that could only reach the cloud fails validation, not halfway through the run.
+--trace RUN_ID``. The workflow's privacy (``privacy:``/``data_class:`` in the file, tightened
+by the caller's: a caller's data class replaces the file's only when its policy is stricter)
+travels on every call's context, where the gateway combines it with the route's, the key's
+and ``[privacy] default`` — the strictest wins — and it is checked up front too, so a step
+that could only reach the cloud fails validation, not halfway through the run. The run file
+keeps that privacy, so a resume is held to it with no flag repeated (a run started
+``--local-only`` stays local-only).
 
 After each step the run's state is saved (:mod:`.runs`); a failed run raises
 :class:`~cloverleaf.WorkflowFailed` naming the step and the run id, and ``resume=RUN_ID``
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shlex
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -26,7 +30,7 @@ from typing import Any
 
 from .._context import CallContext
 from .._errors import CloverleafError, WorkflowError, WorkflowFailed
-from .._privacy import Decision
+from .._privacy import Decision, PrivacyConfig, stricter
 from .._types import Attachment, EmbeddingRequest
 from .condition import ConditionError
 from .runs import RunRecord, RunStore, new_run_id
@@ -138,7 +142,10 @@ class Runner:
         self.privacy = _stricter(workflow.privacy, privacy)
         self.privacy_rule = (f"the run's privacy option (--local-only) on workflow {workflow.name!r}"
                              if privacy == "local-only" else f"workflow {workflow.name!r} (privacy: in the file)")
-        self.data_class = data_class or workflow.data_class
+        try:
+            self.data_class = _stricter_class(client.engine.privacy.config, workflow.data_class, data_class)
+        except CloverleafError as exc:
+            raise WorkflowError(workflow.source, [f"data_class: {exc}"]) from None
         self.caller = _Caller(client)
         self._cause: BaseException | None = None
         #: The run's id once it has started (its state is saved): what to resume after an interruption.
@@ -172,10 +179,10 @@ class Runner:
     def plan(self, inputs: Mapping[str, Any] | None, resume: str | None = None) -> list[str]:
         """What a run would do; with ``resume``, what resuming that run would do (its own
         inputs, the steps it finished kept), checked as the resume itself checks it."""
+        record = self._resumed(resume, inputs)[0] if resume is not None else None   # its privacy first
         planned = self.validate()
         head = [f"workflow {self.wf.name} ({self.wf.source}): {len(self.wf.steps)} steps; nothing will be sent"]
-        if resume is not None:
-            record, _ = self._resumed(resume, inputs)
+        if record is not None:
             values = record.inputs
             head.append(f"resuming run {record.run_id}: steps finished and kept: {', '.join(record.done) or 'none'}; "
                         f"it goes on from {record.failed_step or 'the first step not finished'}")
@@ -208,14 +215,16 @@ class Runner:
 
     # -- running ------------------------------------------------------------------------
     async def run(self, inputs: Mapping[str, Any] | None = None, *, resume: str | None = None) -> WorkflowResult:
-        await asyncio.to_thread(self.validate)      # may look up hosts (privacy): off the event loop
         if resume is not None:
             with self.runs.lock(resume):            # before loading: no other process is writing it
                 record, changed = self._resumed(resume, inputs)
+                await asyncio.to_thread(self.validate)      # under the run's own privacy, off the event loop
                 return await self._run(record, resumed=True, changed=changed)
+        await asyncio.to_thread(self.validate)      # may look up hosts (privacy): off the event loop
         values = self.inputs(inputs)
         record = RunRecord(new_run_id(), self.wf.name, self.wf.source, self.wf.digest, inputs=values,
-                           state=dict(values), created_at=time.time())
+                           state=dict(values), created_at=time.time(), privacy=self.privacy,
+                           data_class=self.data_class)
         with self.runs.lock(record.run_id):
             record.trace_id = record.run_id
             self.caller.gateway.traces.create({"workflow": self.wf.name, "source": self.wf.source}, id=record.trace_id)
@@ -274,8 +283,41 @@ class Runner:
         if missing:
             raise WorkflowError(self.wf.source, [f"run {run_id} finished step(s) {', '.join(missing)}, which the "
                                                  "workflow no longer has; start a new run"])
+        self._hold_to(record)
+        self._add_new_inputs(record)
         record.resumes += 1
         return record, record.digest != self.wf.digest
+
+    def _hold_to(self, record: RunRecord) -> None:
+        """Tighten this resume with the privacy and data class the run started with: its state holds
+        data that was only ever allowed where they allowed (a run file from before they were saved
+        has neither, and is held to what this resume was given, as it always was)."""
+        if record.privacy == "local-only" and self.privacy != "local-only":
+            self.privacy = "local-only"
+            self.privacy_rule = f"run {record.run_id} of workflow {self.wf.name!r}, which started local-only"
+        try:
+            self.data_class = _stricter_class(self.client.engine.privacy.config, record.data_class, self.data_class)
+        except CloverleafError as exc:
+            raise WorkflowError(self.wf.source, [f"run {record.run_id} started with data_class "
+                                                 f"{record.data_class!r}: {exc}"]) from None
+        record.privacy, record.data_class = self.privacy, self.data_class
+
+    def _add_new_inputs(self, record: RunRecord) -> None:
+        """An input declared since the run started takes its default (inputs cannot be passed to a
+        resume); one that has none cannot be resumed into: said now, before any call."""
+        problems = []
+        for spec in self.wf.inputs:
+            if spec.name in record.inputs:
+                continue
+            if spec.default is not None or not spec.required:
+                record.inputs[spec.name] = spec.default
+                record.state.setdefault(spec.name, spec.default)     # state starts as the inputs
+            else:
+                problems.append(f"input {spec.name!r} ({spec.type}) was declared after run {record.run_id} started "
+                                "and has no default; a resumed run keeps its inputs, so give it a default in the "
+                                "file, or start a new run")
+        if problems:
+            raise WorkflowError(self.wf.source, problems)
 
     async def _step(self, step: Step, record: RunRecord) -> StepResult:
         self._cause = None
@@ -348,8 +390,11 @@ class Runner:
                 out[name] = template.value(scopes)
             except TemplateError as exc:
                 self._fail(record, "outputs", str(exc))
-                raise WorkflowFailed(f"workflow {self.wf.name!r}: outputs.{name} ({template.text}) refers to a "
-                                     f"missing key: {exc}", run_id=record.run_id, step="outputs", cause=exc) from None
+                raise WorkflowFailed(
+                    f"workflow {self.wf.name!r} failed at outputs.{name} ({template.text}): it refers to a missing "
+                    f"key: {exc}. The run's state is saved and every step is done: fix outputs.{name} in the file, "
+                    f"then resume (no step runs again) with {self._resume_hint(record)}",
+                    run_id=record.run_id, step="outputs", cause=exc) from None
         return out
 
     def _fail(self, record: RunRecord, step_id: str, error: str, status: str = "failed") -> None:
@@ -359,8 +404,13 @@ class Runner:
     def _failure(self, record: RunRecord, step: Step, error: str | None) -> str:
         return (f"workflow {self.wf.name!r} failed at step {step.id!r} ({step.type}, model {self._model(step)}): "
                 f"{(error or '').rstrip('.')}. The run's state is saved: resume from this step with "
-                f"`cloverleaf run {self.wf.source} --resume {record.run_id}` "
-                f"(or run_workflow(..., resume={record.run_id!r}))")
+                f"{self._resume_hint(record)}")
+
+    def _resume_hint(self, record: RunRecord) -> str:
+        """The command (its path quoted, to paste as it is) and the SDK call that resume ``record``;
+        its privacy and data class are in the run file, so neither needs repeating."""
+        command = shlex.join(["cloverleaf", "run", self.wf.source, "--resume", record.run_id])
+        return f"`{command}` (or run_workflow(..., resume={record.run_id!r}))"
 
 
 def _earlier(step: Step, record: RunRecord) -> StepResult:
@@ -387,6 +437,15 @@ def _value(template: Any, field_name: str, scopes: Mapping[str, Any]) -> Any:
 def _short(value: Any, limit: int = 60) -> str:
     text = value if isinstance(value, str) else repr(value)
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _stricter_class(config: PrivacyConfig, first: str | None, second: str | None) -> str | None:
+    """Of two data classes, the one whose policy in ``[privacy.classes]`` is stricter (``first`` on a
+    tie): a caller's class tightens the file's (or a resumed run's), never loosens it. An unknown
+    class is a ConfigError, as everywhere."""
+    if first is None or second is None:
+        return second if first is None else first
+    return second if stricter(config.class_policy(first), config.class_policy(second)) else first
 
 
 def _stricter(a: str | None, b: str | None) -> str | None:

@@ -55,6 +55,10 @@ class RunRecord:
     created_at: float = 0.0
     updated_at: float = 0.0
     resumes: int = 0
+    #: the run's effective privacy and data class, which a resume is held to (None in a file from
+    #: before they were saved: the resume is held to what it is given)
+    privacy: str | None = None
+    data_class: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
