@@ -133,10 +133,7 @@ def parse_output(resp: ChatResponse, fmt: ResponseFormat) -> Any:
     if resp.refusal is not None:
         raise StructuredOutputError(f"the model refused to give the structured output: {resp.refusal!r}",
                                     response=resp)
-    text = resp.content.strip()
-    if text.startswith("```"):  # some models wrap JSON in a fence despite being asked not to
-        text = text.strip("`")
-        text = text[text.find("\n") + 1:] if "\n" in text else text
+    text = output_text(resp)
     if fmt.model is not None and fmt.wrapped_key is None:
         try:
             return fmt.model.model_validate_json(text)
@@ -152,6 +149,16 @@ def parse_output(resp: ChatResponse, fmt: ResponseFormat) -> Any:
         return _type_adapter(fmt.model).validate_python(value)
     except Exception as exc:  # pydantic.ValidationError
         raise _structured_error(resp, f"does not match {fmt.name}: {_problems(exc)}") from exc
+
+
+def output_text(resp: ChatResponse) -> str:
+    """The JSON text of a structured answer: its content, without the code fence some models
+    wrap JSON in despite being asked not to."""
+    text = resp.content.strip()
+    if text.startswith("```"):
+        text = text.strip("`")
+        text = text[text.find("\n") + 1:] if "\n" in text else text
+    return text
 
 
 def _problems(exc: Exception, shown: int = 5) -> str:
@@ -388,7 +395,7 @@ def _item_validator(fmt: ResponseFormat, key: str | None) -> Any:
         item_args = get_args(fmt.model)
         return _type_adapter(item_args[0]).validate_python if item_args else (lambda item: item)
 
-    field = fmt.model.model_fields.get(key) if key else None
+    field = _field_for_property(fmt.model, key) if key else None
     if field is None:
         return lambda item: item
     from typing import get_args
@@ -396,3 +403,13 @@ def _item_validator(fmt: ResponseFormat, key: str | None) -> Any:
     args = get_args(field.annotation)
     adapter = TypeAdapter(args[0] if args else Any)
     return adapter.validate_python
+
+
+def _field_for_property(model: Any, key: str) -> Any:
+    """The pydantic field a schema property stands for: the schema names a field by its alias
+    (``Field(alias="Cities")``) when it has one, by its name otherwise."""
+    fields = getattr(model, "model_fields", {})
+    for field in fields.values():
+        if key in (field.alias, field.validation_alias):
+            return field
+    return fields.get(key)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from cloverleaf._capabilities import Capability
 from cloverleaf._client import AsyncClient, Client
@@ -89,6 +89,42 @@ async def test_async_items_of_a_list_of_models() -> None:
     async with AsyncClient(env={}) as client:
         client.fake.script.reply(text=json.dumps({"items": [{"name": "A", "population": 1}]}))
         assert [c.name async for c in client.stream("fake/x", "one", response_format=list[City]).items()] == ["A"]
+
+
+class AliasedCity(BaseModel):
+    name: str = Field(alias="cityName")
+    population: int
+
+
+class AliasedCities(BaseModel):
+    cities: list[City] = Field(alias="Cities")
+
+
+def test_items_yields_every_element_validated_when_fields_have_aliases() -> None:
+    """The last element was re-validated from the parsed object dumped by field name, so an
+    item field alias made it fail; an aliased list field was looked up by name, so elements
+    came as dicts and the last one not at all."""
+    cities = [{"cityName": "Oslo", "population": 1}, {"cityName": "Rome", "population": 2}]
+    with Client(Settings.load(env={})) as client:
+        client.fake.script.reply(text=json.dumps({"items": cities}))
+        s = client.stream("fake/x", "cities", response_format=list[AliasedCity])
+        got = list(s.items())
+        assert got == [AliasedCity.model_validate(c) for c in cities]
+        assert s.response is not None and s.response.parsed == got
+        held = [{"name": "Oslo", "population": 1}, {"name": "Rome", "population": 2}]
+        client.fake.script.reply(text=json.dumps({"Cities": held}))
+        s = client.stream("fake/x", "cities", response_format=AliasedCities)
+        items = list(s.items())
+        assert items == [City(**c) for c in held] and all(isinstance(i, City) for i in items)
+        assert s.response is not None and s.response.parsed.cities == items
+
+
+async def test_async_items_with_aliases() -> None:
+    async with AsyncClient(env={}) as client:
+        client.fake.script.reply(text=json.dumps({"Cities": [{"name": "A", "population": 1},
+                                                             {"name": "B", "population": 2}]}))
+        s = client.stream("fake/x", "two", response_format=AliasedCities)
+        assert [c async for c in s.items()] == [City(name="A", population=1), City(name="B", population=2)]
 
 
 def _document(size: int) -> str:
