@@ -12,6 +12,7 @@ messages" and receives the response, so the sync and async clients drive the sam
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import re
@@ -154,37 +155,57 @@ def _call_arguments(tool: Tool, call: ToolCall) -> dict[str, Any]:
 
 
 def run_tool(call: ToolCall, tools: dict[str, Tool]) -> ToolResult:
-    """Run one call against the Python functions; errors go back to the model, not up."""
+    """Run one call against the Python functions; whatever the tool raises goes back to the model,
+    not up (as on AsyncClient), a ConfigError from a helper call inside it included. Only an async
+    tool, which a sync client cannot run, stops the conversation."""
     refused = _refused(call, tools)
     if refused is not None:
         return refused
     tool = tools[call.name]
     try:
         value = tool.function(**_call_arguments(tool, call))
-        if inspect.isawaitable(value):
-            _discard(value)
-            raise ConfigError(f"tool {call.name!r} is async: use AsyncClient for async tools")
-    except ConfigError:
-        raise
     except Exception as exc:  # noqa: BLE001 - the model sees the failure and can recover
         return _failed(call, exc)
+    if inspect.isawaitable(value):
+        _discard(value)
+        raise ConfigError(f"tool {call.name!r} is async: use AsyncClient for async tools")
     return _result(call, value)
 
 
 async def arun_tool(call: ToolCall, tools: dict[str, Tool]) -> ToolResult:
     """As :func:`run_tool`, awaiting what the tool returns when it is awaitable: an ``async def``,
-    but also a decorated one or an object with an async ``__call__``, which look synchronous."""
+    but also a decorated one or an object with an async ``__call__``, which look synchronous. A
+    plain (``def``) tool runs in a worker thread (``asyncio.to_thread``, which carries the caller's
+    context variables), so blocking I/O in it neither stalls the event loop nor the other calls."""
+    import asyncio
+
     refused = _refused(call, tools)
     if refused is not None:
         return refused
     tool = tools[call.name]
     try:
-        value = tool.function(**_call_arguments(tool, call))
+        kwargs = _call_arguments(tool, call)
+        if _is_async(tool.function):
+            value = tool.function(**kwargs)
+        else:
+            value = await asyncio.to_thread(tool.function, **kwargs)
         if inspect.isawaitable(value):
             value = await value
     except Exception as exc:  # noqa: BLE001 - the model sees the failure and can recover
         return _failed(call, exc)
     return _result(call, value)
+
+
+def _is_async(fn: Any) -> bool:
+    """True for an ``async def`` (under partials or ``functools.wraps`` decorators) or an object
+    whose ``__call__`` is one: it is called on the event loop. Anything else may block."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    if inspect.isfunction(fn) or inspect.ismethod(fn):
+        fn = inspect.unwrap(fn)
+    else:
+        fn = inspect.getattr_static(type(fn), "__call__", None)
+    return inspect.iscoroutinefunction(fn)
 
 
 async def arun_tools(calls: list[ToolCall], tools: dict[str, Tool]) -> list[ToolResult]:
