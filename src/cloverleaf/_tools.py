@@ -261,13 +261,18 @@ def _parts(value: Any) -> list[Text | Attachment] | None:
 
 
 def _to_text(value: Any) -> str:
+    """A tool's return value as the text the model reads: JSON for data, pydantic models,
+    dataclasses, dates, enums and sets at any depth (bytes as base64, pydantic's choice); ``str()``
+    for what has no JSON form."""
     if isinstance(value, str):
         return value
     if hasattr(value, "model_dump_json"):
         return str(value.model_dump_json())
+    from pydantic_core import to_jsonable_python
+
     try:
-        return json.dumps(value, default=str)
-    except (TypeError, ValueError):
+        return json.dumps(to_jsonable_python(value, fallback=str, bytes_mode="base64"))
+    except (TypeError, ValueError, RecursionError):
         return str(value)
 
 

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
+import datetime
 import functools
+import json
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from cloverleaf import AsyncClient, Attachment, Client, ConfigError, Text
 from cloverleaf._tools import run_tool, to_tool
@@ -173,3 +177,32 @@ async def test_plain_tools_on_async_client_run_in_threads_at_once_with_the_calle
         results = [m["content"] for m in c.fake.requests[-1].json["messages"] if m["role"] == "tool"]
     assert results == [f"page {i}" for i in range(4)]
     assert len(seen) == 4 and all(ident != loop_thread and rid == "req-7" for ident, rid in seen)
+
+
+@dataclasses.dataclass
+class _Visit:
+    when: datetime.date
+    raw: bytes
+
+
+class _Place(BaseModel):
+    city: str
+    temp: float
+
+
+def test_nested_models_dataclasses_dates_and_bytes_in_a_result_are_sent_as_json() -> None:
+    """A list or dict of pydantic models reached the model as Python reprs ("city='Rome' temp=20.5"),
+    and bytes as "b'...'"; every value is JSON at any depth now, bytes as base64."""
+    def places() -> Any:
+        """Places."""
+        return {"found": [_Place(city="Rome", temp=20.5)], "visits": [_Visit(datetime.date(2024, 5, 1), b"\x00hi")],
+                "tags": {"a"}, "other": _Opaque()}
+
+    sent = json.loads(run_tool(ToolCall("c1", "places", {}), {"places": to_tool(places)}).text)
+    assert sent == {"found": [{"city": "Rome", "temp": 20.5}], "visits": [{"when": "2024-05-01", "raw": "AGhp"}],
+                    "tags": ["a"], "other": "opaque thing"}
+
+
+class _Opaque:
+    def __str__(self) -> str:
+        return "opaque thing"
