@@ -112,41 +112,88 @@ def _doc_params(doc: str | None) -> dict[str, str]:
     return out
 
 
-def tool_from_function(fn: Callable[..., Any]) -> Tool:
-    from pydantic import create_model
+#: The names providers accept for a tool (OpenAI's rule, the strictest).
+_TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
+
+def tool_from_function(fn: Callable[..., Any]) -> Tool:
+    """A Tool for any Python callable: a function, a ``functools.partial`` (its bound arguments are
+    not the model's to give), or an object with ``__call__``. Every parameter name works: the
+    parameters model names its fields ``p0``, ``p1``... with the parameter names as aliases, so a
+    parameter called ``model_config``, ``json`` or ``_id`` neither clashes with pydantic nor is
+    taken for a private attribute."""
+    from pydantic import Field, create_model
+
+    name = _tool_name(fn)
+    target = _annotated_callable(fn)
     sig = inspect.signature(fn)
     try:
-        hints = inspect.get_annotations(fn, eval_str=True)
+        hints = inspect.get_annotations(target, eval_str=True)
     except Exception:  # noqa: BLE001 - unresolvable annotations fall back to Any
         hints = {}
-    docs = _doc_params(fn.__doc__)
+    bound = _bound_keywords(fn)
+    docs = _doc_params(target.__doc__ or getattr(fn, "__doc__", None))
     fields: dict[str, Any] = {}
-    for name, param in sig.parameters.items():
-        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+    params: dict[str, str] = {}   # field name -> parameter name
+    for param in sig.parameters.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD) or param.name in bound:
             continue
-        annotation = hints.get(name, Any)
+        field_name = f"p{len(fields)}"
         default = ... if param.default is param.empty else param.default
-        fields[name] = (annotation, default)
-    model = create_model(f"{fn.__name__}_params", **fields)
+        fields[field_name] = (hints.get(param.name, Any), Field(default, alias=param.name))
+        params[field_name] = param.name
+    model = create_model(f"{name}_params", **fields)
     schema = model.model_json_schema()
     schema.pop("title", None)
-    for name, prop in schema.get("properties", {}).items():
+    for prop_name, prop in schema.get("properties", {}).items():
         prop.pop("title", None)
-        if name in docs:
-            prop.setdefault("description", docs[name])
+        if prop_name in docs:
+            prop.setdefault("description", docs[prop_name])
     takes_more = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
 
     def arguments(raw: dict[str, Any]) -> dict[str, Any]:
         """The model's JSON as the function's types: the schema promised a ``Loc``, not a dict."""
         parsed = model.model_validate(raw)
-        out = {name: getattr(parsed, name) for name in model.model_fields}
+        out = {param: getattr(parsed, field) for field, param in params.items()}
         if takes_more:
             out.update({k: v for k, v in raw.items() if k not in out})
         return out
 
-    return Tool(name=fn.__name__, description=_doc_summary(fn.__doc__), parameters=schema, function=fn,
-                arguments=arguments)
+    return Tool(name=name, description=_doc_summary(target.__doc__ or getattr(fn, "__doc__", None)),
+                parameters=schema, function=fn, arguments=arguments)
+
+
+def _tool_name(fn: Callable[..., Any]) -> str:
+    """The callable's own name (a partial's function's, an object's class's), when a provider
+    accepts it as a tool name; else a ConfigError saying how to give one."""
+    inner = fn
+    while isinstance(inner, functools.partial):
+        inner = inner.func
+    name = getattr(fn, "__name__", None) or getattr(inner, "__name__", None) or type(inner).__name__
+    if not isinstance(name, str) or not _TOOL_NAME.match(name):
+        raise ConfigError(f"a tool's name must be letters, digits, '_' or '-' (at most 64 characters), and this "
+                          f"callable's is {name!r}: define it with def under such a name, or set its __name__")
+    return name
+
+
+def _bound_keywords(fn: Callable[..., Any]) -> set[str]:
+    """The parameters partials fixed by keyword: the caller chose them, not the model."""
+    bound: set[str] = set()
+    while isinstance(fn, functools.partial):
+        bound |= set(fn.keywords)
+        fn = fn.func
+    return bound
+
+
+def _annotated_callable(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Where ``fn``'s annotations and docstring are: the function under a partial, or an object's
+    ``__call__`` method."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    if inspect.isroutine(fn) or isinstance(fn, type):
+        return fn
+    call = inspect.getattr_static(type(fn), "__call__", None)
+    return call if inspect.isfunction(call) else fn
 
 
 def _call_arguments(tool: Tool, call: ToolCall) -> dict[str, Any]:
