@@ -30,7 +30,7 @@ from ._errors import (
     scrub,
     url_secrets,
 )
-from ._estimate import text_tokens
+from ._estimate import answer_tokens
 from ._generation import raise_if_failed
 from ._http import HttpRequest, HttpResponse, kept_headers, request_id
 from ._resolve import CallSettings, ModelRegistry, Resolver, Target
@@ -45,7 +45,6 @@ from ._types import (
     ImageRequest,
     ImageResponse,
     Message,
-    Reasoning,
     StreamEvent,
     Text,
     ToolResult,
@@ -305,6 +304,9 @@ class Engine:
 
     def _finalize(self, target: Target, req: ChatRequest, out: ChatResponse) -> ChatResponse:
         out.metadata.target = target.name
+        if not out.usage.reported:  # estimated, never a 0 for what was used (still unreported: unpriced)
+            out.usage.input_tokens = out.usage.input_tokens or self.estimate_tokens(req)
+            out.usage.output_tokens = out.usage.output_tokens or answer_tokens(out)
         out.cost = self.cost(target, out.usage)
         raise_if_failed(out, target.adapter.name, target.model)   # its response keeps usage and cost
         self.parse_structured(req, out)
@@ -643,11 +645,9 @@ class _StreamRun:
         ``message_start``), the rest estimated from the prompt and the text received, never a
         reported 0 for what was cut off. Marked unreported: it prices nothing by itself."""
         got = self.acc.response()
-        received = sum(text_tokens(p.text) for p in got.parts if isinstance(p, Text | Reasoning))
-        received += sum(text_tokens(c.raw_arguments or "") for c in got.tool_calls)
         usage = got.usage
         usage.input_tokens = usage.input_tokens or self.engine.estimate_tokens(self.req)
-        usage.output_tokens = max(usage.output_tokens, received)
+        usage.output_tokens = max(usage.output_tokens, answer_tokens(got))
         usage.reported = False
         exc.stream_usage = usage
 

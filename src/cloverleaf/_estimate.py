@@ -9,7 +9,10 @@ the SDK and the gateway, so an estimate made before a call and one made after it
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
+
+from ._types import ChatResponse, Reasoning, Text
 
 #: Characters per token: English prose in every tokenizer the providers use is close to it.
 CHARS_PER_TOKEN = 4
@@ -23,3 +26,11 @@ def text_tokens(text: str) -> int:
 def embedding_tokens(inputs: Iterable[str], token_ids: Sequence[Sequence[int]] | None = None) -> int:
     """Input tokens of an embedding request: its texts estimated, token ids counted as they are."""
     return sum(text_tokens(text) for text in inputs) + sum(len(ids) for ids in token_ids or ())
+
+
+def answer_tokens(resp: ChatResponse) -> int:
+    """Output tokens of an answer: its text, reasoning and tool-call arguments estimated."""
+    tokens = sum(text_tokens(p.text) for p in resp.parts if isinstance(p, Text | Reasoning))
+    for call in resp.tool_calls:
+        tokens += text_tokens(call.raw_arguments or (json.dumps(call.arguments) if call.arguments else ""))
+    return tokens

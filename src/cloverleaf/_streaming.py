@@ -13,22 +13,28 @@ releases the connection; leaving a loop with ``break`` does not, so the stream c
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from ._errors import CloverleafError, ConfigError
-from ._structured import ItemStream, PartialJSON, unwrap
+from ._structured import ItemStream, PartialJSON, output_text, unwrap
 from ._types import ChatResponse, ResponseFormat, StreamEvent
 
 
 def _final_json(resp: ChatResponse) -> Any:
-    """The complete structured value: the validated object dumped back to JSON types, or
-    the parsed JSON."""
+    """The complete structured value as the model wrote it (the JSON text the items were fed
+    from, so field aliases are as the item validator expects them), or, should that text not
+    parse, the validated object dumped back to JSON types under its aliases."""
+    try:
+        return json.loads(output_text(resp))
+    except ValueError:
+        pass
     parsed = resp.parsed
     if hasattr(parsed, "model_dump"):
-        return parsed.model_dump(mode="json")
+        return parsed.model_dump(mode="json", by_alias=True)
     if isinstance(parsed, list):  # list[City]
-        return [p.model_dump(mode="json") if hasattr(p, "model_dump") else p for p in parsed]
+        return [p.model_dump(mode="json", by_alias=True) if hasattr(p, "model_dump") else p for p in parsed]
     return parsed
 
 

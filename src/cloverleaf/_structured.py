@@ -1,8 +1,8 @@
 """Structured output: pydantic model or JSON Schema in, validated object out.
 
-``to_response_format`` accepts what users already have (a pydantic class, a JSON Schema
-dict, OpenAI's ``{"type": "json_schema", ...}``/``{"type": "json_object"}`` shapes, or
-``"json"``). ``parse_output`` validates the final text. ``PartialJSON`` turns a growing
+``to_response_format`` accepts what users already have (a pydantic class, a dataclass or a
+TypedDict (validated through a pydantic TypeAdapter), a JSON Schema dict, OpenAI's
+``{"type": "json_schema", ...}``/``{"type": "json_object"}`` shapes, or ``"json"``). ``parse_output`` validates the final text. ``PartialJSON`` turns a growing
 JSON text into the best-effort object so far, for streaming partial objects. pydantic is
 imported only here, only when a pydantic model is involved.
 """
@@ -32,6 +32,13 @@ def to_response_format(value: Any) -> ResponseFormat | None:
     if is_pydantic_model(value):
         return ResponseFormat(type="json_schema", schema=strict_schema(value.model_json_schema()),
                               name=_schema_name(value.__name__), strict=True, model=value)
+    if _is_dataclass_or_typeddict(value):  # validated through a TypeAdapter, as list[...] is
+        try:
+            schema = _type_adapter(value).json_schema()
+        except Exception as exc:  # pydantic's refusal (typing.TypedDict before Python 3.12) says what to use
+            raise ConfigError(f"response_format {value.__name__} cannot be validated: {exc}") from exc
+        return ResponseFormat(type="json_schema", schema=strict_schema(schema), name=_schema_name(value.__name__),
+                              strict=True, model=value)
     if _is_sequence_type(value):
         return _array_format(value)
     if isinstance(value, dict) and value.get("type") == "array":
@@ -49,9 +56,19 @@ def to_response_format(value: Any) -> ResponseFormat | None:
             return ResponseFormat(type="json_schema", schema=value,
                                   name=_schema_name(str(value.get("title", "response"))), strict=True)
     raise ConfigError(
-        "response_format must be a pydantic model class, list[Model] (or another list type), a JSON Schema "
-        "dict, {'type': 'json_object'} or {'type': 'json_schema', 'json_schema': {...}}"
+        "response_format must be a pydantic model class, a dataclass or TypedDict, list[Model] (or another list "
+        "type), a JSON Schema dict, {'type': 'json_object'} or {'type': 'json_schema', 'json_schema': {...}}"
     )
+
+
+def _is_dataclass_or_typeddict(value: Any) -> bool:
+    """A dataclass, or a TypedDict from ``typing`` or ``typing_extensions`` (whose classes
+    ``typing.is_typeddict`` does not know before Python 3.12): a dict class with required keys."""
+    import dataclasses
+
+    if not isinstance(value, type):
+        return False
+    return dataclasses.is_dataclass(value) or (issubclass(value, dict) and hasattr(value, "__required_keys__"))
 
 
 #: The property a top-level array travels under on the wire.
@@ -133,15 +150,15 @@ def parse_output(resp: ChatResponse, fmt: ResponseFormat) -> Any:
     if resp.refusal is not None:
         raise StructuredOutputError(f"the model refused to give the structured output: {resp.refusal!r}",
                                     response=resp)
-    text = resp.content.strip()
-    if text.startswith("```"):  # some models wrap JSON in a fence despite being asked not to
-        text = text.strip("`")
-        text = text[text.find("\n") + 1:] if "\n" in text else text
+    text = output_text(resp)
     if fmt.model is not None and fmt.wrapped_key is None:
         try:
-            return fmt.model.model_validate_json(text)
+            if is_pydantic_model(fmt.model):
+                return fmt.model.model_validate_json(text)
+            return _type_adapter(fmt.model).validate_json(text)  # a dataclass or TypedDict
         except Exception as exc:  # pydantic.ValidationError, without importing pydantic here
-            raise _structured_error(resp, f"does not match {fmt.model.__name__}: {_problems(exc)}") from exc
+            name = getattr(fmt.model, "__name__", fmt.name)
+            raise _structured_error(resp, f"does not match {name}: {_problems(exc)}") from exc
     try:
         value = unwrap(json.loads(text), fmt)
     except ValueError as exc:
@@ -152,6 +169,16 @@ def parse_output(resp: ChatResponse, fmt: ResponseFormat) -> Any:
         return _type_adapter(fmt.model).validate_python(value)
     except Exception as exc:  # pydantic.ValidationError
         raise _structured_error(resp, f"does not match {fmt.name}: {_problems(exc)}") from exc
+
+
+def output_text(resp: ChatResponse) -> str:
+    """The JSON text of a structured answer: its content, without the code fence some models
+    wrap JSON in despite being asked not to."""
+    text = resp.content.strip()
+    if text.startswith("```"):
+        text = text.strip("`")
+        text = text[text.find("\n") + 1:] if "\n" in text else text
+    return text
 
 
 def _problems(exc: Exception, shown: int = 5) -> str:
@@ -388,11 +415,30 @@ def _item_validator(fmt: ResponseFormat, key: str | None) -> Any:
         item_args = get_args(fmt.model)
         return _type_adapter(item_args[0]).validate_python if item_args else (lambda item: item)
 
-    field = fmt.model.model_fields.get(key) if key else None
-    if field is None:
+    annotation = _property_type(fmt.model, key) if key else None
+    if annotation is None:
         return lambda item: item
     from typing import get_args
 
-    args = get_args(field.annotation)
+    args = get_args(annotation)
     adapter = TypeAdapter(args[0] if args else Any)
     return adapter.validate_python
+
+
+def _property_type(model: Any, key: str) -> Any:
+    """The declared type of the field a schema property stands for, or None. A pydantic model's
+    schema names a field by its alias (``Field(alias="Cities")``) when it has one, by its name
+    otherwise; a dataclass's or TypedDict's by its name."""
+    fields = getattr(model, "model_fields", None)
+    if fields is None:
+        from typing import get_type_hints
+
+        try:
+            return get_type_hints(model).get(key)
+        except Exception:  # noqa: BLE001 - unresolvable annotations: items go unvalidated
+            return None
+    for field in fields.values():
+        if key in (field.alias, field.validation_alias):
+            return field.annotation
+    field = fields.get(key)
+    return field.annotation if field is not None else None

@@ -12,6 +12,7 @@ messages" and receives the response, so the sync and async clients drive the sam
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import re
@@ -111,41 +112,88 @@ def _doc_params(doc: str | None) -> dict[str, str]:
     return out
 
 
-def tool_from_function(fn: Callable[..., Any]) -> Tool:
-    from pydantic import create_model
+#: The names providers accept for a tool (OpenAI's rule, the strictest).
+_TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
+
+def tool_from_function(fn: Callable[..., Any]) -> Tool:
+    """A Tool for any Python callable: a function, a ``functools.partial`` (its bound arguments are
+    not the model's to give), or an object with ``__call__``. Every parameter name works: the
+    parameters model names its fields ``p0``, ``p1``... with the parameter names as aliases, so a
+    parameter called ``model_config``, ``json`` or ``_id`` neither clashes with pydantic nor is
+    taken for a private attribute."""
+    from pydantic import Field, create_model
+
+    name = _tool_name(fn)
+    target = _annotated_callable(fn)
     sig = inspect.signature(fn)
     try:
-        hints = inspect.get_annotations(fn, eval_str=True)
+        hints = inspect.get_annotations(target, eval_str=True)
     except Exception:  # noqa: BLE001 - unresolvable annotations fall back to Any
         hints = {}
-    docs = _doc_params(fn.__doc__)
+    bound = _bound_keywords(fn)
+    docs = _doc_params(target.__doc__ or getattr(fn, "__doc__", None))
     fields: dict[str, Any] = {}
-    for name, param in sig.parameters.items():
-        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+    params: dict[str, str] = {}   # field name -> parameter name
+    for param in sig.parameters.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD) or param.name in bound:
             continue
-        annotation = hints.get(name, Any)
+        field_name = f"p{len(fields)}"
         default = ... if param.default is param.empty else param.default
-        fields[name] = (annotation, default)
-    model = create_model(f"{fn.__name__}_params", **fields)
+        fields[field_name] = (hints.get(param.name, Any), Field(default, alias=param.name))
+        params[field_name] = param.name
+    model = create_model(f"{name}_params", **fields)
     schema = model.model_json_schema()
     schema.pop("title", None)
-    for name, prop in schema.get("properties", {}).items():
+    for prop_name, prop in schema.get("properties", {}).items():
         prop.pop("title", None)
-        if name in docs:
-            prop.setdefault("description", docs[name])
+        if prop_name in docs:
+            prop.setdefault("description", docs[prop_name])
     takes_more = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
 
     def arguments(raw: dict[str, Any]) -> dict[str, Any]:
         """The model's JSON as the function's types: the schema promised a ``Loc``, not a dict."""
         parsed = model.model_validate(raw)
-        out = {name: getattr(parsed, name) for name in model.model_fields}
+        out = {param: getattr(parsed, field) for field, param in params.items()}
         if takes_more:
             out.update({k: v for k, v in raw.items() if k not in out})
         return out
 
-    return Tool(name=fn.__name__, description=_doc_summary(fn.__doc__), parameters=schema, function=fn,
-                arguments=arguments)
+    return Tool(name=name, description=_doc_summary(target.__doc__ or getattr(fn, "__doc__", None)),
+                parameters=schema, function=fn, arguments=arguments)
+
+
+def _tool_name(fn: Callable[..., Any]) -> str:
+    """The callable's own name (a partial's function's, an object's class's), when a provider
+    accepts it as a tool name; else a ConfigError saying how to give one."""
+    inner = fn
+    while isinstance(inner, functools.partial):
+        inner = inner.func
+    name = getattr(fn, "__name__", None) or getattr(inner, "__name__", None) or type(inner).__name__
+    if not isinstance(name, str) or not _TOOL_NAME.match(name):
+        raise ConfigError(f"a tool's name must be letters, digits, '_' or '-' (at most 64 characters), and this "
+                          f"callable's is {name!r}: define it with def under such a name, or set its __name__")
+    return name
+
+
+def _bound_keywords(fn: Callable[..., Any]) -> set[str]:
+    """The parameters partials fixed by keyword: the caller chose them, not the model."""
+    bound: set[str] = set()
+    while isinstance(fn, functools.partial):
+        bound |= set(fn.keywords)
+        fn = fn.func
+    return bound
+
+
+def _annotated_callable(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Where ``fn``'s annotations and docstring are: the function under a partial, or an object's
+    ``__call__`` method."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    if inspect.isroutine(fn) or isinstance(fn, type):
+        return fn
+    call = inspect.getattr_static(type(fn), "__call__", None)
+    return call if inspect.isfunction(call) else fn
 
 
 def _call_arguments(tool: Tool, call: ToolCall) -> dict[str, Any]:
@@ -154,37 +202,57 @@ def _call_arguments(tool: Tool, call: ToolCall) -> dict[str, Any]:
 
 
 def run_tool(call: ToolCall, tools: dict[str, Tool]) -> ToolResult:
-    """Run one call against the Python functions; errors go back to the model, not up."""
+    """Run one call against the Python functions; whatever the tool raises goes back to the model,
+    not up (as on AsyncClient), a ConfigError from a helper call inside it included. Only an async
+    tool, which a sync client cannot run, stops the conversation."""
     refused = _refused(call, tools)
     if refused is not None:
         return refused
     tool = tools[call.name]
     try:
         value = tool.function(**_call_arguments(tool, call))
-        if inspect.isawaitable(value):
-            _discard(value)
-            raise ConfigError(f"tool {call.name!r} is async: use AsyncClient for async tools")
-    except ConfigError:
-        raise
     except Exception as exc:  # noqa: BLE001 - the model sees the failure and can recover
         return _failed(call, exc)
+    if inspect.isawaitable(value):
+        _discard(value)
+        raise ConfigError(f"tool {call.name!r} is async: use AsyncClient for async tools")
     return _result(call, value)
 
 
 async def arun_tool(call: ToolCall, tools: dict[str, Tool]) -> ToolResult:
     """As :func:`run_tool`, awaiting what the tool returns when it is awaitable: an ``async def``,
-    but also a decorated one or an object with an async ``__call__``, which look synchronous."""
+    but also a decorated one or an object with an async ``__call__``, which look synchronous. A
+    plain (``def``) tool runs in a worker thread (``asyncio.to_thread``, which carries the caller's
+    context variables), so blocking I/O in it neither stalls the event loop nor the other calls."""
+    import asyncio
+
     refused = _refused(call, tools)
     if refused is not None:
         return refused
     tool = tools[call.name]
     try:
-        value = tool.function(**_call_arguments(tool, call))
+        kwargs = _call_arguments(tool, call)
+        if _is_async(tool.function):
+            value = tool.function(**kwargs)
+        else:
+            value = await asyncio.to_thread(tool.function, **kwargs)
         if inspect.isawaitable(value):
             value = await value
     except Exception as exc:  # noqa: BLE001 - the model sees the failure and can recover
         return _failed(call, exc)
     return _result(call, value)
+
+
+def _is_async(fn: Any) -> bool:
+    """True for an ``async def`` (under partials or ``functools.wraps`` decorators) or an object
+    whose ``__call__`` is one: it is called on the event loop. Anything else may block."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    if inspect.isfunction(fn) or inspect.ismethod(fn):
+        fn = inspect.unwrap(fn)
+    else:
+        fn = inspect.getattr_static(type(fn), "__call__", None)
+    return inspect.iscoroutinefunction(fn)
 
 
 async def arun_tools(calls: list[ToolCall], tools: dict[str, Tool]) -> list[ToolResult]:
@@ -240,13 +308,18 @@ def _parts(value: Any) -> list[Text | Attachment] | None:
 
 
 def _to_text(value: Any) -> str:
+    """A tool's return value as the text the model reads: JSON for data, pydantic models,
+    dataclasses, dates, enums and sets at any depth (bytes as base64, pydantic's choice); ``str()``
+    for what has no JSON form."""
     if isinstance(value, str):
         return value
     if hasattr(value, "model_dump_json"):
         return str(value.model_dump_json())
+    from pydantic_core import to_jsonable_python
+
     try:
-        return json.dumps(value, default=str)
-    except (TypeError, ValueError):
+        return json.dumps(to_jsonable_python(value, fallback=str, bytes_mode="base64"))
+    except (TypeError, ValueError, RecursionError):
         return str(value)
 
 

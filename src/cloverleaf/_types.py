@@ -287,8 +287,8 @@ class ToolChoice:
 class ResponseFormat:
     """Structured output: ``json_object`` (any JSON) or ``json_schema`` (``schema``).
 
-    ``model`` is the pydantic class the schema came from, used to validate ``.parsed``; for a
-    top-level array (``list[City]``) it is a pydantic ``TypeAdapter``. ``wrapped_key``: the
+    ``model`` is the pydantic class (or dataclass, or TypedDict) the schema came from, used to
+    validate ``.parsed``; for a top-level array it is the list type (``list[City]``). ``wrapped_key``: the
     array was wrapped in an object on the wire (``{"items": [...]}``: OpenAI's strict mode and
     tool-based structured output need an object root), and ``.parsed`` is the array again.
     """

@@ -415,6 +415,27 @@ def test_structured_output_through_a_forced_tool_on_older_models(adapter):
     assert json.loads(resp.text)["population"] == 8900000
 
 
+def test_a_sentence_before_the_structured_tool_call_is_not_part_of_the_answer(adapter):
+    """With reasoning on (or user tools beside it) tool_choice cannot force the structured tool, and
+    Claude may write a sentence first; glued before the JSON it made .parsed fail."""
+    req = ChatRequest("claude-3-7-sonnet-20250219", [Message.user("Largest city in Japan?")],
+                      reasoning=ReasoningConfig(budget_tokens=2048), max_tokens=4096,
+                      response_format=ResponseFormat(schema=CITY_SCHEMA))
+    assert body(adapter, req)["tool_choice"] == {"type": "auto"}
+    reply = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-3-7-sonnet-20250219",
+             "content": [{"type": "thinking", "thinking": "Tokyo.", "signature": "sig"},
+                         {"type": "text", "text": "Here is the answer in the requested format."},
+                         {"type": "tool_use", "id": "toolu_1", "name": STRUCTURED_TOOL,
+                          "input": {"city": "Tokyo", "country": "Japan", "population": 37000000}},
+                         {"type": "text", "text": "Let me know if you need more."}],
+             "stop_reason": "tool_use", "usage": {"input_tokens": 10, "output_tokens": 20}}
+    resp = adapter.parse_chat(HttpResponse(200, {}, json.dumps(reply).encode()), req)
+    assert json.loads(resp.text) == {"city": "Tokyo", "country": "Japan", "population": 37000000}
+    assert [type(p).__name__ for p in resp.parts] == ["Reasoning", "Text"] and resp.finish_reason == "stop"
+    plain = dict(reply, content=[{"type": "text", "text": "I cannot answer that."}], stop_reason="end_turn")
+    assert adapter.parse_chat(HttpResponse(200, {}, json.dumps(plain).encode()), req).text == "I cannot answer that."
+
+
 def test_structured_tool_alongside_user_tools(adapter):
     tool = Tool("lookup", None, {"type": "object", "properties": {}})
     got = body(adapter, ChatRequest("claude-3-5-haiku-latest", [Message.user("x")], tools=[tool],

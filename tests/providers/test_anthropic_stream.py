@@ -237,6 +237,76 @@ def test_structured_tool_stream_becomes_text(adapter):
     assert resp.finish_reason == "stop" and resp.metadata.raw_finish_reason == "tool_use"
 
 
+def _sse(events: list[dict]) -> bytes:
+    return "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events).encode()
+
+
+def _text_block(index: int, text: str) -> list[dict]:
+    return [{"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}},
+            {"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": text}},
+            {"type": "content_block_stop", "index": index}]
+
+
+_START = {"type": "message_start", "message": {"id": "msg_1", "model": "claude-3-7-sonnet-20250219",
+                                               "usage": {"input_tokens": 9, "output_tokens": 1}}}
+
+
+def test_a_sentence_before_the_structured_tool_call_is_not_streamed_into_the_answer(adapter):
+    """As the whole-message parser: once the structured tool is called, the text around it is
+    dropped; it is held back (never streamed) until the stream shows whether the tool comes."""
+    req = ChatRequest("claude-3-7-sonnet-20250219", [Message.user("London?")], stream=True,
+                      reasoning=ReasoningConfig(budget_tokens=2048), max_tokens=4096,
+                      response_format=ResponseFormat(schema=CITY_SCHEMA))
+    sse = _sse([_START,
+                {"type": "content_block_start", "index": 0,
+                 "content_block": {"type": "thinking", "thinking": "", "signature": ""}},
+                {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "UK."}},
+                {"type": "content_block_delta", "index": 0, "delta": {"type": "signature_delta", "signature": "s"}},
+                {"type": "content_block_stop", "index": 0},
+                *_text_block(1, "Here is the answer in the requested format."),
+                {"type": "content_block_start", "index": 2,
+                 "content_block": {"type": "tool_use", "id": "toolu_1", "name": STRUCTURED_TOOL, "input": {}}},
+                {"type": "content_block_delta", "index": 2, "delta": {
+                    "type": "input_json_delta", "partial_json": '{"city": "London", "country": "UK", "population": 1}'}},
+                {"type": "content_block_stop", "index": 2},
+                *_text_block(3, "Anything else?"),
+                {"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 20}},
+                {"type": "message_stop"}])
+    events, resp = decode(adapter, req, [sse])
+    assert "".join(e.text or "" for e in events if e.type == "text") == resp.text
+    assert json.loads(resp.text) == {"city": "London", "country": "UK", "population": 1}
+    assert [type(p).__name__ for p in resp.parts] == ["Reasoning", "Text"] and resp.finish_reason == "stop"
+
+
+def test_held_text_comes_out_when_no_structured_tool_follows(adapter):
+    req = ChatRequest("claude-3-7-sonnet-20250219", [Message.user("London?")], stream=True, tools=[WEATHER],
+                      reasoning=ReasoningConfig(budget_tokens=2048), max_tokens=4096,
+                      response_format=ResponseFormat(schema=CITY_SCHEMA))
+    call = [{"type": "content_block_start", "index": 1,
+             "content_block": {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}}},
+            {"type": "content_block_delta", "index": 1,
+             "delta": {"type": "input_json_delta", "partial_json": '{"location": "London"}'}},
+            {"type": "content_block_stop", "index": 1}]
+    end = [{"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 20}},
+           {"type": "message_stop"}]
+    _, resp = decode(adapter, req, [_sse([_START, *_text_block(0, "Let me check the weather."), *call, *end])])
+    assert [type(p).__name__ for p in resp.parts] == ["Text", "ToolCall"]  # the text stays before the call
+    assert resp.text == "Let me check the weather." and resp.tool_calls[0].arguments == {"location": "London"}
+    _, prose = decode(adapter, req, [_sse([_START, *_text_block(0, "I cannot answer that."), *end])])
+    assert prose.text == "I cannot answer that."
+
+
+def test_native_structured_text_streams_as_it_comes(adapter):
+    """Text that begins like JSON is the answer (native structured output): never held back."""
+    name = SYN + "stream_structured_output.yaml"
+    dec = adapter.stream_decoder(STREAMS[name])
+    data = body_of(name)
+    first_delta = data.index(b"text_delta")
+    first_delta_event = data[:data.index(b"\n\n", first_delta) + 2]
+    assert b"message_stop" not in first_delta_event
+    assert [e.text for e in dec.feed(first_delta_event) if e.type == "text"]
+
+
 def test_error_event_raises_from_feed(adapter):
     dec = adapter.stream_decoder(ChatRequest("claude-sonnet-4-5", [Message.user("Hello")], stream=True))
     body = body_of(SYN + "stream_error_overloaded.yaml")

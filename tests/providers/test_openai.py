@@ -300,6 +300,74 @@ def test_strict_schema_closes_objects_and_falls_back_when_optional_fields() -> N
     assert body["response_format"]["json_schema"]["strict"] is False
 
 
+def _refs_with_siblings(node: Any) -> list[dict[str, Any]]:
+    if isinstance(node, list):
+        return [bad for item in node for bad in _refs_with_siblings(item)]
+    if not isinstance(node, dict):
+        return []
+    here = [node] if "$ref" in node and len(node) > 1 else []
+    return here + [bad for value in node.values() for bad in _refs_with_siblings(value)]
+
+
+def test_strict_schema_inlines_a_described_ref_openai_refuses_beside_keywords() -> None:
+    """pydantic writes a described nested model or enum field as ``{"$ref": ..., "description": ...}``;
+    OpenAI's strict mode answers that with a 400 ("$ref cannot have keywords {'description'}"), so
+    such a reference goes out as the schema it points to, its own keys merged over it (as the
+    official SDK's to_strict_json_schema does), in structured output and strict tools alike."""
+    import enum
+
+    from pydantic import BaseModel, Field
+
+    from cloverleaf._structured import to_response_format
+
+    class Colour(enum.Enum):
+        RED = "red"
+        BLUE = "blue"
+
+    class Addr(BaseModel):
+        street: str
+
+    class Node(BaseModel):
+        label: str
+        child: Node | None = Field(description="the next node, if any")
+
+    class City(BaseModel):
+        name: str
+        addr: Addr = Field(description="the city hall's address")
+        colour: Colour = Field(description="the flag's colour")
+        tree: Node = Field(description="a recursive structure")
+
+    fmt = to_response_format(City)
+    assert fmt is not None and fmt.schema is not None
+    js = _body(ChatRequest("gpt-4o", [Message.user("x")], response_format=fmt))["response_format"]["json_schema"]
+    assert js["strict"] is True
+    assert _refs_with_siblings(js["schema"]) == []
+    addr = js["schema"]["properties"]["addr"]
+    assert addr["description"] == "the city hall's address" and addr["type"] == "object"
+    assert addr["properties"] == {"street": {"title": "Street", "type": "string"}}
+    assert addr["required"] == ["street"] and addr["additionalProperties"] is False
+    colour = js["schema"]["properties"]["colour"]
+    assert colour["enum"] == ["red", "blue"] and colour["description"] == "the flag's colour"
+    assert js["schema"]["properties"]["tree"]["properties"]["child"]["anyOf"][0] == {"$ref": "#/$defs/Node"}
+    assert "$ref" in fmt.schema["properties"]["addr"]  # the caller's schema is not mutated
+
+    tool = Tool("lookup", parameters=fmt.schema, strict=True)
+    fn = _body(ChatRequest("gpt-4o", [Message.user("x")], tools=[tool]))["tools"][0]["function"]
+    assert fn["strict"] is True and _refs_with_siblings(fn["parameters"]) == []
+
+
+def test_strict_schema_stops_inlining_a_reference_into_itself() -> None:
+    schema = {"$defs": {"Node": {"type": "object", "properties": {
+                  "next": {"$ref": "#/$defs/Node", "description": "the next one"}}, "required": ["next"]}},
+              "type": "object", "properties": {"head": {"$ref": "#/$defs/Node", "description": "first"}},
+              "required": ["head"]}
+    js = _body(ChatRequest("gpt-4o", [Message.user("x")], response_format=ResponseFormat(schema=schema)))
+    out = js["response_format"]["json_schema"]["schema"]
+    assert out["properties"]["head"]["description"] == "first"
+    assert out["properties"]["head"]["properties"]["next"] == {"$ref": "#/$defs/Node"}
+    assert _refs_with_siblings(out) == []
+
+
 def test_extra_body_is_merged_last() -> None:
     req = ChatRequest("gpt-4o", [Message.user("x")], temperature=0.1,
                       extra_body={"temperature": 0.5, "logprobs": True, "web_search_options": {}})

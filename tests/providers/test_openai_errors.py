@@ -74,6 +74,31 @@ def test_insufficient_quota_is_rate_limit_but_not_retryable() -> None:
     assert RateLimitError.retryable is True
 
 
+def test_the_transport_hands_back_every_429_the_mapping_calls_a_spent_quota() -> None:
+    """The transport (which knows no provider) must not retry what the adapter maps to a
+    QuotaExceededError: both read one set of codes, checked here against the mapping."""
+    from cloverleaf._quota import says_quota_spent
+    from cloverleaf.transport.httpx import map_httpx_exception
+    from cloverleaf.transport.retry import Retry, RetryPolicy
+
+    def retry() -> Retry:
+        return Retry(RetryPolicy(), "http://127.0.0.1:9/v1", None, map_httpx_exception)
+
+    recorded = interaction(f"{SYN}/error_insufficient_quota.yaml").response
+    bodies = [recorded.body] + [json.dumps({"error": {"message": "x", "code": code}}).encode()
+                                for code in ("billing_hard_limit_reached", "insufficient_credits")] + [
+        json.dumps({"error": {"message": "x", "type": "insufficient_quota", "code": None}}).encode(),
+        json.dumps({"object": "error", "message": "x", "type": "insufficient_quota"}).encode()]
+    for body in bodies:
+        answer = HttpResponse(429, {}, body)
+        assert type(adapter("openai").parse_error(answer, "m")).__name__ == "QuotaExceededError", body
+        assert says_quota_spent(body), body
+        assert retry().after_answer(answer) is None
+    limited = HttpResponse(429, {}, json.dumps({"error": {"message": "x", "code": "rate_limit_exceeded"}}).encode())
+    assert type(adapter("openai").parse_error(limited, "m")) is RateLimitError and not says_quota_spent(limited.body)
+    assert retry().after_answer(limited) is not None
+
+
 def test_context_length_exceeded() -> None:
     err = _error("openai", f"{SYN}/error_context_length.yaml")
     assert type(err) is ContextWindowExceededError and err.code == "context_length_exceeded"

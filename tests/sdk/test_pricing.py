@@ -1,12 +1,16 @@
+import json
 from typing import Any
 
 import pytest
 
+from cloverleaf import Client
 from cloverleaf._config import ModelEntry, Settings
 from cloverleaf._engine import Engine
 from cloverleaf._errors import ConfigError
 from cloverleaf._pricing import ModelPrice, all_prices, lookup
-from cloverleaf._types import Usage
+from cloverleaf._types import ChatRequest, Message, Usage
+
+from .upstream import Reply, Upstream
 
 
 def test_table_has_at_least_thirty_models_with_context_windows():
@@ -81,6 +85,31 @@ def test_unreported_usage_has_no_cost_unless_nothing_bills():
     assert ModelPrice(input=3.0, output=15.0).cost(unknown) is None
     assert ModelPrice(0.0, 0.0).cost(unknown) == 0.0      # a free local model is free however much it did
     assert (Usage(1, 1) + unknown).reported is False       # a sum with an unknown part is unknown
+
+
+def test_usage_nobody_reported_is_estimated_for_whole_and_streamed_answers(upstream: Upstream) -> None:
+    """README: with no usage from the upstream the counts are estimates (about four characters a
+    token); they were left at 0 and 0, as if the call had used nothing. Still unreported: no cost."""
+    answer = {"id": "c1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+              "choices": [{"index": 0, "message": {"role": "assistant", "content": "x" * 400}, "finish_reason": "stop"}]}
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        body = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini",
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        return f"data: {json.dumps(body)}\n\n".encode()
+
+    upstream.queue(Reply(body=json.dumps(answer).encode()),
+                   Reply(headers={"content-type": "text/event-stream"},
+                         chunks=[chunk({"content": "x" * 100}) for _ in range(4)] + [chunk({}, "stop"), b"data: [DONE]\n\n"]))
+    prompt = "hello there " * 10
+    with Client(Settings.load(env={"OPENAI_API_KEY": "k"}), max_retries=0) as client:
+        whole = client.chat("openai/gpt-4o-mini", prompt, base_url=f"{upstream.url}/v1")
+        streamed = client.stream("openai/gpt-4o-mini", prompt, base_url=f"{upstream.url}/v1").until_done()
+    expected_input = Engine.estimate_tokens(ChatRequest("gpt-4o-mini", [Message.user(prompt)]))
+    assert expected_input > 0
+    for resp in (whole, streamed):
+        assert resp.content == "x" * 400 and resp.usage.reported is False and resp.cost is None
+        assert (resp.usage.input_tokens, resp.usage.output_tokens) == (expected_input, 101)  # 400 chars, ~4 a token
 
 
 def _resolve(entry: ModelEntry) -> Any:

@@ -83,6 +83,73 @@ def test_function_tool_schema_from_signature_and_docstring():
     assert t.parameters["required"] == ["query"] and t.function is search
 
 
+class _Weather:
+    def __call__(self, city: str, unit: Literal["C", "F"] = "C") -> str:
+        """Current weather for a city."""
+        return f"sunny in {city} ({unit})"
+
+
+def _convert(amount: float, rate: float) -> float:
+    """Convert an amount."""
+    return amount * rate
+
+
+def test_callable_objects_and_partials_become_tools_and_a_lambda_is_refused_with_a_way_out():
+    """A callable object or a functools.partial crashed with AttributeError (no __name__), and a
+    lambda became a tool named '<lambda>', which OpenAI refuses (^[a-zA-Z0-9_-]{1,64}$)."""
+    import functools
+
+    from cloverleaf import Client
+
+    weather = to_tool(_Weather())
+    assert weather.name == "_Weather" and weather.description == "Current weather for a city."
+    assert weather.parameters["properties"]["city"] == {"type": "string"} and weather.parameters["required"] == ["city"]
+    assert weather.parameters["properties"]["unit"]["enum"] == ["C", "F"]
+    convert = to_tool(functools.partial(_convert, rate=1.5))
+    assert convert.name == "_convert" and convert.description == "Convert an amount."
+    assert convert.parameters["properties"] == {"amount": {"type": "number"}}  # the bound rate is not the model's
+    with Client(env={}) as c:
+        c.fake.script.reply(tool_calls=[{"name": "_convert", "arguments": {"amount": 2}},
+                                        {"name": "_Weather", "arguments": {"city": "Oslo"}}]).reply("done")
+        c.chat("fake/chat", "hi", tools=[functools.partial(_convert, rate=1.5), _Weather()], run_tools=True)
+        results = [m["content"] for m in c.fake.requests[-1].json["messages"] if m["role"] == "tool"]
+        assert results == ["3.0", "sunny in Oslo (C)"]
+        with pytest.raises(ConfigError, match="'<lambda>'.*define it with def.*__name__"):
+            c.chat("fake/chat", "hi", tools=[lambda city: "sunny"])
+    named = lambda city: "sunny"  # noqa: E731 - the case under test
+    named.__name__ = "sunny_everywhere"
+    assert to_tool(named).name == "sunny_everywhere"
+
+
+def test_any_python_parameter_name_works_without_warnings():
+    """pydantic field names clashed: model_config raised TypeError, json/schema/copy/dict/validate
+    printed "shadows an attribute" warnings, and a required _id was silently left out."""
+    import warnings
+
+    from cloverleaf._tools import run_tool
+
+    def odd(model_config: str, json: int, schema: str, copy: bool, dict: list[int], validate: str, _id: int,
+            model_name: str = "m") -> str:
+        """Odd names.
+
+        Args:
+            _id: The record id.
+        """
+        return repr((model_config, json, schema, copy, dict, validate, _id, model_name))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tool = to_tool(odd)
+        params = tool.parameters
+        assert list(params["properties"]) == ["model_config", "json", "schema", "copy", "dict", "validate", "_id",
+                                              "model_name"]
+        assert params["required"] == ["model_config", "json", "schema", "copy", "dict", "validate", "_id"]
+        assert params["properties"]["_id"] == {"type": "integer", "description": "The record id."}
+        args = {"model_config": "c", "json": 1, "schema": "s", "copy": True, "dict": [2], "validate": "v", "_id": 7}
+        result = run_tool(ToolCall("c1", "odd", args), {"odd": tool})
+    assert result.is_error is False and result.text == repr(("c", 1, "s", True, [2], "v", 7, "m"))
+
+
 def test_tool_choice_forms():
     assert to_tool_choice("auto") == ToolChoice("auto")
     assert to_tool_choice("any") == ToolChoice("required")

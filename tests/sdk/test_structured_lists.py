@@ -3,18 +3,22 @@ scanning work is linear in the output, however finely it is split."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import typing
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+from typing_extensions import TypedDict
 
 from cloverleaf._capabilities import Capability
 from cloverleaf._client import AsyncClient, Client
 from cloverleaf._config import Settings
 from cloverleaf._engine import Engine
+from cloverleaf._errors import ConfigError
 from cloverleaf._structured import PartialJSON, complete_partial_json, parse_output, to_response_format
 from cloverleaf._types import ChatRequest, ChatResponse, Message, Text
 from cloverleaf.providers.registry import ROWS, capabilities_of
@@ -89,6 +93,88 @@ async def test_async_items_of_a_list_of_models() -> None:
     async with AsyncClient(env={}) as client:
         client.fake.script.reply(text=json.dumps({"items": [{"name": "A", "population": 1}]}))
         assert [c.name async for c in client.stream("fake/x", "one", response_format=list[City]).items()] == ["A"]
+
+
+class AliasedCity(BaseModel):
+    name: str = Field(alias="cityName")
+    population: int
+
+
+class AliasedCities(BaseModel):
+    cities: list[City] = Field(alias="Cities")
+
+
+def test_items_yields_every_element_validated_when_fields_have_aliases() -> None:
+    """The last element was re-validated from the parsed object dumped by field name, so an
+    item field alias made it fail; an aliased list field was looked up by name, so elements
+    came as dicts and the last one not at all."""
+    cities = [{"cityName": "Oslo", "population": 1}, {"cityName": "Rome", "population": 2}]
+    with Client(Settings.load(env={})) as client:
+        client.fake.script.reply(text=json.dumps({"items": cities}))
+        s = client.stream("fake/x", "cities", response_format=list[AliasedCity])
+        got = list(s.items())
+        assert got == [AliasedCity.model_validate(c) for c in cities]
+        assert s.response is not None and s.response.parsed == got
+        held = [{"name": "Oslo", "population": 1}, {"name": "Rome", "population": 2}]
+        client.fake.script.reply(text=json.dumps({"Cities": held}))
+        s = client.stream("fake/x", "cities", response_format=AliasedCities)
+        items = list(s.items())
+        assert items == [City(**c) for c in held] and all(isinstance(i, City) for i in items)
+        assert s.response is not None and s.response.parsed.cities == items
+
+
+async def test_async_items_with_aliases() -> None:
+    async with AsyncClient(env={}) as client:
+        client.fake.script.reply(text=json.dumps({"Cities": [{"name": "A", "population": 1},
+                                                             {"name": "B", "population": 2}]}))
+        s = client.stream("fake/x", "two", response_format=AliasedCities)
+        assert [c async for c in s.items()] == [City(name="A", population=1), City(name="B", population=2)]
+
+
+@dataclasses.dataclass
+class Town:
+    name: str
+    population: int
+
+
+@dataclasses.dataclass
+class Towns:
+    towns: list[Town]
+
+
+class TownDict(TypedDict):
+    name: str
+    population: int
+
+
+def test_a_dataclass_or_typeddict_is_a_response_format_like_a_pydantic_model() -> None:
+    """_options promised dataclasses and list[Town] worked, yet a bare dataclass was refused."""
+    for tp in (Town, TownDict):
+        fmt = to_response_format(tp)
+        assert fmt is not None and fmt.schema is not None and fmt.model is tp and fmt.wrapped_key is None
+        assert fmt.schema["required"] == ["name", "population"] and fmt.schema["additionalProperties"] is False
+    with Client(Settings.load(env={})) as client:
+        client.fake.script.reply(text=json.dumps({"name": "Oslo", "population": 7}))
+        assert client.chat("fake/x", "a town", response_format=Town).parsed == Town("Oslo", 7)
+        client.fake.script.reply(text=json.dumps({"name": "Oslo", "population": 7}))
+        assert client.chat("fake/x", "a town", response_format=TownDict).parsed == {"name": "Oslo", "population": 7}
+        client.fake.script.reply(text=json.dumps({"name": "Oslo", "population": "many"}))
+        from cloverleaf import StructuredOutputError
+
+        with pytest.raises(StructuredOutputError, match="does not match Town: population"):
+            client.chat("fake/x", "a town", response_format=Town)
+        towns = [{"name": "A", "population": 1}, {"name": "B", "population": 2}]
+        client.fake.script.reply(text=json.dumps({"towns": towns}))
+        s = client.stream("fake/x", "towns", response_format=Towns)
+        assert list(s.items()) == [Town("A", 1), Town("B", 2)]
+        assert s.response is not None and s.response.parsed == Towns([Town("A", 1), Town("B", 2)])
+    class Older(typing.TypedDict):
+        name: str
+
+    try:  # pydantic takes typing.TypedDict from Python 3.12 on; before, a ConfigError says what to use
+        assert to_response_format(Older) is not None
+    except ConfigError as err:
+        assert "typing_extensions.TypedDict" in str(err)
 
 
 def _document(size: int) -> str:

@@ -114,6 +114,22 @@ async def test_retry_after_longer_than_the_limit_hands_the_error_back(driver: Dr
     assert resp.status == 429 and len(upstream.seen) == 1
 
 
+SPENT = b'{"error": {"message": "You exceeded your current quota", "type": "insufficient_quota", "code": "insufficient_quota"}}'
+
+
+async def test_a_429_that_says_the_quota_is_spent_is_handed_back_at_once(driver: Driver, upstream: Upstream) -> None:
+    """OpenAI's insufficient_quota comes as a 429; the adapter makes it a QuotaExceededError (not
+    retryable), so the transport must not spend max_retries calls and their backoff on it first."""
+    upstream.queue(Reply(429, body=SPENT))
+    resp = await driver.send(post(upstream.url))
+    assert resp.status == 429 and resp.body == SPENT and len(upstream.seen) == 1
+    upstream.queue(Reply(429, body=b'{"error": {"code": "billing_hard_limit_reached"}}'))
+    status, _, chunks = await driver.stream(post(upstream.url, stream=True))
+    assert status == 429 and b"billing_hard_limit_reached" in b"".join(chunks) and len(upstream.seen) == 2
+    upstream.queue(Reply(429, body=b'{"error": {"code": "rate_limit_exceeded"}}'), Reply(200, body=b'{"ok": true}'))
+    assert (await driver.send(post(upstream.url))).status == 200 and len(upstream.seen) == 4  # a rate limit is retried
+
+
 async def test_no_retry_waits_past_the_calls_deadline(upstream: Upstream) -> None:
     """``Timeouts.total`` bounds a call, backoff included: a retry whose wait would pass the
     deadline is not made, and the answer so far comes back."""

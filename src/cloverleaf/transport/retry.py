@@ -2,8 +2,9 @@
 
 408/409/429/5xx/529 and connection failures are retried with exponential backoff and full
 jitter, honouring ``retry-after-ms`` and ``Retry-After`` (and the providers'
-``x-should-retry`` hint), bounded by ``max_retries``. A wait longer than ``max_retry_wait``
-is not slept through: the error goes back to the caller (the gateway can fall back to
+``x-should-retry`` hint), bounded by ``max_retries``; a 429 whose body says the quota is
+spent (OpenAI's ``insufficient_quota``) is not: waiting does not refill it. A wait longer
+than ``max_retry_wait`` is not slept through: the error goes back to the caller (the gateway can fall back to
 another target instead of idling). A :class:`~cloverleaf._errors.ReadTimeout` is not retried
 on the same target (the upstream took the call and went quiet; trying again doubles the
 wait), and nothing is tried or slept past the call's deadline (``Timeouts.total``).
@@ -27,6 +28,7 @@ from typing import Protocol, TypeVar
 
 from .._errors import ReadTimeout, TransportError
 from .._http import parse_retry_after, should_retry_hint
+from .._quota import says_quota_spent
 from .base import (
     AsyncStreamHandle,
     OpenedStream,
@@ -132,9 +134,13 @@ class Retry:
         return wait
 
     def after_answer(self, answer: Answer) -> float | None:
-        """Seconds to wait before trying again, or None to hand this answer back."""
+        """Seconds to wait before trying again, or None to hand this answer back (a 429 whose
+        body says the quota is spent is handed back at once: see :mod:`cloverleaf._quota`)."""
         self.attempt += 1
         if answer.status < 400 or not self.policy.retryable_status(answer.status, answer.headers):
+            return None
+        if answer.status == 429 and says_quota_spent(getattr(answer, "body", None)
+                                                      or getattr(answer, "error_body", None)):
             return None
         wait = self.policy.delay(self.attempt, answer.headers)
         return wait if wait is not None and self._fits(wait) else None

@@ -26,6 +26,11 @@ Documents (:class:`~cloverleaf.Document`) are native (see :mod:`.messages`), and
 block's ``citations`` become its Text part's (:mod:`.citations`); streamed, each
 ``citations_delta`` is a ``citation`` event of its block, before the block's text.
 
+Structured output through the :data:`~.messages.STRUCTURED_TOOL` call: its input is the answer,
+a Text part holding the JSON. Claude may write a sentence before the call whenever ``tool_choice``
+is not forced (reasoning on, or user tools beside it); once the structured tool was called such
+text is dropped (as the Bedrock adapter does), else ``.parsed`` would read "Here is...{...}".
+
 Server-side tool blocks (``server_tool_use``, ``web_search_tool_result``, MCP ...) have no
 neutral part: they are kept raw in ``metadata.extra["server_tool_blocks"]`` and not replayed.
 Which of the request's ``stop`` sequences ended the answer (``stop_sequence``, with stop_reason
@@ -139,6 +144,7 @@ class AnthropicAdapter(Adapter):
         raw_finish = data.get("stop_reason")
         finish = finish_reason(raw_finish)
         parts: list[Part] = []
+        answers: list[Text] = []
         server_blocks: list[dict[str, Any]] = []
         for block in data["content"]:
             kind = block.get("type")
@@ -150,11 +156,14 @@ class AnthropicAdapter(Adapter):
             elif kind == "redacted_thinking":
                 parts.append(Reasoning("", redacted=block.get("data"), provider=self.name))
             elif kind == "tool_use" and is_structured_tool_call(req, block.get("name")):
-                parts.append(Text(json.dumps(block.get("input") or {}, ensure_ascii=False)))
+                answers.append(Text(json.dumps(block.get("input") or {}, ensure_ascii=False)))
+                parts.append(answers[-1])
             elif kind == "tool_use":
                 parts.append(ToolCall(block["id"], block["name"], block.get("input") or {}))
             else:
                 server_blocks.append(block)
+        if answers:  # the structured tool's input is the answer: a sentence around the call is not JSON
+            parts = [p for p in parts if not isinstance(p, Text) or any(p is a for a in answers)]
         if finish == "tool_calls" and not any(isinstance(p, ToolCall) for p in parts):
             finish = "stop"  # the only call was the structured-output tool, now a Text part
         meta = ResponseMetadata(response_id=data.get("id"), raw_finish_reason=raw_finish)

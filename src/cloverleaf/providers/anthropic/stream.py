@@ -21,6 +21,14 @@ arguments the whole message has (``input: {}``), and a client that ``json.loads`
 that ends before ``message_stop`` was cut off, and ``close()`` says so; nothing after it counts
 (one ``done``). SSE framing and JSON parsing are the shared
 :class:`~cloverleaf.streams.sse_json.JSONEventDecoder`'s.
+
+Structured output through the tool: Claude may write a sentence before it calls the structured
+tool (when ``tool_choice`` cannot be forced), and the whole-message parser drops that text. So,
+when the request asks for structured output, text that does not begin like a JSON answer
+(``{``, ``[`` or a fence) is held back, with its citations: the structured tool's start drops it
+(and any text after); the start of a user tool's call, or the end of the message, releases it
+(text before a call of the caller's own tool, or a prose answer). Text
+that begins like JSON is the answer itself (native structured output) and streams as it comes.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ from ..._errors import MalformedResponseError
 from ..._types import FinishReason, StreamEvent
 from ...streams.sse_json import JSONEventDecoder
 from .citations import citation_from, citations_from
-from .messages import is_structured_tool_call
+from .messages import STRUCTURED_TOOL, is_structured_tool_call
 from .parse import finish_reason, usage_from
 
 if TYPE_CHECKING:
@@ -53,7 +61,7 @@ _TEXT, _REASONING, _TOOL, _JSON_TEXT, _IGNORED = "text", "reasoning", "tool", "j
 
 class AnthropicStreamDecoder(JSONEventDecoder):
     __slots__ = ("_adapter", "_req", "_blocks", "_input_seen", "_id", "_model", "_raw_finish",
-                 "_stop_sequence", "_tool_calls", "_done")
+                 "_stop_sequence", "_tool_calls", "_done", "_text_gate")
 
     def __init__(self, adapter: _Host, req: ChatRequest) -> None:
         super().__init__()
@@ -68,6 +76,8 @@ class AnthropicStreamDecoder(JSONEventDecoder):
         self._stop_sequence: str | None = None
         self._tool_calls = 0
         self._done = False
+        #: text and citation events pass through it: see the module docstring
+        self._text_gate = _TextGate(is_structured_tool_call(req, STRUCTURED_TOOL))
 
     # -- JSONEventDecoder hooks -------------------------------------------------------------
     def _end(self, out: list[StreamEvent]) -> None:
@@ -105,6 +115,7 @@ class AnthropicStreamDecoder(JSONEventDecoder):
                 out.append(StreamEvent("usage", usage=usage_from(payload["usage"])))
         elif kind == "message_stop":
             self._done = True
+            out.extend(self._text_gate.release())
             out.append(StreamEvent("done", finish_reason=self._finish(), raw_finish_reason=self._raw_finish,
                                    model=self._model or self._req.model, id=self._id,
                                    extra={"stop_sequence": self._stop_sequence} if self._stop_sequence else None))
@@ -118,10 +129,10 @@ class AnthropicStreamDecoder(JSONEventDecoder):
         kind = block.get("type")
         if kind == "text":
             self._blocks[index] = _TEXT
-            out.extend(StreamEvent("citation", index=index, citation=c) for c in citations_from(block.get("citations"))
-                       or ())
+            for c in citations_from(block.get("citations")) or ():
+                self._text_gate.add(StreamEvent("citation", index=index, citation=c), out)
             if block.get("text"):
-                out.append(StreamEvent("text", text=block["text"], index=index))
+                self._text_gate.add(StreamEvent("text", text=block["text"], index=index), out)
         elif kind == "thinking":
             self._blocks[index] = _REASONING
             if block.get("thinking") or block.get("signature"):
@@ -132,9 +143,11 @@ class AnthropicStreamDecoder(JSONEventDecoder):
             out.append(StreamEvent("reasoning", redacted=block.get("data")))
         elif kind == "tool_use" and is_structured_tool_call(self._req, block.get("name")):
             self._blocks[index] = _JSON_TEXT
+            self._text_gate.answer_called()
         elif kind == "tool_use":
             self._blocks[index] = _TOOL
             self._tool_calls += 1
+            out.extend(self._text_gate.release())  # text before a call of the user's tool stays before it
             out.append(StreamEvent("tool_call_delta", index=index, id=block.get("id"), name=block.get("name")))
         else:
             self._blocks[index] = _IGNORED
@@ -157,11 +170,11 @@ class AnthropicStreamDecoder(JSONEventDecoder):
         block = self._blocks.get(index)
         if kind == "text_delta" and block == _TEXT:
             if delta.get("text"):
-                out.append(StreamEvent("text", text=delta["text"], index=index))
+                self._text_gate.add(StreamEvent("text", text=delta["text"], index=index), out)
         elif kind == "citations_delta" and block == _TEXT:
             citation = citation_from(delta.get("citation"))
             if citation is not None:
-                out.append(StreamEvent("citation", index=index, citation=citation))
+                self._text_gate.add(StreamEvent("citation", index=index, citation=citation), out)
         elif kind == "thinking_delta" and block == _REASONING:
             if delta.get("thinking"):
                 out.append(StreamEvent("reasoning", text=delta["thinking"]))
@@ -182,3 +195,45 @@ class AnthropicStreamDecoder(JSONEventDecoder):
         if finish == "tool_calls" and not self._tool_calls:
             return "stop"  # the only call was the structured-output tool, streamed as text
         return finish
+
+
+class _TextGate:
+    """Where the text blocks' events go when structured output may come through the tool: out at
+    once (no structured output asked for, or the text began like a JSON answer), held (prose that
+    may be a sentence before the tool call), or nowhere (the structured tool was called)."""
+
+    __slots__ = ("_state", "_held")
+
+    def __init__(self, structured: bool) -> None:
+        self._state = "undecided" if structured else "live"
+        self._held: list[StreamEvent] = []
+
+    def add(self, ev: StreamEvent, out: list[StreamEvent]) -> None:
+        if self._state == "live":
+            out.append(ev)
+        elif self._state != "dropped":
+            self._held.append(ev)
+            if self._state == "undecided":
+                self._decide(out)
+
+    def _decide(self, out: list[StreamEvent]) -> None:
+        start = "".join(ev.text or "" for ev in self._held if ev.type == "text").lstrip()
+        if not start:
+            return
+        if start[0] in "{[`":
+            self._state = "live"
+            out.extend(self._held)
+            self._held.clear()
+        else:
+            self._state = "held"
+
+    def answer_called(self) -> None:
+        """The structured tool started: its input is the answer, the text around it is not."""
+        self._state = "dropped"
+        self._held.clear()
+
+    def release(self) -> list[StreamEvent]:
+        """What was held, in order: a user tool is being called or the message ended, and no
+        structured tool came before (after the structured tool nothing is held)."""
+        held, self._held = self._held, []
+        return held

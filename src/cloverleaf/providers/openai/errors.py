@@ -36,10 +36,11 @@ from ..._errors import (
     RateLimitError,
     error_class_for_status,
 )
+from ..._quota import SPENT_QUOTA_CODES
 
 _CONTEXT_CODES = frozenset({"context_length_exceeded", "string_above_max_length", "context_window_exceeded"})
 _AUTH_CODES = frozenset({"invalid_api_key", "invalid_authentication", "unauthorized", "missing_api_key"})
-_QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached", "insufficient_credits"})
+_QUOTA_CODES = SPENT_QUOTA_CODES
 _NOT_FOUND_CODES = frozenset({"model_not_found", "deploymentnotfound", "not_found", "not_found_error"})
 _FILTER_CODES = frozenset({"content_filter", "content_policy_violation", "responsibleaipolicyviolation",
                            "moderation_blocked", "content_policy"})

@@ -23,14 +23,14 @@ Choices worth knowing, each backed by a recorded request the real API accepted:
 - Tool results that carry attachments: a ``tool`` message only holds text, so the
   attachments follow in a ``user`` message, as the recorded image-tool exchange does.
 - ``strict`` JSON schemas: OpenAI's strict mode needs every object closed
-  (``additionalProperties: false``) and every property required. Objects are closed
-  automatically; a schema with optional properties is sent with ``strict: false`` rather
-  than rejected (the client still validates the answer against the original schema).
+  (``additionalProperties: false``), every property required and every ``$ref`` alone
+  (:mod:`.strict` makes a copy so); a schema with optional properties is sent with
+  ``strict: false`` rather than rejected (the client still validates the answer against the
+  original schema).
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from dataclasses import dataclass
@@ -52,6 +52,7 @@ from ..._types import (
 )
 from .._common import WEB_IMAGES, checked_image, checked_tool_choice, effort_for_budget, replayable_reasoning
 from . import reasoning_details
+from .strict import strict_schema
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,45 +355,3 @@ def _schema_name(name: str) -> str:
     """OpenAI wants ``^[a-zA-Z0-9_-]{1,64}$``."""
     cleaned = re.sub(r"[^a-zA-Z0-9_-]", "_", name or "response")[:64]
     return cleaned or "response"
-
-
-def strict_schema(schema: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-    """A copy with every object closed, and whether strict mode can accept it
-    (every property of every object required)."""
-    out = copy.deepcopy(schema)
-    ok = _close_objects(out)
-    return out, ok
-
-
-_SUBSCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
-_SUBSCHEMA_MAPS = ("properties", "$defs", "definitions", "patternProperties")
-
-
-def _close_objects(node: Any) -> bool:
-    """Walk a JSON Schema (only its schema positions), closing objects in place. A keyword
-    of the wrong shape (``"properties": [...]``) is left for the provider to refuse, and
-    makes the schema unfit for strict mode."""
-    if not isinstance(node, dict):
-        return True
-    ok = True
-    if node.get("type") == "object" or "properties" in node:
-        node.setdefault("additionalProperties", False)
-        if node["additionalProperties"] is not False:
-            ok = False
-        props, required = node.get("properties") or {}, node.get("required") or []
-        if not isinstance(props, dict) or not isinstance(required, list):
-            return False
-        if set(props) - {r for r in required if isinstance(r, str)}:
-            ok = False
-    for key in _SUBSCHEMA_MAPS:
-        subs = node.get(key) or {}
-        for sub in subs.values() if isinstance(subs, dict) else ():
-            ok = _close_objects(sub) and ok
-    for key in _SUBSCHEMA_LISTS:
-        subs = node.get(key) or []
-        for sub in subs if isinstance(subs, list) else ():
-            ok = _close_objects(sub) and ok
-    for key in ("items", "additionalProperties", "not"):
-        if isinstance(node.get(key), dict):
-            ok = _close_objects(node[key]) and ok
-    return ok
