@@ -18,7 +18,7 @@ import uvicorn
 
 from cloverleaf._config import ModelEntry, Settings
 from cloverleaf.server.app import create_app
-from cloverleaf.server.cli_serve import H1_PROTOCOL, resolve_http
+from cloverleaf.server.cli_serve import H1_PROTOCOL, UVICORN_PROTOCOL, resolve_http
 from cloverleaf.server.options import ServerOptions
 from cloverleaf.server.state import ServerState
 
@@ -55,15 +55,16 @@ class Live:
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
 
 
-def start_live(settings: Settings, options: ServerOptions | None = None) -> Live:
+def start_live(settings: Settings, options: ServerOptions | None = None, **config: Any) -> Live:
+    """``config``: more of uvicorn's settings (``timeout_graceful_shutdown=0.5``)."""
     app = create_app(settings, options=options)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     # the protocol `cloverleaf serve` runs (h1 unless [server] http says otherwise)
-    http = H1_PROTOCOL if resolve_http(options.http if options else "auto") == "h1" else "auto"
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", http=http))
+    http = H1_PROTOCOL if resolve_http(options.http if options else "auto") == "h1" else UVICORN_PROTOCOL
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", http=http, **config))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

@@ -289,7 +289,7 @@ def test_at_the_cap_idle_connections_are_evicted_then_busy_ones_get_503(served: 
 
 def test_the_seam_chooses_the_protocol_and_carries_the_connection_rules() -> None:
     from cloverleaf._errors import ConfigError
-    from cloverleaf.server.cli_serve import H1_PROTOCOL, resolve_http, server_kwargs
+    from cloverleaf.server.cli_serve import H1_PROTOCOL, UVICORN_PROTOCOL, resolve_http, server_kwargs
     from cloverleaf.server.options import ServerOptions
 
     saved = h1_server.LIMITS
@@ -301,7 +301,8 @@ def test_the_seam_chooses_the_protocol_and_carries_the_connection_rules() -> Non
         assert kwargs["http"] == H1_PROTOCOL and "limit_concurrency" not in kwargs
         assert h1_server.LIMITS == ConnectionLimits(header_timeout=3.0, keepalive_timeout=2.5, max_connections=50)
         uv = server_kwargs(ServerOptions.from_settings({"http": "uvicorn", "max_connections": 50}, {}))
-        assert "http" not in uv and uv["limit_concurrency"] == 50  # uvicorn's own 503, no header timeout
+        # uvicorn's own protocol (kept to h1's answers) and its own 503, no header timeout
+        assert uv["http"] == UVICORN_PROTOCOL and uv["limit_concurrency"] == 50
         assert ServerOptions.from_settings({}, {}, http="uvicorn").http == "uvicorn"  # --http wins
         with pytest.raises(ConfigError, match="http must be one of"):
             ServerOptions.from_settings({"http": "h3"}, {})

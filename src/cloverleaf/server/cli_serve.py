@@ -117,8 +117,8 @@ def tune_gc() -> None:
 def resolve_http(choice: str) -> str:
     """``[server] http``/``--http`` → the protocol uvicorn's server runs: ``h1`` (ours, see
     :mod:`.h1_server`; what ``auto`` picks, httptools being a dependency of the server extra)
-    or ``uvicorn`` (uvicorn's own httptools or h11 protocol, for comparison: it has no header
-    timeout and no eviction, only its ``limit_concurrency`` 503)."""
+    or ``uvicorn`` (uvicorn's own httptools protocol, for comparison: it has no header
+    timeout and no eviction, only its ``limit_concurrency`` 503; see :mod:`.uvicorn_protocol`)."""
     if choice == "auto":
         try:
             import httptools  # noqa: F401
@@ -129,6 +129,8 @@ def resolve_http(choice: str) -> str:
 
 
 H1_PROTOCOL = "cloverleaf.server.h1_server:H1Protocol"
+#: uvicorn's httptools protocol, kept to the answers h1 gives (shutdown 503, Upgrade, HTTP/1.0)
+UVICORN_PROTOCOL = "cloverleaf.server.uvicorn_protocol:UvicornProtocol"
 
 
 def server_kwargs(options: ServerOptions) -> dict[str, Any]:
@@ -143,6 +145,10 @@ def server_kwargs(options: ServerOptions) -> dict[str, Any]:
         configure_connections(options)
         common["http"] = H1_PROTOCOL
     else:
+        from importlib.util import find_spec
+
+        # without httptools (an incomplete extra) uvicorn's "auto" picks its h11 protocol
+        common["http"] = UVICORN_PROTOCOL if find_spec("httptools") else "auto"
         common["limit_concurrency"] = options.max_connections
     return common
 
