@@ -177,3 +177,14 @@ def test_an_http10_client_gets_a_stream_unframed(uv: Live) -> None:
     status, headers, answer = _exchange(uv, _request("/v1/chat/completions", {**body, "stream": False},
                                                      version=b"1.0"))
     assert status == "HTTP/1.1 200 OK" and int(headers["content-length"]) == len(answer)
+
+
+def test_the_installed_uvicorn_has_what_the_subclass_builds_on() -> None:
+    """A uvicorn whose internals moved runs its own protocol unchanged (serve falls back); this
+    says so here, loudly, instead of the fixes above quietly lapsing."""
+    from cloverleaf.server.cli_serve import UVICORN_PROTOCOL, server_kwargs
+    from cloverleaf.server.options import ServerOptions
+    from cloverleaf.server.uvicorn_protocol import fits_this_uvicorn
+
+    assert fits_this_uvicorn()
+    assert server_kwargs(ServerOptions(http="uvicorn"))["http"] == UVICORN_PROTOCOL

@@ -147,8 +147,9 @@ def server_kwargs(options: ServerOptions) -> dict[str, Any]:
     else:
         from importlib.util import find_spec
 
-        # without httptools (an incomplete extra) uvicorn's "auto" picks its h11 protocol
-        common["http"] = UVICORN_PROTOCOL if find_spec("httptools") else "auto"
+        # without httptools (an incomplete extra) uvicorn's "auto" picks its h11 protocol; a
+        # uvicorn whose internals moved runs its own protocol unchanged
+        common["http"] = UVICORN_PROTOCOL if find_spec("httptools") and _fits_uvicorn() else "auto"
         common["limit_concurrency"] = options.max_connections
     return common
 
@@ -215,3 +216,9 @@ def worker_app() -> Any:
     app = create_app(settings, options=options)
     tune_gc()
     return app
+
+
+def _fits_uvicorn() -> bool:
+    from .uvicorn_protocol import fits_this_uvicorn
+
+    return fits_this_uvicorn()

@@ -36,6 +36,17 @@ from .shutdown_cut import log_cut, shutdown_answer
 Send = Any  # uvicorn's ASGISendCallable; the messages are plain dicts here
 
 
+def fits_this_uvicorn() -> bool:
+    """Whether the installed uvicorn still has the internals the subclass below builds on (they
+    are not public API): if a release renames them, ``--http uvicorn`` runs uvicorn's own
+    protocol unchanged rather than failing on the first request."""
+    return all(callable(getattr(HttpToolsProtocol, name, None))
+               for name in ("_start_asgi_task", "_unset_keepalive_if_required", "_should_upgrade",
+                            "handle_websocket_upgrade", "send_400_response")) and all(
+        name in RequestResponseCycle.__init__.__code__.co_names
+        for name in ("chunked_encoding", "expected_content_length", "response_started", "disconnected"))
+
+
 class UvicornProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with the three fixes of the module docstring."""
 
