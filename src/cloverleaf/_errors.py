@@ -441,10 +441,13 @@ class GenerationFailedError(MalformedResponseError):
     ``TOO_MANY_TOOL_CALLS``; Bedrock's ``malformed_tool_use``, ``malformed_model_output``). Raised
     rather than returned, because the answer is empty or broken and reads like a normal one
     otherwise; the message carries the provider's own words (Gemini's ``finishMessage``).
-    Retryable: the model samples again, and the next answer is usually well formed; the gateway
-    retries and falls back on it, without counting it against the target's health."""
+    Retryable: the model samples again, and the next answer is usually well formed. The provider
+    bills such an answer, so the gateway books its usage and cost and does not try again itself
+    (another attempt would bill again beyond what the call reserved): a server client gets a 502,
+    which the official SDKs retry, each time as a call with its own reservation."""
 
-    #: What did arrive (a ChatResponse, usually empty), for a caller that wants to look.
+    #: What did arrive (a ChatResponse, usually empty, with its usage and cost), for a caller
+    #: that wants to look.
     response: Any = None
 
 

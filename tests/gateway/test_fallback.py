@@ -247,13 +247,14 @@ async def test_context_window_error_never_goes_to_a_target_of_unknown_window(har
     assert [a.target for a in info.value.attempts] == ["small"]
 
 
-def test_a_failed_generation_is_retried_and_falls_back_without_blaming_the_target() -> None:
+def test_a_failed_generation_is_raised_without_blaming_the_target() -> None:
     """finish_reason "error" (Gemini MALFORMED_FUNCTION_CALL, Bedrock malformed_tool_use) is raised as
-    GenerationFailedError: sampled again the answer usually comes out well formed, so it is retried
-    and falls back, but the target answered, so its breaker does not count it."""
+    GenerationFailedError: the provider billed that answer, so the gateway books it and does not
+    try again (see test_failed_generation_billing); the target answered, so its breaker does not
+    count it."""
     from cloverleaf._errors import GenerationFailedError
     from cloverleaf.gateway.config import RouteConfig
     from cloverleaf.gateway.fallback import classify
 
     verdict = classify(GenerationFailedError("broken call", provider="gemini"), RouteConfig("smart", ()))
-    assert (verdict.fallback, verdict.retry, verdict.target_fault) == (True, True, False)
+    assert (verdict.fallback, verdict.retry, verdict.target_fault) == (False, False, False)

@@ -4,8 +4,8 @@ Two shapes of one situation, both a 200 from the upstream: Gemini's ``finishReas
 ``MALFORMED_FUNCTION_CALL`` and Bedrock's ``stopReason`` ``malformed_tool_use`` (an answer
 that came out broken, our ``finish_reason`` ``"error"``), and OpenRouter's ``choices[].error``
 (the upstream behind it failed mid-answer). Mock upstreams behind a live server, read with
-the official OpenAI and Anthropic SDKs: a 502 naming what the upstream said, a fallback to
-the route's next target, and, when text was already streamed, an error event.
+the official OpenAI and Anthropic SDKs: a 502 naming what the upstream said (a route does not try
+again: the provider billed the answer), and, when text was already streamed, an error event.
 """
 
 from __future__ import annotations
@@ -93,12 +93,18 @@ def test_a_malformed_bedrock_answer_is_a_502(live: Live, upstream: Upstream) -> 
     assert err.value.status_code == 502 and "malformed_tool_use" in err.value.message
 
 
-def test_a_route_falls_back_from_a_malformed_answer(live: Live, upstream: Upstream) -> None:
+def test_a_route_does_not_try_again_after_a_billed_malformed_answer(live: Live, upstream: Upstream) -> None:
+    """The provider billed the broken answer: the route neither resamples nor falls back (that
+    could spend past what the call reserved); the client gets the 502, which its SDK retries."""
     upstream.queue(_json(MALFORMED), _sse(MALFORMED))
-    answer = live.openai().chat.completions.create(model="weather", **ASK)
-    assert answer.choices[0].finish_reason == "stop" and answer.choices[0].message.content   # fake/echo's answer
-    streamed = list(live.openai().chat.completions.create(model="weather", stream=True, **ASK))
-    assert "".join(c.choices[0].delta.content or "" for c in streamed if c.choices)
+    seen = len(upstream.seen)
+    with pytest.raises(openai.APIStatusError) as whole:
+        live.openai().with_options(max_retries=0).chat.completions.create(model="weather", **ASK)
+    assert whole.value.status_code == 502 and FINISH_MESSAGE in whole.value.message
+    with pytest.raises(openai.APIStatusError) as streamed:
+        list(live.openai().with_options(max_retries=0).chat.completions.create(model="weather", stream=True, **ASK))
+    assert streamed.value.status_code == 502
+    assert len(upstream.seen) == seen + 2   # one upstream request per call
 
 
 def test_an_openrouter_choice_error_is_an_error(live: Live, upstream: Upstream) -> None:

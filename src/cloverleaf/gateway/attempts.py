@@ -32,7 +32,7 @@ import math
 import random
 from dataclasses import dataclass, replace
 
-from .._errors import AllTargetsFailed, CircuitOpen, RateLimitExceeded
+from .._errors import AllTargetsFailed, CircuitOpen, GenerationFailedError, RateLimitExceeded
 from .._types import Usage
 from .breaker import BreakerPolicy
 from .clock import Clock
@@ -248,6 +248,9 @@ class AttemptLoop:
         verdict = classify(error, self.route)
         if not reached_upstream(error):
             await self._limiter.release(slot.reservation)
+        elif isinstance(error, GenerationFailedError) and error.response is not None:
+            # a whole answer the provider billed, then called failed: its reported usage counts
+            await self._limiter.settle(slot.reservation, error.response.usage.total_tokens)
         else:   # the request went out: it counts; its tokens too if output was sent
             used = getattr(error, "stream_usage", None)
             await self._limiter.settle(slot.reservation, self.booked(used) if output_sent else 0)

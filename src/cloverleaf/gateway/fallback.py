@@ -13,9 +13,12 @@ ConnectError / ConnectTimeout  yes       yes    yes           no answer at all
 ReadTimeout                    yes       no     yes           it took the call and went quiet:
                                                               asking again doubles the wait
 MalformedResponseError         yes       yes    yes           garbage or a cut-off stream
-GenerationFailedError          yes       yes    no            the model's answer came out broken (finish
-                                                              reason "error"): sampled again it usually
-                                                              works; the target itself is up
+GenerationFailedError          no        no     no            the model's answer came out broken (finish
+                                                              reason "error"): the provider billed it, so
+                                                              another attempt would bill again beyond what
+                                                              the call reserved; its usage and cost are
+                                                              booked, and the caller gets a 502 (the
+                                                              official SDKs retry that); the target is up
 AuthenticationError            yes       no     yes           *this target's* key is bad
 PermissionDenied / NotFound    yes       no     yes           this target's account/deployment
 CircuitOpen                    yes       no     no            we did not call it
@@ -37,7 +40,8 @@ attempts (and in :class:`~cloverleaf.AllTargetsFailed` when nothing answers).
 
 An upstream that says ``x-should-retry`` is followed, as the SDK's own transport follows it
 (``ProviderError.should_retry``): ``false`` drops the same-target retry (the call still moves on
-to the next target where the table says so); ``true`` retries an error the table would not
+to the next target where the table says so); ``true`` retries an error the table would not,
+except a spent quota and a failed generation
 (within the route's ``retries``; one that would be raised is raised once they are spent).
 
 Anything else (configuration, attachments, budgets, bugs) propagates unchanged. Only a
@@ -86,14 +90,14 @@ RAISE = Verdict(False)
 _LACKS = Verdict(False, skip_fallback=True)
 _TRANSIENT = Verdict(True, retry=True, target_fault=True)
 _TARGET_BROKEN = Verdict(True, target_fault=True)
-_RESAMPLE = Verdict(True, retry=True)
 
 
 def classify(error: BaseException, route: RouteConfig) -> Verdict:
     verdict = _by_table(error, route)
     hint = error.should_retry if isinstance(error, ProviderError) else None
-    if hint is None or hint == verdict.retry or verdict.larger_context_only or verdict.skip_fallback:
-        return verdict
+    if (hint is None or hint == verdict.retry or verdict.larger_context_only or verdict.skip_fallback
+            or isinstance(error, QuotaExceededError | GenerationFailedError)):
+        return verdict   # a spent quota is never retried (waiting does not refill it), as in the transport
     return replace(verdict, retry=hint)
 
 
@@ -106,7 +110,7 @@ def _by_table(error: BaseException, route: RouteConfig) -> Verdict:
     if isinstance(error, InvalidRequestError):
         return RAISE
     if isinstance(error, GenerationFailedError):
-        return _RESAMPLE
+        return RAISE
     if isinstance(error, ReadTimeout | QuotaExceededError):
         return _TARGET_BROKEN
     if isinstance(error, RateLimitError | ServerError | TransportError | MalformedResponseError):

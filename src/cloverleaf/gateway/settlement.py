@@ -18,7 +18,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from .._errors import CloverleafError, StateUnavailable, StreamInterrupted
+from .._errors import CloverleafError, GenerationFailedError, StateUnavailable, StreamInterrupted
 from .._types import Usage
 from .budget import Budgets
 from .call import Call
@@ -142,19 +142,27 @@ class Settlement:
         # reservation: cancelling a call must not be a way around a limit or a budget
         billable = call.billable
         charged = call.reserved_usd if billable else 0.0
+        failed = _failed_answer(exc)
         # a stream that broke after output: what it is known to have used (unreported: the
         # upstream's counts so far, the rest estimated), booked when more than the estimate
         used = getattr(exc, "stream_usage", None) if billable else None
         # the attempt the provider may bill for is the last one made: the record keeps its target,
         # so `spend --by model/provider` puts the call (of unknown cost) where it was spent
-        target, provider = call.tracker.last_target() if billable else (None, None)
+        target, provider = call.tracker.last_target() if billable or failed is not None else (None, None)
+        tokens = call.loop.booked(used) if billable else 0
+        cost: float | None = None
+        if failed is not None:   # an answer the provider billed and called failed: its own usage and cost
+            used, cost = failed.usage, failed.cost
+            tokens = used.total_tokens if used.reported else call.loop.booked(used)
+            charged = cost if cost is not None else call.reserved_usd
         try:
-            await self.close(call, call.loop.booked(used) if billable else 0, charged)
+            await self.close(call, tokens, charged)
         finally:
             if self.record_errors:   # its cost is unknown; what its budgets were charged is not
                 self.record(call, call.tracker.record(self._clock, status=status, error=exc, ttft_ms=call.ttft_ms,
-                                                      usage=used, charged=charged or None, target=target,
-                                                      provider=provider))
+                                                      usage=used, cost=cost,
+                                                      charged=None if cost is not None else charged or None,
+                                                      target=target, provider=provider))
 
     async def close(self, call: Call, tokens_used: int | None, cost: float) -> None:
         """Settle the call's own rate-limit ticket and budget reservations (one state
@@ -195,3 +203,15 @@ def _reason(exc: BaseException) -> str:
     """What to log of a bookkeeping failure: its type, and the message of a
     StateUnavailable (written to name the backend without its secrets)."""
     return f"{type(exc).__name__}: {exc}" if isinstance(exc, StateUnavailable) else type(exc).__name__
+
+
+def _failed_answer(exc: BaseException) -> Any:
+    """The billed answer behind ``exc`` when it is (or was caused by) a GenerationFailedError."""
+    seen: BaseException | None = exc
+    for _ in range(4):
+        if seen is None:
+            return None
+        if isinstance(seen, GenerationFailedError):
+            return seen.response
+        seen = seen.__cause__ or seen.__context__
+    return None
