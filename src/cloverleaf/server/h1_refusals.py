@@ -14,6 +14,8 @@ from .h1_cycle import status_line
 #: a request head (request line and headers) may not be larger (431), nor its request-target (414)
 MAX_HEAD = 64 * 1024
 MAX_URL = 8 * 1024
+#: added to ``H1Protocol._framing`` per Transfer-Encoding line other than ``chunked`` (see check_framing)
+CODING = 1 << 16
 
 
 def error_answer(status: int, message: str, code: str, extra: bytes = b"") -> bytes:
@@ -65,11 +67,14 @@ def head_too_large() -> Refused:
                                       "bytes; the connection is closed", "headers_too_large"))
 
 
-def check_framing(hosts: int, coding: bool, version: str) -> None:
+def check_framing(framing: int, version: str) -> None:
     """A head without exactly one Host (RFC 9112 §3.2: a 400; HTTP/1.0 may omit it), or
     with a transfer coding other than ``chunked``: llhttp takes the chunked framing off
     ``gzip, chunked`` and the app would get the body still compressed (a 501, RFC 9112
-    §6.1). Called only when one of them is off (counted in ``on_header``)."""
+    §6.1). ``framing`` is what ``on_header`` counted: Host lines, plus ``CODING`` per
+    Transfer-Encoding line that is not plain ``chunked`` (one integer to test per request:
+    this is called only when it is not exactly 1)."""
+    hosts, coding = framing % CODING, framing >= CODING
     if hosts > 1:
         raise Refused(error_answer(400, "the request has more than one Host header; send exactly one",
                                     "bad_host_header"))

@@ -54,6 +54,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from .connections import ConnectionGuard, ConnectionLimits
 from .h1_cycle import HANGUP_EXTENSION, Cycle, status_line
 from .h1_refusals import (
+    CODING,
     MAX_HEAD,
     MAX_URL,
     Refused,
@@ -190,8 +191,7 @@ class H1Protocol(asyncio.Protocol):
         self._headers: list[tuple[bytes, bytes]] = []
         self._expect = False
         self._forwarded = False
-        self._hosts = 0  # Host header lines in the head in progress (RFC 9112 §3.2: exactly one)
-        self._coding = False  # a Transfer-Encoding other than plain ``chunked`` (501)
+        self._framing = 0  # of the head in progress: Host lines (exactly one: RFC 9112 §3.2), + CODING
         self.unsent = 0  # bytes of a finished answer still buffered, when last looked (see _send_rest)
         self.half_closed = False  # the client shut its sending side (see eof_received)
 
@@ -483,8 +483,7 @@ class H1Protocol(asyncio.Protocol):
         self._headers = []
         self._expect = False
         self._forwarded = False
-        self._hosts = 0
-        self._coding = False
+        self._framing = 0
         self.head = self.began
         if self.deadline is not None:  # the head has header_timeout from its first byte
             self.deadline = self.loop.time() + self.guard.limits.header_timeout
@@ -507,14 +506,16 @@ class H1Protocol(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         name = name.lower()
-        if name == b"host":
-            self._hosts += 1
-        elif name == b"expect" and value.lower() == b"100-continue":
-            self._expect = True
-        elif name.startswith(b"x-forwarded-"):
-            self._forwarded = True
+        if name[0] == 120:  # 'x': most of an SDK's headers (x-stainless-...), one test for them all
+            if name.startswith(b"x-forwarded-"):
+                self._forwarded = True
+        elif name == b"host":
+            self._framing += 1
+        elif name == b"expect":
+            if value.lower() == b"100-continue":
+                self._expect = True
         elif name == b"transfer-encoding" and value.strip().lower() != b"chunked":
-            self._coding = True
+            self._framing += CODING
         self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
@@ -525,8 +526,8 @@ class H1Protocol(asyncio.Protocol):
         if head != HEAD_BEGAN or len(url) > MAX_URL:  # the head spanned segments, or came in a big one
             url = self._check_head(url)
         version = parser.get_http_version()
-        if self._hosts != 1 or self._coding:
-            check_framing(self._hosts, self._coding, version)
+        if self._framing != 1:  # not exactly one Host, or a transfer coding we cannot decode
+            check_framing(self._framing, version)
         raw_path, _, query = url.partition(b"?")
         if not raw_path.startswith(b"/"):  # absolute-form or '*': let llhttp's URL parser split it
             raw_path, query = split_target(url, parser.get_method())
