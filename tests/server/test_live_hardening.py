@@ -85,10 +85,18 @@ def test_a_compressed_body_is_415_not_read_as_json(strict_server: Live) -> None:
         assert ok.status_code == 200
 
 
-def test_a_body_that_never_finishes_is_408(strict_server: Live) -> None:
-    answer = _raw(strict_server, b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                                 b"Content-Type: application/json\r\nContent-Length: 500\r\n\r\n{\"model\":")
+def test_a_body_that_never_finishes_is_408_and_the_connection_closed(strict_server: Live) -> None:
+    """The 408 kept the connection open, still waiting for the rest of the declared body
+    (RFC 9110 §15.5.9: the server closes it, and says so)."""
+    host, port = strict_server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=20) as sock:
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: 500\r\n\r\n{\"model\":")
+        answer = b""
+        while chunk := sock.recv(65536):  # until the server closes
+            answer += chunk
     assert answer.startswith(b"HTTP/1.1 408") and b"request_timeout" in answer
+    assert b"\r\nconnection: close\r\n" in answer.partition(b"\r\n\r\n")[0].lower() + b"\r\n"
 
 
 def test_a_client_hanging_up_mid_body_is_counted_not_an_incident(strict_server: Live,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 
 import httpx
 import openai
@@ -232,6 +233,26 @@ def test_body_too_large_is_413(open_server: Live) -> None:
 
         r = http.post("/v1/chat/completions", content=chunks(), headers={"content-type": "application/json"})
         assert r.status_code == 413
+
+
+def test_a_413_before_the_body_is_read_closes_the_connection_and_is_still_read(open_server: Live) -> None:
+    """The rest of the body is never read, so the connection cannot carry another request: the
+    413 said nothing about that and the connection stayed open. Now ``connection: close``, and
+    a client still sending its body neither loses the answer nor meets a reset."""
+    port = int(open_server.url.rsplit(":", 1)[1])
+    declared = 1_000_000
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: %d\r\n\r\n" % declared + b"x" * 300_000)
+        answer = b""
+        while b"request_too_large" not in answer:
+            chunk = s.recv(65536)
+            assert chunk, answer
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 413 ") and b"\r\nconnection: close\r\n" in answer.lower()
+        s.sendall(b"x" * (declared - 300_000))  # the rest of the body: dropped, no reset
+        s.shutdown(socket.SHUT_WR)
+        assert s.recv(65536) == b""  # and then the server closes
 
 
 def test_unsupported_capability_is_422_structured(open_server: Live) -> None:

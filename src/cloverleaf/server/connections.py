@@ -16,21 +16,24 @@ away. The rules, enforced by :class:`ConnectionGuard` for the ``h1`` server prot
   the connection is aborted (not closed: a close waits for the buffer to drain) and the
   request's work is cancelled as for a hang-up. A client that sends requests and never reads
   the answers held its connection, and a stream's upstream call, for ever: with a request
-  in progress the connection had no deadline, so it was neither swept nor evicted;
+  in progress the connection had no deadline, so it was neither swept nor evicted. A
+  finished answer still being sent is under this timeout too, not the idle one: the idle
+  countdown starts when the last byte has left the buffer (it cut large answers off);
 - **connection cap** (``max_connections``, 10,000, and never more than half the file
   descriptors left after a reserve, since every busy client connection may hold an upstream
   socket too): at the cap, a new connection first *evicts* the connection that has been
   idle (or stuck in its request head) the longest, counted from its last answer or its
   opening, so idle and slowloris connections
-  cannot crowd out real clients; only when every connection has a request in progress is
-  the newcomer answered ``503`` with ``Retry-After`` and closed;
+  cannot crowd out real clients; only when every connection has a request in progress or
+  output still to send is the newcomer answered ``503`` with ``Retry-After`` and closed;
 - **file descriptors**: :func:`raise_nofile_limit` lifts the soft ``RLIMIT_NOFILE`` to the
   hard limit at start-up (the soft default of 1,024 is far below what a gateway needs).
 
 The deadlines are not timers: each connection keeps one ``deadline`` float (``None`` while a
 request is in progress, unless it waits to write) and one sweep a second closes the expired
 ones, so a request costs two attribute writes, not a timer armed and cancelled. A connection
-waiting to write has a deadline, so at the cap it can be evicted too.
+waiting to write has a deadline (the write timeout) but is never evicted: what it still has
+to send would be lost.
 """
 
 from __future__ import annotations
@@ -91,8 +94,10 @@ class Guarded(Protocol):
 
     deadline: float | None
     idle_since: float
+    write_paused: bool  # output waits for the client to read: not idle, never evicted
 
-    def expire(self) -> None: ...
+    def expire(self) -> bool:
+        """Close it (True), or False: it is still making progress and moved its deadline."""
 
 
 class ConnectionGuard:
@@ -130,7 +135,8 @@ class ConnectionGuard:
         client's connection that has just been answered goes last."""
         oldest: Guarded | None = None
         for conn in self.connections:
-            if conn.deadline is not None and (oldest is None or conn.idle_since < oldest.idle_since):
+            if (conn.deadline is not None and not conn.write_paused
+                    and (oldest is None or conn.idle_since < oldest.idle_since)):
                 oldest = conn
         if oldest is None:
             return False
@@ -143,9 +149,9 @@ class ConnectionGuard:
         now = self.loop.time()
         expired = [c for c in self.connections if c.deadline is not None and c.deadline <= now]
         for conn in expired:
-            self.connections.discard(conn)
-            conn.expire()
-        self.expired += len(expired)
+            if conn.expire():
+                self.connections.discard(conn)
+                self.expired += 1
         self._sweeper = self.loop.call_later(SWEEP_SECONDS, self._sweep) if self.connections else None
 
     def close(self) -> None:

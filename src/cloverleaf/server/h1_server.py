@@ -15,7 +15,11 @@ protocol keeps what the ASGI contract needs and nothing else:
   a route can instead hand a callback to the ``cloverleaf.hangup`` scope extension, run when
   the client hangs up mid-request (no watcher task per request; :mod:`.state`);
 - the connection rules of :mod:`.connections` (header timeout, idle timeout, write timeout,
-  cap with eviction and a clean 503);
+  cap with eviction and a clean 503); a connection is idle only once its last answer has
+  left the buffer (a large answer to a slow reader is not cut off by the idle timeout);
+- a client that half-closes after its requests (``shutdown(SHUT_WR)``) gets its answers, then
+  the close; an answer given before the request's body was all read (413, 408) is followed by
+  a close that lets the client read it (see ``_end``);
 - a bounded request head: over ``MAX_HEAD`` bytes is a 431, a request-target over ``MAX_URL``
   a 414 (httptools joins the pieces of a header value that arrives over many segments with
   ``+=``: unbounded, one endless header made every segment copy all the previous ones, and
@@ -24,8 +28,11 @@ protocol keeps what the ASGI contract needs and nothing else:
   is served as a plain one with its body read per Content-Length, and nothing after it on the
   connection is parsed as a request (httptools would go on parsing the body as the next
   request: request smuggling); CONNECT and a chunked body with ``Upgrade`` are a 400;
+- an HTTP/1.1 request without exactly one Host is a 400, a transfer coding other than
+  ``chunked`` a 501 (:mod:`.h1_refusals`);
 - a malformed request ends the connection only after the requests before it are answered
-  (then a 400, as for every protocol error: JSON in OpenAI's shape, ``connection: close``).
+  (then a 400, as for every protocol error: JSON in OpenAI's shape, with ``date``,
+  ``connection: close``).
 
 It plugs into ``uvicorn.Server`` as its ``http`` protocol class, so start-up, the lifespan,
 signals, graceful shutdown (``shutdown()`` per connection, tasks awaited) and
@@ -36,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections import deque
 from typing import Any
 from urllib.parse import unquote
@@ -45,6 +53,18 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from .connections import ConnectionGuard, ConnectionLimits
 from .h1_cycle import HANGUP_EXTENSION, Cycle, status_line
+from .h1_refusals import (
+    CODING,
+    MAX_HEAD,
+    MAX_URL,
+    Refused,
+    check_framing,
+    error_answer,
+    head_too_large,
+    not_a_path_answer,
+    split_target,
+    url_too_long,
+)
 
 __all__ = ["HANGUP_EXTENSION", "LIMITS", "Cycle", "H1Protocol", "configure", "error_answer", "status_line"]
 
@@ -55,9 +75,6 @@ LIMITS = ConnectionLimits()
 HIGH_WATER = 65536
 #: refused (503) connections kept open a moment so their answer is read, at most this many at once
 MAX_LINGERING = 256
-#: a request head (request line and headers) may not be larger (431), nor its request-target (414)
-MAX_HEAD = 64 * 1024
-MAX_URL = 8 * 1024
 # ``H1Protocol.head``: bytes of the head in progress that came in segments after the one it began
 # in (>= 0), or one of these
 NO_HEAD = -1  # no head in progress
@@ -74,32 +91,24 @@ def configure(limits: ConnectionLimits) -> None:
     LIMITS = limits
 
 
-def error_answer(status: int, message: str, code: str, extra: bytes = b"") -> bytes:
-    """A whole answer to a request the app never saw (a protocol error): JSON in OpenAI's
-    shape, as every other error (the API is not known yet), then the connection is closed."""
-    text = "".join(c for c in message if " " <= c <= "~").replace("\\", "/").replace('"', "'")
-    body = (b'{"error": {"message": "%s", "type": "invalid_request_error", "param": null, "code": "%s"}}'
-            % (text.encode("ascii"), code.encode("ascii")))
-    return (b"%scontent-type: application/json\r\ncontent-length: %d\r\nx-cloverleaf-overhead-ms: 0.000\r\n"
-            b"%sconnection: close\r\n\r\n%s" % (status_line(status), len(body), extra, body))
+#: written to a client that sent FIN while its answer is not yet on the wire: a client that
+#: closed its socket answers it with a reset; one that only half-closed reads and skips it
+#: (RFC 9110 §15.2: an HTTP/1.1 client parses 1xx answers it did not ask for)
+PROBE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_TCP_CLOSE = 7  # ``tcpi_state`` of a socket whose peer reset it (Linux)
+_CAN_SEE_RESETS = hasattr(socket, "TCP_INFO")
 
 
-class _Refused(Exception):
-    """Raised in a parser callback to stop parsing a head the server will not take."""
-
-    def __init__(self, answer: bytes) -> None:
-        super().__init__()
-        self.answer = answer
-
-
-def _url_too_long() -> _Refused:
-    return _Refused(error_answer(414, f"the request-target (URL) is longer than {MAX_URL} bytes; the connection "
-                                      "is closed", "url_too_long"))
-
-
-def _head_too_large() -> _Refused:
-    return _Refused(error_answer(431, f"the request head (request line and headers) is larger than {MAX_HEAD} "
-                                      "bytes; the connection is closed", "headers_too_large"))
+def _reset_by_peer(transport: asyncio.Transport) -> bool:
+    """Whether the client has reset the connection (Linux's TCP_INFO; elsewhere: no)."""
+    sock = transport.get_extra_info("socket")
+    tcp_info = getattr(socket, "TCP_INFO", None)
+    if sock is None or tcp_info is None:
+        return False
+    try:
+        return bool(sock.getsockopt(socket.IPPROTO_TCP, tcp_info, 1)[0] == _TCP_CLOSE)
+    except (OSError, AttributeError, ValueError):
+        return False
 
 
 class _RawBody:
@@ -183,6 +192,9 @@ class H1Protocol(asyncio.Protocol):
         self._headers: list[tuple[bytes, bytes]] = []
         self._expect = False
         self._forwarded = False
+        self._framing = 0  # of the head in progress: Host lines (exactly one: RFC 9112 §3.2), + CODING
+        self.unsent = 0  # bytes of a finished answer still buffered, when last looked (see _send_rest)
+        self.half_closed = False  # the client shut its sending side (see eof_received)
 
     # -- the connection ---------------------------------------------------------------
 
@@ -247,15 +259,26 @@ class H1Protocol(asyncio.Protocol):
         self.parser = self.llhttp = None  # type: ignore[assignment]
         self.cycle = None
 
-    def expire(self) -> None:
+    def expire(self) -> bool:
         """The guard's verdict: idle too long, head too slow, a client that reads nothing
-        (write timeout), or evicted for a newcomer. With writes paused the transport is
-        aborted: a graceful close would wait for the client to read the buffer, forever."""
+        (write timeout), or evicted for a newcomer. With output still buffered the transport
+        is aborted: a graceful close would wait for the client to read the buffer, forever.
+        False (the connection stays): the rest of a finished answer is still going out and
+        the client read some of it since the deadline was set, so the write timeout starts
+        again (a large answer to a slow client takes as long as it takes)."""
+        unsent = self.unsent
+        if unsent:
+            left = self.transport.get_write_buffer_size()
+            if 0 < left < unsent:
+                self.unsent = left
+                self.deadline = self.loop.time() + self.guard.limits.write_timeout
+                return False
         self.deadline = None
-        if self.write_paused:
+        if self.write_paused or unsent:
             self.transport.abort()
         else:
             self.transport.close()
+        return True
 
     def shutdown(self) -> None:
         """Graceful shutdown: close if idle, else after the current response."""
@@ -270,6 +293,8 @@ class H1Protocol(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.write_paused = False
+        if self.unsent:
+            self._sent()
         if self.drained is not None and not self.drained.done():
             self.drained.set_result(None)
             self.deadline = None  # a request is in progress: no deadline
@@ -323,19 +348,73 @@ class H1Protocol(asyncio.Protocol):
             head += len(data)
             self.head = head
             if head > MAX_HEAD:
-                self._fail(None, _head_too_large().answer)
+                self._fail(None, head_too_large().answer)
         elif head != NO_HEAD:
             self.head = 0
 
     def eof_received(self) -> bool | None:
-        return None
+        """The client sent FIN: a half-close (``shutdown(SHUT_WR)``: ``nc -N``, ``socat``,
+        health checks; it sends no more requests but still reads) or a hang-up, which look
+        the same. Taken for a hang-up, a half-closing client never got its answer. So the
+        requests it sent are answered, the last one with ``connection: close``, then the
+        connection is closed, and the probe finds out whether the client is still there
+        (a request whose body was cut short is a 400). Only when part of the current answer
+        is already on the wire is the FIN a hang-up, as before: nothing harmless can be
+        written mid-answer to tell the two apart, and a half-closing client shuts its side
+        right after its request. None lets asyncio close the transport (after what is still
+        buffered has been written)."""
+        if self.refusing or self._fin_is_hang_up():
+            return None
+        if self.half_closed:  # read again after a pause: said once already
+            return True
+        self.half_closed = True
+        last = self.pipeline[-1] if self.pipeline else self.cycle
+        if last is None or last.complete:  # idle, a head cut short, or lingering after a 413/408
+            return None
+        cycle = self.cycle
+        assert cycle is not None  # ``last`` is it, or queued behind it
+        if cycle.started and not cycle.head:  # its answer is on the wire
+            return None
+        if self.parser is not DISCARD:  # else a malformed request's 400 is already arranged (see _fail)
+            self.parser = DISCARD
+            self.head = NO_HEAD
+            if last.more_body:
+                self._fail(last, error_answer(400, "the client shut its side of the connection before the request "
+                                                   "body was complete; send the whole body", "incomplete_request"))
+                if last is cycle:
+                    return True
+            else:
+                last.keep_alive = False
+        if cycle.scope["http_version"] != "1.0":  # 1.0 knows no 1xx: its FIN is taken for a half-close
+            self.transport.write(PROBE)
+            self._check_gone()
+        return True
+
+    def _fin_is_hang_up(self) -> bool:
+        """Where a reset cannot be seen (no ``TCP_INFO``: macOS, Windows), a FIN is a hang-up, as it
+        always was: a half-closing client is rare, and a hang-up must stop the work it started."""
+        return not _CAN_SEE_RESETS
+
+    def _check_gone(self) -> None:
+        """The answer to ``PROBE``: a client that closed its socket answers the 100 Continue
+        with a reset, which leaves the socket in TCP state CLOSE (seen at once on loopback,
+        after a round trip elsewhere: checked again every 0.1 s while the request runs).
+        Then the connection is aborted and the request hears a hang-up, as before."""
+        cycle = self.cycle
+        transport = self.transport
+        if cycle is None or cycle.complete or transport is None or transport.is_closing():
+            return
+        if _reset_by_peer(transport):
+            transport.abort()
+        else:   # one getsockopt a tick, only while a half-closed request runs: a hang-up is seen within 0.1 s
+            self.loop.call_later(0.1, self._check_gone)
 
     def _parse_error(self, exc: httptools.HttpParserError) -> None:
         """A request llhttp cannot parse (a malformed or duplicated Content-Length, a bad chunk
         size...), or a head refused in a callback (431, 414): a JSON error saying what the
         parser objected to, for the request the bad bytes belong to."""
         refused = exc.__context__
-        if isinstance(refused, _Refused):
+        if isinstance(refused, Refused):
             self._fail(None, refused.answer)
             return
         reason = str(exc)[:120] or "unparseable"
@@ -352,6 +431,7 @@ class H1Protocol(asyncio.Protocol):
         self.pause_reading()
         self.parser = DISCARD
         self.head = NO_HEAD
+        answer = self._dated(answer)
         current = self.cycle
         if culprit is not None and not culprit.complete:
             if culprit is current:  # the request in progress: its app hears a hang-up
@@ -366,6 +446,13 @@ class H1Protocol(asyncio.Protocol):
             self.transport.close()
         else:
             self.farewell = answer  # written by response_done, after the last one queued
+
+    def _dated(self, answer: bytes) -> bytes:
+        """``answer`` (from :func:`error_answer`) with the server's default headers after its
+        status line, as every other answer has them: ``date`` (RFC 9110 §6.6.1: a 4xx MUST
+        carry one), kept current by uvicorn."""
+        line, _, rest = answer.partition(b"\r\n")
+        return b"".join([line, b"\r\n", *(b"%s: %s\r\n" % pair for pair in self.server_state.default_headers), rest])
 
     def _upgrade(self, rest: bytes) -> None:
         """llhttp saw ``Connection: upgrade`` with ``Upgrade`` (``curl --http2`` sends
@@ -383,10 +470,12 @@ class H1Protocol(asyncio.Protocol):
                 length = int(value)
             elif name == b"transfer-encoding":
                 chunked = True
-        if cycle.scope["method"] == "CONNECT" or chunked:
-            why = "CONNECT is not served" if not chunked else "a chunked body with an Upgrade header"
-            self._fail(cycle, error_answer(400, f"malformed HTTP request ({why}); the connection is closed",
-                                           "bad_http_request"))
+        if cycle.scope["method"] == "CONNECT":
+            self._fail(cycle, not_a_path_answer())
+            return
+        if chunked:
+            self._fail(cycle, error_answer(400, "malformed HTTP request (a chunked body with an Upgrade header); "
+                                                "the connection is closed", "bad_http_request"))
             return
         cycle.more_body = length > 0  # llhttp said the message was complete: it skipped the body
         self.parser = _RawBody(self, length)
@@ -400,6 +489,7 @@ class H1Protocol(asyncio.Protocol):
         self._headers = []
         self._expect = False
         self._forwarded = False
+        self._framing = 0
         self.head = self.began
         if self.deadline is not None:  # the head has header_timeout from its first byte
             self.deadline = self.loop.time() + self.guard.limits.header_timeout
@@ -418,14 +508,20 @@ class H1Protocol(asyncio.Protocol):
             more = self._url_more = bytearray(self._url)
         more += url
         if len(more) > MAX_URL:
-            raise _url_too_long()
+            raise url_too_long()
 
     def on_header(self, name: bytes, value: bytes) -> None:
         name = name.lower()
-        if name == b"expect" and value.lower() == b"100-continue":
-            self._expect = True
-        elif name.startswith(b"x-forwarded-"):
-            self._forwarded = True
+        if name[0] == 120:  # 'x': most of an SDK's headers (x-stainless-...), one test for them all
+            if name.startswith(b"x-forwarded-"):
+                self._forwarded = True
+        elif name == b"host":
+            self._framing += 1
+        elif name == b"expect":
+            if value.lower() == b"100-continue":
+                self._expect = True
+        elif name == b"transfer-encoding" and value.strip().lower() != b"chunked":
+            self._framing += CODING
         self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
@@ -435,15 +531,16 @@ class H1Protocol(asyncio.Protocol):
         head, self.head = self.head, NO_HEAD
         if head != HEAD_BEGAN or len(url) > MAX_URL:  # the head spanned segments, or came in a big one
             url = self._check_head(url)
+        version = parser.get_http_version()
+        if self._framing != 1:  # not exactly one Host, or a transfer coding we cannot decode
+            check_framing(self._framing, version)
         raw_path, _, query = url.partition(b"?")
         if not raw_path.startswith(b"/"):  # absolute-form or '*': let llhttp's URL parser split it
-            parsed = httptools.parse_url(url)
-            raw_path, query = parsed.path or b"/", parsed.query or b""
+            raw_path, query = split_target(url, parser.get_method())
         raw_path, _, _ = raw_path.partition(b"#")
         path = raw_path.decode("latin-1")
         if "%" in path:
             path = unquote(path)
-        version = parser.get_http_version()
         scope = {
             "type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
             "http_version": version, "server": self.server, "client": self.client, "scheme": "http",
@@ -468,10 +565,10 @@ class H1Protocol(asyncio.Protocol):
         if more is not None:
             url = bytes(more)
         if len(url) > MAX_URL:
-            raise _url_too_long()
+            raise url_too_long()
         size = len(url) + 16 + sum(len(name) + len(value) + 4 for name, value in self._headers)
         if size > MAX_HEAD:
-            raise _head_too_large()
+            raise head_too_large()
         return url
 
     def on_body(self, body: bytes) -> None:
@@ -503,7 +600,7 @@ class H1Protocol(asyncio.Protocol):
     def response_done(self, cycle: Cycle) -> None:
         self.server_state.total_requests += 1
         if not cycle.keep_alive:
-            self.transport.close()
+            self._end(cycle)
             return
         if self.transport.is_closing():
             return
@@ -516,6 +613,64 @@ class H1Protocol(asyncio.Protocol):
             self.transport.write(self.farewell)
             self.transport.close()
             return
-        self.idle_since = now = self.loop.time()
-        self.deadline = now + self.guard.limits.keepalive_timeout
+        if self.transport.get_write_buffer_size():
+            self._send_rest()  # idle (the keep-alive timeout) only once it is all sent
+        else:
+            self.idle_since = now = self.loop.time()
+            self.deadline = now + self.guard.limits.keepalive_timeout
+        self.resume_reading()
+
+    def _send_rest(self) -> None:
+        """The answer is complete but part of it is still in the transport's buffer (a
+        client reading more slowly than we write: a 13 MB embeddings answer at 1 MB/s). Until
+        that is sent the connection is not idle: the keep-alive timeout expired mid-download
+        and cut the answer off, and eviction took such connections for idle ones. Meanwhile
+        the write timeout applies (reset by progress, see ``expire``), and writes count as
+        paused (no eviction; a pipelined answer waits its turn) until the buffer is empty,
+        when ``resume_writing`` calls :meth:`_sent`."""
+        transport = self.transport
+        self.unsent = transport.get_write_buffer_size()
+        self.deadline = self.loop.time() + self.guard.limits.write_timeout
+        transport.set_write_buffer_limits(high=0, low=0)  # pause_writing now, resume_writing once empty
+
+    def _sent(self) -> None:
+        """What :meth:`_send_rest` waited for: the buffer is empty. Back to the usual limits,
+        and idle from now on if no request is in progress (nor a head being read)."""
+        self.unsent = 0
+        transport = self.transport
+        if transport.is_closing():
+            return
+        transport.set_write_buffer_limits()
+        cycle = self.cycle
+        if (cycle is None or cycle.complete) and not self.pipeline and self.head == NO_HEAD:
+            self.idle_since = now = self.loop.time()
+            self.deadline = now + self.guard.limits.keepalive_timeout
+
+    def _end(self, cycle: Cycle) -> None:
+        """Close after this answer (``connection: close``, HTTP/1.0, an error). The rest of
+        the answer still buffered is sent first, under the write timeout. If the request's
+        body has not all arrived (a 413 or 408 answered before it was read), closing now,
+        with the client's bytes unread, makes the kernel answer them with a reset, which can
+        destroy the answer before the client reads it (and a client still sending its body
+        sees a broken pipe, not the 413): the write side is shut after the answer, what still
+        comes in is dropped, and the socket closed when the client closes its side (see
+        ``eof_received``) or after the keep-alive timeout."""
+        transport = self.transport
+        if transport.is_closing():
+            return
+        if transport.get_write_buffer_size():
+            self._send_rest()
+        if not cycle.more_body or self.half_closed:
+            transport.close()
+            return
+        self.parser = DISCARD
+        self.head = NO_HEAD
+        try:
+            transport.write_eof()
+        except (OSError, NotImplementedError, RuntimeError):
+            transport.close()
+            return
+        if not self.unsent:
+            self.idle_since = now = self.loop.time()
+            self.deadline = now + self.guard.limits.keepalive_timeout
         self.resume_reading()

@@ -10,6 +10,8 @@
 - the whole body must arrive within ``deadline`` seconds (``[server] body_timeout_seconds``), so a client that sends half a
   body and stalls (slowloris) is answered 408 instead of holding a task forever (the server
   passes its one :class:`~.deadlines.BodyDeadlines` watchdog; without it, ``asyncio.timeout``);
+- a 408 or 413 says ``connection: close`` and the server closes the connection after it:
+  the rest of that body is never read, so nothing after it could be parsed as a request;
 - a client that hangs up mid-body is :class:`~.errors.ClientClosed` (499, nothing to log);
 - it parses exactly once, and refuses (400 ``json_too_deep``) a body nested more than
   ``jsoncodec.MAX_DEPTH`` (128) levels before parsing it: everything after the parse
@@ -38,6 +40,9 @@ from .errors import ApiError, BadRequest, ClientClosed, PayloadTooLarge
 from .fields import too_deep
 
 JSON_TYPE = "application/json"
+#: on a 408 or 413: the rest of the body is not read, so the connection cannot carry another
+#: request (RFC 9110 §15.5.9); the server closes it after the answer
+CLOSE = {"connection": "close"}
 
 
 async def read_json(request: Request, limit: int, deadline: float,
@@ -64,7 +69,7 @@ async def read_json(request: Request, limit: int, deadline: float,
                 raw = await _read(request, limit)
     except (TimeoutError, BodyDeadlineExceeded):
         raise ApiError(f"the request body did not arrive within {deadline:g} seconds", status=408,
-                       kind="invalid_request", code="request_timeout") from None
+                       kind="invalid_request", code="request_timeout", headers=dict(CLOSE)) from None
     except ClientDisconnect:
         raise ClientClosed("the client closed the connection while sending its request") from None
     if not raw:
@@ -133,7 +138,7 @@ def _has_lone_surrogate(body: dict[str, Any]) -> bool:
 
 def _too_large(limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(f"request body is larger than the server's limit of {limit} bytes "
-                           f"([server] max_body_mb)", code="request_too_large")
+                           f"([server] max_body_mb)", code="request_too_large", headers=dict(CLOSE))
 
 
 #: Every response and stream chunk is serialised through these (see :mod:`cloverleaf._jsoncodec`).
