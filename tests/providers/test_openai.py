@@ -507,3 +507,26 @@ def test_an_answer_without_usage_has_unknown_usage_not_zero() -> None:
     assert resp.text == "The capital of France is Paris."
     assert resp.usage.reported is False
     assert replay_chat("openai", f"{OA}/test_valid_response.yaml", req).usage.reported is True
+
+
+def test_strict_schema_inlines_described_refs_of_fields_named_like_keywords() -> None:
+    """A field called ``default`` (or ``enum``, ``examples``) is a schema in ``properties``, not
+    the keyword: its described ``$ref`` was left as is, which OpenAI refuses."""
+    from enum import Enum
+
+    from pydantic import BaseModel, Field
+
+    from cloverleaf.providers.openai.strict import strict_schema
+
+    class Colour(str, Enum):
+        red = "red"
+        blue = "blue"
+
+    class Palette(BaseModel):
+        default: Colour = Field(description="the colour used when none is given")
+        examples: Colour = Field(description="another")
+
+    out, ok = strict_schema(Palette.model_json_schema())
+    assert ok
+    for name in ("default", "examples"):
+        assert "$ref" not in out["properties"][name] and out["properties"][name]["enum"] == ["red", "blue"]

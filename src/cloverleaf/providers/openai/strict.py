@@ -33,13 +33,17 @@ def strict_schema(schema: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     return out, ok
 
 
-def _inline_described_refs(node: Any, root: dict[str, Any], inlining: tuple[str, ...]) -> Any:
+def _inline_described_refs(node: Any, root: dict[str, Any], inlining: tuple[str, ...], names: bool = False) -> Any:
     """``node`` with each ``$ref`` that has sibling keys replaced by its target merged under
-    those keys, recursively; ``inlining`` holds the references being expanded above ``node``."""
+    those keys, recursively; ``inlining`` holds the references being expanded above ``node``.
+    ``names``: ``node`` maps names to schemas (``properties``, ``$defs``...), so a field called
+    ``default`` or ``$ref`` is a schema like any other, not a keyword."""
     if isinstance(node, list):
         return [_inline_described_refs(item, root, inlining) for item in node]
     if not isinstance(node, dict):
         return node
+    if names:
+        return {key: _inline_described_refs(value, root, inlining) for key, value in node.items()}
     ref = node.get("$ref")
     if isinstance(ref, str) and len(node) > 1:
         target = _resolve(root, ref)
@@ -49,9 +53,14 @@ def _inline_described_refs(node: Any, root: dict[str, Any], inlining: tuple[str,
             siblings = {k: v for k, v in node.items() if k != "$ref"}
             merged = {**copy.deepcopy(target), **siblings}
             return _inline_described_refs(merged, root, (*inlining, ref))
-    return {key: _inline_described_refs(value, root, inlining) if key not in ("enum", "const", "default",
-                                                                              "examples") else value
+    return {key: value if key in _LITERALS else _inline_described_refs(value, root, inlining, key in _NAME_MAPS)
             for key, value in node.items()}
+
+
+#: keywords whose values are data, not schemas: never walked
+_LITERALS = frozenset({"enum", "const", "default", "examples"})
+#: keywords whose values map names to schemas: every value walked, whatever its name
+_NAME_MAPS = frozenset({"properties", "$defs", "definitions", "patternProperties", "dependentSchemas"})
 
 
 def _resolve(root: dict[str, Any], ref: str) -> Any:
