@@ -175,3 +175,15 @@ def closed_by_server(s: socket.socket, within: float) -> bool:
         return False
     except ConnectionResetError:
         return True
+
+
+def read_until_closed(s: socket.socket, within: float = 10) -> bytes:
+    """Everything until the server closes the connection (a reset ends it too)."""
+    s.settimeout(within)
+    out = b""
+    try:
+        while chunk := s.recv(65536):
+            out += chunk
+    except ConnectionResetError:
+        pass
+    return out

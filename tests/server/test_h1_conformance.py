@@ -15,7 +15,7 @@ import pytest
 
 from cloverleaf.server.connections import ConnectionLimits
 
-from .h1_support import App, closed_by_server, connect, read_response, serving
+from .h1_support import App, closed_by_server, connect, read_response, read_until_closed, serving
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
@@ -30,15 +30,6 @@ def served() -> Iterator[tuple[int, App]]:
             app.release.set()
 
 
-def _read_until_closed(s: socket.socket, within: float = 10) -> bytes:
-    s.settimeout(within)
-    out = b""
-    try:
-        while chunk := s.recv(65536):
-            out += chunk
-    except ConnectionResetError:
-        pass
-    return out
 
 
 def _answers(raw: bytes) -> list[tuple[int, dict[str, str], bytes]]:
@@ -133,23 +124,23 @@ def test_a_client_that_half_closes_after_its_request_gets_the_answer(served: tup
         _wait_for(lambda: app.scopes, "the request never reached the app")
         time.sleep(0.1)  # the FIN is in before the answer
         app.release.set()
-        out = _read_until_closed(s)
+        out = read_until_closed(s)
     [(status, headers, body)] = _answers(out)
     assert status == 200 and headers["connection"] == "close" and json.loads(body)["path"] == "/hold"
     with connect(port) as s:  # pipelined requests, then the half-close: every one answered
         s.sendall(b"GET /a HTTP/1.1\r\nHost: t\r\n\r\nPOST /b HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi")
         s.shutdown(socket.SHUT_WR)
-        answers = _answers(_read_until_closed(s))
+        answers = _answers(read_until_closed(s))
     assert [json.loads(body)["path"] for _, _, body in answers] == ["/a", "/b"]  # and then the close
     with connect(port) as s:  # HTTP/1.0: no interim answer at all
         s.sendall(b"GET /old HTTP/1.0\r\n\r\n")
         s.shutdown(socket.SHUT_WR)
-        out = _read_until_closed(s)
+        out = read_until_closed(s)
     assert out.startswith(b"HTTP/1.1 200 OK\r\n") and json.loads(_answers(out)[0][2])["path"] == "/old"
     with connect(port) as s:  # a body cut short by the half-close: a 400 that says so
         s.sendall(b"POST /c HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc")
         s.shutdown(socket.SHUT_WR)
-        [(status, headers, body)] = _answers(_read_until_closed(s))
+        [(status, headers, body)] = _answers(read_until_closed(s))
     assert status == 400 and json.loads(body)["error"]["code"] == "incomplete_request"
 
 

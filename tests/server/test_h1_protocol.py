@@ -19,7 +19,7 @@ import pytest
 from cloverleaf.server import h1_server
 from cloverleaf.server.connections import ConnectionLimits
 
-from .h1_support import App, closed_by_server, connect, read_response, serving
+from .h1_support import App, closed_by_server, connect, read_response, read_until_closed, serving
 
 
 @pytest.fixture
@@ -292,16 +292,6 @@ def test_a_closed_connection_is_freed_without_the_garbage_collector(served: tupl
         gc.enable()
 
 
-def _read_all(s: socket.socket, within: float = 5) -> bytes:
-    """Everything until the server closes the connection."""
-    s.settimeout(within)
-    out = b""
-    try:
-        while chunk := s.recv(65536):
-            out += chunk
-    except ConnectionResetError:
-        pass
-    return out
 
 
 @pytest.mark.parametrize("segments", [1, 40])
@@ -364,7 +354,7 @@ def test_an_upgrade_header_is_ignored_and_the_body_is_never_parsed_as_a_request(
         s.sendall(smuggled)
         time.sleep(0.1)
         s.sendall(b"GET /after HTTP/1.1\r\nHost: t\r\n\r\n")  # not served: the connection closes
-        out = _read_all(s)
+        out = read_until_closed(s)
     status, headers, body = read_response(Replay(out))  # type: ignore[arg-type]
     assert status == 200 and headers["connection"] == "close"
     assert json.loads(body)["body"] == smuggled.decode() and out.count(b"HTTP/1.1 ") == 1
