@@ -22,6 +22,8 @@ from cloverleaf.server.cli_serve import H1_PROTOCOL, UVICORN_PROTOCOL, resolve_h
 from cloverleaf.server.options import ServerOptions
 from cloverleaf.server.state import ServerState
 
+from ..sdk.upstream import Upstream
+
 MASTER = "test-master-key-0123456789abcdef"
 ROUTES = {"smart": {"targets": ["fake/fail-503", "fake/echo"]},
           "doomed": {"targets": ["fake/fail-500", "fake/garbage"]}}
@@ -120,3 +122,12 @@ def create_key(live: Live, **fields: Any) -> dict[str, Any]:
         r = http.post("/admin/keys", json=fields)
     assert r.status_code == 201, r.text
     return r.json()  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[Upstream]:
+    """A mock provider on 127.0.0.1 for one test module's live server (a module's own fixture of
+    this name wins)."""
+    up = Upstream()
+    yield up
+    up.close()

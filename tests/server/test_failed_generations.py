@@ -33,13 +33,6 @@ ASK: dict[str, Any] = {"messages": [{"role": "user", "content": "Weather in Pari
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[Upstream]:
-    up = Upstream()
-    yield up
-    up.close()
-
-
-@pytest.fixture(scope="module")
 def live(upstream: Upstream) -> Iterator[Live]:
     providers = {
         "gem": ProviderSettings("gem", kind="gemini", base_url=upstream.url, api_key="gk-mock"),

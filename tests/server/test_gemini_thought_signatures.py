@@ -36,13 +36,6 @@ ASK = [{"role": "user", "content": "What is the country?"}]
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[Upstream]:
-    up = Upstream()
-    yield up
-    up.close()
-
-
-@pytest.fixture(scope="module")
 def live(upstream: Upstream) -> Iterator[Live]:
     providers = {"gem": ProviderSettings("gem", kind="gemini", base_url=upstream.url, api_key="gk-mock"),
                  "oai": ProviderSettings("oai", kind="openai", base_url=upstream.url, api_key="sk-mock")}

@@ -33,13 +33,6 @@ def tool(name: str, **fields: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[Upstream]:
-    up = Upstream()
-    yield up
-    up.close()
-
-
-@pytest.fixture(scope="module")
 def live(upstream: Upstream) -> Iterator[Live]:
     providers = {"anth": ProviderSettings("anth", kind="anthropic", base_url=upstream.url, api_key="sk-ant-mock"),
                  "oai": ProviderSettings("oai", kind="openai", base_url=f"{upstream.url}/v1", api_key="sk-mock")}

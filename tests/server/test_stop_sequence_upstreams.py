@@ -28,13 +28,6 @@ ASK: dict[str, Any] = {"max_tokens": 50, "stop_sequences": ["STOP", "END"],
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[Upstream]:
-    up = Upstream()
-    yield up
-    up.close()
-
-
-@pytest.fixture(scope="module")
 def live(upstream: Upstream) -> Iterator[Live]:
     providers = {
         "bed": ProviderSettings("bed", kind="bedrock", base_url=upstream.url,

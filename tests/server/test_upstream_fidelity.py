@@ -24,13 +24,6 @@ NO_ARGS = {"type": "object", "properties": {}}
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[Upstream]:
-    up = Upstream()
-    yield up
-    up.close()
-
-
-@pytest.fixture(scope="module")
 def live(upstream: Upstream) -> Iterator[Live]:
     providers = {"anth": ProviderSettings("anth", kind="anthropic", base_url=upstream.url, api_key="sk-ant-mock",
                                           extra={"beta": CONFIGURED_BETA}),
