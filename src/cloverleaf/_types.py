@@ -28,8 +28,8 @@ class Role(str, enum.Enum):
 @dataclass(slots=True)
 class Citation:
     """Where a claim in the answer comes from: a span of a :class:`Document` the request sent
-    with ``citations=True``, or a web search result (Claude's citations through Anthropic's API;
-    Bedrock's are kept raw in ``metadata.extra["citations"]``).
+    with ``citations=True``, or a web search result (Claude's citations through Anthropic's API
+    or Bedrock, whose Converse locations are named as Anthropic names them).
 
     ``type`` says how ``start``/``end`` count, as Anthropic names them: ``char_location``
     (characters of a text document, end exclusive), ``page_location`` (pages of a PDF, from 1,
@@ -172,8 +172,7 @@ class Document:
     :class:`Attachment` (a PDF, by path, URL or bytes; cited by pages), or a list of
     :class:`Text` (and image) parts (your own chunks, cited by part). ``title`` names it
     (the citations echo it back) and ``context`` says something about it the model may use but
-    never cites. Anthropic (and Claude on Bedrock) take all of this natively (Bedrock's answer
-    keeps its citations raw, in ``metadata.extra["citations"]``); every other
+    never cites. Anthropic (and Claude on Bedrock) take all of this natively; every other
     provider gets the title and context as text followed by the content, since it has no
     document type of its own (and no citations).
     """

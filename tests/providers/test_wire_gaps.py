@@ -15,13 +15,16 @@ import pytest
 
 from cloverleaf._errors import InvalidRequestError, RateLimitError, ServerError
 from cloverleaf._http import HttpResponse
-from cloverleaf._types import ChatRequest, Message, StreamEvent
+from cloverleaf._types import ChatRequest, Citation, Message, StreamEvent
+from cloverleaf.providers.anthropic.citations import citation_json
+from cloverleaf.providers.bedrock.citations import citation_from as bedrock_citation
 from cloverleaf.providers.registry import get_adapter, get_spec
 from cloverleaf.streams.accumulate import StreamAccumulator
 from cloverleaf.streams.eventstream import encode_frame
 
 BEDROCK = get_adapter(get_spec("bedrock"))
 OPENAI = get_adapter(get_spec("openai"))
+CITED = Citation("char_location", "Open 9 to 5, Monday to Friday.", 0, "Opening hours", 0, 30)
 CITATION = {"title": "Opening hours", "sourceContent": [{"text": "Open 9 to 5, Monday to Friday."}],
             "location": {"documentChar": {"documentIndex": 0, "start": 0, "end": 30}}}
 
@@ -45,6 +48,7 @@ def test_bedrock_citations_content_text_is_the_answer_and_citations_are_kept() -
     resp = BEDROCK.parse_chat(HttpResponse(200, {}, json.dumps(body).encode()), _req())
     assert resp.text == "According to the document, the shop opens at 9 on weekdays."
     assert resp.metadata.extra["citations"] == [CITATION] and resp.finish_reason == "stop"
+    assert [p.citations for p in resp.parts] == [None, [CITED]]  # the cited span carries its citation
 
 
 def _frame(event: str, payload: dict[str, Any]) -> bytes:
@@ -70,6 +74,35 @@ def test_bedrock_stream_with_citations_keeps_text_and_citations(shape: str) -> N
         resp = _assemble(events, "bedrock")
         assert resp.text == "the shop opens at 9 on weekdays."
         assert resp.metadata.extra["citations"] == [CITATION]
+        assert [p.citations for p in resp.parts] == [[CITED]]
+        assert [ev.citation for ev in events if ev.type == "citation"] == [CITED]
+
+
+@pytest.mark.parametrize("location, expected", [
+    ({"documentPage": {"documentIndex": 1, "start": 2, "end": 3}},
+     Citation("page_location", "Open 9 to 5, Monday to Friday.", 1, "Opening hours", 2, 3)),
+    ({"documentChunk": {"documentIndex": 0, "start": 0, "end": 1}},
+     Citation("content_block_location", "Open 9 to 5, Monday to Friday.", 0, "Opening hours", 0, 1)),
+    ({"web": {"url": "https://example.com/hours", "domain": "example.com"}},
+     Citation("web_search_result_location", "Open 9 to 5, Monday to Friday.", url="https://example.com/hours",
+              title="Opening hours", extra={"domain": "example.com"})),
+    ({"searchResultLocation": {"searchResultIndex": 2, "start": 0, "end": 1}},
+     Citation("search_result_location", "Open 9 to 5, Monday to Friday.", title="Opening hours", start=0, end=1,
+              extra={"search_result_index": 2})),
+    ({"somethingNew": {"a": 1}},  # a location kind added to the API later: kept as it came
+     Citation("somethingNew", "Open 9 to 5, Monday to Friday.", title="Opening hours",
+              extra={"location": {"somethingNew": {"a": 1}}})),
+])
+def test_bedrock_citation_locations_read_as_anthropic_names_them(location: dict[str, Any], expected: Citation) -> None:
+    """Claude on Bedrock cites in Converse's words; the answer reads as it does through Anthropic's API."""
+    assert bedrock_citation({**CITATION, "location": location}) == expected
+
+
+def test_bedrock_citations_reach_an_anthropic_client_in_its_shape() -> None:
+    """What the server's Messages API writes for a Bedrock citation is Anthropic's object."""
+    assert citation_json(CITED) == {"type": "char_location", "cited_text": "Open 9 to 5, Monday to Friday.",
+                                    "document_index": 0, "document_title": "Opening hours",
+                                    "start_char_index": 0, "end_char_index": 30}
 
 
 def _sse_stream(*lines: str) -> list[StreamEvent]:

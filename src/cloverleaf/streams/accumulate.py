@@ -137,11 +137,15 @@ class StreamAccumulator:
             last.extra = {**(last.extra or {}), **ev.extra}
 
     def _citation(self, ev: StreamEvent) -> None:
-        """A citation of the text block ``ev.index``: it arrives before that block's text."""
+        """A citation of the text block ``ev.index``: Anthropic sends it before that block's
+        text; one that comes after (no provider is known to, but the order is not a contract)
+        still joins the text of its own block rather than opening an empty part."""
         if ev.citation is None:
             return
         last = self._parts[-1] if self._parts else None
-        if isinstance(last, Text) and last.citations is not None and self._block == ev.index:
+        if isinstance(last, Text) and ev.index is not None and self._block == ev.index:
+            if last.citations is None:
+                last.citations = []
             last.citations.append(ev.citation)
         else:
             self._parts.append(Text("", citations=[ev.citation]))

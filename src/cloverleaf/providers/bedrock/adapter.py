@@ -75,6 +75,7 @@ from .._common import WEB_IMAGES, checked_image, checked_tool_choice, effort_for
 from ..base import Adapter, ProviderConfig
 from ..claude_rules import BlockKind, history_allows_thinking, max_tokens, sampling, thinking_budget
 from .auth import CredentialCache, sign_request
+from .citations import citations_from
 from .errors import error_class, error_fields, stream_error
 from .invoke import (
     embed_bodies,
@@ -390,7 +391,8 @@ class BedrockAdapter(Adapter):
             elif "citationsContent" in block:
                 # the generated text the citations support (AWS: CitationsContentBlock.content)
                 texts, cited = citations_block(block["citationsContent"])
-                parts.extend(Text(t) for t in texts)
+                if texts:
+                    parts.append(Text("".join(texts), citations=citations_from(cited)))
                 citations.extend(cited)
             elif "reasoningContent" in block:
                 rc = block["reasoningContent"]

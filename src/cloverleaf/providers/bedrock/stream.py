@@ -20,6 +20,7 @@ from typing import Any
 from ..._errors import MalformedResponseError, ProviderError
 from ..._types import FinishReason, StreamEvent, Usage
 from ...streams.eventstream import EventMessage, EventStreamDecoder
+from .citations import citation_from
 
 STOP_REASONS: dict[str, FinishReason] = {
     "end_turn": "stop",
@@ -180,15 +181,15 @@ class ConverseStreamDecoder:
         if role == _SKIP:
             return
         if "text" in delta:
-            self._text(delta["text"], out)
-        elif "citation" in delta:  # CitationsDelta: kept on the response, the text came as text deltas
-            if isinstance(delta["citation"], dict):
-                self._citations.append(delta["citation"])
+            self._text(delta["text"], out, block)
+        elif "citation" in delta:  # CitationsDelta: a citation of this block's text
+            self._citation(delta["citation"], block, out)
         elif "citationsContent" in delta:  # a whole citations block in one delta (Nova grounding)
             texts, cited = citations_block(delta["citationsContent"])
+            for item in cited:
+                self._citation(item, block, out)
             for text in texts:
-                self._text(text, out)
-            self._citations.extend(cited)
+                self._text(text, out, block)
         elif "toolUse" in delta:
             fragment = (delta["toolUse"] or {}).get("input") or ""
             if fragment:
@@ -217,13 +218,24 @@ class ConverseStreamDecoder:
         elif role == _TOOL:
             out.append(StreamEvent("tool_call_delta", index=self._tool_index[block], arguments="{}"))
 
-    def _text(self, text: Any, out: list[StreamEvent]) -> None:
+    def _text(self, text: Any, out: list[StreamEvent], block: int) -> None:
         if not text:
             return
         if self._structured_tool is None:
-            out.append(StreamEvent("text", text=text))
+            out.append(StreamEvent("text", text=text, index=block))
         elif not self._structured_seen:
             self._held.append(text)
+
+    def _citation(self, data: Any, block: int, out: list[StreamEvent]) -> None:
+        """A citation of block ``block``'s text: a ``citation`` event (Anthropic's API sends a
+        block's citations before its text, and Claude on Bedrock keeps that order), and the raw
+        object on the answer's ``metadata.extra["citations"]``, as before there was a neutral type."""
+        if not isinstance(data, dict):
+            return
+        self._citations.append(data)
+        citation = citation_from(data)
+        if citation is not None and self._structured_tool is None:
+            out.append(StreamEvent("citation", index=block, citation=citation))
 
     def _finish(self, out: list[StreamEvent]) -> None:
         for block in [b for b, role in self._blocks.items() if role in (_TOOL, _STRUCTURED)]:
