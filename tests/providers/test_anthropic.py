@@ -127,8 +127,16 @@ def test_system_prompt_matches_recording(adapter):
     assert got["max_tokens"] == 4096 and "stream" not in got
 
 
-def test_max_tokens_defaults_to_2048(adapter):
-    assert body(adapter, ChatRequest("m", [Message.user("hi")]))["max_tokens"] == 2048
+@pytest.mark.parametrize("model, expected", [
+    ("m", 4096),                                  # an Anthropic-compatible server's model
+    ("claude-3-haiku-20240307", 4096), ("claude-3-opus-latest", 4096),
+    ("claude-3-5-sonnet-20241022", 8192), ("claude-3-5-haiku-latest", 8192),
+    ("claude-3-7-sonnet-20250219", 16384), ("claude-sonnet-4-20250514", 16384),
+    ("claude-opus-4-1-20250805", 16384), ("claude-haiku-4-5", 16384),
+])
+def test_max_tokens_defaults_to_the_models_limit_up_to_16k(adapter, model, expected):
+    """An OpenAI client that never sets max_tokens got 2,048 tokens and ``length``."""
+    assert body(adapter, ChatRequest(model, [Message.user("hi")]))["max_tokens"] == expected
 
 
 def test_sampling_options(adapter):

@@ -14,7 +14,7 @@ from cloverleaf._types import ChatRequest, Message, Reasoning, ReasoningConfig, 
 from cloverleaf.providers.anthropic.adapter import AnthropicAdapter
 from cloverleaf.providers.base import ProviderConfig
 from cloverleaf.providers.bedrock.adapter import BedrockAdapter
-from cloverleaf.providers.claude_rules import DEFAULT_MAX_TOKENS
+from cloverleaf.providers.claude_rules import default_max_tokens
 from cloverleaf.providers.registry import get_spec
 from tests.wire import cassette
 
@@ -53,7 +53,7 @@ def test_anthropic_tool_loop_that_lost_its_signed_thinking_is_sent_without_think
     req.messages += [unsigned, Message.tool(resp.tool_calls[0].id, "Mexico")]
     with caplog.at_level("DEBUG", logger="cloverleaf.providers"):
         got = body(req)
-    assert "thinking" not in got and got["max_tokens"] == DEFAULT_MAX_TOKENS and got["temperature"] == 0.2
+    assert "thinking" not in got and got["max_tokens"] == default_max_tokens("claude-sonnet-4-0") and got["temperature"] == 0.2
     assert got["messages"][1] == {"role": "assistant", "content": [rec1["messages"][1]["content"][-1]]}
     assert got["messages"][1]["content"][0]["type"] == "tool_use"
     assert "thinking left out" in caplog.text and "claude-sonnet-4-0" in caplog.text

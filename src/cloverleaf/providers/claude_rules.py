@@ -39,8 +39,14 @@ log = logging.getLogger("cloverleaf.providers")
 #: signed or redacted thinking, which the API verifies).
 BlockKind = Literal["thinking", "tool_use", "other"]
 
-#: ``max_tokens`` when the caller sets none and the API requires one (Anthropic's does).
+#: Room for the answer after a thinking budget when the caller sets no ``max_tokens``.
 DEFAULT_MAX_TOKENS = 2048
+#: ``max_tokens`` when the caller sets none and the API requires one (Anthropic's does), for a
+#: model whose own limit is not known here (an Anthropic-compatible server's): LiteLLM's default.
+FALLBACK_MAX_TOKENS = 4096
+#: The most a default may ask for: a non-streamed answer that long already takes minutes, and a
+#: caller who wants more says so.
+MAX_DEFAULT_MAX_TOKENS = 16384
 #: The smallest thinking budget the models take.
 MIN_THINKING_BUDGET = 1024
 
@@ -72,6 +78,25 @@ def thinking_budget(adapter: Adapter, req: ChatRequest) -> int | None:
                 f"budget is {MIN_THINKING_BUDGET} tokens); raise max_tokens or drop reasoning", req.model)
         budget = max(MIN_THINKING_BUDGET, req.max_tokens // 2)
     return budget
+
+
+# claude-3-haiku-20240307, claude-3-5-sonnet-latest, claude-3-7-sonnet-20250219: the older naming
+_OLD_VERSION = re.compile(r"claude-(\d+)(?:-(\d))?-(?:opus|sonnet|haiku)")
+
+
+def default_max_tokens(model: str) -> int:
+    """``max_tokens`` for a Messages request that sets none: the model's own output limit, up to
+    :data:`MAX_DEFAULT_MAX_TOKENS`. A fixed 2,048 cut every longer answer from an OpenAI client
+    that never sets it (OpenAI's API has no such default) at 2,048 tokens with ``length``."""
+    found = _OLD_VERSION.search(model) or _VERSION.search(model)
+    if found is None:
+        return FALLBACK_MAX_TOKENS
+    major, minor = int(found.group(1)), int(found.group(2) or 0)
+    if (major, minor) < (3, 5):
+        return 4096     # Claude 3 Haiku, Sonnet and Opus
+    if (major, minor) < (3, 7):
+        return 8192     # Claude 3.5
+    return MAX_DEFAULT_MAX_TOKENS   # 3.7 and 4.x write 32k to 64k
 
 
 def max_tokens(req: ChatRequest, budget: int | None) -> int | None:

@@ -12,7 +12,8 @@ Why this is more than a field rename: the Messages API has its own shape for a c
   thinking is rejected. Reasoning from another provider has no valid signature and is dropped.
 - A :class:`~cloverleaf.Document` is a ``document`` block (:func:`encode_document`): text,
   PDF or ``content`` source, with ``title``, ``context``, ``citations`` and ``cache_control``.
-- ``max_tokens`` is required (default :data:`DEFAULT_MAX_TOKENS`) and must exceed the thinking
+- ``max_tokens`` is required (default: the model's output limit up to 16k,
+  :func:`~..claude_rules.default_max_tokens`) and must exceed the thinking
   budget; the thinking and sampling rules are the models' own, shared with Bedrock
   (``claude_rules``), and ``tool_choice`` is checked by the shared rule in ``_common``. One of
   them: a tool loop whose last assistant turn lost its signed thinking (an OpenAI-style client
@@ -47,8 +48,8 @@ from ..._types import (
 )
 from .._common import WEB_IMAGES, checked_image, checked_tool_choice, replayable_reasoning
 from ..claude_rules import (
-    DEFAULT_MAX_TOKENS,
     BlockKind,
+    default_max_tokens,
     history_allows_thinking,
     max_tokens,
     sampling,
@@ -73,7 +74,7 @@ def encode_chat(adapter: Adapter, req: ChatRequest, cfg: ProviderConfig) -> dict
     turns = encode_messages(adapter, req.messages)
     if budget is not None and not history_allows_thinking(_final_assistant(turns), req.model):
         budget = None
-    body["max_tokens"] = max_tokens(req, budget) or DEFAULT_MAX_TOKENS
+    body["max_tokens"] = max_tokens(req, budget) or default_max_tokens(req.model)
     body["messages"] = turns
     system = encode_system(req.messages)
     if system is not None:
