@@ -167,6 +167,9 @@ def test_anthropic_sdk_lists_models_in_its_shape(live: Live) -> None:
     ("/v1/messages", {"model": "fake/echo", "max_tokens": 5, "messages": HELLO, "colour": "red"}, "colour", 400),
     ("/v1/messages", {"model": "fake/echo", "max_tokens": 5, "messages": HELLO, "top_k": 5}, None, 200),
     ("/v1/messages", {"model": "fake/echo", "max_tokens": 5, "messages": HELLO, "mcp_servers": []},
+     None, 200),  # no MCP servers asks for nothing the gateway lacks
+    ("/v1/messages", {"model": "fake/echo", "max_tokens": 5, "messages": HELLO,
+                      "mcp_servers": [{"type": "url", "url": "https://mcp.example.com/sse", "name": "x"}]},
      "mcp_servers", 400),
     ("/v1/embeddings", {"model": "fake/embed", "input": "x", "user": {}}, "user", 400),
     ("/v1/images/generations", {"model": "fake/image", "prompt": "a cat", "style": "vivid"}, None, 200),

@@ -172,8 +172,13 @@ def test_max_output_tokens_cut_is_incomplete(live: Live, keys: tuple[str, str]) 
     r = live.openai(keys[0]).responses.create(model="fake/echo", input="go on", max_output_tokens=16)
     assert r.status == "incomplete" and r.incomplete_details is not None
     assert r.incomplete_details.reason == "max_output_tokens"
+    assert r.output[-1].status == "incomplete"  # the item the cut answer was writing, as OpenAI marks it
     sent = live.fake.requests[-1].json
     assert 16 in (sent.get("max_completion_tokens"), sent.get("max_tokens"))
+    live.fake.script.reply("a long answer cut short", finish_reason="length")
+    with live.openai(keys[0]).responses.stream(model="fake/echo", input="go on", max_output_tokens=16) as stream:
+        done = [ev.item for ev in stream if ev.type == "response.output_item.done"]
+    assert done[-1].status == "incomplete"
 
 
 def test_another_key_gets_404(live: Live, keys: tuple[str, str]) -> None:
@@ -293,3 +298,7 @@ def test_error_mid_stream_is_response_failed(live: Live, keys: tuple[str, str]) 
     last = json.loads(events[-1])
     validate_responses_event(last)
     assert last["type"] == "response.failed" and last["response"]["error"]["code"] == "server_error"
+    # the message the failure cut short is not reported as whole
+    done = [json.loads(e)["item"] for e in events if json.loads(e)["type"] == "response.output_item.done"]
+    assert [item["status"] for item in done] == ["incomplete"]
+    assert [item["status"] for item in last["response"]["output"]] == ["incomplete"]

@@ -58,13 +58,15 @@ def check_fields(body: dict[str, Any], known: frozenset[str], ignored: Mapping[s
     checked as the API itself would and dropped (each documented in the wire module's
     docstring); ``refused`` (name -> reason) get that reason. Anything else is a 400
     ``unknown_field`` naming the field: a client that sends a field expects it to mean
-    something, and an answer without it would be wrong. ``null`` is taken as absent."""
+    something, and an answer without it would be wrong. ``null`` is taken as absent, and so is an
+    empty list for a refused field (``"mcp_servers": []`` asks for nothing the gateway lacks; an
+    empty object can still ask for something, as ``web_search_options: {}`` does)."""
     extra = body.keys() - known
     if not extra:
         return
     for name in sorted(extra):
         value = body[name]
-        if refused and name in refused and value is not None:
+        if refused and name in refused and value is not None and value != []:
             raise bad(_join(where, name), refused[name])
         shape = ignored.get(name)
         if shape is None:

@@ -356,9 +356,9 @@ def split_call_item_id(item_id: str | None) -> tuple[str | None, dict[str, Any]]
     return base, data
 
 
-def reasoning_item(item_id: str, parts: list[Reasoning]) -> dict[str, Any]:
+def reasoning_item(item_id: str, parts: list[Reasoning], status: str = "completed") -> dict[str, Any]:
     return {"type": "reasoning", "id": item_id, "summary": [{"type": "summary_text", "text": p.text} for p in parts],
-            "encrypted_content": pack(parts), "status": "completed"}
+            "encrypted_content": pack(parts), "status": status}
 
 
 def message_output(item_id: str, text: str, status: str = "completed") -> dict[str, Any]:
@@ -371,8 +371,10 @@ def function_call_output_item(item_id: str, call: ToolCall, status: str = "compl
             "arguments": call.arguments_json, "status": status}
 
 
-def output_items(parts: list[Part]) -> list[dict[str, Any]]:
-    """A neutral answer's parts as output items, in order (see the module docstring)."""
+def output_items(parts: list[Part], *, cut: bool = False) -> list[dict[str, Any]]:
+    """A neutral answer's parts as output items, in order (see the module docstring). ``cut``:
+    the answer stopped early (``max_output_tokens``, a content filter), and its last item is
+    ``incomplete``, as OpenAI marks the item a cut answer was writing."""
     items: list[dict[str, Any]] = []
     run: list[Reasoning] = []
     texts: list[Text] = []
@@ -404,4 +406,6 @@ def output_items(parts: list[Part]) -> list[dict[str, Any]]:
             items.append(function_call_output_item(call_item_id(base, part.extra), part))
     flush_reasoning()
     flush_text()
+    if cut and items:
+        items[-1]["status"] = "incomplete"
     return items

@@ -203,7 +203,9 @@ class ResponsesStreamEncoder:
         return out
 
     # -- closing -----------------------------------------------------------------------
-    def _close(self) -> str:
+    def _close(self, status: str = "completed") -> str:
+        """Finish the open item; ``status`` is ``incomplete`` when the answer was cut or failed
+        while it was being written (a client reading the items must not take it as whole)."""
         item = self._open
         if item is None:
             return ""
@@ -213,26 +215,26 @@ class ResponsesStreamEncoder:
         out = ""
         if item["type"] == "message":
             text = "".join(self._text)
-            done = message_output(item["id"], text)
+            done = message_output(item["id"], text, status)
             part = dumps_text(done["content"][0])
             out += (self._event("response.output_text.done", f'{head},"content_index":0,"text":{dumps_text(text)},'
                                                              f'"logprobs":[]')
                     + self._event("response.content_part.done", f'{head},"content_index":0,"part":{part}'))
         elif item["type"] == "reasoning":
             out += self._close_summary(self._reasoning[-1], item)
-            done = reasoning_item(item["id"], self._reasoning)
+            done = reasoning_item(item["id"], self._reasoning, status)
         else:
-            return self._close_calls()
+            return self._close_calls(status)
         self._output.append(done)
         return out + self._event("response.output_item.done", f'"output_index":{index},"item":{dumps_text(done)}')
 
-    def _close_calls(self) -> str:
+    def _close_calls(self, status: str = "completed") -> str:
         out = ""
         for call in self._open_calls:
             item, arguments = call.item, "".join(call.arguments)
             head = f'"item_id":{dumps_text(item["id"])},"output_index":{call.index}'
             done = function_call_output_item(item["id"], ToolCall(item["call_id"], item["name"], {},
-                                                                  raw_arguments=arguments))
+                                                                  raw_arguments=arguments), status)
             out += self._event("response.function_call_arguments.done",
                                f'{head},"name":{dumps_text(item["name"])},"arguments":{dumps_text(arguments)}')
             self._output.append(done)
@@ -243,8 +245,8 @@ class ResponsesStreamEncoder:
     def complete(self, completed_at: int) -> dict[str, Any]:
         """Close the open item and build the finished Response (the route stores it before
         :meth:`finish` sends it, so it is readable the moment the client sees it)."""
-        self._pending = self._close()
         status, incomplete = status_of(self.finish_reason)
+        self._pending = self._close("completed" if status == "completed" else "incomplete")
         self.final = self._snapshot(status, usage=self.usage, incomplete=incomplete,
                                     completed_at=completed_at if status == "completed" else None)
         return self.final
@@ -258,7 +260,7 @@ class ResponsesStreamEncoder:
     def error(self, payload: dict[str, Any]) -> bytes:
         """An error after the stream started: ``response.failed`` with the output finished so far."""
         err = payload.get("error") or {}
-        out = self._close() if self.final is None else ""
+        out = self._close("incomplete") if self.final is None else ""
         code = _ERROR_CODES.get(int(err.get("status") or 0), "server_error")
         if err.get("type") == "rate_limit_error":
             code = "rate_limit_exceeded"

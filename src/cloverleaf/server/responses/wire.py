@@ -420,5 +420,6 @@ def completed_object(req: ResponsesRequest, resp: ChatResponse, *, response_id: 
     """The finished Response for a non-streamed answer."""
     status, incomplete = status_of(resp.finish_reason)
     return response_object(req, response_id=response_id, model=model, created_at=created_at, status=status,
-                           output=output_items(resp.parts), usage=resp.usage, incomplete=incomplete,
+                           output=output_items(resp.parts, cut=status != "completed"), usage=resp.usage,
+                           incomplete=incomplete,
                            completed_at=completed_at if status == "completed" else None)
