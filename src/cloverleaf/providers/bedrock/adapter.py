@@ -384,7 +384,6 @@ class BedrockAdapter(Adapter):
         parts: list[Part] = []
         answer: str | None = None
         server_blocks: list[Any] = []
-        citations: list[Any] = []
         for block in message["content"]:
             if "text" in block:
                 parts.append(Text(block["text"]))
@@ -393,7 +392,6 @@ class BedrockAdapter(Adapter):
                 texts, cited = citations_block(block["citationsContent"])
                 if texts:
                     parts.append(Text("".join(texts), citations=citations_from(cited)))
-                citations.extend(cited)
             elif "reasoningContent" in block:
                 rc = block["reasoningContent"]
                 text = rc.get("reasoningText") or {}
@@ -423,8 +421,6 @@ class BedrockAdapter(Adapter):
             meta.extra["stop_sequence"] = matched
         if server_blocks:
             meta.extra["server_tool_blocks"] = server_blocks
-        if citations:
-            meta.extra["citations"] = citations
         if "trace" in data:
             meta.extra["trace"] = data["trace"]
         return ChatResponse(parts=parts, model=req.model, provider=self.name, finish_reason=finish,

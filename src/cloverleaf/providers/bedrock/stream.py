@@ -84,7 +84,7 @@ class ConverseStreamDecoder:
     """
 
     __slots__ = ("_frames", "_provider", "_model", "_structured_tool", "_blocks", "_tool_index",
-                 "_stop_reason", "_stop_sequence", "_usage_seen", "_done", "_structured_seen", "_held", "_citations", "_input_seen")
+                 "_stop_reason", "_stop_sequence", "_usage_seen", "_done", "_structured_seen", "_held", "_input_seen")
 
     def __init__(
         self,
@@ -106,7 +106,6 @@ class ConverseStreamDecoder:
         self._done = False
         self._structured_seen = False
         self._held: list[str] = []
-        self._citations: list[Any] = []
         #: tool and structured blocks that have received input text
         self._input_seen: set[int] = set()
 
@@ -228,11 +227,7 @@ class ConverseStreamDecoder:
 
     def _citation(self, data: Any, block: int, out: list[StreamEvent]) -> None:
         """A citation of block ``block``'s text: a ``citation`` event (Anthropic's API sends a
-        block's citations before its text, and Claude on Bedrock keeps that order), and the raw
-        object on the answer's ``metadata.extra["citations"]``, as before there was a neutral type."""
-        if not isinstance(data, dict):
-            return
-        self._citations.append(data)
+        block's citations before its text, and Claude on Bedrock keeps that order)."""
         citation = citation_from(data)
         if citation is not None and self._structured_tool is None:
             out.append(StreamEvent("citation", index=block, citation=citation))
@@ -248,7 +243,7 @@ class ConverseStreamDecoder:
         finish: FinishReason = STOP_REASONS.get(raw or "", "other")
         if finish == "tool_calls" and self._structured_seen and not self._tool_index:
             finish = "stop"  # the forced structured-output tool is the answer, not a call to run
-        extra: dict[str, Any] = {"citations": self._citations} if self._citations else {}
+        extra: dict[str, Any] = {}
         if self._stop_sequence is not None:
             extra["stop_sequence"] = self._stop_sequence
         out.append(StreamEvent("done", finish_reason=finish, raw_finish_reason=raw, model=self._model,
