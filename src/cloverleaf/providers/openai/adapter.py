@@ -61,7 +61,8 @@ DIALECTS: dict[str, Dialect] = {
     "openai": Dialect(embedding_base64=True, embedding_token_ids=True),
     "openrouter": Dialect(reasoning_param="object", reasoning_echo="reasoning_details", usage_cost=True),
     # Mistral puts usage in its finish chunk unasked; its recorded stream request has no stream_options.
-    "mistral": Dialect(stream_usage=False),
+    # It refuses tool-call ids other than nine letters and digits (a history begun on another row).
+    "mistral": Dialect(stream_usage=False, mistral_tool_ids=True),
 }
 
 #: Cached URLs/headers and dialects per adapter are dropped wholesale beyond this many.
