@@ -57,6 +57,8 @@ _FINISH: dict[str, FinishReason] = {
     "stop": "stop", "length": "length", "tool_calls": "tool_calls", "function_call": "tool_calls",
     "content_filter": "content_filter", "end_turn": "stop", "max_tokens": "length", "eos": "stop",
     "model_length": "length", "error": "error",
+    # DeepSeek cut the answer short for want of capacity: raised as GenerationInterruptedError
+    "insufficient_system_resource": "error",
 }
 
 
