@@ -42,7 +42,9 @@
         │   └── OverloadedError        busy: try later (``retry_after`` seconds when the provider said)
         └── MalformedResponseError     2xx that could not be parsed (garbage, truncated stream)
             └── GenerationFailedError  2xx whose answer the provider says failed (finish_reason "error":
-                                       Gemini MALFORMED_FUNCTION_CALL, Bedrock malformed_tool_use)
+                │                      Gemini MALFORMED_FUNCTION_CALL, Bedrock malformed_tool_use)
+                └── GenerationInterruptedError  the provider cut the answer short for want of
+                                       capacity (DeepSeek insufficient_system_resource)
 
 Adapters map by HTTP status and the provider's error ``code``/``type`` fields, never by
 guessing from message text alone. ``retryable`` says whether the same call may succeed
@@ -449,6 +451,17 @@ class GenerationFailedError(MalformedResponseError):
     #: What did arrive (a ChatResponse, usually empty, with its usage and cost), for a caller
     #: that wants to look.
     response: Any = None
+
+
+class GenerationInterruptedError(GenerationFailedError):
+    """The provider stopped the answer part-way for want of capacity, not because of anything
+    the model wrote: DeepSeek's ``finish_reason`` ``insufficient_system_resource`` ("the
+    request is interrupted due to insufficient resource of the inference system"). What came
+    reads like a complete answer, so it is raised. Billed as a :class:`GenerationFailedError`
+    is (the provider reports, and charges, the tokens it produced: ``response`` keeps them with
+    their cost, and the gateway books them); unlike one, it says the target is short of
+    capacity, so it counts against the target's circuit breaker, which lets the next calls go
+    to a route's other targets while the provider recovers."""
 
 
 def error_class_for_status(status: int) -> type[ProviderError]:

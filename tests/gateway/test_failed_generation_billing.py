@@ -14,7 +14,7 @@ import json
 import pytest
 
 from cloverleaf._config import ProviderSettings
-from cloverleaf._errors import GenerationFailedError, QuotaExceededError
+from cloverleaf._errors import GenerationFailedError, GenerationInterruptedError, QuotaExceededError
 from cloverleaf.gateway import SystemClock
 from cloverleaf.gateway.config import RouteConfig
 from cloverleaf.gateway.fallback import classify
@@ -65,3 +65,48 @@ def test_neither_a_spent_quota_nor_a_failed_generation_is_retried_on_the_upstrea
     assert quota.retry is False and quota.fallback is True
     failed = classify(GenerationFailedError("broken", provider="gemini"), route)
     assert (failed.fallback, failed.retry, failed.target_fault) == (False, False, False)
+
+
+# --------------------------------------------------------------------------- an answer the provider cut short
+
+DEEPSEEK_INTERRUPTED = {"id": "x", "object": "chat.completion", "created": 1, "model": "deepseek-chat",
+                        "choices": [{"index": 0, "message": {"role": "assistant", "content": "The three steps are: 1."},
+                                     "finish_reason": "insufficient_system_resource"}],
+                        "usage": {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500}}
+
+
+async def test_an_interrupted_answer_is_booked_and_counts_against_the_target(harness: Harness) -> None:
+    """DeepSeek's insufficient_system_resource: billed (its usage reported), so booked at its cost
+    and not tried again within the call, as any failed answer; but the target is short of
+    capacity, so its breaker counts it, and once open the route's next target answers the next
+    calls without DeepSeek being asked."""
+    up = Upstream()
+    try:
+        ds = ProviderSettings("deepseek", base_url=up.url, input_cost_per_1k=1.0, output_cost_per_1k=2.0)
+        s = harness.settings(routes={"r": {"targets": ["deepseek/deepseek-chat", "fake/echo"], "retries": 2}},
+                             providers={"deepseek": ds}, budgets={"r": {"limit_usd": 100.0}},
+                             breaker={"failure_threshold": 2}, env={"DEEPSEEK_API_KEY": "dk-mock"})
+        gw = harness.gateway(s, clock=SystemClock())
+        up.queue(*[Reply(body=json.dumps(DEEPSEEK_INTERRUPTED).encode())] * 2)
+        for _ in range(2):
+            with pytest.raises(GenerationInterruptedError) as info:
+                await gw.achat("r", chat_request())
+            assert info.value.response.cost == pytest.approx(2.0)   # 1000 in at $1/1k, 500 out at $2/1k
+        assert len(up.seen) == 2                                      # one request per call
+        gw.store.flush()
+        records = gw.store.recent_calls(5)
+        assert [(r.status, r.input_tokens, r.output_tokens) for r in records] == [("error", 1000, 500)] * 2
+        [budget] = await gw.budgets.status()
+        assert budget.spent_usd == pytest.approx(4.0) and budget.reserved_usd == 0
+        # the circuit is open: the next call goes to fake/echo without asking DeepSeek
+        resp = await gw.achat("r", chat_request("after the interruptions"))
+        assert resp.text == "after the interruptions" and resp.metadata.target == "fake/echo"
+        assert len(up.seen) == 2
+    finally:
+        up.close()
+
+
+def test_an_interrupted_answer_is_not_retried_on_the_upstreams_say_so() -> None:
+    route = RouteConfig("r", ())
+    verdict = classify(GenerationInterruptedError("cut short", provider="deepseek", should_retry=True), route)
+    assert (verdict.fallback, verdict.retry, verdict.target_fault) == (False, False, True)

@@ -84,6 +84,38 @@ def test_tool_calls_without_index_start_a_new_call_per_id() -> None:
     assert [(c.id, c.name, c.arguments) for c in resp.tool_calls] == [("a", "f", {}), ("b", "g", {})]
 
 
+def _tool_chunks(*deltas: list[dict[str, object]]) -> bytes:
+    chunks = [{"id": "c", "model": "qwen", "choices": [{"index": 0, "delta": {"tool_calls": d}}]} for d in deltas]
+    chunks.append({"id": "c", "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]})
+    return b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks) + b"data: [DONE]\n\n"
+
+
+def test_parallel_calls_at_one_index_with_their_own_ids_stay_apart() -> None:
+    """SGLang and some vLLM builds send each parallel call whole at index 0 with its own id; a
+    call's later fragments without an id follow it, wherever it was moved to."""
+    body = _tool_chunks(
+        [{"index": 0, "id": "call_aaa", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": '}}],
+        [{"index": 0, "function": {"arguments": '"Paris"}'}}],
+        [{"index": 0, "id": "call_bbb", "type": "function", "function": {"name": "get_time", "arguments": '{"tz": '}}],
+        [{"index": 0, "function": {"arguments": '"CET"}'}}],
+        [{"index": 0, "id": "call_ccc", "type": "function", "function": {"name": "get_date", "arguments": "{}"}}])
+    resp = accumulate("vllm", decode_stream("vllm", body, REQ), REQ)
+    assert [(c.id, c.name, c.arguments) for c in resp.tool_calls] == [
+        ("call_aaa", "get_weather", {"city": "Paris"}), ("call_bbb", "get_time", {"tz": "CET"}),
+        ("call_ccc", "get_date", {})]
+    assert resp.finish_reason == "tool_calls"
+
+
+def test_an_id_repeated_on_every_fragment_is_still_one_call() -> None:
+    body = _tool_chunks(
+        [{"index": 0, "id": "call_aaa", "type": "function", "function": {"name": "f", "arguments": '{"x"'}}],
+        [{"index": 0, "id": "call_aaa", "function": {"arguments": ": 1}"}}],
+        [{"index": 1, "id": "call_bbb", "type": "function", "function": {"name": "g", "arguments": "{}"}}],
+        [{"index": 1, "id": "call_bbb", "function": {"arguments": ""}}])
+    resp = accumulate("vllm", decode_stream("vllm", body, REQ), REQ)
+    assert [(c.id, c.name, c.arguments) for c in resp.tool_calls] == [("call_aaa", "f", {"x": 1}), ("call_bbb", "g", {})]
+
+
 # --------------------------------------------------------------------------- end of stream rules
 
 

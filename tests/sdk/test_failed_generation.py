@@ -46,3 +46,55 @@ def test_stream_raises_at_its_end(upstream: Upstream) -> None:
     with pytest.raises(cloverleaf.GenerationFailedError, match="MALFORMED_FUNCTION_CALL"):
         for _ in stream:
             pass
+
+
+# --------------------------------------------------------------------------- an answer the provider cut short
+
+INTERRUPTED_TEXT = "The three steps are: 1."
+DEEPSEEK_USAGE = {"prompt_tokens": 10, "completion_tokens": 7, "total_tokens": 17}
+
+
+def _deepseek_whole() -> Reply:
+    body = {"id": "x", "object": "chat.completion", "created": 1, "model": "deepseek-chat",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": INTERRUPTED_TEXT},
+                         "finish_reason": "insufficient_system_resource"}], "usage": DEEPSEEK_USAGE}
+    return Reply(body=json.dumps(body).encode())
+
+
+def _deepseek_streamed() -> Reply:
+    head = {"id": "x", "object": "chat.completion.chunk", "created": 1, "model": "deepseek-chat"}
+    chunks = [{**head, "choices": [{"index": 0, "delta": {"role": "assistant", "content": INTERRUPTED_TEXT},
+                                    "finish_reason": None}]},
+              {**head, "choices": [{"index": 0, "delta": {"content": ""},
+                                    "finish_reason": "insufficient_system_resource"}]},
+              {**head, "choices": [], "usage": DEEPSEEK_USAGE}]
+    return Reply(headers={"content-type": "text/event-stream"},
+                 chunks=[f"data: {json.dumps(c)}\n\n".encode() for c in chunks] + [b"data: [DONE]\n\n"])
+
+
+def test_an_answer_deepseek_interrupted_is_raised_not_returned(upstream: Upstream) -> None:
+    """DeepSeek's finish_reason insufficient_system_resource: its inference system ran short and
+    cut the answer off. It read as a finished answer (finish_reason "other"); it is an error the
+    caller may retry, keeping what came and what it cost (DeepSeek bills the tokens it reports)."""
+    upstream.queue(_deepseek_whole())
+    with pytest.raises(cloverleaf.GenerationInterruptedError) as info:
+        cloverleaf.chat("deepseek/deepseek-chat", "Three steps?", base_url=f"{upstream.url}/v1", api_key="k",
+                        max_retries=0)
+    err = info.value
+    assert isinstance(err, cloverleaf.GenerationFailedError) and err.retryable
+    assert err.code == "insufficient_system_resource" and "ran short of resources" in str(err)
+    assert err.response.text == INTERRUPTED_TEXT
+    assert (err.response.usage.input_tokens, err.response.usage.output_tokens) == (10, 7)
+    assert err.response.usage.reported and err.response.cost is not None and err.response.cost > 0
+
+
+def test_a_stream_deepseek_interrupted_raises_after_its_text(upstream: Upstream) -> None:
+    upstream.queue(_deepseek_streamed())
+    stream = cloverleaf.stream("deepseek/deepseek-chat", "Three steps?", base_url=f"{upstream.url}/v1", api_key="k",
+                               max_retries=0)
+    text = ""
+    with pytest.raises(cloverleaf.GenerationInterruptedError) as info:
+        for event in stream:
+            text += event.text or "" if event.type == "text" else ""
+    assert text == INTERRUPTED_TEXT
+    assert info.value.response.usage.output_tokens == 7 and info.value.response.usage.reported

@@ -6,6 +6,8 @@ that came out broken, our ``finish_reason`` ``"error"``), and OpenRouter's ``cho
 (the upstream behind it failed mid-answer). Mock upstreams behind a live server, read with
 the official OpenAI and Anthropic SDKs: a 502 naming what the upstream said (a route does not try
 again: the provider billed the answer), and, when text was already streamed, an error event.
+DeepSeek's ``insufficient_system_resource`` (it cut the answer short for want of capacity) is
+one too: its text read as a complete answer (``stop``, ``end_turn``).
 """
 
 from __future__ import annotations
@@ -38,9 +40,12 @@ def live(upstream: Upstream) -> Iterator[Live]:
         "gem": ProviderSettings("gem", kind="gemini", base_url=upstream.url, api_key="gk-mock"),
         "bed": ProviderSettings("bed", kind="bedrock", base_url=upstream.url, extra={"region": "us-east-1"}),
         "openrouter": ProviderSettings("openrouter", base_url=upstream.url),
+        "deepseek": ProviderSettings("deepseek", base_url=upstream.url),
     }
-    routes = {"weather": {"targets": ["gem/gemini-2.5-flash", "fake/echo"]}}
-    server = start_live(settings(providers=providers, routes=routes, env={"AWS_BEARER_TOKEN_BEDROCK": "bk-mock", "OPENROUTER_API_KEY": "ork-mock"}))
+    routes = {"weather": {"targets": ["gem/gemini-2.5-flash", "fake/echo"]},
+              "steps": {"targets": ["deepseek/deepseek-chat", "fake/echo"]}}
+    server = start_live(settings(providers=providers, routes=routes, env={
+        "AWS_BEARER_TOKEN_BEDROCK": "bk-mock", "OPENROUTER_API_KEY": "ork-mock", "DEEPSEEK_API_KEY": "dk-mock"}))
     yield server
     stop_live(server)
 
@@ -121,3 +126,64 @@ def test_an_openrouter_choice_error_is_an_error(live: Live, upstream: Upstream) 
             text += chunk.choices[0].delta.content or "" if chunk.choices else ""
             assert not (chunk.choices and chunk.choices[0].finish_reason)
     assert text in ("", "The answer is") and "upstream connection reset" in str(mid.value)
+
+
+# --------------------------------------------------------------------------- DeepSeek cut the answer short
+
+INTERRUPTED_TEXT = "The three steps are: 1."
+DEEPSEEK_HEAD = {"id": "x", "object": "chat.completion.chunk", "created": 1, "model": "deepseek-chat"}
+DEEPSEEK_USAGE = {"prompt_tokens": 10, "completion_tokens": 7, "total_tokens": 17}
+INTERRUPTED_WHOLE = {"id": "x", "object": "chat.completion", "created": 1, "model": "deepseek-chat",
+                     "choices": [{"index": 0, "message": {"role": "assistant", "content": INTERRUPTED_TEXT},
+                                  "finish_reason": "insufficient_system_resource"}], "usage": DEEPSEEK_USAGE}
+INTERRUPTED_CHUNKS = (
+    {**DEEPSEEK_HEAD, "choices": [{"index": 0, "delta": {"role": "assistant", "content": INTERRUPTED_TEXT},
+                                   "finish_reason": None}]},
+    {**DEEPSEEK_HEAD, "choices": [{"index": 0, "delta": {"content": ""},
+                                   "finish_reason": "insufficient_system_resource"}], "usage": DEEPSEEK_USAGE},
+    "[DONE]")
+
+
+def test_an_answer_deepseek_interrupted_is_a_502_not_a_complete_answer(live: Live, upstream: Upstream) -> None:
+    upstream.queue(_json(INTERRUPTED_WHOLE), _json(INTERRUPTED_WHOLE))
+    with pytest.raises(openai.APIStatusError) as chat:
+        live.openai().with_options(max_retries=0).chat.completions.create(model="deepseek/deepseek-chat", **ASK)
+    assert chat.value.status_code == 502 and chat.value.body["code"] == "upstream_generation_failed"  # type: ignore[index]
+    assert "insufficient_system_resource" in chat.value.message and "ran short of resources" in chat.value.message
+    with pytest.raises(anthropic.APIStatusError) as messages:
+        live.anthropic().with_options(max_retries=0).messages.create(model="deepseek/deepseek-chat", max_tokens=50,
+                                                                     **ASK)
+    assert messages.value.status_code == 502 and "insufficient_system_resource" in messages.value.message
+
+
+def test_a_stream_deepseek_interrupted_is_cut_after_its_text(live: Live, upstream: Upstream) -> None:
+    """The text went out before the finish chunk said it was cut short: no finish follows it, an
+    error does (or the HTTP error, when the whole stream reached the gateway in one read)."""
+    upstream.queue(_sse(*INTERRUPTED_CHUNKS), _sse(*INTERRUPTED_CHUNKS))
+    text = ""
+    with pytest.raises(openai.APIError) as mid:
+        for chunk in live.openai().with_options(max_retries=0).chat.completions.create(
+                model="deepseek/deepseek-chat", stream=True, **ASK):
+            text += chunk.choices[0].delta.content or "" if chunk.choices else ""
+            assert not (chunk.choices and chunk.choices[0].finish_reason)
+    assert text in ("", INTERRUPTED_TEXT) and "insufficient_system_resource" in str(mid.value)
+    anthropic_text = ""
+    with pytest.raises(anthropic.APIError) as anthropic_mid:
+        with live.anthropic().with_options(max_retries=0).messages.stream(
+                model="deepseek/deepseek-chat", max_tokens=50, **ASK) as stream:
+            for event in stream:
+                if event.type == "message_delta":
+                    raise AssertionError(f"a stop reason was sent: {event.delta.stop_reason}")
+                if event.type == "text":
+                    anthropic_text += event.text
+    assert anthropic_text in ("", INTERRUPTED_TEXT) and "insufficient_system_resource" in str(anthropic_mid.value)
+
+
+def test_a_route_does_not_try_again_after_an_interrupted_answer(live: Live, upstream: Upstream) -> None:
+    """Billed like any failed answer (see test_failed_generation_billing): one upstream request per call."""
+    upstream.queue(_json(INTERRUPTED_WHOLE))
+    seen = len(upstream.seen)
+    with pytest.raises(openai.APIStatusError) as whole:
+        live.openai().with_options(max_retries=0).chat.completions.create(model="steps", **ASK)
+    assert whole.value.status_code == 502 and "insufficient_system_resource" in whole.value.message
+    assert len(upstream.seen) == seen + 1

@@ -19,6 +19,12 @@ GenerationFailedError          no        no     no            the model's answer
                                                               the call reserved; its usage and cost are
                                                               booked, and the caller gets a 502 (the
                                                               official SDKs retry that); the target is up
+GenerationInterruptedError     no        no     yes           as GenerationFailedError (billed, booked, a
+                                                              502), but the provider cut the answer short
+                                                              for want of capacity (DeepSeek's
+                                                              insufficient_system_resource): the target is
+                                                              short of it, and an open circuit sends the
+                                                              next calls to the route's other targets
 AuthenticationError            yes       no     yes           *this target's* key is bad
 PermissionDenied / NotFound    yes       no     yes           this target's account/deployment
 CircuitOpen                    yes       no     no            we did not call it
@@ -59,6 +65,7 @@ from .._errors import (
     ContentFilterError,
     ContextWindowExceededError,
     GenerationFailedError,
+    GenerationInterruptedError,
     InvalidRequestError,
     MalformedResponseError,
     NotFoundError,
@@ -90,6 +97,8 @@ RAISE = Verdict(False)
 _LACKS = Verdict(False, skip_fallback=True)
 _TRANSIENT = Verdict(True, retry=True, target_fault=True)
 _TARGET_BROKEN = Verdict(True, target_fault=True)
+#: a billed answer the target cut short for want of capacity: raised, and a mark against the target
+_BILLED_TARGET_SHORT = Verdict(False, target_fault=True)
 
 
 def classify(error: BaseException, route: RouteConfig) -> Verdict:
@@ -109,6 +118,8 @@ def _by_table(error: BaseException, route: RouteConfig) -> Verdict:
         return Verdict(True)
     if isinstance(error, InvalidRequestError):
         return RAISE
+    if isinstance(error, GenerationInterruptedError):
+        return _BILLED_TARGET_SHORT
     if isinstance(error, GenerationFailedError):
         return RAISE
     if isinstance(error, ReadTimeout | QuotaExceededError):

@@ -4,7 +4,9 @@
 text delta costs one ``json.dumps`` of the text. Tool calls are renumbered 0, 1, 2... in
 order of appearance (a provider may number them by content block); the first chunk carries
 the role; the end is the finish chunk, the usage chunk when
-``stream_options.include_usage`` asked for it, and ``data: [DONE]``.
+``stream_options.include_usage`` asked for it, and ``data: [DONE]``. An answer with sources
+(Perplexity's ``citations`` and ``search_results``) carries them as top-level fields of those
+last chunks, as Perplexity's own stream does.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 from .._types import StreamEvent, Usage
 from . import signed_call_ids
 from .http_io import dumps_text, tally_usage
-from .openai_wire import OPENAI_FINISH_REASONS, finish_reason, usage_json
+from .openai_wire import OPENAI_FINISH_REASONS, finish_reason, search_sources, usage_json
 
 
 class ChatChunkEncoder:
@@ -25,7 +27,7 @@ class ChatChunkEncoder:
     the usage chunk when asked for, and ``data: [DONE]``.
     """
 
-    __slots__ = ("_head", "_tail", "_include_usage", "_tool_index", "usage", "finish_reason")
+    __slots__ = ("_head", "_tail", "_include_usage", "_tool_index", "_sources", "usage", "finish_reason")
 
     def __init__(self, *, response_id: str, model: str, created: int, include_usage: bool) -> None:
         self._head = (f'data: {{"id":{dumps_text(response_id)},"object":"chat.completion.chunk","created":{created},'
@@ -33,6 +35,7 @@ class ChatChunkEncoder:
         self._tail = "}\n\n"
         self._include_usage = include_usage
         self._tool_index: dict[int, int] = {}
+        self._sources = ""   # ',"citations":[...],...' for the last chunks, when the answer has sources
         self.usage = Usage()
         self.finish_reason: str | None = None
 
@@ -63,6 +66,9 @@ class ChatChunkEncoder:
                 self.finish_reason = ev.raw_finish_reason  # as the upstream sent it
             if self._tool_index and ev.finish_reason in (None, "stop"):
                 self.finish_reason = "tool_calls"
+            sources = search_sources(ev.extra)
+            if sources:
+                self._sources = "".join(f",{dumps_text(k)}:{dumps_text(v)}" for k, v in sources.items())
         return None
 
     def _tool_delta(self, ev: StreamEvent) -> bytes:
@@ -81,9 +87,14 @@ class ChatChunkEncoder:
         return self._choice(f'{{"tool_calls":[{dumps_text(call)}]}}')
 
     def finish(self) -> bytes:
-        out = self._choice("{}", finish_reason(self.finish_reason))
+        fr = finish_reason(self.finish_reason)
+        if self._sources:
+            out = (f'{self._head}[{{"index":0,"delta":{{}},"finish_reason":"{fr}","logprobs":null}}]'
+                   f'{self._sources}{self._tail}').encode()
+        else:
+            out = self._choice("{}", fr)
         if self._include_usage:
-            out += f'{self._head}[],"usage":{dumps_text(usage_json(self.usage))}{self._tail}'.encode()
+            out += f'{self._head}[],"usage":{dumps_text(usage_json(self.usage))}{self._sources}{self._tail}'.encode()
         return out + b"data: [DONE]\n\n"
 
     @staticmethod

@@ -514,7 +514,7 @@ def chat_completion(resp: ChatResponse, *, response_id: str, model: str, created
     if reasoning:
         message["reasoning_content"] = "".join(reasoning)
     finish = refusal_finish(resp) if refusal is not None else finish_reason(resp.finish_reason)
-    return {
+    out = {
         "id": response_id,
         "object": "chat.completion",
         "created": created,
@@ -522,6 +522,22 @@ def chat_completion(resp: ChatResponse, *, response_id: str, model: str, created
         "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
         "usage": usage_json(resp.usage),
     }
+    sources = search_sources(resp.metadata.extra)
+    if sources:
+        out.update(sources)
+    return out
+
+
+#: Perplexity's top-level fields naming an answer's sources (kept in ``metadata.extra``).
+SOURCE_FIELDS = ("citations", "search_results")
+
+
+def search_sources(extra: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The answer's ``citations`` and ``search_results`` (Perplexity's), when it has any: relayed
+    as top-level fields, where Perplexity puts them and its clients read them."""
+    if not extra or not ("citations" in extra or "search_results" in extra):
+        return None
+    return {key: extra[key] for key in SOURCE_FIELDS if isinstance(extra.get(key), list)} or None
 
 
 def embedding_response(resp: EmbeddingResponse, *, model: str, encoding: str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ the :class:`~cloverleaf.providers.base.Adapter` contract and parses the non-stre
 
 A ``message.refusal`` (structured-output refusal) becomes the response text with
 ``finish_reason="content_filter"`` and is also kept in ``metadata.extra["refusal"]``.
+Perplexity's ``citations`` and ``search_results`` are kept in ``metadata.extra`` under those names.
 """
 
 from __future__ import annotations
@@ -61,11 +62,15 @@ DIALECTS: dict[str, Dialect] = {
     "openai": Dialect(embedding_base64=True, embedding_token_ids=True),
     "openrouter": Dialect(reasoning_param="object", reasoning_echo="reasoning_details", usage_cost=True),
     # Mistral puts usage in its finish chunk unasked; its recorded stream request has no stream_options.
-    "mistral": Dialect(stream_usage=False),
+    # It refuses tool-call ids other than nine letters and digits (a history begun on another row).
+    "mistral": Dialect(stream_usage=False, mistral_tool_ids=True),
 }
 
 #: Cached URLs/headers and dialects per adapter are dropped wholesale beyond this many.
 MAX_PREPARED = 1024
+
+#: Perplexity's top-level fields naming an answer's sources, kept as they came.
+_SOURCES = ("citations", "search_results")
 
 _IMAGE_MEDIA = {"png": "image/png", "jpeg": "image/jpeg", "jpg": "image/jpeg", "webp": "image/webp"}
 
@@ -209,9 +214,16 @@ class OpenAIAdapter(Adapter):
         """Raise for a finish reason that is an error on this service (none on OpenAI)."""
 
     def chunk_extra(self, chunk: dict[str, Any]) -> dict[str, Any] | None:
-        """Provider fields to keep in ``metadata.extra`` (OpenRouter's upstream provider)."""
+        """Provider fields to keep in ``metadata.extra``: OpenRouter's upstream provider, and
+        Perplexity's sources (top-level ``citations``, the URLs its ``[1]`` markers number, and
+        ``search_results``, each with title, url and date; on every chunk of a stream)."""
         upstream = chunk.get("provider")
-        return {"upstream_provider": upstream} if isinstance(upstream, str) and upstream else None
+        extra = {"upstream_provider": upstream} if isinstance(upstream, str) and upstream else None
+        if "citations" in chunk or "search_results" in chunk:
+            sources = {key: chunk[key] for key in _SOURCES if isinstance(chunk.get(key), list)}
+            if sources:
+                extra = {**(extra or {}), **sources}
+        return extra
 
     def stream_error(self, payload: Any, model: str | None) -> ProviderError:
         """The error for an ``error`` object inside a 200 body or stream."""

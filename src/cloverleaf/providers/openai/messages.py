@@ -20,6 +20,8 @@ Choices worth knowing, each backed by a recorded request the real API accepted:
   API answers ``tool_choice`` without ``tools`` with a 400). A reasoning token budget becomes
   the nearest ``reasoning_effort`` by the shared table in ``_common``.
 - Tool-call arguments in the history always go back as valid JSON (``""`` becomes ``{}``).
+- Tool-call ids go back as they came, except to Mistral, which takes only nine letters and
+  digits: there every other id is mapped, alike for a call and its result (:mod:`.tool_ids`).
 - Tool results that carry attachments: a ``tool`` message only holds text, so the
   attachments follow in a ``user`` message, as the recorded image-tool exchange does.
 - ``strict`` JSON schemas: OpenAI's strict mode needs every object closed
@@ -53,6 +55,7 @@ from ..._types import (
 from .._common import WEB_IMAGES, checked_image, checked_tool_choice, effort_for_budget, replayable_reasoning
 from . import reasoning_details
 from .strict import strict_schema
+from .tool_ids import mistral_tool_ids
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +84,9 @@ class Dialect:
     #: Images in any format are passed on (the fake); else only :data:`~._common.WEB_IMAGES`,
     #: what OpenAI and the services speaking its API take.
     any_image: bool = False
+    #: Tool-call ids in the history go out as nine letters and digits, the only form Mistral
+    #: takes (others are mapped: :mod:`.tool_ids`).
+    mistral_tool_ids: bool = False
 
     def with_extra(self, extra: dict[str, Any]) -> Dialect:
         """Per-config overrides: any field named in ``ProviderConfig.extra`` wins."""
@@ -93,7 +99,7 @@ class Dialect:
 
 
 _DIALECT_FIELDS = ("stream_usage", "reasoning_param", "reasoning_echo", "pdf_url", "embedding_base64",
-                   "embedding_token_ids", "max_tokens_field", "system_role", "usage_cost")
+                   "embedding_token_ids", "max_tokens_field", "system_role", "usage_cost", "mistral_tool_ids")
 #: The ``additional_config`` keys an OpenAI-compatible row accepts: the dialect's fields.
 DIALECT_FIELDS = frozenset(_DIALECT_FIELDS)
 
@@ -189,6 +195,8 @@ def encode_messages(messages: list[Message], dialect: Dialect, *, system_role: s
                     rest.append(part)
             if rest:
                 out.append(_named({"role": "user", "content": _content(rest, provider, dialect)}, msg))
+    if dialect.mistral_tool_ids:
+        mistral_tool_ids(out)
     return out
 
 

@@ -10,6 +10,11 @@ JSON parse per event), this module only knows what a ``chat.completion.chunk`` m
   encrypted blocks.
 - ``delta.tool_calls[]`` -> ``tool_call_delta`` keyed by the call's ``index`` (parallel
   calls interleave; servers that omit ``index`` start a new call whenever an ``id`` appears).
+  An ``id`` other than the one already seen at its ``index`` is a new call too, at the next
+  free index: SGLang and some vLLM builds send every parallel call whole at ``index`` 0, each
+  with its own id, which would otherwise be merged into one call with broken arguments.
+  Servers that send the id only on a call's first fragment, or repeat it on every one, are
+  read as before.
 - ``usage`` may come in the final choice-less chunk (OpenAI, Azure), in the finish chunk
   (Groq, Mistral; Groq puts it only under ``x_groq.usage`` when ``stream_options`` is not
   sent) or after it (OpenRouter); every one becomes a ``usage`` event.
@@ -52,6 +57,8 @@ _FINISH: dict[str, FinishReason] = {
     "stop": "stop", "length": "length", "tool_calls": "tool_calls", "function_call": "tool_calls",
     "content_filter": "content_filter", "end_turn": "stop", "max_tokens": "length", "eos": "stop",
     "model_length": "length", "error": "error",
+    # DeepSeek cut the answer short for want of capacity: raised as GenerationInterruptedError
+    "insufficient_system_resource": "error",
 }
 
 
@@ -148,7 +155,7 @@ class OpenAIStreamDecoder(JSONEventDecoder):
     """One stream's state. ``feed`` any bytes; ``close`` at end of input."""
 
     __slots__ = ("_host", "_model", "_id", "_raw_finish", "_done", "_seen_chunk", "_next_index",
-                 "_last_index", "_extra", "_fallback_model")
+                 "_last_index", "_extra", "_fallback_model", "_call_ids", "_moved")
 
     def __init__(self, host: _Host, req: ChatRequest) -> None:
         super().__init__()
@@ -160,6 +167,10 @@ class OpenAIStreamDecoder(JSONEventDecoder):
         self._seen_chunk = False
         self._next_index = 0  # for servers that send tool calls without ``index``
         self._last_index: int | None = None
+        #: our index -> the id its call came with; upstream index -> ours, for a reused index
+        #: (both made at the first tool call: a text stream never builds them)
+        self._call_ids: dict[int, str] | None = None
+        self._moved: dict[int, int] | None = None
         self._extra: dict[str, Any] = {}
         self._fallback_model = req.model
 
@@ -238,21 +249,45 @@ class OpenAIStreamDecoder(JSONEventDecoder):
 
     def _tool_delta(self, call: dict[str, Any]) -> StreamEvent:
         index = call.get("index")
+        call_id = call.get("id") or None
         if not isinstance(index, int):
-            if call.get("id") or self._last_index is None:
+            if call_id or self._last_index is None:
                 index = self._next_index
             else:
                 index = self._last_index
+        else:
+            index = self._call_index(index, call_id)
         self._last_index = index
         self._next_index = max(self._next_index, index + 1)
         fn = call.get("function") or {}
         return StreamEvent(
             "tool_call_delta",
             index=index,
-            id=call.get("id") or None,
+            id=call_id,
             name=fn.get("name") or None,
             arguments=fn.get("arguments") or None,
         )
+
+    def _call_index(self, upstream: int, call_id: str | None) -> int:
+        """Our index for a fragment the server sent at ``upstream``: the same, unless a call with
+        another id came at that index before (then the next free index, which its later
+        fragments without an id follow)."""
+        index = self._moved.get(upstream, upstream) if self._moved else upstream
+        if call_id is None:
+            return index
+        ids = self._call_ids
+        if ids is None:
+            ids = self._call_ids = {}
+        seen = ids.get(index)
+        if seen is None:
+            ids[index] = call_id
+        elif seen != call_id:   # a second call at a used index: a new call, not more of the old one
+            index = self._next_index
+            ids[index] = call_id
+            if self._moved is None:
+                self._moved = {}
+            self._moved[upstream] = index
+        return index
 
     def _done_event(self) -> StreamEvent:
         self._done = True
