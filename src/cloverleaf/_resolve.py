@@ -224,6 +224,8 @@ class Resolver:
             return explicit, None
         if entry is not None and entry.api_key:
             return entry.api_key, None
+        if ps is not None and ps.api_key:  # Settings(providers={...: ProviderSettings(api_key=...)})
+            return ps.api_key, None
         env = self.settings.env
         names: list[str] = []
         if entry is not None and entry.api_key_env:

@@ -123,6 +123,18 @@ def test_resolution_of_registry_entries_custom_providers_and_keys(toml_file):
     assert "sk-call" not in repr(t.cfg)
 
 
+def test_a_provider_settings_key_is_used_for_a_built_in_provider_too():
+    """``ProviderSettings(api_key=...)`` on a built-in row was ignored, and the call asked for
+    DEEPSEEK_API_KEY; a registry entry's own key and a call's still come first."""
+    from cloverleaf._config import ModelEntry, ProviderSettings
+
+    engine = Engine(Settings(env={}, providers={"deepseek": ProviderSettings("deepseek", api_key="sk-ds")}))
+    assert engine.resolve("deepseek/deepseek-chat").cfg.api_key == "sk-ds"
+    assert engine.resolve("deepseek/deepseek-chat", api_key="sk-call").cfg.api_key == "sk-call"
+    engine.registry.add(ModelEntry(name="ds", identifier="deepseek-chat", provider="deepseek", api_key="sk-entry"))
+    assert engine.resolve("ds").cfg.api_key == "sk-entry"
+
+
 def test_missing_key_names_the_variable():
     """Kept on the target and raised after the capability check (Target.ready), before any I/O."""
     engine = Engine(Settings.load(env={}))
