@@ -22,6 +22,7 @@ from . import _documents as documents
 from ._capabilities import Capability
 from ._config import Settings
 from ._errors import (
+    REDACTED,
     CloverleafError,
     MalformedResponseError,
     ProviderError,
@@ -34,6 +35,7 @@ from ._estimate import answer_tokens
 from ._generation import raise_if_failed
 from ._http import HttpRequest, HttpResponse, kept_headers, request_id
 from ._resolve import CallSettings, ModelRegistry, Resolver, Target
+from ._secret_urls import masked_url
 from ._structured import parse_output
 from ._types import (
     Attachment,
@@ -540,10 +542,11 @@ def _require_operation(target: Target, operation: str) -> None:
     if pinned is None or pinned == operation:
         return
     path = target.adapter.operation_paths.get(pinned, "")
+    base_url = masked_url(target.cfg.base_url, REDACTED)   # an error's text reaches the caller and the logs
     raise UnsupportedCapability(
         target.name, _OPERATION_WORDS.get(operation, operation),
-        hint=(f"its base_url {target.cfg.base_url}{path} is a {_OPERATION_WORDS.get(pinned, pinned)} endpoint; "
-              f"use the server's root ({target.cfg.base_url}) as base_url to reach every operation, or add a "
+        hint=(f"its base_url {base_url}{path} is a {_OPERATION_WORDS.get(pinned, pinned)} endpoint; "
+              f"use the server's root ({base_url}) as base_url to reach every operation, or add a "
               f"registry entry whose base_url is the {_OPERATION_WORDS.get(operation, operation)} endpoint"))
 
 

@@ -63,6 +63,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ._secret_urls import SECRET_WORD_PATTERN
+
 
 class CloverleafError(Exception):
     """Base of every error cloverleaf raises."""
@@ -489,10 +491,13 @@ def error_class_for_status(status: int) -> type[ProviderError]:
 
 #: Anything shaped like a provider key or a bearer token: providers like to echo a rejected key
 #: back ("Incorrect API key provided: sk-..."), and an error's text reaches logs, call records
-#: and spans. (``api_key=...``, a placeholder in a hint, is left alone.)
+#: and spans. (``api_key=...``, a placeholder in a hint, is left alone.) In a URL's query (after
+#: ``?`` or ``&``) every parameter named like a credential (:mod:`._secret_urls`: ``password=``,
+#: ``sig=``, ``x-api-key=``, ...) is redacted too: the rule the admin API masks base_urls with.
 _KEY_SHAPES = re.compile(
     r"(sk-[A-Za-z0-9_\-*.]{6,}|AIza[0-9A-Za-z_\-]{10,}|gsk_[A-Za-z0-9]{8,}|xai-[A-Za-z0-9]{8,}"
     r"|(?i:bearer)\s+[A-Za-z0-9_\-.=:+/]{8,}|(?i:(?:api[-_]?key|key|token)=)(?!\.\.\.)[^&\s\"']+"
+    r"|(?<=[?&])(?i:[\w.%+-]*" + SECRET_WORD_PATTERN + r"[\w.%+-]*=)(?!\.\.\.)[^&#\s\"']+"
     # an echoed "Authorization: Basic <base64 of user:password>" (a base_url's credentials): base64
     # of 8+ characters holding a capital, a digit or +/= (so "basic requirements" is left alone)
     r"|(?i:basic)\s+(?=[A-Za-z0-9+/]*[A-Z0-9+/=])(?:[A-Za-z0-9+/]{4}){2,}(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?"

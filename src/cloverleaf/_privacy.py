@@ -215,7 +215,7 @@ class PrivacyGuard:
             host = (parts.hostname or "").lower().rstrip(".")
             port = parts.port or (443 if parts.scheme == "https" else 80)
         except ValueError:
-            return Locality(False, f"base_url {base_url!r} cannot be parsed")
+            return Locality(False, "its base_url cannot be parsed")   # not shown: it may hold a password
         if not host:
             return Locality(False, "it has no endpoint address to check")
         if host == FAKE_HOST:

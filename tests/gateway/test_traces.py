@@ -73,6 +73,16 @@ def test_redact_known_and_key_shaped_secrets() -> None:
         assert leaked not in out
 
 
+def test_redact_takes_every_credential_named_query_value_out_of_a_url() -> None:
+    """The rule the admin API masks a base_url's query with: redaction let ``password=`` and
+    ``sig=`` through, and the admin API showed ``api-key=`` that redaction took out."""
+    text = ("GET https://h.example/v1?api-version=2024-10-21&password=PW-1&X-Amz-Signature=SIG-2&sig=SAS-3"
+            "&session_token=ST-4&region=eu failed: status code=500")
+    out = redact(text)
+    assert out == ("GET https://h.example/v1?api-version=2024-10-21&<redacted>&<redacted>&<redacted>&<redacted>"
+                   "&region=eu failed: status code=500")
+
+
 async def test_no_secret_in_raised_errors_or_logs(harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
     """A provider echoing the configured key verbatim must not put it in the error the caller
     (or the server's response, or a log line) sees."""

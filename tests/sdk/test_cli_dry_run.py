@@ -32,3 +32,7 @@ def test_dry_run_keeps_a_query_but_not_a_key_in_it(tmp_path, monkeypatch, capsys
     assert shown_url("https://h.example/v1/m:streamGenerateContent?alt=sse&key=AIzaSECRET") == \
         "https://h.example/v1/m:streamGenerateContent?alt=sse&key=<redacted>"
     assert shown_url("https://tok3n@h.example/v1") == "https://<redacted>@h.example/v1"
+    # every credential name, as the admin API masks them; the rest of the query as written
+    assert shown_url("https://h.example/openai/v1?api-version=2024-10-21&api-key=AZ1&password=PW2&x=a%20b") == \
+        "https://h.example/openai/v1?api-version=2024-10-21&api-key=<redacted>&password=<redacted>&x=a%20b"
+

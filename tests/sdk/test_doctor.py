@@ -80,3 +80,13 @@ def test_doctor_reports_a_redis_state_that_answers(tmp_path: Path, capsys: pytes
     code, out = _doctor(path, capsys)
     assert code == 0, out
     assert "state       reachable at redis://" in out
+
+
+def test_doctor_shows_a_local_servers_url_without_its_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """A base URL from the environment may carry a key or a password (a proxy in front of Ollama):
+    doctor printed it as set."""
+    monkeypatch.setenv("OLLAMA_BASE_URL", "http://ops:PW-SECRET@127.0.0.1:9/?api-key=KEY-SECRET&keep=this")
+    _, out = _doctor(_config(tmp_path, ""), capsys)
+    assert "ollama           not running at http://ops:<redacted>@127.0.0.1:9/?api-key=<redacted>&keep=this" in out
+    assert "SECRET" not in out

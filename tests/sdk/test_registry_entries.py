@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from cloverleaf._client import Client
-from cloverleaf._config import Settings
+from cloverleaf._config import ModelEntry, Settings
 from cloverleaf._engine import Engine
 from cloverleaf._errors import ConfigError, UnsupportedCapability
 from cloverleaf._types import Attachment
@@ -70,6 +70,19 @@ base_url = "{upstream.url}/v1/embeddings"
         assert upstream.seen[-1].path == "/v1/embeddings"
         with pytest.raises(UnsupportedCapability, match="embeddings endpoint"):
             client.chat("team-embed", "hi")
+
+
+def test_an_endpoint_urls_credentials_stay_out_of_its_refusal_and_its_repr() -> None:
+    """The refusal of another operation quoted the base_url as written, an ``?api-key=`` and a
+    password with it; so did the provider config's repr (a debugging print, a log line)."""
+    url = "http://svc:PW-SECRET@127.0.0.1:9/openai/v1/chat/completions?api-version=2024-10-21&api-key=KEY-SECRET"
+    entry = ModelEntry(name="team-azure", provider="openai_compatible", identifier="gpt-4o", base_url=url)
+    with Client(Settings(models=[entry], env={}), max_retries=0) as client:
+        with pytest.raises(UnsupportedCapability) as refused:
+            client.embed("team-azure", ["x"])
+        config = repr(client.engine.resolve("team-azure").cfg)
+    for text in (str(refused.value), config):
+        assert "SECRET" not in text and "api-version=2024-10-21&api-key=<redacted>" in text, text
 
 
 @pytest.mark.parametrize("call", ["priced", "internal/llama-3.1-70b", "internal:llama-3.1-70b", "llama-3.1-70b"])

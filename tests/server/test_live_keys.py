@@ -208,6 +208,61 @@ def test_credentials_inside_an_entrys_fields_are_shown_masked_and_kept_on_a_roun
             http.delete(f"/admin/models/{name}")
 
 
+def test_every_credential_named_query_parameter_of_a_base_url_is_masked(secured_server: Live) -> None:
+    """Only ``key``, ``token`` and a few other exact names were masked: ``?api-key=`` (Azure's and
+    many proxies' spelling, and one the gateway's own error redaction treats as secret),
+    ``x-api-key``, ``password`` or ``X-Amz-Signature`` were answered in clear by GET
+    /admin/models and on the dashboard's Models page."""
+    from .ui_support import forms_of, sign_in
+
+    url = ("https://tok3n-USERSECRET@127.0.0.1:9/openai/v1?api-version=2024-10-21&api-key=AZSECRET1"
+           "&x-api-key=XSECRET2&password=PWSECRET3&X-Amz-Signature=SIGSECRET4&code=FNSECRET5&region=eu")
+    secrets = ("USERSECRET", "AZSECRET1", "XSECRET2", "PWSECRET3", "SIGSECRET4", "FNSECRET5")
+    with secured_server.http(MASTER) as http:
+        made = http.post("/admin/models", json={"name": "azure-ish", "identifier": "gpt-4o", "provider": "openai",
+                                                "base_url": url})
+        assert made.status_code == 201, made.text
+        ui = sign_in(secured_server)
+        shown_on = {"POST": made.text, "GET": http.get("/admin/models/azure-ish").text,
+                    "list": http.get("/admin/models").text, "Models page": ui.get("/ui/models").text,
+                    "edit form": ui.get("/ui/models", params={"edit": "azure-ish"}).text}
+        for where, text in shown_on.items():
+            assert not [s for s in secrets if s in text], where
+        shown = made.json()["base_url"]
+        assert shown == ("https://********@127.0.0.1:9/openai/v1?api-version=2024-10-21&api-key=********"
+                         "&x-api-key=********&password=********&X-Amz-Signature=********&code=********&region=eu")
+        # the dashboard's edit form, saved as the page wrote it, keeps every secret
+        action, fields = forms_of(shown_on["edit form"])["Save changes"]
+        assert fields["base_url"] == shown
+        saved = ui.post(action, data={**fields, "provider": "openai", "is_public": "on"})
+        assert saved.status_code == 303, saved.text[-500:]
+        assert secured_server.state.backend.store.get_model_entry("azure-ish").base_url == url
+        http.delete("/admin/models/azure-ish")
+
+
+def test_a_masked_base_url_sent_back_keeps_its_secrets_only_where_they_were_going(secured_server: Live) -> None:
+    """Sent back as shown (GET then PUT, the dashboard's edit form), a base_url keeps the stored
+    secrets, for every credential name; edited elsewhere it keeps each one still masked, unless it
+    now points at another host, which must not receive a secret its editor could not read."""
+    url = "https://svc:PW-SECRET@127.0.0.1:9/v1?api-version=1&api-key=AZ-SECRET&sig=SIG-SECRET"
+    store = secured_server.state.backend.store
+    with secured_server.http(MASTER) as http:
+        view = http.post("/admin/models", json={"name": "round-trip", "identifier": "gpt-4o", "provider": "openai",
+                                                "base_url": url}).json()
+        body = {k: v for k, v in view.items() if k not in ("has_api_key", "source")}
+        assert http.put("/admin/models/round-trip", json=body).status_code == 200
+        assert store.get_model_entry("round-trip").base_url == url
+        moved = view["base_url"].replace("/v1?api-version=1", "/v2?api-version=2")
+        assert http.patch("/admin/models/round-trip", json={"base_url": moved}).status_code == 200
+        assert store.get_model_entry("round-trip").base_url == \
+            "https://svc:PW-SECRET@127.0.0.1:9/v2?api-version=2&api-key=AZ-SECRET&sig=SIG-SECRET"
+        elsewhere = view["base_url"].replace("127.0.0.1:9", "127.0.0.1:10")
+        assert http.patch("/admin/models/round-trip", json={"base_url": elsewhere}).status_code == 200
+        stored = store.get_model_entry("round-trip").base_url
+        assert stored == elsewhere and "SECRET" not in stored
+        http.delete("/admin/models/round-trip")
+
+
 def test_traces_spend_and_breakers(secured_server: Live) -> None:
     client = secured_server.openai(MASTER)
     client.chat.completions.create(model="fake/echo", messages=HELLO,

@@ -213,30 +213,17 @@ def _secrets_of(target: Any, url: str) -> tuple[str, ...]:
 
 def shown_url(url: str, secrets: tuple[str, ...] = ()) -> str:
     """The URL as a dry run prints it: its query kept (``alt=sse`` and ``api-version`` are part of
-    the request) with key-like values redacted, and a ``user:password@``'s password redacted."""
-    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+    the request) with credential-named values redacted (the package's one rule,
+    :mod:`cloverleaf._secret_urls`), and a ``user:password@``'s password redacted."""
+    from .._secret_urls import masked_url
 
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, host = netloc.rpartition("@")
-        user, colon, _ = userinfo.partition(":")
-        netloc = f"{user}:{REDACTED}@{host}" if colon else f"{REDACTED}@{host}"
-    query = parts.query
-    if query:
-        query = urlencode([(k, REDACTED if k.lower() in _SECRET_QUERY else v)
-                           for k, v in parse_qsl(query, keep_blank_values=True)], safe="<>")
-    return _without(urlunsplit(parts._replace(netloc=netloc, query=query)), secrets)
+    return _without(masked_url(url, REDACTED), secrets)
 
 
 def _without(text: str, secrets: tuple[str, ...]) -> str:
     for secret in secrets:
         text = text.replace(secret, REDACTED)
     return text
-
-
-#: Query parameters that carry a key (Gemini's ``?key=``, a signed URL's ``sig``).
-_SECRET_QUERY = frozenset({"key", "api_key", "apikey", "token", "access_token", "sig"})
 
 
 def _elide(value: Any) -> Any:

@@ -262,6 +262,8 @@ def _doctor(args: argparse.Namespace) -> int:
     import importlib.util
     import platform
 
+    from .._errors import REDACTED
+    from .._secret_urls import masked_url
     from ..providers.registry import ROWS
 
     problems = 0
@@ -298,11 +300,12 @@ def _doctor(args: argparse.Namespace) -> int:
         if not row.local or not row.base_url.startswith("http://localhost"):
             continue
         url = (settings.env.get(row.base_url_env) if row.base_url_env else None) or row.base_url
+        shown = masked_url(url, REDACTED)   # a base URL from the environment may carry a key or a password
         try:
             httpx.get(url.rstrip("/"), timeout=0.5)
-            print(f"  {row.name:<16} reachable at {url}")
+            print(f"  {row.name:<16} reachable at {shown}")
         except httpx.HTTPError:
-            print(f"  {row.name:<16} not running at {url} ({row.start_hint or 'start it'})")
+            print(f"  {row.name:<16} not running at {shown} ({row.start_hint or 'start it'})")
     from ..transport.auto import resolve_http_client
 
     client, why = resolve_http_client(settings.http_client)

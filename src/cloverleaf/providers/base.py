@@ -21,6 +21,7 @@ from .._errors import (
     error_class_for_status,
 )
 from .._http import HttpRequest, HttpResponse, parse_retry_after, request_id, should_retry_hint
+from .._secret_urls import is_secret_name, masked_url
 from .._types import Attachment
 
 if TYPE_CHECKING:
@@ -61,15 +62,16 @@ class ProviderConfig:
     def __repr__(self) -> str:
         extra = {k: ("<redacted>" if _secret_name(k) else v) for k, v in self.extra.items()}
         headers = {k: ("<redacted>" if _secret_name(k) else v) for k, v in self.headers.items()}
-        return (f"ProviderConfig(name={self.name!r}, kind={self.kind!r}, base_url={self.base_url!r}, "
+        base_url = masked_url(self.base_url, "<redacted>") if self.base_url else self.base_url
+        return (f"ProviderConfig(name={self.name!r}, kind={self.kind!r}, base_url={base_url!r}, "
                 f"api_key={'<set>' if self.api_key else None}, api_key_env={self.api_key_env!r}, "
                 f"headers={headers!r}, extra={extra!r}, timeout={self.timeout!r}, max_retries={self.max_retries!r})")
 
 
 def _secret_name(name: str) -> bool:
-    lowered = name.lower()
-    return any(word in lowered for word in ("secret", "token", "password", "api_key", "api-key", "apikey",
-                                            "authorization", "credential", "access_key"))
+    """A header or setting whose value a repr must not show: the package's one rule for names
+    (:mod:`cloverleaf._secret_urls`), which covers ``authorization``, ``x-api-key``, ``access_key``."""
+    return is_secret_name(name)
 
 
 class StreamDecoder(Protocol):

@@ -13,7 +13,8 @@ the Playground.
 
 Modules: :mod:`.session` (sign-in, sessions, CSRF), :mod:`.web` (templates, the session
 gate, forms), :mod:`.queries` (bounded reads over rollups and indexes), :mod:`.pages`
-(read-only pages), :mod:`.manage` (models and keys), :mod:`.playground`, :mod:`.health`.
+(read-only pages), :mod:`.manage` (models and keys), :mod:`.key_limits` (what a session
+signed in with an admin-scoped virtual key may hand on), :mod:`.playground`, :mod:`.health`.
 """
 
 from __future__ import annotations

@@ -8,6 +8,10 @@ translated into the admin API's JSON shapes first (blank fields mean "not set").
 Secrets: a provider key is a write-only password field (the page only ever says whether one
 is stored); a new virtual key's secret is on the one answer to its creation (``no-store``),
 never again.
+
+A session signed in with an admin-scoped virtual key is bounded by that key (:mod:`.key_limits`):
+the keys it creates are within its own limits (or, when its key has a budget or rate limits,
+it creates none), and a key with limits does not change the model registry.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from ..admin_api import CREATE, MERGE, _entry_fields, _entry_view, _key_fields, 
 from ..admin_text import ENTRY_NAME_CHARS, KEY_ID_CHARS, storable
 from ..entry_secrets import kept_secrets
 from ..errors import ApiError, BadRequest, NotFound
+from . import key_limits
 from .session import Session, is_admin
 from .web import Web, form_list, read_form
 
@@ -52,9 +57,27 @@ class Manage:
         name = request.query_params.get("edit")
         if name and "form" not in extra:
             editing = next((e for e in entries if e["name"] == name and e["source"] == "admin"), None)
+        key = await self._session_key(session)
+        refusal = key_limits.registry_refusal(key) if key is not None else None
         return self.web.render(request, "models.html", session, status=status, page="models", entries=entries,
                                editing=extra.pop("form", None) or editing, providers=entry_providers(st),
-                               can_store_keys=st.box is not None, **extra)
+                               can_store_keys=st.box is not None,
+                               read_only=refusal.message if refusal else None, **extra)
+
+    async def _session_key(self, session: Session) -> Any:
+        """The stored key a session signed in with (None for the master key's session)."""
+        if session.kind != "key" or self.st.keys is None:
+            return None
+        row = await self.st.keys.get(session.key_id) if session.key_id else None
+        if row is None:   # deleted under the session (sessions end with their key on the next page)
+            raise NotFound(f"your key {session.key_id} no longer exists; sign in again")
+        return row
+
+    async def _check_may_change_registry(self, session: Session) -> None:
+        key = await self._session_key(session)
+        refusal = key_limits.registry_refusal(key) if key is not None else None
+        if refusal is not None:
+            raise refusal
 
     async def save_model(self, request: Request, session: Session) -> Response:
         """Add an entry, or (the form names one in ``entry``) update that entry."""
@@ -62,6 +85,7 @@ class Manage:
         original = form.get("entry")
         name = original if original is not None else form.get("name", "").strip()
         try:
+            await self._check_may_change_registry(session)
             _name_ok(name)
             body = _model_body(form)
             existing = await asyncio.to_thread(self.st.backend.store.get_model_entry, name)
@@ -81,6 +105,7 @@ class Manage:
 
     async def delete_model(self, request: Request, session: Session) -> Response:
         name = await _entry(request)
+        await self._check_may_change_registry(session)
         if not await asyncio.to_thread(self.st.backend.store.delete_model_entry, name):
             raise NotFound(f"no stored model entry {name!r} (entries from cloverleaf.toml cannot be deleted here)")
         self.st.backend.uninstall(name)
@@ -99,8 +124,11 @@ class Manage:
         now = time.time()
         keys = [{"row": r, "spend": spend.get(r.id, 0.0), "admin": is_admin(r),
                  "state": _key_state(r, now)} for r in sorted(rows, key=lambda r: -r.created_at)]
+        mine = await self._session_key(session)
+        refusal = key_limits.minting_refusal(mine) if mine is not None else None
         return self.web.render(request, "keys.html", session, status=status, page="keys", keys=keys,
-                               revoked=request.query_params.get("revoked"), **extra)
+                               revoked=request.query_params.get("revoked"), mine=mine,
+                               minting_refused=refusal.message if refusal else None, **extra)
 
     def _key_spend(self, key_ids: list[str]) -> dict[str, float]:
         """Each shown key's spend over 30 days (asked for by id: see :func:`.queries.cost_of`)."""
@@ -113,8 +141,14 @@ class Manage:
         assert self.st.keys is not None
         form = await read_form(request)
         try:
-            body = _key_body(form, form_list(request, "allowed_models"))
-            row, secret = await self.st.keys.create(**_key_fields(body, time.time()))
+            mine = await self._session_key(session)
+            refusal = key_limits.minting_refusal(mine) if mine is not None else None
+            if refusal is not None:
+                raise refusal
+            fields = _key_fields(_key_body(form, form_list(request, "allowed_models")), time.time())
+            if mine is not None:   # within the session key's own limits; blank fields are its values
+                fields = key_limits.inherit(mine, fields)
+            row, secret = await self.st.keys.create(**fields)
         except ApiError as err:
             return await self.keys(request, session, status=err.status, error=err.message)
         return await self.keys(request, session, status=201, created=row, secret=secret)

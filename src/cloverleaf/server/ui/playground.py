@@ -4,7 +4,9 @@ Both run through the gateway exactly as an API call does — the same routes, fa
 limits, budgets and call record — under the signed-in principal's policy: the master key
 has none; an admin-scoped key keeps its allowed models, limits and budget. The Playground
 can also call *as* a virtual key pasted into it (to try what that key may do); the key is
-verified like any API key and never shown back.
+verified like any API key and never shown back. A session signed in with a virtual key may
+call only as a key within its own key's limits (:func:`.key_limits.wider_than`): the pasted
+key's policy is what the call runs under, so a wider one would lift the session's limits.
 
 Each call gets a fresh trace id (and a trace row), so the answer links to its trace. The
 browser reads the answer as NDJSON lines (``fetch`` + a stream reader, no EventSource,
@@ -29,9 +31,10 @@ from ..._context import CallContext
 from ..._errors import redact
 from ..._types import ChatRequest, Message, StreamEvent, Usage
 from ..auth import Principal
-from ..errors import BadRequest, to_api_error
+from ..errors import BadRequest, Forbidden, to_api_error
 from ..keys import model_allowed
 from ..openai_wire import parse_chat_request
+from .key_limits import wider_than
 from .session import Session
 from .web import Web
 
@@ -150,12 +153,17 @@ class Playground:
         return result
 
     async def _principal(self, session: Session, as_key: str | None) -> Principal:
+        policy = await self.web.sessions.policy(session)
         if as_key:
             if self.st.keys is None:
                 raise BadRequest("this gateway has no virtual keys")
             verified = await self.st.keys.verify(as_key)
+            problem = wider_than(policy, verified.policy) if policy is not None else None
+            if problem is not None:
+                raise Forbidden(f"cannot call as key {verified.id}: it is not within the limits of your own key "
+                                f"{policy.key_id} ({problem[1]}); the Playground calls as a pasted key only when "
+                                "that key may do no more than yours", code="key_wider_than_yours")
             return Principal("key", verified.id, verified.policy)
-        policy = await self.web.sessions.policy(session)
         return Principal("master") if policy is None else Principal("key", policy.key_id, policy)
 
     def _new_trace(self, source: str, model: str) -> str:
