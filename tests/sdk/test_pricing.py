@@ -28,11 +28,13 @@ def test_table_has_at_least_thirty_models_with_context_windows():
     ("openrouter", "anthropic/claude-3.5-sonnet", "claude-3-5-sonnet"),
     ("ollama", "llama3.1:8b", "llama3.1"),
     ("gemini", "gemini-2.5-flash-preview-05-20", "gemini-2.5-flash"),
+    # OpenAI's Responses API bills as its Chat Completions (Codex through the gateway was all unknown cost)
+    ("openai-responses", "gpt-4o-2024-08-06", "gpt-4o"),
 ])
 def test_lookup_normalises_snapshots_and_resellers(provider, model, expected):
     price = lookup(provider, model)
     assert price is not None
-    vendor = {"bedrock": "anthropic", "openrouter": "anthropic"}.get(provider, provider)
+    vendor = {"bedrock": "anthropic", "openrouter": "anthropic", "openai-responses": "openai"}.get(provider, provider)
     assert price == all_prices()[f"{vendor}/{expected}"]
 
 
