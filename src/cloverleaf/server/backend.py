@@ -29,6 +29,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from .._capabilities import Capability
 from .._config import ModelEntry, Settings
@@ -76,6 +77,7 @@ class Backend:
         self.box = box
         self._known_providers = frozenset(provider_names()) | frozenset(settings.providers)
         self._stored: set[str] = set()          # registry names that came from the store
+        self._shadowed: set[str] = set()        # stored names cloverleaf.toml defines too: ignored, warned once
         self._fingerprint: Any = None
         self._sync_task: asyncio.Task[None] | None = None
 
@@ -125,8 +127,10 @@ class Backend:
         if fingerprint == self._fingerprint:
             return False
         rows = await asyncio.to_thread(self.store.list_model_entries)
-        for gone in self._stored - {row.name for row in rows}:
+        names = {row.name for row in rows}
+        for gone in self._stored - names:
             self.uninstall(gone)
+        self._shadowed &= names   # one deleted and stored again is warned about again
         for row in rows:
             self.install(row)
         self._fingerprint = fingerprint
@@ -219,8 +223,15 @@ class Backend:
             self.engine.registry.remove(probe)
         return None
 
-    def install(self, row: Any) -> None:
-        """Put a stored entry (its provider key decrypted) into the live registry."""
+    def install(self, row: Any) -> bool:
+        """Put a stored entry (its provider key decrypted) into the live registry; False if it
+        was not, because cloverleaf.toml defines an entry of that name. The file is the source
+        of truth and its entries are read-only through the admin API, which refuses to store
+        such a name; one stored before the file named it, though, silently replaced the file's
+        entry after a restart (calls went to the stored identifier)."""
+        if self.settings.model_entry(row.name) is not None:
+            self._ignore_shadowed(row.name)
+            return False
         api_key = None
         if row.api_key_encrypted:
             if self.box is None:
@@ -238,10 +249,22 @@ class Backend:
             additional_config=dict(row.additional_config or {}), data_retention_days=row.data_retention_days))
         self._stored.add(row.name)
         self._changed_here()
+        return True
+
+    def _ignore_shadowed(self, name: str) -> None:
+        """Say once (at start-up, or at the sync that finds it) that a stored entry is ignored."""
+        if name in self._shadowed:
+            return
+        self._shadowed.add(name)
+        log.warning("model entry %r is defined in cloverleaf.toml and also stored through the admin API: the "
+                    "file's entry is served and the stored one ignored. Delete the stored one (DELETE "
+                    "/admin/models/%s) or rename one of them", name, quote(name, safe="/"))
 
     def uninstall(self, name: str) -> None:
-        """Drop a stored entry; an entry of the same name in cloverleaf.toml comes back."""
+        """Drop a stored entry; an entry of the same name in cloverleaf.toml comes back (or, when the
+        stored one was ignored for it, simply stays)."""
         self._stored.discard(name)
+        self._shadowed.discard(name)
         configured = self.settings.model_entry(name)
         if configured is not None:
             self.engine.registry.add(configured)
