@@ -79,10 +79,14 @@ class ModelEntry:
     context_window: int | None = None
     additional_config: dict[str, Any] = field(default_factory=dict)
     data_retention_days: int | None = None
+    #: Why the entry's own provider key cannot be used, set by the server when a stored key
+    #: cannot be decrypted: calls to the entry fail saying so, rather than going out without
+    #: the key (or with another one from the environment). Not a cloverleaf.toml key.
+    key_problem: str | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModelEntry:
-        known = {f.name for f in fields(cls)}
+        known = {f.name for f in fields(cls)} - {"key_problem"}
         unknown = set(data) - known
         if unknown:
             raise ConfigError(f"[[models]] entry {data.get('name')!r}: unknown keys {sorted(unknown)}; "
