@@ -19,7 +19,18 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import ConfigError
-from ._setting_values import boolean, env_seconds, env_whole, not_a_table, number, seconds, whole
+from ._setting_values import (
+    boolean,
+    env_seconds,
+    env_whole,
+    inline_table,
+    not_a_table,
+    number,
+    seconds,
+    text,
+    text_table,
+    whole,
+)
 
 CONFIG_FILE_NAME = "cloverleaf.toml"
 
@@ -68,10 +79,14 @@ class ModelEntry:
     context_window: int | None = None
     additional_config: dict[str, Any] = field(default_factory=dict)
     data_retention_days: int | None = None
+    #: Why the entry's own provider key cannot be used, set by the server when a stored key
+    #: cannot be decrypted: calls to the entry fail saying so, rather than going out without
+    #: the key (or with another one from the environment). Not a cloverleaf.toml key.
+    key_problem: str | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModelEntry:
-        known = {f.name for f in fields(cls)}
+        known = {f.name for f in fields(cls)} - {"key_problem"}
         unknown = set(data) - known
         if unknown:
             raise ConfigError(f"[[models]] entry {data.get('name')!r}: unknown keys {sorted(unknown)}; "
@@ -176,6 +191,7 @@ _DEFAULT_KEYS = {"model": "default_model", "default_model": "default_model", "em
                  "http_client": "http_client"}
 _PROVIDER_KEYS = {f.name for f in fields(ProviderSettings)} - {"name"}
 _SECONDS = ("timeout", "connect_timeout", "first_byte_timeout", "idle_timeout")
+_TEXT_DEFAULTS = ("model", "default_model", "embedding_model", "image_model", "backend", "http_client")
 
 
 def _apply_toml(settings: Settings, file: Path) -> Settings:
@@ -204,6 +220,8 @@ def _apply_toml(settings: Settings, file: Path) -> Settings:
             value = whole(f"{file}: [defaults] max_retries", value)
         if key == "gateway":
             boolean(f"{file}: [defaults] gateway", value)
+        if key in _TEXT_DEFAULTS:
+            text(f"{file}: [defaults] {key}", value)
         changes[_DEFAULT_KEYS[key]] = value
     providers = {}
     for name, table in (data.get("providers") or {}).items():
@@ -215,12 +233,12 @@ def _apply_toml(settings: Settings, file: Path) -> Settings:
         if "api_key" in table:
             raise ConfigError(f"{file}: [providers.{name}] must not hold a literal api_key; "
                               f"set api_key_env to the name of an environment variable instead")
-        providers[name] = ProviderSettings(name=name, **_numbers_checked(f"{file}: [providers.{name}]", table))
+        providers[name] = ProviderSettings(name=name, **_values_checked(f"{file}: [providers.{name}]", table))
     changes["providers"] = providers
     models = data.get("models") or []
     if not isinstance(models, list) or not all(isinstance(m, dict) for m in models):
         raise ConfigError(f"{file}: models must be an array of tables: [[models]]")
-    changes["models"] = [ModelEntry.from_dict(_numbers_checked(f"{file}: [[models]] entry {m.get('name')!r}", m))
+    changes["models"] = [ModelEntry.from_dict(_values_checked(f"{file}: [[models]] entry {m.get('name')!r}", m))
                          for m in models]
     for table in _TABLES:
         if table in data:
@@ -237,6 +255,10 @@ def check_keys(settings: Settings, where: str = "cloverleaf.toml") -> None:
     from .providers.registry import KINDS, PROVIDER_ALIASES, canonical_kind, check_config_keys, kind_of, provider_names
 
     custom = {name: ps.kind for name, ps in settings.providers.items()}
+    for name, ps in settings.providers.items():   # the file's were checked as they loaded; these may come from code
+        _values_checked(f"{where}: [providers.{name}]", _as_table(ps))
+    for entry in settings.models:
+        _values_checked(f"{where}: [[models]] entry {entry.name!r}", _as_table(entry))
     for name, ps in settings.providers.items():
         if ps.kind is None and name not in provider_names() and name not in PROVIDER_ALIASES:
             raise ConfigError(f"{where}: [providers.{name}] is not a built-in provider; add kind = \"openai\" "
@@ -281,15 +303,22 @@ _TABLE_EXAMPLES = {"defaults": 'model = "openai/gpt-4o-mini"', "providers": '[pr
                    "telemetry": 'otlp_endpoint = "http://127.0.0.1:4318"', "privacy": 'default = "local-only"'}
 
 
-#: the numeric keys of a [providers.NAME] table and of a [[models]] entry
+#: the keys of a [providers.NAME] table and of a [[models]] entry, by the kind of value they take
 _PRICES = ("input_cost_per_1k", "output_cost_per_1k", "cached_input_cost_per_1k", "cache_write_cost_per_1k",
            "cache_write_1h_cost_per_1k")
 _AT_LEAST_ONE = ("context_window",)
+#: (``kind`` is checked with the other provider rules in check_keys, whose message lists the kinds)
+_TEXT = ("name", "identifier", "provider", "base_url", "api_key_env", "api_key")
+_BOOLEANS = ("is_public",)
+_TABLES_OF_ANY = ("extra", "additional_config")
+_TABLES_OF_TEXT = ("headers",)
 
 
-def _numbers_checked(where: str, table: dict[str, Any]) -> dict[str, Any]:
-    """``table`` with its numeric settings checked (finite, in range, numbers at all): a price
-    of "0.01" or NaN failed, or billed nothing, only when the first call was costed."""
+def _values_checked(where: str, table: Mapping[str, Any]) -> dict[str, Any]:
+    """``table`` with every value checked for its key's kind, naming the key: a price of "0.01"
+    or NaN failed, or billed nothing, only when the first call was costed; ``identifier = 5``,
+    ``base_url = 5`` or ``headers = "x"`` made every call to the model a 500; and
+    ``is_public = "false"`` listed the model (the string is true) while privacy read it as false."""
     out = dict(table)
     for key, value in table.items():
         if value is None:
@@ -304,7 +333,19 @@ def _numbers_checked(where: str, table: dict[str, Any]) -> dict[str, Any]:
             out[key] = whole(f"{where} {key}", value, minimum=1)
         elif key == "data_retention_days":   # 0: the store's own, as the admin API takes it
             out[key] = whole(f"{where} {key}", value, minimum=0)
+        elif key in _TEXT:
+            text(f"{where} {key}", value)
+        elif key in _BOOLEANS:
+            boolean(f"{where} {key}", value)
+        elif key in _TABLES_OF_TEXT:
+            out[key] = text_table(f"{where} {key}", value)
+        elif key in _TABLES_OF_ANY:
+            inline_table(f"{where} {key}", value)
     return out
+
+
+def _as_table(row: ProviderSettings | ModelEntry) -> dict[str, Any]:
+    return {f.name: getattr(row, f.name) for f in fields(row)}
 
 
 def _apply_env(settings: Settings, env: Mapping[str, str]) -> Settings:

@@ -222,6 +222,8 @@ class Resolver:
                  explicit: str | None, base_url: str) -> tuple[str | None, str | None]:
         if explicit:
             return explicit, None
+        if entry is not None and entry.key_problem:
+            raise ConfigError(entry.key_problem)
         if entry is not None and entry.api_key:
             return entry.api_key, None
         if ps is not None and ps.api_key:  # Settings(providers={...: ProviderSettings(api_key=...)})

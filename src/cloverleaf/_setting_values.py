@@ -8,7 +8,12 @@ first). One check, so every table refuses the same things with the same words: t
 number belongs (``float("abc")`` was a traceback), a boolean (``true`` is 1 to Python), NaN
 (every comparison with it is false, so ``max_wait = nan`` waited forever and ``limit_usd = nan``
 capped nothing), infinity (a traceback where a whole number was made of it), and a value out
-of range (``max_body_mb = -1`` started a server that refused every request)."""
+of range (``max_body_mb = -1`` started a server that refused every request).
+
+Every text setting goes through :func:`text` (a table of text, such as ``headers``, through
+:func:`text_table`; an array of text through :func:`text_list`), and every true/false one
+through :func:`boolean`: ``identifier = 5`` or ``base_url = 5`` loaded, passed ``cloverleaf
+doctor`` and then made every call to the model a 500, and ``is_public = "false"`` meant true."""
 
 from __future__ import annotations
 
@@ -29,6 +34,37 @@ def boolean(where: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(f"{where} must be true or false, got {value!r}")
     return value
+
+
+def text(where: str, value: Any) -> str:
+    """A setting that must be TOML text (in quotes). A number, boolean, array or table there
+    was kept as it was and failed, as a 500, in the first call that used it as text. The
+    message names the key and the kind of value found, never the value (it may be a key)."""
+    if not isinstance(value, str):
+        raise ConfigError(f"{where} must be text in quotes (\"...\"), not {_kind(value)}")
+    return value
+
+
+def inline_table(where: str, value: Any, example: str = "key = value") -> dict[str, Any]:
+    """An inline table (``additional_config = { region = "eu-central-1" }``): read as one, a
+    string had its characters reported as unknown keys."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must be a table ({{ {example} }}), not {_kind(value)}")
+    return value
+
+
+def text_table(where: str, value: Any, example: str = 'X-Team = "ml"') -> dict[str, str]:
+    """A table whose every value is text (``headers = { X-Team = "ml" }``)."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must be a table of text values ({{ {example} }}), not {_kind(value)}")
+    return {str(key): text(f"{where} {key!r}", item) for key, item in value.items()}
+
+
+def text_list(where: str, value: Any, example: str = '"cdn.internal"') -> tuple[str, ...]:
+    """An array whose every item is text (``allow_hosts = ["cdn.internal"]``)."""
+    if not isinstance(value, list | tuple):
+        raise ConfigError(f"{where} must be an array of text values ([{example}]), not {_kind(value)}")
+    return tuple(text(f"{where}[{i}]", item) for i, item in enumerate(value))
 
 
 def not_a_table(where: str, value: Any, example: str = "") -> str:
@@ -54,6 +90,8 @@ def _kind(value: Any) -> str:
         return "a string"
     if isinstance(value, list | tuple):
         return "an array"
+    if isinstance(value, dict):
+        return "a table"
     return f"a {type(value).__name__}"
 
 

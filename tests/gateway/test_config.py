@@ -197,3 +197,42 @@ def test_settings_built_in_code_name_a_table_given_as_a_value(build: object, mes
     """The loader checks the file; settings built in code reach each table's parser unchecked."""
     with pytest.raises(ConfigError, match=re.escape(message)):
         build()  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(("build", "message"), [
+    (lambda: parse(Settings(routes={"r": {"targets": [{"model": "fake/echo", "base_url": 5}]}})),
+     "[routes.r] targets[0] base_url must be text in quotes (\"...\"), not a number"),   # a 500 on every call
+    (lambda: parse(Settings(routes={"r": {"targets": [{"model": "fake/echo", "name": 5}]}})),
+     "[routes.r] targets[0] name must be text"),
+    (lambda: parse(Settings(routes={"r": {"targets": [{"model": "fake/echo", "api_key_env": ["K"]}]}})),
+     "[routes.r] targets[0] api_key_env must be text in quotes (\"...\"), not an array"),
+    (lambda: parse(Settings(routes={"r": {"targets": [5]}})),
+     "[routes.r] targets[0] must be a model name in quotes (\"openai/gpt-4o\") or a table"),
+    (lambda: parse(Settings(store={"url": 5})), "[store] url must be text"),
+    (lambda: parse(Settings(state={"url": 5})), "[state] url must be text"),
+    (lambda: parse(Settings(state={"prefix": 5})), "[state] prefix must be text"),
+    (lambda: parse_cache({"prefix": 5}), "[cache] prefix must be text"),
+    (lambda: parse_cache({"mode": "semantic", "embedding_model": 5}), "[cache] embedding_model must be text"),
+    (lambda: parse_telemetry({"otlp_endpoint": "http://127.0.0.1:4318", "service_name": 5}, {}),
+     "[telemetry] service_name must be text"),
+    (lambda: parse_telemetry({"otlp_endpoint": "http://127.0.0.1:4318", "headers": {"x-team": 5}}, {}),
+     "[telemetry] headers 'x-team' must be text"),
+    (lambda: parse_telemetry({"otlp_endpoint": "http://127.0.0.1:4318", "headers": "x"}, {}),
+     "[telemetry] headers must be a table of text values"),
+    (lambda: ServerOptions.from_settings({"host": 5}, {}), "[server] host must be text"),
+    (lambda: AttachmentPolicy(allow_hosts=[5]), "[attachments] allow_hosts[0] must be text"),  # type: ignore[list-item]
+    (lambda: AttachmentPolicy(resolver="x"), "AttachmentPolicy.resolver must be a function"),  # type: ignore[arg-type]
+])
+def test_every_table_refuses_anything_but_text_for_a_text_setting(build: object, message: str) -> None:
+    """Each was kept as given (or turned into the text "5") and failed later: a route target's
+    ``base_url = 5`` made every call to the route a 500, ``[server] host = 5`` was a host "5"."""
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        build()  # type: ignore[operator]
+
+
+def test_attachments_verify_takes_only_true_or_false() -> None:
+    """``verify = "false"`` was accepted and meant true; a real false is refused at the download
+    (it says to pass an SSLContext), so a TOML boolean is all the file can give."""
+    with pytest.raises(ConfigError, match=re.escape("[attachments] verify must be true or false, got 'false'")):
+        AttachmentPolicy(verify="false")  # type: ignore[arg-type]
+    assert AttachmentPolicy(verify=True).verify is True

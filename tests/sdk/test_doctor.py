@@ -42,6 +42,8 @@ def _doctor(path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     '[cache]\nmode = "exact"\nttl = -1\n',
     '[telemetry]\notlp_endpoint = "http://127.0.0.1:4318"\nexport_timeout = "soon"\n',
     '[server]\nmax_body_mb = "abc"\n',
+    '[routes.r]\ntargets = [{ model = "fake/echo", base_url = 5 }]\n',   # passed both, then a 500 per call
+    '[server]\nhost = 5\n',
 ])
 def test_doctor_fails_on_what_serve_refuses_with_the_servers_words(tmp_path: Path, text: str,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:

@@ -159,6 +159,31 @@ def test_admin_text_that_the_store_cannot_keep_is_a_400_naming_the_field(live: L
     assert "sk-" not in r.text
 
 
+@pytest.mark.parametrize(("field", "value"), [
+    ("identifier", 5), ("base_url", 5), ("api_key_env", 5), ("provider", ["mylab"]), ("is_public", "false"),
+    ("additional_config", "stream_usage"), ("additional_config", {"stream_usage": "false"}), ("name", 5),
+])
+def test_an_entry_field_of_the_wrong_type_is_a_400_as_in_the_file(live: Live, field: str, value: Any) -> None:
+    """What cloverleaf.toml refuses at load (text where text belongs, true/false where a boolean
+    does, a provider's own true/false keys) the admin API refuses as a 400 naming the field,
+    on create and on change, and nothing is stored."""
+    body = {"name": "typed", "provider": "mylab", "identifier": "m", field: value}
+    with live.http(MASTER) as http:
+        try:
+            created = http.post("/admin/models", json=body)
+            assert created.status_code == 400, created.text
+            assert created.json()["error"]["param"] == field, created.text
+            assert http.get("/admin/models/typed").status_code == 404
+            ok = http.post("/admin/models", json={"name": "typed2", "provider": "mylab", "identifier": "m"})
+            assert ok.status_code == 201, ok.text
+            if field != "name":
+                changed = http.patch("/admin/models/typed2", json={field: value})
+                assert changed.status_code == 400 and changed.json()["error"]["param"] == field, changed.text
+        finally:
+            http.delete("/admin/models/typed")
+            http.delete("/admin/models/typed2")
+
+
 def test_admin_text_at_its_column_length_is_stored(live: Live) -> None:
     with live.http(MASTER) as http:
         key = http.post("/admin/keys", json={"name": "k" * 255})

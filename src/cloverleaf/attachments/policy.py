@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .._errors import ConfigError
-from .._setting_values import boolean, seconds, whole
+from .._setting_values import boolean, seconds, text_list, whole
 from .addresses import parse_networks
 
 #: ``resolver(host, port) -> [ip, ...]``: how a host name becomes addresses (injectable for tests).
@@ -65,8 +65,14 @@ class AttachmentPolicy:
             setattr(self, name, seconds(f"[attachments] {name}", getattr(self, name)))
         self.max_redirects = whole("[attachments] max_redirects", self.max_redirects)
         boolean("AttachmentPolicy.allow_local_paths", self.allow_local_paths)
-        if isinstance(self.allow_hosts, str) or isinstance(self.allow_networks, str):
-            raise ConfigError("AttachmentPolicy.allow_hosts/allow_networks take a tuple of strings, not one string")
+        if not isinstance(self.verify, ssl.SSLContext):   # verify = "false" read as true, silently
+            boolean("[attachments] verify", self.verify)
+        if self.resolver is not None and not callable(self.resolver):   # called at the first download
+            raise ConfigError("AttachmentPolicy.resolver must be a function (host, port) -> [address, ...]; "
+                              "it cannot be set in cloverleaf.toml")
+        # a host of 5 was taken as the name "5", a network of 5 was an AttributeError at load
+        self.allow_hosts = text_list("[attachments] allow_hosts", self.allow_hosts, '"cdn.internal:8443"')
+        self.allow_networks = text_list("[attachments] allow_networks", self.allow_networks, '"10.1.0.0/16"')
         try:
             parse_networks(self.allow_networks)
         except ValueError as exc:

@@ -47,7 +47,7 @@ from typing import Any, Literal
 
 from .._errors import ConfigError
 from .._privacy import check_policy
-from .._setting_values import MAX_SECONDS, boolean, not_a_table, number, seconds, whole
+from .._setting_values import MAX_SECONDS, boolean, not_a_table, number, seconds, text, whole
 from .breaker import BreakerPolicy
 from .cache.config import ROUTE_KEYS as _ROUTE_CACHE_KEYS
 from .cache.config import RouteCache, parse_route_cache
@@ -168,7 +168,7 @@ def parse(settings: Any) -> GatewayConfig:
         breaker=parse_breaker(settings.breaker or {}),
         budgets=parse_budgets(settings.budgets or {}, routes),
         store=parse_store(settings.store or {}, env),
-        state_url=str(state.get("url") or "memory"),
+        state_url=state.get("url") or "memory",
         max_retries=whole("[defaults] max_retries", getattr(settings, "max_retries", 2)),
         timeout=seconds("[defaults] timeout", getattr(settings, "timeout", 600.0)),
         first_byte_timeout=seconds("[defaults] first_byte_timeout", getattr(settings, "first_byte_timeout", 30.0)),
@@ -194,6 +194,9 @@ def _budgets_in(table: Mapping[str, Any]) -> Literal["state", "store"]:
 def _state_table(table: Any) -> Mapping[str, Any]:
     checked = _table("[state]", table or {}, 'url = "redis://127.0.0.1:6379/0"')
     _check_keys("[state]", checked, _STATE_KEYS)
+    for key in ("url", "prefix"):   # prefix = 5 was a TypeError in the first call's Redis key
+        if checked.get(key) is not None:
+            text(f"[state] {key}", checked[key])
     return checked
 
 
@@ -235,12 +238,18 @@ def parse_route(name: str, table: Any, env: Mapping[str, str] | None = None) -> 
         t_where = f"{where} targets[{i}]"
         if isinstance(raw, str):
             raw = {"model": raw}
-        raw = _table(t_where, raw)
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"{t_where} must be a model name in quotes (\"openai/gpt-4o\") or a table "
+                              f"({{ model = \"openai/gpt-4o\", name = \"...\" }})")
+        raw = dict(raw)
         if "api_key" in raw:
             raise ConfigError(f"{t_where}: do not put a literal api_key in the config; use api_key_env")
         _check_keys(t_where, raw, _TARGET_KEYS)
         if not isinstance(raw.get("model"), str) or not raw["model"]:
             raise ConfigError(f"{t_where} needs model = \"provider/model\"")
+        for key in ("name", "api_key_env", "base_url"):   # base_url = 5 was a 500 on every call to the route
+            if raw.get(key) is not None:
+                text(f"{t_where} {key}", raw[key])
         weight = raw.get("weight", weights[i] if weights else 1.0)
         key_env = raw.get("api_key_env")
         api_key = None
@@ -248,7 +257,7 @@ def parse_route(name: str, table: Any, env: Mapping[str, str] | None = None) -> 
             api_key = (env or os.environ).get(key_env)
             if not api_key:
                 raise ConfigError(f"{t_where}: environment variable {key_env} (api_key_env) is not set")
-        targets.append(TargetSpec(model=raw["model"], name=str(raw.get("name") or ""),
+        targets.append(TargetSpec(model=raw["model"], name=raw.get("name") or "",
                                   weight=number(f"{t_where} weight", weight), api_key_env=key_env,
                                   api_key=api_key, base_url=raw.get("base_url")))
     return make_route(name, targets, strategy=table.get("strategy", "priority"), retries=table.get("retries"),
@@ -383,8 +392,10 @@ def parse_store(table: Mapping[str, Any], env: Mapping[str, str]) -> StoreConfig
     record = table.get("record", "all")
     if record not in RECORD_MODES:
         raise ConfigError(f"[store] record must be \"all\", \"errors\" or \"none\", got {record!r}")
+    if table.get("url") is not None:
+        text("[store] url", table["url"])
     return StoreConfig(
-        url=str(table.get("url") or default_store_url(env)),
+        url=table.get("url") or default_store_url(env),
         batch_size=whole("[store] batch_size", table.get("batch_size", 100), minimum=1),
         flush_ms=whole("[store] flush_ms", table.get("flush_ms", 200), minimum=1, maximum=MAX_SECONDS * 1000),
         data_retention_days=None if retention is None else whole("[store] data_retention_days", retention,

@@ -43,7 +43,7 @@ from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit
 
 from .._errors import ConfigError
-from .._setting_values import boolean, env_number, not_a_table, seconds
+from .._setting_values import boolean, env_number, not_a_table, seconds, text, text_table
 from .._version import __version__
 from . import otlp_wire
 from .otlp_export import SpanExporter
@@ -88,6 +88,9 @@ def parse_telemetry(table: Mapping[str, Any] | None, env: Mapping[str, str], *,
         raise ConfigError(f"[telemetry]: unknown key(s) {sorted(unknown)}; allowed: {sorted(_KEYS)}")
     if not boolean("[telemetry] enabled", table.get("enabled", True)):
         return None
+    for key in ("otlp_endpoint", "service_name", "compression", "certificate"):   # service_name = 5 was "5"
+        if table.get(key) is not None:
+            text(f"[telemetry] {key}", table[key])
     endpoint = table.get("otlp_endpoint")
     # the signal's own variable is the full URL to post to (OTel's rule); any other endpoint is
     # a base URL that gets /v1/traces — whatever else the environment holds
@@ -105,9 +108,10 @@ def parse_telemetry(table: Mapping[str, Any] | None, env: Mapping[str, str], *,
         raise ConfigError(f"[telemetry] otlp_endpoint must be an http(s) URL (OTLP/HTTP), got {endpoint!r}")
     if not endpoint.rstrip("/").endswith("/v1/traces") and not full_url:
         endpoint = endpoint.rstrip("/") + "/v1/traces"
-    headers = table.get("headers") or _env_headers(_otlp_env(env, "HEADERS") or "")
-    if not isinstance(headers, Mapping):
-        raise ConfigError("[telemetry] headers must be a table of header = \"value\"")
+    # { x = 5 } was sent as "5"
+    headers = text_table("[telemetry] headers", table["headers"], '"x-team" = "..."') if "headers" in table else {}
+    if not headers:
+        headers = _env_headers(_otlp_env(env, "HEADERS") or "")
     capture = boolean("[telemetry] capture_content", table.get("capture_content", False))
     compression = str(table.get("compression") or _otlp_env(env, "COMPRESSION") or "none").lower()
     if compression not in ("gzip", "none"):

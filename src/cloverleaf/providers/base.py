@@ -101,6 +101,8 @@ class Adapter:
     supporting: ClassVar[Callable[[str], list[str]]] = staticmethod(lambda operation: [])
     #: The ``additional_config``/``extra`` keys this adapter reads; any other is a ConfigError at load.
     config_keys: ClassVar[frozenset[str]] = frozenset()
+    #: Those of them that take only true or false (``store = "false"`` is true to Python).
+    config_booleans: ClassVar[frozenset[str]] = frozenset()
     #: Operation -> the path this adapter appends to base_url for it. A base_url that already ends
     #: in one of them is a full endpoint URL, used as given for that operation only.
     operation_paths: ClassVar[dict[str, str]] = {}

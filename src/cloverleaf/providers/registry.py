@@ -15,6 +15,7 @@ from typing import Any
 
 from .._capabilities import Capabilities, Capability
 from .._errors import ConfigError, UnsupportedCapability
+from .._setting_values import boolean
 from .base import Adapter
 from .spec import CONFIG_KEY_ALIASES, ProviderSpec
 
@@ -279,6 +280,8 @@ def check_config_keys(provider: str, kind: str, extra: Mapping[str, Any], where:
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {unknown} for provider {provider!r}; allowed: "
                           f"{', '.join(sorted(allowed)) or 'none'}")
+    for key in sorted(adapter_class(kind).config_booleans & set(extra)):
+        boolean(f"{where} {key}", extra[key])
 
 
 def kind_of(provider: str, custom_kinds: Mapping[str, str | None]) -> str:

@@ -15,7 +15,9 @@
 A provider ``api_key`` sent to ``/admin/models`` is encrypted before it reaches the store
 and never returned (responses say ``"has_api_key": true``); credentials inside ``base_url`` and
 ``additional_config`` are shown masked (:mod:`.entry_secrets`). Entries from cloverleaf.toml
-are listed with ``"source": "config"`` and are read-only here.
+are listed with ``"source": "config"`` and are read-only here. The file is the source of truth:
+an entry stored before the file named it too is ignored (:meth:`.Backend.install` warns), so
+GET answers the file's, PUT and PATCH are a 409, and DELETE removes the stored one.
 
 ``PUT`` replaces an entry, but for its stored provider key: what ``GET`` shows holds no key, so
 a script doing GET then PUT would otherwise delete it. The key changes only when ``api_key`` is
@@ -147,11 +149,7 @@ async def _save_entry(st: ServerState, name: str, fields: dict[str, Any], existi
                       how: str = MERGE) -> Any:
     from ..gateway.store.records import ModelEntryRow
 
-    if st.backend.settings.model_entry(name) is not None:   # a stored entry of that name would shadow it
-        raise ApiError(f"model entry {name!r} comes from cloverleaf.toml and is read-only here: change it in the "
-                       "file, or give this entry another name", status=409, kind="invalid_request",
-                       code="config_entry_read_only")
-
+    refuse_config_entry(st, name)   # a stored entry of that name would be ignored
     values: dict[str, Any] = {"name": name}
     if existing is not None and how == MERGE:
         values = {f: getattr(existing, f) for f in ModelEntryRow.__dataclass_fields__}
@@ -184,6 +182,22 @@ async def _save_entry(st: ServerState, name: str, fields: dict[str, Any], existi
     return saved
 
 
+def refuse_config_entry(st: ServerState, name: str, change: str = "change it in the file, or give this entry "
+                                                                   "another name") -> None:
+    """A 409 when cloverleaf.toml defines ``name``: that entry is the one served, and read-only here."""
+    if st.backend.settings.model_entry(name) is not None:
+        raise ApiError(f"model entry {name!r} comes from cloverleaf.toml and is read-only here: {change}",
+                       status=409, kind="invalid_request", code="config_entry_read_only")
+
+
+def entry_views(st: ServerState, rows: list[Any]) -> list[dict[str, Any]]:
+    """The entries as they are served: the stored ones, then cloverleaf.toml's, which win over a
+    stored one of the same name (that one is ignored, so it is not listed)."""
+    configured = list(st.backend.settings.models)
+    names = {e.name for e in configured}
+    return [_entry_view(r) for r in rows if r.name not in names] + [_entry_view(e, "config") for e in configured]
+
+
 def _name_ok(name: Any) -> str:
     if not isinstance(name, str) or not name.strip() or len(name) > ENTRY_NAME_CHARS:
         raise bad("name", f"required: a non-empty model name of at most {ENTRY_NAME_CHARS} characters")
@@ -200,9 +214,7 @@ async def _stored_entry(st: ServerState, name: str) -> Any:
 @admin_route
 async def list_models(request: Request, st: ServerState) -> Response:
     rows = await asyncio.to_thread(st.backend.store.list_model_entries)
-    stored = {r.name for r in rows}
-    config = [_entry_view(e, "config") for e in st.backend.settings.models if e.name not in stored]
-    return json_response({"data": [_entry_view(r) for r in rows] + config})
+    return json_response({"data": entry_views(st, rows)})
 
 
 @admin_route
@@ -217,12 +229,12 @@ async def create_model(request: Request, st: ServerState) -> Response:
 @admin_route
 async def get_model(request: Request, st: ServerState) -> Response:
     name = request.path_params["name"]
+    entry = st.backend.settings.model_entry(name)   # the file's wins over a stored one (which is ignored)
+    if entry is not None:
+        return json_response(_entry_view(entry, "config"))
     row = await _stored_entry(st, name)
     if row is None:
-        entry = st.backend.settings.model_entry(name)
-        if entry is None:
-            raise NotFound(f"no model entry {name!r}", code="model_not_found")
-        return json_response(_entry_view(entry, "config"))
+        raise NotFound(f"no model entry {name!r}", code="model_not_found")
     return json_response(_entry_view(row))
 
 
@@ -232,6 +244,7 @@ async def update_model(request: Request, st: ServerState) -> Response:
     body = await st.read_json(request)
     if body.get("name") is not None:
         _name_ok(body["name"])  # the path names the entry; a name in the body must still be one
+    refuse_config_entry(st, name)   # before "no entry to update": GET shows it
     existing = await asyncio.to_thread(st.backend.store.get_model_entry, name)
     partial = request.method == "PATCH"
     if partial and existing is None:
@@ -245,7 +258,9 @@ async def update_model(request: Request, st: ServerState) -> Response:
 @admin_route
 async def delete_model(request: Request, st: ServerState) -> Response:
     name = request.path_params["name"]
+    # a stored entry cloverleaf.toml also defines is deleted too: it is ignored, and this is how it goes
     if not storable(name, ENTRY_NAME_CHARS) or not await asyncio.to_thread(st.backend.store.delete_model_entry, name):
+        refuse_config_entry(st, name, "remove it from the file")
         raise NotFound(f"no model entry {name!r}", code="model_not_found")
     st.backend.uninstall(name)
     return json_response({"deleted": name})

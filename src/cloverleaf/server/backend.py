@@ -29,6 +29,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from .._capabilities import Capability
 from .._config import ModelEntry, Settings
@@ -76,6 +77,8 @@ class Backend:
         self.box = box
         self._known_providers = frozenset(provider_names()) | frozenset(settings.providers)
         self._stored: set[str] = set()          # registry names that came from the store
+        self._shadowed: set[str] = set()        # stored names cloverleaf.toml defines too: ignored, warned once
+        self._unreadable: dict[str, str] = {}   # name -> the stored key it could not decrypt (logged once)
         self._fingerprint: Any = None
         self._sync_task: asyncio.Task[None] | None = None
 
@@ -125,8 +128,10 @@ class Backend:
         if fingerprint == self._fingerprint:
             return False
         rows = await asyncio.to_thread(self.store.list_model_entries)
-        for gone in self._stored - {row.name for row in rows}:
+        names = {row.name for row in rows}
+        for gone in self._stored - names:
             self.uninstall(gone)
+        self._shadowed &= names   # one deleted and stored again is warned about again
         for row in rows:
             self.install(row)
         self._fingerprint = fingerprint
@@ -219,15 +224,22 @@ class Backend:
             self.engine.registry.remove(probe)
         return None
 
-    def install(self, row: Any) -> None:
-        """Put a stored entry (its provider key decrypted) into the live registry."""
-        api_key = None
+    def install(self, row: Any) -> bool:
+        """Put a stored entry (its provider key decrypted) into the live registry; False if it
+        was not, because cloverleaf.toml defines an entry of that name. The file is the source
+        of truth and its entries are read-only through the admin API, which refuses to store
+        such a name; one stored before the file named it, though, silently replaced the file's
+        entry after a restart (calls went to the stored identifier)."""
+        if self.settings.model_entry(row.name) is not None:
+            self._ignore_shadowed(row.name)
+            return False
+        api_key = problem = None
         if row.api_key_encrypted:
             if self.box is None:
                 log.warning("model entry %r has a stored provider key but no encryption key is set "
                             "(CLOVERLEAF_ENCRYPTION_KEY / CLOVERLEAF_MASTER_KEY); it is loaded without it", row.name)
             else:
-                api_key = self.box.decrypt(row.api_key_encrypted)
+                api_key, problem = self._decrypted(row)
         self.engine.registry.add(ModelEntry(
             name=row.name, identifier=row.identifier, provider=row.provider, base_url=row.base_url,
             api_key=api_key, api_key_env=row.api_key_env, is_public=row.is_public,
@@ -235,13 +247,53 @@ class Backend:
             cached_input_cost_per_1k=row.cached_input_cost_per_1k, cache_write_cost_per_1k=row.cache_write_cost_per_1k,
             cache_write_1h_cost_per_1k=row.cache_write_1h_cost_per_1k,
             context_window=row.context_window,
-            additional_config=dict(row.additional_config or {}), data_retention_days=row.data_retention_days))
+            additional_config=dict(row.additional_config or {}), data_retention_days=row.data_retention_days,
+            key_problem=problem))
         self._stored.add(row.name)
         self._changed_here()
+        return True
+
+    def _decrypted(self, row: Any) -> tuple[str | None, str | None]:
+        """The entry's stored provider key, or why it cannot be read. A key that no longer
+        decrypts (CLOVERLEAF_MASTER_KEY changed, with no CLOVERLEAF_ENCRYPTION_KEY of its own) was
+        a ConfigError out of start-up: the server would not start, and the admin API its message
+        sent the operator to was out of reach. Now the entry is loaded without it (logged once,
+        naming the entry, never the key), the server starts, and calls to the entry fail saying
+        why until its key is sent again."""
+        assert self.box is not None
+        try:
+            key = self.box.decrypt(row.api_key_encrypted)
+        except ConfigError:
+            pass
+        else:
+            self._unreadable.pop(row.name, None)
+            return key, None
+        if self._unreadable.get(row.name) != row.api_key_encrypted:
+            self._unreadable[row.name] = row.api_key_encrypted
+            log.error("model entry %r: its stored provider key cannot be decrypted: the encryption key changed "
+                      "(CLOVERLEAF_ENCRYPTION_KEY, or CLOVERLEAF_MASTER_KEY where there is none). The entry is "
+                      "loaded without it and its calls fail until the key is set back, or the provider key is "
+                      "sent again: PATCH /admin/models/%s with {\"api_key\": \"...\"}", row.name,
+                      quote(row.name, safe="/"))
+        return None, (f"model entry {row.name!r}: its stored provider key cannot be decrypted (the encryption key "
+                      "changed: CLOVERLEAF_ENCRYPTION_KEY, or CLOVERLEAF_MASTER_KEY); set that key back, or send the "
+                      f"provider key again through the admin API (PATCH /admin/models/{quote(row.name, safe='/')} "
+                      "with api_key)")
+
+    def _ignore_shadowed(self, name: str) -> None:
+        """Say once (at start-up, or at the sync that finds it) that a stored entry is ignored."""
+        if name in self._shadowed:
+            return
+        self._shadowed.add(name)
+        log.warning("model entry %r is defined in cloverleaf.toml and also stored through the admin API: the "
+                    "file's entry is served and the stored one ignored. Delete the stored one (DELETE "
+                    "/admin/models/%s) or rename one of them", name, quote(name, safe="/"))
 
     def uninstall(self, name: str) -> None:
-        """Drop a stored entry; an entry of the same name in cloverleaf.toml comes back."""
+        """Drop a stored entry; an entry of the same name in cloverleaf.toml comes back (or, when the
+        stored one was ignored for it, simply stays)."""
         self._stored.discard(name)
+        self._shadowed.discard(name)
         configured = self.settings.model_entry(name)
         if configured is not None:
             self.engine.registry.add(configured)

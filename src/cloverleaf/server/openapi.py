@@ -54,7 +54,8 @@ def _responses(ok: str, *errors: int, schema: dict[str, Any] | None = None, stre
 
 
 _STATUS = {400: "Malformed request", 401: "Missing or invalid key", 402: "Budget exhausted",
-           403: "Model not allowed for this key", 404: "Unknown model or resource", 409: "Already exists",
+           403: "Model not allowed for this key", 404: "Unknown model or resource",
+           409: "Already exists (a model entry: or is cloverleaf.toml's, read-only here)",
            408: "Body not received in time", 413: "Body too large", 415: "Body not sent as application/json",
            422: "The provider cannot do this", 429: "Rate limited (Retry-After)",
            502: "Upstream failed", 503: "Unavailable (Retry-After)", 504: "Upstream timed out"}
@@ -155,10 +156,11 @@ def document() -> dict[str, Any]:
             },
             "/admin/models/{name}": {
                 "get": _op("One model entry", _responses("entry", *admin), params=name),
-                "put": _op("Replace a model entry", _responses("entry", *admin, body=True), model_body, params=name),
-                "patch": _op("Update a model entry", _responses("entry", *admin, body=True), MODEL_ENTRY,
+                "put": _op("Replace a model entry", _responses("entry", 409, *admin, body=True), model_body,
+                           params=name),
+                "patch": _op("Update a model entry", _responses("entry", 409, *admin, body=True), MODEL_ENTRY,
                              params=name),
-                "delete": _op("Delete a model entry", _responses("deleted", 400, *admin), params=name),
+                "delete": _op("Delete a model entry", _responses("deleted", 400, 409, *admin), params=name),
             },
             "/admin/keys": {
                 "get": _op("List virtual keys", _responses("keys", 400, *admin),

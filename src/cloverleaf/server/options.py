@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._errors import ConfigError
-from .._setting_values import boolean, not_a_table, number, seconds, whole
+from .._setting_values import boolean, not_a_table, number, seconds, text, whole
 
 _KEYS = {"host", "port", "max_body_mb", "allow_unauthenticated", "key_cache_seconds", "workers",
          "body_timeout_seconds", "http", "header_timeout_seconds", "keepalive_timeout_seconds", "max_connections",
@@ -75,8 +75,8 @@ class ServerOptions:
             raise ConfigError(f"[server] unknown keys {sorted(unknown)}; allowed: {sorted(_KEYS)}")
         opts = cls(master_key=env.get("CLOVERLEAF_MASTER_KEY") or None,
                    encryption_key=env.get("CLOVERLEAF_ENCRYPTION_KEY") or None)
-        if "host" in table:
-            opts.host = str(table["host"])
+        if "host" in table:   # host = 5 was taken as the name "5"
+            opts.host = text("[server] host", table["host"])
         if "port" in table:
             opts.port = whole("[server] port", table["port"], maximum=65535)
         if "workers" in table:
@@ -88,7 +88,7 @@ class ServerOptions:
         if "allow_unauthenticated" in table:
             opts.allow_unauthenticated = boolean("[server] allow_unauthenticated", table["allow_unauthenticated"])
         if "http" in table:
-            opts.http = str(table["http"])
+            opts.http = text("[server] http", table["http"])
         for name in ("body_timeout_seconds", "header_timeout_seconds", "keepalive_timeout_seconds",
                      "write_timeout_seconds"):
             if name in table:

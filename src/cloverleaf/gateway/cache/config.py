@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..._errors import ConfigError
-from ..._setting_values import boolean, not_a_table, number, seconds, whole
+from ..._setting_values import boolean, not_a_table, number, seconds, text, whole
 
 CacheMode = Literal["off", "exact", "semantic"]
 MODES: tuple[str, ...] = ("off", "exact", "semantic")
@@ -70,10 +70,13 @@ def parse_cache(table: Mapping[str, Any] | None) -> CacheConfig:
     unknown = set(table) - _KEYS
     if unknown:
         raise ConfigError(f"[cache]: unknown key(s) {sorted(unknown)}; allowed: {sorted(_KEYS)}")
+    for key in ("mode", "url", "embedding_model", "prefix"):   # prefix = 5 was taken as the text "5"
+        if table.get(key) is not None:
+            text(f"[cache] {key}", table[key])
     mode = table.get("mode", "exact" if table else "off")
     if mode not in MODES:
         raise ConfigError(f"[cache] mode must be one of {', '.join(MODES)}, got {mode!r}")
-    url = str(table.get("url") or "memory")
+    url = table.get("url") or "memory"
     if not (url == "memory" or url.startswith(("sqlite:///", "redis://", "rediss://"))):
         raise ConfigError(f"[cache] url must be 'memory', 'sqlite:///path.db' or 'redis://host:6379/0', got {url!r}")
     embedding_model = table.get("embedding_model")
@@ -86,8 +89,8 @@ def parse_cache(table: Mapping[str, Any] | None) -> CacheConfig:
         max_entries=whole("[cache] max_entries", table.get("max_entries", DEFAULT_MAX_ENTRIES), minimum=1),
         shared=boolean("[cache] shared", table.get("shared", False)),
         deterministic_only=boolean("[cache] deterministic_only", table.get("deterministic_only", True)),
-        embedding_model=str(embedding_model) if embedding_model else None, similarity=similarity,
-        prefix=str(table.get("prefix") or "cloverleaf:cache:"),
+        embedding_model=embedding_model or None, similarity=similarity,
+        prefix=table.get("prefix") or "cloverleaf:cache:",
     )
 
 

@@ -88,6 +88,7 @@ _KEY_REASONS = {"API_KEY_INVALID", "API_KEY_EXPIRED", "API_KEY_SERVICE_BLOCKED",
 class GeminiAdapter(Adapter):
     kind = "gemini"
     config_keys = frozenset({"api_version", "vertex"})
+    config_booleans = frozenset({"vertex"})
     # users copy ".../v1beta/models" from Google's docs; the adapter appends "/models/{model}:..." itself
     redundant_suffixes = ("/models",)
     default_capabilities = Capabilities(

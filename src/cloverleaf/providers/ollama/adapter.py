@@ -77,6 +77,7 @@ OPTION_NAMES = frozenset({
 class OllamaAdapter(Adapter):
     kind = "ollama"
     config_keys = OPTION_NAMES | {"ollama_api", "keep_alive", "options"}
+    config_booleans = frozenset({"use_mmap", "penalize_newline", "numa", "low_vram"})
 
     def price_keys(self, model: str) -> list[str]:
         """Ollama tags (``llama3.1:8b``) are priced as the model (``llama3.1``)."""

@@ -86,6 +86,8 @@ class OpenAIAdapter(Adapter):
     #: The dialect of rows not listed in DIALECTS (custom ``[providers.X]`` rows of this kind).
     default_dialect: ClassVar[Dialect] = Dialect()
     config_keys: ClassVar[frozenset[str]] = DIALECT_FIELDS
+    config_booleans: ClassVar[frozenset[str]] = frozenset({"stream_usage", "pdf_url", "embedding_base64",
+                                                           "embedding_token_ids", "usage_cost"})
     operation_paths: ClassVar[dict[str, str]] = {
         "chat": "/chat/completions", "embeddings": "/embeddings", "images": "/images/generations"}
 

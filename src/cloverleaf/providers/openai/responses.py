@@ -59,6 +59,7 @@ def _extra(data: dict[str, Any], refusal: str | None, raw: bool) -> dict[str, An
 class OpenAIResponsesAdapter(Adapter):
     kind: ClassVar[str] = "openai_responses"
     config_keys: ClassVar[frozenset[str]] = frozenset({"store", "reasoning_summary"})
+    config_booleans: ClassVar[frozenset[str]] = frozenset({"store"})
     default_capabilities: ClassVar[Capabilities] = Capabilities(
         text=True, tools=True, structured=True, streaming=True, stream_tools=True, stream_structured=True,
         image_input=True, pdf_input=True, reasoning=True, url_image_input=True, url_pdf_input=True,

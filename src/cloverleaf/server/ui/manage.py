@@ -26,7 +26,17 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from ... import _jsoncodec as jsoncodec
-from ..admin_api import CREATE, MERGE, _entry_fields, _entry_view, _key_fields, _name_ok, _save_entry, entry_providers
+from ..admin_api import (
+    CREATE,
+    MERGE,
+    _entry_fields,
+    _key_fields,
+    _name_ok,
+    _save_entry,
+    entry_providers,
+    entry_views,
+    refuse_config_entry,
+)
 from ..admin_text import ENTRY_NAME_CHARS, KEY_ID_CHARS, storable
 from ..entry_secrets import kept_secrets
 from ..errors import ApiError, BadRequest, NotFound
@@ -50,9 +60,7 @@ class Manage:
     async def models(self, request: Request, session: Session, *, status: int = 200, **extra: Any) -> Response:
         st = self.st
         rows = await asyncio.to_thread(st.backend.store.list_model_entries)
-        stored = {r.name for r in rows}
-        entries = [_entry_view(r) for r in rows] + [_entry_view(e, "config") for e in st.backend.settings.models
-                                                    if e.name not in stored]
+        entries = entry_views(st, rows)
         editing = None
         name = request.query_params.get("edit")
         if name and "form" not in extra:
@@ -87,6 +95,7 @@ class Manage:
         try:
             await self._check_may_change_registry(session)
             _name_ok(name)
+            refuse_config_entry(self.st, name)   # before "exists": a stored one of that name is ignored
             body = _model_body(form)
             existing = await asyncio.to_thread(self.st.backend.store.get_model_entry, name)
             if original is None and existing is not None:
