@@ -212,6 +212,18 @@ def key_policy(row: Any) -> KeyPolicy:
                      budget=row.budget, budget_period=row.budget_period, privacy=row.privacy)
 
 
+def budget_started(before: Any, after: Any) -> bool:
+    """Whether an update puts a budget on the key that did not apply to it before: one where it
+    had none (never, or removed), or another period. The key's earlier spend in the period then
+    reached no budget counter (only calls that held one are counted), so the budget must start
+    from the call records (``Backend.key_changed``). A new limit on the same budget does not:
+    its counter has counted every call since the budget applied."""
+    if after is None or after.budget is None:
+        return False
+    return before is None or before.budget is None or (before.budget_period or "total") != (
+        after.budget_period or "total")
+
+
 def public_view(row: Any) -> dict[str, Any]:
     """A key as the admin API shows it: everything but the hash."""
     return {
@@ -227,4 +239,4 @@ def _iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
-__all__ = ["VirtualKeys", "VerifiedKey", "model_allowed", "public_view"]
+__all__ = ["VirtualKeys", "VerifiedKey", "budget_started", "model_allowed", "public_view"]
