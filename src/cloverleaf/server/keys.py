@@ -197,8 +197,17 @@ class VirtualKeys:
         return bool(ok)
 
     async def _changed(self, before: Any, after: Any) -> None:
+        """Tell every listener, each whatever the others did (one that failed — the state
+        backend away while a budget is recounted — must not keep the dashboard from ending a
+        revoked key's sessions); then raise the first failure, for the admin to hear of."""
+        failure: BaseException | None = None
         for listener in self._listeners:
-            await listener(before, after)
+            try:
+                await listener(before, after)
+            except Exception as exc:  # noqa: BLE001 - raised below, once every listener has run
+                failure = failure or exc
+        if failure is not None:
+            raise failure
 
     async def any_active(self) -> bool:
         rows = await asyncio.to_thread(self._store.list_virtual_keys, include_revoked=False)
