@@ -471,6 +471,23 @@ async def test_admit_reserves_until_the_limit_then_reports_the_counter(state: St
     assert (await state.admit([], [hold(0.3)], 3.0, 0.0)).granted  # the difference came back
 
 
+async def test_raising_a_counter_keeps_its_reservations_and_never_lowers_it(state: StateBackend) -> None:
+    """A budget that starts to apply to earlier spend (``Budgets.recount``): a counter left from
+    an earlier time it applied is raised to the ledger's figure, not trusted as it stands."""
+    await state.budget_seed("key:k|total", 0.1)
+    held = await state.admit([], [hold(0.3, "key:k|total")], 0.0, 0.0)
+    await state.budget_raise("key:k|total", 0.5)
+    assert await state.budget_usage("key:k|total") == (pytest.approx(0.5), pytest.approx(0.3))
+    refused = await state.admit([], [hold(0.3, "key:k|total")], 1.0, 0.0)
+    assert not refused.granted and refused.spent == pytest.approx(0.5)   # 0.5 + 0.3 + 0.3 > 1
+    await state.budget_raise("key:k|total", 0.2)                          # never lowers it
+    await state.close(held.ticket, {}, 0.25)
+    assert await state.budget_usage("key:k|total") == (pytest.approx(0.75), pytest.approx(0.0))
+    await state.budget_raise("key:k|2025-01-31", 0.4)                     # absent: made at that figure
+    assert await state.budget_usage("key:k|2025-01-31") == (pytest.approx(0.4), 0.0)
+    assert not (await state.admit([], [hold(0.7, "key:k|2025-01-31")], 2.0, 0.0)).granted
+
+
 async def test_a_full_bucket_refuses_before_any_budget_is_reserved(state: StateBackend) -> None:
     await state.budget_seed("route:r|total", 0.0)
     for now in (0.0, 1.0, 2.0):

@@ -95,3 +95,24 @@ async def test_the_sync_task_drops_a_stale_cache_by_itself(shared, monkeypatch: 
             raise AssertionError("the revocation never reached the other worker")
     finally:
         await there.aclose()
+
+
+async def test_every_listener_hears_of_a_change_when_one_before_it_fails(shared) -> None:  # type: ignore[no-untyped-def]
+    """The budget recount runs first (``create_app``) and needs the state backend; when that is
+    away, the dashboard's listener must still end the sessions of a key that was revoked."""
+    store, _ = shared
+    keys = VirtualKeys(store)
+    heard: list[str] = []
+
+    async def failing(before: object, after: object) -> None:
+        raise RuntimeError("state backend away")
+
+    async def ends_sessions(before: object, after: object) -> None:
+        heard.append(after.id)  # type: ignore[attr-defined]
+
+    keys.on_change(failing)
+    keys.on_change(ends_sessions)
+    row, _secret = await keys.create(name="leaving")
+    with pytest.raises(RuntimeError, match="state backend away"):
+        await keys.revoke(row.id)
+    assert heard == [row.id]

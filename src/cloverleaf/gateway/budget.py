@@ -13,7 +13,8 @@ No database round trip on the request path: the counters live in the state backe
 store is the durable ledger behind them — each settled cost is added to it with the next
 batch of the store's writer (``store/spend.py``), as call records are — and a counter the
 backend does not hold yet (a fresh process, a Redis that came back empty) is seeded from the
-ledger the first time a call needs it (one read per counter, then never again).
+ledger the first time a call needs it (one read per counter, then never again; where the
+period has no ledger row yet, one insert that sums the scope's call records makes it).
 
 Crash bound: a ``kill -9`` can leave at most one writer flush interval (``[store]
 flush_ms``) of spend unrecorded in the ledger, never half a batch. With Redis state that is
@@ -31,6 +32,17 @@ the calls in flight when the data went (their room is free until they end), and 
 other processes settled within their last flush interval before the seed (not yet in the
 ledger; this process adds its own unwritten spend, ``_seed``). Settlement writes the spend
 to the ledger whether or not the state backend took it, so an outage loses none.
+
+Spend before a budget applied counts against it. Only calls that held a reservation reach the
+ledger, so a budget that starts to apply to a scope that has spent already — a virtual key
+given a budget, another period, or one again after it was removed (:meth:`Budgets.recount`,
+which the server's admin API calls); a route or project budget added to cloverleaf.toml
+mid-period (its ledger row for the period does not exist yet: ``store.budget_open`` makes it
+from the call records when its counter is first seeded) — starts from the period's spend so
+far, as the call records show it, not from $0. This costs a database read when it happens,
+never per call. What it can miss: calls still in flight when the budget starts, and calls
+other processes answer before they see the change (a key's, within ``SYNC_SECONDS``) or have
+not written yet (their last flush interval).
 
 ``[state] budgets = "store"`` keeps the previous behaviour — one conditional database
 update per budget per call (exact across processes that share only the database, slow) —
@@ -214,17 +226,33 @@ class Budgets:
         return call
 
     async def _seed(self, keys: Sequence[str]) -> None:
-        """Start counters the state backend lacks from the ledger (once per counter)."""
+        """Start counters the state backend lacks from the ledger (once per counter); a ledger
+        row the period does not have yet is made from the call records (``budget_open``)."""
+        for key in keys:
+            await self._state.budget_seed(key, await self._ledger_figure(key, "budget_open"))
+
+    async def _ledger_figure(self, key: str, read: str) -> float:
+        """What the counter ``key`` starts from: the ledger's figure (``store.<read>``) plus
+        spend this process has summed but not committed yet, read first: a batch committing
+        between the two reads is then counted twice (a stricter budget for a while), never missed."""
         store = self._store
         pending = getattr(getattr(store, "spend_batch", None), "pending", None)
-        for key in keys:
-            scope, _, period = key.partition("|")
-            # the ledger's figure plus spend this process has summed but not committed yet, read
-            # first: a batch committing between the two reads is then counted twice (a stricter
-            # budget for a while), never missed
-            unwritten = pending().get((scope, period), 0.0) if pending is not None else 0.0
-            spent, reserved = await asyncio.to_thread(store.budget_usage, scope, period)  # type: ignore[attr-defined]
-            await self._state.budget_seed(key, spent + reserved + unwritten)
+        scope, _, period = key.partition("|")
+        unwritten = pending().get((scope, period), 0.0) if pending is not None else 0.0
+        spent, reserved = await asyncio.to_thread(getattr(store, read), scope, period)
+        return float(spent + reserved + unwritten)
+
+    async def recount(self, scope: BudgetScope) -> None:
+        """``scope``'s budget starts to apply to spend made before it (a key given a budget, or
+        another period): its ledger row for the current period is raised to what the call
+        records show it spent in that period — this process's records written first — and its
+        counter in the state backend raised to that, so a counter left from an earlier time the
+        budget applied is not trusted as it stands (Redis: for every replica; memory: this
+        process, the only one counting there, as several workers without Redis count in the
+        store). Off the request path: the admin API's, once per change."""
+        counter = self._counter(scope, self._clock.wall())
+        await asyncio.to_thread(self._store.flush)  # type: ignore[attr-defined]
+        await self._state.budget_raise(counter, await self._ledger_figure(counter, "budget_recount"))
 
     # -- settlement -----------------------------------------------------------------
     async def close(self, call: CallAdmission | None, tokens_used: int | None, cost: float) -> None:
@@ -302,10 +330,11 @@ class Budgets:
         return held
 
     def _ledger(self, wanted: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[float, float]]:
-        """(spent, reserved) per (scope, period key), from the store's ledger (flushed first)."""
+        """(spent, reserved) per (scope, period key), from the store's ledger (flushed first);
+        a row the period does not have yet made from the call records, as a seed would."""
         store: Any = self._store
         store.flush()
-        return {(scope, period): store.budget_usage(scope, period) for scope, period in wanted}
+        return {(scope, period): store.budget_open(scope, period) for scope, period in wanted}
 
 
 class StoreBudgets(Budgets):
@@ -369,6 +398,15 @@ class StoreBudgets(Budgets):
                 raise BudgetExceeded(scope.key, scope.limit_usd, spent, amount, reserved=reserved)
             taken.append(rid)
         return taken
+
+    async def recount(self, scope: BudgetScope) -> None:
+        """The ledger row is the counter here: raised to the call records (see ``Budgets.recount``)."""
+        def work() -> None:
+            store: Any = self._store
+            store.flush()
+            store.budget_recount(scope.key, period_key(scope.period, self._clock.wall()))
+
+        await asyncio.to_thread(work)
 
     async def usage(self, scopes: Sequence[BudgetScope]) -> list[BudgetStatus]:
         """In this mode the ledger holds the reservations too: it is the one place to read."""

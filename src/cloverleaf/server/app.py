@@ -92,6 +92,8 @@ def create_app(settings: Settings | None = None, *, options: ServerOptions | Non
     box = SecretBox(options.encryption_material) if options.encryption_material else None
     backend = Backend(settings, box=box, transport=transport)
     keys = VirtualKeys(backend.store, cache_seconds=options.key_cache_seconds) if backend.store is not None else None
+    if keys is not None:   # a budget put on a key counts the key's spend so far
+        keys.on_change(backend.key_changed)
     workers = settings.env.get("CLOVERLEAF_SERVE_WORKERS")
     several = workers is not None and env_whole("CLOVERLEAF_SERVE_WORKERS", workers, minimum=1) > 1
     metrics = Metrics(worker=str(os.getpid()) if several else None)   # see metrics.py: one series per worker

@@ -47,6 +47,7 @@ from .._types import (
 )
 from ..providers.registry import provider_names, require
 from .errors import NotFound
+from .keys import budget_started
 from .secrets import SecretBox
 
 if TYPE_CHECKING:
@@ -334,6 +335,16 @@ class Backend:
         return {name: {"state": snap.state, "consecutive_failures": snap.consecutive_failures,
                        "opened_at": snap.opened_at, "last_error": snap.last_error}
                 for name, snap in sorted(snapshots.items())}
+
+    async def key_changed(self, before: Any, after: Any) -> None:
+        """A virtual key was updated (``VirtualKeys.on_change``): a budget that starts to apply
+        to it (given one, another period, or one again) counts what the key spent in the period
+        so far, from the call records, not $0 (``Budgets.recount``)."""
+        if budget_started(before, after):
+            from ..gateway.budget import BudgetScope
+
+            await self.gateway.budgets.recount(BudgetScope(f"key:{after.id}", float(after.budget),
+                                                           after.budget_period or "total"))
 
     async def ready(self) -> dict[str, str]:
         """Each dependency a call needs — the store, and the shared state when it is Redis —

@@ -197,8 +197,17 @@ class VirtualKeys:
         return bool(ok)
 
     async def _changed(self, before: Any, after: Any) -> None:
+        """Tell every listener, each whatever the others did (one that failed — the state
+        backend away while a budget is recounted — must not keep the dashboard from ending a
+        revoked key's sessions); then raise the first failure, for the admin to hear of."""
+        failure: BaseException | None = None
         for listener in self._listeners:
-            await listener(before, after)
+            try:
+                await listener(before, after)
+            except Exception as exc:  # noqa: BLE001 - raised below, once every listener has run
+                failure = failure or exc
+        if failure is not None:
+            raise failure
 
     async def any_active(self) -> bool:
         rows = await asyncio.to_thread(self._store.list_virtual_keys, include_revoked=False)
@@ -210,6 +219,18 @@ def key_policy(row: Any) -> KeyPolicy:
     """What the gateway enforces for a stored key: its models, limits, budget and privacy policy."""
     return KeyPolicy(key_id=row.id, allowed_models=tuple(row.allowed_models or ()), rpm=row.rpm, tpm=row.tpm,
                      budget=row.budget, budget_period=row.budget_period, privacy=row.privacy)
+
+
+def budget_started(before: Any, after: Any) -> bool:
+    """Whether an update puts a budget on the key that did not apply to it before: one where it
+    had none (never, or removed), or another period. The key's earlier spend in the period then
+    reached no budget counter (only calls that held one are counted), so the budget must start
+    from the call records (``Backend.key_changed``). A new limit on the same budget does not:
+    its counter has counted every call since the budget applied."""
+    if after is None or after.budget is None:
+        return False
+    return before is None or before.budget is None or (before.budget_period or "total") != (
+        after.budget_period or "total")
 
 
 def public_view(row: Any) -> dict[str, Any]:
@@ -227,4 +248,4 @@ def _iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
-__all__ = ["VirtualKeys", "VerifiedKey", "model_allowed", "public_view"]
+__all__ = ["VirtualKeys", "VerifiedKey", "budget_started", "model_allowed", "public_view"]

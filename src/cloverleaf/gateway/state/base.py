@@ -169,6 +169,13 @@ class StateBackend(ABC):
         """Start the counter ``key`` at ``spent`` (the ledger's figure) unless it exists."""
 
     @abstractmethod
+    async def budget_raise(self, key: str, spent: float) -> None:
+        """Make the counter ``key``'s settled spend at least ``spent`` (the ledger's figure when a
+        budget starts to apply to spend made before it), creating the counter if it is absent;
+        its open reservations stay. Never lowers it: spend it holds and the ledger does not yet
+        (other processes' last flush interval) stays counted."""
+
+    @abstractmethod
     async def budget_usage(self, key: str) -> tuple[float, float] | None:
         """(spent, reserved) of a budget counter, or None when the backend does not hold it."""
 

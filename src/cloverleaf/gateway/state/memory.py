@@ -187,6 +187,14 @@ class MemoryState(StateBackend):
             if key not in self._budgets:
                 self._budgets[key] = _Budget(spent)
 
+    async def budget_raise(self, key: str, spent: float) -> None:
+        with self._lock:
+            rec = self._budgets.get(key)
+            if rec is None:
+                self._budgets[key] = _Budget(spent)
+            elif spent > rec.spent:
+                rec.spent = spent
+
     async def budget_usage(self, key: str) -> tuple[float, float] | None:
         with self._lock:
             rec = self._budgets.get(key)

@@ -269,6 +269,9 @@ class RedisState(StateBackend):
     async def budget_seed(self, key: str, spent: float) -> None:
         await self._run("budget_seed", [self._budget_key(key)[0]], [_num(spent), str(_budget_ttl_ms(key))])
 
+    async def budget_raise(self, key: str, spent: float) -> None:
+        await self._run("budget_raise", [self._budget_key(key)[0]], [_num(spent), str(_budget_ttl_ms(key))])
+
     async def budget_usage(self, key: str) -> tuple[float, float] | None:
         try:
             spent, reserved = await self._client().hmget(self._budget_key(key)[0], ["spent", "reserved"])

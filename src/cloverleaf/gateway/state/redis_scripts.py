@@ -18,7 +18,8 @@ Storage, under the configured prefix ``P``:
 - ``P breakers``: a hash, target → ``"<state>|<failures>|<opened_at>|<probe_started_at>|<has_error>|<error>"``.
 - ``P latency``: a hash, target → moving average (ms).
 - ``P b:<scope>|<period>``: a hash ``{spent, reserved}`` — one budget counter (dollars), seeded
-  from the store's ledger when absent (``budget_seed``); idle TTL per period (none for ``total``).
+  from the store's ledger when absent (``budget_seed``), raised to it when a budget starts to
+  apply to earlier spend (``budget_raise``); idle TTL per period (none for ``total``).
 - ``P r:<scope>|<period>``: a sorted set of that counter's open reservations,
   ``"<ticket>|<amount>"`` scored by their expiry: a reservation whose process died (kill -9)
   is given back by the next admission after ``RESERVATION_TTL`` instead of holding the budget
@@ -424,6 +425,22 @@ if ARGV[2] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 1
 """
 
+# KEYS: a budget counter hash. ARGV: spent, ttl_ms ('0': none). Raises its spent to at least
+# ``spent``, creating it when absent (reserved 0); its reservations stay. Returns the new spent.
+BUDGET_RAISE = _PRELUDE + r"""
+local spent = num(ARGV[1])
+local held = redis.call('HGET', KEYS[1], 'spent')
+if held == false then
+  redis.call('HSET', KEYS[1], 'spent', ARGV[1], 'reserved', '0')
+elseif num(held) < spent then
+  redis.call('HSET', KEYS[1], 'spent', ARGV[1])
+else
+  spent = num(held)
+end
+if ARGV[2] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return fmt(spent)
+"""
+
 # KEYS: one window list. ARGV: now, window. Returns the amount admitted in (now - window, now].
 USAGE = _PRELUDE + r"""
 local now, window = num(ARGV[1]), num(ARGV[2])
@@ -492,6 +509,7 @@ SCRIPTS: dict[str, str] = {
     "close": CLOSE,
     "finish": FINISH,
     "budget_seed": BUDGET_SEED,
+    "budget_raise": BUDGET_RAISE,
     "settle": SETTLE,
     "usage": USAGE,
     "breaker_acquire": BREAKER_ACQUIRE,

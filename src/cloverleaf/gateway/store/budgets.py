@@ -5,16 +5,31 @@ PostgreSQL re-checks the condition on the locked row and SQLite runs one writer 
 so two concurrent reservations can never both squeeze into the last dollar. Every
 transaction here starts with a write, so SQLite takes its write lock up front (no
 read-then-upgrade deadlocks under WAL).
+
+A budget can start to apply to a scope that has spent already: a virtual key given a budget
+(or another period, or one again after it was removed), a route or project budget added to
+cloverleaf.toml mid-period. Only calls that held a reservation reach the ledger, so its row
+would start from $0 and the budget would be overrun by what was spent before. The call
+records know that spend (``calls.cost``, or ``charged`` when the cost is unknown, as
+``cloverleaf spend`` sums it), so a row that does not exist yet is made from them
+(:meth:`BudgetLedger.budget_open`, and ``budget_reserve``), and one whose budget starts to
+apply again is raised to them (:meth:`BudgetLedger.budget_recount`). Both read a scope's calls
+of one period through an index (``ix_calls_key_created``, ``ix_calls_project_created``,
+``ix_calls_route_created``: the scope's value, then the period's time range), and only then:
+never per call.
 """
 
 from __future__ import annotations
 
+import calendar
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import sqlalchemy as sa
 
 from . import schema
+from .spend import dialect_insert
 
 _EPSILON = 1e-12
 
@@ -29,13 +44,14 @@ class BudgetLedger:
         now = self.wall() if now is None else now
         b = schema.budgets
         where = sa.and_(b.c.scope == scope, b.c.period == period)
+        reserve = (b.update().where(where, b.c.spent + b.c.reserved + amount <= limit + _EPSILON)
+                   .values(reserved=b.c.reserved + amount, updated_at=now))
         with self.engine.begin() as conn:
-            _insert_ignore(conn, b, {"scope": scope, "period": period, "spent": 0.0, "reserved": 0.0,
-                                     "updated_at": now})
-            result = conn.execute(
-                b.update()
-                .where(where, b.c.spent + b.c.reserved + amount <= limit + _EPSILON)
-                .values(reserved=b.c.reserved + amount, updated_at=now))
+            result = conn.execute(reserve)
+            if result.rowcount == 0 and conn.execute(sa.select(b.c.spent).where(where)).first() is None:
+                # the scope's first reservation in this period: its row starts from the call records
+                _insert_ignore(conn, b, _opening_row(scope, period, now))
+                result = conn.execute(reserve)
             if result.rowcount == 1:
                 rid = uuid.uuid4().hex
                 conn.execute(schema.budget_reservations.insert().values(
@@ -54,20 +70,51 @@ class BudgetLedger:
             if row is None:
                 return
             conn.execute(b.update().where(b.c.scope == row.scope, b.c.period == row.period)
-                         .values(reserved=sa.func.max(b.c.reserved - row.amount, 0.0) if conn.dialect.name == "sqlite"
-                                 else sa.func.greatest(b.c.reserved - row.amount, 0.0),
+                         .values(reserved=_greatest(conn, b.c.reserved - row.amount, 0.0),
                                  spent=b.c.spent + cost, updated_at=self.wall()))
             if row.scope.startswith("key:") and cost:
                 k = schema.virtual_keys
                 conn.execute(k.update().where(k.c.id == row.scope[4:]).values(spent=k.c.spent + cost))
 
     def budget_usage(self, scope: str, period: str) -> tuple[float, float]:
-        """(spent, reserved) for one scope and period."""
+        """(spent, reserved) for one scope and period (none yet: nothing)."""
+        return self._budget_row(scope, period) or (0.0, 0.0)
+
+    def budget_open(self, scope: str, period: str) -> tuple[float, float]:
+        """(spent, reserved) to start a budget counter from: the ledger row's, made first from
+        the call records when the scope has none for this period yet (see the module
+        docstring). Where the row exists, one read, as :meth:`budget_usage`."""
+        found = self._budget_row(scope, period)
+        if found is not None:
+            return found
+        with self.engine.begin() as conn:
+            _insert_ignore(conn, schema.budgets, _opening_row(scope, period, self.wall()))
+        return self._budget_row(scope, period) or (0.0, 0.0)
+
+    def budget_recount(self, scope: str, period: str) -> tuple[float, float]:
+        """A budget starts to apply to ``scope`` again (a key given a budget or another period):
+        raise its ledger row for ``period`` to what the call records show it spent in that
+        period, creating the row if need be, and a key's ``virtual_keys.spent`` to what its
+        calls cost in all; returns the row's (spent, reserved). Never lowers either: spend the
+        ledger holds and the records lack (``[store] record`` keeps only errors, say) stays."""
+        b, k = schema.budgets, schema.virtual_keys
+        now = self.wall()
+        with self.engine.begin() as conn:   # a write first (SQLite's write lock up front)
+            insert = dialect_insert(conn.dialect.name)(b).values(**_opening_row(scope, period, now))
+            conn.execute(insert.on_conflict_do_update(
+                index_elements=[b.c.scope, b.c.period],
+                set_={"spent": _greatest(conn, b.c.spent, insert.excluded.spent), "updated_at": now}))
+            if scope.startswith("key:"):
+                conn.execute(k.update().where(k.c.id == scope[4:])
+                             .values(spent=_greatest(conn, k.c.spent, calls_spent(scope, "total"))))
+        return self._budget_row(scope, period) or (0.0, 0.0)
+
+    def _budget_row(self, scope: str, period: str) -> tuple[float, float] | None:
         b = schema.budgets
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(b.c.spent, b.c.reserved)
                                .where(b.c.scope == scope, b.c.period == period)).first()
-        return (float(row.spent), float(row.reserved)) if row else (0.0, 0.0)
+        return (float(row.spent), float(row.reserved)) if row else None
 
     def expire_reservations(self, older_than: float) -> int:
         """Release reservations left behind by processes that died mid-call."""
@@ -80,11 +127,56 @@ class BudgetLedger:
 
 
 def _insert_ignore(conn: sa.Connection, table: sa.Table, values: dict[str, object]) -> None:
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
+    conn.execute(dialect_insert(conn.dialect.name)(table).values(**values).on_conflict_do_nothing())
 
-        conn.execute(pg_insert(table).values(**values).on_conflict_do_nothing())
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        conn.execute(sqlite_insert(table).values(**values).on_conflict_do_nothing())
+def _opening_row(scope: str, period: str, now: float) -> dict[str, object]:
+    """A ledger row's values when it is made: what the call records show the scope spent in
+    the period (a subquery: summed by the database, in the insert's own statement)."""
+    return {"scope": scope, "period": period, "spent": calls_spent(scope, period), "reserved": 0.0,
+            "updated_at": now}
+
+
+#: The calls column that says which calls a budget scope's kind covers ("key:<id>" → key_id).
+_SCOPE_COLUMNS = {"key": "key_id", "project": "project", "route": "requested_model"}
+
+
+def calls_spent(scope: str, period: str) -> Any:
+    """What the calls of ``scope`` in ``period`` cost, as a scalar subquery: their cost, or what
+    their budgets were charged when it is unknown (``charged``), as the ledger counts them. A
+    scope of a kind no call column names spent nothing the records know of."""
+    kind, _, name = scope.partition(":")
+    column = _SCOPE_COLUMNS.get(kind)
+    if column is None:
+        return sa.literal(0.0, sa.Float)
+    c = schema.calls.c
+    query = sa.select(sa.func.coalesce(sa.func.sum(sa.func.coalesce(c.cost, c.charged)), 0.0))
+    query = query.where(c[column] == name)
+    bounds = period_bounds(period)
+    if bounds is not None:
+        query = query.where(c.created_at >= bounds[0], c.created_at < bounds[1])
+    return query.scalar_subquery()
+
+
+def period_bounds(period: str) -> tuple[float, float] | None:
+    """The UTC times ``[start, end)`` a budget period key covers ("2025-01-31" a day, "2025-01"
+    a month); None for ``total`` (all time)."""
+    if period == "total":
+        return None
+    try:
+        parts = [int(p) for p in period.split("-")]
+    except ValueError:
+        parts = []
+    if len(parts) == 3:
+        start = calendar.timegm((parts[0], parts[1], parts[2], 0, 0, 0))
+        return float(start), float(start + 86_400)
+    if len(parts) == 2:
+        year, month = parts
+        later = (year + 1, 1) if month == 12 else (year, month + 1)
+        return float(calendar.timegm((year, month, 1, 0, 0, 0))), float(calendar.timegm((*later, 1, 0, 0, 0)))
+    raise ValueError(f"not a budget period key: {period!r} (total, YYYY-MM-DD or YYYY-MM)")
+
+
+def _greatest(conn: sa.Connection, a: Any, b: Any) -> Any:
+    """The larger of two values, in the dialect's spelling (SQLite's two-argument ``max``)."""
+    return sa.func.max(a, b) if conn.dialect.name == "sqlite" else sa.func.greatest(a, b)
