@@ -18,6 +18,7 @@ from dataclasses import fields, replace
 from typing import Any, TypeVar
 
 from . import _attachment_loads as attachment_loads
+from . import _context_edits as context_edits
 from . import _documents as documents
 from ._capabilities import Capability
 from ._config import Settings
@@ -252,6 +253,7 @@ class Engine:
         self.check(target, req)
         if not target.adapter.native_documents:
             req = documents.without_documents(req)
+        req = context_edits.for_target(req, target.adapter, target.model)
         try:
             http_req = target.adapter.build_chat(req, target.cfg)
         except ValueError as exc:  # a request the provider's format cannot express: the caller's to fix

@@ -341,6 +341,12 @@ class ChatRequest:
     #: target that does not know it would refuse the call: Anthropic gets it verbatim, the rest
     #: ignore it.
     cache_control: dict[str, Any] | None = None
+    #: Server-side context editing (Anthropic's ``context_management``, ``{"edits": [...]}``):
+    #: clearing old thinking or tool results before the model reads the conversation. A neutral
+    #: field for the reason ``cache_control`` is one: Anthropic (and Claude on Bedrock) get it
+    #: verbatim; for any other provider :mod:`cloverleaf._context_edits` drops the edits that
+    #: are no-ops there and refuses the rest.
+    context_management: dict[str, Any] | None = None
 
     @property
     def system_text(self) -> str | None:

@@ -438,3 +438,22 @@ def test_prompt_cache_marks_are_not_part_of_the_key() -> None:
                          temperature=0, tools=[Tool("get_time", "the time", cache_control={"type": "ephemeral"})],
                          max_tokens=20, cache_control={"type": "ephemeral", "ttl": "1h"})
     assert exact_key("key-a", MODEL, marked) == "2095a38b85a24c6591ad1563c809308798973409c6c123b11ff024c4ff85f77b"
+
+
+def test_context_edits_are_part_of_the_key_only_when_present() -> None:
+    """Clearing old thinking or tool results changes what the model reads, so it changes the
+    question; a request without edits keeps the key it always had."""
+    from cloverleaf._types import ChatRequest, Message, Tool
+    from cloverleaf.gateway.cache.keys import exact_key, semantic_keys
+
+    def req(edits: dict[str, Any] | None) -> ChatRequest:
+        return ChatRequest(model="", messages=[Message.system("be brief"), Message.user("Name a prime.")],
+                           temperature=0, tools=[Tool("get_time", "the time")], max_tokens=20,
+                           context_management=edits)
+
+    before = "2095a38b85a24c6591ad1563c809308798973409c6c123b11ff024c4ff85f77b"
+    assert exact_key("key-a", MODEL, req(None)) == before
+    thinking = exact_key("key-a", MODEL, req({"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]}))
+    tools = exact_key("key-a", MODEL, req({"edits": [{"type": "clear_tool_uses_20250919"}]}))
+    assert len({before, thinking, tools}) == 3
+    assert semantic_keys("key-a", MODEL, req({"edits": [{"type": "clear_tool_uses_20250919"}]}))[0] == tools

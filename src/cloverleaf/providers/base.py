@@ -175,6 +175,12 @@ class Adapter:
         adapter); to every other one they mean nothing, and ``cfg`` is returned unchanged."""
         return cfg
 
+    def takes_context_management(self, model: str) -> bool:
+        """Does this API apply Anthropic's context edits (``ChatRequest.context_management``) for
+        ``model``? Those that do send the field on; for the rest the engine drops or refuses the
+        edits first (:mod:`cloverleaf._context_edits`), so an adapter never sees one it cannot send."""
+        return False
+
     def prepare_config(self, cfg: ProviderConfig, env: Mapping[str, str] | None = None) -> ProviderConfig:
         """Complete a config from the environment once, when a target is resolved (e.g.
         Bedrock's region), so that build_* stay pure functions of (request, config)."""

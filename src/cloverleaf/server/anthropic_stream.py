@@ -3,7 +3,7 @@
 ``message_start``, then ``content_block_start`` / ``content_block_delta`` (``text_delta``,
 ``input_json_delta``, ``thinking_delta``, ``signature_delta``, ``citations_delta``) / ``content_block_stop`` with
 consecutive indices, then ``message_delta`` (stop reason, the stop sequence that matched when the
-upstream said, usage) and ``message_stop`` —
+upstream said, usage, the context edits an Anthropic upstream applied) and ``message_stop`` —
 what the Anthropic SDK's accumulator rebuilds into a ``Message``, whatever provider
 produced the events.
 """
@@ -15,7 +15,7 @@ from typing import Any
 from .._types import StreamEvent, Usage
 from ..providers.anthropic.citations import citation_json
 from . import signed_call_ids
-from .anthropic_wire import matched_stop_sequence, stop_reason, usage_json
+from .anthropic_wire import context_management_json, matched_stop_sequence, stop_reason, usage_json
 from .http_io import dumps_text, tally_usage
 
 
@@ -45,7 +45,7 @@ class MessageStreamEncoder:
         self.usage = Usage()
         self.finish_reason: str | None = None
         self.raw_finish_reason: str | None = None
-        #: the done event's provider extras (the stop sequence that matched)
+        #: the done event's provider extras (the stop sequence that matched, the context edits applied)
         self.done_extra: dict[str, Any] | None = None
         #: the upstream's index of the cited text block now open (None: the open block cites nothing)
         self._cited: int | None = None
@@ -158,7 +158,7 @@ class MessageStreamEncoder:
         reason = stop_reason(self.finish_reason, self.raw_finish_reason, bool(self._tools))
         delta = {"type": "message_delta",
                  "delta": {"stop_reason": reason, "stop_sequence": matched_stop_sequence(reason, self.done_extra)},
-                 "usage": usage_json(self.usage)}
+                 "usage": usage_json(self.usage), **context_management_json(self.done_extra)}
         return (self._close() + _event("message_delta", dumps_text(delta))
                 + _event("message_stop", '{"type":"message_stop"}')).encode()
 

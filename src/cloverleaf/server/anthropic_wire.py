@@ -21,11 +21,21 @@ Streams are rendered by :class:`~.anthropic_stream.MessageStreamEncoder`.
 
 Refused with a 400: server tools (web search, code execution...) and their blocks, file
 ids, thinking modes other than enabled/disabled/adaptive, ``mcp_servers``,
-``context_management``, ``fallbacks`` (the gateway's routes do that), and any top-level
+``fallbacks`` (the gateway's routes do that), and any top-level
 field not listed here. Ignored (type-checked, then dropped): ``top_k``, ``service_tier``,
 ``container``, ``inference_geo``, ``speed``. Prompt-cache marks are carried: ``cache_control``
 on a tool (``Tool.cache_control``: the usual way to cache a long tool list) and at the top
 level (``ChatRequest.cache_control``: automatic prompt caching), for an Anthropic upstream.
+
+``context_management`` (server-side context edits; Claude Code sends a ``clear_thinking_*`` edit
+on every call) is checked for shape and carried as ``ChatRequest.context_management``: an
+Anthropic upstream (and Claude on Bedrock) applies it, and the ``context_management`` object of
+its answer (the edits applied) is relayed, whole and in the stream's ``message_delta``; for other
+providers :mod:`cloverleaf._context_edits` drops thinking edits and refuses the rest with a 400.
+
+A ``system`` message inside ``messages`` (Claude Code's ``mid-conversation-system-*`` beta) is a
+``Role.SYSTEM`` message at that place: an Anthropic upstream gets it there when the caller sent
+that beta, and every provider otherwise reads it where it reads system prompts.
 
 ``thread`` (the SDK's message threads: the server keeps the conversation and a request
 sends only the new turn) is refused with the error the SDK understands, ``400`` with
@@ -87,13 +97,12 @@ from .fields import (
 
 MESSAGES_FIELDS = frozenset({
     "model", "max_tokens", "messages", "system", "metadata", "tools", "tool_choice", "temperature", "top_p",
-    "stop_sequences", "stream", "thinking", "output_config", "output_format", "cache_control"})
+    "stop_sequences", "stream", "thinking", "output_config", "output_format", "cache_control",
+    "context_management"})
 MESSAGES_IGNORED = {"top_k": "integer", "service_tier": "string", "container": "any", "inference_geo": "string",
                     "speed": "string"}
 MESSAGES_REFUSED = {
     "mcp_servers": "MCP servers are a provider-side feature the gateway does not offer; drop 'mcp_servers'",
-    "context_management": "server-side context management is not available through the gateway; "
-                          "drop 'context_management'",
     "fallbacks": "fallback models are configured on the gateway (routes), not per request; drop 'fallbacks'",
 }
 _EFFORT = {"low": "low", "medium": "medium", "high": "high", "xhigh": "high", "max": "high"}
@@ -146,30 +155,47 @@ def parse_messages_request(body: dict[str, Any]) -> ChatRequest:
         stream=bool(get_bool(body, "stream", "")),
         parallel_tool_calls=parallel,
         cache_control=get_dict(body, "cache_control", ""),
+        context_management=_context_management(body),
     )
 
 
-def _system_parts(system: Any) -> list[Part]:
+def _context_management(body: dict[str, Any]) -> dict[str, Any] | None:
+    """``{"edits": [{"type": ...}, ...]}``, checked for shape and kept as sent: the upstream reads
+    the rest of each edit (``keep``, ``trigger``...), and a provider that cannot apply one refuses it."""
+    config = get_dict(body, "context_management", "")
+    if config is None:
+        return None
+    for i, raw in enumerate(get_list(config, "edits", "context_management") or []):
+        get_str(as_dict(raw, f"context_management.edits[{i}]"), "type", f"context_management.edits[{i}]",
+                required=True)
+    return config
+
+
+def _system_parts(system: Any, where: str = "system") -> list[Part]:
+    """The top-level ``system``, or the content of a system message at ``where`` in ``messages``."""
     if isinstance(system, str):
         return [Text(system)]
     if not isinstance(system, list):
-        raise bad("system", "expected a string or an array of text blocks")
+        raise bad(where, "expected a string or an array of text blocks")
     parts: list[Part] = []
     for i, raw in enumerate(system):
-        block = as_dict(raw, f"system[{i}]")
+        at = f"{where}[{i}]"
+        block = as_dict(raw, at)
         if block.get("type") != "text":
-            raise bad(f"system[{i}].type", "only text blocks are allowed in system")
-        parts.append(Text(get_str(block, "text", f"system[{i}]", required=True),
-                          cache_control=get_dict(block, "cache_control", f"system[{i}]")))
+            raise bad(f"{at}.type", "only text blocks are allowed in a system prompt")
+        parts.append(Text(get_str(block, "text", at, required=True),
+                          cache_control=get_dict(block, "cache_control", at)))
     return parts
 
 
 def _message(raw: Any, where: str) -> list[Message]:
     msg = as_dict(raw, where)
     role = get_str(msg, "role", where, required=True)
-    if role not in ("user", "assistant"):
-        raise bad(f"{where}.role", f"expected 'user' or 'assistant', got {role!r}")
+    if role not in ("user", "assistant", "system"):
+        raise bad(f"{where}.role", f"expected 'user', 'assistant' or 'system', got {role!r}")
     content = msg.get("content")
+    if role == "system":   # a mid-conversation system message: a string or text blocks, as ``system``
+        return [Message(Role.SYSTEM, parts=_system_parts(content, f"{where}.content"))]
     if isinstance(content, str):
         return [Message(Role(role), content)]
     if not isinstance(content, list):
@@ -439,7 +465,15 @@ def message_json(resp: ChatResponse, *, message_id: str, model: str) -> dict[str
         "stop_reason": reason,
         "stop_sequence": matched_stop_sequence(reason, resp.metadata.extra),
         "usage": usage_json(resp.usage),
+        **context_management_json(resp.metadata.extra),
     }
+
+
+def context_management_json(extra: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``{"context_management": ...}``: the context edits an Anthropic upstream applied, as it
+    sent them; nothing when it sent none (no other provider does)."""
+    value = extra.get("context_management") if extra else None
+    return {"context_management": value} if isinstance(value, dict) else {}
 
 
 def _text_json(part: Text) -> dict[str, Any]:

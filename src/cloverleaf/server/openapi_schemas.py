@@ -166,6 +166,7 @@ MESSAGES_REQUEST = obj({
         obj({"role": {"const": "user"}, "content": {"anyOf": [STR, arr(_A_BLOCK)]}}, ("role", "content")),
         obj({"role": {"const": "assistant"}, "content": {"anyOf": [STR, arr(_A_ASSISTANT_BLOCK)]}},
             ("role", "content")),
+        obj({"role": {"const": "system"}, "content": {"anyOf": [STR, arr(_A_TEXT)]}}, ("role", "content")),
     ]}, minItems=1),
     "system": {"anyOf": [STR, arr(_A_TEXT), {"type": "null"}]},
     "tools": nullable(arr(obj({"name": NAME, "description": nullable(STR), "input_schema": OBJ,
@@ -187,6 +188,7 @@ MESSAGES_REQUEST = obj({
     "stream": nullable(BOOL),
     "metadata": nullable(obj({"user_id": nullable(STR)})),
     "cache_control": nullable(OBJ),
+    "context_management": nullable(obj({"edits": nullable(arr(obj({"type": STR}, ("type",))))})),
     **ignored(MESSAGES_IGNORED),
 }, ("model", "max_tokens", "messages"), closed=True)
 COUNT_TOKENS_REQUEST = {**MESSAGES_REQUEST, "required": ["model", "messages"]}

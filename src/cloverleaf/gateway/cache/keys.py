@@ -7,6 +7,8 @@ caller's beta features (``anthropic-beta``: one can switch on what changes the a
 nothing that cannot (the ``stream`` flag: a streamed and a non-streamed call of the same
 question share one entry; prompt-cache hints, ``cache_control`` on a part, a tool or the
 request: they change what the provider bills and how fast it answers, not what it answers).
+Context edits (``context_management``: clearing old thinking or tool results) do change what
+the model reads, so they are keyed, only when present (a request without them keeps its key).
 Betas are keyed as a set (split on commas, stripped, sorted, once each) and only when there
 are some, so a request without betas keeps the key it always had and existing entries stay
 valid. The semantic scope is the same hash *without* the last user turn's text, so
@@ -93,6 +95,8 @@ def _canonical(req: ChatRequest, messages: list[Message] | None, betas: Sequence
                       if req.reasoning else None),
         "extra_body": req.extra_body,
     }
+    if req.context_management:   # clearing old thinking or tool results changes what the model reads
+        body["context_management"] = req.context_management
     names = normalised_betas(betas)
     if names:   # absent, not empty, without betas: the key every entry had before betas were keyed
         body["betas"] = names

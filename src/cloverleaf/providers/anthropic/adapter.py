@@ -35,6 +35,8 @@ Server-side tool blocks (``server_tool_use``, ``web_search_tool_result``, MCP ..
 neutral part: they are kept raw in ``metadata.extra["server_tool_blocks"]`` and not replayed.
 Which of the request's ``stop`` sequences ended the answer (``stop_sequence``, with stop_reason
 ``stop_sequence``) is ``metadata.extra["stop_sequence"]``, streamed or not; a server relays it.
+So is the ``context_management`` object (the context edits the API applied), as
+``metadata.extra["context_management"]``.
 """
 
 from __future__ import annotations
@@ -136,6 +138,9 @@ class AnthropicAdapter(Adapter):
         merged = dict.fromkeys([*beta_names(cfg.extra.get("beta")), *betas])
         return dataclasses.replace(cfg, extra={**cfg.extra, "beta": list(merged)})
 
+    def takes_context_management(self, model: str) -> bool:
+        return True   # the Messages API applies context edits itself
+
     # -- response ----------------------------------------------------------------------
     def parse_chat(self, resp: HttpResponse, req: ChatRequest) -> ChatResponse:
         data = read_json(self, resp, req.model)
@@ -171,6 +176,8 @@ class AnthropicAdapter(Adapter):
             meta.extra["stop_sequence"] = data["stop_sequence"]
         if server_blocks:
             meta.extra["server_tool_blocks"] = server_blocks
+        if isinstance(data.get("context_management"), dict):   # the context edits applied
+            meta.extra["context_management"] = data["context_management"]
         return ChatResponse(
             parts=parts,
             model=data.get("model") or req.model,

@@ -3,7 +3,10 @@
 Why this is more than a field rename: the Messages API has its own shape for a conversation.
 
 - System messages are not turns: they become the top-level ``system`` (a string, or a list of
-  text blocks when a part carries ``cache_control``).
+  text blocks when a part carries ``cache_control``), in order. Except under the
+  ``mid-conversation-system-*`` beta (Claude Code sends it, and system messages inside
+  ``messages``): then the system messages before the first turn are the top-level ``system``
+  and each later one stays a ``system`` turn where it was, as the caller placed it.
 - Only ``user`` and ``assistant`` turns exist and consecutive turns of one role must be merged:
   tool results travel as ``tool_result`` blocks inside a ``user`` turn, so a run of tool messages
   (and a user message after them) becomes one user turn with the results first.
@@ -62,6 +65,9 @@ if TYPE_CHECKING:
 #: Name of the forced tool used for structured output on models without native JSON outputs.
 STRUCTURED_TOOL = "json_response"
 
+#: The beta (a prefix of its dated names) under which the API takes ``system`` turns in ``messages``.
+MID_CONVERSATION_SYSTEM = "mid-conversation-system-"
+
 #: Model name prefixes that predate native structured outputs (``output_config.format``).
 _NO_NATIVE_JSON = ("claude-3", "claude-2", "claude-instant", "claude-sonnet-4-0", "claude-sonnet-4-2025",
                    "claude-opus-4-0", "claude-opus-4-2025")
@@ -71,12 +77,13 @@ def encode_chat(adapter: Adapter, req: ChatRequest, cfg: ProviderConfig) -> dict
     """The JSON body for ``POST /v1/messages``."""
     body: dict[str, Any] = {"model": req.model}
     budget = thinking_budget(adapter, req)
-    turns = encode_messages(adapter, req.messages)
+    in_place = _system_in_place(cfg)
+    turns = encode_messages(adapter, req.messages, system_in_place=in_place)
     if budget is not None and not history_allows_thinking(_final_assistant(turns), req.model):
         budget = None
     body["max_tokens"] = max_tokens(req, budget) or default_max_tokens(req.model)
     body["messages"] = turns
-    system = encode_system(req.messages)
+    system = encode_system(req.messages, leading_only=in_place)
     if system is not None:
         body["system"] = system
     if budget is not None:
@@ -109,6 +116,8 @@ def encode_chat(adapter: Adapter, req: ChatRequest, cfg: ProviderConfig) -> dict
         body["stream"] = True
     if req.cache_control:   # automatic prompt caching: the API places the breakpoint itself
         body["cache_control"] = req.cache_control
+    if req.context_management:   # server-side context edits (Claude Code clears old thinking): as given
+        body["context_management"] = req.context_management
     if req.extra_body:
         body.update(req.extra_body)
     return body
@@ -183,9 +192,27 @@ def encode_tool_choice(choice: ToolChoice | None, parallel_tool_calls: bool | No
 # --------------------------------------------------------------------------- conversation
 
 
-def encode_system(messages: list[Message]) -> str | list[dict[str, Any]] | None:
-    """All system messages, hoisted: a string, or text blocks when any part has ``cache_control``."""
-    parts = [p for m in messages if m.role is Role.SYSTEM for p in m.parts if isinstance(p, Text)]
+def _system_in_place(cfg: ProviderConfig) -> bool:
+    """Did the caller (or the provider's ``beta`` setting) ask for mid-conversation system turns?"""
+    beta = cfg.extra.get("beta")
+    items = [beta] if isinstance(beta, str) else list(beta or ())
+    return any(name.strip().startswith(MID_CONVERSATION_SYSTEM) for item in items for name in str(item).split(","))
+
+
+def _leading_system(messages: list[Message]) -> int:
+    """How many messages open the conversation as system messages (the top-level ``system``)."""
+    return next((i for i, m in enumerate(messages) if m.role is not Role.SYSTEM), len(messages))
+
+
+def encode_system(messages: list[Message], *, leading_only: bool = False) -> str | list[dict[str, Any]] | None:
+    """The system messages, hoisted (only those before the first turn with ``leading_only``): a
+    string, or text blocks when any part has ``cache_control``."""
+    if leading_only:
+        messages = messages[:_leading_system(messages)]
+    return _system_content([p for m in messages if m.role is Role.SYSTEM for p in m.parts if isinstance(p, Text)])
+
+
+def _system_content(parts: list[Text]) -> str | list[dict[str, Any]] | None:
     if not parts:
         return None
     if any(p.cache_control for p in parts):
@@ -193,11 +220,17 @@ def encode_system(messages: list[Message]) -> str | list[dict[str, Any]] | None:
     return "\n\n".join(p.text for p in parts)
 
 
-def encode_messages(adapter: Adapter, messages: list[Message]) -> list[dict[str, Any]]:
-    """Turns as the API wants them: user/assistant only, same-role runs merged, no empty turns."""
+def encode_messages(adapter: Adapter, messages: list[Message], *,
+                    system_in_place: bool = False) -> list[dict[str, Any]]:
+    """Turns as the API wants them: user/assistant only, same-role runs merged, no empty turns;
+    with ``system_in_place``, each system message after the first turn is a ``system`` turn there."""
     turns: list[dict[str, Any]] = []
-    for msg in messages:
+    leading = _leading_system(messages)
+    for position, msg in enumerate(messages):
         if msg.role is Role.SYSTEM:
+            content = _system_content([p for p in msg.parts if isinstance(p, Text)])
+            if system_in_place and position >= leading and content:
+                turns.append({"role": "system", "content": content})
             continue
         if msg.role is Role.ASSISTANT:
             role, blocks = "assistant", [b for p in msg.parts for b in _assistant_blocks(adapter, p)]
@@ -205,7 +238,7 @@ def encode_messages(adapter: Adapter, messages: list[Message]) -> list[dict[str,
             role, blocks = "user", [b for p in msg.parts for b in _user_blocks(adapter, p)]
         if not blocks:
             continue
-        if turns and turns[-1]["role"] == role:
+        if turns and turns[-1]["role"] == role:   # never a system turn: role is user or assistant
             turns[-1]["content"].extend(blocks)
         else:
             turns.append({"role": role, "content": blocks})

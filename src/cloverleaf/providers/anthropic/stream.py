@@ -7,7 +7,8 @@ The stream is a message built up block by block::
     content_block_delta    text_delta | thinking_delta | signature_delta | input_json_delta | citations_delta
                            (a citation of its text block, before that block's text: a ``citation`` event)
     content_block_stop
-    message_delta          stop_reason (and the stop_sequence that matched), cumulative output usage
+    message_delta          stop_reason (and the stop_sequence that matched), cumulative output usage,
+                           the context edits applied (``context_management``, kept on ``done``'s extra)
     message_stop           the end; the only event that completes a message
     ping                   keep-alive, ignored
     error                  e.g. overloaded_error mid-stream: raised from feed()
@@ -61,7 +62,7 @@ _TEXT, _REASONING, _TOOL, _JSON_TEXT, _IGNORED = "text", "reasoning", "tool", "j
 
 class AnthropicStreamDecoder(JSONEventDecoder):
     __slots__ = ("_adapter", "_req", "_blocks", "_input_seen", "_id", "_model", "_raw_finish",
-                 "_stop_sequence", "_tool_calls", "_done", "_text_gate")
+                 "_stop_sequence", "_tool_calls", "_done", "_text_gate", "_context_management")
 
     def __init__(self, adapter: _Host, req: ChatRequest) -> None:
         super().__init__()
@@ -74,6 +75,8 @@ class AnthropicStreamDecoder(JSONEventDecoder):
         self._model: str | None = None
         self._raw_finish: str | None = None
         self._stop_sequence: str | None = None
+        #: the context edits the API applied (``message_delta.context_management``)
+        self._context_management: dict[str, Any] | None = None
         self._tool_calls = 0
         self._done = False
         #: text and citation events pass through it: see the module docstring
@@ -111,6 +114,8 @@ class AnthropicStreamDecoder(JSONEventDecoder):
             self._raw_finish = delta.get("stop_reason") or self._raw_finish
             if isinstance(delta.get("stop_sequence"), str):
                 self._stop_sequence = delta["stop_sequence"]
+            if isinstance(payload.get("context_management"), dict):
+                self._context_management = payload["context_management"]
             if payload.get("usage"):
                 out.append(StreamEvent("usage", usage=usage_from(payload["usage"])))
         elif kind == "message_stop":
@@ -118,10 +123,18 @@ class AnthropicStreamDecoder(JSONEventDecoder):
             out.extend(self._text_gate.release())
             out.append(StreamEvent("done", finish_reason=self._finish(), raw_finish_reason=self._raw_finish,
                                    model=self._model or self._req.model, id=self._id,
-                                   extra={"stop_sequence": self._stop_sequence} if self._stop_sequence else None))
+                                   extra=self._done_extra()))
         elif kind == "error":
             raise self._adapter.stream_error(payload, self._req.model)
         # ping and event types added to the API later are ignored
+
+    def _done_extra(self) -> dict[str, Any] | None:
+        extra: dict[str, Any] = {}
+        if self._stop_sequence:
+            extra["stop_sequence"] = self._stop_sequence
+        if self._context_management is not None:
+            extra["context_management"] = self._context_management
+        return extra or None
 
     def _block_start(self, payload: dict[str, Any], out: list[StreamEvent]) -> None:
         index = payload.get("index", -1)

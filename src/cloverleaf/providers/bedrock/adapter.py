@@ -22,7 +22,8 @@ turn that tool call back into a Text part holding the JSON. ``extra={"structured
 Reasoning is requested per model family through ``additionalModelRequestFields`` (Claude
 ``thinking``, gpt-oss ``reasoning_effort``, Qwen ``reasoning_config``, Nova ``reasoningConfig``);
 Claude's is left out of a tool loop whose last assistant turn lost its signed thinking, which
-the model would refuse (``claude_rules.history_allows_thinking``).
+the model would refuse (``claude_rules.history_allows_thinking``). Anthropic's context edits
+(``ChatRequest.context_management``) reach Claude there too, with their ``anthropic_beta``.
 Reasoning parts in the history are sent back only when signed (or redacted) and produced by
 Bedrock (``_common.replayable_reasoning``): Claude verifies them, unsigned reasoning cannot be
 replayed faithfully, and another vendor's signature (a Gemini ``thoughtSignature``, OpenAI
@@ -173,6 +174,9 @@ class BedrockAdapter(Adapter):
         return sign_request(req, self.credentials.get(cfg.extra), region, when)
 
     # -- chat ------------------------------------------------------------------------------
+    def takes_context_management(self, model: str) -> bool:
+        return _is_claude(model)   # Claude applies Anthropic's context edits on Bedrock too
+
     def build_chat(self, req: ChatRequest, cfg: ProviderConfig) -> HttpRequest:
         body = self.converse_body(req, cfg)
         operation = "converse-stream" if req.stream else "converse"
@@ -191,6 +195,8 @@ class BedrockAdapter(Adapter):
             budget = None
         if req.reasoning is not None:
             fields = {**self._reasoning_fields(req, budget), **fields}
+        if claude and req.context_management:
+            fields = _with_context_management(req.context_management, fields)
         inference: dict[str, Any] = {}
         if claude:   # the model's own rules, as on Anthropic's API (claude_rules)
             limit = max_tokens(req, budget)
@@ -505,6 +511,21 @@ def structured_tool_name(req: ChatRequest) -> str | None:
     if fmt is None or fmt.type == "text":
         return None
     return _TOOL_NAME_BAD.sub("_", fmt.name or "response")[:64] or "response"
+
+
+#: The beta Claude on Bedrock needs to apply ``context_management`` (in ``anthropic_beta``).
+CONTEXT_MANAGEMENT_BETA = "context-management-2025-06-27"
+
+
+def _with_context_management(config: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """Claude's context edits as Bedrock takes Anthropic's own fields: ``context_management`` in
+    ``additionalModelRequestFields`` (the caller's own extras win), with its beta added to any
+    ``anthropic_beta`` they name."""
+    betas = fields.get("anthropic_beta")
+    names = [betas] if isinstance(betas, str) else [*betas] if isinstance(betas, list) else []
+    if CONTEXT_MANAGEMENT_BETA not in names:
+        names.append(CONTEXT_MANAGEMENT_BETA)
+    return {"context_management": config, **fields, "anthropic_beta": names}
 
 
 def _is_claude(model: str) -> bool:
