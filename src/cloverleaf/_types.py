@@ -128,6 +128,10 @@ class ToolCall:
     #: Provider-specific data that must be echoed back on the next turn
     #: (e.g. Gemini ``thoughtSignature``).
     extra: dict[str, Any] | None = None
+    #: Provider cache hint (Anthropic ``cache_control``): a prompt-cache breakpoint after this
+    #: call in the history. Sent verbatim to Anthropic, as a ``cachePoint`` after the call to
+    #: Bedrock; providers without explicit caching ignore it.
+    cache_control: dict[str, Any] | None = None
 
     @property
     def arguments_json(self) -> str:
@@ -140,6 +144,12 @@ class ToolResult:
     content: str | list[Text | Attachment]
     name: str | None = None
     is_error: bool = False
+    #: Provider cache hint (Anthropic ``cache_control``): a prompt-cache breakpoint after this
+    #: result. In an agent loop the last block of the conversation is a tool result, so this is
+    #: where a rolling breakpoint goes (Claude Code puts it there): without it every turn pays
+    #: the full input price. Sent verbatim to Anthropic, as a ``cachePoint`` after the result to
+    #: Bedrock; providers without explicit caching ignore it.
+    cache_control: dict[str, Any] | None = None
 
     @property
     def text(self) -> str:
@@ -249,8 +259,10 @@ class Message:
         return cls(Role.ASSISTANT, content)
 
     @classmethod
-    def tool(cls, tool_call_id: str, content: str, *, name: str | None = None, is_error: bool = False) -> Message:
-        return cls(Role.TOOL, [ToolResult(tool_call_id, content, name=name, is_error=is_error)])
+    def tool(cls, tool_call_id: str, content: str, *, name: str | None = None, is_error: bool = False,
+             cache_control: dict[str, Any] | None = None) -> Message:
+        return cls(Role.TOOL, [ToolResult(tool_call_id, content, name=name, is_error=is_error,
+                                          cache_control=cache_control)])
 
 
 # --------------------------------------------------------------------------- request

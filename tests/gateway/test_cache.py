@@ -438,3 +438,18 @@ def test_prompt_cache_marks_are_not_part_of_the_key() -> None:
                          temperature=0, tools=[Tool("get_time", "the time", cache_control={"type": "ephemeral"})],
                          max_tokens=20, cache_control={"type": "ephemeral", "ttl": "1h"})
     assert exact_key("key-a", MODEL, marked) == "2095a38b85a24c6591ad1563c809308798973409c6c123b11ff024c4ff85f77b"
+
+
+def test_prompt_cache_marks_on_tool_calls_and_results_are_not_part_of_the_key() -> None:
+    """An agent loop moves its breakpoint to the newest tool result on every turn: the marks on
+    tool calls, tool results and the blocks inside them leave the question, and its key, as it was."""
+    from cloverleaf._types import ChatRequest, Message, Text, ToolCall, ToolResult
+    from cloverleaf.gateway.cache.keys import exact_key
+
+    def conversation(mark: dict[str, Any] | None) -> ChatRequest:
+        return ChatRequest(model="", temperature=0, messages=[
+            Message.user("read a"), Message.assistant([ToolCall("t1", "read", {"path": "a"}, cache_control=mark)]),
+            Message("tool", [ToolResult("t1", [Text("file a", cache_control=mark)], cache_control=mark)])])
+
+    assert exact_key("key-a", MODEL, conversation({"type": "ephemeral"})) == exact_key("key-a", MODEL,
+                                                                                        conversation(None))

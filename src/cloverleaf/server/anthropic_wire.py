@@ -25,7 +25,9 @@ ids, thinking modes other than enabled/disabled/adaptive, ``mcp_servers``,
 field not listed here. Ignored (type-checked, then dropped): ``top_k``, ``service_tier``,
 ``container``, ``inference_geo``, ``speed``. Prompt-cache marks are carried: ``cache_control``
 on a tool (``Tool.cache_control``: the usual way to cache a long tool list) and at the top
-level (``ChatRequest.cache_control``: automatic prompt caching), for an Anthropic upstream.
+level (``ChatRequest.cache_control``: automatic prompt caching), for an Anthropic upstream, as
+are those on text, image, document, ``tool_use`` and ``tool_result`` blocks (and the blocks
+inside a ``tool_result``).
 
 ``thread`` (the SDK's message threads: the server keeps the conversation and a request
 sends only the new turn) is refused with the error the SDK understands, ``400`` with
@@ -262,11 +264,14 @@ def _source(block: dict[str, Any], where: str, kind: str) -> Attachment | Text:
 
 
 def _tool_result(block: dict[str, Any], where: str) -> ToolResult:
+    """A ``tool_result`` block, with its ``cache_control`` and its content blocks' own (an agent
+    loop's rolling prompt-cache breakpoint sits on the last one, which is usually this)."""
     call_id = signed_call_ids.unsigned(get_name(block, "tool_use_id", where))[0]
     content = block.get("content")
     is_error = bool(get_bool(block, "is_error", where))
+    cache = get_dict(block, "cache_control", where)
     if content is None or isinstance(content, str):
-        return ToolResult(call_id, content or "", is_error=is_error)
+        return ToolResult(call_id, content or "", is_error=is_error, cache_control=cache)
     if not isinstance(content, list):
         raise bad(f"{where}.content", "expected a string or an array of text/image blocks")
     parts: list[Text | Attachment] = []
@@ -274,29 +279,35 @@ def _tool_result(block: dict[str, Any], where: str) -> ToolResult:
         at = f"{where}.content[{i}]"
         item = as_dict(raw, at)
         kind = item.get("type")
+        item_cache = get_dict(item, "cache_control", at)
         if kind == "text":
-            parts.append(Text(get_str(item, "text", at, required=True)))
+            parts.append(Text(get_str(item, "text", at, required=True), cache_control=item_cache))
         elif kind == "image":
-            parts.append(_source(item, at, "image"))
+            image = _source(item, at, "image")
+            if isinstance(image, Attachment):
+                image.cache_control = item_cache
+            parts.append(image)
         elif kind == "document":   # a tool result holds no Document: what it reads as (title, context, content)
-            parts.extend(p for p in plain_parts(_document(item, at, None)) if isinstance(p, Text | Attachment))
+            parts.extend(p for p in plain_parts(_document(item, at, item_cache)) if isinstance(p, Text | Attachment))
         else:
             raise bad(f"{at}.type", f"unsupported block {kind!r} in a tool_result; expected text or image")
-    return ToolResult(call_id, parts, is_error=is_error)
+    return ToolResult(call_id, parts, is_error=is_error, cache_control=cache)
 
 
 def _assistant_block(raw: Any, where: str) -> Part:
     block = as_dict(raw, where)
     kind = get_str(block, "type", where, required=True)
+    cache = get_dict(block, "cache_control", where)   # a prompt-cache breakpoint in the history
     if kind == "text":
-        return Text(get_str(block, "text", where, required=True))
+        return Text(get_str(block, "text", where, required=True), cache_control=cache)
     if kind == "tool_use":
         args = block.get("input", {})
         if not isinstance(args, dict):
             raise bad(f"{where}.input", "expected an object")
         # a Gemini call's thought signature rides in the id (signed_call_ids)
         call_id, extra = signed_call_ids.call_extra(get_name(block, "id", where))
-        return ToolCall(id=call_id, name=get_name(block, "name", where), arguments=args, extra=extra)
+        return ToolCall(id=call_id, name=get_name(block, "name", where), arguments=args, extra=extra,
+                        cache_control=cache)
     if kind == "thinking":
         return Reasoning(get_str(block, "thinking", where, default=""), signature=get_str(block, "signature", where),
                          provider="anthropic")

@@ -239,7 +239,10 @@ def _assistant_blocks(adapter: Adapter, part: Any) -> list[dict[str, Any]]:
     if isinstance(part, Text):
         return [_text_block(part)] if part.text else []
     if isinstance(part, ToolCall):
-        return [{"type": "tool_use", "id": part.id, "name": part.name, "input": part.arguments}]
+        block: dict[str, Any] = {"type": "tool_use", "id": part.id, "name": part.name, "input": part.arguments}
+        if part.cache_control:
+            block["cache_control"] = part.cache_control
+        return [block]
     if isinstance(part, Reasoning):
         if not replayable_reasoning(adapter, part.provider):
             return []  # another vendor's reasoning: its signature cannot verify here
@@ -266,6 +269,8 @@ def _tool_result_block(adapter: Adapter, result: ToolResult) -> dict[str, Any]:
     else:
         block["content"] = [b for p in result.content for b in _user_blocks(adapter, p)]
     block["is_error"] = result.is_error
+    if result.cache_control:   # an agent loop's rolling breakpoint: the last block is a tool result
+        block["cache_control"] = result.cache_control
     return block
 
 
