@@ -316,11 +316,25 @@ class ResponseFormat:
 
 @dataclass(slots=True)
 class ReasoningConfig:
-    """Ask for reasoning: an OpenAI-style ``effort`` or an Anthropic/Gemini token budget."""
+    """Ask for reasoning: an OpenAI-style ``effort`` or an Anthropic/Gemini token budget.
+
+    Claude's own controls, for a caller that speaks Anthropic's API (``/v1/messages``, Claude
+    Code) and wants them kept: ``adaptive`` (``thinking: {"type": "adaptive"}``: the model decides
+    whether and how long to think) and ``native_effort`` (``output_config.effort`` as written:
+    ``low``, ``medium``, ``high``, ``xhigh`` or ``max``). On Anthropic's API effort and thinking
+    are separate knobs, so a config with ``native_effort`` but neither ``adaptive`` nor
+    ``budget_tokens`` is effort alone, without thinking. Every other provider (Bedrock
+    included) reads ``effort``, the nearest neutral level, and ``budget_tokens`` as before.
+    """
 
     effort: Literal["minimal", "low", "medium", "high"] | None = None
     budget_tokens: int | None = None
     summary: bool = False
+    #: Adaptive thinking on Claude models that have it (4.6 and later, or a model this library
+    #: does not know); an older Claude gets a thinking budget for ``effort`` instead.
+    adaptive: bool = False
+    #: Anthropic's ``output_config.effort`` exactly as the caller named it (see the class docstring).
+    native_effort: str | None = None
 
 
 @dataclass(slots=True)

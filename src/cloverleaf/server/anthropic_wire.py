@@ -19,6 +19,12 @@ history are accepted and not sent on (they are the model's own output, and cost 
 
 Streams are rendered by :class:`~.anthropic_stream.MessageStreamEncoder`.
 
+Thinking and effort: ``thinking: {"type": "adaptive"}`` and ``output_config.effort`` (``xhigh``
+and ``max`` included) reach a Claude upstream as sent, effort with or without thinking
+(:class:`~cloverleaf.ReasoningConfig` ``adaptive`` and ``native_effort``); other providers get
+the nearest neutral effort (``xhigh`` and ``max`` as ``high``), adaptive thinking as that effort
+or ``medium``.
+
 Refused with a 400: server tools (web search, code execution...) and their blocks, file
 ids, thinking modes other than enabled/disabled/adaptive, ``mcp_servers``,
 ``context_management``, ``fallbacks`` (the gateway's routes do that), and any top-level
@@ -371,6 +377,8 @@ def _output_format(body: dict[str, Any]) -> ResponseFormat | None:
 
 
 def _reasoning(body: dict[str, Any]) -> ReasoningConfig | None:
+    """``thinking`` and ``output_config.effort`` as sent (adaptive thinking and the effort word
+    kept for a Claude upstream), with the nearest neutral effort for every other provider."""
     thinking = get_dict(body, "thinking", "")
     config = get_dict(body, "output_config", "")
     effort = get_str(config, "effort", "output_config") if config else None
@@ -378,15 +386,16 @@ def _reasoning(body: dict[str, Any]) -> ReasoningConfig | None:
         raise bad("output_config.effort", f"expected one of {', '.join(_EFFORT)}, got {effort!r}")
     mapped = _EFFORT.get(effort) if effort else None
     if thinking is None:
-        return ReasoningConfig(effort=mapped) if mapped else None  # type: ignore[arg-type]
+        return ReasoningConfig(effort=mapped, native_effort=effort) if mapped else None  # type: ignore[arg-type]
     kind = get_str(thinking, "type", "thinking", required=True)
     if kind == "enabled":
         budget = get_int(thinking, "budget_tokens", "thinking", minimum=1, maximum=MAX_TOKENS)
         if budget is None:
             raise bad("thinking.budget_tokens", "required integer is missing")
-        return ReasoningConfig(effort=mapped, budget_tokens=budget)  # type: ignore[arg-type]
+        return ReasoningConfig(effort=mapped, budget_tokens=budget, native_effort=effort)  # type: ignore[arg-type]
     if kind == "adaptive":
-        return ReasoningConfig(effort=mapped or "medium")  # type: ignore[arg-type]
+        return ReasoningConfig(effort=mapped or "medium", adaptive=True,  # type: ignore[arg-type]
+                               native_effort=effort)
     if kind == "disabled":
         return None
     raise bad("thinking.type", f"expected enabled, adaptive or disabled, got {kind!r}")

@@ -12,6 +12,9 @@ Why this is more than a field rename: the Messages API has its own shape for a c
   thinking is rejected. Reasoning from another provider has no valid signature and is dropped.
 - A :class:`~cloverleaf.Document` is a ``document`` block (:func:`encode_document`): text,
   PDF or ``content`` source, with ``title``, ``context``, ``citations`` and ``cache_control``.
+- Thinking is ``{"type": "adaptive"}`` where the caller asked for it or the model has nothing
+  else, else a budget; ``output_config.effort`` is the caller's own level (``xhigh``, ``max``
+  kept), sent with or without thinking, as Anthropic's API takes it (``claude_rules``).
 - ``max_tokens`` is required (default: the model's output limit up to 16k,
   :func:`~..claude_rules.default_max_tokens`) and must exceed the thinking
   budget; the thinking and sampling rules are the models' own, shared with Bedrock
@@ -49,9 +52,12 @@ from ..._types import (
 from .._common import WEB_IMAGES, checked_image, checked_tool_choice, replayable_reasoning
 from ..claude_rules import (
     BlockKind,
+    adaptive_thinking,
     default_max_tokens,
+    effort_alone,
     history_allows_thinking,
     max_tokens,
+    output_effort,
     sampling,
     thinking_budget,
 )
@@ -70,7 +76,8 @@ _NO_NATIVE_JSON = ("claude-3", "claude-2", "claude-instant", "claude-sonnet-4-0"
 def encode_chat(adapter: Adapter, req: ChatRequest, cfg: ProviderConfig) -> dict[str, Any]:
     """The JSON body for ``POST /v1/messages``."""
     body: dict[str, Any] = {"model": req.model}
-    budget = thinking_budget(adapter, req)
+    adaptive = adaptive_thinking(req)
+    budget = None if adaptive or effort_alone(req.reasoning) else thinking_budget(adapter, req)
     turns = encode_messages(adapter, req.messages)
     if budget is not None and not history_allows_thinking(_final_assistant(turns), req.model):
         budget = None
@@ -79,9 +86,14 @@ def encode_chat(adapter: Adapter, req: ChatRequest, cfg: ProviderConfig) -> dict
     system = encode_system(req.messages)
     if system is not None:
         body["system"] = system
-    if budget is not None:
+    if adaptive:
+        body["thinking"] = {"type": "adaptive"}
+    elif budget is not None:
         body["thinking"] = {"type": "enabled", "budget_tokens": budget}
-    _sampling(body, req, thinking=budget is not None)
+    _sampling(body, req, thinking=adaptive or budget is not None)
+    effort = output_effort(req, adaptive=adaptive)
+    if effort is not None:
+        body["output_config"] = {"effort": effort}
 
     tools = [encode_tool(t) for t in req.tools or []]
     choice = checked_tool_choice(req, adapter.name)
@@ -89,7 +101,8 @@ def encode_chat(adapter: Adapter, req: ChatRequest, cfg: ProviderConfig) -> dict
     fmt = req.response_format
     if fmt is not None and fmt.type != "text":
         if structured_mode(req, cfg) == "native":
-            body["output_config"] = {"format": {"type": "json_schema", "schema": native_output_schema(fmt.schema or {})}}
+            body.setdefault("output_config", {})["format"] = {
+                "type": "json_schema", "schema": native_output_schema(fmt.schema or {})}
         else:
             schema = fmt.schema if fmt.type == "json_schema" and fmt.schema else {"type": "object"}
             tools.append({
@@ -97,7 +110,7 @@ def encode_chat(adapter: Adapter, req: ChatRequest, cfg: ProviderConfig) -> dict
                 "description": "Give the final answer by calling this tool with JSON that matches its schema.",
                 "input_schema": schema,
             })
-            if budget is not None:  # the API allows only auto/none together with thinking
+            if budget is not None:  # a thinking budget allows only auto/none (adaptive allows forcing)
                 tool_choice = tool_choice or {"type": "auto"}
             elif tool_choice is None:
                 tool_choice = {"type": "any"} if req.tools else {"type": "tool", "name": STRUCTURED_TOOL}
