@@ -128,6 +128,10 @@ class ToolCall:
     #: Provider-specific data that must be echoed back on the next turn
     #: (e.g. Gemini ``thoughtSignature``).
     extra: dict[str, Any] | None = None
+    #: Provider cache hint (Anthropic ``cache_control``): a prompt-cache breakpoint after this
+    #: call in the history. Sent verbatim to Anthropic, as a ``cachePoint`` after the call to
+    #: Bedrock; providers without explicit caching ignore it.
+    cache_control: dict[str, Any] | None = None
 
     @property
     def arguments_json(self) -> str:
@@ -140,6 +144,12 @@ class ToolResult:
     content: str | list[Text | Attachment]
     name: str | None = None
     is_error: bool = False
+    #: Provider cache hint (Anthropic ``cache_control``): a prompt-cache breakpoint after this
+    #: result. In an agent loop the last block of the conversation is a tool result, so this is
+    #: where a rolling breakpoint goes (Claude Code puts it there): without it every turn pays
+    #: the full input price. Sent verbatim to Anthropic, as a ``cachePoint`` after the result to
+    #: Bedrock; providers without explicit caching ignore it.
+    cache_control: dict[str, Any] | None = None
 
     @property
     def text(self) -> str:
@@ -249,8 +259,10 @@ class Message:
         return cls(Role.ASSISTANT, content)
 
     @classmethod
-    def tool(cls, tool_call_id: str, content: str, *, name: str | None = None, is_error: bool = False) -> Message:
-        return cls(Role.TOOL, [ToolResult(tool_call_id, content, name=name, is_error=is_error)])
+    def tool(cls, tool_call_id: str, content: str, *, name: str | None = None, is_error: bool = False,
+             cache_control: dict[str, Any] | None = None) -> Message:
+        return cls(Role.TOOL, [ToolResult(tool_call_id, content, name=name, is_error=is_error,
+                                          cache_control=cache_control)])
 
 
 # --------------------------------------------------------------------------- request
@@ -304,11 +316,25 @@ class ResponseFormat:
 
 @dataclass(slots=True)
 class ReasoningConfig:
-    """Ask for reasoning: an OpenAI-style ``effort`` or an Anthropic/Gemini token budget."""
+    """Ask for reasoning: an OpenAI-style ``effort`` or an Anthropic/Gemini token budget.
+
+    Claude's own controls, for a caller that speaks Anthropic's API (``/v1/messages``, Claude
+    Code) and wants them kept: ``adaptive`` (``thinking: {"type": "adaptive"}``: the model decides
+    whether and how long to think) and ``native_effort`` (``output_config.effort`` as written:
+    ``low``, ``medium``, ``high``, ``xhigh`` or ``max``). On Anthropic's API effort and thinking
+    are separate knobs, so a config with ``native_effort`` but neither ``adaptive`` nor
+    ``budget_tokens`` is effort alone, without thinking. Every other provider (Bedrock
+    included) reads ``effort``, the nearest neutral level, and ``budget_tokens`` as before.
+    """
 
     effort: Literal["minimal", "low", "medium", "high"] | None = None
     budget_tokens: int | None = None
     summary: bool = False
+    #: Adaptive thinking on Claude models that have it (4.6 and later, or a model this library
+    #: does not know); an older Claude gets a thinking budget for ``effort`` instead.
+    adaptive: bool = False
+    #: Anthropic's ``output_config.effort`` exactly as the caller named it (see the class docstring).
+    native_effort: str | None = None
 
 
 @dataclass(slots=True)

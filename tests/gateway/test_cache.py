@@ -457,3 +457,36 @@ def test_context_edits_are_part_of_the_key_only_when_present() -> None:
     tools = exact_key("key-a", MODEL, req({"edits": [{"type": "clear_tool_uses_20250919"}]}))
     assert len({before, thinking, tools}) == 3
     assert semantic_keys("key-a", MODEL, req({"edits": [{"type": "clear_tool_uses_20250919"}]}))[0] == tools
+
+
+def test_prompt_cache_marks_on_tool_calls_and_results_are_not_part_of_the_key() -> None:
+    """An agent loop moves its breakpoint to the newest tool result on every turn: the marks on
+    tool calls, tool results and the blocks inside them leave the question, and its key, as it was."""
+    from cloverleaf._types import ChatRequest, Message, Text, ToolCall, ToolResult
+    from cloverleaf.gateway.cache.keys import exact_key
+
+    def conversation(mark: dict[str, Any] | None) -> ChatRequest:
+        return ChatRequest(model="", temperature=0, messages=[
+            Message.user("read a"), Message.assistant([ToolCall("t1", "read", {"path": "a"}, cache_control=mark)]),
+            Message("tool", [ToolResult("t1", [Text("file a", cache_control=mark)], cache_control=mark)])])
+
+    assert exact_key("key-a", MODEL, conversation({"type": "ephemeral"})) == exact_key("key-a", MODEL,
+                                                                                        conversation(None))
+
+
+def test_adaptive_thinking_and_anthropics_effort_are_part_of_the_key() -> None:
+    """Adaptive thinking and an effort of ``max`` give other answers than a budget and ``high``:
+    they are keyed when set, and a request without them keeps the key it had."""
+    from cloverleaf._types import ChatRequest, Message, ReasoningConfig
+    from cloverleaf.gateway.cache.keys import exact_key
+
+    def ask(reasoning: ReasoningConfig) -> str:
+        return exact_key("key-a", MODEL, ChatRequest(model="", messages=[Message.user("hi")], temperature=0,
+                                                     reasoning=reasoning))
+
+    keys = {ask(ReasoningConfig(effort="high")), ask(ReasoningConfig(effort="high", native_effort="max")),
+            ask(ReasoningConfig(effort="high", adaptive=True, native_effort="max")),
+            ask(ReasoningConfig(effort="high", adaptive=True))}
+    assert len(keys) == 4
+    before = "ee3b3caf2605c2f494a0829ad80ab9eec5dff0956266ea5492da83224ecb0db4"   # its key before these fields
+    assert ask(ReasoningConfig(effort="high")) == before

@@ -1,11 +1,12 @@
 """Anthropic prompt-cache marks the adapter sends: ``cache_control`` on a tool (caching a long
-tool list) and at the request's top level (automatic prompt caching), as the caller wrote them."""
+tool list), at the request's top level (automatic prompt caching) and on tool calls and tool
+results in the history (an agent loop's rolling breakpoint), as the caller wrote them."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from cloverleaf._types import ChatRequest, Message, Tool
+from cloverleaf._types import Attachment, ChatRequest, Message, Text, Tool, ToolCall, ToolResult
 from cloverleaf.providers.anthropic.adapter import AnthropicAdapter
 from cloverleaf.providers.base import ProviderConfig
 from cloverleaf.providers.registry import get_spec
@@ -37,3 +38,26 @@ def test_cache_control_on_a_tool_passes_through() -> None:
     assert [t.get("cache_control") for t in got["tools"]] == [None, mark]
     assert got["tools"][1] == {"name": "fetch", "description": "fetch a page",
                                "input_schema": {"type": "object", "properties": {}}, "cache_control": mark}
+
+
+def test_cache_control_on_a_tool_call_and_a_tool_result_passes_through() -> None:
+    """An agent loop's last block is a tool result: its breakpoint (and one on a tool call, or on
+    a block inside the result) is sent where it was put, so the next turn reads the cache."""
+    mark, hour = {"type": "ephemeral"}, {"type": "ephemeral", "ttl": "1h"}
+    image = Attachment(type="image", media_type="image/png", data=b"\x89PNG", cache_control=hour)
+    req = ChatRequest("claude-sonnet-4-5", [
+        Message.user("read it"),
+        Message.assistant([ToolCall("toolu_1", "read", {"path": "a"}, cache_control=mark),
+                           ToolCall("toolu_2", "read", {"path": "b"})]),
+        Message.tool("toolu_1", "file a", cache_control=mark),
+        Message("tool", [ToolResult("toolu_2", [Text("file b", cache_control=hour), image])]),
+    ], tools=[Tool("read")])
+    assistant, results = body(req)["messages"][1:]
+    assert assistant["content"] == [
+        {"type": "tool_use", "id": "toolu_1", "name": "read", "input": {"path": "a"}, "cache_control": mark},
+        {"type": "tool_use", "id": "toolu_2", "name": "read", "input": {"path": "b"}}]
+    first, second = results["content"]
+    assert first == {"type": "tool_result", "tool_use_id": "toolu_1", "content": "file a", "is_error": False,
+                     "cache_control": mark}
+    assert "cache_control" not in second
+    assert [b.get("cache_control") for b in second["content"]] == [hour, hour]

@@ -66,3 +66,19 @@ def test_without_the_beta_every_system_message_is_the_system_prompt_in_order() -
     assert sent["system"] == [{"type": "text", "text": "be brief"},
                               {"type": "text", "text": "agents: ...", "cache_control": {"type": "ephemeral"}}]
     assert [t["role"] for t in sent["messages"]] == ["user", "assistant", "user"]
+
+
+def test_thinking_edits_are_left_out_when_the_gateway_sends_the_call_without_thinking() -> None:
+    """A tool loop whose client lost its signed thinking goes without thinking, and the API
+    refuses a clear_thinking edit then; other edits stay."""
+    from cloverleaf._types import ReasoningConfig, Role, ToolCall
+
+    edits = {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}, {"type": "clear_tool_uses_20250919"}]}
+    call = ToolCall("toolu_1", "read", {"path": "a"})
+    history = [Message.user("read a"), Message(Role.ASSISTANT, parts=[call]), Message.tool("toolu_1", "text of a")]
+    sent = body(ChatRequest("claude-sonnet-4-5", history, reasoning=ReasoningConfig(budget_tokens=2048),
+                            max_tokens=8192, context_management=edits))
+    assert "thinking" not in sent and sent["context_management"] == {"edits": [{"type": "clear_tool_uses_20250919"}]}
+    with_thinking = body(ChatRequest("claude-sonnet-4-5", [Message.user("hi")], max_tokens=8192,
+                                     reasoning=ReasoningConfig(budget_tokens=2048), context_management=edits))
+    assert with_thinking["context_management"] == edits

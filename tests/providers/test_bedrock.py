@@ -420,6 +420,25 @@ def test_a_requests_top_level_cache_control_is_not_sent() -> None:
     assert body == sent(ChatRequest(SONNET45, [Message.user("hi")])) and "cache" not in json.dumps(body).lower()
 
 
+def test_a_tool_call_or_result_with_cache_control_is_followed_by_a_cache_point() -> None:
+    """An agent loop's rolling breakpoint on its last tool result (or on a tool call) is a
+    ``cachePoint`` after that block, as after a marked text block; unmarked ones get none."""
+    req = ChatRequest(SONNET45, [
+        Message.user("read it"),
+        Message.assistant([ToolCall("t1", "read", {"path": "a"}, cache_control={"type": "ephemeral"})]),
+        Message.tool("t1", "file a", cache_control={"type": "ephemeral"}),
+    ], tools=[Tool("read")])
+    messages = sent(req)["messages"]
+    assert messages[1]["content"] == [{"toolUse": {"toolUseId": "t1", "name": "read", "input": {"path": "a"}}},
+                                      {"cachePoint": {"type": "default"}}]
+    assert messages[2]["content"] == [
+        {"toolResult": {"toolUseId": "t1", "content": [{"text": "file a"}], "status": "success"}},
+        {"cachePoint": {"type": "default"}}]
+    unmarked = ChatRequest(SONNET45, [Message.user("read it"), Message.assistant([ToolCall("t1", "read", {})]),
+                                      Message.tool("t1", "file a")], tools=[Tool("read")])
+    assert "cachePoint" not in json.dumps(sent(unmarked))
+
+
 # --------------------------------------------------------------------------- attachments
 
 

@@ -111,6 +111,67 @@ def test_a_top_level_cache_control_that_is_not_an_object_is_a_400(live: Live, up
     assert len(upstream.seen) == before
 
 
+def test_cache_control_on_tool_use_and_tool_result_reaches_an_anthropic_upstream(live: Live,
+                                                                                  upstream: Upstream) -> None:
+    """Claude Code's rolling breakpoint sits on the last block of the last turn, a tool_result in
+    an agent loop: that mark, one on a tool_use and ones on blocks inside a tool_result (text,
+    image, document) reach Anthropic where the client put them, so each turn reads the cache."""
+    png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGBgAAAABQABpfZFQAAAAABJRU5ErkJggg=="
+    messages: Any = [
+        {"role": "user", "content": "read README.md"},
+        {"role": "assistant", "content": [
+            {"type": "text", "text": "reading", "cache_control": EPHEMERAL},
+            {"type": "tool_use", "id": "toolu_1", "name": "Read", "input": {"path": "README.md"},
+             "cache_control": EPHEMERAL},
+            {"type": "tool_use", "id": "toolu_2", "name": "Read", "input": {"path": "logo.png"}}]},
+        {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "toolu_1", "content": "cloverleaf is great",
+             "cache_control": ONE_HOUR},
+            {"type": "tool_result", "tool_use_id": "toolu_2", "content": [
+                {"type": "text", "text": "the logo", "cache_control": EPHEMERAL},
+                {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": png},
+                 "cache_control": EPHEMERAL},
+                {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "notes"},
+                 "cache_control": ONE_HOUR}]}]}]
+    upstream.queue(answer(MESSAGE))
+    live.anthropic().messages.create(model="anth/claude-sonnet-4-5", max_tokens=20, messages=messages,
+                                     tools=[tool("Read")])
+    assistant, results = sent(upstream)["messages"][1:]
+    assert [b.get("cache_control") for b in assistant["content"]] == [EPHEMERAL, EPHEMERAL, None]
+    first, second = results["content"]
+    assert first == {**messages[2]["content"][0], "is_error": False}
+    assert "cache_control" not in second
+    assert [b.get("cache_control") for b in second["content"]] == [EPHEMERAL, EPHEMERAL, ONE_HOUR]
+
+
+def test_cache_control_on_tool_blocks_is_dropped_for_a_provider_without_it(live: Live, upstream: Upstream) -> None:
+    messages: Any = [
+        {"role": "user", "content": "read README.md"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "call_1", "name": "Read", "input": {},
+                                           "cache_control": EPHEMERAL}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "call_1", "content": "great",
+                                      "cache_control": EPHEMERAL}]}]
+    upstream.queue(answer(COMPLETION))
+    live.anthropic().messages.create(model="oai/gpt-4o", max_tokens=20, messages=messages, tools=[tool("Read")])
+    body = sent(upstream)
+    assert [m["role"] for m in body["messages"]] == ["user", "assistant", "tool"]
+    assert "cache_control" not in json.dumps(body)
+
+
+def test_a_tool_results_cache_control_that_is_not_an_object_is_a_400(live: Live, upstream: Upstream) -> None:
+    before = len(upstream.seen)
+    messages: Any = [
+        {"role": "user", "content": "read README.md"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "Read", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "great",
+                                      "cache_control": "ephemeral"}]}]
+    with pytest.raises(anthropic.BadRequestError) as err:
+        live.anthropic().messages.create(model="anth/claude-sonnet-4-5", max_tokens=20, messages=messages,
+                                         tools=[tool("Read")])
+    assert "messages[2].content[0].cache_control" in str(err.value)
+    assert len(upstream.seen) == before
+
+
 def test_the_openapi_document_describes_both_marks() -> None:
     from cloverleaf.server.openapi_schemas import MESSAGES_REQUEST
 

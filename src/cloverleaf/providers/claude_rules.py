@@ -18,6 +18,11 @@ the same rules; an adapter that forgets one sends a request the model answers wi
   without thinking (:func:`history_allows_thinking`), as LiteLLM does, rather than failing the
   tool loop on its second turn. The model thinks again on the next turn that has no pending
   tool call.
+- adaptive thinking (``{"type": "adaptive"}``: the model decides whether and how long to think,
+  steered by ``output_config.effort``) exists from Claude 4.6 on, where a budget is deprecated,
+  and is all Claude Opus 4.7 and later take (a budget is a 400); older models refuse it
+  (:func:`adaptive_thinking`). In adaptive mode thinking is optional, so a tool-calling turn
+  without it is valid history and forced tool use is allowed.
 """
 
 from __future__ import annotations
@@ -27,10 +32,10 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
-from ._common import budget_for_effort
+from ._common import budget_for_effort, effort_for_budget
 
 if TYPE_CHECKING:
-    from .._types import ChatRequest
+    from .._types import ChatRequest, ReasoningConfig
     from .base import Adapter
 
 log = logging.getLogger("cloverleaf.providers")
@@ -82,6 +87,55 @@ def thinking_budget(adapter: Adapter, req: ChatRequest) -> int | None:
 
 # claude-3-haiku-20240307, claude-3-5-sonnet-latest, claude-3-7-sonnet-20250219: the older naming
 _OLD_VERSION = re.compile(r"claude-(\d+)(?:-(\d))?-(?:opus|sonnet|haiku)")
+
+#: The first Claude version with adaptive thinking, and the first with nothing else (Opus 4.7).
+ADAPTIVE_SINCE = (4, 6)
+ADAPTIVE_ONLY_SINCE = (4, 7)
+
+
+def _version(model: str) -> tuple[int, int] | None:
+    """(major, minor) of a Claude model name in either naming, None when it has no readable one."""
+    found = _OLD_VERSION.search(model.lower()) or _VERSION.search(model.lower())
+    return None if found is None else (int(found.group(1)), int(found.group(2) or 0))
+
+
+def effort_alone(cfg: ReasoningConfig | None) -> bool:
+    """The caller set Anthropic's ``output_config.effort`` without asking for thinking (effort
+    also governs text and tool calls): the request is sent with that effort and no thinking."""
+    return cfg is not None and cfg.native_effort is not None and not cfg.adaptive and cfg.budget_tokens is None
+
+
+def adaptive_thinking(req: ChatRequest) -> bool:
+    """Send ``thinking: {"type": "adaptive"}``? When the caller asked for it and the model has it
+    (Claude 4.6 and later, or a model whose version cannot be read here: the caller knows its
+    model), and for any request for thinking to a model that has nothing else (Opus 4.7 and
+    later refuse a budget). An older model asked for adaptive thinking gets a budget for the
+    request's effort instead (:func:`thinking_budget`)."""
+    cfg = req.reasoning
+    if cfg is None:
+        return False
+    version = _version(req.model)
+    if cfg.adaptive:
+        return version is None or version >= ADAPTIVE_SINCE
+    if version is None or version < ADAPTIVE_ONLY_SINCE or effort_alone(cfg):
+        return False
+    return not (cfg.budget_tokens == 0 and cfg.effort is None)   # reasoning=0: no thinking
+
+
+def output_effort(req: ChatRequest, *, adaptive: bool) -> str | None:
+    """``output_config.effort`` to send: the caller's own word (``xhigh`` and ``max`` included),
+    else, when ``adaptive`` thinking stands in for a portable request (an effort or a budget) on
+    a model that has nothing else, that request's effort (``minimal`` as ``low``, the lowest
+    Claude has); None otherwise (a budget keeps meaning a budget)."""
+    cfg = req.reasoning
+    if cfg is None:
+        return None
+    if cfg.native_effort is not None:
+        return cfg.native_effort
+    if not adaptive or cfg.adaptive:
+        return None
+    effort = cfg.effort or (effort_for_budget(cfg.budget_tokens) if cfg.budget_tokens else None)
+    return "low" if effort == "minimal" else effort
 
 
 def default_max_tokens(model: str) -> int:

@@ -19,13 +19,21 @@ history are accepted and not sent on (they are the model's own output, and cost 
 
 Streams are rendered by :class:`~.anthropic_stream.MessageStreamEncoder`.
 
+Thinking and effort: ``thinking: {"type": "adaptive"}`` and ``output_config.effort`` (``xhigh``
+and ``max`` included) reach a Claude upstream as sent, effort with or without thinking
+(:class:`~cloverleaf.ReasoningConfig` ``adaptive`` and ``native_effort``); other providers get
+the nearest neutral effort (``xhigh`` and ``max`` as ``high``), adaptive thinking as that effort
+or ``medium``.
+
 Refused with a 400: server tools (web search, code execution...) and their blocks, file
 ids, thinking modes other than enabled/disabled/adaptive, ``mcp_servers``,
 ``fallbacks`` (the gateway's routes do that), and any top-level
 field not listed here. Ignored (type-checked, then dropped): ``top_k``, ``service_tier``,
 ``container``, ``inference_geo``, ``speed``. Prompt-cache marks are carried: ``cache_control``
 on a tool (``Tool.cache_control``: the usual way to cache a long tool list) and at the top
-level (``ChatRequest.cache_control``: automatic prompt caching), for an Anthropic upstream.
+level (``ChatRequest.cache_control``: automatic prompt caching), for an Anthropic upstream, as
+are those on text, image, document, ``tool_use`` and ``tool_result`` blocks (and the blocks
+inside a ``tool_result``).
 
 ``context_management`` (server-side context edits; Claude Code sends a ``clear_thinking_*`` edit
 on every call) is checked for shape and carried as ``ChatRequest.context_management``: an
@@ -288,11 +296,14 @@ def _source(block: dict[str, Any], where: str, kind: str) -> Attachment | Text:
 
 
 def _tool_result(block: dict[str, Any], where: str) -> ToolResult:
+    """A ``tool_result`` block, with its ``cache_control`` and its content blocks' own (an agent
+    loop's rolling prompt-cache breakpoint sits on the last one, which is usually this)."""
     call_id = signed_call_ids.unsigned(get_name(block, "tool_use_id", where))[0]
     content = block.get("content")
     is_error = bool(get_bool(block, "is_error", where))
+    cache = get_dict(block, "cache_control", where)
     if content is None or isinstance(content, str):
-        return ToolResult(call_id, content or "", is_error=is_error)
+        return ToolResult(call_id, content or "", is_error=is_error, cache_control=cache)
     if not isinstance(content, list):
         raise bad(f"{where}.content", "expected a string or an array of text/image blocks")
     parts: list[Text | Attachment] = []
@@ -300,29 +311,35 @@ def _tool_result(block: dict[str, Any], where: str) -> ToolResult:
         at = f"{where}.content[{i}]"
         item = as_dict(raw, at)
         kind = item.get("type")
+        item_cache = get_dict(item, "cache_control", at)
         if kind == "text":
-            parts.append(Text(get_str(item, "text", at, required=True)))
+            parts.append(Text(get_str(item, "text", at, required=True), cache_control=item_cache))
         elif kind == "image":
-            parts.append(_source(item, at, "image"))
+            image = _source(item, at, "image")
+            if isinstance(image, Attachment):
+                image.cache_control = item_cache
+            parts.append(image)
         elif kind == "document":   # a tool result holds no Document: what it reads as (title, context, content)
-            parts.extend(p for p in plain_parts(_document(item, at, None)) if isinstance(p, Text | Attachment))
+            parts.extend(p for p in plain_parts(_document(item, at, item_cache)) if isinstance(p, Text | Attachment))
         else:
             raise bad(f"{at}.type", f"unsupported block {kind!r} in a tool_result; expected text or image")
-    return ToolResult(call_id, parts, is_error=is_error)
+    return ToolResult(call_id, parts, is_error=is_error, cache_control=cache)
 
 
 def _assistant_block(raw: Any, where: str) -> Part:
     block = as_dict(raw, where)
     kind = get_str(block, "type", where, required=True)
+    cache = get_dict(block, "cache_control", where)   # a prompt-cache breakpoint in the history
     if kind == "text":
-        return Text(get_str(block, "text", where, required=True))
+        return Text(get_str(block, "text", where, required=True), cache_control=cache)
     if kind == "tool_use":
         args = block.get("input", {})
         if not isinstance(args, dict):
             raise bad(f"{where}.input", "expected an object")
         # a Gemini call's thought signature rides in the id (signed_call_ids)
         call_id, extra = signed_call_ids.call_extra(get_name(block, "id", where))
-        return ToolCall(id=call_id, name=get_name(block, "name", where), arguments=args, extra=extra)
+        return ToolCall(id=call_id, name=get_name(block, "name", where), arguments=args, extra=extra,
+                        cache_control=cache)
     if kind == "thinking":
         return Reasoning(get_str(block, "thinking", where, default=""), signature=get_str(block, "signature", where),
                          provider="anthropic")
@@ -386,6 +403,8 @@ def _output_format(body: dict[str, Any]) -> ResponseFormat | None:
 
 
 def _reasoning(body: dict[str, Any]) -> ReasoningConfig | None:
+    """``thinking`` and ``output_config.effort`` as sent (adaptive thinking and the effort word
+    kept for a Claude upstream), with the nearest neutral effort for every other provider."""
     thinking = get_dict(body, "thinking", "")
     config = get_dict(body, "output_config", "")
     effort = get_str(config, "effort", "output_config") if config else None
@@ -393,15 +412,16 @@ def _reasoning(body: dict[str, Any]) -> ReasoningConfig | None:
         raise bad("output_config.effort", f"expected one of {', '.join(_EFFORT)}, got {effort!r}")
     mapped = _EFFORT.get(effort) if effort else None
     if thinking is None:
-        return ReasoningConfig(effort=mapped) if mapped else None  # type: ignore[arg-type]
+        return ReasoningConfig(effort=mapped, native_effort=effort) if mapped else None  # type: ignore[arg-type]
     kind = get_str(thinking, "type", "thinking", required=True)
     if kind == "enabled":
         budget = get_int(thinking, "budget_tokens", "thinking", minimum=1, maximum=MAX_TOKENS)
         if budget is None:
             raise bad("thinking.budget_tokens", "required integer is missing")
-        return ReasoningConfig(effort=mapped, budget_tokens=budget)  # type: ignore[arg-type]
+        return ReasoningConfig(effort=mapped, budget_tokens=budget, native_effort=effort)  # type: ignore[arg-type]
     if kind == "adaptive":
-        return ReasoningConfig(effort=mapped or "medium")  # type: ignore[arg-type]
+        return ReasoningConfig(effort=mapped or "medium", adaptive=True,  # type: ignore[arg-type]
+                               native_effort=effort)
     if kind == "disabled":
         return None
     raise bad("thinking.type", f"expected enabled, adaptive or disabled, got {kind!r}")

@@ -91,8 +91,7 @@ def _canonical(req: ChatRequest, messages: list[Message] | None, betas: Sequence
         # temperature=0 and temperature=0.0 are one question: both numbers as floats
         "sampling": [_float(req.temperature), _float(req.top_p), req.max_tokens, req.stop, req.seed,
                      req.parallel_tool_calls],
-        "reasoning": ([req.reasoning.effort, req.reasoning.budget_tokens, req.reasoning.summary]
-                      if req.reasoning else None),
+        "reasoning": _reasoning(req),
         "extra_body": req.extra_body,
     }
     if req.context_management:   # clearing old thinking or tool results changes what the model reads
@@ -101,6 +100,18 @@ def _canonical(req: ChatRequest, messages: list[Message] | None, betas: Sequence
     if names:   # absent, not empty, without betas: the key every entry had before betas were keyed
         body["betas"] = names
     return body
+
+
+def _reasoning(req: ChatRequest) -> list[Any] | None:
+    """Adaptive thinking and Anthropic's own effort word change the answer too; they are keyed
+    only when set, so a request without them keeps the key it always had."""
+    cfg = req.reasoning
+    if cfg is None:
+        return None
+    key: list[Any] = [cfg.effort, cfg.budget_tokens, cfg.summary]
+    if cfg.adaptive or cfg.native_effort is not None:
+        key += [cfg.adaptive, cfg.native_effort]
+    return key
 
 
 def _float(value: float | None) -> float | None:

@@ -15,6 +15,9 @@ Why this is more than a field rename: the Messages API has its own shape for a c
   thinking is rejected. Reasoning from another provider has no valid signature and is dropped.
 - A :class:`~cloverleaf.Document` is a ``document`` block (:func:`encode_document`): text,
   PDF or ``content`` source, with ``title``, ``context``, ``citations`` and ``cache_control``.
+- Thinking is ``{"type": "adaptive"}`` where the caller asked for it or the model has nothing
+  else, else a budget; ``output_config.effort`` is the caller's own level (``xhigh``, ``max``
+  kept), sent with or without thinking, as Anthropic's API takes it (``claude_rules``).
 - ``max_tokens`` is required (default: the model's output limit up to 16k,
   :func:`~..claude_rules.default_max_tokens`) and must exceed the thinking
   budget; the thinking and sampling rules are the models' own, shared with Bedrock
@@ -52,9 +55,12 @@ from ..._types import (
 from .._common import WEB_IMAGES, checked_image, checked_tool_choice, replayable_reasoning
 from ..claude_rules import (
     BlockKind,
+    adaptive_thinking,
     default_max_tokens,
+    effort_alone,
     history_allows_thinking,
     max_tokens,
+    output_effort,
     sampling,
     thinking_budget,
 )
@@ -76,7 +82,8 @@ _NO_NATIVE_JSON = ("claude-3", "claude-2", "claude-instant", "claude-sonnet-4-0"
 def encode_chat(adapter: Adapter, req: ChatRequest, cfg: ProviderConfig) -> dict[str, Any]:
     """The JSON body for ``POST /v1/messages``."""
     body: dict[str, Any] = {"model": req.model}
-    budget = thinking_budget(adapter, req)
+    adaptive = adaptive_thinking(req)
+    budget = None if adaptive or effort_alone(req.reasoning) else thinking_budget(adapter, req)
     in_place = _system_in_place(cfg)
     turns = encode_messages(adapter, req.messages, system_in_place=in_place)
     if budget is not None and not history_allows_thinking(_final_assistant(turns), req.model):
@@ -86,9 +93,14 @@ def encode_chat(adapter: Adapter, req: ChatRequest, cfg: ProviderConfig) -> dict
     system = encode_system(req.messages, leading_only=in_place)
     if system is not None:
         body["system"] = system
-    if budget is not None:
+    if adaptive:
+        body["thinking"] = {"type": "adaptive"}
+    elif budget is not None:
         body["thinking"] = {"type": "enabled", "budget_tokens": budget}
-    _sampling(body, req, thinking=budget is not None)
+    _sampling(body, req, thinking=adaptive or budget is not None)
+    effort = output_effort(req, adaptive=adaptive)
+    if effort is not None:
+        body["output_config"] = {"effort": effort}
 
     tools = [encode_tool(t) for t in req.tools or []]
     choice = checked_tool_choice(req, adapter.name)
@@ -96,7 +108,8 @@ def encode_chat(adapter: Adapter, req: ChatRequest, cfg: ProviderConfig) -> dict
     fmt = req.response_format
     if fmt is not None and fmt.type != "text":
         if structured_mode(req, cfg) == "native":
-            body["output_config"] = {"format": {"type": "json_schema", "schema": native_output_schema(fmt.schema or {})}}
+            body.setdefault("output_config", {})["format"] = {
+                "type": "json_schema", "schema": native_output_schema(fmt.schema or {})}
         else:
             schema = fmt.schema if fmt.type == "json_schema" and fmt.schema else {"type": "object"}
             tools.append({
@@ -104,7 +117,7 @@ def encode_chat(adapter: Adapter, req: ChatRequest, cfg: ProviderConfig) -> dict
                 "description": "Give the final answer by calling this tool with JSON that matches its schema.",
                 "input_schema": schema,
             })
-            if budget is not None:  # the API allows only auto/none together with thinking
+            if budget is not None:  # a thinking budget allows only auto/none (adaptive allows forcing)
                 tool_choice = tool_choice or {"type": "auto"}
             elif tool_choice is None:
                 tool_choice = {"type": "any"} if req.tools else {"type": "tool", "name": STRUCTURED_TOOL}
@@ -117,7 +130,8 @@ def encode_chat(adapter: Adapter, req: ChatRequest, cfg: ProviderConfig) -> dict
     if req.cache_control:   # automatic prompt caching: the API places the breakpoint itself
         body["cache_control"] = req.cache_control
     if req.context_management:   # server-side context edits (Claude Code clears old thinking): as given
-        body["context_management"] = req.context_management
+        body["context_management"] = _context_edits(req.context_management,
+                                                    thinking="thinking" in body or req.reasoning is None)
     if req.extra_body:
         body.update(req.extra_body)
     return body
@@ -272,7 +286,10 @@ def _assistant_blocks(adapter: Adapter, part: Any) -> list[dict[str, Any]]:
     if isinstance(part, Text):
         return [_text_block(part)] if part.text else []
     if isinstance(part, ToolCall):
-        return [{"type": "tool_use", "id": part.id, "name": part.name, "input": part.arguments}]
+        block: dict[str, Any] = {"type": "tool_use", "id": part.id, "name": part.name, "input": part.arguments}
+        if part.cache_control:
+            block["cache_control"] = part.cache_control
+        return [block]
     if isinstance(part, Reasoning):
         if not replayable_reasoning(adapter, part.provider):
             return []  # another vendor's reasoning: its signature cannot verify here
@@ -299,6 +316,8 @@ def _tool_result_block(adapter: Adapter, result: ToolResult) -> dict[str, Any]:
     else:
         block["content"] = [b for p in result.content for b in _user_blocks(adapter, p)]
     block["is_error"] = result.is_error
+    if result.cache_control:   # an agent loop's rolling breakpoint: the last block is a tool result
+        block["cache_control"] = result.cache_control
     return block
 
 
@@ -405,3 +424,15 @@ def native_output_schema(schema: dict[str, Any]) -> dict[str, Any]:
         hint = "{" + ", ".join(f"{k}: {v}" for k, v in hints.items()) + "}"
         out["description"] = f"{out['description']}\n\n{hint}" if out.get("description") else hint
     return out
+
+
+def _context_edits(edits: dict[str, Any], *, thinking: bool) -> dict[str, Any]:
+    """The client's context edits, as given, unless the client asked for thinking and this
+    request goes without (a tool loop whose client lost its signed thinking:
+    :func:`history_allows_thinking`): the API refuses a ``clear_thinking_*`` edit then, so those
+    edits are left out (there is no thinking in this request to clear)."""
+    listed = edits.get("edits")
+    if thinking or not isinstance(listed, list):
+        return edits
+    kept = [e for e in listed if not (isinstance(e, dict) and str(e.get("type", "")).startswith("clear_thinking_"))]
+    return edits if len(kept) == len(listed) else {**edits, "edits": kept}

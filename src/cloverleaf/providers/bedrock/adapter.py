@@ -261,7 +261,8 @@ class BedrockAdapter(Adapter):
         if isinstance(part, Document):
             return self._document(part, names, model)
         if isinstance(part, ToolCall):
-            return [{"toolUse": {"toolUseId": part.id, "name": part.name, "input": part.arguments}}]
+            return _with_cache_point({"toolUse": {"toolUseId": part.id, "name": part.name, "input": part.arguments}},
+                                     part.cache_control)
         if isinstance(part, ToolResult):
             if isinstance(part.content, str):
                 content = [{"text": _tool_text(part.content)}]
@@ -269,7 +270,8 @@ class BedrockAdapter(Adapter):
                 content = [{"text": _tool_text(p.text)} if isinstance(p, Text) else self._attachment(p, names, model)
                            for p in part.content] or [{"text": _tool_text("")}]
             status = "error" if part.is_error else "success"
-            return [{"toolResult": {"toolUseId": part.tool_call_id, "content": content, "status": status}}]
+            return _with_cache_point({"toolResult": {"toolUseId": part.tool_call_id, "content": content,
+                                                     "status": status}}, part.cache_control)
         if isinstance(part, Reasoning):
             if not replayable_reasoning(self, part.provider):
                 return []  # another vendor's signature or encrypted reasoning: Converse would reject it
