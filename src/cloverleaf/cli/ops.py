@@ -17,10 +17,13 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
     if name == "serve":
         p.epilog = ("With CLOVERLEAF_MASTER_KEY set, the admin API is on under /admin and the dashboard at /ui "
                     "(sign in with the master key or an admin virtual key); without it both are off.")
-        p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-        p.add_argument("--port", type=port_number, default=4000, help="port (default 4000)")
-        p.add_argument("--workers", type=at_least_one, default=1, help="worker processes (limits are per process "
-                                                              "unless [state] url is redis://...)")
+        # no argparse defaults: a flag left out must leave [server] host/port/workers of the file
+        # in force (a default here overrode them, silently); ServerOptions holds the built-in ones
+        p.add_argument("--host", default=None, help="address to bind (default [server] host, else 127.0.0.1)")
+        p.add_argument("--port", type=port_number, default=None, help="port (default [server] port, else 4000)")
+        p.add_argument("--workers", type=at_least_one, default=None,
+                       help="worker processes (default [server] workers, else 1; limits are per process "
+                            "unless [state] url is redis://...)")
         p.add_argument("--http", choices=("auto", "h1", "uvicorn"), default=None,
                        help="HTTP/1.1 server protocol: h1 (ours on httptools: header timeout, connection cap; "
                             "what auto picks) or uvicorn's (default [server] http, else auto)")
