@@ -142,3 +142,18 @@ def test_doctor_fails_on_what_serve_refuses_without_gateway_tables(tmp_path: Pat
     assert code == 1
     assert f"{line} {refused} (cloverleaf serve would not start)" in out
     assert "tiny-key-1" not in out      # the key itself is never printed
+
+
+def test_doctor_and_serve_refuse_a_store_that_cannot_be_created(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """A [store] path under a regular file: `serve` died with a NotADirectoryError traceback,
+    and the doctor said the first call would create it."""
+    (tmp_path / "afile").write_text("x")
+    path = tmp_path / "c.toml"
+    path.write_text(f'[store]\nurl = "sqlite:///{tmp_path}/afile/store.db"\n')
+    refused = _serve_refusal(path, {}, tmp_path)
+    assert refused.startswith(f"cannot create the store at {tmp_path}/afile/store.db: {tmp_path}/afile is a file")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    code, out = _doctor(path, capsys)
+    assert code == 1
+    assert f"store       ERROR {refused} (cloverleaf serve would not start)" in out

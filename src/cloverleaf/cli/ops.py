@@ -381,12 +381,17 @@ def _doctor_state(settings: Any) -> int:
 
 def _doctor_store(settings: Any) -> int:
     """Whether the store can be reached (a SQLite file not made yet is news, not a fault: the
-    first call through the gateway makes it); the number of problems found."""
-    from ..gateway.store import NotAStore, redact_url, sqlite_path
+    first call through the gateway makes it, unless its path cannot be made); the number of
+    problems found."""
+    from ..gateway.store import NotAStore, redact_url, sqlite_path, uncreatable
 
     try:
         url = _store_url(settings)
         path = sqlite_path(url)
+        why = uncreatable(path) if path is not None and not path.exists() else None
+        if why is not None:
+            print(f"\nstore       ERROR {why} (cloverleaf serve would not start)")
+            return 1
         if path is not None and not path.exists():
             print(f"\nstore       none yet at {path} (the first call through the gateway creates it; if calls "
                   "were recorded, check [store] url)")
