@@ -4,11 +4,14 @@ real multi-worker process answering the OpenAI SDK."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
@@ -201,6 +204,81 @@ def test_a_network_host_in_the_server_table_needs_authentication_as_the_flag_doe
     assert proc.returncode == 1, output
     assert "error: refusing to serve on 0.0.0.0 without authentication" in output
     assert "Traceback" not in output
+
+
+def _in_flight(port: int, at_least: int) -> None:
+    """Wait until the server counts ``at_least`` requests in flight (the scrape is one of them)."""
+    deadline = time.monotonic() + 30
+    while True:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        now = next(int(line.split()[1]) for line in text.splitlines()
+                   if line.startswith("cloverleaf_in_flight_requests"))
+        if now >= at_least:
+            return
+        assert time.monotonic() < deadline, f"{now} requests in flight"
+        time.sleep(0.05)
+
+
+def _words(n: int) -> str:
+    return " ".join(f"word{i}" for i in range(n))
+
+
+def _streamed(chunks: list[Any]) -> str:
+    return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop", ["SIGHUP", "SIGTERM"])
+def test_a_stop_signal_lets_the_requests_in_flight_finish_then_exits_cleanly(tmp_path: Path, stop: str) -> None:
+    """SIGHUP (a closed terminal, ``kill -HUP`` from a supervisor) killed the server at once: the
+    one-shot answer in flight was never sent and the stream was cut without its error event.
+    Now it drains as SIGTERM does. SIGTERM drained, then the process died of it (status -15
+    where Ctrl-C gave 0); a drained stop now exits with 0 whichever signal asked for it."""
+    port = _free_port()
+    proc = _serve(tmp_path, "", "--port", str(port), master_key=None)
+    try:
+        _wait_until_up(proc, port)
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", max_retries=0)
+        stream = client.chat.completions.create(model="fake/echo+drip-100ms", stream=True,
+                                                messages=[{"role": "user", "content": _words(12)}])
+        chunks = [next(iter(stream))]            # the answer is under way
+        with ThreadPoolExecutor(1) as pool:
+            one_shot = pool.submit(client.chat.completions.create, model="fake/echo+slow-2s",
+                                   messages=[{"role": "user", "content": "still answered"}])
+            _in_flight(port, 3)                  # the stream, the one-shot call and the scrape
+            proc.send_signal(getattr(signal, stop))
+            chunks += list(stream)
+            assert one_shot.result(timeout=30).choices[0].message.content == "still answered"
+        assert _streamed(chunks) == _words(12)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        output = _output(proc)
+    assert "Traceback" not in output
+
+
+@pytest.mark.slow
+def test_a_hangup_to_every_process_of_several_workers_cuts_no_answer(tmp_path: Path) -> None:
+    """A closed terminal sends SIGHUP to every process of the group: each worker died at once
+    (its answers in flight lost) while uvicorn's supervisor began replacing them. A worker now
+    leaves SIGHUP to the supervisor, which replaces the workers one at a time, each draining."""
+    port = _free_port()
+    proc = _serve(tmp_path, "", "--port", str(port), "--workers", "2", master_key=None, own_session=True)
+    try:
+        _wait_until_up(proc, port)
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", max_retries=0)
+        stream = client.chat.completions.create(model="fake/echo+drip-100ms", stream=True,
+                                                messages=[{"role": "user", "content": _words(12)}])
+        chunks = [next(iter(stream))]
+        os.killpg(proc.pid, signal.SIGHUP)
+        chunks += list(stream)
+        assert _streamed(chunks) == _words(12)
+        out = client.chat.completions.create(model="fake/echo", messages=[{"role": "user", "content": "hi"}])
+        assert out.choices[0].message.content == "hi"   # still serving, on the replaced workers
+        proc.terminate()
+        assert proc.wait(timeout=60) == 0
+    finally:
+        output = _output(proc)
+    assert "Received SIGHUP, restarting processes" in output
 
 
 def test_serve_tunes_the_collector_for_a_long_running_process() -> None:
