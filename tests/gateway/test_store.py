@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -120,6 +121,41 @@ def test_a_new_sqlite_store_is_readable_by_its_owner_alone(tmp_path: Path) -> No
         store.close()
     finally:
         os.umask(old)
+
+
+@pytest.mark.parametrize("under", ["afile/store.db", "afile/deeper/store.db"])
+def test_a_sqlite_path_that_cannot_be_made_is_a_config_error_naming_it(tmp_path: Path, under: str) -> None:
+    """A file where a folder belongs on the path: opening the store (as `cloverleaf serve` does)
+    was a NotADirectoryError traceback."""
+    from cloverleaf._errors import ConfigError
+
+    (tmp_path / "afile").write_text("x")
+    db = tmp_path / under
+    with pytest.raises(ConfigError) as refused:
+        open_store(f"sqlite:///{db}")
+    from cloverleaf.gateway.store import uncreatable
+
+    assert str(refused.value) == (f"cannot create the store at {db}: {tmp_path / 'afile'} is a file, not a folder; "
+                                  "set [store] url (or CLOVERLEAF_STORE_URL) to sqlite:///PATH in a folder this user "
+                                  "can write, or fix that folder")
+    assert uncreatable(db) == str(refused.value)            # what `cloverleaf doctor` reports before
+    assert uncreatable(tmp_path / "new" / "store.db") is None
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root may write any folder")
+def test_a_sqlite_store_in_a_folder_this_user_may_not_write_is_a_config_error(tmp_path: Path) -> None:
+    from cloverleaf._errors import ConfigError
+
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    try:
+        with pytest.raises(ConfigError, match=f"this user may not create files in {locked}"):
+            open_store(f"sqlite:///{locked / 'sub' / 'store.db'}")
+        from cloverleaf.gateway.store import uncreatable
+
+        assert uncreatable(locked / "store.db") is not None
+    finally:
+        locked.chmod(0o700)
 
 
 def test_call_records_round_trip_with_attempts(store: Store) -> None:

@@ -92,3 +92,68 @@ def test_doctor_shows_a_local_servers_url_without_its_credentials(tmp_path: Path
     _, out = _doctor(_config(tmp_path, ""), capsys)
     assert "ollama           not running at http://ops:<redacted>@127.0.0.1:9/?api-key=<redacted>&keep=this" in out
     assert "SECRET" not in out
+
+
+def _serve_refusal(path: Path | None, env: dict[str, str], tmp_path: Path) -> str:
+    """What ``cloverleaf serve`` says as it refuses to start (a child process, its own free port:
+    a server that did start is killed when the wait runs out, and the test fails)."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    child_env = {k: v for k, v in os.environ.items() if not k.startswith("CLOVERLEAF_")}
+    child_env.update({"XDG_DATA_HOME": str(tmp_path / "data"), **env})
+    config = ["--config", str(path)] if path is not None else []
+    done = subprocess.run([sys.executable, "-m", "cloverleaf", *config, "serve", "--port", str(port)], cwd=tmp_path,
+                          env=child_env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ")
+    return last.removeprefix("error: ")
+
+
+@pytest.mark.parametrize(("text", "env", "line"), [
+    ('[defaults]\nhttp_client = "h2"\n', {}, "http client ERROR"),      # no client takes it
+    (None, {"CLOVERLEAF_MASTER_KEY": "tiny-key-1"}, "settings    ERROR"),     # no file at all
+    ('[defaults]\nmodel = "fake/echo"\n', {"CLOVERLEAF_MASTER_KEY": "tiny-key-1"}, "settings    ERROR"),
+    ('[server]\nhost = "0.0.0.0"\n', {}, "settings    ERROR"),          # a network bind with no key
+])
+def test_doctor_fails_on_what_serve_refuses_without_gateway_tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str], text: str | None,
+                                                                  env: dict[str, str], line: str) -> None:
+    """The doctor checked [server] and the gateway's tables only when the file had a gateway
+    table or [server], and never checked http_client: `serve` refused each of these files (or
+    no file) while the doctor exited 0. `serve` always runs the gateway, so they are always
+    checked now, and the doctor says what `serve` says."""
+    path = None
+    if text is not None:
+        path = tmp_path / "c.toml"
+        path.write_text(text)
+    refused = _serve_refusal(path, env, tmp_path)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    code = main(["doctor", *(["--config", str(path)] if path is not None else [])])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert f"{line} {refused} (cloverleaf serve would not start)" in out
+    assert "tiny-key-1" not in out      # the key itself is never printed
+
+
+def test_doctor_and_serve_refuse_a_store_that_cannot_be_created(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """A [store] path under a regular file: `serve` died with a NotADirectoryError traceback,
+    and the doctor said the first call would create it."""
+    (tmp_path / "afile").write_text("x")
+    path = tmp_path / "c.toml"
+    path.write_text(f'[store]\nurl = "sqlite:///{tmp_path}/afile/store.db"\n')
+    refused = _serve_refusal(path, {}, tmp_path)
+    assert refused.startswith(f"cannot create the store at {tmp_path}/afile/store.db: {tmp_path}/afile is a file")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    code, out = _doctor(path, capsys)
+    assert code == 1
+    assert f"store       ERROR {refused} (cloverleaf serve would not start)" in out

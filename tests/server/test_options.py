@@ -23,8 +23,9 @@ from cloverleaf.server.options import ServerOptions
     ({"body_timeout_seconds": float("nan")}, "[server] body_timeout_seconds must be a number of seconds above 0"),
     ({"header_timeout_seconds": float("inf")}, "[server] header_timeout_seconds must be a number of seconds above 0"),
     ({"heap_trim_seconds": -1}, "[server] heap_trim_seconds must be a number of seconds from 0 to"),
-    ({"port": 4000.5}, "[server] port must be a whole number from 0 to 65535, got 4000.5"),
-    ({"port": 70000}, "[server] port must be a whole number from 0 to 65535, got 70000"),
+    ({"port": 4000.5}, "[server] port must be a whole number from 1 to 65535, got 4000.5"),
+    ({"port": 70000}, "[server] port must be a whole number from 1 to 65535, got 70000"),
+    ({"port": 0}, "[server] port must be a whole number from 1 to 65535, got 0"),   # read now: as --port 0 is
     ({"workers": 0}, "[server] workers must be a whole number of at least 1, got 0"),
     ({"max_connections": "many"}, "[server] max_connections must be a whole number of at least 1"),
 ])

@@ -4,11 +4,14 @@ real multi-worker process answering the OpenAI SDK."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
@@ -75,27 +78,50 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _serve(tmp_path: Path, server_table: str, *flags: str, master_key: str | None = MASTER,
+           own_session: bool = False) -> subprocess.Popen[str]:
+    """``cloverleaf serve`` in a child process, with ``server_table`` as its ``[server]`` keys and a
+    SQLite store of its own (``own_session``: its own process group, for a signal to all of it)."""
+    config = tmp_path / "cloverleaf.toml"
+    config.write_text(f'[store]\nurl = "sqlite:///{tmp_path}/serve.db"\n[server]\n{server_table}')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLOVERLEAF_")}
+    env.update({"XDG_DATA_HOME": str(tmp_path), **({"CLOVERLEAF_MASTER_KEY": master_key} if master_key else {})})
+    return subprocess.Popen([sys.executable, "-m", "cloverleaf", "--config", str(config), "serve", *flags],
+                            env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=own_session)
+
+
+def _wait_until_up(proc: subprocess.Popen[str], port: int) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        assert time.monotonic() < deadline, "server did not come up"
+        time.sleep(0.2)
+
+
+def _output(proc: subprocess.Popen[str]) -> str:
+    """What the server printed, once it has been asked to stop (and killed if it would not)."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        return proc.communicate(timeout=30)[0]
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.communicate()[0]
+
+
 @pytest.mark.slow
 def test_serve_with_two_workers(tmp_path: Path) -> None:
+    """Port and workers from ``[server]`` in the file (no flag gives them), the host from its flag."""
     port = _free_port()
-    config = tmp_path / "cloverleaf.toml"
-    config.write_text(f'[store]\nurl = "sqlite:///{tmp_path}/serve.db"\n')
-    env = {**os.environ, "CLOVERLEAF_MASTER_KEY": MASTER, "XDG_DATA_HOME": str(tmp_path)}
-    env.pop("CLOVERLEAF_CONFIG", None)
-    proc = subprocess.Popen([sys.executable, "-m", "cloverleaf", "--config", str(config), "serve", "--port",
-                             str(port), "--workers", "2"], env=env, cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = _serve(tmp_path, f"port = {port}\nworkers = 2\n", "--host", "127.0.0.1")
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            assert time.monotonic() < deadline, "server did not come up"
-            time.sleep(0.2)
+        _wait_until_up(proc, port)
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=MASTER, max_retries=0)
         for _ in range(4):  # likely spread over both workers
             out = client.chat.completions.create(model="fake/echo", messages=[{"role": "user", "content": "hi"}])
@@ -104,8 +130,8 @@ def test_serve_with_two_workers(tmp_path: Path) -> None:
             openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="nope", max_retries=0).models.list()
         _a_deleted_entry_leaves_every_worker(port)
     finally:
-        proc.terminate()
-        output = proc.communicate(timeout=30)[0]
+        output = _output(proc)
+    assert f"cloverleaf serving on http://127.0.0.1:{port} " in output
     assert "2 worker processes" in output and "per process" in output
     assert MASTER not in output
 
@@ -132,6 +158,127 @@ def _a_deleted_entry_leaves_every_worker(port: int) -> None:
         status = ask()
         assert status in (200, 404)
         gone_in_a_row = gone_in_a_row + 1 if status == 404 else 0
+
+
+def test_flags_win_over_the_server_table_and_the_table_over_the_defaults(tmp_path: Path) -> None:
+    """``[server] host``, ``port`` and ``workers`` were silently ignored: the flags' argparse
+    defaults (127.0.0.1, 4000, 1) were always passed, and a passed value wins over the file."""
+    from cloverleaf.cli import build_parser
+    from cloverleaf.cli.common import load_settings
+
+    config = tmp_path / "cloverleaf.toml"
+
+    def options(*flags: str) -> ServerOptions:
+        args = build_parser().parse_args(["serve", "--config", str(config), *flags])
+        settings = load_settings(args)   # then as `cloverleaf serve` hands them over
+        return ServerOptions.from_settings(settings.server, settings.env, host=args.host, port=args.port,
+                                           workers=args.workers, http=args.http)
+
+    config.write_text('[server]\nhost = "::1"\nport = 4711\nworkers = 3\nhttp = "uvicorn"\n')
+    read = options()
+    assert (read.host, read.port, read.workers, read.http) == ("::1", 4711, 3, "uvicorn")
+    given = options("--host", "127.0.0.2", "--port", "4712", "--workers", "2", "--http", "h1")
+    assert (given.host, given.port, given.workers, given.http) == ("127.0.0.2", 4712, 2, "h1")
+    config.write_text("")
+    default = options()
+    assert (default.host, default.port, default.workers, default.http) == ("127.0.0.1", 4000, 1, "auto")
+
+
+@pytest.mark.parametrize(("host", "message"), [("", r"\[server\] host is empty: give an address"),
+                                             (" ", r"\[server\] host is empty: give an address"),
+                                             (["0.0.0.0"], r"\[server\] host must be text in quotes")])
+def test_a_server_host_that_is_no_address_is_refused(host: object, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        ServerOptions.from_settings({"host": host}, {})
+
+
+@pytest.mark.slow
+def test_a_network_host_in_the_server_table_needs_authentication_as_the_flag_does(tmp_path: Path) -> None:
+    """The loopback-by-default rule holds for ``[server] host`` as for ``--host``: without a master
+    key (or allow_unauthenticated) the server refuses to start, before it listens."""
+    proc = _serve(tmp_path, 'host = "0.0.0.0"\n', "--port", str(_free_port()), master_key=None)
+    try:
+        proc.wait(timeout=60)
+    finally:
+        output = _output(proc)
+    assert proc.returncode == 1, output
+    assert "error: refusing to serve on 0.0.0.0 without authentication" in output
+    assert "Traceback" not in output
+
+
+def _in_flight(port: int, at_least: int) -> None:
+    """Wait until the server counts ``at_least`` requests in flight (the scrape is one of them)."""
+    deadline = time.monotonic() + 30
+    while True:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        now = next(int(line.split()[1]) for line in text.splitlines()
+                   if line.startswith("cloverleaf_in_flight_requests"))
+        if now >= at_least:
+            return
+        assert time.monotonic() < deadline, f"{now} requests in flight"
+        time.sleep(0.05)
+
+
+def _words(n: int) -> str:
+    return " ".join(f"word{i}" for i in range(n))
+
+
+def _streamed(chunks: list[Any]) -> str:
+    return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop", ["SIGHUP", "SIGTERM"])
+def test_a_stop_signal_lets_the_requests_in_flight_finish_then_exits_cleanly(tmp_path: Path, stop: str) -> None:
+    """SIGHUP (a closed terminal, ``kill -HUP`` from a supervisor) killed the server at once: the
+    one-shot answer in flight was never sent and the stream was cut without its error event.
+    Now it drains as SIGTERM does. SIGTERM drained, then the process died of it (status -15
+    where Ctrl-C gave 0); a drained stop now exits with 0 whichever signal asked for it."""
+    port = _free_port()
+    proc = _serve(tmp_path, "", "--port", str(port), master_key=None)
+    try:
+        _wait_until_up(proc, port)
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", max_retries=0)
+        stream = client.chat.completions.create(model="fake/echo+drip-100ms", stream=True,
+                                                messages=[{"role": "user", "content": _words(12)}])
+        chunks = [next(iter(stream))]            # the answer is under way
+        with ThreadPoolExecutor(1) as pool:
+            one_shot = pool.submit(client.chat.completions.create, model="fake/echo+slow-2s",
+                                   messages=[{"role": "user", "content": "still answered"}])
+            _in_flight(port, 3)                  # the stream, the one-shot call and the scrape
+            proc.send_signal(getattr(signal, stop))
+            chunks += list(stream)
+            assert one_shot.result(timeout=30).choices[0].message.content == "still answered"
+        assert _streamed(chunks) == _words(12)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        output = _output(proc)
+    assert "Traceback" not in output
+
+
+@pytest.mark.slow
+def test_a_hangup_to_every_process_of_several_workers_cuts_no_answer(tmp_path: Path) -> None:
+    """A closed terminal sends SIGHUP to every process of the group: each worker died at once
+    (its answers in flight lost) while uvicorn's supervisor began replacing them. A worker now
+    leaves SIGHUP to the supervisor, which replaces the workers one at a time, each draining."""
+    port = _free_port()
+    proc = _serve(tmp_path, "", "--port", str(port), "--workers", "2", master_key=None, own_session=True)
+    try:
+        _wait_until_up(proc, port)
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", max_retries=0)
+        stream = client.chat.completions.create(model="fake/echo+drip-100ms", stream=True,
+                                                messages=[{"role": "user", "content": _words(12)}])
+        chunks = [next(iter(stream))]
+        os.killpg(proc.pid, signal.SIGHUP)
+        chunks += list(stream)
+        assert _streamed(chunks) == _words(12)
+        out = client.chat.completions.create(model="fake/echo", messages=[{"role": "user", "content": "hi"}])
+        assert out.choices[0].message.content == "hi"   # still serving, on the replaced workers
+        proc.terminate()
+        assert proc.wait(timeout=60) == 0
+    finally:
+        output = _output(proc)
+    assert "Received SIGHUP, restarting processes" in output
 
 
 def test_serve_tunes_the_collector_for_a_long_running_process() -> None:

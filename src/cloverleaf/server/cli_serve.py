@@ -11,6 +11,10 @@ Several workers need an importable app, so each worker rebuilds it from the envi
 address in ``CLOVERLEAF_SERVE_HOST``/``CLOVERLEAF_SERVE_PORT``; call-time overrides other
 than the file are not carried over.
 
+Signals (:mod:`.stop_signals`): SIGINT, SIGTERM and SIGHUP let the requests in flight finish
+(up to 10 s) before the process exits, with status 0; with ``--workers N`` a SIGHUP to the main
+process replaces the workers one at a time instead (uvicorn's supervisor), each old one draining.
+
 Budgets are counted in the state backend; in-memory counters would give each worker the
 whole budget, so several workers without Redis count budgets in the store instead
 (``[state] budgets = "store"``: exact, one database transaction per call) unless the file
@@ -29,6 +33,7 @@ from .._config import Settings
 from .._errors import ConfigError
 from .._setting_values import env_whole
 from .options import ServerOptions
+from .stop_signals import drain_on_every_stop_signal, leave_hangup_to_the_supervisor
 
 log = logging.getLogger("cloverleaf.server")
 
@@ -186,7 +191,8 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None, 
 
         app = create_app(settings, options=options)
         tune_gc()
-        uvicorn.run(app, **common)
+        with drain_on_every_stop_signal():    # SIGHUP drains too; a drained stop exits 0
+            uvicorn.run(app, **common)
         return 0
     if settings.source_path is not None:
         os.environ["CLOVERLEAF_CONFIG"] = str(settings.source_path)
@@ -215,6 +221,7 @@ def worker_app() -> Any:
         configure_connections(options)  # this worker's protocol reads its rules from here
     app = create_app(settings, options=options)
     tune_gc()
+    leave_hangup_to_the_supervisor()   # its SIGHUP replaces the workers one at a time, each draining
     return app
 
 

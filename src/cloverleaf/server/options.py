@@ -3,8 +3,9 @@
 ::
 
     [server]
-    host = "127.0.0.1"             # --host
+    host = "127.0.0.1"             # --host (a flag wins over the file, the file over these defaults)
     port = 4000                    # --port
+    workers = 1                    # --workers
     max_body_mb = 20               # larger request bodies get 413 before they are read
     allow_unauthenticated = false  # see below
     key_cache_seconds = 60         # how long a cached key is trusted if the store cannot be asked
@@ -77,8 +78,11 @@ class ServerOptions:
                    encryption_key=env.get("CLOVERLEAF_ENCRYPTION_KEY") or None)
         if "host" in table:   # host = 5 was taken as the name "5"
             opts.host = text("[server] host", table["host"])
+            if not opts.host.strip():   # read now (a flag no longer hides it): "" binds every interface
+                raise ConfigError('[server] host is empty: give an address ("127.0.0.1", "0.0.0.0", "::1")')
         if "port" in table:
-            opts.port = whole("[server] port", table["port"], maximum=65535)
+            # as --port: port 0 would bind a port the OS picks, while the startup line says 0
+            opts.port = whole("[server] port", table["port"], minimum=1, maximum=65535)
         if "workers" in table:
             opts.workers = whole("[server] workers", table["workers"], minimum=1)
         if "max_body_mb" in table:

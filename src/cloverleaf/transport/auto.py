@@ -32,6 +32,13 @@ from .retry import RetryPolicy
 Mountable = Any
 
 
+def check_http_client(setting: str) -> None:
+    """``http_client`` names one of :data:`HTTP_CLIENTS`, else a ConfigError in the words every
+    client (and ``cloverleaf serve``) refuses it with."""
+    if setting not in HTTP_CLIENTS:
+        raise ConfigError(f"http_client must be one of {', '.join(HTTP_CLIENTS)}, not {setting!r}")
+
+
 def resolve_http_client(setting: str) -> tuple[str, str]:
     """Which async client ``http_client = setting`` means here, and why (``cloverleaf doctor``
     prints both): ``auto`` takes the lean h1 client when httptools is installed and no proxy
@@ -39,7 +46,11 @@ def resolve_http_client(setting: str) -> tuple[str, str]:
 
     Why by measurement (bench/README.md): httpx's async pool costs ~10x the CPU per request
     under concurrency (it walks every pooled connection per request), aiohttp's request
-    machinery about a quarter of the gateway's CPU; the lean HTTP/1.1 client costs least."""
+    machinery about a quarter of the gateway's CPU; the lean HTTP/1.1 client costs least.
+
+    A setting no client takes is a ConfigError (:func:`check_http_client`): ``"h2"`` was
+    reported by the doctor as chosen, and then refused by every client and the server."""
+    check_http_client(setting)
     if setting != "auto":
         return setting, "set by http_client"
     import importlib.util
@@ -93,8 +104,7 @@ class Transport:
     def __init__(self, *, timeouts: Timeouts | None = None, max_retries: int = 2, max_connections: int = 1000,
                  retry: RetryPolicy | None = None, http_client: str = "auto",
                  mounts: dict[str, Mountable] | None = None) -> None:
-        if http_client not in HTTP_CLIENTS:
-            raise ConfigError(f"http_client must be one of {', '.join(HTTP_CLIENTS)}, not {http_client!r}")
+        check_http_client(http_client)
         self.timeouts = timeouts or Timeouts()
         self.retry = retry or RetryPolicy(max_retries=max_retries)
         self.max_connections = max_connections

@@ -224,15 +224,40 @@ def create_engine(url: str):  # type: ignore[no-untyped-def]
 def _create_private(db: Path) -> None:
     """A new SQLite store readable by its owner alone (0600, in a 0700 folder when the folder is
     new): it holds prompts, answers and spend. SQLite gives its -wal and -shm files the database
-    file's permissions. Existing files and folders keep theirs."""
-    if not db.parent.exists():
-        os.makedirs(db.parent, mode=0o700, exist_ok=True)
-    if not db.exists():
-        try:
-            os.close(os.open(db, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-        except FileExistsError:   # another process made it meanwhile
-            pass
+    file's permissions. Existing files and folders keep theirs. A path that cannot be made (a
+    file where a folder belongs, a folder this user may not write, a read-only disk) is a
+    ConfigError saying which and what to do: it was a NotADirectoryError traceback."""
+    try:
+        if not db.parent.exists():
+            os.makedirs(db.parent, mode=0o700, exist_ok=True)
+        if not db.exists():
+            try:
+                os.close(os.open(db, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            except FileExistsError:   # another process made it meanwhile
+                pass
+    except OSError as exc:
+        raise ConfigError(uncreatable(db) or _cannot_create(db, f"{exc.strerror or type(exc).__name__}: "
+                                                                f"{exc.filename or db}")) from None
 
 
-__all__ = ["Store", "StoreUnavailable", "NotAStore", "open_store", "CallRecord", "AttemptRecord", "TraceRecord", "SpendRow",
+def uncreatable(db: Path) -> str | None:
+    """Why a SQLite store that does not exist yet could not be created at ``db`` by this user,
+    judged from the nearest folder on its path that exists (``cloverleaf doctor`` asks before
+    ``serve`` would fail), in the words ``serve`` refuses it with; None when it looks creatable."""
+    ancestor = db.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        return _cannot_create(db, f"{ancestor} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        return _cannot_create(db, f"this user may not create files in {ancestor}")
+    return None
+
+
+def _cannot_create(db: Path, why: str) -> str:
+    return (f"cannot create the store at {db}: {why}; set [store] url (or CLOVERLEAF_STORE_URL) to "
+            "sqlite:///PATH in a folder this user can write, or fix that folder")
+
+
+__all__ = ["Store", "StoreUnavailable", "NotAStore", "open_store", "uncreatable", "CallRecord", "AttemptRecord", "TraceRecord", "SpendRow",
            "VirtualKeyRow", "ModelEntryRow", "redact_url"]
