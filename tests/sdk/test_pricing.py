@@ -202,3 +202,20 @@ def test_gemini_2_5_cached_input_is_a_tenth_of_input():
     for model in ("gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite"):
         p = lookup("gemini", model)
         assert p.cached_input == pytest.approx(p.input / 10)
+
+
+@pytest.mark.parametrize("provider, model, same_as", [
+    # Claude Code's default and recent models: its own price table bills Opus 4.6 to 4.8 as Opus 4.5
+    # and Sonnet 4.6 and 5 as Sonnet 4.5; unpriced, a key with a budget refused every Claude Code call
+    ("anthropic", "claude-opus-4-8", "anthropic/claude-opus-4-5"),
+    ("anthropic", "claude-opus-4-6", "anthropic/claude-opus-4-5"),
+    ("anthropic", "claude-sonnet-4-6", "anthropic/claude-sonnet-4-5"),
+    ("bedrock", "us.anthropic.claude-opus-4-8", "anthropic/claude-opus-4-5"),
+    # Codex's models, billed as GPT-5 by OpenAI
+    ("openai-responses", "gpt-5-codex", "openai/gpt-5"),
+    ("openai", "gpt-5.1-codex", "openai/gpt-5"),
+])
+def test_coding_agents_default_models_are_priced(provider, model, same_as):
+    price, reference = lookup(provider, model), all_prices()[same_as]
+    assert price is not None
+    assert (price.input, price.output, price.cached_input) == (reference.input, reference.output, reference.cached_input)
