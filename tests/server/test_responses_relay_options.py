@@ -44,6 +44,18 @@ def test_store_false_and_metadata_reach_openai_and_are_echoed(served: tuple[Live
     assert r.store is False and r.metadata == {"ticket": "T-1"}
 
 
+def test_the_prompt_cache_key_reaches_openai_on_the_relay(served: tuple[Live, VerifyingUpstream]) -> None:
+    """Codex keys each conversation's prompt cache (``prompt_cache_key``): OpenAI routes requests
+    that share a key to the same cache, so dropping it lowered Codex's cache hits through the gateway."""
+    live, upstream = served
+    live.openai().responses.create(model="openai-responses/gpt-4.1", input="hi", prompt_cache_key="conv-7",
+                                   prompt_cache_retention="24h")
+    sent = upstream.bodies["openai"][-1]
+    assert (sent["prompt_cache_key"], sent["prompt_cache_retention"]) == ("conv-7", "24h")
+    live.openai().responses.create(model="openai-responses/gpt-4.1", input="hi")
+    assert "prompt_cache_key" not in upstream.bodies["openai"][-1]
+
+
 def test_stateless_reasoning_goes_back_by_its_encrypted_content(served: tuple[Live, VerifyingUpstream]) -> None:
     """Under ``store: false`` OpenAI keeps no item: the reasoning is asked for encrypted and goes
     back without ids (the stand-in, like OpenAI, finds no id then)."""

@@ -12,11 +12,12 @@ no such effort, as on Chat Completions), ``max_output_tokens``, ``temperature``,
 ``metadata``, ``user``/``safety_identifier``. A function tool sent without ``strict`` is called
 non-strict and echoed so, except on a relay to OpenAI's Responses API, which gets it without
 ``strict`` and applies its own default; the relay also gets ``store: false``, ``metadata`` and
-the effort as sent (:meth:`ResponsesRequest._relayed_fields`).
+the effort as sent, and ``prompt_cache_key``/``prompt_cache_retention`` (OpenAI's prompt-cache
+routing: Codex keys each conversation) (:meth:`ResponsesRequest._relayed_fields`).
 
 Accepted, checked and ignored (no portable meaning; ``RESPONSES_IGNORED``): ``include`` (an
-array of strings), ``truncation``, ``service_tier``, ``prompt_cache_key``,
-``prompt_cache_retention``, ``prompt_cache_options``, ``stream_options``, ``max_tool_calls``,
+array of strings), ``truncation``, ``service_tier``, ``prompt_cache_key`` and
+``prompt_cache_retention`` (except on a relay, above), ``prompt_cache_options``, ``stream_options``, ``max_tool_calls``,
 ``moderation``, ``background_options``, ``client_metadata`` (Codex), ``text.verbosity``,
 ``top_logprobs: 0``. Refused with a 400: ``background: true``, ``conversation``, ``prompt``
 (stored prompts), ``top_logprobs`` > 0, ``context_management`` (server-side compaction), and
@@ -116,6 +117,9 @@ class ResponsesRequest:
     #: names of the function tools sent without ``strict`` (OpenAI's default is strict, the
     #: gateway's non-strict)
     unset_strict: frozenset[str] = frozenset()
+    #: ``prompt_cache_key`` / ``prompt_cache_retention`` as sent: OpenAI routes requests that
+    #: share a key to the same cache (Codex sends its conversation's id), so a relay keeps them
+    prompt_cache: dict[str, str] = field(default_factory=dict)
 
     @property
     def builtin_items(self) -> bool:
@@ -163,6 +167,7 @@ class ResponsesRequest:
             out["store"] = False
         if self.metadata:
             out["metadata"] = dict(self.metadata)
+        out.update(self.prompt_cache)
         effort = self.echo["reasoning"]["effort"]
         if effort is not None and effort in _EFFORTS and _EFFORTS[effort] != effort:
             out["reasoning"] = {"effort": effort}
@@ -267,7 +272,9 @@ def parse_request(body: dict[str, Any]) -> ResponsesRequest:
         parallel_tool_calls=parallel, user=user, metadata=_metadata(body.get("metadata")), echo=echo,
         builtin_tools=builtin, sent_tools=list(body.get("tools") or ()),
         sent_input=list(raw_input) if isinstance(raw_input, list) else [],
-        unset_strict=frozenset(t.name for t in tools or () if t.strict is None))
+        unset_strict=frozenset(t.name for t in tools or () if t.strict is None),
+        prompt_cache={name: value for name in ("prompt_cache_key", "prompt_cache_retention")
+                      if (value := get_str(body, name, "")) is not None})
 
 
 def _tools(body: dict[str, Any]) -> tuple[list[Tool] | None, list[dict[str, Any]], list[dict[str, Any]]]:
