@@ -232,6 +232,27 @@ def test_the_dashboard_in_a_browser(live: Live, browser: Any, shots: Path) -> No
     wait_for(lambda: "/ui/login" in d.current_url, "the sign-in page again")
 
 
+def test_reloading_the_answer_to_create_key_creates_no_second_key(live: Live, browser: Any) -> None:
+    """The answer to "Create key" is the POST's page: reloading it (F5, or the browser
+    restoring the tab) sent the form again — headless Chromium without asking, a desktop one
+    after "Confirm Form Resubmission" — and silently made a second key."""
+    d, url = browser, live.url
+    d.get(f"{url}/ui/login")
+    d.find_element(By.ID, "key").send_keys(MASTER, Keys.ENTER)
+    wait_for(lambda: d.find_element(By.CSS_SELECTOR, "h1").text == "Overview", "the overview")
+    d.get(f"{url}/ui/keys")
+    d.find_element(By.ID, "k-name").send_keys("reload-test")
+    d.find_element(By.CSS_SELECTOR, "#key-form button[type=submit]").click()
+    secret = wait_for(lambda: d.find_element(By.ID, "new-secret"), "the new key").get_attribute("value")
+    key_id = d.find_element(By.ID, "h-secret").text.split()[1]
+    d.refresh()
+    alert = wait_for(lambda: d.find_element(By.CSS_SELECTOR, ".alert.err").text, "the already-submitted message")
+    assert f"This form was already submitted: key {key_id} was created" in alert
+    assert not d.find_elements(By.ID, "new-secret") and secret not in d.page_source
+    store = live.state.backend.store
+    assert [k.id for k in store.list_virtual_keys(include_revoked=True) if k.name == "reload-test"] == [key_id]
+
+
 def _partial_answer(d: Any, full: str) -> str | None:
     """The assistant's text while it is still streaming (None before and after)."""
     found = d.find_elements(By.CSS_SELECTOR, "#pg-log li.assistant.streaming")

@@ -18,7 +18,7 @@ from cloverleaf.gateway.store import schema
 from cloverleaf.server.ui import session as ui_session
 
 from .conftest import MASTER, Live, create_key, settings, start_live, stop_live
-from .ui_support import csrf_of, forms_of, login_token, seed_history, sign_in
+from .ui_support import csrf_of, form_token_of, forms_of, login_token, seed_history, sign_in
 
 PAGES = ["/ui", "/ui?window=hour", "/ui?window=month", "/ui/traces", "/ui/spend", "/ui/spend?period=day",
          "/ui/models", "/ui/keys", "/ui/health", "/ui/health/live", "/ui/playground"]
@@ -123,7 +123,8 @@ def test_state_changes_need_the_session_csrf_token(live: Live) -> None:
     # the token of another session does not work either
     other = sign_in(live)
     assert other.post("/ui/keys", data={"name": "stolen", "csrf": token}).status_code == 403
-    assert http.post("/ui/keys", data={"name": "good", "csrf": token}).status_code == 201
+    assert http.post("/ui/keys", data={"name": "good", "csrf": token,
+                                       "form_token": form_token_of(keys.text)}).status_code == 201
 
 
 def test_sign_out_ends_the_session_and_sessions_expire(live: Live) -> None:
@@ -368,8 +369,9 @@ def test_a_model_forms_json_field_is_read_as_a_request_body_is(live: Live) -> No
 
 def test_keys_secret_is_shown_once_and_revocation_refuses_the_next_call(live: Live) -> None:
     http = sign_in(live)
-    token = csrf_of(http.get("/ui/keys").text)
-    created = http.post("/ui/keys", data={"csrf": token, "name": "ui-made", "allowed_models": "fake/*, priced",
+    page = http.get("/ui/keys").text
+    token = csrf_of(page)
+    created = http.post("/ui/keys", data={"csrf": token, "form_token": form_token_of(page), "name": "ui-made", "allowed_models": "fake/*, priced",
                                           "budget": "5", "budget_period": "month", "rpm": "30",
                                           "expires_in_days": "30"})
     assert created.status_code == 201 and created.headers["cache-control"] == "no-store"

@@ -21,7 +21,7 @@ import pytest
 from cloverleaf._context import KeyPolicy
 
 from .conftest import MASTER, Live, create_key, settings, start_live, stop_live
-from .ui_support import csrf_of, sign_in
+from .ui_support import csrf_of, form_token_of, sign_in
 
 ECHO = {"messages": [{"role": "user", "content": "hi"}]}
 
@@ -38,8 +38,8 @@ def _admin_key(live: Live, **limits: Any) -> dict[str, Any]:
 
 
 def _create(http: httpx.Client, **form: str) -> httpx.Response:
-    token = csrf_of(http.get("/ui/keys").text)
-    return http.post("/ui/keys", data={"csrf": token, **form})
+    page = http.get("/ui/keys").text
+    return http.post("/ui/keys", data={"csrf": csrf_of(page), "form_token": form_token_of(page), **form})
 
 
 def _secret_of(page: httpx.Response) -> str:

@@ -31,6 +31,13 @@ def csrf_of(html: str) -> str:
     return re.search(r'name="csrf" value="([^"]+)"', html).group(1)  # type: ignore[union-attr]
 
 
+def form_token_of(html: str) -> str:
+    """The one-time token of the page's "Create key" form (each rendering makes a new one);
+    "" when the page has no such form."""
+    found = re.search(r'name="form_token" value="([^"]+)"', html)
+    return found.group(1) if found else ""
+
+
 def forms_of(page: str) -> dict[str, tuple[str, dict[str, str]]]:
     """The POST forms on ``page`` as a browser would send them, by their submit button's label
     (its ``aria-label``, else its text): the action, and the fields with the values the page

@@ -158,13 +158,15 @@ class VirtualKeys:
                 log.warning("virtual key sync failed: %s", type(exc).__name__)
 
     # -- admin -------------------------------------------------------------------------
-    async def create(self, **fields: Any) -> tuple[Any, str]:
-        """Issue a key; returns the stored row and the secret (the only time it exists)."""
+    async def create(self, key_id: str | None = None, **fields: Any) -> tuple[Any, str]:
+        """Issue a key; returns the stored row and the secret (the only time it exists).
+        ``key_id``: the id to give it (the dashboard derives it from a one-time form token, so
+        a form sent twice fails on the id, the primary key, instead of making two keys)."""
         from ..gateway.store.records import VirtualKeyRow
 
         secret = new_virtual_key()
         values = {k: v for k, v in fields.items() if k in _UPDATABLE and v is not None}
-        row = VirtualKeyRow(id=new_key_id(), secret_hash=hash_key(secret), created_at=self._wall(), **values)
+        row = VirtualKeyRow(id=key_id or new_key_id(), secret_hash=hash_key(secret), created_at=self._wall(), **values)
         await asyncio.to_thread(self._store.create_virtual_key, row)
         self.forget()
         return row, secret

@@ -12,9 +12,11 @@ run time, no JavaScript build step. Pages work without the script except the Pla
 the Playground.
 
 Modules: :mod:`.session` (sign-in, sessions, CSRF), :mod:`.web` (templates, the session
-gate, forms), :mod:`.queries` (bounded reads over rollups and indexes), :mod:`.pages`
-(read-only pages), :mod:`.manage` (models and keys), :mod:`.key_limits` (what a session
-signed in with an admin-scoped virtual key may hand on), :mod:`.playground`, :mod:`.health`.
+gate, forms), :mod:`.queries` (bounded reads over rollups and indexes), :mod:`.exact_period`
+(periods that start exactly N before now), :mod:`.pages` (read-only pages), :mod:`.manage`
+(models and keys), :mod:`.once` (the "Create key" form's one-time tokens), :mod:`.key_limits`
+(what a session signed in with an admin-scoped virtual key may hand on), :mod:`.playground`,
+:mod:`.health`.
 """
 
 from __future__ import annotations

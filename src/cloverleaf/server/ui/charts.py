@@ -20,7 +20,7 @@ _ids = itertools.count()
 
 
 def _frame(title: str, desc: str, body: list[str], labels: Sequence[str], top: float,
-           fmt: Callable[[float], str]) -> Markup:
+           fmt: Callable[[float], str], zone: str) -> Markup:
     n = next(_ids)
     plot_w, plot_h = W - PAD_L - PAD_R, H - PAD_T - PAD_B
     parts = [f'<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-labelledby="ct{n} cd{n}" '
@@ -35,6 +35,8 @@ def _frame(title: str, desc: str, body: list[str], labels: Sequence[str], top: f
     for i in _tick_positions(count):
         x = PAD_L + plot_w * (i + 0.5) / max(count, 1)
         parts.append(f'<text class="axis" x="{x:.1f}" y="{H - 6}" text-anchor="middle">{escape(labels[i])}</text>')
+    if zone:   # the time axis's zone, in the corner under the value axis
+        parts.append(f'<text class="axis zone" x="{PAD_L - 6}" y="{H - 6}" text-anchor="end">{escape(zone)}</text>')
     parts.extend(body)
     parts.append("</svg>")
     return Markup("".join(parts))
@@ -59,8 +61,10 @@ def _nice(top: float) -> float:
 
 
 def bars(title: str, labels: Sequence[str], values: Sequence[float], *, fmt: Callable[[float], str],
-         overlay: Sequence[float] | None = None, overlay_name: str = "", unit: str = "") -> Markup:
-    """Bars per step; ``overlay`` (e.g. errors) is drawn over the bottom of each bar."""
+         overlay: Sequence[float] | None = None, overlay_name: str = "", unit: str = "", zone: str = "") -> Markup:
+    """Bars per step; ``overlay`` (e.g. errors) is drawn over the bottom of each bar. ``zone``
+    names the time zone of time ``labels`` (on the axis and in every tooltip)."""
+    named_at = _zoned(labels, zone)
     top = _nice(max(values, default=0.0))
     plot_w, plot_h = W - PAD_L - PAD_R, H - PAD_T - PAD_B
     slot = plot_w / max(len(values), 1)
@@ -69,7 +73,7 @@ def bars(title: str, labels: Sequence[str], values: Sequence[float], *, fmt: Cal
         x = PAD_L + slot * i + slot * 0.15
         width = max(slot * 0.7, 1.0)
         h = plot_h * value / top
-        tip = f"{labels[i]}: {fmt(value)}{unit}"
+        tip = f"{named_at[i]}: {fmt(value)}{unit}"
         if overlay is not None and overlay[i]:
             tip += f" ({fmt(overlay[i])} {overlay_name})"
         body.append(f'<rect class="bar" x="{x:.1f}" y="{PAD_T + plot_h - h:.1f}" width="{width:.1f}" '
@@ -82,15 +86,23 @@ def bars(title: str, labels: Sequence[str], values: Sequence[float], *, fmt: Cal
     peak = max(range(len(values)), key=lambda i: values[i]) if values else None
     desc = f"Total {fmt(total)}{unit}"
     if peak is not None and values[peak]:
-        desc += f"; peak {fmt(values[peak])}{unit} at {labels[peak]}"
+        desc += f"; peak {fmt(values[peak])}{unit} at {named_at[peak]}"
     if overlay is not None:
         desc += f"; {overlay_name} {fmt(sum(overlay))}"
-    return _frame(title, desc + ".", body, labels, top, fmt)
+    return _frame(title, desc + ".", body, labels, top, fmt, zone)
+
+
+def _zoned(labels: Sequence[str], zone: str) -> list[str]:
+    """Time labels as tooltips and descriptions say them (the axis's own stay short: the
+    zone is written once there, in the corner)."""
+    return [f"{label} {zone}" if zone else label for label in labels]
 
 
 def lines(title: str, labels: Sequence[str], named: Sequence[tuple[str, str, Sequence[float | None]]], *,
-          fmt: Callable[[float], str]) -> Markup:
-    """One polyline per (name, css class, values); gaps where a value is None."""
+          fmt: Callable[[float], str], zone: str = "") -> Markup:
+    """One polyline per (name, css class, values); gaps where a value is None; ``zone`` as for
+    :func:`bars`."""
+    named_at = _zoned(labels, zone)
     known = [v for _, _, vs in named for v in vs if v is not None]
     top = _nice(max(known, default=0.0))
     plot_w, plot_h = W - PAD_L - PAD_R, H - PAD_T - PAD_B
@@ -108,11 +120,11 @@ def lines(title: str, labels: Sequence[str], named: Sequence[tuple[str, str, Seq
             y = PAD_T + plot_h * (1 - value / top)
             run.append(f"{x:.1f},{y:.1f}")
             body.append(f'<circle class="{css}-dot" cx="{x:.1f}" cy="{y:.1f}" r="2.5">'
-                        f'<title>{escape(f"{labels[i]}: {name} {fmt(value)}")}</title></circle>')
+                        f'<title>{escape(f"{named_at[i]}: {name} {fmt(value)}")}</title></circle>')
     parts = []
     for name, _, values in named:
         present = [v for v in values if v is not None]
         if present:
             parts.append(f"{name} peaks at {fmt(max(present))}")
     desc = "; ".join(parts) or "No data in this period"
-    return _frame(title, desc + ".", body, labels, top, fmt)
+    return _frame(title, desc + ".", body, labels, top, fmt, zone)

@@ -22,6 +22,7 @@ import time
 from typing import Any
 from urllib.parse import quote
 
+import sqlalchemy as sa
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -40,7 +41,7 @@ from ..admin_api import (
 from ..admin_text import ENTRY_NAME_CHARS, KEY_ID_CHARS, storable
 from ..entry_secrets import kept_secrets
 from ..errors import ApiError, BadRequest, NotFound
-from . import key_limits
+from . import key_limits, once
 from .session import Session, is_admin
 from .web import Web, form_list, read_form
 
@@ -106,10 +107,9 @@ class Manage:
             fields = kept_secrets(_entry_fields(body, partial=original is not None,
                                                 providers=entry_providers(self.st)), existing)
             await _save_entry(self.st, name, fields, existing, how=MERGE if original is not None else CREATE)
-        except ApiError as err:   # the form comes back with what was typed (never the key) and the reason
+        except ApiError as err:   # the form comes back as it was sent (never the key) with the reason
             return await self.models(request, session, status=err.status, error=err.message,
-                                     form={**{k: v for k, v in form.items() if k not in ("api_key", "csrf", "entry")},
-                                           "name": name, "existing": original is not None})
+                                     form=_returned_model_form(form, name, original is not None))
         return RedirectResponse(f"/ui/models?saved={quote(name, safe='')}", status_code=303)
 
     async def delete_model(self, request: Request, session: Session) -> Response:
@@ -137,7 +137,8 @@ class Manage:
         refusal = key_limits.minting_refusal(mine) if mine is not None else None
         return self.web.render(request, "keys.html", session, status=status, page="keys", keys=keys,
                                revoked=request.query_params.get("revoked"), mine=mine,
-                               minting_refused=refusal.message if refusal else None, **extra)
+                               minting_refused=refusal.message if refusal else None,
+                               form_token=once.new_token(session), **extra)
 
     def _key_spend(self, key_ids: list[str]) -> dict[str, float]:
         """Each shown key's spend over 30 days (asked for by id: see :func:`.queries.cost_of`)."""
@@ -149,18 +150,34 @@ class Manage:
     async def create_key(self, request: Request, session: Session) -> Response:
         assert self.st.keys is not None
         form = await read_form(request)
+        models = form_list(request, "allowed_models")
         try:
             mine = await self._session_key(session)
             refusal = key_limits.minting_refusal(mine) if mine is not None else None
             if refusal is not None:
                 raise refusal
-            fields = _key_fields(_key_body(form, form_list(request, "allowed_models")), time.time())
+            key_id = once.key_id_for(session, form.get(once.FIELD))
+            if await self.st.keys.get(key_id) is not None:
+                return await self._already_created(request, session, key_id)
+            fields = _key_fields(_key_body(form, models), time.time())
             if mine is not None:   # within the session key's own limits; blank fields are its values
                 fields = key_limits.inherit(mine, fields)
-            row, secret = await self.st.keys.create(**fields)
-        except ApiError as err:
-            return await self.keys(request, session, status=err.status, error=err.message)
+            try:
+                row, secret = await self.st.keys.create(key_id=key_id, **fields)
+            except sa.exc.IntegrityError:   # the same form, sent twice at once: the other copy made it
+                return await self._already_created(request, session, key_id)
+        except ApiError as err:   # the form comes back as it was sent, with the reason
+            return await self.keys(request, session, status=err.status, error=err.message,
+                                   form={**form, "allowed_models": ", ".join(m.strip() for m in models if m.strip()),
+                                         "admin": form.get("admin") == "on"})
         return await self.keys(request, session, status=201, created=row, secret=secret)
+
+    async def _already_created(self, request: Request, session: Session, key_id: str) -> Response:
+        """A form already sent (a reload of its answer): nothing is created, and the page says
+        which key that form made. Its secret was on the first answer only; it is not shown."""
+        return await self.keys(request, session, status=409, error=(
+            f"This form was already submitted: key {key_id} was created from it, and its secret was shown "
+            "then, once. Nothing new was created. To make another key, fill in the form below."))
 
     async def revoke_key(self, request: Request, session: Session) -> Response:
         assert self.st.keys is not None
@@ -201,6 +218,17 @@ def _model_body(form: dict[str, str]) -> dict[str, Any]:
     elif form.get("clear_api_key") == "on":
         body["api_key"] = ""
     return body
+
+
+def _returned_model_form(form: dict[str, str], name: str, existing: bool) -> dict[str, Any]:
+    """What a refused model form shows again: every field as sent, but never the provider key.
+    A browser sends a ticked box as "on" and an unticked one not at all, so each box is set
+    from the form explicitly: a box left out must come back unticked (an unticked "Listed in
+    /v1/models" came back ticked, and the corrected form then listed an entry meant hidden)."""
+    kept: dict[str, Any] = {k: v for k, v in form.items() if k not in ("api_key", "csrf", "entry")}
+    kept.update(name=name, existing=existing, is_public=form.get("is_public") == "on",
+                clear_api_key=form.get("clear_api_key") == "on")
+    return kept
 
 
 def _json_field(name: str, raw: str) -> Any:

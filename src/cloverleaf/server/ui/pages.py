@@ -41,19 +41,25 @@ class Pages:
         steps, parts_list = results[0], results[1:]
         parts = dict(zip((dim for dim, _ in BREAKDOWNS), parts_list))
         total = queries.combine(s for _, s in steps)
-        labels = [_step_label(window, t) for t, _ in steps]
+        since = window.since(now)
+        # the first step is cut where the window starts: it is labelled with that time
+        labels = [_step_label(window, max(t, since)) for t, _ in steps]
         stats = [s for _, s in steps]
         figures = {
             "requests": charts.bars(f"Requests, {window.label.lower()}", labels, [s.requests for s in stats],
-                                    fmt=fmt_num, overlay=[s.errors for s in stats], overlay_name="errors"),
+                                    fmt=fmt_num, overlay=[s.errors for s in stats], overlay_name="errors",
+                                    zone="UTC"),
             "latency": charts.lines(f"Latency p50 and p95, {window.label.lower()}", labels,
                                     [("p50", "line", [s.p50 for s in stats]),
-                                     ("p95", "line-alt", [s.p95 for s in stats])], fmt=fmt_ms),
-            "tokens": charts.bars(f"Tokens, {window.label.lower()}", labels, [s.tokens for s in stats], fmt=fmt_num),
-            "spend": charts.bars(f"Spend, {window.label.lower()}", labels, [s.cost for s in stats], fmt=fmt_usd),
+                                     ("p95", "line-alt", [s.p95 for s in stats])], fmt=fmt_ms, zone="UTC"),
+            "tokens": charts.bars(f"Tokens, {window.label.lower()}", labels, [s.tokens for s in stats], fmt=fmt_num,
+                                  zone="UTC"),
+            "spend": charts.bars(f"Spend, {window.label.lower()}", labels, [s.cost for s in stats], fmt=fmt_usd,
+                                 zone="UTC"),
         }
         return self.web.render(request, "overview.html", session, page="overview", window=window,
-                               windows=queries.WINDOWS, total=total, figures=figures,
+                               windows=queries.WINDOWS, total=total, figures=figures, since=since, now=now,
+                               window_hours=f"{window.step * window.points / 3600:g}",
                                breakdowns=[(dim, title, parts[dim]) for dim, title in BREAKDOWNS])
 
     # -- traces ---------------------------------------------------------------------------
@@ -89,9 +95,10 @@ class Pages:
                                           asyncio.to_thread(queries.trace_row, self.engine, trace_id))
         if not rows and head is None:
             raise NotFound(f"no trace {trace_id!r}")
-        cost = sum(r.cost or 0.0 for r in rows)
+        cost, some_unknown = known_cost(r.cost for r in rows)
         return self.web.render(request, "trace.html", session, page="traces", trace_id=trace_id, rows=rows,
-                               head=head, cost=cost, tokens=sum(r.input_tokens + r.output_tokens for r in rows))
+                               head=head, cost=cost, some_unknown=some_unknown,
+                               tokens=sum(r.input_tokens + r.output_tokens for r in rows))
 
     # -- spend and budgets ----------------------------------------------------------------
     async def spend(self, request: Request, session: Session) -> Response:
@@ -105,7 +112,7 @@ class Pages:
             self._budgets())
         by = dict(zip(dims, found))
         return self.web.render(request, "spend.html", session, page="spend", period=period, periods=SPEND_PERIODS,
-                               period_label=label, by=by, budgets=budgets)
+                               period_label=label, by=by, budgets=budgets, since=now - seconds, now=now)
 
     async def _budgets(self) -> list[dict[str, Any]]:
         """Every budget with its current period: configured ones (routes, projects) and keys'.
@@ -138,6 +145,18 @@ class Pages:
         return await collect(self.st)
 
 
+def known_cost(costs: Any) -> tuple[float | None, bool]:
+    """The sum of the known costs, and whether some were unknown. None when none is known:
+    an unknown cost is not $0 (a trace of calls whose cost is unknown showed "$0")."""
+    known, unknown = [], False
+    for cost in costs:
+        if cost is None:
+            unknown = True
+        else:
+            known.append(cost)
+    return (sum(known) if known else None), bool(known) and unknown
+
+
 def _budget_row(scope: str, period: str, limit: float, spent: float, reserved: float) -> dict[str, Any]:
     left = max(limit - spent - reserved, 0.0)
     used = (spent + reserved) / limit if limit > 0 else 1.0
@@ -154,7 +173,8 @@ def _overhead(call: Any) -> float | None:
     return overhead
 
 
-def _step_label(window: queries.Window, t: int) -> str:
+def _step_label(window: queries.Window, t: float) -> str:
+    """A step's time on the chart's axis, in UTC as the rollups' buckets are (the chart says so)."""
     return time.strftime("%H:%M" if window.step < 86400 else "%b %d", time.gmtime(t))
 
 

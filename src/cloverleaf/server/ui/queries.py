@@ -2,7 +2,9 @@
 
 - Charts, totals, breakdowns and spend read ``call_rollups`` (see
   ``gateway/store/rollups.py``): at most a few thousand rows per query however many calls
-  there are; the ``(grain, bucket, dim, value)`` primary key serves the range scans.
+  there are; the ``(grain, bucket, dim, value)`` primary key serves the range scans. Their
+  periods are exact ("the last 24 hours" starts 24 hours ago, as the admin API's and the CLI's
+  do): :mod:`.exact_period` reads the calls of the leading partial bucket.
 - The traces list pages through ``calls`` newest first with a keyset cursor (never OFFSET,
   never COUNT(*)), each filter served by its ``(column, created_at)`` index from migration 0004.
 - A call's detail and a trace's calls are primary-key and ``trace_id`` index lookups.
@@ -22,11 +24,13 @@ from ...gateway.store import schema
 from ...gateway.store.calls import call_record
 from ...gateway.store.records import AttemptRecord, CallRecord
 from ...gateway.store.rollups import DAY, DIMENSIONS, HISTOGRAM, HOUR, MINUTE, percentile
+from .exact_period import period_rows, summed
 
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """A time range drawn as ``points`` steps of ``step`` seconds, read from rollups of ``grain``."""
+    """The last ``points`` × ``step`` seconds, drawn in steps of ``step`` seconds read from
+    rollups of ``grain`` (the same: a step is one rollup bucket)."""
 
     name: str
     label: str
@@ -34,10 +38,16 @@ class Window:
     step: int
     points: int
 
-    def range(self, now: float) -> tuple[int, int]:
-        """[start, end) aligned to the step, the last step being the one ``now`` is in."""
-        end = (int(now) // self.step + 1) * self.step
-        return end - self.step * self.points, end
+    def since(self, now: float) -> float:
+        """Where the window starts: exactly ``points`` steps before ``now`` (the admin API's and
+        the CLI's "the last N"), not at a step boundary."""
+        return now - self.step * self.points
+
+    def steps(self, now: float) -> range:
+        """The steps drawn, oldest first: from the one the window starts in (partly inside it)
+        to the one ``now`` is in."""
+        return range(int(self.since(now)) // self.step * self.step, (int(now) // self.step + 1) * self.step,
+                     self.step)
 
 
 WINDOWS = {
@@ -84,23 +94,10 @@ class Stats:
         return self.ttft_sum / self.ttft_count if self.ttft_count else None
 
 
-_R = schema.call_rollups.c
-_SUMMED = (_R.requests, _R.errors, _R.input_tokens, _R.output_tokens, _R.cost, _R.latency_sum_ms,
-           _R.latency_count, _R.ttft_sum_ms, _R.ttft_count, *(_R[h] for h in HISTOGRAM))
-
-
-def _sums() -> list[Any]:
-    return [sa.func.coalesce(sa.func.sum(col), 0).label(col.name) for col in _SUMMED]
-
-
 def _stats(row: Any, label: str = "") -> Stats:
     return Stats(label, int(row.requests), int(row.errors), int(row.input_tokens), int(row.output_tokens),
                  float(row.cost), float(row.latency_sum_ms), int(row.latency_count), float(row.ttft_sum_ms),
                  int(row.ttft_count), [float(getattr(row, h)) for h in HISTOGRAM])
-
-
-def _in_range(window: Window, start: int, end: int, dim: str) -> Any:
-    return sa.and_(_R.grain == window.grain, _R.dim == dim, _R.bucket >= start, _R.bucket < end)
 
 
 def combine(parts: Any) -> Stats:
@@ -121,35 +118,37 @@ def combine(parts: Any) -> Stats:
 
 
 def series(engine: sa.Engine, window: Window, now: float) -> list[tuple[int, Stats]]:
-    """One :class:`Stats` per step of the window, oldest first (empty steps included)."""
-    start, end = window.range(now)
-    step = _R.bucket if window.step == window.grain else (_R.bucket - _R.bucket % window.step)
-    query = (sa.select(step.label("step"), *_sums()).where(_in_range(window, start, end, "total"))
-             .group_by(step))
+    """One :class:`Stats` per step of the window, oldest first (empty steps included); the
+    first step holds only the calls from the window's exact start on."""
+    rows = period_rows("total", window.since(now), window.grain, now, step=window.step)
+    query = sa.select(rows.c.step, *summed(rows)).group_by(rows.c.step)
     with engine.connect() as conn:
         found = {int(r.step): _stats(r) for r in conn.execute(query)}
-    return [(t, found.get(t, Stats())) for t in range(start, end, window.step)]
+    return [(t, found.get(t, Stats())) for t in window.steps(now)]
 
 
 def breakdown(engine: sa.Engine, window: Window, now: float, dim: str, limit: int = 10) -> list[Stats]:
-    """The busiest ``limit`` values of one dimension over the window."""
+    """The busiest ``limit`` values of one dimension over exactly the window."""
     if dim not in DIMENSIONS:
         raise ValueError(f"unknown dimension {dim!r}")
-    start, end = window.range(now)
-    query = (sa.select(_R.value, *_sums()).where(_in_range(window, start, end, dim)).group_by(_R.value)
-             .order_by(sa.func.sum(_R.requests).desc(), _R.value).limit(limit))
+    rows = period_rows(dim, window.since(now), window.grain, now)
+    query = (sa.select(rows.c.value, *summed(rows)).group_by(rows.c.value)
+             .order_by(sa.func.sum(rows.c.requests).desc(), rows.c.value).limit(limit))
     with engine.connect() as conn:
         return [_stats(r, r.value) for r in conn.execute(query)]
 
 
-def spend_by(engine: sa.Engine, dim: str, since: float, until: float, limit: int = 50) -> list[Stats]:
-    """Cost, calls and tokens per value of ``dim`` from ``since`` to now, dearest first: hour
-    rows for a day or less, else day rows (whole UTC days, today's included)."""
-    grain = HOUR if until - since <= DAY else DAY
-    start, end = int(since) // grain * grain, (int(until) // grain + 1) * grain
-    query = (sa.select(_R.value, *_sums())
-             .where(_R.grain == grain, _R.dim == dim, _R.bucket >= start, _R.bucket < end)
-             .group_by(_R.value).order_by(sa.func.sum(_R.cost).desc(), _R.value).limit(limit))
+def _grain(since: float, now: float) -> int:
+    """Hour rows for a day or less, else day rows (and finer ones, or calls, at the edge)."""
+    return HOUR if now - since <= DAY else DAY
+
+
+def spend_by(engine: sa.Engine, dim: str, since: float, now: float, limit: int = 50) -> list[Stats]:
+    """Cost, calls and tokens per value of ``dim`` from exactly ``since`` on, dearest first —
+    what ``/admin/spend?since=`` and ``cloverleaf spend --days`` count."""
+    rows = period_rows(dim, since, _grain(since, now), now)
+    query = (sa.select(rows.c.value, *summed(rows)).group_by(rows.c.value)
+             .order_by(sa.func.sum(rows.c.cost).desc(), rows.c.value).limit(limit))
     with engine.connect() as conn:
         return [_stats(r, r.value) for r in conn.execute(query)]
 
@@ -158,22 +157,18 @@ def spend_by(engine: sa.Engine, dim: str, since: float, until: float, limit: int
 _IN_CHUNK = 500
 
 
-def cost_of(engine: sa.Engine, dim: str, values: list[str], since: float, until: float) -> dict[str, float]:
+def cost_of(engine: sa.Engine, dim: str, values: list[str], since: float, now: float) -> dict[str, float]:
     """Cost per value of ``dim`` for exactly ``values`` (those that spent nothing are left out).
 
     Why not :func:`spend_by`: a page showing some rows asks for those rows, not for the N
     dearest — the Keys page read the 1,000 dearest keys, and showed "$0" for every other key
-    that had spent. Same rollup rows and grains as :func:`spend_by`."""
-    grain = HOUR if until - since <= DAY else DAY
-    start, end = int(since) // grain * grain, (int(until) // grain + 1) * grain
+    that had spent. The same exact period as :func:`spend_by`."""
     out: dict[str, float] = {}
     with engine.connect() as conn:
         for i in range(0, len(values), _IN_CHUNK):
-            chunk = values[i:i + _IN_CHUNK]
-            query = (sa.select(_R.value, sa.func.coalesce(sa.func.sum(_R.cost), 0).label("cost"))
-                     .where(_R.grain == grain, _R.dim == dim, _R.bucket >= start, _R.bucket < end,
-                            _R.value.in_(chunk))
-                     .group_by(_R.value))
+            rows = period_rows(dim, since, _grain(since, now), now, values=values[i:i + _IN_CHUNK])
+            query = (sa.select(rows.c.value, sa.func.coalesce(sa.func.sum(rows.c.cost), 0).label("cost"))
+                     .group_by(rows.c.value))
             out.update((r.value, float(r.cost)) for r in conn.execute(query))
     return out
 
@@ -183,6 +178,9 @@ def cost_of(engine: sa.Engine, dim: str, values: list[str], since: float, until:
 #: the list's filters: query parameter → calls column
 FILTERS = {"key": "key_id", "route": "requested_model", "model": "target", "status": "status",
            "trace": "trace_id", "project": "project", "provider": "provider"}
+#: a filter value meaning "calls without one" (what a breakdown's "(none)" row counted; an
+#: empty filter means no filter)
+NONE = "(none)"
 PAGE_SIZE = 50
 _LIST_COLUMNS = ("id", "trace_id", "created_at", "operation", "requested_model", "target", "provider", "status",
                  "error_type", "latency_ms", "ttft_ms", "input_tokens", "output_tokens", "cost", "key_id")
@@ -201,7 +199,9 @@ def list_calls(engine: sa.Engine, filters: dict[str, str], *, since: float | Non
     query = sa.select(*(c[name] for name in _LIST_COLUMNS))
     for param, column in FILTERS.items():
         value = filters.get(param)
-        if value:
+        if value == NONE:   # as the rollups count them: NULL or empty
+            query = query.where(sa.or_(c[column].is_(None), c[column] == ""))
+        elif value:
             query = query.where(c[column] == value)
     if since is not None:
         query = query.where(c.created_at >= since)
