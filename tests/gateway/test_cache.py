@@ -490,3 +490,19 @@ def test_adaptive_thinking_and_anthropics_effort_are_part_of_the_key() -> None:
     assert len(keys) == 4
     before = "ee3b3caf2605c2f494a0829ad80ab9eec5dff0956266ea5492da83224ecb0db4"   # its key before these fields
     assert ask(ReasoningConfig(effort="high")) == before
+
+
+def test_a_replayed_stream_keeps_what_a_live_streams_done_event_carries() -> None:
+    """A cached answer streamed to a client: Perplexity's sources and Anthropic's applied edits
+    ride on the done event, as on a live stream (the replay kept only the stop sequence)."""
+    from cloverleaf._types import ChatResponse, ResponseMetadata, Text, Usage
+    from cloverleaf.gateway.cache import replay_events
+    from cloverleaf.gateway.cache.codec import CachedAnswer
+
+    extra = {"citations": ["https://a.example"], "search_results": [{"title": "A", "url": "https://a.example"}],
+             "context_management": {"applied_edits": []}, "stop_sequence": "END", "upstream_provider": "x"}
+    resp = ChatResponse(parts=[Text("It is A [1].")], model="sonar", provider="perplexity", finish_reason="stop",
+                        usage=Usage(input_tokens=3, output_tokens=4),
+                        metadata=ResponseMetadata(raw_finish_reason="stop", extra=dict(extra)))
+    done = replay_events(CachedAnswer(response=resp))[-1]
+    assert done.type == "done" and done.extra == {k: v for k, v in extra.items() if k != "upstream_provider"}

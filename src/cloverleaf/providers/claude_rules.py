@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ._common import budget_for_effort, effort_for_budget
 
@@ -190,3 +190,18 @@ def history_allows_thinking(final_assistant: Sequence[BlockKind] | None, model: 
               "thinking block (its client did not send the signature back), which Claude refuses while "
               "thinking is on", model)
     return False
+
+
+def context_edits_for(edits: dict[str, Any], *, thinking: bool) -> dict[str, Any] | None:
+    """The client's context edits (``context_management``) as they may be sent: as given,
+    unless the client asked for thinking and this request goes without it (a tool loop whose
+    client lost its signed thinking: :func:`history_allows_thinking`), where the API refuses a
+    ``clear_thinking_*`` edit, so those are left out (there is no thinking here to clear);
+    None when no edit is left. Anthropic's API and Claude on Bedrock alike."""
+    listed = edits.get("edits")
+    if thinking or not isinstance(listed, list):
+        return edits
+    kept = [e for e in listed if not (isinstance(e, dict) and str(e.get("type", "")).startswith("clear_thinking_"))]
+    if len(kept) == len(listed):
+        return edits
+    return {**edits, "edits": kept} if kept else None

@@ -422,8 +422,8 @@ def _reasoning(body: dict[str, Any]) -> ReasoningConfig | None:
     if kind == "adaptive":
         return ReasoningConfig(effort=mapped or "medium", adaptive=True,  # type: ignore[arg-type]
                                native_effort=effort)
-    if kind == "disabled":
-        return None
+    if kind == "disabled":   # an effort sent beside it still applies (to the answer, with no thinking)
+        return ReasoningConfig(effort=mapped, native_effort=effort) if mapped else None  # type: ignore[arg-type]
     raise bad("thinking.type", f"expected enabled, adaptive or disabled, got {kind!r}")
 
 

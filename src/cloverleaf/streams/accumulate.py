@@ -120,12 +120,15 @@ class StreamAccumulator:
 
     def _text(self, ev: StreamEvent) -> None:
         """Text extends the last text part, except that text carrying different provider extras
-        (another output item) starts a new part, and a cited part takes only the text of its
-        own block: the answer keeps the text each citation belongs to, as a whole one does."""
+        (another output item) starts a new part, and so does the text of another content block
+        (both indexes known: Anthropic's and Bedrock's blocks), as a whole answer has a part per
+        block; a cited part takes only the text of its own block, so a citation that comes after
+        its text still finds it alone."""
         assert ev.text is not None
         last = self._parts[-1] if self._parts else None
         if isinstance(last, Text) and not (ev.extra and last.extra and ev.extra != last.extra) and not (
-                last.citations is not None and ev.index != self._block):
+                ev.index != self._block and (last.citations is not None
+                                             or (ev.index is not None and self._block is not None))):
             last.text += ev.text
             if last.citations is None:
                 self._block = ev.index

@@ -206,11 +206,17 @@ def _events_from(resp: ChatResponse) -> list[StreamEvent]:
                                    arguments=part.raw_arguments or json.dumps(part.arguments)))
             index += 1
     out.append(StreamEvent("usage", usage=copy.deepcopy(resp.usage)))
-    matched = resp.metadata.extra.get("stop_sequence")   # a done event's extra, as the stream had it
+    # what a stream's done event carries, as the stream had it: the stop sequence that matched,
+    # Perplexity's sources, Anthropic's applied context edits
+    extra = {k: resp.metadata.extra[k] for k in _DONE_EXTRAS if resp.metadata.extra.get(k) is not None}
     out.append(StreamEvent("done", finish_reason=resp.finish_reason, model=resp.model,
                            raw_finish_reason=resp.metadata.raw_finish_reason, id=resp.metadata.response_id,
-                           extra={"stop_sequence": matched} if isinstance(matched, str) else None))
+                           extra=extra or None))
     return out
+
+
+#: ``metadata.extra`` keys a live stream puts on its ``done`` event, which a replay gives back.
+_DONE_EXTRAS = ("stop_sequence", "citations", "search_results", "context_management")
 
 
 __all__ = ["CacheConfig", "CachePlan", "CachedAnswer", "CacheDirective", "MemoryBackend", "ResponseCache",

@@ -56,6 +56,7 @@ from .._common import WEB_IMAGES, checked_image, checked_tool_choice, replayable
 from ..claude_rules import (
     BlockKind,
     adaptive_thinking,
+    context_edits_for,
     default_max_tokens,
     effort_alone,
     history_allows_thinking,
@@ -130,8 +131,9 @@ def encode_chat(adapter: Adapter, req: ChatRequest, cfg: ProviderConfig) -> dict
     if req.cache_control:   # automatic prompt caching: the API places the breakpoint itself
         body["cache_control"] = req.cache_control
     if req.context_management:   # server-side context edits (Claude Code clears old thinking): as given
-        body["context_management"] = _context_edits(req.context_management,
-                                                    thinking="thinking" in body or req.reasoning is None)
+        edits = context_edits_for(req.context_management, thinking="thinking" in body or req.reasoning is None)
+        if edits is not None:
+            body["context_management"] = edits
     if req.extra_body:
         body.update(req.extra_body)
     return body
@@ -209,6 +211,8 @@ def encode_tool_choice(choice: ToolChoice | None, parallel_tool_calls: bool | No
 def _system_in_place(cfg: ProviderConfig) -> bool:
     """Did the caller (or the provider's ``beta`` setting) ask for mid-conversation system turns?"""
     beta = cfg.extra.get("beta")
+    if not beta:
+        return False
     items = [beta] if isinstance(beta, str) else list(beta or ())
     return any(name.strip().startswith(MID_CONVERSATION_SYSTEM) for item in items for name in str(item).split(","))
 
@@ -239,12 +243,13 @@ def encode_messages(adapter: Adapter, messages: list[Message], *,
     """Turns as the API wants them: user/assistant only, same-role runs merged, no empty turns;
     with ``system_in_place``, each system message after the first turn is a ``system`` turn there."""
     turns: list[dict[str, Any]] = []
-    leading = _leading_system(messages)
+    leading = _leading_system(messages) if system_in_place else len(messages)
     for position, msg in enumerate(messages):
         if msg.role is Role.SYSTEM:
-            content = _system_content([p for p in msg.parts if isinstance(p, Text)])
-            if system_in_place and position >= leading and content:
-                turns.append({"role": "system", "content": content})
+            if position >= leading:   # only with system_in_place: hoisted into ``system`` otherwise
+                content = _system_content([p for p in msg.parts if isinstance(p, Text)])
+                if content:
+                    turns.append({"role": "system", "content": content})
             continue
         if msg.role is Role.ASSISTANT:
             role, blocks = "assistant", [b for p in msg.parts for b in _assistant_blocks(adapter, p)]
@@ -424,15 +429,3 @@ def native_output_schema(schema: dict[str, Any]) -> dict[str, Any]:
         hint = "{" + ", ".join(f"{k}: {v}" for k, v in hints.items()) + "}"
         out["description"] = f"{out['description']}\n\n{hint}" if out.get("description") else hint
     return out
-
-
-def _context_edits(edits: dict[str, Any], *, thinking: bool) -> dict[str, Any]:
-    """The client's context edits, as given, unless the client asked for thinking and this
-    request goes without (a tool loop whose client lost its signed thinking:
-    :func:`history_allows_thinking`): the API refuses a ``clear_thinking_*`` edit then, so those
-    edits are left out (there is no thinking in this request to clear)."""
-    listed = edits.get("edits")
-    if thinking or not isinstance(listed, list):
-        return edits
-    kept = [e for e in listed if not (isinstance(e, dict) and str(e.get("type", "")).startswith("clear_thinking_"))]
-    return edits if len(kept) == len(listed) else {**edits, "edits": kept}

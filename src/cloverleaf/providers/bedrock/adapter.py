@@ -74,7 +74,7 @@ from ..._types import (
 from ...streams.eventstream import EventMessage
 from .._common import WEB_IMAGES, checked_image, checked_tool_choice, effort_for_budget, read_json, replayable_reasoning
 from ..base import Adapter, ProviderConfig
-from ..claude_rules import BlockKind, history_allows_thinking, max_tokens, sampling, thinking_budget
+from ..claude_rules import BlockKind, context_edits_for, history_allows_thinking, max_tokens, sampling, thinking_budget
 from .auth import CredentialCache, sign_request
 from .citations import citations_from
 from .errors import error_class, error_fields, stream_error
@@ -196,7 +196,10 @@ class BedrockAdapter(Adapter):
         if req.reasoning is not None:
             fields = {**self._reasoning_fields(req, budget), **fields}
         if claude and req.context_management:
-            fields = _with_context_management(req.context_management, fields)
+            edits = context_edits_for(req.context_management,
+                                      thinking="thinking" in fields or req.reasoning is None)
+            if edits is not None:
+                fields = _with_context_management(edits, fields)
         inference: dict[str, Any] = {}
         if claude:   # the model's own rules, as on Anthropic's API (claude_rules)
             limit = max_tokens(req, budget)

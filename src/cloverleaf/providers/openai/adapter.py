@@ -87,7 +87,7 @@ class OpenAIAdapter(Adapter):
     default_dialect: ClassVar[Dialect] = Dialect()
     config_keys: ClassVar[frozenset[str]] = DIALECT_FIELDS
     config_booleans: ClassVar[frozenset[str]] = frozenset({"stream_usage", "pdf_url", "embedding_base64",
-                                                           "embedding_token_ids", "usage_cost"})
+                                                           "embedding_token_ids", "usage_cost", "mistral_tool_ids"})
     operation_paths: ClassVar[dict[str, str]] = {
         "chat": "/chat/completions", "embeddings": "/embeddings", "images": "/images/generations"}
 

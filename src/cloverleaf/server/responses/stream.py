@@ -230,11 +230,13 @@ class ResponsesStreamEncoder:
 
     def _close_calls(self, status: str = "completed") -> str:
         out = ""
+        last = self._open_calls[-1] if self._open_calls else None
         for call in self._open_calls:
             item, arguments = call.item, "".join(call.arguments)
             head = f'"item_id":{dumps_text(item["id"])},"output_index":{call.index}'
             done = function_call_output_item(item["id"], ToolCall(item["call_id"], item["name"], {},
-                                                                  raw_arguments=arguments), status)
+                                                                  raw_arguments=arguments),
+                                             status if call is last else "completed")   # as output_items marks a cut
             out += self._event("response.function_call_arguments.done",
                                f'{head},"name":{dumps_text(item["name"])},"arguments":{dumps_text(arguments)}')
             self._output.append(done)
