@@ -53,10 +53,10 @@ def masked_query(query: str, mask: str) -> str:
     if not query:
         return query
     out = []
-    for part in query.split("&"):
+    for part in re.split(r"([&;])", query):   # ``;`` separates parameters too (an older form)
         name, eq, value = part.partition("=")
         out.append(f"{name}={mask}" if eq and value and is_secret_name(unquote_plus(name)) else part)
-    return "&".join(out)
+    return "".join(out)
 
 
 def masked_url(url: str, mask: str) -> str:
@@ -67,8 +67,9 @@ def masked_url(url: str, mask: str) -> str:
         parts.port   # noqa: B018 - raises ValueError for a port that is not one
     except ValueError:
         return mask
+    # a fragment is never sent, but an OAuth-style ``#access_token=...`` is still a credential
     return urlunsplit(parts._replace(netloc=masked_userinfo(parts.netloc, mask),
-                                     query=masked_query(parts.query, mask)))
+                                     query=masked_query(parts.query, mask), fragment=masked_query(parts.fragment, mask)))
 
 
 __all__ = ["SECRET_WORDS", "SECRET_WORD_PATTERN", "is_secret_name", "masked_query", "masked_url", "masked_userinfo"]

@@ -61,7 +61,10 @@ def text_table(where: str, value: Any, example: str = 'X-Team = "ml"') -> dict[s
 
 
 def text_list(where: str, value: Any, example: str = '"cdn.internal"') -> tuple[str, ...]:
-    """An array whose every item is text (``allow_hosts = ["cdn.internal"]``)."""
+    """An array whose every item is text (``allow_hosts = ["cdn.internal"]``); from Python, any
+    collection of text that is not itself text (a set or frozenset, sorted so the order is fixed)."""
+    if isinstance(value, set | frozenset):
+        value = sorted(value, key=str)
     if not isinstance(value, list | tuple):
         raise ConfigError(f"{where} must be an array of text values ([{example}]), not {_kind(value)}")
     return tuple(text(f"{where}[{i}]", item) for i, item in enumerate(value))

@@ -212,3 +212,9 @@ def test_policy_validation() -> None:
     with pytest.raises(ConfigError):
         AttachmentPolicy(max_bytes=0)
     assert AttachmentPolicy(allow_hosts=("CDN.test.",)).host_allowed("cdn.test")
+
+
+def test_a_policy_takes_a_set_of_hosts_and_networks_as_it_did() -> None:
+    """Python callers pass sets; the type checks added for the file's arrays refused them."""
+    policy = AttachmentPolicy(allow_hosts={"cdn.internal"}, allow_networks=frozenset({"10.0.0.0/8"}))
+    assert policy.host_allowed("cdn.internal")

@@ -157,3 +157,19 @@ def test_doctor_and_serve_refuse_a_store_that_cannot_be_created(tmp_path: Path, 
     code, out = _doctor(path, capsys)
     assert code == 1
     assert f"store       ERROR {refused} (cloverleaf serve would not start)" in out
+
+
+def test_an_sdk_users_doctor_does_not_fail_over_a_store_only_the_server_uses(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """No gateway tables, no [server], no master key, and a home where nothing can be made (a
+    service account's HOME=/dev/null): the SDK's calls never open the store, so the doctor
+    says what `serve` would trip on and passes; with a master key set it fails as before."""
+    (tmp_path / "afile").write_text("x")
+    path = tmp_path / "c.toml"
+    path.write_text('[defaults]\nmodel = "fake/echo"\n')
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "afile" / "data"))
+    monkeypatch.delenv("CLOVERLEAF_MASTER_KEY", raising=False)
+    code, out = _doctor(path, capsys)
+    assert code == 0 and "store       ERROR" in out and "only cloverleaf serve uses the store" in out
+    monkeypatch.setenv("CLOVERLEAF_MASTER_KEY", "m" * 40)
+    assert _doctor(path, capsys)[0] == 1

@@ -96,6 +96,32 @@ def test_a_budget_removed_and_set_again_counts_the_spend_made_without_it(secured
     assert shown["spent"] == pytest.approx(4 * CALL_COST)
 
 
+def test_a_recount_that_failed_is_done_when_the_change_is_sent_again(secured_server: Live,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The state backend failing during the recount leaves the budget stored (the admin is told
+    503); sending the change again must recount, though the budget no longer "starts" then."""
+    from cloverleaf._errors import StateUnavailable
+
+    key = create_key(secured_server, name="blink", budget=0.11)
+    assert calls(secured_server, key, 1) == [200]
+    patch_key(secured_server, key["id"], budget=None)
+    assert calls(secured_server, key, 3) == [200] * 3
+    budgets = secured_server.state.backend.gateway.budgets
+    real, failures = budgets.recount, [StateUnavailable("the state backend blinked")]
+
+    async def flaky(scope: Any) -> None:
+        if failures:
+            raise failures.pop()
+        await real(scope)
+
+    monkeypatch.setattr(budgets, "recount", flaky)
+    with secured_server.http(MASTER) as http:
+        assert http.patch(f"/admin/keys/{key['id']}", json={"budget": 0.11}).status_code == 503
+    shown = patch_key(secured_server, key["id"], budget=0.11)   # the same change, sent again
+    assert call(secured_server, key["key"]) == 402
+    assert shown["spent"] == pytest.approx(4 * CALL_COST)
+
+
 def test_a_new_limit_on_the_same_budget_keeps_its_count(secured_server: Live) -> None:
     key = create_key(secured_server, name="raised", budget=0.11)
     assert calls(secured_server, key, 2) == [200] * 2

@@ -326,8 +326,20 @@ def _doctor(args: argparse.Namespace) -> int:
         print(f"  {extra:<16} {module:<22} {'installed' if ok else 'missing: pip install ' + repr('cloverleaf[' + extra + ']')}")
     # `cloverleaf serve` always runs the gateway, so all it checks is checked, gateway tables in
     # the file or not (checked only with them, a master key too short for the server passed here)
-    problems += _doctor_tables(settings) + _doctor_store(settings) + _doctor_state(settings) + _doctor_routes(settings)
-    return 1 if problems else 0
+    problems += _doctor_tables(settings) + _doctor_routes(settings)
+    server_only = _doctor_store(settings) + _doctor_state(settings)
+    if server_only and not _serves(settings):
+        # an SDK user's calls never open the store or the state (HOME=/dev/null in a service
+        # account is common): what only `cloverleaf serve` would trip on is news, not a failure
+        print("            (only cloverleaf serve uses the store and the state: the SDK's calls are unaffected)")
+        server_only = 0
+    return 1 if problems + server_only else 0
+
+
+def _serves(settings: Any) -> bool:
+    """Does this configuration look like a server's: gateway tables, a ``[server]`` table or a
+    master key? Then what ``cloverleaf serve`` would refuse is a problem, not just news."""
+    return bool(settings.uses_gateway or settings.server or settings.env.get("CLOVERLEAF_MASTER_KEY"))
 
 
 def _doctor_tables(settings: Any) -> int:

@@ -47,7 +47,7 @@ from .._types import (
 )
 from ..providers.registry import provider_names, require
 from .errors import NotFound
-from .keys import budget_started
+from .keys import budget_in_force
 from .secrets import SecretBox
 
 if TYPE_CHECKING:
@@ -339,8 +339,9 @@ class Backend:
     async def key_changed(self, before: Any, after: Any) -> None:
         """A virtual key was updated (``VirtualKeys.on_change``): a budget that starts to apply
         to it (given one, another period, or one again) counts what the key spent in the period
-        so far, from the call records, not $0 (``Budgets.recount``)."""
-        if budget_started(before, after):
+        so far, from the call records, not $0 (``Budgets.recount``; run on every update that
+        leaves a budget in force, see :func:`~.keys.budget_in_force`)."""
+        if budget_in_force(after):
             from ..gateway.budget import BudgetScope
 
             await self.gateway.budgets.recount(BudgetScope(f"key:{after.id}", float(after.budget),

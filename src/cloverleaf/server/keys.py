@@ -223,16 +223,16 @@ def key_policy(row: Any) -> KeyPolicy:
                      budget=row.budget, budget_period=row.budget_period, privacy=row.privacy)
 
 
-def budget_started(before: Any, after: Any) -> bool:
-    """Whether an update puts a budget on the key that did not apply to it before: one where it
-    had none (never, or removed), or another period. The key's earlier spend in the period then
-    reached no budget counter (only calls that held one are counted), so the budget must start
-    from the call records (``Backend.key_changed``). A new limit on the same budget does not:
-    its counter has counted every call since the budget applied."""
-    if after is None or after.budget is None:
-        return False
-    return before is None or before.budget is None or (before.budget_period or "total") != (
-        after.budget_period or "total")
+def budget_in_force(after: Any) -> bool:
+    """Whether the key has a budget after an update: its counter is then recounted from the
+    call records (``Backend.key_changed``). That matters where the budget starts to apply (one
+    where it had none, never or since it was removed, or another period: the key's earlier spend
+    in the period reached no counter, since only calls that hold one are counted); it is done on
+    every update that leaves a budget in force because a recount never lowers a count, and
+    because one that failed (the state backend down for a moment: the update is stored, the
+    admin told 503) is then done by sending the same change again, which a check for "the
+    budget changed" would skip, leaving the key's earlier spend uncounted for the period."""
+    return after is not None and after.budget is not None
 
 
 def public_view(row: Any) -> dict[str, Any]:
@@ -250,4 +250,4 @@ def _iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
-__all__ = ["VirtualKeys", "VerifiedKey", "budget_started", "model_allowed", "public_view"]
+__all__ = ["VirtualKeys", "VerifiedKey", "budget_in_force", "model_allowed", "public_view"]
