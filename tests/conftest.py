@@ -4,6 +4,9 @@
   ``AWS_EC2_METADATA_DISABLED=true`` and empty config/credential files it never looks there, and
   a developer's own ``~/.aws`` never leaks into a test. Set in ``os.environ`` (subprocesses such
   as ``cloverleaf serve`` inherit it) and re-asserted around every test.
+* Google's Application Default Credentials: ``CLOUDSDK_CONFIG`` points at an empty gcloud folder
+  and ``GOOGLE_APPLICATION_CREDENTIALS`` is unset, so a developer's own gcloud login or key file
+  never reaches a Vertex AI test (which names its own credentials).
 * :mod:`tests.netguard` refuses and records any connection or name lookup outside loopback;
   the session fails when one happened.
 """
@@ -32,6 +35,13 @@ def _aws_env() -> dict[str, str]:
     }
 
 
+_EMPTY_GCLOUD_DIR = Path(__file__).resolve().parent / "fixtures" / "gcloud-empty"
+
+
+def _google_env() -> dict[str, str]:
+    return {"CLOUDSDK_CONFIG": str(_EMPTY_GCLOUD_DIR)}
+
+
 _SITE = Path(__file__).resolve().parent / "netguard_site"
 #: The session's folder for the children's log, removed at the end (one was left per run).
 _LOG_FOLDER = pytest.StashKey[Path]()
@@ -39,6 +49,8 @@ _LOG_FOLDER = pytest.StashKey[Path]()
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.update(_aws_env())
+    os.environ.update(_google_env())
+    os.environ.pop("GOOGLE_APPLICATION_CREDENTIALS", None)
     netguard.install()
     # child Python processes load the same hook (sitecustomize) and log what they catch
     folder = Path(tempfile.mkdtemp(prefix="cloverleaf-netguard-"))
@@ -49,8 +61,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(autouse=True)
 def _hygiene(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in _aws_env().items():  # a test that cleared the environment gets them back
+    for name, value in {**_aws_env(), **_google_env()}.items():  # a test that cleared the environment gets them back
         monkeypatch.setenv(name, value)
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
     yield
 
 

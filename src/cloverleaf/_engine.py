@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from . import _attachment_loads as attachment_loads
 from . import _context_edits as context_edits
 from . import _documents as documents
+from ._bearer import aauthorized, authorized
 from ._capabilities import Capability
 from ._config import Settings
 from ._errors import (
@@ -267,7 +268,7 @@ class Engine:
     def chat(self, target: Target, req: ChatRequest) -> ChatResponse:
         req = self._for_target(target, req, stream=False)
         req = self._resolve_attachments(target, req)
-        http_req = self._build_chat(target, req)
+        http_req = authorized(self._build_chat(target, req), target, self.transport)
         t0 = time.perf_counter()
         resp = self.transport.send(http_req, max_retries=target.cfg.max_retries, hint=target.adapter.connect_hint(target.cfg))
         return self._finish_chat(target, req, resp, t0)
@@ -275,7 +276,7 @@ class Engine:
     async def achat(self, target: Target, req: ChatRequest) -> ChatResponse:
         req = self._for_target(target, req, stream=False)
         req = await self._aresolve_attachments(target, req)
-        http_req = self._build_chat(target, req)
+        http_req = await aauthorized(self._build_chat(target, req), target, self.transport)
         t0 = time.perf_counter()
         resp = await self.transport.asend(http_req, max_retries=target.cfg.max_retries,
                                           hint=target.adapter.connect_hint(target.cfg))
@@ -346,7 +347,7 @@ class Engine:
         in-process), the stream stops at once."""
         req = self._for_target(target, req, stream=True)
         req = self._resolve_attachments(target, req)
-        http_req = self._build_chat(target, req)
+        http_req = authorized(self._build_chat(target, req), target, self.transport)
         run = _StreamRun(self, target, req)
         with self.transport.stream(http_req, max_retries=target.cfg.max_retries,
                                    hint=target.adapter.connect_hint(target.cfg)) as handle:
@@ -368,7 +369,7 @@ class Engine:
     async def astream(self, target: Target, req: ChatRequest) -> AsyncIterator[StreamEvent]:
         req = self._for_target(target, req, stream=True)
         req = await self._aresolve_attachments(target, req)
-        http_req = self._build_chat(target, req)
+        http_req = await aauthorized(self._build_chat(target, req), target, self.transport)
         run = _StreamRun(self, target, req)
         async with self.transport.astream(http_req, max_retries=target.cfg.max_retries,
                                           hint=target.adapter.connect_hint(target.cfg)) as handle:
@@ -398,7 +399,7 @@ class Engine:
         if local is not None:
             computed: EmbeddingResponse = local(req, target.cfg)
             return self._finish_embed(target, computed, t0)
-        built = _peer_checked(target, target.adapter.build_embed(req, target.cfg))
+        built = authorized(_peer_checked(target, target.adapter.build_embed(req, target.cfg)), target, self.transport)
         hint = target.adapter.connect_hint(target.cfg)
         resps = [self.transport.send(r, max_retries=target.cfg.max_retries, hint=hint) for r in _as_list(built)]
         return self._parse_many(target, req, built, resps, target.adapter.parse_embed, t0)
@@ -412,7 +413,8 @@ class Engine:
         if local is not None:
             computed: EmbeddingResponse = await asyncio.to_thread(local, req, target.cfg)
             return self._finish_embed(target, computed, t0)
-        built = _peer_checked(target, target.adapter.build_embed(req, target.cfg))
+        built = await aauthorized(_peer_checked(target, target.adapter.build_embed(req, target.cfg)), target,
+                                  self.transport)
         hint = target.adapter.connect_hint(target.cfg)
         resps = await asyncio.gather(*(self.transport.asend(r, max_retries=target.cfg.max_retries, hint=hint)
                                        for r in _as_list(built)))
@@ -420,7 +422,7 @@ class Engine:
 
     def image(self, target: Target, req: ImageRequest) -> ImageResponse:
         req = self._prep_image(target, req)
-        built = _peer_checked(target, target.adapter.build_image(req, target.cfg))
+        built = authorized(_peer_checked(target, target.adapter.build_image(req, target.cfg)), target, self.transport)
         t0 = time.perf_counter()
         hint = target.adapter.connect_hint(target.cfg)
         resps = [self.transport.send(r, max_retries=target.cfg.max_retries, hint=hint) for r in _as_list(built)]
@@ -430,7 +432,8 @@ class Engine:
         import asyncio
 
         req = self._prep_image(target, req)
-        built = _peer_checked(target, target.adapter.build_image(req, target.cfg))
+        built = await aauthorized(_peer_checked(target, target.adapter.build_image(req, target.cfg)), target,
+                                  self.transport)
         t0 = time.perf_counter()
         hint = target.adapter.connect_hint(target.cfg)
         resps = await asyncio.gather(*(self.transport.asend(r, max_retries=target.cfg.max_retries, hint=hint)

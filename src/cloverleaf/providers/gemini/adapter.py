@@ -8,7 +8,17 @@ logged or traced URL.
 
 A ``base_url`` that already names an API version (``.../v1beta1/projects/P/locations/L/
 publishers/google`` on Vertex AI, say) is used as is: Vertex speaks the same request and
-response shapes, so this adapter parses both, but it only does API-key auth.
+response shapes, so this adapter parses both.
+
+Gemini on Vertex AI (the ``vertex`` row, or ``vertex = true``): without an API key, calls carry
+``Authorization: Bearer`` with an access token from Google credentials (a service account key
+or a gcloud login; :mod:`.vertex_auth` finds and reads them, :mod:`..bearer` caches the
+tokens, the engine fetches them through its transport). The URL is
+``https://{location}-aiplatform.googleapis.com/v1/projects/{project}/locations/{location}/
+publishers/google/models/{model}:{method}`` (host ``aiplatform.googleapis.com`` for location
+``global``, the default); a ``base_url`` without a version gets that same path after it. The
+environment (``GOOGLE_CLOUD_PROJECT``, ``GOOGLE_CLOUD_LOCATION``, the credential files) is read
+only by :meth:`GeminiAdapter.prepare_config`, once, as Bedrock reads its region.
 
 Shared rules (``_common``): ``tool_choice`` ``required``/``tool`` without tools is refused,
 an effort is the same thinking budget as on Anthropic (``thinkingLevel`` on Gemini 3), and
@@ -22,12 +32,16 @@ The conversation mapping lives in ``.messages``, the response/stream reading in
 from __future__ import annotations
 
 import base64
+import dataclasses
+import os
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from ..._capabilities import Capabilities
 from ..._errors import (
     AuthenticationError,
+    ConfigError,
     ContextWindowExceededError,
     InvalidRequestError,
     NotFoundError,
@@ -54,11 +68,17 @@ from ..._types import (
 from ...streams.accumulate import StreamAccumulator
 from .._common import budget_for_effort, checked_tool_choice, read_json
 from ..base import Adapter, ProviderConfig, generic_error_fields, split_query, with_query
+from ..bearer import BearerSource
 from .messages import build_contents
 from .schema import to_gemini_schema
 from .stream import GeminiStreamDecoder, ResponseReader, usage_from
+from .vertex_auth import VertexCredentials, find_credentials
 
 _VERSIONED = re.compile(r"/v1(alpha|beta\d*)?(/|$)")
+#: Google Cloud project ids and location names: what may stand in a Vertex AI host and path.
+_PROJECT = re.compile(r"^[a-z][a-z0-9.:-]{3,62}$")
+_LOCATION = re.compile(r"^[a-z][a-z0-9-]{1,40}$")
+DEFAULT_LOCATION = "global"
 
 #: ToolChoice.mode -> functionCallingConfig.mode
 _CALLING_MODE = {"auto": "AUTO", "none": "NONE", "required": "ANY", "tool": "ANY"}
@@ -87,7 +107,7 @@ _KEY_REASONS = {"API_KEY_INVALID", "API_KEY_EXPIRED", "API_KEY_SERVICE_BLOCKED",
 
 class GeminiAdapter(Adapter):
     kind = "gemini"
-    config_keys = frozenset({"api_version", "vertex"})
+    config_keys = frozenset({"api_version", "vertex", "credentials_file", "project", "location"})
     config_booleans = frozenset({"vertex"})
     # users copy ".../v1beta/models" from Google's docs; the adapter appends "/models/{model}:..." itself
     redundant_suffixes = ("/models",)
@@ -100,13 +120,59 @@ class GeminiAdapter(Adapter):
         url_image_input=True, url_pdf_input=True, url_audio_input=True,
     )
 
+    def __init__(self, spec: Any) -> None:
+        super().__init__(spec)
+        #: Vertex AI's Google credentials and their access tokens (``tokens.clock``: tests move time).
+        self.vertex = VertexCredentials(self.name)
+
+    # -- configuration -------------------------------------------------------------------
+    def prepare_config(self, cfg: ProviderConfig, env: Mapping[str, str] | None = None) -> ProviderConfig:
+        """For Vertex AI: the location, the credential file and the project, once, at resolution.
+
+        Location: ``location``, else ``GOOGLE_CLOUD_LOCATION``, else ``global``. Without an API key
+        the credentials come from ``credentials_file``, ``GOOGLE_APPLICATION_CREDENTIALS`` or
+        gcloud's ADC file (:func:`.vertex_auth.find_credentials`) and are read now, so a bad file is
+        a ConfigError before any call. Project: ``project``, else ``GOOGLE_CLOUD_PROJECT``, else the
+        service account's ``project_id``; a ``base_url`` that names its own path needs none."""
+        if not self._is_vertex(cfg):
+            return cfg
+        env = os.environ if env is None else env
+        extra = dict(cfg.extra)
+        location = str(extra.get("location") or env.get("GOOGLE_CLOUD_LOCATION") or DEFAULT_LOCATION)
+        if not _LOCATION.match(location):
+            raise ConfigError(f"vertex: {location!r} is not a Google Cloud location (us-central1, europe-west4, global)")
+        extra["location"] = location
+        project_id = None
+        if not cfg.api_key:
+            source = find_credentials(extra.get("credentials_file"), env)
+            extra["credentials_file"] = source.path
+            project_id = self.vertex.load(source.path).project_id
+        project = extra.get("project") or env.get("GOOGLE_CLOUD_PROJECT") or project_id
+        if project:
+            if not _PROJECT.match(str(project)):
+                raise ConfigError(f"vertex: {project!r} is not a Google Cloud project id")
+            extra["project"] = str(project)
+        elif not cfg.api_key and not _VERSIONED.search(split_query(cfg.base_url)[0]):
+            raise ConfigError("vertex needs a Google Cloud project: set additional_config project = \"my-project\" "
+                              "or GOOGLE_CLOUD_PROJECT (a service account key's project_id is used when it has one)")
+        return dataclasses.replace(cfg, extra=extra)
+
+    def bearer_source(self, cfg: ProviderConfig) -> BearerSource | None:
+        """Vertex AI without an API key: access tokens from the credential file prepare_config found."""
+        path = cfg.extra.get("credentials_file")
+        if cfg.api_key or not path or not self._is_vertex(cfg):
+            return None
+        return self.vertex.source(str(path))
+
     # -- requests ------------------------------------------------------------------------
     def _url(self, cfg: ProviderConfig, model: str, method: str) -> str:
         """``{base}/models/{model}:{method}``; a query the base URL carries (a proxy's) stays
         at the end, after the method's own (``?alt=sse``)."""
         base, query = split_query(cfg.base_url)
         base = base.rstrip("/")
-        if not _VERSIONED.search(base):
+        if self._is_vertex(cfg) and not _VERSIONED.search(base):
+            base = self._vertex_base(cfg, base)
+        elif not _VERSIONED.search(base):
             base += "/" + str(cfg.extra.get("api_version", "v1beta"))
         if not model.startswith("tunedModels/"):
             model = "models/" + model.removeprefix("models/")
@@ -122,6 +188,23 @@ class GeminiAdapter(Adapter):
     @staticmethod
     def _is_vertex(cfg: ProviderConfig) -> bool:
         return "aiplatform.googleapis.com" in cfg.base_url or bool(cfg.extra.get("vertex"))
+
+    @staticmethod
+    def _vertex_base(cfg: ProviderConfig, base: str) -> str:
+        """``{host}/v1/projects/{project}/locations/{location}/publishers/google``; with an API key
+        and no project, Vertex AI express mode's ``{host}/v1/publishers/google``."""
+        location = str(cfg.extra.get("location") or DEFAULT_LOCATION)
+        if not base:
+            base = ("https://aiplatform.googleapis.com" if location == "global"
+                    else f"https://{location}-aiplatform.googleapis.com")
+        version = str(cfg.extra.get("api_version", "v1"))
+        project = cfg.extra.get("project")
+        if not project:
+            if not cfg.api_key:
+                raise ConfigError("vertex needs a Google Cloud project: set additional_config project = "
+                                  "\"my-project\" or GOOGLE_CLOUD_PROJECT")
+            return f"{base}/{version}/publishers/google"
+        return f"{base}/{version}/projects/{project}/locations/{location}/publishers/google"
 
     def build_chat(self, req: ChatRequest, cfg: ProviderConfig) -> HttpRequest:
         body: dict[str, Any] = {
@@ -305,7 +388,8 @@ class GeminiAdapter(Adapter):
         code = next(iter(sorted(reasons & _KEY_REASONS)), None) or status_name
         text = message or f"HTTP {resp.status}"
         if cls is AuthenticationError:
-            text += "; check GEMINI_API_KEY (or GOOGLE_API_KEY)"
+            text += ("; check the Google credentials (`cloverleaf doctor` shows which file is used) and their "
+                     "access to the project" if self.spec.extra.get("vertex") else "; check GEMINI_API_KEY (or GOOGLE_API_KEY)")
         err = self.make_error(cls, text, resp, model=model, code=code)
         delay = _retry_delay(details)
         if delay is not None:
