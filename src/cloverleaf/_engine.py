@@ -276,7 +276,9 @@ class Engine:
     async def achat(self, target: Target, req: ChatRequest) -> ChatResponse:
         req = self._for_target(target, req, stream=False)
         req = await self._aresolve_attachments(target, req)
-        http_req = await aauthorized(self._build_chat(target, req), target, self.transport)
+        http_req = self._build_chat(target, req)
+        if target.adapter.bearer_source(target.cfg) is not None:   # no coroutine per call otherwise
+            http_req = await aauthorized(http_req, target, self.transport)
         t0 = time.perf_counter()
         resp = await self.transport.asend(http_req, max_retries=target.cfg.max_retries,
                                           hint=target.adapter.connect_hint(target.cfg))
@@ -369,7 +371,9 @@ class Engine:
     async def astream(self, target: Target, req: ChatRequest) -> AsyncIterator[StreamEvent]:
         req = self._for_target(target, req, stream=True)
         req = await self._aresolve_attachments(target, req)
-        http_req = await aauthorized(self._build_chat(target, req), target, self.transport)
+        http_req = self._build_chat(target, req)
+        if target.adapter.bearer_source(target.cfg) is not None:   # no coroutine per call otherwise
+            http_req = await aauthorized(http_req, target, self.transport)
         run = _StreamRun(self, target, req)
         async with self.transport.astream(http_req, max_retries=target.cfg.max_retries,
                                           hint=target.adapter.connect_hint(target.cfg)) as handle:
