@@ -194,9 +194,9 @@ def test_a_local_only_calls_error_messages_stay_out_of_a_collector_that_is_not_l
         tmp_path: Path, receiver: OTLPReceiver) -> None:
     """An error's message can quote the call's text — pydantic's used to quote the model's answer
     (``input_value='...'``) — so under local-only a span that is not local carries the error's type
-    and status alone, whether or not content is captured."""
+    and status alone, even with content captured."""
     public_collector = receiver.endpoint.replace("127.0.0.1", "localhost")
-    with client_for(tmp_path, {"otlp_endpoint": public_collector}) as client:
+    with client_for(tmp_path, {"otlp_endpoint": public_collector, "capture_content": True}) as client:
         client.engine.privacy.resolver = lambda host, port: ["93.184.216.34"]
         client.fake.script.reply(text='{"name": "PIN 878427", "population": "many"}')
         with pytest.raises(cloverleaf.StructuredOutputError) as private:
@@ -210,8 +210,31 @@ def test_a_local_only_calls_error_messages_stay_out_of_a_collector_that_is_not_l
     roots = [s for s in receiver.spans if "cloverleaf.attempt" not in s.attributes and s.status_code == 2]
     assert all("PIN 878427" not in s.status_message for s in receiver.spans)
     messages = sorted(s.status_message for s in roots if s.name == "chat fake/fail-500")
-    assert messages[0] == "" and messages[1]     # local-only: the type alone; the other call keeps its message
-    assert [s.status_message for s in roots if s.name == "chat fake/x"] == [""]
+    # local-only: the type and status alone; the other call, content captured, keeps its message
+    assert messages == ["ServerError (HTTP 500)", "The server had an error while processing your request (fake upstream)."]
+    assert [s.status_message for s in roots if s.name == "chat fake/x"] == ["StructuredOutputError"]
+
+
+def test_an_error_span_quotes_the_providers_message_only_when_content_is_captured(
+        tmp_path: Path, receiver: OTLPReceiver) -> None:
+    """A provider's 400 quotes the prompt it refused: with ``capture_content`` off (the default)
+    that text went into the span's status all the same, so the prompt reached the collector.
+    Off, the status is a summary that cannot carry content; on, the provider's own message."""
+    refusal = {"error": {"message": "Invalid value in messages[0].content: 'my SSN is 078-05-1120'",
+                         "type": "invalid_request_error", "code": "invalid_value"}}
+    for capture in (False, True):
+        with client_for(tmp_path, {"otlp_endpoint": receiver.endpoint, "capture_content": capture}) as client:
+            client.fake.script.fail(400, refusal)
+            with pytest.raises(cloverleaf.InvalidRequestError):
+                client.chat("fake/x", "my SSN is 078-05-1120")
+            flush(client)
+        spans = [s for s in receiver.spans if s.name == "chat fake/x"]
+        assert len(spans) == 2 and all(s.status_code == 2 for s in spans)   # the call and its attempt
+        if capture:
+            assert all("078-05-1120" in s.status_message for s in spans)
+        else:
+            assert [s.status_message for s in spans] == ["InvalidRequestError (HTTP 400)"] * 2
+        receiver.spans.clear()
 
 
 def test_a_local_collector_still_gets_local_only_content(tmp_path: Path, receiver: OTLPReceiver) -> None:

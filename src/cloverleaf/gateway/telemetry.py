@@ -14,7 +14,9 @@ request path pays for one encoding step after the answer is out, never for expor
 background thread sends batches (``otlp_export.py``), and a dead collector costs a log line. Prompt and answer
 text go into spans only with ``capture_content = true``, and never for a call under the
 ``local-only`` privacy policy when the collector is not itself local or is reached through a
-proxy (the span carries ``cloverleaf.content_withheld = "local-only"`` instead).
+proxy (the span carries ``cloverleaf.content_withheld = "local-only"`` instead). The same holds
+for a provider's error message, which can quote either: otherwise an error span's status says
+only the error's type and HTTP status.
 
 ::
 
@@ -330,7 +332,8 @@ class Telemetry:
             _put(attrs, "gen_ai.input.messages", _input_messages(request))
             _put(attrs, "gen_ai.output.messages", _output_messages(response))
         span_id = self._new_id(8)
-        error = _error_text(record.error_type, record.error_message, withhold_content)
+        content = self.config.capture_content and not withhold_content
+        error = _error_text(record.error_type, record.error_message, _call_status(record), content)
         spans = [otlp_wire.span(trace_id, span_id, parent.span_id if parent is not None else None,
                                 f"{op} {record.requested_model}", start, end, attrs, error, unique=_UNIQUE)]
         for i, (attempt, at) in enumerate(zip(record.attempts, ended, strict=False)):
@@ -343,7 +346,7 @@ class Telemetry:
             _put(a_attrs, "http.response.status_code", attempt.http_status)
             if attempt.error_type:
                 a_attrs["error.type"] = attempt.error_type
-            a_error = _error_text(attempt.error_type, attempt.error_message, withhold_content)
+            a_error = _error_text(attempt.error_type, attempt.error_message, attempt.http_status, content)
             spans.append(otlp_wire.span(trace_id, self._new_id(8), span_id, f"{op} {attempt.target}",
                                         max(start, a_start), max(start, a_end), a_attrs, a_error))
         return spans
@@ -387,13 +390,28 @@ def _ns(seconds: float) -> int:
     return int(seconds * 1e9)
 
 
-def _error_text(error_type: str | None, message: str | None, withhold_content: bool) -> str | None:
-    """A span's error status: None when there was no error; its message, unless the call is
-    local-only and the collector is not, where the type alone says what failed (a provider's
-    message can quote the prompt, a content filter's can quote the answer)."""
+def _error_text(error_type: str | None, message: str | None, status: int | None, content: bool) -> str | None:
+    """A span's error status: None when there was no error. A provider's message can quote the
+    prompt (a 400 naming the value it refused) and a content filter's the answer, so it is
+    content: it goes into the span only where content does (``content``: ``capture_content``
+    on, and the call not withheld under local-only). Otherwise a summary made of cloverleaf's
+    own error type and the HTTP status, which cannot carry a word of the call:
+    ``InvalidRequestError (HTTP 400)``."""
     if not error_type:
         return None
-    return "" if withhold_content else (message or "")[:500]
+    if content:
+        return (message or "")[:500]
+    return f"{error_type} (HTTP {status})" if status else error_type
+
+
+def _call_status(record: Any) -> int | None:
+    """The HTTP status behind a failed call's own error: its last attempt's, when that attempt
+    failed with the error the call failed with (a plain model id's upstream error), else None
+    (``AllTargetsFailed``, a local refusal)."""
+    last = record.attempts[-1] if record.attempts else None
+    if last is not None and last.error_type == record.error_type:
+        return int(last.http_status) if last.http_status else None
+    return None
 
 
 def _put(attrs: dict[str, Any], name: str, value: Any) -> None:
