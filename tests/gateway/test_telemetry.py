@@ -264,3 +264,51 @@ def test_a_local_only_calls_text_never_goes_through_a_proxy(tmp_path: Path, rece
     assert "gen_ai.input.messages" not in roots["local-only"].attributes
     assert "a public note" in roots[None].attributes["gen_ai.input.messages"]
     assert all("my private diary" not in str(s.attributes) for s in receiver.spans)
+
+
+def test_the_sdks_standard_switches_turn_spans_off() -> None:
+    """``OTEL_SDK_DISABLED=true`` and ``OTEL_TRACES_EXPORTER=none`` were ignored: spans kept going
+    to the collector the endpoint variable named. They turn spans off, even under a [telemetry] table."""
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"}
+    for switch in ({"OTEL_SDK_DISABLED": "true"}, {"OTEL_SDK_DISABLED": "TRUE"}, {"OTEL_TRACES_EXPORTER": "none"},
+                   {"OTEL_TRACES_EXPORTER": " None "}):
+        assert parse_telemetry(None, {**env, **switch}) is None, switch
+        assert parse_telemetry({"otlp_endpoint": "http://c:4318"}, switch, from_env=False) is None, switch
+    for still_on in ({"OTEL_SDK_DISABLED": "false"}, {"OTEL_SDK_DISABLED": ""}, {"OTEL_TRACES_EXPORTER": "otlp"},
+                     {"OTEL_TRACES_EXPORTER": "otlp,none"}):
+        assert parse_telemetry(None, {**env, **still_on}) is not None, still_on
+
+
+def test_a_collector_that_speaks_another_otlp_protocol_is_refused_at_start() -> None:
+    """``OTEL_EXPORTER_OTLP_PROTOCOL=grpc`` next to a :4317 endpoint used to start fine and post
+    OTLP/HTTP to a gRPC port for ever (every batch dropped). It is a ConfigError naming the variable."""
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317"}
+    with pytest.raises(ConfigError, match=r"OTEL_EXPORTER_OTLP_PROTOCOL='grpc'.*http/protobuf"):
+        parse_telemetry(None, {**env, "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"})
+    with pytest.raises(ConfigError, match=r"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL='http/json'"):
+        parse_telemetry({}, {**env, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+                             "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/json"})
+    # the signal's own variable wins; http/protobuf is what the exporter speaks
+    assert parse_telemetry(None, {**env, "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+                                  "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf"}) is not None
+    # the variables describe the endpoint variables' collector, not a [telemetry] otlp_endpoint
+    assert parse_telemetry({"otlp_endpoint": "http://c:4318"}, {"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}) is not None
+
+
+def test_resource_attributes_from_the_environment_reach_the_collector(tmp_path: Path, receiver: OTLPReceiver) -> None:
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+           "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment.name=prod, service.namespace=llm%2Cteam%3D1,"
+                                       "service.name=from-attributes,"}
+    for extra, service in (({}, "from-attributes"), ({"OTEL_SERVICE_NAME": "from-name"}, "from-name")):
+        with client_for(tmp_path, {}, env={**env, **extra}) as client:
+            client.chat("fake/echo", "resource")
+            flush(client)
+        [resource] = receiver.resources
+        assert resource["deployment.environment.name"] == "prod" and resource["service.namespace"] == "llm,team=1"
+        assert resource["service.name"] == service and resource["telemetry.sdk.name"] == "cloverleaf"
+        receiver.resources.clear()
+    cfg = parse_telemetry({"otlp_endpoint": "http://c:4318", "service_name": "from-table"},
+                          {**env, "OTEL_SERVICE_NAME": "from-name"})
+    assert cfg is not None and cfg.service_name == "from-table" and "service.name" not in cfg.resource
+    with pytest.raises(ConfigError, match="OTEL_RESOURCE_ATTRIBUTES: 'oops' is not key=value"):
+        parse_telemetry(None, {**env, "OTEL_RESOURCE_ATTRIBUTES": "a=1,oops"})

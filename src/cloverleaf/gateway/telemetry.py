@@ -1,7 +1,8 @@
 """OpenTelemetry spans for gateway calls, per the GenAI semantic conventions.
 
 Off unless ``[telemetry]`` names a collector (or, for the server, the standard
-``OTEL_EXPORTER_OTLP_ENDPOINT`` / ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` variables are set).
+``OTEL_EXPORTER_OTLP_ENDPOINT`` / ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` variables are set),
+and off whenever ``OTEL_SDK_DISABLED=true`` or ``OTEL_TRACES_EXPORTER=none`` (``otel_env.py``).
 On, each call becomes one span (``chat {requested model}``) with one child span per attempt
 (``chat {target}``), continuing the incoming ``traceparent`` on the server and the caller's
 current span in the SDK (read through ``opentelemetry-api`` when the application uses it;
@@ -47,7 +48,7 @@ from urllib.parse import unquote, urlsplit
 from .._errors import ConfigError
 from .._setting_values import boolean, env_number, not_a_table, seconds
 from .._version import __version__
-from . import otlp_wire
+from . import otel_env, otlp_wire
 from .otlp_export import SpanExporter
 
 log = logging.getLogger("cloverleaf.gateway.telemetry")
@@ -76,6 +77,8 @@ class TelemetryConfig:
     sample_ratio: float = 1.0
     #: the http:// proxy the spans go through (``proxy_for``), or None: straight to the collector
     proxy: str | None = field(default=None, repr=False)
+    #: more resource attributes (``OTEL_RESOURCE_ATTRIBUTES``, less ``service.name``)
+    resource: Mapping[str, str] = field(default_factory=dict)
 
 
 def parse_telemetry(table: Mapping[str, Any] | None, env: Mapping[str, str], *,
@@ -90,6 +93,9 @@ def parse_telemetry(table: Mapping[str, Any] | None, env: Mapping[str, str], *,
         raise ConfigError(f"[telemetry]: unknown key(s) {sorted(unknown)}; allowed: {sorted(_KEYS)}")
     if not boolean("[telemetry] enabled", table.get("enabled", True)):
         return None
+    if (switch := otel_env.spans_disabled(env)) is not None:
+        log.debug("OpenTelemetry spans are off: %s", switch)
+        return None
     endpoint = table.get("otlp_endpoint")
     # the signal's own variable is the full URL to post to (OTel's rule); any other endpoint is
     # a base URL that gets /v1/traces — whatever else the environment holds
@@ -97,6 +103,8 @@ def parse_telemetry(table: Mapping[str, Any] | None, env: Mapping[str, str], *,
     if not endpoint and (from_env or table):
         full_url = bool(env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
         endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        if endpoint:   # the protocol variables describe the collector the endpoint variables name
+            otel_env.check_protocol(env)
     if not endpoint:
         if table:
             raise ConfigError("[telemetry] needs otlp_endpoint = \"http://collector:4318\" (OTLP/HTTP), or "
@@ -125,8 +133,11 @@ def parse_telemetry(table: Mapping[str, Any] | None, env: Mapping[str, str], *,
     if certificate is not None and not os.path.isfile(str(certificate)):
         raise ConfigError(f"[telemetry] certificate (or OTEL_EXPORTER_OTLP_CERTIFICATE): no file at {certificate!r}; "
                           "give the path of the CA bundle that signed the collector's certificate")
-    return TelemetryConfig(endpoint=endpoint,
-                           service_name=str(table.get("service_name") or env.get("OTEL_SERVICE_NAME") or "cloverleaf"),
+    resource = otel_env.resource_attributes(env)
+    service_name = (table.get("service_name") or env.get("OTEL_SERVICE_NAME") or resource.pop("service.name", None)
+                    or "cloverleaf")
+    resource.pop("service.name", None)
+    return TelemetryConfig(endpoint=endpoint, service_name=str(service_name), resource=resource,
                            capture_content=capture, headers={str(k): str(v) for k, v in headers.items()},
                            export_timeout=seconds("[telemetry] export_timeout", table.get("export_timeout", 5.0)),
                            compression=None if compression == "none" else compression,
@@ -230,7 +241,7 @@ class Telemetry:
 
     def __init__(self, config: TelemetryConfig) -> None:
         self.config = config
-        resource = {"service.name": config.service_name, "telemetry.sdk.language": "python",
+        resource = {**config.resource, "service.name": config.service_name, "telemetry.sdk.language": "python",
                     "telemetry.sdk.name": "cloverleaf", "telemetry.sdk.version": __version__}
         head = otlp_wire.resource_head(resource, "cloverleaf", __version__)
         self.exporter = SpanExporter(config.endpoint, config.headers, config.export_timeout,
