@@ -230,6 +230,34 @@ def test_spans_are_sent_within_the_delay_without_a_flush(receiver: OTLPReceiver)
         ex.shutdown()
 
 
+def test_the_exit_hook_is_registered_with_the_thread_and_gone_after_shutdown(
+        receiver: OTLPReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An exporter never shut down flushes at interpreter exit (``atexit``); one shut down leaves
+    no hook behind, and the hook never keeps an exporter alive."""
+    import atexit
+    import gc
+    import weakref
+
+    hooks: list[Any] = []
+    monkeypatch.setattr(atexit, "register", lambda f: hooks.append(f) or f)   # what would run at exit
+    monkeypatch.setattr(atexit, "unregister", lambda f: hooks.remove(f))
+    ex = exporter_for(receiver)
+    assert hooks == []                      # nothing sent yet: nothing to do at exit
+    ex.add(spans(2, "exit"))
+    ex.add(spans(1, "more"))
+    assert len(hooks) == 1                  # once, with the thread
+    hooks[0]()                              # what atexit runs: sends now, not after DELAY_SECONDS
+    assert sorted(s.name for s in receiver.spans) == ["exit1", "exit2", "more1"]
+    hook = hooks[0]
+    ex.shutdown()
+    assert hooks == []
+    ref = weakref.ref(ex)
+    del ex
+    gc.collect()
+    assert ref() is None
+    hook()                                  # a hook left over for a collected exporter does nothing
+
+
 def test_a_busy_collector_gets_the_batch_again(receiver: OTLPReceiver) -> None:
     receiver.statuses = [503, 429]
     ex = exporter_for(receiver)

@@ -4,6 +4,7 @@ server's incoming traceparent, content only when asked, and a dead collector har
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -312,3 +313,17 @@ def test_resource_attributes_from_the_environment_reach_the_collector(tmp_path: 
     assert cfg is not None and cfg.service_name == "from-table" and "service.name" not in cfg.resource
     with pytest.raises(ConfigError, match="OTEL_RESOURCE_ATTRIBUTES: 'oops' is not key=value"):
         parse_telemetry(None, {**env, "OTEL_RESOURCE_ATTRIBUTES": "a=1,oops"})
+
+
+def test_a_short_script_delivers_its_spans_when_it_exits(tmp_path: Path, receiver: OTLPReceiver) -> None:
+    """A script's module-level ``cloverleaf.chat`` (or a Client it never closes) exited before the
+    export thread's one-second wait was over, and its spans were lost. They are flushed at exit."""
+    config = tmp_path / "cloverleaf.toml"
+    config.write_text(f'[telemetry]\notlp_endpoint = "{receiver.endpoint}"\n')
+    env = {**os.environ, "CLOVERLEAF_CONFIG": str(config), "CLOVERLEAF_BACKEND": "fake", "XDG_DATA_HOME": str(tmp_path)}
+    for code in ("import cloverleaf; print(cloverleaf.chat('fake/echo', 'module-level').content)",
+                 "import cloverleaf; c = cloverleaf.Client(); print(c.chat('fake/echo', 'never closed').content)"):
+        out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
+                             timeout=60)
+        assert out.returncode == 0 and out.stdout.strip() in ("module-level", "never closed"), out.stderr
+    assert [s.name for s in receiver.spans] == ["chat fake/echo"] * 4     # each call and its attempt
