@@ -258,6 +258,8 @@ class Engine:
             http_req.peer_check = target.peer_check
         if target.head_timeout is not None:
             http_req.head_timeout = target.head_timeout
+        if target.trace_headers is not None:
+            http_req.headers.update(target.trace_headers)
         return http_req
 
     def chat(self, target: Target, req: ChatRequest) -> ChatResponse:
@@ -558,14 +560,17 @@ def upstream_error(target: Target, resp: HttpResponse) -> ProviderError:
 
 def _peer_checked(target: Target, built: Any) -> Any:
     """Under a local-only policy the target carries its connection check (``Target.peer_check``),
-    through the gateway near its deadline a head cap (``Target.head_timeout``): every request
-    built for it takes them to the transport."""
-    if target.peer_check is not None or target.head_timeout is not None:
+    through the gateway near its deadline a head cap (``Target.head_timeout``) and in a traced
+    call its trace headers (``Target.trace_headers``): every request built for it takes them to
+    the transport."""
+    if target.peer_check is not None or target.head_timeout is not None or target.trace_headers is not None:
         for http_req in _as_list(built):
             if target.peer_check is not None:
                 http_req.peer_check = target.peer_check
             if target.head_timeout is not None:
                 http_req.head_timeout = target.head_timeout
+            if target.trace_headers is not None:
+                http_req.headers.update(target.trace_headers)
     return built
 
 

@@ -144,9 +144,9 @@ def telemetry_for(receiver: OTLPReceiver, env: dict[str, str] | None = None, **t
 def test_the_parents_sampling_decision_is_kept(receiver: OTLPReceiver) -> None:
     t = telemetry_for(receiver)
     try:
-        t.export(record(id="unsampled"), [time.time()], SpanParent(TRACE, PARENT, False))
-        t.export(record(id="sampled"), [time.time()], SpanParent(TRACE, PARENT, True))
-        t.export(record(id="root"), [time.time()], None)
+        t.export(record(id="unsampled"), [time.time()], t.begin(f"00-{TRACE.hex()}-{PARENT.hex()}-00"))
+        t.export(record(id="sampled"), [time.time()], t.begin(f"00-{TRACE.hex()}-{PARENT.hex()}-01"))
+        t.export(record(id="root"), [time.time()], t.begin(None))
         assert t.force_flush(10)
     finally:
         t.close()
@@ -165,7 +165,7 @@ def test_otel_traces_sampler_is_honoured(receiver: OTLPReceiver) -> None:
         low, high = bytes(8) + (2**62).to_bytes(8, "big"), bytes(8) + (2**63 + 1).to_bytes(8, "big")
         assert half._sampled(low, None) and not half._sampled(high, None)       # by the id's low 64 bits
         assert half._sampled(high, SpanParent(high, PARENT, True))              # a parent's decision wins
-        off.export(record(), [time.time()], None)
+        off.export(record(), [time.time()], off.begin(None))
         assert off.force_flush(5)
     finally:
         off.close()

@@ -20,7 +20,7 @@ from cloverleaf._config import Settings
 from cloverleaf.gateway.telemetry import parse_telemetry
 
 from .http_proxy import ForwardProxy
-from .otlp_receiver import OTLPReceiver
+from .otlp_receiver import OTLPReceiver, ReceivedSpan
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -327,3 +327,37 @@ def test_a_short_script_delivers_its_spans_when_it_exits(tmp_path: Path, receive
                              timeout=60)
         assert out.returncode == 0 and out.stdout.strip() in ("module-level", "never closed"), out.stderr
     assert [s.name for s in receiver.spans] == ["chat fake/echo"] * 4     # each call and its attempt
+
+
+def _attempts(receiver: OTLPReceiver) -> dict[str, ReceivedSpan]:
+    return {s.span_id: s for s in receiver.spans if "cloverleaf.attempt" in s.attributes}
+
+
+def test_each_attempts_request_carries_the_traceparent_of_its_own_span(tmp_path: Path,
+                                                                       receiver: OTLPReceiver) -> None:
+    """The upstream requests carried no ``traceparent``: a provider that traces (vLLM, another
+    gateway) started orphan traces. Each attempt's request now names the call's trace and that
+    attempt's span, which is exported with the same id: chats (a fallback's two attempts),
+    streams and embeddings, in the caller's current OpenTelemetry span."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    app_tracer = TracerProvider().get_tracer("the-app")
+    routes = {"smart": {"targets": ["fake/fail-503", "fake/echo"]}}
+    with client_for(tmp_path, {"otlp_endpoint": receiver.endpoint}, routes=routes) as client:
+        with app_tracer.start_as_current_span("handle-request") as outer:
+            client.chat("smart", "traced")
+            list(client.stream("fake/echo", "traced stream"))
+            client.embed("fake/embed", "traced embedding")
+        flush(client)
+        sent = [{k.lower(): v for k, v in r.headers.items()}.get("traceparent") for r in client.fake.requests]
+    trace = f"{outer.get_span_context().trace_id:032x}"
+    attempts = _attempts(receiver)
+    assert len(sent) == 4 == len(attempts) and len(set(sent)) == 4           # one span id per attempt
+    for header in sent:
+        assert header is not None
+        version, trace_id, span_id, flags = header.split("-")
+        assert (version, trace_id, flags) == ("00", trace, "01")
+        assert attempts[span_id].trace_id == trace                            # the span the request named
+    first, second = (attempts[h.split("-")[2]] for h in sent[:2])    # the fallback's, in the order made
+    assert (first.name, first.attributes["cloverleaf.attempt"]) == ("chat fake/fail-503", 1)
+    assert (second.name, second.attributes["cloverleaf.attempt"]) == ("chat fake/echo", 2)

@@ -6,7 +6,9 @@ and off whenever ``OTEL_SDK_DISABLED=true`` or ``OTEL_TRACES_EXPORTER=none`` (``
 On, each call becomes one span (``chat {requested model}``) with one child span per attempt
 (``chat {target}``), continuing the incoming ``traceparent`` on the server and the caller's
 current span in the SDK (read through ``opentelemetry-api`` when the application uses it;
-cloverleaf itself never imports OpenTelemetry).
+cloverleaf itself never imports OpenTelemetry). The call's ids are fixed when it is admitted
+(``trace_context.py``), so each attempt's request carries the ``traceparent`` of its own span to
+the provider.
 
 The spans are built when the call has ended, from the same facts as its call record (the
 attempts, their timings and errors, tokens, cost, cache), straight into OTLP protobuf bytes
@@ -38,11 +40,10 @@ import json
 import logging
 import os
 import random
-import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from .._errors import ConfigError
@@ -50,6 +51,7 @@ from .._setting_values import boolean, env_number, not_a_table, seconds
 from .._version import __version__
 from . import otel_env, otlp_wire
 from .otlp_export import SpanExporter
+from .trace_context import CallSpan, SpanParent, parse_traceparent
 
 log = logging.getLogger("cloverleaf.gateway.telemetry")
 
@@ -250,13 +252,21 @@ class Telemetry:
                                      proxy=config.proxy)
         self._ids = random.Random()
 
-    def parent(self, traceparent: str | None) -> SpanParent | None:
-        """The span a call's span hangs from: the incoming ``traceparent`` when there is one
-        (a malformed one is ignored: the call starts a trace), else the caller's current
-        OpenTelemetry span — looked up only when the application has imported OpenTelemetry,
-        since otherwise it cannot have one."""
+    def begin(self, traceparent: str | None, tracestate: str | None = None) -> CallSpan:
+        """A call's span as it is admitted: its trace (the parent's, else a new one), its span
+        id and the sampling decision, fixed now so that each attempt's request can carry the
+        ``traceparent`` its span will be exported with (``CallSpan.upstream_headers``)."""
+        parent = self.parent(traceparent, tracestate)
+        trace_id = parent.trace_id if parent is not None else self._new_id(16)
+        return CallSpan(trace_id, self._new_id(8), parent, self._sampled(trace_id, parent), self._new_id)
+
+    def parent(self, traceparent: str | None, tracestate: str | None = None) -> SpanParent | None:
+        """The span a call's span hangs from: the incoming ``traceparent`` (and its
+        ``tracestate``) when there is one (a malformed one is ignored: the call starts a trace),
+        else the caller's current OpenTelemetry span — looked up only when the application has
+        imported OpenTelemetry, since otherwise it cannot have one."""
         if traceparent:
-            return parse_traceparent(traceparent)
+            return parse_traceparent(traceparent, tracestate)
         if "opentelemetry.trace" not in sys.modules:
             return None
         from opentelemetry import trace
@@ -264,20 +274,21 @@ class Telemetry:
         ctx = trace.get_current_span().get_span_context()
         if not ctx.is_valid:
             return None
+        state = ctx.trace_state.to_header() if ctx.trace_state else None
         return SpanParent(ctx.trace_id.to_bytes(16, "big"), ctx.span_id.to_bytes(8, "big"),
-                          bool(ctx.trace_flags & 1))
+                          bool(ctx.trace_flags & 1), state or None)
 
-    def export(self, record: Any, ended: list[float], parent: SpanParent | None, request: Any = None,
+    def export(self, record: Any, ended: list[float], span: CallSpan, request: Any = None,
                response: Any = None, *, withhold_content: bool = False) -> None:
         """Spans for one finished call (its record and the end time of each attempt), queued for
-        export. ``withhold_content``: a local-only call whose text must not reach this collector
-        (it is not local); its span says so instead of carrying the messages. A parent that was
-        not sampled is respected: no spans (the W3C flag, as OpenTelemetry's default sampler)."""
-        trace_id = parent.trace_id if parent is not None else self._new_id(16)
-        if not self._sampled(trace_id, parent):
+        export with the ids ``span`` gave it. ``withhold_content``: a local-only call whose text
+        must not reach this collector (it is not local); its span says so instead of carrying
+        the messages. A call that was not sampled has no spans (a parent's W3C flag is kept, as
+        OpenTelemetry's default sampler does)."""
+        if not span.sampled:
             return
         try:
-            spans = self._spans(record, ended, trace_id, parent, request, response, withhold_content)
+            spans = self._spans(record, ended, span, request, response, withhold_content)
         except Exception as exc:  # noqa: BLE001 - telemetry never fails a call
             log.warning("could not build the OpenTelemetry spans for a call: %s", type(exc).__name__)
             return
@@ -300,19 +311,20 @@ class Telemetry:
             return False
         return int.from_bytes(trace_id[8:], "big") < round(self.config.sample_ratio * (1 << 64))
 
-    def _spans(self, record: Any, ended: list[float], trace_id: bytes, parent: SpanParent | None, request: Any,
-               response: Any, withhold_content: bool) -> list[bytes]:
+    def _spans(self, record: Any, ended: list[float], span: CallSpan, request: Any, response: Any,
+               withhold_content: bool) -> list[bytes]:
         op = _OPERATIONS.get(record.operation, record.operation)
         start = _ns(record.created_at)
         end = start + int((record.latency_ms or 0.0) * 1e6)
+        attempts = record.attempts
         attrs: dict[str, Any] = {
             "gen_ai.operation.name": op,
             "gen_ai.request.model": record.requested_model,
             "cloverleaf.call_id": record.id,
             "cloverleaf.route": record.requested_model,
             "cloverleaf.status": record.status,
-            "cloverleaf.attempts": len(record.attempts),
-            "cloverleaf.fallback": len({a.target for a in record.attempts}) > 1,
+            "cloverleaf.attempts": len(attempts),
+            "cloverleaf.fallback": len({a.target for a in attempts}) > 1,
         }
         _put(attrs, "gen_ai.provider.name", record.provider)
         _put(attrs, "gen_ai.system", record.provider)
@@ -342,12 +354,13 @@ class Telemetry:
         elif self.config.capture_content:
             _put(attrs, "gen_ai.input.messages", _input_messages(request))
             _put(attrs, "gen_ai.output.messages", _output_messages(response))
-        span_id = self._new_id(8)
         content = self.config.capture_content and not withhold_content
         error = _error_text(record.error_type, record.error_message, _call_status(record), content)
-        spans = [otlp_wire.span(trace_id, span_id, parent.span_id if parent is not None else None,
+        parent = span.parent
+        spans = [otlp_wire.span(span.trace_id, span.span_id, parent.span_id if parent is not None else None,
                                 f"{op} {record.requested_model}", start, end, attrs, error, unique=_UNIQUE)]
-        for i, (attempt, at) in enumerate(zip(record.attempts, ended, strict=False)):
+        ids = span.attempt_ids
+        for i, (attempt, at) in enumerate(zip(attempts, ended, strict=False)):
             a_end = _ns(at)
             a_start = a_end - int((attempt.latency_ms or 0.0) * 1e6)
             a_attrs: dict[str, Any] = {"gen_ai.operation.name": op, "gen_ai.request.model": attempt.target,
@@ -358,8 +371,9 @@ class Telemetry:
             if attempt.error_type:
                 a_attrs["error.type"] = attempt.error_type
             a_error = _error_text(attempt.error_type, attempt.error_message, attempt.http_status, content)
-            spans.append(otlp_wire.span(trace_id, self._new_id(8), span_id, f"{op} {attempt.target}",
-                                        max(start, a_start), max(start, a_end), a_attrs, a_error))
+            spans.append(otlp_wire.span(span.trace_id, ids.get(i) or self._new_id(8), span.span_id,
+                                        f"{op} {attempt.target}", max(start, a_start), max(start, a_end), a_attrs,
+                                        a_error))
         return spans
 
     def _new_id(self, size: int) -> bytes:
@@ -374,27 +388,6 @@ class Telemetry:
             self.exporter.shutdown(self.config.export_timeout)
         except Exception as exc:  # noqa: BLE001 - closing never fails the caller
             log.debug("OpenTelemetry shutdown: %s", exc)
-
-
-class SpanParent(NamedTuple):
-    trace_id: bytes     # 16 bytes
-    span_id: bytes      # 8 bytes
-    sampled: bool
-
-
-_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
-
-
-def parse_traceparent(value: str) -> SpanParent | None:
-    """A W3C ``traceparent`` header, or None when it is malformed (version ``ff``, all-zero
-    ids, extra fields on version 00, upper case): the trace-context rules for ignoring one."""
-    found = _TRACEPARENT.fullmatch(value.strip())
-    if found is None:
-        return None
-    version, trace_id, span_id, flags, rest = found.groups()
-    if version == "ff" or (version == "00" and rest) or trace_id == "0" * 32 or span_id == "0" * 16:
-        return None
-    return SpanParent(bytes.fromhex(trace_id), bytes.fromhex(span_id), bool(int(flags, 16) & 1))
 
 
 def _ns(seconds: float) -> int:
