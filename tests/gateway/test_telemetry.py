@@ -16,10 +16,12 @@ from pydantic import BaseModel
 
 import cloverleaf
 from cloverleaf import ConfigError
-from cloverleaf._config import Settings
+from cloverleaf._config import ModelEntry, ProviderSettings, Settings
+from cloverleaf._engine import Engine
 from cloverleaf.gateway.telemetry import parse_telemetry
 
 from .http_proxy import ForwardProxy
+from .openai_mock import OpenAIMock
 from .otlp_receiver import OTLPReceiver, ReceivedSpan
 
 REPO = Path(__file__).resolve().parents[2]
@@ -121,6 +123,7 @@ def test_cache_hits_are_marked(tmp_path: Path, receiver: OTLPReceiver) -> None:
     assert sorted(s.attributes["cloverleaf.cache"] for s in roots) == ["hit", "miss"]
     hit = next(s for s in roots if s.attributes["cloverleaf.cache"] == "hit")
     assert hit.attributes["cloverleaf.cost_usd"] == 0.0 and hit.attributes["cloverleaf.attempts"] == 0
+    assert hit.attributes["gen_ai.provider.name"] == "fake" and "server.address" not in hit.attributes  # none asked
 
 
 def test_a_dead_collector_costs_nothing_but_a_log_line(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -361,3 +364,66 @@ def test_each_attempts_request_carries_the_traceparent_of_its_own_span(tmp_path:
     first, second = (attempts[h.split("-")[2]] for h in sent[:2])    # the fallback's, in the order made
     assert (first.name, first.attributes["cloverleaf.attempt"]) == ("chat fake/fail-503", 1)
     assert (second.name, second.attributes["cloverleaf.attempt"]) == ("chat fake/echo", 2)
+
+
+def test_spans_name_the_provider_and_server_of_every_attempt(tmp_path: Path, receiver: OTLPReceiver) -> None:
+    """The call span of a failed call had no ``gen_ai.provider.name``, no span had
+    ``server.address``/``server.port``, a successful attempt had no ``http.response.status_code``,
+    and providers went by cloverleaf's names (``mistral``, an operator's ``mock``), which backends
+    keyed on the conventions' well-known values do not recognise."""
+    mock = OpenAIMock()
+    port = int(mock.base_url.rsplit(":", 1)[1].split("/")[0])
+    entry = ModelEntry(name="m1", provider="mistral", identifier="mistral-small", base_url=mock.base_url)
+    try:
+        with client_for(tmp_path, {"otlp_endpoint": receiver.endpoint}, providers={"mock": mock.provider()},
+                        models=[entry], env={"MOCK_KEY": "k", "MISTRAL_API_KEY": "k"}) as client:
+            client.chat("mock/gpt-test", "hello")
+            client.chat("m1", "bonjour")
+            with pytest.raises(cloverleaf.ProviderError):
+                client.chat("fake/fail-500", "boom")
+            flush(client)
+    finally:
+        mock.close()
+    for model, name, provider in (("mock/gpt-test", "openai", "mock"), ("m1", "mistral_ai", "mistral")):
+        call, attempt = sorted(receiver.named(f"chat {model}"), key=lambda s: "cloverleaf.attempt" in s.attributes)
+        for span in (call, attempt):
+            a = span.attributes
+            assert (a["gen_ai.provider.name"], a["gen_ai.system"], a["cloverleaf.provider"]) == (name, name, provider)
+            assert (a["server.address"], a["server.port"]) == ("127.0.0.1", port)
+        assert attempt.attributes["http.response.status_code"] == 200
+    failed, attempt = sorted(receiver.named("chat fake/fail-500"), key=lambda s: "cloverleaf.attempt" in s.attributes)
+    for span in (failed, attempt):
+        a = span.attributes
+        assert a["gen_ai.provider.name"] == "fake" and a["cloverleaf.provider"] == "fake"
+        assert (a["server.address"], a["server.port"]) == ("fake.cloverleaf.invalid", 80)
+    assert attempt.attributes["http.response.status_code"] == 500
+
+
+@pytest.mark.parametrize(("model", "base_url", "name", "address"), [
+    ("openai/gpt-4o", None, "openai", "api.openai.com"),
+    ("openai-responses/o3", None, "openai", "api.openai.com"),
+    ("anthropic/claude-x", None, "anthropic", "api.anthropic.com"),
+    ("gemini/gemini-2.0-flash", None, "gcp.gemini", "generativelanguage.googleapis.com"),
+    ("gemini/gemini-2.0-flash", "https://us-central1-aiplatform.googleapis.com/v1/projects/p/locations/us-central1"
+     "/publishers/google", "gcp.vertex_ai", "us-central1-aiplatform.googleapis.com"),
+    ("bedrock/anthropic.claude-3", None, "aws.bedrock", "bedrock-runtime.eu-west-1.amazonaws.com"),
+    ("azure/dep", "https://r.openai.azure.com/openai/deployments/dep", "azure.ai.openai", "r.openai.azure.com"),
+    ("mistral/mistral-small", None, "mistral_ai", "api.mistral.ai"),
+    ("xai/grok-3", None, "x_ai", "api.x.ai"),
+    ("deepseek/deepseek-chat", None, "deepseek", "api.deepseek.com"),
+    ("groq/llama-3.3", None, "groq", "api.groq.com"),
+    ("perplexity/sonar", None, "perplexity", "api.perplexity.ai"),
+    ("together/llama", None, "openai", "api.together.xyz"),             # OpenAI's API: by kind
+    ("mine/claude", None, "anthropic", "claude.internal"),             # [providers.mine] kind = "anthropic"
+    ("ollama/llama3", None, "ollama", "localhost"),                    # a kind the conventions do not name
+    ("local/default", None, "local_embeddings", None),                 # in process: no server
+])
+def test_provider_names_are_the_conventions_well_known_values(model: str, base_url: str | None, name: str,
+                                                              address: str | None) -> None:
+    providers = {"bedrock": ProviderSettings(name="bedrock", extra={"region": "eu-west-1"}),
+                 "mine": ProviderSettings(name="mine", kind="anthropic", base_url="https://claude.internal:8443")}
+    from cloverleaf.gateway.semconv import server_of
+
+    target = Engine(Settings(env={}, providers=providers)).resolve(model, base_url=base_url)
+    server = server_of(target, target.provider)
+    assert (server.provider_name, server.address) == (name, address)

@@ -193,7 +193,7 @@ class Settlement:
             span = call.trace
             if isinstance(span, CallSpan):   # always, with telemetry on (``Gateway._admit``)
                 self._telemetry.export(record, call.tracker.attempt_ends, span, call.request, call.response,
-                                       withhold_content=call.withhold_content)
+                                       withhold_content=call.withhold_content, targets=call.loop.targets)
             if not (self._store_ok if record.status == "ok" else self._store_errors):
                 return
         try:

@@ -8,7 +8,7 @@ On, each call becomes one span (``chat {requested model}``) with one child span 
 current span in the SDK (read through ``opentelemetry-api`` when the application uses it;
 cloverleaf itself never imports OpenTelemetry). The call's ids are fixed when it is admitted
 (``trace_context.py``), so each attempt's request carries the ``traceparent`` of its own span to
-the provider.
+the provider. Providers and servers are named as the GenAI conventions name them (``semconv.py``).
 
 The spans are built when the call has ended, from the same facts as its call record (the
 attempts, their timings and errors, tokens, cost, cache), straight into OTLP protobuf bytes
@@ -41,7 +41,7 @@ import logging
 import os
 import random
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -51,6 +51,7 @@ from .._setting_values import boolean, env_number, not_a_table, seconds
 from .._version import __version__
 from . import otel_env, otlp_wire
 from .otlp_export import SpanExporter
+from .semconv import VENDORS, Server, server_of
 from .trace_context import CallSpan, SpanParent, parse_traceparent
 
 log = logging.getLogger("cloverleaf.gateway.telemetry")
@@ -279,16 +280,17 @@ class Telemetry:
                           bool(ctx.trace_flags & 1), state or None)
 
     def export(self, record: Any, ended: list[float], span: CallSpan, request: Any = None,
-               response: Any = None, *, withhold_content: bool = False) -> None:
+               response: Any = None, *, withhold_content: bool = False, targets: Sequence[Any] = ()) -> None:
         """Spans for one finished call (its record and the end time of each attempt), queued for
         export with the ids ``span`` gave it. ``withhold_content``: a local-only call whose text
         must not reach this collector (it is not local); its span says so instead of carrying
         the messages. A call that was not sampled has no spans (a parent's W3C flag is kept, as
-        OpenTelemetry's default sampler does)."""
+        OpenTelemetry's default sampler does). ``targets``: the call's route's targets (the
+        router's), for the provider and server each attempt went to."""
         if not span.sampled:
             return
         try:
-            spans = self._spans(record, ended, span, request, response, withhold_content)
+            spans = self._spans(record, ended, span, request, response, withhold_content, targets)
         except Exception as exc:  # noqa: BLE001 - telemetry never fails a call
             log.warning("could not build the OpenTelemetry spans for a call: %s", type(exc).__name__)
             return
@@ -312,11 +314,16 @@ class Telemetry:
         return int.from_bytes(trace_id[8:], "big") < round(self.config.sample_ratio * (1 << 64))
 
     def _spans(self, record: Any, ended: list[float], span: CallSpan, request: Any, response: Any,
-               withhold_content: bool) -> list[bytes]:
+               withhold_content: bool, targets: Sequence[Any]) -> list[bytes]:
         op = _OPERATIONS.get(record.operation, record.operation)
         start = _ns(record.created_at)
         end = start + int((record.latency_ms or 0.0) * 1e6)
+        servers = {t.key: server_of(t.target, t.provider) for t in targets}
         attempts = record.attempts
+        # the call's provider and server: the answering target's, else (a failed call) its last attempt's
+        last = attempts[-1] if attempts else None
+        answering = record.target or (last.target if last is not None else None)
+        provider = record.provider or (last.provider if last is not None else None)
         attrs: dict[str, Any] = {
             "gen_ai.operation.name": op,
             "gen_ai.request.model": record.requested_model,
@@ -326,8 +333,8 @@ class Telemetry:
             "cloverleaf.attempts": len(attempts),
             "cloverleaf.fallback": len({a.target for a in attempts}) > 1,
         }
-        _put(attrs, "gen_ai.provider.name", record.provider)
-        _put(attrs, "gen_ai.system", record.provider)
+        # a cache hit names the provider of its answer, and no server: none was asked
+        _provider_attrs(attrs, provider, servers.get(answering) if answering else None, asked=last is not None)
         _put(attrs, "gen_ai.response.model", record.model)
         _put(attrs, "cloverleaf.target", record.target)
         _put(attrs, "cloverleaf.cost_usd", record.cost)
@@ -365,9 +372,12 @@ class Telemetry:
             a_start = a_end - int((attempt.latency_ms or 0.0) * 1e6)
             a_attrs: dict[str, Any] = {"gen_ai.operation.name": op, "gen_ai.request.model": attempt.target,
                                        "cloverleaf.target": attempt.target, "cloverleaf.attempt": i + 1}
-            _put(a_attrs, "gen_ai.provider.name", attempt.provider)
-            _put(a_attrs, "gen_ai.system", attempt.provider)
-            _put(a_attrs, "http.response.status_code", attempt.http_status)
+            server = servers.get(attempt.target)
+            _provider_attrs(a_attrs, attempt.provider, server, asked=True)
+            status = attempt.http_status
+            if status is None and attempt.ok and server is not None and server.address is not None:
+                status = 200   # an answer the engine took over HTTP: every API it speaks answers 200
+            _put(a_attrs, "http.response.status_code", status)
             if attempt.error_type:
                 a_attrs["error.type"] = attempt.error_type
             a_error = _error_text(attempt.error_type, attempt.error_message, attempt.http_status, content)
@@ -416,6 +426,19 @@ def _call_status(record: Any) -> int | None:
     if last is not None and last.error_type == record.error_type:
         return int(last.http_status) if last.http_status else None
     return None
+
+
+def _provider_attrs(attrs: dict[str, Any], provider: str | None, server: Server | None, *, asked: bool) -> None:
+    """``gen_ai.provider.name`` (and the deprecated ``gen_ai.system``) as the conventions name
+    the provider, cloverleaf's own name for it, and (``asked``) the server its requests went to."""
+    if provider is None:
+        return
+    name = server.provider_name if server is not None else VENDORS.get(provider, provider)
+    attrs["gen_ai.provider.name"] = attrs["gen_ai.system"] = name
+    attrs["cloverleaf.provider"] = provider
+    if asked and server is not None and server.address is not None:
+        attrs["server.address"] = server.address
+        attrs["server.port"] = server.port
 
 
 def _put(attrs: dict[str, Any], name: str, value: Any) -> None:
