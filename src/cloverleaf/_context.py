@@ -53,8 +53,11 @@ class CallContext:
     #: Set by the gateway on a stream once its first output is out: the target answering it
     #: (a server names it in the stream's head, as a one-shot answer's metadata does).
     answering_target: str | None = None
-    #: A W3C ``traceparent`` to continue (the server passes the incoming header), for OpenTelemetry.
+    #: A W3C ``traceparent`` to continue (the server passes the incoming header), for OpenTelemetry,
+    #: and its ``tracestate``: both go on to the provider (with the attempt's own span id when
+    #: cloverleaf exports spans, unchanged when it does not).
     traceparent: str | None = None
+    tracestate: str | None = None
     #: The caller's own ``timeout=`` (seconds, every wait of each attempt) and ``max_retries=``
     #: (tries of a target after the first), overriding the route's and the defaults.
     timeout: float | None = None

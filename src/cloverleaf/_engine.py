@@ -263,6 +263,8 @@ class Engine:
             http_req.peer_check = target.peer_check
         if target.head_timeout is not None:
             http_req.head_timeout = target.head_timeout
+        if target.trace_headers is not None:
+            http_req.headers.update(target.trace_headers)
         return http_req
 
     def chat(self, target: Target, req: ChatRequest) -> ChatResponse:
@@ -276,9 +278,8 @@ class Engine:
     async def achat(self, target: Target, req: ChatRequest) -> ChatResponse:
         req = self._for_target(target, req, stream=False)
         req = await self._aresolve_attachments(target, req)
-        http_req = self._build_chat(target, req)
-        if target.adapter.bearer_source(target.cfg) is not None:   # no coroutine per call otherwise
-            http_req = await aauthorized(http_req, target, self.transport)
+        if (http_req := self._build_chat(target, req)) and target.adapter.bearer_source(target.cfg):
+            http_req = await aauthorized(http_req, target, self.transport)   # Vertex: no coroutine otherwise
         t0 = time.perf_counter()
         resp = await self.transport.asend(http_req, max_retries=target.cfg.max_retries,
                                           hint=target.adapter.connect_hint(target.cfg))
@@ -371,9 +372,8 @@ class Engine:
     async def astream(self, target: Target, req: ChatRequest) -> AsyncIterator[StreamEvent]:
         req = self._for_target(target, req, stream=True)
         req = await self._aresolve_attachments(target, req)
-        http_req = self._build_chat(target, req)
-        if target.adapter.bearer_source(target.cfg) is not None:   # no coroutine per call otherwise
-            http_req = await aauthorized(http_req, target, self.transport)
+        if (http_req := self._build_chat(target, req)) and target.adapter.bearer_source(target.cfg):
+            http_req = await aauthorized(http_req, target, self.transport)   # Vertex: no coroutine otherwise
         run = _StreamRun(self, target, req)
         async with self.transport.astream(http_req, max_retries=target.cfg.max_retries,
                                           hint=target.adapter.connect_hint(target.cfg)) as handle:
@@ -569,15 +569,16 @@ def upstream_error(target: Target, resp: HttpResponse) -> ProviderError:
 
 
 def _peer_checked(target: Target, built: Any) -> Any:
-    """Under a local-only policy the target carries its connection check (``Target.peer_check``),
-    through the gateway near its deadline a head cap (``Target.head_timeout``): every request
-    built for it takes them to the transport."""
-    if target.peer_check is not None or target.head_timeout is not None:
+    """A target's connection check (local-only), head cap (near a deadline) and trace headers
+    (a traced call) go with every request built for it to the transport."""
+    if target.peer_check is not None or target.head_timeout is not None or target.trace_headers is not None:
         for http_req in _as_list(built):
             if target.peer_check is not None:
                 http_req.peer_check = target.peer_check
             if target.head_timeout is not None:
                 http_req.head_timeout = target.head_timeout
+            if target.trace_headers is not None:
+                http_req.headers.update(target.trace_headers)
     return built
 
 

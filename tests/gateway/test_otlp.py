@@ -144,9 +144,9 @@ def telemetry_for(receiver: OTLPReceiver, env: dict[str, str] | None = None, **t
 def test_the_parents_sampling_decision_is_kept(receiver: OTLPReceiver) -> None:
     t = telemetry_for(receiver)
     try:
-        t.export(record(id="unsampled"), [time.time()], SpanParent(TRACE, PARENT, False))
-        t.export(record(id="sampled"), [time.time()], SpanParent(TRACE, PARENT, True))
-        t.export(record(id="root"), [time.time()], None)
+        t.export(record(id="unsampled"), [time.time()], t.begin(f"00-{TRACE.hex()}-{PARENT.hex()}-00"))
+        t.export(record(id="sampled"), [time.time()], t.begin(f"00-{TRACE.hex()}-{PARENT.hex()}-01"))
+        t.export(record(id="root"), [time.time()], t.begin(None))
         assert t.force_flush(10)
     finally:
         t.close()
@@ -165,7 +165,7 @@ def test_otel_traces_sampler_is_honoured(receiver: OTLPReceiver) -> None:
         low, high = bytes(8) + (2**62).to_bytes(8, "big"), bytes(8) + (2**63 + 1).to_bytes(8, "big")
         assert half._sampled(low, None) and not half._sampled(high, None)       # by the id's low 64 bits
         assert half._sampled(high, SpanParent(high, PARENT, True))              # a parent's decision wins
-        off.export(record(), [time.time()], None)
+        off.export(record(), [time.time()], off.begin(None))
         assert off.force_flush(5)
     finally:
         off.close()
@@ -228,6 +228,34 @@ def test_spans_are_sent_within_the_delay_without_a_flush(receiver: OTLPReceiver)
             assert len(receiver.spans) == 3 * round_ and receiver.requests == round_
     finally:
         ex.shutdown()
+
+
+def test_the_exit_hook_is_registered_with_the_thread_and_gone_after_shutdown(
+        receiver: OTLPReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An exporter never shut down flushes at interpreter exit (``atexit``); one shut down leaves
+    no hook behind, and the hook never keeps an exporter alive."""
+    import atexit
+    import gc
+    import weakref
+
+    hooks: list[Any] = []
+    monkeypatch.setattr(atexit, "register", lambda f: hooks.append(f) or f)   # what would run at exit
+    monkeypatch.setattr(atexit, "unregister", lambda f: hooks.remove(f))
+    ex = exporter_for(receiver)
+    assert hooks == []                      # nothing sent yet: nothing to do at exit
+    ex.add(spans(2, "exit"))
+    ex.add(spans(1, "more"))
+    assert len(hooks) == 1                  # once, with the thread
+    hooks[0]()                              # what atexit runs: sends now, not after DELAY_SECONDS
+    assert sorted(s.name for s in receiver.spans) == ["exit1", "exit2", "more1"]
+    hook = hooks[0]
+    ex.shutdown()
+    assert hooks == []
+    ref = weakref.ref(ex)
+    del ex
+    gc.collect()
+    assert ref() is None
+    hook()                                  # a hook left over for a collected exporter does nothing
 
 
 def test_a_busy_collector_gets_the_batch_again(receiver: OTLPReceiver) -> None:

@@ -4,6 +4,7 @@ server's incoming traceparent, content only when asked, and a dead collector har
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,11 +16,13 @@ from pydantic import BaseModel
 
 import cloverleaf
 from cloverleaf import ConfigError
-from cloverleaf._config import Settings
+from cloverleaf._config import ModelEntry, ProviderSettings, Settings
+from cloverleaf._engine import Engine
 from cloverleaf.gateway.telemetry import parse_telemetry
 
 from .http_proxy import ForwardProxy
-from .otlp_receiver import OTLPReceiver
+from .openai_mock import OpenAIMock
+from .otlp_receiver import OTLPReceiver, ReceivedSpan
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -120,6 +123,7 @@ def test_cache_hits_are_marked(tmp_path: Path, receiver: OTLPReceiver) -> None:
     assert sorted(s.attributes["cloverleaf.cache"] for s in roots) == ["hit", "miss"]
     hit = next(s for s in roots if s.attributes["cloverleaf.cache"] == "hit")
     assert hit.attributes["cloverleaf.cost_usd"] == 0.0 and hit.attributes["cloverleaf.attempts"] == 0
+    assert hit.attributes["gen_ai.provider.name"] == "fake" and "server.address" not in hit.attributes  # none asked
 
 
 def test_a_dead_collector_costs_nothing_but_a_log_line(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -194,9 +198,9 @@ def test_a_local_only_calls_error_messages_stay_out_of_a_collector_that_is_not_l
         tmp_path: Path, receiver: OTLPReceiver) -> None:
     """An error's message can quote the call's text — pydantic's used to quote the model's answer
     (``input_value='...'``) — so under local-only a span that is not local carries the error's type
-    and status alone, whether or not content is captured."""
+    and status alone, even with content captured."""
     public_collector = receiver.endpoint.replace("127.0.0.1", "localhost")
-    with client_for(tmp_path, {"otlp_endpoint": public_collector}) as client:
+    with client_for(tmp_path, {"otlp_endpoint": public_collector, "capture_content": True}) as client:
         client.engine.privacy.resolver = lambda host, port: ["93.184.216.34"]
         client.fake.script.reply(text='{"name": "PIN 878427", "population": "many"}')
         with pytest.raises(cloverleaf.StructuredOutputError) as private:
@@ -210,8 +214,31 @@ def test_a_local_only_calls_error_messages_stay_out_of_a_collector_that_is_not_l
     roots = [s for s in receiver.spans if "cloverleaf.attempt" not in s.attributes and s.status_code == 2]
     assert all("PIN 878427" not in s.status_message for s in receiver.spans)
     messages = sorted(s.status_message for s in roots if s.name == "chat fake/fail-500")
-    assert messages[0] == "" and messages[1]     # local-only: the type alone; the other call keeps its message
-    assert [s.status_message for s in roots if s.name == "chat fake/x"] == [""]
+    # local-only: the type and status alone; the other call, content captured, keeps its message
+    assert messages == ["ServerError (HTTP 500)", "The server had an error while processing your request (fake upstream)."]
+    assert [s.status_message for s in roots if s.name == "chat fake/x"] == ["StructuredOutputError"]
+
+
+def test_an_error_span_quotes_the_providers_message_only_when_content_is_captured(
+        tmp_path: Path, receiver: OTLPReceiver) -> None:
+    """A provider's 400 quotes the prompt it refused: with ``capture_content`` off (the default)
+    that text went into the span's status all the same, so the prompt reached the collector.
+    Off, the status is a summary that cannot carry content; on, the provider's own message."""
+    refusal = {"error": {"message": "Invalid value in messages[0].content: 'my SSN is 078-05-1120'",
+                         "type": "invalid_request_error", "code": "invalid_value"}}
+    for capture in (False, True):
+        with client_for(tmp_path, {"otlp_endpoint": receiver.endpoint, "capture_content": capture}) as client:
+            client.fake.script.fail(400, refusal)
+            with pytest.raises(cloverleaf.InvalidRequestError):
+                client.chat("fake/x", "my SSN is 078-05-1120")
+            flush(client)
+        spans = [s for s in receiver.spans if s.name == "chat fake/x"]
+        assert len(spans) == 2 and all(s.status_code == 2 for s in spans)   # the call and its attempt
+        if capture:
+            assert all("078-05-1120" in s.status_message for s in spans)
+        else:
+            assert [s.status_message for s in spans] == ["InvalidRequestError (HTTP 400)"] * 2
+        receiver.spans.clear()
 
 
 def test_a_local_collector_still_gets_local_only_content(tmp_path: Path, receiver: OTLPReceiver) -> None:
@@ -241,3 +268,162 @@ def test_a_local_only_calls_text_never_goes_through_a_proxy(tmp_path: Path, rece
     assert "gen_ai.input.messages" not in roots["local-only"].attributes
     assert "a public note" in roots[None].attributes["gen_ai.input.messages"]
     assert all("my private diary" not in str(s.attributes) for s in receiver.spans)
+
+
+def test_the_sdks_standard_switches_turn_spans_off() -> None:
+    """``OTEL_SDK_DISABLED=true`` and ``OTEL_TRACES_EXPORTER=none`` were ignored: spans kept going
+    to the collector the endpoint variable named. They turn spans off, even under a [telemetry] table."""
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"}
+    for switch in ({"OTEL_SDK_DISABLED": "true"}, {"OTEL_SDK_DISABLED": "TRUE"}, {"OTEL_TRACES_EXPORTER": "none"},
+                   {"OTEL_TRACES_EXPORTER": " None "}):
+        assert parse_telemetry(None, {**env, **switch}) is None, switch
+        assert parse_telemetry({"otlp_endpoint": "http://c:4318"}, switch, from_env=False) is None, switch
+    for still_on in ({"OTEL_SDK_DISABLED": "false"}, {"OTEL_SDK_DISABLED": ""}, {"OTEL_TRACES_EXPORTER": "otlp"},
+                     {"OTEL_TRACES_EXPORTER": "otlp,none"}):
+        assert parse_telemetry(None, {**env, **still_on}) is not None, still_on
+
+
+def test_a_collector_that_speaks_another_otlp_protocol_is_refused_at_start() -> None:
+    """``OTEL_EXPORTER_OTLP_PROTOCOL=grpc`` next to a :4317 endpoint used to start fine and post
+    OTLP/HTTP to a gRPC port for ever (every batch dropped). It is a ConfigError naming the variable."""
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317"}
+    with pytest.raises(ConfigError, match=r"OTEL_EXPORTER_OTLP_PROTOCOL='grpc'.*http/protobuf"):
+        parse_telemetry(None, {**env, "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"})
+    with pytest.raises(ConfigError, match=r"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL='http/json'"):
+        parse_telemetry({}, {**env, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+                             "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/json"})
+    # the signal's own variable wins; http/protobuf is what the exporter speaks
+    assert parse_telemetry(None, {**env, "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+                                  "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf"}) is not None
+    # the variables describe the endpoint variables' collector, not a [telemetry] otlp_endpoint
+    assert parse_telemetry({"otlp_endpoint": "http://c:4318"}, {"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}) is not None
+
+
+def test_resource_attributes_from_the_environment_reach_the_collector(tmp_path: Path, receiver: OTLPReceiver) -> None:
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+           "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment.name=prod, service.namespace=llm%2Cteam%3D1,"
+                                       "service.name=from-attributes,"}
+    for extra, service in (({}, "from-attributes"), ({"OTEL_SERVICE_NAME": "from-name"}, "from-name")):
+        with client_for(tmp_path, {}, env={**env, **extra}) as client:
+            client.chat("fake/echo", "resource")
+            flush(client)
+        [resource] = receiver.resources
+        assert resource["deployment.environment.name"] == "prod" and resource["service.namespace"] == "llm,team=1"
+        assert resource["service.name"] == service and resource["telemetry.sdk.name"] == "cloverleaf"
+        receiver.resources.clear()
+    cfg = parse_telemetry({"otlp_endpoint": "http://c:4318", "service_name": "from-table"},
+                          {**env, "OTEL_SERVICE_NAME": "from-name"})
+    assert cfg is not None and cfg.service_name == "from-table" and "service.name" not in cfg.resource
+    with pytest.raises(ConfigError, match="OTEL_RESOURCE_ATTRIBUTES: 'oops' is not key=value"):
+        parse_telemetry(None, {**env, "OTEL_RESOURCE_ATTRIBUTES": "a=1,oops"})
+
+
+def test_a_short_script_delivers_its_spans_when_it_exits(tmp_path: Path, receiver: OTLPReceiver) -> None:
+    """A script's module-level ``cloverleaf.chat`` (or a Client it never closes) exited before the
+    export thread's one-second wait was over, and its spans were lost. They are flushed at exit."""
+    config = tmp_path / "cloverleaf.toml"
+    config.write_text(f'[telemetry]\notlp_endpoint = "{receiver.endpoint}"\n')
+    env = {**os.environ, "CLOVERLEAF_CONFIG": str(config), "CLOVERLEAF_BACKEND": "fake", "XDG_DATA_HOME": str(tmp_path)}
+    for code in ("import cloverleaf; print(cloverleaf.chat('fake/echo', 'module-level').content)",
+                 "import cloverleaf; c = cloverleaf.Client(); print(c.chat('fake/echo', 'never closed').content)"):
+        out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
+                             timeout=60)
+        assert out.returncode == 0 and out.stdout.strip() in ("module-level", "never closed"), out.stderr
+    assert [s.name for s in receiver.spans] == ["chat fake/echo"] * 4     # each call and its attempt
+
+
+def _attempts(receiver: OTLPReceiver) -> dict[str, ReceivedSpan]:
+    return {s.span_id: s for s in receiver.spans if "cloverleaf.attempt" in s.attributes}
+
+
+def test_each_attempts_request_carries_the_traceparent_of_its_own_span(tmp_path: Path,
+                                                                       receiver: OTLPReceiver) -> None:
+    """The upstream requests carried no ``traceparent``: a provider that traces (vLLM, another
+    gateway) started orphan traces. Each attempt's request now names the call's trace and that
+    attempt's span, which is exported with the same id: chats (a fallback's two attempts),
+    streams and embeddings, in the caller's current OpenTelemetry span."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    app_tracer = TracerProvider().get_tracer("the-app")
+    routes = {"smart": {"targets": ["fake/fail-503", "fake/echo"]}}
+    with client_for(tmp_path, {"otlp_endpoint": receiver.endpoint}, routes=routes) as client:
+        with app_tracer.start_as_current_span("handle-request") as outer:
+            client.chat("smart", "traced")
+            list(client.stream("fake/echo", "traced stream"))
+            client.embed("fake/embed", "traced embedding")
+        flush(client)
+        sent = [{k.lower(): v for k, v in r.headers.items()}.get("traceparent") for r in client.fake.requests]
+    trace = f"{outer.get_span_context().trace_id:032x}"
+    attempts = _attempts(receiver)
+    assert len(sent) == 4 == len(attempts) and len(set(sent)) == 4           # one span id per attempt
+    for header in sent:
+        assert header is not None
+        version, trace_id, span_id, flags = header.split("-")
+        assert (version, trace_id, flags) == ("00", trace, "01")
+        assert attempts[span_id].trace_id == trace                            # the span the request named
+    first, second = (attempts[h.split("-")[2]] for h in sent[:2])    # the fallback's, in the order made
+    assert (first.name, first.attributes["cloverleaf.attempt"]) == ("chat fake/fail-503", 1)
+    assert (second.name, second.attributes["cloverleaf.attempt"]) == ("chat fake/echo", 2)
+
+
+def test_spans_name_the_provider_and_server_of_every_attempt(tmp_path: Path, receiver: OTLPReceiver) -> None:
+    """The call span of a failed call had no ``gen_ai.provider.name``, no span had
+    ``server.address``/``server.port``, a successful attempt had no ``http.response.status_code``,
+    and providers went by cloverleaf's names (``mistral``, an operator's ``mock``), which backends
+    keyed on the conventions' well-known values do not recognise."""
+    mock = OpenAIMock()
+    port = int(mock.base_url.rsplit(":", 1)[1].split("/")[0])
+    entry = ModelEntry(name="m1", provider="mistral", identifier="mistral-small", base_url=mock.base_url)
+    try:
+        with client_for(tmp_path, {"otlp_endpoint": receiver.endpoint}, providers={"mock": mock.provider()},
+                        models=[entry], env={"MOCK_KEY": "k", "MISTRAL_API_KEY": "k"}) as client:
+            client.chat("mock/gpt-test", "hello")
+            client.chat("m1", "bonjour")
+            with pytest.raises(cloverleaf.ProviderError):
+                client.chat("fake/fail-500", "boom")
+            flush(client)
+    finally:
+        mock.close()
+    for model, name, provider in (("mock/gpt-test", "openai", "mock"), ("m1", "mistral_ai", "mistral")):
+        call, attempt = sorted(receiver.named(f"chat {model}"), key=lambda s: "cloverleaf.attempt" in s.attributes)
+        for span in (call, attempt):
+            a = span.attributes
+            assert (a["gen_ai.provider.name"], a["gen_ai.system"], a["cloverleaf.provider"]) == (name, name, provider)
+            assert (a["server.address"], a["server.port"]) == ("127.0.0.1", port)
+        assert attempt.attributes["http.response.status_code"] == 200
+    failed, attempt = sorted(receiver.named("chat fake/fail-500"), key=lambda s: "cloverleaf.attempt" in s.attributes)
+    for span in (failed, attempt):
+        a = span.attributes
+        assert a["gen_ai.provider.name"] == "fake" and a["cloverleaf.provider"] == "fake"
+        assert (a["server.address"], a["server.port"]) == ("fake.cloverleaf.invalid", 80)
+    assert attempt.attributes["http.response.status_code"] == 500
+
+
+@pytest.mark.parametrize(("model", "base_url", "name", "address"), [
+    ("openai/gpt-4o", None, "openai", "api.openai.com"),
+    ("openai-responses/o3", None, "openai", "api.openai.com"),
+    ("anthropic/claude-x", None, "anthropic", "api.anthropic.com"),
+    ("gemini/gemini-2.0-flash", None, "gcp.gemini", "generativelanguage.googleapis.com"),
+    ("gemini/gemini-2.0-flash", "https://us-central1-aiplatform.googleapis.com/v1/projects/p/locations/us-central1"
+     "/publishers/google", "gcp.vertex_ai", "us-central1-aiplatform.googleapis.com"),
+    ("bedrock/anthropic.claude-3", None, "aws.bedrock", "bedrock-runtime.eu-west-1.amazonaws.com"),
+    ("azure/dep", "https://r.openai.azure.com/openai/deployments/dep", "azure.ai.openai", "r.openai.azure.com"),
+    ("mistral/mistral-small", None, "mistral_ai", "api.mistral.ai"),
+    ("xai/grok-3", None, "x_ai", "api.x.ai"),
+    ("deepseek/deepseek-chat", None, "deepseek", "api.deepseek.com"),
+    ("groq/llama-3.3", None, "groq", "api.groq.com"),
+    ("perplexity/sonar", None, "perplexity", "api.perplexity.ai"),
+    ("together/llama", None, "openai", "api.together.xyz"),             # OpenAI's API: by kind
+    ("mine/claude", None, "anthropic", "claude.internal"),             # [providers.mine] kind = "anthropic"
+    ("ollama/llama3", None, "ollama", "localhost"),                    # a kind the conventions do not name
+    ("local/default", None, "local_embeddings", None),                 # in process: no server
+])
+def test_provider_names_are_the_conventions_well_known_values(model: str, base_url: str | None, name: str,
+                                                              address: str | None) -> None:
+    providers = {"bedrock": ProviderSettings(name="bedrock", extra={"region": "eu-west-1"}),
+                 "mine": ProviderSettings(name="mine", kind="anthropic", base_url="https://claude.internal:8443")}
+    from cloverleaf.gateway.semconv import server_of
+
+    target = Engine(Settings(env={}, providers=providers)).resolve(model, base_url=base_url)
+    server = server_of(target, target.provider)
+    assert (server.provider_name, server.address) == (name, address)

@@ -47,3 +47,27 @@ def test_cached_url_and_headers_are_per_config_and_never_shared_between_requests
     third = other.adapter.build_chat(req, other.cfg)
     assert third.url == "http://127.0.0.1:8/v2/chat/completions"
     assert third.headers["Authorization"] == "Bearer sk-other-654321"
+
+
+def test_a_traced_copy_of_a_target_keeps_every_other_field_and_its_requests_carry_the_headers() -> None:
+    """``Target.traced`` (a gateway attempt's copy, built field by field because
+    ``dataclasses.replace`` costs ten times as much) must copy every field, a new one included."""
+    from cloverleaf._resolve import Target
+
+    engine = _engine()
+    target = engine.resolve("acme/big-model")
+    for f in fields(Target):   # every field set, so a field the copy forgot would show
+        if getattr(target, f.name) is None:
+            setattr(target, f.name, object())
+    headers = {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
+    out = target.traced(headers)
+    assert out is not target and out.trace_headers is headers
+    for f in fields(Target):
+        if f.name != "trace_headers":
+            assert getattr(out, f.name) is getattr(target, f.name), f.name
+    engine = _engine()
+    plain = engine.resolve("acme/big-model")
+    req = ChatRequest(model="big-model", messages=[Message("user", [Text("hi")])])
+    built = engine._build_chat(plain.traced(headers), req)
+    assert built.headers["traceparent"] == headers["traceparent"] and built.headers["X-Team"] == "blue"
+    assert "traceparent" not in engine._build_chat(plain, req).headers        # the shared target's requests: none

@@ -129,6 +129,26 @@ def test_metrics_count_requests_tokens_errors_and_breakers(open_server: Live) ->
     assert m["cloverleaf_store_records_pending"] >= 0
 
 
+def test_an_idle_server_has_no_request_in_flight_whoever_scrapes_or_probes_it() -> None:
+    """The scrape counted itself: every /metrics of an idle server said one request was in
+    flight. Neither it nor the health and readiness probes are counted; a call still is."""
+    live = start_live(settings())
+    try:
+        with live.http() as http:
+            for path in ("/health", "/ready", "/metrics"):
+                assert http.get(path).status_code == 200
+            assert _parse(http.get("/metrics").text)["cloverleaf_in_flight_requests"] == 0
+            assert live.state.metrics.in_flight == 0
+            with http.stream("POST", "/v1/chat/completions", json={
+                    "model": "fake/echo+drip-50ms", "stream": True,
+                    "messages": [{"role": "user", "content": " ".join(f"word{i}" for i in range(60))}]}) as r:
+                chunks = r.iter_raw()   # kept: a dropped iterator closes the connection (a hang-up)
+                next(chunks)            # a stream is in flight until its last byte
+                assert _parse(http.get("/metrics").text)["cloverleaf_in_flight_requests"] == 1
+    finally:
+        stop_live(live)
+
+
 def test_unknown_route_and_method_are_json_errors(open_server: Live) -> None:
     with open_server.http() as http:
         missing = http.get("/v1/nothing-here")

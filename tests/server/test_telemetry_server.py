@@ -1,5 +1,6 @@
 """The server continues an incoming W3C traceparent: the call's span is a child of the
-client's span, for both APIs, streams included."""
+client's span, for both APIs, streams included; and the provider's request carries the trace on
+(with the attempt's span, or unchanged when the server exports no spans)."""
 
 from __future__ import annotations
 
@@ -54,3 +55,53 @@ def test_a_malformed_traceparent_is_ignored(live: Live, receiver: OTLPReceiver) 
         model="fake/echo", messages=[{"role": "user", "content": "bad header"}],
         extra_headers={"traceparent": "not-a-traceparent"})
     assert r.http_response.status_code == 200
+
+
+def _sent(live: Live, marker: str) -> dict[str, str]:
+    """The headers of the request the fake provider got for the call whose prompt is ``marker``."""
+    [request] = [r for r in live.fake.requests if marker.encode() in r.body]
+    return {k.lower(): v for k, v in request.headers.items()}
+
+
+def test_the_provider_request_carries_the_trace_on_with_its_attempts_span(live: Live, receiver: OTLPReceiver) -> None:
+    """The server continued the client's trace in its own spans but sent the provider no
+    ``traceparent``: a provider that traces could not join. Its request names the trace and the
+    attempt's span, and passes the client's ``tracestate`` on unchanged; an unsampled trace
+    (flags 00) is passed on unsampled, with no spans of ours."""
+    state = "vendor=opaque-value,rojo=00f067aa0ba902b7"
+    live.openai().chat.completions.create(model="fake/echo", messages=[{"role": "user", "content": "tp-sampled"}],
+                                          extra_headers={"traceparent": f"00-{TRACE}-{PARENT}-01", "tracestate": state})
+    live.openai().chat.completions.create(model="fake/echo", messages=[{"role": "user", "content": "tp-unsampled"}],
+                                          extra_headers={"traceparent": f"00-{TRACE}-{PARENT}-00"})
+    sent = _sent(live, "tp-sampled")
+    version, trace_id, span_id, flags = sent["traceparent"].split("-")
+    assert (version, trace_id, flags) == ("00", TRACE, "01") and span_id != PARENT
+    assert sent["tracestate"] == state
+    _roots(live, receiver, "fake/echo")      # flushed
+    [attempt] = [s for s in receiver.spans if s.span_id == span_id]            # the span the request named
+    [root] = [s for s in receiver.spans if s.span_id == attempt.parent_span_id]
+    assert attempt.trace_id == TRACE and attempt.attributes["cloverleaf.attempt"] == 1
+    assert root.parent_span_id == PARENT and "cloverleaf.attempt" not in root.attributes
+    unsampled = _sent(live, "tp-unsampled")["traceparent"].split("-")
+    assert unsampled[:2] == ["00", TRACE] and unsampled[3] == "00" and unsampled[2] != PARENT
+    assert "tracestate" not in _sent(live, "tp-unsampled")
+    assert not [s for s in receiver.spans if s.span_id == unsampled[2]]
+
+
+def test_without_spans_the_clients_trace_headers_pass_through_unchanged(open_server: Live) -> None:
+    """Telemetry off, the server is an intermediary that does not trace: the client's
+    ``traceparent`` and ``tracestate`` reach the provider as they were sent (W3C lets it pass
+    them on), a malformed one does not, and without one nothing is added."""
+    client = open_server.openai()
+    header = f"00-{TRACE}-{PARENT}-01"
+    client.chat.completions.create(model="fake/echo", messages=[{"role": "user", "content": "pass-through"}],
+                                   extra_headers={"traceparent": header, "tracestate": "congo=t61rcWkgMzE"})
+    client.chat.completions.create(model="fake/echo", messages=[{"role": "user", "content": "pass-malformed"}],
+                                   extra_headers={"traceparent": f"00-{TRACE.upper()}-{PARENT}-01",
+                                                  "tracestate": "congo=t61rcWkgMzE"})
+    client.chat.completions.create(model="fake/echo", messages=[{"role": "user", "content": "pass-nothing"}],
+                                   extra_headers={"tracestate": "congo=t61rcWkgMzE"})
+    sent = _sent(open_server, "pass-through")
+    assert (sent["traceparent"], sent["tracestate"]) == (header, "congo=t61rcWkgMzE")
+    for marker in ("pass-malformed", "pass-nothing"):
+        assert not {"traceparent", "tracestate"} & set(_sent(open_server, marker)), marker

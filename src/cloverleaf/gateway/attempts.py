@@ -98,6 +98,11 @@ class AttemptLoop:
         self._pre: tuple[ResolvedTarget, AttemptAsk, AttemptAdmission] | None = None
 
     @property
+    def targets(self) -> list[ResolvedTarget]:
+        """The targets the call may walk, in order (its spans name each attempt's provider and server)."""
+        return self._targets
+
+    @property
     def tokens(self) -> int:
         """The call's token estimate, as admitted (prompt estimate plus the output allowance)."""
         return self._tokens

@@ -14,6 +14,7 @@ from .attempts import AttemptLoop
 from .budget import CallAdmission
 from .cache import CachePlan
 from .config import RouteConfig
+from .trace_context import CallSpan, ForwardedTrace
 from .traces import CallTracker
 
 
@@ -33,7 +34,9 @@ class Call:
     cache_plan: CachePlan | None = None
     request: Any = None            # for OpenTelemetry (parameters, and content when captured)
     response: Any = None
-    span_parent: Any = None        # the span the call's span continues (telemetry.SpanParent)
+    #: where the call stands in a W3C trace: its span (``trace_context.CallSpan``, telemetry on),
+    #: or the client's trace headers passed on (``ForwardedTrace``), or None: nothing to send upstream
+    trace: CallSpan | ForwardedTrace | None = None
     local_only: bool = False       # the privacy policy in force is local-only (privacy.py)
     withhold_content: bool = False  # local-only, and the telemetry collector is not local (or behind a proxy)
 

@@ -67,6 +67,7 @@ from .settlement import Settlement
 from .state import AttemptAsk, StateBackend, open_state
 from .tables import read_tables
 from .telemetry import Telemetry
+from .trace_context import forwarded
 from .traces import CallTracker, TraceAPI
 
 if TYPE_CHECKING:
@@ -233,7 +234,7 @@ class Gateway:
                     return await cached_calls.answer(call, cached, req, ctx)  # type: ignore[return-value]
             async for slot in call.loop:
                 try:
-                    resp = await invoke(_for_call(slot, ctx), req)   # the Engine sets the model
+                    resp = await invoke(_for_call(slot, ctx, call), req)   # the Engine sets the model
                 except Exception as exc:  # noqa: BLE001 - the fallback table (fallback.py) decides
                     await call.loop.failed(slot, exc)
                     continue
@@ -282,7 +283,7 @@ class Gateway:
             # a stream that may be cached keeps its events (one list append per event, only then)
             kept: list[StreamEvent] | None = [] if call.cache_plan is not None and call.cache_plan.write else None
             async for slot in call.loop:
-                events = self.engine.astream(_for_call(slot, ctx), req)
+                events = self.engine.astream(_for_call(slot, ctx, call), req)
                 if loads is not None:
                     events = attachment_loads.loading_in(loads, events)
                 held: list[StreamEvent] = []      # events before the first output (usage) wait for it
@@ -377,11 +378,13 @@ class Gateway:
                            timeout=ctx.timeout, first_byte=config.first_byte_timeout)
         call = Call(tracker, loop, route=route, local_only=privacy is not None and privacy.local_only)
         if self.telemetry is not None:
-            call.span_parent = self.telemetry.parent(ctx.traceparent)
+            call.trace = self.telemetry.begin(ctx.traceparent, ctx.tracestate)
             otlp = self.telemetry.config
             if call.local_only:   # the collector must be local too, and reached directly: a proxy sends spans on
                 call.withhold_content = (otlp.proxy is not None
                                          or not await self.privacy.sink_local(otlp.endpoint))
+        elif ctx.traceparent is not None:   # no spans of ours: the client's trace passes through
+            call.trace = forwarded(ctx.traceparent, ctx.tracestate)
         try:
             if refusal is not None:     # recorded like any failed call; nothing was reserved or sent
                 raise refusal
@@ -465,22 +468,31 @@ def _counted(uncapped: bool, route: RouteConfig) -> str:
             "no max_tokens" if uncapped else "")
 
 
-def _for_call(slot: Slot, ctx: CallContext | None) -> Any:
+def _for_call(slot: Slot, ctx: CallContext | None, call: Call) -> Any:
     """The slot's engine target with the attempt's own ``timeout=`` (the caller's), its head cap
-    (what is left of the call's deadline) and the beta features the caller asked for, which the
-    target's adapter takes or ignores (the router's targets are shared, so a copy)."""
+    (what is left of the call's deadline), the beta features the caller asked for, which the
+    target's adapter takes or ignores, and the trace headers its request carries upstream
+    (``trace_context``; a stub engine's target, which has no ``trace_headers``, goes without).
+    The router's targets are shared, so a copy."""
     target: Any = slot.target.target   # the Engine's own Target (a dataclass with a cfg)
     betas = ctx.client_betas if ctx is not None else ()
+    trace = call.trace
     if slot.timeout is None and slot.head_timeout is None and not betas:
-        return target
+        if trace is None:
+            return target
+        traced = getattr(target, "traced", None)
+        return target if traced is None else traced(trace.upstream_headers(len(call.tracker.attempts)))
     cfg = target.cfg
     if slot.timeout is not None:
         cfg = dataclasses.replace(cfg, timeout=slot.timeout)
     if betas:
         cfg = target.adapter.with_client_betas(cfg, betas)
+    changes: dict[str, Any] = {} if cfg is target.cfg else {"cfg": cfg}
     if slot.head_timeout is not None:
-        return dataclasses.replace(target, cfg=cfg, head_timeout=slot.head_timeout)
-    return target if cfg is target.cfg else dataclasses.replace(target, cfg=cfg)
+        changes["head_timeout"] = slot.head_timeout
+    if trace is not None and hasattr(target, "trace_headers"):
+        changes["trace_headers"] = trace.upstream_headers(len(call.tracker.attempts))
+    return dataclasses.replace(target, **changes) if changes else target
 
 
 def _with_max_tokens(req: ChatRequest, cap: int) -> ChatRequest:

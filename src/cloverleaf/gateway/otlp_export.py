@@ -6,7 +6,9 @@ extend). A daemon thread started with the first span sends them in batches: when
 drops the new spans (and says so in the log, at most once a minute) rather than grow
 without bound or slow the calls; a dead or slow collector costs the same, never a call.
 Collectors that answer 429, 502, 503 or 504 get the batch again, backing off, until
-``timeout`` has passed; other errors drop it. Nothing logged names the headers (they
+``timeout`` has passed; other errors drop it. A process that exits without shutting the
+exporter down (a short script) sends what is queued first, for at most ``timeout`` (an
+``atexit`` hook, as the store's writer has). Nothing logged names the headers (they
 usually carry the collector's API key) or the URL's query.
 
 A proxy, when the settings name one (``telemetry.proxy_for``: ``HTTPS_PROXY`` and ``NO_PROXY``
@@ -19,6 +21,7 @@ not local for the privacy policy (``Gateway._admit``): the proxy decides where t
 
 from __future__ import annotations
 
+import atexit
 import gzip as gzip_module
 import http.client
 import logging
@@ -93,6 +96,8 @@ class SpanExporter:
         self._flush_asked = False
         self._closed = False
         self._thread: threading.Thread | None = None
+        #: registered with ``atexit`` when the thread starts (``_flush_at_exit``); None after shutdown
+        self._exit_flush: Callable[[], None] | None = None
         self._conn: http.client.HTTPConnection | None = None
         self._warned_at = -WARN_EVERY_SECONDS
         self.dropped = 0          # spans, refused by a full queue
@@ -126,6 +131,9 @@ class SpanExporter:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="cloverleaf-otlp-export", daemon=True)
                 self._thread.start()
+                if self._exit_flush is None:
+                    self._exit_flush = _flush_at_exit(weakref.ref(self))
+                    atexit.register(self._exit_flush)
             if first or len(self._queue) >= BATCH_SPANS:   # the thread starts the delay, or sends now
                 self._cond.notify()
 
@@ -143,6 +151,9 @@ class SpanExporter:
             return True
 
     def shutdown(self, timeout: float = 5.0) -> None:
+        if self._exit_flush is not None:
+            atexit.unregister(self._exit_flush)
+            self._exit_flush = None
         self.force_flush(timeout)
         with self._cond:
             self._closed = True
@@ -240,6 +251,18 @@ class SpanExporter:
         if now - self._warned_at >= WARN_EVERY_SECONDS:
             self._warned_at = now
             log.warning("OpenTelemetry: %s", message)
+
+
+def _flush_at_exit(ref: weakref.ref[SpanExporter]) -> Callable[[], None]:
+    """What ``atexit`` runs for an exporter that was never shut down (a script's module-level
+    ``cloverleaf.chat``, a Client never closed): send what is queued, for at most the export
+    timeout, before the interpreter stops the daemon thread with the spans still waiting out
+    ``DELAY_SECONDS``. A weak reference: the hook never keeps an exporter alive."""
+    def flush() -> None:
+        exporter = ref()
+        if exporter is not None and not exporter._closed:
+            exporter.force_flush(exporter._timeout)
+    return flush
 
 
 def _after_fork(ref: weakref.ref[SpanExporter]) -> None:

@@ -27,7 +27,9 @@ from .._types import (
 class Target(Protocol):
     """A resolved place to send a call, as the gateway reads it (``cloverleaf._engine.Target``
     is one). The engine gets it back unchanged in ``achat``/``astream``/...: to the gateway it
-    is a handle with a price, a provider name and a key to scrub from error text."""
+    is a handle with a price, a provider name and a key to scrub from error text. (Beyond this,
+    read only where present: the Engine's ``cfg``, ``spec`` and ``trace_headers``, for an
+    attempt's own settings, its spans' provider and server, and the trace headers it sends.)"""
 
     @property
     def provider(self) -> str: ...

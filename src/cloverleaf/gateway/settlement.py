@@ -26,6 +26,7 @@ from .clock import Clock
 from .protocols import EngineLike
 from .router import ResolvedTarget
 from .telemetry import Telemetry
+from .trace_context import CallSpan
 
 if TYPE_CHECKING:
     from .breaker import BreakerPolicy
@@ -189,8 +190,10 @@ class Settlement:
     def record(self, call: Call, record: Any) -> None:
         """The call's record to the store (as ``[store] record`` allows) and its spans."""
         if self._telemetry is not None:
-            self._telemetry.export(record, call.tracker.attempt_ends, call.span_parent, call.request, call.response,
-                                   withhold_content=call.withhold_content)
+            span = call.trace
+            if isinstance(span, CallSpan):   # always, with telemetry on (``Gateway._admit``)
+                self._telemetry.export(record, call.tracker.attempt_ends, span, call.request, call.response,
+                                       withhold_content=call.withhold_content, targets=call.loop.targets)
             if not (self._store_ok if record.status == "ok" else self._store_errors):
                 return
         try:

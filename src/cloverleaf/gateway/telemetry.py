@@ -1,11 +1,14 @@
 """OpenTelemetry spans for gateway calls, per the GenAI semantic conventions.
 
 Off unless ``[telemetry]`` names a collector (or, for the server, the standard
-``OTEL_EXPORTER_OTLP_ENDPOINT`` / ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` variables are set).
+``OTEL_EXPORTER_OTLP_ENDPOINT`` / ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` variables are set),
+and off whenever ``OTEL_SDK_DISABLED=true`` or ``OTEL_TRACES_EXPORTER=none`` (``otel_env.py``).
 On, each call becomes one span (``chat {requested model}``) with one child span per attempt
 (``chat {target}``), continuing the incoming ``traceparent`` on the server and the caller's
 current span in the SDK (read through ``opentelemetry-api`` when the application uses it;
-cloverleaf itself never imports OpenTelemetry).
+cloverleaf itself never imports OpenTelemetry). The call's ids are fixed when it is admitted
+(``trace_context.py``), so each attempt's request carries the ``traceparent`` of its own span to
+the provider. Providers and servers are named as the GenAI conventions name them (``semconv.py``).
 
 The spans are built when the call has ended, from the same facts as its call record (the
 attempts, their timings and errors, tokens, cost, cache), straight into OTLP protobuf bytes
@@ -14,7 +17,9 @@ request path pays for one encoding step after the answer is out, never for expor
 background thread sends batches (``otlp_export.py``), and a dead collector costs a log line. Prompt and answer
 text go into spans only with ``capture_content = true``, and never for a call under the
 ``local-only`` privacy policy when the collector is not itself local or is reached through a
-proxy (the span carries ``cloverleaf.content_withheld = "local-only"`` instead).
+proxy (the span carries ``cloverleaf.content_withheld = "local-only"`` instead). The same holds
+for a provider's error message, which can quote either: otherwise an error span's status says
+only the error's type and HTTP status.
 
 ::
 
@@ -35,18 +40,19 @@ import json
 import logging
 import os
 import random
-import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from .._errors import ConfigError
 from .._setting_values import boolean, env_number, not_a_table, seconds, text, text_table
 from .._version import __version__
-from . import otlp_wire
+from . import otel_env, otlp_wire
 from .otlp_export import SpanExporter
+from .semconv import VENDORS, Server, server_of
+from .trace_context import CallSpan, SpanParent, parse_traceparent
 
 log = logging.getLogger("cloverleaf.gateway.telemetry")
 
@@ -74,6 +80,8 @@ class TelemetryConfig:
     sample_ratio: float = 1.0
     #: the http:// proxy the spans go through (``proxy_for``), or None: straight to the collector
     proxy: str | None = field(default=None, repr=False)
+    #: more resource attributes (``OTEL_RESOURCE_ATTRIBUTES``, less ``service.name``)
+    resource: Mapping[str, str] = field(default_factory=dict)
 
 
 def parse_telemetry(table: Mapping[str, Any] | None, env: Mapping[str, str], *,
@@ -91,6 +99,9 @@ def parse_telemetry(table: Mapping[str, Any] | None, env: Mapping[str, str], *,
     for key in ("otlp_endpoint", "service_name", "compression", "certificate"):   # service_name = 5 was "5"
         if table.get(key) is not None:
             text(f"[telemetry] {key}", table[key])
+    if (switch := otel_env.spans_disabled(env)) is not None:
+        log.debug("OpenTelemetry spans are off: %s", switch)
+        return None
     endpoint = table.get("otlp_endpoint")
     # the signal's own variable is the full URL to post to (OTel's rule); any other endpoint is
     # a base URL that gets /v1/traces — whatever else the environment holds
@@ -98,6 +109,8 @@ def parse_telemetry(table: Mapping[str, Any] | None, env: Mapping[str, str], *,
     if not endpoint and (from_env or table):
         full_url = bool(env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
         endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        if endpoint:   # the protocol variables describe the collector the endpoint variables name
+            otel_env.check_protocol(env)
     if not endpoint:
         if table:
             raise ConfigError("[telemetry] needs otlp_endpoint = \"http://collector:4318\" (OTLP/HTTP), or "
@@ -127,8 +140,11 @@ def parse_telemetry(table: Mapping[str, Any] | None, env: Mapping[str, str], *,
     if certificate is not None and not os.path.isfile(str(certificate)):
         raise ConfigError(f"[telemetry] certificate (or OTEL_EXPORTER_OTLP_CERTIFICATE): no file at {certificate!r}; "
                           "give the path of the CA bundle that signed the collector's certificate")
-    return TelemetryConfig(endpoint=endpoint,
-                           service_name=str(table.get("service_name") or env.get("OTEL_SERVICE_NAME") or "cloverleaf"),
+    resource = otel_env.resource_attributes(env)
+    service_name = (table.get("service_name") or env.get("OTEL_SERVICE_NAME") or resource.pop("service.name", None)
+                    or "cloverleaf")
+    resource.pop("service.name", None)
+    return TelemetryConfig(endpoint=endpoint, service_name=str(service_name), resource=resource,
                            capture_content=capture, headers={str(k): str(v) for k, v in headers.items()},
                            export_timeout=seconds("[telemetry] export_timeout", table.get("export_timeout", 5.0)),
                            compression=None if compression == "none" else compression,
@@ -232,7 +248,7 @@ class Telemetry:
 
     def __init__(self, config: TelemetryConfig) -> None:
         self.config = config
-        resource = {"service.name": config.service_name, "telemetry.sdk.language": "python",
+        resource = {**config.resource, "service.name": config.service_name, "telemetry.sdk.language": "python",
                     "telemetry.sdk.name": "cloverleaf", "telemetry.sdk.version": __version__}
         head = otlp_wire.resource_head(resource, "cloverleaf", __version__)
         self.exporter = SpanExporter(config.endpoint, config.headers, config.export_timeout,
@@ -241,13 +257,21 @@ class Telemetry:
                                      proxy=config.proxy)
         self._ids = random.Random()
 
-    def parent(self, traceparent: str | None) -> SpanParent | None:
-        """The span a call's span hangs from: the incoming ``traceparent`` when there is one
-        (a malformed one is ignored: the call starts a trace), else the caller's current
-        OpenTelemetry span — looked up only when the application has imported OpenTelemetry,
-        since otherwise it cannot have one."""
+    def begin(self, traceparent: str | None, tracestate: str | None = None) -> CallSpan:
+        """A call's span as it is admitted: its trace (the parent's, else a new one), its span
+        id and the sampling decision, fixed now so that each attempt's request can carry the
+        ``traceparent`` its span will be exported with (``CallSpan.upstream_headers``)."""
+        parent = self.parent(traceparent, tracestate)
+        trace_id = parent.trace_id if parent is not None else self._new_id(16)
+        return CallSpan(trace_id, self._new_id(8), parent, self._sampled(trace_id, parent), self._new_id)
+
+    def parent(self, traceparent: str | None, tracestate: str | None = None) -> SpanParent | None:
+        """The span a call's span hangs from: the incoming ``traceparent`` (and its
+        ``tracestate``) when there is one (a malformed one is ignored: the call starts a trace),
+        else the caller's current OpenTelemetry span — looked up only when the application has
+        imported OpenTelemetry, since otherwise it cannot have one."""
         if traceparent:
-            return parse_traceparent(traceparent)
+            return parse_traceparent(traceparent, tracestate)
         if "opentelemetry.trace" not in sys.modules:
             return None
         from opentelemetry import trace
@@ -255,20 +279,22 @@ class Telemetry:
         ctx = trace.get_current_span().get_span_context()
         if not ctx.is_valid:
             return None
+        state = ctx.trace_state.to_header() if ctx.trace_state else None
         return SpanParent(ctx.trace_id.to_bytes(16, "big"), ctx.span_id.to_bytes(8, "big"),
-                          bool(ctx.trace_flags & 1))
+                          bool(ctx.trace_flags & 1), state or None)
 
-    def export(self, record: Any, ended: list[float], parent: SpanParent | None, request: Any = None,
-               response: Any = None, *, withhold_content: bool = False) -> None:
+    def export(self, record: Any, ended: list[float], span: CallSpan, request: Any = None,
+               response: Any = None, *, withhold_content: bool = False, targets: Sequence[Any] = ()) -> None:
         """Spans for one finished call (its record and the end time of each attempt), queued for
-        export. ``withhold_content``: a local-only call whose text must not reach this collector
-        (it is not local); its span says so instead of carrying the messages. A parent that was
-        not sampled is respected: no spans (the W3C flag, as OpenTelemetry's default sampler)."""
-        trace_id = parent.trace_id if parent is not None else self._new_id(16)
-        if not self._sampled(trace_id, parent):
+        export with the ids ``span`` gave it. ``withhold_content``: a local-only call whose text
+        must not reach this collector (it is not local); its span says so instead of carrying
+        the messages. A call that was not sampled has no spans (a parent's W3C flag is kept, as
+        OpenTelemetry's default sampler does). ``targets``: the call's route's targets (the
+        router's), for the provider and server each attempt went to."""
+        if not span.sampled:
             return
         try:
-            spans = self._spans(record, ended, trace_id, parent, request, response, withhold_content)
+            spans = self._spans(record, ended, span, request, response, withhold_content, targets)
         except Exception as exc:  # noqa: BLE001 - telemetry never fails a call
             log.warning("could not build the OpenTelemetry spans for a call: %s", type(exc).__name__)
             return
@@ -291,22 +317,28 @@ class Telemetry:
             return False
         return int.from_bytes(trace_id[8:], "big") < round(self.config.sample_ratio * (1 << 64))
 
-    def _spans(self, record: Any, ended: list[float], trace_id: bytes, parent: SpanParent | None, request: Any,
-               response: Any, withhold_content: bool) -> list[bytes]:
+    def _spans(self, record: Any, ended: list[float], span: CallSpan, request: Any, response: Any,
+               withhold_content: bool, targets: Sequence[Any]) -> list[bytes]:
         op = _OPERATIONS.get(record.operation, record.operation)
         start = _ns(record.created_at)
         end = start + int((record.latency_ms or 0.0) * 1e6)
+        servers = {t.key: server_of(t.target, t.provider) for t in targets}
+        attempts = record.attempts
+        # the call's provider and server: the answering target's, else (a failed call) its last attempt's
+        last = attempts[-1] if attempts else None
+        answering = record.target or (last.target if last is not None else None)
+        provider = record.provider or (last.provider if last is not None else None)
         attrs: dict[str, Any] = {
             "gen_ai.operation.name": op,
             "gen_ai.request.model": record.requested_model,
             "cloverleaf.call_id": record.id,
             "cloverleaf.route": record.requested_model,
             "cloverleaf.status": record.status,
-            "cloverleaf.attempts": len(record.attempts),
-            "cloverleaf.fallback": len({a.target for a in record.attempts}) > 1,
+            "cloverleaf.attempts": len(attempts),
+            "cloverleaf.fallback": len({a.target for a in attempts}) > 1,
         }
-        _put(attrs, "gen_ai.provider.name", record.provider)
-        _put(attrs, "gen_ai.system", record.provider)
+        # a cache hit names the provider of its answer, and no server: none was asked
+        _provider_attrs(attrs, provider, servers.get(answering) if answering else None, asked=last is not None)
         _put(attrs, "gen_ai.response.model", record.model)
         _put(attrs, "cloverleaf.target", record.target)
         _put(attrs, "cloverleaf.cost_usd", record.cost)
@@ -333,23 +365,29 @@ class Telemetry:
         elif self.config.capture_content:
             _put(attrs, "gen_ai.input.messages", _input_messages(request))
             _put(attrs, "gen_ai.output.messages", _output_messages(response))
-        span_id = self._new_id(8)
-        error = _error_text(record.error_type, record.error_message, withhold_content)
-        spans = [otlp_wire.span(trace_id, span_id, parent.span_id if parent is not None else None,
+        content = self.config.capture_content and not withhold_content
+        error = _error_text(record.error_type, record.error_message, _call_status(record), content)
+        parent = span.parent
+        spans = [otlp_wire.span(span.trace_id, span.span_id, parent.span_id if parent is not None else None,
                                 f"{op} {record.requested_model}", start, end, attrs, error, unique=_UNIQUE)]
-        for i, (attempt, at) in enumerate(zip(record.attempts, ended, strict=False)):
+        ids = span.attempt_ids
+        for i, (attempt, at) in enumerate(zip(attempts, ended, strict=False)):
             a_end = _ns(at)
             a_start = a_end - int((attempt.latency_ms or 0.0) * 1e6)
             a_attrs: dict[str, Any] = {"gen_ai.operation.name": op, "gen_ai.request.model": attempt.target,
                                        "cloverleaf.target": attempt.target, "cloverleaf.attempt": i + 1}
-            _put(a_attrs, "gen_ai.provider.name", attempt.provider)
-            _put(a_attrs, "gen_ai.system", attempt.provider)
-            _put(a_attrs, "http.response.status_code", attempt.http_status)
+            server = servers.get(attempt.target)
+            _provider_attrs(a_attrs, attempt.provider, server, asked=True)
+            status = attempt.http_status
+            if status is None and attempt.ok and server is not None and server.address is not None:
+                status = 200   # an answer the engine took over HTTP: every API it speaks answers 200
+            _put(a_attrs, "http.response.status_code", status)
             if attempt.error_type:
                 a_attrs["error.type"] = attempt.error_type
-            a_error = _error_text(attempt.error_type, attempt.error_message, withhold_content)
-            spans.append(otlp_wire.span(trace_id, self._new_id(8), span_id, f"{op} {attempt.target}",
-                                        max(start, a_start), max(start, a_end), a_attrs, a_error))
+            a_error = _error_text(attempt.error_type, attempt.error_message, attempt.http_status, content)
+            spans.append(otlp_wire.span(span.trace_id, ids.get(i) or self._new_id(8), span.span_id,
+                                        f"{op} {attempt.target}", max(start, a_start), max(start, a_end), a_attrs,
+                                        a_error))
         return spans
 
     def _new_id(self, size: int) -> bytes:
@@ -366,38 +404,45 @@ class Telemetry:
             log.debug("OpenTelemetry shutdown: %s", exc)
 
 
-class SpanParent(NamedTuple):
-    trace_id: bytes     # 16 bytes
-    span_id: bytes      # 8 bytes
-    sampled: bool
-
-
-_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
-
-
-def parse_traceparent(value: str) -> SpanParent | None:
-    """A W3C ``traceparent`` header, or None when it is malformed (version ``ff``, all-zero
-    ids, extra fields on version 00, upper case): the trace-context rules for ignoring one."""
-    found = _TRACEPARENT.fullmatch(value.strip())
-    if found is None:
-        return None
-    version, trace_id, span_id, flags, rest = found.groups()
-    if version == "ff" or (version == "00" and rest) or trace_id == "0" * 32 or span_id == "0" * 16:
-        return None
-    return SpanParent(bytes.fromhex(trace_id), bytes.fromhex(span_id), bool(int(flags, 16) & 1))
-
-
 def _ns(seconds: float) -> int:
     return int(seconds * 1e9)
 
 
-def _error_text(error_type: str | None, message: str | None, withhold_content: bool) -> str | None:
-    """A span's error status: None when there was no error; its message, unless the call is
-    local-only and the collector is not, where the type alone says what failed (a provider's
-    message can quote the prompt, a content filter's can quote the answer)."""
+def _error_text(error_type: str | None, message: str | None, status: int | None, content: bool) -> str | None:
+    """A span's error status: None when there was no error. A provider's message can quote the
+    prompt (a 400 naming the value it refused) and a content filter's the answer, so it is
+    content: it goes into the span only where content does (``content``: ``capture_content``
+    on, and the call not withheld under local-only). Otherwise a summary made of cloverleaf's
+    own error type and the HTTP status, which cannot carry a word of the call:
+    ``InvalidRequestError (HTTP 400)``."""
     if not error_type:
         return None
-    return "" if withhold_content else (message or "")[:500]
+    if content:
+        return (message or "")[:500]
+    return f"{error_type} (HTTP {status})" if status else error_type
+
+
+def _call_status(record: Any) -> int | None:
+    """The HTTP status behind a failed call's own error: its last attempt's, when that attempt
+    failed with the error the call failed with (a plain model id's upstream error), else None
+    (``AllTargetsFailed``, a local refusal)."""
+    last = record.attempts[-1] if record.attempts else None
+    if last is not None and last.error_type == record.error_type:
+        return int(last.http_status) if last.http_status else None
+    return None
+
+
+def _provider_attrs(attrs: dict[str, Any], provider: str | None, server: Server | None, *, asked: bool) -> None:
+    """``gen_ai.provider.name`` (and the deprecated ``gen_ai.system``) as the conventions name
+    the provider, cloverleaf's own name for it, and (``asked``) the server its requests went to."""
+    if provider is None:
+        return
+    name = server.provider_name if server is not None else VENDORS.get(provider, provider)
+    attrs["gen_ai.provider.name"] = attrs["gen_ai.system"] = name
+    attrs["cloverleaf.provider"] = provider
+    if asked and server is not None and server.address is not None:
+        attrs["server.address"] = server.address
+        attrs["server.port"] = server.port
 
 
 def _put(attrs: dict[str, Any], name: str, value: Any) -> None:

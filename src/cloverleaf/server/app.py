@@ -53,9 +53,17 @@ log = logging.getLogger("cloverleaf.server")
 HOT_ROUTES = (("POST", "/v1/chat/completions"), ("POST", "/v1/messages"), ("POST", "/v1/embeddings"))
 
 
+#: Paths whose requests are not counted in flight: the monitoring that reads the count (a
+#: Prometheus scrape, the dashboard's health page) and the probes. Counted, an idle server's
+#: every scrape read ``cloverleaf_in_flight_requests 1``: itself. Only requests that reach
+#: Starlette are looked up here; the hot routes (``fast_path``) count theirs without it.
+NOT_IN_FLIGHT = frozenset({"/metrics", "/health", "/ready", "/ui/health", "/ui/health/live"})
+
+
 class TimingMiddleware:
     """Adds ``x-cloverleaf-overhead-ms`` (time in the server minus the upstream call) and
-    counts requests in flight (a stream is in flight until its last byte)."""
+    counts requests in flight (a stream is in flight until its last byte), but for the
+    monitoring paths (``NOT_IN_FLIGHT``)."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -77,6 +85,9 @@ class TimingMiddleware:
                     self.metrics.observe_overhead(api, overhead / 1000.0)
             await send(message)
 
+        if scope["path"] in NOT_IN_FLIGHT:
+            await self.app(scope, receive, send_with_overhead)
+            return
         self.metrics.in_flight += 1
         try:
             await self.app(scope, receive, send_with_overhead)

@@ -2,7 +2,8 @@
 
 In: ``Cache-Control`` (``no-store``: this call neither reads nor writes the response cache;
 ``no-cache``: ask the provider again and store the new answer, as HTTP caches do), W3C
-``traceparent`` (OpenTelemetry continues the caller's trace) and ``anthropic-beta`` (beta
+``traceparent`` and ``tracestate`` (OpenTelemetry continues the caller's trace, and the
+provider's request carries it on) and ``anthropic-beta`` (beta
 features by name, comma-separated, as Anthropic's SDK sends ``betas=[...]`` and Claude Code its
 own: added to the configured ones when the target is Anthropic's API, ignored by every other
 provider; client input, so a malformed or oversized list is a 400, on any endpoint).
@@ -40,6 +41,18 @@ def traceparent(headers: Mapping[str, str]) -> str | None:
     value = headers.get("traceparent")
     # version-traceid-spanid-flags: 55 characters; anything else is ignored, never an error
     return value if value and len(value) == 55 and value.isascii() else None
+
+
+#: W3C: a vendor may drop a ``tracestate`` longer than this rather than pass it on
+MAX_TRACESTATE = 512
+
+
+def tracestate(headers: Mapping[str, str]) -> str | None:
+    """The ``tracestate`` that goes with a ``traceparent`` (read only when there is one), passed
+    on to the provider unchanged; one that is too long or not printable ASCII is dropped, never
+    an error (as the trace-context rules let a vendor)."""
+    value = headers.get("tracestate")
+    return value if value and len(value) <= MAX_TRACESTATE and value.isascii() and value.isprintable() else None
 
 
 def client_betas(values: list[str]) -> tuple[str, ...]:

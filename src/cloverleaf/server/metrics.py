@@ -18,7 +18,7 @@ Series::
     cloverleaf_tokens_total{model,provider,type}                 type: input|output|cached|reasoning
     cloverleaf_cost_usd_total{model,provider}
     cloverleaf_cache_total{api,model,result}                      result: hit|miss
-    cloverleaf_in_flight_requests
+    cloverleaf_in_flight_requests                                not the scrape, nor health probes (app.NOT_IN_FLIGHT)
     cloverleaf_breaker_state{target}                             0 closed, 1 half-open, 2 open
                                                                  (at most MAX_MODELS targets, open ones first)
     cloverleaf_store_records_pending                             the store writer's queue

@@ -34,7 +34,7 @@ from .._capabilities import Capability
 from .._context import CallContext
 from .auth import Authenticator, Principal
 from .backend import Backend
-from .call_headers import BETA_HEADER, cache_directive, client_betas, traceparent
+from .call_headers import BETA_HEADER, cache_directive, client_betas, traceparent, tracestate
 from .deadlines import BodyDeadlines
 from .errors import BadRequest, ClientClosed, Flavor, error_body, to_api_error
 from .h1_server import HANGUP_EXTENSION
@@ -95,6 +95,8 @@ class ServerState:
                           after_response=request.scope.get(AFTER_RESPONSE_JOBS),
                           cache=cache_directive(headers), traceparent=traceparent(headers), privacy=privacy,
                           data_class=data_class)
+        if ctx.traceparent is not None:
+            ctx.tracestate = tracestate(headers)
         if headers.get(BETA_HEADER) is not None:   # every one of the header's lines, not only the first
             ctx.client_betas = client_betas([value.decode("latin-1") for name, value in request.scope["headers"]
                                              if name == b"anthropic-beta"])

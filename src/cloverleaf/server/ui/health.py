@@ -27,7 +27,7 @@ async def collect(st: ServerState) -> dict[str, Any]:
     backend = st.backend
     gateway = backend.gateway
     out: dict[str, Any] = {"now": time.time(), "uptime": time.time() - st.started_at,
-                           "in_flight": max(st.metrics.in_flight - 1, 0)}
+                           "in_flight": st.metrics.in_flight}   # this page's own request is not counted
     try:
         out["breakers"], out["breakers_hidden"] = noteworthy_breakers(await backend.breakers(), SHOWN_BREAKERS)
         out["breakers_error"] = None
