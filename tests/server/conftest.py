@@ -16,7 +16,7 @@ import openai
 import pytest
 import uvicorn
 
-from cloverleaf._config import ModelEntry, Settings
+from cloverleaf._config import ModelEntry, ProviderSettings, Settings
 from cloverleaf.server.app import create_app
 from cloverleaf.server.cli_serve import H1_PROTOCOL, UVICORN_PROTOCOL, resolve_http
 from cloverleaf.server.options import ServerOptions
@@ -131,3 +131,14 @@ def upstream() -> Iterator[Upstream]:
     up = Upstream()
     yield up
     up.close()
+
+
+@pytest.fixture(scope="module")
+def two_upstreams_live(upstream: Upstream) -> Iterator[Live]:
+    """A live server whose ``anth/...`` models answer from ``upstream`` as Anthropic's API and
+    ``oai/...`` as OpenAI's (helpers for reading it: ``two_upstreams.py``)."""
+    providers = {"anth": ProviderSettings("anth", kind="anthropic", base_url=upstream.url, api_key="sk-ant-mock"),
+                 "oai": ProviderSettings("oai", kind="openai", base_url=f"{upstream.url}/v1", api_key="sk-mock")}
+    server = start_live(settings(providers=providers))
+    yield server
+    stop_live(server)

@@ -6,17 +6,15 @@ upstream that records the body it received."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from cloverleaf._config import ProviderSettings
 from cloverleaf.server import anthropic_wire as aw
 
-from ..sdk.upstream import Reply, Upstream
-from .conftest import Live, settings, start_live, stop_live
+from ..sdk.upstream import Upstream
+from .conftest import Live
+from .two_upstreams import answer, sent
 
 HI: Any = [{"role": "user", "content": "hi"}]
 MESSAGE = {"id": "msg_up", "type": "message", "role": "assistant", "model": "claude-opus-4-8",
@@ -27,27 +25,10 @@ COMPLETION = {"id": "c1", "object": "chat.completion", "created": 1, "model": "o
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[Upstream]:
-    up = Upstream()
-    yield up
-    up.close()
+def live(two_upstreams_live: Live) -> Live:
+    return two_upstreams_live
 
 
-@pytest.fixture(scope="module")
-def live(upstream: Upstream) -> Iterator[Live]:
-    providers = {"anth": ProviderSettings("anth", kind="anthropic", base_url=upstream.url, api_key="sk-ant-mock"),
-                 "oai": ProviderSettings("oai", kind="openai", base_url=f"{upstream.url}/v1", api_key="sk-mock")}
-    server = start_live(settings(providers=providers))
-    yield server
-    stop_live(server)
-
-
-def sent(upstream: Upstream) -> dict[str, Any]:
-    return json.loads(upstream.seen[-1].body)  # type: ignore[no-any-return]
-
-
-def answer(body: dict[str, Any]) -> Reply:
-    return Reply(headers={"content-type": "application/json"}, body=json.dumps(body).encode())
 
 
 @pytest.mark.parametrize("effort", ["high", "xhigh", "max"])

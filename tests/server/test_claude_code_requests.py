@@ -7,16 +7,14 @@ that records the body it received."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import anthropic
 import pytest
 
-from cloverleaf._config import ProviderSettings
-
 from ..sdk.upstream import Reply, Upstream
-from .conftest import Live, settings, start_live, stop_live
+from .conftest import Live
+from .two_upstreams import answer, sent
 
 HI: Any = [{"role": "user", "content": "hi"}]
 CONTEXT_BETA = "context-management-2025-06-27"
@@ -37,25 +35,14 @@ MID_SYSTEM: Any = [{"role": "user", "content": "hi"},
 
 
 @pytest.fixture(scope="module")
-def live(upstream: Upstream) -> Iterator[Live]:
-    providers = {"anth": ProviderSettings("anth", kind="anthropic", base_url=upstream.url, api_key="sk-ant-mock"),
-                 "oai": ProviderSettings("oai", kind="openai", base_url=f"{upstream.url}/v1", api_key="sk-mock")}
-    server = start_live(settings(providers=providers))
-    yield server
-    stop_live(server)
+def live(two_upstreams_live: Live) -> Live:
+    return two_upstreams_live
 
-
-def sent(upstream: Upstream) -> dict[str, Any]:
-    """The body of the last request the upstream received."""
-    return json.loads(upstream.seen[-1].body)  # type: ignore[no-any-return]
 
 
 def sent_header(upstream: Upstream, name: str) -> str | None:
     return next((v for k, v in upstream.seen[-1].headers.items() if k.lower() == name), None)
 
-
-def answer(body: dict[str, Any]) -> Reply:
-    return Reply(headers={"content-type": "application/json"}, body=json.dumps(body).encode())
 
 
 def streamed(*events: dict[str, Any]) -> Reply:

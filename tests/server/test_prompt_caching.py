@@ -6,16 +6,14 @@ by the official Anthropic SDK against a mock upstream that records the body it r
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import anthropic
 import pytest
 
-from cloverleaf._config import ProviderSettings
-
 from ..sdk.upstream import Reply, Upstream
-from .conftest import Live, settings, start_live, stop_live
+from .conftest import Live
+from .two_upstreams import answer, sent
 
 HI: Any = [{"role": "user", "content": "hi"}]
 EPHEMERAL = {"type": "ephemeral"}
@@ -33,21 +31,10 @@ def tool(name: str, **fields: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def live(upstream: Upstream) -> Iterator[Live]:
-    providers = {"anth": ProviderSettings("anth", kind="anthropic", base_url=upstream.url, api_key="sk-ant-mock"),
-                 "oai": ProviderSettings("oai", kind="openai", base_url=f"{upstream.url}/v1", api_key="sk-mock")}
-    server = start_live(settings(providers=providers))
-    yield server
-    stop_live(server)
+def live(two_upstreams_live: Live) -> Live:
+    return two_upstreams_live
 
 
-def sent(upstream: Upstream) -> dict[str, Any]:
-    """The body of the last request the upstream received."""
-    return json.loads(upstream.seen[-1].body)  # type: ignore[no-any-return]
-
-
-def answer(body: dict[str, Any]) -> Reply:
-    return Reply(headers={"content-type": "application/json"}, body=json.dumps(body).encode())
 
 
 def test_cache_control_on_a_tool_reaches_an_anthropic_upstream(live: Live, upstream: Upstream) -> None:
