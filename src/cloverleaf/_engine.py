@@ -259,13 +259,7 @@ class Engine:
             http_req = target.adapter.build_chat(req, target.cfg)
         except ValueError as exc:  # a request the provider's format cannot express: the caller's to fix
             raise target.adapter.invalid(str(exc), target.model) from exc
-        if target.peer_check is not None:
-            http_req.peer_check = target.peer_check
-        if target.head_timeout is not None:
-            http_req.head_timeout = target.head_timeout
-        if target.trace_headers is not None:
-            http_req.headers.update(target.trace_headers)
-        return http_req
+        return _peer_checked(target, http_req)  # type: ignore[no-any-return]
 
     def chat(self, target: Target, req: ChatRequest) -> ChatResponse:
         req = self._for_target(target, req, stream=False)
