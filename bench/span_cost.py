@@ -53,7 +53,7 @@ def cloverleaf_row(endpoint: str) -> tuple[Callable[[CallRecord], None], Callabl
     telemetry = Telemetry(TelemetryConfig(endpoint=endpoint))
 
     def export(rec: CallRecord) -> None:
-        telemetry.export(rec, [time.time()], None)
+        telemetry.export(rec, [time.time()], telemetry.begin(None))
 
     def done() -> None:
         telemetry.force_flush(60)

@@ -207,7 +207,7 @@ def test_a_network_host_in_the_server_table_needs_authentication_as_the_flag_doe
 
 
 def _in_flight(port: int, at_least: int) -> None:
-    """Wait until the server counts ``at_least`` requests in flight (the scrape is one of them)."""
+    """Wait until the server counts ``at_least`` requests in flight (the scrape is not one of them)."""
     deadline = time.monotonic() + 30
     while True:
         text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
@@ -245,7 +245,7 @@ def test_a_stop_signal_lets_the_requests_in_flight_finish_then_exits_cleanly(tmp
         with ThreadPoolExecutor(1) as pool:
             one_shot = pool.submit(client.chat.completions.create, model="fake/echo+slow-2s",
                                    messages=[{"role": "user", "content": "still answered"}])
-            _in_flight(port, 3)                  # the stream, the one-shot call and the scrape
+            _in_flight(port, 2)                  # the stream and the one-shot call (a scrape is not counted)
             proc.send_signal(getattr(signal, stop))
             chunks += list(stream)
             assert one_shot.result(timeout=30).choices[0].message.content == "still answered"
