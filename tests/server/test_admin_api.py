@@ -51,6 +51,32 @@ def _at_once(live: Live, n: int, method: str, path: str, body: dict[str, Any]) -
         return sorted(pool.map(one, range(n)))
 
 
+# --------------------------------------------------------------------------- the stored key stays put
+
+
+def test_a_stored_key_goes_nowhere_new_without_being_sent_again(live: Live) -> None:
+    """An edit that moves an entry to another host or provider would have sent its stored
+    provider key, which the editor never sees, to a server of the editor's choosing."""
+    with live.http(MASTER) as http:
+        made = http.post("/admin/models", json={"name": "moved", "provider": "mylab", "identifier": "qwen",
+                                                "base_url": "http://127.0.0.1:9/v1", "api_key": "sk-KEEP-ME"})
+        assert made.status_code == 201, made.text
+        for change in ({"base_url": "http://127.0.0.2:9/v1"}, {"base_url": "https://127.0.0.1:9/v1"},
+                       {"base_url": "http://127.0.0.1:10/v1"}, {"provider": "fake", "identifier": "echo"}):
+            refused = http.patch("/admin/models/moved", json=change)
+            assert refused.status_code == 400 and refused.json()["error"]["param"] == "api_key", refused.text
+            put = http.put("/admin/models/moved", json={"provider": "mylab", "identifier": "qwen", **change})
+            assert put.status_code == 400, put.text
+        same_host = http.patch("/admin/models/moved", json={"base_url": "http://127.0.0.1:9/other/v1"})
+        assert same_host.status_code == 200 and same_host.json()["has_api_key"] is True, same_host.text
+        resent = http.patch("/admin/models/moved", json={"base_url": "http://127.0.0.2:9/v1", "api_key": "sk-new"})
+        assert resent.status_code == 200 and resent.json()["has_api_key"] is True, resent.text
+        removed = http.patch("/admin/models/moved", json={"base_url": "http://127.0.0.3:9/v1", "api_key": ""})
+        assert removed.status_code == 200 and removed.json()["has_api_key"] is False, removed.text
+    stored = live.state.backend.store.get_model_entry("moved")
+    assert stored.base_url == "http://127.0.0.3:9/v1" and stored.api_key_encrypted is None
+
+
 # --------------------------------------------------------------------------- PUT keeps the key
 
 

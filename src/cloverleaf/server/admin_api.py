@@ -35,6 +35,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -157,6 +158,8 @@ async def _save_entry(st: ServerState, name: str, fields: dict[str, Any], existi
         values["api_key_encrypted"] = existing.api_key_encrypted
     api_key = fields.pop("api_key", ...)
     values.update(fields)
+    if api_key is ... and values.get("api_key_encrypted") and existing is not None:
+        _key_stays_where_it_went(existing, values)
     if api_key is not ...:
         if api_key and st.box is None:
             raise ApiError("cannot store a provider key: no encryption key (CLOVERLEAF_ENCRYPTION_KEY)", status=503,
@@ -180,6 +183,30 @@ async def _save_entry(st: ServerState, name: str, fields: dict[str, Any], existi
                        status=409, kind="invalid_request", code="conflict")
     st.backend.install(saved)
     return saved
+
+
+def _key_stays_where_it_went(existing: Any, values: dict[str, Any]) -> None:
+    """A 400 when a change would send the entry's stored provider key somewhere it did not go:
+    another provider, or a ``base_url`` on another scheme, host or port. Whoever edits an entry
+    never sees its key, so moving the entry must not hand the key to a server of their choosing
+    (a mistyped host too): the key is sent again with the move, or removed (``"api_key": ""``)."""
+    before = (existing.provider, _origin(existing.base_url))
+    after = (values.get("provider"), _origin(values.get("base_url")))
+    if before != after:
+        raise bad("api_key", "this entry has a stored provider key and the change sends its calls to another "
+                             "provider or host: send the key again with the change (\"api_key\": \"...\"), or "
+                             "remove it (\"api_key\": \"\")")
+
+
+def _origin(url: Any) -> tuple[str, str | None, int | None] | None:
+    """Where a base_url's requests go (scheme, host, port); None for the provider's own default."""
+    if not url:
+        return None
+    try:
+        parts = urlsplit(str(url))
+        return parts.scheme.lower(), parts.hostname, parts.port
+    except ValueError:
+        return "", str(url), None
 
 
 def refuse_config_entry(st: ServerState, name: str, change: str = "change it in the file, or give this entry "

@@ -79,13 +79,13 @@ def kept_url(sent: str, stored: str) -> str:
     if "@" in new.netloc and "@" in old.netloc and masked_userinfo(old.netloc, MASK) == new.netloc:
         netloc = old.netloc
     kept: dict[str, list[str]] = {}    # a secret parameter's stored name=value, by its name as written
-    for part in old.query.split("&") if old.query else ():
+    for part in re.split(r"[&;]", old.query) if old.query else ():
         name = part.partition("=")[0]
         if is_secret_name(unquote_plus(name)):
             kept.setdefault(name, []).append(part)
     query = []
-    for part in new.query.split("&") if new.query else ():
+    for part in re.split(r"([&;])", new.query) if new.query else ():   # separators kept as written
         name, _, value = part.partition("=")
         query.append(kept[name].pop(0) if value == MASK and kept.get(name) else part)
-    return urlunsplit(new._replace(netloc=netloc, query="&".join(query)))
+    return urlunsplit(new._replace(netloc=netloc, query="".join(query)))
 
