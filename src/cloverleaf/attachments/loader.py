@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any, Literal, cast
 from urllib.parse import unquote, urlsplit
 
-from .._errors import AttachmentError
-from .._types import Attachment, AttachmentKind
+from .._errors import AttachmentError, clipped
+from .._types import IMAGE_DETAILS, Attachment, AttachmentKind, ImageDetail
 from . import sniff
 from .fetch import ByteBudget, adownload, download
 from .policy import AttachmentPolicy
@@ -36,6 +36,7 @@ class _Spec:
     fetch: FetchMode
     filename: str | None
     cache_control: dict[str, Any] | None
+    detail: ImageDetail | None
 
     @classmethod
     def of(cls, att: SourceLike, type: str | None, media_type: str | None, fetch: str | None) -> _Spec:
@@ -50,7 +51,11 @@ class _Spec:
         mode = fetch if fetch is not None else base.fetch
         if mode not in ("local", "provider"):
             raise AttachmentError(f"attachment fetch must be 'local' or 'provider', not {mode!r}", rule="invalid-source")
-        return cls(classify(raw), kind, claimed, cast(FetchMode, mode), base.filename, base.cache_control)
+        if base.detail is not None and base.detail not in IMAGE_DETAILS:
+            raise AttachmentError(f"attachment detail must be 'low', 'high' or 'auto', not {clipped(base.detail)}",
+                                  rule="invalid-detail", detail=clipped(base.detail))
+        return cls(classify(raw), kind, claimed, cast(FetchMode, mode), base.filename, base.cache_control,
+                   base.detail)
 
 
 def _claimed_kind(value: str | None) -> AttachmentKind | None:
@@ -154,7 +159,8 @@ def _provider_url(spec: _Spec) -> Attachment:
     _check_claims(spec, kind, media_type, what=target.describe())
     filename = spec.filename or posixpath.basename(unquote(urlsplit(url).path)) or None
     return Attachment(source=url, type=kind, media_type=media_type if sniff.kind_of(media_type) == kind else None,
-                      fetch="provider", url=url, filename=filename, cache_control=spec.cache_control)
+                      fetch="provider", url=url, filename=filename, cache_control=spec.cache_control,
+                      detail=spec.detail)
 
 
 # --------------------------------------------------------------------------- deciding the type
@@ -190,7 +196,7 @@ def _settle(spec: _Spec, data: bytes, *, name: str | None = None, declared: str 
     filename = spec.filename or (os.path.basename(name) if name else None)
     source = spec.source.value if keep_source and isinstance(spec.source.value, str) else None
     return Attachment(source=source, type=kind, media_type=media_type, fetch="local", data=data,
-                      filename=filename, cache_control=spec.cache_control)
+                      filename=filename, cache_control=spec.cache_control, detail=spec.detail)
 
 
 def _check_claims(spec: _Spec, kind: AttachmentKind, claimed: str | None, *, what: str,
