@@ -129,7 +129,7 @@ class AttachmentError(CloverleafError):
     def __init__(self, message: str, *, rule: str = "invalid", detail: str | None = None) -> None:
         super().__init__(message)
         self.rule = rule
-        self.detail = detail
+        self.detail = detail if detail is None or len(detail) <= QUOTE_CHARS * 2 else clipped(detail)
 
 
 class UnsupportedCapability(CloverleafError):

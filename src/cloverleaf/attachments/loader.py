@@ -50,7 +50,7 @@ class _Spec:
         claimed = _claimed_media_type(media_type if media_type is not None else base.media_type)
         mode = fetch if fetch is not None else base.fetch
         if mode not in ("local", "provider"):
-            raise AttachmentError(f"attachment fetch must be 'local' or 'provider', not {mode!r}", rule="invalid-source")
+            raise AttachmentError(f"attachment fetch must be 'local' or 'provider', not {clipped(mode)}", rule="invalid-source")
         if base.detail is not None and base.detail not in IMAGE_DETAILS:
             raise AttachmentError(f"attachment detail must be 'low', 'high' or 'auto', not {clipped(base.detail)}",
                                   rule="invalid-detail", detail=clipped(base.detail))
@@ -69,8 +69,8 @@ def _claimed_media_type(value: str | None) -> str | None:
     if normalized in sniff.GENERIC:
         return None
     if normalized not in sniff.SUPPORTED:
-        raise AttachmentError(f"unsupported attachment media type {value!r}; supported: {sniff.supported_list()}",
-                              rule="unsupported-type", detail=value)
+        raise AttachmentError(f"unsupported attachment media type {clipped(value)}; supported: "
+                              f"{sniff.supported_list()}", rule="unsupported-type", detail=clipped(value))
     return normalized
 
 
@@ -206,5 +206,5 @@ def _check_claims(spec: _Spec, kind: AttachmentKind, claimed: str | None, *, wha
         if value is not None and value != kind:
             shown = claimed if label == "media type" else value
             raise AttachmentError(
-                f"{what} was given as {label} {shown!r} ({value}) but its content is {actual or kind} ({kind}); "
+                f"{what} was given as {label} {clipped(shown)} ({value}) but its content is {actual or kind} ({kind}); "
                 f"pass type={kind!r} or the intended file", rule="type-mismatch", detail=f"{value} != {kind}")
