@@ -26,6 +26,6 @@ def scheme_of(url: str | None) -> str | None:
 def what_works(scheme: str) -> str:
     """The one way a ``scheme://`` attachment reaches a model, for an error's hint."""
     reader = STORAGE_READERS[scheme]
-    return (f"a {scheme}:// URI is read by {reader} itself: attach it with fetch='provider' to a {reader} model "
-            f"(cloverleaf never downloads it); for any other provider give an http(s) URL, a local file or "
-            f"the bytes")
+    return (f"{scheme}:// URIs are read by {reader} itself: attach one with fetch='provider' to a {reader} "
+            f"model (cloverleaf never downloads them); for any other provider give an http(s) URL, a local file "
+            f"or the bytes")

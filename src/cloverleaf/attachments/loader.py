@@ -15,6 +15,7 @@ from typing import Any, Literal, cast
 from urllib.parse import unquote, urlsplit
 
 from .._errors import AttachmentError, clipped
+from .._storage_uris import STORAGE_READERS, what_works
 from .._types import IMAGE_DETAILS, Attachment, AttachmentKind, ImageDetail
 from . import sniff
 from .fetch import ByteBudget, adownload, download
@@ -118,10 +119,14 @@ def _needs_download(spec: _Spec) -> bool:
 def _resolve_offline(spec: _Spec, policy: AttachmentPolicy) -> Attachment:
     source = spec.source
     if source.kind == "url":
+        if source.scheme in STORAGE_READERS:
+            return _storage_uri(spec)
         if source.scheme not in ALLOWED_SCHEMES:
             raise AttachmentError(
-                f"attachment URL scheme {source.scheme!r} is not allowed; use http(s), a data: URL, base64"
-                + (" or a local path" if policy.allow_local_paths else ""), rule="scheme", detail=source.scheme)
+                f"attachment URL scheme {clipped(source.scheme)} is not allowed; use http(s), a data: URL, base64"
+                + (" or a local path" if policy.allow_local_paths else "")
+                + " (or an s3:// URI for bedrock, a gs:// URI for vertex, with fetch='provider')",
+                rule="scheme", detail=clipped(source.scheme))
         return _provider_url(spec)
     if source.kind in ("path", "file-url"):
         if not policy.allow_local_paths:
@@ -143,6 +148,28 @@ def _resolve_offline(spec: _Spec, policy: AttachmentPolicy) -> Attachment:
                               "AttachmentPolicy.max_bytes to allow bigger attachments", rule="too-large",
                               detail=f"{policy.max_bytes} bytes")
     return _settle(spec, data)
+
+
+def _storage_uri(spec: _Spec) -> Attachment:
+    """An ``s3://``/``gs://`` URI: never downloaded (the provider reads it with the caller's cloud
+    credentials; the engine checks the provider reads that scheme). Its media type must be known
+    without the bytes: given, or from the file extension."""
+    url = str(spec.source.value).strip()
+    scheme = str(spec.source.scheme)
+    if spec.fetch != "provider":
+        raise AttachmentError(f"cloverleaf cannot download {scheme}:// URIs; {what_works(scheme)}", rule="scheme",
+                              detail=scheme)
+    media_type = spec.media_type or sniff.from_name(unquote(urlsplit(url).path))
+    kind = sniff.kind_of(media_type)
+    if media_type is None or kind is None:
+        raise AttachmentError(
+            f"cannot tell the media type of {clipped(url)} without reading it; pass media_type= (such as "
+            "'image/png' or 'application/pdf'), which the provider needs with the URI", rule="unknown-type",
+            detail=scheme)
+    _check_claims(spec, kind, media_type, what=clipped(url))
+    filename = spec.filename or posixpath.basename(unquote(urlsplit(url).path)) or None
+    return Attachment(source=url, type=kind, media_type=media_type, fetch="provider", url=url, filename=filename,
+                      cache_control=spec.cache_control, detail=spec.detail)
 
 
 def _provider_url(spec: _Spec) -> Attachment:
