@@ -107,6 +107,21 @@ class WorkflowFailed(CloverleafError):
         self.cause = cause
 
 
+#: How much of a client's value an error quotes (a media type or format holds a few dozen characters).
+QUOTE_CHARS = 60
+
+
+def clipped(value: object, limit: int = QUOTE_CHARS) -> str:
+    """``value`` quoted for an error message: its repr when short, else its first ``limit``
+    characters and its length. A client's attachment field can hold a payload (a data URL missing
+    its comma puts the base64 in the media type): quoted whole it made a 600 KB 400 and landed in
+    the trace store."""
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) <= limit:
+        return repr(text) if isinstance(value, str) else text
+    return f"{text[:limit]!r}... ({len(text)} characters)"
+
+
 class AttachmentError(CloverleafError):
     """An attachment was refused. ``rule`` names the check that failed (``private-address``,
     ``too-large``, ``scheme``, ``timeout``, ...); ``detail`` says which address or limit."""
@@ -114,7 +129,7 @@ class AttachmentError(CloverleafError):
     def __init__(self, message: str, *, rule: str = "invalid", detail: str | None = None) -> None:
         super().__init__(message)
         self.rule = rule
-        self.detail = detail
+        self.detail = detail if detail is None or len(detail) <= QUOTE_CHARS * 2 else clipped(detail)
 
 
 class UnsupportedCapability(CloverleafError):

@@ -65,6 +65,9 @@ class Text:
 
 
 AttachmentKind = Literal["image", "pdf", "audio"]
+ImageDetail = Literal["low", "high", "auto"]
+#: The values of :attr:`Attachment.detail` (OpenAI's image ``detail``).
+IMAGE_DETAILS: tuple[str, ...] = ("low", "high", "auto")
 
 
 @dataclass(slots=True)
@@ -87,6 +90,10 @@ class Attachment:
     url: str | None = None
     filename: str | None = None
     cache_control: dict[str, Any] | None = None
+    #: An image's detail for OpenAI (Chat Completions, Azure, OpenAI-compatible servers and the
+    #: Responses API): ``"low"``, ``"high"`` or ``"auto"``; None: not given (Chat Completions then
+    #: sends none, the Responses API ``"auto"``). Other providers have no such setting.
+    detail: ImageDetail | None = None
 
     @property
     def kind(self) -> AttachmentKind | None:

@@ -138,6 +138,7 @@ class BedrockAdapter(Adapter):
     default_capabilities = Capabilities(
         text=True, tools=True, structured=True, streaming=True, stream_tools=True, stream_structured=True,
         embeddings=True, image_generation=True, image_input=True, pdf_input=True, reasoning=True,
+        storage_schemes=("s3",),
     )
 
     def __init__(self, spec: Any) -> None:
