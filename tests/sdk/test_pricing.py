@@ -219,3 +219,22 @@ def test_coding_agents_default_models_are_priced(provider, model, same_as):
     price, reference = lookup(provider, model), all_prices()[same_as]
     assert price is not None
     assert (price.input, price.output, price.cached_input) == (reference.input, reference.output, reference.cached_input)
+
+
+def test_a_dated_snapshot_with_its_own_price_is_not_billed_as_the_alias() -> None:
+    """gpt-4o-2024-05-13 lists at $5/$15, twice gpt-4o's $2.50/$10: stripping its date would
+    have billed it at half price."""
+    price = lookup("openai", "gpt-4o-2024-05-13")
+    assert price is not None and price.cost(Usage(1_000_000, 1_000_000)) == 20.0
+    assert lookup("openai", "gpt-4o-2024-08-06") == lookup("openai", "gpt-4o")
+
+
+@pytest.mark.parametrize(("model", "fresh", "cached", "out"), [
+    ("openai/gpt-oss-120b", 0.15, 0.075, 0.60),
+    ("openai/gpt-oss-20b", 0.075, 0.0375, 0.30),
+])
+def test_groq_gpt_oss_bills_at_groqs_list_price(model: str, fresh: float, cached: float, out: float) -> None:
+    price = lookup("groq", model)
+    assert price is not None
+    got = price.cost(Usage(2_000_000, 1_000_000, cached_tokens=1_000_000))
+    assert got == pytest.approx(fresh + cached + out)
