@@ -149,10 +149,12 @@ class UnsupportedCapability(CloverleafError):
 
 class BudgetExceeded(CloverleafError):
     """A budget would be overspent; or, with ``unpriced``, it could not be kept: those targets
-    have no price, so nothing bounds what a call to them spends (a budget fails closed)."""
+    have no price, so nothing bounds what a call to them spends (a budget fails closed). With
+    ``unsized``, the same for a request with an attachment whose size is unknown before the call
+    (a document, audio or video by URL), sent to targets whose context window is unknown."""
 
     def __init__(self, scope: str, limit: float, spent: float, requested: float = 0.0, *,
-                 reserved: float = 0.0, unpriced: tuple[str, ...] = ()) -> None:
+                 reserved: float = 0.0, unpriced: tuple[str, ...] = (), unsized: tuple[str, ...] = ()) -> None:
         """``requested``: what this call would reserve (the most it can cost); ``reserved``: what
         other calls in flight hold already."""
         self.scope = scope
@@ -161,7 +163,15 @@ class BudgetExceeded(CloverleafError):
         self.requested = requested
         self.reserved = reserved
         self.unpriced = unpriced
-        if unpriced:
+        self.unsized = unsized
+        if unsized:
+            message = (f"budget {scope!r} applies to this call, but it sends a document, audio or video by URL, "
+                       "whose size is unknown until it is read, to "
+                       f"{', '.join(repr(t) for t in unsized)}, whose context window is unknown, so nothing bounds "
+                       "what it would spend: send the attachment's bytes (inline, or a local file) so its size "
+                       "counts, or give the model its context_window (a [[models]] entry), or call it without "
+                       "this budget")
+        elif unpriced:
             message = (f"budget {scope!r} applies to this call, but {', '.join(repr(t) for t in unpriced)} "
                        f"{'has' if len(unpriced) == 1 else 'have'} no price, so what the call would spend cannot "
                        "be counted: give the model its price (a [[models]] entry's input_cost_per_1k and "

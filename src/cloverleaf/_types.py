@@ -441,6 +441,9 @@ class Usage:
     cache_write_1h_tokens: int = 0
     #: False when the upstream did not report the usage: the counts are estimates (see the class docstring).
     reported: bool = True
+    #: The part of ``input_tokens`` that was audio (Gemini's ``promptTokensDetails``, OpenAI's
+    #: ``prompt_tokens_details.audio_tokens``): some providers bill it at its own rate.
+    audio_input_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -456,6 +459,7 @@ class Usage:
             None if self.cost is None and other.cost is None else (self.cost or 0.0) + (other.cost or 0.0),
             self.cache_write_1h_tokens + other.cache_write_1h_tokens,
             self.reported and other.reported,   # a sum with an unknown part is unknown
+            self.audio_input_tokens + other.audio_input_tokens,
         )
 
 

@@ -229,7 +229,8 @@ def to_api_error(exc: BaseException) -> ApiError:
                                 "refused": [{"target": t, "reason": why} for t, why in exc.targets]})
     if isinstance(exc, cl.BudgetExceeded):
         return ApiError(str(exc), status=402, kind="budget_exceeded",
-                        code="budget_unpriced" if exc.unpriced else "budget_exceeded",
+                        code=("budget_unpriced" if exc.unpriced else "budget_unsized_attachment" if exc.unsized
+                              else "budget_exceeded"),
                         extra={"scope": exc.scope, "limit": exc.limit, "spent": round(exc.spent, 6)})
     if isinstance(exc, cl.RateLimitExceeded):
         if exc.never_fits:   # as OpenAI's "Request too large": a 429 with no Retry-After, since none helps

@@ -54,6 +54,7 @@ from ..._errors import (
     ContentFilterError,
     ProviderError,
 )
+from ..._estimate import embedding_tokens as estimated_embedding_tokens
 from ..._http import HttpRequest, HttpResponse, json_body
 from ..._types import (
     Attachment,
@@ -491,9 +492,12 @@ class BedrockAdapter(Adapter):
             raise self.malformed(str(exc), resps[0] if resps else None, req.model) from None
         if len(vectors) != len(req.inputs):
             raise self.malformed(f"{len(vectors)} vectors for {len(req.inputs)} inputs", resps[0], req.model)
-        tokens = sum(embedding_tokens(p, r.header("x-amzn-bedrock-input-token-count"))
-                     for p, r in zip(payloads, resps, strict=True))
-        return EmbeddingResponse(vectors, model=req.model, provider=self.name, usage=Usage(input_tokens=tokens))
+        counts = [embedding_tokens(p, r.header("x-amzn-bedrock-input-token-count"))
+                  for p, r in zip(payloads, resps, strict=True)]
+        known = [c for c in counts if c is not None]
+        usage = (Usage(input_tokens=sum(known)) if len(known) == len(counts)   # a part uncounted: all estimated
+                 else Usage(input_tokens=estimated_embedding_tokens(req.inputs), reported=False))
+        return EmbeddingResponse(vectors, model=req.model, provider=self.name, usage=usage)
 
     # -- images --------------------------------------------------------------------------------
     def build_image(self, req: ImageRequest, cfg: ProviderConfig) -> HttpRequest | list[HttpRequest]:
