@@ -251,7 +251,7 @@ class PrivacyGuard:
         else:
             try:
                 addresses = list((self.resolver or _system_resolver)(host, port))
-            except OSError as exc:
+            except (OSError, UnicodeError) as exc:   # UnicodeError: a name IDNA cannot encode (a label > 63)
                 return Locality(False, f"host {host!r} could not be resolved ({exc}); refusing to guess")
             if not addresses:
                 return Locality(False, f"host {host!r} resolved to no address")

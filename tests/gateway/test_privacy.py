@@ -220,14 +220,46 @@ def test_locality_is_decided_by_the_resolved_address(base_url: str, local_ok: bo
         assert client.engine.privacy.locality(target).local is local_ok
 
 
-def test_unresolvable_hosts_fail_closed() -> None:
+@pytest.mark.parametrize("failure", [OSError("no DNS"), UnicodeError("label empty or too long")])
+def test_unresolvable_hosts_fail_closed(failure: Exception) -> None:
     def broken(host: str, port: int) -> list[str]:
-        raise OSError("no DNS")
+        raise failure
 
     with Client(Settings(env={})) as client:
         client.engine.privacy.resolver = broken
         locality = client.engine.privacy.locality(client.engine.resolve("ollama/llama3", base_url="http://gpu-box:11434"))
         assert not locality.local and "could not be resolved" in locality.reason
+
+
+#: A DNS label over 63 characters: the IDNA codec refuses the name before any lookup.
+OVERLONG_HOST = "a" * 64 + ".lab.internal"
+
+
+async def test_a_host_name_no_lookup_can_take_is_refused_not_an_error(tmp_path: Path) -> None:
+    """The system resolver raises the IDNA codec's UnicodeError for such a name, which the
+    locality check let through (the server's 500). It is a host that cannot be resolved: not
+    local, so a local-only route moves on to its next target and a direct call is refused with
+    PrivacyViolation; without the policy the call is an InvalidURL naming the host."""
+    settings = Settings(env={}, max_retries=0,
+                        providers={"vllm": ProviderSettings("vllm", base_url=f"http://{OVERLONG_HOST}:8000/v1")},
+                        routes={"r": {"targets": ["vllm/llama", "fake/echo"]}},
+                        store={"url": f"sqlite:///{tmp_path / 'store.db'}"})
+    with Client(settings) as client:      # the real resolver: the codec fails before any lookup
+        locality = client.engine.privacy.locality(client.engine.resolve("vllm/llama"))
+        assert not locality.local and "could not be resolved" in locality.reason and OVERLONG_HOST in locality.reason
+        assert client.chat("r", "hello", privacy="local-only").content == "hello"
+        record = last_record(client)
+        [refused] = record.metadata["privacy"]["refused"]
+        assert refused["target"] == "vllm/llama" and "could not be resolved" in refused["reason"]
+        with pytest.raises(PrivacyViolation, match="could not be resolved"):
+            client.chat("vllm/llama", "hello", privacy="local-only")
+        with pytest.raises(cloverleaf.InvalidURL, match="not a valid DNS name") as info:
+            client.chat("vllm/llama", "hello")
+        assert OVERLONG_HOST in str(info.value)
+    async with cloverleaf.AsyncClient(settings) as aclient:
+        assert (await aclient.chat("r", "hello", privacy="local-only")).content == "hello"
+        with pytest.raises(PrivacyViolation, match="could not be resolved"):
+            await aclient.chat("vllm/llama", "hello", privacy="local-only")
 
 
 def test_privacy_config_errors_say_what_to_write() -> None:

@@ -202,3 +202,30 @@ def test_a_local_only_response_is_never_stored_in_a_database_that_is_not_local(f
             texts = [str(row[0]) for row in conn.execute(sa.text("SELECT input_items FROM responses"))]
         engine.dispose()
         assert len(texts) == 1 and "my diary" not in texts[0]
+
+
+def test_a_target_whose_host_no_lookup_can_take_is_never_a_500() -> None:
+    """A base_url host with a DNS label over 63 characters: the IDNA codec refuses it (a
+    UnicodeError) in the locality check and in the HTTP client, and both were the server's 500.
+    Under local-only the target is refused as unresolvable and the route answers from its
+    next one; without the policy the route falls back too, and the model alone is a 502 that
+    names the host."""
+    overlong = "a" * 64 + ".lab.internal"
+    live = start_live(settings(env={"CLOVERLEAF_MASTER_KEY": MASTER},
+                               providers={"vllm": ProviderSettings("vllm", base_url=f"http://{overlong}:8000/v1")},
+                               routes={"r": {"targets": ["vllm/llama", "fake/echo"]}}))
+    try:
+        local_only = {"x-cloverleaf-privacy": "local-only"}
+        for headers in (local_only, {}):
+            r = post(live, MASTER, "r", headers)
+            assert r.status_code == 200, r.text
+            assert r.json()["choices"][0]["message"]["content"] == HELLO[0]["content"]
+        r = post(live, MASTER, "vllm/llama", local_only)
+        assert r.status_code == 403 and "could not be resolved" in r.json()["error"]["message"]
+        r = post(live, MASTER, "vllm/llama")
+        assert r.status_code == 502, r.text
+        error = r.json()["error"]
+        assert error["code"] == "upstream_unreachable" and overlong in error["message"]
+        assert "not a valid DNS name" in error["message"]
+    finally:
+        stop_live(live)
