@@ -46,6 +46,7 @@ from .base import (
     Timeouts,
     connect_message,
     dropped_message,
+    invalid_host_message,
     invalid_url_message,
     redact_url,
     timeout_message,
@@ -229,6 +230,8 @@ def map_aiohttp_exception(exc: BaseException, url: str, hint: str | None = None,
         return ConnectError(connect_message(where, exc.os_error or exc, hint), url=where)
     if isinstance(exc, (aiohttp.InvalidURL, getattr(aiohttp, "NonHttpUrlClientError", aiohttp.InvalidURL))):
         return InvalidURL(invalid_url_message(where), url=where)
+    if isinstance(exc, UnicodeError):   # the IDNA codec refused the host name (a label over 63 characters)
+        return InvalidURL(invalid_host_message(where, exc), url=where)
     if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientOSError,
                         aiohttp.ClientResponseError)):
         return RemoteProtocolError(dropped_message(where, type(exc).__name__, mid_stream=mid_stream), url=where)

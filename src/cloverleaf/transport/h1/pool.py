@@ -42,6 +42,7 @@ from typing import Any
 from ..._errors import (
     ConnectError,
     ConnectTimeout,
+    InvalidURL,
     LocalProtocolError,
     RemoteProtocolError,
     TLSError,
@@ -54,6 +55,7 @@ from ..base import (
     Timeouts,
     connect_message,
     dropped_message,
+    invalid_host_message,
     redact_url,
     timeout_message,
 )
@@ -382,4 +384,7 @@ def map_h1_exception(exc: BaseException, url: str, hint: str | None = None, *, m
     if isinstance(exc, OSError):
         where = redact_url(url)
         return RemoteProtocolError(dropped_message(where, type(exc).__name__, mid_stream=mid_stream), url=where)
+    if isinstance(exc, UnicodeError):   # getaddrinfo's IDNA codec refused the host name (a label over 63)
+        where = redact_url(url)
+        return InvalidURL(invalid_host_message(where, exc), url=where)
     raise exc
