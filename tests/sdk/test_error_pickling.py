@@ -15,8 +15,8 @@ import pytest
 
 import cloverleaf
 import cloverleaf._errors as errors
-import cloverleaf.gateway.store  # noqa: F401 - defines NotAStore
-import cloverleaf.gateway.store.outage  # noqa: F401 - defines StoreUnavailable
+import cloverleaf.gateway.store  # defines NotAStore
+import cloverleaf.gateway.store.outage  # defines StoreUnavailable
 from cloverleaf._errors import Attempt, CloverleafError, ProviderError, TransportError
 
 CAUSE = errors.ServerError("upstream failed", provider="openai", model="gpt-4o", status=500, code="server_error")
