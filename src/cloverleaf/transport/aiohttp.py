@@ -22,7 +22,7 @@ One ``ClientSession`` per event loop (aiohttp binds a session to the loop it was
 on); it is created on first use and closed by :meth:`close` / :meth:`aclose`. The sessions of
 loops that have closed (each ``asyncio.run()`` closes its own) are let go, their sockets closed,
 when the next loop comes; a forked child drops every session it inherited (see
-:mod:`.fork_guard`).
+:mod:`.fork_hooks`).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from .._errors import (
     TransportError,
 )
 from .._http import HttpRequest, HttpResponse
-from . import fork_guard
+from . import fork_hooks
 from .base import (
     AsyncStreamHandle,
     OpenedStream,
@@ -80,7 +80,7 @@ class AiohttpTransport:
         self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
         self._client_timeout: aiohttp.ClientTimeout | None = None
         self._urls: dict[str, Any] = {}
-        fork_guard.register(self)
+        fork_hooks.register(self)
 
     # -- sessions ---------------------------------------------------------------------------
     def _session(self) -> aiohttp.ClientSession:

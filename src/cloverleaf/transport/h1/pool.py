@@ -48,7 +48,7 @@ from ..._errors import (
     TransportError,
 )
 from ..._http import HttpRequest, HttpResponse
-from .. import fork_guard
+from .. import fork_hooks
 from ..base import (
     AsyncStreamHandle,
     OpenedStream,
@@ -231,7 +231,7 @@ class H1Transport:
     (connections cannot move between loops): one set per loop, created on first use and
     closed by :meth:`close` / :meth:`aclose`. The pools of a loop that has closed (each
     ``asyncio.run()`` closes its own) are let go, their sockets closed, when the next loop comes;
-    a forked child drops every pool it inherited (see :mod:`..fork_guard`)."""
+    a forked child drops every pool it inherited (see :mod:`..fork_hooks`)."""
 
     #: every connection a local-only request uses is checked (``HttpRequest.peer_check``)
     checks_peers = True
@@ -244,7 +244,7 @@ class H1Transport:
         self._pools: dict[asyncio.AbstractEventLoop, dict[Any, Pool]] = {}
         self._origins: dict[str, Origin] = {}
         self._ssl: ssl.SSLContext | None = None
-        fork_guard.register(self)
+        fork_hooks.register(self)
 
     # -- pools ------------------------------------------------------------------------------
     def _origin(self, url: str) -> Origin:

@@ -4,7 +4,9 @@ A client used before a fork (gunicorn ``--preload``, celery prefork, multiproces
 ``fork``) hands every child a copy of its pooled keep-alive sockets: parent and children then
 write requests on the same connection and read each other's answers. Each pool owner registers
 here; in a child, right after the fork, every live owner's ``after_fork_in_child()`` drops what
-it inherited, so the child's calls open connections of its own. Nothing is checked per request.
+it inherited, so the child's calls open connections of its own. Nothing is checked per request
+(the h1 client is the server's hot path); a fork made in C without ``os.fork()`` (uWSGI) runs
+no such hook.
 
 ``generation()`` is a per-process counter (0 in the process that imported this module, one more
 in each child after each fork) for an owner that prefers to compare rather than be called.
