@@ -80,6 +80,21 @@ class CloverleafError(Exception):
     #: no less than that. None otherwise.
     stream_usage: Any = None
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as what it is (its class, ``args`` and attributes), not as a call to
+        ``__init__``: most errors here take more than the message, and the default pickling
+        (``cls(*args)``) failed to load them or wrapped the message again, so an error could not
+        cross a process boundary (multiprocessing, ProcessPoolExecutor, celery). Covers every
+        subclass, present and future."""
+        return (_restore, (type(self), self.args), self.__dict__ or None)
+
+
+def _restore(cls: type[CloverleafError], args: tuple[Any, ...]) -> CloverleafError:
+    """An error unpickled: made without its ``__init__`` (its attributes follow as its state)."""
+    error = cls.__new__(cls, *args)
+    error.args = args
+    return error
+
 
 class ConfigError(CloverleafError):
     pass

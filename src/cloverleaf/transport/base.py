@@ -146,6 +146,9 @@ class AsyncBackend(Protocol):
 
     async def aclose(self) -> None: ...
 
+    def close(self) -> None:
+        """Close what can be closed without awaiting (pools of closed loops, other threads')."""
+
 
 async def single_chunk(body: bytes) -> AsyncIterator[bytes]:
     """A body already read, as a stream's ``chunks()`` (an error status on a stream)."""
