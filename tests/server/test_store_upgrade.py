@@ -1,0 +1,36 @@
+"""The server on stores other versions left: a store whose schema lacks a column is a 500
+logged naming it, not a 503 telling the client to retry."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from cloverleaf.gateway.store import open_store
+
+from .conftest import settings, start_live, stop_live
+
+ASK = {"model": "fake/echo", "input": "remember 42"}
+
+
+def test_a_schema_lacking_a_column_is_a_500_logged_naming_it(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    url = f"sqlite:///{tmp_path / 'changed.db'}"
+    open_store(url).close()
+    with sqlite3.connect(tmp_path / "changed.db") as conn:   # changed by hand: every migration recorded
+        conn.execute("ALTER TABLE responses DROP COLUMN provider")
+    live = start_live(settings(store={"url": url}))
+    try:
+        with caplog.at_level("WARNING", logger="cloverleaf.server"), live.http() as http:
+            r = http.post("/v1/responses", json=ASK)
+        assert r.status_code == 500, r.text
+        error = r.json()["error"]
+        assert error["code"] == "internal_error" and "retry" not in error["message"]
+        [logged] = [record for record in caplog.records if record.levelname == "ERROR"]
+        assert logged.exc_info is None and not [record for record in caplog.records if "unavailable" in record.getMessage()]
+        message = logged.getMessage()
+        assert "schema lacks a table or column" in message and "provider" in message, message
+        assert "INSERT" not in message and "remember 42" not in message   # no SQL, no prompt
+    finally:
+        stop_live(live)
