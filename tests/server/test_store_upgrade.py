@@ -1,5 +1,7 @@
-"""The server on stores other versions left: a store whose schema lacks a column is a 500
-logged naming it, not a 503 telling the client to retry."""
+"""The server on stores other versions left: one made by 0003's first version (no
+``responses.provider``) serves ``/v1/responses`` once this version upgraded it (it answered
+503 ``store_unavailable`` to every such request, forever); a store whose schema still lacks a
+column is a 500 logged naming it, not a 503 telling the client to retry."""
 
 from __future__ import annotations
 
@@ -9,10 +11,29 @@ from pathlib import Path
 import pytest
 
 from cloverleaf.gateway.store import open_store
+from tests.gateway.old_stores import drop_responses_provider, migrated
 
 from .conftest import settings, start_live, stop_live
 
 ASK = {"model": "fake/echo", "input": "remember 42"}
+
+
+def test_a_store_made_before_responses_provider_serves_responses_once_upgraded(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = migrated(url, 11)          # 0012 and 0013 not run yet
+    drop_responses_provider(old)     # 0003 as d329ebd shipped it
+    old.dispose()
+    live = start_live(settings(store={"url": url}))
+    try:
+        with live.http() as http:
+            made = http.post("/v1/responses", json=ASK)
+            assert made.status_code == 200, made.text
+            again = http.get(f"/v1/responses/{made.json()['id']}")
+            assert again.status_code == 200 and again.json()["id"] == made.json()["id"]
+            chained = http.post("/v1/responses", json={**ASK, "input": "and?", "previous_response_id": again.json()["id"]})
+            assert chained.status_code == 200, chained.text
+    finally:
+        stop_live(live)
 
 
 def test_a_schema_lacking_a_column_is_a_500_logged_naming_it(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
