@@ -4,7 +4,8 @@ Two migrations were edited after they shipped, so stores migrated by their first
 lack what the edits added: 0003's ``responses.provider`` (every ``/v1/responses`` request failed
 on such a store, forever) and 0004's day rollups and rollup key order (the 30- and 90-day
 views missed every call recorded before). Migrations 0012 and 0013 bring such stores up to
-date and leave stores made since as they are."""
+date and leave stores made since as they are. A store upgraded by a newer cloverleaf is
+refused, whichever way it is opened."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from cloverleaf.gateway.store import CallRecord, migrations, open_store, schema
+from cloverleaf.gateway.store import CallRecord, StoreAhead, create_engine, migrations, open_store, schema
 from cloverleaf.gateway.store.rollups import DAY, HOUR, SUMS, aggregate
 
 from .old_stores import (
@@ -164,3 +165,31 @@ def test_the_day_rollup_migration_leaves_a_current_store_as_it_is(kind: str, tmp
             assert rollup_key(store.engine) == CURRENT_KEY
         finally:
             store.close()
+
+
+@pytest.mark.parametrize("kind", STORE_KINDS)
+@pytest.mark.parametrize("existing", [False, True], ids=["serve", "read-only"])
+def test_a_store_upgraded_by_a_newer_cloverleaf_is_refused(kind: str, existing: bool, tmp_path: Path) -> None:
+    with store_url(kind, tmp_path) as url:
+        open_store(url).close()
+        engine: sa.Engine = create_engine(url)
+        with engine.begin() as conn:   # a migration this code does not have
+            conn.execute(sa.text("INSERT INTO schema_version VALUES (:v, 0)"), {"v": NEWEST + 1})
+        with pytest.raises(StoreAhead, match=rf"was upgraded by a newer cloverleaf \(migration {NEWEST + 1}; this one "
+                                             rf"knows migrations up to {NEWEST}\): run that version or newer"):
+            open_store(url, existing=existing)
+        assert versions(engine) == [*range(1, NEWEST + 1), NEWEST + 1]   # untouched
+        engine.dispose()
+
+
+def test_a_store_ahead_is_refused_before_a_migration_it_lacks_runs(tmp_path: Path) -> None:
+    """A newer version's store that also lacks one of this code's migrations (a feature built
+    side by side) is refused, not migrated: it is the newer version's to run."""
+    url = f"sqlite:///{tmp_path / 'ahead.db'}"
+    engine = migrated(url, NEWEST - 1)
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO schema_version VALUES (:v, 0)"), {"v": NEWEST + 5})
+    with pytest.raises(StoreAhead, match=f"migration {NEWEST + 5};"):
+        open_store(url)
+    assert versions(engine) == [*range(1, NEWEST), NEWEST + 5]
+    engine.dispose()

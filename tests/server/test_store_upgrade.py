@@ -1,7 +1,8 @@
 """The server on stores other versions left: one made by 0003's first version (no
 ``responses.provider``) serves ``/v1/responses`` once this version upgraded it (it answered
 503 ``store_unavailable`` to every such request, forever); a store whose schema still lacks a
-column is a 500 logged naming it, not a 503 telling the client to retry."""
+column is a 500 logged naming it, not a 503 telling the client to retry; a store a newer
+cloverleaf upgraded keeps the server from starting."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from cloverleaf.gateway.store import open_store
+from cloverleaf.gateway.store import StoreAhead, migrations, open_store
+from cloverleaf.server.app import create_app
 from tests.gateway.old_stores import drop_responses_provider, migrated
 
 from .conftest import settings, start_live, stop_live
 
+NEWEST = migrations.available()[-1][0]
 ASK = {"model": "fake/echo", "input": "remember 42"}
 
 
@@ -55,3 +58,12 @@ def test_a_schema_lacking_a_column_is_a_500_logged_naming_it(tmp_path: Path, cap
         assert "INSERT" not in message and "remember 42" not in message   # no SQL, no prompt
     finally:
         stop_live(live)
+
+
+def test_a_store_a_newer_cloverleaf_upgraded_keeps_the_server_from_starting(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'newer.db'}"
+    open_store(url).close()
+    with sqlite3.connect(tmp_path / "newer.db") as conn:
+        conn.execute("INSERT INTO schema_version VALUES (?, 0)", (NEWEST + 1,))
+    with pytest.raises(StoreAhead, match=f"upgraded by a newer cloverleaf \\(migration {NEWEST + 1};"):
+        create_app(settings(store={"url": url}))
