@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
@@ -236,38 +237,62 @@ def _bounded_reads(r: httpx.Response) -> BoundedReads | None:
     httpcore fixes a body's read timeout when the body starts (``idle``), and sets it on the
     socket before every read, so setting the socket's own timeout would be undone. Instead the
     connection's network stream (the documented ``network_stream`` extension: for an HTTP/1.1
-    response, the very object httpcore reads from) has its ``read`` bounded by a deadline, for
-    this thread only and only inside the context: another thread that takes the connection from
-    the pool once the body has ended reads as before. None when there is no such stream (a mount
-    answering in-process, HTTP/2): the caller then does not read the tail."""
+    response, the very object httpcore reads from) gets, once, a ``read`` that honours a
+    deadline the reading thread set for that stream (:class:`_DeadlineReads`). The stream is
+    shared: it goes back to the pool the moment its body ends, possibly while this thread is
+    still inside the context, and another thread takes it; so nothing on it changes per call
+    (a per-call ``read`` put there and removed again broke other threads' calls, and one left
+    behind timed them out at once). None when there is no such stream (a mount answering
+    in-process, HTTP/2): the caller then does not read the tail."""
     stream = r.extensions.get("network_stream")
-    read = getattr(stream, "read", None)
-    if (read is None or not hasattr(stream, "__dict__")   # its read cannot be shadowed per instance
+    if (getattr(stream, "read", None) is None or not hasattr(stream, "__dict__")   # read cannot be shadowed
             or r.extensions.get("http_version", b"HTTP/1.1") != b"HTTP/1.1"):
         return None
+    if not isinstance(vars(stream).get("read"), _DeadlineReads):
+        with _INSTALL_LOCK:
+            if not isinstance(vars(stream).get("read"), _DeadlineReads):
+                stream.read = _DeadlineReads(stream)  # type: ignore[union-attr]
 
     @contextmanager
     def bounded(seconds: float) -> Iterator[None]:
-        import httpcore
-
-        deadline = time.monotonic() + seconds
-        owner = threading.get_ident()
-
-        def bounded_read(max_bytes: int, timeout: float | None = None) -> bytes:
-            if threading.get_ident() == owner:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise httpcore.ReadTimeout("the body's tail did not come in time")
-                timeout = left if timeout is None else min(timeout, left)
-            return read(max_bytes, timeout)  # type: ignore[no-any-return]
-
-        stream.read = bounded_read  # type: ignore[union-attr]
+        outer = getattr(_tail_reads, "deadline", None)
+        _tail_reads.deadline = (stream, time.monotonic() + seconds)
         try:
             yield
         finally:
-            del stream.read  # type: ignore[union-attr]  # the class's own read again
+            _tail_reads.deadline = outer
 
     return bounded
+
+
+#: The deadline of this thread's tail read, if it is reading one: (network stream, monotonic time).
+_tail_reads = threading.local()
+#: Held while a network stream's read is replaced (once per connection).
+_INSTALL_LOCK = threading.Lock()
+
+
+class _DeadlineReads:
+    """A network stream's ``read`` for good: its class's read, bounded by the deadline the calling
+    thread set for this very stream in :func:`_bounded_reads` (a ReadTimeout once it passed),
+    unchanged for every other call. Weak, so the stream is not kept alive by its own attribute."""
+
+    __slots__ = ("_stream", "_read")
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = weakref.ref(stream)
+        self._read: Callable[[Any, int, float | None], bytes] = type(stream).read
+
+    def __call__(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        stream = self._stream()
+        tail = getattr(_tail_reads, "deadline", None)
+        if tail is not None and tail[0] is stream:
+            left = tail[1] - time.monotonic()
+            if left <= 0:
+                import httpcore
+
+                raise httpcore.ReadTimeout("the body's tail did not come in time")
+            timeout = left if timeout is None else min(timeout, left)
+        return self._read(stream, max_bytes, timeout)
 
 
 def _lower_headers(headers: httpx.Headers) -> dict[str, str]:

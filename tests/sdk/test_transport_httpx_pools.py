@@ -1,0 +1,49 @@
+"""The httpx backend's pools, shared the ways real applications share a client: by threads
+(a web app's thread pool on one sync Client), by event loops (one AsyncClient across
+``asyncio.run()`` calls) and by processes (a client used before ``os.fork()``: gunicorn
+``--preload``, celery's prefork pool). Against a real HTTP server on 127.0.0.1 (``upstream.py``).
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+
+from cloverleaf._http import HttpRequest
+from cloverleaf.transport import RetryPolicy, Transport
+
+from .upstream import Reply, Upstream
+
+SSE = {"content-type": "text/event-stream"}
+
+
+def _req(url: str) -> HttpRequest:
+    return HttpRequest("POST", url + "/v1/chat/completions", {"content-type": "application/json"}, b'{"x":1}')
+
+
+def _transport(**kw: str) -> Transport:
+    return Transport(retry=RetryPolicy(max_retries=0), **kw)
+
+
+def test_a_tail_read_still_open_when_its_connection_serves_the_next_stream_leaves_that_stream_alone(
+        upstream: Upstream) -> None:
+    """A sync stream reads its tail inside ``bounded(...)``; the body ends there, so its connection
+    goes back to the pool while the caller is still inside the context, and another thread's
+    stream takes it at once. That stream's reads, and the connection's later ones, are not the
+    first caller's business: they used to be patched per call on the shared connection and
+    unpatched again, so leaving the contexts raised AttributeError ('SyncStream' object has no
+    attribute 'read') and a leftover patch timed later reads out at once."""
+    upstream.queue(*[Reply(headers=SSE, chunks=[f"data: {i}\n\n".encode()]) for i in range(3)])
+    t = _transport()
+    with ExitStack() as first_caller:
+        first = first_caller.enter_context(t.stream(_req(upstream.url)))
+        assert first.bounded is not None
+        first_caller.enter_context(first.bounded(5))
+        assert b"".join(first.chunks()) == b"data: 0\n\n"   # the body ended: the connection is pooled again
+        with t.stream(_req(upstream.url)) as second:          # ... and serves the next stream at once
+            assert second.bounded is not None
+            with second.bounded(5):
+                assert b"".join(second.chunks()) == b"data: 1\n\n"
+    with t.stream(_req(upstream.url)) as third:
+        assert b"".join(third.chunks()) == b"data: 2\n\n"
+    t.close()
+    assert len({seen.peer for seen in upstream.seen}) == 1   # one connection served all three
