@@ -6,7 +6,12 @@
 
 from __future__ import annotations
 
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
+
+import pytest
 
 from cloverleaf._http import HttpRequest
 from cloverleaf.transport import RetryPolicy, Transport
@@ -47,3 +52,44 @@ def test_a_tail_read_still_open_when_its_connection_serves_the_next_stream_leave
         assert b"".join(third.chunks()) == b"data: 2\n\n"
     t.close()
     assert len({seen.peer for seen in upstream.seen}) == 1   # one connection served all three
+
+
+def test_the_first_calls_of_many_threads_build_one_pool(upstream: Upstream) -> None:
+    """A fresh client's first calls come from a thread pool at once: one pool serves them all
+    (each thread built its own, and close() closed only the last one)."""
+    t = _transport()
+    barrier = threading.Barrier(32)
+
+    def first(_: int) -> object:
+        barrier.wait()
+        return t._httpx._client()   # what a first send() or stream() takes its connection from
+
+    with ThreadPoolExecutor(32) as pool:
+        pools = list(pool.map(first, range(32)))
+    assert len({id(each) for each in pools}) == 1
+    upstream.queue(Reply(body=b'{"n": 1}'))
+    assert t.send(_req(upstream.url)).status == 200
+    t.close()
+    assert t._httpx._sync.peek() is None
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+def test_a_forked_child_opens_its_own_connections_and_leaves_the_parents_alone(upstream: Upstream) -> None:
+    """A client used before a fork: the child must not write on the parent's pooled connection
+    (parent and children read each other's answers there), nor end it for the parent."""
+    upstream.queue(*[Reply(body=f'{{"n": {i}}}'.encode()) for i in range(3)])
+    t = _transport()
+    assert t.send(_req(upstream.url)).json() == {"n": 0}   # one pooled connection, then the fork
+    pid = os.fork()
+    if pid == 0:   # the child: report by exit status only, never return into pytest
+        try:
+            ok = t.send(_req(upstream.url)).json() == {"n": 1}
+        except BaseException:  # noqa: BLE001 - any failure is the child's answer
+            ok = False
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert t.send(_req(upstream.url)).json() == {"n": 2}   # the parent's connection still works
+    t.close()
+    parent, child, parent_again = (seen.peer for seen in upstream.seen)
+    assert child != parent and parent_again == parent

@@ -1,9 +1,12 @@
 """The httpx backend: every sync call, async calls when proxies are set, and the mounts.
 
-One pooled ``httpx.Client`` and one ``httpx.AsyncClient`` per backend, created on first use
-and reused for every call. A backend built with ``transport=`` sends through that httpx
-transport instead of the network: that is how a mount works (the fake provider's in-process
-upstream, a test's ``httpx.MockTransport``), see :class:`~cloverleaf.transport.auto.Transport`.
+One pooled ``httpx.Client`` per backend and process, created on first use (once, whichever
+threads ask at the same time) and reused for every call: a forked child builds its own
+(:mod:`.fork_guard`), as a connection belongs to one process; and one ``httpx.AsyncClient``
+per backend, created on first use. A backend built with ``transport=`` sends through that
+httpx transport instead of the network: that is how a mount works (the fake provider's
+in-process upstream, a test's ``httpx.MockTransport``), see
+:class:`~cloverleaf.transport.auto.Transport`.
 
 Timeouts: httpx has one read timeout for every socket read. The first read waits for the
 response head, so the request goes out with ``read = first_byte``; once the head came, the
@@ -44,6 +47,7 @@ from .base import (
     redact_url,
     timeout_message,
 )
+from .fork_guard import PerProcess
 from .retry import Retry, RetryPolicy, aretrying, astream_with_retries, retrying, stream_with_retries
 
 if TYPE_CHECKING:
@@ -66,18 +70,21 @@ class HttpxBackend:
         #: connection is checked once connected, before a byte is written (httpcore's ``trace``
         #: extension). Only such calls use its pools, so every pooled connection was checked.
         self.peer_checked = peer_checked
-        self._sync: httpx.Client | None = None
+        #: This process's pooled sync client: built once however many threads make the first
+        #: call, and again in a forked child, which must not share the parent's sockets.
+        self._sync: PerProcess[httpx.Client] = PerProcess(self._new_client, _abandon_pools)
         self._async: httpx.AsyncClient | None = None
 
     # -- clients --------------------------------------------------------------------------
-    def _client(self) -> httpx.Client:
-        if self._sync is None:
-            import httpx
+    def _new_client(self) -> httpx.Client:
+        import httpx
 
-            limits = httpx.Limits(max_connections=self.max_connections, max_keepalive_connections=100)
-            self._sync = httpx.Client(limits=limits, transport=self.transport, follow_redirects=False,
-                                      trust_env=not self.peer_checked)
-        return self._sync
+        limits = httpx.Limits(max_connections=self.max_connections, max_keepalive_connections=100)
+        return httpx.Client(limits=limits, transport=self.transport, follow_redirects=False,
+                            trust_env=not self.peer_checked)
+
+    def _client(self) -> httpx.Client:
+        return self._sync.get()
 
     def _aclient(self) -> httpx.AsyncClient:
         if self._async is None:
@@ -89,9 +96,9 @@ class HttpxBackend:
         return self._async
 
     def close(self) -> None:
-        if self._sync is not None:
-            self._sync.close()
-        self._sync = None
+        client = self._sync.take()
+        if client is not None:
+            client.close()
 
     async def aclose(self) -> None:
         if self._async is not None:
@@ -293,6 +300,20 @@ class _DeadlineReads:
                 raise httpcore.ReadTimeout("the body's tail did not come in time")
             timeout = left if timeout is None else min(timeout, left)
         return self._read(stream, max_bytes, timeout)
+
+
+def _abandon_pools(client: httpx.Client) -> None:
+    """A sync client inherited from the parent process (see :mod:`.fork_guard`): each pooled
+    connection's socket is closed here, which only drops this process's descriptor (httpcore's
+    close of a connection writes nothing; a proxy's pools included). Not ``client.close()``:
+    that takes the pool's lock, which a thread of the parent may have held at the fork."""
+    transports = [getattr(client, "_transport", None), *getattr(client, "_mounts", {}).values()]
+    for transport in transports:
+        for connection in getattr(getattr(transport, "_pool", None), "connections", ()):
+            try:
+                connection.close()
+            except OSError:
+                pass
 
 
 def _lower_headers(headers: httpx.Headers) -> dict[str, str]:
