@@ -6,8 +6,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import os
 import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 
@@ -93,3 +96,24 @@ def test_a_forked_child_opens_its_own_connections_and_leaves_the_parents_alone(u
     t.close()
     parent, child, parent_again = (seen.peer for seen in upstream.seen)
     assert child != parent and parent_again == parent
+
+
+def test_one_async_backend_serves_one_asyncio_run_after_another(upstream: Upstream) -> None:
+    """httpx's async connections belong to the loop that opened them: each ``asyncio.run()``
+    gets its own pool (a shared one raised a raw "Event loop is closed" on the next run's first
+    call), and a finished loop's pool is let go, not kept alive with its loop."""
+    upstream.queue(*[Reply(body=b'{"n": 1}') for _ in range(3)])
+    t = _transport(http_client="httpx")
+    loops: list[weakref.ref[asyncio.AbstractEventLoop]] = []
+
+    async def call() -> int:
+        loops.append(weakref.ref(asyncio.get_running_loop()))
+        return (await t.asend(_req(upstream.url))).status
+
+    assert [asyncio.run(call()) for _ in range(3)] == [200, 200, 200]
+    clients = t._httpx._async.peek()
+    assert clients is not None and len(clients) == 1   # only the last loop's
+    gc.collect()
+    assert [ref() for ref in loops[:2]] == [None, None]
+    t.close()
+    assert len(clients) == 0   # that loop is closed too: close() lets its pool go

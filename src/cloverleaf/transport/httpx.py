@@ -1,11 +1,11 @@
 """The httpx backend: every sync call, async calls when proxies are set, and the mounts.
 
-One pooled ``httpx.Client`` per backend and process, created on first use (once, whichever
-threads ask at the same time) and reused for every call: a forked child builds its own
-(:mod:`.fork_guard`), as a connection belongs to one process; and one ``httpx.AsyncClient``
-per backend, created on first use. A backend built with ``transport=`` sends through that
-httpx transport instead of the network: that is how a mount works (the fake provider's
-in-process upstream, a test's ``httpx.MockTransport``), see
+One pooled ``httpx.Client`` per backend and process, and one ``httpx.AsyncClient`` per event
+loop, each created on first use (once, whichever threads ask at the same time) and reused for
+every call: a forked child builds its own (:mod:`.fork_guard`), as a connection belongs to one
+process, and an async one to the loop that opened it. A backend built with ``transport=``
+sends through that httpx transport instead of the network: that is how a mount works (the
+fake provider's in-process upstream, a test's ``httpx.MockTransport``), see
 :class:`~cloverleaf.transport.auto.Transport`.
 
 Timeouts: httpx has one read timeout for every socket read. The first read waits for the
@@ -16,6 +16,7 @@ to ``idle`` for the body.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import threading
 import time
@@ -53,6 +54,9 @@ from .retry import Retry, RetryPolicy, aretrying, astream_with_retries, retrying
 if TYPE_CHECKING:
     import httpx
 
+    #: The async clients of one process, by event loop.
+    LoopClients = weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]
+
 
 class HttpxBackend:
     """Sends requests with pooled httpx clients (sync and async), with the retry rules of
@@ -73,7 +77,9 @@ class HttpxBackend:
         #: This process's pooled sync client: built once however many threads make the first
         #: call, and again in a forked child, which must not share the parent's sockets.
         self._sync: PerProcess[httpx.Client] = PerProcess(self._new_client, _abandon_pools)
-        self._async: httpx.AsyncClient | None = None
+        #: This process's async clients, one per event loop (a connection belongs to the loop
+        #: that opened it); weak keys, and a closed loop's client is dropped (_drop_closed_loops).
+        self._async: PerProcess[LoopClients] = PerProcess(weakref.WeakKeyDictionary, _abandon_loop_clients)
 
     # -- clients --------------------------------------------------------------------------
     def _new_client(self) -> httpx.Client:
@@ -87,23 +93,43 @@ class HttpxBackend:
         return self._sync.get()
 
     def _aclient(self) -> httpx.AsyncClient:
-        if self._async is None:
-            import httpx
+        """The running loop's client. One shared across loops handed a second ``asyncio.run()``
+        the first one's connections, whose loop was closed: a raw "Event loop is closed"."""
+        loop = asyncio.get_running_loop()
+        clients = self._async.get()
+        client = clients.get(loop)
+        if client is not None:
+            return client
+        import httpx
 
-            limits = httpx.Limits(max_connections=self.max_connections, max_keepalive_connections=100)
-            self._async = httpx.AsyncClient(limits=limits, transport=self.transport, follow_redirects=False,
-                                            trust_env=not self.peer_checked)
-        return self._async
+        with self._async.lock():
+            client = clients.get(loop)
+            if client is None:
+                _drop_closed_loops(clients)
+                limits = httpx.Limits(max_connections=self.max_connections, max_keepalive_connections=100)
+                client = clients[loop] = httpx.AsyncClient(limits=limits, transport=self.transport,
+                                                           follow_redirects=False, trust_env=not self.peer_checked)
+            return client
 
     def close(self) -> None:
         client = self._sync.take()
         if client is not None:
             client.close()
+        clients = self._async.peek()
+        if clients is not None:
+            with self._async.lock():
+                _drop_closed_loops(clients)
 
     async def aclose(self) -> None:
-        if self._async is not None:
-            await self._async.aclose()
-        self._async = None
+        """Close the running loop's client (and the sync one); clients of loops that are closed
+        are dropped, those of other running loops are left to their own ``aclose``."""
+        clients = self._async.peek()
+        if clients is not None:
+            with self._async.lock():
+                client = clients.pop(asyncio.get_running_loop(), None)
+                _drop_closed_loops(clients)
+            if client is not None:
+                await client.aclose()
         self.close()
 
     def _retry(self, req: HttpRequest, max_retries: int | None, hint: str | None) -> Retry:
@@ -302,6 +328,14 @@ class _DeadlineReads:
         return self._read(stream, max_bytes, timeout)
 
 
+def _drop_closed_loops(clients: LoopClients) -> None:
+    """Let go of the clients of event loops that are closed (a finished ``asyncio.run()``): their
+    connections can never be used or closed with their loop again; the weak key alone would not
+    free them, as each client refers to its loop. Their sockets close when they are collected."""
+    for loop in [loop for loop in list(clients.keys()) if loop.is_closed()]:
+        clients.pop(loop, None)
+
+
 def _abandon_pools(client: httpx.Client) -> None:
     """A sync client inherited from the parent process (see :mod:`.fork_guard`): each pooled
     connection's socket is closed here, which only drops this process's descriptor (httpcore's
@@ -314,6 +348,12 @@ def _abandon_pools(client: httpx.Client) -> None:
                 connection.close()
             except OSError:
                 pass
+
+
+def _abandon_loop_clients(clients: LoopClients) -> None:
+    """Async clients inherited from the parent process: dropped (their sockets belong to the
+    parent's loops, and close when collected); the child builds its own."""
+    clients.clear()
 
 
 def _lower_headers(headers: httpx.Headers) -> dict[str, str]:
