@@ -10,6 +10,7 @@ for it).
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +58,9 @@ class _Base:
         self.settings = _settings(config, overrides)
         self.engine = Engine(self.settings)
         self._gateway: Gateway | None = None
+        #: Held while the gateway is built: the first calls of a web app's threads come at once,
+        #: and each built its own (its own limits, budgets and breakers; threads close() missed).
+        self._gateway_lock = threading.Lock()
         self._closed = False
         if self.settings.privacy:
             _ = self.engine.privacy  # a mistake in [privacy] is reported now, not on the first call
@@ -178,12 +182,17 @@ class _Base:
 
     @property
     def gateway(self) -> Gateway:
-        """The gateway (routes, fallback, breakers, limits, budgets, traces), created on first use."""
-        if self._gateway is None:
-            from .gateway import Gateway
+        """The gateway (routes, fallback, breakers, limits, budgets, traces), created on first use,
+        once, whichever threads ask at the same time."""
+        gateway = self._gateway
+        if gateway is None:
+            with self._gateway_lock:
+                gateway = self._gateway
+                if gateway is None:
+                    from .gateway import Gateway
 
-            self._gateway = Gateway(self.settings, self.engine)
-        return self._gateway
+                    gateway = self._gateway = Gateway(self.settings, self.engine)
+        return gateway
 
     @property
     def breakers(self) -> Mapping[str, BreakerSnapshot]:
@@ -257,8 +266,10 @@ class Client(_Base):
 
     def close(self) -> None:
         self._closed = True
-        if self._gateway is not None:
-            self._gateway.close()
+        with self._gateway_lock:   # a gateway being built now is closed too, not left running
+            gateway = self._gateway
+        if gateway is not None:
+            gateway.close()
         self.engine.close()
 
     def __enter__(self) -> Client:
@@ -334,8 +345,10 @@ class AsyncClient(_Base):
 
     async def aclose(self) -> None:
         self._closed = True
-        if self._gateway is not None:
-            await self._gateway.aclose()
+        with self._gateway_lock:
+            gateway = self._gateway
+        if gateway is not None:
+            await gateway.aclose()
         await self.engine.aclose()
 
     async def __aenter__(self) -> AsyncClient:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from cloverleaf import AllTargetsFailed, AsyncClient, Client, Settings
+from cloverleaf import AllTargetsFailed, AsyncClient, Client, RateLimitExceeded, Settings
 from cloverleaf.cli import main
 
 
@@ -55,6 +58,30 @@ async def test_async_client_uses_the_same_gateway(tmp_path):
     async with AsyncClient(s) as c:
         r = await c.chat("smart", "async route")
         assert r.content == "async route"
+
+
+def test_a_gateway_first_used_by_many_threads_at_once_is_built_once(tmp_path):
+    """A web app's thread pool makes a fresh client's first calls all at once: they share one
+    gateway, so its limits hold (each thread built its own gateway, with its own rate limiter,
+    budgets and breakers, and close() left all but the last one's threads running)."""
+    s = _settings(tmp_path, '[routes.r]\ntargets = ["fake/echo"]\n[limits.r]\nrpm = 5\nmax_wait = 0\n')
+    threads_before = set(threading.enumerate())
+    client = Client(s)
+    barrier = threading.Barrier(16)
+
+    def first(_: int) -> str:
+        barrier.wait()
+        try:
+            return client.chat("r", "hi").content
+        except RateLimitExceeded:
+            return "limited"
+
+    with ThreadPoolExecutor(16) as pool:
+        assert Counter(pool.map(first, range(16))) == {"hi": 5, "limited": 11}
+    gateway = client.gateway
+    client.close()
+    assert gateway._closed
+    assert [t.name for t in set(threading.enumerate()) - threads_before if t.name.startswith("cloverleaf")] == []
 
 
 def test_per_call_credentials_cannot_bypass_the_gateway(tmp_path):

@@ -216,10 +216,11 @@ async def test_async_pool_is_reused_across_concurrent_calls(upstream):
     t = fast_transport(http_client="httpx")
     results = await asyncio.gather(*(t.asend(_req(upstream.url)) for _ in range(20)))
     assert all(r.status == 200 for r in results)
-    assert t._httpx._async is not None
-    client = t._httpx._async
+    clients = t._httpx._async.peek()
+    assert clients is not None and len(clients) == 1
+    client = clients[asyncio.get_running_loop()]
     await t.asend(_req(upstream.url))
-    assert t._httpx._async is client
+    assert t._httpx._async.peek() == {asyncio.get_running_loop(): client}
     await t.aclose()
 
 

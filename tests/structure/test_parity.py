@@ -69,7 +69,7 @@ def test_a_provider_closes_what_it_opened() -> None:
     with cloverleaf.get_provider("fake", model="echo") as provider:
         assert provider.chat("hi").content == "hi"
         engine = provider._client.engine
-    assert engine.transport._httpx._sync is None  # closed, nothing left open
+    assert engine.transport._httpx._sync.peek() is None  # closed, nothing left open
 
 
 async def test_an_async_provider_closes_what_it_opened() -> None:

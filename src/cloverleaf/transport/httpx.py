@@ -1,9 +1,12 @@
 """The httpx backend: every sync call, async calls when proxies are set, and the mounts.
 
-One pooled ``httpx.Client`` and one ``httpx.AsyncClient`` per backend, created on first use
-and reused for every call. A backend built with ``transport=`` sends through that httpx
-transport instead of the network: that is how a mount works (the fake provider's in-process
-upstream, a test's ``httpx.MockTransport``), see :class:`~cloverleaf.transport.auto.Transport`.
+One pooled ``httpx.Client`` per backend and process, and one ``httpx.AsyncClient`` per event
+loop, each created on first use (once, whichever threads ask at the same time) and reused for
+every call: a forked child builds its own (:mod:`.fork_guard`), as a connection belongs to one
+process, and an async one to the loop that opened it. A backend built with ``transport=``
+sends through that httpx transport instead of the network: that is how a mount works (the
+fake provider's in-process upstream, a test's ``httpx.MockTransport``), see
+:class:`~cloverleaf.transport.auto.Transport`.
 
 Timeouts: httpx has one read timeout for every socket read. The first read waits for the
 response head, so the request goes out with ``read = first_byte``; once the head came, the
@@ -13,9 +16,11 @@ to ``idle`` for the body.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import threading
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
@@ -44,10 +49,14 @@ from .base import (
     redact_url,
     timeout_message,
 )
+from .fork_guard import PerProcess
 from .retry import Retry, RetryPolicy, aretrying, astream_with_retries, retrying, stream_with_retries
 
 if TYPE_CHECKING:
     import httpx
+
+    #: The async clients of one process, by event loop.
+    LoopClients = weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]
 
 
 class HttpxBackend:
@@ -66,37 +75,62 @@ class HttpxBackend:
         #: connection is checked once connected, before a byte is written (httpcore's ``trace``
         #: extension). Only such calls use its pools, so every pooled connection was checked.
         self.peer_checked = peer_checked
-        self._sync: httpx.Client | None = None
-        self._async: httpx.AsyncClient | None = None
+        #: This process's pooled sync client: built once however many threads make the first
+        #: call, and again in a forked child, which must not share the parent's sockets.
+        self._sync: PerProcess[httpx.Client] = PerProcess(self._new_client, _abandon_pools)
+        #: This process's async clients, one per event loop (a connection belongs to the loop
+        #: that opened it); weak keys, and a closed loop's client is dropped (_drop_closed_loops).
+        self._async: PerProcess[LoopClients] = PerProcess(weakref.WeakKeyDictionary, _abandon_loop_clients)
 
     # -- clients --------------------------------------------------------------------------
-    def _client(self) -> httpx.Client:
-        if self._sync is None:
-            import httpx
+    def _new_client(self) -> httpx.Client:
+        import httpx
 
-            limits = httpx.Limits(max_connections=self.max_connections, max_keepalive_connections=100)
-            self._sync = httpx.Client(limits=limits, transport=self.transport, follow_redirects=False,
-                                      trust_env=not self.peer_checked)
-        return self._sync
+        limits = httpx.Limits(max_connections=self.max_connections, max_keepalive_connections=100)
+        return httpx.Client(limits=limits, transport=self.transport, follow_redirects=False,
+                            trust_env=not self.peer_checked)
+
+    def _client(self) -> httpx.Client:
+        return self._sync.get()
 
     def _aclient(self) -> httpx.AsyncClient:
-        if self._async is None:
-            import httpx
+        """The running loop's client. One shared across loops handed a second ``asyncio.run()``
+        the first one's connections, whose loop was closed: a raw "Event loop is closed"."""
+        loop = asyncio.get_running_loop()
+        clients = self._async.get()
+        client = clients.get(loop)
+        if client is not None:
+            return client
+        import httpx
 
-            limits = httpx.Limits(max_connections=self.max_connections, max_keepalive_connections=100)
-            self._async = httpx.AsyncClient(limits=limits, transport=self.transport, follow_redirects=False,
-                                            trust_env=not self.peer_checked)
-        return self._async
+        with self._async.lock():
+            client = clients.get(loop)
+            if client is None:
+                _drop_closed_loops(clients)
+                limits = httpx.Limits(max_connections=self.max_connections, max_keepalive_connections=100)
+                client = clients[loop] = httpx.AsyncClient(limits=limits, transport=self.transport,
+                                                           follow_redirects=False, trust_env=not self.peer_checked)
+            return client
 
     def close(self) -> None:
-        if self._sync is not None:
-            self._sync.close()
-        self._sync = None
+        client = self._sync.take()
+        if client is not None:
+            client.close()
+        clients = self._async.peek()
+        if clients is not None:
+            with self._async.lock():
+                _drop_closed_loops(clients)
 
     async def aclose(self) -> None:
-        if self._async is not None:
-            await self._async.aclose()
-        self._async = None
+        """Close the running loop's client (and the sync one); clients of loops that are closed
+        are dropped, those of other running loops are left to their own ``aclose``."""
+        clients = self._async.peek()
+        if clients is not None:
+            with self._async.lock():
+                client = clients.pop(asyncio.get_running_loop(), None)
+                _drop_closed_loops(clients)
+            if client is not None:
+                await client.aclose()
         self.close()
 
     def _retry(self, req: HttpRequest, max_retries: int | None, hint: str | None) -> Retry:
@@ -237,38 +271,90 @@ def _bounded_reads(r: httpx.Response) -> BoundedReads | None:
     httpcore fixes a body's read timeout when the body starts (``idle``), and sets it on the
     socket before every read, so setting the socket's own timeout would be undone. Instead the
     connection's network stream (the documented ``network_stream`` extension: for an HTTP/1.1
-    response, the very object httpcore reads from) has its ``read`` bounded by a deadline, for
-    this thread only and only inside the context: another thread that takes the connection from
-    the pool once the body has ended reads as before. None when there is no such stream (a mount
-    answering in-process, HTTP/2): the caller then does not read the tail."""
+    response, the very object httpcore reads from) gets, once, a ``read`` that honours a
+    deadline the reading thread set for that stream (:class:`_DeadlineReads`). The stream is
+    shared: it goes back to the pool the moment its body ends, possibly while this thread is
+    still inside the context, and another thread takes it; so nothing on it changes per call
+    (a per-call ``read`` put there and removed again broke other threads' calls, and one left
+    behind timed them out at once). None when there is no such stream (a mount answering
+    in-process, HTTP/2): the caller then does not read the tail."""
     stream = r.extensions.get("network_stream")
-    read = getattr(stream, "read", None)
-    if (read is None or not hasattr(stream, "__dict__")   # its read cannot be shadowed per instance
+    if (getattr(stream, "read", None) is None or not hasattr(stream, "__dict__")   # read cannot be shadowed
             or r.extensions.get("http_version", b"HTTP/1.1") != b"HTTP/1.1"):
         return None
+    if not isinstance(vars(stream).get("read"), _DeadlineReads):
+        with _INSTALL_LOCK:
+            if not isinstance(vars(stream).get("read"), _DeadlineReads):
+                stream.read = _DeadlineReads(stream)  # type: ignore[union-attr]
 
     @contextmanager
     def bounded(seconds: float) -> Iterator[None]:
-        import httpcore
-
-        deadline = time.monotonic() + seconds
-        owner = threading.get_ident()
-
-        def bounded_read(max_bytes: int, timeout: float | None = None) -> bytes:
-            if threading.get_ident() == owner:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise httpcore.ReadTimeout("the body's tail did not come in time")
-                timeout = left if timeout is None else min(timeout, left)
-            return read(max_bytes, timeout)  # type: ignore[no-any-return]
-
-        stream.read = bounded_read  # type: ignore[union-attr]
+        outer = getattr(_tail_reads, "deadline", None)
+        _tail_reads.deadline = (stream, time.monotonic() + seconds)
         try:
             yield
         finally:
-            del stream.read  # type: ignore[union-attr]  # the class's own read again
+            _tail_reads.deadline = outer
 
     return bounded
+
+
+#: The deadline of this thread's tail read, if it is reading one: (network stream, monotonic time).
+_tail_reads = threading.local()
+#: Held while a network stream's read is replaced (once per connection).
+_INSTALL_LOCK = threading.Lock()
+
+
+class _DeadlineReads:
+    """A network stream's ``read`` for good: its class's read, bounded by the deadline the calling
+    thread set for this very stream in :func:`_bounded_reads` (a ReadTimeout once it passed),
+    unchanged for every other call. Weak, so the stream is not kept alive by its own attribute."""
+
+    __slots__ = ("_stream", "_read")
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = weakref.ref(stream)
+        self._read: Callable[[Any, int, float | None], bytes] = type(stream).read
+
+    def __call__(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        stream = self._stream()
+        tail = getattr(_tail_reads, "deadline", None)
+        if tail is not None and tail[0] is stream:
+            left = tail[1] - time.monotonic()
+            if left <= 0:
+                import httpcore
+
+                raise httpcore.ReadTimeout("the body's tail did not come in time")
+            timeout = left if timeout is None else min(timeout, left)
+        return self._read(stream, max_bytes, timeout)
+
+
+def _drop_closed_loops(clients: LoopClients) -> None:
+    """Let go of the clients of event loops that are closed (a finished ``asyncio.run()``): their
+    connections can never be used or closed with their loop again; the weak key alone would not
+    free them, as each client refers to its loop. Their sockets close when they are collected."""
+    for loop in [loop for loop in list(clients.keys()) if loop.is_closed()]:
+        clients.pop(loop, None)
+
+
+def _abandon_pools(client: httpx.Client) -> None:
+    """A sync client inherited from the parent process (see :mod:`.fork_guard`): each pooled
+    connection's socket is closed here, which only drops this process's descriptor (httpcore's
+    close of a connection writes nothing; a proxy's pools included). Not ``client.close()``:
+    that takes the pool's lock, which a thread of the parent may have held at the fork."""
+    transports = [getattr(client, "_transport", None), *getattr(client, "_mounts", {}).values()]
+    for transport in transports:
+        for connection in getattr(getattr(transport, "_pool", None), "connections", ()):
+            try:
+                connection.close()
+            except OSError:
+                pass
+
+
+def _abandon_loop_clients(clients: LoopClients) -> None:
+    """Async clients inherited from the parent process: dropped (their sockets belong to the
+    parent's loops, and close when collected); the child builds its own."""
+    clients.clear()
 
 
 def _lower_headers(headers: httpx.Headers) -> dict[str, str]:
