@@ -16,7 +16,9 @@ closing a descriptor in the child only drops the child's reference to the socket
 The pid is asked for (``os.getpid()``, a cheap system call) rather than counted by an
 ``os.register_at_fork`` hook, which a fork made in C (uWSGI) never runs. For the same reason
 the build lock is one per process, taken from a dict by pid: a lock copied into the child
-while a thread of the parent held it would stay held forever there.
+while a thread of the parent held it would stay held forever there. The async h1 and aiohttp
+pools, on the server's hot path, are told of a fork by :mod:`.fork_hooks` instead, which costs
+nothing per request.
 """
 
 from __future__ import annotations

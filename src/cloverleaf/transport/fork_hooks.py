@@ -6,7 +6,8 @@ write requests on the same connection and read each other's answers. Each pool o
 here; in a child, right after the fork, every live owner's ``after_fork_in_child()`` drops what
 it inherited, so the child's calls open connections of its own. Nothing is checked per request
 (the h1 client is the server's hot path); a fork made in C without ``os.fork()`` (uWSGI) runs
-no such hook.
+no such hook. The sync httpx pools, off that path, use :mod:`.fork_guard` instead (a pid check
+on each use, which catches those forks too): the two are one rule, checked at two prices.
 
 ``generation()`` is a per-process counter (0 in the process that imported this module, one more
 in each child after each fork) for an owner that prefers to compare rather than be called.
