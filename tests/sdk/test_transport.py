@@ -237,3 +237,27 @@ def test_resolve_http_client_says_what_auto_means_and_why(monkeypatch):
     client, why = resolve_http_client("auto")
     assert client == "httpx" and "https" in why and "proxy.internal" not in why  # no proxy URL (it may hold a password)
     assert resolve_http_client("aiohttp") == ("aiohttp", "set by http_client")
+
+
+def test_the_async_backend_is_chosen_once_however_many_threads_ask_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loops in several threads asking at once got a backend each (each with its own pools)."""
+    import threading
+
+    transport = Transport(http_client="h1")
+    chosen: list[object] = []
+    original = Transport._choose_async
+
+    def slow_choice(self: Transport) -> object:
+        time.sleep(0.05)   # widen the window two threads used to race through
+        backend = original(self)
+        chosen.append(backend)
+        return backend
+
+    monkeypatch.setattr(Transport, "_choose_async", slow_choice)
+    seen: list[object] = []
+    threads = [threading.Thread(target=lambda: seen.append(transport.async_backend)) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(chosen) == 1 and all(b is chosen[0] for b in seen)

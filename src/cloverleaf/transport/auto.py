@@ -177,11 +177,10 @@ class Transport:
         mounted = self._mount_for(req.url)
         if mounted is not None:
             return mounted
-        if self._async is None:
-            self._async = self._choose_async()
-        if req.peer_check is not None and not getattr(self._async, "checks_peers", False):
+        backend = self.async_backend
+        if req.peer_check is not None and not getattr(backend, "checks_peers", False):
             return self._peer_checked()
-        return self._async
+        return backend
 
     def _peer_checked(self) -> HttpxBackend:
         """Where a local-only request goes when the usual backend cannot check the address each
@@ -209,10 +208,15 @@ class Transport:
 
     @property
     def async_backend(self) -> AsyncBackend:
-        """The backend network calls from asyncio go through (chosen now if not yet)."""
-        if self._async is None:
-            self._async = self._choose_async()
-        return self._async
+        """The backend network calls from asyncio go through (chosen now if not yet: once, however
+        many threads' loops ask at once, or each would hold pools of its own)."""
+        backend = self._async
+        if backend is None:
+            with self._lock:
+                if self._async is None:
+                    self._async = self._choose_async()
+                backend = self._async
+        return backend
 
     # -- the contract -----------------------------------------------------------------------
     def send(self, req: HttpRequest, *, max_retries: int | None = None, hint: str | None = None) -> HttpResponse:
