@@ -41,6 +41,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..._json_schema import object_root
 from ..._types import (
     Attachment,
     ChatRequest,
@@ -55,7 +56,6 @@ from ..._types import (
     ToolResult,
 )
 from .._common import WEB_IMAGES, checked_image, checked_tool_choice, replayable_reasoning
-from ..._json_schema import object_root
 from ..claude_rules import (
     BlockKind,
     adaptive_thinking,

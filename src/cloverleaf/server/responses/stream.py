@@ -248,7 +248,6 @@ class ResponsesStreamEncoder:
             return ""
         self._open = None
         index = self._index()
-        head = f'"item_id":{dumps_text(item["id"])},"output_index":{index}'
         out = ""
         if item["type"] == "message":
             out += self._close_part(item)

@@ -65,7 +65,7 @@ from ..fields import (
     get_str,
     json_schema_object,
 )
-from .items import BUILTIN_ITEMS, GATEWAY_ITEM_ID, items_to_messages, normalise_input, output_items, holds_refusal
+from .items import BUILTIN_ITEMS, GATEWAY_ITEM_ID, holds_refusal, items_to_messages, normalise_input, output_items
 
 #: OpenAI's reasoning efforts, as the neutral ones (the top two are "as much as there is"; OpenAI's
 #: Responses API gets them as sent on a relay)
