@@ -20,6 +20,7 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 from ._errors import ConfigError
+from ._json_schema import object_root
 from ._types import Attachment, ChatResponse, Message, Role, Text, Tool, ToolCall, ToolChoice, ToolResult, Usage
 
 
@@ -29,7 +30,7 @@ def to_tool(obj: Any) -> Tool:
     if isinstance(obj, dict):
         return _tool_from_dict(obj)
     if isinstance(obj, type) and hasattr(obj, "model_json_schema"):
-        schema = obj.model_json_schema()
+        schema = object_root(obj.model_json_schema())   # a recursive model's root is a $ref
         description = schema.pop("description", None) or _doc_summary(obj.__doc__)
         schema.pop("title", None)
         return Tool(name=obj.__name__, description=description, parameters=schema)

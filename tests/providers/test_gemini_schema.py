@@ -65,3 +65,10 @@ def test_mutual_recursion_keeps_only_the_cycle():
     assert out["properties"]["b"]["properties"]["a"] == {"$ref": "#/$defs/A"}
     assert set(out["$defs"]) == {"A"}
     jsonschema.validate({"b": {"a": {"b": {}}}}, out)
+
+
+def test_definitions_of_the_wrong_shape_are_passed_over():
+    """A client's malformed ``$defs`` (a list, a string) was a 500; Gemini now says what is wrong."""
+    for defs in (["A"], "A", None, 3):
+        schema = {"type": "object", "properties": {"a": {"$ref": "#/$defs/A"}}, "$defs": defs}
+        assert to_gemini_schema(schema) == {"type": "object", "properties": {"a": {"$ref": "#/$defs/A"}}}

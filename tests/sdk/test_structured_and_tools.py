@@ -180,3 +180,42 @@ def test_tool_loop_returns_the_final_answer():
     with pytest.raises(StopIteration) as stop:
         loop.send(final)
     assert stop.value.value is final
+
+
+class TreeNode(BaseModel):
+    """A tree of categories."""
+
+    name: str
+    children: list["TreeNode"] = []
+
+
+def test_a_recursive_model_tool_has_an_object_root_and_keeps_its_definitions():
+    """pydantic's root is ``{"$ref": "#/$defs/TreeNode"}``, which OpenAI and Anthropic refuse."""
+    tool = to_tool(TreeNode)
+    assert tool.description == "A tree of categories."
+    params = tool.parameters
+    assert params["type"] == "object" and "$ref" not in params and "title" not in params
+    assert params["properties"]["children"]["items"] == {"$ref": "#/$defs/TreeNode"}
+    assert params["$defs"]["TreeNode"]["properties"]["name"] == {"title": "Name", "type": "string"}
+
+
+@pytest.mark.parametrize("model, reply, sent", [
+    ("openai/gpt-4o", {"id": "c", "object": "chat.completion", "created": 1, "model": "gpt-4o", "choices": [
+        {"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}]},
+     lambda body: body["tools"][0]["function"]["parameters"]),
+    ("anthropic/claude-sonnet-4-5", {"id": "m", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+                                     "content": [{"type": "text", "text": "ok"}], "stop_reason": "end_turn",
+                                     "usage": {"input_tokens": 1, "output_tokens": 1}},
+     lambda body: body["tools"][0]["input_schema"]),
+])
+def test_a_recursive_model_tool_reaches_the_provider_as_an_object(upstream, model, reply, sent):
+    from cloverleaf import Client
+
+    from .upstream import Reply
+
+    upstream.queue(Reply(body=json.dumps(reply).encode()))
+    base_url = upstream.url + ("/v1" if model.startswith("openai") else "")
+    with Client(env={}, max_retries=0) as client:
+        client.chat(model, "sort these", tools=[TreeNode], base_url=base_url, api_key="k")
+    schema = sent(json.loads(upstream.seen[-1].body))
+    assert schema["type"] == "object" and schema["properties"]["children"]["items"] == {"$ref": "#/$defs/TreeNode"}

@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
+from pydantic import BaseModel
 
 from cloverleaf._config import ProviderSettings
 
@@ -54,3 +55,37 @@ def test_streamed_refusal_is_refusal_deltas(relay: tuple[Live, Upstream]) -> Non
     content = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
     assert refusal == "I can't help with that." and content == "" and finishes == ["stop"]
+
+
+class City(BaseModel):
+    name: str
+
+
+def test_responses_give_a_refusal_as_a_refusal_part(relay: tuple[Live, Upstream]) -> None:
+    """Not ``output_text``: the SDK's ``responses.parse`` would parse the refusal as the JSON and
+    raise. OpenAI's status for a refusal is ``completed``."""
+    live, upstream = relay
+    upstream.queue(Reply(body=json.dumps(REFUSAL).encode()))
+    out = live.openai().responses.parse(model="up/gpt-4o", input="x", text_format=City)
+    assert out.status == "completed" and out.incomplete_details is None
+    assert [c.model_dump() for c in out.output[0].content] == [{"type": "refusal", "refusal": "I can't help with that."}]
+    assert out.output_parsed is None and out.output_text == ""
+
+
+def test_a_streamed_refusal_is_refusal_events(relay: tuple[Live, Upstream]) -> None:
+    live, upstream = relay
+    upstream.queue(Reply(headers={"content-type": "text/event-stream"}, chunks=[
+        _chunk({"role": "assistant", "content": None, "refusal": ""}), _chunk({"refusal": "I can't help"}),
+        _chunk({"refusal": " with that."}), _chunk({}, "stop"), b"data: [DONE]\n\n"]))
+    with live.openai().responses.stream(model="up/gpt-4o", input="x", text_format=City) as stream:
+        events = list(stream)
+        final = stream.get_final_response()
+    kinds = [e.type for e in events]
+    assert "response.output_text.delta" not in kinds and kinds[-1] == "response.completed"
+    assert "".join(e.delta for e in events if e.type == "response.refusal.delta") == "I can't help with that."
+    done = [e for e in events if e.type == "response.refusal.done"]
+    assert len(done) == 1 and done[0].refusal == "I can't help with that." and done[0].content_index == 0
+    parts = [e.part.model_dump() for e in events if e.type == "response.content_part.done"]
+    assert parts == [{"type": "refusal", "refusal": "I can't help with that."}]
+    assert final.status == "completed" and final.output_parsed is None
+    assert [c.type for c in final.output[0].content] == ["refusal"]

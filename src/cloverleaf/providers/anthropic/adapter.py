@@ -36,7 +36,9 @@ neutral part: they are kept raw in ``metadata.extra["server_tool_blocks"]`` and 
 Which of the request's ``stop`` sequences ended the answer (``stop_sequence``, with stop_reason
 ``stop_sequence``) is ``metadata.extra["stop_sequence"]``, streamed or not; a server relays it.
 So is the ``context_management`` object (the context edits the API applied), as
-``metadata.extra["context_management"]``.
+``metadata.extra["context_management"]``. A refusal (``stop_reason: "refusal"``) keeps its text
+as ``metadata.extra["refusal"]``, as the OpenAI adapter keeps ``message.refusal``, so
+``ChatResponse.refusal`` says the model refused, streamed or not.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ from .._common import read_json
 from ..base import Adapter, ProviderConfig, base_url_join, split_query
 from .citations import citations_from
 from .messages import encode_chat, is_structured_tool_call
-from .parse import finish_reason, usage_from
+from .parse import finish_reason, refusal_extra, usage_from
 
 if TYPE_CHECKING:
     from ..._types import ChatRequest
@@ -171,7 +173,8 @@ class AnthropicAdapter(Adapter):
             parts = [p for p in parts if not isinstance(p, Text) or any(p is a for a in answers)]
         if finish == "tool_calls" and not any(isinstance(p, ToolCall) for p in parts):
             finish = "stop"  # the only call was the structured-output tool, now a Text part
-        meta = ResponseMetadata(response_id=data.get("id"), raw_finish_reason=raw_finish)
+        meta = ResponseMetadata(response_id=data.get("id"), raw_finish_reason=raw_finish,
+                                extra=refusal_extra(raw_finish, "".join(p.text for p in parts if isinstance(p, Text))))
         if isinstance(data.get("stop_sequence"), str):
             meta.extra["stop_sequence"] = data["stop_sequence"]
         if server_blocks:

@@ -33,12 +33,15 @@ Claude Sonnet/Opus 4.5+, Haiku 4.5 and later. Older models (Claude 3.x, Sonnet/O
 ``json_object`` (which has no schema to enforce) fall back to a forced tool named
 :data:`STRUCTURED_TOOL`; the response parser turns that call back into a Text part holding the
 JSON. ``cfg.extra["structured_output"] = "native" | "tool"`` overrides the choice per provider.
+A schema constrained decoding cannot hold (a ``dict[str, X]`` map, a recursive model: see
+:mod:`.schemas`) always takes the tool, which keeps it as given.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..._json_schema import object_root
 from ..._types import (
     Attachment,
     ChatRequest,
@@ -65,6 +68,7 @@ from ..claude_rules import (
     sampling,
     thinking_budget,
 )
+from .schemas import fits_native, native_output_schema
 
 if TYPE_CHECKING:
     from ..base import Adapter, ProviderConfig
@@ -112,7 +116,7 @@ def encode_chat(adapter: Adapter, req: ChatRequest, cfg: ProviderConfig) -> dict
             body.setdefault("output_config", {})["format"] = {
                 "type": "json_schema", "schema": native_output_schema(fmt.schema or {})}
         else:
-            schema = fmt.schema if fmt.type == "json_schema" and fmt.schema else {"type": "object"}
+            schema = object_root(fmt.schema) if fmt.type == "json_schema" and fmt.schema else {"type": "object"}
             tools.append({
                 "name": STRUCTURED_TOOL,
                 "description": "Give the final answer by calling this tool with JSON that matches its schema.",
@@ -140,9 +144,11 @@ def encode_chat(adapter: Adapter, req: ChatRequest, cfg: ProviderConfig) -> dict
 
 
 def structured_mode(req: ChatRequest, cfg: ProviderConfig) -> str:
-    """``"native"`` (``output_config.format``) or ``"tool"`` (a forced :data:`STRUCTURED_TOOL` call)."""
+    """``"native"`` (``output_config.format``) or ``"tool"`` (a forced :data:`STRUCTURED_TOOL` call).
+    A schema native mode cannot hold (a map, recursion: :func:`.schemas.fits_native`) takes the
+    tool, which keeps it as given, whatever the model or the ``structured_output`` setting."""
     fmt = req.response_format
-    if fmt is None or fmt.type == "json_object" or not fmt.schema:
+    if fmt is None or fmt.type == "json_object" or not fmt.schema or not fits_native(fmt.schema):
         return "tool"
     override = cfg.extra.get("structured_output")
     if override in ("native", "tool"):
@@ -178,11 +184,15 @@ def _sampling(body: dict[str, Any], req: ChatRequest, *, thinking: bool) -> None
 
 
 def encode_tool(tool: Tool) -> dict[str, Any]:
+    """A tool; a ``strict`` one with its schema closed for constrained decoding, or sent without
+    ``strict`` when its schema cannot be (a map, recursion), as OpenAI's falls back to
+    ``strict: false``: the arguments are then unchecked, not impossible."""
     out: dict[str, Any] = {"name": tool.name}
     if tool.description is not None:
         out["description"] = tool.description
-    out["input_schema"] = native_output_schema(tool.parameters) if tool.strict else tool.parameters
-    if tool.strict:
+    strict = bool(tool.strict) and fits_native(tool.parameters)
+    out["input_schema"] = native_output_schema(tool.parameters) if strict else tool.parameters
+    if strict:
         out["strict"] = True
     if tool.cache_control:   # a prompt-cache breakpoint after this tool (the tool list is cached)
         out["cache_control"] = tool.cache_control
@@ -385,47 +395,3 @@ def encode_document(adapter: Adapter, doc: Document) -> dict[str, Any]:
     if doc.cache_control:
         block["cache_control"] = doc.cache_control
     return block
-
-
-# --------------------------------------------------------------------------- schemas
-
-#: JSON Schema keywords native structured outputs accept; others move into the description.
-_KEPT = frozenset({"type", "properties", "required", "items", "enum", "const", "anyOf", "allOf", "$ref",
-                   "$defs", "definitions", "description", "title", "additionalProperties"})
-_STRING_FORMATS = frozenset({"date-time", "time", "date", "duration", "email", "hostname", "uri", "ipv4",
-                             "ipv6", "uuid"})
-
-
-def native_output_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """A copy of ``schema`` in the subset native structured outputs accept: every object closed
-    (``additionalProperties: false``), ``oneOf`` as ``anyOf``, and constraints the API cannot
-    enforce (``minimum``, ``pattern``, ...) kept as a hint in the description."""
-    if not isinstance(schema, dict):
-        return schema
-    out: dict[str, Any] = {}
-    hints: dict[str, Any] = {}
-    for key, value in schema.items():
-        if key == "properties":
-            out[key] = {name: native_output_schema(s) for name, s in value.items()}
-        elif key in ("$defs", "definitions"):
-            out[key] = {name: native_output_schema(s) for name, s in value.items()}
-        elif key == "items":
-            out[key] = native_output_schema(value)
-        elif key in ("anyOf", "oneOf", "allOf"):
-            out["allOf" if key == "allOf" else "anyOf"] = [native_output_schema(s) for s in value]
-        elif key == "additionalProperties":
-            continue
-        elif key == "format" and value in _STRING_FORMATS:
-            out[key] = value
-        elif key == "minItems" and value in (0, 1):
-            out[key] = value
-        elif key in _KEPT:
-            out[key] = value
-        else:
-            hints[key] = value
-    if out.get("type") == "object" or "properties" in out:
-        out["additionalProperties"] = False
-    if hints:
-        hint = "{" + ", ".join(f"{k}: {v}" for k, v in hints.items()) + "}"
-        out["description"] = f"{out['description']}\n\n{hint}" if out.get("description") else hint
-    return out

@@ -19,6 +19,19 @@ FINISH_REASONS: dict[str, FinishReason] = {
 }
 
 
+#: ``metadata.extra["refusal"]`` for a refusal that came with no text.
+DECLINED = "the model declined to answer (Anthropic stop_reason 'refusal')"
+
+
+def refusal_extra(raw_finish: str | None, text: str) -> dict[str, str]:
+    """``{"refusal": ...}`` for ``metadata.extra`` when Claude refused (``stop_reason:
+    "refusal"``), as the OpenAI adapter keeps ``message.refusal``: ``ChatResponse.refusal`` is
+    then set, and a structured call says the model refused instead of quoting a JSON error."""
+    if raw_finish != "refusal":
+        return {}
+    return {"refusal": text.strip() or DECLINED}
+
+
 def finish_reason(raw: str | None) -> FinishReason | None:
     if raw is None:
         return None

@@ -41,7 +41,7 @@ from ..._types import FinishReason, StreamEvent
 from ...streams.sse_json import JSONEventDecoder
 from .citations import citation_from, citations_from
 from .messages import STRUCTURED_TOOL, is_structured_tool_call
-from .parse import finish_reason, usage_from
+from .parse import finish_reason, refusal_extra, usage_from
 
 if TYPE_CHECKING:
     from ..._errors import MalformedResponseError as _Malformed
@@ -62,7 +62,7 @@ _TEXT, _REASONING, _TOOL, _JSON_TEXT, _IGNORED = "text", "reasoning", "tool", "j
 
 class AnthropicStreamDecoder(JSONEventDecoder):
     __slots__ = ("_adapter", "_req", "_blocks", "_input_seen", "_id", "_model", "_raw_finish",
-                 "_stop_sequence", "_tool_calls", "_done", "_text_gate", "_context_management")
+                 "_stop_sequence", "_tool_calls", "_done", "_text_gate", "_context_management", "_said")
 
     def __init__(self, adapter: _Host, req: ChatRequest) -> None:
         super().__init__()
@@ -79,6 +79,8 @@ class AnthropicStreamDecoder(JSONEventDecoder):
         self._context_management: dict[str, Any] | None = None
         self._tool_calls = 0
         self._done = False
+        #: the text blocks' text so far: a refusal's words, when the stream ends with one
+        self._said: list[str] = []
         #: text and citation events pass through it: see the module docstring
         self._text_gate = _TextGate(is_structured_tool_call(req, STRUCTURED_TOOL))
 
@@ -134,6 +136,7 @@ class AnthropicStreamDecoder(JSONEventDecoder):
             extra["stop_sequence"] = self._stop_sequence
         if self._context_management is not None:
             extra["context_management"] = self._context_management
+        extra.update(refusal_extra(self._raw_finish, "".join(self._said)))
         return extra or None
 
     def _block_start(self, payload: dict[str, Any], out: list[StreamEvent]) -> None:
@@ -145,6 +148,7 @@ class AnthropicStreamDecoder(JSONEventDecoder):
             for c in citations_from(block.get("citations")) or ():
                 self._text_gate.add(StreamEvent("citation", index=index, citation=c), out)
             if block.get("text"):
+                self._said.append(block["text"])
                 self._text_gate.add(StreamEvent("text", text=block["text"], index=index), out)
         elif kind == "thinking":
             self._blocks[index] = _REASONING
@@ -183,6 +187,7 @@ class AnthropicStreamDecoder(JSONEventDecoder):
         block = self._blocks.get(index)
         if kind == "text_delta" and block == _TEXT:
             if delta.get("text"):
+                self._said.append(delta["text"])
                 self._text_gate.add(StreamEvent("text", text=delta["text"], index=index), out)
         elif kind == "citations_delta" and block == _TEXT:
             citation = citation_from(delta.get("citation"))

@@ -28,10 +28,12 @@ def to_gemini_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """A copy of ``schema`` that Gemini's JSON Schema fields accept (the input is not changed)."""
     defs: dict[str, Any] = {}
     for key in _DEF_KEYS:
-        for name, value in (schema.get(key) or {}).items():
+        found = schema.get(key)
+        for name, value in found.items() if isinstance(found, dict) else ():
             defs[f"#/{key}/{name}"] = value
     inliner = _Inliner(defs)
-    # definitions are only reached through references (unused ones are dropped)
+    # definitions are only reached through references (unused ones are dropped, as are definitions
+    # of the wrong shape, "$defs": [...], which nothing can reference)
     out: dict[str, Any] = inliner.walk({k: v for k, v in schema.items() if k not in _DEF_KEYS}, ())
     if inliner.recursive:
         out = dict(out)  # the root may be one of the expanded definitions itself

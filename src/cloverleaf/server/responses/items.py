@@ -13,7 +13,9 @@ ways, used for a request's ``input``, for the history rebuilt from the store
 - :func:`items_to_messages` turns canonical items into neutral messages, joining a run of
   assistant items into one assistant turn (Anthropic needs its thinking and ``tool_use``
   blocks in the same message);
-- :func:`output_items` turns a neutral answer's parts into output items.
+- :func:`output_items` turns a neutral answer's parts into output items; a text part marked
+  ``extra["refusal"]`` (OpenAI's ``message.refusal``) is a ``refusal`` content part, as OpenAI
+  sends it, never ``output_text`` a client would parse as the answer.
 
 Reasoning round-trips through ``encrypted_content``: a provider's opaque reasoning data
 (Anthropic's thinking signature, an OpenAI ``rs_`` id and its encrypted content, Gemini's
@@ -376,9 +378,48 @@ def reasoning_item(item_id: str, parts: list[Reasoning], status: str = "complete
             "encrypted_content": pack(parts), "status": status}
 
 
-def message_output(item_id: str, text: str, status: str = "completed") -> dict[str, Any]:
-    return {"type": "message", "id": item_id, "role": "assistant", "status": status,
-            "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}]}
+def is_refusal(extra: dict[str, Any] | None) -> bool:
+    """Is a text part (or a text event) with these provider extras the model's refusal (OpenAI's
+    ``message.refusal``, marked so by the adapter), not its answer?"""
+    return extra is not None and extra.get("refusal") is True
+
+
+def item_extra(extra: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The extras that say which upstream item a text belongs to: all but the refusal mark (a
+    refusal is a content part of the same message, not another item)."""
+    if not extra or "refusal" not in extra:
+        return extra
+    return {k: v for k, v in extra.items() if k != "refusal"} or None
+
+
+def content_part(text: str, *, refusal: bool = False) -> dict[str, Any]:
+    """A message's content part: ``output_text``, or a ``refusal`` as OpenAI sends one (the SDK's
+    ``responses.parse`` then leaves ``output_parsed`` None instead of parsing the refusal)."""
+    if refusal:
+        return {"type": "refusal", "refusal": text}
+    return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+
+
+def message_output(item_id: str, content: list[dict[str, Any]], status: str = "completed") -> dict[str, Any]:
+    return {"type": "message", "id": item_id, "role": "assistant", "status": status, "content": content}
+
+
+def _message_content(texts: list[Text]) -> list[dict[str, Any]]:
+    """Content parts for a message's texts: a run of answer text is one ``output_text``, a run
+    of refusal text one ``refusal``."""
+    runs: list[tuple[bool, list[str]]] = []
+    for t in texts:
+        refusal = is_refusal(t.extra)
+        if runs and runs[-1][0] == refusal:
+            runs[-1][1].append(t.text)
+        else:
+            runs.append((refusal, [t.text]))
+    return [content_part("".join(pieces), refusal=refusal) for refusal, pieces in runs]
+
+
+def holds_refusal(parts: list[Part]) -> bool:
+    """Does the answer hold a refusal (rendered as a ``refusal`` content part)?"""
+    return any(isinstance(p, Text) and is_refusal(p.extra) for p in parts)
 
 
 def function_call_output_item(item_id: str, call: ToolCall, status: str = "completed") -> dict[str, Any]:
@@ -402,7 +443,7 @@ def output_items(parts: list[Part], *, cut: bool = False) -> list[dict[str, Any]
     def flush_text() -> None:
         if texts:
             item_id = (texts[0].extra or {}).get(ITEM_ID) or new_item_id("message")
-            items.append(message_output(item_id, "".join(t.text for t in texts)))
+            items.append(message_output(item_id, _message_content(texts)))
             texts.clear()
 
     for part in parts:
@@ -411,7 +452,8 @@ def output_items(parts: list[Part], *, cut: bool = False) -> list[dict[str, Any]
             run.append(part)
         elif isinstance(part, Text):
             flush_reasoning()
-            if texts and part.extra and texts[-1].extra and part.extra != texts[-1].extra:
+            this, last = item_extra(part.extra), item_extra(texts[-1].extra) if texts else None
+            if this and last and this != last:
                 flush_text()  # another output item upstream (as the stream accumulator decides)
             texts.append(part)
         elif isinstance(part, ToolCall):

@@ -3,8 +3,9 @@
 ``response.created`` and ``response.in_progress`` first; then, per output item,
 ``response.output_item.added``, its content events and ``response.output_item.done``:
 
-- a message: ``content_part.added``, ``output_text.delta``..., ``output_text.done``,
-  ``content_part.done``;
+- a message: per content part ``content_part.added``, ``output_text.delta``...,
+  ``output_text.done``, ``content_part.done`` (or ``refusal.delta``..., ``refusal.done`` for a
+  refusal: text events marked ``extra["refusal"]``, as OpenAI streams a refusal part);
 - a function call: ``function_call_arguments.delta``..., ``function_call_arguments.done``;
 - reasoning: per summary part ``reasoning_summary_part.added``,
   ``reasoning_summary_text.delta``..., ``reasoning_summary_text.done``,
@@ -28,7 +29,16 @@ from typing import Any
 from ..._types import Reasoning, StreamEvent, ToolCall, Usage
 from ...providers.openai.responses_messages import ITEM_ID
 from ..http_io import dumps_text, tally_usage
-from .items import call_item_id, function_call_output_item, message_output, new_item_id, reasoning_item
+from .items import (
+    call_item_id,
+    content_part,
+    function_call_output_item,
+    is_refusal,
+    item_extra,
+    message_output,
+    new_item_id,
+    reasoning_item,
+)
 from .wire import ResponsesRequest, response_object, status_of
 
 _ERROR_CODES = {429: "rate_limit_exceeded"}
@@ -49,7 +59,7 @@ class ResponsesStreamEncoder:
     """One stream's state: the items so far, the open item, the next sequence number."""
 
     __slots__ = ("_req", "_id", "_model", "_created", "_seq", "_output", "_open", "_text", "_text_extra",
-                 "_reasoning", "_sealed", "_calls", "_open_calls", "usage", "finish_reason", "final", "_pending", "provider")
+                 "_content", "_refusal_part", "_refused", "_reasoning", "_sealed", "_calls", "_open_calls", "usage", "finish_reason", "final", "_pending", "provider")
 
     def __init__(self, req: ResponsesRequest, *, response_id: str, model: str, created_at: int) -> None:
         self._req = req
@@ -62,8 +72,11 @@ class ResponsesStreamEncoder:
         self._seq = 0
         self._output: list[dict[str, Any]] = []
         self._open: dict[str, Any] | None = None     # the item being streamed
-        self._text: list[str] = []
+        self._text: list[str] = []                   # the open content part's text
         self._text_extra: dict[str, Any] | None = None
+        self._content: list[dict[str, Any]] = []     # the open message's finished content parts
+        self._refusal_part = False                   # the open content part is a refusal
+        self._refused = False                        # a refusal part was streamed: status completed
         self._reasoning: list[Reasoning] = []
         self._sealed = False                         # the current summary part got its signature
         self._calls: dict[int, _Call] = {}           # upstream index -> its function_call item
@@ -117,25 +130,49 @@ class ResponsesStreamEncoder:
     def _on_text(self, ev: StreamEvent) -> str:
         out = ""
         item = self._open
-        new_item = ev.extra and self._text_extra and ev.extra != self._text_extra
+        extra, refusal = item_extra(ev.extra), is_refusal(ev.extra)
+        new_item = extra and self._text_extra and extra != self._text_extra
         if item is None or item["type"] != "message" or new_item:
             out += self._close()
-            item_id = (ev.extra or {}).get(ITEM_ID) or new_item_id("message")
+            item_id = (extra or {}).get(ITEM_ID) or new_item_id("message")
             opened: dict[str, Any] = {"type": "message", "id": item_id, "role": "assistant", "status": "in_progress",
                                       "content": []}
             out += self._add(opened)
-            out += self._event("response.content_part.added",
-                               f'"item_id":{dumps_text(item_id)},"output_index":{self._index()},"content_index":0,'
-                               f'"part":{{"type":"output_text","text":"","annotations":[],"logprobs":[]}}')
-            self._text = []
-            self._text_extra = ev.extra
+            self._content = []
+            self._text_extra = extra
+            out += self._open_part(opened, refusal)
             item = opened
-        elif ev.extra:
-            self._text_extra = {**(self._text_extra or {}), **ev.extra}
+        else:
+            if extra:
+                self._text_extra = {**(self._text_extra or {}), **extra}
+            if refusal != self._refusal_part:   # answer text after a refusal, or the other way
+                out += self._close_part(item) + self._open_part(item, refusal)
         self._text.append(ev.text or "")
-        return out + self._event("response.output_text.delta",
-                                 f'"item_id":{dumps_text(item["id"])},"output_index":{self._index()},'
-                                 f'"content_index":0,"delta":{dumps_text(ev.text)},"logprobs":[]')
+        head = (f'"item_id":{dumps_text(item["id"])},"output_index":{self._index()},'
+                f'"content_index":{len(self._content)},"delta":{dumps_text(ev.text)}')
+        if refusal:
+            return out + self._event("response.refusal.delta", head)
+        return out + self._event("response.output_text.delta", f'{head},"logprobs":[]')
+
+    def _open_part(self, item: dict[str, Any], refusal: bool) -> str:
+        self._text = []
+        self._refusal_part = refusal
+        self._refused = self._refused or refusal
+        return self._event("response.content_part.added",
+                           f'"item_id":{dumps_text(item["id"])},"output_index":{self._index()},'
+                           f'"content_index":{len(self._content)},"part":{dumps_text(content_part("", refusal=refusal))}')
+
+    def _close_part(self, item: dict[str, Any]) -> str:
+        """The open content part's ``.done`` events; the part joins the message's content."""
+        text = "".join(self._text)
+        part = content_part(text, refusal=self._refusal_part)
+        head = f'"item_id":{dumps_text(item["id"])},"output_index":{self._index()},"content_index":{len(self._content)}'
+        if self._refusal_part:
+            out = self._event("response.refusal.done", f'{head},"refusal":{dumps_text(text)}')
+        else:
+            out = self._event("response.output_text.done", f'{head},"text":{dumps_text(text)},"logprobs":[]')
+        self._content.append(part)
+        return out + self._event("response.content_part.done", f'{head},"part":{dumps_text(part)}')
 
     def _on_reasoning(self, ev: StreamEvent) -> str:
         out = ""
@@ -211,15 +248,10 @@ class ResponsesStreamEncoder:
             return ""
         self._open = None
         index = self._index()
-        head = f'"item_id":{dumps_text(item["id"])},"output_index":{index}'
         out = ""
         if item["type"] == "message":
-            text = "".join(self._text)
-            done = message_output(item["id"], text, status)
-            part = dumps_text(done["content"][0])
-            out += (self._event("response.output_text.done", f'{head},"content_index":0,"text":{dumps_text(text)},'
-                                                             f'"logprobs":[]')
-                    + self._event("response.content_part.done", f'{head},"content_index":0,"part":{part}'))
+            out += self._close_part(item)
+            done = message_output(item["id"], self._content, status)
         elif item["type"] == "reasoning":
             out += self._close_summary(self._reasoning[-1], item)
             done = reasoning_item(item["id"], self._reasoning, status)
@@ -247,7 +279,7 @@ class ResponsesStreamEncoder:
     def complete(self, completed_at: int) -> dict[str, Any]:
         """Close the open item and build the finished Response (the route stores it before
         :meth:`finish` sends it, so it is readable the moment the client sees it)."""
-        status, incomplete = status_of(self.finish_reason)
+        status, incomplete = status_of(self.finish_reason, refused=self._refused)
         self._pending = self._close("completed" if status == "completed" else "incomplete")
         self.final = self._snapshot(status, usage=self.usage, incomplete=incomplete,
                                     completed_at=completed_at if status == "completed" else None)

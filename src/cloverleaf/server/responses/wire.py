@@ -65,7 +65,7 @@ from ..fields import (
     get_str,
     json_schema_object,
 )
-from .items import BUILTIN_ITEMS, GATEWAY_ITEM_ID, items_to_messages, normalise_input, output_items
+from .items import BUILTIN_ITEMS, GATEWAY_ITEM_ID, holds_refusal, items_to_messages, normalise_input, output_items
 
 #: OpenAI's reasoning efforts, as the neutral ones (the top two are "as much as there is"; OpenAI's
 #: Responses API gets them as sent on a relay)
@@ -390,11 +390,13 @@ def usage_json(u: Usage) -> dict[str, Any]:
             "total_tokens": u.input_tokens + u.output_tokens}
 
 
-def status_of(finish_reason: str | None) -> tuple[str, dict[str, Any] | None]:
-    """The Response ``status`` and ``incomplete_details`` for a neutral finish reason."""
+def status_of(finish_reason: str | None, *, refused: bool = False) -> tuple[str, dict[str, Any] | None]:
+    """The Response ``status`` and ``incomplete_details`` for a neutral finish reason. A refusal
+    (a ``refusal`` content part) is ``completed``, as OpenAI sends it: the model finished its
+    answer, which is the refusal; the ``content_filter`` finish that marks it is not a cut."""
     if finish_reason == "length":
         return "incomplete", {"reason": "max_output_tokens"}
-    if finish_reason == "content_filter":
+    if finish_reason == "content_filter" and not refused:
         return "incomplete", {"reason": "content_filter"}
     return "completed", None
 
@@ -425,7 +427,7 @@ def response_object(req: ResponsesRequest, *, response_id: str, model: str, crea
 def completed_object(req: ResponsesRequest, resp: ChatResponse, *, response_id: str, model: str, created_at: int,
                      completed_at: int) -> dict[str, Any]:
     """The finished Response for a non-streamed answer."""
-    status, incomplete = status_of(resp.finish_reason)
+    status, incomplete = status_of(resp.finish_reason, refused=holds_refusal(resp.parts))
     return response_object(req, response_id=response_id, model=model, created_at=created_at, status=status,
                            output=output_items(resp.parts, cut=status != "completed"), usage=resp.usage,
                            incomplete=incomplete,
