@@ -41,6 +41,9 @@ SAMPLES: dict[type[BaseException], Callable[[], BaseException]] = {
     errors.StructuredOutputError: lambda: errors.StructuredOutputError("not JSON", response={"text": "{oops"}),
     cloverleaf.gateway.store.NotAStore: lambda: cloverleaf.gateway.store.NotAStore("sqlite:////tmp/other.db",
                                                                                     ["users", "orders"]),
+    cloverleaf.gateway.store.StoreBehind: lambda: cloverleaf.gateway.store.StoreBehind("sqlite:////tmp/old.db", 11, 13,
+                                                                                        [12, 13]),
+    cloverleaf.gateway.store.StoreAhead: lambda: cloverleaf.gateway.store.StoreAhead("sqlite:////tmp/new.db", [14], 13),
 }
 
 #: More than one shape of the same class.
