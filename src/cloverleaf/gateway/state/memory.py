@@ -73,21 +73,34 @@ class MemoryState(StateBackend):
         is logged (no earlier than ``at``), the bucket that set the wait, the buckets' logs, and
         the refusal of the first bucket that alone would make the call wait longer than its own
         ``max_wait`` past ``go`` (a first attempt's bucket only counts the wait it adds to its
-        call's: the call sleeps its own wait anyway)."""
+        call's: the call sleeps its own wait anyway).
+
+        Every caller's ``go`` is ``now`` or later. A bucket whose log has room now and nothing
+        due back (every call of a limit that is not reached) is answered here, without
+        :meth:`Log.earliest`: it goes at ``now`` and is logged no earlier than its newest
+        admission, which is that method's first answer, without a method call per bucket."""
         after = go
         limiting = None
         over = None
         logs = []
+        all_logs = self._logs
         for b in buckets:
-            log = self._logs.get(b.key)
+            log = all_logs.get(b.key)
             if log is None:
-                log = self._logs[b.key] = Log()
+                log = all_logs[b.key] = Log()
             logs.append(log)
-            t, place = log.earliest(b.limit, b.amount, now, window)
-            if t > go:
-                go, limiting = t, b.key
-            if place > at:
-                at = place
+            entries = log.entries
+            if entries and entries[0].at + window > now and log.total + b.amount <= b.limit:
+                newest = entries[-1].at      # fits now: goes now (never later than ``go``)
+                if newest > at:
+                    at = newest
+                t = now
+            else:
+                t, place = log.earliest(b.limit, b.amount, now, window)
+                if t > go:
+                    go, limiting = t, b.key
+                if place > at:
+                    at = place
             if t - after > b.max_wait and over is None:
                 over = Grant(False, t - now, None, b.key)
         return go, at, limiting, logs, over
@@ -136,11 +149,7 @@ class MemoryState(StateBackend):
                 taken.append((rec, h.amount))
             for rec, amount in taken:
                 rec.reserved += amount
-            entries = []
-            width = window / self._slots if self._slots else 0.0
-            for b, log in zip(buckets, logs, strict=True):
-                took = b.amount if b.amount < b.limit else b.limit
-                entries.append((b.key, log, log.add(at, took, width), took))
+            entries = _log_all(buckets, logs, at, window / self._slots if self._slots else 0.0)
             first = None if attempt is None else self._admit_attempt(attempt, now, window, go, at)
             return Admission(True, wait, _CallTicket(entries, taken), limiting, attempt=first)
 
@@ -273,17 +282,42 @@ class MemoryState(StateBackend):
             return {k: self._latency[k] for k in keys if k in self._latency}
 
 
+def _log_all(buckets: Sequence[Bucket], logs: list[Log], at: float,
+             width: float) -> list[tuple[str, Log, Entry, float]]:
+    """Log every bucket's amount at ``at`` (under the lock, once all of them have room): the
+    ticket's entries, ``(key, log, slot, amount taken)``. The usual case — the newest slot is
+    less than ``width`` old and takes the amount — is :meth:`Log.add`'s first branch, written
+    out here: it runs for every bucket of every call."""
+    entries = []
+    for (key, limit, amount, _), log in zip(buckets, logs, strict=True):
+        took = amount if amount < limit else limit
+        slots = log.entries
+        last = slots[-1] if slots else None
+        if last is not None and at - last.start < width:
+            log.total += took
+            if at > last.at:
+                last.at = at
+            last.amount += took
+            entries.append((key, log, last, took))
+        else:
+            entries.append((key, log, log.add(at, took, width), took))
+    return entries
+
+
 def _close(ticket: _CallTicket, amounts: Mapping[str, float] | None, cost: float) -> None:
     """:meth:`MemoryState.close` under the lock: settle or give back the buckets, turn the
     holds into spend; a ticket is emptied, so closing it twice does nothing."""
     entries, holds = ticket.entries, ticket.holds
     ticket.entries, ticket.holds = [], []
-    for key, log, entry, took in entries:
-        if amounts is None:
+    if amounts is None:
+        for _, log, entry, took in entries:
             log.set_amount(entry, took, 0.0)
-        elif key in amounts:
-            amount = amounts[key]
-            log.set_amount(entry, took, amount if amount > 0.0 else 0.0)
+    elif amounts:
+        for key, log, entry, took in entries:
+            amount = amounts.get(key)
+            if amount is not None:
+                log.set_amount(entry, took, amount if amount > 0.0 else 0.0)
     for rec, amount in holds:
-        rec.reserved = max(0.0, rec.reserved - amount)
+        reserved = rec.reserved - amount
+        rec.reserved = reserved if reserved > 0.0 else 0.0
         rec.spent += cost
