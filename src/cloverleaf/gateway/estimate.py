@@ -160,7 +160,11 @@ class CostBound:
     @staticmethod
     def unpriced(targets: list[Any]) -> tuple[str, ...]:
         """The targets with no price: a call to one can spend anything, so no bound holds."""
-        return tuple(t.key for t in targets if getattr(t.target, "price", None) is None)
+        found: tuple[str, ...] = ()
+        for t in targets:   # a loop, not a generator: this runs for every call with a budget
+            if getattr(t.target, "price", None) is None:
+                found += (t.key,)
+        return found
 
     def _rates_of(self, t: Any) -> tuple[float, float]:
         """(USD per 1M input tokens billed the dearest way, USD per 1M output tokens)."""
