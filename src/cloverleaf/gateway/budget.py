@@ -118,15 +118,16 @@ class _Periods:
 
 class CallAdmission:
     """What one call holds between admission and settlement: its call-level rate-limit
-    buckets and its budget reservations, under one ticket."""
+    buckets and its budget reservations, under one ticket (``counters``: the reservations'
+    ``"<scope>|<period>"`` counters, which settlement books the spend to)."""
 
-    __slots__ = ("ticket", "token_keys", "holds", "reserved_usd", "extra", "first", "took")
+    __slots__ = ("ticket", "token_keys", "counters", "reserved_usd", "extra", "first", "took")
 
-    def __init__(self, ticket: object, token_keys: tuple[str, ...], holds: Sequence[Hold],
+    def __init__(self, ticket: object, token_keys: tuple[str, ...], counters: Sequence[str],
                  reserved_usd: float, extra: object = None, first: object = None, took: bool = True) -> None:
         self.ticket = ticket
         self.token_keys = token_keys
-        self.holds = holds
+        self.counters = counters
         self.reserved_usd = reserved_usd
         self.extra = extra       # the store mode's reservation ids
         self.first = first       # the first attempt's AttemptAdmission, when it was asked for
@@ -148,9 +149,8 @@ class Budgets:
         # per call these are looked up, not built: a call's scopes, their counters ("scope|period")
         self._scope_sets: dict[tuple[str, str | None, tuple[str, float, str | None] | None],
                                tuple[BudgetScope, ...]] = {}
-        #: id(scopes) → (scopes, the wall-clock span their counters hold for, (counter, limit) pairs)
-        self._counter_sets: dict[int, tuple[Sequence[BudgetScope], float, float,
-                                            tuple[tuple[str, float], ...]]] = {}
+        #: id(scopes) → (scopes, the wall-clock span their counters hold for, the counters)
+        self._counter_sets: dict[int, tuple[Sequence[BudgetScope], float, float, tuple[str, ...]]] = {}
 
     def scopes(self, route: RouteConfig, ctx: CallContext) -> tuple[BudgetScope, ...]:
         """The budgets a call on ``route`` with ``ctx`` reserves against; the same tuple for
@@ -176,21 +176,22 @@ class Budgets:
             out.append(BudgetScope(f"key:{key.key_id}", float(key.budget), key.budget_period or "total"))
         return tuple(out)
 
-    def _holds(self, scopes: Sequence[BudgetScope], wall: float, amount: float) -> list[Hold]:
-        """One hold of ``amount`` per scope, on its counter for the period ``wall`` is in. The
-        counters of a tuple of scopes are worked out once per UTC day (a day or month period
-        changes only when a day starts; ``total`` never)."""
+    def _holds(self, scopes: Sequence[BudgetScope], wall: float, amount: float) -> tuple[list[Hold], tuple[str, ...]]:
+        """One hold of ``amount`` per scope, on its counter for the period ``wall`` is in, and
+        the counters. The counters of a tuple of scopes are worked out once per UTC day (a day
+        or month period changes only when a day starts; ``total`` never)."""
         found = self._counter_sets.get(id(scopes))
         if found is None or found[0] is not scopes or not (found[1] <= wall < found[2]):
             if len(self._counter_sets) > 100_000:
                 self._counter_sets.clear()
-            pairs = tuple([(self._counter(s, wall), s.limit_usd) for s in scopes])
+            counters = tuple([self._counter(s, wall) for s in scopes])
             start, end = -math.inf, math.inf
             if any(s.period != "total" for s in scopes):
                 start = wall // 86_400.0 * 86_400.0
                 end = start + 86_400.0
-            found = self._counter_sets[id(scopes)] = (scopes, start, end, pairs)
-        return [new_hold((counter, limit, amount)) for counter, limit in found[3]]
+            found = self._counter_sets[id(scopes)] = (scopes, start, end, counters)
+        counters = found[3]
+        return [new_hold((counter, s.limit_usd, amount)) for counter, s in zip(counters, scopes)], counters
 
     def _counter(self, scope: BudgetScope, wall: float) -> str:
         period = scope.period
@@ -208,7 +209,7 @@ class Budgets:
         tokens, when the caller has them (``RateLimiter.call_buckets``)."""
         if not buckets and not scopes and attempt is None:
             return None
-        holds = self._holds(scopes, self._clock.wall(), amount) if scopes else []
+        holds, counters = self._holds(scopes, self._clock.wall(), amount) if scopes else ([], ())
         state = self._state
         for _ in range(_SEED_ATTEMPTS):
             adm = await state.admit(buckets, holds, now, max_wait, window, attempt)
@@ -230,7 +231,7 @@ class Budgets:
         if token_keys is None:
             token_keys = tuple([b.key for b in buckets if b.key.endswith(":tpm")]) if buckets else ()
         first = adm.attempt
-        call = CallAdmission(adm.ticket, token_keys, holds, amount if holds else 0.0, None, first,
+        call = CallAdmission(adm.ticket, token_keys, counters, amount if holds else 0.0, None, first,
                              bool(buckets or holds))
         wait = adm.wait
         if first is not None and first.grant is not None and first.grant.granted and first.grant.wait > wait:
@@ -283,34 +284,35 @@ class Budgets:
         if call is None or not call.took:
             return
         call.took = False
-        holds, call.holds = call.holds, ()
+        counters, call.counters = call.counters, ()
         amounts = {} if tokens_used is None else dict.fromkeys(call.token_keys, float(tokens_used))
         try:
-            await self._state.close(call.ticket, amounts, cost if holds else 0.0)
+            await self._state.close(call.ticket, amounts, cost if counters else 0.0)
         finally:   # the ledger hears of the spend even when the state backend is away
-            self._record_spend(holds, cost)
+            self._record_spend(counters, cost)
 
     async def finish(self, call: CallAdmission, tokens_used: int | None, cost: float, attempt: object,
                      target: str, now: float, policy: object, latency_ms: float) -> None:
         """A successful call's settlement and its answering attempt's (``attempt``: its
         rate-limit Reservation or None), breaker and latency, in one state operation."""
         took, call.took = call.took, False
-        holds, call.holds = call.holds, ()
+        counters, call.counters = call.counters, ()
         used = None if tokens_used is None else float(tokens_used)
         amounts = {} if used is None else dict.fromkeys(call.token_keys, used)
         attempt_ticket = getattr(attempt, "ticket", None)
         attempt_amounts = {} if used is None or attempt is None else dict.fromkeys(attempt.token_keys, used)  # type: ignore[attr-defined]
         try:
-            await self._state.finish(call.ticket if took else None, amounts, cost if holds else 0.0, attempt_ticket,
-                                     attempt_amounts, target, now, policy, latency_ms)  # type: ignore[arg-type]
+            await self._state.finish(call.ticket if took else None, amounts, cost if counters else 0.0,
+                                     attempt_ticket, attempt_amounts, target, now, policy,  # type: ignore[arg-type]
+                                     latency_ms)
         finally:   # the ledger hears of the spend even when a later step of the settlement failed
-            self._record_spend(holds, cost)
+            self._record_spend(counters, cost)
 
-    def _record_spend(self, holds: Sequence[Hold], cost: float) -> None:
+    def _record_spend(self, counters: Sequence[str], cost: float) -> None:
         """The call's cost to the ledger, with the store's next batch. Always, whether or not the
         state backend took it: the ledger is what a counter is seeded from again."""
-        if holds and cost:
-            self._store.record_spend_many([h.key for h in holds], cost)  # type: ignore[attr-defined]
+        if counters and cost:
+            self._store.record_spend_many(counters, cost)  # type: ignore[attr-defined]
 
     # -- status ---------------------------------------------------------------------
     def configured(self) -> list[BudgetScope]:
