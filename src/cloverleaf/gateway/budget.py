@@ -149,8 +149,10 @@ class Budgets:
         # per call these are looked up, not built: a call's scopes, their counters ("scope|period")
         self._scope_sets: dict[tuple[str, str | None, tuple[str, float, str | None] | None],
                                tuple[BudgetScope, ...]] = {}
-        #: id(scopes) → (scopes, the wall-clock span their counters hold for, the counters)
-        self._counter_sets: dict[int, tuple[Sequence[BudgetScope], float, float, tuple[str, ...]]] = {}
+        #: id(scopes) → (scopes, the wall-clock span their counters hold for, the counters, and
+        #: each with its scope's limit)
+        self._counter_sets: dict[int, tuple[Sequence[BudgetScope], float, float, tuple[str, ...],
+                                            tuple[tuple[str, float], ...]]] = {}
 
     def scopes(self, route: RouteConfig, ctx: CallContext) -> tuple[BudgetScope, ...]:
         """The budgets a call on ``route`` with ``ctx`` reserves against; the same tuple for
@@ -189,9 +191,9 @@ class Budgets:
             if any(s.period != "total" for s in scopes):
                 start = wall // 86_400.0 * 86_400.0
                 end = start + 86_400.0
-            found = self._counter_sets[id(scopes)] = (scopes, start, end, counters)
-        counters = found[3]
-        return [new_hold((counter, s.limit_usd, amount)) for counter, s in zip(counters, scopes)], counters
+            limits = tuple([(counter, s.limit_usd) for counter, s in zip(counters, scopes, strict=True)])
+            found = self._counter_sets[id(scopes)] = (scopes, start, end, counters, limits)
+        return [new_hold((counter, limit, amount)) for counter, limit in found[4]], found[3]
 
     def _counter(self, scope: BudgetScope, wall: float) -> str:
         period = scope.period

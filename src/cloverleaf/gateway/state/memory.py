@@ -128,23 +128,23 @@ class MemoryState(StateBackend):
             if len(self._logs) >= self._trim_at or len(self._breakers) >= self._trim_at:
                 self._forget_idle(now, window)
             budgets = self._budgets
-            records = []
-            for h in holds:
-                rec = budgets.get(h.key)
+            taken = []
+            short = None    # the first hold with no room (refused only once the buckets have room)
+            for key, limit, amount in holds:
+                rec = budgets.get(key)
                 if rec is None:
                     return Admission(False, unseeded=tuple([h.key for h in holds if h.key not in budgets]))
-                records.append(rec)
+                if short is None and rec.spent + rec.reserved + amount > limit + _EPSILON:
+                    short = Admission(False, 0.0, None, key, rec.spent, rec.reserved)
+                taken.append((rec, amount))
             go, at, limiting, taking, over = self._earliest(buckets, now, window, now, now)
             wait = go - now
             if wait > max_wait:
                 return Admission(False, wait, None, limiting)
             if over is not None:
                 return Admission(False, over.wait, None, over.limiting_key)
-            taken = []
-            for (key, limit, amount), rec in zip(holds, records, strict=True):
-                if rec.spent + rec.reserved + amount > limit + _EPSILON:
-                    return Admission(False, 0.0, None, key, rec.spent, rec.reserved)
-                taken.append((rec, amount))
+            if short is not None:
+                return short
             for rec, amount in taken:
                 rec.reserved += amount
             entries = _log_all(taking, at, window / self._slots if self._slots else 0.0)
