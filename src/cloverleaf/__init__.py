@@ -135,7 +135,12 @@ def default_client() -> Client:
 
 def default_async_client() -> AsyncClient:
     """One AsyncClient per running event loop (an async connection pool cannot be shared
-    across loops)."""
+    across loops).
+
+    A client's pooled connections hold their loop, so a client is never let go by the loop
+    dying alone: the first call on a new loop lets go of the clients of loops that have closed
+    since, closing their sockets. Without that, each ``asyncio.run(cloverleaf.achat(...))`` left
+    a client, its loop and an open upstream connection behind for good."""
     import asyncio
     import weakref
 
@@ -147,6 +152,10 @@ def default_async_client() -> AsyncClient:
     if client is None:
         from ._client import AsyncClient
 
+        for owner in [known for known in list(_default_async) if known.is_closed()]:
+            finished = _default_async.pop(owner, None)
+            if finished is not None:
+                finished.engine.transport.close()
         client = _default_async[loop] = AsyncClient()
     return client
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 
 class Capability(str, enum.Enum):
@@ -44,11 +45,18 @@ class Capabilities:
     url_image_input: bool = False
     url_pdf_input: bool = False
     url_audio_input: bool = False
+    #: System messages may carry attachments (OpenAI Chat Completions and Ollama take them in a
+    #: system turn); elsewhere the system prompt is text only, and an attachment there is refused
+    #: before anything is downloaded rather than dropped on the way.
+    system_attachments: bool = False
+    #: Cloud-storage URI schemes the provider reads itself (``fetch="provider"``): ``s3`` for
+    #: Bedrock's ``s3Location``, ``gs`` for Vertex AI's ``fileData``. cloverleaf never downloads them.
+    storage_schemes: tuple[str, ...] = ()
 
     def supports(self, cap: Capability) -> bool:
         return bool(getattr(self, _FIELD[cap]))
 
-    def with_(self, **changes: bool) -> Capabilities:
+    def with_(self, **changes: Any) -> Capabilities:
         return replace(self, **changes)
 
     def as_row(self) -> dict[Capability, bool]:
@@ -71,5 +79,6 @@ _FIELD: dict[Capability, str] = {
 }
 assert set(_FIELD.values()) <= {f.name for f in fields(Capabilities)}
 
-ALL = Capabilities(**{name: True for name in _FIELD.values()}, url_image_input=True, url_pdf_input=True,
-           url_audio_input=True)
+_EVERY: dict[str, Any] = {name: True for name in _FIELD.values()}
+ALL = Capabilities(**_EVERY, url_image_input=True, url_pdf_input=True, url_audio_input=True,
+                   system_attachments=True)

@@ -6,8 +6,14 @@ encode it themselves. Every other provider gets, in its place, what the model wo
 one text part holding the title and the context as labelled lines followed by the document's
 text, then its PDF or images as attachments. The lines of a document given as several text
 parts stay lines: OpenAI-style encoders join a turn's text parts with nothing between them,
-and "First." and "Second." must not reach the model as "First.Second.". Only the citations
-are lost (those providers cannot cite), never the document's text.
+and "First." and "Second." must not reach the model as "First.Second.". For the same reason
+the document's text is set off by a blank line from the turn's text around it: "Answer from
+this:" and "Document: Refund policy" must not reach the model as one run-on line. Only the
+citations are lost (those providers cannot cite), never the document's text.
+
+No provider takes a document block in its system prompt: a Document in a system message is
+read as its plain parts everywhere (:func:`system_documents_as_text`), its text becoming
+system text; an attachment it holds is what the engine's system-message check judges.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from ._types import Attachment, ChatRequest, Document, Message, Part, Text, ToolResult
+from ._types import Attachment, ChatRequest, Document, Message, Part, Role, Text, ToolResult
 
 
 def holds_documents(req: ChatRequest) -> bool:
@@ -23,12 +29,55 @@ def holds_documents(req: ChatRequest) -> bool:
 
 
 def without_documents(req: ChatRequest) -> ChatRequest:
-    """``req`` with each Document replaced by its plain parts (``req`` itself when it has none)."""
+    """``req`` with each Document replaced by its plain parts, set off from the text around it
+    (``req`` itself when it has none)."""
     if not holds_documents(req):
         return req
-    messages = [Message(m.role, parts=[q for p in m.parts for q in plain_parts(p)], name=m.name)
-                for m in req.messages]
+    messages = [Message(m.role, parts=_set_off(m.parts), name=m.name) for m in req.messages]
     return dataclasses.replace(req, messages=messages)
+
+
+def system_documents_as_text(req: ChatRequest) -> ChatRequest:
+    """``req`` with each Document of a system message replaced by its plain parts, for the
+    providers whose documents are native everywhere but in the system prompt (Anthropic,
+    Bedrock): their system encoders keep text parts apart, so nothing is glued there."""
+    if not any(isinstance(p, Document) for m in req.messages if m.role is Role.SYSTEM for p in m.parts):
+        return req
+    messages = [Message(m.role, parts=[q for p in m.parts for q in plain_parts(p)], name=m.name)
+                if m.role is Role.SYSTEM else m for m in req.messages]
+    return dataclasses.replace(req, messages=messages)
+
+
+def _set_off(parts: list[Part]) -> list[Part]:
+    """``parts`` with Documents as plain parts, a blank line between a document's text and any
+    text before or after it in the turn (encoders join text parts with nothing between, and
+    some join them across an image)."""
+    out: list[Part] = []
+    from_document: list[bool] = []
+    for part in parts:
+        plain = plain_parts(part)
+        out.extend(plain)
+        from_document.extend([isinstance(part, Document)] * len(plain))
+    texts = [i for i, p in enumerate(out) if isinstance(p, Text) and p.text]
+    for before, after in zip(texts, texts[1:]):
+        if not (from_document[before] or from_document[after]):
+            continue
+        first, second = out[before], out[after]
+        assert isinstance(first, Text) and isinstance(second, Text)
+        gap = _gap(first.text, second.text)
+        if not gap:
+            continue
+        if from_document[after]:
+            out[after] = dataclasses.replace(second, text=gap + second.text)
+        else:
+            out[before] = dataclasses.replace(first, text=first.text + gap)
+    return out
+
+
+def _gap(first: str, second: str) -> str:
+    """The newlines that make a blank line between ``first`` and ``second`` (none already there)."""
+    have = len(first) - len(first.rstrip("\n")) + len(second) - len(second.lstrip("\n"))
+    return "\n" * max(0, 2 - have)
 
 
 def plain_parts(part: Part) -> list[Part]:

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import fields, replace
 from typing import Any, TypeVar
 
+from . import _attachment_checks as attachment_checks
 from . import _attachment_loads as attachment_loads
 from . import _context_edits as context_edits
 from . import _documents as documents
@@ -92,17 +93,6 @@ def _own_part(part: Any) -> Any:
     return part
 
 
-def _attachment_kind(att: Attachment) -> str:
-    """The attachment's kind by the loader's own rule (``"document"``, ``"PDF"``, ``" pdf "``
-    are pdf); an unknown one is the loader's AttachmentError, before any I/O. Untyped: an
-    image, the kind most likely, until loading it says (the check runs again then)."""
-    if att.type is None:
-        return "image"
-    from .attachments.sniff import claimed_kind
-
-    return claimed_kind(att.type)
-
-
 class Engine:
     def __init__(self, settings: Settings, transport: Transport | None = None) -> None:
         self.settings = settings
@@ -167,30 +157,11 @@ class Engine:
             needed.append(Capability.STREAM_STRUCTURED if req.stream else Capability.STRUCTURED)
         if req.reasoning is not None:
             needed.append(Capability.REASONING)
-        by_url: list[str] = []
-        for msg in req.messages:
-            for part in msg.parts:
-                atts = [part] if isinstance(part, Attachment) else [
-                    att for _, _, att in documents.nested_attachments(part)]
-                for att in atts:
-                    if att.type is None and not untyped_attachments:
-                        continue
-                    kind = _attachment_kind(att)
-                    needed.append(_ATTACHMENT_CAP[kind])
-                    if att.fetch == "provider" and att.data is None:
-                        by_url.append(kind)
+        found = attachment_checks.needs(req, untyped_attachments=untyped_attachments)
+        needed.extend(found.capabilities)
         require(target.provider, caps, dict.fromkeys(needed))
-        for kind in by_url:  # after: "use fetch='local'" is no fix when the provider takes no such input at all
-            self._check_url_attachment(target, kind)
+        attachment_checks.check_placement(target.provider, caps, found)
         target.ready()
-
-    @staticmethod
-    def _check_url_attachment(target: Target, kind: str) -> None:
-        caps = target.adapter.capabilities
-        ok = {"image": caps.url_image_input, "pdf": caps.url_pdf_input, "audio": caps.url_audio_input}.get(kind, False)
-        if not ok:
-            raise UnsupportedCapability(target.provider, f"{kind} input by URL (fetch='provider')",
-                                        hint="use fetch='local' so cloverleaf downloads it and sends the bytes")
 
     def _resolve_attachments(self, target: Target, req: ChatRequest) -> ChatRequest:
         """``req`` with its attachments loaded and checked, in a copy (``req`` itself when it
@@ -254,6 +225,8 @@ class Engine:
         self.check(target, req)
         if not target.adapter.native_documents:
             req = documents.without_documents(req)
+        else:
+            req = documents.system_documents_as_text(req)
         req = context_edits.for_target(req, target.adapter, target.model)
         try:
             http_req = target.adapter.build_chat(req, target.cfg)
@@ -531,9 +504,6 @@ _chat_fields = operator.attrgetter(*(f.name for f in fields(ChatRequest) if f.in
 #: After a stream's terminal event, how long :meth:`Engine.astream` waits for the rest of the body
 #: (the chunked encoding's closing chunk) so the connection can be pooled; then it is closed.
 TAIL_GRACE_SECONDS = 0.25
-
-_ATTACHMENT_CAP = {"image": Capability.IMAGE_INPUT, "pdf": Capability.PDF_INPUT, "audio": Capability.AUDIO_INPUT}
-
 
 _OPERATION_WORDS = {"chat": "chat", "embeddings": "embeddings", "images": "image generation"}
 

@@ -80,6 +80,21 @@ class CloverleafError(Exception):
     #: no less than that. None otherwise.
     stream_usage: Any = None
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as what it is (its class, ``args`` and attributes), not as a call to
+        ``__init__``: most errors here take more than the message, and the default pickling
+        (``cls(*args)``) failed to load them or wrapped the message again, so an error could not
+        cross a process boundary (multiprocessing, ProcessPoolExecutor, celery). Covers every
+        subclass, present and future."""
+        return (_restore, (type(self), self.args), self.__dict__ or None)
+
+
+def _restore(cls: type[CloverleafError], args: tuple[Any, ...]) -> CloverleafError:
+    """An error unpickled: made without its ``__init__`` (its attributes follow as its state)."""
+    error = cls.__new__(cls, *args)
+    error.args = args
+    return error
+
 
 class ConfigError(CloverleafError):
     pass
@@ -107,6 +122,21 @@ class WorkflowFailed(CloverleafError):
         self.cause = cause
 
 
+#: How much of a client's value an error quotes (a media type or format holds a few dozen characters).
+QUOTE_CHARS = 60
+
+
+def clipped(value: object, limit: int = QUOTE_CHARS) -> str:
+    """``value`` quoted for an error message: its repr when short, else its first ``limit``
+    characters and its length. A client's attachment field can hold a payload (a data URL missing
+    its comma puts the base64 in the media type): quoted whole it made a 600 KB 400 and landed in
+    the trace store."""
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) <= limit:
+        return repr(text) if isinstance(value, str) else text
+    return f"{text[:limit]!r}... ({len(text)} characters)"
+
+
 class AttachmentError(CloverleafError):
     """An attachment was refused. ``rule`` names the check that failed (``private-address``,
     ``too-large``, ``scheme``, ``timeout``, ...); ``detail`` says which address or limit."""
@@ -114,7 +144,7 @@ class AttachmentError(CloverleafError):
     def __init__(self, message: str, *, rule: str = "invalid", detail: str | None = None) -> None:
         super().__init__(message)
         self.rule = rule
-        self.detail = detail
+        self.detail = detail if detail is None or len(detail) <= QUOTE_CHARS * 2 else clipped(detail)
 
 
 class UnsupportedCapability(CloverleafError):
@@ -134,10 +164,12 @@ class UnsupportedCapability(CloverleafError):
 
 class BudgetExceeded(CloverleafError):
     """A budget would be overspent; or, with ``unpriced``, it could not be kept: those targets
-    have no price, so nothing bounds what a call to them spends (a budget fails closed)."""
+    have no price, so nothing bounds what a call to them spends (a budget fails closed). With
+    ``unsized``, the same for a request with an attachment whose size is unknown before the call
+    (a document, audio or video by URL), sent to targets whose context window is unknown."""
 
     def __init__(self, scope: str, limit: float, spent: float, requested: float = 0.0, *,
-                 reserved: float = 0.0, unpriced: tuple[str, ...] = ()) -> None:
+                 reserved: float = 0.0, unpriced: tuple[str, ...] = (), unsized: tuple[str, ...] = ()) -> None:
         """``requested``: what this call would reserve (the most it can cost); ``reserved``: what
         other calls in flight hold already."""
         self.scope = scope
@@ -146,7 +178,15 @@ class BudgetExceeded(CloverleafError):
         self.requested = requested
         self.reserved = reserved
         self.unpriced = unpriced
-        if unpriced:
+        self.unsized = unsized
+        if unsized:
+            message = (f"budget {scope!r} applies to this call, but it sends a document, audio or video by URL, "
+                       "whose size is unknown until it is read, to "
+                       f"{', '.join(repr(t) for t in unsized)}, whose context window is unknown, so nothing bounds "
+                       "what it would spend: send the attachment's bytes (inline, or a local file) so its size "
+                       "counts, or give the model its context_window (a [[models]] entry), or call it without "
+                       "this budget")
+        elif unpriced:
             message = (f"budget {scope!r} applies to this call, but {', '.join(repr(t) for t in unpriced)} "
                        f"{'has' if len(unpriced) == 1 else 'have'} no price, so what the call would spend cannot "
                        "be counted: give the model its price (a [[models]] entry's input_cost_per_1k and "

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -29,7 +29,14 @@ from ._types import Usage
 @dataclass(frozen=True, slots=True)
 class ModelPrice:
     """USD per 1M tokens. ``cache_write`` is the five-minute prompt-cache write rate,
-    ``cache_write_1h`` the one-hour one (Anthropic: 1.25x and 2x input)."""
+    ``cache_write_1h`` the one-hour one (Anthropic: 1.25x and 2x input). ``audio_input`` is what
+    an audio input token bills at where the provider prices audio apart (Gemini: $1.00 against
+    $0.30 for text on 2.5 Flash); None: the input rate.
+
+    ``long_context`` holds the rates a prompt of more than ``long_context_above`` input tokens
+    (cached and cache-written ones included) bills at, for every token of the call: Gemini 2.5
+    Pro above 200k, Claude Sonnet 4/4.5 with the 1M-context beta above 200k. Its
+    ``context_window`` is the window that tier serves (1M for the Claude beta)."""
 
     input: float
     output: float
@@ -38,29 +45,62 @@ class ModelPrice:
     context_window: int | None = None
     uses: tuple[str, ...] = ()
     cache_write_1h: float | None = None
+    audio_input: float | None = None
+    long_context_above: int | None = None
+    long_context: ModelPrice | None = None
+
+    def rates_for(self, input_tokens: int) -> ModelPrice:
+        """The rates a call whose prompt is ``input_tokens`` long bills at."""
+        if self.long_context is not None and self.long_context_above is not None \
+                and input_tokens > self.long_context_above:
+            return self.long_context
+        return self
 
     def cost(self, usage: Usage) -> float | None:
         """What ``usage`` costs; None when the upstream reported no usage (unless nothing here
         bills at all: a free local model costs 0.0 however much it was used)."""
         if not usage.reported:
             return 0.0 if self.dearest_input == 0.0 and not self.output else None
+        return self.rates_for(usage.input_tokens)._tier_cost(usage)
+
+    def _tier_cost(self, usage: Usage) -> float:
         cached = min(usage.cached_tokens, usage.input_tokens)
         written = min(usage.cache_write_tokens, usage.input_tokens - cached)
         written_1h = min(usage.cache_write_1h_tokens, written)
         fresh = usage.input_tokens - cached - written
+        audio = min(usage.audio_input_tokens, fresh) if self.audio_input is not None else 0
         cached_rate = self.cached_input if self.cached_input is not None else self.input
         write_rate = self.cache_write if self.cache_write is not None else self.input
         write_1h_rate = self.cache_write_1h if self.cache_write_1h is not None else write_rate
         # output_tokens already include reasoning tokens (every provider bills them as output)
-        total = (fresh * self.input + cached * cached_rate + (written - written_1h) * write_rate
-                 + written_1h * write_1h_rate + usage.output_tokens * self.output)
+        total = ((fresh - audio) * self.input + audio * (self.audio_input or 0.0) + cached * cached_rate
+                 + (written - written_1h) * write_rate + written_1h * write_1h_rate
+                 + usage.output_tokens * self.output)
         return round(total / 1_000_000, 10)
 
     @property
     def dearest_input(self) -> float:
-        """The highest rate an input token can bill at (a one-hour cache write, on Anthropic):
-        what a budget's bound must assume, since it cannot know how a prompt will be cached."""
-        return max(self.input, self.cached_input or 0.0, self.cache_write or 0.0, self.cache_write_1h or 0.0)
+        """The highest rate an input token can bill at (a one-hour cache write, on Anthropic;
+        audio, on Gemini) at these rates: what a budget's bound must assume, since it cannot know
+        how a prompt will be cached or what its attachments hold (a long prompt's tier: see
+        :meth:`bound_rates`)."""
+        return max(self.input, self.cached_input or 0.0, self.cache_write or 0.0, self.cache_write_1h or 0.0,
+                   self.audio_input or 0.0)
+
+    def bound_rates(self, input_tokens: int) -> tuple[float, float]:
+        """(dearest input rate, output rate) for a call whose prompt is at most ``input_tokens``
+        long: the long-context tier's as soon as such a prompt could reach it."""
+        tier = self.rates_for(input_tokens)
+        return tier.dearest_input, tier.output
+
+    @property
+    def widest_window(self) -> int | None:
+        """The most input tokens any call can be billed for: the long-context tier's window
+        when it has a wider one (the 1M-context beta), else this row's."""
+        tier_window = self.long_context.context_window if self.long_context is not None else None
+        if self.context_window is None or tier_window is None:
+            return self.context_window
+        return max(self.context_window, tier_window)
 
     @classmethod
     def per_1k(cls, input_cost: float, output_cost: float, cached_input: float | None = None,
@@ -70,8 +110,11 @@ class ModelPrice:
         (the built-in row of the same model) scaled to this input rate: a negotiated price keeps
         the provider's cache discount and write premium, where billing cache reads at the full
         input rate would overstate them and having no write rate understate Anthropic's writes.
-        With no such row, a one-hour write rate not given is the five-minute one (see :meth:`cost`)."""
+        With no such row, a one-hour write rate not given is the five-minute one (see :meth:`cost`).
+        ``like``'s audio rate and long-context tier are kept the same way, in proportion (input
+        rates to this input rate, the output rate to this output rate)."""
         rate = input_cost * 1000
+        out = output_cost * 1000
 
         def scaled(given: float | None, row_rate: float | None) -> float | None:
             if given is not None:
@@ -80,21 +123,50 @@ class ModelPrice:
                 return None
             return round(rate * row_rate / like.input, 10)
 
-        return cls(rate, output_cost * 1000,
+        base = cls(rate, out,
                    scaled(cached_input, like.cached_input if like else None),
                    scaled(cache_write, like.cache_write if like else None),
                    context_window if context_window is not None else (like.context_window if like else None),
-                   (), scaled(cache_write_1h, like.cache_write_1h if like else None))
+                   (), scaled(cache_write_1h, like.cache_write_1h if like else None),
+                   scaled(None, like.audio_input if like else None))
+        if like is None or like.long_context is None or not like.input:
+            return base
+        return replace(base, long_context_above=like.long_context_above,
+                       long_context=_in_proportion(like.long_context, like, base))
+
+
+def _in_proportion(tier: ModelPrice, row: ModelPrice, mine: ModelPrice) -> ModelPrice:
+    """``row``'s long-context ``tier`` moved to ``mine``'s rates: each of its rates times what
+    ``mine`` charges for the same kind of token over what ``row`` does (input's ratio where
+    ``row`` has no such rate)."""
+    ratio = mine.input / row.input if row.input else 1.0
+
+    def moved(tier_rate: float | None, row_rate: float | None, my_rate: float | None) -> float | None:
+        if tier_rate is None:
+            return None
+        factor = my_rate / row_rate if row_rate and my_rate is not None else ratio
+        return round(tier_rate * factor, 10)
+
+    output = moved(tier.output, row.output, mine.output)
+    return ModelPrice(round(tier.input * ratio, 10), output if output is not None else tier.output,
+                      moved(tier.cached_input, row.cached_input, mine.cached_input),
+                      moved(tier.cache_write, row.cache_write, mine.cache_write), tier.context_window, (),
+                      moved(tier.cache_write_1h, row.cache_write_1h, mine.cache_write_1h),
+                      moved(tier.audio_input, row.audio_input, mine.audio_input))
+
+
+def _row(row: dict[str, Any]) -> ModelPrice:
+    """A price-table row (or a row's ``long_context`` tier, whose ``above`` is its threshold)."""
+    tier = row.get("long_context")
+    return ModelPrice(row["input"], row["output"], row.get("cached_input"), row.get("cache_write"),
+                      row.get("context"), tuple(row.get("uses", ())), row.get("cache_write_1h"),
+                      row.get("audio_input"), tier["above"] if tier else None, _row(tier) if tier else None)
 
 
 @lru_cache(maxsize=1)
 def _table() -> tuple[dict[str, ModelPrice], dict[str, dict[str, str]]]:
     raw: dict[str, Any] = json.loads(resources.files("cloverleaf.data").joinpath("prices.json").read_text("utf-8"))
-    prices = {
-        key: ModelPrice(row["input"], row["output"], row.get("cached_input"), row.get("cache_write"),
-                        row.get("context"), tuple(row.get("uses", ())), row.get("cache_write_1h"))
-        for key, row in raw["models"].items()
-    }
+    prices = {key: _row(row) for key, row in raw["models"].items()}
     for alias, key in raw.get("model_aliases", {}).items():   # a vendor's own other name for a row
         if not alias.startswith("_"):
             prices[alias] = prices[key]

@@ -180,20 +180,36 @@ class PrivacyGuard:
 
     def sink(self, url: str) -> Locality:
         """Is ``url`` local — a place other than the provider where a call's prompt or answer
-        is written: the response cache's store (``memory``, a ``sqlite:///`` file, or Redis)
-        or an OpenTelemetry collector that receives captured content. A local-only call may
-        leave its text only where it could send it. Cached and blocking like :meth:`locality`."""
+        is written: the response cache's store (``memory``, a ``sqlite:///`` file, or Redis),
+        the server's Responses store (SQLite or PostgreSQL) or an OpenTelemetry collector that
+        receives captured content. A local-only call may leave its text only where it could
+        send it. Cached and blocking like :meth:`locality`."""
         found = self.sink_cached(url)
         if found is not None:
             return found
-        if url == "memory" or url.startswith("sqlite"):
-            found = Locality(True, "kept by this process" if url == "memory" else "a file on this machine")
-        elif not _host_of(url):   # a database or Redis URL without a host: the client's local socket
-            found = Locality(True, "a local socket")
-        else:
-            found = self._endpoint(url)
+        found = self._sink(url)
         with self._lock:
             self._cache[("", "", url)] = (time.monotonic() + CACHE_SECONDS, found)
+        return found
+
+    def _sink(self, url: str) -> Locality:
+        """Judged by where the URL's client really connects (:mod:`._sink_destinations`): the
+        host redis-py or libpq reads, from the query string and libpq's environment too, not
+        only the netloc; every host it may reach must be local, and one it cannot name is not."""
+        from ._sink_destinations import destination
+
+        where = destination(url)
+        if where is None:
+            return self._endpoint(url)
+        if where.unknown:
+            return Locality(False, where.unknown)
+        if not where.hosts:
+            return Locality(True, where.local)
+        found = Locality(False, "it has no endpoint address to check")
+        for host, port in where.hosts:
+            found = self._host(host, port)
+            if not found.local:
+                return found
         return found
 
     def _decide(self, target: Any) -> Locality:
@@ -208,14 +224,20 @@ class PrivacyGuard:
         return self._endpoint(target.cfg.base_url or "")
 
     def _endpoint(self, base_url: str) -> Locality:
-        from .attachments.addresses import parse_ip, unwrap_mapped
-
         try:
             parts = urlsplit(base_url)
-            host = (parts.hostname or "").lower().rstrip(".")
+            host = parts.hostname or ""
             port = parts.port or (443 if parts.scheme == "https" else 80)
         except ValueError:
             return Locality(False, "its base_url cannot be parsed")   # not shown: it may hold a password
+        return self._host(host, port)
+
+    def _host(self, host: str, port: int) -> Locality:
+        """Is ``host`` (a name or an address) local? A name that cannot be resolved is not:
+        refused like any other non-local host, never an error of the call."""
+        from .attachments.addresses import parse_ip, unwrap_mapped
+
+        host = host.lower().rstrip(".")
         if not host:
             return Locality(False, "it has no endpoint address to check")
         if host == FAKE_HOST:
@@ -229,7 +251,7 @@ class PrivacyGuard:
         else:
             try:
                 addresses = list((self.resolver or _system_resolver)(host, port))
-            except OSError as exc:
+            except (OSError, UnicodeError) as exc:   # UnicodeError: a name IDNA cannot encode (a label > 63)
                 return Locality(False, f"host {host!r} could not be resolved ({exc}); refusing to guess")
             if not addresses:
                 return Locality(False, f"host {host!r} resolved to no address")
@@ -336,13 +358,6 @@ def _default_classify(address: Any) -> str | None:
     from .attachments.addresses import classify
 
     return classify(address)
-
-
-def _host_of(url: str) -> str:
-    try:
-        return urlsplit(url).hostname or ""
-    except ValueError:
-        return "?"                # unparseable: let the endpoint check say so
 
 
 def _cache_key(target: Any) -> tuple[str, str, str]:

@@ -65,6 +65,9 @@ class Text:
 
 
 AttachmentKind = Literal["image", "pdf", "audio"]
+ImageDetail = Literal["low", "high", "auto"]
+#: The values of :attr:`Attachment.detail` (OpenAI's image ``detail``).
+IMAGE_DETAILS: tuple[str, ...] = ("low", "high", "auto")
 
 
 @dataclass(slots=True)
@@ -87,6 +90,10 @@ class Attachment:
     url: str | None = None
     filename: str | None = None
     cache_control: dict[str, Any] | None = None
+    #: An image's detail for OpenAI (Chat Completions, Azure, OpenAI-compatible servers and the
+    #: Responses API): ``"low"``, ``"high"`` or ``"auto"``; None: not given (Chat Completions then
+    #: sends none, the Responses API ``"auto"``). Other providers have no such setting.
+    detail: ImageDetail | None = None
 
     @property
     def kind(self) -> AttachmentKind | None:
@@ -434,6 +441,9 @@ class Usage:
     cache_write_1h_tokens: int = 0
     #: False when the upstream did not report the usage: the counts are estimates (see the class docstring).
     reported: bool = True
+    #: The part of ``input_tokens`` that was audio (Gemini's ``promptTokensDetails``, OpenAI's
+    #: ``prompt_tokens_details.audio_tokens``): some providers bill it at its own rate.
+    audio_input_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -449,6 +459,7 @@ class Usage:
             None if self.cost is None and other.cost is None else (self.cost or 0.0) + (other.cost or 0.0),
             self.cache_write_1h_tokens + other.cache_write_1h_tokens,
             self.reported and other.reported,   # a sum with an unknown part is unknown
+            self.audio_input_tokens + other.audio_input_tokens,
         )
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from cloverleaf._engine import Engine
-from cloverleaf._errors import AllTargetsFailed, CircuitOpen, ServerError
+from cloverleaf._errors import AllTargetsFailed, CircuitOpen, RateLimitError, ServerError
 from cloverleaf.gateway import Gateway, ManualClock
 from cloverleaf.gateway.state import StateBackend
 from cloverleaf.gateway.state.memory import MemoryState
@@ -91,3 +91,34 @@ async def test_breakers_are_reported_in_epoch_seconds_and_a_cooled_down_one_as_h
     cooled = (await gw.breaker_report())["fake/echo"]
     assert cooled.state == "half_open" and cooled.opened_at == pytest.approx(1_700_000_500.0)
     assert (await state.breaker_snapshots())["fake/echo"].state == "open"   # the record itself is unchanged
+
+
+async def test_a_circuit_opened_by_throttling_reopens_when_the_upstream_said(harness: Harness,
+                                                                             state: StateBackend) -> None:
+    """Five 429s saying ``Retry-After: 2`` open the circuit for 2 s, not the policy's 60: a
+    provider throttling for two seconds is not shut out (its calls sent to dearer fallbacks) for
+    a minute. A wait longer than the policy's cooldown does not lengthen it."""
+    clock = ManualClock(autojump=True)
+    gw = _gateway(harness, state, clock, breaker={"failure_threshold": 2, "cooldown_seconds": 60})
+    upstream(gw).script.fail(429, headers={"retry-after-ms": "2000"}, times=2)
+    with pytest.raises(RateLimitError):                   # retried once, after 2 s; that opened it
+        await gw.achat("fake/echo", chat_request())
+    assert len(upstream(gw).requests) == 2
+    opened = (await state.breaker_snapshots())["fake/echo"]
+    assert opened.state == "open" and opened.cooldown_seconds == 2.0
+    with pytest.raises(CircuitOpen) as refused:
+        await gw.achat("fake/echo", chat_request())
+    assert refused.value.retry_after == pytest.approx(2.0, abs=0.5)
+    clock.advance(2.5)
+    assert (await gw.achat("fake/echo", chat_request())).text      # the probe went out and answered
+    assert (await state.breaker_snapshots())["fake/echo"].state == "closed"
+
+    upstream(gw).script.fail(429, headers={"retry-after-ms": "600000"}, times=2)
+    for _ in range(2):                                   # too long a wait to retry within the call
+        with pytest.raises(RateLimitError):
+            await gw.achat("fake/echo", chat_request())
+    reopened = (await state.breaker_snapshots())["fake/echo"]
+    assert reopened.state == "open" and reopened.cooldown_seconds is None   # the policy's 60 s
+    clock.advance(59)
+    with pytest.raises(CircuitOpen):
+        await gw.achat("fake/echo", chat_request())

@@ -206,3 +206,70 @@ def test_the_bound_prices_input_at_a_one_hour_cache_write() -> None:
     target = SimpleNamespace(price=price, target=None)
     assert CostBound(None)([target], 1_000_000, 0) == pytest.approx(6.0)
 
+
+
+PDF_BY_URL = "https://docs.example.com/annual-report.pdf"
+
+
+def _pdf_request(fetch: str) -> Any:
+    from cloverleaf._types import Attachment, ChatRequest, Message, Text
+
+    msg = Message.user([Attachment(PDF_BY_URL, type="pdf", fetch=fetch), Text("Summarise")])  # type: ignore[arg-type]
+    return ChatRequest(model="", messages=[msg], max_tokens=100)
+
+
+@pytest.mark.parametrize("fetch", ["provider", "local"])
+async def test_a_document_by_url_is_bounded_by_the_context_window_or_refused(harness: Harness, fetch: str) -> None:
+    """A PDF known by its URL has no size before the call (the provider fetches it, or the
+    gateway does after reserving), and a 300-page one bills some 300,000 tokens: it was reserved
+    as 6,400, so one call could spend past the budget. Now the reservation is the target's
+    context window, and with no window known the budget refuses the call before anything is sent."""
+    from cloverleaf._config import ModelEntry
+
+    gw = harness.gateway(routes={"r": {"targets": ["fake/echo"]}}, budgets={"r": {"limit_usd": 0.50}})
+    with pytest.raises(BudgetExceeded) as refused:
+        await gw.achat("r", _pdf_request(fetch))
+    assert refused.value.unsized == ("fake/echo",) and "context_window" in str(refused.value)
+    assert upstream(gw).requests == []
+    windowed = harness.gateway(routes={"r": {"targets": ["doc-model"]}}, budgets={"r": {"limit_usd": 0.25}},
+                               models=[ModelEntry(name="doc-model", identifier="echo", provider="fake",
+                                                  context_window=300_000)])
+    with pytest.raises(BudgetExceeded) as over:     # the window's 300k tokens, at the bound's $2/M (its output rate)
+        await windowed.achat("r", _pdf_request(fetch))
+    assert not over.value.unsized and over.value.requested == pytest.approx((300_000 + 100) * 2 / 1e6)
+    assert upstream(windowed).requests == []
+
+
+def test_an_image_by_url_keeps_its_bound_and_inline_bytes_count() -> None:
+    from cloverleaf._types import Attachment, Message
+    from cloverleaf.gateway.estimate import ATTACHMENT_TOKENS
+
+    bare = input_token_bound(chat_request("look"))
+    assert bare is not None
+
+    def bound(att: Attachment) -> int | None:
+        return input_token_bound(chat_request("look").__class__(model="", messages=[Message.user([att])]))
+
+    image = bound(Attachment("https://example.com/cat.png", fetch="provider"))
+    assert image is not None and image <= bare + ATTACHMENT_TOKENS
+    inline = bound(Attachment("data:application/pdf;base64," + "A" * 400_000))
+    assert inline is not None and inline >= 300_000     # its bytes count, not a flat 6,400
+
+
+def test_the_bound_uses_the_long_context_rates_a_long_prompt_can_reach() -> None:
+    """Gemini 2.5 Pro bills every token at $2.50/$15 once a prompt passes 200k tokens: a
+    prompt whose bound passes it reserves at those rates, not the $1.25/$10 of a short one.
+    With no bound of its own, Claude Sonnet 4.5's is the 1M-context beta's window."""
+    from types import SimpleNamespace
+
+    from cloverleaf._pricing import lookup
+    from cloverleaf.gateway.estimate import CostBound
+
+    pro = SimpleNamespace(price=lookup("gemini", "gemini-2.5-pro"), target=None, context_window=1_048_576, key="p")
+    # input at the dearest of its rates and the output rate (the bound's rule), of the tier it can reach
+    assert CostBound(None)([pro], 100_000, 1_000) == pytest.approx((100_000 * 10 + 1_000 * 10) / 1e6)
+    assert CostBound(None)([pro], 300_000, 1_000) == pytest.approx((300_000 * 15 + 1_000 * 15) / 1e6)
+    sonnet = SimpleNamespace(price=lookup("anthropic", "claude-sonnet-4-5"), target=None, context_window=200_000,
+                             key="s")
+    assert CostBound.window(sonnet) == 1_000_000
+    assert CostBound(None)([sonnet], None, 0) == pytest.approx(1_000_000 * 22.5 / 1e6)

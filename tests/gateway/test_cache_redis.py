@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -109,18 +110,29 @@ def test_redis_backend_ttl_and_bound() -> None:
         _cleanup(prefix)
 
 
+def host_in_query(url: str) -> str:
+    """The same Redis with its host named the other way redis-py reads: ``redis://?host=H&port=P&db=N``."""
+    parts = urlsplit(url)
+    auth = parts.netloc.rpartition("@")[0]
+    db = parts.path.lstrip("/") or "0"
+    return f"{parts.scheme}://{auth + '@' if auth else ''}?host=localhost&port={parts.port or 6379}&db={db}"
+
+
+@pytest.mark.parametrize("form", ["netloc", "query"])
 def test_a_local_only_call_never_caches_its_answer_in_a_redis_that_is_not_local(tmp_path: Path,
-                                                                               mock: OpenAIMock) -> None:
+                                                                               mock: OpenAIMock, form: str) -> None:
     """A hosted Redis would hold a local-only call's answer: such a call skips the cache (it is
     answered by the model each time and nothing is written). Here the cache reaches the real
-    Redis through ``localhost`` while the privacy resolver says ``localhost`` is public."""
+    Redis through ``localhost`` while the privacy resolver says ``localhost`` is public; the
+    host is named in the URL's netloc or, as redis-py also reads it, in its query string
+    (``redis://?host=localhost&port=P``: no netloc host, and still not a local socket)."""
     import redis
 
     import cloverleaf
     from cloverleaf._config import ProviderSettings, Settings
 
     prefix = fresh_prefix()
-    remote_looking = redis_url().replace("127.0.0.1", "localhost")
+    remote_looking = redis_url().replace("127.0.0.1", "localhost") if form == "netloc" else host_in_query(redis_url())
     settings = Settings(providers={"vllm": ProviderSettings("vllm", base_url=mock.base_url)},
                         cache={"mode": "exact", "url": remote_looking, "prefix": prefix, "deterministic_only": False},
                         gateway=True, store={"url": f"sqlite:///{tmp_path / 's.db'}"}, max_retries=0)

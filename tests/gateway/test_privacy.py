@@ -220,14 +220,46 @@ def test_locality_is_decided_by_the_resolved_address(base_url: str, local_ok: bo
         assert client.engine.privacy.locality(target).local is local_ok
 
 
-def test_unresolvable_hosts_fail_closed() -> None:
+@pytest.mark.parametrize("failure", [OSError("no DNS"), UnicodeError("label empty or too long")])
+def test_unresolvable_hosts_fail_closed(failure: Exception) -> None:
     def broken(host: str, port: int) -> list[str]:
-        raise OSError("no DNS")
+        raise failure
 
     with Client(Settings(env={})) as client:
         client.engine.privacy.resolver = broken
         locality = client.engine.privacy.locality(client.engine.resolve("ollama/llama3", base_url="http://gpu-box:11434"))
         assert not locality.local and "could not be resolved" in locality.reason
+
+
+#: A DNS label over 63 characters: the IDNA codec refuses the name before any lookup.
+OVERLONG_HOST = "a" * 64 + ".lab.internal"
+
+
+async def test_a_host_name_no_lookup_can_take_is_refused_not_an_error(tmp_path: Path) -> None:
+    """The system resolver raises the IDNA codec's UnicodeError for such a name, which the
+    locality check let through (the server's 500). It is a host that cannot be resolved: not
+    local, so a local-only route moves on to its next target and a direct call is refused with
+    PrivacyViolation; without the policy the call is an InvalidURL naming the host."""
+    settings = Settings(env={}, max_retries=0,
+                        providers={"vllm": ProviderSettings("vllm", base_url=f"http://{OVERLONG_HOST}:8000/v1")},
+                        routes={"r": {"targets": ["vllm/llama", "fake/echo"]}},
+                        store={"url": f"sqlite:///{tmp_path / 'store.db'}"})
+    with Client(settings) as client:      # the real resolver: the codec fails before any lookup
+        locality = client.engine.privacy.locality(client.engine.resolve("vllm/llama"))
+        assert not locality.local and "could not be resolved" in locality.reason and OVERLONG_HOST in locality.reason
+        assert client.chat("r", "hello", privacy="local-only").content == "hello"
+        record = last_record(client)
+        [refused] = record.metadata["privacy"]["refused"]
+        assert refused["target"] == "vllm/llama" and "could not be resolved" in refused["reason"]
+        with pytest.raises(PrivacyViolation, match="could not be resolved"):
+            client.chat("vllm/llama", "hello", privacy="local-only")
+        with pytest.raises(cloverleaf.InvalidURL, match="not a valid DNS name") as info:
+            client.chat("vllm/llama", "hello")
+        assert OVERLONG_HOST in str(info.value)
+    async with cloverleaf.AsyncClient(settings) as aclient:
+        assert (await aclient.chat("r", "hello", privacy="local-only")).content == "hello"
+        with pytest.raises(PrivacyViolation, match="could not be resolved"):
+            await aclient.chat("vllm/llama", "hello", privacy="local-only")
 
 
 def test_privacy_config_errors_say_what_to_write() -> None:
@@ -303,21 +335,86 @@ def test_a_semantic_cache_never_embeds_a_local_only_prompt_in_the_cloud(tmp_path
         assert len(local.paths) == before + 1   # a local embedding model keeps the cache in use: one hit
 
 
+#: The environment libpq reads when a URL names no host (the store's driver): unset in these tests.
+LIBPQ_ENV = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGSERVICE")
+
+
 @pytest.mark.parametrize(("url", "local"), [
     ("memory", True),
     ("sqlite:///var/lib/cloverleaf/cache.db", True),
-    ("postgresql+psycopg:///cloverleaf", True),                 # no host: the local socket
+    ("postgresql+psycopg:///cloverleaf", True),                 # no host anywhere: libpq's local socket
     ("redis://10.1.2.3:6379/0", True),
     ("redis://localhost:6379/0", False),                        # the resolver says: public
     ("postgresql://user:secret@db.example.test/cl", True),      # the resolver says: 192.168.1.20
     ("http://93.184.216.34:4318/v1/traces", False),
+    # the host the client really connects to, wherever the URL names it
+    ("redis://:secret@?host=localhost&port=6380", False),      # redis-py reads host/port from the query
+    ("redis:///0?host=localhost", False),
+    ("redis://", False),                                        # redis-py's default: localhost:6379
+    ("redis://?host=db.example.test", True),
+    ("unix:///var/run/redis/redis.sock?db=0", True),            # a genuine unix socket
+    ("postgresql+psycopg://cl:secret@/cl?host=localhost", False),          # libpq reads host from the query
+    ("postgresql+psycopg://cl:secret@db.example.test/cl?host=localhost", False),   # ... over the netloc
+    ("postgresql://cl:secret@/cl?host=/var/run/postgresql,localhost", False),     # every listed host counts
+    ("postgresql://cl:secret@/cl?host=/var/run/postgresql,db.example.test", True),
+    ("postgresql://cl:secret@/cl?host=/var/run/postgresql", True),         # a socket directory
+    ("postgresql://cl:secret@/cl?hostaddr=93.184.216.34", False),          # libpq connects to hostaddr
+    ("postgresql://cl:secret@/cl?service=prod", False),         # its host is in a file: cannot be told
+    ("http:///v1/traces", False),                               # no host is not "a local socket"
 ])
-def test_where_else_a_calls_text_may_go(url: str, local: bool) -> None:
+def test_where_else_a_calls_text_may_go(url: str, local: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     """The response cache, the response store and a content-capturing collector are judged by
-    the targets' rule; the reason never repeats credentials."""
+    the targets' rule, at the host their client really connects to (redis-py and libpq read
+    ``host`` from the query string too); the reason never repeats credentials."""
     from cloverleaf._privacy import PrivacyConfig, PrivacyGuard
 
+    for name in LIBPQ_ENV:
+        monkeypatch.delenv(name, raising=False)
     guard = PrivacyGuard(PrivacyConfig.parse(None), resolver=pretend_public)
     found = guard.sink(url)
-    assert found.local is local and "secret" not in found.reason
+    assert found.local is local, found.reason
+    assert "secret" not in found.reason
     assert guard.sink_cached(url) == found
+
+
+@pytest.mark.parametrize(("env", "local"), [
+    ({"PGHOST": "localhost"}, False),                 # the resolver says: public
+    ({"PGHOST": "db.example.test"}, True),            # the resolver says: 192.168.1.20
+    ({"PGHOST": "/run/postgresql"}, True),            # a socket directory
+    ({"PGHOSTADDR": "93.184.216.34"}, False),
+    ({"PGSERVICE": "prod"}, False),
+])
+def test_a_store_url_without_a_host_goes_where_libpq_s_environment_says(
+        env: dict[str, str], local: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``postgresql:///db`` is not "a local socket" when PGHOST (or PGHOSTADDR, or a service)
+    sends libpq elsewhere; a host in the URL wins over the environment, as in libpq."""
+    from cloverleaf._privacy import PrivacyConfig, PrivacyGuard
+
+    for name in LIBPQ_ENV:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    guard = PrivacyGuard(PrivacyConfig.parse(None), resolver=pretend_public)
+    assert guard.sink("postgresql+psycopg://cl:secret@/cloverleaf").local is local
+    if "PGHOST" in env:
+        assert guard.sink("postgresql+psycopg://cl:secret@/cloverleaf?host=/run/postgresql").local
+
+
+async def test_the_store_refusal_reads_the_host_from_the_query(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Responses store check (one rule with the cache's): a PostgreSQL URL naming its host
+    in the query string is refused under local-only when that host is not local."""
+    from cloverleaf._context import CallContext
+    from cloverleaf._privacy import PrivacyConfig, PrivacyGuard
+    from cloverleaf.gateway.config import make_route
+    from cloverleaf.gateway.privacy import RoutePrivacy
+
+    for name in LIBPQ_ENV:
+        monkeypatch.delenv(name, raising=False)
+    privacy = RoutePrivacy(PrivacyGuard(PrivacyConfig.parse(None), resolver=pretend_public))
+    route = make_route("vllm/llama", ["vllm/llama"], implicit=True)
+    hosted = "postgresql+psycopg://cl:secret@/cl?host=localhost"
+    why = await privacy.store_refusal(route, CallContext(privacy="local-only"), hosted)
+    assert why is not None and "'localhost' is at public address" in why and "secret" not in why
+    assert await privacy.store_refusal(route, CallContext(), hosted) is None    # no policy: stored
+    assert await privacy.store_refusal(route, CallContext(privacy="local-only"),
+                                       "postgresql+psycopg://cl:secret@/cl?host=/run/postgresql") is None

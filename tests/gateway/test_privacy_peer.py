@@ -176,3 +176,38 @@ def test_the_server_answers_the_refusal_as_a_403_and_sends_nothing(lan: Counting
             assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "answered by lan"
     finally:
         stop_live(live)
+
+
+SEMANTIC = {"mode": "semantic", "embedding_model": "lan-vllm", "similarity": 0.9, "deterministic_only": False}
+
+
+def test_a_semantic_cache_lookup_embeds_a_local_only_prompt_over_a_checked_connection(
+        tmp_path: Path, lan: CountingUpstream) -> None:
+    """The semantic cache's lookup sends the prompt to its embedding model: for a local-only
+    call that request is checked where its connection landed, like the call's own. Refused
+    there, the call skips the cache (no lookup, no store) and is answered as usual; the
+    embedder got no byte. Without the policy the same embedder is used."""
+    with Client(settings_for(tmp_path, lan, cache=SEMANTIC, routes={"echo": {"targets": ["fake/echo"]}})) as client:
+        rebind(client.engine.privacy)
+        for _ in range(2):
+            resp = client.chat("echo", "the diagnosis of patient 4711", privacy="local-only")
+            assert resp.content == "the diagnosis of patient 4711" and "cache" not in resp.metadata.extra
+        assert lan.bytes_received == 0 and lan.paths == []
+        assert client.chat("echo", "a public note").metadata.extra.get("cache") == "miss"
+        assert lan.paths == ["/v1/embeddings"]
+
+
+def test_the_embedding_models_locality_is_read_per_call(tmp_path: Path, lan: CountingUpstream) -> None:
+    """Whether a semantic cache may embed a local-only prompt follows the embedding model's
+    locality as it is now (the guard keeps a DNS answer for a minute), not as it was at the
+    process's first such call: a name that moved to a public address stops the cache."""
+    with Client(settings_for(tmp_path, lan, cache=SEMANTIC, routes={"echo": {"targets": ["fake/echo"]}})) as client:
+        guard = client.engine.privacy
+        rebind(guard, landed_public=False)          # LAN by name, loopback by connection: local
+        client.chat("echo", "my diary", privacy="local-only")
+        assert lan.paths == ["/v1/embeddings"]      # the cache was used: the prompt embedded locally
+        guard.resolver = lambda host, port: ["93.184.216.34"]   # the name moved to the cloud
+        guard.forget()                              # ... and its minute is up
+        resp = client.chat("echo", "my diary", privacy="local-only")
+        assert resp.content == "my diary" and "cache" not in resp.metadata.extra
+        assert lan.paths == ["/v1/embeddings"]      # no second embedding request

@@ -256,7 +256,7 @@ async def test_state_url_and_prefix_from_config(harness: Harness) -> None:
     harness.made.append((gw, engine))
     assert isinstance(gw.state, RedisState) and gw.state.shared and gw.state.prefix == prefix
     await gw.achat("fake/echo", chat_request())
-    assert f"{prefix}breakers" in await keys_under(prefix)
+    assert f"{prefix}circuits" in await keys_under(prefix)
     await gw.state.clear()
     await gw.state.aclose()
 
@@ -272,7 +272,7 @@ async def test_every_key_is_namespaced_and_expires() -> None:
         await state.breaker_acquire("t", 0.0, BreakerPolicy())
         await state.record_latency("t", 12.0)
         keys = await keys_under(prefix)
-        assert keys == sorted([f"{prefix}w:provider:p:rpm", f"{prefix}wm:provider:p:rpm", f"{prefix}breakers",
+        assert keys == sorted([f"{prefix}w:provider:p:rpm", f"{prefix}wm:provider:p:rpm", f"{prefix}circuits",
                                f"{prefix}latency"])
         client = aioredis.Redis.from_url(redis_url())
         try:
@@ -280,7 +280,7 @@ async def test_every_key_is_namespaced_and_expires() -> None:
         finally:
             await client.aclose()
         assert 0 < ttls[f"{prefix}w:provider:p:rpm"] <= 120_000  # one window plus the slack
-        assert 0 < ttls[f"{prefix}breakers"] <= 86_400_000 and 0 < ttls[f"{prefix}latency"] <= 86_400_000
+        assert 0 < ttls[f"{prefix}circuits"] <= 86_400_000 and 0 < ttls[f"{prefix}latency"] <= 86_400_000
         # admissions whose window has passed are pruned: the list never outgrows one window
         for i in range(20):
             await state.take([Bucket("provider:p:rpm", 5.0, 1.0)], 30.0 * i, 0.0)

@@ -252,6 +252,28 @@ async def test_breaker_opens_after_the_threshold_and_rejects_with_retry_after(st
     assert (await state.breaker_snapshots())["t"] == opened
 
 
+async def test_a_throttled_upstreams_wait_bounds_the_cooldown_of_the_circuit_it_opens(state: StateBackend) -> None:
+    for _ in range(2):
+        await state.breaker_record("t", False, 0.0, POLICY, "RateLimitError", retry_after=4.0)
+    opened = await state.breaker_record("t", False, 1.0, POLICY, "RateLimitError", retry_after=4.0)
+    assert opened == BreakerSnapshot("open", 3, 1.0, None, "RateLimitError", cooldown_seconds=4.0)
+    assert await state.breaker_acquire("t", 3.0, POLICY) == BreakerDecision(False, retry_after=2.0)
+    assert await state.breaker_acquire("t", 5.0, POLICY) == BreakerDecision(True, probe=True)
+    # a failed probe reopens for the new wait (a second at least); a success forgets it
+    reopened = await state.breaker_record("t", False, 6.0, POLICY, "RateLimitError", retry_after=0.0)
+    assert reopened.cooldown_seconds == 1.0
+    assert await state.breaker_acquire("t", 6.5, POLICY) == BreakerDecision(False, retry_after=0.5)
+    assert await state.breaker_acquire("t", 7.0, POLICY) == BreakerDecision(True, probe=True)
+    assert await state.breaker_record("t", True, 7.5, POLICY) == BreakerSnapshot()
+    # a wait beyond the policy's cooldown leaves the policy's
+    await state.breaker_acquire("t", 8.0, POLICY)
+    for _ in range(3):
+        longer = await state.breaker_record("t", False, 8.0, POLICY, "RateLimitError", retry_after=300.0)
+    assert longer == BreakerSnapshot("open", 3, 8.0, None, "RateLimitError")
+    assert (await state.breaker_snapshots())["t"] == longer
+    assert await state.breaker_acquire("t", 37.0, POLICY) == BreakerDecision(False, retry_after=1.0)
+
+
 async def test_one_probe_after_the_cooldown_then_the_probe_timeout(state: StateBackend) -> None:
     for _ in range(3):
         await state.breaker_record("t", False, 0.0, POLICY)

@@ -91,3 +91,18 @@ def test_adaptive_thinking_stays_on_after_a_tool_call_without_thinking() -> None
     cfg = ReasoningConfig(effort="high", adaptive=True, native_effort="high")
     assert thinking_and_effort(body("claude-opus-4-6", cfg, messages=history)) == (
         {"type": "adaptive"}, {"effort": "high"})
+
+
+@pytest.mark.parametrize("model", ["claude-opus-4-7", "claude-opus-4-8", "claude-sonnet-5", "claude-opus-5",
+                                   "claude-fable-5-1", "us.anthropic.claude-opus-4-7"])
+@pytest.mark.parametrize("reasoning", [None, ReasoningConfig(effort="high")])
+def test_claude_4_7_and_later_get_no_temperature_or_top_p(model: str, reasoning: ReasoningConfig | None) -> None:
+    """They refuse both ("`temperature` is deprecated for this model", a 400), thinking or not,
+    while every OpenAI-style client sends a temperature: it is left out."""
+    sent = body(model, reasoning, temperature=0.2, top_p=0.9)
+    assert "temperature" not in sent and "top_p" not in sent
+
+
+@pytest.mark.parametrize("model", ["claude-sonnet-4-6", "claude-opus-4-6", "claude-haiku-4-5", "claude-3-5-sonnet-latest"])
+def test_older_claude_models_keep_temperature(model: str) -> None:
+    assert body(model, None, temperature=0.2)["temperature"] == 0.2

@@ -587,3 +587,33 @@ def test_stop_reasons(raw: str, finish: str) -> None:
     out = ADAPTER.parse_chat(HttpResponse(200, {"x-amzn-requestid": "r1"}, json.dumps(body).encode()),
                              ChatRequest(NOVA, [Message.user("x")]))
     assert out.finish_reason == finish and out.metadata.raw_finish_reason == raw and out.metadata.response_id == "r1"
+
+
+OPUS47 = "us.anthropic.claude-opus-4-7"
+
+
+def test_claude_thinking_on_bedrock_follows_anthropics_modes() -> None:
+    """Claude on Bedrock checks the rules it checks on Anthropic's API: Opus 4.7 and later take
+    adaptive thinking only (a budget is a 400) and refuse temperature and top_p; 4.6 takes
+    adaptive thinking when asked; ``output_config.effort`` travels in the model's own fields."""
+    def fields(model: str, **kw: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        body = sent(ChatRequest(model, [Message.user("hi")], **kw))
+        return body.get("inferenceConfig"), body.get("additionalModelRequestFields")
+
+    assert fields(OPUS47, reasoning=ReasoningConfig(effort="high"), max_tokens=4000, temperature=0.3) == (
+        {"maxTokens": 4000}, {"thinking": {"type": "adaptive"}, "output_config": {"effort": "high"}})
+    assert fields(OPUS47, temperature=0.3, top_p=0.9) == (None, None)
+    claude_code = ReasoningConfig(effort="high", adaptive=True, native_effort="xhigh")
+    assert fields("anthropic.claude-opus-4-6-v1", reasoning=claude_code, max_tokens=8000)[1] == {
+        "thinking": {"type": "adaptive"}, "output_config": {"effort": "xhigh"}}
+    assert fields("anthropic.claude-opus-4-6-v1", reasoning=ReasoningConfig(effort="high", native_effort="low"))[1] == {
+        "output_config": {"effort": "low"}}                      # effort alone: no thinking
+    assert fields(SONNET45, reasoning=claude_code, max_tokens=32000)[1] == {
+        "thinking": {"type": "enabled", "budget_tokens": 16384}, "output_config": {"effort": "xhigh"}}
+
+
+def test_adaptive_thinking_on_bedrock_allows_a_forced_tool() -> None:
+    tool = Tool("lookup", "find it", {"type": "object", "properties": {}})
+    req = ChatRequest(OPUS47, [Message.user("hi")], tools=[tool], tool_choice=ToolChoice("required"),
+                      reasoning=ReasoningConfig(effort="low"))
+    assert sent(req)["toolConfig"]["toolChoice"] == {"any": {}}

@@ -9,7 +9,7 @@ import pytest
 
 from cloverleaf._errors import ContentFilterError, InvalidRequestError, MalformedResponseError
 from cloverleaf._http import HttpRequest, HttpResponse
-from cloverleaf._types import EmbeddingRequest, ImageRequest
+from cloverleaf._types import EmbeddingRequest, ImageRequest, Usage
 from cloverleaf.providers.base import ProviderConfig
 from cloverleaf.providers.bedrock.adapter import BedrockAdapter
 from cloverleaf.providers.bedrock.invoke import aspect_ratio
@@ -67,6 +67,24 @@ def test_cohere_v3_input_type() -> None:
     [resp] = check_requests(req, "test_cohere_v3_with_input_type")
     out = ADAPTER.parse_embed(resp, req)
     assert len(out.vectors[0]) == 1024 and out.usage.input_tokens == 4
+
+
+def test_an_embedding_bedrock_did_not_count_is_an_estimate_not_a_free_call() -> None:
+    """Cohere's body carries no token count, and a response without Bedrock's
+    x-amzn-bedrock-input-token-count header says nothing of what was billed: the usage is an
+    estimate (``reported`` False, so its cost is unknown), never a reported 0 tokens at $0.00."""
+    from cloverleaf._pricing import lookup
+
+    text = "a long document " * 500
+    req = EmbeddingRequest("cohere.embed-english-v3", [text])
+    body = json.dumps({"id": "e", "response_type": "embeddings_floats", "texts": [text], "embeddings": [[0.1, 0.2]]})
+    out = ADAPTER.parse_embed(HttpResponse(200, {}, body.encode()), req)
+    assert out.usage.reported is False
+    assert out.usage.input_tokens >= len(text) // 4
+    price = lookup("bedrock", "cohere.embed-english-v3")
+    assert price is not None and price.cost(out.usage) is None
+    counted = HttpResponse(200, {"x-amzn-bedrock-input-token-count": "7"}, body.encode())
+    assert ADAPTER.parse_embed(counted, req).usage == Usage(input_tokens=7)
 
 
 def test_cohere_v4_batch_in_one_call() -> None:

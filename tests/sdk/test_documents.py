@@ -72,8 +72,9 @@ def test_a_streamed_answer_carries_its_citations(claude: Client, replay: Replay)
 
 def test_a_provider_without_documents_reads_title_context_and_text() -> None:
     """The fake is OpenAI-shaped: a document is its title and context as lines, then its text
-    (a list's parts one per line), and its PDF a file part (named after the title when the
-    PDF has no file name of its own)."""
+    (a list's parts one per line), set off by a blank line from the text around it (OpenAI joins
+    a turn's text parts with nothing between), and its PDF a file part (named after the title
+    when the PDF has no file name of its own)."""
     pdf = Document(Attachment(source=str(MEDIA / "document.pdf")), title="Report", context="Q3")
     inline = Document(Attachment(source=(MEDIA / "document.pdf").read_bytes()), title="Inline")
     with Client(max_retries=0) as client:
@@ -81,13 +82,31 @@ def test_a_provider_without_documents_reads_title_context_and_text() -> None:
         sent = client.fake.requests[-1].json["messages"][0]["content"]
     texts = [p["text"] for p in sent if p["type"] == "text"]
     assert "".join(texts) == ("Document: My Document\nContext: This is a trustworthy document.\n"
-                              "The grass is green. The sky is blue."
-                              "Document: Chunks\nFirst chunk.\nSecond chunk."
-                              "Document: Report\nContext: Q3"
-                              "Document: Inline"
+                              "The grass is green. The sky is blue.\n\n"
+                              "Document: Chunks\nFirst chunk.\nSecond chunk.\n\n"
+                              "Document: Report\nContext: Q3\n\n"
+                              "Document: Inline\n\n"
                               "What color is the grass and sky?")
     files = [p for p in sent if p["type"] == "file"]
     assert [f["file"]["filename"] for f in files] == ["document.pdf", "Inline"]
+
+
+@pytest.mark.parametrize("model", ["openai/gpt-4o", "openai-responses/gpt-4o", "ollama/llama3.1"])
+def test_a_document_read_as_text_is_set_off_from_the_text_around_it(model: str) -> None:
+    """README's refund-policy example reached OpenAI as "...from this:Document: Refund policy ...
+    purchase.How long ...": the encoders join a turn's text parts with nothing between them."""
+    policy = Document("Refunds are accepted within 30 days of purchase.", title="Refund policy",
+                      context="The shop's terms, 2025 edition", citations=True)
+    with Client(env={"OPENAI_API_KEY": "sk-test"}, max_retries=0) as client:
+        target = client.engine.resolve(model, base_url="http://127.0.0.1:9")
+        req = ChatRequest(target.model, [Message.user([Text("Please answer from this:"), policy,
+                                                       Text("How long do I have to return it?")])])
+        body = client.engine._build_chat(target, req).json()   # what ``cloverleaf chat --dry-run`` shows
+    turn = (body.get("messages") or body.get("input"))[0]
+    assert turn["content"] == ("Please answer from this:\n\nDocument: Refund policy\n"
+                               "Context: The shop's terms, 2025 edition\n"
+                               "Refunds are accepted within 30 days of purchase.\n\n"
+                               "How long do I have to return it?")
 
 
 def test_loading_a_documents_pdf_leaves_the_callers_document_as_it_was() -> None:

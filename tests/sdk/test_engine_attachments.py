@@ -116,3 +116,19 @@ def test_an_empty_embedding_input_is_refused_before_anything_is_sent(client, inp
     with pytest.raises(cloverleaf.InvalidRequestError, match="is an empty string"):
         client.embed("fake/embed", inputs)
     assert client.fake.requests == []
+
+
+async def test_a_url_whose_host_no_lookup_can_take_is_a_dns_refusal() -> None:
+    """A DNS label over 63 characters: the system resolver's IDNA codec refuses the name with a
+    ``UnicodeError`` before any lookup, which reached the caller as is (the server's 500). It
+    is a failed lookup like any other: an AttachmentError. (Here, not in tests/attachments,
+    whose guard stands in for the system resolver: this is about the real one.)"""
+    from cloverleaf.attachments import AttachmentPolicy, aresolve, resolve
+
+    source = "http://" + "a" * 64 + ".example/x.png"
+    with pytest.raises(AttachmentError) as info:
+        resolve(source, policy=AttachmentPolicy(), type="image")
+    assert info.value.rule == "dns" and "not a valid host name" in str(info.value)
+    with pytest.raises(AttachmentError) as info:
+        await aresolve(source, policy=AttachmentPolicy(), type="image")
+    assert info.value.rule == "dns"

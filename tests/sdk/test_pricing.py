@@ -165,9 +165,12 @@ cache_write_1h_cost_per_1k = 0.009
     finally:
         engine.close()
     assert (price.cache_write, price.cache_write_1h) == pytest.approx((4.0, 9.0))
+    u = Usage(input_tokens=150_000, cache_write_tokens=100_000, cache_write_1h_tokens=50_000)
+    # 50k fresh at 3.0, 50k five-minute writes at 4.0, 50k one-hour writes at 9.0 (per million)
+    assert price.cost(u) == pytest.approx(0.15 + 0.2 + 0.45)
+    # past 200k (the 1M-context beta) each rate is the table's long-context multiple of the entry's
     u = Usage(input_tokens=300_000, cache_write_tokens=200_000, cache_write_1h_tokens=100_000)
-    # 100k fresh at 3.0, 100k five-minute writes at 4.0, 100k one-hour writes at 9.0 (per million)
-    assert price.cost(u) == pytest.approx(0.3 + 0.4 + 0.9)
+    assert price.cost(u) == pytest.approx(0.6 + 0.8 + 1.8)
     unlisted = _resolve(ModelEntry("mine", "claude-private", "anthropic", input_cost_per_1k=0.001,
                                    output_cost_per_1k=0.002, cache_write_1h_cost_per_1k=0.0025)).price
     assert (unlisted.cache_write, unlisted.cache_write_1h) == (None, pytest.approx(2.5))
@@ -219,3 +222,58 @@ def test_coding_agents_default_models_are_priced(provider, model, same_as):
     price, reference = lookup(provider, model), all_prices()[same_as]
     assert price is not None
     assert (price.input, price.output, price.cached_input) == (reference.input, reference.output, reference.cached_input)
+
+
+def test_a_dated_snapshot_with_its_own_price_is_not_billed_as_the_alias() -> None:
+    """gpt-4o-2024-05-13 lists at $5/$15, twice gpt-4o's $2.50/$10: stripping its date would
+    have billed it at half price."""
+    price = lookup("openai", "gpt-4o-2024-05-13")
+    assert price is not None and price.cost(Usage(1_000_000, 1_000_000)) == 20.0
+    assert lookup("openai", "gpt-4o-2024-08-06") == lookup("openai", "gpt-4o")
+
+
+@pytest.mark.parametrize(("model", "fresh", "cached", "out"), [
+    ("openai/gpt-oss-120b", 0.15, 0.075, 0.60),
+    ("openai/gpt-oss-20b", 0.075, 0.0375, 0.30),
+])
+def test_groq_gpt_oss_bills_at_groqs_list_price(model: str, fresh: float, cached: float, out: float) -> None:
+    price = lookup("groq", model)
+    assert price is not None
+    got = price.cost(Usage(2_000_000, 1_000_000, cached_tokens=1_000_000))
+    assert got == pytest.approx(fresh + cached + out)
+
+
+def test_a_long_prompt_bills_every_token_at_the_long_context_rates() -> None:
+    """Gemini 2.5 Pro above 200k prompt tokens: $2.50/$15. Claude Sonnet 4.5 (1M-context beta)
+    once input, cache reads and writes included, passes 200k: $6/$22.50, cache rates doubled too."""
+    pro = lookup("gemini", "gemini-2.5-pro")
+    assert pro is not None
+    assert pro.cost(Usage(200_000, 1_000)) == pytest.approx((200_000 * 1.25 + 1_000 * 10) / 1e6)
+    assert pro.cost(Usage(300_000, 1_000)) == pytest.approx((300_000 * 2.50 + 1_000 * 15) / 1e6)
+    sonnet = lookup("anthropic", "claude-sonnet-4-5-20250929")
+    assert sonnet is not None
+    cached = Usage(250_000, 1_000, cached_tokens=150_000, cache_write_tokens=60_000)   # 40k fresh
+    assert sonnet.cost(cached) == pytest.approx((40_000 * 6 + 150_000 * 0.6 + 60_000 * 7.5 + 1_000 * 22.5) / 1e6)
+    assert lookup("gemini", "gemini-2.5-flash").long_context is None   # type: ignore[union-attr]
+    assert lookup("gemini", "gemini-1.5-pro").cost(Usage(200_000, 0)) == pytest.approx(0.5)  # type: ignore[union-attr]
+
+
+def test_an_entrys_own_rates_keep_the_long_context_tier_in_proportion() -> None:
+    builtin = lookup("gemini", "gemini-2.5-pro")
+    half = ModelPrice.per_1k(0.000625, 0.005, like=builtin)      # a negotiated half price
+    assert half.cost(Usage(300_000, 1_000)) == pytest.approx((300_000 * 1.25 + 1_000 * 7.5) / 1e6)
+
+
+def test_gemini_audio_input_bills_at_its_audio_rate(upstream: Upstream) -> None:
+    """Gemini 2.5 Flash bills audio input at $1.00/M against $0.30 for text; the per-modality
+    counts in promptTokensDetails say how much of the prompt was audio."""
+    upstream.queue(Reply(body=json.dumps({
+        "candidates": [{"content": {"role": "model", "parts": [{"text": "ok"}]}, "finishReason": "STOP"}],
+        "usageMetadata": {"promptTokenCount": 100_000, "candidatesTokenCount": 1_000, "totalTokenCount": 101_000,
+                          "promptTokensDetails": [{"modality": "AUDIO", "tokenCount": 96_000},
+                                                  {"modality": "TEXT", "tokenCount": 4_000}]},
+        "modelVersion": "gemini-2.5-flash"}).encode()))
+    with Client(Settings.load(env={"GEMINI_API_KEY": "k"}), max_retries=0) as client:
+        r = client.chat("gemini/gemini-2.5-flash", "transcribe", base_url=f"{upstream.url}/v1beta")
+    assert r.usage.audio_input_tokens == 96_000
+    assert r.cost == pytest.approx((96_000 * 1.00 + 4_000 * 0.30 + 1_000 * 2.50) / 1e6)

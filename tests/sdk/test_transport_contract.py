@@ -245,6 +245,26 @@ async def test_a_url_that_cannot_be_sent_is_invalid_and_not_retried(driver: Driv
     assert not info.value.retryable and "SECRET" not in str(info.value)
 
 
+@pytest.mark.parametrize("name", ["httpx-sync", "aiohttp", "h1"])
+async def test_a_host_name_the_idna_codec_refuses_is_invalid_and_not_retried(name: str) -> None:
+    """A DNS label over 63 characters: the clients' resolvers raise the IDNA codec's
+    ``UnicodeError`` (before any lookup), which the backends let through raw (the server's
+    500). It is an InvalidURL naming the host, never retried, on a call and on a stream.
+    (httpx's async client hands the name to the system resolver as ASCII bytes instead: a
+    lookup, which these tests may not make; that one answers a ConnectError like any unknown name.)"""
+    host = "a" * 64 + ".lab.internal"
+    driver = Driver(name)
+    try:
+        for call in (driver.send, driver.stream):
+            with pytest.raises(InvalidURL) as info:
+                await call(post(f"http://{host}:8000"))
+            text = str(info.value)
+            assert not info.value.retryable and host in text and "not a valid DNS name" in text
+            assert "SECRET" not in text
+    finally:
+        await driver.aclose()
+
+
 async def test_a_header_with_a_line_break_is_refused_before_sending(driver: Driver, upstream: Upstream) -> None:
     req = HttpRequest("POST", f"{upstream.url}/v1", headers={"authorization": "Bearer k\r\nx-evil: 1"}, body=b"{}")
     with pytest.raises(TransportError) as info:

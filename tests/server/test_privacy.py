@@ -155,17 +155,29 @@ def test_a_local_only_request_for_a_cloud_model_without_a_key_hears_the_policy(s
     assert "virtual key" in str(denied.value) and "ANTHROPIC_API_KEY" not in str(denied.value)
 
 
+def host_in_query(url: str) -> str:
+    """The same database with its host named the way libpq also reads it: ``postgresql://u@/db?host=H&port=P``."""
+    import sqlalchemy as sa
+
+    parsed = sa.engine.make_url(url)
+    moved = parsed.set(host=None, port=None).update_query_dict({"host": "localhost", "port": str(parsed.port)})
+    return moved.render_as_string(hide_password=False)
+
+
 @pytest.mark.postgres
-def test_a_local_only_response_is_never_stored_in_a_database_that_is_not_local() -> None:
+@pytest.mark.parametrize("form", ["netloc", "query"])
+def test_a_local_only_response_is_never_stored_in_a_database_that_is_not_local(form: str) -> None:
     """``store: true`` keeps the conversation in the store; under local-only a hosted database
     would hold it, so the request is refused with what to do, and nothing is written. The real
-    PostgreSQL is reached through ``localhost`` while the privacy resolver says it is public."""
+    PostgreSQL is reached through ``localhost`` while the privacy resolver says it is public;
+    the host is named in the URL's netloc or, as libpq also reads it, in its query string
+    (``?host=localhost``: no netloc host, and still not a local socket)."""
     import sqlalchemy as sa
 
     from ..gateway.stores import fresh_postgres_database
 
     with fresh_postgres_database() as url:
-        remote_looking = url.replace("@127.0.0.1:", "@localhost:")
+        remote_looking = url.replace("@127.0.0.1:", "@localhost:") if form == "netloc" else host_in_query(url)
         live = start_live(settings(store={"url": remote_looking}))
         try:
             live.state.backend.engine.privacy.resolver = (
@@ -190,3 +202,30 @@ def test_a_local_only_response_is_never_stored_in_a_database_that_is_not_local()
             texts = [str(row[0]) for row in conn.execute(sa.text("SELECT input_items FROM responses"))]
         engine.dispose()
         assert len(texts) == 1 and "my diary" not in texts[0]
+
+
+def test_a_target_whose_host_no_lookup_can_take_is_never_a_500() -> None:
+    """A base_url host with a DNS label over 63 characters: the IDNA codec refuses it (a
+    UnicodeError) in the locality check and in the HTTP client, and both were the server's 500.
+    Under local-only the target is refused as unresolvable and the route answers from its
+    next one; without the policy the route falls back too, and the model alone is a 502 that
+    names the host."""
+    overlong = "a" * 64 + ".lab.internal"
+    live = start_live(settings(env={"CLOVERLEAF_MASTER_KEY": MASTER},
+                               providers={"vllm": ProviderSettings("vllm", base_url=f"http://{overlong}:8000/v1")},
+                               routes={"r": {"targets": ["vllm/llama", "fake/echo"]}}))
+    try:
+        local_only = {"x-cloverleaf-privacy": "local-only"}
+        for headers in (local_only, {}):
+            r = post(live, MASTER, "r", headers)
+            assert r.status_code == 200, r.text
+            assert r.json()["choices"][0]["message"]["content"] == HELLO[0]["content"]
+        r = post(live, MASTER, "vllm/llama", local_only)
+        assert r.status_code == 403 and "could not be resolved" in r.json()["error"]["message"]
+        r = post(live, MASTER, "vllm/llama")
+        assert r.status_code == 502, r.text
+        error = r.json()["error"]
+        assert error["code"] == "upstream_unreachable" and overlong in error["message"]
+        assert "not a valid DNS name" in error["message"]
+    finally:
+        stop_live(live)

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Any, Literal, cast
 from urllib.parse import unquote, urlsplit
 
-from .._errors import AttachmentError
-from .._types import Attachment, AttachmentKind
+from .._errors import AttachmentError, clipped
+from .._storage_uris import STORAGE_READERS, what_works
+from .._types import IMAGE_DETAILS, Attachment, AttachmentKind, ImageDetail
 from . import sniff
 from .fetch import ByteBudget, adownload, download
 from .policy import AttachmentPolicy
@@ -36,6 +37,7 @@ class _Spec:
     fetch: FetchMode
     filename: str | None
     cache_control: dict[str, Any] | None
+    detail: ImageDetail | None
 
     @classmethod
     def of(cls, att: SourceLike, type: str | None, media_type: str | None, fetch: str | None) -> _Spec:
@@ -49,8 +51,12 @@ class _Spec:
         claimed = _claimed_media_type(media_type if media_type is not None else base.media_type)
         mode = fetch if fetch is not None else base.fetch
         if mode not in ("local", "provider"):
-            raise AttachmentError(f"attachment fetch must be 'local' or 'provider', not {mode!r}", rule="invalid-source")
-        return cls(classify(raw), kind, claimed, cast(FetchMode, mode), base.filename, base.cache_control)
+            raise AttachmentError(f"attachment fetch must be 'local' or 'provider', not {clipped(mode)}", rule="invalid-source")
+        if base.detail is not None and base.detail not in IMAGE_DETAILS:
+            raise AttachmentError(f"attachment detail must be 'low', 'high' or 'auto', not {clipped(base.detail)}",
+                                  rule="invalid-detail", detail=clipped(base.detail))
+        return cls(classify(raw), kind, claimed, cast(FetchMode, mode), base.filename, base.cache_control,
+                   base.detail)
 
 
 def _claimed_kind(value: str | None) -> AttachmentKind | None:
@@ -64,8 +70,8 @@ def _claimed_media_type(value: str | None) -> str | None:
     if normalized in sniff.GENERIC:
         return None
     if normalized not in sniff.SUPPORTED:
-        raise AttachmentError(f"unsupported attachment media type {value!r}; supported: {sniff.supported_list()}",
-                              rule="unsupported-type", detail=value)
+        raise AttachmentError(f"unsupported attachment media type {clipped(value)}; supported: "
+                              f"{sniff.supported_list()}", rule="unsupported-type", detail=clipped(value))
     return normalized
 
 
@@ -113,10 +119,14 @@ def _needs_download(spec: _Spec) -> bool:
 def _resolve_offline(spec: _Spec, policy: AttachmentPolicy) -> Attachment:
     source = spec.source
     if source.kind == "url":
+        if source.scheme in STORAGE_READERS:
+            return _storage_uri(spec)
         if source.scheme not in ALLOWED_SCHEMES:
             raise AttachmentError(
-                f"attachment URL scheme {source.scheme!r} is not allowed; use http(s), a data: URL, base64"
-                + (" or a local path" if policy.allow_local_paths else ""), rule="scheme", detail=source.scheme)
+                f"attachment URL scheme {clipped(source.scheme)} is not allowed; use http(s), a data: URL, base64"
+                + (" or a local path" if policy.allow_local_paths else "")
+                + " (or an s3:// URI for bedrock, a gs:// URI for vertex, with fetch='provider')",
+                rule="scheme", detail=clipped(source.scheme))
         return _provider_url(spec)
     if source.kind in ("path", "file-url"):
         if not policy.allow_local_paths:
@@ -140,6 +150,28 @@ def _resolve_offline(spec: _Spec, policy: AttachmentPolicy) -> Attachment:
     return _settle(spec, data)
 
 
+def _storage_uri(spec: _Spec) -> Attachment:
+    """An ``s3://``/``gs://`` URI: never downloaded (the provider reads it with the caller's cloud
+    credentials; the engine checks the provider reads that scheme). Its media type must be known
+    without the bytes: given, or from the file extension."""
+    url = str(spec.source.value).strip()
+    scheme = str(spec.source.scheme)
+    if spec.fetch != "provider":
+        raise AttachmentError(f"cloverleaf cannot download {scheme}:// URIs; {what_works(scheme)}", rule="scheme",
+                              detail=scheme)
+    media_type = spec.media_type or sniff.from_name(unquote(urlsplit(url).path))
+    kind = sniff.kind_of(media_type)
+    if media_type is None or kind is None:
+        raise AttachmentError(
+            f"cannot tell the media type of {clipped(url)} without reading it; pass media_type= (such as "
+            "'image/png' or 'application/pdf'), which the provider needs with the URI", rule="unknown-type",
+            detail=scheme)
+    _check_claims(spec, kind, media_type, what=clipped(url))
+    filename = spec.filename or posixpath.basename(unquote(urlsplit(url).path)) or None
+    return Attachment(source=url, type=kind, media_type=media_type, fetch="provider", url=url, filename=filename,
+                      cache_control=spec.cache_control, detail=spec.detail)
+
+
 def _provider_url(spec: _Spec) -> Attachment:
     """``fetch="provider"``: check the scheme and the URL's shape only; the provider fetches it."""
     url = str(spec.source.value).strip()
@@ -154,7 +186,8 @@ def _provider_url(spec: _Spec) -> Attachment:
     _check_claims(spec, kind, media_type, what=target.describe())
     filename = spec.filename or posixpath.basename(unquote(urlsplit(url).path)) or None
     return Attachment(source=url, type=kind, media_type=media_type if sniff.kind_of(media_type) == kind else None,
-                      fetch="provider", url=url, filename=filename, cache_control=spec.cache_control)
+                      fetch="provider", url=url, filename=filename, cache_control=spec.cache_control,
+                      detail=spec.detail)
 
 
 # --------------------------------------------------------------------------- deciding the type
@@ -190,7 +223,7 @@ def _settle(spec: _Spec, data: bytes, *, name: str | None = None, declared: str 
     filename = spec.filename or (os.path.basename(name) if name else None)
     source = spec.source.value if keep_source and isinstance(spec.source.value, str) else None
     return Attachment(source=source, type=kind, media_type=media_type, fetch="local", data=data,
-                      filename=filename, cache_control=spec.cache_control)
+                      filename=filename, cache_control=spec.cache_control, detail=spec.detail)
 
 
 def _check_claims(spec: _Spec, kind: AttachmentKind, claimed: str | None, *, what: str,
@@ -200,5 +233,5 @@ def _check_claims(spec: _Spec, kind: AttachmentKind, claimed: str | None, *, wha
         if value is not None and value != kind:
             shown = claimed if label == "media type" else value
             raise AttachmentError(
-                f"{what} was given as {label} {shown!r} ({value}) but its content is {actual or kind} ({kind}); "
+                f"{what} was given as {label} {clipped(shown)} ({value}) but its content is {actual or kind} ({kind}); "
                 f"pass type={kind!r} or the intended file", rule="type-mismatch", detail=f"{value} != {kind}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import posixpath
 
-from .._errors import AttachmentError
+from .._errors import AttachmentError, clipped
 from .._types import AttachmentKind
 
 KINDS: tuple[AttachmentKind, ...] = ("image", "pdf", "audio")
@@ -215,6 +215,6 @@ def claimed_kind(value: str) -> AttachmentKind:
     the engine's capability check, so a type the one accepts the other does too."""
     kind = as_kind(str(value))
     if kind is None:
-        raise AttachmentError(f"unsupported attachment type {value!r}; supported types: image, pdf, audio "
+        raise AttachmentError(f"unsupported attachment type {clipped(value)}; supported types: image, pdf, audio "
                               f"({supported_list()})", rule="unsupported-type", detail=str(value))
     return kind

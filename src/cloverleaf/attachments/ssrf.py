@@ -211,8 +211,13 @@ def _refuse_if_disallowed(target: HttpTarget, address: IPAddress, policy: Attach
 
 
 def default_resolver(host: str, port: int) -> list[str]:
-    """Every address ``host`` resolves to, in the system resolver's order."""
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    """Every address ``host`` resolves to, in the system resolver's order. A name the IDNA
+    codec cannot encode (a label over 63 characters) resolves to nothing: an ``OSError`` like
+    any failed lookup, not the codec's ``UnicodeError`` (which callers took for a crash)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except UnicodeError as exc:
+        raise socket.gaierror(socket.EAI_NONAME, f"{host!r} is not a valid host name ({exc})") from None
     seen: dict[str, None] = {}
     for *_, sockaddr in infos:
         seen.setdefault(str(sockaddr[0]), None)

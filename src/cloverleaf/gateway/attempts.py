@@ -37,7 +37,7 @@ from .._types import Usage
 from .breaker import BreakerPolicy
 from .clock import Clock
 from .config import RouteConfig
-from .fallback import Verdict, classify, reached_upstream
+from .fallback import Verdict, classify, reached_upstream, throttled_for
 from .ratelimit import RateLimiter, Reservation, refused, reservation_of
 from .router import ResolvedTarget
 from .state import AttemptAdmission, AttemptAsk, StateBackend
@@ -261,7 +261,8 @@ class AttemptLoop:
             await self._limiter.settle(slot.reservation, self.booked(used) if output_sent else 0)
         if verdict.target_fault:
             snap = await self._state.breaker_record(target.key, False, self._clock.now(), self._breaker,
-                                                    type(error).__name__, probe=slot.was_probe)
+                                                    type(error).__name__, probe=slot.was_probe,
+                                                    retry_after=throttled_for(error))
             if snap.state == "open" and self._breaker.enabled and verdict.retry:
                 # this failure opened the circuit (or found it open): a retry would only be
                 # refused by it, after a backoff, and hide the upstream's own error

@@ -10,6 +10,13 @@ if it fails later, at any point, the circuit reopens at once (``probe=True`` bel
 than counting one failure towards the threshold — otherwise a target that breaks every
 stream after its first token would get ``failure_threshold`` broken streams per cooldown.
 
+A throttled upstream's 429 that opens the circuit and says when to come back
+(``Retry-After``) opens it for that long, if that is shorter than ``cooldown_seconds``: a
+provider throttling for two seconds is not shut out for a minute, its traffic sent to the
+route's (often dearer) fallbacks all that time. The policy's cooldown stays the ceiling, and
+one second the floor (a ``Retry-After: 0`` must not turn the breaker into a probe per call).
+An unwell target's 5xx keeps the policy's cooldown whatever it says.
+
 The transitions are pure functions over a small record, so every state backend (memory
 now, Redis later) applies the same rules atomically in its own way, and tests drive them
 with a manual clock.
@@ -41,11 +48,16 @@ class BreakerSnapshot:
     opened_at: float | None = None
     probe_started_at: float | None = None
     last_error: str | None = None
+    #: this opening's cooldown, when a throttled upstream's ``Retry-After`` made it shorter than the policy's
+    cooldown_seconds: float | None = None
+
+    def cooldown(self, policy: BreakerPolicy) -> float:
+        return policy.cooldown_seconds if self.cooldown_seconds is None else self.cooldown_seconds
 
     def retry_after(self, now: float, policy: BreakerPolicy) -> float | None:
         if self.state != "open" or self.opened_at is None:
             return None
-        return max(0.0, self.opened_at + policy.cooldown_seconds - now)
+        return max(0.0, self.opened_at + self.cooldown(policy) - now)
 
 
 #: The state of a healthy target (immutable, so shared rather than built per call).
@@ -65,7 +77,7 @@ def on_acquire(snap: BreakerSnapshot, now: float, policy: BreakerPolicy) -> tupl
         return snap, BreakerDecision(True)
     if snap.state == "open":
         assert snap.opened_at is not None
-        remaining = snap.opened_at + policy.cooldown_seconds - now
+        remaining = snap.opened_at + snap.cooldown(policy) - now
         if remaining > 0:
             return snap, BreakerDecision(False, retry_after=remaining)
         return replace(snap, state="half_open", probe_started_at=now), BreakerDecision(True, probe=True)
@@ -77,17 +89,33 @@ def on_acquire(snap: BreakerSnapshot, now: float, policy: BreakerPolicy) -> tupl
 
 
 def on_result(snap: BreakerSnapshot, ok: bool, now: float, policy: BreakerPolicy,
-              error: str | None = None, probe: bool = False) -> BreakerSnapshot:
+              error: str | None = None, probe: bool = False,
+              retry_after: float | None = None) -> BreakerSnapshot:
     """Record the outcome of a call that ``on_acquire`` allowed (``probe``: it was let
-    through as the half-open probe, even if its first output has closed the circuit since)."""
+    through as the half-open probe, even if its first output has closed the circuit since;
+    ``retry_after``: the wait a throttled upstream asked for, if it named one)."""
     if ok:
         return CLOSED
     if snap.state == "half_open" or (probe and policy.enabled):
-        return BreakerSnapshot("open", snap.consecutive_failures + 1, now, None, error)
+        return BreakerSnapshot("open", snap.consecutive_failures + 1, now, None, error,
+                               opening_cooldown(retry_after, policy))
     failures = snap.consecutive_failures + 1
     if snap.state == "closed" and failures >= policy.failure_threshold:
-        return BreakerSnapshot("open", failures, now, None, error)
+        return BreakerSnapshot("open", failures, now, None, error, opening_cooldown(retry_after, policy))
     return replace(snap, consecutive_failures=failures, last_error=error)
+
+
+#: The shortest cooldown a throttled upstream's ``Retry-After`` can give an opened circuit.
+MIN_THROTTLED_COOLDOWN_SECONDS = 1.0
+
+
+def opening_cooldown(retry_after: float | None, policy: BreakerPolicy) -> float | None:
+    """The cooldown of a circuit a throttled upstream opened now: its wait, at least a second,
+    when that is shorter than the policy's (None: the policy's)."""
+    if retry_after is None:
+        return None
+    cooldown = max(MIN_THROTTLED_COOLDOWN_SECONDS, retry_after)
+    return cooldown if cooldown < policy.cooldown_seconds else None
 
 
 def on_abandon(snap: BreakerSnapshot) -> BreakerSnapshot:

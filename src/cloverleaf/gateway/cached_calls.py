@@ -12,8 +12,10 @@ local-only privacy policy the cache is used only where the call's own text could
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from .._context import CallContext
+from .._errors import PrivacyViolation
 from .._types import ChatRequest, ChatResponse, EmbeddingResponse, ImageResponse, StreamEvent
 from .cache import CachedAnswer, CachePlan, ResponseCache, replay
 from .call import Call
@@ -21,6 +23,8 @@ from .clock import Clock
 from .privacy import RoutePrivacy
 from .protocols import EngineLike
 from .settlement import Settlement
+
+log = logging.getLogger("cloverleaf.gateway.cache")
 
 
 class CachedCalls:
@@ -31,14 +35,16 @@ class CachedCalls:
         self._privacy = privacy
         self._settlement = settlement
         self._clock = clock
-        self._semantic_local: bool | None = None
 
     async def allowed(self, call: Call) -> bool:
         """Under local-only the response cache is used only where the call's text could go
         itself: its store must be local (memory, a SQLite file, a Redis on this machine or
         network; a hosted Redis would hold the prompt's answer), and a semantic cache's
         embedding model must be local too (looking up a prompt embeds it). Otherwise the call
-        skips the cache — it is still answered, and nothing is written anywhere else."""
+        skips the cache — it is still answered, and nothing is written anywhere else.
+
+        The embedding model's locality is read per call, as a chat target's is (the guard
+        keeps a DNS answer for a minute): a name that moved to the cloud stops the cache."""
         if not call.local_only:
             return True
         config = self.cache.config
@@ -46,11 +52,12 @@ class CachedCalls:
             return False
         if config.mode != "semantic":
             return True
-        if self._semantic_local is None:
-            guard = self._privacy.guard
-            target = self._engine.resolve(config.embedding_model or "")
-            self._semantic_local = (await asyncio.to_thread(guard.locality, target)).local
-        return self._semantic_local
+        guard = self._privacy.guard
+        target = self.cache.embedding_target()
+        locality = guard.cached(target)
+        if locality is None:      # a host lookup: off the event loop
+            locality = await asyncio.to_thread(guard.locality, target)
+        return locality.local
 
     async def lookup(self, call: Call, model: str, req: ChatRequest, ctx: CallContext | None) -> CachedAnswer | None:
         """The cached answer for this call, if any; notes the plan (to store the answer) on the call."""
@@ -61,7 +68,17 @@ class CachedCalls:
         if plan is None:
             return None
         call.cache_plan = plan
-        found = await self.cache.lookup(plan)
+        # a local-only call embeds its prompt as it sends it: each connection checked where it
+        # landed (DNS rebinding), and a refusal there skips the cache, never fails the call
+        embed_with = self._privacy.guard.pinned(self.cache.embedding_target()) if (
+            call.local_only and plan.scope is not None) else None
+        try:
+            found = await self.cache.lookup(plan, embed_with)
+        except PrivacyViolation as refused:
+            log.warning("response cache skipped for a local-only call: its embedding request was refused (%s)",
+                        "; ".join(f"{where}: {why}" for where, why in refused.targets))
+            call.cache_plan = None    # nothing read, nothing stored: the call goes on under its own checks
+            return None
         if plan.read:
             call.tracker.cache = "hit" if found is not None else "miss"
             if ctx is not None:

@@ -10,7 +10,11 @@ CJK characters are 12,000 bytes and about 4,000–8,000 tokens, not 1,000.
 
 Attachments are bounded by ``ATTACHMENT_TOKENS`` each (the largest an image costs with
 any current provider is under 2,500 tokens), or by their byte size when that is larger and
-known (documents, audio).
+known (documents, audio: bytes in hand, a ``data:`` URL or base64 text, a local file). A
+document, audio or video clip known only by its URL (the provider fetches it, or the gateway
+will, after the budget is reserved) has no size yet, and a 300-page PDF bills some 300,000
+tokens: such a request has no bound of its own (:func:`input_token_bound` gives None), and
+what a target can bill it is then at most the target's context window (``CostBound``).
 
 Fields relayed to the provider as they were sent (``extra_body``: a Responses request's built-in
 tools and tool items such as a ``computer_call_output`` screenshot) are counted too, as
@@ -22,11 +26,15 @@ Structures (tool schemas, tool-call arguments) are measured by an explicit walk,
 
 from __future__ import annotations
 
+import os
 from dataclasses import fields, is_dataclass
 from typing import Any
 
 from .._documents import plain_parts
+from .._errors import AttachmentError
 from .._types import Attachment, ChatRequest, Document, Text, ToolCall, ToolResult, Usage
+from ..attachments.sniff import from_name, kind_of
+from ..attachments.sources import classify
 
 #: Tokens of framing per message (role markers, separators), and per request.
 MESSAGE_OVERHEAD = 16
@@ -70,13 +78,64 @@ def structure_bytes(value: Any, media: bool = False) -> int:
     return total
 
 
-def _attachment_tokens(part: Attachment) -> int:
+#: keys under which a relayed structure names a file the provider reads (a PDF by URL, an upload)
+_FILE_KEYS = frozenset({"file_id", "file_url"})
+
+
+def _attachment_tokens(part: Attachment) -> int | None:
+    """At most how many tokens ``part`` bills, or None when its size cannot be known before the
+    call (a document, audio or video clip known by its URL only)."""
     data = part.data if part.data is not None else (part.source if isinstance(part.source, bytes) else None)
-    return max(ATTACHMENT_TOKENS, len(data)) if data is not None else ATTACHMENT_TOKENS
+    if data is not None:
+        return max(ATTACHMENT_TOKENS, len(data))
+    if part.url is None and part.source is None:
+        return ATTACHMENT_TOKENS
+    try:
+        source = classify(part.source) if part.url is None and part.source is not None else None
+    except AttachmentError:     # refused when the attachment is loaded: nothing is sent or billed
+        return ATTACHMENT_TOKENS
+    if source is not None and source.kind in ("data-url", "base64"):   # its bytes are fewer than its text
+        return max(ATTACHMENT_TOKENS, len(source.value))
+    name = part.url or (str(source.value) if source is not None else None)
+    kind = part.type or kind_of(part.media_type) or kind_of(from_name(name))
+    if kind == "image":         # billed by its pixels, which every provider caps
+        return ATTACHMENT_TOKENS
+    if source is not None and source.kind == "path":
+        try:
+            return max(ATTACHMENT_TOKENS, os.path.getsize(str(source.value)))
+        except OSError:         # the load will fail: nothing is sent or billed
+            return ATTACHMENT_TOKENS
+    return None
 
 
-def input_token_bound(req: ChatRequest) -> int:
-    """At most how many input tokens ``req`` can be billed, for any tokenizer."""
+def _names_remote_file(value: Any) -> bool:
+    """Whether a relayed structure names a file the provider fetches or holds (``file_url``,
+    ``file_id``): its size is unknown here, like a provider-fetched attachment's."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for k, v in item.items():
+                if k in _FILE_KEYS and isinstance(v, str) and not v.startswith("data:"):
+                    return True
+                stack.append(v)
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return False
+
+
+def input_token_bound(req: ChatRequest) -> int | None:
+    """At most how many input tokens ``req`` can be billed, for any tokenizer; None when an
+    attachment's size cannot be known before the call (see the module docstring)."""
+    sized = [True]
+
+    def attachment(part: Attachment) -> int:
+        tokens = _attachment_tokens(part)
+        if tokens is None:
+            sized[0] = False
+            return 0
+        return tokens
+
     total = REQUEST_OVERHEAD
     for msg in req.messages:
         total += MESSAGE_OVERHEAD
@@ -86,18 +145,18 @@ def input_token_bound(req: ChatRequest) -> int:
             if isinstance(part, Text):
                 total += text_bytes(part.text)
             elif isinstance(part, Attachment):
-                total += _attachment_tokens(part)
+                total += attachment(part)
             elif isinstance(part, Document):   # what it reads as, plus its title and context once more
                 total += MESSAGE_OVERHEAD + text_bytes(part.title or "") + text_bytes(part.context or "")
                 for inner in plain_parts(part):
                     total += text_bytes(inner.text) if isinstance(inner, Text) else (
-                        _attachment_tokens(inner) if isinstance(inner, Attachment) else 0)
+                        attachment(inner) if isinstance(inner, Attachment) else 0)
             elif isinstance(part, ToolResult):
                 if isinstance(part.content, str):
                     total += text_bytes(part.content)
                 else:
                     for inner in part.content:
-                        total += text_bytes(inner.text) if isinstance(inner, Text) else _attachment_tokens(inner)
+                        total += text_bytes(inner.text) if isinstance(inner, Text) else attachment(inner)
                 total += MESSAGE_OVERHEAD
             elif isinstance(part, ToolCall):
                 total += text_bytes(part.name) + MESSAGE_OVERHEAD + (
@@ -115,7 +174,9 @@ def input_token_bound(req: ChatRequest) -> int:
         total += text_bytes(stop)
     if req.extra_body:   # relayed as sent (built-in Responses tools and items): billed like the rest
         total += structure_bytes(req.extra_body, media=True)
-    return total
+        if _names_remote_file(req.extra_body):
+            sized[0] = False
+    return total if sized[0] else None
 
 
 def texts_bound(texts: list[str] | tuple[str, ...]) -> int:
@@ -123,8 +184,9 @@ def texts_bound(texts: list[str] | tuple[str, ...]) -> int:
     return REQUEST_OVERHEAD + sum(text_bytes(t) + MESSAGE_OVERHEAD for t in texts)
 
 
-def input_bound(operation: str, req: Any) -> int:
-    """The input bound of a chat, stream, embedding or image request."""
+def input_bound(operation: str, req: Any) -> int | None:
+    """The input bound of a chat, stream, embedding or image request (None: see
+    :func:`input_token_bound`)."""
     if operation in ("chat", "stream"):
         return input_token_bound(req)
     if operation == "embed":
@@ -133,26 +195,21 @@ def input_bound(operation: str, req: Any) -> int:
 
 
 class CostBound:
-    """The most a call can cost at any of its targets: ``input_tokens`` (a bound) priced at
-    the dearest rate input can be billed at (cache writes, and some providers' input rates,
-    exceed the output rate) plus ``output_tokens`` at the output rate. A target's two rates
-    are worked out once."""
+    """The most a call can cost at any of its targets: ``input_tokens`` (a bound; None when the
+    request has none, and then each target's widest context window, the most input a provider
+    bills) priced at the dearest rate input can be billed at (cache writes, audio, and some
+    providers' input rates, exceed the output rate; a long-context tier's, once a prompt that
+    long could reach it) plus ``output_tokens`` at the output rate of that tier."""
 
     def __init__(self, engine: Any) -> None:
         self._engine = engine
-        self._rates: dict[int, tuple[Any, tuple[float, float]]] = {}
 
-    def __call__(self, targets: list[Any], input_tokens: int, output_tokens: int) -> float:
+    def __call__(self, targets: list[Any], input_tokens: int | None, output_tokens: int) -> float:
         bound = 0.0
-        rates = self._rates
         for t in targets:
-            found = rates.get(id(t))
-            if found is None or found[0] is not t:
-                if len(rates) > 10_000:
-                    rates.clear()
-                found = rates[id(t)] = (t, self._rates_of(t))
-            in_rate, out_rate = found[1]
-            cost = (input_tokens * in_rate + output_tokens * out_rate) / 1_000_000
+            tokens = input_tokens if input_tokens is not None else self.window(t) or 0
+            in_rate, out_rate = self._rates_of(t, tokens)
+            cost = (tokens * in_rate + output_tokens * out_rate) / 1_000_000
             if cost > bound:
                 bound = cost
         return bound
@@ -166,12 +223,30 @@ class CostBound:
                 found += (t.key,)
         return found
 
-    def _rates_of(self, t: Any) -> tuple[float, float]:
-        """(USD per 1M input tokens billed the dearest way, USD per 1M output tokens)."""
+    @classmethod
+    def unwindowed(cls, targets: list[Any]) -> tuple[str, ...]:
+        """The targets with no known context window: a request whose input has no bound of its
+        own (an attachment of unknown size) can spend anything there."""
+        return tuple(t.key for t in targets if not cls.window(t))
+
+    @staticmethod
+    def window(t: Any) -> int | None:
+        """The most input tokens target ``t`` can bill a call for: its context window, or its
+        price's long-context tier's when that is wider (the 1M-context beta)."""
         price = getattr(t, "price", None)
-        if price is not None and hasattr(price, "output"):
-            out_rate = float(price.output)
-            return max(float(price.dearest_input), out_rate), out_rate
+        widest = getattr(price, "widest_window", None)
+        window: int | None = t.context_window
+        if isinstance(widest, int) and (window is None or widest > window):
+            return widest
+        return window
+
+    def _rates_of(self, t: Any, input_tokens: int) -> tuple[float, float]:
+        """(USD per 1M input tokens billed the dearest way, USD per 1M output tokens) for a
+        prompt of at most ``input_tokens``."""
+        price = getattr(t, "price", None)
+        if price is not None and hasattr(price, "bound_rates"):
+            dearest, out_rate = price.bound_rates(input_tokens)
+            return max(float(dearest), float(out_rate)), float(out_rate)
         per_input = self._engine.cost(t.target, Usage(1_000_000, 0)) or 0.0
         per_output = self._engine.cost(t.target, Usage(0, 1_000_000)) or 0.0
         return max(per_input, per_output), per_output

@@ -5,7 +5,9 @@ One table, read by the attempt loop for chat, streams, embeddings and images ali
 =============================  ========  =====  ============  ==============================
 error                          fallback  retry  breaker fail  why
 =============================  ========  =====  ============  ==============================
-RateLimitError (429)           yes       yes    yes           the target is throttling
+RateLimitError (429)           yes       yes    yes           the target is throttling (a circuit
+                                                              it opens stays open for its
+                                                              Retry-After, if shorter)
 QuotaExceededError             yes       no     yes           its quota is spent: seconds do not refill it
 ServerError / Overloaded (5xx) yes       yes    yes           the target is unwell (Overloaded:
                                                               a 503 or 529, busy for now)
@@ -139,6 +141,15 @@ def _by_table(error: BaseException, route: RouteConfig) -> Verdict:
     if isinstance(error, ProviderError):
         return _TRANSIENT if error.retryable else RAISE
     return RAISE
+
+
+def throttled_for(error: BaseException) -> float | None:
+    """The wait a throttling upstream named (a 429's ``Retry-After``), which bounds how long a
+    circuit it opens stays open (``breaker.opening_cooldown``). Not a spent quota's (seconds do
+    not refill it) nor an unwell target's 5xx."""
+    if isinstance(error, RateLimitError) and not isinstance(error, QuotaExceededError):
+        return error.retry_after
+    return None
 
 
 def reached_upstream(error: BaseException) -> bool:

@@ -400,7 +400,11 @@ class Gateway:
             if scopes:
                 if unpriced := self._cost_bound.unpriced(ordered):   # fail closed: nothing bounds their spend
                     raise BudgetExceeded(scopes[0].key, scopes[0].limit_usd, 0.0, unpriced=unpriced)
-                amount = self._cost_bound(ordered, input_bound(operation, req), output_tokens)
+                bound = input_bound(operation, req)
+                if bound is None and (unwindowed := self._cost_bound.unwindowed(ordered)):
+                    # an attachment of unknown size, and no window caps what these targets bill
+                    raise BudgetExceeded(scopes[0].key, scopes[0].limit_usd, 0.0, unsized=unwindowed)
+                amount = self._cost_bound(ordered, bound, output_tokens)
             state_clock = self._state_clock
             ask = None
             if ordered and self.budgets.mode == "state":   # the first attempt rides along: one round trip

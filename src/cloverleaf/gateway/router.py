@@ -149,4 +149,5 @@ class Router:
 def _estimated_cost(price: ModelPrice | None, input_tokens: int, output_tokens: int) -> float:
     if price is None:
         return float("inf")
-    return input_tokens * price.input + output_tokens * price.output
+    rates = price.rates_for(input_tokens)   # a long prompt at its long-context tier's rates
+    return input_tokens * rates.input + output_tokens * rates.output

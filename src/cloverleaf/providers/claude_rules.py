@@ -8,6 +8,9 @@ the same rules; an adapter that forgets one sends a request the model answers wi
   fitted under the caller's ``max_tokens`` rather than a number that overflows it;
 - with thinking on, only ``temperature`` 1 and ``top_p`` ≥ 0.95 are allowed, so other values are
   left out rather than failing a portable request;
+- from Claude 4.7 on (Opus 4.7 and 4.8, Sonnet 5, Opus 5, ...) ``temperature`` and ``top_p`` are
+  refused outright ("`temperature` is deprecated for this model"), thinking or not: they are left
+  out, or every OpenAI-style client, which sends a temperature by default, would get a 400;
 - from Claude Opus 4.1 on, ``temperature`` and ``top_p`` together are refused ("cannot both be
   specified for this model"); a request that sets both (many OpenAI-style clients do) keeps
   ``temperature``, the control every provider has;
@@ -57,7 +60,8 @@ MIN_THINKING_BUDGET = 1024
 
 # claude-opus-4-1-20250805, us.anthropic.claude-sonnet-4-5-20250929-v1:0, claude-haiku-4-5@20251001;
 # a minor version is one or two digits (a date is eight), absent for x.0 (claude-sonnet-4-20250514)
-_VERSION = re.compile(r"claude-(?:opus|sonnet|haiku)-(\d+)(?:[-.](\d{1,2}))?(?![\d])")
+# (and the families named since: claude-mythos-5, claude-fable-5-1)
+_VERSION = re.compile(r"claude-(?:[a-z]+)-(\d+)(?:[-.](\d{1,2}))?(?![\d])")
 
 
 def thinking_budget(adapter: Adapter, req: ChatRequest) -> int | None:
@@ -91,6 +95,8 @@ _OLD_VERSION = re.compile(r"claude-(\d+)(?:-(\d))?-(?:opus|sonnet|haiku)")
 #: The first Claude version with adaptive thinking, and the first with nothing else (Opus 4.7).
 ADAPTIVE_SINCE = (4, 6)
 ADAPTIVE_ONLY_SINCE = (4, 7)
+#: The first Claude version that refuses ``temperature`` and ``top_p`` (Opus 4.7).
+NO_SAMPLING_SINCE = (4, 7)
 
 
 def _version(model: str) -> tuple[int, int] | None:
@@ -163,11 +169,19 @@ def max_tokens(req: ChatRequest, budget: int | None) -> int | None:
 
 def sampling(req: ChatRequest, *, thinking: bool) -> tuple[float | None, float | None]:
     """``(temperature, top_p)`` to send, each None when it must be left out."""
+    if (req.temperature is not None or req.top_p is not None) and _refuses_sampling(req.model):
+        log.debug("%s: temperature and top_p left out: Claude 4.7 and later refuse them", req.model)
+        return None, None
     temperature = req.temperature if req.temperature is not None and (not thinking or req.temperature == 1) else None
     top_p = req.top_p if req.top_p is not None and (not thinking or req.top_p >= 0.95) else None
     if temperature is not None and top_p is not None and one_of_temperature_and_top_p(req.model):
         top_p = None
     return temperature, top_p
+
+
+def _refuses_sampling(model: str) -> bool:
+    version = _version(model)
+    return version is not None and version >= NO_SAMPLING_SINCE
 
 
 def one_of_temperature_and_top_p(model: str) -> bool:

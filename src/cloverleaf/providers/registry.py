@@ -55,6 +55,7 @@ def canonical_kind(kind: str) -> str:
 
 _OPENAI_COMPAT_CHAT = Capabilities(
     text=True, tools=True, structured=True, streaming=True, stream_tools=True, stream_structured=True,
+    system_attachments=True,
 )
 
 ROWS: tuple[ProviderSpec, ...] = (
@@ -63,7 +64,7 @@ ROWS: tuple[ProviderSpec, ...] = (
         capabilities=Capabilities(
             text=True, tools=True, structured=True, streaming=True, stream_tools=True,
             stream_structured=True, embeddings=True, image_generation=True, image_input=True,
-            pdf_input=True, audio_input=True, reasoning=True, url_image_input=True,
+            pdf_input=True, audio_input=True, reasoning=True, url_image_input=True, system_attachments=True,
         ),
         base_url_env="OPENAI_BASE_URL", key_only_for_default_host=True, embedding_model="text-embedding-3-small",
         description="OpenAI Chat Completions, embeddings and images",
@@ -82,7 +83,7 @@ ROWS: tuple[ProviderSpec, ...] = (
                  capabilities=Capabilities(
                      text=True, tools=True, structured=True, streaming=True, stream_tools=True, stream_structured=True,
                      image_generation=True, image_input=True, pdf_input=True, audio_input=True, reasoning=True,
-                     url_image_input=True, url_pdf_input=True, url_audio_input=True),
+                     url_image_input=True, url_pdf_input=True, url_audio_input=True, storage_schemes=("gs",)),
                  description="Gemini on Google Vertex AI (service account or gcloud credentials; "
                              "pip install 'cloverleaf[vertex]')"),
     ProviderSpec("bedrock", "bedrock", "", (), key_required=False, needs_base_url=False,

@@ -229,7 +229,8 @@ def to_api_error(exc: BaseException) -> ApiError:
                                 "refused": [{"target": t, "reason": why} for t, why in exc.targets]})
     if isinstance(exc, cl.BudgetExceeded):
         return ApiError(str(exc), status=402, kind="budget_exceeded",
-                        code="budget_unpriced" if exc.unpriced else "budget_exceeded",
+                        code=("budget_unpriced" if exc.unpriced else "budget_unsized_attachment" if exc.unsized
+                              else "budget_exceeded"),
                         extra={"scope": exc.scope, "limit": exc.limit, "spent": round(exc.spent, 6)})
     if isinstance(exc, cl.RateLimitExceeded):
         if exc.never_fits:   # as OpenAI's "Request too large": a 429 with no Retry-After, since none helps
@@ -261,9 +262,25 @@ def to_api_error(exc: BaseException) -> ApiError:
     if unavailable is not None:
         return unavailable
     incident = uuid.uuid4().hex[:12]
-    log.error("unexpected error (incident %s)", incident, exc_info=exc)
+    missing = _store_schema_problem(exc)
+    if missing is not None:   # one line, as for an outage: the SQL and its parameters may hold prompts
+        log.error("the store's schema lacks a table or column this cloverleaf uses (incident %s): %s; a store "
+                  "changed by hand, or migrated by a build of another version? Every server of one store must "
+                  "run the same cloverleaf version", incident, missing)
+    else:
+        log.error("unexpected error (incident %s)", incident, exc_info=exc)
     return ApiError(f"internal error; the operator can find incident {incident} in the server log",
                     status=500, kind="internal", code="internal_error")
+
+
+def _store_schema_problem(exc: BaseException) -> str | None:
+    """What the store's schema lacks, when ``exc`` says so (see ``gateway/store/outage.py``): a
+    server error, not an outage, since no retry helps."""
+    try:
+        from ..gateway.store.outage import schema_problem
+    except ImportError:  # pragma: no cover - without SQLAlchemy there is no store to fail
+        return None
+    return schema_problem(exc)
 
 
 def _store_outage(exc: BaseException) -> ApiError | None:

@@ -9,9 +9,10 @@ generic "invalid request". No pydantic on the hot path.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
-from .._types import Attachment, AttachmentKind
+from .._errors import clipped
+from .._types import IMAGE_DETAILS, Attachment, AttachmentKind, ImageDetail
 from .errors import BadRequest
 
 _MISSING: Any = object()
@@ -228,6 +229,16 @@ def remote_or_inline(url: str, kind: AttachmentKind | None, where: str) -> Attac
     if url[:8].lower().startswith(("data:", "http://", "https://")):
         return Attachment(source=url, type=kind)
     raise bad(where, "must be an http(s) URL or a data: URL (the server does not read local files)")
+
+
+def image_detail(image: dict[str, Any], where: str) -> ImageDetail | None:
+    """An image part's optional ``detail`` (OpenAI's low/high/auto), checked."""
+    detail = get_str(image, "detail", where)
+    if detail is None:
+        return None
+    if detail not in IMAGE_DETAILS:
+        raise bad(f"{where}.detail", f"must be 'low', 'high' or 'auto', not {clipped(detail)}")
+    return cast(ImageDetail, detail)
 
 
 def base64_attachment(data: str, media_type: str | None, kind: AttachmentKind | None) -> Attachment:

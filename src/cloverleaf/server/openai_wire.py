@@ -7,7 +7,7 @@ by :class:`~.openai_stream.ChatChunkEncoder`.
 Accepted but ignored (no portable meaning across providers; type-checked, then dropped):
 ``frequency_penalty``, ``presence_penalty``, ``logit_bias``, ``metadata``, ``store``,
 ``service_tier``, ``modalities``, ``prediction``, ``safety_identifier``, ``prompt_cache_key``,
-``prompt_cache_retention``, ``prompt_cache_options``, ``verbosity``, ``moderation``, an image part's ``detail``, ``logprobs: false``;
+``prompt_cache_retention``, ``prompt_cache_options``, ``verbosity``, ``moderation``, ``logprobs: false``;
 on images ``style``, ``background``, ``moderation``, ``output_compression``,
 ``output_format``, ``partial_images``. Any other top-level field is refused with a 400 naming it. Refused with a
 400 rather than silently dropped, because the client would otherwise read an answer that
@@ -21,7 +21,8 @@ providers whose API takes it (OpenAI, Azure) and refused with a 400 for the othe
 tools, with ``auto`` or ``required``.
 
 Attachments (``image_url``, ``input_audio``, ``file``) are passed on unread, as the client's
-URL or a ``data:`` URL; the engine resolves them under the server's attachment policy.
+URL or a ``data:`` URL; the engine resolves them under the server's attachment policy. An
+image's ``detail`` (low/high/auto) reaches OpenAI-shaped upstreams and keys the cache.
 Non-standard but widely used fields are honoured: ``reasoning_content`` on assistant
 messages and deltas (DeepSeek/vLLM style), and ``thinking: {budget_tokens}``.
 """
@@ -72,6 +73,7 @@ from .fields import (
     get_number,
     get_stop,
     get_str,
+    image_detail,
     json_schema_object,
     remote_or_inline,
     too_deep,
@@ -212,7 +214,9 @@ def _user_parts(content: Any, where: str) -> list[Part]:
             image = get_dict(part, "image_url", at, required=True)
             assert image is not None
             url = get_str(image, "url", f"{at}.image_url", required=True)
-            parts.append(remote_or_inline(url, "image", f"{at}.image_url.url"))
+            att = remote_or_inline(url, "image", f"{at}.image_url.url")
+            att.detail = image_detail(image, f"{at}.image_url")
+            parts.append(att)
         elif kind == "input_audio":
             audio = get_dict(part, "input_audio", at, required=True)
             assert audio is not None

@@ -164,6 +164,7 @@ class StreamAccumulator:
         cur.reasoning_tokens = u.reasoning_tokens or cur.reasoning_tokens
         cur.cost = u.cost if u.cost is not None else cur.cost
         cur.cache_write_1h_tokens = u.cache_write_1h_tokens or cur.cache_write_1h_tokens
+        cur.audio_input_tokens = u.audio_input_tokens or cur.audio_input_tokens
         cur.reported = cur.reported or u.reported
 
     def response(self) -> ChatResponse:

@@ -19,7 +19,10 @@ wait for the head from the wait between body pieces, so the head is awaited unde
 the first-byte wait here includes connecting) and each body piece under ``asyncio.timeout(idle)``.
 
 One ``ClientSession`` per event loop (aiohttp binds a session to the loop it was created
-on); it is created on first use and closed by :meth:`aclose`.
+on); it is created on first use and closed by :meth:`close` / :meth:`aclose`. The sessions of
+loops that have closed (each ``asyncio.run()`` closes its own) are let go, their sockets closed,
+when the next loop comes; a forked child drops every session it inherited (see
+:mod:`.fork_hooks`).
 """
 
 from __future__ import annotations
@@ -40,16 +43,19 @@ from .._errors import (
     TransportError,
 )
 from .._http import HttpRequest, HttpResponse
+from . import fork_hooks
 from .base import (
     AsyncStreamHandle,
     OpenedStream,
     Timeouts,
     connect_message,
     dropped_message,
+    invalid_host_message,
     invalid_url_message,
     redact_url,
     timeout_message,
 )
+from .dead_loops import close_socket
 from .retry import Retry, RetryPolicy, aretrying, astream_with_retries
 
 if TYPE_CHECKING:
@@ -75,12 +81,15 @@ class AiohttpTransport:
         self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
         self._client_timeout: aiohttp.ClientTimeout | None = None
         self._urls: dict[str, Any] = {}
+        fork_hooks.register(self)
 
     # -- sessions ---------------------------------------------------------------------------
     def _session(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
         session = self._sessions.get(loop)
         if session is None or session.closed:
+            if session is None:
+                self._let_go_of_closed_loops()
             aiohttp = _import_aiohttp()
             connector = aiohttp.TCPConnector(limit=self.max_connections, limit_per_host=0, ttl_dns_cache=300,
                                              keepalive_timeout=30)
@@ -98,16 +107,58 @@ class AiohttpTransport:
                                                          sock_read=None)
         return self._client_timeout
 
-    async def aclose(self) -> None:
-        """Close this loop's session (sessions of loops that are gone are dropped)."""
+    def _let_go_of_closed_loops(self) -> None:
+        """The first request on a new loop: the sessions of loops closed since are let go here,
+        once per loop. Without it every ``asyncio.run()`` left its loop, its session and an open
+        upstream socket behind for good."""
+        for owner in [known for known in list(self._sessions) if known.is_closed()]:
+            session = self._sessions.pop(owner, None)
+            if session is not None:
+                _abandon(session)
+
+    def close(self) -> None:
+        """Close every loop's session except this thread's running loop's (:meth:`aclose`
+        closes that one): a loop running in another thread is asked to close its own, the
+        sockets of a closed loop are closed here (see :mod:`.dead_loops`), an idle loop's
+        session is closed on it when no loop runs in this thread."""
         try:
-            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+            current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
-            loop = None
+            current = None
+        for owner in list(self._sessions):
+            if owner is current:
+                continue
+            session = self._sessions.pop(owner, None)
+            if session is None or session.closed:
+                continue
+            if owner.is_closed():
+                _abandon(session)
+            elif owner.is_running():
+                owner.call_soon_threadsafe(owner.create_task, session.close())
+            elif current is None:
+                owner.run_until_complete(session.close())
+            else:  # an idle loop, and this thread busy with another: it stays until its loop runs
+                self._sessions[owner] = session
+
+    async def aclose(self) -> None:
+        """Close every session: this loop's here, the others' as :meth:`close` does."""
+        loop = asyncio.get_running_loop()
+        session = self._sessions.pop(loop, None)
+        self.close()
+        if session is not None and not session.closed:
+            await session.close()
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: the inherited sessions hold the parent's connections. Those of a
+        closed loop have this process's copy of their sockets closed; the others are kept
+        referenced, never used (collected, aiohttp would close their connections on the loop,
+        unregistering them from the epoll instance the child shares with the parent)."""
         sessions, self._sessions = self._sessions, {}
         for owner, session in sessions.items():
-            if owner is loop and not session.closed:
-                await session.close()
+            if owner.is_closed():
+                _abandon(session)
+            else:
+                _DISOWNED.append(session)
 
     def _url(self, url: str) -> Any:
         """The parsed URL, cached: a target's URL is the same on every call, and parsing it
@@ -175,6 +226,30 @@ class AiohttpTransport:
         return astream_with_retries(retry, req.url, open_once)
 
 
+#: Sessions a forked child inherited on a loop still open: never used, never collected.
+_DISOWNED: list[Any] = []
+
+
+def _abandon(session: aiohttp.ClientSession) -> None:
+    """Close the sockets of a session whose loop is closed, then mark its connector closed
+    (aiohttp's own close needs the loop: on a closed one it only forgets the connections)."""
+    connector = session.connector
+    if connector is None:
+        return
+    pooled = getattr(connector, "_conns", {})   # aiohttp's idle connections, per host
+    for entries in list(pooled.values()):
+        for protocol, _ in list(entries):
+            close_socket(getattr(protocol, "transport", None))
+    for protocol in list(getattr(connector, "_acquired", ())):
+        close_socket(getattr(protocol, "transport", None))
+    close_now = getattr(connector, "_close", None)
+    if close_now is not None:
+        try:
+            close_now()
+        except RuntimeError:  # pragma: no cover - a waiter's callback on the closed loop
+            pass
+
+
 async def _read_error_body(r: aiohttp.ClientResponse, retry: Retry) -> bytes:
     try:
         return b"".join([chunk async for chunk in _aiter_chunks(r, retry)])
@@ -229,6 +304,8 @@ def map_aiohttp_exception(exc: BaseException, url: str, hint: str | None = None,
         return ConnectError(connect_message(where, exc.os_error or exc, hint), url=where)
     if isinstance(exc, (aiohttp.InvalidURL, getattr(aiohttp, "NonHttpUrlClientError", aiohttp.InvalidURL))):
         return InvalidURL(invalid_url_message(where), url=where)
+    if isinstance(exc, UnicodeError):   # the IDNA codec refused the host name (a label over 63 characters)
+        return InvalidURL(invalid_host_message(where, exc), url=where)
     if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientOSError,
                         aiohttp.ClientResponseError)):
         return RemoteProtocolError(dropped_message(where, type(exc).__name__, mid_stream=mid_stream), url=where)

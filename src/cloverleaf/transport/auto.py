@@ -233,6 +233,10 @@ class Transport:
 
     # -- closing ----------------------------------------------------------------------------
     def close(self) -> None:
+        """Close every pool, the async backend's too: its pools of closed loops have their
+        sockets closed now (Provider.close() and a pruned default client rely on it)."""
+        if self._async is not None and self._async is not self._httpx:
+            self._async.close()
         self._httpx.close()
         if self._checked is not None:
             self._checked.close()

@@ -146,6 +146,9 @@ class AsyncBackend(Protocol):
 
     async def aclose(self) -> None: ...
 
+    def close(self) -> None:
+        """Close what can be closed without awaiting (pools of closed loops, other threads')."""
+
 
 async def single_chunk(body: bytes) -> AsyncIterator[bytes]:
     """A body already read, as a stream's ``chunks()`` (an error status on a stream)."""
@@ -187,3 +190,10 @@ def connect_message(where: str, cause: object, hint: str | None) -> str:
 
 def invalid_url_message(where: str) -> str:
     return f"unsupported URL {where!r}: base_url must start with http:// or https://"
+
+
+def invalid_host_message(where: str, cause: object) -> str:
+    """The one wording of a host name no lookup can take: the IDNA codec refused it (a label
+    over 63 characters, an invalid ``xn--`` label). The clients raise the codec's
+    ``UnicodeError`` for it, which every backend maps to ``InvalidURL`` with this message."""
+    return f"the host of {where!r} is not a valid DNS name ({cause}); fix the base_url"

@@ -39,6 +39,7 @@ from .base import (
     Timeouts,
     connect_message,
     dropped_message,
+    invalid_host_message,
     invalid_url_message,
     redact_url,
     timeout_message,
@@ -310,6 +311,8 @@ def map_httpx_exception(exc: BaseException, url: str, hint: str | None = None, *
         return RemoteProtocolError(dropped_message(where, type(exc).__name__, mid_stream=mid_stream), url=where)
     if isinstance(exc, (httpx.UnsupportedProtocol, httpx.InvalidURL)):
         return InvalidURL(invalid_url_message(where), url=where)
+    if isinstance(exc, UnicodeError):   # the IDNA codec refused the host name (a label over 63 characters)
+        return InvalidURL(invalid_host_message(where, exc), url=where)
     if isinstance(exc, httpx.LocalProtocolError):
         return LocalProtocolError(f"the request to {where} cannot be sent: {exc}", url=where)
     if isinstance(exc, httpx.HTTPError):

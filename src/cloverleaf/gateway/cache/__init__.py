@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from ..._errors import PrivacyViolation
 from ..._types import ChatRequest, ChatResponse, EmbeddingRequest, StreamEvent
 from .backends import CacheBackend, MemoryBackend, open_backend
 from .codec import CachedAnswer, dumps, loads
@@ -79,12 +80,17 @@ class ResponseCache:
             return None
 
     # -- lookup and store ---------------------------------------------------------------
-    async def lookup(self, plan: CachePlan) -> CachedAnswer | None:
-        """The cached answer, or None. A cache that fails is a miss, never a failed call."""
+    async def lookup(self, plan: CachePlan, embed_with: Any = None) -> CachedAnswer | None:
+        """The cached answer, or None. A cache that fails is a miss, never a failed call.
+        ``embed_with``: the engine target a semantic lookup embeds the prompt with (a local-only
+        call's pinned one, whose connections are checked; default :meth:`embedding_target`).
+        A :class:`PrivacyViolation` from that check is raised: the caller skips the cache."""
         if not plan.read and plan.scope is None:
             return None
         try:
-            found = await self._lookup(plan)
+            found = await self._lookup(plan, embed_with)
+        except PrivacyViolation:
+            raise
         except Exception as exc:  # noqa: BLE001 - a broken cache must not break serving
             log.warning("response cache lookup failed (%s): serving from the provider", type(exc).__name__)
             found = None
@@ -95,14 +101,14 @@ class ResponseCache:
                 self.hits += 1
         return found
 
-    async def _lookup(self, plan: CachePlan) -> CachedAnswer | None:
+    async def _lookup(self, plan: CachePlan, embed_with: Any) -> CachedAnswer | None:
         if plan.read:
             found = await self.backend.get(plan.key)
             if found is not None:
                 return self._decode(found)
         if plan.scope is None or not plan.text:
             return None
-        plan.vector = normalise(await self._embed(plan.text))
+        plan.vector = normalise(await self._embed(plan.text, embed_with or self.embedding_target()))
         if not plan.read:
             return None
         best = nearest(plan.vector, await self.backend.vectors(plan.scope))
@@ -129,10 +135,13 @@ class ResponseCache:
         except Exception as exc:  # noqa: BLE001 - failing to cache is not failing the call
             log.warning("could not store a response in the cache (%s)", type(exc).__name__)
 
-    async def _embed(self, text: str) -> list[float]:
+    def embedding_target(self) -> Any:
+        """The engine target of ``embedding_model`` (semantic mode), resolved once."""
         if self._embed_target is None:
             self._embed_target = self._engine.resolve(self.config.embedding_model)
-        target = self._embed_target
+        return self._embed_target
+
+    async def _embed(self, text: str, target: Any) -> list[float]:
         resp = await self._engine.aembed(target, EmbeddingRequest(model=target.model, inputs=[text]))
         return list(resp.vectors[0])
 

@@ -126,7 +126,9 @@ def _part(p: Any) -> Any:
     if isinstance(p, Text):
         return ["text", p.text]
     if isinstance(p, Attachment):
-        return ["attachment", p.type, p.media_type, _content_id(p), p.filename]
+        key = ["attachment", p.type, p.media_type, _content_id(p), p.filename]
+        # an image's detail changes the answer; keyed only when given, so keys made before it existed hold
+        return [*key, p.detail] if p.detail is not None else key
     if isinstance(p, Document):   # by content, like every part: its repr shows an attachment's size only
         content = p.content if isinstance(p.content, str) else (
             _part(p.content) if isinstance(p.content, Attachment) else [_part(c) for c in p.content])

@@ -193,7 +193,8 @@ class StateBackend(ABC):
 
     @abstractmethod
     async def breaker_record(self, key: str, ok: bool, now: float, policy: BreakerPolicy,
-                             error: str | None = None, probe: bool = False) -> BreakerSnapshot:
+                             error: str | None = None, probe: bool = False,
+                             retry_after: float | None = None) -> BreakerSnapshot:
         """Fold a call's outcome into the target's breaker (``breaker.on_result``)."""
 
     @abstractmethod

@@ -235,9 +235,10 @@ class MemoryState(StateBackend):
             return decision
 
     async def breaker_record(self, key: str, ok: bool, now: float, policy: BreakerPolicy,
-                             error: str | None = None, probe: bool = False) -> BreakerSnapshot:
+                             error: str | None = None, probe: bool = False,
+                             retry_after: float | None = None) -> BreakerSnapshot:
         with self._lock:
-            snap = on_result(self._breakers.get(key, BreakerSnapshot()), ok, now, policy, error, probe)
+            snap = on_result(self._breakers.get(key, BreakerSnapshot()), ok, now, policy, error, probe, retry_after)
             self._breakers[key] = snap
             return snap
 

@@ -34,7 +34,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..._errors import ConfigError, StateUnavailable
-from ..breaker import BreakerDecision, BreakerPolicy, BreakerSnapshot
+from ..breaker import BreakerDecision, BreakerPolicy, BreakerSnapshot, opening_cooldown
 from .base import LATENCY_ALPHA, Admission, AttemptAdmission, AttemptAsk, Bucket, Grant, Hold, StateBackend
 from .redis_scripts import SCRIPTS
 
@@ -81,7 +81,7 @@ class RedisState(StateBackend):
         self._scripts = {name: template.register_script(source) for name, source in SCRIPTS.items()}
         self._clients: dict[asyncio.AbstractEventLoop, Any] = {}
         self._lock = threading.Lock()
-        self._breakers_key = f"{self._prefix}breakers"
+        self._breakers_key = f"{self._prefix}circuits"
         self._latency_key = f"{self._prefix}latency"
         # bucket/budget key -> Redis key(s), built once per key rather than once per call
         self._window_keys: dict[str, tuple[str, str]] = {}
@@ -290,10 +290,13 @@ class RedisState(StateBackend):
         return BreakerDecision(bool(allowed), bool(probe), float(retry_after) if retry_after != "" else None)
 
     async def breaker_record(self, key: str, ok: bool, now: float, policy: BreakerPolicy,
-                             error: str | None = None, probe: bool = False) -> BreakerSnapshot:
+                             error: str | None = None, probe: bool = False,
+                             retry_after: float | None = None) -> BreakerSnapshot:
+        cooldown = opening_cooldown(retry_after, policy)
         encoded = await self._run("breaker_record", [self._breakers_key], [
             key, "1" if ok else "0", _num(now), str(policy.failure_threshold), str(self._breaker_ttl_ms(policy)),
-            "0" if error is None else "1", error or "", "1" if probe and policy.enabled else "0"])
+            "0" if error is None else "1", error or "", "1" if probe and policy.enabled else "0",
+            "" if cooldown is None else _num(cooldown)])
         return _decode_breaker(encoded)
 
     async def breaker_abandon(self, key: str) -> None:
@@ -423,13 +426,14 @@ def _parse_ticket(ticket: str) -> tuple[str, list[tuple[str, int]]]:
 
 
 def _decode_breaker(encoded: str) -> BreakerSnapshot:
-    state, failures, opened, probe, has_error, error = encoded.split("|", 5)
+    state, failures, opened, probe, cooldown, has_error, error = encoded.split("|", 6)
     return BreakerSnapshot(
         state=state,  # type: ignore[arg-type]
         consecutive_failures=int(failures),
         opened_at=float(opened) if opened else None,
         probe_started_at=float(probe) if probe else None,
         last_error=error if has_error == "1" else None,
+        cooldown_seconds=float(cooldown) if cooldown else None,
     )
 
 

@@ -15,7 +15,11 @@ Storage, under the configured prefix ``P``:
   ``P wm:<bucket>``: its hash ``{total, base}`` (the list's sum, and the absolute index of its
   first entry: a ticket carries its entries' indices, so settling finds them without a scan).
   Both live one window past the newest reservation, so an idle bucket disappears.
-- ``P breakers``: a hash, target → ``"<state>|<failures>|<opened_at>|<probe_started_at>|<has_error>|<error>"``.
+- ``P circuits``: a hash, target →
+  ``"<state>|<failures>|<opened_at>|<probe_started_at>|<cooldown>|<has_error>|<error>"`` (``cooldown``:
+  this opening's, when ``Retry-After`` made it shorter than the policy's; blank otherwise). The
+  hash was ``P breakers`` before the cooldown field: a new name, so replicas of both versions
+  in one rolling upgrade never read each other's records (breakers are short-lived state).
 - ``P latency``: a hash, target → moving average (ms).
 - ``P b:<scope>|<period>``: a hash ``{spent, reserved}`` — one budget counter (dollars), seeded
   from the store's ledger when absent (``budget_seed``), raised to it when a budget starts to
@@ -198,11 +202,12 @@ end
 local function load_breaker(hash, field)
   local raw = redis.call('HGET', hash, field)
   if not raw then return nil end
-  local state, failures, opened, probe, has_error, err =
-    string.match(raw, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|(.*)$')
+  local state, failures, opened, probe, cooldown, has_error, err =
+    string.match(raw, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|(.*)$')
   local b = {state = state, failures = tonumber(failures)}
   if opened ~= '' then b.opened = num(opened) end
   if probe ~= '' then b.probe = num(probe) end
+  if cooldown ~= '' then b.cooldown = num(cooldown) end
   if has_error == '1' then b.error = err end
   return b
 end
@@ -212,11 +217,13 @@ local function closed_breaker()
 end
 
 local function encode_breaker(b)
-  local opened, probe, has_error = '', '', '0'
+  local opened, probe, cooldown, has_error = '', '', '', '0'
   if b.opened ~= nil then opened = fmt(b.opened) end
   if b.probe ~= nil then probe = fmt(b.probe) end
+  if b.cooldown ~= nil then cooldown = fmt(b.cooldown) end
   if b.error ~= nil then has_error = '1' end
-  return b.state .. '|' .. b.failures .. '|' .. opened .. '|' .. probe .. '|' .. has_error .. '|' .. (b.error or '')
+  return b.state .. '|' .. b.failures .. '|' .. opened .. '|' .. probe .. '|' .. cooldown .. '|' .. has_error
+    .. '|' .. (b.error or '')
 end
 
 local function save_breaker(hash, field, b, ttl_ms)  -- ttl_ms: integer text, or nil to keep the TTL
@@ -232,7 +239,7 @@ local function breaker_take(hash, field, now, enabled, cooldown, probe_timeout, 
   local allowed, probe, retry_after = 1, 0, ''
   if enabled and b.state ~= 'closed' then
     if b.state == 'open' then
-      local remaining = b.opened + cooldown - now
+      local remaining = b.opened + (b.cooldown or cooldown) - now
       if remaining > 0 then
         allowed, retry_after = 0, fmt(remaining)
       else
@@ -461,20 +468,23 @@ return {allowed, probe, retry_after}
 """
 
 # KEYS: breakers hash. ARGV: target, ok 0/1, now, failure_threshold, ttl_ms, has_error 0/1,
-# error, probe 0/1. Returns the new encoded record (breaker.on_result).
+# error, probe 0/1, the cooldown of an opening (breaker.opening_cooldown; '' for the policy's).
+# Returns the new encoded record (breaker.on_result).
 BREAKER_RECORD = _PRELUDE + r"""
 local now, threshold = num(ARGV[3]), num(ARGV[4])
+local cooldown = nil
+if ARGV[9] ~= '' then cooldown = num(ARGV[9]) end
 local err = nil
 if ARGV[6] == '1' then err = ARGV[7] end
 local b = load_breaker(KEYS[1], ARGV[1]) or closed_breaker()
 if ARGV[2] == '1' then
   b = closed_breaker()
 elseif b.state == 'half_open' or ARGV[8] == '1' then
-  b = {state = 'open', failures = b.failures + 1, opened = now, error = err}
+  b = {state = 'open', failures = b.failures + 1, opened = now, cooldown = cooldown, error = err}
 else
   local failures = b.failures + 1
   if b.state == 'closed' and failures >= threshold then
-    b = {state = 'open', failures = failures, opened = now, error = err}
+    b = {state = 'open', failures = failures, opened = now, cooldown = cooldown, error = err}
   else
     b.failures, b.error = failures, err
   end

@@ -44,8 +44,8 @@ from .spend import SpendBatch
 class Store(CallLog, BudgetLedger, AdminTables):
     def __init__(self, url: str, *, batch_size: int = 100, flush_ms: int = 200,
                  wall: Callable[[], float] = time.time, existing: bool = False) -> None:
-        """``existing``: open only a database that is a cloverleaf store already (see
-        :func:`open_store`); one with cloverleaf's schema at an older version is upgraded."""
+        """``existing``: open only a database that is a cloverleaf store already, at this code's
+        schema, and change nothing (see :func:`open_store`); without it, an older schema is upgraded."""
         from . import migrations, schema
         from .rollups import RollupUpdater
         from .writer import BatchWriter
@@ -62,6 +62,12 @@ class Store(CallLog, BudgetLedger, AdminTables):
         except migrations.NoStoreHere as found:
             self.engine.dispose()
             raise NotAStore(url, found.tables) from None
+        except migrations.SchemaBehind as behind:
+            self.engine.dispose()
+            raise StoreBehind(url, behind.version, behind.newest, behind.missing) from None
+        except migrations.SchemaAhead as ahead:
+            self.engine.dispose()
+            raise StoreAhead(url, ahead.unknown, ahead.newest) from None
         self.writer = BatchWriter(self.engine, batch_size=batch_size, flush_ms=flush_ms)
         self.writer.after_insert(schema.calls, RollupUpdater(self.engine.dialect))
         self.spend_batch = SpendBatch(self.writer.run, wall)
@@ -108,7 +114,9 @@ def open_store(url: str, *, batch_size: int = 100, flush_ms: int = 200,
     """The store at ``url``; a database that cannot be reached is a :class:`ConfigError` naming
     it (password hidden) and what to check. ``existing=True`` is for commands that only read
     (``traces``, ``spend``, ``doctor``): a SQLite file that is not there is reported, not created
-    empty at what may be a mistyped path."""
+    empty at what may be a mistyped path, and a store at an older schema is refused
+    (:class:`StoreBehind`), not upgraded under a server of the older version that may be using it.
+    A store a newer cloverleaf upgraded is refused (:class:`StoreAhead`) either way."""
     if existing:
         path = sqlite_path(url)
         if path is not None and not path.exists():
@@ -137,6 +145,31 @@ class NotAStore(ConfigError):
             message = (f"no store at {where} yet: the database is empty, nothing has been recorded there (calls "
                        "through the gateway or `cloverleaf serve` create it): check [store] url or CLOVERLEAF_STORE_URL")
         super().__init__(message)
+
+
+class StoreBehind(ConfigError):
+    """A store a read-only command was pointed at whose schema is older than this code's. Read-only
+    commands never migrate: one run beside a live server of the older version would change the
+    schema under it (0004's rollup backfill ran once, and that server's later calls were never
+    folded in). ``cloverleaf serve`` of this version upgrades it, under a lock, once."""
+
+    def __init__(self, url: str, version: int, newest: int, missing: list[int]) -> None:
+        self.version, self.newest, self.missing = version, newest, missing
+        gaps = "" if missing == list(range(version + 1, newest + 1)) else \
+            f" (migrations {', '.join(map(str, missing))} are not applied)"
+        super().__init__(f"the store at {redact_url(url)} is at schema {version}; this cloverleaf needs {newest}{gaps}: "
+                         "start `cloverleaf serve` of this version (which upgrades it) after stopping servers of the "
+                         "older version; read-only commands (doctor, traces, spend) never upgrade a store")
+
+
+class StoreAhead(ConfigError):
+    """A store upgraded by a newer cloverleaf (it records migrations this code does not have):
+    this code would read and write tables whose shape it does not know, so it refuses it."""
+
+    def __init__(self, url: str, unknown: list[int], newest: int) -> None:
+        self.unknown, self.newest = unknown, newest
+        super().__init__(f"the store at {redact_url(url)} was upgraded by a newer cloverleaf (migration {max(unknown)}; "
+                         f"this one knows migrations up to {newest}): run that version or newer")
 
 
 def _sqlite_tables(path: Path) -> set[str] | None:
@@ -259,5 +292,5 @@ def _cannot_create(db: Path, why: str) -> str:
             "sqlite:///PATH in a folder this user can write, or fix that folder")
 
 
-__all__ = ["Store", "StoreUnavailable", "NotAStore", "open_store", "uncreatable", "CallRecord", "AttemptRecord", "TraceRecord", "SpendRow",
+__all__ = ["Store", "StoreUnavailable", "NotAStore", "StoreBehind", "StoreAhead", "open_store", "uncreatable", "CallRecord", "AttemptRecord", "TraceRecord", "SpendRow",
            "VirtualKeyRow", "ModelEntryRow", "redact_url"]

@@ -14,6 +14,9 @@ such an outage:
 - SQLAlchemy's pool timeout (every connection busy, none free in time).
 
 A query the database rejects (a constraint, a syntax error) is not an outage: it stays a 500.
+Nor is a schema that lacks a table or column the code uses (:func:`schema_problem`), although
+SQLite says so with an ``OperationalError``: retrying never helps, so it is a 500 logged
+naming what is missing, not a 503 telling the client to retry shortly.
 
 The description is one line for the log: the driver's message without the SQL, the bound
 parameters (they may hold prompts or key hashes) or a password.
@@ -45,12 +48,38 @@ def outage(exc: BaseException) -> str | None:
         import sqlalchemy.exc as sa_exc
     except ImportError:  # pragma: no cover - no SQLAlchemy, so no database error either
         return None
+    if schema_problem(exc) is not None:
+        return None
     if isinstance(exc, sa_exc.TimeoutError):
         return f"no connection to the store was free in time ({_first_line(exc)})"
     if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)) or (
             isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated):
         cause = exc.orig if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None else exc
         return f"{type(cause).__name__}: {_first_line(cause)}"
+    return None
+
+
+#: SQLite's words for a table or column that is not there (it has no error codes for them)
+_SQLITE_MISSING = ("no such table", "no such column", "has no column named")
+#: PostgreSQL's SQLSTATEs for the same: undefined_column, undefined_table
+_POSTGRES_MISSING = ("42703", "42P01")
+
+
+def schema_problem(exc: BaseException) -> str | None:
+    """One log line naming the table or column the store lacks, when ``exc`` says the schema is
+    not the one this code uses (a migration edited after it shipped, one not applied, a store
+    changed by hand); None for any other error. Permanent: no retry helps."""
+    try:
+        import sqlalchemy.exc as sa_exc
+    except ImportError:  # pragma: no cover - no SQLAlchemy, so no database error either
+        return None
+    if not isinstance(exc, sa_exc.DBAPIError) or exc.orig is None:
+        return None
+    cause = exc.orig
+    code = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+    line = _first_line(cause)
+    if code in _POSTGRES_MISSING or (code is None and any(words in line for words in _SQLITE_MISSING)):
+        return f"{type(cause).__name__}: {line}"
     return None
 
 

@@ -20,8 +20,10 @@ turn that tool call back into a Text part holding the JSON. ``extra={"structured
 "native"}`` instead uses Converse's ``outputConfig.textFormat`` for models that support it.
 
 Reasoning is requested per model family through ``additionalModelRequestFields`` (Claude
-``thinking``, gpt-oss ``reasoning_effort``, Qwen ``reasoning_config``, Nova ``reasoningConfig``);
-Claude's is left out of a tool loop whose last assistant turn lost its signed thinking, which
+``thinking`` and ``output_config.effort`` by the same rules as on Anthropic's API — adaptive
+thinking for 4.6 and later when asked, and for any request on Opus 4.7 and later, which refuse a
+budget — gpt-oss ``reasoning_effort``, Qwen ``reasoning_config``, Nova ``reasoningConfig``);
+Claude's budget is left out of a tool loop whose last assistant turn lost its signed thinking, which
 the model would refuse (``claude_rules.history_allows_thinking``). Anthropic's context edits
 (``ChatRequest.context_management``) reach Claude there too, with their ``anthropic_beta``.
 Reasoning parts in the history are sent back only when signed (or redacted) and produced by
@@ -52,6 +54,7 @@ from ..._errors import (
     ContentFilterError,
     ProviderError,
 )
+from ..._estimate import embedding_tokens as estimated_embedding_tokens
 from ..._http import HttpRequest, HttpResponse, json_body
 from ..._types import (
     Attachment,
@@ -74,7 +77,17 @@ from ..._types import (
 from ...streams.eventstream import EventMessage
 from .._common import WEB_IMAGES, checked_image, checked_tool_choice, effort_for_budget, read_json, replayable_reasoning
 from ..base import Adapter, ProviderConfig
-from ..claude_rules import BlockKind, context_edits_for, history_allows_thinking, max_tokens, sampling, thinking_budget
+from ..claude_rules import (
+    BlockKind,
+    adaptive_thinking,
+    context_edits_for,
+    effort_alone,
+    history_allows_thinking,
+    max_tokens,
+    output_effort,
+    sampling,
+    thinking_budget,
+)
 from .auth import CredentialCache, sign_request
 from .citations import citations_from
 from .errors import error_class, error_fields, stream_error
@@ -126,6 +139,7 @@ class BedrockAdapter(Adapter):
     default_capabilities = Capabilities(
         text=True, tools=True, structured=True, streaming=True, stream_tools=True, stream_structured=True,
         embeddings=True, image_generation=True, image_input=True, pdf_input=True, reasoning=True,
+        storage_schemes=("s3",),
     )
 
     def __init__(self, spec: Any) -> None:
@@ -190,11 +204,12 @@ class BedrockAdapter(Adapter):
         extra = dict(req.extra_body or {})
         fields = dict(extra.pop("additionalModelRequestFields", None) or {})
         claude = _is_claude(req.model)
-        budget = thinking_budget(self, req) if claude else None
+        adaptive = claude and adaptive_thinking(req)
+        budget = None if not claude or adaptive or effort_alone(req.reasoning) else thinking_budget(self, req)
         if budget is not None and not history_allows_thinking(_final_assistant(messages), req.model):
             budget = None
         if req.reasoning is not None:
-            fields = {**self._reasoning_fields(req, budget), **fields}
+            fields = {**self._reasoning_fields(req, budget, adaptive=adaptive), **fields}
         if claude and req.context_management:
             edits = context_edits_for(req.context_management,
                                       thinking="thinking" in fields or req.reasoning is None)
@@ -203,7 +218,7 @@ class BedrockAdapter(Adapter):
         inference: dict[str, Any] = {}
         if claude:   # the model's own rules, as on Anthropic's API (claude_rules)
             limit = max_tokens(req, budget)
-            temperature, top_p = sampling(req, thinking=budget is not None)
+            temperature, top_p = sampling(req, thinking=adaptive or budget is not None)
         else:
             limit, temperature, top_p = req.max_tokens, req.temperature, req.top_p
         if limit is not None:
@@ -220,9 +235,11 @@ class BedrockAdapter(Adapter):
             body["additionalModelRequestFields"] = fields
         if req.stop and claude:   # which sequence matched: Claude says so only when asked (AWS's own example)
             body["additionalModelResponseFieldPaths"] = [STOP_SEQUENCE_PATH]
-        thinking = isinstance(fields.get("thinking"), dict) and fields["thinking"].get("type") != "disabled"
+        # a thinking budget allows only auto/none tool choice; adaptive thinking (optional) allows forcing
+        budgeted = isinstance(fields.get("thinking"), dict) and fields["thinking"].get("type") not in (
+            "disabled", "adaptive")
         native = cfg.extra.get("structured_output") == "native"
-        tool_config = self._tool_config(req, messages, forced_ok=not thinking, native=native)
+        tool_config = self._tool_config(req, messages, forced_ok=not budgeted, native=native)
         if tool_config:
             body["toolConfig"] = tool_config
         fmt = req.response_format
@@ -365,13 +382,23 @@ class BedrockAdapter(Adapter):
                                     else {"any": {}} if choice.mode == "required" else {"auto": {}})
         return config
 
-    def _reasoning_fields(self, req: ChatRequest, budget: int | None) -> dict[str, Any]:
-        """``budget``: a Claude model's thinking budget, already fitted to its rules (None: off)."""
+    def _reasoning_fields(self, req: ChatRequest, budget: int | None, *, adaptive: bool) -> dict[str, Any]:
+        """``budget``: a Claude model's thinking budget, already fitted to its rules (None: off);
+        ``adaptive``: adaptive thinking instead (Claude 4.6 and later; all Opus 4.7 and later
+        take, a budget being a 400), steered by ``output_config.effort`` as on Anthropic's API."""
         rc = req.reasoning
         assert rc is not None
         model = req.model.lower()
         if _is_claude(model):
-            return {} if budget is None else {"thinking": {"type": "enabled", "budget_tokens": budget}}
+            fields: dict[str, Any] = {}
+            if adaptive:
+                fields["thinking"] = {"type": "adaptive"}
+            elif budget is not None:
+                fields["thinking"] = {"type": "enabled", "budget_tokens": budget}
+            effort = output_effort(req, adaptive=adaptive)
+            if effort is not None:
+                fields["output_config"] = {"effort": effort}
+            return fields
         effort = rc.effort or (effort_for_budget(rc.budget_tokens) if rc.budget_tokens else "medium")
         if "openai." in model:
             return {"reasoning_effort": "low" if effort == "minimal" else effort}
@@ -465,9 +492,12 @@ class BedrockAdapter(Adapter):
             raise self.malformed(str(exc), resps[0] if resps else None, req.model) from None
         if len(vectors) != len(req.inputs):
             raise self.malformed(f"{len(vectors)} vectors for {len(req.inputs)} inputs", resps[0], req.model)
-        tokens = sum(embedding_tokens(p, r.header("x-amzn-bedrock-input-token-count"))
-                     for p, r in zip(payloads, resps, strict=True))
-        return EmbeddingResponse(vectors, model=req.model, provider=self.name, usage=Usage(input_tokens=tokens))
+        counts = [embedding_tokens(p, r.header("x-amzn-bedrock-input-token-count"))
+                  for p, r in zip(payloads, resps, strict=True)]
+        known = [c for c in counts if c is not None]
+        usage = (Usage(input_tokens=sum(known)) if len(known) == len(counts)   # a part uncounted: all estimated
+                 else Usage(input_tokens=estimated_embedding_tokens(req.inputs), reported=False))
+        return EmbeddingResponse(vectors, model=req.model, provider=self.name, usage=usage)
 
     # -- images --------------------------------------------------------------------------------
     def build_image(self, req: ImageRequest, cfg: ProviderConfig) -> HttpRequest | list[HttpRequest]:

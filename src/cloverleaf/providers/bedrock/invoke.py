@@ -120,12 +120,15 @@ def parse_embeddings(payloads: list[Any]) -> list[list[float]]:
     return vectors
 
 
-def embedding_tokens(payload: Any, header: str | None) -> int:
+def embedding_tokens(payload: Any, header: str | None) -> int | None:
+    """The input tokens Bedrock counted for one embedding response (its header, or Titan's
+    ``inputTextTokenCount``); None when it said nothing (Cohere's body has no count): unknown,
+    which the caller books as an estimate, never as a reported 0."""
     if header and header.isdigit():
         return int(header)
     if isinstance(payload, dict) and isinstance(payload.get("inputTextTokenCount"), int):
         return int(payload["inputTextTokenCount"])
-    return 0
+    return None
 
 
 # --------------------------------------------------------------------------- images

@@ -83,7 +83,17 @@ def usage_from(meta: dict[str, Any] | None) -> Usage:
         output_tokens=int(meta.get("candidatesTokenCount") or 0) + thoughts,
         cached_tokens=int(meta.get("cachedContentTokenCount") or 0),
         reasoning_tokens=thoughts,
+        audio_input_tokens=modality_tokens(meta.get("promptTokensDetails"), "AUDIO"),
     )
+
+
+def modality_tokens(details: Any, modality: str) -> int:
+    """The tokens of one modality in a ``*TokensDetails`` list (``[{"modality": "AUDIO",
+    "tokenCount": 96000}, ...]``): Gemini bills audio input at its own rate."""
+    if not isinstance(details, list):
+        return 0
+    return sum(int(d.get("tokenCount") or 0) for d in details
+               if isinstance(d, dict) and d.get("modality") == modality)
 
 
 def arguments_json(args: Any) -> str:

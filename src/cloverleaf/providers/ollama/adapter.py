@@ -84,7 +84,7 @@ class OllamaAdapter(Adapter):
         return [f"{self.name}/{model}"] + ([f"{self.name}/{model.split(':', 1)[0]}"] if ":" in model else [])
     default_capabilities = Capabilities(
         text=True, tools=True, structured=True, streaming=True, stream_tools=True, stream_structured=True,
-        embeddings=True, image_input=True, reasoning=True,
+        embeddings=True, image_input=True, reasoning=True, system_attachments=True,
     )
 
     def __init__(self, spec: Any) -> None:

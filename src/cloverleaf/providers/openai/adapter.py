@@ -80,7 +80,7 @@ class OpenAIAdapter(Adapter):
     default_capabilities: ClassVar[Capabilities] = Capabilities(
         text=True, tools=True, structured=True, streaming=True, stream_tools=True, stream_structured=True,
         embeddings=True, image_generation=True, image_input=True, pdf_input=True, audio_input=True,
-        reasoning=True, url_image_input=True,
+        reasoning=True, url_image_input=True, system_attachments=True,
     )
 
     #: The dialect of rows not listed in DIALECTS (custom ``[providers.X]`` rows of this kind).

@@ -306,7 +306,10 @@ def _attachment(att: Attachment, provider: str, dialect: Dialect) -> dict[str, A
             raise InvalidRequestError("image attachment has neither data nor url", provider=provider)
         if not dialect.any_image:
             checked_image(att.media_type, WEB_IMAGES, provider=provider)
-        return {"type": "image_url", "image_url": {"url": url}}
+        image: dict[str, Any] = {"url": url}
+        if att.detail is not None:   # OpenAI's low/high/auto; left out when the caller gave none
+            image["detail"] = att.detail
+        return {"type": "image_url", "image_url": image}
     if kind == "audio":
         if att.data is None:
             raise InvalidRequestError(

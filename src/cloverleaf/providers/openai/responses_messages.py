@@ -272,7 +272,7 @@ def encode_attachment(att: Attachment, provider: str) -> dict[str, Any]:
         if url is None:
             raise InvalidRequestError("image attachment has neither data nor url", provider=provider)
         checked_image(att.media_type, WEB_IMAGES, provider=provider)
-        return {"type": "input_image", "image_url": url, "detail": "auto"}
+        return {"type": "input_image", "image_url": url, "detail": att.detail or "auto"}   # required here
     if att.kind == "pdf":
         if att.data is not None:
             return {"type": "input_file", "file_data": att.data_url(), "filename": att.filename or "document.pdf"}

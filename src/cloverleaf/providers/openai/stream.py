@@ -91,6 +91,7 @@ def usage_from(data: dict[str, Any] | None) -> Usage | None:
         cache_write_tokens=int(pdet.get("cache_write_tokens") or pdet.get("cache_creation_tokens") or 0),
         reasoning_tokens=reasoning,
         cost=_reported_cost(data.get("cost")),
+        audio_input_tokens=int(pdet.get("audio_tokens") or 0),
     )
 
 

@@ -47,7 +47,17 @@ from ..._types import Attachment, Message, Part, Reasoning, Role, Text, ToolCall
 from ...providers.openai.responses_messages import ITEM_ID
 from ...streams.accumulate import parse_arguments
 from ..errors import BadRequest
-from ..fields import as_dict, bad, base64_attachment, get_list, get_name, get_str, remote_or_inline, too_deep
+from ..fields import (
+    as_dict,
+    bad,
+    base64_attachment,
+    get_list,
+    get_name,
+    get_str,
+    image_detail,
+    remote_or_inline,
+    too_deep,
+)
 
 #: Prefix of the gateway's own ``encrypted_content`` (versioned: the format may change).
 PACKED = "clv1:"
@@ -188,7 +198,7 @@ def _input_part(part: dict[str, Any], where: str) -> dict[str, Any]:
             raise bad(f"{where}.file_id", "file ids are not supported (there is no Files API); send image_url")
         url = get_str(part, "image_url", where, required=True)
         remote_or_inline(url, "image", f"{where}.image_url")  # refuses file:// and local paths now
-        return {"type": "input_image", "image_url": url, "detail": get_str(part, "detail", where, default="auto")}
+        return {"type": "input_image", "image_url": url, "detail": image_detail(part, where) or "auto"}
     if kind == "input_file":
         if part.get("file_id") is not None:
             raise bad(f"{where}.file_id", "file ids are not supported (there is no Files API); send file_data or "
@@ -229,8 +239,10 @@ def items_to_messages(items: list[dict[str, Any]]) -> list[Message]:
         assistant = None
         if kind == "function_call_output":
             messages.append(Message(Role.TOOL, parts=[ToolResult(item["call_id"], _tool_output(item["output"]))]))
-        elif item["role"] in ("system", "developer"):
+        elif item["role"] in ("system", "developer") and all(p["type"] == "input_text" for p in item["content"]):
             messages.append(Message(Role.SYSTEM, "".join(p.get("text", "") for p in item["content"])))
+        elif item["role"] in ("system", "developer"):   # an image there: the engine judges who can take it
+            messages.append(Message(Role.SYSTEM, parts=[_part(p) for p in item["content"]]))
         else:
             messages.append(Message(Role.USER, parts=[_part(p) for p in item["content"]]))
     return messages
@@ -261,7 +273,10 @@ def _part(part: dict[str, Any]) -> Text | Attachment:
     if kind == "input_text":
         return Text(part["text"])
     if kind == "input_image":
-        return remote_or_inline(part["image_url"], "image", "input_image.image_url")
+        image = remote_or_inline(part["image_url"], "image", "input_image.image_url")
+        # "auto" is what an image with no detail means on both OpenAI APIs: carried as not given
+        image.detail = part.get("detail") if part.get("detail") in ("low", "high") else None
+        return image
     if "file_url" in part:
         att = remote_or_inline(part["file_url"], None, "input_file.file_url")
     else:

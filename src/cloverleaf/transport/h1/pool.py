@@ -42,21 +42,25 @@ from typing import Any
 from ..._errors import (
     ConnectError,
     ConnectTimeout,
+    InvalidURL,
     LocalProtocolError,
     RemoteProtocolError,
     TLSError,
     TransportError,
 )
 from ..._http import HttpRequest, HttpResponse
+from .. import fork_hooks
 from ..base import (
     AsyncStreamHandle,
     OpenedStream,
     Timeouts,
     connect_message,
     dropped_message,
+    invalid_host_message,
     redact_url,
     timeout_message,
 )
+from ..dead_loops import close_socket
 from ..retry import Retry, RetryPolicy, aretrying, astream_with_retries
 from . import available as available
 from .connection import Connection, Stale
@@ -199,6 +203,27 @@ class Pool:
         while self.idle:
             self._discard(self.idle.pop())
 
+    def abandon(self) -> None:
+        """Close the idle connections' sockets here: the pool's loop is closed, so their
+        transports' own close (a callback on that loop) would never run."""
+        self.closed = True
+        self.sweep = None  # a closed loop never fires it
+        while self.idle:
+            conn = self.idle.pop()
+            conn.closed = True
+            close_socket(conn.transport)
+            self.open -= 1
+
+    def disown(self) -> None:
+        """In a forked child, a pool whose loop is still open: its connections are the parent's.
+        They leave the pool untouched (closing them would unregister them from the epoll
+        instance the child shares with the parent) and are never used again."""
+        self.closed = True
+        if self.sweep is not None:
+            self.sweep.cancel()
+            self.sweep = None
+        self.idle.clear()
+
 
 class H1Transport:
     """Sends requests over pooled HTTP/1.1 connections, with the Transport's retry rules.
@@ -206,7 +231,9 @@ class H1Transport:
     ``max_connections`` bounds the open connections to each upstream origin (scheme, host,
     port); aiohttp's bound is one total across origins. Pools belong to an event loop
     (connections cannot move between loops): one set per loop, created on first use and
-    closed by :meth:`aclose`."""
+    closed by :meth:`close` / :meth:`aclose`. The pools of a loop that has closed (each
+    ``asyncio.run()`` closes its own) are let go, their sockets closed, when the next loop comes;
+    a forked child drops every pool it inherited (see :mod:`..fork_hooks`)."""
 
     #: every connection a local-only request uses is checked (``HttpRequest.peer_check``)
     checks_peers = True
@@ -219,6 +246,7 @@ class H1Transport:
         self._pools: dict[asyncio.AbstractEventLoop, dict[Any, Pool]] = {}
         self._origins: dict[str, Origin] = {}
         self._ssl: ssl.SSLContext | None = None
+        fork_hooks.register(self)
 
     # -- pools ------------------------------------------------------------------------------
     def _origin(self, url: str) -> Origin:
@@ -233,12 +261,23 @@ class H1Transport:
         loop = asyncio.get_running_loop()
         pools = self._pools.get(loop)
         if pools is None:
-            pools = self._pools[loop] = {}
+            pools = self._pools_of_new_loop(loop)
         pool = pools.get(origin.key)
         if pool is None:
             pool = pools[origin.key] = Pool(loop, origin, self.max_connections, self.timeouts.connect,
                                               self._ssl_context() if origin.tls else None)
         return pool
+
+    def _pools_of_new_loop(self, loop: asyncio.AbstractEventLoop) -> dict[Any, Pool]:
+        """The first request on ``loop``: the pools of loops closed since are let go here, once
+        per loop, so the hot path stays one dict lookup. Without it every ``asyncio.run()`` left
+        its loop, its pools and an open upstream socket behind for good."""
+        for owner in [known for known in list(self._pools) if known.is_closed()]:
+            for pool in self._pools.pop(owner, {}).values():
+                pool.abandon()
+        pools: dict[Any, Pool] = {}
+        self._pools[loop] = pools
+        return pools
 
     def _ssl_context(self) -> ssl.SSLContext:
         if self._ssl is None:
@@ -264,17 +303,39 @@ class H1Transport:
             self._ssl = context
         return self._ssl
 
-    async def aclose(self) -> None:
-        """Close this loop's connections (pools of loops that are gone are dropped)."""
+    def close(self) -> None:
+        """Close the connections of every loop's pools: this thread's running loop closes its
+        own, a loop running in another thread is asked to close its own, the sockets of a
+        closed loop are closed here (see :mod:`..dead_loops`), and a loop that is open but
+        not running closes them when it runs next."""
         try:
-            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+            current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
-            loop = None
+            current = None
+        for owner in list(self._pools):
+            for pool in self._pools.pop(owner, {}).values():
+                if owner is not current and owner.is_closed():
+                    pool.abandon()
+                elif owner is not current and owner.is_running():
+                    owner.call_soon_threadsafe(pool.close)
+                else:
+                    pool.close()
+
+    async def aclose(self) -> None:
+        """:meth:`close`, awaitable (the AsyncBackend contract)."""
+        self.close()
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: the inherited pools are the parent's connections. Those of a
+        closed loop have this process's copy of their sockets closed, the others are disowned
+        (see :meth:`Pool.disown`); the child's calls open connections of their own."""
         pools, self._pools = self._pools, {}
         for owner, by_origin in pools.items():
-            if owner is loop:
-                for pool in by_origin.values():
-                    pool.close()
+            for pool in by_origin.values():
+                if owner.is_closed():
+                    pool.abandon()
+                else:
+                    pool.disown()
 
     # -- one exchange -------------------------------------------------------------------------
     def _retry(self, req: HttpRequest, max_retries: int | None, hint: str | None) -> Retry:
@@ -382,4 +443,7 @@ def map_h1_exception(exc: BaseException, url: str, hint: str | None = None, *, m
     if isinstance(exc, OSError):
         where = redact_url(url)
         return RemoteProtocolError(dropped_message(where, type(exc).__name__, mid_stream=mid_stream), url=where)
+    if isinstance(exc, UnicodeError):   # getaddrinfo's IDNA codec refused the host name (a label over 63)
+        where = redact_url(url)
+        return InvalidURL(invalid_host_message(where, exc), url=where)
     raise exc

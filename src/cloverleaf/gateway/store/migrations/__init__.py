@@ -13,6 +13,18 @@ advisory lock, on SQLite ``BEGIN IMMEDIATE`` (the database's write lock, taken b
 version is read). SQLite needs the transaction spelled out because Python's sqlite3 driver
 otherwise commits each ``CREATE TABLE`` on its own, so a crash mid-migration would leave
 half a schema behind.
+
+A shipped migration is never edited: a store that ran it has it recorded as done and will not
+run it again, so an edit reaches new stores only (0003 gained ``responses.provider`` and 0004
+its day rollups that way, and 0012 and 0013 had to bring the stores made before up to date).
+A change to the schema is a new migration.
+
+Only ``cloverleaf serve`` (and the SDK's own gateway) migrate. The commands that only read a
+store (``existing=True``) never do: run beside a live server of an older version they would
+change its schema under it (a backfill done once, before that server's later calls). They
+refuse a store that is behind (:class:`SchemaBehind`). Every opening refuses a store that
+records a migration this code does not have (:class:`SchemaAhead`): a newer cloverleaf upgraded it,
+and this one would write to tables it does not know the shape of.
 """
 
 from __future__ import annotations
@@ -53,16 +65,38 @@ class NoStoreHere(Exception):
         self.tables = tables
 
 
+class SchemaBehind(Exception):
+    """``migrate(existing=True)`` found a store that lacks migrations this code has: ``version``
+    is the newest it has, ``newest`` this code's, ``missing`` the numbers not applied."""
+
+    def __init__(self, version: int, newest: int, missing: list[int]) -> None:
+        super().__init__(version, newest, missing)
+        self.version, self.newest, self.missing = version, newest, missing
+
+
+class SchemaAhead(Exception):
+    """The store records migrations this code does not have (``unknown``): a newer cloverleaf
+    upgraded it. ``newest``: the newest migration this code has."""
+
+    def __init__(self, unknown: list[int], newest: int) -> None:
+        super().__init__(unknown, newest)
+        self.unknown, self.newest = unknown, newest
+
+
 def migrate(engine: sa.Engine, *, existing: bool = False) -> int:
     """Bring the database up to the newest schema; returns the version it is at. ``existing``:
-    only a database that is a cloverleaf store already (an older version is upgraded); any
-    other raises :class:`NoStoreHere` and is left as it was."""
+    a read-only opening, which changes nothing — a database that is no cloverleaf store raises
+    :class:`NoStoreHere`, a store behind this code :class:`SchemaBehind`. Either way a store
+    ahead of this code raises :class:`SchemaAhead`, and is left as it was."""
+    if existing:
+        with engine.connect() as conn:   # no write lock: a live server's writes never wait for a reader
+            return _check(conn)
     if engine.dialect.name == "sqlite":
         with engine.connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT")   # the driver stays out of the way
             conn.exec_driver_sql("BEGIN IMMEDIATE")                # waits (busy_timeout) for another migrator
             try:
-                version = _upgrade(conn, existing=existing)
+                version = _upgrade(conn)
             except BaseException:
                 conn.exec_driver_sql("ROLLBACK")
                 raise
@@ -71,15 +105,34 @@ def migrate(engine: sa.Engine, *, existing: bool = False) -> int:
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _ADVISORY_LOCK_ID})
-        return _upgrade(conn, existing=existing)
+        return _upgrade(conn)
 
 
-def _upgrade(conn: sa.Connection, *, existing: bool = False) -> int:
-    if not sa.inspect(conn).has_table("schema_version"):
-        if existing:   # an app's own database behind a mistyped [store] url: never written into
-            raise NoStoreHere(sorted(sa.inspect(conn).get_table_names()))
-        conn.execute(sa.text("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at FLOAT NOT NULL)"))
+def _check(conn: sa.Connection) -> int:
+    """The version of a store a read-only command may read: one at this code's schema."""
+    if not sa.inspect(conn).has_table("schema_version"):   # an app's own database behind a mistyped [store] url
+        raise NoStoreHere(sorted(sa.inspect(conn).get_table_names()))
+    applied = _applied(conn)
+    missing = [number for number, _ in available() if number not in applied]
+    if missing:
+        raise SchemaBehind(max(applied, default=0), available()[-1][0], missing)
+    return current_version(conn)
+
+
+def _applied(conn: sa.Connection) -> set[int]:
+    """The migrations the store records; :class:`SchemaAhead` when one of them is not this code's
+    (checked before anything is written: a newer version's store is left as it was)."""
     applied = {int(v) for v in conn.execute(sa.text("SELECT version FROM schema_version")).scalars()}
+    known = {number for number, _ in available()}
+    if applied - known:
+        raise SchemaAhead(sorted(applied - known), max(known))
+    return applied
+
+
+def _upgrade(conn: sa.Connection) -> int:
+    if not sa.inspect(conn).has_table("schema_version"):
+        conn.execute(sa.text("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at FLOAT NOT NULL)"))
+    applied = _applied(conn)
     for number, module in available():
         if number not in applied:   # by number, not by "above the newest": see the module docstring
             module.upgrade(conn)
