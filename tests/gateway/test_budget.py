@@ -106,6 +106,41 @@ async def test_daily_budget_resets_with_the_calendar(harness: Harness) -> None:
     assert ledger(gw, "route:r", "2023-11-15")[0] == pytest.approx(CALL_COST)
 
 
+async def test_monthly_budget_resets_when_the_month_turns(harness: Harness) -> None:
+    """A call's budget counters are worked out once per UTC day and looked up per call: the
+    first call after midnight on the 1st must count against the new month's counter."""
+    clock = ManualClock(autojump=True, epoch=1_701_385_200.0)  # 2023-11-30 23:00 UTC
+    gw = harness.gateway(clock=clock, routes={"r": {"targets": ["fake/echo"]}},
+                         budgets={"r": {"limit_usd": 0.003, "period": "month"}})
+    upstream(gw).script.reply(text="a", usage=REPLY_USAGE, times=2)
+    await gw.achat("r", chat_request(max_tokens=1000))
+    with pytest.raises(BudgetExceeded):
+        await gw.achat("r", chat_request(max_tokens=1000))
+    clock.advance(2 * 3600)  # 2023-12-01 01:00 UTC
+    assert (await gw.achat("r", chat_request(max_tokens=1000))).text == "a"
+    assert ledger(gw, "route:r", "2023-11")[0] == pytest.approx(CALL_COST)
+    assert ledger(gw, "route:r", "2023-12")[0] == pytest.approx(CALL_COST)
+
+
+async def test_a_keys_changed_budget_applies_from_its_next_call(harness: Harness) -> None:
+    """A call's budget scopes are looked up per (route, project, key budget): a key given a
+    larger budget, none, or another period must not keep the scope it had."""
+    clock = ManualClock(autojump=True, epoch=1_700_000_000.0)   # 2023-11-14 UTC
+    gw = harness.gateway(clock=clock)
+    upstream(gw).script.reply(text="a", usage=REPLY_USAGE, times=4)
+    tight = CallContext(key=KeyPolicy("k_1", budget=0.003))
+    await gw.achat("fake/echo", chat_request(max_tokens=1000), tight)
+    with pytest.raises(BudgetExceeded) as info:
+        await gw.achat("fake/echo", chat_request(max_tokens=1000), tight)
+    assert info.value.scope == "key:k_1"
+    await gw.achat("fake/echo", chat_request(max_tokens=1000), CallContext(key=KeyPolicy("k_1", budget=1.0)))
+    await gw.achat("fake/echo", chat_request(max_tokens=1000), CallContext(key=KeyPolicy("k_1")))   # no budget
+    daily = CallContext(key=KeyPolicy("k_1", budget=1.0, budget_period="day"))
+    await gw.achat("fake/echo", chat_request(max_tokens=1000), daily)
+    assert ledger(gw, "key:k_1")[0] == pytest.approx(2 * CALL_COST)   # the calls under a lifetime budget
+    assert ledger(gw, "key:k_1", "2023-11-14")[0] >= CALL_COST        # the daily one's counter
+
+
 async def test_bookkeeping_left_for_after_the_response_settles_when_awaited(harness: Harness) -> None:
     """With ``CallContext.after_response``, the answer comes back priced (cost, target,
     attempts) with its reservation still held; awaiting what the gateway left there settles

@@ -273,3 +273,24 @@ def test_the_bound_uses_the_long_context_rates_a_long_prompt_can_reach() -> None
                              key="s")
     assert CostBound.window(sonnet) == 1_000_000
     assert CostBound(None)([sonnet], None, 0) == pytest.approx(1_000_000 * 22.5 / 1e6)
+
+
+def test_the_bound_picks_each_calls_tier_though_a_targets_rates_are_worked_out_once() -> None:
+    """The bound's rates are looked up per target: one CostBound asked for a short prompt, then a
+    long one, then a short one again must price each at the tier it can reach, at the threshold
+    itself too (the long tier bills only above it)."""
+    from types import SimpleNamespace
+
+    from cloverleaf._pricing import lookup
+    from cloverleaf.gateway.estimate import CostBound
+
+    price = lookup("gemini", "gemini-2.5-pro")
+    pro = SimpleNamespace(price=price, target=None, context_window=1_048_576, key="p")
+    bound = CostBound(None)
+    short, long = (100_000 * 10 + 1_000 * 10) / 1e6, (300_000 * 15 + 1_000 * 15) / 1e6
+    assert bound([pro], 100_000, 1_000) == pytest.approx(short)
+    assert bound([pro], 300_000, 1_000) == pytest.approx(long)
+    assert bound([pro], 100_000, 1_000) == pytest.approx(short)
+    edge = price.long_context_above
+    assert bound([pro], edge, 0) == pytest.approx(edge * 10 / 1e6)
+    assert bound([pro], edge + 1, 0) == pytest.approx((edge + 1) * 15 / 1e6)

@@ -151,6 +151,22 @@ async def test_key_limits_reject_at_once(harness: Harness) -> None:
     assert len(upstream(gw).requests) == 2
 
 
+async def test_a_keys_changed_limits_apply_from_its_next_call(harness: Harness) -> None:
+    """A (route, key) pair's buckets are worked out once and looked up per call: a key whose
+    limits change (the server verifies it anew, with a new policy) must get its new buckets,
+    not the old pair's — tighter ones at once, looser ones too."""
+    gw = harness.gateway()
+    await gw.achat("fake/echo", chat_request(), CallContext(key=KeyPolicy("k_moving", rpm=5)))
+    with pytest.raises(RateLimitExceeded) as info:      # tightened to what it has used
+        await gw.achat("fake/echo", chat_request(), CallContext(key=KeyPolicy("k_moving", rpm=1)))
+    assert info.value.scope == "key:k_moving"
+    await gw.achat("fake/echo", chat_request(), CallContext(key=KeyPolicy("k_moving", rpm=2)))
+    with pytest.raises(RateLimitExceeded):               # tokens now: the tpm bucket is new, and small
+        await gw.achat("fake/echo", chat_request(max_tokens=50), CallContext(key=KeyPolicy("k_moving", rpm=10, tpm=40)))
+    await gw.achat("fake/echo", chat_request(), CallContext(key=KeyPolicy("k_moving")))   # no limits left
+    assert len(upstream(gw).requests) == 3
+
+
 async def test_a_keys_own_limits_do_not_stop_its_route_limit_from_waiting(harness: Harness) -> None:
     """A key with rpm/tpm of its own used to make the whole admission refuse rather than wait:
     the route's max_wait counted for keyless calls only."""

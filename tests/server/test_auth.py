@@ -126,6 +126,25 @@ async def test_virtual_keys_verify_cache_revoke_expire() -> None:
         await late.verify(secret2)
 
 
+async def test_a_keys_principal_follows_its_changes() -> None:
+    """A verified key's Principal is built once and reused while the key stays as verified:
+    an update (new limits, new models) or a revoke made here must show on the next request."""
+    store = MemoryKeys()
+    keys = VirtualKeys(store, cache_seconds=60)
+    row, secret = await keys.create(name="k", allowed_models=["fake/*"], rpm=5)
+    auth = Authenticator(ServerOptions(master_key=MASTER), keys)
+    first = await auth.authenticate(f"Bearer {secret}", None, None)
+    assert await auth.authenticate(f"Bearer {secret}", None, None) is first   # built once
+    await keys.update(row.id, rpm=1, allowed_models=["other/*"])
+    changed = await auth.authenticate(f"Bearer {secret}", None, None)
+    assert changed.policy is not None and changed.policy.rpm == 1 and changed.key_id == row.id
+    with pytest.raises(Forbidden):
+        changed.check_model("fake/echo")
+    await keys.revoke(row.id)
+    with pytest.raises(Unauthorized, match="revoked"):
+        await auth.authenticate(f"Bearer {secret}", None, None)
+
+
 async def test_a_key_is_hashed_once_and_found_by_that_hash() -> None:
     """The authenticator hashes the presented key once, for the master key's comparison, and
     the key lookup uses that digest: it must be the stored hash, non-ASCII keys included."""

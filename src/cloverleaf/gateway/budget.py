@@ -55,6 +55,7 @@ Periods: ``total``, ``day`` and ``month`` (UTC calendar periods of the gateway c
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -64,7 +65,7 @@ from .._context import CallContext
 from .._errors import BudgetExceeded, RateLimitExceeded
 from .clock import Clock
 from .config import BudgetConfig, RouteConfig
-from .state import AttemptAsk, Bucket, Hold, StateBackend
+from .state import AttemptAsk, Bucket, Hold, StateBackend, new_hold
 
 RESERVATION_TTL_SECONDS = 3600.0
 _SEED_ATTEMPTS = 3
@@ -117,15 +118,16 @@ class _Periods:
 
 class CallAdmission:
     """What one call holds between admission and settlement: its call-level rate-limit
-    buckets and its budget reservations, under one ticket."""
+    buckets and its budget reservations, under one ticket (``counters``: the reservations'
+    ``"<scope>|<period>"`` counters, which settlement books the spend to)."""
 
-    __slots__ = ("ticket", "token_keys", "holds", "reserved_usd", "extra", "first", "took")
+    __slots__ = ("ticket", "token_keys", "counters", "reserved_usd", "extra", "first", "took")
 
-    def __init__(self, ticket: object, token_keys: tuple[str, ...], holds: Sequence[Hold],
+    def __init__(self, ticket: object, token_keys: tuple[str, ...], counters: Sequence[str],
                  reserved_usd: float, extra: object = None, first: object = None, took: bool = True) -> None:
         self.ticket = ticket
         self.token_keys = token_keys
-        self.holds = holds
+        self.counters = counters
         self.reserved_usd = reserved_usd
         self.extra = extra       # the store mode's reservation ids
         self.first = first       # the first attempt's AttemptAdmission, when it was asked for
@@ -144,11 +146,28 @@ class Budgets:
         self._state = state
         self._clock = clock
         self._periods = _Periods()
-        # per call these are looked up, not built: a key's scope, and a counter's "scope|period"
-        self._key_scopes: dict[tuple[str, float, str | None], BudgetScope] = {}
-        self._counter_keys: dict[tuple[str, str], str] = {}
+        # per call these are looked up, not built: a call's scopes, their counters ("scope|period")
+        self._scope_sets: dict[tuple[str, str | None, tuple[str, float, str | None] | None],
+                               tuple[BudgetScope, ...]] = {}
+        #: id(scopes) → (scopes, the wall-clock span their counters hold for, the counters, and
+        #: each with its scope's limit)
+        self._counter_sets: dict[int, tuple[Sequence[BudgetScope], float, float, tuple[str, ...],
+                                            tuple[tuple[str, float], ...]]] = {}
 
-    def scopes(self, route: RouteConfig, ctx: CallContext) -> list[BudgetScope]:
+    def scopes(self, route: RouteConfig, ctx: CallContext) -> tuple[BudgetScope, ...]:
+        """The budgets a call on ``route`` with ``ctx`` reserves against; the same tuple for
+        the same route, project and key budget (worked out once, then looked up)."""
+        key = ctx.key
+        signature = (route.name, ctx.project,
+                     None if key is None or key.budget is None else (key.key_id, key.budget, key.budget_period))
+        found = self._scope_sets.get(signature)
+        if found is None:
+            if len(self._scope_sets) > 100_000:
+                self._scope_sets.clear()
+            found = self._scope_sets[signature] = self._scopes(route, ctx)
+        return found
+
+    def _scopes(self, route: RouteConfig, ctx: CallContext) -> tuple[BudgetScope, ...]:
         out = []
         if (b := self._route.get(route.name)) is not None:
             out.append(b)
@@ -156,37 +175,43 @@ class Budgets:
             out.append(b)
         key = ctx.key
         if key is not None and key.budget is not None:
-            signature = (key.key_id, key.budget, key.budget_period)
-            scope = self._key_scopes.get(signature)
-            if scope is None:
-                if len(self._key_scopes) > 100_000:
-                    self._key_scopes.clear()
-                scope = self._key_scopes[signature] = BudgetScope(f"key:{key.key_id}", float(key.budget),
-                                                                  key.budget_period or "total")
-            out.append(scope)
-        return out
+            out.append(BudgetScope(f"key:{key.key_id}", float(key.budget), key.budget_period or "total"))
+        return tuple(out)
+
+    def _holds(self, scopes: Sequence[BudgetScope], wall: float, amount: float) -> tuple[list[Hold], tuple[str, ...]]:
+        """One hold of ``amount`` per scope, on its counter for the period ``wall`` is in, and
+        the counters. The counters of a tuple of scopes are worked out once per UTC day (a day
+        or month period changes only when a day starts; ``total`` never)."""
+        found = self._counter_sets.get(id(scopes))
+        if found is None or found[0] is not scopes or not (found[1] <= wall < found[2]):
+            if len(self._counter_sets) > 100_000:
+                self._counter_sets.clear()
+            counters = tuple([self._counter(s, wall) for s in scopes])
+            start, end = -math.inf, math.inf
+            if any(s.period != "total" for s in scopes):
+                start = wall // 86_400.0 * 86_400.0
+                end = start + 86_400.0
+            limits = tuple([(counter, s.limit_usd) for counter, s in zip(counters, scopes, strict=True)])
+            found = self._counter_sets[id(scopes)] = (scopes, start, end, counters, limits)
+        return [new_hold((counter, limit, amount)) for counter, limit in found[4]], found[3]
 
     def _counter(self, scope: BudgetScope, wall: float) -> str:
         period = scope.period
         if period != "total":
             period = self._periods.key(period, wall)
-        found = self._counter_keys.get((scope.key, period))
-        if found is None:
-            if len(self._counter_keys) > 100_000:
-                self._counter_keys.clear()
-            found = self._counter_keys[(scope.key, period)] = f"{scope.key}|{period}"
-        return found
+        return f"{scope.key}|{period}"
 
     # -- admission ------------------------------------------------------------------
-    async def admit(self, buckets: list[Bucket], max_wait: float, scopes: list[BudgetScope], amount: float,
-                    now: float, window: float, sleep: Clock, attempt: AttemptAsk | None = None) -> CallAdmission | None:
+    async def admit(self, buckets: list[Bucket], max_wait: float, scopes: Sequence[BudgetScope], amount: float,
+                    now: float, window: float, sleep: Clock, attempt: AttemptAsk | None = None,
+                    token_keys: tuple[str, ...] | None = None) -> CallAdmission | None:
         """Take the call's rate-limit buckets and reserve ``amount`` in every scope — and admit
         its first ``attempt`` — in one state operation; sleep out a granted wait. Raises
-        RateLimitExceeded or BudgetExceeded."""
+        RateLimitExceeded or BudgetExceeded. ``token_keys``: the keys of the buckets that count
+        tokens, when the caller has them (``RateLimiter.call_buckets``)."""
         if not buckets and not scopes and attempt is None:
             return None
-        wall = self._clock.wall()
-        holds = [Hold(self._counter(s, wall), s.limit_usd, amount) for s in scopes]
+        holds, counters = self._holds(scopes, self._clock.wall(), amount) if scopes else ([], ())
         state = self._state
         for _ in range(_SEED_ATTEMPTS):
             adm = await state.admit(buckets, holds, now, max_wait, window, attempt)
@@ -205,9 +230,10 @@ class Budgets:
                 raise BudgetExceeded(scope, limit, adm.spent, amount, reserved=adm.reserved)
             scope, _, kind = key.rpartition(":")
             raise RateLimitExceeded(scope, kind, retry_after=adm.wait)
-        token_keys = tuple([b.key for b in buckets if b.key.endswith(":tpm")]) if buckets else ()
+        if token_keys is None:
+            token_keys = tuple([b.key for b in buckets if b.key.endswith(":tpm")]) if buckets else ()
         first = adm.attempt
-        call = CallAdmission(adm.ticket, token_keys, holds, amount if holds else 0.0, None, first,
+        call = CallAdmission(adm.ticket, token_keys, counters, amount if holds else 0.0, None, first,
                              bool(buckets or holds))
         wait = adm.wait
         if first is not None and first.grant is not None and first.grant.granted and first.grant.wait > wait:
@@ -260,34 +286,35 @@ class Budgets:
         if call is None or not call.took:
             return
         call.took = False
-        holds, call.holds = call.holds, ()
+        counters, call.counters = call.counters, ()
         amounts = {} if tokens_used is None else dict.fromkeys(call.token_keys, float(tokens_used))
         try:
-            await self._state.close(call.ticket, amounts, cost if holds else 0.0)
+            await self._state.close(call.ticket, amounts, cost if counters else 0.0)
         finally:   # the ledger hears of the spend even when the state backend is away
-            self._record_spend(holds, cost)
+            self._record_spend(counters, cost)
 
     async def finish(self, call: CallAdmission, tokens_used: int | None, cost: float, attempt: object,
                      target: str, now: float, policy: object, latency_ms: float) -> None:
         """A successful call's settlement and its answering attempt's (``attempt``: its
         rate-limit Reservation or None), breaker and latency, in one state operation."""
         took, call.took = call.took, False
-        holds, call.holds = call.holds, ()
+        counters, call.counters = call.counters, ()
         used = None if tokens_used is None else float(tokens_used)
         amounts = {} if used is None else dict.fromkeys(call.token_keys, used)
         attempt_ticket = getattr(attempt, "ticket", None)
         attempt_amounts = {} if used is None or attempt is None else dict.fromkeys(attempt.token_keys, used)  # type: ignore[attr-defined]
         try:
-            await self._state.finish(call.ticket if took else None, amounts, cost if holds else 0.0, attempt_ticket,
-                                     attempt_amounts, target, now, policy, latency_ms)  # type: ignore[arg-type]
+            await self._state.finish(call.ticket if took else None, amounts, cost if counters else 0.0,
+                                     attempt_ticket, attempt_amounts, target, now, policy,  # type: ignore[arg-type]
+                                     latency_ms)
         finally:   # the ledger hears of the spend even when a later step of the settlement failed
-            self._record_spend(holds, cost)
+            self._record_spend(counters, cost)
 
-    def _record_spend(self, holds: Sequence[Hold], cost: float) -> None:
+    def _record_spend(self, counters: Sequence[str], cost: float) -> None:
         """The call's cost to the ledger, with the store's next batch. Always, whether or not the
         state backend took it: the ledger is what a counter is seeded from again."""
-        if holds and cost:
-            self._store.record_spend_many([h.key for h in holds], cost)  # type: ignore[attr-defined]
+        if counters and cost:
+            self._store.record_spend_many(counters, cost)  # type: ignore[attr-defined]
 
     # -- status ---------------------------------------------------------------------
     def configured(self) -> list[BudgetScope]:
@@ -348,8 +375,9 @@ class StoreBudgets(Budgets):
         super().__init__(configs, store, state, clock)
         self._limiter = limiter
 
-    async def admit(self, buckets: list[Bucket], max_wait: float, scopes: list[BudgetScope], amount: float,
-                    now: float, window: float, sleep: Clock, attempt: AttemptAsk | None = None) -> CallAdmission | None:
+    async def admit(self, buckets: list[Bucket], max_wait: float, scopes: Sequence[BudgetScope], amount: float,
+                    now: float, window: float, sleep: Clock, attempt: AttemptAsk | None = None,
+                    token_keys: tuple[str, ...] | None = None) -> CallAdmission | None:
         if not buckets and not scopes:   # the first attempt is admitted by the attempt loop
             return None
         reservation = await self._limiter.acquire(buckets, max_wait)  # type: ignore[attr-defined]
@@ -372,7 +400,7 @@ class StoreBudgets(Budgets):
             if ids:
                 await asyncio.shield(asyncio.to_thread(self._settle_sync, ids, cost))
 
-    async def _reserve(self, scopes: list[BudgetScope], amount: float) -> list[str]:
+    async def _reserve(self, scopes: Sequence[BudgetScope], amount: float) -> list[str]:
         """The database work runs on a thread, which a cancellation cannot stop: if the caller
         is cancelled meanwhile, what the thread goes on to reserve is released when it lands."""
         work = asyncio.ensure_future(asyncio.to_thread(self._reserve_sync, scopes, amount, self._clock.wall()))
@@ -386,7 +414,7 @@ class StoreBudgets(Budgets):
         if not work.cancelled() and work.exception() is None:
             work.get_loop().run_in_executor(None, self._settle_sync, work.result(), 0.0)
 
-    def _reserve_sync(self, scopes: list[BudgetScope], amount: float, wall: float) -> list[str]:
+    def _reserve_sync(self, scopes: Sequence[BudgetScope], amount: float, wall: float) -> list[str]:
         store = self._store
         taken: list[str] = []
         for scope in scopes:

@@ -203,21 +203,47 @@ class CostBound:
 
     def __init__(self, engine: Any) -> None:
         self._engine = engine
+        #: id(target) → (the target, the prompt length above which its long-context tier bills
+        #: or None, its rates up to that length, its rates above it): worked out once a target,
+        #: since every call with a budget asks
+        self._tiers: dict[int, tuple[Any, int | None, tuple[float, float], tuple[float, float]]] = {}
 
     def __call__(self, targets: list[Any], input_tokens: int | None, output_tokens: int) -> float:
         bound = 0.0
+        tiers = self._tiers
         for t in targets:
             tokens = input_tokens if input_tokens is not None else self.window(t) or 0
-            in_rate, out_rate = self._rates_of(t, tokens)
+            found = tiers.get(id(t))
+            if found is None or found[0] is not t:
+                if len(tiers) > 10_000:
+                    tiers.clear()
+                found = tiers[id(t)] = self._tiers_of(t)
+            above = found[1]
+            in_rate, out_rate = found[3] if above is not None and tokens > above else found[2]
             cost = (tokens * in_rate + output_tokens * out_rate) / 1_000_000
             if cost > bound:
                 bound = cost
         return bound
 
+    def _tiers_of(self, t: Any) -> tuple[Any, int | None, tuple[float, float], tuple[float, float]]:
+        """``t``'s entry in the tier cache: its rates for a prompt up to its long-context
+        threshold and above it (the same rates twice when it has no such tier)."""
+        price = getattr(t, "price", None)
+        above = getattr(price, "long_context_above", None) if getattr(price, "long_context", None) is not None \
+            else None
+        if not isinstance(above, int):
+            rates = self._rates_of(t, 0)
+            return t, None, rates, rates
+        return t, above, self._rates_of(t, above), self._rates_of(t, above + 1)
+
     @staticmethod
     def unpriced(targets: list[Any]) -> tuple[str, ...]:
         """The targets with no price: a call to one can spend anything, so no bound holds."""
-        return tuple(t.key for t in targets if getattr(t.target, "price", None) is None)
+        found: tuple[str, ...] = ()
+        for t in targets:   # a loop, not a generator: this runs for every call with a budget
+            if getattr(t.target, "price", None) is None:
+                found += (t.key,)
+        return found
 
     @classmethod
     def unwindowed(cls, targets: list[Any]) -> tuple[str, ...]:

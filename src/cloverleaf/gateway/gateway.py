@@ -388,9 +388,9 @@ class Gateway:
         try:
             if refusal is not None:     # recorded like any failed call; nothing was reserved or sent
                 raise refusal
-            buckets, max_wait = self.limiter.call_buckets(route, ctx.key, tokens)
-            if buckets and (too_large := never_fits(buckets)) is not None:   # the hint is worded only then
-                raise never_fits(buckets, _counted(uncapped, route)) or too_large
+            buckets, max_wait, token_keys, too_large = self.limiter.call_buckets(route, ctx.key, tokens)
+            if too_large and (refused := never_fits(buckets, _counted(uncapped, route))) is not None:
+                raise refused
             scopes = self.budgets.scopes(route, ctx)
             if uncapped and (scopes or self.limiter.meters_tokens or (ctx.key is not None and ctx.key.tpm)):
                 # what was reserved must bound what the call can use: a budget is never overspent
@@ -413,7 +413,7 @@ class Gateway:
                 if not attempt_buckets or never_fits(attempt_buckets) is None:   # else the attempt loop refuses it
                     ask = AttemptAsk(first.key, config.breaker, attempt_buckets, attempt_wait)
             admission = await self.budgets.admit(buckets, max_wait, scopes, amount, state_clock.now(),
-                                                 self.limiter.window, state_clock, ask)
+                                                 self.limiter.window, state_clock, ask, token_keys)
             if admission is not None:
                 call.admission = admission
                 call.reserved_usd = admission.reserved_usd

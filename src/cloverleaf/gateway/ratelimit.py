@@ -33,6 +33,7 @@ upstream ever holds more than the limit.
 from __future__ import annotations
 
 import asyncio
+import math
 from dataclasses import dataclass
 
 from .._context import KeyPolicy
@@ -40,7 +41,7 @@ from .._errors import RateLimitExceeded
 from .clock import Clock
 from .config import Limit, LimitsConfig, RouteConfig
 from .router import ResolvedTarget
-from .state import Bucket, Grant, StateBackend
+from .state import Bucket, Grant, StateBackend, new_bucket
 
 WINDOW_SECONDS = 60.0
 DEFAULT_MARGIN_SECONDS = 1.0
@@ -64,8 +65,7 @@ class RateLimiter:
         #: how long an admission holds its slot: the limit's window plus the upstream margin
         self.window = window + margin
         # which buckets a route, a key or a target has, worked out once (the keys' text too)
-        self._route_plans: dict[str, tuple[RouteConfig, _Plan]] = {}
-        self._key_plans: dict[tuple[str, int | None, int | None], _Plan] = {}
+        self._call_plans: dict[tuple[str, tuple[str, int | None, int | None] | None], _CallPlan] = {}
         self._target_plans: dict[tuple[str, str], _Plan] = {}
         #: some limit counts tokens: a call's output must then be capped at what it reserved
         #: (``Gateway._admit``), or its real usage could overrun the window
@@ -73,23 +73,29 @@ class RateLimiter:
                                  for limit in (*limits.scoped.values(), *limits.named.values(), limits.default))
 
     # -- which buckets ----------------------------------------------------------------
-    def call_buckets(self, route: RouteConfig, key: KeyPolicy | None, tokens: int) -> tuple[list[Bucket], float]:
-        found = self._route_plans.get(route.name)
-        if found is None or found[0] is not route:
-            limit = None if route.implicit else self._limits.for_scope("route", route.name)
-            if len(self._route_plans) > MAX_PLANS:   # implicit routes: one per model name a caller tries
-                self._route_plans.clear()
-            found = self._route_plans[route.name] = (route, _plan(f"route:{route.name}", limit))
-        entries, max_wait = found[1]
-        if key is not None and (key.rpm or key.tpm):
-            signature = (key.key_id, key.rpm, key.tpm)
-            key_plan = self._key_plans.get(signature)
-            if key_plan is None:
-                if len(self._key_plans) > 100_000:
-                    self._key_plans.clear()
-                key_plan = self._key_plans[signature] = _plan(f"key:{key.key_id}", Limit(key.rpm, key.tpm, 0.0))
-            entries = entries + key_plan[0]   # its buckets never wait (Limit.max_wait 0)
-        return [fixed or Bucket(k, limit, tokens, wait) for k, limit, wait, fixed in entries], max_wait
+    def call_buckets(self, route: RouteConfig, key: KeyPolicy | None,
+                     tokens: int) -> tuple[list[Bucket], float, tuple[str, ...], bool]:
+        """The call's route and key buckets for ``tokens``, their ``max_wait``, the keys of those
+        that count tokens (what settlement replaces with the reported usage) and whether one of
+        them needs more than its whole limit (:func:`never_fits` words the refusal). What a
+        (route, key) pair has is worked out once: per call only the token buckets are built."""
+        signature = (route.name, None if key is None or not (key.rpm or key.tpm) else (key.key_id, key.rpm, key.tpm))
+        plan = self._call_plans.get(signature)
+        if plan is None or plan.route is not route:
+            if len(self._call_plans) > MAX_PLANS:   # implicit routes: one per model name a caller tries
+                self._call_plans.clear()
+            plan = self._call_plans[signature] = self._call_plan(route, key)
+        if not plan.entries:
+            return [], plan.max_wait, (), False
+        buckets = [fixed or new_bucket((k, limit, tokens, wait)) for k, limit, wait, fixed in plan.entries]
+        return buckets, plan.max_wait, plan.token_keys, tokens > plan.token_room or plan.too_few_requests
+
+    def _call_plan(self, route: RouteConfig, key: KeyPolicy | None) -> _CallPlan:
+        limit = None if route.implicit else self._limits.for_scope("route", route.name)
+        entries, max_wait = _plan(f"route:{route.name}", limit)
+        if key is not None and (key.rpm or key.tpm):   # its buckets never wait (Limit.max_wait 0)
+            entries += _plan(f"key:{key.key_id}", Limit(key.rpm, key.tpm, 0.0))[0]
+        return _CallPlan(route, entries, max_wait)
 
     def attempt_buckets(self, target: ResolvedTarget, tokens: int) -> tuple[list[Bucket], float]:
         signature = (target.provider, target.key)
@@ -173,6 +179,22 @@ def reservation_of(buckets: list[Bucket], grant: Grant) -> Reservation | None:
 _Entry = tuple[str, float, float, Bucket | None]
 #: A scope's buckets and its max wait.
 _Plan = tuple[tuple[_Entry, ...], float]
+
+
+class _CallPlan:
+    """A (route, key) pair's call-level buckets, worked out once: their entries and
+    ``max_wait``, the keys of the token buckets, and what a call must fit in — the smallest
+    token limit, and whether some request limit is below one request."""
+
+    __slots__ = ("route", "entries", "max_wait", "token_keys", "token_room", "too_few_requests")
+
+    def __init__(self, route: RouteConfig, entries: tuple[_Entry, ...], max_wait: float) -> None:
+        self.route = route
+        self.entries = entries
+        self.max_wait = max_wait
+        self.token_keys = tuple([k for k, _, _, fixed in entries if fixed is None])
+        self.token_room = min([limit for _, limit, _, fixed in entries if fixed is None], default=math.inf)
+        self.too_few_requests = any(fixed.amount > fixed.limit for _, _, _, fixed in entries if fixed is not None)
 
 
 def _plan(scope: str, limit: Limit | None) -> _Plan:

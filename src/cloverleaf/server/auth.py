@@ -31,6 +31,8 @@ from .errors import Forbidden, NotFound, Unauthorized
 from .keys import VirtualKeys, model_allowed
 from .options import ServerOptions, is_loopback
 
+#: Beyond this many cached principals the cache starts over.
+MAX_PRINCIPALS = 10_000
 ADMIN_OFF = ("the admin API is off because CLOVERLEAF_MASTER_KEY is not set; set it (16+ random characters) "
              "in the server's environment and restart to turn it on")
 
@@ -65,6 +67,9 @@ class Authenticator:
         self._keys = keys
         self._anyone = options.allow_unauthenticated
         self.open_mode = False
+        #: a verified key's Principal, built once per verified key (a frozen dataclass costs a
+        #: ``__setattr__`` a field, on every request otherwise)
+        self._principals: dict[str, Principal] = {}
 
     @property
     def admin_enabled(self) -> bool:
@@ -99,7 +104,12 @@ class Authenticator:
         if self._keys is None:
             raise Unauthorized("invalid API key", code="invalid_api_key")
         key = await self._keys.verify(token, digest)
-        return Principal("key", key.id, key.policy)
+        principal = self._principals.get(key.id)
+        if principal is None or principal.policy is not key.policy:   # a key verified anew (changed, or its cache aged)
+            if len(self._principals) >= MAX_PRINCIPALS:
+                self._principals.clear()
+            principal = self._principals[key.id] = Principal("key", key.id, key.policy)
+        return principal
 
     async def authenticate_admin(self, authorization: str | None, x_api_key: str | None) -> Principal:
         if self._master is None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 
-from .base import Admission, AttemptAdmission, AttemptAsk, Bucket, Grant, Hold, StateBackend
+from .base import Admission, AttemptAdmission, AttemptAsk, Bucket, Grant, Hold, StateBackend, new_bucket, new_hold
 
-__all__ = ["Admission", "AttemptAdmission", "AttemptAsk", "Bucket", "Grant", "Hold", "StateBackend", "open_state"]
+__all__ = ["Admission", "AttemptAdmission", "AttemptAsk", "Bucket", "Grant", "Hold", "StateBackend", "new_bucket",
+           "new_hold", "open_state"]
 
 
 def open_state(url: str | None, *, prefix: str | None = None) -> StateBackend:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import NamedTuple
 
 from ..breaker import BreakerDecision, BreakerPolicy, BreakerSnapshot
@@ -60,6 +61,14 @@ class Hold(NamedTuple):
     key: str
     limit: float
     amount: float
+
+
+#: ``new_bucket((key, limit, amount, max_wait))`` is ``Bucket(key, limit, amount, max_wait)``
+#: without the Python-level ``__new__`` a NamedTuple call runs (this is what that ``__new__``
+#: does, in C): a call's token buckets and budget holds are built for every call.
+new_bucket: Callable[[tuple[str, float, float, float]], Bucket] = partial(tuple.__new__, Bucket)
+#: ``new_hold((key, limit, amount))``: a :class:`Hold`, the same way.
+new_hold: Callable[[tuple[str, float, float]], Hold] = partial(tuple.__new__, Hold)
 
 
 class AttemptAsk(NamedTuple):

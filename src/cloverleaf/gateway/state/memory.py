@@ -68,48 +68,58 @@ class MemoryState(StateBackend):
             return self._take(buckets, now, max_wait, window, now, now)
 
     def _earliest(self, buckets: Sequence[Bucket], now: float, window: float, go: float,
-                  at: float) -> tuple[float, float, str | None, list[Log], Grant | None]:
+                  at: float) -> tuple[float, float, str | None, list[tuple[str, Log, float]], Grant | None]:
         """Under the lock: when every bucket lets the call go (no earlier than ``go``), where it
-        is logged (no earlier than ``at``), the bucket that set the wait, the buckets' logs, and
-        the refusal of the first bucket that alone would make the call wait longer than its own
-        ``max_wait`` past ``go`` (a first attempt's bucket only counts the wait it adds to its
-        call's: the call sleeps its own wait anyway)."""
+        is logged (no earlier than ``at``), the bucket that set the wait, each bucket's ``(key,
+        log, amount it takes)``, and the refusal of the first bucket that alone would make the
+        call wait longer than its own ``max_wait`` past ``go`` (a first attempt's bucket only
+        counts the wait it adds to its call's: the call sleeps its own wait anyway).
+
+        Every caller's ``go`` is ``now`` or later, and every ``max_wait`` 0 or more. A bucket
+        whose log has room now and nothing due back (every call of a limit that is not reached)
+        is answered here, without :meth:`Log.earliest`: it goes at ``now`` (so sets no wait and
+        refuses nothing) and is logged no earlier than its newest admission — that method's
+        first answer, without a method call per bucket."""
         after = go
         limiting = None
         over = None
-        logs = []
-        for b in buckets:
-            log = self._logs.get(b.key)
+        taking = []
+        all_logs = self._logs
+        for key, limit, amount, bucket_wait in buckets:
+            log = all_logs.get(key)
             if log is None:
-                log = self._logs[b.key] = Log()
-            logs.append(log)
-            t, place = log.earliest(b.limit, b.amount, now, window)
+                log = all_logs[key] = Log()
+            entries = log.entries
+            if entries and entries[0].at + window > now and log.total + amount <= limit:
+                newest = entries[-1].at
+                if newest > at:
+                    at = newest
+                taking.append((key, log, amount if amount < limit else limit))
+                continue
+            t, place = log.earliest(limit, amount, now, window)
             if t > go:
-                go, limiting = t, b.key
+                go, limiting = t, key
             if place > at:
                 at = place
-            if t - after > b.max_wait and over is None:
-                over = Grant(False, t - now, None, b.key)
-        return go, at, limiting, logs, over
+            if t - after > bucket_wait and over is None:
+                over = Grant(False, t - now, None, key)
+            taking.append((key, log, amount if amount < limit else limit))
+        return go, at, limiting, taking, over
 
     def _take(self, buckets: Sequence[Bucket], now: float, max_wait: float, window: float, after: float,
               place_after: float) -> Grant:
         """``take`` under the lock, going no earlier than ``after`` and logged no earlier than
         ``place_after``. ``max_wait`` bounds the wait beyond ``after`` (the call's own, for its
         first attempt); the grant's ``wait`` counts from ``now``."""
-        go, at, limiting, logs, over = self._earliest(buckets, now, window, after, place_after)
+        go, at, limiting, taking, over = self._earliest(buckets, now, window, after, place_after)
         wait = go - now
         if go - after > max_wait:
             return Grant(False, wait, None, limiting)
         if over is not None:
             return over
         ticket = f"t{next(self._ids)}"
-        entries: dict[str, tuple[Log, Entry, float]] = {}
         width = window / self._slots if self._slots else 0.0
-        for b, log in zip(buckets, logs, strict=True):
-            took = min(b.amount, b.limit)
-            entries[b.key] = (log, log.add(at, took, width), took)
-        self._tickets[ticket] = entries
+        self._tickets[ticket] = {key: (log, entry, took) for key, log, entry, took in _log_all(taking, at, width)}
         return Grant(True, wait, ticket, limiting, at)
 
     async def admit(self, buckets: Sequence[Bucket], holds: Sequence[Hold], now: float, max_wait: float,
@@ -118,29 +128,26 @@ class MemoryState(StateBackend):
             if len(self._logs) >= self._trim_at or len(self._breakers) >= self._trim_at:
                 self._forget_idle(now, window)
             budgets = self._budgets
-            if holds:
-                unseeded = [h.key for h in holds if h.key not in budgets]
-                if unseeded:
-                    return Admission(False, unseeded=tuple(unseeded))
-            go, at, limiting, logs, over = self._earliest(buckets, now, window, now, now)
+            taken = []
+            short = None    # the first hold with no room (refused only once the buckets have room)
+            for key, limit, amount in holds:
+                rec = budgets.get(key)
+                if rec is None:
+                    return Admission(False, unseeded=tuple([h.key for h in holds if h.key not in budgets]))
+                if short is None and rec.spent + rec.reserved + amount > limit + _EPSILON:
+                    short = Admission(False, 0.0, None, key, rec.spent, rec.reserved)
+                taken.append((rec, amount))
+            go, at, limiting, taking, over = self._earliest(buckets, now, window, now, now)
             wait = go - now
             if wait > max_wait:
                 return Admission(False, wait, None, limiting)
             if over is not None:
                 return Admission(False, over.wait, None, over.limiting_key)
-            taken = []
-            for h in holds:
-                rec = budgets[h.key]
-                if rec.spent + rec.reserved + h.amount > h.limit + _EPSILON:
-                    return Admission(False, 0.0, None, h.key, rec.spent, rec.reserved)
-                taken.append((rec, h.amount))
+            if short is not None:
+                return short
             for rec, amount in taken:
                 rec.reserved += amount
-            entries = []
-            width = window / self._slots if self._slots else 0.0
-            for b, log in zip(buckets, logs, strict=True):
-                took = b.amount if b.amount < b.limit else b.limit
-                entries.append((b.key, log, log.add(at, took, width), took))
+            entries = _log_all(taking, at, window / self._slots if self._slots else 0.0)
             first = None if attempt is None else self._admit_attempt(attempt, now, window, go, at)
             return Admission(True, wait, _CallTicket(entries, taken), limiting, attempt=first)
 
@@ -274,17 +281,40 @@ class MemoryState(StateBackend):
             return {k: self._latency[k] for k in keys if k in self._latency}
 
 
+def _log_all(taking: list[tuple[str, Log, float]], at: float, width: float) -> list[tuple[str, Log, Entry, float]]:
+    """Log what each bucket takes at ``at`` (under the lock, once all of them have room): the
+    ticket's entries, ``(key, log, slot, amount taken)``. The usual case — the newest slot is
+    less than ``width`` old and takes the amount — is :meth:`Log.add`'s first branch, written
+    out here: it runs for every bucket of every call."""
+    entries = []
+    for key, log, took in taking:
+        slots = log.entries
+        last = slots[-1] if slots else None
+        if last is not None and at - last.start < width:
+            log.total += took
+            if at > last.at:
+                last.at = at
+            last.amount += took
+            entries.append((key, log, last, took))
+        else:
+            entries.append((key, log, log.add(at, took, width), took))
+    return entries
+
+
 def _close(ticket: _CallTicket, amounts: Mapping[str, float] | None, cost: float) -> None:
     """:meth:`MemoryState.close` under the lock: settle or give back the buckets, turn the
     holds into spend; a ticket is emptied, so closing it twice does nothing."""
     entries, holds = ticket.entries, ticket.holds
     ticket.entries, ticket.holds = [], []
-    for key, log, entry, took in entries:
-        if amounts is None:
+    if amounts is None:
+        for _, log, entry, took in entries:
             log.set_amount(entry, took, 0.0)
-        elif key in amounts:
-            amount = amounts[key]
-            log.set_amount(entry, took, amount if amount > 0.0 else 0.0)
+    elif amounts:
+        for key, log, entry, took in entries:
+            amount = amounts.get(key)
+            if amount is not None:
+                log.set_amount(entry, took, amount if amount > 0.0 else 0.0)
     for rec, amount in holds:
-        rec.reserved = max(0.0, rec.reserved - amount)
+        reserved = rec.reserved - amount
+        rec.reserved = reserved if reserved > 0.0 else 0.0
         rec.spent += cost

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..._errors import ConfigError
@@ -79,7 +79,7 @@ class Store(CallLog, BudgetLedger, AdminTables):
         (off the request path; see ``spend.py``)."""
         self.spend_batch.add(scope, period, cost)
 
-    def record_spend_many(self, counters: list[str], cost: float) -> None:
+    def record_spend_many(self, counters: Sequence[str], cost: float) -> None:
         """:meth:`record_spend` for one call's ``"<scope>|<period>"`` counters at once."""
         self.spend_batch.add_many(counters, cost)
 

@@ -21,7 +21,7 @@ was rolled back), the next addition or the next transaction queues one.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -44,7 +44,7 @@ class SpendBatch:
         """Book ``cost`` dollars of spend to ``scope`` in ``period`` with the next batch."""
         self.add_many([f"{scope}|{period}"], cost)
 
-    def add_many(self, counters: list[str], cost: float) -> None:
+    def add_many(self, counters: Sequence[str], cost: float) -> None:
         """Book ``cost`` to every ``"<scope>|<period>"`` counter (one call's budgets)."""
         if not cost:
             return
