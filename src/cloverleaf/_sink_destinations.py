@@ -4,7 +4,8 @@ The privacy guard judges a place a local-only call's text is written (the respon
 Redis, the Responses store's PostgreSQL) by the host its client will connect to. That host is
 not always the URL's netloc: redis-py takes ``host`` and ``port`` from the query string
 (``redis://?host=H&port=P``); libpq takes ``host`` (a comma-separated list, each a name, an
-address or a socket directory) and ``hostaddr`` from the query, overriding the netloc, and when
+address or a socket directory) and ``hostaddr`` from the query (or from a ``conninfo`` string
+there, which psycopg takes as its connection string), overriding the netloc, and when
 the URL names none, from ``PGHOST``/``PGHOSTADDR``; a libpq service names its host in a file.
 Reading the netloc alone called such a URL "a local socket" while the client went to a hosted
 server. So the question is put to the drivers' own URL parsers (redis-py's
@@ -80,6 +81,16 @@ def _postgres(url: str, environ: Mapping[str, str]) -> Destination:
         params: Mapping[str, Any] = parsed.get_dialect()().create_connect_args(parsed)[1]
     except Exception:  # noqa: BLE001 - any parse failure: where it goes cannot be told
         return Destination(unknown="its URL cannot be read as a PostgreSQL URL")   # not shown: a password
+    if params.get("conninfo"):
+        # ?conninfo=host%3D... reaches psycopg.connect() as its connection string, which the
+        # other query parameters override: read it as psycopg does
+        try:
+            from psycopg.conninfo import conninfo_to_dict
+
+            inline = conninfo_to_dict(str(params["conninfo"]))
+        except Exception:  # noqa: BLE001 - unreadable (or no psycopg): cannot be told
+            return Destination(unknown="its conninfo cannot be read; name the host in the URL instead")
+        params = {**inline, **{k: v for k, v in params.items() if k != "conninfo"}}
     service = params.get("service") or environ.get("PGSERVICE")
     if service:
         return Destination(unknown=f"it names the libpq service {str(service)!r}, whose host is in a service "

@@ -360,6 +360,10 @@ LIBPQ_ENV = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGSERVICE")
     ("postgresql://cl:secret@/cl?host=/var/run/postgresql", True),         # a socket directory
     ("postgresql://cl:secret@/cl?hostaddr=93.184.216.34", False),          # libpq connects to hostaddr
     ("postgresql://cl:secret@/cl?service=prod", False),         # its host is in a file: cannot be told
+    ("postgresql://cl:secret@/cl?conninfo=host%3Dlocalhost", False),   # psycopg's connection string
+    ("postgresql://cl:secret@/cl?conninfo=host%3D/run/postgresql", True),
+    ("postgresql://cl:secret@/cl?conninfo=host%3D/run/postgresql&host=localhost", False),   # the query wins
+    ("postgresql://cl:secret@/cl?conninfo=host%3D'unclosed", False),  # unreadable: cannot be told
     ("http:///v1/traces", False),                               # no host is not "a local socket"
 ])
 def test_where_else_a_calls_text_may_go(url: str, local: bool, monkeypatch: pytest.MonkeyPatch) -> None:
