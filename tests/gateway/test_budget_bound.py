@@ -254,6 +254,31 @@ def test_an_image_by_url_keeps_its_bound_and_inline_bytes_count() -> None:
     assert image is not None and image <= bare + ATTACHMENT_TOKENS
     inline = bound(Attachment("data:application/pdf;base64," + "A" * 400_000))
     assert inline is not None and inline >= 300_000     # its bytes count, not a flat 6,400
+    pdf_bytes = bound(Attachment(data=b"%PDF-1.7\n" + b"x" * 300_000))
+    assert pdf_bytes is not None and pdf_bytes >= 300_000
+
+
+def test_an_inline_image_is_bounded_by_its_pixels_not_its_bytes() -> None:
+    """A 1.5 MB screenshot as a data: URL (what every OpenAI client sends), base64 text or bytes
+    bills by its pixels, which every provider caps: bounding it by its length made a budgeted
+    call reserve for two million tokens and be refused."""
+    import base64 as b64
+
+    from cloverleaf._types import Attachment, Message
+    from cloverleaf.gateway.estimate import ATTACHMENT_TOKENS
+
+    bare = input_token_bound(chat_request("look"))
+    assert bare is not None
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 1_500_000
+    text = b64.b64encode(png).decode()
+
+    def bound(att: Attachment) -> int | None:
+        return input_token_bound(chat_request("look").__class__(model="", messages=[Message.user([att])]))
+
+    for att in (Attachment("data:image/png;base64," + text), Attachment(text), Attachment(data=png),
+                Attachment(data=png, media_type="image/png"), Attachment("data:;base64," + text)):
+        found = bound(att)
+        assert found is not None and found <= bare + ATTACHMENT_TOKENS, att.media_type
 
 
 def test_the_bound_uses_the_long_context_rates_a_long_prompt_can_reach() -> None:

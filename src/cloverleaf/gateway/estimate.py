@@ -26,6 +26,8 @@ Structures (tool schemas, tool-call arguments) are measured by an explicit walk,
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from dataclasses import fields, is_dataclass
 from typing import Any
@@ -33,7 +35,7 @@ from typing import Any
 from .._documents import plain_parts
 from .._errors import AttachmentError
 from .._types import Attachment, ChatRequest, Document, Text, ToolCall, ToolResult, Usage
-from ..attachments.sniff import from_name, kind_of
+from ..attachments.sniff import claimed_kind, from_name, kind_of, sniff
 from ..attachments.sources import classify
 
 #: Tokens of framing per message (role markers, separators), and per request.
@@ -87,7 +89,8 @@ def _attachment_tokens(part: Attachment) -> int | None:
     call (a document, audio or video clip known by its URL only)."""
     data = part.data if part.data is not None else (part.source if isinstance(part.source, bytes) else None)
     if data is not None:
-        return max(ATTACHMENT_TOKENS, len(data))
+        # an image is billed by its pixels, which every provider caps, not by its bytes
+        return ATTACHMENT_TOKENS if _kind(part, sniff(data[:64])) == "image" else max(ATTACHMENT_TOKENS, len(data))
     if part.url is None and part.source is None:
         return ATTACHMENT_TOKENS
     try:
@@ -95,10 +98,11 @@ def _attachment_tokens(part: Attachment) -> int | None:
     except AttachmentError:     # refused when the attachment is loaded: nothing is sent or billed
         return ATTACHMENT_TOKENS
     if source is not None and source.kind in ("data-url", "base64"):   # its bytes are fewer than its text
-        return max(ATTACHMENT_TOKENS, len(source.value))
+        text = str(source.value)
+        inline_type = _data_url_type(text) if source.kind == "data-url" else _base64_type(text)
+        return ATTACHMENT_TOKENS if _kind(part, inline_type) == "image" else max(ATTACHMENT_TOKENS, len(text))
     name = part.url or (str(source.value) if source is not None else None)
-    kind = part.type or kind_of(part.media_type) or kind_of(from_name(name))
-    if kind == "image":         # billed by its pixels, which every provider caps
+    if _kind(part, from_name(name)) == "image":
         return ATTACHMENT_TOKENS
     if source is not None and source.kind == "path":
         try:
@@ -106,6 +110,31 @@ def _attachment_tokens(part: Attachment) -> int | None:
         except OSError:         # the load will fail: nothing is sent or billed
             return ATTACHMENT_TOKENS
     return None
+
+
+def _kind(part: Attachment, found_type: str | None) -> str | None:
+    """The attachment's kind as declared, else as its media type or ``found_type`` says."""
+    if part.type:
+        try:
+            return claimed_kind(part.type)
+        except AttachmentError:   # refused when loaded: nothing is sent or billed
+            return None
+    return kind_of(part.media_type) or kind_of(found_type)
+
+
+def _data_url_type(text: str) -> str | None:
+    """The media type a ``data:`` URL declares (``data:image/png;base64,...``), else the one its
+    payload's first bytes show."""
+    head, _, payload = text[5:].partition(",")
+    return head.split(";", 1)[0].strip() or _base64_type(payload)
+
+
+def _base64_type(text: str) -> str | None:
+    """The media type base64 text's first bytes show (a PNG, JPEG, PDF signature)."""
+    try:
+        return sniff(base64.b64decode(text[:64].strip()[:60], validate=False))
+    except (binascii.Error, ValueError):
+        return None
 
 
 def _names_remote_file(value: Any) -> bool:
