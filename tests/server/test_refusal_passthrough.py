@@ -89,3 +89,27 @@ def test_a_streamed_refusal_is_refusal_events(relay: tuple[Live, Upstream]) -> N
     assert parts == [{"type": "refusal", "refusal": "I can't help with that."}]
     assert final.status == "completed" and final.output_parsed is None
     assert [c.type for c in final.output[0].content] == ["refusal"]
+
+
+def _claude_refusal(text: str) -> bytes:
+    return json.dumps({"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+                       "content": [{"type": "text", "text": text}] if text else [], "stop_reason": "refusal",
+                       "stop_sequence": None, "usage": {"input_tokens": 3, "output_tokens": 4}}).encode()
+
+
+@pytest.mark.parametrize("text", ["I can't help with that.", ""])
+def test_a_claude_refusal_is_a_refusal_part_on_responses_too(text: str) -> None:
+    """Claude says it refused only in ``stop_reason``, after its text: the whole answer is still a
+    ``refusal`` part with status ``completed``, so ``responses.parse`` leaves ``output_parsed`` None."""
+    upstream = Upstream()
+    live = start_live(settings(providers={"claude": ProviderSettings("claude", kind="anthropic", base_url=upstream.url,
+                                                                     api_key="sk-ant-test")}))
+    try:
+        upstream.queue(Reply(body=_claude_refusal(text)))
+        out = live.openai().responses.parse(model="claude/claude-sonnet-4-5", input="x", text_format=City)
+        assert out.status == "completed" and out.output_parsed is None
+        (part,) = out.output[0].content
+        assert part.type == "refusal" and part.refusal == (text or part.refusal) and part.refusal
+    finally:
+        stop_live(live)
+        upstream.close()

@@ -39,13 +39,14 @@ streamed and not, so a stream folds to the same items as the non-streamed answer
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import re
 from typing import Any
 
 from ... import _jsoncodec as jsoncodec
-from ..._types import Attachment, Message, Part, Reasoning, Role, Text, ToolCall, ToolResult
+from ..._types import Attachment, ChatResponse, Message, Part, Reasoning, Role, Text, ToolCall, ToolResult
 from ...providers.openai.responses_messages import ITEM_ID
 from ...streams.accumulate import parse_arguments
 from ..errors import BadRequest
@@ -415,6 +416,20 @@ def _message_content(texts: list[Text]) -> list[dict[str, Any]]:
         else:
             runs.append((refusal, [t.text]))
     return [content_part("".join(pieces), refusal=refusal) for refusal, pieces in runs]
+
+
+def with_refusal_marked(resp: ChatResponse) -> list[Part]:
+    """``resp``'s parts, its text marked as the refusal when the adapter said so only in
+    ``ChatResponse.refusal`` (Claude's ``stop_reason: "refusal"`` comes after its text, so the
+    Anthropic adapter cannot mark the parts themselves); a refusal with no text gets its words."""
+    parts = list(resp.parts)
+    refusal = resp.refusal
+    if refusal is None or holds_refusal(parts):
+        return parts
+    if not any(isinstance(p, Text) and p.text for p in parts):
+        return [*parts, Text(refusal, extra={"refusal": True})]
+    return [dataclasses.replace(p, extra={**(p.extra or {}), "refusal": True}) if isinstance(p, Text) else p
+            for p in parts]
 
 
 def holds_refusal(parts: list[Part]) -> bool:

@@ -65,7 +65,15 @@ from ..fields import (
     get_str,
     json_schema_object,
 )
-from .items import BUILTIN_ITEMS, GATEWAY_ITEM_ID, holds_refusal, items_to_messages, normalise_input, output_items
+from .items import (
+    BUILTIN_ITEMS,
+    GATEWAY_ITEM_ID,
+    holds_refusal,
+    items_to_messages,
+    normalise_input,
+    output_items,
+    with_refusal_marked,
+)
 
 #: OpenAI's reasoning efforts, as the neutral ones (the top two are "as much as there is"; OpenAI's
 #: Responses API gets them as sent on a relay)
@@ -427,8 +435,9 @@ def response_object(req: ResponsesRequest, *, response_id: str, model: str, crea
 def completed_object(req: ResponsesRequest, resp: ChatResponse, *, response_id: str, model: str, created_at: int,
                      completed_at: int) -> dict[str, Any]:
     """The finished Response for a non-streamed answer."""
-    status, incomplete = status_of(resp.finish_reason, refused=holds_refusal(resp.parts))
+    parts = with_refusal_marked(resp)
+    status, incomplete = status_of(resp.finish_reason, refused=holds_refusal(parts))
     return response_object(req, response_id=response_id, model=model, created_at=created_at, status=status,
-                           output=output_items(resp.parts, cut=status != "completed"), usage=resp.usage,
+                           output=output_items(parts, cut=status != "completed"), usage=resp.usage,
                            incomplete=incomplete,
                            completed_at=completed_at if status == "completed" else None)
