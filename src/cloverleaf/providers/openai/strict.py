@@ -19,6 +19,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from ..._json_schema import local_target
+
 _SUBSCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
 _SUBSCHEMA_MAPS = ("properties", "$defs", "definitions", "patternProperties")
 _SUBSCHEMA_KEYS = ("items", "additionalProperties", "not")
@@ -46,7 +48,7 @@ def _inline_described_refs(node: Any, root: dict[str, Any], inlining: tuple[str,
         return {key: _inline_described_refs(value, root, inlining) for key, value in node.items()}
     ref = node.get("$ref")
     if isinstance(ref, str) and len(node) > 1:
-        target = _resolve(root, ref)
+        target = local_target(root, ref)
         if ref in inlining:
             return {"$ref": ref}
         if isinstance(target, dict):
@@ -61,21 +63,6 @@ def _inline_described_refs(node: Any, root: dict[str, Any], inlining: tuple[str,
 _LITERALS = frozenset({"enum", "const", "default", "examples"})
 #: keywords whose values map names to schemas: every value walked, whatever its name
 _NAME_MAPS = frozenset({"properties", "$defs", "definitions", "patternProperties", "dependentSchemas"})
-
-
-def _resolve(root: dict[str, Any], ref: str) -> Any:
-    """The schema a local JSON pointer (``#/$defs/Addr``) names, or None for any other reference."""
-    if ref == "#":
-        return root
-    if not ref.startswith("#/"):
-        return None
-    found: Any = root
-    for part in ref[2:].split("/"):
-        part = part.replace("~1", "/").replace("~0", "~")
-        if not isinstance(found, dict) or part not in found:
-            return None
-        found = found[part]
-    return found
 
 
 def _close_objects(node: Any) -> bool:
