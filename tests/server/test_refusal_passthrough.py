@@ -113,3 +113,44 @@ def test_a_claude_refusal_is_a_refusal_part_on_responses_too(text: str) -> None:
     finally:
         stop_live(live)
         upstream.close()
+
+
+def _claude_refusal_stream(text: str) -> list[bytes]:
+    def sse(kind: str, body: dict[str, object]) -> bytes:
+        return f"event: {kind}\ndata: {json.dumps({'type': kind, **body})}\n\n".encode()
+    blocks = [sse("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}),
+              sse("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": text}}),
+              sse("content_block_stop", {"index": 0})] if text else []
+    return [sse("message_start", {"message": {"id": "msg_1", "type": "message", "role": "assistant",
+                                              "model": "claude-sonnet-4-5", "content": [], "stop_reason": None,
+                                              "usage": {"input_tokens": 3, "output_tokens": 1}}}),
+            *blocks,
+            sse("message_delta", {"delta": {"stop_reason": "refusal", "stop_sequence": None},
+                                  "usage": {"output_tokens": 4}}),
+            sse("message_stop", {})]
+
+
+@pytest.mark.parametrize("text", ["I can't help with that.", ""])
+def test_a_streamed_claude_refusal_ends_as_a_refusal_part(text: str) -> None:
+    """Claude's stream says it refused only in ``message_delta``, after its text went out as
+    ``output_text.delta``: the part is still closed as a refusal (``refusal.done``, never the
+    ``output_text.done`` the SDK would parse as the JSON) and the Response is ``completed`` with a
+    ``refusal`` part, so ``responses.stream(text_format=...)`` neither raises nor parses it."""
+    upstream = Upstream()
+    live = start_live(settings(providers={"claude": ProviderSettings("claude", kind="anthropic", base_url=upstream.url,
+                                                                     api_key="sk-ant-test")}))
+    try:
+        upstream.queue(Reply(headers={"content-type": "text/event-stream"}, chunks=_claude_refusal_stream(text)))
+        with live.openai().responses.stream(model="claude/claude-sonnet-4-5", input="x", text_format=City) as stream:
+            events = list(stream)
+            final = stream.get_final_response()
+        kinds = [e.type for e in events]
+        assert "response.output_text.done" not in kinds and kinds[-1] == "response.completed"
+        (done,) = [e for e in events if e.type == "response.refusal.done"]
+        assert done.refusal == (text or done.refusal) and done.refusal
+        assert final.status == "completed" and final.output_parsed is None
+        (part,) = final.output[0].content
+        assert part.type == "refusal" and part.refusal == done.refusal
+    finally:
+        stop_live(live)
+        upstream.close()

@@ -5,7 +5,8 @@
 
 - a message: per content part ``content_part.added``, ``output_text.delta``...,
   ``output_text.done``, ``content_part.done`` (or ``refusal.delta``..., ``refusal.done`` for a
-  refusal: text events marked ``extra["refusal"]``, as OpenAI streams a refusal part);
+  refusal: text events marked ``extra["refusal"]``, as OpenAI streams a refusal part; a refusal
+  the final event says of text already sent, as Claude's does, closes its part as a refusal);
 - a function call: ``function_call_arguments.delta``..., ``function_call_arguments.done``;
 - reasoning: per summary part ``reasoning_summary_part.added``,
   ``reasoning_summary_text.delta``..., ``reasoning_summary_text.done``,
@@ -59,7 +60,8 @@ class ResponsesStreamEncoder:
     """One stream's state: the items so far, the open item, the next sequence number."""
 
     __slots__ = ("_req", "_id", "_model", "_created", "_seq", "_output", "_open", "_text", "_text_extra",
-                 "_content", "_refusal_part", "_refused", "_reasoning", "_sealed", "_calls", "_open_calls", "usage", "finish_reason", "final", "_pending", "provider")
+                 "_content", "_refusal_part", "_refused", "_reasoning", "_sealed", "_calls", "_open_calls", "usage", "finish_reason", "final", "_pending", "provider",
+                 "_refusal_said")
 
     def __init__(self, req: ResponsesRequest, *, response_id: str, model: str, created_at: int) -> None:
         self._req = req
@@ -83,6 +85,8 @@ class ResponsesStreamEncoder:
         self._open_calls: list[_Call] = []           # calls streaming now (side by side if interleaved)
         self.usage = Usage()
         self.finish_reason: str | None = None
+        #: the refusal the final event's answer carries (Claude says so only at the end)
+        self._refusal_said: str | None = None
         #: the finished Response object (set by :meth:`complete`, before ``finish``)
         self.final: dict[str, Any] | None = None
 
@@ -118,6 +122,7 @@ class ResponsesStreamEncoder:
             self.finish_reason = ev.finish_reason
             if ev.response is not None:
                 self.provider = ev.response.provider
+                self._refusal_said = ev.response.refusal
         return None
 
     def _index(self) -> int:
@@ -279,11 +284,35 @@ class ResponsesStreamEncoder:
     def complete(self, completed_at: int) -> dict[str, Any]:
         """Close the open item and build the finished Response (the route stores it before
         :meth:`finish` sends it, so it is readable the moment the client sees it)."""
+        self._pending = self._mark_late_refusal()
         status, incomplete = status_of(self.finish_reason, refused=self._refused)
-        self._pending = self._close("completed" if status == "completed" else "incomplete")
+        self._pending += self._close("completed" if status == "completed" else "incomplete")
         self.final = self._snapshot(status, usage=self.usage, incomplete=incomplete,
                                     completed_at=completed_at if status == "completed" else None)
         return self.final
+
+    def _mark_late_refusal(self) -> str:
+        """A refusal said only by the final event (Claude's ``stop_reason: "refusal"`` comes after
+        its text went out as ``output_text.delta``): the open text part closes as a ``refusal``
+        (``refusal.done``, never the ``output_text.done`` the SDK parses as the JSON), as the
+        non-streamed Response marks it; a refusal with no text gets a message with its words."""
+        said = self._refusal_said
+        if said is None or self._refused:
+            return ""
+        item = self._open
+        if item is not None and item["type"] == "message" and not self._refusal_part:
+            self._refusal_part = self._refused = True
+            return ""
+        out = self._close()
+        opened: dict[str, Any] = {"type": "message", "id": new_item_id("message"), "role": "assistant",
+                                  "status": "in_progress", "content": []}
+        out += self._add(opened)
+        self._content = []
+        out += self._open_part(opened, True)
+        self._text.append(said)
+        return out + self._event("response.refusal.delta",
+                                 f'"item_id":{dumps_text(opened["id"])},"output_index":{self._index()},'
+                                 f'"content_index":0,"delta":{dumps_text(said)}')
 
     def finish(self) -> bytes:
         if self.final is None:
