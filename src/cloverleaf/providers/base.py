@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 from .._capabilities import Capabilities
 from .._errors import (
@@ -36,6 +36,10 @@ if TYPE_CHECKING:
     )
     from .bearer import BearerSource
     from .spec import ProviderSpec
+
+
+#: A price-table row (``_pricing.ModelPrice``, which this seam cannot import: the table reads the registry).
+Priced = TypeVar("Priced")
 
 
 @dataclass(slots=True)
@@ -169,6 +173,17 @@ class Adapter:
         """Keys of the built-in price table this model may be listed under, most specific first.
         Adapters whose model ids carry a version or tag the price table omits add the stripped id."""
         return [f"{self.name}/{model}"]
+
+    def for_model(self, model: str) -> Adapter:
+        """The adapter that speaks to ``model`` on this row: this one, except where one row serves
+        two wire formats (Vertex AI's ``vertex`` row: Gemini, and Claude through the Messages API).
+        The resolver asks once per target, so capabilities, prices and errors are that model's."""
+        return self
+
+    def listed_price(self, price: Priced, model: str, cfg: ProviderConfig) -> Priced:
+        """The built-in table's ``price`` as this config's endpoint bills it (Claude on a regional
+        Vertex AI endpoint: 10% more); the table's own rates elsewhere."""
+        return price
 
     def with_client_betas(self, cfg: ProviderConfig, betas: tuple[str, ...]) -> ProviderConfig:
         """``cfg`` for one call whose caller asked for beta features by name (a server's client
