@@ -272,8 +272,8 @@ class Resolver:
         local provider; None (unknown, never a made-up 0) otherwise. Cache rates the entry does
         not give follow the built-in row's (:meth:`ModelPrice.per_1k`)."""
         builtin = lookup_keys(adapter.price_keys(model))
-        if builtin is not None:
-            builtin = adapter.listed_price(builtin, model, cfg)   # the endpoint's rate (a regional premium)
+        if builtin is not None and (factor := adapter.price_factor(model, cfg)) != 1.0:
+            builtin = builtin.scaled(factor)   # the endpoint's premium (Claude on a regional Vertex AI endpoint)
         window = entry.context_window if entry is not None and entry.context_window else None
         for rates in (entry, ps):
             if rates is not None and rates.input_cost_per_1k is not None and rates.output_cost_per_1k is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from .._capabilities import Capabilities
 from .._errors import (
@@ -36,10 +36,6 @@ if TYPE_CHECKING:
     )
     from .bearer import BearerSource
     from .spec import ProviderSpec
-
-
-#: A price-table row (``_pricing.ModelPrice``, which this seam cannot import: the table reads the registry).
-Priced = TypeVar("Priced")
 
 
 @dataclass(slots=True)
@@ -180,10 +176,11 @@ class Adapter:
         The resolver asks once per target, so capabilities, prices and errors are that model's."""
         return self
 
-    def listed_price(self, price: Priced, model: str, cfg: ProviderConfig) -> Priced:
-        """The built-in table's ``price`` as this config's endpoint bills it (Claude on a regional
-        Vertex AI endpoint: 10% more); the table's own rates elsewhere."""
-        return price
+    def price_factor(self, model: str, cfg: ProviderConfig) -> float:
+        """How this config's endpoint bills ``model`` against the built-in price table's row:
+        1.0, except where an endpoint carries a premium (Claude on a regional Vertex AI endpoint:
+        1.1). A factor, not a price, because the price table imports the registry."""
+        return 1.0
 
     def with_client_betas(self, cfg: ProviderConfig, betas: tuple[str, ...]) -> ProviderConfig:
         """``cfg`` for one call whose caller asked for beta features by name (a server's client

@@ -77,10 +77,6 @@ from .vertex_claude import VertexClaudeAdapter, is_claude
 from .vertex_embed import embed_requests, read_predictions
 from .vertex_urls import DEFAULT_LOCATION, LOCATION, PROJECT, VERSIONED, quota_headers, vertex_root
 
-_VERSIONED = VERSIONED
-_PROJECT = PROJECT
-_LOCATION = LOCATION
-
 #: ToolChoice.mode -> functionCallingConfig.mode
 _CALLING_MODE = {"auto": "AUTO", "none": "NONE", "required": "ANY", "tool": "ANY"}
 
@@ -157,7 +153,7 @@ class GeminiAdapter(Adapter):
         env = os.environ if env is None else env
         extra = dict(cfg.extra)
         location = str(extra.get("location") or env.get("GOOGLE_CLOUD_LOCATION") or DEFAULT_LOCATION)
-        if not _LOCATION.match(location):
+        if not LOCATION.match(location):
             raise ConfigError(f"vertex: {location!r} is not a Google Cloud location (us-central1, europe-west4, global)")
         extra["location"] = location
         project_id = quota_project = None
@@ -168,15 +164,15 @@ class GeminiAdapter(Adapter):
             project_id, quota_project = credential.project_id, credential.quota_project_id
         quota_project = extra.get("quota_project") or env.get("GOOGLE_CLOUD_QUOTA_PROJECT") or quota_project
         if quota_project:
-            if not _PROJECT.match(str(quota_project)):
+            if not PROJECT.match(str(quota_project)):
                 raise ConfigError(f"vertex: quota project {quota_project!r} is not a Google Cloud project id")
             extra["quota_project"] = str(quota_project)
         project = extra.get("project") or env.get("GOOGLE_CLOUD_PROJECT") or project_id
         if project:
-            if not _PROJECT.match(str(project)):
+            if not PROJECT.match(str(project)):
                 raise ConfigError(f"vertex: {project!r} is not a Google Cloud project id")
             extra["project"] = str(project)
-        elif not cfg.api_key and not _VERSIONED.search(split_query(cfg.base_url)[0]):
+        elif not cfg.api_key and not VERSIONED.search(split_query(cfg.base_url)[0]):
             raise ConfigError("vertex needs a Google Cloud project: set additional_config project = \"my-project\" "
                               "or GOOGLE_CLOUD_PROJECT (a service account key's project_id is used when it has one)")
         return dataclasses.replace(cfg, extra=extra)
@@ -194,9 +190,9 @@ class GeminiAdapter(Adapter):
         at the end, after the method's own (``?alt=sse``)."""
         base, query = split_query(cfg.base_url)
         base = base.rstrip("/")
-        if self._is_vertex(cfg) and not _VERSIONED.search(base):
+        if self._is_vertex(cfg) and not VERSIONED.search(base):
             base = self._vertex_base(cfg, base)
-        elif not _VERSIONED.search(base):
+        elif not VERSIONED.search(base):
             base += "/" + str(cfg.extra.get("api_version", "v1beta"))
         if not model.startswith("tunedModels/"):
             model = "models/" + model.removeprefix("models/")

@@ -26,17 +26,16 @@ models keep their single price).
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from ..._capabilities import Capabilities
 from ..._errors import AuthenticationError, ConfigError, ProviderError
 from ..._http import HttpRequest, HttpResponse, json_body
 from ..anthropic.adapter import AnthropicAdapter, beta_names
 from ..anthropic.messages import encode_chat
-from ..base import Adapter, Priced, ProviderConfig, split_query, with_query
+from ..base import Adapter, ProviderConfig, split_query, with_query
 from .vertex_urls import VERSIONED, quota_headers, vertex_root
 
 if TYPE_CHECKING:
@@ -87,13 +86,11 @@ class VertexClaudeAdapter(AnthropicAdapter):
         name = model.removeprefix("publishers/anthropic/models/").partition("@")[0]
         return [f"{self.name}/{name}", f"anthropic/{name}"]
 
-    def listed_price(self, price: Priced, model: str, cfg: ProviderConfig) -> Priced:
+    def price_factor(self, model: str, cfg: ProviderConfig) -> float:
         """The regional endpoint's 10% premium for Sonnet 4.5 and later models."""
         location = str(cfg.extra.get("location") or "global")
         name = model.removeprefix("publishers/anthropic/models/")
-        if location == "global" or _SINGLE_PRICE.match(name):
-            return price
-        return _scaled(price, REGIONAL_PREMIUM) if isinstance(price, _ModelPrice()) else price
+        return 1.0 if location == "global" or _SINGLE_PRICE.match(name) else REGIONAL_PREMIUM
 
     # -- request -------------------------------------------------------------------------
     def build_chat(self, req: ChatRequest, cfg: ProviderConfig) -> HttpRequest:
@@ -144,21 +141,3 @@ def _google_envelope(resp: HttpResponse) -> bool:
     error = data.get("error") if isinstance(data, dict) else None
     return isinstance(error, dict) and ("status" in error or isinstance(error.get("code"), int)) \
         and data.get("type") != "error"
-
-
-def _ModelPrice() -> type:  # the class, imported late: the price table reads the registry
-    from ..._pricing import ModelPrice
-
-    return ModelPrice
-
-
-def _scaled(price: Any, factor: float) -> Any:
-    """Every rate of ``price`` (and of its long-context tier) times ``factor``."""
-    def times(rate: Any) -> Any:
-        return round(rate * factor, 6) if isinstance(rate, int | float) else rate
-
-    tier = _scaled(price.long_context, factor) if price.long_context is not None else None
-    return dataclasses.replace(price, input=times(price.input), output=times(price.output),
-                               cached_input=times(price.cached_input), cache_write=times(price.cache_write),
-                               cache_write_1h=times(price.cache_write_1h), audio_input=times(price.audio_input),
-                               long_context=tier)
