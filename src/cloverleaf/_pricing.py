@@ -49,6 +49,17 @@ class ModelPrice:
     long_context_above: int | None = None
     long_context: ModelPrice | None = None
 
+    def scaled(self, factor: float) -> ModelPrice:
+        """Every rate (and its long-context tier's) times ``factor``: an endpoint's premium."""
+        def times(rate: float | None) -> float | None:
+            return None if rate is None else round(rate * factor, 6)
+
+        return replace(
+            self, input=round(self.input * factor, 6), output=round(self.output * factor, 6),
+            cached_input=times(self.cached_input), cache_write=times(self.cache_write),
+            cache_write_1h=times(self.cache_write_1h), audio_input=times(self.audio_input),
+            long_context=self.long_context.scaled(factor) if self.long_context is not None else None)
+
     def rates_for(self, input_tokens: int) -> ModelPrice:
         """The rates a call whose prompt is ``input_tokens`` long bills at."""
         if self.long_context is not None and self.long_context_above is not None \

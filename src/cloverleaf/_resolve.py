@@ -174,6 +174,7 @@ class Resolver:
         ps = self.settings.providers.get(provider) or self.settings.providers.get(spec.name)
         adapter = get_adapter(spec)
         base_url, operation = self._base_url(spec, ps, entry, call, adapter)
+        adapter = adapter.for_model(model)   # the row's other wire format, if it has one (Claude on Vertex AI)
         cfg = self._config(spec, ps, entry, call, base_url, operation)
         problem: ConfigError | None = None
         try:
@@ -182,7 +183,7 @@ class Resolver:
             cfg = adapter.prepare_config(cfg, self.settings.env)
         except ConfigError as exc:
             problem = exc
-        price = self._price(spec, adapter, model, entry, ps)
+        price = self._price(spec, adapter, model, entry, ps, cfg)
         return Target(name=model_id, spec=spec, cfg=cfg, model=model, adapter=adapter, price=price, entry=entry,
                       problem=problem)
 
@@ -266,11 +267,13 @@ class Resolver:
 
     @staticmethod
     def _price(spec: ProviderSpec, adapter: Adapter, model: str, entry: ModelEntry | None,
-               ps: ProviderSettings | None) -> ModelPrice | None:
+               ps: ProviderSettings | None, cfg: ProviderConfig) -> ModelPrice | None:
         """The entry's rates, else the provider table's, else the built-in table's, else free for a
         local provider; None (unknown, never a made-up 0) otherwise. Cache rates the entry does
         not give follow the built-in row's (:meth:`ModelPrice.per_1k`)."""
         builtin = lookup_keys(adapter.price_keys(model))
+        if builtin is not None and (factor := adapter.price_factor(model, cfg)) != 1.0:
+            builtin = builtin.scaled(factor)   # the endpoint's premium (Claude on a regional Vertex AI endpoint)
         window = entry.context_window if entry is not None and entry.context_window else None
         for rates in (entry, ps):
             if rates is not None and rates.input_cost_per_1k is not None and rates.output_cost_per_1k is not None:

@@ -207,7 +207,7 @@ def test_doctor_names_the_file_and_its_type_never_its_contents(sa_file: Path, ke
 # --------------------------------------------------------------------------- listing and price
 
 
-def test_vertex_is_listed_priced_as_gemini_and_embeds_nothing() -> None:
+def test_vertex_is_listed_priced_as_gemini_and_embeds() -> None:
     flags = dict(rows())["vertex"]
-    assert flags[0] and not flags[6]     # text, no embeddings (Vertex embeds through :predict)
+    assert flags[0] and flags[6]     # text, and embeddings through Vertex AI's :predict
     assert lookup("vertex", "gemini-2.5-flash") == all_prices()["gemini/gemini-2.5-flash"]

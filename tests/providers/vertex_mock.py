@@ -7,7 +7,9 @@ with a fresh access token (``ya29.mock-N``), or Google's own error body when tol
 
 ``/v1/projects/P/locations/L/publishers/google/models/M:generateContent`` (and
 ``:streamGenerateContent?alt=sse``) answers only a bearer token ``/token`` issued, as Vertex AI
-refuses any other with ``UNAUTHENTICATED``. Everything received is recorded.
+refuses any other with ``UNAUTHENTICATED``. Every other method (Claude's ``:rawPredict``,
+embeddings' ``:predict``) answers what the test queued in ``replies``. Everything received is
+recorded.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
-VERTEX_PATH = re.compile(r"^/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/publishers/google/"
-                         r"models/(?P<model>[^/:]+):(?P<method>\w+)(?P<query>\?.*)?$")
+VERTEX_PATH = re.compile(r"^/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/publishers/"
+                         r"(?P<publisher>google|anthropic)/models/(?P<model>[^/:]+):(?P<method>\w+)(?P<query>\?.*)?$")
 ANSWER = {"candidates": [{"content": {"role": "model", "parts": [{"text": "Hello from Vertex."}]},
                           "finishReason": "STOP"}],
           "usageMetadata": {"promptTokenCount": 1000, "candidatesTokenCount": 1000, "totalTokenCount": 2000},
@@ -94,6 +96,8 @@ class GoogleMock:
     #: set: token answers wait for it (concurrency tests release it)
     hold: threading.Event | None = None
     token_arrived: threading.Event = field(default_factory=threading.Event)
+    #: (status, content-type, body) answers for the next authenticated Vertex AI calls, in order
+    replies: list[tuple[int, str, bytes]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> GoogleMock:
@@ -192,6 +196,9 @@ class GoogleMock:
         match = VERTEX_PATH.match(path)
         if match is None:
             return 404, "application/json", b'{"error": {"code": 404, "message": "no such path", "status": "NOT_FOUND"}}'
+        with self.lock:
+            if self.replies:
+                return self.replies.pop(0)
         if match["method"] == "streamGenerateContent":
             assert match["query"] == "?alt=sse"
             return 200, "text/event-stream", b"".join(b"data: " + json.dumps(c).encode() + b"\r\n\r\n" for c in STREAM)

@@ -170,6 +170,18 @@ class Adapter:
         Adapters whose model ids carry a version or tag the price table omits add the stripped id."""
         return [f"{self.name}/{model}"]
 
+    def for_model(self, model: str) -> Adapter:
+        """The adapter that speaks to ``model`` on this row: this one, except where one row serves
+        two wire formats (Vertex AI's ``vertex`` row: Gemini, and Claude through the Messages API).
+        The resolver asks once per target, so capabilities, prices and errors are that model's."""
+        return self
+
+    def price_factor(self, model: str, cfg: ProviderConfig) -> float:
+        """How this config's endpoint bills ``model`` against the built-in price table's row:
+        1.0, except where an endpoint carries a premium (Claude on a regional Vertex AI endpoint:
+        1.1). A factor, not a price, because the price table imports the registry."""
+        return 1.0
+
     def with_client_betas(self, cfg: ProviderConfig, betas: tuple[str, ...]) -> ProviderConfig:
         """``cfg`` for one call whose caller asked for beta features by name (a server's client
         sending ``anthropic-beta``). Only an API that has such features takes them (Anthropic's

@@ -79,13 +79,16 @@ ROWS: tuple[ProviderSpec, ...] = (
                  ("GEMINI_API_KEY", "GOOGLE_API_KEY"), embedding_model="gemini-embedding-001",
                  description="Google Gemini API"),
     ProviderSpec("vertex", "gemini", "", (), key_required=False, needs_base_url=False, extra={"vertex": True},
-                 # Vertex AI embeds through :predict, not the Gemini API's embedContent this adapter speaks
+                 # Gemini's; a Claude model (vertex/claude-...) gets the Anthropic adapter's own
+                 # (GeminiAdapter.for_model). Embeddings through Vertex AI's :predict.
                  capabilities=Capabilities(
                      text=True, tools=True, structured=True, streaming=True, stream_tools=True, stream_structured=True,
-                     image_generation=True, image_input=True, pdf_input=True, audio_input=True, reasoning=True,
-                     url_image_input=True, url_pdf_input=True, url_audio_input=True, storage_schemes=("gs",)),
-                 description="Gemini on Google Vertex AI (service account or gcloud credentials; "
-                             "pip install 'cloverleaf[vertex]')"),
+                     embeddings=True, image_generation=True, image_input=True, pdf_input=True, audio_input=True,
+                     reasoning=True, url_image_input=True, url_pdf_input=True, url_audio_input=True,
+                     storage_schemes=("gs",)),
+                 embedding_model="text-embedding-005",
+                 description="Gemini, Claude and embeddings on Google Vertex AI (service account or gcloud "
+                             "credentials; pip install 'cloverleaf[vertex]')"),
     ProviderSpec("bedrock", "bedrock", "", (), key_required=False, needs_base_url=False,
                  embedding_model="amazon.titan-embed-text-v2:0",
                  description="AWS Bedrock Converse and InvokeModel (SigV4; pip install 'cloverleaf[bedrock]')"),

@@ -73,12 +73,9 @@ from .messages import build_contents
 from .schema import to_gemini_schema
 from .stream import GeminiStreamDecoder, ResponseReader, usage_from
 from .vertex_auth import VertexCredentials, find_credentials
-
-_VERSIONED = re.compile(r"/v1(alpha|beta\d*)?(/|$)")
-#: Google Cloud project ids and location names: what may stand in a Vertex AI host and path.
-_PROJECT = re.compile(r"^[a-z][a-z0-9.:-]{3,62}$")
-_LOCATION = re.compile(r"^[a-z][a-z0-9-]{1,40}$")
-DEFAULT_LOCATION = "global"
+from .vertex_claude import VertexClaudeAdapter, is_claude
+from .vertex_embed import embed_requests, read_predictions
+from .vertex_urls import DEFAULT_LOCATION, LOCATION, PROJECT, VERSIONED, quota_headers, vertex_root
 
 #: ToolChoice.mode -> functionCallingConfig.mode
 _CALLING_MODE = {"auto": "AUTO", "none": "NONE", "required": "ANY", "tool": "ANY"}
@@ -107,7 +104,7 @@ _KEY_REASONS = {"API_KEY_INVALID", "API_KEY_EXPIRED", "API_KEY_SERVICE_BLOCKED",
 
 class GeminiAdapter(Adapter):
     kind = "gemini"
-    config_keys = frozenset({"api_version", "vertex", "credentials_file", "project", "location"})
+    config_keys = frozenset({"api_version", "vertex", "credentials_file", "project", "location", "quota_project"})
     config_booleans = frozenset({"vertex"})
     # users copy ".../v1beta/models" from Google's docs; the adapter appends "/models/{model}:..." itself
     redundant_suffixes = ("/models",)
@@ -124,6 +121,20 @@ class GeminiAdapter(Adapter):
         super().__init__(spec)
         #: Vertex AI's Google credentials and their access tokens (``tokens.clock``: tests move time).
         self.vertex = VertexCredentials(self.name)
+        #: Claude on Vertex AI (``vertex/claude-...``): the Anthropic adapter's encoding, this row's auth.
+        self._claude: VertexClaudeAdapter | None = None
+
+    def for_model(self, model: str) -> Adapter:
+        """Claude models on Vertex AI (publisher ``anthropic``) speak the Messages API, not Gemini's."""
+        if not self.spec.extra.get("vertex") or not is_claude(model):
+            return self
+        if self._claude is None:
+            self._claude = VertexClaudeAdapter(self.spec, self)
+        return self._claude
+
+    def price_keys(self, model: str) -> list[str]:
+        adapter = self.for_model(model)
+        return super().price_keys(model) if adapter is self else adapter.price_keys(model)
 
     # -- configuration -------------------------------------------------------------------
     def prepare_config(self, cfg: ProviderConfig, env: Mapping[str, str] | None = None) -> ProviderConfig:
@@ -133,26 +144,35 @@ class GeminiAdapter(Adapter):
         the credentials come from ``credentials_file``, ``GOOGLE_APPLICATION_CREDENTIALS`` or
         gcloud's ADC file (:func:`.vertex_auth.find_credentials`) and are read now, so a bad file is
         a ConfigError before any call. Project: ``project``, else ``GOOGLE_CLOUD_PROJECT``, else the
-        service account's ``project_id``; a ``base_url`` that names its own path needs none."""
+        service account's ``project_id``; a ``base_url`` that names its own path needs none.
+        Quota project (sent as ``x-goog-user-project``): ``quota_project``, else
+        ``GOOGLE_CLOUD_QUOTA_PROJECT``, else the credential file's ``quota_project_id`` (what
+        ``gcloud auth application-default set-quota-project`` writes)."""
         if not self._is_vertex(cfg):
             return cfg
         env = os.environ if env is None else env
         extra = dict(cfg.extra)
         location = str(extra.get("location") or env.get("GOOGLE_CLOUD_LOCATION") or DEFAULT_LOCATION)
-        if not _LOCATION.match(location):
+        if not LOCATION.match(location):
             raise ConfigError(f"vertex: {location!r} is not a Google Cloud location (us-central1, europe-west4, global)")
         extra["location"] = location
-        project_id = None
+        project_id = quota_project = None
         if not cfg.api_key:
             source = find_credentials(extra.get("credentials_file"), env)
             extra["credentials_file"] = source.path
-            project_id = self.vertex.load(source.path).project_id
+            credential = self.vertex.load(source.path)
+            project_id, quota_project = credential.project_id, credential.quota_project_id
+        quota_project = extra.get("quota_project") or env.get("GOOGLE_CLOUD_QUOTA_PROJECT") or quota_project
+        if quota_project:
+            if not PROJECT.match(str(quota_project)):
+                raise ConfigError(f"vertex: quota project {quota_project!r} is not a Google Cloud project id")
+            extra["quota_project"] = str(quota_project)
         project = extra.get("project") or env.get("GOOGLE_CLOUD_PROJECT") or project_id
         if project:
-            if not _PROJECT.match(str(project)):
+            if not PROJECT.match(str(project)):
                 raise ConfigError(f"vertex: {project!r} is not a Google Cloud project id")
             extra["project"] = str(project)
-        elif not cfg.api_key and not _VERSIONED.search(split_query(cfg.base_url)[0]):
+        elif not cfg.api_key and not VERSIONED.search(split_query(cfg.base_url)[0]):
             raise ConfigError("vertex needs a Google Cloud project: set additional_config project = \"my-project\" "
                               "or GOOGLE_CLOUD_PROJECT (a service account key's project_id is used when it has one)")
         return dataclasses.replace(cfg, extra=extra)
@@ -170,9 +190,9 @@ class GeminiAdapter(Adapter):
         at the end, after the method's own (``?alt=sse``)."""
         base, query = split_query(cfg.base_url)
         base = base.rstrip("/")
-        if self._is_vertex(cfg) and not _VERSIONED.search(base):
+        if self._is_vertex(cfg) and not VERSIONED.search(base):
             base = self._vertex_base(cfg, base)
-        elif not _VERSIONED.search(base):
+        elif not VERSIONED.search(base):
             base += "/" + str(cfg.extra.get("api_version", "v1beta"))
         if not model.startswith("tunedModels/"):
             model = "models/" + model.removeprefix("models/")
@@ -180,7 +200,10 @@ class GeminiAdapter(Adapter):
         return with_query(f"{base}/{model}:{method}", "&".join(q for q in (own_query, query) if q))
 
     def _headers(self, cfg: ProviderConfig) -> dict[str, str]:
-        headers = {"content-type": "application/json", **cfg.headers}
+        headers = {"content-type": "application/json"}
+        if self._is_vertex(cfg):
+            headers.update(quota_headers(cfg))
+        headers.update(cfg.headers)
         if cfg.api_key:
             headers["x-goog-api-key"] = cfg.api_key
         return headers
@@ -191,20 +214,8 @@ class GeminiAdapter(Adapter):
 
     @staticmethod
     def _vertex_base(cfg: ProviderConfig, base: str) -> str:
-        """``{host}/v1/projects/{project}/locations/{location}/publishers/google``; with an API key
-        and no project, Vertex AI express mode's ``{host}/v1/publishers/google``."""
-        location = str(cfg.extra.get("location") or DEFAULT_LOCATION)
-        if not base:
-            base = ("https://aiplatform.googleapis.com" if location == "global"
-                    else f"https://{location}-aiplatform.googleapis.com")
-        version = str(cfg.extra.get("api_version", "v1"))
-        project = cfg.extra.get("project")
-        if not project:
-            if not cfg.api_key:
-                raise ConfigError("vertex needs a Google Cloud project: set additional_config project = "
-                                  "\"my-project\" or GOOGLE_CLOUD_PROJECT")
-            return f"{base}/{version}/publishers/google"
-        return f"{base}/{version}/projects/{project}/locations/{location}/publishers/google"
+        """The ``google`` publisher root (:func:`.vertex_urls.vertex_root`)."""
+        return vertex_root(cfg, base, "google")
 
     def build_chat(self, req: ChatRequest, cfg: ProviderConfig) -> HttpRequest:
         body: dict[str, Any] = {
@@ -273,6 +284,11 @@ class GeminiAdapter(Adapter):
         100 (the API's limit), as a list of requests the engine sends and hands back in order."""
         if not req.inputs:
             raise self.invalid("embeddings need at least one input", model=req.model)
+        if self._is_vertex(cfg):
+            task = self._task_type(req.input_type, req.model) if req.input_type else None
+            built = [HttpRequest("POST", self._url(cfg, req.model, "predict"), self._headers(cfg), json_body(body),
+                                 timeout=cfg.timeout) for body in embed_requests(req, task)]
+            return built[0] if len(built) == 1 else built
         model = "models/" + req.model.removeprefix("models/")
         requests = [self._embed_request(req, model, text) for text in req.inputs]
         if len(requests) == 1:
@@ -308,6 +324,16 @@ class GeminiAdapter(Adapter):
         vectors: list[list[float]] = []
         usage = Usage()
         for one in resp if isinstance(resp, list) else [resp]:
+            if _is_prediction(one):
+                try:
+                    found, tokens = read_predictions(one.json())
+                except (ValueError, KeyError, TypeError):
+                    raise self.malformed("no predictions[].embeddings.values in the response", one,
+                                         req.model) from None
+                vectors += found
+                usage.reported = usage.reported and tokens is not None
+                usage.input_tokens += tokens or 0
+                continue
             try:
                 data = one.json()
                 items = data["embeddings"] if "embeddings" in data else [data["embedding"]]
@@ -431,6 +457,15 @@ def _thinking_config(req: ChatRequest) -> dict[str, Any]:
         else:
             config["thinkingBudget"] = budget_for_effort(reasoning.effort)
     return config
+
+
+def _is_prediction(resp: HttpResponse) -> bool:
+    """Vertex AI's ``:predict`` answer (``{"predictions": [...]}``), not the Gemini API's embedContent."""
+    try:
+        data = resp.json()
+    except ValueError:
+        return False
+    return isinstance(data, dict) and "predictions" in data
 
 
 def _merge(body: dict[str, Any], extra: dict[str, Any]) -> None:

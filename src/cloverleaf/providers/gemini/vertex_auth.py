@@ -109,6 +109,8 @@ class ServiceAccount:
     project_id: str | None
     private_key_id: str | None = field(default=None, repr=False)
     signer: Any = field(default=None, repr=False)
+    #: The project calls are billed and rate-limited to (``x-goog-user-project``), when the file names one.
+    quota_project_id: str | None = None
 
     @property
     def key(self) -> Hashable:
@@ -141,6 +143,9 @@ class AuthorizedUser:
     refresh_token: str = field(default="", repr=False)
     #: A gcloud login names no project: ``project`` or ``GOOGLE_CLOUD_PROJECT`` must.
     project_id: str | None = None
+    #: ``gcloud auth application-default set-quota-project``'s project: a login without one is
+    #: refused with 403 SERVICE_DISABLED by many projects, so it travels as ``x-goog-user-project``.
+    quota_project_id: str | None = None
 
     @property
     def key(self) -> Hashable:
@@ -168,7 +173,8 @@ def load_credential(path: str, provider: str, version: Hashable = None) -> Crede
             raise ConfigError(f"Vertex AI credentials {path}: a service_account file needs client_email and "
                               "private_key (download a new key: IAM > Service accounts > Keys)")
         return ServiceAccount(path, version, provider, email, _token_uri(data, path), _text(data.get("project_id")),
-                              _text(data.get("private_key_id")), _load_key(pem, path))
+                              _text(data.get("private_key_id")), _load_key(pem, path),
+                              _text(data.get("quota_project_id")))
     if kind == "authorized_user":
         fields = {name: data.get(name) for name in ("client_id", "client_secret", "refresh_token")}
         missing = [name for name, value in fields.items() if not isinstance(value, str) or not value]
@@ -176,7 +182,8 @@ def load_credential(path: str, provider: str, version: Hashable = None) -> Crede
             raise ConfigError(f"Vertex AI credentials {path}: an authorized_user file needs {', '.join(missing)} "
                               "(run `gcloud auth application-default login` again)")
         return AuthorizedUser(path, version, provider, str(fields["client_id"]), _token_uri(data, path),
-                              str(fields["client_secret"]), str(fields["refresh_token"]))
+                              str(fields["client_secret"]), str(fields["refresh_token"]),
+                              quota_project_id=_text(data.get("quota_project_id")))
     raise ConfigError(f"Vertex AI credentials {path}: type {kind!r} is not supported; use a service_account key "
                       "or an authorized_user file (gcloud auth application-default login)")
 
