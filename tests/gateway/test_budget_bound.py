@@ -194,6 +194,22 @@ async def test_a_token_limit_caps_an_uncapped_call_too(harness: Harness) -> None
     assert sent_cap(plain) is None                                    # requests counted, not tokens
 
 
+async def test_only_the_calls_own_token_limits_cap_it(harness: Harness) -> None:
+    """A tpm limit on another route (or a table that sets only rpm, whose tpm defaults to
+    100,000) does not cap a call that nothing meters in tokens: its answer is not cut at the
+    output estimate. A tpm on the provider or the target the call goes to does."""
+    routes = {"limited": {"targets": ["fake/echo"]}, "open": {"targets": ["fake/echo"], "output_estimate": 200}}
+    gw = harness.gateway(clock=SystemClock(), routes=routes, limits={"limited": {"rpm": 100}})
+    await gw.achat("open", chat_request("long answer please"))
+    assert sent_cap(gw) is None
+    await gw.achat("limited", chat_request("hello"))
+    assert sent_cap(gw) == 4096                                       # its own table's default tpm meters it
+    for scope in ("fake", "fake/echo"):                               # the provider's, then the target's
+        metered = harness.gateway(clock=SystemClock(), routes=routes, limits={scope: {"tpm": 100_000}})
+        await metered.achat("open", chat_request("hello"))
+        assert sent_cap(metered) == 200
+
+
 def test_the_bound_prices_input_at_a_one_hour_cache_write() -> None:
     """Anthropic bills a one-hour cache write at 2x input, above its five-minute write rate:
     a prompt the bound cannot see the caching of must be priced at the dearest."""

@@ -392,7 +392,7 @@ class Gateway:
             if too_large and (refused := never_fits(buckets, _counted(uncapped, route))) is not None:
                 raise refused
             scopes = self.budgets.scopes(route, ctx)
-            if uncapped and (scopes or self.limiter.meters_tokens or (ctx.key is not None and ctx.key.tpm)):
+            if uncapped and (scopes or self.limiter.meters_tokens_of(token_keys, ordered)):
                 # what was reserved must bound what the call can use: a budget is never overspent
                 # and no token window overrun because an answer ran longer than the allowance
                 call.request = _with_max_tokens(req, output_tokens)

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .._context import KeyPolicy
@@ -67,8 +68,7 @@ class RateLimiter:
         # which buckets a route, a key or a target has, worked out once (the keys' text too)
         self._call_plans: dict[tuple[str, tuple[str, int | None, int | None] | None], _CallPlan] = {}
         self._target_plans: dict[tuple[str, str], _Plan] = {}
-        #: some limit counts tokens: a call's output must then be capped at what it reserved
-        #: (``Gateway._admit``), or its real usage could overrun the window
+        #: some limit counts tokens (the quick test before :meth:`meters_tokens_of`)
         self.meters_tokens = any(limit is not None and limit.tpm
                                  for limit in (*limits.scoped.values(), *limits.named.values(), limits.default))
 
@@ -97,7 +97,24 @@ class RateLimiter:
             entries += _plan(f"key:{key.key_id}", Limit(key.rpm, key.tpm, 0.0))[0]
         return _CallPlan(route, entries, max_wait)
 
+    def meters_tokens_of(self, token_keys: tuple[str, ...], targets: Sequence[ResolvedTarget]) -> bool:
+        """Does a token limit count this call: its route's or key's (``token_keys``, from
+        :meth:`call_buckets`) or a provider's or target's it may be sent to? Then its output must
+        be capped at what it reserved (``Gateway._admit``), or its real usage could overrun the
+        window. A tpm elsewhere does not cut this call's answer at the output estimate."""
+        if token_keys:
+            return True
+        return self.meters_tokens and any(fixed is None for target in targets
+                                           for _, _, _, fixed in self._target_plan(target)[0])
+
     def attempt_buckets(self, target: ResolvedTarget, tokens: int) -> tuple[list[Bucket], float]:
+        entries, max_wait = self._target_plan(target)
+        if not entries:
+            return [], max_wait
+        return [fixed or Bucket(k, limit, tokens, wait) for k, limit, wait, fixed in entries], max_wait
+
+    def _target_plan(self, target: ResolvedTarget) -> _Plan:
+        """A target's provider and target buckets, worked out once."""
         signature = (target.provider, target.key)
         plan = self._target_plans.get(signature)
         if plan is None:
@@ -111,10 +128,7 @@ class RateLimiter:
             if len(self._target_plans) > MAX_PLANS:
                 self._target_plans.clear()
             plan = self._target_plans[signature] = (entries, min(waits, default=0.0))
-        entries, max_wait = plan
-        if not entries:
-            return [], max_wait
-        return [fixed or Bucket(k, limit, tokens, wait) for k, limit, wait, fixed in entries], max_wait
+        return plan
 
     # -- taking and settling ----------------------------------------------------------
     async def acquire(self, buckets: list[Bucket], max_wait: float) -> Reservation | None:
