@@ -64,11 +64,12 @@ def test_status_table(exc: BaseException, status: int, code: str) -> None:
 
 
 def test_a_request_too_large_for_a_limit_is_a_429_without_retry_after() -> None:
-    """As OpenAI's "Request too large": retrying never helps, so nothing invites it."""
+    """As OpenAI's "Request too large": retrying never helps, so nothing invites it, and the
+    official SDKs (which retry any 429) are told not to."""
     too_large = cl.RateLimitExceeded("key:k_1", "tpm", requested=17_000, limit=50)
     for exc in (too_large, cl.AllTargetsFailed("smart", [_attempt(too_large), _attempt(too_large)])):
         err = to_api_error(exc)
-        assert (err.status, err.code, err.headers) == (429, "request_too_large", {})
+        assert (err.status, err.code, err.headers) == (429, "request_too_large", {"x-should-retry": "false"})
         assert "17,000" in err.message and "no wait lets it through" in err.message
         validate("ErrorResponse", error_payload(err, "openai"))
 

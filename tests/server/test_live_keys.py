@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import anthropic
+import httpx
 import openai
 import pytest
 
@@ -110,12 +111,15 @@ def test_a_request_larger_than_the_keys_tpm_is_refused_whole(secured_server: Liv
     """One call that alone needs more tokens than the key may use in a minute never runs (it
     would put more than the limit in that minute), and the 429 invites no retry."""
     secret = create_key(secured_server, name="tiny", tpm=50)["key"]
-    client = secured_server.openai(secret).with_options(max_retries=0)
+    client = secured_server.openai(secret).with_options(max_retries=2)
+    sent: list[httpx.Request] = []
+    client._client.event_hooks["request"].append(sent.append)
     with pytest.raises(openai.RateLimitError) as info:
         client.chat.completions.create(model="fake/echo", messages=[{"role": "user", "content": "x" * 4000}],
                                        max_tokens=500)
     assert info.value.body["code"] == "request_too_large"  # type: ignore[index]
     assert "retry-after" not in info.value.response.headers
+    assert len(sent) == 1                                  # x-should-retry: false, so the SDK does not retry it
     assert client.chat.completions.create(model="fake/echo", messages=HELLO, max_tokens=5).choices   # a small one fits
 
 

@@ -193,7 +193,7 @@ def _all_failed(exc: cl.AllTargetsFailed) -> ApiError:
     known = [w for w in waits if w is not None]
     if errors and all(getattr(e, "never_fits", False) for e in errors):
         return ApiError(f"this request is too large for every target of {exc.route!r}: {errors[0]}", status=429,
-                        kind="rate_limit", code="request_too_large", extra=extra)
+                        kind="rate_limit", code="request_too_large", extra=extra, headers={"x-should-retry": "false"})
     if errors and all(isinstance(e, cl.QuotaExceededError) for e in errors):   # retrying helps none of them
         err = to_api_error(errors[-1])
         err.extra = {**err.extra, **extra}
@@ -233,9 +233,10 @@ def to_api_error(exc: BaseException) -> ApiError:
                               else "budget_exceeded"),
                         extra={"scope": exc.scope, "limit": exc.limit, "spent": round(exc.spent, 6)})
     if isinstance(exc, cl.RateLimitExceeded):
-        if exc.never_fits:   # as OpenAI's "Request too large": a 429 with no Retry-After, since none helps
+        if exc.never_fits:   # as OpenAI's "Request too large": a 429 with no Retry-After, since none helps,
+            # and x-should-retry: false, since the official SDKs retry any 429 otherwise
             return ApiError(str(exc), status=429, kind="rate_limit", code="request_too_large",
-                            extra={"scope": exc.scope, "limit": exc.kind})
+                            extra={"scope": exc.scope, "limit": exc.kind}, headers={"x-should-retry": "false"})
         return ApiError(str(exc), status=429, kind="rate_limit", code="rate_limit_exceeded",
                         extra={"scope": exc.scope, "limit": exc.kind}, headers=_retry_headers(exc.retry_after, 1.0))
     if isinstance(exc, cl.StateUnavailable):   # limits cannot be enforced, so nothing is let through
