@@ -38,10 +38,13 @@ CALL_COST = (len(CJK.encode()) * 1 + MAX_TOKENS * 2) / 1e6
 
 def test_items_relayed_as_sent_are_in_the_bound() -> None:
     """A Responses request's built-in tool items travel in ``extra_body`` (relayed verbatim to
-    OpenAI's Responses API): their text counts by its bytes, a screenshot as an attachment."""
+    OpenAI's Responses API): their text counts by its bytes, a screenshot as an image, by the
+    model's rule (the largest of them for a model it does not know)."""
     from dataclasses import replace
 
-    from cloverleaf.gateway.estimate import ATTACHMENT_TOKENS
+    from cloverleaf.gateway.image_bounds import UNKNOWN, rule_for
+
+    image_tokens = UNKNOWN.most     # an image's bound at a model it does not know
 
     bare = chat_request("next step?")
     shot = "data:image/png;base64," + "A" * 2_000_000
@@ -50,10 +53,16 @@ def test_items_relayed_as_sent_are_in_the_bound() -> None:
          "output": {"type": "computer_screenshot", "image_url": shot}},
         {"type": "file_search_call", "id": "fs_1", "status": "completed", "queries": [CJK]}]})
     extra = input_token_bound(computer) - input_token_bound(bare)
-    assert extra >= ATTACHMENT_TOKENS + len(CJK.encode())
-    assert extra < ATTACHMENT_TOKENS + len(CJK.encode()) + 1_000     # not the screenshot's 2 MB of base64
+    assert extra >= image_tokens + len(CJK.encode())
+    assert extra < image_tokens + len(CJK.encode()) + 1_000     # not the screenshot's 2 MB of base64
     remote = replace(bare, extra_body={"input": [{"type": "input_image", "image_url": "https://example.com/a.png"}]})
-    assert input_token_bound(remote) - input_token_bound(bare) >= ATTACHMENT_TOKENS
+    assert input_token_bound(remote) - input_token_bound(bare) >= image_tokens
+    computer_use = rule_for("computer-use-preview").most
+    assert input_token_bound(computer, "computer-use-preview") - input_token_bound(bare) == \
+        extra - image_tokens + computer_use
+    low = replace(bare, extra_body={"input": [{"type": "input_image", "image_url": "https://example.com/a.png",
+                                               "detail": "low"}]})
+    assert input_token_bound(low, "gpt-4o-mini") - input_token_bound(bare) < 3_000   # 2,833 + its text
 
 
 def test_the_bound_covers_a_token_per_byte() -> None:
@@ -258,7 +267,9 @@ async def test_a_document_by_url_is_bounded_by_the_context_window_or_refused(har
 
 def test_an_image_by_url_keeps_its_bound_and_inline_bytes_count() -> None:
     from cloverleaf._types import Attachment, Message
-    from cloverleaf.gateway.estimate import ATTACHMENT_TOKENS
+    from cloverleaf.gateway.image_bounds import UNKNOWN
+
+    image_tokens = UNKNOWN.most     # an image's bound at a model it does not know
 
     bare = input_token_bound(chat_request("look"))
     assert bare is not None
@@ -267,11 +278,13 @@ def test_an_image_by_url_keeps_its_bound_and_inline_bytes_count() -> None:
         return input_token_bound(chat_request("look").__class__(model="", messages=[Message.user([att])]))
 
     image = bound(Attachment("https://example.com/cat.png", fetch="provider"))
-    assert image is not None and image <= bare + ATTACHMENT_TOKENS
-    inline = bound(Attachment("data:application/pdf;base64," + "A" * 400_000))
-    assert inline is not None and inline >= 300_000     # its bytes count, not a flat 6,400
-    pdf_bytes = bound(Attachment(data=b"%PDF-1.7\n" + b"x" * 300_000))
-    assert pdf_bytes is not None and pdf_bytes >= 300_000
+    assert image is not None and image <= bare + image_tokens
+    audio = bound(Attachment("data:audio/wav;base64," + "A" * 400_000))
+    assert audio is not None and audio >= 300_000     # its bytes count, not a flat 6,400
+    # a PDF is bounded by its pages (tests/gateway/test_budget_media.py): with none to count in
+    # it, it has no bound of its own, like a document by URL
+    assert bound(Attachment("data:application/pdf;base64," + "A" * 400_000)) is None
+    assert bound(Attachment(data=b"%PDF-1.7\n" + b"x" * 300_000)) is None
 
 
 def test_an_inline_image_is_bounded_by_its_pixels_not_its_bytes() -> None:
@@ -281,8 +294,9 @@ def test_an_inline_image_is_bounded_by_its_pixels_not_its_bytes() -> None:
     import base64 as b64
 
     from cloverleaf._types import Attachment, Message
-    from cloverleaf.gateway.estimate import ATTACHMENT_TOKENS
+    from cloverleaf.gateway.image_bounds import UNKNOWN
 
+    image_tokens = UNKNOWN.most     # an image's bound at a model it does not know
     bare = input_token_bound(chat_request("look"))
     assert bare is not None
     png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 1_500_000
@@ -294,7 +308,7 @@ def test_an_inline_image_is_bounded_by_its_pixels_not_its_bytes() -> None:
     for att in (Attachment("data:image/png;base64," + text), Attachment(text), Attachment(data=png),
                 Attachment(data=png, media_type="image/png"), Attachment("data:;base64," + text)):
         found = bound(att)
-        assert found is not None and found <= bare + ATTACHMENT_TOKENS, att.media_type
+        assert found is not None and found <= bare + image_tokens, att.media_type
 
 
 def test_the_bound_uses_the_long_context_rates_a_long_prompt_can_reach() -> None:

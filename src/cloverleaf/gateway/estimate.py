@@ -8,17 +8,23 @@ prompt bounds its token count; message framing adds a few tokens per message, wh
 ``MESSAGE_OVERHEAD`` covers. Characters ÷ 4 (the rate-limit estimate) is no bound: 4,000
 CJK characters are 12,000 bytes and about 4,000–8,000 tokens, not 1,000.
 
-Attachments are bounded by ``ATTACHMENT_TOKENS`` each (the largest an image costs with
-any current provider is under 2,500 tokens), or by their byte size when that is larger and
-known (documents, audio: bytes in hand, a ``data:`` URL or base64 text, a local file). A
-document, audio or video clip known only by its URL (the provider fetches it, or the gateway
-will, after the budget is reserved) has no size yet, and a 300-page PDF bills some 300,000
-tokens: such a request has no bound of its own (:func:`input_token_bound` gives None), and
-what a target can bill it is then at most the target's context window (``CostBound``).
+An attachment's bound depends on the target (:class:`PromptBound`): an image is billed by its
+pixels under each model's own rule, which caps them (:mod:`.image_bounds`: from 1,445 tokens
+at gpt-4o to 48,169 at gpt-4o-mini, the largest for a model it does not know; ``detail: "low"``
+lowers it where the provider bills low detail less); a PDF whose bytes are in hand by its pages
+(:mod:`.pdf_pages`: each page's text and picture, as Anthropic and OpenAI bill it), or its byte
+count if that is more; other attachments (audio, a document of unknown kind) by their byte size
+when known (bytes in hand, a ``data:`` URL or base64 text, a local file), ``ATTACHMENT_TOKENS``
+at least; and each of those at most the target's context window, since a provider cannot bill
+more input than fits. A document, audio or video clip known only by its URL (the provider
+fetches it, or the gateway will, after the budget is reserved), or a PDF whose pages cannot be
+counted, has no size yet, and a 300-page PDF bills some 300,000 tokens: such a request has no
+bound of its own (:func:`input_token_bound` gives None), and what a target can bill it is then
+at most the target's context window (``CostBound``).
 
 Fields relayed to the provider as they were sent (``extra_body``: a Responses request's built-in
 tools and tool items such as a ``computer_call_output`` screenshot) are counted too, as
-structures, with an image inside them bounded as an attachment.
+structures, with an image inside them bounded as an image attachment.
 
 Structures (tool schemas, tool-call arguments) are measured by an explicit walk, not by
 ``json.dumps``/``str``, so a deeply nested one cannot raise ``RecursionError`` here.
@@ -29,14 +35,16 @@ from __future__ import annotations
 import base64
 import binascii
 import os
-from dataclasses import fields, is_dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from typing import Any
 
 from .._documents import plain_parts
 from .._errors import AttachmentError
 from .._types import Attachment, ChatRequest, Document, Text, ToolCall, ToolResult, Usage
 from ..attachments.sniff import claimed_kind, from_name, kind_of, sniff
-from ..attachments.sources import classify
+from ..attachments.sources import classify, decode_base64, parse_data_url
+from .image_bounds import ImageRule, rule_for
+from .pdf_pages import page_count
 
 #: Tokens of framing per message (role markers, separators), and per request.
 MESSAGE_OVERHEAD = 16
@@ -54,24 +62,30 @@ def text_bytes(text: str) -> int:
 _MEDIA_KEYS = frozenset({"image_url", "file_id", "file_url"})
 
 
-def structure_bytes(value: Any, media: bool = False) -> int:
+def structure_bytes(value: Any, images: list[str | None] | None = None) -> int:
     """An upper bound of the JSON size of ``value`` (strings as UTF-8, 8 bytes a scalar),
-    walked with a stack rather than recursion. ``media``: a ``data:image/`` string counts as an
-    attachment (billed by its pixels, not its base64 length) and a string under an
-    ``image_url``/``file_id``/``file_url`` key as at least one (the provider fetches it)."""
+    walked with a stack rather than recursion. ``images``, when given, collects the media in it
+    instead of counting their text (they bill by their pixels, per target, not by their base64
+    length): a ``data:image/`` string, and a string under an ``image_url``/``file_id``/``file_url``
+    key (the provider fetches it), each with the ``detail`` its object sets."""
     total = 0
     stack = [value]
     while stack:
         item = stack.pop()
         if isinstance(item, str):
-            total += ATTACHMENT_TOKENS if media and item.startswith("data:image/") else text_bytes(item) + 2
+            if images is not None and item.startswith("data:image/"):
+                images.append(None)
+            else:
+                total += text_bytes(item) + 2
         elif isinstance(item, dict):
             total += 2
             for k, v in item.items():
                 total += (text_bytes(k) if isinstance(k, str) else 24) + 4
-                if media and k in _MEDIA_KEYS and isinstance(v, str) and not v.startswith("data:image/"):
-                    total += ATTACHMENT_TOKENS
-                stack.append(v)
+                if images is not None and isinstance(v, str) and (k in _MEDIA_KEYS or v.startswith("data:image/")):
+                    detail = item.get("detail")
+                    images.append(detail if isinstance(detail, str) else None)
+                else:
+                    stack.append(v)
         elif isinstance(item, list | tuple):
             total += 2 + len(item)
             stack.extend(item)
@@ -82,34 +96,87 @@ def structure_bytes(value: Any, media: bool = False) -> int:
 
 #: keys under which a relayed structure names a file the provider reads (a PDF by URL, an upload)
 _FILE_KEYS = frozenset({"file_id", "file_url"})
+#: the text one PDF page can add besides its picture (Anthropic counts 1,500-3,000 a typical page)
+PDF_PAGE_TEXT_TOKENS = 8_000
+#: a base64 or data: URL PDF larger than this is refused when loaded, whatever the limit set
+_MOST_INLINE = 1 << 31
 
 
-def _attachment_tokens(part: Attachment) -> int | None:
+@dataclass(frozen=True, slots=True)
+class Media:
+    """One attachment's bound where it depends on the target: ``kind`` "image" (its ``detail``),
+    "pdf" (``pages`` of it, ``size`` its bytes) or "sized" (``size`` tokens at any target)."""
+
+    kind: str
+    size: int = ATTACHMENT_TOKENS
+    detail: str | None = None
+    pages: int = 0
+
+    def tokens(self, rule: ImageRule) -> int:
+        if self.kind == "image":
+            return rule.image(self.detail)
+        if self.kind == "pdf":   # each page's text and picture, or its bytes if that is more
+            return max(self.size, self.pages * (PDF_PAGE_TEXT_TOKENS + rule.pdf_page()))
+        return self.size
+
+
+_NOTHING_SENT = Media("sized")
+_IMAGE = Media("image")
+
+
+def _attachment_bound(part: Attachment) -> Media | None:
     """At most how many tokens ``part`` bills, or None when its size cannot be known before the
-    call (a document, audio or video clip known by its URL only)."""
+    call (a document, audio or video clip known by its URL only, a PDF whose pages cannot be read)."""
     data = part.data if part.data is not None else (part.source if isinstance(part.source, bytes) else None)
     if data is not None:
         # an image is billed by its pixels, which every provider caps, not by its bytes
-        return ATTACHMENT_TOKENS if _kind(part, sniff(data[:64])) == "image" else max(ATTACHMENT_TOKENS, len(data))
+        return _in_hand(part, _kind(part, sniff(data[:64])), data)
     if part.url is None and part.source is None:
-        return ATTACHMENT_TOKENS
+        return _NOTHING_SENT
     try:
         source = classify(part.source) if part.url is None and part.source is not None else None
     except AttachmentError:     # refused when the attachment is loaded: nothing is sent or billed
-        return ATTACHMENT_TOKENS
+        return _NOTHING_SENT
     if source is not None and source.kind in ("data-url", "base64"):   # its bytes are fewer than its text
         text = str(source.value)
         inline_type = _data_url_type(text) if source.kind == "data-url" else _base64_type(text)
-        return ATTACHMENT_TOKENS if _kind(part, inline_type) == "image" else max(ATTACHMENT_TOKENS, len(text))
+        kind = _kind(part, inline_type)
+        if kind == "pdf":
+            try:
+                pdf = parse_data_url(text, _MOST_INLINE)[1] if source.kind == "data-url" \
+                    else decode_base64(text, _MOST_INLINE)
+            except AttachmentError:     # refused when loaded
+                return _NOTHING_SENT
+            return _in_hand(part, kind, pdf)
+        return _image(part) if kind == "image" else Media("sized", max(ATTACHMENT_TOKENS, len(text)))
     name = part.url or (str(source.value) if source is not None else None)
-    if _kind(part, from_name(name)) == "image":
-        return ATTACHMENT_TOKENS
+    kind = _kind(part, from_name(name))
+    if kind == "image":
+        return _image(part)
     if source is not None and source.kind == "path":
         try:
-            return max(ATTACHMENT_TOKENS, os.path.getsize(str(source.value)))
+            if kind != "pdf":
+                return Media("sized", max(ATTACHMENT_TOKENS, os.path.getsize(str(source.value))))
+            with open(str(source.value), "rb") as f:
+                return _in_hand(part, kind, f.read())
         except OSError:         # the load will fail: nothing is sent or billed
-            return ATTACHMENT_TOKENS
+            return _NOTHING_SENT
     return None
+
+
+def _image(part: Attachment) -> Media:
+    return _IMAGE if part.detail is None else Media("image", detail=part.detail)
+
+
+def _in_hand(part: Attachment, kind: str | None, data: bytes) -> Media | None:
+    """The bound of an attachment whose bytes are here: an image by its pixels, a PDF by its
+    pages (None when they cannot be counted), anything else by its byte count."""
+    if kind == "image":
+        return _image(part)
+    if kind == "pdf":
+        pages = page_count(data)
+        return None if pages is None else Media("pdf", max(ATTACHMENT_TOKENS, len(data)), pages=pages)
+    return Media("sized", max(ATTACHMENT_TOKENS, len(data)))
 
 
 def _kind(part: Attachment, found_type: str | None) -> str | None:
@@ -153,17 +220,53 @@ def _names_remote_file(value: Any) -> bool:
     return False
 
 
-def input_token_bound(req: ChatRequest) -> int | None:
-    """At most how many input tokens ``req`` can be billed, for any tokenizer; None when an
-    attachment's size cannot be known before the call (see the module docstring)."""
+class PromptBound:
+    """At most how many input tokens a request can bill: ``base`` (its text, tools, and whatever
+    bills the same everywhere) plus ``media``, the attachments whose bound depends on the target
+    (an image's pixels are billed by each model's own rule; a PDF's pages too), each capped by
+    the target's context window (a provider cannot bill more input than fits). ``sized`` False:
+    an attachment's size cannot be known before the call (see the module docstring)."""
+
+    __slots__ = ("base", "media", "sized")
+
+    def __init__(self, base: int, media: tuple[Media, ...] = (), sized: bool = True) -> None:
+        self.base = base
+        self.media = media
+        self.sized = sized
+
+    def at(self, model: str | None, window: int | None) -> int | None:
+        """The bound at a target serving ``model`` (None: any model) whose context window is
+        ``window`` (None: unknown); None when the request has no bound of its own."""
+        if not self.sized:
+            return None
+        total = self.base
+        if self.media:
+            rule = rule_for(model)
+            for part in self.media:
+                tokens = part.tokens(rule)
+                total += tokens if window is None or tokens < window else window
+        return total
+
+
+def prompt_bound(req: ChatRequest) -> PromptBound:
+    """The :class:`PromptBound` of a chat request, for any tokenizer."""
+    total, media, sized = _measure(req)
+    return PromptBound(total, tuple(media), sized)
+
+
+def _measure(req: ChatRequest) -> tuple[int, list[Media], bool]:
+    """(what ``req`` bills the same at every target, its attachments' bounds, whether every
+    attachment's size is known)."""
     sized = [True]
+    media: list[Media] = []
 
     def attachment(part: Attachment) -> int:
-        tokens = _attachment_tokens(part)
-        if tokens is None:
+        bound = _attachment_bound(part)
+        if bound is None:
             sized[0] = False
-            return 0
-        return tokens
+        else:
+            media.append(bound)
+        return 0
 
     total = REQUEST_OVERHEAD
     for msg in req.messages:
@@ -202,10 +305,18 @@ def input_token_bound(req: ChatRequest) -> int | None:
     for stop in req.stop or ():
         total += text_bytes(stop)
     if req.extra_body:   # relayed as sent (built-in Responses tools and items): billed like the rest
-        total += structure_bytes(req.extra_body, media=True)
+        relayed: list[str | None] = []
+        total += structure_bytes(req.extra_body, relayed)
+        media.extend(_IMAGE if detail is None else Media("image", detail=detail) for detail in relayed)
         if _names_remote_file(req.extra_body):
             sized[0] = False
-    return total if sized[0] else None
+    return total, media, sized[0]
+
+
+def input_token_bound(req: ChatRequest, model: str | None = None) -> int | None:
+    """At most how many input tokens ``req`` can bill at ``model`` (None: at any model), for any
+    tokenizer; None when an attachment's size cannot be known before the call."""
+    return prompt_bound(req).at(model, None)
 
 
 def texts_bound(texts: list[str] | tuple[str, ...]) -> int:
@@ -213,14 +324,29 @@ def texts_bound(texts: list[str] | tuple[str, ...]) -> int:
     return REQUEST_OVERHEAD + sum(text_bytes(t) + MESSAGE_OVERHEAD for t in texts)
 
 
-def input_bound(operation: str, req: Any) -> int | None:
-    """The input bound of a chat, stream, embedding or image request (None: see
-    :func:`input_token_bound`)."""
+def input_bound(operation: str, req: Any) -> int | PromptBound | None:
+    """The input bound of a chat, stream, embedding or image request: a number when it is the
+    same at every target (no attachment: what nearly every call is, kept as cheap as that), a
+    :class:`PromptBound` when its attachments bill per target, None when it has no bound of its
+    own (see :func:`input_token_bound`)."""
     if operation in ("chat", "stream"):
-        return input_token_bound(req)
+        total, media, sized = _measure(req)
+        if not sized:
+            return None
+        return PromptBound(total, tuple(media)) if media else total
     if operation == "embed":
         return texts_bound(req.inputs)
     return texts_bound([req.prompt])
+
+
+def model_of(t: Any) -> str | None:
+    """The model id target ``t`` sends to its provider (the Engine's ``Target.model``; else the
+    route's ``provider/model``), which picks its image rule."""
+    model = getattr(getattr(t, "target", None), "model", None)
+    if isinstance(model, str):
+        return model
+    spec_model = getattr(getattr(t, "spec", None), "model", None)
+    return spec_model if isinstance(spec_model, str) else None
 
 
 class CostBound:
@@ -237,11 +363,18 @@ class CostBound:
         #: since every call with a budget asks
         self._tiers: dict[int, tuple[Any, int | None, tuple[float, float], tuple[float, float]]] = {}
 
-    def __call__(self, targets: list[Any], input_tokens: int | None, output_tokens: int) -> float:
+    def __call__(self, targets: list[Any], input_tokens: PromptBound | int | None, output_tokens: int) -> float:
         bound = 0.0
         tiers = self._tiers
+        per_target: PromptBound | None = None
+        if isinstance(input_tokens, PromptBound):   # attachments: each target bills them its own way
+            per_target, input_tokens = (input_tokens if input_tokens.sized else None), None
         for t in targets:
-            tokens = input_tokens if input_tokens is not None else self.window(t) or 0
+            if input_tokens is not None:
+                tokens = input_tokens
+            else:
+                window = self.window(t)
+                tokens = (per_target.at(model_of(t), window) if per_target is not None else window) or 0
             found = tiers.get(id(t))
             if found is None or found[0] is not t:
                 if len(tiers) > 10_000:

@@ -29,7 +29,8 @@ class Target(Protocol):
     is one). The engine gets it back unchanged in ``achat``/``astream``/...: to the gateway it
     is a handle with a price, a provider name and a key to scrub from error text. (Beyond this,
     read only where present: the Engine's ``cfg``, ``spec`` and ``trace_headers``, for an
-    attempt's own settings, its spans' provider and server, and the trace headers it sends.)"""
+    attempt's own settings, its spans' provider and server, and the trace headers it sends; and
+    ``model``, the id sent to the provider, whose image rule a budget's bound uses.)"""
 
     @property
     def provider(self) -> str: ...
