@@ -333,6 +333,26 @@ def test_refusal_is_text_with_content_filter_finish() -> None:
     resp = adapter(ROW).parse_chat(HttpResponse(200, {}, json.dumps(body).encode()), ChatRequest("gpt-4o", []))
     assert resp.text == "I can't help with that." and resp.finish_reason == "content_filter"
     assert resp.metadata.extra["refusal"] == "I can't help with that."
+    assert resp.refusal == "I can't help with that."
+    assert [p.extra for p in resp.parts] == [{"item_id": "msg_1", "refusal": True}]
+
+
+def test_answer_text_and_refusal_are_separate_parts_and_go_back_as_one_message() -> None:
+    """The refusal is marked (a server renders it as ``message.refusal`` / a ``refusal`` part), the
+    answer text is not; sent back, both are the content of their one message item again."""
+    body = {"id": "resp_1", "model": "gpt-4o", "status": "completed", "output": [
+        {"type": "message", "id": "msg_1", "role": "assistant", "status": "completed",
+         "content": [{"type": "output_text", "text": "Well. ", "annotations": []},
+                     {"type": "refusal", "refusal": "No."}]}]}
+    resp = adapter(ROW).parse_chat(HttpResponse(200, {}, json.dumps(body).encode()), ChatRequest("gpt-5", []))
+    assert [(p.text, p.extra) for p in resp.parts] == [("Well. ", {"item_id": "msg_1"}),
+                                                       ("No.", {"item_id": "msg_1", "refusal": True})]
+    assert resp.refusal == "No." and resp.finish_reason == "content_filter"
+    history = [Reasoning("", signature="rs_1", redacted="enc", provider=ROW), *resp.parts]
+    items = built(ChatRequest("gpt-5", [Message.assistant(history)]))["input"]
+    assert items[1:] == [{"type": "message", "role": "assistant", "id": "msg_1", "status": "completed",
+                          "content": [{"type": "output_text", "text": "Well. ", "annotations": []},
+                                      {"type": "refusal", "refusal": "No."}]}]
 
 
 @pytest.mark.parametrize("code, cls", [("server_error", ServerError), ("rate_limit_exceeded", RateLimitError),

@@ -160,6 +160,32 @@ def test_streamed_refusal() -> None:
     resp = accumulate(ROW, decode_stream(ROW, body, REQ), REQ)
     assert resp.text == "I can't help." and resp.finish_reason == "content_filter"
     assert resp.metadata.extra == {"refusal": "I can't help."}
+    assert [(p.text, p.extra) for p in resp.parts] == [("I can't help.", {"item_id": "msg_1", "refusal": True})]
+
+
+def test_streamed_answer_then_refusal_are_two_parts_only_the_refusal_marked() -> None:
+    body = sse(
+        {"type": "response.output_item.added", "output_index": 0,
+         "item": {"type": "message", "id": "msg_1", "role": "assistant", "content": []}},
+        {"type": "response.output_text.delta", "output_index": 0, "item_id": "msg_1", "delta": "Well"},
+        {"type": "response.output_text.delta", "output_index": 0, "item_id": "msg_1", "delta": ". "},
+        {"type": "response.refusal.delta", "output_index": 0, "item_id": "msg_1", "delta": "I can't"},
+        {"type": "response.refusal.delta", "output_index": 0, "item_id": "msg_1", "delta": " help."},
+        {"type": "response.completed", "response": {"id": "resp_1", "model": "gpt-4o", "status": "completed"}})
+    resp = accumulate(ROW, decode_stream(ROW, body, REQ), REQ)
+    assert [(p.text, p.extra) for p in resp.parts] == [("Well. ", {"item_id": "msg_1"}),
+                                                       ("I can't help.", {"item_id": "msg_1", "refusal": True})]
+    assert resp.refusal == "I can't help." and resp.finish_reason == "content_filter"
+
+
+def test_a_refusal_delivered_whole_in_output_item_done_is_marked() -> None:
+    item = {"type": "message", "id": "msg_1", "role": "assistant", "status": "completed",
+            "content": [{"type": "refusal", "refusal": "No."}]}
+    body = sse({"type": "response.output_item.done", "output_index": 0, "item": item},
+               {"type": "response.completed", "response": {"id": "r", "status": "completed", "output": [item]}})
+    resp = accumulate(ROW, decode_stream(ROW, body, REQ), REQ)
+    assert [(p.text, p.extra) for p in resp.parts] == [("No.", {"item_id": "msg_1", "refusal": True})]
+    assert resp.refusal == "No."
 
 
 def test_message_delivered_only_in_output_item_done_is_not_lost() -> None:

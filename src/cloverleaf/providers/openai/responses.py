@@ -14,7 +14,9 @@ Text (item id kept in ``Text.extra``), ``function_call`` items -> ToolCall (``ca
 item id in ``extra``); all of it goes back unchanged in the next request, which is what
 multi-turn reasoning with tools needs. Status ``completed`` -> ``stop``/``tool_calls``,
 ``incomplete`` -> ``length``/``content_filter`` by ``incomplete_details.reason``, a refusal ->
-``content_filter`` (kept in ``metadata.extra["refusal"]``), ``failed`` -> the mapped error.
+``content_filter`` (kept in ``metadata.extra["refusal"]``, its ``refusal`` content a Text of its
+own marked ``extra["refusal"] = True``, as the Chat Completions adapter keeps ``message.refusal``),
+``failed`` -> the mapped error.
 Built-in tool items (web search, code interpreter, MCP) are not requested by cloverleaf and
 are skipped. Embeddings and images are the ``openai`` row's job, not this adapter's.
 

@@ -11,8 +11,9 @@ Choices, each backed by a recorded request the real API accepted (pydantic-ai ca
 - System messages become the top-level ``instructions`` (joined), as every recording does.
 - An assistant message goes back as the items it came from. When it holds a reasoning item,
   its Text and ToolCall parts go back with their item ids (``extra["item_id"]``, set by this
-  adapter's parser): a message item with ``output_text`` content, a ``function_call`` with
-  ``id``. OpenAI rejects a reasoning item not followed by the item it produced ("provided
+  adapter's parser): a message item with ``output_text`` content (and ``refusal`` content for
+  a Text marked as the refusal; the Texts of one item go back as that one item), a
+  ``function_call`` with ``id``. OpenAI rejects a reasoning item not followed by the item it produced ("provided
   without its required following item", recorded 400) and a message id without its reasoning.
   Without reasoning, no ids are sent (as the recordings for non-reasoning models do): Text
   becomes ``{"role": "assistant", "content": ...}``.
@@ -199,7 +200,12 @@ def _assistant_items(msg: Message, provider: str, stateless: bool) -> list[dict[
             continue
         reasoning = None
         if isinstance(part, Text):
-            items.append(_assistant_text(part, keep_ids))
+            item = _assistant_text(part, keep_ids)
+            last = items[-1] if items else None
+            if last is not None and "id" in item and last.get("type") == "message" and last.get("id") == item["id"]:
+                last["content"].extend(item["content"])  # answer text and refusal of one message item
+            else:
+                items.append(item)
         elif isinstance(part, ToolCall):
             call: dict[str, Any] = {"type": "function_call", "call_id": part.id, "name": part.name,
                                     "arguments": part.arguments_json}
@@ -230,9 +236,10 @@ def _assistant_text(part: Text, keep_ids: bool) -> dict[str, Any]:
     item_id = extra.get(ITEM_ID)
     if not item_id or not keep_ids:
         return {"role": "assistant", "content": part.text}
+    content = ({"type": "refusal", "refusal": part.text} if extra.get("refusal") is True
+               else {"type": "output_text", "text": part.text, "annotations": []})
     item: dict[str, Any] = {
-        "type": "message", "role": "assistant", "id": item_id, "status": "completed",
-        "content": [{"type": "output_text", "text": part.text, "annotations": []}],
+        "type": "message", "role": "assistant", "id": item_id, "status": "completed", "content": [content],
     }
     if extra.get("phase"):
         item["phase"] = extra["phase"]

@@ -4,7 +4,10 @@ The Responses stream is SSE with named events. Only a few carry what a caller se
 
 - ``response.output_text.delta`` / ``response.refusal.delta`` -> ``text``; the message's
   item id (from ``response.output_item.added``) rides on its first text event as
-  ``extra={"item_id": ...}`` so the assembled Text can be sent back by id.
+  ``extra={"item_id": ...}`` so the assembled Text can be sent back by id. Every refusal delta
+  is also marked ``extra["refusal"] = True`` (with the item id), so the refusal is a Text of its
+  own that a server relays as ``delta.refusal`` or a ``refusal`` part, as the Chat Completions
+  decoder marks one; :func:`output_parts` marks a non-streamed ``refusal`` part the same way.
 - ``response.output_item.added`` (``function_call``) -> the ``tool_call_delta`` that opens a
   call (``index`` = the item's ``output_index``, ``id`` = ``call_id``, the item id in
   ``extra``); ``response.function_call_arguments.delta`` -> its argument fragments.
@@ -72,21 +75,42 @@ def output_parts(output: list[Any], provider: str) -> tuple[list[Part], str | No
         if kind == "reasoning":
             parts.extend(_reasoning_parts(item, provider))
         elif kind == "message":
-            texts = []
-            for piece in item.get("content") or ():
-                if piece.get("type") == "output_text" and piece.get("text"):
-                    texts.append(piece["text"])
-                elif piece.get("type") == "refusal" and piece.get("refusal"):
-                    texts.append(piece["refusal"])
-                    refusal.append(piece["refusal"])
-            if texts:
-                parts.append(Text("".join(texts), extra=message_extra(item)))
+            texts = _message_texts(item)
+            refusal.extend(t.text for t in texts if t.extra is not None and t.extra.get("refusal") is True)
+            parts.extend(texts)
         elif kind == "function_call":
             raw = item.get("arguments") or ""
             parts.append(ToolCall(id=item.get("call_id") or item.get("id") or "", name=item.get("name") or "",
                                   arguments=parse_arguments(raw), raw_arguments=raw,
                                   extra={ITEM_ID: item["id"]} if item.get("id") else None))
     return parts, ("".join(refusal) or None)
+
+
+def _message_texts(item: dict[str, Any]) -> list[Text]:
+    """A message item's content as Text parts: each run of ``output_text`` one part, each run of
+    ``refusal`` one part marked ``extra["refusal"] = True`` (as the Chat Completions adapter marks
+    ``message.refusal``), so a server renders the refusal as ``message.refusal`` or a ``refusal``
+    content part, never as answer text a client would parse."""
+    extra = message_extra(item)
+    runs: list[tuple[bool, list[str]]] = []
+    for piece in item.get("content") or ():
+        if not isinstance(piece, dict):
+            continue
+        kind = piece.get("type")
+        text = piece.get("text") if kind == "output_text" else piece.get("refusal") if kind == "refusal" else None
+        if not text:
+            continue
+        refused = kind == "refusal"
+        if runs and runs[-1][0] == refused:
+            runs[-1][1].append(text)
+        else:
+            runs.append((refused, [text]))
+    return [Text("".join(texts), extra=refusal_extra(extra) if refused else extra) for refused, texts in runs]
+
+
+def refusal_extra(item_extra: dict[str, Any] | None) -> dict[str, Any]:
+    """The extras of a refusal's text: its message item's, and the refusal mark."""
+    return {**(item_extra or {}), "refusal": True}
 
 
 def _reasoning_parts(item: dict[str, Any], provider: str) -> list[Reasoning]:
@@ -112,7 +136,7 @@ def message_extra(item: dict[str, Any]) -> dict[str, Any] | None:
 class OpenAIResponsesStreamDecoder:
     """One stream's state. ``feed`` any bytes; ``close`` at end of input."""
 
-    __slots__ = ("_host", "_sse", "_model", "_id", "_done", "_seen", "_pending_extra", "_text_seen",
+    __slots__ = ("_host", "_sse", "_model", "_id", "_done", "_seen", "_item_extras", "_text_seen", "_refusing",
                  "_args_seen", "_reasoning_open", "_unfinished_reasoning", "_closed_early", "_has_calls", "_refusal",
                  "_raw")
 
@@ -123,8 +147,9 @@ class OpenAIResponsesStreamDecoder:
         self._id: str | None = None
         self._done = False
         self._seen = False
-        self._pending_extra: dict[int, dict[str, Any]] = {}  # output_index -> message item extras
+        self._item_extras: dict[int, dict[str, Any]] = {}  # output_index -> message item extras
         self._text_seen: set[int] = set()
+        self._refusing: int | None = None  # output_index of the message whose last text was a refusal
         self._args_seen: set[int] = set()
         self._reasoning_open: set[int] = set()  # output_index of reasoning items with a summary part started
         self._unfinished_reasoning: dict[int, str | None] = {}  # reasoning items added, not yet done
@@ -184,7 +209,7 @@ class OpenAIResponsesStreamDecoder:
         elif kind == "message":
             extra = message_extra(item)
             if extra:
-                self._pending_extra[index] = extra
+                self._item_extras[index] = extra
         elif kind == "function_call":
             self._has_calls = True
             args = item.get("arguments") or None
@@ -199,10 +224,19 @@ class OpenAIResponsesStreamDecoder:
         if not delta:
             return
         index = int(ev.get("output_index") or 0)
+        first = index not in self._text_seen
         self._text_seen.add(index)
+        extra: dict[str, Any] | None = None
         if ev.get("type") == "response.refusal.delta":
+            # every refusal delta carries the mark (and its item), so the accumulator joins them
+            # into one Text apart from the answer's, as the Chat Completions decoder marks them
             self._refusal.append(delta)
-        out.append(StreamEvent("text", text=delta, extra=self._pending_extra.pop(index, None)))
+            extra = refusal_extra(self._item_extras.get(index))
+            self._refusing = index
+        elif first or self._refusing == index:  # the item's first answer text, or its first after a refusal
+            extra = self._item_extras.get(index)
+            self._refusing = None
+        out.append(StreamEvent("text", text=delta, extra=extra))
 
     def _arguments(self, ev: dict[str, Any], out: list[StreamEvent]) -> None:
         if ev.get("delta"):
