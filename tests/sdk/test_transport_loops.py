@@ -2,7 +2,8 @@
 
 Each ``asyncio.run()`` makes a loop and closes it. The module-level ``cloverleaf.achat()`` kept
 one client per loop that was never let go (its pools held the loop), and a client reused across
-runs kept every finished loop's pool: an open upstream socket per run, for good. A forked child
+runs kept every finished loop's pool: an open upstream socket per run, for good (httpx's, used
+when a proxy is set, until a collection found it and warned). A forked child
 reused its parent's pooled connection (answers cross between processes). Connections are
 counted on the server's side; nothing here asserts on elapsed time."""
 
@@ -24,6 +25,7 @@ import cloverleaf
 from cloverleaf._http import HttpRequest
 from cloverleaf.transport.aiohttp import AiohttpTransport
 from cloverleaf.transport.h1.pool import H1Transport
+from cloverleaf.transport.httpx import HttpxBackend
 
 pytest.importorskip("httptools")
 pytest.importorskip("aiohttp")
@@ -41,6 +43,7 @@ class Counting:
         self.accepted = 0
         self.open = 0
         self.peers: list[tuple[str, int]] = []   # the client's address per request
+        self.paths: list[str] = []               # the request target per request
         self.lock = threading.Lock()
         self.changed = threading.Condition(self.lock)
         counter = self
@@ -69,6 +72,7 @@ class Counting:
                 self.rfile.read(int(self.headers.get("content-length") or 0))
                 with counter.lock:
                     counter.peers.append(self.client_address)
+                    counter.paths.append(self.path)
                 self.send_response(200)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(ANSWER)))
@@ -138,19 +142,53 @@ def test_module_level_achat_under_repeated_asyncio_run_keeps_one_client_and_one_
     assert counting.settles_at(0) == 0
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+def test_module_level_achat_through_a_proxy_closes_the_sockets_of_finished_loops(
+        counting: Counting, isolated: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A proxy set makes ``auto`` take httpx, whose client of a closed loop was only let go: its
+    connection to the proxy stayed open until a collection, which warned of it."""
+    monkeypatch.setenv("HTTP_PROXY", counting.url)   # the server answers the proxied request itself
+
+    async def one() -> str:
+        return (await cloverleaf.achat("openai/m", "hi", **_kw(counting))).content
+
+    gc.collect()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        for _ in range(6):
+            assert asyncio.run(one()) == "hello"
+        assert counting.accepted == 6 and counting.settles_at(1) == 1   # closed at once, not by the GC
+        gc.collect()
+    assert not [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+    (client,) = cloverleaf._default_async.values()
+    assert isinstance(client.engine.transport.async_backend, HttpxBackend)
+    assert all(path.startswith("http://") for path in counting.paths)   # absolute: sent to the proxy
+    asyncio.run(client.aclose())
+    assert counting.settles_at(0) == 0
+
+
+def _pools(backend: Any) -> Any:
+    if isinstance(backend, H1Transport):
+        return backend._pools
+    return backend._sessions if isinstance(backend, AiohttpTransport) else backend._async.get()
+
+
+@pytest.mark.parametrize("backend", [*BACKENDS, "httpx"])
 def test_one_client_across_asyncio_runs_keeps_only_the_live_loops_pool(counting: Counting, backend: str) -> None:
     client = cloverleaf.AsyncClient(http_client=backend)
-    for _ in range(8):
-        assert asyncio.run(client.chat("openai/m", "hi", **_kw(counting))).content == "hello"
-    held = client.engine.transport.async_backend
-    assert len(held._pools if isinstance(held, H1Transport) else held._sessions) == 1
-    assert counting.accepted == 8 and counting.settles_at(1) == 1
+    gc.collect()   # as below: only this test's sockets are judged
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        for _ in range(8):
+            assert asyncio.run(client.chat("openai/m", "hi", **_kw(counting))).content == "hello"
+        assert len(_pools(client.engine.transport.async_backend)) == 1
+        assert counting.accepted == 8 and counting.settles_at(1) == 1   # before any collection
+        gc.collect()
+    assert not [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
     asyncio.run(client.aclose())   # on a loop of its own: the last run's pool is another loop's
     assert counting.settles_at(0) == 0
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", [*BACKENDS, "httpx"])
 def test_provider_close_closes_the_pools_of_finished_loops(counting: Counting, backend: str) -> None:
     provider = cloverleaf.get_provider("openai", model="m", base_url=f"{counting.url}/v1", api_key="sk-test-loops",
                                        http_client=backend)

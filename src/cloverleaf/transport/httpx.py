@@ -49,6 +49,7 @@ from .base import (
     redact_url,
     timeout_message,
 )
+from .dead_loops import close_socket
 from .fork_guard import PerProcess
 from .retry import Retry, RetryPolicy, aretrying, astream_with_retries, retrying, stream_with_retries
 
@@ -79,7 +80,8 @@ class HttpxBackend:
         #: call, and again in a forked child, which must not share the parent's sockets.
         self._sync: PerProcess[httpx.Client] = PerProcess(self._new_client, _abandon_pools)
         #: This process's async clients, one per event loop (a connection belongs to the loop
-        #: that opened it); weak keys, and a closed loop's client is dropped (_drop_closed_loops).
+        #: that opened it); weak keys, and a closed loop's client is dropped, its sockets closed
+        #: (_drop_closed_loops).
         self._async: PerProcess[LoopClients] = PerProcess(weakref.WeakKeyDictionary, _abandon_loop_clients)
 
     # -- clients --------------------------------------------------------------------------
@@ -331,10 +333,43 @@ class _DeadlineReads:
 
 def _drop_closed_loops(clients: LoopClients) -> None:
     """Let go of the clients of event loops that are closed (a finished ``asyncio.run()``): their
-    connections can never be used or closed with their loop again; the weak key alone would not
-    free them, as each client refers to its loop. Their sockets close when they are collected."""
+    connections can never be used or closed with their loop again (``aclose()`` needs the loop);
+    the weak key alone would not free them, as each client refers to its loop. Their sockets are
+    closed here, directly (:mod:`.dead_loops`): left to the collector, each stayed open until a
+    collection found it, which then warned of an "unclosed transport"."""
     for loop in [loop for loop in list(clients.keys()) if loop.is_closed()]:
-        clients.pop(loop, None)
+        client = clients.pop(loop, None)
+        if client is not None:
+            _close_dead_loop_sockets(client)
+
+
+def _close_dead_loop_sockets(client: httpx.AsyncClient) -> None:
+    """Close the socket of every pooled connection of ``client`` (its own transport's and its
+    mounts', proxies included), whose loop is closed."""
+    transports = [getattr(client, "_transport", None), *getattr(client, "_mounts", {}).values()]
+    for transport in transports:
+        for connection in list(getattr(getattr(transport, "_pool", None), "connections", ())):
+            close_socket(_socket_transport(connection))
+
+
+#: The attributes that lead from one of httpcore's pooled connections down to the asyncio
+#: transport: a proxy's connection or a connection's HTTP/1.1 or HTTP/2 one (``_connection``),
+#: its network stream, anyio's stream in that, and the stream under any TLS layered on it.
+_LAYERS = ("_connection", "_network_stream", "_stream", "transport_stream")
+
+
+def _socket_transport(connection: Any) -> asyncio.BaseTransport | None:
+    """The asyncio transport under a pooled httpcore connection, or None (not connected yet, or
+    a network stream of another kind: a mount's, trio's)."""
+    layer = connection
+    for _ in range(16):   # a handful of layers: a TLS tunnel through a TLS proxy has the most
+        found = getattr(layer, "_transport", None)
+        if isinstance(found, asyncio.BaseTransport):
+            return found
+        layer = next((getattr(layer, name) for name in _LAYERS if getattr(layer, name, None) is not None), None)
+        if layer is None:
+            return None
+    return None
 
 
 def _abandon_pools(client: httpx.Client) -> None:
