@@ -139,8 +139,9 @@ def default_async_client() -> AsyncClient:
 
     A client's pooled connections hold their loop, so a client is never let go by the loop
     dying alone: the first call on a new loop lets go of the clients of loops that have closed
-    since, closing their sockets. Without that, each ``asyncio.run(cloverleaf.achat(...))`` left
-    a client, its loop and an open upstream connection behind for good."""
+    since, closing their sockets and their gateway's threads. Without that, each
+    ``asyncio.run(cloverleaf.achat(...))`` left a client, its loop and an open upstream
+    connection behind for good (and, with a gateway configured, its cleanup and store threads)."""
     import asyncio
     import weakref
 
@@ -155,7 +156,7 @@ def default_async_client() -> AsyncClient:
         for owner in [known for known in list(_default_async) if known.is_closed()]:
             finished = _default_async.pop(owner, None)
             if finished is not None:
-                finished.engine.transport.close()
+                finished._close_after_its_loop()
         client = _default_async[loop] = AsyncClient()
     return client
 

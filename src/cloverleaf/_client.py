@@ -351,6 +351,19 @@ class AsyncClient(_Base):
             await gateway.aclose()
         await self.engine.aclose()
 
+    def _close_after_its_loop(self) -> None:
+        """Close a client whose event loop has closed (the module-level functions' client of a
+        finished ``asyncio.run()``), where :meth:`aclose` cannot run: its gateway's threads
+        (cleanup, store writer, bridge loop, telemetry export) stop and its store is flushed and
+        closed, and its transport's sockets are closed directly. Letting go of the transport
+        alone left every finished run's gateway threads running for good."""
+        self._closed = True
+        with self._gateway_lock:
+            gateway = self._gateway
+        if gateway is not None:
+            gateway.close()
+        self.engine.close()
+
     async def __aenter__(self) -> AsyncClient:
         return self
 

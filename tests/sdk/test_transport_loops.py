@@ -166,6 +166,33 @@ def test_module_level_achat_through_a_proxy_closes_the_sockets_of_finished_loops
     assert counting.settles_at(0) == 0
 
 
+def test_the_gateway_of_a_finished_loops_default_client_stops_its_threads(
+        counting: Counting, isolated: None, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a gateway configured (a route and a store), each default client of a finished loop
+    left its gateway's cleanup thread and store writer running: two threads per
+    ``asyncio.run()``, for good. Only the live loop's client keeps its own."""
+    monkeypatch.setenv("LOOPS_KEY", "sk-test-loops")
+    (tmp_path / "cloverleaf.toml").write_text(
+        f'[providers.up]\nkind = "openai"\nbase_url = "{counting.url}/v1"\napi_key_env = "LOOPS_KEY"\n'
+        f'[routes.r]\ntargets = ["up/m"]\n[store]\nurl = "sqlite:///{tmp_path}/store.db"\n')
+
+    def ours() -> list[str]:
+        return sorted(t.name for t in threading.enumerate() if t.name.startswith("cloverleaf-"))
+
+    before = ours()
+
+    async def one() -> str:
+        return (await cloverleaf.achat("r", "hi", max_retries=0)).content
+
+    for _ in range(50):
+        assert asyncio.run(one()) == "hello"
+    (client,) = cloverleaf._default_async.values()
+    assert client._gateway is not None   # the calls did go through a gateway
+    assert ours() == sorted([*before, "cloverleaf-gateway-cleanup", "cloverleaf-store-writer"])
+    asyncio.run(client.aclose())
+    assert ours() == before
+
+
 def _pools(backend: Any) -> Any:
     if isinstance(backend, H1Transport):
         return backend._pools
