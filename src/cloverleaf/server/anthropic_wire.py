@@ -101,6 +101,7 @@ from .fields import (
     json_schema_object,
     query_int,
     remote_or_inline,
+    tool_objects,
 )
 
 MESSAGES_FIELDS = frozenset({
@@ -350,13 +351,8 @@ def _assistant_block(raw: Any, where: str) -> Part:
 
 
 def _tools(body: dict[str, Any]) -> list[Tool] | None:
-    raw = get_list(body, "tools", "")
-    if not raw:
-        return None
     tools = []
-    for i, item in enumerate(raw):
-        at = f"tools[{i}]"
-        tool = as_dict(item, at)
+    for at, tool in tool_objects(body):
         if tool.get("type") not in (None, "custom"):
             raise bad(f"{at}.type", f"server tool {tool.get('type')!r} is not supported through the gateway; "
                                     "define a custom tool with input_schema")
@@ -367,7 +363,7 @@ def _tools(body: dict[str, Any]) -> list[Tool] | None:
             strict=get_bool(tool, "strict", at),
             cache_control=get_dict(tool, "cache_control", at),   # caching a long tool list: carried on
         ))
-    return tools
+    return tools or None
 
 
 def _tool_choice(raw: Any) -> tuple[ToolChoice, bool]:

@@ -8,11 +8,11 @@ generic "invalid request". No pydantic on the hot path.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, cast
 
 from .._errors import clipped
-from .._types import IMAGE_DETAILS, Attachment, AttachmentKind, ImageDetail
+from .._types import IMAGE_DETAILS, Attachment, AttachmentKind, ImageDetail, Tool
 from .errors import BadRequest
 
 _MISSING: Any = object()
@@ -215,6 +215,28 @@ def json_schema_object(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise bad(where, f"expected a JSON Schema object, got {_kind(value)}")
     return value
+
+
+# --------------------------------------------------------------------------- tools
+
+
+def tool_objects(body: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The request's ``tools`` array, entry by entry: its path for errors (``tools[2]``) and the
+    entry, which must be an object. Every wire reads its tools this way."""
+    for i, item in enumerate(get_list(body, "tools", "") or ()):
+        at = f"tools[{i}]"
+        yield at, as_dict(item, at)
+
+
+def function_tool(fn: dict[str, Any], where: str) -> Tool:
+    """A function tool as both OpenAI APIs define one (Chat Completions nests it under
+    ``function``, the Responses API has it flat; ``where`` is that object's path): ``parameters``
+    left out is a function without arguments, an empty object schema, as OpenAI takes it."""
+    params = fn.get("parameters")
+    return Tool(name=get_name(fn, "name", where), description=get_str(fn, "description", where),
+                parameters=json_schema_object(params, f"{where}.parameters") if params is not None
+                else {"type": "object", "properties": {}},
+                strict=get_bool(fn, "strict", where))
 
 
 # --------------------------------------------------------------------------- attachments

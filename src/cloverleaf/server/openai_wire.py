@@ -64,6 +64,7 @@ from .fields import (
     base64_attachment,
     check_fields,
     check_tool_choice,
+    function_tool,
     get_bool,
     get_dict,
     get_int,
@@ -77,6 +78,7 @@ from .fields import (
     json_schema_object,
     remote_or_inline,
     too_deep,
+    tool_objects,
 )
 
 MAX_TOKEN_ID = 2**31 - 1
@@ -272,26 +274,14 @@ def _assistant_parts(msg: dict[str, Any], where: str) -> list[Part]:
 
 
 def _tools(body: dict[str, Any]) -> list[Tool] | None:
-    raw = get_list(body, "tools", "")
-    if not raw:
-        return None
     tools = []
-    for i, item in enumerate(raw):
-        at = f"tools[{i}]"
-        item = as_dict(item, at)
+    for at, item in tool_objects(body):
         if item.get("type", "function") != "function":
             raise bad(f"{at}.type", f"only function tools are supported, got {item.get('type')!r}")
         fn = get_dict(item, "function", at, required=True)
         assert fn is not None
-        params = fn.get("parameters")
-        tools.append(Tool(
-            name=get_name(fn, "name", f"{at}.function"),
-            description=get_str(fn, "description", f"{at}.function"),
-            parameters=json_schema_object(params, f"{at}.function.parameters") if params is not None
-            else {"type": "object", "properties": {}},
-            strict=get_bool(fn, "strict", f"{at}.function"),
-        ))
-    return tools
+        tools.append(function_tool(fn, f"{at}.function"))
+    return tools or None
 
 
 def _tool_choice(raw: Any) -> tuple[ToolChoice | None, list[str] | None]:

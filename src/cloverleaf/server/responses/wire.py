@@ -55,6 +55,7 @@ from ..fields import (
     bad,
     check_fields,
     check_tool_choice,
+    function_tool,
     get_bool,
     get_dict,
     get_int,
@@ -64,6 +65,7 @@ from ..fields import (
     get_number,
     get_str,
     json_schema_object,
+    tool_objects,
 )
 from .items import (
     BUILTIN_ITEMS,
@@ -289,19 +291,13 @@ def _tools(body: dict[str, Any]) -> tuple[list[Tool] | None, list[dict[str, Any]
     tools: list[Tool] = []
     builtin: list[dict[str, Any]] = []
     echoed: list[dict[str, Any]] = []
-    for i, raw in enumerate(get_list(body, "tools", "") or []):
-        at = f"tools[{i}]"
-        item = as_dict(raw, at)
+    for at, item in tool_objects(body):
         kind = get_str(item, "type", at, required=True)
         if kind != "function":
             builtin.append(item)
             echoed.append(item)
             continue
-        params = item.get("parameters")
-        tool = Tool(name=get_name(item, "name", at), description=get_str(item, "description", at),
-                    parameters=json_schema_object(params, f"{at}.parameters") if params is not None
-                    else {"type": "object", "properties": {}},
-                    strict=get_bool(item, "strict", at))
+        tool = function_tool(item, at)
         tools.append(tool)
         echoed.append({"type": "function", "name": tool.name, "description": tool.description,
                        "parameters": tool.parameters, "strict": bool(tool.strict)})  # as sent: see relayed
