@@ -31,6 +31,7 @@ from ._types import (
     ImageRequest,
     ImageResponse,
     ToolCall,
+    ToolResult,
 )
 
 if TYPE_CHECKING:
@@ -223,20 +224,10 @@ class Client(_Base):
         return self.engine.chat(self._checked_target(model, call), req)
 
     def _chat_with_tools(self, model: str, req: ChatRequest, call: dict[str, Any]) -> ChatResponse:
-        tools = {t.name: t for t in req.tools or ()}
-        loop = tool_loop(req.messages, int(call.get("max_tool_turns", 8)))
-        step: Any = next(loop)
-        loads = attachment_loads.begin()   # every turn re-sends the conversation: its attachments load once
-        try:
-            while True:
-                response = self._send(model, _with_messages(req, step), call)
-                calls: list[ToolCall] = loop.send(response)  # type: ignore[assignment]
-                step = loop.send([run_tool(c, tools) for c in calls])
-        except StopIteration as stop:
-            result: ChatResponse = stop.value
-            return result
-        finally:
-            attachment_loads.end(loads)
+        with _ToolTurns(req, call) as turns:
+            while (calls := turns.answered(self._send(model, turns.request, call))) is not None:
+                turns.ran([run_tool(c, turns.tools) for c in calls])
+            return turns.answer
 
     def stream(self, model: str | None, messages: Any, **options: Unpack[ChatOptions]) -> Stream:
         model, req, call = self._prepare(model, messages, options)
@@ -294,20 +285,10 @@ class AsyncClient(_Base):
         return await self.engine.achat(await self._achecked_target(model, call), req)
 
     async def _achat_with_tools(self, model: str, req: ChatRequest, call: dict[str, Any]) -> ChatResponse:
-        tools = {t.name: t for t in req.tools or ()}
-        loop = tool_loop(req.messages, int(call.get("max_tool_turns", 8)))
-        step: Any = next(loop)
-        loads = attachment_loads.begin()   # every turn re-sends the conversation: its attachments load once
-        try:
-            while True:
-                response = await self._asend(model, _with_messages(req, step), call)
-                calls: list[ToolCall] = loop.send(response)  # type: ignore[assignment]
-                step = loop.send(await arun_tools(calls, tools))
-        except StopIteration as stop:
-            result: ChatResponse = stop.value
-            return result
-        finally:
-            attachment_loads.end(loads)
+        with _ToolTurns(req, call) as turns:
+            while (calls := turns.answered(await self._asend(model, turns.request, call))) is not None:
+                turns.ran(await arun_tools(calls, turns.tools))
+            return turns.answer
 
     def stream(self, model: str | None, messages: Any, **options: Unpack[ChatOptions]) -> AsyncStream:
         model, req, call = self._prepare(model, messages, options)
@@ -369,6 +350,43 @@ class AsyncClient(_Base):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+class _ToolTurns:
+    """A chat with ``run_tools``, but for its I/O: the sync and async clients each only send the
+    turns and run the tools (with and without ``await``), driving this one object over the pure
+    :func:`tool_loop`. Used as a ``with`` block: every turn re-sends the conversation, and its
+    attachments load once for all of them."""
+
+    __slots__ = ("_req", "_loop", "_loads", "tools", "request", "answer")
+
+    def __init__(self, req: ChatRequest, call: Mapping[str, Any]) -> None:
+        self._req = req
+        self._loop = tool_loop(req.messages, int(call.get("max_tool_turns", 8)))
+        self.tools = {t.name: t for t in req.tools or ()}
+        #: the next turn to send
+        self.request = _with_messages(req, next(self._loop))
+        self._loads: Any = None
+
+    def __enter__(self) -> _ToolTurns:
+        self._loads = attachment_loads.begin()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        attachment_loads.end(self._loads)
+
+    def answered(self, response: ChatResponse) -> list[ToolCall] | None:
+        """The tool calls ``response`` asks to run; None when it is the answer (:attr:`answer`)."""
+        try:
+            calls: list[ToolCall] = self._loop.send(response)  # type: ignore[assignment]
+        except StopIteration as stop:
+            self.answer: ChatResponse = stop.value
+            return None
+        return calls
+
+    def ran(self, results: list[ToolResult]) -> None:
+        """The tools' results: the next turn is the conversation with them."""
+        self.request = _with_messages(self._req, self._loop.send(results))
 
 
 def _check_call(call: Mapping[str, Any]) -> None:
