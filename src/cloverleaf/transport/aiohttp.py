@@ -55,7 +55,7 @@ from .base import (
     redact_url,
     timeout_message,
 )
-from .dead_loops import close_socket
+from .dead_loops import close_socket, running_loop
 from .retry import Retry, RetryPolicy, aretrying, astream_with_retries
 
 if TYPE_CHECKING:
@@ -121,10 +121,7 @@ class AiohttpTransport:
         closes that one): a loop running in another thread is asked to close its own, the
         sockets of a closed loop are closed here (see :mod:`.dead_loops`), an idle loop's
         session is closed on it when no loop runs in this thread."""
-        try:
-            current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            current = None
+        current = running_loop()
         for owner in list(self._sessions):
             if owner is current:
                 continue

@@ -16,6 +16,15 @@ import socket
 from typing import Any
 
 
+def running_loop() -> asyncio.AbstractEventLoop | None:
+    """This thread's running event loop, or None: a backend's ``close()`` closes that loop's own
+    pools itself and leaves the others to their loops, or to :func:`close_socket` once closed."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 def close_socket(transport: asyncio.BaseTransport | None) -> None:
     """Close the socket under ``transport``, whose loop can no longer do it, and mark the
     transport (and the TCP one under TLS) closed as the loop's callback would have, so its

@@ -60,7 +60,7 @@ from ..base import (
     redact_url,
     timeout_message,
 )
-from ..dead_loops import close_socket
+from ..dead_loops import close_socket, running_loop
 from ..retry import Retry, RetryPolicy, aretrying, astream_with_retries
 from . import available as available
 from .connection import Connection, Stale
@@ -308,10 +308,7 @@ class H1Transport:
         own, a loop running in another thread is asked to close its own, the sockets of a
         closed loop are closed here (see :mod:`..dead_loops`), and a loop that is open but
         not running closes them when it runs next."""
-        try:
-            current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            current = None
+        current = running_loop()
         for owner in list(self._pools):
             for pool in self._pools.pop(owner, {}).values():
                 if owner is not current and owner.is_closed():
