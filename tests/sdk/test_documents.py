@@ -135,9 +135,14 @@ def test_the_cache_key_sees_a_documents_content_title_and_switches(tmp_path: Pat
 
 
 def test_a_documents_bytes_count_toward_the_token_bound() -> None:
-    big = Attachment(type="pdf", media_type="application/pdf", data=b"%PDF" + b"x" * 200_000)
+    """A PDF is bounded by its pages or its bytes, whichever is more (and one whose pages cannot
+    be counted has no bound of its own: the target's context window bounds it)."""
+    big = Attachment(type="pdf", media_type="application/pdf",
+                     data=b"%PDF-1.4\n1 0 obj << /Type /Page >> endobj\n" + b"x" * 200_000)
     req = ChatRequest("m", [Message.user([Document(big, title="Big")])])
     assert input_token_bound(req) > 200_000
+    pageless = Attachment(type="pdf", media_type="application/pdf", data=b"%PDF" + b"x" * 200_000)
+    assert input_token_bound(ChatRequest("m", [Message.user([Document(pageless, title="Big")])])) is None
 
 
 def test_a_cited_answer_survives_the_caches_json() -> None:
