@@ -12,7 +12,8 @@ Why this is more than a field rename: the Messages API has its own shape for a c
   (and a user message after them) becomes one user turn with the results first.
 - Assistant history must carry ``thinking`` blocks back with their ``signature`` (and
   ``redacted_thinking`` blocks with their ``data``) or a multi-turn conversation with extended
-  thinking is rejected. Reasoning from another provider has no valid signature and is dropped.
+  thinking is rejected. Reasoning from another provider has no valid signature and is dropped;
+  Claude's from Bedrock is Claude's (``_common.replayable_reasoning``).
 - A :class:`~cloverleaf.Document` is a ``document`` block (:func:`encode_document`): text,
   PDF or ``content`` source, with ``title``, ``context``, ``citations`` and ``cache_control``.
 - Thinking is ``{"type": "adaptive"}`` where the caller asked for it or the model has nothing
@@ -306,7 +307,7 @@ def _assistant_blocks(adapter: Adapter, part: Any) -> list[dict[str, Any]]:
             block["cache_control"] = part.cache_control
         return [block]
     if isinstance(part, Reasoning):
-        if not replayable_reasoning(adapter, part.provider):
+        if not replayable_reasoning(adapter, part.provider, claude=True):
             return []  # another vendor's reasoning: its signature cannot verify here
         if part.redacted:
             return [{"type": "redacted_thinking", "data": part.redacted}]

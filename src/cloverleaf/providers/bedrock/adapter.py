@@ -27,7 +27,8 @@ Claude's budget is left out of a tool loop whose last assistant turn lost its si
 the model would refuse (``claude_rules.history_allows_thinking``). Anthropic's context edits
 (``ChatRequest.context_management``) reach Claude there too, with their ``anthropic_beta``.
 Reasoning parts in the history are sent back only when signed (or redacted) and produced by
-Bedrock (``_common.replayable_reasoning``): Claude verifies them, unsigned reasoning cannot be
+Bedrock, or by Claude anywhere for a Claude model (the thinking blocks a ``/v1/messages`` client
+sends back: ``_common.replayable_reasoning``): Claude verifies them, unsigned reasoning cannot be
 replayed faithfully, and another vendor's signature (a Gemini ``thoughtSignature``, OpenAI
 encrypted reasoning after a gateway fallback) would fail the whole request. Effort and budget
 translate through the shared table in ``_common``. Which stop sequence ended a Claude answer
@@ -293,7 +294,7 @@ class BedrockAdapter(Adapter):
             return _with_cache_point({"toolResult": {"toolUseId": part.tool_call_id, "content": content,
                                                      "status": status}}, part.cache_control)
         if isinstance(part, Reasoning):
-            if not replayable_reasoning(self, part.provider):
+            if not replayable_reasoning(self, part.provider, claude=_is_claude(model)):
                 return []  # another vendor's signature or encrypted reasoning: Converse would reject it
             if part.redacted:
                 return [{"reasoningContent": {"redactedContent": part.redacted}}]
