@@ -1,10 +1,12 @@
 """Reasoning a client sends back through the gateway reaches the provider that needs it: the
 signed thinking blocks of an Anthropic SDK tool loop reach Claude on Bedrock (they were dropped as
-another vendor's, and thinking was switched off for every turn of the loop). Driven by the
-official SDKs against a mock upstream."""
+another vendor's, and thinking was switched off for every turn of the loop), and a Chat
+Completions client's ``reasoning_content`` reaches DeepSeek (whose thinking mode refuses a tool
+loop without it). Driven by the official SDKs against a mock upstream."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -53,3 +55,19 @@ def test_signed_thinking_from_an_anthropic_client_reaches_claude_on_bedrock(live
         "reasoningContent": {"reasoningText": {"text": "Need the weather.", "signature": "SIGbedrock123"}}}
     assert body["additionalModelRequestFields"]["thinking"] == thinking
 
+
+def test_a_chat_completions_clients_reasoning_content_reaches_deepseek(live: Live, upstream: Upstream) -> None:
+    upstream.queue(answer({"id": "c1", "object": "chat.completion", "created": 1, "model": "deepseek-reasoner",
+                           "choices": [{"index": 0, "finish_reason": "stop",
+                                        "message": {"role": "assistant", "content": "Sunny."}}]}))
+    call = {"id": "call_00_abc", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
+    live.openai().chat.completions.create(
+        model="deepseek/deepseek-reasoner", reasoning_effort="high",
+        tools=[{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}],
+        messages=[{"role": "user", "content": "Weather in Paris?"},
+                  {"role": "assistant", "content": None, "tool_calls": [call],   # type: ignore[list-item]
+                   "reasoning_content": "I should call get_weather."},
+                  {"role": "tool", "tool_call_id": "call_00_abc", "content": "sunny"}])
+    turn = sent(upstream)["messages"][1]
+    assert turn["reasoning_content"] == "I should call get_weather." and turn["tool_calls"][0]["id"] == "call_00_abc"
+    assert json.loads(turn["tool_calls"][0]["function"]["arguments"]) == {}
