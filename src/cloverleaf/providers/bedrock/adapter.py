@@ -22,7 +22,8 @@ turn that tool call back into a Text part holding the JSON. ``extra={"structured
 Reasoning is requested per model family through ``additionalModelRequestFields`` (Claude
 ``thinking`` and ``output_config.effort`` by the same rules as on Anthropic's API — adaptive
 thinking for 4.6 and later when asked, and for any request on Opus 4.7 and later, which refuse a
-budget — gpt-oss ``reasoning_effort``, Qwen ``reasoning_config``, Nova ``reasoningConfig``);
+budget — gpt-oss ``reasoning_effort``, Qwen ``reasoning_config``, Nova ``reasoningConfig``;
+``reasoning=0`` asks none of them for reasoning);
 Claude's budget is left out of a tool loop whose last assistant turn lost its signed thinking, which
 the model would refuse (``claude_rules.history_allows_thinking``). Anthropic's context edits
 (``ChatRequest.context_management``) reach Claude there too, with their ``anthropic_beta``.
@@ -400,6 +401,8 @@ class BedrockAdapter(Adapter):
             if effort is not None:
                 fields["output_config"] = {"effort": effort}
             return fields
+        if rc.budget_tokens == 0 and rc.effort is None:
+            return {}   # reasoning=0: no reasoning (it was switched on at "medium")
         effort = rc.effort or (effort_for_budget(rc.budget_tokens) if rc.budget_tokens else "medium")
         if "openai." in model:
             return {"reasoning_effort": "low" if effort == "minimal" else effort}
