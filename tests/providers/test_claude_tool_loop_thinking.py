@@ -127,3 +127,29 @@ def test_another_vendors_or_models_reasoning_still_stays_behind() -> None:
     nova = ChatRequest("us.amazon.nova-premier-v1:0", _tool_loop(SONNET37, claude).messages,
                        tools=[Tool("get_weather", None, {"type": "object"})])
     assert all("reasoningContent" not in b for b in bedrock_body(nova)["messages"][1]["content"])
+
+
+@pytest.mark.parametrize("choice", [ToolChoice("required"), ToolChoice("tool", "get_weather")])
+def test_a_forced_tool_is_kept_and_the_thinking_budget_left_out(choice: ToolChoice,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """Claude refuses a thinking budget beside a forced tool ("Thinking may not be enabled when
+    tool_choice forces tool use"), and both were sent, on Anthropic's API and on Bedrock: the
+    forced tool is the caller's instruction, so it stays and the budget goes (debug log)."""
+    tools = [Tool("get_weather", None, {"type": "object"})]
+    forced = ChatRequest("claude-sonnet-4-5", [Message.user("Weather?")], tools=tools, tool_choice=choice,
+                         reasoning=ReasoningConfig(effort="high"), max_tokens=30000)
+    with caplog.at_level("DEBUG", logger="cloverleaf.providers"):
+        got = body(forced)
+    assert "thinking" not in got and got["tool_choice"]["type"] == ("any" if choice.mode == "required" else "tool")
+    assert "forces tool use" in caplog.text
+    forced.model = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+    on_bedrock = bedrock_body(forced)
+    assert "additionalModelRequestFields" not in on_bedrock
+    assert on_bedrock["toolConfig"]["toolChoice"] == (
+        {"any": {}} if choice.mode == "required" else {"tool": {"name": "get_weather"}})
+    # adaptive thinking allows forcing: both stay; auto keeps the budget
+    forced.model, forced.reasoning = "claude-opus-4-6", ReasoningConfig(adaptive=True)
+    assert body(forced)["thinking"] == {"type": "adaptive"} and body(forced)["tool_choice"]["type"] != "auto"
+    forced.model, forced.tool_choice, forced.reasoning = "claude-sonnet-4-5", ToolChoice("auto"), ReasoningConfig(
+        effort="high")
+    assert body(forced)["thinking"] == {"type": "enabled", "budget_tokens": 16384}

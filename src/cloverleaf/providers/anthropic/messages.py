@@ -24,7 +24,8 @@ Why this is more than a field rename: the Messages API has its own shape for a c
   budget; the thinking and sampling rules are the models' own, shared with Bedrock
   (``claude_rules``), and ``tool_choice`` is checked by the shared rule in ``_common``. One of
   them: a tool loop whose last assistant turn lost its signed thinking (an OpenAI-style client
-  cannot send it back) is sent without thinking, which the API would otherwise refuse.
+  cannot send it back), or a request that forces a tool, is sent without a thinking budget,
+  which the API would otherwise refuse.
 
 Structured output, and why it is native: the recordings (``test_anthropic_native_output_*``,
 ``test_output/test_*_native_output*``) show ``output_config.format = {"type": "json_schema",
@@ -68,6 +69,7 @@ from ..claude_rules import (
     output_effort,
     sampling,
     thinking_budget,
+    tool_choice_allows_thinking,
 )
 from .schemas import fits_native, native_output_schema
 
@@ -92,7 +94,8 @@ def encode_chat(adapter: Adapter, req: ChatRequest, cfg: ProviderConfig) -> dict
     budget = None if adaptive or effort_alone(req.reasoning) else thinking_budget(adapter, req)
     in_place = _system_in_place(cfg)
     turns = encode_messages(adapter, req.messages, system_in_place=in_place)
-    if budget is not None and not history_allows_thinking(_final_assistant(turns), req.model):
+    if budget is not None and not (history_allows_thinking(_final_assistant(turns), req.model)
+                                   and tool_choice_allows_thinking(req)):
         budget = None
     body["max_tokens"] = max_tokens(req, budget) or default_max_tokens(req.model)
     body["messages"] = turns

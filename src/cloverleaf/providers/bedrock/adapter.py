@@ -24,8 +24,8 @@ Reasoning is requested per model family through ``additionalModelRequestFields``
 thinking for 4.6 and later when asked, and for any request on Opus 4.7 and later, which refuse a
 budget — gpt-oss ``reasoning_effort``, Qwen ``reasoning_config``, Nova ``reasoningConfig``;
 ``reasoning=0`` asks none of them for reasoning);
-Claude's budget is left out of a tool loop whose last assistant turn lost its signed thinking, which
-the model would refuse (``claude_rules.history_allows_thinking``). Anthropic's context edits
+Claude's budget is left out of a tool loop whose last assistant turn lost its signed thinking, and
+of a request that forces a tool, which the model would refuse (``claude_rules``). Anthropic's context edits
 (``ChatRequest.context_management``) reach Claude there too, with their ``anthropic_beta``.
 Reasoning parts in the history are sent back only when signed (or redacted) and produced by
 Bedrock, or by Claude anywhere for a Claude model (the thinking blocks a ``/v1/messages`` client
@@ -89,6 +89,7 @@ from ..claude_rules import (
     output_effort,
     sampling,
     thinking_budget,
+    tool_choice_allows_thinking,
 )
 from .auth import CredentialCache, sign_request
 from .citations import citations_from
@@ -208,7 +209,8 @@ class BedrockAdapter(Adapter):
         claude = _is_claude(req.model)
         adaptive = claude and adaptive_thinking(req)
         budget = None if not claude or adaptive or effort_alone(req.reasoning) else thinking_budget(self, req)
-        if budget is not None and not history_allows_thinking(_final_assistant(messages), req.model):
+        if budget is not None and not (history_allows_thinking(_final_assistant(messages), req.model)
+                                       and tool_choice_allows_thinking(req)):
             budget = None
         if req.reasoning is not None:
             fields = {**self._reasoning_fields(req, budget, adaptive=adaptive), **fields}
