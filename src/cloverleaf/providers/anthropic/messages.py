@@ -12,7 +12,9 @@ Why this is more than a field rename: the Messages API has its own shape for a c
   (and a user message after them) becomes one user turn with the results first.
 - Assistant history must carry ``thinking`` blocks back with their ``signature`` (and
   ``redacted_thinking`` blocks with their ``data``) or a multi-turn conversation with extended
-  thinking is rejected. Reasoning from another provider has no valid signature and is dropped;
+  thinking is rejected. Tool-call ids the API refuses (another provider's, such as Kimi K2's
+  ``functions.get_weather:0``) are mapped alike for a call and its result. Reasoning from
+  another provider has no valid signature and is dropped;
   Claude's from Bedrock is Claude's (``_common.replayable_reasoning``).
 - A :class:`~cloverleaf.Document` is a ``document`` block (:func:`encode_document`): text,
   PDF or ``content`` source, with ``title``, ``context``, ``citations`` and ``cache_control``.
@@ -41,6 +43,7 @@ A schema constrained decoding cannot hold (a ``dict[str, X]`` map, a recursive m
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from ..._json_schema import object_root
@@ -71,6 +74,7 @@ from ..claude_rules import (
     thinking_budget,
     tool_choice_allows_thinking,
 )
+from ..openai.tool_ids import remap_ids
 from .schemas import fits_native, native_output_schema
 
 if TYPE_CHECKING:
@@ -81,6 +85,9 @@ STRUCTURED_TOOL = "json_response"
 
 #: The beta (a prefix of its dated names) under which the API takes ``system`` turns in ``messages``.
 MID_CONVERSATION_SYSTEM = "mid-conversation-system-"
+
+#: A tool-call id as the API takes it (``tool_use.id``, ``tool_result.tool_use_id``).
+_TOOL_ID = re.compile(r"[a-zA-Z0-9_-]+")
 
 #: Model name prefixes that predate native structured outputs (``output_config.format``).
 _NO_NATIVE_JSON = ("claude-3", "claude-2", "claude-instant", "claude-sonnet-4-0", "claude-sonnet-4-2025",
@@ -275,7 +282,22 @@ def encode_messages(adapter: Adapter, messages: list[Message], *,
             turns[-1]["content"].extend(blocks)
         else:
             turns.append({"role": role, "content": blocks})
+    _anthropic_tool_ids(turns)
     return turns
+
+
+def _anthropic_tool_ids(turns: list[dict[str, Any]]) -> None:
+    """Map, in place, the tool-call ids the API refuses (anything but letters, digits, ``_`` and
+    ``-``: Kimi K2's ``functions.get_weather:0``, from a conversation begun there) alike for a
+    call and its result, as Mistral's are (:mod:`..openai.tool_ids`)."""
+    refs = [(block, "id" if block["type"] == "tool_use" else "tool_use_id")
+            for turn in turns if turn["role"] != "system" for block in turn["content"]
+            if block["type"] in ("tool_use", "tool_result")]
+    remap_ids(refs, _is_tool_id)
+
+
+def _is_tool_id(value: Any) -> bool:
+    return isinstance(value, str) and _TOOL_ID.fullmatch(value) is not None
 
 
 def _final_assistant(turns: list[dict[str, Any]]) -> list[BlockKind] | None:
