@@ -20,6 +20,7 @@ from cloverleaf._errors import (
     UnsupportedCapability,
 )
 from cloverleaf._http import HttpResponse
+from cloverleaf._options import to_reasoning
 from cloverleaf._types import (
     Attachment,
     ChatRequest,
@@ -368,6 +369,15 @@ def test_reasoning_for_other_families() -> None:
                                                                   reasoning=ReasoningConfig()))
     with pytest.raises(InvalidRequestError, match="additionalModelRequestFields"):
         sent(ChatRequest("meta.llama3-8b", [Message.user("x")], reasoning=ReasoningConfig(effort="low")))
+
+
+@pytest.mark.parametrize("model", ["us.amazon.nova-premier-v1:0", "openai.gpt-oss-120b-1:0", "qwen.qwen3-32b-v1:0",
+                                   "meta.llama3-8b", SONNET4])
+def test_reasoning_0_asks_no_model_for_reasoning(model: str) -> None:
+    """``reasoning=0`` is "no thinking" (as on Anthropic's API, OpenAI and Gemini): Nova got
+    reasoningConfig enabled and gpt-oss reasoning_effort, both at "medium"."""
+    req = ChatRequest(model, [Message.user("x")], reasoning=to_reasoning(0))
+    assert "additionalModelRequestFields" not in sent(req)
 
 
 def test_unsigned_reasoning_is_not_sent_back() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from cloverleaf._types import ChatRequest, Message, Reasoning, ReasoningConfig, Role, Tool, ToolChoice
+from cloverleaf._types import ChatRequest, Message, Reasoning, ReasoningConfig, Role, Tool, ToolCall, ToolChoice
 from cloverleaf.providers.anthropic.adapter import AnthropicAdapter
 from cloverleaf.providers.base import ProviderConfig
 from cloverleaf.providers.bedrock.adapter import BedrockAdapter
@@ -87,3 +87,69 @@ def test_bedrock_tool_loop_that_lost_its_signed_thinking_is_sent_without_thinkin
     follow.messages[1] = out.to_message()
     assert bedrock_body(follow)["additionalModelRequestFields"] == {"thinking": {"type": "enabled",
                                                                                  "budget_tokens": 1024}}
+
+
+def _tool_loop(model: str, signed: Reasoning) -> ChatRequest:
+    call = ToolCall("toolu_1", "get_weather", {"city": "Paris"})
+    return ChatRequest(model, [Message.user("Weather?"), Message(Role.ASSISTANT, parts=[signed, call]),
+                               Message.tool("toolu_1", "sunny")],
+                       tools=[Tool("get_weather", None, {"type": "object"})], reasoning=ReasoningConfig(budget_tokens=2000),
+                       max_tokens=8000)
+
+
+def test_claudes_signed_thinking_goes_back_to_claude_wherever_it_runs() -> None:
+    """Claude's signature is the model's: thinking signed on Anthropic's API (as a ``/v1/messages``
+    client sends it back, tagged Anthropic's) reaches Claude on Bedrock, and Bedrock's reaches
+    Anthropic's API, with thinking kept on; it was dropped as another vendor's, and the tool
+    loop then went on without thinking."""
+    from_anthropic = Reasoning("Need weather.", signature="SIGanthropic", provider="anthropic")
+    sent = bedrock_body(_tool_loop("us.anthropic.claude-sonnet-4-5-20250929-v1:0", from_anthropic))
+    assert sent["messages"][1]["content"][0] == {
+        "reasoningContent": {"reasoningText": {"text": "Need weather.", "signature": "SIGanthropic"}}}
+    assert sent["additionalModelRequestFields"]["thinking"] == {"type": "enabled", "budget_tokens": 2000}
+    redacted = Reasoning("", redacted="REDACTEDdata", provider="anthropic")
+    assert bedrock_body(_tool_loop(SONNET37, redacted))["messages"][1]["content"][0] == {
+        "reasoningContent": {"redactedContent": "REDACTEDdata"}}
+    from_bedrock = Reasoning("Need weather.", signature="SIGbedrock", provider="bedrock")
+    got = body(_tool_loop("claude-sonnet-4-5", from_bedrock))
+    assert got["messages"][1]["content"][0] == {"type": "thinking", "thinking": "Need weather.",
+                                                "signature": "SIGbedrock"}
+    assert got["thinking"] == {"type": "enabled", "budget_tokens": 2000}
+
+
+def test_another_vendors_or_models_reasoning_still_stays_behind() -> None:
+    gemini = Reasoning("Plan.", signature="thoughtSig", provider="gemini")
+    assert bedrock_body(_tool_loop(SONNET37, gemini))["messages"][1]["content"][0] == {
+        "toolUse": {"toolUseId": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}}
+    assert body(_tool_loop("claude-sonnet-4-5", gemini))["messages"][1]["content"][0]["type"] == "tool_use"
+    # Claude's signature means nothing to another model on Bedrock
+    claude = Reasoning("Plan.", signature="SIGanthropic", provider="anthropic")
+    nova = ChatRequest("us.amazon.nova-premier-v1:0", _tool_loop(SONNET37, claude).messages,
+                       tools=[Tool("get_weather", None, {"type": "object"})])
+    assert all("reasoningContent" not in b for b in bedrock_body(nova)["messages"][1]["content"])
+
+
+@pytest.mark.parametrize("choice", [ToolChoice("required"), ToolChoice("tool", "get_weather")])
+def test_a_forced_tool_is_kept_and_the_thinking_budget_left_out(choice: ToolChoice,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """Claude refuses a thinking budget beside a forced tool ("Thinking may not be enabled when
+    tool_choice forces tool use"), and both were sent, on Anthropic's API and on Bedrock: the
+    forced tool is the caller's instruction, so it stays and the budget goes (debug log)."""
+    tools = [Tool("get_weather", None, {"type": "object"})]
+    forced = ChatRequest("claude-sonnet-4-5", [Message.user("Weather?")], tools=tools, tool_choice=choice,
+                         reasoning=ReasoningConfig(effort="high"), max_tokens=30000)
+    with caplog.at_level("DEBUG", logger="cloverleaf.providers"):
+        got = body(forced)
+    assert "thinking" not in got and got["tool_choice"]["type"] == ("any" if choice.mode == "required" else "tool")
+    assert "forces tool use" in caplog.text
+    forced.model = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+    on_bedrock = bedrock_body(forced)
+    assert "additionalModelRequestFields" not in on_bedrock
+    assert on_bedrock["toolConfig"]["toolChoice"] == (
+        {"any": {}} if choice.mode == "required" else {"tool": {"name": "get_weather"}})
+    # adaptive thinking allows forcing: both stay; auto keeps the budget
+    forced.model, forced.reasoning = "claude-opus-4-6", ReasoningConfig(adaptive=True)
+    assert body(forced)["thinking"] == {"type": "adaptive"} and body(forced)["tool_choice"]["type"] != "auto"
+    forced.model, forced.tool_choice, forced.reasoning = "claude-sonnet-4-5", ToolChoice("auto"), ReasoningConfig(
+        effort="high")
+    assert body(forced)["thinking"] == {"type": "enabled", "budget_tokens": 16384}

@@ -12,7 +12,10 @@
 - :func:`replayable_reasoning`: reasoning in the history is sent back only to an adapter of
   the kind that produced it. Signatures and encrypted reasoning are opaque tokens that only
   their own API can verify (a Gemini ``thoughtSignature`` sent to Claude is a 400), which
-  matters when a gateway falls back from one provider to another mid-conversation.
+  matters when a gateway falls back from one provider to another mid-conversation. Claude's
+  are the model's own, not its host's: they verify wherever Claude runs (:data:`CLAUDE_KINDS`),
+  so Claude's thinking is one family across Anthropic's API and Claude on Bedrock, and the
+  thinking blocks a ``/v1/messages`` client sends back reach Claude on Bedrock too.
 - :func:`checked_image`: an image in a format the API does not take (HEIC to OpenAI or
   Anthropic, AVIF to any) is an :class:`InvalidRequestError` naming the formats it does take,
   before anything is sent, by one table per API (:data:`WEB_IMAGES`, :data:`GEMINI_IMAGES`).
@@ -111,18 +114,29 @@ class NamedAdapter(Protocol):
     def kind(self) -> str: ...
 
 
-def replayable_reasoning(adapter: NamedAdapter, provider: str | None) -> bool:
+#: The adapter kinds that serve Claude. Its thinking signatures are checked by the model, so a
+#: signature from one verifies on the others; a client of ``/v1/messages`` sends its thinking
+#: blocks back as Anthropic's, whichever of them served the turn.
+CLAUDE_KINDS = frozenset({"anthropic", "bedrock"})
+
+
+def replayable_reasoning(adapter: NamedAdapter, provider: str | None, *, claude: bool = False) -> bool:
     """Whether reasoning produced by row ``provider`` may be sent back to ``adapter``.
 
     Yes for its own row, for unnamed reasoning, for another row of the same adapter kind, and
     for a row the registry does not know (a custom ``[providers.X]`` row, usually a proxy of
-    the same API); no for a built-in row of another kind.
+    the same API); no for a built-in row of another kind, except Claude's own: with ``claude``
+    (the request's model is Claude), reasoning from any row of the :data:`CLAUDE_KINDS` goes
+    back (dropping it turned thinking off for the rest of a tool loop on Claude on Bedrock).
+    Another model's reasoning among them is unsigned, and unsigned reasoning is never sent to
+    Claude.
     """
     if provider is None or provider == adapter.name:
         return True
     from .registry import get_spec
 
     try:
-        return get_spec(provider).kind == adapter.kind
+        kind = get_spec(provider).kind
     except ConfigError:
         return True
+    return kind == adapter.kind or (claude and kind in CLAUDE_KINDS and adapter.kind in CLAUDE_KINDS)

@@ -21,6 +21,11 @@ the same rules; an adapter that forgets one sends a request the model answers wi
   without thinking (:func:`history_allows_thinking`), as LiteLLM does, rather than failing the
   tool loop on its second turn. The model thinks again on the next turn that has no pending
   tool call.
+- a thinking budget allows only ``tool_choice`` auto or none ("Thinking may not be enabled when
+  tool_choice forces tool use"). A forced tool (``required`` or a named one) is the caller's
+  explicit instruction, while a reasoning effort is often a client's default, so such a request
+  keeps its forced tool and goes without the budget (:func:`tool_choice_allows_thinking`),
+  by the same rule as the tool loop above.
 - adaptive thinking (``{"type": "adaptive"}``: the model decides whether and how long to think,
   steered by ``output_config.effort``) exists from Claude 4.6 on, where a budget is deprecated,
   and is all Claude Opus 4.7 and later take (a budget is a 400); older models refuse it
@@ -203,6 +208,19 @@ def history_allows_thinking(final_assistant: Sequence[BlockKind] | None, model: 
     log.debug("%s: thinking left out of this request: the last assistant turn calls tools without its signed "
               "thinking block (its client did not send the signature back), which Claude refuses while "
               "thinking is on", model)
+    return False
+
+
+def tool_choice_allows_thinking(req: ChatRequest) -> bool:
+    """False when a thinking budget must be left out because the request forces tool use
+    (``tool_choice`` ``required`` or a named tool, with tools offered), which Claude refuses with
+    a budget; adaptive thinking allows it and does not ask. Says so in the debug log, since the
+    caller asked for reasoning and this call goes without."""
+    choice = req.tool_choice
+    if choice is None or choice.mode not in ("required", "tool") or not req.tools:
+        return True
+    log.debug("%s: thinking left out of this request: tool_choice %r forces tool use, which Claude refuses "
+              "with a thinking budget; the forced tool is kept", req.model, choice.name or choice.mode)
     return False
 
 

@@ -12,7 +12,10 @@ Why this is more than a field rename: the Messages API has its own shape for a c
   (and a user message after them) becomes one user turn with the results first.
 - Assistant history must carry ``thinking`` blocks back with their ``signature`` (and
   ``redacted_thinking`` blocks with their ``data``) or a multi-turn conversation with extended
-  thinking is rejected. Reasoning from another provider has no valid signature and is dropped.
+  thinking is rejected. Tool-call ids the API refuses (another provider's, such as Kimi K2's
+  ``functions.get_weather:0``) are mapped alike for a call and its result. Reasoning from
+  another provider has no valid signature and is dropped;
+  Claude's from Bedrock is Claude's (``_common.replayable_reasoning``).
 - A :class:`~cloverleaf.Document` is a ``document`` block (:func:`encode_document`): text,
   PDF or ``content`` source, with ``title``, ``context``, ``citations`` and ``cache_control``.
 - Thinking is ``{"type": "adaptive"}`` where the caller asked for it or the model has nothing
@@ -23,7 +26,8 @@ Why this is more than a field rename: the Messages API has its own shape for a c
   budget; the thinking and sampling rules are the models' own, shared with Bedrock
   (``claude_rules``), and ``tool_choice`` is checked by the shared rule in ``_common``. One of
   them: a tool loop whose last assistant turn lost its signed thinking (an OpenAI-style client
-  cannot send it back) is sent without thinking, which the API would otherwise refuse.
+  cannot send it back), or a request that forces a tool, is sent without a thinking budget,
+  which the API would otherwise refuse.
 
 Structured output, and why it is native: the recordings (``test_anthropic_native_output_*``,
 ``test_output/test_*_native_output*``) show ``output_config.format = {"type": "json_schema",
@@ -39,6 +43,7 @@ A schema constrained decoding cannot hold (a ``dict[str, X]`` map, a recursive m
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from ..._json_schema import object_root
@@ -67,7 +72,9 @@ from ..claude_rules import (
     output_effort,
     sampling,
     thinking_budget,
+    tool_choice_allows_thinking,
 )
+from ..openai.tool_ids import remap_ids
 from .schemas import fits_native, native_output_schema
 
 if TYPE_CHECKING:
@@ -78,6 +85,9 @@ STRUCTURED_TOOL = "json_response"
 
 #: The beta (a prefix of its dated names) under which the API takes ``system`` turns in ``messages``.
 MID_CONVERSATION_SYSTEM = "mid-conversation-system-"
+
+#: A tool-call id as the API takes it (``tool_use.id``, ``tool_result.tool_use_id``).
+_TOOL_ID = re.compile(r"[a-zA-Z0-9_-]+")
 
 #: Model name prefixes that predate native structured outputs (``output_config.format``).
 _NO_NATIVE_JSON = ("claude-3", "claude-2", "claude-instant", "claude-sonnet-4-0", "claude-sonnet-4-2025",
@@ -91,7 +101,8 @@ def encode_chat(adapter: Adapter, req: ChatRequest, cfg: ProviderConfig) -> dict
     budget = None if adaptive or effort_alone(req.reasoning) else thinking_budget(adapter, req)
     in_place = _system_in_place(cfg)
     turns = encode_messages(adapter, req.messages, system_in_place=in_place)
-    if budget is not None and not history_allows_thinking(_final_assistant(turns), req.model):
+    if budget is not None and not (history_allows_thinking(_final_assistant(turns), req.model)
+                                   and tool_choice_allows_thinking(req)):
         budget = None
     body["max_tokens"] = max_tokens(req, budget) or default_max_tokens(req.model)
     body["messages"] = turns
@@ -271,7 +282,22 @@ def encode_messages(adapter: Adapter, messages: list[Message], *,
             turns[-1]["content"].extend(blocks)
         else:
             turns.append({"role": role, "content": blocks})
+    _anthropic_tool_ids(turns)
     return turns
+
+
+def _anthropic_tool_ids(turns: list[dict[str, Any]]) -> None:
+    """Map, in place, the tool-call ids the API refuses (anything but letters, digits, ``_`` and
+    ``-``: Kimi K2's ``functions.get_weather:0``, from a conversation begun there) alike for a
+    call and its result, as Mistral's are (:mod:`..openai.tool_ids`)."""
+    refs = [(block, "id" if block["type"] == "tool_use" else "tool_use_id")
+            for turn in turns if turn["role"] != "system" for block in turn["content"]
+            if block["type"] in ("tool_use", "tool_result")]
+    remap_ids(refs, _is_tool_id)
+
+
+def _is_tool_id(value: Any) -> bool:
+    return isinstance(value, str) and _TOOL_ID.fullmatch(value) is not None
 
 
 def _final_assistant(turns: list[dict[str, Any]]) -> list[BlockKind] | None:
@@ -306,7 +332,7 @@ def _assistant_blocks(adapter: Adapter, part: Any) -> list[dict[str, Any]]:
             block["cache_control"] = part.cache_control
         return [block]
     if isinstance(part, Reasoning):
-        if not replayable_reasoning(adapter, part.provider):
+        if not replayable_reasoning(adapter, part.provider, claude=True):
             return []  # another vendor's reasoning: its signature cannot verify here
         if part.redacted:
             return [{"type": "redacted_thinking", "data": part.redacted}]

@@ -22,12 +22,14 @@ turn that tool call back into a Text part holding the JSON. ``extra={"structured
 Reasoning is requested per model family through ``additionalModelRequestFields`` (Claude
 ``thinking`` and ``output_config.effort`` by the same rules as on Anthropic's API — adaptive
 thinking for 4.6 and later when asked, and for any request on Opus 4.7 and later, which refuse a
-budget — gpt-oss ``reasoning_effort``, Qwen ``reasoning_config``, Nova ``reasoningConfig``);
-Claude's budget is left out of a tool loop whose last assistant turn lost its signed thinking, which
-the model would refuse (``claude_rules.history_allows_thinking``). Anthropic's context edits
+budget — gpt-oss ``reasoning_effort``, Qwen ``reasoning_config``, Nova ``reasoningConfig``;
+``reasoning=0`` asks none of them for reasoning);
+Claude's budget is left out of a tool loop whose last assistant turn lost its signed thinking, and
+of a request that forces a tool, which the model would refuse (``claude_rules``). Anthropic's context edits
 (``ChatRequest.context_management``) reach Claude there too, with their ``anthropic_beta``.
 Reasoning parts in the history are sent back only when signed (or redacted) and produced by
-Bedrock (``_common.replayable_reasoning``): Claude verifies them, unsigned reasoning cannot be
+Bedrock, or by Claude anywhere for a Claude model (the thinking blocks a ``/v1/messages`` client
+sends back: ``_common.replayable_reasoning``): Claude verifies them, unsigned reasoning cannot be
 replayed faithfully, and another vendor's signature (a Gemini ``thoughtSignature``, OpenAI
 encrypted reasoning after a gateway fallback) would fail the whole request. Effort and budget
 translate through the shared table in ``_common``. Which stop sequence ended a Claude answer
@@ -87,6 +89,7 @@ from ..claude_rules import (
     output_effort,
     sampling,
     thinking_budget,
+    tool_choice_allows_thinking,
 )
 from .auth import CredentialCache, sign_request
 from .citations import citations_from
@@ -206,7 +209,8 @@ class BedrockAdapter(Adapter):
         claude = _is_claude(req.model)
         adaptive = claude and adaptive_thinking(req)
         budget = None if not claude or adaptive or effort_alone(req.reasoning) else thinking_budget(self, req)
-        if budget is not None and not history_allows_thinking(_final_assistant(messages), req.model):
+        if budget is not None and not (history_allows_thinking(_final_assistant(messages), req.model)
+                                       and tool_choice_allows_thinking(req)):
             budget = None
         if req.reasoning is not None:
             fields = {**self._reasoning_fields(req, budget, adaptive=adaptive), **fields}
@@ -293,7 +297,7 @@ class BedrockAdapter(Adapter):
             return _with_cache_point({"toolResult": {"toolUseId": part.tool_call_id, "content": content,
                                                      "status": status}}, part.cache_control)
         if isinstance(part, Reasoning):
-            if not replayable_reasoning(self, part.provider):
+            if not replayable_reasoning(self, part.provider, claude=_is_claude(model)):
                 return []  # another vendor's signature or encrypted reasoning: Converse would reject it
             if part.redacted:
                 return [{"reasoningContent": {"redactedContent": part.redacted}}]
@@ -399,6 +403,8 @@ class BedrockAdapter(Adapter):
             if effort is not None:
                 fields["output_config"] = {"effort": effort}
             return fields
+        if rc.budget_tokens == 0 and rc.effort is None:
+            return {}   # reasoning=0: no reasoning (it was switched on at "medium")
         effort = rc.effort or (effort_for_budget(rc.budget_tokens) if rc.budget_tokens else "medium")
         if "openai." in model:
             return {"reasoning_effort": "low" if effort == "minimal" else effort}

@@ -64,6 +64,9 @@ DIALECTS: dict[str, Dialect] = {
     # Mistral puts usage in its finish chunk unasked; its recorded stream request has no stream_options.
     # It refuses tool-call ids other than nine letters and digits (a history begun on another row).
     "mistral": Dialect(stream_usage=False, mistral_tool_ids=True),
+    # Thinking mode (deepseek-reasoner, V3.2 and later) needs each tool-calling turn's reasoning
+    # back, or the next turn of the tool loop is a 400 (api-docs.deepseek.com/guides/thinking_mode).
+    "deepseek": Dialect(reasoning_echo="reasoning_content"),
 }
 
 #: Cached URLs/headers and dialects per adapter are dropped wholesale beyond this many.

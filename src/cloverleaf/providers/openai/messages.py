@@ -20,6 +20,9 @@ Choices worth knowing, each backed by a recorded request the real API accepted:
   API answers ``tool_choice`` without ``tools`` with a 400). A reasoning token budget becomes
   the nearest ``reasoning_effort`` by the shared table in ``_common``.
 - Tool-call arguments in the history always go back as valid JSON (``""`` becomes ``{}``).
+- Reasoning goes back as the row's dialect says: OpenRouter's ``reasoning_details``, or DeepSeek's
+  ``reasoning_content`` on each assistant turn that calls tools (its thinking mode refuses a tool
+  loop without it: api-docs.deepseek.com/guides/thinking_mode); other rows drop it.
 - Tool-call ids go back as they came, except to Mistral, which takes only nine letters and
   digits: there every other id is mapped, alike for a call and its result (:mod:`.tool_ids`).
 - Tool results that carry attachments: a ``tool`` message only holds text, so the
@@ -66,7 +69,8 @@ class Dialect:
     stream_usage: bool = True
     #: "effort" -> ``reasoning_effort``; "object" -> OpenRouter's ``reasoning: {...}``.
     reasoning_param: str = "effort"
-    #: How assistant reasoning goes back in history: None (dropped) or "reasoning_details".
+    #: How assistant reasoning goes back in history: None (dropped), "reasoning_details"
+    #: (OpenRouter) or "reasoning_content" (DeepSeek: the text, on each turn that calls tools).
     reasoning_echo: str | None = None
     #: PDFs by URL are accepted as ``file.file_data`` (OpenRouter). Set from the row's
     #: ``url_pdf_input`` capability so the matrix and the encoder cannot disagree.
@@ -234,6 +238,13 @@ def _assistant(msg: Message, dialect: Dialect, provider: str) -> dict[str, Any]:
         details = reasoning_details.of_parts(reasoning) or [d for p in reasoning for d in _reasoning_details(p)]
         if details:
             entry["reasoning_details"] = details
+    elif dialect.reasoning_echo == "reasoning_content" and calls:
+        # DeepSeek's thinking mode answers 400 to a tool loop whose tool-calling turns lack their
+        # reasoning_content; on other turns it ignores it (its first reasoner refused it there).
+        # Plain text, so any provider's reasoning serves (a Chat Completions client's included)
+        text = "".join(p.text for p in msg.parts if isinstance(p, Reasoning))
+        if text:
+            entry["reasoning_content"] = text
     return _named(entry, msg)
 
 
