@@ -96,6 +96,32 @@ def test_a_no_argument_tool_call_has_json_arguments_streamed_or_not(live: Live, 
     assert streamed.choices[0].finish_reason == "tool_calls"
 
 
+def test_arguments_an_openai_compatible_upstream_streams_as_an_object_reach_every_client_as_json_text(
+        live: Live, upstream: Upstream) -> None:
+    """Some OpenAI-compatible servers stream ``arguments`` as the object; every endpoint's client
+    gets its JSON text (Chat Completions' ``arguments``, Anthropic's ``partial_json``, Responses'
+    argument events), with the whole answer: not the object, then a broken or dropped stream."""
+    call = {"index": 0, "id": "call_1", "type": "function",
+            "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
+    chunks = [{"id": "c1", "model": "gpt-4o", "choices": [{"index": 0, "delta": {"tool_calls": [call]}}]},
+              {"id": "c1", "model": "gpt-4o", "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}]
+    body = [b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks] + [b"data: [DONE]\n\n"]
+    upstream.queue(*[Reply(headers=SSE, chunks=body) for _ in range(3)])
+    with live.openai().chat.completions.stream(model="oai/gpt-4o", messages=HI) as s:
+        chat = s.get_final_completion()
+    with live.anthropic().messages.stream(model="oai/gpt-4o", max_tokens=10, messages=HI) as m:
+        message = m.get_final_message()
+    with live.openai().responses.stream(model="oai/gpt-4o", input="hi") as r:
+        events = list(r)
+        response = r.get_final_response()
+    assert chat.choices[0].message.tool_calls[0].function.arguments == '{"city":"Paris"}'  # type: ignore[index]
+    assert chat.choices[0].finish_reason == "tool_calls"
+    assert message.content[0].input == {"city": "Paris"} and message.stop_reason == "tool_use"  # type: ignore[union-attr]
+    done = [e.arguments for e in events if e.type == "response.function_call_arguments.done"]
+    assert done == [response.output[0].arguments] == ['{"city":"Paris"}']  # type: ignore[union-attr]
+    assert response.status == "completed"
+
+
 # --------------------------------------------------------------------------- stop reasons
 
 CITY = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"],
