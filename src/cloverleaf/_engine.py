@@ -31,8 +31,6 @@ from ._errors import (
     ProviderError,
     TransportError,
     UnsupportedCapability,
-    scrub,
-    url_secrets,
 )
 from ._estimate import answer_tokens
 from ._generation import raise_if_failed
@@ -55,6 +53,7 @@ from ._types import (
     ToolResult,
     Usage,
 )
+from ._upstream_errors import scrubbed, upstream_error
 from .providers.registry import require
 from .streams.accumulate import StreamAccumulator
 from .transport.auto import Transport
@@ -266,6 +265,13 @@ class Engine:
         if resp.status >= 400:
             raise upstream_error(target, resp)
         try:
+            return self._parsed_chat(target, req, resp, t0)
+        except ProviderError as exc:   # an error inside a 200 (``{"error": ...}``) echoes a key as an error response does
+            scrubbed(target, exc)
+            raise
+
+    def _parsed_chat(self, target: Target, req: ChatRequest, resp: HttpResponse, t0: float) -> ChatResponse:
+        try:
             out = target.adapter.parse_chat(resp, req)
         except CloverleafError:
             raise
@@ -445,10 +451,12 @@ class Engine:
                 raise upstream_error(target, r)
         try:
             out = parse(resps if isinstance(built, list) else resps[0], req)
-        except CloverleafError:
+        except CloverleafError as exc:
+            scrubbed(target, exc)
             raise
         except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
-            raise target.adapter.malformed(f"{type(exc).__name__}: {exc}", resps[-1], target.model) from exc
+            raise scrubbed(target, target.adapter.malformed(f"{type(exc).__name__}: {exc}", resps[-1],
+                                                            target.model)) from exc
         out.metadata.request_id = out.metadata.request_id or request_id(resps[-1].headers)
         out.metadata.headers = kept_headers(resps[-1].headers)
         return self._finish_embed(target, out, t0)
@@ -521,15 +529,6 @@ def _require_operation(target: Target, operation: str) -> None:
         hint=(f"its base_url {base_url}{path} is a {_OPERATION_WORDS.get(pinned, pinned)} endpoint; "
               f"use the server's root ({base_url}) as base_url to reach every operation, or add a "
               f"registry entry whose base_url is the {_OPERATION_WORDS.get(operation, operation)} endpoint"))
-
-
-def upstream_error(target: Target, resp: HttpResponse) -> ProviderError:
-    """The adapter's error for an error response, with the key this call sent masked wherever the
-    upstream echoed it ("Incorrect API key provided: sk-..."): a direct call's error goes straight
-    to the caller's logs, with no gateway record to scrub it on the way (as ``traces`` does)."""
-    error = target.adapter.parse_error(resp, target.model)
-    scrub(error, ((target.api_key,) if target.api_key else ()) + url_secrets(target.cfg.base_url))
-    return error
 
 
 def _peer_checked(target: Target, built: Any) -> Any:
@@ -617,10 +616,12 @@ class _StreamRun:
             raise
 
     def broke(self, exc: CloverleafError) -> None:
-        """``exc``, which broke the stream, carrying what the call used so far
-        (``stream_usage``): the upstream's counts where it gave them (Anthropic's input in
+        """``exc``, which broke the stream, with the call's secrets masked (an upstream's error
+        inside the stream echoes a key as an error response does) and carrying what the call used
+        so far (``stream_usage``): the upstream's counts where it gave them (Anthropic's input in
         ``message_start``), the rest estimated from the prompt and the text received, never a
         reported 0 for what was cut off. Marked unreported: it prices nothing by itself."""
+        scrubbed(self.target, exc)
         got = self.acc.response()
         usage = got.usage
         usage.input_tokens = usage.input_tokens or self.engine.estimate_tokens(self.req)
