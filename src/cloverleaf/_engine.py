@@ -34,7 +34,7 @@ from ._errors import (
 )
 from ._estimate import answer_tokens
 from ._generation import raise_if_failed
-from ._http import HttpRequest, HttpResponse, kept_headers, request_id
+from ._http import HttpRequest, HttpResponse, is_success, kept_headers, request_id
 from ._resolve import CallSettings, ModelRegistry, Resolver, Target
 from ._secret_urls import masked_url
 from ._structured import parse_output
@@ -262,7 +262,7 @@ class Engine:
         return out
 
     def _finish_chat(self, target: Target, req: ChatRequest, resp: HttpResponse, t0: float) -> ChatResponse:
-        if resp.status >= 400:
+        if not is_success(resp.status):
             raise upstream_error(target, resp)
         try:
             return self._parsed_chat(target, req, resp, t0)
@@ -327,8 +327,8 @@ class Engine:
         run = _StreamRun(self, target, req)
         with self.transport.stream(http_req, max_retries=target.cfg.max_retries,
                                    hint=target.adapter.connect_hint(target.cfg)) as handle:
-            if handle.status >= 400:
-                raise run.error(handle.status, handle.headers, b"".join(handle.chunks()))
+            if not is_success(handle.status):
+                raise run.error(handle.status, handle.headers, b"".join(handle.chunks()), http_req.url)
             run.opened(handle.headers)
             chunks = handle.chunks()
             try:
@@ -350,9 +350,9 @@ class Engine:
         run = _StreamRun(self, target, req)
         async with self.transport.astream(http_req, max_retries=target.cfg.max_retries,
                                           hint=target.adapter.connect_hint(target.cfg)) as handle:
-            if handle.status >= 400:
+            if not is_success(handle.status):
                 body = b"".join([c async for c in handle.chunks()])
-                raise run.error(handle.status, handle.headers, body)
+                raise run.error(handle.status, handle.headers, body, http_req.url)
             run.opened(handle.headers)
             chunks = handle.chunks()
             try:
@@ -447,7 +447,7 @@ class Engine:
     def _parse_many(self, target: Target, req: Any, built: Any, resps: list[HttpResponse],
                     parse: Callable[[Any, Any], _Many], t0: float) -> _Many:
         for r in resps:
-            if r.status >= 400:
+            if not is_success(r.status):
                 raise upstream_error(target, r)
         try:
             out = parse(resps if isinstance(built, list) else resps[0], req)
@@ -591,8 +591,8 @@ class _StreamRun:
         #: The decoder's terminal event once it came: the answer is whole, and reading stops.
         self.done: StreamEvent | None = None
 
-    def error(self, status: int, headers: dict[str, str], body: bytes) -> ProviderError:
-        return upstream_error(self.target, HttpResponse(status, headers, body))
+    def error(self, status: int, headers: dict[str, str], body: bytes, url: str) -> ProviderError:
+        return upstream_error(self.target, HttpResponse(status, headers, body, url))
 
     def opened(self, headers: dict[str, str]) -> None:
         self.headers = headers

@@ -239,6 +239,25 @@ def test_a_spent_upstream_quota_is_not_retried_by_the_sdks(live: Live, upstream:
     upstream.replies.clear()
 
 
+def test_an_upstream_redirect_is_a_502_that_names_it_and_is_not_retried(live: Live, upstream: Upstream) -> None:
+    """A target whose base_url moved (a 301 to https, a new deployment) answers with a redirect the
+    gateway does not follow (its key would go along): the client hears where it points, and
+    neither the gateway nor the SDK, which retries a 502 by itself, asks again."""
+    moved = "https://llm.internal.example/v1/chat/completions"
+    redirect = Reply(status=301, headers={"location": moved, "content-type": "text/html"}, body=b"<p>Moved</p>")
+    upstream.replies.clear()
+    for stream in (False, True):
+        upstream.queue(*[redirect] * 3)
+        before = len(upstream.seen)
+        with pytest.raises(openai.APIStatusError) as raised:
+            openai.OpenAI(base_url=f"{live.url}/v1", api_key="unused", max_retries=2).chat.completions.create(
+                model="oai/gpt-4o", messages=HI, stream=stream)
+        assert len(upstream.seen) - before == 1
+        assert raised.value.status_code == 502 and raised.value.code == "upstream_redirected"
+        assert moved in raised.value.message and "set base_url to https://llm.internal.example/v1" in raised.value.message
+        upstream.replies.clear()
+
+
 def test_an_upstream_413_stays_a_413(live: Live, upstream: Upstream) -> None:
     """Anthropic's 413 request_too_large reaches the Anthropic SDK as its 413 class (not a 400
     BadRequestError), and OpenAI clients as a 413 in OpenAI's shape."""
