@@ -31,12 +31,10 @@ from ._errors import (
     ProviderError,
     TransportError,
     UnsupportedCapability,
-    scrub,
-    url_secrets,
 )
 from ._estimate import answer_tokens
 from ._generation import raise_if_failed
-from ._http import HttpRequest, HttpResponse, kept_headers, request_id
+from ._http import HttpRequest, HttpResponse, is_success, kept_headers, request_id
 from ._resolve import CallSettings, ModelRegistry, Resolver, Target
 from ._secret_urls import masked_url
 from ._structured import parse_output
@@ -55,6 +53,7 @@ from ._types import (
     ToolResult,
     Usage,
 )
+from ._upstream_errors import scrubbed, upstream_error
 from .providers.registry import require
 from .streams.accumulate import StreamAccumulator
 from .transport.auto import Transport
@@ -263,8 +262,15 @@ class Engine:
         return out
 
     def _finish_chat(self, target: Target, req: ChatRequest, resp: HttpResponse, t0: float) -> ChatResponse:
-        if resp.status >= 400:
+        if not is_success(resp.status):
             raise upstream_error(target, resp)
+        try:
+            return self._parsed_chat(target, req, resp, t0)
+        except ProviderError as exc:   # an error inside a 200 (``{"error": ...}``) echoes a key as an error response does
+            scrubbed(target, exc)
+            raise
+
+    def _parsed_chat(self, target: Target, req: ChatRequest, resp: HttpResponse, t0: float) -> ChatResponse:
         try:
             out = target.adapter.parse_chat(resp, req)
         except CloverleafError:
@@ -321,8 +327,8 @@ class Engine:
         run = _StreamRun(self, target, req)
         with self.transport.stream(http_req, max_retries=target.cfg.max_retries,
                                    hint=target.adapter.connect_hint(target.cfg)) as handle:
-            if handle.status >= 400:
-                raise run.error(handle.status, handle.headers, b"".join(handle.chunks()))
+            if not is_success(handle.status):
+                raise run.error(handle.status, handle.headers, b"".join(handle.chunks()), http_req.url)
             run.opened(handle.headers)
             chunks = handle.chunks()
             try:
@@ -344,9 +350,9 @@ class Engine:
         run = _StreamRun(self, target, req)
         async with self.transport.astream(http_req, max_retries=target.cfg.max_retries,
                                           hint=target.adapter.connect_hint(target.cfg)) as handle:
-            if handle.status >= 400:
+            if not is_success(handle.status):
                 body = b"".join([c async for c in handle.chunks()])
-                raise run.error(handle.status, handle.headers, body)
+                raise run.error(handle.status, handle.headers, body, http_req.url)
             run.opened(handle.headers)
             chunks = handle.chunks()
             try:
@@ -441,14 +447,16 @@ class Engine:
     def _parse_many(self, target: Target, req: Any, built: Any, resps: list[HttpResponse],
                     parse: Callable[[Any, Any], _Many], t0: float) -> _Many:
         for r in resps:
-            if r.status >= 400:
+            if not is_success(r.status):
                 raise upstream_error(target, r)
         try:
             out = parse(resps if isinstance(built, list) else resps[0], req)
-        except CloverleafError:
+        except CloverleafError as exc:
+            scrubbed(target, exc)
             raise
         except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
-            raise target.adapter.malformed(f"{type(exc).__name__}: {exc}", resps[-1], target.model) from exc
+            raise scrubbed(target, target.adapter.malformed(f"{type(exc).__name__}: {exc}", resps[-1],
+                                                            target.model)) from exc
         out.metadata.request_id = out.metadata.request_id or request_id(resps[-1].headers)
         out.metadata.headers = kept_headers(resps[-1].headers)
         return self._finish_embed(target, out, t0)
@@ -523,15 +531,6 @@ def _require_operation(target: Target, operation: str) -> None:
               f"registry entry whose base_url is the {_OPERATION_WORDS.get(operation, operation)} endpoint"))
 
 
-def upstream_error(target: Target, resp: HttpResponse) -> ProviderError:
-    """The adapter's error for an error response, with the key this call sent masked wherever the
-    upstream echoed it ("Incorrect API key provided: sk-..."): a direct call's error goes straight
-    to the caller's logs, with no gateway record to scrub it on the way (as ``traces`` does)."""
-    error = target.adapter.parse_error(resp, target.model)
-    scrub(error, ((target.api_key,) if target.api_key else ()) + url_secrets(target.cfg.base_url))
-    return error
-
-
 def _peer_checked(target: Target, built: Any) -> Any:
     """A target's connection check (local-only), head cap (near a deadline) and trace headers
     (a traced call) go with every request built for it to the transport."""
@@ -592,8 +591,8 @@ class _StreamRun:
         #: The decoder's terminal event once it came: the answer is whole, and reading stops.
         self.done: StreamEvent | None = None
 
-    def error(self, status: int, headers: dict[str, str], body: bytes) -> ProviderError:
-        return upstream_error(self.target, HttpResponse(status, headers, body))
+    def error(self, status: int, headers: dict[str, str], body: bytes, url: str) -> ProviderError:
+        return upstream_error(self.target, HttpResponse(status, headers, body, url))
 
     def opened(self, headers: dict[str, str]) -> None:
         self.headers = headers
@@ -617,10 +616,12 @@ class _StreamRun:
             raise
 
     def broke(self, exc: CloverleafError) -> None:
-        """``exc``, which broke the stream, carrying what the call used so far
-        (``stream_usage``): the upstream's counts where it gave them (Anthropic's input in
+        """``exc``, which broke the stream, with the call's secrets masked (an upstream's error
+        inside the stream echoes a key as an error response does) and carrying what the call used
+        so far (``stream_usage``): the upstream's counts where it gave them (Anthropic's input in
         ``message_start``), the rest estimated from the prompt and the text received, never a
         reported 0 for what was cut off. Marked unreported: it prices nothing by itself."""
+        scrubbed(self.target, exc)
         got = self.acc.response()
         usage = got.usage
         usage.input_tokens = usage.input_tokens or self.engine.estimate_tokens(self.req)

@@ -38,6 +38,7 @@
         ├── InvalidRequestError        400/422 — the request is wrong; never retried
         │   └── RequestTooLargeError   413: the body is over the provider's byte limit (attachments)
         ├── NotFoundError              404, usually an unknown model
+        ├── RedirectError              3xx: the API is elsewhere (``Location``); not followed, not retried
         ├── ServerError                5xx (``OverloadedError`` for 503 and Anthropic's 529)
         │   └── OverloadedError        busy: try later (``retry_after`` seconds when the provider said)
         └── MalformedResponseError     2xx that could not be parsed (garbage, truncated stream)
@@ -458,6 +459,13 @@ class RequestTooLargeError(InvalidRequestError):
 
 class NotFoundError(ProviderError):
     default_status = 404
+
+
+class RedirectError(ProviderError):
+    """The upstream answered with a redirect (301, 302, 307, 308: an http->https move, a moved
+    deployment). Never followed: the request carries the key, which must not go to wherever a
+    ``Location`` points. Not retryable, as the same request is redirected again; the message
+    names the status and the ``Location`` (credentials in it masked) and says to set base_url there."""
 
 
 class ServerError(ProviderError):

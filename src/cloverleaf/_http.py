@@ -72,6 +72,12 @@ class HttpResponse:
         return self.headers.get(name.lower())
 
 
+def is_success(status: int) -> bool:
+    """A 2xx: the only status whose body is the answer. Any other is an error, a 3xx too:
+    redirects are never followed (the key would go wherever they point), so one is reported."""
+    return 200 <= status < 300
+
+
 def json_body(payload: dict[str, Any]) -> bytes:
     """Serialise a request body once, compactly (no spaces: fewer bytes on the wire)."""
     return jsoncodec.dumps(payload)

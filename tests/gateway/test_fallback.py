@@ -258,3 +258,14 @@ def test_a_failed_generation_is_raised_without_blaming_the_target() -> None:
 
     verdict = classify(GenerationFailedError("broken call", provider="gemini"), RouteConfig("smart", ()))
     assert (verdict.fallback, verdict.retry, verdict.target_fault) == (False, False, False)
+
+
+def test_a_redirect_moves_on_to_the_next_target_without_asking_again() -> None:
+    """A 3xx says this target's base_url is wrong (the API moved): like a 404 there, the next
+    target is tried, the same one is not asked again, and its breaker counts it."""
+    from cloverleaf._errors import RedirectError
+    from cloverleaf.gateway.config import RouteConfig
+    from cloverleaf.gateway.fallback import classify
+
+    verdict = classify(RedirectError("moved", provider="openai", status=301), RouteConfig("smart", ()))
+    assert (verdict.fallback, verdict.retry, verdict.target_fault) == (True, False, True)

@@ -300,6 +300,20 @@ def test_any_split_gives_the_same_events(adapter, data):
     assert split.parts == whole.parts and split.usage == whole.usage
 
 
+def test_a_byte_order_mark_before_the_stream_neither_hides_nor_misroutes_it(adapter):
+    """A proxy's UTF-8 BOM before the first byte: the native NDJSON stream is still read as
+    NDJSON (it was taken for SSE: nothing decoded), and the OpenAI path's SSE keeps its first event."""
+    bom = b"\xef\xbb\xbf"
+    body = cassette(REC + "test_chat/test_ollama_streaming_chat_legacy.yaml")[0].response.body
+    req = ChatRequest("llama3", JOKE, stream=True)
+    whole = decode(adapter, req, body)[1].text
+    assert decode(adapter, req, bom + body, [bom[:1], bom[1:] + body[:5], body[5:]])[1].text == whole
+    sse = (b'data: {"id":"c","model":"m","choices":[{"index":0,"delta":{"content":"Why "}}]}\n\n'
+           b'data: {"id":"c","model":"m","choices":[{"index":0,"delta":{"content":"not"},"finish_reason":"stop"}]}\n\n'
+           b"data: [DONE]\n\n")
+    assert decode(adapter, req, bom + sse)[1].text == "Why not"
+
+
 def test_stream_cut_off_before_done_is_malformed(adapter):
     body = cassette(REC + "test_chat/test_ollama_streaming_chat_legacy.yaml")[0].response.body
     cut = body[: body.rindex(b'{"model"')]

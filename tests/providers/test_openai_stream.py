@@ -116,6 +116,27 @@ def test_an_id_repeated_on_every_fragment_is_still_one_call() -> None:
     assert [(c.id, c.name, c.arguments) for c in resp.tool_calls] == [("call_aaa", "f", {"x": 1}), ("call_bbb", "g", {})]
 
 
+def test_arguments_sent_as_a_json_object_stream_as_json_text_as_the_whole_answer_reads_them() -> None:
+    """Some OpenAI-compatible servers send ``arguments`` as the object, not its JSON text; the
+    stream gives its JSON text (what every client joins and relays), as the whole answer does."""
+    from cloverleaf._http import HttpResponse
+
+    body = _tool_chunks([{"index": 0, "id": "call_1", "type": "function",
+                          "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}],
+                        [{"index": 1, "id": "call_2", "type": "function", "function": {"name": "f", "arguments": [1]}}])
+    events = decode_stream("vllm", body, REQ)
+    assert [e.arguments for e in events if e.type == "tool_call_delta"] == ['{"city":"Paris"}', "[1]"]
+    streamed = accumulate("vllm", events, REQ)
+    calls = [{"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}},
+             {"id": "call_2", "type": "function", "function": {"name": "f", "arguments": [1]}}]
+    whole = adapter("vllm").parse_chat(HttpResponse(200, {}, json.dumps({"id": "c", "model": "qwen", "choices": [
+        {"index": 0, "message": {"role": "assistant", "tool_calls": calls}, "finish_reason": "tool_calls"}]}).encode()),
+        REQ)
+    for resp in (streamed, whole):
+        assert [(c.raw_arguments, c.arguments) for c in resp.tool_calls] == [
+            ('{"city":"Paris"}', {"city": "Paris"}), ("[1]", {"_value": [1]})]
+
+
 # --------------------------------------------------------------------------- end of stream rules
 
 

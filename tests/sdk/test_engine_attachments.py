@@ -3,8 +3,8 @@
 Types the loader accepts (``"document"``, ``"PDF"``) used to be a KeyError in the capability
 check, and an unknown one a bare KeyError; a URL attachment to a provider that takes no such
 input at all was told to switch to ``fetch='local'``; resolving attachments wrote the loaded
-copies into the caller's own messages; and an upstream error that echoed the key back handed it
-to the caller's logs.
+copies into the caller's own messages; and an upstream error that echoed the key back (in an
+error response, or inside a 200: its JSON body or its stream) handed it to the caller's logs.
 """
 
 from __future__ import annotations
@@ -132,3 +132,62 @@ async def test_a_url_whose_host_no_lookup_can_take_is_a_dns_refusal() -> None:
     with pytest.raises(AttachmentError) as info:
         await aresolve(source, policy=AttachmentPolicy(), type="image")
     assert info.value.rule == "dns"
+
+
+def _errors_inside_a_200(key: str) -> list[tuple[str, str, object]]:
+    """(model, base_url path, reply) for each way an upstream puts an error in a 200 answer."""
+    import json
+
+    from .upstream import Reply
+
+    error = {"message": f"upstream auth proxy rejected credential {key}", "type": "server_error"}
+    sse = {"content-type": "text/event-stream"}
+    start = {"type": "message_start", "message": {"id": "m", "type": "message", "role": "assistant", "model": "c",
+                                                  "content": [], "usage": {"input_tokens": 1, "output_tokens": 1}}}
+    return [
+        ("openai/gpt-4o", "/v1", Reply(body=json.dumps({"error": error}).encode())),
+        ("openai/gpt-4o", "/v1", Reply(headers=sse, chunks=[
+            b'data: {"id":"c","model":"m","choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\n',
+            b"data: " + json.dumps({"error": error}).encode() + b"\n\n"])),
+        ("anthropic/claude-haiku-4-5", "", Reply(headers=sse, chunks=[
+            b"event: message_start\ndata: " + json.dumps(start).encode() + b"\n\n",
+            b"event: error\ndata: " + json.dumps({"type": "error", "error": {**error, "type": "api_error"}}).encode()
+            + b"\n\n"]))]
+
+
+
+def _call(model: str, base_url: str, key: str, streamed: bool) -> None:
+    with Client(max_retries=0) as c:
+        if streamed:
+            list(c.stream(model, "hi", api_key=key, base_url=base_url))
+        else:
+            c.chat(model, "hi", api_key=key, base_url=base_url)
+
+
+async def _acall(model: str, base_url: str, key: str, streamed: bool) -> None:
+    async with cloverleaf.AsyncClient(max_retries=0) as c:
+        if streamed:
+            async for _ in c.stream(model, "hi", api_key=key, base_url=base_url):
+                pass
+        else:
+            await c.chat(model, "hi", api_key=key, base_url=base_url)
+
+
+@pytest.mark.parametrize("case", [0, 1, 2], ids=["json-body", "openai-stream", "anthropic-stream"])
+def test_an_error_inside_a_200_that_echoes_the_key_does_not_pass_it_on(upstream, case: int) -> None:
+    """An upstream that answers 200 and puts its error in the body or the stream (a JSON body
+    holding ``error``, ``data: {"error": ...}``, Anthropic's ``event: error``) is scrubbed as an
+    error response is, sync and async."""
+    import asyncio
+
+    key = "cl-live-SECRET0123456789"  # no provider's key shape: only knowing the key masks it
+    model, path, reply = _errors_inside_a_200(key)[case]
+    for run_async in (False, True):
+        upstream.queue(reply)
+        with pytest.raises(cloverleaf.ProviderError) as err:
+            if run_async:
+                asyncio.run(_acall(model, upstream.url + path, key, streamed=case > 0))
+            else:
+                _call(model, upstream.url + path, key, streamed=case > 0)
+        text = f"{err.value} {err.value.body} {err.value.args!r}"
+        assert key not in text and "rejected credential <redacted>" in text, text

@@ -96,6 +96,32 @@ def test_a_no_argument_tool_call_has_json_arguments_streamed_or_not(live: Live, 
     assert streamed.choices[0].finish_reason == "tool_calls"
 
 
+def test_arguments_an_openai_compatible_upstream_streams_as_an_object_reach_every_client_as_json_text(
+        live: Live, upstream: Upstream) -> None:
+    """Some OpenAI-compatible servers stream ``arguments`` as the object; every endpoint's client
+    gets its JSON text (Chat Completions' ``arguments``, Anthropic's ``partial_json``, Responses'
+    argument events), with the whole answer: not the object, then a broken or dropped stream."""
+    call = {"index": 0, "id": "call_1", "type": "function",
+            "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
+    chunks = [{"id": "c1", "model": "gpt-4o", "choices": [{"index": 0, "delta": {"tool_calls": [call]}}]},
+              {"id": "c1", "model": "gpt-4o", "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}]
+    body = [b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks] + [b"data: [DONE]\n\n"]
+    upstream.queue(*[Reply(headers=SSE, chunks=body) for _ in range(3)])
+    with live.openai().chat.completions.stream(model="oai/gpt-4o", messages=HI) as s:
+        chat = s.get_final_completion()
+    with live.anthropic().messages.stream(model="oai/gpt-4o", max_tokens=10, messages=HI) as m:
+        message = m.get_final_message()
+    with live.openai().responses.stream(model="oai/gpt-4o", input="hi") as r:
+        events = list(r)
+        response = r.get_final_response()
+    assert chat.choices[0].message.tool_calls[0].function.arguments == '{"city":"Paris"}'  # type: ignore[index]
+    assert chat.choices[0].finish_reason == "tool_calls"
+    assert message.content[0].input == {"city": "Paris"} and message.stop_reason == "tool_use"  # type: ignore[union-attr]
+    done = [e.arguments for e in events if e.type == "response.function_call_arguments.done"]
+    assert done == [response.output[0].arguments] == ['{"city":"Paris"}']  # type: ignore[union-attr]
+    assert response.status == "completed"
+
+
 # --------------------------------------------------------------------------- stop reasons
 
 CITY = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"],
@@ -211,6 +237,25 @@ def test_a_spent_upstream_quota_is_not_retried_by_the_sdks(live: Live, upstream:
     assert len(upstream.seen) - before == 2
     assert refused.value.body["error"]["type"] == "billing_error"  # type: ignore[index]
     upstream.replies.clear()
+
+
+def test_an_upstream_redirect_is_a_502_that_names_it_and_is_not_retried(live: Live, upstream: Upstream) -> None:
+    """A target whose base_url moved (a 301 to https, a new deployment) answers with a redirect the
+    gateway does not follow (its key would go along): the client hears where it points, and
+    neither the gateway nor the SDK, which retries a 502 by itself, asks again."""
+    moved = "https://llm.internal.example/v1/chat/completions"
+    redirect = Reply(status=301, headers={"location": moved, "content-type": "text/html"}, body=b"<p>Moved</p>")
+    upstream.replies.clear()
+    for stream in (False, True):
+        upstream.queue(*[redirect] * 3)
+        before = len(upstream.seen)
+        with pytest.raises(openai.APIStatusError) as raised:
+            openai.OpenAI(base_url=f"{live.url}/v1", api_key="unused", max_retries=2).chat.completions.create(
+                model="oai/gpt-4o", messages=HI, stream=stream)
+        assert len(upstream.seen) - before == 1
+        assert raised.value.status_code == 502 and raised.value.code == "upstream_redirected"
+        assert moved in raised.value.message and "set base_url to https://llm.internal.example/v1" in raised.value.message
+        upstream.replies.clear()
 
 
 def test_an_upstream_413_stays_a_413(live: Live, upstream: Upstream) -> None:

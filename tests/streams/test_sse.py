@@ -109,6 +109,22 @@ def test_utf8_sequence_split_across_chunks() -> None:
     assert decode(raw[:7], raw[7:8], raw[8:]) == [ServerSentEvent("日本")]
 
 
+BOM = b"\xef\xbb\xbf"
+
+
+def test_one_leading_byte_order_mark_is_ignored_however_the_body_is_split() -> None:
+    """.NET proxies start a body with a UTF-8 BOM; read as part of the first line it hid the first
+    event (the answer's first words), and the rest looked like a whole answer."""
+    raw = BOM + b'data: {"a":1}\n\ndata: {"b":2}\n\n'
+    expected = [ServerSentEvent('{"a":1}'), ServerSentEvent('{"b":2}')]
+    for cut in range(len(raw) + 1):
+        assert decode(raw[:cut], raw[cut:]) == expected, cut
+    assert decode(BOM + b"event: ping\ndata: x\n\n") == [ServerSentEvent("x", "ping")]
+    # only the first, only at the start: anything else is the event's own text
+    assert decode(BOM + BOM + b"data: x\n\n") == []
+    assert decode(b"data: " + BOM + b"x\n\n") == [ServerSentEvent("\ufeffx")]
+
+
 def test_blank_lines_alone_dispatch_nothing() -> None:
     assert decode(b"\n\n\r\n\r\n") == []
 

@@ -29,6 +29,7 @@ GenerationInterruptedError     no        no     yes           as GenerationFaile
                                                               next calls to the route's other targets
 AuthenticationError            yes       no     yes           *this target's* key is bad
 PermissionDenied / NotFound    yes       no     yes           this target's account/deployment
+RedirectError (3xx)            yes       no     yes           this target's base_url: the API moved
 CircuitOpen                    yes       no     no            we did not call it
 RateLimitExceeded (local)      if opted  no     no            ``fallback_on_rate_limit``
 ContextWindowExceededError     larger    no     no            only targets with a bigger window
@@ -77,6 +78,7 @@ from .._errors import (
     RateLimitError,
     RateLimitExceeded,
     ReadTimeout,
+    RedirectError,
     RequestTooLargeError,
     ServerError,
     TransportError,
@@ -128,7 +130,7 @@ def _by_table(error: BaseException, route: RouteConfig) -> Verdict:
         return _TARGET_BROKEN
     if isinstance(error, RateLimitError | ServerError | TransportError | MalformedResponseError):
         return _TRANSIENT
-    if isinstance(error, AuthenticationError | PermissionDeniedError | NotFoundError):
+    if isinstance(error, AuthenticationError | PermissionDeniedError | NotFoundError | RedirectError):
         return _TARGET_BROKEN
     if isinstance(error, CircuitOpen):
         return Verdict(True)

@@ -19,6 +19,9 @@ Rules this module keeps:
 - An upstream whose quota or credit is spent (``insufficient_quota``) is a 429 that keeps the
   upstream's code, with no ``Retry-After`` and ``x-should-retry: false``: no wait refills a
   quota, and both SDKs would otherwise retry a 429 by themselves.
+- An upstream that redirects (a 3xx, never followed: the key would go along) is a 502
+  ``upstream_redirected`` naming where it points, with ``x-should-retry: false``: the
+  operator's base_url must change first.
 - An unexpected exception is a 500 with an id to find it in the server log; nothing of
   its text, type or traceback reaches the client.
 """
@@ -162,6 +165,9 @@ def _upstream(exc: cl.ProviderError) -> ApiError:
         return BadRequest(str(exc), code=exc.code or "invalid_request", extra=extra)
     if isinstance(exc, cl.NotFoundError):
         return NotFound(str(exc), code="model_not_found", extra=extra)
+    if isinstance(exc, cl.RedirectError):   # the operator's base_url to fix: a client's retry meets it again
+        return ApiError(str(exc), status=502, kind="upstream_error", code="upstream_redirected", extra=extra,
+                        headers={"x-should-retry": "false"})
     if isinstance(exc, cl.OverloadedError):
         return ApiError(str(exc), status=503, kind="overloaded", code="upstream_overloaded", extra=extra,
                         headers=_retry_headers(exc.retry_after))

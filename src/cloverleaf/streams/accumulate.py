@@ -195,6 +195,15 @@ class StreamAccumulator:
         )
 
 
+def arguments_text(value: Any) -> str | None:
+    """Tool-call arguments as the JSON text every later reader expects: a string as sent, None
+    as None, and anything else (the object a few OpenAI-compatible servers send in place of
+    the string, whole or streamed) as its JSON, so it joins, parses and relays like a string."""
+    if value is None or isinstance(value, str):
+        return value
+    return jsoncodec.dumps_text(value)
+
+
 def parse_arguments(raw: str) -> dict[str, Any]:
     """Tool-call arguments as a dict: ``{}`` for empty, the object for valid JSON, and
     ``{"_raw": raw}`` when the model produced invalid JSON (kept, never dropped), or JSON

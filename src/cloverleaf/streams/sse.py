@@ -4,7 +4,9 @@ Follows the WHATWG event-stream rules that matter for LLM APIs: lines end in ``\
 ``\\r\\n`` or ``\\r`` (Gemini sends ``\\r\\n\\r\\n``); ``data:`` lines accumulate; a blank
 line dispatches; ``:`` lines are comments (keep-alives); one optional space after the colon
 is stripped. Bytes may be split anywhere, including inside a UTF-8 sequence or between
-``\\r`` and ``\\n``: the decoder yields the same events for any split.
+``\\r`` and ``\\n``: the decoder yields the same events for any split. One leading U+FEFF
+(a UTF-8 byte order mark, which .NET proxies write) is ignored, as the rules say: read as part
+of the first line it would hide the first event, and the answer would look whole without it.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ class SSEDecoder:
     __slots__ = ("_utf8", "_buffer", "_pending_cr", "_data", "_event", "_id", "_retry", "_has_data")
 
     def __init__(self) -> None:
-        self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        # "utf-8-sig": one leading BOM dropped, even split across chunks; UTF-8 from then on
+        self._utf8 = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
         self._buffer = ""
         self._pending_cr = False
         self._data: list[str] = []

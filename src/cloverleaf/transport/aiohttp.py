@@ -42,7 +42,7 @@ from .._errors import (
     TLSError,
     TransportError,
 )
-from .._http import HttpRequest, HttpResponse
+from .._http import HttpRequest, HttpResponse, is_success
 from . import fork_hooks
 from .base import (
     AsyncStreamHandle,
@@ -209,7 +209,7 @@ class AiohttpTransport:
         async def open_once() -> OpenedStream:
             r = await self._request(req, retry)
             headers = _lower_headers(r)
-            if r.status >= 400:
+            if not is_success(r.status):   # a 3xx too: never followed, reported whole
                 return OpenedStream(r.status, headers, await _read_error_body(r, retry))
 
             async def release() -> None:

@@ -34,7 +34,7 @@ from .._errors import (
     RemoteProtocolError,
     TransportError,
 )
-from .._http import HttpRequest, HttpResponse
+from .._http import HttpRequest, HttpResponse, is_success
 from .base import (
     AsyncStreamHandle,
     BoundedReads,
@@ -181,7 +181,7 @@ class HttpxBackend:
             r = client.send(self._build(client, req, retry), stream=True)
             headers = _lower_headers(r.headers)
             _body_timeout(r, retry)
-            if r.status_code >= 400:
+            if not is_success(r.status_code):   # a 3xx too: never followed, reported whole
                 try:
                     return OpenedSyncStream(r.status_code, headers, r.read())
                 finally:
@@ -215,7 +215,7 @@ class HttpxBackend:
             r = await client.send(self._build(client, req, retry), stream=True)
             headers = _lower_headers(r.headers)
             _body_timeout(r, retry)
-            if r.status_code >= 400:
+            if not is_success(r.status_code):   # a 3xx too: never followed, reported whole
                 try:
                     return OpenedStream(r.status_code, headers, await r.aread())
                 finally:

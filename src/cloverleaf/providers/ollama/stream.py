@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from codecs import BOM_UTF8
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..._types import ChatRequest, StreamEvent
@@ -47,14 +48,14 @@ class SniffingDecoder:
     def feed(self, data: bytes) -> list[StreamEvent]:
         if self._inner is None:
             self._pending += data
-            head = self._pending.lstrip()
-            if not head:
+            head = self._pending.removeprefix(BOM_UTF8).lstrip()   # a proxy's byte order mark hides nothing
+            if not head or BOM_UTF8.startswith(self._pending):       # or only part of that mark yet
                 return []
             if head[:1] == b"{":
                 self._inner = OllamaStreamDecoder(self._adapter, self._req)
             else:
                 self._inner = self._adapter.openai.stream_decoder(self._req)
-            data, self._pending = self._pending, b""
+            data, self._pending = self._pending.removeprefix(BOM_UTF8), b""
         return self._inner.feed(data)
 
     def close(self) -> list[StreamEvent]:

@@ -38,7 +38,7 @@ from ..._types import (
     ToolCall,
     Usage,
 )
-from ...streams.accumulate import parse_arguments
+from ...streams.accumulate import arguments_text, parse_arguments
 from .._common import read_json
 from ..base import Adapter, ProviderConfig, base_url_join, single
 from . import reasoning_details
@@ -203,10 +203,7 @@ class OpenAIAdapter(Adapter):
                 parts.append(Text(piece))
         for i, call in enumerate(message.get("tool_calls") or ()):
             fn = call.get("function") or {}
-            raw = fn.get("arguments")
-            if isinstance(raw, dict):  # a few servers send the object, not a JSON string
-                raw = json.dumps(raw)
-            raw = raw or ""
+            raw = arguments_text(fn.get("arguments")) or ""  # a few servers send the object, not a JSON string
             parts.append(ToolCall(id=call.get("id") or f"call_{i}", name=fn.get("name") or "",
                                   arguments=parse_arguments(raw), raw_arguments=raw))
         return parts

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..._errors import MalformedResponseError, ProviderError
 from ..._types import FinishReason, StreamEvent, Usage
+from ...streams.accumulate import arguments_text
 from ...streams.sse_json import JSONEventDecoder
 from . import reasoning_details
 
@@ -266,7 +267,7 @@ class OpenAIStreamDecoder(JSONEventDecoder):
             index=index,
             id=call_id,
             name=fn.get("name") or None,
-            arguments=fn.get("arguments") or None,
+            arguments=arguments_text(fn.get("arguments")) or None,   # a few servers send the object
         )
 
     def _call_index(self, upstream: int, call_id: str | None) -> int:

@@ -323,10 +323,24 @@ class ResponsesStreamEncoder:
     def error(self, payload: dict[str, Any]) -> bytes:
         """An error after the stream started: ``response.failed`` with the output finished so far."""
         err = payload.get("error") or {}
-        out = self._close("incomplete") if self.final is None else ""
+        out = self._closed_for_failure() if self.final is None else ""
         code = _ERROR_CODES.get(int(err.get("status") or 0), "server_error")
         if err.get("type") == "rate_limit_error":
             code = "rate_limit_exceeded"
         failed = self._snapshot("failed", usage=self.usage,
                                 error={"code": code, "message": str(err.get("message") or "the response failed")})
         return (out + self._event("response.failed", f'"response":{dumps_text(failed)}')).encode()
+
+    def _closed_for_failure(self) -> str:
+        """The open item closed as ``incomplete`` for ``response.failed``; when closing it
+        fails too (the very fault being reported may sit in it), it is left out instead, with
+        what closing had already written undone: the client still hears ``response.failed``
+        with every item finished before, rather than a connection dropped with no word."""
+        seq, finished = self._seq, len(self._output)
+        try:
+            return self._close("incomplete")
+        except Exception:  # noqa: BLE001 - nothing may keep the failure from being reported
+            self._seq = seq
+            del self._output[finished:]
+            self._open, self._open_calls = None, []
+            return ""

@@ -48,7 +48,7 @@ from ..._errors import (
     TLSError,
     TransportError,
 )
-from ..._http import HttpRequest, HttpResponse
+from ..._http import HttpRequest, HttpResponse, is_success
 from .. import fork_hooks
 from ..base import (
     AsyncStreamHandle,
@@ -407,7 +407,7 @@ class H1Transport:
         async def open_once() -> OpenedStream:
             pool, conn = await self._open(req, retry)
             status, headers = conn.status, dict(conn.headers)
-            if status >= 400:
+            if not is_success(status):   # a 3xx too: never followed, reported whole
                 return OpenedStream(status, headers, await self._read_all(pool, conn))
 
             async def release() -> None:

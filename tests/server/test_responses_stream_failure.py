@@ -1,0 +1,46 @@
+"""A Responses stream that fails after it started says so: ``response.failed`` is sent even when
+closing the item being written fails too (the fault being reported may sit in it), so the client
+hears why the stream ended instead of a connection dropped with no word."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from cloverleaf._types import StreamEvent
+from cloverleaf.server.responses.stream import ResponsesStreamEncoder
+from cloverleaf.server.responses.wire import parse_request
+from tests.translation.harness import validate_responses_event
+
+FAILURE = {"error": {"message": "the stream from up/x failed", "type": "api_error", "status": 502}}
+
+
+def _events(raw: bytes) -> list[dict[str, Any]]:
+    return [json.loads(line[6:]) for line in raw.decode().splitlines() if line.startswith("data: ")]
+
+
+def _encoder_with_a_call_that_cannot_close() -> tuple[ResponsesStreamEncoder, bytes]:
+    """A finished message, then a call whose arguments are not text (what an upstream's object
+    arguments once reached the encoder as): closing that call raises."""
+    enc = ResponsesStreamEncoder(parse_request({"model": "m", "input": "x"}), response_id="resp_1", model="m",
+                                 created_at=1)
+    raw = enc.start()
+    for ev in (StreamEvent("text", text="Looking it up."),
+               StreamEvent("tool_call_delta", index=0, id="call_1", name="get_weather",
+                           arguments={"city": "Paris"})):  # type: ignore[arg-type]
+        raw += enc.encode(ev) or b""
+    return enc, raw
+
+
+def test_a_failure_while_closing_the_open_item_still_sends_response_failed() -> None:
+    enc, raw = _encoder_with_a_call_that_cannot_close()
+    said = _events(enc.error(FAILURE))
+    for event in said:
+        validate_responses_event(event)
+    events = _events(raw) + said
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    failed = events[-1]
+    assert failed["type"] == "response.failed"
+    assert failed["response"]["error"]["message"] == "the stream from up/x failed"
+    assert [i["type"] for i in failed["response"]["output"]] == ["message"]   # what was finished before stays
+
