@@ -39,7 +39,9 @@
         │   └── RequestTooLargeError   413: the body is over the provider's byte limit (attachments)
         ├── NotFoundError              404, usually an unknown model
         ├── ServerError                5xx (``OverloadedError`` for 503 and Anthropic's 529)
-        │   └── OverloadedError        busy: try later (``retry_after`` seconds when the provider said)
+        │   ├── OverloadedError        busy: try later (``retry_after`` seconds when the provider said)
+        │   └── InsufficientMemoryError  the model does not fit in the server's memory (Ollama); not
+        │                              retried (another target may serve it)
         └── MalformedResponseError     2xx that could not be parsed (garbage, truncated stream)
             └── GenerationFailedError  2xx whose answer the provider says failed (finish_reason "error":
                 │                      Gemini MALFORMED_FUNCTION_CALL, Bedrock malformed_tool_use)
@@ -471,6 +473,15 @@ class OverloadedError(ServerError):
     Retry-After that ``retry_after`` keeps for the caller (the server passes it on)."""
 
     default_status = 529
+
+
+class InsufficientMemoryError(ServerError):
+    """The provider cannot load the model: it needs more memory than the machine has (Ollama's 500
+    "model requires more system memory (12.5 GiB) than is available (4.0 GiB)"). Not retryable: the
+    next try fails the same way, after making the server try to load the model again; a route falls
+    back to its next target. Free memory, or pick a smaller model or quantisation."""
+
+    retryable = False
 
 
 class MalformedResponseError(ProviderError):

@@ -87,6 +87,10 @@ def test_the_transport_hands_back_every_429_the_mapping_calls_a_spent_quota() ->
     recorded = interaction(f"{SYN}/error_insufficient_quota.yaml").response
     bodies = [recorded.body] + [json.dumps({"error": {"message": "x", "code": code}}).encode()
                                 for code in ("billing_hard_limit_reached", "insufficient_credits")] + [
+        # an account whose billing is off: no wait turns it on (it was retried, and its circuit opened)
+        json.dumps({"error": {"message": "Your account is not active, please check your billing details on our "
+                              "website.", "type": "billing_not_active", "param": None,
+                              "code": "billing_not_active"}}).encode(),
         json.dumps({"error": {"message": "x", "type": "insufficient_quota", "code": None}}).encode(),
         json.dumps({"object": "error", "message": "x", "type": "insufficient_quota"}).encode()]
     for body in bodies:
