@@ -38,6 +38,7 @@ from ._estimate import answer_tokens
 from ._generation import raise_if_failed
 from ._http import HttpRequest, HttpResponse, kept_headers, request_id
 from ._resolve import CallSettings, ModelRegistry, Resolver, Target
+from ._secret_headers import header_secrets
 from ._secret_urls import masked_url
 from ._structured import parse_output
 from ._types import (
@@ -528,7 +529,8 @@ def upstream_error(target: Target, resp: HttpResponse) -> ProviderError:
     upstream echoed it ("Incorrect API key provided: sk-..."): a direct call's error goes straight
     to the caller's logs, with no gateway record to scrub it on the way (as ``traces`` does)."""
     error = target.adapter.parse_error(resp, target.model)
-    scrub(error, ((target.api_key,) if target.api_key else ()) + url_secrets(target.cfg.base_url))
+    scrub(error, ((target.api_key,) if target.api_key else ()) + url_secrets(target.cfg.base_url)
+          + header_secrets(target.cfg.headers))
     return error
 
 
