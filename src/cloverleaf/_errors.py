@@ -383,6 +383,7 @@ class ProviderError(CloverleafError):
         request_id: str | None = None,
         retry_after: float | None = None,
         should_retry: bool | None = None,
+        param: str | None = None,
     ) -> None:
         self.provider = provider
         self.model = model
@@ -394,6 +395,9 @@ class ProviderError(CloverleafError):
         #: the upstream's ``x-should-retry`` (None: it did not say): overrides ``retryable``
         #: for the gateway's same-target retry, as the SDK's transport follows it
         self.should_retry = should_retry
+        #: The request field the provider names as at fault (OpenAI's ``param``: ``temperature``,
+        #: ``messages``), None when it names none: a gateway passes it on to its client.
+        self.param = param
         self.message = message
         super().__init__(message)
 
