@@ -66,3 +66,7 @@ class CallContext:
     #: header): an adapter whose API has them adds them to its configured ones for this call
     #: (Anthropic's ``beta``); every other provider ignores them.
     client_betas: tuple[str, ...] = ()
+    #: Set by the gateway once it opened the call's record: that record's id (what traces and the
+    #: dashboard find the call by), which a server gives its client as the request's id when the
+    #: provider gave none.
+    call_id: str | None = None

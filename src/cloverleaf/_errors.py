@@ -40,7 +40,9 @@
         ├── NotFoundError              404, usually an unknown model
         ├── RedirectError              3xx: the API is elsewhere (``Location``); not followed, not retried
         ├── ServerError                5xx (``OverloadedError`` for 503 and Anthropic's 529)
-        │   └── OverloadedError        busy: try later (``retry_after`` seconds when the provider said)
+        │   ├── OverloadedError        busy: try later (``retry_after`` seconds when the provider said)
+        │   └── InsufficientMemoryError  the model does not fit in the server's memory (Ollama); not
+        │                              retried (another target may serve it)
         └── MalformedResponseError     2xx that could not be parsed (garbage, truncated stream)
             └── GenerationFailedError  2xx whose answer the provider says failed (finish_reason "error":
                 │                      Gemini MALFORMED_FUNCTION_CALL, Bedrock malformed_tool_use)
@@ -382,6 +384,7 @@ class ProviderError(CloverleafError):
         request_id: str | None = None,
         retry_after: float | None = None,
         should_retry: bool | None = None,
+        param: str | None = None,
     ) -> None:
         self.provider = provider
         self.model = model
@@ -393,6 +396,9 @@ class ProviderError(CloverleafError):
         #: the upstream's ``x-should-retry`` (None: it did not say): overrides ``retryable``
         #: for the gateway's same-target retry, as the SDK's transport follows it
         self.should_retry = should_retry
+        #: The request field the provider names as at fault (OpenAI's ``param``: ``temperature``,
+        #: ``messages``), None when it names none: a gateway passes it on to its client.
+        self.param = param
         self.message = message
         super().__init__(message)
 
@@ -479,6 +485,15 @@ class OverloadedError(ServerError):
     Retry-After that ``retry_after`` keeps for the caller (the server passes it on)."""
 
     default_status = 529
+
+
+class InsufficientMemoryError(ServerError):
+    """The provider cannot load the model: it needs more memory than the machine has (Ollama's 500
+    "model requires more system memory (12.5 GiB) than is available (4.0 GiB)"). Not retryable: the
+    next try fails the same way, after making the server try to load the model again; a route falls
+    back to its next target. Free memory, or pick a smaller model or quantisation."""
+
+    retryable = False
 
 
 class MalformedResponseError(ProviderError):

@@ -19,15 +19,17 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 from ._errors import REDACTED, ProviderError, RedirectError, scrub, url_secrets
 from ._http import HttpResponse
 from ._resolve import Target
+from ._secret_headers import header_secrets
 from ._secret_urls import masked_url
 
 _E = TypeVar("_E", bound=BaseException)
 
 
 def call_secrets(target: Target) -> tuple[str, ...]:
-    """What a call to ``target`` sends that its upstream could echo: the key, and the
-    credentials its base_url carries."""
-    return ((target.api_key,) if target.api_key else ()) + url_secrets(target.cfg.base_url)
+    """What a call to ``target`` sends that its upstream could echo: the key, the credentials
+    its base_url carries, and the secrets among its configured headers."""
+    return (((target.api_key,) if target.api_key else ()) + url_secrets(target.cfg.base_url)
+            + header_secrets(target.cfg.headers))
 
 
 def scrubbed(target: Target, error: _E) -> _E:

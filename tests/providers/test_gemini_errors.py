@@ -27,7 +27,7 @@ SYNTHETIC_ERRORS = [
     (2, RateLimitError, "RESOURCE_EXHAUSTED"),
     (3, ContextWindowExceededError, "INVALID_ARGUMENT"),
     (4, InvalidRequestError, "INVALID_ARGUMENT"),
-    (5, InvalidRequestError, "FAILED_PRECONDITION"),
+    (5, PermissionDeniedError, "FAILED_PRECONDITION"),   # the account or region, not the request
     (6, ServerError, "INTERNAL"),
     (7, OverloadedError, "UNAVAILABLE"),
 ]
@@ -74,3 +74,22 @@ def test_error_array_from_non_sse_stream_and_plain_text():
     assert type(adapter().parse_error(HttpResponse(429, {}, body))) is RateLimitError
     err = adapter().parse_error(HttpResponse(502, {}, b"<html>Bad Gateway</html>"))
     assert type(err) is ServerError and "Bad Gateway" in err.message
+
+
+def test_failed_precondition_is_the_account_or_region_so_a_route_falls_back():
+    """Gemini's 400 FAILED_PRECONDITION ("User location is not supported", "free tier is not available in
+    your country") says nothing is wrong with the request: another target serves the same one. A
+    PermissionDeniedError (a route moves on; not retried), with what to do; an InvalidRequestError
+    stopped every route at Gemini."""
+    from cloverleaf.gateway.config import make_route
+    from cloverleaf.gateway.fallback import classify
+
+    for message in ("User location is not supported for the API use.",
+                    "Gemini API free tier is not available in your country. Please enable billing on your project "
+                    "in Google AI Studio."):
+        body = json.dumps({"error": {"code": 400, "message": message, "status": "FAILED_PRECONDITION"}}).encode()
+        err = adapter().parse_error(HttpResponse(400, {}, body), "gemini-2.5-flash")
+        assert type(err) is PermissionDeniedError and err.status == 400 and not err.retryable
+        assert err.message.startswith(message) and "enable billing" in err.message and "region" in err.message
+        verdict = classify(err, make_route("smart", ["gemini/gemini-2.5-flash", "openai/gpt-4o"]))
+        assert verdict.fallback and not verdict.retry

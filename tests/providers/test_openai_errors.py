@@ -87,6 +87,10 @@ def test_the_transport_hands_back_every_429_the_mapping_calls_a_spent_quota() ->
     recorded = interaction(f"{SYN}/error_insufficient_quota.yaml").response
     bodies = [recorded.body] + [json.dumps({"error": {"message": "x", "code": code}}).encode()
                                 for code in ("billing_hard_limit_reached", "insufficient_credits")] + [
+        # an account whose billing is off: no wait turns it on (it was retried, and its circuit opened)
+        json.dumps({"error": {"message": "Your account is not active, please check your billing details on our "
+                              "website.", "type": "billing_not_active", "param": None,
+                              "code": "billing_not_active"}}).encode(),
         json.dumps({"error": {"message": "x", "type": "insufficient_quota", "code": None}}).encode(),
         json.dumps({"object": "error", "message": "x", "type": "insufficient_quota"}).encode()]
     for body in bodies:
@@ -157,3 +161,30 @@ def test_413_is_request_too_large_unless_it_names_the_context_window() -> None:
     long = json.dumps({"object": "error", "message": "This model's maximum context length is 4096 tokens.",
                        "type": "BadRequestError", "code": 413}).encode()
     assert type(adapter("vllm").parse_error(HttpResponse(413, {}, long))) is ContextWindowExceededError
+
+
+def test_the_field_at_fault_is_kept() -> None:
+    """OpenAI's ``param`` names the request field at fault; it was dropped, so a gateway's client
+    got ``param: null``."""
+    body = json.dumps({"error": {"message": "Invalid value for 'temperature': must be <= 2.",
+                                 "type": "invalid_request_error", "param": "temperature",
+                                 "code": "invalid_value"}}).encode()
+    err = adapter("openai").parse_error(HttpResponse(400, {}, body), "m")
+    assert type(err) is InvalidRequestError and err.param == "temperature"
+    unnamed = json.dumps({"error": {"message": "x", "type": "invalid_request_error", "param": None}}).encode()
+    assert adapter("openai").parse_error(HttpResponse(400, {}, unnamed), "m").param is None
+
+
+def test_an_error_inside_a_200_stream_has_its_kinds_status_not_500() -> None:
+    """Nothing answered 500: the stream's status was 200. A rate-limit object in it is a 429
+    (its text said "openai 500 [rate_limit_exceeded]"), one without a code a 500, and one whose
+    object carries a status (OpenRouter's ``code``) keeps that."""
+    def in_stream(error: dict[str, object]):
+        return adapter("openai").stream_error({"error": error}, "gpt-4o")
+
+    limited = in_stream({"message": "Rate limit reached", "type": "tokens", "param": None, "code": "rate_limit_exceeded"})
+    assert type(limited) is RateLimitError and limited.status == 429 and " 429 " in str(limited)
+    assert type(in_stream({"message": "boom", "type": None})) is ServerError
+    assert in_stream({"message": "boom", "type": None}).status == 500
+    assert in_stream({"message": "too long", "code": "context_length_exceeded"}).status == 400
+    assert in_stream({"message": "upstream busy", "code": 502}).status == 502

@@ -60,3 +60,20 @@ def test_a_retry_after_that_is_no_usable_wait_never_makes_a_500() -> None:
         busy = to_api_error(cl.OverloadedError("busy", retry_after=wait))
         assert busy.status == 503 and "retry-after" not in busy.headers
     assert to_api_error(cl.OverloadedError("busy", retry_after=120.0)).headers["retry-after"] == "120"
+
+
+def test_an_upstream_error_no_retry_helps_tells_the_sdks_not_to_retry() -> None:
+    """The SDKs retry every 502 by themselves: a rejected provider key and a model too large for
+    its server's memory say x-should-retry: false; a retryable 502 keeps its Retry-After."""
+    for exc in (cl.AuthenticationError("invalid x-api-key", provider="anthropic", status=401),
+                cl.InsufficientMemoryError("model requires more system memory", provider="ollama")):
+        err = to_api_error(exc)
+        assert err.status == 502 and err.headers == {"x-should-retry": "false"}
+    assert to_api_error(cl.ServerError("boom", retry_after=5.0)).headers["retry-after"] == "5"
+
+
+def test_the_field_an_upstream_named_is_passed_on() -> None:
+    err = to_api_error(cl.InvalidRequestError("bad temperature", provider="openai", code="invalid_value",
+                                              param="temperature"))
+    assert err.status == 400 and error_payload(err, "openai")["error"]["param"] == "temperature"
+    assert to_api_error(cl.ContextWindowExceededError("too long", param="messages")).param == "messages"

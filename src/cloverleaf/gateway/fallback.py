@@ -11,6 +11,8 @@ RateLimitError (429)           yes       yes    yes           the target is thro
 QuotaExceededError             yes       no     yes           its quota is spent: seconds do not refill it
 ServerError / Overloaded (5xx) yes       yes    yes           the target is unwell (Overloaded:
                                                               a 503 or 529, busy for now)
+InsufficientMemoryError        yes       no     yes           the model does not fit in its memory:
+                                                              the next try fails the same way
 ConnectError / ConnectTimeout  yes       yes    yes           no answer at all
 ReadTimeout                    yes       no     yes           it took the call and went quiet:
                                                               asking again doubles the wait
@@ -69,6 +71,7 @@ from .._errors import (
     ContextWindowExceededError,
     GenerationFailedError,
     GenerationInterruptedError,
+    InsufficientMemoryError,
     InvalidRequestError,
     MalformedResponseError,
     NotFoundError,
@@ -126,7 +129,7 @@ def _by_table(error: BaseException, route: RouteConfig) -> Verdict:
         return _BILLED_TARGET_SHORT
     if isinstance(error, GenerationFailedError):
         return RAISE
-    if isinstance(error, ReadTimeout | QuotaExceededError):
+    if isinstance(error, ReadTimeout | QuotaExceededError | InsufficientMemoryError):
         return _TARGET_BROKEN
     if isinstance(error, RateLimitError | ServerError | TransportError | MalformedResponseError):
         return _TRANSIENT

@@ -363,6 +363,8 @@ class Gateway:
             requested_model=model, operation=operation, started=self.clock.now(), created_at=self.clock.wall(),
             trace_id=ctx.trace_id, project=ctx.project, key_id=ctx.key.key_id if ctx.key else None,
             metadata=dict(ctx.metadata), secrets=self.router.secrets(targets))
+        if ctx is not _NO_CONTEXT:   # the caller's own context: it may name the call by its record
+            ctx.call_id = tracker.id
         ordered = await self.router.order(route, targets, input_tokens, output_tokens)
         privacy = self.privacy.decision(route, ctx)
         refusal: PrivacyViolation | None = None

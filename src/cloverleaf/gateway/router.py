@@ -20,7 +20,9 @@ import random
 import threading
 from dataclasses import dataclass, field
 
+from .._errors import url_secrets
 from .._pricing import ModelPrice
+from .._secret_headers import header_secrets
 from .config import RouteConfig, TargetSpec, make_route
 from .protocols import EngineLike, Target
 from .state import StateBackend
@@ -107,11 +109,18 @@ class Router:
         return targets
 
     def secrets(self, targets: list[ResolvedTarget]) -> tuple[str, ...]:
-        """The API keys of a resolved target list (to scrub from error text), computed once per list."""
+        """The secrets of a resolved target list, to scrub from error text (call records, traces,
+        spans): each target's API key, its base URL's credentials and its configured headers'
+        secrets (a proxy's key in ``headers``). Computed once per list."""
         cached = self._secrets.get(id(targets))
         if cached is not None and cached[0] is targets:
             return cached[1]
-        secrets = tuple(t.secret for t in targets if t.secret)
+        found: list[str] = []
+        for t in targets:
+            cfg = getattr(t.target, "cfg", None)   # a stub engine's target may have none
+            found.extend(s for s in (t.secret, *url_secrets(getattr(cfg, "base_url", None)),
+                                     *header_secrets(getattr(cfg, "headers", None))) if s)
+        secrets = tuple(dict.fromkeys(found))
         if len(self._secrets) >= MAX_CACHED:
             self._secrets = {}
         self._secrets[id(targets)] = (targets, secrets)

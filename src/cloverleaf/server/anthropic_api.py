@@ -34,7 +34,8 @@ async def messages(request: Request, st: ServerState) -> Response:
     out = aw.message_json(resp, message_id=rid if rid and rid.startswith("msg_") else new_id("msg_"), model=model)
     st.done(request, model, resp.provider, upstream=upstream_ms(resp.metadata), usage=resp.usage, cost=resp.cost,
             cache=ctx.cache_result)
-    return json_response(out, headers=call_headers(ctx, resp.metadata.target))
+    return json_response(out, headers=call_headers(ctx, resp.metadata.target, "anthropic",
+                                                   resp.metadata.request_id))
 
 
 @endpoint("anthropic")

@@ -8,16 +8,27 @@ features by name, comma-separated, as Anthropic's SDK sends ``betas=[...]`` and 
 own: added to the configured ones when the target is Anthropic's API, ignored by every other
 provider; client input, so a malformed or oversized list is a 400, on any endpoint).
 Out: ``x-cloverleaf-target`` (which target answered), ``x-cloverleaf-cache`` (``hit`` or
-``miss`` when the cache was consulted) and ``x-cloverleaf-cache-similarity`` on a hit.
+``miss`` when the cache was consulted) and ``x-cloverleaf-cache-similarity`` on a hit; and on
+every answer of the model APIs, errors included, the request's id where each API's SDK reads it
+(:data:`REQUEST_ID_HEADERS`): the provider's own id for the call when it gave one (what its support
+asks for), else the gateway's call id (what the traces and the dashboard find the call by), else a
+fresh one (a request refused before the gateway opened its record).
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 
 from .._context import CallContext
-from .errors import BadRequest
+from .errors import BadRequest, Flavor
+
+#: Where each API's SDK reads a request's id: the OpenAI SDK's ``x-request-id`` (its
+#: ``response._request_id`` and ``APIStatusError.request_id``), the Anthropic SDK's ``request-id``.
+REQUEST_ID_HEADERS: dict[str, str] = {"openai": "x-request-id", "anthropic": "request-id"}
+#: An upstream's id passed on as a header: printable ASCII, no spaces, not too long.
+_UPSTREAM_ID = re.compile(r"[\x21-\x7e]{1,200}")
 
 BETA_HEADER = "anthropic-beta"
 #: Beta names as Anthropic spells them (``context-1m-2025-08-07``), and how many one call may ask for.
@@ -70,12 +81,24 @@ def client_betas(values: list[str]) -> tuple[str, ...]:
     return unique
 
 
-def call_headers(ctx: CallContext | None, target: str | None) -> dict[str, str] | None:
-    out: dict[str, str] = {}
+def request_id(ctx: CallContext | None, upstream: str | None = None) -> str:
+    """The request's id for its client (see the module): ``upstream``, the provider's, unless the
+    answer came from the cache (that id is another call's), else the gateway's call id."""
+    if upstream and _UPSTREAM_ID.fullmatch(upstream) and (ctx is None or ctx.cache_result != "hit"):
+        return upstream
+    if ctx is not None and ctx.call_id:
+        return ctx.call_id
+    return f"req_{os.urandom(12).hex()}"
+
+
+def call_headers(ctx: CallContext | None, target: str | None, flavor: Flavor,
+                 upstream_id: str | None = None) -> dict[str, str]:
+    """The headers above for a model API's answer (``upstream_id``: the provider's request id)."""
+    out = {REQUEST_ID_HEADERS[flavor]: request_id(ctx, upstream_id)}
     if target and target.isascii() and target.isprintable():
         out["x-cloverleaf-target"] = target
     if ctx is not None and ctx.cache_result is not None:
         out["x-cloverleaf-cache"] = ctx.cache_result
         if ctx.cache_similarity is not None:
             out["x-cloverleaf-cache-similarity"] = f"{ctx.cache_similarity:.4f}"
-    return out or None
+    return out

@@ -12,7 +12,9 @@ Rules this module keeps:
   garbage, 503 overloaded / every target unavailable, 504 it timed out.
 - The upstream provider rejecting *the gateway's* credentials is a 502, not a 401: the
   client's key was fine, and the provider's message (which may quote part of our key) is
-  not passed on.
+  not passed on. It says ``x-should-retry: false`` (the SDKs retry a 502 otherwise), as does
+  any upstream error whose kind is not retryable.
+- The field an upstream named as at fault (OpenAI's ``param``) is passed on as ``param``.
 - 429 (upstream or a local bucket) and 503 carry ``Retry-After`` (and ``retry-after-ms``,
   which both SDKs read first) when the wait is known; so does a 502 whose upstream said when
   to come back (the shortest wait of a route's targets).
@@ -127,6 +129,10 @@ def _retry_headers(seconds: float | None, default: float | None = None) -> dict[
     return {"retry-after": str(max(1, math.ceil(seconds))), "retry-after-ms": str(int(seconds * 1000))}
 
 
+#: What tells the official SDKs (which retry a 429 and every 5xx by themselves) not to retry an
+#: answer no retry can change: a spent quota, the gateway's provider key refused, a model too large.
+NO_RETRY = {"x-should-retry": "false"}
+
 #: An upstream error code passed on as ours: short and plain (it is the upstream's text).
 _CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
@@ -137,7 +143,7 @@ def _quota_spent(exc: cl.QuotaExceededError, extra: dict[str, Any]) -> ApiError:
     code = exc.code if exc.code and _CODE.fullmatch(exc.code) else "insufficient_quota"
     return ApiError(f"the upstream provider's quota or credit is spent: {exc}; retrying will not help until the "
                     "operator adds credit or raises the quota", status=429, kind="quota_exceeded", code=code,
-                    extra=extra, headers={"x-should-retry": "false"})
+                    extra=extra, headers=dict(NO_RETRY))
 
 
 def _upstream(exc: cl.ProviderError) -> ApiError:
@@ -152,17 +158,23 @@ def _upstream(exc: cl.ProviderError) -> ApiError:
     if exc.provider == "gateway" and exc.code == "model_not_allowed":  # the gateway's own key check
         return Forbidden(exc.message, code="model_not_allowed")
     if isinstance(exc, (cl.AuthenticationError, cl.PermissionDeniedError)):
+        # x-should-retry: the SDKs retry every 502 by themselves, and no retry fixes the gateway's key
+        what = ("the provider key" if isinstance(exc, cl.AuthenticationError) else
+                "the provider key or account (its permissions, billing or region)")
+        said = f" {exc.code}" if exc.code and _CODE.fullmatch(exc.code.lower()) else ""
         return ApiError(f"the upstream provider {where!r} rejected the gateway's credentials for this model "
-                        f"(HTTP {exc.status}); the operator must fix the provider key",
-                        status=502, kind="upstream_error", code="upstream_auth_failed", extra=extra)
+                        f"(HTTP {exc.status}{said}); the operator must fix {what}",
+                        status=502, kind="upstream_error", code="upstream_auth_failed", extra=extra,
+                        headers=dict(NO_RETRY))
+    param = exc.param   # the field the provider named (OpenAI's ``param``), which the client's SDK reads
     if isinstance(exc, cl.ContextWindowExceededError):
-        return BadRequest(str(exc), code="context_length_exceeded", extra=extra)
+        return BadRequest(str(exc), code="context_length_exceeded", param=param, extra=extra)
     if isinstance(exc, cl.ContentFilterError):
-        return BadRequest(str(exc), code="content_filter", extra=extra)
+        return BadRequest(str(exc), code="content_filter", param=param, extra=extra)
     if isinstance(exc, cl.RequestTooLargeError):   # the provider's byte limit: the API's own 413
-        return PayloadTooLarge(str(exc), code="request_too_large", extra=extra)
+        return PayloadTooLarge(str(exc), code="request_too_large", param=param, extra=extra)
     if isinstance(exc, cl.InvalidRequestError):
-        return BadRequest(str(exc), code=exc.code or "invalid_request", extra=extra)
+        return BadRequest(str(exc), code=exc.code or "invalid_request", param=param, extra=extra)
     if isinstance(exc, cl.NotFoundError):
         return NotFound(str(exc), code="model_not_found", extra=extra)
     if isinstance(exc, cl.RedirectError):   # the operator's base_url to fix: a client's retry meets it again
@@ -176,7 +188,7 @@ def _upstream(exc: cl.ProviderError) -> ApiError:
     if isinstance(exc, cl.MalformedResponseError):
         return ApiError(str(exc), status=502, kind="upstream_error", code="upstream_malformed_response", extra=extra)
     return ApiError(str(exc), status=502, kind="upstream_error", code="upstream_error", extra=extra,
-                    headers=_retry_headers(exc.retry_after))
+                    headers=_retry_headers(exc.retry_after) if exc.retryable else dict(NO_RETRY))
 
 
 def _all_failed(exc: cl.AllTargetsFailed) -> ApiError:

@@ -43,7 +43,8 @@ async def chat_completions(request: Request, st: ServerState) -> Response:
                              model=model, created=created)
     st.done(request, model, resp.provider, upstream=upstream_ms(resp.metadata), usage=resp.usage, cost=resp.cost,
             cache=ctx.cache_result)
-    return json_response(out, headers=call_headers(ctx, resp.metadata.target))
+    return json_response(out, headers=call_headers(ctx, resp.metadata.target, "openai",
+                                                   resp.metadata.request_id))
 
 
 @endpoint("openai")
@@ -54,7 +55,7 @@ async def embeddings(request: Request, st: ServerState) -> Response:
     resp = await st.until_disconnect(request, st.backend.aembed(req.model, req, ctx))
     st.done(request, req.model, resp.provider, upstream=upstream_ms(resp.metadata), usage=resp.usage, cost=resp.cost)
     return json_response(ow.embedding_response(resp, model=req.model, encoding=encoding),
-                         headers=call_headers(ctx, resp.metadata.target))
+                         headers=call_headers(ctx, resp.metadata.target, "openai", resp.metadata.request_id))
 
 
 @endpoint("openai")
@@ -69,7 +70,7 @@ async def images(request: Request, st: ServerState) -> Response:
     resp = await st.until_disconnect(request, st.backend.aimage(req.model, req, ctx))
     st.done(request, req.model, resp.provider, upstream=upstream_ms(resp.metadata), usage=resp.usage, cost=resp.cost)
     return json_response(ow.images_response(resp, created=int(time.time()), want=req.response_format),
-                         headers=call_headers(ctx, resp.metadata.target))
+                         headers=call_headers(ctx, resp.metadata.target, "openai", resp.metadata.request_id))
 
 
 @endpoint("openai", versioned=True)

@@ -32,9 +32,18 @@ from starlette.responses import Response
 
 from .._capabilities import Capability
 from .._context import CallContext
+from .._errors import ProviderError
 from .auth import Authenticator, Principal
 from .backend import Backend
-from .call_headers import BETA_HEADER, cache_directive, client_betas, traceparent, tracestate
+from .call_headers import (
+    BETA_HEADER,
+    REQUEST_ID_HEADERS,
+    cache_directive,
+    client_betas,
+    request_id,
+    traceparent,
+    tracestate,
+)
 from .deadlines import BodyDeadlines
 from .errors import BadRequest, ClientClosed, Flavor, error_body, to_api_error
 from .h1_server import HANGUP_EXTENSION
@@ -49,6 +58,8 @@ T = TypeVar("T")
 JSON = "application/json"
 UNKNOWN = "-"
 MODEL_KEY = "cloverleaf.model"
+#: the scope key under which a route notes its admitted call's context (an error names the call by it)
+CONTEXT_KEY = "cloverleaf.context"
 MAX_TRACE_ID = 64  # the store's trace id column  # the scope key under which a route notes the admitted model
 
 
@@ -102,6 +113,7 @@ class ServerState:
                                              if name == b"anthropic-beta"])
         await self.backend.check_model(model, operation, ctx)
         request.scope[MODEL_KEY] = model
+        request.scope[CONTEXT_KEY] = ctx
         return ctx
 
     async def until_disconnect(self, request: Request, work: Awaitable[T]) -> T:
@@ -141,7 +153,10 @@ class ServerState:
         provider = str(err.extra.get("provider") or UNKNOWN)
         self.metrics.record(scope.get("cloverleaf.api", flavor), scope.get(MODEL_KEY, UNKNOWN), provider,
                             err.status, _elapsed(scope), code=err.code)
-        return Response(error_body(err, flavor), status_code=err.status, headers=err.headers or None, media_type=JSON)
+        # the request's id, as on an answer: the provider's for the error it gave, else the call's
+        upstream_id = exc.request_id if isinstance(exc, ProviderError) else None
+        headers = {**err.headers, REQUEST_ID_HEADERS[flavor]: request_id(scope.get(CONTEXT_KEY), upstream_id)}
+        return Response(error_body(err, flavor), status_code=err.status, headers=headers, media_type=JSON)
 
     def done(self, request: Request, model: str, provider: str, *, upstream: float | None,
              usage: Any = None, cost: float | None = None, cache: str | None = None) -> None:

@@ -93,8 +93,8 @@ async def serve_stream(st: ServerState, request: Request, flavor: Flavor, model:
     cache = ctx.cache_result if ctx is not None else None   # known once the first event is in
     stream = EventStream(st, flavor, model, events, head, encoder, t0, first_at, api, cache)
     target = ctx.answering_target if ctx is not None else None   # known once the first output is in
-    if ctx is not None and (cache is not None or target is not None):
-        extra = call_headers(ctx, target) or {}
+    if ctx is not None:   # the request's id (the gateway's: the provider's comes with the stream's end)
+        extra = call_headers(ctx, target, flavor)
         stream.raw_headers = [*SSE_HEADERS, *((k.encode(), v.encode()) for k, v in extra.items())]
     if cache is not None:
         st.metrics.cache_result(api, model, cache)

@@ -28,7 +28,7 @@ from typing import Protocol, TypeVar
 
 from .._errors import ReadTimeout, TransportError
 from .._http import parse_retry_after, should_retry_hint
-from .._quota import says_quota_spent
+from .._quota import body_retry_delay, says_no_retry
 from .base import (
     AsyncStreamHandle,
     OpenedStream,
@@ -134,15 +134,20 @@ class Retry:
         return wait
 
     def after_answer(self, answer: Answer) -> float | None:
-        """Seconds to wait before trying again, or None to hand this answer back (a 429 whose
-        body says the quota is spent is handed back at once: see :mod:`cloverleaf._quota`)."""
+        """Seconds to wait before trying again, or None to hand this answer back (one whose body
+        says no retry helps, a spent quota, is handed back at once; one whose body names its wait,
+        Gemini's RetryInfo, without a Retry-After, waits that: see :mod:`cloverleaf._quota`)."""
         self.attempt += 1
         if answer.status < 400 or not self.policy.retryable_status(answer.status, answer.headers):
             return None
-        if answer.status == 429 and says_quota_spent(getattr(answer, "body", None)
-                                                      or getattr(answer, "error_body", None)):
+        body = getattr(answer, "body", None) or getattr(answer, "error_body", None)
+        if says_no_retry(answer.status, body):
             return None
         wait = self.policy.delay(self.attempt, answer.headers)
+        if wait is not None and parse_retry_after(answer.headers) is None:
+            asked = body_retry_delay(body)
+            if asked is not None:
+                wait = asked if asked <= self.policy.max_retry_wait else None
         return wait if wait is not None and self._fits(wait) else None
 
 

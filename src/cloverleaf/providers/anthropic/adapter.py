@@ -95,15 +95,29 @@ ERROR_TYPES: dict[str, type[ProviderError]] = {
 
 #: Anthropic has no error code for an over-long prompt; these 400 messages are the documented signal.
 _CONTEXT_MESSAGES = ("prompt is too long", "exceed context limit", "context window")
+#: Nor for a spent credit balance in the form most accounts get: a 400 ``invalid_request_error``
+#: saying "Your credit balance is too low to access the Anthropic API" (the 402 ``billing_error``
+#: is the other form). The request is fine; the account cannot pay for it.
+_CREDIT_MESSAGES = ("credit balance is too low",)
 
 
 def error_class(error_type: str | None, message: str, status: int | None) -> type[ProviderError]:
     cls = ERROR_TYPES.get(error_type or "")
     if cls is None:
         cls = error_class_for_status(status) if status else ServerError
-    if cls is InvalidRequestError and any(m in message.lower() for m in _CONTEXT_MESSAGES):
-        return ContextWindowExceededError
+    if cls is InvalidRequestError:
+        lowered = message.lower()
+        if any(m in lowered for m in _CREDIT_MESSAGES):
+            return QuotaExceededError   # as the 402 billing_error: no retry, a route falls back
+        if any(m in lowered for m in _CONTEXT_MESSAGES):
+            return ContextWindowExceededError
     return cls
+
+
+def error_code(error_type: str | None, cls: type[ProviderError]) -> str | None:
+    """The code an error keeps: Anthropic's ``error.type``, but ``billing_error`` for a spent credit
+    balance in either form, so code that reads the code (a gateway's client) sees one name for it."""
+    return "billing_error" if cls is QuotaExceededError else error_type
 
 
 class AnthropicAdapter(Adapter):
@@ -206,9 +220,8 @@ class AnthropicAdapter(Adapter):
         if not isinstance(err, dict):
             return super().parse_error(resp, model)
         message = str(err.get("message") or f"HTTP {resp.status}")
-        code = err.get("type")
-        cls = error_class(code, message, resp.status)
-        error = self.make_error(cls, _with_hint(cls, message), resp, model=model, code=code)
+        cls = error_class(err.get("type"), message, resp.status)
+        error = self.make_error(cls, _with_hint(cls, message), resp, model=model, code=error_code(err.get("type"), cls))
         if error.request_id is None and isinstance(data, dict):
             error.request_id = data.get("request_id")
         return error
@@ -219,9 +232,8 @@ class AnthropicAdapter(Adapter):
         if not isinstance(err, dict):
             err = {}
         message = str(err.get("message") or "error event in the stream")
-        code = err.get("type")
-        cls = error_class(code, message, None)
-        return cls(_with_hint(cls, message), provider=self.name, model=model, code=code,
+        cls = error_class(err.get("type"), message, None)
+        return cls(_with_hint(cls, message), provider=self.name, model=model, code=error_code(err.get("type"), cls),
                    request_id=payload.get("request_id"), body=json.dumps(payload))
 
 

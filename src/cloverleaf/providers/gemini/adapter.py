@@ -53,6 +53,7 @@ from ..._errors import (
     error_class_for_status,
 )
 from ..._http import HttpRequest, HttpResponse, json_body
+from ..._quota import retry_info_delay
 from ..._types import (
     ChatRequest,
     ChatResponse,
@@ -416,8 +417,11 @@ class GeminiAdapter(Adapter):
         if cls is AuthenticationError:
             text += ("; check the Google credentials (`cloverleaf doctor` shows which file is used) and their "
                      "access to the project" if self.spec.extra.get("vertex") else "; check GEMINI_API_KEY (or GOOGLE_API_KEY)")
+        elif status_name == "FAILED_PRECONDITION":
+            text += ("; the Gemini API refuses this account or region, not the request: enable billing on the "
+                     "project (Google AI Studio) or call from a supported region, or use another provider")
         err = self.make_error(cls, text, resp, model=model, code=code)
-        delay = _retry_delay(details)
+        delay = retry_info_delay(details)   # the wait the transport's own retries read too
         if delay is not None:
             err.retry_after = delay
         return err
@@ -495,7 +499,9 @@ def _error_class(status: int, status_name: str | None, reasons: set[str], messag
         return RateLimitError
     if status_name == "NOT_FOUND" or status == 404:
         return NotFoundError
-    if status_name == "PERMISSION_DENIED" or status == 403:
+    if status_name in ("PERMISSION_DENIED", "FAILED_PRECONDITION") or status == 403:
+        # FAILED_PRECONDITION is the account or the region ("User location is not supported", "free
+        # tier is not available in your country"): the request is fine, another target may serve it
         return PermissionDeniedError
     if status == 503 or status_name == "UNAVAILABLE":
         return OverloadedError
@@ -513,12 +519,3 @@ def _is_context_overflow(message: str) -> bool:
     lowered = message.lower()
     return "token count" in lowered and "exceeds the maximum number of tokens" in lowered
 
-
-def _retry_delay(details: list[Any]) -> float | None:
-    """``RetryInfo.retryDelay`` ("57s", "1.5s") in seconds."""
-    for detail in details:
-        if isinstance(detail, dict) and str(detail.get("@type", "")).endswith("google.rpc.RetryInfo"):
-            match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)s\s*", str(detail.get("retryDelay", "")))
-            if match:
-                return float(match.group(1))
-    return None

@@ -30,9 +30,10 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..._capabilities import Capabilities
-from ..._errors import NotFoundError, ProviderError, error_class_for_status
+from ..._errors import InsufficientMemoryError, NotFoundError, ProviderError, ServerError, error_class_for_status
 from ..._estimate import embedding_tokens
 from ..._http import HttpRequest, HttpResponse, json_body
+from ..._quota import says_model_too_large
 from ..._types import (
     Attachment,
     ChatRequest,
@@ -286,6 +287,10 @@ class OllamaAdapter(Adapter):
         message, code = generic_error_fields(resp)
         message = message or f"HTTP {resp.status}"
         cls = error_class_for_status(resp.status)
+        if cls is ServerError and says_model_too_large(message):   # the next try fails alike: not retried
+            cls = InsufficientMemoryError
+            message = (f"{message}; free memory on the Ollama host (`ollama ps` lists the models loaded, `ollama stop "
+                       "NAME` unloads one) or pick a smaller model or quantisation (fewer parameters, a q4 tag)")
         if cls is NotFoundError and "not found" in message:
             missing = missing_model(message) or model
             if missing:

@@ -228,9 +228,11 @@ class OpenAIAdapter(Adapter):
         return extra
 
     def stream_error(self, payload: Any, model: str | None) -> ProviderError:
-        """The error for an ``error`` object inside a 200 body or stream."""
+        """The error for an ``error`` object inside a 200 body or stream. Nothing answered it with an
+        error status (the HTTP status was 200): unless the object carries one (OpenRouter's ``code``),
+        its status is its kind's (a ``rate_limit_exceeded`` one is a 429, not a 500)."""
         info = error_info(payload)
-        status = info.status or 500
+        status = info.status or classify(500, info).default_status or 500
         body = _dumps(payload)
         return self._error(status, info, HttpResponse(status, {}, body.encode()), model)
 
@@ -248,7 +250,9 @@ class OpenAIAdapter(Adapter):
         hint = hint_for(cls, self.spec.key_env)
         if hint:
             message = f"{message} ({hint})"
-        return self.make_error(cls, message, resp, model=model, code=info.code or info.type)
+        error = self.make_error(cls, message, resp, model=model, code=info.code or info.type)
+        error.param = info.param
+        return error
 
     # -- embeddings ------------------------------------------------------------------------
     def takes_token_ids(self, cfg: ProviderConfig) -> bool:

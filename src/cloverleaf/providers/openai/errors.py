@@ -58,6 +58,7 @@ class ErrorInfo:
     type: str | None
     status: int | None  # a status carried in the body (OpenRouter ``code``, Groq ``status_code``)
     inner_code: str | None = None  # Azure ``innererror.code``
+    param: str | None = None  # the request field at fault (``temperature``, ``messages``), when named
 
     @property
     def codes(self) -> set[str]:
@@ -87,12 +88,14 @@ def error_info(payload: Any) -> ErrorInfo:
         code = None
     inner = err.get("innererror")
     inner_code = inner.get("code") if isinstance(inner, dict) else None
+    param = err.get("param")
     return ErrorInfo(
         message,
         str(code) if code else None,
         str(err.get("type")) if err.get("type") else None,
         int(status) if isinstance(status, int | str) and str(status).isdigit() else None,
         str(inner_code) if inner_code else None,
+        param[:200] if isinstance(param, str) and param else None,
     )
 
 

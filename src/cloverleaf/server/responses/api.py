@@ -110,7 +110,8 @@ async def create(request: Request, st: ServerState) -> Response:
         await store.save(row)
     st.done(request, model, resp.provider, upstream=upstream_ms(resp.metadata), usage=resp.usage, cost=resp.cost,
             cache=ctx.cache_result)
-    return json_response(out, headers=call_headers(ctx, resp.metadata.target))
+    return json_response(out, headers=call_headers(ctx, resp.metadata.target, "openai",
+                                                   resp.metadata.request_id))
 
 
 async def _completing(events: AsyncIterator[StreamEvent], encoder: ResponsesStreamEncoder | PassthroughEncoder,
