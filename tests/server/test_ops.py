@@ -54,6 +54,16 @@ def test_ready_is_503_when_the_store_is_unreachable(open_server: Live, monkeypat
     assert r.status_code == 503 and r.json()["status"] == "unavailable" and "gone" not in r.text
 
 
+def test_ready_is_503_while_the_store_answers_but_cannot_write(open_server: Live,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store that answers ``SELECT 1`` but takes no writes (a full disk, a read-only file): the
+    writer keeps the records queued and waits; the replica is not ready, and says why."""
+    monkeypatch.setattr(open_server.state.backend.store.writer, "waiting_for_database", True)
+    with open_server.http() as http:
+        r = http.get("/ready")
+    assert r.status_code == 503 and r.json()["store"] == "unwritable"
+
+
 def test_a_redis_that_is_down_is_a_503_and_not_ready() -> None:
     """Limits and budgets cannot be checked without the shared state, so calls are refused,
     as a 503 that invites a retry (it was a 500 and an incident), and /ready says why."""

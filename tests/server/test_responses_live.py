@@ -302,3 +302,17 @@ def test_error_mid_stream_is_response_failed(live: Live, keys: tuple[str, str]) 
     done = [json.loads(e)["item"] for e in events if json.loads(e)["type"] == "response.output_item.done"]
     assert [item["status"] for item in done] == ["incomplete"]
     assert [item["status"] for item in last["response"]["output"]] == ["incomplete"]
+
+
+def test_expired_responses_are_purged_by_the_stores_cleanup_never_by_a_save(live: Live, keys: tuple[str, str]) -> None:
+    """A save only inserts: the purge runs on the gateway's cleanup thread, so a slow or failing
+    purge (a backlog, a row another transaction holds) cannot turn a committed save into a 503."""
+    client = live.openai(keys[0])
+    old = client.responses.create(model="short-lived", input="soon gone")
+    store = live.state.responses
+    later = time.time() + 3 * 86400
+    store._wall = lambda: later            # every save from now on sees the first response expired
+    client.responses.create(model="fake/echo", input="a save after its expiry")
+    assert store._select(old.id) is not None                      # the request deleted nothing
+    live.state.backend.store.cleanup(later, None)                 # the hourly chore does
+    assert store._select(old.id) is None

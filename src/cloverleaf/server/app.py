@@ -186,7 +186,7 @@ async def health(request: Request) -> Response:
 
 async def ready(request: Request) -> Response:
     parts = await state_of(request).backend.ready()
-    if "unreachable" in parts.values():
+    if "unreachable" in parts.values() or parts.get("store") == "unwritable":
         return json_response({"status": "unavailable", **parts}, status=503)
     return json_response({"status": "ready", **parts})
 

@@ -349,7 +349,8 @@ class Backend:
 
     async def ready(self) -> dict[str, str]:
         """Each dependency a call needs — the store, and the shared state when it is Redis —
-        as "ok", "unreachable" or "none"; the reason for "unreachable" is logged only. Both are
+        as "ok", "unreachable" or "none" (the store "unwritable" when it answers but its writer
+        cannot write: a full disk, a read-only file); the reason is logged only. Both are
         asked at once, and the store within ``READY_TIMEOUT_SECONDS``: a database that does not
         answer is unreachable, and a probe that hangs would tell the load balancer nothing."""
         store, state = await asyncio.gather(self._store_ready(), self._state_ready())
@@ -366,6 +367,10 @@ class Backend:
         except self._store_errors() as exc:
             log.warning("readiness check: the store failed: %s", type(exc).__name__)
             return "unreachable"
+        writer = getattr(self.store, "writer", None)
+        if writer is not None and writer.waiting_for_database:   # it reads, but its writes fail: records queue up
+            log.warning("readiness check: the store answers but its writer cannot write; records are queued")
+            return "unwritable"
         return "ok"
 
     async def _state_ready(self) -> str:

@@ -151,11 +151,22 @@ class CallLog:
         ``per_model`` maps a model entry name to its ``data_retention_days``; it applies to
         calls that asked for that name or were served by it. Other calls use ``default_days``
         (None: kept forever). Runs synchronously in one transaction. Also drops rollup rows
-        past their own retention (``rollups.prune``). Without the store's statement deadline
+        past their own retention (``rollups.prune``) and stored Responses past their
+        ``expires_at`` (:meth:`purge_responses`). Without the store's statement deadline
         (``postgres.py``): the first cleanup over a large backlog may rightly take minutes.
         """
         with unbounded():
+            self.purge_responses(now)
             return self._cleanup(now, default_days, per_model)
+
+    def purge_responses(self, now: float) -> int:
+        """Delete stored Responses (``/v1/responses``) past their retention; returns how many.
+        Here, on the cleanup thread, never in a client's request: a slow or failing purge (a
+        large backlog, a row another transaction holds) must not fail a save that committed."""
+        r = schema.responses
+        with unbounded(), self.engine.begin() as conn:
+            deleted = conn.execute(r.delete().where(r.c.expires_at.is_not(None), r.c.expires_at <= now)).rowcount
+        return int(deleted or 0)
 
     def _cleanup(self, now: float, default_days: int | None, per_model: Mapping[str, int | None] | None) -> int:
         from .rollups import prune

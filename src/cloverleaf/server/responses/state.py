@@ -17,8 +17,10 @@ Scoping: every row has an ``owner`` — ``key:<id>`` for a virtual key, ``master
 indistinguishable from one that never existed.
 
 Retention: ``expires_at`` comes from the model's registry entry (``data_retention_days``)
-or else ``[store] data_retention_days``; an expired row reads as missing and is purged by
-:meth:`purge_expired`, which runs at most hourly from :meth:`save`.
+or else ``[store] data_retention_days``; an expired row reads as missing and is deleted by the
+gateway's hourly cleanup (``Store.purge_responses``, on its own thread: never in a client's
+request, where a slow purge made the save that had committed answer 503). Without a store,
+expired cached rows are dropped at most hourly from :meth:`save`.
 
 A conversation is the chain of ``previous_response_id`` links, each row holding only its
 own input items and output, so a long conversation with attachments is stored once, not
@@ -116,6 +118,11 @@ class ResponseStore:
                 await asyncio.to_thread(self._insert, row)
             except sa.exc.IntegrityError:
                 raise _duplicate(row.id) from None
+        else:
+            now = self._wall()
+            if now - self._last_purge >= PURGE_INTERVAL_SECONDS:
+                self._last_purge = now
+                self.purge_expired(now)
         self._remember(row)
 
     def _insert(self, row: StoredResponse) -> None:
@@ -127,25 +134,17 @@ class ResponseStore:
                 provider=row.provider,
                 previous_response_id=row.previous_response_id, input_items=row.input_items, response=row.response,
                 privacy=row.privacy))
-        now = self._wall()
-        if now - self._last_purge >= PURGE_INTERVAL_SECONDS:
-            self._last_purge = now
-            self.purge_expired(now)
 
     def purge_expired(self, now: float) -> int:
-        """Delete rows past their retention; returns how many."""
+        """Delete rows past their retention; returns how many (the store's cleanup does this
+        hourly; without a store, :meth:`save` does it for the cache)."""
         if self._store is None:
             with self._lock:
                 gone = [k for k, v in self._cache.items() if v.expired(now)]
                 for k in gone:
                     del self._cache[k]
             return len(gone)
-        from ...gateway.store.schema import responses as table
-
-        with self._store.engine.begin() as conn:
-            deleted = conn.execute(table.delete().where(table.c.expires_at.is_not(None),
-                                                        table.c.expires_at <= now)).rowcount
-        return int(deleted or 0)
+        return int(self._store.purge_responses(now))
 
     async def delete(self, response_id: str, owner: str) -> None:
         await self.get(response_id, owner)  # 404 unless it exists for this owner
