@@ -36,10 +36,15 @@ def object_root(schema: dict[str, Any]) -> dict[str, Any]:
     ``{"$defs": {"Node": ...}, "$ref": "#/$defs/Node"}``, a root with no ``"type": "object"``,
     which OpenAI (``function.parameters``) and Anthropic (``input_schema``) refuse. The root
     ``$ref`` is replaced by the definition it names (its own keys merged over it, as pydantic
-    never writes but a caller may); ``$defs`` stay, for the references inside. Any other
-    schema (or a reference that names nothing) is returned unchanged."""
-    ref = schema.get("$ref")
+    never writes but a caller may); ``$defs`` stay, for the references inside. pydantic 2.6
+    (the lowest this package allows) wrote the root as ``{"allOf": [{"$ref": ...}]}``: a lone
+    ``allOf`` reference is unwrapped alike. Any other schema (or a reference that names
+    nothing) is returned unchanged."""
+    ref, drop = schema.get("$ref"), "$ref"
+    if ref is None and isinstance(all_of := schema.get("allOf"), list) and len(all_of) == 1 \
+            and isinstance(all_of[0], dict) and set(all_of[0]) == {"$ref"}:
+        ref, drop = all_of[0]["$ref"], "allOf"
     target = local_target(schema, ref)
     if not isinstance(target, dict) or target is schema or "$ref" in target:
         return schema
-    return {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
+    return {**target, **{k: v for k, v in schema.items() if k != drop}}

@@ -199,6 +199,19 @@ def test_a_recursive_model_tool_has_an_object_root_and_keeps_its_definitions():
     assert params["$defs"]["TreeNode"]["properties"]["name"] == {"title": "Name", "type": "string"}
 
 
+def test_an_older_pydantics_all_of_root_is_an_object_root_too():
+    """pydantic 2.6 (the lowest this package allows) writes the root as ``{"allOf": [{"$ref": ...}]}``."""
+    from cloverleaf._json_schema import object_root
+
+    node = {"type": "object", "properties": {"children": {"type": "array", "items": {"$ref": "#/$defs/Node"}}}}
+    old = {"$defs": {"Node": node}, "allOf": [{"$ref": "#/$defs/Node"}], "description": "A tree."}
+    root = object_root(old)
+    assert root["type"] == "object" and "allOf" not in root and root["description"] == "A tree."
+    assert root["$defs"] == {"Node": node}
+    two = {"allOf": [{"$ref": "#/$defs/Node"}, {"required": ["x"]}], "$defs": {"Node": node}}
+    assert object_root(two) is two                      # a real intersection is left alone
+
+
 @pytest.mark.parametrize("model, reply, sent", [
     ("openai/gpt-4o", {"id": "c", "object": "chat.completion", "created": 1, "model": "gpt-4o", "choices": [
         {"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}]},

@@ -66,6 +66,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CloverleafError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except ImportError as exc:
+        if "pip install 'cloverleaf[" not in str(exc):   # a missing extra says which; anything else is a bug
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except BrokenPipeError:
         return 0
 

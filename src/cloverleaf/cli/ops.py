@@ -327,8 +327,12 @@ def _doctor(args: argparse.Namespace) -> int:
         print(f"  {extra:<16} {module:<22} {'installed' if ok else 'missing: pip install ' + repr('cloverleaf[' + extra + ']')}")
     # `cloverleaf serve` always runs the gateway, so all it checks is checked, gateway tables in
     # the file or not (checked only with them, a master key too short for the server passed here)
-    problems += _doctor_tables(settings) + _doctor_routes(settings)
-    server_only = _doctor_store(settings) + _doctor_state(settings)
+    try:
+        problems += _doctor_tables(settings) + _doctor_routes(settings)
+        server_only = _doctor_store(settings) + _doctor_state(settings)
+    except ImportError as exc:   # a base install: the SDK needs none of this, a server or routes do
+        print(f"\ngateway     skipped: {exc}")
+        return 1 if problems or _serves(settings) else 0
     if server_only and not _serves(settings):
         # an SDK user's calls never open the store or the state (HOME=/dev/null in a service
         # account is common): what only `cloverleaf serve` would trip on is news, not a failure
