@@ -196,27 +196,30 @@ def replay_events(answer: CachedAnswer) -> list[StreamEvent]:
 
 
 def _events_from(resp: ChatResponse) -> list[StreamEvent]:
+    """What a live stream of ``resp`` would have sent: each part's fields, its provider extras
+    with them (a refusal's mark, a Gemini call's thought signature, a Responses item id), so a
+    client streaming a cached answer gets what it would have got streaming the upstream."""
     from ..._types import Reasoning, Text, ToolCall
 
     out: list[StreamEvent] = []
     index = 0
     for part in resp.parts:
-        if isinstance(part, Reasoning) and part.text:
-            out.append(StreamEvent("reasoning", text=part.text, signature=part.signature))
+        if isinstance(part, Reasoning):
+            if part.text or part.signature or part.redacted or part.extra:
+                out.append(StreamEvent("reasoning", text=part.text or None, signature=part.signature,
+                                       redacted=part.redacted, extra=part.extra))
         elif isinstance(part, Text):
             # a cited part is a block of its own, its citations first, as Anthropic streams them
             block = len(out) if part.citations else None
             out.extend(StreamEvent("citation", index=block, citation=c) for c in part.citations or ())
-            out.append(StreamEvent("text", text=part.text, index=block))
+            out.append(StreamEvent("text", text=part.text, index=block, extra=part.extra))
         elif isinstance(part, ToolCall):
-            import json
-
             out.append(StreamEvent("tool_call_delta", index=index, id=part.id, name=part.name,
-                                   arguments=part.raw_arguments or json.dumps(part.arguments)))
+                                   arguments=part.arguments_json, extra=part.extra))
             index += 1
     out.append(StreamEvent("usage", usage=copy.deepcopy(resp.usage)))
     # what a stream's done event carries, as the stream had it: the stop sequence that matched,
-    # Perplexity's sources, Anthropic's applied context edits
+    # Perplexity's sources, Anthropic's applied context edits, OpenAI's refusal, Gemini's words
     extra = {k: resp.metadata.extra[k] for k in _DONE_EXTRAS if resp.metadata.extra.get(k) is not None}
     out.append(StreamEvent("done", finish_reason=resp.finish_reason, model=resp.model,
                            raw_finish_reason=resp.metadata.raw_finish_reason, id=resp.metadata.response_id,
@@ -225,7 +228,7 @@ def _events_from(resp: ChatResponse) -> list[StreamEvent]:
 
 
 #: ``metadata.extra`` keys a live stream puts on its ``done`` event, which a replay gives back.
-_DONE_EXTRAS = ("stop_sequence", "citations", "search_results", "context_management")
+_DONE_EXTRAS = ("stop_sequence", "citations", "search_results", "context_management", "refusal", "finish_message")
 
 
 __all__ = ["CacheConfig", "CachePlan", "CachedAnswer", "CacheDirective", "MemoryBackend", "ResponseCache",
