@@ -23,6 +23,7 @@ from ..._types import ChatRequest, ChatResponse, EmbeddingRequest, StreamEvent
 from .backends import CacheBackend, MemoryBackend, open_backend
 from .codec import CachedAnswer, dumps, loads
 from .config import CacheConfig, RouteCache, parse_cache, parse_route_cache
+from .copies import fresh
 from .keys import Unkeyed, exact_key, is_deterministic, semantic_keys
 from .semantic import nearest, normalise
 
@@ -51,7 +52,7 @@ class ResponseCache:
         self.config = config
         self._engine = engine
         self.backend = backend or open_backend(config.url, max_entries=config.max_entries, prefix=config.prefix)
-        # memory keeps the objects themselves: no encoding on a miss, no decoding on a hit
+        # memory keeps the objects themselves, copied whole on the way in and out (see .copies)
         self._encode = not isinstance(self.backend, MemoryBackend)
         self._embed_target: Any = None
         self.hits = 0
@@ -121,7 +122,7 @@ class ResponseCache:
         return CachedAnswer(answer.response, answer.events, answer.created_at, round(min(1.0, best[1]), 6))
 
     def _decode(self, found: Any) -> CachedAnswer:
-        answer: CachedAnswer = loads(found) if self._encode else found
+        answer: CachedAnswer = loads(found) if self._encode else fresh(found)
         return answer
 
     async def store(self, plan: CachePlan, response: ChatResponse, events: list[StreamEvent] | None) -> None:
@@ -129,7 +130,7 @@ class ResponseCache:
             return
         try:
             answer = CachedAnswer(response=_detached(response), events=_neutral(events), created_at=time.time())
-            await self.backend.put(plan.key, dumps(answer) if self._encode else answer, plan.ttl)
+            await self.backend.put(plan.key, dumps(answer) if self._encode else fresh(answer), plan.ttl)
             if plan.scope is not None and plan.vector is not None:
                 await self.backend.add_vector(plan.scope, plan.key, plan.vector, plan.ttl)
         except Exception as exc:  # noqa: BLE001 - failing to cache is not failing the call
@@ -154,7 +155,8 @@ def _detached(resp: ChatResponse) -> ChatResponse:
     (its attempts, its parsed object, the upstream's own copy of it — ``raw_response``, the
     OpenAI Response the server relays under OpenAI's id: replayed, it would answer a second
     call under the first one's id, already stored) and with its own metadata, usage and parts
-    list, so the caller's later changes to its response never reach the cache."""
+    list. (The memory backend then copies it whole, see :mod:`.copies`: a caller's later
+    changes to its response, down to a tool call's arguments, never reach the cache.)"""
     extra = {k: v for k, v in resp.metadata.extra.items() if k != "raw_response"}
     return dataclasses.replace(resp, parts=list(resp.parts), usage=dataclasses.replace(resp.usage), parsed=None,
                                metadata=dataclasses.replace(resp.metadata, attempts=[],
@@ -171,8 +173,8 @@ def _neutral(events: list[StreamEvent] | None) -> list[StreamEvent] | None:
 
 
 def replay(answer: CachedAnswer) -> ChatResponse:
-    """A copy of the cached response for this call, at cost 0 and marked as a hit. Shallow
-    where nothing is ever mutated (the parts themselves), fresh where callers write."""
+    """The cached response for this call, at cost 0 and marked as a hit. ``answer`` is this
+    call's own (a lookup decodes or copies a fresh one for each hit)."""
     resp = _detached(answer.response)
     resp.cost = 0.0
     resp.metadata.extra.update(cache="hit", cache_similarity=answer.similarity)
@@ -180,11 +182,12 @@ def replay(answer: CachedAnswer) -> ChatResponse:
 
 
 def replay_events(answer: CachedAnswer) -> list[StreamEvent]:
-    """The events to stream: the original ones when the entry came from a stream, else one
-    text event per part of the stored answer, then ``done``."""
+    """The events to stream: the original ones when the entry came from a stream, else the
+    events a live stream of the stored answer would have had, then ``done``. ``answer`` is
+    this call's own, as for :func:`replay`: its events are handed on, not copied."""
     resp = replay(answer)
     if answer.events:
-        events = [dataclasses.replace(e) for e in _neutral(answer.events) or ()]
+        events = _neutral(answer.events) or []
     else:
         events = _events_from(resp)
     last = events[-1] if events else None
