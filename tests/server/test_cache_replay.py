@@ -1,6 +1,7 @@
 """A cached answer streamed to an official SDK client is the stream the upstream would have
-sent: a refusal comes back as ``delta.refusal`` with OpenAI's finish reason, and a Gemini 3
-call keeps its thought signature (in its id and as ``extra_content``)."""
+sent: a refusal comes back as ``delta.refusal`` with OpenAI's finish reason, a Gemini 3 call
+keeps its thought signature (in its id and as ``extra_content``), and an entry that cannot be
+replayed is a miss, never an HTTP 500."""
 
 from __future__ import annotations
 
@@ -87,3 +88,23 @@ def test_a_cached_gemini_call_streams_back_signed(live: Live, upstream: Upstream
     [call] = [d for c in chunks if c.choices for d in c.choices[0].delta.tool_calls or () if d.id]
     assert how == "hit" and call.id == first[0].id
     assert call.model_extra.get("extra_content") == {"google": {"thought_signature": SIGNATURE}}
+
+
+def test_an_entry_that_cannot_be_replayed_is_a_miss_not_a_500(live: Live, upstream: Upstream, cache_db: Path) -> None:
+    """It was an HTTP 500 (a TypeError replaying it) on every call until the entry's TTL ran out."""
+    answer = {"id": "c2", "object": "chat.completion", "created": 1, "model": "gpt-4o", "choices": [{
+        "index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "Fine."}}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}}
+    upstream.queue(*(Reply(body=json.dumps(answer).encode()) for _ in range(2)))
+    client = live.openai()
+    ask = {"model": "up/gpt-4o", "temperature": 0, "messages": [{"role": "user", "content": "damaged entry"}]}
+    assert client.chat.completions.with_raw_response.create(**ask).headers["x-cloverleaf-cache"] == "miss"
+    with sqlite3.connect(cache_db) as db:
+        for key, doc in stored(cache_db, "Fine."):
+            doc["response"]["usage"] = None      # e.g. written by a build whose usage was optional
+            db.execute("UPDATE cache_entries SET blob = ? WHERE key = ?", (json.dumps(doc).encode(), key))
+    again = client.chat.completions.with_raw_response.create(**ask)
+    assert again.headers["x-cloverleaf-cache"] == "miss" and again.parse().choices[0].message.content == "Fine."
+    stored(cache_db, "Fine.")                    # the new answer took the entry's place
+    how, chunks = streamed(live, **ask)
+    assert how == "hit" and "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Fine."

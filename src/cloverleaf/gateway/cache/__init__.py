@@ -3,7 +3,9 @@
 The gateway asks :meth:`ResponseCache.plan` once per chat call (after the call is admitted:
 a key that may not use a model, or whose budget is spent, gets no cached answer from it),
 then :meth:`lookup`; on a miss, :meth:`store` keeps the answer (and a stream's events, so a
-replay has the real chunk boundaries) once the call has succeeded. Entries are scoped to the
+replay has the real chunk boundaries) once the call has succeeded. A lookup hands back the
+hit ready to serve (:class:`CacheHit`), built where a failure is still a miss: an entry that
+cannot be replayed is dropped, and the provider answers. Entries are scoped to the
 virtual key unless ``[cache] shared = true``. Only deterministic requests (temperature 0)
 are cached unless the configuration says otherwise, and none whose content the key cannot
 know before the call loads it (a URL the gateway downloads itself; see :mod:`.keys`).
@@ -47,6 +49,17 @@ class CachePlan:
     vector: list[float] | None = None
 
 
+@dataclass(slots=True)
+class CacheHit:
+    """A cached answer ready for this call, the caller's own to change: the response (cost 0,
+    marked as a hit) and, for a streamed call, the events to send, the last one ``done``
+    carrying that response."""
+
+    response: ChatResponse
+    events: list[StreamEvent] | None
+    similarity: float
+
+
 class ResponseCache:
     def __init__(self, config: CacheConfig, engine: Any, backend: CacheBackend | None = None) -> None:
         self.config = config
@@ -81,8 +94,9 @@ class ResponseCache:
             return None
 
     # -- lookup and store ---------------------------------------------------------------
-    async def lookup(self, plan: CachePlan, embed_with: Any = None) -> CachedAnswer | None:
-        """The cached answer, or None. A cache that fails is a miss, never a failed call.
+    async def lookup(self, plan: CachePlan, embed_with: Any = None, *, stream: bool = False) -> CacheHit | None:
+        """The hit, ready to serve (``stream``: with its events), or None. A cache that fails is
+        a miss, never a failed call; so is an entry that cannot be replayed (it is dropped).
         ``embed_with``: the engine target a semantic lookup embeds the prompt with (a local-only
         call's pinned one, whose connections are checked; default :meth:`embedding_target`).
         A :class:`PrivacyViolation` from that check is raised: the caller skips the cache."""
@@ -95,18 +109,20 @@ class ResponseCache:
         except Exception as exc:  # noqa: BLE001 - a broken cache must not break serving
             log.warning("response cache lookup failed (%s): serving from the provider", type(exc).__name__)
             found = None
+        hit = None if found is None else await self._served(*found, stream=stream)
         if plan.read:
-            if found is None:
+            if hit is None:
                 self.misses += 1
             else:
                 self.hits += 1
-        return found
+        return hit
 
-    async def _lookup(self, plan: CachePlan, embed_with: Any) -> CachedAnswer | None:
+    async def _lookup(self, plan: CachePlan, embed_with: Any) -> tuple[str, Any, float] | None:
+        """(the entry's key, what the backend holds, the similarity) of the entry found."""
         if plan.read:
             found = await self.backend.get(plan.key)
             if found is not None:
-                return self._decode(found)
+                return plan.key, found, 1.0
         if plan.scope is None or not plan.text:
             return None
         plan.vector = normalise(await self._embed(plan.text, embed_with or self.embedding_target()))
@@ -116,14 +132,29 @@ class ResponseCache:
         if best is None or best[1] < self.config.similarity:
             return None
         found = await self.backend.get(best[0])
-        if found is None:
-            return None
-        answer = self._decode(found)
-        return CachedAnswer(answer.response, answer.events, answer.created_at, round(min(1.0, best[1]), 6))
+        return None if found is None else (best[0], found, round(min(1.0, best[1]), 6))
 
-    def _decode(self, found: Any) -> CachedAnswer:
-        answer: CachedAnswer = loads(found) if self._encode else fresh(found)
-        return answer
+    async def _served(self, key: str, found: Any, similarity: float, *, stream: bool) -> CacheHit | None:
+        """The hit built from a stored entry, or None (and the entry dropped) when it cannot be
+        (a damaged row, a foreign writer): until its TTL ran out it would fail every call that
+        asked. Logged once, by the error's type alone: the entry holds the prompt's answer."""
+        try:
+            answer: CachedAnswer = loads(found) if self._encode else fresh(found)
+            answer.similarity = similarity
+            if stream:
+                events = replay_events(answer)
+                response = events[-1].response
+                assert response is not None
+                return CacheHit(response, events, similarity)
+            return CacheHit(replay(answer), None, similarity)
+        except Exception as exc:  # noqa: BLE001 - an entry that cannot be served is a miss
+            log.warning("a response cache entry could not be replayed (%s): dropped it, serving from the provider",
+                        type(exc).__name__)
+        try:
+            await self.backend.delete(key)
+        except Exception as exc:  # noqa: BLE001 - its TTL still ends it
+            log.warning("could not drop a malformed response cache entry (%s)", type(exc).__name__)
+        return None
 
     async def store(self, plan: CachePlan, response: ChatResponse, events: list[StreamEvent] | None) -> None:
         if not plan.write or response is None:
@@ -234,5 +265,5 @@ def _events_from(resp: ChatResponse) -> list[StreamEvent]:
 _DONE_EXTRAS = ("stop_sequence", "citations", "search_results", "context_management", "refusal", "finish_message")
 
 
-__all__ = ["CacheConfig", "CachePlan", "CachedAnswer", "CacheDirective", "MemoryBackend", "ResponseCache",
+__all__ = ["CacheConfig", "CacheHit", "CachePlan", "CachedAnswer", "CacheDirective", "MemoryBackend", "ResponseCache",
            "RouteCache", "parse_cache", "parse_route_cache", "replay", "replay_events"]
