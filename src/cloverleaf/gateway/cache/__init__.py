@@ -205,9 +205,12 @@ def _neutral(events: list[StreamEvent] | None) -> list[StreamEvent] | None:
 
 def replay(answer: CachedAnswer) -> ChatResponse:
     """The cached response for this call, at cost 0 and marked as a hit. ``answer`` is this
-    call's own (a lookup decodes or copies a fresh one for each hit)."""
-    resp = _detached(answer.response)
-    resp.cost = 0.0
+    call's own, changed in place (a lookup decodes or copies a fresh one for each hit): what
+    :func:`_detached` left out when it was stored stays out, for entries stored before it did."""
+    resp = answer.response
+    resp.cost, resp.parsed = 0.0, None
+    resp.metadata.attempts = []
+    resp.metadata.extra.pop("raw_response", None)
     resp.metadata.extra.update(cache="hit", cache_similarity=answer.similarity)
     return resp
 

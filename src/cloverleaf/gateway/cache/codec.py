@@ -19,6 +19,7 @@ import dataclasses
 import json
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Union
 
@@ -40,6 +41,8 @@ _CLASSES: dict[str, type] = {c.__name__: c for c in (
     Attachment, ChatResponse, Citation, Document, Reasoning, ResponseMetadata, StreamEvent, Text, ToolCall, ToolResult,
     Usage)}
 _SKIP = {("ChatResponse", "parsed"), ("ResponseMetadata", "attempts")}
+#: The classes an entry can hold, whose fields are checked against their declared types.
+CHECKED_TYPES: frozenset[type] = frozenset(_CLASSES.values())
 
 
 class MalformedEntry(ValueError):
@@ -74,7 +77,7 @@ def loads(blob: bytes | str) -> CachedAnswer:
     events = None if events is None else [_dec(e) for e in events]
     if events is not None and not all(isinstance(e, StreamEvent) for e in events):
         raise MalformedEntry("the entry's events are not stream events")
-    if created is not None and not _fits(created, float):
+    if created is not None and not fits(created, _check(float)):
         raise MalformedEntry("the entry's created_at is not a number")
     return CachedAnswer(response=response, created_at=float(created or 0.0), events=events)
 
@@ -112,50 +115,77 @@ def _dec(value: Any) -> Any:
         cls = _CLASSES.get(name)
         if cls is None:
             raise ValueError(f"unknown cached type {name!r}")
-        kwargs = {name: _dec(value[name]) for name in _hints(cls) if name in value}
+        checks = field_checks(cls)
+        kwargs = {field: _dec(value[field]) for field in checks if field in value}
+        for field, given in kwargs.items():
+            check = checks[field]
+            if not (isinstance(given, check) if check.__class__ is tuple else check(given)):  # type: ignore[operator]
+                raise MalformedEntry(f"a cached {name}'s {field} is not of its declared type")
         try:
-            obj = cls(**kwargs)
+            return cls(**kwargs)
         except TypeError as exc:   # a required field missing
             raise MalformedEntry(f"a cached {name} lacks a field") from exc
-        for field, hint in _hints(cls).items():
-            if not _fits(getattr(obj, field), hint):
-                raise MalformedEntry(f"a cached {name}'s {field} is not {hint}")
-        return obj
     return value
 
 
-_HINTS: dict[type, dict[str, Any]] = {}
+#: How a field's value is checked: the classes it may be (one ``isinstance``, the common case),
+#: or a function for what one ``isinstance`` cannot decide (a list's items, a dict's values).
+Check = tuple[type, ...] | Callable[[Any], bool]
+_CHECKS: dict[type, dict[str, Check]] = {}
+_NONE = type(None)
 
 
-def _hints(cls: type) -> dict[str, Any]:
-    """The declared type of each field the codec writes (resolved once per class)."""
-    hints = _HINTS.get(cls)
-    if hints is None:
+def field_checks(cls: type) -> dict[str, Check]:
+    """A check per field the codec writes, from its declared type (made once per class; the
+    fields left out keep their defaults, which fit)."""
+    checks = _CHECKS.get(cls)
+    if checks is None:
         declared = typing.get_type_hints(cls)
-        hints = _HINTS[cls] = {f.name: declared[f.name] for f in dataclasses.fields(cls)
-                               if f.init and (cls.__name__, f.name) not in _SKIP}
-    return hints
+        checks = _CHECKS[cls] = {f.name: _check(declared[f.name]) for f in dataclasses.fields(cls)
+                                 if f.init and (cls.__name__, f.name) not in _SKIP}
+    return checks
 
 
-def _fits(value: Any, hint: Any) -> bool:
-    """Whether ``value`` is of the declared type ``hint`` (the forms our dataclasses use)."""
+def fits(value: Any, check: Check) -> bool:
+    """Whether ``value`` passes ``check`` (one of :func:`field_checks`)."""
+    return isinstance(value, check) if isinstance(check, tuple) else check(value)
+
+
+def _anything(value: Any) -> bool:
+    return True
+
+
+def _check(hint: Any) -> Check:
+    """How to check a value of the declared type ``hint``, for the forms our dataclasses use. A
+    dataclass-typed value is checked by its class alone: its own fields were checked as it was
+    decoded. A float field takes an int (JSON does not tell them apart), a Literal any value of
+    its type (a newer build may add values)."""
     if hint is Any:
-        return True
-    if hint is type(None) or hint is None:
-        return value is None
+        return _anything
+    if hint is None or hint is _NONE:
+        return (_NONE,)
     if hint is float:
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if hint is bool:
-        return isinstance(value, bool)
+        return (float, int)
     if isinstance(hint, type):
-        return isinstance(value, hint)
+        return (hint,)
     origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin is Union or origin is types.UnionType:
-        return any(_fits(value, a) for a in args)
     if origin is Literal:
-        return any(isinstance(value, type(a)) for a in args)
+        return tuple({type(a) for a in args})
+    if origin is Union or origin is types.UnionType:
+        alternatives = [_check(a) for a in args]
+        if all(isinstance(a, tuple) for a in alternatives):
+            return tuple(k for a in alternatives for k in a)   # type: ignore[union-attr]
+        if _anything in alternatives:
+            return _anything
+        return lambda value: any(fits(value, a) for a in alternatives)
     if origin is list:
-        return isinstance(value, list) and (not args or all(_fits(v, args[0]) for v in value))
+        item = _check(args[0]) if args else _anything
+        if item is _anything:
+            return (list,)
+        return lambda value: isinstance(value, list) and all(fits(v, item) for v in value)
     if origin is dict:
-        return isinstance(value, dict) and (len(args) < 2 or all(_fits(v, args[1]) for v in value.values()))
-    return True   # a form the response types do not use: not checked
+        entry = _check(args[1]) if len(args) == 2 else _anything
+        if entry is _anything:
+            return (dict,)
+        return lambda value: isinstance(value, dict) and all(fits(v, entry) for v in value.values())
+    return _anything   # a form the response types do not use: not checked
