@@ -17,7 +17,7 @@ import logging
 from .._context import CallContext
 from .._errors import PrivacyViolation
 from .._types import ChatRequest, ChatResponse, EmbeddingResponse, ImageResponse, StreamEvent
-from .cache import CachedAnswer, CachePlan, ResponseCache, replay
+from .cache import CacheHit, CachePlan, ResponseCache
 from .call import Call
 from .clock import Clock
 from .privacy import RoutePrivacy
@@ -59,8 +59,10 @@ class CachedCalls:
             locality = await asyncio.to_thread(guard.locality, target)
         return locality.local
 
-    async def lookup(self, call: Call, model: str, req: ChatRequest, ctx: CallContext | None) -> CachedAnswer | None:
-        """The cached answer for this call, if any; notes the plan (to store the answer) on the call."""
+    async def lookup(self, call: Call, model: str, req: ChatRequest, ctx: CallContext | None, *,
+                     stream: bool = False) -> CacheHit | None:
+        """The cached answer for this call (``stream``: with the events to send), if any; notes
+        the plan (to store the answer) on the call."""
         key = ctx.key if ctx is not None else None
         route_cache = call.route.cache if call.route is not None else None
         plan = self.cache.plan(model, req, route_cache, key.key_id if key else None,
@@ -73,7 +75,7 @@ class CachedCalls:
         embed_with = self._privacy.guard.pinned(self.cache.embedding_target()) if (
             call.local_only and plan.scope is not None) else None
         try:
-            found = await self.cache.lookup(plan, embed_with)
+            found = await self.cache.lookup(plan, embed_with, stream=stream)
         except PrivacyViolation as refused:
             log.warning("response cache skipped for a local-only call: its embedding request was refused (%s)",
                         "; ".join(f"{where}: {why}" for where, why in refused.targets))
@@ -86,11 +88,10 @@ class CachedCalls:
                 ctx.cache_similarity = found.similarity if found is not None else None
         return found
 
-    async def answer(self, call: Call, cached: CachedAnswer, req: ChatRequest, ctx: CallContext | None,
-                     resp: ChatResponse | None = None) -> ChatResponse:
+    async def answer(self, call: Call, hit: CacheHit, req: ChatRequest, ctx: CallContext | None) -> ChatResponse:
         """A hit's answer; what the call took is given back (after the response, when the
         caller awaits bookkeeping then) and the record says "hit"."""
-        resp = resp or replay(cached)
+        resp = hit.response
         call.response = resp
         self._engine.parse_structured(req, resp)   # as the call that stored it was: the engine's one rule
         call.finished = True

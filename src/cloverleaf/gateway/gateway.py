@@ -51,7 +51,7 @@ from .attempts import AttemptLoop, Slot
 from .breaker import BreakerSnapshot, as_reported
 from .bridge import LoopThread
 from .budget import RESERVATION_TTL_SECONDS, Budgets, StoreBudgets
-from .cache import ResponseCache, replay_events
+from .cache import ResponseCache
 from .cached_calls import CachedCalls
 from .call import Call
 from .chains import FallbackChains
@@ -273,11 +273,10 @@ class Gateway:
         try:
             cached_calls = self._cached
             if cached_calls is not None and await cached_calls.allowed(call):
-                cached = await cached_calls.lookup(call, model, req, ctx)
-                if cached is not None:
-                    replayed = replay_events(cached)
-                    await cached_calls.answer(call, cached, req, ctx, replayed[-1].response)
-                    for event in replayed:
+                cached = await cached_calls.lookup(call, model, req, ctx, stream=True)
+                if cached is not None and cached.events is not None:
+                    await cached_calls.answer(call, cached, req, ctx)
+                    for event in cached.events:
                         yield event
                     return
             # a stream that may be cached keeps its events (one list append per event, only then)

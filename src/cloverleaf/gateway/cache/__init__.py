@@ -3,7 +3,9 @@
 The gateway asks :meth:`ResponseCache.plan` once per chat call (after the call is admitted:
 a key that may not use a model, or whose budget is spent, gets no cached answer from it),
 then :meth:`lookup`; on a miss, :meth:`store` keeps the answer (and a stream's events, so a
-replay has the real chunk boundaries) once the call has succeeded. Entries are scoped to the
+replay has the real chunk boundaries) once the call has succeeded. A lookup hands back the
+hit ready to serve (:class:`CacheHit`), built where a failure is still a miss: an entry that
+cannot be replayed is dropped, and the provider answers. Entries are scoped to the
 virtual key unless ``[cache] shared = true``. Only deterministic requests (temperature 0)
 are cached unless the configuration says otherwise, and none whose content the key cannot
 know before the call loads it (a URL the gateway downloads itself; see :mod:`.keys`).
@@ -23,6 +25,7 @@ from ..._types import ChatRequest, ChatResponse, EmbeddingRequest, StreamEvent
 from .backends import CacheBackend, MemoryBackend, open_backend
 from .codec import CachedAnswer, dumps, loads
 from .config import CacheConfig, RouteCache, parse_cache, parse_route_cache
+from .copies import fresh
 from .keys import Unkeyed, exact_key, is_deterministic, semantic_keys
 from .semantic import nearest, normalise
 
@@ -46,12 +49,23 @@ class CachePlan:
     vector: list[float] | None = None
 
 
+@dataclass(slots=True)
+class CacheHit:
+    """A cached answer ready for this call, the caller's own to change: the response (cost 0,
+    marked as a hit) and, for a streamed call, the events to send, the last one ``done``
+    carrying that response."""
+
+    response: ChatResponse
+    events: list[StreamEvent] | None
+    similarity: float
+
+
 class ResponseCache:
     def __init__(self, config: CacheConfig, engine: Any, backend: CacheBackend | None = None) -> None:
         self.config = config
         self._engine = engine
         self.backend = backend or open_backend(config.url, max_entries=config.max_entries, prefix=config.prefix)
-        # memory keeps the objects themselves: no encoding on a miss, no decoding on a hit
+        # memory keeps the objects themselves, copied whole on the way in and out (see .copies)
         self._encode = not isinstance(self.backend, MemoryBackend)
         self._embed_target: Any = None
         self.hits = 0
@@ -80,8 +94,9 @@ class ResponseCache:
             return None
 
     # -- lookup and store ---------------------------------------------------------------
-    async def lookup(self, plan: CachePlan, embed_with: Any = None) -> CachedAnswer | None:
-        """The cached answer, or None. A cache that fails is a miss, never a failed call.
+    async def lookup(self, plan: CachePlan, embed_with: Any = None, *, stream: bool = False) -> CacheHit | None:
+        """The hit, ready to serve (``stream``: with its events), or None. A cache that fails is
+        a miss, never a failed call; so is an entry that cannot be replayed (it is dropped).
         ``embed_with``: the engine target a semantic lookup embeds the prompt with (a local-only
         call's pinned one, whose connections are checked; default :meth:`embedding_target`).
         A :class:`PrivacyViolation` from that check is raised: the caller skips the cache."""
@@ -94,18 +109,20 @@ class ResponseCache:
         except Exception as exc:  # noqa: BLE001 - a broken cache must not break serving
             log.warning("response cache lookup failed (%s): serving from the provider", type(exc).__name__)
             found = None
+        hit = None if found is None else await self._served(*found, stream=stream)
         if plan.read:
-            if found is None:
+            if hit is None:
                 self.misses += 1
             else:
                 self.hits += 1
-        return found
+        return hit
 
-    async def _lookup(self, plan: CachePlan, embed_with: Any) -> CachedAnswer | None:
+    async def _lookup(self, plan: CachePlan, embed_with: Any) -> tuple[str, Any, float] | None:
+        """(the entry's key, what the backend holds, the similarity) of the entry found."""
         if plan.read:
             found = await self.backend.get(plan.key)
             if found is not None:
-                return self._decode(found)
+                return plan.key, found, 1.0
         if plan.scope is None or not plan.text:
             return None
         plan.vector = normalise(await self._embed(plan.text, embed_with or self.embedding_target()))
@@ -115,21 +132,36 @@ class ResponseCache:
         if best is None or best[1] < self.config.similarity:
             return None
         found = await self.backend.get(best[0])
-        if found is None:
-            return None
-        answer = self._decode(found)
-        return CachedAnswer(answer.response, answer.events, answer.created_at, round(min(1.0, best[1]), 6))
+        return None if found is None else (best[0], found, round(min(1.0, best[1]), 6))
 
-    def _decode(self, found: Any) -> CachedAnswer:
-        answer: CachedAnswer = loads(found) if self._encode else found
-        return answer
+    async def _served(self, key: str, found: Any, similarity: float, *, stream: bool) -> CacheHit | None:
+        """The hit built from a stored entry, or None (and the entry dropped) when it cannot be
+        (a damaged row, a foreign writer): until its TTL ran out it would fail every call that
+        asked. Logged once, by the error's type alone: the entry holds the prompt's answer."""
+        try:
+            answer: CachedAnswer = loads(found) if self._encode else fresh(found)
+            answer.similarity = similarity
+            if stream:
+                events = replay_events(answer)
+                response = events[-1].response
+                assert response is not None
+                return CacheHit(response, events, similarity)
+            return CacheHit(replay(answer), None, similarity)
+        except Exception as exc:  # noqa: BLE001 - an entry that cannot be served is a miss
+            log.warning("a response cache entry could not be replayed (%s): dropped it, serving from the provider",
+                        type(exc).__name__)
+        try:
+            await self.backend.delete(key)
+        except Exception as exc:  # noqa: BLE001 - its TTL still ends it
+            log.warning("could not drop a malformed response cache entry (%s)", type(exc).__name__)
+        return None
 
     async def store(self, plan: CachePlan, response: ChatResponse, events: list[StreamEvent] | None) -> None:
         if not plan.write or response is None:
             return
         try:
             answer = CachedAnswer(response=_detached(response), events=_neutral(events), created_at=time.time())
-            await self.backend.put(plan.key, dumps(answer) if self._encode else answer, plan.ttl)
+            await self.backend.put(plan.key, dumps(answer) if self._encode else fresh(answer), plan.ttl)
             if plan.scope is not None and plan.vector is not None:
                 await self.backend.add_vector(plan.scope, plan.key, plan.vector, plan.ttl)
         except Exception as exc:  # noqa: BLE001 - failing to cache is not failing the call
@@ -154,7 +186,8 @@ def _detached(resp: ChatResponse) -> ChatResponse:
     (its attempts, its parsed object, the upstream's own copy of it — ``raw_response``, the
     OpenAI Response the server relays under OpenAI's id: replayed, it would answer a second
     call under the first one's id, already stored) and with its own metadata, usage and parts
-    list, so the caller's later changes to its response never reach the cache."""
+    list. (The memory backend then copies it whole, see :mod:`.copies`: a caller's later
+    changes to its response, down to a tool call's arguments, never reach the cache.)"""
     extra = {k: v for k, v in resp.metadata.extra.items() if k != "raw_response"}
     return dataclasses.replace(resp, parts=list(resp.parts), usage=dataclasses.replace(resp.usage), parsed=None,
                                metadata=dataclasses.replace(resp.metadata, attempts=[],
@@ -171,20 +204,24 @@ def _neutral(events: list[StreamEvent] | None) -> list[StreamEvent] | None:
 
 
 def replay(answer: CachedAnswer) -> ChatResponse:
-    """A copy of the cached response for this call, at cost 0 and marked as a hit. Shallow
-    where nothing is ever mutated (the parts themselves), fresh where callers write."""
-    resp = _detached(answer.response)
-    resp.cost = 0.0
+    """The cached response for this call, at cost 0 and marked as a hit. ``answer`` is this
+    call's own, changed in place (a lookup decodes or copies a fresh one for each hit): what
+    :func:`_detached` left out when it was stored stays out, for entries stored before it did."""
+    resp = answer.response
+    resp.cost, resp.parsed = 0.0, None
+    resp.metadata.attempts = []
+    resp.metadata.extra.pop("raw_response", None)
     resp.metadata.extra.update(cache="hit", cache_similarity=answer.similarity)
     return resp
 
 
 def replay_events(answer: CachedAnswer) -> list[StreamEvent]:
-    """The events to stream: the original ones when the entry came from a stream, else one
-    text event per part of the stored answer, then ``done``."""
+    """The events to stream: the original ones when the entry came from a stream, else the
+    events a live stream of the stored answer would have had, then ``done``. ``answer`` is
+    this call's own, as for :func:`replay`: its events are handed on, not copied."""
     resp = replay(answer)
     if answer.events:
-        events = [dataclasses.replace(e) for e in _neutral(answer.events) or ()]
+        events = _neutral(answer.events) or []
     else:
         events = _events_from(resp)
     last = events[-1] if events else None
@@ -196,27 +233,30 @@ def replay_events(answer: CachedAnswer) -> list[StreamEvent]:
 
 
 def _events_from(resp: ChatResponse) -> list[StreamEvent]:
+    """What a live stream of ``resp`` would have sent: each part's fields, its provider extras
+    with them (a refusal's mark, a Gemini call's thought signature, a Responses item id), so a
+    client streaming a cached answer gets what it would have got streaming the upstream."""
     from ..._types import Reasoning, Text, ToolCall
 
     out: list[StreamEvent] = []
     index = 0
     for part in resp.parts:
-        if isinstance(part, Reasoning) and part.text:
-            out.append(StreamEvent("reasoning", text=part.text, signature=part.signature))
+        if isinstance(part, Reasoning):
+            if part.text or part.signature or part.redacted or part.extra:
+                out.append(StreamEvent("reasoning", text=part.text or None, signature=part.signature,
+                                       redacted=part.redacted, extra=part.extra))
         elif isinstance(part, Text):
             # a cited part is a block of its own, its citations first, as Anthropic streams them
             block = len(out) if part.citations else None
             out.extend(StreamEvent("citation", index=block, citation=c) for c in part.citations or ())
-            out.append(StreamEvent("text", text=part.text, index=block))
+            out.append(StreamEvent("text", text=part.text, index=block, extra=part.extra))
         elif isinstance(part, ToolCall):
-            import json
-
             out.append(StreamEvent("tool_call_delta", index=index, id=part.id, name=part.name,
-                                   arguments=part.raw_arguments or json.dumps(part.arguments)))
+                                   arguments=part.arguments_json, extra=part.extra))
             index += 1
     out.append(StreamEvent("usage", usage=copy.deepcopy(resp.usage)))
     # what a stream's done event carries, as the stream had it: the stop sequence that matched,
-    # Perplexity's sources, Anthropic's applied context edits
+    # Perplexity's sources, Anthropic's applied context edits, OpenAI's refusal, Gemini's words
     extra = {k: resp.metadata.extra[k] for k in _DONE_EXTRAS if resp.metadata.extra.get(k) is not None}
     out.append(StreamEvent("done", finish_reason=resp.finish_reason, model=resp.model,
                            raw_finish_reason=resp.metadata.raw_finish_reason, id=resp.metadata.response_id,
@@ -225,8 +265,8 @@ def _events_from(resp: ChatResponse) -> list[StreamEvent]:
 
 
 #: ``metadata.extra`` keys a live stream puts on its ``done`` event, which a replay gives back.
-_DONE_EXTRAS = ("stop_sequence", "citations", "search_results", "context_management")
+_DONE_EXTRAS = ("stop_sequence", "citations", "search_results", "context_management", "refusal", "finish_message")
 
 
-__all__ = ["CacheConfig", "CachePlan", "CachedAnswer", "CacheDirective", "MemoryBackend", "ResponseCache",
+__all__ = ["CacheConfig", "CacheHit", "CachePlan", "CachedAnswer", "CacheDirective", "MemoryBackend", "ResponseCache",
            "RouteCache", "parse_cache", "parse_route_cache", "replay", "replay_events"]

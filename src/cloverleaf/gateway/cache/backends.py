@@ -33,6 +33,10 @@ class CacheBackend(ABC):
     async def put(self, key: str, blob: Any, ttl: float) -> None: ...
 
     @abstractmethod
+    async def delete(self, key: str) -> None:
+        """Drop the entry ``key`` (one that cannot be served); no error when it is gone."""
+
+    @abstractmethod
     async def add_vector(self, scope: str, key: str, vector: Vector, ttl: float) -> None: ...
 
     @abstractmethod
@@ -91,6 +95,9 @@ class MemoryBackend(CacheBackend):
         self._entries[key] = (self._clock() + ttl, blob)
         while len(self._entries) > self._max:
             self._drop(next(iter(self._entries)))
+
+    async def delete(self, key: str) -> None:
+        self._drop(key)
 
     async def add_vector(self, scope: str, key: str, vector: Vector, ttl: float) -> None:
         if key in self._entries:
@@ -167,6 +174,14 @@ class SqliteBackend(CacheBackend):
     async def put(self, key: str, blob: bytes, ttl: float) -> None:
         await asyncio.to_thread(self._put, key, blob, ttl)
 
+    def _delete(self, key: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM cache_entries WHERE key = ?", (key,))
+            self._db.execute("DELETE FROM cache_vectors WHERE key = ?", (key,))
+
+    async def delete(self, key: str) -> None:
+        await asyncio.to_thread(self._delete, key)
+
     async def add_vector(self, scope: str, key: str, vector: Vector, ttl: float) -> None:
         await asyncio.to_thread(self._run, "INSERT OR REPLACE INTO cache_vectors VALUES (?, ?, ?)",
                                 (scope, key, pack(vector)))
@@ -236,6 +251,13 @@ class RedisBackend(CacheBackend):
         await self._put_script(keys=[self._entry(key), self._index],
                                args=[blob, max(1, int(ttl * 1000)), time.time(), key, self._max,
                                      f"{self._prefix}e:"], client=self._client())
+
+    async def delete(self, key: str) -> None:
+        """The entry and its place in the index (its vector goes when a lookup finds it dead)."""
+        pipe = self._client().pipeline(transaction=True)
+        pipe.delete(self._entry(key))
+        pipe.zrem(self._index, key)
+        await pipe.execute()
 
     async def add_vector(self, scope: str, key: str, vector: Vector, ttl: float) -> None:
         name = f"{self._prefix}v:{scope}"
