@@ -506,3 +506,49 @@ def test_a_replayed_stream_keeps_what_a_live_streams_done_event_carries() -> Non
                         metadata=ResponseMetadata(raw_finish_reason="stop", extra=dict(extra)))
     done = replay_events(CachedAnswer(response=resp))[-1]
     assert done.type == "done" and done.extra == {k: v for k, v in extra.items() if k != "upstream_provider"}
+
+
+class HungRedis:
+    """A TCP server that accepts and reads but never answers: a Redis stopped (SIGSTOP) or behind
+    a dead network path. Counts the connections it was given."""
+
+    def __init__(self) -> None:
+        import socket
+
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.accepted: list[Any] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted.append(conn)
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.accepted:
+            conn.close()
+
+
+async def test_a_hung_redis_cache_costs_one_bounded_wait_then_is_left_alone_for_a_while() -> None:
+    """A Redis that never answers: the lookup gives up (a miss, served by the provider) instead
+    of waiting on the socket, and the calls after it skip the cache for a few seconds, lookups
+    and stores alike, rather than each waiting again."""
+    from cloverleaf._types import ChatRequest, ChatResponse, Message, Text
+    from cloverleaf.gateway.cache.config import CacheConfig
+
+    hung = HungRedis()
+    try:
+        cache = ResponseCache(CacheConfig(mode="exact", url=f"redis://127.0.0.1:{hung.port}/0"), engine=None)
+        plan = cache.plan("m", ChatRequest("m", [Message.user("hello")], temperature=0), None, None)
+        assert plan is not None
+        assert await cache.lookup(plan) is None and len(hung.accepted) == 1
+        assert await cache.lookup(plan) is None                   # paused: nothing asked of Redis
+        await cache.store(plan, ChatResponse(model="m", provider="p", parts=[Text("hi")]), None)
+        assert len(hung.accepted) == 1 and cache.misses == 2
+    finally:
+        hung.close()

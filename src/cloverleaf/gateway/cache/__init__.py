@@ -30,6 +30,8 @@ from .keys import Unkeyed, exact_key, is_deterministic, semantic_keys
 from .semantic import nearest, normalise
 
 log = logging.getLogger("cloverleaf.gateway.cache")
+#: How long the cache is left alone after it failed (a Redis down or hung): calls go to the provider.
+PAUSE_AFTER_FAILURE_SECONDS = 5.0
 
 #: What a call asks of the cache (SDK ``cache=``, server ``Cache-Control``):
 #: True/None use it, False neither reads nor writes, "refresh" writes without reading.
@@ -70,6 +72,8 @@ class ResponseCache:
         self._embed_target: Any = None
         self.hits = 0
         self.misses = 0
+        #: after a failure the cache is left alone until then (``time.monotonic``): see :meth:`_failed`
+        self._paused_until = 0.0
 
     # -- decision ---------------------------------------------------------------------
     def plan(self, model: str, req: ChatRequest, route: RouteCache | None, key_id: str | None,
@@ -102,13 +106,14 @@ class ResponseCache:
         A :class:`PrivacyViolation` from that check is raised: the caller skips the cache."""
         if not plan.read and plan.scope is None:
             return None
-        try:
-            found = await self._lookup(plan, embed_with)
-        except PrivacyViolation:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a broken cache must not break serving
-            log.warning("response cache lookup failed (%s): serving from the provider", type(exc).__name__)
-            found = None
+        found = None
+        if time.monotonic() >= self._paused_until:
+            try:
+                found = await self._lookup(plan, embed_with)
+            except PrivacyViolation:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a broken cache must not break serving
+                self._failed("response cache lookup failed (%s): serving from the provider", exc)
         hit = None if found is None else await self._served(*found, stream=stream)
         if plan.read:
             if hit is None:
@@ -157,7 +162,7 @@ class ResponseCache:
         return None
 
     async def store(self, plan: CachePlan, response: ChatResponse, events: list[StreamEvent] | None) -> None:
-        if not plan.write or response is None:
+        if not plan.write or response is None or time.monotonic() < self._paused_until:
             return
         try:
             answer = CachedAnswer(response=_detached(response), events=_neutral(events), created_at=time.time())
@@ -165,7 +170,15 @@ class ResponseCache:
             if plan.scope is not None and plan.vector is not None:
                 await self.backend.add_vector(plan.scope, plan.key, plan.vector, plan.ttl)
         except Exception as exc:  # noqa: BLE001 - failing to cache is not failing the call
-            log.warning("could not store a response in the cache (%s)", type(exc).__name__)
+            self._failed("could not store a response in the cache (%s)", exc)
+
+    def _failed(self, what: str, exc: BaseException) -> None:
+        """The cache failed: it is left alone for ``PAUSE_AFTER_FAILURE_SECONDS``, so a Redis that
+        is down or hung costs one bounded wait every few seconds, not one on every call; the
+        warning is logged once a pause."""
+        if time.monotonic() >= self._paused_until:
+            log.warning(what + "; the cache is skipped for %g s", type(exc).__name__, PAUSE_AFTER_FAILURE_SECONDS)
+        self._paused_until = time.monotonic() + PAUSE_AFTER_FAILURE_SECONDS
 
     def embedding_target(self) -> Any:
         """The engine target of ``embedding_model`` (semantic mode), resolved once."""

@@ -213,6 +213,10 @@ return excess
 """
 
 
+#: The longest a Redis cache operation may wait (connect, or an answer).
+REDIS_TIMEOUT_SECONDS = 1.0
+
+
 class RedisBackend(CacheBackend):
     """Shared by every process and replica that names the same Redis and prefix."""
 
@@ -237,7 +241,10 @@ class RedisBackend(CacheBackend):
             if client is None:
                 for stale in [other for other in self._clients if other.is_closed()]:
                     del self._clients[stale]
-                client = self._clients[loop] = self._aioredis.Redis.from_url(self._url)
+                # a cache answers in a millisecond or not at all: a hung Redis (SIGSTOP, a full
+                # network buffer) may hold a call at most this long, never the OS's minutes
+                client = self._clients[loop] = self._aioredis.Redis.from_url(
+                    self._url, socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS)
             return client
 
     def _entry(self, key: str) -> str:
