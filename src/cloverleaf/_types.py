@@ -560,7 +560,7 @@ class ImageResponse:
 
 # --------------------------------------------------------------------------- streaming
 
-StreamEventType = Literal["text", "reasoning", "tool_call_delta", "citation", "usage", "done", "raw"]
+StreamEventType = Literal["text", "reasoning", "tool_call_delta", "citation", "attachment", "usage", "done", "raw"]
 
 
 @dataclass(slots=True)
@@ -571,6 +571,8 @@ class StreamEvent:
       numbered blocks (Anthropic), is the block it belongs to.
     - ``citation``: ``citation`` is a :class:`Citation` of the text block ``index`` (it comes
       before that block's text, as Anthropic streams it).
+    - ``attachment``: ``attachment`` is a whole :class:`Attachment` the model produced (an image
+      Gemini generated, its ``inlineData``), a part of the answer in its place.
     - ``reasoning``: ``text`` is new reasoning text and/or ``signature``/``redacted`` arrive.
     - ``tool_call_delta``: ``index`` identifies the call; ``id``/``name`` arrive once,
       ``arguments`` is the next JSON fragment.
@@ -598,3 +600,4 @@ class StreamEvent:
     extra: dict[str, Any] | None = None
     response: ChatResponse | None = None
     citation: Citation | None = None
+    attachment: Attachment | None = None
