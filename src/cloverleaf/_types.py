@@ -219,6 +219,11 @@ class Message:
     role: Role
     parts: list[Part]
     name: str | None
+    #: Provider data of the whole turn, sent back only to the provider kind that produced it
+    #: (``provider``): Anthropic's server tool blocks (``server_tool_blocks``, each placed after
+    #: ``server_tool_block_positions[i]`` of the parts), which a ``pause_turn`` continuation
+    #: must send back for Claude to resume. :meth:`ChatResponse.to_message` fills it.
+    extra: dict[str, Any] | None
 
     def __init__(
         self,
@@ -227,6 +232,7 @@ class Message:
         *,
         name: str | None = None,
         parts: list[Part] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         self.role = Role(role)
         if parts is None:
@@ -240,6 +246,7 @@ class Message:
                 parts = [content]
         self.parts = parts
         self.name = name
+        self.extra = extra
 
     @property
     def content(self) -> str:
@@ -522,8 +529,14 @@ class ChatResponse:
 
     def to_message(self) -> Message:
         """The assistant turn to append to the history for the next call (keeps reasoning
-        signatures and tool calls so multi-turn conversations verify)."""
-        return Message(Role.ASSISTANT, parts=list(self.parts))
+        signatures and tool calls so multi-turn conversations verify, and the server tool blocks
+        of an Anthropic answer, which a ``pause_turn`` continuation must send back)."""
+        blocks = self.metadata.extra.get("server_tool_blocks")
+        extra: dict[str, Any] | None = None
+        if isinstance(blocks, list) and blocks:
+            extra = {"provider": self.provider, "server_tool_blocks": blocks,
+                     "server_tool_block_positions": self.metadata.extra.get("server_tool_block_positions")}
+        return Message(Role.ASSISTANT, parts=list(self.parts), extra=extra)
 
 
 @dataclass(slots=True)
