@@ -33,7 +33,7 @@ def without_documents(req: ChatRequest) -> ChatRequest:
     (``req`` itself when it has none)."""
     if not holds_documents(req):
         return req
-    messages = [Message(m.role, parts=_set_off(m.parts), name=m.name) for m in req.messages]
+    messages = [Message(m.role, parts=_set_off(m.parts), name=m.name, extra=m.extra) for m in req.messages]
     return dataclasses.replace(req, messages=messages)
 
 
@@ -43,7 +43,7 @@ def system_documents_as_text(req: ChatRequest) -> ChatRequest:
     Bedrock): their system encoders keep text parts apart, so nothing is glued there."""
     if not any(isinstance(p, Document) for m in req.messages if m.role is Role.SYSTEM for p in m.parts):
         return req
-    messages = [Message(m.role, parts=[q for p in m.parts for q in plain_parts(p)], name=m.name)
+    messages = [Message(m.role, parts=[q for p in m.parts for q in plain_parts(p)], name=m.name, extra=m.extra)
                 if m.role is Role.SYSTEM else m for m in req.messages]
     return dataclasses.replace(req, messages=messages)
 

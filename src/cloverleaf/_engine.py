@@ -80,7 +80,8 @@ def _own_messages(req: ChatRequest) -> ChatRequest:
     resolving its attachments in place leaves the caller's messages as they were (a Message kept
     for the next call still holds the attachment as given, not megabytes of bytes)."""
     out = ChatRequest(*_chat_fields(req))
-    out.messages = [Message(m.role, parts=[_own_part(p) for p in m.parts], name=m.name) for m in req.messages]
+    out.messages = [Message(m.role, parts=[_own_part(p) for p in m.parts], name=m.name, extra=m.extra)
+                    for m in req.messages]
     return out
 
 

@@ -219,6 +219,11 @@ class Message:
     role: Role
     parts: list[Part]
     name: str | None
+    #: Provider data of the whole turn, sent back only to the provider kind that produced it
+    #: (``provider``): Anthropic's server tool blocks (``server_tool_blocks``, each placed after
+    #: ``server_tool_block_positions[i]`` of the parts), which a ``pause_turn`` continuation
+    #: must send back for Claude to resume. :meth:`ChatResponse.to_message` fills it.
+    extra: dict[str, Any] | None
 
     def __init__(
         self,
@@ -227,6 +232,7 @@ class Message:
         *,
         name: str | None = None,
         parts: list[Part] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         self.role = Role(role)
         if parts is None:
@@ -240,6 +246,7 @@ class Message:
                 parts = [content]
         self.parts = parts
         self.name = name
+        self.extra = extra
 
     @property
     def content(self) -> str:
@@ -522,8 +529,14 @@ class ChatResponse:
 
     def to_message(self) -> Message:
         """The assistant turn to append to the history for the next call (keeps reasoning
-        signatures and tool calls so multi-turn conversations verify)."""
-        return Message(Role.ASSISTANT, parts=list(self.parts))
+        signatures and tool calls so multi-turn conversations verify, and the server tool blocks
+        of an Anthropic answer, which a ``pause_turn`` continuation must send back)."""
+        blocks = self.metadata.extra.get("server_tool_blocks")
+        extra: dict[str, Any] | None = None
+        if isinstance(blocks, list) and blocks:
+            extra = {"provider": self.provider, "server_tool_blocks": blocks,
+                     "server_tool_block_positions": self.metadata.extra.get("server_tool_block_positions")}
+        return Message(Role.ASSISTANT, parts=list(self.parts), extra=extra)
 
 
 @dataclass(slots=True)
@@ -560,7 +573,7 @@ class ImageResponse:
 
 # --------------------------------------------------------------------------- streaming
 
-StreamEventType = Literal["text", "reasoning", "tool_call_delta", "citation", "usage", "done", "raw"]
+StreamEventType = Literal["text", "reasoning", "tool_call_delta", "citation", "attachment", "usage", "done", "raw"]
 
 
 @dataclass(slots=True)
@@ -571,6 +584,8 @@ class StreamEvent:
       numbered blocks (Anthropic), is the block it belongs to.
     - ``citation``: ``citation`` is a :class:`Citation` of the text block ``index`` (it comes
       before that block's text, as Anthropic streams it).
+    - ``attachment``: ``attachment`` is a whole :class:`Attachment` the model produced (an image
+      Gemini generated, its ``inlineData``), a part of the answer in its place.
     - ``reasoning``: ``text`` is new reasoning text and/or ``signature``/``redacted`` arrive.
     - ``tool_call_delta``: ``index`` identifies the call; ``id``/``name`` arrive once,
       ``arguments`` is the next JSON fragment.
@@ -598,3 +613,4 @@ class StreamEvent:
     extra: dict[str, Any] | None = None
     response: ChatResponse | None = None
     citation: Citation | None = None
+    attachment: Attachment | None = None

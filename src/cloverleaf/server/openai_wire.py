@@ -39,6 +39,7 @@ from .._types import (
     Attachment,
     ChatRequest,
     ChatResponse,
+    Citation,
     EmbeddingRequest,
     EmbeddingResponse,
     ImageRequest,
@@ -483,11 +484,20 @@ def chat_completion(resp: ChatResponse, *, response_id: str, model: str, created
     texts: list[str] = []
     reasoning: list[str] = []
     calls: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
+    images: list[dict[str, Any]] = []
     for part in resp.parts:
         if isinstance(part, Text) and part.extra is not None and part.extra.get("refusal") is True:
             continue  # the refusal itself: message.refusal below
         if isinstance(part, Text):
+            if part.citations:
+                at = sum(len(t) for t in texts)
+                annotations.extend(url_citation(c, at, at + len(part.text)) for c in part.citations if c.url)
             texts.append(part.text)
+        elif isinstance(part, Attachment):
+            image = image_output(part)
+            if image is not None:
+                images.append(image)
         elif isinstance(part, Reasoning):
             if part.text:
                 reasoning.append(part.text)
@@ -507,6 +517,13 @@ def chat_completion(resp: ChatResponse, *, response_id: str, model: str, created
         message["tool_calls"] = calls
     if reasoning:
         message["reasoning_content"] = "".join(reasoning)
+    if annotations:
+        message["annotations"] = annotations
+    if images:
+        message["images"] = images
+    audio = resp.metadata.extra.get("audio")
+    if isinstance(audio, dict) and audio.get("data"):   # an OpenAI audio answer, relayed as it came
+        message["audio"] = audio
     finish = refusal_finish(resp) if refusal is not None else finish_reason(resp.finish_reason)
     out = {
         "id": response_id,
@@ -520,6 +537,26 @@ def chat_completion(resp: ChatResponse, *, response_id: str, model: str, created
     if sources:
         out.update(sources)
     return out
+
+
+def url_citation(c: Citation, start: int, end: int) -> dict[str, Any]:
+    """A web source of the answer as OpenAI's ``url_citation`` annotation: where it is cited, as
+    the upstream said (OpenAI's own ``start_index``/``end_index``), else the span of the text
+    part that carries it (``start``/``end``: characters of the message's content)."""
+    where = c.extra or {}
+    return {"type": "url_citation", "url_citation": {
+        "url": c.url, "title": c.title or "",
+        "start_index": where["start_index"] if isinstance(where.get("start_index"), int) else start,
+        "end_index": where["end_index"] if isinstance(where.get("end_index"), int) else end}}
+
+
+def image_output(att: Attachment) -> dict[str, Any] | None:
+    """An image the model made (Gemini's), as an ``images`` entry of the message (the
+    ``image_url`` form OpenRouter answers image output with): Chat Completions has no image
+    content in an assistant message. None for what is not an image in hand."""
+    if att.type != "image" or att.data is None:
+        return None
+    return {"type": "image_url", "image_url": {"url": att.data_url()}}
 
 
 #: Perplexity's top-level fields naming an answer's sources (kept in ``metadata.extra``).

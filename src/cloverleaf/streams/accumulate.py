@@ -70,6 +70,9 @@ class StreamAccumulator:
                 self._text(ev)
         elif t == "citation":
             self._citation(ev)
+        elif t == "attachment":
+            if ev.attachment is not None:   # a whole part (a generated image): the next text starts anew
+                self._parts.append(ev.attachment)
         elif t == "reasoning":
             last = self._parts[-1] if self._parts else None
             # a signature or redacted data completes a reasoning block: more content starts the next
@@ -142,11 +145,13 @@ class StreamAccumulator:
     def _citation(self, ev: StreamEvent) -> None:
         """A citation of the text block ``ev.index``: Anthropic sends it before that block's
         text; one that comes after (no provider is known to, but the order is not a contract)
-        still joins the text of its own block rather than opening an empty part."""
+        still joins the text of its own block rather than opening an empty part. A provider
+        without blocks (no index: Gemini's grounding, OpenAI's annotations) cites the text it
+        has just sent, after it: its citations join that (uncited) text part."""
         if ev.citation is None:
             return
         last = self._parts[-1] if self._parts else None
-        if isinstance(last, Text) and ev.index is not None and self._block == ev.index:
+        if isinstance(last, Text) and self._block == ev.index:
             if last.citations is None:
                 last.citations = []
             last.citations.append(ev.citation)

@@ -119,7 +119,10 @@ def _float(value: float | None) -> float | None:
 
 
 def _message(m: Message) -> dict[str, Any]:
-    return {"role": m.role.value, "name": m.name, "parts": [_part(p) for p in m.parts]}
+    out: dict[str, Any] = {"role": m.role.value, "name": m.name, "parts": [_part(p) for p in m.parts]}
+    if m.extra:   # a turn's provider data (server tool blocks) changes the answer; keys without it hold
+        out["extra"] = m.extra
+    return out
 
 
 def _part(p: Any) -> Any:

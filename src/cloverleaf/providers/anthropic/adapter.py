@@ -32,7 +32,9 @@ is not forced (reasoning on, or user tools beside it); once the structured tool 
 text is dropped (as the Bedrock adapter does), else ``.parsed`` would read "Here is...{...}".
 
 Server-side tool blocks (``server_tool_use``, ``web_search_tool_result``, MCP ...) have no
-neutral part: they are kept raw in ``metadata.extra["server_tool_blocks"]`` and not replayed.
+neutral part: they are kept raw in ``metadata.extra["server_tool_blocks"]``, whole or streamed, and
+``to_message()`` sends them back in place to an Anthropic row (a ``pause_turn`` continuation needs
+them; see :mod:`.server_blocks`).
 Which of the request's ``stop`` sequences ended the answer (``stop_sequence``, with stop_reason
 ``stop_sequence``) is ``metadata.extra["stop_sequence"]``, streamed or not; a server relays it.
 So is the ``context_management`` object (the context edits the API applied), as
@@ -167,6 +169,7 @@ class AnthropicAdapter(Adapter):
         parts: list[Part] = []
         answers: list[Text] = []
         server_blocks: list[dict[str, Any]] = []
+        positions: list[int] = []   # how many parts came before each server block
         for block in data["content"]:
             kind = block.get("type")
             if kind == "text":
@@ -183,6 +186,7 @@ class AnthropicAdapter(Adapter):
                 parts.append(ToolCall(block["id"], block["name"], block.get("input") or {}))
             else:
                 server_blocks.append(block)
+                positions.append(len(parts))
         if answers:  # the structured tool's input is the answer: a sentence around the call is not JSON
             parts = [p for p in parts if not isinstance(p, Text) or any(p is a for a in answers)]
         if finish == "tool_calls" and not any(isinstance(p, ToolCall) for p in parts):
@@ -191,8 +195,9 @@ class AnthropicAdapter(Adapter):
                                 extra=refusal_extra(raw_finish, "".join(p.text for p in parts if isinstance(p, Text))))
         if isinstance(data.get("stop_sequence"), str):
             meta.extra["stop_sequence"] = data["stop_sequence"]
-        if server_blocks:
+        if server_blocks:   # sent back in place by to_message() (see .server_blocks)
             meta.extra["server_tool_blocks"] = server_blocks
+            meta.extra["server_tool_block_positions"] = positions
         if isinstance(data.get("context_management"), dict):   # the context edits applied
             meta.extra["context_management"] = data["context_management"]
         return ChatResponse(

@@ -76,6 +76,7 @@ from ..claude_rules import (
 )
 from ..openai.tool_ids import remap_ids
 from .schemas import fits_native, native_output_schema
+from .server_blocks import assistant_content
 
 if TYPE_CHECKING:
     from ..base import Adapter, ProviderConfig
@@ -273,7 +274,8 @@ def encode_messages(adapter: Adapter, messages: list[Message], *,
                     turns.append({"role": "system", "content": content})
             continue
         if msg.role is Role.ASSISTANT:
-            role, blocks = "assistant", [b for p in msg.parts for b in _assistant_blocks(adapter, p)]
+            # its server tool blocks (a paused turn's) back in place, for this kind of provider
+            role, blocks = "assistant", assistant_content(adapter, msg, [_assistant_blocks(adapter, p) for p in msg.parts])
         else:
             role, blocks = "user", [b for p in msg.parts for b in _user_blocks(adapter, p)]
         if not blocks:

@@ -15,7 +15,9 @@ The stream is a message built up block by block::
 
 Deltas carry only a block ``index``, so the decoder remembers each open block's type to know
 what a delta means: ``input_json_delta`` fragments are tool-call arguments for a ``tool_use``
-block, JSON *text* for our structured-output tool, and ignored for server-side tools. A tool
+block, JSON *text* for our structured-output tool, and a server-side tool's input for a
+``server_tool_use`` block; server-side blocks are kept as the whole answer keeps them
+(``metadata.extra["server_tool_blocks"]``, see :mod:`.server_blocks`), on ``done``'s extra. A tool
 that takes no arguments streams as a ``tool_use`` block whose only fragment is ``""``; at its
 ``content_block_stop`` such a block gets ``"{}"``, so a streamed call folds to exactly the
 arguments the whole message has (``input: {}``), and a client that ``json.loads`` them can. A body
@@ -42,6 +44,7 @@ from ...streams.sse_json import JSONEventDecoder
 from .citations import citation_from, citations_from
 from .messages import STRUCTURED_TOOL, is_structured_tool_call
 from .parse import finish_reason, refusal_extra, usage_from
+from .server_blocks import ServerBlocks
 
 if TYPE_CHECKING:
     from ..._errors import MalformedResponseError as _Malformed
@@ -62,7 +65,8 @@ _TEXT, _REASONING, _TOOL, _JSON_TEXT, _IGNORED = "text", "reasoning", "tool", "j
 
 class AnthropicStreamDecoder(JSONEventDecoder):
     __slots__ = ("_adapter", "_req", "_blocks", "_input_seen", "_id", "_model", "_raw_finish",
-                 "_stop_sequence", "_tool_calls", "_done", "_text_gate", "_context_management", "_said")
+                 "_stop_sequence", "_tool_calls", "_done", "_text_gate", "_context_management", "_said",
+                 "_server", "_parts")
 
     def __init__(self, adapter: _Host, req: ChatRequest) -> None:
         super().__init__()
@@ -83,6 +87,9 @@ class AnthropicStreamDecoder(JSONEventDecoder):
         self._said: list[str] = []
         #: text and citation events pass through it: see the module docstring
         self._text_gate = _TextGate(is_structured_tool_call(req, STRUCTURED_TOOL))
+        #: the server tool blocks (made at the first), and how many parts the answer has so far
+        self._server: ServerBlocks | None = None
+        self._parts = 0
 
     # -- JSONEventDecoder hooks -------------------------------------------------------------
     def _end(self, out: list[StreamEvent]) -> None:
@@ -137,12 +144,16 @@ class AnthropicStreamDecoder(JSONEventDecoder):
         if self._context_management is not None:
             extra["context_management"] = self._context_management
         extra.update(refusal_extra(self._raw_finish, "".join(self._said)))
+        if self._server is not None:
+            extra.update(self._server.extra())
         return extra or None
 
     def _block_start(self, payload: dict[str, Any], out: list[StreamEvent]) -> None:
         index = payload.get("index", -1)
         block = payload.get("content_block") or {}
         kind = block.get("type")
+        if kind in ("text", "thinking", "redacted_thinking", "tool_use"):
+            self._parts += 1   # each of these is a part of the answer (where a server block goes back)
         if kind == "text":
             self._blocks[index] = _TEXT
             for c in citations_from(block.get("citations")) or ():
@@ -168,11 +179,16 @@ class AnthropicStreamDecoder(JSONEventDecoder):
             out.append(StreamEvent("tool_call_delta", index=index, id=block.get("id"), name=block.get("name")))
         else:
             self._blocks[index] = _IGNORED
+            if self._server is None:
+                self._server = ServerBlocks()
+            self._server.start(index, block, self._parts)
 
     def _block_stop(self, index: int, out: list[StreamEvent]) -> None:
         """A tool block that got no argument text was called with no input: ``{}``, as the
         whole message says, never ``""`` (which is not JSON)."""
         block = self._blocks.pop(index, None)
+        if block == _IGNORED and self._server is not None:
+            self._server.stop(index)
         if index in self._input_seen:
             return
         if block == _JSON_TEXT:
@@ -206,7 +222,8 @@ class AnthropicStreamDecoder(JSONEventDecoder):
             elif block == _JSON_TEXT:
                 self._input_seen.add(index)
                 out.append(StreamEvent("text", text=delta["partial_json"]))
-        # deltas of server-side tool blocks carry nothing we model
+            elif block == _IGNORED and self._server is not None:
+                self._server.input(index, delta["partial_json"])   # a server tool's input
 
     def _finish(self) -> FinishReason | None:
         finish = finish_reason(self._raw_finish)

@@ -109,6 +109,7 @@ from .stream import (
     ConverseStreamDecoder,
     citations_block,
     matched_stop_sequence,
+    response_extras,
     usage_from,
 )
 
@@ -465,8 +466,7 @@ class BedrockAdapter(Adapter):
             meta.extra["stop_sequence"] = matched
         if server_blocks:
             meta.extra["server_tool_blocks"] = server_blocks
-        if "trace" in data:
-            meta.extra["trace"] = data["trace"]
+        meta.extra.update(response_extras(data))   # the guardrail trace, additionalModelResponseFields
         return ChatResponse(parts=parts, model=req.model, provider=self.name, finish_reason=finish,
                             usage=usage_from(data.get("usage")), metadata=meta)
 

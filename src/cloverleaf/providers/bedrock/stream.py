@@ -84,7 +84,8 @@ class ConverseStreamDecoder:
     """
 
     __slots__ = ("_frames", "_provider", "_model", "_structured_tool", "_blocks", "_tool_index",
-                 "_stop_reason", "_stop_sequence", "_usage_seen", "_done", "_structured_seen", "_held", "_input_seen")
+                 "_stop_reason", "_stop_sequence", "_usage_seen", "_done", "_structured_seen", "_held", "_input_seen",
+                 "_extra")
 
     def __init__(
         self,
@@ -108,6 +109,8 @@ class ConverseStreamDecoder:
         self._held: list[str] = []
         #: tool and structured blocks that have received input text
         self._input_seen: set[int] = set()
+        #: what the whole answer keeps too: the guardrail ``trace``, the model's extra response fields
+        self._extra: dict[str, Any] = {}
 
     def feed(self, data: bytes) -> list[StreamEvent]:
         return self._events(self._frames.feed(data))
@@ -147,9 +150,11 @@ class ConverseStreamDecoder:
             elif kind == "messageStop":
                 self._stop_reason = str(data.get("stopReason") or "")
                 self._stop_sequence = matched_stop_sequence(data)
+                self._extra.update(response_extras(data))
             elif kind == "metadata":
                 self._usage_seen = True
                 out.append(StreamEvent("usage", usage=usage_from(data.get("usage"))))
+                self._extra.update(response_extras(data))
             if self._stop_reason is not None and self._usage_seen:
                 self._finish(out)
         return out
@@ -246,8 +251,22 @@ class ConverseStreamDecoder:
         extra: dict[str, Any] = {}
         if self._stop_sequence is not None:
             extra["stop_sequence"] = self._stop_sequence
+        extra.update(self._extra)
         out.append(StreamEvent("done", finish_reason=finish, raw_finish_reason=raw, model=self._model,
                                extra=extra or None))
+
+
+def response_extras(data: dict[str, Any]) -> dict[str, Any]:
+    """What a Converse answer (or a stream's ``messageStop``/``metadata`` event) says beside its
+    content, for ``metadata.extra``: the guardrail ``trace`` (``guardrailConfig`` with ``trace``),
+    and ``additional_model_response_fields``, the model's own fields the request asked for with
+    ``additionalModelResponseFieldPaths``, as Bedrock sent them."""
+    extra: dict[str, Any] = {}
+    if isinstance(data.get("trace"), dict):
+        extra["trace"] = data["trace"]
+    if isinstance(data.get("additionalModelResponseFields"), dict):
+        extra["additional_model_response_fields"] = data["additionalModelResponseFields"]
+    return extra
 
 
 def citations_block(block: Any) -> tuple[list[str], list[Any]]:

@@ -102,8 +102,17 @@ def _model_parts(adapter: _Host, parts: list[Any]) -> list[dict[str, Any]]:
             if signature:
                 entry[_SIGNATURE_KEY] = signature
             out.append(entry)
+        elif isinstance(part, Attachment) and part.data is not None:
+            # an image Gemini generated, sent back as it came (a conversation that edits it)
+            image: dict[str, Any] = {"inlineData": {"mimeType": part.media_type or "application/octet-stream",
+                                                    "data": part.base64()}}
+            if pending_signature:
+                image[_SIGNATURE_KEY] = pending_signature
+                pending_signature = None
+            out.append(image)
         elif isinstance(part, Attachment):
-            raise adapter.invalid("Gemini cannot take an attachment in a model (assistant) turn")
+            raise adapter.invalid("Gemini takes an attachment in a model (assistant) turn only as bytes "
+                                  "(an image it generated), not a URL")
     if pending_signature:
         # a signature that arrived after the text (end of a stream): it belongs to that text
         for entry in reversed(out):

@@ -22,6 +22,9 @@ separately and bills both as output, so ``output_tokens`` is their sum and
 ``reasoning_tokens`` the thinking part. ``toolUsePromptTokenCount`` (search results a
 built-in tool put into the prompt) is billed as input and added to ``input_tokens``; with
 these sums ``Usage.total_tokens`` equals Gemini's ``totalTokenCount``.
+
+What the answer carries beside text and calls (grounding, safety ratings, code execution, a
+generated image) is read by :mod:`.answer_extras`: parts as events, the rest on ``done``'s extra.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from ..._errors import ContentFilterError, MalformedResponseError
 from ..._http import HttpResponse
 from ..._types import FinishReason, StreamEvent, Usage
 from ...streams.sse_json import JSONEventDecoder
+from .answer_extras import AnswerExtras
 
 if TYPE_CHECKING:
     from ..._errors import ProviderError
@@ -104,7 +108,7 @@ class ResponseReader:
     """Turns ``GenerateContentResponse`` chunks into events; remembers what ``done`` needs."""
 
     __slots__ = ("_adapter", "_model", "_calls", "_finish", "_usage", "_response_id", "_seen_model",
-                 "finish_message")
+                 "finish_message", "_extras")
 
     def __init__(self, adapter: _Host, model: str) -> None:
         self._adapter = adapter
@@ -115,6 +119,8 @@ class ResponseReader:
         self._response_id: str | None = None
         self._seen_model: str | None = None
         self.finish_message: str | None = None
+        #: what the answer says beside its parts (grounding, safety ratings, code run): done's extra
+        self._extras = AnswerExtras()
 
     def chunk(self, data: Any) -> list[StreamEvent]:
         if not isinstance(data, dict):
@@ -129,11 +135,13 @@ class ResponseReader:
             self._seen_model = str(data["modelVersion"]).removeprefix("models/")
         if isinstance(data.get("usageMetadata"), dict):
             self._usage = data["usageMetadata"]
+        self._extras.response(data)
         candidates = data.get("candidates") or []
         if not candidates:
             self.check_prompt_blocked(data)
             return []
         candidate = candidates[0]
+        self._extras.candidate(candidate)
         if candidate.get("finishReason"):
             self._finish = candidate["finishReason"]
         if candidate.get("finishMessage"):
@@ -172,7 +180,8 @@ class ResponseReader:
             events.append(StreamEvent("reasoning", signature=signature))
         if text:
             events.append(StreamEvent("text", text=text))
-        # executableCode / codeExecutionResult / toolCall parts of built-in tools carry no output of ours
+        # the code Gemini ran and what it printed (text set off as fenced blocks), an image it made
+        events.extend(self._extras.output_part(part))
         return events
 
     def _call_id(self, index: int) -> str:
@@ -185,8 +194,11 @@ class ResponseReader:
         reason = feedback.get("blockReason")
         if reason:
             detail = feedback.get("blockReasonMessage")
+            blocked = [str(r["category"]) for r in feedback.get("safetyRatings") or ()
+                       if isinstance(r, dict) and r.get("blocked") and r.get("category")]
             raise ContentFilterError(
-                f"Gemini blocked the prompt ({reason})" + (f": {detail}" if detail else "")
+                f"Gemini blocked the prompt ({reason}" + (f": {', '.join(blocked)}" if blocked else "") + ")"
+                + (f": {detail}" if detail else "")
                 + "; rephrase the request or adjust safetySettings",
                 provider=self._adapter.name, model=self._model, status=200, body=json.dumps(data)[:4000],
                 code=reason,
@@ -198,17 +210,20 @@ class ResponseReader:
                 "the Gemini stream ended before any finishReason (connection cut off?)",
                 provider=self._adapter.name, model=self._model,
             )
-        events: list[StreamEvent] = []
+        # the grounding sources, as citations of the text they support (it came before them)
+        events: list[StreamEvent] = self._extras.citations()
         if self._usage is not None:
             events.append(StreamEvent("usage", usage=usage_from(self._usage)))
+        extra = self._extras.done_extra()
+        if self.finish_message:   # why Gemini stopped, in words (a blocked or malformed answer)
+            extra["finish_message"] = self.finish_message
         events.append(StreamEvent(
             "done",
             finish_reason=finish_reason(self._finish),
             raw_finish_reason=self._finish,
             model=self._seen_model or self._model,
             id=self._response_id,
-            # why Gemini stopped, in words (a blocked or malformed answer): on metadata.extra, streamed or not
-            extra={"finish_message": self.finish_message} if self.finish_message else None,
+            extra=extra or None,   # on metadata.extra, streamed or not
         ))
         return events
 

@@ -13,6 +13,8 @@ the :class:`~cloverleaf.providers.base.Adapter` contract and parses the non-stre
 A ``message.refusal`` (structured-output refusal) becomes the response text with
 ``finish_reason="content_filter"`` and is also kept in ``metadata.extra["refusal"]``.
 Perplexity's ``citations`` and ``search_results`` are kept in ``metadata.extra`` under those names.
+OpenAI's ``url_citation`` annotations are citations of the text, and ``message.audio`` is kept in
+``metadata.extra["audio"]`` (see :mod:`.answer_extras`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from ...streams.accumulate import arguments_text, parse_arguments
 from .._common import read_json
 from ..base import Adapter, ProviderConfig, base_url_join, single
 from . import reasoning_details
+from .answer_extras import annotation_citations
 from .errors import classify, error_info, hint_for
 from .messages import DIALECT_FIELDS, Dialect, encode_request
 from .stream import (
@@ -165,6 +168,7 @@ class OpenAIAdapter(Adapter):
         parts = self._message_parts(message)
         finish = normalise_finish(raw_finish)
         extra = self.chunk_extra(data) or {}
+        _sources_and_audio(message, parts, extra)
         if message.get("refusal"):
             extra["refusal"] = message["refusal"]
             if not any(isinstance(p, Text) for p in parts):
@@ -334,3 +338,21 @@ def _dumps(payload: Any) -> str:
         return json.dumps(payload)
     except (TypeError, ValueError):
         return str(payload)
+
+
+def _sources_and_audio(message: dict[str, Any], parts: list[Part], extra: dict[str, Any]) -> None:
+    """The annotations' sources on the answer's text, and its spoken audio in ``extra`` (its
+    transcript the text when there is no other): see :mod:`.answer_extras`."""
+    audio = message.get("audio")
+    if isinstance(audio, dict) and audio:
+        extra["audio"] = audio
+        transcript = audio.get("transcript")
+        if isinstance(transcript, str) and transcript and not any(isinstance(p, Text) for p in parts):
+            parts.append(Text(transcript))
+    citations = annotation_citations(message.get("annotations"))
+    if citations:
+        texts = [p for p in parts if isinstance(p, Text)]
+        if texts:
+            texts[-1].citations = [*(texts[-1].citations or ()), *citations]
+        else:
+            parts.append(Text("", citations=citations))

@@ -37,6 +37,7 @@ from ..._types import FinishReason, StreamEvent, Usage
 from ...streams.accumulate import arguments_text
 from ...streams.sse_json import JSONEventDecoder
 from . import reasoning_details
+from .answer_extras import StreamedAudio, annotation_citations
 
 if TYPE_CHECKING:
     from ..._types import ChatRequest
@@ -157,7 +158,7 @@ class OpenAIStreamDecoder(JSONEventDecoder):
     """One stream's state. ``feed`` any bytes; ``close`` at end of input."""
 
     __slots__ = ("_host", "_model", "_id", "_raw_finish", "_done", "_seen_chunk", "_next_index",
-                 "_last_index", "_extra", "_fallback_model", "_call_ids", "_moved")
+                 "_last_index", "_extra", "_fallback_model", "_call_ids", "_moved", "_audio", "_said")
 
     def __init__(self, host: _Host, req: ChatRequest) -> None:
         super().__init__()
@@ -175,6 +176,9 @@ class OpenAIStreamDecoder(JSONEventDecoder):
         self._moved: dict[int, int] | None = None
         self._extra: dict[str, Any] = {}
         self._fallback_model = req.model
+        #: a spoken answer's pieces (made at the first one), and whether ``content`` text came
+        self._audio: StreamedAudio | None = None
+        self._said = False
 
     # -- JSONEventDecoder hooks -----------------------------------------------------------
     def _payload(self, event: str | None, chunk: Any, out: list[StreamEvent]) -> None:
@@ -238,16 +242,34 @@ class OpenAIStreamDecoder(JSONEventDecoder):
         content = delta.get("content")
         if content.__class__ is str:  # the common case, without building a pieces list
             if content:
+                self._said = True
                 out.append(StreamEvent("text", text=content))
         elif content is not None:
             for kind, piece in content_pieces(content):
+                self._said = self._said or kind == "text"
                 out.append(StreamEvent("text" if kind == "text" else "reasoning", text=piece))
+        if "audio" in delta or "annotations" in delta:
+            self._sources_and_audio(delta, out)
         if delta.get("refusal"):  # text, marked so a server can relay it as a refusal delta
             out.append(StreamEvent("text", text=delta["refusal"], extra=_REFUSAL))
             self._extra["refusal"] = self._extra.get("refusal", "") + delta["refusal"]
         for call in delta.get("tool_calls") or ():
             if isinstance(call, dict):
                 out.append(self._tool_delta(call))
+
+    def _sources_and_audio(self, delta: dict[str, Any], out: list[StreamEvent]) -> None:
+        """A spoken answer's pieces (its transcript is the text when no ``content`` came), and the
+        annotations' sources, as citations of the text before them (see :mod:`.answer_extras`)."""
+        if delta.get("audio"):
+            if self._audio is None:
+                self._audio = StreamedAudio()
+            transcript = self._audio.add(delta["audio"])
+            if self._audio.audio:
+                self._extra["audio"] = self._audio.audio
+            if transcript and not self._said:
+                out.append(StreamEvent("text", text=transcript))
+        for citation in annotation_citations(delta.get("annotations")):
+            out.append(StreamEvent("citation", citation=citation))
 
     def _tool_delta(self, call: dict[str, Any]) -> StreamEvent:
         index = call.get("index")
