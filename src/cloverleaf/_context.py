@@ -23,6 +23,9 @@ class KeyPolicy:
     budget: float | None = None             # USD, lifetime of the key unless budget_period is set
     budget_period: str | None = None        # None | "day" | "month"
     privacy: str | None = None              # "local-only": every call with this key stays local
+    #: The project every call with this key runs as (its project budgets, its calls' ``project``);
+    #: the server never lets such a call name another one.
+    project: str | None = None
 
 
 @dataclass(slots=True)

@@ -4,8 +4,8 @@ Two migrations were edited after they shipped, so stores migrated by their first
 lack what the edits added: 0003's ``responses.provider`` (every ``/v1/responses`` request failed
 on such a store, forever) and 0004's day rollups and rollup key order (the 30- and 90-day
 views missed every call recorded before). Migrations 0012 and 0013 bring such stores up to
-date and leave stores made since as they are. A store upgraded by a newer cloverleaf is
-refused, whichever way it is opened."""
+date and leave stores made since as they are. Keys made before 0014 (which gave keys a project)
+belong to none. A store upgraded by a newer cloverleaf is refused, whichever way it is opened."""
 
 from __future__ import annotations
 
@@ -64,6 +64,35 @@ def test_a_store_that_has_responses_provider_is_left_as_it_is(kind: str, tmp_pat
         store = open_store(url)
         try:
             assert "provider" in columns(store.engine, "responses") and versions(store.engine)[-1] == NEWEST
+        finally:
+            store.close()
+
+
+BEFORE_KEY_PROJECTS = 13   # the newest migration before 0014 (virtual_keys.project)
+
+
+@pytest.mark.parametrize("kind", STORE_KINDS)
+def test_keys_made_before_keys_had_projects_have_none_and_can_be_given_one(kind: str, tmp_path: Path) -> None:
+    """Migration 0014 adds ``virtual_keys.project``: a key made before it belongs to no project
+    (its calls run as none, as before) until an admin gives it one."""
+    old_keys = sa.Table("virtual_keys", sa.MetaData(),   # the columns a key had then (0001, 0005)
+                        sa.Column("id", sa.String(64)), sa.Column("secret_hash", sa.String(255)),
+                        sa.Column("name", sa.String(255)), sa.Column("allowed_models", sa.JSON),
+                        sa.Column("spent", sa.Float), sa.Column("created_at", sa.Float),
+                        sa.Column("metadata", sa.JSON), sa.Column("privacy", sa.String(16)))
+    with store_url(kind, tmp_path) as url:
+        old = migrated(url, BEFORE_KEY_PROJECTS)
+        with old.begin() as conn:
+            conn.execute(old_keys.insert(), {"id": "key_old", "secret_hash": "ab" * 32, "name": "old",
+                                             "allowed_models": [], "spent": 0.0, "created_at": 1.0, "metadata": {}})
+        old.dispose()
+        store = open_store(url)
+        try:
+            assert "project" in columns(store.engine, "virtual_keys") and store.schema_version == NEWEST
+            key = store.get_virtual_key("key_old")
+            assert key is not None and key.project is None and key.name == "old"
+            assert store.update_virtual_key("key_old", project="acme").project == "acme"   # type: ignore[union-attr]
+            assert [k.project for k in store.list_virtual_keys()] == ["acme"]
         finally:
             store.close()
 

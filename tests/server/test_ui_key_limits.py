@@ -184,3 +184,52 @@ def test_a_budget_within_another_is_no_larger_and_resets_no_more_often() -> None
     assert wider_than(policy(budget=1.0, budget_period="day"), policy(budget=1.0, budget_period="month")) is None
     assert wider_than(policy(tpm=100), policy(tpm=101))[0] == "tpm"            # type: ignore[index]
     assert wider_than(policy(), policy(budget=1.0)) is None
+
+
+def test_an_admin_key_of_a_project_creates_keys_of_that_project_only(live: Live) -> None:
+    """A project's budget caps all its keys together: a key made outside the project (or one
+    pasted into the Playground) would spend outside that cap, so neither is allowed; keys of
+    the project may be made, as they add no allowance of their own."""
+    parent = _admin_key(live, project="acme")
+    http = sign_in(live, parent["key"])
+    page = http.get("/ui/keys").text
+    assert 'name="project"' in page and "(project: acme)" in page
+    made = _create(http, name="blank-project")          # blank: the session key's project
+    assert made.status_code == 201, _alert(made)
+    child_id = re.search(r"Key (key_[0-9a-f]+) created", made.text).group(1)  # type: ignore[union-attr]
+    assert _stored(live, child_id).project == "acme"
+    assert _create(http, name="same", project="acme").status_code == 201
+    other = _create(http, name="elsewhere", project="other")
+    assert other.status_code == 400 and _alert(other).startswith("project: yours is 'acme'"), _alert(other)
+    # the pasted key must be of the project too; the session's own calls run as it
+    refused = _play(http, key=create_key(live, name="no-project")["key"])
+    assert refused.status_code == 403 and "project" in refused.json()["error"]["message"]
+    answered = _play(http)
+    assert answered.status_code == 200
+    trace_id = json.loads(answered.text.splitlines()[0])["trace_id"]
+    calls = [c for c in live.state.backend.store.recent_calls(50) if c.trace_id == trace_id]
+    assert [c.project for c in calls] == ["acme"]
+    # and it may not change the registry, where it could price its project's calls at $0
+    assert "may look at the registry" in _alert(http.get("/ui/models"))
+
+
+def test_the_master_keys_session_creates_a_key_in_any_project_and_the_keys_page_shows_it(live: Live) -> None:
+    http = sign_in(live)
+    made = _create(http, name="in-ads", project="team-ads")
+    assert made.status_code == 201, _alert(made)
+    child_id = re.search(r"Key (key_[0-9a-f]+) created", made.text).group(1)  # type: ignore[union-attr]
+    assert _stored(live, child_id).project == "team-ads"
+    assert 'href="/ui/traces?project=team-ads">team-ads</a>' in http.get("/ui/keys").text
+    bad = _create(http, name="bad", project="a|b")
+    assert bad.status_code == 400 and "printable ASCII" in _alert(bad)
+
+
+def test_a_project_is_a_limit_and_within_only_itself() -> None:
+    from cloverleaf.server.ui.key_limits import has_limits, wider_than
+
+    acme = KeyPolicy(key_id="k", project="acme")
+    assert wider_than(acme, KeyPolicy(key_id="c", project="acme")) is None
+    assert wider_than(acme, KeyPolicy(key_id="c", project="other"))[0] == "project"   # type: ignore[index]
+    assert wider_than(acme, KeyPolicy(key_id="c"))[0] == "project"                    # type: ignore[index]
+    assert wider_than(KeyPolicy(key_id="k"), KeyPolicy(key_id="c", project="acme")) is None
+    assert has_limits(acme) and not has_limits(KeyPolicy(key_id="k"))

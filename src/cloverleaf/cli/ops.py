@@ -54,6 +54,8 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         c.add_argument("--expires-in-days", type=_positive, help="expire after this many days")
         c.add_argument("--local-only", action="store_true",
                        help="every call made with this key may only reach local targets (privacy = local-only)")
+        c.add_argument("--project", help="every call made with this key runs as this project: its [budgets.NAME] "
+                                         "scope = \"project\" budgets, and spend by project (default: none)")
 
 
 def run(name: str, args: argparse.Namespace) -> int:
@@ -216,6 +218,8 @@ def _keys(args: argparse.Namespace) -> int:
                         body[field] = getattr(args, field)
                 if args.local_only:
                     body["privacy"] = "local-only"
+                if args.project is not None:   # the server checks the name (a 400 saying the rule)
+                    body["project"] = args.project
                 r = http.post(base, json=body, headers=headers)
             elif args.action == "list":
                 r = http.get(base, headers=headers)
@@ -228,15 +232,16 @@ def _keys(args: argparse.Namespace) -> int:
                          "running `cloverleaf serve`") from None
     data = _admin_answer(r, args.url, {"create": ("id", "key"), "list": ("data",)}.get(args.action, ()))
     if args.action == "create":
-        print(f"created key {data['id']} ({data.get('name')})")
+        print(f"created key {data['id']} ({data.get('name')})"
+              + (f" in project {data['project']}" if data.get("project") else ""))
         print(f"secret: {data['key']}")
         print("store it now: it is shown only once", file=sys.stderr)
     elif args.action == "list":
         keys = data["data"]
-        table(("id", "name", "models", "privacy", "budget", "spent", "rpm", "tpm", "expires", "revoked"),
+        table(("id", "name", "models", "privacy", "project", "budget", "spent", "rpm", "tpm", "expires", "revoked"),
               [(k["id"], k.get("name"), ",".join(k.get("allowed_models") or []) or "all", k.get("privacy") or "any",
-                k.get("budget"), k.get("spent"), k.get("rpm"), k.get("tpm"), _shown(k.get("expires_at")),
-                _shown(k.get("revoked_at")))
+                k.get("project") or "-", k.get("budget"), k.get("spent"), k.get("rpm"), k.get("tpm"),
+                _shown(k.get("expires_at")), _shown(k.get("revoked_at")))
                for k in keys])
     else:
         print(f"revoked key {args.key_id}")

@@ -50,6 +50,7 @@ from .errors import ApiError, BadRequest, NotFound
 from .fields import Shape, bad, check_fields, get_bool, get_dict, get_int, get_list, get_number, get_str, query_int
 from .http_io import json_response
 from .keys import VirtualKeys, public_view
+from .projects import check_project
 from .state import Handler, ServerState, endpoint
 
 _ENTRY_NUMBERS = ("input_cost_per_1k", "output_cost_per_1k", "cached_input_cost_per_1k", "cache_write_cost_per_1k",
@@ -97,7 +98,7 @@ def _entry_view(row: Any, source: str = "admin") -> dict[str, Any]:
 ENTRY_FIELDS = frozenset({"name", *ENTRY_TEXT_CHARS, *_ENTRY_NUMBERS, "context_window", "data_retention_days",
                           "is_public", "additional_config", "api_key"})
 KEY_FIELDS = frozenset({"name", "allowed_models", "budget", "budget_period", "rpm", "tpm", "expires_at",
-                        "expires_in_seconds", "expires_in_days", "metadata", "privacy"})
+                        "expires_in_seconds", "expires_in_days", "metadata", "privacy", "project"})
 
 
 def entry_providers(st: ServerState) -> list[str]:
@@ -342,6 +343,9 @@ def _key_fields(body: dict[str, Any], now: float) -> dict[str, Any]:
         if privacy not in (None, "any", "local-only"):
             raise bad("privacy", "expected 'local-only' (every call with this key stays local), 'any' or null")
         out["privacy"] = None if privacy == "any" else privacy
+    if "project" in body:   # null: the key belongs to no project
+        project = get_str(body, "project", "")
+        out["project"] = None if project is None else check_project(project, "project")
     return out
 
 

@@ -14,7 +14,9 @@ unreachable, or the task was never started).
 
 The key's limits travel to the gateway as a :class:`~cloverleaf._context.KeyPolicy`: its
 rpm/tpm buckets and its budget (scope ``key:<id>``) are enforced by the same gateway code
-as route limits, so they hold under concurrency and, with shared state, across workers.
+as route limits, so they hold under concurrency and, with shared state, across workers. Its
+project (:mod:`.projects`) travels the same way: a project budget is one counter that all the
+project's keys reserve against, so it holds as a route's does.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ _COUNTER = "virtual_keys"
 KeyChanged = Callable[[Any, Any], Awaitable[None]]
 
 _UPDATABLE = {"name", "allowed_models", "budget", "budget_period", "rpm", "tpm", "expires_at", "metadata",
-              "privacy"}
+              "privacy", "project"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,9 +220,10 @@ class VirtualKeys:
 
 
 def key_policy(row: Any) -> KeyPolicy:
-    """What the gateway enforces for a stored key: its models, limits, budget and privacy policy."""
+    """What the gateway enforces for a stored key: its models, limits, budget, privacy policy and
+    project (whose budgets its calls draw on, with every other key of that project)."""
     return KeyPolicy(key_id=row.id, allowed_models=tuple(row.allowed_models or ()), rpm=row.rpm, tpm=row.tpm,
-                     budget=row.budget, budget_period=row.budget_period, privacy=row.privacy)
+                     budget=row.budget, budget_period=row.budget_period, privacy=row.privacy, project=row.project)
 
 
 def budget_in_force(after: Any) -> bool:
@@ -242,7 +245,7 @@ def public_view(row: Any) -> dict[str, Any]:
         "budget": row.budget, "budget_period": row.budget_period, "rpm": row.rpm, "tpm": row.tpm,
         "expires_at": row.expires_at, "revoked_at": row.revoked_at, "created_at": row.created_at,
         "revoked": row.revoked_at is not None, "metadata": dict(row.metadata or {}),
-        "privacy": row.privacy or "any",
+        "privacy": row.privacy or "any", "project": row.project,
     }
 
 

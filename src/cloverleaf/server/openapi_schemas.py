@@ -16,6 +16,7 @@ from ..providers.registry import provider_names
 from .admin_text import ENTRY_NAME_CHARS, ENTRY_TEXT_CHARS, KEY_NAME_CHARS, NO_NUL_PATTERN
 from .anthropic_wire import MESSAGES_IGNORED
 from .openai_wire import CHAT_IGNORED, IMAGE_IGNORED, IMAGE_QUALITIES
+from .projects import PROJECT_PATTERN
 from .responses.wire import RESPONSES_IGNORED
 
 STR: dict[str, Any] = {"type": "string"}
@@ -289,6 +290,9 @@ VIRTUAL_KEY = obj({
     "expires_in_days": nullable({"type": "number", "exclusiveMinimum": 0, "maximum": _FAR / 86400.0}),
     "metadata": nullable(OBJ),
     "privacy": {"enum": ["any", "local-only", None]},
+    "project": nullable({"type": "string", "pattern": PROJECT_PATTERN,
+                         "description": "every call made with the key runs as this project (its budgets, spend "
+                                        "by project); null: none"}),
 }, closed=True)
 TRACE_CREATE = obj({"id": nullable({"type": "string", "pattern": "^[!-~]{1,64}$"}), "metadata": nullable(OBJ)},
                    closed=True)

@@ -52,6 +52,7 @@ from .keys import VirtualKeys
 from .metrics import Metrics, counted_usage
 from .options import ServerOptions
 from .privacy import DATA_CLASS_HEADER, PRIVACY_HEADER, privacy_headers
+from .projects import PROJECT_HEADER, call_project
 from .secrets import SecretBox
 
 T = TypeVar("T")
@@ -102,7 +103,8 @@ class ServerState:
         privacy, data_class = headers.get(PRIVACY_HEADER), headers.get(DATA_CLASS_HEADER)
         if privacy is not None or data_class is not None:
             privacy, data_class = privacy_headers(self.backend.engine.privacy.config, privacy, data_class)
-        ctx = CallContext(trace_id=trace_id, key=principal.policy,
+        project = call_project(principal.policy, headers.get(PROJECT_HEADER))   # the key's; else the header's
+        ctx = CallContext(trace_id=trace_id, project=project, key=principal.policy,
                           after_response=request.scope.get(AFTER_RESPONSE_JOBS),
                           cache=cache_directive(headers), traceparent=traceparent(headers), privacy=privacy,
                           data_class=data_class)

@@ -109,6 +109,7 @@ class VirtualKeyRow:
     created_at: float = 0.0
     metadata: dict[str, Any] = field(default_factory=dict)
     privacy: str | None = None          # "local-only": every call made with the key stays local
+    project: str | None = None          # every call made with the key runs as this project (0014)
 
 
 @dataclass(slots=True)

@@ -103,6 +103,7 @@ virtual_keys = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("metadata", sa.JSON, nullable=False),
     sa.Column("privacy", sa.String(16)),                       # NULL | "any" | "local-only" (0005)
+    sa.Column("project", sa.String(255)),                      # the project of every call it makes (0014)
 )
 
 model_entries = sa.Table(

@@ -7,13 +7,16 @@ budget. Two things it can do would break that unless they are bounded here:
   never more permissive in anything a key can be limited by: its allowed models are a subset
   of the session key's (a blank field means "the session key's list", not "every model"), its
   privacy is at least as strict (the form has no privacy field: it is the session key's), and
-  it expires no later than the session key (blank: when the session key does).
+  it expires no later than the session key (blank: when the session key does). Its project is
+  the session key's (the form's blank), and never another: a project's budget caps all its
+  keys together, so a key made outside the project would spend outside that cap.
 
   Budget, rpm and tpm are different: they are counted *per key*. A created key's spend and
   requests are not counted against the session key's, so even a lower budget or rate lets the
   session key multiply its own allowance by minting many keys. That cannot be bounded key by
   key, so a session whose key has a budget, rpm or tpm creates no keys at all
-  (:func:`minting_refusal`); the master key, or an admin key without those limits, can.
+  (:func:`minting_refusal`); the master key, or an admin key without those limits, can. A
+  project's budget is not counted per key, so a key of a project may create keys of that project.
 - **Calling as a pasted key** in the Playground. The pasted key's policy is what the call runs
   under, so it must itself be within the session key's limits (:func:`wider_than`): a
   limited admin key cannot use the Playground to run calls its own key may not make. Its
@@ -22,7 +25,8 @@ budget. Two things it can do would break that unless they are bounded here:
 
 And one thing it may not do at all: change the model registry when its key has any limit
 (:func:`registry_refusal`). An entry decides what a call costs and where a model name
-goes, so a budget-limited key could price its own calls at $0, and a key allowed one name
+goes, so a budget-limited key (or a key of a project, which its project's budgets limit) could
+price its own calls at $0, and a key allowed one name
 could point that name at any other model.
 
 The master key's sessions are not limited by anything here.
@@ -45,8 +49,9 @@ _PERIOD_LENGTH = {"day": 1, "month": 2, None: 3}     # None: the key's whole lif
 
 
 def has_limits(key: Any) -> bool:
-    """Does the key limit anything a call may do (models, privacy, budget, rates)?"""
-    return bool(key.allowed_models or key.privacy not in (None, "any")
+    """Does the key limit anything a call may do (models, privacy, budget, rates, its project's
+    budgets)?"""
+    return bool(key.allowed_models or key.privacy not in (None, "any") or key.project
                 or any(getattr(key, n) is not None for n in PER_KEY_LIMITS))
 
 
@@ -71,8 +76,8 @@ def registry_refusal(key: Any) -> Forbidden | None:
     if not has_limits(key):
         return None
     return Forbidden(
-        f"your key {key.id} has limits (allowed models, privacy, budget or rates), and the model registry "
-        "sets what calls cost and where a model name goes, so this session may look at the registry and "
+        f"your key {key.id} has limits (allowed models, privacy, budget, rates or a project), and the model "
+        "registry sets what calls cost and where a model name goes, so this session may look at the registry and "
         "test its entries but not change it: sign in with the master key (or an admin key without limits)",
         code="registry_read_only")
 
@@ -93,9 +98,11 @@ def inherit(parent: Any, fields: dict[str, Any]) -> dict[str, Any]:
         out["privacy"] = parent.privacy
     if out.get("expires_at") is None:
         out["expires_at"] = parent.expires_at
+    if out.get("project") is None:
+        out["project"] = parent.project
     child = KeyPolicy(key_id="new", allowed_models=tuple(out["allowed_models"]), rpm=out.get("rpm"),
                       tpm=out.get("tpm"), budget=out.get("budget"), budget_period=out.get("budget_period"),
-                      privacy=out.get("privacy"))
+                      privacy=out.get("privacy"), project=out.get("project"))
     problem = wider_than(parent, child, parent_expires=parent.expires_at, child_expires=out["expires_at"])
     if problem is not None:
         field, message = problem
@@ -108,8 +115,8 @@ def wider_than(parent: Any, child: Any, *, parent_expires: float | None = None,
                child_expires: float | None = None) -> tuple[str, str] | None:
     """The first way ``child`` (a key or a :class:`KeyPolicy`) is more permissive than
     ``parent``, as (field, what is wrong), or None when it is within ``parent`` in everything:
-    models, privacy, budget (amount and period), rpm, tpm and, when ``parent_expires`` is
-    given, expiry."""
+    models, privacy, project, budget (amount and period), rpm, tpm and, when ``parent_expires``
+    is given, expiry."""
     parent_models = tuple(parent.allowed_models or ())
     if parent_models:
         outside = [m for m in child.allowed_models or () if not _covered(parent_models, m)]
@@ -119,6 +126,9 @@ def wider_than(parent: Any, child: Any, *, parent_expires: float | None = None,
                                       "name models exactly, or use one of your own patterns")
     if parent.privacy == "local-only" and child.privacy != "local-only":
         return "privacy", "privacy: yours is local-only, so this key's must be local-only too"
+    if parent.project is not None and child.project != parent.project:
+        return "project", (f"project: yours is {parent.project!r}, so this key's must be {parent.project!r} too "
+                           f"(not {child.project or 'none'!r}): its calls would spend outside your project's budget")
     if parent.budget is not None:
         if child.budget is None or child.budget > parent.budget:
             shown = "none" if child.budget is None else f"${child.budget:g}"

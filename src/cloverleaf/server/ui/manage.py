@@ -10,8 +10,8 @@ is stored); a new virtual key's secret is on the one answer to its creation (``n
 never again.
 
 A session signed in with an admin-scoped virtual key is bounded by that key (:mod:`.key_limits`):
-the keys it creates are within its own limits (or, when its key has a budget or rate limits,
-it creates none), and a key with limits does not change the model registry.
+the keys it creates are within its own limits and in its project (or, when its key has a budget
+or rate limits, it creates none), and a key with limits does not change the model registry.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from ..admin_api import (
 from ..admin_text import ENTRY_NAME_CHARS, KEY_ID_CHARS, storable
 from ..entry_secrets import kept_secrets
 from ..errors import ApiError, BadRequest, NotFound
+from ..projects import PROJECT_CHARS
 from . import key_limits, once
 from .session import Session, is_admin
 from .web import Web, form_list, read_form
@@ -138,7 +139,7 @@ class Manage:
         return self.web.render(request, "keys.html", session, status=status, page="keys", keys=keys,
                                revoked=request.query_params.get("revoked"), mine=mine,
                                minting_refused=refusal.message if refusal else None,
-                               form_token=once.new_token(session), **extra)
+                               form_token=once.new_token(session), project_chars=PROJECT_CHARS, **extra)
 
     def _key_spend(self, key_ids: list[str]) -> dict[str, float]:
         """Each shown key's spend over 30 days (asked for by id: see :func:`.queries.cost_of`)."""
@@ -264,6 +265,8 @@ def _key_body(form: dict[str, str], models: list[str]) -> dict[str, Any]:
     days = _number(form, "expires_in_days", float)
     if days is not None:
         body["expires_in_days"] = days
+    if form.get("project", "").strip():
+        body["project"] = form["project"].strip()
     if form.get("admin") == "on":
         body["metadata"] = {"role": "admin"}
     return {k: v for k, v in body.items() if v is not None}

@@ -2,7 +2,7 @@
 
 Both run through the gateway exactly as an API call does — the same routes, fallback,
 limits, budgets and call record — under the signed-in principal's policy: the master key
-has none; an admin-scoped key keeps its allowed models, limits and budget. The Playground
+has none; an admin-scoped key keeps its allowed models, limits, budget and project. The Playground
 can also call *as* a virtual key pasted into it (to try what that key may do); the key is
 verified like any API key and never shown back. A session signed in with a virtual key may
 call only as a key within its own key's limits (:func:`.key_limits.wider_than`): the pasted
@@ -34,6 +34,7 @@ from ..auth import Principal
 from ..errors import BadRequest, Forbidden, to_api_error
 from ..keys import model_allowed
 from ..openai_wire import parse_chat_request
+from ..projects import call_project
 from .key_limits import wider_than
 from .session import Session
 from .web import Web
@@ -73,7 +74,8 @@ class Playground:
         except Exception as exc:  # noqa: BLE001 - refused before the first byte: a JSON error
             return _error(exc)
         trace_id = self._new_trace("playground", req.model)
-        ctx = CallContext(trace_id=trace_id, key=principal.policy, metadata={"source": "dashboard playground"})
+        ctx = CallContext(trace_id=trace_id, project=call_project(principal.policy, None), key=principal.policy,
+                          metadata={"source": "dashboard playground"})
         t0 = time.perf_counter()
         events = st.backend.astream(req.model, req, ctx)
         try:
@@ -140,7 +142,8 @@ class Playground:
             principal.check_model(model)
             await st.backend.check_model(model)
             req = ChatRequest(model=model, messages=[Message("user", TEST_PROMPT)], max_tokens=64)
-            ctx = CallContext(trace_id=trace_id, key=principal.policy, metadata={"source": "dashboard test call"})
+            ctx = CallContext(trace_id=trace_id, project=call_project(principal.policy, None), key=principal.policy,
+                              metadata={"source": "dashboard test call"})
             resp = await asyncio.wait_for(st.backend.achat(model, req, ctx), TEST_TIMEOUT_SECONDS)
             result = {"ok": True, "text": resp.text, "cost": resp.cost, "target": resp.metadata.target,
                       "tokens": resp.usage.input_tokens + resp.usage.output_tokens if resp.usage else None}
