@@ -190,6 +190,30 @@ def test_several_workers_label_their_own_series_and_breakers_are_bounded() -> No
     assert all("worker=" not in line for line in Metrics().render(breakers).decode().splitlines())   # one worker
 
 
+def test_error_codes_are_as_bounded_as_model_names() -> None:
+    """The code label is often the upstream's own (an OpenAI-compatible server may put a
+    request id there): each new code was a new series for ever. Past MAX_ERROR_CODES they are
+    counted as "other", and a long one is cut."""
+    from cloverleaf.server.metrics import MAX_ERROR_CODE_LENGTH, MAX_ERROR_CODES, Metrics
+
+    metrics = Metrics()
+    metrics.record("openai", "mylab/x", "mylab", 400, 0.01, code="invalid_request_error")
+    for i in range(MAX_ERROR_CODES + 700):
+        metrics.record("openai", "mylab/x", "mylab", 400, 0.01, code=f"req-{i:05d}")
+    metrics.record("openai", "mylab/x", "mylab", 400, 0.01, code="invalid_request_error")   # known: its own series
+    metrics.record("openai", "mylab/x", "mylab", 502, 0.01, code="x" * 5000)
+    samples = _parse(metrics.render().decode())
+    errors = {k: v for k, v in samples.items() if k.startswith("cloverleaf_errors_total")}
+    assert len(errors) <= MAX_ERROR_CODES + 2                      # one per kept code, and "other" per status
+    assert errors['cloverleaf_errors_total{api="openai",model="mylab/x",provider="mylab",status="400",'
+                  'code="invalid_request_error"}'] == 2
+    assert errors['cloverleaf_errors_total{api="openai",model="mylab/x",provider="mylab",status="400",'
+                  'code="other"}'] == 701
+    assert all(len(re.search(r'code="([^"]*)"', k).group(1)) <= MAX_ERROR_CODE_LENGTH   # type: ignore[union-attr]
+               for k in errors)
+    assert sum(errors.values()) == MAX_ERROR_CODES + 703          # every error still counted
+
+
 def test_the_health_page_lists_the_breakers_that_matter_and_counts_the_rest() -> None:
     from cloverleaf.server.backend import noteworthy_breakers
     from cloverleaf.server.ui.health import SHOWN_BREAKERS

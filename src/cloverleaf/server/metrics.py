@@ -6,7 +6,8 @@ write. Everything runs on the event loop thread, so no locks. Recording a reques
 dict updates keyed by tuples of the raw values; all string formatting waits for a scrape. Label values that come from
 clients are bounded: a model label is only set once the model is known to exist, and at
 most ``MAX_MODELS`` names get their own series, so a caller cannot blow up the series
-count with random names.
+count with random names. Error codes, often an upstream's own, are bounded alike
+(``MAX_ERROR_CODES``, each at most ``MAX_ERROR_CODE_LENGTH`` characters).
 
 Series::
 
@@ -46,6 +47,11 @@ BREAKER_VALUES = {"closed": 0, "half_open": 1, "half-open": 1, "open": 2}
 #: Distinct model label values kept; later new names are counted as "other" (a client may
 #: ask for any ``provider/<name>``, and each name must not become a new series forever).
 MAX_MODELS = 500
+#: Distinct error ``code`` label values kept, and their longest length: the code is often the
+#: upstream's own (an OpenAI-compatible server, another gateway may put anything there), so past
+#: these, codes are counted as "other" and long ones cut, as model names are.
+MAX_ERROR_CODES = 100
+MAX_ERROR_CODE_LENGTH = 64
 
 
 def counted_usage(usage: Usage | None, cache: str | None) -> Usage | None:
@@ -150,6 +156,7 @@ class Metrics:
                              ("api", "model", "result"))
         self.in_flight = 0
         self._models: set[str] = set()
+        self._codes: set[str] = set()
 
     def record(self, api: str, model: str, provider: str, status: int, seconds: float, *,
                usage: Usage | None = None, cost: float | None = None, ttft: float | None = None,
@@ -163,7 +170,7 @@ class Metrics:
         self.requests.inc((api, model, provider, status))
         self.duration.observe((api, model, provider), seconds)
         if status >= 400:
-            self.errors.inc((api, model, provider, status, code or ""))
+            self.errors.inc((api, model, provider, status, self._error_code(code)))
         if ttft is not None:
             self.ttft.observe((api, model, provider), ttft)
         if usage is not None:
@@ -173,6 +180,16 @@ class Metrics:
                     self.tokens.inc((model, provider, kind), n)
         if cost:
             self.cost.inc((model, provider), cost)
+
+    def _error_code(self, code: str | None) -> str:
+        """``code`` as a label value: cut to ``MAX_ERROR_CODE_LENGTH``, and "other" once
+        ``MAX_ERROR_CODES`` distinct codes have their own series."""
+        code = (code or "")[:MAX_ERROR_CODE_LENGTH]
+        if code not in self._codes:
+            if len(self._codes) >= MAX_ERROR_CODES:
+                return "other"
+            self._codes.add(code)
+        return code
 
     def cache_result(self, api: str, model: str, result: str) -> None:
         self.cache.inc((api, model if model in self._models or len(self._models) < MAX_MODELS else "other", result))
