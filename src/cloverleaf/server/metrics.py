@@ -25,6 +25,7 @@ Series::
     cloverleaf_store_records_pending                             the store writer's queue
     cloverleaf_store_records_dropped_total                       records lost for good
     cloverleaf_store_database_away                               1 while writes wait for the database
+    cloverleaf_otel_spans_dropped_total{reason}                  spans on: queue_full|export_failed
 
 With ``--workers N`` every process keeps its own counts and answers the scrapes that reach
 it, so each series also carries ``worker`` (the process id): a scrape then shows one worker's
@@ -35,7 +36,7 @@ and Prometheus read every drop as a counter reset). Sum over ``worker`` for the 
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
 from .._jsoncodec import utf8_replacing
@@ -197,9 +198,11 @@ class Metrics:
     def observe_overhead(self, api: str, seconds: float) -> None:
         self.overhead.observe((api,), max(0.0, seconds))
 
-    def render(self, breakers: dict[str, str] | None = None, store: StoreQueue | None = None) -> bytes:
+    def render(self, breakers: dict[str, str] | None = None, store: StoreQueue | None = None,
+               spans_dropped: Mapping[str, int] | None = None) -> bytes:
         """The exposition text; ``breakers`` maps a target to closed/half_open/open; ``store``:
-        the store writer's queue (None: no store)."""
+        the store writer's queue (None: no store); ``spans_dropped``: OpenTelemetry spans the
+        exporter dropped, by reason (None: spans are off)."""
         lines: list[str] = []
         for metric in (self.requests, self.errors, self.duration, self.ttft, self.overhead, self.tokens, self.cost,
                        self.cache):
@@ -224,6 +227,13 @@ class Metrics:
                       "(records wait in the queue).",
                       "# TYPE cloverleaf_store_database_away gauge",
                       f"cloverleaf_store_database_away {int(store.away)}"]
+        if spans_dropped is not None:
+            lines += ["# HELP cloverleaf_otel_spans_dropped_total OpenTelemetry spans never delivered: refused by a "
+                      "full export queue (queue_full) or in a batch the collector refused, stayed busy for or "
+                      "could not be reached for (export_failed).",
+                      "# TYPE cloverleaf_otel_spans_dropped_total counter"]
+            lines += [f'cloverleaf_otel_spans_dropped_total{{reason="{_escape(reason)}"}} {n}'
+                      for reason, n in spans_dropped.items()]
         if self._worker:
             lines = [_with_label(line, self._worker) for line in lines]
         # a label no UTF-8 can carry (a lone surrogate) is written as U+FFFD: one such name once
