@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 
 import openai
 import pytest
@@ -157,6 +158,35 @@ def test_an_idle_server_has_no_request_in_flight_whoever_scrapes_or_probes_it() 
                 assert _parse(http.get("/metrics").text)["cloverleaf_in_flight_requests"] == 1
     finally:
         stop_live(live)
+
+
+def test_a_stream_cut_after_the_provider_answered_is_booked_under_that_provider() -> None:
+    """A stream that ended without its final event (the client hung up after the first tokens,
+    the provider broke off mid-answer) was booked with provider="-", though the provider had
+    answered: the label came from the final event only."""
+    live = start_live(settings())
+    try:
+        with live.http() as http:
+            with http.stream("POST", "/v1/chat/completions", json={
+                    "model": "fake/echo+drip-50ms", "stream": True,
+                    "messages": [{"role": "user", "content": " ".join(f"word{i}" for i in range(200))}]}) as r:
+                next(r.iter_raw())      # the provider has answered; then the client hangs up
+            broken = http.post("/v1/chat/completions", json={
+                "model": "fake/echo+truncate", "stream": True, "messages": [{"role": "user", "content": "cut me"}]})
+            assert broken.status_code == 200 and "error" in broken.text      # reported in-band
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
+                m = _parse(http.get("/metrics").text)
+                if any('status="499"' in k for k in m):
+                    break
+                time.sleep(0.05)
+    finally:
+        stop_live(live)
+    booked = {k for k in m if k.startswith("cloverleaf_requests_total")}
+    assert 'cloverleaf_requests_total{api="openai",model="fake/echo+drip-50ms",provider="fake",status="499"}' in booked
+    [cut] = [k for k in booked if "fake/echo+truncate" in k]
+    assert 'provider="fake"' in cut and 'status="200"' not in cut
+    assert not any('provider="-"' in k for k in booked)
 
 
 def test_unknown_route_and_method_are_json_errors(open_server: Live) -> None:
