@@ -56,6 +56,9 @@ class CallContext:
     #: Set by the gateway on a stream once its first output is out: the target answering it
     #: (a server names it in the stream's head, as a one-shot answer's metadata does).
     answering_target: str | None = None
+    #: ... and its provider: what the server's metrics book a stream under when it ends without
+    #: its final event (the client hung up, or the provider failed mid-stream).
+    answering_provider: str | None = None
     #: A W3C ``traceparent`` to continue (the server passes the incoming header), for OpenTelemetry,
     #: and its ``tracestate``: both go on to the provider (with the attempt's own span id when
     #: cloverleaf exports spans, unchanged when it does not).

@@ -1,6 +1,7 @@
 """An OTLP/HTTP trace receiver on 127.0.0.1: decodes each export with the real protobuf
 schema (``opentelemetry-proto``) and keeps the spans, for tests to read. ``statuses``: what
-to answer the next exports (then 200); ``delay``: seconds to sit on each; ``ssl_context``:
+to answer the next exports (then 200), with ``retry_after`` as their ``Retry-After`` when
+set; ``delay``: seconds to sit on each; ``ssl_context``:
 serve https. Each export's headers are kept (``headers``)."""
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class OTLPReceiver:
         self.headers: list[dict[str, str]] = []
         self.statuses: list[int] = []
         self.delay = 0.0
+        self.retry_after: str | None = None
         self.scopes: list[tuple[str, str]] = []
         self.resources: list[dict[str, Any]] = []
         self._lock = threading.Lock()
@@ -68,6 +70,8 @@ class OTLPReceiver:
                     time.sleep(receiver.delay)
                 if status != 200:
                     self.send_response(status)
+                    if receiver.retry_after is not None:
+                        self.send_header("retry-after", receiver.retry_after)
                     self.send_header("content-length", "0")
                     self.end_headers()
                     return

@@ -269,6 +269,65 @@ def test_a_busy_collector_gets_the_batch_again(receiver: OTLPReceiver) -> None:
     assert len(receiver.spans) == 2 and len(receiver.headers) == 3 and ex.batches_sent == 1
 
 
+@pytest.mark.parametrize("retry_after", ["30", "Wed, 21 Oct 2099 07:28:00 GMT"], ids=["seconds", "http-date"])
+def test_a_collector_asking_to_wait_past_the_timeout_gets_no_retry_and_the_batch_is_counted(
+        receiver: OTLPReceiver, caplog: pytest.LogCaptureFixture, retry_after: str) -> None:
+    """A throttled collector's Retry-After is honoured (OTLP/HTTP's throttling rule): the batch
+    was re-sent 0.25 s later, and again, however long it asked for. A wait that ends past the
+    export timeout drops the batch at once, counted as lost."""
+    receiver.statuses = [429, 429, 429, 429]
+    receiver.retry_after = retry_after
+    ex = exporter_for(receiver, timeout=3.0)
+    with caplog.at_level(logging.WARNING, logger="cloverleaf.gateway.telemetry"):
+        try:
+            ex.add(spans(3))
+            assert ex.force_flush(10)
+        finally:
+            ex.shutdown()
+    assert len(receiver.headers) == 1 and receiver.spans == []            # asked once, never again
+    assert ex.dropped_by_reason() == {"queue_full": 0, "export_failed": 3}
+    assert "answered 429 and asked for" in caplog.text
+
+
+def test_a_collectors_retry_after_within_the_timeout_is_waited_out(receiver: OTLPReceiver) -> None:
+    receiver.statuses = [503]
+    receiver.retry_after = "1"
+    ex = exporter_for(receiver, timeout=5.0)
+    try:
+        ex.add(spans(2))
+        assert ex.force_flush(10)
+    finally:
+        ex.shutdown()
+    assert len(receiver.spans) == 2 and len(receiver.headers) == 2
+    assert ex.dropped_by_reason() == {"queue_full": 0, "export_failed": 0}
+
+
+def test_spans_for_a_collector_that_cannot_be_reached_are_counted_as_lost() -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}/v1/traces"
+    head = otlp_wire.resource_head({"service.name": "t"}, "cloverleaf", "0")
+    ex = SpanExporter(dead, {}, 1.0, lambda batch: otlp_wire.export_request(head, batch))
+    try:
+        ex.add(spans(4))
+        assert ex.force_flush(10)
+    finally:
+        ex.shutdown()
+    assert ex.dropped_by_reason() == {"queue_full": 0, "export_failed": 4}
+
+
+def test_a_retry_after_is_read_as_seconds_or_a_date() -> None:
+    from email.utils import formatdate
+
+    assert otlp_export.retry_after_seconds("120") == 120.0
+    assert otlp_export.retry_after_seconds(None) is None and otlp_export.retry_after_seconds("soon") is None
+    assert otlp_export.retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0      # past: no wait
+    ahead = otlp_export.retry_after_seconds(formatdate(time.time() + 3600, usegmt=True))
+    assert ahead is not None and 3500 < ahead <= 3600
+
+
 def test_a_refused_batch_is_dropped_with_a_warning_that_names_no_secret(receiver: OTLPReceiver,
                                                                          caplog: pytest.LogCaptureFixture) -> None:
     receiver.statuses = [400]
@@ -282,6 +341,7 @@ def test_a_refused_batch_is_dropped_with_a_warning_that_names_no_secret(receiver
         finally:
             ex.shutdown()
     assert [s.name for s in receiver.spans] == ["second1"]
+    assert ex.dropped_by_reason() == {"queue_full": 0, "export_failed": 2}     # the refused batch, counted
     assert all(h["x-honeycomb-team"] == "hc-secret-123" for h in receiver.headers)    # the collector gets it
     assert "answered 400" in caplog.text and "hc-secret-123" not in caplog.text
 
@@ -304,6 +364,7 @@ def test_a_full_queue_drops_new_spans_and_never_blocks(receiver: OTLPReceiver, m
         finally:
             ex.shutdown()
     assert ex.dropped == 30 and len(receiver.spans) == 30
+    assert ex.dropped_by_reason() == {"queue_full": 30, "export_failed": 0}
     assert "queue is full" in caplog.text
 
 

@@ -114,6 +114,35 @@ def test_content_only_when_enabled(tmp_path: Path, receiver: OTLPReceiver) -> No
     assert "capture this prompt" in call.attributes["gen_ai.output.messages"]   # the echo
 
 
+def test_captured_prompts_keep_tool_calls_tool_results_and_attachments(tmp_path: Path,
+                                                                      receiver: OTLPReceiver) -> None:
+    """An agent's prompt is mostly tool traffic: each message part keeps its kind in
+    ``gen_ai.input.messages`` (the conventions' tool_call and tool_call_response parts), and an
+    image is named by its kind and type, never its bytes."""
+    import base64
+    import json
+
+    from cloverleaf._types import Attachment, Message, Text, ToolCall
+
+    png = (REPO / "tests" / "fixtures" / "media" / "image.png").read_bytes()
+    messages = [Message.user([Text("weather in Paris? see the map"), Attachment(png)]),
+                Message.assistant([ToolCall("call_1", "get_weather", {"city": "Paris"})]),
+                Message.tool("call_1", "TOOLRESULT 21C sunny")]
+    with client_for(tmp_path, {"otlp_endpoint": receiver.endpoint, "capture_content": True}) as client:
+        client.chat("fake/echo", messages)
+        flush(client)
+    [call] = [s for s in receiver.named("chat") if "cloverleaf.attempt" not in s.attributes]
+    raw = call.attributes["gen_ai.input.messages"]
+    assert json.loads(raw) == [
+        {"role": "user", "parts": [{"type": "text", "content": "weather in Paris? see the map"},
+                                   {"type": "blob", "modality": "image", "mime_type": "image/png"}]},
+        {"role": "assistant", "parts": [{"type": "tool_call", "id": "call_1", "name": "get_weather",
+                                         "arguments": {"city": "Paris"}}]},
+        {"role": "tool", "parts": [{"type": "tool_call_response", "id": "call_1",
+                                    "response": "TOOLRESULT 21C sunny"}]}]
+    assert base64.b64encode(png[:48]).decode()[:40] not in raw
+
+
 def test_cache_hits_are_marked(tmp_path: Path, receiver: OTLPReceiver) -> None:
     with client_for(tmp_path, {"otlp_endpoint": receiver.endpoint}, cache={"mode": "exact"}) as client:
         client.chat("fake/echo", "cached span", temperature=0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 
 import openai
 import pytest
@@ -159,6 +160,35 @@ def test_an_idle_server_has_no_request_in_flight_whoever_scrapes_or_probes_it() 
         stop_live(live)
 
 
+def test_a_stream_cut_after_the_provider_answered_is_booked_under_that_provider() -> None:
+    """A stream that ended without its final event (the client hung up after the first tokens,
+    the provider broke off mid-answer) was booked with provider="-", though the provider had
+    answered: the label came from the final event only."""
+    live = start_live(settings())
+    try:
+        with live.http() as http:
+            with http.stream("POST", "/v1/chat/completions", json={
+                    "model": "fake/echo+drip-50ms", "stream": True,
+                    "messages": [{"role": "user", "content": " ".join(f"word{i}" for i in range(200))}]}) as r:
+                next(r.iter_raw())      # the provider has answered; then the client hangs up
+            broken = http.post("/v1/chat/completions", json={
+                "model": "fake/echo+truncate", "stream": True, "messages": [{"role": "user", "content": "cut me"}]})
+            assert broken.status_code == 200 and "error" in broken.text      # reported in-band
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
+                m = _parse(http.get("/metrics").text)
+                if any('status="499"' in k for k in m):
+                    break
+                time.sleep(0.05)
+    finally:
+        stop_live(live)
+    booked = {k for k in m if k.startswith("cloverleaf_requests_total")}
+    assert 'cloverleaf_requests_total{api="openai",model="fake/echo+drip-50ms",provider="fake",status="499"}' in booked
+    [cut] = [k for k in booked if "fake/echo+truncate" in k]
+    assert 'provider="fake"' in cut and 'status="200"' not in cut
+    assert not any('provider="-"' in k for k in booked)
+
+
 def test_unknown_route_and_method_are_json_errors(open_server: Live) -> None:
     with open_server.http() as http:
         missing = http.get("/v1/nothing-here")
@@ -188,6 +218,30 @@ def test_several_workers_label_their_own_series_and_breakers_are_bounded() -> No
     assert len(shown) == MAX_MODELS                                             # not 802
     assert 'cloverleaf_breaker_state{worker="4242",target="mylab/zz-open"}' in shown   # open ones are never cut
     assert all("worker=" not in line for line in Metrics().render(breakers).decode().splitlines())   # one worker
+
+
+def test_error_codes_are_as_bounded_as_model_names() -> None:
+    """The code label is often the upstream's own (an OpenAI-compatible server may put a
+    request id there): each new code was a new series for ever. Past MAX_ERROR_CODES they are
+    counted as "other", and a long one is cut."""
+    from cloverleaf.server.metrics import MAX_ERROR_CODE_LENGTH, MAX_ERROR_CODES, Metrics
+
+    metrics = Metrics()
+    metrics.record("openai", "mylab/x", "mylab", 400, 0.01, code="invalid_request_error")
+    for i in range(MAX_ERROR_CODES + 700):
+        metrics.record("openai", "mylab/x", "mylab", 400, 0.01, code=f"req-{i:05d}")
+    metrics.record("openai", "mylab/x", "mylab", 400, 0.01, code="invalid_request_error")   # known: its own series
+    metrics.record("openai", "mylab/x", "mylab", 502, 0.01, code="x" * 5000)
+    samples = _parse(metrics.render().decode())
+    errors = {k: v for k, v in samples.items() if k.startswith("cloverleaf_errors_total")}
+    assert len(errors) <= MAX_ERROR_CODES + 2                      # one per kept code, and "other" per status
+    assert errors['cloverleaf_errors_total{api="openai",model="mylab/x",provider="mylab",status="400",'
+                  'code="invalid_request_error"}'] == 2
+    assert errors['cloverleaf_errors_total{api="openai",model="mylab/x",provider="mylab",status="400",'
+                  'code="other"}'] == 701
+    assert all(len(re.search(r'code="([^"]*)"', k).group(1)) <= MAX_ERROR_CODE_LENGTH   # type: ignore[union-attr]
+               for k in errors)
+    assert sum(errors.values()) == MAX_ERROR_CODES + 703          # every error still counted
 
 
 def test_the_health_page_lists_the_breakers_that_matter_and_counts_the_rest() -> None:

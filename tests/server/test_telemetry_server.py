@@ -4,7 +4,8 @@ client's span, for both APIs, streams included; and the provider's request carri
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -105,3 +106,43 @@ def test_without_spans_the_clients_trace_headers_pass_through_unchanged(open_ser
     assert (sent["traceparent"], sent["tracestate"]) == (header, "congo=t61rcWkgMzE")
     for marker in ("pass-malformed", "pass-nothing"):
         assert not {"traceparent", "tracestate"} & set(_sent(open_server, marker)), marker
+
+
+def test_dropped_spans_are_counted_on_metrics(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Spans a full export queue refused, or in a batch the collector never took, were only a
+    log line once a minute: /metrics counts them by reason. Spans off, there is no such series."""
+    from cloverleaf.gateway import otlp_export
+
+    receiver = OTLPReceiver()
+    receiver.statuses = [400]                       # the first batch is refused
+    server = start_live(settings(telemetry={"otlp_endpoint": receiver.endpoint}))
+    try:
+        client = server.openai()
+        telemetry = server.state.backend.gateway.telemetry
+        assert telemetry is not None
+        exporter = telemetry.exporter
+        client.chat.completions.create(model="fake/echo", messages=[{"role": "user", "content": "refused"}])
+        assert _until(lambda: exporter.lost == 2)   # the spans are built once the answer is out
+        monkeypatch.setattr(otlp_export, "MAX_QUEUED_SPANS", 0)     # no room: the next call's spans are dropped
+        client.chat.completions.create(model="fake/echo", messages=[{"role": "user", "content": "no room"}])
+        assert _until(lambda: exporter.dropped == 2)
+        with server.http() as http:
+            text = http.get("/metrics").text
+    finally:
+        stop_live(server)
+        receiver.close()
+    assert "# TYPE cloverleaf_otel_spans_dropped_total counter" in text
+    assert 'cloverleaf_otel_spans_dropped_total{reason="export_failed"} 2' in text      # a call and its attempt
+    assert 'cloverleaf_otel_spans_dropped_total{reason="queue_full"} 2' in text
+
+
+def test_without_spans_metrics_has_no_span_series(open_server: Live) -> None:
+    with open_server.http() as http:
+        assert "cloverleaf_otel_spans_dropped_total" not in http.get("/metrics").text
+
+
+def _until(predicate: Callable[[], bool], bound: float = 15.0) -> bool:
+    end = time.monotonic() + bound
+    while not predicate() and time.monotonic() < end:
+        time.sleep(0.02)
+    return predicate()

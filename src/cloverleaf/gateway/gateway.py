@@ -292,7 +292,7 @@ class Gateway:
                     async for event in events:
                         if event.type == "done":
                             if ctx is not None:
-                                ctx.answering_target = slot.target.key
+                                ctx.answering_target, ctx.answering_provider = slot.target.key, slot.target.provider
                             for early in () if call.emitted else held:
                                 yield early
                             call.response = event.response
@@ -311,7 +311,7 @@ class Gateway:
                                 continue
                             call.emitted = True
                             if ctx is not None:
-                                ctx.answering_target = slot.target.key
+                                ctx.answering_target, ctx.answering_provider = slot.target.key, slot.target.provider
                             call.ttft_ms = (self.clock.now() - call.tracker.started) * 1000.0
                             await call.loop.answered(slot)
                             for early in held:

@@ -5,8 +5,11 @@ extend). A daemon thread started with the first span sends them in batches: when
 ``BATCH_SPANS`` are waiting, or ``DELAY_SECONDS`` after the first one came. A full queue
 drops the new spans (and says so in the log, at most once a minute) rather than grow
 without bound or slow the calls; a dead or slow collector costs the same, never a call.
-Collectors that answer 429, 502, 503 or 504 get the batch again, backing off, until
-``timeout`` has passed; other errors drop it. A process that exits without shutting the
+Collectors that answer 429, 502, 503 or 504 get the batch again, backing off (or waiting
+as long as their ``Retry-After`` asks, when that is longer), until ``timeout`` has passed: a
+collector asking for a wait that ends past it gets no retry, the batch is dropped at once;
+other errors drop it. Every span dropped is counted, by why (``dropped_by_reason``: the
+server's ``/metrics``), since a log line once a minute cannot say how many were lost. A process that exits without shutting the
 exporter down (a short script) sends what is queued first, for at most ``timeout`` (an
 ``atexit`` hook, as the store's writer has). Nothing logged names the headers (they
 usually carry the collector's API key) or the URL's query.
@@ -22,6 +25,7 @@ not local for the privacy policy (``Gateway._admit``): the proxy decides where t
 from __future__ import annotations
 
 import atexit
+import email.utils
 import gzip as gzip_module
 import http.client
 import logging
@@ -101,6 +105,7 @@ class SpanExporter:
         self._conn: http.client.HTTPConnection | None = None
         self._warned_at = -WARN_EVERY_SECONDS
         self.dropped = 0          # spans, refused by a full queue
+        self.lost = 0             # spans in batches the collector never took (refused, busy, unreachable)
         self.batches_sent = 0     # exports the collector accepted
         me = weakref.ref(self)
         os.register_at_fork(after_in_child=lambda: _after_fork(me))
@@ -184,32 +189,44 @@ class SpanExporter:
                 batch, self._queue = self._queue[:BATCH_SPANS], self._queue[BATCH_SPANS:]
                 self._first_at = time.monotonic() if self._queue else None
                 self._in_flight = len(batch)
+            delivered = False
             try:
                 body = self._encode(batch)
-                self._send(gzip_module.compress(body, 6) if self._gzip else body)
+                delivered = self._send(gzip_module.compress(body, 6) if self._gzip else body)
             except Exception as exc:  # noqa: BLE001 - telemetry never fails anything else
                 self._warn(f"could not export {len(batch)} spans to {self._where}: {type(exc).__name__}")
             finally:
                 with self._cond:
+                    if not delivered:
+                        self.lost += len(batch)
                     self._in_flight = 0
                     self._cond.notify_all()
 
-    def _send(self, body: bytes) -> None:
-        """POST one batch; retry a busy collector until ``timeout`` has passed."""
+    def dropped_by_reason(self) -> dict[str, int]:
+        """Spans dropped so far: ``queue_full`` (refused by a full queue) and ``export_failed``
+        (in a batch the collector refused, stayed busy for, or could not be reached for)."""
+        return {"queue_full": self.dropped, "export_failed": self.lost}
+
+    def _send(self, body: bytes) -> bool:
+        """POST one batch; retry a busy collector until ``timeout`` has passed, waiting the
+        backoff or its ``Retry-After``, whichever is longer. True once the collector took it."""
         deadline = time.monotonic() + self._timeout
         backoff = 0.25
         while True:
-            status = self._post(body)
+            status, retry_after = self._post(body)
             if 200 <= status < 300:
                 self.batches_sent += 1
-                return
-            if status not in RETRY_STATUSES or time.monotonic() + backoff > deadline:
-                self._warn(f"the collector at {self._where} answered {status}; a batch of spans was dropped")
-                return
-            time.sleep(backoff)
+                return True
+            wait = max(backoff, retry_after or 0.0)
+            if status not in RETRY_STATUSES or time.monotonic() + wait > deadline:
+                asked = f" and asked for {retry_after:g} s more" if retry_after and wait == retry_after else ""
+                self._warn(f"the collector at {self._where} answered {status}{asked}; a batch of spans was dropped")
+                return False
+            time.sleep(wait)
             backoff *= 2
 
-    def _post(self, body: bytes) -> int:
+    def _post(self, body: bytes) -> tuple[int, float | None]:
+        """The collector's status for one POST, and its ``Retry-After`` in seconds (None: none)."""
         for reused in (True, False):
             conn = self._conn
             if conn is None:
@@ -222,7 +239,7 @@ class SpanExporter:
                 if answer.will_close:
                     conn.close()
                     self._conn = None
-                return answer.status
+                return answer.status, retry_after_seconds(answer.getheader("retry-after"))
             except (OSError, http.client.HTTPException):
                 conn.close()
                 self._conn = None
@@ -251,6 +268,23 @@ class SpanExporter:
         if now - self._warned_at >= WARN_EVERY_SECONDS:
             self._warned_at = now
             log.warning("OpenTelemetry: %s", message)
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """A ``Retry-After`` header's wait: delay-seconds, or an HTTP date (the wait until then);
+    None when there is none or it cannot be read."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 def _flush_at_exit(ref: weakref.ref[SpanExporter]) -> Callable[[], None]:

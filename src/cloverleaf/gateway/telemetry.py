@@ -15,7 +15,8 @@ attempts, their timings and errors, tokens, cost, cache), straight into OTLP pro
 (``otlp_wire.py``: the OpenTelemetry SDK's span objects cost about ten times as much), so the
 request path pays for one encoding step after the answer is out, never for export: a
 background thread sends batches (``otlp_export.py``), and a dead collector costs a log line. Prompt and answer
-text go into spans only with ``capture_content = true``, and never for a call under the
+(their text, tool calls and results, and the kind of each attachment: ``span_messages.py``) go
+into spans only with ``capture_content = true``, and never for a call under the
 ``local-only`` privacy policy when the collector is not itself local or is reached through a
 proxy (the span carries ``cloverleaf.content_withheld = "local-only"`` instead). The same holds
 for a provider's error message, which can quote either: otherwise an error span's status says
@@ -36,7 +37,6 @@ only the error's type and HTTP status.
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
 import os
 import random
@@ -49,7 +49,7 @@ from urllib.parse import unquote, urlsplit
 from .._errors import ConfigError
 from .._setting_values import boolean, env_number, not_a_table, seconds, text, text_table
 from .._version import __version__
-from . import otel_env, otlp_wire
+from . import otel_env, otlp_wire, span_messages
 from .otlp_export import SpanExporter
 from .semconv import VENDORS, Server, server_of
 from .trace_context import CallSpan, SpanParent, parse_traceparent
@@ -363,8 +363,8 @@ class Telemetry:
         if self.config.capture_content and withhold_content:
             attrs["cloverleaf.content_withheld"] = "local-only"
         elif self.config.capture_content:
-            _put(attrs, "gen_ai.input.messages", _input_messages(request))
-            _put(attrs, "gen_ai.output.messages", _output_messages(response))
+            _put(attrs, "gen_ai.input.messages", span_messages.input_messages(request))
+            _put(attrs, "gen_ai.output.messages", span_messages.output_messages(response))
         content = self.config.capture_content and not withhold_content
         error = _error_text(record.error_type, record.error_message, _call_status(record), content)
         parent = span.parent
@@ -448,23 +448,3 @@ def _provider_attrs(attrs: dict[str, Any], provider: str | None, server: Server 
 def _put(attrs: dict[str, Any], name: str, value: Any) -> None:
     if value is not None and value != "":
         attrs[name] = value
-
-
-def _input_messages(request: Any) -> str | None:
-    messages = getattr(request, "messages", None)
-    if messages is None:
-        inputs = getattr(request, "inputs", None)
-        return json.dumps(inputs, ensure_ascii=False) if inputs is not None else None
-    out = [{"role": m.role.value, "parts": [{"type": "text", "content": m.content}]} for m in messages]
-    return json.dumps(out, ensure_ascii=False)
-
-
-def _output_messages(response: Any) -> str | None:
-    content = getattr(response, "content", None)
-    if content is None:
-        return None
-    parts: list[dict[str, Any]] = [{"type": "text", "content": content}] if content else []
-    for call in getattr(response, "tool_calls", None) or ():
-        parts.append({"type": "tool_call", "id": call.id, "name": call.name, "arguments": call.arguments})
-    return json.dumps([{"role": "assistant", "parts": parts,
-                        "finish_reason": getattr(response, "finish_reason", None)}], ensure_ascii=False, default=str)

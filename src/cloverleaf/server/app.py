@@ -199,7 +199,9 @@ async def metrics_endpoint(request: Request) -> Response:
         breakers = {}
     writer = getattr(st.backend.store, "writer", None)
     store = None if writer is None else StoreQueue(writer.pending, writer.dropped, writer.waiting_for_database)
-    return Response(st.metrics.render(breakers, store), media_type=CONTENT_TYPE)
+    telemetry = st.backend.gateway.telemetry
+    spans = None if telemetry is None else telemetry.exporter.dropped_by_reason()
+    return Response(st.metrics.render(breakers, store, spans), media_type=CONTENT_TYPE)
 
 
 async def openapi_endpoint(request: Request) -> Response:

@@ -6,7 +6,8 @@ write. Everything runs on the event loop thread, so no locks. Recording a reques
 dict updates keyed by tuples of the raw values; all string formatting waits for a scrape. Label values that come from
 clients are bounded: a model label is only set once the model is known to exist, and at
 most ``MAX_MODELS`` names get their own series, so a caller cannot blow up the series
-count with random names.
+count with random names. Error codes, often an upstream's own, are bounded alike
+(``MAX_ERROR_CODES``, each at most ``MAX_ERROR_CODE_LENGTH`` characters).
 
 Series::
 
@@ -24,6 +25,7 @@ Series::
     cloverleaf_store_records_pending                             the store writer's queue
     cloverleaf_store_records_dropped_total                       records lost for good
     cloverleaf_store_database_away                               1 while writes wait for the database
+    cloverleaf_otel_spans_dropped_total{reason}                  spans on: queue_full|export_failed
 
 With ``--workers N`` every process keeps its own counts and answers the scrapes that reach
 it, so each series also carries ``worker`` (the process id): a scrape then shows one worker's
@@ -34,7 +36,7 @@ and Prometheus read every drop as a counter reset). Sum over ``worker`` for the 
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
 from .._jsoncodec import utf8_replacing
@@ -46,6 +48,11 @@ BREAKER_VALUES = {"closed": 0, "half_open": 1, "half-open": 1, "open": 2}
 #: Distinct model label values kept; later new names are counted as "other" (a client may
 #: ask for any ``provider/<name>``, and each name must not become a new series forever).
 MAX_MODELS = 500
+#: Distinct error ``code`` label values kept, and their longest length: the code is often the
+#: upstream's own (an OpenAI-compatible server, another gateway may put anything there), so past
+#: these, codes are counted as "other" and long ones cut, as model names are.
+MAX_ERROR_CODES = 100
+MAX_ERROR_CODE_LENGTH = 64
 
 
 def counted_usage(usage: Usage | None, cache: str | None) -> Usage | None:
@@ -150,6 +157,7 @@ class Metrics:
                              ("api", "model", "result"))
         self.in_flight = 0
         self._models: set[str] = set()
+        self._codes: set[str] = set()
 
     def record(self, api: str, model: str, provider: str, status: int, seconds: float, *,
                usage: Usage | None = None, cost: float | None = None, ttft: float | None = None,
@@ -163,7 +171,7 @@ class Metrics:
         self.requests.inc((api, model, provider, status))
         self.duration.observe((api, model, provider), seconds)
         if status >= 400:
-            self.errors.inc((api, model, provider, status, code or ""))
+            self.errors.inc((api, model, provider, status, self._error_code(code)))
         if ttft is not None:
             self.ttft.observe((api, model, provider), ttft)
         if usage is not None:
@@ -174,15 +182,27 @@ class Metrics:
         if cost:
             self.cost.inc((model, provider), cost)
 
+    def _error_code(self, code: str | None) -> str:
+        """``code`` as a label value: cut to ``MAX_ERROR_CODE_LENGTH``, and "other" once
+        ``MAX_ERROR_CODES`` distinct codes have their own series."""
+        code = (code or "")[:MAX_ERROR_CODE_LENGTH]
+        if code not in self._codes:
+            if len(self._codes) >= MAX_ERROR_CODES:
+                return "other"
+            self._codes.add(code)
+        return code
+
     def cache_result(self, api: str, model: str, result: str) -> None:
         self.cache.inc((api, model if model in self._models or len(self._models) < MAX_MODELS else "other", result))
 
     def observe_overhead(self, api: str, seconds: float) -> None:
         self.overhead.observe((api,), max(0.0, seconds))
 
-    def render(self, breakers: dict[str, str] | None = None, store: StoreQueue | None = None) -> bytes:
+    def render(self, breakers: dict[str, str] | None = None, store: StoreQueue | None = None,
+               spans_dropped: Mapping[str, int] | None = None) -> bytes:
         """The exposition text; ``breakers`` maps a target to closed/half_open/open; ``store``:
-        the store writer's queue (None: no store)."""
+        the store writer's queue (None: no store); ``spans_dropped``: OpenTelemetry spans the
+        exporter dropped, by reason (None: spans are off)."""
         lines: list[str] = []
         for metric in (self.requests, self.errors, self.duration, self.ttft, self.overhead, self.tokens, self.cost,
                        self.cache):
@@ -207,6 +227,13 @@ class Metrics:
                       "(records wait in the queue).",
                       "# TYPE cloverleaf_store_database_away gauge",
                       f"cloverleaf_store_database_away {int(store.away)}"]
+        if spans_dropped is not None:
+            lines += ["# HELP cloverleaf_otel_spans_dropped_total OpenTelemetry spans never delivered: refused by a "
+                      "full export queue (queue_full) or in a batch the collector refused, stayed busy for or "
+                      "could not be reached for (export_failed).",
+                      "# TYPE cloverleaf_otel_spans_dropped_total counter"]
+            lines += [f'cloverleaf_otel_spans_dropped_total{{reason="{_escape(reason)}"}} {n}'
+                      for reason, n in spans_dropped.items()]
         if self._worker:
             lines = [_with_label(line, self._worker) for line in lines]
         # a label no UTF-8 can carry (a lone surrogate) is written as U+FFFD: one such name once

@@ -91,8 +91,9 @@ async def serve_stream(st: ServerState, request: Request, flavor: Flavor, model:
     scope["cloverleaf.upstream_ms"] = (first_at - waited) * 1000.0
     api = scope.setdefault("cloverleaf.api", flavor)   # the endpoint's metrics label (``responses``)
     cache = ctx.cache_result if ctx is not None else None   # known once the first event is in
-    stream = EventStream(st, flavor, model, events, head, encoder, t0, first_at, api, cache)
     target = ctx.answering_target if ctx is not None else None   # known once the first output is in
+    provider = ctx.answering_provider if ctx is not None else None
+    stream = EventStream(st, flavor, model, events, head, encoder, t0, first_at, api, cache, provider)
     if ctx is not None:   # the request's id (the gateway's: the provider's comes with the stream's end)
         extra = call_headers(ctx, target, flavor)
         stream.raw_headers = [*SSE_HEADERS, *((k.encode(), v.encode()) for k, v in extra.items())]
@@ -111,7 +112,7 @@ class EventStream(Response):
 
     def __init__(self, st: ServerState, flavor: Flavor, model: str, events: AsyncIterator[StreamEvent],
                  head: list[StreamEvent], encoder: Encoder, t0: float, first_at: float, api: str | None = None,
-                 cache: str | None = None) -> None:
+                 cache: str | None = None, provider: str | None = None) -> None:
         self.status_code = 200
         self.background = None
         self.raw_headers = SSE_HEADERS
@@ -120,6 +121,8 @@ class EventStream(Response):
         self._events, self._head, self._encoder = events, head, encoder
         self._t0, self._first_at = t0, first_at
         self._cache = cache            # "hit": the stream is a cached answer, which consumed no tokens
+        #: the answering target's provider, for a stream that ends without its done event (a hang-up)
+        self._provider = provider or "-"
         self._cut = False  # the server cancelled the request (its shutdown), not the client
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -141,7 +144,7 @@ class EventStream(Response):
 
     async def _pump(self, send: Send) -> None:
         encoder, events = self._encoder, self._events
-        status, code, provider, cost = 200, None, "-", None
+        status, code, provider, cost = 200, None, self._provider, None
         try:
             # usage the upstream reported before its first token (Anthropic's own message_start)
             # is counted before the start event is written, so it is in it (Anthropic's
