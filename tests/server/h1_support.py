@@ -9,7 +9,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import uvicorn
@@ -187,3 +187,27 @@ def read_until_closed(s: socket.socket, within: float = 10) -> bytes:
     except ConnectionResetError:
         pass
     return out
+
+
+def answers(raw: bytes) -> list[tuple[int, dict[str, str], bytes]]:
+    """The answers in ``raw``, interim 100 Continue ones skipped."""
+
+    class Replay:
+        def __init__(self, data: bytes) -> None:
+            self.data = data
+
+        def recv(self, n: int) -> bytes:
+            out, self.data = self.data[:n], self.data[n:]
+            return out
+
+    replay, buf, found = Replay(raw.replace(b"HTTP/1.1 100 Continue\r\n\r\n", b"")), bytearray(), []
+    while replay.data or buf:
+        found.append(read_response(replay, buf))  # type: ignore[arg-type]
+    return found
+
+
+def wait_for(predicate: Callable[[], object], what: str) -> None:
+    deadline = time.monotonic() + 10
+    while not predicate():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.01)
