@@ -20,8 +20,9 @@ from cloverleaf.server.connections import ConnectionLimits
 
 class App:
     """Echoes the request; ``/hold`` waits until released; ``/stream`` sends 3 chunks then
-    waits for the client to leave; ``/boom`` raises; ``/big?N`` answers N bytes at once,
-    ``/bigstream?N`` streams them in 256 KiB chunks."""
+    waits for the client to leave; ``/pausedstream`` sends one chunk, waits until released
+    (or the client hangs up), then sends two more; ``/boom`` raises; ``/big?N`` answers N
+    bytes at once, ``/bigstream?N`` streams them in 256 KiB chunks."""
 
     def __init__(self) -> None:
         self.release = threading.Event()
@@ -74,6 +75,15 @@ class App:
             for sent in range(0, size, step):
                 await send({"type": "http.response.body", "body": b"s" * min(step, size - sent), "more_body": True})
             await send({"type": "http.response.body", "body": b""})
+            return
+        if path == "/pausedstream":
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+            await send({"type": "http.response.body", "body": b"part0;", "more_body": True})
+            scope["extensions"][h1_server.HANGUP_EXTENSION](self.hung_up.set)
+            while not (self.release.is_set() or self.hung_up.is_set()):
+                await asyncio.sleep(0.01)
+            await send({"type": "http.response.body", "body": b"part1;", "more_body": True})
+            await send({"type": "http.response.body", "body": b"part2;"})
             return
         if path == "/stream":
             if scope["query_string"] == b"watched":  # a disconnect watcher, cancelled, as until_disconnect does

@@ -1,9 +1,12 @@
-"""The ``h1`` protocol hearing a client that hangs up with requests pipelined, on raw sockets.
+"""The ``h1`` protocol telling a client that hangs up from one that half-closes, on raw sockets.
 
 A client that pipelines a request behind a slow one and hangs up was never heard (reading was
 paused while the second waited): the first ran to its end and the second was then started for
-a client long gone. Now the bytes behind a waiting request are read but held unparsed (past a
-cap, reading pauses and the socket's TCP state is watched).
+a client long gone. A client that half-closed while a stream was being answered had the stream
+cut after its first chunk (a FIN mid-answer was taken for a hang-up). Now the bytes behind a
+waiting request are read but held unparsed (past a cap, reading pauses and the socket's TCP
+state is watched), and a FIN is a hang-up only once the client answers a harmless write with
+a reset.
 """
 
 from __future__ import annotations
@@ -90,3 +93,32 @@ def test_bytes_held_behind_a_waiting_request_are_parsed_when_it_starts(served: t
         s.shutdown(socket.SHUT_WR)
         got = answers(read_until_closed(s))
     assert [json.loads(b)["path"] for _, _, b in got] == ["/hold", "/c", "/d"]
+
+
+def test_a_half_close_during_a_streamed_answer_is_not_a_hang_up(served: tuple[int, App]) -> None:
+    """The client shuts its side after the first chunk has reached it (``nc -N`` whose input
+    ended a moment after the request): the stream goes on to its end, then the close."""
+    port, app = served
+    with connect(port) as s:
+        s.sendall(b"GET /pausedstream HTTP/1.1\r\nHost: t\r\n\r\n")
+        first = s.recv(65536)
+        assert first.startswith(b"HTTP/1.1 200 ") and b"part0;" in first
+        s.shutdown(socket.SHUT_WR)
+        time.sleep(0.3)  # the FIN is in while the stream waits
+        assert not app.hung_up.is_set(), "a half-close mid-answer was taken for a hang-up"
+        app.release.set()
+        out = first + read_until_closed(s)
+    [(status, headers, body)] = answers(out)
+    assert status == 200 and headers["transfer-encoding"] == "chunked" and body == b"part0;part1;part2;"
+
+
+def test_a_client_that_closes_during_a_silent_stream_is_heard_at_once(served: tuple[int, App]) -> None:
+    """It read all there was, so its close sends a FIN, not a reset: the leading zero written
+    ahead of the next chunk's size draws the reset, with no chunk of the stream's own."""
+    port, app = served
+    s = connect(port)
+    s.sendall(b"GET /pausedstream HTTP/1.1\r\nHost: t\r\n\r\n")
+    assert b"part0;" in s.recv(65536)
+    s.close()
+    assert app.hung_up.wait(5), "a client that closed its socket mid-stream was not heard"
+    assert not app.release.is_set()

@@ -17,6 +17,9 @@ import socket
 #: before the answer's head: an interim answer, which an HTTP/1.1 client parses and skips even
 #: when it did not ask for one (RFC 9110 §15.2)
 PROBE = b"HTTP/1.1 100 Continue\r\n\r\n"
+#: in a chunked answer, between chunks: a leading zero of the next chunk's size (RFC 9112 §7.1,
+#: ``chunk-size = 1*HEXDIG``): ``1a`` becomes ``01a``, the last chunk ``00``
+CHUNK_PROBE = b"0"
 TCP_CLOSE = 7  # ``tcpi_state``: the client reset the connection (Linux)
 TCP_CLOSE_WAIT = 8  # ``tcpi_state``: the client sent its FIN, and nothing more
 CAN_SEE_RESETS = hasattr(socket, "TCP_INFO")
@@ -34,10 +37,11 @@ def tcp_state(transport: asyncio.Transport) -> int | None:
         return None
 
 
-def probe_for(started: bool, head_unsent: bool, http_version: str) -> bytes:
+def probe_for(started: bool, head_unsent: bool, chunked: bool, http_version: str) -> bytes:
     """What may be written to a client now without changing what it reads, for a request whose
-    answer has ``started`` (its head still unsent: ``head_unsent``): ``PROBE`` before the head
-    (not to HTTP/1.0, which knows no 1xx); else nothing (the answer's own next write will do)."""
+    answer has ``started`` (its head still unsent: ``head_unsent``), framed ``chunked``:
+    ``PROBE`` before the head (not to HTTP/1.0, which knows no 1xx), ``CHUNK_PROBE`` between
+    the chunks of an answer on the wire; else nothing (the answer's own next write will do)."""
     if not started or head_unsent:
         return b"" if http_version == "1.0" else PROBE
-    return b""
+    return CHUNK_PROBE if chunked else b""

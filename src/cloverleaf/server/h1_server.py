@@ -19,10 +19,10 @@ protocol keeps what the ASGI contract needs and nothing else:
 - the connection rules of :mod:`.connections` (header timeout, idle timeout, write timeout,
   cap with eviction and a clean 503); a connection is idle only once its last answer has
   left the buffer (a large answer to a slow reader is not cut off by the idle timeout);
-- a client that half-closes after its requests (``shutdown(SHUT_WR)``) gets its answers, then
-  the close; one that is gone is told apart by the reset it answers a harmless write with
-  (:mod:`.h1_peer`); an answer given before the request's body was all read (413, 408) is
-  followed by a close that lets the client read it (see ``_end``);
+- a client that half-closes after its requests (``shutdown(SHUT_WR)``), before or during an
+  answer, gets its answers, then the close; one that is gone is told apart by the reset it
+  answers a harmless write with (:mod:`.h1_peer`); an answer given before the request's body
+  was all read (413, 408) is followed by a close that lets the client read it (see ``_end``);
 - a bounded request head: over ``MAX_HEAD`` bytes is a 431, a request-target over ``MAX_URL``
   a 414 (httptools joins the pieces of a header value that arrives over many segments with
   ``+=``: unbounded, one endless header made every segment copy all the previous ones, and
@@ -303,14 +303,12 @@ class H1Protocol(asyncio.Protocol):
     def eof_received(self) -> bool | None:
         """The client sent FIN: a half-close (``shutdown(SHUT_WR)``: ``nc -N``, ``socat``,
         health checks; it sends no more requests but still reads) or a hang-up, which look
-        the same. Taken for a hang-up, a half-closing client never got its answer. So the
-        requests it sent (what was held behind a waiting one included) are answered, the last
-        one with ``connection: close``, then the connection is closed, and :meth:`_check_gone`
-        finds out whether the client is still there (a request whose body was cut short is a
-        400). Only when part of the current answer is already on the wire is the FIN a
-        hang-up, as before: nothing harmless can be written mid-answer to tell the two apart,
-        and a half-closing client shuts its side right after its request. None lets asyncio
-        close the transport (after what is still buffered has been written)."""
+        the same. Taken for a hang-up, a half-closing client never got its answer, or lost the
+        rest of a stream it was reading. So the requests it sent (what was held behind a
+        waiting one included) are answered, the last one with ``connection: close``, then the
+        connection is closed, and :meth:`_check_gone` finds out whether the client is still
+        there (a request whose body was cut short is a 400). None lets asyncio close the
+        transport (after what is still buffered has been written)."""
         if self.refusing or self._fin_is_hang_up():
             return None
         if self.half_closed:  # read again after a pause: said once already
@@ -323,8 +321,6 @@ class H1Protocol(asyncio.Protocol):
             return None
         cycle = self.cycle
         assert cycle is not None  # ``last`` is it, or queued behind it
-        if cycle.started and not cycle.head:  # its answer is on the wire
-            return None
         if self.parser is not DISCARD:  # else a malformed request's 400 is already arranged (see _fail)
             self.parser = DISCARD
             self.head = NO_HEAD
@@ -361,11 +357,12 @@ class H1Protocol(asyncio.Protocol):
         anything reaches it, which leaves the socket in TCP state CLOSE (seen at once on
         loopback, after a round trip elsewhere): then the connection is aborted, the request in
         progress hears a hang-up and the queued ones never start. So something harmless is
-        written to ask (:func:`.h1_peer.probe_for`: a 100 Continue before the answer), which a
-        half-closed client reads and skips: once the FIN is in (CLOSE_WAIT), once per request;
-        while reading is paused (a FIN may wait unread, unseen, behind what the client still
-        sends) every time, until the answer begins. Where nothing may be written (HTTP/1.0, an
-        answer under way) the answer's own next write draws the reset."""
+        written to ask (:func:`.h1_peer.probe_for`), which a half-closed client reads and skips:
+        once the FIN is in (CLOSE_WAIT), once per request, a 100 Continue before its answer or a
+        leading zero of the next chunk's size in a chunked one; while reading is paused (a FIN
+        may wait unread, unseen, behind what the client still sends) a 100 Continue every time,
+        until the answer begins. Where nothing may be written (HTTP/1.0, a Content-Length answer
+        half sent) the answer's own next write draws the reset."""
         self.checking = False
         transport = self.transport
         cycle = self.cycle
@@ -381,10 +378,10 @@ class H1Protocol(asyncio.Protocol):
         if cycle is not None and not cycle.complete:
             version = cycle.scope["http_version"]
             if state != TCP_CLOSE_WAIT:  # reading paused: a FIN may wait behind the bytes not read
-                probe = probe_for(cycle.started, bool(cycle.head), version)  # every time
+                probe = probe_for(cycle.started, bool(cycle.head), False, version)  # a 100 Continue, every time
             elif self.probed is not cycle:
                 self.probed = cycle
-                probe = probe_for(cycle.started, bool(cycle.head), version)
+                probe = probe_for(cycle.started, bool(cycle.head), cycle.chunked, version)
         if probe:
             transport.write(probe)
             if tcp_state(transport) == TCP_CLOSE:
