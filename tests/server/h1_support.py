@@ -9,7 +9,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import uvicorn
@@ -20,8 +20,9 @@ from cloverleaf.server.connections import ConnectionLimits
 
 class App:
     """Echoes the request; ``/hold`` waits until released; ``/stream`` sends 3 chunks then
-    waits for the client to leave; ``/boom`` raises; ``/big?N`` answers N bytes at once,
-    ``/bigstream?N`` streams them in 256 KiB chunks."""
+    waits for the client to leave; ``/pausedstream`` sends one chunk, waits until released
+    (or the client hangs up), then sends two more; ``/boom`` raises; ``/big?N`` answers N
+    bytes at once, ``/bigstream?N`` streams them in 256 KiB chunks."""
 
     def __init__(self) -> None:
         self.release = threading.Event()
@@ -74,6 +75,15 @@ class App:
             for sent in range(0, size, step):
                 await send({"type": "http.response.body", "body": b"s" * min(step, size - sent), "more_body": True})
             await send({"type": "http.response.body", "body": b""})
+            return
+        if path == "/pausedstream":
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+            await send({"type": "http.response.body", "body": b"part0;", "more_body": True})
+            scope["extensions"][h1_server.HANGUP_EXTENSION](self.hung_up.set)
+            while not (self.release.is_set() or self.hung_up.is_set()):
+                await asyncio.sleep(0.01)
+            await send({"type": "http.response.body", "body": b"part1;", "more_body": True})
+            await send({"type": "http.response.body", "body": b"part2;"})
             return
         if path == "/stream":
             if scope["query_string"] == b"watched":  # a disconnect watcher, cancelled, as until_disconnect does
@@ -187,3 +197,27 @@ def read_until_closed(s: socket.socket, within: float = 10) -> bytes:
     except ConnectionResetError:
         pass
     return out
+
+
+def answers(raw: bytes) -> list[tuple[int, dict[str, str], bytes]]:
+    """The answers in ``raw``, interim 100 Continue ones skipped."""
+
+    class Replay:
+        def __init__(self, data: bytes) -> None:
+            self.data = data
+
+        def recv(self, n: int) -> bytes:
+            out, self.data = self.data[:n], self.data[n:]
+            return out
+
+    replay, buf, found = Replay(raw.replace(b"HTTP/1.1 100 Continue\r\n\r\n", b"")), bytearray(), []
+    while replay.data or buf:
+        found.append(read_response(replay, buf))  # type: ignore[arg-type]
+    return found
+
+
+def wait_for(predicate: Callable[[], object], what: str) -> None:
+    deadline = time.monotonic() + 10
+    while not predicate():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.01)

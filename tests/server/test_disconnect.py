@@ -147,6 +147,33 @@ def test_hanging_up_cancels_the_upstream_call_and_books_it(live: Live, api: str,
     assert after > before  # the reservation is charged: the provider may bill the call it had started
 
 
+def test_hanging_up_with_a_request_pipelined_cancels_the_call_in_flight_and_never_sends_the_other(
+        live: Live, request: pytest.FixtureRequest) -> None:
+    """Reading used to pause while the pipelined request waited, so the hang-up went unseen:
+    the call in flight ran to its end, and the waiting one was then sent to the provider for
+    a client long gone (and booked cancelled, its reservation charged)."""
+    if request.node.callspec.params["live"] != "h1":
+        pytest.skip("uvicorn's protocol pauses reading behind a pipelined request (README: --http uvicorn)")
+    served = live.fake.served
+    raw = b""
+    for model, trace in (("hang-route", "hangup-pipelined-first"), ("fake/echo", "hangup-pipelined-second")):
+        path, body = _body("openai", model, "please wait")
+        payload = json.dumps(body).encode()
+        raw += (b"POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                b"x-cloverleaf-trace-id: %s\r\nContent-Length: %d\r\n\r\n%s"
+                % (path.encode(), trace.encode(), len(payload), payload))
+    port = int(live.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(raw)
+        assert _until(lambda: live.fake.served > served), "the first request never got in flight"
+        time.sleep(0.2)  # the second one waits behind it
+    assert _record(live, "hangup-pipelined-first").status == "cancelled"
+    time.sleep(0.3)
+    store = live.state.backend.store
+    store.flush()
+    assert live.fake.served == served + 1 and store.recent_calls(5, trace_id="hangup-pipelined-second") == []
+
+
 @pytest.mark.parametrize("api", ["openai", "anthropic"])
 def test_hanging_up_cancels_the_downloads(live: Live, drip: DripServer, api: str) -> None:
     drip.started.clear()

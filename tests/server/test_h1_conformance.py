@@ -15,9 +15,7 @@ import pytest
 
 from cloverleaf.server.connections import ConnectionLimits
 
-from .h1_support import App, closed_by_server, connect, read_response, read_until_closed, serving
-
-CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+from .h1_support import App, answers, closed_by_server, connect, read_response, read_until_closed, serving, wait_for
 
 
 @pytest.fixture
@@ -28,32 +26,6 @@ def served() -> Iterator[tuple[int, App]]:
             yield port, app
         finally:
             app.release.set()
-
-
-
-
-def _answers(raw: bytes) -> list[tuple[int, dict[str, str], bytes]]:
-    """The answers in ``raw`` (content-length framed), interim 1xx ones skipped."""
-
-    class Replay:
-        def __init__(self, data: bytes) -> None:
-            self.data = data
-
-        def recv(self, n: int) -> bytes:
-            out, self.data = self.data[:n], self.data[n:]
-            return out
-
-    replay, buf, found = Replay(raw.replace(CONTINUE, b"")), bytearray(), []
-    while replay.data or buf:
-        found.append(read_response(replay, buf))  # type: ignore[arg-type]
-    return found
-
-
-def _wait_for(predicate: object, what: str) -> None:
-    deadline = time.monotonic() + 10
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() < deadline, what
-        time.sleep(0.01)
 
 
 # --------------------------------------------------------------------------- large answers
@@ -108,7 +80,7 @@ def test_a_client_that_stops_reading_a_finished_answer_is_cut_off_by_the_write_t
         with s:
             s.sendall(b"GET /big?%d HTTP/1.1\r\nHost: t\r\n\r\n" % (4 * 1024 * 1024))
             assert s.recv(16384).startswith(b"HTTP/1.1 200 ")  # then it reads nothing more
-            _wait_for(lambda: not state.connections, "a client that reads nothing held its connection")
+            wait_for(lambda: not state.connections, "a client that reads nothing held its connection")
 
 
 # --------------------------------------------------------------------------- half-close
@@ -121,26 +93,26 @@ def test_a_client_that_half_closes_after_its_request_gets_the_answer(served: tup
     with connect(port) as s:
         s.sendall(b"GET /hold HTTP/1.1\r\nHost: t\r\n\r\n")
         s.shutdown(socket.SHUT_WR)
-        _wait_for(lambda: app.scopes, "the request never reached the app")
+        wait_for(lambda: app.scopes, "the request never reached the app")
         time.sleep(0.1)  # the FIN is in before the answer
         app.release.set()
         out = read_until_closed(s)
-    [(status, headers, body)] = _answers(out)
+    [(status, headers, body)] = answers(out)
     assert status == 200 and headers["connection"] == "close" and json.loads(body)["path"] == "/hold"
     with connect(port) as s:  # pipelined requests, then the half-close: every one answered
         s.sendall(b"GET /a HTTP/1.1\r\nHost: t\r\n\r\nPOST /b HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi")
         s.shutdown(socket.SHUT_WR)
-        answers = _answers(read_until_closed(s))
-    assert [json.loads(body)["path"] for _, _, body in answers] == ["/a", "/b"]  # and then the close
+        got = answers(read_until_closed(s))
+    assert [json.loads(body)["path"] for _, _, body in got] == ["/a", "/b"]  # and then the close
     with connect(port) as s:  # HTTP/1.0: no interim answer at all
         s.sendall(b"GET /old HTTP/1.0\r\n\r\n")
         s.shutdown(socket.SHUT_WR)
         out = read_until_closed(s)
-    assert out.startswith(b"HTTP/1.1 200 OK\r\n") and json.loads(_answers(out)[0][2])["path"] == "/old"
+    assert out.startswith(b"HTTP/1.1 200 OK\r\n") and json.loads(answers(out)[0][2])["path"] == "/old"
     with connect(port) as s:  # a body cut short by the half-close: a 400 that says so
         s.sendall(b"POST /c HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc")
         s.shutdown(socket.SHUT_WR)
-        [(status, headers, body)] = _answers(read_until_closed(s))
+        [(status, headers, body)] = answers(read_until_closed(s))
     assert status == 400 and json.loads(body)["error"]["code"] == "incomplete_request"
 
 
@@ -148,7 +120,7 @@ def test_a_client_that_closes_its_socket_is_still_a_hang_up(served: tuple[int, A
     port, app = served
     s = connect(port)
     s.sendall(b"GET /hangup HTTP/1.1\r\nHost: t\r\n\r\n")
-    _wait_for(lambda: app.scopes, "the request never reached the app")
+    wait_for(lambda: app.scopes, "the request never reached the app")
     time.sleep(0.05)
     s.close()
     assert app.hung_up.wait(5), "a client that closed its socket was not heard hanging up"

@@ -8,8 +8,10 @@ protocol keeps what the ASGI contract needs and nothing else:
 
 - one write per non-streaming answer (head and body together), chunked framing for bodies
   without a length (streams), the head coalesced with the first chunk;
-- keep-alive, pipelining (later requests wait, reading paused), ``Expect: 100-continue``,
-  ``HEAD``, HTTP/1.0, write back-pressure (``pause_writing`` → ``send`` waits);
+- keep-alive, pipelining (later requests wait; what comes after them is read but held
+  unparsed, :class:`.h1_standins.Held`, so a client that hangs up meanwhile is seen),
+  ``Expect: 100-continue``, ``HEAD``, HTTP/1.0, write back-pressure (``pause_writing`` →
+  ``send`` waits);
 - ``receive()`` yields the body, then blocks until the response is complete or the client
   hangs up, and then says ``http.disconnect`` (what a stream's disconnect watcher needs);
   a route can instead hand a callback to the ``cloverleaf.hangup`` scope extension, run when
@@ -17,9 +19,10 @@ protocol keeps what the ASGI contract needs and nothing else:
 - the connection rules of :mod:`.connections` (header timeout, idle timeout, write timeout,
   cap with eviction and a clean 503); a connection is idle only once its last answer has
   left the buffer (a large answer to a slow reader is not cut off by the idle timeout);
-- a client that half-closes after its requests (``shutdown(SHUT_WR)``) gets its answers, then
-  the close; an answer given before the request's body was all read (413, 408) is followed by
-  a close that lets the client read it (see ``_end``);
+- a client that half-closes after its requests (``shutdown(SHUT_WR)``), before or during an
+  answer, gets its answers, then the close; one that is gone is told apart by the reset it
+  answers a harmless write with (:mod:`.h1_peer`); an answer given before the request's body
+  was all read (413, 408) is followed by a close that lets the client read it (see ``_end``);
 - a bounded request head: over ``MAX_HEAD`` bytes is a 431, a request-target over ``MAX_URL``
   a 414 (httptools joins the pieces of a header value that arrives over many segments with
   ``+=``: unbounded, one endless header made every segment copy all the previous ones, and
@@ -43,7 +46,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from collections import deque
 from typing import Any
 from urllib.parse import unquote
@@ -53,6 +55,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from .connections import ConnectionGuard, ConnectionLimits
 from .h1_cycle import HANGUP_EXTENSION, Cycle, status_line
+from .h1_peer import CAN_SEE_RESETS, TCP_CLOSE, TCP_CLOSE_WAIT, probe_for, tcp_state
 from .h1_refusals import (
     CODING,
     MAX_HEAD,
@@ -65,6 +68,7 @@ from .h1_refusals import (
     split_target,
     url_too_long,
 )
+from .h1_standins import DISCARD, HEAD_BEGAN, NO_HEAD, Discard, Held, RawBody
 
 __all__ = ["HANGUP_EXTENSION", "LIMITS", "Cycle", "H1Protocol", "configure", "error_answer", "status_line"]
 
@@ -75,10 +79,6 @@ LIMITS = ConnectionLimits()
 HIGH_WATER = 65536
 #: refused (503) connections kept open a moment so their answer is read, at most this many at once
 MAX_LINGERING = 256
-# ``H1Protocol.head``: bytes of the head in progress that came in segments after the one it began
-# in (>= 0), or one of these
-NO_HEAD = -1  # no head in progress
-HEAD_BEGAN = -2  # a head began in the segment being parsed
 _REFUSAL_BODY = (b'{"error":{"message":"the server is at its connection limit; retry shortly",'
                  b'"type":"overloaded","code":"too_many_connections"}}')
 REFUSAL = (b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\n"
@@ -89,60 +89,6 @@ def configure(limits: ConnectionLimits) -> None:
     """Set this process's connection rules (before the server starts)."""
     global LIMITS
     LIMITS = limits
-
-
-#: written to a client that sent FIN while its answer is not yet on the wire: a client that
-#: closed its socket answers it with a reset; one that only half-closed reads and skips it
-#: (RFC 9110 §15.2: an HTTP/1.1 client parses 1xx answers it did not ask for)
-PROBE = b"HTTP/1.1 100 Continue\r\n\r\n"
-_TCP_CLOSE = 7  # ``tcpi_state`` of a socket whose peer reset it (Linux)
-_CAN_SEE_RESETS = hasattr(socket, "TCP_INFO")
-
-
-def _reset_by_peer(transport: asyncio.Transport) -> bool:
-    """Whether the client has reset the connection (Linux's TCP_INFO; elsewhere: no)."""
-    sock = transport.get_extra_info("socket")
-    tcp_info = getattr(socket, "TCP_INFO", None)
-    if sock is None or tcp_info is None:
-        return False
-    try:
-        return bool(sock.getsockopt(socket.IPPROTO_TCP, tcp_info, 1)[0] == _TCP_CLOSE)
-    except (OSError, AttributeError, ValueError):
-        return False
-
-
-class _RawBody:
-    """The parser after a request with an ``Upgrade`` header (which llhttp hands over right
-    after the head, skipping the body): the body, ``left`` bytes per its Content-Length, goes
-    to the request; whatever follows is dropped, never parsed as another request."""
-
-    __slots__ = ("conn", "left")
-
-    def __init__(self, conn: H1Protocol, left: int) -> None:
-        self.conn = conn
-        self.left = left
-
-    def feed_data(self, data: bytes) -> None:
-        left = self.left
-        if left <= 0:
-            return
-        part = data[:left]
-        self.left = left = left - len(part)
-        self.conn.on_body(part)
-        if left == 0:
-            self.conn.on_message_complete()
-
-
-class _Discard:
-    """The parser once parsing has stopped (a malformed request): bytes are dropped."""
-
-    __slots__ = ()
-
-    def feed_data(self, data: bytes) -> None:
-        pass
-
-
-DISCARD = _Discard()
 
 
 def _guard_of(server_state: Any, loop: asyncio.AbstractEventLoop) -> ConnectionGuard:
@@ -170,7 +116,7 @@ class H1Protocol(asyncio.Protocol):
         self.root_path: str = config.root_path
         self.guard = _guard_of(server_state, self.loop)
         self.llhttp = httptools.HttpRequestParser(self)
-        self.parser: httptools.HttpRequestParser | _RawBody | _Discard = self.llhttp  # what data is fed to
+        self.parser: httptools.HttpRequestParser | RawBody | Discard | Held = self.llhttp  # what data is fed to
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.server: tuple[str, int] | None = None
         self.client: tuple[str, int] | None = None
@@ -195,6 +141,8 @@ class H1Protocol(asyncio.Protocol):
         self._framing = 0  # of the head in progress: Host lines (exactly one: RFC 9112 §3.2), + CODING
         self.unsent = 0  # bytes of a finished answer still buffered, when last looked (see _send_rest)
         self.half_closed = False  # the client shut its sending side (see eof_received)
+        self.checking = False  # _check_gone is scheduled
+        self.probed: Cycle | None = None  # the request a probe was written for (see _check_gone)
 
     # -- the connection ---------------------------------------------------------------
 
@@ -257,7 +205,7 @@ class H1Protocol(asyncio.Protocol):
         # a connection lives long enough to reach the oldest generation (measured: after 640
         # connections, 640 protocols with their transports, cycles and buffers were garbage)
         self.parser = self.llhttp = None  # type: ignore[assignment]
-        self.cycle = None
+        self.cycle = self.probed = None
 
     def expire(self) -> bool:
         """The guard's verdict: idle too long, head too slow, a client that reads nothing
@@ -355,26 +303,24 @@ class H1Protocol(asyncio.Protocol):
     def eof_received(self) -> bool | None:
         """The client sent FIN: a half-close (``shutdown(SHUT_WR)``: ``nc -N``, ``socat``,
         health checks; it sends no more requests but still reads) or a hang-up, which look
-        the same. Taken for a hang-up, a half-closing client never got its answer. So the
-        requests it sent are answered, the last one with ``connection: close``, then the
-        connection is closed, and the probe finds out whether the client is still there
-        (a request whose body was cut short is a 400). Only when part of the current answer
-        is already on the wire is the FIN a hang-up, as before: nothing harmless can be
-        written mid-answer to tell the two apart, and a half-closing client shuts its side
-        right after its request. None lets asyncio close the transport (after what is still
-        buffered has been written)."""
+        the same. Taken for a hang-up, a half-closing client never got its answer, or lost the
+        rest of a stream it was reading. So the requests it sent (what was held behind a
+        waiting one included) are answered, the last one with ``connection: close``, then the
+        connection is closed, and :meth:`_check_gone` finds out whether the client is still
+        there (a request whose body was cut short is a 400). None lets asyncio close the
+        transport (after what is still buffered has been written)."""
         if self.refusing or self._fin_is_hang_up():
             return None
         if self.half_closed:  # read again after a pause: said once already
             return True
         self.half_closed = True
+        if type(self.parser) is Held:  # all the client will send: parsed now
+            self._unhold()
         last = self.pipeline[-1] if self.pipeline else self.cycle
         if last is None or last.complete:  # idle, a head cut short, or lingering after a 413/408
             return None
         cycle = self.cycle
         assert cycle is not None  # ``last`` is it, or queued behind it
-        if cycle.started and not cycle.head:  # its answer is on the wire
-            return None
         if self.parser is not DISCARD:  # else a malformed request's 400 is already arranged (see _fail)
             self.parser = DISCARD
             self.head = NO_HEAD
@@ -385,29 +331,64 @@ class H1Protocol(asyncio.Protocol):
                     return True
             else:
                 last.keep_alive = False
-        if cycle.scope["http_version"] != "1.0":  # 1.0 knows no 1xx: its FIN is taken for a half-close
-            self.transport.write(PROBE)
-            self._check_gone()
+        self._watch()
         return True
 
     def _fin_is_hang_up(self) -> bool:
         """Where a reset cannot be seen (no ``TCP_INFO``: macOS, Windows), a FIN is a hang-up, as it
         always was: a half-closing client is rare, and a hang-up must stop the work it started."""
-        return not _CAN_SEE_RESETS
+        return not CAN_SEE_RESETS
+
+    def pause_queued(self) -> None:
+        """Stop reading while requests wait behind the one in progress (more than ``Held``
+        keeps, or a waiting request's body past ``HIGH_WATER``): a FIN is not read then, so
+        :meth:`_check_gone` looks at the socket's state instead."""
+        self.pause_reading()
+        self._watch()
+
+    def _watch(self) -> None:
+        if not self.checking:
+            self._check_gone()
 
     def _check_gone(self) -> None:
-        """The answer to ``PROBE``: a client that closed its socket answers the 100 Continue
-        with a reset, which leaves the socket in TCP state CLOSE (seen at once on loopback,
-        after a round trip elsewhere: checked again every 0.1 s while the request runs).
-        Then the connection is aborted and the request hears a hang-up, as before."""
-        cycle = self.cycle
+        """Whether the client is gone, checked every 0.1 s while requests are in progress or
+        queued and either the client has sent its FIN or reading is paused behind a queued one
+        (see :meth:`pause_queued`). A client that closed its socket resets the connection when
+        anything reaches it, which leaves the socket in TCP state CLOSE (seen at once on
+        loopback, after a round trip elsewhere): then the connection is aborted, the request in
+        progress hears a hang-up and the queued ones never start. So something harmless is
+        written to ask (:func:`.h1_peer.probe_for`), which a half-closed client reads and skips:
+        once the FIN is in (CLOSE_WAIT), once per request, a 100 Continue before its answer or a
+        leading zero of the next chunk's size in a chunked one; while reading is paused (a FIN
+        may wait unread, unseen, behind what the client still sends) a 100 Continue every time,
+        until the answer begins. Where nothing may be written (HTTP/1.0, a Content-Length answer
+        half sent) the answer's own next write draws the reset."""
+        self.checking = False
         transport = self.transport
-        if cycle is None or cycle.complete or transport is None or transport.is_closing():
+        cycle = self.cycle
+        if transport is None or transport.is_closing() or ((cycle is None or cycle.complete) and not self.pipeline):
             return
-        if _reset_by_peer(transport):
+        state = tcp_state(transport)
+        if state == TCP_CLOSE:
             transport.abort()
-        else:   # one getsockopt a tick, only while a half-closed request runs: a hang-up is seen within 0.1 s
-            self.loop.call_later(0.1, self._check_gone)
+            return
+        if state is None or (self.reading and state != TCP_CLOSE_WAIT):
+            return  # no TCP_INFO; or no FIN yet, and eof_received will read it
+        probe = b""
+        if cycle is not None and not cycle.complete:
+            version = cycle.scope["http_version"]
+            if state != TCP_CLOSE_WAIT:  # reading paused: a FIN may wait behind the bytes not read
+                probe = probe_for(cycle.started, bool(cycle.head), False, version)  # a 100 Continue, every time
+            elif self.probed is not cycle:
+                self.probed = cycle
+                probe = probe_for(cycle.started, bool(cycle.head), cycle.chunked, version)
+        if probe:
+            transport.write(probe)
+            if tcp_state(transport) == TCP_CLOSE:
+                transport.abort()
+                return
+        self.checking = True
+        self.loop.call_later(0.1, self._check_gone)
 
     def _parse_error(self, exc: httptools.HttpParserError) -> None:
         """A request llhttp cannot parse (a malformed or duplicated Content-Length, a bad chunk
@@ -478,7 +459,7 @@ class H1Protocol(asyncio.Protocol):
                                                 "the connection is closed", "bad_http_request"))
             return
         cycle.more_body = length > 0  # llhttp said the message was complete: it skipped the body
-        self.parser = _RawBody(self, length)
+        self.parser = RawBody(self, length)
         if rest:
             self.parser.feed_data(rest)
 
@@ -553,9 +534,10 @@ class H1Protocol(asyncio.Protocol):
                       self.app if self._forwarded else self.plain_app)
         if self.cycle is None or self.cycle.complete:
             self._start(cycle)
-        else:  # pipelined: waits for the one in progress
+        else:  # pipelined: waits for the one in progress; what follows it is held, not parsed
             self.pipeline.append(cycle)
-            self.pause_reading()
+            if self.parser is parser:
+                self.parser = Held(self)
 
     def _check_head(self, url: bytes) -> bytes:
         """A head that spanned segments or came in a big one, or a long request-target: the
@@ -577,7 +559,10 @@ class H1Protocol(asyncio.Protocol):
             return
         cycle.body += body
         if len(cycle.body) > HIGH_WATER:
-            self.pause_reading()
+            if self.pipeline:  # a queued request's body: it waits, and the connection is watched
+                self.pause_queued()
+            else:
+                self.pause_reading()
         cycle.wake()
 
     def on_message_complete(self) -> None:
@@ -605,9 +590,10 @@ class H1Protocol(asyncio.Protocol):
         if self.transport.is_closing():
             return
         if self.pipeline:
-            if self.farewell is None:
-                self.resume_reading()
             self._start(self.pipeline.popleft())
+            if self.farewell is None and not self.pipeline:  # the last one parsed: parse on
+                self.resume_reading()
+                self._unhold()
             return
         if self.farewell is not None:  # a bad request came after this one (see _fail)
             self.transport.write(self.farewell)
@@ -619,6 +605,18 @@ class H1Protocol(asyncio.Protocol):
             self.idle_since = now = self.loop.time()
             self.deadline = now + self.guard.limits.keepalive_timeout
         self.resume_reading()
+
+    def _unhold(self) -> None:
+        """Back to llhttp, which parses what was held behind the requests that waited (see
+        :class:`.h1_standins.Held`)."""
+        held = self.parser
+        if type(held) is not Held:
+            return
+        self.parser = self.llhttp
+        if held.head >= 0:
+            self.head = held.head
+        if held.data:
+            self.data_received(bytes(held.data))
 
     def _send_rest(self) -> None:
         """The answer is complete but part of it is still in the transport's buffer (a
