@@ -13,7 +13,9 @@ would start from $0 and the budget would be overrun by what was spent before. Th
 records know that spend (``calls.cost``, or ``charged`` when the cost is unknown, as
 ``cloverleaf spend`` sums it), so a row that does not exist yet is made from them
 (:meth:`BudgetLedger.budget_open`, and ``budget_reserve``), and one whose budget starts to
-apply again is raised to them (:meth:`BudgetLedger.budget_recount`). Both read a scope's calls
+apply again is raised to them (:meth:`BudgetLedger.budget_recount`: a key's budget set again,
+and a configured route or project budget the first time each process uses it, since it may
+have been removed from cloverleaf.toml and added back while its row stood still). Both read a scope's calls
 of one period through an index (``ix_calls_key_created``, ``ix_calls_project_created``,
 ``ix_calls_route_created``: the scope's value, then the period's time range), and only then:
 never per call.
