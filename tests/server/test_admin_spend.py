@@ -37,3 +37,21 @@ def test_the_spend_report_counts_a_call_whose_record_is_still_queued(slow_writer
         rows = http.get("/admin/spend", params={"by": "route"}).json()["data"]
     assert [(r["group"], r["calls"]) for r in rows] == [("priced", 1)]
     assert rows[0]["cost"] > 0
+
+
+def test_spend_by_model_is_one_row_per_model_whatever_name_the_calls_used(slow_writer: Live) -> None:
+    """The entry "priced" is fake/echo, as is "fake:echo": one model, which a budget on
+    "fake/echo" counts as one; the report split it into a row per name."""
+    client = slow_writer.openai(MASTER)
+    for name in ("priced", "fake:echo", "fake/echo"):
+        client.chat.completions.create(model=name, messages=HELLO, max_tokens=10)
+    with slow_writer.http(MASTER) as http:
+        deadline = time.monotonic() + 30
+        while sum(r["calls"] for r in http.get("/admin/spend", params={"by": "route"}).json()["data"]) < 3:
+            assert time.monotonic() < deadline, "the calls' records never reached the store"
+            time.sleep(0.01)
+        by_route = http.get("/admin/spend", params={"by": "route"}).json()["data"]
+        by_model = http.get("/admin/spend", params={"by": "model"}).json()["data"]
+    assert [r["group"] for r in by_model] == ["fake/echo"]
+    assert by_model[0]["calls"] == sum(r["calls"] for r in by_route)
+    assert by_model[0]["cost"] == pytest.approx(sum(r["cost"] for r in by_route))

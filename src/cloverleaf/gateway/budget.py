@@ -57,9 +57,10 @@ Periods: ``total``, ``day`` and ``month`` (UTC calendar periods of the gateway c
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +68,7 @@ from .._context import CallContext
 from .._errors import BudgetExceeded, RateLimitExceeded
 from .clock import Clock
 from .config import BudgetConfig, RouteConfig
+from .model_budgets import Canonical, ModelBudgets
 from .state import AttemptAsk, Bucket, Hold, StateBackend, new_hold
 
 RESERVATION_TTL_SECONDS = 3600.0
@@ -141,8 +143,13 @@ class Budgets:
 
     mode = "state"
 
-    def __init__(self, configs: tuple[BudgetConfig, ...], store: object, state: StateBackend, clock: Clock) -> None:
+    def __init__(self, configs: tuple[BudgetConfig, ...], store: object, state: StateBackend, clock: Clock,
+                 routes: Mapping[str, RouteConfig] | None = None, canonical: Canonical | None = None) -> None:
         self._route = {b.name: BudgetScope(b.key, b.limit_usd, b.period) for b in configs if b.scope == "route"}
+        #: route budgets named after no configured route: model ids (model_budgets.py)
+        routes = routes or {}
+        self._models = ModelBudgets({n: b for n, b in self._route.items() if n not in routes} if canonical else {},
+                                    routes, canonical or (lambda _: None))
         self._project = {b.name: BudgetScope(b.key, b.limit_usd, b.period) for b in configs if b.scope == "project"}
         #: configured budgets (routes, projects): cloverleaf.toml may have had them off for a while
         self._configured = frozenset(b.key for b in configs)
@@ -152,31 +159,35 @@ class Budgets:
         self._state = state
         self._clock = clock
         self._periods = _Periods()
-        # per call these are looked up, not built: a call's scopes, their counters ("scope|period")
+        # per call these are looked up, not built: a call's scopes (with the resolved target list
+        # they were worked out for), their counters ("scope|period")
         self._scope_sets: dict[tuple[str, str | None, tuple[str, float, str | None] | None],
-                               tuple[BudgetScope, ...]] = {}
+                               tuple[Sequence[object], tuple[BudgetScope, ...]]] = {}
         #: id(scopes) → (scopes, the wall-clock span their counters hold for, the counters, each
         #: with its scope's limit, and those of configured budgets this process has not opened yet)
         self._counter_sets: dict[int, tuple[Sequence[BudgetScope], float, float, tuple[str, ...],
                                             tuple[tuple[str, float], ...], tuple[str, ...]]] = {}
 
-    def scopes(self, route: RouteConfig, ctx: CallContext) -> tuple[BudgetScope, ...]:
-        """The budgets a call on ``route`` with ``ctx`` reserves against; the same tuple for
-        the same route, project and key budget (worked out once, then looked up)."""
+    def scopes(self, route: RouteConfig, ctx: CallContext, targets: Sequence[object] = ()) -> tuple[BudgetScope, ...]:
+        """The budgets a call on ``route`` (``targets``: its resolved targets, the Router's
+        list) with ``ctx`` reserves against; the same tuple for the same route, target list,
+        project and key budget (worked out once, then looked up)."""
         key = ctx.key
         signature = (route.name, ctx.project,
                      None if key is None or key.budget is None else (key.key_id, key.budget, key.budget_period))
         found = self._scope_sets.get(signature)
-        if found is None:
+        if found is None or found[0] is not targets:
             if len(self._scope_sets) > 100_000:
                 self._scope_sets.clear()
-            found = self._scope_sets[signature] = self._scopes(route, ctx)
-        return found
+            found = self._scope_sets[signature] = (targets, self._scopes(route, ctx, targets))
+        return found[1]
 
-    def _scopes(self, route: RouteConfig, ctx: CallContext) -> tuple[BudgetScope, ...]:
+    def _scopes(self, route: RouteConfig, ctx: CallContext, targets: Sequence[object]) -> tuple[BudgetScope, ...]:
         out = []
         if (b := self._route.get(route.name)) is not None:
             out.append(b)
+        if self._models:   # a model-id budget, whatever name the call reaches its model by
+            out.extend(b for b in self._models.applying(route.name, targets) if b not in out)
         if ctx.project and (b := self._project.get(ctx.project)) is not None:
             out.append(b)
         key = ctx.key
@@ -291,8 +302,15 @@ class Budgets:
         pending = getattr(getattr(store, "spend_batch", None), "pending", None)
         scope, _, period = key.partition("|")
         unwritten = pending().get((scope, period), 0.0) if pending is not None else 0.0
-        spent, reserved = await asyncio.to_thread(getattr(store, read), scope, period)
+        spent, reserved = await asyncio.to_thread(self._ledger_read(read, scope), scope, period)
         return float(spent + reserved + unwritten)
+
+    def _ledger_read(self, read: str, scope: str) -> Any:
+        """``store.<read>`` for ``scope``: a model-id budget's given the names its calls are
+        requested by (:meth:`ModelBudgets.covers`)."""
+        method = getattr(self._store, read)
+        covers = self._models.covers(scope)
+        return functools.partial(method, covers=covers) if covers else method
 
     async def recount(self, scope: BudgetScope) -> None:
         """``scope``'s budget starts to apply to spend made before it (a key given a budget, or
@@ -388,8 +406,8 @@ class Budgets:
         raised to them, as its counter would be (:meth:`_open`)."""
         store: Any = self._store
         store.flush()
-        return {(scope, period): (store.budget_recount if scope in self._configured else store.budget_open)(
-            scope, period) for scope, period in wanted}
+        return {(scope, period): self._ledger_read("budget_recount" if scope in self._configured else "budget_open",
+                                                   scope)(scope, period) for scope, period in wanted}
 
 
 class StoreBudgets(Budgets):
@@ -399,8 +417,9 @@ class StoreBudgets(Budgets):
     mode = "store"
 
     def __init__(self, configs: tuple[BudgetConfig, ...], store: object, state: StateBackend, clock: Clock,
-                 limiter: object) -> None:
-        super().__init__(configs, store, state, clock)
+                 limiter: object, routes: Mapping[str, RouteConfig] | None = None,
+                 canonical: Canonical | None = None) -> None:
+        super().__init__(configs, store, state, clock, routes, canonical)
         self._limiter = limiter
 
     async def admit(self, buckets: list[Bucket], max_wait: float, scopes: Sequence[BudgetScope], amount: float,
@@ -450,12 +469,13 @@ class StoreBudgets(Budgets):
             if scope.key in self._configured and (counter := f"{scope.key}|{period}") not in self._opened:
                 # the ledger row is the counter here: raised to the call records once per
                 # process, as Budgets._open raises a state counter
-                store.budget_recount(scope.key, period)
+                self._ledger_read("budget_recount", scope.key)(scope.key, period)
                 self._opened.add(counter)
-            ok, rid, spent, reserved = store.budget_reserve(scope.key, period, scope.limit_usd, amount, wall)
+            ok, rid, spent, reserved = self._ledger_read("budget_reserve", scope.key)(
+                scope.key, period, scope.limit_usd, amount, wall)
             if not ok:
                 for done in taken:
-                    store.budget_settle(done, 0.0)  # type: ignore[attr-defined]
+                    store.budget_settle(done, 0.0)
                 raise BudgetExceeded(scope.key, scope.limit_usd, spent, amount, reserved=reserved)
             taken.append(rid)
         return taken
