@@ -529,6 +529,21 @@ class GenerationInterruptedError(GenerationFailedError):
     to a route's other targets while the provider recovers."""
 
 
+def billed_answer(exc: BaseException) -> Any:
+    """The answer the provider billed behind ``exc`` — its ``usage``, ``cost`` and ``provider`` —
+    when ``exc`` is (or was caused by) a :class:`GenerationFailedError`; else None. Everything
+    that books a failed call's spend (the gateway's ledger, the server's metrics) asks here, so
+    they agree on what was billed."""
+    seen: BaseException | None = exc
+    for _ in range(4):
+        if seen is None:
+            return None
+        if isinstance(seen, GenerationFailedError):
+            return seen.response
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def error_class_for_status(status: int) -> type[ProviderError]:
     """The default mapping from an HTTP status; adapters refine it with error codes."""
     if status in (401,):

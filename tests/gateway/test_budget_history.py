@@ -74,6 +74,31 @@ async def test_a_budget_added_to_the_config_counts_the_periods_spend_so_far(
 
 
 @pytest.mark.parametrize("mode", ["state", "store"])
+@pytest.mark.parametrize("scope", sorted(SCOPES))
+async def test_a_budget_removed_and_added_back_counts_what_was_spent_while_it_was_off(
+        harness: Harness, mode: str, scope: str) -> None:
+    """The day's ledger row existed from before the budget was removed, so it was used as it
+    stood: the two calls made while the budget was off were forgotten, and the budget let
+    $0.002001 + $0.002186 through again although $0.006003 of its $0.005 was spent."""
+    model, ctx, config = SCOPES[scope]
+    name = "r" if scope == "route" else "acme"
+    clock = ManualClock(autojump=True, epoch=NOW)
+    routes = {"r": {"targets": ["fake/echo"]}}
+    budgets = {name: {**config, "limit_usd": 0.005, "period": "day"}}
+    on = harness.settings(routes=routes, state={"budgets": mode}, budgets=budgets)
+    first = harness.gateway(on, clock=clock)
+    assert await paid_calls(first, model, ctx, 1) == 1
+    first.close()
+    off = harness.gateway(harness.settings(routes=routes, state={"budgets": mode}), clock=clock)
+    assert await paid_calls(off, model, ctx, 2) == 2
+    off.close()
+    again = harness.gateway(on, clock=clock)
+    assert await paid_calls(again, model, ctx, 1) == 0
+    [status] = await again.budgets.status()
+    assert status.spent_usd == pytest.approx(3 * CALL_COST)
+
+
+@pytest.mark.parametrize("mode", ["state", "store"])
 async def test_a_key_budget_set_again_is_recounted_from_the_call_records(harness: Harness, mode: str) -> None:
     """What the admin API does when a key's budget is set again after it was removed: its
     counter (memory state here, or the ledger row in store mode) held the first call only."""
@@ -122,6 +147,38 @@ async def test_a_replica_with_a_new_route_budget_counts_what_the_others_spent(pg
         assert await paid_calls(late, "r", CallContext(), 3) == 1     # $0.004002 spent before: room for one
         assert await late.state.budget_usage("route:r|total") == (pytest.approx(3 * CALL_COST), 0.0)
 
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+async def test_a_route_budget_added_back_raises_the_counter_redis_kept(pg_url: str, harness: Harness) -> None:
+    """Redis keeps a budget's counter across restarts: a process started with the budget back
+    found it there and never seeded it, so what was spent while the budget was off went uncounted."""
+    from cloverleaf._engine import Engine
+    from cloverleaf.gateway.state.redis import RedisState
+
+    from .redis_support import fresh_prefix, redis_state, redis_url
+
+    clock = ManualClock(autojump=True, epoch=NOW)
+    prefix = fresh_prefix()
+
+    def replica(**options: Any) -> Gateway:
+        settings = harness.settings(store={"url": pg_url}, routes={"r": {"targets": ["fake/echo"]}}, **options)
+        engine = Engine(settings)
+        gw = Gateway(settings, engine, clock=clock, state=RedisState(redis_url(), prefix=prefix))
+        harness.made.append((gw, engine))
+        return gw
+
+    async with redis_state(prefix):
+        first = replica(budgets={"r": {"limit_usd": 0.005}})
+        assert await paid_calls(first, "r", CallContext(), 1) == 1
+        first.store.flush()
+        off = replica()
+        assert await paid_calls(off, "r", CallContext(), 2) == 2
+        off.store.flush()
+        again = replica(budgets={"r": {"limit_usd": 0.005}})
+        assert await paid_calls(again, "r", CallContext(), 1) == 0
+        assert await again.state.budget_usage("route:r|total") == (pytest.approx(3 * CALL_COST), 0.0)
 
 # -- the ledger's side: rows made from, and raised to, the call records ----------------------
 @pytest.fixture(params=STORE_KINDS)

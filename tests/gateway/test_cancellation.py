@@ -123,19 +123,20 @@ async def test_cancelled_call_in_flight_is_charged_its_reservation(harness: Harn
 
 
 async def test_cancel_while_seeding_a_budget_counter_leaks_nothing(harness: Harness) -> None:
-    """The one ledger read a counter ever needs (its seed) runs on a thread: cancelling the
-    call meanwhile takes nothing, and the next call finds the counter seeded."""
+    """The one ledger read a counter ever needs (a configured budget's: raised to the call
+    records once per process) runs on a thread: cancelling the call meanwhile takes nothing, and
+    the next call finds the counter seeded."""
     gw = harness.gateway(routes={"r": {"targets": ["fake/echo"]}}, budgets={"r": {"limit_usd": 1.0}})
     store = gw.store
     inside, proceed = threading.Event(), threading.Event()
-    read = store.budget_open
+    read = store.budget_recount
 
     def slow_read(*args: Any, **kwargs: Any) -> Any:
         inside.set()
         proceed.wait(10)
         return read(*args, **kwargs)
 
-    store.budget_open = slow_read  # type: ignore[method-assign]
+    store.budget_recount = slow_read  # type: ignore[method-assign]
     task = asyncio.ensure_future(gw.achat("r", chat_request(max_tokens=1000)))
     await asyncio.to_thread(inside.wait, 10)
     task.cancel()
@@ -144,7 +145,7 @@ async def test_cancel_while_seeding_a_budget_counter_leaks_nothing(harness: Harn
         await task
     assert await gw.state.budget_usage("route:r|total") in (None, (0.0, 0.0))
     assert upstream(gw).requests == []
-    store.budget_open = read  # type: ignore[method-assign]
+    store.budget_recount = read  # type: ignore[method-assign]
     upstream(gw).script.reply(text="paid", usage=REPLY_USAGE)
     assert (await gw.achat("r", chat_request(max_tokens=1000))).text == "paid"
     assert await gw.state.budget_usage("route:r|total") == (pytest.approx(CALL_COST), 0.0)

@@ -13,6 +13,7 @@ one too: its text read as a complete answer (``stop``, ``end_turn``).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -43,7 +44,8 @@ def live(upstream: Upstream) -> Iterator[Live]:
         "deepseek": ProviderSettings("deepseek", base_url=upstream.url),
     }
     routes = {"weather": {"targets": ["gem/gemini-2.5-flash", "fake/echo"]},
-              "steps": {"targets": ["deepseek/deepseek-chat", "fake/echo"]}}
+              "steps": {"targets": ["deepseek/deepseek-chat", "fake/echo"]},
+              "metered": {"targets": ["deepseek/deepseek-reasoner"]}}   # a breaker of its own
     server = start_live(settings(providers=providers, routes=routes, env={
         "AWS_BEARER_TOKEN_BEDROCK": "bk-mock", "OPENROUTER_API_KEY": "ork-mock", "DEEPSEEK_API_KEY": "dk-mock"}))
     yield server
@@ -187,3 +189,64 @@ def test_a_route_does_not_try_again_after_an_interrupted_answer(live: Live, upst
         live.openai().with_options(max_retries=0).chat.completions.create(model="steps", **ASK)
     assert whole.value.status_code == 502 and "insufficient_system_resource" in whole.value.message
     assert len(upstream.seen) == seen + 1
+
+
+
+def _metric(live: Live, name: str, **labels: str) -> float:
+    """The sum of ``name``'s series on /metrics whose labels include ``labels``."""
+    with live.http() as http:
+        text = http.get("/metrics").text
+    wanted = [f'{k}="{v}"' for k, v in labels.items()]
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name + "{") and all(w in line for w in wanted))
+
+
+def _booked(live: Live, calls: int = 0) -> tuple[int, float, int, int]:
+    """Calls, cost, input and output tokens the store booked to the route metered,
+    once it holds ``calls`` of them (a call's record is queued after its answer is sent)."""
+    store = live.state.backend.store
+    deadline = time.monotonic() + 10
+    while True:
+        store.flush()
+        rows = [r for r in store.spend("route") if r.group == "metered"]
+        booked = (sum(r.calls for r in rows), sum(r.cost for r in rows), sum(r.input_tokens for r in rows),
+                  sum(r.output_tokens for r in rows))
+        if booked[0] >= calls:
+            return booked
+        assert time.monotonic() < deadline, "the call's record never reached the store"
+        time.sleep(0.01)
+
+
+def _counted(live: Live) -> tuple[float, float, float]:
+    """Cost, input and output tokens /metrics counts for the route metered."""
+    model = {"model": "metered"}
+    return (_metric(live, "cloverleaf_cost_usd_total", **model),
+            _metric(live, "cloverleaf_tokens_total", type="input", **model),
+            _metric(live, "cloverleaf_tokens_total", type="output", **model))
+
+
+def test_prometheus_counts_what_a_billed_failure_cost(live: Live, upstream: Upstream) -> None:
+    """The 502 and the interrupted stream are billed, and the ledger, the call records and traces
+    book their cost; /metrics left it out (and a 502's tokens), so it read less than was spent."""
+    calls0, *booked0 = _booked(live)
+    counted0 = _counted(live)
+    upstream.queue(_json(INTERRUPTED_WHOLE))
+    with pytest.raises(openai.APIStatusError):
+        live.openai().with_options(max_retries=0).chat.completions.create(model="metered", **ASK)
+    _, *booked = _booked(live, calls0 + 1)
+    assert booked[0] > booked0[0] and booked[1] > booked0[1]
+    assert _counted(live) == pytest.approx(tuple(c + b - b0 for c, b, b0 in zip(counted0, booked, booked0,
+                                                                                 strict=True)))
+    upstream.queue(_sse(*INTERRUPTED_CHUNKS))
+    with pytest.raises(openai.APIError):
+        for _ in live.openai().with_options(max_retries=0).chat.completions.create(
+                model="metered", stream=True, **ASK):
+            pass
+    _, *streamed = _booked(live, calls0 + 2)
+    assert streamed[0] > booked[0]
+    wanted = counted0[0] + streamed[0] - booked0[0]
+    deadline = time.monotonic() + 10    # a stream's metrics are recorded once its last byte is sent
+    while _counted(live)[0] < wanted - 1e-12:
+        assert time.monotonic() < deadline, (_counted(live), wanted)
+        time.sleep(0.01)
+    assert _counted(live)[0] == pytest.approx(wanted)

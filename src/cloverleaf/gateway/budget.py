@@ -37,10 +37,12 @@ Spend before a budget applied counts against it. Only calls that held a reservat
 ledger, so a budget that starts to apply to a scope that has spent already — a virtual key
 given a budget, another period, or one again after it was removed (:meth:`Budgets.recount`,
 which the server's admin API calls); a route or project budget added to cloverleaf.toml
-mid-period (its ledger row for the period does not exist yet: ``store.budget_open`` makes it
-from the call records when its counter is first seeded) — starts from the period's spend so
-far, as the call records show it, not from $0. This costs a database read when it happens,
-never per call. What it can miss: calls still in flight when the budget starts, and calls
+mid-period, or added back after it was removed (the first time a process needs such a
+budget's counter it raises the counter and its ledger row to the call records,
+``store.budget_recount``, :meth:`Budgets._open`: a row or a Redis counter left from before
+the budget was removed lacks what was spent while it was off) — starts from the period's
+spend so far, as the call records show it, not from $0. This costs a database write once per
+counter per process, never per call. What it can miss: calls still in flight when the budget starts, and calls
 other processes answer before they see the change (a key's, within ``SYNC_SECONDS``) or have
 not written yet (their last flush interval).
 
@@ -55,9 +57,10 @@ Periods: ``total``, ``day`` and ``month`` (UTC calendar periods of the gateway c
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +68,7 @@ from .._context import CallContext
 from .._errors import BudgetExceeded, RateLimitExceeded
 from .clock import Clock
 from .config import BudgetConfig, RouteConfig
+from .model_budgets import Canonical, ModelBudgets
 from .state import AttemptAsk, Bucket, Hold, StateBackend, new_hold
 
 RESERVATION_TTL_SECONDS = 3600.0
@@ -139,38 +143,51 @@ class Budgets:
 
     mode = "state"
 
-    def __init__(self, configs: tuple[BudgetConfig, ...], store: object, state: StateBackend, clock: Clock) -> None:
+    def __init__(self, configs: tuple[BudgetConfig, ...], store: object, state: StateBackend, clock: Clock,
+                 routes: Mapping[str, RouteConfig] | None = None, canonical: Canonical | None = None) -> None:
         self._route = {b.name: BudgetScope(b.key, b.limit_usd, b.period) for b in configs if b.scope == "route"}
+        #: route budgets named after no configured route: model ids (model_budgets.py)
+        routes = routes or {}
+        self._models = ModelBudgets({n: b for n, b in self._route.items() if n not in routes} if canonical else {},
+                                    routes, canonical or (lambda _: None))
         self._project = {b.name: BudgetScope(b.key, b.limit_usd, b.period) for b in configs if b.scope == "project"}
+        #: configured budgets (routes, projects): cloverleaf.toml may have had them off for a while
+        self._configured = frozenset(b.key for b in configs)
+        #: their counters this process has raised to the call records (``_open``): once each
+        self._opened: set[str] = set()
         self._store = store
         self._state = state
         self._clock = clock
         self._periods = _Periods()
-        # per call these are looked up, not built: a call's scopes, their counters ("scope|period")
+        # per call these are looked up, not built: a call's scopes (with the resolved target list
+        # they were worked out for), their counters ("scope|period")
         self._scope_sets: dict[tuple[str, str | None, tuple[str, float, str | None] | None],
-                               tuple[BudgetScope, ...]] = {}
-        #: id(scopes) → (scopes, the wall-clock span their counters hold for, the counters, and
-        #: each with its scope's limit)
+                               tuple[Sequence[object], tuple[BudgetScope, ...]]] = {}
+        #: id(scopes) → (scopes, the wall-clock span their counters hold for, the counters, each
+        #: with its scope's limit, and those of configured budgets this process has not opened yet)
         self._counter_sets: dict[int, tuple[Sequence[BudgetScope], float, float, tuple[str, ...],
-                                            tuple[tuple[str, float], ...]]] = {}
+                                            tuple[tuple[str, float], ...], tuple[str, ...]]] = {}
 
-    def scopes(self, route: RouteConfig, ctx: CallContext) -> tuple[BudgetScope, ...]:
-        """The budgets a call on ``route`` with ``ctx`` reserves against; the same tuple for
-        the same route, project and key budget (worked out once, then looked up)."""
+    def scopes(self, route: RouteConfig, ctx: CallContext, targets: Sequence[object] = ()) -> tuple[BudgetScope, ...]:
+        """The budgets a call on ``route`` (``targets``: its resolved targets, the Router's
+        list) with ``ctx`` reserves against; the same tuple for the same route, target list,
+        project and key budget (worked out once, then looked up)."""
         key = ctx.key
         signature = (route.name, ctx.project,
                      None if key is None or key.budget is None else (key.key_id, key.budget, key.budget_period))
         found = self._scope_sets.get(signature)
-        if found is None:
+        if found is None or found[0] is not targets:
             if len(self._scope_sets) > 100_000:
                 self._scope_sets.clear()
-            found = self._scope_sets[signature] = self._scopes(route, ctx)
-        return found
+            found = self._scope_sets[signature] = (targets, self._scopes(route, ctx, targets))
+        return found[1]
 
-    def _scopes(self, route: RouteConfig, ctx: CallContext) -> tuple[BudgetScope, ...]:
+    def _scopes(self, route: RouteConfig, ctx: CallContext, targets: Sequence[object]) -> tuple[BudgetScope, ...]:
         out = []
         if (b := self._route.get(route.name)) is not None:
             out.append(b)
+        if self._models:   # a model-id budget, whatever name the call reaches its model by
+            out.extend(b for b in self._models.applying(route.name, targets) if b not in out)
         if ctx.project and (b := self._project.get(ctx.project)) is not None:
             out.append(b)
         key = ctx.key
@@ -178,10 +195,12 @@ class Budgets:
             out.append(BudgetScope(f"key:{key.key_id}", float(key.budget), key.budget_period or "total"))
         return tuple(out)
 
-    def _holds(self, scopes: Sequence[BudgetScope], wall: float, amount: float) -> tuple[list[Hold], tuple[str, ...]]:
-        """One hold of ``amount`` per scope, on its counter for the period ``wall`` is in, and
-        the counters. The counters of a tuple of scopes are worked out once per UTC day (a day
-        or month period changes only when a day starts; ``total`` never)."""
+    def _holds(self, scopes: Sequence[BudgetScope], wall: float,
+               amount: float) -> tuple[list[Hold], tuple[str, ...], tuple[str, ...]]:
+        """One hold of ``amount`` per scope, on its counter for the period ``wall`` is in, the
+        counters, and those of them still to open (:meth:`_open`). The counters of a tuple of
+        scopes are worked out once per UTC day (a day or month period changes only when a day
+        starts; ``total`` never)."""
         found = self._counter_sets.get(id(scopes))
         if found is None or found[0] is not scopes or not (found[1] <= wall < found[2]):
             if len(self._counter_sets) > 100_000:
@@ -192,8 +211,12 @@ class Budgets:
                 start = wall // 86_400.0 * 86_400.0
                 end = start + 86_400.0
             limits = tuple([(counter, s.limit_usd) for counter, s in zip(counters, scopes, strict=True)])
-            found = self._counter_sets[id(scopes)] = (scopes, start, end, counters, limits)
-        return [new_hold((counter, limit, amount)) for counter, limit in found[4]], found[3]
+            unopened = tuple([c for c, s in zip(counters, scopes, strict=True)
+                              if s.key in self._configured and c not in self._opened])
+            found = self._counter_sets[id(scopes)] = (scopes, start, end, counters, limits, unopened)
+        elif found[5] and not (unopened := tuple([c for c in found[5] if c not in self._opened])):
+            found = self._counter_sets[id(scopes)] = (found[0], found[1], found[2], found[3], found[4], ())
+        return [new_hold((counter, limit, amount)) for counter, limit in found[4]], found[3], found[5]
 
     def _counter(self, scope: BudgetScope, wall: float) -> str:
         period = scope.period
@@ -211,7 +234,9 @@ class Budgets:
         tokens, when the caller has them (``RateLimiter.call_buckets``)."""
         if not buckets and not scopes and attempt is None:
             return None
-        holds, counters = self._holds(scopes, self._clock.wall(), amount) if scopes else ([], ())
+        holds, counters, unopened = self._holds(scopes, self._clock.wall(), amount) if scopes else ([], (), ())
+        if unopened:
+            await self._open(unopened)
         state = self._state
         for _ in range(_SEED_ATTEMPTS):
             adm = await state.admit(buckets, holds, now, max_wait, window, attempt)
@@ -257,6 +282,18 @@ class Budgets:
         for key in keys:
             await self._state.budget_seed(key, await self._ledger_figure(key, "budget_open"))
 
+    async def _open(self, counters: Sequence[str]) -> None:
+        """The first time this process needs a configured budget's counter, raise it (and its
+        ledger row) to what the call records show the scope spent in the period. The budget may
+        have been off for a while — removed from cloverleaf.toml and added back — and only calls
+        that held a reservation reach the ledger, so the row, and a counter a Redis kept, lack
+        what was spent meanwhile; a counter is never lowered. Once per counter per process (a
+        day's: once a day), never per call; concurrent first calls may each do it (harmless)."""
+        for counter in counters:
+            if counter not in self._opened:
+                await self._state.budget_raise(counter, await self._ledger_figure(counter, "budget_recount"))
+                self._opened.add(counter)
+
     async def _ledger_figure(self, key: str, read: str) -> float:
         """What the counter ``key`` starts from: the ledger's figure (``store.<read>``) plus
         spend this process has summed but not committed yet, read first: a batch committing
@@ -265,8 +302,15 @@ class Budgets:
         pending = getattr(getattr(store, "spend_batch", None), "pending", None)
         scope, _, period = key.partition("|")
         unwritten = pending().get((scope, period), 0.0) if pending is not None else 0.0
-        spent, reserved = await asyncio.to_thread(getattr(store, read), scope, period)
+        spent, reserved = await asyncio.to_thread(self._ledger_read(read, scope), scope, period)
         return float(spent + reserved + unwritten)
+
+    def _ledger_read(self, read: str, scope: str) -> Any:
+        """``store.<read>`` for ``scope``: a model-id budget's given the names its calls are
+        requested by (:meth:`ModelBudgets.covers`)."""
+        method = getattr(self._store, read)
+        covers = self._models.covers(scope)
+        return functools.partial(method, covers=covers) if covers else method
 
     async def recount(self, scope: BudgetScope) -> None:
         """``scope``'s budget starts to apply to spend made before it (a key given a budget, or
@@ -358,10 +402,12 @@ class Budgets:
 
     def _ledger(self, wanted: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[float, float]]:
         """(spent, reserved) per (scope, period key), from the store's ledger (flushed first);
-        a row the period does not have yet made from the call records, as a seed would."""
+        a row the period does not have yet made from the call records, and a configured budget's
+        raised to them, as its counter would be (:meth:`_open`)."""
         store: Any = self._store
         store.flush()
-        return {(scope, period): store.budget_open(scope, period) for scope, period in wanted}
+        return {(scope, period): self._ledger_read("budget_recount" if scope in self._configured else "budget_open",
+                                                   scope)(scope, period) for scope, period in wanted}
 
 
 class StoreBudgets(Budgets):
@@ -371,8 +417,9 @@ class StoreBudgets(Budgets):
     mode = "store"
 
     def __init__(self, configs: tuple[BudgetConfig, ...], store: object, state: StateBackend, clock: Clock,
-                 limiter: object) -> None:
-        super().__init__(configs, store, state, clock)
+                 limiter: object, routes: Mapping[str, RouteConfig] | None = None,
+                 canonical: Canonical | None = None) -> None:
+        super().__init__(configs, store, state, clock, routes, canonical)
         self._limiter = limiter
 
     async def admit(self, buckets: list[Bucket], max_wait: float, scopes: Sequence[BudgetScope], amount: float,
@@ -415,14 +462,20 @@ class StoreBudgets(Budgets):
             work.get_loop().run_in_executor(None, self._settle_sync, work.result(), 0.0)
 
     def _reserve_sync(self, scopes: Sequence[BudgetScope], amount: float, wall: float) -> list[str]:
-        store = self._store
+        store: Any = self._store
         taken: list[str] = []
         for scope in scopes:
-            ok, rid, spent, reserved = store.budget_reserve(  # type: ignore[attr-defined]
-                scope.key, period_key(scope.period, wall), scope.limit_usd, amount, wall)
+            period = period_key(scope.period, wall)
+            if scope.key in self._configured and (counter := f"{scope.key}|{period}") not in self._opened:
+                # the ledger row is the counter here: raised to the call records once per
+                # process, as Budgets._open raises a state counter
+                self._ledger_read("budget_recount", scope.key)(scope.key, period)
+                self._opened.add(counter)
+            ok, rid, spent, reserved = self._ledger_read("budget_reserve", scope.key)(
+                scope.key, period, scope.limit_usd, amount, wall)
             if not ok:
                 for done in taken:
-                    store.budget_settle(done, 0.0)  # type: ignore[attr-defined]
+                    store.budget_settle(done, 0.0)
                 raise BudgetExceeded(scope.key, scope.limit_usd, spent, amount, reserved=reserved)
             taken.append(rid)
         return taken

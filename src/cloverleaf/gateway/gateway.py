@@ -58,6 +58,7 @@ from .chains import FallbackChains
 from .clock import Clock, EpochClock, SystemClock
 from .config import RouteConfig, TargetSpec, make_route
 from .estimate import CostBound, input_bound
+from .model_budgets import engine_canonical
 from .privacy import RoutePrivacy
 from .privacy import record as privacy_record
 from .protocols import EngineLike
@@ -104,11 +105,12 @@ class Gateway:
         self._chains = FallbackChains()
         self.limiter = RateLimiter(self.config.limits, self.state, self._state_clock,
                                    window=self.config.limit_window, margin=self.config.limit_margin)
+        routes, canonical = self.config.routes, engine_canonical(engine)
         if self.config.budgets_in == "store":
             self.budgets: Budgets = StoreBudgets(self.config.budgets, self.store, self.state, self.clock,
-                                                 self.limiter)
+                                                 self.limiter, routes, canonical)
         else:
-            self.budgets = Budgets(self.config.budgets, self.store, self.state, self.clock)
+            self.budgets = Budgets(self.config.budgets, self.store, self.state, self.clock, routes, canonical)
         self.traces = TraceAPI(self.store, self.clock)
         self.cache: ResponseCache | None = ResponseCache(tables.cache, engine) if tables.cache.enabled else None
         # spans only when configured; the standard OTLP variables count for an explicit gateway (the server)
@@ -392,7 +394,7 @@ class Gateway:
             buckets, max_wait, token_keys, too_large = self.limiter.call_buckets(route, ctx.key, tokens)
             if too_large and (refused := never_fits(buckets, _counted(uncapped, route))) is not None:
                 raise refused
-            scopes = self.budgets.scopes(route, ctx)
+            scopes = self.budgets.scopes(route, ctx, targets)
             if uncapped and (scopes or self.limiter.meters_tokens_of(token_keys, ordered)):
                 # what was reserved must bound what the call can use: a budget is never overspent
                 # and no token window overrun because an answer ran longer than the allowance

@@ -18,7 +18,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from .._errors import CloverleafError, GenerationFailedError, StateUnavailable, StreamInterrupted
+from .._errors import CloverleafError, StateUnavailable, StreamInterrupted, billed_answer
 from .._types import Usage
 from .budget import Budgets
 from .call import Call
@@ -143,7 +143,7 @@ class Settlement:
         # reservation: cancelling a call must not be a way around a limit or a budget
         billable = call.billable
         charged = call.reserved_usd if billable else 0.0
-        failed = _failed_answer(exc)
+        failed = billed_answer(exc)
         # a stream that broke after output: what it is known to have used (unreported: the
         # upstream's counts so far, the rest estimated), booked when more than the estimate
         used = getattr(exc, "stream_usage", None) if billable else None
@@ -207,14 +207,3 @@ def _reason(exc: BaseException) -> str:
     StateUnavailable (written to name the backend without its secrets)."""
     return f"{type(exc).__name__}: {exc}" if isinstance(exc, StateUnavailable) else type(exc).__name__
 
-
-def _failed_answer(exc: BaseException) -> Any:
-    """The billed answer behind ``exc`` when it is (or was caused by) a GenerationFailedError."""
-    seen: BaseException | None = exc
-    for _ in range(4):
-        if seen is None:
-            return None
-        if isinstance(seen, GenerationFailedError):
-            return seen.response
-        seen = seen.__cause__ or seen.__context__
-    return None

@@ -32,7 +32,7 @@ from starlette.responses import Response
 
 from .._capabilities import Capability
 from .._context import CallContext
-from .._errors import ProviderError
+from .._errors import ProviderError, billed_answer
 from .auth import Authenticator, Principal
 from .backend import Backend
 from .call_headers import (
@@ -152,9 +152,13 @@ class ServerState:
         upstream = getattr(exc, "upstream_ms", None)
         if upstream:   # the providers' time, which x-cloverleaf-overhead-ms must not count
             scope["cloverleaf.upstream_ms"] = upstream
-        provider = str(err.extra.get("provider") or UNKNOWN)
+        # an answer the provider billed although it failed (a 502 upstream_generation_failed):
+        # its tokens and cost count, as the ledger and the call record count them
+        billed = billed_answer(exc)
+        provider = str(err.extra.get("provider") or getattr(billed, "provider", None) or UNKNOWN)
         self.metrics.record(scope.get("cloverleaf.api", flavor), scope.get(MODEL_KEY, UNKNOWN), provider,
-                            err.status, _elapsed(scope), code=err.code)
+                            err.status, _elapsed(scope), code=err.code, usage=getattr(billed, "usage", None),
+                            cost=getattr(billed, "cost", None))
         # the request's id, as on an answer: the provider's for the error it gave, else the call's
         upstream_id = exc.request_id if isinstance(exc, ProviderError) else None
         headers = {**err.headers, REQUEST_ID_HEADERS[flavor]: request_id(scope.get(CONTEXT_KEY), upstream_id)}

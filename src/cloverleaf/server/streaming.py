@@ -36,6 +36,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from .._context import CallContext
+from .._errors import billed_answer
 from .._types import StreamEvent
 from .call_headers import call_headers
 from .errors import ApiError, Flavor, error_payload, to_api_error
@@ -181,6 +182,9 @@ class EventStream(Response):
         except Exception as exc:  # noqa: BLE001 - the boundary after the headers: reported in-band
             err = to_api_error(exc)
             status, code = err.status, err.code
+            billed = billed_answer(exc)   # an answer billed, then failed: its cost counts (its usage came as events)
+            if billed is not None:
+                provider, cost = billed.provider or provider, billed.cost
             await send({"type": BODY, "body": encoder.error(error_payload(err, self._flavor)), "more_body": False})
         finally:
             await _close(events)  # a client that hung up must still close the upstream call

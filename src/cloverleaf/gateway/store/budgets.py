@@ -13,7 +13,9 @@ would start from $0 and the budget would be overrun by what was spent before. Th
 records know that spend (``calls.cost``, or ``charged`` when the cost is unknown, as
 ``cloverleaf spend`` sums it), so a row that does not exist yet is made from them
 (:meth:`BudgetLedger.budget_open`, and ``budget_reserve``), and one whose budget starts to
-apply again is raised to them (:meth:`BudgetLedger.budget_recount`). Both read a scope's calls
+apply again is raised to them (:meth:`BudgetLedger.budget_recount`: a key's budget set again,
+and a configured route or project budget the first time each process uses it, since it may
+have been removed from cloverleaf.toml and added back while its row stood still). Both read a scope's calls
 of one period through an index (``ix_calls_key_created``, ``ix_calls_project_created``,
 ``ix_calls_route_created``: the scope's value, then the period's time range), and only then:
 never per call.
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import calendar
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -39,8 +41,9 @@ class BudgetLedger:
     wall: Callable[[], float]
 
     def budget_reserve(self, scope: str, period: str, limit: float, amount: float,
-                       now: float | None = None) -> tuple[bool, str | None, float, float]:
-        """Reserve ``amount`` if it fits: (ok, reservation id, spent, reserved before this call)."""
+                       now: float | None = None, covers: Sequence[str] = ()) -> tuple[bool, str | None, float, float]:
+        """Reserve ``amount`` if it fits: (ok, reservation id, spent, reserved before this call).
+        ``covers``: see :func:`calls_spent`."""
         now = self.wall() if now is None else now
         b = schema.budgets
         where = sa.and_(b.c.scope == scope, b.c.period == period)
@@ -50,7 +53,7 @@ class BudgetLedger:
             result = conn.execute(reserve)
             if result.rowcount == 0 and conn.execute(sa.select(b.c.spent).where(where)).first() is None:
                 # the scope's first reservation in this period: its row starts from the call records
-                _insert_ignore(conn, b, _opening_row(scope, period, now))
+                _insert_ignore(conn, b, _opening_row(scope, period, now, covers))
                 result = conn.execute(reserve)
             if result.rowcount == 1:
                 rid = uuid.uuid4().hex
@@ -80,7 +83,7 @@ class BudgetLedger:
         """(spent, reserved) for one scope and period (none yet: nothing)."""
         return self._budget_row(scope, period) or (0.0, 0.0)
 
-    def budget_open(self, scope: str, period: str) -> tuple[float, float]:
+    def budget_open(self, scope: str, period: str, covers: Sequence[str] = ()) -> tuple[float, float]:
         """(spent, reserved) to start a budget counter from: the ledger row's, made first from
         the call records when the scope has none for this period yet (see the module
         docstring). Where the row exists, one read, as :meth:`budget_usage`."""
@@ -88,10 +91,10 @@ class BudgetLedger:
         if found is not None:
             return found
         with self.engine.begin() as conn:
-            _insert_ignore(conn, schema.budgets, _opening_row(scope, period, self.wall()))
+            _insert_ignore(conn, schema.budgets, _opening_row(scope, period, self.wall(), covers))
         return self._budget_row(scope, period) or (0.0, 0.0)
 
-    def budget_recount(self, scope: str, period: str) -> tuple[float, float]:
+    def budget_recount(self, scope: str, period: str, covers: Sequence[str] = ()) -> tuple[float, float]:
         """A budget starts to apply to ``scope`` again (a key given a budget or another period):
         raise its ledger row for ``period`` to what the call records show it spent in that
         period, creating the row if need be, and a key's ``virtual_keys.spent`` to what its
@@ -100,7 +103,7 @@ class BudgetLedger:
         b, k = schema.budgets, schema.virtual_keys
         now = self.wall()
         with self.engine.begin() as conn:   # a write first (SQLite's write lock up front)
-            insert = dialect_insert(conn.dialect.name)(b).values(**_opening_row(scope, period, now))
+            insert = dialect_insert(conn.dialect.name)(b).values(**_opening_row(scope, period, now, covers))
             conn.execute(insert.on_conflict_do_update(
                 index_elements=[b.c.scope, b.c.period],
                 set_={"spent": _greatest(conn, b.c.spent, insert.excluded.spent), "updated_at": now}))
@@ -130,10 +133,10 @@ def _insert_ignore(conn: sa.Connection, table: sa.Table, values: dict[str, objec
     conn.execute(dialect_insert(conn.dialect.name)(table).values(**values).on_conflict_do_nothing())
 
 
-def _opening_row(scope: str, period: str, now: float) -> dict[str, object]:
+def _opening_row(scope: str, period: str, now: float, covers: Sequence[str] = ()) -> dict[str, object]:
     """A ledger row's values when it is made: what the call records show the scope spent in
     the period (a subquery: summed by the database, in the insert's own statement)."""
-    return {"scope": scope, "period": period, "spent": calls_spent(scope, period), "reserved": 0.0,
+    return {"scope": scope, "period": period, "spent": calls_spent(scope, period, covers), "reserved": 0.0,
             "updated_at": now}
 
 
@@ -141,17 +144,19 @@ def _opening_row(scope: str, period: str, now: float) -> dict[str, object]:
 _SCOPE_COLUMNS = {"key": "key_id", "project": "project", "route": "requested_model"}
 
 
-def calls_spent(scope: str, period: str) -> Any:
+def calls_spent(scope: str, period: str, covers: Sequence[str] = ()) -> Any:
     """What the calls of ``scope`` in ``period`` cost, as a scalar subquery: their cost, or what
     their budgets were charged when it is unknown (``charged``), as the ledger counts them. A
-    scope of a kind no call column names spent nothing the records know of."""
+    scope of a kind no call column names spent nothing the records know of. ``covers``: the
+    names a route scope's calls are requested by, when not only its own (a budget on a model
+    id: every name that reaches the model, ``gateway/model_budgets.py``)."""
     kind, _, name = scope.partition(":")
     column = _SCOPE_COLUMNS.get(kind)
     if column is None:
         return sa.literal(0.0, sa.Float)
     c = schema.calls.c
     query = sa.select(sa.func.coalesce(sa.func.sum(sa.func.coalesce(c.cost, c.charged)), 0.0))
-    query = query.where(c[column] == name)
+    query = query.where(c[column].in_(covers) if covers and kind == "route" else c[column] == name)
     bounds = period_bounds(period)
     if bounds is not None:
         query = query.where(c.created_at >= bounds[0], c.created_at < bounds[1])

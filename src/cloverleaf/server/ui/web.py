@@ -194,13 +194,20 @@ def fmt_ms(value: float | None) -> str:
     return f"{value:.0f} ms" if value >= 10 else f"{value:.1f} ms"
 
 
+#: below this a cost is shown as "<$0.000000000001" (a price table's rates stop long before)
+_SMALLEST_USD = 1e-12
+
+
 def fmt_usd(value: float | None) -> str:
     if value is None:
         return "—"
     if value == 0:
         return "$0"
-    if abs(value) < 0.01:
-        return f"${value:.6f}".rstrip("0")
+    if abs(value) < 0.01:   # two significant digits at least: a tiny cost never reads "$0."
+        if abs(value) < _SMALLEST_USD:
+            return f"<${_SMALLEST_USD:.12f}" if value > 0 else f"-<${_SMALLEST_USD:.12f}"
+        decimals = max(6, 1 - math.floor(math.log10(abs(value))))
+        return f"${value:.{decimals}f}".rstrip("0").rstrip(".")
     return f"${value:,.2f}" if abs(value) >= 100 else f"${value:,.4f}".rstrip("0").rstrip(".")
 
 

@@ -1,0 +1,111 @@
+"""Budgets keyed on a model id: which calls may reach the model, by whatever name they use.
+
+``[budgets."openai/gpt-4o"]`` caps that model, and a client can name it many ways: the id
+itself, ``openai:gpt-4o``, a registry entry whose ``provider/identifier`` it is, or a route
+with it among its targets. Looked up by the name the client sent, the budget applied to one
+spelling only and the others went round it. So a model-id budget's key is resolved to the
+model it means (``provider/model`` after the registry: :func:`model_of`), and a call reserves
+against it whenever its route's targets include that model — whichever target then answers,
+since any of them may: a budget never overspent, at the price of counting a fallback route's
+other answers against it too.
+
+Per call this is a lookup: :class:`Budgets` works a route's scopes out once per resolved
+target list (a new list when the registry changes) and keeps them. The call records of such a
+budget (what its ledger row starts from, :meth:`ModelBudgets.covers`) are the calls whose
+requested name is one of those that reach the model: its own spellings, the configured routes
+that include it, and every name this process has seen a call reach it by.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+#: a model id → the model it means ("provider/model"), or None when it names none
+Canonical = Callable[[str], "str | None"]
+
+
+def model_of(target: Any, fallback: str) -> str:
+    """The ``provider/model`` a resolved target (the Engine's Target) reaches."""
+    spec, model = getattr(target, "spec", None), getattr(target, "model", None)
+    name = getattr(spec, "name", None)
+    return f"{name}/{model}" if name and model else fallback
+
+
+def engine_canonical(engine: Any) -> Canonical:
+    """:data:`Canonical` through ``engine``'s resolver (cached there per registry version); an
+    id it cannot resolve (an unknown provider) means no model, and the budget keeps its name."""
+    def canonical(model_id: str) -> str | None:
+        try:
+            return model_of(engine.resolve(model_id, max_retries=0), "") or None
+        except Exception:  # noqa: BLE001 - not a model id: the budget applies by its name only
+            return None
+
+    return canonical
+
+
+class ModelBudgets:
+    """The model-id budgets among a gateway's route budgets (those not named after a route)."""
+
+    def __init__(self, scopes: Mapping[str, Any], routes: Mapping[str, Any], canonical: Canonical) -> None:
+        self._scopes = dict(scopes)       # budget name → BudgetScope
+        self._routes = routes             # configured routes (name → RouteConfig)
+        self._canonical = canonical
+        #: scope key → the requested names whose calls it covers in the call records
+        self._covers: dict[str, set[str]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._scopes)
+
+    def applying(self, route_name: str, targets: Sequence[Any]) -> list[Any]:
+        """The model-id budgets a call on ``route_name`` reserves against: those whose model is
+        among ``targets`` (the route's resolved targets). Worked out once per target list."""
+        by_model: dict[str, Any] = {}
+        for name, scope in self._scopes.items():
+            model = self._canonical(name)
+            if model is not None:
+                by_model[model] = scope
+        found = []
+        for t in targets:
+            scope = by_model.get(model_of(getattr(t, "target", None), ""))
+            if scope is not None and scope not in found:
+                found.append(scope)
+                self._names(scope).add(route_name)
+        return found
+
+    def covers(self, scope_key: str) -> tuple[str, ...]:
+        """The requested names whose calls count against ``scope_key`` (empty: not a model-id
+        budget; its calls are those requested by its own name)."""
+        names = self._covers.get(scope_key)
+        return tuple(sorted(names)) if names else ()
+
+    def _names(self, scope: Any) -> set[str]:
+        names = self._covers.get(scope.key)
+        if names is None:
+            name = scope.key.partition(":")[2]
+            names = self._covers[scope.key] = {name}
+            model = self._canonical(name)
+            if model is not None:
+                provider, _, rest = model.partition("/")
+                names |= {model, f"{provider}:{rest}"}
+                for route in self._routes.values():   # the configured routes that may reach it
+                    if any(self._canonical(t.model) == model for t in getattr(route, "targets", ())):
+                        names.add(route.name)
+        return names
+
+
+def spend_by_model(rows: Sequence[Any], canonical: Canonical) -> list[Any]:
+    """Spend rows grouped by target (``store.spend("model")``), regrouped by the model each
+    target means: ``mock:good-1``, the entry ``m-good`` and ``mock/good-1`` are one model, as
+    its budget counts them. A target that resolves to no model keeps its own row."""
+    from .store.records import SpendRow
+
+    merged: dict[str, Any] = {}
+    for row in rows:
+        model = row.group if row.group == "-" else canonical(row.group) or row.group   # "-": no target
+        found = merged.get(model)
+        merged[model] = SpendRow(model, row.calls, row.input_tokens, row.output_tokens, row.cost,
+                                 row.unknown_cost) if found is None else SpendRow(
+            model, found.calls + row.calls, found.input_tokens + row.input_tokens,
+            found.output_tokens + row.output_tokens, found.cost + row.cost, found.unknown_cost + row.unknown_cost)
+    return sorted(merged.values(), key=lambda r: -r.cost)
