@@ -105,7 +105,7 @@ def test_a_custom_tool_is_a_function_upstream_and_its_call_comes_back_freeform(l
     assert "Edit files." in tools["apply_patch"]["description"] and GRAMMAR in tools["apply_patch"]["description"]
     (call,) = r.output
     assert call.type == "custom_tool_call"
-    assert (call.name, call.call_id, call.input) == ("apply_patch", "call_1", PATCH)
+    assert (call.name, call.call_id, call.input) == ("apply_patch", "call_1", PATCH) and call.id.startswith("ctc_")
     assert [t.type for t in r.tools] == ["function", "custom"]
 
     # the next turn, on another provider: the call and its output go back as a tool_use and its result

@@ -507,7 +507,8 @@ def output_items(parts: list[Part], *, cut: bool = False, names: ToolNames | Non
         elif isinstance(part, ToolCall):
             flush_reasoning()
             flush_text()
-            base = (part.extra or {}).get(ITEM_ID) or new_item_id("function_call")
+            kind = "custom_tool_call" if names and names.custom(part.name) else "function_call"
+            base = (part.extra or {}).get(ITEM_ID) or new_item_id(kind)
             item_id = call_item_id(base, part.extra)
             items.append(names.call_item(item_id, part) if names else function_call_output_item(item_id, part))
     flush_reasoning()

@@ -232,7 +232,8 @@ class ResponsesStreamEncoder:
         if call is None:
             if self._open is not None and self._open["type"] not in ("function_call", "custom_tool_call"):
                 out += self._close()
-            item_id = call_item_id((ev.extra or {}).get(ITEM_ID) or new_item_id("function_call"), ev.extra)
+            kind = "custom_tool_call" if self._req.names.custom(ev.name or "") else "function_call"
+            item_id = call_item_id((ev.extra or {}).get(ITEM_ID) or new_item_id(kind), ev.extra)
             item = self._req.names.call_item(item_id, ToolCall(ev.id or f"call_{len(self._calls)}", ev.name or "",
                                                                {}, raw_arguments=""), "in_progress")
             call = self._calls[key] = _Call(item, len(self._output) + len(self._open_calls))
