@@ -7,13 +7,16 @@ that records the body it received."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import anthropic
 import pytest
 
+from cloverleaf._config import ProviderSettings
+
 from ..sdk.upstream import Reply, Upstream
-from .conftest import Live
+from .conftest import Live, settings, start_live, stop_live
 from .two_upstreams import answer, sent
 
 HI: Any = [{"role": "user", "content": "hi"}]
@@ -162,3 +165,37 @@ def test_a_system_message_with_other_content_is_a_400_naming_it(live: Live, cont
             {"role": "user", "content": "hi"}, {"role": "system", "content": content}]})
     assert got.status_code == 400
     assert got.json()["error"]["message"].startswith("messages[1].content")
+
+
+# --------------------------------------------------------------------------- thinking on OpenAI
+
+
+@pytest.fixture(scope="module")
+def openai_row(upstream: Upstream) -> Iterator[Live]:
+    """A server whose ``openai`` row (OpenAI itself, by name) answers from the mock upstream."""
+    server = start_live(settings(providers={"openai": ProviderSettings("openai", base_url=f"{upstream.url}/v1",
+                                                                       api_key="sk-mock")}))
+    yield server
+    stop_live(server)
+
+
+@pytest.mark.parametrize(("model", "effort"), [("gpt-4.1", None), ("gpt-4o", None), ("gpt-5", "medium"),
+                                               ("o3", "medium")])
+def test_thinking_reaches_openai_as_an_effort_only_for_a_model_that_reasons(
+        openai_row: Live, upstream: Upstream, model: str, effort: str | None) -> None:
+    """Claude Code asks for thinking on every call; OpenAI answers ``reasoning_effort`` for a
+    model that does not reason (gpt-4.1, gpt-4o) with a 400 "Unsupported parameter", so such a
+    route failed every call. The effort now goes only to a reasoning model."""
+    upstream.queue(answer({**COMPLETION, "model": model}))
+    message = openai_row.anthropic().messages.create(
+        model=f"openai/{model}", max_tokens=5000, messages=HI, thinking={"type": "enabled", "budget_tokens": 4000})
+    assert message.content[0].type == "text"
+    assert sent(upstream).get("reasoning_effort") == effort
+
+
+def test_a_compatible_row_keeps_its_own_rule_for_the_effort(live: Live, upstream: Upstream) -> None:
+    """Another row of the same kind (a compatible server) decides which of its models reason."""
+    upstream.queue(answer(COMPLETION))
+    live.anthropic().messages.create(model="oai/gpt-4.1", max_tokens=5000, messages=HI,
+                                     thinking={"type": "enabled", "budget_tokens": 4000})
+    assert sent(upstream)["reasoning_effort"] == "medium"

@@ -11,7 +11,10 @@ Choices worth knowing, each backed by a recorded request the real API accepted:
   o4, gpt-5 - ``max_tokens`` is rejected there) and stays ``max_tokens`` elsewhere, which
   every compatible server understands. ``temperature``/``top_p`` are dropped for those
   reasoning models, which only accept the default (the recordings for o3-mini and gpt-5
-  send none).
+  send none). The other way round, on the ``openai`` row a model that does not reason (gpt-4.1,
+  gpt-4o) gets no ``reasoning_effort``: OpenAI answers it with a 400 "Unsupported parameter", and
+  a client that always asks for thinking (Claude Code) would fail on every call. Compatible rows
+  keep it: which of their models reason is theirs to say (OpenRouter, DeepSeek, vLLM...).
 - ``system`` messages stay ``system`` (OpenAI maps them to ``developer`` on o-series;
   the o3-mini recording sends ``system``), except o1-mini/o1-preview, which reject both
   ``system`` and ``developer`` (recorded 400s) and get a ``user`` turn instead.
@@ -37,6 +40,7 @@ Choices worth knowing, each backed by a recorded request the real API accepted:
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -111,6 +115,8 @@ DIALECT_FIELDS = frozenset(_DIALECT_FIELDS)
 _REASONING_MODEL = re.compile(r"(^|/)(o1|o3|o4|gpt-5)(?![\w.]*-chat)")
 _NO_SYSTEM_MODEL = re.compile(r"(^|/)o1-(mini|preview)")
 
+log = logging.getLogger("cloverleaf.providers.openai")
+
 
 def is_reasoning_model(model: str) -> bool:
     return _REASONING_MODEL.search(model) is not None
@@ -152,7 +158,10 @@ def encode_request(req: ChatRequest, dialect: Dialect, *, provider: str) -> dict
         body["tool_choice"] = encode_tool_choice(choice)
     if req.response_format is not None and req.response_format.type != "text":
         body["response_format"] = encode_response_format(req.response_format)
-    if req.reasoning is not None:
+    if req.reasoning is not None and provider == "openai" and not reasoning_model:
+        log.debug("reasoning not sent to %s: OpenAI refuses reasoning_effort for a model that does not reason",
+                  req.model)
+    elif req.reasoning is not None:
         _encode_reasoning(body, req, dialect)
     if req.extra_body:
         body.update(req.extra_body)

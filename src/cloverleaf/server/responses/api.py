@@ -12,7 +12,8 @@ When every target of the model is OpenAI's own Responses API (``openai-responses
 answer is relayed unchanged but for the model name (:mod:`.passthrough`), and built-in tools
 (web search, file search, computer use...), which only it runs, go upstream verbatim, as do
 their items in ``input`` (``web_search_call``, ``computer_call_output``...); for any other
-provider a built-in tool or such an item is a 400 that says so.
+provider a built-in tool or such an item is a 400 that says so. Client-run ``custom`` and
+``namespace`` tools are not built-in: every provider serves them (:mod:`.client_tools`).
 """
 
 from __future__ import annotations

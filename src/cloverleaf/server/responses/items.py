@@ -13,6 +13,8 @@ ways, used for a request's ``input``, for the history rebuilt from the store
 - :func:`items_to_messages` turns canonical items into neutral messages, joining a run of
   assistant items into one assistant turn (Anthropic needs its thinking and ``tool_use``
   blocks in the same message);
+- custom (freeform) tool calls and namespaced function calls go both ways through the
+  request's :class:`.client_tools.ToolNames` (the upstream knows them as flat function tools);
 - :func:`output_items` turns a neutral answer's parts into output items; a text part marked
   ``extra["refusal"]`` (OpenAI's ``message.refusal``) is a ``refusal`` content part, as OpenAI
   sends it, never ``output_text`` a client would parse as the answer.
@@ -61,6 +63,7 @@ from ..fields import (
     remote_or_inline,
     too_deep,
 )
+from .client_tools import ToolNames, input_arguments
 
 #: Prefix of the gateway's own ``encrypted_content`` (versioned: the format may change).
 PACKED = "clv1:"
@@ -68,11 +71,15 @@ PACKED = "clv1:"
 BUILTIN_ITEMS = frozenset({
     "web_search_call", "file_search_call", "computer_call", "computer_call_output", "code_interpreter_call",
     "image_generation_call", "local_shell_call", "local_shell_call_output", "mcp_call", "mcp_list_tools",
-    "mcp_approval_request", "mcp_approval_response", "custom_tool_call", "custom_tool_call_output",
+    "mcp_approval_request", "mcp_approval_response",
     "shell_call", "shell_call_output", "apply_patch_call", "apply_patch_call_output",
 })
 _ROLES = {"user", "system", "developer", "assistant"}
-_PREFIX = {"message": "msg_", "function_call": "fc_", "function_call_output": "fco_", "reasoning": "rs_"}
+_PREFIX = {"message": "msg_", "function_call": "fc_", "function_call_output": "fco_", "reasoning": "rs_",
+           "custom_tool_call": "ctc_", "custom_tool_call_output": "ctco_"}
+#: A custom (freeform) tool's call and its result: client-run, so every provider serves them
+#: (:mod:`.client_tools`); OpenAI's Responses API gets them verbatim on a relay.
+CUSTOM_ITEMS = frozenset({"custom_tool_call", "custom_tool_call_output"})
 
 
 #: An id the gateway gave a built-in tool item that came without one (never sent upstream).
@@ -101,6 +108,14 @@ def normalise_input(raw: Any, where: str = "input") -> list[dict[str, Any]]:
     if not isinstance(raw, list):
         raise bad(where, "expected a string or an array of input items")
     return [_item(as_dict(item, f"{where}[{i}]"), f"{where}[{i}]") for i, item in enumerate(raw)]
+
+
+def relayed_verbatim(item: dict[str, Any]) -> bool:
+    """Does OpenAI's Responses API need this item as the client sent it, not re-encoded from the
+    neutral messages? A built-in tool's item, a custom tool's, and a namespaced function call
+    (the neutral form keeps neither the freeform shape nor the namespace)."""
+    kind = item["type"]
+    return kind in BUILTIN_ITEMS or kind in CUSTOM_ITEMS or (kind == "function_call" and "namespace" in item)
 
 
 def builtin_item_refused(items: list[dict[str, Any]], model: str) -> BadRequest | None:
@@ -133,17 +148,23 @@ def _item(item: dict[str, Any], where: str) -> dict[str, Any]:
         arguments = get_str(item, "arguments", where, default="") or ""
         if jsoncodec.nesting_exceeds(arguments):
             raise too_deep(f"{where}.arguments", jsoncodec.MAX_DEPTH)
-        return {"type": "function_call", "id": item_id or new_item_id(kind), "call_id": get_name(item, "call_id", where),
+        call = {"type": "function_call", "id": item_id or new_item_id(kind), "call_id": get_name(item, "call_id", where),
                 "name": get_name(item, "name", where), "arguments": arguments, "status": "completed"}
-    if kind == "function_call_output":
+        return _with_namespace(call, item, where)
+    if kind == "custom_tool_call":
+        custom = {"type": kind, "id": item_id or new_item_id(kind), "call_id": get_name(item, "call_id", where),
+                  "name": get_name(item, "name", where), "input": get_str(item, "input", where, required=True)}
+        return _with_namespace(custom, item, where)
+    if kind in ("function_call_output", "custom_tool_call_output"):
         output = item.get("output")
         if isinstance(output, list):
             output = [_input_part(as_dict(p, f"{where}.output[{i}]"), f"{where}.output[{i}]")
                       for i, p in enumerate(output)]
         elif not isinstance(output, str):
             raise bad(f"{where}.output", "expected a string or an array of input_text/input_image/input_file parts")
-        return {"type": "function_call_output", "id": item_id or new_item_id(kind),
-                "call_id": get_name(item, "call_id", where), "output": output, "status": "completed"}
+        result = {"type": kind, "id": item_id or new_item_id(kind), "call_id": get_name(item, "call_id", where),
+                  "output": output}
+        return result if kind == "custom_tool_call_output" else {**result, "status": "completed"}
     if kind == "reasoning":
         summary = []
         for i, s in enumerate(get_list(item, "summary", where) or []):
@@ -165,7 +186,13 @@ def _item(item: dict[str, Any], where: str) -> dict[str, Any]:
     if kind in BUILTIN_ITEMS:  # relayed verbatim on a passthrough route; refused elsewhere by the route
         return {**item, "id": item_id or new_item_id(kind)}
     raise bad(f"{where}.type", f"unknown input item type {kind!r}; expected message, function_call, "
-                               "function_call_output or reasoning")
+                               "function_call_output, custom_tool_call, custom_tool_call_output or reasoning")
+
+
+def _with_namespace(call: dict[str, Any], item: dict[str, Any], where: str) -> dict[str, Any]:
+    """A call item with the ``namespace`` of its tool kept (a namespace tool's member)."""
+    namespace = get_str(item, "namespace", where)
+    return {**call, "namespace": namespace} if namespace else call
 
 
 def _content(raw: Any, where: str, *, assistant: bool) -> list[dict[str, Any]]:
@@ -225,22 +252,25 @@ def _input_part(part: dict[str, Any], where: str) -> dict[str, Any]:
 # =========================================================================== items -> messages
 
 
-def items_to_messages(items: list[dict[str, Any]]) -> list[Message]:
-    """Canonical items (already checked) as neutral messages, assistant runs joined."""
+def items_to_messages(items: list[dict[str, Any]], names: ToolNames | None = None) -> list[Message]:
+    """Canonical items (already checked) as neutral messages, assistant runs joined. ``names``:
+    the request's custom and namespaced tools, whose calls the upstream knows by flat names."""
     messages: list[Message] = []
     assistant: list[Part] | None = None
+    names = names or ToolNames()
     for item in items:
         kind = item["type"]
         if kind in BUILTIN_ITEMS or kind not in _PREFIX:
             continue  # a relayed built-in tool call: its result is in the message that follows
-        if kind in ("reasoning", "function_call") or (kind == "message" and item["role"] == "assistant"):
+        if kind in ("reasoning", "function_call", "custom_tool_call") or (kind == "message"
+                                                                          and item["role"] == "assistant"):
             if assistant is None:
                 assistant = []
                 messages.append(Message(Role.ASSISTANT, parts=assistant))
-            assistant.extend(_assistant_parts(item))
+            assistant.extend(_assistant_parts(item, names))
             continue
         assistant = None
-        if kind == "function_call_output":
+        if kind in ("function_call_output", "custom_tool_call_output"):
             messages.append(Message(Role.TOOL, parts=[ToolResult(item["call_id"], _tool_output(item["output"]))]))
         elif item["role"] in ("system", "developer") and all(p["type"] == "input_text" for p in item["content"]):
             messages.append(Message(Role.SYSTEM, "".join(p.get("text", "") for p in item["content"])))
@@ -251,15 +281,17 @@ def items_to_messages(items: list[dict[str, Any]]) -> list[Message]:
     return messages
 
 
-def _assistant_parts(item: dict[str, Any]) -> list[Part]:
+def _assistant_parts(item: dict[str, Any], names: ToolNames) -> list[Part]:
     kind = item["type"]
     if kind == "reasoning":
         parts: list[Part] = [*reasoning_parts(item)]
         return parts
-    if kind == "function_call":
-        raw = item.get("arguments") or ""
+    if kind in ("function_call", "custom_tool_call"):
+        custom = kind == "custom_tool_call"
+        raw = input_arguments(item["input"]) if custom else item.get("arguments") or ""
         base, extra = split_call_item_id(item.get("id"))
-        return [ToolCall(id=item["call_id"], name=item["name"], arguments=parse_arguments(raw), raw_arguments=raw,
+        name = names.flat(item["name"], item.get("namespace"), "custom" if custom else "function")
+        return [ToolCall(id=item["call_id"], name=name, arguments=parse_arguments(raw), raw_arguments=raw,
                          extra={ITEM_ID: base, **extra} if base else (extra or None))]
     text = "".join(p.get("text") or p.get("refusal") or "" for p in item["content"])
     return [Text(text, extra={ITEM_ID: item["id"]} if item.get("id") else None)] if text else []
@@ -442,10 +474,11 @@ def function_call_output_item(item_id: str, call: ToolCall, status: str = "compl
             "arguments": call.arguments_json, "status": status}
 
 
-def output_items(parts: list[Part], *, cut: bool = False) -> list[dict[str, Any]]:
+def output_items(parts: list[Part], *, cut: bool = False, names: ToolNames | None = None) -> list[dict[str, Any]]:
     """A neutral answer's parts as output items, in order (see the module docstring). ``cut``:
     the answer stopped early (``max_output_tokens``, a content filter), and its last item is
-    ``incomplete``, as OpenAI marks the item a cut answer was writing."""
+    ``incomplete``, as OpenAI marks the item a cut answer was writing. ``names``: the request's
+    custom and namespaced tools, whose calls are rendered as OpenAI renders them."""
     items: list[dict[str, Any]] = []
     run: list[Reasoning] = []
     texts: list[Text] = []
@@ -474,10 +507,12 @@ def output_items(parts: list[Part], *, cut: bool = False) -> list[dict[str, Any]
         elif isinstance(part, ToolCall):
             flush_reasoning()
             flush_text()
-            base = (part.extra or {}).get(ITEM_ID) or new_item_id("function_call")
-            items.append(function_call_output_item(call_item_id(base, part.extra), part))
+            kind = "custom_tool_call" if names and names.custom(part.name) else "function_call"
+            base = (part.extra or {}).get(ITEM_ID) or new_item_id(kind)
+            item_id = call_item_id(base, part.extra)
+            items.append(names.call_item(item_id, part) if names else function_call_output_item(item_id, part))
     flush_reasoning()
     flush_text()
-    if cut and items:
+    if cut and items and "status" in items[-1]:   # a custom_tool_call has no status (as OpenAI's)
         items[-1]["status"] = "incomplete"
     return items

@@ -8,6 +8,8 @@
   refusal: text events marked ``extra["refusal"]``, as OpenAI streams a refusal part; a refusal
   the final event says of text already sent, as Claude's does, closes its part as a refusal);
 - a function call: ``function_call_arguments.delta``..., ``function_call_arguments.done``;
+- a custom (freeform) tool call: ``custom_tool_call_input.delta``..., ``custom_tool_call_input.done``
+  (the raw text, decoded from the function arguments the upstream streams: :mod:`.client_tools`);
 - reasoning: per summary part ``reasoning_summary_part.added``,
   ``reasoning_summary_text.delta``..., ``reasoning_summary_text.done``,
   ``reasoning_summary_part.done``;
@@ -30,6 +32,7 @@ from typing import Any
 from ..._types import Reasoning, StreamEvent, ToolCall, Usage
 from ...providers.openai.responses_messages import ITEM_ID
 from ..http_io import dumps_text, tally_usage
+from .client_tools import InputStream, custom_input
 from .items import (
     call_item_id,
     content_part,
@@ -48,12 +51,14 @@ _ERROR_CODES = {429: "rate_limit_exceeded"}
 class _Call:
     """A function call being streamed: its item, output index and argument fragments."""
 
-    __slots__ = ("item", "index", "arguments")
+    __slots__ = ("item", "index", "arguments", "custom")
 
     def __init__(self, item: dict[str, Any], index: int) -> None:
         self.item = item
         self.index = index
         self.arguments: list[str] = []
+        #: a custom tool's call: its input text as decoded so far
+        self.custom = InputStream() if item["type"] == "custom_tool_call" else None
 
 
 class ResponsesStreamEncoder:
@@ -225,11 +230,12 @@ class ResponsesStreamEncoder:
         out = ""
         call = self._calls.get(key)
         if call is None:
-            if self._open is not None and self._open["type"] != "function_call":
+            if self._open is not None and self._open["type"] not in ("function_call", "custom_tool_call"):
                 out += self._close()
-            item_id = call_item_id((ev.extra or {}).get(ITEM_ID) or new_item_id("function_call"), ev.extra)
-            item = {"type": "function_call", "id": item_id, "call_id": ev.id or f"call_{len(self._calls)}",
-                    "name": ev.name or "", "arguments": "", "status": "in_progress"}
+            kind = "custom_tool_call" if self._req.names.custom(ev.name or "") else "function_call"
+            item_id = call_item_id((ev.extra or {}).get(ITEM_ID) or new_item_id(kind), ev.extra)
+            item = self._req.names.call_item(item_id, ToolCall(ev.id or f"call_{len(self._calls)}", ev.name or "",
+                                                               {}, raw_arguments=""), "in_progress")
             call = self._calls[key] = _Call(item, len(self._output) + len(self._open_calls))
             self._open_calls.append(call)
             self._open = item
@@ -237,7 +243,14 @@ class ResponsesStreamEncoder:
                                f'"output_index":{call.index},"item":{dumps_text(item)}')
         elif call not in self._open_calls:  # a call closed by a message or reasoning since: nothing sane to send
             return out
-        if ev.arguments:
+        if ev.arguments and call.custom is not None:
+            call.arguments.append(ev.arguments)
+            delta = call.custom.feed(ev.arguments)
+            if delta:
+                out += self._event("response.custom_tool_call_input.delta",
+                                   f'"item_id":{dumps_text(call.item["id"])},"output_index":{call.index},'
+                                   f'"delta":{dumps_text(delta)}')
+        elif ev.arguments:
             call.arguments.append(ev.arguments)
             out += self._event("response.function_call_arguments.delta",
                                f'"item_id":{dumps_text(call.item["id"])},"output_index":{call.index},'
@@ -271,11 +284,20 @@ class ResponsesStreamEncoder:
         for call in self._open_calls:
             item, arguments = call.item, "".join(call.arguments)
             head = f'"item_id":{dumps_text(item["id"])},"output_index":{call.index}'
-            done = function_call_output_item(item["id"], ToolCall(item["call_id"], item["name"], {},
-                                                                  raw_arguments=arguments),
-                                             status if call is last else "completed")   # as output_items marks a cut
-            out += self._event("response.function_call_arguments.done",
-                               f'{head},"name":{dumps_text(item["name"])},"arguments":{dumps_text(arguments)}')
+            if call.custom is not None:
+                text = custom_input(arguments)
+                rest = call.custom.rest(text)
+                if rest:
+                    out += self._event("response.custom_tool_call_input.delta", f'{head},"delta":{dumps_text(rest)}')
+                done = {**item, "input": text}
+                out += self._event("response.custom_tool_call_input.done", f'{head},"input":{dumps_text(text)}')
+            else:
+                done = {**function_call_output_item(item["id"], ToolCall(item["call_id"], item["name"], {},
+                                                                         raw_arguments=arguments),
+                                                    status if call is last else "completed"),  # as output_items marks a cut
+                        **({"namespace": item["namespace"]} if "namespace" in item else {})}
+                out += self._event("response.function_call_arguments.done",
+                                   f'{head},"name":{dumps_text(item["name"])},"arguments":{dumps_text(arguments)}')
             self._output.append(done)
             out += self._event("response.output_item.done", f'"output_index":{call.index},"item":{dumps_text(done)}')
         self._open_calls = []

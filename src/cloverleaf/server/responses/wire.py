@@ -24,6 +24,10 @@ array of strings), ``truncation``, ``service_tier``, ``prompt_cache_key`` and
 any other top-level field (``unknown_field``: a misspelt ``instruction`` would otherwise
 change the answer without a word).
 
+Client-run ``custom`` (freeform) and ``namespace`` tools are flattened into function tools for
+every provider (:mod:`.client_tools`), and their calls rendered back as OpenAI renders them; a
+relay to OpenAI's Responses API gets them, and their items in ``input``, as sent.
+
 Built-in tools (web search, file search, computer use, code interpreter, MCP...) are
 collected apart: the route refuses them unless every target of the model is OpenAI's own
 Responses API, which runs them itself (see :mod:`.api`). The same holds for their items in
@@ -67,13 +71,14 @@ from ..fields import (
     json_schema_object,
     tool_objects,
 )
+from .client_tools import ToolNames, flatten
 from .items import (
-    BUILTIN_ITEMS,
     GATEWAY_ITEM_ID,
     holds_refusal,
     items_to_messages,
     normalise_input,
     output_items,
+    relayed_verbatim,
     with_refusal_marked,
 )
 
@@ -130,11 +135,14 @@ class ResponsesRequest:
     #: ``prompt_cache_key`` / ``prompt_cache_retention`` as sent: OpenAI routes requests that
     #: share a key to the same cache (Codex sends its conversation's id), so a relay keeps them
     prompt_cache: dict[str, str] = field(default_factory=dict)
+    #: the custom and namespaced tools, by the flat names the upstream knows them by
+    names: ToolNames = field(default_factory=ToolNames)
 
     @property
     def builtin_items(self) -> bool:
-        """Whether ``input`` holds built-in tool items (served only by OpenAI's Responses API)."""
-        return any(item["type"] in BUILTIN_ITEMS for item in self.input_items)
+        """Whether ``input`` holds items OpenAI's Responses API must get as sent (built-in tool
+        items, custom tool items, namespaced calls) on a relay."""
+        return any(relayed_verbatim(item) for item in self.input_items)
 
     def chat_request(self, history: list[dict[str, Any]], *, relay: bool = False) -> ChatRequest:
         """The neutral request: instructions, the rebuilt history (the stored items of the
@@ -146,8 +154,8 @@ class ResponsesRequest:
         before it, and a reasoning item the item it led to. (Other providers get the neutral
         messages, where a built-in call is dropped: its result is in the message after it.)"""
         messages = [Message(Role.SYSTEM, self.instructions)] if self.instructions else []
-        messages += items_to_messages(history)
-        messages += items_to_messages(self.input_items)
+        messages += items_to_messages(history, self.names)
+        messages += items_to_messages(self.input_items, self.names)
         extra: dict[str, Any] | None = None
         if self.builtin_tools:  # only reaches an openai-responses target (checked by the route)
             extra = {"tools": list(self.sent_tools)}
@@ -155,7 +163,7 @@ class ResponsesRequest:
                 extra["tool_choice"] = self.echo["tool_choice"]
         if relay:
             extra = {**self._relayed_fields(), **(extra or {})}
-        if relay and (self.builtin_items or any(item["type"] in BUILTIN_ITEMS for item in history)):
+        if relay and (self.builtin_items or any(relayed_verbatim(item) for item in history)):
             current = self.sent_input or _wire_items(self.input_items, stateless=not self.store)
             extra = {**(extra or {}), "input": _wire_items(history, stateless=not self.store) + current}
             if any(m.role is Role.SYSTEM for m in messages):  # only this request's own instructions
@@ -181,7 +189,11 @@ class ResponsesRequest:
         effort = self.echo["reasoning"]["effort"]
         if effort is not None and effort in _EFFORTS and _EFFORTS[effort] != effort:
             out["reasoning"] = {"effort": effort}
-        if self.tools and self.unset_strict:
+        if self.names:   # custom and namespace tools: OpenAI runs them as they were sent
+            out["tools"] = list(self.sent_tools)
+            if isinstance(self.echo["tool_choice"], dict):
+                out["tool_choice"] = self.echo["tool_choice"]
+        elif self.tools and self.unset_strict:
             out["tools"] = [encode_function_tool(t) for t in self.tools]
             for tool in out["tools"]:
                 if tool["name"] in self.unset_strict:
@@ -197,14 +209,15 @@ class ResponsesRequest:
 
 
 def _wire_items(items: list[dict[str, Any]], *, stateless: bool) -> list[dict[str, Any]]:
-    """Stored items as Responses input: built-in tool items as they were sent or answered
-    (less an ``id`` the gateway gave one, which OpenAI would not recognise), every run of other
+    """Stored items as Responses input: built-in and custom tool items and namespaced calls as
+    they were sent or answered (less an ``id`` the gateway gave one, which OpenAI would not
+    recognise), every run of other
     items through the neutral messages (so reasoning is replayed only to the provider that
     made it, as everywhere else)."""
     out: list[dict[str, Any]] = []
     run: list[dict[str, Any]] = []
     for item in items:
-        if item["type"] not in BUILTIN_ITEMS:
+        if not relayed_verbatim(item):
             run.append(item)
             continue
         if run:
@@ -251,8 +264,8 @@ def parse_request(body: dict[str, Any]) -> ResponsesRequest:
     items = normalise_input(raw_input)
     if not items:
         raise bad("input", "must not be empty")
-    tools, builtin, raw_tools = _tools(body)
-    choice, allowed, raw_choice = _tool_choice(body.get("tool_choice"), builtin)
+    tools, builtin, raw_tools, names = _tools(body)
+    choice, allowed, raw_choice = _tool_choice(body.get("tool_choice"), builtin, names)
     if allowed is not None:
         known = {t.name for t in tools or ()}
         missing = [n for n in allowed if n not in known]
@@ -284,27 +297,34 @@ def parse_request(body: dict[str, Any]) -> ResponsesRequest:
         sent_input=list(raw_input) if isinstance(raw_input, list) else [],
         unset_strict=frozenset(t.name for t in tools or () if t.strict is None),
         prompt_cache={name: value for name in ("prompt_cache_key", "prompt_cache_retention")
-                      if (value := get_str(body, name, "")) is not None})
+                      if (value := get_str(body, name, "")) is not None}, names=names)
 
 
-def _tools(body: dict[str, Any]) -> tuple[list[Tool] | None, list[dict[str, Any]], list[dict[str, Any]]]:
-    tools: list[Tool] = []
+def _tools(body: dict[str, Any]) -> tuple[list[Tool] | None, list[dict[str, Any]], list[dict[str, Any]], ToolNames]:
+    """(the function tools, custom and namespace ones flattened in; the built-in tools; the
+    echo; the names of the custom and namespaced tools)."""
+    entries: list[tuple[str, dict[str, Any], str]] = []
     builtin: list[dict[str, Any]] = []
     echoed: list[dict[str, Any]] = []
     for at, item in tool_objects(body):
         kind = get_str(item, "type", at, required=True)
-        if kind != "function":
+        if kind not in ("function", "custom", "namespace"):
             builtin.append(item)
             echoed.append(item)
             continue
+        entries.append((kind, item, at))
+        if kind != "function":
+            echoed.append(item)
+            continue
         tool = function_tool(item, at)
-        tools.append(tool)
         echoed.append({"type": "function", "name": tool.name, "description": tool.description,
                        "parameters": tool.parameters, "strict": bool(tool.strict)})  # as sent: see relayed
-    return tools or None, builtin, echoed
+    tools, names = flatten(entries)
+    return tools or None, builtin, echoed, names
 
 
-def _tool_choice(raw: Any, builtin: list[dict[str, Any]]) -> tuple[ToolChoice | None, list[str] | None, Any]:
+def _tool_choice(raw: Any, builtin: list[dict[str, Any]],
+                 names: ToolNames) -> tuple[ToolChoice | None, list[str] | None, Any]:
     """(choice, names of allowed_tools or None, the echo)."""
     if raw is None:
         return None, None, "auto"
@@ -317,18 +337,21 @@ def _tool_choice(raw: Any, builtin: list[dict[str, Any]]) -> tuple[ToolChoice | 
     if kind == "function":
         return ToolChoice("tool", get_name(choice, "name", "tool_choice")), None, {"type": "function",
                                                                                    "name": choice["name"]}
+    if kind == "custom":
+        name = get_name(choice, "name", "tool_choice")
+        return ToolChoice("tool", names.flat(name, kind="custom")), None, {"type": "custom", "name": name}
     if kind == "allowed_tools":
         mode = get_str(choice, "mode", "tool_choice", required=True)
         if mode not in ("auto", "required"):
             raise bad("tool_choice.mode", f"expected 'auto' or 'required', got {mode!r}")
-        names = []
+        allowed: list[str] = []
         for i, item in enumerate(get_list(choice, "tools", "tool_choice", required=True) or []):
             at = f"tool_choice.tools[{i}]"
             item = as_dict(item, at)
-            if item.get("type") != "function":
-                raise bad(f"{at}.type", "only function tools can be listed in allowed_tools")
-            names.append(get_name(item, "name", at))
-        return ToolChoice(mode), names, choice
+            if item.get("type") not in ("function", "custom"):
+                raise bad(f"{at}.type", "only function and custom tools can be listed in allowed_tools")
+            allowed.append(names.flat(get_name(item, "name", at), kind=str(item["type"])))
+        return ToolChoice(mode), allowed, choice
     if builtin:  # a hosted tool forced by type: passed on with the built-in tools
         return None, None, choice
     raise bad("tool_choice.type", f"expected 'function' or 'allowed_tools', got {kind!r}")
@@ -434,6 +457,7 @@ def completed_object(req: ResponsesRequest, resp: ChatResponse, *, response_id: 
     parts = with_refusal_marked(resp)
     status, incomplete = status_of(resp.finish_reason, refused=holds_refusal(parts))
     return response_object(req, response_id=response_id, model=model, created_at=created_at, status=status,
-                           output=output_items(parts, cut=status != "completed"), usage=resp.usage,
+                           output=output_items(parts, cut=status != "completed", names=req.names),
+                           usage=resp.usage,
                            incomplete=incomplete,
                            completed_at=completed_at if status == "completed" else None)
