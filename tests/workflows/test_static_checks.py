@@ -1,0 +1,79 @@
+"""What the pre-run check (``--dry-run``, and every run before its first call) must catch, so a
+mistake fails before the steps ahead of it are paid for: values JSON cannot hold, fields of
+values that have none, references the template grammar could not read, and what it must not
+refuse (an ``additionalProperties`` schema)."""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cloverleaf import Client, WorkflowError
+from cloverleaf._config import Settings
+from cloverleaf.workflows import load_workflow, plan_workflow, run_workflow
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[Client]:
+    settings = Settings(env={"XDG_DATA_HOME": str(tmp_path / "data")}, max_retries=0, gateway=True,
+                        store={"url": f"sqlite:///{tmp_path / 'store.db'}"})
+    with Client(settings) as c:
+        yield c
+
+
+def _refused(flow: dict[str, Any], client: Client) -> str:
+    """The problems a run of ``flow`` is refused with; nothing was sent."""
+    with pytest.raises(WorkflowError) as info:
+        run_workflow(flow, client=client)
+    assert client.fake.requests == []
+    return str(info.value)
+
+
+def _structured(fmt: dict[str, Any]) -> dict[str, Any]:
+    return {"steps": [{"id": "s1", "type": "llm_call", "model": "fake/echo", "prompt": "one", "output": "o1"},
+                      {"id": "s2", "type": "llm_call", "model": "fake/chat", "prompt": "two", "response_format": fmt,
+                       "output": "o2"}]}
+
+
+# --------------------------------------------------------------------------- values JSON cannot hold
+
+
+def test_an_unquoted_yaml_date_in_a_response_format_is_refused_before_any_call(tmp_path: Path,
+                                                                                 client: Client) -> None:
+    path = tmp_path / "dated.yaml"
+    path.write_text("steps:\n"
+                    "  - {id: s1, type: llm_call, model: fake/echo, prompt: one, output: o1}\n"
+                    "  - id: s2\n    type: llm_call\n    model: fake/chat\n    prompt: when?\n"
+                    "    response_format:\n      type: object\n"
+                    "      properties:\n        day: {type: string, format: date, examples: [2024-01-31]}\n"
+                    "    output: o2\n", encoding="utf-8")
+    message = ("steps[1] (s2).response_format.properties.day.examples[0]: date 2024-01-31 is not a JSON value "
+               "(YAML reads an unquoted date or time as one: quote it, e.g. '2024-01-31')")
+    with pytest.raises(WorkflowError, match=re.escape(message)):
+        load_workflow(path)
+    with pytest.raises(WorkflowError, match=re.escape(message)):
+        plan_workflow(path, client=client)                                   # --dry-run
+    with pytest.raises(WorkflowError, match=re.escape(message)):
+        run_workflow(path, client=client)
+    assert client.fake.requests == []
+
+
+@pytest.mark.parametrize("odd, message", [
+    (datetime.datetime(2024, 1, 31, 12, 0), "response_format.default: datetime 2024-01-31 12:00:00 is not a JSON"),
+    ({"a", "b"} , "write a list instead"),
+    (float("nan"), "JSON has no NaN or infinity"),
+])
+def test_any_value_json_cannot_hold_is_refused_at_its_path(odd: Any, message: str, client: Client) -> None:
+    text = _refused(_structured({"type": "object", "properties": {"x": {"type": "string"}}, "default": odd}), client)
+    assert message in text
+
+
+def test_an_object_inputs_default_json_cannot_hold_is_refused(client: Client) -> None:
+    flow = {"inputs": {"o": {"type": "object", "default": {"when": datetime.date(2024, 1, 31)}}},
+            "steps": [{"id": "a", "type": "llm_call", "model": "fake/echo", "prompt": "{inputs.o}"}]}
+    assert "inputs.o.default.when: date 2024-01-31 is not a JSON value" in _refused(flow, client)
