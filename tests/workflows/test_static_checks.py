@@ -28,9 +28,10 @@ def client(tmp_path: Path) -> Iterator[Client]:
 
 def _refused(flow: dict[str, Any], client: Client) -> str:
     """The problems a run of ``flow`` is refused with; nothing was sent."""
+    sent = len(client.fake.requests)
     with pytest.raises(WorkflowError) as info:
         run_workflow(flow, client=client)
-    assert client.fake.requests == []
+    assert len(client.fake.requests) == sent
     return str(info.value)
 
 
@@ -77,3 +78,62 @@ def test_an_object_inputs_default_json_cannot_hold_is_refused(client: Client) ->
     flow = {"inputs": {"o": {"type": "object", "default": {"when": datetime.date(2024, 1, 31)}}},
             "steps": [{"id": "a", "type": "llm_call", "model": "fake/echo", "prompt": "{inputs.o}"}]}
     assert "inputs.o.default.when: date 2024-01-31 is not a JSON value" in _refused(flow, client)
+
+
+# --------------------------------------------------------------------------- fields of values without fields
+
+NAMED = {"type": "object", "properties": {"name": {"type": "string"}, "tags": {"type": "array", "items": {
+    "$ref": "#/$defs/Tag"}}}, "required": ["name", "tags"], "$defs": {"Tag": {"type": ["string", "null"]}}}
+
+
+@pytest.mark.parametrize("ref, message", [
+    ("{state.city.name}", "{state.city.name}: state.city is a string input, so it has no field 'name'"),
+    ("{inputs.city.name}", "{inputs.city.name}: inputs.city is a string input, so it has no field 'name'"),
+    ("{inputs.n.value}", "{inputs.n.value}: inputs.n is an integer input, so it has no field 'value'"),
+    ("{inputs.flags.first}", "{inputs.flags.first}: inputs.flags is a list input; use an index (inputs.flags.0), not 'first'"),
+    ("{state.a.name.first}", "{state.a.name.first}: the response_format of state.a makes state.a.name a string, "
+                             "so it has no field 'first'"),
+    ("{state.a.tags.0.x}", "{state.a.tags.0.x}: the response_format of state.a makes state.a.tags.0 a string, so it has no field 'x'"),
+])
+def test_a_field_of_a_value_that_has_no_fields_is_refused_before_any_call(ref: str, message: str,
+                                                                          client: Client) -> None:
+    flow = {"inputs": {"city": {"type": "string", "default": "Porto"}, "n": {"type": "integer", "default": 3},
+                       "flags": {"type": "array", "default": []}},
+            "steps": [{"id": "a", "type": "llm_call", "model": "fake/chat", "prompt": "x", "response_format": NAMED,
+                       "output": "a"},
+                      {"id": "b", "type": "llm_call", "model": "fake/echo", "prompt": ref, "output": "b"}]}
+    assert f"steps[1] (b).prompt: {message}" in _refused(flow, client)
+
+
+def test_fields_that_may_exist_are_not_refused(client: Client) -> None:
+    """An object input, an index into a list, a $ref to an object, a when: (missing reads as null)."""
+    schema = {"type": "object", "properties": {"place": {"$ref": "#/$defs/Place"}}, "required": ["place"],
+              "$defs": {"Place": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}}}
+    flow = {"inputs": {"o": {"type": "object", "default": {"k": "v"}}, "l": {"type": "array", "default": ["x"]},
+                       "s": {"type": "string", "default": "s"}},
+            "steps": [{"id": "a", "type": "llm_call", "model": "fake/chat", "prompt": "x", "response_format": schema,
+                       "output": "a"},
+                      {"id": "b", "type": "llm_call", "model": "fake/echo", "when": "inputs.s.x == null",
+                       "prompt": "{inputs.o.k} {inputs.l.0} {state.a.place.name}", "output": "b"}],
+            "outputs": {"b": "{state.b}"}}
+    client.fake.script.reply(text='{"place": {"name": "Porto"}}')
+    assert run_workflow(flow, client=client).outputs == {"b": "v x Porto"}
+
+
+# --------------------------------------------------------------------------- additionalProperties: {schema}
+
+
+def test_an_additional_properties_schema_is_an_open_map_walked_with_that_schema(client: Client) -> None:
+    counts = {"type": "object", "properties": {"total": {"type": "integer"}},
+              "additionalProperties": {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]},
+              "required": ["total"]}
+    flow = {"steps": [
+        {"id": "a", "type": "llm_call", "model": "fake/chat", "prompt": "count fruit", "response_format": counts,
+         "output": "c"},
+        {"id": "b", "type": "llm_call", "model": "fake/echo", "prompt": "apples: {state.c.apples.n}", "output": "b"}],
+        "outputs": {"b": "{state.b}"}}
+    client.fake.script.reply(text='{"total": 3, "apples": {"n": 3}}')
+    assert run_workflow(flow, client=client).outputs == {"b": "apples: 3"}
+    flow["steps"][1]["prompt"] = "apples: {state.c.apples.weight}"          # the map's values are still checked
+    assert ("the response_format of state.c.apples has no property 'weight' (it has: n)"
+            in _refused(flow, client))
