@@ -137,3 +137,40 @@ def test_an_additional_properties_schema_is_an_open_map_walked_with_that_schema(
     flow["steps"][1]["prompt"] = "apples: {state.c.apples.weight}"          # the map's values are still checked
     assert ("the response_format of state.c.apples has no property 'weight' (it has: n)"
             in _refused(flow, client))
+
+
+# --------------------------------------------------------------------------- references the grammar cannot read
+
+
+def test_a_key_in_any_script_is_a_reference_and_the_brace_escape_stays_text(client: Client) -> None:
+    schema = {"type": "object", "properties": {"città": {"type": "string"}, "first name": {"type": "string"}},
+              "required": ["città", "first name"]}
+    flow = {"steps": [
+        {"id": "a", "type": "llm_call", "model": "fake/chat", "prompt": "x", "response_format": schema,
+         "output": "place"},
+        {"id": "b", "type": "llm_call", "model": "fake/echo", "when": "state.place.città != ''",
+         "prompt": "A={state.place.città} B={state.place.first name} C={{state.place.città}}", "output": "sent"}],
+        "outputs": {"sent": "{state.sent}"}}
+    client.fake.script.reply(text='{"città": "Porto", "first name": "Ada"}')
+    assert run_workflow(flow, client=client).outputs == {"sent": "A=Porto B=Ada C={state.place.città}"}
+
+
+@pytest.mark.parametrize("prompt, message", [
+    ("B={ state.place.name }", "{ state.place.name } looks like a reference but is not one, so it would be sent "
+                               "as text: write {state.place.name}; to send the braces as text, double them"),
+    ("B={{ state.place.name }}", "{ state.place.name } looks like a reference but is not one"),
+    ("B={state.place.name }", "{state.place.name } looks like a reference but is not one, so it would be sent as "
+                              "text: write {state.place.name}"),
+    ("B={state..name}", "{state..name} looks like a reference but is not one, so it would be sent as text: a "
+                        "reference is {state.NAME.FIELD...} or {inputs.NAME...}, with no spaces inside the braces"),
+    ("B={inputs.who", "{inputs.who looks like a reference"),
+])
+def test_text_that_looks_like_a_reference_but_is_not_one_is_refused_before_any_call(prompt: str, message: str,
+                                                                                      client: Client) -> None:
+    flow = {"inputs": {"who": {"type": "string", "default": "x"}}, "steps": [
+        {"id": "a", "type": "llm_call", "model": "fake/chat", "prompt": "x", "output": "place",
+         "response_format": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}},
+        {"id": "b", "type": "llm_call", "model": "fake/echo", "prompt": prompt, "output": "sent"}]}
+    assert f"steps[1] (b).prompt: {message}" in _refused(flow, client)
+    with pytest.raises(WorkflowError, match=re.escape(message)):
+        plan_workflow(flow, client=client)                                  # --dry-run says so too

@@ -41,7 +41,7 @@ from typing import Any
 from .._errors import WorkflowError
 from .._privacy import POLICIES
 from .condition import Condition, ConditionError
-from .template import Template
+from .template import Template, suggestion
 
 INPUT_TYPES = ("string", "number", "integer", "boolean", "object", "array")
 STEP_TYPES = ("llm_call", "embed")
@@ -284,7 +284,19 @@ def _template(value: Any, where: str, problems: list[str], *, required: bool = F
     if not isinstance(value, str):
         problems.append(f"{where}: must be a string (a template), got {type(value).__name__}")
         return None
-    return Template.parse(value)
+    template = Template.parse(value)
+    for fragment in template.unparsed:
+        meant = suggestion(fragment)
+        problems.append(f"{where}: {_clipped(fragment)} looks like a reference but is not one, so it would be sent "
+                        "as text: " + (f"write {meant}" if meant else "a reference is {state.NAME.FIELD...} or "
+                                       "{inputs.NAME...}, with no spaces inside the braces")
+                        + "; to send the braces as text, double them: {{state.x}} is the text {state.x}")
+    return template
+
+
+def _clipped(text: str, limit: int = 40) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _step(item: Mapping[str, Any], step_id: str, kind: str, where: str, problems: list[str]) -> Step | None:
