@@ -390,7 +390,7 @@ def _not_json(at: str, value: Any) -> str:
     with the run as JSON), with what to write instead."""
     import datetime
 
-    text = str(value) if len(str(value)) <= 40 else str(value)[:40] + "…"
+    text = _clipped(str(value))
     if isinstance(value, datetime.date | datetime.time):
         fix = f"YAML reads an unquoted date or time as one: quote it, e.g. '{text}'"
     elif isinstance(value, set | frozenset):
