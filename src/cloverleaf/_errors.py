@@ -116,7 +116,8 @@ class WorkflowError(ConfigError):
 
 class WorkflowFailed(CloverleafError):
     """A step of a workflow run failed. ``step`` names it, ``run_id`` is what to resume
-    (``cloverleaf run FILE --resume RUN_ID``), ``cause`` is the step's error."""
+    (``cloverleaf run FILE --resume RUN_ID``, or ``run_workflow(..., resume=RUN_ID)``), ``cause``
+    is the step's error."""
 
     def __init__(self, message: str, *, run_id: str, step: str, cause: BaseException | None = None) -> None:
         super().__init__(message)

@@ -2,7 +2,8 @@
 
 ``to_response_format`` accepts what users already have (a pydantic class, a dataclass or a
 TypedDict (validated through a pydantic TypeAdapter), a JSON Schema dict, OpenAI's
-``{"type": "json_schema", ...}``/``{"type": "json_object"}`` shapes, or ``"json"``). ``parse_output`` validates the final text. ``PartialJSON`` turns a growing
+``{"type": "json_schema", ...}``/``{"type": "json_object"}`` shapes, or ``"json"``). ``parse_output`` validates the final text
+(a JSON Schema dict by :mod:`._schema_validator`). ``PartialJSON`` turns a growing
 JSON text into the best-effort object so far, for streaming partial objects. pydantic is
 imported only here, only when a pydantic model is involved.
 """
@@ -15,6 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 from ._errors import ConfigError, StructuredOutputError
+from ._schema_validator import schema_problems
 from ._types import ChatResponse, ResponseFormat
 
 
@@ -145,8 +147,9 @@ def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
 
 def parse_output(resp: ChatResponse, fmt: ResponseFormat) -> Any:
     """The validated object for ``resp``; raises StructuredOutputError (holding the
-    response, so nothing is lost) when the text is not valid JSON or fails the model, or the
-    model refused (its text is then the refusal, which no JSON error would explain)."""
+    response, so nothing is lost) when the text is not valid JSON or fails the model (a
+    pydantic type, or a JSON Schema dict: :mod:`._schema_validator`), or the model refused
+    (its text is then the refusal, which no JSON error would explain)."""
     if resp.refusal is not None:
         raise StructuredOutputError(f"the model refused to give the structured output: {resp.refusal!r}",
                                     response=resp)
@@ -164,11 +167,28 @@ def parse_output(resp: ChatResponse, fmt: ResponseFormat) -> Any:
     except ValueError as exc:
         raise _structured_error(resp, f"is not valid JSON ({exc})") from exc
     if fmt.model is None:
+        problems = _schema_mismatch(value, fmt)
+        if problems:
+            raise _structured_error(resp, f"does not match its JSON Schema: {'; '.join(problems)}")
         return value
     try:
         return _type_adapter(fmt.model).validate_python(value)
     except Exception as exc:  # pydantic.ValidationError
         raise _structured_error(resp, f"does not match {fmt.name}: {_problems(exc)}") from exc
+
+
+def _schema_mismatch(value: Any, fmt: ResponseFormat) -> list[str]:
+    """Why ``value`` (already unwrapped) breaks ``fmt``'s JSON Schema dict: a pydantic model
+    checks its own answers, a plain schema is checked here (``json_object`` has none). A wrapped
+    array is checked against the array's schema, with ``$defs`` found at the wire root."""
+    schema = fmt.schema
+    if not isinstance(schema, dict):
+        return []
+    if fmt.wrapped_key is not None:
+        props = schema.get("properties")
+        inner = props.get(fmt.wrapped_key) if isinstance(props, dict) else None
+        return schema_problems(value, inner, root=schema) if isinstance(inner, dict) else []
+    return schema_problems(value, schema)
 
 
 def output_text(resp: ChatResponse) -> str:

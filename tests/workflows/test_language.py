@@ -92,3 +92,12 @@ def test_a_boolean_equals_only_a_boolean_as_in_json(text: str, expected: bool) -
     scopes = {"inputs": {"flag": False, "ok": True, "zero": 0},
               "state": {"o": {"a": True}, "p": {"a": 1}}}
     assert Condition.parse(text).evaluate(scopes) is expected
+
+
+def test_a_key_is_any_text_but_a_dot_or_a_brace_and_near_misses_are_kept_for_the_check() -> None:
+    scopes = {"inputs": {}, "state": {"place": {"città": "Porto", "first name": "Ada"}}}
+    t = Template.parse("{state.place.città}/{state.place.first name} {{state.place.città}} {\"k\": 1}")
+    assert t.render(scopes) == 'Porto/Ada {state.place.città} {"k": 1}' and t.unparsed == ()
+    assert Template.parse("{ state.place.città } {state..x} {inputs.n").unparsed == (
+        "{ state.place.città }", "{state..x}", "{inputs.n")
+    assert Condition.parse("state.place.città == 'Porto'").evaluate(scopes) is True

@@ -202,3 +202,23 @@ def test_the_printed_resume_command_works_as_pasted(tmp_path: Path, monkeypatch:
     (tmp_path / "my flows" / "two.yaml").write_text(flow.replace("fake/fail-400", "fake/echo"))   # step b fixed
     assert main(shlex.split(command)[1:]) == 0
     assert capsys.readouterr().out == "b: B A\n"
+
+
+def test_a_workflow_given_as_a_mapping_is_told_to_resume_through_the_sdk(tmp_path: Path) -> None:
+    """`cloverleaf run '<mapping>' --resume RUN_ID` was the hint: a command naming no file."""
+    flow = {"name": "hello", "inputs": {"who": {"type": "object", "default": {"a": 1}}}, "steps": [
+        {"id": "greet", "type": "llm_call", "model": "fake/echo", "prompt": "Hello, {inputs.who.b}!", "output": "g"}],
+        "outputs": {"g": "{state.g}"}}
+    with Client(settings(tmp_path)) as client:
+        with pytest.raises(WorkflowFailed) as info:
+            run_workflow(flow, client=client)
+        failed = info.value
+        assert str(failed).endswith(f"resume from this step with run_workflow(<the same workflow>, "
+                                    f"resume={failed.run_id!r})")
+        assert "cloverleaf run" not in str(failed) and "<mapping>" not in str(failed)
+        flow["steps"][0]["prompt"] = "Hello, {inputs.who.a}!"
+        flow["outputs"] = {"z": "{inputs.who.z}"}             # an object input: known to be missing only now
+        with pytest.raises(WorkflowFailed) as info:       # a failure in outputs: the same SDK-only hint
+            run_workflow(flow, resume=failed.run_id, client=client)
+        assert info.value.step == "outputs" and "cloverleaf run" not in str(info.value)
+        assert f"run_workflow(<the same workflow>, resume={failed.run_id!r})" in str(info.value)

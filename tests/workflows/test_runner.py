@@ -342,7 +342,7 @@ def test_a_failed_step_is_named_and_the_run_resumes_from_it(tmp_path: Path, clie
         run_workflow(RESUMABLE, client=client)
     failed = info.value
     assert failed.step == "second" and failed.run_id.startswith("run_")
-    assert "failed at step 'second'" in str(failed) and f"--resume {failed.run_id}" in str(failed)
+    assert "failed at step 'second'" in str(failed) and f"resume={failed.run_id!r}" in str(failed)
     saved = json.loads((tmp_path / "data" / "cloverleaf" / "runs" / f"{failed.run_id}.json").read_text())
     assert saved["status"] == "failed" and saved["failed_step"] == "second" and saved["done"] == ["first"]
     n = saved["state"]["first"]["n"]

@@ -14,7 +14,8 @@ Grammar (precedence low to high)::
     compare := operand (("==" | "!=" | "<" | "<=" | ">" | ">=" | "in" | "not in") operand)?
     operand := REF | STRING | NUMBER | true | false | null | "[" (operand ("," operand)*)? "]" | "(" expr ")"
 
-``REF`` is ``state.x.y`` or ``inputs.x``. A reference to a key that is not there (a step
+``REF`` is ``state.x.y`` or ``inputs.x``, its keys letters (of any script: ``state.place.città``),
+digits, ``_`` and ``-``. A reference to a key that is not there (a step
 that was skipped, an optional field the model left out) is ``null`` rather than an error,
 so ``when: state.review`` reads "when there is a review". Truthiness is JSON's: null, false,
 0, "" and empty lists/objects are false; equality is JSON's too: ``false == 0`` and ``1 in
@@ -38,7 +39,7 @@ _TOKEN = re.compile(r"""
       (?P<num>-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)
     | (?P<str>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
     | (?P<op>==|!=|<=|>=|<|>|\(|\)|\[|\]|,)
-    | (?P<word>[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*)
+    | (?P<word>[^\W\d][\w-]*(?:\.[\w-]+)*)
     )""", re.VERBOSE)
 _COMPARE = ("==", "!=", "<", "<=", ">", ">=", "in", "not in")
 _LITERALS = {"true": True, "false": False, "null": None}

@@ -408,7 +408,10 @@ class Runner:
 
     def _resume_hint(self, record: RunRecord) -> str:
         """The command (its path quoted, to paste as it is) and the SDK call that resume ``record``;
-        its privacy and data class are in the run file, so neither needs repeating."""
+        its privacy and data class are in the run file, so neither needs repeating. A workflow
+        given as a mapping has no file for the command to name: only the SDK call can resume it."""
+        if self._folder is None:
+            return f"run_workflow(<the same workflow>, resume={record.run_id!r})"
         command = shlex.join(["cloverleaf", "run", self.wf.source, "--resume", record.run_id])
         return f"`{command}` (or run_workflow(..., resume={record.run_id!r}))"
 

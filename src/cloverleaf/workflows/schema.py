@@ -41,7 +41,7 @@ from typing import Any
 from .._errors import WorkflowError
 from .._privacy import POLICIES
 from .condition import Condition, ConditionError
-from .template import Template
+from .template import Template, suggestion
 
 INPUT_TYPES = ("string", "number", "integer", "boolean", "object", "array")
 STEP_TYPES = ("llm_call", "embed")
@@ -197,6 +197,7 @@ def _inputs(raw: Any, problems: list[str]) -> tuple[InputSpec, ...]:
                 default = coerce(kind, default)
             except ValueError as exc:
                 problems.append(f"{where}.default: {exc}")
+            problems.extend(_not_json(*odd) for odd in list(_non_json_values(default, f"{where}.default"))[:1])
         required = bool(spec.get("required", not has_default))
         out.append(InputSpec(name, kind, default, required, str(spec.get("description") or "")))
     return tuple(out)
@@ -283,7 +284,19 @@ def _template(value: Any, where: str, problems: list[str], *, required: bool = F
     if not isinstance(value, str):
         problems.append(f"{where}: must be a string (a template), got {type(value).__name__}")
         return None
-    return Template.parse(value)
+    template = Template.parse(value)
+    for fragment in template.unparsed:
+        meant = suggestion(fragment)
+        problems.append(f"{where}: {_clipped(fragment)} looks like a reference but is not one, so it would be sent "
+                        "as text: " + (f"write {meant}" if meant else "a reference is {state.NAME.FIELD...} or "
+                                       "{inputs.NAME...}, with no spaces inside the braces")
+                        + "; to send the braces as text, double them: {{state.x}} is the text {state.x}")
+    return template
+
+
+def _clipped(text: str, limit: int = 40) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _step(item: Mapping[str, Any], step_id: str, kind: str, where: str, problems: list[str]) -> Step | None:
@@ -328,6 +341,9 @@ def _step(item: Mapping[str, Any], step_id: str, kind: str, where: str, problems
         problems.append(f"{where}.response_format: key {keys[0]!r} is not text (YAML reads an unquoted on, off, yes, "
                         f"no, a number or null as such): quote it, e.g. 'on':")
         fmt = None
+    elif fmt is not None and (odd := next(_non_json_values(fmt, f"{where}.response_format"), None)):
+        problems.append(_not_json(*odd))
+        fmt = None
     max_tokens = item.get("max_tokens")
     if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1):
         problems.append(f"{where}.max_tokens: must be a positive integer")
@@ -350,6 +366,40 @@ def _non_text_keys(value: Any) -> Iterator[Any]:
     elif isinstance(value, list):
         for item in value:
             yield from _non_text_keys(item)
+
+
+def _non_json_values(value: Any, at: str) -> Iterator[tuple[str, Any]]:
+    """Where ``value`` holds something JSON has no form for (a date or datetime YAML read from an
+    unquoted ``2024-01-31``, a set, NaN), with the value: found when the file is loaded, not
+    when the step that sends the schema is reached, after the steps before it were paid for."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _non_json_values(item, f"{at}.{key}")
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _non_json_values(item, f"{at}[{index}]")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            yield at, value
+    elif not (value is None or isinstance(value, str | int | bool)):
+        yield at, value
+
+
+def _not_json(at: str, value: Any) -> str:
+    """The problem for a value JSON cannot hold (the schema is sent as JSON, an input is saved
+    with the run as JSON), with what to write instead."""
+    import datetime
+
+    text = _clipped(str(value))
+    if isinstance(value, datetime.date | datetime.time):
+        fix = f"YAML reads an unquoted date or time as one: quote it, e.g. '{text}'"
+    elif isinstance(value, set | frozenset):
+        fix = "write a list instead"
+    elif isinstance(value, float):
+        fix = "JSON has no NaN or infinity: write a finite number"
+    else:
+        fix = "write it as text, a number, true/false, null, a list or a mapping"
+    return f"{at}: {type(value).__name__} {text} is not a JSON value ({fix})"
 
 
 def _attachments(raw: Any, where: str, problems: list[str]) -> tuple[AttachmentSpec, ...]:

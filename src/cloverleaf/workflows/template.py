@@ -2,8 +2,11 @@
 
 Only ``{inputs.NAME...}`` and ``{state.NAME...}`` are references; every other brace is
 text, so a prompt may hold JSON examples as written. A path walks into structured outputs
-(``{state.city.name}``) and lists (``{state.items.0}``). ``{{state.x}}`` is the literal text
-``{state.x}``.
+(``{state.city.name}``) and lists (``{state.items.0}``); a key is any text but ``.`` and braces
+(``{state.place.città}``). ``{{state.x}}`` is the literal text ``{state.x}``. Text that looks
+like a reference but is not one (``{ state.x }`` with spaces, ``{state..x}``) is kept in
+:attr:`Template.unparsed`, and the workflow's check refuses it: the model would otherwise get
+the braces instead of the value, and nothing would say so.
 
 A template is parsed once, when the workflow is loaded (so references are checked before
 any call), and rendered per run. A reference to a missing key is a :class:`TemplateError`
@@ -20,7 +23,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-_REF = re.compile(r"\{\{((?:inputs|state)(?:\.[A-Za-z0-9_-]+)+)\}\}|\{((?:inputs|state)(?:\.[A-Za-z0-9_-]+)+)\}")
+#: A path segment is any text but ``.`` (the separator) and braces: a JSON Schema property may be
+#: named in any script (``città``) or hold a space (``first name``), though not begin or end with one.
+_SEGMENT = r"[^.{}\s](?:[^.{}\n]*[^.{}\s])?"
+_PATH = r"(?:inputs|state)(?:\." + _SEGMENT + r")+"
+_REF = re.compile(r"\{\{(" + _PATH + r")\}\}|\{(" + _PATH + r")\}")
+#: What is left as text but was surely meant as a reference: ``{ state.x }``, ``{state..x}``,
+#: ``{state.x`` never closed. Sent as it is, the model would get the braces, not the value.
+_LOOKS_LIKE_REF = re.compile(r"\{\s*(?:inputs|state)\s*\.[^{}]{0,60}\}?")
+
+
+def suggestion(fragment: str) -> str | None:
+    """The reference ``fragment`` (an entry of :attr:`Template.unparsed`) was surely meant to be,
+    when taking the spaces out makes one (``{ state.x }`` → ``{state.x}``)."""
+    squeezed = re.sub(r"\s*([{}.])\s*", r"\1", fragment.strip())
+    return squeezed if _REF.fullmatch(squeezed) and not squeezed.startswith("{{") else None
 
 
 class TemplateError(Exception):
@@ -81,14 +98,19 @@ class Template:
 
     text: str
     parts: tuple[str | Ref, ...]
+    #: Text that looks like a reference but is not one the grammar reads (``{ state.x }``): the
+    #: workflow's check reports each, rather than the model receiving it as braces.
+    unparsed: tuple[str, ...] = ()
 
     @classmethod
     def parse(cls, text: str) -> Template:
         parts: list[str | Ref] = []
+        unparsed: list[str] = []
         pos = 0
         for m in _REF.finditer(text):
             if m.start() > pos:
                 parts.append(text[pos:m.start()])
+                unparsed.extend(_LOOKS_LIKE_REF.findall(text, pos, m.start()))
             if m.group(1):                      # {{state.x}}: the literal text {state.x}
                 parts.append("{" + m.group(1) + "}")
             else:
@@ -96,7 +118,8 @@ class Template:
             pos = m.end()
         if pos < len(text):
             parts.append(text[pos:])
-        return cls(text, tuple(_merge(parts)))
+            unparsed.extend(_LOOKS_LIKE_REF.findall(text, pos))
+        return cls(text, tuple(_merge(parts)), tuple(unparsed))
 
     @property
     def refs(self) -> list[Ref]:

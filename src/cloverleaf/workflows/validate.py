@@ -20,6 +20,7 @@ from typing import Any
 
 from .._capabilities import Capability
 from .._errors import AttachmentError, CloverleafError, PrivacyViolation, UnsupportedCapability, WorkflowError
+from .._json_schema import local_target
 from .._privacy import Decision
 from .._resolve import embedding_model
 from .._types import Attachment, ChatRequest, Message, Role
@@ -73,6 +74,8 @@ def _check_ref(ref: Ref, inputs: Mapping[str, Any], state: Mapping[str, Shape], 
     if ref.root == "inputs":
         if key not in inputs:
             problems.append(f"{where}: {{{ref}}} names no declared input; inputs: {', '.join(inputs) or 'none'}")
+        elif strict and (problem := _path_problem({"input": inputs[key].type}, rest, f"inputs.{key}")):
+            problems.append(f"{where}: {{{ref}}}: {problem}")
         return
     if key not in state:
         known = ", ".join(state) or "none"
@@ -85,8 +88,16 @@ def _check_ref(ref: Ref, inputs: Mapping[str, Any], state: Mapping[str, Shape], 
             problems.append(f"{where}: {{{ref}}}: {problem}")
 
 
+#: JSON Schema (and input) types whose values have no fields.
+_SCALARS = ("string", "number", "integer", "boolean")
+
+
 def _path_problem(shape: Shape, path: list[str], walked: str) -> str | None:
-    """Why ``path`` cannot exist in a value of ``shape`` (None when it can, or cannot be known)."""
+    """Why ``path`` cannot exist in a value of ``shape`` (None when it can, or cannot be known).
+    A response_format is walked through its ``properties``, ``items``, local ``$ref`` and a
+    schema-valued ``additionalProperties`` (an open map: any key, with that schema)."""
+    root = shape if isinstance(shape, Mapping) and "input" not in shape else None
+    origin = walked
     for key in path:
         if shape == "text":
             return f"{walked} is the step's text (no response_format), so it has no field {key!r}"
@@ -95,23 +106,65 @@ def _path_problem(shape: Shape, path: list[str], walked: str) -> str | None:
                 return f"{walked} is an embedding (a list of numbers), so it has no field {key!r}"
             shape = "vector" if shape == "vectors" else None
         elif isinstance(shape, Mapping) and "input" in shape:
+            kind = shape["input"]
+            if kind in _SCALARS:
+                return f"{walked} is {_a(kind)} input, so it has no field {key!r}"
+            if kind == "array" and not key.isdigit():
+                return f"{walked} is a list input; use an index ({walked}.0), not {key!r}"
             return None                                        # an object input: unknown shape
         elif isinstance(shape, Mapping):
+            shape = _referenced(shape, root)
             props = shape.get("properties")
+            extra = shape.get("additionalProperties")
+            if _is_scalar(shape):
+                return f"the response_format of {origin} makes {walked} {_a(_type_words(shape))}, so it has no field {key!r}"
             if shape.get("type") == "array" or "items" in shape:
                 if not key.isdigit():
                     return f"{walked} is a list; use an index ({walked}.0), not {key!r}"
                 shape = shape.get("items") or None
-            elif isinstance(props, Mapping) and shape.get("additionalProperties") is not True:
-                if key not in props:
-                    return f"the response_format of {walked} has no property {key!r} (it has: {', '.join(props)})"
+            elif isinstance(props, Mapping) and key in props:
                 shape = props[key]
+            elif isinstance(extra, Mapping):                   # an open map: any key, with this schema
+                shape = extra
+            elif isinstance(props, Mapping) and extra is not True and "patternProperties" not in shape:
+                return f"the response_format of {walked} has no property {key!r} (it has: {', '.join(props)})"
             else:
                 return None
         else:
             return None
         walked = f"{walked}.{key}"
     return None
+
+
+def _referenced(schema: Mapping[str, Any], root: Any, hops: int = 32) -> Mapping[str, Any]:
+    """``schema`` with a local ``$ref`` followed (to what it names, its own keys over it); a
+    reference that names nothing, or a chain longer than ``hops``, is left as it is."""
+    while hops and isinstance(schema.get("$ref"), str):
+        target = local_target(root, schema["$ref"])
+        if not isinstance(target, Mapping):
+            break
+        schema = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
+        hops -= 1
+    return schema
+
+
+def _is_scalar(schema: Mapping[str, Any]) -> bool:
+    """Whether every value ``schema`` allows is a string, number or boolean (or null): a type,
+    or a list of them, with no way around it (anyOf, $ref) left unfollowed."""
+    kind = schema.get("type")
+    kinds = [kind] if isinstance(kind, str) else kind if isinstance(kind, list) else None
+    if not kinds or any(k in schema for k in ("anyOf", "oneOf", "allOf", "$ref")):
+        return False
+    return all(k in (*_SCALARS, "null") for k in kinds) and any(k != "null" for k in kinds)
+
+
+def _type_words(schema: Mapping[str, Any]) -> str:
+    kind = schema["type"]
+    return kind if isinstance(kind, str) else " or ".join(k for k in kind if k != "null")
+
+
+def _a(kind: str) -> str:
+    return ("an " if kind[0] in "aeiou" else "a ") + kind
 
 
 @dataclass(slots=True)
