@@ -19,6 +19,7 @@ import openai
 import pytest
 
 from cloverleaf._context import KeyPolicy
+from cloverleaf.server.errors import ApiError
 
 from .conftest import MASTER, Live, create_key, settings, start_live, stop_live
 from .ui_support import csrf_of, form_token_of, sign_in
@@ -231,5 +232,19 @@ def test_a_project_is_a_limit_and_within_only_itself() -> None:
     assert wider_than(acme, KeyPolicy(key_id="c", project="acme")) is None
     assert wider_than(acme, KeyPolicy(key_id="c", project="other"))[0] == "project"   # type: ignore[index]
     assert wider_than(acme, KeyPolicy(key_id="c"))[0] == "project"                    # type: ignore[index]
-    assert wider_than(KeyPolicy(key_id="k"), KeyPolicy(key_id="c", project="acme")) is None
+    assert wider_than(KeyPolicy(key_id="k"), KeyPolicy(key_id="c", project="acme")) is None   # an unlimited key chooses
     assert has_limits(acme) and not has_limits(KeyPolicy(key_id="k"))
+
+
+def test_a_limited_key_without_a_project_cannot_mint_one_into_a_project() -> None:
+    """Its keys would spend another team's project budget, which the server's header rule
+    (``project_not_allowed``) refuses the key itself; they stay project-less as it is."""
+    from cloverleaf.server.ui.key_limits import inherit, wider_than
+
+    limited = KeyPolicy(key_id="k", allowed_models=("slow",))
+    assert wider_than(limited, KeyPolicy(key_id="c", allowed_models=("slow",), project="team-other"))[0] == "project"  # type: ignore[index]
+    parent = type("Row", (), {"id": "k", "allowed_models": ["slow"], "privacy": None, "project": None, "budget": None,
+                              "budget_period": None, "rpm": None, "tpm": None, "expires_at": None})()
+    with pytest.raises(ApiError) as info:
+        inherit(parent, {"allowed_models": ["slow"], "project": "team-other"})
+    assert info.value.param == "project"

@@ -126,7 +126,9 @@ def wider_than(parent: Any, child: Any, *, parent_expires: float | None = None,
                                       "name models exactly, or use one of your own patterns")
     if parent.privacy == "local-only" and child.privacy != "local-only":
         return "privacy", "privacy: yours is local-only, so this key's must be local-only too"
-    if parent.project is not None and child.project != parent.project:
+    # a key that limits anything keeps its keys in its project, none included: a key without a
+    # project naming one would spend that team's budget (only an unlimited key may choose)
+    if child.project != parent.project and (parent.project is not None or has_limits(parent)):
         return "project", (f"project: yours is {parent.project!r}, so this key's must be {parent.project!r} too "
                            f"(not {child.project or 'none'!r}): its calls would spend outside your project's budget")
     if parent.budget is not None:
