@@ -20,6 +20,9 @@ PROBE = b"HTTP/1.1 100 Continue\r\n\r\n"
 #: in a chunked answer, between chunks: a leading zero of the next chunk's size (RFC 9112 §7.1,
 #: ``chunk-size = 1*HEXDIG``): ``1a`` becomes ``01a``, the last chunk ``00``
 CHUNK_PROBE = b"0"
+#: the most 100 Continues one request is sent while reading is paused: Go's client before 1.24
+#: refuses a sixth interim answer, and Node's fetch any it did not ask for
+PAUSED_PROBES = 4
 TCP_CLOSE = 7  # ``tcpi_state``: the client reset the connection (Linux)
 TCP_CLOSE_WAIT = 8  # ``tcpi_state``: the client sent its FIN, and nothing more
 CAN_SEE_RESETS = hasattr(socket, "TCP_INFO")

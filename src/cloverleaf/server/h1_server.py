@@ -55,7 +55,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from .connections import ConnectionGuard, ConnectionLimits
 from .h1_cycle import HANGUP_EXTENSION, Cycle, status_line
-from .h1_peer import CAN_SEE_RESETS, TCP_CLOSE, TCP_CLOSE_WAIT, probe_for, tcp_state
+from .h1_peer import CAN_SEE_RESETS, PAUSED_PROBES, TCP_CLOSE, TCP_CLOSE_WAIT, probe_for, tcp_state
 from .h1_refusals import (
     CODING,
     MAX_HEAD,
@@ -143,6 +143,8 @@ class H1Protocol(asyncio.Protocol):
         self.half_closed = False  # the client shut its sending side (see eof_received)
         self.checking = False  # _check_gone is scheduled
         self.probed: Cycle | None = None  # the request a probe was written for (see _check_gone)
+        #: while reading is paused: (the request, how many 100 Continues it was sent, when the next may go)
+        self.paused_probes: tuple[Cycle | None, int, float] = (None, 0, 0.0)
 
     # -- the connection ---------------------------------------------------------------
 
@@ -206,6 +208,7 @@ class H1Protocol(asyncio.Protocol):
         # connections, 640 protocols with their transports, cycles and buffers were garbage)
         self.parser = self.llhttp = None  # type: ignore[assignment]
         self.cycle = self.probed = None
+        self.paused_probes = (None, 0, 0.0)
 
     def expire(self) -> bool:
         """The guard's verdict: idle too long, head too slow, a client that reads nothing
@@ -360,9 +363,11 @@ class H1Protocol(asyncio.Protocol):
         written to ask (:func:`.h1_peer.probe_for`), which a half-closed client reads and skips:
         once the FIN is in (CLOSE_WAIT), once per request, a 100 Continue before its answer or a
         leading zero of the next chunk's size in a chunked one; while reading is paused (a FIN
-        may wait unread, unseen, behind what the client still sends) a 100 Continue every time,
-        until the answer begins. Where nothing may be written (HTTP/1.0, a Content-Length answer
-        half sent) the answer's own next write draws the reset."""
+        may wait unread, unseen, behind what the client still sends) a 100 Continue, at most
+        ``PAUSED_PROBES`` per request at doubling intervals (0.1, 0.3, 0.7 s... after the pause:
+        some clients refuse more than five interim answers, Go's before 1.24 among them), until
+        the answer begins. Where nothing may be written (HTTP/1.0, a Content-Length answer half
+        sent) the answer's own next write draws the reset."""
         self.checking = False
         transport = self.transport
         cycle = self.cycle
@@ -378,7 +383,7 @@ class H1Protocol(asyncio.Protocol):
         if cycle is not None and not cycle.complete:
             version = cycle.scope["http_version"]
             if state != TCP_CLOSE_WAIT:  # reading paused: a FIN may wait behind the bytes not read
-                probe = probe_for(cycle.started, bool(cycle.head), False, version)  # a 100 Continue, every time
+                probe = self._paused_probe(cycle, version)
             elif self.probed is not cycle:
                 self.probed = cycle
                 probe = probe_for(cycle.started, bool(cycle.head), cycle.chunked, version)
@@ -389,6 +394,19 @@ class H1Protocol(asyncio.Protocol):
                 return
         self.checking = True
         self.loop.call_later(0.1, self._check_gone)
+
+    def _paused_probe(self, cycle: Cycle, version: str) -> bytes:
+        """The 100 Continue to write now while reading is paused, if one is due (see
+        :meth:`_check_gone`): at most ``PAUSED_PROBES`` for ``cycle``, each twice as long after
+        the one before."""
+        owner, sent, due = self.paused_probes
+        if owner is not cycle:
+            sent, due = 0, 0.0
+        now = self.loop.time()
+        if sent >= PAUSED_PROBES or now < due:
+            return b""
+        self.paused_probes = (cycle, sent + 1, now + 0.1 * 2 ** (sent + 1))
+        return probe_for(cycle.started, bool(cycle.head), False, version)
 
     def _parse_error(self, exc: httptools.HttpParserError) -> None:
         """A request llhttp cannot parse (a malformed or duplicated Content-Length, a bad chunk
