@@ -91,6 +91,7 @@ from ..claude_rules import (
     thinking_budget,
     tool_choice_allows_thinking,
 )
+from ..extra_tools import with_extra_tools
 from .auth import CredentialCache, sign_request
 from .citations import citations_from
 from .errors import error_class, error_fields, stream_error
@@ -251,6 +252,9 @@ class BedrockAdapter(Adapter):
         if native and fmt is not None and fmt.type == "json_schema" and fmt.schema is not None:
             body["outputConfig"] = {"textFormat": {"type": "json_schema", "structure": {
                 "jsonSchema": {"name": fmt.name, "schema": json.dumps(fmt.schema)}}}}
+        if isinstance(extra.get("toolConfig"), dict) and tool_config:   # its tools join the caller's
+            joined = with_extra_tools(tool_config, extra["toolConfig"], _converse_tool_name)
+            extra["toolConfig"] = {**tool_config, **joined}
         body.update(extra)
         return body
 
@@ -607,6 +611,13 @@ def _tool_spec(name: str, description: str | None, schema: dict[str, Any]) -> di
     if description:
         spec["description"] = description
     return {"toolSpec": spec}
+
+
+def _converse_tool_name(tool: Any) -> str | None:
+    """A Converse tool's name: a ``toolSpec``'s, or a ``systemTool``'s (Nova's ``nova_grounding``)."""
+    spec = (tool.get("toolSpec") or tool.get("systemTool")) if isinstance(tool, dict) else None
+    name = spec.get("name") if isinstance(spec, dict) else None
+    return name if isinstance(name, str) else None
 
 
 def _has_tool_blocks(messages: list[dict[str, Any]]) -> bool:
