@@ -47,6 +47,9 @@ def test_an_extra_tool_named_like_a_callers_tool_takes_its_place() -> None:
     tools = body("anthropic", "claude-sonnet-4-5", {"tools": [mine, {"type": "web_search_20250305",
                                                                      "name": "web_search"}]})["tools"]
     assert [t["name"] for t in tools] == ["get_weather", "web_search"] and tools[0] == mine
+    relayed = body("anthropic", "claude-sonnet-4-5", {"tools": [{"type": "web_search_20250305", "name": "web_search"},
+                                                                mine]})["tools"]
+    assert [t["name"] for t in relayed] == ["web_search", "get_weather"]   # a whole list keeps its order
 
 
 def test_gemini_server_tools_sit_beside_the_function_declarations() -> None:

@@ -5,8 +5,9 @@ Gemini's ``google_search`` and ``code_execution``, the Responses API's ``web_sea
 ``systemTool``) next to the function tools of ``ChatRequest.tools``. Merged like any other
 field, its ``tools`` list replaced the one built from ``ChatRequest.tools``, and the caller's
 functions were silently gone from the request. Here the extra tools come after the built ones;
-an extra tool named like a built one takes that one's place, so a caller who had put the whole
-list in ``extra_body`` (the work-around) still sends each tool once. A ``tools`` value that is
+an extra tool named like a built one replaces it, so a caller who had put the whole list in
+``extra_body`` (the work-around, or the server relaying a client's tools) sends each tool once,
+in its own order. A ``tools`` value that is
 not a list is the caller's to send as given.
 """
 
@@ -31,21 +32,13 @@ def tool_name(tool: Any) -> str | None:
 
 
 def joined(built: Any, extra: Any, name_of: NameOf = tool_name) -> Any:
-    """``built`` followed by ``extra``, an extra tool replacing the built one of its name; ``extra``
-    as given when either is not a list."""
+    """``built`` followed by ``extra``, an extra tool replacing the built one of its name (in
+    ``extra``'s order: a list sent whole, as the server relays a Responses client's tools, keeps
+    the client's order); ``extra`` as given when either is not a list."""
     if not isinstance(extra, list) or not isinstance(built, list):
         return extra
-    out = list(built)
-    at = {name: i for i, tool in enumerate(out) if (name := name_of(tool)) is not None}
-    for tool in extra:
-        name = name_of(tool)
-        if name is not None and name in at:
-            out[at[name]] = tool
-        else:
-            if name is not None:
-                at[name] = len(out)
-            out.append(tool)
-    return out
+    replaced = {name for tool in extra if (name := name_of(tool)) is not None}
+    return [tool for tool in built if name_of(tool) not in replaced] + extra
 
 
 def with_extra_tools(body: Mapping[str, Any], extra_body: Mapping[str, Any], name_of: NameOf = tool_name,
