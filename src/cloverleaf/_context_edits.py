@@ -23,7 +23,7 @@ from ._errors import InvalidRequestError
 from ._types import ChatRequest
 
 if TYPE_CHECKING:
-    from .providers.base import Adapter
+    from .providers.base import Adapter, ProviderConfig
 
 #: Who applies context edits, for the refusal's message.
 SUPPORTED_BY = "the anthropic provider and Claude models on bedrock"
@@ -31,12 +31,12 @@ SUPPORTED_BY = "the anthropic provider and Claude models on bedrock"
 _THINKING_EDITS = "clear_thinking_"
 
 
-def for_target(req: ChatRequest, adapter: Adapter, model: str) -> ChatRequest:
-    """``req`` as ``adapter`` can send it to ``model``: itself when there are no edits or the
+def for_target(req: ChatRequest, adapter: Adapter, model: str, cfg: ProviderConfig | None = None) -> ChatRequest:
+    """``req`` as ``adapter`` can send it to ``model`` under ``cfg``: itself when there are no edits or the
     provider applies them; else without its thinking edits (raises InvalidRequestError when
     another kind of edit is asked for)."""
     edits = (req.context_management or {}).get("edits") or []
-    if req.context_management is None or adapter.takes_context_management(model):
+    if req.context_management is None or adapter.takes_context_management(model, cfg):
         return req
     for edit in edits:
         kind = edit.get("type") if isinstance(edit, dict) else None

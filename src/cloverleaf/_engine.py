@@ -227,7 +227,7 @@ class Engine:
             req = documents.without_documents(req)
         else:
             req = documents.system_documents_as_text(req)
-        req = context_edits.for_target(req, target.adapter, target.model)
+        req = context_edits.for_target(req, target.adapter, target.model, target.cfg)
         try:
             http_req = target.adapter.build_chat(req, target.cfg)
         except ValueError as exc:  # a request the provider's format cannot express: the caller's to fix

@@ -36,7 +36,13 @@ class ModelPrice:
     ``long_context`` holds the rates a prompt of more than ``long_context_above`` input tokens
     (cached and cache-written ones included) bills at, for every token of the call: Gemini 2.5
     Pro above 200k, Claude Sonnet 4/4.5 with the 1M-context beta above 200k. Its
-    ``context_window`` is the window that tier serves (1M for the Claude beta)."""
+    ``context_window`` is the window that tier serves (1M for the Claude beta).
+
+    ``web_search`` is USD per 1,000 server-side web searches (Anthropic: $10), billed on top of
+    the tokens for each search ``Usage.web_search_requests`` counts. ``tiers`` are the rates of
+    the processing tiers a call can be served at, by the name the upstream answers with
+    (OpenAI's ``flex``, half the standard rates, and ``priority``): a call served at one
+    (``Usage.service_tier``) bills at its rates; any other tier name at this row's."""
 
     input: float
     output: float
@@ -48,6 +54,20 @@ class ModelPrice:
     audio_input: float | None = None
     long_context_above: int | None = None
     long_context: ModelPrice | None = None
+    web_search: float | None = None
+    tiers: tuple[tuple[str, ModelPrice], ...] = ()
+
+    def tier(self, name: str | None) -> ModelPrice:
+        """The rates of processing tier ``name``: its own where this row lists them, else this row's."""
+        if name is not None:
+            for tier_name, price in self.tiers:
+                if tier_name == name:
+                    return price
+        return self
+
+    def search_fees(self, searches: int) -> float:
+        """USD for ``searches`` server-side web searches."""
+        return searches * (self.web_search or 0.0) / 1000
 
     def scaled(self, factor: float) -> ModelPrice:
         """Every rate (and its long-context tier's) times ``factor``: an endpoint's premium."""
@@ -58,7 +78,8 @@ class ModelPrice:
             self, input=round(self.input * factor, 6), output=round(self.output * factor, 6),
             cached_input=times(self.cached_input), cache_write=times(self.cache_write),
             cache_write_1h=times(self.cache_write_1h), audio_input=times(self.audio_input),
-            long_context=self.long_context.scaled(factor) if self.long_context is not None else None)
+            long_context=self.long_context.scaled(factor) if self.long_context is not None else None,
+            tiers=tuple((name, tier.scaled(factor)) for name, tier in self.tiers))
 
     def rates_for(self, input_tokens: int) -> ModelPrice:
         """The rates a call whose prompt is ``input_tokens`` long bills at."""
@@ -72,7 +93,8 @@ class ModelPrice:
         bills at all: a free local model costs 0.0 however much it was used)."""
         if not usage.reported:
             return 0.0 if self.dearest_input == 0.0 and not self.output else None
-        return self.rates_for(usage.input_tokens)._tier_cost(usage)
+        tokens = self.tier(usage.service_tier).rates_for(usage.input_tokens)._tier_cost(usage)
+        return round(tokens + self.search_fees(usage.web_search_requests), 10)
 
     def _tier_cost(self, usage: Usage) -> float:
         cached = min(usage.cached_tokens, usage.input_tokens)
@@ -140,7 +162,13 @@ class ModelPrice:
                    context_window if context_window is not None else (like.context_window if like else None),
                    (), scaled(cache_write_1h, like.cache_write_1h if like else None),
                    scaled(None, like.audio_input if like else None))
-        if like is None or like.long_context is None or not like.input:
+        if like is None or not like.input:
+            return base
+        # the row's per-search fee is the provider's, whatever the token rates; its tiers move
+        # with this entry's rates as its long-context tier does
+        base = replace(base, web_search=like.web_search,
+                       tiers=tuple((name, _in_proportion(tier, like, base)) for name, tier in like.tiers))
+        if like.long_context is None:
             return base
         return replace(base, long_context_above=like.long_context_above,
                        long_context=_in_proportion(like.long_context, like, base))
@@ -169,9 +197,11 @@ def _in_proportion(tier: ModelPrice, row: ModelPrice, mine: ModelPrice) -> Model
 def _row(row: dict[str, Any]) -> ModelPrice:
     """A price-table row (or a row's ``long_context`` tier, whose ``above`` is its threshold)."""
     tier = row.get("long_context")
+    tiers = tuple((name, _row({"context": row.get("context"), **rates})) for name, rates in row.get("tiers", {}).items())
     return ModelPrice(row["input"], row["output"], row.get("cached_input"), row.get("cache_write"),
                       row.get("context"), tuple(row.get("uses", ())), row.get("cache_write_1h"),
-                      row.get("audio_input"), tier["above"] if tier else None, _row(tier) if tier else None)
+                      row.get("audio_input"), tier["above"] if tier else None, _row(tier) if tier else None,
+                      row.get("web_search"), tiers)
 
 
 @lru_cache(maxsize=1)

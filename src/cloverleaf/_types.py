@@ -451,6 +451,12 @@ class Usage:
     #: The part of ``input_tokens`` that was audio (Gemini's ``promptTokensDetails``, OpenAI's
     #: ``prompt_tokens_details.audio_tokens``): some providers bill it at its own rate.
     audio_input_tokens: int = 0
+    #: Web searches the provider ran on the server for this call (Anthropic's
+    #: ``usage.server_tool_use.web_search_requests``): billed per search, on top of the tokens.
+    web_search_requests: int = 0
+    #: The processing tier the upstream says served the call (OpenAI's ``service_tier``:
+    #: ``default``, ``flex``, ``priority``): a tier bills at its own rates where the table lists them.
+    service_tier: str | None = None
 
     @property
     def total_tokens(self) -> int:
@@ -467,6 +473,8 @@ class Usage:
             self.cache_write_1h_tokens + other.cache_write_1h_tokens,
             self.reported and other.reported,   # a sum with an unknown part is unknown
             self.audio_input_tokens + other.audio_input_tokens,
+            self.web_search_requests + other.web_search_requests,
+            self.service_tier or other.service_tier,
         )
 
 

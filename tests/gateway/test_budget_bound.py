@@ -349,3 +349,36 @@ def test_the_bound_picks_each_calls_tier_though_a_targets_rates_are_worked_out_o
     edge = price.long_context_above
     assert bound([pro], edge, 0) == pytest.approx(edge * 10 / 1e6)
     assert bound([pro], edge + 1, 0) == pytest.approx((edge + 1) * 15 / 1e6)
+
+
+async def _requested(gw: Gateway, req: Any) -> float:
+    """What the call would reserve: the budget is too small for any call, so it says."""
+    with pytest.raises(BudgetExceeded) as refused:
+        await gw.achat("r", req)
+    return refused.value.requested
+
+
+async def test_a_call_that_can_search_the_web_reserves_for_its_searches(harness: Harness) -> None:
+    """Anthropic bills $10 per 1,000 web searches on top of the tokens: a call with the
+    web_search tool reserves for its max_uses searches, or for DEFAULT_WEB_SEARCHES without one."""
+    from cloverleaf.gateway.estimate import DEFAULT_WEB_SEARCHES
+
+    gw = harness.gateway(clock=SystemClock(), routes={"r": {"targets": ["anthropic/claude-sonnet-4-5"],
+                                                            "output_estimate": 100}},
+                         budgets={"r": {"limit_usd": 0.000001}}, env={"ANTHROPIC_API_KEY": "k"})
+    plain = await _requested(gw, chat_request("news?"))
+    tool = {"type": "web_search_20250305", "name": "web_search"}
+    capped = await _requested(gw, chat_request("news?", extra_body={"tools": [{**tool, "max_uses": 3}]}))
+    open_ended = await _requested(gw, chat_request("news?", extra_body={"tools": [tool]}))
+    assert 3 * 0.01 < capped - plain < 3 * 0.01 + 0.005                     # the tool's own bytes are input too
+    assert open_ended - capped == pytest.approx((DEFAULT_WEB_SEARCHES - 3) * 0.01, abs=0.001)
+
+
+async def test_a_call_asking_for_priority_processing_reserves_at_the_priority_rates(harness: Harness) -> None:
+    """OpenAI bills gpt-5's priority tier $2.50/$20 against $1.25/$10: a call that asks for it
+    reserves at those rates (it reserved at the standard ones and overran the budget)."""
+    gw = harness.gateway(clock=SystemClock(), routes={"r": {"targets": ["openai/gpt-5"], "output_estimate": 10_000}},
+                         budgets={"r": {"limit_usd": 0.000001}}, env={"OPENAI_API_KEY": "k"})
+    standard = await _requested(gw, chat_request("hi"))
+    priority = await _requested(gw, chat_request("hi", extra_body={"service_tier": "priority"}))
+    assert priority == pytest.approx(2 * standard, rel=0.01)   # its extra_body adds a few prompt bytes

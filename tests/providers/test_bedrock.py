@@ -486,6 +486,15 @@ def test_several_documents_get_distinct_names() -> None:
     assert [b["document"]["name"] for b in named["messages"][0]["content"]] == ["Q3 report final", "Q3 report final 2"]
 
 
+def test_a_numbered_name_never_repeats_a_name_given_out() -> None:
+    """``report 2.pdf`` after two ``report.pdf``: the second was numbered ``report 2`` already, so
+    Bedrock got two documents of one name and answered 400; a taken number is skipped."""
+    pdfs = [Attachment(type="pdf", data=b"%PDF", filename=n) for n in
+            ("report.pdf", "report.pdf", "report 2.pdf", "Document 1.pdf", None, "x" * 300, "x" * 300)]
+    names = [b["document"]["name"] for b in sent(ChatRequest(NOVA, [Message.user(pdfs)]))["messages"][0]["content"]]
+    assert names == ["report", "report 2", "report 2 2", "Document 1", "Document 2", "x" * 200, "x" * 198 + " 2"]
+
+
 def test_documents_keep_context_and_citations_for_claude_and_read_as_text_elsewhere() -> None:
     """A Document is Converse's document block for Claude (text, content and PDF sources, context,
     citations, a cache point after it); other models read its title and context as text."""

@@ -12,7 +12,7 @@ import pytest
 from cloverleaf._config import Settings
 from cloverleaf._engine import Engine
 from cloverleaf._http import HttpRequest
-from cloverleaf._types import ChatRequest, EmbeddingRequest, Message
+from cloverleaf._types import ChatRequest, Document, EmbeddingRequest, Message, ReasoningConfig, Text
 from cloverleaf.providers.bedrock.auth import StaticCredentials, sign_request
 from cloverleaf.transport import Transport
 from tests.wire import cassette
@@ -67,3 +67,38 @@ def test_chat_stream_and_embeddings_end_to_end(engine: Engine) -> None:
     titan = engine.resolve("bedrock/amazon.titan-embed-text-v2:0")
     emb = engine.embed(titan, EmbeddingRequest("ignored", ["hello", "world"]))
     assert [len(v) for v in emb.vectors] == [1024, 1024] and emb.usage.input_tokens == 4
+
+
+ARN = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3d4e5"
+CONVERSE_ANSWER = {"output": {"message": {"role": "assistant", "content": [{"text": "ok"}]}},
+                   "stopReason": "end_turn", "usage": {"inputTokens": 10, "outputTokens": 1, "totalTokens": 11}}
+
+
+def test_an_application_inference_profile_marked_claude_follows_claudes_rules(tmp_path: Path) -> None:
+    """An application inference profile's ARN names no model: ``model_family = "anthropic"`` on
+    the model's entry makes it Claude, so it is asked for thinking, keeps its documents (with
+    citations) and gets context edits, where before reasoning was refused and documents flattened."""
+    bodies: list[dict] = []
+
+    def claude_upstream(request: httpx.Request) -> httpx.Response:
+        verify_signature(request)
+        bodies.append(json.loads(request.content))
+        return httpx.Response(200, json=CONVERSE_ANSWER)
+
+    toml = tmp_path / "cloverleaf.toml"
+    toml.write_text('[providers.bedrock]\nextra = { region = "us-east-1", aws_access_key_id = "AKIDENGINE", '
+                    'aws_secret_access_key = "engine-secret" }\n'
+                    f'[[models]]\nname = "claude-app"\nprovider = "bedrock"\nidentifier = "{ARN}"\n'
+                    'additional_config = { model_family = "anthropic" }\n')
+    engine = Engine(Settings.load(toml, env={}), transport=Transport(mounts={"all://": httpx.MockTransport(
+        claude_upstream)}))
+    target = engine.resolve("claude-app")
+    doc = Document("Refunds are accepted within 30 days.", title="Refund policy", citations=True)
+    engine.chat(target, ChatRequest("ignored", [Message.user([doc, Text("How long?")])],
+                                    reasoning=ReasoningConfig(effort="high"),
+                                    context_management={"edits": [{"type": "clear_tool_uses_20250919"}]}))
+    fields = bodies[-1]["additionalModelRequestFields"]
+    assert fields["thinking"]["type"] == "enabled" and fields["context_management"]["edits"]
+    assert bodies[-1]["messages"][0]["content"][0] == {"document": {
+        "format": "txt", "name": "Refund policy", "source": {"text": "Refunds are accepted within 30 days."},
+        "citations": {"enabled": True}}}

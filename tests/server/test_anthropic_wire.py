@@ -129,6 +129,15 @@ def test_message_json_validates_with_sdk() -> None:
     assert [b.type for b in msg.content] == ["thinking", "text", "tool_use"]
     assert msg.usage.input_tokens == 60 and msg.usage.cache_read_input_tokens == 30
     assert msg.usage.cache_creation_input_tokens == 10 and msg.usage.output_tokens == 20
+    assert msg.usage.server_tool_use is None
+
+
+def test_web_searches_are_reported_as_anthropic_reports_them() -> None:
+    """The searches a call ran (billed per search) reach a /v1/messages client in its usage."""
+    resp = ChatResponse(parts=[Text("Spain")], model="claude", provider="anthropic", finish_reason="stop",
+                        usage=Usage(input_tokens=100, output_tokens=20, web_search_requests=2))
+    msg = AnthropicMessage.model_validate(aw.message_json(resp, message_id="msg_1", model="anthropic/claude"))
+    assert msg.usage.server_tool_use is not None and msg.usage.server_tool_use.web_search_requests == 2
 
 
 @pytest.mark.parametrize("finish, raw, expected", [

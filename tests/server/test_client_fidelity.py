@@ -164,6 +164,9 @@ def test_anthropic_sdk_lists_models_in_its_shape(live: Live) -> None:
      "frequency_penalty", 400),
     ("/v1/chat/completions", {"model": "fake/echo", "messages": HELLO, "audio": {"voice": "x", "format": "mp3"}},
      "audio", 400),
+    ("/v1/chat/completions", {"model": "fake/echo", "messages": HELLO, "modalities": ["text", "audio"]},
+     "modalities", 400),  # an audio answer asked for without 'audio' (the voice defaults) is no text-only 200
+    ("/v1/chat/completions", {"model": "fake/echo", "messages": HELLO, "modalities": ["text"]}, None, 200),
     ("/v1/messages", {"model": "fake/echo", "max_tokens": 5, "messages": HELLO, "colour": "red"}, "colour", 400),
     ("/v1/messages", {"model": "fake/echo", "max_tokens": 5, "messages": HELLO, "top_k": 5}, None, 200),
     ("/v1/messages", {"model": "fake/echo", "max_tokens": 5, "messages": HELLO, "mcp_servers": []},

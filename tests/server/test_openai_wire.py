@@ -140,6 +140,7 @@ def test_parse_full_chat_request() -> None:
     ({"model": "m", "messages": [{"role": "user", "content": "x"}], "reasoning_effort": "extreme"},
      "reasoning_effort"),
     ({"model": "m", "messages": [{"role": "tool", "content": "x"}]}, "messages[0].tool_call_id"),
+    ({"model": "m", "messages": [{"role": "user", "content": "x"}], "modalities": ["text", "audio"]}, "modalities"),
 ])
 def test_bad_chat_requests_name_the_field(body: dict, param: str) -> None:
     with pytest.raises(BadRequest) as info:

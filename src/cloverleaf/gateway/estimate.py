@@ -26,6 +26,12 @@ Fields relayed to the provider as they were sent (``extra_body``: a Responses re
 tools and tool items such as a ``computer_call_output`` screenshot) are counted too, as
 structures, with an image inside them bounded as an image attachment.
 
+A call can bill more than tokens: a server-side web search (Anthropic's ``web_search`` tool,
+added through ``extra_body``) is a fee per search, so a budget reserves for as many searches as
+the tool's ``max_uses`` allows, or :data:`DEFAULT_WEB_SEARCHES` when it sets none
+(:func:`web_search_bound`); a call that asks for a processing tier (``service_tier``) is bounded
+at that tier's rates where its price lists them (OpenAI's ``priority`` bills twice the standard).
+
 Structures (tool schemas, tool-call arguments) are measured by an explicit walk, not by
 ``json.dumps``/``str``, so a deeply nested one cannot raise ``RecursionError`` here.
 """
@@ -51,6 +57,8 @@ MESSAGE_OVERHEAD = 16
 REQUEST_OVERHEAD = 64
 #: The bound for one attachment whose size is not known or is small.
 ATTACHMENT_TOKENS = 6_400
+#: Web searches a call is taken to be able to run when its web search tool sets no ``max_uses``.
+DEFAULT_WEB_SEARCHES = 10
 
 
 def text_bytes(text: str) -> int:
@@ -339,6 +347,29 @@ def input_bound(operation: str, req: Any) -> int | PromptBound | None:
     return texts_bound([req.prompt])
 
 
+def web_search_bound(req: Any) -> int:
+    """The most server-side web searches ``req`` can run: the ``max_uses`` of each web search
+    tool (``type`` ``web_search_...``) among its ``extra_body`` tools, :data:`DEFAULT_WEB_SEARCHES`
+    for one that sets none; 0 without such a tool."""
+    extra = getattr(req, "extra_body", None)
+    tools = extra.get("tools") if isinstance(extra, dict) else None
+    total = 0
+    for tool in tools if isinstance(tools, list) else ():
+        kind = tool.get("type") if isinstance(tool, dict) else None
+        if isinstance(kind, str) and kind.startswith("web_search_"):
+            uses = tool.get("max_uses")
+            total += uses if isinstance(uses, int) and not isinstance(uses, bool) and uses >= 0 \
+                else DEFAULT_WEB_SEARCHES
+    return total
+
+
+def service_tier_of(req: Any) -> str | None:
+    """The processing tier ``req`` asks for in its ``extra_body`` (``service_tier``), if any."""
+    extra = getattr(req, "extra_body", None)
+    tier = extra.get("service_tier") if isinstance(extra, dict) else None
+    return tier if isinstance(tier, str) else None
+
+
 def model_of(t: Any) -> str | None:
     """The model id target ``t`` sends to its provider (the Engine's ``Target.model``; else the
     route's ``provider/model``), which picks its image rule."""
@@ -363,7 +394,10 @@ class CostBound:
         #: since every call with a budget asks
         self._tiers: dict[int, tuple[Any, int | None, tuple[float, float], tuple[float, float]]] = {}
 
-    def __call__(self, targets: list[Any], input_tokens: PromptBound | int | None, output_tokens: int) -> float:
+    def __call__(self, targets: list[Any], input_tokens: PromptBound | int | None, output_tokens: int,
+                 service_tier: str | None = None) -> float:
+        """``service_tier``: the tier the call asks for, whose rates bound it where a target's
+        price lists them (worked out each call: rarely asked for)."""
         bound = 0.0
         tiers = self._tiers
         per_target: PromptBound | None = None
@@ -375,7 +409,7 @@ class CostBound:
             else:
                 window = self.window(t)
                 tokens = (per_target.at(model_of(t), window) if per_target is not None else window) or 0
-            found = tiers.get(id(t))
+            found = tiers.get(id(t)) if service_tier is None else self._tiers_of(t, service_tier)
             if found is None or found[0] is not t:
                 if len(tiers) > 10_000:
                     tiers.clear()
@@ -387,16 +421,27 @@ class CostBound:
                 bound = cost
         return bound
 
-    def _tiers_of(self, t: Any) -> tuple[Any, int | None, tuple[float, float], tuple[float, float]]:
+    def _tiers_of(self, t: Any, service_tier: str | None = None) -> tuple[Any, int | None, tuple[float, float],
+                                                                          tuple[float, float]]:
         """``t``'s entry in the tier cache: its rates for a prompt up to its long-context
-        threshold and above it (the same rates twice when it has no such tier)."""
-        price = getattr(t, "price", None)
+        threshold and above it (the same rates twice when it has no such tier), at
+        ``service_tier``'s rates when given and listed."""
+        price: Any = getattr(t, "price", None)
+        if service_tier is not None and hasattr(price, "tier"):
+            price = price.tier(service_tier)
         above = getattr(price, "long_context_above", None) if getattr(price, "long_context", None) is not None \
             else None
         if not isinstance(above, int):
-            rates = self._rates_of(t, 0)
+            rates = self._rates_of(t, 0, price)
             return t, None, rates, rates
-        return t, above, self._rates_of(t, above), self._rates_of(t, above + 1)
+        return t, above, self._rates_of(t, above, price), self._rates_of(t, above + 1, price)
+
+    @staticmethod
+    def search_fees(targets: list[Any], searches: int) -> float:
+        """The most ``searches`` server-side web searches cost at any of ``targets``."""
+        fees = [t.price.search_fees(searches) for t in targets
+                if searches and hasattr(getattr(t, "price", None), "search_fees")]
+        return max(fees, default=0.0)
 
     @staticmethod
     def unpriced(targets: list[Any]) -> tuple[str, ...]:
@@ -424,10 +469,10 @@ class CostBound:
             return widest
         return window
 
-    def _rates_of(self, t: Any, input_tokens: int) -> tuple[float, float]:
+    def _rates_of(self, t: Any, input_tokens: int, price: Any = None) -> tuple[float, float]:
         """(USD per 1M input tokens billed the dearest way, USD per 1M output tokens) for a
-        prompt of at most ``input_tokens``."""
-        price = getattr(t, "price", None)
+        prompt of at most ``input_tokens`` (at ``price``'s rates, else the target's)."""
+        price = price if price is not None else getattr(t, "price", None)
         if price is not None and hasattr(price, "bound_rates"):
             dearest, out_rate = price.bound_rates(input_tokens)
             return max(float(dearest), float(out_rate)), float(out_rate)

@@ -57,7 +57,7 @@ from .call import Call
 from .chains import FallbackChains
 from .clock import Clock, EpochClock, SystemClock
 from .config import RouteConfig, TargetSpec, make_route
-from .estimate import CostBound, input_bound
+from .estimate import CostBound, input_bound, service_tier_of, web_search_bound
 from .model_budgets import engine_canonical
 from .privacy import RoutePrivacy
 from .privacy import record as privacy_record
@@ -407,7 +407,8 @@ class Gateway:
                 if bound is None and (unwindowed := self._cost_bound.unwindowed(ordered)):
                     # an attachment of unknown size, and no window caps what these targets bill
                     raise BudgetExceeded(scopes[0].key, scopes[0].limit_usd, 0.0, unsized=unwindowed)
-                amount = self._cost_bound(ordered, bound, output_tokens)
+                amount = self._cost_bound(ordered, bound, output_tokens, service_tier_of(req))
+                amount += self._cost_bound.search_fees(ordered, web_search_bound(req))   # billed per search
             state_clock = self._state_clock
             ask = None
             if ordered and self.budgets.mode == "state":   # the first attempt rides along: one round trip

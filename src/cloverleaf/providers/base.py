@@ -188,9 +188,9 @@ class Adapter:
         adapter); to every other one they mean nothing, and ``cfg`` is returned unchanged."""
         return cfg
 
-    def takes_context_management(self, model: str) -> bool:
+    def takes_context_management(self, model: str, cfg: ProviderConfig | None = None) -> bool:
         """Does this API apply Anthropic's context edits (``ChatRequest.context_management``) for
-        ``model``? Those that do send the field on; for the rest the engine drops or refuses the
+        ``model`` (under ``cfg``, which can say what family a model id that names none is)? Those that do send the field on; for the rest the engine drops or refuses the
         edits first (:mod:`cloverleaf._context_edits`), so an adapter never sees one it cannot send."""
         return False
 

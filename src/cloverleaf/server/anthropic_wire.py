@@ -452,8 +452,12 @@ def matched_stop_sequence(reason: str, extra: Mapping[str, Any] | None) -> str |
 
 def usage_json(u: Usage) -> dict[str, Any]:
     uncached = max(0, u.input_tokens - u.cached_tokens - u.cache_write_tokens)
-    return {"input_tokens": uncached, "output_tokens": u.output_tokens,
-            "cache_creation_input_tokens": u.cache_write_tokens, "cache_read_input_tokens": u.cached_tokens}
+    out: dict[str, Any] = {"input_tokens": uncached, "output_tokens": u.output_tokens,
+                           "cache_creation_input_tokens": u.cache_write_tokens, "cache_read_input_tokens": u.cached_tokens}
+    if u.web_search_requests:   # billed per search, as Anthropic reports it (web fetches, billed as tokens only,
+        # are not counted: the field is required beside it)
+        out["server_tool_use"] = {"web_search_requests": u.web_search_requests, "web_fetch_requests": 0}
+    return out
 
 
 def message_json(resp: ChatResponse, *, message_id: str, model: str) -> dict[str, Any]:

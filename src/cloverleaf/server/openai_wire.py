@@ -6,13 +6,14 @@ by :class:`~.openai_stream.ChatChunkEncoder`.
 
 Accepted but ignored (no portable meaning across providers; type-checked, then dropped):
 ``frequency_penalty``, ``presence_penalty``, ``logit_bias``, ``metadata``, ``store``,
-``service_tier``, ``modalities``, ``prediction``, ``safety_identifier``, ``prompt_cache_key``,
+``service_tier``, ``modalities`` (without ``"audio"``), ``prediction``, ``safety_identifier``, ``prompt_cache_key``,
 ``prompt_cache_retention``, ``prompt_cache_options``, ``verbosity``, ``moderation``, ``logprobs: false``;
 on images ``style``, ``background``, ``moderation``, ``output_compression``,
 ``output_format``, ``partial_images``. Any other top-level field is refused with a 400 naming it. Refused with a
 400 rather than silently dropped, because the client would otherwise read an answer that
 lacks what it asked for: ``n`` > 1, ``logprobs: true`` / ``top_logprobs`` > 0, legacy
-``functions``, ``audio`` output, ``web_search_options``, non-function tools, file ids.
+``functions``, ``audio`` output (asked for by ``audio`` or by ``"audio"`` in ``modalities``),
+``web_search_options``, non-function tools, file ids.
 Legacy ``role: "function"`` messages (a function's result, without a call id) are passed on
 as user text naming the function. Token-id embedding input is passed to
 providers whose API takes it (OpenAI, Azure) and refused with a 400 for the others.
@@ -118,6 +119,10 @@ def parse_chat_request(body: dict[str, Any]) -> tuple[ChatRequest, bool]:
     client asked for a usage chunk at the end of a stream (``stream_options.include_usage``)."""
     model = get_model(body)
     check_fields(body, CHAT_FIELDS, CHAT_IGNORED, CHAT_REFUSED)
+    if "audio" in (body.get("modalities") or ()):
+        # an audio answer is asked for by the modalities alone (the voice then defaults): served as
+        # text it would be a 200 without what the client asked for
+        raise bad("modalities", CHAT_REFUSED["audio"] + " from 'modalities'")
     raw_messages = get_list(body, "messages", "", required=True, non_empty=True) or []
     n = get_int(body, "n", "", minimum=1)
     if n is not None and n > 1:

@@ -120,6 +120,8 @@ CHAT_REQUEST = obj({
     "parallel_tool_calls": nullable(BOOL),
     "user": nullable(STR),
     **ignored(CHAT_IGNORED),
+    # ignored as long as it asks for no audio answer, which is refused as 'audio' is
+    "modalities": nullable({"type": "array", "items": {"not": {"const": "audio"}}}),
 }, ("model", "messages"), closed=True)
 
 EMBEDDING_REQUEST = obj({
@@ -352,10 +354,11 @@ DEVIATIONS: list[dict[str, Any]] = [
                "other client errors (400, 401, 404, 415...) come in OpenAI's error shape, as OpenAI's API sends "
                "them, but are not declared there"},
     {"spec": "openai", "operations": ["POST /chat/completions"], "check": "positive_data_acceptance",
-     "param": r"n|logprobs|top_logprobs|functions|function_call|audio|web_search_options|tools\[\d+\]\.type"
+     "param": r"n|logprobs|top_logprobs|functions|function_call|audio|modalities|web_search_options|tools\[\d+\]\.type"
               r"|messages\[\d+\]\.content\[\d+\]\.(type|file\.file_id)",
      "reason": "what the gateway refuses rather than silently drop (see the chat request above): several choices "
-               "(n > 1), log probabilities, legacy functions, audio output, web search, tools other than "
+               "(n > 1), log probabilities, legacy functions, audio output ('audio', or \"audio\" in 'modalities'), "
+               "web search, tools other than "
                "functions, file ids and content parts it cannot pass to every provider"},
     {"spec": "openai", "operations": ["POST /chat/completions"], "check": "positive_data_acceptance",
      "param": r"tool_choice(\..*)?|messages\[\d+\]\.tool_calls\[\d+\]\.function\.arguments",

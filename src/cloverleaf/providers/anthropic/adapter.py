@@ -156,7 +156,7 @@ class AnthropicAdapter(Adapter):
         merged = dict.fromkeys([*beta_names(cfg.extra.get("beta")), *betas])
         return dataclasses.replace(cfg, extra={**cfg.extra, "beta": list(merged)})
 
-    def takes_context_management(self, model: str) -> bool:
+    def takes_context_management(self, model: str, cfg: ProviderConfig | None = None) -> bool:
         return True   # the Messages API applies context edits itself
 
     # -- response ----------------------------------------------------------------------

@@ -74,6 +74,7 @@ from ..claude_rules import (
     thinking_budget,
     tool_choice_allows_thinking,
 )
+from ..extra_tools import with_extra_tools
 from ..openai.tool_ids import remap_ids
 from .schemas import fits_native, native_output_schema
 from .server_blocks import assistant_content
@@ -150,8 +151,8 @@ def encode_chat(adapter: Adapter, req: ChatRequest, cfg: ProviderConfig) -> dict
         edits = context_edits_for(req.context_management, thinking="thinking" in body or req.reasoning is None)
         if edits is not None:
             body["context_management"] = edits
-    if req.extra_body:
-        body.update(req.extra_body)
+    if req.extra_body:   # its tools (server tools: web_search...) join the caller's
+        body.update(with_extra_tools(body, req.extra_body))
     return body
 
 

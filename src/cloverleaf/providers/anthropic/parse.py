@@ -56,6 +56,8 @@ def usage_from(data: dict[str, Any] | None) -> Usage:
     written = data.get("cache_creation_input_tokens") or 0
     details = data.get("output_tokens_details") or {}
     by_ttl = data.get("cache_creation")
+    server_tools = data.get("server_tool_use")
+    searches = server_tools.get("web_search_requests") if isinstance(server_tools, dict) else None
     return Usage(
         input_tokens=uncached + read + written,
         output_tokens=data.get("output_tokens") or 0,
@@ -63,4 +65,5 @@ def usage_from(data: dict[str, Any] | None) -> Usage:
         cache_write_tokens=written,
         reasoning_tokens=details.get("thinking_tokens") or 0,
         cache_write_1h_tokens=int(by_ttl.get("ephemeral_1h_input_tokens") or 0) if isinstance(by_ttl, dict) else 0,
+        web_search_requests=searches if isinstance(searches, int) and searches > 0 else 0,
     )

@@ -91,6 +91,7 @@ from ..claude_rules import (
     thinking_budget,
     tool_choice_allows_thinking,
 )
+from ..extra_tools import with_extra_tools
 from .auth import CredentialCache, sign_request
 from .citations import citations_from
 from .errors import error_class, error_fields, stream_error
@@ -116,6 +117,7 @@ from .stream import (
 _REGION = re.compile(r"^[a-z0-9-]{4,30}$")
 _TOOL_NAME_BAD = re.compile(r"[^a-zA-Z0-9_-]")
 _DOC_NAME_BAD = re.compile(r"[^A-Za-z0-9\s\-()\[\]]")
+_DOC_NAME_MAX = 200
 
 
 _MODEL_VERSION = re.compile(r"(-v\d+)?(:\d+)?$")
@@ -192,8 +194,8 @@ class BedrockAdapter(Adapter):
         return sign_request(req, self.credentials.get(cfg.extra), region, when)
 
     # -- chat ------------------------------------------------------------------------------
-    def takes_context_management(self, model: str) -> bool:
-        return _is_claude(model)   # Claude applies Anthropic's context edits on Bedrock too
+    def takes_context_management(self, model: str, cfg: ProviderConfig | None = None) -> bool:
+        return is_claude(model, cfg)   # Claude applies Anthropic's context edits on Bedrock too
 
     def build_chat(self, req: ChatRequest, cfg: ProviderConfig) -> HttpRequest:
         body = self.converse_body(req, cfg)
@@ -201,20 +203,20 @@ class BedrockAdapter(Adapter):
         return self._request(cfg, req.model, operation, json_body(body), stream=req.stream)
 
     def converse_body(self, req: ChatRequest, cfg: ProviderConfig) -> dict[str, Any]:
-        system, messages = self._messages(req)
+        claude = is_claude(req.model, cfg)
+        system, messages = self._messages(req, claude=claude)
         body: dict[str, Any] = {"messages": messages}
         if system:
             body["system"] = system
         extra = dict(req.extra_body or {})
         fields = dict(extra.pop("additionalModelRequestFields", None) or {})
-        claude = _is_claude(req.model)
         adaptive = claude and adaptive_thinking(req)
         budget = None if not claude or adaptive or effort_alone(req.reasoning) else thinking_budget(self, req)
         if budget is not None and not (history_allows_thinking(_final_assistant(messages), req.model)
                                        and tool_choice_allows_thinking(req)):
             budget = None
         if req.reasoning is not None:
-            fields = {**self._reasoning_fields(req, budget, adaptive=adaptive), **fields}
+            fields = {**self._reasoning_fields(req, budget, adaptive=adaptive, claude=claude), **fields}
         if claude and req.context_management:
             edits = context_edits_for(req.context_management,
                                       thinking="thinking" in fields or req.reasoning is None)
@@ -251,10 +253,13 @@ class BedrockAdapter(Adapter):
         if native and fmt is not None and fmt.type == "json_schema" and fmt.schema is not None:
             body["outputConfig"] = {"textFormat": {"type": "json_schema", "structure": {
                 "jsonSchema": {"name": fmt.name, "schema": json.dumps(fmt.schema)}}}}
+        if isinstance(extra.get("toolConfig"), dict) and tool_config:   # its tools join the caller's
+            joined = with_extra_tools(tool_config, extra["toolConfig"], _converse_tool_name)
+            extra["toolConfig"] = {**tool_config, **joined}
         body.update(extra)
         return body
 
-    def _messages(self, req: ChatRequest) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def _messages(self, req: ChatRequest, *, claude: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         system: list[dict[str, Any]] = []
         messages: list[dict[str, Any]] = []
         names: dict[str, int] = {}
@@ -267,7 +272,7 @@ class BedrockAdapter(Adapter):
                             system.append({"cachePoint": {"type": "default"}})
                 continue
             role = "assistant" if msg.role is Role.ASSISTANT else "user"
-            blocks = [block for part in msg.parts for block in self._blocks(part, names, req.model)]
+            blocks = [block for part in msg.parts for block in self._blocks(part, names, req.model, claude=claude)]
             if not blocks:
                 continue
             if messages and messages[-1]["role"] == role:  # Converse needs alternating roles
@@ -276,7 +281,7 @@ class BedrockAdapter(Adapter):
                 messages.append({"role": role, "content": blocks})
         return system, messages
 
-    def _blocks(self, part: Part, names: dict[str, int], model: str) -> list[dict[str, Any]]:
+    def _blocks(self, part: Part, names: dict[str, int], model: str, *, claude: bool) -> list[dict[str, Any]]:
         if isinstance(part, Text):
             if not part.text.strip():  # Converse rejects blank text blocks
                 return []
@@ -284,7 +289,7 @@ class BedrockAdapter(Adapter):
         if isinstance(part, Attachment):
             return _with_cache_point(self._attachment(part, names, model), part.cache_control)
         if isinstance(part, Document):
-            return self._document(part, names, model)
+            return self._document(part, names, model, claude=claude)
         if isinstance(part, ToolCall):
             return _with_cache_point({"toolUse": {"toolUseId": part.id, "name": part.name, "input": part.arguments}},
                                      part.cache_control)
@@ -298,7 +303,7 @@ class BedrockAdapter(Adapter):
             return _with_cache_point({"toolResult": {"toolUseId": part.tool_call_id, "content": content,
                                                      "status": status}}, part.cache_control)
         if isinstance(part, Reasoning):
-            if not replayable_reasoning(self, part.provider, claude=_is_claude(model)):
+            if not replayable_reasoning(self, part.provider, claude=claude):
                 return []  # another vendor's signature or encrypted reasoning: Converse would reject it
             if part.redacted:
                 return [{"reasoningContent": {"redactedContent": part.redacted}}]
@@ -326,7 +331,7 @@ class BedrockAdapter(Adapter):
             return {"document": {"format": "pdf", "name": _document_name(att.filename, names), "source": source}}
         raise self.invalid(f"unknown attachment kind {att.kind!r}", model)
 
-    def _document(self, doc: Document, names: dict[str, int], model: str) -> list[dict[str, Any]]:
+    def _document(self, doc: Document, names: dict[str, int], model: str, *, claude: bool) -> list[dict[str, Any]]:
         """A Converse ``document`` block with the document's context and citations switch: its
         text (``source.text``, format txt), its PDF (as :meth:`_attachment` sends one) or its text
         parts (``source.content``). The title becomes the block's name, in the characters Converse
@@ -334,9 +339,8 @@ class BedrockAdapter(Adapter):
         plain parts (a PDF still as a document block), as does a list holding images (which a
         document's content cannot)."""
         content = doc.content
-        if not _is_claude(model.lower()) or isinstance(content, list) and any(
-                isinstance(p, Attachment) for p in content):
-            return [b for p in plain_parts(doc) for b in self._blocks(p, names, model)]
+        if not claude or isinstance(content, list) and any(isinstance(p, Attachment) for p in content):
+            return [b for p in plain_parts(doc) for b in self._blocks(p, names, model, claude=claude)]
         if isinstance(content, Attachment):
             if content.kind != "pdf":
                 raise self.invalid(f"a document's attachment must be a PDF, not {content.kind!r}", model)
@@ -387,14 +391,15 @@ class BedrockAdapter(Adapter):
                                     else {"any": {}} if choice.mode == "required" else {"auto": {}})
         return config
 
-    def _reasoning_fields(self, req: ChatRequest, budget: int | None, *, adaptive: bool) -> dict[str, Any]:
+    def _reasoning_fields(self, req: ChatRequest, budget: int | None, *, adaptive: bool,
+                          claude: bool) -> dict[str, Any]:
         """``budget``: a Claude model's thinking budget, already fitted to its rules (None: off);
         ``adaptive``: adaptive thinking instead (Claude 4.6 and later; all Opus 4.7 and later
         take, a budget being a 400), steered by ``output_config.effort`` as on Anthropic's API."""
         rc = req.reasoning
         assert rc is not None
         model = req.model.lower()
-        if _is_claude(model):
+        if claude:
             fields: dict[str, Any] = {}
             if adaptive:
                 fields["thinking"] = {"type": "adaptive"}
@@ -569,9 +574,21 @@ def _with_context_management(config: dict[str, Any], fields: dict[str, Any]) -> 
     return {"context_management": config, **fields, "anthropic_beta": names}
 
 
-def _is_claude(model: str) -> bool:
-    model = model.lower()
-    return "anthropic." in model or "claude" in model
+#: ``model_family`` values that mark a model id that does not say so (an application inference
+#: profile's ARN) as Claude.
+CLAUDE_FAMILIES = frozenset({"anthropic", "claude"})
+
+
+def is_claude(model: str, cfg: ProviderConfig | None = None) -> bool:
+    """Does ``model`` follow Claude's rules (thinking, documents with citations, context edits)?
+    Read from the id (``anthropic.``/``claude``), or from the config's ``model_family`` when the id
+    cannot say: an application inference profile is an ARN that names no model, and without the
+    hint a Claude behind one was refused reasoning and had its documents flattened."""
+    lowered = model.lower()
+    if "anthropic." in lowered or "claude" in lowered:
+        return True
+    family = cfg.extra.get("model_family") if cfg is not None else None
+    return isinstance(family, str) and family.lower() in CLAUDE_FAMILIES
 
 
 def _final_assistant(messages: list[dict[str, Any]]) -> list[BlockKind] | None:
@@ -596,6 +613,13 @@ def _tool_spec(name: str, description: str | None, schema: dict[str, Any]) -> di
     return {"toolSpec": spec}
 
 
+def _converse_tool_name(tool: Any) -> str | None:
+    """A Converse tool's name: a ``toolSpec``'s, or a ``systemTool``'s (Nova's ``nova_grounding``)."""
+    spec = (tool.get("toolSpec") or tool.get("systemTool")) if isinstance(tool, dict) else None
+    name = spec.get("name") if isinstance(spec, dict) else None
+    return name if isinstance(name, str) else None
+
+
 def _has_tool_blocks(messages: list[dict[str, Any]]) -> bool:
     return any("toolUse" in b or "toolResult" in b for m in messages for b in m["content"])
 
@@ -606,13 +630,23 @@ def _with_cache_point(block: dict[str, Any], cache_control: dict[str, Any] | Non
 
 def _document_name(filename: str | None, names: dict[str, int]) -> str:
     """Bedrock document names allow letters, digits, single spaces, hyphens, parentheses and
-    brackets, and must be unique within a request."""
+    brackets, up to 200 characters, and must be unique within a request (a repeat is a 400).
+
+    ``names`` holds every name given out in the request (and, per stem, the last number tried):
+    a repeated stem is numbered, skipping numbers already taken, so ``report.pdf``,
+    ``report.pdf``, ``report 2.pdf`` become ``report``, ``report 2``, ``report 2 2``."""
     stem = (filename or "").rsplit(".", 1)[0]
-    base = " ".join(_DOC_NAME_BAD.sub(" ", stem).split())[:200] or "Document"
-    count = names[base] = names.get(base, 0) + 1
-    if base == "Document" or count > 1:
-        return f"{base} {count}"
-    return base
+    base = " ".join(_DOC_NAME_BAD.sub(" ", stem).split()) or "Document"
+    count = names.get(base, 0)
+    while True:
+        count += 1
+        suffix = f" {count}" if base == "Document" or count > 1 else ""
+        name = base[:_DOC_NAME_MAX - len(suffix)].rstrip() + suffix
+        if name not in names:
+            break
+    names[base] = count
+    names.setdefault(name, 0)
+    return name
 
 
 __all__ = ["BedrockAdapter", "structured_tool_name"]

@@ -70,6 +70,7 @@ from ...streams.accumulate import StreamAccumulator
 from .._common import budget_for_effort, checked_tool_choice, read_json
 from ..base import Adapter, ProviderConfig, generic_error_fields, split_query, with_query
 from ..bearer import BearerSource
+from ..extra_tools import gemini_tools
 from .messages import build_contents
 from .schema import to_gemini_schema
 from .stream import GeminiStreamDecoder, ResponseReader, usage_from
@@ -236,8 +237,11 @@ class GeminiAdapter(Adapter):
         generation = self._generation_config(req)
         if generation:
             body["generationConfig"] = generation
-        if req.extra_body:
-            _merge(body, req.extra_body)
+        if req.extra_body:   # its tools (google_search, code_execution...) join the caller's functions
+            extra = dict(req.extra_body)
+            if "tools" in extra:
+                extra["tools"] = gemini_tools(body.get("tools"), extra["tools"])
+            _merge(body, extra)
         method = "streamGenerateContent?alt=sse" if req.stream else "generateContent"
         return HttpRequest("POST", self._url(cfg, req.model, method), self._headers(cfg), json_body(body),
                            stream=req.stream, timeout=cfg.timeout)

@@ -52,6 +52,7 @@ from ..._types import (
 )
 from .._common import checked_tool_choice, read_json
 from ..base import Adapter, ProviderConfig, base_url_join, generic_error_fields, single, split_query, with_query
+from ..extra_tools import with_extra_tools
 from .parse import finish_reason, reply_salt, tool_call, usage
 
 if TYPE_CHECKING:
@@ -152,7 +153,7 @@ class OllamaAdapter(Adapter):
             body["think"] = think_value(req)
         if "keep_alive" in cfg.extra:
             body["keep_alive"] = cfg.extra["keep_alive"]
-        for key, value in (req.extra_body or {}).items():
+        for key, value in with_extra_tools(body, req.extra_body or {}).items():   # its tools join the caller's
             if key != "options":
                 body[key] = value
         return body

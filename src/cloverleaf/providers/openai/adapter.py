@@ -181,7 +181,7 @@ class OpenAIAdapter(Adapter):
             model=model,
             provider=self.name,
             finish_reason=finish,
-            usage=usage_from(data.get("usage")) or Usage(reported=False),
+            usage=usage_from(data.get("usage"), data.get("service_tier")) or Usage(reported=False),
             metadata=ResponseMetadata(response_id=data.get("id") or None, raw_finish_reason=raw_finish,
                                       extra=extra),
         )

@@ -60,6 +60,7 @@ from ..._types import (
     ToolResult,
 )
 from .._common import WEB_IMAGES, checked_image, checked_tool_choice, effort_for_budget, replayable_reasoning
+from ..extra_tools import with_extra_tools
 from . import reasoning_details
 from .strict import strict_schema
 from .tool_ids import mistral_tool_ids
@@ -163,8 +164,8 @@ def encode_request(req: ChatRequest, dialect: Dialect, *, provider: str) -> dict
                   req.model)
     elif req.reasoning is not None:
         _encode_reasoning(body, req, dialect)
-    if req.extra_body:
-        body.update(req.extra_body)
+    if req.extra_body:   # its tools join the caller's
+        body.update(with_extra_tools(body, req.extra_body))
     return body
 
 

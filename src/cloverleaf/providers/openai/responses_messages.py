@@ -59,6 +59,7 @@ from ..._types import (
     ToolResult,
 )
 from .._common import WEB_IMAGES, checked_image, replayable_reasoning
+from ..extra_tools import with_extra_tools
 from ..registry import providers_supporting_operation
 from .messages import (
     _effort_from_budget,
@@ -115,7 +116,7 @@ def encode_request(req: ChatRequest, options: dict[str, Any], *, provider: str) 
     reasoning = encode_reasoning(req, options, reasoning_model)
     if reasoning:
         body["reasoning"] = reasoning
-    for key, value in (req.extra_body or {}).items():
+    for key, value in with_extra_tools(body, req.extra_body or {}).items():   # its tools join the caller's
         current = body.get(key)
         body[key] = {**current, **value} if isinstance(current, dict) and isinstance(value, dict) else value
     return body

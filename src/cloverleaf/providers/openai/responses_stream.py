@@ -285,7 +285,7 @@ class OpenAIResponsesStreamDecoder:
     def _terminal(self, ev: dict[str, Any], out: list[StreamEvent]) -> None:
         response = ev.get("response") or {}
         self._response(ev, out)
-        usage = usage_from(response.get("usage"))
+        usage = usage_from(response.get("usage"), response.get("service_tier"))
         if usage is not None:
             out.append(StreamEvent("usage", usage=usage))
         refusal = "".join(self._refusal) or None

@@ -70,8 +70,9 @@ def normalise_finish(raw: str | None) -> FinishReason | None:
     return _FINISH.get(raw, "other")
 
 
-def usage_from(data: dict[str, Any] | None) -> Usage | None:
-    """Usage from an OpenAI-style ``usage`` object (None when absent).
+def usage_from(data: dict[str, Any] | None, service_tier: Any = None) -> Usage | None:
+    """Usage from an OpenAI-style ``usage`` object (None when absent), with the ``service_tier``
+    the answer names beside it (flex and priority bill at their own rates).
 
     ``completion_tokens`` includes the reasoning tokens on OpenAI and almost everywhere else;
     xAI counts them apart (its ``total_tokens`` is prompt + completion + reasoning), and our
@@ -94,6 +95,7 @@ def usage_from(data: dict[str, Any] | None) -> Usage | None:
         reasoning_tokens=reasoning,
         cost=_reported_cost(data.get("cost")),
         audio_input_tokens=int(pdet.get("audio_tokens") or 0),
+        service_tier=service_tier if isinstance(service_tier, str) and service_tier else None,
     )
 
 
@@ -226,7 +228,7 @@ class OpenAIStreamDecoder(JSONEventDecoder):
             if raw:
                 self._host.check_finish(raw, self._model or self._fallback_model)
                 self._raw_finish = raw
-        usage = usage_from(chunk.get("usage"))
+        usage = usage_from(chunk.get("usage"), chunk.get("service_tier"))
         if usage is None:  # Groq without stream_options reports it only under x_groq
             groq = chunk.get("x_groq")
             usage = usage_from(groq.get("usage")) if isinstance(groq, dict) else None

@@ -1,0 +1,67 @@
+"""Tools in ``extra_body`` (a provider's server tools: web search, code execution, grounding) are
+sent beside the caller's own function tools on every adapter that builds a tools list; they used
+to replace it, and the caller's functions silently vanished from the request."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from cloverleaf._types import ChatRequest, Message, Tool
+from cloverleaf.providers.base import ProviderConfig
+from cloverleaf.providers.bedrock.adapter import BedrockAdapter
+from cloverleaf.providers.registry import get_spec
+from tests.providers._openai_replay import adapter, config
+
+WEATHER = Tool("get_weather", "Current weather for a city.",
+               {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]})
+BEDROCK_CFG = ProviderConfig(name="bedrock", kind="bedrock", base_url="", api_key="k", extra={"region": "us-east-1"})
+
+
+def body(row: str, model: str, extra_body: dict[str, Any]) -> dict[str, Any]:
+    req = ChatRequest(model, [Message.user("weather in Paris, and the news?")], tools=[WEATHER], extra_body=extra_body)
+    if row == "bedrock":
+        built = BedrockAdapter(get_spec("bedrock")).build_chat(req, BEDROCK_CFG)
+    else:
+        built = adapter(row).build_chat(req, config(row))
+    return json.loads(built.body or b"")
+
+
+@pytest.mark.parametrize("row, model, server_tool", [
+    ("anthropic", "claude-sonnet-4-5", {"type": "web_search_20250305", "name": "web_search", "max_uses": 3}),
+    ("openai", "gpt-4o", {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}),
+    ("openai-responses", "gpt-5", {"type": "web_search"}),
+    ("ollama", "llama3.2", {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}),
+])
+def test_extra_body_tools_are_added_to_the_callers_tools(row: str, model: str, server_tool: dict[str, Any]) -> None:
+    tools = body(row, model, {"tools": [server_tool]})["tools"]
+    names = [t.get("name") or t.get("function", {}).get("name") for t in tools]
+    assert names[0] == "get_weather" and tools[1:] == [server_tool]
+
+
+def test_an_extra_tool_named_like_a_callers_tool_takes_its_place() -> None:
+    """A caller who put the whole list in extra_body (the old work-around) sends each tool once."""
+    mine = {"name": "get_weather", "description": "mine", "input_schema": {"type": "object"}}
+    tools = body("anthropic", "claude-sonnet-4-5", {"tools": [mine, {"type": "web_search_20250305",
+                                                                     "name": "web_search"}]})["tools"]
+    assert [t["name"] for t in tools] == ["get_weather", "web_search"] and tools[0] == mine
+    relayed = body("anthropic", "claude-sonnet-4-5", {"tools": [{"type": "web_search_20250305", "name": "web_search"},
+                                                                mine]})["tools"]
+    assert [t["name"] for t in relayed] == ["web_search", "get_weather"]   # a whole list keeps its order
+
+
+def test_gemini_server_tools_sit_beside_the_function_declarations() -> None:
+    extra = {"tools": [{"google_search": {}}, {"code_execution": {}},
+                       {"functionDeclarations": [{"name": "lookup", "parameters": {"type": "object"}}]}]}
+    tools = body("gemini", "gemini-2.5-flash", extra)["tools"]
+    assert [d["name"] for d in tools[0]["functionDeclarations"]] == ["get_weather", "lookup"]
+    assert tools[1:] == [{"google_search": {}}, {"code_execution": {}}]
+
+
+def test_bedrock_extra_tool_config_keeps_the_callers_tools() -> None:
+    grounding = {"systemTool": {"name": "nova_grounding"}}
+    config_sent = body("bedrock", "us.amazon.nova-premier-v1:0", {"toolConfig": {"tools": [grounding]}})["toolConfig"]
+    assert [t.get("toolSpec", {}).get("name") for t in config_sent["tools"]] == ["get_weather", None]
+    assert config_sent["tools"][1] == grounding

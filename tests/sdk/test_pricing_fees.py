@@ -1,0 +1,105 @@
+"""What a call bills besides its tokens at the standard rates: Anthropic's server-side web
+searches ($10 per 1,000, reported as ``usage.server_tool_use.web_search_requests``) and OpenAI's
+processing tiers (``service_tier`` ``flex`` at half the standard rates, ``priority`` above them).
+Both used to be left out of ``cost``: the searches were never billed, and a flex or priority
+call was billed at the standard rates (a priority call under-counted, so budgets overran)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from cloverleaf import Client
+from cloverleaf._config import Settings
+from cloverleaf._pricing import ModelPrice, lookup
+from cloverleaf._types import Usage
+from tests.wire import cassette
+
+from .upstream import Reply, Upstream
+
+CASSETTES = "pydantic-ai/tests/models/cassettes/test_anthropic/"
+WEB_SEARCH = {"tools": [{"type": "web_search_20250305", "name": "web_search"}]}
+SSE = {"content-type": "text/event-stream"}
+
+
+def client() -> Client:
+    return Client(Settings.load(env={"ANTHROPIC_API_KEY": "k", "OPENAI_API_KEY": "k"}), max_retries=0)
+
+
+def tokens_only(model: str, usage: dict[str, Any]) -> float:
+    read, written = usage.get("cache_read_input_tokens") or 0, usage.get("cache_creation_input_tokens") or 0
+    price = lookup("anthropic", model)
+    assert price is not None
+    cost = price.cost(Usage(usage["input_tokens"] + read + written, usage["output_tokens"], read, written))
+    assert cost is not None
+    return cost
+
+
+def test_recorded_web_searches_are_billed_whole_and_streamed(upstream: Upstream) -> None:
+    """Real recorded answers: one search in a whole answer, two in a stream (the count comes in
+    ``message_delta``'s usage)."""
+    whole = cassette(CASSETTES + "test_anthropic_web_search_tool.yaml")[0].response
+    usage = json.loads(whole.body)["usage"]
+    assert usage["server_tool_use"]["web_search_requests"] == 1
+    streamed = cassette(CASSETTES + "test_anthropic_model_web_search_tool_stream.yaml")[0].response
+    upstream.queue(Reply(body=whole.body), Reply(headers=SSE, body=streamed.body))
+    with client() as c:
+        r = c.chat("anthropic/claude-sonnet-4-0", "weather?", base_url=upstream.url, extra_body=WEB_SEARCH)
+        s = c.stream("anthropic/claude-sonnet-4-0", "weather?", base_url=upstream.url, extra_body=WEB_SEARCH)
+        s.until_done()
+    assert r.usage.web_search_requests == 1
+    assert r.cost == pytest.approx(tokens_only("claude-sonnet-4-0", usage) + 0.01)
+    assert s.response.usage.web_search_requests == 2
+    streamed_tokens = tokens_only("claude-sonnet-4-0", {"input_tokens": 22397, "output_tokens": 637})
+    assert s.response.cost == pytest.approx(streamed_tokens + 0.02)
+
+
+def test_an_entrys_own_rates_keep_the_search_fee_and_the_tiers() -> None:
+    """A negotiated token price does not change the per-search fee; a tier keeps its ratio."""
+    sonnet = ModelPrice.per_1k(0.0015, 0.0075, like=lookup("anthropic", "claude-sonnet-4-5"))
+    assert sonnet.cost(Usage(1_000, 100, web_search_requests=4)) == pytest.approx((1_000 * 1.5 + 100 * 7.5) / 1e6
+                                                                                  + 0.04)
+    gpt5 = ModelPrice.per_1k(0.000625, 0.005, like=lookup("openai", "gpt-5"))   # half the list price
+    assert gpt5.cost(Usage(1_000_000, 100_000, service_tier="flex")) == pytest.approx(0.3125 + 0.25)
+
+
+def openai_answer(tier: str) -> bytes:
+    return json.dumps({
+        "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-5", "service_tier": tier,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 1_000_000, "completion_tokens": 100_000, "total_tokens": 1_100_000}}).encode()
+
+
+def openai_stream(tier: str) -> bytes:
+    chunks = [{"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "gpt-5", "service_tier": tier,
+               "choices": [{"index": 0, "delta": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}]},
+              {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "gpt-5", "service_tier": tier,
+               "choices": [], "usage": {"prompt_tokens": 1_000_000, "completion_tokens": 100_000,
+                                        "total_tokens": 1_100_000}}]
+    return "".join(f"data: {json.dumps(c)}\n\n" for c in chunks).encode() + b"data: [DONE]\n\n"
+
+
+def responses_answer(tier: str) -> bytes:
+    return json.dumps({
+        "id": "resp_1", "object": "response", "status": "completed", "model": "gpt-5", "service_tier": tier,
+        "output": [{"type": "message", "id": "msg_1", "role": "assistant", "status": "completed",
+                    "content": [{"type": "output_text", "text": "hi", "annotations": []}]}],
+        "usage": {"input_tokens": 1_000_000, "output_tokens": 100_000, "total_tokens": 1_100_000}}).encode()
+
+
+#: gpt-5 for 1M input and 100k output tokens: standard $1.25/$10, flex $0.625/$5, priority $2.50/$20
+@pytest.mark.parametrize("tier, cost", [("default", 2.25), ("flex", 1.125), ("priority", 4.5)])
+def test_openai_bills_the_tier_the_answer_says_served_it(upstream: Upstream, tier: str, cost: float) -> None:
+    upstream.queue(Reply(body=openai_answer(tier)), Reply(headers=SSE, body=openai_stream(tier)),
+                   Reply(body=responses_answer(tier)))
+    with client() as c:
+        whole = c.chat("openai/gpt-5", "hi", base_url=f"{upstream.url}/v1", extra_body={"service_tier": tier})
+        s = c.stream("openai/gpt-5", "hi", base_url=f"{upstream.url}/v1", extra_body={"service_tier": tier})
+        s.until_done()
+        responses = c.chat("openai-responses/gpt-5", "hi", base_url=f"{upstream.url}/v1",
+                           extra_body={"service_tier": tier})
+    for r in (whole, s.response, responses):
+        assert r.usage.service_tier == tier
+        assert r.cost == pytest.approx(cost)
