@@ -17,7 +17,8 @@ serve them; only the wire differs. For a provider other than OpenAI's Responses 
 and how its call is rendered, both ways (the client sends the call items back in ``input``).
 :class:`InputStream` turns the streamed JSON arguments of a custom call back into the raw text
 deltas of ``response.custom_tool_call_input.delta``. On an ``openai-responses/...`` route all of
-this is skipped: the tools and items go upstream as sent.
+this is skipped: the tools and items go upstream as sent. The client-executed ``tool_search``
+and deferred tools (``defer_loading``) are mapped here too; :mod:`.tool_search` says how.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 
 from ..._types import Tool, ToolCall
 from ..fields import bad, function_tool, get_list, get_name, get_str
+from .tool_search import TOOL_SEARCH, deferred, search_as_function, search_call_item
 
 #: the one parameter a custom tool gets as a function tool
 INPUT = "input"
@@ -42,8 +44,8 @@ _OPEN_ESCAPE = re.compile(r"(\\+)(u[0-9a-fA-F]{0,3})?$")
 
 @dataclass(frozen=True, slots=True)
 class ClientTool:
-    """How a flattened tool is named to the client: ``custom`` or ``function``, its own name,
-    and the namespace it came in (None at top level)."""
+    """How a flattened tool is named to the client: ``custom``, ``function`` or ``tool_search``,
+    its own name, and the namespace it came in (None at top level)."""
 
     kind: str
     name: str
@@ -52,12 +54,15 @@ class ClientTool:
 
 @dataclass(slots=True)
 class ToolNames:
-    """The request's custom and namespaced tools, by the name the upstream knows them by."""
+    """The request's custom and namespaced tools (and its client-run tool search), by the name
+    the upstream knows them by; and the flat names of the deferred tools not loaded yet, which
+    the upstream does not get."""
 
     by_flat: dict[str, ClientTool] = field(default_factory=dict)
+    deferred: set[str] = field(default_factory=set)
 
     def __bool__(self) -> bool:
-        return bool(self.by_flat)
+        return bool(self.by_flat or self.deferred)
 
     def flat(self, name: str, namespace: str | None = None, kind: str = "function") -> str:
         """The upstream name of a client's call item (``name`` and ``namespace`` as it sent
@@ -72,11 +77,19 @@ class ToolNames:
         tool = self.by_flat.get(flat_name)
         return tool if tool is not None and tool.kind == "custom" else None
 
+    def item_type(self, flat_name: str) -> str:
+        """The output item type a call of this upstream tool is rendered as."""
+        tool = self.by_flat.get(flat_name)
+        kind = tool.kind if tool is not None else "function"
+        return {"custom": "custom_tool_call", TOOL_SEARCH: "tool_search_call"}.get(kind, "function_call")
+
     def call_item(self, item_id: str, call: ToolCall, status: str = "completed") -> dict[str, Any]:
         """A neutral call as the output item OpenAI would render: ``custom_tool_call`` with the
         raw ``input`` for a custom tool, ``function_call`` (with its ``namespace`` when it has
         one) otherwise."""
         tool = self.by_flat.get(call.name)
+        if tool is not None and tool.kind == TOOL_SEARCH:
+            return search_call_item(item_id, call, status)
         if tool is not None and tool.kind == "custom":
             item: dict[str, Any] = {"type": "custom_tool_call", "id": item_id, "call_id": call.id,
                                     "name": tool.name, "input": custom_input(call.arguments_json)}
@@ -129,9 +142,12 @@ def namespace_tools(item: dict[str, Any], where: str) -> list[tuple[str, dict[st
     return members
 
 
-def flatten(entries: list[tuple[str, dict[str, Any], str]]) -> tuple[list[Tool], ToolNames]:
-    """The function tools the upstream gets for the request's function, custom and namespace
-    ``entries`` (kind, object, path), in order, and the names to map their calls back by."""
+def flatten(entries: list[tuple[str, dict[str, Any], str]],
+            loaded: frozenset[tuple[str | None, str]] = frozenset()) -> tuple[list[Tool], ToolNames]:
+    """The function tools the upstream gets for the request's function, custom, namespace and
+    client ``tool_search`` ``entries`` (kind, object, path), in order, and the names to map their
+    calls back by. A tool marked ``defer_loading`` is left out unless ``loaded`` holds its
+    (namespace, name): a ``tool_search_output`` loaded it."""
     top = {str(obj.get("name")) for kind, obj, _ in entries if kind in _NESTED_KINDS}
     members: list[tuple[str, dict[str, Any], str, str]] = []
     for kind, obj, at in entries:
@@ -146,12 +162,17 @@ def flatten(entries: list[tuple[str, dict[str, Any], str]]) -> tuple[list[Tool],
                     if kind == "namespace"}
     queue = iter(members)
     for kind, obj, at in entries:
-        if kind == "function":
-            tools.append(function_tool(obj, at))
-        elif kind == "custom":
-            tool = custom_as_function(obj, at)
-            names.by_flat[tool.name] = ClientTool("custom", tool.name)
-            tools.append(tool)
+        if kind == TOOL_SEARCH:
+            names.by_flat[TOOL_SEARCH] = ClientTool(TOOL_SEARCH, TOOL_SEARCH)
+            tools.append(search_as_function(obj, at))
+        elif kind in _NESTED_KINDS:
+            tool = function_tool(obj, at) if kind == "function" else custom_as_function(obj, at)
+            if kind == "custom":
+                names.by_flat[tool.name] = ClientTool("custom", tool.name)
+            if deferred(obj) and (None, tool.name) not in loaded:
+                names.deferred.add(tool.name)
+            else:
+                tools.append(tool)
         else:
             for _ in namespace_tools(obj, at):
                 m_kind, member, m_at, space = next(queue)
@@ -162,7 +183,10 @@ def flatten(entries: list[tuple[str, dict[str, Any], str]]) -> tuple[list[Tool],
                 if descriptions[space]:
                     tool.description = f"({space}: {descriptions[space]}) {tool.description or ''}".rstrip()
                 names.by_flat[flat] = ClientTool(m_kind, own, space)
-                tools.append(tool)
+                if deferred(member) and (space, own) not in loaded:
+                    names.deferred.add(flat)
+                else:
+                    tools.append(tool)
     return tools, names
 
 

@@ -15,6 +15,8 @@ ways, used for a request's ``input``, for the history rebuilt from the store
   blocks in the same message);
 - custom (freeform) tool calls and namespaced function calls go both ways through the
   request's :class:`.client_tools.ToolNames` (the upstream knows them as flat function tools);
+- a client-run ``tool_search_call`` is a call of the ``tool_search`` function, its
+  ``tool_search_output`` that call's result (:mod:`.tool_search`);
 - :func:`output_items` turns a neutral answer's parts into output items; a text part marked
   ``extra["refusal"]`` (OpenAI's ``message.refusal``) is a ``refusal`` content part, as OpenAI
   sends it, never ``output_text`` a client would parse as the answer.
@@ -64,6 +66,14 @@ from ..fields import (
     too_deep,
 )
 from .client_tools import ToolNames, input_arguments
+from .tool_search import (
+    SEARCH_ITEMS,
+    TOOL_SEARCH,
+    call_arguments,
+    check_output_tools,
+    is_client_search_item,
+    result_text,
+)
 
 #: Prefix of the gateway's own ``encrypted_content`` (versioned: the format may change).
 PACKED = "clv1:"
@@ -76,7 +86,8 @@ BUILTIN_ITEMS = frozenset({
 })
 _ROLES = {"user", "system", "developer", "assistant"}
 _PREFIX = {"message": "msg_", "function_call": "fc_", "function_call_output": "fco_", "reasoning": "rs_",
-           "custom_tool_call": "ctc_", "custom_tool_call_output": "ctco_"}
+           "custom_tool_call": "ctc_", "custom_tool_call_output": "ctco_", "tool_search_call": "tsc_",
+           "tool_search_output": "tso_"}
 #: A custom (freeform) tool's call and its result: client-run, so every provider serves them
 #: (:mod:`.client_tools`); OpenAI's Responses API gets them verbatim on a relay.
 CUSTOM_ITEMS = frozenset({"custom_tool_call", "custom_tool_call_output"})
@@ -115,14 +126,21 @@ def relayed_verbatim(item: dict[str, Any]) -> bool:
     neutral messages? A built-in tool's item, a custom tool's, and a namespaced function call
     (the neutral form keeps neither the freeform shape nor the namespace)."""
     kind = item["type"]
-    return kind in BUILTIN_ITEMS or kind in CUSTOM_ITEMS or (kind == "function_call" and "namespace" in item)
+    return (kind in BUILTIN_ITEMS or kind in CUSTOM_ITEMS or kind in SEARCH_ITEMS
+            or (kind == "function_call" and "namespace" in item))
+
+
+def _builtin(item: dict[str, Any]) -> bool:
+    """An item of a tool only OpenAI's Responses API runs (its hosted tool search's included)."""
+    kind = item["type"]
+    return kind in BUILTIN_ITEMS or (kind in SEARCH_ITEMS and not is_client_search_item(item))
 
 
 def builtin_item_refused(items: list[dict[str, Any]], model: str) -> BadRequest | None:
     """The 400 for the first built-in tool item in ``items``, for a model another provider serves."""
     for i, item in enumerate(items):
         kind = item["type"]
-        if kind in BUILTIN_ITEMS:
+        if _builtin(item):
             return bad(f"input[{i}].type", f"{kind!r} items belong to built-in tools, which only OpenAI's Responses "
                                            f"API runs; model {model!r} is served by another provider. Drop the "
                                            "item, or use an openai-responses/... model")
@@ -180,13 +198,37 @@ def _item(item: dict[str, Any], where: str) -> dict[str, Any]:
         if encrypted:
             out["encrypted_content"] = encrypted
         return out
+    if kind in SEARCH_ITEMS:
+        return _search_item(kind, item, item_id, where)
     if kind == "item_reference":
         raise bad(f"{where}.type", "item references are not supported; send the item itself, or continue the "
                                    "conversation with previous_response_id")
     if kind in BUILTIN_ITEMS:  # relayed verbatim on a passthrough route; refused elsewhere by the route
         return {**item, "id": item_id or new_item_id(kind)}
     raise bad(f"{where}.type", f"unknown input item type {kind!r}; expected message, function_call, "
-                               "function_call_output, custom_tool_call, custom_tool_call_output or reasoning")
+                               "function_call_output, custom_tool_call, custom_tool_call_output, "
+                               "tool_search_call, tool_search_output or reasoning")
+
+
+def _search_item(kind: str, item: dict[str, Any], item_id: str | None, where: str) -> dict[str, Any]:
+    """A tool search's call or output. The hosted search's (``execution: "server"``) is kept as
+    sent, as a built-in tool's item; the client's is checked."""
+    execution = get_str(item, "execution", where) or "client"
+    if execution not in ("client", "server"):
+        raise bad(f"{where}.execution", f"expected 'client' or 'server', got {execution!r}")
+    if execution == "server":
+        return {**item, "id": item_id or new_item_id(kind)}
+    out: dict[str, Any] = {"type": kind, "id": item_id or new_item_id(kind),
+                           "call_id": get_name(item, "call_id", where), "execution": "client"}
+    if kind == "tool_search_call":
+        if "arguments" not in item:
+            raise bad(f"{where}.arguments", "a tool_search_call needs its arguments (an object)")
+        if jsoncodec.nesting_exceeds(call_arguments(item)):
+            raise too_deep(f"{where}.arguments", jsoncodec.MAX_DEPTH)
+        out["arguments"] = item["arguments"]
+    else:
+        out["tools"] = check_output_tools(item, where)
+    return {**out, "status": "completed"}
 
 
 def _with_namespace(call: dict[str, Any], item: dict[str, Any], where: str) -> dict[str, Any]:
@@ -260,10 +302,10 @@ def items_to_messages(items: list[dict[str, Any]], names: ToolNames | None = Non
     names = names or ToolNames()
     for item in items:
         kind = item["type"]
-        if kind in BUILTIN_ITEMS or kind not in _PREFIX:
+        if _builtin(item) or kind not in _PREFIX:
             continue  # a relayed built-in tool call: its result is in the message that follows
-        if kind in ("reasoning", "function_call", "custom_tool_call") or (kind == "message"
-                                                                          and item["role"] == "assistant"):
+        if kind in ("reasoning", "function_call", "custom_tool_call", "tool_search_call") or (
+                kind == "message" and item["role"] == "assistant"):
             if assistant is None:
                 assistant = []
                 messages.append(Message(Role.ASSISTANT, parts=assistant))
@@ -272,6 +314,8 @@ def items_to_messages(items: list[dict[str, Any]], names: ToolNames | None = Non
         assistant = None
         if kind in ("function_call_output", "custom_tool_call_output"):
             messages.append(Message(Role.TOOL, parts=[ToolResult(item["call_id"], _tool_output(item["output"]))]))
+        elif kind == "tool_search_output":
+            messages.append(Message(Role.TOOL, parts=[ToolResult(item["call_id"], result_text(item))]))
         elif item["role"] in ("system", "developer") and all(p["type"] == "input_text" for p in item["content"]):
             messages.append(Message(Role.SYSTEM, "".join(p.get("text", "") for p in item["content"])))
         elif item["role"] in ("system", "developer"):   # an image there: the engine judges who can take it
@@ -286,6 +330,9 @@ def _assistant_parts(item: dict[str, Any], names: ToolNames) -> list[Part]:
     if kind == "reasoning":
         parts: list[Part] = [*reasoning_parts(item)]
         return parts
+    if kind == "tool_search_call":
+        raw = call_arguments(item)
+        return [ToolCall(id=item["call_id"], name=TOOL_SEARCH, arguments=parse_arguments(raw), raw_arguments=raw)]
     if kind in ("function_call", "custom_tool_call"):
         custom = kind == "custom_tool_call"
         raw = input_arguments(item["input"]) if custom else item.get("arguments") or ""
@@ -507,7 +554,7 @@ def output_items(parts: list[Part], *, cut: bool = False, names: ToolNames | Non
         elif isinstance(part, ToolCall):
             flush_reasoning()
             flush_text()
-            kind = "custom_tool_call" if names and names.custom(part.name) else "function_call"
+            kind = names.item_type(part.name) if names else "function_call"
             base = (part.extra or {}).get(ITEM_ID) or new_item_id(kind)
             item_id = call_item_id(base, part.extra)
             items.append(names.call_item(item_id, part) if names else function_call_output_item(item_id, part))

@@ -10,6 +10,8 @@
 - a function call: ``function_call_arguments.delta``..., ``function_call_arguments.done``;
 - a custom (freeform) tool call: ``custom_tool_call_input.delta``..., ``custom_tool_call_input.done``
   (the raw text, decoded from the function arguments the upstream streams: :mod:`.client_tools`);
+- a client-run tool search's call: no events between its added and done items (the
+  Responses API defines none; the done item carries the parsed ``arguments``);
 - reasoning: per summary part ``reasoning_summary_part.added``,
   ``reasoning_summary_text.delta``..., ``reasoning_summary_text.done``,
   ``reasoning_summary_part.done``;
@@ -43,9 +45,11 @@ from .items import (
     new_item_id,
     reasoning_item,
 )
+from .tool_search import search_call_item
 from .wire import ResponsesRequest, response_object, status_of
 
 _ERROR_CODES = {429: "rate_limit_exceeded"}
+_CALL_ITEMS = ("function_call", "custom_tool_call", "tool_search_call")
 
 
 class _Call:
@@ -230,9 +234,9 @@ class ResponsesStreamEncoder:
         out = ""
         call = self._calls.get(key)
         if call is None:
-            if self._open is not None and self._open["type"] not in ("function_call", "custom_tool_call"):
+            if self._open is not None and self._open["type"] not in _CALL_ITEMS:
                 out += self._close()
-            kind = "custom_tool_call" if self._req.names.custom(ev.name or "") else "function_call"
+            kind = self._req.names.item_type(ev.name or "")
             item_id = call_item_id((ev.extra or {}).get(ITEM_ID) or new_item_id(kind), ev.extra)
             item = self._req.names.call_item(item_id, ToolCall(ev.id or f"call_{len(self._calls)}", ev.name or "",
                                                                {}, raw_arguments=""), "in_progress")
@@ -250,6 +254,8 @@ class ResponsesStreamEncoder:
                 out += self._event("response.custom_tool_call_input.delta",
                                    f'"item_id":{dumps_text(call.item["id"])},"output_index":{call.index},'
                                    f'"delta":{dumps_text(delta)}')
+        elif ev.arguments and call.item["type"] == "tool_search_call":
+            call.arguments.append(ev.arguments)   # no delta events: the done item has them parsed
         elif ev.arguments:
             call.arguments.append(ev.arguments)
             out += self._event("response.function_call_arguments.delta",
@@ -291,6 +297,9 @@ class ResponsesStreamEncoder:
                     out += self._event("response.custom_tool_call_input.delta", f'{head},"delta":{dumps_text(rest)}')
                 done = {**item, "input": text}
                 out += self._event("response.custom_tool_call_input.done", f'{head},"input":{dumps_text(text)}')
+            elif item["type"] == "tool_search_call":
+                done = search_call_item(item["id"], ToolCall(item["call_id"], "", {}, raw_arguments=arguments),
+                                        status if call is last else "completed")
             else:
                 done = {**function_call_output_item(item["id"], ToolCall(item["call_id"], item["name"], {},
                                                                          raw_arguments=arguments),

@@ -26,7 +26,10 @@ change the answer without a word).
 
 Client-run ``custom`` (freeform) and ``namespace`` tools are flattened into function tools for
 every provider (:mod:`.client_tools`), and their calls rendered back as OpenAI renders them; a
-relay to OpenAI's Responses API gets them, and their items in ``input``, as sent.
+relay to OpenAI's Responses API gets them, and their items in ``input``, as sent. So is the
+client-executed ``tool_search`` (``execution: "client"``) with the function tools it defers
+(``defer_loading``), which go upstream once a ``tool_search_output`` in the conversation loaded
+them (:mod:`.tool_search`); OpenAI's hosted tool search is a built-in tool.
 
 Built-in tools (web search, file search, computer use, code interpreter, MCP...) are
 collected apart: the route refuses them unless every target of the model is OpenAI's own
@@ -81,6 +84,7 @@ from .items import (
     relayed_verbatim,
     with_refusal_marked,
 )
+from .tool_search import TOOL_SEARCH, deferred, is_client_search, loaded_definitions, with_loaded
 
 #: OpenAI's reasoning efforts, as the neutral ones (the top two are "as much as there is"; OpenAI's
 #: Responses API gets them as sent on a relay)
@@ -137,6 +141,11 @@ class ResponsesRequest:
     prompt_cache: dict[str, str] = field(default_factory=dict)
     #: the custom and namespaced tools, by the flat names the upstream knows them by
     names: ToolNames = field(default_factory=ToolNames)
+    #: the function, custom, namespace and client tool_search tools as sent (kind, object, path):
+    #: the upstream tools again once the history's tool searches have loaded deferred ones
+    tool_entries: list[tuple[str, dict[str, Any], str]] = field(default_factory=list)
+    #: the flat names ``tool_choice.allowed_tools`` allows (None: all)
+    allowed: list[str] | None = None
 
     @property
     def builtin_items(self) -> bool:
@@ -153,6 +162,8 @@ class ResponsesRequest:
         verbatim and in their place: a ``computer_call_output`` needs its ``computer_call``
         before it, and a reasoning item the item it led to. (Other providers get the neutral
         messages, where a built-in call is dropped: its result is in the message after it.)"""
+        if not relay and loaded_definitions(history):   # searches earlier in the conversation
+            self.tools, self.names = _upstream_tools(self.tool_entries, history + self.input_items, self.allowed)
         messages = [Message(Role.SYSTEM, self.instructions)] if self.instructions else []
         messages += items_to_messages(history, self.names)
         messages += items_to_messages(self.input_items, self.names)
@@ -264,10 +275,11 @@ def parse_request(body: dict[str, Any]) -> ResponsesRequest:
     items = normalise_input(raw_input)
     if not items:
         raise bad("input", "must not be empty")
-    tools, builtin, raw_tools, names = _tools(body)
+    entries, builtin, raw_tools = _tools(body)
+    tools, names = _upstream_tools(entries, items, None)
     choice, allowed, raw_choice = _tool_choice(body.get("tool_choice"), builtin, names)
     if allowed is not None:
-        known = {t.name for t in tools or ()}
+        known = {t.name for t in tools or ()} | names.deferred
         missing = [n for n in allowed if n not in known]
         if missing:
             raise bad("tool_choice.tools", f"names tool {missing[0]!r}, which is not among the request's tools")
@@ -297,18 +309,35 @@ def parse_request(body: dict[str, Any]) -> ResponsesRequest:
         sent_input=list(raw_input) if isinstance(raw_input, list) else [],
         unset_strict=frozenset(t.name for t in tools or () if t.strict is None),
         prompt_cache={name: value for name in ("prompt_cache_key", "prompt_cache_retention")
-                      if (value := get_str(body, name, "")) is not None}, names=names)
+                      if (value := get_str(body, name, "")) is not None}, names=names,
+        tool_entries=entries, allowed=allowed)
 
 
-def _tools(body: dict[str, Any]) -> tuple[list[Tool] | None, list[dict[str, Any]], list[dict[str, Any]], ToolNames]:
-    """(the function tools, custom and namespace ones flattened in; the built-in tools; the
-    echo; the names of the custom and namespaced tools)."""
+def _upstream_tools(entries: list[tuple[str, dict[str, Any], str]], conversation: list[dict[str, Any]],
+                    allowed: list[str] | None) -> tuple[list[Tool] | None, ToolNames]:
+    """The function tools the upstream gets for the request's tool ``entries``, given the tools
+    the ``conversation``'s tool searches loaded (deferred ones go only once loaded), less those
+    ``allowed_tools`` leaves out; and the names to map calls back by."""
+    tools, names = flatten(*with_loaded(entries, loaded_definitions(conversation)))
+    if allowed is not None:
+        tools = [t for t in tools if t.name in allowed]
+    return tools or None, names
+
+
+def _tools(body: dict[str, Any]) -> tuple[list[tuple[str, dict[str, Any], str]], list[dict[str, Any]],
+                                          list[dict[str, Any]]]:
+    """(the function, custom, namespace and client tool_search entries: kind, object, path; the
+    built-in tools; the echo)."""
     entries: list[tuple[str, dict[str, Any], str]] = []
     builtin: list[dict[str, Any]] = []
     echoed: list[dict[str, Any]] = []
     for at, item in tool_objects(body):
         kind = get_str(item, "type", at, required=True)
-        if kind not in ("function", "custom", "namespace"):
+        if kind == TOOL_SEARCH and not is_client_search(item):   # OpenAI's hosted search
+            builtin.append(item)
+            echoed.append(item)
+            continue
+        if kind not in ("function", "custom", "namespace", TOOL_SEARCH):
             builtin.append(item)
             echoed.append(item)
             continue
@@ -318,9 +347,9 @@ def _tools(body: dict[str, Any]) -> tuple[list[Tool] | None, list[dict[str, Any]
             continue
         tool = function_tool(item, at)
         echoed.append({"type": "function", "name": tool.name, "description": tool.description,
-                       "parameters": tool.parameters, "strict": bool(tool.strict)})  # as sent: see relayed
-    tools, names = flatten(entries)
-    return tools or None, builtin, echoed, names
+                       "parameters": tool.parameters, "strict": bool(tool.strict),  # as sent: see relayed
+                       **({"defer_loading": True} if deferred(item) else {})})
+    return entries, builtin, echoed
 
 
 def _tool_choice(raw: Any, builtin: list[dict[str, Any]],
