@@ -93,8 +93,11 @@ class ModelPrice:
         bills at all: a free local model costs 0.0 however much it was used)."""
         if not usage.reported:
             return 0.0 if self.dearest_input == 0.0 and not self.output else None
-        tokens = self.tier(usage.service_tier).rates_for(usage.input_tokens)._tier_cost(usage)
-        return round(tokens + self.search_fees(usage.web_search_requests), 10)
+        rates = self if usage.service_tier is None else self.tier(usage.service_tier)
+        tokens = rates.rates_for(usage.input_tokens)._tier_cost(usage)
+        if usage.web_search_requests:   # most calls search nothing: no call for them
+            tokens += self.search_fees(usage.web_search_requests)
+        return round(tokens, 10)
 
     def _tier_cost(self, usage: Usage) -> float:
         cached = min(usage.cached_tokens, usage.input_tokens)

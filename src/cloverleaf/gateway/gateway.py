@@ -407,9 +407,12 @@ class Gateway:
                 if bound is None and (unwindowed := self._cost_bound.unwindowed(ordered)):
                     # an attachment of unknown size, and no window caps what these targets bill
                     raise BudgetExceeded(scopes[0].key, scopes[0].limit_usd, 0.0, unsized=unwindowed)
-                amount = self._cost_bound(ordered, bound, output_tokens, service_tier_of(req))
-                if searches := web_search_bound(req):   # billed per search, on top of the tokens
-                    amount += self._cost_bound.search_fees(ordered, searches)
+                if not req.extra_body:   # nearly every call: no tier, no server-side search
+                    amount = self._cost_bound(ordered, bound, output_tokens, None)
+                else:
+                    amount = self._cost_bound(ordered, bound, output_tokens, service_tier_of(req))
+                    if searches := web_search_bound(req):   # billed per search, on top of the tokens
+                        amount += self._cost_bound.search_fees(ordered, searches)
             state_clock = self._state_clock
             ask = None
             if ordered and self.budgets.mode == "state":   # the first attempt rides along: one round trip

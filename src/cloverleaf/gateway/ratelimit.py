@@ -108,7 +108,8 @@ class RateLimiter:
                                            for _, _, _, fixed in self._target_plan(target)[0])
 
     def attempt_buckets(self, target: ResolvedTarget, tokens: int) -> tuple[list[Bucket], float]:
-        entries, max_wait = self._target_plan(target)
+        # the cached plan looked up here: every attempt of every call asks
+        entries, max_wait = self._target_plans.get((target.provider, target.key)) or self._target_plan(target)
         if not entries:
             return [], max_wait
         return [fixed or Bucket(k, limit, tokens, wait) for k, limit, wait, fixed in entries], max_wait
