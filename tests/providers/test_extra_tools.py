@@ -65,3 +65,17 @@ def test_bedrock_extra_tool_config_keeps_the_callers_tools() -> None:
     config_sent = body("bedrock", "us.amazon.nova-premier-v1:0", {"toolConfig": {"tools": [grounding]}})["toolConfig"]
     assert [t.get("toolSpec", {}).get("name") for t in config_sent["tools"]] == ["get_weather", None]
     assert config_sent["tools"][1] == grounding
+
+
+def test_a_relayed_namespace_or_tool_search_replaces_the_functions_built_from_it() -> None:
+    """The server relays a Responses client's own list to an OpenAI Responses upstream in
+    ``extra_body``; the functions it built from that list (a namespace's members, the client
+    tool search) must not go up a second time beside it."""
+    from cloverleaf.providers.extra_tools import joined
+
+    built = [{"type": "function", "name": "close_agent"}, {"type": "function", "name": "multi__spawn"},
+             {"type": "function", "name": "tool_search"}, {"type": "function", "name": "mine"}]
+    extra = [{"type": "namespace", "name": "multi", "tools": [{"type": "function", "name": "close_agent"},
+                                                              {"type": "function", "name": "spawn"}]},
+             {"type": "tool_search", "execution": "client"}]
+    assert joined(built, extra) == [{"type": "function", "name": "mine"}, *extra]

@@ -37,8 +37,25 @@ def joined(built: Any, extra: Any, name_of: NameOf = tool_name) -> Any:
     the client's order); ``extra`` as given when either is not a list."""
     if not isinstance(extra, list) or not isinstance(built, list):
         return extra
-    replaced = {name for tool in extra if (name := name_of(tool)) is not None}
+    replaced = {name for tool in extra for name in _names(tool, name_of)}
     return [tool for tool in built if name_of(tool) not in replaced] + extra
+
+
+def _names(tool: Any, name_of: NameOf) -> list[str]:
+    """The names of the built tools ``tool`` stands for: its own; a Responses ``namespace``'s
+    members too (built as functions of their own names, or ``<namespace>__<name>`` where two
+    clash), and a client ``tool_search`` (built as the function ``tool_search``): a relayed
+    client's list then replaces what was built from it, and no tool goes up twice."""
+    name = name_of(tool)
+    names = [name] if name is not None else []
+    if isinstance(tool, dict):
+        if tool.get("type") == "tool_search":
+            names.append("tool_search")
+        elif tool.get("type") == "namespace" and isinstance(tool.get("tools"), list):
+            for member in tool["tools"]:
+                if (inner := name_of(member)) is not None:
+                    names += (inner, f"{name}__{inner}")
+    return names
 
 
 def with_extra_tools(body: Mapping[str, Any], extra_body: Mapping[str, Any], name_of: NameOf = tool_name,
