@@ -134,6 +134,19 @@ def serving(app: App, limits: ConnectionLimits | None = None, sndbuf: int = 0,
         h1_server.configure(saved)
 
 
+@contextlib.contextmanager
+def served_app() -> Iterator[tuple[int, App]]:
+    """A fresh :class:`App` served with the default limits; on the way out whatever it holds
+    (a ``/hold`` request, a hang-up wait) is let go before the server's graceful shutdown waits."""
+    app = App()
+    with serving(app) as (port, _):
+        try:
+            yield port, app
+        finally:
+            app.release.set()
+            app.hung_up.set()
+
+
 def connect(port: int) -> socket.socket:
     s = socket.create_connection(("127.0.0.1", port), timeout=5)
     return s

@@ -15,17 +15,23 @@ import pytest
 
 from cloverleaf.server.connections import ConnectionLimits
 
-from .h1_support import App, answers, closed_by_server, connect, read_response, read_until_closed, serving, wait_for
+from .h1_support import (
+    App,
+    answers,
+    closed_by_server,
+    connect,
+    read_response,
+    read_until_closed,
+    served_app,
+    serving,
+    wait_for,
+)
 
 
 @pytest.fixture
 def served() -> Iterator[tuple[int, App]]:
-    app = App()
-    with serving(app) as (port, _):
-        try:
-            yield port, app
-        finally:
-            app.release.set()
+    with served_app() as both:
+        yield both
 
 
 # --------------------------------------------------------------------------- large answers

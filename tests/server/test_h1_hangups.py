@@ -21,18 +21,13 @@ import pytest
 from cloverleaf.server.h1_peer import PAUSED_PROBES
 from cloverleaf.server.h1_standins import HELD_CAP
 
-from .h1_support import App, answers, connect, read_until_closed, serving, wait_for
+from .h1_support import App, answers, connect, read_until_closed, served_app, wait_for
 
 
 @pytest.fixture
 def served() -> Iterator[tuple[int, App]]:
-    app = App()
-    with serving(app) as (port, _):
-        try:
-            yield port, app
-        finally:
-            app.release.set()
-            app.hung_up.set()
+    with served_app() as both:
+        yield both
 
 
 def _paths(app: App) -> list[str]:

@@ -19,17 +19,13 @@ import pytest
 from cloverleaf.server import h1_server
 from cloverleaf.server.connections import ConnectionLimits
 
-from .h1_support import App, closed_by_server, connect, read_response, read_until_closed, serving
+from .h1_support import App, closed_by_server, connect, read_response, read_until_closed, served_app, serving
 
 
 @pytest.fixture
 def served() -> Iterator[tuple[int, App]]:
-    app = App()
-    with serving(app) as (port, _):
-        try:
-            yield port, app
-        finally:
-            app.release.set()  # before the server's graceful shutdown waits for /hold
+    with served_app() as both:
+        yield both
 
 
 def test_keep_alive_pipelining_query_and_http10(served: tuple[int, App]) -> None:
