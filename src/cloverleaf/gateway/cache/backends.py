@@ -18,6 +18,7 @@ from collections import OrderedDict
 from typing import Any
 
 from ..._errors import ConfigError
+from ..sqlite_wal import enable_wal
 
 Vector = list[float]
 
@@ -137,7 +138,7 @@ class SqliteBackend(CacheBackend):
         self._clock = clock
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        enable_wal(self._db.cursor(), wait_s=10)   # workers starting together share this file
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS cache_entries (key TEXT PRIMARY KEY, blob BLOB NOT NULL, "
                          "expires REAL NOT NULL, stored REAL NOT NULL)")
