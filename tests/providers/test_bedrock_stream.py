@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cloverleaf._errors import ContextWindowExceededError, MalformedResponseError, RateLimitError, ServerError
+from cloverleaf._http import HttpResponse
 from cloverleaf._types import ChatRequest, ChatResponse, Message, Reasoning, ResponseFormat, StreamEvent, Text
 from cloverleaf.providers.bedrock.adapter import BedrockAdapter
 from cloverleaf.providers.registry import get_spec
@@ -224,8 +225,6 @@ def test_malformed_output_stop_reasons_are_errors(stop: str) -> None:
     assert events[-1].type == "done" and events[-1].finish_reason == "error" and events[-1].raw_finish_reason == stop
     whole = {"output": {"message": {"role": "assistant", "content": [{"text": "hi"}]}}, "stopReason": stop,
              "usage": {"inputTokens": 3, "outputTokens": 1}}
-    from cloverleaf._http import HttpResponse
-
     resp = ADAPTER.parse_chat(HttpResponse(200, {}, json.dumps(whole).encode()), request())
     assert resp.finish_reason == "error" and resp.metadata.raw_finish_reason == stop
 
@@ -249,8 +248,6 @@ def test_tool_with_no_arguments_streams_as_an_empty_object(stopped: bool) -> Non
     [call] = assemble(events, req).tool_calls
     whole = {"output": {"message": {"role": "assistant", "content": [
         {"toolUse": {"toolUseId": "tooluse_1", "name": "get_time", "input": {}}}]}}, "stopReason": "tool_use"}
-    from cloverleaf._http import HttpResponse
-
     [whole_call] = ADAPTER.parse_chat(HttpResponse(200, {}, json.dumps(whole).encode()), request()).tool_calls
     assert (call.name, call.arguments, call.arguments_json) == ("get_time", {}, whole_call.arguments_json) == (
         "get_time", {}, "{}")
@@ -258,3 +255,68 @@ def test_tool_with_no_arguments_streams_as_an_empty_object(stopped: bool) -> Non
     fmt = ResponseFormat(schema={"type": "object"}, name="get_time")
     text = "".join(e.text or "" for e in decode(raw, request(response_format=fmt)) if e.type == "text")
     assert text == "{}"
+
+
+# --------------------------------------------------------------------------- server tool blocks
+
+
+def _without_ids(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The blocks with their call ids blanked: two recordings of one exchange differ only there."""
+    return [{kind: {**inner, "toolUseId": "-"} for kind, inner in block.items()} for block in blocks]
+
+
+def test_server_tool_blocks_are_kept_streamed_as_whole() -> None:
+    """The code interpreter's ``toolUse`` and ``toolResult`` blocks: Bedrock runs them, so they are no
+    part of the answer, but the whole answer keeps them in metadata.extra; the stream of the same
+    exchange lost them (its blocks were skipped)."""
+    for fmt in (FINAL, None):
+        req = request("us.amazon.nova-2-lite-v1:0", response_format=fmt)
+        streamed = assemble(decode(body("test_bedrock_model_code_execution_tool_stream"), req), req)
+        whole = ADAPTER.parse_chat(cassette(REC + "test_bedrock_model_with_code_execution_tool.yaml")[0].response, req)
+        assert [list(b) for b in streamed.metadata.extra["server_tool_blocks"]] == [["toolUse"], ["toolResult"]]
+        assert _without_ids(streamed.metadata.extra["server_tool_blocks"]) == _without_ids(
+            whole.metadata.extra["server_tool_blocks"])
+
+
+def _streamed_as(whole: dict[str, Any]) -> bytes:
+    """A Converse answer as ConverseStream sends it: each block's start, its content in small pieces
+    (input JSON text in fragments, a text result in fragments, a json result whole), its stop."""
+    out = frame("messageStart", {"role": "assistant"})
+    for i, block in enumerate(whole["output"]["message"]["content"]):
+        if "text" in block:
+            out += frame("contentBlockDelta", {"contentBlockIndex": i, "delta": {"text": block["text"]}})
+        elif "toolUse" in block:
+            use = block["toolUse"]
+            out += frame("contentBlockStart", {"contentBlockIndex": i, "start": {"toolUse": {
+                k: v for k, v in use.items() if k != "input"}}, "p": "abc"})
+            text = json.dumps(use["input"], separators=(",", ":"))   # as Bedrock writes it
+            for at in range(0, len(text), 7):
+                out += frame("contentBlockDelta", {"contentBlockIndex": i, "delta": {"toolUse": {"input": text[at:at + 7]}}})
+        else:
+            result = block["toolResult"]
+            out += frame("contentBlockStart", {"contentBlockIndex": i, "start": {"toolResult": {
+                k: v for k, v in result.items() if k != "content"}}})
+            for item in result["content"]:
+                pieces = [{"text": item["text"][at:at + 5]} for at in range(0, len(item["text"]), 5)] \
+                    if "text" in item else [item]
+                for piece in pieces:
+                    out += frame("contentBlockDelta", {"contentBlockIndex": i, "delta": {"toolResult": [piece]}})
+        out += frame("contentBlockStop", {"contentBlockIndex": i})
+    return (out + frame("messageStop", {"stopReason": whole["stopReason"]})
+            + frame("metadata", {"usage": whole["usage"], "metrics": {"latencyMs": 1}}))
+
+
+def test_server_tool_blocks_of_a_stream_equal_the_whole_answer() -> None:
+    """One answer, whole and streamed: the same server_tool_blocks, exactly (a text result joined from
+    its fragments, a json result as it came, a tool use's input parsed from its JSON text)."""
+    whole_body = json.loads(cassette(REC + "test_bedrock_model_with_code_execution_tool.yaml")[0].response.body)
+    content = whole_body["output"]["message"]["content"]
+    content.insert(2, {"toolResult": {"toolUseId": "tooluse_2", "type": "nova_grounding_result", "status": "success",
+                                      "content": [{"text": "Paris is the capital of France."}, {"json": {"n": 1}}]}})
+    content.insert(0, {"text": "Let me compute that."})
+    req = request("us.amazon.nova-2-lite-v1:0", response_format=FINAL)
+    whole = ADAPTER.parse_chat(HttpResponse(200, {}, json.dumps(whole_body).encode()), req)
+    streamed = assemble(decode(_streamed_as(whole_body), req), req)
+    assert len(whole.metadata.extra["server_tool_blocks"]) == 3
+    assert streamed.metadata.extra == whole.metadata.extra
+    assert streamed.parts == whole.parts

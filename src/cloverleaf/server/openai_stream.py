@@ -7,6 +7,16 @@ the role; the end is the finish chunk, the usage chunk when
 ``stream_options.include_usage`` asked for it, and ``data: [DONE]``. An answer with sources
 (Perplexity's ``citations`` and ``search_results``) carries them as top-level fields of those
 last chunks, as Perplexity's own stream does.
+
+What the whole answer's ``message`` has beside text and calls — ``annotations`` (a web source's
+``url_citation``: OpenAI's search models, Claude's web search, Gemini's grounding) and ``images``
+(an image Gemini made, OpenRouter's form) — comes in one chunk before the finish chunk, as
+``delta.annotations`` / ``delta.images``, built from the assembled answer the ``done`` event
+carries by the function that builds the whole answer's, so the two are the same. Why one chunk
+at the end: an annotation's span is known only once its text is (Claude cites a block before its
+text), and the OpenAI SDK's stream helper (``chat.completions.stream()``) joins list deltas by
+their ``index`` and raises on a second chunk of entries without one (as an annotation or image
+entry is, in the whole answer's shape), so each list must come whole, once.
 """
 
 from __future__ import annotations
@@ -16,7 +26,7 @@ from typing import Any
 from .._types import StreamEvent, Usage
 from . import signed_call_ids
 from .http_io import dumps_text, tally_usage
-from .openai_wire import OPENAI_FINISH_REASONS, finish_reason, search_sources, usage_json
+from .openai_wire import OPENAI_FINISH_REASONS, finish_reason, search_sources, sources_and_images, usage_json
 
 
 class ChatChunkEncoder:
@@ -27,7 +37,7 @@ class ChatChunkEncoder:
     the usage chunk when asked for, and ``data: [DONE]``.
     """
 
-    __slots__ = ("_head", "_tail", "_include_usage", "_tool_index", "_sources", "usage", "finish_reason")
+    __slots__ = ("_head", "_tail", "_include_usage", "_tool_index", "_sources", "_extras", "usage", "finish_reason")
 
     def __init__(self, *, response_id: str, model: str, created: int, include_usage: bool) -> None:
         self._head = (f'data: {{"id":{dumps_text(response_id)},"object":"chat.completion.chunk","created":{created},'
@@ -36,6 +46,7 @@ class ChatChunkEncoder:
         self._include_usage = include_usage
         self._tool_index: dict[int, int] = {}
         self._sources = ""   # ',"citations":[...],...' for the last chunks, when the answer has sources
+        self._extras = b""   # the chunk of the answer's annotations and images, when it has any
         self.usage = Usage()
         self.finish_reason: str | None = None
 
@@ -69,6 +80,9 @@ class ChatChunkEncoder:
             sources = search_sources(ev.extra)
             if sources:
                 self._sources = "".join(f",{dumps_text(k)}:{dumps_text(v)}" for k, v in sources.items())
+            extras = sources_and_images(ev.response.parts) if ev.response is not None else None
+            if extras:
+                self._extras = self._choice(dumps_text(extras))
         return None
 
     def _tool_delta(self, ev: StreamEvent) -> bytes:
@@ -93,6 +107,8 @@ class ChatChunkEncoder:
                    f'{self._sources}{self._tail}').encode()
         else:
             out = self._choice("{}", fr)
+        if self._extras:
+            out = self._extras + out
         if self._include_usage:
             out += f'{self._head}[],"usage":{dumps_text(usage_json(self.usage))}{self._sources}{self._tail}'.encode()
         return out + b"data: [DONE]\n\n"

@@ -489,20 +489,11 @@ def chat_completion(resp: ChatResponse, *, response_id: str, model: str, created
     texts: list[str] = []
     reasoning: list[str] = []
     calls: list[dict[str, Any]] = []
-    annotations: list[dict[str, Any]] = []
-    images: list[dict[str, Any]] = []
     for part in resp.parts:
         if isinstance(part, Text) and part.extra is not None and part.extra.get("refusal") is True:
             continue  # the refusal itself: message.refusal below
         if isinstance(part, Text):
-            if part.citations:
-                at = sum(len(t) for t in texts)
-                annotations.extend(url_citation(c, at, at + len(part.text)) for c in part.citations if c.url)
             texts.append(part.text)
-        elif isinstance(part, Attachment):
-            image = image_output(part)
-            if image is not None:
-                images.append(image)
         elif isinstance(part, Reasoning):
             if part.text:
                 reasoning.append(part.text)
@@ -522,10 +513,7 @@ def chat_completion(resp: ChatResponse, *, response_id: str, model: str, created
         message["tool_calls"] = calls
     if reasoning:
         message["reasoning_content"] = "".join(reasoning)
-    if annotations:
-        message["annotations"] = annotations
-    if images:
-        message["images"] = images
+    message.update(sources_and_images(resp.parts))
     audio = resp.metadata.extra.get("audio")
     if isinstance(audio, dict) and audio.get("data"):   # an OpenAI audio answer, relayed as it came
         message["audio"] = audio
@@ -541,6 +529,33 @@ def chat_completion(resp: ChatResponse, *, response_id: str, model: str, created
     sources = search_sources(resp.metadata.extra)
     if sources:
         out.update(sources)
+    return out
+
+
+def sources_and_images(parts: list[Part]) -> dict[str, list[dict[str, Any]]]:
+    """What an answer's message carries beside its text and calls, when it has any: ``annotations``
+    (the ``url_citation`` of each web source of its text) and ``images`` (each image the model
+    made). One function for the whole answer's ``message`` and a stream's ``delta``
+    (:class:`~.openai_stream.ChatChunkEncoder`), so the two always agree."""
+    annotations: list[dict[str, Any]] = []
+    images: list[dict[str, Any]] = []
+    at = 0   # characters of the message's content before this part (a refusal is not content)
+    for part in parts:
+        if isinstance(part, Text):
+            if part.extra is not None and part.extra.get("refusal") is True:
+                continue
+            if part.citations:
+                annotations.extend(url_citation(c, at, at + len(part.text)) for c in part.citations if c.url)
+            at += len(part.text)
+        elif isinstance(part, Attachment):
+            image = image_output(part)
+            if image is not None:
+                images.append(image)
+    out: dict[str, list[dict[str, Any]]] = {}
+    if annotations:
+        out["annotations"] = annotations
+    if images:
+        out["images"] = images
     return out
 
 

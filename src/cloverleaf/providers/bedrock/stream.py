@@ -21,6 +21,7 @@ from ..._errors import MalformedResponseError, ProviderError
 from ..._types import FinishReason, StreamEvent, Usage
 from ...streams.eventstream import EventMessage, EventStreamDecoder
 from .citations import citation_from
+from .server_blocks import StreamedServerBlocks
 
 STOP_REASONS: dict[str, FinishReason] = {
     "end_turn": "stop",
@@ -77,15 +78,16 @@ class ConverseStreamDecoder:
     fragments come out as ``text`` events (the JSON answer), not as a tool call. Plain text
     the model writes around that tool call is dropped, as the non-streaming parser does; it is
     held back until the stream shows whether the tool is called, and released at the end if
-    it was not. Server-side tool blocks (``server_tool_use`` and their results) are executed
-    by Bedrock and skipped. A tool block that ends (``contentBlockStop``, or the end of the
+    it was not. Server-side tool blocks (``server_tool_use`` and their ``toolResult``) are run
+    by Bedrock: no part of the answer, they are kept whole in the ``done`` event's
+    ``server_tool_blocks``, as the non-streamed answer keeps them (:mod:`.server_blocks`). A tool block that ends (``contentBlockStop``, or the end of the
     message) without any input text was called with no arguments: it gets ``{}``, the input
     the non-streamed answer has, never ``""`` (which is not JSON).
     """
 
     __slots__ = ("_frames", "_provider", "_model", "_structured_tool", "_blocks", "_tool_index",
                  "_stop_reason", "_stop_sequence", "_usage_seen", "_done", "_structured_seen", "_held", "_input_seen",
-                 "_extra")
+                 "_extra", "_server")
 
     def __init__(
         self,
@@ -111,6 +113,7 @@ class ConverseStreamDecoder:
         self._input_seen: set[int] = set()
         #: what the whole answer keeps too: the guardrail ``trace``, the model's extra response fields
         self._extra: dict[str, Any] = {}
+        self._server = StreamedServerBlocks()
 
     def feed(self, data: bytes) -> list[StreamEvent]:
         return self._events(self._frames.feed(data))
@@ -166,9 +169,11 @@ class ConverseStreamDecoder:
         if tool is None:
             if "toolResult" in start:
                 self._blocks[block] = _SKIP
+                self._server.start_result(block, start["toolResult"])
             return
         if tool.get("type") == "server_tool_use":
             self._blocks[block] = _SKIP
+            self._server.start_use(block, tool)
         elif self._structured_tool is not None and tool.get("name") == self._structured_tool:
             self._blocks[block] = _STRUCTURED
             self._structured_seen = True
@@ -183,6 +188,7 @@ class ConverseStreamDecoder:
         delta = data.get("delta") or {}
         role = self._blocks.get(block)
         if role == _SKIP:
+            self._server.delta(block, delta)
             return
         if "text" in delta:
             self._text(delta["text"], out, block)
@@ -215,6 +221,9 @@ class ConverseStreamDecoder:
     def _block_stop(self, block: int, out: list[StreamEvent]) -> None:
         """A tool block closed without input text: called with no arguments, so ``{}``."""
         role = self._blocks.pop(block, None)
+        if role == _SKIP:
+            self._server.stop(block)
+            return
         if block in self._input_seen:
             return
         if role == _STRUCTURED:
@@ -252,6 +261,7 @@ class ConverseStreamDecoder:
         if self._stop_sequence is not None:
             extra["stop_sequence"] = self._stop_sequence
         extra.update(self._extra)
+        extra.update(self._server.extra())
         out.append(StreamEvent("done", finish_reason=finish, raw_finish_reason=raw, model=self._model,
                                extra=extra or None))
 
