@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, ClassVar
 from ..._capabilities import Capabilities
 from ..._errors import AuthenticationError, ConfigError, ProviderError
 from ..._http import HttpRequest, HttpResponse, json_body
+from .._common import claude_reasoning_source
 from ..anthropic.adapter import AnthropicAdapter, beta_names
 from ..anthropic.messages import encode_chat
 from ..base import Adapter, ProviderConfig, split_query, with_query
@@ -75,6 +76,12 @@ class VertexClaudeAdapter(AnthropicAdapter):
         super().__init__(spec)
         self.host = host
         self.capabilities = self.default_capabilities   # not the row's (Gemini's): audio, gs:// ...
+
+    @property
+    def reasoning_source(self) -> str:
+        """Claude's thinking, marked as Claude's (``vertex#claude``): its signatures verify on
+        Anthropic's API and on Bedrock too, and never on the row's Gemini."""
+        return claude_reasoning_source(self.name)
 
     # -- configuration -------------------------------------------------------------------
     def prepare_config(self, cfg: ProviderConfig, env: Mapping[str, str] | None = None) -> ProviderConfig:
