@@ -585,7 +585,7 @@ class _StreamRun:
         self.target = target
         self.req = req
         self.decoder = target.adapter.stream_decoder(req)
-        self.acc = StreamAccumulator(target.model, target.adapter.name)
+        self.acc = StreamAccumulator(target.model, target.adapter.name, target.adapter.reasoning_source)
         self.t0 = time.perf_counter()
         self.ttft: float | None = None
         self.headers: dict[str, str] = {}

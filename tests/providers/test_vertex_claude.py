@@ -246,3 +246,22 @@ def test_a_refused_embedding_is_a_clear_error(google: GoogleMock, sa_file: Path)
         with pytest.raises(Exception) as caught:
             client.embed("vertex/text-embedding-005", ["x" * 10])
     assert type(caught.value).__name__ == "InvalidRequestError" and "20000" in str(caught.value)
+
+
+# --------------------------------------------------------------------------- beta features
+
+
+def test_a_callers_betas_reach_claude_on_vertex_only_as_vertex_takes_them(sa_file: Path) -> None:
+    """Renamed where Vertex AI's name differs (each name once), the ones it lacks left out; the
+    row's own config is not changed, and a call with none left carries no header."""
+    s = Settings(env={"GOOGLE_APPLICATION_CREDENTIALS": str(sa_file)})
+    target = Resolver(s, ModelRegistry()).resolve(CLAUDE, CallSettings())
+    target.ready()
+    adapter, cfg = target.adapter, target.cfg
+    req = ChatRequest(model=target.model, messages=[Message.user("hi")])
+    call = adapter.with_client_betas(cfg, ("advanced-tool-use-2025-11-20", "tool-search-tool-2025-10-19",
+                                           "files-api-2025-04-14", "web-search-2025-03-05"))
+    assert adapter.build_chat(req, call).headers["anthropic-beta"] == "tool-search-tool-2025-10-19,web-search-2025-03-05"
+    assert "beta" not in cfg.extra
+    assert adapter.with_client_betas(cfg, ("code-execution-2025-05-22",)) is cfg
+    assert "anthropic-beta" not in adapter.build_chat(req, cfg).headers

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import pytest
 
-from cloverleaf._types import Attachment, Reasoning, Role, Text, ToolCall, ToolResult
+from cloverleaf._types import Attachment, ChatResponse, Reasoning, Role, Text, ToolCall, ToolResult
+from cloverleaf.providers._common import replayable_reasoning
+from cloverleaf.providers.anthropic.adapter import AnthropicAdapter
+from cloverleaf.providers.registry import get_spec
 from cloverleaf.server.errors import BadRequest
 from cloverleaf.server.responses.items import (
     builtin_item_refused,
     items_to_messages,
     normalise_input,
     output_items,
+    reasoning_item,
+    reasoning_provider,
     stamp_provider,
 )
 from cloverleaf.server.responses.wire import parse_request
@@ -108,3 +113,18 @@ def test_instructions_come_first_and_history_before_input() -> None:
     assert chat.reasoning.summary and chat.response_format is not None
     assert [t.name for t in chat.tools or ()] == ["b"] and chat.tool_choice is not None
     assert chat.tool_choice.mode == "required"
+
+
+def test_a_stored_answer_of_claude_on_vertex_stamps_its_reasoning_as_claudes() -> None:
+    """The stored history's reasoning items carry what the reasoning parts say (Claude on Vertex
+    AI marks its thinking as Claude's), so a conversation continued on ``anthropic/`` after
+    ``vertex/claude-...`` keeps the thinking; an answer without reasoning names its row."""
+    thought = Reasoning("Paris is in France.", signature="EqQBsig", provider="vertex#claude")
+    answer = ChatResponse(parts=[thought, Text("Paris.")], model="claude-sonnet-4-5@20250929", provider="vertex")
+    assert reasoning_provider(answer) == "vertex#claude"
+    assert reasoning_provider(ChatResponse(parts=[Text("hi")], model="m", provider="vertex")) == "vertex"
+    stored = stamp_provider(reasoning_item("rs_1", [thought]), reasoning_provider(answer))
+    [back] = [m for m in items_to_messages([stored]) if m.role is Role.ASSISTANT]
+    [part] = back.parts
+    assert isinstance(part, Reasoning) and part.provider == "vertex#claude" and part.signature == "EqQBsig"
+    assert replayable_reasoning(AnthropicAdapter(get_spec("anthropic")), part.provider, claude=True)

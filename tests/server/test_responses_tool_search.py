@@ -164,3 +164,66 @@ def test_the_search_and_deferred_tools_pass_unchanged_to_openai(relay: tuple[Liv
     body = upstream.bodies["openai"][-1]
     assert body["tools"] == [SEARCH, EVENTS, MAIL]
     assert body["input"][1] == history[1] and body["input"][2] == history[2]
+
+
+# --------------------------------------------------------------------------- tool_choice
+
+
+def test_a_choice_forcing_the_client_search_forces_its_function(live: Live, upstream: Upstream) -> None:
+    """``tool_choice: {"type": "tool_search"}`` was a 400 ("expected 'function' or
+    'allowed_tools'"); it forces the function the search goes upstream as, and is echoed as sent."""
+    upstream.queue(completion_calling("tool_search", {"query": "calendar"}))
+    choice: Any = {"type": "tool_search"}
+    r = live.openai().responses.create(model="oai/gpt-5.5", input=[USER], tools=[EXEC, SEARCH, EVENTS],
+                                       tool_choice=choice, store=False)
+    body = sent(upstream)
+    assert body["tool_choice"] == {"type": "function", "function": {"name": "tool_search"}}
+    assert list(upstream_tools(body)) == ["exec_command", "tool_search"]
+    (call,) = r.output
+    assert call.type == "tool_search_call" and r.model_dump(warnings=False)["tool_choice"] == choice
+    allowed: Any = {"type": "allowed_tools", "mode": "required", "tools": [{"type": "tool_search"}]}
+    upstream.queue(completion_calling("tool_search", {"query": "mail"}))
+    live.openai().responses.create(model="oai/gpt-5.5", input=[USER], tools=[EXEC, SEARCH], tool_choice=allowed,
+                                   store=False)
+    assert list(upstream_tools(sent(upstream))) == ["tool_search"] and sent(upstream)["tool_choice"] == "required"
+
+
+def test_a_choice_forcing_a_deferred_tool_loads_it_for_that_turn(live: Live, upstream: Upstream) -> None:
+    """Naming a deferred tool no search has loaded was a 400 saying the request does not have it;
+    the forced call needs its definition, so it goes upstream for this turn only."""
+    client = live.openai()
+    upstream.queue(completion_calling("list_events", {"day": "today"}))
+    r = client.responses.create(model="oai/gpt-5.5", input=[USER], tools=[SEARCH, EVENTS, MAIL], store=False,
+                                tool_choice={"type": "function", "name": "list_events"})
+    body = sent(upstream)
+    assert list(upstream_tools(body)) == ["tool_search", "list_events"]
+    assert body["tool_choice"] == {"type": "function", "function": {"name": "list_events"}}
+    (call,) = r.output
+    assert (call.type, call.name) == ("function_call", "list_events")  # type: ignore[union-attr]
+    upstream.queue(anthropic_text("Sent."))
+    client.responses.create(model="anth/claude-sonnet-4-5", input=[USER], tools=[SEARCH, EVENTS, MAIL], store=False,
+                            tool_choice={"type": "function", "name": "send_mail"})   # a namespace's member
+    body = sent(upstream)
+    assert list(upstream_tools(body)) == ["tool_search", "send_mail"]
+    assert body["tool_choice"] == {"type": "tool", "name": "send_mail"}
+    upstream.queue(anthropic_text("Later."))   # the next turn without the choice: deferred again
+    client.responses.create(model="anth/claude-sonnet-4-5", input=[USER], tools=[SEARCH, EVENTS, MAIL], store=False)
+    assert list(upstream_tools(sent(upstream))) == ["tool_search"]
+
+
+def test_a_choice_forcing_a_search_the_request_lacks_is_a_clear_400(live: Live) -> None:
+    with live.http() as http:
+        r = http.post("/v1/responses", json={"model": "oai/gpt-5.5", "input": "hi", "tools": [EXEC],
+                                             "tool_choice": {"type": "tool_search"}})
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["param"] == "tool_choice" and "no client-executed tool search" in error["message"]
+
+
+def test_a_choice_forcing_the_search_passes_unchanged_to_openai(relay: tuple[Live, VerifyingUpstream]) -> None:
+    live, upstream = relay
+    choice: Any = {"type": "tool_search"}
+    live.openai().responses.create(model="openai-responses/gpt-5.5", input=[USER], tools=[SEARCH, EVENTS],
+                                   tool_choice=choice, store=False)
+    body = upstream.bodies["openai"][-1]
+    assert body["tool_choice"] == choice and body["tools"] == [SEARCH, EVENTS]

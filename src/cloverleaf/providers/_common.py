@@ -14,8 +14,10 @@
   their own API can verify (a Gemini ``thoughtSignature`` sent to Claude is a 400), which
   matters when a gateway falls back from one provider to another mid-conversation. Claude's
   are the model's own, not its host's: they verify wherever Claude runs (:data:`CLAUDE_KINDS`),
-  so Claude's thinking is one family across Anthropic's API and Claude on Bedrock, and the
-  thinking blocks a ``/v1/messages`` client sends back reach Claude on Bedrock too.
+  so Claude's thinking is one family across Anthropic's API, Claude on Bedrock and Claude on
+  Vertex AI, and the thinking blocks a ``/v1/messages`` client sends back reach them all. The
+  ``vertex`` row also serves Gemini, whose signed thoughts Claude cannot verify (nor Gemini
+  Claude's), so Claude's reasoning there is marked as Claude's (:func:`claude_reasoning_source`).
 - :func:`checked_image`: an image in a format the API does not take (HEIC to OpenAI or
   Anthropic, AVIF to any) is an :class:`InvalidRequestError` naming the formats it does take,
   before anything is sent, by one table per API (:data:`WEB_IMAGES`, :data:`GEMINI_IMAGES`).
@@ -118,6 +120,15 @@ class NamedAdapter(Protocol):
 #: signature from one verifies on the others; a client of ``/v1/messages`` sends its thinking
 #: blocks back as Anthropic's, whichever of them served the turn.
 CLAUDE_KINDS = frozenset({"anthropic", "bedrock"})
+#: What marks reasoning as Claude's when its row's kind says another family (``vertex#claude``).
+CLAUDE_MARK = "#claude"
+
+
+def claude_reasoning_source(row: str) -> str:
+    """The provider Claude's reasoning carries when row ``row`` is not of a Claude kind (Claude on
+    Vertex AI, on the Gemini row ``vertex``): the row's name marked as Claude's, so it goes back
+    to Claude wherever Claude runs, and never to the row's other family (Gemini)."""
+    return row + CLAUDE_MARK
 
 
 def replayable_reasoning(adapter: NamedAdapter, provider: str | None, *, claude: bool = False) -> bool:
@@ -129,10 +140,13 @@ def replayable_reasoning(adapter: NamedAdapter, provider: str | None, *, claude:
     (the request's model is Claude), reasoning from any row of the :data:`CLAUDE_KINDS` goes
     back (dropping it turned thinking off for the rest of a tool loop on Claude on Bedrock).
     Another model's reasoning among them is unsigned, and unsigned reasoning is never sent to
-    Claude.
+    Claude. Reasoning marked as Claude's (:func:`claude_reasoning_source`) goes back to Claude
+    only, on any row of the family.
     """
     if provider is None or provider == adapter.name:
         return True
+    if provider.endswith(CLAUDE_MARK):
+        return claude and adapter.kind in CLAUDE_KINDS
     from .registry import get_spec
 
     try:

@@ -170,6 +170,13 @@ class Adapter:
         Adapters whose model ids carry a version or tag the price table omits add the stripped id."""
         return [f"{self.name}/{model}"]
 
+    @property
+    def reasoning_source(self) -> str:
+        """The provider the reasoning this adapter produces carries (``Reasoning.provider``), by
+        which it is later sent back only where it verifies (``_common.replayable_reasoning``):
+        the row's name, except where a row serves two model families (Claude on Vertex AI)."""
+        return self.name
+
     def for_model(self, model: str) -> Adapter:
         """The adapter that speaks to ``model`` on this row: this one, except where one row serves
         two wire formats (Vertex AI's ``vertex`` row: Gemini, and Claude through the Messages API).

@@ -40,9 +40,9 @@ class StreamAccumulator:
     """Feed it every event with :meth:`add`; call :meth:`response` at the end."""
 
     __slots__ = ("_parts", "_calls", "_usage", "finish_reason", "raw_finish_reason", "model",
-                 "response_id", "done", "_provider", "extra", "_block")
+                 "response_id", "done", "_provider", "_reasoning_provider", "extra", "_block")
 
-    def __init__(self, model: str, provider: str) -> None:
+    def __init__(self, model: str, provider: str, reasoning_provider: str | None = None) -> None:
         # parts in arrival order; consecutive text/reasoning deltas extend the last part
         self._parts: list[Part | _PendingCall] = []
         self._calls: dict[int, _PendingCall] = {}
@@ -53,6 +53,9 @@ class StreamAccumulator:
         self.response_id: str | None = None
         self.done = False
         self._provider = provider
+        #: what the reasoning parts carry: the adapter's ``reasoning_source`` (the row's name but
+        #: for Claude on Vertex AI, whose thinking is marked as Claude's)
+        self._reasoning_provider = reasoning_provider or provider
         #: Provider extras from the ``done`` event (Azure content-filter results), kept on metadata.extra.
         self.extra: dict[str, Any] = {}
         #: The provider's block index of the last text part (see :meth:`_text`).
@@ -79,7 +82,7 @@ class StreamAccumulator:
             # (Anthropic may send several redacted_thinking blocks in a row)
             if not isinstance(last, Reasoning) or last.redacted or (
                     last.signature and (ev.text or ev.signature or ev.redacted)):
-                last = Reasoning("", provider=self._provider)
+                last = Reasoning("", provider=self._reasoning_provider)
                 self._parts.append(last)
             if ev.text:
                 last.text += ev.text

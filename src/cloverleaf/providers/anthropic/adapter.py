@@ -176,9 +176,9 @@ class AnthropicAdapter(Adapter):
                 parts.append(Text(block.get("text", ""), citations=citations_from(block.get("citations"))))
             elif kind == "thinking":
                 parts.append(Reasoning(block.get("thinking", ""), signature=block.get("signature") or None,
-                                       provider=self.name))
+                                       provider=self.reasoning_source))
             elif kind == "redacted_thinking":
-                parts.append(Reasoning("", redacted=block.get("data"), provider=self.name))
+                parts.append(Reasoning("", redacted=block.get("data"), provider=self.reasoning_source))
             elif kind == "tool_use" and is_structured_tool_call(req, block.get("name")):
                 answers.append(Text(json.dumps(block.get("input") or {}, ensure_ascii=False)))
                 parts.append(answers[-1])

@@ -13,7 +13,9 @@ hands calls for a Claude model to it (``GeminiAdapter.for_model``), and lends it
 
 What Vertex AI lacks beside the Messages API: an image or PDF by URL (``source.type: url``) is not
 taken, so such attachments are downloaded by cloverleaf and sent inline (``url_*_input`` off);
-there is no API-key (express) mode for partner models. Errors come in two envelopes: Anthropic's
+there is no API-key (express) mode for partner models. Beta features travel in the
+``anthropic-beta`` header as on Anthropic's API, but only those Vertex AI takes: a client's
+others are renamed or dropped (:mod:`.vertex_betas`), since one it does not take fails the call. Errors come in two envelopes: Anthropic's
 (``{"type": "error", "error": {"type": "overloaded_error"}}``, from the model) and Google's
 (``{"error": {"code", "status"}}``, from Vertex AI itself: auth, quota, an unknown model), read by
 the Gemini adapter's mapping, which names the Google credentials rather than an Anthropic key.
@@ -26,6 +28,7 @@ models keep their single price).
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, ClassVar
@@ -33,9 +36,11 @@ from typing import TYPE_CHECKING, ClassVar
 from ..._capabilities import Capabilities
 from ..._errors import AuthenticationError, ConfigError, ProviderError
 from ..._http import HttpRequest, HttpResponse, json_body
+from .._common import claude_reasoning_source
 from ..anthropic.adapter import AnthropicAdapter, beta_names
 from ..anthropic.messages import encode_chat
 from ..base import Adapter, ProviderConfig, split_query, with_query
+from .vertex_betas import vertex_betas
 from .vertex_urls import VERSIONED, quota_headers, vertex_root
 
 if TYPE_CHECKING:
@@ -49,6 +54,8 @@ VERTEX_ANTHROPIC_VERSION = "vertex-2023-10-16"
 REGIONAL_PREMIUM = 1.10
 #: Models from before the global/regional split: one price wherever they run.
 _SINGLE_PRICE = re.compile(r"^claude-(3|instant|2|sonnet-4(@|$)|opus-4(@|$)|opus-4-1(@|$))")
+
+log = logging.getLogger("cloverleaf.providers")
 
 
 def is_claude(model: str) -> bool:
@@ -70,6 +77,12 @@ class VertexClaudeAdapter(AnthropicAdapter):
         self.host = host
         self.capabilities = self.default_capabilities   # not the row's (Gemini's): audio, gs:// ...
 
+    @property
+    def reasoning_source(self) -> str:
+        """Claude's thinking, marked as Claude's (``vertex#claude``): its signatures verify on
+        Anthropic's API and on Bedrock too, and never on the row's Gemini."""
+        return claude_reasoning_source(self.name)
+
     # -- configuration -------------------------------------------------------------------
     def prepare_config(self, cfg: ProviderConfig, env: Mapping[str, str] | None = None) -> ProviderConfig:
         if cfg.api_key:
@@ -80,6 +93,15 @@ class VertexClaudeAdapter(AnthropicAdapter):
 
     def bearer_source(self, cfg: ProviderConfig) -> BearerSource | None:
         return self.host.bearer_source(cfg)
+
+    def with_client_betas(self, cfg: ProviderConfig, betas: tuple[str, ...]) -> ProviderConfig:
+        """The caller's beta features that Vertex AI takes (renamed where its name differs); the
+        others are dropped, said in the debug log: Vertex AI refuses a call naming one it lacks."""
+        kept, dropped = vertex_betas(betas)
+        if dropped:
+            log.debug("anthropic-beta %s left out for Claude on Vertex AI (provider %s): Vertex AI does not take "
+                      "them", ", ".join(dropped), self.name)
+        return super().with_client_betas(cfg, tuple(kept)) if kept else cfg
 
     def price_keys(self, model: str) -> list[str]:
         """``claude-sonnet-4-5@20250929`` is priced as ``anthropic/claude-sonnet-4-5``."""

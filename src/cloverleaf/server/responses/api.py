@@ -35,7 +35,7 @@ from ..fields import bad, query_int
 from ..http_io import json_response
 from ..state import ServerState, endpoint, new_id, upstream_ms
 from ..streaming import serve_stream
-from .items import builtin_item_refused
+from .items import builtin_item_refused, reasoning_provider
 from .passthrough import PassthroughEncoder, relayed
 from .state import ResponseStore, StoredResponse
 from .stream import ResponsesStreamEncoder
@@ -107,7 +107,7 @@ async def create(request: Request, st: ServerState) -> Response:
                                completed_at=int(time.time()))
     if req.store:
         row = _row(st, req, str(out.get("id") or response_id), owner, privacy, out)
-        row.provider = resp.provider
+        row.provider = reasoning_provider(resp)
         await store.save(row)
     st.done(request, model, resp.provider, upstream=upstream_ms(resp.metadata), usage=resp.usage, cost=resp.cost,
             cache=ctx.cache_result)

@@ -405,6 +405,13 @@ def pack(parts: list[Reasoning]) -> str:
     return PACKED + base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode("ascii")
 
 
+def reasoning_provider(resp: ChatResponse) -> str:
+    """What a stored response's reasoning items are stamped with (:func:`stamp_provider`): the
+    provider its reasoning parts carry, which is the row's name except for Claude on Vertex AI
+    (marked as Claude's, so it goes back to Claude on Anthropic's API or Bedrock too)."""
+    return next((p.provider for p in resp.parts if isinstance(p, Reasoning) and p.provider), resp.provider)
+
+
 def stamp_provider(item: dict[str, Any], provider: str | None) -> dict[str, Any]:
     """A stored reasoning item with the provider that made it packed in (the store knows it;
     a client never sees it): a conversation that moves to another provider then drops

@@ -63,7 +63,8 @@ class StoredResponse:
     created_at: float
     expires_at: float | None
     model: str
-    #: the provider row that answered (reasoning is only replayed to the same kind)
+    #: the provider row that answered, as its reasoning names it (reasoning is only replayed
+    #: where it verifies; Claude on Vertex AI's is marked as Claude's: ``vertex#claude``)
     provider: str | None
     previous_response_id: str | None
     input_items: list[dict[str, Any]]

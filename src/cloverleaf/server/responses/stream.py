@@ -44,6 +44,7 @@ from .items import (
     message_output,
     new_item_id,
     reasoning_item,
+    reasoning_provider,
 )
 from .tool_search import search_call_item
 from .wire import ResponsesRequest, response_object, status_of
@@ -130,7 +131,7 @@ class ResponsesStreamEncoder:
             tally_usage(self.usage, ev)
             self.finish_reason = ev.finish_reason
             if ev.response is not None:
-                self.provider = ev.response.provider
+                self.provider = reasoning_provider(ev.response)
                 self._refusal_said = ev.response.refusal
         return None
 

@@ -14,7 +14,11 @@ runs the search, any provider can serve it; for a provider other than OpenAI's R
   ``previous_response_id``) is the tool result of its call (the names it loaded), and the tools
   it lists join the upstream tools of that request and every later one that carries it;
 - a deferred tool goes upstream only once a ``tool_search_output`` loaded it. A call the model
-  makes to one anyway is rendered back as usual (the client decides what to do with it).
+  makes to one anyway is rendered back as usual (the client decides what to do with it);
+- ``tool_choice`` ``{"type": "tool_search"}`` forces the search's function (also listed in
+  ``allowed_tools``; without a client search it is a 400 saying to add one), and a choice naming
+  a deferred tool no search has loaded loads it for that turn: a forced call needs the tool's
+  definition (OpenAI's model sees a deferred function's name and description from the start).
 
 On an ``openai-responses/...`` route none of this applies: tools and items go as sent.
 """

@@ -146,6 +146,8 @@ class ResponsesRequest:
     tool_entries: list[tuple[str, dict[str, Any], str]] = field(default_factory=list)
     #: the flat names ``tool_choice.allowed_tools`` allows (None: all)
     allowed: list[str] | None = None
+    #: the deferred tool ``tool_choice`` forces, loaded for this turn: its (namespace, name)
+    forced: frozenset[tuple[str | None, str]] = frozenset()
 
     @property
     def builtin_items(self) -> bool:
@@ -163,7 +165,8 @@ class ResponsesRequest:
         before it, and a reasoning item the item it led to. (Other providers get the neutral
         messages, where a built-in call is dropped: its result is in the message after it.)"""
         if not relay and loaded_definitions(history):   # searches earlier in the conversation
-            self.tools, self.names = _upstream_tools(self.tool_entries, history + self.input_items, self.allowed)
+            self.tools, self.names = _upstream_tools(self.tool_entries, history + self.input_items, self.allowed,
+                                                     self.forced)
         messages = [Message(Role.SYSTEM, self.instructions)] if self.instructions else []
         messages += items_to_messages(history, self.names)
         messages += items_to_messages(self.input_items, self.names)
@@ -179,8 +182,11 @@ class ResponsesRequest:
             extra = {**(extra or {}), "input": _wire_items(history, stateless=not self.store) + current}
             if any(m.role is Role.SYSTEM for m in messages):  # only this request's own instructions
                 extra["instructions"] = self.instructions
+        choice = self.tool_choice
+        if relay and self.names and self.echo["tool_choice"] == {"type": TOOL_SEARCH}:
+            choice = None   # OpenAI gets the client's own choice (in extra), not the function's
         return ChatRequest(
-            model=self.model, messages=messages, tools=self.tools, tool_choice=self.tool_choice,
+            model=self.model, messages=messages, tools=self.tools, tool_choice=choice,
             response_format=self.response_format, temperature=self.temperature, top_p=self.top_p,
             max_tokens=self.max_output_tokens, reasoning=self.reasoning, user=self.user, stream=self.stream,
             parallel_tool_calls=self.parallel_tool_calls, extra_body=extra or None)
@@ -278,6 +284,9 @@ def parse_request(body: dict[str, Any]) -> ResponsesRequest:
     entries, builtin, raw_tools = _tools(body)
     tools, names = _upstream_tools(entries, items, None)
     choice, allowed, raw_choice = _tool_choice(body.get("tool_choice"), builtin, names)
+    forced = _forced_load(choice, names)
+    if forced:   # a choice naming a deferred tool no search has loaded: it is loaded for this turn
+        tools, names = _upstream_tools(entries, items, None, forced)
     if allowed is not None:
         known = {t.name for t in tools or ()} | names.deferred
         missing = [n for n in allowed if n not in known]
@@ -310,15 +319,18 @@ def parse_request(body: dict[str, Any]) -> ResponsesRequest:
         unset_strict=frozenset(t.name for t in tools or () if t.strict is None),
         prompt_cache={name: value for name in ("prompt_cache_key", "prompt_cache_retention")
                       if (value := get_str(body, name, "")) is not None}, names=names,
-        tool_entries=entries, allowed=allowed)
+        tool_entries=entries, allowed=allowed, forced=forced)
 
 
 def _upstream_tools(entries: list[tuple[str, dict[str, Any], str]], conversation: list[dict[str, Any]],
-                    allowed: list[str] | None) -> tuple[list[Tool] | None, ToolNames]:
+                    allowed: list[str] | None, forced: frozenset[tuple[str | None, str]] = frozenset(),
+                    ) -> tuple[list[Tool] | None, ToolNames]:
     """The function tools the upstream gets for the request's tool ``entries``, given the tools
-    the ``conversation``'s tool searches loaded (deferred ones go only once loaded), less those
-    ``allowed_tools`` leaves out; and the names to map calls back by."""
-    tools, names = flatten(*with_loaded(entries, loaded_definitions(conversation)))
+    the ``conversation``'s tool searches loaded (deferred ones go only once loaded) and the one
+    ``tool_choice`` forces (``forced``), less those ``allowed_tools`` leaves out; and the names
+    to map calls back by."""
+    entries, loaded = with_loaded(entries, loaded_definitions(conversation))
+    tools, names = flatten(entries, loaded | forced)
     if allowed is not None:
         tools = [t for t in tools if t.name in allowed]
     return tools or None, names
@@ -352,6 +364,18 @@ def _tools(body: dict[str, Any]) -> tuple[list[tuple[str, dict[str, Any], str]],
     return entries, builtin, echoed
 
 
+def _forced_load(choice: ToolChoice | None, names: ToolNames) -> frozenset[tuple[str | None, str]]:
+    """The (namespace, name) of the deferred tool ``choice`` forces when no tool search has loaded
+    it yet: a forced call needs the tool's definition, so it goes upstream for this turn (as if
+    loaded) rather than the request failing for a tool it does define."""
+    if choice is None or choice.mode != "tool" or choice.name not in names.deferred:
+        return frozenset()
+    tool = names.by_flat.get(str(choice.name))
+    if tool is not None and tool.namespace is not None:
+        return frozenset({(tool.namespace, tool.name)})
+    return frozenset({(None, str(choice.name))})
+
+
 def _tool_choice(raw: Any, builtin: list[dict[str, Any]],
                  names: ToolNames) -> tuple[ToolChoice | None, list[str] | None, Any]:
     """(choice, names of allowed_tools or None, the echo)."""
@@ -369,6 +393,9 @@ def _tool_choice(raw: Any, builtin: list[dict[str, Any]],
     if kind == "custom":
         name = get_name(choice, "name", "tool_choice")
         return ToolChoice("tool", names.flat(name, kind="custom")), None, {"type": "custom", "name": name}
+    client_search = TOOL_SEARCH in names.by_flat
+    if kind == TOOL_SEARCH and client_search:   # the client's own search: the function built from it
+        return ToolChoice("tool", TOOL_SEARCH), None, {"type": TOOL_SEARCH}
     if kind == "allowed_tools":
         mode = get_str(choice, "mode", "tool_choice", required=True)
         if mode not in ("auto", "required"):
@@ -377,13 +404,20 @@ def _tool_choice(raw: Any, builtin: list[dict[str, Any]],
         for i, item in enumerate(get_list(choice, "tools", "tool_choice", required=True) or []):
             at = f"tool_choice.tools[{i}]"
             item = as_dict(item, at)
+            if item.get("type") == TOOL_SEARCH and client_search:
+                allowed.append(TOOL_SEARCH)
+                continue
             if item.get("type") not in ("function", "custom"):
-                raise bad(f"{at}.type", "only function and custom tools can be listed in allowed_tools")
+                raise bad(f"{at}.type", "only function and custom tools (and a client tool search) can be listed "
+                                        "in allowed_tools")
             allowed.append(names.flat(get_name(item, "name", at), kind=str(item["type"])))
         return ToolChoice(mode), allowed, choice
     if builtin:  # a hosted tool forced by type: passed on with the built-in tools
         return None, None, choice
-    raise bad("tool_choice.type", f"expected 'function' or 'allowed_tools', got {kind!r}")
+    if kind == TOOL_SEARCH:
+        raise bad("tool_choice", "forces tool_search, but the request has no client-executed tool search; add "
+                                 "{\"type\": \"tool_search\", \"execution\": \"client\"} to tools or drop tool_choice")
+    raise bad("tool_choice.type", f"expected 'function', 'custom', 'allowed_tools' or 'tool_search', got {kind!r}")
 
 
 def _format(text: dict[str, Any] | None) -> tuple[ResponseFormat | None, dict[str, Any]]:
