@@ -140,3 +140,12 @@ def spend_by_model(rows: Sequence[Any], canonical: Canonical) -> list[Any]:
             model, found.calls + row.calls, found.input_tokens + row.input_tokens,
             found.output_tokens + row.output_tokens, found.cost + row.cost, found.unknown_cost + row.unknown_cost)
     return sorted(merged.values(), key=lambda r: -r.cost)
+
+
+def spend_report(store: Any, by: str, canonical: Canonical, *, since: float | None = None,
+                 until: float | None = None) -> list[Any]:
+    """``store.spend(by)`` as ``/admin/spend`` and ``cloverleaf spend`` both answer it: by model,
+    each model once, whatever names its calls used (:func:`spend_by_model`), as its budget counts
+    them. One function for both, so the CLI's rows add up to the same figures as the server's."""
+    rows = store.spend(by, since=since, until=until)
+    return spend_by_model(rows, canonical) if by == "model" else rows
