@@ -161,3 +161,32 @@ async def test_model_budgets_added_later_count_only_what_their_model_answered_in
         if mode == "redis":
             async with redis_state(prefix):
                 pass
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_stream_cut_after_a_failover_charges_the_model_that_streamed(harness: Harness, mode: str) -> None:
+    """A call the provider may bill although it failed (a stream cut after its output) is charged
+    its reservation — to the model of the attempt that streamed, not the one that failed over."""
+    from cloverleaf._errors import StreamInterrupted
+
+    from .redis_support import fresh_prefix, redis_state
+
+    prefix = fresh_prefix()
+    gw = counted_in(harness, mode, prefix, ManualClock(autojump=True))
+    try:
+        upstream(gw).script.fail(500)
+        upstream(gw).script.reset_after(2)
+        with pytest.raises(StreamInterrupted):
+            async for _ in gw.astream("fallback", chat_request("one two three four five six", max_tokens=1000)):
+                pass
+        budgets = await spent(gw)
+        assert budgets["route:fake/echo"] == (0.0, 0.0)
+        charged, reserved = budgets["route:fake/other"]
+        assert charged > 0.0 and reserved == 0.0
+        gw.store.flush()
+        [record] = gw.store.recent_calls()
+        assert record.target == "fake/other" and record.charged == pytest.approx(charged)
+    finally:
+        if mode == "redis":
+            async with redis_state(prefix):
+                pass
