@@ -652,3 +652,25 @@ async def test_finish_settles_a_successful_call_in_one_operation(state: StateBac
     assert await state.latencies(["t"]) == {"t": 250.0}
     await state.finish(None, {}, 0.0, None, {}, "t", 42.0, POLICY, 50.0)       # an open call: no tickets
     assert await state.latencies(["t"]) == {"t": pytest.approx(0.3 * 50.0 + 0.7 * 250.0)}
+
+
+@pytest.mark.parametrize("ending", ["close", "finish"])
+async def test_each_hold_of_a_call_can_be_charged_its_own_cost(state: StateBackend, ending: str) -> None:
+    """A model budget whose model did not answer the call (``model_budgets.charges``) is charged
+    0 and its reservation released, while the call's other budgets are charged its cost — in the
+    same operation, the buckets settled as ever; closing twice still does nothing."""
+    for key in ("route:echo|total", "route:other|total", "key:k|total"):
+        await state.budget_seed(key, 0.1)
+    tpm = Bucket("k:tpm", 1000.0, 600.0)
+    adm = await state.admit([tpm], [hold(0.3, "route:echo|total"), hold(0.3, "route:other|total"),
+                                    hold(0.3, "key:k|total")], 0.0, 0.0, attempt=ask())
+    if ending == "close":
+        await state.close(adm.ticket, {"k:tpm": 100.0}, 0.2, [0.2, 0.0, 0.2])
+        await state.close(adm.ticket, {"k:tpm": 100.0}, 0.2, [0.2, 0.0, 0.2])
+    else:
+        assert adm.attempt is not None and adm.attempt.grant is not None
+        await state.finish(adm.ticket, {"k:tpm": 100.0}, 0.2, adm.attempt.grant.ticket, {}, "t", 1.0, POLICY,
+                           20.0, [0.2, 0.0, 0.2])
+    assert await state.usage("k:tpm", 1.0) == 100.0
+    assert [await state.budget_usage(k) for k in ("route:echo|total", "route:other|total", "key:k|total")] == [
+        (pytest.approx(0.3), 0.0), (pytest.approx(0.1), 0.0), (pytest.approx(0.3), 0.0)]

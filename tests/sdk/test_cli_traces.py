@@ -50,3 +50,33 @@ def test_an_unknown_trace_id_is_said_to_be_no_such_trace(config, capsys):
     assert main(["--config", config, "traces", "--trace", "tr_nope"]) == 0
     err = capsys.readouterr().err
     assert "no calls in trace 'tr_nope': no such trace" in err and "recorded yet" not in err
+
+
+def test_spend_by_model_is_one_row_per_model_as_admin_spend_and_its_budget_count_it(tmp_path, monkeypatch, capsys):
+    """``fake/echo``, ``fake:echo``, a ``[[models]]`` entry of it and an entry stored through the
+    admin API are one model: one row (``/admin/spend?by=model``'s, ``model_budgets.spend_report``),
+    not four that do not add up to what a budget on the model counts. A target that names no
+    model the gateway knows keeps its own row."""
+    from cloverleaf.gateway.store import ModelEntryRow
+
+    monkeypatch.delenv("CLOVERLEAF_STORE_URL", raising=False)
+    url = f"sqlite:///{tmp_path / 'calls.db'}"
+    store = open_store(url)
+    store.create_model_entry(ModelEntryRow(name="stored-echo", identifier="echo", provider="fake"))
+    now = time.time()
+    for i, target in enumerate(["fake/echo", "fake:echo", "echo-entry", "stored-echo", "mylab/slow"]):
+        store.record_call(CallRecord(f"call_{i}", now - 10 + i, "chat", "r", "ok", target=target, provider="fake",
+                                     input_tokens=1, output_tokens=2, cost=0.25))
+    store.flush()
+    store.close()
+    path = tmp_path / "c.toml"
+    path.write_text(f'[store]\nurl = "{url}"\n\n[[models]]\nname = "echo-entry"\nprovider = "fake"\n'
+                    'identifier = "echo"\n')
+    assert main(["--config", str(path), "spend", "--by", "model", "--json"]) == 0
+    rows = [__import__("json").loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert rows == [{"group": "fake/echo", "calls": 4, "input_tokens": 4, "output_tokens": 8, "cost": 1.0,
+                     "unknown_cost": 0},
+                    {"group": "mylab/slow", "calls": 1, "input_tokens": 1, "output_tokens": 2, "cost": 0.25,
+                     "unknown_cost": 0}]
+    assert main(["--config", str(path), "spend", "--by", "model"]) == 0
+    assert "total: 5 calls, $1.250000" in capsys.readouterr().out

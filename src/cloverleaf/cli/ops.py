@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
 import sys
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -132,11 +134,22 @@ def _traces(args: argparse.Namespace) -> int:
 
 
 def _spend(args: argparse.Namespace) -> int:
+    """Spend from the store the config names, grouped as ``/admin/spend`` groups it (one shared
+    function): by model, each model once, with the model registry the server would have — the
+    config's ``[[models]]`` and the entries stored through the admin API."""
     import time
 
-    store = _store(load_settings(args))
+    from ..gateway.model_budgets import spend_report
+
+    settings = load_settings(args)
+    store = _store(settings)
+    since = time.time() - args.days * 86400 if args.days else None
     try:
-        rows = store.spend(by=args.by, since=time.time() - args.days * 86400 if args.days else None)
+        if args.by != "model":
+            rows = spend_report(store, args.by, lambda _: None, since=since)
+        else:
+            with _registry_engine(settings, store) as canonical:
+                rows = spend_report(store, args.by, canonical, since=since)
     finally:
         store.close()
     if args.json:
@@ -151,6 +164,27 @@ def _spend(args: argparse.Namespace) -> int:
         print(f"\ntotal: {sum(r.calls for r in rows)} calls, ${sum(r.cost for r in rows):.6f}"
               + (f" ({unknown} of unknown cost: their budget charges, or nothing, are in it)" if unknown else ""))
     return 0
+
+
+@contextlib.contextmanager
+def _registry_engine(settings: Any, store: Any) -> Iterator[Any]:
+    """The canonical model of a name (``model_budgets.engine_canonical``) through an Engine of
+    the config with the store's model entries added, as the server installs them (an entry the
+    config also names is the config's). Only their provider and identifier are needed here: no
+    provider key is decrypted, and nothing is sent anywhere."""
+    from .._config import ModelEntry
+    from .._engine import Engine
+    from ..gateway.model_budgets import engine_canonical
+
+    engine = Engine(settings)
+    try:
+        for row in store.list_model_entries():
+            if settings.model_entry(row.name) is None:
+                engine.registry.add(ModelEntry(name=row.name, identifier=row.identifier, provider=row.provider,
+                                               base_url=row.base_url))
+        yield engine_canonical(engine)
+    finally:
+        engine.close()
 
 
 def _status(call: Any) -> str:

@@ -68,7 +68,7 @@ from .._context import CallContext
 from .._errors import BudgetExceeded, RateLimitExceeded
 from .clock import Clock
 from .config import BudgetConfig, RouteConfig
-from .model_budgets import Canonical, ModelBudgets
+from .model_budgets import Canonical, ModelBudgets, charges, model_of
 from .state import AttemptAsk, Bucket, Hold, StateBackend, new_hold
 
 RESERVATION_TTL_SECONDS = 3600.0
@@ -123,12 +123,14 @@ class _Periods:
 class CallAdmission:
     """What one call holds between admission and settlement: its call-level rate-limit
     buckets and its budget reservations, under one ticket (``counters``: the reservations'
-    ``"<scope>|<period>"`` counters, which settlement books the spend to)."""
+    ``"<scope>|<period>"`` counters, which settlement books the spend to; ``models``: the
+    model each reservation's budget is on, when one is a model-id budget, else ())."""
 
-    __slots__ = ("ticket", "token_keys", "counters", "reserved_usd", "extra", "first", "took")
+    __slots__ = ("ticket", "token_keys", "counters", "reserved_usd", "extra", "first", "took", "models")
 
     def __init__(self, ticket: object, token_keys: tuple[str, ...], counters: Sequence[str],
-                 reserved_usd: float, extra: object = None, first: object = None, took: bool = True) -> None:
+                 reserved_usd: float, extra: object = None, first: object = None, took: bool = True,
+                 models: tuple[str | None, ...] = ()) -> None:
         self.ticket = ticket
         self.token_keys = token_keys
         self.counters = counters
@@ -136,6 +138,7 @@ class CallAdmission:
         self.extra = extra       # the store mode's reservation ids
         self.first = first       # the first attempt's AttemptAdmission, when it was asked for
         self.took = took         # the call itself took buckets or holds (there is something to close)
+        self.models = models     # ModelBudgets.models: settled per budget (model_budgets.charges)
 
 
 class Budgets:
@@ -164,9 +167,11 @@ class Budgets:
         self._scope_sets: dict[tuple[str, str | None, tuple[str, float, str | None] | None],
                                tuple[Sequence[object], tuple[BudgetScope, ...]]] = {}
         #: id(scopes) → (scopes, the wall-clock span their counters hold for, the counters, each
-        #: with its scope's limit, and those of configured budgets this process has not opened yet)
+        #: with its scope's limit, those of configured budgets this process has not opened yet,
+        #: and the model of each scope that is a model-id budget: ModelBudgets.models)
         self._counter_sets: dict[int, tuple[Sequence[BudgetScope], float, float, tuple[str, ...],
-                                            tuple[tuple[str, float], ...], tuple[str, ...]]] = {}
+                                            tuple[tuple[str, float], ...], tuple[str, ...],
+                                            tuple[str | None, ...]]] = {}
 
     def scopes(self, route: RouteConfig, ctx: CallContext, targets: Sequence[object] = ()) -> tuple[BudgetScope, ...]:
         """The budgets a call on ``route`` (``targets``: its resolved targets, the Router's
@@ -195,12 +200,12 @@ class Budgets:
             out.append(BudgetScope(f"key:{key.key_id}", float(key.budget), key.budget_period or "total"))
         return tuple(out)
 
-    def _holds(self, scopes: Sequence[BudgetScope], wall: float,
-               amount: float) -> tuple[list[Hold], tuple[str, ...], tuple[str, ...]]:
+    def _holds(self, scopes: Sequence[BudgetScope], wall: float, amount: float
+               ) -> tuple[list[Hold], tuple[str, ...], tuple[str, ...], tuple[str | None, ...]]:
         """One hold of ``amount`` per scope, on its counter for the period ``wall`` is in, the
-        counters, and those of them still to open (:meth:`_open`). The counters of a tuple of
-        scopes are worked out once per UTC day (a day or month period changes only when a day
-        starts; ``total`` never)."""
+        counters, those of them still to open (:meth:`_open`), and the scopes' models
+        (:meth:`ModelBudgets.models`). The counters of a tuple of scopes are worked out once per
+        UTC day (a day or month period changes only when a day starts; ``total`` never)."""
         found = self._counter_sets.get(id(scopes))
         if found is None or found[0] is not scopes or not (found[1] <= wall < found[2]):
             if len(self._counter_sets) > 100_000:
@@ -213,10 +218,11 @@ class Budgets:
             limits = tuple([(counter, s.limit_usd) for counter, s in zip(counters, scopes, strict=True)])
             unopened = tuple([c for c, s in zip(counters, scopes, strict=True)
                               if s.key in self._configured and c not in self._opened])
-            found = self._counter_sets[id(scopes)] = (scopes, start, end, counters, limits, unopened)
+            models = self._models.models(scopes) if self._models else ()
+            found = self._counter_sets[id(scopes)] = (scopes, start, end, counters, limits, unopened, models)
         elif found[5] and not (unopened := tuple([c for c in found[5] if c not in self._opened])):
-            found = self._counter_sets[id(scopes)] = (found[0], found[1], found[2], found[3], found[4], ())
-        return [new_hold((counter, limit, amount)) for counter, limit in found[4]], found[3], found[5]
+            found = self._counter_sets[id(scopes)] = (found[0], found[1], found[2], found[3], found[4], (), found[6])
+        return [new_hold((counter, limit, amount)) for counter, limit in found[4]], found[3], found[5], found[6]
 
     def _counter(self, scope: BudgetScope, wall: float) -> str:
         period = scope.period
@@ -234,7 +240,8 @@ class Budgets:
         tokens, when the caller has them (``RateLimiter.call_buckets``)."""
         if not buckets and not scopes and attempt is None:
             return None
-        holds, counters, unopened = self._holds(scopes, self._clock.wall(), amount) if scopes else ([], (), ())
+        holds, counters, unopened, models = (self._holds(scopes, self._clock.wall(), amount) if scopes
+                                             else ([], (), (), ()))
         if unopened:
             await self._open(unopened)
         state = self._state
@@ -259,7 +266,7 @@ class Budgets:
             token_keys = tuple([b.key for b in buckets if b.key.endswith(":tpm")]) if buckets else ()
         first = adm.attempt
         call = CallAdmission(adm.ticket, token_keys, counters, amount if holds else 0.0, None, first,
-                             bool(buckets or holds))
+                             bool(buckets or holds), models)
         wait = adm.wait
         if first is not None and first.grant is not None and first.grant.granted and first.grant.wait > wait:
             wait = first.grant.wait
@@ -325,24 +332,30 @@ class Budgets:
         await self._state.budget_raise(counter, await self._ledger_figure(counter, "budget_recount"))
 
     # -- settlement -----------------------------------------------------------------
-    async def close(self, call: CallAdmission | None, tokens_used: int | None, cost: float) -> None:
-        """Replace the token estimate (None: keep it) and turn every reservation into ``cost``."""
+    async def close(self, call: CallAdmission | None, tokens_used: int | None, cost: float,
+                    charged_to: object = None) -> None:
+        """Replace the token estimate (None: keep it) and turn every reservation into ``cost``
+        — a model-id budget's into 0 when ``charged_to`` (the resolved target the call is
+        billed for: its answer's, or its last attempt's) is another model's (:func:`charges`)."""
         if call is None or not call.took:
             return
         call.took = False
         counters, call.counters = call.counters, ()
+        costs = charges(call.models, _model(charged_to), cost) if call.models else None
         amounts = {} if tokens_used is None else dict.fromkeys(call.token_keys, float(tokens_used))
         try:
-            await self._state.close(call.ticket, amounts, cost if counters else 0.0)
+            await self._state.close(call.ticket, amounts, cost if counters else 0.0, costs)
         finally:   # the ledger hears of the spend even when the state backend is away
-            self._record_spend(counters, cost)
+            self._record_spend(counters, cost, costs)
 
     async def finish(self, call: CallAdmission, tokens_used: int | None, cost: float, attempt: object,
-                     target: str, now: float, policy: object, latency_ms: float) -> None:
+                     target: str, now: float, policy: object, latency_ms: float, answered: object = None) -> None:
         """A successful call's settlement and its answering attempt's (``attempt``: its
-        rate-limit Reservation or None), breaker and latency, in one state operation."""
+        rate-limit Reservation or None), breaker and latency, in one state operation.
+        ``answered``: the resolved target that answered (see :meth:`close`)."""
         took, call.took = call.took, False
         counters, call.counters = call.counters, ()
+        costs = charges(call.models, _model(answered), cost) if call.models else None
         used = None if tokens_used is None else float(tokens_used)
         amounts = {} if used is None else dict.fromkeys(call.token_keys, used)
         attempt_ticket = getattr(attempt, "ticket", None)
@@ -350,14 +363,19 @@ class Budgets:
         try:
             await self._state.finish(call.ticket if took else None, amounts, cost if counters else 0.0,
                                      attempt_ticket, attempt_amounts, target, now, policy,  # type: ignore[arg-type]
-                                     latency_ms)
+                                     latency_ms, costs)
         finally:   # the ledger hears of the spend even when a later step of the settlement failed
-            self._record_spend(counters, cost)
+            self._record_spend(counters, cost, costs)
 
-    def _record_spend(self, counters: Sequence[str], cost: float) -> None:
-        """The call's cost to the ledger, with the store's next batch. Always, whether or not the
-        state backend took it: the ledger is what a counter is seeded from again."""
-        if counters and cost:
+    def _record_spend(self, counters: Sequence[str], cost: float, costs: Sequence[float] | None = None) -> None:
+        """The call's cost to the ledger, with the store's next batch (``costs``: each
+        counter's own, as the state backend was told). Always, whether or not the state backend
+        took it: the ledger is what a counter is seeded from again, and must agree with it."""
+        if costs is not None:
+            for counter, charged in zip(counters, costs, strict=True):
+                if charged:
+                    self._store.record_spend_many((counter,), charged)  # type: ignore[attr-defined]
+        elif counters and cost:
             self._store.record_spend_many(counters, cost)  # type: ignore[attr-defined]
 
     # -- status ---------------------------------------------------------------------
@@ -433,19 +451,22 @@ class StoreBudgets(Budgets):
         except BaseException:
             await self._limiter.release(reservation)  # type: ignore[attr-defined]
             raise
-        return CallAdmission(None, (), (), amount if ids else 0.0, (reservation, ids))
+        models = self._models.models(scopes) if ids and self._models else ()
+        return CallAdmission(None, (), (), amount if ids else 0.0, (reservation, ids), models=models)
 
-    async def close(self, call: CallAdmission | None, tokens_used: int | None, cost: float) -> None:
+    async def close(self, call: CallAdmission | None, tokens_used: int | None, cost: float,
+                    charged_to: object = None) -> None:
         if call is None or call.extra is None:
             return
         extra: tuple[Any, list[str]] = call.extra  # type: ignore[assignment]
         call.extra = None
         reservation, ids = extra
+        costs = charges(call.models, _model(charged_to), cost) if call.models else None
         try:
             await self._limiter.settle(reservation, tokens_used)  # type: ignore[attr-defined]
         finally:
             if ids:
-                await asyncio.shield(asyncio.to_thread(self._settle_sync, ids, cost))
+                await asyncio.shield(asyncio.to_thread(self._settle_sync, ids, cost, costs))
 
     async def _reserve(self, scopes: Sequence[BudgetScope], amount: float) -> list[str]:
         """The database work runs on a thread, which a cancellation cannot stop: if the caller
@@ -496,6 +517,13 @@ class StoreBudgets(Budgets):
         ledger = await asyncio.to_thread(self._ledger, wanted) if wanted else {}
         return [BudgetStatus(s.key, w[1], s.limit_usd, *ledger[w]) for s, w in zip(scopes, wanted, strict=True)]
 
-    def _settle_sync(self, reservations: list[str], cost: float) -> None:
-        for rid in reservations:
-            self._store.budget_settle(rid, cost)  # type: ignore[attr-defined]
+    def _settle_sync(self, reservations: list[str], cost: float, costs: Sequence[float] | None = None) -> None:
+        """Each reservation (one per scope, in the call's order) into ``cost``, or its own of ``costs``."""
+        for rid, charged in zip(reservations, costs if costs is not None else [cost] * len(reservations),
+                                strict=True):
+            self._store.budget_settle(rid, charged)  # type: ignore[attr-defined]
+
+
+def _model(target: object) -> str | None:
+    """The model a resolved target (the Router's ResolvedTarget) reaches, or None when unknown."""
+    return model_of(getattr(target, "target", None), "") or None if target is not None else None

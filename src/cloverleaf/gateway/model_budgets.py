@@ -6,14 +6,20 @@ with it among its targets. Looked up by the name the client sent, the budget app
 spelling only and the others went round it. So a model-id budget's key is resolved to the
 model it means (``provider/model`` after the registry: :func:`model_of`), and a call reserves
 against it whenever its route's targets include that model — whichever target then answers,
-since any of them may: a budget never overspent, at the price of counting a fallback route's
-other answers against it too.
+since any of them may: a budget never overspent.
+
+Settled, though, it is charged only what its model answered: the call's cost when the attempt
+the provider bills (the answer, or the last attempt of a call it may bill anyway) went to the
+model, and 0 when another target of the route answered — the first target failed over, or
+the budgeted model was a fallback never tried — which releases its reservation
+(:func:`charges`). It once took the whole call's cost whichever target answered, and a model
+that served nothing ran out of budget for the others' answers.
 
 Per call this is a lookup: :class:`Budgets` works a route's scopes out once per resolved
 target list (a new list when the registry changes) and keeps them. The call records of such a
-budget (what its ledger row starts from, :meth:`ModelBudgets.covers`) are the calls whose
-requested name is one of those that reach the model: its own spellings, the configured routes
-that include it, and every name this process has seen a call reach it by.
+budget (what its ledger row starts from, :meth:`ModelBudgets.covers`) are those whose target —
+the one the call was charged to — reaches the model: its own spellings, the targets of the
+configured routes that mean it, and every target this process has seen reach it.
 """
 
 from __future__ import annotations
@@ -51,7 +57,9 @@ class ModelBudgets:
         self._scopes = dict(scopes)       # budget name → BudgetScope
         self._routes = routes             # configured routes (name → RouteConfig)
         self._canonical = canonical
-        #: scope key → the requested names whose calls it covers in the call records
+        #: scope key → the model it means, as last worked out (:meth:`applying`)
+        self._model: dict[str, str] = {}
+        #: scope key → the target keys whose calls it covers in the call records
         self._covers: dict[str, set[str]] = {}
 
     def __bool__(self) -> bool:
@@ -65,19 +73,32 @@ class ModelBudgets:
             model = self._canonical(name)
             if model is not None:
                 by_model[model] = scope
+                self._model[scope.key] = model
         found = []
         for t in targets:
             scope = by_model.get(model_of(getattr(t, "target", None), ""))
-            if scope is not None and scope not in found:
-                found.append(scope)
-                self._names(scope).add(route_name)
+            if scope is not None:
+                self._names(scope).add(getattr(t, "key", "") or route_name)
+                if scope not in found:
+                    found.append(scope)
         return found
 
+    def models(self, scopes: Sequence[Any]) -> tuple[str | None, ...]:
+        """The model each of a call's ``scopes`` is a budget of (None: not a model-id budget),
+        or () when none is: settled as every budget is (:func:`charges`)."""
+        models = tuple([self._model.get(s.key) for s in scopes]) if self._model else ()
+        return models if any(m is not None for m in models) else ()
+
     def covers(self, scope_key: str) -> tuple[str, ...]:
-        """The requested names whose calls count against ``scope_key`` (empty: not a model-id
-        budget; its calls are those requested by its own name)."""
+        """The target keys whose calls count against ``scope_key`` in the call records (empty:
+        not a model-id budget; its calls are those requested by its own name)."""
         names = self._covers.get(scope_key)
-        return tuple(sorted(names)) if names else ()
+        if names is None:
+            scope = self._scopes.get(scope_key.partition(":")[2])
+            if scope is None or scope.key != scope_key or self._canonical(scope_key.partition(":")[2]) is None:
+                return ()
+            names = self._names(scope)
+        return tuple(sorted(names))
 
     def _names(self, scope: Any) -> set[str]:
         names = self._covers.get(scope.key)
@@ -88,10 +109,20 @@ class ModelBudgets:
             if model is not None:
                 provider, _, rest = model.partition("/")
                 names |= {model, f"{provider}:{rest}"}
-                for route in self._routes.values():   # the configured routes that may reach it
-                    if any(self._canonical(t.model) == model for t in getattr(route, "targets", ())):
-                        names.add(route.name)
+                for route in self._routes.values():   # the configured targets that reach it
+                    names.update(t.key for t in getattr(route, "targets", ()) if self._canonical(t.model) == model)
         return names
+
+
+def charges(models: Sequence[str | None], answered: str | None, cost: float) -> list[float] | None:
+    """What each of a call's budgets (``models``: :meth:`ModelBudgets.models`) is charged when
+    the attempt it is billed for went to the model ``answered``: ``cost``, except a model-id
+    budget of another model, charged 0. None when every budget is charged ``cost`` (the
+    answering model is not known — then every budget is, as the conservative figure)."""
+    if not models or answered is None:
+        return None
+    out = [cost if m is None or m == answered else 0.0 for m in models]
+    return out if any(c != cost for c in out) else None
 
 
 def spend_by_model(rows: Sequence[Any], canonical: Canonical) -> list[Any]:
@@ -109,3 +140,12 @@ def spend_by_model(rows: Sequence[Any], canonical: Canonical) -> list[Any]:
             model, found.calls + row.calls, found.input_tokens + row.input_tokens,
             found.output_tokens + row.output_tokens, found.cost + row.cost, found.unknown_cost + row.unknown_cost)
     return sorted(merged.values(), key=lambda r: -r.cost)
+
+
+def spend_report(store: Any, by: str, canonical: Canonical, *, since: float | None = None,
+                 until: float | None = None) -> list[Any]:
+    """``store.spend(by)`` as ``/admin/spend`` and ``cloverleaf spend`` both answer it: by model,
+    each model once, whatever names its calls used (:func:`spend_by_model`), as its budget counts
+    them. One function for both, so the CLI's rows add up to the same figures as the server's."""
+    rows = store.spend(by, since=since, until=until)
+    return spend_by_model(rows, canonical) if by == "model" else rows

@@ -112,8 +112,9 @@ class Settlement:
             if admission is not None and self._budgets.mode == "state":
                 # the call's ticket and budgets, the attempt's ticket, breaker and latency: one operation
                 call.admission = None
-                work = self._budgets.finish(admission, tokens, charge, slot.reservation, slot.target.key,
-                                            self._state_clock.now(), self._breaker, latency)
+                target = slot.target
+                work = self._budgets.finish(admission, tokens, charge, slot.reservation, target.key,
+                                            self._state_clock.now(), self._breaker, latency, target)
                 await (asyncio.shield(work) if self._shielded else work)
             else:
                 # Each step runs even when one before it raised or was cancelled: call.finished is
@@ -121,7 +122,7 @@ class Settlement:
                 try:
                     await call.loop.settle_success(slot, usage, latency)
                 finally:
-                    await self._close(call, tokens, charge)
+                    await self._close(call, tokens, charge, slot.target)
         except Exception as exc:  # noqa: BLE001 - bookkeeping never fails an answered call
             log.warning("could not settle an answered call's limits and budgets (the answer stands): %s",
                         _reason(exc))
@@ -157,7 +158,7 @@ class Settlement:
             tokens = used.total_tokens if used.reported else call.loop.booked(used)
             charged = cost if cost is not None else call.reserved_usd
         try:
-            await self.close(call, tokens, charged)
+            await self.close(call, tokens, charged, _resolved(call, target))
         finally:
             if self.record_errors:   # its cost is unknown; what its budgets were charged is not
                 self.record(call, call.tracker.record(self._clock, status=status, error=exc, ttft_ms=call.ttft_ms,
@@ -165,15 +166,16 @@ class Settlement:
                                                       charged=None if cost is not None else charged or None,
                                                       target=target, provider=provider))
 
-    async def close(self, call: Call, tokens_used: int | None, cost: float) -> None:
+    async def close(self, call: Call, tokens_used: int | None, cost: float, charged_to: object = None) -> None:
         """Settle the call's own rate-limit ticket and budget reservations (one state
-        operation), exactly once; a failure is logged."""
+        operation), exactly once; a failure is logged. ``charged_to``: the resolved target the
+        cost is billed for (a model budget of another model is charged 0: ``Budgets.close``)."""
         try:
-            await self._close(call, tokens_used, cost)
+            await self._close(call, tokens_used, cost, charged_to)
         except Exception as exc:  # noqa: BLE001 - bookkeeping never fails a call; the reservation expires
             log.warning("could not settle the call's limits and budgets: %s", _reason(exc))
 
-    async def _close(self, call: Call, tokens_used: int | None, cost: float) -> None:
+    async def _close(self, call: Call, tokens_used: int | None, cost: float, charged_to: object = None) -> None:
         """:meth:`close`, raising what failed."""
         admission, call.admission = call.admission, None
         if admission is None:
@@ -183,9 +185,9 @@ class Settlement:
                 await call.loop.discard()   # a first attempt admitted with the call but never made
         finally:
             if self._shielded:   # a cancellation must not leave the reservation half settled
-                await asyncio.shield(self._budgets.close(admission, tokens_used, cost))
+                await asyncio.shield(self._budgets.close(admission, tokens_used, cost, charged_to))
             else:                # memory state: closing never yields, nothing to shield
-                await self._budgets.close(admission, tokens_used, cost)
+                await self._budgets.close(admission, tokens_used, cost, charged_to)
 
     def record(self, call: Call, record: Any) -> None:
         """The call's record to the store (as ``[store] record`` allows) and its spans."""
@@ -200,6 +202,14 @@ class Settlement:
             self._store.record_call(record)
         except Exception as exc:  # noqa: BLE001 - bookkeeping never fails a call
             log.warning("could not queue the call record: %s", type(exc).__name__)
+
+
+def _resolved(call: Call, target: str | None) -> ResolvedTarget | None:
+    """The resolved target of the call's route whose key is ``target`` (the attempt a failed
+    call's cost is billed for), or None."""
+    if target is None:
+        return None
+    return next((t for t in call.loop.targets if t.key == target), None)
 
 
 def _reason(exc: BaseException) -> str:

@@ -440,7 +440,7 @@ def _query_number(request: Request, name: str) -> float | None:
 @admin_route
 async def spend(request: Request, st: ServerState) -> Response:
     by = request.query_params.get("by", "model")
-    from ..gateway.model_budgets import engine_canonical, spend_by_model
+    from ..gateway.model_budgets import engine_canonical, spend_report
     from ..gateway.store.calls import SPEND_GROUPS
 
     if by not in SPEND_GROUPS:
@@ -450,9 +450,8 @@ async def spend(request: Request, st: ServerState) -> Response:
 
     def read() -> Any:
         store.flush()   # the calls answered a moment ago count, as GET /admin/keys/{id} counts them
-        rows = store.spend(by, since=since, until=until)
         # by model: each model once, whatever names its calls used (as its budget counts them)
-        return spend_by_model(rows, engine_canonical(st.backend.engine)) if by == "model" else rows
+        return spend_report(store, by, engine_canonical(st.backend.engine), since=since, until=until)
 
     rows = await asyncio.to_thread(read)
     return json_response({"by": by, "data": [r.as_dict() for r in rows]})

@@ -154,20 +154,26 @@ class StateBackend(ABC):
         limit, budget and breaker checks together."""
 
     @abstractmethod
-    async def close(self, ticket: object, amounts: Mapping[str, float] | None, cost: float) -> None:
+    async def close(self, ticket: object, amounts: Mapping[str, float] | None, cost: float,
+                    costs: Sequence[float] | None = None) -> None:
         """Close an :meth:`admit` ticket: its buckets as :meth:`settle` with ``amounts``
         (``None``: give everything back, as :meth:`release`), and every hold's reservation
-        turned into ``cost`` dollars of spend (0 releases it). Closing twice does nothing."""
+        turned into ``cost`` dollars of spend (0 releases it). Closing twice does nothing.
+
+        ``costs``: one figure per hold, in the order they were admitted, instead of ``cost``
+        for all — a call's holds are charged differently when a model budget's model did not
+        answer it (``gateway/model_budgets.py``): that hold is released, the others charged."""
 
     async def finish(self, ticket: object, amounts: Mapping[str, float], cost: float, attempt_ticket: str | None,
                      attempt_amounts: Mapping[str, float], target: str, now: float, policy: BreakerPolicy,
-                     latency_ms: float) -> None:
-        """A successful call's whole settlement: :meth:`close` its own ticket (if any), settle
-        the answering attempt's ticket (if any), record the target's success and latency. A
-        shared backend does it in ONE round trip; this default runs the four in order — the
-        call's own ticket first, so a later step failing never strands it."""
+                     latency_ms: float, costs: Sequence[float] | None = None) -> None:
+        """A successful call's whole settlement: :meth:`close` its own ticket (if any; ``cost``
+        and ``costs`` as there), settle the answering attempt's ticket (if any), record the
+        target's success and latency. A shared backend does it in ONE round trip; this default
+        runs the four in order — the call's own ticket first, so a later step failing never
+        strands it."""
         if ticket is not None:
-            await self.close(ticket, amounts, cost)
+            await self.close(ticket, amounts, cost, costs)
         if attempt_ticket is not None:
             await self.settle(attempt_ticket, attempt_amounts)
         await self.breaker_record(target, True, now, policy)

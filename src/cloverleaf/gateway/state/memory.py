@@ -171,19 +171,20 @@ class MemoryState(StateBackend):
             breakers[ask.key] = on_abandon(breakers[ask.key])
         return AttemptAdmission(decision, grant)
 
-    async def close(self, ticket: object, amounts: Mapping[str, float] | None, cost: float) -> None:
+    async def close(self, ticket: object, amounts: Mapping[str, float] | None, cost: float,
+                    costs: Sequence[float] | None = None) -> None:
         if not isinstance(ticket, _CallTicket):
             return
         with self._lock:
-            _close(ticket, amounts, cost)
+            _close(ticket, amounts, cost, costs)
 
     async def finish(self, ticket: object, amounts: Mapping[str, float], cost: float, attempt_ticket: str | None,
                      attempt_amounts: Mapping[str, float], target: str, now: float, policy: BreakerPolicy,
-                     latency_ms: float) -> None:
+                     latency_ms: float, costs: Sequence[float] | None = None) -> None:
         """The base class's four steps under one lock acquisition (every successful call ends here)."""
         with self._lock:
             if isinstance(ticket, _CallTicket):
-                _close(ticket, amounts, cost)
+                _close(ticket, amounts, cost, costs)
             if attempt_ticket is not None:
                 self._settle(attempt_ticket, attempt_amounts)
             self._breakers[target] = on_result(self._breakers.get(target, _CLOSED), True, now, policy)
@@ -301,9 +302,11 @@ def _log_all(taking: list[tuple[str, Log, float]], at: float, width: float) -> l
     return entries
 
 
-def _close(ticket: _CallTicket, amounts: Mapping[str, float] | None, cost: float) -> None:
+def _close(ticket: _CallTicket, amounts: Mapping[str, float] | None, cost: float,
+           costs: Sequence[float] | None) -> None:
     """:meth:`MemoryState.close` under the lock: settle or give back the buckets, turn the
-    holds into spend; a ticket is emptied, so closing it twice does nothing."""
+    holds into spend (``costs``: each hold's own, else ``cost`` for all); a ticket is
+    emptied, so closing it twice does nothing."""
     entries, holds = ticket.entries, ticket.holds
     ticket.entries, ticket.holds = [], []
     if amounts is None:
@@ -314,6 +317,12 @@ def _close(ticket: _CallTicket, amounts: Mapping[str, float] | None, cost: float
             amount = amounts.get(key)
             if amount is not None:
                 log.set_amount(entry, took, amount if amount > 0.0 else 0.0)
+    if costs is not None and holds:   # (a ticket closed before has none left)
+        for (rec, amount), charged in zip(holds, costs, strict=True):
+            reserved = rec.reserved - amount
+            rec.reserved = reserved if reserved > 0.0 else 0.0
+            rec.spent += charged
+        return
     for rec, amount in holds:
         reserved = rec.reserved - amount
         rec.reserved = reserved if reserved > 0.0 else 0.0

@@ -230,31 +230,33 @@ class RedisState(StateBackend):
             return Admission(False, 0.0, None, holds[int(reply[2]) - 1].key, float(reply[3]), float(reply[4]))
         return Admission(False, unseeded=tuple(holds[int(i) - 1].key for i in reply[5:]))
 
-    async def close(self, ticket: object, amounts: Mapping[str, float] | None, cost: float) -> None:
+    async def close(self, ticket: object, amounts: Mapping[str, float] | None, cost: float,
+                    costs: Sequence[float] | None = None) -> None:
         if not isinstance(ticket, _CallTicket) or ticket.closed:
             return
         ticket.closed = True
-        args = [ticket.id, str(len(ticket.buckets)), str(len(ticket.holds)), _num(cost)]
+        args = [ticket.id, str(len(ticket.buckets)), str(len(ticket.holds)), "" if costs is not None else _num(cost)]
         for key, index in zip(ticket.buckets, ticket.indices, strict=True):
             if amounts is None:
                 amount = "0"
             else:
                 amount = _num(amounts[key]) if key in amounts else ""
             args += [str(index), amount]
-        args += ticket.holds
+        args += _holds_args(ticket.holds, costs)
         await self._run("close", ticket.keys, args)
 
     async def finish(self, ticket: object, amounts: Mapping[str, float], cost: float, attempt_ticket: str | None,
                      attempt_amounts: Mapping[str, float], target: str, now: float, policy: BreakerPolicy,
-                     latency_ms: float) -> None:
+                     latency_ms: float, costs: Sequence[float] | None = None) -> None:
         keys: list[str] = []
         if isinstance(ticket, _CallTicket) and not ticket.closed:
             ticket.closed = True
             keys += ticket.keys
-            args = [ticket.id, str(len(ticket.buckets)), str(len(ticket.holds)), _num(cost)]
+            args = [ticket.id, str(len(ticket.buckets)), str(len(ticket.holds)),
+                    "" if costs is not None else _num(cost)]
             for key, index in zip(ticket.buckets, ticket.indices, strict=True):
                 args += [str(index), _num(amounts[key]) if key in amounts else ""]
-            args += ticket.holds
+            args += _holds_args(ticket.holds, costs)
         else:
             args = ["", "0", "0", "0"]
         attempt_id, entries = _parse_ticket(attempt_ticket) if attempt_ticket is not None else ("", [])
@@ -379,6 +381,18 @@ def _attempt_admission(ask: AttemptAsk, ticket_id: str, reply: list[Any]) -> Att
     ticket = json.dumps([ticket_id, [b.key for b in ask.buckets], [int(i) for i in reply[7:]]],
                         separators=(",", ":"))
     return AttemptAdmission(decision, Grant(True, wait, ticket, limiting_key, float(reply[6])))
+
+
+def _holds_args(holds: list[str], costs: Sequence[float] | None) -> list[str]:
+    """A ticket's holds as CLOSE and FINISH take them: each reserved amount (as admitted),
+    followed by its own cost when the call's holds are charged differently (``costs``; the
+    script's cost argument is then blank)."""
+    if costs is None:
+        return holds
+    out: list[str] = []
+    for amount, cost in zip(holds, costs, strict=True):
+        out += [amount, _num(cost)]
+    return out
 
 
 def _budget_ttl_ms(key: str) -> int:

@@ -199,6 +199,21 @@ local function hold_close(hash, set, ticket, amount, cost)
   if num(cost) ~= 0 then redis.call('HINCRBYFLOAT', hash, 'spent', cost) end
 end
 
+-- Close every hold of a call (CLOSE, FINISH): its holds' arguments start at ARGV[5 + 2 * nb],
+-- one per hold (the reserved amount, as admitted) when ``cost`` is the cost of each, two (the
+-- amount, then its own cost) when ``cost`` is ''. Returns how many arguments they took.
+local function close_holds(nb, nh, ticket, cost)
+  local first, per = 4 + 2 * nb, 1
+  if cost == '' then per = 2 end
+  for h = 1, nh do
+    local at = first + per * (h - 1) + 1
+    local charged = cost
+    if per == 2 then charged = ARGV[at + 1] end
+    hold_close(KEYS[2 * nb + 2 * h - 1], KEYS[2 * nb + 2 * h], ticket, ARGV[at], charged)
+  end
+  return per * nh
+end
+
 local function load_breaker(hash, field)
   local raw = redis.call('HGET', hash, field)
   if not raw then return nil end
@@ -379,22 +394,22 @@ return out
 
 # Closes an ADMIT ticket. KEYS: as ADMIT's. ARGV: ticket, nb, nh, cost, then per bucket
 # (absolute index, real amount or '' to keep the reserved one), then per hold the reserved
-# amount (as text, as admitted). Each hold: see hold_close (the cost is spent even when the
+# amount (as text, as admitted) — followed by that hold's own cost when ``cost`` is '' (a
+# model budget whose model did not answer the call is charged 0, the call's other budgets its
+# cost: ``close_holds``). Each hold: see hold_close (the cost is spent even when the
 # reservation is gone).
 CLOSE = _PRELUDE + r"""
 local ticket, nb, nh, cost = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
 for i = 1, nb do
   window_settle(KEYS[2 * i - 1], KEYS[2 * i], ARGV[3 + 2 * i], ticket, ARGV[4 + 2 * i])
 end
-for h = 1, nh do
-  hold_close(KEYS[2 * nb + 2 * h - 1], KEYS[2 * nb + 2 * h], ticket, ARGV[4 + 2 * nb + h], cost)
-end
+close_holds(nb, nh, ticket, cost)
 return 1
 """
 
 # A successful call's whole settlement (CLOSE, SETTLE, BREAKER_RECORD ok, RECORD_LATENCY).
 # KEYS: as CLOSE's, then per attempt bucket its window list and hash, then the breakers and
-# latency hashes. ARGV: as CLOSE's (ticket '' when the call took nothing), then the attempt
+# latency hashes. ARGV: as CLOSE's (ticket '' when the call took nothing; per-hold costs too), then the attempt
 # ticket, na, per attempt bucket (absolute index, amount or ''), then target, breaker_ttl_ms,
 # latency_ms, alpha, latency_ttl_ms.
 FINISH = _PRELUDE + r"""
@@ -402,10 +417,7 @@ local ticket, nb, nh, cost = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV
 for i = 1, nb do
   window_settle(KEYS[2 * i - 1], KEYS[2 * i], ARGV[3 + 2 * i], ticket, ARGV[4 + 2 * i])
 end
-for h = 1, nh do
-  hold_close(KEYS[2 * nb + 2 * h - 1], KEYS[2 * nb + 2 * h], ticket, ARGV[4 + 2 * nb + h], cost)
-end
-local a = 5 + 2 * nb + nh
+local a = 5 + 2 * nb + close_holds(nb, nh, ticket, cost)
 local a_ticket, na = ARGV[a], tonumber(ARGV[a + 1])
 local k = 2 * nb + 2 * nh
 for i = 1, na do

@@ -15,10 +15,10 @@ records know that spend (``calls.cost``, or ``charged`` when the cost is unknown
 (:meth:`BudgetLedger.budget_open`, and ``budget_reserve``), and one whose budget starts to
 apply again is raised to them (:meth:`BudgetLedger.budget_recount`: a key's budget set again,
 and a configured route or project budget the first time each process uses it, since it may
-have been removed from cloverleaf.toml and added back while its row stood still). Both read a scope's calls
-of one period through an index (``ix_calls_key_created``, ``ix_calls_project_created``,
-``ix_calls_route_created``: the scope's value, then the period's time range), and only then:
-never per call.
+have been removed from cloverleaf.toml and added back while its row stood still). Both read a
+scope's calls of one period through an index (``ix_calls_key_created``, ``ix_calls_project_created``,
+``ix_calls_route_created``, a model's budget ``ix_calls_target_created``: the scope's value, then
+the period's time range), and only then: never per call.
 """
 
 from __future__ import annotations
@@ -147,16 +147,18 @@ _SCOPE_COLUMNS = {"key": "key_id", "project": "project", "route": "requested_mod
 def calls_spent(scope: str, period: str, covers: Sequence[str] = ()) -> Any:
     """What the calls of ``scope`` in ``period`` cost, as a scalar subquery: their cost, or what
     their budgets were charged when it is unknown (``charged``), as the ledger counts them. A
-    scope of a kind no call column names spent nothing the records know of. ``covers``: the
-    names a route scope's calls are requested by, when not only its own (a budget on a model
-    id: every name that reaches the model, ``gateway/model_budgets.py``)."""
+    scope of a kind no call column names spent nothing the records know of. ``covers``: for a
+    budget on a model id, the targets that reach the model (``gateway/model_budgets.py``): its
+    calls are those charged to one of them (``calls.target``: the answer's, or the last
+    attempt's of a call the provider may bill anyway) — not those requested by a name that
+    could reach it, which counted a fallback route's other answers too."""
     kind, _, name = scope.partition(":")
     column = _SCOPE_COLUMNS.get(kind)
     if column is None:
         return sa.literal(0.0, sa.Float)
     c = schema.calls.c
     query = sa.select(sa.func.coalesce(sa.func.sum(sa.func.coalesce(c.cost, c.charged)), 0.0))
-    query = query.where(c[column].in_(covers) if covers and kind == "route" else c[column] == name)
+    query = query.where(c.target.in_(covers) if covers and kind == "route" else c[column] == name)
     bounds = period_bounds(period)
     if bounds is not None:
         query = query.where(c.created_at >= bounds[0], c.created_at < bounds[1])
