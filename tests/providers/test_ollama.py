@@ -354,6 +354,16 @@ def test_build_embed_uses_api_embed_and_the_default_model(adapter):
     assert DEFAULT_EMBEDDING_MODEL == "nomic-embed-text"
 
 
+def test_keep_alive_reaches_the_embedding_model_too(adapter):
+    """``keep_alive`` (how long Ollama keeps the model loaded) was sent with chat calls only: an
+    embedding model configured to stay loaded was unloaded after Ollama's default five minutes,
+    and the next embed call (a RAG query) waited for it to load again."""
+    http = adapter.build_embed(EmbeddingRequest("nomic-embed-text", ["a"]), cfg(keep_alive="1h", num_ctx=2048))
+    assert http.json() == {"model": "nomic-embed-text", "input": ["a"], "options": {"num_ctx": 2048},
+                           "keep_alive": "1h"}
+    assert "keep_alive" not in adapter.build_embed(EmbeddingRequest("nomic-embed-text", ["a"]), cfg()).json()
+
+
 def test_parse_recorded_legacy_embedding(adapter):
     inter = cassette(REC + "test_embeddings/test_ollama_embeddings_legacy.yaml")[0]
     resp = adapter.parse_embed(inter.response, EmbeddingRequest("llama3", ["all-minilm"]))

@@ -258,6 +258,8 @@ class OllamaAdapter(Adapter):
         options = {k: v for k, v in cfg.extra.items() if k in OPTION_NAMES} | dict(cfg.extra.get("options") or {})
         if options:
             body["options"] = options
+        if "keep_alive" in cfg.extra:   # an embedding model is loaded and unloaded like a chat model
+            body["keep_alive"] = cfg.extra["keep_alive"]
         body.update(req.extra_body or {})
         headers = {"content-type": "application/json", **cfg.headers}
         if cfg.api_key:
