@@ -420,9 +420,8 @@ def test_a_404_that_names_no_model_does_not_say_to_pull(adapter):
 
 def test_a_base_url_ending_in_api_reaches_api_chat(adapter):
     """``OLLAMA_BASE_URL=http://host:11434/api`` sent every call to ``/api/api/chat`` (a 404)."""
-    from tests.sdk.upstream import Reply, Upstream
-
     import cloverleaf
+    from tests.sdk.upstream import Reply, Upstream
 
     upstream = Upstream()
     reply = {"model": "llama3.1", "created_at": "2025-01-01T00:00:00.1Z", "done": True, "done_reason": "stop",
