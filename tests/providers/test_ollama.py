@@ -354,6 +354,16 @@ def test_build_embed_uses_api_embed_and_the_default_model(adapter):
     assert DEFAULT_EMBEDDING_MODEL == "nomic-embed-text"
 
 
+def test_keep_alive_reaches_the_embedding_model_too(adapter):
+    """``keep_alive`` (how long Ollama keeps the model loaded) was sent with chat calls only: an
+    embedding model configured to stay loaded was unloaded after Ollama's default five minutes,
+    and the next embed call (a RAG query) waited for it to load again."""
+    http = adapter.build_embed(EmbeddingRequest("nomic-embed-text", ["a"]), cfg(keep_alive="1h", num_ctx=2048))
+    assert http.json() == {"model": "nomic-embed-text", "input": ["a"], "options": {"num_ctx": 2048},
+                           "keep_alive": "1h"}
+    assert "keep_alive" not in adapter.build_embed(EmbeddingRequest("nomic-embed-text", ["a"]), cfg()).json()
+
+
 def test_parse_recorded_legacy_embedding(adapter):
     inter = cassette(REC + "test_embeddings/test_ollama_embeddings_legacy.yaml")[0]
     resp = adapter.parse_embed(inter.response, EmbeddingRequest("llama3", ["all-minilm"]))
@@ -394,6 +404,37 @@ def test_openai_shaped_404_also_says_to_pull(adapter):
                                  "type": "api_error", "code": None}}).encode()
     err = adapter.parse_error(HttpResponse(404, {}, body), "qwen9")
     assert isinstance(err, NotFoundError) and "`ollama pull qwen9`" in str(err)
+
+
+def test_a_404_that_names_no_model_does_not_say_to_pull(adapter):
+    """Ollama's router answers a path it lacks with a plain-text ``404 page not found`` (a base_url
+    under the root, or another server on the port). The message told the user to ``ollama pull``
+    the model they already had; it now says what is wrong. Ollama's own missing-model 404, in
+    either wording, still says to pull."""
+    err = adapter.parse_error(HttpResponse(404, {"content-type": "text/plain"}, b"404 page not found"), "llama3.1")
+    assert isinstance(err, NotFoundError) and "ollama pull" not in str(err)
+    assert "base_url must be the Ollama server's root" in str(err)
+    newer = adapter.parse_error(HttpResponse(404, {}, b'{"error":"model \'llama9\' not found"}'), "llama9")
+    assert "run `ollama pull llama9`" in str(newer)
+
+
+def test_a_base_url_ending_in_api_reaches_api_chat(adapter):
+    """``OLLAMA_BASE_URL=http://host:11434/api`` sent every call to ``/api/api/chat`` (a 404)."""
+    import cloverleaf
+    from tests.sdk.upstream import Reply, Upstream
+
+    upstream = Upstream()
+    reply = {"model": "llama3.1", "created_at": "2025-01-01T00:00:00.1Z", "done": True, "done_reason": "stop",
+             "message": {"role": "assistant", "content": "hi"}, "prompt_eval_count": 3, "eval_count": 1}
+    upstream.queue(Reply(body=json.dumps(reply).encode()),
+                   Reply(body=json.dumps({"model": "nomic-embed-text", "embeddings": [[0.5]]}).encode()))
+    try:
+        with cloverleaf.Client() as client:
+            assert client.chat("ollama/llama3.1", "hello", base_url=f"{upstream.url}/api/").content == "hi"
+            client.embed("ollama/nomic-embed-text", ["a"], base_url=f"{upstream.url}/api")
+    finally:
+        upstream.close()
+    assert [seen.path for seen in upstream.seen] == ["/api/chat", "/api/embed"]
 
 
 def test_server_error_and_hint(adapter):

@@ -188,3 +188,33 @@ def test_an_error_inside_a_200_stream_has_its_kinds_status_not_500() -> None:
     assert in_stream({"message": "boom", "type": None}).status == 500
     assert in_stream({"message": "too long", "code": "context_length_exceeded"}).status == 400
     assert in_stream({"message": "upstream busy", "code": 502}).status == 502
+
+
+#: llama.cpp's llama-server (tools/server, ``format_error_response`` with ERROR_TYPE_EXCEED_CONTEXT_SIZE):
+#: a prompt longer than the slot's context is a 400 of type ``exceed_context_size_error``, its words
+#: naming the context *size*; streamed, the same object comes in an ``error:`` line before ``[DONE]``.
+LLAMA_CPP_TOO_LONG = {"code": 400, "type": "exceed_context_size_error", "n_prompt_tokens": 5000, "n_ctx": 4096,
+                      "message": "request (5000 tokens) exceeds the available context size (4096 tokens), "
+                                 "try increasing it"}
+
+
+def test_llama_cpp_context_overflow_is_a_context_window_error() -> None:
+    """It was an InvalidRequestError, which a route never falls back from: a local model with a
+    small window could not hand a long conversation to a target with a larger one."""
+    body = json.dumps({"error": LLAMA_CPP_TOO_LONG}).encode()
+    err = adapter("chat_completions").parse_error(HttpResponse(400, {}, body), "qwen")
+    assert type(err) is ContextWindowExceededError and err.status == 400
+    assert "larger context window" in str(err)
+    older = json.dumps({"error": {"code": 400, "type": "invalid_request_error",
+                                  "message": "the request exceeds the available context size, try increasing it"}})
+    assert type(adapter("chat_completions").parse_error(HttpResponse(400, {}, older.encode()))) \
+        is ContextWindowExceededError
+
+
+def test_llama_cpp_context_overflow_in_a_stream_is_a_context_window_error() -> None:
+    from cloverleaf._types import ChatRequest, Message
+
+    decoder = adapter("chat_completions").stream_decoder(ChatRequest("qwen", [Message.user("hi")], stream=True))
+    with pytest.raises(ContextWindowExceededError) as caught:
+        decoder.feed(b"error: " + json.dumps(LLAMA_CPP_TOO_LONG).encode() + b"\n\ndata: [DONE]\n\n")
+    assert caught.value.status == 400 and "5000 tokens" in str(caught.value)

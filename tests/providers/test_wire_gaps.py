@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from cloverleaf._errors import InvalidRequestError, RateLimitError, ServerError
+from cloverleaf._errors import ContextWindowExceededError, RateLimitError, ServerError
 from cloverleaf._http import HttpResponse
 from cloverleaf._types import ChatRequest, Citation, Message, StreamEvent
 from cloverleaf.providers.anthropic.citations import citation_json
@@ -118,7 +118,7 @@ CHUNK = 'data: {"id":"c","object":"chat.completion.chunk","model":"m","choices":
     ('error: {"error": {"code": 500, "message": "failed to decode the batch", "type": "server_error"}}\n\n',
      ServerError, "failed to decode the batch"),
     ('error: {"error": {"code": 400, "message": "the prompt exceeds the context size", '
-     '"type": "invalid_request_error"}}\n\n', InvalidRequestError, "exceeds the context size"),
+     '"type": "invalid_request_error"}}\n\n', ContextWindowExceededError, "exceeds the context size"),
     ('error: {"error": {"message": "slow down", "type": "rate_limit_error", "code": 429}}\n\n',
      RateLimitError, "slow down"),
     ("error: model crashed while decoding\n", ServerError, "model crashed while decoding"),  # plain words, no blank line

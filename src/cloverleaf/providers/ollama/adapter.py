@@ -258,6 +258,8 @@ class OllamaAdapter(Adapter):
         options = {k: v for k, v in cfg.extra.items() if k in OPTION_NAMES} | dict(cfg.extra.get("options") or {})
         if options:
             body["options"] = options
+        if "keep_alive" in cfg.extra:   # an embedding model is loaded and unloaded like a chat model
+            body["keep_alive"] = cfg.extra["keep_alive"]
         body.update(req.extra_body or {})
         headers = {"content-type": "application/json", **cfg.headers}
         if cfg.api_key:
@@ -292,10 +294,8 @@ class OllamaAdapter(Adapter):
             cls = InsufficientMemoryError
             message = (f"{message}; free memory on the Ollama host (`ollama ps` lists the models loaded, `ollama stop "
                        "NAME` unloads one) or pick a smaller model or quantisation (fewer parameters, a q4 tag)")
-        if cls is NotFoundError and "not found" in message:
-            missing = missing_model(message) or model
-            if missing:
-                message = f"{message}; run `ollama pull {missing}` to download it"
+        if cls is NotFoundError:
+            message = f"{message}; {not_found_hint(message, model)}"
         return self.make_error(cls, message, resp, model=model, code=code)
 
     def stream_error(self, data: dict[str, Any], model: str | None) -> ProviderError:
@@ -314,11 +314,29 @@ class OllamaAdapter(Adapter):
 
 
 def native_base(base_url: str) -> str:
-    """The server root: a base given as ``.../v1`` (the OpenAI path) is accepted too. A query
-    the base carries (a proxy's) is kept, for :func:`~..base.base_url_join` to put after the path."""
+    """The server root: a base given as ``.../v1`` (the OpenAI path) or ``.../api`` (where every
+    native path starts; it was sent to ``/api/api/chat``) is accepted too. A query the base
+    carries (a proxy's) is kept, for :func:`~..base.base_url_join` to put after the path."""
     base, query = split_query(base_url)
     base = base.rstrip("/")
-    return with_query(base[:-3] if base.endswith("/v1") else base, query)
+    for suffix in ("/v1", "/api"):
+        if base.endswith(suffix):
+            base = base[:-len(suffix)]
+            break
+    return with_query(base, query)
+
+
+def not_found_hint(message: str, model: str | None) -> str:
+    """What to do about a 404. Ollama's own for a model it lacks names the model ("model
+    \"x\" not found, try pulling it first"): pull it. A 404 that names no model is a path the
+    server does not have ("404 page not found": a base_url pointing under the root, or at
+    another server), which no pull mends: telling the user to pull a model they have sent them
+    the wrong way."""
+    missing = missing_model(message)
+    if missing or (model and "model" in message.lower()):
+        return f"run `ollama pull {missing or model}` to download it"
+    return ("the server has no such endpoint: base_url must be the Ollama server's root "
+            "(like http://localhost:11434) and that server must be Ollama")
 
 
 def openai_base(base_url: str) -> str:

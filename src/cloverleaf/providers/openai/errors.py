@@ -15,7 +15,8 @@ HTTP status. Two deliberate choices:
   it, but not retryable (a class attribute): waiting seconds does not refill a billing quota,
   so nobody burns retries on it, while the gateway may still fall back to another target.
 - "context length" is recognised by code where the provider has one
-  (``context_length_exceeded``) and otherwise only for a 400 whose message names the
+  (``context_length_exceeded``; llama.cpp's llama-server names it in ``type``,
+  ``exceed_context_size_error``, with "exceeds the available context size" in words) and otherwise only for a 400 whose message names the
   context window (vLLM and several compatible servers send no code) - status plus
   message, never message alone.
 """
@@ -38,7 +39,8 @@ from ..._errors import (
 )
 from ..._quota import SPENT_QUOTA_CODES
 
-_CONTEXT_CODES = frozenset({"context_length_exceeded", "string_above_max_length", "context_window_exceeded"})
+_CONTEXT_CODES = frozenset({"context_length_exceeded", "string_above_max_length", "context_window_exceeded",
+                            "exceed_context_size_error"})
 _AUTH_CODES = frozenset({"invalid_api_key", "invalid_authentication", "unauthorized", "missing_api_key"})
 _QUOTA_CODES = SPENT_QUOTA_CODES
 _NOT_FOUND_CODES = frozenset({"model_not_found", "deploymentnotfound", "not_found", "not_found_error"})
@@ -46,7 +48,8 @@ _FILTER_CODES = frozenset({"content_filter", "content_policy_violation", "respon
                            "moderation_blocked", "content_policy"})
 _RATE_CODES = frozenset({"rate_limit_exceeded", "rate_limit_error", "tokens", "requests"})
 _SERVER_CODES = frozenset({"server_error", "internal_error", "overloaded", "service_unavailable"})
-_CONTEXT_PHRASES = ("context length", "context window", "maximum context", "too many tokens", "prompt is too long")
+_CONTEXT_PHRASES = ("context length", "context window", "maximum context", "too many tokens", "prompt is too long",
+                    "context size")
 
 
 @dataclass(slots=True)
