@@ -39,7 +39,8 @@ class AzureOpenAIAdapter(OpenAIAdapter):
     kind: ClassVar[str] = "azure"
     default_capabilities: ClassVar[Capabilities] = Capabilities(
         text=True, tools=True, structured=True, streaming=True, stream_tools=True, stream_structured=True,
-        embeddings=True, image_input=True, url_image_input=True, reasoning=True, system_attachments=True,
+        embeddings=True, image_generation=True, image_input=True, url_image_input=True, reasoning=True,
+        system_attachments=True,
     )
     default_dialect: ClassVar[Dialect] = Dialect(embedding_base64=True, embedding_token_ids=True)
     config_keys: ClassVar[frozenset[str]] = OpenAIAdapter.config_keys | {"api_version", "azure_ad_token"}

@@ -1,0 +1,52 @@
+"""Azure OpenAI as enterprise tenants run it, end to end through the SDK against a mock Azure on
+127.0.0.1 answering with recorded Azure bodies: Entra ID tokens without a key, deployments whose
+name is not the model's (``base_model``), and image generation deployments."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+import cloverleaf
+from cloverleaf._config import ModelEntry, Settings
+from cloverleaf._errors import ConfigError
+from cloverleaf._pricing import lookup
+from tests.providers._openai_replay import CREW, interaction
+from tests.sdk.upstream import Reply, Upstream
+
+#: A recorded Azure chat answer (gpt-4o-mini deployment; prompt_filter_results and all): 16 in, 10 out.
+CHAT = interaction(f"{CREW}/llms/azure/test_azure_async_with_max_tokens.yaml").response
+IMAGE = interaction("../synthetic/azure/images_dall_e_3.yaml").response
+
+
+@pytest.fixture
+def azure() -> Iterator[Upstream]:
+    up = Upstream()
+    yield up
+    up.close()
+
+
+def _answer(up: Upstream, response=CHAT) -> None:
+    up.queue(Reply(body=response.body))
+
+
+def _client(up: Upstream, env: dict[str, str] | None = None, **config: object) -> cloverleaf.Client:
+    entry = ModelEntry(name="prod-chat", identifier="prod-chat", provider="azure", base_url=up.url,
+                       additional_config=dict(config))
+    return cloverleaf.Client(Settings(env=env or {}, models=[entry], max_retries=0))
+
+
+# -- images ----------------------------------------------------------------------------------------
+def test_image_generation_on_a_dall_e_deployment(azure: Upstream) -> None:
+    """Azure serves dall-e-3 and gpt-image-1 deployments at images/generations; the SDK refused
+    the call as a capability the provider lacked."""
+    azure.queue(Reply(body=IMAGE.body))
+    with cloverleaf.Client(Settings(env={"AZURE_OPENAI_API_KEY": "k"}, max_retries=0)) as client:
+        out = client.generate_image("azure/dall-e-3", "A badger wearing a tuxedo", base_url=azure.url)
+    [image] = out.images
+    assert image.url and image.url.endswith("generated_00.png") and image.revised_prompt
+    [seen] = azure.seen
+    assert seen.path == "/openai/deployments/dall-e-3/images/generations?api-version=2024-08-01-preview"
+    assert seen.headers["api-key"] == "k"
