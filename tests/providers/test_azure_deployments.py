@@ -38,6 +38,37 @@ def _client(up: Upstream, env: dict[str, str] | None = None, **config: object) -
     return cloverleaf.Client(Settings(env=env or {}, models=[entry], max_retries=0))
 
 
+# -- Entra ID ------------------------------------------------------------------------------------
+def test_an_entra_id_token_alone_is_enough(azure: Upstream) -> None:
+    """Tenants that disable keys (disableLocalAuth) have only a token: it was refused for want of
+    AZURE_OPENAI_API_KEY before anything was sent."""
+    _answer(azure)
+    with _client(azure, azure_ad_token="eyJ-entra-token") as client:
+        assert client.chat("prod-chat", "hi").text == "Once upon a time, in a realm where magic"
+    [seen] = azure.seen
+    assert seen.path == "/openai/deployments/prod-chat/chat/completions?api-version=2024-08-01-preview"
+    assert seen.headers["authorization"] == "Bearer eyJ-entra-token" and "api-key" not in seen.headers
+
+
+def test_azure_openai_ad_token_from_the_environment_as_the_openai_sdk_reads_it(azure: Upstream) -> None:
+    env = {"AZURE_OPENAI_AD_TOKEN": "eyJ-env-token", "AZURE_OPENAI_API_KEY": "env-key"}
+    _answer(azure)
+    _answer(azure)
+    with _client(azure, env) as client:
+        client.chat("prod-chat", "hi")
+        client.chat("prod-chat", "hi", api_key="given-key")   # a key given to the call is the one meant
+    token, key = azure.seen
+    assert token.headers["authorization"] == "Bearer eyJ-env-token" and "api-key" not in token.headers
+    assert key.headers["api-key"] == "given-key" and "authorization" not in key.headers
+
+
+def test_no_key_and_no_token_names_both_before_sending(azure: Upstream) -> None:
+    with _client(azure) as client, pytest.raises(ConfigError) as err:
+        client.chat("prod-chat", "hi")
+    assert "AZURE_OPENAI_API_KEY" in str(err.value) and "AZURE_OPENAI_AD_TOKEN" in str(err.value)
+    assert azure.seen == []
+
+
 # -- images ----------------------------------------------------------------------------------------
 def test_image_generation_on_a_dall_e_deployment(azure: Upstream) -> None:
     """Azure serves dall-e-3 and gpt-image-1 deployments at images/generations; the SDK refused
