@@ -69,6 +69,39 @@ def test_no_key_and_no_token_names_both_before_sending(azure: Upstream) -> None:
     assert azure.seen == []
 
 
+# -- deployments named by the user ---------------------------------------------------------------
+def test_a_deployment_is_priced_as_the_base_model_it_names(azure: Upstream) -> None:
+    """``prod-chat`` is in no price table: its cost was None (and budgets could not bound it)."""
+    _answer(azure)
+    _answer(azure)
+    env = {"AZURE_OPENAI_API_KEY": "k"}
+    with _client(azure, env) as unnamed:
+        assert unnamed.chat("prod-chat", "hi").cost is None
+    with _client(azure, env, base_model="gpt-4o-mini") as named:
+        resp = named.chat("prod-chat", "hi")
+    price = lookup("openai", "gpt-4o-mini")
+    assert price is not None and resp.cost == price.cost(resp.usage) and resp.cost > 0
+    assert (resp.usage.input_tokens, resp.usage.output_tokens) == (16, 10)
+    assert json.loads(azure.seen[-1].body)["model"] == "prod-chat"   # the deployment is still what is called
+
+
+def test_a_reasoning_deployment_gets_the_reasoning_models_parameters(azure: Upstream) -> None:
+    """Azure refuses max_tokens and temperature for o-series and gpt-5 deployments with a 400;
+    a deployment named ``reasoning-prod`` was sent both."""
+    _answer(azure)
+    with _client(azure, {"AZURE_OPENAI_API_KEY": "k"}, base_model="o3-mini") as client:
+        client.chat("prod-chat", "hi", max_tokens=50, temperature=0.2)
+    body = json.loads(azure.seen[0].body)
+    assert body["max_completion_tokens"] == 50
+    assert "max_tokens" not in body and "temperature" not in body
+
+
+def test_base_model_must_be_text(azure: Upstream) -> None:
+    with _client(azure, {"AZURE_OPENAI_API_KEY": "k"}, base_model=5) as client, \
+            pytest.raises(ConfigError, match="base_model"):
+        client.chat("prod-chat", "hi")
+
+
 # -- images ----------------------------------------------------------------------------------------
 def test_image_generation_on_a_dall_e_deployment(azure: Upstream) -> None:
     """Azure serves dall-e-3 and gpt-image-1 deployments at images/generations; the SDK refused
@@ -81,3 +114,12 @@ def test_image_generation_on_a_dall_e_deployment(azure: Upstream) -> None:
     [seen] = azure.seen
     assert seen.path == "/openai/deployments/dall-e-3/images/generations?api-version=2024-08-01-preview"
     assert seen.headers["api-key"] == "k"
+
+
+def test_a_gpt_image_deployment_gets_no_response_format(azure: Upstream) -> None:
+    azure.queue(Reply(body=IMAGE.body))
+    entry = ModelEntry(name="img", identifier="img-prod", provider="azure", base_url=azure.url, api_key="k",
+                       additional_config={"base_model": "gpt-image-1"})
+    with cloverleaf.Client(Settings(models=[entry], max_retries=0)) as client:
+        client.generate_image("img", "a cat", response_format="url")
+    assert "response_format" not in json.loads(azure.seen[0].body)

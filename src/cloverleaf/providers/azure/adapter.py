@@ -15,6 +15,11 @@ subclass changes only what Azure changes:
   passed to the call or the entry) ``AZURE_OPENAI_AD_TOKEN``, which the ``openai`` SDK's
   ``AzureOpenAI`` also prefers to ``AZURE_OPENAI_API_KEY``. With neither, resolving the target
   fails naming both, before anything is sent.
+- The model: a deployment's name is the user's (``prod-chat``) and says nothing of the model it
+  runs, so ``cfg.extra["base_model"]`` (``gpt-4o``, ``o3-mini``) names it. Its price applies
+  (cost, budgets, context window), and so do its request rules (a reasoning model gets
+  ``max_completion_tokens`` and no ``temperature``, which Azure refuses with a 400 otherwise); the
+  body still names the deployment. Without it, a deployment named like a model is that model.
 - Content filtering: ``prompt_filter_results`` and ``content_filter_results`` are kept in
   ``metadata.extra``; a response or stream chunk that finishes with ``content_filter``
   raises :class:`ContentFilterError` (the answer was cut by the filter, so a partial text
@@ -51,7 +56,12 @@ class AzureOpenAIAdapter(OpenAIAdapter):
         system_attachments=True,
     )
     default_dialect: ClassVar[Dialect] = Dialect(embedding_base64=True, embedding_token_ids=True)
-    config_keys: ClassVar[frozenset[str]] = OpenAIAdapter.config_keys | {"api_version", "azure_ad_token"}
+    config_keys: ClassVar[frozenset[str]] = OpenAIAdapter.config_keys | {"api_version", "azure_ad_token",
+                                                                         "base_model"}
+
+    def underlying_model(self, model: str, cfg: ProviderConfig) -> str:
+        base_model = cfg.extra.get("base_model")
+        return base_model if isinstance(base_model, str) and base_model else model
 
     def endpoint(self, cfg: ProviderConfig, path: str, model: str) -> str:
         # a query on the base URL (``?api-version=...``, as Azure's portal shows endpoints) goes after
@@ -77,6 +87,10 @@ class AzureOpenAIAdapter(OpenAIAdapter):
         the call or the entry), else ``AZURE_OPENAI_AD_TOKEN``, else a key from the environment.
         Enterprise tenants often disable keys (``disableLocalAuth``), so a token alone must do."""
         env = os.environ if env is None else env
+        base_model = cfg.extra.get("base_model")
+        if base_model is not None and not (isinstance(base_model, str) and base_model.strip()):
+            raise ConfigError(f"azure: base_model must name the model the deployment runs, in quotes "
+                              f"(base_model = \"gpt-4o\"), not {base_model!r}")
         if cfg.extra.get("azure_ad_token"):
             return cfg
         explicit_key = cfg.api_key and cfg.api_key_env is None
