@@ -271,7 +271,7 @@ class Resolver:
         """The entry's rates, else the provider table's, else the built-in table's, else free for a
         local provider; None (unknown, never a made-up 0) otherwise. Cache rates the entry does
         not give follow the built-in row's (:meth:`ModelPrice.per_1k`)."""
-        builtin = lookup_keys(adapter.price_keys(model))
+        builtin = lookup_keys(adapter.price_keys(adapter.underlying_model(model, cfg)))
         if builtin is not None and (factor := adapter.price_factor(model, cfg)) != 1.0:
             builtin = builtin.scaled(factor)   # the endpoint's premium (Claude on a regional Vertex AI endpoint)
         window = entry.context_window if entry is not None and entry.context_window else None

@@ -13,7 +13,17 @@ from __future__ import annotations
 import base64
 
 from cloverleaf._capabilities import Capability
-from cloverleaf._types import Attachment, ChatRequest, EmbeddingRequest, Message, ResponseFormat, Text, Tool, ToolChoice
+from cloverleaf._types import (
+    Attachment,
+    ChatRequest,
+    EmbeddingRequest,
+    ImageRequest,
+    Message,
+    ResponseFormat,
+    Text,
+    Tool,
+    ToolChoice,
+)
 from tests.conformance.case import Case
 from tests.wire import cassette
 
@@ -93,4 +103,8 @@ CASES: list[Case] = [
          EmbeddingRequest("text-embedding-3-small", ["first", "second"]),
          expect={"vectors": 2, "input_tokens": 2},
          synthetic="no Azure embeddings were recorded", base_url=HOST + "text-embedding-3-small"),
+    Case("azure", Capability.IMAGE_GENERATION, SYN + "images_dall_e_3.yaml",
+         ImageRequest("dall-e-3", "A badger wearing a tuxedo", size="1024x1024"),
+         expect={"images": 1},
+         synthetic="no Azure image generation was recorded", base_url=HOST + "dall-e-3"),
 ]

@@ -183,7 +183,7 @@ def test_capability_is_checked_before_any_key_base_url_or_region(upstream: Upstr
         with pytest.raises(UnsupportedCapability, match="anthropic.*embeddings"):
             client.embed("anthropic/claude-haiku-4-5", ["x"])   # no ANTHROPIC_API_KEY: still 422 first
         with pytest.raises(UnsupportedCapability, match="image generation"):
-            client.generate_image("azure/dalle", "a cat")        # no base_url, no key
+            client.generate_image("mistral/mistral-large-latest", "a cat")   # no MISTRAL_API_KEY
         with pytest.raises(UnsupportedCapability, match="audio input"):
             client.chat("bedrock/amazon.nova-pro-v1:0", "transcribe",  # no region; the URL is never fetched
                         attachments=[Attachment(source=f"{upstream.url}/a.wav", type="audio")])

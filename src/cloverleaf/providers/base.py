@@ -177,6 +177,11 @@ class Adapter:
         the row's name, except where a row serves two model families (Claude on Vertex AI)."""
         return self.name
 
+    def underlying_model(self, model: str, cfg: ProviderConfig) -> str:
+        """The model ``model`` runs, whose price and request rules apply: ``model`` itself, except
+        where an id names something the user made (an Azure deployment), whose config can say."""
+        return model
+
     def for_model(self, model: str) -> Adapter:
         """The adapter that speaks to ``model`` on this row: this one, except where one row serves
         two wire formats (Vertex AI's ``vertex`` row: Gemini, and Claude through the Messages API).

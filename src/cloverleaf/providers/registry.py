@@ -92,7 +92,10 @@ ROWS: tuple[ProviderSpec, ...] = (
     ProviderSpec("bedrock", "bedrock", "", (), key_required=False, needs_base_url=False,
                  embedding_model="amazon.titan-embed-text-v2:0",
                  description="AWS Bedrock Converse and InvokeModel (SigV4; pip install 'cloverleaf[bedrock]')"),
+    # key_required=False: an Entra ID token stands in for the key; the adapter's prepare_config
+    # asks for one of the two
     ProviderSpec("azure", "azure", "", ("AZURE_OPENAI_API_KEY",), base_url_env="AZURE_OPENAI_ENDPOINT",
+                 key_required=False,
                  extra={"api_version": "2024-08-01-preview"},
                  base_url_hint=("Azure model {model!r} needs a registry entry: add [[models]] name = \"{model}\", "
                                 "provider = \"azure\", identifier = \"<deployment>\", base_url = "

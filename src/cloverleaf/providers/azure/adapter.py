@@ -10,8 +10,16 @@ subclass changes only what Azure changes:
   resource root (``https://RES.openai.azure.com``, what ``AZURE_OPENAI_ENDPOINT`` usually
   holds) gets ``/openai/deployments/{model}`` added, the model naming the deployment. A
   base ending in ``/openai/v1`` is Azure's version-less v1 API and gets no query string.
-- Auth: an ``api-key`` header, not a Bearer token (``cfg.extra["azure_ad_token"]`` sends
-  an Entra ID Bearer token instead).
+- Auth: an ``api-key`` header, not a Bearer token. An Entra ID token is sent as a Bearer token
+  instead, and then no key is needed: ``cfg.extra["azure_ad_token"]``, else (unless a key was
+  passed to the call or the entry) ``AZURE_OPENAI_AD_TOKEN``, which the ``openai`` SDK's
+  ``AzureOpenAI`` also prefers to ``AZURE_OPENAI_API_KEY``. With neither, resolving the target
+  fails naming both, before anything is sent.
+- The model: a deployment's name is the user's (``prod-chat``) and says nothing of the model it
+  runs, so ``cfg.extra["base_model"]`` (``gpt-4o``, ``o3-mini``) names it. Its price applies
+  (cost, budgets, context window), and so do its request rules (a reasoning model gets
+  ``max_completion_tokens`` and no ``temperature``, which Azure refuses with a 400 otherwise); the
+  body still names the deployment. Without it, a deployment named like a model is that model.
 - Content filtering: ``prompt_filter_results`` and ``content_filter_results`` are kept in
   ``metadata.extra``; a response or stream chunk that finishes with ``content_filter``
   raises :class:`ContentFilterError` (the answer was cut by the filter, so a partial text
@@ -22,6 +30,9 @@ subclass changes only what Azure changes:
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
@@ -33,16 +44,24 @@ from ..openai.adapter import OpenAIAdapter
 from ..openai.messages import Dialect
 
 DEFAULT_API_VERSION = "2024-08-01-preview"
+#: Where the ``openai`` SDK's ``AzureOpenAI`` reads an Entra ID token when given no credentials.
+AD_TOKEN_ENV = "AZURE_OPENAI_AD_TOKEN"
 
 
 class AzureOpenAIAdapter(OpenAIAdapter):
     kind: ClassVar[str] = "azure"
     default_capabilities: ClassVar[Capabilities] = Capabilities(
         text=True, tools=True, structured=True, streaming=True, stream_tools=True, stream_structured=True,
-        embeddings=True, image_input=True, url_image_input=True, reasoning=True, system_attachments=True,
+        embeddings=True, image_generation=True, image_input=True, url_image_input=True, reasoning=True,
+        system_attachments=True,
     )
     default_dialect: ClassVar[Dialect] = Dialect(embedding_base64=True, embedding_token_ids=True)
-    config_keys: ClassVar[frozenset[str]] = OpenAIAdapter.config_keys | {"api_version", "azure_ad_token"}
+    config_keys: ClassVar[frozenset[str]] = OpenAIAdapter.config_keys | {"api_version", "azure_ad_token",
+                                                                         "base_model"}
+
+    def underlying_model(self, model: str, cfg: ProviderConfig) -> str:
+        base_model = cfg.extra.get("base_model")
+        return base_model if isinstance(base_model, str) and base_model else model
 
     def endpoint(self, cfg: ProviderConfig, path: str, model: str) -> str:
         # a query on the base URL (``?api-version=...``, as Azure's portal shows endpoints) goes after
@@ -62,6 +81,28 @@ class AzureOpenAIAdapter(OpenAIAdapter):
             version = cfg.extra.get("api_version") or self.spec.extra.get("api_version") or DEFAULT_API_VERSION
             params.append(("api-version", version))
         return with_query(url, urlencode(params))
+
+    def prepare_config(self, cfg: ProviderConfig, env: Mapping[str, str] | None = None) -> ProviderConfig:
+        """Settle the credential once: the config's Entra ID token, else a key given outright (to
+        the call or the entry), else ``AZURE_OPENAI_AD_TOKEN``, else a key from the environment.
+        Enterprise tenants often disable keys (``disableLocalAuth``), so a token alone must do."""
+        env = os.environ if env is None else env
+        base_model = cfg.extra.get("base_model")
+        if base_model is not None and not (isinstance(base_model, str) and base_model.strip()):
+            raise ConfigError(f"azure: base_model must name the model the deployment runs, in quotes "
+                              f"(base_model = \"gpt-4o\"), not {base_model!r}")
+        if cfg.extra.get("azure_ad_token"):
+            return cfg
+        explicit_key = cfg.api_key and cfg.api_key_env is None
+        token = None if explicit_key else env.get(AD_TOKEN_ENV)
+        if token:
+            return replace(cfg, extra={**cfg.extra, "azure_ad_token": token})
+        if not cfg.api_key:
+            raise ConfigError(
+                "no credential for azure: set AZURE_OPENAI_API_KEY (an api-key) or AZURE_OPENAI_AD_TOKEN "
+                "(an Entra ID token) in the environment, pass api_key=, or set additional_config "
+                "azure_ad_token")
+        return cfg
 
     def auth_headers(self, cfg: ProviderConfig) -> dict[str, str]:
         token = cfg.extra.get("azure_ad_token")

@@ -147,7 +147,8 @@ class OpenAIAdapter(Adapter):
     # -- chat ------------------------------------------------------------------------------
     def build_chat(self, req: ChatRequest, cfg: ProviderConfig) -> HttpRequest:
         self.require_inputs(req)
-        body = encode_request(req, self.dialect(cfg), provider=self.name)
+        body = encode_request(req, self.dialect(cfg), provider=self.name,
+                              rules_model=self.underlying_model(req.model, cfg))
         return self._post(cfg, "chat/completions", body, stream=req.stream)
 
     def parse_chat(self, resp: HttpResponse, req: ChatRequest) -> ChatResponse:
@@ -297,7 +298,7 @@ class OpenAIAdapter(Adapter):
             body["size"] = req.size
         if req.quality:
             body["quality"] = req.quality
-        if req.response_format and not req.model.startswith("gpt-image"):
+        if req.response_format and not self.underlying_model(req.model, cfg).startswith("gpt-image"):
             body["response_format"] = req.response_format  # GPT image models always return b64
         if req.extra_body:
             body.update(req.extra_body)

@@ -123,9 +123,12 @@ def is_reasoning_model(model: str) -> bool:
     return _REASONING_MODEL.search(model) is not None
 
 
-def encode_request(req: ChatRequest, dialect: Dialect, *, provider: str) -> dict[str, Any]:
-    """The complete JSON body for ``POST /chat/completions`` (``extra_body`` merged last)."""
-    system_role = dialect.system_role or ("user" if _NO_SYSTEM_MODEL.search(req.model) else "system")
+def encode_request(req: ChatRequest, dialect: Dialect, *, provider: str, rules_model: str | None = None) -> dict[str, Any]:
+    """The complete JSON body for ``POST /chat/completions`` (``extra_body`` merged last).
+    ``rules_model`` is the model whose family's rules apply (reasoning models' parameters) when
+    ``req.model`` does not say (an Azure deployment name); the body still names ``req.model``."""
+    family = rules_model or req.model
+    system_role = dialect.system_role or ("user" if _NO_SYSTEM_MODEL.search(family) else "system")
     body: dict[str, Any] = {
         "model": req.model,
         "messages": encode_messages(req.messages, dialect, system_role=system_role, provider=provider),
@@ -136,7 +139,7 @@ def encode_request(req: ChatRequest, dialect: Dialect, *, provider: str) -> dict
             body["stream_options"] = {"include_usage": True}
     if dialect.usage_cost:
         body["usage"] = {"include": True}
-    reasoning_model = is_reasoning_model(req.model)
+    reasoning_model = is_reasoning_model(family)
     if req.temperature is not None and not reasoning_model:
         body["temperature"] = req.temperature
     if req.top_p is not None and not reasoning_model:
