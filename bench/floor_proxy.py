@@ -113,6 +113,13 @@ class Pool:
         except ValueError:
             pass
 
+    def close(self) -> None:
+        """Close the idle connections: the upstream's ``wait_closed()`` waits for them (Python 3.12+)."""
+        while self.idle:
+            conn = self.idle.popleft()
+            if conn.transport is not None:
+                conn.transport.close()
+
 
 class Downstream(asyncio.Protocol):
     """One client connection: parse a request, forward it, write the answer back."""
@@ -177,16 +184,17 @@ class Downstream(asyncio.Protocol):
             self.transport = None
 
 
-async def start(port: int, upstream: str) -> asyncio.Server:
-    """Listening on 127.0.0.1:``port`` (0: any free port), relaying to ``upstream``."""
+async def start(port: int, upstream: str) -> tuple[asyncio.Server, Pool]:
+    """Listening on 127.0.0.1:``port`` (0: any free port), relaying to ``upstream``; the pool
+    of upstream connections is returned too, for the caller to close after the server."""
     origin = urlsplit(upstream)
     pool = Pool(origin.hostname or "127.0.0.1", origin.port or 80)
     loop = asyncio.get_running_loop()
-    return await loop.create_server(lambda: Downstream(pool), "127.0.0.1", port, backlog=1024)
+    return await loop.create_server(lambda: Downstream(pool), "127.0.0.1", port, backlog=1024), pool
 
 
 async def serve(port: int, upstream: str) -> None:
-    server = await start(port, upstream)
+    server, _ = await start(port, upstream)
     print(f"READY {port}", flush=True)
     async with server:
         await server.serve_forever()

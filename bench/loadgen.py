@@ -185,6 +185,14 @@ def build_request(url: str, model: str, stream: bool, api_key: str,
     return host, port, head + body
 
 
+def _close(proto: ClientProtocol | None) -> None:
+    """Close a worker's connection when it is done with it: left to the garbage collector, it
+    stays open, and a server's ``wait_closed()`` (which waits for its connections since Python
+    3.12) never returns."""
+    if proto is not None and proto.transport is not None:
+        proto.transport.close()
+
+
 async def _worker(host: str, port: int, data: bytes, stream: bool, result: Result, warm_until: float,
                   stop_at: float, per_worker: int | None, warm_count: int, start_at: float = 0.0,
                   expect_chunks: int = 0) -> None:
@@ -198,44 +206,48 @@ async def _worker(host: str, port: int, data: bytes, stream: bool, result: Resul
     proto: ClientProtocol | None = None
     done = 0
     warmed = 0
-    while True:
-        now = time.perf_counter()
-        if now >= stop_at or (per_worker is not None and done >= per_worker):
-            return
-        if proto is None or proto.lost is not None:
+    try:
+        while True:
+            now = time.perf_counter()
+            if now >= stop_at or (per_worker is not None and done >= per_worker):
+                return
+            if proto is None or proto.lost is not None:
+                try:
+                    _, proto = await loop.create_connection(ClientProtocol, host, port)
+                except OSError as exc:
+                    result.error(f"connect: {exc}")
+                    done += 1  # a refused connection still uses up one of this worker's requests
+                    await asyncio.sleep(0.05)
+                    continue
+            if start_at > time.perf_counter():
+                await asyncio.sleep(start_at - time.perf_counter())
+            started = time.perf_counter()
             try:
-                _, proto = await loop.create_connection(ClientProtocol, host, port)
-            except OSError as exc:
-                result.error(f"connect: {exc}")
-                done += 1  # a refused connection still uses up one of this worker's requests
-                await asyncio.sleep(0.05)
+                status, ttft, done_seen = await proto.request(data, stream)
+            except Exception as exc:  # noqa: BLE001
+                result.error(f"{type(exc).__name__}: {exc}")
+                _close(proto)
+                proto = None
                 continue
-        if start_at > time.perf_counter():
-            await asyncio.sleep(start_at - time.perf_counter())
-        started = time.perf_counter()
-        try:
-            status, ttft, done_seen = await proto.request(data, stream)
-        except Exception as exc:  # noqa: BLE001
-            result.error(f"{type(exc).__name__}: {exc}")
-            proto = None
-            continue
-        finished = time.perf_counter()
-        result.completed += 1
-        if per_worker is None:
-            if finished < warm_until or finished > stop_at:
+            finished = time.perf_counter()
+            result.completed += 1
+            if per_worker is None:
+                if finished < warm_until or finished > stop_at:
+                    continue
+            elif warmed < warm_count:
+                warmed += 1
                 continue
-        elif warmed < warm_count:
-            warmed += 1
-            continue
-        done += 1
-        if status >= 300:
-            result.error(f"HTTP {status}")
-        elif stream and (ttft is None or not done_seen):
-            result.error("stream without content or without [DONE]")
-        elif stream and proto.chunks < expect_chunks:
-            result.error(f"stream with {proto.chunks} of {expect_chunks} content chunks")
-        else:
-            result.samples.append(Sample(started, finished, None if ttft is None else ttft - started))
+            done += 1
+            if status >= 300:
+                result.error(f"HTTP {status}")
+            elif stream and (ttft is None or not done_seen):
+                result.error("stream without content or without [DONE]")
+            elif stream and proto.chunks < expect_chunks:
+                result.error(f"stream with {proto.chunks} of {expect_chunks} content chunks")
+            else:
+                result.samples.append(Sample(started, finished, None if ttft is None else ttft - started))
+    finally:  # on Python 3.12+ the server's wait_closed() waits for every connection left open
+        _close(proto)
 
 
 def _pct(sorted_values: list[float], q: float) -> float | None:

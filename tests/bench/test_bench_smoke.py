@@ -4,6 +4,7 @@ in the test suite); a 5 ms delay is used only so the delayed paths are exercised
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 
@@ -17,13 +18,28 @@ CHAT = {"model": "mock-model", "messages": [{"role": "user", "content": "Say hel
 
 @pytest.fixture
 async def base_url() -> AsyncIterator[str]:
-    server = await mock_upstream.serve("127.0.0.1", 0)
+    """The mock on a free port. Whatever a test connected to it must be closed by the end: on
+    Python 3.12+ ``wait_closed()`` waits for every connection still open, so a client that
+    leaves one to the garbage collector (the load generator did) hangs the caller there; the
+    check makes that visible on 3.11 too, where ``wait_closed()`` does not wait."""
+    connections: list[mock_upstream.MockProtocol] = []
+
+    def tracked() -> mock_upstream.MockProtocol:
+        connections.append(mock_upstream.MockProtocol())
+        return connections[-1]
+
+    server = await asyncio.get_running_loop().create_server(tracked, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
         yield f"http://127.0.0.1:{port}"
+        for _ in range(500):  # a client's close reaches the server a few loop turns later
+            if all(c.closed for c in connections):
+                break
+            await asyncio.sleep(0.01)
+        assert [c for c in connections if not c.closed] == [], "a client left a connection to the mock open"
     finally:
         server.close()
-        await server.wait_closed()
+        await asyncio.wait_for(server.wait_closed(), 10)
 
 
 def sse_payloads(body: bytes) -> list[str]:
@@ -125,7 +141,7 @@ async def test_the_floor_proxy_relays_answers_and_streams_unchanged(base_url: st
     says, whole, or its figures mean nothing."""
     from bench import floor_proxy
 
-    server = await floor_proxy.start(0, base_url)
+    server, pool = await floor_proxy.start(0, base_url)
     floor = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
     try:
         async with httpx.AsyncClient() as client:
@@ -135,6 +151,7 @@ async def test_the_floor_proxy_relays_answers_and_streams_unchanged(base_url: st
     finally:
         server.close()
         await server.wait_closed()
+        pool.close()  # else the mock's wait_closed() in base_url's teardown waits for them forever
     assert [r.status_code for r in relayed] == [200, 200]
     assert relayed[0].json()["choices"] == relayed[1].json()["choices"] == direct.json()["choices"]
     assert stream.headers["content-type"] == "text/event-stream"
