@@ -342,8 +342,11 @@ def input_bound(operation: str, req: Any) -> int | PromptBound | None:
         if not sized:
             return None
         return PromptBound(total, tuple(media)) if media else total
-    if operation == "embed":
-        return texts_bound(req.inputs)
+    if operation == "embed":   # token ids (pre-tokenised input) are billed one token each
+        bound = texts_bound(req.inputs)
+        for ids in req.token_ids or ():
+            bound += len(ids) + MESSAGE_OVERHEAD
+        return bound
     return texts_bound([req.prompt])
 
 
