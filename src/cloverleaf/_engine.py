@@ -32,7 +32,7 @@ from ._errors import (
     TransportError,
     UnsupportedCapability,
 )
-from ._estimate import answer_tokens
+from ._estimate import ATTACHMENT_ESTIMATE, answer_tokens, text_units
 from ._generation import raise_if_failed
 from ._http import HttpRequest, HttpResponse, is_success, kept_headers, request_id
 from ._resolve import CallSettings, ModelRegistry, Resolver, Target
@@ -477,29 +477,41 @@ class Engine:
         return target.price.cost(usage) if target.price is not None else None
 
     @staticmethod
-    def estimate_tokens(req: ChatRequest) -> int:
-        """Cheap upper-ish estimate of input tokens (≈4 characters a token, a flat 1,000
-        per attachment) for rate-limit buckets and budget reservations before the call."""
-        chars = 0
+    def estimate_tokens(req: ChatRequest, media: list[Attachment] | None = None) -> int:
+        """Input tokens estimated before the call, for rate limits and ``count_tokens``: text by
+        :func:`~cloverleaf._estimate.text_units` (ASCII at four characters a token, other text
+        at a token a UTF-8 byte, which no tokenizer exceeds), an attachment at a flat
+        ``ATTACHMENT_ESTIMATE`` — or, given ``media``, at nothing here: the attachments are
+        appended to it for the caller to bound per target (the gateway's image and PDF rules)."""
+        units = 0
         extra = 0
         for msg in req.messages:
             for part in msg.parts:
                 if isinstance(part, Text):
-                    chars += len(part.text)
+                    text = part.text
+                    units += len(text) if text.isascii() else text_units(text)
                 elif isinstance(part, Attachment):
-                    extra += 1000
+                    if media is None:
+                        extra += ATTACHMENT_ESTIMATE
+                    else:
+                        media.append(part)
                 elif isinstance(part, Document):
-                    plain = documents.plain_parts(part)
-                    chars += sum(len(p.text) for p in plain if isinstance(p, Text))
-                    extra += 1000 * sum(isinstance(p, Attachment) for p in plain)
+                    for p in documents.plain_parts(part):
+                        if isinstance(p, Text):
+                            units += text_units(p.text)
+                        elif isinstance(p, Attachment):
+                            if media is None:
+                                extra += ATTACHMENT_ESTIMATE
+                            else:
+                                media.append(p)
                 elif isinstance(part, ToolResult):
-                    chars += len(part.text)
+                    units += text_units(part.text)
                 else:
-                    chars += len(str(getattr(part, "text", "") or getattr(part, "arguments", "")))
+                    units += text_units(str(getattr(part, "text", "") or getattr(part, "arguments", "")))
             extra += 4
         for tool in req.tools or ():
-            chars += len(tool.name) + len(tool.description or "") + len(str(tool.parameters))
-        return chars // 4 + extra + 1
+            units += text_units(tool.name) + text_units(tool.description or "") + text_units(str(tool.parameters))
+        return units // 4 + extra + 1
 
     def close(self) -> None:
         self.transport.close()

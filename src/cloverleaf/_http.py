@@ -62,7 +62,8 @@ class HttpResponse:
     url: str = ""
 
     def json(self) -> Any:
-        return jsoncodec.loads(self.body)
+        """The upstream's body as JSON, a lone surrogate in it as U+FFFD (``loads_upstream``)."""
+        return jsoncodec.loads_upstream(self.body)
 
     @property
     def text(self) -> str:

@@ -17,8 +17,10 @@ callers see one behaviour:
   write, are passed through to ``json`` too (which refuses them), for the same reason.
 
 Two differences remain, both on values no JSON API sends: ``NaN`` and ``Infinity`` are
-written as ``null`` (``json`` writes ``NaN``, which is not JSON and which clients reject),
-and ``uuid.UUID`` and ``enum.Enum`` values are written as their value (``json`` raises).
+written as ``null`` in both modes (``json`` writes ``NaN``, which is not JSON and which clients
+reject; the fallback here writes ``null`` too), and ``uuid.UUID`` and ``enum.Enum`` values are
+written as their value (``json`` raises). A client's JSON holding one (``1e400``) is refused
+by :func:`loads_bounded` (:class:`NonFiniteNumber`) rather than sent on changed.
 
 One departure from ``json`` itself, in both modes: bytes that are not valid text in their
 encoding raise ``UnicodeDecodeError`` (a ``ValueError``, which ``json`` raises for other bad
@@ -103,15 +105,123 @@ def nesting_exceeds(data: bytes | bytearray | str, limit: int = MAX_DEPTH) -> bo
     return bool(steps) and max(accumulate(steps)) > limit
 
 
+class NonFiniteNumber(ValueError):
+    """A number no double can hold (``1e400``) or a ``NaN``/``Infinity`` literal in a client's
+    JSON: refused by :func:`loads_bounded`, since it could only be sent on as ``null`` (orjson)
+    or as ``Infinity`` (not JSON: the provider cannot parse the body), never as it was written."""
+
+    def __init__(self, literal: str) -> None:
+        super().__init__(f"the number {literal} is not finite (beyond what a 64-bit float holds, or a "
+                         "NaN/Infinity literal, which JSON does not have)")
+        self.literal = literal
+
+
+def _refuse_constant(name: str) -> Any:
+    raise NonFiniteNumber(name)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (_INF, -_INF):
+        raise NonFiniteNumber(text[:40])
+    return value
+
+
+_INF = float("inf")
+_std_finite_decoder = json.JSONDecoder(parse_float=_finite_float, parse_constant=_refuse_constant)
+
+
 def loads_bounded(data: bytes | str, max_depth: int = MAX_DEPTH) -> Any:
-    """:func:`loads`, refusing documents nested deeper than ``max_depth`` (:class:`JSONTooDeep`)."""
+    """:func:`loads` for a client's JSON: refusing documents nested deeper than ``max_depth``
+    (:class:`JSONTooDeep`) and non-finite numbers (:class:`NonFiniteNumber`). orjson refuses
+    both ``1e400`` and ``NaN``, so the check costs only on the standard library's path."""
     if nesting_exceeds(data, max_depth):
         raise JSONTooDeep(max_depth)
-    return loads(data)
+    if orjson is not None and not _has_long_number(data):
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+    return _std_finite_decoder.decode(_text(data))
+
+
+def loads_upstream(data: bytes | str, max_depth: int | None = None) -> Any:
+    """:func:`loads` for what a provider sent: each lone UTF-16 surrogate (``"a\\ud800b"``,
+    which JSON allows) becomes U+FFFD, as :func:`utf8_replacing` writes it, so no string
+    decoded from an upstream can fail later when it is encoded (a stream's chunk, a stored
+    Response, a call record). One place for whole answers and streams alike. orjson refuses
+    lone surrogates, so only the standard library's path, taken for a rare input, pays for
+    the walk. ``max_depth``: refuse deeper nesting (:class:`JSONTooDeep`), as
+    :func:`loads_bounded` does."""
+    if max_depth is not None and nesting_exceeds(data, max_depth):
+        raise JSONTooDeep(max_depth)
+    if orjson is not None and not _has_long_number(data):
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+    text = _text(data)
+    value = json.loads(text)
+    return _without_surrogates(value) if "\\ud" in text or "\\uD" in text else value
+
+
+def _text(data: bytes | str) -> str:
+    """``data`` as text, decoded strictly (see the module docstring)."""
+    return data if isinstance(data, str) else data.decode(json.detect_encoding(data))
+
+
+def _without_surrogates(value: Any) -> Any:
+    """``value`` with each lone surrogate in its strings (keys too) as U+FFFD; a walk with a
+    stack, not recursion (the depth is the sender's)."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if any(_SURROGATE.search(k) for k in item if isinstance(k, str)):
+                pairs = list(item.items())
+                item.clear()
+                item.update((_SURROGATE.sub("\ufffd", k) if isinstance(k, str) else k, v) for k, v in pairs)
+            for k, v in item.items():
+                if isinstance(v, str):
+                    item[k] = _SURROGATE.sub("\ufffd", v)
+                elif isinstance(v, dict | list):
+                    stack.append(v)
+        elif isinstance(item, list):
+            for i, v in enumerate(item):
+                if isinstance(v, str):
+                    item[i] = _SURROGATE.sub("\ufffd", v)
+                elif isinstance(v, dict | list):
+                    stack.append(v)
+    return value
 
 
 _OPTIONS = (orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS) if orjson is not None else 0
-_std_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+#: ``allow_nan=False``: the standard library would write ``NaN``/``Infinity``, which is not JSON
+_std_strict = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+
+
+def _std_encode(obj: Any) -> str:
+    """The standard library's JSON, a non-finite float written as ``null`` as orjson writes it
+    (never ``Infinity``, which no provider can parse)."""
+    try:
+        return _std_strict(obj)
+    except ValueError as exc:
+        if "Out of range float" not in str(exc):
+            raise
+        return _std_strict(_finite_or_null(obj))
+
+
+def _finite_or_null(value: Any) -> Any:
+    """A copy of ``value`` with each non-finite float as None (rare: a walk, after a refusal)."""
+    if isinstance(value, float):
+        return value if value - value == 0.0 else None
+    if isinstance(value, dict):
+        return {k: _finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite_or_null(v) for v in value]
+    return value
 
 
 def loads(data: bytes | str) -> Any:

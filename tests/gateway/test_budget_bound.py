@@ -65,6 +65,36 @@ def test_items_relayed_as_sent_are_in_the_bound() -> None:
     assert input_token_bound(low, "gpt-4o-mini") - input_token_bound(bare) < 3_000   # 2,833 + its text
 
 
+def test_embedding_token_ids_are_in_the_bound() -> None:
+    """Pre-tokenised embedding input bills one token an id: it reserved ~64 tokens whatever its
+    size, so calls of 2,000 ids each spent past a budget that had room for one."""
+    from cloverleaf._types import EmbeddingRequest
+    from cloverleaf.gateway.estimate import input_bound
+
+    ids = EmbeddingRequest(model="m", inputs=[], token_ids=[[100] * 2000, [7] * 500])
+    bound = input_bound("embed", ids)
+    assert isinstance(bound, int) and bound >= 2500
+    both = EmbeddingRequest(model="m", inputs=[CJK], token_ids=[[1] * 10])
+    assert input_bound("embed", both) >= len(CJK.encode()) + 10
+
+
+async def test_embeddings_sent_as_token_ids_never_overspend_a_budget(harness: Harness) -> None:
+    """Two calls of 2,000 ids against a $0.006 budget: each reserves ~$0.004 (input bounded at
+    the dearest rate, $2/M), the first spends what the fake provider reports for its ids, and
+    the second is refused before anything is sent (under the old ~64-token reservation it was
+    admitted)."""
+    from cloverleaf._types import EmbeddingRequest
+
+    gw = harness.gateway(clock=SystemClock(), routes={"e": {"targets": ["fake/echo"]}},
+                         budgets={"e": {"limit_usd": 0.006}})
+    req = EmbeddingRequest(model="e", inputs=[], token_ids=[[100] * 2000])
+    await gw.aembed("e", req)
+    sent = len(upstream(gw).requests)
+    with pytest.raises(BudgetExceeded):
+        await gw.aembed("e", req)
+    assert len(upstream(gw).requests) == sent
+
+
 def test_the_bound_covers_a_token_per_byte() -> None:
     assert input_token_bound(chat_request(CJK)) >= len(CJK.encode())
     assert input_token_bound(chat_request("ascii " * 100)) >= 600

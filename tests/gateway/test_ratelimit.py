@@ -297,3 +297,63 @@ async def test_a_refusal_for_size_says_when_the_routes_allowance_was_counted(har
         await gw.achat("r", chat_request("hi"))
     resp = await gw.achat("r", chat_request("hi", max_tokens=100))      # with its own bound it fits
     assert resp.content
+
+
+#: 4,000 CJK Extension-B characters: 16,000 UTF-8 bytes, over 4,000 tokens in any byte-level BPE
+#: (no tokenizer has merges for them); characters ÷ 4 put them at 1,000
+EXT_B = "".join(chr(0x20000 + i) for i in range(4000))
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_cjk_prompt_larger_than_the_tpm_limit_is_refused_at_once(harness: Harness, stream: bool) -> None:
+    """The estimate no longer under-counts non-ASCII text: a call whose prompt alone is more than
+    the limit is a ``request_too_large`` at once (it was admitted, twice in one minute, at over
+    ten times the limit), while ASCII keeps about four characters a token."""
+    clock = ManualClock()
+    gw = harness.gateway(clock=clock, routes={"r": {"targets": ["fake/echo"]}},
+                         limits={"r": {"tpm": 3000, "max_wait": 0}})
+    req = chat_request(EXT_B, max_tokens=16)
+    with pytest.raises(RateLimitExceeded) as info:
+        if stream:
+            async for _ in gw.astream("r", req):
+                pass
+        else:
+            await gw.achat("r", req)
+    assert info.value.never_fits and info.value.kind == "tpm"
+    assert upstream(gw).requests == []
+    english = "The quick brown fox jumps over the lazy dog. " * 180     # 8,100 ASCII characters
+    assert (await gw.achat("r", chat_request(english, max_tokens=16))).content   # ~2,000 tokens: it fits
+
+
+def test_the_estimate_bounds_non_ascii_text_by_its_bytes_and_keeps_ascii_at_four_characters() -> None:
+    from cloverleaf._engine import Engine
+    from cloverleaf._estimate import text_tokens
+
+    assert Engine.estimate_tokens(chat_request(EXT_B)) >= len(EXT_B.encode())
+    mixed = "naïve café, 東京 😀 " * 50
+    ascii_part = sum(c.isascii() for c in mixed)
+    other_bytes = len(mixed.encode()) - ascii_part
+    assert text_tokens(mixed) >= other_bytes + ascii_part // 4
+    assert text_tokens(mixed) <= other_bytes + ascii_part // 4 + 1
+    assert text_tokens("x" * 4000) == 1001 and Engine.estimate_tokens(chat_request("x" * 4000)) < 1010
+
+
+async def test_an_image_counts_for_tpm_by_its_targets_rule_not_a_flat_thousand(harness: Harness) -> None:
+    """An image was 1,000 tokens for tpm whatever it bills (up to 48,169 at gpt-4o-mini, the
+    most for a model the rules do not know); it counts what the budgets bound it at."""
+    from cloverleaf._types import Attachment, ChatRequest, Message, Text
+
+    image = ChatRequest(model="", max_tokens=16, messages=[Message.user([
+        Attachment("https://example.com/cat.png", fetch="provider", type="image"), Text("what is it?")])])
+    clock = ManualClock()
+    gw = harness.gateway(clock=clock, routes={"unknown": {"targets": ["fake/echo"]},
+                                              "mini": {"targets": ["fake/gpt-4o-mini"]},
+                                              "omni": {"targets": ["fake/gpt-4o"]}},
+                         limits={"unknown": {"tpm": 20_000, "max_wait": 0}, "mini": {"tpm": 20_000, "max_wait": 0},
+                                 "omni": {"tpm": 20_000, "max_wait": 0}})
+    for route in ("unknown", "mini"):
+        with pytest.raises(RateLimitExceeded) as info:
+            await gw.achat(route, image)
+        assert info.value.never_fits
+    assert upstream(gw).requests == []
+    await gw.achat("omni", image)     # gpt-4o bills an image at most 1,445 tokens: it fits

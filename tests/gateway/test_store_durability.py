@@ -69,6 +69,29 @@ def test_a_record_the_driver_cannot_encode_costs_only_itself(tmp_path: Path, kin
             store.close()
 
 
+@pytest.mark.parametrize("kind", STORE_KINDS)
+def test_a_record_holding_a_nul_is_written_with_u_fffd_not_dropped(tmp_path: Path, kind: str) -> None:
+    """PostgreSQL refuses NUL in text (SQLite keeps it): a call record quoting a client's
+    string with one in it (a provider's error about the request, a name) was dropped, and
+    its tokens and cost with it. It is written, with U+FFFD for each NUL."""
+    with store_url(kind, tmp_path) as url:
+        store = open_store(url, flush_ms=60_000, batch_size=1000)
+        try:
+            store.record_call(_call(1))
+            store.record_call(CallRecord(id="call_nul", created_at=NOW, operation="chat", requested_model="r",
+                                         status="error", error_message="bad tool name 'f\x00'", input_tokens=7,
+                                         project="p\x00"))
+            store.flush()
+            found = {c.id: c for c in store.recent_calls(10)}
+            assert sorted(found) == ["call_1", "call_nul"] and store.writer.dropped == 0
+            nul = found["call_nul"]
+            assert nul.input_tokens == 7
+            assert nul.error_message in ("bad tool name 'f\x00'", "bad tool name 'f\ufffd'")
+            assert nul.project in ("p\x00", "p\ufffd")
+        finally:
+            store.close()
+
+
 EXIT_WITHOUT_CLOSE = textwrap.dedent("""
     import sys
     from cloverleaf import Client, Settings

@@ -17,6 +17,7 @@ from cloverleaf._engine import Engine
 from cloverleaf._errors import QuotaExceededError, ServerError
 from cloverleaf._pricing import ModelPrice
 from cloverleaf._types import (
+    Attachment,
     ChatRequest,
     ChatResponse,
     EmbeddingRequest,
@@ -75,7 +76,7 @@ class StubEngine:
     def cost(self, target: StubTarget, usage: Usage) -> float | None:
         return target.price.cost(usage) if target.price else None
 
-    def estimate_tokens(self, req: ChatRequest) -> int:
+    def estimate_tokens(self, req: ChatRequest, media: list[Attachment] | None = None) -> int:
         return 10
 
     def parse_structured(self, req: ChatRequest, resp: ChatResponse) -> None:

@@ -279,3 +279,41 @@ def test_nan_and_infinity_are_written_as_null_not_as_invalid_json(value: Any, wr
 
 def _refuse(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(("text", "literal"), [("1e400", "1e400"), ('{"a":[-1e400]}', "-1e400"), ("[NaN]", "NaN"),
+                                               ('{"x":Infinity,"n":12345678901234567890123}', "Infinity"),
+                                               ('{"m":1e400,"n":12345678901234567890123}', "1e400")])
+def test_the_bounded_loader_refuses_non_finite_numbers_naming_them(mode: str, text: str, literal: str) -> None:
+    """A client's ``1e400`` could only be sent on as ``null`` or as ``Infinity`` (not JSON)."""
+    with codec(mode):
+        for data in (text, text.encode()):
+            with pytest.raises(jsoncodec.NonFiniteNumber) as got:
+                jsoncodec.loads_bounded(data)
+            assert got.value.literal == literal and isinstance(got.value, ValueError)
+        assert jsoncodec.loads_bounded('{"a":1e300,"b":-2.5}') == {"a": 1e300, "b": -2.5}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_non_finite_floats_are_never_written_as_infinity_or_nan(mode: str) -> None:
+    """The standard library writes ``Infinity``/``NaN`` (not JSON); a 64-bit-plus integer sends
+    orjson's mode there too. Both modes write ``null``."""
+    value = {"a": float("inf"), "b": [float("-inf"), float("nan")], "big": 2**70, "c": (1.5,)}
+    with codec(mode):
+        written = jsoncodec.dumps(value)
+        assert jsoncodec.dumps_text(value).encode() == written
+    assert written == b'{"a":null,"b":[null,null],"big":1180591620717411303424,"c":[1.5]}'
+    json.loads(written, parse_constant=_refuse)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("text", ['{"t":"a\\ud800b","\\udc00k":["x\\udfff"]}', '"\\ud800"'])
+def test_upstream_json_has_u_fffd_for_a_lone_surrogate(mode: str, text: str) -> None:
+    """A lone surrogate from a provider failed every later encoding of the text (a stream's
+    chunk, a stored Response); ``loads_upstream`` reads it as U+FFFD, a real pair as itself."""
+    with codec(mode):
+        got = jsoncodec.loads_upstream(text.encode())
+        assert jsoncodec.dumps(got)      # encodable
+        assert "\ufffd" in json.dumps(got, ensure_ascii=False)
+        assert jsoncodec.loads_upstream('"\\ud83d\\ude00 ok"') == "\U0001F600 ok"

@@ -44,3 +44,28 @@ def test_a_failure_while_closing_the_open_item_still_sends_response_failed() -> 
     assert failed["response"]["error"]["message"] == "the stream from up/x failed"
     assert [i["type"] for i in failed["response"]["output"]] == ["message"]   # what was finished before stays
 
+
+
+def test_response_failed_is_sent_even_when_the_output_holds_text_no_utf8_can_carry() -> None:
+    """A lone surrogate in the text being written (once, one from a provider's JSON): the
+    error path raised again on it, and the stream ended with no terminal event."""
+    enc = ResponsesStreamEncoder(parse_request({"model": "m", "input": "x"}), response_id="resp_1", model="m",
+                                 created_at=1)
+    enc.start()
+    try:
+        enc.encode(StreamEvent("text", text="a\ud800b"))
+    except UnicodeEncodeError:
+        pass    # the chunk itself could not be sent; the failure is reported next
+    failed = _events(enc.error(FAILURE))[-1]
+    assert failed["type"] == "response.failed"
+    assert failed["response"]["error"]["message"] == "the stream from up/x failed"
+
+
+def test_response_failed_is_sent_even_when_the_snapshot_cannot_be_written() -> None:
+    enc = ResponsesStreamEncoder(parse_request({"model": "m", "input": "x"}), response_id="resp_1", model="m",
+                                 created_at=1)
+    enc.start()
+    enc._output.append({"type": "message", "content": {1, 2}})   # a value no JSON writer takes
+    failed = _events(enc.error(FAILURE))[-1]
+    assert failed["type"] == "response.failed" and failed["response"]["status"] == "failed"
+    assert failed["response"]["id"] == "resp_1" and failed["response"]["error"]["code"] == "server_error"

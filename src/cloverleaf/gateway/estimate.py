@@ -342,9 +342,31 @@ def input_bound(operation: str, req: Any) -> int | PromptBound | None:
         if not sized:
             return None
         return PromptBound(total, tuple(media)) if media else total
-    if operation == "embed":
-        return texts_bound(req.inputs)
+    if operation == "embed":   # token ids (pre-tokenised input) are billed one token each
+        bound = texts_bound(req.inputs)
+        for ids in req.token_ids or ():
+            bound += len(ids) + MESSAGE_OVERHEAD
+        return bound
     return texts_bound([req.prompt])
+
+
+def media_tokens(parts: list[Attachment], targets: list[Any]) -> int:
+    """At most how many input tokens ``parts`` bill at any of ``targets``, for rate limits (the
+    budgets' rules: an image by its model's pixel rule, a PDF by its pages, anything else by
+    its size; each at most the target's context window). An attachment whose size cannot be
+    known before the call (a PDF by URL) counts ``ATTACHMENT_TOKENS``: a tpm limit admits on an
+    estimate, where a budget needs a bound. Runs only for a call with attachments."""
+    bounds = [_attachment_bound(part) or _NOTHING_SENT for part in parts]
+    most = 0
+    for t in targets or (None,):
+        rule = rule_for(model_of(t) if t is not None else None)
+        window = CostBound.window(t) if t is not None else None
+        total = 0
+        for bound in bounds:
+            tokens = bound.tokens(rule)
+            total += tokens if window is None or tokens < window else window
+        most = max(most, total)
+    return most
 
 
 def web_search_bound(req: Any) -> int:

@@ -36,9 +36,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from .. import _attachment_loads as attachment_loads
 from .._context import CallContext
 from .._errors import BudgetExceeded, PermissionDeniedError, PrivacyViolation, StreamInterrupted
-from .._estimate import embedding_tokens
+from .._estimate import embedding_tokens, text_tokens
 from .._privacy import Decision, PrivacyConfig, PrivacyGuard
 from .._types import (
+    Attachment,
     ChatRequest,
     ChatResponse,
     EmbeddingRequest,
@@ -57,7 +58,7 @@ from .call import Call
 from .chains import FallbackChains
 from .clock import Clock, EpochClock, SystemClock
 from .config import RouteConfig, TargetSpec, make_route
-from .estimate import CostBound, input_bound, service_tier_of, web_search_bound
+from .estimate import CostBound, input_bound, media_tokens, service_tier_of, web_search_bound
 from .model_budgets import engine_canonical
 from .privacy import RoutePrivacy
 from .privacy import record as privacy_record
@@ -167,14 +168,14 @@ class Gateway:
         return updated
 
     async def achat(self, model: str, req: ChatRequest, ctx: CallContext | None = None) -> ChatResponse:
-        return await self._run(model, req, ctx, "chat", self.engine.achat, self._chat_tokens(req), req.max_tokens)
+        return await self._run(model, req, ctx, "chat", self.engine.achat, None, req.max_tokens)
 
     async def aembed(self, model: str, req: EmbeddingRequest, ctx: CallContext | None = None) -> EmbeddingResponse:
         tokens = embedding_tokens(req.inputs, req.token_ids)
         return await self._run(model, req, ctx, "embed", self.engine.aembed, tokens, 0)
 
     async def aimage(self, model: str, req: ImageRequest, ctx: CallContext | None = None) -> ImageResponse:
-        return await self._run(model, req, ctx, "image", self.engine.aimage, len(req.prompt) // 4 + 1, 0)
+        return await self._run(model, req, ctx, "image", self.engine.aimage, text_tokens(req.prompt), 0)
 
     def astream(self, model: str, req: ChatRequest, ctx: CallContext | None = None) -> AsyncIterator[StreamEvent]:
         return self._stream(model, req, ctx)
@@ -223,7 +224,8 @@ class Gateway:
 
     # -- one call ---------------------------------------------------------------------
     async def _run(self, model: str, req: Any, ctx: CallContext | None, operation: str,
-                   invoke: Callable[[Any, Any], Awaitable[R]], input_tokens: int, max_output: int | None) -> R:
+                   invoke: Callable[[Any, Any], Awaitable[R]], input_tokens: int | None,
+                   max_output: int | None) -> R:
         call = await self._admit(model, ctx, operation, req, input_tokens, max_output)
         req = call.request = call.request or req   # capped at admission when output is metered
         settlement = self._settlement
@@ -268,7 +270,7 @@ class Gateway:
             attachment_loads.end(loads)
 
     async def _stream(self, model: str, req: ChatRequest, ctx: CallContext | None) -> AsyncIterator[StreamEvent]:
-        call = await self._admit(model, ctx, "stream", req, self._chat_tokens(req), req.max_tokens)
+        call = await self._admit(model, ctx, "stream", req, None, req.max_tokens)
         req = call.request = call.request or req   # capped at admission when output is metered
         settlement = self._settlement
         loads = attachment_loads.stream_scope(req)   # attachments: one download per call, whichever attempt answers
@@ -345,15 +347,24 @@ class Gateway:
             raise
 
     # -- admission and bookkeeping ----------------------------------------------------
-    def _chat_tokens(self, req: ChatRequest) -> int:
-        return int(self.engine.estimate_tokens(req))
+    def _chat_tokens(self, req: ChatRequest, targets: list[ResolvedTarget]) -> int:
+        """A chat request's input tokens for rate limits: its text estimated (see
+        :mod:`cloverleaf._estimate`: never under a token a UTF-8 byte for non-ASCII text) and
+        its attachments at the most any of ``targets`` can bill them (:func:`media_tokens`:
+        the budgets' image and PDF rules), not at a flat figure an image can bill 48 times."""
+        media: list[Attachment] = []
+        tokens = int(self.engine.estimate_tokens(req, media))
+        return tokens + media_tokens(media, targets) if media else tokens
 
-    async def _admit(self, model: str, ctx: CallContext | None, operation: str, req: Any, input_tokens: int,
-                     max_output: int | None) -> Call:
+    async def _admit(self, model: str, ctx: CallContext | None, operation: str, req: Any,
+                     input_tokens: int | None, max_output: int | None) -> Call:
+        """``input_tokens`` None: a chat request, estimated here where its targets are known."""
         ctx = ctx or _NO_CONTEXT
         _check_allowed(model, ctx)
         route = self.router.route(model)
         targets = self.router.targets(route)
+        if input_tokens is None:
+            input_tokens = self._chat_tokens(req, targets)
         output_tokens = max_output if max_output is not None else 0
         uncapped = max_output is None and operation in ("chat", "stream")
         if uncapped:   # the route's allowance, on top of a reasoning budget the caller gave

@@ -12,6 +12,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from .._pricing import ModelPrice
 from .._types import (
+    Attachment,
     ChatRequest,
     ChatResponse,
     EmbeddingRequest,
@@ -64,7 +65,8 @@ class EngineLike(Protocol):
 
     def cost(self, target: Any, usage: Usage) -> float | None: ...
 
-    def estimate_tokens(self, req: ChatRequest) -> int: ...
+    #: ``media`` given: the attachments are appended to it, not estimated (the gateway bounds them per target)
+    def estimate_tokens(self, req: ChatRequest, media: list[Attachment] | None = None) -> int: ...
 
     #: fills ``resp.parsed`` by the rule the engine applies to its own answers (for a cache hit)
     def parse_structured(self, req: ChatRequest, resp: ChatResponse) -> None: ...

@@ -271,10 +271,14 @@ def base64_attachment(data: str, media_type: str | None, kind: AttachmentKind | 
 
 def get_model(obj: dict[str, Any]) -> str:
     """The required ``model``: a non-empty name of at most ``MAX_MODEL_CHARS`` characters
-    (model names become metric labels and trace fields, so their size is bounded)."""
+    (model names become metric labels and trace fields, so their size is bounded), with no NUL
+    character: PostgreSQL refuses one in text, so the call's record was lost after the
+    provider had been called (and billed), and a stored Response failed with a 500."""
     model: str = get_str(obj, "model", "", required=True)
     if not model:
         raise bad("model", "must not be empty")
+    if "\x00" in model:
+        raise bad("model", "must not contain NUL characters (\\u0000): no model is named so; remove them")
     if len(model) > MAX_MODEL_CHARS:
         raise bad("model", f"must be at most {MAX_MODEL_CHARS} characters")
     return model

@@ -78,6 +78,10 @@ async def read_json(request: Request, limit: int, deadline: float,
         body = jsoncodec.loads_bounded(raw)
     except jsoncodec.JSONTooDeep as exc:
         raise too_deep("the request body", exc.limit) from None
+    except jsoncodec.NonFiniteNumber as exc:
+        raise BadRequest(f"the request body holds a number no 64-bit float can hold: {exc.literal} (JSON has no "
+                         "NaN or Infinity); send a finite number, or leave out a bound this large",
+                         code="invalid_number") from None
     except UnicodeDecodeError as exc:
         raise BadRequest(f"the request body is not valid {_encoding_name(exc)} text (bad bytes at offset "
                          f"{exc.start}); send JSON encoded as UTF-8", code="invalid_unicode") from None

@@ -26,7 +26,8 @@ BOOL: dict[str, Any] = {"type": "boolean"}
 OBJ: dict[str, Any] = {"type": "object"}
 #: a name the parsers require to hold something besides spaces (tool names, call ids)
 NAME: dict[str, Any] = {"type": "string", "pattern": r"\S"}
-MODEL: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 256, "examples": ["fake/echo"]}
+MODEL: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 256, "pattern": NO_NUL_PATTERN,
+                         "examples": ["fake/echo"]}
 TOKENS: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
 _JSON_TYPES = {"string": STR, "number": NUM, "integer": INT, "boolean": BOOL, "object": OBJ,
                "array": {"type": "array"}, "any": {}}
@@ -219,7 +220,7 @@ RESPONSES_REQUEST = obj({
     "model": MODEL,
     "input": {"anyOf": [{"type": "string", "minLength": 1}, arr(_R_ITEM, minItems=1)]},
     "instructions": STR,
-    "previous_response_id": STR,
+    "previous_response_id": {"type": "string", "pattern": NO_NUL_PATTERN},
     "store": BOOL,
     "stream": BOOL,
     "tools": arr(obj({"type": STR, "name": STR, "description": STR, "parameters": OBJ, "strict": BOOL}, ("type",))),

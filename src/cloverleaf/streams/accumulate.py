@@ -217,11 +217,12 @@ def arguments_text(value: Any) -> str | None:
 def parse_arguments(raw: str) -> dict[str, Any]:
     """Tool-call arguments as a dict: ``{}`` for empty, the object for valid JSON, and
     ``{"_raw": raw}`` when the model produced invalid JSON (kept, never dropped), or JSON
-    nested deeper than ``jsoncodec.MAX_DEPTH`` (which later code would recurse out of stack on)."""
+    nested deeper than ``jsoncodec.MAX_DEPTH`` (which later code would recurse out of stack on).
+    A lone surrogate escape in it is read as U+FFFD (:func:`jsoncodec.loads_upstream`)."""
     if not raw or not raw.strip():
         return {}
     try:
-        value = jsoncodec.loads_bounded(raw)
+        value = jsoncodec.loads_upstream(raw, jsoncodec.MAX_DEPTH)
     except (ValueError, RecursionError):
         return {"_raw": raw}
     return value if isinstance(value, dict) else {"_value": value}

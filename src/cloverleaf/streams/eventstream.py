@@ -18,7 +18,6 @@ inside an HTTP 200 stream: they raise the ProviderError that ``on_exception`` ma
 
 from __future__ import annotations
 
-import json
 import struct
 import uuid
 import zlib
@@ -26,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .. import _jsoncodec as jsoncodec
 from .._errors import MalformedResponseError, ProviderError
 
 _PRELUDE = struct.Struct(">III")
@@ -68,7 +68,7 @@ class EventMessage:
 
     def json(self) -> Any:
         """The payload as JSON (``{}`` for an empty payload); ValueError when it is not JSON."""
-        return json.loads(self.payload) if self.payload else {}
+        return jsoncodec.loads_upstream(self.payload) if self.payload else {}
 
 
 class EventStreamDecoder:

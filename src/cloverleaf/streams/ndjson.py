@@ -7,8 +7,9 @@ which adapters turn into a :class:`~cloverleaf.MalformedResponseError`.
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from .. import _jsoncodec as jsoncodec
 
 
 class NDJSONDecoder:
@@ -36,6 +37,6 @@ class NDJSONDecoder:
         if not line:
             return None
         try:
-            return json.loads(line)
+            return jsoncodec.loads_upstream(line)
         except ValueError as exc:
             raise ValueError(f"line {self._line_no} of the stream is not JSON: {line[:200]!r}") from exc

@@ -23,7 +23,7 @@ from .._errors import MalformedResponseError
 from .._types import StreamEvent
 from .sse import SSEDecoder
 
-_decode = jsoncodec.loads
+_decode = jsoncodec.loads_upstream   # a lone surrogate escape becomes U+FFFD
 
 
 class JSONEventDecoder:

@@ -14,7 +14,9 @@ A batch that fails to commit is retried once; if it fails because of its content
 duplicate key, a value the column refuses, a string the driver cannot encode — anything that
 is not the database's own error, :func:`_is_content_error`) each item is written on its own
 at once, so only the bad one is dropped: one client's unencodable record once took every
-other call record (and its spend) of the batch with it. The request path never fails because
+other call record (and its spend) of the batch with it. A record the database refuses for a
+value (``DataError``: PostgreSQL takes no NUL in text) is tried once more with each NUL as
+U+FFFD before it is given up. The request path never fails because
 bookkeeping did. A batch that fails because the database is away (down, restarting, not
 answering) is not dropped: it goes back to the head of the queue, and the writer tries again
 after a backoff (0.1 s doubling to 5 s), so a database restart loses no call record — a
@@ -257,8 +259,28 @@ class BatchWriter:
             try:
                 self._write([item])
             except Exception as exc:  # noqa: BLE001 - only this item is lost
+                if isinstance(exc, sa.exc.DataError) and isinstance(item, _Insert) and self._write_nul_free(item):
+                    continue
                 self._drop(1)
                 log.error("dropping a store record that could not be written: %s", type(exc).__name__)
+        return True
+
+    def _write_nul_free(self, item: _Insert) -> bool:
+        """Write ``item`` once more with each NUL character in its text as U+FFFD: PostgreSQL
+        refuses NUL in text (SQLite keeps it), and a client's string holding one (a name, a
+        provider's error quoting the request) once cost the whole call record — its tokens and
+        cost — although everything else in it was fine. True when that was written."""
+        rows = item.rows
+
+        def nul_free() -> list[tuple[sa.Table, tuple[Any, ...]]]:
+            return [(table, tuple(v.replace("\x00", "\ufffd") if isinstance(v, str) else v for v in values))
+                    for table, values in rows()]
+        try:
+            self._write([_Insert(nul_free)])
+        except Exception:  # noqa: BLE001 - not NUL after all: dropped as before
+            return False
+        log.warning("a store record held NUL characters, which the database refuses: written with U+FFFD in "
+                    "their place")
         return True
 
     def _database_away(self, batch: list[Any], exc: Exception) -> bool:

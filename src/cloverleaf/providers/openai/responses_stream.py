@@ -28,9 +28,9 @@ Everything else (``content_part``, ``*.done`` echoes, built-in tool progress) is
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ... import _jsoncodec as jsoncodec
 from ..._errors import MalformedResponseError, ProviderError
 from ..._types import FinishReason, Part, Reasoning, StreamEvent, Text, ToolCall
 from ...streams.accumulate import parse_arguments
@@ -180,7 +180,7 @@ class OpenAIResponsesStreamDecoder:
         if self._done or not sse.data.strip() or sse.data == "[DONE]":
             return
         try:
-            ev = json.loads(sse.data)
+            ev = jsoncodec.loads_upstream(sse.data)
         except ValueError:
             raise MalformedResponseError(
                 f"could not parse the provider's response: stream data is not JSON: {sse.data[:200]!r}",

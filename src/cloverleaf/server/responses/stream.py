@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..._jsoncodec import utf8_replacing
 from ..._types import Reasoning, StreamEvent, ToolCall, Usage
 from ...providers.openai.responses_messages import ITEM_ID
 from ..http_io import dumps_text, tally_usage
@@ -353,15 +354,27 @@ class ResponsesStreamEncoder:
         return (self._pending + self._event(kind, f'"response":{dumps_text(self.final)}')).encode()
 
     def error(self, payload: dict[str, Any]) -> bytes:
-        """An error after the stream started: ``response.failed`` with the output finished so far."""
+        """An error after the stream started: ``response.failed`` with the output finished so far.
+
+        It cannot raise: it is how the client hears that the stream failed, so text no UTF-8
+        can carry is written as U+FFFD, and when the snapshot with the output cannot be written
+        at all, ``response.failed`` goes out without that output (a stream once ended with no
+        terminal event when the failure being reported sat in the output)."""
         err = payload.get("error") or {}
-        out = self._closed_for_failure() if self.final is None else ""
-        code = _ERROR_CODES.get(int(err.get("status") or 0), "server_error")
-        if err.get("type") == "rate_limit_error":
-            code = "rate_limit_exceeded"
-        failed = self._snapshot("failed", usage=self.usage,
-                                error={"code": code, "message": str(err.get("message") or "the response failed")})
-        return (out + self._event("response.failed", f'"response":{dumps_text(failed)}')).encode()
+        code = "server_error"
+        message = "the response failed"
+        try:
+            code = _ERROR_CODES.get(int(err.get("status") or 0), "server_error")
+            if err.get("type") == "rate_limit_error":
+                code = "rate_limit_exceeded"
+            message = str(err.get("message") or message)
+            out = self._closed_for_failure() if self.final is None else ""
+            failed = self._snapshot("failed", usage=self.usage, error={"code": code, "message": message})
+            return utf8_replacing(out + self._event("response.failed", f'"response":{dumps_text(failed)}'))
+        except Exception:  # noqa: BLE001 - nothing may keep the failure from being reported
+            bare = {"id": self._id, "object": "response", "created_at": self._created, "status": "failed",
+                    "model": self._model, "output": [], "error": {"code": code, "message": message}}
+            return utf8_replacing(self._event("response.failed", f'"response":{dumps_text(bare)}'))
 
     def _closed_for_failure(self) -> str:
         """The open item closed as ``incomplete`` for ``response.failed``; when closing it

@@ -276,6 +276,9 @@ def parse_request(body: dict[str, Any]) -> ResponsesRequest:
         raise bad("top_logprobs", "log probabilities are not available through the gateway; drop 'top_logprobs'")
     raw_input = body.get("input")
     previous = get_str(body, "previous_response_id", "")
+    if previous is not None and "\x00" in previous:   # no id holds one (PostgreSQL would refuse to look)
+        raise bad("previous_response_id", "must not contain NUL characters (\\u0000): no response id does; "
+                  "send the id a response was given")
     if raw_input is None:
         raise bad("input", "required input is missing (a string or an array of input items)")
     items = normalise_input(raw_input)
