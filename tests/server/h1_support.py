@@ -103,14 +103,25 @@ class App:
         await send({"type": "http.response.body", "body": out})
 
 
+#: For the tests of the limits themselves: a head, an idle keep-alive connection and a stalled
+#: write are cut off within a second or so (the sweep runs once a second), and the fifth connection
+#: meets the cap.
+SHORT_LIMITS = ConnectionLimits(header_timeout=0.5, keepalive_timeout=0.5, max_connections=4, write_timeout=1.0)
+#: For every other test: no deadline a slow run can reach before the suite's 120 s timeout. With
+#: SHORT_LIMITS for all, a test descheduled for half a second on a loaded machine (between the
+#: pieces of a head it sends, or between two requests on one connection) had its connection
+#: closed by the header or idle timeout it was not testing, and failed reading a closed socket.
+ROOMY_LIMITS = ConnectionLimits(header_timeout=300.0, keepalive_timeout=300.0, max_connections=64,
+                                write_timeout=300.0)
+
+
 @contextlib.contextmanager
-def serving(app: App, limits: ConnectionLimits | None = None, sndbuf: int = 0,
+def serving(app: App, limits: ConnectionLimits = ROOMY_LIMITS, sndbuf: int = 0,
             **config: Any) -> Iterator[tuple[int, uvicorn.Server]]:
     """``sndbuf``: the kernel send buffer of every connection (inherited from the listening
     socket), small so that most of a large answer waits in the server's own buffer."""
     saved = h1_server.LIMITS
-    h1_server.configure(limits or ConnectionLimits(header_timeout=0.5, keepalive_timeout=0.5, max_connections=4,
-                                                   write_timeout=1.0))
+    h1_server.configure(limits)
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if sndbuf:
@@ -135,11 +146,11 @@ def serving(app: App, limits: ConnectionLimits | None = None, sndbuf: int = 0,
 
 
 @contextlib.contextmanager
-def served_app() -> Iterator[tuple[int, App]]:
-    """A fresh :class:`App` served with the default limits; on the way out whatever it holds
-    (a ``/hold`` request, a hang-up wait) is let go before the server's graceful shutdown waits."""
+def served_app(limits: ConnectionLimits = ROOMY_LIMITS) -> Iterator[tuple[int, App]]:
+    """A fresh :class:`App` served with ``limits``; on the way out whatever it holds (a ``/hold``
+    request, a hang-up wait) is let go before the server's graceful shutdown waits."""
     app = App()
-    with serving(app) as (port, _):
+    with serving(app, limits) as (port, _):
         try:
             yield port, app
         finally:

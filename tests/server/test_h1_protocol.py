@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import json
+import select
 import socket
 import time
 import weakref
@@ -19,7 +21,18 @@ import pytest
 from cloverleaf.server import h1_server
 from cloverleaf.server.connections import ConnectionLimits
 
-from .h1_support import App, closed_by_server, connect, read_response, read_until_closed, served_app, serving
+from .h1_support import (
+    ROOMY_LIMITS,
+    SHORT_LIMITS,
+    App,
+    closed_by_server,
+    connect,
+    read_response,
+    read_until_closed,
+    served_app,
+    serving,
+    wait_for,
+)
 
 
 @pytest.fixture
@@ -100,8 +113,15 @@ def test_bad_requests_and_app_errors(served: tuple[int, App]) -> None:
         assert status == 500 and body == b"Internal Server Error" and headers["connection"] == "close"
 
 
-def test_header_timeout_closes_slowloris_and_idle_connections(served: tuple[int, App]) -> None:
-    port, _ = served
+@pytest.fixture
+def short_served() -> Iterator[tuple[int, App]]:
+    """Served with :data:`SHORT_LIMITS`, for the tests of the limits themselves."""
+    with served_app(SHORT_LIMITS) as both:
+        yield both
+
+
+def test_header_timeout_closes_slowloris_and_idle_connections(short_served: tuple[int, App]) -> None:
+    port, _ = short_served
     silent = connect(port)  # sends nothing at all
     slow = connect(port)
     slow.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n")  # a head that never ends
@@ -112,21 +132,41 @@ def test_header_timeout_closes_slowloris_and_idle_connections(served: tuple[int,
         assert closed_by_server(s, 3)
 
 
-def test_at_the_cap_idle_connections_are_evicted_then_busy_ones_get_503(served: tuple[int, App]) -> None:
-    port, app = served  # max_connections = 4
-    idle = [connect(port) for _ in range(4)]
-    time.sleep(0.1)
+@pytest.fixture
+def capped_served() -> Iterator[tuple[int, App]]:
+    """At most four connections, and no timeout a slow run can reach: with SHORT_LIMITS' 0.5 s
+    header timeout the sweep could close the idle ones before the newcomer evicted one."""
+    with served_app(dataclasses.replace(ROOMY_LIMITS, max_connections=4)) as both:
+        yield both
+
+
+def test_at_the_cap_idle_connections_are_evicted_then_busy_ones_get_503(capped_served: tuple[int, App]) -> None:
+    """The server is waited for, not slept on: a busy connection whose request it had not read
+    yet still counted as idle, and the newcomer evicted it instead of being answered 503. The
+    oldest connection is made older than the others on the clock the server reads: uvloop's
+    loop time is a coarse monotonic clock in whole milliseconds, read once per round, so
+    connections opened together tie and any of them may go (idle[0] was seen closed only
+    because SHORT_LIMITS' header timeout closed them all); 20 ms is more than its tick."""
+    port, app = capped_served
+    state = app.server_state  # type: ignore[attr-defined]
+    idle = [connect(port)]
+    wait_for(lambda: state.connections, "the server never took the first idle connection")
+    (oldest,) = state.connections
+    wait_for(lambda: time.monotonic() > oldest.idle_since + 0.02, "the monotonic clock stood still")
+    idle += [connect(port) for _ in range(3)]
+    wait_for(lambda: len(state.connections) == 4, "the server never took the four idle connections")
     with connect(port) as s:  # evicts the oldest idle one
         s.sendall(b"GET /ok HTTP/1.1\r\nHost: t\r\n\r\n")
         assert read_response(s)[0] == 200
     assert closed_by_server(idle[0], 2)
+    assert select.select(idle[1:], [], [], 0)[0] == [], "a younger idle connection was closed too"
     for c in idle:
         c.close()
-    time.sleep(0.1)
+    wait_for(lambda: not state.connections, "the server kept closed connections")
     busy = [connect(port) for _ in range(4)]
     for c in busy:
         c.sendall(b"GET /hold HTTP/1.1\r\nHost: t\r\n\r\n")
-    time.sleep(0.2)
+    wait_for(lambda: len(app.scopes) == 5, "the four held requests never reached the app")  # and /ok
     with connect(port) as s:
         s.sendall(b"GET /ok HTTP/1.1\r\nHost: t\r\n\r\n")
         status, headers, body = read_response(s)
@@ -409,10 +449,10 @@ def test_a_malformed_request_is_answered_400_after_the_ones_before_it(served: tu
         assert closed_by_server(s, 2)
 
 
-def test_a_client_that_never_reads_is_cut_off_after_the_write_timeout(served: tuple[int, App]) -> None:
+def test_a_client_that_never_reads_is_cut_off_after_the_write_timeout(short_served: tuple[int, App]) -> None:
     """With a request in progress a connection had no deadline: a client that sent requests
     and read nothing held it (and a stream's upstream call) for ever, never swept nor evicted."""
-    port, app = served  # write_timeout = 1 s
+    port, app = short_served  # write_timeout = 1 s
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     s.connect(("127.0.0.1", port))
