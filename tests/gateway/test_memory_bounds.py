@@ -11,14 +11,14 @@ from cloverleaf.gateway.state import memory
 from cloverleaf.gateway.state.base import AttemptAsk, Bucket
 from cloverleaf.gateway.state.memory import MemoryState
 
-POLICY = BreakerPolicy(failure_threshold=1)
+POLICY = BreakerPolicy(failure_threshold=1, cooldown_seconds=3600.0)
 
 
 async def test_idle_targets_are_let_go_and_live_ones_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(memory, "MAX_TRACKED", 50)
     state = MemoryState()
     now = 1000.0
-    # a target whose breaker is open must survive (its window, once over, may go)
+    # a target whose breaker is open (for the hour of its cooldown) must survive (its window, once over, may go)
     await state.breaker_record("mylab/broken", False, now, POLICY, "boom")
     assert (await state.take([Bucket("target:mylab/limited:rpm", 1.0, 1.0)], now, 0.0)).granted
     for i in range(500):   # 500 model names, each a new target with its own window
@@ -60,3 +60,45 @@ async def test_a_table_of_live_windows_is_not_walked_on_every_call(monkeypatch: 
     for i in range(100):   # 100 windows, all live (within one window of each other)
         assert (await state.take([Bucket(f"target:x/{i}:rpm", 5.0, 1.0)], 10.0 + i * 0.01, 0.0)).granted
     assert len(state._logs) == 100 and walks <= 3     # at 20, 40 and 80: not once per call past 20
+
+
+async def test_breakers_of_names_that_failed_once_are_let_go(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A caller allowed "provider/*" fails a new name at a time while its upstream is down:
+    breakers that no longer change what a call gets — failing-but-closed a cooldown after their
+    last failure, open past their cooldown — are let go, and the table stays at most
+    ``MAX_TRACKED`` even while they all still matter (the oldest failing ones go first)."""
+    monkeypatch.setattr(memory, "MAX_TRACKED", 100)
+    state = MemoryState()
+    policy = BreakerPolicy(failure_threshold=3, cooldown_seconds=60.0)
+    now = 1000.0
+    await state.breaker_record("mylab/down", False, now, POLICY, "boom")   # open for an hour
+    for i in range(1000):   # 1,000 names, 10 a second, each failing once
+        adm = await state.admit([], [], now, 0.0, 61.0, AttemptAsk(f"mylab/m{i}", policy, [], 0.0))
+        assert adm.granted
+        await state.breaker_record(f"mylab/m{i}", False, now, policy, "ServerError")
+        now += 0.1
+        assert len(state._breakers) <= 200
+    assert len(state._stale) <= len(state._breakers)
+    held = await state.breaker_snapshots()
+    assert held["mylab/down"].state == "open"
+    assert "mylab/m999" in held and held["mylab/m999"].consecutive_failures == 1   # failing now: kept
+    now += 120.0    # two minutes on: the one-off failures are a cooldown old
+    for i in range(300):
+        await state.admit([], [], now, 0.0, 61.0, AttemptAsk(f"ok/m{i}", policy, [], 0.0))
+        await state.breaker_record(f"ok/m{i}", True, now, policy)
+    assert not [k for k in state._breakers if k.startswith("mylab/m")]
+    assert (await state.breaker_snapshots())["mylab/down"].state == "open"
+
+
+async def test_a_breaker_is_let_go_only_once_its_cooldown_has_passed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(memory, "MAX_TRACKED", 10)
+    state = MemoryState()
+    policy = BreakerPolicy(failure_threshold=1, cooldown_seconds=60.0)
+    await state.breaker_record("mylab/opened", False, 0.0, policy, "boom")
+    for i in range(30):   # crowd the table within the cooldown: the open breaker still refuses
+        await state.breaker_record(f"x/{i}", True, 1.0, policy)
+        await state.admit([], [], 1.0, 0.0, 61.0, AttemptAsk(f"x/{i}", policy, [], 0.0))
+    assert not (await state.breaker_acquire("mylab/opened", 30.0, policy)).allowed
+    for i in range(30):   # past it, a call would be the probe: the breaker may go
+        await state.admit([], [], 61.0, 0.0, 61.0, AttemptAsk(f"y/{i}", policy, [], 0.0))
+    assert (await state.breaker_acquire("mylab/opened", 61.0, policy)).allowed
