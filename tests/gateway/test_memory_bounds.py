@@ -4,12 +4,18 @@ one, and idle ones are let go once ``MAX_TRACKED`` are held, without losing what
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
+from cloverleaf._config import ProviderSettings
+from cloverleaf._context import CallContext
 from cloverleaf.gateway.breaker import BreakerPolicy
 from cloverleaf.gateway.state import memory
 from cloverleaf.gateway.state.base import AttemptAsk, Bucket
 from cloverleaf.gateway.state.memory import MemoryState
+
+from .conftest import Harness, chat_request, upstream
 
 POLICY = BreakerPolicy(failure_threshold=1, cooldown_seconds=3600.0)
 
@@ -102,3 +108,39 @@ async def test_a_breaker_is_let_go_only_once_its_cooldown_has_passed(monkeypatch
     for i in range(30):   # past it, a call would be the probe: the breaker may go
         await state.admit([], [], 61.0, 0.0, 61.0, AttemptAsk(f"y/{i}", policy, [], 0.0))
     assert (await state.breaker_acquire("mylab/opened", 61.0, policy)).allowed
+
+
+async def test_each_model_name_tried_is_let_go_with_the_routers_cache(harness: Harness,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A key allowed "fake/*" (or "mylab/*") brings a new route with every model name it tries.
+    What the gateway works out per name — its budget scopes, its rate-limit plans — is kept
+    no longer than the router keeps the name's resolution (``MAX_CACHED``): the resolved
+    targets (a Target, its config, price and adapter each) are not held past it."""
+    from cloverleaf.gateway import budget, estimate, ratelimit, router
+    from cloverleaf.gateway.router import ResolvedTarget
+
+    for module, name in ((router, "MAX_CACHED"), (budget, "MAX_CACHED"), (ratelimit, "MAX_PLANS"),
+                         (estimate, "MAX_CACHED_TARGETS")):
+        monkeypatch.setattr(module, name, 20, raising=False)   # (budget had none of its own)
+    gw = harness.gateway(budgets={"team": {"limit_usd": 100.0, "scope": "project"}},
+                         limits={"fake": {"rpm": 1_000_000, "tpm": 1_000_000_000}})
+    ctx = CallContext(project="team")
+    for i in range(300):
+        upstream(gw).script.reply(text="a")
+        await gw.achat(f"fake/m{i}", chat_request(max_tokens=10), ctx)
+    gc.collect()
+    held = sum(1 for o in gc.get_objects() if isinstance(o, ResolvedTarget))
+    assert held <= 2 * 20, f"{held} resolved targets held after 300 model names"
+    assert len(gw.budgets._scope_sets) <= 20 and len(gw.budgets._counter_sets) <= 2
+    assert len(gw.limiter._call_plans) <= 20 and len(gw.limiter._target_plans) <= 20
+
+
+def test_a_configured_provider_row_is_built_once_for_all_its_model_names(harness: Harness) -> None:
+    """``[providers.mylab]``: every model name on it shares the row's one adapter, as the
+    built-in providers' do, rather than building its own for as long as its target lives."""
+    gw = harness.gateway(providers={"mylab": ProviderSettings("mylab", kind="openai",
+                                                              base_url="http://127.0.0.1:9/v1")})
+    targets = [gw.engine.resolve(f"mylab/m{i}") for i in range(50)]
+    assert len({id(t.adapter) for t in targets}) == 1
+    assert len({id(t.spec) for t in targets}) == 1
+    assert {t.model for t in targets} == {f"m{i}" for i in range(50)}
