@@ -144,3 +144,15 @@ def test_a_configured_provider_row_is_built_once_for_all_its_model_names(harness
     assert len({id(t.adapter) for t in targets}) == 1
     assert len({id(t.spec) for t in targets}) == 1
     assert {t.model for t in targets} == {f"m{i}" for i in range(50)}
+
+
+async def test_redis_state_keeps_window_key_names_no_longer_than_the_router_keeps_names() -> None:
+    """Each model name tried brings its target's rate-limit windows; their Redis key names,
+    built once per bucket, are kept for at most ``MAX_KEY_NAMES`` buckets, not 100,000."""
+    from .redis_support import redis_state
+
+    async with redis_state() as state:
+        for i in range(10_000):
+            state._window_key(f"target:mylab/m{i}:rpm")
+        assert len(state._window_keys) <= 4096
+        assert state._window_key("target:mylab/m9999:rpm")[0].endswith("w:target:mylab/m9999:rpm")
