@@ -147,6 +147,10 @@ def _index(entries: Mapping[str, ModelEntry]) -> dict[str, ModelEntry]:
     return index
 
 
+#: Provider rows (and their adapters) kept built: far more than any configuration defines.
+MAX_ROWS = 1024
+
+
 @dataclass(frozen=True, slots=True)
 class CallSettings:
     """What a single call may override: the last layer of configuration."""
@@ -164,15 +168,18 @@ class Resolver:
         self.settings = settings
         self.registry = registry
         self.known = frozenset(provider_names()) | frozenset(PROVIDER_ALIASES) | frozenset(settings.providers)
+        #: provider name → (its ``[providers.NAME]`` settings, row, adapter): a row defined in
+        #: configuration is built once, not once per model name resolved on it (each name a
+        #: caller tries would otherwise hold its own row and adapter for as long as its target)
+        self._rows: dict[str, tuple[ProviderSettings | None, ProviderSpec, Adapter]] = {}
 
     def resolve(self, model_id: str, call: CallSettings) -> Target:
         entry = self.registry.find(model_id)
         provider, model = self._provider_and_model(model_id, entry)
         if self.settings.backend == "fake" and provider != "fake":
             provider, entry = "fake", None
-        spec = self.spec(provider)
+        spec, adapter = self._row(provider)
         ps = self.settings.providers.get(provider) or self.settings.providers.get(spec.name)
-        adapter = get_adapter(spec)
         base_url, operation = self._base_url(spec, ps, entry, call, adapter)
         adapter = adapter.for_model(model)   # the row's other wire format, if it has one (Claude on Vertex AI)
         cfg = self._config(spec, ps, entry, call, base_url, operation)
@@ -193,6 +200,19 @@ class Resolver:
             return entry.provider, entry.identifier
         mid = parse_model_id(model_id, self.known)
         return mid.provider, mid.model
+
+    def _row(self, provider: str) -> tuple[ProviderSpec, Adapter]:
+        """``provider``'s row and its adapter, shared by every target on it (adapters are
+        stateless; a built-in row's is shared already). Only names that resolve are kept: a
+        configured or built-in provider's."""
+        settings = self.settings.providers.get(provider)
+        found = self._rows.get(provider)
+        if found is None or found[0] is not settings:
+            spec = self.spec(provider)
+            if len(self._rows) >= MAX_ROWS:
+                self._rows.clear()
+            found = self._rows[provider] = (settings, spec, get_adapter(spec))
+        return found[1], found[2]
 
     def spec(self, provider: str) -> ProviderSpec:
         """The row for ``provider``: a ``[providers.NAME]`` table defining a new one, or built in."""

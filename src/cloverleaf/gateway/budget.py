@@ -69,6 +69,7 @@ from .._errors import BudgetExceeded, RateLimitExceeded
 from .clock import Clock
 from .config import BudgetConfig, RouteConfig
 from .model_budgets import Canonical, ModelBudgets, charges, model_of
+from .router import MAX_CACHED
 from .state import AttemptAsk, Bucket, Hold, StateBackend, new_hold
 
 RESERVATION_TTL_SECONDS = 3600.0
@@ -162,10 +163,17 @@ class Budgets:
         self._state = state
         self._clock = clock
         self._periods = _Periods()
+        #: the scopes of a call depend on its resolved targets only through model-id budgets
+        self._per_targets = bool(self._models)
         # per call these are looked up, not built: a call's scopes (with the resolved target list
-        # they were worked out for), their counters ("scope|period")
+        # they were worked out for, when they depend on it; else None), their counters
+        # ("scope|period"). Bounded as the router's resolutions are (MAX_CACHED, cleared when
+        # full): a caller allowed "provider/*" brings a new route with every model name it tries
         self._scope_sets: dict[tuple[str, str | None, tuple[str, float, str | None] | None],
-                               tuple[Sequence[object], tuple[BudgetScope, ...]]] = {}
+                               tuple[Sequence[object] | None, tuple[BudgetScope, ...]]] = {}
+        #: one tuple per distinct set of scopes, so the counters below are worked out per set,
+        #: not per route name
+        self._scope_tuples: dict[tuple[BudgetScope, ...], tuple[BudgetScope, ...]] = {}
         #: id(scopes) → (scopes, the wall-clock span their counters hold for, the counters, each
         #: with its scope's limit, those of configured budgets this process has not opened yet,
         #: and the model of each scope that is a model-id budget: ModelBudgets.models)
@@ -181,10 +189,16 @@ class Budgets:
         signature = (route.name, ctx.project,
                      None if key is None or key.budget is None else (key.key_id, key.budget, key.budget_period))
         found = self._scope_sets.get(signature)
-        if found is None or found[0] is not targets:
-            if len(self._scope_sets) > 100_000:
+        if found is None or (self._per_targets and found[0] is not targets):
+            if len(self._scope_sets) >= MAX_CACHED:
                 self._scope_sets.clear()
-            found = self._scope_sets[signature] = (targets, self._scopes(route, ctx, targets))
+            scopes = self._scopes(route, ctx, targets)
+            shared = self._scope_tuples.get(scopes)
+            if shared is None:
+                if len(self._scope_tuples) >= MAX_CACHED:
+                    self._scope_tuples.clear()
+                shared = self._scope_tuples[scopes] = scopes
+            found = self._scope_sets[signature] = (targets if self._per_targets else None, shared)
         return found[1]
 
     def _scopes(self, route: RouteConfig, ctx: CallContext, targets: Sequence[object]) -> tuple[BudgetScope, ...]:
@@ -208,7 +222,7 @@ class Budgets:
         UTC day (a day or month period changes only when a day starts; ``total`` never)."""
         found = self._counter_sets.get(id(scopes))
         if found is None or found[0] is not scopes or not (found[1] <= wall < found[2]):
-            if len(self._counter_sets) > 100_000:
+            if len(self._counter_sets) >= MAX_CACHED:
                 self._counter_sets.clear()
             counters = tuple([self._counter(s, wall) for s in scopes])
             start, end = -math.inf, math.inf

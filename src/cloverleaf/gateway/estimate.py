@@ -402,6 +402,10 @@ def model_of(t: Any) -> str | None:
     return spec_model if isinstance(spec_model, str) else None
 
 
+#: Targets whose rates are kept worked out (the router's ``MAX_CACHED``: see ``CostBound._tiers``).
+MAX_CACHED_TARGETS = 4096
+
+
 class CostBound:
     """The most a call can cost at any of its targets: ``input_tokens`` (a bound; None when the
     request has none, and then each target's widest context window, the most input a provider
@@ -413,7 +417,8 @@ class CostBound:
         self._engine = engine
         #: id(target) → (the target, the prompt length above which its long-context tier bills
         #: or None, its rates up to that length, its rates above it): worked out once a target,
-        #: since every call with a budget asks
+        #: since every call with a budget asks; no more targets than the router keeps resolved
+        #: (each model name a caller tries is one: an entry must not outlive its resolution)
         self._tiers: dict[int, tuple[Any, int | None, tuple[float, float], tuple[float, float]]] = {}
 
     def __call__(self, targets: list[Any], input_tokens: PromptBound | int | None, output_tokens: int,
@@ -433,7 +438,7 @@ class CostBound:
                 tokens = (per_target.at(model_of(t), window) if per_target is not None else window) or 0
             found = tiers.get(id(t)) if service_tier is None else self._tiers_of(t, service_tier)
             if found is None or found[0] is not t:
-                if len(tiers) > 10_000:
+                if len(tiers) >= MAX_CACHED_TARGETS:
                     tiers.clear()
                 found = tiers[id(t)] = self._tiers_of(t)
             above = found[1]

@@ -41,13 +41,15 @@ from .._context import KeyPolicy
 from .._errors import RateLimitExceeded
 from .clock import Clock
 from .config import Limit, LimitsConfig, RouteConfig
-from .router import ResolvedTarget
+from .router import MAX_CACHED, ResolvedTarget
 from .state import Bucket, Grant, StateBackend, new_bucket
 
 WINDOW_SECONDS = 60.0
 DEFAULT_MARGIN_SECONDS = 1.0
-#: Plans kept per kind (routes, targets): worked out again after a clear, never grown without bound
-MAX_PLANS = 100_000
+#: Plans kept per kind (routes, targets): worked out again after a clear, never grown without
+#: bound; as many as the router keeps resolutions (a plan outliving its route's resolution
+#: would only hold memory for a name no longer called)
+MAX_PLANS = MAX_CACHED
 
 
 @dataclass(slots=True)
@@ -82,7 +84,7 @@ class RateLimiter:
         signature = (route.name, None if key is None or not (key.rpm or key.tpm) else (key.key_id, key.rpm, key.tpm))
         plan = self._call_plans.get(signature)
         if plan is None or plan.route is not route:
-            if len(self._call_plans) > MAX_PLANS:   # implicit routes: one per model name a caller tries
+            if len(self._call_plans) >= MAX_PLANS:   # implicit routes: one per model name a caller tries
                 self._call_plans.clear()
             plan = self._call_plans[signature] = self._call_plan(route, key)
         if not plan.entries:
@@ -126,7 +128,7 @@ class RateLimiter:
                 if limit is not None:
                     entries += _plan(f"{scope}:{name}", limit)[0]
                     waits.append(limit.max_wait)
-            if len(self._target_plans) > MAX_PLANS:
+            if len(self._target_plans) >= MAX_PLANS:
                 self._target_plans.clear()
             plan = self._target_plans[signature] = (entries, min(waits, default=0.0))
         return plan

@@ -53,7 +53,8 @@ class RouteInfo:
     implicit: bool = False
 
 
-#: Cached one-target routes and resolutions are dropped wholesale beyond this many names.
+#: Cached one-target routes and resolutions are dropped wholesale beyond this many names; what
+#: is worked out per name elsewhere (budget scopes, rate-limit plans, cost bounds) is kept no longer.
 MAX_CACHED = 4096
 
 

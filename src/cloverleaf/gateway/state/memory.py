@@ -56,10 +56,14 @@ class MemoryState(StateBackend):
         self._logs: dict[str, Log] = {}
         self._tickets: dict[str, dict[str, tuple[Log, Entry, float]]] = {}
         self._breakers: dict[str, BreakerSnapshot] = {}
+        #: when each breaker that is not clean stops mattering (:func:`_stale_at`); a clean one's
+        #: value, if left over, is ignored
+        self._stale: dict[str, float] = {}
         self._latency: dict[str, float] = {}
         self._budgets: dict[str, _Budget] = {}
         self._ids = itertools.count(1)
-        self._trim_at = MAX_TRACKED   # table size at which idle targets and windows are let go
+        self._trim_at = MAX_TRACKED   # windows held at which idle ones are let go
+        self._breaker_trim_at = MAX_TRACKED   # breakers held at which those that no longer matter are
 
     async def take(self, buckets: Sequence[Bucket], now: float, max_wait: float, window: float = 60.0) -> Grant:
         with self._lock:
@@ -125,7 +129,7 @@ class MemoryState(StateBackend):
     async def admit(self, buckets: Sequence[Bucket], holds: Sequence[Hold], now: float, max_wait: float,
                     window: float = 60.0, attempt: AttemptAsk | None = None) -> Admission:
         with self._lock:
-            if len(self._logs) >= self._trim_at or len(self._breakers) >= self._trim_at:
+            if len(self._logs) >= self._trim_at or len(self._breakers) >= self._breaker_trim_at:
                 self._forget_idle(now, window)
             budgets = self._budgets
             taken = []
@@ -162,6 +166,7 @@ class MemoryState(StateBackend):
         else:
             snap, decision = on_acquire(snap, now, ask.policy)
             breakers[ask.key] = snap
+            self._stale[ask.key] = _stale_at(snap, now, ask.policy)
             if not decision.allowed:
                 return AttemptAdmission(decision)
         if not ask.buckets:
@@ -233,14 +238,20 @@ class MemoryState(StateBackend):
         with self._lock:
             snap, decision = on_acquire(self._breakers.get(key, BreakerSnapshot()), now, policy)
             self._breakers[key] = snap
+            if snap.state != "closed":
+                self._stale[key] = _stale_at(snap, now, policy)
             return decision
 
     async def breaker_record(self, key: str, ok: bool, now: float, policy: BreakerPolicy,
                              error: str | None = None, probe: bool = False,
                              retry_after: float | None = None) -> BreakerSnapshot:
         with self._lock:
+            if len(self._breakers) >= self._breaker_trim_at and key not in self._breakers:
+                self._forget_breakers(now)
             snap = on_result(self._breakers.get(key, BreakerSnapshot()), ok, now, policy, error, probe, retry_after)
             self._breakers[key] = snap
+            if snap.state != "closed" or snap.consecutive_failures:
+                self._stale[key] = _stale_at(snap, now, policy)
             return snap
 
     async def breaker_abandon(self, key: str) -> None:
@@ -264,9 +275,9 @@ class MemoryState(StateBackend):
 
     def _forget_idle(self, now: float, window: float) -> None:
         """Under the lock, before an operation takes any log, once ``MAX_TRACKED`` targets or
-        windows are held: drop what carries no state worth keeping — breakers closed with no
-        failures (as a target never seen) and windows with nothing left in them."""
-        self._breakers = {k: s for k, s in self._breakers.items() if s.state != "closed" or s.consecutive_failures}
+        windows are held: drop what carries no state worth keeping — breakers that no longer
+        change what a call gets (:meth:`_forget_breakers`) and windows with nothing left in them."""
+        self._forget_breakers(now)
         kept = {}
         for key, log in self._logs.items():
             log.prune(now, window)
@@ -275,11 +286,40 @@ class MemoryState(StateBackend):
         self._logs = kept
         # when most of them are live, the next look waits until there are twice as many: a
         # walk over every table on every call would make admission cost grow with the tables
-        self._trim_at = max(MAX_TRACKED, 2 * max(len(kept), len(self._breakers)))
+        self._trim_at = max(MAX_TRACKED, 2 * len(kept))
+
+    def _forget_breakers(self, now: float) -> None:
+        """Under the lock: drop the breakers a target never seen would behave the same as —
+        closed with no failures, open past their cooldown, failing-but-closed whose last failure
+        is a cooldown old (their next call starts afresh, as the probe would), a probe that
+        never reported back — and keep at most ``MAX_TRACKED`` (callers allowed "provider/*"
+        fail a new name at a time while an upstream is down): beyond that the ones nearest to
+        mattering no more go first, failing-but-closed before open."""
+        stale = self._stale
+        kept = {k: s for k, s in self._breakers.items()
+                if (s.state != "closed" or s.consecutive_failures) and stale.get(k, now) > now}
+        if len(kept) > MAX_TRACKED:
+            order = sorted(kept, key=lambda k: (kept[k].state != "closed", stale.get(k, now)))
+            for k in order[:len(kept) - MAX_TRACKED]:
+                del kept[k]
+        self._breakers = kept
+        self._stale = {k: stale[k] for k in kept if k in stale}
+        self._breaker_trim_at = max(MAX_TRACKED, 2 * len(kept))
 
     async def latencies(self, keys: Sequence[str]) -> dict[str, float]:
         with self._lock:
             return {k: self._latency[k] for k in keys if k in self._latency}
+
+
+def _stale_at(snap: BreakerSnapshot, now: float, policy: BreakerPolicy) -> float:
+    """When a breaker that is not clean stops mattering: an open one once its cooldown has
+    passed (its next call would be a probe), a half-open one once its probe has had its time,
+    a failing-but-closed one a cooldown after its last failure (``now``)."""
+    if snap.state == "open":
+        return (snap.opened_at if snap.opened_at is not None else now) + snap.cooldown(policy)
+    if snap.state == "half_open":
+        return (snap.probe_started_at if snap.probe_started_at is not None else now) + policy.probe_timeout_seconds
+    return now + snap.cooldown(policy)
 
 
 def _log_all(taking: list[tuple[str, Log, float]], at: float, width: float) -> list[tuple[str, Log, Entry, float]]:

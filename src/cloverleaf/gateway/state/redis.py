@@ -49,6 +49,9 @@ DEFAULT_MAX_CONNECTIONS = 64
 DEFAULT_POOL_TIMEOUT_SECONDS = 20.0
 #: An open budget reservation whose process died is given back after this long.
 RESERVATION_TTL_SECONDS = 3600.0
+#: Window key names kept built per process: as many as the router keeps resolutions (each model
+#: name a caller tries brings its target's windows; a name not called for a while is rebuilt).
+MAX_KEY_NAMES = 4096
 
 
 class RedisState(StateBackend):
@@ -131,7 +134,7 @@ class RedisState(StateBackend):
         """A bucket's window list and its hash (see ``redis_scripts.py``)."""
         found = self._window_keys.get(bucket_key)
         if found is None:
-            if len(self._window_keys) > 100_000:
+            if len(self._window_keys) >= MAX_KEY_NAMES:
                 self._window_keys.clear()
             found = self._window_keys[bucket_key] = (f"{self._prefix}w:{bucket_key}", f"{self._prefix}wm:{bucket_key}")
         return found

@@ -7,7 +7,10 @@ gateway whose log write lands seconds later answers "not found" (LiteLLM's known
 the route awaits :meth:`ResponseStore.save` (a thread, one INSERT) *before* the completed
 Response goes out; another worker or replica reading the same database finds it at once.
 The cache keeps the last few hundred responses this process made or read, so a
-conversation served by one process is rebuilt without reading its rows again. A cached row
+conversation served by one process is rebuilt without reading its rows again — bounded by
+bytes as well as rows (``CACHE_BYTES``), since a row keeps its request's inline attachments
+(a base64 image is megabytes): a row larger than ``CACHE_ROW_BYTES`` is not cached at all, it
+is read from the store when a later turn needs it. A cached row
 is still confirmed to be in the store before it is served (one indexed query for the whole
 chain, ids only): a DELETE through another worker or replica never reaches this cache, and
 a deleted response must be a 404 everywhere at once, not only where it was deleted.
@@ -24,7 +27,10 @@ expired cached rows are dropped at most hourly from :meth:`save`.
 
 A conversation is the chain of ``previous_response_id`` links, each row holding only its
 own input items and output, so a long conversation with attachments is stored once, not
-once per turn. Without a store (``[store]`` disabled) the cache is the only copy.
+once per turn. Without a store (``[store]`` disabled) the cache is the only copy: it keeps
+the newest responses up to ``MEMORY_ONLY_BYTES`` (and ``CACHE_SIZE * 8`` rows), and a turn
+that names one it has let go gets the same 404 (400 for an earlier turn of the chain) as an
+expired one, saying why.
 """
 
 from __future__ import annotations
@@ -41,6 +47,13 @@ from ..errors import ApiError, BadRequest, NotFound
 from .items import stamp_provider
 
 CACHE_SIZE = 512
+#: Bytes of responses (their input items and output, as JSON text) the cache holds beside a store.
+CACHE_BYTES = 16 * 1024 * 1024
+#: A row larger than this is not cached beside a store (a later turn reads it from the store).
+CACHE_ROW_BYTES = 2 * 1024 * 1024
+#: Without a store the cache is the storage: the newest responses up to this many bytes (the
+#: newest one is kept whatever its size).
+MEMORY_ONLY_BYTES = 32 * 1024 * 1024
 PURGE_INTERVAL_SECONDS = 3600.0
 #: Longest chain of previous responses rebuilt for one request.
 MAX_CHAIN = 10_000
@@ -87,25 +100,45 @@ class ResponseStore:
     def __init__(self, store: Any, *, wall: Any = time.time) -> None:
         self._store = store                     # the gateway's Store, or None (cache only)
         self._wall = wall
-        self._cache: OrderedDict[str, StoredResponse] = OrderedDict()
+        #: id → (row, its size in bytes, roughly its JSON text's: :func:`footprint`)
+        self._cache: OrderedDict[str, tuple[StoredResponse, int]] = OrderedDict()
+        self._bytes = 0     # the sizes of the rows in the cache
         self._lock = threading.Lock()
         self._last_purge = 0.0
 
     # -- cache ------------------------------------------------------------------------
     def _remember(self, row: StoredResponse) -> None:
+        size = footprint(row.input_items) + footprint(row.response)
+        stored = self._store is not None
         with self._lock:
-            self._cache[row.id] = row
-            self._cache.move_to_end(row.id)
-            while len(self._cache) > (CACHE_SIZE if self._store is not None else CACHE_SIZE * 8):
-                self._cache.popitem(last=False)
+            self._drop(row.id)
+            if stored and size > CACHE_ROW_BYTES:
+                return      # read from the store when a later turn names it
+            self._cache[row.id] = (row, size)
+            self._bytes += size
+            rows, size_limit = (CACHE_SIZE, CACHE_BYTES) if stored else (CACHE_SIZE * 8, MEMORY_ONLY_BYTES)
+            while len(self._cache) > rows or (self._bytes > size_limit and len(self._cache) > 1):
+                self._bytes -= self._cache.popitem(last=False)[1][1]
+
+    def _drop(self, response_id: str) -> None:
+        """Under the lock: ``response_id`` out of the cache."""
+        found = self._cache.pop(response_id, None)
+        if found is not None:
+            self._bytes -= found[1]
 
     def _cached(self, response_id: str) -> StoredResponse | None:
         with self._lock:
-            return self._cache.get(response_id)
+            found = self._cache.get(response_id)
+            return None if found is None else found[0]
 
     def _forget(self, response_id: str) -> None:
         with self._lock:
-            self._cache.pop(response_id, None)
+            self._drop(response_id)
+
+    def cached_bytes(self) -> int:
+        """What the cache holds, in bytes (roughly the JSON text of its rows)."""
+        with self._lock:
+            return self._bytes
 
     # -- writes -----------------------------------------------------------------------
     async def save(self, row: StoredResponse) -> None:
@@ -141,9 +174,9 @@ class ResponseStore:
         hourly; without a store, :meth:`save` does it for the cache)."""
         if self._store is None:
             with self._lock:
-                gone = [k for k, v in self._cache.items() if v.expired(now)]
+                gone = [k for k, (v, _) in self._cache.items() if v.expired(now)]
                 for k in gone:
-                    del self._cache[k]
+                    self._drop(k)
             return len(gone)
         return int(self._store.purge_responses(now))
 
@@ -169,8 +202,16 @@ class ResponseStore:
             row = None
         if row is None or row.owner != owner or row.expired(self._wall()):
             raise NotFound(f"no response {response_id!r} (it does not exist, was deleted, expired, or was made "
-                           "with another API key)", code="response_not_found")
+                           f"with another API key){self._memory_only()}", code="response_not_found")
         return row
+
+    def _memory_only(self) -> str:
+        """What a missing response's error adds without a store: the memory it was kept in is bounded."""
+        if self._store is not None:
+            return ""
+        return (f"; this gateway has no [store] database, so it keeps only its newest responses in memory "
+                f"(up to {MEMORY_ONLY_BYTES // (1024 * 1024)} MB, {CACHE_SIZE * 8} responses) and lets older ones "
+                "go: send the earlier turns as input instead, or configure [store]")
 
     async def _load(self, response_id: str) -> StoredResponse | None:
         """The row as stored (None without a store: the cache was the only copy)."""
@@ -221,7 +262,7 @@ class ResponseStore:
             elif self._store is not None:
                 cached.append(current)
             if row is None or row.owner != owner or row.expired(now):
-                raise _broken(response_id, current, not chain, param)
+                raise _broken(response_id, current, not chain, param, self._memory_only())
             chain.append(row)
             current = row.previous_response_id
         if cached:
@@ -230,7 +271,7 @@ class ResponseStore:
             if gone:
                 for row in gone:
                     self._forget(row.id)
-                raise _broken(response_id, gone[0].id, gone[0] is chain[0], param)
+                raise _broken(response_id, gone[0].id, gone[0] is chain[0], param, self._memory_only())
         items: list[dict[str, Any]] = []
         for row in reversed(chain):
             items.extend(row.input_items)
@@ -239,13 +280,37 @@ class ResponseStore:
         return Conversation(items, any(row.privacy == LOCAL_ONLY for row in chain))
 
 
-def _broken(response_id: str, missing: str, first: bool, param: str) -> ApiError:
+def _broken(response_id: str, missing: str, first: bool, param: str, why: str) -> ApiError:
     """The error for a conversation whose response ``missing`` cannot be read: the one asked
-    for (404), or an earlier one (400: the chain cannot be rebuilt)."""
+    for (404), or an earlier one (400: the chain cannot be rebuilt); ``why`` adds what a
+    gateway without a store keeps."""
     if first:
         return NotFound(f"previous response {response_id!r} not found (it does not exist, was deleted, expired, "
-                        "was made with another API key, or was not stored: store=false)",
+                        f"was made with another API key, or was not stored: store=false){why}",
                         code="previous_response_not_found", param=param)
     return BadRequest(f"the conversation of {response_id!r} cannot be rebuilt: its earlier response {missing!r} "
-                      "was deleted or has expired; start a new conversation or send the history as input",
+                      f"was deleted or has expired; start a new conversation or send the history as input{why}",
                       code="previous_response_not_found", param=param)
+
+
+def footprint(value: Any) -> int:
+    """About the length of ``value``'s JSON text (what a row costs the cache), counted without
+    writing it: the strings' lengths plus a few bytes per key and value. A base64 attachment
+    is one long string, so the walk is over the items, not over their bytes."""
+    size = 0
+    pending = [value]
+    while pending:
+        v = pending.pop()
+        if isinstance(v, str):
+            size += len(v) + 2
+        elif isinstance(v, dict):
+            size += 2
+            for key, item in v.items():
+                size += len(key) + 4
+                pending.append(item)
+        elif isinstance(v, (list, tuple)):
+            size += 2 + len(v)
+            pending.extend(v)
+        else:
+            size += 8
+    return size
