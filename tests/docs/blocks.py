@@ -35,12 +35,13 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.ports import unused_port
 
 RUNNABLE = {"python": "python", "py": "python", "bash": "bash", "sh": "bash", "shell": "bash", "toml": "toml"}
 MARKER = re.compile(r"^<!--\s*readme-test:\s*(?P<verb>[a-z-]+)\s*(?P<rest>.*?)\s*-->\s*$")
@@ -125,12 +126,6 @@ def _apply_markers(block: Block, lines: list[str], fence_at: int) -> None:
             raise MarkerError(f"{where}: unknown readme-test directive {verb!r} (skip, file, replace, continues)")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 _PORT = re.compile(r"(?<=:)" + DOCUMENTED_PORT + r"\b|(?<=--port )" + DOCUMENTED_PORT + r"\b")
 _SERVE_BACKGROUND = re.compile(r"^(\s*cloverleaf\s+serve\b[^#&]*?)\s*&\s*(#.*)?$", re.MULTILINE)
 
@@ -168,7 +163,7 @@ class PageRun:
 
     def __init__(self, workdir: Path, base_env: dict[str, str]) -> None:
         self.dir = workdir
-        self.port = free_port()
+        self.port = unused_port()
         self._last_python = ""  # the code the last python block ran (for a block that continues it)
         self.env = dict(base_env)
         self.env.update({

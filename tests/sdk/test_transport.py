@@ -12,8 +12,9 @@ from cloverleaf._errors import ConnectError, TimeoutError, TransportError
 from cloverleaf._http import HttpRequest
 from cloverleaf.transport import RetryPolicy, Transport
 from cloverleaf.transport.retry import parse_retry_after
+from tests.ports import unused_port
 
-from .upstream import Reply, free_port
+from .upstream import Reply
 
 
 def _req(url: str, **kw) -> HttpRequest:
@@ -96,7 +97,7 @@ def test_x_should_retry_false_is_respected(upstream):
 
 
 def test_connection_refused_names_the_url_and_what_to_start():
-    port = free_port()
+    port = unused_port()
     with pytest.raises(ConnectError) as err:
         fast_transport(max_retries=1).send(_req(f"http://127.0.0.1:{port}"), hint="start it with `ollama serve`")
     msg = str(err.value)
@@ -111,7 +112,7 @@ def test_read_timeout_becomes_timeout_error(upstream):
 
 
 def test_query_string_never_appears_in_errors():
-    port = free_port()
+    port = unused_port()
     with pytest.raises(ConnectError) as err:
         fast_transport(max_retries=0).send(HttpRequest("GET", f"http://127.0.0.1:{port}/x?key=SECRET123"))
     assert "SECRET123" not in str(err.value)
@@ -119,7 +120,7 @@ def test_query_string_never_appears_in_errors():
 
 @pytest.mark.parametrize("http_client", ["httpx", "aiohttp", "h1"])
 async def test_credentials_in_a_url_never_appear_in_errors(http_client):
-    port = free_port()
+    port = unused_port()
     url = f"http://admin:hunter2@127.0.0.1:{port}/x?key=SECRET123"
     with pytest.raises(ConnectError) as sync_err:
         fast_transport(max_retries=0).send(HttpRequest("GET", url))

@@ -26,8 +26,9 @@ from cloverleaf._http import HttpRequest, HttpResponse
 from cloverleaf.transport.base import Timeouts
 from cloverleaf.transport.httpx import HttpxBackend
 from cloverleaf.transport.retry import RetryPolicy
+from tests.ports import unused_port
 
-from .upstream import Reply, Upstream, free_port
+from .upstream import Reply, Upstream
 
 pytest.importorskip("aiohttp")
 pytest.importorskip("httptools")
@@ -194,7 +195,7 @@ async def test_a_gzip_stream_comes_back_decoded(driver: Driver, upstream: Upstre
 
 
 async def test_a_refused_connection_is_a_connect_error_naming_the_url_without_its_query(driver: Driver) -> None:
-    port = free_port()
+    port = unused_port()
     with pytest.raises(ConnectError) as info:
         await driver.send(post(f"http://127.0.0.1:{port}"), hint="start it with `thing serve`")
     text = str(info.value)
@@ -273,8 +274,8 @@ async def test_a_header_with_a_line_break_is_refused_before_sending(driver: Driv
     assert upstream.seen == []
 
 
-def test_free_port_is_closed() -> None:
+def test_unused_port_is_closed() -> None:
     """The helper the refused-connection case relies on gives a port nobody listens on."""
-    port = free_port()
+    port = unused_port()
     with socket.socket() as s, pytest.raises(ConnectionRefusedError):
         s.connect(("127.0.0.1", port))

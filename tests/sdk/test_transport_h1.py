@@ -31,8 +31,7 @@ from cloverleaf.transport.h1 import connection as h1_connection
 from cloverleaf.transport.h1 import pool as transport_h1
 from cloverleaf.transport.h1.pool import H1Transport
 from cloverleaf.transport.retry import RetryPolicy
-
-from .upstream import free_port
+from tests.ports import unused_port
 
 Reader = asyncio.StreamReader
 Writer = asyncio.StreamWriter
@@ -1222,7 +1221,7 @@ async def test_credentials_in_the_url_become_basic_auth_and_stay_out_of_errors(s
                                      headers={"Authorization": "Bearer k"}, body=b"{}"))
     assert resp.body == b"Bearer k"
     with pytest.raises(ConnectError) as info:
-        await t.asend(HttpRequest("POST", f"http://user:hunter2@127.0.0.1:{free_port()}/v1", body=b"{}"))
+        await t.asend(HttpRequest("POST", f"http://user:hunter2@127.0.0.1:{unused_port()}/v1", body=b"{}"))
     assert "hunter2" not in str(info.value) and "user" not in str(info.value)
 
 

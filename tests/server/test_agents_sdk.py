@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -29,22 +28,19 @@ os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")  # never reach for O
 from agents import Agent, OpenAIResponsesModel, Runner, function_tool, set_tracing_disabled
 from openai import AsyncOpenAI
 
+from tests.ports import unused_port
+
 MASTER = "agents-test-master-key-0123456789"
 ANTHROPIC = "pydantic-ai/tests/models/cassettes/test_anthropic/test_anthropic_tool_with_thinking.yaml"
 GEMINI = "pydantic-ai/tests/models/google/cassettes/test_structured_output/test_native_output_with_function_tools.yaml"
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Replay]]:
     tmp = tmp_path_factory.mktemp("agents")
     replay = Replay()
-    port = _free_port()
+    port = unused_port()
     config = tmp / "cloverleaf.toml"
     config.write_text(f'[store]\nurl = "sqlite:///{tmp}/serve.db"\n\n'
                       f'[providers.anthropic]\nbase_url = "{replay.url}/anthropic"\n\n'

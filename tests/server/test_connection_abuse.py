@@ -16,14 +16,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.ports import unused_port
+
 LIMIT = 1024
 IDLE, SLOWLORIS = 600, 500
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _lowered_file_limit() -> None:  # runs in the server's process before exec
@@ -42,7 +39,7 @@ def file_limit_for_the_test() -> None:
 
 def test_idle_and_slowloris_connections_do_not_starve_normal_clients(tmp_path: Path,
                                                                       file_limit_for_the_test: None) -> None:
-    port = _free_port()
+    port = unused_port()
     config = tmp_path / "cloverleaf.toml"
     config.write_text(f'[store]\nurl = "sqlite:///{tmp_path}/abuse.db"\n')
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLOVERLEAF_")}

@@ -5,7 +5,6 @@ at once — deleted user data is never served again, nor continued with previous
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,20 +15,17 @@ import httpx
 import openai
 import pytest
 
+from tests.ports import unused_port
+
 MASTER = "replica-test-master-key-0123456789"
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Replica:
     """One ``cloverleaf serve`` process on the offline fake provider."""
 
     def __init__(self, config: Path, home: Path) -> None:
-        self.port = _free_port()
+        self.port = unused_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "CLOVERLEAF_MASTER_KEY": MASTER, "CLOVERLEAF_BACKEND": "fake",
                "XDG_DATA_HOME": str(home)}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from cloverleaf._config import Settings
 from cloverleaf._errors import ConfigError
 from cloverleaf.server.cli_serve import check_exposure, describe
 from cloverleaf.server.options import ServerOptions
+from tests.ports import unused_port
 
 MASTER = "serve-test-master-key-0123456789"
 
@@ -72,11 +72,6 @@ def test_several_workers_without_redis_count_budgets_in_the_store(tmp_path: Path
     assert parse(worker_settings(chosen, 4)).budgets_in == "state"     # the operator's word wins
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 def _serve(tmp_path: Path, server_table: str, *flags: str, master_key: str | None = MASTER,
            own_session: bool = False) -> subprocess.Popen[str]:
@@ -118,7 +113,7 @@ def _output(proc: subprocess.Popen[str]) -> str:
 @pytest.mark.slow
 def test_serve_with_two_workers(tmp_path: Path) -> None:
     """Port and workers from ``[server]`` in the file (no flag gives them), the host from its flag."""
-    port = _free_port()
+    port = unused_port()
     proc = _serve(tmp_path, f"port = {port}\nworkers = 2\n", "--host", "127.0.0.1")
     try:
         _wait_until_up(proc, port)
@@ -196,7 +191,7 @@ def test_a_server_host_that_is_no_address_is_refused(host: object, message: str)
 def test_a_network_host_in_the_server_table_needs_authentication_as_the_flag_does(tmp_path: Path) -> None:
     """The loopback-by-default rule holds for ``[server] host`` as for ``--host``: without a master
     key (or allow_unauthenticated) the server refuses to start, before it listens."""
-    proc = _serve(tmp_path, 'host = "0.0.0.0"\n', "--port", str(_free_port()), master_key=None)
+    proc = _serve(tmp_path, 'host = "0.0.0.0"\n', "--port", str(unused_port()), master_key=None)
     try:
         proc.wait(timeout=60)
     finally:
@@ -234,7 +229,7 @@ def test_a_stop_signal_lets_the_requests_in_flight_finish_then_exits_cleanly(tmp
     one-shot answer in flight was never sent and the stream was cut without its error event.
     Now it drains as SIGTERM does. SIGTERM drained, then the process died of it (status -15
     where Ctrl-C gave 0); a drained stop now exits with 0 whichever signal asked for it."""
-    port = _free_port()
+    port = unused_port()
     proc = _serve(tmp_path, "", "--port", str(port), master_key=None)
     try:
         _wait_until_up(proc, port)
@@ -261,7 +256,7 @@ def test_a_hangup_to_every_process_of_several_workers_cuts_no_answer(tmp_path: P
     """A closed terminal sends SIGHUP to every process of the group: each worker died at once
     (its answers in flight lost) while uvicorn's supervisor began replacing them. A worker now
     leaves SIGHUP to the supervisor, which replaces the workers one at a time, each draining."""
-    port = _free_port()
+    port = unused_port()
     proc = _serve(tmp_path, "", "--port", str(port), "--workers", "2", master_key=None, own_session=True)
     try:
         _wait_until_up(proc, port)
