@@ -51,7 +51,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     adapter = get_adapter(get_spec("azure"))
     assert isinstance(adapter, AzureOpenAIAdapter)
     clock = Clock()
-    monkeypatch.setattr(adapter, "entra", BearerTokens(clock=clock))
+    monkeypatch.setattr(adapter, "entra", BearerTokens(clock=clock), raising=False)
     return clock
 
 
@@ -151,11 +151,14 @@ def _prepared(env: dict[str, str], api_key: str | None = None, api_key_env: str 
 
 
 def _credential(cfg: ProviderConfig) -> str:
-    if cfg.extra.get("azure_ad_token"):
-        return "token:" + cfg.extra["azure_ad_token"]
-    if cfg.extra.get("azure_client_secret"):
+    """What the adapter will send: a refreshed token, a static one, or a key."""
+    adapter = AzureOpenAIAdapter(get_spec("azure"))
+    if adapter.bearer_source(cfg) is not None:
         return "principal:" + cfg.extra["azure_client_id"]
-    return f"key:{cfg.api_key}"
+    headers = adapter.auth_headers(cfg)
+    if "Authorization" in headers:
+        return "token:" + headers["Authorization"].removeprefix("Bearer ")
+    return "key:" + headers.get("api-key", "")
 
 
 SP_ENV = {"AZURE_TENANT_ID": TENANT, "AZURE_CLIENT_ID": "env-app", "AZURE_CLIENT_SECRET": "s"}

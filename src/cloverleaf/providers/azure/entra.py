@@ -112,6 +112,7 @@ def client_credentials(extra: Mapping[str, Any], env: Mapping[str, str], *,
     In ``additional_config`` a partial set is an error naming what is missing. In the environment
     all three variables must be set: a pod with workload identity has ``AZURE_TENANT_ID`` and
     ``AZURE_CLIENT_ID`` but no secret, and that is not a client-secret credential."""
+    values: dict[str, Any]
     if from_env:
         values = {name: env.get(var) or "" for name, var in SETTINGS.items()}
         if not all(values.values()):
