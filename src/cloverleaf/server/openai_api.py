@@ -2,10 +2,12 @@
 ``/v1/images/generations``, ``/v1/models`` (and ``/v1/models/{id}``).
 
 Each route is the same short pipeline (see :mod:`.state`); the translation is in
-:mod:`.openai_wire`. The model routes are split in two: the route authenticates and reads the
-body, ``serve_*`` does the rest, so :mod:`.azure_api`'s paths (another credential header, the
-model from the URL) serve the same calls without a copy of them. The ``model`` in a response is the name the client asked for (a route
+:mod:`.openai_wire`. The ``model`` in a response is the name the client asked for (a route
 or alias stays an alias); ``x-cloverleaf-target`` says which target actually answered.
+
+The model routes are split in two: the route authenticates and reads the body, ``serve_*``
+does the rest, so :mod:`.azure_api`'s paths (another credential header, the model from the
+URL) serve the same calls without a copy of them.
 """
 
 from __future__ import annotations
