@@ -33,7 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .._config import Settings
 from .._errors import CloverleafError
 from .._setting_values import env_whole
-from . import admin_api, admin_traces, anthropic_api, openai_api, responses
+from . import admin_api, admin_traces, anthropic_api, azure_api, openai_api, responses
 from .auth import Authenticator
 from .backend import Backend
 from .errors import ApiError, error_body
@@ -135,6 +135,7 @@ def create_app(settings: Settings | None = None, *, options: ServerOptions | Non
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/openapi.json", openapi_endpoint, methods=["GET"]),
         *openai_api.routes,
+        *azure_api.routes,   # Azure OpenAI's paths for openai.AzureOpenAI: aliases of the OpenAI routes
         *anthropic_api.routes,
         *responses.routes,
         *admin_api.routes,

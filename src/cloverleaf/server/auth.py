@@ -2,7 +2,9 @@
 
 Both SDKs' conventions are accepted: ``Authorization: Bearer <key>`` (OpenAI) and
 ``x-api-key: <key>`` (Anthropic); when a request carries both, the bearer token is the one
-checked (a wrong bearer is a 401 even beside a valid ``x-api-key``). The three modes and why (see also :mod:`.options`):
+checked (a wrong bearer is a 401 even beside a valid ``x-api-key``). Azure OpenAI's paths
+(:mod:`.azure_api`) also take Azure's ``api-key: <key>``, after those two. The three modes and
+why (see also :mod:`.options`):
 
 - **master key set** (``CLOVERLEAF_MASTER_KEY``): it is accepted everywhere, including
   ``/admin``; virtual keys are accepted on the model APIs; anything else is a 401.
@@ -33,6 +35,8 @@ from .options import ServerOptions, is_loopback
 
 #: Beyond this many cached principals the cache starts over.
 MAX_PRINCIPALS = 10_000
+#: what a request without a key is told to send (Azure's paths name their ``api-key`` header too)
+SEND_A_KEY = "send 'Authorization: Bearer <key>' or 'x-api-key: <key>'"
 ADMIN_OFF = ("the admin API is off because CLOVERLEAF_MASTER_KEY is not set; set it (16+ random characters) "
              "in the server's environment and restart to turn it on")
 
@@ -81,7 +85,7 @@ class Authenticator:
         self.open_mode = self._master is None and not has_keys
 
     async def authenticate(self, authorization: str | None, x_api_key: str | None, peer: str | None,
-                           host: str | None = None) -> Principal:
+                           host: str | None = None, send_a_key: str = SEND_A_KEY) -> Principal:
         token = bearer_token(authorization, x_api_key)
         if self.open_mode:
             if self._anyone:
@@ -96,8 +100,7 @@ class Authenticator:
                                    code="open_mode_loopback_only")
             return _OPEN
         if token is None:
-            raise Unauthorized("missing API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'",
-                               code="missing_api_key")
+            raise Unauthorized(f"missing API key: {send_a_key}", code="missing_api_key")
         digest = hashlib.sha256(token.encode()).digest()   # once: the master key's check and the key lookup
         if self._master is not None and hmac.compare_digest(digest, self._master):
             return _MASTER

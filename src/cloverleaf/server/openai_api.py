@@ -4,11 +4,16 @@
 Each route is the same short pipeline (see :mod:`.state`); the translation is in
 :mod:`.openai_wire`. The ``model`` in a response is the name the client asked for (a route
 or alias stays an alias); ``x-cloverleaf-target`` says which target actually answered.
+
+The model routes are split in two: the route authenticates and reads the body, ``serve_*``
+does the rest, so :mod:`.azure_api`'s paths (another credential header, the model from the
+URL) serve the same calls without a copy of them.
 """
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -17,6 +22,7 @@ from starlette.routing import Route
 from .._capabilities import Capability
 from . import anthropic_wire as aw
 from . import openai_wire as ow
+from .auth import Principal
 from .call_headers import call_headers
 from .errors import BadRequest
 from .http_io import json_response
@@ -28,8 +34,11 @@ from .streaming import serve_stream
 
 @endpoint("openai")
 async def chat_completions(request: Request, st: ServerState) -> Response:
-    principal = await st.authenticate(request)
-    req, include_usage = ow.parse_chat_request(await st.read_json(request))
+    return await serve_chat(request, st, await st.authenticate(request), await st.read_json(request))
+
+
+async def serve_chat(request: Request, st: ServerState, principal: Principal, body: dict[str, Any]) -> Response:
+    req, include_usage = ow.parse_chat_request(body)
     ctx = await st.admit(request, principal, req.model)
     model = req.model
     created = int(time.time())
@@ -49,8 +58,11 @@ async def chat_completions(request: Request, st: ServerState) -> Response:
 
 @endpoint("openai")
 async def embeddings(request: Request, st: ServerState) -> Response:
-    principal = await st.authenticate(request)
-    req, encoding = ow.parse_embedding_request(await st.read_json(request))
+    return await serve_embeddings(request, st, await st.authenticate(request), await st.read_json(request))
+
+
+async def serve_embeddings(request: Request, st: ServerState, principal: Principal, body: dict[str, Any]) -> Response:
+    req, encoding = ow.parse_embedding_request(body)
     ctx = await st.admit(request, principal, req.model, Capability.EMBEDDINGS)
     resp = await st.until_disconnect(request, st.backend.aembed(req.model, req, ctx))
     st.done(request, req.model, resp.provider, upstream=upstream_ms(resp.metadata), usage=resp.usage, cost=resp.cost)
@@ -60,8 +72,11 @@ async def embeddings(request: Request, st: ServerState) -> Response:
 
 @endpoint("openai")
 async def images(request: Request, st: ServerState) -> Response:
-    principal = await st.authenticate(request)
-    req = ow.parse_image_request(await st.read_json(request))
+    return await serve_images(request, st, await st.authenticate(request), await st.read_json(request))
+
+
+async def serve_images(request: Request, st: ServerState, principal: Principal, body: dict[str, Any]) -> Response:
+    req = ow.parse_image_request(body)
     if not req.model:
         req.model = st.backend.settings.image_model or ""
         if not req.model:

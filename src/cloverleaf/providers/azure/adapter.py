@@ -11,10 +11,23 @@ subclass changes only what Azure changes:
   holds) gets ``/openai/deployments/{model}`` added, the model naming the deployment. A
   base ending in ``/openai/v1`` is Azure's version-less v1 API and gets no query string.
 - Auth: an ``api-key`` header, not a Bearer token. An Entra ID token is sent as a Bearer token
-  instead, and then no key is needed: ``cfg.extra["azure_ad_token"]``, else (unless a key was
-  passed to the call or the entry) ``AZURE_OPENAI_AD_TOKEN``, which the ``openai`` SDK's
-  ``AzureOpenAI`` also prefers to ``AZURE_OPENAI_API_KEY``. With neither, resolving the target
-  fails naming both, before anything is sent.
+  instead, and then no key is needed. The first of these that is set wins (tokens before keys,
+  as the ``openai`` SDK's ``AzureOpenAI`` prefers ``AZURE_OPENAI_AD_TOKEN`` to
+  ``AZURE_OPENAI_API_KEY``; what the entry says before what the environment says):
+
+  1. ``additional_config`` ``azure_ad_token``: a static Entra ID token;
+  2. ``additional_config`` ``azure_tenant_id`` + ``azure_client_id`` + ``azure_client_secret``: a
+     service principal, whose tokens the gateway gets and refreshes itself (:mod:`.entra`);
+  3. a key passed to the call or set on the entry/provider (``api_key``): the ``api-key`` header;
+  4. ``AZURE_OPENAI_AD_TOKEN``: a static Entra ID token;
+  5. ``AZURE_TENANT_ID`` + ``AZURE_CLIENT_ID`` + ``AZURE_CLIENT_SECRET`` (all three; the variables
+     ``azure-identity``'s ``EnvironmentCredential`` reads): a service principal, as 2;
+  6. ``AZURE_OPENAI_API_KEY``: the ``api-key`` header.
+
+  A static token and a service principal both in ``additional_config`` is an error (which one was
+  meant?). A service principal's authority host is ``azure_authority_host``, else
+  ``AZURE_AUTHORITY_HOST``, else ``login.microsoftonline.com``. With none of the six, resolving
+  the target fails naming them, before anything is sent.
 - The model: a deployment's name is the user's (``prod-chat``) and says nothing of the model it
   runs, so ``cfg.extra["base_model"]`` (``gpt-4o``, ``o3-mini``) names it. Its price applies
   (cost, budgets, context window), and so do its request rules (a reasoning model gets
@@ -33,15 +46,20 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from ..._capabilities import Capabilities
 from ..._errors import ConfigError, ContentFilterError, NotFoundError, ProviderError
 from ..._http import HttpResponse
 from ..base import ProviderConfig, split_query, with_query
+from ..bearer import BearerSource, BearerTokens
 from ..openai.adapter import OpenAIAdapter
 from ..openai.messages import Dialect
+from .entra import AUTHORITY_SETTING, SETTINGS, client_credentials, grant_from
+
+if TYPE_CHECKING:
+    from ..spec import ProviderSpec
 
 DEFAULT_API_VERSION = "2024-08-01-preview"
 #: Where the ``openai`` SDK's ``AzureOpenAI`` reads an Entra ID token when given no credentials.
@@ -56,8 +74,13 @@ class AzureOpenAIAdapter(OpenAIAdapter):
         system_attachments=True,
     )
     default_dialect: ClassVar[Dialect] = Dialect(embedding_base64=True, embedding_token_ids=True)
-    config_keys: ClassVar[frozenset[str]] = OpenAIAdapter.config_keys | {"api_version", "azure_ad_token",
-                                                                         "base_model"}
+    config_keys: ClassVar[frozenset[str]] = OpenAIAdapter.config_keys | {
+        "api_version", "azure_ad_token", "base_model", *SETTINGS, AUTHORITY_SETTING}
+
+    def __init__(self, spec: ProviderSpec) -> None:
+        super().__init__(spec)
+        #: Entra ID tokens of the service principals this adapter's targets name (one cache for all)
+        self.entra = BearerTokens()
 
     def underlying_model(self, model: str, cfg: ProviderConfig) -> str:
         base_model = cfg.extra.get("base_model")
@@ -83,31 +106,52 @@ class AzureOpenAIAdapter(OpenAIAdapter):
         return with_query(url, urlencode(params))
 
     def prepare_config(self, cfg: ProviderConfig, env: Mapping[str, str] | None = None) -> ProviderConfig:
-        """Settle the credential once: the config's Entra ID token, else a key given outright (to
-        the call or the entry), else ``AZURE_OPENAI_AD_TOKEN``, else a key from the environment.
-        Enterprise tenants often disable keys (``disableLocalAuth``), so a token alone must do."""
+        """Settle the credential once, in the order the module docstring gives. Enterprise tenants
+        often disable keys (``disableLocalAuth``), so a token alone must do; and a gateway runs for
+        longer than a static token lasts, so a service principal's tokens are refreshed."""
         env = os.environ if env is None else env
         base_model = cfg.extra.get("base_model")
         if base_model is not None and not (isinstance(base_model, str) and base_model.strip()):
             raise ConfigError(f"azure: base_model must name the model the deployment runs, in quotes "
                               f"(base_model = \"gpt-4o\"), not {base_model!r}")
+        configured = client_credentials(cfg.extra, env, from_env=False)
         if cfg.extra.get("azure_ad_token"):
+            if configured is not None:
+                raise ConfigError("azure: additional_config sets both azure_ad_token and a service principal "
+                                  "(azure_tenant_id/azure_client_id/azure_client_secret); keep one")
             return cfg
+        if configured is not None:
+            return replace(cfg, extra={**cfg.extra, **configured})
         explicit_key = cfg.api_key and cfg.api_key_env is None
-        token = None if explicit_key else env.get(AD_TOKEN_ENV)
+        if explicit_key:
+            return cfg
+        token = env.get(AD_TOKEN_ENV)
         if token:
             return replace(cfg, extra={**cfg.extra, "azure_ad_token": token})
+        principal = client_credentials(cfg.extra, env, from_env=True)
+        if principal is not None:
+            return replace(cfg, extra={**cfg.extra, **principal})
         if not cfg.api_key:
             raise ConfigError(
                 "no credential for azure: set AZURE_OPENAI_API_KEY (an api-key) or AZURE_OPENAI_AD_TOKEN "
-                "(an Entra ID token) in the environment, pass api_key=, or set additional_config "
-                "azure_ad_token")
+                "(an Entra ID token), or AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (a service "
+                "principal) in the environment, pass api_key=, or set additional_config azure_ad_token or "
+                "azure_tenant_id/azure_client_id/azure_client_secret")
         return cfg
+
+    def bearer_source(self, cfg: ProviderConfig) -> BearerSource | None:
+        """A service principal's self-refreshing Entra ID token, when prepare_config chose one."""
+        if cfg.extra.get("azure_ad_token"):
+            return None
+        grant = grant_from(cfg.extra, self.name)
+        return None if grant is None else self.entra.source(grant)
 
     def auth_headers(self, cfg: ProviderConfig) -> dict[str, str]:
         token = cfg.extra.get("azure_ad_token")
         if token:
             return {"Authorization": f"Bearer {token}"}
+        if cfg.extra.get("azure_client_secret"):
+            return {}   # the engine sets the service principal's token (bearer_source)
         return {"api-key": cfg.api_key} if cfg.api_key else {}
 
     # -- content filtering -------------------------------------------------------------------
