@@ -125,3 +125,12 @@ def test_without_reasoning_nothing_is_sent_again(upstream: Upstream) -> None:
         client.chat("ollama/llama3.1", "Hi")
     assert len(upstream.seen) == 1
 
+
+def test_reasoning_zero_turns_thinking_off(upstream: Upstream) -> None:
+    """``reasoning=0`` ("0 turns thinking off where the model allows") was sent as ``think: true``:
+    a thinking model thought anyway, and one without thinking was refused. It is ``think: false``,
+    which both take."""
+    upstream.queue(answer("qwen3"))
+    with Client(settings(upstream)) as client:
+        assert client.chat("ollama/qwen3", "Hi", reasoning=0).text == "Hello there."
+    assert bodies(upstream)[0]["think"] is False

@@ -359,9 +359,13 @@ def openai_base(base_url: str) -> str:
 
 
 def think_value(req: ChatRequest) -> bool | str:
-    """``think``: a level for models that take one (gpt-oss), else a boolean."""
+    """``think``: a level for models that take one (gpt-oss), else a boolean: false for
+    ``reasoning=0`` (no thinking where it can be turned off, which Ollama's models allow; a
+    model without thinking takes ``false`` too), true for any other ask."""
     cfg = req.reasoning
     assert cfg is not None
+    if cfg.budget_tokens == 0 and cfg.effort is None:
+        return False
     if cfg.effort and "gpt-oss" in req.model.lower():
         return "low" if cfg.effort == "minimal" else cfg.effort
     return True
