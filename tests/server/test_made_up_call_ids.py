@@ -6,10 +6,14 @@ to make up ``call_0`` for every turn."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
+from cloverleaf._types import StreamEvent
+from cloverleaf.server.anthropic_stream import MessageStreamEncoder
+from cloverleaf.server.openai_stream import ChatChunkEncoder
 from tests.providers.test_made_up_call_ids import (
     assert_replayable_on_claude,
     claude_answer,
@@ -59,3 +63,24 @@ def test_a_clients_tool_loop_gets_an_id_per_call_and_continues_on_claude(
     final = client.chat.completions.create(model="anth/claude-sonnet-4-5", messages=messages, tools=TOOLS)
     assert final.choices[0].message.content == "It is noon."
     assert_replayable_on_claude(sent(upstream))
+
+
+def test_the_encoders_make_an_id_per_answer_for_an_event_without_one() -> None:
+    """Events reaching an encoder without an id (not through an engine, whose accumulator gives
+    one): each answer's call gets its own, not ``call_0`` / ``toolu_0`` every time."""
+    def chat_id(answer: str) -> str:
+        encoder = ChatChunkEncoder(response_id=answer, model="m", created=1, include_usage=False)
+        frame = encoder.encode(StreamEvent("tool_call_delta", index=0, name="get_time"))
+        assert frame is not None
+        return str(json.loads(frame.decode()[len("data: "):])["choices"][0]["delta"]["tool_calls"][0]["id"])
+
+    def messages_id(answer: str) -> str:
+        encoder = MessageStreamEncoder(message_id=answer, model="m")
+        frame = encoder.encode(StreamEvent("tool_call_delta", index=0, name="get_time"))
+        assert frame is not None
+        start = next(line for line in frame.decode().splitlines() if "content_block_start" in line
+                     and line.startswith("data: "))
+        return str(json.loads(start[len("data: "):])["content_block"]["id"])
+
+    for made in (chat_id, messages_id):
+        assert made("answer-1") != made("answer-2") and made("answer-1") == made("answer-1")
