@@ -237,19 +237,26 @@ class Engine:
     def chat(self, target: Target, req: ChatRequest) -> ChatResponse:
         req = self._for_target(target, req, stream=False)
         req = self._resolve_attachments(target, req)
-        http_req = authorized(self._build_chat(target, req), target, self.transport)
-        t0 = time.perf_counter()
-        resp = self.transport.send(http_req, max_retries=target.cfg.max_retries, hint=target.adapter.connect_hint(target.cfg))
+        for last in (False, True):   # once more when the adapter learned from the refusal (resend_after)
+            http_req = authorized(self._build_chat(target, req), target, self.transport)
+            t0 = time.perf_counter()
+            resp = self.transport.send(http_req, max_retries=target.cfg.max_retries,
+                                       hint=target.adapter.connect_hint(target.cfg))
+            if last or not _resend(target, req, resp):
+                break
         return self._finish_chat(target, req, resp, t0)
 
     async def achat(self, target: Target, req: ChatRequest) -> ChatResponse:
         req = self._for_target(target, req, stream=False)
         req = await self._aresolve_attachments(target, req)
-        if (http_req := self._build_chat(target, req)) and target.adapter.bearer_source(target.cfg):
-            http_req = await aauthorized(http_req, target, self.transport)   # Vertex: no coroutine otherwise
-        t0 = time.perf_counter()
-        resp = await self.transport.asend(http_req, max_retries=target.cfg.max_retries,
-                                          hint=target.adapter.connect_hint(target.cfg))
+        for last in (False, True):
+            if (http_req := self._build_chat(target, req)) and target.adapter.bearer_source(target.cfg):
+                http_req = await aauthorized(http_req, target, self.transport)   # Vertex: no coroutine otherwise
+            t0 = time.perf_counter()
+            resp = await self.transport.asend(http_req, max_retries=target.cfg.max_retries,
+                                              hint=target.adapter.connect_hint(target.cfg))
+            if last or not _resend(target, req, resp):
+                break
         return self._finish_chat(target, req, resp, t0)
 
     @staticmethod
@@ -324,48 +331,58 @@ class Engine:
         in-process), the stream stops at once."""
         req = self._for_target(target, req, stream=True)
         req = self._resolve_attachments(target, req)
-        http_req = authorized(self._build_chat(target, req), target, self.transport)
-        run = _StreamRun(self, target, req)
-        with self.transport.stream(http_req, max_retries=target.cfg.max_retries,
-                                   hint=target.adapter.connect_hint(target.cfg)) as handle:
-            if not is_success(handle.status):
-                raise run.error(handle.status, handle.headers, b"".join(handle.chunks()), http_req.url)
-            run.opened(handle.headers)
-            chunks = handle.chunks()
-            try:
-                for chunk in chunks:
-                    yield from run.feed(chunk)
-                    if run.done is not None:   # complete: leaving closes this connection unless its body ended too
-                        _read_tail_sync(handle.bounded, chunks)
-                        break
-            except CloverleafError as exc:
-                run.broke(exc)
-                raise
+        for last in (False, True):   # once more when the adapter learned from the refusal (resend_after)
+            http_req = authorized(self._build_chat(target, req), target, self.transport)
+            run = _StreamRun(self, target, req)
+            with self.transport.stream(http_req, max_retries=target.cfg.max_retries,
+                                       hint=target.adapter.connect_hint(target.cfg)) as handle:
+                if not is_success(handle.status):
+                    refusal = HttpResponse(handle.status, handle.headers, b"".join(handle.chunks()), http_req.url)
+                    if last or not _resend(target, req, refusal):
+                        raise upstream_error(target, refusal)
+                    continue
+                run.opened(handle.headers)
+                chunks = handle.chunks()
+                try:
+                    for chunk in chunks:
+                        yield from run.feed(chunk)
+                        if run.done is not None:   # complete: leaving closes this connection unless its body ended too
+                            _read_tail_sync(handle.bounded, chunks)
+                            break
+                except CloverleafError as exc:
+                    run.broke(exc)
+                    raise
+            break
         yield from run.closed()
 
     async def astream(self, target: Target, req: ChatRequest) -> AsyncIterator[StreamEvent]:
         req = self._for_target(target, req, stream=True)
         req = await self._aresolve_attachments(target, req)
-        if (http_req := self._build_chat(target, req)) and target.adapter.bearer_source(target.cfg):
-            http_req = await aauthorized(http_req, target, self.transport)   # Vertex: no coroutine otherwise
-        run = _StreamRun(self, target, req)
-        async with self.transport.astream(http_req, max_retries=target.cfg.max_retries,
-                                          hint=target.adapter.connect_hint(target.cfg)) as handle:
-            if not is_success(handle.status):
-                body = b"".join([c async for c in handle.chunks()])
-                raise run.error(handle.status, handle.headers, body, http_req.url)
-            run.opened(handle.headers)
-            chunks = handle.chunks()
-            try:
-                async for chunk in chunks:
-                    for ev in run.feed(chunk):
-                        yield ev
-                    if run.done is not None:   # complete, whatever the connection does next
-                        await _read_tail(chunks)
-                        break
-            except CloverleafError as exc:
-                run.broke(exc)
-                raise
+        for last in (False, True):
+            if (http_req := self._build_chat(target, req)) and target.adapter.bearer_source(target.cfg):
+                http_req = await aauthorized(http_req, target, self.transport)   # Vertex: no coroutine otherwise
+            run = _StreamRun(self, target, req)
+            async with self.transport.astream(http_req, max_retries=target.cfg.max_retries,
+                                              hint=target.adapter.connect_hint(target.cfg)) as handle:
+                if not is_success(handle.status):
+                    body = b"".join([c async for c in handle.chunks()])
+                    refusal = HttpResponse(handle.status, handle.headers, body, http_req.url)
+                    if last or not _resend(target, req, refusal):
+                        raise upstream_error(target, refusal)
+                    continue
+                run.opened(handle.headers)
+                chunks = handle.chunks()
+                try:
+                    async for chunk in chunks:
+                        for ev in run.feed(chunk):
+                            yield ev
+                        if run.done is not None:   # complete, whatever the connection does next
+                            await _read_tail(chunks)
+                            break
+                except CloverleafError as exc:
+                    run.broke(exc)
+                    raise
+            break
         for ev in run.closed():
             yield ev
 
@@ -529,6 +546,12 @@ TAIL_GRACE_SECONDS = 0.25
 _OPERATION_WORDS = {"chat": "chat", "embeddings": "embeddings", "images": "image generation"}
 
 
+def _resend(target: Target, req: ChatRequest, resp: HttpResponse) -> bool:
+    """Whether ``resp``, an upstream's refusal of ``req``, taught the adapter what to leave out
+    of the request built anew (:meth:`~.providers.base.Adapter.resend_after`)."""
+    return not is_success(resp.status) and target.adapter.resend_after(resp, req, target.cfg)
+
+
 def _require_operation(target: Target, operation: str) -> None:
     """A base_url given as a full endpoint URL serves that one operation; refuse the others
     instead of appending their path to it."""
@@ -603,9 +626,6 @@ class _StreamRun:
         self.headers: dict[str, str] = {}
         #: The decoder's terminal event once it came: the answer is whole, and reading stops.
         self.done: StreamEvent | None = None
-
-    def error(self, status: int, headers: dict[str, str], body: bytes, url: str) -> ProviderError:
-        return upstream_error(self.target, HttpResponse(status, headers, body, url))
 
     def opened(self, headers: dict[str, str]) -> None:
         self.headers = headers

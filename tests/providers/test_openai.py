@@ -24,6 +24,7 @@ from cloverleaf._types import (
     ToolChoice,
     ToolResult,
 )
+from cloverleaf.streams.call_ids import made_up_call_id
 from tests.providers._openai_replay import PA, adapter, config, interaction, replay_chat
 
 OA = f"{PA}/test_openai"
@@ -124,11 +125,13 @@ def test_attachment_answers(path: str, expected: str) -> None:
 
 
 def test_missing_tool_call_id_is_generated() -> None:
-    """Gemini's OpenAI-compatible endpoint sends ``"id": ""``; we must still give an id."""
+    """Gemini's OpenAI-compatible endpoint sends ``"id": ""``; we must still give an id, this
+    answer's own (not ``call_0``, which every turn of a tool loop would repeat)."""
     path = f"{OA}/test_compatible_api_with_tool_calls_without_id.yaml"
     resp = replay_chat("chat_completions", path, ChatRequest("gemini-2.5-pro", [Message.user("time?")]), 0)
     [call] = resp.tool_calls
-    assert call.name == "get_current_time" and call.id == "call_0" and call.arguments == {}
+    assert call.name == "get_current_time" and call.arguments == {}
+    assert call.id == made_up_call_id("3SE-aKjdCcCEz7IPxpqjCA", 0)   # the recorded answer's id
 
 
 def test_non_chat_body_is_malformed() -> None:

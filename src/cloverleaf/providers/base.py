@@ -230,6 +230,13 @@ class Adapter:
         """What the user should start when the connection is refused (local servers)."""
         return self.spec.start_hint
 
+    def resend_after(self, refusal: HttpResponse, req: ChatRequest, cfg: ProviderConfig) -> bool:
+        """Whether the engine should build ``req`` anew and send it once more after the upstream
+        refused it with ``refusal`` (an error status, before any answer): True only when this
+        adapter learned from that refusal what its next build leaves out (Ollama: ``think``,
+        for a model without thinking). Never for any other error, which the caller gets."""
+        return False
+
     # -- helpers for subclasses ----------------------------------------------------------
     def require_inputs(self, req: ChatRequest) -> None:
         """Refuse attachment kinds this provider cannot take (the engine checks first; this

@@ -14,6 +14,7 @@ from typing import Any
 
 from .._types import StreamEvent, Usage
 from ..providers.anthropic.citations import citation_json
+from ..streams.call_ids import made_up_call_id
 from . import signed_call_ids
 from .anthropic_wire import context_management_json, matched_stop_sequence, stop_reason, usage_json
 from .http_io import dumps_text, tally_usage
@@ -144,7 +145,8 @@ class MessageStreamEncoder:
         index = self._tools.get(key)
         if index is None:
             out += self._close()
-            call_id = signed_call_ids.signed_id(ev.id or f"toolu_{len(self._tools)}", ev.extra)
+            call_id = ev.id or made_up_call_id(self._message_id, len(self._tools))   # (an engine's stream has every id)
+            call_id = signed_call_ids.signed_id(call_id, ev.extra)
             block = {"type": "tool_use", "id": call_id, "name": ev.name or "", "input": {}}
             index, start = self._begin(dumps_text(block))
             self._tools[key] = index

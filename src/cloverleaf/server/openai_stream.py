@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._types import StreamEvent, Usage
+from ..streams.call_ids import made_up_call_id
 from . import signed_call_ids
 from .http_io import dumps_text, tally_usage
 from .openai_wire import OPENAI_FINISH_REASONS, finish_reason, search_sources, sources_and_images, usage_json
@@ -37,9 +38,11 @@ class ChatChunkEncoder:
     the usage chunk when asked for, and ``data: [DONE]``.
     """
 
-    __slots__ = ("_head", "_tail", "_include_usage", "_tool_index", "_sources", "_extras", "usage", "finish_reason")
+    __slots__ = ("_id", "_head", "_tail", "_include_usage", "_tool_index", "_sources", "_extras", "usage",
+                 "finish_reason")
 
     def __init__(self, *, response_id: str, model: str, created: int, include_usage: bool) -> None:
+        self._id = response_id
         self._head = (f'data: {{"id":{dumps_text(response_id)},"object":"chat.completion.chunk","created":{created},'
                       f'"model":{dumps_text(model)},"choices":')
         self._tail = "}\n\n"
@@ -91,7 +94,9 @@ class ChatChunkEncoder:
         call: dict[str, Any]
         if index is None:
             index = self._tool_index[key] = len(self._tool_index)
-            call = {"index": index, "id": signed_call_ids.signed_id(ev.id or f"call_{index}", ev.extra),
+            # (an engine's stream has every call's id: its accumulator gives one to a call without)
+            call_id = ev.id or made_up_call_id(self._id, index)
+            call = {"index": index, "id": signed_call_ids.signed_id(call_id, ev.extra),
                     "type": "function", "function": {"name": ev.name or "", "arguments": ev.arguments or ""}}
             extra_content = signed_call_ids.google_extra_content(ev.extra)
             if extra_content:

@@ -4,7 +4,9 @@ Every provider's decoder emits the same :class:`StreamEvent` vocabulary, so one
 accumulator serves them all: text and reasoning are concatenated in order, tool-call
 deltas are joined per ``index`` into complete calls with parsed arguments, usage fields
 are merged (providers report input and output counts in different events), and the
-``done`` event supplies the finish reason.
+``done`` event supplies the finish reason. A call whose decoder gave it no id gets one unique
+to this answer (:mod:`.call_ids`), written on its first event too, so that a server relaying
+the events sends the id the answer records (which its client sends back).
 """
 
 from __future__ import annotations
@@ -24,13 +26,14 @@ from .._types import (
     ToolCall,
     Usage,
 )
+from .call_ids import answer_salt, made_up_call_id
 
 
 class _PendingCall:
     __slots__ = ("id", "name", "args", "extra")
 
-    def __init__(self) -> None:
-        self.id: str | None = None
+    def __init__(self, call_id: str) -> None:
+        self.id = call_id
         self.name: str | None = None
         self.args: list[str] = []
         self.extra: dict[str, Any] | None = None
@@ -40,7 +43,7 @@ class StreamAccumulator:
     """Feed it every event with :meth:`add`; call :meth:`response` at the end."""
 
     __slots__ = ("_parts", "_calls", "_usage", "finish_reason", "raw_finish_reason", "model",
-                 "response_id", "done", "_provider", "_reasoning_provider", "extra", "_block")
+                 "response_id", "done", "_provider", "_reasoning_provider", "extra", "_block", "_salt")
 
     def __init__(self, model: str, provider: str, reasoning_provider: str | None = None) -> None:
         # parts in arrival order; consecutive text/reasoning deltas extend the last part
@@ -60,6 +63,8 @@ class StreamAccumulator:
         self.extra: dict[str, Any] = {}
         #: The provider's block index of the last text part (see :meth:`_text`).
         self._block: int | None = None
+        #: What makes the ids of calls that came without one this answer's (made at the first).
+        self._salt: str | None = None
 
     @property
     def has_output(self) -> bool:
@@ -96,10 +101,10 @@ class StreamAccumulator:
             index = ev.index if ev.index is not None else len(self._calls)
             call = self._calls.get(index)
             if call is None:
-                call = self._calls[index] = _PendingCall()
+                call = self._calls[index] = _PendingCall(ev.id or self._made_up_id(index))
                 self._parts.append(call)
-            if ev.id:
-                call.id = ev.id
+                # what relays the stream (the server) sends the id this answer records
+                ev.id = call.id
             if ev.name:
                 call.name = ev.name
             if ev.arguments:
@@ -123,6 +128,12 @@ class StreamAccumulator:
                 self.extra.update(ev.extra)
             if ev.usage is not None:
                 self._merge_usage(ev.usage)
+
+    def _made_up_id(self, index: int) -> str:
+        """An id for a call whose decoder gave none, unique to this answer (see
+        :mod:`.call_ids`); the OpenAI decoder makes its own, from the answer's id."""
+        self._salt = self._salt or answer_salt()
+        return made_up_call_id(self._salt, index)
 
     def _text(self, ev: StreamEvent) -> None:
         """Text extends the last text part, except that text carrying different provider extras
@@ -179,11 +190,11 @@ class StreamAccumulator:
 
     def response(self) -> ChatResponse:
         parts: list[Part] = []
-        for i, p in enumerate(self._parts):
+        for p in self._parts:
             if isinstance(p, _PendingCall):
                 raw = "".join(p.args)
                 parts.append(ToolCall(
-                    id=p.id or f"call_{i}",
+                    id=p.id,
                     name=p.name or "",
                     arguments=parse_arguments(raw),
                     raw_arguments=raw,

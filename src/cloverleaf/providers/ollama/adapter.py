@@ -16,7 +16,11 @@ It has no ``tool_choice`` either: ``none`` omits the tools, ``tool`` narrows the
 named one; ``required`` cannot be enforced and is sent as ``auto`` (invalid choices are
 refused as everywhere, see ``_common``). Reasoning is ``think``: a token budget cannot be
 expressed and only switches thinking on; an effort is passed as a level to models that take
-one (gpt-oss). Images go inline as
+one (gpt-oss). A model without thinking (``llama3.1``) is answered with Ollama's 400 ("\"llama3.1\"
+does not support thinking"): the call is sent once more without ``think`` and the model is
+remembered per server (:class:`.thinking.NoThinkingModels`), so a client that always asks for
+thinking (Claude Code, a ``reasoning`` set once for many models) gets the model's plain answer,
+as a model without thinking gives. Images go inline as
 base64; PDF and audio input are not supported. Embeddings use ``POST /api/embed``
 (the older ``/api/embeddings`` reply shape is parsed too).
 """
@@ -54,6 +58,7 @@ from .._common import checked_tool_choice, read_json
 from ..base import Adapter, ProviderConfig, base_url_join, generic_error_fields, single, split_query, with_query
 from ..extra_tools import with_extra_tools
 from .parse import finish_reason, reply_salt, tool_call, usage
+from .thinking import NoThinkingModels, says_no_thinking
 
 if TYPE_CHECKING:
     from ..base import StreamDecoder
@@ -92,6 +97,7 @@ class OllamaAdapter(Adapter):
     def __init__(self, spec: Any) -> None:
         super().__init__(spec)
         self._openai_adapter: Adapter | None = None
+        self._no_thinking = NoThinkingModels()
 
     # -- which API ---------------------------------------------------------------------
     def api_for(self, model: str, cfg: ProviderConfig) -> str:
@@ -149,7 +155,7 @@ class OllamaAdapter(Adapter):
         options = self.options(req, cfg)
         if options:
             body["options"] = options
-        if req.reasoning is not None:
+        if req.reasoning is not None and not self._no_thinking.has(native_base(cfg.base_url), req.model):
             body["think"] = think_value(req)
         if "keep_alive" in cfg.extra:
             body["keep_alive"] = cfg.extra["keep_alive"]
@@ -309,6 +315,15 @@ class OllamaAdapter(Adapter):
     def connect_hint(self, cfg: ProviderConfig) -> str | None:
         return self.spec.start_hint or "start it with `ollama serve`"
 
+    def resend_after(self, refusal: HttpResponse, req: ChatRequest, cfg: ProviderConfig) -> bool:
+        """Once more without ``think`` after Ollama's 400 for a model without thinking (and that
+        model remembered, for the calls after): only that exact refusal of a native call that
+        sent ``think``; any other 400 is the caller's."""
+        if req.reasoning is None or self.api_for(req.model, cfg) != NATIVE or not says_no_thinking(refusal):
+            return False
+        self._no_thinking.add(native_base(cfg.base_url), req.model)
+        return True   # (the engine sends it once more at most)
+
 
 # --------------------------------------------------------------------------- helpers
 
@@ -344,9 +359,13 @@ def openai_base(base_url: str) -> str:
 
 
 def think_value(req: ChatRequest) -> bool | str:
-    """``think``: a level for models that take one (gpt-oss), else a boolean."""
+    """``think``: a level for models that take one (gpt-oss), else a boolean: false for
+    ``reasoning=0`` (no thinking where it can be turned off, which Ollama's models allow; a
+    model without thinking takes ``false`` too), true for any other ask."""
     cfg = req.reasoning
     assert cfg is not None
+    if cfg.budget_tokens == 0 and cfg.effort is None:
+        return False
     if cfg.effort and "gpt-oss" in req.model.lower():
         return "low" if cfg.effort == "minimal" else cfg.effort
     return True

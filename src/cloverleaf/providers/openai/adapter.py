@@ -41,6 +41,7 @@ from ..._types import (
     Usage,
 )
 from ...streams.accumulate import arguments_text, parse_arguments
+from ...streams.call_ids import answer_salt, made_up_call_id
 from .._common import read_json
 from ..base import Adapter, ProviderConfig, base_url_join, single
 from . import reasoning_details
@@ -166,7 +167,7 @@ class OpenAIAdapter(Adapter):
             # OpenRouter: the upstream failed after generation started (finish_reason "error")
             raise self.stream_error({"error": choice["error"]}, model)
         self.check_finish(raw_finish, model)
-        parts = self._message_parts(message)
+        parts = self._message_parts(message, data.get("id"))
         finish = normalise_finish(raw_finish)
         extra = self.chunk_extra(data) or {}
         _sources_and_audio(message, parts, extra)
@@ -187,8 +188,11 @@ class OpenAIAdapter(Adapter):
                                       extra=extra),
         )
 
-    def _message_parts(self, message: dict[str, Any]) -> list[Part]:
+    def _message_parts(self, message: dict[str, Any], answer_id: Any) -> list[Part]:
+        """The answer's parts; a tool call sent without an id gets one made from ``answer_id`` and
+        its index, as the stream decoder makes it (:mod:`cloverleaf.streams.call_ids`)."""
         parts: list[Part] = []
+        salt: str | None = None
         text = reasoning_text(message)
         signature, redacted = reasoning_extras(message)
         details = reasoning_details.received(message)
@@ -209,8 +213,12 @@ class OpenAIAdapter(Adapter):
         for i, call in enumerate(message.get("tool_calls") or ()):
             fn = call.get("function") or {}
             raw = arguments_text(fn.get("arguments")) or ""  # a few servers send the object, not a JSON string
-            parts.append(ToolCall(id=call.get("id") or f"call_{i}", name=fn.get("name") or "",
-                                  arguments=parse_arguments(raw), raw_arguments=raw))
+            call_id = call.get("id")
+            if not call_id:
+                salt = salt or answer_salt(answer_id)
+                call_id = made_up_call_id(salt, i)
+            parts.append(ToolCall(id=call_id, name=fn.get("name") or "", arguments=parse_arguments(raw),
+                                  raw_arguments=raw))
         return parts
 
     def stream_decoder(self, req: ChatRequest) -> OpenAIStreamDecoder:

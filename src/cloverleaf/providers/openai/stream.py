@@ -14,7 +14,9 @@ JSON parse per event), this module only knows what a ``chat.completion.chunk`` m
   free index: SGLang and some vLLM builds send every parallel call whole at ``index`` 0, each
   with its own id, which would otherwise be merged into one call with broken arguments.
   Servers that send the id only on a call's first fragment, or repeat it on every one, are
-  read as before.
+  read as before. A call begun without an id (Gemini's endpoint sends none) gets one made from
+  the answer's id and the call's index, as the whole answer's parser makes it
+  (:mod:`cloverleaf.streams.call_ids`), on its first fragment.
 - ``usage`` may come in the final choice-less chunk (OpenAI, Azure), in the finish chunk
   (Groq, Mistral; Groq puts it only under ``x_groq.usage`` when ``stream_options`` is not
   sent) or after it (OpenRouter); every one becomes a ``usage`` event.
@@ -35,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..._errors import MalformedResponseError, ProviderError
 from ..._types import FinishReason, StreamEvent, Usage
 from ...streams.accumulate import arguments_text
+from ...streams.call_ids import answer_salt, made_up_call_id
 from ...streams.sse_json import JSONEventDecoder
 from . import reasoning_details
 from .answer_extras import StreamedAudio, annotation_citations
@@ -160,7 +163,8 @@ class OpenAIStreamDecoder(JSONEventDecoder):
     """One stream's state. ``feed`` any bytes; ``close`` at end of input."""
 
     __slots__ = ("_host", "_model", "_id", "_raw_finish", "_done", "_seen_chunk", "_next_index",
-                 "_last_index", "_extra", "_fallback_model", "_call_ids", "_moved", "_audio", "_said")
+                 "_last_index", "_extra", "_fallback_model", "_call_ids", "_moved", "_audio", "_said",
+                 "_opened", "_salt")
 
     def __init__(self, host: _Host, req: ChatRequest) -> None:
         super().__init__()
@@ -176,6 +180,9 @@ class OpenAIStreamDecoder(JSONEventDecoder):
         #: (both made at the first tool call: a text stream never builds them)
         self._call_ids: dict[int, str] | None = None
         self._moved: dict[int, int] | None = None
+        #: the calls begun so far (our indexes), and what makes their made-up ids this answer's
+        self._opened: set[int] | None = None
+        self._salt: str | None = None
         self._extra: dict[str, Any] = {}
         self._fallback_model = req.model
         #: a spoken answer's pieces (made at the first one), and whether ``content`` text came
@@ -285,6 +292,13 @@ class OpenAIStreamDecoder(JSONEventDecoder):
             index = self._call_index(index, call_id)
         self._last_index = index
         self._next_index = max(self._next_index, index + 1)
+        if self._opened is None:
+            self._opened = set()
+        if index not in self._opened:
+            self._opened.add(index)
+            if call_id is None:   # a call begun without an id: ours, on its first fragment, for all to relay
+                self._salt = self._salt or answer_salt(self._id)
+                call_id = made_up_call_id(self._salt, index)
         fn = call.get("function") or {}
         return StreamEvent(
             "tool_call_delta",

@@ -34,6 +34,7 @@ from typing import Any
 from ..._jsoncodec import utf8_replacing
 from ..._types import Reasoning, StreamEvent, ToolCall, Usage
 from ...providers.openai.responses_messages import ITEM_ID
+from ...streams.call_ids import made_up_call_id
 from ..http_io import dumps_text, tally_usage
 from .client_tools import InputStream, custom_input
 from .items import (
@@ -240,8 +241,9 @@ class ResponsesStreamEncoder:
                 out += self._close()
             kind = self._req.names.item_type(ev.name or "")
             item_id = call_item_id((ev.extra or {}).get(ITEM_ID) or new_item_id(kind), ev.extra)
-            item = self._req.names.call_item(item_id, ToolCall(ev.id or f"call_{len(self._calls)}", ev.name or "",
-                                                               {}, raw_arguments=""), "in_progress")
+            call_id = ev.id or made_up_call_id(self._id, len(self._calls))
+            item = self._req.names.call_item(item_id, ToolCall(call_id, ev.name or "", {}, raw_arguments=""),
+                                             "in_progress")
             call = self._calls[key] = _Call(item, len(self._output) + len(self._open_calls))
             self._open_calls.append(call)
             self._open = item
