@@ -49,6 +49,10 @@ DEFAULT_MAX_CONNECTIONS = 64
 DEFAULT_POOL_TIMEOUT_SECONDS = 20.0
 #: An open budget reservation whose process died is given back after this long.
 RESERVATION_TTL_SECONDS = 3600.0
+#: Breakers the shared hash holds before those that no longer matter are let go (as many as
+#: MemoryState's ``MAX_TRACKED``): callers allowed "provider/*" name a new target with every model
+#: name they try, and one that fails once while its upstream is down would otherwise stay for good.
+MAX_BREAKERS = 10_000
 #: Window key names kept built per process: as many as the router keeps resolutions (each model
 #: name a caller tries brings its target's windows; a name not called for a while is rebuilt).
 MAX_KEY_NAMES = 4096
@@ -85,6 +89,9 @@ class RedisState(StateBackend):
         self._clients: dict[asyncio.AbstractEventLoop, Any] = {}
         self._lock = threading.Lock()
         self._breakers_key = f"{self._prefix}circuits"
+        # the hash, the sets of when its failing and open breakers stop mattering, its scan cursor
+        self._circuit_keys = [self._breakers_key, f"{self._prefix}circuits:failing",
+                              f"{self._prefix}circuits:open", f"{self._prefix}circuits:scan"]
         self._latency_key = f"{self._prefix}latency"
         # bucket/budget key -> Redis key(s), built once per key rather than once per call
         self._window_keys: dict[str, tuple[str, str]] = {}
@@ -211,10 +218,10 @@ class RedisState(StateBackend):
             args.append("-1")
         else:
             policy = attempt.policy
-            keys.append(self._breakers_key)
+            keys += self._circuit_keys
             args += [str(len(attempt.buckets)), attempt.key, "1" if policy.enabled else "0",
                      _num(policy.cooldown_seconds), _num(policy.probe_timeout_seconds),
-                     str(self._breaker_ttl_ms(policy)), _num(attempt.max_wait), attempt_id]
+                     str(self._breaker_ttl_ms(policy)), _num(attempt.max_wait), attempt_id, str(MAX_BREAKERS)]
             for b in attempt.buckets:
                 keys += self._window_key(b.key)
                 args += [_num(b.limit), _num(b.amount), _num(b.max_wait)]
@@ -289,19 +296,21 @@ class RedisState(StateBackend):
 
     # -- circuit breakers -------------------------------------------------------------
     async def breaker_acquire(self, key: str, now: float, policy: BreakerPolicy) -> BreakerDecision:
-        allowed, probe, retry_after = await self._run("breaker_acquire", [self._breakers_key], [
+        allowed, probe, retry_after = await self._run("breaker_acquire", self._circuit_keys, [
             key, _num(now), "1" if policy.enabled else "0", str(policy.failure_threshold),
-            _num(policy.cooldown_seconds), _num(policy.probe_timeout_seconds), str(self._breaker_ttl_ms(policy))])
+            _num(policy.cooldown_seconds), _num(policy.probe_timeout_seconds), str(self._breaker_ttl_ms(policy)),
+            str(MAX_BREAKERS)])
         return BreakerDecision(bool(allowed), bool(probe), float(retry_after) if retry_after != "" else None)
 
     async def breaker_record(self, key: str, ok: bool, now: float, policy: BreakerPolicy,
                              error: str | None = None, probe: bool = False,
                              retry_after: float | None = None) -> BreakerSnapshot:
         cooldown = opening_cooldown(retry_after, policy)
-        encoded = await self._run("breaker_record", [self._breakers_key], [
+        encoded = await self._run("breaker_record", self._circuit_keys, [
             key, "1" if ok else "0", _num(now), str(policy.failure_threshold), str(self._breaker_ttl_ms(policy)),
             "0" if error is None else "1", error or "", "1" if probe and policy.enabled else "0",
-            "" if cooldown is None else _num(cooldown)])
+            "" if cooldown is None else _num(cooldown), _num(policy.cooldown_seconds),
+            _num(policy.probe_timeout_seconds), str(MAX_BREAKERS)])
         return _decode_breaker(encoded)
 
     async def breaker_abandon(self, key: str) -> None:
