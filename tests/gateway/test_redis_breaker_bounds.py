@@ -111,3 +111,19 @@ async def test_the_keys_that_bound_the_hash_are_namespaced_and_expire(monkeypatc
         assert keys == sorted(f"{prefix}circuits{part}" for part in ("", ":failing", ":open", ":scan"))
         client = state._client()
         assert all(0 < ttl <= 86_400_000 for ttl in [await client.pttl(k) for k in keys])
+
+
+async def test_latency_averages_of_names_tried_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each name that answered once left its average in the shared latency hash for good; a new
+    one finding it full empties it (as memory does: routing relearns them), a known one is folded."""
+    monkeypatch.setattr(redis_state_module, "MAX_LATENCIES", 50)
+    policy = BreakerPolicy()
+    async with redis_state() as state:
+        for i in range(300):
+            if i % 2:
+                await state.record_latency(f"mylab/m{i}", 20.0)
+            else:
+                await state.finish(None, {}, 0.0, None, {}, f"mylab/m{i}", float(i), policy, 20.0)
+        assert len(await state._client().hgetall(state._latency_key)) <= 50
+        await state.record_latency("mylab/m299", 40.0)
+        assert await state.latencies(["mylab/m299"]) == {"mylab/m299": pytest.approx(0.3 * 40.0 + 0.7 * 20.0)}

@@ -53,6 +53,8 @@ RESERVATION_TTL_SECONDS = 3600.0
 #: MemoryState's ``MAX_TRACKED``): callers allowed "provider/*" name a new target with every model
 #: name they try, and one that fails once while its upstream is down would otherwise stay for good.
 MAX_BREAKERS = 10_000
+#: Latency averages the shared hash holds before a new target's empties it (MemoryState's too).
+MAX_LATENCIES = 10_000
 #: Window key names kept built per process: as many as the router keeps resolutions (each model
 #: name a caller tries brings its target's windows; a name not called for a while is rebuilt).
 MAX_KEY_NAMES = 4096
@@ -275,7 +277,8 @@ class RedisState(StateBackend):
             keys += self._window_key(key)
             args += [str(index), _num(attempt_amounts[key]) if key in attempt_amounts else ""]
         keys += [self._breakers_key, self._latency_key]
-        args += [target, str(self._breaker_ttl_ms(policy)), _num(latency_ms), _num(LATENCY_ALPHA), str(self._idle_ttl_ms)]
+        args += [target, str(self._breaker_ttl_ms(policy)), _num(latency_ms), _num(LATENCY_ALPHA), str(self._idle_ttl_ms),
+                 str(MAX_LATENCIES)]
         await self._run("finish", keys, args)
 
     async def budget_seed(self, key: str, spent: float) -> None:
@@ -326,7 +329,7 @@ class RedisState(StateBackend):
     # -- latency averages -------------------------------------------------------------
     async def record_latency(self, key: str, latency_ms: float, alpha: float = LATENCY_ALPHA) -> None:
         await self._run("record_latency", [self._latency_key],
-                        [key, _num(latency_ms), _num(alpha), str(self._idle_ttl_ms)])
+                        [key, _num(latency_ms), _num(alpha), str(self._idle_ttl_ms), str(MAX_LATENCIES)])
 
     async def latencies(self, keys: Sequence[str]) -> dict[str, float]:
         if not keys:

@@ -29,7 +29,9 @@ Storage, under the configured prefix ``P``:
   lets a few such records go — a page at a time, never a walk of the whole hash. The records keep
   their format, so replicas of the version before these sets read them, and theirs (in no set)
   are judged by their own fields when met.
-- ``P latency``: a hash, target → moving average (ms).
+- ``P latency``: a hash, target → moving average (ms); a new target finding it full (the cap is
+  an argument) empties it first, as ``MemoryState`` does: averages only steer routing, which
+  relearns them.
 - ``P b:<scope>|<period>``: a hash ``{spent, reserved}`` — one budget counter (dollars), seeded
   from the store's ledger when absent (``budget_seed``), raised to it when a budget starts to
   apply to earlier spend (``budget_raise``); idle TTL per period (none for ``total``).
@@ -338,6 +340,11 @@ local function breakers_trim(c, field, now, cooldown, probe_timeout)
   end
 end
 
+-- a new target's average finding the latency hash full (cap: integer text) empties it first
+local function latency_keep_room(latency, old, cap)
+  if not old and redis.call('HLEN', latency) >= tonumber(cap) then redis.call('DEL', latency) end
+end
+
 -- breaker.on_acquire, saved; returns allowed 0/1, probe 0/1, retry_after ('' when none)
 local function breaker_take(c, field, now, enabled, cooldown, probe_timeout)
   breakers_trim(c, field, now, cooldown, probe_timeout)
@@ -505,7 +512,7 @@ return 1
 # KEYS: as CLOSE's, then per attempt bucket its window list and hash, then the breakers and
 # latency hashes. ARGV: as CLOSE's (ticket '' when the call took nothing; per-hold costs too), then the attempt
 # ticket, na, per attempt bucket (absolute index, amount or ''), then target, breaker_ttl_ms,
-# latency_ms, alpha, latency_ttl_ms.
+# latency_ms, alpha, latency_ttl_ms, latency cap.
 FINISH = _PRELUDE + r"""
 local ticket, nb, nh, cost = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
 for i = 1, nb do
@@ -525,6 +532,7 @@ local sample, alpha = num(ARGV[t + 2]), num(ARGV[t + 3])
 local old = redis.call('HGET', latency, target)
 local average = sample
 if old then average = alpha * sample + (1 - alpha) * num(old) end
+latency_keep_room(latency, old, ARGV[t + 5])
 redis.call('HSET', latency, target, fmt(average))
 redis.call('PEXPIRE', latency, ARGV[t + 4])
 return 1
@@ -614,12 +622,13 @@ end
 return 1
 """
 
-# KEYS: latency hash. ARGV: target, latency_ms, alpha, ttl_ms. Returns the new average.
+# KEYS: latency hash. ARGV: target, latency_ms, alpha, ttl_ms, cap. Returns the new average.
 RECORD_LATENCY = _PRELUDE + r"""
 local latency, alpha = num(ARGV[2]), num(ARGV[3])
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 local average = latency
 if old then average = alpha * latency + (1 - alpha) * num(old) end
+latency_keep_room(KEYS[1], old, ARGV[5])
 redis.call('HSET', KEYS[1], ARGV[1], fmt(average))
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return fmt(average)
