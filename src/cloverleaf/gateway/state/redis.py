@@ -49,6 +49,12 @@ DEFAULT_MAX_CONNECTIONS = 64
 DEFAULT_POOL_TIMEOUT_SECONDS = 20.0
 #: An open budget reservation whose process died is given back after this long.
 RESERVATION_TTL_SECONDS = 3600.0
+#: Breakers the shared hash holds before those that no longer matter are let go (as many as
+#: MemoryState's ``MAX_TRACKED``): callers allowed "provider/*" name a new target with every model
+#: name they try, and one that fails once while its upstream is down would otherwise stay for good.
+MAX_BREAKERS = 10_000
+#: Latency averages the shared hash holds before a new target's empties it (MemoryState's too).
+MAX_LATENCIES = 10_000
 #: Window key names kept built per process: as many as the router keeps resolutions (each model
 #: name a caller tries brings its target's windows; a name not called for a while is rebuilt).
 MAX_KEY_NAMES = 4096
@@ -85,6 +91,9 @@ class RedisState(StateBackend):
         self._clients: dict[asyncio.AbstractEventLoop, Any] = {}
         self._lock = threading.Lock()
         self._breakers_key = f"{self._prefix}circuits"
+        # the hash, the sets of when its failing and open breakers stop mattering, its scan cursor
+        self._circuit_keys = [self._breakers_key, f"{self._prefix}circuits:failing",
+                              f"{self._prefix}circuits:open", f"{self._prefix}circuits:scan"]
         self._latency_key = f"{self._prefix}latency"
         # bucket/budget key -> Redis key(s), built once per key rather than once per call
         self._window_keys: dict[str, tuple[str, str]] = {}
@@ -211,10 +220,10 @@ class RedisState(StateBackend):
             args.append("-1")
         else:
             policy = attempt.policy
-            keys.append(self._breakers_key)
+            keys += self._circuit_keys
             args += [str(len(attempt.buckets)), attempt.key, "1" if policy.enabled else "0",
                      _num(policy.cooldown_seconds), _num(policy.probe_timeout_seconds),
-                     str(self._breaker_ttl_ms(policy)), _num(attempt.max_wait), attempt_id]
+                     str(self._breaker_ttl_ms(policy)), _num(attempt.max_wait), attempt_id, str(MAX_BREAKERS)]
             for b in attempt.buckets:
                 keys += self._window_key(b.key)
                 args += [_num(b.limit), _num(b.amount), _num(b.max_wait)]
@@ -268,7 +277,8 @@ class RedisState(StateBackend):
             keys += self._window_key(key)
             args += [str(index), _num(attempt_amounts[key]) if key in attempt_amounts else ""]
         keys += [self._breakers_key, self._latency_key]
-        args += [target, str(self._breaker_ttl_ms(policy)), _num(latency_ms), _num(LATENCY_ALPHA), str(self._idle_ttl_ms)]
+        args += [target, str(self._breaker_ttl_ms(policy)), _num(latency_ms), _num(LATENCY_ALPHA), str(self._idle_ttl_ms),
+                 str(MAX_LATENCIES)]
         await self._run("finish", keys, args)
 
     async def budget_seed(self, key: str, spent: float) -> None:
@@ -289,19 +299,21 @@ class RedisState(StateBackend):
 
     # -- circuit breakers -------------------------------------------------------------
     async def breaker_acquire(self, key: str, now: float, policy: BreakerPolicy) -> BreakerDecision:
-        allowed, probe, retry_after = await self._run("breaker_acquire", [self._breakers_key], [
+        allowed, probe, retry_after = await self._run("breaker_acquire", self._circuit_keys, [
             key, _num(now), "1" if policy.enabled else "0", str(policy.failure_threshold),
-            _num(policy.cooldown_seconds), _num(policy.probe_timeout_seconds), str(self._breaker_ttl_ms(policy))])
+            _num(policy.cooldown_seconds), _num(policy.probe_timeout_seconds), str(self._breaker_ttl_ms(policy)),
+            str(MAX_BREAKERS)])
         return BreakerDecision(bool(allowed), bool(probe), float(retry_after) if retry_after != "" else None)
 
     async def breaker_record(self, key: str, ok: bool, now: float, policy: BreakerPolicy,
                              error: str | None = None, probe: bool = False,
                              retry_after: float | None = None) -> BreakerSnapshot:
         cooldown = opening_cooldown(retry_after, policy)
-        encoded = await self._run("breaker_record", [self._breakers_key], [
+        encoded = await self._run("breaker_record", self._circuit_keys, [
             key, "1" if ok else "0", _num(now), str(policy.failure_threshold), str(self._breaker_ttl_ms(policy)),
             "0" if error is None else "1", error or "", "1" if probe and policy.enabled else "0",
-            "" if cooldown is None else _num(cooldown)])
+            "" if cooldown is None else _num(cooldown), _num(policy.cooldown_seconds),
+            _num(policy.probe_timeout_seconds), str(MAX_BREAKERS)])
         return _decode_breaker(encoded)
 
     async def breaker_abandon(self, key: str) -> None:
@@ -317,7 +329,7 @@ class RedisState(StateBackend):
     # -- latency averages -------------------------------------------------------------
     async def record_latency(self, key: str, latency_ms: float, alpha: float = LATENCY_ALPHA) -> None:
         await self._run("record_latency", [self._latency_key],
-                        [key, _num(latency_ms), _num(alpha), str(self._idle_ttl_ms)])
+                        [key, _num(latency_ms), _num(alpha), str(self._idle_ttl_ms), str(MAX_LATENCIES)])
 
     async def latencies(self, keys: Sequence[str]) -> dict[str, float]:
         if not keys:

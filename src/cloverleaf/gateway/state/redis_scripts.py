@@ -20,7 +20,18 @@ Storage, under the configured prefix ``P``:
   this opening's, when ``Retry-After`` made it shorter than the policy's; blank otherwise). The
   hash was ``P breakers`` before the cooldown field: a new name, so replicas of both versions
   in one rolling upgrade never read each other's records (breakers are short-lived state).
-- ``P latency``: a hash, target → moving average (ms).
+  ``P circuits:failing`` and ``P circuits:open``: sorted sets, target → when its breaker stops
+  mattering (failing-but-closed: a cooldown after its last failure; open: its cooldown's end;
+  half-open: its probe's timeout), kept by every script that writes a breaker that is not clean;
+  ``P circuits:scan``: an HSCAN cursor over the hash. Together they bound the hash as
+  ``MemoryState`` bounds its table (``breakers_trim``): a target never seen behaves as one whose
+  breaker no longer matters, so once the hash holds the cap, each write that may add a target first
+  lets a few such records go — a page at a time, never a walk of the whole hash. The records keep
+  their format, so replicas of the version before these sets read them, and theirs (in no set)
+  are judged by their own fields when met.
+- ``P latency``: a hash, target → moving average (ms); a new target finding it full (the cap is
+  an argument) empties it first, as ``MemoryState`` does: averages only steer routing, which
+  relearns them.
 - ``P b:<scope>|<period>``: a hash ``{spent, reserved}`` — one budget counter (dollars), seeded
   from the store's ledger when absent (``budget_seed``), raised to it when a budget starts to
   apply to earlier spend (``budget_raise``); idle TTL per period (none for ``total``).
@@ -29,7 +40,7 @@ Storage, under the configured prefix ``P``:
   is given back by the next admission after ``RESERVATION_TTL`` instead of holding the budget
   for ever — also once Redis has expired the set itself (``hold_sweep``).
 
-The two hashes get an idle TTL renewed on every write.
+The two hashes (and the breakers' sets and cursor) get an idle TTL renewed on every write.
 """
 
 from __future__ import annotations
@@ -214,17 +225,22 @@ local function close_holds(nb, nh, ticket, cost)
   return per * nh
 end
 
-local function load_breaker(hash, field)
-  local raw = redis.call('HGET', hash, field)
-  if not raw then return nil end
+local function decode_breaker(raw)
   local state, failures, opened, probe, cooldown, has_error, err =
     string.match(raw, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|(.*)$')
+  if not state or not tonumber(failures) then return nil end   -- not a record: as if never written
   local b = {state = state, failures = tonumber(failures)}
   if opened ~= '' then b.opened = num(opened) end
   if probe ~= '' then b.probe = num(probe) end
   if cooldown ~= '' then b.cooldown = num(cooldown) end
   if has_error == '1' then b.error = err end
   return b
+end
+
+local function load_breaker(hash, field)
+  local raw = redis.call('HGET', hash, field)
+  if not raw then return nil end
+  return decode_breaker(raw)
 end
 
 local function closed_breaker()
@@ -248,8 +264,91 @@ local function save_breaker(hash, field, b, ttl_ms)  -- ttl_ms: integer text, or
   return encoded
 end
 
+-- The breakers hash is bounded as MemoryState's table is (``_forget_breakers``): ``c`` names it
+-- (c.hash), the sorted sets of when each breaker that is not clean stops mattering — c.failing
+-- (closed with failures) and c.open (open, half-open) —, the HSCAN cursor of c.hash (c.scan),
+-- the cap (c.cap) and the keys' idle TTL (c.ttl, integer text). A clean closed record is in no
+-- set (a healthy call writes nothing more): it may go whenever the hash is full.
+local BREAKER_SWEEP = 8   -- records looked at, and at most let go, per step of one write
+
+local function circuits(first_key, cap, ttl_ms)
+  return {hash = KEYS[first_key], failing = KEYS[first_key + 1], open = KEYS[first_key + 2],
+          scan = KEYS[first_key + 3], cap = tonumber(cap), ttl = ttl_ms}
+end
+
+-- memory._stale_at: when a breaker that is not clean stops mattering
+local function breaker_until(b, now, cooldown, probe_timeout)
+  if b.state == 'open' then return (b.opened or now) + (b.cooldown or cooldown) end
+  if b.state == 'half_open' then return (b.probe or now) + probe_timeout end
+  return now + cooldown
+end
+
+local function breaker_track(c, field, b, until_at)
+  local into, out = c.open, c.failing
+  if b.state == 'closed' then into, out = c.failing, c.open end
+  redis.call('ZADD', into, fmt(until_at), field)
+  redis.call('ZREM', out, field)
+  redis.call('PEXPIRE', into, c.ttl)
+end
+
+local function breaker_forget(c, field)
+  redis.call('ZREM', c.failing, field)
+  redis.call('ZREM', c.open, field)
+  return redis.call('HDEL', c.hash, field)
+end
+
+-- Before a write that may add ``field``, once the hash holds c.cap records: let go of the records
+-- a target never seen would behave the same as, in bounded steps — first those whose time has
+-- passed (either set, soonest first), then a page of the hash in turn (clean ones go; one no set
+-- knows, written by an older replica, is judged by its own fields: it goes, or is tracked), and
+-- if the hash is still full, those nearest to mattering no more, failing-but-closed before open.
+-- ``field`` itself is never let go here: the write that follows decides about it.
+local function breakers_trim(c, field, now, cooldown, probe_timeout)
+  local held = redis.call('HLEN', c.hash)
+  if held < c.cap then return end
+  for _, set in ipairs({c.failing, c.open}) do
+    for _, m in ipairs(redis.call('ZRANGEBYSCORE', set, '-inf', fmt(now), 'LIMIT', 0, BREAKER_SWEEP)) do
+      if m ~= field then held = held - breaker_forget(c, m) end
+    end
+  end
+  if held < c.cap then return end
+  local page = redis.call('HSCAN', c.hash, redis.call('GET', c.scan) or '0', 'COUNT', BREAKER_SWEEP)
+  redis.call('SET', c.scan, page[1], 'PX', c.ttl)
+  local records = page[2]
+  for i = 1, #records, 2 do
+    local m = records[i]
+    if m ~= field then
+      local b = decode_breaker(records[i + 1])
+      local drop = b == nil or (b.state == 'closed' and b.failures == 0)
+      if not drop and not redis.call('ZSCORE', c.failing, m) and not redis.call('ZSCORE', c.open, m) then
+        local until_at = breaker_until(b, now, cooldown, probe_timeout)
+        if until_at > now then breaker_track(c, m, b, until_at) else drop = true end
+      end
+      if drop then held = held - breaker_forget(c, m) end
+    end
+  end
+  local tries = 2 * BREAKER_SWEEP
+  for _, set in ipairs({c.failing, c.open}) do
+    while held >= c.cap and tries > 0 do
+      tries = tries - 1
+      local first = redis.call('ZRANGE', set, 0, 1)
+      local m = first[1]
+      if m == field then m = first[2] end
+      if not m then break end
+      held = held - breaker_forget(c, m)
+    end
+  end
+end
+
+-- a new target's average finding the latency hash full (cap: integer text) empties it first
+local function latency_keep_room(latency, old, cap)
+  if not old and redis.call('HLEN', latency) >= tonumber(cap) then redis.call('DEL', latency) end
+end
+
 -- breaker.on_acquire, saved; returns allowed 0/1, probe 0/1, retry_after ('' when none)
-local function breaker_take(hash, field, now, enabled, cooldown, probe_timeout, ttl_ms)
+local function breaker_take(c, field, now, enabled, cooldown, probe_timeout)
+  breakers_trim(c, field, now, cooldown, probe_timeout)
+  local hash = c.hash
   local b = load_breaker(hash, field) or closed_breaker()
   local allowed, probe, retry_after = 1, 0, ''
   if enabled and b.state ~= 'closed' then
@@ -269,7 +368,8 @@ local function breaker_take(hash, field, now, enabled, cooldown, probe_timeout, 
       end
     end
   end
-  save_breaker(hash, field, b, ttl_ms)
+  save_breaker(hash, field, b, c.ttl)
+  if probe == 1 then breaker_track(c, field, b, breaker_until(b, now, cooldown, probe_timeout)) end
   return allowed, probe, retry_after
 end
 """
@@ -306,12 +406,12 @@ return 1
 
 # One call's admission: its rate-limit buckets and its budget holds, all or nothing.
 # KEYS: per bucket its window list and hash, then per hold its counter hash and reservations set.
-# Then, optionally, the first attempt: KEYS continue with the breakers hash and per attempt
-# bucket its window list and hash.
+# Then, optionally, the first attempt: KEYS continue with the breakers' four keys (the hash, its
+# failing and open sets, its scan cursor: ``circuits``) and per attempt bucket its window list and hash.
 # ARGV: now, max_wait, window, ticket, slack_ms, nb, nh, reservation_ttl, then (limit, amount,
 # max_wait) per bucket, then (limit, amount) per hold, then na (-1: no attempt) and for an
 # attempt: target, enabled 0/1, cooldown, probe_timeout, breaker_ttl_ms, attempt max_wait,
-# attempt ticket, then (limit, amount, max_wait) per attempt bucket.
+# attempt ticket, breakers cap, then (limit, amount, max_wait) per attempt bucket.
 # Returns {status, wait, index, spent, reserved, ...}: status 1 granted (the absolute indices of
 # the buckets' entries follow, then for an attempt: allowed, probe, retry_after, granted, wait,
 # limiting index, at, and the attempt entries' indices), 0 refused by bucket ``index``, 2
@@ -358,15 +458,16 @@ end
 local a = hold_base + 2 * nh + 1
 local na = tonumber(ARGV[a])
 if na >= 0 then
-  local hash, k = KEYS[2 * nb + 2 * nh + 1], 2 * nb + 2 * nh + 1
-  local allowed, probe, retry_after = breaker_take(hash, ARGV[a + 1], now, ARGV[a + 2] == '1',
-                                                   num(ARGV[a + 3]), num(ARGV[a + 4]), ARGV[a + 5])
+  local c, k = circuits(2 * nb + 2 * nh + 1, ARGV[a + 8], ARGV[a + 5]), 2 * nb + 2 * nh + 4
+  local hash = c.hash
+  local allowed, probe, retry_after = breaker_take(c, ARGV[a + 1], now, ARGV[a + 2] == '1',
+                                                   num(ARGV[a + 3]), num(ARGV[a + 4]))
   local n = #out
   out[n + 1], out[n + 2], out[n + 3] = allowed, probe, retry_after
   if allowed == 1 then
     local a_max_wait, a_ticket = num(ARGV[a + 6]), ARGV[a + 7]
     local a_go, a_at, a_limiting, a_amounts, a_bases, a_over, a_over_wait =
-      buckets_earliest(k, a + 7, na, now, window, go, at)
+      buckets_earliest(k, a + 8, na, now, window, go, at)
     local a_wait = a_go - now
     local refused = a_go - go > a_max_wait   -- only the wait it adds to the call's own
     if not refused and a_over > 0 then refused, a_wait, a_limiting = true, a_over_wait, a_over end
@@ -411,7 +512,7 @@ return 1
 # KEYS: as CLOSE's, then per attempt bucket its window list and hash, then the breakers and
 # latency hashes. ARGV: as CLOSE's (ticket '' when the call took nothing; per-hold costs too), then the attempt
 # ticket, na, per attempt bucket (absolute index, amount or ''), then target, breaker_ttl_ms,
-# latency_ms, alpha, latency_ttl_ms.
+# latency_ms, alpha, latency_ttl_ms, latency cap.
 FINISH = _PRELUDE + r"""
 local ticket, nb, nh, cost = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
 for i = 1, nb do
@@ -431,6 +532,7 @@ local sample, alpha = num(ARGV[t + 2]), num(ARGV[t + 3])
 local old = redis.call('HGET', latency, target)
 local average = sample
 if old then average = alpha * sample + (1 - alpha) * num(old) end
+latency_keep_room(latency, old, ARGV[t + 5])
 redis.call('HSET', latency, target, fmt(average))
 redis.call('PEXPIRE', latency, ARGV[t + 4])
 return 1
@@ -471,19 +573,23 @@ end
 return fmt(total)
 """
 
-# KEYS: breakers hash. ARGV: target, now, enabled 0/1, failure_threshold, cooldown,
-# probe_timeout, ttl_ms. Returns {allowed 0/1, probe 0/1, retry_after or ''} (breaker.on_acquire).
+# KEYS: the breakers' four keys (``circuits``). ARGV: target, now, enabled 0/1, failure_threshold,
+# cooldown, probe_timeout, ttl_ms, cap. Returns {allowed 0/1, probe 0/1, retry_after or ''}
+# (breaker.on_acquire).
 BREAKER_ACQUIRE = _PRELUDE + r"""
-local allowed, probe, retry_after = breaker_take(KEYS[1], ARGV[1], num(ARGV[2]), ARGV[3] == '1',
-                                                 num(ARGV[5]), num(ARGV[6]), ARGV[7])
+local allowed, probe, retry_after = breaker_take(circuits(1, ARGV[8], ARGV[7]), ARGV[1], num(ARGV[2]),
+                                                 ARGV[3] == '1', num(ARGV[5]), num(ARGV[6]))
 return {allowed, probe, retry_after}
 """
 
-# KEYS: breakers hash. ARGV: target, ok 0/1, now, failure_threshold, ttl_ms, has_error 0/1,
-# error, probe 0/1, the cooldown of an opening (breaker.opening_cooldown; '' for the policy's).
-# Returns the new encoded record (breaker.on_result).
+# KEYS: the breakers' four keys (``circuits``). ARGV: target, ok 0/1, now, failure_threshold,
+# ttl_ms, has_error 0/1, error, probe 0/1, the cooldown of an opening (breaker.opening_cooldown;
+# '' for the policy's), the policy's cooldown, probe_timeout, cap. Returns the new encoded record
+# (breaker.on_result).
 BREAKER_RECORD = _PRELUDE + r"""
 local now, threshold = num(ARGV[3]), num(ARGV[4])
+local c, policy_cooldown, probe_timeout = circuits(1, ARGV[12], ARGV[5]), num(ARGV[10]), num(ARGV[11])
+breakers_trim(c, ARGV[1], now, policy_cooldown, probe_timeout)
 local cooldown = nil
 if ARGV[9] ~= '' then cooldown = num(ARGV[9]) end
 local err = nil
@@ -501,7 +607,9 @@ else
     b.failures, b.error = failures, err
   end
 end
-return save_breaker(KEYS[1], ARGV[1], b, ARGV[5])
+local encoded = save_breaker(KEYS[1], ARGV[1], b, ARGV[5])
+if ARGV[2] ~= '1' then breaker_track(c, ARGV[1], b, breaker_until(b, now, policy_cooldown, probe_timeout)) end
+return encoded
 """
 
 # KEYS: breakers hash. ARGV: target. Frees a half-open probe slot (breaker.on_abandon).
@@ -514,12 +622,13 @@ end
 return 1
 """
 
-# KEYS: latency hash. ARGV: target, latency_ms, alpha, ttl_ms. Returns the new average.
+# KEYS: latency hash. ARGV: target, latency_ms, alpha, ttl_ms, cap. Returns the new average.
 RECORD_LATENCY = _PRELUDE + r"""
 local latency, alpha = num(ARGV[2]), num(ARGV[3])
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 local average = latency
 if old then average = alpha * latency + (1 - alpha) * num(old) end
+latency_keep_room(KEYS[1], old, ARGV[5])
 redis.call('HSET', KEYS[1], ARGV[1], fmt(average))
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return fmt(average)
