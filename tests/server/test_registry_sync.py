@@ -13,6 +13,7 @@ import pytest
 
 from cloverleaf._config import ModelEntry
 from cloverleaf.gateway.store.records import ModelEntryRow
+from cloverleaf.server import backend as backend_module
 from cloverleaf.server.backend import Backend
 from cloverleaf.server.errors import NotFound
 
@@ -22,7 +23,10 @@ HELLO = [{"role": "user", "content": "hello"}]
 
 
 @pytest.fixture
-async def workers(tmp_path: Path) -> AsyncIterator[tuple[Backend, Backend]]:
+async def workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[Backend, Backend]]:
+    # only the tests' own calls check: the background check (once a second) could otherwise take
+    # a change first on a slow run, and the test's own call would rightly find nothing new
+    monkeypatch.setattr(backend_module, "REGISTRY_SYNC_SECONDS", 3600.0)
     configured = ModelEntry(name="house", identifier="echo", provider="fake")
     s = settings(store={"url": f"sqlite:///{tmp_path / 'shared.db'}"}, models=[configured])
     one, two = Backend(s), Backend(s)
