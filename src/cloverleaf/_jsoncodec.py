@@ -137,11 +137,8 @@ def loads_bounded(data: bytes | str, max_depth: int = MAX_DEPTH) -> Any:
     both ``1e400`` and ``NaN``, so the check costs only on the standard library's path."""
     if nesting_exceeds(data, max_depth):
         raise JSONTooDeep(max_depth)
-    if orjson is not None and not _has_long_number(data):
-        try:
-            return orjson.loads(data)
-        except orjson.JSONDecodeError:
-            pass
+    if (value := _orjson_loads(data)) is not _UNDECIDED:
+        return value
     return _std_finite_decoder.decode(_text(data))
 
 
@@ -155,14 +152,27 @@ def loads_upstream(data: bytes | str, max_depth: int | None = None) -> Any:
     :func:`loads_bounded` does."""
     if max_depth is not None and nesting_exceeds(data, max_depth):
         raise JSONTooDeep(max_depth)
-    if orjson is not None and not _has_long_number(data):
-        try:
-            return orjson.loads(data)
-        except orjson.JSONDecodeError:
-            pass
+    if (value := _orjson_loads(data)) is not _UNDECIDED:
+        return value
     text = _text(data)
     value = json.loads(text)
     return _without_surrogates(value) if "\\ud" in text or "\\uD" in text else value
+
+
+#: what :func:`_orjson_loads` returns when the standard library must decide
+_UNDECIDED = object()
+
+
+def _orjson_loads(data: bytes | str) -> Any:
+    """orjson's parse of ``data``, or :data:`_UNDECIDED`: without orjson, for a 19-digit or longer
+    integer (which orjson would mangle), and for anything orjson refuses, so the standard
+    library gives its own answer or its own error (``1e400``, ``NaN``, lone surrogates)."""
+    if orjson is None or _has_long_number(data):
+        return _UNDECIDED
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return _UNDECIDED
 
 
 def _text(data: bytes | str) -> str:
@@ -227,12 +237,8 @@ def _finite_or_null(value: Any) -> Any:
 def loads(data: bytes | str) -> Any:
     """``json.loads``, faster. Raises ``ValueError`` on bad input: ``json.JSONDecodeError``, or
     ``UnicodeDecodeError`` for bytes that are not valid UTF-8 (or UTF-16/32) text."""
-    if orjson is not None:
-        if not _has_long_number(data):
-            try:
-                return orjson.loads(data)
-            except orjson.JSONDecodeError:
-                pass  # let the standard library give its own answer (or its own error)
+    if (value := _orjson_loads(data)) is not _UNDECIDED:
+        return value
     if not isinstance(data, str):
         # decoded strictly, where json.loads would use surrogatepass (see the module docstring)
         data = data.decode(json.detect_encoding(data))
