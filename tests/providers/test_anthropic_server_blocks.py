@@ -109,3 +109,31 @@ def test_server_blocks_go_back_only_to_the_provider_kind_that_made_them():
                                                  "server_tool_block_positions": [0, 0]})
     body = json.loads(ADAPTER.build_chat(ChatRequest("claude-sonnet-4-5", [ASK, turn]), CFG).body or b"")
     assert body["messages"][-1]["content"] == [{"type": "text", "text": "Spain."}]
+
+
+def test_a_lone_surrogate_in_a_streamed_server_tool_input_is_read_as_the_whole_answer_reads_it():
+    """A ``server_tool_use`` input with a lone surrogate escape (``"\\ud800"``, which JSON allows):
+    every upstream decode reads it as U+FFFD, and so did the whole answer, but the stream's joined
+    ``input_json_delta`` text was read with a plain ``json.loads`` and kept the lone surrogate, so
+    the paused turn could not be sent back (no UTF-8 text carries it)."""
+    use = {**SEARCH[0], "input": {"query": "euro \ud800 2024"}}
+    message = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+               "content": [use, SEARCH[1]], "stop_reason": "pause_turn", "stop_sequence": None,
+               "usage": {"input_tokens": 100, "output_tokens": 10}}
+    whole = ADAPTER.parse_chat(HttpResponse(200, {}, json.dumps(message).encode()),
+                               ChatRequest("claude-sonnet-4-5", [ASK]))
+    stream = _sse([
+        {"type": "message_start", "message": {**message, "content": [], "stop_reason": None}},
+        {"type": "content_block_start", "index": 0, "content_block": {**use, "input": {}}},
+        {"type": "content_block_delta", "index": 0,
+         "delta": {"type": "input_json_delta", "partial_json": json.dumps(use["input"])}},
+        {"type": "content_block_stop", "index": 0},
+        {"type": "content_block_start", "index": 1, "content_block": SEARCH[1]},
+        {"type": "content_block_stop", "index": 1},
+        {"type": "message_delta", "delta": {"stop_reason": "pause_turn", "stop_sequence": None},
+         "usage": {"output_tokens": 10}},
+        {"type": "message_stop"}])
+    streamed = _streamed(stream, ChatRequest("claude-sonnet-4-5", [ASK], stream=True))
+    assert streamed.metadata.extra["server_tool_blocks"][0]["input"] == {"query": "euro \ufffd 2024"}
+    assert streamed.metadata.extra["server_tool_blocks"] == whole.metadata.extra["server_tool_blocks"]
+    assert _sent_back(streamed) == _sent_back(whole)

@@ -320,3 +320,20 @@ def test_server_tool_blocks_of_a_stream_equal_the_whole_answer() -> None:
     assert len(whole.metadata.extra["server_tool_blocks"]) == 3
     assert streamed.metadata.extra == whole.metadata.extra
     assert streamed.parts == whole.parts
+
+
+def test_a_lone_surrogate_in_a_streamed_server_tool_input_is_read_as_the_whole_answer_reads_it() -> None:
+    """A server tool's input JSON with a lone surrogate escape (``"\\ud800"``, which JSON allows): the
+    whole answer reads it as U+FFFD, as every upstream decode does; the stream's joined input was read
+    with a plain ``json.loads`` and kept the lone surrogate, which no UTF-8 text can carry (the answer's
+    metadata then failed wherever it was written out)."""
+    whole_body = json.loads(cassette(REC + "test_bedrock_model_with_code_execution_tool.yaml")[0].response.body)
+    use = next(b["toolUse"] for b in whole_body["output"]["message"]["content"] if "toolUse" in b)
+    use["input"] = {"code": "print('a\ud800b')"}
+    req = request("us.amazon.nova-2-lite-v1:0")
+    whole = ADAPTER.parse_chat(HttpResponse(200, {}, json.dumps(whole_body).encode()), req)
+    streamed = assemble(decode(_streamed_as(whole_body), req), req)
+    streamed_use = streamed.metadata.extra["server_tool_blocks"][0]["toolUse"]
+    assert streamed_use["input"] == {"code": "print('a\ufffdb')"}
+    assert streamed.metadata.extra == whole.metadata.extra
+    json.dumps(streamed.metadata.extra, ensure_ascii=False).encode()   # UTF-8 text again

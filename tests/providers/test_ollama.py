@@ -187,6 +187,21 @@ def test_parse_synthetic_tool_call(adapter):
     assert (resp.usage.input_tokens, resp.usage.output_tokens) == (213, 28)
 
 
+
+def test_tool_call_arguments_sent_as_a_json_string_read_a_lone_surrogate_as_u_fffd(adapter):
+    """Arguments a model template sends as a JSON string holding a lone surrogate escape: read as every
+    upstream decode reads one (U+FFFD). A plain ``json.loads`` kept the lone surrogate, which no UTF-8
+    text carries, so the answer could not be written out (a relayed stream, a stored Response)."""
+    arguments = json.dumps({"location": "Par\ud800is"})   # the escape as the model wrote it
+    body = {"model": "qwen3", "created_at": "2025-01-01T00:00:00Z", "done": True, "done_reason": "stop",
+            "message": {"role": "assistant", "content": "",
+                        "tool_calls": [{"function": {"name": "get_current_weather", "arguments": arguments}}]}}
+    resp = adapter.parse_chat(HttpResponse(200, {}, json.dumps(body).encode()),
+                              ChatRequest("qwen3", [Message.user("weather?")], tools=[WEATHER]))
+    (call,) = resp.tool_calls
+    assert call.arguments == {"location": "Par\ufffdis"}
+    json.dumps(call.arguments, ensure_ascii=False).encode()   # UTF-8 text again
+
 def test_parse_synthetic_thinking(adapter):
     inter = cassette(SYN + "chat_thinking.yaml")[0]
     resp = adapter.parse_chat(inter.response, ChatRequest("qwen3", [Message.user("What is 1+1?")]))

@@ -4,7 +4,7 @@ Blocks of tools Anthropic runs itself (``server_tool_use`` and its ``web_search_
 ``web_fetch_tool_result``, code execution and MCP blocks...) have no neutral part. An answer keeps
 them as they came in ``metadata.extra["server_tool_blocks"]`` (streamed: a block from its
 ``content_block_start``, a ``server_tool_use``'s input joined from its ``input_json_delta``
-fragments), and in ``metadata.extra["server_tool_block_positions"]`` how many of the answer's
+fragments and read as the whole answer's body is, a lone surrogate escape as U+FFFD), and in ``metadata.extra["server_tool_block_positions"]`` how many of the answer's
 parts came before each, so the turn can be rebuilt in order.
 
 They must go back: a turn that stopped with ``pause_turn`` (a long server-tool run) is resumed
@@ -16,9 +16,9 @@ back in place, for the same kind of provider only (another API does not know the
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
+from ... import _jsoncodec as jsoncodec
 from .._common import replayable_reasoning
 
 if TYPE_CHECKING:
@@ -54,8 +54,8 @@ class ServerBlocks:
             return
         text = "".join(fragments)
         try:
-            block["input"] = json.loads(text)
-        except ValueError:
+            block["input"] = jsoncodec.loads_upstream(text)
+        except (ValueError, RecursionError):
             block["input"] = {"_raw": text}   # kept, never dropped (as a tool call's bad arguments are)
 
     def extra(self) -> dict[str, Any]:

@@ -8,13 +8,16 @@ blocks in pieces: the ``contentBlockStart`` names the tool (``toolUseId``, ``nam
 result (``toolUseId``, ``type``, ``status``), ``toolUse.input`` deltas are fragments of the input's
 JSON text, and ``toolResult`` deltas are lists of ``{"text": ...}`` or ``{"json": ...}`` content
 (Converse's ``ToolResultBlockDelta``). :class:`StreamedServerBlocks` joins them back into the
-blocks the whole answer has, so a streamed answer keeps what the same answer keeps whole.
+blocks the whole answer has, so a streamed answer keeps what the same answer keeps whole. The
+joined input is read as the whole answer's body is (``jsoncodec.loads_upstream``: a lone surrogate
+escape becomes U+FFFD), so the two agree and the blocks stay text UTF-8 can carry.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from ... import _jsoncodec as jsoncodec
 
 #: the fields of a block's start that the whole block has too (``p``, the stream's padding, is not)
 _USE_FIELDS = ("toolUseId", "name", "type")
@@ -71,8 +74,8 @@ class StreamedServerBlocks:
             body["input"] = {}
             return
         try:
-            body["input"] = json.loads(text)
-        except ValueError:
+            body["input"] = jsoncodec.loads_upstream(text)
+        except (ValueError, RecursionError):
             body["input"] = {"_raw": text}   # kept, never dropped (as a tool call's bad arguments are)
 
     def extra(self) -> dict[str, Any]:

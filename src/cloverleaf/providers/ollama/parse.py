@@ -8,6 +8,7 @@ import json
 import secrets
 from typing import Any
 
+from ... import _jsoncodec as jsoncodec
 from ..._types import FinishReason, ToolCall, Usage
 
 _FINISH: dict[str, FinishReason] = {"stop": "stop", "length": "length", "load": "other", "unload": "other"}
@@ -39,11 +40,11 @@ def tool_call(call: dict[str, Any], index: int, salt: str) -> ToolCall:
     fn = call.get("function") or {}
     name = str(fn.get("name") or "")
     args = fn.get("arguments")
-    if isinstance(args, str):  # some model templates send a JSON string
-        raw = args
+    if isinstance(args, str):  # some model templates send a JSON string (read as any upstream JSON is:
+        raw = args                 # a lone surrogate escape as U+FFFD, which UTF-8 can carry)
         try:
-            args = json.loads(args) if args.strip() else {}
-        except ValueError:
+            args = jsoncodec.loads_upstream(args, jsoncodec.MAX_DEPTH) if args.strip() else {}
+        except (ValueError, RecursionError):
             args = {"_raw": raw}
     else:
         raw = json.dumps(args if args is not None else {})
