@@ -13,7 +13,10 @@ transport and fails exactly where the real API would:
 - Bedrock Converse: the conversation starts with a user turn ("A conversation must start with
   a user message"), roles alternate, and ``toolUseId`` is 1 to 64 characters of
   ``[a-zA-Z0-9_-]`` (ToolUseBlock / ToolResultBlock in the API reference), each result
-  answering a call of the turn before.
+  answering a call of the turn before;
+- Claude, on Anthropic's Messages API and on Converse alike: with thinking on, a request may
+  not end with an assistant turn (a prefill) that does not start with its thinking ("You
+  cannot pre-fill responses when thinking is enabled").
 """
 
 from __future__ import annotations
@@ -31,6 +34,11 @@ OPENAI_ANSWER = {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, 
                  "choices": [{"index": 0, "finish_reason": "stop",
                               "message": {"role": "assistant", "content": "Done."}}],
                  "usage": {"prompt_tokens": 10, "completion_tokens": 1, "total_tokens": 11}}
+ANTHROPIC_ANSWER = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+                    "content": [{"type": "text", "text": "Done."}], "stop_reason": "end_turn",
+                    "stop_sequence": None, "usage": {"input_tokens": 10, "output_tokens": 1}}
+PREFILL_WITH_THINKING = ("messages.{at}.content.0.type: Expected `thinking` or `redacted_thinking`, but found `{found}`. "
+                         "When `thinking` is enabled, a final `assistant` message must start with a thinking block.")
 CONVERSE_ANSWER = {"output": {"message": {"role": "assistant", "content": [{"text": "Done."}]}},
                    "stopReason": "end_turn", "usage": {"inputTokens": 10, "outputTokens": 1, "totalTokens": 11}}
 
@@ -60,9 +68,23 @@ def openai_chat_problem(body: dict[str, Any]) -> str | None:
     return None
 
 
+def anthropic_problem(body: dict[str, Any]) -> str | None:
+    """What Anthropic's Messages API would refuse in ``body``'s messages, or None."""
+    messages = body["messages"]
+    last = messages[-1] if messages else None
+    if "thinking" in body and last is not None and last["role"] == "assistant":
+        first = last["content"][0]["type"]
+        if first not in ("thinking", "redacted_thinking"):
+            return PREFILL_WITH_THINKING.format(at=len(messages) - 1, found=first)
+    return None
+
+
 def converse_problem(body: dict[str, Any]) -> str | None:
     """What Bedrock's Converse API would refuse in ``body``'s messages, or None."""
     messages = body["messages"]
+    thinking = (body.get("additionalModelRequestFields") or {}).get("thinking")
+    if thinking and messages and messages[-1]["role"] == "assistant" and "reasoningContent" not in messages[-1]["content"][0]:
+        return PREFILL_WITH_THINKING.format(at=len(messages) - 1, found=next(iter(messages[-1]["content"][0])))
     if messages and messages[0]["role"] != "user":
         return "A conversation must start with a user message. Try again with a conversation that starts with a user message."
     for i, msg in enumerate(messages):
@@ -85,7 +107,8 @@ def converse_problem(body: dict[str, Any]) -> str | None:
 
 
 class RuleCheckingUpstream:
-    """The server: ``/chat/completions`` by OpenAI's rules, ``/converse`` by Bedrock's. ``bodies``
+    """The server: ``/chat/completions`` by OpenAI's rules, ``/v1/messages`` by Anthropic's,
+    ``/converse`` by Bedrock's. ``bodies``
     holds each request body received, ``refused`` each refusal given."""
 
     def __init__(self) -> None:
@@ -107,6 +130,11 @@ class RuleCheckingUpstream:
                     status, reply = ((400, {"error": {"message": problem, "type": "invalid_request_error",
                                                       "param": "messages", "code": None}}) if problem
                                      else (200, OPENAI_ANSWER))
+                elif self.path.endswith("/v1/messages"):
+                    problem = anthropic_problem(body)
+                    status, reply = ((400, {"type": "error", "error": {"type": "invalid_request_error",
+                                                                       "message": problem}}) if problem
+                                     else (200, ANTHROPIC_ANSWER))
                 elif self.path.endswith("/converse"):
                     problem = converse_problem(body)
                     status, reply = (400, {"message": problem}) if problem else (200, CONVERSE_ANSWER)

@@ -24,6 +24,7 @@ def upstream() -> Iterator[RuleCheckingUpstream]:
 
 def _client(upstream: RuleCheckingUpstream) -> Client:
     providers = {"openai": ProviderSettings("openai", base_url=f"{upstream.url}/v1", api_key="sk-mock"),
+                 "anthropic": ProviderSettings("anthropic", base_url=upstream.url, api_key="sk-ant-mock"),
                  "bedrock": ProviderSettings("bedrock", base_url=upstream.url, api_key="bedrock-mock-key",
                                              extra={"region": "us-east-1"})}
     return Client(Settings.load(env={}, providers=providers))
@@ -100,3 +101,25 @@ def test_a_chat_opened_by_the_assistant_continues_on_bedrock(upstream: RuleCheck
     turns = upstream.bodies[-1]["messages"]
     assert [t["role"] for t in turns] == ["user", "assistant", "user"]
     assert turns[1]["content"] == [{"text": "Hi! How can I help?"}]
+
+
+@pytest.mark.parametrize("model", ["anthropic/claude-sonnet-4-5", CLAUDE_ON_BEDROCK])
+def test_a_prefill_from_another_providers_client_reaches_claude_with_reasoning_asked(
+        upstream: RuleCheckingUpstream, model: str) -> None:
+    """A history ending with an assistant turn (OpenAI and Gemini take it as a plain turn) sent
+    with a reasoning effort was a 400 from Claude, which refuses a prefill while thinking is on;
+    the call now goes without thinking, as a tool loop that lost its signature does."""
+    history = [Message.user("Name a colour."), Message.assistant("The colour is")]
+    with _client(upstream) as client:
+        assert client.chat(model, history, reasoning="low").text == "Done."
+    assert upstream.refused == []
+    body = upstream.bodies[-1]
+    assert "thinking" not in body and "thinking" not in (body.get("additionalModelRequestFields") or {})
+
+
+def test_a_prefill_that_starts_with_claudes_signed_thinking_keeps_it(upstream: RuleCheckingUpstream) -> None:
+    history = [Message.user("Search."), Message.assistant([Reasoning("Go on.", signature="EqQBsig", provider="anthropic"),
+                                                           Text("Searching")])]
+    with _client(upstream) as client:
+        assert client.chat("anthropic/claude-sonnet-4-5", history, reasoning="low").text == "Done."
+    assert upstream.bodies[-1]["thinking"] == {"type": "enabled", "budget_tokens": 2048}

@@ -87,6 +87,7 @@ from ..claude_rules import (
     adaptive_thinking,
     context_edits_for,
     effort_alone,
+    ends_with_assistant,
     history_allows_thinking,
     max_tokens,
     output_effort,
@@ -221,7 +222,8 @@ class BedrockAdapter(Adapter):
         fields = dict(extra.pop("additionalModelRequestFields", None) or {})
         adaptive = claude and adaptive_thinking(req)
         budget = None if not claude or adaptive or effort_alone(req.reasoning) else thinking_budget(self, req)
-        if budget is not None and not (history_allows_thinking(_final_assistant(messages), req.model)
+        if budget is not None and not (history_allows_thinking(_final_assistant(messages), req.model,
+                                                               prefill=ends_with_assistant(messages))
                                        and tool_choice_allows_thinking(req)):
             budget = None
         if req.reasoning is not None:
