@@ -20,7 +20,9 @@ the same rules; an adapter that forgets one sends a request the model answers wi
   it) sends that turn without one, since unsigned thinking is dropped; such a request is sent
   without thinking (:func:`history_allows_thinking`), as LiteLLM does, rather than failing the
   tool loop on its second turn. The model thinks again on the next turn that has no pending
-  tool call.
+  tool call. A request that ends with an assistant turn (a prefill, which OpenAI and Gemini take
+  as a plain turn of the history) is refused with thinking on too ("You cannot pre-fill
+  responses when thinking is enabled") and goes without it the same way.
 - a thinking budget allows only ``tool_choice`` auto or none ("Thinking may not be enabled when
   tool_choice forces tool use"). A forced tool (``required`` or a named one) is the caller's
   explicit instruction, while a reasoning effort is often a client's default, so such a request
@@ -198,17 +200,32 @@ def one_of_temperature_and_top_p(model: str) -> bool:
     return version >= (4, 1)
 
 
-def history_allows_thinking(final_assistant: Sequence[BlockKind] | None, model: str) -> bool:
+def history_allows_thinking(final_assistant: Sequence[BlockKind] | None, model: str, *,
+                            prefill: bool = False) -> bool:
     """False when thinking must be left out: the conversation's final assistant turn
-    (``final_assistant``, its blocks in order; None when there is none) calls tools but does
-    not start with signed thinking, which the API refuses while thinking is on. Says so in
-    the debug log, since the caller asked for reasoning and this call goes without."""
-    if not final_assistant or "tool_use" not in final_assistant or final_assistant[0] == "thinking":
+    (``final_assistant``, its blocks in order; None when there is none) calls tools, or is the
+    conversation's last turn (``prefill``: the start of the answer, which other providers take
+    as a plain turn), and does not start with signed thinking, which the API refuses while
+    thinking is on ("You cannot pre-fill responses when thinking is enabled"). Says so in the
+    debug log, since the caller asked for reasoning and this call goes without."""
+    if not final_assistant or final_assistant[0] == "thinking":
         return True
-    log.debug("%s: thinking left out of this request: the last assistant turn calls tools without its signed "
-              "thinking block (its client did not send the signature back), which Claude refuses while "
-              "thinking is on", model)
-    return False
+    if "tool_use" in final_assistant:
+        log.debug("%s: thinking left out of this request: the last assistant turn calls tools without its signed "
+                  "thinking block (its client did not send the signature back), which Claude refuses while "
+                  "thinking is on", model)
+        return False
+    if prefill:
+        log.debug("%s: thinking left out of this request: it ends with an assistant turn (a prefill), which "
+                  "Claude refuses while thinking is on", model)
+        return False
+    return True
+
+
+def ends_with_assistant(turns: Sequence[dict[str, Any]]) -> bool:
+    """Whether encoded turns (Messages or Converse: each has a ``role``) end with the assistant's:
+    a prefill, for :func:`history_allows_thinking`."""
+    return bool(turns) and turns[-1].get("role") == "assistant"
 
 
 def tool_choice_allows_thinking(req: ChatRequest) -> bool:

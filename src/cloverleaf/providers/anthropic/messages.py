@@ -67,6 +67,7 @@ from ..claude_rules import (
     context_edits_for,
     default_max_tokens,
     effort_alone,
+    ends_with_assistant,
     history_allows_thinking,
     max_tokens,
     output_effort,
@@ -103,7 +104,8 @@ def encode_chat(adapter: Adapter, req: ChatRequest, cfg: ProviderConfig) -> dict
     budget = None if adaptive or effort_alone(req.reasoning) else thinking_budget(adapter, req)
     in_place = _system_in_place(cfg)
     turns = encode_messages(adapter, req.messages, system_in_place=in_place)
-    if budget is not None and not (history_allows_thinking(_final_assistant(turns), req.model)
+    if budget is not None and not (history_allows_thinking(_final_assistant(turns), req.model,
+                                                           prefill=ends_with_assistant(turns))
                                    and tool_choice_allows_thinking(req)):
         budget = None
     body["max_tokens"] = max_tokens(req, budget) or default_max_tokens(req.model)

@@ -36,6 +36,9 @@ translate through the shared table in ``_common``. Which stop sequence ended a C
 is asked for (``additionalModelResponseFieldPaths``) when the request has ``stop`` sequences and
 kept as ``metadata.extra["stop_sequence"]``, streamed or not, as the Anthropic adapter keeps it. Converse has
 no ``seed``, ``user`` or parallel-tool-call switch; those request fields are not sent.
+A history begun on another provider is sent in Converse's form: tool-call ids it refuses
+(Kimi's ``functions.get_weather:0``, ids over 64 characters) are mapped alike for a call and its
+result, and a conversation the assistant opened (a chat UI's greeting) gets a user turn first.
 """
 
 from __future__ import annotations
@@ -84,6 +87,7 @@ from ..claude_rules import (
     adaptive_thinking,
     context_edits_for,
     effort_alone,
+    ends_with_assistant,
     history_allows_thinking,
     max_tokens,
     output_effort,
@@ -92,6 +96,7 @@ from ..claude_rules import (
     tool_choice_allows_thinking,
 )
 from ..extra_tools import with_extra_tools
+from ..openai.tool_ids import remap_ids
 from .auth import CredentialCache, sign_request
 from .citations import citations_from
 from .errors import error_class, error_fields, stream_error
@@ -116,6 +121,11 @@ from .stream import (
 
 _REGION = re.compile(r"^[a-z0-9-]{4,30}$")
 _TOOL_NAME_BAD = re.compile(r"[^a-zA-Z0-9_-]")
+#: A ``toolUseId`` as Converse takes it (ToolUseBlock, ToolResultBlock: 1 to 64 characters).
+_TOOL_USE_ID = re.compile(r"[a-zA-Z0-9_-]+")
+_TOOL_USE_ID_MAX = 64
+#: The user turn put before a conversation that opens with the assistant, which Converse refuses.
+OPENING_USER_TEXT = "."
 _DOC_NAME_BAD = re.compile(r"[^A-Za-z0-9\s\-()\[\]]")
 _DOC_NAME_MAX = 200
 
@@ -212,7 +222,8 @@ class BedrockAdapter(Adapter):
         fields = dict(extra.pop("additionalModelRequestFields", None) or {})
         adaptive = claude and adaptive_thinking(req)
         budget = None if not claude or adaptive or effort_alone(req.reasoning) else thinking_budget(self, req)
-        if budget is not None and not (history_allows_thinking(_final_assistant(messages), req.model)
+        if budget is not None and not (history_allows_thinking(_final_assistant(messages), req.model,
+                                                               prefill=ends_with_assistant(messages))
                                        and tool_choice_allows_thinking(req)):
             budget = None
         if req.reasoning is not None:
@@ -279,6 +290,11 @@ class BedrockAdapter(Adapter):
                 messages[-1]["content"].extend(blocks)
             else:
                 messages.append({"role": role, "content": blocks})
+        if messages and messages[0]["role"] == "assistant":
+            # "A conversation must start with a user message": a chat opened by the assistant's
+            # greeting, which OpenAI, Anthropic and Gemini take, gets a neutral user turn before it
+            messages.insert(0, {"role": "user", "content": [{"text": OPENING_USER_TEXT}]})
+        _converse_tool_ids(messages)
         return system, messages
 
     def _blocks(self, part: Part, names: dict[str, int], model: str, *, claude: bool) -> list[dict[str, Any]]:
@@ -598,6 +614,20 @@ def _final_assistant(messages: list[dict[str, Any]]) -> list[BlockKind] | None:
         return None
     return [("thinking" if "reasoningContent" in b else "tool_use" if "toolUse" in b else "other")
             for b in last["content"]]
+
+
+def _converse_tool_ids(messages: list[dict[str, Any]]) -> None:
+    """Map, in place, the tool-call ids Converse refuses (``toolUseId``: 1 to 64 letters, digits,
+    ``_`` and ``-``) alike for a call and its result: a conversation begun elsewhere carries
+    Kimi K2's ``functions.get_weather:0`` or an OpenAI-compatible server's longer ids, and the
+    refused turn would fail every later call (:func:`~..openai.tool_ids.remap_ids`)."""
+    refs = [(b["toolUse"] if "toolUse" in b else b["toolResult"], "toolUseId")
+            for m in messages for b in m["content"] if "toolUse" in b or "toolResult" in b]
+    remap_ids(refs, _is_tool_use_id)
+
+
+def _is_tool_use_id(value: Any) -> bool:
+    return isinstance(value, str) and len(value) <= _TOOL_USE_ID_MAX and _TOOL_USE_ID.fullmatch(value) is not None
 
 
 def _tool_text(text: str) -> str:

@@ -29,7 +29,10 @@ Choices worth knowing, each backed by a recorded request the real API accepted:
 - Tool-call ids go back as they came, except to Mistral, which takes only nine letters and
   digits: there every other id is mapped, alike for a call and its result (:mod:`.tool_ids`).
 - Tool results that carry attachments: a ``tool`` message only holds text, so the
-  attachments follow in a ``user`` message, as the recorded image-tool exchange does.
+  attachments follow in a ``user`` message, as the recorded image-tool exchange does; after the
+  last result of the run, since the API refuses anything between an assistant turn's calls and
+  their results ("must be followed by tool messages responding to each 'tool_call_id'"), which
+  parallel calls returning screenshots (a Claude client's history) ran into.
 - ``strict`` JSON schemas: OpenAI's strict mode needs every object closed
   (``additionalProperties: false``), every property required and every ``$ref`` alone
   (:mod:`.strict` makes a copy so); a schema with optional properties is sent with
@@ -198,20 +201,33 @@ def _effort_from_budget(budget: int | None) -> str | None:
 def encode_messages(messages: list[Message], dialect: Dialect, *, system_role: str = "system",
                     provider: str = "openai") -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
+    # the user turns holding tool results' attachments, sent once the run of tool messages ends:
+    # the API wants every result of an assistant turn's calls right after it, nothing between
+    held: list[dict[str, Any]] = []
     for msg in messages:
         if msg.role is Role.SYSTEM:
+            out.extend(held)
+            held.clear()
             out.append(_named({"role": system_role, "content": _content(msg.parts, provider, dialect)}, msg))
         elif msg.role is Role.ASSISTANT:
+            out.extend(held)
+            held.clear()
             out.append(_assistant(msg, dialect, provider))
         else:  # user and tool turns: tool results first (they answer the previous assistant turn)
             rest: list[Any] = []
             for part in msg.parts:
                 if isinstance(part, ToolResult):
-                    out.extend(_tool_result(part, provider, dialect))
+                    tool, attachments = _tool_result(part, provider, dialect)
+                    out.append(tool)
+                    if attachments is not None:
+                        held.append(attachments)
                 else:
                     rest.append(part)
             if rest:
+                out.extend(held)
+                held.clear()
                 out.append(_named({"role": "user", "content": _content(rest, provider, dialect)}, msg))
+    out.extend(held)
     if dialect.mistral_tool_ids:
         mistral_tool_ids(out)
     return out
@@ -285,17 +301,19 @@ def _reasoning_details(part: Reasoning) -> list[dict[str, Any]]:
     return details
 
 
-def _tool_result(result: ToolResult, provider: str, dialect: Dialect) -> list[dict[str, Any]]:
+def _tool_result(result: ToolResult, provider: str, dialect: Dialect) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The ``tool`` message, and the ``user`` turn carrying the result's attachments (None when
+    it has none), which :func:`encode_messages` sends after the last tool message of the run."""
     text = result.text
     if result.is_error and text and not text.lower().startswith("error"):
         text = f"Error: {text}"
-    out: list[dict[str, Any]] = [{"role": "tool", "tool_call_id": result.tool_call_id, "content": text}]
+    tool = {"role": "tool", "tool_call_id": result.tool_call_id, "content": text}
     if isinstance(result.content, list):
         attachments = [p for p in result.content if isinstance(p, Attachment)]
         if attachments:
             note = Text(f"Attachments returned by tool call {result.tool_call_id}:")
-            out.append({"role": "user", "content": _content([note, *attachments], provider, dialect)})
-    return out
+            return tool, {"role": "user", "content": _content([note, *attachments], provider, dialect)}
+    return tool, None
 
 
 def _content(parts: list[Any], provider: str, dialect: Dialect) -> str | list[dict[str, Any]]:

@@ -1,0 +1,169 @@
+"""A mock upstream on 127.0.0.1 that checks a conversation the way each real API does.
+
+A mock that takes any body finds nothing when a conversation moves between providers: the
+history one provider produced is only wrong by another's rules. This one answers a request
+that breaks a documented rule with that API's own 400 (its status, shape and wording), and
+anything else with a short text answer, so a test calls through the real client and
+transport and fails exactly where the real API would:
+
+- OpenAI Chat Completions: an assistant turn's ``tool_calls`` must be followed by the tool
+  messages answering each of them, nothing between ("An assistant message with 'tool_calls'
+  must be followed by tool messages responding to each 'tool_call_id'"), and a tool message
+  must answer a call of that turn;
+- Bedrock Converse: the conversation starts with a user turn ("A conversation must start with
+  a user message"), roles alternate, and ``toolUseId`` is 1 to 64 characters of
+  ``[a-zA-Z0-9_-]`` (ToolUseBlock / ToolResultBlock in the API reference), each result
+  answering a call of the turn before;
+- Claude, on Anthropic's Messages API and on Converse alike: with thinking on, a request may
+  not end with an assistant turn (a prefill) that does not start with its thinking ("You
+  cannot pre-fill responses when thinking is enabled").
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+_TOOL_USE_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+
+OPENAI_ANSWER = {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o",
+                 "choices": [{"index": 0, "finish_reason": "stop",
+                              "message": {"role": "assistant", "content": "Done."}}],
+                 "usage": {"prompt_tokens": 10, "completion_tokens": 1, "total_tokens": 11}}
+ANTHROPIC_ANSWER = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+                    "content": [{"type": "text", "text": "Done."}], "stop_reason": "end_turn",
+                    "stop_sequence": None, "usage": {"input_tokens": 10, "output_tokens": 1}}
+PREFILL_WITH_THINKING = ("messages.{at}.content.0.type: Expected `thinking` or `redacted_thinking`, but found `{found}`. "
+                         "When `thinking` is enabled, a final `assistant` message must start with a thinking block.")
+CONVERSE_ANSWER = {"output": {"message": {"role": "assistant", "content": [{"text": "Done."}]}},
+                   "stopReason": "end_turn", "usage": {"inputTokens": 10, "outputTokens": 1, "totalTokens": 11}}
+
+
+def openai_chat_problem(body: dict[str, Any]) -> str | None:
+    """What OpenAI's Chat Completions API would refuse in ``body``'s messages, or None."""
+    messages = body["messages"]
+    for i, msg in enumerate(messages):
+        if msg["role"] == "tool":
+            before = next((m for m in reversed(messages[:i]) if m["role"] != "tool"), None)
+            ids = {c["id"] for c in (before or {}).get("tool_calls") or ()}
+            if msg.get("tool_call_id") not in ids:
+                return ("Invalid parameter: messages with role 'tool' must be a response to a preceeding "
+                        "message with 'tool_calls'.")
+        calls = [c["id"] for c in msg.get("tool_calls") or ()]
+        if calls:
+            answered = set()
+            for later in messages[i + 1:]:
+                if later["role"] != "tool":
+                    break
+                answered.add(later["tool_call_id"])
+            missing = [c for c in calls if c not in answered]
+            if missing:
+                return ("An assistant message with 'tool_calls' must be followed by tool messages responding to "
+                        f"each 'tool_call_id'. The following tool_call_ids did not have response messages: "
+                        f"{', '.join(missing)}")
+    return None
+
+
+def anthropic_problem(body: dict[str, Any]) -> str | None:
+    """What Anthropic's Messages API would refuse in ``body``'s messages, or None."""
+    messages = body["messages"]
+    last = messages[-1] if messages else None
+    if "thinking" in body and last is not None and last["role"] == "assistant":
+        first = last["content"][0]["type"]
+        if first not in ("thinking", "redacted_thinking"):
+            return PREFILL_WITH_THINKING.format(at=len(messages) - 1, found=first)
+    return None
+
+
+def converse_problem(body: dict[str, Any]) -> str | None:
+    """What Bedrock's Converse API would refuse in ``body``'s messages, or None."""
+    messages = body["messages"]
+    thinking = (body.get("additionalModelRequestFields") or {}).get("thinking")
+    if thinking and messages and messages[-1]["role"] == "assistant" and "reasoningContent" not in messages[-1]["content"][0]:
+        return PREFILL_WITH_THINKING.format(at=len(messages) - 1, found=next(iter(messages[-1]["content"][0])))
+    if messages and messages[0]["role"] != "user":
+        return "A conversation must start with a user message. Try again with a conversation that starts with a user message."
+    for i, msg in enumerate(messages):
+        if i and messages[i - 1]["role"] == msg["role"]:
+            return ("A conversation must alternate between user and assistant roles. Make sure the conversation "
+                    "alternates between user and assistant roles and try again.")
+        for j, block in enumerate(msg["content"]):
+            for kind in ("toolUse", "toolResult"):
+                if kind in block and not _TOOL_USE_ID.fullmatch(str(block[kind].get("toolUseId", ""))):
+                    return (f"1 validation error detected: Value '{block[kind].get('toolUseId')}' at "
+                            f"'messages.{i + 1}.member.content.{j + 1}.member.{kind}.toolUseId' failed to satisfy "
+                            "constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_-]+")
+            if "toolResult" in block:
+                previous = messages[i - 1]["content"] if i else []
+                if block["toolResult"]["toolUseId"] not in {b["toolUse"]["toolUseId"] for b in previous
+                                                            if "toolUse" in b}:
+                    return (f"The toolResult blocks at messages.{i}.content contain an id that does not match any "
+                            "toolUse block of the previous turn.")
+    return None
+
+
+class RuleCheckingUpstream:
+    """The server: ``/chat/completions`` by OpenAI's rules, ``/v1/messages`` by Anthropic's,
+    ``/converse`` by Bedrock's. ``bodies``
+    holds each request body received, ``refused`` each refusal given."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        self.refused: list[str] = []
+        upstream = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)))
+                upstream.bodies.append(body)
+                if self.path.endswith("/chat/completions"):
+                    problem = openai_chat_problem(body)
+                    status, reply = ((400, {"error": {"message": problem, "type": "invalid_request_error",
+                                                      "param": "messages", "code": None}}) if problem
+                                     else (200, OPENAI_ANSWER))
+                elif self.path.endswith("/v1/messages"):
+                    problem = anthropic_problem(body)
+                    status, reply = ((400, {"type": "error", "error": {"type": "invalid_request_error",
+                                                                       "message": problem}}) if problem
+                                     else (200, ANTHROPIC_ANSWER))
+                elif self.path.endswith("/converse"):
+                    problem = converse_problem(body)
+                    status, reply = (400, {"message": problem}) if problem else (200, CONVERSE_ANSWER)
+                else:
+                    problem, status, reply = f"no mock for {self.path}", 404, {"message": "not found"}
+                if problem:
+                    upstream.refused.append(problem)
+                data = json.dumps(reply).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                if status == 400 and self.path.endswith("/converse"):
+                    self.send_header("x-amzn-errortype", "ValidationException:http://internal.amazon.com/")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def serving() -> Iterator[RuleCheckingUpstream]:
+    """A pytest fixture body: the server for one test."""
+    upstream = RuleCheckingUpstream()
+    yield upstream
+    upstream.close()
