@@ -1,0 +1,81 @@
+"""Week-two governance through the admin API, on both stores (SQLite and PostgreSQL): listing
+many keys costs the same few reads however many have budgets, and each shows what it spent."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from tests.gateway.stores import STORE_KINDS, store_url
+
+from .conftest import MASTER, Live, settings, start_live, stop_live
+
+HELLO = [{"role": "user", "content": "hello"}]
+
+
+@pytest.fixture(scope="module", params=STORE_KINDS)
+def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    with store_url(request.param, tmp_path_factory.mktemp("keys")) as url:
+        server = start_live(settings(env={"CLOVERLEAF_MASTER_KEY": MASTER}, store={"url": url}))
+        try:
+            yield server
+        finally:
+            stop_live(server)
+
+
+class _Statements:
+    """Counts the SQL statements the store's engine runs on this thread's request handlers
+    and worker threads alike (the server answers from threads of its own)."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine, self.count, self._lock = engine, 0, threading.Lock()
+
+    def _seen(self, *_: Any) -> None:
+        with self._lock:
+            self.count += 1
+
+    def __enter__(self) -> _Statements:
+        sa.event.listen(self.engine, "before_cursor_execute", self._seen)
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        sa.event.remove(self.engine, "before_cursor_execute", self._seen)
+
+
+def _statements_to_list(live: Live) -> tuple[int, list[dict[str, Any]]]:
+    with live.http(MASTER) as http, _Statements(live.state.backend.store.engine) as seen:
+        r = http.get("/admin/keys")
+    assert r.status_code == 200, r.text
+    return seen.count, r.json()["data"]
+
+
+def test_listing_keys_reads_their_spend_at_once_not_key_by_key(live: Live) -> None:
+    """``GET /admin/keys`` flushed the writer and read the ledger once per key with a budget:
+    under traffic a flush waits for the writer's round trip, and a listing of 2,000 keys took
+    7.5 s instead of 0.8. Now 60 more budgeted keys cost no more statements to list, and each
+    key still shows what it spent in its own period."""
+    with live.http(MASTER) as http:
+        spender = http.post("/admin/keys", json={"name": "spender", "budget": 5, "budget_period": "day"}).json()
+        monthly = http.post("/admin/keys", json={"name": "monthly", "budget": 5, "budget_period": "month"}).json()
+    for key in (spender, spender, monthly):
+        live.openai(key["key"]).chat.completions.create(model="priced", messages=HELLO, max_tokens=5)
+    few, _ = _statements_to_list(live)
+    with live.http(MASTER) as http:
+        for i in range(60):
+            assert http.post("/admin/keys", json={"name": f"bulk-{i}", "budget": 1.0 + i,
+                                                  "budget_period": ("day", "month", None)[i % 3]}).status_code == 201
+    many, listed = _statements_to_list(live)
+    assert many <= few + 3, (few, many)   # + the key sync's reads of the change counter meanwhile
+    by_id = {k["id"]: k for k in listed}
+    with live.http(MASTER) as http:
+        for key in (spender, monthly):
+            one = http.get(f"/admin/keys/{key['id']}").json()
+            assert one["spent"] > 0 and by_id[key["id"]]["spent"] == one["spent"], (one, by_id[key["id"]])
+    assert by_id[spender["id"]]["spent"] == pytest.approx(2 * by_id[monthly["id"]]["spent"])
+    assert all(k["spent"] == 0.0 for k in listed if k["name"].startswith("bulk-"))
+    assert all("spent" not in k for k in listed if k["budget"] is None)
