@@ -79,3 +79,24 @@ def test_listing_keys_reads_their_spend_at_once_not_key_by_key(live: Live) -> No
     assert by_id[spender["id"]]["spent"] == pytest.approx(2 * by_id[monthly["id"]]["spent"])
     assert all(k["spent"] == 0.0 for k in listed if k["name"].startswith("bulk-"))
     assert all("spent" not in k for k in listed if k["budget"] is None)
+
+
+@pytest.mark.parametrize(("path", "params", "known"), [
+    ("/admin/spend", {"by": "key", "key": "key_0123456789abcdef"}, "by, since, until"),
+    ("/admin/spend", {"by": "model", "project": "team-a"}, "by, since, until"),
+    ("/admin/keys", {"limit": "10"}, "include_revoked"),
+    ("/admin/traces", {"key_id": "key_0123456789abcdef"}, "limit, model, status, trace_id"),
+    ("/admin/breakers", {"target": "fake/echo"}, "state, limit"),
+    ("/admin/models", {"provider": "fake"}, "none"),
+])
+def test_a_query_parameter_a_listing_does_not_read_is_a_400_naming_it(live: Live, path: str, params: dict[str, str],
+                                                                      known: str) -> None:
+    """``/admin/spend?by=key&key=K`` answered every key's spend, and ``/admin/keys?limit=10``
+    every key, as if filtered: an operator read the whole as the part asked about."""
+    with live.http(MASTER) as http:
+        r = http.get(path, params=params)
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    unknown = next(name for name in params if name not in known)
+    assert error["param"] == unknown and error["code"] == "unknown_parameter", error
+    assert known in error["message"], error

@@ -78,6 +78,17 @@ def admin_route(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     return endpoint("openai", api="admin")(checked)
 
 
+def only_params(request: Request, *known: str) -> None:
+    """A 400 naming a query parameter the endpoint does not read: ``/admin/spend?key=...`` and
+    ``/admin/keys?limit=10`` answered every key's spend and every key, as if filtered, and an
+    operator took the whole for the part asked about."""
+    for name in request.query_params:
+        if name not in known:
+            takes = f"it takes {', '.join(known)}" if known else "it takes none"
+            raise BadRequest(f"{name}: unknown query parameter for {request.url.path}; {takes}", param=name,
+                             code="unknown_parameter")
+
+
 # --------------------------------------------------------------------------- model entries
 
 
@@ -241,6 +252,7 @@ async def _stored_entry(st: ServerState, name: str) -> Any:
 
 @admin_route
 async def list_models(request: Request, st: ServerState) -> Response:
+    only_params(request)
     rows = await asyncio.to_thread(st.backend.store.list_model_entries)
     return json_response({"data": entry_views(st, rows)})
 
@@ -382,6 +394,7 @@ async def _key_views(st: ServerState, rows: list[Any]) -> list[dict[str, Any]]:
 
 @admin_route
 async def list_keys(request: Request, st: ServerState) -> Response:
+    only_params(request, "include_revoked")
     raw = request.query_params.get("include_revoked", "true")
     if raw not in ("true", "false"):
         raise BadRequest("include_revoked: expected 'true' or 'false'", param="include_revoked")
@@ -451,6 +464,7 @@ def _query_number(request: Request, name: str) -> float | None:
 
 @admin_route
 async def spend(request: Request, st: ServerState) -> Response:
+    only_params(request, "by", "since", "until")
     by = request.query_params.get("by", "model")
     from ..gateway.model_budgets import engine_canonical, spend_report
     from ..gateway.store.calls import SPEND_GROUPS
@@ -471,6 +485,7 @@ async def spend(request: Request, st: ServerState) -> Response:
 
 @admin_route
 async def breakers(request: Request, st: ServerState) -> Response:
+    only_params(request, "state", "limit")
     q = request.query_params
     limit = query_int(q.get("limit"), "limit", BREAKERS_LISTED, 1, MAX_BREAKERS_LISTED)
     wanted = q.get("state")
