@@ -100,3 +100,37 @@ def test_a_query_parameter_a_listing_does_not_read_is_a_400_naming_it(live: Live
     unknown = next(name for name in params if name not in known)
     assert error["param"] == unknown and error["code"] == "unknown_parameter", error
     assert known in error["message"], error
+
+
+@pytest.mark.parametrize(("body", "param"), [
+    ({"allowed_models": [f"model-{i}" for i in range(1_001)]}, "allowed_models"),
+    ({"allowed_models": ["fake/*", "m" * 257]}, "allowed_models[1]"),
+    ({"allowed_models": ["fake/echo", "fake/\u0000echo"]}, "allowed_models[1]"),
+    ({"metadata": {"notes": "x" * 20_000}}, "metadata"),
+])
+def test_a_key_too_large_to_keep_is_a_400_and_nothing_is_written(live: Live, body: dict[str, Any],
+                                                                 param: str) -> None:
+    """A key took 200,000 allowed models or 5 MB of metadata (up to the body cap): every call with
+    it was checked against each model, and every listing and key cache carried it all. A model
+    name no request may send (over 256 characters, a NUL) matched no call. Refused on create and
+    on change, naming the field, and the key is left as it was."""
+    with live.http(MASTER) as http:
+        before = {k["id"] for k in http.get("/admin/keys").json()["data"]}
+        made = http.post("/admin/keys", json={"name": "too-large", **body})
+        assert made.status_code == 400 and made.json()["error"]["param"] == param, made.text
+        assert {k["id"] for k in http.get("/admin/keys").json()["data"]} == before
+        key = http.post("/admin/keys", json={"name": "kept", "allowed_models": ["fake/*"], "metadata": {"a": 1}})
+        changed = http.patch(f"/admin/keys/{key.json()['id']}", json={"name": "renamed", **body})
+        assert changed.status_code == 400 and changed.json()["error"]["param"] == param, changed.text
+        kept = http.get(f"/admin/keys/{key.json()['id']}").json()
+    assert (kept["name"], kept["allowed_models"], kept["metadata"]) == ("kept", ["fake/*"], {"a": 1})
+
+
+def test_a_key_at_its_bounds_is_kept(live: Live) -> None:
+    models = ["m" * 256, *(f"team/{i}-*" for i in range(999))]
+    metadata = {"notes": "x" * 16_000}
+    with live.http(MASTER) as http:
+        made = http.post("/admin/keys", json={"name": "roomy", "allowed_models": models, "metadata": metadata})
+        assert made.status_code == 201, made.text[:300]
+        got = http.get(f"/admin/keys/{made.json()['id']}").json()
+    assert got["allowed_models"] == models and got["metadata"] == metadata

@@ -43,11 +43,14 @@ from starlette.routing import Route
 
 from .._errors import ConfigError
 from ..providers.registry import check_config_keys, kind_of, provider_names
-from .admin_text import ENTRY_NAME_CHARS, ENTRY_TEXT_CHARS, KEY_ID_CHARS, KEY_NAME_CHARS, check_text, get_text, storable
+from .. import _jsoncodec as jsoncodec
+from .admin_text import (ENTRY_NAME_CHARS, ENTRY_TEXT_CHARS, KEY_ID_CHARS, KEY_METADATA_BYTES, KEY_MODELS_MAX,
+                         KEY_NAME_CHARS, check_text, get_text, storable)
 from .backend import noteworthy_breakers
 from .entry_secrets import kept_secrets, shown_config, shown_url
 from .errors import ApiError, BadRequest, NotFound
-from .fields import Shape, bad, check_fields, get_bool, get_dict, get_int, get_list, get_number, get_str, query_int
+from .fields import (MAX_MODEL_CHARS, Shape, bad, check_fields, get_bool, get_dict, get_int, get_list, get_number,
+                     get_str, query_int)
 from .http_io import json_response
 from .keys import VirtualKeys, public_view
 from .projects import check_project
@@ -325,10 +328,7 @@ def _key_fields(body: dict[str, Any], now: float) -> dict[str, Any]:
     if "name" in body:
         out["name"] = get_text(body, "name", KEY_NAME_CHARS)
     if "allowed_models" in body:
-        models = get_list(body, "allowed_models", "") or []
-        if not all(isinstance(m, str) and m for m in models):
-            raise bad("allowed_models", "expected an array of model or route names ('fake/*' patterns allowed)")
-        out["allowed_models"] = list(models)
+        out["allowed_models"] = _allowed_models(body)
     if "budget" in body:
         out["budget"] = get_number(body, "budget", "", minimum=0, maximum=1e12)
     if "budget_period" in body:
@@ -350,6 +350,9 @@ def _key_fields(body: dict[str, Any], now: float) -> dict[str, Any]:
             out["expires_at"] = None if amount is None else now + amount * unit
     if "metadata" in body:
         out["metadata"] = get_dict(body, "metadata", "") or {}
+        if len(jsoncodec.dumps(out["metadata"])) > KEY_METADATA_BYTES:
+            raise bad("metadata", f"must be at most {KEY_METADATA_BYTES} bytes of JSON; keep larger data elsewhere "
+                                  "and store a reference to it here")
     if "privacy" in body:
         privacy = get_str(body, "privacy", "")
         if privacy not in (None, "any", "local-only"):
@@ -359,6 +362,23 @@ def _key_fields(body: dict[str, Any], now: float) -> dict[str, Any]:
         project = get_str(body, "project", "")
         out["project"] = None if project is None else check_project(project, "project")
     return out
+
+
+def _allowed_models(body: dict[str, Any]) -> list[str]:
+    """The key's models: names or ``*`` patterns a call's model could match — each 1 to
+    ``MAX_MODEL_CHARS`` characters without NUL, as a request's ``model`` must be (a longer one
+    matched no call) — and at most ``KEY_MODELS_MAX`` of them (every call is checked against each)."""
+    models = get_list(body, "allowed_models", "") or []
+    if not all(isinstance(m, str) and m for m in models):
+        raise bad("allowed_models", "expected an array of model or route names ('fake/*' patterns allowed)")
+    if len(models) > KEY_MODELS_MAX:
+        raise bad("allowed_models", f"at most {KEY_MODELS_MAX} names or patterns (this has {len(models)}); "
+                                    "use a pattern such as 'openai/*' for a family of models")
+    for i, model in enumerate(models):
+        if "\x00" in model or len(model) > MAX_MODEL_CHARS:
+            raise bad(f"allowed_models[{i}]", f"must be at most {MAX_MODEL_CHARS} characters without NUL "
+                                              "(\\u0000), as a request's model is: no call could match it")
+    return list(models)
 
 
 async def _key_view(st: ServerState, row: Any) -> dict[str, Any]:
