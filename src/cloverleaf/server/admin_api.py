@@ -41,16 +41,36 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .. import _jsoncodec as jsoncodec
 from .._errors import ConfigError
 from ..providers.registry import check_config_keys, kind_of, provider_names
-from .. import _jsoncodec as jsoncodec
-from .admin_text import (ENTRY_NAME_CHARS, ENTRY_TEXT_CHARS, KEY_ID_CHARS, KEY_METADATA_BYTES, KEY_MODELS_MAX,
-                         KEY_NAME_CHARS, check_text, get_text, storable)
+from .admin_text import (
+    ENTRY_NAME_CHARS,
+    ENTRY_TEXT_CHARS,
+    KEY_ID_CHARS,
+    KEY_METADATA_BYTES,
+    KEY_MODELS_MAX,
+    KEY_NAME_CHARS,
+    check_text,
+    get_text,
+    storable,
+)
 from .backend import noteworthy_breakers
 from .entry_secrets import kept_secrets, shown_config, shown_url
 from .errors import ApiError, BadRequest, NotFound
-from .fields import (MAX_MODEL_CHARS, Shape, bad, check_fields, get_bool, get_dict, get_int, get_list, get_number,
-                     get_str, query_int)
+from .fields import (
+    MAX_MODEL_CHARS,
+    Shape,
+    bad,
+    check_fields,
+    get_bool,
+    get_dict,
+    get_int,
+    get_list,
+    get_number,
+    get_str,
+    query_int,
+)
 from .http_io import json_response
 from .keys import VirtualKeys, public_view
 from .projects import check_project
