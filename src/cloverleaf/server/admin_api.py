@@ -41,13 +41,36 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .. import _jsoncodec as jsoncodec
 from .._errors import ConfigError
 from ..providers.registry import check_config_keys, kind_of, provider_names
-from .admin_text import ENTRY_NAME_CHARS, ENTRY_TEXT_CHARS, KEY_ID_CHARS, KEY_NAME_CHARS, check_text, get_text, storable
+from .admin_text import (
+    ENTRY_NAME_CHARS,
+    ENTRY_TEXT_CHARS,
+    KEY_ID_CHARS,
+    KEY_METADATA_BYTES,
+    KEY_MODELS_MAX,
+    KEY_NAME_CHARS,
+    check_text,
+    get_text,
+    storable,
+)
 from .backend import noteworthy_breakers
 from .entry_secrets import kept_secrets, shown_config, shown_url
 from .errors import ApiError, BadRequest, NotFound
-from .fields import Shape, bad, check_fields, get_bool, get_dict, get_int, get_list, get_number, get_str, query_int
+from .fields import (
+    MAX_MODEL_CHARS,
+    Shape,
+    bad,
+    check_fields,
+    get_bool,
+    get_dict,
+    get_int,
+    get_list,
+    get_number,
+    get_str,
+    query_int,
+)
 from .http_io import json_response
 from .keys import VirtualKeys, public_view
 from .projects import check_project
@@ -76,6 +99,17 @@ def admin_route(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
 
     checked.__name__ = checked.__qualname__ = handler.__name__
     return endpoint("openai", api="admin")(checked)
+
+
+def only_params(request: Request, *known: str) -> None:
+    """A 400 naming a query parameter the endpoint does not read: ``/admin/spend?key=...`` and
+    ``/admin/keys?limit=10`` answered every key's spend and every key, as if filtered, and an
+    operator took the whole for the part asked about."""
+    for name in request.query_params:
+        if name not in known:
+            takes = f"it takes {', '.join(known)}" if known else "it takes none"
+            raise BadRequest(f"{name}: unknown query parameter for {request.url.path}; {takes}", param=name,
+                             code="unknown_parameter")
 
 
 # --------------------------------------------------------------------------- model entries
@@ -241,6 +275,7 @@ async def _stored_entry(st: ServerState, name: str) -> Any:
 
 @admin_route
 async def list_models(request: Request, st: ServerState) -> Response:
+    only_params(request)
     rows = await asyncio.to_thread(st.backend.store.list_model_entries)
     return json_response({"data": entry_views(st, rows)})
 
@@ -313,10 +348,7 @@ def _key_fields(body: dict[str, Any], now: float) -> dict[str, Any]:
     if "name" in body:
         out["name"] = get_text(body, "name", KEY_NAME_CHARS)
     if "allowed_models" in body:
-        models = get_list(body, "allowed_models", "") or []
-        if not all(isinstance(m, str) and m for m in models):
-            raise bad("allowed_models", "expected an array of model or route names ('fake/*' patterns allowed)")
-        out["allowed_models"] = list(models)
+        out["allowed_models"] = _allowed_models(body)
     if "budget" in body:
         out["budget"] = get_number(body, "budget", "", minimum=0, maximum=1e12)
     if "budget_period" in body:
@@ -338,6 +370,9 @@ def _key_fields(body: dict[str, Any], now: float) -> dict[str, Any]:
             out["expires_at"] = None if amount is None else now + amount * unit
     if "metadata" in body:
         out["metadata"] = get_dict(body, "metadata", "") or {}
+        if len(jsoncodec.dumps(out["metadata"])) > KEY_METADATA_BYTES:
+            raise bad("metadata", f"must be at most {KEY_METADATA_BYTES} bytes of JSON; keep larger data elsewhere "
+                                  "and store a reference to it here")
     if "privacy" in body:
         privacy = get_str(body, "privacy", "")
         if privacy not in (None, "any", "local-only"):
@@ -349,33 +384,63 @@ def _key_fields(body: dict[str, Any], now: float) -> dict[str, Any]:
     return out
 
 
+def _allowed_models(body: dict[str, Any]) -> list[str]:
+    """The key's models: names or ``*`` patterns a call's model could match — each 1 to
+    ``MAX_MODEL_CHARS`` characters without NUL, as a request's ``model`` must be (a longer one
+    matched no call) — and at most ``KEY_MODELS_MAX`` of them (every call is checked against each)."""
+    models = get_list(body, "allowed_models", "") or []
+    if not all(isinstance(m, str) and m for m in models):
+        raise bad("allowed_models", "expected an array of model or route names ('fake/*' patterns allowed)")
+    if len(models) > KEY_MODELS_MAX:
+        raise bad("allowed_models", f"at most {KEY_MODELS_MAX} names or patterns (this has {len(models)}); "
+                                    "use a pattern such as 'openai/*' for a family of models")
+    for i, model in enumerate(models):
+        if "\x00" in model or len(model) > MAX_MODEL_CHARS:
+            raise bad(f"allowed_models[{i}]", f"must be at most {MAX_MODEL_CHARS} characters without NUL "
+                                              "(\\u0000), as a request's model is: no call could match it")
+    return list(models)
+
+
 async def _key_view(st: ServerState, row: Any) -> dict[str, Any]:
-    view = public_view(row)
-    if row.budget is not None:
-        view["spent"] = await _key_spend(st, row)
-    return view
+    return (await _key_views(st, [row]))[0]
 
 
-async def _key_spend(st: ServerState, row: Any) -> float | None:
-    usage = getattr(st.backend.store, "budget_usage", None)
-    if usage is None:
-        return None
+async def _key_views(st: ServerState, rows: list[Any]) -> list[dict[str, Any]]:
+    """The keys as the admin API shows them, each with a budget with what it spent in its
+    current period. One writer flush and one batched ledger read for all of them, not one of
+    each per key: under traffic a flush waits for the writer's round trip, so a listing of a
+    few thousand keys with budgets took seconds, and grew with every key."""
+    views = [public_view(r) for r in rows]
+    budgeted = [(view, r) for view, r in zip(views, rows, strict=True) if r.budget is not None]
+    usages = getattr(st.backend.store, "budget_usages", None)
+    if not budgeted or usages is None:
+        for view, _ in budgeted:
+            view["spent"] = None
+        return views
     from ..gateway.budget import period_key
 
-    await asyncio.to_thread(st.backend.store.flush)   # the spend of calls answered a moment ago
-    spent, _reserved = await asyncio.to_thread(usage, f"key:{row.id}", period_key(row.budget_period, time.time()))
-    return round(float(spent), 6)
+    now = time.time()
+    wanted = [(f"key:{r.id}", period_key(r.budget_period, now)) for _, r in budgeted]
+
+    def read() -> dict[tuple[str, str], tuple[float, float]]:
+        st.backend.store.flush()   # the spend of calls answered a moment ago
+        return usages(wanted)  # type: ignore[no-any-return]
+
+    found = await asyncio.to_thread(read)
+    for (view, _), pair in zip(budgeted, wanted, strict=True):
+        view["spent"] = round(float(found[pair][0]), 6)
+    return views
 
 
 @admin_route
 async def list_keys(request: Request, st: ServerState) -> Response:
+    only_params(request, "include_revoked")
     raw = request.query_params.get("include_revoked", "true")
     if raw not in ("true", "false"):
         raise BadRequest("include_revoked: expected 'true' or 'false'", param="include_revoked")
     include = raw == "true"
     rows = await _keys(st).list(include_revoked=include)
-    data = [await _key_view(st, r) for r in rows]
-    return json_response({"data": data})
+    return json_response({"data": await _key_views(st, rows)})
 
 
 @admin_route
@@ -439,6 +504,7 @@ def _query_number(request: Request, name: str) -> float | None:
 
 @admin_route
 async def spend(request: Request, st: ServerState) -> Response:
+    only_params(request, "by", "since", "until")
     by = request.query_params.get("by", "model")
     from ..gateway.model_budgets import engine_canonical, spend_report
     from ..gateway.store.calls import SPEND_GROUPS
@@ -459,6 +525,7 @@ async def spend(request: Request, st: ServerState) -> Response:
 
 @admin_route
 async def breakers(request: Request, st: ServerState) -> Response:
+    only_params(request, "state", "limit")
     q = request.query_params
     limit = query_int(q.get("limit"), "limit", BREAKERS_LISTED, 1, MAX_BREAKERS_LISTED)
     wanted = q.get("state")

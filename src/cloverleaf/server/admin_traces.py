@@ -27,7 +27,7 @@ from starlette.routing import Route
 
 from .. import _jsoncodec as jsoncodec
 from ..gateway.store.records import TraceRecord
-from .admin_api import admin_route
+from .admin_api import admin_route, only_params
 from .admin_text import TRACE_ID_CHARS, storable
 from .errors import ApiError, NotFound
 from .fields import bad, get_dict, get_str, query_int
@@ -75,6 +75,7 @@ async def _read_trace(st: ServerState, trace_id: str) -> TraceRecord:
 
 @admin_route
 async def traces(request: Request, st: ServerState) -> Response:
+    only_params(request, "limit", "model", "status", "trace_id")
     q = request.query_params
     limit = query_int(q.get("limit"), "limit", 50, 1, 1000)
     model, status, trace_id = q.get("model"), q.get("status"), q.get("trace_id")

@@ -150,7 +150,7 @@ def document() -> dict[str, Any]:
                 params=[*response_id, _query("limit", {"type": "integer", "minimum": 1, "maximum": 100}),
                         _query("order", {"enum": ["asc", "desc"]}), _query("after", STR)])},
             "/admin/models": {
-                "get": _op("List model entries", _responses("entries", *admin)),
+                "get": _op("List model entries", _responses("entries", 400, *admin)),
                 "post": _op("Create a model entry", _responses("created", 409, *admin, body=True, created=True),
                             {**MODEL_ENTRY, "required": ["name", "identifier", "provider"]}),
             },

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..providers.registry import provider_names
-from .admin_text import ENTRY_NAME_CHARS, ENTRY_TEXT_CHARS, KEY_NAME_CHARS, NO_NUL_PATTERN
+from .admin_text import ENTRY_NAME_CHARS, ENTRY_TEXT_CHARS, KEY_MODELS_MAX, KEY_NAME_CHARS, NO_NUL_PATTERN
 from .anthropic_wire import MESSAGES_IGNORED
 from .openai_wire import CHAT_IGNORED, IMAGE_IGNORED, IMAGE_QUALITIES
 from .projects import PROJECT_PATTERN
@@ -283,7 +283,7 @@ MODEL_ENTRY = obj({
                         "description": "answered by GET; ignored when sent"}),
 }, closed=True)
 VIRTUAL_KEY = obj({
-    "name": nullable(stored_text(KEY_NAME_CHARS)), "allowed_models": nullable(arr({"type": "string", "minLength": 1})),
+    "name": nullable(stored_text(KEY_NAME_CHARS)), "allowed_models": nullable(arr(MODEL, maxItems=KEY_MODELS_MAX)),
     "budget": nullable({"type": "number", "minimum": 0, "maximum": 1e12}),
     "budget_period": {"enum": ["day", "month", "total", None]},
     "rpm": nullable({"type": "integer", "minimum": 1, "maximum": _BIG}),
