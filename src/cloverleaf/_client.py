@@ -19,6 +19,7 @@ from ._config import Settings
 from ._context import CallContext
 from ._engine import Engine
 from ._errors import CloverleafError, ConfigError
+from ._litellm_names import option_advice
 from ._options import CALL_OPTIONS, CallOptions, ChatOptions, build_request, check_options
 from ._resolve import Target, embedding_model
 from ._streaming import AsyncStream, Stream
@@ -392,7 +393,7 @@ class _ToolTurns:
 def _check_call(call: Mapping[str, Any]) -> None:
     unknown = set(call) - CALL_OPTIONS
     if unknown:
-        raise TypeError(f"unknown option(s) {sorted(unknown)}; known: {sorted(CALL_OPTIONS)}")
+        raise TypeError(f"unknown option(s) {sorted(unknown)}{option_advice(unknown)}; known: {sorted(CALL_OPTIONS)}")
 
 
 def _with_messages(req: ChatRequest, messages: Any) -> ChatRequest:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import ConfigError
+from ._litellm_names import config_file_advice
 from ._setting_values import (
     boolean,
     env_seconds,
@@ -196,9 +197,11 @@ _TEXT_DEFAULTS = ("model", "default_model", "embedding_model", "image_model", "b
 
 def _apply_toml(settings: Settings, file: Path) -> Settings:
     try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
+        source = file.read_text(encoding="utf-8")
+        data = tomllib.loads(source)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{file}: invalid TOML: {exc}") from None
+        advice = config_file_advice(source, file.suffix)   # a LiteLLM config.yaml brought along
+        raise ConfigError(f"{file}: {advice}" if advice else f"{file}: invalid TOML: {exc}") from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {file}: {exc.strerror}") from None
     except UnicodeDecodeError as exc:        # TOML is UTF-8 by definition

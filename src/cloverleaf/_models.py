@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ._errors import ConfigError
+from ._litellm_names import bedrock_route_advice, model_prefix_advice
 
 #: Bare-id prefixes that imply a provider. Order matters: first match wins.
 _PREFIXES: tuple[tuple[str, str], ...] = (
@@ -87,13 +88,17 @@ def parse_model_id(model_id: str, known_providers: frozenset[str] | set[str]) ->
             if not tail:
                 raise ConfigError(f"model id {model_id!r} names provider {head!r} but no model; "
                                   f"write it as '{head}/MODEL'")
+            if head == "bedrock" and (advice := bedrock_route_advice(tail)):
+                raise ConfigError(f"model id {model_id!r}: {advice}")
             return ModelId(head, tail)
     inferred = infer_provider(model_id)
     if inferred is not None:
         return ModelId(inferred, model_id)
     known = ", ".join(sorted(known_providers))
     if "/" in model_id:
-        head = model_id.split("/", 1)[0]
+        head, _, rest = model_id.partition("/")
+        if advice := model_prefix_advice(head, rest):
+            raise ConfigError(f"model id {model_id!r}: {advice}")
         raise ConfigError(f"unknown provider {head!r} in model id {model_id!r}; known providers: {known}")
     raise ConfigError(
         f"cannot tell which provider serves {model_id!r}; write it as 'provider/{model_id}' "

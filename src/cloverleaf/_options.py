@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, TypedDict
 
 from ._errors import ConfigError
+from ._litellm_names import option_advice
 from ._structured import to_response_format
 from ._tools import to_tool, to_tool_choice
 from ._types import (
@@ -112,7 +113,8 @@ CALL_OPTIONS = frozenset(CallOptions.__optional_keys__)
 def check_options(options: Mapping[str, Any]) -> None:
     unknown = set(options) - REQUEST_OPTIONS - CALL_OPTIONS
     if unknown:
-        raise TypeError(f"unknown option(s) {sorted(unknown)}; known: {sorted(REQUEST_OPTIONS | CALL_OPTIONS)}. "
+        raise TypeError(f"unknown option(s) {sorted(unknown)}{option_advice(unknown)}; "
+                        f"known: {sorted(REQUEST_OPTIONS | CALL_OPTIONS)}. "
                         "Provider-specific body fields go in extra_body={...}")
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 
 from ._config import ModelEntry, ProviderSettings, Settings
 from ._errors import ConfigError
+from ._litellm_names import credential_hints, steering_conflict
 from ._models import parse_model_id
 from ._pricing import ModelPrice, lookup_keys
 from .providers.base import Adapter, ProviderConfig
@@ -185,11 +186,13 @@ class Resolver:
         cfg = self._config(spec, ps, entry, call, base_url, operation)
         problem: ConfigError | None = None
         try:
+            self._refuse_litellm_steering(spec, ps, entry, call, cfg)
             cfg.api_key, cfg.api_key_env = self._api_key(spec, ps, entry, call.api_key, base_url)
             self._require_base_url(spec, model_id, cfg)
             cfg = adapter.prepare_config(cfg, self.settings.env)
         except ConfigError as exc:
-            problem = exc
+            hints = credential_hints(spec.name, self.settings.env, str(exc))
+            problem = ConfigError(f"{exc}{hints}") if hints else exc
         price = self._price(spec, adapter, model, entry, ps, cfg)
         return Target(name=model_id, spec=spec, cfg=cfg, model=model, adapter=adapter, price=price, entry=entry,
                       problem=problem)
@@ -249,6 +252,17 @@ class Resolver:
                          else ps.max_retries if ps and ps.max_retries is not None else self.settings.max_retries),
             operation=operation,
         )
+
+    def _refuse_litellm_steering(self, spec: ProviderSpec, ps: ProviderSettings | None, entry: ModelEntry | None,
+                                 call: CallSettings, cfg: ProviderConfig) -> None:
+        """A LiteLLM variable (``OLLAMA_API_BASE``, ``AWS_REGION_NAME``...) that would have sent
+        this call elsewhere than where it is about to go refuses it: never a silent reroute."""
+        env = self.settings.env
+        given = (call.base_url or (entry.base_url if entry else None) or (ps.base_url if ps else None)
+                 or (env.get(spec.base_url_env) if spec.base_url_env else None))
+        conflict = steering_conflict(spec.name, env, cfg.extra, None if given else spec.base_url)
+        if conflict is not None:
+            raise ConfigError(conflict)
 
     def _api_key(self, spec: ProviderSpec, ps: ProviderSettings | None, entry: ModelEntry | None,
                  explicit: str | None, base_url: str) -> tuple[str | None, str | None]:

@@ -45,6 +45,7 @@ from .metrics import CONTENT_TYPE, Metrics, StoreQueue
 from .openapi import document as openapi_document
 from .options import ServerOptions
 from .responses.state import ResponseStore
+from .route_hints import not_found_message
 from .secrets import SecretBox
 from .state import HotRoute, ServerState, state_of
 
@@ -223,8 +224,8 @@ def _flavor(request: Request) -> str:
 
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    message = {404: f"no route for {request.url.path}", 405: f"method {request.method} is not allowed here"}.get(
-        exc.status_code, str(exc.detail))
+    message = (not_found_message(request.url.path, request.method, request.app.routes) if exc.status_code == 404
+               else f"method {request.method} is not allowed here" if exc.status_code == 405 else str(exc.detail))
     kind = "not_found" if exc.status_code == 404 else "invalid_request"
     headers = dict(exc.headers or {})
     if exc.status_code == 405:  # every method the path has (Starlette names only its first route's)
