@@ -100,6 +100,16 @@ def modality_tokens(details: Any, modality: str) -> int:
                if isinstance(d, dict) and d.get("modality") == modality)
 
 
+def first_candidate(candidates: list[Any]) -> dict[str, Any] | None:
+    """The candidate our answer is made of: ``index`` 0 (an absent ``index`` is 0, as in the API's
+    proto JSON). With ``generationConfig.candidateCount`` above 1 a streamed chunk may hold only
+    another candidate's parts; reading whichever came first spliced two answers into one."""
+    for candidate in candidates:
+        if isinstance(candidate, dict) and not candidate.get("index"):
+            return candidate
+    return None
+
+
 def arguments_json(args: Any) -> str:
     return json.dumps(args if args is not None else {}, separators=(",", ":"), ensure_ascii=False)
 
@@ -140,7 +150,9 @@ class ResponseReader:
         if not candidates:
             self.check_prompt_blocked(data)
             return []
-        candidate = candidates[0]
+        candidate = first_candidate(candidates)
+        if candidate is None:
+            return []   # only other candidates (candidateCount > 1) in this chunk: not our answer
         self._extras.candidate(candidate)
         if candidate.get("finishReason"):
             self._finish = candidate["finishReason"]
