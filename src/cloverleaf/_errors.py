@@ -506,7 +506,7 @@ class MalformedResponseError(ProviderError):
 class GenerationFailedError(MalformedResponseError):
     """The provider said 2xx but that the generation itself failed: our ``finish_reason``
     ``"error"`` (Gemini's ``MALFORMED_FUNCTION_CALL``, ``UNEXPECTED_TOOL_CALL``,
-    ``TOO_MANY_TOOL_CALLS``; Bedrock's ``malformed_tool_use``, ``malformed_model_output``). Raised
+    ``TOO_MANY_TOOL_CALLS``, and ``OTHER``/``NO_IMAGE`` with nothing said; Bedrock's ``malformed_tool_use``, ``malformed_model_output``). Raised
     rather than returned, because the answer is empty or broken and reads like a normal one
     otherwise; the message carries the provider's own words (Gemini's ``finishMessage``).
     Retryable: the model samples again, and the next answer is usually well formed. The provider

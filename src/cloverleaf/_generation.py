@@ -1,6 +1,7 @@
 """An answer the provider says failed is raised, not returned.
 
-Gemini (``MALFORMED_FUNCTION_CALL``, ``UNEXPECTED_TOOL_CALL``, ``TOO_MANY_TOOL_CALLS``) and
+Gemini (``MALFORMED_FUNCTION_CALL``, ``UNEXPECTED_TOOL_CALL``, ``TOO_MANY_TOOL_CALLS``, and
+``OTHER``/``NO_IMAGE`` when nothing was said) and
 Bedrock (``malformed_tool_use``, ``malformed_model_output``) answer 200 when the model's output
 came out broken; the adapters map that to ``finish_reason`` ``"error"``. Returned as a
 response, it read like an ordinary (empty) answer: a gateway client saw ``stop`` / ``end_turn``,

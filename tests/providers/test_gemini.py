@@ -340,12 +340,25 @@ def test_blocked_prompt_raises_content_filter():
 @pytest.mark.parametrize(("raw", "expected"), [
     ("STOP", "stop"), ("MAX_TOKENS", "length"), ("SAFETY", "content_filter"), ("RECITATION", "content_filter"),
     ("PROHIBITED_CONTENT", "content_filter"), ("BLOCKLIST", "content_filter"), ("SPII", "content_filter"),
-    ("MALFORMED_FUNCTION_CALL", "error"), ("OTHER", "other"), ("LANGUAGE", "other"),
+    ("MALFORMED_FUNCTION_CALL", "error"), ("OTHER", "other"), ("LANGUAGE", "content_filter"),
 ])
 def test_finish_reason_mapping(raw: str, expected: str):
     body = json.dumps({"candidates": [{"content": {"parts": [{"text": "x"}], "role": "model"}, "finishReason": raw}]})
     r = adapter().parse_chat(HttpResponse(200, {}, body.encode()), ChatRequest("m", [Message.user("x")]))
     assert (r.finish_reason, r.metadata.raw_finish_reason) == (expected, raw)
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("OTHER", "error"), ("NO_IMAGE", "error"), ("FINISH_REASON_UNSPECIFIED", "error"), ("LANGUAGE", "content_filter"),
+])
+def test_a_stop_with_nothing_said_is_never_an_empty_answer(raw: str, expected: str):
+    """No text, call or image, and a reason other than STOP: a failed answer (the engine raises
+    it with Gemini's reason) or a filter's stop, which every server surface names as such, never the
+    empty "other" that Chat Completions, Responses and Messages could only relay as a plain stop."""
+    body = json.dumps({"candidates": [{"content": {"role": "model", "parts": [{"text": "hm", "thought": True}]},
+                                       "finishReason": raw}]})
+    r = adapter().parse_chat(HttpResponse(200, {}, body.encode()), ChatRequest("m", [Message.user("x")]))
+    assert (r.finish_reason, r.metadata.raw_finish_reason, r.content) == (expected, raw, "")
 
 
 def test_not_json_is_malformed():

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from cloverleaf._errors import InvalidRequestError, MalformedResponseError
+from cloverleaf._errors import ContentFilterError, InvalidRequestError, MalformedResponseError
 from cloverleaf._http import HttpResponse
 from cloverleaf._types import EmbeddingRequest, ImageRequest
 from tests.providers.test_gemini_support import API, EMBED, GOOGLE, KEY, VERTEX, adapter, config
@@ -127,4 +127,22 @@ def test_image_response():
 def test_image_response_without_image_is_malformed():
     body = b'{"candidates":[{"content":{"parts":[{"text":"I cannot draw that."}]},"finishReason":"STOP"}]}'
     with pytest.raises(MalformedResponseError, match="I cannot draw that"):
+        adapter().parse_image(HttpResponse(200, {}, body), ImageRequest("m", "x"))
+
+
+@pytest.mark.parametrize("reason", ["IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT", "SAFETY"])
+def test_an_image_the_filter_stopped_is_a_content_filter_error(reason: str):
+    """Gemini answers 200 with no image part and a filter's finishReason: the prompt's matter (a
+    400 through the server, saying which filter), not a "malformed response" 502."""
+    body = json.dumps({"candidates": [{"content": {"role": "model"}, "finishReason": reason,
+                                       "finishMessage": "Unable to show the generated image."}],
+                       "usageMetadata": {"promptTokenCount": 9, "totalTokenCount": 9}}).encode()
+    with pytest.raises(ContentFilterError, match=reason) as info:
+        adapter().parse_image(HttpResponse(200, {}, body), ImageRequest("gemini-2.5-flash-image", "x"))
+    assert info.value.code == reason and "Unable to show the generated image" in str(info.value)
+
+
+def test_an_image_answer_without_image_names_geminis_reason():
+    body = b'{"candidates":[{"content":{"role":"model"},"finishReason":"NO_IMAGE"}]}'
+    with pytest.raises(MalformedResponseError, match="NO_IMAGE"):
         adapter().parse_image(HttpResponse(200, {}, body), ImageRequest("m", "x"))

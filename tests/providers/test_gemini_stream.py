@@ -181,3 +181,27 @@ def test_a_finish_reason_without_usage_ends_nothing() -> None:
     events, r = decode(REQ, [_chunk("Hello", "STOP") + _chunk(" there"), _chunk("", None, usage)])
     assert r.content == "Hello there" and (r.usage.input_tokens, r.usage.output_tokens) == (4, 3)
     assert [e.type for e in events][-2:] == ["usage", "done"]
+
+
+def _sse(*chunks: dict[str, object]) -> bytes:
+    return b"".join(b"data: " + json.dumps(c).encode() + b"\r\n\r\n" for c in chunks)
+
+
+def _candidate(index: int, text: str, finish: str | None = None) -> dict[str, object]:
+    out: dict[str, object] = {"content": {"role": "model", "parts": [{"text": text}]}, "index": index}
+    return {**out, "finishReason": finish} if finish else out
+
+
+def test_other_candidates_are_not_spliced_into_the_answer() -> None:
+    """``candidateCount`` 2 (through extra_body): a chunk may hold only candidate 1's parts. The
+    answer is candidate 0, whole and unmixed, its usage the last running total, counted once."""
+    usage = {"promptTokenCount": 3, "candidatesTokenCount": 8, "totalTokenCount": 11}
+    events, r = decode(REQ, [_sse(
+        {"candidates": [_candidate(0, "Red "), _candidate(1, "Blue ")], "responseId": "r1"},
+        {"candidates": [_candidate(1, "sky")], "responseId": "r1"},
+        {"candidates": [_candidate(1, ".", "STOP")], "responseId": "r1"},
+        {"candidates": [_candidate(0, "apple", "STOP")], "usageMetadata": usage, "responseId": "r1"},
+    )])
+    assert r.content == "Red apple" and r.finish_reason == "stop"
+    assert (r.usage.input_tokens, r.usage.output_tokens) == (3, 8)
+    assert sum(e.type == "done" for e in events) == 1

@@ -48,6 +48,22 @@ def test_stream_raises_at_its_end(upstream: Upstream) -> None:
             pass
 
 
+def test_an_empty_answer_gemini_stopped_for_another_reason_is_raised(upstream: Upstream) -> None:
+    """finishReason OTHER with nothing said: raised with Gemini's reason, whole and streamed,
+    not returned as an empty answer (a server client read it as an empty ``stop``)."""
+    other = {"candidates": [{"content": {"role": "model"}, "finishReason": "OTHER"}],
+             "usageMetadata": {"promptTokenCount": 10, "totalTokenCount": 10}, "modelVersion": "gemini-2.5-flash"}
+    upstream.queue(Reply(body=json.dumps(other).encode()),
+                   Reply(headers={"content-type": "text/event-stream"},
+                         chunks=[f"data: {json.dumps(other)}\r\n\r\n".encode()]))
+    with pytest.raises(cloverleaf.GenerationFailedError, match="OTHER"):
+        cloverleaf.chat("gemini/gemini-2.5-flash", "Hi", base_url=upstream.url, api_key="k", max_retries=0)
+    with pytest.raises(cloverleaf.GenerationFailedError, match="OTHER"):
+        for _ in cloverleaf.stream("gemini/gemini-2.5-flash", "Hi", base_url=upstream.url, api_key="k",
+                                   max_retries=0):
+            pass
+
+
 # --------------------------------------------------------------------------- an answer the provider cut short
 
 INTERRUPTED_TEXT = "The three steps are: 1."

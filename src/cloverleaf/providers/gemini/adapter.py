@@ -42,6 +42,7 @@ from ..._capabilities import Capabilities
 from ..._errors import (
     AuthenticationError,
     ConfigError,
+    ContentFilterError,
     ContextWindowExceededError,
     InvalidRequestError,
     NotFoundError,
@@ -73,7 +74,7 @@ from ..bearer import BearerSource
 from ..extra_tools import gemini_tools
 from .messages import build_contents
 from .schema import to_gemini_schema
-from .stream import GeminiStreamDecoder, ResponseReader, usage_from
+from .stream import GeminiStreamDecoder, ResponseReader, finish_reason, first_candidate, usage_from
 from .vertex_auth import VertexCredentials, find_credentials
 from .vertex_claude import VertexClaudeAdapter, is_claude
 from .vertex_embed import embed_requests, read_predictions
@@ -397,13 +398,28 @@ class GeminiAdapter(Adapter):
                 elif part.get("text") and not part.get("thought"):
                     texts.append(part["text"])
         if not images:
-            raise self.malformed("no image in the response" + (f" (the model said: {''.join(texts)[:300]!r})"
-                                                               if texts else ""), resp, req.model)
+            raise self._no_image(data, texts, resp, req.model)
         if texts:
             images[0].revised_prompt = "".join(texts)
         model = str(data.get("modelVersion") or req.model).removeprefix("models/")
         return ImageResponse(images, model, self.name, usage=usage_from(data.get("usageMetadata")),
                              metadata=ResponseMetadata(response_id=data.get("responseId")))
+
+    def _no_image(self, data: dict[str, Any], texts: list[str], resp: HttpResponse, model: str) -> ProviderError:
+        """Why an image answer holds no image. A filter's stop (``IMAGE_SAFETY``,
+        ``IMAGE_PROHIBITED_CONTENT``, ``SAFETY``...) is the prompt's matter, a ContentFilterError
+        (a 400 through the server) naming it, not a 502 "malformed response"; any other stop is
+        still malformed, with Gemini's reason and words in the message."""
+        candidate = first_candidate(data.get("candidates") or []) or {}
+        raw = candidate.get("finishReason")
+        said = candidate.get("finishMessage") or "".join(texts)[:300]
+        if finish_reason(raw) == "content_filter":
+            return ContentFilterError(
+                f"Gemini made no image: its filter stopped it ({raw})" + (f": {said}" if said else "")
+                + "; rephrase the prompt or adjust safetySettings",
+                provider=self.name, model=model, status=resp.status, body=resp.text[:4000], code=raw)
+        return self.malformed("no image in the response" + (f" (finishReason {raw})" if raw else "")
+                              + (f" (the model said: {said!r})" if said else ""), resp, model)
 
     # -- errors --------------------------------------------------------------------------
     def parse_error(self, resp: HttpResponse, model: str | None = None) -> ProviderError:

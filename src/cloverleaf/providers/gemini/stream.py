@@ -65,10 +65,16 @@ FINISH_REASONS: dict[str, FinishReason] = {
     "IMAGE_PROHIBITED_CONTENT": "content_filter",
     "IMAGE_RECITATION": "content_filter",
     "MODEL_ARMOR": "content_filter",  # Vertex AI Model Armor
+    # Vertex AI: "stopped because the response was flagged for unsupported language"
+    "LANGUAGE": "content_filter",
     "MALFORMED_FUNCTION_CALL": "error",
     "UNEXPECTED_TOOL_CALL": "error",
     "TOO_MANY_TOOL_CALLS": "error",
 }
+
+
+#: events that are the answer itself, as opposed to thoughts, usage or metadata
+_ANSWER_EVENTS = frozenset({"text", "tool_call_delta", "attachment"})
 
 
 def finish_reason(raw: str | None) -> FinishReason | None:
@@ -100,6 +106,16 @@ def modality_tokens(details: Any, modality: str) -> int:
                if isinstance(d, dict) and d.get("modality") == modality)
 
 
+def first_candidate(candidates: list[Any]) -> dict[str, Any] | None:
+    """The candidate our answer is made of: ``index`` 0 (an absent ``index`` is 0, as in the API's
+    proto JSON). With ``generationConfig.candidateCount`` above 1 a streamed chunk may hold only
+    another candidate's parts; reading whichever came first spliced two answers into one."""
+    for candidate in candidates:
+        if isinstance(candidate, dict) and not candidate.get("index"):
+            return candidate
+    return None
+
+
 def arguments_json(args: Any) -> str:
     return json.dumps(args if args is not None else {}, separators=(",", ":"), ensure_ascii=False)
 
@@ -108,7 +124,7 @@ class ResponseReader:
     """Turns ``GenerateContentResponse`` chunks into events; remembers what ``done`` needs."""
 
     __slots__ = ("_adapter", "_model", "_calls", "_finish", "_usage", "_response_id", "_seen_model",
-                 "finish_message", "_extras")
+                 "finish_message", "_extras", "_answered")
 
     def __init__(self, adapter: _Host, model: str) -> None:
         self._adapter = adapter
@@ -121,6 +137,8 @@ class ResponseReader:
         self.finish_message: str | None = None
         #: what the answer says beside its parts (grounding, safety ratings, code run): done's extra
         self._extras = AnswerExtras()
+        #: some text, call or attachment of the answer has come (thoughts do not count)
+        self._answered = False
 
     def chunk(self, data: Any) -> list[StreamEvent]:
         if not isinstance(data, dict):
@@ -140,7 +158,9 @@ class ResponseReader:
         if not candidates:
             self.check_prompt_blocked(data)
             return []
-        candidate = candidates[0]
+        candidate = first_candidate(candidates)
+        if candidate is None:
+            return []   # only other candidates (candidateCount > 1) in this chunk: not our answer
         self._extras.candidate(candidate)
         if candidate.get("finishReason"):
             self._finish = candidate["finishReason"]
@@ -150,6 +170,7 @@ class ResponseReader:
         events: list[StreamEvent] = []
         for part in parts:
             events.extend(self._part_events(part))
+        self._answered = self._answered or any(e.type in _ANSWER_EVENTS for e in events)
         return events
 
     @property
@@ -217,9 +238,14 @@ class ResponseReader:
         extra = self._extras.done_extra()
         if self.finish_message:   # why Gemini stopped, in words (a blocked or malformed answer)
             extra["finish_message"] = self.finish_message
+        reason = finish_reason(self._finish)
+        if reason == "other" and not self._answered:
+            # OTHER, NO_IMAGE, FINISH_REASON_UNSPECIFIED... with nothing said: a failed answer (raised
+            # as GenerationFailedError with Gemini's reason and words), never an empty "stop" answer
+            reason = "error"
         events.append(StreamEvent(
             "done",
-            finish_reason=finish_reason(self._finish),
+            finish_reason=reason,
             raw_finish_reason=self._finish,
             model=self._seen_model or self._model,
             id=self._response_id,
