@@ -177,7 +177,7 @@ class OpenAIAdapter(Adapter):
             # OpenRouter: the upstream failed after generation started (finish_reason "error")
             raise self.stream_error({"error": choice["error"]}, model)
         self.check_finish(raw_finish, model)
-        parts = self._message_parts(message, data.get("id"))
+        parts = self._message_parts(message, data.get("id"), req)
         finish = normalise_finish(raw_finish)
         extra = self.chunk_extra(data) or {}
         _sources_and_audio(message, parts, extra)
@@ -198,9 +198,9 @@ class OpenAIAdapter(Adapter):
                                       extra=extra),
         )
 
-    def _message_parts(self, message: dict[str, Any], answer_id: Any) -> list[Part]:
-        """The answer's parts; a tool call sent without an id gets one made from ``answer_id`` and
-        its index, as the stream decoder makes it (:mod:`cloverleaf.streams.call_ids`)."""
+    def _message_parts(self, message: dict[str, Any], answer_id: Any, req: ChatRequest) -> list[Part]:
+        """The answer's parts; a tool call sent without an id gets one made from ``answer_id``, the
+        request's history and its index, as the stream decoder makes it (:mod:`cloverleaf.streams.call_ids`)."""
         parts: list[Part] = []
         salt: str | None = None
         text = reasoning_text(message)
@@ -225,7 +225,7 @@ class OpenAIAdapter(Adapter):
             raw = arguments_text(fn.get("arguments")) or ""  # a few servers send the object, not a JSON string
             call_id = call.get("id")
             if not call_id:
-                salt = salt or answer_salt(answer_id)
+                salt = salt or answer_salt(answer_id, req.messages)
                 call_id = made_up_call_id(salt, i)
             parts.append(ToolCall(id=call_id, name=fn.get("name") or "", arguments=parse_arguments(raw),
                                   raw_arguments=raw))
