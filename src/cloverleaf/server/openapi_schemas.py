@@ -395,3 +395,11 @@ DEVIATIONS: list[dict[str, Any]] = [
      "reason": "an empty model name, prompt or embedding input is refused (OpenAI's document allows the empty "
                "string there; its API refuses it too)"},
 ]
+
+#: Azure OpenAI's paths run the OpenAI routes' code (:mod:`.azure_api`): what the document cannot
+#: express of an OpenAI route holds of its Azure aliases too.
+_AZURE_ALIASES = {f"POST /v1/{op}": [f"POST /openai/deployments/{{deployment}}/{op}", f"POST /openai/v1/{op}"]
+                  for op in ("chat/completions", "embeddings", "images/generations")}
+for _item in DEVIATIONS:
+    if "spec" not in _item:
+        _item["operations"] = [alias for op in _item["operations"] for alias in (op, *_AZURE_ALIASES.get(op, ()))]
