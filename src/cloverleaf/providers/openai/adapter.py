@@ -176,7 +176,7 @@ class OpenAIAdapter(Adapter):
         if choice.get("error"):
             # OpenRouter: the upstream failed after generation started (finish_reason "error")
             raise self.stream_error({"error": choice["error"]}, model)
-        self.check_finish(raw_finish, model)
+        self.check_finish(raw_finish, model, choice)
         parts = self._message_parts(message, data.get("id"), req)
         finish = normalise_finish(raw_finish)
         extra = self.chunk_extra(data) or {}
@@ -247,8 +247,9 @@ class OpenAIAdapter(Adapter):
         return OpenAIStreamDecoder(self, req)
 
     # -- hooks the stream decoder and parse_chat share (Azure overrides) ------------------
-    def check_finish(self, raw_finish: str | None, model: str | None) -> None:
-        """Raise for a finish reason that is an error on this service (none on OpenAI)."""
+    def check_finish(self, raw_finish: str | None, model: str | None, choice: dict[str, Any] | None = None) -> None:
+        """Raise for a finish reason that is an error on this service (none on OpenAI); ``choice``
+        is the choice (or stream chunk's choice) that finished."""
 
     def chunk_extra(self, chunk: dict[str, Any]) -> dict[str, Any] | None:
         """Provider fields to keep in ``metadata.extra``: OpenRouter's upstream provider, and

@@ -53,7 +53,8 @@ class _Host(Protocol):
 
     def stream_error(self, payload: Any, model: str | None) -> ProviderError: ...
 
-    def check_finish(self, raw_finish: str | None, model: str | None) -> None: ...
+    def check_finish(self, raw_finish: str | None, model: str | None,
+                     choice: dict[str, Any] | None = None) -> None: ...
 
     def chunk_extra(self, chunk: dict[str, Any]) -> dict[str, Any] | None: ...
 
@@ -234,7 +235,7 @@ class OpenAIStreamDecoder(JSONEventDecoder):
             self._delta(choice.get("delta") or {}, out)
             raw = choice.get("finish_reason")
             if raw:
-                self._host.check_finish(raw, self._model or self._fallback_model)
+                self._host.check_finish(raw, self._model or self._fallback_model, choice)
                 self._raw_finish = raw
         usage = usage_from(chunk.get("usage"), chunk.get("service_tier"))
         if usage is None:  # Groq without stream_options reports it only under x_groq
