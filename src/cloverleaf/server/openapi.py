@@ -104,7 +104,7 @@ def _query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
 
 
 #: Azure's key header, besides the two every route takes (:mod:`.azure_api`).
-_AZURE_SECURITY = [{"api-key": []}, {"bearer": []}, {"x-api-key": []}]
+_AZURE_SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"x-api-key": []}, {"api-key": []}]
 #: The Azure operations: (path under /openai/deployments/{deployment}/ and /openai/v1/, summary,
 #: what a 200 holds, the OpenAI route's body, whether it may stream).
 _AZURE_OPERATIONS = (("chat/completions", "Chat completion (JSON or SSE)", "completion", CHAT_REQUEST, True),
@@ -118,7 +118,7 @@ def _azure_paths() -> dict[str, Any]:
     and ``api-version`` is required; ``/openai/v1/...`` are the OpenAI routes as they are. Every
     one takes the key in ``api-key`` too."""
     deployment = _path_param("deployment")
-    version = {"name": "api-version", "in": "query", "required": True, "schema": TEXT,
+    version = {"name": "api-version", "in": "query", "required": True, "schema": {**TEXT, "minLength": 1},
                "description": "required, as Azure requires it; any version is accepted"}
     paths: dict[str, Any] = {}
     for operation, summary, ok, body, stream in _AZURE_OPERATIONS:
