@@ -449,7 +449,15 @@ class ContextWindowExceededError(ProviderError):
 
 
 class ContentFilterError(ProviderError):
+    """The provider's content filter refused the prompt or cut the answer.
+
+    ``innererror``: what the provider said tripped it, when it said (Azure OpenAI), in Azure's
+    shape: ``{"code": "ResponsibleAIPolicyViolation", "content_filter_result": {"violence":
+    {"filtered": True, "severity": "high"}, ...}}`` (no ``code`` for a cut answer). Only each
+    category's verdict is kept; None when the provider named none."""
+
     default_status = 400
+    innererror: dict[str, Any] | None = None
 
 
 class InvalidRequestError(ProviderError):

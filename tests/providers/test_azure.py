@@ -167,17 +167,53 @@ def test_404_wrong_base_url_says_what_to_fix() -> None:
         assert "Resource not found" in str(err) and "/openai/deployments/" in str(err)
 
 
+SAFE = {"filtered": False, "severity": "safe"}
+
+
 def test_content_filter_error() -> None:
+    """Which category tripped Azure's filter (its 400's ``innererror``) was dropped; it is kept."""
     err = adapter("azure").parse_error(interaction(f"{SYN}/error_content_filter.yaml").response, "gpt-4o-mini")
     assert type(err) is ContentFilterError and err.code == "content_filter" and err.status == 400
+    assert err.innererror == {"code": "ResponsibleAIPolicyViolation", "content_filter_result": {
+        "hate": SAFE, "self_harm": SAFE, "sexual": SAFE, "violence": {"filtered": True, "severity": "high"}}}
+    assert "filtered: violence (high)" in str(err)
 
 
 def test_content_filter_finish_raises() -> None:
-    with pytest.raises(ContentFilterError, match="content filter"):
+    """A cut answer names the category that cut it, whole or streamed."""
+    cut = {"hate": SAFE, "self_harm": SAFE, "sexual": SAFE, "violence": {"filtered": True, "severity": "medium"}}
+    with pytest.raises(ContentFilterError, match="content filter") as whole:
         replay_chat("azure", f"{SYN}/finish_content_filter.yaml", ChatRequest("gpt-4o-mini", [Message.user("x")]))
-    with pytest.raises(ContentFilterError):
+    with pytest.raises(ContentFilterError) as streamed:
         replay_stream("azure", f"{SYN}/stream_content_filter.yaml",
                       ChatRequest("gpt-4o-mini", [Message.user("x")], stream=True))
+    for caught in (whole, streamed):
+        assert caught.value.innererror == {"content_filter_result": cut}
+        assert "filtered: violence (medium)" in str(caught.value)
+
+
+def test_content_filter_details_keep_only_the_verdicts() -> None:
+    """What else an entry holds is the upstream's text (a filter error, blocklist ids, citations):
+    none of it is kept, whatever it quotes."""
+    from cloverleaf._http import HttpResponse
+
+    body = {"error": {"message": "filtered", "code": "content_filter", "innererror": {
+        "code": "ResponsibleAIPolicyViolation", "api_key": "sk-live-SECRET", "content_filter_result": {
+            "violence": {"filtered": True, "severity": "high", "note": "sk-live-SECRET"},
+            "custom_blocklists": {"filtered": True, "details": [{"filtered": True, "id": "sk-live-SECRET"}]},
+            "protected_material_code": {"filtered": False, "detected": True,
+                                        "citation": {"URL": "https://x/sk-live-SECRET", "license": "MIT"}},
+            "error": {"code": "sk-live-SECRET", "message": "sk-live-SECRET"},
+            "sk-live-SECRET key": {"filtered": True}, "hate": {"filtered": False, "severity": "sk-live-SECRET"}}}}}
+    import json
+
+    err = adapter("azure").parse_error(HttpResponse(400, {"content-type": "application/json"},
+                                                    json.dumps(body).encode()), "gpt-4o-mini")
+    assert isinstance(err, ContentFilterError)
+    assert err.innererror == {"code": "ResponsibleAIPolicyViolation", "content_filter_result": {
+        "violence": {"filtered": True, "severity": "high"}, "custom_blocklists": {"filtered": True},
+        "protected_material_code": {"filtered": False, "detected": True}, "hate": {"filtered": False}}}
+    assert "SECRET" not in json.dumps(err.innererror)
 
 
 def test_plain_openai_reports_content_filter_finish_without_raising() -> None:

@@ -110,7 +110,19 @@ def test_a_run_tools_loop_falls_back_to_claude_with_unique_ids(upstream: Upstrea
     assert_replayable_on_claude(json.loads(upstream.seen[3].body))
 
 
-@pytest.mark.parametrize("answer_ids", [("answer-1", "answer-2"), (None, None)])
+def test_a_server_reusing_one_answer_id_still_gives_each_turn_its_own_ids(upstream: Upstream) -> None:
+    """Ollama's /v1 numbers its answers ``chatcmpl-`` and a number below 999, vLLM echoes a
+    client's ``X-Request-Id``: two turns answered under one id got the same made-up call ids,
+    and the history was refused on Claude."""
+    upstream.queue(id_less_call("chatcmpl-7"), id_less_call("chatcmpl-7"),
+                   Reply(status=503, body=b'{"error": {"message": "overloaded", "code": 503}}'), claude_answer())
+    with Client(settings(upstream)) as client:
+        resp = client.chat("timely", "What time is it, twice?", tools=[get_time], run_tools=True)
+    assert resp.text == "It is noon."
+    assert_replayable_on_claude(json.loads(upstream.seen[3].body))
+
+
+@pytest.mark.parametrize("answer_ids", [("answer-1", "answer-2"), (None, None), ("chatcmpl-7", "chatcmpl-7")])
 def test_a_streamed_tool_loop_replays_on_claude_with_unique_ids(upstream: Upstream,
                                                                answer_ids: tuple[str | None, str | None]) -> None:
     """The same loop streamed, with and without answer ids on the chunks."""
@@ -142,6 +154,24 @@ def test_a_whole_answer_and_its_stream_make_the_same_ids() -> None:
         assert [c.id for c in acc.response().tool_calls] == [c.id for c in whole.tool_calls]
     assert whole.tool_calls[0].id != oa.parse_chat(_response(id_less_call("answer-2")),
                                                    ChatRequest("g", [Message.user("t")])).tool_calls[0].id
+
+
+def test_one_answer_id_in_two_turns_makes_two_ids_alike_whole_or_streamed() -> None:
+    """A server that sends one answer id on every turn: the second turn (whose history holds the
+    first turn's call) gets other ids than the first, and each turn's ids are the same parsed
+    whole or streamed, and on every fragment of the stream."""
+    oa = adapter("chat_completions")
+    history: list[Message] = [Message.user("t")]
+    ids = []
+    for _ in range(2):
+        whole = oa.parse_chat(_response(id_less_call("chatcmpl-7")), ChatRequest("g", list(history)))
+        decoder = oa.stream_decoder(ChatRequest("g", list(history), stream=True))
+        events = [*decoder.feed(b"".join(id_less_stream("chatcmpl-7").chunks or ())), *decoder.close()]
+        streamed = [ev.id for ev in events if ev.type == "tool_call_delta" and ev.id]
+        assert streamed == [c.id for c in whole.tool_calls]
+        ids.append(whole.tool_calls[0].id)
+        history += [whole.to_message(), Message.tool(whole.tool_calls[0].id, "noon")]
+    assert ids[0] != ids[1]
 
 
 def test_the_accumulator_gives_an_id_less_call_one_and_stamps_the_event() -> None:

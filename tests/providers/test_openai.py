@@ -24,7 +24,7 @@ from cloverleaf._types import (
     ToolChoice,
     ToolResult,
 )
-from cloverleaf.streams.call_ids import made_up_call_id
+from cloverleaf.streams.call_ids import answer_salt, made_up_call_id
 from tests.providers._openai_replay import PA, adapter, config, interaction, replay_chat
 
 OA = f"{PA}/test_openai"
@@ -128,10 +128,12 @@ def test_missing_tool_call_id_is_generated() -> None:
     """Gemini's OpenAI-compatible endpoint sends ``"id": ""``; we must still give an id, this
     answer's own (not ``call_0``, which every turn of a tool loop would repeat)."""
     path = f"{OA}/test_compatible_api_with_tool_calls_without_id.yaml"
-    resp = replay_chat("chat_completions", path, ChatRequest("gemini-2.5-pro", [Message.user("time?")]), 0)
+    history = [Message.user("time?")]
+    resp = replay_chat("chat_completions", path, ChatRequest("gemini-2.5-pro", history), 0)
     [call] = resp.tool_calls
     assert call.name == "get_current_time" and call.arguments == {}
-    assert call.id == made_up_call_id("3SE-aKjdCcCEz7IPxpqjCA", 0)   # the recorded answer's id
+    # the recorded answer's id, with the mark of the conversation it answers
+    assert call.id == made_up_call_id(answer_salt("3SE-aKjdCcCEz7IPxpqjCA", history), 0)
 
 
 def test_non_chat_body_is_malformed() -> None:

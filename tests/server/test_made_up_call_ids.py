@@ -46,12 +46,14 @@ def _turn(client: Any, messages: list[Any], stream: bool) -> dict[str, Any]:
     return {"role": "assistant", "tool_calls": [calls[i] for i in sorted(calls)]}
 
 
+@pytest.mark.parametrize("answer_ids", [("answer-1", "answer-2"), ("chatcmpl-7", "chatcmpl-7")],
+                         ids=["own-ids", "one-reused-id"])   # Ollama's /v1 numbers answers below 999
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
 def test_a_clients_tool_loop_gets_an_id_per_call_and_continues_on_claude(
-        two_upstreams_live: Live, upstream: Upstream, stream: bool) -> None:
+        two_upstreams_live: Live, upstream: Upstream, stream: bool, answer_ids: tuple[str, str]) -> None:
     client = two_upstreams_live.openai()
     messages: list[Any] = [{"role": "user", "content": "What time is it, twice?"}]
-    for answer_id in ("answer-1", "answer-2"):
+    for answer_id in answer_ids:
         upstream.queue(id_less_stream(answer_id) if stream else id_less_call(answer_id))
         turn = _turn(client, messages, stream)
         [call] = turn["tool_calls"]

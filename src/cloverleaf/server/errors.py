@@ -48,7 +48,9 @@ Flavor = Literal["openai", "anthropic"]
 
 class ApiError(Exception):
     """An HTTP error the server answers with. ``kind`` is the API-neutral error class
-    (see ``_OPENAI_TYPE``); ``extra`` fields are added to the error object verbatim."""
+    (see ``_OPENAI_TYPE``); ``extra`` fields are added to the error object verbatim, and
+    ``openai_extra`` ones to OpenAI's shape only (Azure's ``innererror``, which an Anthropic
+    client has no place for)."""
 
     status = 500
     kind = "internal"
@@ -64,6 +66,7 @@ class ApiError(Exception):
         extra: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
         details: dict[str, Any] | None = None,
+        openai_extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -76,6 +79,7 @@ class ApiError(Exception):
         self.extra = extra or {}
         self.headers = headers or {}
         self.details = details or {}
+        self.openai_extra = openai_extra or {}
 
 
 class BadRequest(ApiError):
@@ -169,8 +173,9 @@ def _upstream(exc: cl.ProviderError) -> ApiError:
     param = exc.param   # the field the provider named (OpenAI's ``param``), which the client's SDK reads
     if isinstance(exc, cl.ContextWindowExceededError):
         return BadRequest(str(exc), code="context_length_exceeded", param=param, extra=extra)
-    if isinstance(exc, cl.ContentFilterError):
-        return BadRequest(str(exc), code="content_filter", param=param, extra=extra)
+    if isinstance(exc, cl.ContentFilterError):   # which category tripped, where an Azure client reads it
+        inner = {"innererror": exc.innererror} if exc.innererror else None
+        return BadRequest(str(exc), code="content_filter", param=param, extra=extra, openai_extra=inner)
     if isinstance(exc, cl.RequestTooLargeError):   # the provider's byte limit: the API's own 413
         return PayloadTooLarge(str(exc), code="request_too_large", param=param, extra=extra)
     if isinstance(exc, cl.InvalidRequestError):
@@ -364,6 +369,7 @@ def error_payload(err: ApiError, flavor: Flavor) -> dict[str, Any]:
     body = {"message": err.message, "type": _OPENAI_TYPE.get(err.kind, "api_error"), "param": err.param,
             "code": err.code}
     body.update(err.extra)
+    body.update(err.openai_extra)
     return {"error": body}
 
 

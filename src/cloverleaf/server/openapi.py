@@ -103,6 +103,36 @@ def _query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": False, "schema": TEXT if schema is STR else schema}
 
 
+#: Azure's key header, besides the two every route takes (:mod:`.azure_api`).
+_AZURE_SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"x-api-key": []}, {"api-key": []}]
+#: The Azure operations: (path under /openai/deployments/{deployment}/ and /openai/v1/, summary,
+#: what a 200 holds, the OpenAI route's body, whether it may stream).
+_AZURE_OPERATIONS = (("chat/completions", "Chat completion (JSON or SSE)", "completion", CHAT_REQUEST, True),
+                     ("embeddings", "Embeddings", "vectors", EMBEDDING_REQUEST, False),
+                     ("images/generations", "Image generation", "images", IMAGE_REQUEST, False))
+
+
+def _azure_paths() -> dict[str, Any]:
+    """Azure OpenAI's paths (:mod:`.azure_api`), for ``openai.AzureOpenAI``: the deployment in the
+    path is the model (a ``model`` in the body is replaced by it, so the body need not name one)
+    and ``api-version`` is required; ``/openai/v1/...`` are the OpenAI routes as they are. Every
+    one takes the key in ``api-key`` too."""
+    deployment = _path_param("deployment")
+    version = {"name": "api-version", "in": "query", "required": True, "schema": {**TEXT, "minLength": 1},
+               "description": "required, as Azure requires it; any version is accepted"}
+    paths: dict[str, Any] = {}
+    for operation, summary, ok, body, stream in _AZURE_OPERATIONS:
+        in_path = {**body, "required": [field for field in body.get("required", ()) if field != "model"]}
+        paths[f"/openai/deployments/{{deployment}}/{operation}"] = {"post": {
+            **_op(f"Azure OpenAI: {summary}, the deployment naming the model",
+                  _responses(ok, *_MODEL_ERRORS, stream=stream, body=True), in_path,
+                  params=[deployment, version]), "security": _AZURE_SECURITY}}
+        paths[f"/openai/v1/{operation}"] = {"post": {
+            **_op(f"Azure OpenAI v1: {summary}", _responses(ok, *_MODEL_ERRORS, stream=stream, body=True), body),
+            "security": _AZURE_SECURITY}}
+    return paths
+
+
 def document() -> dict[str, Any]:
     admin = (401, 404)
     name, key_id = [_path_param("name")], [_path_param("key_id")]
@@ -194,10 +224,14 @@ def document() -> dict[str, Any]:
                 "states", 400, *admin), params=[_query("state", {"enum": ["open", "half_open", "closed"]}),
                                                 _query("limit", {"type": "integer", "minimum": 1,
                                                                  "maximum": 10_000})])},
+            **_azure_paths(),
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"},
-                                "x-api-key": {"type": "apiKey", "in": "header", "name": "x-api-key"}},
+                                "x-api-key": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+                                "api-key": {"type": "apiKey", "in": "header", "name": "api-key",
+                                            "description": "Azure OpenAI's key header (AzureOpenAI's api_key), "
+                                                           "taken on the /openai/ paths"}},
             "schemas": {"OpenAIError": ERROR_OPENAI, "AnthropicError": ERROR_ANTHROPIC},
         },
     }

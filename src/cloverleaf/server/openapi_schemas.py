@@ -339,6 +339,11 @@ DEVIATIONS: list[dict[str, Any]] = [
      "reason": "a model entry created through the admin API may point at an upstream that is not running (a "
                "local vLLM or Ollama at its default address): calling it is 502 upstream_unreachable, an "
                "upstream failure reported as such"},
+    {"operations": ["POST /v1/chat/completions", "POST /v1/messages", "POST /v1/embeddings",
+                    "POST /v1/images/generations"], "check": "not_a_server_error", "code": "circuit_open",
+     "reason": "such an upstream, once it has failed calls enough in a row, has its circuit opened: calls to it "
+               "are then 503 circuit_open with Retry-After until it may be tried again, the gateway's own "
+               "protection reported as such"},
     {"operations": ["POST /v1/responses", "GET /v1/responses/{response_id}", "DELETE /v1/responses/{response_id}",
                     "GET /v1/responses/{response_id}/input_items"],
      "check": ["positive_data_acceptance", "negative_data_rejection", "status_code_conformance"],
@@ -395,3 +400,11 @@ DEVIATIONS: list[dict[str, Any]] = [
      "reason": "an empty model name, prompt or embedding input is refused (OpenAI's document allows the empty "
                "string there; its API refuses it too)"},
 ]
+
+#: Azure OpenAI's paths run the OpenAI routes' code (:mod:`.azure_api`): what the document cannot
+#: express of an OpenAI route holds of its Azure aliases too.
+_AZURE_ALIASES = {f"POST /v1/{op}": [f"POST /openai/deployments/{{deployment}}/{op}", f"POST /openai/v1/{op}"]
+                  for op in ("chat/completions", "embeddings", "images/generations")}
+for _item in DEVIATIONS:
+    if "spec" not in _item:
+        _item["operations"] = [alias for op in _item["operations"] for alias in (op, *_AZURE_ALIASES.get(op, ()))]

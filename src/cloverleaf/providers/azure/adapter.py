@@ -36,7 +36,9 @@ subclass changes only what Azure changes:
 - Content filtering: ``prompt_filter_results`` and ``content_filter_results`` are kept in
   ``metadata.extra``; a response or stream chunk that finishes with ``content_filter``
   raises :class:`ContentFilterError` (the answer was cut by the filter, so a partial text
-  must not pass for a complete one), as does an error with code ``content_filter``.
+  must not pass for a complete one), as does an error with code ``content_filter``. Either
+  error names the categories that tripped and keeps their verdicts in ``innererror``
+  (:mod:`.filters`), which the gateway's OpenAI-compatible error relays as Azure sends it.
 - Streams start with a chunk whose ``choices`` is empty and ``model``/``id`` are blank
   (it only carries the prompt filter results); the shared decoder handles that.
 """
@@ -56,6 +58,7 @@ from ..base import ProviderConfig, split_query, with_query
 from ..bearer import BearerSource, BearerTokens
 from ..openai.adapter import OpenAIAdapter
 from ..openai.messages import Dialect
+from . import filters
 from .entra import AUTHORITY_SETTING, SETTINGS, client_credentials, grant_from
 
 if TYPE_CHECKING:
@@ -165,15 +168,29 @@ class AzureOpenAIAdapter(OpenAIAdapter):
                 extra["content_filter_results"] = results
         return extra or None
 
-    def check_finish(self, raw_finish: str | None, model: str | None) -> None:
+    def check_finish(self, raw_finish: str | None, model: str | None, choice: dict[str, Any] | None = None) -> None:
         if raw_finish == "content_filter":
-            raise ContentFilterError(
-                "Azure's content filter stopped the response (finish_reason=content_filter); "
-                "see the deployment's content filtering policy",
+            found = filters.verdicts((choice or {}).get("content_filter_results"))
+            details = {"content_filter_result": found} if found else None
+            which = filters.tripped(details)
+            err = ContentFilterError(
+                f"Azure's content filter stopped the response (finish_reason=content_filter"
+                f"{'; filtered: ' + which if which else ''}); see the deployment's content filtering policy",
                 provider=self.name, model=model, status=200, code="content_filter")
+            err.innererror = details
+            raise err
 
     def parse_error(self, resp: HttpResponse, model: str | None = None) -> ProviderError:
         err = super().parse_error(resp, model)
+        if isinstance(err, ContentFilterError):
+            try:
+                err.innererror = filters.refusal_details(resp.json())
+            except ValueError:
+                err.innererror = None
+            which = filters.tripped(err.innererror)
+            if which:
+                err.message += f" (filtered: {which})"
+                err.args = (err.message,)
         if isinstance(err, NotFoundError) and resp.status == 404:
             err.message += (" - check that base_url is the deployment root "
                             "(https://RESOURCE.openai.azure.com/openai/deployments/DEPLOYMENT), that the "

@@ -20,7 +20,8 @@ one (gpt-oss). A model without thinking (``llama3.1``) is answered with Ollama's
 does not support thinking"): the call is sent once more without ``think`` and the model is
 remembered per server (:class:`.thinking.NoThinkingModels`), so a client that always asks for
 thinking (Claude Code, a ``reasoning`` set once for many models) gets the model's plain answer,
-as a model without thinking gives. Images go inline as
+as a model without thinking gives (on the ``openai_chat`` path too, where ``reasoning_effort`` is
+what is left out). Images go inline as
 base64; PDF and audio input are not supported. Embeddings use ``POST /api/embed``
 (the older ``/api/embeddings`` reply shape is parsed too).
 """
@@ -317,9 +318,11 @@ class OllamaAdapter(Adapter):
 
     def resend_after(self, refusal: HttpResponse, req: ChatRequest, cfg: ProviderConfig) -> bool:
         """Once more without ``think`` after Ollama's 400 for a model without thinking (and that
-        model remembered, for the calls after): only that exact refusal of a native call that
-        sent ``think``; any other 400 is the caller's."""
-        if req.reasoning is None or self.api_for(req.model, cfg) != NATIVE or not says_no_thinking(refusal):
+        model remembered, for the calls after): only that exact refusal of a call that sent
+        ``think`` (or, on the OpenAI path, ``reasoning_effort``); any other 400 is the caller's."""
+        if self.api_for(req.model, cfg) == OPENAI_CHAT:
+            return self.openai.resend_after(refusal, req, replace(cfg, base_url=openai_base(cfg.base_url)))
+        if req.reasoning is None or not says_no_thinking(refusal, req.model):
             return False
         self._no_thinking.add(native_base(cfg.base_url), req.model)
         return True   # (the engine sends it once more at most)

@@ -3,7 +3,12 @@
 Ollama answers ``think`` (true or a level) for a model without the thinking capability with a
 400, ``{"error": "\\"llama3.1\\" does not support thinking"}`` (``ChatHandler`` in ollama's
 ``server/routes.go``: ``fmt.Sprintf("%q does not support thinking", req.Model)``), rather than
-answering without thinking. A client that asks every model for thinking (Claude Code through
+answering without thinking. Its OpenAI-compatible ``/v1/chat/completions`` turns ``reasoning_effort``
+(or ``reasoning.effort``) other than ``"none"`` into that same ``think`` and relays the same 400 in
+OpenAI's shape (``middleware/openai.go``, ``openai.NewError``): ``{"error": {"message": "\"llama3.1\"
+does not support thinking", "type": "invalid_request_error", "param": null, "code": null}}``; both
+shapes are recognised, for the native adapter and for the OpenAI adapter that reaches Ollama at
+``/v1``. A client that asks every model for thinking (Claude Code through
 ``/v1/messages``; ``reasoning="low"`` set once for a set of models) then could not use such a
 model at all.
 
@@ -17,6 +22,7 @@ and the model, since two servers may hold different models under one name, and i
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 
@@ -27,15 +33,23 @@ from ..base import generic_error_fields
 MAX_MODELS = 512
 
 #: Ollama's message, for the model name as it quoted it (Go's ``%q``).
-_NO_THINKING = re.compile(r'"(?:[^"\\]|\\.)*" does not support thinking')
+_NO_THINKING = re.compile(r'("(?:[^"\\]|\\.)*") does not support thinking')
 
 
-def says_no_thinking(refusal: HttpResponse) -> bool:
-    """Whether ``refusal`` is Ollama's 400 for ``think`` sent to a model without thinking."""
+def says_no_thinking(refusal: HttpResponse, model: str) -> bool:
+    """Whether ``refusal`` is Ollama's 400 for ``think`` sent to ``model`` without thinking: that
+    exact message, naming that model (any other 400, and the same words about another model, are
+    the caller's to see)."""
     if refusal.status != 400:
         return False
     message, _ = generic_error_fields(refusal)
-    return isinstance(message, str) and _NO_THINKING.fullmatch(message.strip()) is not None
+    found = _NO_THINKING.fullmatch(message.strip()) if isinstance(message, str) else None
+    if found is None:
+        return False
+    try:   # Go's %q of a model name reads back as a JSON string
+        return bool(json.loads(found.group(1)) == model)
+    except ValueError:
+        return False
 
 
 class NoThinkingModels:

@@ -13,6 +13,11 @@ the :class:`~cloverleaf.providers.base.Adapter` contract and parses the non-stre
 A ``message.refusal`` (structured-output refusal) becomes the response text with
 ``finish_reason="content_filter"`` and is also kept in ``metadata.extra["refusal"]``.
 Perplexity's ``citations`` and ``search_results`` are kept in ``metadata.extra`` under those names.
+Ollama reached at ``/v1`` (a ``chat_completions`` row, or ``ollama_api = "openai_chat"``) refuses
+``reasoning_effort`` for a model without thinking with a 400 (``"llama3.1" does not support
+thinking``): on that exact refusal the call is sent once more without reasoning and the model is
+remembered per server (:mod:`..ollama.thinking`), as the native Ollama adapter does; no other
+server says it, and no other 400 is sent again.
 OpenAI's ``url_citation`` annotations are citations of the text, and ``message.audio`` is kept in
 ``metadata.extra["audio"]`` (see :mod:`.answer_extras`).
 """
@@ -44,6 +49,7 @@ from ...streams.accumulate import arguments_text, parse_arguments
 from ...streams.call_ids import answer_salt, made_up_call_id
 from .._common import read_json
 from ..base import Adapter, ProviderConfig, base_url_join, single
+from ..ollama.thinking import NoThinkingModels, says_no_thinking
 from . import reasoning_details
 from .answer_extras import annotation_citations
 from .errors import classify, error_info, hint_for
@@ -107,6 +113,8 @@ class OpenAIAdapter(Adapter):
         #: never mistaken for a later object's.
         self._prepared: dict[tuple[int, str, str], tuple[ProviderConfig, str, dict[str, str]]] = {}
         self._dialects: dict[int, tuple[ProviderConfig, Dialect]] = {}
+        #: (server, model) pairs an Ollama at /v1 refused reasoning for (see the module's docstring).
+        self._no_thinking = NoThinkingModels()
 
     def dialect(self, cfg: ProviderConfig | None = None) -> Dialect:
         """This row's dialect, with any per-config overrides from ``cfg.extra``."""
@@ -148,6 +156,8 @@ class OpenAIAdapter(Adapter):
     # -- chat ------------------------------------------------------------------------------
     def build_chat(self, req: ChatRequest, cfg: ProviderConfig) -> HttpRequest:
         self.require_inputs(req)
+        if req.reasoning is not None and self._no_thinking.has(self._server(cfg), req.model):
+            req = replace(req, reasoning=None)
         body = encode_request(req, self.dialect(cfg), provider=self.name,
                               rules_model=self.underlying_model(req.model, cfg))
         return self._post(cfg, "chat/completions", body, stream=req.stream)
@@ -166,8 +176,8 @@ class OpenAIAdapter(Adapter):
         if choice.get("error"):
             # OpenRouter: the upstream failed after generation started (finish_reason "error")
             raise self.stream_error({"error": choice["error"]}, model)
-        self.check_finish(raw_finish, model)
-        parts = self._message_parts(message, data.get("id"))
+        self.check_finish(raw_finish, model, choice)
+        parts = self._message_parts(message, data.get("id"), req)
         finish = normalise_finish(raw_finish)
         extra = self.chunk_extra(data) or {}
         _sources_and_audio(message, parts, extra)
@@ -188,9 +198,9 @@ class OpenAIAdapter(Adapter):
                                       extra=extra),
         )
 
-    def _message_parts(self, message: dict[str, Any], answer_id: Any) -> list[Part]:
-        """The answer's parts; a tool call sent without an id gets one made from ``answer_id`` and
-        its index, as the stream decoder makes it (:mod:`cloverleaf.streams.call_ids`)."""
+    def _message_parts(self, message: dict[str, Any], answer_id: Any, req: ChatRequest) -> list[Part]:
+        """The answer's parts; a tool call sent without an id gets one made from ``answer_id``, the
+        request's history and its index, as the stream decoder makes it (:mod:`cloverleaf.streams.call_ids`)."""
         parts: list[Part] = []
         salt: str | None = None
         text = reasoning_text(message)
@@ -215,18 +225,31 @@ class OpenAIAdapter(Adapter):
             raw = arguments_text(fn.get("arguments")) or ""  # a few servers send the object, not a JSON string
             call_id = call.get("id")
             if not call_id:
-                salt = salt or answer_salt(answer_id)
+                salt = salt or answer_salt(answer_id, req.messages)
                 call_id = made_up_call_id(salt, i)
             parts.append(ToolCall(id=call_id, name=fn.get("name") or "", arguments=parse_arguments(raw),
                                   raw_arguments=raw))
         return parts
 
+    def resend_after(self, refusal: HttpResponse, req: ChatRequest, cfg: ProviderConfig) -> bool:
+        """Once more without reasoning after Ollama's 400 for a model without thinking (the model
+        remembered for this server): only that exact refusal, naming this model, of a call that
+        asked for reasoning."""
+        if req.reasoning is None or not says_no_thinking(refusal, req.model):
+            return False
+        self._no_thinking.add(self._server(cfg), req.model)
+        return True   # (the engine sends it once more at most)
+
+    def _server(self, cfg: ProviderConfig) -> str:
+        return cfg.base_url or self.spec.base_url
+
     def stream_decoder(self, req: ChatRequest) -> OpenAIStreamDecoder:
         return OpenAIStreamDecoder(self, req)
 
     # -- hooks the stream decoder and parse_chat share (Azure overrides) ------------------
-    def check_finish(self, raw_finish: str | None, model: str | None) -> None:
-        """Raise for a finish reason that is an error on this service (none on OpenAI)."""
+    def check_finish(self, raw_finish: str | None, model: str | None, choice: dict[str, Any] | None = None) -> None:
+        """Raise for a finish reason that is an error on this service (none on OpenAI); ``choice``
+        is the choice (or stream chunk's choice) that finished."""
 
     def chunk_extra(self, chunk: dict[str, Any]) -> dict[str, Any] | None:
         """Provider fields to keep in ``metadata.extra``: OpenRouter's upstream provider, and

@@ -53,7 +53,8 @@ class _Host(Protocol):
 
     def stream_error(self, payload: Any, model: str | None) -> ProviderError: ...
 
-    def check_finish(self, raw_finish: str | None, model: str | None) -> None: ...
+    def check_finish(self, raw_finish: str | None, model: str | None,
+                     choice: dict[str, Any] | None = None) -> None: ...
 
     def chunk_extra(self, chunk: dict[str, Any]) -> dict[str, Any] | None: ...
 
@@ -164,7 +165,7 @@ class OpenAIStreamDecoder(JSONEventDecoder):
 
     __slots__ = ("_host", "_model", "_id", "_raw_finish", "_done", "_seen_chunk", "_next_index",
                  "_last_index", "_extra", "_fallback_model", "_call_ids", "_moved", "_audio", "_said",
-                 "_opened", "_salt")
+                 "_opened", "_salt", "_history")
 
     def __init__(self, host: _Host, req: ChatRequest) -> None:
         super().__init__()
@@ -183,6 +184,7 @@ class OpenAIStreamDecoder(JSONEventDecoder):
         #: the calls begun so far (our indexes), and what makes their made-up ids this answer's
         self._opened: set[int] | None = None
         self._salt: str | None = None
+        self._history = req.messages   # (marked only when a call comes without an id)
         self._extra: dict[str, Any] = {}
         self._fallback_model = req.model
         #: a spoken answer's pieces (made at the first one), and whether ``content`` text came
@@ -233,7 +235,7 @@ class OpenAIStreamDecoder(JSONEventDecoder):
             self._delta(choice.get("delta") or {}, out)
             raw = choice.get("finish_reason")
             if raw:
-                self._host.check_finish(raw, self._model or self._fallback_model)
+                self._host.check_finish(raw, self._model or self._fallback_model, choice)
                 self._raw_finish = raw
         usage = usage_from(chunk.get("usage"), chunk.get("service_tier"))
         if usage is None:  # Groq without stream_options reports it only under x_groq
@@ -297,7 +299,7 @@ class OpenAIStreamDecoder(JSONEventDecoder):
         if index not in self._opened:
             self._opened.add(index)
             if call_id is None:   # a call begun without an id: ours, on its first fragment, for all to relay
-                self._salt = self._salt or answer_salt(self._id)
+                self._salt = self._salt or answer_salt(self._id, self._history)
                 call_id = made_up_call_id(self._salt, index)
         fn = call.get("function") or {}
         return StreamEvent(
