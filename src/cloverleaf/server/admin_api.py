@@ -342,7 +342,11 @@ async def _stored_key(st: ServerState, key_id: str) -> Any:
     return await _keys(st).get(key_id) if storable(key_id, KEY_ID_CHARS) else None
 
 
-def _key_fields(body: dict[str, Any], now: float) -> dict[str, Any]:
+def _key_fields(body: dict[str, Any], now: float, *, creating: bool = False) -> dict[str, Any]:
+    """A key's fields from a POST (``creating``) or PATCH body. An ``expires_at`` already past is
+    a 400 on create — the key would be dead from birth, as ``expires_in_seconds: 0`` is refused —
+    and accepted on update, where it expires the key now: a pause an operator undoes with a later
+    ``expires_at`` or ``null`` (revoking is final)."""
     check_fields(body, KEY_FIELDS, {})
     out: dict[str, Any] = {}
     if "name" in body:
@@ -361,6 +365,10 @@ def _key_fields(body: dict[str, Any], now: float) -> dict[str, Any]:
             out[name] = get_int(body, name, "", minimum=1, maximum=_BIG)
     if "expires_at" in body:
         out["expires_at"] = get_number(body, "expires_at", "", minimum=0, maximum=_FAR)
+        if creating and out["expires_at"] is not None and out["expires_at"] <= now:
+            raise bad("expires_at", f"is in the past ({out['expires_at']:.0f}; the server's time is {now:.0f}, "
+                                    "unix seconds): the key would never work; give a later time, or "
+                                    "expires_in_days / expires_in_seconds")
     for name, unit in (("expires_in_seconds", 1.0), ("expires_in_days", 86400.0)):
         if name in body:
             amount = get_number(body, name, "", minimum=0, maximum=_FAR / unit)
@@ -446,7 +454,7 @@ async def list_keys(request: Request, st: ServerState) -> Response:
 @admin_route
 async def create_key(request: Request, st: ServerState) -> Response:
     body = await st.read_json(request)
-    row, secret = await _keys(st).create(**_key_fields(body, time.time()))
+    row, secret = await _keys(st).create(**_key_fields(body, time.time(), creating=True))
     view = await _key_view(st, row)
     view["key"] = secret
     view["note"] = "store this key now: it is shown only once and kept only as a hash"
