@@ -84,14 +84,14 @@ def test_listing_keys_reads_their_spend_at_once_not_key_by_key(live: Live) -> No
 @pytest.mark.parametrize(("path", "params", "known"), [
     ("/admin/spend", {"by": "key", "key": "key_0123456789abcdef"}, "by, since, until"),
     ("/admin/spend", {"by": "model", "project": "team-a"}, "by, since, until"),
-    ("/admin/keys", {"limit": "10"}, "include_revoked"),
-    ("/admin/traces", {"key_id": "key_0123456789abcdef"}, "limit, model, status, trace_id"),
+    ("/admin/keys", {"name": "ci-bot"}, "include_revoked, limit, after"),
+    ("/admin/traces", {"key_id": "key_0123456789abcdef"}, "limit, model, status, trace_id, after"),
     ("/admin/breakers", {"target": "fake/echo"}, "state, limit"),
     ("/admin/models", {"provider": "fake"}, "none"),
 ])
 def test_a_query_parameter_a_listing_does_not_read_is_a_400_naming_it(live: Live, path: str, params: dict[str, str],
                                                                       known: str) -> None:
-    """``/admin/spend?by=key&key=K`` answered every key's spend, and ``/admin/keys?limit=10``
+    """``/admin/spend?by=key&key=K`` answered every key's spend, and ``/admin/keys?name=N``
     every key, as if filtered: an operator read the whole as the part asked about."""
     with live.http(MASTER) as http:
         r = http.get(path, params=params)
