@@ -80,3 +80,25 @@ def test_spend_by_model_is_one_row_per_model_as_admin_spend_and_its_budget_count
                      "unknown_cost": 0}]
     assert main(["--config", str(path), "spend", "--by", "model"]) == 0
     assert "total: 5 calls, $1.250000" in capsys.readouterr().out
+
+
+def test_traces_by_model_lists_the_calls_its_spend_row_counts(tmp_path, monkeypatch, capsys):
+    """``spend --by model`` shows one fake/echo row for calls answered as ``fake/echo``,
+    ``fake:echo`` and an entry of it; ``traces --model`` (there was none) lists those calls, by
+    any of the model's names, as ``/admin/traces?model=`` does."""
+    monkeypatch.delenv("CLOVERLEAF_STORE_URL", raising=False)
+    url = f"sqlite:///{tmp_path / 'calls.db'}"
+    store = open_store(url)
+    now = time.time()
+    for i, target in enumerate(["fake/echo", "fake:echo", "echo-entry", "mylab/slow"]):
+        store.record_call(CallRecord(f"call_{i}", now - 10 + i, "chat", "r", "ok", target=target, provider="fake",
+                                     cost=0.25))
+    store.flush()
+    store.close()
+    path = tmp_path / "c.toml"
+    path.write_text(f'[store]\nurl = "{url}"\n\n[[models]]\nname = "echo-entry"\nprovider = "fake"\n'
+                    'identifier = "echo"\n')
+    for name in ("fake/echo", "echo-entry"):
+        assert main(["--config", str(path), "traces", "--model", name, "--json"]) == 0
+        listed = [__import__("json").loads(line)["id"] for line in capsys.readouterr().out.splitlines()]
+        assert listed == ["call_2", "call_1", "call_0"], name

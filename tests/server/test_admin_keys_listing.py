@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+import openai
 import pytest
 import sqlalchemy as sa
 
@@ -83,14 +84,14 @@ def test_listing_keys_reads_their_spend_at_once_not_key_by_key(live: Live) -> No
 @pytest.mark.parametrize(("path", "params", "known"), [
     ("/admin/spend", {"by": "key", "key": "key_0123456789abcdef"}, "by, since, until"),
     ("/admin/spend", {"by": "model", "project": "team-a"}, "by, since, until"),
-    ("/admin/keys", {"limit": "10"}, "include_revoked"),
-    ("/admin/traces", {"key_id": "key_0123456789abcdef"}, "limit, model, status, trace_id"),
+    ("/admin/keys", {"name": "ci-bot"}, "include_revoked, limit, after"),
+    ("/admin/traces", {"key_id": "key_0123456789abcdef"}, "limit, model, status, trace_id, after"),
     ("/admin/breakers", {"target": "fake/echo"}, "state, limit"),
     ("/admin/models", {"provider": "fake"}, "none"),
 ])
 def test_a_query_parameter_a_listing_does_not_read_is_a_400_naming_it(live: Live, path: str, params: dict[str, str],
                                                                       known: str) -> None:
-    """``/admin/spend?by=key&key=K`` answered every key's spend, and ``/admin/keys?limit=10``
+    """``/admin/spend?by=key&key=K`` answered every key's spend, and ``/admin/keys?name=N``
     every key, as if filtered: an operator read the whole as the part asked about."""
     with live.http(MASTER) as http:
         r = http.get(path, params=params)
@@ -133,3 +134,29 @@ def test_a_key_at_its_bounds_is_kept(live: Live) -> None:
         assert made.status_code == 201, made.text[:300]
         got = http.get(f"/admin/keys/{made.json()['id']}").json()
     assert got["allowed_models"] == models and got["metadata"] == metadata
+
+
+def test_a_key_created_already_expired_is_a_400_and_an_update_may_expire_one_now(live: Live) -> None:
+    """``expires_at`` in the past made a key dead from birth (a 201 for a key that never worked,
+    while ``expires_in_seconds: 0`` was refused). On create it is a 400 saying so; on update it
+    expires the key now, which a later ``expires_at`` (or ``null``) undoes — revoking is final."""
+    import time
+
+    with live.http(MASTER) as http:
+        before = len(http.get("/admin/keys").json()["data"])
+        r = http.post("/admin/keys", json={"name": "dead-at-birth", "expires_at": time.time() - 60})
+        assert r.status_code == 400, r.text
+        error = r.json()["error"]
+        assert error["param"] == "expires_at" and "in the past" in error["message"], error
+        assert len(http.get("/admin/keys").json()["data"]) == before   # nothing was stored
+        key = http.post("/admin/keys", json={"name": "paused", "expires_at": time.time() + 3600}).json()
+    client = live.openai(key["key"])
+    assert client.chat.completions.create(model="fake/echo", messages=HELLO, max_tokens=5).choices
+    with live.http(MASTER) as http:
+        paused = http.patch(f"/admin/keys/{key['id']}", json={"expires_at": time.time() - 1})
+        assert paused.status_code == 200 and paused.json()["expires_at"] is not None, paused.text
+    with pytest.raises(openai.AuthenticationError):
+        client.chat.completions.create(model="fake/echo", messages=HELLO, max_tokens=5)
+    with live.http(MASTER) as http:
+        assert http.patch(f"/admin/keys/{key['id']}", json={"expires_at": None}).status_code == 200
+    assert client.chat.completions.create(model="fake/echo", messages=HELLO, max_tokens=5).choices

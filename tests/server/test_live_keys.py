@@ -78,7 +78,10 @@ def test_virtual_key_lifecycle(secured_server: Live) -> None:
 
 
 def test_expired_key_is_401(secured_server: Live) -> None:
-    created = create_key(secured_server, name="short-lived", expires_at=time.time() - 1)
+    created = create_key(secured_server, name="short-lived", expires_in_days=1)
+    with secured_server.http(MASTER) as http:   # a key is born live; an update may expire it now
+        r = http.patch(f"/admin/keys/{created['id']}", json={"expires_at": time.time() - 1})
+        assert r.status_code == 200, r.text
     with pytest.raises(openai.AuthenticationError) as info:
         secured_server.openai(created["key"]).chat.completions.create(model="fake/echo", messages=HELLO)
     assert info.value.body["code"] == "key_expired"  # type: ignore[index]

@@ -428,6 +428,7 @@ def test_no_dashboard_query_reads_a_whole_table(live: Live) -> None:
     sa.event.listen(engine, "before_cursor_execute", capture)
     try:
         for path in [*PAGES, "/ui/traces?key=key_3f9a1c2be07d4a11&status=ok", "/ui/traces?model=openai/gpt-4o&hours=24",
+                     "/ui/traces?model=openai:gpt-4o&status=ok",
                      "/ui/traces?route=chat", "/ui/traces?trace=tr_x", f"/ui/traces/call/{call_id}",
                      "/ui/traces/trace/tr_x", "/ui/spend?period=quarter"]:
             assert http.get(path).status_code in (200, 404), path

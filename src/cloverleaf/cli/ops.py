@@ -33,6 +33,8 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("-n", "--limit", type=at_least_one, help="how many recent calls (default 20; with --trace, "
                                                                 "the whole trace)")
         p.add_argument("--trace", help="only calls of this trace id")
+        p.add_argument("--model", help="only calls of this model, by any of its names (those `spend --by model` "
+                                       "counts in its row), or that asked for this name (a route)")
         p.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
     elif name == "spend":
         p.add_argument("--by", choices=("model", "provider", "route", "day", "key", "project"), default="model")
@@ -103,10 +105,17 @@ _WHOLE_TRACE = 10_000
 
 
 def _traces(args: argparse.Namespace) -> int:
-    store = _store(load_settings(args))
+    settings = load_settings(args)
+    store = _store(settings)
     limit = args.limit or (_WHOLE_TRACE if args.trace else 20)   # a run's trace is read whole, as traces.get does
     try:
-        calls = store.recent_calls(limit=limit + 1, trace_id=args.trace)
+        targets: list[str] = []
+        if args.model is not None:   # the calls `spend --by model` counts in the model's row, as /admin/traces
+            from ..gateway.model_budgets import targets_meaning
+
+            with _registry_engine(settings, store) as canonical:
+                targets = targets_meaning(args.model, store.call_targets(), canonical)
+        calls = store.recent_calls(limit=limit + 1, trace_id=args.trace, model=args.model, targets=targets)
     finally:
         store.close()
     if len(calls) > limit:                  # one more than asked for: the listing is cut, never silently
@@ -241,6 +250,7 @@ def _keys(args: argparse.Namespace) -> int:
     if not args.url.startswith(("http://", "https://")):
         raise SystemExit(f"error: --url {args.url!r} needs its scheme: http://{args.url}")
     base = args.url.rstrip("/") + "/admin/keys"
+    keys: list[dict[str, Any]] = []
     try:
         with httpx.Client(timeout=30) as http:
             if args.action == "create":
@@ -256,7 +266,7 @@ def _keys(args: argparse.Namespace) -> int:
                     body["project"] = args.project
                 r = http.post(base, json=body, headers=headers)
             elif args.action == "list":
-                r = http.get(base, headers=headers)
+                r, keys = _every_key(http, base, headers, args.url)
             else:
                 r = http.delete(f"{base}/{quote(args.key_id, safe='')}", headers=headers)
     except httpx.ConnectError:
@@ -271,7 +281,6 @@ def _keys(args: argparse.Namespace) -> int:
         print(f"secret: {data['key']}")
         print("store it now: it is shown only once", file=sys.stderr)
     elif args.action == "list":
-        keys = data["data"]
         table(("id", "name", "models", "privacy", "project", "budget", "spent", "rpm", "tpm", "expires", "revoked"),
               [(k["id"], k.get("name"), ",".join(k.get("allowed_models") or []) or "all", k.get("privacy") or "any",
                 k.get("project") or "-", k.get("budget"), k.get("spent"), k.get("rpm"), k.get("tpm"),
@@ -280,6 +289,24 @@ def _keys(args: argparse.Namespace) -> int:
     else:
         print(f"revoked key {args.key_id}")
     return 0
+
+
+def _every_key(http: Any, base: str, headers: dict[str, str], url: str) -> tuple[Any, list[dict[str, Any]]]:
+    """Every key, page after page (``GET /admin/keys`` answers a page and the ``next`` to go on
+    from): the last answer, and the keys of all pages. A server from before pages answers them
+    all at once, without ``next``."""
+    keys: list[dict[str, Any]] = []
+    params: dict[str, str] = {}
+    while True:
+        r = http.get(base, headers=headers, params=params)
+        if r.status_code >= 400:
+            return r, keys
+        data = _admin_answer(r, url, ("data",))
+        keys.extend(data["data"])
+        following = data.get("next")
+        if not following:
+            return r, keys
+        params = {"after": following}
 
 
 def _admin_answer(r: Any, url: str, required: tuple[str, ...]) -> dict[str, Any]:

@@ -24,7 +24,7 @@ configured routes that mean it, and every target this process has seen reach it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 #: a model id → the model it means ("provider/model"), or None when it names none
@@ -125,6 +125,22 @@ def charges(models: Sequence[str | None], answered: str | None, cost: float) -> 
     return out if any(c != cost for c in out) else None
 
 
+def model_named(target: str, canonical: Canonical) -> str:
+    """The model a call's target counts under in spend by model: the model it means, or the
+    target itself when it means none ("-", no target, stays as it is)."""
+    return target if target == "-" else canonical(target) or target
+
+
+def targets_meaning(model: str, targets: Iterable[str], canonical: Canonical) -> list[str]:
+    """The names among ``targets`` (the calls' targets, ``store.call_targets()``) whose calls a
+    spend-by-model row of ``model`` counts (:func:`model_named`), with ``model`` itself. Where
+    ``/admin/spend?by=model`` showed one ``fake/echo`` row for calls answered as ``fake/echo``,
+    ``fake:echo`` and a registry entry, ``/admin/traces?model=fake/echo`` listed only the
+    first: the operator could not list the calls of the row. ``model`` may be any of its names."""
+    wanted = model_named(model, canonical)
+    return sorted({model, *(t for t in targets if model_named(t, canonical) == wanted)})
+
+
 def spend_by_model(rows: Sequence[Any], canonical: Canonical) -> list[Any]:
     """Spend rows grouped by target (``store.spend("model")``), regrouped by the model each
     target means: ``mock:good-1``, the entry ``m-good`` and ``mock/good-1`` are one model, as
@@ -133,7 +149,7 @@ def spend_by_model(rows: Sequence[Any], canonical: Canonical) -> list[Any]:
 
     merged: dict[str, Any] = {}
     for row in rows:
-        model = row.group if row.group == "-" else canonical(row.group) or row.group   # "-": no target
+        model = model_named(row.group, canonical)
         found = merged.get(model)
         merged[model] = SpendRow(model, row.calls, row.input_tokens, row.output_tokens, row.cost,
                                  row.unknown_cost) if found is None else SpendRow(

@@ -4,7 +4,8 @@
 
     GET/POST          /admin/models              registry entries (provider api_key is write-only)
     GET/PUT/PATCH/DELETE /admin/models/{name}
-    GET/POST          /admin/keys                virtual keys (the secret is in the POST answer only)
+    GET/POST          /admin/keys                virtual keys (the secret is in the POST answer only);
+                      GET pages: ?limit (1000 by default, at most 5000)&after=<the previous page's next>
     GET/PATCH         /admin/keys/{id}
     POST or DELETE    /admin/keys/{id}/revoke, /admin/keys/{id}   revoke (the row stays, for spend records)
     GET/POST          /admin/traces, GET /admin/traces/{id}, POST /admin/traces/{id}/complete
@@ -43,6 +44,7 @@ from starlette.routing import Route
 
 from .. import _jsoncodec as jsoncodec
 from .._errors import ConfigError
+from ..gateway.store.keyset import Place, cursor_of, parse_cursor
 from ..providers.registry import check_config_keys, kind_of, provider_names
 from .admin_text import (
     ENTRY_NAME_CHARS,
@@ -84,6 +86,9 @@ _FAR = 10_000 * 365 * 86400.0  # expiry: at most ~10,000 years from the epoch
 #: Breakers listed by default, and at most: a target is made for every model name callers try
 BREAKERS_LISTED, MAX_BREAKERS_LISTED = 500, 10_000
 BREAKER_STATES = ("open", "half_open", "closed")
+#: Keys listed by default, and at most, per page of ``GET /admin/keys``, oldest first: a page
+#: holds every key of most gateways, and one past it ends with a ``next`` to continue from
+KEYS_LISTED, MAX_KEYS_LISTED = 1000, 5000
 
 
 def admin_route(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -103,13 +108,25 @@ def admin_route(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
 
 def only_params(request: Request, *known: str) -> None:
     """A 400 naming a query parameter the endpoint does not read: ``/admin/spend?key=...`` and
-    ``/admin/keys?limit=10`` answered every key's spend and every key, as if filtered, and an
+    ``/admin/keys?name=ci-bot`` answered every key's spend and every key, as if filtered, and an
     operator took the whole for the part asked about."""
     for name in request.query_params:
         if name not in known:
             takes = f"it takes {', '.join(known)}" if known else "it takes none"
             raise BadRequest(f"{name}: unknown query parameter for {request.url.path}; {takes}", param=name,
                              code="unknown_parameter")
+
+
+def page_after(raw: str | None) -> Place | None:
+    """The ``after`` of a listing's page: the ``next`` of the page before it (:mod:`.keyset`);
+    anything else is a 400 saying where cursors come from."""
+    if raw is None:
+        return None
+    place = parse_cursor(raw)
+    if place is None:
+        raise BadRequest("after: not a cursor of this listing; pass the 'next' of the previous page as it was "
+                         "given (leave 'after' out for the first page)", param="after", code="invalid_cursor")
+    return place
 
 
 # --------------------------------------------------------------------------- model entries
@@ -342,7 +359,11 @@ async def _stored_key(st: ServerState, key_id: str) -> Any:
     return await _keys(st).get(key_id) if storable(key_id, KEY_ID_CHARS) else None
 
 
-def _key_fields(body: dict[str, Any], now: float) -> dict[str, Any]:
+def _key_fields(body: dict[str, Any], now: float, *, creating: bool = False) -> dict[str, Any]:
+    """A key's fields from a POST (``creating``) or PATCH body. An ``expires_at`` already past is
+    a 400 on create — the key would be dead from birth, as ``expires_in_seconds: 0`` is refused —
+    and accepted on update, where it expires the key now: a pause an operator undoes with a later
+    ``expires_at`` or ``null`` (revoking is final)."""
     check_fields(body, KEY_FIELDS, {})
     out: dict[str, Any] = {}
     if "name" in body:
@@ -361,6 +382,10 @@ def _key_fields(body: dict[str, Any], now: float) -> dict[str, Any]:
             out[name] = get_int(body, name, "", minimum=1, maximum=_BIG)
     if "expires_at" in body:
         out["expires_at"] = get_number(body, "expires_at", "", minimum=0, maximum=_FAR)
+        if creating and out["expires_at"] is not None and out["expires_at"] <= now:
+            raise bad("expires_at", f"is in the past ({out['expires_at']:.0f}; the server's time is {now:.0f}, "
+                                    "unix seconds): the key would never work; give a later time, or "
+                                    "expires_in_days / expires_in_seconds")
     for name, unit in (("expires_in_seconds", 1.0), ("expires_in_days", 86400.0)):
         if name in body:
             amount = get_number(body, name, "", minimum=0, maximum=_FAR / unit)
@@ -434,19 +459,22 @@ async def _key_views(st: ServerState, rows: list[Any]) -> list[dict[str, Any]]:
 
 @admin_route
 async def list_keys(request: Request, st: ServerState) -> Response:
-    only_params(request, "include_revoked")
+    only_params(request, "include_revoked", "limit", "after")
     raw = request.query_params.get("include_revoked", "true")
     if raw not in ("true", "false"):
         raise BadRequest("include_revoked: expected 'true' or 'false'", param="include_revoked")
     include = raw == "true"
-    rows = await _keys(st).list(include_revoked=include)
-    return json_response({"data": await _key_views(st, rows)})
+    limit = query_int(request.query_params.get("limit"), "limit", KEYS_LISTED, 1, MAX_KEYS_LISTED)
+    after = page_after(request.query_params.get("after"))
+    rows = await _keys(st).list(include_revoked=include, after=after, limit=limit + 1)
+    following = cursor_of(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
+    return json_response({"data": await _key_views(st, rows[:limit]), "next": following})
 
 
 @admin_route
 async def create_key(request: Request, st: ServerState) -> Response:
     body = await st.read_json(request)
-    row, secret = await _keys(st).create(**_key_fields(body, time.time()))
+    row, secret = await _keys(st).create(**_key_fields(body, time.time(), creating=True))
     view = await _key_view(st, row)
     view["key"] = secret
     view["note"] = "store this key now: it is shown only once and kept only as a hash"

@@ -1,6 +1,8 @@
 """Traces over HTTP, under the admin API (master key)::
 
-    GET   /admin/traces[?limit&model&status&trace_id]   recent calls with their attempts
+    GET   /admin/traces[?limit&model&status&trace_id&after]   recent calls with their attempts, newest
+                                                          first, a page at a time (``next``: the ``after``
+                                                          of the next page, null on the last)
     POST  /admin/traces                                  create a trace {metadata?, id?} -> 201
     GET   /admin/traces/{trace_id}                       the trace with its calls
     POST  /admin/traces/{trace_id}/complete              mark it completed
@@ -12,6 +14,9 @@ only ever sent in that header (never created) is a trace as well: ``GET`` finds 
 calls and ``complete`` records it.
 
 Reads wait for the store's batch writer first, so a call answered a moment ago is listed.
+``?model=`` lists every call ``/admin/spend?by=model`` counts under that model (any of its
+names: ``openai:gpt-4o``, a registry entry, ``openai/gpt-4o``), and the calls that asked for
+that name (a route's calls, whichever target answered them).
 """
 
 from __future__ import annotations
@@ -26,8 +31,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .. import _jsoncodec as jsoncodec
+from ..gateway.model_budgets import engine_canonical, targets_meaning
+from ..gateway.store.keyset import cursor_of
 from ..gateway.store.records import TraceRecord
-from .admin_api import admin_route, only_params
+from .admin_api import admin_route, only_params, page_after
 from .admin_text import TRACE_ID_CHARS, storable
 from .errors import ApiError, NotFound
 from .fields import bad, get_dict, get_str, query_int
@@ -73,18 +80,32 @@ async def _read_trace(st: ServerState, trace_id: str) -> TraceRecord:
     return found
 
 
+#: Calls listed by default, and at most, per page of ``GET /admin/traces`` (``next`` continues)
+CALLS_LISTED, MAX_CALLS_LISTED = 50, 1000
+
+
 @admin_route
 async def traces(request: Request, st: ServerState) -> Response:
-    only_params(request, "limit", "model", "status", "trace_id")
+    only_params(request, "limit", "model", "status", "trace_id", "after")
     q = request.query_params
-    limit = query_int(q.get("limit"), "limit", 50, 1, 1000)
+    limit = query_int(q.get("limit"), "limit", CALLS_LISTED, 1, MAX_CALLS_LISTED)
+    after = page_after(q.get("after"))
     model, status, trace_id = q.get("model"), q.get("status"), q.get("trace_id")
     if not all(storable(v, None) for v in (model, status, trace_id) if v is not None):
-        return json_response({"data": []})     # no call holds a NUL (and PostgreSQL refuses to look)
-    await asyncio.to_thread(st.backend.store.flush)   # a call answered a moment ago is listed too
-    calls = await asyncio.to_thread(st.backend.store.recent_calls, limit,
-                                    model=model, status=status, trace_id=trace_id)
-    return json_response({"data": [c.as_dict() for c in calls]})
+        return json_response({"data": [], "next": None})   # no call holds a NUL (and PostgreSQL refuses to look)
+    store = st.backend.store
+    canonical = engine_canonical(st.backend.engine)
+
+    def read() -> list[Any]:
+        store.flush()   # a call answered a moment ago is listed too
+        # by model: every call its row in /admin/spend?by=model counts, whatever name answered it
+        targets = targets_meaning(model, store.call_targets(), canonical) if model is not None else ()
+        return store.recent_calls(limit + 1, model=model, status=status, trace_id=trace_id,
+                                  targets=targets, after=after)
+
+    calls = await asyncio.to_thread(read)
+    following = cursor_of(calls[limit - 1].created_at, calls[limit - 1].id) if len(calls) > limit else None
+    return json_response({"data": [c.as_dict() for c in calls[:limit]], "next": following})
 
 
 @admin_route

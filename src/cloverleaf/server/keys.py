@@ -176,8 +176,11 @@ class VirtualKeys:
     async def get(self, key_id: str) -> Any:
         return await asyncio.to_thread(self._store.get_virtual_key, key_id)
 
-    async def list(self, include_revoked: bool = True) -> list[Any]:
-        return await asyncio.to_thread(self._store.list_virtual_keys, include_revoked=include_revoked)
+    async def list(self, include_revoked: bool = True, *, after: tuple[float, str] | None = None,
+                   limit: int | None = None) -> list[Any]:
+        """The keys, oldest first; ``after`` and ``limit`` give one page (``GET /admin/keys``)."""
+        return await asyncio.to_thread(self._store.list_virtual_keys, include_revoked=include_revoked, after=after,
+                                       limit=limit)
 
     def on_change(self, listener: KeyChanged) -> None:
         """Call ``listener(before, after)`` after each update or revoke made here (the dashboard

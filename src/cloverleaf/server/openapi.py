@@ -74,6 +74,11 @@ def _description() -> str:
     return "\n".join(lines)
 
 
+#: A listing's ``after``: the ``next`` its previous page answered (``gateway/store/keyset.py``)
+CURSOR = {"type": "string", "pattern": r"^[0-9]{1,17}(\.[0-9]{1,17})?~[!-~]{1,64}$",
+          "description": "the 'next' of the previous page, as it was given"}
+
+
 def _op(summary: str, responses: dict[str, Any], body: dict[str, Any] | None = None,
         params: list[dict[str, Any]] | None = None, security: bool = True) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": summary, "responses": responses}
@@ -193,8 +198,11 @@ def document() -> dict[str, Any]:
                 "delete": _op("Delete a model entry", _responses("deleted", 400, 409, *admin), params=name),
             },
             "/admin/keys": {
-                "get": _op("List virtual keys", _responses("keys", 400, *admin),
-                           params=[_query("include_revoked", {"enum": ["true", "false"]})]),
+                "get": _op("List virtual keys, oldest first, a page at a time: 'next' is the 'after' of the next "
+                           "page (null on the last)", _responses("keys", 400, *admin),
+                           params=[_query("include_revoked", {"enum": ["true", "false"]}),
+                                   _query("limit", {"type": "integer", "minimum": 1, "maximum": 5000, "default": 1000}),
+                                   _query("after", CURSOR)]),
                 "post": _op("Create a virtual key (secret shown once)",
                             _responses("created", *admin, body=True, created=True), VIRTUAL_KEY),
             },
@@ -206,9 +214,12 @@ def document() -> dict[str, Any]:
             "/admin/keys/{key_id}/revoke": {"post": _op("Revoke a virtual key", _responses("key", *admin),
                                                         params=key_id)},
             "/admin/traces": {
-                "get": _op("Recent calls", _responses("calls", 400, *admin), params=[
-                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}), _query("model", STR),
-                    _query("status", STR), _query("trace_id", STR)]),
+                "get": _op("Recent calls, newest first, a page at a time: 'next' is the 'after' of the next page "
+                           "(null on the last); 'model' lists every call /admin/spend?by=model counts under the "
+                           "model that name means, and those that asked for the name",
+                           _responses("calls", 400, *admin), params=[
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}),
+                    _query("model", STR), _query("status", STR), _query("trace_id", STR), _query("after", CURSOR)]),
                 "post": _op("Create a trace (send its id as x-cloverleaf-trace-id)",
                             _responses("created", 409, *admin, body=True, created=True), TRACE_CREATE),
             },

@@ -318,6 +318,9 @@ DEVIATIONS: list[dict[str, Any]] = [
      "check": "positive_data_acceptance", "param": "additional_config",
      "reason": "additional_config may hold only the keys its provider's adapter reads (the error names them), "
                "as for a [[models]] entry in cloverleaf.toml: a typo is refused, not silently ignored"},
+    {"operations": ["POST /admin/keys"], "check": "positive_data_acceptance", "param": "expires_at",
+     "reason": "a new key's expires_at must be later than the server's clock (a key expired at birth would never "
+               "work); on PATCH an earlier time expires the key now"},
     {"operations": ["POST /v1/chat/completions"], "check": "positive_data_acceptance",
      "param": r"messages\[\d+\]\.tool_calls\[\d+\]\.function\.arguments",
      "reason": "a tool call's arguments are a string that must hold a JSON object"},

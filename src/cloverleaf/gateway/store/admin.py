@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from . import schema
+from .keyset import Place, past
 from .records import ModelEntryRow, VirtualKeyRow
 from .spend import dialect_insert
 
@@ -53,11 +54,16 @@ class AdminTables:
         """The key whose secret hashes to ``secret_hash`` (the server's auth lookup)."""
         return self._one_key(schema.virtual_keys.c.secret_hash == secret_hash)
 
-    def list_virtual_keys(self, *, include_revoked: bool = True) -> list[VirtualKeyRow]:
+    def list_virtual_keys(self, *, include_revoked: bool = True, after: Place | None = None,
+                          limit: int | None = None) -> list[VirtualKeyRow]:
+        """The keys, oldest first (``created_at``, then ``id``); ``after`` (a :mod:`.keyset` place)
+        and ``limit`` give one page of them."""
         k = schema.virtual_keys
-        query = sa.select(k).order_by(k.c.created_at, k.c.id)
+        query = sa.select(k).order_by(k.c.created_at, k.c.id).limit(limit)
         if not include_revoked:
             query = query.where(k.c.revoked_at.is_(None))
+        if after is not None:
+            query = query.where(past(k.c.created_at, k.c.id, after, newest_first=False))
         with self.engine.connect() as conn:
             return [_key(r) for r in conn.execute(query).mappings()]
 

@@ -2,7 +2,8 @@
 
 Query functions for the CLI (each returns plain rows; the CLI renders them as tables):
 
-- ``recent_calls(limit=20, *, trace_id=None, model=None, status=None) -> list[CallRecord]``
+- ``recent_calls(limit=20, *, trace_id=None, model=None, status=None, targets=(), after=None) -> list[CallRecord]``
+- ``call_targets() -> list[str]`` (every target calls were answered by)
 - ``spend(by="model"|"provider"|"route"|"day"|"key"|"project", *, since=None, until=None) -> list[SpendRow]``
 - ``get_trace(trace_id) -> TraceRecord | None`` (with its calls and their attempts)
 """
@@ -11,12 +12,13 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from . import schema
+from .keyset import MAX_RANGES, Place, newest_of, past
 from .postgres import unbounded
 from .records import AttemptRecord, CallRecord, SpendRow, TraceRecord
 
@@ -87,31 +89,43 @@ class CallLog:
         return TraceRecord(row["id"], row["created_at"], row["completed_at"], dict(row["metadata"] or {}), calls)
 
     def recent_calls(self, limit: int = 20, *, trace_id: str | None = None, model: str | None = None,
-                     status: str | None = None, oldest_first: bool = False) -> list[CallRecord]:
-        """The newest calls (with their attempts), optionally of one trace, route/model or status."""
-        calls = schema.calls
-        c = calls.c
-        query = sa.select(calls)
-        if trace_id is not None:
-            query = query.where(c.trace_id == trace_id)
-        if model is not None:
-            query = query.where(sa.or_(c.requested_model == model, c.target == model))
-        if status is not None:
-            query = query.where(c.status == status)
-        order = (c.created_at.asc(), c.id.asc()) if oldest_first else (c.created_at.desc(), c.id.desc())
-        query = query.order_by(*order).limit(limit)
-        a = schema.attempts
+                     status: str | None = None, oldest_first: bool = False, targets: Sequence[str] = (),
+                     after: Place | None = None) -> list[CallRecord]:
+        """The newest calls (with their attempts), optionally of one trace, route/model or status.
+
+        ``model`` matches a call that asked for that name or was answered by it, or by one of
+        ``targets``: the other names of the model it means, as ``/admin/spend?by=model`` groups
+        them (:func:`..model_budgets.targets_meaning`). ``after`` continues past that call (a
+        :mod:`.keyset` place), in the listing's order."""
+        c = schema.calls.c
+        where = [condition for condition in (
+            c.trace_id == trace_id if trace_id is not None else None,
+            c.status == status if status is not None else None,
+            past(c.created_at, c.id, after, newest_first=not oldest_first) if after is not None else None,
+        ) if condition is not None]
         with self.engine.connect() as conn:
-            rows = conn.execute(query).mappings().all()
-            ids = [r["id"] for r in rows]
-            by_call: dict[str, list[AttemptRecord]] = {}
-            if ids:
-                attempts = sa.select(a).where(a.c.call_id.in_(ids)).order_by(a.c.call_id, a.c.idx)
-                for r in conn.execute(attempts).mappings():
-                    by_call.setdefault(r["call_id"], []).append(AttemptRecord(
-                        r["target"], r["provider"], bool(r["ok"]), r["error_type"], r["error_message"],
-                        r["http_status"], r["latency_ms"]))
-        return [call_record(r, by_call.get(r["id"], [])) for r in rows]
+            if model is not None and not oldest_first:
+                rows = _newest_of_model(conn, where, model, targets, limit)
+            else:
+                if model is not None:
+                    where.append(sa.or_(c.requested_model == model, c.target.in_(sorted({model, *targets}))))
+                order = (c.created_at.asc(), c.id.asc()) if oldest_first else (c.created_at.desc(), c.id.desc())
+                query = sa.select(schema.calls).where(*where).order_by(*order).limit(limit)
+                rows = list(conn.execute(query).mappings().all())
+            return [call_record(r, attempts) for r, attempts in zip(rows, _attempts_of(conn, rows), strict=True)]
+
+    def call_targets(self, cap: int = 10_000) -> list[str]:
+        """Every target the calls were answered by (at most ``cap``), read as a skip along the
+        ``(target, created_at)`` index — one seek per name, not a scan of the calls: what
+        :func:`..model_budgets.targets_meaning` looks through for the names of one model."""
+        sql = sa.text(
+            "WITH RECURSIVE names(v) AS ("
+            " SELECT (SELECT MIN(target) FROM calls WHERE target IS NOT NULL)"
+            " UNION ALL"
+            " SELECT (SELECT MIN(target) FROM calls WHERE target > names.v) FROM names WHERE names.v IS NOT NULL)"
+            " SELECT v FROM names WHERE v IS NOT NULL LIMIT :cap")
+        with self.engine.connect() as conn:
+            return [str(r.v) for r in conn.execute(sql, {"cap": cap})]
 
     def spend(self, by: str = "model", *, since: float | None = None, until: float | None = None) -> list[SpendRow]:
         """Calls, tokens and cost grouped by model (target), provider, route, day (UTC), key or project.
@@ -208,6 +222,38 @@ assert _CALL_COLUMNS[-1] == "attempt_ms"
 assert tuple(c.name for c in schema.traces.columns) == ("id", "created_at", "completed_at", "metadata")
 assert tuple(c.name for c in schema.attempts.columns) == (
     "call_id", "idx", "target", "provider", "ok", "error_type", "error_message", "http_status", "latency_ms")
+
+
+def _newest_of_model(conn: sa.Connection, where: list[Any], model: str, targets: Sequence[str],
+                     limit: int) -> list[Any]:
+    """The newest ``limit`` calls meeting ``where`` that asked for ``model`` or were answered by
+    it or one of ``targets``: one index range per name, merged (:func:`.keyset.newest_of`)."""
+    c = schema.calls.c
+    names = sorted({model, *targets})
+    ids = sa.select(c.id, c.created_at).where(*where)
+    if len(names) < MAX_RANGES:
+        arms = [ids.where(c.requested_model == model), *(ids.where(c.target == name) for name in names)]
+    else:
+        arms = [ids.where(sa.or_(c.requested_model == model, c.target.in_(names)))]
+    found = [r.id for r in conn.execute(newest_of(arms, "created_at", "id", limit))]
+    if not found:
+        return []
+    by_id = {r["id"]: r for r in conn.execute(sa.select(schema.calls).where(c.id.in_(found))).mappings()}
+    return [by_id[i] for i in found if i in by_id]
+
+
+def _attempts_of(conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> list[list[AttemptRecord]]:
+    """The ``attempts`` rows of each of ``rows`` (calls), in their order."""
+    a = schema.attempts
+    by_call: dict[str, list[AttemptRecord]] = {}
+    ids = [r["id"] for r in rows]
+    if ids:
+        attempts = sa.select(a).where(a.c.call_id.in_(ids)).order_by(a.c.call_id, a.c.idx)
+        for r in conn.execute(attempts).mappings():
+            by_call.setdefault(r["call_id"], []).append(AttemptRecord(
+                r["target"], r["provider"], bool(r["ok"]), r["error_type"], r["error_message"],
+                r["http_status"], r["latency_ms"]))
+    return [by_call.get(i, []) for i in ids]
 
 
 def _call_rows(call: CallRecord) -> list[tuple[sa.Table, tuple[Any, ...]]]:

@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from ..._errors import redact
 from ...gateway.budget import BudgetScope
+from ...gateway.model_budgets import engine_canonical, model_named, targets_meaning
 from ..errors import NotFound
 from . import charts, queries
 from .session import Session
@@ -37,9 +38,11 @@ class Pages:
         # concurrently, and the driver releases the GIL while the database works)
         results: list[Any] = await asyncio.gather(
             asyncio.to_thread(queries.series, self.engine, window, now),
-            *(asyncio.to_thread(queries.breakdown, self.engine, window, now, dim) for dim, _ in BREAKDOWNS))
+            *(asyncio.to_thread(queries.breakdown, self.engine, window, now, dim,
+                                MODEL_VALUES if dim == "model" else 10) for dim, _ in BREAKDOWNS))
         steps, parts_list = results[0], results[1:]
         parts = dict(zip((dim for dim, _ in BREAKDOWNS), parts_list))
+        parts["model"] = by_model(parts["model"], engine_canonical(self.st.backend.engine))[:10]
         total = queries.combine(s for _, s in steps)
         since = window.since(now)
         # the first step is cut where the window starts: it is labelled with that time
@@ -67,7 +70,15 @@ class Pages:
         q = request.query_params
         filters = {name: q.get(name, "").strip()[:255] for name in queries.FILTERS}
         since = _hours_ago(q.get("hours"))
-        page = await asyncio.to_thread(queries.list_calls, self.engine, filters, since=since, cursor=q.get("after"))
+        store, canonical = self.st.backend.store, engine_canonical(self.st.backend.engine)
+
+        def read() -> queries.Page:
+            model = filters["model"]   # every call its Overview row and /admin/spend?by=model count
+            wanted = model and model != queries.NONE
+            targets = targets_meaning(model, store.call_targets(), canonical) if wanted else ()
+            return queries.list_calls(self.engine, filters, since=since, cursor=q.get("after"), model_targets=targets)
+
+        page = await asyncio.to_thread(read)
         kept = {k: v for k, v in filters.items() if v}
         if q.get("hours"):
             kept["hours"] = q["hours"]
@@ -143,6 +154,26 @@ class Pages:
         from .health import collect
 
         return await collect(self.st)
+
+
+#: Targets read for Overview's "By model" before they are merged into models: a model's
+#: names (``openai:gpt-4o``, ``openai/gpt-4o``, an entry) are rolled up apart
+MODEL_VALUES = 1000
+
+
+def by_model(rows: list[queries.Stats], canonical: Any) -> list[queries.Stats]:
+    """Overview's rows by target, merged into one row per model (``model_budgets.model_named``),
+    busiest first: the rows ``/admin/spend?by=model`` shows, whose links list the same calls
+    (the Traces ``model`` filter finds a model's calls under all its names)."""
+    merged: dict[str, list[queries.Stats]] = {}
+    for row in rows:
+        merged.setdefault(model_named(row.label, canonical) if row.label else "", []).append(row)
+    out = []
+    for label, parts in merged.items():
+        total = queries.combine(parts)
+        total.label = label
+        out.append(total)
+    return sorted(out, key=lambda r: (-r.requests, r.label))
 
 
 def known_cost(costs: Any) -> tuple[float | None, bool]:

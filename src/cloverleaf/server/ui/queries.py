@@ -6,7 +6,9 @@
   periods are exact ("the last 24 hours" starts 24 hours ago, as the admin API's and the CLI's
   do): :mod:`.exact_period` reads the calls of the leading partial bucket.
 - The traces list pages through ``calls`` newest first with a keyset cursor (never OFFSET,
-  never COUNT(*)), each filter served by its ``(column, created_at)`` index from migration 0004.
+  never COUNT(*)), each filter served by its ``(column, created_at)`` index from migration 0004;
+  the ``model`` filter reads one range of the target index per name of the model
+  (``keyset.newest_of``), found by a skip along that index (``CallLog.call_targets``).
 - A call's detail and a trace's calls are primary-key and ``trace_id`` index lookups.
 
 Every function here is synchronous and runs on a worker thread (``asyncio.to_thread``).
@@ -14,7 +16,7 @@ Every function here is synchronous and runs on a worker thread (``asyncio.to_thr
 
 from __future__ import annotations
 
-import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +24,7 @@ import sqlalchemy as sa
 
 from ...gateway.store import schema
 from ...gateway.store.calls import call_record
+from ...gateway.store.keyset import MAX_RANGES, cursor_of, newest_of, parse_cursor, past
 from ...gateway.store.records import AttemptRecord, CallRecord
 from ...gateway.store.rollups import DAY, DIMENSIONS, HISTOGRAM, HOUR, MINUTE, percentile
 from .exact_period import period_rows, summed
@@ -193,41 +196,42 @@ class Page:
 
 
 def list_calls(engine: sa.Engine, filters: dict[str, str], *, since: float | None = None,
-               until: float | None = None, cursor: str | None = None, size: int = PAGE_SIZE) -> Page:
-    """A page of calls, newest first; ``cursor`` (from the previous page) continues after it."""
+               until: float | None = None, cursor: str | None = None, size: int = PAGE_SIZE,
+               model_targets: Sequence[str] = ()) -> Page:
+    """A page of calls, newest first; ``cursor`` (from the previous page) continues after it.
+
+    The ``model`` filter matches the calls answered by any of ``model_targets`` too — the other
+    names of the model it means (``model_budgets.targets_meaning``), as Overview's "By model"
+    rows and ``/admin/spend?by=model`` count them — each name read down its own index range
+    (``keyset.newest_of``)."""
     c = schema.calls.c
-    query = sa.select(*(c[name] for name in _LIST_COLUMNS))
+    where = []
     for param, column in FILTERS.items():
         value = filters.get(param)
         if value == NONE:   # as the rollups count them: NULL or empty
-            query = query.where(sa.or_(c[column].is_(None), c[column] == ""))
-        elif value:
-            query = query.where(c[column] == value)
+            where.append(sa.or_(c[column].is_(None), c[column] == ""))
+        elif value and param != "model":
+            where.append(c[column] == value)
     if since is not None:
-        query = query.where(c.created_at >= since)
+        where.append(c.created_at >= since)
     if until is not None:
-        query = query.where(c.created_at < until)
+        where.append(c.created_at < until)
     after = parse_cursor(cursor)
     if after is not None:
-        at, call_id = after
-        query = query.where(c.created_at <= at, sa.or_(c.created_at < at, c.id < call_id))
-    query = query.order_by(c.created_at.desc(), c.id.desc()).limit(size + 1)
+        where.append(past(c.created_at, c.id, after, newest_first=True))
+    query = sa.select(*(c[name] for name in _LIST_COLUMNS)).where(*where)
+    model = filters.get("model")
+    if model and model != NONE:
+        names = sorted({model, *model_targets})
+        arms = ([query.where(c.target == name) for name in names] if len(names) < MAX_RANGES
+                else [query.where(c.target.in_(names))])
+    else:
+        arms = [query]
     with engine.connect() as conn:
-        rows = conn.execute(query).all()
+        rows = conn.execute(newest_of(arms, "created_at", "id", size + 1)).all()
     more = len(rows) > size
     rows = rows[:size]
-    return Page(list(rows), f"{rows[-1].created_at!r}~{rows[-1].id}" if more and rows else None)
-
-
-def parse_cursor(cursor: str | None) -> tuple[float, str] | None:
-    if not cursor:
-        return None
-    at, sep, call_id = cursor.partition("~")
-    try:
-        value = float(at)
-    except ValueError:
-        return None
-    return (value, call_id) if sep and math.isfinite(value) and call_id else None
+    return Page(list(rows), cursor_of(rows[-1].created_at, rows[-1].id) if more and rows else None)
 
 
 def get_call(engine: sa.Engine, call_id: str) -> CallRecord | None:
