@@ -506,6 +506,8 @@ def test_telemetry_config_defaults() -> None:
     assert cfg.sampler == "parentbased_always_on" and cfg.compression is None and cfg.sample_ratio == 1.0
 
 
+@pytest.mark.filterwarnings(  # 3.12+ warns on every fork with threads running; forking one is what these tests test
+    "ignore:This process .* is multi-threaded, use of fork\\(\\) may lead to deadlocks:DeprecationWarning")
 def test_a_forked_child_exports_its_own_spans(receiver: OTLPReceiver) -> None:
     import os
 

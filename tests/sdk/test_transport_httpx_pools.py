@@ -76,6 +76,8 @@ def test_the_first_calls_of_many_threads_build_one_pool(upstream: Upstream) -> N
     assert t._httpx._sync.peek() is None
 
 
+@pytest.mark.filterwarnings(  # 3.12+ warns on every fork with threads running; forking one is what these tests test
+    "ignore:This process .* is multi-threaded, use of fork\\(\\) may lead to deadlocks:DeprecationWarning")
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
 def test_a_forked_child_opens_its_own_connections_and_leaves_the_parents_alone(upstream: Upstream) -> None:
     """A client used before a fork: the child must not write on the parent's pooled connection

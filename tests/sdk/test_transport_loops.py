@@ -230,6 +230,8 @@ def test_provider_close_closes_the_pools_of_finished_loops(counting: Counting, b
     assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
 
 
+@pytest.mark.filterwarnings(  # 3.12+ warns on every fork with threads running; forking one is what these tests test
+    "ignore:This process .* is multi-threaded, use of fork\\(\\) may lead to deadlocks:DeprecationWarning")
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_forked_child_opens_its_own_connections(counting: Counting, backend: str) -> None:
     """One loop, used before and after a fork (the inherited pool holds a kept-alive connection):
