@@ -202,19 +202,15 @@ def _metric(live: Live, name: str, **labels: str) -> float:
 
 
 def _booked(live: Live, calls: int = 0) -> tuple[int, float, int, int]:
-    """Calls, cost, input and output tokens the store booked to the route metered,
-    once it holds ``calls`` of them (a call's record is queued after its answer is sent)."""
+    """Calls, cost, input and output tokens the store booked to the route metered, which holds
+    ``calls`` of them (a call's record is queued after its answer is sent; a flush waits for it)."""
     store = live.state.backend.store
-    deadline = time.monotonic() + 10
-    while True:
-        store.flush()
-        rows = [r for r in store.spend("route") if r.group == "metered"]
-        booked = (sum(r.calls for r in rows), sum(r.cost for r in rows), sum(r.input_tokens for r in rows),
-                  sum(r.output_tokens for r in rows))
-        if booked[0] >= calls:
-            return booked
-        assert time.monotonic() < deadline, "the call's record never reached the store"
-        time.sleep(0.01)
+    store.flush()   # waits for the records of calls already answered
+    rows = [r for r in store.spend("route") if r.group == "metered"]
+    booked = (sum(r.calls for r in rows), sum(r.cost for r in rows), sum(r.input_tokens for r in rows),
+              sum(r.output_tokens for r in rows))
+    assert booked[0] >= calls, "the call's record is not in the store"
+    return booked
 
 
 def _counted(live: Live) -> tuple[float, float, float]:

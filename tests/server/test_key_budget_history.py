@@ -14,7 +14,6 @@ while spent + 0.095 <= the budget.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -37,9 +36,9 @@ def call(live: Live, secret: str) -> int:
 
 
 def calls(live: Live, key: dict[str, Any], n: int) -> list[int]:
-    """``n`` calls with the key, once their records are in the store: a call's record is queued
-    by the bookkeeping that runs after its answer is sent, and a budget set after a call the
-    server is still settling cannot count it (README says so)."""
+    """``n`` calls with the key, their records in the store: a call's record is queued by the
+    bookkeeping that runs after its answer is sent, which a flush waits for (a budget set after
+    a call the server is still settling cannot count it: README says so)."""
     store = live.state.backend.store
 
     def recorded() -> int:
@@ -48,10 +47,7 @@ def calls(live: Live, key: dict[str, Any], n: int) -> list[int]:
 
     before = recorded()
     statuses = [call(live, key["key"]) for _ in range(n)]
-    deadline = time.monotonic() + 30
-    while recorded() < before + n:
-        assert time.monotonic() < deadline, "the calls' records never reached the store"
-        time.sleep(0.01)
+    assert recorded() >= before + n   # a flush waits for the records of calls already answered
     return statuses
 
 

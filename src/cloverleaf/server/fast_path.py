@@ -25,6 +25,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ..gateway.store.handovers import Handovers
 from .errors import BadRequest, Flavor, error_body
 from .state import AFTER_RESPONSE, AFTER_RESPONSE_JOBS, HotRoute, ServerState
 from .streaming import EventStream
@@ -71,6 +72,9 @@ class Dispatcher:
         self.state = fallback.state
         self._st = st
         self._hot = hot
+        #: where a call's bookkeeping after its answer is announced, so a store flush waits for it
+        store = getattr(st.backend, "store", None)
+        self._handovers: Handovers = getattr(store, "handovers", None) or Handovers()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -95,12 +99,15 @@ class Dispatcher:
         scope[AFTER_RESPONSE] = deferred
         scope[AFTER_RESPONSE_JOBS] = jobs
         overhead = -1.0
+        handover = 0
         metrics.in_flight += 1
         try:
             try:
                 response = await route.handler(request, st)
             except Exception as exc:  # noqa: BLE001 - the route's error boundary, as in state.endpoint
                 response = st.fail(request, exc, route.flavor)
+            if jobs:   # announced before the answer goes out: a reader that flushes from now on waits for it
+                handover = self._handovers.open()
             overhead = overhead_ms(scope, t0)
             headers = [*response.raw_headers, (OVERHEAD_HEADER, b"%.3f" % overhead)]
             if isinstance(response, EventStream):
@@ -117,7 +124,7 @@ class Dispatcher:
             for args, usage, cost in deferred:
                 metrics.record(*args, usage=usage, cost=cost)
             if jobs:
-                await _run_jobs(jobs)
+                await _run_jobs(jobs, self._handovers, handover or self._handovers.open())
 
 
 async def _refuse_nul(scope: Scope, send: Send) -> None:
@@ -131,21 +138,28 @@ async def _refuse_nul(scope: Scope, send: Send) -> None:
     await send({"type": BODY, "body": error_body(err, flavor)})
 
 
-async def _run_jobs(jobs: list[Awaitable[None]]) -> None:
-    """Await the gateway's after-response bookkeeping, every item exactly once. A failure is
-    logged (the client has its answer); if this task is cancelled midway, what is left runs
-    in a task of its own, so no rate-limit ticket or budget reservation is left unsettled."""
-    for i, job in enumerate(jobs):
-        try:
-            await job
-        except asyncio.CancelledError:
-            rest = jobs[i + 1:]
-            if rest:
-                _orphans.add(task := asyncio.ensure_future(_run_jobs(rest)))
-                task.add_done_callback(_orphans.discard)
-            raise
-        except Exception as exc:  # noqa: BLE001 - bookkeeping after the answer never fails the request
-            log.warning("bookkeeping after a response failed: %s", type(exc).__name__)
+async def _run_jobs(jobs: list[Awaitable[None]], handovers: Handovers, handover: int) -> None:
+    """Await the gateway's after-response bookkeeping, every item exactly once, then close its
+    ``handover`` (a store flush waits for it). A failure is logged (the client has its answer)
+    and the rest still runs; if this task is cancelled midway, what is left runs in a task of
+    its own, which closes the handover then, so no rate-limit ticket or budget reservation is
+    left unsettled and no reader counts the call before it is."""
+    try:
+        for i, job in enumerate(jobs):
+            try:
+                await job
+            except asyncio.CancelledError:
+                rest = jobs[i + 1:]
+                if rest:
+                    _orphans.add(task := asyncio.ensure_future(_run_jobs(rest, handovers, handover)))
+                    task.add_done_callback(_orphans.discard)
+                    handover = 0
+                raise
+            except Exception as exc:  # noqa: BLE001 - bookkeeping after the answer never fails the request
+                log.warning("bookkeeping after a response failed: %s", type(exc).__name__)
+    finally:
+        if handover:
+            handovers.close(handover)
 
 
 #: Tasks finishing bookkeeping for cancelled requests (held so they are not garbage-collected).

@@ -35,6 +35,7 @@ except ImportError:  # pragma: no cover - exercised in a subprocess by tests/gat
 from .admin import AdminTables
 from .budgets import BudgetLedger
 from .calls import CallLog
+from .handovers import Handovers
 from .outage import StoreUnavailable
 from .postgres import unbounded
 from .records import AttemptRecord, CallRecord, ModelEntryRow, SpendRow, TraceRecord, VirtualKeyRow
@@ -69,6 +70,8 @@ class Store(CallLog, BudgetLedger, AdminTables):
             self.engine.dispose()
             raise StoreAhead(url, ahead.unknown, ahead.newest) from None
         self.writer = BatchWriter(self.engine, batch_size=batch_size, flush_ms=flush_ms)
+        #: the server's bookkeeping in flight for calls already answered: what :meth:`flush` waits for first
+        self.handovers = Handovers()
         self.writer.after_insert(schema.calls, RollupUpdater(self.engine.dialect))
         self.spend_batch = SpendBatch(self.writer.run, wall)
         self.writer.after_transaction(self.spend_batch.transaction_ended)
@@ -95,8 +98,14 @@ class Store(CallLog, BudgetLedger, AdminTables):
             conn.execute(sa.text("SELECT 1"))
 
     def flush(self, timeout: float | None = 30.0) -> bool:
-        """Wait until every record handed over so far is committed."""
-        return self.writer.flush(timeout)
+        """Wait until every record handed over so far is committed, and first for the records of
+        calls whose clients already have their answers while their bookkeeping still runs
+        (:mod:`.handovers`): a reader that flushes counts every call answered before it."""
+        if not self.handovers.in_flight:
+            return self.writer.flush(timeout)
+        started = time.monotonic()
+        self.handovers.wait(timeout)
+        return self.writer.flush(None if timeout is None else max(0.0, timeout - (time.monotonic() - started)))
 
     def close(self) -> None:
         if self._closed:
