@@ -74,15 +74,3 @@ def postgres_url() -> str | None:
         pytest.fail("CI is set but CLOVERLEAF_TEST_POSTGRES_URL is not: run scripts/services.sh first")
     return url
 
-
-@pytest.fixture(scope="session")
-def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The URL (``redis+cluster://``) of a three-primary Redis Cluster started for this session."""
-    from .redis_cluster_support import OwnCluster
-
-    cluster = OwnCluster(tmp_path_factory.mktemp("redis-cluster"))
-    cluster.start()
-    try:
-        yield cluster.url
-    finally:
-        cluster.stop()

@@ -104,6 +104,20 @@ async def test_two_states_on_a_cluster_share_one_bucket_under_200_concurrent_tak
 
 
 @pytest.mark.redis
+async def test_calls_past_a_clusters_connection_pool_queue_instead_of_failing(redis_cluster: str) -> None:
+    """RedisCluster's per-node pool raises MaxConnectionsError when full (the single-node pool
+    waits): a burst larger than the pool was a 503 for the calls past it."""
+    state = RedisState(redis_cluster, prefix=fresh_prefix(), max_connections=2)
+    try:
+        bucket = Bucket("burst:rpm", 1000.0, 1.0)
+        grants = await asyncio.gather(*(state.take([bucket], 0.0, 0.0) for _ in range(60)))
+        assert all(g.granted for g in grants)
+    finally:
+        await state.clear()
+        await state.aclose()
+
+
+@pytest.mark.redis
 async def test_two_states_on_a_cluster_never_overspend_one_budget(redis_cluster: str) -> None:
     prefix, key = fresh_prefix(), "route:smart|total"
     async with redis_state(prefix, redis_cluster) as a, redis_state(prefix, redis_cluster) as b:

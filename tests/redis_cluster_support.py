@@ -1,6 +1,6 @@
 """A small Redis Cluster of the tests' own: three primaries started from the ``redis-server``
 binary on free loopback ports, one per test session (the ``redis_cluster`` fixture in
-``conftest.py``). Skipped locally without the binary; under CI (which installs it, see
+``tests/conftest.py``). Skipped locally without the binary; under CI (which installs it, see
 ``scripts/services.sh``) its absence fails, as the shared test Redis does."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ..ports import unused_port
+from .ports import unused_port
 
 PRIMARIES = 3
 SLOTS = 16_384
