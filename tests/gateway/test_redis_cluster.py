@@ -112,6 +112,10 @@ async def test_calls_past_a_clusters_connection_pool_queue_instead_of_failing(re
         bucket = Bucket("burst:rpm", 1000.0, 1.0)
         grants = await asyncio.gather(*(state.take([bucket], 0.0, 0.0) for _ in range(60)))
         assert all(g.granted for g in grants)
+        await state.record_latency("t", 10.0)
+        reads = await asyncio.gather(*(state.latencies(["t"]) for _ in range(30)),   # latency routing's read
+                                     *(state.breaker_snapshots() for _ in range(30)))
+        assert reads[0] == {"t": 10.0} and reads[-1] == {}
     finally:
         await state.clear()
         await state.aclose()

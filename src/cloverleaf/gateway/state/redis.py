@@ -164,6 +164,17 @@ class RedisState(StateBackend):
         except self._errors as exc:
             raise self._unavailable(exc) from None
 
+    async def _command(self, name: str, *args: Any) -> Any:
+        """One plain command (a read) on this loop's client, queued at the gate on a Cluster."""
+        try:
+            client = self._client()
+            if self._gates is None:
+                return await getattr(client, name)(*args)
+            async with self._gates[asyncio.get_running_loop()]:
+                return await getattr(client, name)(*args)
+        except self._errors as exc:
+            raise self._unavailable(exc) from None
+
     async def ping(self) -> None:
         """Whether Redis answers; a plain URL that reaches a Cluster node is a ConfigError."""
         try:
@@ -329,10 +340,7 @@ class RedisState(StateBackend):
         await self._run("budget_raise", [self._budget_key(key)[0]], [_num(spent), str(_budget_ttl_ms(key))])
 
     async def budget_usage(self, key: str) -> tuple[float, float] | None:
-        try:
-            spent, reserved = await self._client().hmget(self._budget_key(key)[0], ["spent", "reserved"])
-        except self._errors as exc:
-            raise self._unavailable(exc) from None
+        spent, reserved = await self._command("hmget", self._budget_key(key)[0], ["spent", "reserved"])
         return None if spent is None else (float(spent), float(reserved or 0.0))
 
     async def usage(self, key: str, now: float, window: float = 60.0) -> float:
@@ -361,10 +369,7 @@ class RedisState(StateBackend):
         await self._run("breaker_abandon", [self._breakers_key], [key])
 
     async def breaker_snapshots(self) -> dict[str, BreakerSnapshot]:
-        try:
-            raw = await self._client().hgetall(self._breakers_key)
-        except self._errors as exc:
-            raise self._unavailable(exc) from None
+        raw = await self._command("hgetall", self._breakers_key)
         return {key: _decode_breaker(value) for key, value in raw.items()}
 
     # -- latency averages -------------------------------------------------------------
@@ -375,10 +380,7 @@ class RedisState(StateBackend):
     async def latencies(self, keys: Sequence[str]) -> dict[str, float]:
         if not keys:
             return {}
-        try:
-            values = await self._client().hmget(self._latency_key, list(keys))
-        except self._errors as exc:
-            raise self._unavailable(exc) from None
+        values = await self._command("hmget", self._latency_key, list(keys))
         return {k: float(v) for k, v in zip(keys, values, strict=True) if v is not None}
 
     # -- housekeeping -----------------------------------------------------------------
