@@ -213,9 +213,11 @@ async def test_the_cache_on_a_cluster_is_shared_spread_bounded_and_deletes(redis
         assert await one.get("k199") is None
         kept = [i for i in range(200) if await one.get(f"k{i}") is not None]
         assert 0 < len(kept) <= 64   # each of the 16 shards keeps its newest 4
-        await one.put("k-new", b"new", 60.0)
-        await one.add_vector("scope", "k-new", [1.0, 0.0], 60.0)
-        assert await other.vectors("scope") == [("k-new", [1.0, 0.0])]
+        for name in ("k-new", "k-other", "k-third"):   # several entries: one pipeline checks them all
+            await one.put(name, b"new", 60.0)
+            await one.add_vector("scope", name, [1.0, 0.0], 60.0)
+        await one.delete("k-other")
+        assert sorted(await other.vectors("scope")) == [("k-new", [1.0, 0.0]), ("k-third", [1.0, 0.0])]
     finally:
         client = one._client()
         keys = [k async for k in client.scan_iter(match=prefix + "*")]
