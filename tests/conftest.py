@@ -88,3 +88,16 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     folder = config.stash.get(_LOG_FOLDER, None)
     if folder is not None:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL (``redis+cluster://``) of a three-primary Redis Cluster started for this session."""
+    from tests.redis_cluster_support import OwnCluster
+
+    cluster = OwnCluster(tmp_path_factory.mktemp("redis-cluster"))
+    cluster.start()
+    try:
+        yield cluster.url
+    finally:
+        cluster.stop()

@@ -50,6 +50,8 @@ def destination(url: str, environ: Mapping[str, str] | None = None) -> Destinati
     scheme = url.partition("://")[0].lower()
     if scheme in ("redis", "rediss", "unix"):
         return _redis(url)
+    if scheme in ("redis+cluster", "rediss+cluster"):   # the URL names one node; the Cluster names the rest
+        return Destination(unknown="a Redis Cluster's nodes are the ones it announces, not the URL's")
     if scheme.startswith("postgres"):
         return _postgres(url, os.environ if environ is None else environ)
     return None

@@ -73,3 +73,4 @@ def postgres_url() -> str | None:
     if not url and os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail("CI is set but CLOVERLEAF_TEST_POSTGRES_URL is not: run scripts/services.sh first")
     return url
+

@@ -34,11 +34,12 @@ def fresh_prefix() -> str:
 
 
 @asynccontextmanager
-async def redis_state(prefix: str | None = None) -> AsyncIterator[RedisState]:
-    """A RedisState under its own prefix; every key it made is deleted afterwards."""
+async def redis_state(prefix: str | None = None, url: str | None = None) -> AsyncIterator[RedisState]:
+    """A RedisState under its own prefix (on the test Redis, or ``url``: a test cluster's); every
+    key it made is deleted afterwards."""
     from cloverleaf.gateway.state.redis import RedisState
 
-    state = RedisState(redis_url(), prefix=prefix or fresh_prefix())
+    state = RedisState(url or redis_url(), prefix=prefix or fresh_prefix())
     try:
         yield state
     finally:

@@ -353,6 +353,7 @@ LIBPQ_ENV = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGSERVICE")
     ("redis://", False),                                        # redis-py's default: localhost:6379
     ("redis://?host=db.example.test", True),
     ("unix:///var/run/redis/redis.sock?db=0", True),            # a genuine unix socket
+    ("redis+cluster://10.1.2.3:6379", False),                   # a Cluster's other nodes are its to name
     ("postgresql+psycopg://cl:secret@/cl?host=localhost", False),          # libpq reads host from the query
     ("postgresql+psycopg://cl:secret@db.example.test/cl?host=localhost", False),   # ... over the netloc
     ("postgresql://cl:secret@/cl?host=/var/run/postgresql,localhost", False),     # every listed host counts

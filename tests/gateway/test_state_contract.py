@@ -24,7 +24,8 @@ from cloverleaf.gateway.state.memory import MemoryState
 
 from .redis_support import redis_state
 
-BACKENDS = ["memory", pytest.param("redis", marks=pytest.mark.redis)]
+BACKENDS = ["memory", pytest.param("redis", marks=pytest.mark.redis),
+            pytest.param("redis_cluster", marks=pytest.mark.redis)]
 POLICY = BreakerPolicy(failure_threshold=3, cooldown_seconds=30.0, probe_timeout_seconds=10.0)
 
 
@@ -32,6 +33,10 @@ POLICY = BreakerPolicy(failure_threshold=3, cooldown_seconds=30.0, probe_timeout
 async def state(request: pytest.FixtureRequest) -> AsyncIterator[StateBackend]:
     if request.param == "memory":
         yield MemoryState()
+        return
+    if request.param == "redis_cluster":   # the same contract on a Redis Cluster (redis+cluster://)
+        async with redis_state(url=request.getfixturevalue("redis_cluster")) as backend:
+            yield backend
         return
     async with redis_state() as backend:
         yield backend

@@ -32,6 +32,7 @@ from typing import Any
 from .._config import Settings
 from .._errors import ConfigError
 from .._setting_values import env_whole
+from ..gateway.redis_cluster import REDIS_PREFIXES, refuse_plain_urls_to_a_cluster
 from .options import ServerOptions
 from .stop_signals import drain_on_every_stop_signal, leave_hangup_to_the_supervisor
 
@@ -71,7 +72,7 @@ def describe(settings: Settings, options: ServerOptions) -> list[str]:
                      "their API key is in the environment")
     if options.workers > 1:
         state_url = str(settings.state.get("url", "memory"))
-        if not state_url.startswith(("redis://", "rediss://")):
+        if not state_url.startswith(REDIS_PREFIXES):
             lines.append(f"note: {options.workers} worker processes each keep their own in-memory rate limits "
                          "and circuit breakers, so limits apply per process, and budgets are counted in the "
                          "store (a database transaction per call); set [state] url = \"redis://...\" to share "
@@ -79,11 +80,22 @@ def describe(settings: Settings, options: ServerOptions) -> list[str]:
     return lines
 
 
+def redis_urls(settings: Settings) -> dict[str, str]:
+    """The ``[state]`` and ``[cache]`` URLs (table → URL), for the check that a plain Redis URL
+    does not name a Cluster node."""
+    out = {}
+    for table, value in (("[state]", settings.state), ("[cache]", getattr(settings, "cache", None))):
+        url = value.get("url") if isinstance(value, dict) else None
+        if isinstance(url, str):
+            out[table] = url
+    return out
+
+
 def worker_settings(settings: Settings, workers: int) -> Settings:
     """Several workers without shared state count budgets in the store (see the module docstring)."""
     state = settings.state or {}
     url = str(state.get("url", "memory"))
-    if workers > 1 and "budgets" not in state and not url.startswith(("redis://", "rediss://")):
+    if workers > 1 and "budgets" not in state and not url.startswith(REDIS_PREFIXES):
         from dataclasses import replace
 
         return replace(settings, state={**state, "budgets": "store"})
@@ -185,6 +197,7 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None, 
     for line in describe(settings, options):
         log.info(line)
     log.info("http: %s (open-file limit %d)", resolve_http(options.http), soft)
+    refuse_plain_urls_to_a_cluster(redis_urls(settings))
     common = server_kwargs(options)
     if options.workers == 1:
         from .app import create_app

@@ -18,6 +18,7 @@ from collections import OrderedDict
 from typing import Any
 
 from ..._errors import ConfigError
+from ..redis_cluster import CACHE_SHARDS, REDIS_PREFIXES, cache_shard_prefix, cluster_url, open_cluster
 from ..sqlite_wal import enable_wal
 
 Vector = list[float]
@@ -53,7 +54,7 @@ def open_backend(url: str, *, max_entries: int, prefix: str) -> CacheBackend:
         return MemoryBackend(max_entries)
     if url.startswith("sqlite:///"):
         return SqliteBackend(url.removeprefix("sqlite:///"), max_entries)
-    if url.startswith(("redis://", "rediss://")):
+    if url.startswith(REDIS_PREFIXES):
         return RedisBackend(url, max_entries, prefix)
     raise ConfigError(f"[cache] url {url!r} is not supported; use memory, sqlite:///path.db or redis://host:6379/0")
 
@@ -219,7 +220,12 @@ REDIS_TIMEOUT_SECONDS = 1.0
 
 
 class RedisBackend(CacheBackend):
-    """Shared by every process and replica that names the same Redis and prefix."""
+    """Shared by every process and replica that names the same Redis and prefix.
+
+    On a Redis Cluster (``redis+cluster://``) each entry goes to one of ``CACHE_SHARDS`` shards by
+    its key (``prefix{N}e:<key>``, beside that shard's own index ``prefix{N}index``), so the put
+    script's keys share a slot while the entries spread over the Cluster's nodes; each shard keeps
+    ``max_entries / CACHE_SHARDS`` entries (at least one), the oldest going first within it."""
 
     def __init__(self, url: str, max_entries: int, prefix: str) -> None:
         try:
@@ -227,8 +233,9 @@ class RedisBackend(CacheBackend):
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise ImportError("the Redis cache needs the redis package: pip install 'cloverleaf[redis]'") from exc
         self._aioredis = aioredis
-        self._url = url
-        self._max = max_entries
+        self._cluster_url = cluster_url(url, "[cache]")
+        self._url = self._cluster_url or url
+        self._max = max_entries if self._cluster_url is None else max(1, max_entries // CACHE_SHARDS)
         self._prefix = prefix
         self._index = f"{prefix}index"
         self._clients: dict[asyncio.AbstractEventLoop, Any] = {}
@@ -244,27 +251,36 @@ class RedisBackend(CacheBackend):
                     del self._clients[stale]
                 # a cache answers in a millisecond or not at all: a hung Redis (SIGSTOP, a full
                 # network buffer) may hold a call at most this long, never the OS's minutes
-                client = self._clients[loop] = self._aioredis.Redis.from_url(
+                opener = self._aioredis.Redis.from_url if self._cluster_url is None else open_cluster
+                client = self._clients[loop] = opener(
                     self._url, socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS)
             return client
 
+    def _home(self, key: str) -> str:
+        """What an entry's key and its index's key start with (a shard's hash tag on a Cluster)."""
+        return self._prefix if self._cluster_url is None else cache_shard_prefix(self._prefix, key)
+
     def _entry(self, key: str) -> str:
-        return f"{self._prefix}e:{key}"
+        return f"{self._home(key)}e:{key}"
+
+    def _index_of(self, key: str) -> str:
+        return self._index if self._cluster_url is None else f"{self._home(key)}index"
 
     async def get(self, key: str) -> bytes | None:
         blob = await self._client().get(self._entry(key))
         return bytes(blob) if blob is not None else None
 
     async def put(self, key: str, blob: bytes, ttl: float) -> None:
-        await self._put_script(keys=[self._entry(key), self._index],
+        home = self._home(key)
+        await self._put_script(keys=[f"{home}e:{key}", self._index_of(key)],
                                args=[blob, max(1, int(ttl * 1000)), time.time(), key, self._max,
-                                     f"{self._prefix}e:"], client=self._client())
+                                     f"{home}e:"], client=self._client())
 
     async def delete(self, key: str) -> None:
         """The entry and its place in the index (its vector goes when a lookup finds it dead)."""
         pipe = self._client().pipeline(transaction=True)
         pipe.delete(self._entry(key))
-        pipe.zrem(self._index, key)
+        pipe.zrem(self._index_of(key), key)
         await pipe.execute()
 
     async def add_vector(self, scope: str, key: str, vector: Vector, ttl: float) -> None:

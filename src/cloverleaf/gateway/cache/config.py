@@ -4,7 +4,7 @@
 
     [cache]
     mode = "exact"               # "off" (default) | "exact" | "semantic"
-    url = "memory"               # or "sqlite:///cache.db" | "redis://host:6379/0"
+    url = "memory"               # or "sqlite:///cache.db" | "redis://host:6379/0" | "redis+cluster://host:6379"
     ttl = 3600                   # seconds an answer stays valid
     max_entries = 10000          # size bound (least recently stored entries go first)
     shared = false               # true: one cache for every virtual key (default: per key)
@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from ..._errors import ConfigError
 from ..._setting_values import boolean, not_a_table, number, seconds, text, whole
+from ..redis_cluster import REDIS_PREFIXES
 
 CacheMode = Literal["off", "exact", "semantic"]
 MODES: tuple[str, ...] = ("off", "exact", "semantic")
@@ -77,8 +78,9 @@ def parse_cache(table: Mapping[str, Any] | None) -> CacheConfig:
     if mode not in MODES:
         raise ConfigError(f"[cache] mode must be one of {', '.join(MODES)}, got {mode!r}")
     url = table.get("url") or "memory"
-    if not (url == "memory" or url.startswith(("sqlite:///", "redis://", "rediss://"))):
-        raise ConfigError(f"[cache] url must be 'memory', 'sqlite:///path.db' or 'redis://host:6379/0', got {url!r}")
+    if not (url == "memory" or url.startswith(("sqlite:///", *REDIS_PREFIXES))):
+        raise ConfigError(f"[cache] url must be 'memory', 'sqlite:///path.db', 'redis://host:6379/0' or "
+                          f"'redis+cluster://host:6379', got {url!r}")
     embedding_model = table.get("embedding_model")
     if mode == "semantic" and not embedding_model:
         raise ConfigError("[cache] mode = \"semantic\" needs embedding_model = \"provider/model\" (e.g. "

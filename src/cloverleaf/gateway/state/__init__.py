@@ -17,19 +17,23 @@ __all__ = ["Admission", "AttemptAdmission", "AttemptAsk", "Bucket", "Grant", "Ho
 
 def open_state(url: str | None, *, prefix: str | None = None) -> StateBackend:
     """The backend named by ``[state] url``: ``memory`` (default, per process) or
-    ``redis://`` / ``rediss://`` (shared; ``prefix`` namespaces its keys, default ``cloverleaf:``)."""
+    ``redis://`` / ``rediss://``, or ``redis+cluster://`` / ``rediss+cluster://`` for a Redis Cluster
+    (shared; ``prefix`` namespaces its keys, default ``cloverleaf:``)."""
     from ..._errors import ConfigError
 
     if url in (None, "", "memory"):
         from .memory import MemoryState
 
         return MemoryState()
-    if url.startswith(("redis://", "rediss://")):
+    from ..redis_cluster import REDIS_PREFIXES
+
+    if url.startswith(REDIS_PREFIXES):
         from .redis import open_redis_state
 
         return open_redis_state(url, prefix)
     scheme = url.partition("://")[0] if "://" in url else url
-    raise ConfigError(f"[state] url with scheme {scheme!r} is not supported; use 'memory' or 'redis://host:6379/0'")
+    raise ConfigError(f"[state] url with scheme {scheme!r} is not supported; use 'memory', 'redis://host:6379/0' "
+                      "or 'redis+cluster://host:6379'")
 
 
 #: how long a start-up or ``cloverleaf doctor`` check waits for the shared state to answer

@@ -21,6 +21,13 @@ One ``redis.asyncio`` client per event loop: the gateway uses its state both fro
 caller's loop and from the sync Client's private loop thread, and asyncio connections
 belong to the loop that opened them. Secrets in the URL (a password) never appear in
 reprs or errors.
+
+A Redis Cluster is named ``redis+cluster://`` (``rediss+cluster://``): the client is then
+redis-py's ``RedisCluster``, and every key carries the prefix as its hash tag, so each script's
+keys share one slot (``gateway/redis_cluster.py`` says why that layout and what it costs). Its
+connections are bounded per node and a full pool fails at once instead of waiting, so calls
+queue for one here, as the single-node pool makes them. A plain URL that reaches a Cluster node
+is refused by :meth:`RedisState.ping` (server start-up, ``cloverleaf doctor``).
 """
 
 from __future__ import annotations
@@ -35,6 +42,14 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..._errors import ConfigError, StateUnavailable
 from ..breaker import BreakerDecision, BreakerPolicy, BreakerSnapshot, opening_cooldown
+from ..redis_cluster import (
+    REDIS_PREFIXES,
+    cluster_hint,
+    cluster_url,
+    one_slot_prefix,
+    open_cluster,
+    refuse_cluster_node,
+)
 from .base import LATENCY_ALPHA, Admission, AttemptAdmission, AttemptAsk, Bucket, Grant, Hold, StateBackend
 from .redis_scripts import SCRIPTS
 
@@ -75,15 +90,23 @@ class RedisState(StateBackend):
             raise ImportError("the Redis state backend needs the redis package: "
                               "pip install 'cloverleaf[redis]'") from exc
         url, query_prefix = _split_prefix(url)
-        self._url = url
         self._where = _redacted(url)
+        self._cluster_url = cluster_url(url, "[state]")
+        self._url = self._cluster_url or url
         self._prefix = prefix if query_prefix is None else query_prefix
+        if self._cluster_url is not None:   # one slot for every key a script touches
+            self._prefix = one_slot_prefix(self._prefix)
+        self._mode_checked = self._cluster_url is not None
+        # a Cluster's per-node pool fails when full: callers queue at this loop's gate instead
+        self._gates: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = (
+            None if self._cluster_url is None else {})
         self._idle_ttl_ms = int(idle_ttl_seconds * 1000)
         # a bounded pool that makes a burst of callers queue for a connection rather than fail
         self._options = {"decode_responses": True, "max_connections": DEFAULT_MAX_CONNECTIONS,
                          "timeout": DEFAULT_POOL_TIMEOUT_SECONDS, **client_options}
         self._aioredis = aioredis
-        self._errors = (redis_errors.ConnectionError, redis_errors.TimeoutError, redis_errors.ResponseError)
+        self._errors = (redis_errors.ConnectionError, redis_errors.TimeoutError, redis_errors.ResponseError,
+                        redis_errors.RedisClusterException, redis_errors.ClusterError)
         # A client that never connects: it only computes each script's SHA once. Every call
         # names the client of its own event loop; EVALSHA loads a script the server lacks.
         template = aioredis.Redis(decode_responses=True)
@@ -104,6 +127,7 @@ class RedisState(StateBackend):
 
     @property
     def prefix(self) -> str:
+        """What every key of this backend starts with (on a Cluster: the prefix as a hash tag)."""
         return self._prefix
 
     @property
@@ -118,26 +142,54 @@ class RedisState(StateBackend):
             if client is None:
                 for stale in [other for other in self._clients if other.is_closed()]:
                     del self._clients[stale]
-                pool = self._aioredis.BlockingConnectionPool.from_url(self._url, **self._options)
-                client = self._aioredis.Redis.from_pool(pool)
+                if self._gates is None:
+                    pool = self._aioredis.BlockingConnectionPool.from_url(self._url, **self._options)
+                    client = self._aioredis.Redis.from_pool(pool)
+                else:
+                    options = {k: v for k, v in self._options.items() if k != "timeout"}
+                    client = open_cluster(self._url, **options)
+                    for stale in [other for other in self._gates if other.is_closed()]:
+                        del self._gates[stale]
+                    self._gates[loop] = asyncio.Semaphore(options["max_connections"])
                 self._clients[loop] = client
             return client
 
     async def _run(self, script: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         try:
-            return await self._scripts[script](keys=list(keys), args=list(args), client=self._client())
+            if self._gates is None:
+                return await self._scripts[script](keys=list(keys), args=list(args), client=self._client())
+            client = self._client()
+            async with self._gates[asyncio.get_running_loop()]:
+                return await self._scripts[script](keys=list(keys), args=list(args), client=client)
+        except self._errors as exc:
+            raise self._unavailable(exc) from None
+
+    async def _command(self, name: str, *args: Any) -> Any:
+        """One plain command (a read) on this loop's client, queued at the gate on a Cluster."""
+        try:
+            client = self._client()
+            if self._gates is None:
+                return await getattr(client, name)(*args)
+            async with self._gates[asyncio.get_running_loop()]:
+                return await getattr(client, name)(*args)
         except self._errors as exc:
             raise self._unavailable(exc) from None
 
     async def ping(self) -> None:
+        """Whether Redis answers; a plain URL that reaches a Cluster node is a ConfigError."""
         try:
-            await self._client().ping()
+            client = self._client()
+            await client.ping()
+            if not self._mode_checked:
+                await refuse_cluster_node(client, self._where, "[state]")
+                self._mode_checked = True
         except self._errors as exc:
             raise self._unavailable(exc) from None
 
     def _unavailable(self, exc: BaseException) -> StateUnavailable:
+        advice = cluster_hint(exc) or "; check that Redis is running and [state] url is right"
         return StateUnavailable(f"the Redis state backend at {self._where} failed ({type(exc).__name__}: "
-                                f"{_first_line(exc)}); check that Redis is running and [state] url is right")
+                                f"{_first_line(exc)}){advice}")
 
     def _window_key(self, bucket_key: str) -> tuple[str, str]:
         """A bucket's window list and its hash (see ``redis_scripts.py``)."""
@@ -288,10 +340,7 @@ class RedisState(StateBackend):
         await self._run("budget_raise", [self._budget_key(key)[0]], [_num(spent), str(_budget_ttl_ms(key))])
 
     async def budget_usage(self, key: str) -> tuple[float, float] | None:
-        try:
-            spent, reserved = await self._client().hmget(self._budget_key(key)[0], ["spent", "reserved"])
-        except self._errors as exc:
-            raise self._unavailable(exc) from None
+        spent, reserved = await self._command("hmget", self._budget_key(key)[0], ["spent", "reserved"])
         return None if spent is None else (float(spent), float(reserved or 0.0))
 
     async def usage(self, key: str, now: float, window: float = 60.0) -> float:
@@ -320,10 +369,7 @@ class RedisState(StateBackend):
         await self._run("breaker_abandon", [self._breakers_key], [key])
 
     async def breaker_snapshots(self) -> dict[str, BreakerSnapshot]:
-        try:
-            raw = await self._client().hgetall(self._breakers_key)
-        except self._errors as exc:
-            raise self._unavailable(exc) from None
+        raw = await self._command("hgetall", self._breakers_key)
         return {key: _decode_breaker(value) for key, value in raw.items()}
 
     # -- latency averages -------------------------------------------------------------
@@ -334,10 +380,7 @@ class RedisState(StateBackend):
     async def latencies(self, keys: Sequence[str]) -> dict[str, float]:
         if not keys:
             return {}
-        try:
-            values = await self._client().hmget(self._latency_key, list(keys))
-        except self._errors as exc:
-            raise self._unavailable(exc) from None
+        values = await self._command("hmget", self._latency_key, list(keys))
         return {k: float(v) for k, v in zip(keys, values, strict=True) if v is not None}
 
     # -- housekeeping -----------------------------------------------------------------
@@ -374,10 +417,11 @@ class RedisState(StateBackend):
 
 
 def open_redis_state(url: str, prefix: str | None = None) -> RedisState:
-    """``[state] url = "redis://..."`` (or ``rediss://`` for TLS); the prefix comes from
-    ``[state] prefix`` or a ``?prefix=`` query parameter, default ``cloverleaf:``."""
-    if not url.startswith(("redis://", "rediss://")):
-        raise ConfigError(f"[state] url must start with redis:// or rediss://, got {_redacted(url)!r}")
+    """``[state] url = "redis://..."`` (or ``rediss://`` for TLS; ``redis+cluster://`` and
+    ``rediss+cluster://`` for a Redis Cluster); the prefix comes from ``[state] prefix`` or a
+    ``?prefix=`` query parameter, default ``cloverleaf:``."""
+    if not url.startswith(REDIS_PREFIXES):
+        raise ConfigError(f"[state] url must start with redis://, rediss:// or redis+cluster://, got {_redacted(url)!r}")
     return RedisState(url) if prefix is None else RedisState(url, prefix=prefix)
 
 
