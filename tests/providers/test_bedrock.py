@@ -561,6 +561,19 @@ def _error(status: int, etype: str, message: str) -> HttpResponse:
     (400, "ValidationException", "Malformed input request", InvalidRequestError),
     (400, "ValidationException", "Input is too long for requested model.", ContextWindowExceededError),
     (400, "ValidationException", "prompt is too long: 215000 tokens > 200000 maximum", ContextWindowExceededError),
+    # Claude's prompt plus max_tokens, Bedrock's byte limit and Nova's wording: context-window errors too,
+    # so a route falls back to a model with a longer window (these were plain InvalidRequestErrors)
+    (400, "ValidationException", "input length and `max_tokens` exceed context limit: 195000 + 8192 > 200000, "
+                                 "decrease input length or `max_tokens` and try again", ContextWindowExceededError),
+    (400, "ValidationException", "The model returned the following errors: too many total text bytes: 9000001 > 9000000",
+     ContextWindowExceededError),
+    (400, "ValidationException", "The model returned the following errors: Input Tokens Exceeded: Number of input "
+                                 "tokens exceeds maximum length. Please update the input to try again.",
+     ContextWindowExceededError),
+    (400, "ValidationException", "The model returned the following errors: This model's maximum context length is "
+                                 "131072 tokens. Please reduce the length of the prompt", ContextWindowExceededError),
+    (400, "ValidationException", "1 validation error detected: Value at 'inferenceConfig.maxTokens' failed to satisfy "
+                                 "constraint: Member must have value greater than or equal to 1", InvalidRequestError),
     (403, "AccessDeniedException", "You don't have access to the model with the specified model ID.", PermissionDeniedError),
     (403, "UnrecognizedClientException", "The security token included in the request is invalid.", AuthenticationError),
     (403, "ExpiredTokenException", "The security token included in the request is expired", AuthenticationError),

@@ -46,8 +46,13 @@ ERROR_TYPES: dict[str, type[ProviderError]] = {
     "ModelErrorException": ServerError,
     "ModelStreamErrorException": ServerError,
 }
-#: How a ValidationException says the prompt does not fit the model.
-_TOO_LONG = re.compile(r"too long|too many (input )?tokens|context (length|window)|maximum context", re.I)
+#: How a ValidationException says the prompt does not fit the model, in each vendor's words:
+#: Claude's "prompt is too long" and "input length and `max_tokens` exceed context limit", Bedrock's
+#: "Input is too long for requested model" and "too many total text bytes", Nova's "Input Tokens
+#: Exceeded: Number of input tokens exceeds maximum length", Llama's and Mistral's "maximum context
+#: length" (the same list AWS's Strands agents SDK reads as a context-window overflow).
+_TOO_LONG = re.compile(r"too long|too many (input |total text )?(tokens|bytes)|context (length|window|limit)"
+                       r"|maximum context|input tokens exceed", re.I)
 
 
 def error_class(etype: str, status: int, message: str) -> type[ProviderError]:
