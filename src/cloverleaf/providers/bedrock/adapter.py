@@ -97,7 +97,7 @@ from ..claude_rules import (
 )
 from ..extra_tools import with_extra_tools
 from ..openai.tool_ids import remap_ids
-from .auth import CredentialCache, sign_request
+from .auth import CredentialCache, config_file_region, sign_request
 from .citations import citations_from
 from .errors import error_class, error_fields, stream_error
 from .invoke import (
@@ -168,18 +168,20 @@ class BedrockAdapter(Adapter):
     def prepare_config(self, cfg: ProviderConfig, env: Mapping[str, str] | None = None) -> ProviderConfig:
         """Fill the region and a Bedrock API key from the environment, once, at config time.
 
-        Region: ``extra["region"]``, else ``AWS_REGION`` / ``AWS_DEFAULT_REGION``. Bearer key:
+        Region: ``extra["region"]``, else ``AWS_REGION`` / ``AWS_DEFAULT_REGION``, else the profile's
+        ``region`` in the shared config file (``auth.config_file_region``). Bearer key:
         ``api_key``, else ``AWS_BEARER_TOKEN_BEDROCK``. The only place this adapter reads
         ``os.environ``; ``build_*`` calls it only for a config that names no region.
         """
         env = os.environ if env is None else env
         extra = dict(cfg.extra)
-        region = extra.get("region") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+        region = (extra.get("region") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+                  or config_file_region(env, extra.get("profile")))
         api_key = cfg.api_key or env.get("AWS_BEARER_TOKEN_BEDROCK") or None
         if not region and not (cfg.base_url and api_key):  # only a SigV4 signature or the default URL need it
             raise ConfigError(
-                "bedrock needs an AWS region: set AWS_REGION (or AWS_DEFAULT_REGION), or "
-                "additional_config/extra region = \"us-east-1\""
+                "bedrock needs an AWS region: set AWS_REGION (or AWS_DEFAULT_REGION), "
+                "additional_config/extra region = \"us-east-1\", or region in the AWS profile's ~/.aws/config"
             )
         extra["region"] = region or "us-east-1"
         return dataclasses.replace(cfg, extra=extra, api_key=api_key)
