@@ -133,6 +133,9 @@ _DOC_NAME_MAX = 200
 _MODEL_VERSION = re.compile(r"(-v\d+)?(:\d+)?$")
 #: The geography of a cross-region inference profile id (``us.``, ``eu.``, ``apac.``, ``global.``...).
 _PROFILE_GEOGRAPHY = re.compile(r"^(?:us|us-gov|eu|apac|global|jp|au|ca)\.")
+#: The part of a model ARN before the model id it names:
+#: ``arn:aws:bedrock:us-east-1::foundation-model/`` or ``arn:aws:bedrock:us-east-1:123456789012:inference-profile/``.
+_MODEL_ARN = re.compile(r"^arn:aws[a-z-]*:bedrock:[a-z0-9-]*:\d*:(?:foundation-model|inference-profile)/")
 
 
 class BedrockAdapter(Adapter):
@@ -145,9 +148,13 @@ class BedrockAdapter(Adapter):
         """Bedrock ids carry a version the vendor's price omits (``...-20241022-v2:0``), and a
         cross-region inference profile puts a geography before the model id
         (``us.amazon.nova-pro-v1:0``): the profile bills what the model bills, so the id without
-        the geography is tried too, else every profile id went unpriced and budgets refused it."""
+        the geography is tried too, else every profile id went unpriced and budgets refused it.
+        The ARN of a foundation model or of a system inference profile names its model after the
+        ``/`` and is priced as that model; an application inference profile's or a provisioned
+        model's ARN names none, and stays unpriced (give its rates on the model's entry)."""
         keys: list[str] = []
-        for name in (model, _PROFILE_GEOGRAPHY.sub("", model)):
+        bare = _MODEL_ARN.sub("", model)   # a foundation model's or a system inference profile's ARN
+        for name in dict.fromkeys((model, bare, _PROFILE_GEOGRAPHY.sub("", bare))):
             for key in (name, _MODEL_VERSION.sub("", name)):
                 if f"{self.name}/{key}" not in keys:
                     keys.append(f"{self.name}/{key}")
