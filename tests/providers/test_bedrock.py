@@ -174,6 +174,43 @@ def test_tool_choice_modes() -> None:
     assert "toolConfig" not in sent(ChatRequest(NOVA, [Message.user("x")], tools=[CAPITAL], tool_choice=ToolChoice("none")))
 
 
+LLAMA = "us.meta.llama3-3-70b-instruct-v1:0"
+MISTRAL_LARGE = "mistral.mistral-large-2407-v1:0"
+
+
+def test_structured_output_forces_the_answer_tool_only_where_the_model_takes_a_forced_choice() -> None:
+    """Converse answers a forced toolChoice from Llama, DeepSeek or Mistral Small with a 400 ("This
+    model doesn't support the toolConfig.toolChoice.any field"), so structured output failed on
+    every call there: the answer tool now goes unforced to them, and as ``any`` to Mistral Large."""
+    fmt = ResponseFormat(schema={"type": "object"}, name="answer")
+
+    def config(model: str, **kw: Any) -> dict[str, Any]:
+        return sent(ChatRequest(model, [Message.user("x")], response_format=fmt, **kw))["toolConfig"]
+
+    for model in (LLAMA, "us.deepseek.r1-v1:0", "mistral.mistral-small-2402-v1:0", "cohere.command-r-plus-v1:0",
+                  f"arn:aws:bedrock:us-east-1:123456789012:inference-profile/{LLAMA}"):
+        tool_config = config(model)
+        assert "toolChoice" not in tool_config and tool_config["tools"][0]["toolSpec"]["name"] == "answer"
+        assert "toolChoice" not in config(model, tools=[CAPITAL])
+    assert config(MISTRAL_LARGE)["toolChoice"] == {"any": {}}   # Mistral Large takes "any", not "tool"
+    assert config(NOVA)["toolChoice"] == {"tool": {"name": "answer"}}
+    assert config(SONNET4)["toolChoice"] == {"tool": {"name": "answer"}}
+    arn = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3"
+    assert config(arn)["toolChoice"] == {"tool": {"name": "answer"}}   # an id that does not say: as asked
+
+
+def test_a_forced_tool_choice_a_model_refuses_is_a_clear_400_before_sending() -> None:
+    for model, mode in ((LLAMA, ToolChoice("required")), (LLAMA, ToolChoice("tool", "get_capital")),
+                        (MISTRAL_LARGE, ToolChoice("tool", "get_capital"))):
+        with pytest.raises(InvalidRequestError, match="cannot be made to call a tool.*tool_choice 'auto'") as err:
+            sent(ChatRequest(model, [Message.user("x")], tools=[CAPITAL], tool_choice=mode))
+        assert err.value.status == 400
+    assert sent(ChatRequest(MISTRAL_LARGE, [Message.user("x")], tools=[CAPITAL], tool_choice=ToolChoice("required"))
+                )["toolConfig"]["toolChoice"] == {"any": {}}
+    assert sent(ChatRequest(LLAMA, [Message.user("x")], tools=[CAPITAL], tool_choice=ToolChoice("auto"))
+                )["toolConfig"]["toolChoice"] == {"auto": {}}
+
+
 def test_tool_history_without_tools_declares_them() -> None:
     history = [Message.user("x"), Message.assistant([ToolCall("t1", "lookup", {})]), Message.tool("t1", "ok", is_error=True)]
     body = sent(ChatRequest(NOVA, history))

@@ -109,6 +109,7 @@ from .invoke import (
     parse_embeddings,
     parse_images,
 )
+from .model_ids import MODEL_ARN, PROFILE_GEOGRAPHY, is_claude, tool_forcing
 from .stream import (
     STOP_REASONS,
     STOP_SEQUENCE_PATH,
@@ -131,11 +132,6 @@ _DOC_NAME_MAX = 200
 
 
 _MODEL_VERSION = re.compile(r"(-v\d+)?(:\d+)?$")
-#: The geography of a cross-region inference profile id (``us.``, ``eu.``, ``apac.``, ``global.``...).
-_PROFILE_GEOGRAPHY = re.compile(r"^(?:us|us-gov|eu|apac|global|jp|au|ca)\.")
-#: The part of a model ARN before the model id it names:
-#: ``arn:aws:bedrock:us-east-1::foundation-model/`` or ``arn:aws:bedrock:us-east-1:123456789012:inference-profile/``.
-_MODEL_ARN = re.compile(r"^arn:aws[a-z-]*:bedrock:[a-z0-9-]*:\d*:(?:foundation-model|inference-profile)/")
 
 
 class BedrockAdapter(Adapter):
@@ -153,8 +149,8 @@ class BedrockAdapter(Adapter):
         ``/`` and is priced as that model; an application inference profile's or a provisioned
         model's ARN names none, and stays unpriced (give its rates on the model's entry)."""
         keys: list[str] = []
-        bare = _MODEL_ARN.sub("", model)   # a foundation model's or a system inference profile's ARN
-        for name in dict.fromkeys((model, bare, _PROFILE_GEOGRAPHY.sub("", bare))):
+        bare = MODEL_ARN.sub("", model)   # a foundation model's or a system inference profile's ARN
+        for name in dict.fromkeys((model, bare, PROFILE_GEOGRAPHY.sub("", bare))):
             for key in (name, _MODEL_VERSION.sub("", name)):
                 if f"{self.name}/{key}" not in keys:
                     keys.append(f"{self.name}/{key}")
@@ -266,7 +262,8 @@ class BedrockAdapter(Adapter):
         budgeted = isinstance(fields.get("thinking"), dict) and fields["thinking"].get("type") not in (
             "disabled", "adaptive")
         native = cfg.extra.get("structured_output") == "native"
-        tool_config = self._tool_config(req, messages, forced_ok=not budgeted, native=native)
+        tool_config = self._tool_config(req, messages, forced_ok=not budgeted, native=native,
+                                        forcing=tool_forcing(req.model, cfg))
         if tool_config:
             body["toolConfig"] = tool_config
         fmt = req.response_format
@@ -383,8 +380,16 @@ class BedrockAdapter(Adapter):
         return _with_cache_point({"document": block}, doc.cache_control)
 
     def _tool_config(self, req: ChatRequest, messages: list[dict[str, Any]], *, forced_ok: bool,
-                     native: bool) -> dict[str, Any] | None:
+                     native: bool, forcing: frozenset[str] | None) -> dict[str, Any] | None:
+        """``forcing``: the forcing ``toolChoice`` members the model takes (:func:`tool_forcing`;
+        None: not known, sent as asked)."""
         choice = checked_tool_choice(req, self.name)
+        wanted = {"required": "any", "tool": "tool"}.get(choice.mode if choice is not None else "")
+        if wanted is not None and forcing is not None and wanted not in forcing:
+            raise self.invalid(
+                f"{req.model} on Bedrock cannot be made to call a tool (Converse takes toolChoice "
+                f"{wanted!r} only from Claude, Amazon Nova{' and Mistral Large' if wanted == 'any' else ''}): "
+                "send tool_choice 'auto' and ask for the tool in the prompt, or use one of those models", req.model)
         tools = [entry for t in req.tools or [] for entry in _with_cache_point(
             _tool_spec(t.name, t.description, t.parameters), t.cache_control)]
         if choice is not None and choice.mode == "none":
@@ -405,10 +410,13 @@ class BedrockAdapter(Adapter):
             return None
         config: dict[str, Any] = {"tools": tools}
         if structured is not None:
+            only_tool = not req.tools or (choice is not None and choice.mode == "none")
             if not forced_ok:
                 config["toolChoice"] = {"auto": {}}
-            elif req.tools and (choice is None or choice.mode != "none"):
-                config["toolChoice"] = {"any": {}}
+            elif forcing is not None and "any" not in forcing:
+                pass   # Llama, DeepSeek...: a forced choice is a 400; the tool's description asks for the call
+            elif not only_tool or (forcing is not None and "tool" not in forcing):
+                config["toolChoice"] = {"any": {}}   # the answer tool alone: "any" forces it (Mistral Large)
             else:
                 config["toolChoice"] = {"tool": {"name": structured}}
         elif choice is not None and choice.mode != "none":
@@ -597,23 +605,6 @@ def _with_context_management(config: dict[str, Any], fields: dict[str, Any]) -> 
     if CONTEXT_MANAGEMENT_BETA not in names:
         names.append(CONTEXT_MANAGEMENT_BETA)
     return {"context_management": config, **fields, "anthropic_beta": names}
-
-
-#: ``model_family`` values that mark a model id that does not say so (an application inference
-#: profile's ARN) as Claude.
-CLAUDE_FAMILIES = frozenset({"anthropic", "claude"})
-
-
-def is_claude(model: str, cfg: ProviderConfig | None = None) -> bool:
-    """Does ``model`` follow Claude's rules (thinking, documents with citations, context edits)?
-    Read from the id (``anthropic.``/``claude``), or from the config's ``model_family`` when the id
-    cannot say: an application inference profile is an ARN that names no model, and without the
-    hint a Claude behind one was refused reasoning and had its documents flattened."""
-    lowered = model.lower()
-    if "anthropic." in lowered or "claude" in lowered:
-        return True
-    family = cfg.extra.get("model_family") if cfg is not None else None
-    return isinstance(family, str) and family.lower() in CLAUDE_FAMILIES
 
 
 def _final_assistant(messages: list[dict[str, Any]]) -> list[BlockKind] | None:
