@@ -611,7 +611,8 @@ def _error(status: int, etype: str, message: str) -> HttpResponse:
                                  "131072 tokens. Please reduce the length of the prompt", ContextWindowExceededError),
     (400, "ValidationException", "1 validation error detected: Value at 'inferenceConfig.maxTokens' failed to satisfy "
                                  "constraint: Member must have value greater than or equal to 1", InvalidRequestError),
-    (403, "AccessDeniedException", "You don't have access to the model with the specified model ID.", PermissionDeniedError),
+    (403, "AccessDeniedException", "User: arn:aws:iam::123456789012:user/ci is not authorized to perform: "
+                                   "bedrock:InvokeModel", PermissionDeniedError),
     (403, "UnrecognizedClientException", "The security token included in the request is invalid.", AuthenticationError),
     (403, "ExpiredTokenException", "The security token included in the request is expired", AuthenticationError),
     (404, "ResourceNotFoundException", "Model not found", NotFoundError),
@@ -625,6 +626,27 @@ def test_error_types(status: int, etype: str, message: str, cls: type) -> None:
     err = ADAPTER.parse_error(_error(status, etype, message), "m")
     assert type(err) is cls
     assert err.code == etype and err.message == message and err.status == status and err.request_id == "req-1"
+
+
+@pytest.mark.parametrize("status,etype,message,cls,hint", [
+    (400, "ValidationException", "Invocation of model ID anthropic.claude-3-5-haiku-20241022-v1:0 with on-demand "
+     "throughput isn\u2019t supported. Retry your request with the ID or ARN of an inference profile that contains "
+     "this model.", InvalidRequestError, "bedrock/us.anthropic.claude-3-5-haiku-20241022-v1:0"),
+    (403, "AccessDeniedException", "You don't have access to the model with the specified model ID.",
+     PermissionDeniedError, "Model access page"),
+    (403, "InvalidSignatureException", "Signature expired: 20240102T030405Z is now earlier than 20240102T031000Z "
+     "(20240102T031500Z - 5 min.)", AuthenticationError, "clock is more than 5 minutes off"),
+    (403, "InvalidSignatureException", "Signature not yet current: 20240102T040000Z is still later than "
+     "20240102T031500Z (20240102T031000Z + 5 min.)", AuthenticationError, "clock is more than 5 minutes off"),
+])
+def test_errors_whose_fix_bedrock_does_not_name_say_what_to_do(status: int, etype: str, message: str, cls: type,
+                                                               hint: str) -> None:
+    """A model that needs an inference profile, one the account was not given access to, and a
+    clock SigV4 refuses: Bedrock's words left the caller guessing which id to write, where to
+    enable the model, or blamed nothing (a skewed clock looks like bad keys)."""
+    err = ADAPTER.parse_error(_error(status, etype, message), "anthropic.claude-3-5-haiku-20241022-v1:0")
+    assert type(err) is cls and err.status == status and err.code == etype
+    assert err.message.startswith(message) and hint in err.message
 
 
 def test_error_without_json() -> None:

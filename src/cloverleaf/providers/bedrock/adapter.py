@@ -99,7 +99,7 @@ from ..extra_tools import with_extra_tools
 from ..openai.tool_ids import remap_ids
 from .auth import CredentialCache, config_file_region, sign_request
 from .citations import citations_from
-from .errors import error_class, error_fields, stream_error
+from .errors import error_class, error_fields, explained, stream_error
 from .invoke import (
     embed_bodies,
     embed_family,
@@ -574,6 +574,7 @@ class BedrockAdapter(Adapter):
     # -- errors ------------------------------------------------------------------------------
     def parse_error(self, resp: HttpResponse, model: str | None = None) -> ProviderError:
         message, etype = error_fields(resp)
+        message = explained(etype, message, model)
         return self.make_error(error_class(etype, resp.status, message), message, resp, model=model, code=etype or None)
 
     def stream_error(self, msg: EventMessage, model: str | None) -> ProviderError:
