@@ -99,7 +99,7 @@ from ..extra_tools import with_extra_tools
 from ..openai.tool_ids import remap_ids
 from .auth import CredentialCache, config_file_region, sign_request
 from .citations import citations_from
-from .errors import error_class, error_fields, explained, stream_error
+from .errors import STALE_KEY_ERRORS, error_class, error_fields, explained, stream_error
 from .invoke import (
     embed_bodies,
     embed_family,
@@ -574,6 +574,8 @@ class BedrockAdapter(Adapter):
     # -- errors ------------------------------------------------------------------------------
     def parse_error(self, resp: HttpResponse, model: str | None = None) -> ProviderError:
         message, etype = error_fields(resp)
+        if etype in STALE_KEY_ERRORS:
+            self.credentials.forget()   # rotated keys on disk are read again by the next call
         message = explained(etype, message, model)
         return self.make_error(error_class(etype, resp.status, message), message, resp, model=model, code=etype or None)
 

@@ -110,7 +110,11 @@ class CredentialCache:
 
     Held by one adapter instance (no module-level state). botocore's refreshable credentials
     renew themselves, so a cached entry stays valid; a failed lookup is not cached, so setting
-    credentials later works without a restart.
+    credentials later works without a restart. Keys read from the shared credentials file are
+    not refreshable: a long-running server kept signing with them after a rotation tool
+    (``aws-vault``, ``saml2aws``, a mounted secret) wrote new ones, every call refused as expired
+    until a restart; :meth:`forget` (on AWS's expired-token answer) makes the next call read the
+    chain again.
     """
 
     __slots__ = ("_lock", "_by_profile")
@@ -118,6 +122,12 @@ class CredentialCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._by_profile: dict[str | None, Any] = {}
+
+    def forget(self) -> None:
+        """Drop every resolved source: AWS said the keys are expired or unknown, so the next
+        request resolves the chain again (the files as they are now)."""
+        with self._lock:
+            self._by_profile.clear()
 
     def get(self, extra: dict[str, Any]) -> AwsCredentials:
         key_id = extra.get("aws_access_key_id")

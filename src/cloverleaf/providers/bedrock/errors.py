@@ -46,6 +46,8 @@ ERROR_TYPES: dict[str, type[ProviderError]] = {
     "ModelErrorException": ServerError,
     "ModelStreamErrorException": ServerError,
 }
+#: The exception types that say the signing keys are expired or unknown to AWS.
+STALE_KEY_ERRORS = frozenset({"ExpiredTokenException", "UnrecognizedClientException"})
 #: How a ValidationException says the prompt does not fit the model, in each vendor's words:
 #: Claude's "prompt is too long" and "input length and `max_tokens` exceed context limit", Bedrock's
 #: "Input is too long for requested model" and "too many total text bytes", Nova's "Input Tokens
