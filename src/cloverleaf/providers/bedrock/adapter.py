@@ -524,7 +524,11 @@ class BedrockAdapter(Adapter):
         if family is None:
             raise self.invalid(f"{req.model} is not a Bedrock embedding model cloverleaf knows (amazon.titan-embed-*, "
                                "amazon.nova-*embeddings*, cohere.embed-*); for an ARN set extra model_family", req.model)
-        requests = [self._request(cfg, req.model, "invoke", json_body(b)) for b in embed_bodies(family, req)]
+        try:
+            bodies = embed_bodies(family, req)
+        except ValueError as exc:
+            raise self.invalid(str(exc), req.model) from None
+        requests = [self._request(cfg, req.model, "invoke", json_body(b)) for b in bodies]
         return requests[0] if len(requests) == 1 else requests
 
     def parse_embed(self, resp: HttpResponse | list[HttpResponse], req: EmbeddingRequest) -> EmbeddingResponse:
