@@ -459,6 +459,48 @@ def test_a_tool_with_cache_control_is_followed_by_a_cache_point() -> None:
     assert "cachePoint" not in json.dumps(sent(unmarked))
 
 
+def test_a_one_hour_cache_mark_is_a_one_hour_cache_point_for_claude() -> None:
+    """Converse's cachePoint takes a ``ttl``: Anthropic's ``"ttl": "1h"`` mark (Claude Code's) was
+    sent as a five-minute cache point, so a session paid the cache write again after every pause.
+    A model other than Claude gets the plain cache point it takes."""
+    hour = {"type": "ephemeral", "ttl": "1h"}
+    params = {"type": "object"}
+
+    def request(model: str) -> ChatRequest:
+        return ChatRequest(model, [Message(Role.SYSTEM, [Text("rules", cache_control=hour)]),
+                                   Message.user([Text("doc", cache_control=hour), Text("q", cache_control={
+                                       "type": "ephemeral"})])],
+                           tools=[Tool("search", "web search", params, cache_control=hour)])
+
+    body = sent(request(SONNET45))
+    assert body["system"][1] == body["messages"][0]["content"][1] == body["toolConfig"]["tools"][1] == {
+        "cachePoint": {"type": "default", "ttl": "1h"}}
+    assert body["messages"][0]["content"][3] == {"cachePoint": {"type": "default"}}
+    nova = json.dumps(sent(request(NOVA)))
+    assert '"ttl"' not in nova and nova.count('"cachePoint"') == 4
+
+
+def test_one_hour_cache_writes_are_counted_apart_and_cost_more() -> None:
+    """``usage.cacheDetails`` splits the cache writes by TTL; the one-hour ones bill at the higher
+    rate, and were all booked at the five-minute rate."""
+    from cloverleaf._pricing import lookup
+
+    answer = {"output": {"message": {"role": "assistant", "content": [{"text": "ok"}]}}, "stopReason": "end_turn",
+              "usage": {"inputTokens": 3, "outputTokens": 5, "totalTokens": 2008, "cacheReadInputTokens": 0,
+                        "cacheWriteInputTokens": 2000, "cacheDetails": [{"inputTokens": 1500, "ttl": "1h"},
+                                                                        {"inputTokens": 500, "ttl": "5m"}]}}
+    req = ChatRequest(SONNET45, [Message.user("x")])
+    usage = ADAPTER.parse_chat(HttpResponse(200, {}, json.dumps(answer).encode()), req).usage
+    assert (usage.cache_write_tokens, usage.cache_write_1h_tokens, usage.total_tokens) == (2000, 1500, 2008)
+    price = lookup("bedrock", SONNET45)
+    assert price is not None and price.cache_write_1h is not None and price.cache_write is not None
+    five_minutes = ADAPTER.parse_chat(HttpResponse(200, {}, json.dumps(
+        {**answer, "usage": {**answer["usage"], "cacheDetails": [{"inputTokens": 2000, "ttl": "5m"}]}}).encode()),
+        req).usage
+    assert five_minutes.cache_write_1h_tokens == 0
+    assert (price.cost(usage) or 0) > (price.cost(five_minutes) or 0)
+
+
 def test_a_requests_top_level_cache_control_is_not_sent() -> None:
     """Converse has no automatic prompt caching (only explicit cachePoints): Anthropic's top-level
     mark is ignored, not sent as a field Converse would refuse."""

@@ -98,6 +98,7 @@ from ..claude_rules import (
 from ..extra_tools import with_extra_tools
 from ..openai.tool_ids import remap_ids
 from .auth import CredentialCache, config_file_region, sign_request
+from .cache_points import cache_point, with_cache_point, without_cache_ttls
 from .citations import citations_from
 from .errors import STALE_KEY_ERRORS, error_class, error_fields, explained, stream_error
 from .invoke import (
@@ -274,6 +275,8 @@ class BedrockAdapter(Adapter):
             joined = with_extra_tools(tool_config, extra["toolConfig"], _converse_tool_name)
             extra["toolConfig"] = {**tool_config, **joined}
         body.update(extra)
+        if not claude:
+            without_cache_ttls(body)
         return body
 
     def _messages(self, req: ChatRequest, *, claude: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -286,7 +289,7 @@ class BedrockAdapter(Adapter):
                     if isinstance(part, Text) and part.text:
                         system.append({"text": part.text})
                         if part.cache_control:
-                            system.append({"cachePoint": {"type": "default"}})
+                            system.append(cache_point(part.cache_control))
                 continue
             role = "assistant" if msg.role is Role.ASSISTANT else "user"
             blocks = [block for part in msg.parts for block in self._blocks(part, names, req.model, claude=claude)]
@@ -307,13 +310,13 @@ class BedrockAdapter(Adapter):
         if isinstance(part, Text):
             if not part.text.strip():  # Converse rejects blank text blocks
                 return []
-            return _with_cache_point({"text": part.text}, part.cache_control)
+            return with_cache_point({"text": part.text}, part.cache_control)
         if isinstance(part, Attachment):
-            return _with_cache_point(self._attachment(part, names, model), part.cache_control)
+            return with_cache_point(self._attachment(part, names, model), part.cache_control)
         if isinstance(part, Document):
             return self._document(part, names, model, claude=claude)
         if isinstance(part, ToolCall):
-            return _with_cache_point({"toolUse": {"toolUseId": part.id, "name": part.name, "input": part.arguments}},
+            return with_cache_point({"toolUse": {"toolUseId": part.id, "name": part.name, "input": part.arguments}},
                                      part.cache_control)
         if isinstance(part, ToolResult):
             if isinstance(part.content, str):
@@ -322,7 +325,7 @@ class BedrockAdapter(Adapter):
                 content = [{"text": _tool_text(p.text)} if isinstance(p, Text) else self._attachment(p, names, model)
                            for p in part.content] or [{"text": _tool_text("")}]
             status = "error" if part.is_error else "success"
-            return _with_cache_point({"toolResult": {"toolUseId": part.tool_call_id, "content": content,
+            return with_cache_point({"toolResult": {"toolUseId": part.tool_call_id, "content": content,
                                                      "status": status}}, part.cache_control)
         if isinstance(part, Reasoning):
             if not replayable_reasoning(self, part.provider, claude=claude):
@@ -377,7 +380,7 @@ class BedrockAdapter(Adapter):
             block["context"] = doc.context
         if doc.citations:
             block["citations"] = {"enabled": True}
-        return _with_cache_point({"document": block}, doc.cache_control)
+        return with_cache_point({"document": block}, doc.cache_control)
 
     def _tool_config(self, req: ChatRequest, messages: list[dict[str, Any]], *, forced_ok: bool,
                      native: bool, forcing: frozenset[str] | None) -> dict[str, Any] | None:
@@ -390,7 +393,7 @@ class BedrockAdapter(Adapter):
                 f"{req.model} on Bedrock cannot be made to call a tool (Converse takes toolChoice "
                 f"{wanted!r} only from Claude, Amazon Nova{' and Mistral Large' if wanted == 'any' else ''}): "
                 "send tool_choice 'auto' and ask for the tool in the prompt, or use one of those models", req.model)
-        tools = [entry for t in req.tools or [] for entry in _with_cache_point(
+        tools = [entry for t in req.tools or [] for entry in with_cache_point(
             _tool_spec(t.name, t.description, t.parameters), t.cache_control)]
         if choice is not None and choice.mode == "none":
             tools = tools if _has_tool_blocks(messages) else []
@@ -659,10 +662,6 @@ def _converse_tool_name(tool: Any) -> str | None:
 
 def _has_tool_blocks(messages: list[dict[str, Any]]) -> bool:
     return any("toolUse" in b or "toolResult" in b for m in messages for b in m["content"])
-
-
-def _with_cache_point(block: dict[str, Any], cache_control: dict[str, Any] | None) -> list[dict[str, Any]]:
-    return [block, {"cachePoint": {"type": "default"}}] if cache_control else [block]
 
 
 def _document_name(filename: str | None, names: dict[str, int]) -> str:
