@@ -480,6 +480,32 @@ def test_a_one_hour_cache_mark_is_a_one_hour_cache_point_for_claude() -> None:
     assert '"ttl"' not in nova and nova.count('"cachePoint"') == 4
 
 
+def test_cache_marks_reach_only_the_models_with_prompt_caching() -> None:
+    """A cachePoint makes Bedrock refuse the whole call on a model without prompt caching ("You
+    invoked an unsupported model or your request did not allow prompt caching"): Claude Code's
+    marks, or a route falling back from Claude to Llama or Kimi, failed every call there. They go
+    to Claude (3.5 Haiku, 3.7 Sonnet and later) and Nova only, and as asked to an ARN that does
+    not say which model it runs."""
+    mark = {"type": "ephemeral"}
+    history = [Message(Role.SYSTEM, [Text("rules", cache_control=mark)]),
+               Message.user([Text("doc", cache_control=mark), Text("q")]),
+               Message.assistant([ToolCall("t1", "search", {}, cache_control=mark)]),
+               Message.tool("t1", "found", cache_control=mark)]
+    tools = [Tool("search", "web search", {"type": "object"}, cache_control=mark)]
+
+    def points(model: str) -> int:
+        body = sent(ChatRequest(model, history, tools=tools))
+        assert [b for b in body["system"] if "text" in b] == [{"text": "rules"}]
+        assert body["messages"][0]["content"][0] == {"text": "doc"}
+        return json.dumps(body).count('"cachePoint"')
+
+    for model in (LLAMA, "moonshot.kimi-k2-thinking", "us.deepseek.r1-v1:0", "qwen.qwen3-32b-v1:0",
+                  "anthropic.claude-3-haiku-20240307-v1:0", "us.anthropic.claude-3-5-sonnet-20240620-v1:0"):
+        assert points(model) == 0, model
+    for model in (SONNET45, SONNET37, NOVA, "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1"):
+        assert points(model) == 5, model
+
+
 def test_one_hour_cache_writes_are_counted_apart_and_cost_more() -> None:
     """``usage.cacheDetails`` splits the cache writes by TTL; the one-hour ones bill at the higher
     rate, and were all booked at the five-minute rate."""

@@ -98,7 +98,7 @@ from ..claude_rules import (
 from ..extra_tools import with_extra_tools
 from ..openai.tool_ids import remap_ids
 from .auth import CredentialCache, config_file_region, sign_request
-from .cache_points import cache_point, with_cache_point, without_cache_ttls
+from .cache_points import cache_point, with_cache_point, without_cache_points, without_cache_ttls
 from .citations import citations_from
 from .errors import STALE_KEY_ERRORS, error_class, error_fields, explained, stream_error
 from .invoke import (
@@ -110,7 +110,7 @@ from .invoke import (
     parse_embeddings,
     parse_images,
 )
-from .model_ids import MODEL_ARN, PROFILE_GEOGRAPHY, is_claude, tool_forcing
+from .model_ids import MODEL_ARN, PROFILE_GEOGRAPHY, is_claude, takes_cache_points, tool_forcing
 from .stream import (
     STOP_REASONS,
     STOP_SEQUENCE_PATH,
@@ -275,7 +275,9 @@ class BedrockAdapter(Adapter):
             joined = with_extra_tools(tool_config, extra["toolConfig"], _converse_tool_name)
             extra["toolConfig"] = {**tool_config, **joined}
         body.update(extra)
-        if not claude:
+        if takes_cache_points(req.model, cfg) is False:
+            without_cache_points(body)
+        elif not claude:
             without_cache_ttls(body)
         return body
 

@@ -62,3 +62,22 @@ def tool_forcing(model: str, cfg: ProviderConfig | None = None) -> frozenset[str
         return _ALL_FORCING
     name = PROFILE_GEOGRAPHY.sub("", MODEL_ARN.sub("", model.lower()))
     return next((forcing for prefix, forcing in _FORCING if name.startswith(prefix)), None)
+
+
+#: Claude models Bedrock offers no prompt caching for (it arrived with Claude 3.5 Haiku and 3.7
+#: Sonnet; 3.5 Sonnet v2 only for its preview's customers).
+_CLAUDE_WITHOUT_CACHING = ("claude-3-haiku", "claude-3-sonnet", "claude-3-opus", "claude-3-5-sonnet-20240620",
+                           "claude-v2", "claude-instant")
+
+
+def takes_cache_points(model: str, cfg: ProviderConfig | None = None) -> bool | None:
+    """Does ``model`` take Converse ``cachePoint`` blocks? Claude (3.5 Haiku, 3.7 Sonnet and
+    later) and Amazon Nova do; any other model id refuses the call that carries one. None for an
+    ARN that does not say which model it runs (the marks are then sent as asked)."""
+    name = PROFILE_GEOGRAPHY.sub("", MODEL_ARN.sub("", model.lower()))
+    if is_claude(model, cfg):
+        return not any(old in name for old in _CLAUDE_WITHOUT_CACHING)
+    family = cfg.extra.get("model_family") if cfg is not None else None
+    if name.startswith("amazon.nova") or (isinstance(family, str) and family.lower() == "nova"):
+        return True
+    return None if name.startswith("arn:") else False
