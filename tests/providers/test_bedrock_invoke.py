@@ -130,11 +130,13 @@ def test_titan_multimodal_text_embeddings_in_its_own_shape() -> None:
     ("amazon.titan-embed-text-v2:0", 768, "256, 512, 1024"),
     ("amazon.titan-embed-image-v1", 512, "256, 384, 1024"),
     ("amazon.titan-embed-text-v1", 256, "1536-dimension vectors only"),
+    ("cohere.embed-english-v3", 512, "1024-dimension vectors only"),   # Bedrock: extraneous key [output_dimension]
 ])
 def test_a_titan_size_the_model_cannot_give_is_a_400_naming_the_sizes_it_can(model: str, dims: int,
                                                                             allowed: str) -> None:
     """Text v1 returned 1536-dimension vectors for a caller who asked for 256 (the size was
-    dropped), and the others met Bedrock's enum error."""
+    dropped), Cohere Embed v3 was sent output_dimension, which it refuses, and the others met
+    Bedrock's enum error."""
     with pytest.raises(InvalidRequestError, match=allowed) as err:
         ADAPTER.build_embed(EmbeddingRequest(model, ["x"], dimensions=dims), CFG)
     assert err.value.status == 400

@@ -67,6 +67,9 @@ def embed_bodies(family: EmbedFamily, req: EmbeddingRequest) -> list[dict[str, A
     """The InvokeModel bodies for ``req``, in input order."""
     extra = req.extra_body or {}
     if family == "cohere":
+        if req.dimensions is not None and "-v3" in req.model.lower():   # v4 takes output_dimension
+            raise ValueError(f"{req.model} makes 1024-dimension vectors only (Bedrock refuses output_dimension for "
+                             "Embed v3); leave dimensions out, or use cohere.embed-v4:0 (256, 512, 1024, 1536)")
         bodies = []
         for start in range(0, len(req.inputs), COHERE_BATCH):
             body: dict[str, Any] = {
