@@ -42,8 +42,6 @@ _FORCING: tuple[tuple[str, frozenset[str]], ...] = (
     ("meta.", frozenset()),
     ("deepseek.", frozenset()),
     ("cohere.", frozenset()),
-    ("ai21.", frozenset()),
-    ("writer.", frozenset()),
 )
 _ALL_FORCING = frozenset({"any", "tool"})
 
