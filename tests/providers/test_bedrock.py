@@ -174,6 +174,43 @@ def test_tool_choice_modes() -> None:
     assert "toolConfig" not in sent(ChatRequest(NOVA, [Message.user("x")], tools=[CAPITAL], tool_choice=ToolChoice("none")))
 
 
+LLAMA = "us.meta.llama3-3-70b-instruct-v1:0"
+MISTRAL_LARGE = "mistral.mistral-large-2407-v1:0"
+
+
+def test_structured_output_forces_the_answer_tool_only_where_the_model_takes_a_forced_choice() -> None:
+    """Converse answers a forced toolChoice from Llama, DeepSeek or Mistral Small with a 400 ("This
+    model doesn't support the toolConfig.toolChoice.any field"), so structured output failed on
+    every call there: the answer tool now goes unforced to them, and as ``any`` to Mistral Large."""
+    fmt = ResponseFormat(schema={"type": "object"}, name="answer")
+
+    def config(model: str, **kw: Any) -> dict[str, Any]:
+        return sent(ChatRequest(model, [Message.user("x")], response_format=fmt, **kw))["toolConfig"]
+
+    for model in (LLAMA, "us.deepseek.r1-v1:0", "mistral.mistral-small-2402-v1:0", "cohere.command-r-plus-v1:0",
+                  f"arn:aws:bedrock:us-east-1:123456789012:inference-profile/{LLAMA}"):
+        tool_config = config(model)
+        assert "toolChoice" not in tool_config and tool_config["tools"][0]["toolSpec"]["name"] == "answer"
+        assert "toolChoice" not in config(model, tools=[CAPITAL])
+    assert config(MISTRAL_LARGE)["toolChoice"] == {"any": {}}   # Mistral Large takes "any", not "tool"
+    assert config(NOVA)["toolChoice"] == {"tool": {"name": "answer"}}
+    assert config(SONNET4)["toolChoice"] == {"tool": {"name": "answer"}}
+    arn = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3"
+    assert config(arn)["toolChoice"] == {"tool": {"name": "answer"}}   # an id that does not say: as asked
+
+
+def test_a_forced_tool_choice_a_model_refuses_is_a_clear_400_before_sending() -> None:
+    for model, mode in ((LLAMA, ToolChoice("required")), (LLAMA, ToolChoice("tool", "get_capital")),
+                        (MISTRAL_LARGE, ToolChoice("tool", "get_capital"))):
+        with pytest.raises(InvalidRequestError, match="cannot be made to call a tool.*tool_choice 'auto'") as err:
+            sent(ChatRequest(model, [Message.user("x")], tools=[CAPITAL], tool_choice=mode))
+        assert err.value.status == 400
+    assert sent(ChatRequest(MISTRAL_LARGE, [Message.user("x")], tools=[CAPITAL], tool_choice=ToolChoice("required"))
+                )["toolConfig"]["toolChoice"] == {"any": {}}
+    assert sent(ChatRequest(LLAMA, [Message.user("x")], tools=[CAPITAL], tool_choice=ToolChoice("auto"))
+                )["toolConfig"]["toolChoice"] == {"auto": {}}
+
+
 def test_tool_history_without_tools_declares_them() -> None:
     history = [Message.user("x"), Message.assistant([ToolCall("t1", "lookup", {})]), Message.tool("t1", "ok", is_error=True)]
     body = sent(ChatRequest(NOVA, history))
@@ -422,6 +459,74 @@ def test_a_tool_with_cache_control_is_followed_by_a_cache_point() -> None:
     assert "cachePoint" not in json.dumps(sent(unmarked))
 
 
+def test_a_one_hour_cache_mark_is_a_one_hour_cache_point_for_claude() -> None:
+    """Converse's cachePoint takes a ``ttl``: Anthropic's ``"ttl": "1h"`` mark (Claude Code's) was
+    sent as a five-minute cache point, so a session paid the cache write again after every pause.
+    A model other than Claude gets the plain cache point it takes."""
+    hour = {"type": "ephemeral", "ttl": "1h"}
+    params = {"type": "object"}
+
+    def request(model: str) -> ChatRequest:
+        return ChatRequest(model, [Message(Role.SYSTEM, [Text("rules", cache_control=hour)]),
+                                   Message.user([Text("doc", cache_control=hour), Text("q", cache_control={
+                                       "type": "ephemeral"})])],
+                           tools=[Tool("search", "web search", params, cache_control=hour)])
+
+    body = sent(request(SONNET45))
+    assert body["system"][1] == body["messages"][0]["content"][1] == body["toolConfig"]["tools"][1] == {
+        "cachePoint": {"type": "default", "ttl": "1h"}}
+    assert body["messages"][0]["content"][3] == {"cachePoint": {"type": "default"}}
+    nova = json.dumps(sent(request(NOVA)))
+    assert '"ttl"' not in nova and nova.count('"cachePoint"') == 4
+
+
+def test_cache_marks_reach_only_the_models_with_prompt_caching() -> None:
+    """A cachePoint makes Bedrock refuse the whole call on a model without prompt caching ("You
+    invoked an unsupported model or your request did not allow prompt caching"): Claude Code's
+    marks, or a route falling back from Claude to Llama or Kimi, failed every call there. They go
+    to Claude (3.5 Haiku, 3.7 Sonnet and later) and Nova only, and as asked to an ARN that does
+    not say which model it runs."""
+    mark = {"type": "ephemeral"}
+    history = [Message(Role.SYSTEM, [Text("rules", cache_control=mark)]),
+               Message.user([Text("doc", cache_control=mark), Text("q")]),
+               Message.assistant([ToolCall("t1", "search", {}, cache_control=mark)]),
+               Message.tool("t1", "found", cache_control=mark)]
+    tools = [Tool("search", "web search", {"type": "object"}, cache_control=mark)]
+
+    def points(model: str) -> int:
+        body = sent(ChatRequest(model, history, tools=tools))
+        assert [b for b in body["system"] if "text" in b] == [{"text": "rules"}]
+        assert body["messages"][0]["content"][0] == {"text": "doc"}
+        return json.dumps(body).count('"cachePoint"')
+
+    for model in (LLAMA, "moonshot.kimi-k2-thinking", "us.deepseek.r1-v1:0", "qwen.qwen3-32b-v1:0",
+                  "anthropic.claude-3-haiku-20240307-v1:0", "us.anthropic.claude-3-5-sonnet-20240620-v1:0"):
+        assert points(model) == 0, model
+    for model in (SONNET45, SONNET37, NOVA, "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1"):
+        assert points(model) == 5, model
+
+
+def test_one_hour_cache_writes_are_counted_apart_and_cost_more() -> None:
+    """``usage.cacheDetails`` splits the cache writes by TTL; the one-hour ones bill at the higher
+    rate, and were all booked at the five-minute rate."""
+    from cloverleaf._pricing import lookup
+
+    answer = {"output": {"message": {"role": "assistant", "content": [{"text": "ok"}]}}, "stopReason": "end_turn",
+              "usage": {"inputTokens": 3, "outputTokens": 5, "totalTokens": 2008, "cacheReadInputTokens": 0,
+                        "cacheWriteInputTokens": 2000, "cacheDetails": [{"inputTokens": 1500, "ttl": "1h"},
+                                                                        {"inputTokens": 500, "ttl": "5m"}]}}
+    req = ChatRequest(SONNET45, [Message.user("x")])
+    usage = ADAPTER.parse_chat(HttpResponse(200, {}, json.dumps(answer).encode()), req).usage
+    assert (usage.cache_write_tokens, usage.cache_write_1h_tokens, usage.total_tokens) == (2000, 1500, 2008)
+    price = lookup("bedrock", SONNET45)
+    assert price is not None and price.cache_write_1h is not None and price.cache_write is not None
+    five_minutes = ADAPTER.parse_chat(HttpResponse(200, {}, json.dumps(
+        {**answer, "usage": {**answer["usage"], "cacheDetails": [{"inputTokens": 2000, "ttl": "5m"}]}}).encode()),
+        req).usage
+    assert five_minutes.cache_write_1h_tokens == 0
+    assert (price.cost(usage) or 0) > (price.cost(five_minutes) or 0)
+
+
 def test_a_requests_top_level_cache_control_is_not_sent() -> None:
     """Converse has no automatic prompt caching (only explicit cachePoints): Anthropic's top-level
     mark is ignored, not sent as a field Converse would refuse."""
@@ -561,7 +666,21 @@ def _error(status: int, etype: str, message: str) -> HttpResponse:
     (400, "ValidationException", "Malformed input request", InvalidRequestError),
     (400, "ValidationException", "Input is too long for requested model.", ContextWindowExceededError),
     (400, "ValidationException", "prompt is too long: 215000 tokens > 200000 maximum", ContextWindowExceededError),
-    (403, "AccessDeniedException", "You don't have access to the model with the specified model ID.", PermissionDeniedError),
+    # Claude's prompt plus max_tokens, Bedrock's byte limit and Nova's wording: context-window errors too,
+    # so a route falls back to a model with a longer window (these were plain InvalidRequestErrors)
+    (400, "ValidationException", "input length and `max_tokens` exceed context limit: 195000 + 8192 > 200000, "
+                                 "decrease input length or `max_tokens` and try again", ContextWindowExceededError),
+    (400, "ValidationException", "The model returned the following errors: too many total text bytes: 9000001 > 9000000",
+     ContextWindowExceededError),
+    (400, "ValidationException", "The model returned the following errors: Input Tokens Exceeded: Number of input "
+                                 "tokens exceeds maximum length. Please update the input to try again.",
+     ContextWindowExceededError),
+    (400, "ValidationException", "The model returned the following errors: This model's maximum context length is "
+                                 "131072 tokens. Please reduce the length of the prompt", ContextWindowExceededError),
+    (400, "ValidationException", "1 validation error detected: Value at 'inferenceConfig.maxTokens' failed to satisfy "
+                                 "constraint: Member must have value greater than or equal to 1", InvalidRequestError),
+    (403, "AccessDeniedException", "User: arn:aws:iam::123456789012:user/ci is not authorized to perform: "
+                                   "bedrock:InvokeModel", PermissionDeniedError),
     (403, "UnrecognizedClientException", "The security token included in the request is invalid.", AuthenticationError),
     (403, "ExpiredTokenException", "The security token included in the request is expired", AuthenticationError),
     (404, "ResourceNotFoundException", "Model not found", NotFoundError),
@@ -575,6 +694,27 @@ def test_error_types(status: int, etype: str, message: str, cls: type) -> None:
     err = ADAPTER.parse_error(_error(status, etype, message), "m")
     assert type(err) is cls
     assert err.code == etype and err.message == message and err.status == status and err.request_id == "req-1"
+
+
+@pytest.mark.parametrize("status,etype,message,cls,hint", [
+    (400, "ValidationException", "Invocation of model ID anthropic.claude-3-5-haiku-20241022-v1:0 with on-demand "
+     "throughput isn\u2019t supported. Retry your request with the ID or ARN of an inference profile that contains "
+     "this model.", InvalidRequestError, "bedrock/us.anthropic.claude-3-5-haiku-20241022-v1:0"),
+    (403, "AccessDeniedException", "You don't have access to the model with the specified model ID.",
+     PermissionDeniedError, "Model access page"),
+    (403, "InvalidSignatureException", "Signature expired: 20240102T030405Z is now earlier than 20240102T031000Z "
+     "(20240102T031500Z - 5 min.)", AuthenticationError, "clock is more than 5 minutes off"),
+    (403, "InvalidSignatureException", "Signature not yet current: 20240102T040000Z is still later than "
+     "20240102T031500Z (20240102T031000Z + 5 min.)", AuthenticationError, "clock is more than 5 minutes off"),
+])
+def test_errors_whose_fix_bedrock_does_not_name_say_what_to_do(status: int, etype: str, message: str, cls: type,
+                                                               hint: str) -> None:
+    """A model that needs an inference profile, one the account was not given access to, and a
+    clock SigV4 refuses: Bedrock's words left the caller guessing which id to write, where to
+    enable the model, or blamed nothing (a skewed clock looks like bad keys)."""
+    err = ADAPTER.parse_error(_error(status, etype, message), "anthropic.claude-3-5-haiku-20241022-v1:0")
+    assert type(err) is cls and err.status == status and err.code == etype
+    assert err.message.startswith(message) and hint in err.message
 
 
 def test_error_without_json() -> None:

@@ -201,9 +201,38 @@ def test_prepare_config_reads_region_and_key_from_the_environment() -> None:
     assert adapter.prepare_config(_cfg(region="eu-central-1"), env).extra["region"] == "eu-central-1"
 
 
-def test_missing_region_is_a_config_error_naming_the_variable() -> None:
+def test_missing_region_is_a_config_error_naming_the_variable(clean_aws) -> None:
     with pytest.raises(ConfigError, match="AWS_REGION"):
-        BedrockAdapter(get_spec("bedrock")).prepare_config(_cfg(), {})
+        BedrockAdapter(get_spec("bedrock")).prepare_config(_cfg(), {"AWS_CONFIG_FILE": str(clean_aws / "config")})
+
+
+def test_region_comes_from_the_profiles_config_file_after_the_environment(clean_aws) -> None:
+    """A profile set up with ``aws configure`` keeps its region in ~/.aws/config, where boto3
+    finds it after the environment: cloverleaf asked such a user to set AWS_REGION."""
+    config = clean_aws / "config"
+    config.write_text("[default]\nregion = ap-northeast-1\n[profile dev]\nregion = eu-west-3\n"
+                      "[profile bare]\noutput = json\n")
+    adapter = BedrockAdapter(get_spec("bedrock"))
+    env = {"AWS_CONFIG_FILE": str(config)}
+    assert adapter.prepare_config(_cfg(), env).extra["region"] == "ap-northeast-1"
+    assert adapter.prepare_config(_cfg(), {**env, "AWS_PROFILE": "dev"}).extra["region"] == "eu-west-3"
+    assert adapter.prepare_config(_cfg(profile="dev"), {**env, "AWS_PROFILE": "bare"}).extra["region"] == "eu-west-3"
+    assert adapter.prepare_config(_cfg(), {**env, "AWS_PROFILE": "dev", "AWS_DEFAULT_REGION": "us-west-1"}
+                                  ).extra["region"] == "us-west-1"    # the environment comes first
+    with pytest.raises(ConfigError, match="AWS_REGION"):
+        adapter.prepare_config(_cfg(), {**env, "AWS_PROFILE": "bare"})
+
+
+def test_an_expired_sso_login_is_a_config_error_saying_what_to_run(clean_aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SSO credentials are fetched on a request, long after start-up: an expired or missing SSO
+    login raised botocore's own exception, which the server answered with a 500."""
+    monkeypatch.setenv("HOME", str(clean_aws))   # no SSO token cache under ~/.aws/sso/cache
+    (clean_aws / "config").write_text(
+        "[profile corp]\nsso_session = corp\nsso_account_id = 123456789012\nsso_role_name = Dev\n"
+        "region = us-east-1\n[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\n"
+        "sso_region = us-east-1\n")
+    with pytest.raises(ConfigError, match=r"could not refresh AWS credentials: .*aws sso login --profile corp"):
+        CredentialCache().get({"profile": "corp"})
 
 
 def test_build_without_region_reads_the_environment(clean_aws, monkeypatch: pytest.MonkeyPatch) -> None:

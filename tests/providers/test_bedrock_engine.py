@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 
 from cloverleaf._config import Settings
 from cloverleaf._engine import Engine
+from cloverleaf._errors import AuthenticationError
 from cloverleaf._http import HttpRequest
 from cloverleaf._types import ChatRequest, Document, EmbeddingRequest, Message, ReasoningConfig, Text
 from cloverleaf.providers.bedrock.auth import StaticCredentials, sign_request
@@ -102,3 +104,39 @@ def test_an_application_inference_profile_marked_claude_follows_claudes_rules(tm
     assert bodies[-1]["messages"][0]["content"][0] == {"document": {
         "format": "txt", "name": "Refund policy", "source": {"text": "Refunds are accepted within 30 days."},
         "citations": {"enabled": True}}}
+
+
+def test_keys_rotated_in_the_credentials_file_are_used_after_aws_calls_the_old_ones_expired(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long-running server signing with the shared credentials file's keys: a rotation tool
+    writes new temporary keys there, and the server kept the old ones, every call refused as
+    expired until a restart. After AWS's ExpiredTokenException the next call reads the file again."""
+    for name in [n for n in os.environ if n.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    credentials = tmp_path / "credentials"
+    credentials.write_text("[default]\naws_access_key_id = AKIAOLD\naws_secret_access_key = old\n"
+                           "aws_session_token = old-token\n")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    seen: list[str] = []
+
+    def rotating_upstream(request: httpx.Request) -> httpx.Response:
+        key = request.headers["authorization"].split("Credential=")[1].split("/")[0]
+        seen.append(key)
+        if key != "AKIANEW":
+            return httpx.Response(403, headers={"x-amzn-errortype": "ExpiredTokenException:http://internal.amazon.com/"},
+                                  json={"message": "The security token included in the request is expired"})
+        return httpx.Response(200, json=CONVERSE_ANSWER)
+
+    toml = tmp_path / "cloverleaf.toml"
+    toml.write_text('[providers.bedrock]\nextra = { region = "us-east-1" }\n')
+    engine = Engine(Settings.load(toml, env={}), transport=Transport(mounts={"all://": httpx.MockTransport(
+        rotating_upstream)}))
+    target = engine.resolve("bedrock/us.amazon.nova-micro-v1:0")
+    with pytest.raises(AuthenticationError, match="expired"):
+        engine.chat(target, ChatRequest("ignored", [Message.user("Hello!")]))
+    credentials.write_text("[default]\naws_access_key_id = AKIANEW\naws_secret_access_key = new\n"
+                           "aws_session_token = new-token\n")
+    assert engine.chat(target, ChatRequest("ignored", [Message.user("Hello!")])).text == "ok"
+    assert seen[0] == "AKIAOLD" and seen[-1] == "AKIANEW"

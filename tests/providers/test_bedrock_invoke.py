@@ -113,6 +113,35 @@ def test_arn_needs_a_family_hint() -> None:
     assert len(ADAPTER.parse_embed(resp, req).vectors[0]) == 1024
 
 
+def test_titan_multimodal_text_embeddings_in_its_own_shape() -> None:
+    """Titan Multimodal Embeddings G1 takes no ``normalize`` or ``dimensions`` (Bedrock refuses
+    extraneous keys): every text embedding there was sent them, a 400. Its size goes in
+    ``embeddingConfig.outputEmbeddingLength``."""
+    def bodies(req: EmbeddingRequest) -> list[dict[str, Any]]:
+        return [json.loads(b.body or b"") for b in as_list(ADAPTER.build_embed(req, CFG))]
+
+    assert bodies(EmbeddingRequest("amazon.titan-embed-image-v1", ["a red car", "a cat"])) == [
+        {"inputText": "a red car"}, {"inputText": "a cat"}]
+    assert bodies(EmbeddingRequest("amazon.titan-embed-image-v1", ["a red car"], dimensions=384)) == [
+        {"inputText": "a red car", "embeddingConfig": {"outputEmbeddingLength": 384}}]
+
+
+@pytest.mark.parametrize("model,dims,allowed", [
+    ("amazon.titan-embed-text-v2:0", 768, "256, 512, 1024"),
+    ("amazon.titan-embed-image-v1", 512, "256, 384, 1024"),
+    ("amazon.titan-embed-text-v1", 256, "1536-dimension vectors only"),
+    ("cohere.embed-english-v3", 512, "1024-dimension vectors only"),   # Bedrock: extraneous key [output_dimension]
+])
+def test_a_titan_size_the_model_cannot_give_is_a_400_naming_the_sizes_it_can(model: str, dims: int,
+                                                                            allowed: str) -> None:
+    """Text v1 returned 1536-dimension vectors for a caller who asked for 256 (the size was
+    dropped), Cohere Embed v3 was sent output_dimension, which it refuses, and the others met
+    Bedrock's enum error."""
+    with pytest.raises(InvalidRequestError, match=allowed) as err:
+        ADAPTER.build_embed(EmbeddingRequest(model, ["x"], dimensions=dims), CFG)
+    assert err.value.status == 400
+
+
 def test_cohere_batches_of_96() -> None:
     req = EmbeddingRequest("cohere.embed-english-v3", [f"t{i}" for i in range(100)])
     built = as_list(ADAPTER.build_embed(req, CFG))

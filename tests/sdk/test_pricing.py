@@ -55,6 +55,30 @@ def test_a_bedrock_cross_region_profile_bills_as_its_model(profile, model):
     assert price == lookup("bedrock", model)
 
 
+@pytest.mark.parametrize("arn, model", [
+    ("arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-pro-v1:0", "amazon.nova-pro-v1:0"),
+    ("arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-5-sonnet-20241022-v2:0",
+     "anthropic.claude-3-5-sonnet-20241022-v2:0"),
+    ("arn:aws:bedrock:eu-west-1:123456789012:inference-profile/eu.amazon.nova-lite-v1:0",
+     "amazon.nova-lite-v1:0"),
+    ("arn:aws-us-gov:bedrock:us-gov-west-1::foundation-model/meta.llama3-1-70b-instruct-v1:0",
+     "meta.llama3-1-70b-instruct-v1:0"),
+])
+def test_a_bedrock_model_arn_bills_as_the_model_it_names(arn, model):
+    """The ARN of a foundation model or of a system inference profile (how IAM-scoped setups
+    name models) names its model: it went unpriced, and budgets refused it with budget_unpriced."""
+    price = lookup("bedrock", model)
+    assert price is not None and lookup("bedrock", arn) == price
+
+
+@pytest.mark.parametrize("arn", [
+    "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3d4e5f6",
+    "arn:aws:bedrock:us-east-1:123456789012:provisioned-model/a1b2c3d4e5f6",
+])
+def test_a_bedrock_arn_that_names_no_model_is_unpriced(arn):
+    assert lookup("bedrock", arn) is None   # unknown, never a made-up 0: its entry gives the rates
+
+
 def test_unknown_model_has_no_price():
     assert lookup("openai", "gpt-99") is None
     assert lookup("together", "some/unlisted-model") is None

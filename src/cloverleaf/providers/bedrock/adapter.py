@@ -97,9 +97,10 @@ from ..claude_rules import (
 )
 from ..extra_tools import with_extra_tools
 from ..openai.tool_ids import remap_ids
-from .auth import CredentialCache, sign_request
+from .auth import CredentialCache, config_file_region, sign_request
+from .cache_points import cache_point, with_cache_point, without_cache_points, without_cache_ttls
 from .citations import citations_from
-from .errors import error_class, error_fields, stream_error
+from .errors import STALE_KEY_ERRORS, error_class, error_fields, explained, stream_error
 from .invoke import (
     embed_bodies,
     embed_family,
@@ -109,6 +110,7 @@ from .invoke import (
     parse_embeddings,
     parse_images,
 )
+from .model_ids import MODEL_ARN, PROFILE_GEOGRAPHY, is_claude, takes_cache_points, tool_forcing
 from .stream import (
     STOP_REASONS,
     STOP_SEQUENCE_PATH,
@@ -131,8 +133,6 @@ _DOC_NAME_MAX = 200
 
 
 _MODEL_VERSION = re.compile(r"(-v\d+)?(:\d+)?$")
-#: The geography of a cross-region inference profile id (``us.``, ``eu.``, ``apac.``, ``global.``...).
-_PROFILE_GEOGRAPHY = re.compile(r"^(?:us|us-gov|eu|apac|global|jp|au|ca)\.")
 
 
 class BedrockAdapter(Adapter):
@@ -145,9 +145,13 @@ class BedrockAdapter(Adapter):
         """Bedrock ids carry a version the vendor's price omits (``...-20241022-v2:0``), and a
         cross-region inference profile puts a geography before the model id
         (``us.amazon.nova-pro-v1:0``): the profile bills what the model bills, so the id without
-        the geography is tried too, else every profile id went unpriced and budgets refused it."""
+        the geography is tried too, else every profile id went unpriced and budgets refused it.
+        The ARN of a foundation model or of a system inference profile names its model after the
+        ``/`` and is priced as that model; an application inference profile's or a provisioned
+        model's ARN names none, and stays unpriced (give its rates on the model's entry)."""
         keys: list[str] = []
-        for name in (model, _PROFILE_GEOGRAPHY.sub("", model)):
+        bare = MODEL_ARN.sub("", model)   # a foundation model's or a system inference profile's ARN
+        for name in dict.fromkeys((model, bare, PROFILE_GEOGRAPHY.sub("", bare))):
             for key in (name, _MODEL_VERSION.sub("", name)):
                 if f"{self.name}/{key}" not in keys:
                     keys.append(f"{self.name}/{key}")
@@ -168,18 +172,20 @@ class BedrockAdapter(Adapter):
     def prepare_config(self, cfg: ProviderConfig, env: Mapping[str, str] | None = None) -> ProviderConfig:
         """Fill the region and a Bedrock API key from the environment, once, at config time.
 
-        Region: ``extra["region"]``, else ``AWS_REGION`` / ``AWS_DEFAULT_REGION``. Bearer key:
+        Region: ``extra["region"]``, else ``AWS_REGION`` / ``AWS_DEFAULT_REGION``, else the profile's
+        ``region`` in the shared config file (``auth.config_file_region``). Bearer key:
         ``api_key``, else ``AWS_BEARER_TOKEN_BEDROCK``. The only place this adapter reads
         ``os.environ``; ``build_*`` calls it only for a config that names no region.
         """
         env = os.environ if env is None else env
         extra = dict(cfg.extra)
-        region = extra.get("region") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+        region = (extra.get("region") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+                  or config_file_region(env, extra.get("profile")))
         api_key = cfg.api_key or env.get("AWS_BEARER_TOKEN_BEDROCK") or None
         if not region and not (cfg.base_url and api_key):  # only a SigV4 signature or the default URL need it
             raise ConfigError(
-                "bedrock needs an AWS region: set AWS_REGION (or AWS_DEFAULT_REGION), or "
-                "additional_config/extra region = \"us-east-1\""
+                "bedrock needs an AWS region: set AWS_REGION (or AWS_DEFAULT_REGION), "
+                "additional_config/extra region = \"us-east-1\", or region in the AWS profile's ~/.aws/config"
             )
         extra["region"] = region or "us-east-1"
         return dataclasses.replace(cfg, extra=extra, api_key=api_key)
@@ -257,7 +263,8 @@ class BedrockAdapter(Adapter):
         budgeted = isinstance(fields.get("thinking"), dict) and fields["thinking"].get("type") not in (
             "disabled", "adaptive")
         native = cfg.extra.get("structured_output") == "native"
-        tool_config = self._tool_config(req, messages, forced_ok=not budgeted, native=native)
+        tool_config = self._tool_config(req, messages, forced_ok=not budgeted, native=native,
+                                        forcing=tool_forcing(req.model, cfg))
         if tool_config:
             body["toolConfig"] = tool_config
         fmt = req.response_format
@@ -268,6 +275,10 @@ class BedrockAdapter(Adapter):
             joined = with_extra_tools(tool_config, extra["toolConfig"], _converse_tool_name)
             extra["toolConfig"] = {**tool_config, **joined}
         body.update(extra)
+        if takes_cache_points(req.model, cfg) is False:
+            without_cache_points(body)
+        elif not claude:
+            without_cache_ttls(body)
         return body
 
     def _messages(self, req: ChatRequest, *, claude: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -280,7 +291,7 @@ class BedrockAdapter(Adapter):
                     if isinstance(part, Text) and part.text:
                         system.append({"text": part.text})
                         if part.cache_control:
-                            system.append({"cachePoint": {"type": "default"}})
+                            system.append(cache_point(part.cache_control))
                 continue
             role = "assistant" if msg.role is Role.ASSISTANT else "user"
             blocks = [block for part in msg.parts for block in self._blocks(part, names, req.model, claude=claude)]
@@ -301,13 +312,13 @@ class BedrockAdapter(Adapter):
         if isinstance(part, Text):
             if not part.text.strip():  # Converse rejects blank text blocks
                 return []
-            return _with_cache_point({"text": part.text}, part.cache_control)
+            return with_cache_point({"text": part.text}, part.cache_control)
         if isinstance(part, Attachment):
-            return _with_cache_point(self._attachment(part, names, model), part.cache_control)
+            return with_cache_point(self._attachment(part, names, model), part.cache_control)
         if isinstance(part, Document):
             return self._document(part, names, model, claude=claude)
         if isinstance(part, ToolCall):
-            return _with_cache_point({"toolUse": {"toolUseId": part.id, "name": part.name, "input": part.arguments}},
+            return with_cache_point({"toolUse": {"toolUseId": part.id, "name": part.name, "input": part.arguments}},
                                      part.cache_control)
         if isinstance(part, ToolResult):
             if isinstance(part.content, str):
@@ -316,7 +327,7 @@ class BedrockAdapter(Adapter):
                 content = [{"text": _tool_text(p.text)} if isinstance(p, Text) else self._attachment(p, names, model)
                            for p in part.content] or [{"text": _tool_text("")}]
             status = "error" if part.is_error else "success"
-            return _with_cache_point({"toolResult": {"toolUseId": part.tool_call_id, "content": content,
+            return with_cache_point({"toolResult": {"toolUseId": part.tool_call_id, "content": content,
                                                      "status": status}}, part.cache_control)
         if isinstance(part, Reasoning):
             if not replayable_reasoning(self, part.provider, claude=claude):
@@ -371,12 +382,20 @@ class BedrockAdapter(Adapter):
             block["context"] = doc.context
         if doc.citations:
             block["citations"] = {"enabled": True}
-        return _with_cache_point({"document": block}, doc.cache_control)
+        return with_cache_point({"document": block}, doc.cache_control)
 
     def _tool_config(self, req: ChatRequest, messages: list[dict[str, Any]], *, forced_ok: bool,
-                     native: bool) -> dict[str, Any] | None:
+                     native: bool, forcing: frozenset[str] | None) -> dict[str, Any] | None:
+        """``forcing``: the forcing ``toolChoice`` members the model takes (:func:`tool_forcing`;
+        None: not known, sent as asked)."""
         choice = checked_tool_choice(req, self.name)
-        tools = [entry for t in req.tools or [] for entry in _with_cache_point(
+        wanted = {"required": "any", "tool": "tool"}.get(choice.mode if choice is not None else "")
+        if wanted is not None and forcing is not None and wanted not in forcing:
+            raise self.invalid(
+                f"{req.model} on Bedrock cannot be made to call a tool (Converse takes toolChoice "
+                f"{wanted!r} only from Claude, Amazon Nova{' and Mistral Large' if wanted == 'any' else ''}): "
+                "send tool_choice 'auto' and ask for the tool in the prompt, or use one of those models", req.model)
+        tools = [entry for t in req.tools or [] for entry in with_cache_point(
             _tool_spec(t.name, t.description, t.parameters), t.cache_control)]
         if choice is not None and choice.mode == "none":
             tools = tools if _has_tool_blocks(messages) else []
@@ -396,10 +415,13 @@ class BedrockAdapter(Adapter):
             return None
         config: dict[str, Any] = {"tools": tools}
         if structured is not None:
+            only_tool = not req.tools or (choice is not None and choice.mode == "none")
             if not forced_ok:
                 config["toolChoice"] = {"auto": {}}
-            elif req.tools and (choice is None or choice.mode != "none"):
-                config["toolChoice"] = {"any": {}}
+            elif forcing is not None and "any" not in forcing:
+                pass   # Llama, DeepSeek...: a forced choice is a 400; the tool's description asks for the call
+            elif not only_tool or (forcing is not None and "tool" not in forcing):
+                config["toolChoice"] = {"any": {}}   # the answer tool alone: "any" forces it (Mistral Large)
             else:
                 config["toolChoice"] = {"tool": {"name": structured}}
         elif choice is not None and choice.mode != "none":
@@ -507,7 +529,11 @@ class BedrockAdapter(Adapter):
         if family is None:
             raise self.invalid(f"{req.model} is not a Bedrock embedding model cloverleaf knows (amazon.titan-embed-*, "
                                "amazon.nova-*embeddings*, cohere.embed-*); for an ARN set extra model_family", req.model)
-        requests = [self._request(cfg, req.model, "invoke", json_body(b)) for b in embed_bodies(family, req)]
+        try:
+            bodies = embed_bodies(family, req)
+        except ValueError as exc:
+            raise self.invalid(str(exc), req.model) from None
+        requests = [self._request(cfg, req.model, "invoke", json_body(b)) for b in bodies]
         return requests[0] if len(requests) == 1 else requests
 
     def parse_embed(self, resp: HttpResponse | list[HttpResponse], req: EmbeddingRequest) -> EmbeddingResponse:
@@ -557,6 +583,9 @@ class BedrockAdapter(Adapter):
     # -- errors ------------------------------------------------------------------------------
     def parse_error(self, resp: HttpResponse, model: str | None = None) -> ProviderError:
         message, etype = error_fields(resp)
+        if etype in STALE_KEY_ERRORS:
+            self.credentials.forget()   # rotated keys on disk are read again by the next call
+        message = explained(etype, message, model)
         return self.make_error(error_class(etype, resp.status, message), message, resp, model=model, code=etype or None)
 
     def stream_error(self, msg: EventMessage, model: str | None) -> ProviderError:
@@ -588,23 +617,6 @@ def _with_context_management(config: dict[str, Any], fields: dict[str, Any]) -> 
     if CONTEXT_MANAGEMENT_BETA not in names:
         names.append(CONTEXT_MANAGEMENT_BETA)
     return {"context_management": config, **fields, "anthropic_beta": names}
-
-
-#: ``model_family`` values that mark a model id that does not say so (an application inference
-#: profile's ARN) as Claude.
-CLAUDE_FAMILIES = frozenset({"anthropic", "claude"})
-
-
-def is_claude(model: str, cfg: ProviderConfig | None = None) -> bool:
-    """Does ``model`` follow Claude's rules (thinking, documents with citations, context edits)?
-    Read from the id (``anthropic.``/``claude``), or from the config's ``model_family`` when the id
-    cannot say: an application inference profile is an ARN that names no model, and without the
-    hint a Claude behind one was refused reasoning and had its documents flattened."""
-    lowered = model.lower()
-    if "anthropic." in lowered or "claude" in lowered:
-        return True
-    family = cfg.extra.get("model_family") if cfg is not None else None
-    return isinstance(family, str) and family.lower() in CLAUDE_FAMILIES
 
 
 def _final_assistant(messages: list[dict[str, Any]]) -> list[BlockKind] | None:
@@ -652,10 +664,6 @@ def _converse_tool_name(tool: Any) -> str | None:
 
 def _has_tool_blocks(messages: list[dict[str, Any]]) -> bool:
     return any("toolUse" in b or "toolResult" in b for m in messages for b in m["content"])
-
-
-def _with_cache_point(block: dict[str, Any], cache_control: dict[str, Any] | None) -> list[dict[str, Any]]:
-    return [block, {"cachePoint": {"type": "default"}}] if cache_control else [block]
 
 
 def _document_name(filename: str | None, names: dict[str, int]) -> str:

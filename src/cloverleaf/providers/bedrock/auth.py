@@ -16,7 +16,9 @@ raises an ImportError that says what to install. Secrets never reach a repr.
 
 from __future__ import annotations
 
+import os
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -108,7 +110,11 @@ class CredentialCache:
 
     Held by one adapter instance (no module-level state). botocore's refreshable credentials
     renew themselves, so a cached entry stays valid; a failed lookup is not cached, so setting
-    credentials later works without a restart.
+    credentials later works without a restart. Keys read from the shared credentials file are
+    not refreshable: a long-running server kept signing with them after a rotation tool
+    (``aws-vault``, ``saml2aws``, a mounted secret) wrote new ones, every call refused as expired
+    until a restart; :meth:`forget` (on AWS's expired-token answer) makes the next call read the
+    chain again.
     """
 
     __slots__ = ("_lock", "_by_profile")
@@ -116,6 +122,12 @@ class CredentialCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._by_profile: dict[str | None, Any] = {}
+
+    def forget(self) -> None:
+        """Drop every resolved source: AWS said the keys are expired or unknown, so the next
+        request resolves the chain again (the files as they are now)."""
+        with self._lock:
+            self._by_profile.clear()
 
     def get(self, extra: dict[str, Any]) -> AwsCredentials:
         key_id = extra.get("aws_access_key_id")
@@ -130,8 +142,45 @@ class CredentialCache:
             if source is None:
                 source = _resolve_chain(profile)
                 self._by_profile[profile] = source
-        frozen = source.get_frozen_credentials()
+        frozen = _frozen(source, profile)
         return StaticCredentials(frozen.access_key, frozen.secret_key, frozen.token)
+
+
+def _frozen(source: Any, profile: str | None) -> Any:
+    """The current keys of a resolved source. Temporary credentials (SSO, assumed roles, a
+    ``credential_process``) are fetched or refreshed here, on a request, long after start-up: an
+    expired SSO login raised botocore's own exception, which the server answered with a 500. It is
+    a ConfigError saying what to run; the source stays cached, so the next request after
+    ``aws sso login`` works without a restart."""
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        return source.get_frozen_credentials()
+    except BotoCoreError as exc:
+        login = f"aws sso login --profile {profile}" if profile else "aws sso login"
+        raise ConfigError(f"bedrock: could not refresh AWS credentials: {exc} (an SSO profile: run `{login}`; "
+                          "otherwise check the profile's role or credential_process)") from None
+
+
+def config_file_region(env: Mapping[str, str], profile: str | None) -> str | None:
+    """The ``region`` of the AWS profile in the shared config file (``AWS_CONFIG_FILE``, default
+    ``~/.aws/config``), as boto3 finds it after the environment: a profile set up by ``aws
+    configure`` or ``aws configure sso`` keeps its region there, and without this lookup such a
+    user was told to set AWS_REGION. The profile is ``profile``, else ``AWS_PROFILE`` /
+    ``AWS_DEFAULT_PROFILE``, else ``default``. None without botocore or an unreadable file."""
+    try:
+        from botocore.configloader import load_config
+        from botocore.exceptions import BotoCoreError
+    except ImportError:
+        return None
+    name = profile or env.get("AWS_PROFILE") or env.get("AWS_DEFAULT_PROFILE") or "default"
+    path = os.path.expanduser(env.get("AWS_CONFIG_FILE") or "~/.aws/config")
+    try:
+        profiles = load_config(path).get("profiles") or {}
+    except (BotoCoreError, OSError, ValueError):
+        return None
+    region = (profiles.get(name) or {}).get("region")
+    return region if isinstance(region, str) and region.strip() else None
 
 
 def _resolve_chain(profile: str | None) -> Any:

@@ -67,6 +67,9 @@ def embed_bodies(family: EmbedFamily, req: EmbeddingRequest) -> list[dict[str, A
     """The InvokeModel bodies for ``req``, in input order."""
     extra = req.extra_body or {}
     if family == "cohere":
+        if req.dimensions is not None and "-v3" in req.model.lower():   # v4 takes output_dimension
+            raise ValueError(f"{req.model} makes 1024-dimension vectors only (Bedrock refuses output_dimension for "
+                             "Embed v3); leave dimensions out, or use cohere.embed-v4:0 (256, 512, 1024, 1536)")
         bodies = []
         for start in range(0, len(req.inputs), COHERE_BATCH):
             body: dict[str, Any] = {
@@ -78,16 +81,7 @@ def embed_bodies(family: EmbedFamily, req: EmbeddingRequest) -> list[dict[str, A
             bodies.append({**body, **extra})
         return bodies
     if family == "titan":
-        v1 = "text-v1" in req.model or "g1-text" in req.model
-        out = []
-        for text in req.inputs:
-            body = {"inputText": text}
-            if not v1:
-                body["normalize"] = True
-                if req.dimensions is not None:
-                    body["dimensions"] = req.dimensions
-            out.append({**body, **extra})
-        return out
+        return [{**body, **extra} for body in _titan_bodies(req)]
     out = []
     for text in req.inputs:
         params: dict[str, Any] = {
@@ -98,6 +92,38 @@ def embed_bodies(family: EmbedFamily, req: EmbeddingRequest) -> list[dict[str, A
             params["embeddingDimension"] = req.dimensions
         out.append({"taskType": "SINGLE_EMBEDDING", "singleEmbeddingParams": params, **extra})
     return out
+
+
+#: The output sizes each Titan embedding model takes (Bedrock's model parameters pages).
+TITAN_TEXT_V2_DIMENSIONS = (256, 512, 1024)
+TITAN_MULTIMODAL_DIMENSIONS = (256, 384, 1024)
+
+
+def _titan_bodies(req: EmbeddingRequest) -> list[dict[str, Any]]:
+    """Titan bodies, one per text, in each model's own shape: Text v2 takes ``normalize`` and
+    ``dimensions``; Multimodal G1 (``amazon.titan-embed-image-v1``) takes neither (Bedrock refuses
+    the extraneous keys: every text embedding there was a 400) but ``embeddingConfig.
+    outputEmbeddingLength``; Text v1 has a fixed size. A size the model cannot give is a ValueError
+    naming the sizes it can, not a vector of another length or Bedrock's enum error."""
+    model = req.model.lower()
+    dims = req.dimensions
+    if "titan-embed-image" in model:
+        _check_dimensions(req.model, dims, TITAN_MULTIMODAL_DIMENSIONS)
+        config = {"embeddingConfig": {"outputEmbeddingLength": dims}} if dims is not None else {}
+        return [{"inputText": text, **config} for text in req.inputs]
+    if "text-v1" in model or "g1-text" in model:
+        if dims is not None:
+            raise ValueError(f"{req.model} makes 1536-dimension vectors only; leave dimensions out, or use "
+                             f"amazon.titan-embed-text-v2:0 ({', '.join(map(str, TITAN_TEXT_V2_DIMENSIONS))})")
+        return [{"inputText": text} for text in req.inputs]
+    _check_dimensions(req.model, dims, TITAN_TEXT_V2_DIMENSIONS)
+    sized = {"dimensions": dims} if dims is not None else {}
+    return [{"inputText": text, "normalize": True, **sized} for text in req.inputs]
+
+
+def _check_dimensions(model: str, dims: int | None, allowed: tuple[int, ...]) -> None:
+    if dims is not None and dims not in allowed:
+        raise ValueError(f"{model} makes vectors of {', '.join(map(str, allowed))} dimensions, not {dims}")
 
 
 def parse_embeddings(payloads: list[Any]) -> list[list[float]]:

@@ -53,17 +53,22 @@ def matched_stop_sequence(data: dict[str, Any]) -> str | None:
 
 def usage_from(raw: dict[str, Any] | None) -> Usage:
     """Bedrock counts cache reads and writes apart from ``inputTokens``; ours includes them
-    (so ``total_tokens`` equals Bedrock's ``totalTokens``). Without a ``usage`` object, usage
+    (so ``total_tokens`` equals Bedrock's ``totalTokens``), and ``cacheDetails`` tells which writes
+    went to a one-hour cache (cost: they bill above the five-minute rate). Without a ``usage`` object, usage
     is unknown, not zero."""
     if not isinstance(raw, dict):
         return Usage(reported=False)
     read = int(raw.get("cacheReadInputTokens") or 0)
     write = int(raw.get("cacheWriteInputTokens") or 0)
+    details = raw.get("cacheDetails")
+    hour = sum(int(d.get("inputTokens") or 0) for d in details if isinstance(d, dict) and d.get("ttl") == "1h") \
+        if isinstance(details, list) else 0
     return Usage(
         input_tokens=int(raw.get("inputTokens") or 0) + read + write,
         output_tokens=int(raw.get("outputTokens") or 0),
         cached_tokens=read,
         cache_write_tokens=write,
+        cache_write_1h_tokens=min(hour, write),   # cacheDetails: the writes by TTL, billed at the 1h rate
     )
 
 
