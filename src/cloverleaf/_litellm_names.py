@@ -160,13 +160,15 @@ def credential_hints(provider: str, env: Mapping[str, str], message: str = "") -
 
 
 def steering_conflict(provider: str, env: Mapping[str, str], configured: Mapping[str, object],
-                      default_base_url: str | None) -> str | None:
+                      default_base_url: str | None, using: Mapping[str, object] | None = None) -> str | None:
     """Why a call must not go out when a LiteLLM variable would have sent it elsewhere, or None.
 
     ``configured`` is the row's ``extra`` before the environment is read (a value there wins over
     any variable, so nothing conflicts); ``default_base_url`` is the row's default URL (``""``
     when it has none) when the call would go there because neither the call, an entry, a table
-    nor our variable gave one, else None.
+    nor our variable gave one, else None. ``using`` is the ``extra`` the call goes out with, once
+    the adapter has filled it in (None when it could not): a variable naming what the call uses
+    anyway (``VERTEXAI_PROJECT`` set to the service account's own project) is no conflict.
     """
     for n in ENV_NAMES:
         if n.provider != provider or not n.steers or not (theirs := _set(env, n.litellm)):
@@ -183,8 +185,8 @@ def steering_conflict(provider: str, env: Mapping[str, str], configured: Mapping
         if configured.get(n.steers):
             continue
         ours = next((value for name in n.ours if (value := _set(env, name))), "")
-        if (ours or n.default) == theirs:   # the call goes where LiteLLM's variable says all the same
-            continue
+        if theirs in (ours or n.default, str((using or {}).get(n.steers) or "")):
+            continue   # the call goes where LiteLLM's variable says all the same
         where = (f"{n.ours[0]} is not set" if not ours and len(n.ours) == 1
                  else f"neither {' nor '.join(n.ours)} is set" if not ours
                  else f"cloverleaf would use {next(name for name in n.ours if _set(env, name))}")
