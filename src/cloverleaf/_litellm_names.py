@@ -151,9 +151,11 @@ def _same_place(url: str, other: str) -> bool:
 def credential_hints(provider: str, env: Mapping[str, str], message: str = "") -> str:
     """A sentence for a provider's configuration error (no key, no base URL, no region): which
     LiteLLM-named variables are set that cloverleaf does not read (and ``message`` does not name
-    yet), and what it reads instead."""
+    yet), and what it reads instead. Not one whose variable of ours is set as well: the error is
+    about something else then, and "cloverleaf reads X" would send the user to set X again."""
     hints = [f"{n.litellm} is set, but that is LiteLLM's name: cloverleaf reads {' or '.join(n.ours)}"
-             for n in ENV_NAMES if n.provider == provider and _set(env, n.litellm) and n.litellm not in message]
+             for n in ENV_NAMES if n.provider == provider and _set(env, n.litellm) and n.litellm not in message
+             and not any(_set(env, ours) for ours in n.ours)]
     if provider == "gemini" and (_set(env, "VERTEXAI_PROJECT") or _set(env, "GOOGLE_APPLICATION_CREDENTIALS")):
         hints.append("for Gemini on Vertex AI with Google credentials, write 'vertex/MODEL'")
     return f" ({'; '.join(hints)})" if hints else ""

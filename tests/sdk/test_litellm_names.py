@@ -118,6 +118,14 @@ def test_the_vertex_location_litellm_s_variable_is_compared_with_is_the_adapter_
     assert next(n.default for n in ENV_NAMES if n.litellm == "VERTEXAI_LOCATION") == DEFAULT_LOCATION
 
 
+def test_a_litellm_variable_beside_ours_set_is_not_named_in_an_unrelated_error() -> None:
+    """With GOOGLE_CLOUD_PROJECT set, the missing credentials' error said "VERTEXAI_PROJECT is
+    set ...: cloverleaf reads GOOGLE_CLOUD_PROJECT", sending the user to set what was set."""
+    env = {"VERTEXAI_PROJECT": "p", "GOOGLE_CLOUD_PROJECT": "p", "HOME": "/nonexistent", "CLOUDSDK_CONFIG": "/nonexistent"}
+    message = str(cloverleaf.Client(env=env)._target("vertex/gemini-1.5-pro", {}).problem)
+    assert "no Google credentials" in message and "VERTEXAI_PROJECT" not in message
+
+
 def test_a_missing_key_names_the_variable_cloverleaf_reads_beside_litellm_s() -> None:
     target = cloverleaf.Client(env={"TOGETHERAI_API_KEY": "k"})._target("together/meta-llama/x", {})
     assert "TOGETHER_API_KEY" in str(target.problem) and "TOGETHERAI_API_KEY is set" in str(target.problem)
