@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from ._secret_urls import masked_url
 
@@ -105,6 +106,10 @@ class EnvName:
     #: ``credentials_file``) or ``base_url`` it would have set. Ignoring one of these would send
     #: the call somewhere the user did not mean, so it is refused.
     steers: str = ""
+    #: What the call uses when neither an entry nor our variables say (Vertex AI's location is
+    #: ``global``, ``vertex_urls.DEFAULT_LOCATION``): LiteLLM's variable set to it sends the call
+    #: where the user meant all the same, so it is no reason to refuse one.
+    default: str = ""
 
 
 ENV_NAMES: tuple[EnvName, ...] = (
@@ -116,7 +121,7 @@ ENV_NAMES: tuple[EnvName, ...] = (
     EnvName("AZURE_API_KEY", ("AZURE_OPENAI_API_KEY",), "azure"),
     EnvName("AWS_REGION_NAME", ("AWS_REGION", "AWS_DEFAULT_REGION"), "bedrock", "region"),
     EnvName("VERTEXAI_PROJECT", ("GOOGLE_CLOUD_PROJECT",), "vertex", "project"),
-    EnvName("VERTEXAI_LOCATION", ("GOOGLE_CLOUD_LOCATION",), "vertex", "location"),
+    EnvName("VERTEXAI_LOCATION", ("GOOGLE_CLOUD_LOCATION",), "vertex", "location", default="global"),
     EnvName("VERTEXAI_CREDENTIALS", ("GOOGLE_APPLICATION_CREDENTIALS",), "vertex", "credentials_file"),
     EnvName("TOGETHERAI_API_KEY", ("TOGETHER_API_KEY",), "together"),
     EnvName("TOGETHER_AI_API_KEY", ("TOGETHER_API_KEY",), "together"),
@@ -132,31 +137,48 @@ def _set(env: Mapping[str, str], name: str) -> str:
     return (env.get(name) or "").strip()
 
 
+def _same_place(url: str, other: str) -> bool:
+    """Whether two base URLs name the same place: ``http://localhost:11434/`` is the default
+    ``http://localhost:11434`` (scheme and host in any case, a trailing ``/`` or not)."""
+    try:
+        a, b = urlsplit(url.strip()), urlsplit(other)
+    except ValueError:
+        return False
+    return ((a.scheme.lower(), a.netloc.lower(), a.path.rstrip("/"), a.query)
+            == (b.scheme.lower(), b.netloc.lower(), b.path.rstrip("/"), b.query))
+
+
 def credential_hints(provider: str, env: Mapping[str, str], message: str = "") -> str:
     """A sentence for a provider's configuration error (no key, no base URL, no region): which
     LiteLLM-named variables are set that cloverleaf does not read (and ``message`` does not name
-    yet), and what it reads instead."""
+    yet), and what it reads instead. Not one whose variable of ours is set as well: the error is
+    about something else then, and "cloverleaf reads X" would send the user to set X again."""
     hints = [f"{n.litellm} is set, but that is LiteLLM's name: cloverleaf reads {' or '.join(n.ours)}"
-             for n in ENV_NAMES if n.provider == provider and _set(env, n.litellm) and n.litellm not in message]
+             for n in ENV_NAMES if n.provider == provider and _set(env, n.litellm) and n.litellm not in message
+             and not any(_set(env, ours) for ours in n.ours)]
     if provider == "gemini" and (_set(env, "VERTEXAI_PROJECT") or _set(env, "GOOGLE_APPLICATION_CREDENTIALS")):
         hints.append("for Gemini on Vertex AI with Google credentials, write 'vertex/MODEL'")
     return f" ({'; '.join(hints)})" if hints else ""
 
 
 def steering_conflict(provider: str, env: Mapping[str, str], configured: Mapping[str, object],
-                      default_base_url: str | None) -> str | None:
+                      default_base_url: str | None, using: Mapping[str, object] | None = None) -> str | None:
     """Why a call must not go out when a LiteLLM variable would have sent it elsewhere, or None.
 
     ``configured`` is the row's ``extra`` before the environment is read (a value there wins over
     any variable, so nothing conflicts); ``default_base_url`` is the row's default URL (``""``
     when it has none) when the call would go there because neither the call, an entry, a table
-    nor our variable gave one, else None.
+    nor our variable gave one, else None. ``using`` is the ``extra`` the call goes out with, once
+    the adapter has filled it in (None when it could not): a variable naming what the call uses
+    anyway (``VERTEXAI_PROJECT`` set to the service account's own project) is no conflict.
     """
     for n in ENV_NAMES:
         if n.provider != provider or not n.steers or not (theirs := _set(env, n.litellm)):
             continue
         if n.steers == "base_url":
-            if default_base_url is not None:
+            # LiteLLM's variable naming the very default the call goes to (OPENAI_API_BASE=https://api.openai.com/v1,
+            # OLLAMA_API_BASE=http://localhost:11434, as LiteLLM's docs write them) sends it nowhere else
+            if default_base_url is not None and not _same_place(theirs, default_base_url):
                 instead = f"; nothing is sent to {default_base_url} in its place" if default_base_url else ""
                 shown = masked_url(theirs, "<redacted>")   # a proxy URL may carry a password
                 return (f"{n.litellm} is set ({shown!r}), but that is LiteLLM's name and cloverleaf does not read "
@@ -165,8 +187,8 @@ def steering_conflict(provider: str, env: Mapping[str, str], configured: Mapping
         if configured.get(n.steers):
             continue
         ours = next((value for name in n.ours if (value := _set(env, name))), "")
-        if ours == theirs:
-            continue
+        if theirs in (ours or n.default, str((using or {}).get(n.steers) or "")):
+            continue   # the call goes where LiteLLM's variable says all the same
         where = (f"{n.ours[0]} is not set" if not ours and len(n.ours) == 1
                  else f"neither {' nor '.join(n.ours)} is set" if not ours
                  else f"cloverleaf would use {next(name for name in n.ours if _set(env, name))}")

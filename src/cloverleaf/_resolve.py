@@ -186,10 +186,15 @@ class Resolver:
         cfg = self._config(spec, ps, entry, call, base_url, operation)
         problem: ConfigError | None = None
         try:
-            self._refuse_litellm_steering(spec, ps, entry, call, cfg)
-            cfg.api_key, cfg.api_key_env = self._api_key(spec, ps, entry, call.api_key, base_url)
-            self._require_base_url(spec, model_id, cfg)
-            cfg = adapter.prepare_config(cfg, self.settings.env)
+            try:
+                cfg.api_key, cfg.api_key_env = self._api_key(spec, ps, entry, call.api_key, base_url)
+                self._require_base_url(spec, model_id, cfg)
+                prepared = adapter.prepare_config(cfg, self.settings.env)
+            except ConfigError:
+                self._refuse_litellm_steering(spec, ps, entry, call, cfg, None)   # the error to hear first
+                raise
+            self._refuse_litellm_steering(spec, ps, entry, call, cfg, prepared)
+            cfg = prepared
         except ConfigError as exc:
             hints = credential_hints(spec.name, self.settings.env, str(exc))
             problem = ConfigError(f"{exc}{hints}") if hints else exc
@@ -254,13 +259,16 @@ class Resolver:
         )
 
     def _refuse_litellm_steering(self, spec: ProviderSpec, ps: ProviderSettings | None, entry: ModelEntry | None,
-                                 call: CallSettings, cfg: ProviderConfig) -> None:
+                                 call: CallSettings, cfg: ProviderConfig, prepared: ProviderConfig | None) -> None:
         """A LiteLLM variable (``OLLAMA_API_BASE``, ``AWS_REGION_NAME``...) that would have sent
-        this call elsewhere than where it is about to go refuses it: never a silent reroute."""
+        this call elsewhere than where it is about to go refuses it: never a silent reroute.
+        ``cfg`` is the configuration before the adapter reads the environment, ``prepared`` after
+        (where the call goes; None when the adapter refused it)."""
         env = self.settings.env
         given = (call.base_url or (entry.base_url if entry else None) or (ps.base_url if ps else None)
                  or (env.get(spec.base_url_env) if spec.base_url_env else None))
-        conflict = steering_conflict(spec.name, env, cfg.extra, None if given else spec.base_url)
+        conflict = steering_conflict(spec.name, env, cfg.extra, None if given else spec.base_url,
+                                     prepared.extra if prepared is not None else None)
         if conflict is not None:
             raise ConfigError(conflict)
 

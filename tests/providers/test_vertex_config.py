@@ -91,6 +91,18 @@ def test_project_and_location_from_config_then_environment_then_the_key_file(sa_
         base.format("us-east5-", "cfg-proj", "us-east5") + ":generateContent"
 
 
+def test_litellm_s_vertex_variables_naming_where_the_call_goes_anyway_refuse_nothing(sa_file: Path) -> None:
+    """LiteLLM's docs set VERTEXAI_PROJECT beside the service account: naming the key file's own
+    project (where the call goes anyway) it refused every call; naming another it still does,
+    since cloverleaf does not read it and the call would go to the key file's project."""
+    same = _target({"GOOGLE_APPLICATION_CREDENTIALS": str(sa_file), "VERTEXAI_PROJECT": "proj-123",
+                    "VERTEXAI_CREDENTIALS": str(sa_file)})
+    assert same.problem is None, same.problem
+    assert "/projects/proj-123/" in _url(same)
+    other = _target({"GOOGLE_APPLICATION_CREDENTIALS": str(sa_file), "VERTEXAI_PROJECT": "other-proj"})
+    assert other.problem is not None and "VERTEXAI_PROJECT" in str(other.problem)
+
+
 def test_a_login_names_no_project_so_one_must_be_set(tmp_path: Path) -> None:
     login = write_authorized_user(tmp_path / "adc.json")
     with pytest.raises(ConfigError, match="needs a Google Cloud project.*GOOGLE_CLOUD_PROJECT"):

@@ -96,6 +96,36 @@ def test_vertexai_location_never_lets_vertex_go_to_the_global_endpoint() -> None
     assert "GOOGLE_CLOUD_LOCATION" in str(target.problem) and "private_key" not in str(target.problem)
 
 
+@pytest.mark.parametrize("env, model", [
+    ({"OLLAMA_API_BASE": "http://localhost:11434"}, "ollama/llama3"),
+    ({"OLLAMA_API_BASE": "http://LOCALHOST:11434/"}, "ollama/llama3"),
+    ({"OPENAI_API_BASE": "https://api.openai.com/v1", "OPENAI_API_KEY": "sk-x"}, "openai/gpt-4o-mini"),
+    ({"ANTHROPIC_API_BASE": "https://api.anthropic.com/", "ANTHROPIC_API_KEY": "k"}, "anthropic/claude-sonnet-4-5"),
+    ({"VERTEXAI_LOCATION": "global"}, "vertex/gemini-1.5-pro"),
+])
+def test_a_litellm_variable_naming_where_the_call_goes_anyway_refuses_nothing(env: dict[str, str], model: str) -> None:
+    """LiteLLM's docs have ``OLLAMA_API_BASE=http://localhost:11434`` and
+    ``OPENAI_API_BASE=https://api.openai.com/v1``: set to the very default the call goes to,
+    the variable would send it nowhere else, yet every call on the provider was refused."""
+    target = cloverleaf.Client(env=env)._target(model, {"api_key": "k"} if model.startswith("vertex/") else {})
+    assert target.problem is None, target.problem
+
+
+def test_the_vertex_location_litellm_s_variable_is_compared_with_is_the_adapter_s() -> None:
+    from cloverleaf._litellm_names import ENV_NAMES
+    from cloverleaf.providers.gemini.vertex_urls import DEFAULT_LOCATION
+
+    assert next(n.default for n in ENV_NAMES if n.litellm == "VERTEXAI_LOCATION") == DEFAULT_LOCATION
+
+
+def test_a_litellm_variable_beside_ours_set_is_not_named_in_an_unrelated_error() -> None:
+    """With GOOGLE_CLOUD_PROJECT set, the missing credentials' error said "VERTEXAI_PROJECT is
+    set ...: cloverleaf reads GOOGLE_CLOUD_PROJECT", sending the user to set what was set."""
+    env = {"VERTEXAI_PROJECT": "p", "GOOGLE_CLOUD_PROJECT": "p", "HOME": "/nonexistent", "CLOUDSDK_CONFIG": "/nonexistent"}
+    message = str(cloverleaf.Client(env=env)._target("vertex/gemini-1.5-pro", {}).problem)
+    assert "no Google credentials" in message and "VERTEXAI_PROJECT" not in message
+
+
 def test_a_missing_key_names_the_variable_cloverleaf_reads_beside_litellm_s() -> None:
     target = cloverleaf.Client(env={"TOGETHERAI_API_KEY": "k"})._target("together/meta-llama/x", {})
     assert "TOGETHER_API_KEY" in str(target.problem) and "TOGETHERAI_API_KEY is set" in str(target.problem)
