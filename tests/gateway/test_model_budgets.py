@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import pytest
 
-from cloverleaf._config import ModelEntry
+from cloverleaf._config import ModelEntry, Settings
 from cloverleaf._context import CallContext
+from cloverleaf._engine import Engine
 from cloverleaf._errors import BudgetExceeded
 from cloverleaf.gateway import Gateway, ManualClock
-from cloverleaf.gateway.model_budgets import spend_by_model
+from cloverleaf.gateway.model_budgets import reader_canonical, spend_by_model
 from cloverleaf.gateway.store import SpendRow
 
 from .conftest import Harness, chat_request, upstream
@@ -80,6 +81,24 @@ def test_spend_by_model_is_one_row_per_model() -> None:
                  "fake/other": "fake/other"}.get
     assert spend_by_model(rows, canonical) == [SpendRow("fake/echo", 4, 20, 40, 1.0, 1),
                                                SpendRow("fake/other", 1, 1, 1, 0.1), SpendRow("-", 3, 0, 0, 0.0)]
+
+
+def test_reading_the_call_logs_names_leaves_the_request_paths_targets_cached() -> None:
+    """Spend and traces by model resolve every target the call log names. Through the engine's
+    cache, a store with thousands of them filled it past its bound, which empties it: the request
+    path then resolved its own targets again. A reader resolves aside from it, once per name."""
+    engine = Engine(Settings.load(env={}, models=[ENTRY]))
+    try:
+        hot = engine.resolve("fake/echo")
+        cached = dict(engine._targets)
+        canonical = reader_canonical(engine)
+        names = [f"fake/model-{i}" for i in range(5000)]
+        assert [canonical(n) for n in names] == names
+        assert canonical("fake:echo") == "fake/echo" and canonical("echo-entry") == "fake/echo"
+        assert canonical("nowhere/x") is None
+        assert engine._targets == cached and engine.resolve("fake/echo") is hot
+    finally:
+        engine.close()
 
 
 # -- a model budget on a fallback route is charged only for what its model answered ----------

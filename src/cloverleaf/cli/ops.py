@@ -177,13 +177,13 @@ def _spend(args: argparse.Namespace) -> int:
 
 @contextlib.contextmanager
 def _registry_engine(settings: Any, store: Any) -> Iterator[Any]:
-    """The canonical model of a name (``model_budgets.engine_canonical``) through an Engine of
+    """The canonical model of a name (``model_budgets.reader_canonical``) through an Engine of
     the config with the store's model entries added, as the server installs them (an entry the
     config also names is the config's). Only their provider and identifier are needed here: no
     provider key is decrypted, and nothing is sent anywhere."""
     from .._config import ModelEntry
     from .._engine import Engine
-    from ..gateway.model_budgets import engine_canonical
+    from ..gateway.model_budgets import reader_canonical
 
     engine = Engine(settings)
     try:
@@ -191,7 +191,7 @@ def _registry_engine(settings: Any, store: Any) -> Iterator[Any]:
             if settings.model_entry(row.name) is None:
                 engine.registry.add(ModelEntry(name=row.name, identifier=row.identifier, provider=row.provider,
                                                base_url=row.base_url))
-        yield engine_canonical(engine)
+        yield reader_canonical(engine)
     finally:
         engine.close()
 

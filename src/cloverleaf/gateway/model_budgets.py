@@ -50,6 +50,25 @@ def engine_canonical(engine: Any) -> Canonical:
     return canonical
 
 
+def reader_canonical(engine: Any) -> Canonical:
+    """:data:`Canonical` for one reading of the call log (``/admin/spend`` and ``/admin/traces``
+    by model, the dashboard, ``cloverleaf spend``/``traces``): each name resolved once per
+    reading, aside from the engine's cache of targets (``Engine.resolve_aside``), which the
+    request path relies on and thousands of logged names would empty."""
+    resolve = getattr(engine, "resolve_aside", None) or engine.resolve
+    memo: dict[str, str | None] = {}
+
+    def canonical(model_id: str) -> str | None:
+        if model_id not in memo:
+            try:
+                memo[model_id] = model_of(resolve(model_id, max_retries=0), "") or None
+            except Exception:  # noqa: BLE001 - not a model id: it keeps its own name
+                memo[model_id] = None
+        return memo[model_id]
+
+    return canonical
+
+
 class ModelBudgets:
     """The model-id budgets among a gateway's route budgets (those not named after a route)."""
 

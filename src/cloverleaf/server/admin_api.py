@@ -534,7 +534,7 @@ def _query_number(request: Request, name: str) -> float | None:
 async def spend(request: Request, st: ServerState) -> Response:
     only_params(request, "by", "since", "until")
     by = request.query_params.get("by", "model")
-    from ..gateway.model_budgets import engine_canonical, spend_report
+    from ..gateway.model_budgets import reader_canonical, spend_report
     from ..gateway.store.calls import SPEND_GROUPS
 
     if by not in SPEND_GROUPS:
@@ -545,7 +545,7 @@ async def spend(request: Request, st: ServerState) -> Response:
     def read() -> Any:
         store.flush()   # the calls answered a moment ago count, as GET /admin/keys/{id} counts them
         # by model: each model once, whatever names its calls used (as its budget counts them)
-        return spend_report(store, by, engine_canonical(st.backend.engine), since=since, until=until)
+        return spend_report(store, by, reader_canonical(st.backend.engine), since=since, until=until)
 
     rows = await asyncio.to_thread(read)
     return json_response({"by": by, "data": [r.as_dict() for r in rows]})

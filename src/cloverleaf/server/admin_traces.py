@@ -31,7 +31,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .. import _jsoncodec as jsoncodec
-from ..gateway.model_budgets import engine_canonical, targets_meaning
+from ..gateway.model_budgets import reader_canonical, targets_meaning
 from ..gateway.store.keyset import cursor_of
 from ..gateway.store.records import TraceRecord
 from .admin_api import admin_route, only_params, page_after
@@ -94,7 +94,7 @@ async def traces(request: Request, st: ServerState) -> Response:
     if not all(storable(v, None) for v in (model, status, trace_id) if v is not None):
         return json_response({"data": [], "next": None})   # no call holds a NUL (and PostgreSQL refuses to look)
     store = st.backend.store
-    canonical = engine_canonical(st.backend.engine)
+    canonical = reader_canonical(st.backend.engine)
 
     def read() -> list[Any]:
         store.flush()   # a call answered a moment ago is listed too

@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from ..._errors import redact
 from ...gateway.budget import BudgetScope
-from ...gateway.model_budgets import engine_canonical, model_named, targets_meaning
+from ...gateway.model_budgets import model_named, reader_canonical, targets_meaning
 from ..errors import NotFound
 from . import charts, queries
 from .session import Session
@@ -42,7 +42,7 @@ class Pages:
                                 MODEL_VALUES if dim == "model" else 10) for dim, _ in BREAKDOWNS))
         steps, parts_list = results[0], results[1:]
         parts = dict(zip((dim for dim, _ in BREAKDOWNS), parts_list))
-        parts["model"] = by_model(parts["model"], engine_canonical(self.st.backend.engine))[:10]
+        parts["model"] = by_model(parts["model"], reader_canonical(self.st.backend.engine))[:10]
         total = queries.combine(s for _, s in steps)
         since = window.since(now)
         # the first step is cut where the window starts: it is labelled with that time
@@ -70,7 +70,7 @@ class Pages:
         q = request.query_params
         filters = {name: q.get(name, "").strip()[:255] for name in queries.FILTERS}
         since = _hours_ago(q.get("hours"))
-        store, canonical = self.st.backend.store, engine_canonical(self.st.backend.engine)
+        store, canonical = self.st.backend.store, reader_canonical(self.st.backend.engine)
 
         def read() -> queries.Page:
             model = filters["model"]   # every call its Overview row and /admin/spend?by=model count
