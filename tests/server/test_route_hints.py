@@ -35,3 +35,5 @@ def test_an_unknown_path_still_says_only_that(open_server: Live) -> None:
     with open_server.http() as http:
         assert http.get("/v1/nothing").json()["error"]["message"] == "no route for /v1/nothing"
         assert http.get("/nothing").json()["error"]["message"] == "no route for /nothing"
+        # /v1/models serves GET only: a POST is not pointed at a path that would answer 405
+        assert http.post("/models", json={}).json()["error"]["message"] == "no route for /models"

@@ -28,7 +28,8 @@ KNOWN_ELSEWHERE: dict[str, str] = {
 
 def _served(path: str, method: str, routes: Iterable[BaseRoute]) -> bool:
     scope = {"type": "http", "path": path, "method": method}
-    return any(route.matches(scope)[0] is not Match.NONE for route in routes)
+    # FULL only: a PARTIAL match is the path with another method, whose answer would be a 405
+    return any(route.matches(scope)[0] is Match.FULL for route in routes)
 
 
 def not_found_message(path: str, method: str, routes: Iterable[BaseRoute]) -> str:
