@@ -17,6 +17,11 @@ transport and fails exactly where the real API would:
 - Claude, on Anthropic's Messages API and on Converse alike: with thinking on, a request may
   not end with an assistant turn (a prefill) that does not start with its thinking ("You
   cannot pre-fill responses when thinking is enabled").
+- Anthropic's Messages API, request fields (:func:`anthropic_field_problem`, the API's own
+  wording, as reported from the real API in public issue threads): no text block empty or,
+  in a turn with no other text, only whitespace; a final assistant turn (a prefill) that
+  ends with whitespace; a stop sequence of only whitespace; ``temperature`` outside 0..1;
+  ``metadata.user_id`` over 256 characters.
 """
 
 from __future__ import annotations
@@ -76,6 +81,32 @@ def anthropic_problem(body: dict[str, Any]) -> str | None:
         first = last["content"][0]["type"]
         if first not in ("thinking", "redacted_thinking"):
             return PREFILL_WITH_THINKING.format(at=len(messages) - 1, found=first)
+    return anthropic_field_problem(body)
+
+
+def anthropic_field_problem(body: dict[str, Any]) -> str | None:
+    """What the Messages API refuses in ``body``'s fields and text blocks, or None."""
+    for turn in body["messages"]:
+        content = turn["content"]
+        blocks = [b for b in content if b.get("type") == "text"] if isinstance(content, list) else []
+        if any(b["text"] == "" for b in blocks):
+            return "messages: text content blocks must be non-empty"
+        if blocks and not any(b["text"].strip() for b in blocks):
+            return "messages: text content blocks must contain non-whitespace text"
+    last = body["messages"][-1] if body["messages"] else None
+    if last is not None and last["role"] == "assistant":
+        content = last["content"]
+        final = content if isinstance(content, str) else (content[-1].get("text", "x") if content else "x")
+        if final != final.rstrip():
+            return "messages: final assistant content cannot end with trailing whitespace"
+    if any(not s.strip() for s in body.get("stop_sequences") or ()):
+        return "stop_sequences: each stop sequence must contain non-whitespace"
+    temperature = body.get("temperature")
+    if temperature is not None and not 0 <= temperature <= 1:
+        return "temperature: range: 0..1"
+    user_id = (body.get("metadata") or {}).get("user_id")
+    if isinstance(user_id, str) and len(user_id) > 256:
+        return "metadata.user_id: String should have at most 256 characters"
     return None
 
 
