@@ -89,6 +89,18 @@ def test_earlier_assistant_turns_keep_their_whitespace(upstream: RuleCheckingUps
     assert upstream.bodies[-1]["messages"][1]["content"] == [{"type": "text", "text": "    indented\n"}]
 
 
+@pytest.mark.parametrize(("given", "sent"), [(1.5, 1.0), (2.0, 1.0), (0.7, 0.7), (0.0, 0.0)])
+def test_a_temperature_above_claudes_range_is_its_top(upstream: RuleCheckingUpstream, given: float,
+                                                      sent: float) -> None:
+    """OpenAI's range is 0..2 and Claude's 0..1: a temperature of 1.5 (a client's "creative"
+    preset, or a route falling back from GPT) was refused ("temperature: range: 0..1"); it is
+    sent as 1, the most Claude takes."""
+    with _client(upstream) as client:
+        assert client.chat(CLAUDE, "Hi", temperature=given).text == "Done."
+    assert upstream.refused == []
+    assert upstream.bodies[-1]["temperature"] == sent
+
+
 def test_a_long_user_id_is_sent_as_its_hash(upstream: RuleCheckingUpstream) -> None:
     """``user`` has no length limit on OpenAI; ``metadata.user_id`` takes 256 characters. A longer
     one was refused; it is sent as its SHA-256, still one opaque id per user."""
