@@ -86,6 +86,10 @@ def anthropic_problem(body: dict[str, Any]) -> str | None:
 
 def anthropic_field_problem(body: dict[str, Any]) -> str | None:
     """What the Messages API refuses in ``body``'s fields and text blocks, or None."""
+    system = body.get("system")
+    for block in system if isinstance(system, list) else ():
+        if not block["text"].strip():
+            return "system: text content blocks must contain non-whitespace text"
     for turn in body["messages"]:
         content = turn["content"]
         blocks = [b for b in content if b.get("type") == "text"] if isinstance(content, list) else []

@@ -12,7 +12,7 @@ import pytest
 
 from cloverleaf import Client, Message
 from cloverleaf._config import ProviderSettings, Settings
-from cloverleaf._types import Text, ToolCall
+from cloverleaf._types import Role, Text, ToolCall
 from tests.providers.api_rules import RuleCheckingUpstream, serving
 
 CLAUDE = "anthropic/claude-sonnet-4-5"
@@ -115,3 +115,20 @@ def test_a_short_user_id_is_sent_as_given(upstream: RuleCheckingUpstream) -> Non
     with _client(upstream) as client:
         client.chat(CLAUDE, "Hi", user="user-123")
     assert upstream.bodies[-1]["metadata"] == {"user_id": "user-123"}
+
+
+def test_whitespace_only_system_parts_are_left_out(upstream: RuleCheckingUpstream) -> None:
+    """A system prompt sent as blocks (a part carries ``cache_control``) kept a part of only
+    whitespace as a block, which the API refuses; it is left out, the breakpoint kept."""
+    mark = {"type": "ephemeral"}
+    system = Message(Role.SYSTEM, [Text("You are terse.", cache_control=mark), Text("\n")])
+    with _client(upstream) as client:
+        assert client.chat(CLAUDE, [system, Message.user("Hi")]).text == "Done."
+    assert upstream.refused == []
+    assert upstream.bodies[-1]["system"] == [{"type": "text", "text": "You are terse.", "cache_control": mark}]
+
+
+def test_a_blank_system_prompt_is_not_sent(upstream: RuleCheckingUpstream) -> None:
+    with _client(upstream) as client:
+        client.chat(CLAUDE, [Message.system(" \n"), Message.user("Hi")])
+    assert "system" not in upstream.bodies[-1]

@@ -280,10 +280,12 @@ def encode_system(messages: list[Message], *, leading_only: bool = False) -> str
 
 
 def _system_content(parts: list[Text]) -> str | list[dict[str, Any]] | None:
+    """None when the parts say nothing (no text but whitespace: the API refuses such a block)."""
+    parts = [p for p in parts if p.text.strip()]
     if not parts:
         return None
     if any(p.cache_control for p in parts):
-        return [_text_block(p) for p in parts if p.text]
+        return [_text_block(p) for p in parts]
     return "\n\n".join(p.text for p in parts)
 
 
