@@ -12,6 +12,7 @@ import pytest
 
 from cloverleaf import Client, Message
 from cloverleaf._config import ProviderSettings, Settings
+from cloverleaf._errors import InvalidRequestError
 from cloverleaf._types import Role, Text, ToolCall
 from tests.providers.api_rules import RuleCheckingUpstream, serving
 
@@ -132,3 +133,17 @@ def test_a_blank_system_prompt_is_not_sent(upstream: RuleCheckingUpstream) -> No
     with _client(upstream) as client:
         client.chat(CLAUDE, [Message.system(" \n"), Message.user("Hi")])
     assert "system" not in upstream.bodies[-1]
+
+
+def test_an_interleaved_thinking_budget_may_exceed_max_tokens(upstream: RuleCheckingUpstream) -> None:
+    """With the interleaved-thinking beta the budget is the whole turn's (thinking between tool
+    calls) and may exceed ``max_tokens``, as Anthropic's guide says; such a request (Claude Code
+    sends the beta) was refused here with a 400 before it was sent. Without the beta it still is."""
+    beta = ProviderSettings("anthropic", base_url=upstream.url, api_key="sk-ant-mock",
+                            extra={"beta": ["interleaved-thinking-2025-05-14"]})
+    with Client(Settings.load(env={}, providers={"anthropic": beta})) as client:
+        assert client.chat(CLAUDE, "Plan the trip.", reasoning=20000, max_tokens=8000).text == "Done."
+    sent = upstream.bodies[-1]
+    assert (sent["thinking"], sent["max_tokens"]) == ({"type": "enabled", "budget_tokens": 20000}, 8000)
+    with _client(upstream) as client, pytest.raises(InvalidRequestError, match="greater than the reasoning budget"):
+        client.chat(CLAUDE, "Plan the trip.", reasoning=20000, max_tokens=8000)

@@ -76,9 +76,12 @@ MIN_THINKING_BUDGET = 1024
 _VERSION = re.compile(r"claude-(?:[a-z]+)-(\d+)(?:[-.](\d{1,2}))?(?![\d])")
 
 
-def thinking_budget(adapter: Adapter, req: ChatRequest) -> int | None:
+def thinking_budget(adapter: Adapter, req: ChatRequest, *, interleaved: bool = False) -> int | None:
     """The thinking budget to send, or None for no thinking; an impossible request is an
-    :class:`~cloverleaf.InvalidRequestError` before anything is sent."""
+    :class:`~cloverleaf.InvalidRequestError` before anything is sent. With ``interleaved``
+    thinking (its beta asked for) the budget is the whole turn's, across the thinking between
+    tool calls, and may exceed ``max_tokens``, as Anthropic's extended thinking guide says: a
+    budget the caller gave is then sent as given."""
     cfg = req.reasoning
     if cfg is None:
         return None
@@ -86,7 +89,7 @@ def thinking_budget(adapter: Adapter, req: ChatRequest) -> int | None:
         return None
     if cfg.budget_tokens is not None:
         budget = max(MIN_THINKING_BUDGET, cfg.budget_tokens)
-        if req.max_tokens is not None and req.max_tokens <= budget:
+        if req.max_tokens is not None and req.max_tokens <= budget and not interleaved:
             raise adapter.invalid(
                 f"max_tokens ({req.max_tokens}) must be greater than the reasoning budget ({budget}); "
                 "raise max_tokens or lower reasoning.budget_tokens", req.model)

@@ -98,6 +98,9 @@ STRUCTURED_TOOL = "json_response"
 
 #: The beta (a prefix of its dated names) under which the API takes ``system`` turns in ``messages``.
 MID_CONVERSATION_SYSTEM = "mid-conversation-system-"
+#: The beta under which Claude thinks between tool calls, and a thinking budget is the whole
+#: turn's, so it may exceed ``max_tokens`` (Anthropic's extended thinking guide).
+INTERLEAVED_THINKING = "interleaved-thinking-"
 
 log = logging.getLogger("cloverleaf.providers")
 
@@ -116,8 +119,9 @@ def encode_chat(adapter: Adapter, req: ChatRequest, cfg: ProviderConfig) -> dict
     """The JSON body for ``POST /v1/messages``."""
     body: dict[str, Any] = {"model": req.model}
     adaptive = adaptive_thinking(req)
-    budget = None if adaptive or effort_alone(req.reasoning) else thinking_budget(adapter, req)
-    in_place = _system_in_place(cfg)
+    budget = None if adaptive or effort_alone(req.reasoning) else thinking_budget(
+        adapter, req, interleaved=_has_beta(cfg, INTERLEAVED_THINKING))
+    in_place = _has_beta(cfg, MID_CONVERSATION_SYSTEM)
     turns = encode_messages(adapter, req.messages, system_in_place=in_place)
     if budget is not None and not (history_allows_thinking(_final_assistant(turns), req.model,
                                                            prefill=ends_with_assistant(turns))
@@ -257,13 +261,14 @@ def encode_tool_choice(choice: ToolChoice | None, parallel_tool_calls: bool | No
 # --------------------------------------------------------------------------- conversation
 
 
-def _system_in_place(cfg: ProviderConfig) -> bool:
-    """Did the caller (or the provider's ``beta`` setting) ask for mid-conversation system turns?"""
+def _has_beta(cfg: ProviderConfig, prefix: str) -> bool:
+    """Did the caller (or the provider's ``beta`` setting) ask for the beta named ``prefix``...
+    (mid-conversation system turns, interleaved thinking)?"""
     beta = cfg.extra.get("beta")
     if not beta:
         return False
     items = [beta] if isinstance(beta, str) else list(beta or ())
-    return any(name.strip().startswith(MID_CONVERSATION_SYSTEM) for item in items for name in str(item).split(","))
+    return any(name.strip().startswith(prefix) for item in items for name in str(item).split(","))
 
 
 def _leading_system(messages: list[Message]) -> int:
