@@ -6,14 +6,18 @@ goes through the real client to a mock upstream that checks the API's rules in i
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from cloverleaf import Client, Message
 from cloverleaf._config import ProviderSettings, Settings
 from cloverleaf._errors import InvalidRequestError
-from cloverleaf._types import Role, Text, ToolCall
+from cloverleaf._types import ChatRequest, Role, Text, Tool, ToolCall
+from cloverleaf.providers.anthropic.adapter import AnthropicAdapter
+from cloverleaf.providers.registry import get_spec
 from tests.providers.api_rules import RuleCheckingUpstream, serving
 
 CLAUDE = "anthropic/claude-sonnet-4-5"
@@ -147,3 +151,62 @@ def test_an_interleaved_thinking_budget_may_exceed_max_tokens(upstream: RuleChec
     assert (sent["thinking"], sent["max_tokens"]) == ({"type": "enabled", "budget_tokens": 20000}, 8000)
     with _client(upstream) as client, pytest.raises(InvalidRequestError, match="greater than the reasoning budget"):
         client.chat(CLAUDE, "Plan the trip.", reasoning=20000, max_tokens=8000)
+
+
+MCP_TOOLS = [Tool("github.create_issue", "Open an issue.", {"type": "object", "properties": {"title": {"type": "string"}}}),
+             Tool("github_create_issue", "The same, another server's.", {"type": "object"}),
+             Tool("mcp__" + "knowledge_base_" * 5 + "search", "Search.", {"type": "object"})]
+
+
+def _answer_calling(name: str) -> dict[str, Any]:
+    return {"id": "msg_2", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+            "content": [{"type": "tool_use", "id": "toolu_01", "name": name, "input": {"title": "Bug"}}],
+            "stop_reason": "tool_use", "stop_sequence": None, "usage": {"input_tokens": 50, "output_tokens": 9}}
+
+
+def test_tool_names_the_api_refuses_are_sent_in_its_form_and_read_back(upstream: RuleCheckingUpstream) -> None:
+    """An MCP host's ``github.create_issue`` (Gemini takes dots) or a name past 64 characters was
+    refused ("tools.0.custom.name: String should match pattern"); each is sent under a valid name
+    that no other tool of the request has, and the answer's call carries the caller's name."""
+    history = [Message.user("File a bug."),
+               Message.assistant([ToolCall("toolu_00", "github.create_issue", {"title": "Old"})]),
+               Message.tool("toolu_00", "opened #1"), Message.user("And another.")]
+    with _client(upstream) as client:
+        sent_name = "github_create_issue_" + hashlib.sha256(b"github.create_issue").hexdigest()[:8]
+        upstream.anthropic_answer = _answer_calling(sent_name)
+        resp = client.chat(CLAUDE, history, tools=MCP_TOOLS, tool_choice="github.create_issue")
+    assert upstream.refused == []
+    sent = upstream.bodies[-1]
+    names = [t["name"] for t in sent["tools"]]
+    assert names[:2] == [sent_name, "github_create_issue"]
+    assert len(names[2]) == 64 and names[2].startswith("mcp__knowledge_base_")
+    assert sent["tool_choice"] == {"type": "tool", "name": sent_name}
+    assert sent["messages"][1]["content"][0]["name"] == sent_name
+    assert [(c.name, c.arguments) for c in resp.tool_calls] == [("github.create_issue", {"title": "Bug"})]
+
+
+def test_a_refused_name_without_a_clash_is_only_cleaned(upstream: RuleCheckingUpstream) -> None:
+    with _client(upstream) as client:
+        upstream.anthropic_answer = _answer_calling("files_read")
+        resp = client.chat(CLAUDE, "Read it.", tools=[Tool("files.read", "Read a file.", {"type": "object"})])
+    assert [t["name"] for t in upstream.bodies[-1]["tools"]] == ["files_read"]
+    assert resp.tool_calls[0].name == "files.read"
+
+
+def test_a_streamed_call_is_read_back_to_the_callers_name() -> None:
+    req = ChatRequest("claude-sonnet-4-5", [Message.user("Read it.")], stream=True,
+                      tools=[Tool("files.read", "Read a file.", {"type": "object"})])
+    events = [
+        {"type": "message_start", "message": {"id": "msg_3", "type": "message", "role": "assistant", "content": [],
+                                              "model": "claude-sonnet-4-5", "stop_reason": None,
+                                              "usage": {"input_tokens": 20, "output_tokens": 1}}},
+        {"type": "content_block_start", "index": 0,
+         "content_block": {"type": "tool_use", "id": "toolu_02", "name": "files_read", "input": {}}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": "{}"}},
+        {"type": "content_block_stop", "index": 0},
+        {"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+         "usage": {"output_tokens": 5}},
+        {"type": "message_stop"}]
+    decoder = AnthropicAdapter(get_spec("anthropic")).stream_decoder(req)
+    out = decoder.feed("".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events).encode())
+    assert [e.name for e in out + decoder.close() if e.type == "tool_call_delta" and e.name] == ["files.read"]

@@ -89,6 +89,7 @@ from ..extra_tools import with_extra_tools
 from ..openai.tool_ids import remap_ids
 from .schemas import fits_native, native_output_schema
 from .server_blocks import assistant_content
+from .tool_names import wire_names
 
 if TYPE_CHECKING:
     from ..base import Adapter, ProviderConfig
@@ -144,6 +145,9 @@ def encode_chat(adapter: Adapter, req: ChatRequest, cfg: ProviderConfig) -> dict
     tools = [encode_tool(t) for t in req.tools or []]
     choice = checked_tool_choice(req, adapter.name)
     tool_choice = encode_tool_choice(choice, req.parallel_tool_calls) if tools else None
+    names = tool_name_map(req)
+    if names:   # names the API refuses (an MCP host's "github.create_issue"): see .tool_names
+        _send_tool_names(names, tools, tool_choice, turns)
     fmt = req.response_format
     if fmt is not None and fmt.type != "text":
         if structured_mode(req, cfg) == "native":
@@ -175,6 +179,22 @@ def encode_chat(adapter: Adapter, req: ChatRequest, cfg: ProviderConfig) -> dict
     if req.extra_body:   # its tools (server tools: web_search...) join the caller's
         body.update(with_extra_tools(body, req.extra_body))
     return body
+
+
+def tool_name_map(req: ChatRequest) -> dict[str, str]:
+    """The request's tool names the API refuses -> the names they are sent under (the same map
+    reads an answer's ``tool_use`` names back: :func:`.tool_names.read_back`)."""
+    names = [t.name for t in req.tools or []]
+    names += [p.name for m in req.messages for p in m.parts if isinstance(p, ToolCall)]
+    return wire_names(names)
+
+
+def _send_tool_names(names: dict[str, str], tools: list[dict[str, Any]], tool_choice: dict[str, Any] | None,
+                     turns: list[dict[str, Any]]) -> None:
+    """Rename, in place, the tools, a forced tool and the history's calls by ``names``."""
+    blocks = [b for t in turns if t["role"] == "assistant" for b in t["content"] if b.get("type") == "tool_use"]
+    for item in [*tools, *blocks, *([tool_choice] if tool_choice and "name" in tool_choice else [])]:
+        item["name"] = names.get(item["name"], item["name"])
 
 
 def structured_mode(req: ChatRequest, cfg: ProviderConfig) -> str:
