@@ -17,6 +17,12 @@ transport and fails exactly where the real API would:
 - Claude, on Anthropic's Messages API and on Converse alike: with thinking on, a request may
   not end with an assistant turn (a prefill) that does not start with its thinking ("You
   cannot pre-fill responses when thinking is enabled").
+- Anthropic's Messages API, request fields (:func:`anthropic_field_problem`, the API's own
+  wording, as reported from the real API in public issue threads): no text block empty or,
+  in a turn with no other text, only whitespace; a final assistant turn (a prefill) that
+  ends with whitespace; a stop sequence of only whitespace; ``temperature`` outside 0..1;
+  ``metadata.user_id`` over 256 characters; a tool name (of a tool, a forced tool or a call in
+  the history) not matching ``^[a-zA-Z0-9_-]{1,64}$``. The system prompt's blocks likewise.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 _TOOL_USE_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+_TOOL_NAME = _TOOL_USE_ID   # Anthropic's tool name pattern is the same
 
 OPENAI_ANSWER = {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o",
                  "choices": [{"index": 0, "finish_reason": "stop",
@@ -76,6 +83,47 @@ def anthropic_problem(body: dict[str, Any]) -> str | None:
         first = last["content"][0]["type"]
         if first not in ("thinking", "redacted_thinking"):
             return PREFILL_WITH_THINKING.format(at=len(messages) - 1, found=first)
+    return anthropic_field_problem(body)
+
+
+def anthropic_field_problem(body: dict[str, Any]) -> str | None:
+    """What the Messages API refuses in ``body``'s fields and text blocks, or None."""
+    system = body.get("system")
+    for block in system if isinstance(system, list) else ():
+        if not block["text"].strip():
+            return "system: text content blocks must contain non-whitespace text"
+    for turn in body["messages"]:
+        content = turn["content"]
+        blocks = [b for b in content if b.get("type") == "text"] if isinstance(content, list) else []
+        if any(b["text"] == "" for b in blocks):
+            return "messages: text content blocks must be non-empty"
+        if blocks and not any(b["text"].strip() for b in blocks):
+            return "messages: text content blocks must contain non-whitespace text"
+    last = body["messages"][-1] if body["messages"] else None
+    if last is not None and last["role"] == "assistant":
+        content = last["content"]
+        final = content if isinstance(content, str) else (content[-1].get("text", "x") if content else "x")
+        if final != final.rstrip():
+            return "messages: final assistant content cannot end with trailing whitespace"
+    if any(not s.strip() for s in body.get("stop_sequences") or ()):
+        return "stop_sequences: each stop sequence must contain non-whitespace"
+    for i, tool in enumerate(body.get("tools") or ()):
+        if not _TOOL_NAME.fullmatch(tool["name"]):
+            return f"tools.{i}.custom.name: String should match pattern '^[a-zA-Z0-9_-]{{1,64}}$'"
+    for i, turn in enumerate(body["messages"]):
+        for j, block in enumerate(turn["content"] if isinstance(turn["content"], list) else ()):
+            if block.get("type") == "tool_use" and not _TOOL_NAME.fullmatch(block["name"]):
+                return (f"messages.{i}.content.{j}.tool_use.name: String should match pattern "
+                        "'^[a-zA-Z0-9_-]{1,64}$'")
+    choice = body.get("tool_choice") or {}
+    if "name" in choice and choice["name"] not in {t["name"] for t in body.get("tools") or ()}:
+        return f"Tool '{choice['name']}' not found in provided tools"
+    temperature = body.get("temperature")
+    if temperature is not None and not 0 <= temperature <= 1:
+        return "temperature: range: 0..1"
+    user_id = (body.get("metadata") or {}).get("user_id")
+    if isinstance(user_id, str) and len(user_id) > 256:
+        return "metadata.user_id: String should have at most 256 characters"
     return None
 
 
@@ -114,6 +162,8 @@ class RuleCheckingUpstream:
     def __init__(self) -> None:
         self.bodies: list[dict[str, Any]] = []
         self.refused: list[str] = []
+        #: what ``/v1/messages`` answers a request it takes (a test may set a tool call)
+        self.anthropic_answer: dict[str, Any] = ANTHROPIC_ANSWER
         upstream = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -134,7 +184,7 @@ class RuleCheckingUpstream:
                     problem = anthropic_problem(body)
                     status, reply = ((400, {"type": "error", "error": {"type": "invalid_request_error",
                                                                        "message": problem}}) if problem
-                                     else (200, ANTHROPIC_ANSWER))
+                                     else (200, upstream.anthropic_answer))
                 elif self.path.endswith("/converse"):
                     problem = converse_problem(body)
                     status, reply = (400, {"message": problem}) if problem else (200, CONVERSE_ANSWER)

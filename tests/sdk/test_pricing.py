@@ -301,3 +301,26 @@ def test_gemini_audio_input_bills_at_its_audio_rate(upstream: Upstream) -> None:
         r = client.chat("gemini/gemini-2.5-flash", "transcribe", base_url=f"{upstream.url}/v1beta")
     assert r.usage.audio_input_tokens == 96_000
     assert r.cost == pytest.approx((96_000 * 1.00 + 4_000 * 0.30 + 1_000 * 2.50) / 1e6)
+
+
+@pytest.mark.parametrize("model", ["claude-opus-4-6", "claude-opus-4-7", "claude-opus-4-8", "claude-sonnet-4-6",
+                                   "claude-sonnet-5"])
+def test_claude_4_6_and_later_have_a_1m_window_at_standard_rates(model: str) -> None:
+    """Anthropic's model pages give these a 1M-token context window at their standard rates (no
+    long-context tier). The table said 200k: after one target's context-window error a route went
+    only to larger windows, so it skipped these, the models that could take the prompt."""
+    price = lookup("anthropic", model)
+    assert price is not None and price.context_window == 1_000_000 and price.long_context is None
+
+
+def test_claude_sonnet_5_bills_at_anthropics_list_price() -> None:
+    """Sonnet 5 lists at $2/$10 (5m cache writes $2.50, 1h $4, reads $0.20: 1.25x, 2x, 0.1x);
+    it was billed as Sonnet 4.5 ($3/$15), half as much again as Anthropic charges."""
+    price = lookup("anthropic", "claude-sonnet-5")
+    assert price is not None
+    assert (price.input, price.output, price.cached_input, price.cache_write, price.cache_write_1h) == (
+        2.0, 10.0, 0.2, 2.5, 4.0)
+    usage = Usage(input_tokens=1_000_000, output_tokens=1_000_000, cached_tokens=200_000,
+                  cache_write_tokens=300_000, cache_write_1h_tokens=100_000)
+    # 500k fresh at $2, 200k read at $0.20, 200k 5m writes at $2.50, 100k 1h writes at $4, 1M out at $10
+    assert price.cost(usage) == pytest.approx(1.0 + 0.04 + 0.5 + 0.4 + 10.0)

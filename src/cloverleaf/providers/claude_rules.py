@@ -11,6 +11,9 @@ the same rules; an adapter that forgets one sends a request the model answers wi
 - from Claude 4.7 on (Opus 4.7 and 4.8, Sonnet 5, Opus 5, ...) ``temperature`` and ``top_p`` are
   refused outright ("`temperature` is deprecated for this model"), thinking or not: they are left
   out, or every OpenAI-style client, which sends a temperature by default, would get a 400;
+- ``temperature`` is 0 to 1 (OpenAI's is 0 to 2): a higher one ("temperature: range: 0..1" from
+  the API, a 400) is sent as 1, the most random Claude gets, as the Vercel AI SDK clamps it; a
+  client's "creative" preset of 1.2, or a route falling back from GPT, keeps working;
 - from Claude Opus 4.1 on, ``temperature`` and ``top_p`` together are refused ("cannot both be
   specified for this model"); a request that sets both (many OpenAI-style clients do) keeps
   ``temperature``, the control every provider has;
@@ -62,6 +65,8 @@ FALLBACK_MAX_TOKENS = 4096
 #: The most a default may ask for: a non-streamed answer that long already takes minutes, and a
 #: caller who wants more says so.
 MAX_DEFAULT_MAX_TOKENS = 16384
+#: The highest ``temperature`` Claude takes (OpenAI's goes to 2).
+MAX_TEMPERATURE = 1.0
 #: The smallest thinking budget the models take.
 MIN_THINKING_BUDGET = 1024
 
@@ -71,9 +76,12 @@ MIN_THINKING_BUDGET = 1024
 _VERSION = re.compile(r"claude-(?:[a-z]+)-(\d+)(?:[-.](\d{1,2}))?(?![\d])")
 
 
-def thinking_budget(adapter: Adapter, req: ChatRequest) -> int | None:
+def thinking_budget(adapter: Adapter, req: ChatRequest, *, interleaved: bool = False) -> int | None:
     """The thinking budget to send, or None for no thinking; an impossible request is an
-    :class:`~cloverleaf.InvalidRequestError` before anything is sent."""
+    :class:`~cloverleaf.InvalidRequestError` before anything is sent. With ``interleaved``
+    thinking (its beta asked for) the budget is the whole turn's, across the thinking between
+    tool calls, and may exceed ``max_tokens``, as Anthropic's extended thinking guide says: a
+    budget the caller gave is then sent as given."""
     cfg = req.reasoning
     if cfg is None:
         return None
@@ -81,7 +89,7 @@ def thinking_budget(adapter: Adapter, req: ChatRequest) -> int | None:
         return None
     if cfg.budget_tokens is not None:
         budget = max(MIN_THINKING_BUDGET, cfg.budget_tokens)
-        if req.max_tokens is not None and req.max_tokens <= budget:
+        if req.max_tokens is not None and req.max_tokens <= budget and not interleaved:
             raise adapter.invalid(
                 f"max_tokens ({req.max_tokens}) must be greater than the reasoning budget ({budget}); "
                 "raise max_tokens or lower reasoning.budget_tokens", req.model)
@@ -179,7 +187,11 @@ def sampling(req: ChatRequest, *, thinking: bool) -> tuple[float | None, float |
     if (req.temperature is not None or req.top_p is not None) and _refuses_sampling(req.model):
         log.debug("%s: temperature and top_p left out: Claude 4.7 and later refuse them", req.model)
         return None, None
-    temperature = req.temperature if req.temperature is not None and (not thinking or req.temperature == 1) else None
+    given = req.temperature
+    if given is not None and given > MAX_TEMPERATURE:
+        log.debug("%s: temperature %s sent as %s, the most Claude takes", req.model, given, MAX_TEMPERATURE)
+        given = MAX_TEMPERATURE
+    temperature = given if given is not None and (not thinking or given == 1) else None
     top_p = req.top_p if req.top_p is not None and (not thinking or req.top_p >= 0.95) else None
     if temperature is not None and top_p is not None and one_of_temperature_and_top_p(req.model):
         top_p = None

@@ -69,8 +69,9 @@ from ..._types import ChatResponse, Part, Reasoning, ResponseMetadata, Text, Too
 from .._common import read_json
 from ..base import Adapter, ProviderConfig, base_url_join, split_query
 from .citations import citations_from
-from .messages import encode_chat, is_structured_tool_call
+from .messages import encode_chat, is_structured_tool_call, tool_name_map
 from .parse import finish_reason, refusal_extra, usage_from
+from .tool_names import read_back
 
 if TYPE_CHECKING:
     from ..._types import ChatRequest
@@ -170,6 +171,7 @@ class AnthropicAdapter(Adapter):
         answers: list[Text] = []
         server_blocks: list[dict[str, Any]] = []
         positions: list[int] = []   # how many parts came before each server block
+        names = tool_name_map(req)
         for block in data["content"]:
             kind = block.get("type")
             if kind == "text":
@@ -183,7 +185,7 @@ class AnthropicAdapter(Adapter):
                 answers.append(Text(json.dumps(block.get("input") or {}, ensure_ascii=False)))
                 parts.append(answers[-1])
             elif kind == "tool_use":
-                parts.append(ToolCall(block["id"], block["name"], block.get("input") or {}))
+                parts.append(ToolCall(block["id"], read_back(names, block["name"]), block.get("input") or {}))
             else:
                 server_blocks.append(block)
                 positions.append(len(parts))

@@ -16,6 +16,14 @@ Why this is more than a field rename: the Messages API has its own shape for a c
   ``functions.get_weather:0``) are mapped alike for a call and its result. Reasoning from
   another provider has no valid signature and is dropped;
   Claude's from Bedrock is Claude's (``_common.replayable_reasoning``).
+- Text the API refuses although other providers take it is left out or trimmed
+  (:func:`_blank_text_left_out`, :func:`_prefill_trimmed`): a text block of only whitespace
+  ("text content blocks must contain non-whitespace text": an assistant turn of ``"\n"``, stored
+  by a client, would fail every later turn of its conversation), and the whitespace that ends a
+  final assistant turn, a prefill ("final assistant content cannot end with trailing
+  whitespace"). A stop sequence of only whitespace (``stop=["\n"]``, common from OpenAI
+  clients) is refused too, and left out; a ``user`` over 256 characters, the most
+  ``metadata.user_id`` takes, goes as its SHA-256 (still one opaque id per user).
 - A :class:`~cloverleaf.Document` is a ``document`` block (:func:`encode_document`): text,
   PDF or ``content`` source, with ``title``, ``context``, ``citations`` and ``cache_control``.
 - Thinking is ``{"type": "adaptive"}`` where the caller asked for it or the model has nothing
@@ -43,6 +51,8 @@ A schema constrained decoding cannot hold (a ``dict[str, X]`` map, a recursive m
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -79,6 +89,7 @@ from ..extra_tools import with_extra_tools
 from ..openai.tool_ids import remap_ids
 from .schemas import fits_native, native_output_schema
 from .server_blocks import assistant_content
+from .tool_names import wire_names
 
 if TYPE_CHECKING:
     from ..base import Adapter, ProviderConfig
@@ -88,6 +99,14 @@ STRUCTURED_TOOL = "json_response"
 
 #: The beta (a prefix of its dated names) under which the API takes ``system`` turns in ``messages``.
 MID_CONVERSATION_SYSTEM = "mid-conversation-system-"
+#: The beta under which Claude thinks between tool calls, and a thinking budget is the whole
+#: turn's, so it may exceed ``max_tokens`` (Anthropic's extended thinking guide).
+INTERLEAVED_THINKING = "interleaved-thinking-"
+
+log = logging.getLogger("cloverleaf.providers")
+
+#: The longest ``metadata.user_id`` the API takes.
+MAX_USER_ID = 256
 
 #: A tool-call id as the API takes it (``tool_use.id``, ``tool_result.tool_use_id``).
 _TOOL_ID = re.compile(r"[a-zA-Z0-9_-]+")
@@ -101,8 +120,9 @@ def encode_chat(adapter: Adapter, req: ChatRequest, cfg: ProviderConfig) -> dict
     """The JSON body for ``POST /v1/messages``."""
     body: dict[str, Any] = {"model": req.model}
     adaptive = adaptive_thinking(req)
-    budget = None if adaptive or effort_alone(req.reasoning) else thinking_budget(adapter, req)
-    in_place = _system_in_place(cfg)
+    budget = None if adaptive or effort_alone(req.reasoning) else thinking_budget(
+        adapter, req, interleaved=_has_beta(cfg, INTERLEAVED_THINKING))
+    in_place = _has_beta(cfg, MID_CONVERSATION_SYSTEM)
     turns = encode_messages(adapter, req.messages, system_in_place=in_place)
     if budget is not None and not (history_allows_thinking(_final_assistant(turns), req.model,
                                                            prefill=ends_with_assistant(turns))
@@ -125,6 +145,9 @@ def encode_chat(adapter: Adapter, req: ChatRequest, cfg: ProviderConfig) -> dict
     tools = [encode_tool(t) for t in req.tools or []]
     choice = checked_tool_choice(req, adapter.name)
     tool_choice = encode_tool_choice(choice, req.parallel_tool_calls) if tools else None
+    names = tool_name_map(req)
+    if names:   # names the API refuses (an MCP host's "github.create_issue"): see .tool_names
+        _send_tool_names(names, tools, tool_choice, turns)
     fmt = req.response_format
     if fmt is not None and fmt.type != "text":
         if structured_mode(req, cfg) == "native":
@@ -156,6 +179,22 @@ def encode_chat(adapter: Adapter, req: ChatRequest, cfg: ProviderConfig) -> dict
     if req.extra_body:   # its tools (server tools: web_search...) join the caller's
         body.update(with_extra_tools(body, req.extra_body))
     return body
+
+
+def tool_name_map(req: ChatRequest) -> dict[str, str]:
+    """The request's tool names the API refuses -> the names they are sent under (the same map
+    reads an answer's ``tool_use`` names back: :func:`.tool_names.read_back`)."""
+    names = [t.name for t in req.tools or []]
+    names += [p.name for m in req.messages for p in m.parts if isinstance(p, ToolCall)]
+    return wire_names(names)
+
+
+def _send_tool_names(names: dict[str, str], tools: list[dict[str, Any]], tool_choice: dict[str, Any] | None,
+                     turns: list[dict[str, Any]]) -> None:
+    """Rename, in place, the tools, a forced tool and the history's calls by ``names``."""
+    blocks = [b for t in turns if t["role"] == "assistant" for b in t["content"] if b.get("type") == "tool_use"]
+    for item in [*tools, *blocks, *([tool_choice] if tool_choice and "name" in tool_choice else [])]:
+        item["name"] = names.get(item["name"], item["name"])
 
 
 def structured_mode(req: ChatRequest, cfg: ProviderConfig) -> str:
@@ -192,10 +231,19 @@ def _sampling(body: dict[str, Any], req: ChatRequest, *, thinking: bool) -> None
         body["temperature"] = temperature
     if top_p is not None:
         body["top_p"] = top_p
-    if req.stop:
-        body["stop_sequences"] = list(req.stop)
+    stops = [s for s in req.stop or () if s.strip()]
+    if len(stops) < len(req.stop or ()):
+        log.debug("%s: stop sequences of only whitespace left out: Anthropic refuses them", req.model)
+    if stops:
+        body["stop_sequences"] = stops
     if req.user:
-        body["metadata"] = {"user_id": req.user}
+        body["metadata"] = {"user_id": user_id(req.user)}
+
+
+def user_id(user: str) -> str:
+    """``metadata.user_id`` for the caller's ``user``: as given, or its SHA-256 when it is longer
+    than the API takes (:data:`MAX_USER_ID`), which still tells one user from another."""
+    return user if len(user) <= MAX_USER_ID else hashlib.sha256(user.encode()).hexdigest()
 
 
 def encode_tool(tool: Tool) -> dict[str, Any]:
@@ -233,13 +281,14 @@ def encode_tool_choice(choice: ToolChoice | None, parallel_tool_calls: bool | No
 # --------------------------------------------------------------------------- conversation
 
 
-def _system_in_place(cfg: ProviderConfig) -> bool:
-    """Did the caller (or the provider's ``beta`` setting) ask for mid-conversation system turns?"""
+def _has_beta(cfg: ProviderConfig, prefix: str) -> bool:
+    """Did the caller (or the provider's ``beta`` setting) ask for the beta named ``prefix``...
+    (mid-conversation system turns, interleaved thinking)?"""
     beta = cfg.extra.get("beta")
     if not beta:
         return False
     items = [beta] if isinstance(beta, str) else list(beta or ())
-    return any(name.strip().startswith(MID_CONVERSATION_SYSTEM) for item in items for name in str(item).split(","))
+    return any(name.strip().startswith(prefix) for item in items for name in str(item).split(","))
 
 
 def _leading_system(messages: list[Message]) -> int:
@@ -256,10 +305,12 @@ def encode_system(messages: list[Message], *, leading_only: bool = False) -> str
 
 
 def _system_content(parts: list[Text]) -> str | list[dict[str, Any]] | None:
+    """None when the parts say nothing (no text but whitespace: the API refuses such a block)."""
+    parts = [p for p in parts if p.text.strip()]
     if not parts:
         return None
     if any(p.cache_control for p in parts):
-        return [_text_block(p) for p in parts if p.text]
+        return [_text_block(p) for p in parts]
     return "\n\n".join(p.text for p in parts)
 
 
@@ -280,7 +331,7 @@ def encode_messages(adapter: Adapter, messages: list[Message], *,
             # its server tool blocks (a paused turn's) back in place, for this kind of provider
             role, blocks = "assistant", assistant_content(adapter, msg, [_assistant_blocks(adapter, p) for p in msg.parts])
         else:
-            role, blocks = "user", [b for p in msg.parts for b in _user_blocks(adapter, p)]
+            role, blocks = "user", _blank_text_left_out([b for p in msg.parts for b in _user_blocks(adapter, p)])
         if not blocks:
             continue
         if turns and turns[-1]["role"] == role:   # never a system turn: role is user or assistant
@@ -288,7 +339,38 @@ def encode_messages(adapter: Adapter, messages: list[Message], *,
         else:
             turns.append({"role": role, "content": blocks})
     _anthropic_tool_ids(turns)
+    _prefill_trimmed(turns)
     return turns
+
+
+def _is_blank_text(block: dict[str, Any]) -> bool:
+    return block.get("type") == "text" and not str(block.get("text", "")).strip()
+
+
+def _blank_text_left_out(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A user turn's blocks without its whitespace-only text blocks, when it has others: they say
+    nothing, and the API may refuse them. A turn of only whitespace is the caller's own input
+    and goes as it is (the API's 400 says what is wrong with it)."""
+    kept = [b for b in blocks if not _is_blank_text(b)]
+    return kept or blocks
+
+
+def _prefill_trimmed(turns: list[dict[str, Any]]) -> None:
+    """Trim, in place, the whitespace that ends a conversation's final assistant turn (a
+    prefill): the API refuses it ("final assistant content cannot end with trailing
+    whitespace"), and the model writes its own. A text block left empty goes, and the turn too
+    when nothing is left of it. Earlier assistant turns keep theirs: only the final one counts."""
+    while turns and turns[-1]["role"] == "assistant":
+        content = turns[-1]["content"]
+        while content and content[-1].get("type") == "text":
+            trimmed = content[-1]["text"].rstrip()
+            if trimmed:
+                content[-1] = {**content[-1], "text": trimmed}
+                return
+            content.pop()
+        if content:
+            return
+        turns.pop()
 
 
 def _anthropic_tool_ids(turns: list[dict[str, Any]]) -> None:
@@ -329,8 +411,8 @@ def _user_blocks(adapter: Adapter, part: Any) -> list[dict[str, Any]]:
 
 
 def _assistant_blocks(adapter: Adapter, part: Any) -> list[dict[str, Any]]:
-    if isinstance(part, Text):
-        return [_text_block(part)] if part.text else []
+    if isinstance(part, Text):   # only whitespace: the model said nothing there, and the API refuses it
+        return [_text_block(part)] if part.text.strip() else []
     if isinstance(part, ToolCall):
         block: dict[str, Any] = {"type": "tool_use", "id": part.id, "name": part.name, "input": part.arguments}
         if part.cache_control:

@@ -42,9 +42,10 @@ from ..._errors import MalformedResponseError
 from ..._types import FinishReason, StreamEvent
 from ...streams.sse_json import JSONEventDecoder
 from .citations import citation_from, citations_from
-from .messages import STRUCTURED_TOOL, is_structured_tool_call
+from .messages import STRUCTURED_TOOL, is_structured_tool_call, tool_name_map
 from .parse import finish_reason, refusal_extra, usage_from
 from .server_blocks import ServerBlocks
+from .tool_names import read_back
 
 if TYPE_CHECKING:
     from ..._errors import MalformedResponseError as _Malformed
@@ -66,7 +67,7 @@ _TEXT, _REASONING, _TOOL, _JSON_TEXT, _IGNORED = "text", "reasoning", "tool", "j
 class AnthropicStreamDecoder(JSONEventDecoder):
     __slots__ = ("_adapter", "_req", "_blocks", "_input_seen", "_id", "_model", "_raw_finish",
                  "_stop_sequence", "_tool_calls", "_done", "_text_gate", "_context_management", "_said",
-                 "_server", "_parts")
+                 "_server", "_parts", "_names")
 
     def __init__(self, adapter: _Host, req: ChatRequest) -> None:
         super().__init__()
@@ -90,6 +91,8 @@ class AnthropicStreamDecoder(JSONEventDecoder):
         #: the server tool blocks (made at the first), and how many parts the answer has so far
         self._server: ServerBlocks | None = None
         self._parts = 0
+        #: the request's tool names sent in another form, to read the answer's back
+        self._names = tool_name_map(req)
 
     # -- JSONEventDecoder hooks -------------------------------------------------------------
     def _end(self, out: list[StreamEvent]) -> None:
@@ -176,7 +179,10 @@ class AnthropicStreamDecoder(JSONEventDecoder):
             self._blocks[index] = _TOOL
             self._tool_calls += 1
             out.extend(self._text_gate.release())  # text before a call of the user's tool stays before it
-            out.append(StreamEvent("tool_call_delta", index=index, id=block.get("id"), name=block.get("name")))
+            name = block.get("name")
+            if isinstance(name, str) and self._names:   # a name sent in the API's form: see .tool_names
+                name = read_back(self._names, name)
+            out.append(StreamEvent("tool_call_delta", index=index, id=block.get("id"), name=name))
         else:
             self._blocks[index] = _IGNORED
             if self._server is None:
