@@ -31,7 +31,12 @@ class ModelPrice:
     """USD per 1M tokens. ``cache_write`` is the five-minute prompt-cache write rate,
     ``cache_write_1h`` the one-hour one (Anthropic: 1.25x and 2x input). ``audio_input`` is what
     an audio input token bills at where the provider prices audio apart (Gemini: $1.00 against
-    $0.30 for text on 2.5 Flash); None: the input rate.
+    $0.30 for text on 2.5 Flash); None: the input rate. ``cached_audio_input`` is what a cached
+    one bills at (Gemini 2.5 Flash: $0.10 against $0.03 for cached text); None: the cached rate
+    where audio has no rate of its own (one rate for every modality, as on Gemini 2.5 Pro), else
+    the audio input rate: a provider that prices audio apart and lists no cached audio rate
+    promises no discount on it, and billing it as cached text would count it below any price the
+    provider lists.
 
     ``long_context`` holds the rates a prompt of more than ``long_context_above`` input tokens
     (cached and cache-written ones included) bills at, for every token of the call: Gemini 2.5
@@ -56,6 +61,7 @@ class ModelPrice:
     long_context: ModelPrice | None = None
     web_search: float | None = None
     tiers: tuple[tuple[str, ModelPrice], ...] = ()
+    cached_audio_input: float | None = None
 
     def tier(self, name: str | None) -> ModelPrice:
         """The rates of processing tier ``name``: its own where this row lists them, else this row's."""
@@ -78,6 +84,7 @@ class ModelPrice:
             self, input=round(self.input * factor, 6), output=round(self.output * factor, 6),
             cached_input=times(self.cached_input), cache_write=times(self.cache_write),
             cache_write_1h=times(self.cache_write_1h), audio_input=times(self.audio_input),
+            cached_audio_input=times(self.cached_audio_input),
             long_context=self.long_context.scaled(factor) if self.long_context is not None else None,
             tiers=tuple((name, tier.scaled(factor)) for name, tier in self.tiers))
 
@@ -100,19 +107,39 @@ class ModelPrice:
         return round(tokens, 10)
 
     def _tier_cost(self, usage: Usage) -> float:
+        """Every input token once, at its one rate: fresh text, fresh audio, cached text, cached
+        audio, cache writes. The cached and audio counts overlap (both APIs count cached tokens
+        in the prompt, and audio in the prompt whether cached or not), so they are split here."""
         cached = min(usage.cached_tokens, usage.input_tokens)
         written = min(usage.cache_write_tokens, usage.input_tokens - cached)
         written_1h = min(usage.cache_write_1h_tokens, written)
         fresh = usage.input_tokens - cached - written
-        audio = min(usage.audio_input_tokens, fresh) if self.audio_input is not None else 0
+        cached_audio, audio = self._audio_split(usage, cached, fresh)
         cached_rate = self.cached_input if self.cached_input is not None else self.input
         write_rate = self.cache_write if self.cache_write is not None else self.input
         write_1h_rate = self.cache_write_1h if self.cache_write_1h is not None else write_rate
         # output_tokens already include reasoning tokens (every provider bills them as output)
-        total = ((fresh - audio) * self.input + audio * (self.audio_input or 0.0) + cached * cached_rate
+        total = ((fresh - audio) * self.input + audio * (self.audio_input or 0.0)
+                 + (cached - cached_audio) * cached_rate + cached_audio * self._cached_audio_rate(cached_rate)
                  + (written - written_1h) * write_rate + written_1h * write_1h_rate
                  + usage.output_tokens * self.output)
         return round(total / 1_000_000, 10)
+
+    def _audio_split(self, usage: Usage, cached: int, fresh: int) -> tuple[int, int]:
+        """(cached audio, fresh audio) tokens, where this row prices audio apart ((0, 0) else).
+        The cached audio is what the upstream says (Gemini's ``cacheTokensDetails``), and at least
+        the audio the fresh tokens cannot hold; where it does not say (OpenAI-style usage gives the
+        two totals only), the rest of the audio is taken to be fresh, the dearer reading."""
+        if self.audio_input is None or not usage.audio_input_tokens and not usage.cached_audio_tokens:
+            return 0, 0
+        cached_audio = min(cached, max(usage.cached_audio_tokens, usage.audio_input_tokens - fresh))
+        return cached_audio, min(max(usage.audio_input_tokens - cached_audio, 0), fresh)
+
+    def _cached_audio_rate(self, cached_rate: float) -> float:
+        """What a cached audio token bills at (see the class docstring for a row that lists none)."""
+        if self.cached_audio_input is not None:
+            return self.cached_audio_input
+        return self.audio_input if self.audio_input is not None else cached_rate
 
     @property
     def dearest_input(self) -> float:
@@ -121,7 +148,7 @@ class ModelPrice:
         how a prompt will be cached or what its attachments hold (a long prompt's tier: see
         :meth:`bound_rates`)."""
         return max(self.input, self.cached_input or 0.0, self.cache_write or 0.0, self.cache_write_1h or 0.0,
-                   self.audio_input or 0.0)
+                   self.audio_input or 0.0, self.cached_audio_input or 0.0)
 
     def bound_rates(self, input_tokens: int) -> tuple[float, float]:
         """(dearest input rate, output rate) for a call whose prompt is at most ``input_tokens``
@@ -148,7 +175,7 @@ class ModelPrice:
         input rate would overstate them and having no write rate understate Anthropic's writes.
         With no such row, a one-hour write rate not given is the five-minute one (see :meth:`cost`).
         ``like``'s audio rate and long-context tier are kept the same way, in proportion (input
-        rates to this input rate, the output rate to this output rate)."""
+        rates to this input rate, the output rate to this output rate), and its cached audio rate."""
         rate = input_cost * 1000
         out = output_cost * 1000
 
@@ -164,7 +191,8 @@ class ModelPrice:
                    scaled(cache_write, like.cache_write if like else None),
                    context_window if context_window is not None else (like.context_window if like else None),
                    (), scaled(cache_write_1h, like.cache_write_1h if like else None),
-                   scaled(None, like.audio_input if like else None))
+                   scaled(None, like.audio_input if like else None),
+                   cached_audio_input=scaled(None, like.cached_audio_input if like else None))
         if like is None or not like.input:
             return base
         # the row's per-search fee is the provider's, whatever the token rates; its tiers move
@@ -194,7 +222,9 @@ def _in_proportion(tier: ModelPrice, row: ModelPrice, mine: ModelPrice) -> Model
                       moved(tier.cached_input, row.cached_input, mine.cached_input),
                       moved(tier.cache_write, row.cache_write, mine.cache_write), tier.context_window, (),
                       moved(tier.cache_write_1h, row.cache_write_1h, mine.cache_write_1h),
-                      moved(tier.audio_input, row.audio_input, mine.audio_input))
+                      moved(tier.audio_input, row.audio_input, mine.audio_input),
+                      cached_audio_input=moved(tier.cached_audio_input, row.cached_audio_input,
+                                               mine.cached_audio_input))
 
 
 def _row(row: dict[str, Any]) -> ModelPrice:
@@ -204,7 +234,7 @@ def _row(row: dict[str, Any]) -> ModelPrice:
     return ModelPrice(row["input"], row["output"], row.get("cached_input"), row.get("cache_write"),
                       row.get("context"), tuple(row.get("uses", ())), row.get("cache_write_1h"),
                       row.get("audio_input"), tier["above"] if tier else None, _row(tier) if tier else None,
-                      row.get("web_search"), tiers)
+                      row.get("web_search"), tiers, row.get("cached_audio_input"))
 
 
 @lru_cache(maxsize=1)

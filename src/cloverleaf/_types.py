@@ -448,8 +448,8 @@ class Usage:
     cache_write_1h_tokens: int = 0
     #: False when the upstream did not report the usage: the counts are estimates (see the class docstring).
     reported: bool = True
-    #: The part of ``input_tokens`` that was audio (Gemini's ``promptTokensDetails``, OpenAI's
-    #: ``prompt_tokens_details.audio_tokens``): some providers bill it at its own rate.
+    #: The part of ``input_tokens`` that was audio, cached or not (Gemini's ``promptTokensDetails``,
+    #: OpenAI's ``prompt_tokens_details.audio_tokens``): some providers bill it at its own rate.
     audio_input_tokens: int = 0
     #: Web searches the provider ran on the server for this call (Anthropic's
     #: ``usage.server_tool_use.web_search_requests``): billed per search, on top of the tokens.
@@ -457,6 +457,10 @@ class Usage:
     #: The processing tier the upstream says served the call (OpenAI's ``service_tier``:
     #: ``default``, ``flex``, ``priority``): a tier bills at its own rates where the table lists them.
     service_tier: str | None = None
+    #: The part of ``cached_tokens`` that was audio (Gemini's ``cacheTokensDetails``), so also part
+    #: of ``audio_input_tokens``: it bills at the cached audio rate, neither as fresh audio nor as
+    #: cached text. 0 where the upstream does not say (the cached tokens are then taken to be text).
+    cached_audio_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -475,6 +479,7 @@ class Usage:
             self.audio_input_tokens + other.audio_input_tokens,
             self.web_search_requests + other.web_search_requests,
             self.service_tier or other.service_tier,
+            self.cached_audio_tokens + other.cached_audio_tokens,
         )
 
 

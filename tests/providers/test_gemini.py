@@ -320,6 +320,35 @@ def test_cached_tokens():
     assert r.content == "Paris."
     assert (r.usage.input_tokens, r.usage.cached_tokens, r.usage.output_tokens, r.usage.reasoning_tokens) == \
         (3520, 3512, 44, 42)
+    assert (r.usage.audio_input_tokens, r.usage.cached_audio_tokens) == (0, 0)   # its cache is text
+
+
+def cached_audio_answer(**usage_changes: object) -> dict[str, object]:
+    """The recorded cached-content answer, its cache (3512 tokens) an audio file: the shape Gemini
+    gives a prompt whose cached part is audio (promptTokensDetails count the cache too)."""
+    recorded = cassette(GOOGLE_NEW + "test_cache/test_google_model_cached_content.yaml")[1].response.json()
+    recorded["usageMetadata"].update({
+        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 8}, {"modality": "AUDIO", "tokenCount": 3512}],
+        "cacheTokensDetails": [{"modality": "AUDIO", "tokenCount": 3512}], **usage_changes})
+    return recorded
+
+
+def test_cached_audio_is_counted_apart_from_the_prompts_audio():
+    """Gemini bills cached audio at its own cached rate: the parser keeps the cache's audio
+    (``cacheTokensDetails``) beside the prompt's (which includes it)."""
+    answer = cached_audio_answer()
+    r = adapter().parse_chat(HttpResponse(200, {}, json.dumps(answer).encode()), ChatRequest("m", [Message.user("x")]))
+    assert (r.usage.input_tokens, r.usage.cached_tokens, r.usage.audio_input_tokens, r.usage.cached_audio_tokens) == \
+        (3520, 3512, 3512, 3512)
+
+
+def test_a_cache_split_by_modality_without_its_total_is_still_a_cache_hit():
+    """An answer with ``cacheTokensDetails`` but no ``cachedContentTokenCount`` (python-genai
+    #795) was billed as if nothing came from the cache."""
+    answer = cached_audio_answer()
+    del answer["usageMetadata"]["cachedContentTokenCount"]   # type: ignore[attr-defined]
+    r = adapter().parse_chat(HttpResponse(200, {}, json.dumps(answer).encode()), ChatRequest("m", [Message.user("x")]))
+    assert (r.usage.cached_tokens, r.usage.cached_audio_tokens) == (3512, 3512)
 
 
 def test_finish_reasons_length_and_safety():

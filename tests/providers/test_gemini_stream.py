@@ -205,3 +205,11 @@ def test_other_candidates_are_not_spliced_into_the_answer() -> None:
     assert r.content == "Red apple" and r.finish_reason == "stop"
     assert (r.usage.input_tokens, r.usage.output_tokens) == (3, 8)
     assert sum(e.type == "done" for e in events) == 1
+
+
+def test_a_streamed_answers_cached_audio_is_kept():
+    """The cached audio count comes in the last chunk's usageMetadata, and survives assembly."""
+    from tests.providers.test_gemini import cached_audio_answer
+
+    events, r = decode(REQ, [b"data: " + json.dumps(cached_audio_answer()).encode() + b"\r\n\r\n"])
+    assert (r.usage.cached_tokens, r.usage.audio_input_tokens, r.usage.cached_audio_tokens) == (3512, 3512, 3512)

@@ -504,6 +504,26 @@ def test_xai_usage_counts_reasoning_in_output() -> None:
     assert u.total_tokens == usage["total_tokens"]
 
 
+def test_audio_and_cached_tokens_are_parts_of_the_prompt_and_bill_once() -> None:
+    """Chat Completions counts ``audio_tokens`` and ``cached_tokens`` inside ``prompt_tokens`` (the
+    recorded gpt-4o-audio-preview answer: 44 audio + 20 text = 64) and does not say how much of the
+    cache was audio. Priced at gpt-4o-realtime-preview's rates (audio $40, cached audio $2.50),
+    the audio the 24 fresh tokens cannot hold (20) was cached audio, never fresh text billed as
+    audio or cached audio billed as cached text."""
+    from cloverleaf._pricing import ModelPrice, lookup
+
+    recorded = interaction(f"{OA}/test_audio_as_binary_content_input.yaml").response.json()
+    recorded["usage"]["prompt_tokens_details"]["cached_tokens"] = 40
+    req = ChatRequest("gpt-4o-audio-preview", [Message.user("x")])
+    u = adapter("openai").parse_chat(HttpResponse(200, {}, json.dumps(recorded).encode()), req).usage
+    assert (u.input_tokens, u.audio_input_tokens, u.cached_tokens, u.cached_audio_tokens) == (64, 44, 40, 0)
+    realtime = ModelPrice(input=5.0, output=20.0, cached_input=2.5, audio_input=40.0, cached_audio_input=2.5)
+    assert realtime.cost(u) == pytest.approx((24 * 40.0 + 20 * 2.5 + 20 * 2.5 + 9 * 20.0) / 1e6)
+    # OpenAI's audio models stay unpriced (their audio output, $64-80/M, is not counted apart): a
+    # cost of None, never gpt-4o's text rates
+    assert lookup("openai", "gpt-4o-audio-preview") is None and lookup("openai", "gpt-audio") is None
+
+
 def test_an_answer_without_usage_has_unknown_usage_not_zero() -> None:
     recorded = interaction(f"{OA}/test_valid_response.yaml").response.json()
     del recorded["usage"]

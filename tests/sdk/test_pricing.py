@@ -324,3 +324,76 @@ def test_claude_sonnet_5_bills_at_anthropics_list_price() -> None:
                   cache_write_tokens=300_000, cache_write_1h_tokens=100_000)
     # 500k fresh at $2, 200k read at $0.20, 200k 5m writes at $2.50, 100k 1h writes at $4, 1M out at $10
     assert price.cost(usage) == pytest.approx(1.0 + 0.04 + 0.5 + 0.4 + 10.0)
+
+
+#: 2.5 Flash's list rates (ai.google.dev/gemini-api/docs/pricing): text $0.30, audio $1.00, cached
+#: text $0.03, cached audio $0.10, output $2.50
+FLASH_TEXT, FLASH_AUDIO, FLASH_CACHED, FLASH_CACHED_AUDIO, FLASH_OUT = 0.30, 1.00, 0.03, 0.10, 2.50
+
+
+def test_gemini_cached_audio_bills_at_the_cached_audio_rate(upstream: Upstream) -> None:
+    """Part of a prompt served from the context cache that was audio: promptTokensDetails counts
+    the whole prompt (the cache in it), cacheTokensDetails the cached part by modality. The cached
+    audio billed as cached text ($0.03) and its count, left in the prompt's audio, put fresh text
+    on the $1.00 audio rate: 2k fresh text + 100k cached audio cost $0.00625, not $0.01185."""
+    upstream.queue(Reply(body=json.dumps({
+        "candidates": [{"content": {"role": "model", "parts": [{"text": "ok"}]}, "finishReason": "STOP"}],
+        "usageMetadata": {"promptTokenCount": 102_000, "candidatesTokenCount": 500, "totalTokenCount": 102_500,
+                          "cachedContentTokenCount": 100_000,
+                          "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 2_000},
+                                                  {"modality": "AUDIO", "tokenCount": 100_000}],
+                          "cacheTokensDetails": [{"modality": "AUDIO", "tokenCount": 100_000}]},
+        "modelVersion": "gemini-2.5-flash"}).encode()))
+    with Client(Settings.load(env={"GEMINI_API_KEY": "k"}), max_retries=0) as client:
+        r = client.chat("gemini/gemini-2.5-flash", "summarise the recording", base_url=f"{upstream.url}/v1beta")
+    assert r.cost == pytest.approx((2_000 * FLASH_TEXT + 100_000 * FLASH_CACHED_AUDIO + 500 * FLASH_OUT) / 1e6)
+    assert (r.usage.cached_tokens, r.usage.audio_input_tokens, r.usage.cached_audio_tokens) == (100_000,) * 3
+
+
+def test_every_input_token_bills_once_at_its_own_rate() -> None:
+    """Fresh text, fresh audio, cached text and cached audio together: 112k prompt tokens, of
+    which 100k cached (60k text, 40k audio) and 50k audio in all (so 10k fresh audio)."""
+    flash = lookup("gemini", "gemini-2.5-flash")
+    assert flash is not None
+    usage = Usage(112_000, 500, cached_tokens=100_000, audio_input_tokens=50_000, cached_audio_tokens=40_000)
+    assert flash.cost(usage) == pytest.approx((2_000 * FLASH_TEXT + 10_000 * FLASH_AUDIO + 60_000 * FLASH_CACHED
+                                               + 40_000 * FLASH_CACHED_AUDIO + 500 * FLASH_OUT) / 1e6)
+    for model, cached_audio in (("gemini-2.5-flash-lite", 0.03), ("gemini-2.0-flash", 0.175)):
+        row = lookup("gemini", model)
+        assert row is not None and row.cached_audio_input == cached_audio
+        assert row.cost(Usage(1_000_000, 0, cached_tokens=1_000_000, audio_input_tokens=1_000_000,
+                              cached_audio_tokens=1_000_000)) == pytest.approx(cached_audio)
+
+
+def test_usage_that_does_not_split_the_cache_by_modality_counts_each_token_once() -> None:
+    """OpenAI-style usage (OpenRouter relaying Gemini: ``prompt_tokens_details`` has ``cached_tokens``
+    and ``audio_tokens``, both parts of the prompt, no split). The audio the fresh tokens cannot
+    hold must have come from the cache; the rest is taken to be fresh, the dearer reading."""
+    flash = lookup("gemini", "gemini-2.5-flash")
+    assert flash is not None
+    # 12k fresh, 100k cached, 50k audio: at most 12k of the audio is fresh, so at least 38k was cached
+    usage = Usage(112_000, 0, cached_tokens=100_000, audio_input_tokens=50_000)
+    assert flash.cost(usage) == pytest.approx((12_000 * FLASH_AUDIO + 62_000 * FLASH_CACHED
+                                               + 38_000 * FLASH_CACHED_AUDIO) / 1e6)
+    # all audio fits in the fresh part: as before, cached tokens are text
+    assert flash.cost(Usage(112_000, 0, cached_tokens=100_000, audio_input_tokens=5_000)) == pytest.approx(
+        (7_000 * FLASH_TEXT + 5_000 * FLASH_AUDIO + 100_000 * FLASH_CACHED) / 1e6)
+
+
+def test_a_row_without_a_cached_audio_rate_says_what_cached_audio_bills_at() -> None:
+    """One cached rate for every modality (Gemini 2.5 Pro lists no audio rate): cached audio is
+    cached input. A row that prices audio apart but lists no cached audio rate: the audio rate
+    (no discount the provider promises; billing it as cached text would undercount it)."""
+    pro = lookup("gemini", "gemini-2.5-pro")
+    assert pro is not None and pro.audio_input is None and pro.cached_audio_input is None
+    cached_audio = Usage(100_000, 0, cached_tokens=100_000, audio_input_tokens=100_000, cached_audio_tokens=100_000)
+    assert pro.cost(cached_audio) == pytest.approx(100_000 * 0.125 / 1e6)
+    listed_none = ModelPrice(input=0.3, output=2.5, cached_input=0.03, audio_input=1.0)
+    assert listed_none.cost(cached_audio) == pytest.approx(100_000 * 1.0 / 1e6)
+
+
+def test_an_entrys_own_rates_keep_the_cached_audio_rate_in_proportion() -> None:
+    flash = lookup("gemini", "gemini-2.5-flash")
+    half = ModelPrice.per_1k(0.00015, 0.00125, like=flash)      # a negotiated half price
+    assert half.cached_audio_input == pytest.approx(0.05)
+    assert half.scaled(2.0).cached_audio_input == pytest.approx(0.1)

@@ -184,6 +184,7 @@ class StreamAccumulator:
         cur.cost = u.cost if u.cost is not None else cur.cost
         cur.cache_write_1h_tokens = u.cache_write_1h_tokens or cur.cache_write_1h_tokens
         cur.audio_input_tokens = u.audio_input_tokens or cur.audio_input_tokens
+        cur.cached_audio_tokens = u.cached_audio_tokens or cur.cached_audio_tokens
         cur.web_search_requests = u.web_search_requests or cur.web_search_requests
         cur.service_tier = u.service_tier or cur.service_tier
         cur.reported = cur.reported or u.reported

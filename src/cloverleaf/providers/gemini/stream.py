@@ -84,26 +84,34 @@ def finish_reason(raw: str | None) -> FinishReason | None:
 
 
 def usage_from(meta: dict[str, Any] | None) -> Usage:
-    """Our :class:`Usage` from ``usageMetadata``; without one, usage is unknown, not zero."""
+    """Our :class:`Usage` from ``usageMetadata``; without one, usage is unknown, not zero.
+
+    ``promptTokenCount`` and its ``promptTokensDetails`` count the whole prompt, the part served
+    from the context cache included; ``cacheTokensDetails`` splits that cached part by modality.
+    Its audio is kept apart (``cached_audio_tokens``): Google bills cached audio at its own cached
+    rate, and counting it only in the prompt's audio put it on fresh text tokens instead."""
     if not isinstance(meta, dict):
         return Usage(reported=False)
     thoughts = int(meta.get("thoughtsTokenCount") or 0)
+    cache_details = meta.get("cacheTokensDetails")
     return Usage(
         input_tokens=int(meta.get("promptTokenCount") or 0) + int(meta.get("toolUsePromptTokenCount") or 0),
         output_tokens=int(meta.get("candidatesTokenCount") or 0) + thoughts,
-        cached_tokens=int(meta.get("cachedContentTokenCount") or 0),
+        # an answer seen with the per-modality split but no total (python-genai #795) still had a cache hit
+        cached_tokens=int(meta.get("cachedContentTokenCount") or 0) or modality_tokens(cache_details),
         reasoning_tokens=thoughts,
         audio_input_tokens=modality_tokens(meta.get("promptTokensDetails"), "AUDIO"),
+        cached_audio_tokens=modality_tokens(cache_details, "AUDIO"),
     )
 
 
-def modality_tokens(details: Any, modality: str) -> int:
-    """The tokens of one modality in a ``*TokensDetails`` list (``[{"modality": "AUDIO",
-    "tokenCount": 96000}, ...]``): Gemini bills audio input at its own rate."""
+def modality_tokens(details: Any, modality: str | None = None) -> int:
+    """The tokens of one modality (of every one, with None) in a ``*TokensDetails`` list
+    (``[{"modality": "AUDIO", "tokenCount": 96000}, ...]``): Gemini bills audio input at its own rate."""
     if not isinstance(details, list):
         return 0
     return sum(int(d.get("tokenCount") or 0) for d in details
-               if isinstance(d, dict) and d.get("modality") == modality)
+               if isinstance(d, dict) and (modality is None or d.get("modality") == modality))
 
 
 def first_candidate(candidates: list[Any]) -> dict[str, Any] | None:
