@@ -11,8 +11,10 @@ Choices worth knowing, each backed by a recorded request the real API accepted:
   o4, gpt-5 - ``max_tokens`` is rejected there) and stays ``max_tokens`` elsewhere, which
   every compatible server understands. ``temperature``/``top_p`` are dropped for those
   reasoning models, which only accept the default (the recordings for o3-mini and gpt-5
-  send none). The other way round, on the ``openai`` row a model that does not reason (gpt-4.1,
-  gpt-4o) gets no ``reasoning_effort``: OpenAI answers it with a 400 "Unsupported parameter", and
+  send none); the web-search models refuse them too, the o-series refuse
+  ``parallel_tool_calls``, and ``minimal`` effort is ``low`` where the model has no such level
+  (:mod:`.model_rules`). The other way round, on the ``openai`` row a model that does not reason
+  (gpt-4.1, gpt-4o) gets no ``reasoning_effort``: OpenAI answers it with a 400 "Unsupported parameter", and
   a client that always asks for thinking (Claude Code) would fail on every call. Compatible rows
   keep it: which of their models reason is theirs to say (OpenRouter, DeepSeek, vLLM...).
 - ``system`` messages stay ``system`` (OpenAI maps them to ``developer`` on o-series;
@@ -65,6 +67,7 @@ from ..._types import (
 from .._common import WEB_IMAGES, checked_image, checked_tool_choice, effort_for_budget, replayable_reasoning
 from ..extra_tools import with_extra_tools
 from . import reasoning_details
+from .model_rules import effort_for_model, takes_parallel_tool_calls, takes_sampling
 from .strict import strict_schema
 from .tool_ids import mistral_tool_ids
 
@@ -143,9 +146,10 @@ def encode_request(req: ChatRequest, dialect: Dialect, *, provider: str, rules_m
     if dialect.usage_cost:
         body["usage"] = {"include": True}
     reasoning_model = is_reasoning_model(family)
-    if req.temperature is not None and not reasoning_model:
+    sampling = not reasoning_model and takes_sampling(family)
+    if req.temperature is not None and sampling:
         body["temperature"] = req.temperature
-    if req.top_p is not None and not reasoning_model:
+    if req.top_p is not None and sampling:
         body["top_p"] = req.top_p
     if req.max_tokens is not None:
         field = dialect.max_tokens_field or ("max_completion_tokens" if reasoning_model else "max_tokens")
@@ -158,7 +162,7 @@ def encode_request(req: ChatRequest, dialect: Dialect, *, provider: str, rules_m
         body["user"] = req.user
     if req.tools:
         body["tools"] = [encode_tool(t) for t in req.tools]
-        if req.parallel_tool_calls is not None:
+        if req.parallel_tool_calls is not None and takes_parallel_tool_calls(family):
             body["parallel_tool_calls"] = req.parallel_tool_calls
     choice = checked_tool_choice(req, provider)
     if choice is not None:
@@ -169,13 +173,13 @@ def encode_request(req: ChatRequest, dialect: Dialect, *, provider: str, rules_m
         log.debug("reasoning not sent to %s: OpenAI refuses reasoning_effort for a model that does not reason",
                   req.model)
     elif req.reasoning is not None:
-        _encode_reasoning(body, req, dialect)
+        _encode_reasoning(body, req, dialect, family)
     if req.extra_body:   # its tools join the caller's
         body.update(with_extra_tools(body, req.extra_body))
     return body
 
 
-def _encode_reasoning(body: dict[str, Any], req: ChatRequest, dialect: Dialect) -> None:
+def _encode_reasoning(body: dict[str, Any], req: ChatRequest, dialect: Dialect, family: str) -> None:
     cfg = req.reasoning
     assert cfg is not None
     effort = cfg.effort or _effort_from_budget(cfg.budget_tokens)
@@ -187,7 +191,7 @@ def _encode_reasoning(body: dict[str, Any], req: ChatRequest, dialect: Dialect) 
             obj["max_tokens"] = cfg.budget_tokens
         body["reasoning"] = obj
     elif effort:
-        body["reasoning_effort"] = effort
+        body["reasoning_effort"] = effort_for_model(family, effort)
 
 
 def _effort_from_budget(budget: int | None) -> str | None:

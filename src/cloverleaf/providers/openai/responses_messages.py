@@ -67,6 +67,7 @@ from .messages import (
     encode_tool,
     is_reasoning_model,
 )
+from .model_rules import effort_for_model
 
 #: ``include`` value that makes reasoning items carry their encrypted content.
 ENCRYPTED_REASONING = "reasoning.encrypted_content"
@@ -128,7 +129,7 @@ def encode_reasoning(req: ChatRequest, options: dict[str, Any], reasoning_model:
     if cfg is not None:
         effort = cfg.effort or _effort_from_budget(cfg.budget_tokens)
         if effort:
-            out["effort"] = effort
+            out["effort"] = effort_for_model(req.model, effort)   # "minimal" is gpt-5's alone
     summary = options.get("reasoning_summary") if reasoning_model or cfg is not None else None
     if cfg is not None and cfg.summary:
         summary = summary or "auto"
