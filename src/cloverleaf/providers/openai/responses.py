@@ -18,7 +18,8 @@ multi-turn reasoning with tools needs. Status ``completed`` -> ``stop``/``tool_c
 own marked ``extra["refusal"] = True``, as the Chat Completions adapter keeps ``message.refusal``),
 ``failed`` -> the mapped error.
 Built-in tool items (web search, code interpreter, MCP) are not requested by cloverleaf and
-are skipped. Embeddings and images are the ``openai`` row's job, not this adapter's.
+are skipped; a ``web_search`` tool asked for in ``extra_body`` still has its sources kept: the
+``url_citation`` annotations of a message's text are its citations, whole and streamed. Embeddings and images are the ``openai`` row's job, not this adapter's.
 
 Provider options (``ProviderConfig.extra``): ``store`` (send ``store: true/false``; with
 ``false`` reasoning still round-trips through ``encrypted_content``) and

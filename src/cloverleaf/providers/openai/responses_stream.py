@@ -8,6 +8,9 @@ The Responses stream is SSE with named events. Only a few carry what a caller se
   is also marked ``extra["refusal"] = True`` (with the item id), so the refusal is a Text of its
   own that a server relays as ``delta.refusal`` or a ``refusal`` part, as the Chat Completions
   decoder marks one; :func:`output_parts` marks a non-streamed ``refusal`` part the same way.
+- ``response.output_text.annotation.added`` (a ``url_citation`` of the ``web_search`` tool) ->
+  ``citation`` of the text before it; :func:`output_parts` reads a message's ``annotations`` as
+  the same citations of its text (as the Chat Completions adapter reads ``message.annotations``).
 - ``response.output_item.added`` (``function_call``) -> the ``tool_call_delta`` that opens a
   call (``index`` = the item's ``output_index``, ``id`` = ``call_id``, the item id in
   ``extra``); ``response.function_call_arguments.delta`` -> its argument fragments.
@@ -32,9 +35,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ... import _jsoncodec as jsoncodec
 from ..._errors import MalformedResponseError, ProviderError
-from ..._types import FinishReason, Part, Reasoning, StreamEvent, Text, ToolCall
+from ..._types import Citation, FinishReason, Part, Reasoning, StreamEvent, Text, ToolCall
 from ...streams.accumulate import parse_arguments
 from ...streams.sse import ServerSentEvent, SSEDecoder
+from .answer_extras import annotation_citations
 from .responses_messages import ITEM_ID
 from .stream import usage_from
 
@@ -92,7 +96,7 @@ def _message_texts(item: dict[str, Any]) -> list[Text]:
     ``message.refusal``), so a server renders the refusal as ``message.refusal`` or a ``refusal``
     content part, never as answer text a client would parse."""
     extra = message_extra(item)
-    runs: list[tuple[bool, list[str]]] = []
+    runs: list[tuple[bool, list[str], list[Citation]]] = []
     for piece in item.get("content") or ():
         if not isinstance(piece, dict):
             continue
@@ -101,11 +105,14 @@ def _message_texts(item: dict[str, Any]) -> list[Text]:
         if not text:
             continue
         refused = kind == "refusal"
+        citations = annotation_citations(piece.get("annotations")) if not refused else []
         if runs and runs[-1][0] == refused:
             runs[-1][1].append(text)
+            runs[-1][2].extend(citations)
         else:
-            runs.append((refused, [text]))
-    return [Text("".join(texts), extra=refusal_extra(extra) if refused else extra) for refused, texts in runs]
+            runs.append((refused, [text], citations))
+    return [Text("".join(texts), extra=refusal_extra(extra) if refused else extra, citations=citations or None)
+            for refused, texts, citations in runs]
 
 
 def refusal_extra(item_extra: dict[str, Any] | None) -> dict[str, Any]:
@@ -238,6 +245,11 @@ class OpenAIResponsesStreamDecoder:
             self._refusing = None
         out.append(StreamEvent("text", text=delta, extra=extra))
 
+    def _annotation(self, ev: dict[str, Any], out: list[StreamEvent]) -> None:
+        """A source of the text just streamed (a ``url_citation``): a citation of that text."""
+        for citation in annotation_citations([ev.get("annotation")]):
+            out.append(StreamEvent("citation", citation=citation))
+
     def _arguments(self, ev: dict[str, Any], out: list[StreamEvent]) -> None:
         if ev.get("delta"):
             index = int(ev.get("output_index") or 0)
@@ -273,6 +285,8 @@ class OpenAIResponsesStreamDecoder:
             for part in parts:
                 if isinstance(part, Text):
                     out.append(StreamEvent("text", text=part.text, extra=part.extra))
+                    for citation in part.citations or ():
+                        out.append(StreamEvent("citation", citation=citation))
 
     def _close_unfinished_reasoning(self, out: list[StreamEvent]) -> None:
         """A new item starts while a reasoning item is not done (OpenRouter sends its ``done``
@@ -311,6 +325,7 @@ _HANDLERS = {
     "response.output_item.added": _D._item_added,
     "response.output_text.delta": _D._text,
     "response.refusal.delta": _D._text,
+    "response.output_text.annotation.added": _D._annotation,
     "response.function_call_arguments.delta": _D._arguments,
     "response.reasoning_summary_part.added": _D._summary_part,
     "response.reasoning_summary_text.delta": _D._reasoning,
