@@ -356,7 +356,8 @@ def test_answer_text_and_refusal_are_separate_parts_and_go_back_as_one_message()
 
 
 @pytest.mark.parametrize("code, cls", [("server_error", ServerError), ("rate_limit_exceeded", RateLimitError),
-                                       ("invalid_prompt", InvalidRequestError), ("bio_policy", ContentFilterError)])
+                                       ("invalid_image", InvalidRequestError), ("bio_policy", ContentFilterError),
+                                       ("invalid_prompt", ContentFilterError)])   # the usage policy's flag
 def test_failed_status_raises_mapped_error(code: str, cls: type) -> None:
     body = {"id": "resp_1", "model": "o3", "status": "failed", "output": [],
             "error": {"code": code, "message": "it failed"}}
