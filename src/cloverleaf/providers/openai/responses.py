@@ -48,6 +48,8 @@ if TYPE_CHECKING:
 
 #: HTTP status implied by a ``failed`` response's ``error.code`` (the body carries no status).
 _FAILED_STATUS = {"server_error": 500, "rate_limit_exceeded": 429, "vector_store_timeout": 504}
+#: Statuses of a response still running (background mode): it has no answer yet.
+_UNFINISHED = frozenset({"queued", "in_progress"})
 #: Failure codes that are the provider's safety policy refusing the request.
 _POLICY_CODES = frozenset({"bio_policy", "image_content_policy_violation"})
 
@@ -92,6 +94,10 @@ class OpenAIResponsesAdapter(Adapter):
         model = data.get("model") or req.model
         if data.get("status") == "failed":
             raise self.failure(data.get("error") or {"message": "the response failed"}, model)
+        if data.get("status") in _UNFINISHED:
+            # a background response (never asked for by this adapter): an empty answer is not one
+            raise self.malformed(f"the response is not finished (status {data['status']!r}); background "
+                                 "responses are not polled", resp, req.model)
         parts, refusal = output_parts(data["output"], self.name)
         finish, raw = finish_of(data, has_calls=any(isinstance(p, ToolCall) for p in parts),
                                 refused=refusal is not None)

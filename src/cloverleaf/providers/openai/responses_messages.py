@@ -38,7 +38,9 @@ Choices, each backed by a recorded request the real API accepted (pydantic-ai ca
   strict): ``Tool.strict=True`` closes the schema (and falls back to ``false`` when the
   schema has optional properties), anything else is sent as ``strict: false``.
 - ``stop`` does not exist in the Responses API and raises; ``seed`` does not either and is
-  dropped (it is best-effort on Chat Completions too).
+  dropped (it is best-effort on Chat Completions too). ``background: true`` (in ``extra_body``)
+  raises too: the answer to it is an empty ``queued`` response to poll, which no caller of a
+  chat call reads (an unpolled background response still runs, and bills).
 """
 
 from __future__ import annotations
@@ -83,6 +85,11 @@ def encode_request(req: ChatRequest, options: dict[str, Any], *, provider: str) 
         raise InvalidRequestError(
             "the OpenAI Responses API has no stop sequences; use the openai provider (Chat Completions) "
             "for stop=...", provider=provider, model=req.model)
+    if (req.extra_body or {}).get("background"):
+        raise InvalidRequestError(
+            "the OpenAI Responses API's background mode answers before the response exists (status "
+            "'queued') and cloverleaf does not poll for it; drop 'background' from extra_body",
+            provider=provider, model=req.model)
     reasoning_model = is_reasoning_model(req.model)
     store = (req.extra_body or {}).get("store", options.get("store", True))
     stateless = store is not None and not bool(store)
