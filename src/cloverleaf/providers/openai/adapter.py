@@ -19,7 +19,8 @@ thinking``): on that exact refusal the call is sent once more without reasoning 
 remembered per server (:mod:`..ollama.thinking`), as the native Ollama adapter does; no other
 server says it, and no other 400 is sent again.
 OpenAI's ``url_citation`` annotations are citations of the text, and ``message.audio`` is kept in
-``metadata.extra["audio"]`` (see :mod:`.answer_extras`).
+``metadata.extra["audio"]`` (see :mod:`.answer_extras`). Custom (freeform) tools' calls and a legacy
+``function_call`` are tool calls too (see :mod:`.call_shapes`).
 """
 
 from __future__ import annotations
@@ -45,13 +46,14 @@ from ..._types import (
     ToolCall,
     Usage,
 )
-from ...streams.accumulate import arguments_text, parse_arguments
+from ...streams.accumulate import parse_arguments
 from ...streams.call_ids import answer_salt, made_up_call_id
 from .._common import read_json
 from ..base import Adapter, ProviderConfig, base_url_join, single
 from ..ollama.thinking import NoThinkingModels, says_no_thinking
 from . import reasoning_details
 from .answer_extras import annotation_citations
+from .call_shapes import CUSTOM, answer_calls, is_custom, name_and_arguments
 from .errors import classify, error_info, hint_for
 from .messages import DIALECT_FIELDS, Dialect, encode_request
 from .stream import (
@@ -220,15 +222,14 @@ class OpenAIAdapter(Adapter):
                 last.text += piece
             else:
                 parts.append(Text(piece))
-        for i, call in enumerate(message.get("tool_calls") or ()):
-            fn = call.get("function") or {}
-            raw = arguments_text(fn.get("arguments")) or ""  # a few servers send the object, not a JSON string
+        for i, call in enumerate(answer_calls(message)):   # custom and legacy calls too (see .call_shapes)
+            name, raw = name_and_arguments(call)
             call_id = call.get("id")
             if not call_id:
                 salt = salt or answer_salt(answer_id, req.messages)
                 call_id = made_up_call_id(salt, i)
-            parts.append(ToolCall(id=call_id, name=fn.get("name") or "", arguments=parse_arguments(raw),
-                                  raw_arguments=raw))
+            parts.append(ToolCall(id=call_id, name=name, arguments=parse_arguments(raw), raw_arguments=raw,
+                                  extra=dict(CUSTOM) if is_custom(call) else None))
         return parts
 
     def resend_after(self, refusal: HttpResponse, req: ChatRequest, cfg: ProviderConfig) -> bool:

@@ -67,6 +67,7 @@ from ..._types import (
 from .._common import WEB_IMAGES, checked_image, checked_tool_choice, effort_for_budget, replayable_reasoning
 from ..extra_tools import with_extra_tools
 from . import reasoning_details
+from .call_shapes import history_call
 from .model_rules import effort_for_model, takes_parallel_tool_calls, takes_sampling
 from .strict import strict_schema
 from .tool_ids import mistral_tool_ids
@@ -257,10 +258,7 @@ def _assistant(msg: Message, dialect: Dialect, provider: str) -> dict[str, Any]:
     # max_tokens) sent back as null is a 400 on the next turn
     entry: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not calls else None}
     if calls:
-        entry["tool_calls"] = [
-            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": _arguments_text(c)}}
-            for c in calls
-        ]
+        entry["tool_calls"] = [history_call(c, _arguments_text(c)) for c in calls]   # custom calls as custom
     if dialect.reasoning_echo == "reasoning_details":
         # another vendor's signature (a Gemini thoughtSignature after a fallback) would be forwarded
         # upstream by OpenRouter and refused there
