@@ -29,6 +29,8 @@ Choices, each backed by a recorded request the real API accepted (pydantic-ai ca
   without ids (OpenAI answers an id it did not keep with "Item with id ... not found"). Only a
   reasoning model is asked for the encrypted content: gpt-4o and gpt-4.1 refuse the ``include``
   with a 400 "Encrypted content is not supported with this model", and have no reasoning to keep.
+- The items of tools OpenAI ran (a ``web_search_call`` between reasoning and answer) go back in
+  place with a turn sent by id, from a row of this kind (:mod:`.server_items`).
 - Reasoning goes back only to a row of this kind (``_common.replayable_reasoning``) and only
   with an ``rs_`` id: another provider's signature is no item of OpenAI's.
 - Reasoning summaries are requested only when asked for (``ReasoningConfig(summary=True)`` ->
@@ -70,6 +72,7 @@ from .messages import (
     is_reasoning_model,
 )
 from .model_rules import effort_for_model
+from .server_items import placed
 
 #: ``include`` value that makes reasoning items carry their encrypted content.
 ENCRYPTED_REASONING = "reasoning.encrypted_content"
@@ -224,6 +227,8 @@ def _assistant_items(msg: Message, provider: str, stateless: bool) -> list[dict[
             items.append(call)
     if stateless:  # only its encrypted content lets OpenAI verify a reasoning item it did not keep
         items = [i for i in items if i.get("type") != "reasoning" or i.get("encrypted_content")]
+    elif keep_ids and replayable_reasoning(_Row(provider), (msg.extra or {}).get("provider")):
+        items = placed(items, msg.extra)   # a search between reasoning and answer goes back too
     return items
 
 

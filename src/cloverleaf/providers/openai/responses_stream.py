@@ -26,6 +26,8 @@ The Responses stream is SSE with named events. Only a few carry what a caller se
 - ``response.failed`` and ``error`` events raise the mapped ProviderError from ``feed()``;
   end of input before a terminal event raises MalformedResponseError from ``close()``.
 
+The items of tools OpenAI runs (``web_search_call``...) are kept from ``response.output_item.done``
+as the whole answer keeps them (:mod:`.server_items`), on the ``done`` event's ``extra``.
 Everything else (``content_part``, ``*.done`` echoes, built-in tool progress) is ignored.
 """
 
@@ -40,6 +42,7 @@ from ...streams.accumulate import parse_arguments
 from ...streams.sse import ServerSentEvent, SSEDecoder
 from .answer_extras import annotation_citations
 from .responses_messages import ITEM_ID
+from .server_items import ServerItems
 from .stream import usage_from
 
 if TYPE_CHECKING:
@@ -145,7 +148,7 @@ class OpenAIResponsesStreamDecoder:
 
     __slots__ = ("_host", "_sse", "_model", "_id", "_done", "_seen", "_item_extras", "_text_seen", "_refusing",
                  "_args_seen", "_reasoning_open", "_unfinished_reasoning", "_closed_early", "_has_calls", "_refusal",
-                 "_raw")
+                 "_raw", "_server_items")
 
     def __init__(self, host: _Host, req: ChatRequest) -> None:
         self._host = host
@@ -164,6 +167,7 @@ class OpenAIResponsesStreamDecoder:
         self._has_calls = False
         self._refusal: list[str] = []
         self._raw = req.raw_events
+        self._server_items = ServerItems()   # the items of tools OpenAI ran, from output_item.done
 
     def feed(self, data: bytes) -> list[StreamEvent]:
         out: list[StreamEvent] = []
@@ -270,6 +274,7 @@ class OpenAIResponsesStreamDecoder:
     def _item_done(self, ev: dict[str, Any], out: list[StreamEvent]) -> None:
         item, index = ev.get("item") or {}, int(ev.get("output_index") or 0)
         kind = item.get("type")
+        self._server_items.see(item)
         if kind == "reasoning":
             self._unfinished_reasoning.pop(index, None)
             redacted = item.get("encrypted_content") or None
@@ -305,8 +310,10 @@ class OpenAIResponsesStreamDecoder:
         refusal = "".join(self._refusal) or None
         finish, raw = finish_of(response, has_calls=self._has_calls, refused=refusal is not None)
         self._done = True
+        extra = {"refusal": refusal} if refusal else {}
+        extra.update(self._server_items.extra())
         out.append(StreamEvent("done", finish_reason=finish, raw_finish_reason=raw, model=self._model, id=self._id,
-                               extra={"refusal": refusal} if refusal else None))
+                               extra=extra or None))
 
     def _failed(self, ev: dict[str, Any], out: list[StreamEvent]) -> None:
         response = ev.get("response") or {}
