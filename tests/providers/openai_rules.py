@@ -40,7 +40,7 @@ RESPONSES_ANSWER = {"id": "resp_1", "object": "response", "created_at": 1, "stat
                               "input_tokens_details": {"cached_tokens": 0},
                               "output_tokens_details": {"reasoning_tokens": 0}}}
 
-_REASONING = re.compile(r"^(o[134]|gpt-5)(?![\w.]*-chat)")
+_REASONING = re.compile(r"^(o[134]|gpt-[5-9](?!\d))(?![\w.]*-chat)")
 _O_SERIES = re.compile(r"^o[134](-|$)")
 _FIRST_GPT5 = re.compile(r"^gpt-5(-mini|-nano)?(-\d{4}-\d{2}-\d{2})?$")
 _SEARCH = re.compile(r"-search-preview")
@@ -58,14 +58,15 @@ def _error(message: str, param: str | None, code: str | None) -> dict[str, Any]:
     return {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}}
 
 
-def chat_problem(body: dict[str, Any]) -> dict[str, Any] | None:
-    """OpenAI's 400 body for what ``POST /chat/completions`` refuses in ``body``, or None."""
+def chat_problem(body: dict[str, Any], reasoning_names: frozenset[str] = frozenset()) -> dict[str, Any] | None:
+    """OpenAI's 400 body for what ``POST /chat/completions`` refuses in ``body``, or None;
+    ``reasoning_names``: more models that follow the reasoning models' rules (Azure deployments)."""
     model = body["model"]
     if _SEARCH.search(model):
         refused = [k for k in ("frequency_penalty", "presence_penalty", "temperature", "top_p") if k in body]
         if refused:
             return _error(f"Model incompatible request arguments supplied: {', '.join(refused)}", None, None)
-    if _REASONING.search(model):
+    if _REASONING.search(model) or model in reasoning_names:
         if "max_tokens" in body:
             return _error("Unsupported parameter: 'max_tokens' is not supported with this model. "
                           "Use 'max_completion_tokens' instead.", "max_tokens", "unsupported_parameter")
@@ -98,11 +99,13 @@ def _effort_problem(model: str, effort: str | None, param: str) -> dict[str, Any
 
 
 class OpenAIRulesUpstream:
-    """The server. ``bodies`` holds each request body received, ``refused`` each 400 sent."""
+    """The server. ``bodies`` holds each request body received, ``refused`` each 400 sent;
+    ``reasoning_names`` are more models it treats as reasoning models (deployments named freely)."""
 
-    def __init__(self) -> None:
+    def __init__(self, reasoning_names: frozenset[str] = frozenset()) -> None:
         self.bodies: list[dict[str, Any]] = []
         self.refused: list[dict[str, Any]] = []
+        self.reasoning_names = reasoning_names
         upstream = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -115,7 +118,7 @@ class OpenAIRulesUpstream:
                 body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)))
                 upstream.bodies.append(body)
                 if self.path.endswith("/chat/completions"):
-                    problem, answer = chat_problem(body), CHAT_ANSWER
+                    problem, answer = chat_problem(body, upstream.reasoning_names), CHAT_ANSWER
                 elif self.path.endswith("/responses"):
                     problem, answer = responses_problem(body), RESPONSES_ANSWER
                 else:
@@ -140,8 +143,8 @@ class OpenAIRulesUpstream:
         self.server.server_close()
 
 
-def serving() -> Iterator[OpenAIRulesUpstream]:
+def serving(reasoning_names: frozenset[str] = frozenset()) -> Iterator[OpenAIRulesUpstream]:
     """A pytest fixture body: the server for one test."""
-    upstream = OpenAIRulesUpstream()
+    upstream = OpenAIRulesUpstream(reasoning_names)
     yield upstream
     upstream.close()

@@ -73,3 +73,50 @@ def test_other_efforts_and_other_services_models_are_sent_as_given(upstream: Ope
     from cloverleaf.providers.openai.model_rules import effort_for_model
 
     assert effort_for_model("grok-3-mini", "minimal") == "minimal"   # not an OpenAI model: its own levels
+
+
+def test_a_model_newer_than_the_name_pattern_gets_the_reasoning_rules(upstream: OpenAIRulesUpstream) -> None:
+    """gpt-6 and later are read as reasoning models (max_completion_tokens, its effort kept); Azure's
+    ``gpt-35-turbo`` is not one."""
+    with _client(upstream) as client:
+        client.chat("openai/gpt-6", "2+2?", max_tokens=50, temperature=0.2, reasoning="high", max_retries=0)
+    assert upstream.refused == []
+    sent = upstream.bodies[0]
+    assert (sent["max_completion_tokens"], sent["reasoning_effort"]) == (50, "high") and "temperature" not in sent
+    from cloverleaf.providers.openai.messages import is_reasoning_model
+
+    assert not is_reasoning_model("gpt-35-turbo") and not is_reasoning_model("gpt-5-chat-latest")
+
+
+@pytest.fixture
+def deployments() -> Iterator[OpenAIRulesUpstream]:
+    yield from serving(frozenset({"prod-chat", "prod-chat-2"}))
+
+
+def test_a_reasoning_model_under_a_name_of_its_own_is_learned_from_its_refusal(
+        deployments: OpenAIRulesUpstream) -> None:
+    """A deployment named by its owner got max_tokens and temperature and OpenAI's 400 on every call;
+    now the call is sent once more by the reasoning rules and the model is remembered."""
+    settings = Settings.load(env={}, providers={"corp": ProviderSettings(
+        "corp", kind="openai", base_url=deployments.url, api_key="sk-mock")})
+    with Client(settings) as client:
+        assert client.chat("corp/prod-chat", "2+2?", max_tokens=50, temperature=0.2, reasoning="high",
+                           max_retries=0).text == "Done."
+        assert [r["error"]["param"] for r in deployments.refused] == ["max_tokens"]
+        resent = deployments.bodies[1]
+        assert (resent["max_completion_tokens"], resent["reasoning_effort"]) == (50, "high")
+        assert "temperature" not in resent and "max_tokens" not in resent
+        client.chat("corp/prod-chat", "3+3?", max_tokens=50, temperature=0.2, max_retries=0)
+        assert len(deployments.bodies) == 3   # remembered: no refusal this time
+        # a sampling value refused (no max_tokens sent) teaches the same
+        assert client.chat("corp/prod-chat-2", "4+4?", temperature=0.2, max_retries=0).text == "Done."
+        assert [r["error"]["param"] for r in deployments.refused] == ["max_tokens", "temperature"]
+
+
+def test_other_refusals_are_not_sent_again(upstream: OpenAIRulesUpstream) -> None:
+    from cloverleaf._errors import InvalidRequestError
+
+    with _client(upstream) as client, pytest.raises(InvalidRequestError, match="parallel_tool_calls"):
+        client.chat("openai/o3", "Weather?", tools=[WEATHER], max_retries=0,
+                    extra_body={"parallel_tool_calls": True})   # the caller's own field, sent as given
+    assert len(upstream.bodies) == 1

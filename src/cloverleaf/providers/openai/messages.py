@@ -120,7 +120,7 @@ _DIALECT_FIELDS = ("stream_usage", "reasoning_param", "reasoning_echo", "pdf_url
 DIALECT_FIELDS = frozenset(_DIALECT_FIELDS)
 
 #: Models whose family takes ``max_completion_tokens`` and only default sampling.
-_REASONING_MODEL = re.compile(r"(^|/)(o1|o3|o4|gpt-5)(?![\w.]*-chat)")
+_REASONING_MODEL = re.compile(r"(^|/)(o1|o3|o4|gpt-[5-9](?!\d))(?![\w.]*-chat)")   # gpt-5 and later
 _NO_SYSTEM_MODEL = re.compile(r"(^|/)o1-(mini|preview)")
 
 log = logging.getLogger("cloverleaf.providers.openai")
@@ -130,10 +130,13 @@ def is_reasoning_model(model: str) -> bool:
     return _REASONING_MODEL.search(model) is not None
 
 
-def encode_request(req: ChatRequest, dialect: Dialect, *, provider: str, rules_model: str | None = None) -> dict[str, Any]:
+def encode_request(req: ChatRequest, dialect: Dialect, *, provider: str, rules_model: str | None = None,
+                   reasoning_model: bool | None = None) -> dict[str, Any]:
     """The complete JSON body for ``POST /chat/completions`` (``extra_body`` merged last).
     ``rules_model`` is the model whose family's rules apply (reasoning models' parameters) when
-    ``req.model`` does not say (an Azure deployment name); the body still names ``req.model``."""
+    ``req.model`` does not say (an Azure deployment name); the body still names ``req.model``.
+    ``reasoning_model``: whether those rules apply, when known otherwise than by the name (the
+    model refused ``max_tokens``: :mod:`.reasoning_refusals`); None: by the name."""
     family = rules_model or req.model
     system_role = dialect.system_role or ("user" if _NO_SYSTEM_MODEL.search(family) else "system")
     body: dict[str, Any] = {
@@ -146,7 +149,8 @@ def encode_request(req: ChatRequest, dialect: Dialect, *, provider: str, rules_m
             body["stream_options"] = {"include_usage": True}
     if dialect.usage_cost:
         body["usage"] = {"include": True}
-    reasoning_model = is_reasoning_model(family)
+    if reasoning_model is None:
+        reasoning_model = is_reasoning_model(family)
     sampling = not reasoning_model and takes_sampling(family)
     if req.temperature is not None and sampling:
         body["temperature"] = req.temperature

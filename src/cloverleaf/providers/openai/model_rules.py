@@ -30,7 +30,7 @@ _O_SERIES = re.compile(r"(^|/)o[134](-|$)")
 _TAKES_MINIMAL = re.compile(r"(^|/)gpt-5(-mini|-nano)?(-\d{4}-\d{2}-\d{2}|-latest)?$")
 _SEARCH_MODEL = re.compile(r"(^|/)gpt-[\w.-]*-search-preview")
 #: OpenAI's reasoning families, whose effort levels these rules know.
-_OPENAI_REASONING = re.compile(r"(^|/)(o[134]|gpt-5)")
+_OPENAI_REASONING = re.compile(r"(^|/)(o[134]|gpt-[5-9](?!\d))")
 
 
 def takes_parallel_tool_calls(model: str) -> bool:
