@@ -73,3 +73,41 @@ def test_a_legacy_function_call_is_a_call_whole_and_streamed() -> None:
         assert (call.name, call.arguments) == ("weather", {"city": "Oslo"}) and call.id
         assert r.finish_reason == "tool_calls"
     assert whole.tool_calls[0].id == streamed.tool_calls[0].id   # the same made-up id
+
+
+CUSTOM_ITEM = {"type": "custom_tool_call", "id": "ctc_1", "call_id": "call_9", "name": "run_sql", "input": QUERY,
+               "status": "completed"}
+
+
+def _sse(*events: dict[str, Any]) -> bytes:
+    return b"".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events)
+
+
+def test_a_custom_tools_call_on_the_responses_api_whole_and_streamed_and_back() -> None:
+    """A ``custom_tool_call`` output item was skipped: the caller never saw the call. Now it is a
+    call, the same whole and streamed, and it goes back with its result as OpenAI pairs them."""
+    req = ChatRequest("gpt-5", [Message.user("How many users?")], extra_body={"tools": [GRAMMAR_TOOL]})
+    response = {"id": "resp_1", "object": "response", "status": "completed", "model": "gpt-5",
+                "output": [CUSTOM_ITEM], "usage": {"input_tokens": 5, "output_tokens": 6, "total_tokens": 11}}
+    whole = adapter("openai-responses").parse_chat(HttpResponse(200, {}, json.dumps(response).encode()), req)
+    started = {**CUSTOM_ITEM, "input": "", "status": "in_progress"}
+    body = _sse({"type": "response.created", "response": {**response, "status": "in_progress", "output": []}},
+                {"type": "response.output_item.added", "output_index": 0, "item": started},
+                {"type": "response.custom_tool_call_input.delta", "output_index": 0, "item_id": "ctc_1",
+                 "delta": QUERY[:10]},
+                {"type": "response.custom_tool_call_input.delta", "output_index": 0, "item_id": "ctc_1",
+                 "delta": QUERY[10:]},
+                {"type": "response.custom_tool_call_input.done", "output_index": 0, "item_id": "ctc_1",
+                 "input": QUERY},
+                {"type": "response.output_item.done", "output_index": 0, "item": CUSTOM_ITEM},
+                {"type": "response.completed", "response": response})
+    streamed = accumulate("openai-responses", decode_stream("openai-responses", body, req, size=17), req)
+    for r in (whole, streamed):
+        [call] = r.tool_calls
+        assert (call.id, call.name, call.arguments) == ("call_9", "run_sql", {"input": QUERY})
+        assert call.extra == {"type": "custom", "item_id": "ctc_1"} and r.finish_reason == "tool_calls"
+    assert whole.tool_calls[0].raw_arguments == streamed.tool_calls[0].raw_arguments
+    history = [*req.messages, whole.to_message(), Message.tool("call_9", "42")]
+    sent = adapter("openai-responses").build_chat(ChatRequest("gpt-5", history), config("openai-responses")).json()
+    assert sent["input"][1:] == [{"type": "custom_tool_call", "call_id": "call_9", "name": "run_sql", "input": QUERY},
+                                 {"type": "custom_tool_call_output", "call_id": "call_9", "output": "42"}]

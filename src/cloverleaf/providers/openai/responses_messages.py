@@ -29,6 +29,9 @@ Choices, each backed by a recorded request the real API accepted (pydantic-ai ca
   without ids (OpenAI answers an id it did not keep with "Item with id ... not found"). Only a
   reasoning model is asked for the encrypted content: gpt-4o and gpt-4.1 refuse the ``include``
   with a 400 "Encrypted content is not supported with this model", and have no reasoning to keep.
+- A custom (freeform) tool's call (``ToolCall.extra["type"] == "custom"``, its arguments
+  ``{"input": ...}``) goes back as a ``custom_tool_call`` and its result as a
+  ``custom_tool_call_output``: OpenAI pairs them by kind.
 - The items of tools OpenAI ran (a ``web_search_call`` between reasoning and answer) go back in
   place with a turn sent by id, from a row of this kind (:mod:`.server_items`).
 - Reasoning goes back only to a row of this kind (``_common.replayable_reasoning``) and only
@@ -169,6 +172,9 @@ def encode_tool_choice(choice: ToolChoice) -> str | dict[str, Any]:
 def encode_input(messages: list[Message], *, provider: str, stateless: bool = False) -> list[dict[str, Any]]:
     """``stateless``: the request has ``store: false``, so no item may go back by its id."""
     items: list[dict[str, Any]] = []
+    # the results of custom tools' calls are custom_tool_call_output items
+    custom = {p.id for m in messages if m.role is Role.ASSISTANT for p in m.parts
+              if isinstance(p, ToolCall) and _is_custom(p)}
     for msg in messages:
         if msg.role is Role.SYSTEM:
             continue  # sent as ``instructions``
@@ -178,7 +184,10 @@ def encode_input(messages: list[Message], *, provider: str, stateless: bool = Fa
         rest: list[Any] = []
         for part in msg.parts:
             if isinstance(part, ToolResult):
-                items.append(_tool_output(part, provider))
+                output = _tool_output(part, provider)
+                if part.tool_call_id in custom:
+                    output["type"] = "custom_tool_call_output"
+                items.append(output)
             else:
                 rest.append(part)
         if rest:
@@ -221,6 +230,10 @@ def _assistant_items(msg: Message, provider: str, stateless: bool) -> list[dict[
         elif isinstance(part, ToolCall):
             call: dict[str, Any] = {"type": "function_call", "call_id": part.id, "name": part.name,
                                     "arguments": part.arguments_json}
+            if _is_custom(part):   # a custom tool's call goes back as one, its input the text
+                text = part.arguments.get("input")
+                call = {"type": "custom_tool_call", "call_id": part.id, "name": part.name,
+                        "input": text if isinstance(text, str) else part.arguments_json}
             item_id = (part.extra or {}).get(ITEM_ID)
             if item_id and keep_ids:
                 call["id"] = item_id
@@ -230,6 +243,10 @@ def _assistant_items(msg: Message, provider: str, stateless: bool) -> list[dict[
     elif keep_ids and replayable_reasoning(_Row(provider), (msg.extra or {}).get("provider")):
         items = placed(items, msg.extra)   # a search between reasoning and answer goes back too
     return items
+
+
+def _is_custom(call: ToolCall) -> bool:
+    return (call.extra or {}).get("type") == "custom"
 
 
 class _Row(NamedTuple):

@@ -13,7 +13,9 @@ The Responses stream is SSE with named events. Only a few carry what a caller se
   the same citations of its text (as the Chat Completions adapter reads ``message.annotations``).
 - ``response.output_item.added`` (``function_call``) -> the ``tool_call_delta`` that opens a
   call (``index`` = the item's ``output_index``, ``id`` = ``call_id``, the item id in
-  ``extra``); ``response.function_call_arguments.delta`` -> its argument fragments.
+  ``extra``); ``response.function_call_arguments.delta`` -> its argument fragments. A custom
+  tool's call (``custom_tool_call``, ``response.custom_tool_call_input.delta``) streams its input
+  text as the arguments ``{"input": ...}``, as :mod:`.call_shapes` reads Chat Completions' one.
 - ``response.reasoning_summary_text.delta`` (and raw ``response.reasoning_text.delta``) ->
   ``reasoning``. Each summary part becomes its own Reasoning part: a ``reasoning`` event with
   ``signature`` = the ``rs_`` item id closes a part when the next one starts, and
@@ -33,6 +35,7 @@ Everything else (``content_part``, ``*.done`` echoes, built-in tool progress) is
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ... import _jsoncodec as jsoncodec
@@ -41,6 +44,7 @@ from ..._types import Citation, FinishReason, Part, Reasoning, StreamEvent, Text
 from ...streams.accumulate import parse_arguments
 from ...streams.sse import ServerSentEvent, SSEDecoder
 from .answer_extras import annotation_citations
+from .call_shapes import CUSTOM, CustomInputs
 from .responses_messages import ITEM_ID
 from .server_items import ServerItems
 from .stream import usage_from
@@ -90,7 +94,16 @@ def output_parts(output: list[Any], provider: str) -> tuple[list[Part], str | No
             parts.append(ToolCall(id=item.get("call_id") or item.get("id") or "", name=item.get("name") or "",
                                   arguments=parse_arguments(raw), raw_arguments=raw,
                                   extra={ITEM_ID: item["id"]} if item.get("id") else None))
+        elif kind == "custom_tool_call":   # a custom tool's input is text: {"input": ...} (.call_shapes)
+            text = item.get("input") if isinstance(item.get("input"), str) else ""
+            parts.append(ToolCall(id=item.get("call_id") or item.get("id") or "", name=item.get("name") or "",
+                                  arguments={"input": text}, raw_arguments=json.dumps({"input": text}),
+                                  extra=_custom_extra(item)))
     return parts, ("".join(refusal) or None)
+
+
+def _custom_extra(item: dict[str, Any]) -> dict[str, Any]:
+    return {**CUSTOM, ITEM_ID: item["id"]} if item.get("id") else dict(CUSTOM)
 
 
 def _message_texts(item: dict[str, Any]) -> list[Text]:
@@ -148,7 +161,7 @@ class OpenAIResponsesStreamDecoder:
 
     __slots__ = ("_host", "_sse", "_model", "_id", "_done", "_seen", "_item_extras", "_text_seen", "_refusing",
                  "_args_seen", "_reasoning_open", "_unfinished_reasoning", "_closed_early", "_has_calls", "_refusal",
-                 "_raw", "_server_items")
+                 "_raw", "_server_items", "_customs")
 
     def __init__(self, host: _Host, req: ChatRequest) -> None:
         self._host = host
@@ -168,6 +181,7 @@ class OpenAIResponsesStreamDecoder:
         self._refusal: list[str] = []
         self._raw = req.raw_events
         self._server_items = ServerItems()   # the items of tools OpenAI ran, from output_item.done
+        self._customs = CustomInputs()   # custom tools' calls: their input text as {"input": ...}
 
     def feed(self, data: bytes) -> list[StreamEvent]:
         out: list[StreamEvent] = []
@@ -221,6 +235,13 @@ class OpenAIResponsesStreamDecoder:
             extra = message_extra(item)
             if extra:
                 self._item_extras[index] = extra
+        elif kind == "custom_tool_call":
+            self._has_calls = True
+            if item.get("input"):
+                self._args_seen.add(index)
+            out.append(StreamEvent("tool_call_delta", index=index, id=item.get("call_id") or item.get("id"),
+                                   name=item.get("name") or None, extra=_custom_extra(item),
+                                   arguments=self._customs.fragment(index, item.get("input") or "")))
         elif kind == "function_call":
             self._has_calls = True
             args = item.get("arguments") or None
@@ -260,6 +281,12 @@ class OpenAIResponsesStreamDecoder:
             self._args_seen.add(index)
             out.append(StreamEvent("tool_call_delta", index=index, arguments=ev["delta"]))
 
+    def _custom_input(self, ev: dict[str, Any], out: list[StreamEvent]) -> None:
+        if ev.get("delta"):
+            index = int(ev.get("output_index") or 0)
+            self._args_seen.add(index)
+            out.append(StreamEvent("tool_call_delta", index=index, arguments=self._customs.fragment(index, ev["delta"])))
+
     def _summary_part(self, ev: dict[str, Any], out: list[StreamEvent]) -> None:
         index = int(ev.get("output_index") or 0)
         if index in self._reasoning_open:  # close the previous summary part of this item
@@ -282,6 +309,12 @@ class OpenAIResponsesStreamDecoder:
                 out.append(StreamEvent("reasoning", signature=item.get("id"), redacted=redacted))
         elif kind == "function_call" and index not in self._args_seen and item.get("arguments"):
             out.append(StreamEvent("tool_call_delta", index=index, arguments=item["arguments"]))
+        elif kind == "custom_tool_call" and index in self._customs.open:
+            if index not in self._args_seen and item.get("input"):   # an input delivered whole
+                out.append(StreamEvent("tool_call_delta", index=index,
+                                       arguments=self._customs.fragment(index, item["input"])))
+            self._customs.open.remove(index)
+            out.append(StreamEvent("tool_call_delta", index=index, arguments='"}'))
         elif kind == "message" and index not in self._text_seen:
             # a message delivered whole (no deltas): emit it so nothing is lost
             parts, refusal = output_parts([item], self._host.name)
@@ -334,6 +367,7 @@ _HANDLERS = {
     "response.refusal.delta": _D._text,
     "response.output_text.annotation.added": _D._annotation,
     "response.function_call_arguments.delta": _D._arguments,
+    "response.custom_tool_call_input.delta": _D._custom_input,
     "response.reasoning_summary_part.added": _D._summary_part,
     "response.reasoning_summary_text.delta": _D._reasoning,
     "response.reasoning_text.delta": _D._reasoning,
