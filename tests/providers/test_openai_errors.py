@@ -218,3 +218,21 @@ def test_llama_cpp_context_overflow_in_a_stream_is_a_context_window_error() -> N
     with pytest.raises(ContextWindowExceededError) as caught:
         decoder.feed(b"error: " + json.dumps(LLAMA_CPP_TOO_LONG).encode() + b"\n\ndata: [DONE]\n\n")
     assert caught.value.status == 400 and "5000 tokens" in str(caught.value)
+
+
+INVALID_PROMPT = {"error": {"message": "Invalid prompt: your prompt was flagged as potentially violating our usage "
+                                       "policy. Please try again with a different prompt: "
+                                       "https://platform.openai.com/docs/guides/reasoning#advice-on-prompting",
+                            "type": "invalid_request_error", "param": None, "code": "invalid_prompt"}}
+
+
+def test_a_prompt_flagged_by_the_usage_policy_is_a_content_filter_refusal() -> None:
+    """OpenAI's 400 ``invalid_prompt`` (a reasoning model's safety check) was a plain invalid
+    request, so a route with ``fallback_on_content_filter`` never moved on and the caller could not
+    tell a policy refusal from a malformed call; it is a content-filter refusal on both APIs."""
+    resp = HttpResponse(400, {"content-type": "application/json"}, json.dumps(INVALID_PROMPT).encode())
+    for row in ("openai", "openai-responses"):
+        err = adapter(row).parse_error(resp, "o3")
+        assert type(err) is ContentFilterError and err.status == 400 and err.code == "invalid_prompt"
+    failed = adapter("openai-responses").failure(INVALID_PROMPT["error"], "o3")   # a response.failed event
+    assert type(failed) is ContentFilterError and "usage policy" in failed.message

@@ -184,6 +184,19 @@ def test_stop_sequences_are_refused_before_sending() -> None:
         built(ChatRequest("gpt-4o", [Message.user("x")], stop=["\n"]))
 
 
+def test_background_mode_is_refused_before_sending_and_a_queued_answer_is_no_answer() -> None:
+    """``background: true`` made OpenAI answer at once with an empty ``queued`` response, which came
+    back as an empty answer (finish ``other``) while the real one ran, billed, unread."""
+    with pytest.raises(InvalidRequestError, match="drop 'background'"):
+        built(ChatRequest("o3", [Message.user("x")], extra_body={"background": True}))
+    assert "background" not in built(ChatRequest("o3", [Message.user("x")]))
+    for status in ("queued", "in_progress"):
+        body = {"id": "resp_1", "object": "response", "model": "o3", "status": status, "background": True,
+                "output": [], "usage": None}
+        with pytest.raises(MalformedResponseError, match=f"not finished \\(status '{status}'\\)"):
+            adapter(ROW).parse_chat(HttpResponse(200, {}, json.dumps(body).encode()), ChatRequest("o3", []))
+
+
 def test_image_and_pdf_inline_match_recordings() -> None:
     image = f"{OA}/test_image_url_input_force_download_response_api.yaml"
     rec = recorded(image)
@@ -356,7 +369,8 @@ def test_answer_text_and_refusal_are_separate_parts_and_go_back_as_one_message()
 
 
 @pytest.mark.parametrize("code, cls", [("server_error", ServerError), ("rate_limit_exceeded", RateLimitError),
-                                       ("invalid_prompt", InvalidRequestError), ("bio_policy", ContentFilterError)])
+                                       ("invalid_image", InvalidRequestError), ("bio_policy", ContentFilterError),
+                                       ("invalid_prompt", ContentFilterError)])   # the usage policy's flag
 def test_failed_status_raises_mapped_error(code: str, cls: type) -> None:
     body = {"id": "resp_1", "model": "o3", "status": "failed", "output": [],
             "error": {"code": code, "message": "it failed"}}

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from cloverleaf._errors import ContextWindowExceededError, MalformedResponseError, ServerError
 from cloverleaf._http import HttpResponse
-from cloverleaf._types import ChatRequest, Message, Reasoning, StreamEvent
+from cloverleaf._types import ChatRequest, Message, Reasoning, StreamEvent, Text
 from tests.providers._openai_replay import (
     PA,
     accumulate,
@@ -243,3 +243,39 @@ def test_any_split_gives_same_events_and_response(path: str, index: int, data: s
     a, b = accumulate(ROW, whole, REQ), accumulate(ROW, split, REQ)
     assert (a.parts, a.usage, a.finish_reason, a.metadata.extra) == (b.parts, b.usage, b.finish_reason,
                                                                      b.metadata.extra)
+
+
+ANNOTATIONS = f"{RESP}/test_openai_include_raw_annotations_streaming.yaml"
+ANNOTATIONS_WHOLE = f"{RESP}/test_openai_include_raw_annotations_non_streaming.yaml"
+BRITANNICA = ("web_search_result_location", "https://www.britannica.com/place/Mount-Columbia?utm_source=openai",
+              "Mount Columbia | mountain, Alberta, Canada | Britannica")
+
+
+@pytest.mark.parametrize("index", [0, 1])
+def test_web_search_sources_are_citations_of_the_text_whole_and_streamed(index: int) -> None:
+    """gpt-5.2 with the ``web_search`` tool (recorded): the answer's ``url_citation`` annotations
+    were dropped, so a caller had the text without its sources; now they are the text's citations,
+    with where they cite it, the same whole and streamed (and whatever the split)."""
+    whole = adapter(ROW).parse_chat(interaction(ANNOTATIONS_WHOLE, index).response, REQ)
+    _, streamed = replay_stream(ROW, ANNOTATIONS, REQ, index, size=97)
+    for r in (whole, streamed):
+        [text] = r.parts
+        assert isinstance(text, Text) and "Mount Columbia" in text.text
+        [cited] = text.citations or ()
+        assert (cited.type, cited.url, cited.title) == BRITANNICA
+        assert cited.extra is not None and set(cited.extra) == {"start_index", "end_index"}
+    terminal_parts = adapter(ROW).parse_chat(
+        HttpResponse(200, {}, json.dumps(terminal(ANNOTATIONS, index)).encode()), REQ).parts
+    assert streamed.parts == terminal_parts
+
+
+def test_citations_of_a_message_delivered_whole_in_output_item_done_are_kept() -> None:
+    item = {"id": "msg_1", "type": "message", "role": "assistant", "status": "completed",
+            "content": [{"type": "output_text", "text": "Oslo is in Norway.", "logprobs": [],
+                         "annotations": [{"type": "url_citation", "url": "https://no.example/", "title": "Norway",
+                                          "start_index": 0, "end_index": 4}]}]}
+    body = sse({"type": "response.output_item.done", "output_index": 0, "item": item},
+               {"type": "response.completed",
+                "response": {"id": "resp_1", "status": "completed", "model": "gpt-5", "output": [item]}})
+    [text] = accumulate(ROW, decode_stream(ROW, body, REQ), REQ).parts
+    assert isinstance(text, Text) and [c.url for c in text.citations or ()] == ["https://no.example/"]

@@ -17,9 +17,12 @@ Ollama reached at ``/v1`` (a ``chat_completions`` row, or ``ollama_api = "openai
 ``reasoning_effort`` for a model without thinking with a 400 (``"llama3.1" does not support
 thinking``): on that exact refusal the call is sent once more without reasoning and the model is
 remembered per server (:mod:`..ollama.thinking`), as the native Ollama adapter does; no other
-server says it, and no other 400 is sent again.
+server says it, and no other 400 is sent again. Likewise OpenAI's 400 for ``max_tokens`` or a
+sampling value sent to a reasoning model whose name does not say so (an Azure deployment, a newer
+model): sent once more by the reasoning models' rules, the model remembered (:mod:`.reasoning_refusals`).
 OpenAI's ``url_citation`` annotations are citations of the text, and ``message.audio`` is kept in
-``metadata.extra["audio"]`` (see :mod:`.answer_extras`).
+``metadata.extra["audio"]`` (see :mod:`.answer_extras`). Custom (freeform) tools' calls and a legacy
+``function_call`` are tool calls too (see :mod:`.call_shapes`).
 """
 
 from __future__ import annotations
@@ -45,15 +48,17 @@ from ..._types import (
     ToolCall,
     Usage,
 )
-from ...streams.accumulate import arguments_text, parse_arguments
+from ...streams.accumulate import parse_arguments
 from ...streams.call_ids import answer_salt, made_up_call_id
 from .._common import read_json
 from ..base import Adapter, ProviderConfig, base_url_join, single
 from ..ollama.thinking import NoThinkingModels, says_no_thinking
 from . import reasoning_details
 from .answer_extras import annotation_citations
+from .call_shapes import CUSTOM, answer_calls, is_custom, name_and_arguments
 from .errors import classify, error_info, hint_for
 from .messages import DIALECT_FIELDS, Dialect, encode_request
+from .reasoning_refusals import says_reasoning_rules
 from .stream import (
     OpenAIStreamDecoder,
     content_pieces,
@@ -115,6 +120,9 @@ class OpenAIAdapter(Adapter):
         self._dialects: dict[int, tuple[ProviderConfig, Dialect]] = {}
         #: (server, model) pairs an Ollama at /v1 refused reasoning for (see the module's docstring).
         self._no_thinking = NoThinkingModels()
+        #: (server, model) pairs that refused max_tokens or sampling as reasoning models do (the same
+        #: bounded memory; see .reasoning_refusals)
+        self._reasoning_rules = NoThinkingModels()
 
     def dialect(self, cfg: ProviderConfig | None = None) -> Dialect:
         """This row's dialect, with any per-config overrides from ``cfg.extra``."""
@@ -159,7 +167,8 @@ class OpenAIAdapter(Adapter):
         if req.reasoning is not None and self._no_thinking.has(self._server(cfg), req.model):
             req = replace(req, reasoning=None)
         body = encode_request(req, self.dialect(cfg), provider=self.name,
-                              rules_model=self.underlying_model(req.model, cfg))
+                              rules_model=self.underlying_model(req.model, cfg),
+                              reasoning_model=self._reasoning_rules.has(self._server(cfg), req.model) or None)
         return self._post(cfg, "chat/completions", body, stream=req.stream)
 
     def parse_chat(self, resp: HttpResponse, req: ChatRequest) -> ChatResponse:
@@ -220,24 +229,28 @@ class OpenAIAdapter(Adapter):
                 last.text += piece
             else:
                 parts.append(Text(piece))
-        for i, call in enumerate(message.get("tool_calls") or ()):
-            fn = call.get("function") or {}
-            raw = arguments_text(fn.get("arguments")) or ""  # a few servers send the object, not a JSON string
+        for i, call in enumerate(answer_calls(message)):   # custom and legacy calls too (see .call_shapes)
+            name, raw = name_and_arguments(call)
             call_id = call.get("id")
             if not call_id:
                 salt = salt or answer_salt(answer_id, req.messages)
                 call_id = made_up_call_id(salt, i)
-            parts.append(ToolCall(id=call_id, name=fn.get("name") or "", arguments=parse_arguments(raw),
-                                  raw_arguments=raw))
+            parts.append(ToolCall(id=call_id, name=name, arguments=parse_arguments(raw), raw_arguments=raw,
+                                  extra=dict(CUSTOM) if is_custom(call) else None))
         return parts
 
     def resend_after(self, refusal: HttpResponse, req: ChatRequest, cfg: ProviderConfig) -> bool:
         """Once more without reasoning after Ollama's 400 for a model without thinking (the model
         remembered for this server): only that exact refusal, naming this model, of a call that
-        asked for reasoning."""
+        asked for reasoning. Once more by the reasoning models' rules after OpenAI's 400 for
+        ``max_tokens`` or sampling (:mod:`.reasoning_refusals`), unless they were applied already."""
+        server = self._server(cfg)
+        if says_reasoning_rules(refusal, req) and not self._reasoning_rules.has(server, req.model):
+            self._reasoning_rules.add(server, req.model)   # see .reasoning_refusals
+            return True
         if req.reasoning is None or not says_no_thinking(refusal, req.model):
             return False
-        self._no_thinking.add(self._server(cfg), req.model)
+        self._no_thinking.add(server, req.model)
         return True   # (the engine sends it once more at most)
 
     def _server(self, cfg: ProviderConfig) -> str:

@@ -44,8 +44,10 @@ _CONTEXT_CODES = frozenset({"context_length_exceeded", "string_above_max_length"
 _AUTH_CODES = frozenset({"invalid_api_key", "invalid_authentication", "unauthorized", "missing_api_key"})
 _QUOTA_CODES = SPENT_QUOTA_CODES
 _NOT_FOUND_CODES = frozenset({"model_not_found", "deploymentnotfound", "not_found", "not_found_error"})
+#: ``invalid_prompt``: a reasoning model's safety check flagged the prompt ("Invalid prompt: your
+#: prompt was flagged as potentially violating our usage policy"), a policy refusal, not a malformed request
 _FILTER_CODES = frozenset({"content_filter", "content_policy_violation", "responsibleaipolicyviolation",
-                           "moderation_blocked", "content_policy"})
+                           "moderation_blocked", "content_policy", "invalid_prompt"})
 _RATE_CODES = frozenset({"rate_limit_exceeded", "rate_limit_error", "tokens", "requests"})
 _SERVER_CODES = frozenset({"server_error", "internal_error", "overloaded", "service_unavailable"})
 _CONTEXT_PHRASES = ("context length", "context window", "maximum context", "too many tokens", "prompt is too long",

@@ -11,8 +11,10 @@ Choices worth knowing, each backed by a recorded request the real API accepted:
   o4, gpt-5 - ``max_tokens`` is rejected there) and stays ``max_tokens`` elsewhere, which
   every compatible server understands. ``temperature``/``top_p`` are dropped for those
   reasoning models, which only accept the default (the recordings for o3-mini and gpt-5
-  send none). The other way round, on the ``openai`` row a model that does not reason (gpt-4.1,
-  gpt-4o) gets no ``reasoning_effort``: OpenAI answers it with a 400 "Unsupported parameter", and
+  send none); the web-search models refuse them too, the o-series refuse
+  ``parallel_tool_calls``, and ``minimal`` effort is ``low`` where the model has no such level
+  (:mod:`.model_rules`). The other way round, on the ``openai`` row a model that does not reason
+  (gpt-4.1, gpt-4o) gets no ``reasoning_effort``: OpenAI answers it with a 400 "Unsupported parameter", and
   a client that always asks for thinking (Claude Code) would fail on every call. Compatible rows
   keep it: which of their models reason is theirs to say (OpenRouter, DeepSeek, vLLM...).
 - ``system`` messages stay ``system`` (OpenAI maps them to ``developer`` on o-series;
@@ -65,6 +67,8 @@ from ..._types import (
 from .._common import WEB_IMAGES, checked_image, checked_tool_choice, effort_for_budget, replayable_reasoning
 from ..extra_tools import with_extra_tools
 from . import reasoning_details
+from .call_shapes import history_call
+from .model_rules import effort_for_model, takes_parallel_tool_calls, takes_sampling
 from .strict import strict_schema
 from .tool_ids import mistral_tool_ids
 
@@ -116,7 +120,7 @@ _DIALECT_FIELDS = ("stream_usage", "reasoning_param", "reasoning_echo", "pdf_url
 DIALECT_FIELDS = frozenset(_DIALECT_FIELDS)
 
 #: Models whose family takes ``max_completion_tokens`` and only default sampling.
-_REASONING_MODEL = re.compile(r"(^|/)(o1|o3|o4|gpt-5)(?![\w.]*-chat)")
+_REASONING_MODEL = re.compile(r"(^|/)(o1|o3|o4|gpt-[5-9](?!\d))(?![\w.]*-chat)")   # gpt-5 and later
 _NO_SYSTEM_MODEL = re.compile(r"(^|/)o1-(mini|preview)")
 
 log = logging.getLogger("cloverleaf.providers.openai")
@@ -126,10 +130,13 @@ def is_reasoning_model(model: str) -> bool:
     return _REASONING_MODEL.search(model) is not None
 
 
-def encode_request(req: ChatRequest, dialect: Dialect, *, provider: str, rules_model: str | None = None) -> dict[str, Any]:
+def encode_request(req: ChatRequest, dialect: Dialect, *, provider: str, rules_model: str | None = None,
+                   reasoning_model: bool | None = None) -> dict[str, Any]:
     """The complete JSON body for ``POST /chat/completions`` (``extra_body`` merged last).
     ``rules_model`` is the model whose family's rules apply (reasoning models' parameters) when
-    ``req.model`` does not say (an Azure deployment name); the body still names ``req.model``."""
+    ``req.model`` does not say (an Azure deployment name); the body still names ``req.model``.
+    ``reasoning_model``: whether those rules apply, when known otherwise than by the name (the
+    model refused ``max_tokens``: :mod:`.reasoning_refusals`); None: by the name."""
     family = rules_model or req.model
     system_role = dialect.system_role or ("user" if _NO_SYSTEM_MODEL.search(family) else "system")
     body: dict[str, Any] = {
@@ -142,10 +149,12 @@ def encode_request(req: ChatRequest, dialect: Dialect, *, provider: str, rules_m
             body["stream_options"] = {"include_usage": True}
     if dialect.usage_cost:
         body["usage"] = {"include": True}
-    reasoning_model = is_reasoning_model(family)
-    if req.temperature is not None and not reasoning_model:
+    if reasoning_model is None:
+        reasoning_model = is_reasoning_model(family)
+    sampling = not reasoning_model and takes_sampling(family)
+    if req.temperature is not None and sampling:
         body["temperature"] = req.temperature
-    if req.top_p is not None and not reasoning_model:
+    if req.top_p is not None and sampling:
         body["top_p"] = req.top_p
     if req.max_tokens is not None:
         field = dialect.max_tokens_field or ("max_completion_tokens" if reasoning_model else "max_tokens")
@@ -158,7 +167,7 @@ def encode_request(req: ChatRequest, dialect: Dialect, *, provider: str, rules_m
         body["user"] = req.user
     if req.tools:
         body["tools"] = [encode_tool(t) for t in req.tools]
-        if req.parallel_tool_calls is not None:
+        if req.parallel_tool_calls is not None and takes_parallel_tool_calls(family):
             body["parallel_tool_calls"] = req.parallel_tool_calls
     choice = checked_tool_choice(req, provider)
     if choice is not None:
@@ -169,13 +178,13 @@ def encode_request(req: ChatRequest, dialect: Dialect, *, provider: str, rules_m
         log.debug("reasoning not sent to %s: OpenAI refuses reasoning_effort for a model that does not reason",
                   req.model)
     elif req.reasoning is not None:
-        _encode_reasoning(body, req, dialect)
+        _encode_reasoning(body, req, dialect, family)
     if req.extra_body:   # its tools join the caller's
         body.update(with_extra_tools(body, req.extra_body))
     return body
 
 
-def _encode_reasoning(body: dict[str, Any], req: ChatRequest, dialect: Dialect) -> None:
+def _encode_reasoning(body: dict[str, Any], req: ChatRequest, dialect: Dialect, family: str) -> None:
     cfg = req.reasoning
     assert cfg is not None
     effort = cfg.effort or _effort_from_budget(cfg.budget_tokens)
@@ -187,7 +196,7 @@ def _encode_reasoning(body: dict[str, Any], req: ChatRequest, dialect: Dialect) 
             obj["max_tokens"] = cfg.budget_tokens
         body["reasoning"] = obj
     elif effort:
-        body["reasoning_effort"] = effort
+        body["reasoning_effort"] = effort_for_model(family, effort)
 
 
 def _effort_from_budget(budget: int | None) -> str | None:
@@ -253,10 +262,7 @@ def _assistant(msg: Message, dialect: Dialect, provider: str) -> dict[str, Any]:
     # max_tokens) sent back as null is a 400 on the next turn
     entry: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not calls else None}
     if calls:
-        entry["tool_calls"] = [
-            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": _arguments_text(c)}}
-            for c in calls
-        ]
+        entry["tool_calls"] = [history_call(c, _arguments_text(c)) for c in calls]   # custom calls as custom
     if dialect.reasoning_echo == "reasoning_details":
         # another vendor's signature (a Gemini thoughtSignature after a fallback) would be forwarded
         # upstream by OpenRouter and refused there

@@ -17,8 +17,10 @@ multi-turn reasoning with tools needs. Status ``completed`` -> ``stop``/``tool_c
 ``content_filter`` (kept in ``metadata.extra["refusal"]``, its ``refusal`` content a Text of its
 own marked ``extra["refusal"] = True``, as the Chat Completions adapter keeps ``message.refusal``),
 ``failed`` -> the mapped error.
-Built-in tool items (web search, code interpreter, MCP) are not requested by cloverleaf and
-are skipped. Embeddings and images are the ``openai`` row's job, not this adapter's.
+Built-in tool items (web search, code interpreter, image generation, MCP: tools asked for in
+``extra_body``) are kept as they came in ``metadata.extra["server_tool_blocks"]`` and go back in
+place on the next turn (:mod:`.server_items`); a search's sources are also the citations of the
+text (its ``url_citation`` annotations), whole and streamed. Embeddings and images are the ``openai`` row's job, not this adapter's.
 
 Provider options (``ProviderConfig.extra``): ``store`` (send ``store: true/false``; with
 ``false`` reasoning still round-trips through ``encrypted_content``) and
@@ -36,6 +38,7 @@ from ..._errors import ContentFilterError, ProviderError
 from ..._http import HttpRequest, HttpResponse, json_body
 from ..._types import ChatResponse, ResponseMetadata, ToolCall, Usage
 from ..base import Adapter, ProviderConfig, base_url_join
+from . import server_items
 from .adapter import OpenAIAdapter
 from .errors import error_info
 from .responses_messages import encode_request
@@ -47,6 +50,8 @@ if TYPE_CHECKING:
 
 #: HTTP status implied by a ``failed`` response's ``error.code`` (the body carries no status).
 _FAILED_STATUS = {"server_error": 500, "rate_limit_exceeded": 429, "vector_store_timeout": 504}
+#: Statuses of a response still running (background mode): it has no answer yet.
+_UNFINISHED = frozenset({"queued", "in_progress"})
 #: Failure codes that are the provider's safety policy refusing the request.
 _POLICY_CODES = frozenset({"bio_policy", "image_content_policy_violation"})
 
@@ -91,6 +96,10 @@ class OpenAIResponsesAdapter(Adapter):
         model = data.get("model") or req.model
         if data.get("status") == "failed":
             raise self.failure(data.get("error") or {"message": "the response failed"}, model)
+        if data.get("status") in _UNFINISHED:
+            # a background response (never asked for by this adapter): an empty answer is not one
+            raise self.malformed(f"the response is not finished (status {data['status']!r}); background "
+                                 "responses are not polled", resp, req.model)
         parts, refusal = output_parts(data["output"], self.name)
         finish, raw = finish_of(data, has_calls=any(isinstance(p, ToolCall) for p in parts),
                                 refused=refusal is not None)
@@ -101,7 +110,8 @@ class OpenAIResponsesAdapter(Adapter):
             finish_reason=finish,
             usage=usage_from(data.get("usage"), data.get("service_tier")) or Usage(reported=False),
             metadata=ResponseMetadata(response_id=data.get("id") or None, raw_finish_reason=raw,
-                                      extra=_extra(data, refusal, req.raw_events)),
+                                      extra={**_extra(data, refusal, req.raw_events),
+                                             **server_items.of_output(data["output"])}),
         )
 
     def stream_decoder(self, req: ChatRequest) -> OpenAIResponsesStreamDecoder:

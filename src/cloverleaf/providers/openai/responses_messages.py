@@ -29,6 +29,11 @@ Choices, each backed by a recorded request the real API accepted (pydantic-ai ca
   without ids (OpenAI answers an id it did not keep with "Item with id ... not found"). Only a
   reasoning model is asked for the encrypted content: gpt-4o and gpt-4.1 refuse the ``include``
   with a 400 "Encrypted content is not supported with this model", and have no reasoning to keep.
+- A custom (freeform) tool's call (``ToolCall.extra["type"] == "custom"``, its arguments
+  ``{"input": ...}``) goes back as a ``custom_tool_call`` and its result as a
+  ``custom_tool_call_output``: OpenAI pairs them by kind.
+- The items of tools OpenAI ran (a ``web_search_call`` between reasoning and answer) go back in
+  place with a turn sent by id, from a row of this kind (:mod:`.server_items`).
 - Reasoning goes back only to a row of this kind (``_common.replayable_reasoning``) and only
   with an ``rs_`` id: another provider's signature is no item of OpenAI's.
 - Reasoning summaries are requested only when asked for (``ReasoningConfig(summary=True)`` ->
@@ -38,7 +43,9 @@ Choices, each backed by a recorded request the real API accepted (pydantic-ai ca
   strict): ``Tool.strict=True`` closes the schema (and falls back to ``false`` when the
   schema has optional properties), anything else is sent as ``strict: false``.
 - ``stop`` does not exist in the Responses API and raises; ``seed`` does not either and is
-  dropped (it is best-effort on Chat Completions too).
+  dropped (it is best-effort on Chat Completions too). ``background: true`` (in ``extra_body``)
+  raises too: the answer to it is an empty ``queued`` response to poll, which no caller of a
+  chat call reads (an unpolled background response still runs, and bills).
 """
 
 from __future__ import annotations
@@ -67,6 +74,8 @@ from .messages import (
     encode_tool,
     is_reasoning_model,
 )
+from .model_rules import effort_for_model
+from .server_items import placed
 
 #: ``include`` value that makes reasoning items carry their encrypted content.
 ENCRYPTED_REASONING = "reasoning.encrypted_content"
@@ -82,6 +91,11 @@ def encode_request(req: ChatRequest, options: dict[str, Any], *, provider: str) 
         raise InvalidRequestError(
             "the OpenAI Responses API has no stop sequences; use the openai provider (Chat Completions) "
             "for stop=...", provider=provider, model=req.model)
+    if (req.extra_body or {}).get("background"):
+        raise InvalidRequestError(
+            "the OpenAI Responses API's background mode answers before the response exists (status "
+            "'queued') and cloverleaf does not poll for it; drop 'background' from extra_body",
+            provider=provider, model=req.model)
     reasoning_model = is_reasoning_model(req.model)
     store = (req.extra_body or {}).get("store", options.get("store", True))
     stateless = store is not None and not bool(store)
@@ -128,7 +142,7 @@ def encode_reasoning(req: ChatRequest, options: dict[str, Any], reasoning_model:
     if cfg is not None:
         effort = cfg.effort or _effort_from_budget(cfg.budget_tokens)
         if effort:
-            out["effort"] = effort
+            out["effort"] = effort_for_model(req.model, effort)   # "minimal" is gpt-5's alone
     summary = options.get("reasoning_summary") if reasoning_model or cfg is not None else None
     if cfg is not None and cfg.summary:
         summary = summary or "auto"
@@ -158,6 +172,9 @@ def encode_tool_choice(choice: ToolChoice) -> str | dict[str, Any]:
 def encode_input(messages: list[Message], *, provider: str, stateless: bool = False) -> list[dict[str, Any]]:
     """``stateless``: the request has ``store: false``, so no item may go back by its id."""
     items: list[dict[str, Any]] = []
+    # the results of custom tools' calls are custom_tool_call_output items
+    custom = {p.id for m in messages if m.role is Role.ASSISTANT for p in m.parts
+              if isinstance(p, ToolCall) and _is_custom(p)}
     for msg in messages:
         if msg.role is Role.SYSTEM:
             continue  # sent as ``instructions``
@@ -167,7 +184,10 @@ def encode_input(messages: list[Message], *, provider: str, stateless: bool = Fa
         rest: list[Any] = []
         for part in msg.parts:
             if isinstance(part, ToolResult):
-                items.append(_tool_output(part, provider))
+                output = _tool_output(part, provider)
+                if part.tool_call_id in custom:
+                    output["type"] = "custom_tool_call_output"
+                items.append(output)
             else:
                 rest.append(part)
         if rest:
@@ -210,13 +230,23 @@ def _assistant_items(msg: Message, provider: str, stateless: bool) -> list[dict[
         elif isinstance(part, ToolCall):
             call: dict[str, Any] = {"type": "function_call", "call_id": part.id, "name": part.name,
                                     "arguments": part.arguments_json}
+            if _is_custom(part):   # a custom tool's call goes back as one, its input the text
+                text = part.arguments.get("input")
+                call = {"type": "custom_tool_call", "call_id": part.id, "name": part.name,
+                        "input": text if isinstance(text, str) else part.arguments_json}
             item_id = (part.extra or {}).get(ITEM_ID)
             if item_id and keep_ids:
                 call["id"] = item_id
             items.append(call)
     if stateless:  # only its encrypted content lets OpenAI verify a reasoning item it did not keep
         items = [i for i in items if i.get("type") != "reasoning" or i.get("encrypted_content")]
+    elif keep_ids and replayable_reasoning(_Row(provider), (msg.extra or {}).get("provider")):
+        items = placed(items, msg.extra)   # a search between reasoning and answer goes back too
     return items
+
+
+def _is_custom(call: ToolCall) -> bool:
+    return (call.extra or {}).get("type") == "custom"
 
 
 class _Row(NamedTuple):

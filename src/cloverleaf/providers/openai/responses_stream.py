@@ -8,9 +8,14 @@ The Responses stream is SSE with named events. Only a few carry what a caller se
   is also marked ``extra["refusal"] = True`` (with the item id), so the refusal is a Text of its
   own that a server relays as ``delta.refusal`` or a ``refusal`` part, as the Chat Completions
   decoder marks one; :func:`output_parts` marks a non-streamed ``refusal`` part the same way.
+- ``response.output_text.annotation.added`` (a ``url_citation`` of the ``web_search`` tool) ->
+  ``citation`` of the text before it; :func:`output_parts` reads a message's ``annotations`` as
+  the same citations of its text (as the Chat Completions adapter reads ``message.annotations``).
 - ``response.output_item.added`` (``function_call``) -> the ``tool_call_delta`` that opens a
   call (``index`` = the item's ``output_index``, ``id`` = ``call_id``, the item id in
-  ``extra``); ``response.function_call_arguments.delta`` -> its argument fragments.
+  ``extra``); ``response.function_call_arguments.delta`` -> its argument fragments. A custom
+  tool's call (``custom_tool_call``, ``response.custom_tool_call_input.delta``) streams its input
+  text as the arguments ``{"input": ...}``, as :mod:`.call_shapes` reads Chat Completions' one.
 - ``response.reasoning_summary_text.delta`` (and raw ``response.reasoning_text.delta``) ->
   ``reasoning``. Each summary part becomes its own Reasoning part: a ``reasoning`` event with
   ``signature`` = the ``rs_`` item id closes a part when the next one starts, and
@@ -23,19 +28,25 @@ The Responses stream is SSE with named events. Only a few carry what a caller se
 - ``response.failed`` and ``error`` events raise the mapped ProviderError from ``feed()``;
   end of input before a terminal event raises MalformedResponseError from ``close()``.
 
+The items of tools OpenAI runs (``web_search_call``...) are kept from ``response.output_item.done``
+as the whole answer keeps them (:mod:`.server_items`), on the ``done`` event's ``extra``.
 Everything else (``content_part``, ``*.done`` echoes, built-in tool progress) is ignored.
 """
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ... import _jsoncodec as jsoncodec
 from ..._errors import MalformedResponseError, ProviderError
-from ..._types import FinishReason, Part, Reasoning, StreamEvent, Text, ToolCall
+from ..._types import Citation, FinishReason, Part, Reasoning, StreamEvent, Text, ToolCall
 from ...streams.accumulate import parse_arguments
 from ...streams.sse import ServerSentEvent, SSEDecoder
+from .answer_extras import annotation_citations
+from .call_shapes import CUSTOM, CustomInputs
 from .responses_messages import ITEM_ID
+from .server_items import ServerItems
 from .stream import usage_from
 
 if TYPE_CHECKING:
@@ -83,7 +94,16 @@ def output_parts(output: list[Any], provider: str) -> tuple[list[Part], str | No
             parts.append(ToolCall(id=item.get("call_id") or item.get("id") or "", name=item.get("name") or "",
                                   arguments=parse_arguments(raw), raw_arguments=raw,
                                   extra={ITEM_ID: item["id"]} if item.get("id") else None))
+        elif kind == "custom_tool_call":   # a custom tool's input is text: {"input": ...} (.call_shapes)
+            text = item.get("input") if isinstance(item.get("input"), str) else ""
+            parts.append(ToolCall(id=item.get("call_id") or item.get("id") or "", name=item.get("name") or "",
+                                  arguments={"input": text}, raw_arguments=json.dumps({"input": text}),
+                                  extra=_custom_extra(item)))
     return parts, ("".join(refusal) or None)
+
+
+def _custom_extra(item: dict[str, Any]) -> dict[str, Any]:
+    return {**CUSTOM, ITEM_ID: item["id"]} if item.get("id") else dict(CUSTOM)
 
 
 def _message_texts(item: dict[str, Any]) -> list[Text]:
@@ -92,7 +112,7 @@ def _message_texts(item: dict[str, Any]) -> list[Text]:
     ``message.refusal``), so a server renders the refusal as ``message.refusal`` or a ``refusal``
     content part, never as answer text a client would parse."""
     extra = message_extra(item)
-    runs: list[tuple[bool, list[str]]] = []
+    runs: list[tuple[bool, list[str], list[Citation]]] = []
     for piece in item.get("content") or ():
         if not isinstance(piece, dict):
             continue
@@ -101,11 +121,14 @@ def _message_texts(item: dict[str, Any]) -> list[Text]:
         if not text:
             continue
         refused = kind == "refusal"
+        citations = annotation_citations(piece.get("annotations")) if not refused else []
         if runs and runs[-1][0] == refused:
             runs[-1][1].append(text)
+            runs[-1][2].extend(citations)
         else:
-            runs.append((refused, [text]))
-    return [Text("".join(texts), extra=refusal_extra(extra) if refused else extra) for refused, texts in runs]
+            runs.append((refused, [text], citations))
+    return [Text("".join(texts), extra=refusal_extra(extra) if refused else extra, citations=citations or None)
+            for refused, texts, citations in runs]
 
 
 def refusal_extra(item_extra: dict[str, Any] | None) -> dict[str, Any]:
@@ -138,7 +161,7 @@ class OpenAIResponsesStreamDecoder:
 
     __slots__ = ("_host", "_sse", "_model", "_id", "_done", "_seen", "_item_extras", "_text_seen", "_refusing",
                  "_args_seen", "_reasoning_open", "_unfinished_reasoning", "_closed_early", "_has_calls", "_refusal",
-                 "_raw")
+                 "_raw", "_server_items", "_customs")
 
     def __init__(self, host: _Host, req: ChatRequest) -> None:
         self._host = host
@@ -157,6 +180,8 @@ class OpenAIResponsesStreamDecoder:
         self._has_calls = False
         self._refusal: list[str] = []
         self._raw = req.raw_events
+        self._server_items = ServerItems()   # the items of tools OpenAI ran, from output_item.done
+        self._customs = CustomInputs()   # custom tools' calls: their input text as {"input": ...}
 
     def feed(self, data: bytes) -> list[StreamEvent]:
         out: list[StreamEvent] = []
@@ -210,6 +235,13 @@ class OpenAIResponsesStreamDecoder:
             extra = message_extra(item)
             if extra:
                 self._item_extras[index] = extra
+        elif kind == "custom_tool_call":
+            self._has_calls = True
+            if item.get("input"):
+                self._args_seen.add(index)
+            out.append(StreamEvent("tool_call_delta", index=index, id=item.get("call_id") or item.get("id"),
+                                   name=item.get("name") or None, extra=_custom_extra(item),
+                                   arguments=self._customs.fragment(index, item.get("input") or "")))
         elif kind == "function_call":
             self._has_calls = True
             args = item.get("arguments") or None
@@ -238,11 +270,22 @@ class OpenAIResponsesStreamDecoder:
             self._refusing = None
         out.append(StreamEvent("text", text=delta, extra=extra))
 
+    def _annotation(self, ev: dict[str, Any], out: list[StreamEvent]) -> None:
+        """A source of the text just streamed (a ``url_citation``): a citation of that text."""
+        for citation in annotation_citations([ev.get("annotation")]):
+            out.append(StreamEvent("citation", citation=citation))
+
     def _arguments(self, ev: dict[str, Any], out: list[StreamEvent]) -> None:
         if ev.get("delta"):
             index = int(ev.get("output_index") or 0)
             self._args_seen.add(index)
             out.append(StreamEvent("tool_call_delta", index=index, arguments=ev["delta"]))
+
+    def _custom_input(self, ev: dict[str, Any], out: list[StreamEvent]) -> None:
+        if ev.get("delta"):
+            index = int(ev.get("output_index") or 0)
+            self._args_seen.add(index)
+            out.append(StreamEvent("tool_call_delta", index=index, arguments=self._customs.fragment(index, ev["delta"])))
 
     def _summary_part(self, ev: dict[str, Any], out: list[StreamEvent]) -> None:
         index = int(ev.get("output_index") or 0)
@@ -258,6 +301,7 @@ class OpenAIResponsesStreamDecoder:
     def _item_done(self, ev: dict[str, Any], out: list[StreamEvent]) -> None:
         item, index = ev.get("item") or {}, int(ev.get("output_index") or 0)
         kind = item.get("type")
+        self._server_items.see(item)
         if kind == "reasoning":
             self._unfinished_reasoning.pop(index, None)
             redacted = item.get("encrypted_content") or None
@@ -265,6 +309,12 @@ class OpenAIResponsesStreamDecoder:
                 out.append(StreamEvent("reasoning", signature=item.get("id"), redacted=redacted))
         elif kind == "function_call" and index not in self._args_seen and item.get("arguments"):
             out.append(StreamEvent("tool_call_delta", index=index, arguments=item["arguments"]))
+        elif kind == "custom_tool_call" and index in self._customs.open:
+            if index not in self._args_seen and item.get("input"):   # an input delivered whole
+                out.append(StreamEvent("tool_call_delta", index=index,
+                                       arguments=self._customs.fragment(index, item["input"])))
+            self._customs.open.remove(index)
+            out.append(StreamEvent("tool_call_delta", index=index, arguments='"}'))
         elif kind == "message" and index not in self._text_seen:
             # a message delivered whole (no deltas): emit it so nothing is lost
             parts, refusal = output_parts([item], self._host.name)
@@ -273,6 +323,8 @@ class OpenAIResponsesStreamDecoder:
             for part in parts:
                 if isinstance(part, Text):
                     out.append(StreamEvent("text", text=part.text, extra=part.extra))
+                    for citation in part.citations or ():
+                        out.append(StreamEvent("citation", citation=citation))
 
     def _close_unfinished_reasoning(self, out: list[StreamEvent]) -> None:
         """A new item starts while a reasoning item is not done (OpenRouter sends its ``done``
@@ -291,8 +343,10 @@ class OpenAIResponsesStreamDecoder:
         refusal = "".join(self._refusal) or None
         finish, raw = finish_of(response, has_calls=self._has_calls, refused=refusal is not None)
         self._done = True
+        extra = {"refusal": refusal} if refusal else {}
+        extra.update(self._server_items.extra())
         out.append(StreamEvent("done", finish_reason=finish, raw_finish_reason=raw, model=self._model, id=self._id,
-                               extra={"refusal": refusal} if refusal else None))
+                               extra=extra or None))
 
     def _failed(self, ev: dict[str, Any], out: list[StreamEvent]) -> None:
         response = ev.get("response") or {}
@@ -311,7 +365,9 @@ _HANDLERS = {
     "response.output_item.added": _D._item_added,
     "response.output_text.delta": _D._text,
     "response.refusal.delta": _D._text,
+    "response.output_text.annotation.added": _D._annotation,
     "response.function_call_arguments.delta": _D._arguments,
+    "response.custom_tool_call_input.delta": _D._custom_input,
     "response.reasoning_summary_part.added": _D._summary_part,
     "response.reasoning_summary_text.delta": _D._reasoning,
     "response.reasoning_text.delta": _D._reasoning,

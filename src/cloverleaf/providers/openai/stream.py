@@ -14,7 +14,9 @@ JSON parse per event), this module only knows what a ``chat.completion.chunk`` m
   free index: SGLang and some vLLM builds send every parallel call whole at ``index`` 0, each
   with its own id, which would otherwise be merged into one call with broken arguments.
   Servers that send the id only on a call's first fragment, or repeat it on every one, are
-  read as before. A call begun without an id (Gemini's endpoint sends none) gets one made from
+  read as before. A legacy ``delta.function_call`` is the call at index 0, and a custom tool's
+  call (``custom.input`` text) streams as the arguments ``{"input": ...}`` (:mod:`.call_shapes`).
+  A call begun without an id (Gemini's endpoint sends none) gets one made from
   the answer's id and the call's index, as the whole answer's parser makes it
   (:mod:`cloverleaf.streams.call_ids`), on its first fragment.
 - ``usage`` may come in the final choice-less chunk (OpenAI, Azure), in the finish chunk
@@ -41,6 +43,7 @@ from ...streams.call_ids import answer_salt, made_up_call_id
 from ...streams.sse_json import JSONEventDecoder
 from . import reasoning_details
 from .answer_extras import StreamedAudio, annotation_citations
+from .call_shapes import CUSTOM, CustomInputs, is_custom
 
 if TYPE_CHECKING:
     from ..._types import ChatRequest
@@ -165,7 +168,7 @@ class OpenAIStreamDecoder(JSONEventDecoder):
 
     __slots__ = ("_host", "_model", "_id", "_raw_finish", "_done", "_seen_chunk", "_next_index",
                  "_last_index", "_extra", "_fallback_model", "_call_ids", "_moved", "_audio", "_said",
-                 "_opened", "_salt", "_history")
+                 "_opened", "_salt", "_history", "_customs")
 
     def __init__(self, host: _Host, req: ChatRequest) -> None:
         super().__init__()
@@ -190,6 +193,8 @@ class OpenAIStreamDecoder(JSONEventDecoder):
         #: a spoken answer's pieces (made at the first one), and whether ``content`` text came
         self._audio: StreamedAudio | None = None
         self._said = False
+        #: the custom tools' calls streamed (made at the first one)
+        self._customs: CustomInputs | None = None
 
     # -- JSONEventDecoder hooks -----------------------------------------------------------
     def _payload(self, event: str | None, chunk: Any, out: list[StreamEvent]) -> None:
@@ -202,6 +207,7 @@ class OpenAIStreamDecoder(JSONEventDecoder):
 
     def _sentinel(self, out: list[StreamEvent]) -> None:
         if not self._done:
+            self._close_customs(out)
             out.append(self._done_event())
 
     def _end(self, out: list[StreamEvent]) -> None:
@@ -210,7 +216,14 @@ class OpenAIStreamDecoder(JSONEventDecoder):
         if self._raw_finish is None:
             what = "the stream ended before the model finished" if self._seen_chunk else "the stream was empty"
             raise self._malformed(f"{what} (no finish_reason, no [DONE])")
+        self._close_customs(out)
         out.append(self._done_event())
+
+    def _close_customs(self, out: list[StreamEvent]) -> None:
+        """Close the ``{"input": "...`` arguments of each custom call streamed."""
+        if self._customs is not None:
+            for index, text in self._customs.closers():
+                out.append(StreamEvent("tool_call_delta", index=index, arguments=text))
 
     def _malformed(self, what: str, data: str | None = None) -> MalformedResponseError:
         return MalformedResponseError(f"could not parse the provider's response: {what}", provider=self._host.name,
@@ -267,6 +280,9 @@ class OpenAIStreamDecoder(JSONEventDecoder):
         for call in delta.get("tool_calls") or ():
             if isinstance(call, dict):
                 out.append(self._tool_delta(call))
+        legacy = delta.get("function_call")
+        if isinstance(legacy, dict):   # a legacy ``functions`` answer: one call, without an id
+            out.append(self._tool_delta({"index": 0, "function": legacy}))
 
     def _sources_and_audio(self, delta: dict[str, Any], out: list[StreamEvent]) -> None:
         """A spoken answer's pieces (its transcript is the text when no ``content`` came), and the
@@ -301,6 +317,14 @@ class OpenAIStreamDecoder(JSONEventDecoder):
             if call_id is None:   # a call begun without an id: ours, on its first fragment, for all to relay
                 self._salt = self._salt or answer_salt(self._id, self._history)
                 call_id = made_up_call_id(self._salt, index)
+        if is_custom(call):   # a custom tool's input is text: escaped into {"input": ...} (see .call_shapes)
+            custom = call.get("custom") or {}
+            first = self._customs is None or index not in self._customs.open
+            if self._customs is None:
+                self._customs = CustomInputs()
+            return StreamEvent("tool_call_delta", index=index, id=call_id, name=custom.get("name") or None,
+                               arguments=self._customs.fragment(index, custom.get("input")) or None,
+                               extra=dict(CUSTOM) if first else None)
         fn = call.get("function") or {}
         return StreamEvent(
             "tool_call_delta",
