@@ -13,7 +13,12 @@ transport and fails exactly where the real API would:
 - Bedrock Converse: the conversation starts with a user turn ("A conversation must start with
   a user message"), roles alternate, and ``toolUseId`` is 1 to 64 characters of
   ``[a-zA-Z0-9_-]`` (ToolUseBlock / ToolResultBlock in the API reference), each result
-  answering a call of the turn before;
+  answering a call of the turn before; its own constraints for every model (botocore's
+  ``bedrock-runtime`` service model, in AWS's wording: :func:`converse_field_problem`): no text
+  block blank, no system text or stop sequence empty, ``temperature`` 0 to 1, a tool name (of a
+  ``toolSpec``, a forced tool or a ``toolUse``) 1 to 64 of ``[a-zA-Z0-9_-]``; and for Claude, the
+  Messages API's rules it relays ("The model returned the following errors: ..."): no system
+  text or stop sequence of only whitespace, no prefill ending with whitespace;
 - Claude, on Anthropic's Messages API and on Converse alike: with thinking on, a request may
   not end with an assistant turn (a prefill) that does not start with its thinking ("You
   cannot pre-fill responses when thinking is enabled").
@@ -33,9 +38,10 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import unquote
 
 _TOOL_USE_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
-_TOOL_NAME = _TOOL_USE_ID   # Anthropic's tool name pattern is the same
+_TOOL_NAME = _TOOL_USE_ID   # the tool name pattern of Anthropic's API and of Converse (ToolName) is the same
 
 OPENAI_ANSWER = {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o",
                  "choices": [{"index": 0, "finish_reason": "stop",
@@ -46,6 +52,8 @@ ANTHROPIC_ANSWER = {"id": "msg_1", "type": "message", "role": "assistant", "mode
                     "stop_sequence": None, "usage": {"input_tokens": 10, "output_tokens": 1}}
 PREFILL_WITH_THINKING = ("messages.{at}.content.0.type: Expected `thinking` or `redacted_thinking`, but found `{found}`. "
                          "When `thinking` is enabled, a final `assistant` message must start with a thinking block.")
+#: Converse's ValidationException for a value outside a constraint of its service model.
+CONVERSE_CONSTRAINT = "1 validation error detected: Value '{value}' at '{at}' failed to satisfy constraint: Member must {rule}"
 CONVERSE_ANSWER = {"output": {"message": {"role": "assistant", "content": [{"text": "Done."}]}},
                    "stopReason": "end_turn", "usage": {"inputTokens": 10, "outputTokens": 1, "totalTokens": 11}}
 
@@ -127,8 +135,11 @@ def anthropic_field_problem(body: dict[str, Any]) -> str | None:
     return None
 
 
-def converse_problem(body: dict[str, Any]) -> str | None:
+def converse_problem(body: dict[str, Any], model: str = "") -> str | None:
     """What Bedrock's Converse API would refuse in ``body``'s messages, or None."""
+    problem = converse_field_problem(body, claude="anthropic." in model or "claude" in model)
+    if problem is not None:
+        return problem
     messages = body["messages"]
     thinking = (body.get("additionalModelRequestFields") or {}).get("thinking")
     if thinking and messages and messages[-1]["role"] == "assistant" and "reasoningContent" not in messages[-1]["content"][0]:
@@ -154,6 +165,51 @@ def converse_problem(body: dict[str, Any]) -> str | None:
     return None
 
 
+def converse_field_problem(body: dict[str, Any], *, claude: bool) -> str | None:
+    """What Converse refuses in ``body``'s fields and text blocks, for any model and, with
+    ``claude``, what Claude refuses beside (Anthropic's rules, relayed)."""
+    relayed = "The model returned the following errors: "
+    for i, block in enumerate(body.get("system") or ()):
+        if block.get("text") == "":
+            return CONVERSE_CONSTRAINT.format(value="", at=f"system.{i + 1}.member.text",
+                                              rule="have length greater than or equal to 1")
+        if claude and "text" in block and not block["text"].strip():
+            return relayed + "system: text content blocks must contain non-whitespace text"
+    for i, msg in enumerate(body["messages"]):
+        for j, block in enumerate(msg["content"]):
+            if "text" in block and not block["text"].strip():
+                return (f"The text field in the ContentBlock object at messages.{i}.content.{j} is blank. Add text "
+                        "to the text field, and try again.")
+    last = body["messages"][-1] if body["messages"] else None
+    texts = [b["text"] for b in (last or {}).get("content", ()) if "text" in b]
+    if claude and last is not None and last["role"] == "assistant" and texts and texts[-1] != texts[-1].rstrip():
+        return relayed + "messages: final assistant content cannot end with trailing whitespace"
+    inference = body.get("inferenceConfig") or {}
+    for i, stop in enumerate(inference.get("stopSequences") or ()):
+        if stop == "":
+            return CONVERSE_CONSTRAINT.format(value="", at=f"inferenceConfig.stopSequences.{i + 1}.member",
+                                              rule="have length greater than or equal to 1")
+        if claude and not stop.strip():
+            return relayed + "stop_sequences: each stop sequence must contain non-whitespace"
+    temperature = inference.get("temperature")
+    if temperature is not None and not 0 <= temperature <= 1:
+        return CONVERSE_CONSTRAINT.format(value=temperature, at="inferenceConfig.temperature",
+                                          rule="have value less than or equal to 1")
+    tool_config = body.get("toolConfig") or {}
+    named = [(f"toolConfig.tools.{i + 1}.member.toolSpec.name", t["toolSpec"]["name"])
+             for i, t in enumerate(tool_config.get("tools") or ()) if "toolSpec" in t]
+    if "tool" in (tool_config.get("toolChoice") or {}):
+        named.append(("toolConfig.toolChoice.tool.name", tool_config["toolChoice"]["tool"]["name"]))
+    named += [(f"messages.{i + 1}.member.content.{j + 1}.member.toolUse.name", b["toolUse"]["name"])
+              for i, m in enumerate(body["messages"]) for j, b in enumerate(m["content"]) if "toolUse" in b]
+    for at, name in named:
+        if not _TOOL_NAME.fullmatch(name):
+            return CONVERSE_CONSTRAINT.format(value=name, at=at, rule="satisfy regular expression pattern: "
+                                              "[a-zA-Z0-9_-]+" if len(name) <= 64 else
+                                              "have length less than or equal to 64")
+    return None
+
+
 class RuleCheckingUpstream:
     """The server: ``/chat/completions`` by OpenAI's rules, ``/v1/messages`` by Anthropic's,
     ``/converse`` by Bedrock's. ``bodies``
@@ -164,6 +220,8 @@ class RuleCheckingUpstream:
         self.refused: list[str] = []
         #: what ``/v1/messages`` answers a request it takes (a test may set a tool call)
         self.anthropic_answer: dict[str, Any] = ANTHROPIC_ANSWER
+        #: what ``/converse`` answers a request it takes (a test may set a tool call)
+        self.converse_answer: dict[str, Any] = CONVERSE_ANSWER
         upstream = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -186,8 +244,8 @@ class RuleCheckingUpstream:
                                                                        "message": problem}}) if problem
                                      else (200, upstream.anthropic_answer))
                 elif self.path.endswith("/converse"):
-                    problem = converse_problem(body)
-                    status, reply = (400, {"message": problem}) if problem else (200, CONVERSE_ANSWER)
+                    problem = converse_problem(body, unquote(self.path))
+                    status, reply = (400, {"message": problem}) if problem else (200, upstream.converse_answer)
                 else:
                     problem, status, reply = f"no mock for {self.path}", 404, {"message": "not found"}
                 if problem:

@@ -25,10 +25,11 @@ from cloverleaf._errors import (
 )
 from cloverleaf._pricing import lookup
 from cloverleaf._resolve import CallSettings, ModelRegistry, Resolver
-from cloverleaf._types import ChatRequest
+from cloverleaf._types import ChatRequest, Role, Text
 from cloverleaf.providers.gemini.vertex_auth import VertexCredentials
 from cloverleaf.providers.registry import get_adapter, get_spec
 
+from .api_rules import anthropic_field_problem
 from .vertex_mock import GoogleMock, new_key, write_authorized_user, write_service_account
 
 CLAUDE = "vertex/claude-sonnet-4-5@20250929"
@@ -265,3 +266,24 @@ def test_a_callers_betas_reach_claude_on_vertex_only_as_vertex_takes_them(sa_fil
     assert "beta" not in cfg.extra
     assert adapter.with_client_betas(cfg, ("code-execution-2025-05-22",)) is cfg
     assert "anthropic-beta" not in adapter.build_chat(req, cfg).headers
+
+
+def test_claude_on_vertex_gets_the_messages_api_rules_fitted(google: GoogleMock, sa_file: Path) -> None:
+    """Vertex AI serves the Messages API, with its rules: the Anthropic encoder's fitting reaches
+    it (whitespace-only stops, system parts and history text left out, a prefill trimmed, a
+    temperature above 1 sent as 1, a tool name the API refuses sent in its form and read back)."""
+    mcp = Tool("github.create_issue", "Open an issue.", {"type": "object"})
+    wire = "github_create_issue"
+    google.replies.append((200, JSON, json.dumps({**MESSAGE, "content": [
+        {"type": "tool_use", "id": "toolu_vrtx_2", "name": wire, "input": {}}]}).encode()))
+    history = [Message(Role.SYSTEM, [Text("Be brief."), Text("\n", cache_control={"type": "ephemeral"})]),
+               Message.user("File a bug."), Message.assistant("\n"), Message.user("Now."),
+               Message.assistant("Calling ")]
+    with Client(settings(google, credentials_file=str(sa_file))) as client:
+        resp = client.chat(CLAUDE, history, tools=[mcp], stop=["\n", "END"], temperature=1.5)
+    body = json.loads(google.vertex_requests[-1].body)
+    assert anthropic_field_problem(body) is None, body
+    assert body["stop_sequences"] == ["END"] and body["temperature"] == 1.0
+    assert [t["name"] for t in body["tools"]] == [wire]
+    assert body["messages"][-1]["content"] == [{"type": "text", "text": "Calling"}]
+    assert [c.name for c in resp.tool_calls] == ["github.create_issue"]

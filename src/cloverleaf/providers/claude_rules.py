@@ -26,6 +26,12 @@ the same rules; an adapter that forgets one sends a request the model answers wi
   tool call. A request that ends with an assistant turn (a prefill, which OpenAI and Gemini take
   as a plain turn of the history) is refused with thinking on too ("You cannot pre-fill
   responses when thinking is enabled") and goes without it the same way.
+- a stop sequence of only whitespace is refused ("stop_sequences: each stop sequence must
+  contain non-whitespace"), and so is a final assistant turn (a prefill) that ends with
+  whitespace ("final assistant content cannot end with trailing whitespace"), on Bedrock too
+  ("The model returned the following errors: ..."): such stops are left out
+  (:func:`stop_sequences`) and such a prefill trimmed (:func:`prefill_trimmed`), in either
+  API's encoded turns.
 - a thinking budget allows only ``tool_choice`` auto or none ("Thinking may not be enabled when
   tool_choice forces tool use"). A forced tool (``required`` or a named one) is the caller's
   explicit instruction, while a reasoning effort is often a client's default, so such a request
@@ -42,7 +48,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from ._common import budget_for_effort, effort_for_budget
@@ -232,6 +238,39 @@ def history_allows_thinking(final_assistant: Sequence[BlockKind] | None, model: 
                   "Claude refuses while thinking is on", model)
         return False
     return True
+
+
+def stop_sequences(stops: Sequence[str] | None, model: str) -> list[str]:
+    """The caller's stop sequences Claude takes: those of only whitespace (``stop=["\\n"]``, common
+    from OpenAI clients) are left out, said in the debug log."""
+    kept = [s for s in stops or () if s.strip()]
+    if len(kept) < len(stops or ()):
+        log.debug("%s: stop sequences of only whitespace left out: Claude refuses them", model)
+    return kept
+
+
+def prefill_trimmed(turns: list[dict[str, Any]], is_text: Callable[[dict[str, Any]], bool],
+                    is_mark: Callable[[dict[str, Any]], bool] = lambda block: False) -> None:
+    """Trim, in place, the whitespace that ends a conversation's final assistant turn (a
+    prefill), which Claude refuses; the model writes its own. Encoded turns of either API:
+    ``is_text`` tells a text block (its ``text`` key), ``is_mark`` a block that marks the one
+    before it (Converse's ``cachePoint``), skipped over. A text block left empty goes, with its
+    marks, and the turn too when nothing is left of it. Earlier assistant turns keep theirs:
+    only the final one counts."""
+    while turns and turns[-1]["role"] == "assistant":
+        content = turns[-1]["content"]
+        while content:
+            end = len(content)
+            while end and is_mark(content[end - 1]):
+                end -= 1
+            if not end or not is_text(content[end - 1]):
+                return
+            trimmed = content[end - 1]["text"].rstrip()
+            if trimmed:
+                content[end - 1] = {**content[end - 1], "text": trimmed}
+                return
+            del content[end - 1:]
+        turns.pop()
 
 
 def ends_with_assistant(turns: Sequence[dict[str, Any]]) -> bool:

@@ -52,7 +52,6 @@ A schema constrained decoding cannot hold (a ``dict[str, X]`` map, a recursive m
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -81,7 +80,9 @@ from ..claude_rules import (
     history_allows_thinking,
     max_tokens,
     output_effort,
+    prefill_trimmed,
     sampling,
+    stop_sequences,
     thinking_budget,
     tool_choice_allows_thinking,
 )
@@ -102,8 +103,6 @@ MID_CONVERSATION_SYSTEM = "mid-conversation-system-"
 #: The beta under which Claude thinks between tool calls, and a thinking budget is the whole
 #: turn's, so it may exceed ``max_tokens`` (Anthropic's extended thinking guide).
 INTERLEAVED_THINKING = "interleaved-thinking-"
-
-log = logging.getLogger("cloverleaf.providers")
 
 #: The longest ``metadata.user_id`` the API takes.
 MAX_USER_ID = 256
@@ -231,9 +230,7 @@ def _sampling(body: dict[str, Any], req: ChatRequest, *, thinking: bool) -> None
         body["temperature"] = temperature
     if top_p is not None:
         body["top_p"] = top_p
-    stops = [s for s in req.stop or () if s.strip()]
-    if len(stops) < len(req.stop or ()):
-        log.debug("%s: stop sequences of only whitespace left out: Anthropic refuses them", req.model)
+    stops = stop_sequences(req.stop, req.model)
     if stops:
         body["stop_sequences"] = stops
     if req.user:
@@ -359,18 +356,9 @@ def _prefill_trimmed(turns: list[dict[str, Any]]) -> None:
     """Trim, in place, the whitespace that ends a conversation's final assistant turn (a
     prefill): the API refuses it ("final assistant content cannot end with trailing
     whitespace"), and the model writes its own. A text block left empty goes, and the turn too
-    when nothing is left of it. Earlier assistant turns keep theirs: only the final one counts."""
-    while turns and turns[-1]["role"] == "assistant":
-        content = turns[-1]["content"]
-        while content and content[-1].get("type") == "text":
-            trimmed = content[-1]["text"].rstrip()
-            if trimmed:
-                content[-1] = {**content[-1], "text": trimmed}
-                return
-            content.pop()
-        if content:
-            return
-        turns.pop()
+    when nothing is left of it. Earlier assistant turns keep theirs: only the final one counts
+    (the rule is Claude's, on Bedrock too: :func:`~..claude_rules.prefill_trimmed`)."""
+    prefill_trimmed(turns, lambda block: block.get("type") == "text")
 
 
 def _anthropic_tool_ids(turns: list[dict[str, Any]]) -> None:

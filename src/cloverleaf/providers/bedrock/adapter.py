@@ -39,6 +39,9 @@ no ``seed``, ``user`` or parallel-tool-call switch; those request fields are not
 A history begun on another provider is sent in Converse's form: tool-call ids it refuses
 (Kimi's ``functions.get_weather:0``, ids over 64 characters) are mapped alike for a call and its
 result, and a conversation the assistant opened (a chat UI's greeting) gets a user turn first.
+Other values Converse (or Claude there) refuses although other providers take them are fitted
+by :mod:`.request_rules`: tool names, a temperature above 1, empty or blank stops and system text,
+Claude's prefill ending in whitespace.
 """
 
 from __future__ import annotations
@@ -96,7 +99,6 @@ from ..claude_rules import (
     tool_choice_allows_thinking,
 )
 from ..extra_tools import with_extra_tools
-from ..openai.tool_ids import remap_ids
 from .auth import CredentialCache, config_file_region, sign_request
 from .cache_points import cache_point, with_cache_point, without_cache_points, without_cache_ttls
 from .citations import citations_from
@@ -111,6 +113,8 @@ from .invoke import (
     parse_images,
 )
 from .model_ids import MODEL_ARN, PROFILE_GEOGRAPHY, is_claude, takes_cache_points, tool_forcing
+from .request_rules import converse_tool_ids, read_back, send_tool_names, stop_sequences, tool_name_map, trim_prefill
+from .request_rules import temperature as converse_temperature
 from .stream import (
     STOP_REASONS,
     STOP_SEQUENCE_PATH,
@@ -123,9 +127,6 @@ from .stream import (
 
 _REGION = re.compile(r"^[a-z0-9-]{4,30}$")
 _TOOL_NAME_BAD = re.compile(r"[^a-zA-Z0-9_-]")
-#: A ``toolUseId`` as Converse takes it (ToolUseBlock, ToolResultBlock: 1 to 64 characters).
-_TOOL_USE_ID = re.compile(r"[a-zA-Z0-9_-]+")
-_TOOL_USE_ID_MAX = 64
 #: The user turn put before a conversation that opens with the assistant, which Converse refuses.
 OPENING_USER_TEXT = "."
 _DOC_NAME_BAD = re.compile(r"[^A-Za-z0-9\s\-()\[\]]")
@@ -244,20 +245,21 @@ class BedrockAdapter(Adapter):
             limit = max_tokens(req, budget)
             temperature, top_p = sampling(req, thinking=adaptive or budget is not None)
         else:
-            limit, temperature, top_p = req.max_tokens, req.temperature, req.top_p
+            limit, temperature, top_p = req.max_tokens, converse_temperature(req), req.top_p
         if limit is not None:
             inference["maxTokens"] = limit
         if temperature is not None:
             inference["temperature"] = temperature
         if top_p is not None:
             inference["topP"] = top_p
-        if req.stop:
-            inference["stopSequences"] = list(req.stop)
+        stops = stop_sequences(req, claude=claude)   # what Converse refuses left out (.request_rules)
+        if stops:
+            inference["stopSequences"] = stops
         if inference:
             body["inferenceConfig"] = inference
         if fields:
             body["additionalModelRequestFields"] = fields
-        if req.stop and claude:   # which sequence matched: Claude says so only when asked (AWS's own example)
+        if stops and claude:   # which sequence matched: Claude says so only when asked (AWS's own example)
             body["additionalModelResponseFieldPaths"] = [STOP_SEQUENCE_PATH]
         # a thinking budget allows only auto/none tool choice; adaptive thinking (optional) allows forcing
         budgeted = isinstance(fields.get("thinking"), dict) and fields["thinking"].get("type") not in (
@@ -265,6 +267,7 @@ class BedrockAdapter(Adapter):
         native = cfg.extra.get("structured_output") == "native"
         tool_config = self._tool_config(req, messages, forced_ok=not budgeted, native=native,
                                         forcing=tool_forcing(req.model, cfg))
+        send_tool_names(tool_name_map(req, structured_tool_name(req)), messages, tool_config)   # .request_rules
         if tool_config:
             body["toolConfig"] = tool_config
         fmt = req.response_format
@@ -288,10 +291,12 @@ class BedrockAdapter(Adapter):
         for msg in req.messages:
             if msg.role is Role.SYSTEM:
                 for part in msg.parts:
-                    if isinstance(part, Text) and part.text:
+                    if not isinstance(part, Text):
+                        continue
+                    if part.text.strip():   # a part of only whitespace says nothing, and is refused
                         system.append({"text": part.text})
-                        if part.cache_control:
-                            system.append(cache_point(part.cache_control))
+                    if part.cache_control and system and "cachePoint" not in system[-1]:
+                        system.append(cache_point(part.cache_control))
                 continue
             role = "assistant" if msg.role is Role.ASSISTANT else "user"
             blocks = [block for part in msg.parts for block in self._blocks(part, names, req.model, claude=claude)]
@@ -305,7 +310,9 @@ class BedrockAdapter(Adapter):
             # "A conversation must start with a user message": a chat opened by the assistant's
             # greeting, which OpenAI, Anthropic and Gemini take, gets a neutral user turn before it
             messages.insert(0, {"role": "user", "content": [{"text": OPENING_USER_TEXT}]})
-        _converse_tool_ids(messages)
+        if claude:   # a prefill ending with whitespace is refused (.request_rules)
+            trim_prefill(messages)
+        converse_tool_ids(messages)
         return system, messages
 
     def _blocks(self, part: Part, names: dict[str, int], model: str, *, claude: bool) -> list[dict[str, Any]]:
@@ -469,6 +476,7 @@ class BedrockAdapter(Adapter):
         if not isinstance(message, dict) or not isinstance(message.get("content"), list):
             raise self.malformed("Converse response has no output.message.content", resp, req.model)
         structured = structured_tool_name(req)
+        names = tool_name_map(req, structured)
         parts: list[Part] = []
         answer: str | None = None
         server_blocks: list[Any] = []
@@ -492,7 +500,7 @@ class BedrockAdapter(Adapter):
                 elif structured is not None and use.get("name") == structured:
                     answer = json.dumps(use.get("input"), separators=(",", ":"), ensure_ascii=False)
                 else:
-                    parts.append(ToolCall(use["toolUseId"], use["name"], use.get("input") or {}))
+                    parts.append(ToolCall(use["toolUseId"], read_back(names, use["name"]), use.get("input") or {}))
             elif "toolResult" in block:
                 server_blocks.append(block)
         raw = data.get("stopReason")
@@ -514,7 +522,9 @@ class BedrockAdapter(Adapter):
                             usage=usage_from(data.get("usage")), metadata=meta)
 
     def stream_decoder(self, req: ChatRequest) -> ConverseStreamDecoder:
-        return ConverseStreamDecoder(provider=self.name, model=req.model, structured_tool=structured_tool_name(req),
+        structured = structured_tool_name(req)
+        return ConverseStreamDecoder(provider=self.name, model=req.model, structured_tool=structured,
+                                     tool_names=tool_name_map(req, structured),
                                      on_exception=lambda msg: self.stream_error(msg, req.model))
 
     # -- embeddings --------------------------------------------------------------------------
@@ -626,20 +636,6 @@ def _final_assistant(messages: list[dict[str, Any]]) -> list[BlockKind] | None:
         return None
     return [("thinking" if "reasoningContent" in b else "tool_use" if "toolUse" in b else "other")
             for b in last["content"]]
-
-
-def _converse_tool_ids(messages: list[dict[str, Any]]) -> None:
-    """Map, in place, the tool-call ids Converse refuses (``toolUseId``: 1 to 64 letters, digits,
-    ``_`` and ``-``) alike for a call and its result: a conversation begun elsewhere carries
-    Kimi K2's ``functions.get_weather:0`` or an OpenAI-compatible server's longer ids, and the
-    refused turn would fail every later call (:func:`~..openai.tool_ids.remap_ids`)."""
-    refs = [(b["toolUse"] if "toolUse" in b else b["toolResult"], "toolUseId")
-            for m in messages for b in m["content"] if "toolUse" in b or "toolResult" in b]
-    remap_ids(refs, _is_tool_use_id)
-
-
-def _is_tool_use_id(value: Any) -> bool:
-    return isinstance(value, str) and len(value) <= _TOOL_USE_ID_MAX and _TOOL_USE_ID.fullmatch(value) is not None
 
 
 def _tool_text(text: str) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 from ..._errors import MalformedResponseError, ProviderError
 from ..._types import FinishReason, StreamEvent, Usage
 from ...streams.eventstream import EventMessage, EventStreamDecoder
+from ..anthropic.tool_names import read_back
 from .citations import citation_from
 from .server_blocks import StreamedServerBlocks
 
@@ -79,6 +80,8 @@ _TOOL, _STRUCTURED, _SKIP = "tool", "structured", "skip"
 class ConverseStreamDecoder:
     """Incremental decoder for one ConverseStream response body.
 
+    ``tool_names`` maps the request's tool names Converse refuses to those they were sent under
+    (:func:`.request_rules.tool_name_map`): a call's name is read back to the caller's.
     ``structured_tool`` names the forced tool that carries structured output: its input
     fragments come out as ``text`` events (the JSON answer), not as a tool call. Plain text
     the model writes around that tool call is dropped, as the non-streaming parser does; it is
@@ -92,7 +95,7 @@ class ConverseStreamDecoder:
 
     __slots__ = ("_frames", "_provider", "_model", "_structured_tool", "_blocks", "_tool_index",
                  "_stop_reason", "_stop_sequence", "_usage_seen", "_done", "_structured_seen", "_held", "_input_seen",
-                 "_extra", "_server")
+                 "_extra", "_server", "_tool_names")
 
     def __init__(
         self,
@@ -100,12 +103,15 @@ class ConverseStreamDecoder:
         provider: str,
         model: str,
         structured_tool: str | None = None,
+        tool_names: dict[str, str] | None = None,
         on_exception: Callable[[EventMessage], ProviderError] | None = None,
     ) -> None:
         self._frames = EventStreamDecoder(provider=provider, model=model, on_exception=on_exception)
         self._provider = provider
         self._model = model
         self._structured_tool = structured_tool
+        #: the request's tool names sent in another form (:mod:`.request_rules`), to read the answer's back
+        self._tool_names = tool_names or {}
         self._blocks: dict[int, str] = {}
         self._tool_index: dict[int, int] = {}
         self._stop_reason: str | None = None
@@ -186,7 +192,10 @@ class ConverseStreamDecoder:
         else:
             self._blocks[block] = _TOOL
             index = self._tool_index.setdefault(block, len(self._tool_index))
-            out.append(StreamEvent("tool_call_delta", index=index, id=tool.get("toolUseId"), name=tool.get("name")))
+            name = tool.get("name")
+            if isinstance(name, str) and self._tool_names:
+                name = read_back(self._tool_names, name)
+            out.append(StreamEvent("tool_call_delta", index=index, id=tool.get("toolUseId"), name=name))
 
     def _delta(self, data: dict[str, Any], out: list[StreamEvent]) -> None:
         block = int(data.get("contentBlockIndex") or 0)
