@@ -225,3 +225,23 @@ async def test_the_cache_on_a_cluster_is_shared_spread_bounded_and_deletes(redis
             await client.delete(key)
         await one.aclose()
         await other.aclose()
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("max_entries", [1, 5, 20])
+async def test_the_cache_on_a_cluster_never_holds_more_than_max_entries(redis_cluster: str,
+                                                                        max_entries: int) -> None:
+    """Each shard kept at least one entry, so a cache bounded below the shard count (16) held
+    16 entries on a Cluster, and e.g. 20 held 16: the bound is the whole cache's, whatever the shards."""
+    prefix = f"{fresh_prefix()}cache:"
+    cache = RedisBackend(redis_cluster, max_entries, prefix)
+    try:
+        for i in range(100):
+            await cache.put(f"k{i}", b"answer", 60.0)
+        kept = [i for i in range(100) if await cache.get(f"k{i}") is not None]
+        assert 0 < len(kept) <= max_entries
+    finally:
+        client = cache._client()
+        for key in [k async for k in client.scan_iter(match=prefix + "*")]:
+            await client.delete(key)
+        await cache.aclose()

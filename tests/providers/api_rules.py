@@ -118,6 +118,9 @@ def anthropic_field_problem(body: dict[str, Any]) -> str | None:
     for i, tool in enumerate(body.get("tools") or ()):
         if not _TOOL_NAME.fullmatch(tool["name"]):
             return f"tools.{i}.custom.name: String should match pattern '^[a-zA-Z0-9_-]{{1,64}}$'"
+    tool_names = [tool.get("name") for tool in body.get("tools") or ()]
+    if len(set(tool_names)) < len(tool_names):
+        return "tools: Tool names must be unique."
     for i, turn in enumerate(body["messages"]):
         for j, block in enumerate(turn["content"] if isinstance(turn["content"], list) else ()):
             if block.get("type") == "tool_use" and not _TOOL_NAME.fullmatch(block["name"]):

@@ -193,6 +193,20 @@ def test_a_refused_name_without_a_clash_is_only_cleaned(upstream: RuleCheckingUp
     assert resp.tool_calls[0].name == "files.read"
 
 
+def test_a_name_cleaned_to_the_structured_output_tools_is_not_sent_twice(upstream: RuleCheckingUpstream) -> None:
+    """A caller's ``json.response`` cleaned to ``json_response``, the name of the tool JSON output
+    is asked through: two tools of one name went up (a 400), and a call of the caller's tool would
+    have been read as the JSON answer. It is sent under another name, and read back as the caller's."""
+    tool = Tool("json.response", "Send the response.", {"type": "object", "properties": {"title": {"type": "string"}}})
+    sent_name = "json_response_" + hashlib.sha256(b"json.response").hexdigest()[:8]
+    with _client(upstream) as client:
+        upstream.anthropic_answer = _answer_calling(sent_name)
+        resp = client.chat(CLAUDE, "Send it.", tools=[tool], response_format={"type": "json_object"})
+    assert upstream.refused == []
+    assert [t["name"] for t in upstream.bodies[-1]["tools"]] == [sent_name, "json_response"]
+    assert [(c.name, c.arguments) for c in resp.tool_calls] == [("json.response", {"title": "Bug"})]
+
+
 def test_a_streamed_call_is_read_back_to_the_callers_name() -> None:
     req = ChatRequest("claude-sonnet-4-5", [Message.user("Read it.")], stream=True,
                       tools=[Tool("files.read", "Read a file.", {"type": "object"})])

@@ -17,8 +17,9 @@ Key layout on a Cluster (single-node Redis keeps its names, byte for byte):
   call atomically (never overspending across replicas), and a small one: the state is a few
   small keys per active key and target, two short scripts per call — one primary serves
   hundreds of thousands of those a second. Other deployments (other prefixes) land elsewhere.
-- The cache's entries, which are the bulk of the bytes, are spread over ``CACHE_SHARDS`` tags,
-  each shard with its own index bounded at its share of ``max_entries``.
+- The cache's entries, which are the bulk of the bytes, are spread over ``CACHE_SHARDS`` tags
+  (fewer for a cache of fewer entries: :func:`cache_shards`), each shard with its own index
+  bounded at its share of ``max_entries``, so the shards together never hold more.
 
 A plain ``redis://`` URL that reaches a Cluster node is refused when the server starts (and by
 ``cloverleaf doctor``), saying which URL to use, instead of failing every call with a 503.
@@ -60,10 +61,17 @@ def one_slot_prefix(prefix: str) -> str:
     return "{" + inner + "}"
 
 
-def cache_shard_prefix(prefix: str, key: str) -> str:
+def cache_shard_prefix(prefix: str, key: str, shards: int = CACHE_SHARDS) -> str:
     """The prefix of a cache entry and of its shard's index on a Cluster: ``prefix{N}``, N from
-    the entry's key, so an entry and the index its put script trims share a slot."""
-    return f"{prefix}{{{zlib.crc32(key.encode()) % CACHE_SHARDS}}}"
+    the entry's key (one of ``shards``), so an entry and the index its put script trims share a slot."""
+    return f"{prefix}{{{zlib.crc32(key.encode()) % shards}}}"
+
+
+def cache_shards(max_entries: int) -> int:
+    """How many shards a cache of ``max_entries`` is spread over: :data:`CACHE_SHARDS`, or fewer
+    for a smaller cache, since each shard holds at least one entry and a cache of 5 spread over 16
+    shards held 16 entries. Replicas of one cache give it the same ``max_entries``, so they agree."""
+    return max(1, min(CACHE_SHARDS, max_entries))
 
 
 def open_cluster(url: str, **options: Any) -> Any:

@@ -18,7 +18,7 @@ from collections import OrderedDict
 from typing import Any
 
 from ..._errors import ConfigError
-from ..redis_cluster import CACHE_SHARDS, REDIS_PREFIXES, cache_shard_prefix, cluster_url, open_cluster
+from ..redis_cluster import REDIS_PREFIXES, cache_shard_prefix, cache_shards, cluster_url, open_cluster
 from ..sqlite_wal import enable_wal
 
 Vector = list[float]
@@ -225,7 +225,8 @@ class RedisBackend(CacheBackend):
     On a Redis Cluster (``redis+cluster://``) each entry goes to one of ``CACHE_SHARDS`` shards by
     its key (``prefix{N}e:<key>``, beside that shard's own index ``prefix{N}index``), so the put
     script's keys share a slot while the entries spread over the Cluster's nodes; each shard keeps
-    ``max_entries / CACHE_SHARDS`` entries (at least one), the oldest going first within it."""
+    ``max_entries / CACHE_SHARDS`` entries, the oldest going first within it (a cache of fewer
+    than ``CACHE_SHARDS`` entries has one shard per entry: the shards never hold more than the bound)."""
 
     def __init__(self, url: str, max_entries: int, prefix: str) -> None:
         try:
@@ -235,7 +236,9 @@ class RedisBackend(CacheBackend):
         self._aioredis = aioredis
         self._cluster_url = cluster_url(url, "[cache]")
         self._url = self._cluster_url or url
-        self._max = max_entries if self._cluster_url is None else max(1, max_entries // CACHE_SHARDS)
+        # a shard's bound is its share, and never less than one: so never more shards than entries
+        self._shards = cache_shards(max_entries)
+        self._max = max_entries if self._cluster_url is None else max_entries // self._shards
         self._prefix = prefix
         self._index = f"{prefix}index"
         self._clients: dict[asyncio.AbstractEventLoop, Any] = {}
@@ -258,7 +261,7 @@ class RedisBackend(CacheBackend):
 
     def _home(self, key: str) -> str:
         """What an entry's key and its index's key start with (a shard's hash tag on a Cluster)."""
-        return self._prefix if self._cluster_url is None else cache_shard_prefix(self._prefix, key)
+        return self._prefix if self._cluster_url is None else cache_shard_prefix(self._prefix, key, self._shards)
 
     def _entry(self, key: str) -> str:
         return f"{self._home(key)}e:{key}"

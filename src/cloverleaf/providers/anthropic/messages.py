@@ -182,10 +182,12 @@ def encode_chat(adapter: Adapter, req: ChatRequest, cfg: ProviderConfig) -> dict
 
 def tool_name_map(req: ChatRequest) -> dict[str, str]:
     """The request's tool names the API refuses -> the names they are sent under (the same map
-    reads an answer's ``tool_use`` names back: :func:`.tool_names.read_back`)."""
+    reads an answer's ``tool_use`` names back: :func:`.tool_names.read_back`). None is sent as
+    :data:`STRUCTURED_TOOL`: a caller's ``json.response`` cleaned to it went up beside the
+    structured output tool (two tools of one name, a 400) and its calls were read as the answer."""
     names = [t.name for t in req.tools or []]
     names += [p.name for m in req.messages for p in m.parts if isinstance(p, ToolCall)]
-    return wire_names(names)
+    return wire_names(names, reserved=(STRUCTURED_TOOL,))
 
 
 def _send_tool_names(names: dict[str, str], tools: list[dict[str, Any]], tool_choice: dict[str, Any] | None,

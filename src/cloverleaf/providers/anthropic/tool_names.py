@@ -31,11 +31,13 @@ def _hashed(name: str, cleaned: str) -> str:
     return f"{cleaned[:_MAX - 9]}_{digest}"
 
 
-def wire_names(names: Iterable[str]) -> dict[str, str]:
+def wire_names(names: Iterable[str], reserved: Iterable[str] = ()) -> dict[str, str]:
     """Each name the API refuses -> the name to send in its place (valid names are not in it).
-    Deterministic for a set of names, so every turn of a conversation maps them alike."""
+    ``reserved``: names the request's body may carry beside the caller's tools (the structured
+    output tool), never given to a caller's tool. Deterministic for a set of names, so every
+    turn of a conversation maps them alike."""
     given = list(dict.fromkeys(names))
-    taken = {n for n in given if is_valid(n)}
+    taken = {n for n in given if is_valid(n)} | set(reserved)
     out: dict[str, str] = {}
     for name in given:
         if name in taken:

@@ -151,12 +151,14 @@ def _frozen(source: Any, profile: str | None) -> Any:
     ``credential_process``) are fetched or refreshed here, on a request, long after start-up: an
     expired SSO login raised botocore's own exception, which the server answered with a 500. It is
     a ConfigError saying what to run; the source stays cached, so the next request after
-    ``aws sso login`` works without a restart."""
-    from botocore.exceptions import BotoCoreError
+    ``aws sso login`` works without a restart. So is AWS's refusal of the fetch itself (a
+    ClientError, not a BotoCoreError: STS refusing a profile's ``role_arn``, ``AccessDenied``),
+    which was a 500 "internal error" on every call of such a profile."""
+    from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         return source.get_frozen_credentials()
-    except BotoCoreError as exc:
+    except (BotoCoreError, ClientError) as exc:
         login = f"aws sso login --profile {profile}" if profile else "aws sso login"
         raise ConfigError(f"bedrock: could not refresh AWS credentials: {exc} (an SSO profile: run `{login}`; "
                           "otherwise check the profile's role or credential_process)") from None
