@@ -138,16 +138,6 @@ class Engine:
             self._targets[key] = target
         return target
 
-    def resolve_aside(self, model_id: str, *, max_retries: int | None = None) -> Target:
-        """:meth:`resolve`, but a name not in the cache is resolved without entering it. For
-        readers that resolve every target the call log names (spend and traces by model): a
-        store with thousands of them filled the cache past its bound, which empties it, and the
-        request path then resolved its own targets again."""
-        key = (model_id, None, None, max_retries, None, self.registry.version)
-        cached = self._targets.get(key)
-        return cached if cached is not None else self.resolver.resolve(
-            model_id, CallSettings(None, None, max_retries, None))
-
     # -- checks ----------------------------------------------------------------------------
     def check(self, target: Target, req: ChatRequest, *, untyped_attachments: bool = True) -> None:
         """Raise UnsupportedCapability before any I/O when the request needs what the

@@ -53,15 +53,22 @@ def engine_canonical(engine: Any) -> Canonical:
 def reader_canonical(engine: Any) -> Canonical:
     """:data:`Canonical` for one reading of the call log (``/admin/spend`` and ``/admin/traces``
     by model, the dashboard, ``cloverleaf spend``/``traces``): each name resolved once per
-    reading, aside from the engine's cache of targets (``Engine.resolve_aside``), which the
-    request path relies on and thousands of logged names would empty."""
-    resolve = getattr(engine, "resolve_aside", None) or engine.resolve
+    reading, through the engine's resolver and aside from its cache of targets: the request
+    path relies on that cache, and a store with thousands of logged names filled it past its
+    bound, which empties it, so the request path resolved its own targets again."""
+    from .._resolve import CallSettings
+
+    resolver = getattr(engine, "resolver", None)
     memo: dict[str, str | None] = {}
+
+    def resolve(model_id: str) -> Any:
+        return (engine.resolve(model_id, max_retries=0) if resolver is None
+                else resolver.resolve(model_id, CallSettings(max_retries=0)))
 
     def canonical(model_id: str) -> str | None:
         if model_id not in memo:
             try:
-                memo[model_id] = model_of(resolve(model_id, max_retries=0), "") or None
+                memo[model_id] = model_of(resolve(model_id), "") or None
             except Exception:  # noqa: BLE001 - not a model id: it keeps its own name
                 memo[model_id] = None
         return memo[model_id]
