@@ -154,6 +154,8 @@ class Settings:
         if unknown:
             raise ConfigError(f"unknown setting(s) {sorted(unknown)}")
         given = {k: v for k, v in overrides.items() if v is not None}
+        if "backend" in given:
+            checked_backend("the backend setting", given["backend"])
         out = replace(settings, **given)
         if given.keys() & {"providers", "models", "attachments"}:  # the file's were checked as it loaded
             check_keys(out, where="settings")
@@ -225,6 +227,8 @@ def _apply_toml(settings: Settings, file: Path) -> Settings:
             boolean(f"{file}: [defaults] gateway", value)
         if key in _TEXT_DEFAULTS:
             text(f"{file}: [defaults] {key}", value)
+        if key == "backend":
+            value = checked_backend(f"{file}: [defaults] backend", value)
         changes[_DEFAULT_KEYS[key]] = value
     providers = {}
     for name, table in (data.get("providers") or {}).items():
@@ -347,6 +351,22 @@ def _values_checked(where: str, table: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: The values ``backend`` takes: "fake" sends every call to the offline fake provider.
+BACKENDS = ("fake",)
+
+
+def checked_backend(where: str, value: Any) -> str:
+    """``[defaults] backend`` or ``CLOVERLEAF_BACKEND``, which only ``"fake"`` means anything to:
+    any other value (``FAKE``, ``offline``, a typo) was kept, shown by ``cloverleaf doctor`` as
+    "every call goes to the fake provider", and ignored by every call, which then reached the
+    real providers with the real keys: the opposite of what was asked, paid for."""
+    text(where, value)
+    if value not in BACKENDS:
+        raise ConfigError(f"{where} must be \"fake\" (every call goes to the offline fake provider), got "
+                          f"{value!r}; leave it unset (or empty) to call the real providers")
+    return str(value)
+
+
 def _as_table(row: ProviderSettings | ModelEntry) -> dict[str, Any]:
     return {f.name: getattr(row, f.name) for f in fields(row)}
 
@@ -359,8 +379,8 @@ def _apply_env(settings: Settings, env: Mapping[str, str]) -> Settings:
         changes["embedding_model"] = env["CLOVERLEAF_EMBEDDING_MODEL"]
     if env.get("CLOVERLEAF_IMAGE_MODEL"):
         changes["image_model"] = env["CLOVERLEAF_IMAGE_MODEL"]
-    if env.get("CLOVERLEAF_BACKEND"):
-        changes["backend"] = env["CLOVERLEAF_BACKEND"]
+    if env.get("CLOVERLEAF_BACKEND"):   # empty is unset: `CLOVERLEAF_BACKEND= scripts/run`
+        changes["backend"] = checked_backend("CLOVERLEAF_BACKEND", env["CLOVERLEAF_BACKEND"])
     for var, name in (("CLOVERLEAF_TIMEOUT", "timeout"), ("CLOVERLEAF_CONNECT_TIMEOUT", "connect_timeout"),
                       ("CLOVERLEAF_FIRST_BYTE_TIMEOUT", "first_byte_timeout"),
                       ("CLOVERLEAF_IDLE_TIMEOUT", "idle_timeout")):

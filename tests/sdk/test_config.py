@@ -180,6 +180,23 @@ def test_backend_fake_dials_no_url_an_entry_or_a_call_names(tmp_path: Path) -> N
         assert client.chat("openai/gpt-4o-mini", "x", base_url="http://127.0.0.1:9/v1").provider == "fake"
 
 
+@pytest.mark.parametrize("value", ["FAKE", "offline", "fake ", "openai"])
+def test_a_backend_other_than_fake_is_refused_not_ignored(tmp_path: Path, value: str) -> None:
+    """README: ``CLOVERLEAF_BACKEND=fake`` sends every call to the fake provider. Any other value
+    was kept (``cloverleaf doctor`` even said "every call goes to the fake provider") and ignored
+    by every call, which then went to the real provider with the real key."""
+    env = {"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}
+    with pytest.raises(ConfigError, match=r"CLOVERLEAF_BACKEND must be \"fake\".*leave it unset"):
+        Client(env={**env, "CLOVERLEAF_BACKEND": value})
+    config = tmp_path / "cloverleaf.toml"
+    config.write_text(f'[defaults]\nbackend = "{value}"\n')
+    with pytest.raises(ConfigError, match=r"\[defaults\] backend must be \"fake\""):
+        Settings.load(config, env=env)
+    with pytest.raises(ConfigError, match=r"backend setting must be \"fake\""):
+        Client(env=env, backend=value)
+    assert Settings.load(env={**env, "CLOVERLEAF_BACKEND": ""}).backend is None   # empty: unset, as scripts/run uses it
+
+
 def test_targets_are_cached_not_rebuilt():
     engine = Engine(Settings.load(env={}))
     assert engine.resolve("fake/echo") is engine.resolve("fake/echo")
