@@ -6,7 +6,7 @@ fallback and its client's ``Retry-After`` follow) and by the SDK's own retries a
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -56,8 +56,8 @@ def test_an_openai_429_without_retry_after_carries_the_reset_wait() -> None:
 
 def test_an_anthropic_429_reads_its_rfc3339_resets() -> None:
     adapter = AnthropicAdapter(get_spec("anthropic"))
-    soon = (datetime.now(timezone.utc) + timedelta(seconds=42)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    later = (datetime.now(timezone.utc) + timedelta(seconds=600)).isoformat()
+    soon = (datetime.now(UTC) + timedelta(seconds=42)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    later = (datetime.now(UTC) + timedelta(seconds=600)).isoformat()
     headers = {"anthropic-ratelimit-input-tokens-remaining": "0", "anthropic-ratelimit-input-tokens-reset": soon,
                "anthropic-ratelimit-requests-remaining": "49", "anthropic-ratelimit-requests-reset": later}
     err = adapter.parse_error(HttpResponse(429, headers, ANTHROPIC_429), "claude-sonnet-4-5")

@@ -28,8 +28,8 @@ from typing import Protocol, TypeVar
 
 from .._errors import ReadTimeout, TransportError
 from .._http import parse_retry_after, should_retry_hint
-from .._ratelimit_reset import throttle_wait
 from .._quota import body_retry_delay, says_no_retry
+from .._ratelimit_reset import throttle_wait
 from .base import (
     AsyncStreamHandle,
     OpenedStream,
