@@ -25,6 +25,9 @@ from typing import Any
 
 from ._types import Usage
 
+#: Processing tiers billed at rates of their own (OpenAI's and Google's flex and priority).
+_DISTINCT_TIERS = frozenset({"flex", "priority"})
+
 
 @dataclass(frozen=True, slots=True)
 class ModelPrice:
@@ -47,7 +50,15 @@ class ModelPrice:
     the tokens for each search ``Usage.web_search_requests`` counts. ``tiers`` are the rates of
     the processing tiers a call can be served at, by the name the upstream answers with
     (OpenAI's ``flex``, half the standard rates, and ``priority``): a call served at one
-    (``Usage.service_tier``) bills at its rates; any other tier name at this row's."""
+    (``Usage.service_tier``) bills at its rates; ``flex`` or ``priority`` where this row lists no
+    rates for it is unpriced (cost None: a priority call billed at the standard rates undercounts
+    it by up to half, and Google's priority premium varies by model); any other tier name
+    (``default``, ``auto``, ``scale``) at this row's.
+
+    ``audio_output`` is what an audio output token bills at (OpenAI's audio models: $80 against
+    $10 for text on gpt-4o-audio-preview). A call that answered in audio
+    (``Usage.audio_output_tokens``) at rates that list none is unpriced (cost None, never the text
+    rate: that would count it at an eighth of the bill)."""
 
     input: float
     output: float
@@ -62,6 +73,11 @@ class ModelPrice:
     web_search: float | None = None
     tiers: tuple[tuple[str, ModelPrice], ...] = ()
     cached_audio_input: float | None = None
+    audio_output: float | None = None
+
+    def unpriced_tier(self, name: str | None) -> bool:
+        """Was the call served at a tier (flex, priority) that bills apart, at which this row lists no rates?"""
+        return name in _DISTINCT_TIERS and all(tier_name != name for tier_name, _ in self.tiers)
 
     def tier(self, name: str | None) -> ModelPrice:
         """The rates of processing tier ``name``: its own where this row lists them, else this row's."""
@@ -84,7 +100,7 @@ class ModelPrice:
             self, input=round(self.input * factor, 6), output=round(self.output * factor, 6),
             cached_input=times(self.cached_input), cache_write=times(self.cache_write),
             cache_write_1h=times(self.cache_write_1h), audio_input=times(self.audio_input),
-            cached_audio_input=times(self.cached_audio_input),
+            cached_audio_input=times(self.cached_audio_input), audio_output=times(self.audio_output),
             long_context=self.long_context.scaled(factor) if self.long_context is not None else None,
             tiers=tuple((name, tier.scaled(factor)) for name, tier in self.tiers))
 
@@ -100,8 +116,12 @@ class ModelPrice:
         bills at all: a free local model costs 0.0 however much it was used)."""
         if not usage.reported:
             return 0.0 if self.dearest_input == 0.0 and not self.output else None
-        rates = self if usage.service_tier is None else self.tier(usage.service_tier)
-        tokens = rates.rates_for(usage.input_tokens)._tier_cost(usage)
+        if self.unpriced_tier(usage.service_tier):
+            return None
+        rates = (self if usage.service_tier is None else self.tier(usage.service_tier)).rates_for(usage.input_tokens)
+        if usage.audio_output_tokens and rates.audio_output is None:
+            return None   # an audio answer at rates with no audio price: unpriced, not billed as text
+        tokens = rates._tier_cost(usage)
         if usage.web_search_requests:   # most calls search nothing: no call for them
             tokens += self.search_fees(usage.web_search_requests)
         return round(tokens, 10)
@@ -118,11 +138,13 @@ class ModelPrice:
         cached_rate = self.cached_input if self.cached_input is not None else self.input
         write_rate = self.cache_write if self.cache_write is not None else self.input
         write_1h_rate = self.cache_write_1h if self.cache_write_1h is not None else write_rate
-        # output_tokens already include reasoning tokens (every provider bills them as output)
+        # output_tokens already include reasoning tokens (every provider bills them as output),
+        # and audio output tokens, billed at their own rate (cost() leaves none to a row without one)
+        audio_out = min(usage.audio_output_tokens, usage.output_tokens)
         total = ((fresh - audio) * self.input + audio * (self.audio_input or 0.0)
                  + (cached - cached_audio) * cached_rate + cached_audio * self._cached_audio_rate(cached_rate)
                  + (written - written_1h) * write_rate + written_1h * write_1h_rate
-                 + usage.output_tokens * self.output)
+                 + (usage.output_tokens - audio_out) * self.output + audio_out * (self.audio_output or 0.0))
         return round(total / 1_000_000, 10)
 
     def _audio_split(self, usage: Usage, cached: int, fresh: int) -> tuple[int, int]:
@@ -154,7 +176,7 @@ class ModelPrice:
         """(dearest input rate, output rate) for a call whose prompt is at most ``input_tokens``
         long: the long-context tier's as soon as such a prompt could reach it."""
         tier = self.rates_for(input_tokens)
-        return tier.dearest_input, tier.output
+        return tier.dearest_input, max(tier.output, tier.audio_output or 0.0)
 
     @property
     def widest_window(self) -> int | None:
@@ -192,7 +214,9 @@ class ModelPrice:
                    context_window if context_window is not None else (like.context_window if like else None),
                    (), scaled(cache_write_1h, like.cache_write_1h if like else None),
                    scaled(None, like.audio_input if like else None),
-                   cached_audio_input=scaled(None, like.cached_audio_input if like else None))
+                   cached_audio_input=scaled(None, like.cached_audio_input if like else None),
+                   audio_output=(round(out * like.audio_output / like.output, 10)
+                                 if like is not None and like.audio_output is not None and like.output else None))
         if like is None or not like.input:
             return base
         # the row's per-search fee is the provider's, whatever the token rates; its tiers move
@@ -224,7 +248,8 @@ def _in_proportion(tier: ModelPrice, row: ModelPrice, mine: ModelPrice) -> Model
                       moved(tier.cache_write_1h, row.cache_write_1h, mine.cache_write_1h),
                       moved(tier.audio_input, row.audio_input, mine.audio_input),
                       cached_audio_input=moved(tier.cached_audio_input, row.cached_audio_input,
-                                               mine.cached_audio_input))
+                                               mine.cached_audio_input),
+                      audio_output=moved(tier.audio_output, row.output, mine.output))
 
 
 def _row(row: dict[str, Any]) -> ModelPrice:
@@ -234,7 +259,7 @@ def _row(row: dict[str, Any]) -> ModelPrice:
     return ModelPrice(row["input"], row["output"], row.get("cached_input"), row.get("cache_write"),
                       row.get("context"), tuple(row.get("uses", ())), row.get("cache_write_1h"),
                       row.get("audio_input"), tier["above"] if tier else None, _row(tier) if tier else None,
-                      row.get("web_search"), tiers, row.get("cached_audio_input"))
+                      row.get("web_search"), tiers, row.get("cached_audio_input"), row.get("audio_output"))
 
 
 @lru_cache(maxsize=1)

@@ -461,6 +461,9 @@ class Usage:
     #: of ``audio_input_tokens``: it bills at the cached audio rate, neither as fresh audio nor as
     #: cached text. 0 where the upstream does not say (the cached tokens are then taken to be text).
     cached_audio_tokens: int = 0
+    #: The part of ``output_tokens`` that was audio (OpenAI's ``completion_tokens_details.audio_tokens``,
+    #: an audio answer): billed at the model's audio output rate, many times its text rate.
+    audio_output_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -480,6 +483,7 @@ class Usage:
             self.web_search_requests + other.web_search_requests,
             self.service_tier or other.service_tier,
             self.cached_audio_tokens + other.cached_audio_tokens,
+            self.audio_output_tokens + other.audio_output_tokens,
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 
 import pytest
@@ -393,3 +394,43 @@ def test_a_stop_with_nothing_said_is_never_an_empty_answer(raw: str, expected: s
 def test_not_json_is_malformed():
     with pytest.raises(MalformedResponseError):
         adapter().parse_chat(HttpResponse(200, {}, b"<html>"), ChatRequest("m", [Message.user("x")]))
+
+
+def test_an_effort_is_a_thinking_level_the_gemini_3_model_takes():
+    """Gemini 3 Pro takes thinkingLevel low or high only (3.1 Pro no minimal; Flash all four):
+    ``reasoning_effort="medium"`` went to gemini-3-pro as "medium", a 400. It goes as the next
+    level up (never less thinking than asked), and each model's own levels as they are."""
+    def level(model: str, effort: str) -> str:
+        req = ChatRequest(model, [Message.user("x")], reasoning=ReasoningConfig(effort=effort))  # type: ignore[arg-type]
+        thinking = adapter().build_chat(req, config()).json()["generationConfig"]["thinkingConfig"]
+        assert "thinkingBudget" not in thinking and thinking["includeThoughts"] is True
+        return thinking["thinkingLevel"]
+
+    assert [level("gemini-3-pro-preview", e) for e in ("minimal", "low", "medium", "high")] == [
+        "low", "low", "high", "high"]
+    assert [level("gemini-3.1-pro-preview", e) for e in ("minimal", "low", "medium", "high")] == [
+        "low", "low", "medium", "high"]
+    assert [level("gemini-3-flash-preview", e) for e in ("minimal", "low", "medium", "high")] == [
+        "minimal", "low", "medium", "high"]
+
+
+def test_a_thinking_level_in_extra_body_replaces_the_built_budget_and_keeps_the_thoughts():
+    """A caller's ``thinkingConfig`` in ``extra_body`` replaced the built one whole (its thoughts
+    went unreturned), and beside a ``reasoning`` budget it would have gone with both
+    thinkingLevel and thinkingBudget: a 400. The caller's level now replaces the built budget."""
+    req = ChatRequest("gemini-3-pro-preview", [Message.user("x")], reasoning=ReasoningConfig(budget_tokens=4096),
+                      extra_body={"generationConfig": {"thinkingConfig": {"thinkingLevel": "low"}}})
+    assert adapter().build_chat(req, config()).json()["generationConfig"]["thinkingConfig"] == {
+        "includeThoughts": True, "thinkingLevel": "low"}
+    snake = dataclasses.replace(req, extra_body={"generationConfig": {"thinkingConfig": {"thinking_level": "high"}}})
+    assert adapter().build_chat(snake, config()).json()["generationConfig"]["thinkingConfig"] == {
+        "includeThoughts": True, "thinking_level": "high"}
+    effort = ChatRequest("gemini-3-pro-preview", [Message.user("x")], reasoning=ReasoningConfig(effort="high"),
+                         extra_body={"generationConfig": {"thinkingConfig": {"thinkingBudget": 1024}}})
+    assert adapter().build_chat(effort, config()).json()["generationConfig"]["thinkingConfig"] == {
+        "includeThoughts": True, "thinkingBudget": 1024}
+    # without reasoning, the caller's thinkingConfig goes as given
+    plain = ChatRequest("gemini-3-flash-preview", [Message.user("x")],
+                        extra_body={"generationConfig": {"thinkingConfig": {"thinkingLevel": "minimal"}}})
+    assert adapter().build_chat(plain, config()).json()["generationConfig"]["thinkingConfig"] == {
+        "thinkingLevel": "minimal"}

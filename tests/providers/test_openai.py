@@ -519,9 +519,12 @@ def test_audio_and_cached_tokens_are_parts_of_the_prompt_and_bill_once() -> None
     assert (u.input_tokens, u.audio_input_tokens, u.cached_tokens, u.cached_audio_tokens) == (64, 44, 40, 0)
     realtime = ModelPrice(input=5.0, output=20.0, cached_input=2.5, audio_input=40.0, cached_audio_input=2.5)
     assert realtime.cost(u) == pytest.approx((24 * 40.0 + 20 * 2.5 + 20 * 2.5 + 9 * 20.0) / 1e6)
-    # OpenAI's audio models stay unpriced (their audio output, $64-80/M, is not counted apart): a
-    # cost of None, never gpt-4o's text rates
-    assert lookup("openai", "gpt-4o-audio-preview") is None and lookup("openai", "gpt-audio") is None
+    # gpt-4o-audio-preview's own row: audio input at $40, cached or not (no cached rate listed), its
+    # cached text at $2.50; gpt-audio, whose audio rates the table does not list, stays unpriced
+    audio_row = lookup("openai", "gpt-4o-audio-preview")
+    assert audio_row is not None
+    assert audio_row.cost(u) == pytest.approx((24 * 40.0 + 20 * 2.5 + 20 * 40.0 + 9 * 10.0) / 1e6)
+    assert lookup("openai", "gpt-audio") is None
 
 
 def test_an_answer_without_usage_has_unknown_usage_not_zero() -> None:

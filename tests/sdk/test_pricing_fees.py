@@ -103,3 +103,78 @@ def test_openai_bills_the_tier_the_answer_says_served_it(upstream: Upstream, tie
     for r in (whole, s.response, responses):
         assert r.usage.service_tier == tier
         assert r.cost == pytest.approx(cost)
+
+
+def audio_answer(model: str, tier: str | None = None) -> bytes:
+    """An audio answer (``modalities: ["text", "audio"]``): 1,000 of its 1,200 output tokens audio."""
+    return json.dumps({
+        "id": "chatcmpl-2", "object": "chat.completion", "created": 1, "model": model,
+        **({"service_tier": tier} if tier else {}),
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {
+            "role": "assistant", "content": None,
+            "audio": {"id": "audio_1", "data": "UklGRg==", "expires_at": 2, "transcript": "hello"}}}],
+        "usage": {"prompt_tokens": 100, "completion_tokens": 1_200, "total_tokens": 1_300,
+                  "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+                  "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 1_000}}}).encode()
+
+
+AUDIO_OUT = {"modalities": ["text", "audio"], "audio": {"voice": "alloy", "format": "wav"}}
+
+
+def test_audio_output_tokens_bill_at_the_audio_rate_or_leave_the_call_unpriced(upstream: Upstream) -> None:
+    """``completion_tokens_details.audio_tokens`` was read nowhere: an audio answer billed all its
+    output at the text rate ($10/M on gpt-4o-audio-preview, where audio output is $80/M). It bills
+    at the row's audio output rate now, and where the rates list none (a [[models]] entry's own,
+    gpt-4o's) the call is unpriced: cost None, never the text rate."""
+    upstream.queue(Reply(body=audio_answer("gpt-4o-audio-preview")), Reply(body=audio_answer("gpt-4o-mini-audio-preview")))
+    with client() as c:
+        full = c.chat("openai/gpt-4o-audio-preview", "hi", base_url=f"{upstream.url}/v1", extra_body=AUDIO_OUT)
+        mini = c.chat("openai/gpt-4o-mini-audio-preview-2024-12-17", "hi", base_url=f"{upstream.url}/v1",
+                      extra_body=AUDIO_OUT)
+    assert full.usage.audio_output_tokens == 1_000
+    assert full.cost == pytest.approx((100 * 2.5 + 200 * 10.0 + 1_000 * 80.0) / 1e6)
+    assert mini.cost == pytest.approx((100 * 0.15 + 200 * 0.6 + 1_000 * 20.0) / 1e6)
+    # the first snapshot billed audio at $100/$200
+    legacy = lookup("openai", "gpt-4o-audio-preview-2024-10-01")
+    assert legacy is not None and legacy.cost(full.usage) == pytest.approx((100 * 2.5 + 200 * 10.0 + 200_000) / 1e6)
+    # rates with no audio output price: unpriced, not $10/M
+    no_audio_rate = ModelPrice.per_1k(0.0025, 0.01)
+    assert no_audio_rate.cost(full.usage) is None
+    # an entry's own rates for the audio model keep its audio rate in proportion (half here)
+    half = ModelPrice.per_1k(0.00125, 0.005, like=lookup("openai", "gpt-4o-audio-preview"))
+    assert half.cost(full.usage) == pytest.approx((100 * 1.25 + 200 * 5.0 + 1_000 * 40.0) / 1e6)
+    # a budget bounds the output at the dearer audio rate
+    assert lookup("openai", "gpt-4o-audio-preview").bound_rates(1_000) == (40.0, 80.0)   # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("model, tier, priced", [
+    ("gpt-5", "priority", True), ("gpt-5", "flex", True),            # rates of their own in the table
+    ("gpt-4o", "priority", False), ("gpt-5-codex", "flex", False),   # none listed: unpriced
+    ("gpt-4o", "default", True), ("gpt-4o", "auto", True)])
+def test_a_tier_the_table_has_no_rates_for_is_unpriced_not_billed_as_standard(model: str, tier: str,
+                                                                             priced: bool) -> None:
+    """A priority call on a model whose priority rates the table does not list was billed at the
+    standard rates: up to half its bill uncounted, and budgets overran by it."""
+    price = lookup("openai", model)
+    assert price is not None
+    assert (price.cost(Usage(1_000, 100, service_tier=tier)) is not None) is priced
+
+
+def test_gemini_bills_the_tier_that_served_it_or_leaves_the_call_unpriced() -> None:
+    """Google bills flex at half the standard rates and priority at 75-100 % more (a priority call
+    past its limit is served, and billed, at standard); the answer says which tier served it
+    (``usageMetadata.serviceTier``; Vertex's ``trafficType``). Both were read nowhere, so every
+    call was billed at standard. With no flex or priority rates in the table such a call is now
+    unpriced; a standard one keeps its price."""
+    from cloverleaf.providers.gemini.stream import usage_from
+
+    row = lookup("gemini", "gemini-2.5-flash")
+    assert row is not None
+    base = {"promptTokenCount": 1_000, "candidatesTokenCount": 100, "totalTokenCount": 1_100}
+    for meta, tier in (({"serviceTier": "flex"}, "flex"), ({"serviceTier": "priority"}, "priority"),
+                       ({"trafficType": "ON_DEMAND_FLEX"}, "flex"), ({"trafficType": "ON_DEMAND_PRIORITY"}, "priority")):
+        usage = usage_from({**base, **meta})
+        assert usage.service_tier == tier and row.cost(usage) is None, meta
+    for meta in ({"serviceTier": "standard"}, {"trafficType": "ON_DEMAND"}, {}):
+        usage = usage_from({**base, **meta})
+        assert usage.service_tier is None and row.cost(usage) == pytest.approx((1_000 * 0.3 + 100 * 2.5) / 1e6)

@@ -77,3 +77,18 @@ def test_an_upstream_retry_after_beyond_any_wait_is_no_hint_not_a_500(live: Live
         live.openai().chat.completions.create(model="one", messages=[{"role": "user", "content": "hi"}])
     assert info.value.status_code == status and info.value.response.headers["content-type"] == "application/json"
     assert info.value.response.headers.get("retry-after") == ("1" if status == 429 else None)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_upstream_429_without_retry_after_passes_on_the_spent_limits_reset(live: Live, flaky: FlakyUpstream,
+                                                                             stream: bool) -> None:
+    """OpenAI's 429 often names no Retry-After, only when each limit fills again
+    (``x-ratelimit-reset-*``, Go durations): the client was told to retry in 1 s, into the same
+    wall; it is told the spent limit's reset (the requests' 6m0s here, not the tokens' 20ms)."""
+    flaky.then("status", status=429, headers={
+        "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "6m0s",
+        "x-ratelimit-remaining-tokens": "1000", "x-ratelimit-reset-tokens": "20ms"})
+    with pytest.raises(openai.RateLimitError) as info:
+        live.openai().chat.completions.create(model="one", messages=[{"role": "user", "content": "hi"}], stream=stream)
+    assert info.value.response.headers["retry-after"] == "360"
+    assert info.value.response.headers["retry-after-ms"] == "360000"

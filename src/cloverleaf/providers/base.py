@@ -20,7 +20,8 @@ from .._errors import (
     UnsupportedCapability,
     error_class_for_status,
 )
-from .._http import HttpRequest, HttpResponse, parse_retry_after, request_id, should_retry_hint
+from .._http import HttpRequest, HttpResponse, request_id, should_retry_hint
+from .._ratelimit_reset import throttle_wait
 from .._secret_urls import is_secret_name, masked_url
 from .._types import Attachment
 
@@ -269,7 +270,7 @@ class Adapter:
             body=resp.text,
             code=code,
             request_id=request_id(resp.headers),
-            retry_after=parse_retry_after(resp.headers),
+            retry_after=throttle_wait(resp.status, resp.headers),
             should_retry=should_retry_hint(resp.headers),
         )
 

@@ -29,6 +29,7 @@ from typing import Protocol, TypeVar
 from .._errors import ReadTimeout, TransportError
 from .._http import parse_retry_after, should_retry_hint
 from .._quota import body_retry_delay, says_no_retry
+from .._ratelimit_reset import throttle_wait
 from .base import (
     AsyncStreamHandle,
     OpenedStream,
@@ -145,7 +146,10 @@ class Retry:
             return None
         wait = self.policy.delay(self.attempt, answer.headers)
         if wait is not None and parse_retry_after(answer.headers) is None:
+            # a wait the body names (Gemini's RetryInfo), else a 429's rate-limit reset headers
             asked = body_retry_delay(body)
+            if asked is None:
+                asked = throttle_wait(answer.status, answer.headers)
             if asked is not None:
                 wait = asked if asked <= self.policy.max_retry_wait else None
         return wait if wait is not None and self._fits(wait) else None

@@ -477,10 +477,30 @@ def _thinking_config(req: ChatRequest) -> dict[str, Any]:
         config["thinkingBudget"] = reasoning.budget_tokens
     elif reasoning.effort is not None:
         if "gemini-3" in req.model:
-            config["thinkingLevel"] = reasoning.effort
+            config["thinkingLevel"] = thinking_level(req.model, reasoning.effort)
         else:
             config["thinkingBudget"] = budget_for_effort(reasoning.effort)
     return config
+
+
+#: The ``thinkingLevel`` values each Gemini 3 model takes (another is a 400): 3 Pro only low and
+#: high, 3.1 Pro no minimal, Flash all four (ai.google.dev/gemini-api/docs/thinking#thinking-levels).
+_LEVELS_3_PRO = ("low", "high")
+_LEVELS_31_PRO = ("low", "medium", "high")
+_ALL_LEVELS = ("minimal", "low", "medium", "high")
+
+
+def thinking_level(model: str, effort: str) -> str:
+    """The ``thinkingLevel`` a Gemini 3 ``model`` takes for ``effort``: the effort itself where the
+    model has that level, else the next one up (medium on 3 Pro thinks at high, never less than
+    asked), else its highest. ``reasoning_effort="medium"`` on gemini-3-pro was sent as is: a 400."""
+    name = model.rsplit("/", 1)[-1]
+    levels = (_LEVELS_31_PRO if name.startswith("gemini-3.1-pro") else
+              _LEVELS_3_PRO if name.startswith("gemini-3-pro") else _ALL_LEVELS)
+    if effort in levels:
+        return effort
+    order = _ALL_LEVELS.index(effort) if effort in _ALL_LEVELS else len(_ALL_LEVELS)
+    return next((level for level in levels if _ALL_LEVELS.index(level) > order), levels[-1])
 
 
 def _is_prediction(resp: HttpResponse) -> bool:
@@ -493,12 +513,31 @@ def _is_prediction(resp: HttpResponse) -> bool:
 
 
 def _merge(body: dict[str, Any], extra: dict[str, Any]) -> None:
-    """``extra_body`` wins; nested objects (generationConfig...) are merged one level deep."""
+    """``extra_body`` wins; nested objects (generationConfig...) are merged one level deep, and
+    ``generationConfig.thinkingConfig`` one more (see :func:`_merged_thinking`)."""
     for key, value in extra.items():
         if isinstance(value, dict) and isinstance(body.get(key), dict):
-            body[key] = {**body[key], **value}
+            merged = {**body[key], **value}
+            if key == "generationConfig":
+                _merged_thinking(merged, body[key].get("thinkingConfig"), value.get("thinkingConfig"))
+            body[key] = merged
         else:
             body[key] = value
+
+
+def _merged_thinking(config: dict[str, Any], built: Any, given: Any) -> None:
+    """A caller's own ``thinkingConfig`` (``{"thinkingLevel": "low"}`` in ``extra_body``) joins the
+    one built from ``reasoning`` (``includeThoughts`` stays) and its level or budget replaces the
+    built one: Gemini refuses ``thinkingLevel`` and ``thinkingBudget`` together (a 400)."""
+    if not isinstance(built, dict) or not isinstance(given, dict):
+        return
+    merged = {**built, **given}
+    level, budget = ("thinkingLevel", "thinking_level"), ("thinkingBudget", "thinking_budget")
+    for mine, other in ((level, budget), (budget, level)):   # either spelling: the API takes both
+        if any(k in given for k in mine) and not any(k in given for k in other):
+            for key in other:
+                merged.pop(key, None)
+    config["thinkingConfig"] = merged
 
 
 def _error_object(resp: HttpResponse) -> dict[str, Any]:

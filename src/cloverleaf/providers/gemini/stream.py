@@ -102,7 +102,25 @@ def usage_from(meta: dict[str, Any] | None) -> Usage:
         reasoning_tokens=thoughts,
         audio_input_tokens=modality_tokens(meta.get("promptTokensDetails"), "AUDIO"),
         cached_audio_tokens=modality_tokens(cache_details, "AUDIO"),
+        service_tier=served_tier(meta),
     )
+
+
+#: Vertex AI's ``trafficType`` of a tier that bills apart from standard pay-as-you-go.
+_TRAFFIC_TIERS = {"ON_DEMAND_FLEX": "flex", "ON_DEMAND_PRIORITY": "priority"}
+
+
+def served_tier(meta: dict[str, Any]) -> str | None:
+    """The processing tier that served the call when it is not standard: the Gemini API's
+    ``usageMetadata.serviceTier`` (``flex``: half the standard rates; ``priority``: 75 to 100 %
+    more, and a call over its priority limit is served at standard), Vertex AI's ``trafficType``
+    (``ON_DEMAND_FLEX``). Priced by :meth:`ModelPrice.cost <cloverleaf._pricing.ModelPrice.cost>`:
+    a tier the row lists no rates for is unpriced, never billed at the standard rates."""
+    tier = meta.get("serviceTier")
+    if isinstance(tier, str) and tier.lower() not in ("", "standard", "default", "service_tier_unspecified"):
+        return tier.lower()
+    traffic = meta.get("trafficType")
+    return _TRAFFIC_TIERS.get(traffic) if isinstance(traffic, str) else None
 
 
 def modality_tokens(details: Any, modality: str | None = None) -> int:

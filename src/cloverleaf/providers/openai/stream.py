@@ -102,6 +102,7 @@ def usage_from(data: dict[str, Any] | None, service_tier: Any = None) -> Usage |
         reasoning_tokens=reasoning,
         cost=_reported_cost(data.get("cost")),
         audio_input_tokens=int(pdet.get("audio_tokens") or 0),
+        audio_output_tokens=int(cdet.get("audio_tokens") or 0),
         service_tier=service_tier if isinstance(service_tier, str) and service_tier else None,
     )
 
