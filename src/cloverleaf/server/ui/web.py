@@ -104,7 +104,7 @@ class Web:
                         kind="authentication", code="signed_out"))
                 if csrf:
                     token = request.headers.get("x-csrf-token")
-                    if token is None and _is_form(request):
+                    if token is None and is_form(request):
                         token = (await read_form(request)).get("csrf")
                     check_csrf(request, session, token)
                 return await handler(request, session)
@@ -115,7 +115,7 @@ class Web:
         return route
 
 
-def _is_form(request: Request) -> bool:
+def is_form(request: Request) -> bool:
     return request.headers.get("content-type", "").split(";")[0].strip() == "application/x-www-form-urlencoded"
 
 
@@ -130,7 +130,7 @@ async def read_form(request: Request) -> dict[str, str]:
     cached = request.scope.get("cloverleaf.form")
     if cached is not None:
         return cached[0]  # type: ignore[no-any-return]
-    if not _is_form(request):
+    if not is_form(request):
         raise BadRequest("expected a form (application/x-www-form-urlencoded)")
     st: ServerState = request.app.state.cloverleaf
     seconds = st.options.body_timeout_seconds
