@@ -17,16 +17,20 @@ from .ui_support import csrf_of, sign_in
 KEYS = 230
 LISTED = re.compile(r'<th scope="row"><a href="/ui/traces\?key=(key_[0-9a-z_]+)">')
 OLDER = re.compile(r'<a class="btn ghost" rel="next" href="(/ui/keys\?after=[^"]+)">Older')
+BUDGET_ROW = re.compile(r'<tr><th scope="row">((?:key|route):[^ <]+)')
+OLDER_BUDGETS = re.compile(r'rel="next" href="(/ui/spend\?period=day&amp;keys_after=[^"]+)">Older keys')
 
 
 @pytest.fixture(scope="module")
 def live() -> Iterator[Live]:
-    server = start_live(settings(env={"CLOVERLEAF_MASTER_KEY": MASTER}))
+    server = start_live(settings(env={"CLOVERLEAF_MASTER_KEY": MASTER},
+                                 budgets={"smart": {"limit_usd": 10.0, "period": "month"}}))
     store = server.state.backend.store
     start = time.time() - KEYS
-    for i in range(KEYS):   # one a second: newest first is key 229 down to key 0
+    for i in range(KEYS):   # one a second: newest first is key 229 down to key 0; every other has a budget
         store.create_virtual_key(VirtualKeyRow(id=f"key_bulk_{i:04d}", secret_hash=f"hash-{i}", name=f"bulk {i}",
-                                               created_at=start + i))
+                                               created_at=start + i, budget=1.0 + i if i % 2 == 0 else None,
+                                               budget_period="month" if i % 2 == 0 else None))
     yield server
     stop_live(server)
 
@@ -70,3 +74,34 @@ def test_revoking_a_key_on_a_later_page_comes_back_to_that_page(live: Live) -> N
 def test_a_keys_page_cursor_that_is_not_one_is_a_400_saying_where_cursors_come_from(live: Live) -> None:
     r = sign_in(live).get("/ui/keys?after=not-a-cursor")
     assert r.status_code == 400 and "not a cursor of this listing" in r.text
+
+
+def test_the_spend_page_shows_a_page_of_key_budgets_and_pages_through_all(live: Live) -> None:
+    """Every key's budget at once: each is a read of its own (a counter, else a ledger row),
+    and 700 budgeted keys made the page take a second."""
+    http = sign_in(live)
+    first = http.get("/ui/spend?period=day").text
+    shown = BUDGET_ROW.findall(first)
+    assert shown[0] == "route:smart" and len(shown) == 1 + 100
+    second = http.get(OLDER_BUDGETS.search(first).group(1).replace("&amp;", "&"))  # type: ignore[union-attr]
+    assert second.status_code == 200 and OLDER_BUDGETS.search(second.text) is None
+    assert "Configured and newest keys" in second.text and "route:smart" not in second.text
+    live_budgeted = [k.id for k in live.state.backend.store.list_virtual_keys(include_revoked=False, newest_first=True)
+                     if k.budget is not None]
+    assert [s[4:] for s in shown[1:] + BUDGET_ROW.findall(second.text)] == live_budgeted
+    assert http.get("/ui/spend?keys_after=nonsense").status_code == 400
+
+
+def test_a_spend_table_cut_at_its_dearest_rows_says_so(live: Live) -> None:
+    from cloverleaf.gateway.store import CallRecord
+
+    store = live.state.backend.store
+    http = sign_in(live)
+    assert "dearest" not in http.get("/ui/spend?period=day").text
+    for i in range(51):
+        store.record_call(CallRecord(id=f"call_spender_{i}", created_at=time.time() - 60, operation="chat",
+                                     requested_model="fake/echo", status="ok", cost=0.01 * (i + 1),
+                                     key_id=f"key_spender_{i:02d}"))
+    store.flush()
+    page = http.get("/ui/spend?period=day").text
+    assert page.count("The 50 dearest") == 1 and "/admin/spend?by=key</code> lists every one" in page
