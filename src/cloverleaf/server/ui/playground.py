@@ -37,7 +37,7 @@ from ..openai_wire import parse_chat_request
 from ..projects import call_project
 from .key_limits import wider_than
 from .session import Session
-from .web import Web
+from .web import Web, fmt_usd
 
 TEST_PROMPT = "Reply with one short sentence: are you there?"
 TEST_TIMEOUT_SECONDS = 60.0
@@ -130,6 +130,8 @@ class Playground:
                      "latency_ms": (time.perf_counter() - t0) * 1000.0,
                      "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
                      "cost": resp.cost if resp is not None else None,
+                     # shown as every page shows a cost (the script's own six decimals read "$0.000000")
+                     "cost_text": fmt_usd(resp.cost if resp is not None else None),
                      "target": resp.metadata.target if resp is not None else None})
 
     async def test_call(self, model: str, session: Session) -> dict[str, Any]:
