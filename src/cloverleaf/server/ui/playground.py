@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
 from ..._context import CallContext
 from ..._errors import redact
@@ -37,7 +37,7 @@ from ..openai_wire import parse_chat_request
 from ..projects import call_project
 from .key_limits import wider_than
 from .session import Session
-from .web import Web, fmt_usd
+from .web import Web, fmt_usd, script_error
 
 TEST_PROMPT = "Reply with one short sentence: are you there?"
 TEST_TIMEOUT_SECONDS = 60.0
@@ -186,6 +186,4 @@ def _line(payload: dict[str, Any]) -> bytes:
 
 
 def _error(exc: BaseException, trace_id: str | None = None) -> Response:
-    err = to_api_error(exc)
-    return JSONResponse({"error": {"message": redact(err.message), "code": err.code, "status": err.status},
-                         "trace_id": trace_id}, status_code=err.status, headers={"cache-control": "no-store"})
+    return script_error(to_api_error(exc), trace_id)

@@ -25,8 +25,9 @@ from typing import Any
 from urllib.parse import parse_qsl, quote
 
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from ..._errors import redact
 from ..._jsoncodec import utf8_replacing
 from ..deadlines import BodyDeadlineExceeded
 from ..errors import ApiError, BadRequest, ClientClosed, PayloadTooLarge, to_api_error
@@ -99,9 +100,8 @@ class Web:
                     if request.method == "GET":
                         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                         return RedirectResponse(f"/ui/login?next={quote(target)}", status_code=303)
-                    return self.error_page(request, None, ApiError(
-                        "you are signed out (or your session expired); sign in again", status=401,
-                        kind="authentication", code="signed_out"))
+                    raise ApiError("you are signed out (or your session expired); sign in again", status=401,
+                                   kind="authentication", code="signed_out")
                 if csrf:
                     token = request.headers.get("x-csrf-token")
                     if token is None and is_form(request):
@@ -109,10 +109,20 @@ class Web:
                     check_csrf(request, session, token)
                 return await handler(request, session)
             except Exception as exc:  # noqa: BLE001 - the dashboard's error boundary
+                if request.headers.get("x-csrf-token") is not None:   # the page's script: it reads JSON
+                    return script_error(to_api_error(exc))
                 return self.error_page(request, session, to_api_error(exc))
 
         route.__name__ = route.__qualname__ = handler.__name__
         return route
+
+
+def script_error(err: ApiError, trace_id: str | None = None) -> Response:
+    """An error for the page's script (the Playground's ``fetch``), which shows its message: an
+    HTML error page there read only "HTTP 401" when the session had ended, or "HTTP 400" for a
+    body it could not take."""
+    return JSONResponse({"error": {"message": redact(err.message), "code": err.code, "status": err.status},
+                         "trace_id": trace_id}, status_code=err.status, headers={"cache-control": "no-store"})
 
 
 def is_form(request: Request) -> bool:
