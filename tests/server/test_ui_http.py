@@ -420,6 +420,16 @@ def test_the_playground_is_told_why_in_json_when_its_session_ended_or_its_body_i
     assert form.status_code == 401 and form.headers["content-type"].startswith("text/html")
 
 
+def test_a_traces_list_filtered_by_project_or_provider_shows_that_filter(live: Live) -> None:
+    """The Overview's "By provider" rows and the Keys page's projects link to the calls they
+    count; those two filters were hidden fields, so the list looked unfiltered."""
+    http = sign_in(live)
+    page = http.get("/ui/traces", params={"provider": "fake", "project": "web <b>"}).text
+    assert '<label for="f-provider">Provider</label><input id="f-provider" name="provider" value="fake">' in page
+    assert 'name="project" value="web &lt;b&gt;">' in page and '<label for="f-project">Project</label>' in page
+    assert 'name="provider"' not in http.get("/ui/traces").text   # no empty field for an unset filter
+
+
 def test_no_dashboard_query_reads_a_whole_table(live: Live) -> None:
     """Every query the pages send to the call tables is served by an index (SQLite's plan
     never says a bare ``SCAN calls``), so page time does not grow with the store."""
