@@ -23,6 +23,9 @@ from typing import Any
 
 import pytest
 
+from cloverleaf.server.ui.queries import trace_calls
+from cloverleaf.server.ui.web import fmt_usd
+
 from .conftest import MASTER, Live, settings, start_live, stop_live
 from .ui_support import seed_history
 
@@ -169,9 +172,12 @@ def test_the_dashboard_in_a_browser(live: Live, browser: Any, shots: Path) -> No
     assert 0 < len(partial) < len(words)
     wait_for(lambda: d.find_element(By.ID, "pg-status").text == "done", "the end of the stream")
     assert d.find_element(By.CSS_SELECTOR, "#pg-log li.assistant").text == words
-    assert d.find_element(By.ID, "pg-cost").text.startswith("$")
     assert d.find_element(By.ID, "pg-target").text == "demo"
     shoot(d, shots, "playground")
+    # its cost reads as every page writes it (the script's own format read $0.0480 for $0.048)
+    trace_id = d.find_element(By.ID, "pg-trace-link").get_attribute("href").rsplit("/", 1)[1]
+    (call,) = trace_calls(live.state.backend.store.engine, trace_id)
+    assert d.find_element(By.ID, "pg-cost").text == fmt_usd(call.cost) and call.cost > 0
 
     # -- it shows in Traces (via the trace link, and filtered by the key) and in Spend ------------
     d.find_element(By.ID, "pg-trace-link").click()

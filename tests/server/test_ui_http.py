@@ -401,6 +401,35 @@ def test_playground_streams_ndjson_and_refuses_what_the_key_may_not_do(live: Liv
         assert json.loads(list(r.iter_lines())[-1])["type"] == "done"
 
 
+def test_the_playground_is_told_why_in_json_when_its_session_ended_or_its_body_is_refused(live: Live) -> None:
+    """The Playground's script shows an error's JSON message; the session gate and the body's
+    checks answered it with an HTML page, so it read only "HTTP 401" (signed out while the page
+    was open) or "HTTP 400" (a max tokens it may not ask for)."""
+    http = sign_in(live)
+    token = csrf_of(http.get("/ui/playground").text)
+    body = {"model": "fake/echo", "messages": [{"role": "user", "content": "hi"}]}
+    refused = http.post("/ui/playground/stream", headers={"x-csrf-token": token}, json={**body, "max_tokens": -5})
+    assert refused.status_code == 400 and "max_tokens" in refused.json()["error"]["message"]
+    forged = http.post("/ui/playground/stream", headers={"x-csrf-token": "forged"}, json=body)
+    assert forged.status_code == 403 and forged.json()["error"]["code"] == "csrf_failed"
+    assert http.post("/ui/logout", data={"csrf": token}).status_code == 303
+    ended = http.post("/ui/playground/stream", headers={"x-csrf-token": token}, json=body)
+    assert ended.status_code == 401 and ended.json()["error"]["code"] == "signed_out"
+    assert "sign in again" in ended.json()["error"]["message"]
+    form = http.post("/ui/keys", data={"csrf": token, "name": "x"})   # a form still gets the page
+    assert form.status_code == 401 and form.headers["content-type"].startswith("text/html")
+
+
+def test_a_traces_list_filtered_by_project_or_provider_shows_that_filter(live: Live) -> None:
+    """The Overview's "By provider" rows and the Keys page's projects link to the calls they
+    count; those two filters were hidden fields, so the list looked unfiltered."""
+    http = sign_in(live)
+    page = http.get("/ui/traces", params={"provider": "fake", "project": "web <b>"}).text
+    assert '<label for="f-provider">Provider</label><input id="f-provider" name="provider" value="fake">' in page
+    assert 'name="project" value="web &lt;b&gt;">' in page and '<label for="f-project">Project</label>' in page
+    assert 'name="provider"' not in http.get("/ui/traces").text   # no empty field for an unset filter
+
+
 def test_no_dashboard_query_reads_a_whole_table(live: Live) -> None:
     """Every query the pages send to the call tables is served by an index (SQLite's plan
     never says a bare ``SCAN calls``), so page time does not grow with the store."""

@@ -6,6 +6,7 @@ at $0.01 per million tokens ($0.0000004) read "$0." on the Spend, Overview and T
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 
@@ -15,7 +16,7 @@ from cloverleaf._config import ModelEntry
 from cloverleaf.server.ui.web import fmt_usd
 
 from .conftest import MASTER, Live, settings, start_live, stop_live
-from .ui_support import sign_in
+from .ui_support import csrf_of, sign_in
 
 #: $0.0000001 a token in or out: a short call costs less than $0.0000005
 TINY = ModelEntry(name="tiny", identifier="echo", provider="fake", input_cost_per_1k=0.0001,
@@ -47,3 +48,18 @@ def test_the_spend_page_shows_a_tiny_cost(live: Live) -> None:
     page = sign_in(live).get("/ui/spend", params={"period": "day"}).text
     assert fmt_usd(row.cost) in page
     assert not re.search(r"\$0\.(?![0-9])", page)
+
+
+def test_the_playground_shows_a_tiny_cost_as_the_pages_do(live: Live) -> None:
+    """The Playground's script printed six decimals: a call the Traces page shows at
+    $0.0000005 read "$0.000000" there. The answer's last line now carries the cost as the
+    pages show it, and the script shows that."""
+    http = sign_in(live)
+    token = csrf_of(http.get("/ui/playground").text)
+    body = {"model": "tiny", "messages": [{"role": "user", "content": "hi"}]}
+    with http.stream("POST", "/ui/playground/stream", json=body, headers={"x-csrf-token": token}) as r:
+        done = json.loads([line for line in r.iter_lines() if line][-1])
+    assert done["type"] == "done" and 0 < done["cost"] < 0.0000005
+    assert done["cost_text"] == fmt_usd(done["cost"]) != "$0"
+    script = http.get("/ui/static/app.js").text
+    assert "ev.cost_text" in script and "toFixed(6)" not in script

@@ -177,10 +177,12 @@ class VirtualKeys:
         return await asyncio.to_thread(self._store.get_virtual_key, key_id)
 
     async def list(self, include_revoked: bool = True, *, after: tuple[float, str] | None = None,
-                   limit: int | None = None) -> list[Any]:
-        """The keys, oldest first; ``after`` and ``limit`` give one page (``GET /admin/keys``)."""
+                   limit: int | None = None, newest_first: bool = False, budgeted: bool = False) -> list[Any]:
+        """The keys, oldest first (``newest_first``: the dashboard's order; ``budgeted``: only
+        those with a budget); ``after`` and ``limit`` give one page (``GET /admin/keys``, the
+        dashboard's Keys and Spend pages)."""
         return await asyncio.to_thread(self._store.list_virtual_keys, include_revoked=include_revoked, after=after,
-                                       limit=limit)
+                                       limit=limit, newest_first=newest_first, budgeted=budgeted)
 
     def on_change(self, listener: KeyChanged) -> None:
         """Call ``listener(before, after)`` after each update or revoke made here (the dashboard

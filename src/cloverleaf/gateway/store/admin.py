@@ -55,15 +55,20 @@ class AdminTables:
         return self._one_key(schema.virtual_keys.c.secret_hash == secret_hash)
 
     def list_virtual_keys(self, *, include_revoked: bool = True, after: Place | None = None,
-                          limit: int | None = None) -> list[VirtualKeyRow]:
-        """The keys, oldest first (``created_at``, then ``id``); ``after`` (a :mod:`.keyset` place)
-        and ``limit`` give one page of them."""
+                          limit: int | None = None, newest_first: bool = False,
+                          budgeted: bool = False) -> list[VirtualKeyRow]:
+        """The keys, oldest first (``created_at``, then ``id``; ``newest_first`` the other way, as
+        the dashboard pages them), only those with a budget if ``budgeted``; ``after`` (a
+        :mod:`.keyset` place) and ``limit`` give one page."""
         k = schema.virtual_keys
-        query = sa.select(k).order_by(k.c.created_at, k.c.id).limit(limit)
+        order = (k.c.created_at.desc(), k.c.id.desc()) if newest_first else (k.c.created_at, k.c.id)
+        query = sa.select(k).order_by(*order).limit(limit)
         if not include_revoked:
             query = query.where(k.c.revoked_at.is_(None))
+        if budgeted:
+            query = query.where(k.c.budget.isnot(None))
         if after is not None:
-            query = query.where(past(k.c.created_at, k.c.id, after, newest_first=False))
+            query = query.where(past(k.c.created_at, k.c.id, after, newest_first=newest_first))
         with self.engine.connect() as conn:
             return [_key(r) for r in conn.execute(query).mappings()]
 

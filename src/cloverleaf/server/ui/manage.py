@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from ... import _jsoncodec as jsoncodec
+from ...gateway.store.keyset import cursor_of, parse_cursor
 from ..admin_api import (
     CREATE,
     MERGE,
@@ -36,6 +37,7 @@ from ..admin_api import (
     _save_entry,
     entry_providers,
     entry_views,
+    page_after,
     refuse_config_entry,
 )
 from ..admin_text import ENTRY_NAME_CHARS, KEY_ID_CHARS, storable
@@ -44,11 +46,13 @@ from ..errors import ApiError, BadRequest, NotFound
 from ..projects import PROJECT_CHARS
 from . import key_limits, once
 from .session import Session, is_admin
-from .web import Web, form_list, read_form
+from .web import Web, form_list, is_form, read_form
 
 _MODEL_NUMBERS = ("input_cost_per_1k", "output_cost_per_1k", "cached_input_cost_per_1k", "cache_write_cost_per_1k",
                   "cache_write_1h_cost_per_1k")
 _MODEL_INTS = ("context_window", "data_retention_days")
+#: keys per page of the Keys page, newest first
+KEYS_PAGE = 100
 TEST_PROMPT = "Reply with one short sentence: are you there?"
 
 
@@ -128,16 +132,23 @@ class Manage:
 
     # -- keys -----------------------------------------------------------------------------
     async def keys(self, request: Request, session: Session, *, status: int = 200, **extra: Any) -> Response:
+        """One page of keys, newest first (``?after=`` the page before's "Older" cursor). A page,
+        not every key: with 2,000 keys the page was 1.7 MB of rows and revoke forms, and read the
+        30-day spend of all of them, on every visit and after every create or revoke."""
         assert self.st.keys is not None
-        rows = await self.st.keys.list(include_revoked=True)
+        after = page_after(request.query_params.get("after"))
+        rows = await self.st.keys.list(include_revoked=True, after=after, limit=KEYS_PAGE + 1, newest_first=True)
+        more, rows = len(rows) > KEYS_PAGE, rows[:KEYS_PAGE]
         spend = await asyncio.to_thread(self._key_spend, [r.id for r in rows])
         now = time.time()
-        keys = [{"row": r, "spend": spend.get(r.id, 0.0), "admin": is_admin(r),
-                 "state": _key_state(r, now)} for r in sorted(rows, key=lambda r: -r.created_at)]
+        keys = [{"row": r, "spend": spend.get(r.id, 0.0), "admin": is_admin(r), "state": _key_state(r, now)}
+                for r in rows]
         mine = await self._session_key(session)
         refusal = key_limits.minting_refusal(mine) if mine is not None else None
         return self.web.render(request, "keys.html", session, status=status, page="keys", keys=keys,
                                revoked=request.query_params.get("revoked"), mine=mine,
+                               after=request.query_params.get("after") if after is not None else None,
+                               next_cursor=cursor_of(rows[-1].created_at, rows[-1].id) if more else None,
                                minting_refused=refusal.message if refusal else None,
                                form_token=once.new_token(session), project_chars=PROJECT_CHARS, **extra)
 
@@ -186,7 +197,10 @@ class Manage:
         if not storable(key_id, KEY_ID_CHARS) or await self.st.keys.get(key_id) is None:
             raise NotFound(f"no virtual key {key_id!r}")
         await self.st.keys.revoke(key_id)
-        return RedirectResponse(f"/ui/keys?revoked={key_id}", status_code=303)
+        # back to the page the key was revoked from (its form carries that page's cursor)
+        page = (await read_form(request)).get("after") if is_form(request) else None
+        back = f"&after={quote(page, safe='')}" if page and parse_cursor(page) is not None else ""
+        return RedirectResponse(f"/ui/keys?revoked={key_id}{back}", status_code=303)
 
 
 async def _entry(request: Request) -> str:

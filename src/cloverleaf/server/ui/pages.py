@@ -13,12 +13,16 @@ from starlette.responses import Response
 from ..._errors import redact
 from ...gateway.budget import BudgetScope
 from ...gateway.model_budgets import model_named, reader_canonical, targets_meaning
+from ...gateway.store.keyset import cursor_of
+from ..admin_api import page_after
 from ..errors import NotFound
 from . import charts, queries
 from .session import Session
 from .web import Web, fmt_ms, fmt_num, fmt_usd
 
 BREAKDOWNS = (("provider", "By provider"), ("model", "By model"), ("route", "By route"), ("key", "By key"))
+#: keys' budgets per page of the Spend page (the configured budgets are on the first)
+BUDGETS_PAGE = 100
 SPEND_PERIODS = {"day": ("Last 24 hours", 86400), "week": ("Last 7 days", 7 * 86400),
                  "month": ("Last 30 days", 30 * 86400), "quarter": ("Last 90 days", 90 * 86400)}
 
@@ -117,30 +121,38 @@ class Pages:
         label, seconds = SPEND_PERIODS.get(period, SPEND_PERIODS["month"])
         now = time.time()
 
+        after = page_after(request.query_params.get("keys_after"))
         dims = ("route", "key", "project")
-        *found, budgets = await asyncio.gather(
+        *found, (budgets, next_keys) = await asyncio.gather(
             *(asyncio.to_thread(queries.spend_by, self.engine, dim, now - seconds, now) for dim in dims),
-            self._budgets())
+            self._budgets(after))
         by = dict(zip(dims, found))
         return self.web.render(request, "spend.html", session, page="spend", period=period, periods=SPEND_PERIODS,
-                               period_label=label, by=by, budgets=budgets, since=now - seconds, now=now)
+                               period_label=label, by=by, budgets=budgets, since=now - seconds, now=now,
+                               keys_after=after is not None, next_keys=next_keys, spend_rows=queries.SPEND_ROWS)
 
-    async def _budgets(self) -> list[dict[str, Any]]:
-        """Every budget with its current period: configured ones (routes, projects) and keys'.
-        Spent and reserved are read where admission keeps them (``Budgets.usage``: the state
-        backend's counters by default), so "reserved" is what calls in flight hold right now."""
+    async def _budgets(self, after: tuple[float, str] | None) -> tuple[list[dict[str, Any]], str | None]:
+        """The budgets with their current period: the configured ones (routes, projects, models)
+        and a page of keys' (newest keys first, ``BUDGETS_PAGE`` a page, after ``after``), and
+        the next page's cursor. Spent and reserved are read where admission keeps them
+        (``Budgets.usage``: the state backend's counters by default), so "reserved" is what
+        calls in flight hold right now.
+
+        A page, because each budget is a read of its own (a counter, else a ledger row): every
+        key's budget at once made the page take a second with 700 budgeted keys."""
         budgets = self.st.backend.gateway.budgets
-        keys = await self.st.keys.list(include_revoked=False) if self.st.keys is not None else []
-        keyed = [k for k in keys if k.budget is not None]
+        keyed = (await self.st.keys.list(include_revoked=False, after=after, limit=BUDGETS_PAGE + 1,
+                                         newest_first=True, budgeted=True) if self.st.keys is not None else [])
+        more, keyed = len(keyed) > BUDGETS_PAGE, keyed[:BUDGETS_PAGE]
         scopes = [BudgetScope(f"key:{k.id}", float(k.budget), k.budget_period or "total") for k in keyed]
-        statuses = await budgets.usage([*budgets.configured(), *scopes])
+        statuses = await budgets.usage([*(budgets.configured() if after is None else ()), *scopes])
         names = {f"key:{k.id}": k.name for k in keyed}
         rows = []
         for b in statuses:
             row = _budget_row(b.key, b.period_key, b.limit_usd, b.spent_usd, b.reserved_usd)
             row["name"] = names.get(b.key)
             rows.append(row)
-        return rows
+        return rows, cursor_of(keyed[-1].created_at, keyed[-1].id) if more else None
 
     # -- health ---------------------------------------------------------------------------
     async def health(self, request: Request, session: Session) -> Response:

@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
 from ..._context import CallContext
 from ..._errors import redact
@@ -37,7 +37,7 @@ from ..openai_wire import parse_chat_request
 from ..projects import call_project
 from .key_limits import wider_than
 from .session import Session
-from .web import Web
+from .web import Web, fmt_usd, script_error
 
 TEST_PROMPT = "Reply with one short sentence: are you there?"
 TEST_TIMEOUT_SECONDS = 60.0
@@ -130,6 +130,8 @@ class Playground:
                      "latency_ms": (time.perf_counter() - t0) * 1000.0,
                      "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
                      "cost": resp.cost if resp is not None else None,
+                     # shown as every page shows a cost (the script's own six decimals read "$0.000000")
+                     "cost_text": fmt_usd(resp.cost if resp is not None else None),
                      "target": resp.metadata.target if resp is not None else None})
 
     async def test_call(self, model: str, session: Session) -> dict[str, Any]:
@@ -184,6 +186,4 @@ def _line(payload: dict[str, Any]) -> bytes:
 
 
 def _error(exc: BaseException, trace_id: str | None = None) -> Response:
-    err = to_api_error(exc)
-    return JSONResponse({"error": {"message": redact(err.message), "code": err.code, "status": err.status},
-                         "trace_id": trace_id}, status_code=err.status, headers={"cache-control": "no-store"})
+    return script_error(to_api_error(exc), trace_id)

@@ -146,7 +146,11 @@ def _grain(since: float, now: float) -> int:
     return HOUR if now - since <= DAY else DAY
 
 
-def spend_by(engine: sa.Engine, dim: str, since: float, now: float, limit: int = 50) -> list[Stats]:
+#: rows of each Spend page table (the dearest; the page says so when there may be more)
+SPEND_ROWS = 50
+
+
+def spend_by(engine: sa.Engine, dim: str, since: float, now: float, limit: int = SPEND_ROWS) -> list[Stats]:
     """Cost, calls and tokens per value of ``dim`` from exactly ``since`` on, dearest first —
     what ``/admin/spend?since=`` and ``cloverleaf spend --days`` count."""
     rows = period_rows(dim, since, _grain(since, now), now)

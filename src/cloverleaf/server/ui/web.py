@@ -25,8 +25,9 @@ from typing import Any
 from urllib.parse import parse_qsl, quote
 
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from ..._errors import redact
 from ..._jsoncodec import utf8_replacing
 from ..deadlines import BodyDeadlineExceeded
 from ..errors import ApiError, BadRequest, ClientClosed, PayloadTooLarge, to_api_error
@@ -99,23 +100,32 @@ class Web:
                     if request.method == "GET":
                         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                         return RedirectResponse(f"/ui/login?next={quote(target)}", status_code=303)
-                    return self.error_page(request, None, ApiError(
-                        "you are signed out (or your session expired); sign in again", status=401,
-                        kind="authentication", code="signed_out"))
+                    raise ApiError("you are signed out (or your session expired); sign in again", status=401,
+                                   kind="authentication", code="signed_out")
                 if csrf:
                     token = request.headers.get("x-csrf-token")
-                    if token is None and _is_form(request):
+                    if token is None and is_form(request):
                         token = (await read_form(request)).get("csrf")
                     check_csrf(request, session, token)
                 return await handler(request, session)
             except Exception as exc:  # noqa: BLE001 - the dashboard's error boundary
+                if request.headers.get("x-csrf-token") is not None:   # the page's script: it reads JSON
+                    return script_error(to_api_error(exc))
                 return self.error_page(request, session, to_api_error(exc))
 
         route.__name__ = route.__qualname__ = handler.__name__
         return route
 
 
-def _is_form(request: Request) -> bool:
+def script_error(err: ApiError, trace_id: str | None = None) -> Response:
+    """An error for the page's script (the Playground's ``fetch``), which shows its message: an
+    HTML error page there read only "HTTP 401" when the session had ended, or "HTTP 400" for a
+    body it could not take."""
+    return JSONResponse({"error": {"message": redact(err.message), "code": err.code, "status": err.status},
+                         "trace_id": trace_id}, status_code=err.status, headers={"cache-control": "no-store"})
+
+
+def is_form(request: Request) -> bool:
     return request.headers.get("content-type", "").split(";")[0].strip() == "application/x-www-form-urlencoded"
 
 
@@ -130,7 +140,7 @@ async def read_form(request: Request) -> dict[str, str]:
     cached = request.scope.get("cloverleaf.form")
     if cached is not None:
         return cached[0]  # type: ignore[no-any-return]
-    if not _is_form(request):
+    if not is_form(request):
         raise BadRequest("expected a form (application/x-www-form-urlencoded)")
     st: ServerState = request.app.state.cloverleaf
     seconds = st.options.body_timeout_seconds

@@ -53,7 +53,6 @@ document.addEventListener("click", async (event) => {
   let controller = null;
 
   const fmtMs = (v) => v == null ? "—" : v >= 1000 ? (v / 1000).toFixed(2) + " s" : Math.round(v) + " ms";
-  const fmtUsd = (v) => v == null ? "—" : "$" + (v < 0.01 ? v.toFixed(6) : v.toFixed(4));
   const set = (id, text) => { $(id).textContent = text; };
 
   const bubble = (role, text) => {
@@ -159,7 +158,7 @@ document.addEventListener("click", async (event) => {
             set("pg-status", "done");
             set("pg-ttft", fmtMs(ev.ttft_ms)); set("pg-latency", fmtMs(ev.latency_ms));
             set("pg-tokens", ev.input_tokens + " in · " + ev.output_tokens + " out");
-            set("pg-cost", fmtUsd(ev.cost)); set("pg-target", ev.target || "—");
+            set("pg-cost", ev.cost_text || "—"); set("pg-target", ev.target || "—");
           }
         }
       }
