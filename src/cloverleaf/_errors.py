@@ -591,6 +591,10 @@ _KEY_SHAPES = re.compile(
     r"(?![A-Za-z0-9+/=]))"
 )
 REDACTED = "<redacted>"
+#: The password of a URL's ``user:password@`` anywhere in a text (``postgresql://u:PW@db``,
+#: ``redis://:PW@cache``): an upstream's error may quote its own database or proxy URL, and the
+#: text reaches the client, call records, spans and logs. The scheme and user stay readable.
+_URL_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s/?#@:]*:)[^\s/?#@]+(?=@)")
 
 
 def redact(text: str | None, secrets: Iterable[str] = ()) -> str | None:
@@ -599,7 +603,7 @@ def redact(text: str | None, secrets: Iterable[str] = ()) -> str | None:
     for secret in secrets:
         if secret and len(secret) >= 4:
             text = text.replace(secret, REDACTED)
-    return _KEY_SHAPES.sub(REDACTED, text)
+    return _KEY_SHAPES.sub(REDACTED, _URL_PASSWORD.sub(rf"\1{REDACTED}", text))
 
 
 def url_secrets(url: str | None) -> tuple[str, ...]:

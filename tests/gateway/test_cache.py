@@ -340,6 +340,20 @@ def test_codec_round_trip_never_unpickles() -> None:
         loads(b'{"response": {"__t": "Popen", "args": "rm"}}')
 
 
+def test_a_mistyped_cache_url_is_refused_without_its_password() -> None:
+    """The error for a [cache] url of an unknown scheme (serve's stderr, ``cloverleaf doctor``,
+    a CI log) printed the URL whole, password included."""
+    from cloverleaf.gateway.cache.backends import open_backend
+
+    url = "valkey://:hunter2-cache-pw@cache.internal:6379/0?token=tok-secret-1"
+    with pytest.raises(ConfigError, match="cache.internal") as refused:
+        parse_cache({"mode": "exact", "url": url})
+    with pytest.raises(ConfigError, match="cache.internal") as unsupported:
+        open_backend(url, max_entries=10, prefix="p:")
+    for err in (refused, unsupported):
+        assert "hunter2" not in str(err.value) and "tok-secret" not in str(err.value)
+
+
 def test_config_errors_say_what_to_do() -> None:
     with pytest.raises(ConfigError, match="allowed"):
         parse_cache({"mode": "exact", "tll": 5})

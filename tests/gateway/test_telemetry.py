@@ -177,6 +177,16 @@ def test_a_base_endpoint_gets_its_path_whatever_else_the_environment_holds() -> 
     assert parse_telemetry({}, env).endpoint == "http://c:4318/v1/traces"
 
 
+def test_an_endpoint_that_is_not_otlp_http_is_refused_without_its_credentials() -> None:
+    """``grpc://user:password@collector:4317`` was refused with the URL whole in the message,
+    which ``serve`` and ``doctor`` print."""
+    for table, env in (({"otlp_endpoint": "grpc://user:hunter2-otel-pw@collector:4317?api-key=k-secret"}, {}),
+                       ({}, {"OTEL_EXPORTER_OTLP_ENDPOINT": "collector://u:hunter2-otel-pw@collector:4317"})):
+        with pytest.raises(ConfigError, match="collector:4317") as refused:
+            parse_telemetry(table, env)
+        assert "hunter2" not in str(refused.value) and "k-secret" not in str(refused.value)
+
+
 def test_configuration() -> None:
     assert parse_telemetry({}, {}) is None
     assert parse_telemetry({}, {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"}).endpoint == "http://c:4318/v1/traces"

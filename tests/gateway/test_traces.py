@@ -83,6 +83,15 @@ def test_redact_takes_every_credential_named_query_value_out_of_a_url() -> None:
                    "&region=eu failed: status code=500")
 
 
+def test_redact_takes_the_password_out_of_any_url_in_a_text() -> None:
+    """An upstream's error quoting a URL with a password (its own database's, a proxy's) reached
+    the caller's error body, the call record and the spans whole."""
+    text = ("boom: postgresql://app:db-PW-1@db:5432/x, redis://:cache-PW-2@cache:6379/0, "
+            "https://svc:p%40ss-3@proxy.internal/v1 and http://host:8080/path@ok")
+    assert redact(text) == ("boom: postgresql://app:<redacted>@db:5432/x, redis://:<redacted>@cache:6379/0, "
+                            "https://svc:<redacted>@proxy.internal/v1 and http://host:8080/path@ok")
+
+
 async def test_no_secret_in_raised_errors_or_logs(harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
     """A provider echoing the configured key verbatim must not put it in the error the caller
     (or the server's response, or a log line) sees."""

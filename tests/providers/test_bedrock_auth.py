@@ -145,6 +145,18 @@ def test_unknown_profile_is_a_config_error(clean_aws) -> None:
         CredentialCache().get({"profile": "nope"})
 
 
+def test_a_failing_credential_process_is_named_without_repeating_its_output(clean_aws) -> None:
+    """botocore quotes a credential_process's stderr whole, and the ConfigError went as it was to
+    every caller of the model (a 503's message) and to logs: a helper that printed a token or the
+    secret it could not refresh handed it to anyone holding a virtual key."""
+    (clean_aws / "config").write_text(
+        "[profile helper]\nregion = us-east-1\ncredential_process = sh -c \"echo 'refresh failed; "
+        "SecretAccessKey: helper-SECRET-1 token FwoGZXIvhelperSECRET2' >&2; exit 1\"\n")
+    with pytest.raises(ConfigError, match="credential provider custom-process failed") as caught:
+        CredentialCache().get({"profile": "helper"})
+    assert "SECRET" not in str(caught.value) and "credential_process" in str(caught.value)
+
+
 def test_no_credentials_says_what_to_set(clean_aws) -> None:
     cache = CredentialCache()
     with pytest.raises(ConfigError, match="AWS_ACCESS_KEY_ID"):

@@ -91,6 +91,26 @@ def test_wrong_keys_and_forged_sign_ins_are_refused(live: Live) -> None:
         assert r.status_code == 403
 
 
+def test_tokens_with_any_characters_are_refused_not_a_500(live: Live) -> None:
+    """A token is compared in constant time, and ``compare_digest`` raised a TypeError on a str
+    with a non-ASCII character: anyone could make the open sign-in form answer 500 with an
+    incident in the log (``login_token=é``), and a session's forms as well."""
+    with httpx.Client(base_url=live.url, follow_redirects=False) as http:
+        login_token(http)   # the double-submit cookie, to be compared with what is sent
+        r = http.post("/ui/login", data={"key": MASTER, "login_token": "é-forged"})
+        assert r.status_code == 403 and "incident" not in r.text
+    http = sign_in(live)
+    page = http.get("/ui/keys").text
+    r = http.post("/ui/keys", data={"name": "odd-token", "csrf": "ünïcode", "form_token": form_token_of(page)})
+    assert r.status_code == 403 and "incident" not in r.text
+    r = http.post("/ui/playground/stream", json={"model": "fake/echo", "messages": [{"role": "user", "content": "x"}]},
+                  headers={"x-csrf-token": b"\xe9"})   # a header's bytes are read as latin-1
+    assert r.status_code == 403
+    r = http.post("/ui/keys", data={"name": "odd-form", "csrf": csrf_of(page), "form_token": "nonce.ünïcode"})
+    assert r.status_code == 400 and "submission token" in r.text
+    assert "odd-" not in http.get("/ui/keys").text
+
+
 def test_repeated_wrong_keys_are_throttled(live: Live, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ui_session, "MAX_FAILURES", 3)
     with httpx.Client(base_url=live.url, follow_redirects=False, headers={}) as http:

@@ -46,7 +46,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from .._errors import ConfigError
+from .._errors import REDACTED, ConfigError
+from .._secret_urls import masked_url
 from .._setting_values import boolean, env_number, not_a_table, seconds, text, text_table
 from .._version import __version__
 from . import otel_env, otlp_wire, span_messages
@@ -118,7 +119,9 @@ def parse_telemetry(table: Mapping[str, Any] | None, env: Mapping[str, str], *,
         return None
     endpoint = str(endpoint)
     if not endpoint.startswith(("http://", "https://")):
-        raise ConfigError(f"[telemetry] otlp_endpoint must be an http(s) URL (OTLP/HTTP), got {endpoint!r}")
+        # a collector's URL may carry a password or a token: the error (stderr, doctor) shows it masked
+        raise ConfigError(f"[telemetry] otlp_endpoint must be an http(s) URL (OTLP/HTTP), got "
+                          f"{masked_url(endpoint, REDACTED)!r}")
     if not endpoint.rstrip("/").endswith("/v1/traces") and not full_url:
         endpoint = endpoint.rstrip("/") + "/v1/traces"
     # { x = 5 } was sent as "5"

@@ -17,7 +17,8 @@ from array import array
 from collections import OrderedDict
 from typing import Any
 
-from ..._errors import ConfigError
+from ..._errors import REDACTED, ConfigError
+from ..._secret_urls import masked_url
 from ..redis_cluster import REDIS_PREFIXES, cache_shard_prefix, cache_shards, cluster_url, open_cluster
 from ..sqlite_wal import enable_wal
 
@@ -56,7 +57,8 @@ def open_backend(url: str, *, max_entries: int, prefix: str) -> CacheBackend:
         return SqliteBackend(url.removeprefix("sqlite:///"), max_entries)
     if url.startswith(REDIS_PREFIXES):
         return RedisBackend(url, max_entries, prefix)
-    raise ConfigError(f"[cache] url {url!r} is not supported; use memory, sqlite:///path.db or redis://host:6379/0")
+    raise ConfigError(f"[cache] url {masked_url(url, REDACTED)!r} is not supported; use memory, sqlite:///path.db or "
+                      "redis://host:6379/0")
 
 
 def pack(vector: Vector) -> bytes:

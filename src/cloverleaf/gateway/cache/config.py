@@ -24,7 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..._errors import ConfigError
+from ..._errors import REDACTED, ConfigError
+from ..._secret_urls import masked_url
 from ..._setting_values import boolean, not_a_table, number, seconds, text, whole
 from ..redis_cluster import REDIS_PREFIXES
 
@@ -80,7 +81,7 @@ def parse_cache(table: Mapping[str, Any] | None) -> CacheConfig:
     url = table.get("url") or "memory"
     if not (url == "memory" or url.startswith(("sqlite:///", *REDIS_PREFIXES))):
         raise ConfigError(f"[cache] url must be 'memory', 'sqlite:///path.db', 'redis://host:6379/0' or "
-                          f"'redis+cluster://host:6379', got {url!r}")
+                          f"'redis+cluster://host:6379', got {masked_url(url, REDACTED)!r}")   # may hold a password
     embedding_model = table.get("embedding_model")
     if mode == "semantic" and not embedding_model:
         raise ConfigError("[cache] mode = \"semantic\" needs embedding_model = \"provider/model\" (e.g. "

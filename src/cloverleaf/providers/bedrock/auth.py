@@ -160,8 +160,22 @@ def _frozen(source: Any, profile: str | None) -> Any:
         return source.get_frozen_credentials()
     except (BotoCoreError, ClientError) as exc:
         login = f"aws sso login --profile {profile}" if profile else "aws sso login"
-        raise ConfigError(f"bedrock: could not refresh AWS credentials: {exc} (an SSO profile: run `{login}`; "
+        raise ConfigError(f"bedrock: could not refresh AWS credentials: {_reason(exc)} (an SSO profile: run `{login}`; "
                           "otherwise check the profile's role or credential_process)") from None
+
+
+def _reason(exc: Exception) -> str:
+    """What a failed credential lookup says, for an error that reaches API callers and logs.
+    botocore's own text, except what a credential *provider* answered: a ``credential_process``'s
+    stderr (or a container endpoint's body) is quoted whole by botocore, and a credential helper
+    may print anything there — a session token, the secret it could not refresh, the operator's
+    identity — which every caller of the model then read in its 503."""
+    kwargs = getattr(exc, "kwargs", None) or {}
+    if "provider" in kwargs and "error_msg" in kwargs:   # CredentialRetrievalError, TokenRetrievalError
+        return (f"the credential provider {kwargs['provider']} failed (its output is not repeated here, as it "
+                "may hold secrets: run the profile's credential_process, or `aws configure export-credentials "
+                "--profile NAME`, by hand to see it)")
+    return str(exc)
 
 
 def config_file_region(env: Mapping[str, str], profile: str | None) -> str | None:
@@ -193,7 +207,7 @@ def _resolve_chain(profile: str | None) -> Any:
     try:
         credentials = botocore.session.Session(profile=profile).get_credentials()
     except BotoCoreError as exc:  # ProfileNotFound, bad config file, SSO token expired...
-        raise ConfigError(f"bedrock: could not load AWS credentials: {exc}") from None
+        raise ConfigError(f"bedrock: could not load AWS credentials: {_reason(exc)}") from None
     if credentials is None:
         raise ConfigError(
             "bedrock: no AWS credentials found. Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "

@@ -78,7 +78,7 @@ from .stream import GeminiStreamDecoder, ResponseReader, finish_reason, first_ca
 from .vertex_auth import VertexCredentials, find_credentials
 from .vertex_claude import VertexClaudeAdapter, is_claude
 from .vertex_embed import embed_requests, read_predictions
-from .vertex_urls import DEFAULT_LOCATION, LOCATION, PROJECT, VERSIONED, quota_headers, vertex_root
+from .vertex_urls import DEFAULT_LOCATION, LOCATION, PROJECT, VERSIONED, model_path, quota_headers, vertex_root
 
 #: ToolChoice.mode -> functionCallingConfig.mode
 _CALLING_MODE = {"auto": "AUTO", "none": "NONE", "required": "ANY", "tool": "ANY"}
@@ -197,6 +197,7 @@ class GeminiAdapter(Adapter):
             base = self._vertex_base(cfg, base)
         elif not VERSIONED.search(base):
             base += "/" + str(cfg.extra.get("api_version", "v1beta"))
+        model = model_path(model, self.name)   # a caller's name, in a path: no way out of it
         if not model.startswith("tunedModels/"):
             model = "models/" + model.removeprefix("models/")
         method, own_query = split_query(method)

@@ -41,7 +41,7 @@ from ..anthropic.adapter import AnthropicAdapter, beta_names
 from ..anthropic.messages import encode_chat
 from ..base import Adapter, ProviderConfig, split_query, with_query
 from .vertex_betas import vertex_betas
-from .vertex_urls import VERSIONED, quota_headers, vertex_root
+from .vertex_urls import VERSIONED, model_path, quota_headers, vertex_root
 
 if TYPE_CHECKING:
     from ..._types import ChatRequest
@@ -139,7 +139,7 @@ class VertexClaudeAdapter(AnthropicAdapter):
             root = re.sub(r"/publishers/[^/]+$", "", base) + "/publishers/anthropic"
         else:
             root = vertex_root(cfg, base, "anthropic", express_ok=False)
-        model = model.removeprefix("publishers/anthropic/models/")
+        model = model_path(model.removeprefix("publishers/anthropic/models/"), "vertex")
         return with_query(f"{root}/models/{model}:{method}", query)
 
     # -- errors --------------------------------------------------------------------------

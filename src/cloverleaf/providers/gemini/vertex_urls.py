@@ -10,8 +10,9 @@ it imports neither.
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
-from ..._errors import ConfigError
+from ..._errors import ConfigError, InvalidRequestError
 from ..base import ProviderConfig
 
 #: A base URL that already names an API version (``.../v1beta1/projects/P/locations/L/publishers/google``).
@@ -22,6 +23,21 @@ LOCATION = re.compile(r"^[a-z][a-z0-9-]{1,40}$")
 DEFAULT_LOCATION = "global"
 #: The header that bills a call to a quota project (gcloud logins need it on many projects).
 QUOTA_HEADER = "x-goog-user-project"
+
+
+def model_path(model: str, provider: str) -> str:
+    """``model`` as it stands in a request's path (``.../models/{model}:{method}``), for Gemini and
+    Claude on Vertex AI alike: the one place a caller's model name goes into a URL's path rather
+    than a body. Unchecked, ``gemini-1.5-flash/../gemini-2.5-pro`` reached a model the caller's key
+    does not allow (the key's ``gemini-1.5-*`` matched the name; the provider resolved the path),
+    priced as the allowed one, and a ``?``/``#`` in it rewrote the query or cut the method off.
+    So a dot segment or an empty one is refused (400), and every character a path gives a meaning
+    to (``?``, ``#``, ``%``, ``:``, spaces) is percent-encoded; ``/`` (``tunedModels/NAME``) and
+    ``@`` (``claude-sonnet-4@20250514``) are kept."""
+    if any(part in ("", ".", "..") for part in model.split("/")):
+        raise InvalidRequestError(f"{model!r} is not a model id: it has an empty, '.' or '..' path segment; "
+                                  "name the model as the provider lists it", provider=provider, model=model)
+    return quote(model, safe="/@")
 
 
 def vertex_root(cfg: ProviderConfig, base: str, publisher: str, *, express_ok: bool = True) -> str:

@@ -19,7 +19,7 @@ import hmac
 import secrets
 
 from ..errors import BadRequest
-from .session import Session
+from .session import Session, same_token
 
 FIELD = "form_token"
 
@@ -38,7 +38,7 @@ def key_id_for(session: Session, token: str | None) -> str:
     """The id of the key this form submission creates (the same for the same token).
     Raises BadRequest for a missing token or one this session did not issue."""
     nonce, _, mac = (token or "").partition(".")
-    if not nonce or not hmac.compare_digest(mac, _mac(session, "ui-key-form", nonce)[:32]):
+    if not nonce or not same_token(mac, _mac(session, "ui-key-form", nonce)[:32]):
         raise BadRequest("the form has no valid submission token (it is older than your session, or did not "
                          "come from this page); reload the page and fill it in again", param=FIELD)
     return "key_" + _mac(session, "ui-key-id", nonce)[:16]

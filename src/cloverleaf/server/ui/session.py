@@ -79,7 +79,15 @@ def may_sign_in(row: Any, now: float) -> bool:
 
 
 def same_token(a: str | None, b: str | None) -> bool:
-    return bool(a) and bool(b) and hmac.compare_digest(str(a), str(b))
+    """Whether two tokens are the same, in constant time. Compared as UTF-8 bytes: a submitted
+    token is anyone's input (the sign-in form is open to all), and ``compare_digest`` refuses a
+    ``str`` with non-ASCII characters with a TypeError, which was a 500 for ``login_token=é``."""
+    return bool(a) and bool(b) and hmac.compare_digest(as_bytes(str(a)), as_bytes(str(b)))
+
+
+def as_bytes(token: str) -> bytes:
+    """``token`` as bytes for a constant-time comparison, whatever characters it holds."""
+    return token.encode("utf-8", "surrogatepass")
 
 
 class Sessions:
