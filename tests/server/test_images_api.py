@@ -75,3 +75,20 @@ def test_an_image_setting_of_no_known_value_is_a_400(live: Live, upstream: Upstr
         live.openai().images.generate(model="gpt-image-1", prompt="a fox", output_format="gif")  # type: ignore[arg-type]
     assert "output_format" in str(caught.value)
     assert len(upstream.seen) == before
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")   # the SDK marks create_variation deprecated
+@pytest.mark.parametrize("call", ["edit", "create_variation"])
+def test_image_edits_and_variations_say_they_are_not_served(live: Live, upstream: Upstream, call: str) -> None:
+    """The SDK's multipart image routes: a 404 that says what is missing and what is served."""
+    before = len(upstream.seen)
+    kw = {"prompt": "add a hat"} if call == "edit" else {}
+    with pytest.raises(openai.NotFoundError) as caught:
+        getattr(live.openai().images, call)(model="dall-e-2", image=("fox.png", JPEG, "image/png"), **kw)
+    message = str(caught.value)
+    assert "not served by this gateway" in message and "POST /v1/images/generations" in message
+    assert len(upstream.seen) == before
+    # as bare HTTP too
+    r = httpx.post(f"{live.url}/v1/images/{'edits' if call == 'edit' else 'variations'}",
+                   files={"image": ("fox.png", JPEG)}, data={"model": "dall-e-2"})
+    assert r.status_code == 404 and "not served by this gateway" in r.json()["error"]["message"]
