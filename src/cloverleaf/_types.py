@@ -417,6 +417,10 @@ class ImageRequest:
     quality: str | None = None
     response_format: Literal["b64_json", "url"] | None = None
     extra_body: dict[str, Any] | None = None
+    #: OpenAI Images API settings the caller named (``style``, ``background``, ``output_format``,
+    #: ``output_compression``, ``moderation``): sent as they are to OpenAI-shaped APIs, which take
+    #: them, and left out for the others, which have no such settings (unlike ``extra_body``).
+    openai_options: dict[str, Any] | None = None
 
 
 # --------------------------------------------------------------------------- responses

@@ -224,3 +224,26 @@ def test_image_request_errors() -> None:
                                         ("1216x832", "3:2"), ("2560x1080", "21:9"), ("4:5", "4:5")])
 def test_aspect_ratio(size: str, ratio: str) -> None:
     assert aspect_ratio(size) == ratio
+
+
+def test_a_stability_call_its_filter_stopped_is_a_content_filter_not_a_malformed_answer() -> None:
+    """Bedrock's documented answer for a filtered Stability call has no 'images' key at all."""
+    req = ImageRequest("stability.sd3-5-large-v1:0", "x")
+    with pytest.raises(ContentFilterError, match="Filter reason: prompt"):
+        ADAPTER.parse_image(HttpResponse(200, {}, b'{"finish_reasons": ["Filter reason: prompt"]}'), req)
+
+
+def test_an_image_stabilitys_output_filter_caught_is_not_returned() -> None:
+    """One of two calls' image was caught by the output filter: only the other one comes back,
+    and when every one was caught it is a content filter; an inference error is a failed call."""
+    ok = HttpResponse(200, {}, b'{"seeds": [1], "finish_reasons": [null], "images": ["iVBORw0KGgo="]}')
+    caught = HttpResponse(200, {}, b'{"seeds": [2], "finish_reasons": ["Filter reason: output image"], '
+                                   b'"images": ["AAAA"]}')
+    req = ImageRequest("stability.stable-image-ultra-v1:1", "x", n=2)
+    out = ADAPTER.parse_image([ok, caught], req)
+    assert [img.data for img in out.images] == [b"\x89PNG\r\n\x1a\n"]
+    with pytest.raises(ContentFilterError, match="output image"):
+        ADAPTER.parse_image([caught, caught], req)
+    failed = HttpResponse(200, {}, b'{"seeds": [3], "finish_reasons": ["Inference error"], "images": []}')
+    with pytest.raises(MalformedResponseError, match="Inference error"):
+        ADAPTER.parse_image(failed, ImageRequest("stability.stable-image-core-v1:1", "x"))

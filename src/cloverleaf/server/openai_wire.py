@@ -8,8 +8,9 @@ Accepted but ignored (no portable meaning across providers; type-checked, then d
 ``frequency_penalty``, ``presence_penalty``, ``logit_bias``, ``metadata``, ``store``,
 ``service_tier``, ``modalities`` (without ``"audio"``), ``prediction``, ``safety_identifier``, ``prompt_cache_key``,
 ``prompt_cache_retention``, ``prompt_cache_options``, ``verbosity``, ``moderation``, ``logprobs: false``;
-on images ``style``, ``background``, ``moderation``, ``output_compression``,
-``output_format``, ``partial_images``. Any other top-level field is refused with a 400 naming it. Refused with a
+on images ``partial_images``, and ``style``, ``background``, ``moderation``, ``output_compression`` and
+``output_format`` for providers other than OpenAI-shaped ones (which get them). Any other top-level field
+is refused with a 400 naming it. Refused with a
 400 rather than silently dropped, because the client would otherwise read an answer that
 lacks what it asked for: ``n`` > 1, ``logprobs: true`` / ``top_logprobs`` > 0, legacy
 ``functions``, ``audio`` output (asked for by ``audio`` or by ``"audio"`` in ``modalities``),
@@ -98,10 +99,13 @@ CHAT_REFUSED = {"audio": "audio output is not available through the gateway; dro
                                       "drop 'web_search_options'"}
 EMBEDDING_FIELDS = frozenset({"model", "input", "encoding_format", "dimensions", "user"})
 IMAGE_FIELDS = frozenset({"model", "prompt", "n", "size", "quality", "response_format", "user", "stream"})
-IMAGE_IGNORED: dict[str, Any] = {
+#: The Images API's own settings, checked as OpenAI checks them and passed to OpenAI-shaped
+#: upstreams (``ImageRequest.openai_options``): dropped, a jpeg asked for came back a png, a
+#: transparent background opaque, a ``natural`` dall-e-3 image ``vivid``.
+IMAGE_OPTIONS: dict[str, Any] = {
     "style": ("vivid", "natural"), "background": ("transparent", "opaque", "auto"), "moderation": ("low", "auto"),
-    "output_compression": ("integer", 0, 100), "output_format": ("png", "jpeg", "webp"),
-    "partial_images": ("integer", 0, 3)}
+    "output_compression": ("integer", 0, 100), "output_format": ("png", "jpeg", "webp")}
+IMAGE_IGNORED: dict[str, Any] = {"partial_images": ("integer", 0, 3)}
 IMAGE_QUALITIES = ("standard", "hd", "low", "medium", "high", "auto")
 #: OpenAI's reasoning efforts, as the neutral ones (the top two are "as much as there is")
 _EFFORTS: dict[str, Literal["minimal", "low", "medium", "high"]] = {
@@ -431,7 +435,7 @@ def parse_image_request(body: dict[str, Any]) -> ImageRequest:
     """Translate an ``/v1/images/generations`` body. ``model`` may be left out (OpenAI's API
     has a default too): the request's model is then empty and the route uses the server's
     ``image_model``."""
-    check_fields(body, IMAGE_FIELDS, IMAGE_IGNORED)
+    check_fields(body, IMAGE_FIELDS, {**IMAGE_IGNORED, **IMAGE_OPTIONS})
     get_str(body, "user", "")
     if get_bool(body, "stream", ""):
         raise bad("stream", "streamed image generation is not available through the gateway; drop 'stream'")
@@ -451,6 +455,7 @@ def parse_image_request(body: dict[str, Any]) -> ImageRequest:
         size=get_str(body, "size", ""),
         quality=quality,
         response_format=fmt,
+        openai_options={name: body[name] for name in IMAGE_OPTIONS if body.get(name) is not None} or None,
     )
 
 
@@ -625,7 +630,20 @@ def images_response(resp: ImageResponse, *, created: int, want: str | None) -> d
         if img.revised_prompt:
             item["revised_prompt"] = img.revised_prompt
         data.append(item)
-    return {"created": created, "data": data}
+    out: dict[str, Any] = {"created": created, "data": data}
+    formats = {_IMAGE_FORMATS.get(img.media_type) for img in resp.images if img.data is not None}
+    if len(formats) == 1 and None not in formats:   # what the bytes are, whatever was asked for
+        out["output_format"] = formats.pop()
+    u = resp.usage
+    if u.reported and (u.input_tokens or u.output_tokens):   # gpt-image models bill by these tokens
+        out["usage"] = {"input_tokens": u.input_tokens, "output_tokens": u.output_tokens,
+                        "total_tokens": u.input_tokens + u.output_tokens,
+                        "input_tokens_details": {"text_tokens": u.input_tokens, "image_tokens": 0}}
+    return out
+
+
+#: An image's media type -> the Images API's ``output_format``
+_IMAGE_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/webp": "webp"}
 
 
 def model_object(name: str, *, owned_by: str, created: int = 0) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any
 from ..providers.registry import provider_names
 from .admin_text import ENTRY_NAME_CHARS, ENTRY_TEXT_CHARS, KEY_MODELS_MAX, KEY_NAME_CHARS, NO_NUL_PATTERN
 from .anthropic_wire import MESSAGES_IGNORED
-from .openai_wire import CHAT_IGNORED, IMAGE_IGNORED, IMAGE_QUALITIES
+from .openai_wire import CHAT_IGNORED, IMAGE_IGNORED, IMAGE_OPTIONS, IMAGE_QUALITIES
 from .projects import PROJECT_PATTERN
 from .responses.wire import RESPONSES_IGNORED
 
@@ -139,7 +139,7 @@ IMAGE_REQUEST = obj({
     "model": nullable(MODEL), "prompt": {"type": "string", "pattern": r"\S"},
     "n": nullable({"type": "integer", "minimum": 1, "maximum": 10}), "size": nullable(STR),
     "quality": nullable({"enum": list(IMAGE_QUALITIES)}), "response_format": nullable({"enum": ["url", "b64_json"]}), "user": nullable(STR),
-    "stream": {"enum": [False, None]}, **ignored(IMAGE_IGNORED),
+    "stream": {"enum": [False, None]}, **ignored(IMAGE_IGNORED), **ignored(IMAGE_OPTIONS),
 }, ("prompt",), closed=True)
 
 # --------------------------------------------------------------------------- Anthropic

@@ -23,6 +23,11 @@ KNOWN_ELSEWHERE: dict[str, str] = {
                        "POST /v1/chat/completions",
     "/completions": "the legacy Completions API is not served: send the prompt as a user message to "
                     "POST /v1/chat/completions",
+    # the openai SDK's images.edit and images.create_variation: a bare "no route" read as a typo
+    "/v1/images/edits": "image edits are not served by this gateway, only new images (POST "
+                        "/v1/images/generations); send edits to the provider itself",
+    "/v1/images/variations": "image variations are not served by this gateway, only new images (POST "
+                             "/v1/images/generations); ask the provider itself for variations",
 }
 
 

@@ -183,17 +183,30 @@ def image_bodies(family: ImageFamily, req: ImageRequest) -> list[dict[str, Any]]
 
 
 def parse_images(payloads: list[Any], media_type: str = "image/png") -> tuple[list[GeneratedImage], str | None]:
-    """(images, refusal) from the response bodies; ``refusal`` names a filtered result."""
+    """(images, refusal) from the response bodies; ``refusal`` names a filtered result.
+
+    Stability says per image in ``finish_reasons`` (null when fine): a filtered call answers
+    ``{"finish_reasons": ["Filter reason: prompt"]}`` with no ``images`` at all (which read as a
+    malformed answer, a 502), and an image its output filter caught may still come back, and is
+    not the image asked for, so only the images whose reason is null are kept. A reason that is
+    no filter's ("Inference error") is a failed call, a ValueError."""
     images: list[GeneratedImage] = []
     refusal = None
     for data in payloads:
+        reasons = data.get("finish_reasons") if isinstance(data, dict) else None
+        if isinstance(reasons, list) and any(reasons):   # Stability
+            failed = next((str(r) for r in reasons if r and not str(r).startswith("Filter reason")), None)
+            if failed:
+                raise ValueError(f"Stability answered {failed!r}")
+            refusal = str(next(r for r in reasons if r))
+            made = data.get("images") if isinstance(data.get("images"), list) else []
+            images.extend(GeneratedImage(data=base64.b64decode(b64), media_type=media_type)
+                          for b64, reason in zip(made, reasons, strict=False) if b64 and not reason)
+            continue
         if not isinstance(data, dict) or not isinstance(data.get("images"), list):
             raise ValueError("image response has no 'images' list")
         if data.get("error"):  # Titan
             refusal = str(data["error"])
-        for reason in data.get("finish_reasons") or []:  # Stability: null when fine
-            if reason:
-                refusal = str(reason)
         images.extend(GeneratedImage(data=base64.b64decode(b64), media_type=media_type) for b64 in data["images"])
     return images, refusal
 

@@ -2,7 +2,7 @@
 
 Requests go to ``{base}/v1beta/models/{model}:generateContent`` (``:streamGenerateContent?alt=sse``
 for streams, ``:embedContent``/``:batchEmbedContents`` for embeddings, ``generateContent``
-with image output for image generation). The API key travels only in the
+with image output for image generation, ``:predict`` for Imagen's). The API key travels only in the
 ``x-goog-api-key`` header, never as the ``?key=`` query parameter, so it cannot end up in a
 logged or traced URL.
 
@@ -72,6 +72,8 @@ from .._common import budget_for_effort, checked_tool_choice, read_json
 from ..base import Adapter, ProviderConfig, generic_error_fields, split_query, with_query
 from ..bearer import BearerSource
 from ..extra_tools import gemini_tools
+from .imagen import is_imagen, predict_bodies
+from .imagen import read_predictions as imagen_predictions
 from .messages import build_contents
 from .schema import to_gemini_schema
 from .stream import GeminiStreamDecoder, ResponseReader, finish_reason, first_candidate, usage_from
@@ -357,9 +359,18 @@ class GeminiAdapter(Adapter):
 
     # -- images (Gemini image models answer generateContent with inlineData parts) ----------------
     def build_image(self, req: ImageRequest, cfg: ProviderConfig) -> HttpRequest | list[HttpRequest]:
-        """Gemini image models make one image per call, so ``n`` images are ``n`` requests."""
+        """Gemini image models make one image per call, so ``n`` images are ``n`` requests;
+        Imagen models are another method (:mod:`.imagen`)."""
         if req.n < 1:
             raise self.invalid("n must be at least 1", model=req.model)
+        if is_imagen(req.model):
+            try:
+                bodies = predict_bodies(req)
+            except ValueError as exc:
+                raise self.invalid(str(exc), model=req.model) from None
+            built = [HttpRequest("POST", self._url(cfg, req.model, "predict"), self._headers(cfg), json_body(body),
+                                 timeout=cfg.timeout) for body in bodies]
+            return built[0] if len(built) == 1 else built
         generation: dict[str, Any] = {"responseModalities": ["TEXT", "IMAGE"]}
         if req.size:
             ratio = _ASPECT_RATIOS.get(req.size, req.size)
@@ -376,6 +387,8 @@ class GeminiAdapter(Adapter):
         return http if req.n == 1 else [http] * req.n
 
     def parse_image(self, resp: HttpResponse | list[HttpResponse], req: ImageRequest) -> ImageResponse:
+        if is_imagen(req.model):
+            return self._imagen_images(resp if isinstance(resp, list) else [resp], req)
         if isinstance(resp, list):
             parsed = [self.parse_image(one, req) for one in resp]
             usage = Usage()
@@ -405,6 +418,21 @@ class GeminiAdapter(Adapter):
         model = str(data.get("modelVersion") or req.model).removeprefix("models/")
         return ImageResponse(images, model, self.name, usage=usage_from(data.get("usageMetadata")),
                              metadata=ResponseMetadata(response_id=data.get("responseId")))
+
+    def _imagen_images(self, resps: list[HttpResponse], req: ImageRequest) -> ImageResponse:
+        """Imagen's answer: the images made, or a content filter when it withheld every one.
+        Imagen bills per image and reports no tokens, so the usage is unknown, not zero."""
+        try:
+            images, withheld = imagen_predictions([read_json(self, r, req.model) for r in resps])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise self.malformed(f"no predictions[].bytesBase64Encoded in the response ({exc})", resps[0],
+                                 req.model) from None
+        if not images:
+            why = "; ".join(dict.fromkeys(withheld)) or "no reason given"
+            raise ContentFilterError(f"Imagen made no image: its safety filter withheld them ({why}); rephrase "
+                                     "the prompt", provider=self.name, model=req.model, status=resps[0].status,
+                                     body=resps[0].text[:4000], code="raiFilteredReason")
+        return ImageResponse(images, req.model, self.name, usage=Usage(reported=False))
 
     def _no_image(self, data: dict[str, Any], texts: list[str], resp: HttpResponse, model: str) -> ProviderError:
         """Why an image answer holds no image. A filter's stop (``IMAGE_SAFETY``,

@@ -344,6 +344,8 @@ class OpenAIAdapter(Adapter):
             body["quality"] = req.quality
         if req.response_format and not self.underlying_model(req.model, cfg).startswith("gpt-image"):
             body["response_format"] = req.response_format  # GPT image models always return b64
+        if req.openai_options:   # style, background, output_format...: this API's own settings
+            body.update(req.openai_options)
         if req.extra_body:
             body.update(req.extra_body)
         return self._post(cfg, "images/generations", body)
@@ -354,7 +356,8 @@ class OpenAIAdapter(Adapter):
         items = data.get("data") if isinstance(data, dict) else None
         if not isinstance(items, list):
             raise self.malformed("no data in the images response", resp, req.model)
-        media = _IMAGE_MEDIA.get(str(data.get("output_format") or "png").lower(), "image/png")
+        asked = (req.openai_options or {}).get("output_format")   # Azure's answer may not say it again
+        media = _IMAGE_MEDIA.get(str(data.get("output_format") or asked or "png").lower(), "image/png")
         images = []
         for item in items:
             b64 = item.get("b64_json")
