@@ -53,3 +53,18 @@ def test_bad_arguments_are_refused_with_a_reason(args: list[str], capsys: pytest
     assert code == 2
     err = capsys.readouterr().err
     assert "at least 1" in err or "unknown configuration(s): nonsense" in err
+
+
+@pytest.mark.parametrize("args", [["--streams", "0"], ["--configs", "floor"], ["--configs", "open,nonsense"]])
+def test_the_stream_counter_refuses_bad_arguments_with_a_reason(args: list[str], capsys: pytest.CaptureFixture[str],
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench import stream_instructions as S
+
+    monkeypatch.setattr(S.shutil, "which", lambda name: f"/usr/bin/{name}")
+    try:
+        code = S.main(args)
+    except SystemExit as exc:
+        code = exc.code
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "at least 1" in err or "unknown configuration(s)" in err

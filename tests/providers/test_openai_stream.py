@@ -234,3 +234,31 @@ def test_a_stream_without_usage_has_unknown_usage_not_zero() -> None:
     assert resp.usage.reported is False and resp.usage.total_tokens == 0
     _, counted = replay_stream("openai", TOOL_STREAM, REQ, 1)
     assert counted.usage.reported is True
+
+
+def _delta_chunks(*deltas: dict[str, object]) -> bytes:
+    chunks = [{"id": "c", "model": "m", "choices": [{"index": 0, "delta": d}]} for d in deltas]
+    chunks.append({"id": "c", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    return b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks) + b"data: [DONE]\n\n"
+
+
+def test_a_text_only_delta_skips_the_lookups_for_everything_else(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Per streamed chunk the usual delta is text alone (the first with ``role`` and a null
+    ``refusal``): it becomes its text event without the reasoning, audio, refusal and tool-call
+    lookups (a quarter of the decoder's work per chunk); any other key takes the full path."""
+    from cloverleaf.providers.openai import stream
+
+    looked: list[object] = []
+    real = stream.reasoning_text
+    monkeypatch.setattr(stream, "reasoning_text", lambda delta: looked.append(delta) or real(delta))
+    plain = _delta_chunks({"role": "assistant", "content": "", "refusal": None}, {"content": "Hel"}, {"content": "lo"})
+    events = decode_stream("openai", plain, REQ)
+    assert [(e.type, e.text) for e in events if e.type == "text"] == [("text", "Hel"), ("text", "lo")]
+    assert looked == [{}]   # only the finish chunk's empty delta, which has no content
+    looked.clear()
+    mixed = _delta_chunks({"content": "a", "reasoning_content": "r"}, {"content": "b", "refusal": "no"},
+                          {"content": None, "role": "assistant"})
+    events = decode_stream("openai", mixed, REQ)
+    assert [(e.type, e.text) for e in events if e.type in ("text", "reasoning")] == [
+        ("reasoning", "r"), ("text", "a"), ("text", "b"), ("text", "no")]
+    assert len(looked) == 4 and events[-1].finish_reason == "content_filter"   # the refusal, as before

@@ -317,3 +317,16 @@ def test_upstream_json_has_u_fffd_for_a_lone_surrogate(mode: str, text: str) -> 
         assert jsoncodec.dumps(got)      # encodable
         assert "\ufffd" in json.dumps(got, ensure_ascii=False)
         assert jsoncodec.loads_upstream('"\\ud83d\\ude00 ok"') == "\U0001F600 ok"
+
+
+@pytest.mark.parametrize("kind", [bytes, bytearray, str])
+def test_the_long_number_check_finds_19_digits_in_a_row_in_any_input(kind: type) -> None:
+    """The check behind exact big integers (now a ``find``: ``bytes in bytes`` built and dropped
+    a TypeError per call) still sees a run of 19 digits wherever it is, and no shorter one."""
+    def of(text: str) -> Any:
+        return text if kind is str else kind(text.encode())
+
+    assert jsoncodec._has_long_number(of('{"n": 1234567890123456789}'))
+    assert jsoncodec._has_long_number(of("9" * 19))
+    assert not jsoncodec._has_long_number(of('{"n": 123456789012345678, "m": "12345678901234567 8"}'))
+    assert not jsoncodec._has_long_number(of(""))

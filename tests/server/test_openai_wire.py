@@ -326,3 +326,24 @@ def test_images_response_validates() -> None:
 def test_models_list_validates() -> None:
     out = ow.models_list([ow.model_object("fake/echo", owned_by="fake"), ow.model_object("smart", owned_by="route")])
     validate("ListModelsResponse", out)
+
+
+def test_a_text_chunk_is_its_frame_around_the_text_json_without_formatting_the_frame(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Per streamed chunk, text is written as bytes made once per stream around the text's JSON
+    (no text formatting of the whole frame, no decode and re-encode): the same bytes as the
+    frame written whole, for any text; a refusal still names its field."""
+    from cloverleaf.server import openai_stream
+
+    enc = ChatChunkEncoder(response_id='chatcmpl-"q', model="m\u00e9", created=7, include_usage=False)
+    monkeypatch.setattr(openai_stream, "dumps_text", lambda value: pytest.fail("formatted as text"))
+    texts = ["hi", 'é\n"\\', "\u2028", "a" * 300]
+    chunks = [enc.encode(StreamEvent("text", text=t)) for t in texts]
+    monkeypatch.undo()
+    for text, chunk in zip(texts, chunks, strict=True):
+        assert chunk == (b'data: {"id":"chatcmpl-\\"q","object":"chat.completion.chunk","created":7,'
+                         b'"model":"m\xc3\xa9","choices":[{"index":0,"delta":{"content":'
+                         + json.dumps(text, ensure_ascii=False).encode() + b'},"finish_reason":null,"logprobs":null}]}\n\n')
+        assert ChatCompletionChunk.model_validate_json(chunk[6:-2]).choices[0].delta.content == text
+    refusal = enc.encode(StreamEvent("text", text="no", extra={"refusal": True}))
+    assert refusal is not None and b'"delta":{"refusal":"no"}' in refusal

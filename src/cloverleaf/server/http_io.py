@@ -89,7 +89,8 @@ async def read_json(request: Request, limit: int, deadline: float,
         raise BadRequest("the request body is not valid JSON") from None
     if not isinstance(body, dict):
         raise BadRequest("the request body must be a JSON object")
-    if (b"\\ud" in raw or b"\\uD" in raw) and _has_lone_surrogate(body):
+    # (``find``, not ``in``: ``bytes in bytes`` builds and drops a TypeError first, in CPython 3.11)
+    if (raw.find(b"\\ud") != -1 or raw.find(b"\\uD") != -1) and _has_lone_surrogate(body):
         raise BadRequest("the request body contains an unpaired UTF-16 surrogate escape (\\ud800-\\udfff), "
                          "which is not valid Unicode text", code="invalid_unicode")
     return body

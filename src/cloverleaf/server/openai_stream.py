@@ -26,7 +26,7 @@ from typing import Any
 from .._types import StreamEvent, Usage
 from ..streams.call_ids import made_up_call_id
 from . import signed_call_ids
-from .http_io import dumps_text, tally_usage
+from .http_io import dumps, dumps_text, tally_usage
 from .openai_wire import OPENAI_FINISH_REASONS, finish_reason, search_sources, sources_and_images, usage_json
 
 
@@ -39,13 +39,17 @@ class ChatChunkEncoder:
     """
 
     __slots__ = ("_id", "_head", "_tail", "_include_usage", "_tool_index", "_sources", "_extras", "usage",
-                 "finish_reason")
+                 "finish_reason", "_text_open", "_text_close")
 
     def __init__(self, *, response_id: str, model: str, created: int, include_usage: bool) -> None:
         self._id = response_id
         self._head = (f'data: {{"id":{dumps_text(response_id)},"object":"chat.completion.chunk","created":{created},'
                       f'"model":{dumps_text(model)},"choices":')
         self._tail = "}\n\n"
+        #: a text chunk's bytes around its JSON-encoded text: per streamed chunk one ``dumps``
+        #: and one join, no text formatting and re-encoding of the whole frame
+        self._text_open = f'{self._head}[{{"index":0,"delta":{{"content":'.encode()
+        self._text_close = f'}},"finish_reason":null,"logprobs":null}}]{self._tail}'.encode()
         self._include_usage = include_usage
         self._tool_index: dict[int, int] = {}
         self._sources = ""   # ',"citations":[...],...' for the last chunks, when the answer has sources
@@ -65,8 +69,9 @@ class ChatChunkEncoder:
         if t == "text":
             if not ev.text:
                 return None
-            field = "refusal" if ev.extra is not None and ev.extra.get("refusal") is True else "content"
-            return self._choice(f'{{"{field}":{dumps_text(ev.text)}}}')
+            if ev.extra is not None and ev.extra.get("refusal") is True:
+                return self._choice(f'{{"refusal":{dumps_text(ev.text)}}}')
+            return b"".join((self._text_open, dumps(ev.text), self._text_close))
         if t == "reasoning":
             return self._choice(f'{{"reasoning_content":{dumps_text(ev.text)}}}') if ev.text else None
         if t == "tool_call_delta":

@@ -24,7 +24,7 @@ class ServerSentEvent:
 
 
 class SSEDecoder:
-    __slots__ = ("_utf8", "_buffer", "_pending_cr", "_data", "_event", "_id", "_retry", "_has_data")
+    __slots__ = ("_utf8", "_buffer", "_pending_cr", "_data", "_event", "_id", "_retry", "_has_data", "_clean")
 
     def __init__(self) -> None:
         # "utf-8-sig": one leading BOM dropped, even split across chunks; UTF-8 from then on
@@ -36,8 +36,16 @@ class SSEDecoder:
         self._id: str | None = None
         self._retry: int | None = None
         self._has_data = False
+        #: nothing pending (see :meth:`whole_data_payloads`); known after the first :meth:`feed`
+        self._clean = False
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
+        events = self._feed(chunk)
+        self._clean = (not self._buffer and not self._pending_cr and not self._has_data and self._event is None
+                       and self._retry is None and self._utf8.getstate() == (b"", 0))
+        return events
+
+    def _feed(self, chunk: bytes) -> list[ServerSentEvent]:
         text = self._utf8.decode(chunk)
         if not text:
             return []
@@ -77,6 +85,26 @@ class SSEDecoder:
         self._buffer = buf[start:]
         return events
 
+    def whole_data_payloads(self, chunk: bytes) -> list[bytes] | None:
+        """The ``data`` of each event in ``chunk`` as bytes, when ``chunk`` is whole ``data:``
+        events and nothing is pending from before (no partial line, no partial UTF-8
+        sequence, the leading byte order mark's check done); else None, and the caller feeds
+        ``chunk`` to :meth:`feed`, which gives the same events.
+
+        Why: on the per-chunk path of a stream, the text decode, the event objects and the
+        JSON parser's own re-encoding of that text were a fifth of what decoding a chunk cost;
+        a JSON parser takes the UTF-8 bytes as they came (a caller that cannot decode them —
+        invalid UTF-8 — decodes them as :meth:`feed` does, with U+FFFD for each bad byte)."""
+        # (``find``, not ``in``: ``bytes in bytes`` builds and drops a TypeError first, in CPython 3.11)
+        if not self._clean or not chunk.endswith(b"\n\n") or chunk.find(b"\r") != -1:
+            return None
+        payloads: list[bytes] = []
+        for block in chunk[:-2].split(b"\n\n"):
+            if not block.startswith(b"data:") or block.find(b"\n") != -1:
+                return None
+            payloads.append(block[6:] if block.startswith(b" ", 5) else block[5:])
+        return payloads
+
     def _whole_data_events(self, text: str) -> list[ServerSentEvent] | None:
         """The common case on the per-chunk path, in a few C-level string operations: the
         piece is whole events, each one ``data:`` line and a blank line, with nothing pending
@@ -105,6 +133,7 @@ class SSEDecoder:
         event = self._line("")
         if event is not None:
             events.append(event)
+        self._clean = False
         return events
 
     def _line(self, line: str) -> ServerSentEvent | None:

@@ -24,6 +24,10 @@ from .._types import StreamEvent
 from .sse import SSEDecoder
 
 _decode = jsoncodec.loads_upstream   # a lone surrogate escape becomes U+FFFD
+#: orjson's parse of one event's bytes, or ``_UNDECIDED`` (then the text goes through ``_decode``,
+#: as a split chunk's does: the same values, the same errors)
+_decode_bytes = jsoncodec.orjson_loads
+_UNDECIDED = jsoncodec.UNDECIDED
 
 
 class JSONEventDecoder:
@@ -36,6 +40,18 @@ class JSONEventDecoder:
 
     def feed(self, data: bytes) -> list[StreamEvent]:
         out: list[StreamEvent] = []
+        payloads = self._sse.whole_data_payloads(data)
+        if payloads is not None:   # the usual chunk: whole ``data:`` events, parsed from their bytes
+            for payload in payloads:
+                if payload == b"[DONE]":   # (before the parser: its refusal costs more than a chunk)
+                    self._sentinel(out)
+                    continue
+                value = _decode_bytes(payload)
+                if value is _UNDECIDED:   # not JSON as it stands: blank, bad UTF-8 or bad JSON
+                    self._dispatch(None, payload.decode("utf-8", "replace"), out)
+                else:
+                    self._payload(None, value, out)
+            return out
         for sse in self._sse.feed(data):
             self._dispatch(sse.event, sse.data, out)
         return out
