@@ -77,6 +77,16 @@ def test_keys_says_what_is_wrong_with_the_server_or_the_url(monkeypatch, capsys,
         main(["keys", "--url", "http://[::1", "list"])
 
 
+def test_keys_without_a_server_says_how_to_name_one(monkeypatch):
+    """Only `cloverleaf serve` was suggested: a server elsewhere needs --url, which went unsaid."""
+    from tests.ports import unused_port
+
+    monkeypatch.setenv("CLOVERLEAF_MASTER_KEY", "sk-master-test-0123456789")
+    url = f"http://127.0.0.1:{unused_port()}"
+    with pytest.raises(SystemExit, match=rf"could not connect to {url}; .*--url \(or \$CLOVERLEAF_URL\)"):
+        main(["keys", "--url", url, "list"])
+
+
 def _config(tmp_path: Path, store_url: str, extra: str = "") -> str:
     path = tmp_path / "c.toml"
     path.write_text(f'[store]\nurl = "{store_url}"\n{extra}')

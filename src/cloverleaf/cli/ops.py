@@ -50,8 +50,9 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         r.add_argument("key_id", type=_key_id, help="the key's id (key_..., as `keys list` shows it)")
         for action in (c, lst, r):  # `keys create --url U` as well as `keys --url U create`
             action.add_argument("--url", default=argparse.SUPPRESS, help=url_help)
-        c.add_argument("--name", required=True)
-        c.add_argument("--models", help="comma-separated models or routes this key may use (default: all)")
+        c.add_argument("--name", required=True, type=_key_name, help="a name for people to know the key by")
+        c.add_argument("--models", type=_model_list,
+                       help="comma-separated models or routes this key may use (default: all)")
         c.add_argument("--budget", type=finite_number, help="budget in USD")
         c.add_argument("--rpm", type=at_least_one, help="requests per minute")
         c.add_argument("--tpm", type=at_least_one, help="tokens per minute")
@@ -232,6 +233,24 @@ def _key_id(text: str) -> str:
     return text
 
 
+def _key_name(text: str) -> str:
+    """A key's name, refused when blank: a key listed without a name is one nobody can tell apart."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("give the key a name (e.g. --name ci-bot)")
+    return text
+
+
+def _model_list(text: str) -> list[str]:
+    """``--models``: the names in a comma-separated list, at least one. ``--models ","`` (or a
+    blank value from an unset variable) sent an empty list, and the key was made for every model:
+    the opposite of what a restriction was given for."""
+    models = [m.strip() for m in text.split(",") if m.strip()]
+    if not models:
+        raise argparse.ArgumentTypeError(f"{text!r} names no model; list models or routes (e.g. --models "
+                                         "'smart,fake/*'), or leave --models out for a key that may use all")
+    return models
+
+
 def _positive(text: str) -> float:
     """A finite number above 0 (a key that expires at once is of no use)."""
     value = finite_number(text)
@@ -255,8 +274,8 @@ def _keys(args: argparse.Namespace) -> int:
         with httpx.Client(timeout=30) as http:
             if args.action == "create":
                 body: dict[str, Any] = {"name": args.name}
-                if args.models:
-                    body["allowed_models"] = [m.strip() for m in args.models.split(",") if m.strip()]
+                if args.models is not None:
+                    body["allowed_models"] = args.models
                 for field in ("budget", "rpm", "tpm", "expires_in_days"):
                     if getattr(args, field) is not None:
                         body[field] = getattr(args, field)
@@ -270,7 +289,8 @@ def _keys(args: argparse.Namespace) -> int:
             else:
                 r = http.delete(f"{base}/{quote(args.key_id, safe='')}", headers=headers)
     except httpx.ConnectError:
-        raise SystemExit(f"error: could not connect to {args.url}; start the server with `cloverleaf serve`") from None
+        raise SystemExit(f"error: could not connect to {args.url}; start the server with `cloverleaf serve`, or "
+                         "give its address with --url (or $CLOVERLEAF_URL)") from None
     except (httpx.HTTPError, httpx.InvalidURL) as exc:     # a dropped connection, a timeout, a malformed --url
         raise SystemExit(f"error: no answer from {args.url} ({type(exc).__name__}: {exc}); --url must be a "
                          "running `cloverleaf serve`") from None
