@@ -131,6 +131,9 @@ def _traces(args: argparse.Namespace) -> int:
     if not calls and args.trace:
         print(f"no calls in trace {args.trace!r}: no such trace in this store (`cloverleaf traces` lists recent "
               "calls with their trace ids in --json)", file=sys.stderr)
+    elif not calls and args.model is not None:   # the store has calls, maybe: just none of this model's
+        print(f"no calls of model {args.model!r} in this store (`cloverleaf spend --by model` lists the models "
+              "called)", file=sys.stderr)
     elif not calls:
         print("no calls recorded yet (calls through the gateway or `cloverleaf serve` are recorded)", file=sys.stderr)
     steps = any((c.metadata or {}).get("step") for c in calls)   # a workflow run: one call per step
