@@ -12,7 +12,15 @@ import sys
 from typing import Any
 
 from .._errors import REDACTED, redact, url_secrets
-from .common import add_privacy_arguments, at_least_one, choose_model, finite_number, load_settings, privacy_options
+from .common import (
+    add_privacy_arguments,
+    at_least_one,
+    choose_model,
+    finite_number,
+    load_settings,
+    privacy_options,
+    usage_error,
+)
 
 
 def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
@@ -37,12 +45,14 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
 
 def _prompt(args: argparse.Namespace) -> str:
     if args.prompt is not None:
+        if not args.prompt.strip():   # `chat "$PROMPT"` with the variable unset: as empty stdin is
+            usage_error("the prompt argument is empty; give the prompt, or leave it out to read stdin")
         return _utf8_argument(str(args.prompt), "the prompt argument")
     if sys.stdin is None or sys.stdin.isatty():
-        raise SystemExit("error: give a prompt argument or pipe one on stdin")
+        usage_error("give a prompt argument or pipe one on stdin")
     text = _stdin_text()
     if not text.strip():
-        raise SystemExit("error: the prompt on stdin is empty")
+        usage_error("the prompt on stdin is empty")
     return text
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from .._config import Settings
 
@@ -21,6 +21,13 @@ DEFAULT_MODEL_BY_KEY: tuple[tuple[str, str], ...] = (
     ("TOGETHER_API_KEY", "together/meta-llama/Llama-3.3-70B-Instruct-Turbo"),
     ("DEEPSEEK_API_KEY", "deepseek/deepseek-chat"),
 )
+
+
+def usage_error(message: str) -> NoReturn:
+    """Stop as argparse does on a usage error: the message on stderr, exit status 2 (a script tells
+    a command used wrongly from one that failed, status 1)."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def load_settings(args: argparse.Namespace) -> Settings:
