@@ -232,3 +232,15 @@ def test_dry_run_on_a_route_shows_its_first_targets_request(tmp_path, monkeypatc
     captured = capsys.readouterr()
     assert captured.out.startswith("POST http://127.0.0.1:9/v1/chat/completions")
     assert "first target, openai/gpt-4o-mini" in captured.err and "sk-route-secret" not in captured.out
+
+
+def test_models_of_an_unknown_provider_is_a_usage_error(tmp_path, capsys):
+    """`models --provider opnai` printed an empty table and exited 0, as if it had no models."""
+    with pytest.raises(SystemExit) as exited:
+        main(["models", "--provider", "opnai"])
+    out, err = capsys.readouterr()
+    assert exited.value.code == 2 and out == ""
+    assert "unknown provider 'opnai'; known providers: " in err and "openai," in err
+    config = tmp_path / "c.toml"   # a provider of the configuration is known, models of its own or not
+    config.write_text('[providers.mylab]\nkind = "openai"\nbase_url = "http://127.0.0.1:9/v1"\n')
+    assert main(["models", "--config", str(config), "--provider", "mylab"]) == 0
