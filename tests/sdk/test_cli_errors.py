@@ -107,6 +107,27 @@ def test_an_unreachable_store_is_named_without_its_password(tmp_path, capsys):
         open_store("postgresql://u:hunter2@127.0.0.1:1/db")
 
 
+def test_a_store_password_given_as_a_query_parameter_is_never_shown(tmp_path, capsys):
+    """libpq takes `?password=`: `doctor`, `traces`, `spend` and the server's start-up line
+    showed it whole, as only a `user:password@` one was masked."""
+    from cloverleaf._config import Settings
+    from cloverleaf.server.cli_serve import describe
+    from cloverleaf.server.options import ServerOptions
+
+    url = "postgresql://u@127.0.0.1:1/db?sslmode=disable&password=hunter2"
+    config = _config(tmp_path, url)
+    for command in (["traces"], ["spend"], ["doctor"]):
+        assert main([*command, "--config", config]) == 1, command
+        out, err = capsys.readouterr()
+        assert "hunter2" not in out + err, command
+        assert "cannot reach the store at postgresql://u@127.0.0.1:1/db?" in out + err and "password=***" in out + err
+    shown = next(line for line in describe(Settings(env={}, store={"url": url}), ServerOptions())
+                 if line.startswith("store: "))
+    assert "hunter2" not in shown and "password=***" in shown and "sslmode=disable" in shown
+    kept = f"sqlite:///{tmp_path}/calls.db"   # an absolute path's four slashes stay four
+    assert f"store: {kept}" in describe(Settings(env={}, store={"url": kept}), ServerOptions())
+
+
 def test_read_only_commands_do_not_create_a_store_at_a_mistyped_path(tmp_path, capsys):
     db = tmp_path / "tyop" / "calls.db"
     config = _config(tmp_path, f"sqlite:///{db}")
