@@ -123,8 +123,9 @@ def test_a_prompt_on_stdin_that_is_not_utf8_is_refused_before_anything_is_sent(t
 
 
 def test_a_prompt_argument_that_is_not_utf8_is_refused(capsys):
-    with pytest.raises(SystemExit, match="the prompt argument is not UTF-8 text"):
+    with pytest.raises(SystemExit) as exited:
         main(["chat", "-m", "fake/echo", "caf\udce9"])
+    assert exited.value.code == 2 and "the prompt argument is not UTF-8 text" in capsys.readouterr().err
 
 
 def test_an_empty_prompt_is_a_usage_error_as_an_argument_as_on_stdin(tmp_path, upstream):

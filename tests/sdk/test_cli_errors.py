@@ -128,6 +128,28 @@ def test_a_store_password_given_as_a_query_parameter_is_never_shown(tmp_path, ca
     assert f"store: {kept}" in describe(Settings(env={}, store={"url": kept}), ServerOptions())
 
 
+@pytest.mark.parametrize(("argv", "named"), [
+    (["embed", "-m", "simple", "caf\udce9"], "the texts argument"),
+    (["image", "-m", "fake/img", "-o", "x.png", "caf\udce9"], "the prompt argument"),
+    (["run", "wf.yaml", "-i", "city=caf\udce9"], "--input"),
+    (["keys", "create", "--name", "caf\udce9"], "--name"),
+    (["traces", "--model", "caf\udce9"], "--model"),
+    (["chat", "-m", "fake/echo", "-s", "caf\udce9", "hi"], "--system"),
+])
+def test_an_argument_that_is_not_utf8_is_a_usage_error_not_a_traceback(argv, named, tmp_path, capsys, monkeypatch):
+    """A Latin-1 byte in an argument arrives as a lone surrogate: embed, image, run -i, keys
+    create --name and traces --model ended in a UnicodeEncodeError traceback (after the file
+    name, nothing else in it can be sent or stored)."""
+    monkeypatch.setenv("CLOVERLEAF_MASTER_KEY", "sk-master-test-0123456789")
+    (tmp_path / "wf.yaml").write_text("inputs: {city: {type: string}}\n"
+                                      "steps:\n  - {id: a, type: llm_call, model: fake/echo, prompt: x}\n")
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    assert f"error: {named} is not UTF-8 text; convert it first" in capsys.readouterr().err
+    assert not Path("x.png").exists()
+
+
 def test_read_only_commands_do_not_create_a_store_at_a_mistyped_path(tmp_path, capsys):
     db = tmp_path / "tyop" / "calls.db"
     config = _config(tmp_path, f"sqlite:///{db}")

@@ -32,6 +32,28 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+#: Arguments that name files: a file name in bytes the locale cannot decode is still a file.
+PATH_ARGUMENTS = frozenset({"config", "output", "workflow", "schema", "attach", "run_dir"})
+#: Positional arguments, named as such in messages (the rest are --options).
+_POSITIONALS = frozenset({"prompt", "texts", "key_id"})
+
+
+def undecodable_argument(args: argparse.Namespace) -> str | None:
+    """The argument holding bytes the locale could not decode, or None. They arrive as lone
+    surrogates, which no request body, database row or JSON file can carry: `embed`, `image`,
+    `run -i`, `keys create --name`, `traces --model` ended in a UnicodeEncodeError traceback."""
+    for name, value in vars(args).items():
+        if name in PATH_ARGUMENTS:
+            continue
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str):
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:
+                    return f"the {name} argument" if name in _POSITIONALS else "--" + name.replace("_", "-")
+    return None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cloverleaf",
@@ -84,6 +106,10 @@ def _main(argv: Sequence[str] | None) -> int:
     if not args.command:   # a usage error: the help goes where argparse's own usage errors go
         parser.print_help(sys.stderr)
         return 2
+    if (bad := undecodable_argument(args)) is not None:
+        from .common import usage_error
+
+        usage_error(f"{bad} is not UTF-8 text; convert it first, e.g. with iconv -f latin1 -t utf-8")
     module = importlib.import_module(COMMANDS[args.command][0])
     try:
         return int(module.run(args.command, args) or 0)
