@@ -244,3 +244,11 @@ def test_models_of_an_unknown_provider_is_a_usage_error(tmp_path, capsys):
     config = tmp_path / "c.toml"   # a provider of the configuration is known, models of its own or not
     config.write_text('[providers.mylab]\nkind = "openai"\nbase_url = "http://127.0.0.1:9/v1"\n')
     assert main(["models", "--config", str(config), "--provider", "mylab"]) == 0
+
+
+def test_keys_help_says_where_the_master_key_and_the_server_come_from(capsys):
+    """Nothing in `keys --help` named CLOVERLEAF_MASTER_KEY: the error after a try was the only place."""
+    with pytest.raises(SystemExit) as exited:
+        main(["keys", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert exited.value.code == 0 and "CLOVERLEAF_MASTER_KEY" in text and "CLOVERLEAF_URL" in text

@@ -41,6 +41,9 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("--days", type=at_least_one, help="only the last N days")
         p.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
     elif name == "keys":
+        p.epilog = ("Talks to a running `cloverleaf serve` through its admin API: the master key comes from "
+                    "CLOVERLEAF_MASTER_KEY (the one the server was started with), the server from --url or "
+                    "CLOVERLEAF_URL. cloverleaf.toml is not read.")
         url_help = "server URL (default $CLOVERLEAF_URL or http://127.0.0.1:4000)"
         p.add_argument("--url", default=os.environ.get("CLOVERLEAF_URL", "http://127.0.0.1:4000"), help=url_help)
         sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
