@@ -191,6 +191,22 @@ def test_counts_and_sizes_below_one_are_refused(argv, capsys):
     assert not Path("x.png").exists()
 
 
+@pytest.mark.parametrize(("argv", "most"), [
+    (["traces", "-n", "99999999999999999999"], "1,000,000,000"),
+    (["embed", "-m", "simple", "--dimensions", "99999999999", "hi"], "65,536"),
+])
+def test_counts_beyond_what_can_be_held_are_refused(argv, most, tmp_path, capsys):
+    """`traces -n` beyond SQLite's integers was an OverflowError traceback; `embed --dimensions
+    1e11` on the offline embedder a MemoryError (the server refuses above 65,536 too)."""
+    _config(tmp_path, f"sqlite:///{tmp_path / 'calls.db'}")
+    from cloverleaf.gateway.store import open_store
+
+    open_store(f"sqlite:///{tmp_path / 'calls.db'}").close()
+    with pytest.raises(SystemExit) as info:
+        main(["--config", str(tmp_path / "c.toml"), *argv])
+    assert info.value.code == 2 and f"expected a whole number from 1 to {most}" in capsys.readouterr().err
+
+
 def test_the_sdk_refuses_counts_below_one_too(monkeypatch):
     monkeypatch.setenv("CLOVERLEAF_BACKEND", "fake")
     with cloverleaf.Client() as client:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from .._config import Settings
@@ -108,6 +108,19 @@ def at_least_one(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
     return value
+
+
+def one_to(maximum: int) -> Callable[[str], int]:
+    """An argparse type like :func:`at_least_one` with a ceiling: a count beyond what anything
+    can hold ended in a traceback (``traces -n 1e20``: an integer SQLite cannot bind; ``embed
+    --dimensions 1e11``: the offline embedder ran out of memory)."""
+    def whole_number(text: str) -> int:
+        value = at_least_one(text)
+        if value > maximum:
+            raise argparse.ArgumentTypeError(f"expected a whole number from 1 to {maximum:,}, got {text!r}")
+        return value
+
+    return whole_number
 
 
 def finite_number(text: str) -> float:

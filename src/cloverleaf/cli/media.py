@@ -9,14 +9,18 @@ import os
 import sys
 from pathlib import Path
 
-from .common import add_privacy_arguments, at_least_one, load_settings, privacy_options, table
+from .common import add_privacy_arguments, at_least_one, load_settings, one_to, privacy_options, table
+
+#: The most dimensions asked of any embedding model (the server's limit for /v1/embeddings too).
+MAX_DIMENSIONS = 65536
 
 
 def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
     if name == "embed":
         p.add_argument("texts", nargs="+", help="texts to embed")
         p.add_argument("-m", "--model", help="embedding model (default: $CLOVERLEAF_EMBEDDING_MODEL, else 'simple')")
-        p.add_argument("--dimensions", type=at_least_one, help="output dimensions, where the model supports it")
+        p.add_argument("--dimensions", type=one_to(MAX_DIMENSIONS),
+                       help="output dimensions, where the model supports it")
         p.add_argument("--similarity", action="store_true", help="print the cosine similarity of every pair")
         add_privacy_arguments(p)
     else:

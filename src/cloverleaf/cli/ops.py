@@ -12,7 +12,10 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
-from .common import at_least_one, finite_number, load_settings, port_number, table
+from .common import at_least_one, finite_number, load_settings, one_to, port_number, table
+
+#: The most calls `traces -n` lists (far more than a terminal shows; a store's integer holds it).
+MAX_LISTED = 1_000_000_000
 
 
 def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
@@ -30,7 +33,7 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
                        help="HTTP/1.1 server protocol: h1 (ours on httptools: header timeout, connection cap; "
                             "what auto picks) or uvicorn's (default [server] http, else auto)")
     elif name == "traces":
-        p.add_argument("-n", "--limit", type=at_least_one, help="how many recent calls (default 20; with --trace, "
+        p.add_argument("-n", "--limit", type=one_to(MAX_LISTED), help="how many recent calls (default 20; with --trace, "
                                                                 "the whole trace)")
         p.add_argument("--trace", help="only calls of this trace id")
         p.add_argument("--model", help="only calls of this model, by any of its names (those `spend --by model` "
