@@ -232,3 +232,23 @@ def test_dry_run_on_a_route_shows_its_first_targets_request(tmp_path, monkeypatc
     captured = capsys.readouterr()
     assert captured.out.startswith("POST http://127.0.0.1:9/v1/chat/completions")
     assert "first target, openai/gpt-4o-mini" in captured.err and "sk-route-secret" not in captured.out
+
+
+def test_models_of_an_unknown_provider_is_a_usage_error(tmp_path, capsys):
+    """`models --provider opnai` printed an empty table and exited 0, as if it had no models."""
+    with pytest.raises(SystemExit) as exited:
+        main(["models", "--provider", "opnai"])
+    out, err = capsys.readouterr()
+    assert exited.value.code == 2 and out == ""
+    assert "unknown provider 'opnai'; known providers: " in err and "openai," in err
+    config = tmp_path / "c.toml"   # a provider of the configuration is known, models of its own or not
+    config.write_text('[providers.mylab]\nkind = "openai"\nbase_url = "http://127.0.0.1:9/v1"\n')
+    assert main(["models", "--config", str(config), "--provider", "mylab"]) == 0
+
+
+def test_keys_help_says_where_the_master_key_and_the_server_come_from(capsys):
+    """Nothing in `keys --help` named CLOVERLEAF_MASTER_KEY: the error after a try was the only place."""
+    with pytest.raises(SystemExit) as exited:
+        main(["keys", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert exited.value.code == 0 and "CLOVERLEAF_MASTER_KEY" in text and "CLOVERLEAF_URL" in text

@@ -123,5 +123,19 @@ def test_a_prompt_on_stdin_that_is_not_utf8_is_refused_before_anything_is_sent(t
 
 
 def test_a_prompt_argument_that_is_not_utf8_is_refused(capsys):
-    with pytest.raises(SystemExit, match="the prompt argument is not UTF-8 text"):
+    with pytest.raises(SystemExit) as exited:
         main(["chat", "-m", "fake/echo", "caf\udce9"])
+    assert exited.value.code == 2 and "the prompt argument is not UTF-8 text" in capsys.readouterr().err
+
+
+def test_an_empty_prompt_is_a_usage_error_as_an_argument_as_on_stdin(tmp_path, upstream):
+    """`chat ""` (a `"$PROMPT"` left unset) was sent to the model, while empty stdin was refused;
+    both are usage errors now (status 2, as argparse's), and nothing is sent."""
+    config = tmp_path / "c.toml"
+    config.write_text(f'[providers.mylab]\nkind = "openai"\nbase_url = "{upstream.url}/v1"\n')
+    chat = [sys.executable, "-m", "cloverleaf", "--config", str(config), "chat", "-m", "mylab/m1"]
+    for extra, stdin, said in (([""], b"", "the prompt argument is empty"), ([" \n"], b"", "the prompt argument is empty"),
+                               ([], b"  \n", "the prompt on stdin is empty")):
+        r = subprocess.run([*chat, *extra], input=stdin, capture_output=True, timeout=60)
+        assert r.returncode == 2 and said in r.stderr.decode() and "Traceback" not in r.stderr.decode(), extra
+    assert upstream.seen == []

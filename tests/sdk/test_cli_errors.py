@@ -77,6 +77,16 @@ def test_keys_says_what_is_wrong_with_the_server_or_the_url(monkeypatch, capsys,
         main(["keys", "--url", "http://[::1", "list"])
 
 
+def test_keys_without_a_server_says_how_to_name_one(monkeypatch):
+    """Only `cloverleaf serve` was suggested: a server elsewhere needs --url, which went unsaid."""
+    from tests.ports import unused_port
+
+    monkeypatch.setenv("CLOVERLEAF_MASTER_KEY", "sk-master-test-0123456789")
+    url = f"http://127.0.0.1:{unused_port()}"
+    with pytest.raises(SystemExit, match=rf"could not connect to {url}; .*--url \(or \$CLOVERLEAF_URL\)"):
+        main(["keys", "--url", url, "list"])
+
+
 def _config(tmp_path: Path, store_url: str, extra: str = "") -> str:
     path = tmp_path / "c.toml"
     path.write_text(f'[store]\nurl = "{store_url}"\n{extra}')
@@ -95,6 +105,49 @@ def test_an_unreachable_store_is_named_without_its_password(tmp_path, capsys):
         from cloverleaf.gateway.store import open_store
 
         open_store("postgresql://u:hunter2@127.0.0.1:1/db")
+
+
+def test_a_store_password_given_as_a_query_parameter_is_never_shown(tmp_path, capsys):
+    """libpq takes `?password=`: `doctor`, `traces`, `spend` and the server's start-up line
+    showed it whole, as only a `user:password@` one was masked."""
+    from cloverleaf._config import Settings
+    from cloverleaf.server.cli_serve import describe
+    from cloverleaf.server.options import ServerOptions
+
+    url = "postgresql://u@127.0.0.1:1/db?sslmode=disable&password=hunter2"
+    config = _config(tmp_path, url)
+    for command in (["traces"], ["spend"], ["doctor"]):
+        assert main([*command, "--config", config]) == 1, command
+        out, err = capsys.readouterr()
+        assert "hunter2" not in out + err, command
+        assert "cannot reach the store at postgresql://u@127.0.0.1:1/db?" in out + err and "password=***" in out + err
+    shown = next(line for line in describe(Settings(env={}, store={"url": url}), ServerOptions())
+                 if line.startswith("store: "))
+    assert "hunter2" not in shown and "password=***" in shown and "sslmode=disable" in shown
+    kept = f"sqlite:///{tmp_path}/calls.db"   # an absolute path's four slashes stay four
+    assert f"store: {kept}" in describe(Settings(env={}, store={"url": kept}), ServerOptions())
+
+
+@pytest.mark.parametrize(("argv", "named"), [
+    (["embed", "-m", "simple", "caf\udce9"], "the texts argument"),
+    (["image", "-m", "fake/img", "-o", "x.png", "caf\udce9"], "the prompt argument"),
+    (["run", "wf.yaml", "-i", "city=caf\udce9"], "--input"),
+    (["keys", "create", "--name", "caf\udce9"], "--name"),
+    (["traces", "--model", "caf\udce9"], "--model"),
+    (["chat", "-m", "fake/echo", "-s", "caf\udce9", "hi"], "--system"),
+])
+def test_an_argument_that_is_not_utf8_is_a_usage_error_not_a_traceback(argv, named, tmp_path, capsys, monkeypatch):
+    """A Latin-1 byte in an argument arrives as a lone surrogate: embed, image, run -i, keys
+    create --name and traces --model ended in a UnicodeEncodeError traceback (after the file
+    name, nothing else in it can be sent or stored)."""
+    monkeypatch.setenv("CLOVERLEAF_MASTER_KEY", "sk-master-test-0123456789")
+    (tmp_path / "wf.yaml").write_text("inputs: {city: {type: string}}\n"
+                                      "steps:\n  - {id: a, type: llm_call, model: fake/echo, prompt: x}\n")
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    assert f"error: {named} is not UTF-8 text; convert it first" in capsys.readouterr().err
+    assert not Path("x.png").exists()
 
 
 def test_read_only_commands_do_not_create_a_store_at_a_mistyped_path(tmp_path, capsys):
@@ -136,6 +189,22 @@ def test_counts_and_sizes_below_one_are_refused(argv, capsys):
     assert info.value.code == 2
     assert "expected a whole number of at least 1" in capsys.readouterr().err
     assert not Path("x.png").exists()
+
+
+@pytest.mark.parametrize(("argv", "most"), [
+    (["traces", "-n", "99999999999999999999"], "1,000,000,000"),
+    (["embed", "-m", "simple", "--dimensions", "99999999999", "hi"], "65,536"),
+])
+def test_counts_beyond_what_can_be_held_are_refused(argv, most, tmp_path, capsys):
+    """`traces -n` beyond SQLite's integers was an OverflowError traceback; `embed --dimensions
+    1e11` on the offline embedder a MemoryError (the server refuses above 65,536 too)."""
+    _config(tmp_path, f"sqlite:///{tmp_path / 'calls.db'}")
+    from cloverleaf.gateway.store import open_store
+
+    open_store(f"sqlite:///{tmp_path / 'calls.db'}").close()
+    with pytest.raises(SystemExit) as info:
+        main(["--config", str(tmp_path / "c.toml"), *argv])
+    assert info.value.code == 2 and f"expected a whole number from 1 to {most}" in capsys.readouterr().err
 
 
 def test_the_sdk_refuses_counts_below_one_too(monkeypatch):

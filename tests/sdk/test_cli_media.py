@@ -35,3 +35,28 @@ def test_image_without_a_model_names_the_flag():
     """It said "pass model=", the SDK's argument, to someone at a shell."""
     with pytest.raises(SystemExit, match="pass -m MODEL"):
         main(["image", "a cat", "-o", "cat.png"])
+
+
+def test_image_never_replaces_a_file_without_force(tmp_path, mylab, upstream, capsys):
+    """`image -o cat.png` over an existing cat.png replaced it without a word (and `-n 2` its
+    cat-1.png, cat-2.png): refused before the call unless --force; with it, replaced and said."""
+    import base64
+    import json
+
+    from .upstream import Reply
+
+    png = b"\x89PNG\r\n\x1a\nnew"
+    (tmp_path / "cat.png").write_bytes(b"precious")
+    (tmp_path / "cats-2.png").write_bytes(b"precious too")
+    base = ["--config", mylab, "image", "a cat", "-m", "mylab/gpt-image-1"]
+    with pytest.raises(SystemExit, match=r"cat.png already exists; pass --force .*nothing was sent"):
+        main([*base, "-o", str(tmp_path / "cat.png")])
+    with pytest.raises(SystemExit, match=r"cats-2.png already exists; pass --force"):
+        main([*base, "-n", "2", "-o", str(tmp_path / "cats.png")])
+    assert upstream.seen == [] and (tmp_path / "cat.png").read_bytes() == b"precious"
+    assert not (tmp_path / "cats-1.png").exists()
+    upstream.queue(Reply(body=json.dumps({"created": 1, "data": [{"b64_json": base64.b64encode(png).decode()}]})
+                         .encode()))
+    capsys.readouterr()
+    assert main([*base, "--force", "-o", str(tmp_path / "cat.png")]) == 0
+    assert (tmp_path / "cat.png").read_bytes() == png and "wrote " in capsys.readouterr().out

@@ -102,3 +102,10 @@ def test_traces_by_model_lists_the_calls_its_spend_row_counts(tmp_path, monkeypa
         assert main(["--config", str(path), "traces", "--model", name, "--json"]) == 0
         listed = [__import__("json").loads(line)["id"] for line in capsys.readouterr().out.splitlines()]
         assert listed == ["call_2", "call_1", "call_0"], name
+
+
+def test_a_model_without_calls_is_not_said_to_be_an_empty_store(config, capsys):
+    """`traces --model nosuch` on a store full of calls said "no calls recorded yet"."""
+    assert main(["--config", config, "traces", "--model", "nosuch/model"]) == 0
+    err = capsys.readouterr().err
+    assert "no calls of model 'nosuch/model' in this store" in err and "recorded yet" not in err

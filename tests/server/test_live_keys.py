@@ -426,3 +426,27 @@ def test_keys_cli_revokes_only_a_key_id_and_only_that_key(secured_server: Live, 
         assert capsys.readouterr().out.strip() == f"revoked key {kept['id']}"
         assert http.get(f"/admin/keys/{kept['id']}").json()["revoked"] is True
 
+
+
+def test_keys_cli_refuses_a_models_list_that_names_none_and_a_blank_name(secured_server: Live,
+                                                                         monkeypatch: pytest.MonkeyPatch,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """`keys create --models ","` (or an unset variable's blank) sent an empty list and made a key
+    for every model; `--name ""` made a key nobody could tell apart. Both are usage errors now,
+    and no key is made."""
+    from cloverleaf.cli import main
+
+    monkeypatch.setenv("CLOVERLEAF_MASTER_KEY", MASTER)
+    url = secured_server.url
+    with secured_server.http(MASTER) as http:
+        before = http.get("/admin/keys").json()["data"]
+        for flags, said in ((["--name", "bot", "--models", ","], "names no model"),
+                            (["--name", "bot", "--models", " "], "names no model"),
+                            (["--name", "  "], "give the key a name")):
+            with pytest.raises(SystemExit) as exited:
+                main(["keys", "--url", url, "create", *flags])
+            assert exited.value.code == 2 and said in capsys.readouterr().err, flags
+        assert http.get("/admin/keys").json()["data"] == before
+        assert main(["keys", "--url", url, "create", "--name", "bot", "--models", " fake/*, smart ,"]) == 0
+        made = http.get("/admin/keys").json()["data"][-1]
+    assert made["name"] == "bot" and made["allowed_models"] == ["fake/*", "smart"]

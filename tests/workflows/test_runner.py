@@ -640,3 +640,13 @@ def test_a_failed_run_names_the_resume_command_with_its_own_options(tmp_path: Pa
     assert f"with this run's options: `cloverleaf run wf.yaml --resume {run_id} --run-dir {runs}`" in err
     assert main(["run", "wf.yaml"]) == 1          # the default run folder: the message's command is whole
     assert "with this run's options" not in capsys.readouterr().err
+
+
+def test_a_toml_workflow_file_is_said_to_be_the_wrong_format(tmp_path: Path) -> None:
+    """A .toml file was read as YAML and failed as "not valid YAML ... found '<scalar>'" at its
+    first `=`, which named neither the format nor the ones that work."""
+    path = tmp_path / "city.toml"
+    path.write_text('name = "city"\n[[steps]]\nid = "a"\ntype = "llm_call"\nprompt = "x"\n')
+    with pytest.raises(WorkflowError, match=r"YAML \(\.yaml, \.yml\) or JSON \(\.json\), not TOML") as info:
+        load_workflow(path)
+    assert "not valid YAML" not in str(info.value)

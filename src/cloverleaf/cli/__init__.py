@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -31,6 +32,28 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+#: Arguments that name files: a file name in bytes the locale cannot decode is still a file.
+PATH_ARGUMENTS = frozenset({"config", "output", "workflow", "schema", "attach", "run_dir"})
+#: Positional arguments, named as such in messages (the rest are --options).
+_POSITIONALS = frozenset({"prompt", "texts", "key_id"})
+
+
+def undecodable_argument(args: argparse.Namespace) -> str | None:
+    """The argument holding bytes the locale could not decode, or None. They arrive as lone
+    surrogates, which no request body, database row or JSON file can carry: `embed`, `image`,
+    `run -i`, `keys create --name`, `traces --model` ended in a UnicodeEncodeError traceback."""
+    for name, value in vars(args).items():
+        if name in PATH_ARGUMENTS:
+            continue
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str):
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:
+                    return f"the {name} argument" if name in _POSITIONALS else "--" + name.replace("_", "-")
+    return None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cloverleaf",
@@ -51,12 +74,42 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command's exit status. A reader that stops early (``cloverleaf models | head``) ends
+    the output quietly with status 0: stdout is flushed here, where its broken pipe is caught,
+    not at interpreter exit, where Python printed "Exception ignored ... BrokenPipeError" and
+    exited with 120 (``--help`` included)."""
+    try:
+        try:
+            return _main(argv)
+        finally:
+            sys.stdout.flush()
+    except BrokenPipeError:
+        _discard_stdout()
+        return 0
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null: what is still buffered for the closed pipe is dropped, and the
+    flush at exit finds nothing to fail on."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):   # no real file descriptor (a test's captured stdout): nothing to flush at exit
+        pass
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not args.command:
-        parser.print_help()
+    if not args.command:   # a usage error: the help goes where argparse's own usage errors go
+        parser.print_help(sys.stderr)
         return 2
+    if (bad := undecodable_argument(args)) is not None:
+        from .common import usage_error
+
+        usage_error(f"{bad} is not UTF-8 text; convert it first, e.g. with iconv -f latin1 -t utf-8")
     module = importlib.import_module(COMMANDS[args.command][0])
     try:
         return int(module.run(args.command, args) or 0)
@@ -71,8 +124,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except BrokenPipeError:
-        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

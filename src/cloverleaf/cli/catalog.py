@@ -6,7 +6,7 @@ import argparse
 from dataclasses import replace
 from typing import Any
 
-from .common import load_settings, table
+from .common import load_settings, table, usage_error
 
 USES = (("code", "code"), ("chat", "chat"), ("analysis", "analysis"), ("local", "local/private"),
         ("budget", "budget"), ("embeddings", "embeddings"))
@@ -40,6 +40,7 @@ def run(name: str, args: argparse.Namespace) -> int:
     prices: dict[str, ModelPrice] = all_prices()
     local = _local_filter(settings) if args.use == "local" else None
     if args.provider:
+        _check_provider(args.provider, settings, prices)
         prices.update(reseller_prices(args.provider))
     for row in ROWS:  # each provider's default embedding model (`embed -m PROVIDER`) is listed
         if not row.embedding_model or (args.provider or row.name) != row.name or row.kind == "fake":
@@ -77,6 +78,17 @@ def run(name: str, args: argparse.Namespace) -> int:
             names = [k for k, p in sorted(prices.items(), key=lambda kv: kv[1].input) if use in p.uses][:4]
             print(f"  {label:<14} {', '.join(names)}")
     return 0
+
+
+def _check_provider(name: str, settings: Any, prices: dict[str, Any]) -> None:
+    """``--provider`` names a provider: a typo listed an empty table and exited 0, as if the
+    provider had no models."""
+    from ..providers.registry import PROVIDER_ALIASES, provider_names
+
+    known = {*provider_names(), *PROVIDER_ALIASES, *settings.providers, *(e.provider for e in settings.models),
+             *(key.split("/", 1)[0] for key in prices)}
+    if name not in known:
+        usage_error(f"unknown provider {name!r}; known providers: {', '.join(sorted(known))}")
 
 
 def _local_filter(settings: Any) -> Any:

@@ -12,7 +12,15 @@ import sys
 from typing import Any
 
 from .._errors import REDACTED, redact, url_secrets
-from .common import add_privacy_arguments, at_least_one, choose_model, finite_number, load_settings, privacy_options
+from .common import (
+    add_privacy_arguments,
+    at_least_one,
+    choose_model,
+    finite_number,
+    load_settings,
+    privacy_options,
+    usage_error,
+)
 
 
 def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
@@ -37,23 +45,14 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
 
 def _prompt(args: argparse.Namespace) -> str:
     if args.prompt is not None:
-        return _utf8_argument(str(args.prompt), "the prompt argument")
+        if not args.prompt.strip():   # `chat "$PROMPT"` with the variable unset: as empty stdin is
+            usage_error("the prompt argument is empty; give the prompt, or leave it out to read stdin")
+        return str(args.prompt)   # UTF-8: cli.main refuses an argument that is not
     if sys.stdin is None or sys.stdin.isatty():
-        raise SystemExit("error: give a prompt argument or pipe one on stdin")
+        usage_error("give a prompt argument or pipe one on stdin")
     text = _stdin_text()
     if not text.strip():
-        raise SystemExit("error: the prompt on stdin is empty")
-    return text
-
-
-def _utf8_argument(text: str, what: str) -> str:
-    """``text`` unless it holds bytes the locale could not decode (they arrive as lone
-    surrogates, which no request can carry: the failure came later, blamed on the provider)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise SystemExit(f"error: {what} is not UTF-8 text; convert it first, e.g. with iconv -f latin1 -t utf-8") \
-            from None
+        usage_error("the prompt on stdin is empty")
     return text
 
 
@@ -74,7 +73,7 @@ def _stdin_text() -> str:
 def _options(args: argparse.Namespace) -> dict[str, Any]:
     opts: dict[str, Any] = {}
     if args.system:
-        opts["system"] = _utf8_argument(args.system, "the system prompt (-s)")
+        opts["system"] = args.system
     if args.max_tokens is not None:
         opts["max_tokens"] = args.max_tokens
     if args.temperature is not None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
 
 from .._config import Settings
 
@@ -21,6 +21,13 @@ DEFAULT_MODEL_BY_KEY: tuple[tuple[str, str], ...] = (
     ("TOGETHER_API_KEY", "together/meta-llama/Llama-3.3-70B-Instruct-Turbo"),
     ("DEEPSEEK_API_KEY", "deepseek/deepseek-chat"),
 )
+
+
+def usage_error(message: str) -> NoReturn:
+    """Stop as argparse does on a usage error: the message on stderr, exit status 2 (a script tells
+    a command used wrongly from one that failed, status 1)."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def load_settings(args: argparse.Namespace) -> Settings:
@@ -101,6 +108,19 @@ def at_least_one(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
     return value
+
+
+def one_to(maximum: int) -> Callable[[str], int]:
+    """An argparse type like :func:`at_least_one` with a ceiling: a count beyond what anything
+    can hold ended in a traceback (``traces -n 1e20``: an integer SQLite cannot bind; ``embed
+    --dimensions 1e11``: the offline embedder ran out of memory)."""
+    def whole_number(text: str) -> int:
+        value = at_least_one(text)
+        if value > maximum:
+            raise argparse.ArgumentTypeError(f"expected a whole number from 1 to {maximum:,}, got {text!r}")
+        return value
+
+    return whole_number
 
 
 def finite_number(text: str) -> float:

@@ -9,14 +9,18 @@ import os
 import sys
 from pathlib import Path
 
-from .common import add_privacy_arguments, at_least_one, load_settings, privacy_options, table
+from .common import add_privacy_arguments, at_least_one, load_settings, one_to, privacy_options, table
+
+#: The most dimensions asked of any embedding model (the server's limit for /v1/embeddings too).
+MAX_DIMENSIONS = 65536
 
 
 def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
     if name == "embed":
         p.add_argument("texts", nargs="+", help="texts to embed")
         p.add_argument("-m", "--model", help="embedding model (default: $CLOVERLEAF_EMBEDDING_MODEL, else 'simple')")
-        p.add_argument("--dimensions", type=at_least_one, help="output dimensions, where the model supports it")
+        p.add_argument("--dimensions", type=one_to(MAX_DIMENSIONS),
+                       help="output dimensions, where the model supports it")
         p.add_argument("--similarity", action="store_true", help="print the cosine similarity of every pair")
         add_privacy_arguments(p)
     else:
@@ -24,6 +28,8 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("-m", "--model", help="image model, e.g. openai/gpt-image-1, bedrock/stability.sd3-5-large-v1:0")
         p.add_argument("-o", "--output", required=True, help="file to write (PNG); with -n > 1, -1, -2 ... are added")
         p.add_argument("-n", type=at_least_one, default=1, help="number of images")
+        p.add_argument("--force", action="store_true", help="replace files that exist (default: refuse, before "
+                                                            "anything is sent)")
         p.add_argument("--size", help="e.g. 1024x1024")
         p.add_argument("--quality", help="provider quality setting, e.g. high")
         add_privacy_arguments(p)
@@ -65,9 +71,8 @@ def run(name: str, args: argparse.Namespace) -> int:
                              "CLOVERLEAF_IMAGE_MODEL")
         images = client.generate_image(args.model, args.prompt, n=args.n, size=args.size, quality=args.quality,
                                      response_format="b64_json", **privacy_options(args))
-        out = Path(args.output)
-        for i, img in enumerate(images.images):
-            path = out if len(images.images) == 1 else out.with_name(f"{out.stem}-{i + 1}{out.suffix}")
+        paths = image_paths(Path(args.output), max(args.n, len(images.images)))
+        for path, img in zip(paths, images.images):
             if img.data is None:
                 print(f"{path}: provider returned a URL instead of bytes: {img.url}", file=sys.stderr)
                 continue
@@ -93,3 +98,14 @@ def _check_before_paying(name: str, args: argparse.Namespace) -> None:
                else "is in a folder you cannot write to")
         raise SystemExit(f"error: cannot write {out}: it {why}; give -o a file path in a folder that exists "
                          "(nothing was sent)")
+    existing = [str(path) for path in image_paths(out, args.n) if path.exists()]
+    if existing and not args.force:   # a file replaced without a word is lost work: say so, before paying
+        raise SystemExit(f"error: {', '.join(existing)} already exist{'s' if len(existing) == 1 else ''}; "
+                         "pass --force to replace, or give -o another path (nothing was sent)")
+
+
+def image_paths(out: Path, n: int) -> list[Path]:
+    """Where ``n`` images go: ``-o`` itself for one, ``NAME-1.png``, ``NAME-2.png`` ... for more."""
+    if n == 1:
+        return [out]
+    return [out.with_name(f"{out.stem}-{i}{out.suffix}") for i in range(1, n + 1)]

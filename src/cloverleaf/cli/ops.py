@@ -12,7 +12,10 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
-from .common import at_least_one, finite_number, load_settings, port_number, table
+from .common import at_least_one, finite_number, load_settings, one_to, port_number, table
+
+#: The most calls `traces -n` lists (far more than a terminal shows; a store's integer holds it).
+MAX_LISTED = 1_000_000_000
 
 
 def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
@@ -30,7 +33,7 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
                        help="HTTP/1.1 server protocol: h1 (ours on httptools: header timeout, connection cap; "
                             "what auto picks) or uvicorn's (default [server] http, else auto)")
     elif name == "traces":
-        p.add_argument("-n", "--limit", type=at_least_one, help="how many recent calls (default 20; with --trace, "
+        p.add_argument("-n", "--limit", type=one_to(MAX_LISTED), help="how many recent calls (default 20; with --trace, "
                                                                 "the whole trace)")
         p.add_argument("--trace", help="only calls of this trace id")
         p.add_argument("--model", help="only calls of this model, by any of its names (those `spend --by model` "
@@ -41,6 +44,9 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("--days", type=at_least_one, help="only the last N days")
         p.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
     elif name == "keys":
+        p.epilog = ("Talks to a running `cloverleaf serve` through its admin API: the master key comes from "
+                    "CLOVERLEAF_MASTER_KEY (the one the server was started with), the server from --url or "
+                    "CLOVERLEAF_URL. cloverleaf.toml is not read.")
         url_help = "server URL (default $CLOVERLEAF_URL or http://127.0.0.1:4000)"
         p.add_argument("--url", default=os.environ.get("CLOVERLEAF_URL", "http://127.0.0.1:4000"), help=url_help)
         sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -50,8 +56,9 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         r.add_argument("key_id", type=_key_id, help="the key's id (key_..., as `keys list` shows it)")
         for action in (c, lst, r):  # `keys create --url U` as well as `keys --url U create`
             action.add_argument("--url", default=argparse.SUPPRESS, help=url_help)
-        c.add_argument("--name", required=True)
-        c.add_argument("--models", help="comma-separated models or routes this key may use (default: all)")
+        c.add_argument("--name", required=True, type=_key_name, help="a name for people to know the key by")
+        c.add_argument("--models", type=_model_list,
+                       help="comma-separated models or routes this key may use (default: all)")
         c.add_argument("--budget", type=finite_number, help="budget in USD")
         c.add_argument("--rpm", type=at_least_one, help="requests per minute")
         c.add_argument("--tpm", type=at_least_one, help="tokens per minute")
@@ -130,6 +137,9 @@ def _traces(args: argparse.Namespace) -> int:
     if not calls and args.trace:
         print(f"no calls in trace {args.trace!r}: no such trace in this store (`cloverleaf traces` lists recent "
               "calls with their trace ids in --json)", file=sys.stderr)
+    elif not calls and args.model is not None:   # the store has calls, maybe: just none of this model's
+        print(f"no calls of model {args.model!r} in this store (`cloverleaf spend --by model` lists the models "
+              "called)", file=sys.stderr)
     elif not calls:
         print("no calls recorded yet (calls through the gateway or `cloverleaf serve` are recorded)", file=sys.stderr)
     steps = any((c.metadata or {}).get("step") for c in calls)   # a workflow run: one call per step
@@ -232,6 +242,24 @@ def _key_id(text: str) -> str:
     return text
 
 
+def _key_name(text: str) -> str:
+    """A key's name, refused when blank: a key listed without a name is one nobody can tell apart."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("give the key a name (e.g. --name ci-bot)")
+    return text
+
+
+def _model_list(text: str) -> list[str]:
+    """``--models``: the names in a comma-separated list, at least one. ``--models ","`` (or a
+    blank value from an unset variable) sent an empty list, and the key was made for every model:
+    the opposite of what a restriction was given for."""
+    models = [m.strip() for m in text.split(",") if m.strip()]
+    if not models:
+        raise argparse.ArgumentTypeError(f"{text!r} names no model; list models or routes (e.g. --models "
+                                         "'smart,fake/*'), or leave --models out for a key that may use all")
+    return models
+
+
 def _positive(text: str) -> float:
     """A finite number above 0 (a key that expires at once is of no use)."""
     value = finite_number(text)
@@ -255,8 +283,8 @@ def _keys(args: argparse.Namespace) -> int:
         with httpx.Client(timeout=30) as http:
             if args.action == "create":
                 body: dict[str, Any] = {"name": args.name}
-                if args.models:
-                    body["allowed_models"] = [m.strip() for m in args.models.split(",") if m.strip()]
+                if args.models is not None:
+                    body["allowed_models"] = args.models
                 for field in ("budget", "rpm", "tpm", "expires_in_days"):
                     if getattr(args, field) is not None:
                         body[field] = getattr(args, field)
@@ -270,7 +298,8 @@ def _keys(args: argparse.Namespace) -> int:
             else:
                 r = http.delete(f"{base}/{quote(args.key_id, safe='')}", headers=headers)
     except httpx.ConnectError:
-        raise SystemExit(f"error: could not connect to {args.url}; start the server with `cloverleaf serve`") from None
+        raise SystemExit(f"error: could not connect to {args.url}; start the server with `cloverleaf serve`, or "
+                         "give its address with --url (or $CLOVERLEAF_URL)") from None
     except (httpx.HTTPError, httpx.InvalidURL) as exc:     # a dropped connection, a timeout, a malformed --url
         raise SystemExit(f"error: no answer from {args.url} ({type(exc).__name__}: {exc}); --url must be a "
                          "running `cloverleaf serve`") from None

@@ -157,6 +157,7 @@ def server_kwargs(options: ServerOptions) -> dict[str, Any]:
                               # no WebSocket routes: "auto" would load the websockets package (2.6 MiB)
                               "ws": "none",
                               "server_header": False,
+                              "use_colors": log_colours(),
                               "timeout_keep_alive": max(1, round(options.keepalive_timeout_seconds))}
     if resolve_http(options.http) == "h1":
         configure_connections(options)
@@ -169,6 +170,13 @@ def server_kwargs(options: ServerOptions) -> dict[str, Any]:
         common["http"] = UVICORN_PROTOCOL if find_spec("httptools") and _fits_uvicorn() else "auto"
         common["limit_concurrency"] = options.max_connections
     return common
+
+
+def log_colours() -> bool:
+    """Whether the log is coloured. uvicorn's own test is whether *stdout* is a terminal, but the
+    log goes to stderr: ``cloverleaf serve 2> server.log`` from a terminal filled the file with
+    escape codes, and ``NO_COLOR`` (https://no-color.org) was not heeded."""
+    return sys.stderr.isatty() and not os.environ.get("NO_COLOR")
 
 
 def configure_connections(options: ServerOptions) -> None:

@@ -44,6 +44,9 @@ def load_workflow(source: WorkflowSource) -> Workflow:
         raise ConfigError(f"cannot read workflow file {path}: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
         raise WorkflowError(str(path), [f"not UTF-8 text (byte {exc.start}): save the file as UTF-8"]) from None
+    if path.suffix.lower() == ".toml":   # read as YAML, it failed as "not valid YAML" at its first `=`
+        raise WorkflowError(str(path), ["a workflow file is YAML (.yaml, .yml) or JSON (.json), not TOML: "
+                                        "write it in one of those (the README's Workflows section has an example)"])
     if path.suffix.lower() == ".json":
         import json
 

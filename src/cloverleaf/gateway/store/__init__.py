@@ -211,11 +211,16 @@ def sqlite_path(url: str) -> Path | None:
 
 
 def redact_url(url: str) -> str:
-    """The URL without its password (for reprs and errors)."""
+    """The URL without its password (for reprs and errors): the one of ``user:password@``, and
+    any credential-named query parameter's (libpq takes ``?password=``, which was shown whole by
+    ``doctor``, every store error and the server's start-up line)."""
     from sqlalchemy.engine import make_url
 
-    try:
-        return make_url(url).render_as_string(hide_password=True)
+    from ..._secret_urls import masked_query
+
+    try:   # split by hand: urlunsplit turned sqlite:////abs/path into sqlite://abs/path
+        head, mark, query = make_url(url).render_as_string(hide_password=True).partition("?")
+        return head + mark + masked_query(query, "***")
     except Exception:  # noqa: BLE001 - never echo an unparseable URL (it may hold a password)
         return "<unparseable store url>"
 
