@@ -16,13 +16,14 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from . import netguard
+from .loopback import Handle, LoopbackServer
 
 _EMPTY_AWS_DIR = Path(__file__).resolve().parent / "fixtures" / "aws-empty"
 
@@ -101,3 +102,18 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield cluster.url
     finally:
         cluster.stop()
+
+
+@pytest.fixture
+def loopback() -> Iterator[Callable[[Handle], LoopbackServer]]:
+    """Starts a :class:`tests.loopback.LoopbackServer` serving a handle per call; each is
+    stopped when the test ends."""
+    started: list[LoopbackServer] = []
+
+    def start(handle: Handle) -> LoopbackServer:
+        started.append(LoopbackServer(handle))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.close()

@@ -7,86 +7,54 @@ a refused call must not even open a socket. Answers are minimal but valid chat c
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from tests.loopback import Answer, LoopbackServer, Request, json_answer, sse_event
 
 
 class CountingUpstream:
     def __init__(self, name: str) -> None:
         self.name = name
-        self.connections = 0
-        self.bytes_received = 0
-        self.paths: list[str] = []
-        self._lock = threading.Lock()
-        upstream = self
+        self.server = LoopbackServer(self._answer)
+        self.port = self.server.port
 
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
+    @property
+    def connections(self) -> int:
+        return self.server.connections
 
-            def get_request(self) -> Any:
-                pair = super().get_request()
-                with upstream._lock:
-                    upstream.connections += 1
-                return pair
+    @property
+    def bytes_received(self) -> int:
+        return sum(len(r.body) for r in self.server.requests)
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+    @property
+    def paths(self) -> list[str]:
+        return [r.path for r in self.server.requests]
 
-            def log_message(self, *a: object) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                body = self.rfile.read(length) if length else b""
-                with upstream._lock:
-                    upstream.bytes_received += length
-                    upstream.paths.append(self.path)
-                request = json.loads(body or b"{}")
-                if self.path.endswith("/embeddings"):
-                    texts = request.get("input") or [""]
-                    texts = [texts] if isinstance(texts, str) else texts
-                    self._json({"object": "list", "model": request.get("model"),
+    def _answer(self, request: Request) -> Answer:
+        body = request.json(empty={})
+        if request.path.endswith("/embeddings"):
+            texts = body.get("input") or [""]
+            texts = [texts] if isinstance(texts, str) else texts
+            return json_answer({"object": "list", "model": body.get("model"),
                                 "data": [{"object": "embedding", "index": i, "embedding": [0.1, 0.2]}
                                          for i, _ in enumerate(texts)],
                                 "usage": {"prompt_tokens": 1, "total_tokens": 1}})
-                    return
-                text = f"answered by {upstream.name}"
-                if request.get("stream"):
-                    chunks = [
-                        {"id": "c1", "object": "chat.completion.chunk", "model": request.get("model"),
-                         "choices": [{"index": 0, "delta": {"role": "assistant", "content": text}}]},
-                        {"id": "c1", "object": "chat.completion.chunk", "model": request.get("model"),
-                         "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
-                    ]
-                    payload = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
-                    self._send(payload.encode(), "text/event-stream")
-                    return
-                self._json({"id": "c1", "object": "chat.completion", "model": request.get("model"),
+        text = f"answered by {self.name}"
+        if body.get("stream"):
+            chunks = [
+                {"id": "c1", "object": "chat.completion.chunk", "model": body.get("model"),
+                 "choices": [{"index": 0, "delta": {"role": "assistant", "content": text}}]},
+                {"id": "c1", "object": "chat.completion.chunk", "model": body.get("model"),
+                 "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+            ]
+            payload = b"".join(sse_event(c) for c in chunks) + sse_event("[DONE]")
+            return Answer(200, payload, {"content-type": "text/event-stream"})
+        return json_answer({"id": "c1", "object": "chat.completion", "model": body.get("model"),
                             "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
                                          "finish_reason": "stop"}],
                             "usage": {"prompt_tokens": 3, "completion_tokens": 3, "total_tokens": 6}})
 
-            def _json(self, value: Any) -> None:
-                self._send(json.dumps(value).encode(), "application/json")
-
-            def _send(self, data: bytes, content_type: str) -> None:
-                self.send_response(200)
-                self.send_header("content-type", content_type)
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"{self.server.url}/v1"
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.close()

@@ -12,19 +12,17 @@ not, for the real OpenAI adapter.
 
 from __future__ import annotations
 
-import json
 import socket
 import struct
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-
-class _Server(ThreadingHTTPServer):
-    request_queue_size = 256     # a burst of connections waits in the backlog, not in SYN retries
+from tests.loopback import Answer, LoopbackServer, Request, Writer, json_answer, sse_event, sse_stream
 
 
 @dataclass
@@ -39,27 +37,24 @@ class Behaviour:
 class FlakyUpstream:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
-        #: when each request arrived (epoch seconds, taken before its body is read)
+        #: when each request arrived (epoch seconds, taken as its body is in)
         self.arrivals: list[float] = []
         self._script: deque[Behaviour] = deque()
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._server = _Server(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._server: LoopbackServer | None = None
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+        assert self._server is not None, "start() the upstream first"
+        return f"{self._server.url}/v1"
 
     def start(self) -> FlakyUpstream:
-        self._thread.start()
+        self._server = LoopbackServer(self._answer)
         return self
 
     def stop(self) -> None:
-        self._stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
+        if self._server is not None:
+            self._server.close()
 
     # -- scripting --------------------------------------------------------------------
     def then(self, kind: str, *, status: int = 200, headers: dict[str, str] | None = None, after: int = 0,
@@ -73,97 +68,76 @@ class FlakyUpstream:
             return self._script.popleft() if self._script else Behaviour()
 
     # -- serving ----------------------------------------------------------------------
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        upstream = self
+    def _answer(self, request: Request) -> Answer | Writer:
+        with self._lock:
+            self.arrivals.append(time.time())
+        body = request.json(empty={})
+        assert "authorization" in request.headers
+        with self._lock:
+            self.requests.append(body)
+        behaviour = self._next()
+        text = " ".join(f"word{i}" for i in range(6))
+        if behaviour.kind == "hang":
+            return self._hang
+        if behaviour.kind == "status":
+            return json_answer({"error": {"message": f"flaky says {behaviour.status}", "type": "server_error",
+                                          "code": None}}, behaviour.status, behaviour.headers)
+        if behaviour.kind == "garbage":
+            return Answer(200, b'{"id": "chatcmpl-x", "choices": [{"mess', {"content-type": "application/json"})
+        if body.get("stream") and behaviour.kind.endswith("-after-done"):
+            stall = behaviour.kind == "stall-after-done"
+            return lambda handler: self._unterminated(handler, body, text, stall=stall)
+        if body.get("stream") and behaviour.kind == "reset":
+            return lambda handler: self._reset(handler, body, text, behaviour.after)
+        if body.get("stream"):
+            return sse_stream(self._stream(body, text, behaviour.pause))
+        return json_answer(_completion(body, text))
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+    def _hang(self, handler: BaseHTTPRequestHandler) -> None:
+        """Never answers, until the server stops."""
+        assert self._server is not None
+        self._server.stopping.wait(30)
 
-            def log_message(self, *args: Any) -> None:
-                pass
+    def _stream(self, body: dict[str, Any], text: str, pause: float = 0.0) -> Iterator[bytes]:
+        """The answer as SSE, a word a chunk, the second ``pause`` seconds after the first."""
+        words = text.split(" ")
+        for i, word in enumerate(words):
+            if i == 1 and pause:
+                time.sleep(pause)
+            piece = word if i == 0 else " " + word
+            yield sse_event(_chunk(body, {"content": piece} if i else {"role": "assistant", "content": piece}))
+        yield sse_event(_chunk(body, {}, "stop"))
+        yield sse_event({**_chunk(body, {}), "choices": [], "usage": _usage(body, text)})
+        yield sse_event("[DONE]")
 
-            def do_POST(self) -> None:
-                arrived = time.time()
-                with upstream._lock:
-                    upstream.arrivals.append(arrived)
-                body = json.loads(self.rfile.read(int(self.headers.get("content-length", "0"))) or b"{}")
-                assert "authorization" in {k.lower() for k in self.headers}
-                with upstream._lock:
-                    upstream.requests.append(body)
-                behaviour = upstream._next()
-                text = " ".join(f"word{i}" for i in range(6))
-                if behaviour.kind == "hang":
-                    upstream._stopping.wait(30)
-                    return
-                if behaviour.kind == "status":
-                    payload = json.dumps({"error": {"message": f"flaky says {behaviour.status}",
-                                                    "type": "server_error", "code": None}}).encode()
-                    self._send(behaviour.status, payload, behaviour.headers)
-                    return
-                if behaviour.kind == "garbage":
-                    self._send(200, b'{"id": "chatcmpl-x", "choices": [{"mess', {})
-                    return
-                if body.get("stream") and behaviour.kind.endswith("-after-done"):
-                    self._unterminated(body, text, stall=behaviour.kind == "stall-after-done")
-                    return
-                if body.get("stream"):
-                    self._stream(body, text, behaviour)
-                    return
-                self._send(200, json.dumps(_completion(body, text)).encode(), {})
+    def _reset(self, handler: BaseHTTPRequestHandler, body: dict[str, Any], text: str, after: int) -> None:
+        """The stream's first ``after`` content chunks, then a TCP reset mid-body."""
+        handler.send_response(200)
+        handler.send_header("content-type", "text/event-stream")
+        handler.send_header("connection", "close")
+        handler.end_headers()
+        for piece in list(self._stream(body, text))[:min(after, len(text.split(" ")))]:
+            handler.wfile.write(piece)
+            handler.wfile.flush()
+        # SO_LINGER 0: close() sends a TCP RST, a connection reset mid-body
+        handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        handler.connection.close()
 
-            def _send(self, status: int, payload: bytes, headers: dict[str, str]) -> None:
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(payload)))
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def _stream(self, body: dict[str, Any], text: str, behaviour: Behaviour) -> None:
-                self.send_response(200)
-                self.send_header("content-type", "text/event-stream")
-                self.send_header("connection", "close")
-                self.end_headers()
-                words = text.split(" ")
-                for i, word in enumerate(words):
-                    if behaviour.kind == "reset" and i >= behaviour.after:
-                        self.wfile.flush()
-                        # SO_LINGER 0: close() sends a TCP RST, a connection reset mid-body
-                        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                        self.connection.close()
-                        return
-                    if i == 1 and behaviour.pause:
-                        self.wfile.flush()
-                        time.sleep(behaviour.pause)
-                    piece = word if i == 0 else " " + word
-                    self._event(_chunk(body, {"content": piece} if i else {"role": "assistant", "content": piece}))
-                self._event(_chunk(body, {}, "stop"))
-                self._event({**_chunk(body, {}), "choices": [], "usage": _usage(body, text)})
-                self.wfile.write(b"data: [DONE]\n\n")
-                self.wfile.flush()
-                self.close_connection = True
-
-            def _unterminated(self, body: dict[str, Any], text: str, *, stall: bool) -> None:
-                """The whole answer, usage and [DONE] as one chunk; the closing 0-chunk never comes."""
-                events = [_chunk(body, {"content": text}), _chunk(body, {}, "stop"),
-                          {**_chunk(body, {}), "choices": [], "usage": _usage(body, text)}]
-                sse = b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events) + b"data: [DONE]\n\n"
-                self.send_response(200)
-                self.send_header("content-type", "text/event-stream")
-                self.send_header("transfer-encoding", "chunked")
-                self.end_headers()
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(sse), sse))
-                self.wfile.flush()
-                if stall:
-                    upstream._stopping.wait(30)
-                self.close_connection = True
-
-            def _event(self, data: dict[str, Any]) -> None:
-                self.wfile.write(b"data: " + json.dumps(data).encode() + b"\n\n")
-                self.wfile.flush()
-
-        return Handler
+    def _unterminated(self, handler: BaseHTTPRequestHandler, body: dict[str, Any], text: str, *, stall: bool) -> None:
+        """The whole answer, usage and [DONE] as one chunk; the closing 0-chunk never comes."""
+        events = [_chunk(body, {"content": text}), _chunk(body, {}, "stop"),
+                  {**_chunk(body, {}), "choices": [], "usage": _usage(body, text)}]
+        sse = b"".join(sse_event(e) for e in events) + sse_event("[DONE]")
+        handler.send_response(200)
+        handler.send_header("content-type", "text/event-stream")
+        handler.send_header("transfer-encoding", "chunked")
+        handler.end_headers()
+        handler.wfile.write(b"%x\r\n%s\r\n" % (len(sse), sse))
+        handler.wfile.flush()
+        if stall:
+            assert self._server is not None
+            self._server.stopping.wait(30)
+        handler.close_connection = True
 
 
 def _usage(body: dict[str, Any], text: str) -> dict[str, int]:

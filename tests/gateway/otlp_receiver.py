@@ -11,8 +11,9 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.loopback import Answer, LoopbackServer, Request
 
 
 @dataclass
@@ -53,72 +54,49 @@ class OTLPReceiver:
         self.scopes: list[tuple[str, str]] = []
         self.resources: list[dict[str, Any]] = []
         self._lock = threading.Lock()
-        receiver = self
+        self._response = ExportTraceServiceResponse().SerializeToString()
+        self._request_type = ExportTraceServiceRequest
+        self.server = LoopbackServer(self._answer, ssl_context=ssl_context)
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a: object) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                with receiver._lock:
-                    receiver.headers.append({k.lower(): v for k, v in self.headers.items()})
-                    status = receiver.statuses.pop(0) if receiver.statuses else 200
-                if receiver.delay:
-                    time.sleep(receiver.delay)
-                if status != 200:
-                    self.send_response(status)
-                    if receiver.retry_after is not None:
-                        self.send_header("retry-after", receiver.retry_after)
-                    self.send_header("content-length", "0")
-                    self.end_headers()
-                    return
-                if self.headers.get("content-encoding") == "gzip":
-                    body = gzip.decompress(body)
-                req = ExportTraceServiceRequest()
-                req.ParseFromString(body)
-                spans = []
-                for rs in req.resource_spans:
-                    resource = {a.key: _value(a.value) for a in rs.resource.attributes}
-                    service = resource.get("service.name", "")
-                    with receiver._lock:
-                        receiver.resources.append(resource)
-                    for ss in rs.scope_spans:
-                        with receiver._lock:
-                            receiver.scopes.append((ss.scope.name, ss.scope.version))
-                        for s in ss.spans:
-                            spans.append(ReceivedSpan(
-                                s.name, s.trace_id.hex(), s.span_id.hex(), s.parent_span_id.hex(), s.kind,
-                                s.start_time_unix_nano, s.end_time_unix_nano,
-                                {a.key: _value(a.value) for a in s.attributes}, s.status.code, service,
-                                s.status.message))
-                with receiver._lock:
-                    receiver.spans.extend(spans)
-                    receiver.requests += 1
-                raw = ExportTraceServiceResponse().SerializeToString()
-                self.send_response(200)
-                self.send_header("content-type", "application/x-protobuf")
-                self.send_header("content-length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self._scheme = "http"
-        if ssl_context is not None:
-            self.server.socket = ssl_context.wrap_socket(self.server.socket, server_side=True)
-            self._scheme = "https"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def _answer(self, request: Request) -> Answer:
+        body = request.body
+        with self._lock:
+            self.headers.append(request.headers)
+            status = self.statuses.pop(0) if self.statuses else 200
+        if self.delay:
+            time.sleep(self.delay)
+        if status != 200:
+            return Answer(status, headers={} if self.retry_after is None else {"retry-after": self.retry_after})
+        if request.headers.get("content-encoding") == "gzip":
+            body = gzip.decompress(body)
+        req = self._request_type()
+        req.ParseFromString(body)
+        spans = []
+        for rs in req.resource_spans:
+            resource = {a.key: _value(a.value) for a in rs.resource.attributes}
+            service = resource.get("service.name", "")
+            with self._lock:
+                self.resources.append(resource)
+            for ss in rs.scope_spans:
+                with self._lock:
+                    self.scopes.append((ss.scope.name, ss.scope.version))
+                for s in ss.spans:
+                    spans.append(ReceivedSpan(
+                        s.name, s.trace_id.hex(), s.span_id.hex(), s.parent_span_id.hex(), s.kind,
+                        s.start_time_unix_nano, s.end_time_unix_nano,
+                        {a.key: _value(a.value) for a in s.attributes}, s.status.code, service,
+                        s.status.message))
+        with self._lock:
+            self.spans.extend(spans)
+            self.requests += 1
+        return Answer(200, self._response, {"content-type": "application/x-protobuf"})
 
     @property
     def endpoint(self) -> str:
-        return f"{self._scheme}://127.0.0.1:{self.server.server_address[1]}"
+        return self.server.url
 
     def named(self, prefix: str) -> list[ReceivedSpan]:
         return [s for s in self.spans if s.name.startswith(prefix)]
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.close()

@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from cloverleaf._context import CallContext, KeyPolicy
 from cloverleaf.gateway.cache import MemoryBackend, ResponseCache, parse_cache
 from cloverleaf.gateway.cache.codec import CachedAnswer, dumps, loads
 
+from ..loopback import Answer, Handle, LoopbackServer
 from .openai_mock import OpenAIMock
 
 MODEL = "mock/gpt-test"
@@ -199,45 +199,15 @@ def test_a_local_file_is_keyed_by_its_content_not_its_path(tmp_path: Path, mock:
             base64.b64encode(PNG + b"\0" * 64).decode())   # the upstream saw the new image
 
 
-class ImageServer:
-    """Serves one PNG on 127.0.0.1 and counts the downloads."""
-
-    def __init__(self) -> None:
-        self.hits = 0
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                server.hits += 1
-                self.send_response(200)
-                self.send_header("content-type", "image/png")
-                self.send_header("content-length", str(len(PNG)))
-                self.end_headers()
-                self.wfile.write(PNG)
-
-            def log_message(self, *a: object) -> None:
-                pass
-
-        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.http.server_address[1]}/scan.png"
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.http.shutdown()
-        self.http.server_close()
-
-
-def test_a_url_the_gateway_downloads_is_not_cached(tmp_path: Path, mock: OpenAIMock) -> None:
+def test_a_url_the_gateway_downloads_is_not_cached(tmp_path: Path, mock: OpenAIMock,
+                                                   loopback: Callable[[Handle], LoopbackServer]) -> None:
     """Its content is unknown until it is fetched, and may change under the same URL."""
-    images = ImageServer()
-    try:
-        with make_client(tmp_path, mock, {"mode": "exact"}, attachments={"allow_hosts": ("127.0.0.1",)}) as client:
-            for _ in range(2):
-                resp = client.chat(MODEL, "What is in this image?", attachments=[images.url], temperature=0)
-                assert "cache" not in resp.metadata.extra
-        assert mock.chats == 2 and images.hits == 2
-    finally:
-        images.close()
+    images = loopback(lambda request: Answer(200, PNG, {"content-type": "image/png"}))
+    with make_client(tmp_path, mock, {"mode": "exact"}, attachments={"allow_hosts": ("127.0.0.1",)}) as client:
+        for _ in range(2):
+            resp = client.chat(MODEL, "What is in this image?", attachments=[f"{images.url}/scan.png"], temperature=0)
+            assert "cache" not in resp.metadata.extra
+    assert mock.chats == 2 and len(images.requests) == 2
 
 
 def test_scoped_per_key_unless_shared(tmp_path: Path, mock: OpenAIMock) -> None:

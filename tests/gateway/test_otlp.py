@@ -422,7 +422,7 @@ def test_an_http_collector_is_reached_through_the_proxy_with_its_credentials(rec
 def test_an_https_collector_is_reached_through_a_connect_tunnel(tmp_path: Path) -> None:
     receiver, ca_file = https_receiver(tmp_path)
     proxy = ForwardProxy(require_auth=BASIC)
-    port = receiver.server.server_address[1]
+    port = receiver.server.port
     ex = exporter_for(receiver, gzip=True, cafile=ca_file,
                       proxy=f"http://span%20user:p%40ss%20word@127.0.0.1:{proxy.server.server_address[1]}")
     try:

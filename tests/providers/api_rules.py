@@ -32,13 +32,12 @@ transport and fails exactly where the real API would:
 
 from __future__ import annotations
 
-import json
 import re
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
+
+from tests.loopback import Answer, LoopbackServer, Request, json_answer
 
 _TOOL_USE_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 _TOOL_NAME = _TOOL_USE_ID   # the tool name pattern of Anthropic's API and of Converse (ToolName) is the same
@@ -225,52 +224,37 @@ class RuleCheckingUpstream:
         self.anthropic_answer: dict[str, Any] = ANTHROPIC_ANSWER
         #: what ``/converse`` answers a request it takes (a test may set a tool call)
         self.converse_answer: dict[str, Any] = CONVERSE_ANSWER
-        upstream = self
+        self.server = LoopbackServer(self._answer)
+        self.url = self.server.url
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a: object) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)))
-                upstream.bodies.append(body)
-                if self.path.endswith("/chat/completions"):
-                    problem = openai_chat_problem(body)
-                    status, reply = ((400, {"error": {"message": problem, "type": "invalid_request_error",
-                                                      "param": "messages", "code": None}}) if problem
-                                     else (200, OPENAI_ANSWER))
-                elif self.path.endswith("/v1/messages"):
-                    problem = anthropic_problem(body)
-                    status, reply = ((400, {"type": "error", "error": {"type": "invalid_request_error",
-                                                                       "message": problem}}) if problem
-                                     else (200, upstream.anthropic_answer))
-                elif self.path.endswith("/converse"):
-                    problem = converse_problem(body, unquote(self.path))
-                    status, reply = (400, {"message": problem}) if problem else (200, upstream.converse_answer)
-                else:
-                    problem, status, reply = f"no mock for {self.path}", 404, {"message": "not found"}
-                if problem:
-                    upstream.refused.append(problem)
-                data = json.dumps(reply).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                if status == 400 and self.path.endswith("/converse"):
-                    self.send_header("x-amzn-errortype", "ValidationException:http://internal.amazon.com/")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
+    def _answer(self, request: Request) -> Answer:
+        body = request.json()
+        path = request.path
+        self.bodies.append(body)
+        headers: dict[str, str] = {}
+        if path.endswith("/chat/completions"):
+            problem = openai_chat_problem(body)
+            status, reply = ((400, {"error": {"message": problem, "type": "invalid_request_error",
+                                              "param": "messages", "code": None}}) if problem
+                             else (200, OPENAI_ANSWER))
+        elif path.endswith("/v1/messages"):
+            problem = anthropic_problem(body)
+            status, reply = ((400, {"type": "error", "error": {"type": "invalid_request_error",
+                                                               "message": problem}}) if problem
+                             else (200, self.anthropic_answer))
+        elif path.endswith("/converse"):
+            problem = converse_problem(body, unquote(path))
+            status, reply = (400, {"message": problem}) if problem else (200, self.converse_answer)
+            if problem:
+                headers["x-amzn-errortype"] = "ValidationException:http://internal.amazon.com/"
+        else:
+            problem, status, reply = f"no mock for {path}", 404, {"message": "not found"}
+        if problem:
+            self.refused.append(problem)
+        return json_answer(reply, status, headers)
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.close()
 
 
 def serving() -> Iterator[RuleCheckingUpstream]:

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
+
+from tests.loopback import Answer, LoopbackServer, Request, json_answer
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 CLIENT_ID = "8d3a0f2e-0c1b-4a59-9b0e-4f1d2c3b4a5e"
@@ -46,37 +46,21 @@ class EntraMock:
     lifetime: int = 3599
 
     def start(self) -> EntraMock:
-        mock = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a: object) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                status, answer = mock.answer(self.path, headers, body)
-                streamed = status == 200 and b'"stream":true' in body.replace(b" ", b"")
-                data = _sse(answer) if streamed else json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("content-type", "text/event-stream" if streamed else "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = LoopbackServer(self._reply)
         return self
+
+    def _reply(self, request: Request) -> Answer:
+        status, answer = self.answer(request.path, request.headers, request.body)
+        if status == 200 and b'"stream":true' in request.body.replace(b" ", b""):
+            return Answer(status, _sse(answer), {"content-type": "text/event-stream"})
+        return json_answer(answer, status)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self._server.url
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.close()
 
     def answer(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
         if (token := TOKEN_PATH.match(path)) is not None:

@@ -21,12 +21,11 @@ the real client and transport, so a test fails exactly where the real API would:
 
 from __future__ import annotations
 
-import json
 import re
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.loopback import Answer, LoopbackServer, Request, json_answer
 
 CHAT_ANSWER = {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-5",
                "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
@@ -106,41 +105,24 @@ class OpenAIRulesUpstream:
         self.bodies: list[dict[str, Any]] = []
         self.refused: list[dict[str, Any]] = []
         self.reasoning_names = reasoning_names
-        upstream = self
+        self.server = LoopbackServer(self._answer)
+        self.url = f"{self.server.url}/v1"
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a: object) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)))
-                upstream.bodies.append(body)
-                if self.path.endswith("/chat/completions"):
-                    problem, answer = chat_problem(body, upstream.reasoning_names), CHAT_ANSWER
-                elif self.path.endswith("/responses"):
-                    problem, answer = responses_problem(body), RESPONSES_ANSWER
-                else:
-                    problem, answer = _error(f"Invalid URL (POST {self.path})", None, None), {}
-                if problem:
-                    upstream.refused.append(problem)
-                data = json.dumps(problem or answer).encode()
-                self.send_response(400 if problem else 200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
+    def _answer(self, request: Request) -> Answer:
+        body = request.json()
+        self.bodies.append(body)
+        if request.path.endswith("/chat/completions"):
+            problem, answer = chat_problem(body, self.reasoning_names), CHAT_ANSWER
+        elif request.path.endswith("/responses"):
+            problem, answer = responses_problem(body), RESPONSES_ANSWER
+        else:
+            problem, answer = _error(f"Invalid URL (POST {request.path})", None, None), {}
+        if problem:
+            self.refused.append(problem)
+        return json_answer(problem or answer, 400 if problem else 200)
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.close()
 
 
 def serving(reasoning_names: frozenset[str] = frozenset()) -> Iterator[OpenAIRulesUpstream]:

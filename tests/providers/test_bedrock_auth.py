@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -15,6 +16,8 @@ from cloverleaf.providers.base import ProviderConfig
 from cloverleaf.providers.bedrock.adapter import BedrockAdapter
 from cloverleaf.providers.bedrock.auth import CredentialCache, StaticCredentials, sign_request
 from cloverleaf.providers.registry import get_spec
+
+from ..loopback import Answer, Handle, LoopbackServer
 
 WHEN = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
 CREDS = StaticCredentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
@@ -248,43 +251,23 @@ def test_an_expired_sso_login_is_a_config_error_saying_what_to_run(clean_aws, mo
 
 
 def test_a_role_sts_refuses_to_assume_is_a_config_error_not_an_internal_error(
-        clean_aws, monkeypatch: pytest.MonkeyPatch) -> None:
+        clean_aws, monkeypatch: pytest.MonkeyPatch, loopback: Callable[[Handle], LoopbackServer]) -> None:
     """An assume-role profile's keys are fetched from STS on a request; STS refusing the role
     (AccessDenied) raised botocore's ClientError, which is no BotoCoreError, and every call of
     that profile was a 500 "internal error". STS here is a real HTTP server on 127.0.0.1."""
-    import http.server
-    import threading
-
-    class RefusingSts(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("content-length") or 0))
-            body = (b'<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type>'
-                    b"<Code>AccessDenied</Code><Message>not authorized to perform: sts:AssumeRole</Message></Error>"
-                    b"<RequestId>r1</RequestId></ErrorResponse>")
-            self.send_response(403)
-            self.send_header("content-type", "text/xml")
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    sts = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RefusingSts)
-    threading.Thread(target=sts.serve_forever, daemon=True).start()
-    try:
-        monkeypatch.setenv("AWS_ENDPOINT_URL_STS", f"http://127.0.0.1:{sts.server_address[1]}")
-        (clean_aws / "config").write_text(
-            "[profile dev]\nregion = us-east-1\n[profile bedrock]\nregion = us-east-1\n"
-            "role_arn = arn:aws:iam::123456789012:role/Bedrock\nsource_profile = dev\n")
-        (clean_aws / "credentials").write_text("[dev]\naws_access_key_id = AKIADEV\naws_secret_access_key = devsecret\n")
-        with pytest.raises(ConfigError, match=r"could not refresh AWS credentials: .*AccessDenied.*check the "
-                                              r"profile's role") as caught:
-            CredentialCache().get({"profile": "bedrock"})
-        assert "devsecret" not in str(caught.value)
-    finally:
-        sts.shutdown()
-        sts.server_close()
+    refusal = (b'<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type>'
+               b"<Code>AccessDenied</Code><Message>not authorized to perform: sts:AssumeRole</Message></Error>"
+               b"<RequestId>r1</RequestId></ErrorResponse>")
+    sts = loopback(lambda request: Answer(403, refusal, {"content-type": "text/xml"}))
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", sts.url)
+    (clean_aws / "config").write_text(
+        "[profile dev]\nregion = us-east-1\n[profile bedrock]\nregion = us-east-1\n"
+        "role_arn = arn:aws:iam::123456789012:role/Bedrock\nsource_profile = dev\n")
+    (clean_aws / "credentials").write_text("[dev]\naws_access_key_id = AKIADEV\naws_secret_access_key = devsecret\n")
+    with pytest.raises(ConfigError, match=r"could not refresh AWS credentials: .*AccessDenied.*check the "
+                                          r"profile's role") as caught:
+        CredentialCache().get({"profile": "bedrock"})
+    assert "devsecret" not in str(caught.value)
 
 
 def test_build_without_region_reads_the_environment(clean_aws, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,7 +19,6 @@ import json
 import re
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -27,6 +26,8 @@ from urllib.parse import parse_qs
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from tests.loopback import Answer, LoopbackServer, Request, json_answer
 
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 VERTEX_PATH = re.compile(r"^/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/publishers/"
@@ -101,45 +102,24 @@ class GoogleMock:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> GoogleMock:
-        mock = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a: object) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                if self.path == "/token":
-                    status, answer = mock._token(headers, body)
-                    self._send(status, "application/json", json.dumps(answer).encode())
-                    return
-                with mock.lock:
-                    mock.vertex_requests.append(Seen(self.path, headers, body))
-                status, kind, data = mock._vertex(self.path, headers)
-                self._send(status, kind, data)
-
-            def _send(self, status: int, kind: str, data: bytes) -> None:
-                self.send_response(status)
-                self.send_header("content-type", kind)
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.server = LoopbackServer(self._answer)
+        self.url = self.server.url
         self.token_uri = self.url + "/token"
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
+
+    def _answer(self, request: Request) -> Answer:
+        if request.path == "/token":
+            status, answer = self._token(request.headers, request.body)
+            return json_answer(answer, status)
+        with self.lock:
+            self.vertex_requests.append(Seen(request.path, request.headers, request.body))
+        status, kind, data = self._vertex(request.path, request.headers)
+        return Answer(status, data, {"content-type": kind})
 
     def close(self) -> None:
         if self.hold is not None:
             self.hold.set()
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.close()
 
     # -- /token -------------------------------------------------------------------------------
     def _token(self, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:

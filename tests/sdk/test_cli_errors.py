@@ -10,8 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,31 +18,16 @@ import pytest
 import cloverleaf
 from cloverleaf.cli import main
 
+from ..loopback import Answer, Handle, LoopbackServer
 from .test_cli import clean_env  # noqa: F401 - the same clean environment, autouse
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-class _HtmlPage(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = b"<html>hello</html>"
-        self.send_response(200)
-        self.send_header("content-type", "text/html")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *_: object) -> None:
-        pass
-
-
 @pytest.fixture
-def html_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _HtmlPage)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+def html_server(loopback: Callable[[Handle], LoopbackServer]) -> str:
+    """A web page where cloverleaf's admin API is expected."""
+    return loopback(lambda request: Answer(200, b"<html>hello</html>", {"content-type": "text/html"})).url
 
 
 @pytest.fixture

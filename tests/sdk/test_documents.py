@@ -35,7 +35,7 @@ QUESTION = Text("What color is the grass and sky?")
 def replay() -> Iterator[Replay]:
     r = Replay()
     yield r
-    r.server.shutdown()
+    r.close()
 
 
 @pytest.fixture

@@ -4,10 +4,7 @@ exception and in what the gateway records; settings such as ``application/json``
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from threading import Thread
+from collections.abc import Callable
 
 import pytest
 
@@ -18,6 +15,8 @@ from cloverleaf._secret_headers import header_secrets
 from cloverleaf.gateway.config import make_route
 from cloverleaf.gateway.router import Router
 from cloverleaf.gateway.state.memory import MemoryState
+
+from ..loopback import Answer, Handle, LoopbackServer, Request, json_answer
 
 PORTKEY = "pk-live-9f8e7d6c5b4a3210zz"
 HELICONE = "sk-helicone-0a1b2c3d4e5f"
@@ -41,31 +40,16 @@ def test_which_header_values_are_secrets() -> None:
     assert header_secrets(None) == () and header_secrets({}) == ()
 
 
-class _Echo(BaseHTTPRequestHandler):
+def _echo(request: Request) -> Answer:
     """A proxy that quotes every request header in its 400 (some do, to help debugging)."""
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("content-length") or 0))
-        quoted = "; ".join(f"{k}: {v}" for k, v in self.headers.items())
-        body = json.dumps({"error": {"message": f"invalid request; headers: {quoted}",
-                                     "type": "invalid_request_error", "code": None}}).encode()
-        self.send_response(400)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+    quoted = "; ".join(f"{k}: {v}" for k, v in request.headers.items())
+    return json_answer({"error": {"message": f"invalid request; headers: {quoted}",
+                                  "type": "invalid_request_error", "code": None}}, 400)
 
 
 @pytest.fixture
-def echo_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
-    Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
+def echo_url(loopback: Callable[[Handle], LoopbackServer]) -> str:
+    return f"{loopback(_echo).url}/v1"
 
 
 def _provider(url: str) -> ProviderSettings:

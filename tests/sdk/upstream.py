@@ -1,7 +1,8 @@
 """A tiny programmable HTTP server on 127.0.0.1 for transport and client tests.
 
 Each test queues responses (status, headers, body or a list of body chunks with delays);
-the server answers requests in order and records what it received.
+the server (:class:`tests.loopback.LoopbackServer`) answers requests in order and records what
+it received. A chunked reply may misbehave on the wire (a reset, no closing chunk, a late one).
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.loopback import Answer, LoopbackServer, Request, Writer
 
 
 @dataclass
@@ -28,97 +31,64 @@ class Reply:
     end: str = "ok"
 
 
-@dataclass
-class Seen:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-    peer: tuple[str, int] | None = None   # the client's address: one per connection
-
-
-class _QuietServer(ThreadingHTTPServer):
-    """A client hanging up mid-answer is what many tests do on purpose: no traceback in the log
-    for it (anything else is still printed)."""
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        import sys
-
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)  # type: ignore[arg-type]
+#: What one request brought (method, path, lower-cased headers, body, the client's address).
+Seen = Request
 
 
 class Upstream:
+    """Answers each request with the next queued :class:`Reply` (a default one when none is left);
+    ``seen`` holds every request in the order they arrived."""
+
     def __init__(self) -> None:
         self.replies: list[Reply] = []
-        self.seen: list[Seen] = []
         self.lock = threading.Lock()
-        self.closing = threading.Event()
-        upstream = self
+        self.server = LoopbackServer(self._answer)
+        self.seen: list[Seen] = self.server.requests
+        self.closing = self.server.stopping
+        self.port = self.server.port
+        self.url = self.server.url
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+    def _answer(self, request: Request) -> Answer | Writer:
+        with self.lock:
+            reply = self.replies.pop(0) if self.replies else Reply(body=b'{"default": true}')
+        if reply.delay:
+            time.sleep(reply.delay)
+        if reply.chunks is None:
+            return Answer(reply.status, reply.body, reply.headers)
+        return lambda handler: self._send_chunked(handler, reply)
 
-            def log_message(self, *a: object) -> None:
-                pass
-
-            def _handle(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                body = self.rfile.read(length) if length else b""
-                with upstream.lock:
-                    upstream.seen.append(Seen(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body,
-                                              self.client_address))
-                    reply = upstream.replies.pop(0) if upstream.replies else Reply(body=b'{"default": true}')
-                if reply.delay:
-                    time.sleep(reply.delay)
-                self.send_response(reply.status)
-                for k, v in reply.headers.items():
-                    self.send_header(k, v)
-                if reply.chunks is None:
-                    self.send_header("content-length", str(len(reply.body)))
-                    self.end_headers()
-                    self.wfile.write(reply.body)
-                    return
-                self.send_header("transfer-encoding", "chunked")
-                self.end_headers()
-                for i, chunk in enumerate(reply.chunks):
-                    if reply.reset_after_chunks is not None and i >= reply.reset_after_chunks:
-                        self.wfile.flush()
-                        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-                        self.connection.shutdown(socket.SHUT_RDWR)
-                        self.close_connection = True
-                        return
-                    self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
-                    self.wfile.flush()
-                    if reply.chunk_delay:
-                        time.sleep(reply.chunk_delay)
-                if reply.end == "hang":
-                    upstream.closing.wait()
-                if reply.end == "late":
-                    time.sleep(0.05)
-                    reply.end = "ok"
-                if reply.end != "ok":
-                    self.close_connection = True
-                    return
-                self.wfile.write(b"0\r\n\r\n")
-
-            do_GET = do_POST = do_DELETE = _handle
-
-        self.server = _QuietServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        # a short poll keeps close() (shutdown waits for the next poll) from costing half a second per test
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
+    def _send_chunked(self, handler: BaseHTTPRequestHandler, reply: Reply) -> None:
+        """The body in chunked encoding, misbehaving at the end as ``reply`` says."""
+        chunks = reply.chunks or []
+        handler.send_response(reply.status)
+        for k, v in reply.headers.items():
+            handler.send_header(k, v)
+        handler.send_header("transfer-encoding", "chunked")
+        handler.end_headers()
+        for i, chunk in enumerate(chunks):
+            if reply.reset_after_chunks is not None and i >= reply.reset_after_chunks:
+                handler.wfile.flush()
+                handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                handler.connection.shutdown(socket.SHUT_RDWR)
+                handler.close_connection = True
+                return
+            handler.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+            handler.wfile.flush()
+            if reply.chunk_delay:
+                time.sleep(reply.chunk_delay)
+        if reply.end == "hang":
+            self.closing.wait()
+        if reply.end == "late":
+            time.sleep(0.05)
+            reply.end = "ok"
+        if reply.end != "ok":
+            handler.close_connection = True
+            return
+        handler.wfile.write(b"0\r\n\r\n")
 
     def queue(self, *replies: Reply) -> None:
         with self.lock:
             self.replies.extend(replies)
 
     def close(self) -> None:
-        self.closing.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-
+        self.server.close()

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.loopback import Answer, LoopbackServer, Request
 from tests.wire import cassette
 
 
@@ -17,32 +15,21 @@ class Replay:
     def __init__(self) -> None:
         self.queues: dict[str, list[Any]] = {}
         self.received: dict[str, list[dict[str, Any]]] = {}
-        replay = self
+        self.server = LoopbackServer(self._answer)
+        self.url = self.server.url
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                name = self.path.strip("/").split("/", 1)[0]
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                replay.received.setdefault(name, []).append(json.loads(body))
-                queue = replay.queues.get(name) or []
-                if not queue:
-                    self.send_response(500)
-                    self.end_headers()
-                    return
-                resp = queue.pop(0)
-                self.send_response(resp.status)
-                self.send_header("content-type", resp.headers.get("content-type", "application/json"))
-                self.send_header("content-length", str(len(resp.body)))
-                self.end_headers()
-                self.wfile.write(resp.body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def _answer(self, request: Request) -> Answer:
+        name = request.path.strip("/").split("/", 1)[0]
+        self.received.setdefault(name, []).append(request.json())
+        queue = self.queues.get(name) or []
+        if not queue:
+            return Answer(500)
+        resp = queue.pop(0)
+        return Answer(resp.status, resp.body, {"content-type": resp.headers.get("content-type", "application/json")})
 
     def load(self, name: str, recording: str) -> None:
         self.queues[name] = [i.response for i in cassette(recording)]
         self.received[name] = []
+
+    def close(self) -> None:
+        self.server.close()

@@ -68,7 +68,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Repl
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
-        replay.server.shutdown()
+        replay.close()
 
 
 calls: list[str] = []

@@ -31,7 +31,7 @@ MODEL = "claude/claude-sonnet-4-5"
 def replay() -> Iterator[Replay]:
     r = Replay()
     yield r
-    r.server.shutdown()
+    r.close()
 
 
 @pytest.fixture(scope="module")

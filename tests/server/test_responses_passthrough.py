@@ -36,7 +36,7 @@ def _relay(**more: Any) -> Iterator[tuple[Live, Replay]]:
         yield live, replay
     finally:
         stop_live(live)
-        replay.server.shutdown()
+        replay.close()
 
 
 @pytest.fixture(scope="module")

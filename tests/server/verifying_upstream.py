@@ -12,15 +12,14 @@ user text. Every request body is kept (``bodies``), per API.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from cloverleaf._config import ProviderSettings
+from tests.loopback import Answer, LoopbackServer, Request, json_answer, sse_event
 
 from .conftest import Live, settings, start_live, stop_live
 
@@ -38,37 +37,22 @@ class VerifyingUpstream:
         self._encrypted: set[str] = set()   # OpenAI's encrypted reasoning this stand-in made
         self._signed: set[str] = set()      # Anthropic's thinking signatures
         self._lock = threading.Lock()
-        upstream = self
+        self.server = LoopbackServer(self._answer)
+        self.url = self.server.url
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a: object) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)))
-                api = "openai" if self.path.startswith("/openai/") else "anthropic"
-                with upstream._lock:
-                    upstream.bodies[api].append(body)
-                    status, answer = (upstream._openai if api == "openai" else upstream._anthropic)(body)
-                if body.get("stream") and status == 200 and api == "openai":
-                    data = "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in _events(answer)).encode()
-                    kind = "text/event-stream"
-                else:
-                    data, kind = json.dumps(answer).encode(), "application/json"
-                self.send_response(status)
-                self.send_header("content-type", kind)
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def _answer(self, request: Request) -> Answer:
+        body = request.json()
+        api = "openai" if request.path.startswith("/openai/") else "anthropic"
+        with self._lock:
+            self.bodies[api].append(body)
+            status, answer = (self._openai if api == "openai" else self._anthropic)(body)
+        if body.get("stream") and status == 200 and api == "openai":
+            return Answer(status, b"".join(sse_event(e, e["type"]) for e in _events(answer)),
+                          {"content-type": "text/event-stream"})
+        return json_answer(answer, status)
 
     def close(self) -> None:
-        self.server.shutdown()
+        self.server.close()
 
     # -- OpenAI Responses ---------------------------------------------------------------
     def _openai(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ from cloverleaf.providers.fake.content import png
 from cloverleaf.workflows import load_workflow, plan_workflow, run_workflow
 
 from ..counting_upstream import CountingUpstream
+from ..loopback import Answer, Handle, LoopbackServer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -130,39 +129,11 @@ def _calls(db: Path, trace_id: str) -> list[Any]:
 # --------------------------------------------------------------------------- attachments and structure
 
 
-class ImageServer:
-    """Serves one PNG on 127.0.0.1 and counts requests."""
-
-    def __init__(self, data: bytes) -> None:
-        self.hits = 0
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *a: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                server.hits += 1
-                self.send_response(200)
-                self.send_header("content-type", "image/png")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/photo.png"
-        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 @pytest.fixture
-def image_server() -> Iterator[ImageServer]:
-    s = ImageServer(png("photo", 8, 8))
-    yield s
-    s.close()
+def image_server(loopback: Callable[[Handle], LoopbackServer]) -> LoopbackServer:
+    """Serves one PNG on 127.0.0.1 (at ``/photo.png``) and records the requests."""
+    photo = png("photo", 8, 8)
+    return loopback(lambda request: Answer(200, photo, {"content-type": "image/png"}))
 
 
 PHOTO_FLOW = {
@@ -182,12 +153,12 @@ PHOTO_FLOW = {
 }
 
 
-def test_an_image_from_state_and_a_structured_step_feeding_the_next(tmp_path: Path, image_server: ImageServer) -> None:
+def test_an_image_from_state_and_a_structured_step_feeding_the_next(tmp_path: Path, image_server: LoopbackServer) -> None:
     s = settings(tmp_path, attachments={"allow_hosts": ("127.0.0.1",)})   # the test image is on loopback
     with Client(s) as client:
-        result = run_workflow(PHOTO_FLOW, {"photo": image_server.url}, client=client)
+        result = run_workflow(PHOTO_FLOW, {"photo": f"{image_server.url}/photo.png"}, client=client)
         first, second = chat_bodies(client)
-    assert image_server.hits == 1
+    assert len(image_server.requests) == 1
     parts = first["messages"][0]["content"]
     image = next(p for p in parts if p["type"] == "image_url")["image_url"]["url"]
     assert image == "data:image/png;base64," + base64.b64encode(png("photo", 8, 8)).decode()
@@ -198,13 +169,13 @@ def test_an_image_from_state_and_a_structured_step_feeding_the_next(tmp_path: Pa
     assert result.outputs["story"] == second["messages"][0]["content"]
 
 
-def test_local_fetches_go_through_the_ssrf_guard(tmp_path: Path, image_server: ImageServer) -> None:
+def test_local_fetches_go_through_the_ssrf_guard(tmp_path: Path, image_server: LoopbackServer) -> None:
     with Client(settings(tmp_path)) as client:
         with pytest.raises(WorkflowFailed) as info:
-            run_workflow(PHOTO_FLOW, {"photo": image_server.url}, client=client)
+            run_workflow(PHOTO_FLOW, {"photo": f"{image_server.url}/photo.png"}, client=client)
         assert chat_bodies(client) == []
     assert info.value.step == "inspect" and isinstance(info.value.cause, cloverleaf.AttachmentError)
-    assert "loopback" in str(info.value) and image_server.hits == 0
+    assert "loopback" in str(info.value) and len(image_server.requests) == 0
 
 
 # --------------------------------------------------------------------------- validation before any call
