@@ -477,7 +477,8 @@ class Engine:
                                                             target.model)) from exc
         out.metadata.request_id = out.metadata.request_id or request_id(resps[-1].headers)
         out.metadata.headers = kept_headers(resps[-1].headers)
-        return self._finish_embed(target, out, t0)
+        out = self._finish_embed(target, out, t0)
+        return target.priced_image(req, out) if isinstance(out, ImageResponse) else out
 
     def _finish_embed(self, target: Target, out: _Many, t0: float) -> _Many:
         out.metadata.latency_ms = (time.perf_counter() - t0) * 1000.0

@@ -170,10 +170,12 @@ class BudgetExceeded(CloverleafError):
     """A budget would be overspent; or, with ``unpriced``, it could not be kept: those targets
     have no price, so nothing bounds what a call to them spends (a budget fails closed). With
     ``unsized``, the same for a request with an attachment whose size is unknown before the call
-    (a document, audio or video by URL), sent to targets whose context window is unknown."""
+    (a document, audio or video by URL), sent to targets whose context window is unknown. With
+    ``images`` as well, the call generates images, whose prices are the image table's alone."""
 
     def __init__(self, scope: str, limit: float, spent: float, requested: float = 0.0, *,
-                 reserved: float = 0.0, unpriced: tuple[str, ...] = (), unsized: tuple[str, ...] = ()) -> None:
+                 reserved: float = 0.0, unpriced: tuple[str, ...] = (), unsized: tuple[str, ...] = (),
+                 images: bool = False) -> None:
         """``requested``: what this call would reserve (the most it can cost); ``reserved``: what
         other calls in flight hold already."""
         self.scope = scope
@@ -190,11 +192,17 @@ class BudgetExceeded(CloverleafError):
                        "what it would spend: send the attachment's bytes (inline, or a local file) so its size "
                        "counts, or give the model its context_window (a [[models]] entry), or call it without "
                        "this budget")
+        elif unpriced and images:
+            message = (f"budget {scope!r} applies to this call, but {', '.join(repr(t) for t in unpriced)} "
+                       f"{'has' if len(unpriced) == 1 else 'have'} no image price, so what the call would spend "
+                       "cannot be counted: use an image model the built-in image prices list (gpt-image-1, "
+                       "gpt-image-1-mini, gpt-image-1.5, dall-e-2, dall-e-3, Imagen 3 and 4, Nova Canvas, Titan "
+                       "Image, Stability on Bedrock) or call it without this budget")
         elif unpriced:
             message = (f"budget {scope!r} applies to this call, but {', '.join(repr(t) for t in unpriced)} "
                        f"{'has' if len(unpriced) == 1 else 'have'} no price, so what the call would spend cannot "
                        "be counted: give the model its price (a [[models]] entry's input_cost_per_1k and "
-                       "output_cost_per_1k; image models have no price yet) or call it without this budget")
+                       "output_cost_per_1k) or call it without this budget")
         else:
             held, wait = "", "wait for it to reset"
             if reserved > 0:

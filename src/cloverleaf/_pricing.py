@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import resources
@@ -320,11 +321,12 @@ def _candidates(key: str) -> list[str]:
     return out
 
 
-def lookup_keys(keys: list[str]) -> ModelPrice | None:
-    """The built-in price for the first of ``keys`` (``provider/model``, most specific first) that the
-    table lists, through the table's reseller aliases, dated-snapshot suffixes and dotted version
-    spellings (``claude-3.5-sonnet`` as ``claude-3-5-sonnet``). None when unknown."""
-    prices, aliases = _table()
+def table_keys(keys: list[str]) -> Iterator[str]:
+    """Every table key ``keys`` (``provider/model``, most specific first) may be listed under, in
+    the order to try them: through the table's reseller aliases, dated-snapshot suffixes and
+    dotted version spellings (``claude-3.5-sonnet`` as ``claude-3-5-sonnet``). The image price
+    table (:mod:`._image_pricing`) is searched the same way."""
+    aliases = _table()[1]
     expanded: list[str] = []
     for key in keys:
         expanded.append(key)
@@ -334,10 +336,14 @@ def lookup_keys(keys: list[str]) -> ModelPrice | None:
                 expanded.append(target + model[len(prefix):])
     expanded += [k.replace(".", "-") for k in expanded if "." in k.partition("/")[2]]
     for key in expanded:
-        for candidate in _candidates(key):
-            if candidate in prices:
-                return prices[candidate]
-    return None
+        yield from _candidates(key)
+
+
+def lookup_keys(keys: list[str]) -> ModelPrice | None:
+    """The built-in price for the first of ``keys`` that the table lists (see :func:`table_keys`).
+    None when unknown."""
+    prices = _table()[0]
+    return next((prices[key] for key in table_keys(keys) if key in prices), None)
 
 
 def lookup(provider: str, model: str) -> ModelPrice | None:

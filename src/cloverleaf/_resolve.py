@@ -20,9 +20,11 @@ from dataclasses import dataclass, replace
 
 from ._config import ModelEntry, ProviderSettings, Settings
 from ._errors import ConfigError
+from ._image_pricing import FREE_IMAGES, ImagePrice, lookup_image_keys
 from ._litellm_names import credential_hints, steering_conflict
 from ._models import parse_model_id
 from ._pricing import ModelPrice, lookup_keys
+from ._types import ImageRequest, ImageResponse
 from .providers.base import Adapter, ProviderConfig
 from .providers.registry import (
     PROVIDER_ALIASES,
@@ -48,6 +50,9 @@ class Target:
     model: str
     adapter: Adapter
     price: ModelPrice | None = None
+    #: The rates of an image generation here (:mod:`._image_pricing`), which bill unlike chat:
+    #: None where the image price table does not list the model (a local provider's are free).
+    image_price: ImagePrice | None = None
     #: The registry entry that matched, if any.
     entry: ModelEntry | None = None
     #: A configuration fault (no key, base URL or region), raised by :meth:`ready` after the
@@ -84,8 +89,19 @@ class Target:
         field by field, by name: ``dataclasses.replace`` costs ten times as much, on every
         attempt of every call while spans are on."""
         return Target(name=self.name, spec=self.spec, cfg=self.cfg, model=self.model, adapter=self.adapter,
-                      price=self.price, entry=self.entry, problem=self.problem, peer_check=self.peer_check,
+                      price=self.price, image_price=self.image_price, entry=self.entry, problem=self.problem,
+                      peer_check=self.peer_check,
                       head_timeout=self.head_timeout, trace_headers=trace_headers)
+
+    def priced_image(self, req: ImageRequest, out: ImageResponse) -> ImageResponse:
+        """``out`` with its cost: an image bills by what was asked and made (:mod:`._image_pricing`),
+        not as chat tokens. The upstream's own figure wins; a model the image table does not list
+        keeps what its token rates made of the usage it reported (None without them)."""
+        if out.usage.cost is not None:
+            out.cost = out.usage.cost
+        elif self.image_price is not None:
+            out.cost = self.image_price.cost(req, out)
+        return out
 
     def ready(self) -> None:
         """Raise the configuration fault found at resolution, if any (after capability checks)."""
@@ -199,8 +215,11 @@ class Resolver:
             hints = credential_hints(spec.name, self.settings.env, str(exc))
             problem = ConfigError(f"{exc}{hints}") if hints else exc
         price = self._price(spec, adapter, model, entry, ps, cfg)
-        return Target(name=model_id, spec=spec, cfg=cfg, model=model, adapter=adapter, price=price, entry=entry,
-                      problem=problem)
+        image_price = lookup_image_keys(adapter.price_keys(adapter.underlying_model(model, cfg)))
+        if image_price is None and spec.local:
+            image_price = FREE_IMAGES   # a local server bills nothing; an unknown remote price stays None
+        return Target(name=model_id, spec=spec, cfg=cfg, model=model, adapter=adapter, price=price,
+                      image_price=image_price, entry=entry, problem=problem)
 
     # -- steps -----------------------------------------------------------------------------
     def _provider_and_model(self, model_id: str, entry: ModelEntry | None) -> tuple[str, str]:

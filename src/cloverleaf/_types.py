@@ -468,6 +468,9 @@ class Usage:
     #: The part of ``output_tokens`` that was audio (OpenAI's ``completion_tokens_details.audio_tokens``,
     #: an audio answer): billed at the model's audio output rate, many times its text rate.
     audio_output_tokens: int = 0
+    #: The part of ``input_tokens`` that was images (the Images API's
+    #: ``usage.input_tokens_details.image_tokens``): gpt-image models bill it at its own rate.
+    image_input_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -488,6 +491,7 @@ class Usage:
             self.service_tier or other.service_tier,
             self.cached_audio_tokens + other.cached_audio_tokens,
             self.audio_output_tokens + other.audio_output_tokens,
+            self.image_input_tokens + other.image_input_tokens,
         )
 
 

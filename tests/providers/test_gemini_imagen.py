@@ -77,7 +77,8 @@ def test_imagen_generates_through_predict(client: Client, sent: list[httpx.Reque
     body = json.loads(request.content)
     assert body == {"instances": [{"prompt": "a lighthouse at dusk"}],
                     "parameters": {"includeRaiReason": True, "aspectRatio": "16:9", "sampleCount": 2}}
-    assert out.cost is None and not out.usage.reported   # Imagen bills per image and reports no tokens
+    assert not out.usage.reported   # Imagen bills per image and reports no tokens:
+    assert out.cost == 0.08         # its price is the images it made, $0.04 each
 
 
 def test_more_than_four_images_are_several_calls(client: Client, sent: list[httpx.Request]) -> None:

@@ -37,6 +37,29 @@ def test_image_without_a_model_names_the_flag():
         main(["image", "a cat", "-o", "cat.png"])
 
 
+def test_image_says_what_it_cost_and_spend_counts_it(tmp_path, upstream, monkeypatch, capsys):
+    """Every image model cost None: ``cloverleaf image`` said nothing of the price and
+    ``cloverleaf spend`` counted the call at an unknown cost. Two hd dall-e-3 images are $0.16."""
+    import base64
+    import json
+
+    from .upstream import Reply
+
+    png = base64.b64encode(b"\x89PNG\r\n\x1a\nfake").decode()
+    upstream.queue(Reply(body=json.dumps({"created": 1, "data": [{"b64_json": png}, {"b64_json": png}]}).encode()))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.delenv("CLOVERLEAF_STORE_URL", raising=False)
+    config = tmp_path / "c.toml"
+    config.write_text(f'[providers.openai]\nbase_url = "{upstream.url}/v1"\n\n'
+                      f'[store]\nurl = "sqlite:///{tmp_path / "calls.db"}"\n')
+    assert main(["--config", str(config), "image", "a cat", "-m", "openai/dall-e-3", "-n", "2", "--quality", "hd",
+                 "-o", str(tmp_path / "cat.png")]) == 0
+    assert "cost: $0.160000 (2 images)" in capsys.readouterr().out
+    assert main(["--config", str(config), "spend", "--json"]) == 0
+    [row] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert row["calls"] == 1 and row["cost"] == pytest.approx(0.16) and row["unknown_cost"] == 0
+
+
 def test_image_never_replaces_a_file_without_force(tmp_path, mylab, upstream, capsys):
     """`image -o cat.png` over an existing cat.png replaced it without a word (and `-n 2` its
     cat-1.png, cat-2.png): refused before the call unless --force; with it, replaced and said."""

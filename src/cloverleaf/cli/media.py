@@ -81,6 +81,9 @@ def run(name: str, args: argparse.Namespace) -> int:
             except OSError as exc:   # what the check before the call cannot foresee (a full disk)
                 raise SystemExit(f"error: cannot write {path}: {exc.strerror}") from None
             print(f"wrote {path} ({len(img.data):,} bytes, {img.media_type})")
+        made = f"{len(images.images)} image{'' if len(images.images) == 1 else 's'}"
+        print(f"cost: ${images.cost:.6f} ({made})" if images.cost is not None
+              else f"cost: unknown ({made}; no image price for this model)")
         return 0
 
 

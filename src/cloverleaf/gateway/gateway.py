@@ -59,6 +59,7 @@ from .chains import FallbackChains
 from .clock import Clock, EpochClock, SystemClock
 from .config import RouteConfig, TargetSpec, make_route
 from .estimate import CostBound, input_bound, media_tokens, service_tier_of, web_search_bound
+from .image_spend import image_bound, unpriced_images
 from .model_budgets import engine_canonical
 from .privacy import RoutePrivacy
 from .privacy import record as privacy_record
@@ -411,7 +412,11 @@ class Gateway:
                 # and no token window overrun because an answer ran longer than the allowance
                 call.request = _with_max_tokens(req, output_tokens)
             amount = 0.0
-            if scopes:
+            if scopes and operation == "image":   # n images, priced by what was asked (image_spend.py)
+                if unpriced := unpriced_images(ordered):
+                    raise BudgetExceeded(scopes[0].key, scopes[0].limit_usd, 0.0, unpriced=unpriced, images=True)
+                amount = image_bound(ordered, req)
+            elif scopes:
                 if unpriced := self._cost_bound.unpriced(ordered):   # fail closed: nothing bounds their spend
                     raise BudgetExceeded(scopes[0].key, scopes[0].limit_usd, 0.0, unpriced=unpriced)
                 bound = input_bound(operation, req)

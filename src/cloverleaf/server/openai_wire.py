@@ -638,7 +638,8 @@ def images_response(resp: ImageResponse, *, created: int, want: str | None) -> d
     if u.reported and (u.input_tokens or u.output_tokens):   # gpt-image models bill by these tokens
         out["usage"] = {"input_tokens": u.input_tokens, "output_tokens": u.output_tokens,
                         "total_tokens": u.input_tokens + u.output_tokens,
-                        "input_tokens_details": {"text_tokens": u.input_tokens, "image_tokens": 0}}
+                        "input_tokens_details": {"text_tokens": u.input_tokens - u.image_input_tokens,
+                                                 "image_tokens": u.image_input_tokens}}
     return out
 
 

@@ -368,9 +368,11 @@ class OpenAIAdapter(Adapter):
                 revised_prompt=item.get("revised_prompt"),
             ))
         usage = data.get("usage") or {}
+        details = usage.get("input_tokens_details") or {}
         return ImageResponse(images=images, model=req.model, provider=self.name,
                              usage=Usage(input_tokens=int(usage.get("input_tokens") or 0),
-                                         output_tokens=int(usage.get("output_tokens") or 0), reported=bool(usage)))
+                                         output_tokens=int(usage.get("output_tokens") or 0), reported=bool(usage),
+                                         image_input_tokens=int(details.get("image_tokens") or 0)))
 
 
 def _vector(value: Any) -> list[float]:
