@@ -34,8 +34,8 @@ from typing import Any
 from ..._types import ChatRequest, ToolCall
 from ..anthropic.tool_names import read_back, wire_names
 from ..claude_rules import prefill_trimmed
-from ..extra_tools import extra_tool_names
 from ..claude_rules import stop_sequences as claude_stop_sequences
+from ..extra_tools import extra_tool_names
 from ..openai.tool_ids import remap_ids
 
 log = logging.getLogger("cloverleaf.providers")
