@@ -27,10 +27,10 @@ def mock() -> Iterator[OpenAIMock]:
     m.close()
 
 
-def _memory(mock: OpenAIMock) -> Iterator[Live]:
+def _memory(mock: OpenAIMock, state: dict[str, str] | None = None) -> Iterator[Live]:
     s = settings(env={"MOCK_KEY": "k", "CLOVERLEAF_MASTER_KEY": MASTER}, providers={"mock": mock.provider()},
                  cache={"mode": "exact"}, routes={"tight": {"targets": ["mock/gpt-test"]}},
-                 limits={"tight": {"rpm": 2, "max_wait": 0}})
+                 limits={"tight": {"rpm": 2, "max_wait": 0}}, state=state or {})
     live = start_live(s)
     try:
         yield live
@@ -51,7 +51,12 @@ def _redis(mock: OpenAIMock) -> Iterator[Live]:
         stop_live(live)
 
 
+def _store_budgets(mock: OpenAIMock) -> Iterator[Live]:
+    yield from _memory(mock, {"budgets": "store"})
+
+
 @pytest.fixture(params=[pytest.param(_memory, id="memory"),
+                        pytest.param(_store_budgets, id="store-budgets"),
                         pytest.param(_redis, id="redis", marks=pytest.mark.redis)])
 def live(request: pytest.FixtureRequest, mock: OpenAIMock) -> Iterator[Live]:
     yield from request.param(mock)
