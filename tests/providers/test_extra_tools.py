@@ -79,3 +79,46 @@ def test_a_relayed_namespace_or_tool_search_replaces_the_functions_built_from_it
                                                               {"type": "function", "name": "spawn"}]},
              {"type": "tool_search", "execution": "client"}]
     assert joined(built, extra) == [{"type": "function", "name": "mine"}, *extra]
+
+
+def named_body(row: str, model: str, tool_name: str, extra_body: dict[str, Any]) -> dict[str, Any]:
+    req = ChatRequest(model, [Message.user("search the news")], tools=[Tool(tool_name, "mine", {"type": "object"})],
+                      extra_body=extra_body)
+    if row == "bedrock":
+        return json.loads(BedrockAdapter(get_spec("bedrock")).build_chat(req, BEDROCK_CFG).body or b"")
+    return json.loads(adapter(row).build_chat(req, config(row)).body or b"")
+
+
+PROVIDER_TOOLS = [
+    ("anthropic", "claude-sonnet-4-5", "web_search", {"tools": [{"type": "web_search_20250305", "name": "web_search"}]}),
+    ("openai", "gpt-4o", "web_search", {"tools": [{"type": "web_search", "name": "web_search"}]}),
+    ("openai-responses", "gpt-5", "web_search", {"tools": [{"type": "web_search", "name": "web_search"}]}),
+    ("ollama", "llama3.2", "web_search", {"tools": [{"type": "web_search", "name": "web_search"}]}),
+    ("bedrock", "us.amazon.nova-premier-v1:0", "nova_grounding",
+     {"toolConfig": {"tools": [{"systemTool": {"name": "nova_grounding"}}]}}),
+]
+
+
+@pytest.mark.parametrize("row, model, name, extra", PROVIDER_TOOLS)
+def test_a_provider_tool_named_like_a_callers_function_is_a_400_naming_both(
+        row: str, model: str, name: str, extra: dict[str, Any]) -> None:
+    """A user function ``web_search`` beside Anthropic's server tool ``web_search`` was dropped
+    from the request without a word; the caller now hears which two tools clash and what to do."""
+    from cloverleaf._errors import InvalidRequestError
+
+    with pytest.raises(InvalidRequestError) as caught:
+        named_body(row, model, name, extra)
+    message = str(caught.value)
+    assert caught.value.status == 400
+    assert f"two tools are named {name!r}" in message and "extra_body tool" in message and "rename" in message
+
+
+@pytest.mark.parametrize("row, model, name, extra", [PROVIDER_TOOLS[0], PROVIDER_TOOLS[-1]])
+def test_a_cleaned_name_never_takes_an_extra_tools_name(row: str, model: str, name: str, extra: dict[str, Any]) -> None:
+    """``web.search`` is sent in the form the API takes; that form was ``web_search``, the server
+    tool's name, and the server tool took the function's place."""
+    dotted = name.replace("_", ".")
+    sent = named_body(row, model, dotted, extra)
+    tools = sent["tools"] if row != "bedrock" else sent["toolConfig"]["tools"]
+    names = [t.get("name") or t.get("toolSpec", {}).get("name") or t.get("systemTool", {}).get("name") for t in tools]
+    assert len(names) == 2 and names[1] == name and names[0].startswith(f"{name}_") and names[0] != name

@@ -173,3 +173,50 @@ def test_an_sdk_users_doctor_does_not_fail_over_a_store_only_the_server_uses(
     assert code == 0 and "store       ERROR" in out and "only cloverleaf serve uses the store" in out
     monkeypatch.setenv("CLOVERLEAF_MASTER_KEY", "m" * 40)
     assert _doctor(path, capsys)[0] == 1
+
+
+def test_doctor_and_serve_refuse_a_store_folder_nobody_can_make(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """``/proc/nope/x.db``: the folder's permissions say nothing (root may write anywhere), so the
+    doctor said "none yet" and passed while `serve` refused to start. It now tries what `serve`
+    does, and leaves nothing behind where a store can be made."""
+    path = tmp_path / "c.toml"
+    path.write_text('[store]\nurl = "sqlite:////proc/nope/x.db"\n')
+    refused = _serve_refusal(path, {"CLOVERLEAF_MASTER_KEY": "m" * 40}, tmp_path)
+    assert refused.startswith("cannot create the store at /proc/nope/x.db: No such file or directory: /proc/nope")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("CLOVERLEAF_MASTER_KEY", "m" * 40)
+    code, out = _doctor(path, capsys)
+    assert code == 1
+    assert f"store       ERROR {refused} (cloverleaf serve would not start)" in out
+
+    fresh = tmp_path / "fresh"
+    path.write_text(f'[store]\nurl = "sqlite:///{fresh}/a/b/store.db"\n')
+    code, out = _doctor(path, capsys)
+    assert code == 0 and f"none yet at {fresh}/a/b/store.db" in out
+    assert not fresh.exists()      # the trial's folders and file are gone
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("memory", "'memory' is not a store URL ('memory' is a [state] or [cache] url; an in-memory store is sqlite://)"),
+    ("sqlite:/calls.db", "'sqlite:/calls.db' is not a store URL"),
+    ("redis://ops:hunter2@cache:6379/0", "'redis://ops:***@cache:6379/0' is not a store URL"),
+    ("https://ops:hun@ter2@db.example", "'https://ops:***@db.example' is not a store URL"),
+])
+def test_a_store_url_that_is_not_one_is_named_with_the_forms_taken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture[str], url: str,
+                                                                   shown: str) -> None:
+    """CLOVERLEAF_STORE_URL=memory was refused as '<unparseable store url>', which named nothing
+    to fix, and sqlite:/calls.db (one slash) was a SQLAlchemy traceback; only a password is hidden."""
+    env = {"CLOVERLEAF_STORE_URL": url, "CLOVERLEAF_MASTER_KEY": "m" * 40}
+    refused = _serve_refusal(None, env, tmp_path)
+    assert refused == (f"[store] url (or CLOVERLEAF_STORE_URL) {shown}: use sqlite:///relative/path.db or "
+                       "sqlite:////absolute/path.db (a file), sqlite:// (in memory, this process only) or "
+                       "postgresql://user:password@host:5432/dbname")
+    assert "hunter2" not in refused and "ter2" not in refused
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    code = main(["doctor"])
+    out = capsys.readouterr().out
+    assert code == 1 and f"store       ERROR {refused}" in out and "hunter2" not in out

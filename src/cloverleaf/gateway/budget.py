@@ -69,6 +69,7 @@ from .._errors import BudgetExceeded, RateLimitExceeded
 from .clock import Clock
 from .config import BudgetConfig, RouteConfig
 from .model_budgets import Canonical, ModelBudgets, charges, model_of
+from .ratelimit import upstream_keys
 from .router import MAX_CACHED
 from .state import AttemptAsk, Bucket, Hold, StateBackend, new_hold
 
@@ -127,11 +128,12 @@ class CallAdmission:
     ``"<scope>|<period>"`` counters, which settlement books the spend to; ``models``: the
     model each reservation's budget is on, when one is a model-id budget, else ())."""
 
-    __slots__ = ("ticket", "token_keys", "counters", "reserved_usd", "extra", "first", "took", "models")
+    __slots__ = ("ticket", "token_keys", "counters", "reserved_usd", "extra", "first", "took", "models",
+                 "upstream_keys")
 
     def __init__(self, ticket: object, token_keys: tuple[str, ...], counters: Sequence[str],
                  reserved_usd: float, extra: object = None, first: object = None, took: bool = True,
-                 models: tuple[str | None, ...] = ()) -> None:
+                 models: tuple[str | None, ...] = (), upstream_keys: tuple[str, ...] = ()) -> None:
         self.ticket = ticket
         self.token_keys = token_keys
         self.counters = counters
@@ -140,6 +142,7 @@ class CallAdmission:
         self.first = first       # the first attempt's AttemptAdmission, when it was asked for
         self.took = took         # the call itself took buckets or holds (there is something to close)
         self.models = models     # ModelBudgets.models: settled per budget (model_budgets.charges)
+        self.upstream_keys = upstream_keys   # the route's buckets: a cache hit gives them back (upstream_keys)
 
 
 class Budgets:
@@ -280,7 +283,7 @@ class Budgets:
             token_keys = tuple([b.key for b in buckets if b.key.endswith(":tpm")]) if buckets else ()
         first = adm.attempt
         call = CallAdmission(adm.ticket, token_keys, counters, amount if holds else 0.0, None, first,
-                             bool(buckets or holds), models)
+                             bool(buckets or holds), models, upstream_keys(buckets) if buckets else ())
         wait = adm.wait
         if first is not None and first.grant is not None and first.grant.granted and first.grant.wait > wait:
             wait = first.grant.wait
@@ -347,16 +350,20 @@ class Budgets:
 
     # -- settlement -----------------------------------------------------------------
     async def close(self, call: CallAdmission | None, tokens_used: int | None, cost: float,
-                    charged_to: object = None) -> None:
+                    charged_to: object = None, hit: bool = False) -> None:
         """Replace the token estimate (None: keep it) and turn every reservation into ``cost``
         — a model-id budget's into 0 when ``charged_to`` (the resolved target the call is
-        billed for: its answer's, or its last attempt's) is another model's (:func:`charges`)."""
+        billed for: its answer's, or its last attempt's) is another model's (:func:`charges`).
+        ``hit``: a response-cache hit, which gives its route's buckets back whole (its key's
+        requests still count: :func:`.ratelimit.upstream_keys`)."""
         if call is None or not call.took:
             return
         call.took = False
         counters, call.counters = call.counters, ()
         costs = charges(call.models, _model(charged_to), cost) if call.models else None
         amounts = {} if tokens_used is None else dict.fromkeys(call.token_keys, float(tokens_used))
+        if hit:
+            amounts.update(dict.fromkeys(call.upstream_keys, 0.0))
         try:
             await self._state.close(call.ticket, amounts, cost if counters else 0.0, costs)
         finally:   # the ledger hears of the spend even when the state backend is away
@@ -466,10 +473,11 @@ class StoreBudgets(Budgets):
             await self._limiter.release(reservation)  # type: ignore[attr-defined]
             raise
         models = self._models.models(scopes) if ids and self._models else ()
-        return CallAdmission(None, (), (), amount if ids else 0.0, (reservation, ids), models=models)
+        return CallAdmission(None, (), (), amount if ids else 0.0, (reservation, ids), models=models,
+                             upstream_keys=upstream_keys(buckets))
 
     async def close(self, call: CallAdmission | None, tokens_used: int | None, cost: float,
-                    charged_to: object = None) -> None:
+                    charged_to: object = None, hit: bool = False) -> None:
         if call is None or call.extra is None:
             return
         extra: tuple[Any, list[str]] = call.extra  # type: ignore[assignment]
@@ -477,7 +485,8 @@ class StoreBudgets(Budgets):
         reservation, ids = extra
         costs = charges(call.models, _model(charged_to), cost) if call.models else None
         try:
-            await self._limiter.settle(reservation, tokens_used)  # type: ignore[attr-defined]
+            await self._limiter.settle(reservation, tokens_used,  # type: ignore[attr-defined]
+                                       call.upstream_keys if hit else ())
         finally:
             if ids:
                 await asyncio.shield(asyncio.to_thread(self._settle_sync, ids, cost, costs))

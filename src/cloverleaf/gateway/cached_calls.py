@@ -2,8 +2,11 @@
 
 The lookup comes after admission (allowed model, limits and budgets all apply to a cached
 answer too) and before any attempt. A hit costs nothing and takes no tokens: its ticket and
-budget reservations are given back through the call's settlement (its request still counted
-against rpm), and its record says "hit". Its structured output is validated by the engine's
+budget reservations are given back through the call's settlement, and its record says "hit".
+Its request counts against its virtual key's rpm (that limits the client, which did send it) but
+not against its route's rpm/tpm, which protect the upstream a hit never reaches: with ``rpm = 2``
+a miss and a hit used to leave no room for the next call. Those are given back before the answer
+leaves, so a client's next call, sent the moment it has the answer, finds them free. Its structured output is validated by the engine's
 own rule (``parse_structured``), so a hit fails or passes exactly where its miss did. Under a
 local-only privacy policy the cache is used only where the call's own text could go (see
 :meth:`CachedCalls.allowed`).
@@ -99,9 +102,16 @@ class CachedCalls:
         resp.metadata.attempts = []
         settlement = self._settlement
 
+        # the route's room back now (one state operation, only where the route has limits);
+        # everything else after the response, when the caller awaits bookkeeping then
+        frees_route = call.admission is not None and bool(call.admission.upstream_keys)
+        if frees_route:
+            await settlement.close(call, 0, 0.0, hit=True)
+
         async def settle() -> None:
             try:
-                await settlement.close(call, 0, 0.0)
+                if not frees_route:
+                    await settlement.close(call, 0, 0.0, hit=True)
             finally:
                 if settlement.record_ok:
                     settlement.record(call, call.tracker.record(self._clock, status="ok", target=target,

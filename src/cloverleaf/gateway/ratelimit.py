@@ -153,16 +153,26 @@ class RateLimiter:
                 raise
         return reservation
 
-    async def settle(self, reservation: Reservation | None, tokens_used: int | None) -> None:
-        """Replace the token estimate with what the provider reported (None: keep the estimate)."""
+    async def settle(self, reservation: Reservation | None, tokens_used: int | None,
+                     freed: Sequence[str] = ()) -> None:
+        """Replace the token estimate with what the provider reported (None: keep the estimate);
+        ``freed``: keys given back whole (a cache hit's route buckets: :func:`upstream_keys`)."""
         if reservation is None:
             return
         amounts = {} if tokens_used is None else dict.fromkeys(reservation.token_keys, float(tokens_used))
+        amounts.update(dict.fromkeys(freed, 0.0))
         await self._state.settle(reservation.ticket, amounts)
 
     async def release(self, reservation: Reservation | None) -> None:
         if reservation is not None:
             await self._state.release(reservation.ticket)
+
+
+def upstream_keys(buckets: Sequence[Bucket]) -> tuple[str, ...]:
+    """The keys of a call's buckets that protect the upstream: its route's (``route:NAME:rpm``,
+    ``:tpm``). A response-cache hit never reaches the upstream and gives them back; a virtual
+    key's buckets (``key:ID:...``) limit the client, and its requests count, hits included."""
+    return tuple([b.key for b in buckets if b.key.startswith("route:")])
 
 
 def never_fits(buckets: list[Bucket], hint: str = "") -> RateLimitExceeded | None:

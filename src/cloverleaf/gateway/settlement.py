@@ -166,16 +166,19 @@ class Settlement:
                                                       charged=None if cost is not None else charged or None,
                                                       target=target, provider=provider))
 
-    async def close(self, call: Call, tokens_used: int | None, cost: float, charged_to: object = None) -> None:
+    async def close(self, call: Call, tokens_used: int | None, cost: float, charged_to: object = None,
+                    hit: bool = False) -> None:
         """Settle the call's own rate-limit ticket and budget reservations (one state
         operation), exactly once; a failure is logged. ``charged_to``: the resolved target the
-        cost is billed for (a model budget of another model is charged 0: ``Budgets.close``)."""
+        cost is billed for (a model budget of another model is charged 0: ``Budgets.close``).
+        ``hit``: a response-cache hit, which gives the route's rate-limit buckets back."""
         try:
-            await self._close(call, tokens_used, cost, charged_to)
+            await self._close(call, tokens_used, cost, charged_to, hit)
         except Exception as exc:  # noqa: BLE001 - bookkeeping never fails a call; the reservation expires
             log.warning("could not settle the call's limits and budgets: %s", _reason(exc))
 
-    async def _close(self, call: Call, tokens_used: int | None, cost: float, charged_to: object = None) -> None:
+    async def _close(self, call: Call, tokens_used: int | None, cost: float, charged_to: object = None,
+                     hit: bool = False) -> None:
         """:meth:`close`, raising what failed."""
         admission, call.admission = call.admission, None
         if admission is None:
@@ -185,9 +188,9 @@ class Settlement:
                 await call.loop.discard()   # a first attempt admitted with the call but never made
         finally:
             if self._shielded:   # a cancellation must not leave the reservation half settled
-                await asyncio.shield(self._budgets.close(admission, tokens_used, cost, charged_to))
+                await asyncio.shield(self._budgets.close(admission, tokens_used, cost, charged_to, hit))
             else:                # memory state: closing never yields, nothing to shield
-                await self._budgets.close(admission, tokens_used, cost, charged_to)
+                await self._budgets.close(admission, tokens_used, cost, charged_to, hit)
 
     def record(self, call: Call, record: Any) -> None:
         """The call's record to the store (as ``[store] record`` allows) and its spans."""

@@ -7,8 +7,13 @@ field, its ``tools`` list replaced the one built from ``ChatRequest.tools``, and
 functions were silently gone from the request. Here the extra tools come after the built ones;
 an extra tool named like a built one replaces it, so a caller who had put the whole list in
 ``extra_body`` (the work-around, or the server relaying a client's tools) sends each tool once,
-in its own order. A ``tools`` value that is
-not a list is the caller's to send as given.
+in its own order. Only a tool of a kind the caller defines (a function, a custom tool, a relayed
+Responses namespace or client tool search, a Converse ``toolSpec``) stands for a built one: a
+provider's own tool (Anthropic's ``{"type": "web_search_20250305", "name": "web_search"}``, Nova's
+``systemTool``) named like one of the caller's functions used to drop that function without a
+word, and is now an :class:`InvalidRequestError` naming both (the API takes one tool per name).
+:func:`extra_tool_names` lets an adapter that renames the caller's tools keep clear of these
+names. A ``tools`` value that is not a list is the caller's to send as given.
 """
 
 from __future__ import annotations
@@ -16,8 +21,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .._errors import InvalidRequestError, clipped
+
 #: A tool's name in one API's tool shape, None for a tool without one (a server tool by type).
 NameOf = Callable[[Any], str | None]
+
+#: The ``type`` of a tool the caller defines itself, in any API's shape (none: an Anthropic custom
+#: tool, a Converse ``toolSpec``); any other type, or a ``systemTool``, is the provider's own tool.
+_CALLERS_TYPES = frozenset({None, "function", "custom", "namespace", "tool_search"})
 
 
 def tool_name(tool: Any) -> str | None:
@@ -37,8 +48,29 @@ def joined(built: Any, extra: Any, name_of: NameOf = tool_name) -> Any:
     the client's order); ``extra`` as given when either is not a list."""
     if not isinstance(extra, list) or not isinstance(built, list):
         return extra
+    mine = {name for tool in built if (name := name_of(tool)) is not None}
+    for tool in extra:
+        if (name := name_of(tool)) in mine and not is_callers_kind(tool):
+            raise InvalidRequestError(
+                f"two tools are named {name!r}: your function tool and the extra_body tool {clipped(tool, 120)} "
+                f"(a provider's own tool); a request takes one tool per name: rename your function "
+                f"(e.g. 'my_{name}') or drop that tool from extra_body")
     replaced = {name for tool in extra for name in _names(tool, name_of)}
     return [tool for tool in built if name_of(tool) not in replaced] + extra
+
+
+def is_callers_kind(tool: Any) -> bool:
+    """True for a tool of a kind the caller defines (it may stand for a built tool of its name),
+    False for a provider's own tool (a server tool by ``type``, a Converse ``systemTool``)."""
+    return isinstance(tool, dict) and "systemTool" not in tool and tool.get("type") in _CALLERS_TYPES
+
+
+def extra_tool_names(extra: Mapping[str, Any] | None, name_of: NameOf = tool_name, key: str = "tools") -> list[str]:
+    """The names the tools of ``extra[key]`` take (a relayed namespace's members too): an adapter
+    that sends a caller's name in another form (``web.search`` as ``web_search``) never picks one
+    of them, or the extra tool would take the caller's place."""
+    tools = extra.get(key) if extra else None
+    return [name for tool in tools for name in _names(tool, name_of)] if isinstance(tools, list) else []
 
 
 def _names(tool: Any, name_of: NameOf) -> list[str]:
@@ -96,4 +128,4 @@ def _declarations(tool: Any) -> list[Any] | None:
     return value if isinstance(value, list) else None
 
 
-__all__ = ["gemini_tools", "joined", "tool_name", "with_extra_tools"]
+__all__ = ["extra_tool_names", "gemini_tools", "is_callers_kind", "joined", "tool_name", "with_extra_tools"]

@@ -210,19 +210,57 @@ def sqlite_path(url: str) -> Path | None:
     return Path(url.split("///", 1)[1]).expanduser()
 
 
+#: What a store URL may be, for the errors that refuse one.
+STORE_URL_FORMS = ("sqlite:///relative/path.db or sqlite:////absolute/path.db (a file), sqlite:// (in memory, "
+                   "this process only) or postgresql://user:password@host:5432/dbname")
+#: The most of a refused URL an error quotes.
+_SHOWN_CHARS = 200
+
+
 def redact_url(url: str) -> str:
     """The URL without its password (for reprs and errors): the one of ``user:password@``, and
     any credential-named query parameter's (libpq takes ``?password=``, which was shown whole by
-    ``doctor``, every store error and the server's start-up line)."""
+    ``doctor``, every store error and the server's start-up line). One SQLAlchemy cannot parse
+    (``memory``, ``sqlite:/x.db``) is shown as given, but for what stands between the scheme's
+    user name and the last ``@``: it was ``<unparseable store url>``, which named nothing to fix."""
     from sqlalchemy.engine import make_url
 
     from ..._secret_urls import masked_query
 
-    try:   # split by hand: urlunsplit turned sqlite:////abs/path into sqlite://abs/path
-        head, mark, query = make_url(url).render_as_string(hide_password=True).partition("?")
-        return head + mark + masked_query(query, "***")
-    except Exception:  # noqa: BLE001 - never echo an unparseable URL (it may hold a password)
-        return "<unparseable store url>"
+    shown: str | None = None
+    if url.partition("://")[2].count("@") <= 1:   # a password with an '@': SQLAlchemy cuts it at the first
+        try:
+            shown = make_url(url).render_as_string(hide_password=True)
+        except Exception:  # noqa: BLE001 - shown by hand, without what could be a password
+            shown = None
+    # split by hand: urlunsplit turned sqlite:////abs/path into sqlite://abs/path
+    parsed = shown is not None
+    head, mark, query = (shown if shown is not None else _without_password(url)).partition("?")
+    shown = head + mark + masked_query(query, "***")
+    if parsed or len(shown) <= _SHOWN_CHARS:
+        return shown
+    return f"{shown[:_SHOWN_CHARS]}... ({len(shown)} characters)"   # not a URL: quote enough to recognise it
+
+
+def _without_password(url: str) -> str:
+    """``url`` with any ``user:password@`` password as ``***`` (everything from the first ``:``
+    of the user part to the last ``@``: a password may hold an ``@`` or a ``/``)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    if "@" in rest:
+        user, at, host = rest.rpartition("@")
+        name, colon, _ = user.partition(":")
+        rest = f"{name}:***{at}{host}" if colon else rest
+    return f"{scheme}{sep}{rest}"
+
+
+def refused_url(url: str) -> ConfigError:
+    """The error for a store URL that is neither SQLite nor PostgreSQL, or a SQLite one in a
+    form that names no file: what was given (no password) and every form that is taken."""
+    hint = " ('memory' is a [state] or [cache] url; an in-memory store is sqlite://)" if url.strip() == "memory" else ""
+    return ConfigError(f"[store] url (or CLOVERLEAF_STORE_URL) {redact_url(url)!r} is not a store URL{hint}: "
+                       f"use {STORE_URL_FORMS}")
 
 
 def create_engine(url: str):  # type: ignore[no-untyped-def]
@@ -245,8 +283,8 @@ def create_engine(url: str):  # type: ignore[no-untyped-def]
         from .postgres import postgres_engine
 
         return postgres_engine(url)   # bounded waits: see postgres.py
-    if not url.startswith("sqlite"):
-        raise ConfigError(f"[store] url {redact_url(url)!r}: use sqlite:///path or postgresql://...")
+    if not url.startswith("sqlite") or not _parses(url):
+        raise refused_url(url)
     memory = url in ("sqlite://", "sqlite:///:memory:")
     if memory:
         engine = sa.create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
@@ -270,6 +308,17 @@ def create_engine(url: str):  # type: ignore[no-untyped-def]
     return engine
 
 
+def _parses(url: str) -> bool:
+    """Whether SQLAlchemy takes ``url`` (``sqlite:/x.db``, one slash, was its ArgumentError traceback)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        make_url(url)
+    except Exception:  # noqa: BLE001 - any refusal is the same ConfigError
+        return False
+    return True
+
+
 def _create_private(db: Path) -> None:
     """A new SQLite store readable by its owner alone (0600, in a 0700 folder when the folder is
     new): it holds prompts, answers and spend. SQLite gives its -wal and -shm files the database
@@ -290,9 +339,13 @@ def _create_private(db: Path) -> None:
 
 
 def uncreatable(db: Path) -> str | None:
-    """Why a SQLite store that does not exist yet could not be created at ``db`` by this user,
-    judged from the nearest folder on its path that exists (``cloverleaf doctor`` asks before
-    ``serve`` would fail), in the words ``serve`` refuses it with; None when it looks creatable."""
+    """Why a SQLite store that does not exist yet could not be created at ``db`` by this user
+    (``cloverleaf doctor`` asks before ``serve`` would fail), in the words ``serve`` refuses it
+    with; None when it can be. Judged first from the nearest folder on its path that exists,
+    then tried for real as ``serve`` does it (the missing folders, a file beside where the store
+    goes), and everything the trial made removed again: from permissions alone,
+    ``/proc/nope/x.db`` (a folder nobody can make, whatever its mode says) looked creatable to
+    root, and the doctor said "none yet" to a path ``serve`` refused."""
     ancestor = db.parent
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent
@@ -300,6 +353,38 @@ def uncreatable(db: Path) -> str | None:
         return _cannot_create(db, f"{ancestor} is a file, not a folder")
     if not os.access(ancestor, os.W_OK | os.X_OK):
         return _cannot_create(db, f"this user may not create files in {ancestor}")
+    return _trial_creation(db, ancestor)
+
+
+def _trial_creation(db: Path, ancestor: Path) -> str | None:
+    """Make the folders from ``ancestor`` (which exists) down to ``db``'s, and a file of a name
+    of its own in the last (never the store's own name: a server starting meanwhile keeps its
+    file), then remove them; why that failed, or None."""
+    import tempfile
+
+    made: list[Path] = []
+    try:
+        for folder in reversed(db.parents[:len(db.parents) - len(ancestor.parents) - 1]):
+            try:
+                os.mkdir(folder, 0o700)
+            except FileExistsError:   # made meanwhile: not ours to remove
+                continue
+            made.append(folder)
+        try:
+            handle, probe = tempfile.mkstemp(prefix=".cloverleaf-doctor-", dir=db.parent)
+        except OSError as exc:
+            exc.filename = str(db)   # the file serve would create, as serve's error names it
+            raise
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        return _cannot_create(db, f"{exc.strerror or type(exc).__name__}: {exc.filename or db}")
+    finally:
+        for folder in reversed(made):
+            try:
+                os.rmdir(folder)
+            except OSError:   # something else put a file there meanwhile: left as it is
+                pass
     return None
 
 

@@ -86,7 +86,7 @@ from ..claude_rules import (
     thinking_budget,
     tool_choice_allows_thinking,
 )
-from ..extra_tools import with_extra_tools
+from ..extra_tools import extra_tool_names, with_extra_tools
 from ..openai.tool_ids import remap_ids
 from .schemas import fits_native, native_output_schema
 from .server_blocks import assistant_content
@@ -184,10 +184,12 @@ def tool_name_map(req: ChatRequest) -> dict[str, str]:
     """The request's tool names the API refuses -> the names they are sent under (the same map
     reads an answer's ``tool_use`` names back: :func:`.tool_names.read_back`). None is sent as
     :data:`STRUCTURED_TOOL`: a caller's ``json.response`` cleaned to it went up beside the
-    structured output tool (two tools of one name, a 400) and its calls were read as the answer."""
+    structured output tool (two tools of one name, a 400) and its calls were read as the answer.
+    Nor as an ``extra_body`` tool's name: ``web.search`` cleaned to ``web_search`` was replaced by
+    the server tool ``web_search`` (:mod:`..extra_tools`) and silently gone."""
     names = [t.name for t in req.tools or []]
     names += [p.name for m in req.messages for p in m.parts if isinstance(p, ToolCall)]
-    return wire_names(names, reserved=(STRUCTURED_TOOL,))
+    return wire_names(names, reserved=(STRUCTURED_TOOL, *extra_tool_names(req.extra_body)))
 
 
 def _send_tool_names(names: dict[str, str], tools: list[dict[str, Any]], tool_choice: dict[str, Any] | None,

@@ -113,7 +113,15 @@ from .invoke import (
     parse_images,
 )
 from .model_ids import MODEL_ARN, PROFILE_GEOGRAPHY, is_claude, takes_cache_points, tool_forcing
-from .request_rules import converse_tool_ids, read_back, send_tool_names, stop_sequences, tool_name_map, trim_prefill
+from .request_rules import (
+    converse_tool_ids,
+    converse_tool_name,
+    read_back,
+    send_tool_names,
+    stop_sequences,
+    tool_name_map,
+    trim_prefill,
+)
 from .request_rules import temperature as converse_temperature
 from .stream import (
     STOP_REASONS,
@@ -275,7 +283,7 @@ class BedrockAdapter(Adapter):
             body["outputConfig"] = {"textFormat": {"type": "json_schema", "structure": {
                 "jsonSchema": {"name": fmt.name, "schema": json.dumps(fmt.schema)}}}}
         if isinstance(extra.get("toolConfig"), dict) and tool_config:   # its tools join the caller's
-            joined = with_extra_tools(tool_config, extra["toolConfig"], _converse_tool_name)
+            joined = with_extra_tools(tool_config, extra["toolConfig"], converse_tool_name)
             extra["toolConfig"] = {**tool_config, **joined}
         body.update(extra)
         if takes_cache_points(req.model, cfg) is False:
@@ -649,13 +657,6 @@ def _tool_spec(name: str, description: str | None, schema: dict[str, Any]) -> di
     if description:
         spec["description"] = description
     return {"toolSpec": spec}
-
-
-def _converse_tool_name(tool: Any) -> str | None:
-    """A Converse tool's name: a ``toolSpec``'s, or a ``systemTool``'s (Nova's ``nova_grounding``)."""
-    spec = (tool.get("toolSpec") or tool.get("systemTool")) if isinstance(tool, dict) else None
-    name = spec.get("name") if isinstance(spec, dict) else None
-    return name if isinstance(name, str) else None
 
 
 def _has_tool_blocks(messages: list[dict[str, Any]]) -> bool:

@@ -35,6 +35,7 @@ from ..._types import ChatRequest, ToolCall
 from ..anthropic.tool_names import read_back, wire_names
 from ..claude_rules import prefill_trimmed
 from ..claude_rules import stop_sequences as claude_stop_sequences
+from ..extra_tools import extra_tool_names
 from ..openai.tool_ids import remap_ids
 
 log = logging.getLogger("cloverleaf.providers")
@@ -45,17 +46,28 @@ MAX_TEMPERATURE = 1.0
 _TOOL_USE_ID = re.compile(r"[a-zA-Z0-9_-]+")
 _TOOL_USE_ID_MAX = 64
 
-__all__ = ["MAX_TEMPERATURE", "converse_tool_ids", "read_back", "send_tool_names", "stop_sequences", "temperature",
+__all__ = ["MAX_TEMPERATURE", "converse_tool_ids", "converse_tool_name", "read_back", "send_tool_names", "stop_sequences", "temperature",
            "tool_name_map", "trim_prefill"]
 
 
 def tool_name_map(req: ChatRequest, structured: str | None = None) -> dict[str, str]:
     """The request's tool names Converse refuses -> the names they are sent under (the same map
     reads the answer's ``toolUse`` names back: :func:`read_back`). ``structured``, the answer
-    tool's name (valid already), is kept clear of the names given out."""
+    tool's name (valid already), is kept clear of the names given out, and so are the names of
+    ``extra_body``'s ``toolConfig`` tools (``nova.grounding`` cleaned to Nova's ``nova_grounding``
+    system tool was replaced by it)."""
     names = [t.name for t in req.tools or []]
     names += [p.name for m in req.messages for p in m.parts if isinstance(p, ToolCall)]
-    return wire_names([*names, *([structured] if structured else [])])
+    extra = (req.extra_body or {}).get("toolConfig")
+    reserved = extra_tool_names(extra if isinstance(extra, dict) else None, converse_tool_name)
+    return wire_names([*names, *([structured] if structured else [])], reserved=reserved)
+
+
+def converse_tool_name(tool: Any) -> str | None:
+    """A Converse tool's name: a ``toolSpec``'s, or a ``systemTool``'s (Nova's ``nova_grounding``)."""
+    spec = (tool.get("toolSpec") or tool.get("systemTool")) if isinstance(tool, dict) else None
+    name = spec.get("name") if isinstance(spec, dict) else None
+    return name if isinstance(name, str) else None
 
 
 def send_tool_names(names: dict[str, str], messages: list[dict[str, Any]], tool_config: dict[str, Any] | None) -> None:
