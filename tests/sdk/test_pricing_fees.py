@@ -178,3 +178,25 @@ def test_gemini_bills_the_tier_that_served_it_or_leaves_the_call_unpriced() -> N
     for meta in ({"serviceTier": "standard"}, {"trafficType": "ON_DEMAND"}, {}):
         usage = usage_from({**base, **meta})
         assert usage.service_tier is None and row.cost(usage) == pytest.approx((1_000 * 0.3 + 100 * 2.5) / 1e6)
+
+
+def audio_stream(model: str) -> bytes:
+    """:func:`audio_answer` streamed (``stream_options.include_usage``): the usage in the last chunk."""
+    chunks = [{"id": "c", "object": "chat.completion.chunk", "created": 1, "model": model,
+               "choices": [{"index": 0, "delta": {"role": "assistant", "audio": {"id": "audio_1", "transcript": "hello"}},
+                            "finish_reason": "stop"}]},
+              {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": model, "choices": [],
+               "usage": json.loads(audio_answer(model))["usage"]}]
+    return "".join(f"data: {json.dumps(c)}\n\n" for c in chunks).encode() + b"data: [DONE]\n\n"
+
+
+def test_a_streamed_audio_answer_bills_its_audio_output_too(upstream: Upstream) -> None:
+    """A stream's usage is merged field by field, and ``audio_output_tokens`` was left out of the
+    merge: a streamed audio answer came back with 0 audio output tokens and billed all of its
+    output at the text rate ($0.01225 here instead of $0.08225, an eighth of the audio)."""
+    upstream.queue(Reply(headers=SSE, body=audio_stream("gpt-4o-audio-preview")))
+    with client() as c:
+        s = c.stream("openai/gpt-4o-audio-preview", "hi", base_url=f"{upstream.url}/v1", extra_body=AUDIO_OUT)
+        s.until_done()
+    assert s.response.usage.audio_output_tokens == 1_000
+    assert s.response.cost == pytest.approx((100 * 2.5 + 200 * 10.0 + 1_000 * 80.0) / 1e6)
