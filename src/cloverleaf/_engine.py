@@ -492,7 +492,7 @@ class Engine:
         """What the upstream reported it charged, else the price table's figure, else None."""
         if usage.cost is not None:
             return usage.cost
-        return target.price.cost(usage) if target.price is not None else None
+        return target.price.cost(usage, target.spec.standard_rate_tiers) if target.price is not None else None
 
     @staticmethod
     def estimate_tokens(req: ChatRequest, media: list[Attachment] | None = None) -> int:

@@ -112,14 +112,17 @@ class ModelPrice:
             return self.long_context
         return self
 
-    def cost(self, usage: Usage) -> float | None:
+    def cost(self, usage: Usage, standard_tiers: frozenset[str] = frozenset()) -> float | None:
         """What ``usage`` costs; None when the upstream reported no usage (unless nothing here
-        bills at all: a free local model costs 0.0 however much it was used)."""
+        bills at all: a free local model costs 0.0 however much it was used). ``standard_tiers``:
+        the tiers the provider bills at its standard rates (``ProviderSpec.standard_rate_tiers``,
+        Groq's flex), priced as standard, not left unpriced as OpenAI's unlisted ones are."""
         if not usage.reported:
             return 0.0 if self.dearest_input == 0.0 and not self.output else None
-        if self.unpriced_tier(usage.service_tier):
+        tier = None if usage.service_tier in standard_tiers else usage.service_tier
+        if self.unpriced_tier(tier):
             return None
-        rates = (self if usage.service_tier is None else self.tier(usage.service_tier)).rates_for(usage.input_tokens)
+        rates = (self if tier is None else self.tier(tier)).rates_for(usage.input_tokens)
         if usage.audio_output_tokens and rates.audio_output is None:
             return None   # an audio answer at rates with no audio price: unpriced, not billed as text
         tokens = rates._tier_cost(usage)

@@ -11,7 +11,11 @@ the SDK's own retries burned their backoff a second in.
 
 The wait is the latest reset among the limits the headers say are spent (remaining ``0``); when
 they say nothing of what remains, the latest reset given; when they say every limit has room, no
-hint (the 429 is about something else: concurrency, a spend cap). Read only for a 429, and only
+hint (the 429 is about something else: concurrency, a spend cap). Anthropic's reset times are
+read against the answer's own clock, its ``Date``, where it has one: against ours, a clock ahead
+of the provider's put the reset in the past, a clock behind it added the skew to every wait. A
+reset that has already come (a past time, ``"0s"``) names no wait: taken as "now", it made the
+SDK retry at once, without backoff, into the same wall. Read only for a 429, and only
 when ``Retry-After`` is absent: a provider's own wait always wins. A leaf module, as
 :mod:`cloverleaf._http` is: the transport's retries and the adapters' errors both read it.
 """
@@ -20,7 +24,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 
 from ._http import parse_retry_after, sane_retry_after
 
@@ -54,15 +58,29 @@ def go_duration(text: str) -> float | None:
     return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in pieces)
 
 
-def _until(stamp: str) -> float | None:
-    """Seconds from now until an RFC 3339 time (``2025-01-01T00:00:30Z``); None when unreadable."""
+def _until(stamp: str, now: float) -> float | None:
+    """Seconds from ``now`` until an RFC 3339 time (``2025-01-01T00:00:30Z``); None when unreadable."""
     try:
         when = datetime.fromisoformat(stamp.strip().replace("Z", "+00:00"))
     except ValueError:
         return None
     if when.tzinfo is None:
         return None
-    return when.timestamp() - time.time()
+    return when.timestamp() - now
+
+
+def _answer_now(headers: dict[str, str]) -> float:
+    """Now on the clock that wrote the answer (its ``Date``, to the second), else on ours."""
+    date = headers.get("date")
+    if date:
+        from email.utils import parsedate_to_datetime  # only for a 429 without Retry-After
+
+        try:
+            when = parsedate_to_datetime(date)
+        except (TypeError, ValueError, OverflowError):
+            return time.time()
+        return (when if when.tzinfo is not None else when.replace(tzinfo=UTC)).timestamp()
+    return time.time()
 
 
 def reset_wait(headers: dict[str, str]) -> float | None:
@@ -70,11 +88,12 @@ def reset_wait(headers: dict[str, str]) -> float | None:
     docstring); None when they name none."""
     spent: list[float] = []
     unsaid: list[float] = []
+    now = _answer_now(headers)
     for remaining_name, reset_name, kind in _LIMITS:
         reset = headers.get(reset_name)
         if not reset:
             continue
-        wait = go_duration(reset) if kind == "duration" else _until(reset)
+        wait = go_duration(reset) if kind == "duration" else _until(reset, now)
         if wait is None:
             continue
         remaining = headers.get(remaining_name)
@@ -83,7 +102,8 @@ def reset_wait(headers: dict[str, str]) -> float | None:
         elif remaining.strip() in ("0", "0.0"):
             spent.append(wait)
     waits = spent or unsaid
-    return sane_retry_after(max(waits)) if waits else None
+    # a reset that has come already says nothing of when to come back: the caller's backoff does
+    return sane_retry_after(max(waits)) if waits and max(waits) > 0 else None
 
 
 def throttle_wait(status: int, headers: dict[str, str]) -> float | None:

@@ -396,6 +396,19 @@ def test_not_json_is_malformed():
         adapter().parse_chat(HttpResponse(200, {}, b"<html>"), ChatRequest("m", [Message.user("x")]))
 
 
+def test_a_snake_case_thinking_amount_in_extra_body_replaces_the_built_one():
+    """The API takes ``thinking_level`` as well as ``thinkingLevel``: a caller's snake_case level
+    (or budget) went out beside the built camelCase one, two levels in one body, the built "high"
+    beside the caller's "low". The caller's replaces it, whichever spelling either is in."""
+    for reasoning, given in ((ReasoningConfig(effort="high"), {"thinking_level": "low"}),
+                             (ReasoningConfig(budget_tokens=4096), {"thinking_budget": 512}),
+                             (ReasoningConfig(budget_tokens=4096), {"thinking_level": "low"})):
+        req = ChatRequest("gemini-3-pro-preview", [Message.user("x")], reasoning=reasoning,
+                          extra_body={"generationConfig": {"thinkingConfig": given}})
+        thinking = adapter().build_chat(req, config()).json()["generationConfig"]["thinkingConfig"]
+        assert thinking == {"includeThoughts": True, **given}, (reasoning, given)
+
+
 def test_an_effort_is_a_thinking_level_the_gemini_3_model_takes():
     """Gemini 3 Pro takes thinkingLevel low or high only (3.1 Pro no minimal; Flash all four):
     ``reasoning_effort="medium"`` went to gemini-3-pro as "medium", a 400. It goes as the next

@@ -178,3 +178,49 @@ def test_gemini_bills_the_tier_that_served_it_or_leaves_the_call_unpriced() -> N
     for meta in ({"serviceTier": "standard"}, {"trafficType": "ON_DEMAND"}, {}):
         usage = usage_from({**base, **meta})
         assert usage.service_tier is None and row.cost(usage) == pytest.approx((1_000 * 0.3 + 100 * 2.5) / 1e6)
+
+
+def audio_stream(model: str) -> bytes:
+    """:func:`audio_answer` streamed (``stream_options.include_usage``): the usage in the last chunk."""
+    chunks = [{"id": "c", "object": "chat.completion.chunk", "created": 1, "model": model,
+               "choices": [{"index": 0, "delta": {"role": "assistant", "audio": {"id": "audio_1", "transcript": "hello"}},
+                            "finish_reason": "stop"}]},
+              {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": model, "choices": [],
+               "usage": json.loads(audio_answer(model))["usage"]}]
+    return "".join(f"data: {json.dumps(c)}\n\n" for c in chunks).encode() + b"data: [DONE]\n\n"
+
+
+def test_a_streamed_audio_answer_bills_its_audio_output_too(upstream: Upstream) -> None:
+    """A stream's usage is merged field by field, and ``audio_output_tokens`` was left out of the
+    merge: a streamed audio answer came back with 0 audio output tokens and billed all of its
+    output at the text rate ($0.01225 here instead of $0.08225, an eighth of the audio)."""
+    upstream.queue(Reply(headers=SSE, body=audio_stream("gpt-4o-audio-preview")))
+    with client() as c:
+        s = c.stream("openai/gpt-4o-audio-preview", "hi", base_url=f"{upstream.url}/v1", extra_body=AUDIO_OUT)
+        s.until_done()
+    assert s.response.usage.audio_output_tokens == 1_000
+    assert s.response.cost == pytest.approx((100 * 2.5 + 200 * 10.0 + 1_000 * 80.0) / 1e6)
+
+
+def groq_answer(tier: str) -> bytes:
+    return json.dumps({
+        "id": "chatcmpl-3", "object": "chat.completion", "created": 1, "model": "llama-3.3-70b-versatile",
+        "service_tier": tier,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 1_000_000, "completion_tokens": 100_000, "total_tokens": 1_100_000}}).encode()
+
+
+@pytest.mark.parametrize("tier", ["flex", "on_demand"])
+def test_groq_flex_bills_at_the_on_demand_rates_and_stays_priced(upstream: Upstream, tier: str) -> None:
+    """Groq answers ``service_tier: "flex"`` for a call served at flex (asked for, or taken by
+    ``auto`` past the on-demand limits), which it bills at the on-demand rates. The rule that
+    an unlisted flex tier is unpriced (OpenAI's, Google's) left every such call with no cost, so
+    budgets charged each its whole reservation. It is priced at the row's rates now."""
+    upstream.queue(Reply(body=groq_answer(tier)))
+    with Client(Settings.load(env={"GROQ_API_KEY": "k"}), max_retries=0) as c:
+        r = c.chat("groq/llama-3.3-70b-versatile", "hi", base_url=f"{upstream.url}/v1",
+                   extra_body={"service_tier": tier})
+    assert r.usage.service_tier == tier
+    assert r.cost == pytest.approx(0.59 + 0.079)   # $0.59/M in, $0.79/M out
+    # OpenAI's own flex is still unpriced where the table lists none for the model
+    assert lookup("openai", "gpt-4o").cost(Usage(1_000, 100, service_tier="flex")) is None  # type: ignore[union-attr]

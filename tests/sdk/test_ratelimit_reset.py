@@ -73,3 +73,40 @@ def test_the_sdks_own_retries_wait_the_reset_or_hand_the_429_back() -> None:
     # a limit that fills in six minutes is past max_retry_wait: the 429 comes back at once
     long = {"x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "6m0s"}
     assert retry().after_answer(HttpResponse(429, long, OPENAI_429)) is None
+
+
+def http_date(when: datetime) -> str:
+    return when.strftime("%a, %d %b %Y %H:%M:%S GMT")
+
+
+def test_a_reset_already_come_names_no_wait_and_the_backoff_stays() -> None:
+    """A reset in the past (our clock ahead of the provider's) or of ``"0s"`` was a wait of 0:
+    ``retry_after`` 0 and the SDK's retries sent at once, one after another, into the same wall.
+    It names no wait now: the error has none and the retries back off as for any 429."""
+    past = (datetime.now(UTC) - timedelta(seconds=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    anthropic = {"anthropic-ratelimit-tokens-remaining": "0", "anthropic-ratelimit-tokens-reset": past}
+    openai = {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "0s"}
+    err = AnthropicAdapter(get_spec("anthropic")).parse_error(HttpResponse(429, anthropic, ANTHROPIC_429),
+                                                              "claude-sonnet-4-5")
+    assert isinstance(err, RateLimitError) and err.retry_after is None
+    for headers in (anthropic, openai):
+        assert reset_wait(headers) is None
+        retry = Retry(RetryPolicy(), "http://127.0.0.1:9/v1", None, map_httpx_exception)
+        waits = [retry.after_answer(HttpResponse(429, headers, OPENAI_429)) for _ in range(2)]
+        assert all(w is not None and w > 0 for w in waits), waits
+
+
+def test_anthropic_resets_are_read_on_the_answers_own_clock() -> None:
+    """The reset time and the answer's ``Date`` come from the provider's clock; ours may be off
+    by minutes. Read against ours, a clock 10 minutes ahead made a reset 20 s away a wait of 0,
+    and one 10 minutes behind made it 10 min 20 s (past max_retry_wait: the SDK gave up)."""
+    for skew in (timedelta(minutes=10), timedelta(minutes=-10)):
+        theirs = datetime.now(UTC).replace(microsecond=0) - skew
+        headers = {"date": http_date(theirs), "anthropic-ratelimit-input-tokens-remaining": "0",
+                   "anthropic-ratelimit-input-tokens-reset": (theirs + timedelta(seconds=20)).isoformat()}
+        assert reset_wait(headers) == pytest.approx(20.0)
+    # no Date (or an unreadable one): our clock, as before
+    soon = (datetime.now(UTC) + timedelta(seconds=42)).isoformat()
+    for date in ({}, {"date": "yesterday"}):
+        wait = reset_wait({**date, "anthropic-ratelimit-tokens-remaining": "0", "anthropic-ratelimit-tokens-reset": soon})
+        assert wait is not None and 35 <= wait <= 42

@@ -92,6 +92,14 @@ def test_the_spend_page_shows_a_page_of_key_budgets_and_pages_through_all(live: 
     assert http.get("/ui/spend?keys_after=nonsense").status_code == 400
 
 
+def test_a_spend_page_key_budgets_cursor_that_is_not_one_is_a_400_naming_keys_after(live: Live) -> None:
+    """It was refused as the admin API's ``after``: "leave 'after' out for the first page", of an
+    address with no ``after`` in it."""
+    r = sign_in(live).get("/ui/spend?period=day&keys_after=nonsense")
+    assert r.status_code == 400 and "keys_after: not a cursor" in r.text and "leave keys_after out" in r.text
+    assert "&#39;after&#39;" not in r.text and "'after'" not in r.text
+
+
 def test_a_spend_table_cut_at_its_dearest_rows_says_so(live: Live) -> None:
     from cloverleaf.gateway.store import CallRecord
 

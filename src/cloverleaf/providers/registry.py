@@ -111,6 +111,9 @@ ROWS: tuple[ProviderSpec, ...] = (
         # Groq's structured outputs (json_schema) do not stream (console.groq.com/docs/structured-outputs)
         capabilities=_OPENAI_COMPAT_CHAT.with_(image_input=True, url_image_input=True, reasoning=True,
                                                stream_structured=False),
+        # flex (asked for, or taken by "auto" past the on-demand limits) bills at the on-demand
+        # rates (console.groq.com/docs/flex-processing)
+        standard_rate_tiers=frozenset({"flex"}),
         description="Groq (OpenAI-compatible)",
     ),
     ProviderSpec(

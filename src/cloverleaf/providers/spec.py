@@ -48,6 +48,10 @@ class ProviderSpec:
     key_only_for_default_host: bool = False
     #: The model ``embed("PROVIDER", ...)`` and ``cloverleaf embed -m PROVIDER`` use.
     embedding_model: str | None = None
+    #: Processing tiers the provider names in its answers but bills at its standard rates
+    #: (Groq's ``flex``), so a call served at one is priced, not left unpriced as OpenAI's and
+    #: Google's flex and priority are where the price table lists no rates for them.
+    standard_rate_tiers: frozenset[str] = frozenset()
 
     def needs_key(self, base_url: str) -> bool:
         if not self.key_required:

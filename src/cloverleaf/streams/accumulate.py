@@ -185,6 +185,7 @@ class StreamAccumulator:
         cur.cache_write_1h_tokens = u.cache_write_1h_tokens or cur.cache_write_1h_tokens
         cur.audio_input_tokens = u.audio_input_tokens or cur.audio_input_tokens
         cur.cached_audio_tokens = u.cached_audio_tokens or cur.cached_audio_tokens
+        cur.audio_output_tokens = u.audio_output_tokens or cur.audio_output_tokens
         cur.web_search_requests = u.web_search_requests or cur.web_search_requests
         cur.service_tier = u.service_tier or cur.service_tier
         cur.reported = cur.reported or u.reported

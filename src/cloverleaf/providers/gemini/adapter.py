@@ -557,16 +557,15 @@ def _merge(body: dict[str, Any], extra: dict[str, Any]) -> None:
 def _merged_thinking(config: dict[str, Any], built: Any, given: Any) -> None:
     """A caller's own ``thinkingConfig`` (``{"thinkingLevel": "low"}`` in ``extra_body``) joins the
     one built from ``reasoning`` (``includeThoughts`` stays) and its level or budget replaces the
-    built one: Gemini refuses ``thinkingLevel`` and ``thinkingBudget`` together (a 400)."""
+    built one: Gemini refuses ``thinkingLevel`` and ``thinkingBudget`` together (a 400). Either
+    spelling (the API takes both): a caller's ``thinking_level`` went beside the built
+    ``thinkingLevel``, two levels in one body, the built one not the caller's."""
     if not isinstance(built, dict) or not isinstance(given, dict):
         return
-    merged = {**built, **given}
-    level, budget = ("thinkingLevel", "thinking_level"), ("thinkingBudget", "thinking_budget")
-    for mine, other in ((level, budget), (budget, level)):   # either spelling: the API takes both
-        if any(k in given for k in mine) and not any(k in given for k in other):
-            for key in other:
-                merged.pop(key, None)
-    config["thinkingConfig"] = merged
+    amounts = ("thinkingLevel", "thinking_level", "thinkingBudget", "thinking_budget")
+    if any(k in given for k in amounts):   # the caller's amount, in the spelling given, and no built one
+        built = {k: v for k, v in built.items() if k not in amounts}
+    config["thinkingConfig"] = {**built, **given}
 
 
 def _error_object(resp: HttpResponse) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from ...gateway.budget import BudgetScope
 from ...gateway.model_budgets import model_named, reader_canonical, targets_meaning
 from ...gateway.store.keyset import cursor_of
 from ..admin_api import page_after
-from ..errors import NotFound
+from ..errors import BadRequest, NotFound
 from . import charts, queries
 from .session import Session
 from .web import Web, fmt_ms, fmt_num, fmt_usd
@@ -25,6 +25,18 @@ BREAKDOWNS = (("provider", "By provider"), ("model", "By model"), ("route", "By 
 BUDGETS_PAGE = 100
 SPEND_PERIODS = {"day": ("Last 24 hours", 86400), "week": ("Last 7 days", 7 * 86400),
                  "month": ("Last 30 days", 30 * 86400), "quarter": ("Last 90 days", 90 * 86400)}
+
+
+def _keys_after(raw: str | None) -> tuple[float, str] | None:
+    """The Spend page's ``keys_after``, a page of key budgets' cursor. A bad one was refused as
+    the admin API's ``after`` ("leave 'after' out for the first page"), a parameter this page's
+    address does not have."""
+    try:
+        return page_after(raw)
+    except BadRequest:
+        raise BadRequest("keys_after: not a cursor of the key budgets' pages; follow the page's \"Older keys' "
+                         "budgets\" link (leave keys_after out for the first page)", param="keys_after",
+                         code="invalid_cursor") from None
 
 
 class Pages:
@@ -121,7 +133,7 @@ class Pages:
         label, seconds = SPEND_PERIODS.get(period, SPEND_PERIODS["month"])
         now = time.time()
 
-        after = page_after(request.query_params.get("keys_after"))
+        after = _keys_after(request.query_params.get("keys_after"))
         dims = ("route", "key", "project")
         *found, (budgets, next_keys) = await asyncio.gather(
             *(asyncio.to_thread(queries.spend_by, self.engine, dim, now - seconds, now) for dim in dims),
