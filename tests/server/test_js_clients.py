@@ -58,19 +58,23 @@ def _steps(call: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     return first, second
 
 
-def _first_step(live: Live, key: str, call: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Step 1 as the AI SDK sent it, answered with a sentence and a tool call (what Claude does);
-    returns the second step's body with the reference the SDK would make to that sentence."""
+def _first_step(live: Live, key: str, call: dict[str, Any], reasoning: str | None = None
+                ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Step 1 as the AI SDK sent it, answered with a sentence and a tool call (what Claude does),
+    after ``reasoning`` when given; returns the second step's body with the references the SDK
+    would make to step 1's items (by kind, in order), and step 1's message."""
     first, second = _steps(call)
     call_id = next(item["call_id"] for item in second["input"] if item.get("type") == "function_call")
-    live.fake.script.reply(text="Let me check.", tool_calls=[{"id": call_id, "name": "weather",
-                                                                "arguments": {"city": "Paris"}}])
+    live.fake.script.reply(text="Let me check.", reasoning=reasoning,
+                           tool_calls=[{"id": call_id, "name": "weather", "arguments": {"city": "Paris"}}])
     r = _post(live, key, call, first)
     assert r.status_code == 200, r.text
-    message = next(item for item in _completed(r)["output"] if item["type"] == "message")
-    ref = next(item for item in second["input"] if item.get("type") == "item_reference")
-    ref["id"] = message["id"]
-    return second, message
+    output = _completed(r)["output"]
+    made = {"rs": [i["id"] for i in output if i["type"] == "reasoning"],
+            "msg": [i["id"] for i in output if i["type"] == "message"]}
+    for ref in (item for item in second["input"] if item.get("type") == "item_reference"):
+        ref["id"] = made[ref["id"].split("_", 1)[0]].pop(0)
+    return second, next(item for item in output if item["type"] == "message")
 
 
 @pytest.mark.parametrize("call", ["generateText", "streamText"])
@@ -122,3 +126,17 @@ def _unknown_reference(body: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(body)
     out["input"][1]["id"] = "msg_never_made%_"
     return out
+
+
+def test_ai_sdk_reasoning_item_reference_is_the_stored_reasoning(live: Live, keys: tuple[str, str]) -> None:
+    """A reasoning model's loop: step 2 names step 1's reasoning item and its message."""
+    sent = AI_SDK_TOOL_LOOP["calls"]["generateText reasoning"]
+    second, _ = _first_step(live, keys[0], sent, reasoning="I should look it up.")
+    assert [i.get("type") for i in second["input"]].count("item_reference") == 2
+    live.fake.script.reply(text="20 degrees.")
+    r = _post(live, keys[0], sent, second)
+    assert r.status_code == 200, r.text
+    assert _completed(r)["output"][-1]["content"][0]["text"] == "20 degrees."
+    assistant = next(m for m in live.fake.requests[-1].json["messages"] if m["role"] == "assistant")
+    assert assistant["content"] == "Let me check." and assistant["tool_calls"][0]["id"] == (
+        second["input"][3]["call_id"])
