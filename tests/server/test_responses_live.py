@@ -254,7 +254,7 @@ def test_builtin_tools_are_a_clear_400(live: Live, keys: tuple[str, str]) -> Non
 @pytest.mark.parametrize("body, param", [
     ({"model": "fake/echo"}, "input"),
     ({"model": "fake/echo", "input": []}, "input"),
-    ({"model": "fake/echo", "input": [{"type": "item_reference", "id": "msg_1"}]}, "input[0].type"),
+    ({"model": "fake/echo", "input": [{"type": "item_reference", "id": "msg_1"}]}, "input[0].id"),
     ({"model": "fake/echo", "input": [{"role": "user", "content": [{"type": "input_image",
                                                                     "image_url": "file:///etc/passwd"}]}]},
      "input[0].content[0].image_url"),

@@ -35,6 +35,7 @@ from ..fields import bad, query_int
 from ..http_io import json_response
 from ..state import ServerState, endpoint, new_id, upstream_ms
 from ..streaming import serve_stream
+from .item_refs import resolve_item_references
 from .items import builtin_item_refused, reasoning_provider
 from .passthrough import PassthroughEncoder, relayed
 from .state import ResponseStore, StoredResponse
@@ -62,6 +63,9 @@ async def create(request: Request, st: ServerState) -> Response:
     principal = await st.authenticate(request)
     req = parse_request(await st.read_json(request))
     ctx = await st.admit(request, principal, req.model)
+    owner = owner_of(principal)
+    store = responses_of(st)
+    await resolve_item_references(req, store, owner)
     passthrough = _openai_responses_only(st, req.model)
     if req.builtin_tools and not passthrough:
         kind = req.builtin_tools[0].get("type")
@@ -72,8 +76,6 @@ async def create(request: Request, st: ServerState) -> Response:
     refused = None if passthrough else builtin_item_refused(req.input_items, req.model)
     if refused is not None:
         raise refused
-    owner = owner_of(principal)
-    store = responses_of(st)
     history: list[dict[str, Any]] = []
     if req.previous_response_id is not None:
         history, local_only = await store.history(req.previous_response_id, owner)

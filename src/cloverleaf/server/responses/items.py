@@ -200,14 +200,16 @@ def _item(item: dict[str, Any], where: str) -> dict[str, Any]:
         return out
     if kind in SEARCH_ITEMS:
         return _search_item(kind, item, item_id, where)
-    if kind == "item_reference":
-        raise bad(f"{where}.type", "item references are not supported; send the item itself, or continue the "
-                                   "conversation with previous_response_id")
+    if kind == "item_reference":  # a stored item by its id: the route puts the item in its place (.item_refs)
+        ref_id = get_name(item, "id", where)
+        if "\x00" in ref_id:   # no id holds one (PostgreSQL would refuse to look)
+            raise bad(f"{where}.id", "must not contain NUL characters (\\u0000): send the id an item was given")
+        return {"type": "item_reference", "id": ref_id}
     if kind in BUILTIN_ITEMS:  # relayed verbatim on a passthrough route; refused elsewhere by the route
         return {**item, "id": item_id or new_item_id(kind)}
     raise bad(f"{where}.type", f"unknown input item type {kind!r}; expected message, function_call, "
                                "function_call_output, custom_tool_call, custom_tool_call_output, "
-                               "tool_search_call, tool_search_output or reasoning")
+                               "tool_search_call, tool_search_output, reasoning or item_reference")
 
 
 def _search_item(kind: str, item: dict[str, Any], item_id: str | None, where: str) -> dict[str, Any]:

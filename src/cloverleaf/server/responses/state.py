@@ -103,6 +103,8 @@ class ResponseStore:
         #: id → (row, its size in bytes, roughly its JSON text's: :func:`footprint`)
         self._cache: OrderedDict[str, tuple[StoredResponse, int]] = OrderedDict()
         self._bytes = 0     # the sizes of the rows in the cache
+        #: item id → the id of the cached row holding it (an ``item_reference`` names an item only)
+        self._items: dict[str, str] = {}
         self._lock = threading.Lock()
         self._last_purge = 0.0
 
@@ -116,6 +118,8 @@ class ResponseStore:
                 return      # read from the store when a later turn names it
             self._cache[row.id] = (row, size)
             self._bytes += size
+            for item_id in _item_ids(row):
+                self._items[item_id] = row.id
             rows, size_limit = (CACHE_SIZE, CACHE_BYTES) if stored else (CACHE_SIZE * 8, MEMORY_ONLY_BYTES)
             while len(self._cache) > rows or (self._bytes > size_limit and len(self._cache) > 1):
                 self._bytes -= self._cache.popitem(last=False)[1][1]
@@ -125,6 +129,9 @@ class ResponseStore:
         found = self._cache.pop(response_id, None)
         if found is not None:
             self._bytes -= found[1]
+            for item_id in _item_ids(found[0]):
+                if self._items.get(item_id) == response_id:
+                    del self._items[item_id]
 
     def _cached(self, response_id: str) -> StoredResponse | None:
         with self._lock:
@@ -245,6 +252,44 @@ class ResponseStore:
                               model=r["model"], provider=r["provider"], previous_response_id=r["previous_response_id"],
                               input_items=list(r["input_items"]), response=dict(r["response"]), privacy=r["privacy"])
 
+    async def find_item(self, item_id: str, owner: str) -> dict[str, Any] | None:
+        """The stored item (an input item or an output item of one of ``owner``'s stored
+        responses) with this id, as the conversation history would replay it; None when there is
+        none. The cache's index answers at once; past it (a response this process never made or
+        read: another worker or replica, a restart) the store is searched for the row holding it,
+        the newest first (a scan of the owner's rows: items have no index of their own)."""
+        with self._lock:
+            response_id = self._items.get(item_id)
+        if response_id is None and self._store is not None:
+            response_id = await asyncio.to_thread(self._select_holding, item_id, owner)
+        if response_id is None:
+            return None
+        try:
+            row = await self.get(response_id, owner)
+        except NotFound:
+            return None
+        for item in [*row.input_items, *(row.response.get("output") or ())]:
+            if item.get("id") == item_id:
+                return stamp_provider(item, row.provider) if item.get("type") == "reasoning" else dict(item)
+        return None
+
+    def _select_holding(self, item_id: str, owner: str) -> str | None:
+        """The id of ``owner``'s newest row whose input or output holds an item with ``item_id``
+        (the JSON text holds it as a quoted string; the row is checked item by item afterwards)."""
+        import json
+
+        import sqlalchemy as sa
+
+        from ...gateway.store.schema import responses as table
+
+        needle = json.dumps(item_id)
+        holds = sa.or_(sa.cast(table.c.response, sa.Text).contains(needle, autoescape=True),
+                       sa.cast(table.c.input_items, sa.Text).contains(needle, autoescape=True))
+        with self._store.engine.connect() as conn:
+            found = conn.execute(table.select().with_only_columns(table.c.id).where(table.c.owner == owner, holds)
+                                 .order_by(table.c.created_at.desc()).limit(1)).scalar()
+        return None if found is None else str(found)
+
     async def history(self, response_id: str, owner: str, *, param: str = "previous_response_id"
                       ) -> Conversation:
         """Every item of the conversation up to and including ``response_id``'s output, oldest
@@ -291,6 +336,12 @@ def _broken(response_id: str, missing: str, first: bool, param: str, why: str) -
     return BadRequest(f"the conversation of {response_id!r} cannot be rebuilt: its earlier response {missing!r} "
                       f"was deleted or has expired; start a new conversation or send the history as input{why}",
                       code="previous_response_not_found", param=param)
+
+
+def _item_ids(row: StoredResponse) -> list[str]:
+    """The ids of a row's input and output items (what an ``item_reference`` may name)."""
+    items = [*row.input_items, *(row.response.get("output") or ())]
+    return [str(item["id"]) for item in items if isinstance(item, dict) and item.get("id")]
 
 
 def footprint(value: Any) -> int:
