@@ -104,3 +104,19 @@ def test_a_rows_size_is_about_its_json_text() -> None:
     for value in (row(3).input_items, row(3).response, [{"a": [1, 2.5, None, True, "x" * 100]}]):
         text = json.dumps(value)
         assert 0.9 * len(text) <= state.footprint(value) <= 1.5 * len(text) + 16
+
+
+def test_the_item_index_lets_go_of_what_the_cache_lets_go() -> None:
+    """The index from item ids to cached rows (for ``item_reference`` inputs) dropped entries
+    only when a row was replaced or deleted, never when the cache evicted the oldest: under
+    sustained traffic it grew by every stored item forever."""
+    store = ResponseStore(None)
+    for i in range(state.CACHE_SIZE * 8 + 200):
+        item = {"id": f"msg_{i}", "type": "message", "role": "assistant",
+                "content": [{"type": "output_text", "text": f"answer {i}"}]}
+        store._remember(StoredResponse(id=f"resp_{i}", owner="open", created_at=1000.0 + i, expires_at=None,
+                                       model="fake/echo", provider="fake", previous_response_id=None,
+                                       input_items=[], response={"id": f"resp_{i}", "output": [item]}))
+    assert len(store._cache) == state.CACHE_SIZE * 8
+    assert set(store._items.values()) == set(store._cache)
+    assert len(store._items) == len(store._cache)

@@ -55,6 +55,10 @@ CACHE_ROW_BYTES = 2 * 1024 * 1024
 #: newest one is kept whatever its size).
 MEMORY_ONLY_BYTES = 32 * 1024 * 1024
 PURGE_INTERVAL_SECONDS = 3600.0
+#: How many of a key's newest stored responses an ``item_reference`` the cache does not know is
+#: searched among: a reference names an item of a recent step, and a search past the cache reads
+#: each row's JSON, so it is bounded rather than a scan of everything the key ever stored.
+ITEM_SEARCH_ROWS = 1000
 #: Longest chain of previous responses rebuilt for one request.
 MAX_CHAIN = 10_000
 #: Ids per query when confirming cached rows (well under every database's bound-parameter limit).
@@ -122,7 +126,7 @@ class ResponseStore:
                 self._items[item_id] = row.id
             rows, size_limit = (CACHE_SIZE, CACHE_BYTES) if stored else (CACHE_SIZE * 8, MEMORY_ONLY_BYTES)
             while len(self._cache) > rows or (self._bytes > size_limit and len(self._cache) > 1):
-                self._bytes -= self._cache.popitem(last=False)[1][1]
+                self._drop(next(iter(self._cache)))   # the oldest, and its items out of the index
 
     def _drop(self, response_id: str) -> None:
         """Under the lock: ``response_id`` out of the cache."""
@@ -257,7 +261,8 @@ class ResponseStore:
         responses) with this id, as the conversation history would replay it; None when there is
         none. The cache's index answers at once; past it (a response this process never made or
         read: another worker or replica, a restart) the store is searched for the row holding it,
-        the newest first (a scan of the owner's rows: items have no index of their own)."""
+        the newest first (a scan of the owner's newest :data:`ITEM_SEARCH_ROWS` rows: items have no index of their
+        own, and a reference names an item of a recent step of the same conversation)."""
         with self._lock:
             response_id = self._items.get(item_id)
         if response_id is None and self._store is not None:
@@ -285,8 +290,10 @@ class ResponseStore:
         needle = json.dumps(item_id)
         holds = sa.or_(sa.cast(table.c.response, sa.Text).contains(needle, autoescape=True),
                        sa.cast(table.c.input_items, sa.Text).contains(needle, autoescape=True))
+        recent = (sa.select(table.c.id).where(table.c.owner == owner).order_by(table.c.created_at.desc())
+                  .limit(ITEM_SEARCH_ROWS).subquery())
         with self._store.engine.connect() as conn:
-            found = conn.execute(table.select().with_only_columns(table.c.id).where(table.c.owner == owner, holds)
+            found = conn.execute(sa.select(table.c.id).where(table.c.id.in_(sa.select(recent.c.id)), holds)
                                  .order_by(table.c.created_at.desc()).limit(1)).scalar()
         return None if found is None else str(found)
 
