@@ -64,6 +64,16 @@ def test_no_repr_or_str_shows_a_planted_secret(make: Any) -> None:
         assert _leaks(text) == [], text
 
 
+def test_a_resolved_target_shows_no_secret_of_its_provider_row() -> None:
+    """A ``[providers.NAME]`` base_url becomes the resolved target's registry row (its spec)."""
+    client = Client(Settings(providers={"corp": _provider()}, models=[_entry()]))
+    for model in ("corp/gpt-4o", "team-bedrock"):
+        target = client.engine.resolve(model)
+        for text in _texts(target):
+            assert _leaks(text) == [], text
+    assert "https://llm.corp/v1?key=<redacted>" in repr(client.engine.resolve("corp/gpt-4o"))
+
+
 def test_the_repr_stays_useful() -> None:
     """What a reader debugging a config looks for is still there: names, model, hosts, which
     key is set, the readable parts of additional_config."""

@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .._capabilities import Capabilities
+from .._secret_repr import masked_repr
 
 #: Spellings of ``additional_config``/``extra`` keys that mean the same setting.
 CONFIG_KEY_ALIASES: dict[str, str] = {"aws_region": "region", "region_name": "region"}
@@ -48,6 +49,10 @@ class ProviderSpec:
     key_only_for_default_host: bool = False
     #: The model ``embed("PROVIDER", ...)`` and ``cloverleaf embed -m PROVIDER`` use.
     embedding_model: str | None = None
+
+    def __repr__(self) -> str:
+        # a [providers.NAME] base_url may carry a password or ?api-key= (a resolved Target shows it)
+        return masked_repr(self)
 
     def needs_key(self, base_url: str) -> bool:
         if not self.key_required:
