@@ -20,6 +20,7 @@ from typing import Any
 
 from ._errors import ConfigError
 from ._litellm_names import config_file_advice
+from ._secret_repr import masked_repr
 from ._setting_values import (
     boolean,
     env_seconds,
@@ -59,6 +60,9 @@ class ProviderSettings:
     #: One-hour prompt-cache writes (Anthropic's ``ttl: "1h"``), dearer than the five-minute ones.
     cache_write_1h_cost_per_1k: float | None = None
 
+    def __repr__(self) -> str:
+        return masked_repr(self)   # a printed or logged config shows no credential (_secret_repr)
+
 
 @dataclass(slots=True)
 class ModelEntry:
@@ -84,6 +88,9 @@ class ModelEntry:
     #: cannot be decrypted: calls to the entry fail saying so, rather than going out without
     #: the key (or with another one from the environment). Not a cloverleaf.toml key.
     key_problem: str | None = None
+
+    def __repr__(self) -> str:
+        return masked_repr(self)   # a printed or logged config shows no credential (_secret_repr)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModelEntry:
@@ -135,6 +142,9 @@ class Settings:
     gateway: bool = False
     source_path: Path | None = None
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def __repr__(self) -> str:
+        return masked_repr(self)   # a printed or logged config shows no credential (_secret_repr)
 
     @property
     def uses_gateway(self) -> bool:

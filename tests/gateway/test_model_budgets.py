@@ -42,7 +42,7 @@ async def admitted(gw: Gateway, model: str) -> bool:
     try:
         await gw.achat(model, chat_request(max_tokens=1000), CallContext())
     except BudgetExceeded as exc:
-        assert exc.scope == "route:fake/echo"
+        assert exc.scope == "model:fake/echo"   # what it is (its counter keeps the key "route:fake/echo")
         return False
     return True
 

@@ -9,8 +9,10 @@ import pytest
 
 from cloverleaf.gateway.store import open_store
 from cloverleaf.server import keys as keys_module
+from cloverleaf.server.auth import Authenticator
 from cloverleaf.server.errors import Unauthorized
 from cloverleaf.server.keys import VirtualKeys
+from cloverleaf.server.options import ServerOptions
 
 
 class CountingStore:
@@ -116,3 +118,32 @@ async def test_every_listener_hears_of_a_change_when_one_before_it_fails(shared)
     with pytest.raises(RuntimeError, match="state backend away"):
         await keys.revoke(row.id)
     assert heard == [row.id]
+
+
+async def test_open_mode_ends_at_the_next_sync_once_another_process_makes_a_key(shared) -> None:  # type: ignore[no-untyped-def]
+    """A process started open (no master key, no key) closes when a key is made through another
+    worker or replica; a recheck the store failed runs again at the next sync."""
+    here_store, there_store = shared
+    here, there = VirtualKeys(here_store), VirtualKeys(there_store)
+    await there.sync()
+    auth = Authenticator(ServerOptions(), there)
+    await auth.decide_mode()
+    assert auth.open_mode
+    assert (await auth.authenticate(None, None, "127.0.0.1")).kind == "open"
+
+    await here.create(name="made-elsewhere")
+    listing = there_store.list_virtual_keys
+
+    def away(**kw: object) -> object:
+        raise RuntimeError("store away for a moment")
+
+    there_store.list_virtual_keys = away
+    with pytest.raises(RuntimeError):
+        await there.sync()
+    assert auth.open_mode                      # not decided on a failed look ...
+    there_store.list_virtual_keys = listing
+    assert await there.sync() is True          # ... so the next sync sees the change again
+    assert not auth.open_mode
+    with pytest.raises(Unauthorized) as refused:
+        await auth.authenticate(None, None, "127.0.0.1")
+    assert refused.value.code == "missing_api_key"

@@ -15,7 +15,7 @@ import pytest
 
 from cloverleaf._config import ModelEntry
 
-from .conftest import MASTER, Live, create_key, settings, start_live, stop_live
+from .conftest import MASTER, PRICED, Live, create_key, settings, start_live, stop_live
 from .ui_support import sign_in
 
 #: never answers (until the caller hangs up); $1 per 1k tokens in and out
@@ -90,3 +90,25 @@ def test_a_budget_no_call_has_needed_yet_reads_the_ledger(live: Live) -> None:
     store.flush()
     page = sign_in(live).get("/ui/spend").text
     assert _row(page, f"key:{key['id']}")[:3] == ["$5", "$1.25", "$0"]
+
+
+def test_a_budget_on_a_model_id_is_shown_and_refused_as_the_models() -> None:
+    """``[budgets."fake/echo"]`` caps the model by every name that reaches it (README), not a
+    route of that name; the page listed it as ``route:fake/echo``. A budget on a route keeps
+    its ``route:`` label, and the 402 names each budget as the page does."""
+    s = settings(env={"CLOVERLEAF_MASTER_KEY": MASTER}, models=[PRICED_HANG, PRICED],
+                 routes={"hang-route": {"targets": ["priced-hang"]}},
+                 budgets={"hang-route": {"limit_usd": 1000.0}, "fake/echo": {"limit_usd": 0.001}})
+    server = start_live(s)
+    try:
+        page = sign_in(server).get("/ui/spend").text
+        assert _row(page, "model:fake/echo")[0] == "$0.001" and _row(page, "route:hang-route")[0] == "$1,000.00"
+        assert "route:fake/echo" not in page
+        refused = httpx.post(f"{server.url}/v1/chat/completions", timeout=30,   # "priced" is a name of fake/echo
+                             headers={"authorization": f"Bearer {MASTER}"},
+                             json={"model": "priced", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]})
+        assert refused.status_code == 402, refused.text
+        error = refused.json()["error"]
+        assert error["scope"] == "model:fake/echo" and "budget 'model:fake/echo'" in error["message"], error
+    finally:
+        stop_live(server)

@@ -276,7 +276,7 @@ class Budgets:
             if "|" in key:
                 scope = key.partition("|")[0]
                 limit = next(h.limit for h in holds if h.key == key)
-                raise BudgetExceeded(scope, limit, adm.spent, amount, reserved=adm.reserved)
+                raise BudgetExceeded(self.label(scope), limit, adm.spent, amount, reserved=adm.reserved)
             scope, _, kind = key.rpartition(":")
             raise RateLimitExceeded(scope, kind, retry_after=adm.wait)
         if token_keys is None:
@@ -403,6 +403,11 @@ class Budgets:
     def configured(self) -> list[BudgetScope]:
         return [*self._route.values(), *self._project.values()]
 
+    def label(self, scope_key: str) -> str:
+        """``scope_key`` as a person reads it: a model-id budget's is ``model:provider/model``
+        (:meth:`ModelBudgets.label`), every other its key (``route:smart``, ``key:k_1``)."""
+        return self._models.label(scope_key) if self._models else scope_key
+
     async def status(self) -> list[BudgetStatus]:
         """Every configured budget (routes, projects) with its current period's spend and reservations."""
         return await self.usage(self.configured())
@@ -520,7 +525,7 @@ class StoreBudgets(Budgets):
             if not ok:
                 for done in taken:
                     store.budget_settle(done, 0.0)
-                raise BudgetExceeded(scope.key, scope.limit_usd, spent, amount, reserved=reserved)
+                raise BudgetExceeded(self.label(scope.key), scope.limit_usd, spent, amount, reserved=reserved)
             taken.append(rid)
         return taken
 

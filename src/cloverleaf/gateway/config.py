@@ -47,6 +47,7 @@ from typing import Any, Literal
 
 from .._errors import ConfigError
 from .._privacy import check_policy
+from .._secret_repr import masked_repr
 from .._setting_values import MAX_SECONDS, boolean, not_a_table, number, seconds, text, whole
 from .breaker import BreakerPolicy
 from .cache.config import ROUTE_KEYS as _ROUTE_CACHE_KEYS
@@ -72,6 +73,9 @@ class TargetSpec:
     api_key_env: str | None = None
     api_key: str | None = field(default=None, repr=False)
     base_url: str | None = None
+
+    def __repr__(self) -> str:
+        return masked_repr(self)   # a printed or logged config shows no credential (_secret_repr)
 
     @property
     def key(self) -> str:
@@ -136,6 +140,9 @@ class StoreConfig:
     data_retention_days: int | None = None
     record: RecordMode = "all"
 
+    def __repr__(self) -> str:
+        return masked_repr(self)   # a printed or logged config shows no credential (_secret_repr)
+
 
 @dataclass(frozen=True, slots=True)
 class GatewayConfig:
@@ -154,6 +161,9 @@ class GatewayConfig:
     #: call's own ``timeout=`` replaces it); ``first_byte_timeout``: one attempt's wait for it
     timeout: float = 600.0
     first_byte_timeout: float = 30.0
+
+    def __repr__(self) -> str:
+        return masked_repr(self)   # a printed or logged config shows no credential (_secret_repr)
 
 
 def parse(settings: Any) -> GatewayConfig:

@@ -418,11 +418,12 @@ class Gateway:
                 amount = image_bound(ordered, req)
             elif scopes:
                 if unpriced := self._cost_bound.unpriced(ordered):   # fail closed: nothing bounds their spend
-                    raise BudgetExceeded(scopes[0].key, scopes[0].limit_usd, 0.0, unpriced=unpriced)
+                    raise BudgetExceeded(self.budgets.label(scopes[0].key), scopes[0].limit_usd, 0.0, unpriced=unpriced)
                 bound = input_bound(operation, req)
                 if bound is None and (unwindowed := self._cost_bound.unwindowed(ordered)):
                     # an attachment of unknown size, and no window caps what these targets bill
-                    raise BudgetExceeded(scopes[0].key, scopes[0].limit_usd, 0.0, unsized=unwindowed)
+                    raise BudgetExceeded(self.budgets.label(scopes[0].key), scopes[0].limit_usd, 0.0,
+                                         unsized=unwindowed)
                 if not req.extra_body:   # nearly every call: no tier, no server-side search
                     amount = self._cost_bound(ordered, bound, output_tokens, None)
                 else:

@@ -126,6 +126,18 @@ class ModelBudgets:
             names = self._names(scope)
         return tuple(sorted(names))
 
+    def label(self, scope_key: str) -> str:
+        """How a person reads ``scope_key``: ``model:openai/gpt-4o`` for a model-id budget,
+        which caps the model by every name that reaches it (not the route of that name), else
+        the key itself. Its counter and ledger row keep the ``route:`` key they have always had
+        (renamed, a running budget's history would be left under the old one): only what the
+        dashboard's Spend page and a 402 show says what the budget is."""
+        name = scope_key.partition(":")[2]
+        scope = self._scopes.get(name)
+        if scope is None or scope.key != scope_key or self._canonical(name) is None:
+            return scope_key
+        return f"model:{name}"
+
     def _names(self, scope: Any) -> set[str]:
         names = self._covers.get(scope.key)
         if names is None:

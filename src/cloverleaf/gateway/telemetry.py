@@ -47,6 +47,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from .._errors import REDACTED, ConfigError
+from .._secret_repr import masked_repr
 from .._secret_urls import masked_url
 from .._setting_values import boolean, env_number, not_a_table, seconds, text, text_table
 from .._version import __version__
@@ -83,6 +84,9 @@ class TelemetryConfig:
     proxy: str | None = field(default=None, repr=False)
     #: more resource attributes (``OTEL_RESOURCE_ATTRIBUTES``, less ``service.name``)
     resource: Mapping[str, str] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return masked_repr(self)   # a printed or logged config shows no credential (_secret_repr)
 
 
 def parse_telemetry(table: Mapping[str, Any] | None, env: Mapping[str, str], *,

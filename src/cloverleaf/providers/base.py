@@ -22,7 +22,7 @@ from .._errors import (
 )
 from .._http import HttpRequest, HttpResponse, request_id, should_retry_hint
 from .._ratelimit_reset import throttle_wait
-from .._secret_urls import is_secret_name, masked_url
+from .._secret_repr import masked_repr
 from .._types import Attachment
 
 if TYPE_CHECKING:
@@ -43,8 +43,9 @@ if TYPE_CHECKING:
 class ProviderConfig:
     """Everything needed to reach one provider: resolved once, reused for every call.
 
-    ``name`` is the registry row (``groq``), ``kind`` the adapter (``openai``). ``api_key``
-    is excluded from ``repr`` so a config never leaks its secret into a log or traceback.
+    ``name`` is the registry row (``groq``), ``kind`` the adapter (``openai``). Its repr never
+    shows a secret (``api_key`` only as set or not; see :mod:`cloverleaf._secret_repr`), so a
+    config never leaks one into a log or traceback.
     """
 
     name: str
@@ -62,18 +63,7 @@ class ProviderConfig:
     operation: str | None = None
 
     def __repr__(self) -> str:
-        extra = {k: ("<redacted>" if _secret_name(k) else v) for k, v in self.extra.items()}
-        headers = {k: ("<redacted>" if _secret_name(k) else v) for k, v in self.headers.items()}
-        base_url = masked_url(self.base_url, "<redacted>") if self.base_url else self.base_url
-        return (f"ProviderConfig(name={self.name!r}, kind={self.kind!r}, base_url={base_url!r}, "
-                f"api_key={'<set>' if self.api_key else None}, api_key_env={self.api_key_env!r}, "
-                f"headers={headers!r}, extra={extra!r}, timeout={self.timeout!r}, max_retries={self.max_retries!r})")
-
-
-def _secret_name(name: str) -> bool:
-    """A header or setting whose value a repr must not show: the package's one rule for names
-    (:mod:`cloverleaf._secret_urls`), which covers ``authorization``, ``x-api-key``, ``access_key``."""
-    return is_secret_name(name)
+        return masked_repr(self)   # a printed or logged config shows no credential (_secret_repr)
 
 
 class StreamDecoder(Protocol):

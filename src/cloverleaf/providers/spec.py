@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .._capabilities import Capabilities
+from .._secret_repr import masked_repr
 
 #: Spellings of ``additional_config``/``extra`` keys that mean the same setting.
 CONFIG_KEY_ALIASES: dict[str, str] = {"aws_region": "region", "region_name": "region"}
@@ -52,6 +53,10 @@ class ProviderSpec:
     #: (Groq's ``flex``), so a call served at one is priced, not left unpriced as OpenAI's and
     #: Google's flex and priority are where the price table lists no rates for them.
     standard_rate_tiers: frozenset[str] = frozenset()
+
+    def __repr__(self) -> str:
+        # a [providers.NAME] base_url may carry a password or ?api-key= (a resolved Target shows it)
+        return masked_repr(self)
 
     def needs_key(self, base_url: str) -> bool:
         if not self.key_required:

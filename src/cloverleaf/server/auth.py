@@ -17,6 +17,12 @@ why (see also :mod:`.options`):
   ``[server] allow_unauthenticated = true``, and with that the operator has asked for an
   open gateway: then every peer is served. A fresh ``cloverleaf serve`` is thus usable at
   once on the developer's machine and never an open relay on a network by accident.
+  Open mode ends as soon as a virtual key exists anywhere the store is shared: one made
+  through another replica (started with the master key) or worker is seen at the key
+  cache's next look at the store's change counter (:mod:`.keys`, twice a second), off the
+  request path, so a replica never keeps serving keyless calls beside keys that govern its
+  peers. It does not open again when those keys are revoked or expire (a restart decides
+  anew): failing closed is the safe way to be wrong about an access rule.
 
 The master key is compared in constant time; a virtual key is looked up by its hash.
 """
@@ -25,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 from dataclasses import dataclass
 from typing import Literal
 
@@ -33,6 +40,7 @@ from .errors import Forbidden, NotFound, Unauthorized
 from .keys import VirtualKeys, model_allowed
 from .options import ServerOptions, is_loopback
 
+log = logging.getLogger("cloverleaf.server")
 #: Beyond this many cached principals the cache starts over.
 MAX_PRINCIPALS = 10_000
 #: what a request without a key is told to send (Azure's paths name their ``api-key`` header too)
@@ -71,6 +79,7 @@ class Authenticator:
         self._keys = keys
         self._anyone = options.allow_unauthenticated
         self.open_mode = False
+        self._watching = False
         #: a verified key's Principal, built once per verified key (a frozen dataclass costs a
         #: ``__setattr__`` a field, on every request otherwise)
         self._principals: dict[str, Principal] = {}
@@ -80,9 +89,19 @@ class Authenticator:
         return self._master is not None
 
     async def decide_mode(self) -> None:
-        """Open mode only with no master key and no usable virtual key (checked at startup)."""
+        """Open mode only with no master key and no usable virtual key (checked at startup,
+        and again whenever another process changes the key table: see the module)."""
         has_keys = self._keys is not None and await self._keys.any_active()
         self.open_mode = self._master is None and not has_keys
+        if self.open_mode and self._keys is not None and not self._watching:
+            self._watching = True
+            self._keys.on_change_elsewhere(self._close_if_keys_exist)
+
+    async def _close_if_keys_exist(self) -> None:
+        """A key was made elsewhere (or changed): no more keyless calls once one is usable."""
+        if self.open_mode and self._keys is not None and await self._keys.any_active():
+            self.open_mode = False
+            log.warning("a virtual key now exists in the store: open mode is over, every call needs a key")
 
     async def authenticate(self, authorization: str | None, x_api_key: str | None, peer: str | None,
                            host: str | None = None, send_a_key: str = SEND_A_KEY) -> Principal:

@@ -46,6 +46,8 @@ _COUNTER = "virtual_keys"
 
 #: Told (row before, row after) when a key is updated or revoked through this process.
 KeyChanged = Callable[[Any, Any], Awaitable[None]]
+#: Told when the store's counter shows that another process changed the key table.
+ChangedElsewhere = Callable[[], Awaitable[None]]
 
 _UPDATABLE = {"name", "allowed_models", "budget", "budget_period", "rpm", "tpm", "expires_at", "metadata",
               "privacy", "project"}
@@ -84,6 +86,7 @@ class VirtualKeys:
         self._version: int | None = None
         self._sync_task: asyncio.Task[None] | None = None
         self._listeners: list[KeyChanged] = []
+        self._elsewhere: list[ChangedElsewhere] = []
 
     # -- hot path ----------------------------------------------------------------------
     async def verify(self, secret: str, sha256: bytes | None = None) -> VerifiedKey:
@@ -142,12 +145,21 @@ class VirtualKeys:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    def on_change_elsewhere(self, listener: ChangedElsewhere) -> None:
+        """Call ``listener()`` when :meth:`sync` sees that another process (worker, replica)
+        changed the key table: the authenticator's open mode ends when keys appear there."""
+        self._elsewhere.append(listener)
+
     async def sync(self) -> bool:
-        """Drop the cache if another process changed a key since the last look; True if so."""
+        """Drop the cache if another process changed a key since the last look; True if so.
+        The listeners run before the new counter is noted, so one that failed (the store away
+        for a moment) runs again at the next look."""
         version = await asyncio.to_thread(self._store.change_counter, _COUNTER)
         changed = self._version is not None and version != self._version
         if changed:
             self.forget()
+            for listener in self._elsewhere:
+                await listener()
         self._version = version
         return changed
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..._errors import REDACTED, ConfigError
+from ..._secret_repr import masked_repr
 from ..._secret_urls import masked_url
 from ..._setting_values import boolean, not_a_table, number, seconds, text, whole
 from ..redis_cluster import REDIS_PREFIXES
@@ -50,6 +51,9 @@ class CacheConfig:
     embedding_model: str | None = None
     similarity: float = DEFAULT_SIMILARITY
     prefix: str = "cloverleaf:cache:"
+
+    def __repr__(self) -> str:
+        return masked_repr(self)   # a printed or logged config shows no credential (_secret_repr)
 
     @property
     def enabled(self) -> bool:

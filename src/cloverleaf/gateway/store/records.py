@@ -1,14 +1,17 @@
 """The values the store writes and reads: plain dataclasses, one per table.
 
 The same :class:`CallRecord` is written by the gateway and read back by ``cloverleaf
-traces``; nothing here ever holds a secret (model entries hold only the server's
-*encrypted* key text, which the store treats as opaque).
+traces``. A model entry holds the server's *encrypted* key text, which the store treats as
+opaque, but its ``base_url`` and ``additional_config`` may carry credentials of their own (a
+proxy password, Bedrock's ``aws_secret_access_key``), so its repr masks them.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
+
+from ..._secret_repr import masked_repr
 
 
 @dataclass(slots=True)
@@ -131,3 +134,6 @@ class ModelEntryRow:
     data_retention_days: int | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
+
+    def __repr__(self) -> str:
+        return masked_repr(self)   # base_url and additional_config may hold credentials (_secret_repr)

@@ -144,7 +144,7 @@ class Pages:
                                keys_after=after is not None, next_keys=next_keys, spend_rows=queries.SPEND_ROWS)
 
     async def _budgets(self, after: tuple[float, str] | None) -> tuple[list[dict[str, Any]], str | None]:
-        """The budgets with their current period: the configured ones (routes, projects, models)
+        """The budgets with their current period: the configured ones (routes, models, projects)
         and a page of keys' (newest keys first, ``BUDGETS_PAGE`` a page, after ``after``), and
         the next page's cursor. Spent and reserved are read where admission keeps them
         (``Budgets.usage``: the state backend's counters by default), so "reserved" is what
@@ -161,7 +161,7 @@ class Pages:
         names = {f"key:{k.id}": k.name for k in keyed}
         rows = []
         for b in statuses:
-            row = _budget_row(b.key, b.period_key, b.limit_usd, b.spent_usd, b.reserved_usd)
+            row = _budget_row(budgets.label(b.key), b.period_key, b.limit_usd, b.spent_usd, b.reserved_usd)
             row["name"] = names.get(b.key)
             rows.append(row)
         return rows, cursor_of(keyed[-1].created_at, keyed[-1].id) if more else None
