@@ -83,3 +83,29 @@ def test_image_never_replaces_a_file_without_force(tmp_path, mylab, upstream, ca
     capsys.readouterr()
     assert main([*base, "--force", "-o", str(tmp_path / "cat.png")]) == 0
     assert (tmp_path / "cat.png").read_bytes() == png and "wrote " in capsys.readouterr().out
+
+
+def test_images_beyond_n_never_replace_a_file(tmp_path, mylab, upstream, capsys):
+    """An upstream that answers more images than -n asked for: ``-o cat.png`` (n=1) was written as
+    cat-1.png and cat-2.png, replacing cat-1.png, a file the check before the call never looked
+    at, and leaving cat.png unwritten. The files asked for are the -n ones; an extra image goes
+    to the next free name and never over a file that exists without --force."""
+    import base64
+    import json
+
+    from .upstream import Reply
+
+    png = base64.b64encode(b"\x89PNG\r\n\x1a\nnew").decode()
+    (tmp_path / "cat-2.png").write_bytes(b"precious")
+    three = {"created": 1, "data": [{"b64_json": png}] * 3}
+    upstream.queue(Reply(body=json.dumps(three).encode()))
+    assert main(["--config", mylab, "image", "a cat", "-m", "mylab/gpt-image-1", "-o", str(tmp_path / "cat.png")]) == 0
+    out, err = capsys.readouterr()
+    assert (tmp_path / "cat.png").read_bytes() == base64.b64decode(png) and f"wrote {tmp_path / 'cat.png'}" in out
+    assert (tmp_path / "cat-2.png").read_bytes() == b"precious"
+    assert f"{tmp_path / 'cat-2.png'} already exists; not replaced" in err
+    assert (tmp_path / "cat-3.png").read_bytes() == base64.b64decode(png)
+    upstream.queue(Reply(body=json.dumps(three).encode()))
+    assert main(["--config", mylab, "image", "a cat", "-m", "mylab/gpt-image-1", "--force",
+                 "-o", str(tmp_path / "cat.png")]) == 0
+    assert (tmp_path / "cat-2.png").read_bytes() == base64.b64decode(png)

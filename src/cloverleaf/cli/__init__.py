@@ -77,15 +77,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The command's exit status. A reader that stops early (``cloverleaf models | head``) ends
     the output quietly with status 0: stdout is flushed here, where its broken pipe is caught,
     not at interpreter exit, where Python printed "Exception ignored ... BrokenPipeError" and
-    exited with 120 (``--help`` included)."""
+    exited with 120 (``--help`` included). A command that had already failed keeps its status
+    (and its message): only the output ends early, not the verdict (``doctor | head -1``)."""
     try:
-        try:
-            return _main(argv)
-        finally:
-            sys.stdout.flush()
-    except BrokenPipeError:
+        status = _main(argv)
+    except BrokenPipeError:   # written to a reader that is gone: the command ends there
         _discard_stdout()
         return 0
+    except SystemExit:   # a failure or usage error said on stderr: its status stands
+        _flush_stdout()
+        raise
+    _flush_stdout()
+    return status
+
+
+def _flush_stdout() -> None:
+    """Flush stdout here, where a reader that stopped early can be told from a failure."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _discard_stdout()
 
 
 def _discard_stdout() -> None:

@@ -71,10 +71,15 @@ def run(name: str, args: argparse.Namespace) -> int:
                              "CLOVERLEAF_IMAGE_MODEL")
         images = client.generate_image(args.model, args.prompt, n=args.n, size=args.size, quality=args.quality,
                                      response_format="b64_json", **privacy_options(args))
-        paths = image_paths(Path(args.output), max(args.n, len(images.images)))
-        for path, img in zip(paths, images.images):
+        paths = image_paths(Path(args.output), args.n)   # checked before the call
+        paths += extra_image_paths(Path(args.output), args.n, len(images.images))
+        for i, (path, img) in enumerate(zip(paths, images.images)):
             if img.data is None:
                 print(f"{path}: provider returned a URL instead of bytes: {img.url}", file=sys.stderr)
+                continue
+            if i >= args.n and path.exists() and not args.force:   # an image beyond -n: its name was not checked
+                print(f"{path} already exists; not replaced (the provider answered {len(images.images)} images "
+                      f"where -n asked for {args.n}; pass --force to replace)", file=sys.stderr)
                 continue
             try:
                 path.write_bytes(img.data)
@@ -112,3 +117,9 @@ def image_paths(out: Path, n: int) -> list[Path]:
     if n == 1:
         return [out]
     return [out.with_name(f"{out.stem}-{i}{out.suffix}") for i in range(1, n + 1)]
+
+
+def extra_image_paths(out: Path, n: int, made: int) -> list[Path]:
+    """Where images an upstream answers beyond the ``n`` asked for go: ``NAME-(n+1)`` on. The
+    ``-n`` files keep their names (``-o`` itself for one), the ones checked before the call."""
+    return [out.with_name(f"{out.stem}-{i}{out.suffix}") for i in range(n + 1, made + 1)]
