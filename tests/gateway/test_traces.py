@@ -92,6 +92,27 @@ def test_redact_takes_the_password_out_of_any_url_in_a_text() -> None:
                             "https://svc:<redacted>@proxy.internal/v1 and http://host:8080/path@ok")
 
 
+def test_redact_takes_a_password_holding_at_signs_out_whole() -> None:
+    """A password with an unencoded ``@`` (which URL parsers read up to the authority's last
+    ``@``) had only its part before the first ``@`` masked: ``u:<redacted>@ss@db`` kept ``ss``.
+    A scheme after ``_`` (``db_redis://``) was not found at all."""
+    assert redact("boom: postgresql://app:p@ss-PW@db:5432/x?a=b@c") == \
+        "boom: postgresql://app:<redacted>@db:5432/x?a=b@c"
+    assert redact("conf_redis://:cache-PW@cache:6379") == "conf_redis://:<redacted>@cache:6379"
+    assert redact("mail http://user@host or ftp://a:b@c, not https://example.com:443/a@b") == \
+        "mail http://user@host or ftp://a:<redacted>@c, not https://example.com:443/a@b"
+
+
+@pytest.mark.parametrize("run", ["a.", "a-", "a+"])
+def test_redact_reads_a_megabyte_of_dotted_words_in_one_pass(run: str) -> None:
+    """The URL-password pattern started at the scheme, so each word of a long ``a.b.c...`` run
+    was tried to the run's end: quadratic, about half an hour for this megabyte (an upstream's
+    error body, a prompt shown on the dashboard), on the event loop. No time is measured here:
+    before, the suite's timeout failed it; now it is one pass."""
+    text = run * 500_000 + " postgresql://u:PW@db"
+    assert redact(text) == run * 500_000 + " postgresql://u:<redacted>@db"
+
+
 async def test_no_secret_in_raised_errors_or_logs(harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
     """A provider echoing the configured key verbatim must not put it in the error the caller
     (or the server's response, or a log line) sees."""
