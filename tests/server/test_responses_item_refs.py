@@ -44,7 +44,7 @@ async def test_a_reference_outlives_a_deleted_later_turn_holding_the_item(backen
     await responses.save(turn("resp_2", 1001.0, sent="msg_1"))     # step 2 held it (its reference, resolved)
     await responses.delete("resp_2", "key:a")
     found = await responses.find_item("msg_1", "key:a")
-    assert found is not None and found["content"][0]["text"] == "Let me check."
+    assert found is not None and found.item["content"][0]["text"] == "Let me check."
 
 
 async def test_a_reference_outlives_an_expired_later_turn_holding_the_item(backend: Store | None) -> None:

@@ -73,6 +73,14 @@ class Conversation(NamedTuple):
     local_only: bool
 
 
+class StoredItem(NamedTuple):
+    """An item of a stored response, found by its id (an ``item_reference``)."""
+
+    item: dict[str, Any]
+    #: the response holding it ran local-only, so a request replaying the item must too
+    local_only: bool
+
+
 @dataclass(slots=True)
 class StoredResponse:
     id: str
@@ -263,7 +271,7 @@ class ResponseStore:
                               model=r["model"], provider=r["provider"], previous_response_id=r["previous_response_id"],
                               input_items=list(r["input_items"]), response=dict(r["response"]), privacy=r["privacy"])
 
-    async def find_item(self, item_id: str, owner: str) -> dict[str, Any] | None:
+    async def find_item(self, item_id: str, owner: str) -> StoredItem | None:
         """The stored item (an input item or an output item of one of ``owner``'s stored
         responses) with this id, as the conversation history would replay it; None when there is
         none. The cache's index answers at once; past it (a response this process never made or
@@ -281,7 +289,7 @@ class ResponseStore:
         response_id = await asyncio.to_thread(self._select_holding, item_id, owner, self._wall())
         return None if response_id is None else await self._item_of(response_id, item_id, owner)
 
-    async def _item_of(self, response_id: str, item_id: str, owner: str) -> dict[str, Any] | None:
+    async def _item_of(self, response_id: str, item_id: str, owner: str) -> StoredItem | None:
         """The item ``item_id`` of ``owner``'s response ``response_id``, None when it has none."""
         try:
             row = await self.get(response_id, owner)
@@ -289,7 +297,8 @@ class ResponseStore:
             return None
         for item in [*row.input_items, *(row.response.get("output") or ())]:
             if item.get("id") == item_id:
-                return stamp_provider(item, row.provider) if item.get("type") == "reasoning" else dict(item)
+                found = stamp_provider(item, row.provider) if item.get("type") == "reasoning" else dict(item)
+                return StoredItem(found, row.privacy == LOCAL_ONLY)
         return None
 
     def _select_holding(self, item_id: str, owner: str, now: float) -> str | None:
