@@ -102,9 +102,10 @@ def test_item_reference_found_in_the_store_past_the_cache(live: Live, keys: tupl
     second, message = _first_step(live, keys[0], sent)
     store = live.state.responses
     with store._lock:
-        holder = store._items[message["id"]]
-    store._forget(holder)
-    assert message["id"] not in store._items
+        holders = next(rows for (_, item_id), rows in store._items.items() if item_id == message["id"])
+    for holder in list(holders):
+        store._forget(holder)
+    assert all(item_id != message["id"] for _, item_id in store._items)
     live.fake.script.reply(text="done")
     r = _post(live, keys[0], sent, second)
     assert r.status_code == 200, r.text
@@ -140,3 +141,21 @@ def test_ai_sdk_reasoning_item_reference_is_the_stored_reasoning(live: Live, key
     assistant = next(m for m in live.fake.requests[-1].json["messages"] if m["role"] == "assistant")
     assert assistant["content"] == "Let me check." and assistant["tool_calls"][0]["id"] == (
         second["input"][3]["call_id"])
+
+
+def test_another_keys_item_of_the_same_id_does_not_hide_the_keys_own(live: Live, keys: tuple[str, str]) -> None:
+    """The cache's index of items was keyed by the item's id alone: once another key sent an
+    input item of that id (items sent inline keep their ids), the index named that key's
+    response, the owner check refused it, and this key's own reference was a 400."""
+    sent = AI_SDK_TOOL_LOOP["calls"]["generateText"]
+    second, message = _first_step(live, keys[0], sent)
+    live.fake.script.reply(text="noted")
+    other = {"model": MODEL, "input": [{**message, "content": [{"type": "output_text", "text": "not yours"}]},
+                                       {"role": "user", "content": "go on"}]}
+    r = _post(live, keys[1], sent, other)
+    assert r.status_code == 200, r.text
+    live.fake.script.reply(text="done")
+    r = _post(live, keys[0], sent, second)
+    assert r.status_code == 200, r.text
+    assert next(m for m in live.fake.requests[-1].json["messages"] if m["role"] == "assistant")["content"] == (
+        "Let me check.")

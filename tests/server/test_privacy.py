@@ -98,6 +98,31 @@ def test_a_conversation_with_a_local_only_turn_stays_local(server: Live,
         "answered by cloud")
 
 
+def test_an_item_reference_to_a_local_only_turn_stays_local(server: Live,
+                                                            mocks: tuple[CountingUpstream, CountingUpstream]) -> None:
+    """An ``item_reference`` (the AI SDK's tool loop) replays a stored item to the new call's
+    model: an item of a turn that ran local-only was sent to a cloud model."""
+    cloud, _ = mocks
+    client = server.openai(MASTER)
+    private = client.responses.create(model="private", input="my bank PIN is 4711")
+    said = next(item.id for item in private.output if item.type == "message")
+    before = cloud.connections
+    replay: list[Any] = [{"type": "item_reference", "id": said}, {"role": "user", "content": "repeat it"}]
+    with pytest.raises(openai.PermissionDeniedError) as refused:
+        client.responses.create(model="cloud", input=replay)
+    assert refused.value.body["code"] == "privacy_violation"  # type: ignore[index]
+    assert f"item_reference {said!r}" in refused.value.body["message"]  # type: ignore[index]
+    again = client.responses.create(model="mixed", input=replay)   # a local target serves it, and passes it on
+    assert again.output_text == "answered by local"
+    with pytest.raises(openai.PermissionDeniedError):
+        client.responses.create(model="cloud", input="and?", previous_response_id=again.id)
+    assert cloud.connections == before
+    open_turn = client.responses.create(model="mixed", input="hello")   # the control: nothing restricted it
+    shared = next(item.id for item in open_turn.output if item.type == "message")
+    assert client.responses.create(model="cloud", input=[{"type": "item_reference", "id": shared}]).output_text == (
+        "answered by cloud")
+
+
 def test_bad_privacy_headers_are_400(server: Live) -> None:
     r = post(server, MASTER, "mixed", {"x-cloverleaf-privacy": "local"})
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_privacy"

@@ -118,5 +118,5 @@ def test_the_item_index_lets_go_of_what_the_cache_lets_go() -> None:
                                        model="fake/echo", provider="fake", previous_response_id=None,
                                        input_items=[], response={"id": f"resp_{i}", "output": [item]}))
     assert len(store._cache) == state.CACHE_SIZE * 8
-    assert set(store._items.values()) == set(store._cache)
+    assert {holder for holders in store._items.values() for holder in holders} == set(store._cache)
     assert len(store._items) == len(store._cache)

@@ -65,7 +65,10 @@ async def create(request: Request, st: ServerState) -> Response:
     ctx = await st.admit(request, principal, req.model)
     owner = owner_of(principal)
     store = responses_of(st)
-    await resolve_item_references(req, store, owner)
+    private_item = await resolve_item_references(req, store, owner)
+    if private_item is not None and ctx.privacy != LOCAL_ONLY:   # a private turn's item replayed: it stays local
+        ctx.privacy = LOCAL_ONLY
+        ctx.privacy_rule = f"the item_reference {private_item!r} (an item of a response that ran local-only)"
     passthrough = _openai_responses_only(st, req.model)
     if req.builtin_tools and not passthrough:
         kind = req.builtin_tools[0].get("type")

@@ -8,7 +8,10 @@ so a reference is looked up among the caller's own stored responses and replaced
 before anything else reads the input: a model that wrote a sentence before calling a tool (Claude
 nearly always does) would otherwise end the loop with a 400 on its second step. A reference to an
 item that is not stored for this key (never made, deleted, expired, ``store: false``, another key's)
-is a 400 naming it, as OpenAI answers.
+is a 400 naming it, as OpenAI answers. An item of a response that ran local-only keeps the
+request that replays it local-only, as ``previous_response_id`` does for a whole conversation
+(:func:`resolve_item_references` names such a reference; the route tightens the policy): it was
+sent to whatever model the request named, a cloud one included.
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ from .state import ResponseStore
 from .wire import ResponsesRequest
 
 
-async def resolve_item_references(req: ResponsesRequest, store: ResponseStore, owner: str) -> None:
+async def resolve_item_references(req: ResponsesRequest, store: ResponseStore, owner: str) -> str | None:
     """Replace each ``item_reference`` in ``req``'s input (and in the input as sent, which a relay
-    to OpenAI's Responses API may forward verbatim) with the stored item it names."""
+    to OpenAI's Responses API may forward verbatim) with the stored item it names; returns the id
+    of the first one whose response ran local-only (None: none did)."""
+    local_only: str | None = None
     for i, item in enumerate(req.input_items):
         if item["type"] != "item_reference":
             continue
@@ -29,6 +34,9 @@ async def resolve_item_references(req: ResponsesRequest, store: ResponseStore, o
             raise bad(f"input[{i}].id", f"no stored item {item['id']!r} (it does not exist, its response was deleted, "
                                         "expired, made with another API key or not stored: store=false); send the "
                                         "item itself instead of a reference")
-        req.input_items[i] = found
+        if found.local_only and local_only is None:
+            local_only = item["id"]
+        req.input_items[i] = found.item
         if i < len(req.sent_input):
-            req.sent_input[i] = found
+            req.sent_input[i] = found.item
+    return local_only

@@ -73,6 +73,14 @@ class Conversation(NamedTuple):
     local_only: bool
 
 
+class StoredItem(NamedTuple):
+    """An item of a stored response, found by its id (an ``item_reference``)."""
+
+    item: dict[str, Any]
+    #: the response holding it ran local-only, so a request replaying the item must too
+    local_only: bool
+
+
 @dataclass(slots=True)
 class StoredResponse:
     id: str
@@ -107,8 +115,12 @@ class ResponseStore:
         #: id → (row, its size in bytes, roughly its JSON text's: :func:`footprint`)
         self._cache: OrderedDict[str, tuple[StoredResponse, int]] = OrderedDict()
         self._bytes = 0     # the sizes of the rows in the cache
-        #: item id → the id of the cached row holding it (an ``item_reference`` names an item only)
-        self._items: dict[str, str] = {}
+        #: (owner, item id) → the cached rows of that owner holding the item, oldest first (an
+        #: ``item_reference`` names an item only). Per owner: keyed by the id alone, another key's
+        #: row holding an item of that id (sent inline) hid this owner's, and the reference was a
+        #: 400; every holder: a later turn holding it again (a resolved reference is stored as its
+        #: input) could be deleted or expire while the turn that made it is still there.
+        self._items: dict[tuple[str, str], list[str]] = {}
         self._lock = threading.Lock()
         self._last_purge = 0.0
 
@@ -123,7 +135,7 @@ class ResponseStore:
             self._cache[row.id] = (row, size)
             self._bytes += size
             for item_id in _item_ids(row):
-                self._items[item_id] = row.id
+                self._items.setdefault((row.owner, item_id), []).append(row.id)
             rows, size_limit = (CACHE_SIZE, CACHE_BYTES) if stored else (CACHE_SIZE * 8, MEMORY_ONLY_BYTES)
             while len(self._cache) > rows or (self._bytes > size_limit and len(self._cache) > 1):
                 self._drop(next(iter(self._cache)))   # the oldest, and its items out of the index
@@ -134,8 +146,11 @@ class ResponseStore:
         if found is not None:
             self._bytes -= found[1]
             for item_id in _item_ids(found[0]):
-                if self._items.get(item_id) == response_id:
-                    del self._items[item_id]
+                holders = self._items.get((found[0].owner, item_id))
+                if holders is not None and response_id in holders:
+                    holders.remove(response_id)
+                    if not holders:
+                        del self._items[(found[0].owner, item_id)]
 
     def _cached(self, response_id: str) -> StoredResponse | None:
         with self._lock:
@@ -256,7 +271,7 @@ class ResponseStore:
                               model=r["model"], provider=r["provider"], previous_response_id=r["previous_response_id"],
                               input_items=list(r["input_items"]), response=dict(r["response"]), privacy=r["privacy"])
 
-    async def find_item(self, item_id: str, owner: str) -> dict[str, Any] | None:
+    async def find_item(self, item_id: str, owner: str) -> StoredItem | None:
         """The stored item (an input item or an output item of one of ``owner``'s stored
         responses) with this id, as the conversation history would replay it; None when there is
         none. The cache's index answers at once; past it (a response this process never made or
@@ -264,23 +279,33 @@ class ResponseStore:
         the newest first (a scan of the owner's newest :data:`ITEM_SEARCH_ROWS` rows: items have no index of their
         own, and a reference names an item of a recent step of the same conversation)."""
         with self._lock:
-            response_id = self._items.get(item_id)
-        if response_id is None and self._store is not None:
-            response_id = await asyncio.to_thread(self._select_holding, item_id, owner)
-        if response_id is None:
+            holders = list(reversed(self._items.get((owner, item_id), ())))
+        for response_id in holders:   # the newest holder first; one deleted or expired: the next
+            found = await self._item_of(response_id, item_id, owner)
+            if found is not None:
+                return found
+        if self._store is None:
             return None
+        response_id = await asyncio.to_thread(self._select_holding, item_id, owner, self._wall())
+        return None if response_id is None else await self._item_of(response_id, item_id, owner)
+
+    async def _item_of(self, response_id: str, item_id: str, owner: str) -> StoredItem | None:
+        """The item ``item_id`` of ``owner``'s response ``response_id``, None when it has none."""
         try:
             row = await self.get(response_id, owner)
         except NotFound:
             return None
         for item in [*row.input_items, *(row.response.get("output") or ())]:
             if item.get("id") == item_id:
-                return stamp_provider(item, row.provider) if item.get("type") == "reasoning" else dict(item)
+                found = stamp_provider(item, row.provider) if item.get("type") == "reasoning" else dict(item)
+                return StoredItem(found, row.privacy == LOCAL_ONLY)
         return None
 
-    def _select_holding(self, item_id: str, owner: str) -> str | None:
-        """The id of ``owner``'s newest row whose input or output holds an item with ``item_id``
-        (the JSON text holds it as a quoted string; the row is checked item by item afterwards)."""
+    def _select_holding(self, item_id: str, owner: str, now: float) -> str | None:
+        """The id of ``owner``'s newest unexpired row whose input or output holds an item with
+        ``item_id`` (the JSON text holds it as a quoted string; the row is checked item by item
+        afterwards). An expired row (a turn of a model kept for fewer days, not purged yet) is
+        passed over: it was found first and the reference was a 400 though an older row held it."""
         import json
 
         import sqlalchemy as sa
@@ -290,7 +315,8 @@ class ResponseStore:
         needle = json.dumps(item_id)
         holds = sa.or_(sa.cast(table.c.response, sa.Text).contains(needle, autoescape=True),
                        sa.cast(table.c.input_items, sa.Text).contains(needle, autoescape=True))
-        recent = (sa.select(table.c.id).where(table.c.owner == owner).order_by(table.c.created_at.desc())
+        live = sa.or_(table.c.expires_at.is_(None), table.c.expires_at > now)
+        recent = (sa.select(table.c.id).where(table.c.owner == owner, live).order_by(table.c.created_at.desc())
                   .limit(ITEM_SEARCH_ROWS).subquery())
         with self._store.engine.connect() as conn:
             found = conn.execute(sa.select(table.c.id).where(table.c.id.in_(sa.select(recent.c.id)), holds)
@@ -346,9 +372,10 @@ def _broken(response_id: str, missing: str, first: bool, param: str, why: str) -
 
 
 def _item_ids(row: StoredResponse) -> list[str]:
-    """The ids of a row's input and output items (what an ``item_reference`` may name)."""
+    """The ids of a row's input and output items (what an ``item_reference`` may name), each
+    once (an input may name one item twice)."""
     items = [*row.input_items, *(row.response.get("output") or ())]
-    return [str(item["id"]) for item in items if isinstance(item, dict) and item.get("id")]
+    return list(dict.fromkeys(str(item["id"]) for item in items if isinstance(item, dict) and item.get("id")))
 
 
 def footprint(value: Any) -> int:
