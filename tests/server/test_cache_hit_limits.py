@@ -75,6 +75,9 @@ def test_a_cache_hit_leaves_the_routes_rpm_to_calls_that_reach_the_upstream(live
 
     before = mock.chats
     ask(ASK)                                  # a miss: one of the route's two requests this minute
+    # the cache is written after the answer goes out: a reader of the store waits for that
+    # bookkeeping (README, "Reading spend"), so the next identical call finds the entry
+    assert live.http(MASTER).get("/admin/spend").status_code == 200
     for _ in range(3):
         ask(ASK)                              # hits, back to back on the same connection
     ask([{"role": "user", "content": f"another question {stream}"}])   # the route's second request
