@@ -190,3 +190,15 @@ def test_cors_origins_must_be_an_array() -> None:
 def test_the_error_body_is_json_in_the_apis_shape(cors_server: Live) -> None:
     r = httpx.options(f"{cors_server.url}/v1/embeddings", headers=preflight("", "http://127.0.0.1:9"))
     assert r.headers["content-type"] == "application/json" and json.loads(r.content)["error"]["type"]
+
+
+def test_the_start_up_log_names_the_origins_and_warns_about_star(tmp_path: object) -> None:
+    from cloverleaf._config import Settings
+    from cloverleaf.server.cli_serve import describe
+
+    base = Settings(env={}, store={"url": f"sqlite:///{tmp_path}/c.db"})
+    assert not any(line.startswith("cors:") for line in describe(base, ServerOptions()))
+    named = describe(base, ServerOptions(cors_origins=("https://app.example.com",)))
+    assert "cors: web pages on https://app.example.com may call the model APIs (never /admin or /ui)" in named
+    (star,) = [line for line in describe(base, ServerOptions(cors_origins=("*",))) if line.startswith("cors:")]
+    assert "ANY origin" in star and "any website" in star
