@@ -11,6 +11,10 @@ stack); everything else goes through Starlette. On that side one pure-ASGI middl
 (no ``BaseHTTPMiddleware``, which costs a task per request) stamps
 ``x-cloverleaf-overhead-ms`` on every response and feeds the overhead histogram, as the
 dispatcher does for its routes.
+
+With ``[server] cors_origins`` set, :class:`~.cors.CorsLayer` goes in front of the dispatcher
+(browser pages on those origins may call the model APIs); without it the layer does not exist,
+so the hot path pays nothing for it.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from .._setting_values import env_whole
 from . import admin_api, admin_traces, anthropic_api, azure_api, openai_api, responses
 from .auth import Authenticator
 from .backend import Backend
+from .cors import CorsLayer
 from .errors import ApiError, error_body
 from .fast_path import OVERHEAD_HEADER, Dispatcher, overhead_ms
 from .heap import trim_heap_periodically
@@ -97,7 +102,7 @@ class TimingMiddleware:
 
 
 def create_app(settings: Settings | None = None, *, options: ServerOptions | None = None,
-               transport: Any = None) -> Dispatcher:
+               transport: Any = None) -> Dispatcher | CorsLayer:
     """Build the server. ``transport`` replaces the engine's transport (tests)."""
     settings = settings or Settings.load()
     options = options or ServerOptions.from_settings(settings.server, settings.env)
@@ -146,7 +151,9 @@ def create_app(settings: Settings | None = None, *, options: ServerOptions | Non
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error})
     app.state.cloverleaf = state
     app.add_middleware(TimingMiddleware, metrics=metrics)
-    return Dispatcher(app, state, _hot_routes(routes))
+    dispatcher = Dispatcher(app, state, _hot_routes(routes))
+    # decided once here: with no origins there is no CORS code on any request's path
+    return CorsLayer(dispatcher, options.cors_origins) if options.cors_origins else dispatcher
 
 
 #: what ``/ui`` answers while the dashboard is off (a newcomer's first click after ``scripts/run``)

@@ -64,6 +64,8 @@ def describe(settings: Settings, options: ServerOptions) -> list[str]:
         lines.append("auth: no CLOVERLEAF_MASTER_KEY: admin API off; without virtual keys the API is open to "
                      "loopback clients only")
     lines.append(f"store: {redact_url(parse_store(settings.store, settings.env).url)}")
+    if options.cors_origins:
+        lines.append(cors_line(options.cors_origins))
     if settings.backend == "fake":
         lines.append("CLOVERLEAF_BACKEND=fake: every model answers from the offline fake provider; unset it to "
                      "reach real providers")
@@ -78,6 +80,14 @@ def describe(settings: Settings, options: ServerOptions) -> list[str]:
                          "store (a database transaction per call); set [state] url = \"redis://...\" to share "
                          "limits and count budgets in Redis")
     return lines
+
+
+def cors_line(origins: tuple[str, ...]) -> str:
+    """The startup line for ``cors_origins``: who may call from a browser, and a warning for ``*``."""
+    if "*" in origins:
+        return ("cors: web pages on ANY origin may call the model APIs (cors_origins has \"*\"); while the API "
+                "is open (no master key, no virtual keys) any website visited from this machine can spend through it")
+    return f"cors: web pages on {', '.join(origins)} may call the model APIs (never /admin or /ui)"
 
 
 def redis_urls(settings: Settings) -> dict[str, str]:

@@ -17,6 +17,9 @@
     write_timeout_seconds = 30     # a client that reads nothing of its answer for this long is cut off (h1)
     max_connections = 10000        # beyond it, idle connections are evicted, else 503 (h1; capped by the fd limit)
     heap_trim_seconds = 10         # hand memory freed after a peak back to the OS this often (glibc; 0: never)
+    cors_origins = []              # web origins whose pages may call the model APIs (.cors_origins; off when empty)
+
+``CLOVERLEAF_CORS_ORIGINS`` (comma-separated), when set, replaces ``cors_origins``.
 
 Secrets come only from the environment, never from the file: ``CLOVERLEAF_MASTER_KEY``
 (turns on the admin API and is itself a key with every permission) and
@@ -40,10 +43,11 @@ from typing import Any
 
 from .._errors import ConfigError
 from .._setting_values import boolean, not_a_table, number, seconds, text, whole
+from .cors_origins import cors_origins
 
 _KEYS = {"host", "port", "max_body_mb", "allow_unauthenticated", "key_cache_seconds", "workers",
          "body_timeout_seconds", "http", "header_timeout_seconds", "keepalive_timeout_seconds", "max_connections",
-         "heap_trim_seconds", "write_timeout_seconds"}
+         "heap_trim_seconds", "write_timeout_seconds", "cors_origins"}
 HTTP_CHOICES = ("auto", "h1", "uvicorn")
 
 
@@ -62,6 +66,8 @@ class ServerOptions:
     write_timeout_seconds: float = 30.0
     max_connections: int = 10_000
     heap_trim_seconds: float = 10.0
+    #: origins whose browser pages may call the model APIs; () leaves CORS out entirely (:mod:`.cors`)
+    cors_origins: tuple[str, ...] = ()
     master_key: str | None = field(default=None, repr=False)
     encryption_key: str | None = field(default=None, repr=False)
 
@@ -102,6 +108,7 @@ class ServerOptions:
                 setattr(opts, name, seconds(f"[server] {name}", table[name], zero=True))
         if "max_connections" in table:
             opts.max_connections = whole("[server] max_connections", table["max_connections"], minimum=1)
+        opts.cors_origins = cors_origins(table, env)
         for name, value in overrides.items():
             if value is not None:
                 setattr(opts, name, value)
