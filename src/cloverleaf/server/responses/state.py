@@ -276,8 +276,9 @@ class ResponseStore:
         responses) with this id, as the conversation history would replay it; None when there is
         none. The cache's index answers at once; past it (a response this process never made or
         read: another worker or replica, a restart) the store is searched for the row holding it,
-        the newest first (a scan of the owner's newest :data:`ITEM_SEARCH_ROWS` rows: items have no index of their
-        own, and a reference names an item of a recent step of the same conversation)."""
+        the newest first (a scan of the owner's newest :data:`ITEM_SEARCH_ROWS` rows: items have
+        no index of their own, and a reference names an item of a recent step of the same
+        conversation)."""
         with self._lock:
             holders = list(reversed(self._items.get((owner, item_id), ())))
         for response_id in holders:   # the newest holder first; one deleted or expired: the next
@@ -286,8 +287,8 @@ class ResponseStore:
                 return found
         if self._store is None:
             return None
-        response_id = await asyncio.to_thread(self._select_holding, item_id, owner, self._wall())
-        return None if response_id is None else await self._item_of(response_id, item_id, owner)
+        searched = await asyncio.to_thread(self._select_holding, item_id, owner, self._wall())
+        return None if searched is None else await self._item_of(searched, item_id, owner)
 
     async def _item_of(self, response_id: str, item_id: str, owner: str) -> StoredItem | None:
         """The item ``item_id`` of ``owner``'s response ``response_id``, None when it has none."""
