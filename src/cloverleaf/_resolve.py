@@ -314,8 +314,10 @@ class Resolver:
         if spec.needs_key(base_url):
             wanted = names[0] if names else f"{spec.name.upper()}_API_KEY"
             also = f" (or {', '.join(names[1:])})" if len(names) > 1 else ""
-            raise ConfigError(f"no API key for {spec.name}: set {wanted}{also} in the environment, "
-                              "or pass api_key=")
+            # the shell's way first (the CLI and the server show this too), then Python's
+            raise ConfigError(f"no API key for {spec.name}: set {wanted}{also} in the environment, or name "
+                              f"the variable that holds it with api_key_env under [providers.{spec.name}] in "
+                              "cloverleaf.toml (calling from Python: pass api_key=)")
         return None, None
 
     @staticmethod

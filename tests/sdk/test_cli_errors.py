@@ -245,3 +245,32 @@ def test_ctrl_c_during_a_run_stops_at_once_and_prints_the_resume_command(tmp_pat
     assert f"`cloverleaf run wf.yaml --resume {run_id} --run-dir {runs}`" in err
     record = json.loads((runs / f"{run_id}.json").read_text())
     assert record["status"] == "interrupted" and record["failed_step"] == "b" and record["done"] == ["a"]
+
+
+def test_a_missing_or_wrong_key_is_told_in_the_shells_terms(monkeypatch, capsys, upstream):
+    """At the shell (and from the server) "pass api_key=", a Python argument, was the way out
+    offered for a missing key; now the variable and the config key come first, Python's way
+    only marked as such."""
+    from .upstream import Reply
+
+    for var in ("OPENAI_BASE_URL", "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_AD_TOKEN", "AZURE_TENANT_ID",
+                "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET"):
+        monkeypatch.delenv(var, raising=False)
+    assert main(["chat", "-m", "openai/gpt-4o-mini", "hi"]) == 1
+    err = capsys.readouterr().err
+    assert "set OPENAI_API_KEY in the environment" in err and "api_key_env under [providers.openai]" in err
+    assert "or pass api_key=" not in err and "(calling from Python: pass api_key=)" in err
+
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "https://example.openai.azure.com")
+    assert main(["chat", "-m", "azure/gpt-4o", "hi"]) == 1
+    err = capsys.readouterr().err
+    assert "AZURE_OPENAI_API_KEY" in err and ", pass api_key=" not in err and "calling from Python" in err
+
+    monkeypatch.setenv("OPENAI_BASE_URL", f"{upstream.url}/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong")
+    upstream.queue(Reply(status=401, body=json.dumps({"error": {"message": "Incorrect API key provided",
+                                                                "type": "invalid_request_error",
+                                                                "code": "invalid_api_key"}}).encode()))
+    assert main(["chat", "-m", "openai/gpt-4o-mini", "hi"]) == 1
+    err = capsys.readouterr().err
+    assert "check the API key in OPENAI_API_KEY" in err and "or pass api_key=" not in err, err

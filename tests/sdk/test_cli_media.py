@@ -109,3 +109,63 @@ def test_images_beyond_n_never_replace_a_file(tmp_path, mylab, upstream, capsys)
     assert main(["--config", mylab, "image", "a cat", "-m", "mylab/gpt-image-1", "--force",
                  "-o", str(tmp_path / "cat.png")]) == 0
     assert (tmp_path / "cat-2.png").read_bytes() == base64.b64decode(png)
+
+
+def _answer_a_link(upstream, url):
+    import json
+
+    from .upstream import Reply
+
+    upstream.queue(Reply(body=json.dumps({"created": 1, "data": [{"url": url}]}).encode()))
+
+
+def test_image_answered_as_a_link_is_downloaded_and_written(tmp_path, upstream, monkeypatch, capsys):
+    """A provider that answers a URL instead of image data (some ignore response_format) left
+    `image -o cat.png` with no file, a line on stderr and status 0. The link is fetched over the
+    client's transport, without the provider's key, and the file written."""
+    from .upstream import Reply
+
+    config = tmp_path / "c.toml"
+    config.write_text(f'[providers.mylab]\nkind = "openai"\nbase_url = "{upstream.url}/v1"\n'
+                      'api_key_env = "MYLAB_KEY"\n')
+    monkeypatch.setenv("MYLAB_KEY", "sk-lab-secret")
+    png = b"\x89PNG\r\n\x1a\nfrom a link"
+    _answer_a_link(upstream, f"{upstream.url}/files/cat.png?sig=abc")
+    upstream.queue(Reply(headers={"content-type": "image/png"}, body=png))
+    out = tmp_path / "cat.png"
+    assert main(["--config", str(config), "image", "a cat", "-m", "mylab/gpt-image-1", "-o", str(out)]) == 0
+    assert out.read_bytes() == png and f"wrote {out} ({len(png)} bytes, image/png)" in capsys.readouterr().out
+    fetched = upstream.seen[-1]
+    assert (fetched.method, fetched.path) == ("GET", "/files/cat.png?sig=abc")
+    assert "authorization" not in fetched.headers and "sk-lab-secret" not in str(fetched.headers)
+
+
+def test_image_link_that_gives_no_image_fails_with_the_link(tmp_path, mylab, upstream):
+    """A link that answers no image (expired: a 404 page) writes nothing and fails, saying where
+    the image is (and a web page is never written into cat.png)."""
+    from .upstream import Reply
+
+    link = f"{upstream.url}/files/gone.png"
+    _answer_a_link(upstream, link)
+    upstream.queue(Reply(status=404, headers={"content-type": "text/html"}, body=b"<html>expired</html>"))
+    out = tmp_path / "cat.png"
+    with pytest.raises(SystemExit, match=rf"not written, .*cat.png: .*HTTP 404.*fetch it yourself from {link}"):
+        main(["--config", mylab, "image", "a cat", "-m", "mylab/gpt-image-1", "-o", str(out)])
+    _answer_a_link(upstream, link)
+    upstream.queue(Reply(headers={"content-type": "text/html"}, body=b"<html>sign in</html>"))
+    with pytest.raises(SystemExit, match=r"gave no image \(HTTP 200, text/html"):
+        main(["--config", mylab, "image", "a cat", "-m", "mylab/gpt-image-1", "-o", str(out)])
+    assert not out.exists()
+
+
+def test_a_local_only_image_is_not_fetched_from_a_public_host(tmp_path, upstream):
+    """--local-only sends nothing beyond this machine or network: not a download either."""
+    config = tmp_path / "c.toml"
+    config.write_text(f'[providers.mylab]\nkind = "openai"\nbase_url = "{upstream.url}/v1"\n'
+                      '[[models]]\nname = "lab-image"\nprovider = "mylab"\nidentifier = "gpt-image-1"\n'
+                      'is_public = false\n')
+    _answer_a_link(upstream, "http://8.8.8.8/cat.png")
+    out = tmp_path / "cat.png"
+    with pytest.raises(SystemExit, match=r"not local .*local-only; fetch it yourself from http://8.8.8.8/cat.png"):
+        main(["--config", str(config), "image", "a cat", "-m", "lab-image", "--local-only", "-o", str(out)])
+    assert [s.method for s in upstream.seen] == ["POST"] and not out.exists()

@@ -210,6 +210,24 @@ def test_an_entry_field_of_the_wrong_type_is_a_400_as_in_the_file(live: Live, fi
             http.delete("/admin/models/typed2")
 
 
+def test_a_blank_key_name_is_a_400_on_create_and_on_change(live: Live) -> None:
+    """`POST /admin/keys {"name": "  "}` made a key listed with no name anyone could tell apart
+    (the CLI refused it; the API did not), and a PATCH could blank a good one."""
+    with live.http(MASTER) as http:
+        before = len(http.get("/admin/keys").json()["data"])
+        for blank in ("", "   ", "\t\n"):
+            made = http.post("/admin/keys", json={"name": blank})
+            assert made.status_code == 400, made.text
+            error = made.json()["error"]
+            assert error["param"] == "name" and "give the key a name" in error["message"], error
+        assert len(http.get("/admin/keys").json()["data"]) == before
+        key = http.post("/admin/keys", json={"name": "named"}).json()
+        changed = http.patch(f"/admin/keys/{key['id']}", json={"name": " "})
+        assert changed.status_code == 400 and changed.json()["error"]["param"] == "name", changed.text
+        assert http.get(f"/admin/keys/{key['id']}").json()["name"] == "named"
+        http.delete(f"/admin/keys/{key['id']}")
+
+
 def test_admin_text_at_its_column_length_is_stored(live: Live) -> None:
     with live.http(MASTER) as http:
         key = http.post("/admin/keys", json={"name": "k" * 255})

@@ -450,3 +450,51 @@ def test_keys_cli_refuses_a_models_list_that_names_none_and_a_blank_name(secured
         assert main(["keys", "--url", url, "create", "--name", "bot", "--models", " fake/*, smart ,"]) == 0
         made = http.get("/admin/keys").json()["data"][-1]
     assert made["name"] == "bot" and made["allowed_models"] == ["fake/*", "smart"]
+
+
+def test_keys_cli_updates_a_key_and_removes_its_limits(secured_server: Live, monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """There was no `keys update`: changing a key's budget or rpm meant hand-writing a PATCH to
+    /admin/keys/{id}. It changes only what is given, `none` (and --all-models, --no-project,
+    --no-local-only) removes a limit, and bad values are usage errors before anything is sent."""
+    from cloverleaf.cli import main
+
+    monkeypatch.setenv("CLOVERLEAF_MASTER_KEY", MASTER)
+    url = secured_server.url
+    key = create_key(secured_server, name="tuned", allowed_models=["fake/*"], budget=5.0, rpm=60)
+
+    def shown() -> dict[str, object]:
+        with secured_server.http(MASTER) as http:
+            return http.get(f"/admin/keys/{key['id']}").json()  # type: ignore[no-any-return]
+
+    assert main(["keys", "--url", url, "update", key["id"], "--budget", "12.5", "--tpm", "1000", "--local-only",
+                 "--name", "tuned-2", "--models", "fake/echo,priced", "--project", "team-a"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"updated key {key['id']} (tuned-2) in project team-a\n")
+    assert "budget $12.5" in out and "rpm 60" in out and "tpm 1000" in out and "privacy local-only" in out
+    now = shown()
+    assert (now["name"], now["allowed_models"], now["budget"], now["rpm"], now["tpm"], now["privacy"],
+            now["project"]) == ("tuned-2", ["fake/echo", "priced"], 12.5, 60, 1000, "local-only", "team-a")
+
+    assert main(["keys", "update", key["id"], "--url", url, "--budget", "none", "--rpm", "None", "--all-models",
+                 "--no-local-only", "--no-project", "--expires-in-days", "3"]) == 0
+    assert "budget none; rpm none" in capsys.readouterr().out
+    now = shown()
+    assert (now["name"], now["allowed_models"], now["budget"], now["rpm"], now["tpm"], now["privacy"],
+            now["project"]) == ("tuned-2", [], None, None, 1000, "any", None)
+    assert now["expires_at"] is not None
+    assert main(["keys", "--url", url, "update", key["id"], "--expires-in-days", "none"]) == 0
+    assert shown()["expires_at"] is None and "expires never" in capsys.readouterr().out
+
+    for flags, said in (([], "nothing to change"), (["--budget", "-1"], "or none to remove the limit"),
+                        (["--rpm", "0"], "at least 1"), (["--name", " "], "give the key a name"),
+                        (["--models", ","], "names no model"), (["--expires-in-days", "0"], "above 0"),
+                        (["--project", "p", "--no-project"], "not allowed with")):
+        with pytest.raises(SystemExit) as exited:
+            main(["keys", "--url", url, "update", key["id"], *flags])
+        assert exited.value.code == 2 and said in capsys.readouterr().err, flags
+    with pytest.raises(SystemExit, match="404"):
+        main(["keys", "--url", url, "update", "key_0000000000000000", "--rpm", "5"])
+    with pytest.raises(SystemExit) as exited:
+        main(["keys", "--url", url, "update", "../models/x", "--rpm", "5"])
+    assert exited.value.code == 2 and "is not a key id" in capsys.readouterr().err

@@ -287,3 +287,20 @@ def test_serve_tunes_the_collector_for_a_long_running_process() -> None:
             "print(after[0] == GC_GEN0_THRESHOLD, after[1:] == before[1:], gc.get_freeze_count() > 0)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.split() == ["True", "True", "True"]
+
+
+@pytest.mark.parametrize("flags", [("--http", "h1"), ("--http", "uvicorn"), ("--workers", "2")])
+def test_a_port_in_use_is_refused_with_what_to_do(tmp_path: Path, flags: tuple[str, ...]) -> None:
+    """uvicorn's "[Errno 98] ... address already in use" and exit status 3, with no hint (after
+    the app had started): now a message naming the port and what to do, whichever server runs."""
+    import socket
+
+    port = unused_port()
+    with socket.socket() as other_server:
+        other_server.bind(("127.0.0.1", port))
+        other_server.listen()
+        proc = _serve(tmp_path, "", "--port", str(port), *flags)
+        out = proc.communicate(timeout=120)[0]
+    assert proc.returncode not in (0, None), out
+    assert f"port {port} on 127.0.0.1 is in use; pass --port or stop the other server" in out
+    assert "Errno" not in out and "Traceback" not in out

@@ -27,7 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("cloverleaf.cli.ops", "check configuration, keys, local servers and extras"),
     "traces": ("cloverleaf.cli.ops", "recent calls recorded by the gateway"),
     "spend": ("cloverleaf.cli.ops", "spend recorded by the gateway, grouped"),
-    "keys": ("cloverleaf.cli.ops", "create, list and revoke the server's virtual keys"),
+    "keys": ("cloverleaf.cli.keys", "create, list, update and revoke the server's virtual keys"),
     "run": ("cloverleaf.cli.run", "run a workflow file of llm_call and embed steps (one trace per run)"),
 }
 

@@ -8,6 +8,7 @@ import math
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from .common import add_privacy_arguments, at_least_one, load_settings, one_to, privacy_options, table
 
@@ -73,23 +74,62 @@ def run(name: str, args: argparse.Namespace) -> int:
                                      response_format="b64_json", **privacy_options(args))
         paths = image_paths(Path(args.output), args.n)   # checked before the call
         paths += extra_image_paths(Path(args.output), args.n, len(images.images))
+        missing: list[str] = []
         for i, (path, img) in enumerate(zip(paths, images.images)):
-            if img.data is None:
-                print(f"{path}: provider returned a URL instead of bytes: {img.url}", file=sys.stderr)
-                continue
             if i >= args.n and path.exists() and not args.force:   # an image beyond -n: its name was not checked
                 print(f"{path} already exists; not replaced (the provider answered {len(images.images)} images "
                       f"where -n asked for {args.n}; pass --force to replace)", file=sys.stderr)
                 continue
+            data, media_type = img.data, img.media_type
+            if data is None:   # the provider answered a link (some ignore response_format): fetch it
+                try:
+                    data, fetched_type = _download(client, img.url or "", privacy_options(args))
+                    media_type = fetched_type or media_type
+                except _NotDownloaded as exc:
+                    missing.append(f"{path}: {exc}")
+                    continue
             try:
-                path.write_bytes(img.data)
+                path.write_bytes(data)
             except OSError as exc:   # what the check before the call cannot foresee (a full disk)
                 raise SystemExit(f"error: cannot write {path}: {exc.strerror}") from None
-            print(f"wrote {path} ({len(img.data):,} bytes, {img.media_type})")
+            print(f"wrote {path} ({len(data):,} bytes, {media_type})")
         made = f"{len(images.images)} image{'' if len(images.images) == 1 else 's'}"
         print(f"cost: ${images.cost:.6f} ({made})" if images.cost is not None
               else f"cost: unknown ({made}; no image price for this model)")
+        if missing:   # asked for files: a command that wrote none of some is a failure, said with what to do
+            raise SystemExit("error: not written, " + "; ".join(missing))
         return 0
+
+
+class _NotDownloaded(Exception):
+    """Why an image the provider answered as a URL could not be fetched (the URL included)."""
+
+
+def _download(client: Any, url: str, privacy: dict[str, Any]) -> tuple[bytes, str]:
+    """The image at ``url`` and its media type ("" when the server named none), fetched over
+    the client's own transport (its timeouts and retries; no provider credentials are sent).
+    Providers that answer a link instead of image data left ``image -o FILE`` with no file and
+    status 0. A local-only call fetches only from a local host, as it only calls local targets."""
+    from .._errors import CloverleafError
+    from .._http import HttpRequest, is_success
+
+    what = f"fetch it yourself from {url}" if url else "ask again, or try another model"
+    if not url.lower().startswith(("http://", "https://")):
+        raise _NotDownloaded(f"the provider answered neither image data nor a web link; {what}")
+    engine = client.engine
+    try:
+        if engine.privacy.config.decide(**privacy).local_only and not (where := engine.privacy.sink(url)).local:
+            raise _NotDownloaded(f"the provider answered a link to a host that is not local ({where.reason}), and "
+                                 f"this call is local-only; {what}")
+        answer = engine.transport.send(HttpRequest("GET", url), max_retries=engine.settings.max_retries)
+    except CloverleafError as exc:
+        raise _NotDownloaded(f"the provider answered a link, and downloading it failed ({exc}); {what}") from None
+    kind = (answer.header("content-type") or "").split(";")[0].strip().lower()
+    if not is_success(answer.status) or not answer.body or (kind and not kind.startswith("image/")
+                                                            and kind != "application/octet-stream"):
+        got = f"HTTP {answer.status}, {kind or 'no content type'}, {len(answer.body or b''):,} bytes"
+        raise _NotDownloaded(f"the provider answered a link, and it gave no image ({got}); {what}")
+    return answer.body, kind if kind.startswith("image/") else ""
 
 
 def _check_before_paying(name: str, args: argparse.Namespace) -> None:

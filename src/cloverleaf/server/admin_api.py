@@ -368,6 +368,9 @@ def _key_fields(body: dict[str, Any], now: float, *, creating: bool = False) -> 
     out: dict[str, Any] = {}
     if "name" in body:
         out["name"] = get_text(body, "name", KEY_NAME_CHARS)
+        if out["name"] is not None and not out["name"].strip():   # as `keys create --name " "` is refused
+            raise bad("name", "is blank: give the key a name people can tell it apart by (e.g. \"ci-bot\"), "
+                              "or leave name out")
     if "allowed_models" in body:
         out["allowed_models"] = _allowed_models(body)
     if "budget" in body:

@@ -121,6 +121,32 @@ def check_exposure(options: ServerOptions) -> None:
             "[server] allow_unauthenticated = true if an open gateway on this network is really intended")
 
 
+def refuse_a_port_in_use(options: ServerOptions) -> None:
+    """A ConfigError saying what to do when something already listens on the address: uvicorn
+    reported ``[Errno 98] ... address already in use`` and exited with status 3 and no hint, after
+    the app had started (with ``--workers N`` before any worker did). Checked by binding as
+    uvicorn binds (``SO_REUSEADDR``, so connections of a server just stopped do not count) each
+    address the host names; anything else a bind can fail on is left for uvicorn to report."""
+    import errno
+    import socket
+
+    try:
+        addresses = socket.getaddrinfo(options.host, options.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (OSError, UnicodeError):
+        return
+    for family, kind, proto, _, address in addresses:
+        try:
+            with socket.socket(family, kind, proto) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ConfigError(f"port {options.port} on {options.host} is in use; pass --port or stop the "
+                                  "other server") from None
+
+
 #: young-generation threshold for the serving process (CPython's default is 700)
 GC_GEN0_THRESHOLD = 10_000
 
@@ -211,6 +237,7 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None, 
     options = ServerOptions.from_settings(settings.server, settings.env, host=host, port=port, workers=workers,
                                           http=http)
     check_exposure(options)
+    refuse_a_port_in_use(options)
     soft, _ = raise_nofile_limit()
     for line in describe(settings, options):
         log.info(line)

@@ -256,13 +256,17 @@ _FAR = 10_000 * 365 * 86400.0
 _PRICE = nullable({"type": "number", "minimum": 0, "maximum": 1e9})
 
 
+#: A name: no NUL, and not blank (one character at least that is not a space).
+NOT_BLANK_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
+
+
 def stored_text(chars: int | None, **extra: Any) -> dict[str, Any]:
     """An admin text field: what its column keeps (``admin_text``), at most ``chars`` and no NUL."""
     return {"type": "string", "pattern": NO_NUL_PATTERN, **({"maxLength": chars} if chars else {}), **extra}
 
 
 MODEL_ENTRY = obj({
-    "name": {"type": "string", "pattern": r"^[^\x00]*[^\s\x00][^\x00]*$", "maxLength": ENTRY_NAME_CHARS},
+    "name": {"type": "string", "pattern": NOT_BLANK_PATTERN, "maxLength": ENTRY_NAME_CHARS},
     "identifier": stored_text(ENTRY_TEXT_CHARS["identifier"], minLength=1),
     "provider": {"enum": sorted(provider_names()),
                  "description": "a built-in provider (listed), or one defined under [providers] in the server's "
@@ -283,7 +287,8 @@ MODEL_ENTRY = obj({
                         "description": "answered by GET; ignored when sent"}),
 }, closed=True)
 VIRTUAL_KEY = obj({
-    "name": nullable(stored_text(KEY_NAME_CHARS)), "allowed_models": nullable(arr(MODEL, maxItems=KEY_MODELS_MAX)),
+    "name": nullable(stored_text(KEY_NAME_CHARS, pattern=NOT_BLANK_PATTERN)),
+    "allowed_models": nullable(arr(MODEL, maxItems=KEY_MODELS_MAX)),
     "budget": nullable({"type": "number", "minimum": 0, "maximum": 1e12}),
     "budget_period": {"enum": ["day", "month", "total", None]},
     "rpm": nullable({"type": "integer", "minimum": 1, "maximum": _BIG}),

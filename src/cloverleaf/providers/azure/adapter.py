@@ -138,8 +138,8 @@ class AzureOpenAIAdapter(OpenAIAdapter):
             raise ConfigError(
                 "no credential for azure: set AZURE_OPENAI_API_KEY (an api-key) or AZURE_OPENAI_AD_TOKEN "
                 "(an Entra ID token), or AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (a service "
-                "principal) in the environment, pass api_key=, or set additional_config azure_ad_token or "
-                "azure_tenant_id/azure_client_id/azure_client_secret")
+                "principal) in the environment, or set additional_config azure_ad_token or "
+                "azure_tenant_id/azure_client_id/azure_client_secret (calling from Python: pass api_key=)")
         return cfg
 
     def bearer_source(self, cfg: ProviderConfig) -> BearerSource | None:

@@ -133,7 +133,8 @@ def is_quota_exhausted(status: int, info: ErrorInfo) -> bool:
 def hint_for(cls: type[ProviderError], key_env: tuple[str, ...]) -> str | None:
     """What the user should do next, appended to the provider's message."""
     if cls is AuthenticationError and key_env:
-        return f"check the API key (set {key_env[0]} or pass api_key=...)"
+        # the shell's way first (the CLI and the server show this too), then Python's
+        return f"check the API key in {key_env[0]} (calling from Python: the api_key= passed)"
     if cls is ContextWindowExceededError:
         return "shorten the conversation or pick a model with a larger context window"
     return None
