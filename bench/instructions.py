@@ -100,10 +100,11 @@ def config_toml(config: Config, mock_base: str, run_dir: Path) -> str:
     return text.replace("[store]\n", "[store]\nflush_ms = 3000\n", 1)
 
 
-def drive(url: str, model: str, api_key: str | None, requests: int, connections: int) -> None:
+def drive(url: str, model: str, api_key: str | None, requests: int, connections: int, *,
+          stream: bool = False) -> None:
     """``requests`` chat completions over ``connections`` keep-alive connections; every
-    answer must be a 200."""
-    body = json.dumps({"model": model, **CHAT}).encode()
+    answer must be a 200 (streamed ones, ``stream``, must end with ``[DONE]``)."""
+    body = json.dumps({"model": model, **({"stream": True} if stream else {}), **CHAT}).encode()
     headers = {"content-type": "application/json"}
     if api_key:
         headers["authorization"] = f"Bearer {api_key}"
@@ -117,8 +118,8 @@ def drive(url: str, model: str, api_key: str | None, requests: int, connections:
                 conn.request("POST", path, body, headers)
                 answer = conn.getresponse()
                 data = answer.read()
-                if answer.status != 200:
-                    raise RuntimeError(f"{url}: {answer.status} {data[:300]!r}")
+                if answer.status != 200 or (stream and b"data: [DONE]" not in data):
+                    raise RuntimeError(f"{url}: {answer.status} {data[-300:]!r}")
         finally:
             conn.close()
 

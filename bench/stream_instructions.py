@@ -22,8 +22,6 @@ taken out). The idle server's background rate is taken out of both, as in
 from __future__ import annotations
 
 import argparse
-import http.client
-import json
 import shutil
 import sys
 import tempfile
@@ -36,34 +34,6 @@ from pathlib import Path
 from bench import instructions as I
 from bench import mock_upstream
 from bench import targets as T
-
-
-def drive_streams(url: str, model: str, api_key: str | None, streams: int, connections: int) -> None:
-    """``streams`` streamed chat completions over ``connections`` keep-alive connections; every
-    answer must be a 200 that ends with ``[DONE]``."""
-    body = json.dumps({"model": model, "stream": True, **I.CHAT}).encode()
-    headers = {"content-type": "application/json"}
-    if api_key:
-        headers["authorization"] = f"Bearer {api_key}"
-    host, _, rest = url.removeprefix("http://").partition("/")
-    path = "/" + rest
-
-    def one_connection(count: int) -> None:
-        conn = http.client.HTTPConnection(host, timeout=300)
-        try:
-            for _ in range(count):
-                conn.request("POST", path, body, headers)
-                answer = conn.getresponse()
-                data = answer.read()
-                if answer.status != 200 or b"data: [DONE]" not in data:
-                    raise RuntimeError(f"{url}: {answer.status} {data[-300:]!r}")
-        finally:
-            conn.close()
-
-    shares = [streams // connections + (1 if i < streams % connections else 0) for i in range(connections)]
-    with ThreadPoolExecutor(connections) as pool:
-        for done in [pool.submit(one_connection, n) for n in shares if n]:
-            done.result()
 
 
 def measure(config: I.Config, requests: int, streams: int, connections: int, warmup: int) -> tuple[float, float]:
@@ -83,7 +53,7 @@ def measure(config: I.Config, requests: int, streams: int, connections: int, war
         stream_url, stream_model = target.endpoints["d20"]
         key = target.api_key or T.MASTER_KEY
         I.drive(url, model, key, warmup, connections)
-        drive_streams(stream_url, stream_model, key, max(2, warmup // 50), connections)
+        I.drive(stream_url, stream_model, key, max(2, warmup // 50), connections, stream=True)
         assert target.process is not None
         pid = target.process.pid
         time.sleep(I.WRITER_SETTLE_SECONDS)
@@ -108,7 +78,7 @@ def measure(config: I.Config, requests: int, streams: int, connections: int, war
 
         busy, seconds = counted(settled(lambda: I.drive(url, model, key, requests, connections)))
         per_request = (busy - rate * seconds) / requests
-        busy, seconds = counted(settled(lambda: drive_streams(stream_url, stream_model, key, streams, connections)))
+        busy, seconds = counted(settled(lambda: I.drive(stream_url, stream_model, key, streams, connections, stream=True)))
         per_stream = (busy - rate * seconds) / streams
         return per_request, (per_stream - per_request) / mock_upstream.STREAM_CHUNKS
     finally:
