@@ -4,9 +4,7 @@ through another replica, which govern every call there (README, "Security defaul
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,6 +12,8 @@ import httpx
 import pytest
 
 from tests.ports import unused_port
+
+from .serve_process import serve, stopped_output, wait_until_up
 
 MASTER = "open-mode-replicas-master-key-0123"
 CALL = {"model": "fake/echo", "messages": [{"role": "user", "content": "hi"}]}
@@ -26,33 +26,8 @@ def _replica(tmp_path: Path, port: int, master_key: str | None) -> subprocess.Po
     """``cloverleaf serve`` on ``port``, its store the one SQLite file every replica shares."""
     config = tmp_path / "cloverleaf.toml"
     config.write_text(f'[store]\nurl = "sqlite:///{tmp_path}/shared.db"\n')
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CLOVERLEAF_")}
-    env.update({"XDG_DATA_HOME": str(tmp_path), **({"CLOVERLEAF_MASTER_KEY": master_key} if master_key else {})})
-    return subprocess.Popen([sys.executable, "-m", "cloverleaf", "--config", str(config), "serve", "--port", str(port)],
-                            env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def _wait_until_up(proc: subprocess.Popen[str], url: str) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-        assert time.monotonic() < deadline, "replica did not come up"
-        time.sleep(0.2)
-
-
-def _stop(proc: subprocess.Popen[str]) -> str:
-    if proc.poll() is None:
-        proc.terminate()
-    try:
-        return proc.communicate(timeout=30)[0]
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        return proc.communicate()[0]
+    return serve(tmp_path, config, "--port", str(port),
+                 env={"CLOVERLEAF_MASTER_KEY": master_key} if master_key else {})
 
 
 @pytest.mark.slow
@@ -61,10 +36,10 @@ def test_a_key_made_through_another_replica_ends_open_mode_without_a_restart(tmp
     governed = _replica(tmp_path, governed_port, MASTER)
     opened = None
     try:
-        _wait_until_up(governed, f"http://127.0.0.1:{governed_port}")
+        wait_until_up(governed, f"http://127.0.0.1:{governed_port}")
         opened = _replica(tmp_path, open_port, None)   # no master key, and no key in the store yet: open
         open_url = f"http://127.0.0.1:{open_port}"
-        _wait_until_up(opened, open_url)
+        wait_until_up(opened, open_url)
         assert httpx.post(f"{open_url}/v1/chat/completions", json=CALL, timeout=30).status_code == 200
 
         made = httpx.post(f"http://127.0.0.1:{governed_port}/admin/keys", json={"name": "ci-bot"},
@@ -87,6 +62,6 @@ def test_a_key_made_through_another_replica_ends_open_mode_without_a_restart(tmp
         time.sleep(1.5)   # three of the replica's looks at the store: it stays closed (fails closed)
         assert httpx.post(f"{open_url}/v1/chat/completions", json=CALL, timeout=30).status_code == 401
     finally:
-        output = _stop(opened) if opened is not None else ""
-        _stop(governed)
+        output = stopped_output(opened) if opened is not None else ""
+        stopped_output(governed)
     assert "open mode is over" in output

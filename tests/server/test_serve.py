@@ -22,6 +22,8 @@ from cloverleaf.server.cli_serve import check_exposure, describe
 from cloverleaf.server.options import ServerOptions
 from tests.ports import unused_port
 
+from .serve_process import serve, stopped_output, wait_until_up
+
 MASTER = "serve-test-master-key-0123456789"
 
 
@@ -79,35 +81,8 @@ def _serve(tmp_path: Path, server_table: str, *flags: str, master_key: str | Non
     SQLite store of its own (``own_session``: its own process group, for a signal to all of it)."""
     config = tmp_path / "cloverleaf.toml"
     config.write_text(f'[store]\nurl = "sqlite:///{tmp_path}/serve.db"\n[server]\n{server_table}')
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CLOVERLEAF_")}
-    env.update({"XDG_DATA_HOME": str(tmp_path), **({"CLOVERLEAF_MASTER_KEY": master_key} if master_key else {})})
-    return subprocess.Popen([sys.executable, "-m", "cloverleaf", "--config", str(config), "serve", *flags],
-                            env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=own_session)
-
-
-def _wait_until_up(proc: subprocess.Popen[str], port: int) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-        assert time.monotonic() < deadline, "server did not come up"
-        time.sleep(0.2)
-
-
-def _output(proc: subprocess.Popen[str]) -> str:
-    """What the server printed, once it has been asked to stop (and killed if it would not)."""
-    if proc.poll() is None:
-        proc.terminate()
-    try:
-        return proc.communicate(timeout=30)[0]
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        return proc.communicate()[0]
+    return serve(tmp_path, config, *flags, env={"CLOVERLEAF_MASTER_KEY": master_key} if master_key else {},
+                 own_session=own_session)
 
 
 @pytest.mark.slow
@@ -116,7 +91,7 @@ def test_serve_with_two_workers(tmp_path: Path) -> None:
     port = unused_port()
     proc = _serve(tmp_path, f"port = {port}\nworkers = 2\n", "--host", "127.0.0.1")
     try:
-        _wait_until_up(proc, port)
+        wait_until_up(proc, f"http://127.0.0.1:{port}")
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=MASTER, max_retries=0)
         for _ in range(4):  # likely spread over both workers
             out = client.chat.completions.create(model="fake/echo", messages=[{"role": "user", "content": "hi"}])
@@ -125,7 +100,7 @@ def test_serve_with_two_workers(tmp_path: Path) -> None:
             openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="nope", max_retries=0).models.list()
         _a_deleted_entry_leaves_every_worker(port)
     finally:
-        output = _output(proc)
+        output = stopped_output(proc)
     assert f"cloverleaf serving on http://127.0.0.1:{port} " in output
     assert "2 worker processes" in output and "per process" in output
     assert MASTER not in output
@@ -195,7 +170,7 @@ def test_a_network_host_in_the_server_table_needs_authentication_as_the_flag_doe
     try:
         proc.wait(timeout=60)
     finally:
-        output = _output(proc)
+        output = stopped_output(proc)
     assert proc.returncode == 1, output
     assert "error: refusing to serve on 0.0.0.0 without authentication" in output
     assert "Traceback" not in output
@@ -232,7 +207,7 @@ def test_a_stop_signal_lets_the_requests_in_flight_finish_then_exits_cleanly(tmp
     port = unused_port()
     proc = _serve(tmp_path, "", "--port", str(port), master_key=None)
     try:
-        _wait_until_up(proc, port)
+        wait_until_up(proc, f"http://127.0.0.1:{port}")
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", max_retries=0)
         stream = client.chat.completions.create(model="fake/echo+drip-100ms", stream=True,
                                                 messages=[{"role": "user", "content": _words(12)}])
@@ -247,7 +222,7 @@ def test_a_stop_signal_lets_the_requests_in_flight_finish_then_exits_cleanly(tmp
         assert _streamed(chunks) == _words(12)
         assert proc.wait(timeout=30) == 0
     finally:
-        output = _output(proc)
+        output = stopped_output(proc)
     assert "Traceback" not in output
 
 
@@ -259,7 +234,7 @@ def test_a_hangup_to_every_process_of_several_workers_cuts_no_answer(tmp_path: P
     port = unused_port()
     proc = _serve(tmp_path, "", "--port", str(port), "--workers", "2", master_key=None, own_session=True)
     try:
-        _wait_until_up(proc, port)
+        wait_until_up(proc, f"http://127.0.0.1:{port}")
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", max_retries=0)
         stream = client.chat.completions.create(model="fake/echo+drip-100ms", stream=True,
                                                 messages=[{"role": "user", "content": _words(12)}])
@@ -272,7 +247,7 @@ def test_a_hangup_to_every_process_of_several_workers_cuts_no_answer(tmp_path: P
         proc.terminate()
         assert proc.wait(timeout=60) == 0
     finally:
-        output = _output(proc)
+        output = stopped_output(proc)
     assert "Received SIGHUP, restarting processes" in output
 
 
@@ -280,7 +255,6 @@ def test_serve_tunes_the_collector_for_a_long_running_process() -> None:
     """``tune_gc`` (called by ``serve`` once the app is built) freezes the startup objects and
     raises the young-generation threshold; run in a child so this test process is untouched."""
     import subprocess
-    import sys
 
     code = ("import gc; from cloverleaf.server.cli_serve import tune_gc, GC_GEN0_THRESHOLD; "
             "before = gc.get_threshold(); tune_gc(); after = gc.get_threshold(); "

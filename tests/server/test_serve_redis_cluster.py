@@ -5,10 +5,7 @@ ready, and every governed call got a 503 (CROSSSLOT)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -17,6 +14,8 @@ import pytest
 
 from cloverleaf._config import Settings
 from tests.ports import unused_port
+
+from .serve_process import serve, stopped_output, wait_until_up
 
 MASTER = "cluster-test-master-key-0123456789"
 
@@ -46,33 +45,7 @@ mode = "exact"
 url = "{cache_url}"
 prefix = "serve-test:{tag}:cache:"
 """)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CLOVERLEAF_")}
-    env.update({"XDG_DATA_HOME": str(tmp_path), "CLOVERLEAF_MASTER_KEY": MASTER, "CLOVERLEAF_BACKEND": "fake"})
-    return subprocess.Popen([sys.executable, "-m", "cloverleaf", "--config", str(config), "serve", *flags],
-                            env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def _wait_until_up(proc: subprocess.Popen[str], port: int) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-        assert time.monotonic() < deadline, "server did not come up"
-        time.sleep(0.2)
-
-
-def _stop(proc: subprocess.Popen[str]) -> str:
-    if proc.poll() is None:
-        proc.terminate()
-    try:
-        return proc.communicate(timeout=30)[0]
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        return proc.communicate()[0]
+    return serve(tmp_path, config, *flags, env={"CLOVERLEAF_MASTER_KEY": MASTER, "CLOVERLEAF_BACKEND": "fake"})
 
 
 def _ask(url: str, key: str, text: str) -> httpx.Response:
@@ -87,7 +60,7 @@ def test_a_governed_server_with_two_workers_keeps_its_limits_and_cache_in_a_clus
     port = unused_port()
     proc = _serve(tmp_path, redis_cluster, redis_cluster, "--port", str(port), "--workers", "2")
     try:
-        _wait_until_up(proc, port)
+        wait_until_up(proc, f"http://127.0.0.1:{port}", probe="/ready")
         url, admin = f"http://127.0.0.1:{port}", {"authorization": f"Bearer {MASTER}"}
         limited = httpx.post(f"{url}/admin/keys", headers=admin, json={"name": "a", "rpm": 4, "budget": 1.0}).json()
         # each request on its own connection, so the two workers share the calls (and the one limit)
@@ -98,7 +71,7 @@ def test_a_governed_server_with_two_workers_keeps_its_limits_and_cache_in_a_clus
         assert first.status_code == again.status_code == 200
         assert (first.headers["x-cloverleaf-cache"], again.headers["x-cloverleaf-cache"]) == ("miss", "hit")
     finally:
-        output = _stop(proc)
+        output = stopped_output(proc)
     assert "Traceback" not in output and MASTER not in output
 
 
@@ -108,7 +81,7 @@ def test_a_plain_redis_url_to_a_cluster_node_is_refused_before_listening(tmp_pat
     try:
         output = proc.communicate(timeout=60)[0]
     finally:
-        _stop(proc)
+        stopped_output(proc)
     assert proc.returncode != 0
     assert f'error: [state] url redis://{node}/0 is a Redis Cluster node' in output
     assert f'[state] url = "redis+cluster://{node}"' in output and "Traceback" not in output
