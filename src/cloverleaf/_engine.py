@@ -27,9 +27,7 @@ from ._config import Settings
 from ._errors import (
     REDACTED,
     CloverleafError,
-    MalformedResponseError,
     ProviderError,
-    TransportError,
     UnsupportedCapability,
 )
 from ._estimate import ATTACHMENT_ESTIMATE, answer_tokens, text_units
@@ -37,6 +35,7 @@ from ._generation import raise_if_failed
 from ._http import HttpRequest, HttpResponse, is_success, kept_headers, request_id
 from ._resolve import CallSettings, ModelRegistry, Resolver, Target
 from ._secret_urls import masked_url
+from ._stream_run import StreamRun, read_tail, read_tail_sync
 from ._structured import parse_output
 from ._types import (
     Attachment,
@@ -55,9 +54,8 @@ from ._types import (
 )
 from ._upstream_errors import scrubbed, upstream_error
 from .providers.registry import require
-from .streams.accumulate import StreamAccumulator
 from .transport.auto import Transport
-from .transport.base import BoundedReads, Timeouts
+from .transport.base import Timeouts
 
 #: What embedding and image calls parse into (their responses share metadata, usage and cost).
 _Many = TypeVar("_Many", EmbeddingResponse, ImageResponse)
@@ -333,7 +331,7 @@ class Engine:
         req = self._resolve_attachments(target, req)
         for last in (False, True):   # once more when the adapter learned from the refusal (resend_after)
             http_req = authorized(self._build_chat(target, req), target, self.transport)
-            run = _StreamRun(self, target, req)
+            run = StreamRun(self, target, req)
             with self.transport.stream(http_req, max_retries=target.cfg.max_retries,
                                        hint=target.adapter.connect_hint(target.cfg)) as handle:
                 if not is_success(handle.status):
@@ -347,7 +345,7 @@ class Engine:
                     for chunk in chunks:
                         yield from run.feed(chunk)
                         if run.done is not None:   # complete: leaving closes this connection unless its body ended too
-                            _read_tail_sync(handle.bounded, chunks)
+                            read_tail_sync(handle.bounded, chunks)
                             break
                 except CloverleafError as exc:
                     run.broke(exc)
@@ -361,7 +359,7 @@ class Engine:
         for last in (False, True):
             if (http_req := self._build_chat(target, req)) and target.adapter.bearer_source(target.cfg):
                 http_req = await aauthorized(http_req, target, self.transport)   # Vertex: no coroutine otherwise
-            run = _StreamRun(self, target, req)
+            run = StreamRun(self, target, req)
             async with self.transport.astream(http_req, max_retries=target.cfg.max_retries,
                                               hint=target.adapter.connect_hint(target.cfg)) as handle:
                 if not is_success(handle.status):
@@ -377,7 +375,7 @@ class Engine:
                         for ev in run.feed(chunk):
                             yield ev
                         if run.done is not None:   # complete, whatever the connection does next
-                            await _read_tail(chunks)
+                            await read_tail(chunks)
                             break
                 except CloverleafError as exc:
                     run.broke(exc)
@@ -400,7 +398,6 @@ class Engine:
         return self._parse_many(target, req, built, resps, target.adapter.parse_embed, t0)
 
     async def aembed(self, target: Target, req: EmbeddingRequest) -> EmbeddingResponse:
-        import asyncio
 
         req = self._prep_embed(target, req)
         local = getattr(target.adapter, "embed_local", None)
@@ -424,7 +421,6 @@ class Engine:
         return self._parse_many(target, req, built, resps, target.adapter.parse_image, t0)
 
     async def aimage(self, target: Target, req: ImageRequest) -> ImageResponse:
-        import asyncio
 
         req = self._prep_image(target, req)
         built = await aauthorized(_peer_checked(target, target.adapter.build_image(req, target.cfg)), target,
@@ -540,10 +536,6 @@ class Engine:
 
 _chat_fields = operator.attrgetter(*(f.name for f in fields(ChatRequest) if f.init))
 
-#: After a stream's terminal event, how long :meth:`Engine.astream` waits for the rest of the body
-#: (the chunked encoding's closing chunk) so the connection can be pooled; then it is closed.
-TAIL_GRACE_SECONDS = 0.25
-
 _OPERATION_WORDS = {"chat": "chat", "embeddings": "embeddings", "images": "image generation"}
 
 
@@ -584,116 +576,3 @@ def _peer_checked(target: Target, built: Any) -> Any:
 
 def _as_list(built: HttpRequest | list[HttpRequest]) -> list[HttpRequest]:
     return built if isinstance(built, list) else [built]
-
-
-async def _read_tail(chunks: AsyncIterator[bytes]) -> None:
-    """The body after a stream's terminal event, read and ignored for at most
-    ``TAIL_GRACE_SECONDS`` (:meth:`Engine.astream`): its end lets the connection be pooled; a
-    drop, a stall or anything else there changes nothing, the answer being complete."""
-    try:
-        async with asyncio.timeout(TAIL_GRACE_SECONDS):
-            async for _ in chunks:
-                pass
-    except (TransportError, TimeoutError):
-        pass
-
-
-def _read_tail_sync(bounded: BoundedReads | None, chunks: Iterator[bytes]) -> None:
-    """:func:`_read_tail` for a sync stream, with every read bounded by the transport; nothing
-    when it cannot bound them (a read could then block for ``idle``)."""
-    if bounded is None:
-        return
-    try:
-        with bounded(TAIL_GRACE_SECONDS):
-            for _ in chunks:
-                pass
-    except TransportError:
-        pass
-
-
-class _StreamRun:
-    """The shared, I/O-free part of one streamed call: decode, accumulate, time, finish."""
-
-    __slots__ = ("engine", "target", "req", "decoder", "acc", "t0", "ttft", "headers", "done")
-
-    def __init__(self, engine: Engine, target: Target, req: ChatRequest) -> None:
-        self.engine = engine
-        self.target = target
-        self.req = req
-        self.decoder = target.adapter.stream_decoder(req)
-        self.acc = StreamAccumulator(target.model, target.adapter.name, target.adapter.reasoning_source)
-        self.t0 = time.perf_counter()
-        self.ttft: float | None = None
-        self.headers: dict[str, str] = {}
-        #: The decoder's terminal event once it came: the answer is whole, and reading stops.
-        self.done: StreamEvent | None = None
-
-    def opened(self, headers: dict[str, str]) -> None:
-        self.headers = headers
-
-    def feed(self, chunk: bytes) -> list[StreamEvent]:
-        try:
-            events = self.decoder.feed(chunk)
-        except CloverleafError:
-            raise
-        except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
-            raise self._malformed(exc) from exc
-        return self._take(events)
-
-    def closed(self) -> list[StreamEvent]:
-        """The end of the body: the last events, a stream cut before its end raising (with
-        :meth:`broke`'s usage)."""
-        try:
-            return self.close()
-        except CloverleafError as exc:
-            self.broke(exc)
-            raise
-
-    def broke(self, exc: CloverleafError) -> None:
-        """``exc``, which broke the stream, with the call's secrets masked (an upstream's error
-        inside the stream echoes a key as an error response does) and carrying what the call used
-        so far (``stream_usage``): the upstream's counts where it gave them (Anthropic's input in
-        ``message_start``), the rest estimated from the prompt and the text received, never a
-        reported 0 for what was cut off. Marked unreported: it prices nothing by itself."""
-        scrubbed(self.target, exc)
-        got = self.acc.response()
-        usage = got.usage
-        usage.input_tokens = usage.input_tokens or self.engine.estimate_tokens(self.req)
-        usage.output_tokens = max(usage.output_tokens, answer_tokens(got))
-        usage.reported = False
-        exc.stream_usage = usage
-
-    def close(self) -> list[StreamEvent]:
-        try:
-            events = self._take(self.decoder.close())
-        except CloverleafError:
-            raise
-        except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
-            raise self._malformed(exc) from exc
-        out = self.acc.response()
-        md = out.metadata
-        md.latency_ms = (time.perf_counter() - self.t0) * 1000.0
-        md.time_to_first_token_ms = self.ttft
-        md.request_id = request_id(self.headers)
-        md.headers = kept_headers(self.headers)
-        self.engine._finalize(self.target, self.req, out)
-        done = self.done or StreamEvent("done", finish_reason=out.finish_reason)
-        done.response = out
-        done.finish_reason = out.finish_reason
-        return [*events, done]
-
-    def _take(self, events: list[StreamEvent]) -> list[StreamEvent]:
-        out = []
-        acc = self.acc
-        for ev in events:
-            acc.add(ev)
-            if ev.type == "done":
-                self.done = ev  # held back: emitted once, last, with the assembled response
-                continue
-            if self.ttft is None and ev.type not in ("usage", "raw"):
-                self.ttft = (time.perf_counter() - self.t0) * 1000.0
-            out.append(ev)
-        return out
-
-    def _malformed(self, exc: BaseException) -> MalformedResponseError:
-        return self.target.adapter.malformed(f"bad stream data: {type(exc).__name__}: {exc}", None, self.target.model)
