@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import ConfigError
+from ._image_price_config import image_price
+from ._image_pricing import ImagePrice
 from ._litellm_names import config_file_advice
 from ._secret_repr import masked_repr
 from ._setting_values import (
@@ -82,6 +84,10 @@ class ModelEntry:
     #: One-hour prompt-cache writes (Anthropic's ``ttl: "1h"``), dearer than the five-minute ones.
     cache_write_1h_cost_per_1k: float | None = None
     context_window: int | None = None
+    #: What an image generation costs on this model, in the shape ``data/prices.json`` uses under
+    #: ``images`` (:mod:`._image_price_config`): it wins over the built-in table, and gives a
+    #: self-hosted or new image model the price a budget needs. Checked as the entry loads.
+    image_price: ImagePrice | Mapping[str, Any] | None = None
     additional_config: dict[str, Any] = field(default_factory=dict)
     data_retention_days: int | None = None
     #: Why the entry's own provider key cannot be used, set by the server when a stored key
@@ -358,6 +364,8 @@ def _values_checked(where: str, table: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = text_table(f"{where} {key}", value)
         elif key in _TABLES_OF_ANY:
             inline_table(f"{where} {key}", value)
+        elif key == "image_price":
+            out[key] = image_price(where, value)
     return out
 
 

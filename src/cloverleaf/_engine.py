@@ -21,6 +21,7 @@ from . import _attachment_checks as attachment_checks
 from . import _attachment_loads as attachment_loads
 from . import _context_edits as context_edits
 from . import _documents as documents
+from . import _split_images as split_images
 from ._bearer import aauthorized, authorized
 from ._capabilities import Capability
 from ._config import Settings
@@ -417,8 +418,9 @@ class Engine:
         built = authorized(_peer_checked(target, target.adapter.build_image(req, target.cfg)), target, self.transport)
         t0 = time.perf_counter()
         hint = target.adapter.connect_hint(target.cfg)
-        resps = [self.transport.send(r, max_retries=target.cfg.max_retries, hint=hint) for r in _as_list(built)]
-        return self._parse_many(target, req, built, resps, target.adapter.parse_image, t0)
+        outcomes = split_images.send_pieces(
+            lambda r: self.transport.send(r, max_retries=target.cfg.max_retries, hint=hint), _as_list(built))
+        return self._images(target, req, built, outcomes, t0)
 
     async def aimage(self, target: Target, req: ImageRequest) -> ImageResponse:
 
@@ -427,9 +429,23 @@ class Engine:
                                   self.transport)
         t0 = time.perf_counter()
         hint = target.adapter.connect_hint(target.cfg)
-        resps = await asyncio.gather(*(self.transport.asend(r, max_retries=target.cfg.max_retries, hint=hint)
-                                       for r in _as_list(built)))
-        return self._parse_many(target, req, built, list(resps), target.adapter.parse_image, t0)
+        outcomes = await split_images.asend_pieces(
+            lambda r: self.transport.asend(r, max_retries=target.cfg.max_retries, hint=hint), _as_list(built))
+        return self._images(target, req, built, outcomes, t0)
+
+    def _images(self, target: Target, req: ImageRequest, built: HttpRequest | list[HttpRequest],
+                outcomes: list[split_images.Outcome], t0: float) -> ImageResponse:
+        """The answer of an image call; of a split one, what its requests that succeeded made,
+        marked ``incomplete`` when others failed (:mod:`._split_images`)."""
+        if not isinstance(built, list):
+            resps = [o for o in outcomes if isinstance(o, HttpResponse)]
+            return self._parse_many(target, req, built, resps, target.adapter.parse_image, t0)
+        made, failure, failed = split_images.answered(target, outcomes)
+        out = self._parse_many(target, req, made, made, target.adapter.parse_image, t0)
+        if failure is not None:
+            out.incomplete = split_images.incomplete_note(req.n, len(out.images), len(built), len(outcomes), failed,
+                                                          failure)
+        return out
 
     def _prep_embed(self, target: Target, req: EmbeddingRequest) -> EmbeddingRequest:
         require(target.provider, target.adapter.capabilities, [Capability.EMBEDDINGS])

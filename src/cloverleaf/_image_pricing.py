@@ -131,8 +131,10 @@ def _by_quality(table: Any) -> ByQuality:
     return (("", _steps(table)),)
 
 
-def _row(row: dict[str, Any], output_tables: dict[str, Any]) -> ImagePrice:
-    tokens = output_tables[row["output_tokens"]] if "output_tokens" in row else {}
+def price_row(row: dict[str, Any], output_tables: dict[str, Any]) -> ImagePrice:
+    tokens = row.get("output_tokens", {})
+    if isinstance(tokens, str):   # the name of a shared table (``_output_tokens``)
+        tokens = output_tables[tokens]
     return ImagePrice(per_image=_by_quality(row["per_image"]) if "per_image" in row else (),
                       qualities=tuple(row.get("quality", {}).items()), size=row.get("size"),
                       text_input=row.get("text_input", 0.0), image_input=row.get("image_input", 0.0),
@@ -140,11 +142,23 @@ def _row(row: dict[str, Any], output_tables: dict[str, Any]) -> ImagePrice:
 
 
 @lru_cache(maxsize=1)
-def _table() -> dict[str, ImagePrice]:
+def _raw_images() -> dict[str, Any]:
     raw = json.loads(resources.files("cloverleaf.data").joinpath("prices.json").read_text("utf-8"))
     images: dict[str, Any] = raw.get("images", {})
+    return images
+
+
+@lru_cache(maxsize=1)
+def _table() -> dict[str, ImagePrice]:
+    images = _raw_images()
     output_tables = images.get("_output_tokens", {})
-    return {key: _row(row, output_tables) for key, row in images.items() if not key.startswith("_")}
+    return {key: price_row(row, output_tables) for key, row in images.items() if not key.startswith("_")}
+
+
+def output_token_tables() -> dict[str, Any]:
+    """The named tables of the most output tokens one image bills (``_output_tokens``), which a
+    registry entry's token-billed image price may name instead of writing one out."""
+    return dict(_raw_images().get("_output_tokens", {}))
 
 
 def lookup_image_keys(keys: list[str]) -> ImagePrice | None:

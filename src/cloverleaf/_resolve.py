@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 
 from ._config import ModelEntry, ProviderSettings, Settings
 from ._errors import ConfigError
+from ._image_price_config import image_price as entry_image_price
 from ._image_pricing import FREE_IMAGES, ImagePrice, lookup_image_keys
 from ._litellm_names import credential_hints, steering_conflict
 from ._models import parse_model_id
@@ -215,7 +216,9 @@ class Resolver:
             hints = credential_hints(spec.name, self.settings.env, str(exc))
             problem = ConfigError(f"{exc}{hints}") if hints else exc
         price = self._price(spec, adapter, model, entry, ps, cfg)
-        image_price = lookup_image_keys(adapter.price_keys(adapter.underlying_model(model, cfg)))
+        image_price = (entry_image_price(f"[[models]] entry {entry.name!r}", entry.image_price)
+                       if entry is not None and entry.image_price is not None
+                       else lookup_image_keys(adapter.price_keys(adapter.underlying_model(model, cfg))))
         if image_price is None and spec.local:
             image_price = FREE_IMAGES   # a local server bills nothing; an unknown remote price stays None
         return Target(name=model_id, spec=spec, cfg=cfg, model=model, adapter=adapter, price=price,

@@ -594,6 +594,10 @@ class ImageResponse:
     usage: Usage = field(default_factory=Usage)
     cost: float | None = None
     metadata: ResponseMetadata = field(default_factory=ResponseMetadata)
+    #: Set when fewer images came back than asked because part of a call split into several
+    #: requests (Imagen's four a call, Gemini's one) failed: how many came, and the failure. The
+    #: images made are here and in ``cost``; None when nothing failed (:mod:`._split_images`).
+    incomplete: str | None = None
 
 
 # --------------------------------------------------------------------------- streaming

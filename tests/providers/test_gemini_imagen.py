@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -110,3 +111,49 @@ def test_imagen_on_vertex_ai_is_the_publisher_models_predict() -> None:
     assert not isinstance(http, list)
     assert http.url == f"{VERTEX}/models/imagen-4.0-generate-001:predict"
     assert imagen_api(httpx.Request("POST", http.url, content=http.body)).status_code == 200
+
+
+def _failing(counts: set[int], sent: list[httpx.Request]) -> httpx.MockTransport:
+    """Imagen failing (a 500) each call that asks for one of ``counts`` images."""
+    def upstream(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        if json.loads(request.content)["parameters"]["sampleCount"] in counts:
+            return httpx.Response(500, json={"error": {"code": 500, "message": "Internal error encountered.",
+                                                       "status": "INTERNAL"}})
+        return imagen_api(request)
+
+    return httpx.MockTransport(upstream)
+
+
+@pytest.mark.parametrize("run", ["sync", "async"])
+def test_a_later_piece_failing_returns_the_images_made_billed_and_marked(sent: list[httpx.Request], run: str) -> None:
+    """n=6 is a call of four and one of two: when the second failed, the whole call raised, and the
+    four images Google had made (and billed) were lost, their cost recorded nowhere. They are
+    returned, billed, and the answer says what failed."""
+    import asyncio
+
+    from cloverleaf import AsyncClient
+
+    if run == "sync":
+        with Client(max_retries=0) as client:
+            client.engine.transport.mount("all://", _failing({2}, sent))
+            out = client.generate_image("gemini/imagen-4.0-generate-001", "a fox", n=6, api_key=KEY)
+    else:
+        async def call() -> Any:
+            async with AsyncClient(max_retries=0) as client:
+                client.engine.transport.mount("all://", _failing({2}, sent))
+                return await client.generate_image("gemini/imagen-4.0-generate-001", "a fox", n=6, api_key=KEY)
+        out = asyncio.run(call())
+    assert len(out.images) == 4 and out.cost == pytest.approx(4 * 0.04)
+    assert out.incomplete is not None
+    assert out.incomplete.startswith("4 of 6 images: this call was split into 2 requests and 1 failed")
+    assert "Internal error encountered" in out.incomplete and KEY not in out.incomplete
+
+
+def test_a_split_call_whose_every_piece_fails_raises(sent: list[httpx.Request]) -> None:
+    from cloverleaf._errors import ServerError
+
+    with Client(max_retries=0) as client, pytest.raises(ServerError, match="Internal error encountered"):
+        client.engine.transport.mount("all://", _failing({4, 2}, sent))
+        client.generate_image("gemini/imagen-4.0-generate-001", "a fox", n=6, api_key=KEY)
+    assert len(sent) == 1   # the failing upstream is not sent the rest

@@ -169,3 +169,100 @@ def test_a_local_only_image_is_not_fetched_from_a_public_host(tmp_path, upstream
     with pytest.raises(SystemExit, match=r"not local .*local-only; fetch it yourself from http://8.8.8.8/cat.png"):
         main(["--config", str(config), "image", "a cat", "-m", "lab-image", "--local-only", "-o", str(out)])
     assert [s.method for s in upstream.seen] == ["POST"] and not out.exists()
+
+
+def test_an_image_link_that_redirects_is_followed_a_bounded_number_of_times(tmp_path, mylab, upstream, capsys):
+    """A link that redirects (a CDN's signed URL) gave "no image (HTTP 302)" and no file: redirects
+    are followed, each hop checked as the link is, at most MAX_REDIRECTS of them."""
+    from cloverleaf.cli.image_links import MAX_REDIRECTS
+
+    from .upstream import Reply
+
+    png = b"\x89PNG\r\n\x1a\nredirected"
+    _answer_a_link(upstream, f"{upstream.url}/files/a.png")
+    upstream.queue(Reply(status=302, headers={"location": "/files/b.png"}, body=b""))
+    upstream.queue(Reply(headers={"content-type": "image/png"}, body=png))
+    out = tmp_path / "cat.png"
+    assert main(["--config", mylab, "image", "a cat", "-m", "mylab/gpt-image-1", "-o", str(out)]) == 0
+    assert out.read_bytes() == png and upstream.seen[-1].path == "/files/b.png"
+    _answer_a_link(upstream, f"{upstream.url}/files/loop.png")
+    for _ in range(MAX_REDIRECTS + 1):
+        upstream.queue(Reply(status=307, headers={"location": "/files/loop.png"}, body=b""))
+    with pytest.raises(SystemExit, match=rf"redirected more than {MAX_REDIRECTS} times; fetch it yourself"):
+        main(["--config", mylab, "image", "a cat", "-m", "mylab/gpt-image-1", "--force", "-o", str(out)])
+
+
+def test_an_image_link_over_the_size_cap_is_not_written(tmp_path, mylab, upstream, monkeypatch):
+    """A link's body was read whole and written, however large (a 60 MB answer became a 60 MB file)."""
+    from cloverleaf.cli import image_links
+
+    from .upstream import Reply
+
+    monkeypatch.setattr(image_links, "MAX_IMAGE_BYTES", 1000)
+    out = tmp_path / "cat.png"
+    _answer_a_link(upstream, f"{upstream.url}/files/big.png")
+    upstream.queue(Reply(headers={"content-type": "image/png"}, body=b"\x89PNG\r\n\x1a\n" + b"0" * 2000))
+    with pytest.raises(SystemExit, match=r"answered 2,008 bytes, over the 1,000-byte limit for an image"):
+        main(["--config", mylab, "image", "a cat", "-m", "mylab/gpt-image-1", "-o", str(out)])
+    _answer_a_link(upstream, f"{upstream.url}/files/big.png")   # no Content-Length: cut off as it runs past
+    upstream.queue(Reply(headers={"content-type": "image/png"}, chunks=[b"\x89PNG\r\n\x1a\n", b"0" * 2000]))
+    with pytest.raises(SystemExit, match=r"more than 1,000 bytes, the limit for an image"):
+        main(["--config", mylab, "image", "a cat", "-m", "mylab/gpt-image-1", "-o", str(out)])
+    assert not out.exists()
+
+
+def test_an_octet_stream_link_is_written_only_when_its_bytes_are_an_image(tmp_path, mylab, upstream):
+    from .upstream import Reply
+
+    out = tmp_path / "cat.png"
+    _answer_a_link(upstream, f"{upstream.url}/files/x")
+    upstream.queue(Reply(headers={"content-type": "application/octet-stream"}, body=b"<html>sign in</html>"))
+    with pytest.raises(SystemExit, match=r"gave no image \(HTTP 200, application/octet-stream"):
+        main(["--config", mylab, "image", "a cat", "-m", "mylab/gpt-image-1", "-o", str(out)])
+    assert not out.exists()
+
+
+def test_a_plain_http_link_outside_is_not_fetched(tmp_path, mylab, upstream):
+    """Only https is fetched from a host that is not local (plain http on this machine or its network
+    is a local server's, and allowed)."""
+    _answer_a_link(upstream, "http://8.8.8.8/cat.png")
+    with pytest.raises(SystemExit, match=r"plain http link to a host that is not local .*only https"):
+        main(["--config", mylab, "image", "a cat", "-m", "mylab/gpt-image-1", "-o", str(tmp_path / "cat.png")])
+    assert [s.method for s in upstream.seen] == ["POST"]
+
+
+def test_a_local_only_link_that_redirects_outside_is_not_followed(tmp_path, upstream):
+    """The local-only rule held for the link only; a redirect from it is held to it too."""
+    from .upstream import Reply
+
+    config = tmp_path / "c.toml"
+    config.write_text(f'[providers.mylab]\nkind = "openai"\nbase_url = "{upstream.url}/v1"\n'
+                      '[[models]]\nname = "lab-image"\nprovider = "mylab"\nidentifier = "gpt-image-1"\n'
+                      'is_public = false\n')
+    _answer_a_link(upstream, f"{upstream.url}/files/cat.png")
+    upstream.queue(Reply(status=302, headers={"location": "https://8.8.8.8/cat.png"}, body=b""))
+    with pytest.raises(SystemExit, match=r"not local .*this call is local-only"):
+        main(["--config", str(config), "image", "a cat", "-m", "lab-image", "--local-only",
+              "-o", str(tmp_path / "cat.png")])
+    assert [s.path for s in upstream.seen][-1] == "/files/cat.png"
+
+
+def test_an_image_call_that_came_back_incomplete_writes_what_came_and_fails_saying_so(tmp_path, upstream,
+                                                                                       monkeypatch, capsys):
+    """Imagen's n=6 is two calls; the second failing lost the four images the first made."""
+    import base64
+    import json
+
+    from .upstream import Reply
+
+    png = base64.b64encode(b"\x89PNG\r\n\x1a\nimagen").decode()
+    config = tmp_path / "c.toml"
+    config.write_text(f'[providers.gemini]\nbase_url = "{upstream.url}/v1beta"\n[defaults]\nmax_retries = 0\n')
+    monkeypatch.setenv("GEMINI_API_KEY", "AIza-secret")
+    upstream.queue(Reply(body=json.dumps({"predictions": [{"bytesBase64Encoded": png}] * 4}).encode()))
+    upstream.queue(Reply(status=500, body=b'{"error": {"code": 500, "message": "boom", "status": "INTERNAL"}}'))
+    with pytest.raises(SystemExit, match=r"only 4 of 6 images: .*boom"):
+        main(["--config", str(config), "image", "a fox", "-m", "gemini/imagen-4.0-generate-001", "-n", "6",
+              "-o", str(tmp_path / "fox.png")])
+    assert [(tmp_path / f"fox-{i}.png").exists() for i in range(1, 7)] == [True] * 4 + [False] * 2
+    assert "cost: $0.160000 (4 images)" in capsys.readouterr().out

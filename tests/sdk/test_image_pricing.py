@@ -57,7 +57,8 @@ def test_gpt_image_reserves_the_most_output_tokens_openai_lists_for_its_quality_
 
 @pytest.mark.parametrize("quality,size,each", [
     (None, None, 0.04), ("standard", "1024x1024", 0.04), ("standard", "1792x1024", 0.08),
-    ("hd", "1024x1024", 0.08), ("hd", "1024x1792", 0.12), ("auto", "1024x1024", 0.08)])   # unknown: the dearest
+    ("hd", "1024x1024", 0.08), ("hd", "1024x1792", 0.12),
+    ("auto", "1024x1024", 0.04)])   # auto is not sent: OpenAI makes its documented default, standard
 def test_dall_e_3_bills_each_image_by_quality_and_size(quality: str | None, size: str | None, each: float) -> None:
     price = _price("openai/dall-e-3")
     req = ImageRequest("dall-e-3", "a fox", quality=quality, size=size)
@@ -120,3 +121,35 @@ def test_a_call_through_the_sdk_carries_its_cost(upstream: Upstream) -> None:
         out = client.generate_image("openai/gpt-image-1", "a fox", quality="medium")
     assert out.usage.image_input_tokens == 30
     assert out.cost == pytest.approx((10 * 5 + 30 * 10 + 1056 * 40) / 1e6)
+
+
+def test_dall_e_3_asked_for_auto_quality_is_billed_as_the_standard_image_it_makes(upstream: Upstream) -> None:
+    """quality="auto" was sent on and billed as hd ($0.08), the dearest reading, though OpenAI documents
+    standard as dall-e-3's default: auto is now left unsent, so OpenAI makes standard, billed $0.04."""
+    for quality in ("auto", None):
+        upstream.queue(Reply(body=json.dumps({"created": 1, "data": [{"b64_json": base64.b64encode(PNG).decode()}]})
+                             .encode()))
+        settings = Settings(env={"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": f"{upstream.url}/v1"})
+        with Client(settings) as client:
+            out = client.generate_image("openai/dall-e-3", "a fox", quality=quality)
+        assert "quality" not in upstream.seen[-1].json()
+        assert out.cost == pytest.approx(0.04)
+
+
+@pytest.mark.parametrize("model", ["gemini-2.5-flash-image", "gemini-2.5-flash-image-preview",
+                                   "gemini-2.5-flash-image-preview-09-2025"])
+def test_gemini_flash_image_bills_its_image_output_tokens(model: str) -> None:
+    """gemini-2.5-flash-image had no image price: a budget refused it, its spend went unrecorded. Google
+    bills $0.30/1M input and $30/1M output, 1,290 output tokens an image ($0.039)."""
+    price = _price(f"gemini/{model}")
+    assert price.bound(ImageRequest(model, "x", n=2), 100) == pytest.approx((100 * 0.3 + 2 * 1290 * 30) / 1e6)
+    assert price.cost(ImageRequest(model, "x"), _made(1, Usage(12, 1290))) == \
+        pytest.approx((12 * 0.3 + 1290 * 30) / 1e6)
+    assert _price(f"vertex/{model}").bound(ImageRequest(model, "x"), 0) == pytest.approx(0.0387)
+
+
+@pytest.mark.parametrize("model,each", [("imagen-4.0-generate-preview-06-06", 0.04),
+                                        ("imagen-4.0-ultra-generate-preview-06-06", 0.06),
+                                        ("imagen-4.0-fast-generate-preview-06-06", 0.02)])
+def test_imagen_4_preview_names_bill_as_their_released_models(model: str, each: float) -> None:
+    assert _price(f"gemini/{model}").bound(ImageRequest(model, "x", n=3), 0) == pytest.approx(3 * each)

@@ -8,9 +8,9 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 from .common import add_privacy_arguments, at_least_one, load_settings, one_to, privacy_options, table
+from .image_links import NotDownloaded, download
 
 #: The most dimensions asked of any embedding model (the server's limit for /v1/embeddings too).
 MAX_DIMENSIONS = 65536
@@ -83,9 +83,9 @@ def run(name: str, args: argparse.Namespace) -> int:
             data, media_type = img.data, img.media_type
             if data is None:   # the provider answered a link (some ignore response_format): fetch it
                 try:
-                    data, fetched_type = _download(client, img.url or "", privacy_options(args))
+                    data, fetched_type = download(client, img.url or "", privacy_options(args))
                     media_type = fetched_type or media_type
-                except _NotDownloaded as exc:
+                except NotDownloaded as exc:
                     missing.append(f"{path}: {exc}")
                     continue
             try:
@@ -96,40 +96,11 @@ def run(name: str, args: argparse.Namespace) -> int:
         made = f"{len(images.images)} image{'' if len(images.images) == 1 else 's'}"
         print(f"cost: ${images.cost:.6f} ({made})" if images.cost is not None
               else f"cost: unknown ({made}; no image price for this model)")
+        if images.incomplete:   # part of a split call failed: what came is written and billed, the rest said
+            missing.append(f"only {images.incomplete}")
         if missing:   # asked for files: a command that wrote none of some is a failure, said with what to do
             raise SystemExit("error: not written, " + "; ".join(missing))
         return 0
-
-
-class _NotDownloaded(Exception):
-    """Why an image the provider answered as a URL could not be fetched (the URL included)."""
-
-
-def _download(client: Any, url: str, privacy: dict[str, Any]) -> tuple[bytes, str]:
-    """The image at ``url`` and its media type ("" when the server named none), fetched over
-    the client's own transport (its timeouts and retries; no provider credentials are sent).
-    Providers that answer a link instead of image data left ``image -o FILE`` with no file and
-    status 0. A local-only call fetches only from a local host, as it only calls local targets."""
-    from .._errors import CloverleafError
-    from .._http import HttpRequest, is_success
-
-    what = f"fetch it yourself from {url}" if url else "ask again, or try another model"
-    if not url.lower().startswith(("http://", "https://")):
-        raise _NotDownloaded(f"the provider answered neither image data nor a web link; {what}")
-    engine = client.engine
-    try:
-        if engine.privacy.config.decide(**privacy).local_only and not (where := engine.privacy.sink(url)).local:
-            raise _NotDownloaded(f"the provider answered a link to a host that is not local ({where.reason}), and "
-                                 f"this call is local-only; {what}")
-        answer = engine.transport.send(HttpRequest("GET", url), max_retries=engine.settings.max_retries)
-    except CloverleafError as exc:
-        raise _NotDownloaded(f"the provider answered a link, and downloading it failed ({exc}); {what}") from None
-    kind = (answer.header("content-type") or "").split(";")[0].strip().lower()
-    if not is_success(answer.status) or not answer.body or (kind and not kind.startswith("image/")
-                                                            and kind != "application/octet-stream"):
-        got = f"HTTP {answer.status}, {kind or 'no content type'}, {len(answer.body or b''):,} bytes"
-        raise _NotDownloaded(f"the provider answered a link, and it gave no image ({got}); {what}")
-    return answer.body, kind if kind.startswith("image/") else ""
 
 
 def _check_before_paying(name: str, args: argparse.Namespace) -> None:

@@ -84,8 +84,17 @@ async def serve_images(request: Request, st: ServerState, principal: Principal, 
     ctx = await st.admit(request, principal, req.model, Capability.IMAGE_GENERATION)
     resp = await st.until_disconnect(request, st.backend.aimage(req.model, req, ctx))
     st.done(request, req.model, resp.provider, upstream=upstream_ms(resp.metadata), usage=resp.usage, cost=resp.cost)
+    headers = call_headers(ctx, resp.metadata.target, "openai", resp.metadata.request_id)
+    if resp.incomplete:   # part of a split call failed: the images made, and a word of the rest
+        headers["x-cloverleaf-incomplete"] = header_text(resp.incomplete)
     return json_response(ow.images_response(resp, created=int(time.time()), want=req.response_format),
-                         headers=call_headers(ctx, resp.metadata.target, "openai", resp.metadata.request_id))
+                         headers=headers)
+
+
+def header_text(text: str, most: int = 500) -> str:
+    """``text`` as a header value may carry it: printable ASCII, one line, at most ``most`` characters."""
+    flat = "".join(c if c.isascii() and c.isprintable() else "?" for c in " ".join(text.split()))
+    return flat[:most]
 
 
 @endpoint("openai", versioned=True)

@@ -340,9 +340,12 @@ class OpenAIAdapter(Adapter):
         body: dict[str, Any] = {"model": req.model, "prompt": req.prompt, "n": req.n}
         if req.size:
             body["size"] = req.size
-        if req.quality:
+        underlying = self.underlying_model(req.model, cfg)
+        if req.quality and not (req.quality == "auto" and underlying.startswith("dall-e-")):
+            # DALL-E's "auto" is left to OpenAI's documented default (standard), so what is made is
+            # known and billed as such, not read as "the best quality" and billed as hd
             body["quality"] = req.quality
-        if req.response_format and not self.underlying_model(req.model, cfg).startswith("gpt-image"):
+        if req.response_format and not underlying.startswith("gpt-image"):
             body["response_format"] = req.response_format  # GPT image models always return b64
         if req.openai_options:   # style, background, output_format...: this API's own settings
             body.update(req.openai_options)
