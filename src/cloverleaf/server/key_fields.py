@@ -103,8 +103,7 @@ def _name(body: dict[str, Any], creating: bool, check_name: Callable[[str], str]
         raise bad("name", "null is not a name: give the key a name people can tell it apart by (e.g. \"ci-bot\")"
                           + (", or leave name out" if creating else "; a key's name is changed, never removed"))
     if not name.strip():   # as `keys create --name " "` is refused
-        raise bad("name", "is blank: give the key a name people can tell it apart by (e.g. \"ci-bot\")"
-                          + (", or leave name out" if creating else ""))
+        raise bad("name", "is blank: give the key a name people can tell it apart by (e.g. \"ci-bot\")")
     return name if check_name is None else check_name(name)
 
 
