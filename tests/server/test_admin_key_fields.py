@@ -113,3 +113,16 @@ def test_nan_and_infinity_are_a_400(live: Live, raw: str) -> None:
     with live.http(MASTER) as http:
         r = http.post("/admin/keys", content=raw, headers={"content-type": "application/json"})
     assert r.status_code == 400 and "finite number" in r.json()["error"]["message"], r.text
+
+
+def test_changing_a_revoked_key_is_a_409_and_changes_nothing(live: Live) -> None:
+    """A PATCH of a revoked key answered 200 with the new limits (`keys update KEY --expires-at
+    none` printed "updated key"), as if the key worked again; it stayed refused, as it must."""
+    with live.http(MASTER) as http:
+        key = http.post("/admin/keys", json={"name": "gone", "rpm": 5}).json()
+        assert http.delete(f"/admin/keys/{key['id']}").status_code == 200
+        changed = http.patch(f"/admin/keys/{key['id']}", json={"rpm": 50, "expires_at": None})
+        assert changed.status_code == 409 and changed.json()["error"]["code"] == "key_revoked", changed.text
+        assert "create a new key" in changed.json()["error"]["message"]
+        shown = http.get(f"/admin/keys/{key['id']}").json()
+        assert shown["rpm"] == 5 and shown["revoked"] is True

@@ -426,8 +426,13 @@ async def update_key(request: Request, st: ServerState) -> Response:
     key_id = request.path_params["key_id"]
     body = await st.read_json(request)
     fields = _key_fields(body, time.time())
-    if await _stored_key(st, key_id) is None:
+    stored = await _stored_key(st, key_id)
+    if stored is None:
         raise NotFound(f"no virtual key {key_id!r}", code="key_not_found")
+    if stored.revoked_at is not None:   # a 200 here read as "the key works again with these limits"
+        raise ApiError(f"virtual key {key_id} is revoked, and revoking is final: nothing was changed; create a new "
+                       "key (POST /admin/keys) with the limits you want", status=409, kind="invalid_request",
+                       code="key_revoked")
     row = await _keys(st).update(key_id, **fields)
     view = await _key_view(st, row)
     return json_response(view)
