@@ -486,7 +486,7 @@ def test_keys_cli_updates_a_key_and_removes_its_limits(secured_server: Live, mon
     assert main(["keys", "--url", url, "update", key["id"], "--expires-in-days", "none"]) == 0
     assert shown()["expires_at"] is None and "expires never" in capsys.readouterr().out
 
-    for flags, said in (([], "nothing to change"), (["--budget", "-1"], "or none to remove the limit"),
+    for flags, said in (([], "nothing to change"), (["--budget", "-1"], "--budget: must be at least 0"),
                         (["--rpm", "0"], "at least 1"), (["--name", " "], "give the key a name"),
                         (["--models", ","], "names no model"), (["--expires-in-days", "0"], "above 0"),
                         (["--project", "p", "--no-project"], "not allowed with")):

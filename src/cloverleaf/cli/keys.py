@@ -2,9 +2,14 @@
 its admin API (``/admin/keys``). No cloverleaf.toml is read: the master key comes from
 ``CLOVERLEAF_MASTER_KEY``, the server from ``--url`` or ``CLOVERLEAF_URL``.
 
-``keys update`` sends only the options given (``PATCH /admin/keys/{id}``), so what is left out
-stays as it was; ``none`` (``--budget none``, ``--rpm none``, ``--expires-in-days none``) and
-``--all-models``, ``--no-project``, ``--no-local-only`` remove a limit rather than set one."""
+``keys create`` and ``keys update`` take every field of the admin API's keys, each as an option
+(:data:`OPTIONS`), and check the body they build by the API's own rules
+(:mod:`cloverleaf.server.key_fields`) before sending it: the same values are refused in the same
+words (``--rpm: must be at least 1`` where the API says ``rpm: must be at least 1``), as a usage
+error. ``keys update`` sends only the options given (``PATCH /admin/keys/{id}``), so what is left
+out stays as it was; ``none`` (``--budget none``, ``--rpm none``, ``--expires-at none``,
+``--metadata none``...) and ``--all-models``, ``--no-project``, ``--no-local-only`` remove a limit
+rather than set one."""
 
 from __future__ import annotations
 
@@ -12,18 +17,27 @@ import argparse
 import os
 import re
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
-from .common import at_least_one, finite_number, table, usage_error
+from .common import table, usage_error
 
-#: What ``keys update`` may change: its destination in the arguments -> the admin API's field.
-UPDATABLE = {"name": "name", "models": "allowed_models", "budget": "budget", "rpm": "rpm", "tpm": "tpm",
-             "expires_in_days": "expires_in_days", "privacy": "privacy", "project": "project"}
+#: Each field of the admin API's keys (:data:`~cloverleaf.server.key_fields.KEY_FIELDS`) -> the
+#: option that gives it (``--local-only`` and ``--no-local-only`` give ``privacy``).
+OPTIONS = {"name": "--name", "allowed_models": "--models", "budget": "--budget", "budget_period": "--budget-period",
+           "rpm": "--rpm", "tpm": "--tpm", "expires_at": "--expires-at", "expires_in_seconds": "--expires-in-seconds",
+           "expires_in_days": "--expires-in-days", "metadata": "--metadata", "privacy": "--local-only",
+           "project": "--project"}
 _UPDATE_EPILOG = ("Only the options given change; the rest stay as they are. Remove a limit with none "
-                  "(--budget none, --rpm none, --tpm none, --expires-in-days none: never expires), "
-                  "--all-models, --no-project or --no-local-only.")
+                  "(--budget none, --rpm none, --tpm none, --budget-period none: total, --expires-at none or "
+                  "--expires-in-days none: never expires, --metadata none: {}), --all-models, --no-project or "
+                  "--no-local-only.")
+_EXPIRES_AT_HELP = ("when the key expires: a UTC date or time (2027-01-31, 2027-01-31T18:00, or with an offset) "
+                    "or unix seconds")
+_METADATA_HELP = ("a JSON object kept with the key (replaced whole); '{\"role\": \"admin\"}' lets the key sign in "
+                  "to the dashboard")
 
 
 def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
@@ -42,14 +56,19 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         action.add_argument("key_id", type=_key_id, help="the key's id (key_..., as `keys list` shows it)")
     for action in (c, lst, u, r):  # `keys create --url U` as well as `keys --url U create`
         action.add_argument("--url", default=argparse.SUPPRESS, help=url_help)
-    c.add_argument("--name", required=True, type=_key_name, help="a name for people to know the key by")
-    c.add_argument("--models", type=_model_list,
+    c.add_argument("--name", required=True, help="a name for people to know the key by")
+    c.add_argument("--models", dest="allowed_models", type=_model_list,
                    help="comma-separated models or routes this key may use (default: all)")
-    c.add_argument("--budget", type=finite_number, help="budget in USD")
-    c.add_argument("--rpm", type=at_least_one, help="requests per minute")
-    c.add_argument("--tpm", type=at_least_one, help="tokens per minute")
-    c.add_argument("--expires-in-days", type=_positive, help="expire after this many days")
-    c.add_argument("--local-only", action="store_true",
+    c.add_argument("--budget", type=_number, help="budget in USD")
+    c.add_argument("--budget-period", help="what the budget is per: day, month or total (default: total)")
+    c.add_argument("--rpm", type=_number, help="requests per minute")
+    c.add_argument("--tpm", type=_number, help="tokens per minute")
+    expiry = c.add_mutually_exclusive_group()
+    expiry.add_argument("--expires-in-days", type=_number, help="expire after this many days")
+    expiry.add_argument("--expires-in-seconds", type=_number, help="expire after this many seconds")
+    expiry.add_argument("--expires-at", type=_time, help=_EXPIRES_AT_HELP)
+    c.add_argument("--metadata", type=_json, help=_METADATA_HELP)
+    c.add_argument("--local-only", dest="privacy", action="store_const", const="local-only",
                    help="every call made with this key may only reach local targets (privacy = local-only)")
     c.add_argument("--project", help="every call made with this key runs as this project: its [budgets.NAME] "
                                      "scope = \"project\" budgets, and spend by project (default: none)")
@@ -60,20 +79,29 @@ def _add_update_arguments(u: argparse.ArgumentParser) -> None:
     """``keys update``'s options: those of ``create``, each also a way back to no limit. Left
     out, an option is absent from the arguments (SUPPRESS), so it is not sent and stays as is."""
     keep = argparse.SUPPRESS
-    u.add_argument("--name", type=_key_name, default=keep, help="a new name for the key")
+    u.add_argument("--name", default=keep, help="a new name for the key")
     models = u.add_mutually_exclusive_group()
-    models.add_argument("--models", type=_model_list, default=keep,
+    models.add_argument("--models", dest="allowed_models", type=_model_list, default=keep,
                         help="comma-separated models or routes this key may use from now on")
-    models.add_argument("--all-models", dest="models", action="store_const", const=[], default=keep,
+    models.add_argument("--all-models", dest="allowed_models", action="store_const", const=[], default=keep,
                         help="let the key use every model (removes --models)")
-    u.add_argument("--budget", type=_or_none(finite_number), default=keep, metavar="USD|none",
+    u.add_argument("--budget", type=_or_none(_number), default=keep, metavar="USD|none",
                    help="budget in USD; none: no budget")
-    u.add_argument("--rpm", type=_or_none(at_least_one), default=keep, metavar="N|none",
+    u.add_argument("--budget-period", type=_or_none(str), default=keep, metavar="day|month|total|none",
+                   help="what the budget is per; none: total")
+    u.add_argument("--rpm", type=_or_none(_number), default=keep, metavar="N|none",
                    help="requests per minute; none: no limit")
-    u.add_argument("--tpm", type=_or_none(at_least_one), default=keep, metavar="N|none",
+    u.add_argument("--tpm", type=_or_none(_number), default=keep, metavar="N|none",
                    help="tokens per minute; none: no limit")
-    u.add_argument("--expires-in-days", type=_or_none(_positive), default=keep, metavar="DAYS|none",
-                   help="expire this many days from now; none: never expire")
+    expiry = u.add_mutually_exclusive_group()
+    expiry.add_argument("--expires-in-days", type=_or_none(_number), default=keep, metavar="DAYS|none",
+                        help="expire this many days from now; none: never expire")
+    expiry.add_argument("--expires-in-seconds", type=_or_none(_number), default=keep, metavar="SECONDS|none",
+                        help="expire this many seconds from now; none: never expire")
+    expiry.add_argument("--expires-at", type=_or_none(_time), default=keep, metavar="TIME|none",
+                        help=_EXPIRES_AT_HELP + "; a time already past expires the key now; none: never expire")
+    u.add_argument("--metadata", type=_or_none(_json), default=keep, metavar="JSON|none",
+                   help=_METADATA_HELP + "; none: {}")
     privacy = u.add_mutually_exclusive_group()
     privacy.add_argument("--local-only", dest="privacy", action="store_const", const="local-only", default=keep,
                          help="every call made with this key may only reach local targets")
@@ -104,14 +132,39 @@ def run(name: str, args: argparse.Namespace) -> int:
     return _keys(args)
 
 
-def _update_body(args: argparse.Namespace) -> dict[str, Any]:
-    """The PATCH body: the options given, and only those; none at all is a usage error."""
-    body = {field: getattr(args, dest) for dest, field in UPDATABLE.items() if hasattr(args, dest)}
-    if not body:
-        usage_error("nothing to change: give at least one of --name, --models, --all-models, --budget, --rpm, "
-                    "--tpm, --expires-in-days, --local-only, --no-local-only, --project, --no-project "
-                    "(see `cloverleaf keys update --help`)")
+def _body(args: argparse.Namespace) -> dict[str, Any]:
+    """The admin API's body from the options given (for ``update`` only those; none at all is a
+    usage error), checked by the API's own rules: a value it would refuse is a usage error in its
+    words, before anything is sent."""
+    if args.action == "create":
+        body = {field: getattr(args, field) for field in OPTIONS if getattr(args, field, None) is not None}
+    else:
+        body = {field: getattr(args, field) for field in OPTIONS if hasattr(args, field)}
+        if not body:
+            usage_error("nothing to change: give at least one of --name, --models, --all-models, --budget, "
+                        "--budget-period, --rpm, --tpm, --expires-in-days, --expires-in-seconds, --expires-at, "
+                        "--metadata, --local-only, --no-local-only, --project, --no-project "
+                        "(see `cloverleaf keys update --help`)")
+    from ..server.errors import BadRequest
+    from ..server.key_fields import key_fields
+
+    try:
+        key_fields(body, time.time(), creating=args.action == "create")
+    except BadRequest as err:
+        usage_error(_in_options(err.message))
     return body
+
+
+def _in_options(message: str) -> str:
+    """The admin API's message with its fields named as this command's options
+    (``expires_in_days: must be above 0`` -> ``--expires-in-days: must be above 0``)."""
+    field, sep, problem = message.partition(": ")
+    field = field.partition("[")[0]    # allowed_models[3]: one of --models
+    if sep and field in OPTIONS:
+        message = f"{OPTIONS[field]}: {problem}"
+    for name in sorted((n for n in OPTIONS if "_" in n), key=len, reverse=True):
+        message = re.sub(rf"(?<![\w-]){name}\b", OPTIONS[name], message)
+    return message
 
 
 def _shown(ts: float | None) -> str:
@@ -125,10 +178,15 @@ def _limits(key: dict[str, Any]) -> str:
     """What a key may do now, on one line (``keys update`` prints it after the change)."""
     budget, expires = key.get("budget"), key.get("expires_at")
     return "; ".join((f"models {','.join(key.get('allowed_models') or []) or 'all'}",
-                      f"budget {'none' if budget is None else f'${budget}'}",
+                      f"budget {'none' if budget is None else f'${budget} per {_period(key)}'}",
                       f"rpm {key.get('rpm') or 'none'}", f"tpm {key.get('tpm') or 'none'}",
                       f"privacy {key.get('privacy') or 'any'}", f"project {key.get('project') or 'none'}",
                       f"expires {_shown(expires) if expires is not None else 'never'}"))
+
+
+def _period(key: dict[str, Any]) -> str:
+    """What a key's budget is per, in words (``total``: ever)."""
+    return str(key.get("budget_period") or "total")
 
 
 #: What the server's key ids look like (``key_`` and hex; a little wider, never "/", ".", "?" or "%").
@@ -145,13 +203,6 @@ def _key_id(text: str) -> str:
     return text
 
 
-def _key_name(text: str) -> str:
-    """A key's name, refused when blank: a key listed without a name is one nobody can tell apart."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError("give the key a name (e.g. --name ci-bot)")
-    return text
-
-
 def _model_list(text: str) -> list[str]:
     """``--models``: the names in a comma-separated list, at least one. ``--models ","`` (or a
     blank value from an unset variable) sent an empty list, and the key was made for every model:
@@ -163,18 +214,50 @@ def _model_list(text: str) -> list[str]:
     return models
 
 
-def _positive(text: str) -> float:
-    """A finite number above 0 (a key that expires at once is of no use)."""
-    value = finite_number(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number of days above 0, got {text!r}")
-    return value
+def _number(text: str) -> int | float:
+    """A number as JSON would carry it (``5`` an integer, ``1.5`` and ``nan`` not): whether it
+    fits the field is :mod:`~cloverleaf.server.key_fields`'s to say, in the admin API's words."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text[:80]!r}") from None
+
+
+def _time(text: str) -> float:
+    """``--expires-at``: unix seconds, or an ISO 8601 date or time (UTC unless it says otherwise)."""
+    import datetime as dt
+
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        when = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date or time such as 2027-01-31 or 2027-01-31T18:00Z, or unix "
+                                         f"seconds, got {text[:80]!r}") from None
+    return (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).timestamp()
+
+
+def _json(text: str) -> Any:
+    """``--metadata``: JSON text (that it is an object is checked with the other fields)."""
+    import json
+
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({exc}); give an object such as '{{\"team\": \"search\"}}'"
+                                         ) from None
 
 
 def _keys(args: argparse.Namespace) -> int:
     import httpx
 
-    changes = _update_body(args) if args.action == "update" else {}   # a usage error before anything else
+    body = _body(args) if args.action in ("create", "update") else {}   # a usage error before anything else
     master = os.environ.get("CLOVERLEAF_MASTER_KEY")
     if not master:
         raise SystemExit("error: set CLOVERLEAF_MASTER_KEY to the server's master key to manage virtual keys")
@@ -186,21 +269,11 @@ def _keys(args: argparse.Namespace) -> int:
     try:
         with httpx.Client(timeout=30) as http:
             if args.action == "create":
-                body: dict[str, Any] = {"name": args.name}
-                if args.models is not None:
-                    body["allowed_models"] = args.models
-                for field in ("budget", "rpm", "tpm", "expires_in_days"):
-                    if getattr(args, field) is not None:
-                        body[field] = getattr(args, field)
-                if args.local_only:
-                    body["privacy"] = "local-only"
-                if args.project is not None:   # the server checks the name (a 400 saying the rule)
-                    body["project"] = args.project
                 r = http.post(base, json=body, headers=headers)
             elif args.action == "list":
                 r, keys = _every_key(http, base, headers, args.url)
             elif args.action == "update":
-                r = http.patch(f"{base}/{quote(args.key_id, safe='')}", json=changes, headers=headers)
+                r = http.patch(f"{base}/{quote(args.key_id, safe='')}", json=body, headers=headers)
             else:
                 r = http.delete(f"{base}/{quote(args.key_id, safe='')}", headers=headers)
     except httpx.ConnectError:
@@ -219,7 +292,8 @@ def _keys(args: argparse.Namespace) -> int:
     elif args.action == "list":
         table(("id", "name", "models", "privacy", "project", "budget", "spent", "rpm", "tpm", "expires", "revoked"),
               [(k["id"], k.get("name"), ",".join(k.get("allowed_models") or []) or "all", k.get("privacy") or "any",
-                k.get("project") or "-", k.get("budget"), k.get("spent"), k.get("rpm"), k.get("tpm"),
+                k.get("project") or "-",
+                "" if k.get("budget") is None else f"{k['budget']}/{_period(k)}", k.get("spent"), k.get("rpm"), k.get("tpm"),
                 _shown(k.get("expires_at")), _shown(k.get("revoked_at")))
                for k in keys])
     elif args.action == "update":

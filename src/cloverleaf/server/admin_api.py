@@ -42,7 +42,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .. import _jsoncodec as jsoncodec
 from .._errors import ConfigError
 from ..gateway.store.keyset import Place, cursor_of, parse_cursor
 from ..providers.registry import check_config_keys, kind_of, provider_names
@@ -50,8 +49,6 @@ from .admin_text import (
     ENTRY_NAME_CHARS,
     ENTRY_TEXT_CHARS,
     KEY_ID_CHARS,
-    KEY_METADATA_BYTES,
-    KEY_MODELS_MAX,
     KEY_NAME_CHARS,
     check_text,
     get_text,
@@ -61,28 +58,24 @@ from .backend import noteworthy_breakers
 from .entry_secrets import kept_secrets, shown_config, shown_url
 from .errors import ApiError, BadRequest, NotFound
 from .fields import (
-    MAX_MODEL_CHARS,
     Shape,
     bad,
     check_fields,
     get_bool,
     get_dict,
     get_int,
-    get_list,
     get_number,
-    get_str,
     query_int,
 )
 from .http_io import json_response
+from .key_fields import key_fields
 from .keys import VirtualKeys, public_view
 from .projects import check_project
 from .state import Handler, ServerState, endpoint
 
 _ENTRY_NUMBERS = ("input_cost_per_1k", "output_cost_per_1k", "cached_input_cost_per_1k", "cache_write_cost_per_1k",
                   "cache_write_1h_cost_per_1k")
-_PERIODS = (None, "day", "month", "total")
 _BIG = 1_000_000_000          # bounds keep numbers inside what every database column holds
-_FAR = 10_000 * 365 * 86400.0  # expiry: at most ~10,000 years from the epoch
 #: Breakers listed by default, and at most: a target is made for every model name callers try
 BREAKERS_LISTED, MAX_BREAKERS_LISTED = 500, 10_000
 BREAKER_STATES = ("open", "half_open", "closed")
@@ -148,8 +141,6 @@ def _entry_view(row: Any, source: str = "admin") -> dict[str, Any]:
 
 ENTRY_FIELDS = frozenset({"name", *ENTRY_TEXT_CHARS, *_ENTRY_NUMBERS, "context_window", "data_retention_days",
                           "is_public", "additional_config", "api_key"})
-KEY_FIELDS = frozenset({"name", "allowed_models", "budget", "budget_period", "rpm", "tpm", "expires_at",
-                        "expires_in_seconds", "expires_in_days", "metadata", "privacy", "project"})
 
 
 def entry_providers(st: ServerState) -> list[str]:
@@ -360,73 +351,10 @@ async def _stored_key(st: ServerState, key_id: str) -> Any:
 
 
 def _key_fields(body: dict[str, Any], now: float, *, creating: bool = False) -> dict[str, Any]:
-    """A key's fields from a POST (``creating``) or PATCH body. An ``expires_at`` already past is
-    a 400 on create — the key would be dead from birth, as ``expires_in_seconds: 0`` is refused —
-    and accepted on update, where it expires the key now: a pause an operator undoes with a later
-    ``expires_at`` or ``null`` (revoking is final)."""
-    check_fields(body, KEY_FIELDS, {})
-    out: dict[str, Any] = {}
-    if "name" in body:
-        out["name"] = get_text(body, "name", KEY_NAME_CHARS)
-        if out["name"] is not None and not out["name"].strip():   # as `keys create --name " "` is refused
-            raise bad("name", "is blank: give the key a name people can tell it apart by (e.g. \"ci-bot\"), "
-                              "or leave name out")
-    if "allowed_models" in body:
-        out["allowed_models"] = _allowed_models(body)
-    if "budget" in body:
-        out["budget"] = get_number(body, "budget", "", minimum=0, maximum=1e12)
-    if "budget_period" in body:
-        period = get_str(body, "budget_period", "")
-        if period not in _PERIODS:
-            raise bad("budget_period", "expected 'day', 'month', 'total' or null")
-        out["budget_period"] = None if period == "total" else period
-    for name in ("rpm", "tpm"):
-        if name in body:
-            out[name] = get_int(body, name, "", minimum=1, maximum=_BIG)
-    if "expires_at" in body:
-        out["expires_at"] = get_number(body, "expires_at", "", minimum=0, maximum=_FAR)
-        if creating and out["expires_at"] is not None and out["expires_at"] <= now:
-            raise bad("expires_at", f"is in the past ({out['expires_at']:.0f}; the server's time is {now:.0f}, "
-                                    "unix seconds): the key would never work; give a later time, or "
-                                    "expires_in_days / expires_in_seconds")
-    for name, unit in (("expires_in_seconds", 1.0), ("expires_in_days", 86400.0)):
-        if name in body:
-            amount = get_number(body, name, "", minimum=0, maximum=_FAR / unit)
-            if amount == 0:
-                raise bad(name, "must be above 0: a key that expires now has already expired "
-                                "(revoke a key to end it now, or give expires_at)")
-            out["expires_at"] = None if amount is None else now + amount * unit
-    if "metadata" in body:
-        out["metadata"] = get_dict(body, "metadata", "") or {}
-        if len(jsoncodec.dumps(out["metadata"])) > KEY_METADATA_BYTES:
-            raise bad("metadata", f"must be at most {KEY_METADATA_BYTES} bytes of JSON; keep larger data elsewhere "
-                                  "and store a reference to it here")
-    if "privacy" in body:
-        privacy = get_str(body, "privacy", "")
-        if privacy not in (None, "any", "local-only"):
-            raise bad("privacy", "expected 'local-only' (every call with this key stays local), 'any' or null")
-        out["privacy"] = None if privacy == "any" else privacy
-    if "project" in body:   # null: the key belongs to no project
-        project = get_str(body, "project", "")
-        out["project"] = None if project is None else check_project(project, "project")
-    return out
-
-
-def _allowed_models(body: dict[str, Any]) -> list[str]:
-    """The key's models: names or ``*`` patterns a call's model could match — each 1 to
-    ``MAX_MODEL_CHARS`` characters without NUL, as a request's ``model`` must be (a longer one
-    matched no call) — and at most ``KEY_MODELS_MAX`` of them (every call is checked against each)."""
-    models = get_list(body, "allowed_models", "") or []
-    if not all(isinstance(m, str) and m for m in models):
-        raise bad("allowed_models", "expected an array of model or route names ('fake/*' patterns allowed)")
-    if len(models) > KEY_MODELS_MAX:
-        raise bad("allowed_models", f"at most {KEY_MODELS_MAX} names or patterns (this has {len(models)}); "
-                                    "use a pattern such as 'openai/*' for a family of models")
-    for i, model in enumerate(models):
-        if "\x00" in model or len(model) > MAX_MODEL_CHARS:
-            raise bad(f"allowed_models[{i}]", f"must be at most {MAX_MODEL_CHARS} characters without NUL "
-                                              "(\\u0000), as a request's model is: no call could match it")
-    return list(models)
+    """A key's fields from a POST (``creating``) or PATCH body, by the rules every surface shares
+    (:mod:`.key_fields`), with the store's own for the text it keeps."""
+    return key_fields(body, now, creating=creating, check_name=lambda name: check_text(name, "name", KEY_NAME_CHARS),
+                      check_project=lambda project: check_project(project, "project"))
 
 
 async def _key_view(st: ServerState, row: Any) -> dict[str, Any]:
@@ -498,8 +426,13 @@ async def update_key(request: Request, st: ServerState) -> Response:
     key_id = request.path_params["key_id"]
     body = await st.read_json(request)
     fields = _key_fields(body, time.time())
-    if await _stored_key(st, key_id) is None:
+    stored = await _stored_key(st, key_id)
+    if stored is None:
         raise NotFound(f"no virtual key {key_id!r}", code="key_not_found")
+    if stored.revoked_at is not None:   # a 200 here read as "the key works again with these limits"
+        raise ApiError(f"virtual key {key_id} is revoked, and revoking is final: nothing was changed; create a new "
+                       "key (POST /admin/keys) with the limits you want", status=409, kind="invalid_request",
+                       code="key_revoked")
     row = await _keys(st).update(key_id, **fields)
     view = await _key_view(st, row)
     return json_response(view)

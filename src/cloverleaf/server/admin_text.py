@@ -36,12 +36,6 @@ ENTRY_NAME_CHARS = 200
 KEY_NAME_CHARS = column_chars(schema.virtual_keys.c.name)
 KEY_ID_CHARS = column_chars(schema.virtual_keys.c.id)
 TRACE_ID_CHARS = column_chars(schema.traces.c.id)
-#: A virtual key's ``allowed_models``: at most this many names or patterns. Every call with the
-#: key is checked against each, and every listing and key cache holds them all; a body of 200,000
-#: names was stored as it came.
-KEY_MODELS_MAX = 1_000
-#: A virtual key's ``metadata``: at most this many bytes of JSON, as a trace's.
-KEY_METADATA_BYTES = 16_384
 #: The same rule as a JSON Schema ``pattern`` (the OpenAPI document): no NUL anywhere.
 NO_NUL_PATTERN = r"^[^\x00]*$"
 

@@ -55,7 +55,8 @@ def _responses(ok: str, *errors: int, schema: dict[str, Any] | None = None, stre
 
 _STATUS = {400: "Malformed request", 401: "Missing or invalid key", 402: "Budget exhausted",
            403: "Model not allowed for this key", 404: "Unknown model or resource",
-           409: "Already exists (a model entry: or is cloverleaf.toml's, read-only here)",
+           409: "Conflict: already exists (a model entry: or is cloverleaf.toml's, read-only here), or a revoked "
+                "key, which cannot be changed",
            408: "Body not received in time", 413: "Body too large", 415: "Body not sent as application/json",
            422: "The provider cannot do this", 429: "Rate limited (Retry-After)",
            502: "Upstream failed", 503: "Unavailable (Retry-After)", 504: "Upstream timed out"}
@@ -208,7 +209,8 @@ def document() -> dict[str, Any]:
             },
             "/admin/keys/{key_id}": {
                 "get": _op("One virtual key", _responses("key", *admin), params=key_id),
-                "patch": _op("Update a virtual key", _responses("key", *admin, body=True), VIRTUAL_KEY, params=key_id),
+                "patch": _op("Update a virtual key", _responses("key", 409, *admin, body=True), VIRTUAL_KEY,
+                             params=key_id),
                 "delete": _op("Revoke a virtual key", _responses("key", *admin), params=key_id),
             },
             "/admin/keys/{key_id}/revoke": {"post": _op("Revoke a virtual key", _responses("key", *admin),

@@ -13,8 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..providers.registry import provider_names
-from .admin_text import ENTRY_NAME_CHARS, ENTRY_TEXT_CHARS, KEY_MODELS_MAX, KEY_NAME_CHARS, NO_NUL_PATTERN
+from .admin_text import ENTRY_NAME_CHARS, ENTRY_TEXT_CHARS, KEY_NAME_CHARS, NO_NUL_PATTERN
 from .anthropic_wire import MESSAGES_IGNORED
+from .key_fields import KEY_MODELS_MAX
 from .openai_wire import CHAT_IGNORED, IMAGE_IGNORED, IMAGE_OPTIONS, IMAGE_QUALITIES
 from .projects import PROJECT_PATTERN
 from .responses.wire import RESPONSES_IGNORED
@@ -287,7 +288,9 @@ MODEL_ENTRY = obj({
                         "description": "answered by GET; ignored when sent"}),
 }, closed=True)
 VIRTUAL_KEY = obj({
-    "name": nullable(stored_text(KEY_NAME_CHARS, pattern=NOT_BLANK_PATTERN)),
+    "name": stored_text(KEY_NAME_CHARS, pattern=NOT_BLANK_PATTERN,
+                        description="leave it out for a key without a name; null is refused (a name is changed, "
+                                    "never removed)"),
     "allowed_models": nullable(arr(MODEL, maxItems=KEY_MODELS_MAX)),
     "budget": nullable({"type": "number", "minimum": 0, "maximum": 1e12}),
     "budget_period": {"enum": ["day", "month", "total", None]},
@@ -326,6 +329,9 @@ DEVIATIONS: list[dict[str, Any]] = [
     {"operations": ["POST /admin/keys"], "check": "positive_data_acceptance", "param": "expires_at",
      "reason": "a new key's expires_at must be later than the server's clock (a key expired at birth would never "
                "work); on PATCH an earlier time expires the key now"},
+    {"operations": ["POST /admin/keys", "PATCH /admin/keys/{key_id}"], "check": "positive_data_acceptance",
+     "param": "expires_in_seconds|expires_in_days",
+     "reason": "a key's expiry is given one way per request: expires_at, expires_in_seconds or expires_in_days"},
     {"operations": ["POST /v1/chat/completions"], "check": "positive_data_acceptance",
      "param": r"messages\[\d+\]\.tool_calls\[\d+\]\.function\.arguments",
      "reason": "a tool call's arguments are a string that must hold a JSON object"},

@@ -171,7 +171,7 @@ class Manage:
             key_id = once.key_id_for(session, form.get(once.FIELD))
             if await self.st.keys.get(key_id) is not None:
                 return await self._already_created(request, session, key_id)
-            fields = _key_fields(_key_body(form, models), time.time())
+            fields = _key_fields(_key_body(form, models), time.time(), creating=True)
             if mine is not None:   # within the session key's own limits; blank fields are its values
                 fields = key_limits.inherit(mine, fields)
             try:
