@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -84,3 +86,31 @@ def test_sync_twins_from_many_threads_and_from_inside_a_running_loop(harness: Ha
         return gw.chat("r", chat_request("inside a loop")).text   # blocks this loop, never deadlocks
 
     assert asyncio.run(blocking_call_inside_a_loop()) == "inside a loop"
+
+
+@pytest.mark.filterwarnings(  # 3.12+ warns on every fork with threads running; forking one is what this tests
+    "ignore:This process .* is multi-threaded, use of fork\\(\\) may lead to deadlocks:DeprecationWarning")
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+def test_a_forked_child_runs_sync_twins_on_a_loop_thread_of_its_own() -> None:
+    """A bridge used before a fork (multiprocessing's fork start method, gunicorn --preload,
+    celery prefork): the child inherits the loop object but not its thread, and its first sync
+    call waited forever on a loop nobody ran. The parent's loop must go on working too."""
+    bridge = LoopThread()
+
+    async def whose() -> tuple[int, int]:
+        return os.getpid(), threading.get_ident()
+
+    parent = bridge.run(whose())
+    pid = os.fork()
+    if pid == 0:   # the child: report by exit status only, never return into pytest
+        signal.alarm(30)   # a hang guard: a child stuck on the parent's loop is killed, not waited for
+        try:
+            ok = bridge.run(whose())[0] == os.getpid()
+            bridge.close()
+        except BaseException:  # noqa: BLE001 - any failure is the child's answer
+            ok = False
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert bridge.run(whose()) == parent   # the parent's own loop thread, untouched by the child
+    bridge.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import os
 import threading
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from typing import Any, TypeVar
@@ -60,14 +61,41 @@ def _submit(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T],
 
 
 class LoopThread:
+    """One private loop on one daemon thread, per process.
+
+    A forked child (multiprocessing's ``fork``, gunicorn ``--preload``, celery's prefork pool)
+    inherits the parent's loop object but not its thread: a call handed to that loop was never
+    run, and the child's first sync gateway call waited forever. So the loop is held with the
+    pid that started it, and a child starts its own on first use, leaving the parent's untouched
+    (stopping or closing it would write to, or close, the selector the parent still uses). The
+    lock is one per process for the same reason as :mod:`cloverleaf.transport.fork_guard`'s: a
+    parent's thread may have held the copied one at the fork."""
+
     def __init__(self, name: str = "cloverleaf-gateway") -> None:
         self._name = name
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
+        #: the process whose thread runs ``_loop``
+        self._pid = os.getpid()
+        self._locks: dict[int, threading.Lock] = {}
+
+    @property
+    def _lock(self) -> threading.Lock:
+        """This process's lock (dict.setdefault hands every thread of a process the same one)."""
+        pid = os.getpid()
+        lock = self._locks.get(pid)
+        return lock if lock is not None else self._locks.setdefault(pid, threading.Lock())
+
+    def _forget_parents(self) -> None:
+        """In a forked child (caller holds the lock): the parent's loop and thread are not ours."""
+        pid = os.getpid()
+        if self._pid != pid:
+            self._loop = self._thread = None
+            self._pid = pid
 
     def _ensure(self) -> asyncio.AbstractEventLoop:
         with self._lock:
+            self._forget_parents()
             if self._loop is None:
                 loop = asyncio.new_event_loop()
                 ready = threading.Event()
@@ -119,6 +147,7 @@ class LoopThread:
 
     def close(self) -> None:
         with self._lock:
+            self._forget_parents()
             loop, thread = self._loop, self._thread
             self._loop = self._thread = None
         if loop is None:

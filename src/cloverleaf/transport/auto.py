@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from .._errors import ConfigError
 from .._http import HttpRequest, HttpResponse
+from . import at_exit
 from .base import HTTP_CLIENTS, AsyncBackend, AsyncStreamHandle, SyncStreamHandle, Timeouts
 from .httpx import HttpxBackend
 from .retry import RetryPolicy
@@ -119,6 +120,7 @@ class Transport:
         self._checked: HttpxBackend | None = None
         for pattern, target in (mounts or {}).items():
             self.mount(pattern, target)
+        at_exit.register(self)   # one never closed has its sockets closed at exit, not warned about
 
     # -- mounts -----------------------------------------------------------------------------
     def mount(self, pattern: str, target: Mountable) -> None:
