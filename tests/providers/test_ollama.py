@@ -365,7 +365,8 @@ def test_empty_stream_is_malformed(adapter):
 def test_build_embed_uses_api_embed_and_the_default_model(adapter):
     http = adapter.build_embed(EmbeddingRequest("", ["a", "b"], dimensions=128), cfg())
     assert http.url == "http://127.0.0.1:11434/api/embed"
-    assert http.json() == {"model": DEFAULT_EMBEDDING_MODEL, "input": ["a", "b"], "dimensions": 128}
+    assert http.json() == {"model": DEFAULT_EMBEDDING_MODEL, "input": ["a", "b"], "truncate": False,
+                           "dimensions": 128}
     assert DEFAULT_EMBEDDING_MODEL == "nomic-embed-text"
 
 
@@ -374,8 +375,8 @@ def test_keep_alive_reaches_the_embedding_model_too(adapter):
     embedding model configured to stay loaded was unloaded after Ollama's default five minutes,
     and the next embed call (a RAG query) waited for it to load again."""
     http = adapter.build_embed(EmbeddingRequest("nomic-embed-text", ["a"]), cfg(keep_alive="1h", num_ctx=2048))
-    assert http.json() == {"model": "nomic-embed-text", "input": ["a"], "options": {"num_ctx": 2048},
-                           "keep_alive": "1h"}
+    assert http.json() == {"model": "nomic-embed-text", "input": ["a"], "truncate": False,
+                           "options": {"num_ctx": 2048}, "keep_alive": "1h"}
     assert "keep_alive" not in adapter.build_embed(EmbeddingRequest("nomic-embed-text", ["a"]), cfg()).json()
 
 

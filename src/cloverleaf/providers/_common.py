@@ -21,6 +21,13 @@
 - :func:`checked_image`: an image in a format the API does not take (HEIC to OpenAI or
   Anthropic, AVIF to any) is an :class:`InvalidRequestError` naming the formats it does take,
   before anything is sent, by one table per API (:data:`WEB_IMAGES`, :data:`GEMINI_IMAGES`).
+- :func:`empty_text_turn`: a user message of nothing but empty or blank text (``{"type":
+  "text", "text": ""}``, which OpenAI takes and the Vercel AI SDK sends) to an API that refuses
+  such text (Claude's "text content blocks must be non-empty", Converse's "is blank") is an
+  :class:`InvalidRequestError` naming the message. Such text beside other content says nothing
+  and is left out by each adapter; a turn of only that is not, since leaving it out joins the
+  turns around it, or ends the conversation with the assistant's turn, which the model then
+  continues as its own (a prefill): another request than the one sent.
 """
 
 from __future__ import annotations
@@ -29,10 +36,11 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from .._errors import ConfigError, InvalidRequestError
+from .._types import Text
 
 if TYPE_CHECKING:
     from .._http import HttpResponse
-    from .._types import ChatRequest, ToolChoice
+    from .._types import ChatRequest, Message, ToolChoice
     from .base import Adapter
 
 Effort = Literal["minimal", "low", "medium", "high"]
@@ -56,6 +64,24 @@ def effort_for_budget(budget: int) -> Effort:
     if budget <= EFFORT_BUDGETS["medium"]:
         return "medium"
     return "high"
+
+
+class RefusingAdapter(Protocol):
+    """An adapter as :func:`empty_text_turn` uses it: what makes its refusals."""
+
+    def invalid(self, message: str, model: str | None = None) -> InvalidRequestError: ...
+
+
+def empty_text_turn(adapter: RefusingAdapter, position: int, message: Message, *,
+                    refusal: str) -> InvalidRequestError | None:
+    """The error for ``messages[position]``, a user message whose every part is empty or blank
+    text, else None (module docstring)."""
+    parts = message.parts
+    if not parts or not all(isinstance(p, Text) and not p.text.strip() for p in parts):
+        return None
+    return adapter.invalid(f"messages[{position}] is a user message of only empty or blank text, which {refusal}: "
+                           "put text in it or leave it out (it is not dropped: without it the turns around it "
+                           "would join, or the model would continue the assistant's last turn)")
 
 
 def read_json(adapter: Adapter, resp: HttpResponse, model: str | None) -> Any:

@@ -96,7 +96,8 @@ ROWS: tuple[ProviderSpec, ...] = (
     # asks for one of the two
     ProviderSpec("azure", "azure", "", ("AZURE_OPENAI_API_KEY",), base_url_env="AZURE_OPENAI_ENDPOINT",
                  key_required=False,
-                 extra={"api_version": "2024-08-01-preview"},
+                 # no api_version here: a row default would pass for the user's own (the adapter's
+                 # default_api_version picks one per route)
                  base_url_hint=("Azure model {model!r} needs a registry entry: add [[models]] name = \"{model}\", "
                                 "provider = \"azure\", identifier = \"<deployment>\", base_url = "
                                 "\"https://<resource>.openai.azure.com/openai/deployments/<deployment>\" to "

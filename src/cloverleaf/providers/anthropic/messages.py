@@ -69,7 +69,7 @@ from ..._types import (
     ToolChoice,
     ToolResult,
 )
-from .._common import WEB_IMAGES, checked_image, checked_tool_choice, replayable_reasoning
+from .._common import WEB_IMAGES, checked_image, checked_tool_choice, empty_text_turn, replayable_reasoning
 from ..claude_rules import (
     BlockKind,
     adaptive_thinking,
@@ -332,6 +332,9 @@ def encode_messages(adapter: Adapter, messages: list[Message], *,
             # its server tool blocks (a paused turn's) back in place, for this kind of provider
             role, blocks = "assistant", assistant_content(adapter, msg, [_assistant_blocks(adapter, p) for p in msg.parts])
         else:
+            refused = empty_text_turn(adapter, position, msg, refusal=CLAUDE_REFUSES_EMPTY_TEXT)
+            if refused:
+                raise refused
             role, blocks = "user", _blank_text_left_out([b for p in msg.parts for b in _user_blocks(adapter, p)])
         if not blocks:
             continue
@@ -348,10 +351,15 @@ def _is_blank_text(block: dict[str, Any]) -> bool:
     return block.get("type") == "text" and not str(block.get("text", "")).strip()
 
 
+#: Why a user message of only empty text is refused before it is sent (``_common.empty_text_turn``).
+CLAUDE_REFUSES_EMPTY_TEXT = 'Claude refuses ("text content blocks must be non-empty")'
+
+
 def _blank_text_left_out(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """A user turn's blocks without its whitespace-only text blocks, when it has others: they say
-    nothing, and the API may refuse them. A turn of only whitespace is the caller's own input
-    and goes as it is (the API's 400 says what is wrong with it)."""
+    nothing, and the API may refuse them. A turn of only empty or whitespace text never gets here
+    (refused by name first, ``_common.empty_text_turn``); a turn whose other parts made no block
+    keeps its blocks, for the API's 400 to say what is wrong with it."""
     kept = [b for b in blocks if not _is_blank_text(b)]
     return kept or blocks
 

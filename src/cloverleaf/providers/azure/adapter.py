@@ -9,7 +9,13 @@ subclass changes only what Azure changes:
   alike). ``api_version`` comes from ``cfg.extra`` (default ``2024-08-01-preview``). A bare
   resource root (``https://RES.openai.azure.com``, what ``AZURE_OPENAI_ENDPOINT`` usually
   holds) gets ``/openai/deployments/{model}`` added, the model naming the deployment. A
-  base ending in ``/openai/v1`` is Azure's version-less v1 API and gets no query string.
+  base ending in ``/openai/v1`` is Azure's version-less v1 API and gets no ``api-version`` unless
+  the user set one (``preview``). A base ending in ``/models`` is Azure AI Foundry's models
+  inference endpoint (``https://RES.services.ai.azure.com/models``, the model in the body naming
+  the deployment), whose Azure AI Model Inference API has its own versions: it gets
+  ``2024-05-01-preview`` (what Microsoft's docs and the ``azure-ai-inference`` SDK send), not the
+  Azure OpenAI default, which that API does not have. A user's ``api_version`` (or an
+  ``api-version`` in the base URL's query) is sent as given on every route.
 - Auth: an ``api-key`` header, not a Bearer token. An Entra ID token is sent as a Bearer token
   instead, and then no key is needed. The first of these that is set wins (tokens before keys,
   as the ``openai`` SDK's ``AzureOpenAI`` prefers ``AZURE_OPENAI_AD_TOKEN`` to
@@ -65,6 +71,8 @@ if TYPE_CHECKING:
     from ..spec import ProviderSpec
 
 DEFAULT_API_VERSION = "2024-08-01-preview"
+#: The Azure AI Model Inference API's version for a Foundry ``.../models`` endpoint.
+MODELS_ENDPOINT_API_VERSION = "2024-05-01-preview"
 #: Where the ``openai`` SDK's ``AzureOpenAI`` reads an Entra ID token when given no credentials.
 AD_TOKEN_ENV = "AZURE_OPENAI_AD_TOKEN"
 
@@ -103,9 +111,10 @@ class AzureOpenAIAdapter(OpenAIAdapter):
             base = f"{base}/openai/deployments/{quote(model, safe='')}"
         url = f"{base}/{path.lstrip('/')}"
         params = parse_qsl(query, keep_blank_values=True)
-        if not base.endswith("/openai/v1") and not any(name == "api-version" for name, _ in params):
-            version = cfg.extra.get("api_version") or self.spec.extra.get("api_version") or DEFAULT_API_VERSION
-            params.append(("api-version", version))
+        if not any(name == "api-version" for name, _ in params):
+            version = cfg.extra.get("api_version") or default_api_version(base)
+            if version:
+                params.append(("api-version", str(version)))
         return with_query(url, urlencode(params))
 
     def prepare_config(self, cfg: ProviderConfig, env: Mapping[str, str] | None = None) -> ProviderConfig:
@@ -197,3 +206,13 @@ class AzureOpenAIAdapter(OpenAIAdapter):
                             "deployment exists, and that api_version is one Azure supports")
             err.args = (err.message,)
         return err
+
+
+def default_api_version(base: str) -> str | None:
+    """The ``api-version`` a route gets when the user named none (module docstring): none for the
+    v1 API, the Model Inference API's for a Foundry models endpoint, else Azure OpenAI's."""
+    if base.endswith("/openai/v1"):
+        return None
+    if base.endswith("/models"):
+        return MODELS_ENDPOINT_API_VERSION
+    return DEFAULT_API_VERSION

@@ -83,7 +83,8 @@ from ..._types import (
     Usage,
 )
 from ...streams.eventstream import EventMessage
-from .._common import WEB_IMAGES, checked_image, checked_tool_choice, effort_for_budget, read_json, replayable_reasoning
+from .._common import WEB_IMAGES, checked_image, checked_tool_choice, effort_for_budget, read_json
+from .._common import empty_text_turn, replayable_reasoning
 from ..base import Adapter, ProviderConfig
 from ..claude_rules import (
     BlockKind,
@@ -114,6 +115,7 @@ from .invoke import (
 )
 from .model_ids import MODEL_ARN, PROFILE_GEOGRAPHY, is_claude, takes_cache_points, tool_forcing
 from .request_rules import (
+    REFUSES_BLANK,
     converse_tool_ids,
     converse_tool_name,
     read_back,
@@ -296,7 +298,10 @@ class BedrockAdapter(Adapter):
         system: list[dict[str, Any]] = []
         messages: list[dict[str, Any]] = []
         names: dict[str, int] = {}
-        for msg in req.messages:
+        for position, msg in enumerate(req.messages):
+            refused = empty_text_turn(self, position, msg, refusal=REFUSES_BLANK) if msg.role is Role.USER else None
+            if refused:
+                raise refused
             if msg.role is Role.SYSTEM:
                 for part in msg.parts:
                     if not isinstance(part, Text):

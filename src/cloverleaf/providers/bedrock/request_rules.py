@@ -45,8 +45,10 @@ MAX_TEMPERATURE = 1.0
 #: A ``toolUseId`` as Converse takes it (ToolUseBlock, ToolResultBlock: 1 to 64 characters).
 _TOOL_USE_ID = re.compile(r"[a-zA-Z0-9_-]+")
 _TOOL_USE_ID_MAX = 64
+#: Why a user message of only empty or blank text is refused before it is sent (``_common.empty_text_turn``).
+REFUSES_BLANK = 'Converse refuses ("The text field in the ContentBlock object ... is blank")'
 
-__all__ = ["MAX_TEMPERATURE", "converse_tool_ids", "converse_tool_name", "read_back", "send_tool_names", "stop_sequences", "temperature",
+__all__ = ["MAX_TEMPERATURE", "REFUSES_BLANK", "converse_tool_ids", "converse_tool_name", "read_back", "send_tool_names", "stop_sequences", "temperature",
            "tool_name_map", "trim_prefill"]
 
 

@@ -142,7 +142,11 @@ def _user_parts(adapter: _Host, parts: list[Any], history: list[Message], *, ver
     out: list[dict[str, Any]] = []
     for part in parts:
         if isinstance(part, Text):
-            out.append({"text": part.text})
+            # empty text beside other content says nothing, and some Gemini models refuse it ("Unable to
+            # submit request because it has an empty text parameter"); a turn of only that goes as it
+            # is (Gemini 3 answers it: a recording in tests/providers/test_gemini_replay.py)
+            if part.text or all(isinstance(p, Text) and not p.text for p in parts):
+                out.append({"text": part.text})
         elif isinstance(part, Attachment):
             out.append(attachment_part(adapter, part, vertex=vertex, model=model))
         elif isinstance(part, ToolResult):

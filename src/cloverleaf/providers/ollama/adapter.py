@@ -23,7 +23,14 @@ thinking (Claude Code, a ``reasoning`` set once for many models) gets the model'
 as a model without thinking gives (on the ``openai_chat`` path too, where ``reasoning_effort`` is
 what is left out). Images go inline as
 base64; PDF and audio input are not supported. Embeddings use ``POST /api/embed``
-(the older ``/api/embeddings`` reply shape is parsed too).
+(the older ``/api/embeddings`` reply shape is parsed too) with ``truncate: false``: Ollama's
+default (true) embeds only the part of a text that fits the model's context and says nothing,
+where OpenAI answers an over-long input with a 400. Ollama then refuses it ("the input length
+exceeds the context length", a 400, or a 500 from some versions), which is a
+``ContextWindowExceededError`` (400) here; ``truncate = true`` in the provider's ``extra`` (or a
+model's ``additional_config``) asks for the cut.
+Ollama's OpenAI-compatible ``/v1/embeddings`` has no such switch and always cuts, so embeddings
+go to ``/api/embed`` on the ``openai_chat`` path too.
 """
 
 from __future__ import annotations
@@ -35,7 +42,14 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..._capabilities import Capabilities
-from ..._errors import InsufficientMemoryError, NotFoundError, ProviderError, ServerError, error_class_for_status
+from ..._errors import (
+    ContextWindowExceededError,
+    InsufficientMemoryError,
+    NotFoundError,
+    ProviderError,
+    ServerError,
+    error_class_for_status,
+)
 from ..._estimate import embedding_tokens
 from ..._http import HttpRequest, HttpResponse, json_body
 from ..._quota import says_model_too_large
@@ -84,8 +98,8 @@ OPTION_NAMES = frozenset({
 
 class OllamaAdapter(Adapter):
     kind = "ollama"
-    config_keys = OPTION_NAMES | {"ollama_api", "keep_alive", "options"}
-    config_booleans = frozenset({"use_mmap", "penalize_newline", "numa", "low_vram"})
+    config_keys = OPTION_NAMES | {"ollama_api", "keep_alive", "options", "truncate"}
+    config_booleans = frozenset({"use_mmap", "penalize_newline", "numa", "low_vram", "truncate"})
 
     def price_keys(self, model: str) -> list[str]:
         """Ollama tags (``llama3.1:8b``) are priced as the model (``llama3.1``)."""
@@ -259,7 +273,9 @@ class OllamaAdapter(Adapter):
 
     # -- embeddings --------------------------------------------------------------------
     def build_embed(self, req: EmbeddingRequest, cfg: ProviderConfig) -> HttpRequest:
-        body: dict[str, Any] = {"model": req.model or DEFAULT_EMBEDDING_MODEL, "input": list(req.inputs)}
+        # an over-long text is refused, not cut, unless the config asks for the cut (module docstring)
+        body: dict[str, Any] = {"model": req.model or DEFAULT_EMBEDDING_MODEL, "input": list(req.inputs),
+                                "truncate": cfg.extra.get("truncate") is True}
         if req.dimensions is not None:
             body["dimensions"] = req.dimensions
         options = {k: v for k, v in cfg.extra.items() if k in OPTION_NAMES} | dict(cfg.extra.get("options") or {})
@@ -297,7 +313,11 @@ class OllamaAdapter(Adapter):
         message, code = generic_error_fields(resp)
         message = message or f"HTTP {resp.status}"
         cls = error_class_for_status(resp.status)
-        if cls is ServerError and says_model_too_large(message):   # the next try fails alike: not retried
+        if says_input_too_long(message):   # a 400, or a 500 from some versions: the input, not the server
+            cls = ContextWindowExceededError
+            message = (f"{message}; shorten the input or split it into pieces, or raise the model's num_ctx "
+                       "(for embeddings, `truncate = true` in the provider's extra has Ollama cut it instead)")
+        elif cls is ServerError and says_model_too_large(message):   # the next try fails alike: not retried
             cls = InsufficientMemoryError
             message = (f"{message}; free memory on the Ollama host (`ollama ps` lists the models loaded, `ollama stop "
                        "NAME` unloads one) or pick a smaller model or quantisation (fewer parameters, a q4 tag)")
@@ -377,6 +397,15 @@ def think_value(req: ChatRequest) -> bool | str:
 def tool_names_by_id(messages: list[Message]) -> dict[str, str]:
     """Ollama matches tool results by function name (``tool_name``), not by id."""
     return {p.id: p.name for m in messages for p in m.parts if isinstance(p, ToolCall)}
+
+
+_INPUT_TOO_LONG = re.compile(r"exceeds (the |maximum )?context length")
+
+
+def says_input_too_long(message: str) -> bool:
+    """Ollama's refusal of an input longer than the model's context: "the input length exceeds
+    the context length" (current versions) or "input exceeds maximum context length" (older)."""
+    return bool(_INPUT_TOO_LONG.search(message.lower()))
 
 
 _MISSING_MODEL = re.compile(r'model ["\']([^"\']+)["\'] not found')

@@ -76,7 +76,7 @@ async def create(request: Request, st: ServerState) -> Response:
         raise bad(f"tools[{index}].type", f"the built-in tool {kind!r} is run only by OpenAI's Responses API; "
                                           f"model {req.model!r} is served by another provider. Use function tools, "
                                           "or an openai-responses/... model")
-    refused = None if passthrough else builtin_item_refused(req.input_items, req.model)
+    refused = None if passthrough else builtin_item_refused(req.input_items, req.model, req.references)
     if refused is not None:
         raise refused
     history: list[dict[str, Any]] = []

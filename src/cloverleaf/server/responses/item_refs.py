@@ -11,7 +11,11 @@ item that is not stored for this key (never made, deleted, expired, ``store: fal
 is a 400 naming it, as OpenAI answers. An item of a response that ran local-only keeps the
 request that replays it local-only, as ``previous_response_id`` does for a whole conversation
 (:func:`resolve_item_references` names such a reference; the route tightens the policy): it was
-sent to whatever model the request named, a cloud one included.
+sent to whatever model the request named, a cloud one included. A stored item of a kind only
+OpenAI's Responses API takes (a built-in tool's call, a ``compaction``, a ``program``: what an
+``openai-responses/...`` turn answered) put back for a model another provider serves is the route's
+400, naming the reference (``items.builtin_item_refused``): left out, the conversation would lose it
+without a word.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ async def resolve_item_references(req: ResponsesRequest, store: ResponseStore, o
         if found.local_only and local_only is None:
             local_only = item["id"]
         req.input_items[i] = found.item
+        req.references[i] = item["id"]
         if i < len(req.sent_input):
             req.sent_input[i] = found.item
     return local_only

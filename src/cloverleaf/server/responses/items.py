@@ -84,6 +84,13 @@ BUILTIN_ITEMS = frozenset({
     "mcp_approval_request", "mcp_approval_response",
     "shell_call", "shell_call_output", "apply_patch_call", "apply_patch_call_output",
 })
+#: Item types of OpenAI's Responses API that are no tool's and have no neutral form (an encrypted
+#: ``compaction`` of the conversation so far, programmatic tool calling's ``program`` and its
+#: output, tools or settings changed mid-conversation): relayed as sent to OpenAI's Responses API,
+#: refused for any other provider, like a built-in tool's (openai-python 3.60's ResponseInputItemParam).
+OPENAI_ONLY_ITEMS = frozenset({
+    "compaction", "compaction_trigger", "program", "program_output", "additional_tools", "configuration_update",
+})
 _ROLES = {"user", "system", "developer", "assistant"}
 _PREFIX = {"message": "msg_", "function_call": "fc_", "function_call_output": "fco_", "reasoning": "rs_",
            "custom_tool_call": "ctc_", "custom_tool_call_output": "ctco_", "tool_search_call": "tsc_",
@@ -126,24 +133,37 @@ def relayed_verbatim(item: dict[str, Any]) -> bool:
     neutral messages? A built-in tool's item, a custom tool's, and a namespaced function call
     (the neutral form keeps neither the freeform shape nor the namespace)."""
     kind = item["type"]
-    return (kind in BUILTIN_ITEMS or kind in CUSTOM_ITEMS or kind in SEARCH_ITEMS
+    return (_builtin(item) or kind in CUSTOM_ITEMS or kind in SEARCH_ITEMS
             or (kind == "function_call" and "namespace" in item))
 
 
 def _builtin(item: dict[str, Any]) -> bool:
-    """An item of a tool only OpenAI's Responses API runs (its hosted tool search's included)."""
+    """An item only OpenAI's Responses API takes: a tool's only it runs (its hosted tool search's
+    included), one of :data:`OPENAI_ONLY_ITEMS`, or a kind the gateway does not know (a stored
+    answer of OpenAI's, of a kind newer than this list)."""
     kind = item["type"]
-    return kind in BUILTIN_ITEMS or (kind in SEARCH_ITEMS and not is_client_search_item(item))
+    return (kind in BUILTIN_ITEMS or kind in OPENAI_ONLY_ITEMS or kind not in _PREFIX
+            or (kind in SEARCH_ITEMS and not is_client_search_item(item)))
 
 
-def builtin_item_refused(items: list[dict[str, Any]], model: str) -> BadRequest | None:
-    """The 400 for the first built-in tool item in ``items``, for a model another provider serves."""
+def builtin_item_refused(items: list[dict[str, Any]], model: str,
+                         references: dict[int, str] | None = None) -> BadRequest | None:
+    """The 400 for the first item in ``items`` only OpenAI's Responses API takes, for a model
+    another provider serves; ``references``: the inputs an ``item_reference`` put there, by index."""
     for i, item in enumerate(items):
         kind = item["type"]
-        if _builtin(item):
-            return bad(f"input[{i}].type", f"{kind!r} items belong to built-in tools, which only OpenAI's Responses "
-                                           f"API runs; model {model!r} is served by another provider. Drop the "
-                                           "item, or use an openai-responses/... model")
+        if not _builtin(item):
+            continue
+        what = ("belong to built-in tools, which only OpenAI's Responses API runs" if kind in BUILTIN_ITEMS
+                or kind in SEARCH_ITEMS else "are OpenAI's Responses API's own, which no other provider can take")
+        ref = (references or {}).get(i)
+        if ref is not None:
+            return bad(f"input[{i}].id", f"the item_reference {ref!r} names a stored {kind!r} item; such items "
+                                         f"{what}, and model {model!r} is served by another provider (left out, the "
+                                         "conversation would lose it). Send what it said as a message instead, or "
+                                         "use an openai-responses/... model")
+        return bad(f"input[{i}].type", f"{kind!r} items {what}; model {model!r} is served by another provider. "
+                                       "Drop the item, or use an openai-responses/... model")
     return None
 
 
@@ -205,7 +225,7 @@ def _item(item: dict[str, Any], where: str) -> dict[str, Any]:
         if "\x00" in ref_id:   # no id holds one (PostgreSQL would refuse to look)
             raise bad(f"{where}.id", "must not contain NUL characters (\\u0000): send the id an item was given")
         return {"type": "item_reference", "id": ref_id}
-    if kind in BUILTIN_ITEMS:  # relayed verbatim on a passthrough route; refused elsewhere by the route
+    if kind in BUILTIN_ITEMS or kind in OPENAI_ONLY_ITEMS:  # relayed verbatim on a passthrough route; refused elsewhere
         return {**item, "id": item_id or new_item_id(kind)}
     raise bad(f"{where}.type", f"unknown input item type {kind!r}; expected message, function_call, "
                                "function_call_output, custom_tool_call, custom_tool_call_output, "

@@ -146,6 +146,8 @@ class ResponsesRequest:
     tool_entries: list[tuple[str, dict[str, Any], str]] = field(default_factory=list)
     #: the flat names ``tool_choice.allowed_tools`` allows (None: all)
     allowed: list[str] | None = None
+    #: input index -> the id its ``item_reference`` named, for those put back as stored items (.item_refs)
+    references: dict[int, str] = field(default_factory=dict)
     #: the deferred tool ``tool_choice`` forces, loaded for this turn: its (namespace, name)
     forced: frozenset[tuple[str | None, str]] = frozenset()
 
