@@ -2,7 +2,7 @@
 
 One rule for every place that shows a URL or a ``name=value`` pair: the admin API and the
 dashboard (a model entry's ``base_url``), a CLI dry run, ``doctor``, error messages and logs
-(:func:`cloverleaf._errors.redact` masks query values by the same words). Two lists used to
+(:func:`cloverleaf._secret_text.redact` masks query values by the same words). Two lists used to
 disagree: errors redacted ``api-key=...`` while the admin API showed it, because the API
 masked only a few exact names (``key``, ``token``, ...).
 
@@ -27,7 +27,7 @@ from urllib.parse import unquote_plus, urlsplit, urlunsplit
 #: Parts of a name that mark its value as a credential (see the module).
 SECRET_WORDS = ("key", "token", "secret", "password", "passwd", "pwd", "sig", "signature", "credential", "auth",
                 "code", "session")
-#: The words as a regular expression (case-insensitive), for :func:`cloverleaf._errors.redact`.
+#: The words as a regular expression (case-insensitive), for :func:`cloverleaf._secret_text.redact`.
 SECRET_WORD_PATTERN = "(?:" + "|".join(SECRET_WORDS) + ")"
 _SECRET_WORD = re.compile(SECRET_WORD_PATTERN)
 

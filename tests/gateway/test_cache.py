@@ -96,10 +96,18 @@ def test_per_call_opt_out_and_refresh(tmp_path: Path, mock: OpenAIMock) -> None:
 
 
 def test_route_settings(tmp_path: Path, mock: OpenAIMock) -> None:
+    """A route's own cache switch, deterministic-only rule and TTL win over ``[cache]``'s. The
+    TTL is read on the cache's clock, pinned here: on wall time the second call had to come within
+    0.2 s of the first one's store, which a loaded machine need not manage (a miss, one upstream
+    call too many)."""
     routes = {"nocache": {"targets": [MODEL], "cache": False},
               "short": {"targets": [MODEL], "cache_ttl": 0.2},
               "any": {"targets": [MODEL], "cache_deterministic_only": False}}
     with make_client(tmp_path, mock, {"mode": "exact"}, routes=routes) as client:
+        cache = client.gateway.cache
+        assert cache is not None and isinstance(cache.backend, MemoryBackend)
+        now = [1000.0]
+        cache.backend = MemoryBackend(cache.config.max_entries, clock=lambda: now[0])
         client.chat("nocache", "q", temperature=0)
         client.chat("nocache", "q", temperature=0)
         assert mock.chats == 2
@@ -107,11 +115,10 @@ def test_route_settings(tmp_path: Path, mock: OpenAIMock) -> None:
         client.chat("any", "q", temperature=1)
         assert mock.chats == 3
         client.chat("short", "q", temperature=0)
+        now[0] += 0.1                                     # within the route's TTL
         client.chat("short", "q", temperature=0)
         assert mock.chats == 4
-        import time
-
-        time.sleep(0.3)                                   # past the route's TTL
+        now[0] += 0.2                                     # past it (the [cache] default TTL would still hit)
         client.chat("short", "q", temperature=0)
         assert mock.chats == 5
 

@@ -23,6 +23,7 @@ class Reply:
     body: bytes = b"{}"
     chunks: list[bytes] | None = None      # streamed with chunked encoding
     chunk_delay: float = 0.0
+    hold: float = 0.0                      # a pause after the first chunk only, before the rest
     delay: float = 0.0
     reset_after_chunks: int | None = None  # close the socket abruptly after N chunks
     #: after the chunks: "ok" sends the closing 0-chunk; "close" closes the connection without it,
@@ -76,6 +77,8 @@ class Upstream:
             handler.wfile.flush()
             if reply.chunk_delay:
                 time.sleep(reply.chunk_delay)
+            if reply.hold and i == 0:
+                time.sleep(reply.hold)
         if reply.end == "hang":
             self.closing.wait()
         if reply.end == "late":

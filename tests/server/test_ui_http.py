@@ -18,7 +18,7 @@ from cloverleaf.gateway.store import schema
 from cloverleaf.server.ui import session as ui_session
 
 from .conftest import MASTER, Live, create_key, settings, start_live, stop_live
-from .ui_support import csrf_of, form_token_of, forms_of, login_token, seed_history, sign_in
+from .ui_support import PATIENCE, browser, csrf_of, form_token_of, forms_of, login_token, seed_history, sign_in
 
 PAGES = ["/ui", "/ui?window=hour", "/ui?window=month", "/ui/traces", "/ui/spend", "/ui/spend?period=day",
          "/ui/models", "/ui/keys", "/ui/health", "/ui/health/live", "/ui/playground"]
@@ -45,7 +45,7 @@ def test_off_without_the_admin_api(open_server: Live) -> None:
 
 
 def test_root_redirects_and_pages_need_a_session(live: Live) -> None:
-    with httpx.Client(base_url=live.url, follow_redirects=False) as http:
+    with browser(live) as http:
         assert http.get("/").headers["location"] == "/ui"
         r = http.get("/ui/traces?status=ok")
         assert r.status_code == 303 and r.headers["location"] == "/ui/login?next=/ui/traces%3Fstatus%3Dok"
@@ -53,7 +53,7 @@ def test_root_redirects_and_pages_need_a_session(live: Live) -> None:
 
 
 def test_sign_in_sets_a_strict_http_only_cookie_and_redirects_inside(live: Live) -> None:
-    with httpx.Client(base_url=live.url, follow_redirects=False) as http:
+    with browser(live) as http:
         for evil in ("https://evil.example/", "//evil.example/ui", "/admin/keys"):
             r = http.post("/ui/login", data={"key": MASTER, "login_token": login_token(http), "next": evil})
             assert r.status_code == 303 and r.headers["location"] == "/ui"
@@ -79,7 +79,7 @@ async def test_cookie_is_secure_under_tls(live: Live) -> None:
 
 
 def test_wrong_keys_and_forged_sign_ins_are_refused(live: Live) -> None:
-    with httpx.Client(base_url=live.url, follow_redirects=False) as http:
+    with browser(live) as http:
         r = http.post("/ui/login", data={"key": "not-the-master-key-at-all", "login_token": login_token(http)})
         assert r.status_code == 401 and "not" in r.text and "clv_session" not in r.headers.get("set-cookie", "")
         # no double-submit token (a form posted from another site): refused even with the right key
@@ -95,7 +95,7 @@ def test_tokens_with_any_characters_are_refused_not_a_500(live: Live) -> None:
     """A token is compared in constant time, and ``compare_digest`` raised a TypeError on a str
     with a non-ASCII character: anyone could make the open sign-in form answer 500 with an
     incident in the log (``login_token=é``), and a session's forms as well."""
-    with httpx.Client(base_url=live.url, follow_redirects=False) as http:
+    with browser(live) as http:
         login_token(http)   # the double-submit cookie, to be compared with what is sent
         r = http.post("/ui/login", data={"key": MASTER, "login_token": "é-forged"})
         assert r.status_code == 403 and "incident" not in r.text
@@ -113,7 +113,7 @@ def test_tokens_with_any_characters_are_refused_not_a_500(live: Live) -> None:
 
 def test_repeated_wrong_keys_are_throttled(live: Live, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ui_session, "MAX_FAILURES", 3)
-    with httpx.Client(base_url=live.url, follow_redirects=False, headers={}) as http:
+    with browser(live, headers={}) as http:
         codes = [http.post("/ui/login", data={"key": f"wrong-{i}", "login_token": login_token(http)}).status_code
                  for i in range(4)]
     assert codes[-1] == 429
@@ -152,7 +152,7 @@ def test_sign_out_ends_the_session_and_sessions_expire(live: Live) -> None:
     cookie = http.cookies["clv_session"]
     token = csrf_of(http.get("/ui").text)
     assert http.post("/ui/logout", data={"csrf": token}).headers["location"].startswith("/ui/login")
-    replay = httpx.Client(base_url=live.url, follow_redirects=False, cookies={"clv_session": cookie})
+    replay = browser(live, cookies={"clv_session": cookie})
     assert replay.get("/ui").status_code == 303
     # expiry: the same check, with the session's time run out
     http = sign_in(live)
@@ -168,7 +168,7 @@ def test_sign_out_ends_the_session_and_sessions_expire(live: Live) -> None:
 def test_admin_scoped_keys_may_sign_in_and_other_keys_may_not(live: Live) -> None:
     plain = create_key(live, name="plain")
     admin = create_key(live, name="ops", metadata={"role": "admin"})
-    with httpx.Client(base_url=live.url, follow_redirects=False) as http:
+    with browser(live) as http:
         r = http.post("/ui/login", data={"key": plain["key"], "login_token": login_token(http)})
         assert r.status_code == 403 and "not admin-scoped" in r.text
     http = sign_in(live, admin["key"])
@@ -501,6 +501,17 @@ def test_call_detail_redacts_anything_shaped_like_a_secret(live: Live) -> None:
         assert secret not in page
 
 
+def _wait_until_done_with_every_connection(live: Live) -> None:
+    """Until the server has closed every connection and finished every request task: whatever it
+    logs about a hang-up is logged by then (a fixed 0.5 s wait could end before that on a loaded
+    machine, and the check after it saw nothing either way). The deadline is a safety net."""
+    state = live.server.server_state
+    deadline = time.monotonic() + PATIENCE
+    while state.connections or state.tasks:
+        assert time.monotonic() < deadline, "the server still holds the hung-up connection"
+        time.sleep(0.01)
+
+
 def test_the_sign_in_form_has_a_body_deadline_and_a_hang_up_is_no_incident(caplog: pytest.LogCaptureFixture) -> None:
     """POST /ui/login is open to anyone: a form whose body never came held its connection for
     ever, and a client that hung up mid-form was logged as an unexpected error (a 500)."""
@@ -522,7 +533,7 @@ def test_the_sign_in_form_has_a_body_deadline_and_a_hang_up_is_no_incident(caplo
             sock.sendall(head)
             time.sleep(0.1)
             sock.close()   # hangs up mid-form
-            time.sleep(0.5)
+            _wait_until_done_with_every_connection(server)
         assert not [r for r in caplog.records if "incident" in r.getMessage()]
     finally:
         stop_live(server)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import re
 import time
+from typing import Any
 
 import httpx
 
@@ -19,9 +20,19 @@ def login_token(client: httpx.Client) -> str:
     return re.search(r'name="login_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
 
 
+#: Seconds a dashboard request may take before the test gives up: a safety net, far above what a
+#: page or a sign-in takes (httpx's default of 5 s was missed on a loaded machine).
+PATIENCE = 30.0
+
+
+def browser(live: Live, **kw: Any) -> httpx.Client:
+    """A client that does not follow redirects (the tests read them), with :data:`PATIENCE`."""
+    return httpx.Client(base_url=live.url, follow_redirects=False, timeout=PATIENCE, **kw)
+
+
 def sign_in(live: Live, key: str = MASTER) -> httpx.Client:
     """A client holding a dashboard session (raises if sign-in fails)."""
-    client = httpx.Client(base_url=live.url, follow_redirects=False, timeout=30)
+    client = browser(live)
     r = client.post("/ui/login", data={"key": key, "login_token": login_token(client), "next": "/ui"})
     assert r.status_code == 303, r.text
     return client
