@@ -82,6 +82,12 @@ class BudgetLedger:
         there are: ``GET /admin/keys`` shows every key's spend, and a read per key (with a writer
         flush before each) made the listing of a few thousand keys take seconds under traffic.
         A pair without a row spent nothing yet: it is answered (0.0, 0.0), as by :meth:`budget_usage`."""
+        found = self.budget_rows(wanted)
+        return {pair: found.get(pair, (0.0, 0.0)) for pair in wanted}
+
+    def budget_rows(self, wanted: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[float, float]]:
+        """(spent, reserved) of those of the (scope, period) pairs the ledger has a row for, in a
+        few reads (``_SCOPES_PER_READ`` scopes each); a pair without one is left out."""
         b = schema.budgets
         found: dict[tuple[str, str], tuple[float, float]] = {}
         pairs = sorted(set(wanted))
@@ -93,7 +99,7 @@ class BudgetLedger:
                     b.c.scope.in_(scopes), b.c.period.in_(periods))
                 for row in conn.execute(query):
                     found[(row.scope, row.period)] = (float(row.spent), float(row.reserved))
-        return {pair: found.get(pair, (0.0, 0.0)) for pair in wanted}
+        return {pair: found[pair] for pair in pairs if pair in found}
 
     def budget_open(self, scope: str, period: str, covers: Sequence[str] = ()) -> tuple[float, float]:
         """(spent, reserved) to start a budget counter from: the ledger row's, made first from
