@@ -263,3 +263,35 @@ def test_a_scopes_spend_is_summed_through_its_calls_index(tmp_path: Path) -> Non
                 assert index in plan and "SCAN calls" not in plan, plan
     finally:
         s.close()
+
+
+def test_the_call_records_are_summed_before_the_ledger_write_not_under_its_lock(store: Store) -> None:
+    """A ledger row made or raised from the call records (a budget's first use in a process, a
+    key given a budget, store-mode's first reservation) once summed them inside the write: on
+    SQLite the write lock was held while the sum ran — 2.7 s for a route budget over 83,000
+    calls — and the store's writer (every call record and its spend) waited. The sum is now a
+    read of its own: no statement that writes reads ``calls``."""
+    from cloverleaf.gateway.store import VirtualKeyRow
+
+    store.create_virtual_key(VirtualKeyRow(id="k_1", secret_hash="h1"))
+    record(store, 1)
+    record(store, 2, key=None, route="other")
+    store.flush()
+    statements: list[str] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(" ".join(statement.split()))
+
+    sa.event.listen(store.engine, "before_cursor_execute", capture)
+    try:
+        assert store.budget_open("route:r", "total") == (0.25, 0.0)
+        assert store.budget_recount("key:k_1", "2023-11-14") == (0.25, 0.0)
+        assert store.budget_reserve("route:other", "total", 1.0, 0.1, NOW)[:1] == (True,)
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", capture)
+    writes = [s for s in statements if s.upper().startswith(("INSERT", "UPDATE"))]
+    sums = [s for s in statements if s.upper().startswith("SELECT") and " FROM calls" in s]
+    assert writes and len(sums) >= 4
+    assert not [s for s in writes if " FROM calls" in s], writes
+    assert store.get_virtual_key("k_1").spent == pytest.approx(0.25)
+    assert store.budget_usage("route:other", "total") == (pytest.approx(0.25), pytest.approx(0.1))

@@ -102,3 +102,29 @@ def test_workers_opening_one_new_cache_file_together_all_start(tmp_path: Path) -
             assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         finally:
             conn.close()
+
+
+def test_the_stores_wal_file_is_cut_back_after_a_large_transaction(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite keeps a WAL file at the largest it ever grew to while the store is open: after
+    the retention cleanup of 666,000 calls it stayed 265 MB for the life of the server. The
+    store's connections have it cut back (``journal_size_limit``) once a checkpoint empties it."""
+    import sqlalchemy as sa
+
+    from cloverleaf.gateway import sqlite_wal
+    from cloverleaf.gateway.store import open_store
+
+    monkeypatch.setattr(sqlite_wal, "WAL_SIZE_LIMIT_BYTES", 256 * 1024, raising=False)
+    path = tmp_path / "store.db"
+    store = open_store(f"sqlite:///{path}")
+    try:
+        with store.engine.begin() as conn:   # a large transaction: several MB of WAL
+            conn.execute(sa.text("CREATE TABLE filler (x BLOB)"))
+            conn.execute(sa.text("INSERT INTO filler VALUES (:x)"), [{"x": bytes(1000)} for _ in range(8000)])
+        grown = Path(f"{path}-wal").stat().st_size
+        for _ in range(2):   # the next writes checkpoint it and start it over
+            with store.engine.begin() as conn:
+                conn.execute(sa.text("INSERT INTO filler VALUES (x'00')"))
+        assert grown > 1024 * 1024 and Path(f"{path}-wal").stat().st_size <= 256 * 1024
+    finally:
+        store.close()

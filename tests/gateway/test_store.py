@@ -7,6 +7,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -405,3 +406,37 @@ def test_a_call_row_is_built_without_a_getattr_per_column() -> None:
     expected = [getattr(record, name) for name in calls._RECORD_COLUMNS]
     expected[calls._METADATA_AT] = '{"n": 1}'
     assert values == (*expected, 90.5)
+
+
+def test_retention_deletes_a_bounded_batch_per_transaction(store: Store) -> None:
+    """The cleanup once deleted every expired call in one transaction: on SQLite it held the
+    write lock for a minute over 666,000 calls, and the store's writer (every call record and
+    its spend) waited behind it. Each transaction now deletes at most ``retention.BATCH``
+    calls, and calls another rule keeps longer are passed over, not lost."""
+    batch = 500   # retention.BATCH
+    expired = 2 * batch + 7
+    for i in range(expired):
+        store.record_call(_call(i, at=NOW - 40 * DAY + i))                       # default 30 days: deleted
+    for i in range(expired, expired + 50):
+        store.record_call(_call(i, at=NOW - 40 * DAY + i, route="archive"))      # kept 90 days, among them
+    store.record_call(_call(99_999, at=NOW - DAY))
+    store.flush()
+    deleted_per_statement: list[int] = []
+
+    def count(conn: object, cursor: Any, statement: str, *_: object) -> None:
+        if statement.lstrip().upper().startswith("DELETE FROM CALLS"):
+            deleted_per_statement.append(cursor.rowcount)
+
+    sa.event.listen(store.engine, "after_cursor_execute", count)
+    try:
+        assert store.cleanup(NOW, 30, {"archive": 90}) == expired
+    finally:
+        sa.event.remove(store.engine, "after_cursor_execute", count)
+    assert sum(deleted_per_statement) == expired and max(deleted_per_statement) <= batch, deleted_per_statement
+    with store.engine.connect() as conn:
+        kept = conn.execute(sa.text("SELECT COUNT(*) FROM calls")).scalar_one()
+        attempts = conn.execute(sa.text("SELECT COUNT(DISTINCT call_id) FROM attempts")).scalar_one()
+    assert kept == attempts == 51
+    from cloverleaf.gateway.store.retention import BATCH
+
+    assert BATCH == batch

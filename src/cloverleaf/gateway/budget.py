@@ -450,8 +450,14 @@ class Budgets:
         raised to them, as its counter would be (:meth:`_open`)."""
         store: Any = self._store
         store.flush()
-        return {(scope, period): self._ledger_read("budget_recount" if scope in self._configured else "budget_open",
-                                                   scope)(scope, period) for scope, period in wanted}
+        # the rows there are, in one read: a read per budget (its own connection and round trips)
+        # made the Spend page's 100 key budgets take 7 s on PostgreSQL, at every load
+        rows = getattr(store, "budget_rows", None)
+        plain = [pair for pair in wanted if pair[0] not in self._configured]
+        found: dict[tuple[str, str], tuple[float, float]] = rows(plain) if rows is not None and plain else {}
+        return {(scope, period): found.get((scope, period))
+                or self._ledger_read("budget_recount" if scope in self._configured else "budget_open", scope)(
+                    scope, period) for scope, period in wanted}
 
 
 class StoreBudgets(Budgets):

@@ -271,7 +271,7 @@ def create_engine(url: str):  # type: ignore[no-untyped-def]
     from sqlalchemy import event
     from sqlalchemy.pool import StaticPool
 
-    from ..sqlite_wal import enable_wal
+    from ..sqlite_wal import enable_wal, limit_wal
 
     if url.startswith(("postgres://", "postgresql://")):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
@@ -299,6 +299,7 @@ def create_engine(url: str):  # type: ignore[no-untyped-def]
         cur = dbapi_conn.cursor()
         if not memory:
             enable_wal(cur)
+            limit_wal(cur)
             # NORMAL in WAL mode: a committed transaction survives a process crash (kill -9);
             # only an OS crash or power loss may roll back the last commits.
             cur.execute("PRAGMA synchronous=NORMAL")

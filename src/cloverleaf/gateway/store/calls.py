@@ -165,7 +165,8 @@ class CallLog:
 
         ``per_model`` maps a model entry name to its ``data_retention_days``; it applies to
         calls that asked for that name or were served by it. Other calls use ``default_days``
-        (None: kept forever). Runs synchronously in one transaction. Also drops rollup rows
+        (None: kept forever). Runs synchronously, a bounded batch of calls per transaction
+        (``retention.py``: the store's writer is never locked out for long). Also drops rollup rows
         past their own retention (``rollups.prune``) and stored Responses past their
         ``expires_at`` (:meth:`purge_responses`). Without the store's statement deadline
         (``postgres.py``): the first cleanup over a large backlog may rightly take minutes.
@@ -184,34 +185,16 @@ class CallLog:
         return int(deleted or 0)
 
     def _cleanup(self, now: float, default_days: int | None, per_model: Mapping[str, int | None] | None) -> int:
+        from .retention import delete_calls, delete_orphan_traces, expired_calls
         from .rollups import prune
 
         with self.engine.begin() as conn:
             prune(conn, now)
-        calls, a = schema.calls, schema.attempts
-        c = calls.c
-        rules = {name: days for name, days in (per_model or {}).items() if days}
-        conditions = []
-        for name, days in rules.items():
-            conditions.append(sa.and_(sa.or_(c.requested_model == name, c.target == name),
-                                      c.created_at < now - days * 86400))
-        if default_days:
-            named = list(rules)
-            rest = sa.and_(c.created_at < now - default_days * 86400)
-            if named:
-                rest = sa.and_(rest, c.requested_model.not_in(named), sa.or_(c.target.is_(None), c.target.not_in(named)))
-            conditions.append(rest)
-        if not conditions:
-            return 0
-        doomed = sa.select(c.id).where(sa.or_(*conditions))
-        with self.engine.begin() as conn:
-            conn.execute(a.delete().where(a.c.call_id.in_(doomed)))
-            deleted = conn.execute(calls.delete().where(c.id.in_(doomed))).rowcount
-            if default_days:  # traces past the default period, once no call of theirs is kept
-                t = schema.traces
-                conn.execute(t.delete().where(t.c.created_at < now - default_days * 86400,
-                                              ~sa.exists().where(c.trace_id == t.c.id)))
-        return int(deleted or 0)
+        deleted = sum(delete_calls(self.engine, condition)
+                      for condition in expired_calls(now, default_days, per_model))
+        if default_days:  # traces past the default period, once no call of theirs is kept
+            delete_orphan_traces(self.engine, now - default_days * 86400)
+        return deleted
 
 
 #: The ``calls`` columns in table order (the writer takes values in that order): the record's

@@ -138,11 +138,17 @@ class RollupUpdater:
 
 
 def prune(conn: sa.Connection, now: float) -> None:
-    """Drop rows past their grain's retention (minutes: 2 days, hours: 40, days: 800)."""
+    """Drop rows past their grain's retention (minutes: 2 days, hours: 40, days: 800).
+
+    One dimension at a time, so each delete is a range of the primary key (grain, dim,
+    bucket, ...) holding only the old rows: ``grain = ? AND bucket < ?`` alone read every row
+    of the grain, hundreds of thousands with many keys, hourly, under SQLite's write lock."""
     r = schema.call_rollups.c
     for grain, keep in ((MINUTE, MINUTE_RETENTION_SECONDS), (HOUR, HOUR_RETENTION_SECONDS),
                         (DAY, DAY_RETENTION_SECONDS)):
-        conn.execute(schema.call_rollups.delete().where(r.grain == grain, r.bucket < int(now - keep)))
+        for dim in DIMENSIONS:
+            conn.execute(schema.call_rollups.delete().where(r.grain == grain, r.dim == dim,
+                                                            r.bucket < int(now - keep)))
 
 
 def percentile(histogram: Sequence[float], q: float) -> float | None:
