@@ -69,9 +69,9 @@ from .._errors import BudgetExceeded, RateLimitExceeded
 from .clock import Clock
 from .config import BudgetConfig, RouteConfig
 from .model_budgets import Canonical, ModelBudgets, charges, model_of
-from .ratelimit import upstream_keys
+from .ratelimit import upstream_keys as route_keys
 from .router import MAX_CACHED
-from .state import AttemptAsk, Bucket, Hold, StateBackend, new_hold
+from .state import AnyBucket, AttemptAsk, Hold, StateBackend, flatten, new_hold
 
 RESERVATION_TTL_SECONDS = 3600.0
 _SEED_ATTEMPTS = 3
@@ -129,11 +129,11 @@ class CallAdmission:
     model each reservation's budget is on, when one is a model-id budget, else ())."""
 
     __slots__ = ("ticket", "token_keys", "counters", "reserved_usd", "extra", "first", "took", "models",
-                 "upstream_keys")
+                 "buckets")
 
     def __init__(self, ticket: object, token_keys: tuple[str, ...], counters: Sequence[str],
                  reserved_usd: float, extra: object = None, first: object = None, took: bool = True,
-                 models: tuple[str | None, ...] = (), upstream_keys: tuple[str, ...] = ()) -> None:
+                 models: tuple[str | None, ...] = (), buckets: Sequence[AnyBucket] = ()) -> None:
         self.ticket = ticket
         self.token_keys = token_keys
         self.counters = counters
@@ -142,7 +142,13 @@ class CallAdmission:
         self.first = first       # the first attempt's AttemptAdmission, when it was asked for
         self.took = took         # the call itself took buckets or holds (there is something to close)
         self.models = models     # ModelBudgets.models: settled per budget (model_budgets.charges)
-        self.upstream_keys = upstream_keys   # the route's buckets: a cache hit gives them back (upstream_keys)
+        self.buckets = buckets   # the call's rate-limit buckets (their route's keys: upstream_keys)
+
+    @property
+    def upstream_keys(self) -> tuple[str, ...]:
+        """The keys of the route's buckets, which a cache hit gives back (``ratelimit.upstream_keys``):
+        worked out when asked, a hit being the rare case."""
+        return route_keys(self.buckets) if self.buckets else ()
 
 
 class Budgets:
@@ -248,7 +254,7 @@ class Budgets:
         return f"{scope.key}|{period}"
 
     # -- admission ------------------------------------------------------------------
-    async def admit(self, buckets: list[Bucket], max_wait: float, scopes: Sequence[BudgetScope], amount: float,
+    async def admit(self, buckets: list[AnyBucket], max_wait: float, scopes: Sequence[BudgetScope], amount: float,
                     now: float, window: float, sleep: Clock, attempt: AttemptAsk | None = None,
                     token_keys: tuple[str, ...] | None = None) -> CallAdmission | None:
         """Take the call's rate-limit buckets and reserve ``amount`` in every scope — and admit
@@ -280,10 +286,10 @@ class Budgets:
             scope, _, kind = key.rpartition(":")
             raise RateLimitExceeded(scope, kind, retry_after=adm.wait)
         if token_keys is None:
-            token_keys = tuple([b.key for b in buckets if b.key.endswith(":tpm")]) if buckets else ()
+            token_keys = tuple([b.key for b in flatten(buckets) if b.key.endswith(":tpm")]) if buckets else ()
         first = adm.attempt
         call = CallAdmission(adm.ticket, token_keys, counters, amount if holds else 0.0, None, first,
-                             bool(buckets or holds), models, upstream_keys(buckets) if buckets else ())
+                             bool(buckets or holds), models, buckets)
         wait = adm.wait
         if first is not None and first.grant is not None and first.grant.granted and first.grant.wait > wait:
             wait = first.grant.wait
@@ -472,7 +478,7 @@ class StoreBudgets(Budgets):
         super().__init__(configs, store, state, clock, routes, canonical)
         self._limiter = limiter
 
-    async def admit(self, buckets: list[Bucket], max_wait: float, scopes: Sequence[BudgetScope], amount: float,
+    async def admit(self, buckets: list[AnyBucket], max_wait: float, scopes: Sequence[BudgetScope], amount: float,
                     now: float, window: float, sleep: Clock, attempt: AttemptAsk | None = None,
                     token_keys: tuple[str, ...] | None = None) -> CallAdmission | None:
         if not buckets and not scopes:   # the first attempt is admitted by the attempt loop
@@ -485,7 +491,7 @@ class StoreBudgets(Budgets):
             raise
         models = self._models.models(scopes) if ids and self._models else ()
         return CallAdmission(None, (), (), amount if ids else 0.0, (reservation, ids), models=models,
-                             upstream_keys=upstream_keys(buckets))
+                             buckets=buckets)
 
     async def close(self, call: CallAdmission | None, tokens_used: int | None, cost: float,
                     charged_to: object = None, hit: bool = False) -> None:

@@ -2,7 +2,8 @@
 
 Each scope that has a limit contributes two rolling-window buckets (see
 ``state/window.py``): one request, and the estimated tokens (prompt estimate + the
-output allowance). All buckets an attempt needs are taken in ONE atomic state operation,
+output allowance). A call's route and key scopes give each one bucket with both as lanes
+(``state.Lanes``: one log to walk, one ticket entry, one settlement where two were). All buckets an attempt needs are taken in ONE atomic state operation,
 so concurrent calls can never overshoot a limit between a check and a write. A call that
 must wait for room sleeps on the gateway clock up to the limit's ``max_wait``; beyond that
 it fails with :class:`~cloverleaf.RateLimitExceeded` (which a route may treat as a
@@ -42,7 +43,7 @@ from .._errors import RateLimitExceeded
 from .clock import Clock
 from .config import Limit, LimitsConfig, RouteConfig
 from .router import MAX_CACHED, ResolvedTarget
-from .state import Bucket, Grant, StateBackend, new_bucket
+from .state import AnyBucket, Bucket, Grant, Lanes, StateBackend, flatten, new_lanes
 
 WINDOW_SECONDS = 60.0
 DEFAULT_MARGIN_SECONDS = 1.0
@@ -76,11 +77,12 @@ class RateLimiter:
 
     # -- which buckets ----------------------------------------------------------------
     def call_buckets(self, route: RouteConfig, key: KeyPolicy | None,
-                     tokens: int) -> tuple[list[Bucket], float, tuple[str, ...], bool]:
-        """The call's route and key buckets for ``tokens``, their ``max_wait``, the keys of those
-        that count tokens (what settlement replaces with the reported usage) and whether one of
-        them needs more than its whole limit (:func:`never_fits` words the refusal). What a
-        (route, key) pair has is worked out once: per call only the token buckets are built."""
+                     tokens: int) -> tuple[list[AnyBucket], float, tuple[str, ...], bool]:
+        """The call's route and key buckets for ``tokens`` (one two-lane bucket a scope,
+        ``state.Lanes``), their ``max_wait``, the keys of those that count tokens (what
+        settlement replaces with the reported usage) and whether one of them needs more than
+        its whole limit (:func:`never_fits` words the refusal). What a (route, key) pair has is
+        worked out once: per call only the buckets, with their tokens, are built."""
         signature = (route.name, None if key is None or not (key.rpm or key.tpm) else (key.key_id, key.rpm, key.tpm))
         plan = self._call_plans.get(signature)
         if plan is None or plan.route is not route:
@@ -89,14 +91,16 @@ class RateLimiter:
             plan = self._call_plans[signature] = self._call_plan(route, key)
         if not plan.entries:
             return [], plan.max_wait, (), False
-        buckets = [fixed or new_bucket((k, limit, tokens, wait)) for k, limit, wait, fixed in plan.entries]
+        buckets: list[AnyBucket] = [new_lanes((scope, rpm, tpm, tokens, wait, rpm_key, tpm_key))
+                                    for scope, rpm, tpm, wait, rpm_key, tpm_key in plan.entries]
         return buckets, plan.max_wait, plan.token_keys, tokens > plan.token_room or plan.too_few_requests
 
     def _call_plan(self, route: RouteConfig, key: KeyPolicy | None) -> _CallPlan:
         limit = None if route.implicit else self._limits.for_scope("route", route.name)
-        entries, max_wait = _plan(f"route:{route.name}", limit)
+        entries = _lanes(f"route:{route.name}", limit)
+        max_wait = limit.max_wait if limit is not None else 0.0
         if key is not None and (key.rpm or key.tpm):   # its buckets never wait (Limit.max_wait 0)
-            entries += _plan(f"key:{key.key_id}", Limit(key.rpm, key.tpm, 0.0))[0]
+            entries += _lanes(f"key:{key.key_id}", Limit(key.rpm, key.tpm, 0.0))
         return _CallPlan(route, entries, max_wait)
 
     def meters_tokens_of(self, token_keys: tuple[str, ...], targets: Sequence[ResolvedTarget]) -> bool:
@@ -134,7 +138,7 @@ class RateLimiter:
         return plan
 
     # -- taking and settling ----------------------------------------------------------
-    async def acquire(self, buckets: list[Bucket], max_wait: float) -> Reservation | None:
+    async def acquire(self, buckets: Sequence[AnyBucket], max_wait: float) -> Reservation | None:
         """Take every bucket (waiting up to ``max_wait``) or raise RateLimitExceeded."""
         if not buckets:
             return None
@@ -168,18 +172,25 @@ class RateLimiter:
             await self._state.release(reservation.ticket)
 
 
-def upstream_keys(buckets: Sequence[Bucket]) -> tuple[str, ...]:
+def upstream_keys(buckets: Sequence[AnyBucket]) -> tuple[str, ...]:
     """The keys of a call's buckets that protect the upstream: its route's (``route:NAME:rpm``,
     ``:tpm``). A response-cache hit never reaches the upstream and gives them back; a virtual
     key's buckets (``key:ID:...``) limit the client, and its requests count, hits included."""
-    return tuple([b.key for b in buckets if b.key.startswith("route:")])
+    keys: list[str] = []
+    for b in buckets:
+        if isinstance(b, Lanes):
+            if b.scope.startswith("route:"):
+                keys += (b.requests_key, b.tokens_key)
+        elif b.key.startswith("route:"):
+            keys.append(b.key)
+    return tuple(keys)
 
 
-def never_fits(buckets: list[Bucket], hint: str = "") -> RateLimitExceeded | None:
+def never_fits(buckets: Sequence[AnyBucket], hint: str = "") -> RateLimitExceeded | None:
     """The error for a call that needs more than a whole limit (a tpm bucket smaller than its
     token estimate), or None. Refused before any state is touched: waiting for an empty window
     and letting it through would put more than the limit in that window at the upstream."""
-    for b in buckets:
+    for b in flatten(buckets):
         if b.amount > b.limit:
             scope, _, kind = b.key.rpartition(":")
             return RateLimitExceeded(scope, kind, requested=b.amount, limit=b.limit, hint=hint)
@@ -192,10 +203,11 @@ def refused(grant: Grant) -> RateLimitExceeded:
     return RateLimitExceeded(scope, kind, retry_after=grant.wait)
 
 
-def reservation_of(buckets: list[Bucket], grant: Grant) -> Reservation | None:
+def reservation_of(buckets: Sequence[AnyBucket], grant: Grant) -> Reservation | None:
     """What a granted ticket over ``buckets`` must settle later (None: it took nothing)."""
     if grant.ticket is None:
         return None
+    buckets = flatten(buckets)
     token_keys = tuple([b.key for b in buckets if b.key.endswith(":tpm")])
     estimate = int(max([b.amount for b in buckets if b.key.endswith(":tpm")], default=0))
     return Reservation(grant.ticket, token_keys, estimate)
@@ -208,20 +220,34 @@ _Entry = tuple[str, float, float, Bucket | None]
 _Plan = tuple[tuple[_Entry, ...], float]
 
 
+#: One call-level scope's two-lane bucket less the call's tokens: (scope, rpm, tpm (math.inf:
+#: none), its max wait, the rpm lane's key, the tpm lane's key).
+_LanesEntry = tuple[str, float, float, float, str, str]
+
+
 class _CallPlan:
-    """A (route, key) pair's call-level buckets, worked out once: their entries and
-    ``max_wait``, the keys of the token buckets, and what a call must fit in — the smallest
-    token limit, and whether some request limit is below one request."""
+    """A (route, key) pair's call-level buckets, worked out once: their entries (a two-lane
+    bucket a scope) and ``max_wait``, the keys of the limited token lanes, and what a call must
+    fit in — the smallest token limit, and whether some request limit is below one request."""
 
     __slots__ = ("route", "entries", "max_wait", "token_keys", "token_room", "too_few_requests")
 
-    def __init__(self, route: RouteConfig, entries: tuple[_Entry, ...], max_wait: float) -> None:
+    def __init__(self, route: RouteConfig, entries: tuple[_LanesEntry, ...], max_wait: float) -> None:
         self.route = route
         self.entries = entries
         self.max_wait = max_wait
-        self.token_keys = tuple([k for k, _, _, fixed in entries if fixed is None])
-        self.token_room = min([limit for _, limit, _, fixed in entries if fixed is None], default=math.inf)
-        self.too_few_requests = any(fixed.amount > fixed.limit for _, _, _, fixed in entries if fixed is not None)
+        self.token_keys = tuple([tpm_key for _, _, tpm, _, _, tpm_key in entries if tpm != math.inf])
+        self.token_room = min([tpm for _, _, tpm, _, _, _ in entries], default=math.inf)
+        self.too_few_requests = any(rpm < 1.0 for _, rpm, _, _, _, _ in entries)
+
+
+def _lanes(scope: str, limit: Limit | None) -> tuple[_LanesEntry, ...]:
+    """A call-level scope's two-lane bucket, when it has a limit (a lane it does not limit is
+    ``math.inf``)."""
+    if limit is None or not (limit.rpm or limit.tpm):
+        return ()
+    return ((scope, float(limit.rpm) if limit.rpm else math.inf, float(limit.tpm) if limit.tpm else math.inf,
+             limit.max_wait, f"{scope}:rpm", f"{scope}:tpm"),)
 
 
 def _plan(scope: str, limit: Limit | None) -> _Plan:

@@ -9,10 +9,24 @@ from __future__ import annotations
 
 import asyncio
 
-from .base import Admission, AttemptAdmission, AttemptAsk, Bucket, Grant, Hold, StateBackend, new_bucket, new_hold
+from .base import (
+    Admission,
+    AnyBucket,
+    AttemptAdmission,
+    AttemptAsk,
+    Bucket,
+    Grant,
+    Hold,
+    Lanes,
+    StateBackend,
+    flatten,
+    new_bucket,
+    new_hold,
+    new_lanes,
+)
 
-__all__ = ["Admission", "AttemptAdmission", "AttemptAsk", "Bucket", "Grant", "Hold", "StateBackend", "new_bucket",
-           "new_hold", "open_state"]
+__all__ = ["Admission", "AnyBucket", "AttemptAdmission", "AttemptAsk", "Bucket", "Grant", "Hold", "Lanes", "StateBackend",
+           "flatten", "new_bucket", "new_hold", "new_lanes", "open_state"]
 
 
 def open_state(url: str | None, *, prefix: str | None = None) -> StateBackend:

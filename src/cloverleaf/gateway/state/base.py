@@ -35,6 +35,53 @@ class Bucket(NamedTuple):
     max_wait: float = math.inf
 
 
+class Lanes(NamedTuple):
+    """A scope's request and token limits taken as ONE bucket: a call takes one request and
+    ``tokens`` tokens, in one rolling window with two lanes (rpm, tpm).
+
+    Why: a route or a key with both limits was two buckets, so every call walked two logs,
+    made two ticket entries and settled two; the two windows always move together (one
+    admission, at one time), and one log with two running totals answers both for the work of
+    one (``window.PairLog``). Only the memory state keeps it as one; a backend that keeps the
+    windows apart (Redis: its scripts and the keys it holds are unchanged) takes the lanes as
+    the two buckets they stand for (:func:`flatten`). A lane without a limit (``math.inf``) is
+    still logged in memory, so a limit added later sees the window's history, and is no bucket
+    where the windows are apart. The lanes' keys are the buckets' (``route:smart:rpm``,
+    ``route:smart:tpm``): refusals, settlement and status name them as before."""
+
+    scope: str              # "route:smart": where the memory state logs the pair
+    requests_limit: float   # rpm (math.inf: none)
+    tokens_limit: float     # tpm (math.inf: none)
+    tokens: float           # what this call takes of the token lane (it takes one request)
+    max_wait: float
+    requests_key: str       # "route:smart:rpm"
+    tokens_key: str         # "route:smart:tpm"
+
+    def buckets(self) -> list[Bucket]:
+        """The buckets the lanes stand for: one per lane that has a limit."""
+        out = []
+        if self.requests_limit != math.inf:
+            out.append(Bucket(self.requests_key, self.requests_limit, 1.0, self.max_wait))
+        if self.tokens_limit != math.inf:
+            out.append(Bucket(self.tokens_key, self.tokens_limit, self.tokens, self.max_wait))
+        return out
+
+
+#: What a backend is asked to take: single buckets and two-lane ones.
+AnyBucket = Bucket | Lanes
+
+
+def flatten(buckets: Sequence[AnyBucket]) -> list[Bucket]:
+    """``buckets`` with every :class:`Lanes` replaced by the buckets it stands for (in order)."""
+    out: list[Bucket] = []
+    for b in buckets:
+        if isinstance(b, Lanes):
+            out += b.buckets()
+        else:
+            out.append(b)
+    return out
+
+
 class Grant(NamedTuple):
     """The result of :meth:`StateBackend.take` (a tuple, like the other records here: one is
     built for every call's first attempt, and a frozen dataclass costs a ``__setattr__`` a field).
@@ -69,6 +116,8 @@ class Hold(NamedTuple):
 new_bucket: Callable[[tuple[str, float, float, float]], Bucket] = partial(tuple.__new__, Bucket)
 #: ``new_hold((key, limit, amount))``: a :class:`Hold`, the same way.
 new_hold: Callable[[tuple[str, float, float]], Hold] = partial(tuple.__new__, Hold)
+#: ``new_lanes((scope, rpm, tpm, tokens, max_wait, rpm_key, tpm_key))``: a :class:`Lanes`, the same way.
+new_lanes: Callable[[tuple[str, float, float, float, float, str, str]], Lanes] = partial(tuple.__new__, Lanes)
 
 
 class AttemptAsk(NamedTuple):
@@ -81,7 +130,7 @@ class AttemptAsk(NamedTuple):
 
     key: str                    # the target (its breaker)
     policy: BreakerPolicy
-    buckets: Sequence[Bucket]
+    buckets: Sequence[AnyBucket]
     max_wait: float
 
 
@@ -125,7 +174,7 @@ class StateBackend(ABC):
     shared: bool = False
 
     @abstractmethod
-    async def take(self, buckets: Sequence[Bucket], now: float, max_wait: float, window: float = 60.0) -> Grant:
+    async def take(self, buckets: Sequence[AnyBucket], now: float, max_wait: float, window: float = 60.0) -> Grant:
         """Reserve every bucket's amount at the earliest time all of them allow, if that is
         within ``max_wait`` and within each bucket's own ``Bucket.max_wait`` of the moment
         that bucket alone would allow; all or nothing."""
@@ -145,7 +194,7 @@ class StateBackend(ABC):
 
     # -- one call's limits and budgets in one operation -------------------------------
     @abstractmethod
-    async def admit(self, buckets: Sequence[Bucket], holds: Sequence[Hold], now: float, max_wait: float,
+    async def admit(self, buckets: Sequence[AnyBucket], holds: Sequence[Hold], now: float, max_wait: float,
                     window: float = 60.0, attempt: AttemptAsk | None = None) -> Admission:
         """Take every bucket (as :meth:`take`) and reserve every hold (``spent + reserved +
         amount <= limit``), all or nothing; then, if the call was granted and ``attempt`` is

@@ -10,10 +10,11 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ..breaker import BreakerDecision, BreakerPolicy, BreakerSnapshot, on_abandon, on_acquire, on_result
-from .base import LATENCY_ALPHA, Admission, AttemptAdmission, AttemptAsk, Bucket, Grant, Hold, StateBackend
-from .window import SLOTS, Entry, Log
+from .base import LATENCY_ALPHA, Admission, AnyBucket, AttemptAdmission, AttemptAsk, Grant, Hold, Lanes, StateBackend
+from .window import SLOTS, Entry, Log, PairEntry, PairLog
 
 _EPSILON = 1e-12
 
@@ -35,13 +36,23 @@ class _Budget:
         self.reserved = 0.0
 
 
+#: What a ticket holds of one two-lane bucket: its lanes' keys, its log and slot, and what it
+#: took of each lane
+_PairTaken = tuple[str, str, PairLog, PairEntry, float, float]
+#: What :meth:`MemoryState._earliest` found for one two-lane bucket: its keys, its log, what it takes
+_PairTaking = tuple[str, str, PairLog, float, float]
+
+
 class _CallTicket:
-    """What one :meth:`MemoryState.admit` took: window entries and budget reservations."""
+    """What one :meth:`MemoryState.admit` took: window entries (single buckets', two-lane
+    ones') and budget reservations."""
 
-    __slots__ = ("entries", "holds")
+    __slots__ = ("entries", "pairs", "holds")
 
-    def __init__(self, entries: list[tuple[str, Log, Entry, float]], holds: list[tuple[_Budget, float]]) -> None:
+    def __init__(self, entries: list[tuple[str, Log, Entry, float]], pairs: list[_PairTaken],
+                 holds: list[tuple[_Budget, float]]) -> None:
         self.entries = entries
+        self.pairs = pairs
         self.holds = holds
 
 
@@ -54,7 +65,9 @@ class MemoryState(StateBackend):
         self._slots = slots
         self._lock = threading.Lock()
         self._logs: dict[str, Log] = {}
-        self._tickets: dict[str, dict[str, tuple[Log, Entry, float]]] = {}
+        #: two-lane windows (``base.Lanes``), by scope
+        self._pairs: dict[str, PairLog] = {}
+        self._tickets: dict[str, dict[str, tuple[Any, Any, float]]] = {}
         self._breakers: dict[str, BreakerSnapshot] = {}
         #: when each breaker that is not clean stops mattering (:func:`_stale_at`); a clean one's
         #: value, if left over, is ignored
@@ -65,14 +78,14 @@ class MemoryState(StateBackend):
         self._trim_at = MAX_TRACKED   # windows held at which idle ones are let go
         self._breaker_trim_at = MAX_TRACKED   # breakers held at which those that no longer matter are
 
-    async def take(self, buckets: Sequence[Bucket], now: float, max_wait: float, window: float = 60.0) -> Grant:
+    async def take(self, buckets: Sequence[AnyBucket], now: float, max_wait: float, window: float = 60.0) -> Grant:
         with self._lock:
-            if len(self._logs) >= self._trim_at:
+            if len(self._logs) + len(self._pairs) >= self._trim_at:
                 self._forget_idle(now, window)
             return self._take(buckets, now, max_wait, window, now, now)
 
-    def _earliest(self, buckets: Sequence[Bucket], now: float, window: float, go: float,
-                  at: float) -> tuple[float, float, str | None, list[tuple[str, Log, float]], Grant | None]:
+    def _earliest(self, buckets: Sequence[AnyBucket], now: float, window: float, go: float, at: float
+                  ) -> tuple[float, float, str | None, list[tuple[str, Log, float]], list[_PairTaking], Grant | None]:
         """Under the lock: when every bucket lets the call go (no earlier than ``go``), where it
         is logged (no earlier than ``at``), the bucket that set the wait, each bucket's ``(key,
         log, amount it takes)``, and the refusal of the first bucket that alone would make the
@@ -83,13 +96,44 @@ class MemoryState(StateBackend):
         whose log has room now and nothing due back (every call of a limit that is not reached)
         is answered here, without :meth:`Log.earliest`: it goes at ``now`` (so sets no wait and
         refuses nothing) and is logged no earlier than its newest admission — that method's
-        first answer, without a method call per bucket."""
+        first answer, without a method call per bucket. A two-lane bucket (``Lanes``) is both of
+        its lanes at once: its request lane first, as its two buckets would be taken."""
         after = go
         limiting = None
         over = None
-        taking = []
+        taking: list[tuple[str, Log, float]] = []
+        pairs: list[_PairTaking] = []
         all_logs = self._logs
-        for key, limit, amount, bucket_wait in buckets:
+        for b in buckets:
+            if isinstance(b, Lanes):
+                scope, requests_limit, tokens_limit, tokens, bucket_wait, requests_key, tokens_key = b
+                pair = self._pairs.get(scope)
+                if pair is None:
+                    pair = self._pairs[scope] = PairLog()
+                slots = pair.entries
+                if (slots and slots[0].at + window > now and pair.requests + 1.0 <= requests_limit
+                        and pair.tokens + tokens <= tokens_limit):
+                    newest = slots[-1].at
+                    if newest > at:
+                        at = newest
+                    pairs.append((requests_key, tokens_key, pair, 1.0, tokens))
+                    continue
+                t_r, t_t, place = pair.earliest(requests_limit, tokens_limit, tokens, now, window)
+                if t_r > go:
+                    go, limiting = t_r, requests_key
+                if t_t > go:
+                    go, limiting = t_t, tokens_key
+                if place > at:
+                    at = place
+                if over is None:
+                    if t_r - after > bucket_wait:
+                        over = Grant(False, t_r - now, None, requests_key)
+                    elif t_t - after > bucket_wait:
+                        over = Grant(False, t_t - now, None, tokens_key)
+                pairs.append((requests_key, tokens_key, pair, 1.0 if requests_limit >= 1.0 else requests_limit,
+                              tokens if tokens < tokens_limit else tokens_limit))
+                continue
+            key, limit, amount, bucket_wait = b
             log = all_logs.get(key)
             if log is None:
                 log = all_logs[key] = Log()
@@ -108,14 +152,14 @@ class MemoryState(StateBackend):
             if t - after > bucket_wait and over is None:
                 over = Grant(False, t - now, None, key)
             taking.append((key, log, amount if amount < limit else limit))
-        return go, at, limiting, taking, over
+        return go, at, limiting, taking, pairs, over
 
-    def _take(self, buckets: Sequence[Bucket], now: float, max_wait: float, window: float, after: float,
+    def _take(self, buckets: Sequence[AnyBucket], now: float, max_wait: float, window: float, after: float,
               place_after: float) -> Grant:
         """``take`` under the lock, going no earlier than ``after`` and logged no earlier than
         ``place_after``. ``max_wait`` bounds the wait beyond ``after`` (the call's own, for its
         first attempt); the grant's ``wait`` counts from ``now``."""
-        go, at, limiting, taking, over = self._earliest(buckets, now, window, after, place_after)
+        go, at, limiting, taking, pairs, over = self._earliest(buckets, now, window, after, place_after)
         wait = go - now
         if go - after > max_wait:
             return Grant(False, wait, None, limiting)
@@ -123,13 +167,18 @@ class MemoryState(StateBackend):
             return over
         ticket = f"t{next(self._ids)}"
         width = window / self._slots if self._slots else 0.0
-        self._tickets[ticket] = {key: (log, entry, took) for key, log, entry, took in _log_all(taking, at, width)}
+        held: dict[str, tuple[Any, Any, float]] = {
+            key: (log, entry, took) for key, log, entry, took in _log_all(taking, at, width)}
+        for requests_key, tokens_key, pair, slot, took_r, took_t in _log_pairs(pairs, at, width):
+            held[requests_key] = (pair.lanes[0], slot, took_r)
+            held[tokens_key] = (pair.lanes[1], slot, took_t)
+        self._tickets[ticket] = held
         return Grant(True, wait, ticket, limiting, at)
 
-    async def admit(self, buckets: Sequence[Bucket], holds: Sequence[Hold], now: float, max_wait: float,
+    async def admit(self, buckets: Sequence[AnyBucket], holds: Sequence[Hold], now: float, max_wait: float,
                     window: float = 60.0, attempt: AttemptAsk | None = None) -> Admission:
         with self._lock:
-            if len(self._logs) >= self._trim_at or len(self._breakers) >= self._breaker_trim_at:
+            if len(self._logs) + len(self._pairs) >= self._trim_at or len(self._breakers) >= self._breaker_trim_at:
                 self._forget_idle(now, window)
             budgets = self._budgets
             taken = []
@@ -141,7 +190,7 @@ class MemoryState(StateBackend):
                 if short is None and rec.spent + rec.reserved + amount > limit + _EPSILON:
                     short = Admission(False, 0.0, None, key, rec.spent, rec.reserved)
                 taken.append((rec, amount))
-            go, at, limiting, taking, over = self._earliest(buckets, now, window, now, now)
+            go, at, limiting, taking, pairs, over = self._earliest(buckets, now, window, now, now)
             wait = go - now
             if wait > max_wait:
                 return Admission(False, wait, None, limiting)
@@ -151,9 +200,11 @@ class MemoryState(StateBackend):
                 return short
             for rec, amount in taken:
                 rec.reserved += amount
-            entries = _log_all(taking, at, window / self._slots if self._slots else 0.0)
+            width = window / self._slots if self._slots else 0.0
+            entries = _log_all(taking, at, width) if taking else []
+            paired = _log_pairs(pairs, at, width) if pairs else []
             first = None if attempt is None else self._admit_attempt(attempt, now, window, go, at)
-            return Admission(True, wait, _CallTicket(entries, taken), limiting, attempt=first)
+            return Admission(True, wait, _CallTicket(entries, paired, taken), limiting, attempt=first)
 
     def _admit_attempt(self, ask: AttemptAsk, now: float, window: float, after: float,
                        place_after: float) -> AttemptAdmission:
@@ -230,9 +281,13 @@ class MemoryState(StateBackend):
                 log.set_amount(entry, took, 0.0)
 
     async def usage(self, key: str, now: float, window: float = 60.0) -> float:
+        """A two-lane window answers for its lanes' keys (``route:smart:rpm``, ``...:tpm``)."""
         with self._lock:
             log = self._logs.get(key)
-            return log.used(now, window) if log is not None else 0.0
+            used = log.used(now, window) if log is not None else 0.0
+            scope, _, kind = key.rpartition(":")
+            pair = self._pairs.get(scope) if kind in ("rpm", "tpm") else None
+            return used + pair.used(now, window, kind == "tpm") if pair is not None else used
 
     async def breaker_acquire(self, key: str, now: float, policy: BreakerPolicy) -> BreakerDecision:
         with self._lock:
@@ -284,9 +339,15 @@ class MemoryState(StateBackend):
             if log.entries:
                 kept[key] = log
         self._logs = kept
+        pairs = {}
+        for key, pair in self._pairs.items():
+            pair.prune(now, window)
+            if pair.entries:
+                pairs[key] = pair
+        self._pairs = pairs
         # when most of them are live, the next look waits until there are twice as many: a
         # walk over every table on every call would make admission cost grow with the tables
-        self._trim_at = max(MAX_TRACKED, 2 * len(kept))
+        self._trim_at = max(MAX_TRACKED, 2 * (len(kept) + len(pairs)))
 
     def _forget_breakers(self, now: float) -> None:
         """Under the lock: drop the breakers a target never seen would behave the same as —
@@ -342,21 +403,57 @@ def _log_all(taking: list[tuple[str, Log, float]], at: float, width: float) -> l
     return entries
 
 
+def _log_pairs(pairs: list[_PairTaking], at: float, width: float) -> list[_PairTaken]:
+    """:func:`_log_all` for two-lane buckets: both lanes in the pair's newest slot (the usual
+    case, :meth:`PairLog.add`'s first branch written out) or a new one."""
+    taken = []
+    for requests_key, tokens_key, pair, took_r, took_t in pairs:
+        slots = pair.entries
+        last = slots[-1] if slots else None
+        if last is not None and at - last.start < width:
+            pair.requests += took_r
+            pair.tokens += took_t
+            if at > last.at:
+                last.at = at
+            last.requests += took_r
+            last.tokens += took_t
+            taken.append((requests_key, tokens_key, pair, last, took_r, took_t))
+        else:
+            taken.append((requests_key, tokens_key, pair, pair.add(at, took_r, took_t, width), took_r, took_t))
+    return taken
+
+
 def _close(ticket: _CallTicket, amounts: Mapping[str, float] | None, cost: float,
            costs: Sequence[float] | None) -> None:
     """:meth:`MemoryState.close` under the lock: settle or give back the buckets, turn the
     holds into spend (``costs``: each hold's own, else ``cost`` for all); a ticket is
     emptied, so closing it twice does nothing."""
-    entries, holds = ticket.entries, ticket.holds
-    ticket.entries, ticket.holds = [], []
+    entries, pairs, holds = ticket.entries, ticket.pairs, ticket.holds
+    ticket.entries, ticket.pairs, ticket.holds = [], [], []
     if amounts is None:
         for _, log, entry, took in entries:
             log.set_amount(entry, took, 0.0)
+        for _, _, pair, slot, took_r, took_t in pairs:
+            pair.set_amounts(slot, took_r, 0.0, took_t, 0.0)
     elif amounts:
         for key, log, entry, took in entries:
             amount = amounts.get(key)
             if amount is not None:
                 log.set_amount(entry, took, amount if amount > 0.0 else 0.0)
+        for requests_key, tokens_key, pair, slot, took_r, took_t in pairs:
+            tokens = amounts.get(tokens_key)
+            requests = amounts.get(requests_key)
+            if requests is None:
+                if tokens is not None:   # the usual case, the reported usage: PairLog.set_amounts written out
+                    new = slot.tokens + (tokens if tokens > 0.0 else 0.0) - took_t
+                    if new < 0.0:
+                        new = 0.0
+                    if slot.live:
+                        pair.tokens += new - slot.tokens
+                    slot.tokens = new
+            else:
+                pair.set_amounts(slot, took_r, requests if requests > 0.0 else 0.0,
+                                 took_t, took_t if tokens is None else tokens if tokens > 0.0 else 0.0)
     if costs is not None and holds:   # (a ticket closed before has none left)
         for (rec, amount), charged in zip(holds, costs, strict=True):
             reserved = rec.reserved - amount

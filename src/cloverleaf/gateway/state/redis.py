@@ -50,7 +50,18 @@ from ..redis_cluster import (
     open_cluster,
     refuse_cluster_node,
 )
-from .base import LATENCY_ALPHA, Admission, AttemptAdmission, AttemptAsk, Bucket, Grant, Hold, StateBackend
+from .base import (
+    LATENCY_ALPHA,
+    Admission,
+    AnyBucket,
+    AttemptAdmission,
+    AttemptAsk,
+    Bucket,
+    Grant,
+    Hold,
+    StateBackend,
+    flatten,
+)
 from .redis_scripts import SCRIPTS
 
 DEFAULT_PREFIX = "cloverleaf:"
@@ -213,7 +224,9 @@ class RedisState(StateBackend):
         return max(self._idle_ttl_ms, int((policy.cooldown_seconds + policy.probe_timeout_seconds) * 2000))
 
     # -- rolling windows --------------------------------------------------------------
-    async def take(self, buckets: Sequence[Bucket], now: float, max_wait: float, window: float = 60.0) -> Grant:
+    async def take(self, buckets: Sequence[AnyBucket], now: float, max_wait: float, window: float = 60.0) -> Grant:
+        # two-lane buckets (base.Lanes) as the windows they stand for: the scripts and keys are the same
+        buckets = flatten(buckets)
         ticket_id = uuid.uuid4().hex
         if not buckets:
             return Grant(True, 0.0, json.dumps([ticket_id, [], []]), None, now)
@@ -251,8 +264,11 @@ class RedisState(StateBackend):
             await self._run("settle", keys, args)
 
     # -- one call's admission --------------------------------------------------------
-    async def admit(self, buckets: Sequence[Bucket], holds: Sequence[Hold], now: float, max_wait: float,
+    async def admit(self, buckets: Sequence[AnyBucket], holds: Sequence[Hold], now: float, max_wait: float,
                     window: float = 60.0, attempt: AttemptAsk | None = None) -> Admission:
+        # two-lane buckets (base.Lanes) as the windows they stand for: the scripts and keys are the same
+        buckets = flatten(buckets)
+        attempt_buckets = flatten(attempt.buckets) if attempt is not None else []
         ticket_id = uuid.uuid4().hex
         keys: list[str] = []
         args: list[str] = [_num(now), _num(max_wait), _num(window), ticket_id, str(WINDOW_SLACK_MS),
@@ -273,10 +289,10 @@ class RedisState(StateBackend):
         else:
             policy = attempt.policy
             keys += self._circuit_keys
-            args += [str(len(attempt.buckets)), attempt.key, "1" if policy.enabled else "0",
+            args += [str(len(attempt_buckets)), attempt.key, "1" if policy.enabled else "0",
                      _num(policy.cooldown_seconds), _num(policy.probe_timeout_seconds),
                      str(self._breaker_ttl_ms(policy)), _num(attempt.max_wait), attempt_id, str(MAX_BREAKERS)]
-            for b in attempt.buckets:
+            for b in attempt_buckets:
                 keys += self._window_key(b.key)
                 args += [_num(b.limit), _num(b.amount), _num(b.max_wait)]
         reply = await self._run("admit", keys, args)
@@ -285,7 +301,7 @@ class RedisState(StateBackend):
             index = int(reply[2])
             nb = len(buckets)
             ticket = _CallTicket(ticket_id, keys[:call_keys], [b.key for b in buckets], reply[5:5 + nb], amounts)
-            first = None if attempt is None else _attempt_admission(attempt, attempt_id, reply[5 + nb:])
+            first = None if attempt is None else _attempt_admission(attempt_buckets, attempt_id, reply[5 + nb:])
             return Admission(True, float(reply[1]), ticket, buckets[index - 1].key if index else None,
                              attempt=first)
         if status == 0:
@@ -426,18 +442,19 @@ def open_redis_state(url: str, prefix: str | None = None) -> RedisState:
 
 
 # -- encoding helpers -----------------------------------------------------------------
-def _attempt_admission(ask: AttemptAsk, ticket_id: str, reply: list[Any]) -> AttemptAdmission:
+def _attempt_admission(buckets: list[Bucket], ticket_id: str, reply: list[Any]) -> AttemptAdmission:
+    """The first attempt's admission from the script's reply (``buckets``: its buckets, flattened)."""
     allowed, probe, retry_after = bool(reply[0]), bool(reply[1]), reply[2]
     decision = BreakerDecision(allowed, probe, float(retry_after) if retry_after != "" else None)
     if not allowed:
         return AttemptAdmission(decision)
     granted, wait, limiting = bool(reply[3]), float(reply[4]), int(reply[5])
-    limiting_key = ask.buckets[limiting - 1].key if limiting else None
+    limiting_key = buckets[limiting - 1].key if limiting else None
     if not granted:
         return AttemptAdmission(decision, Grant(False, wait, None, limiting_key))
-    if not ask.buckets:
+    if not buckets:
         return AttemptAdmission(decision, Grant(True, wait, None, None, float(reply[6])))
-    ticket = json.dumps([ticket_id, [b.key for b in ask.buckets], [int(i) for i in reply[7:]]],
+    ticket = json.dumps([ticket_id, [b.key for b in buckets], [int(i) for i in reply[7:]]],
                         separators=(",", ":"))
     return AttemptAdmission(decision, Grant(True, wait, ticket, limiting_key, float(reply[6])))
 

@@ -128,3 +128,132 @@ class Log:
 
     def used(self, now: float, window: float) -> float:
         return sum(e.amount for e in self.entries if now - window < e.at <= now)
+
+
+@dataclass(slots=True)
+class PairEntry:
+    """One slot of a two-lane window (``base.Lanes``): its requests and tokens, returned one
+    window after ``at``."""
+
+    at: float
+    start: float
+    requests: float
+    tokens: float
+    live: bool = True
+
+
+class PairLog:
+    """A scope's request and token windows as one log (``base.Lanes``): the two always take
+    their amounts at the same time, so one list of slots with two running totals answers both
+    — one walk, one slot and one ticket entry a call where two logs took two. The arithmetic
+    is :class:`Log`'s, lane by lane."""
+
+    __slots__ = ("entries", "requests", "tokens", "lanes")
+
+    def __init__(self) -> None:
+        self.entries: deque[PairEntry] = deque()
+        self.requests = 0.0
+        self.tokens = 0.0
+        #: each lane seen as a :class:`Log`-like thing, for tickets kept per bucket key
+        self.lanes = (_Lane(self, False), _Lane(self, True))
+
+    def prune(self, now: float, window: float) -> None:
+        """:meth:`Log.prune`, both lanes."""
+        entries = self.entries
+        while entries and entries[0].at + window <= now:
+            gone = entries.popleft()
+            gone.live = False
+            self.requests -= gone.requests
+            self.tokens -= gone.tokens
+        if not entries:
+            self.requests = self.tokens = 0.0
+
+    def earliest(self, requests_limit: float, tokens_limit: float, tokens: float, now: float,
+                 window: float) -> tuple[float, float, float]:
+        """:meth:`Log.earliest` for one request and ``tokens`` at once: when the request lane
+        lets the call go, when the token lane does, and where it is logged (no earlier than
+        either, nor than the newest admission). One walk finds both: each lane's remaining
+        total only falls as the walk drops older slots."""
+        entries = self.entries
+        if entries and entries[0].at + window <= now:
+            self.prune(now, window)
+        if not entries:
+            return now, now, now
+        requests = 1.0 if requests_limit >= 1.0 else requests_limit
+        if tokens > tokens_limit:
+            tokens = tokens_limit
+        newest = entries[-1].at
+        base = newest if newest > now else now
+        left_r, left_t = self.requests, self.tokens
+        go_r = now if left_r + requests <= requests_limit else -1.0   # exact here, tolerant below
+        go_t = now if left_t + tokens <= tokens_limit else -1.0
+        if go_r < 0.0 or go_t < 0.0:
+            for e in entries:
+                left_r -= e.requests
+                left_t -= e.tokens
+                at = e.at + window
+                if at < base:
+                    at = base
+                if go_r < 0.0 and left_r + requests <= requests_limit + _EPSILON:
+                    go_r = at
+                if go_t < 0.0 and left_t + tokens <= tokens_limit + _EPSILON:
+                    go_t = at
+                if go_r >= 0.0 and go_t >= 0.0:
+                    break
+            else:   # unreachable: an empty window admits amounts within the limits
+                go_r = go_r if go_r >= 0.0 else base
+                go_t = go_t if go_t >= 0.0 else base
+        place = base if go_r <= base and go_t <= base else (go_r if go_r > go_t else go_t)
+        return go_r, go_t, place
+
+    def add(self, at: float, requests: float, tokens: float, width: float) -> PairEntry:
+        """:meth:`Log.add`, both lanes in one slot."""
+        entries = self.entries
+        self.requests += requests
+        self.tokens += tokens
+        if entries:
+            last = entries[-1]
+            if at - last.start < width:
+                if at > last.at:
+                    last.at = at
+                last.requests += requests
+                last.tokens += tokens
+                return last
+        entry = PairEntry(at, at, requests, tokens)
+        entries.append(entry)
+        return entry
+
+    def set_amounts(self, entry: PairEntry, took_requests: float, requests: float, took_tokens: float,
+                    tokens: float) -> None:
+        """:meth:`Log.set_amount`, both lanes: what one admission in ``entry`` took becomes
+        ``requests`` and ``tokens``."""
+        new_r = entry.requests + requests - took_requests
+        new_t = entry.tokens + tokens - took_tokens
+        if new_r < 0.0:
+            new_r = 0.0
+        if new_t < 0.0:
+            new_t = 0.0
+        if entry.live:
+            self.requests += new_r - entry.requests
+            self.tokens += new_t - entry.tokens
+        entry.requests, entry.tokens = new_r, new_t
+
+    def used(self, now: float, window: float, tokens: bool) -> float:
+        return sum(e.tokens if tokens else e.requests for e in self.entries if now - window < e.at <= now)
+
+
+class _Lane:
+    """One lane of a :class:`PairLog`, with :class:`Log`'s ``set_amount`` (a ticket that keeps
+    its entries by bucket key settles a lane the way it settles a log)."""
+
+    __slots__ = ("log", "tokens")
+
+    def __init__(self, log: PairLog, tokens: bool) -> None:
+        self.log = log
+        self.tokens = tokens
+
+    def set_amount(self, entry: PairEntry, took: float, amount: float) -> None:
+        if self.tokens:
+            self.log.set_amounts(entry, 0.0, 0.0, took, amount)
+        else:
+            self.log.set_amounts(entry, took, amount, 0.0, 0.0)
