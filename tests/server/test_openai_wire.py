@@ -149,6 +149,37 @@ def test_bad_chat_requests_name_the_field(body: dict, param: str) -> None:
     assert info.value.status == 400
 
 
+OPTIONAL_CHAT_FIELDS = ("n", "logprobs", "top_logprobs", "stream", "stream_options", "max_completion_tokens",
+                        "max_tokens", "tools", "temperature", "top_p", "stop", "seed", "reasoning_effort",
+                        "thinking", "user", "parallel_tool_calls")
+
+
+def test_a_plain_chat_body_reads_none_of_the_optional_fields(monkeypatch) -> None:
+    """The readers of optional fields run only for the fields a body has (a Python call each
+    saved, every request): a body of model and messages calls none of them."""
+    def read(*args, **kw):
+        raise AssertionError(f"an absent field was read: {args[1:2]}")
+
+    for reader in ("get_int", "get_bool", "get_dict", "get_number", "get_stop", "_tools", "_reasoning"):
+        monkeypatch.setattr(ow, reader, read)
+    req, include_usage = ow.parse_chat_request({"model": "m", "messages": [{"role": "user", "content": "x"}]})
+    assert (req.max_tokens, req.temperature, req.top_p, req.stop, req.seed, req.reasoning, req.user, req.tools,
+            req.stream, req.parallel_tool_calls, include_usage) == (None,) * 8 + (False, None, False)
+
+
+@pytest.mark.parametrize("field", OPTIONAL_CHAT_FIELDS)
+def test_an_optional_chat_field_sent_as_null_is_as_absent(field: str) -> None:
+    base = {"model": "m", "messages": [{"role": "user", "content": "x"}]}
+    assert ow.parse_chat_request({**base, field: None}) == ow.parse_chat_request(base)
+
+
+@pytest.mark.parametrize("field", [f for f in OPTIONAL_CHAT_FIELDS if f not in ("stop", "tools")])
+def test_an_optional_chat_field_of_the_wrong_type_is_still_refused(field: str) -> None:
+    with pytest.raises(BadRequest) as info:
+        ow.parse_chat_request({"model": "m", "messages": [{"role": "user", "content": "x"}], field: ["x"]})
+    assert info.value.status == 400
+
+
 def _response(parts: list, finish: str = "stop", usage: Usage | None = None) -> ChatResponse:
     return ChatResponse(parts=parts, model="echo", provider="fake", finish_reason=finish,  # type: ignore[arg-type]
                         usage=usage or Usage(10, 5, cached_tokens=3, reasoning_tokens=2),

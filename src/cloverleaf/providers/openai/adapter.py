@@ -186,16 +186,20 @@ class OpenAIAdapter(Adapter):
             # OpenRouter: the upstream failed after generation started (finish_reason "error")
             raise self.stream_error({"error": choice["error"]}, model)
         self.check_finish(raw_finish, model, choice)
-        parts = self._message_parts(message, data.get("id"), req)
         finish = normalise_finish(raw_finish)
         extra = self.chunk_extra(data) or {}
-        _sources_and_audio(message, parts, extra)
-        if message.get("refusal"):
+        text = _plain_text(message)
+        if text is not None:   # the common answer: its text and nothing else to look for
+            parts: list[Part] = [Text(text)] if text else []
+        else:
+            parts = self._message_parts(message, data.get("id"), req)
+            _sources_and_audio(message, parts, extra)
+        if text is None and message.get("refusal"):
             extra["refusal"] = message["refusal"]
             if not any(isinstance(p, Text) for p in parts):
                 parts.append(Text(message["refusal"], extra={"refusal": True}))
             finish = "content_filter"
-        if finish in (None, "stop") and any(isinstance(p, ToolCall) for p in parts):
+        if text is None and finish in (None, "stop") and any(isinstance(p, ToolCall) for p in parts):
             finish = "tool_calls"
         return ChatResponse(
             parts=parts,
@@ -391,6 +395,28 @@ def _dumps(payload: Any) -> str:
         return json.dumps(payload)
     except (TypeError, ValueError):
         return str(payload)
+
+
+#: The keys of an answer's message that hold nothing but its text when the others are empty:
+#: OpenAI's ``{"role", "content", "refusal": null, "annotations": []}`` and most servers' less.
+_PLAIN_KEYS = frozenset(("role", "content", "refusal", "annotations"))
+
+
+def _plain_text(message: dict[str, Any]) -> str | None:
+    """The text of a message that is only text (a string ``content``, no refusal, annotations,
+    reasoning, tool calls, audio or any other key), else None.
+
+    Why: nearly every non-streamed answer is this, and :meth:`OpenAIAdapter._message_parts`
+    with :func:`_sources_and_audio` looks for a dozen things it cannot hold (about 40 Python
+    calls a request); what they would build from it is one ``Text``, which this gives directly,
+    as the stream decoder's text-only delta path does for a chunk. Anything else, even an empty
+    ``audio`` or an unknown key, takes the general path."""
+    content = message.get("content")
+    if type(content) is not str or not message.keys() <= _PLAIN_KEYS:
+        return None
+    if message.get("refusal") or message.get("annotations"):
+        return None
+    return content
 
 
 def _sources_and_audio(message: dict[str, Any], parts: list[Part], extra: dict[str, Any]) -> None:
