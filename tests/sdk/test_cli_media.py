@@ -266,3 +266,23 @@ def test_an_image_call_that_came_back_incomplete_writes_what_came_and_fails_sayi
               "-o", str(tmp_path / "fox.png")])
     assert [(tmp_path / f"fox-{i}.png").exists() for i in range(1, 7)] == [True] * 4 + [False] * 2
     assert "cost: $0.160000 (4 images)" in capsys.readouterr().out
+
+
+def test_a_link_into_this_machines_network_from_a_provider_outside_is_not_fetched(tmp_path, upstream, monkeypatch):
+    """The rule that a host outside may not steer this machine at its own network held for
+    redirects only: a hosted provider's link itself to http://127.0.0.1/... (or a router's
+    10.0.0.1) was fetched. The provider here is "outside" by its name's answer (localhost made
+    public for the check; the sockets stay on loopback), and the link's host is this machine."""
+    from cloverleaf import _privacy
+
+    real = _privacy._system_resolver
+    monkeypatch.setattr(_privacy, "_system_resolver",
+                        lambda host, port: ["8.8.8.8"] if host == "localhost" else real(host, port))
+    config = tmp_path / "c.toml"
+    config.write_text(f'[providers.hosted]\nkind = "openai"\nbase_url = "http://localhost:{upstream.port}/v1"\n')
+    _answer_a_link(upstream, f"{upstream.url}/internal/admin.png")
+    out = tmp_path / "cat.png"
+    with pytest.raises(SystemExit, match=r"is from a provider outside this machine's network, and points at a host "
+                                         r"on this machine .*not followed; fetch it yourself"):
+        main(["--config", str(config), "image", "a cat", "-m", "hosted/gpt-image-1", "-o", str(out)])
+    assert [s.method for s in upstream.seen] == ["POST"] and not out.exists()   # nothing fetched

@@ -15,7 +15,7 @@ import pytest
 from cloverleaf._config import ModelEntry
 
 from ..sdk.upstream import Reply, Upstream
-from .conftest import Live, settings, start_live, stop_live
+from .conftest import MASTER, Live, settings, start_live, stop_live
 
 JPEG = b"\xff\xd8\xff\xe0fake jpeg"
 #: gpt-image-1's answer: bytes only, the format and background it made, usage in image tokens
@@ -92,3 +92,38 @@ def test_image_edits_and_variations_say_they_are_not_served(live: Live, upstream
     r = httpx.post(f"{live.url}/v1/images/{'edits' if call == 'edit' else 'variations'}",
                    files={"image": ("fox.png", JPEG)}, data={"model": "dall-e-2"})
     assert r.status_code == 404 and "not served by this gateway" in r.json()["error"]["message"]
+
+
+#: Imagen's answer to a :predict call of four (its most a call), and its 500
+IMAGEN_FOUR = {"predictions": [{"bytesBase64Encoded": base64.b64encode(b"\x89PNG\r\n\x1a\nfox").decode(),
+                                "mimeType": "image/png"}] * 4}
+IMAGEN_FAILED = {"error": {"code": 500, "message": "Internal error encountered.", "status": "INTERNAL"}}
+
+
+def test_a_split_image_call_half_failed_answers_what_was_made_says_so_and_bills_only_that(upstream: Upstream) -> None:
+    """Imagen's n=8 is two :predict calls of four. When the second fails, the four images made are
+    the answer, ``x-cloverleaf-incomplete`` says what failed (without the provider key), and the
+    key's budget and the call record are charged the four made, not the eight reserved."""
+    entry = ModelEntry(name="imagen", identifier="imagen-4.0-generate-001", provider="gemini",
+                       base_url=f"{upstream.url}/v1beta", api_key="AIza-secret-imagen")
+    live = start_live(settings(env={"CLOVERLEAF_MASTER_KEY": MASTER}, models=[entry]))
+    try:
+        with live.http(MASTER) as http:
+            key = http.post("/admin/keys", json={"name": "images", "budget": 1.0}).json()
+        upstream.queue(Reply(body=json.dumps(IMAGEN_FOUR).encode()),
+                       Reply(status=500, body=json.dumps(IMAGEN_FAILED).encode()))
+        raw = live.openai(key["key"]).images.with_raw_response.generate(model="imagen", prompt="a fox", n=8)
+        assert raw.status_code == 200 and len(raw.parse().data) == 4
+        note = raw.headers["x-cloverleaf-incomplete"]
+        assert note.startswith("4 of 8 images: this call was split into 2 requests and 1 failed"), note
+        assert "Internal error encountered" in note and "AIza-secret-imagen" not in note
+        live.state.backend.store.flush()
+        with live.http(MASTER) as http:
+            assert http.get(f"/admin/keys/{key['id']}").json()["spent"] == pytest.approx(4 * 0.04)
+            [call] = http.get("/admin/traces", params={"limit": 1}).json()["data"]
+            assert (call["status"], call["cost"]) == ("ok", pytest.approx(4 * 0.04))
+        upstream.queue(Reply(body=json.dumps(IMAGEN_FOUR).encode()))
+        whole = live.openai(MASTER).images.with_raw_response.generate(model="imagen", prompt="a fox", n=4)
+        assert "x-cloverleaf-incomplete" not in whole.headers   # only a call that lost images says so
+    finally:
+        stop_live(live)

@@ -7,8 +7,11 @@ gave "no image"), any body was read whole into memory and written out (a 60 MB a
 
 - at most :data:`MAX_REDIRECTS` redirects, each hop checked as the link itself is;
 - ``https``, or plain ``http`` only to a host on this machine or its network (a local server);
-- a host outside never redirects to one inside (the provider's link must not steer this
-  machine at its own network), and a local-only call fetches from local hosts only, every hop;
+- a host outside never steers this machine at its own network: neither a redirect from a host
+  outside to one inside, nor the link itself when the provider that answered it is outside (an
+  image link to ``http://10.0.0.1/...`` from a hosted API was fetched, the one rule a redirect
+  was held to skipped for the first hop); a local server's link to itself is fetched;
+- a local-only call fetches from local hosts only, every hop;
 - at most :data:`MAX_IMAGE_BYTES`: a ``Content-Length`` over it is refused before the body, a
   body that runs past it is cut off;
 - the answer must be an image (``image/*``, or ``application/octet-stream`` whose bytes are one);
@@ -33,18 +36,20 @@ class NotDownloaded(Exception):
     """Why an image the provider answered as a URL could not be fetched (the URL included)."""
 
 
-def download(client: Any, url: str, privacy: dict[str, Any]) -> tuple[bytes, str]:
+def download(client: Any, url: str, privacy: dict[str, Any], answered_by: str | None) -> tuple[bytes, str]:
     """The image at ``url`` and its media type ("" when the server named none), fetched over the
-    client's own transport (its timeouts and retries) under the rules of the module docstring."""
+    client's own transport (its timeouts and retries) under the rules of the module docstring.
+    ``answered_by``: the target (model id) whose answer held the link, whose endpoint says whether
+    the link may point into this machine's network."""
     from .._errors import CloverleafError
 
     what = f"fetch it yourself from {url}" if url else "ask again, or try another model"
     engine = client.engine
     local_only = engine.privacy.config.decide(**privacy).local_only
-    current, came_from_local = url, True
+    current, came_from_local = url, provider_is_local(engine, answered_by)
     try:
-        for _hop in range(MAX_REDIRECTS + 1):
-            local = _check_hop(engine, current, local_only, came_from_local, what)
+        for hop in range(MAX_REDIRECTS + 1):
+            local = _check_hop(engine, current, local_only, came_from_local, what, redirected=hop > 0)
             status, headers, body = _get(engine, current, what)
             location = headers.get("location")
             if status in _REDIRECTS and location:
@@ -56,7 +61,22 @@ def download(client: Any, url: str, privacy: dict[str, Any]) -> tuple[bytes, str
     raise NotDownloaded(f"the provider answered a link that redirected more than {MAX_REDIRECTS} times; {what}")
 
 
-def _check_hop(engine: Any, url: str, local_only: bool, came_from_local: bool, what: str) -> bool:
+def provider_is_local(engine: Any, target: str | None) -> bool:
+    """Whether the endpoint of ``target`` (the model id an answer names) is on this machine or its
+    network; not when it cannot be told (a link from it then stays outside: fail closed)."""
+    from .._errors import CloverleafError
+
+    if not target:
+        return False
+    try:
+        base_url = engine.resolve(target).cfg.base_url or ""
+    except (CloverleafError, ValueError):
+        return False
+    return bool(base_url) and bool(engine.privacy.sink(base_url).local)
+
+
+def _check_hop(engine: Any, url: str, local_only: bool, came_from_local: bool, what: str, *,
+               redirected: bool) -> bool:
     """Whether ``url`` is local; NotDownloaded for a hop the rules refuse."""
     scheme = urlsplit(url).scheme.lower()
     if scheme not in ("http", "https"):
@@ -67,8 +87,10 @@ def _check_hop(engine: Any, url: str, local_only: bool, came_from_local: bool, w
         raise NotDownloaded(f"the provider answered a link to a host that is not local ({where.reason}), and "
                             f"this call is local-only; {what}")
     if where.local and not came_from_local:
-        raise NotDownloaded(f"the provider's link redirected from a host outside to one on this machine or its "
-                            f"network ({urlsplit(url).netloc}); not followed; {what}")
+        how = ("redirected from a host outside to" if redirected else
+               "is from a provider outside this machine's network, and points at")
+        raise NotDownloaded(f"the provider's link {how} a host on this machine or its network "
+                            f"({urlsplit(url).netloc}); not followed; {what}")
     if scheme == "http" and not where.local:
         raise NotDownloaded(f"the provider answered a plain http link to a host that is not local ({where.reason});"
                             f" only https is fetched from outside; {what}")

@@ -83,7 +83,7 @@ def run(name: str, args: argparse.Namespace) -> int:
             data, media_type = img.data, img.media_type
             if data is None:   # the provider answered a link (some ignore response_format): fetch it
                 try:
-                    data, fetched_type = download(client, img.url or "", privacy_options(args))
+                    data, fetched_type = download(client, img.url or "", privacy_options(args), images.metadata.target)
                     media_type = fetched_type or media_type
                 except NotDownloaded as exc:
                     missing.append(f"{path}: {exc}")
