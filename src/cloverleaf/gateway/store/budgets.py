@@ -19,7 +19,10 @@ have been removed from cloverleaf.toml and added back while its row stood still)
 scope's calls of one period through an index (``ix_calls_key_created``, ``ix_calls_project_created``,
 ``ix_calls_route_created``, a model's budget ``ix_calls_target_created``: the scope's value, then
 the period's time range), and only then: never per call. That sum is read on its own, before
-the transaction that writes the row, never inside it: SQLite's write lock would be held while it runs.
+the transaction that writes the row: SQLite's write lock would be held while it runs. Only a
+recount that finds the row behind the records sums them again inside its write, after locking
+the row, so that spend the writer commits meanwhile (a call's record and its spend together)
+is not dropped by the raise (:meth:`BudgetLedger.budget_recount`).
 """
 
 from __future__ import annotations
@@ -118,19 +121,46 @@ class BudgetLedger:
         raise its ledger row for ``period`` to what the call records show it spent in that
         period, creating the row if need be, and a key's ``virtual_keys.spent`` to what its
         calls cost in all; returns the row's (spent, reserved). Never lowers either: spend the
-        ledger holds and the records lack (``[store] record`` keeps only errors, say) stays."""
+        ledger holds and the records lack (``[store] record`` keeps only errors, say) stays.
+
+        First one read, no lock: the records' sums and the ledger's figures, from one snapshot.
+        Where the ledger already holds what the records show — every process's start with a
+        configured budget, as a rule — nothing is written. Only a row (or key total) behind
+        the records is raised, and then the records are summed again in the write, after it
+        has locked the row: the store's writer commits a call's record and its spend together,
+        so spend it commits between a sum read apart and the write is in the row and not in
+        that sum, and ``max(row, sum)`` dropped it."""
         b, k = schema.budgets, schema.virtual_keys
         now = self.wall()
-        opening = self._opening_row(scope, period, now, covers)
-        key_total = self._summed(calls_spent(scope, "total")) if scope.startswith("key:") else None
-        with self.engine.begin() as conn:   # a write first (SQLite's write lock up front)
-            insert = dialect_insert(conn.dialect.name)(b).values(**opening)
-            conn.execute(insert.on_conflict_do_update(
-                index_elements=[b.c.scope, b.c.period],
-                set_={"spent": _greatest(conn, b.c.spent, insert.excluded.spent), "updated_at": now}))
+        spent = calls_spent(scope, period, covers)
+        key_total = calls_spent(scope, "total") if scope.startswith("key:") else None
+        if self._ledger_covers(scope, period, spent, key_total):
+            return self._budget_row(scope, period) or (0.0, 0.0)
+        with self.engine.begin() as conn:   # a write first: SQLite's write lock, PostgreSQL's row lock
+            insert = dialect_insert(conn.dialect.name)(b).values(scope=scope, period=period, spent=0.0,
+                                                                 reserved=0.0, updated_at=now)
+            conn.execute(insert.on_conflict_do_update(index_elements=[b.c.scope, b.c.period],
+                                                      set_={"updated_at": now}))
+            conn.execute(b.update().where(b.c.scope == scope, b.c.period == period)
+                         .values(spent=_greatest(conn, b.c.spent, spent)))
             if key_total is not None:
                 conn.execute(k.update().where(k.c.id == scope[4:]).values(spent=_greatest(conn, k.c.spent, key_total)))
         return self._budget_row(scope, period) or (0.0, 0.0)
+
+    def _ledger_covers(self, scope: str, period: str, spent: Any, key_total: Any) -> bool:
+        """Whether the ledger row exists and holds at least the records' ``spent``, and a key's
+        total at least its records' ``key_total``: one statement, so one snapshot of both."""
+        b, k = schema.budgets, schema.virtual_keys
+        row = sa.select(b.c.spent).where(b.c.scope == scope, b.c.period == period).scalar_subquery()
+        columns = [spent, row]
+        if key_total is not None:
+            columns += [key_total, sa.select(k.c.spent).where(k.c.id == scope[4:]).scalar_subquery()]
+        with self.engine.connect() as conn:
+            figures = conn.execute(sa.select(*columns)).one()
+        held = figures[1]
+        if held is None or float(figures[0] or 0.0) > float(held) + _EPSILON:
+            return False
+        return key_total is None or figures[3] is None or float(figures[2] or 0.0) <= float(figures[3]) + _EPSILON
 
     def _opening_row(self, scope: str, period: str, now: float, covers: Sequence[str] = ()) -> dict[str, object]:
         """A ledger row's values when it is made: what the call records show the scope spent in
