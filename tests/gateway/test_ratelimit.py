@@ -167,6 +167,17 @@ async def test_a_keys_changed_limits_apply_from_its_next_call(harness: Harness) 
     assert len(upstream(gw).requests) == 3
 
 
+async def test_a_tpm_given_to_a_key_later_counts_no_estimate_of_before(harness: Harness) -> None:
+    """A key with only an rpm: its calls' token estimates (a large ``max_tokens``) are never
+    settled against a tpm it does not have. Given a tpm later, its window starts empty (as in
+    Redis, and as before the two-lane windows), not from estimates of 10,000 tokens for calls
+    that used 8: such a key was refused for a minute after the change."""
+    gw = harness.gateway()
+    await gw.achat("fake/echo", chat_request(max_tokens=10_000), CallContext(key=KeyPolicy("k_grows", rpm=10)))
+    await gw.achat("fake/echo", chat_request(max_tokens=100), CallContext(key=KeyPolicy("k_grows", rpm=10, tpm=5000)))
+    assert len(upstream(gw).requests) == 2
+
+
 async def test_a_keys_own_limits_do_not_stop_its_route_limit_from_waiting(harness: Harness) -> None:
     """A key with rpm/tpm of its own used to make the whole admission refuse rather than wait:
     the route's max_wait counted for keyless calls only."""

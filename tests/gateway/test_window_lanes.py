@@ -84,7 +84,7 @@ async def _replay(backend: StateBackend, ops: list[tuple[Any, ...]], lanes: bool
                        else {"s:tpm": float(tokens), "z:tpm": float(tokens)})
             await backend.close(calls[which % len(calls)], amounts, cost)
         counter = await backend.budget_usage("route:r|total")
-        out.append(tuple([round(await backend.usage(k, now), 9) for k in ("s:rpm", "s:tpm", "r:rpm", "z:tpm")]) +
+        out.append(tuple([round(await backend.usage(k, now), 9) for k in ("s:rpm", "s:tpm", "r:rpm", "r:tpm", "z:tpm")]) +
                    (counter and tuple(round(x, 9) for x in counter),))
     return out
 
@@ -133,3 +133,16 @@ def test_a_calls_route_and_key_limits_are_one_two_lane_bucket_a_scope() -> None:
     assert too_many[3]
     refusal = never_fits(too_many[0])
     assert refusal is not None and (refusal.scope, refusal.kind) == ("route:chat", "tpm")
+
+
+def test_a_lane_without_a_limit_takes_nothing_so_a_limit_given_later_starts_empty() -> None:
+    """Why: an unlimited token lane's amounts are never settled (only limited lanes are), so a
+    tpm given to the scope later counted estimates of calls that used almost nothing; Redis,
+    which has no bucket for such a lane, admits. Both now answer the same."""
+    async def run() -> tuple[bool, bool, float]:
+        state = MemoryState()
+        before = await state.take([Lanes("key:k", 10.0, math.inf, 5000.0, 0.0, "key:k:rpm", "key:k:tpm")], 0.0, 0.0)
+        after = await state.take([Lanes("key:k", 10.0, 100.0, 50.0, 0.0, "key:k:rpm", "key:k:tpm")], 1.0, 0.0)
+        return before.granted, after.granted, await state.usage("key:k:tpm", 1.0)
+
+    assert asyncio.run(run()) == (True, True, 50.0)

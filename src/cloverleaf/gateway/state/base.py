@@ -45,8 +45,8 @@ class Lanes(NamedTuple):
     one (``window.PairLog``). Only the memory state keeps it as one; a backend that keeps the
     windows apart (Redis: its scripts and the keys it holds are unchanged) takes the lanes as
     the two buckets they stand for (:func:`flatten`). A lane without a limit (``math.inf``) is
-    still logged in memory, so a limit added later sees the window's history, and is no bucket
-    where the windows are apart. The lanes' keys are the buckets' (``route:smart:rpm``,
+    no bucket: memory logs nothing in it either (so a limit given to it later starts from an
+    empty lane, as in Redis, not from a minute of token estimates nobody settled). The lanes' keys are the buckets' (``route:smart:rpm``,
     ``route:smart:tpm``): refusals, settlement and status name them as before."""
 
     scope: str              # "route:smart": where the memory state logs the pair

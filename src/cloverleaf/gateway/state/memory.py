@@ -8,6 +8,7 @@ async callers on their own loop and by the sync Client's private loop thread.
 from __future__ import annotations
 
 import itertools
+import math
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -17,6 +18,12 @@ from .base import LATENCY_ALPHA, Admission, AnyBucket, AttemptAdmission, Attempt
 from .window import SLOTS, Entry, Log, PairEntry, PairLog
 
 _EPSILON = 1e-12
+#: A two-lane bucket's lane without a limit (``base.Lanes``). It takes nothing of its window, as
+#: it is no bucket in Redis nor was one before the lanes: its tokens are never settled (only
+#: limited lanes' are, ``RateLimiter.call_buckets``' token keys), so a tpm given to the scope
+#: later would have counted a minute of unsettled estimates (``max_tokens`` and all) and refused
+#: a key whose calls had used a few tokens; and an rpm given later starts empty there too.
+_NO_LIMIT = math.inf
 
 
 _ALLOWED = BreakerDecision(True)
@@ -97,7 +104,8 @@ class MemoryState(StateBackend):
         is answered here, without :meth:`Log.earliest`: it goes at ``now`` (so sets no wait and
         refuses nothing) and is logged no earlier than its newest admission — that method's
         first answer, without a method call per bucket. A two-lane bucket (``Lanes``) is both of
-        its lanes at once: its request lane first, as its two buckets would be taken."""
+        its lanes at once: its request lane first, as its two buckets would be taken. A lane
+        without a limit takes nothing (it stands for no bucket): see :data:`_NO_LIMIT`."""
         after = go
         limiting = None
         over = None
@@ -116,7 +124,8 @@ class MemoryState(StateBackend):
                     newest = slots[-1].at
                     if newest > at:
                         at = newest
-                    pairs.append((requests_key, tokens_key, pair, 1.0, tokens))
+                    pairs.append((requests_key, tokens_key, pair, 0.0 if requests_limit == _NO_LIMIT else 1.0,
+                                  0.0 if tokens_limit == _NO_LIMIT else tokens))
                     continue
                 t_r, t_t, place = pair.earliest(requests_limit, tokens_limit, tokens, now, window)
                 if t_r > go:
@@ -130,8 +139,9 @@ class MemoryState(StateBackend):
                         over = Grant(False, t_r - now, None, requests_key)
                     elif t_t - after > bucket_wait:
                         over = Grant(False, t_t - now, None, tokens_key)
-                pairs.append((requests_key, tokens_key, pair, 1.0 if requests_limit >= 1.0 else requests_limit,
-                              tokens if tokens < tokens_limit else tokens_limit))
+                pairs.append((requests_key, tokens_key, pair,
+                              0.0 if requests_limit == _NO_LIMIT else 1.0 if requests_limit >= 1.0 else requests_limit,
+                              0.0 if tokens_limit == _NO_LIMIT else tokens if tokens < tokens_limit else tokens_limit))
                 continue
             key, limit, amount, bucket_wait = b
             log = all_logs.get(key)
