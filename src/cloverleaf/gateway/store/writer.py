@@ -31,11 +31,13 @@ A process forked from one with a writer (multiprocessing's ``fork``, gunicorn ``
 celery's prefork pool) gets a copy of it without its thread: the child's records were queued
 and never written, while its ``flush()`` said True. So in the child, right after the fork
 (:meth:`BatchWriter.forked`), the writer forgets what it inherited: the parent's queued
-records and ops (the parent writes those: never twice), its database connections (left open
-and untouched, never used, never collected: closing a PostgreSQL one would end the parent's
-session on the socket both hold) and the engine's pool, replaced by an empty one
+records and ops (the parent writes those: never twice), its database connections (never used,
+never closed, nothing sent on them: closing a PostgreSQL one would end the parent's session on
+the socket both hold, and SQLAlchemy's reset of a collected one is a ROLLBACK sent on it; they
+are let go quietly as the child exits) and the engine's pool, replaced by an empty one
 (``dispose(close=False)``); the hooks of :meth:`BatchWriter.after_fork` drop what their owners
-queued (the pending spend sums). The child's first record starts a writer thread of its own.
+queued (the pending spend sums, the handovers). The child's first record starts a writer
+thread of its own.
 
 Cheap on purpose, because on a one-core server this thread takes its CPU (and the GIL)
 from the request loop: each table's INSERT is rendered once as plain SQL for the
@@ -453,6 +455,7 @@ def _keep_inherited(pool: sa.pool.Pool, conn: sa.Connection | None) -> None:
 
 
 def _let_go_of_inherited() -> None:
+    """At a forked child's exit: collect what it inherited, with no ``ResourceWarning`` (see above)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResourceWarning)
         _INHERITED.clear()
