@@ -21,8 +21,8 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
@@ -198,17 +198,38 @@ def stream_with_retries(retry: Retry, url: str, open_once: Callable[[], OpenedSy
             opened.release()
 
 
-@asynccontextmanager
-async def astream_with_retries(retry: Retry, url: str,
-                               open_once: Callable[[], Awaitable[OpenedStream]]) -> AsyncIterator[AsyncStreamHandle]:
+def astream_with_retries(retry: Retry, url: str,
+                         open_once: Callable[[], Awaitable[OpenedStream]]) -> AbstractAsyncContextManager[AsyncStreamHandle]:
     """The async twin of :func:`stream_with_retries`, shared by every async backend."""
-    opened = await aretrying(retry, open_once)
-    if opened.error_body is not None:
-        yield StreamHandle(opened.status, opened.headers, url, single_chunk(opened.error_body))
-        return
-    try:
-        yield StreamHandle(opened.status, opened.headers, url, opened.chunks or single_chunk(b""))
-    finally:
-        if opened.release is not None:
-            await opened.release()
+    return _RetriedStream(retry, url, open_once)
 
+
+class _RetriedStream:
+    """:func:`astream_with_retries`' context manager: a class, not an ``@asynccontextmanager``
+    generator, so that the order in which Python closes async generators cannot break it. A
+    stream still open when ``asyncio.run()`` ends has two generators alive, the caller's (the
+    engine's ``astream``, holding this in an ``async with``) and, before, this one; the loop's
+    shutdown closed them in any order, and when this one went first, the caller's exit then
+    threw into a finished generator: "an error occurred during closing of asynchronous
+    generator ... generator didn't stop after athrow()" printed at the end of the program. A
+    plain object has nothing for the loop to close: the caller's exit lets the connection go."""
+
+    __slots__ = ("_retry", "_url", "_open_once", "_release")
+
+    def __init__(self, retry: Retry, url: str, open_once: Callable[[], Awaitable[OpenedStream]]) -> None:
+        self._retry = retry
+        self._url = url
+        self._open_once = open_once
+        self._release: Callable[[], Awaitable[None]] | None = None
+
+    async def __aenter__(self) -> AsyncStreamHandle:
+        opened = await aretrying(self._retry, self._open_once)
+        if opened.error_body is not None:
+            return StreamHandle(opened.status, opened.headers, self._url, single_chunk(opened.error_body))
+        self._release = opened.release
+        return StreamHandle(opened.status, opened.headers, self._url, opened.chunks or single_chunk(b""))
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        release, self._release = self._release, None
+        if release is not None:
+            await release()

@@ -3,13 +3,22 @@
 Per process: two server workers each enforce the full limit. The lock is a threading lock,
 held for microseconds and never across an ``await``, because the same state is used by
 async callers on their own loop and by the sync Client's private loop thread.
+
+A forked child (multiprocessing's ``fork``, gunicorn ``--preload``, celery's prefork pool) is a
+process of its own like any other: it starts from a copy of the parent's counters at the fork
+and counts its own calls from there, as the parent counts its own (README: several processes
+share limits and budgets only through ``[state] url = "redis://..."``). Its lock is a new one:
+the sync Client's loop thread may have held the parent's at the fork, and in the child, where
+that thread does not exist, it would never be let go.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import os
 import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -71,6 +80,9 @@ class MemoryState(StateBackend):
         bounds memory however busy a limit is (``window.py``); 0 logs each one (exact waits)."""
         self._slots = slots
         self._lock = threading.Lock()
+        if hasattr(os, "register_at_fork"):   # not on Windows, which has no fork
+            me = weakref.ref(self)
+            os.register_at_fork(after_in_child=lambda: _renew_lock(me))
         self._logs: dict[str, Log] = {}
         #: two-lane windows (``base.Lanes``), by scope
         self._pairs: dict[str, PairLog] = {}
@@ -474,3 +486,10 @@ def _close(ticket: _CallTicket, amounts: Mapping[str, float] | None, cost: float
         reserved = rec.reserved - amount
         rec.reserved = reserved if reserved > 0.0 else 0.0
         rec.spent += cost
+
+
+def _renew_lock(ref: weakref.ref[MemoryState]) -> None:
+    """In a forked child: a lock of its own (see the module's docstring)."""
+    state = ref()
+    if state is not None:
+        state._lock = threading.Lock()

@@ -75,6 +75,8 @@ class Store(CallLog, BudgetLedger, AdminTables):
         self.writer.after_insert(schema.calls, RollupUpdater(self.engine.dialect))
         self.spend_batch = SpendBatch(self.writer.run, wall)
         self.writer.after_transaction(self.spend_batch.transaction_ended)
+        self.writer.after_fork(self.spend_batch.forked)
+        self.writer.after_fork(self.handovers.forked)
         self._closed = False
 
     def record_spend(self, scope: str, period: str, cost: float) -> None:

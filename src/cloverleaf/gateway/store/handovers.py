@@ -44,6 +44,13 @@ class Handovers:
         self._waiters = 0
         self._changed = threading.Condition(threading.Lock())
 
+    def forked(self) -> None:
+        """In a forked child: the parent's bookkeeping in flight runs in the parent, never here; a
+        flush in the child that waited for it would wait its whole bound for nothing."""
+        self._open = {}
+        self._waiters = 0
+        self._changed = threading.Condition(threading.Lock())
+
     def open(self) -> int:
         """A call's bookkeeping is about to run after its answer: call this before the answer goes out."""
         handover = next(self._ids)

@@ -40,6 +40,15 @@ class SpendBatch:
         self._queued = False                  # an _apply is in the writer's queue
         self._sql: tuple[str, str, str] | None = None   # (dialect, counter upsert, key update)
 
+    def forked(self) -> None:
+        """In a forked child (``BatchWriter.after_fork``): the sums are the parent's spend, which the
+        parent writes; written here too, they would be counted twice. The writer's queue, where an
+        :meth:`_apply` may have waited, is the parent's too."""
+        self._lock = threading.Lock()   # a parent's thread may have held the copied one
+        self._sums = {}
+        self._writing = {}
+        self._queued = False
+
     def add(self, scope: str, period: str, cost: float) -> None:
         """Book ``cost`` dollars of spend to ``scope`` in ``period`` with the next batch."""
         self.add_many([f"{scope}|{period}"], cost)

@@ -27,6 +27,18 @@ what is left, and says how much.
 An op that takes its work out of memory (the spend sums) hears each transaction's outcome
 (:meth:`BatchWriter.after_transaction`), so a rolled-back batch never takes it with it.
 
+A process forked from one with a writer (multiprocessing's ``fork``, gunicorn ``--preload``,
+celery's prefork pool) gets a copy of it without its thread: the child's records were queued
+and never written, while its ``flush()`` said True. So in the child, right after the fork
+(:meth:`BatchWriter.forked`), the writer forgets what it inherited: the parent's queued
+records and ops (the parent writes those: never twice), its database connections (never used,
+never closed, nothing sent on them: closing a PostgreSQL one would end the parent's session on
+the socket both hold, and SQLAlchemy's reset of a collected one is a ROLLBACK sent on it; they
+are let go quietly as the child exits) and the engine's pool, replaced by an empty one
+(``dispose(close=False)``); the hooks of :meth:`BatchWriter.after_fork` drop what their owners
+queued (the pending spend sums, the handovers). The child's first record starts a writer
+thread of its own.
+
 Cheap on purpose, because on a one-core server this thread takes its CPU (and the GIL)
 from the request loop: each table's INSERT is rendered once as plain SQL for the
 dialect, rows arrive as ready value tuples (JSON already encoded), and a batch goes to
@@ -42,9 +54,13 @@ second: exactly the slowest 1% of requests).
 from __future__ import annotations
 
 import atexit
+import gc
 import logging
+import os
 import threading
 import time
+import warnings
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -71,6 +87,10 @@ FIRST_BACKOFF_SECONDS = 0.1
 MAX_BACKOFF_SECONDS = 5.0
 #: How often a waiting flush() looks whether the writer found the database away.
 FLUSH_POLL_SECONDS = 0.05
+#: What a forked child inherited from its parent's writer (pools, connections): never used, let
+#: go only as the child exits (:func:`_keep_inherited`).
+_INHERITED: list[Any] = []
+_let_go_registered_in = 0   # the process whose exit lets go of _INHERITED
 
 
 @dataclass(slots=True)
@@ -107,9 +127,21 @@ class BatchWriter:
         self._sql: dict[tuple[sa.Table, tuple[int, ...]], str] = {}
         self._after: dict[sa.Table, AfterInsert] = {}
         self._outcomes: list[Outcome] = []
-        self._thread = threading.Thread(target=self._run, name="cloverleaf-store-writer", daemon=True)
-        self._thread.start()
+        self._forks: list[Callable[[], None]] = []
+        self._thread: threading.Thread | None = None    # started again on first use in a forked child
+        self._starting = threading.Lock()
+        self._start()
         atexit.register(self._at_exit)
+        if hasattr(os, "register_at_fork"):   # not on Windows, which has no fork
+            me = weakref.ref(self)
+            os.register_at_fork(after_in_child=lambda: _after_fork(me))
+
+    def _start(self) -> None:
+        with self._starting:
+            if self._thread is None:
+                thread = threading.Thread(target=self._run, name="cloverleaf-store-writer", daemon=True)
+                thread.start()
+                self._thread = thread
 
     def after_insert(self, table: sa.Table, hook: AfterInsert) -> None:
         """Run ``hook(conn, rows)`` after each batch's inserts into ``table``, in its transaction
@@ -121,6 +153,27 @@ class BatchWriter:
         takes work out of memory to write it (the spend sums) learns here whether the work is
         written, or must be put back: a failed batch is retried, or dropped, with the same ops."""
         self._outcomes.append(hook)
+
+    def after_fork(self, hook: Callable[[], None]) -> None:
+        """Call ``hook()`` in a forked child right after the writer forgot the parent's queue
+        (:meth:`forked`): an owner of work queued here drops its share (it is the parent's)."""
+        self._forks.append(hook)
+
+    def forked(self) -> None:
+        """In a forked child: what the parent queued is the parent's to write (it does, once);
+        its thread did not come along, and its connections are the parent's. Start afresh."""
+        if not _is_static(self._engine.pool):   # an in-memory SQLite's one connection is this process's copy
+            _keep_inherited(self._engine.pool, self._conn)
+            self._engine.dispose(close=False)
+            self._conn = None
+        self._items = deque()
+        self._wake = threading.Event()
+        self._starting = threading.Lock()   # a parent's thread may have held the copied one
+        self._thread = None
+        self.waiting_for_database = self._given_up = False
+        self._away_failures = self.dropped = self.committed_batches = 0
+        for hook in self._forks:
+            hook()
 
     @property
     def pending(self) -> int:
@@ -144,8 +197,12 @@ class BatchWriter:
         for when it is back), and waiting longer would only hold up the caller — a request
         that flushes before it reads (it then meets the outage itself: a 503), a server
         stopping (an orchestrator kills one that takes its whole grace period)."""
-        if self._closed or not self._thread.is_alive():
+        if self._closed or (self._thread is not None and not self._thread.is_alive()):
             return True
+        if self._thread is None:
+            if not self._items:
+                return True
+            self._start()
         failures = self._away_failures
         done = threading.Event()
         self._items.append(_Flush(done))
@@ -164,6 +221,8 @@ class BatchWriter:
         atexit.unregister(self._at_exit)
         self.flush(timeout)
         self._closed = True
+        if self._thread is None:   # a forked child that wrote nothing
+            return
         self._items.append(_STOP)
         self._wake.set()
         self._thread.join(timeout)
@@ -180,6 +239,8 @@ class BatchWriter:
                 log.error("the store is not keeping up; dropping call records (%d so far)", self.dropped)
             return False
         self._items.append(item)
+        if self._thread is None:   # a forked child's first record
+            self._start()
         if len(self._items) >= self._wake_at and not self._wake.is_set():
             self._wake.set()
         return True
@@ -358,6 +419,53 @@ class BatchWriter:
                 conn.close()
             except Exception:  # noqa: BLE001 - it is being thrown away
                 pass
+
+
+def _after_fork(ref: weakref.ref[BatchWriter]) -> None:
+    writer = ref()
+    if writer is not None and not writer._closed:
+        try:
+            writer.forked()
+        except Exception as exc:  # noqa: BLE001 - a fork must never fail because of the store
+            log.error("the store's writer could not start afresh in a forked process: %s", type(exc).__name__)
+
+
+def _keep_inherited(pool: sa.pool.Pool, conn: sa.Connection | None) -> None:
+    """Keep a forked child's inherited ``pool`` and the writer's connection ``conn`` (checked out
+    of it) from ever acting on the parent's connections. SQLAlchemy resets (a ROLLBACK) and returns
+    a checked-out connection to its pool once it is collected, on the socket the parent is using:
+    its pool record forgets the driver's connection and the connection (SQLAlchemy's own recipe
+    for connections across a fork). The driver's connections are kept until the child exits, then
+    let go quietly: psycopg sends nothing on a connection another process opened, but warns
+    (``ResourceWarning``) that it was not closed, which would be all a ``-W error`` worker's
+    stderr shows at its end."""
+    global _let_go_registered_in
+    _INHERITED.append(pool)
+    if conn is not None:
+        _INHERITED.append(conn)
+        proxy = getattr(conn, "_dbapi_connection", None)        # the pool's proxy, while checked out
+        record = getattr(proxy, "_connection_record", None)
+        if record is not None:
+            _INHERITED.append(record.dbapi_connection)
+            record.fairy_ref = None            # not checked out: nothing to return, nothing to reset
+            record.dbapi_connection = None
+    if _let_go_registered_in != os.getpid():
+        _let_go_registered_in = os.getpid()
+        atexit.register(_let_go_of_inherited)
+
+
+def _let_go_of_inherited() -> None:
+    """At a forked child's exit: collect what it inherited, with no ``ResourceWarning`` (see above)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        _INHERITED.clear()
+        gc.collect()
+
+
+def _is_static(pool: sa.pool.Pool) -> bool:
+    """Is ``pool`` one connection for good (``sqlite://``, in memory): a new pool would be a new,
+    empty database, and the copy a fork made is this process's own."""
+    return isinstance(pool, sa.pool.StaticPool)
 
 
 def _is_content_error(exc: BaseException) -> bool:
