@@ -26,7 +26,7 @@ from ._image_pricing import ImagePrice, output_token_tables, price_row
 from ._setting_values import inline_table, number, text, whole
 
 #: The keys of a row, as ``data/prices.json`` writes them.
-_NUMBERS = ("text_input", "image_input", "output")
+_NUMBERS = ("text_input", "image_input", "output", "text_output")
 _KEYS = ("per_image", "quality", "size", *_NUMBERS, "output_tokens")
 _EXAMPLE = "image_price = { per_image = 0.04 }"
 
@@ -53,9 +53,10 @@ def image_price(where: str, value: Any) -> ImagePrice:
     qualities = inline_table(f"{where} quality", row.get("quality", {}), '{ "*" = "standard" }')
     for name, means in qualities.items():
         text(f"{where} quality.{_shown(name)}", means)
-    if "per_image" in row and "output_tokens" in row:
-        raise ConfigError(f"{where}: output_tokens goes with output (a token-billed price); a per_image price "
-                          "bills the images made")
+    for key in ("output_tokens", "text_output"):
+        if "per_image" in row and key in row:
+            raise ConfigError(f"{where}: {key} goes with output (a token-billed price); a per_image price "
+                              "bills the images made")
     if "per_image" in row:
         row["per_image"] = _by_quality(f"{where} per_image", row["per_image"], number)
         named = row["per_image"]

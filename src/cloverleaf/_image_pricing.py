@@ -37,8 +37,10 @@ ByQuality = tuple[tuple[str, Steps], ...]
 class ImagePrice:
     """An image model's rates. Token-billed (``output`` set): USD per 1M ``text_input``,
     ``image_input`` and ``output`` tokens, with ``output_tokens`` the most output tokens one image
-    bills by quality and size (for the bound only: the cost is the usage's). Per-image: USD an
-    image in ``per_image``. ``qualities`` maps a request's quality name to the row's (``*``: any
+    bills by quality and size (for the bound only: the cost is the usage's). ``text_output`` is
+    what the answer's other output tokens (its text, and the thinking of Gemini 3's image models)
+    bill at where the provider prices them apart ($12 against $120 for images on Gemini 3 Pro
+    Image); None: every output token at ``output``. Per-image: USD an image in ``per_image``. ``qualities`` maps a request's quality name to the row's (``*``: any
     other, or none); ``size`` is what a request that names none gets."""
 
     per_image: ByQuality = ()
@@ -48,6 +50,7 @@ class ImagePrice:
     image_input: float = 0.0
     output: float | None = None
     output_tokens: ByQuality = ()
+    text_output: float | None = None
 
     @property
     def by_tokens(self) -> bool:
@@ -55,15 +58,21 @@ class ImagePrice:
 
     def cost(self, req: ImageRequest, resp: ImageResponse) -> float | None:
         """What ``resp`` costs: its usage at the token rates (None when the upstream reported
-        none), or each image it holds at the per-image rate of what ``req`` asked for."""
+        none), or each image it holds at the per-image rate of what ``req`` asked for. Output
+        tokens the usage does not say are images (``Usage.image_output_tokens``) bill at
+        ``text_output``, unless it names none at all: an answer that holds images without the
+        split bills every output token at the image rate, the dearer reading."""
         if self.output is None:
             return round(len(resp.images) * self._value(self.per_image, req.quality, req.size), 10)
         usage = resp.usage
         if not usage.reported:
             return None
         images_in = min(usage.image_input_tokens, usage.input_tokens)
+        images_out = min(usage.image_output_tokens, usage.output_tokens)
+        if self.text_output is None or not images_out:
+            images_out = usage.output_tokens
         total = ((usage.input_tokens - images_in) * self.text_input + images_in * self.image_input
-                 + usage.output_tokens * self.output)
+                 + images_out * self.output + (usage.output_tokens - images_out) * (self.text_output or 0.0))
         return round(total / 1_000_000, 10)
 
     def bound(self, req: ImageRequest, prompt_tokens: int) -> float:
@@ -73,7 +82,8 @@ class ImagePrice:
         if self.output is None:
             return round(n * self._value(self.per_image, req.quality, req.size), 10)
         most_out = self._value(self.output_tokens, req.quality, req.size)
-        total = prompt_tokens * max(self.text_input, self.image_input) + n * most_out * self.output
+        total = (prompt_tokens * max(self.text_input, self.image_input)
+                 + n * most_out * max(self.output, self.text_output or 0.0))
         return round(total / 1_000_000, 10)
 
     def _value(self, table: ByQuality, quality: str | None, size: str | None) -> float:
@@ -138,7 +148,8 @@ def price_row(row: dict[str, Any], output_tables: dict[str, Any]) -> ImagePrice:
     return ImagePrice(per_image=_by_quality(row["per_image"]) if "per_image" in row else (),
                       qualities=tuple(row.get("quality", {}).items()), size=row.get("size"),
                       text_input=row.get("text_input", 0.0), image_input=row.get("image_input", 0.0),
-                      output=row.get("output"), output_tokens=_by_quality(tokens) if tokens else ())
+                      output=row.get("output"), output_tokens=_by_quality(tokens) if tokens else (),
+                      text_output=row.get("text_output"))
 
 
 @lru_cache(maxsize=1)

@@ -59,7 +59,9 @@ class ModelPrice:
     ``audio_output`` is what an audio output token bills at (OpenAI's audio models: $80 against
     $10 for text on gpt-4o-audio-preview). A call that answered in audio
     (``Usage.audio_output_tokens``) at rates that list none is unpriced (cost None, never the text
-    rate: that would count it at an eighth of the bill)."""
+    rate: that would count it at an eighth of the bill). ``image_output`` is what an image output
+    token bills at (Gemini's image models: $120 against $12 for text and thinking on Gemini 3 Pro
+    Image), for the answer's images (``Usage.image_output_tokens``), the same way."""
 
     input: float
     output: float
@@ -75,6 +77,7 @@ class ModelPrice:
     tiers: tuple[tuple[str, ModelPrice], ...] = ()
     cached_audio_input: float | None = None
     audio_output: float | None = None
+    image_output: float | None = None
 
     def unpriced_tier(self, name: str | None) -> bool:
         """Was the call served at a tier (flex, priority) that bills apart, at which this row lists no rates?"""
@@ -102,6 +105,7 @@ class ModelPrice:
             cached_input=times(self.cached_input), cache_write=times(self.cache_write),
             cache_write_1h=times(self.cache_write_1h), audio_input=times(self.audio_input),
             cached_audio_input=times(self.cached_audio_input), audio_output=times(self.audio_output),
+            image_output=times(self.image_output),
             long_context=self.long_context.scaled(factor) if self.long_context is not None else None,
             tiers=tuple((name, tier.scaled(factor)) for name, tier in self.tiers))
 
@@ -125,6 +129,8 @@ class ModelPrice:
         rates = (self if tier is None else self.tier(tier)).rates_for(usage.input_tokens)
         if usage.audio_output_tokens and rates.audio_output is None:
             return None   # an audio answer at rates with no audio price: unpriced, not billed as text
+        if usage.image_output_tokens and rates.image_output is None:
+            return None   # an image answer likewise
         tokens = rates._tier_cost(usage)
         if usage.web_search_requests:   # most calls search nothing: no call for them
             tokens += self.search_fees(usage.web_search_requests)
@@ -143,12 +149,14 @@ class ModelPrice:
         write_rate = self.cache_write if self.cache_write is not None else self.input
         write_1h_rate = self.cache_write_1h if self.cache_write_1h is not None else write_rate
         # output_tokens already include reasoning tokens (every provider bills them as output),
-        # and audio output tokens, billed at their own rate (cost() leaves none to a row without one)
+        # and audio and image output tokens, billed at their own rates (cost() leaves none to a row without them)
         audio_out = min(usage.audio_output_tokens, usage.output_tokens)
+        image_out = min(usage.image_output_tokens, usage.output_tokens - audio_out)
         total = ((fresh - audio) * self.input + audio * (self.audio_input or 0.0)
                  + (cached - cached_audio) * cached_rate + cached_audio * self._cached_audio_rate(cached_rate)
                  + (written - written_1h) * write_rate + written_1h * write_1h_rate
-                 + (usage.output_tokens - audio_out) * self.output + audio_out * (self.audio_output or 0.0))
+                 + (usage.output_tokens - audio_out - image_out) * self.output
+                 + audio_out * (self.audio_output or 0.0) + image_out * (self.image_output or 0.0))
         return round(total / 1_000_000, 10)
 
     def _audio_split(self, usage: Usage, cached: int, fresh: int) -> tuple[int, int]:
@@ -177,10 +185,11 @@ class ModelPrice:
                    self.audio_input or 0.0, self.cached_audio_input or 0.0)
 
     def bound_rates(self, input_tokens: int) -> tuple[float, float]:
-        """(dearest input rate, output rate) for a call whose prompt is at most ``input_tokens``
-        long: the long-context tier's as soon as such a prompt could reach it."""
+        """(dearest input rate, dearest output rate) for a call whose prompt is at most
+        ``input_tokens`` long: the long-context tier's as soon as such a prompt could reach it. Any
+        output token may be audio or an image, so the output rate is the dearest of the three."""
         tier = self.rates_for(input_tokens)
-        return tier.dearest_input, max(tier.output, tier.audio_output or 0.0)
+        return tier.dearest_input, max(tier.output, tier.audio_output or 0.0, tier.image_output or 0.0)
 
     @property
     def widest_window(self) -> int | None:
@@ -201,9 +210,16 @@ class ModelPrice:
         input rate would overstate them and having no write rate understate Anthropic's writes.
         With no such row, a one-hour write rate not given is the five-minute one (see :meth:`cost`).
         ``like``'s audio rate and long-context tier are kept the same way, in proportion (input
-        rates to this input rate, the output rate to this output rate), and its cached audio rate."""
+        rates to this input rate, the output rates (audio, image) to this output rate), and its cached
+        audio rate."""
         rate = input_cost * 1000
         out = output_cost * 1000
+
+        def output_kind(row_rate: float | None) -> float | None:
+            """``like``'s audio or image output rate, in proportion to this output rate."""
+            if like is None or row_rate is None or not like.output:
+                return None
+            return round(out * row_rate / like.output, 10)
 
         def scaled(given: float | None, row_rate: float | None) -> float | None:
             if given is not None:
@@ -219,8 +235,8 @@ class ModelPrice:
                    (), scaled(cache_write_1h, like.cache_write_1h if like else None),
                    scaled(None, like.audio_input if like else None),
                    cached_audio_input=scaled(None, like.cached_audio_input if like else None),
-                   audio_output=(round(out * like.audio_output / like.output, 10)
-                                 if like is not None and like.audio_output is not None and like.output else None))
+                   audio_output=output_kind(like.audio_output if like else None),
+                   image_output=output_kind(like.image_output if like else None))
         if like is None or not like.input:
             return base
         # the row's per-search fee is the provider's, whatever the token rates; its tiers move
@@ -253,7 +269,8 @@ def _in_proportion(tier: ModelPrice, row: ModelPrice, mine: ModelPrice) -> Model
                       moved(tier.audio_input, row.audio_input, mine.audio_input),
                       cached_audio_input=moved(tier.cached_audio_input, row.cached_audio_input,
                                                mine.cached_audio_input),
-                      audio_output=moved(tier.audio_output, row.output, mine.output))
+                      audio_output=moved(tier.audio_output, row.output, mine.output),
+                      image_output=moved(tier.image_output, row.output, mine.output))
 
 
 def _row(row: dict[str, Any]) -> ModelPrice:
@@ -263,7 +280,8 @@ def _row(row: dict[str, Any]) -> ModelPrice:
     return ModelPrice(row["input"], row["output"], row.get("cached_input"), row.get("cache_write"),
                       row.get("context"), tuple(row.get("uses", ())), row.get("cache_write_1h"),
                       row.get("audio_input"), tier["above"] if tier else None, _row(tier) if tier else None,
-                      row.get("web_search"), tiers, row.get("cached_audio_input"), row.get("audio_output"))
+                      row.get("web_search"), tiers, row.get("cached_audio_input"), row.get("audio_output"),
+                      row.get("image_output"))
 
 
 @lru_cache(maxsize=1)

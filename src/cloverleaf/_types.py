@@ -471,6 +471,9 @@ class Usage:
     #: The part of ``input_tokens`` that was images (the Images API's
     #: ``usage.input_tokens_details.image_tokens``): gpt-image models bill it at its own rate.
     image_input_tokens: int = 0
+    #: The part of ``output_tokens`` that was images (Gemini's ``candidatesTokensDetails`` IMAGE):
+    #: Gemini's image models bill it at their image output rate, ten to twenty times their text rate.
+    image_output_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -492,6 +495,7 @@ class Usage:
             self.cached_audio_tokens + other.cached_audio_tokens,
             self.audio_output_tokens + other.audio_output_tokens,
             self.image_input_tokens + other.image_input_tokens,
+            self.image_output_tokens + other.image_output_tokens,
         )
 
 

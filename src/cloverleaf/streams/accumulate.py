@@ -186,6 +186,7 @@ class StreamAccumulator:
         cur.audio_input_tokens = u.audio_input_tokens or cur.audio_input_tokens
         cur.cached_audio_tokens = u.cached_audio_tokens or cur.cached_audio_tokens
         cur.audio_output_tokens = u.audio_output_tokens or cur.audio_output_tokens
+        cur.image_output_tokens = u.image_output_tokens or cur.image_output_tokens
         cur.web_search_requests = u.web_search_requests or cur.web_search_requests
         cur.service_tier = u.service_tier or cur.service_tier
         cur.reported = cur.reported or u.reported

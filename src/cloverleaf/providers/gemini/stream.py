@@ -89,7 +89,9 @@ def usage_from(meta: dict[str, Any] | None) -> Usage:
     ``promptTokenCount`` and its ``promptTokensDetails`` count the whole prompt, the part served
     from the context cache included; ``cacheTokensDetails`` splits that cached part by modality.
     Its audio is kept apart (``cached_audio_tokens``): Google bills cached audio at its own cached
-    rate, and counting it only in the prompt's audio put it on fresh text tokens instead."""
+    rate, and counting it only in the prompt's audio put it on fresh text tokens instead. The
+    answer's images (``candidatesTokensDetails`` IMAGE) are kept apart too
+    (``image_output_tokens``): the image models bill them at many times the text and thinking rate."""
     if not isinstance(meta, dict):
         return Usage(reported=False)
     thoughts = int(meta.get("thoughtsTokenCount") or 0)
@@ -102,6 +104,7 @@ def usage_from(meta: dict[str, Any] | None) -> Usage:
         reasoning_tokens=thoughts,
         audio_input_tokens=modality_tokens(meta.get("promptTokensDetails"), "AUDIO"),
         cached_audio_tokens=modality_tokens(cache_details, "AUDIO"),
+        image_output_tokens=modality_tokens(meta.get("candidatesTokensDetails"), "IMAGE"),
         service_tier=served_tier(meta),
     )
 
