@@ -11,7 +11,8 @@
   speaks the Azure AI Model Inference API, whose versions are its own (2024-05-01-preview,
   2025-04-01, ... in Azure/azure-rest-api-specs specification/ai/data-plane/ModelInference); it got
   Azure OpenAI's ``2024-08-01-preview``, which that API does not have. It gets 2024-05-01-preview.
-- The user's ``api_version`` wins on every route.
+- The user's ``api_version`` wins on every route; Azure's refusal of a model or field newer than it
+  says to change or remove it.
 """
 
 from __future__ import annotations
@@ -155,3 +156,14 @@ def test_a_gpt_image_1_deployment_works_on_the_default_version(versioned: Loopba
     assert image.data == b"png"
     assert versioned.requests[-1].path.endswith("/images/generations?api-version=2025-04-01-preview")
 
+
+def test_a_pinned_older_version_is_sent_and_its_refusal_says_what_to_change(versioned: LoopbackServer) -> None:
+    """The user's api_version still wins; when Azure refuses the model on it, the error says to
+    change or remove api_version rather than leaving the user to guess."""
+    with deployment_client(versioned, "o3-prod", api_version="2024-08-01-preview") as client, \
+            pytest.raises(cloverleaf.ProviderError) as err:
+        client.chat("o3-prod", "hi")
+    assert versioned.requests[-1].path.endswith("?api-version=2024-08-01-preview")
+    assert err.value.status == 400
+    assert "enabled only for api versions 2024-12-01-preview" in str(err.value)
+    assert "api_version" in str(err.value) and "2025-04-01-preview" in str(err.value)

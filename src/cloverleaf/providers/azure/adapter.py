@@ -16,7 +16,8 @@ subclass changes only what Azure changes:
   the deployment), whose Azure AI Model Inference API has its own versions: it gets
   ``2024-05-01-preview`` (what Microsoft's docs and the ``azure-ai-inference`` SDK send), not the
   Azure OpenAI default, which that API does not have. A user's ``api_version`` (or an
-  ``api-version`` in the base URL's query) is sent as given on every route.
+  ``api-version`` in the base URL's query) is sent as given on every route; when Azure refuses a
+  model or a field as newer than that version, the 400 says to change or remove ``api_version``.
 - Auth: an ``api-key`` header, not a Bearer token. An Entra ID token is sent as a Bearer token
   instead, and then no key is needed. The first of these that is set wins (tokens before keys,
   as the ``openai`` SDK's ``AzureOpenAI`` prefers ``AZURE_OPENAI_AD_TOKEN`` to
@@ -53,6 +54,7 @@ subclass changes only what Azure changes:
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -93,6 +95,10 @@ if TYPE_CHECKING:
 #:
 #: A user's ``api_version`` (or ``?api-version=`` on the base URL) is sent instead, always.
 DEFAULT_API_VERSION = "2025-04-01-preview"
+#: Azure's 400 for a model or a body field the api-version sent does not have: "Model o3 is enabled
+#: only for api versions 2024-12-01-preview and later", "Unrecognized request argument supplied:
+#: stream_options" (seen when a user pins an older version than the models or fields need).
+_VERSION_REFUSAL = re.compile(r"enabled only for api versions|Unrecognized request argument supplied", re.I)
 #: The Azure AI Model Inference API's version for a Foundry ``.../models`` endpoint.
 MODELS_ENDPOINT_API_VERSION = "2024-05-01-preview"
 #: Where the ``openai`` SDK's ``AzureOpenAI`` reads an Entra ID token when given no credentials.
@@ -222,6 +228,10 @@ class AzureOpenAIAdapter(OpenAIAdapter):
             if which:
                 err.message += f" (filtered: {which})"
                 err.args = (err.message,)
+        if resp.status == 400 and _VERSION_REFUSAL.search(err.message):
+            err.message += (f" - the api-version sent lacks this model or parameter: set api_version in the "
+                            f"model's additional_config to a newer one (or remove it for {DEFAULT_API_VERSION})")
+            err.args = (err.message,)
         if isinstance(err, NotFoundError) and resp.status == 404:
             err.message += (" - check that base_url is the deployment root "
                             "(https://RESOURCE.openai.azure.com/openai/deployments/DEPLOYMENT), that the "
