@@ -36,7 +36,7 @@ def test_is_the_openai_adapter_not_a_copy() -> None:
 def test_url_api_version_and_api_key_header() -> None:
     req = ChatRequest("gpt-4o-mini", [Message.user("hi")])
     http = adapter("azure").build_chat(req, azure_config())
-    assert http.url == f"{BASE}/chat/completions?api-version=2024-08-01-preview"
+    assert http.url == f"{BASE}/chat/completions?api-version=2025-04-01-preview"
     assert http.headers["api-key"] == "sk-test-secret" and "Authorization" not in http.headers
     assert http.redacted_headers()["api-key"] == "<redacted>"
     newer = adapter("azure").build_chat(req, azure_config(api_version="2024-12-01-preview"))
@@ -56,7 +56,7 @@ def test_resource_root_takes_the_deployment_from_the_model() -> None:
     cfg = config("azure", base_url="https://res.openai.azure.com/")
     http = adapter("azure").build_chat(ChatRequest("my-gpt4o", [Message.user("x")]), cfg)
     assert http.url == ("https://res.openai.azure.com/openai/deployments/my-gpt4o/chat/completions"
-                        "?api-version=2024-08-01-preview")
+                        "?api-version=2025-04-01-preview")
     emb = adapter("azure").build_embed(EmbeddingRequest("my-embed", ["x"]), cfg)
     assert emb.url.startswith("https://res.openai.azure.com/openai/deployments/my-embed/embeddings?")
 

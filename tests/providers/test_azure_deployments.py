@@ -46,7 +46,7 @@ def test_an_entra_id_token_alone_is_enough(azure: Upstream) -> None:
     with _client(azure, azure_ad_token="eyJ-entra-token") as client:
         assert client.chat("prod-chat", "hi").text == "Once upon a time, in a realm where magic"
     [seen] = azure.seen
-    assert seen.path == "/openai/deployments/prod-chat/chat/completions?api-version=2024-08-01-preview"
+    assert seen.path == "/openai/deployments/prod-chat/chat/completions?api-version=2025-04-01-preview"
     assert seen.headers["authorization"] == "Bearer eyJ-entra-token" and "api-key" not in seen.headers
 
 
@@ -112,7 +112,7 @@ def test_image_generation_on_a_dall_e_deployment(azure: Upstream) -> None:
     [image] = out.images
     assert image.url and image.url.endswith("generated_00.png") and image.revised_prompt
     [seen] = azure.seen
-    assert seen.path == "/openai/deployments/dall-e-3/images/generations?api-version=2024-08-01-preview"
+    assert seen.path == "/openai/deployments/dall-e-3/images/generations?api-version=2025-04-01-preview"
     assert seen.headers["api-key"] == "k"
 
 

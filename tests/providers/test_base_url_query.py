@@ -57,7 +57,7 @@ def test_azure_keeps_the_base_urls_api_version_and_adds_its_own_only_when_absent
     pinned = adapter("azure").build_chat(req, config("azure", base_url=f"{base}?api-version=2024-10-21"))
     assert pinned.url == f"{base}/chat/completions?api-version=2024-10-21"
     other = adapter("azure").build_embed(EmbeddingRequest("d", ["x"]), config("azure", base_url=f"{base}?tenant=a"))
-    assert other.url == f"{base}/embeddings?tenant=a&api-version=2024-08-01-preview"
+    assert other.url == f"{base}/embeddings?tenant=a&api-version=2025-04-01-preview"
 
 
 @pytest.mark.parametrize("row, base, stream, url", [

@@ -6,7 +6,8 @@ subclass changes only what Azure changes:
 - URL: ``cfg.base_url`` is the deployment root
   (``https://RES.openai.azure.com/openai/deployments/DEPLOYMENT``) and each operation is
   ``{base}/chat/completions?api-version=...`` (``embeddings``, ``images/generations``
-  alike). ``api_version`` comes from ``cfg.extra`` (default ``2024-08-01-preview``). A bare
+  alike). ``api_version`` comes from ``cfg.extra`` (default :data:`DEFAULT_API_VERSION`,
+  ``2025-04-01-preview``, whose choice that constant's comment gives). A bare
   resource root (``https://RES.openai.azure.com``, what ``AZURE_OPENAI_ENDPOINT`` usually
   holds) gets ``/openai/deployments/{model}`` added, the model naming the deployment. A
   base ending in ``/openai/v1`` is Azure's version-less v1 API and gets no ``api-version`` unless
@@ -15,7 +16,8 @@ subclass changes only what Azure changes:
   the deployment), whose Azure AI Model Inference API has its own versions: it gets
   ``2024-05-01-preview`` (what Microsoft's docs and the ``azure-ai-inference`` SDK send), not the
   Azure OpenAI default, which that API does not have. A user's ``api_version`` (or an
-  ``api-version`` in the base URL's query) is sent as given on every route.
+  ``api-version`` in the base URL's query) is sent as given on every route; when Azure refuses a
+  model or a field as newer than that version, the 400 says to change or remove ``api_version``.
 - Auth: an ``api-key`` header, not a Bearer token. An Entra ID token is sent as a Bearer token
   instead, and then no key is needed. The first of these that is set wins (tokens before keys,
   as the ``openai`` SDK's ``AzureOpenAI`` prefers ``AZURE_OPENAI_AD_TOKEN`` to
@@ -52,6 +54,7 @@ subclass changes only what Azure changes:
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -70,7 +73,32 @@ from .entra import AUTHORITY_SETTING, SETTINGS, client_credentials, grant_from
 if TYPE_CHECKING:
     from ..spec import ProviderSpec
 
-DEFAULT_API_VERSION = "2024-08-01-preview"
+#: The ``api-version`` a deployment route gets when the user named none: the one that takes all
+#: that this adapter sends there. Azure OpenAI's data-plane inference versions, from Microsoft's
+#: "API version lifecycle" and "reasoning models" pages (learn.microsoft.com/azure/ai-foundry/openai/
+#: api-version-lifecycle, .../how-to/reasoning) and Azure/azure-rest-api-specs
+#: specification/cognitiveservices/data-plane/AzureOpenAI/inference/{stable,preview}/:
+#:
+#: - ``2024-08-01-preview`` (the former default): structured outputs, but no ``max_completion_tokens``,
+#:   ``stream_options``/``include_usage``, ``parallel_tool_calls`` or ``reasoning_effort`` (all added
+#:   in 2024-09-01-preview and 2024-12-01-preview), and Azure refuses o-series and gpt-5
+#:   deployments on it ("Model ... is enabled only for api versions 2024-12-01-preview and later").
+#: - ``2024-10-21``, the latest GA of the dated versions: its chat request
+#:   (stable/2024-10-21/inference.json) has ``max_tokens`` only; no ``max_completion_tokens`` or
+#:   ``reasoning_effort``, so no reasoning deployment, and no gpt-image-1.
+#: - ``2025-04-01-preview``, the latest and last dated preview (newer features come only to the
+#:   version-less v1 API, ``/openai/v1``): ``max_completion_tokens``, ``reasoning_effort``,
+#:   ``stream_options.include_usage``, structured outputs, embeddings' ``dimensions`` and base64,
+#:   dall-e-3 and gpt-image-1 images, audio, and ``/openai/responses``; the reasoning page names it
+#:   (with v1) as the version for o3, o4-mini and the gpt-5 series. It still takes ``max_tokens`` from
+#:   the models that are not reasoning models, which is what :mod:`..openai.messages` sends them.
+#:
+#: A user's ``api_version`` (or ``?api-version=`` on the base URL) is sent instead, always.
+DEFAULT_API_VERSION = "2025-04-01-preview"
+#: Azure's 400 for a model or a body field the api-version sent does not have: "Model o3 is enabled
+#: only for api versions 2024-12-01-preview and later", "Unrecognized request argument supplied:
+#: stream_options" (seen when a user pins an older version than the models or fields need).
+_VERSION_REFUSAL = re.compile(r"enabled only for api versions|Unrecognized request argument supplied", re.I)
 #: The Azure AI Model Inference API's version for a Foundry ``.../models`` endpoint.
 MODELS_ENDPOINT_API_VERSION = "2024-05-01-preview"
 #: Where the ``openai`` SDK's ``AzureOpenAI`` reads an Entra ID token when given no credentials.
@@ -200,6 +228,10 @@ class AzureOpenAIAdapter(OpenAIAdapter):
             if which:
                 err.message += f" (filtered: {which})"
                 err.args = (err.message,)
+        if resp.status == 400 and _VERSION_REFUSAL.search(err.message):
+            err.message += (f" - the api-version sent lacks this model or parameter: set api_version in the "
+                            f"model's additional_config to a newer one (or remove it for {DEFAULT_API_VERSION})")
+            err.args = (err.message,)
         if isinstance(err, NotFoundError) and resp.status == 404:
             err.message += (" - check that base_url is the deployment root "
                             "(https://RESOURCE.openai.azure.com/openai/deployments/DEPLOYMENT), that the "
