@@ -83,9 +83,9 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256     # a burst of connections waits in the backlog, not in SYN retries
 
-    def __init__(self, owner: LoopbackServer) -> None:
+    def __init__(self, owner: LoopbackServer, host: str) -> None:
         self.owner = owner
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__((host, 0), _Handler)
 
     def get_request(self) -> Any:
         pair = super().get_request()
@@ -141,21 +141,23 @@ class LoopbackServer:
 
     ``requests`` holds every request in the order they arrived, ``connections`` counts the
     connections accepted; ``stopping`` is set on close, so a handler that holds its answer back
-    (waiting on it) lets the server stop. ``ssl_context``: serve HTTPS with it."""
+    (waiting on it) lets the server stop. ``ssl_context``: serve HTTPS with it. ``host``: another
+    loopback address (127.0.0.2: a second machine, as far as an address check can tell)."""
 
-    def __init__(self, handle: Handle, *, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(self, handle: Handle, *, ssl_context: ssl.SSLContext | None = None,
+                 host: str = "127.0.0.1") -> None:
         self.handle = handle
         self.requests: list[Request] = []
         self.connections = 0
         self.lock = threading.Lock()
         self.stopping = threading.Event()
-        self._server = _Server(self)
+        self._server = _Server(self, host)
         self.port = int(self._server.server_address[1])
         scheme = "http"
         if ssl_context is not None:
             self._server.socket = ssl_context.wrap_socket(self._server.socket, server_side=True)
             scheme = "https"
-        self.url = f"{scheme}://127.0.0.1:{self.port}"
+        self.url = f"{scheme}://{host}:{self.port}"
         # a short poll keeps close() (shutdown waits for the next poll) from costing half a second per test
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         daemon=True)

@@ -286,6 +286,13 @@ class PrivacyGuard:
 
         return replace(target, peer_check=self.check_peer)
 
+    def reached(self, address: str) -> Locality:
+        """Whether ``address``, the one a connection reached, is this machine or its network:
+        judged as a name's answers are, with no lookup (only the address's category). An empty
+        address (a transport that cannot tell) is not local."""
+        address = address.partition("%")[0]   # an IPv6 zone (fe80::1%eth0) is not part of the address
+        return self._addresses(address, [address], False)
+
     def check_peer(self, address: str, where: str) -> None:
         """Raise :class:`PrivacyViolation` unless ``address``, the one a local-only call's
         connection reached, is local. The transports call it once connected and before any
@@ -293,8 +300,7 @@ class PrivacyGuard:
         and the HTTP client resolves the name again when it connects, so a name that changed
         its answer in between (DNS rebinding, a record that moved to the cloud) is caught here.
         Cheap: no lookup, only the address's category."""
-        address = address.partition("%")[0]   # an IPv6 zone (fe80::1%eth0) is not part of the address
-        found = self._addresses(address, [address], False)
+        found = self.reached(address)
         if not found.local:
             raise PrivacyViolation(LOCAL_ONLY, "the call's privacy policy", [(
                 where, f"the connection reached {address}, which is not local ({found.reason}), although the "

@@ -12,6 +12,17 @@ gave "no image"), any body was read whole into memory and written out (a 60 MB a
   image link to ``http://10.0.0.1/...`` from a hosted API was fetched, the one rule a redirect
   was held to skipped for the first hop); a local server's link to itself is fetched;
 - a local-only call fetches from local hosts only, every hop;
+- those rules hold for the address each connection reaches, not only for the name's answer
+  when it was checked: the HTTP client looks the name up again when it connects, and a name
+  whose answer changes in between (DNS rebinding: public at the check, ``127.0.0.1`` at the
+  connection) steered the download into this machine's network. Each connection is checked once
+  made, before a byte is written (the transport's peer check, as for local-only calls): a hop
+  judged outside must reach an address outside, a hop that must be local (a local-only call,
+  plain http) one inside. Such hops go straight to the host, as local-only calls do;
+- behind an HTTP proxy (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``, unless ``NO_PROXY`` names
+  the host) a hop judged outside goes through the proxy, which looks the name up and connects
+  itself: this machine never connects to the host, so the rule for links into its network is
+  held by the name check alone (where the proxy may connect is the proxy's rule);
 - at most :data:`MAX_IMAGE_BYTES`: a ``Content-Length`` over it is refused before the body, a
   body that runs past it is cut off;
 - the answer must be an image (``image/*``, or ``application/octet-stream`` whose bytes are one);
@@ -20,6 +31,8 @@ gave "no image"), any body was read whole into memory and written out (a 60 MB a
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -50,7 +63,8 @@ def download(client: Any, url: str, privacy: dict[str, Any], answered_by: str | 
     try:
         for hop in range(MAX_REDIRECTS + 1):
             local = _check_hop(engine, current, local_only, came_from_local, what, redirected=hop > 0)
-            status, headers, body = _get(engine, current, what)
+            check = _connection_check(engine, current, local_only, came_from_local, what)
+            status, headers, body = _get(engine, current, what, check)
             location = headers.get("location")
             if status in _REDIRECTS and location:
                 current, came_from_local = urljoin(current, location), local
@@ -97,11 +111,52 @@ def _check_hop(engine: Any, url: str, local_only: bool, came_from_local: bool, w
     return bool(where.local)
 
 
-def _get(engine: Any, url: str, what: str) -> tuple[int, dict[str, str], bytes]:
-    """(status, headers, body) of a GET of ``url``, the body read no further than the cap."""
+def _connection_check(engine: Any, url: str, local_only: bool, came_from_local: bool,
+                      what: str) -> Callable[[str, str], None] | None:
+    """The check of the address a hop's connection reaches (the transport runs it once
+    connected, before writing), for a hop :func:`_check_hop` let through; None for a hop that
+    may reach any address (a local server's https link) or one sent through a proxy.
+
+    The rules cannot ask opposite things of one origin (the transport's checked connections are
+    pooled by origin): a hop must be local only in a local-only call, where no hop may be judged
+    outside, or over plain http, which only a local server's link may use."""
+    if local_only or urlsplit(url).scheme.lower() == "http":   # judged local, so must connect there
+        return engine.privacy.check_peer if local_only else functools.partial(_reached_local, engine, what)
+    if came_from_local or engine.transport.proxied(url):
+        return None
+    return functools.partial(_reached_outside, engine, what)
+
+
+def _reached_outside(engine: Any, what: str, address: str, where: str) -> None:
+    """A hop judged outside reached ``address``: refused before a byte is written unless it is
+    outside too (an address the transport cannot tell is refused: fail closed). ``where``: the
+    hop's URL as the transport redacts it (no credentials, no query)."""
+    found = engine.privacy.reached(address)
+    if found.local or not address:
+        reached = f"{address} ({found.reason})" if address else "an address it could not tell"
+        raise NotDownloaded(f"the provider's link {where} was checked as outside this machine's network, and "
+                            f"the connection reached {reached}, on it: the name's answer changed in between (DNS "
+                            f"rebinding?); nothing was sent; {what}")
+
+
+def _reached_local(engine: Any, what: str, address: str, where: str) -> None:
+    """A plain http hop, allowed only to a local host, reached ``address``: refused before a
+    byte is written unless it is local too (plain http never goes outside)."""
+    found = engine.privacy.reached(address)
+    if not found.local:
+        reached = f"{address} ({found.reason})" if address else "an address it could not tell"
+        raise NotDownloaded(f"the provider's plain http link {where} was checked as on this machine's network, and "
+                            f"the connection reached {reached}, not on it: the name's answer changed in between; "
+                            f"only https is fetched from outside; nothing was sent; {what}")
+
+
+def _get(engine: Any, url: str, what: str,
+         check: Callable[[str, str], None] | None) -> tuple[int, dict[str, str], bytes]:
+    """(status, headers, body) of a GET of ``url``, the body read no further than the cap, each
+    new connection's address held to ``check`` (None: not checked)."""
     from .._http import HttpRequest
 
-    with engine.transport.stream(HttpRequest("GET", url, stream=True),
+    with engine.transport.stream(HttpRequest("GET", url, stream=True, peer_check=check),
                                  max_retries=engine.settings.max_retries) as answer:
         declared = (answer.headers.get("content-length") or "").strip()
         if declared.isdigit() and int(declared) > MAX_IMAGE_BYTES:

@@ -220,6 +220,12 @@ class Transport:
                 backend = self._async
         return backend
 
+    def proxied(self, url: str) -> bool:
+        """Whether a blocking request to ``url`` without a peer check goes through an HTTP proxy
+        (a mounted URL never does: it is answered in process). A request with a peer check never
+        does: its connection is checked, and a proxy's address says nothing of where it goes."""
+        return self._mount_for(url) is None and self._httpx.proxied(url)
+
     # -- the contract -----------------------------------------------------------------------
     def send(self, req: HttpRequest, *, max_retries: int | None = None, hint: str | None = None) -> HttpResponse:
         return self._sync_backend(req).send(req, max_retries=max_retries, hint=hint)

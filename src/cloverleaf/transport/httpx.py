@@ -114,6 +114,23 @@ class HttpxBackend:
                                                            follow_redirects=False, trust_env=not self.peer_checked)
             return client
 
+    def proxied(self, url: str) -> bool:
+        """Whether a blocking request to ``url`` goes through an HTTP proxy (the environment's
+        ``HTTPS_PROXY``, ``HTTP_PROXY`` or ``ALL_PROXY``, not for a host ``NO_PROXY`` names): httpx's
+        own answer, the one its client acts on, so a caller deciding by it and the request sent
+        never disagree. False for this backend of local-only calls (it takes no proxy), and when
+        httpx cannot say (its routing is not public API): the caller then checks the connection,
+        which goes straight to the host."""
+        if self.peer_checked:
+            return False
+        import httpx
+
+        client = self._client()
+        try:
+            return client._transport_for_url(httpx.URL(url)) is not client._transport
+        except (AttributeError, httpx.InvalidURL):
+            return False
+
     def close(self) -> None:
         client = self._sync.take()
         if client is not None:
