@@ -173,7 +173,8 @@ def timeout_message(kind: str, where: str, seconds: float) -> str:
     if kind == "idle":
         return (f"timed out waiting for the next chunk of the stream from {where} after {seconds:.3g} s "
                 "(idle_timeout, or the call's own timeout= when it sets one); raise timeout= if the model is slow")
-    return f"timed out: the call to {where} passed its {seconds:.3g} s deadline (timeout=)"
+    return (f"timed out: the call to {where} passed its {seconds:.3g} s deadline (the call's timeout=, or "
+            "[defaults] timeout; retries included) before a response came; raise timeout= if the model is slow")
 
 
 def dropped_message(where: str, cause: str, *, mid_stream: bool) -> str:
