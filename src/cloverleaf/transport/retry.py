@@ -147,7 +147,8 @@ class Retry:
             # the backend named its first_byte wait, but the deadline ended it (and nothing is retried past it)
             where = redact_url(self.url)
             cause = exc.__cause__ if exc is err else exc
-            raise ReadTimeout(timeout_message("total", where, self.timeouts.total), url=where) from cause
+            kind = "left" if self.timeouts.total_is_left else "total"
+            raise ReadTimeout(timeout_message(kind, where, self.timeouts.total), url=where) from cause
         wait = None
         if err.retryable and not isinstance(err, ReadTimeout):
             wait = self.policy.delay(self.attempt, None)
