@@ -5,8 +5,9 @@ OpenAI answers a spent quota with a 429 like a rate limit, told apart only by it
 OpenRouter says ``insufficient_credits`` and Anthropic ``billing_error``. The adapters' error mapping
 makes these a :class:`~cloverleaf.QuotaExceededError` (not retryable), and the transport, which knows
 no provider, must not spend its retries and backoff on them before the adapter sees the answer.
-Likewise Ollama's 500 for a model that does not fit in memory (the next try fails the same way),
-and Gemini's wait, said in the body (``google.rpc.RetryInfo`` ``retryDelay``) rather than in a
+Likewise Ollama's 500 for a model that does not fit in memory and its 500 (from some versions) for
+an input longer than the model's context (the next try fails the same way: the adapter makes it a
+:class:`~cloverleaf.ContextWindowExceededError`), and Gemini's wait, said in the body (``google.rpc.RetryInfo`` ``retryDelay``) rather than in a
 ``Retry-After``: the SDK's own retries wait it out, as the gateway's do. One module (a neutral leaf
 both read, as ``_http.parse_retry_after`` is), so the two cannot disagree.
 """
@@ -27,6 +28,10 @@ SPENT_QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached
 #: Ollama's words when a model needs more memory than the machine has ("model requires more system
 #: memory (12.5 GiB) than is available (4.0 GiB)"), its whole error: a 500 with no code.
 MODEL_TOO_LARGE_WORDS = "requires more system memory"
+
+#: Ollama's refusal of an input longer than the model's context: "the input length exceeds the
+#: context length" (current versions) or "input exceeds maximum context length" (older).
+_INPUT_TOO_LONG = re.compile(r"exceeds (the |maximum )?context length")
 
 #: Bodies larger than this are not an error object worth reading for a code.
 _MAX_BODY = 64 * 1024
@@ -64,15 +69,21 @@ def says_model_too_large(message: str | None) -> bool:
     return bool(message) and MODEL_TOO_LARGE_WORDS in str(message).lower()
 
 
+def says_input_too_long(message: str | None) -> bool:
+    """Does an error's message say the input is longer than the model's context (Ollama)?"""
+    return bool(message) and _INPUT_TOO_LONG.search(str(message).lower()) is not None
+
+
 def says_no_retry(status: int, body: bytes | None) -> bool:
     """True for an error answer no retry can help: a 429 naming a spent quota, or a 500 saying
-    the model does not fit in memory."""
+    the model does not fit in memory or the input does not fit the model's context (only a 500's
+    body is read: other answers cost nothing more)."""
     if status == 429:
         return says_quota_spent(body)
     if status == 500:
         err = _error_of(body)
         message = err.get("message") if isinstance(err, dict) else err
-        return isinstance(message, str) and says_model_too_large(message)
+        return isinstance(message, str) and (says_model_too_large(message) or says_input_too_long(message))
     return False
 
 

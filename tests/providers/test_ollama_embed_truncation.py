@@ -11,6 +11,7 @@ still asks for the cut. The stand-in below behaves as those docs say, with a con
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 
@@ -75,3 +76,27 @@ def test_a_500_that_says_the_input_is_too_long_is_the_input_s_fault() -> None:
     with LoopbackServer(ollama_embed(refusal_status=500)) as server, cloverleaf.Client() as client:
         with pytest.raises(ContextWindowExceededError):
             client.embed("ollama/nomic-embed-text", [LONG], base_url=server.url, max_retries=0)
+
+
+def test_a_500_that_says_the_input_is_too_long_is_sent_once() -> None:
+    """The transport retried Ollama's 500 refusal by its status (twice, with backoff) before the
+    adapter saw it was the input's fault: three embeddings of a text that cannot fit, and the
+    waits between them. The transport reads the 500's words as the adapter does now: one request,
+    on the sync and the async path, with the default retries; any other 500 is still retried."""
+    with LoopbackServer(ollama_embed(refusal_status=500)) as server:
+        with cloverleaf.Client() as client, pytest.raises(ContextWindowExceededError):
+            client.embed("ollama/nomic-embed-text", [LONG], base_url=server.url)
+        assert len(server.requests) == 1
+
+        async def embed_async() -> None:
+            async with cloverleaf.AsyncClient() as client:
+                await client.embed("ollama/nomic-embed-text", [LONG], base_url=server.url)
+
+        with pytest.raises(ContextWindowExceededError):
+            asyncio.run(embed_async())
+        assert len(server.requests) == 2
+    failing = [Answer(500, json.dumps({"error": "llama runner process has terminated"}).encode()),
+               Answer(200, json.dumps({"model": "nomic-embed-text", "embeddings": [[1.0]]}).encode())]
+    with LoopbackServer(lambda request: failing.pop(0)) as server, cloverleaf.Client() as client:
+        assert client.embed("ollama/nomic-embed-text", ["hi"], base_url=server.url).vectors == [[1.0]]
+        assert len(server.requests) == 2

@@ -176,7 +176,36 @@ async def test_the_deadline_and_a_head_cap_bound_the_head_never_the_body(name: s
         upstream.queue(Reply(200, delay=3.0))
         with pytest.raises(ReadTimeout) as info:   # the head itself is bounded by the cap
             await d.send(post(upstream.url, head_timeout=0.3))
-        assert "first_byte_timeout" in str(info.value)
+        # what fired is what was left of the call's deadline, and the message says so
+        assert "0.3 s were left of it" in str(info.value) and "first_byte_timeout" not in str(info.value)
+    finally:
+        await d.aclose()
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+async def test_a_head_wait_the_deadline_cut_short_names_the_deadline(name: str, upstream: Upstream) -> None:
+    """A call whose deadline (1 s) comes before its first_byte wait (10 s) ends at the deadline;
+    its error said "after 10 s (first_byte_timeout ...)" (h1: "after 0.999 s (first_byte_timeout
+    ...)"), sending the user to raise a setting that was not the one that fired. It names the
+    deadline and its value now, on a call and on a stream; a first_byte wait that ends before the
+    deadline is still named as first_byte's."""
+    d = Driver(name, Timeouts(connect=1.0, first_byte=10.0, idle=10.0, total=1.0))
+    try:
+        for call in (d.send, d.stream):
+            upstream.queue(Reply(200, delay=3.0))
+            with pytest.raises(ReadTimeout) as info:
+                await call(post(upstream.url))
+            text = str(info.value)
+            assert "passed its 1 s deadline" in text and "timeout=" in text, text
+            assert "first_byte_timeout" not in text and "10 s" not in text and "SECRET" not in text
+    finally:
+        await d.aclose()
+    d = Driver(name, Timeouts(connect=1.0, first_byte=0.3, idle=10.0, total=10.0))
+    try:
+        upstream.queue(Reply(200, delay=3.0))
+        with pytest.raises(ReadTimeout) as info:
+            await d.send(post(upstream.url))
+        assert "after 0.3 s (first_byte_timeout" in str(info.value) and "deadline" not in str(info.value)
     finally:
         await d.aclose()
 

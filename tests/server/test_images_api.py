@@ -16,6 +16,7 @@ from cloverleaf._config import ModelEntry
 
 from ..sdk.upstream import Reply, Upstream
 from .conftest import MASTER, Live, settings, start_live, stop_live
+from .ui_support import sign_in
 
 JPEG = b"\xff\xd8\xff\xe0fake jpeg"
 #: gpt-image-1's answer: bytes only, the format and background it made, usage in image tokens
@@ -103,7 +104,9 @@ IMAGEN_FAILED = {"error": {"code": 500, "message": "Internal error encountered."
 def test_a_split_image_call_half_failed_answers_what_was_made_says_so_and_bills_only_that(upstream: Upstream) -> None:
     """Imagen's n=8 is two :predict calls of four. When the second fails, the four images made are
     the answer, ``x-cloverleaf-incomplete`` says what failed (without the provider key), and the
-    key's budget and the call record are charged the four made, not the eight reserved."""
+    key's budget and the call record are charged the four made, not the eight reserved. The record
+    says it is incomplete (it read as a whole "ok" call): ``error_type`` "Incomplete" and the note as
+    its message, in the admin API's traces and on the dashboard's page of the call."""
     entry = ModelEntry(name="imagen", identifier="imagen-4.0-generate-001", provider="gemini",
                        base_url=f"{upstream.url}/v1beta", api_key="AIza-secret-imagen")
     live = start_live(settings(env={"CLOVERLEAF_MASTER_KEY": MASTER}, models=[entry]))
@@ -122,8 +125,20 @@ def test_a_split_image_call_half_failed_answers_what_was_made_says_so_and_bills_
             assert http.get(f"/admin/keys/{key['id']}").json()["spent"] == pytest.approx(4 * 0.04)
             [call] = http.get("/admin/traces", params={"limit": 1}).json()["data"]
             assert (call["status"], call["cost"]) == ("ok", pytest.approx(4 * 0.04))
+            assert (call["error_type"], call["error_message"]) == ("Incomplete", note)
+        dashboard = sign_in(live)
+        try:
+            assert "Incomplete" in dashboard.get("/ui/traces").text
+            page = dashboard.get(f"/ui/traces/call/{call['id']}").text
+            assert "Incomplete" in page and "4 of 8 images" in page and "AIza-secret-imagen" not in page
+        finally:
+            dashboard.close()
         upstream.queue(Reply(body=json.dumps(IMAGEN_FOUR).encode()))
         whole = live.openai(MASTER).images.with_raw_response.generate(model="imagen", prompt="a fox", n=4)
         assert "x-cloverleaf-incomplete" not in whole.headers   # only a call that lost images says so
+        live.state.backend.store.flush()
+        with live.http(MASTER) as http:
+            [call] = http.get("/admin/traces", params={"limit": 1}).json()["data"]
+            assert (call["status"], call["error_type"], call["error_message"]) == ("ok", None, None)
     finally:
         stop_live(live)

@@ -86,7 +86,8 @@ class Settlement:
             if self.record_ok:
                 record = call.tracker.record(self._clock, status="ok", target=target.key, provider=target.provider,
                                              model=model, usage=usage, cost=cost, ttft_ms=call.ttft_ms,
-                                             charged=None if cost is not None else charge or None)
+                                             charged=None if cost is not None else charge or None,
+                                             incomplete=getattr(call.response, "incomplete", None))
                 if ready is not None:
                     record.latency_ms = (ready - call.tracker.started) * 1000.0
                 self.record(call, record)

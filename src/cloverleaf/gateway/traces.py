@@ -32,6 +32,12 @@ Trace = TraceRecord
 
 MAX_MESSAGE = 2000
 
+#: The ``error_type`` of an answered call that is not whole (``status`` stays "ok": it was answered
+#: and billed): a split image call some of whose requests failed. ``error_message`` says what is
+#: missing and why (``ImageResponse.incomplete``), so the traces list, the call's page, ``cloverleaf
+#: traces`` and its span say it, in the columns a call's failure uses (no schema change).
+INCOMPLETE = "Incomplete"
+
 
 _sequence = itertools.count()
 _node = ""
@@ -129,14 +135,17 @@ class CallTracker:
 
     def record(self, clock: Clock, *, status: str, error: BaseException | None = None, target: str | None = None,
                provider: str | None = None, model: str | None = None, usage: Usage | None = None,
-               cost: float | None = None, ttft_ms: float | None = None, charged: float | None = None) -> CallRecord:
+               cost: float | None = None, ttft_ms: float | None = None, charged: float | None = None,
+               incomplete: str | None = None) -> CallRecord:
+        """The call's record; ``incomplete``: what an answered call lacks (see :data:`INCOMPLETE`)."""
         usage = usage or Usage()
+        note = (redact(incomplete, self.secrets) or "")[:MAX_MESSAGE] if incomplete and error is None else None
         return CallRecord(
             id=self.id, created_at=self.created_at, operation=self.operation,
             requested_model=self.requested_model, status=status, trace_id=self.trace_id, target=target,
             provider=provider, model=model,
-            error_type=type(error).__name__ if error is not None else None,
-            error_message=self._message(error),
+            error_type=type(error).__name__ if error is not None else INCOMPLETE if note else None,
+            error_message=self._message(error) if error is not None else note,
             latency_ms=(clock.now() - self.started) * 1000.0, ttft_ms=ttft_ms,
             input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
             cached_tokens=usage.cached_tokens, reasoning_tokens=usage.reasoning_tokens, cost=cost,

@@ -173,9 +173,11 @@ class AiohttpTransport:
     async def _request(self, req: HttpRequest, retry: Retry) -> aiohttp.ClientResponse:
         t = retry.timeouts or self.timeouts
         try:
-            async with asyncio.timeout(retry.remaining(t.connect + t.first_byte)):
-                return await self._session().request(req.method, self._url(req.url), headers=req.headers,
-                                                     data=req.body, timeout=self._timeout(), allow_redirects=False)
+            async with asyncio.timeout(retry.head_wait(t.connect + t.first_byte)):
+                r = await self._session().request(req.method, self._url(req.url), headers=req.headers,
+                                                  data=req.body, timeout=self._timeout(), allow_redirects=False)
+            retry.head_came()
+            return r
         except TimeoutError as exc:
             if isinstance(exc, _import_aiohttp().ServerTimeoutError):
                 raise  # aiohttp's own (sock_connect): mapped as a connect timeout

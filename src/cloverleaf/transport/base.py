@@ -49,19 +49,22 @@ class Timeouts:
     A per-call ``timeout=`` (``HttpRequest.timeout``) replaces ``first_byte``, ``idle`` and
     ``total`` for that call: "this call may take up to N seconds". A head cap
     (``HttpRequest.head_timeout``: what is left of a gateway call's deadline) lowers
-    ``first_byte`` and ``total`` only: once the head came, the body runs on ``idle``."""
+    ``first_byte`` and ``total`` only: once the head came, the body runs on ``idle``.
+    ``total_is_left`` says the head cap became ``total``: the call's deadline is longer, and
+    ``total`` is what was left of it for this attempt (a timeout then says so)."""
 
     connect: float = 5.0
     first_byte: float = 30.0
     idle: float = 30.0
     total: float = 600.0
+    total_is_left: bool = False
 
     def for_request(self, req: HttpRequest) -> Timeouts:
         t = self if req.timeout is None else Timeouts(self.connect, req.timeout, req.timeout, req.timeout)
         head = req.head_timeout
         if head is None or (head >= t.first_byte and head >= t.total):
             return t
-        return Timeouts(t.connect, min(t.first_byte, head), t.idle, min(t.total, head))
+        return Timeouts(t.connect, min(t.first_byte, head), t.idle, min(t.total, head), head < t.total)
 
 
 C = TypeVar("C", Iterator[bytes], AsyncIterator[bytes])
@@ -164,7 +167,8 @@ def redact_url(url: str) -> str:
 
 
 def timeout_message(kind: str, where: str, seconds: float) -> str:
-    """The one wording of every backend's timeouts (``kind``: connect, first_byte, idle, total)."""
+    """The one wording of every backend's timeouts (``kind``: connect, first_byte, idle, total,
+    left: what was left of the deadline for a gateway call's later attempt)."""
     if kind == "connect":
         return f"timed out connecting to {where} after {seconds:.3g} s; is the server reachable?"
     if kind == "first_byte":
@@ -173,7 +177,12 @@ def timeout_message(kind: str, where: str, seconds: float) -> str:
     if kind == "idle":
         return (f"timed out waiting for the next chunk of the stream from {where} after {seconds:.3g} s "
                 "(idle_timeout, or the call's own timeout= when it sets one); raise timeout= if the model is slow")
-    return f"timed out: the call to {where} passed its {seconds:.3g} s deadline (timeout=)"
+    if kind == "left":
+        return (f"timed out: the call to {where} passed its deadline before a response came ({seconds:.3g} s were "
+                "left of it for this attempt; the call's timeout=, or [defaults] timeout, counts retries and "
+                "fallbacks); raise timeout= if the model is slow")
+    return (f"timed out: the call to {where} passed its {seconds:.3g} s deadline before a response came (the "
+            "call's timeout=, or [defaults] timeout; retries included); raise timeout= if the model is slow")
 
 
 def dropped_message(where: str, cause: str, *, mid_stream: bool) -> str:

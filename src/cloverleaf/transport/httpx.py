@@ -160,8 +160,8 @@ class HttpxBackend:
         import httpx
 
         t = retry.timeouts or Timeouts()
-        timeout = httpx.Timeout(connect=t.connect, read=retry.remaining(t.first_byte), write=t.idle,
-                                pool=retry.remaining(t.first_byte))
+        head = retry.head_wait(t.first_byte)
+        timeout = httpx.Timeout(connect=t.connect, read=head, write=t.idle, pool=head)
         extensions = None
         if req.peer_check is not None and self.transport is None:   # a mount answers in-process: no peer
             if not self.peer_checked:   # the Transport routes these here; a check never goes unmade
@@ -278,6 +278,7 @@ def _body_timeout(r: httpx.Response, retry: Retry) -> None:
     """The head came: the body's reads wait up to ``idle`` each, whatever is left of the call's
     deadline (which bounds the wait for the head only); httpcore reads this dict when the body
     starts; a transport that does not is left with ``first_byte``, a safe bound."""
+    retry.head_came()
     timeouts = r.request.extensions.get("timeout")
     if isinstance(timeouts, dict) and retry.timeouts is not None:
         timeouts["read"] = retry.timeouts.idle

@@ -37,7 +37,9 @@ from .base import (
     StreamHandle,
     SyncStreamHandle,
     Timeouts,
+    redact_url,
     single_chunk,
+    timeout_message,
 )
 
 __all__ = ["RETRY_STATUSES", "Retry", "RetryPolicy", "aretrying", "astream_with_retries", "parse_retry_after",
@@ -102,7 +104,7 @@ A = TypeVar("A", bound=Answer)
 class Retry:
     """The retry decisions of one call: pure, no sleeping and no I/O."""
 
-    __slots__ = ("policy", "url", "hint", "attempt", "mapper", "timeouts", "deadline")
+    __slots__ = ("policy", "url", "hint", "attempt", "mapper", "timeouts", "deadline", "head_bound_by_deadline")
 
     def __init__(self, policy: RetryPolicy, url: str, hint: str | None, mapper: ExceptionMap,
                  timeouts: Timeouts | None = None) -> None:
@@ -113,12 +115,26 @@ class Retry:
         self.mapper = mapper
         self.timeouts = timeouts
         self.deadline = time.monotonic() + timeouts.total if timeouts is not None else None
+        #: the attempt waiting for its response head waits until the call's deadline, not for
+        #: its own first_byte: a timeout then is the deadline's, and says so (:meth:`after_exception`)
+        self.head_bound_by_deadline = False
 
     def remaining(self, cap: float) -> float:
         """``cap`` seconds, or less when the call's deadline comes sooner (never below 1 ms)."""
         if self.deadline is None:
             return cap
         return max(0.001, min(cap, self.deadline - time.monotonic()))
+
+    def head_wait(self, first_byte: float) -> float:
+        """How long an attempt may wait for its response head: ``first_byte`` or what is left of
+        the deadline, whichever ends first, remembering which (until :meth:`head_came`)."""
+        wait = self.remaining(first_byte)
+        self.head_bound_by_deadline = wait < first_byte
+        return wait
+
+    def head_came(self) -> None:
+        """The attempt's head arrived: a timeout from here on is the body's, not the deadline's."""
+        self.head_bound_by_deadline = False
 
     def _fits(self, wait: float) -> bool:
         return self.deadline is None or time.monotonic() + wait < self.deadline
@@ -127,6 +143,12 @@ class Retry:
         """Seconds to wait before trying again; raises the mapped error when giving up."""
         self.attempt += 1
         err = self.mapper(exc, self.url, self.hint, timeouts=self.timeouts)
+        if self.head_bound_by_deadline and isinstance(err, ReadTimeout) and self.timeouts is not None:
+            # the backend named its first_byte wait, but the deadline ended it (and nothing is retried past it)
+            where = redact_url(self.url)
+            cause = exc.__cause__ if exc is err else exc
+            kind = "left" if self.timeouts.total_is_left else "total"
+            raise ReadTimeout(timeout_message(kind, where, self.timeouts.total), url=where) from cause
         wait = None
         if err.retryable and not isinstance(err, ReadTimeout):
             wait = self.policy.delay(self.attempt, None)

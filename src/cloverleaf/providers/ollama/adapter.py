@@ -26,7 +26,7 @@ base64; PDF and audio input are not supported. Embeddings use ``POST /api/embed`
 (the older ``/api/embeddings`` reply shape is parsed too) with ``truncate: false``: Ollama's
 default (true) embeds only the part of a text that fits the model's context and says nothing,
 where OpenAI answers an over-long input with a 400. Ollama then refuses it ("the input length
-exceeds the context length", a 400, or a 500 from some versions), which is a
+exceeds the context length", a 400, or a 500 from some versions, which is not retried), which is a
 ``ContextWindowExceededError`` (400) here; ``truncate = true`` in the provider's ``extra`` (or a
 model's ``additional_config``) asks for the cut.
 Ollama's OpenAI-compatible ``/v1/embeddings`` has no such switch and always cuts, so embeddings
@@ -52,7 +52,7 @@ from ..._errors import (
 )
 from ..._estimate import embedding_tokens
 from ..._http import HttpRequest, HttpResponse, json_body
-from ..._quota import says_model_too_large
+from ..._quota import says_input_too_long, says_model_too_large
 from ..._types import (
     Attachment,
     ChatRequest,
@@ -313,7 +313,7 @@ class OllamaAdapter(Adapter):
         message, code = generic_error_fields(resp)
         message = message or f"HTTP {resp.status}"
         cls = error_class_for_status(resp.status)
-        if says_input_too_long(message):   # a 400, or a 500 from some versions: the input, not the server
+        if says_input_too_long(message):   # a 400, or a 500 from some versions (not retried): the input, not the server
             cls = ContextWindowExceededError
             message = (f"{message}; shorten the input or split it into pieces, or raise the model's num_ctx "
                        "(for embeddings, `truncate = true` in the provider's extra has Ollama cut it instead)")
@@ -397,15 +397,6 @@ def think_value(req: ChatRequest) -> bool | str:
 def tool_names_by_id(messages: list[Message]) -> dict[str, str]:
     """Ollama matches tool results by function name (``tool_name``), not by id."""
     return {p.id: p.name for m in messages for p in m.parts if isinstance(p, ToolCall)}
-
-
-_INPUT_TOO_LONG = re.compile(r"exceeds (the |maximum )?context length")
-
-
-def says_input_too_long(message: str) -> bool:
-    """Ollama's refusal of an input longer than the model's context: "the input length exceeds
-    the context length" (current versions) or "input exceeds maximum context length" (older)."""
-    return bool(_INPUT_TOO_LONG.search(message.lower()))
 
 
 _MISSING_MODEL = re.compile(r'model ["\']([^"\']+)["\'] not found')

@@ -358,7 +358,7 @@ class H1Transport:
                     raise
             conn.where = origin.where  # this request's URL, not the first one of the pool's host
             try:
-                conn.send(head, req.body, retry.remaining(t.first_byte), t.idle)   # the body: idle, not the deadline
+                conn.send(head, req.body, retry.head_wait(t.first_byte), t.idle)   # the body: idle, not the deadline
                 while not conn.head_done:
                     await conn.wait()
             except Stale:
@@ -368,6 +368,7 @@ class H1Transport:
                 conn.close()
                 pool.release(conn)
                 raise
+            retry.head_came()
             return pool, conn
         raise RemoteProtocolError(dropped_message(origin.where, "closed before a response", mid_stream=False),
                                   url=origin.where)
